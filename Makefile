@@ -1,0 +1,125 @@
+# kakuri - endpoint quarantine and first-response agent
+#
+# make            build kakurid and kakurictl
+# make check      install missing build/test dependencies, run unit + integration tests
+# make demo       isolation demo in throw-away network namespaces
+# make bench      benchmarks (figures printed as ratios against their baselines)
+# make install    PREFIX=/usr DESTDIR=... install binaries, man pages, units, policy
+
+PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+DESTDIR ?=
+
+PKGS := libnftnl libmnl libsystemd libcrypto jansson libconfig
+PKG_CONFIG ?= pkg-config
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wno-unused-parameter \
+	-D_GNU_SOURCE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+	-MMD -MP -Iagentd
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+
+ifeq ($(V),1)
+Q :=
+quiet = @:
+else
+Q := @
+quiet = @printf '  %-7s %s\n' "$(1)" "$(2)";
+endif
+
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+# Code both programs use lives in agentd/ (like relayctl compiling relayd files).
+COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
+	agentd/util.c
+AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
+	agentd/nft.c agentd/control.c agentd/log.c $(COMMON_SRC)
+CTL_SRC := ctl/kakurictl.c ctl/guidance.c $(COMMON_SRC)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+# everything except kakurid's main goes into the unit test binary
+UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c $(COMMON_SRC)
+HELPER_SRC := tests/integration/netprobe.c
+
+OBJDIR := build
+obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
+
+all: kakurid kakurictl
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+kakurid: $(call obj,$(AGENTD_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+kakurictl: $(call obj,$(CTL_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(OBJDIR)/unit-tests: $(call obj,$(UNIT_SRC) $(UNIT_LIB_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs check)
+
+$(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+# Installs what the build and the tests need when it is missing (Debian).
+deps:
+	$(Q)tools/ensure-deps
+
+unit: deps
+	$(Q)$(MAKE) --no-print-directory $(OBJDIR)/unit-tests
+	$(Q)cd tests/unit && CK_FORK=yes ../../$(OBJDIR)/unit-tests
+
+integration: deps
+	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe
+	$(Q)tests/integration/run-all
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/unit-tests $(OBJDIR)/netprobe
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)tests/integration/run-all
+	$(Q)tools/verify-units
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)./demo/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe
+	$(Q)bench/run
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSCONFDIR)/kakuri $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0755 kakurid $(DESTDIR)$(SBINDIR)/kakurid
+	install -m 0755 kakurictl $(DESTDIR)$(BINDIR)/kakurictl
+	install -m 0644 agentd/kakurid.8 ctl/kakurictl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 policies/kakuri.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	test -e $(DESTDIR)$(SYSCONFDIR)/kakuri/kakuri.conf || \
+		install -m 0600 policies/kakuri.conf $(DESTDIR)$(SYSCONFDIR)/kakuri/kakuri.conf
+	install -m 0644 systemd/kakurid.service systemd/kakuri-restore.service \
+		$(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/kakuri.sysusers $(DESTDIR)$(SYSUSERSDIR)/kakuri.conf
+	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf
+
+clean:
+	rm -rf $(OBJDIR) kakurid kakurictl
+
+.PHONY: all deps unit integration check demo bench install clean
+
+-include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)

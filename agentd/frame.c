@@ -1,0 +1,201 @@
+/*
+ * Framing shared by the control socket and the CSIRT channel: a 4-byte
+ * big-endian length followed by that many bytes of body (DESIGN 4).  The
+ * incremental reader never allocates more than the announced length, and
+ * the length is checked against the limit before anything is allocated.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kakuri.h"
+
+void
+kk_frame_reader_init(struct kk_frame_reader *r, size_t max)
+{
+	memset(r, 0, sizeof(*r));
+	r->max = max;
+}
+
+void
+kk_frame_reader_reset(struct kk_frame_reader *r)
+{
+	free(r->body);
+	kk_frame_reader_init(r, r->max);
+}
+
+int
+kk_frame_header(uint8_t hdr[4], size_t len, size_t max)
+{
+	if (len == 0)
+		return -EBADMSG;
+	if (len > max)
+		return -EMSGSIZE;
+	hdr[0] = (uint8_t)(len >> 24);
+	hdr[1] = (uint8_t)(len >> 16);
+	hdr[2] = (uint8_t)(len >> 8);
+	hdr[3] = (uint8_t)len;
+	return 0;
+}
+
+int
+kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
+    size_t *used)
+{
+	size_t take, off = 0;
+	uint32_t n;
+
+	*used = 0;
+	if (r->hdr_have < 4) {
+		take = 4 - r->hdr_have;
+		if (take > len)
+			take = len;
+		memcpy(r->hdr + r->hdr_have, data, take);
+		r->hdr_have += take;
+		off += take;
+		*used = off;
+		if (r->hdr_have < 4)
+			return 0;
+		n = (uint32_t)r->hdr[0] << 24 | (uint32_t)r->hdr[1] << 16 |
+		    (uint32_t)r->hdr[2] << 8 | r->hdr[3];
+		if (n == 0)
+			return -EBADMSG;
+		if (n > r->max)
+			return -EMSGSIZE;
+		r->body = malloc(n);
+		if (r->body == NULL)
+			return -ENOMEM;
+		r->body_len = n;
+		r->body_have = 0;
+	}
+	take = r->body_len - r->body_have;
+	if (take > len - off)
+		take = len - off;
+	memcpy(r->body + r->body_have, data + off, take);
+	r->body_have += take;
+	off += take;
+	*used = off;
+	return r->body_have == r->body_len ? 1 : 0;
+}
+
+uint8_t *
+kk_frame_take(struct kk_frame_reader *r, size_t *len)
+{
+	uint8_t *body = r->body;
+
+	*len = r->body_len;
+	r->body = NULL;
+	kk_frame_reader_init(r, r->max);
+	return body;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+kk_frame_write(int fd, const void *body, size_t len)
+{
+	uint8_t hdr[4];
+	int r;
+
+	r = kk_frame_header(hdr, len, KK_FRAME_MAX);
+	if (r < 0)
+		return r;
+	r = write_all(fd, hdr, sizeof(hdr));
+	if (r < 0)
+		return r;
+	return write_all(fd, body, len);
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Blocking read of one frame, bounded by timeout_ms in total (< 0: none). */
+int
+kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max, int timeout_ms)
+{
+	struct kk_frame_reader rd;
+	uint8_t buf[16384];
+	long long deadline = now_ms() + timeout_ms;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t used, off;
+	ssize_t n;
+	int r, wait;
+
+	kk_frame_reader_init(&rd, max);
+	for (;;) {
+		if (timeout_ms >= 0) {
+			wait = (int)(deadline - now_ms());
+			if (wait <= 0) {
+				r = -ETIMEDOUT;
+				goto out;
+			}
+			r = poll(&pfd, 1, wait);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				r = -errno;
+				goto out;
+			}
+			if (r == 0) {
+				r = -ETIMEDOUT;
+				goto out;
+			}
+		}
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0) {
+			r = -ECONNRESET;
+			goto out;
+		}
+		/* One frame per call: a peer that sends more is a protocol error. */
+		off = 0;
+		while (off < (size_t)n) {
+			r = kk_frame_feed(&rd, buf + off, (size_t)n - off, &used);
+			off += used;
+			if (r < 0)
+				goto out;
+			if (r == 1) {
+				if (off != (size_t)n) {
+					r = -EPROTO;
+					goto out;
+				}
+				*body = kk_frame_take(&rd, len);
+				return 0;
+			}
+		}
+	}
+out:
+	kk_frame_reader_reset(&rd);
+	return r;
+}

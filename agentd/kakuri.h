@@ -1,0 +1,217 @@
+/*
+ * kakuri - endpoint quarantine and first-response agent.
+ *
+ * Types and interfaces shared by kakurid (agentd/) and kakurictl (ctl/).
+ *
+ * Convention: every function that can fail returns 0 (or a non-negative
+ * count) on success and a negative errno value on failure.  Modules do not
+ * log; their callers do.
+ */
+#ifndef KAKURI_H
+#define KAKURI_H
+
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define KAKURI_VERSION		"0.2.0"
+#define KK_TABLE_NAME		"kakuri"
+#define KK_DEFAULT_POLICY	"/etc/kakuri/kakuri.conf"
+
+/* Limits: everything a peer or a policy can make us allocate is bounded. */
+#define KK_FRAME_MAX		(1024 * 1024)	/* DESIGN 4: body <= 1 MiB */
+#define KK_MAX_ADDRS		64	/* management peers, DNS resolvers */
+#define KK_MAX_PORTS		32	/* per port list */
+#define KK_NAME_MAX		64	/* user and group names */
+#define KK_TEXT_MAX		256	/* free text: reasons, contact lines */
+#define KK_EPISODE_HEX		32	/* 128-bit episode id, hex */
+#define KK_CONTROL_MAX_CONN	32	/* concurrent control connections */
+#define KK_CONTROL_IDLE_USEC	(5ULL * 1000000ULL)
+
+enum kk_mode {
+	KK_MODE_OPEN = 0,
+	KK_MODE_EGRESS = 1,
+	KK_MODE_ISOLATED = 2,
+};
+
+const char *kk_mode_name(enum kk_mode m);
+int kk_mode_parse(const char *s, enum kk_mode *out);
+
+struct kk_addr {
+	int family;			/* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} a;
+};
+
+struct kk_portlist {
+	uint16_t port[KK_MAX_PORTS];
+	size_t n;
+};
+
+struct kk_addrlist {
+	struct kk_addr addr[KK_MAX_ADDRS];
+	size_t n;
+};
+
+/* How the table is protected against other processes (policy nftables.protect). */
+enum kk_protect {
+	KK_PROTECT_AUTO = 0,	/* owner+persist flags if the kernel has them, monitor always */
+	KK_PROTECT_MONITOR = 1,	/* no table flags: netlink monitor restores on tampering */
+};
+
+struct kk_policy {
+	char path[PATH_MAX];		/* the file it was loaded from */
+
+	/* agent { } */
+	char state_dir[PATH_MAX];
+	char control_socket[PATH_MAX];
+	char staff_group[KK_NAME_MAX];
+	enum kk_mode disconnect_mode;	/* KK_MODE_ISOLATED or KK_MODE_EGRESS */
+	char user[KK_NAME_MAX];
+	char listen[128];
+	char key[PATH_MAX];
+	char cert[PATH_MAX];
+	char trust[PATH_MAX];
+
+	/* tls { } */
+	char client_ca[PATH_MAX];
+
+	/* management { } */
+	struct kk_addrlist peers;
+	struct kk_portlist mgmt_ports;
+	struct kk_addrlist dns;
+	bool dhcp;
+	bool ndp;
+
+	/* egress { } */
+	struct kk_portlist mail_tcp;
+	struct kk_portlist web_tcp;
+	struct kk_portlist web_udp;
+
+	/* report { } */
+	char collector[128];
+
+	/* contact { }: shown to the employee after a disconnect */
+	char contact_desk[KK_TEXT_MAX];
+	char contact_phone[KK_TEXT_MAX];
+	char contact_email[KK_TEXT_MAX];
+
+	/* nftables { } */
+	enum kk_protect protect;
+};
+
+/* parse.c */
+#define KK_POLICY_SKIP_OWNER_CHECK	0x1	/* unit tests on fixtures only */
+void kk_policy_defaults(struct kk_policy *p);
+/*
+ * Load and validate a policy.  On failure returns a negative errno and
+ * writes one line "FILE:LINE: message" (or "FILE: message") into err.
+ */
+int kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
+    char *err, size_t errlen);
+int kk_addr_parse(const char *s, struct kk_addr *out);
+int kk_addr_format(const struct kk_addr *a, char *buf, size_t len);
+
+/* frame.c: 4-byte big-endian length + body, body 1..max bytes. */
+struct kk_frame_reader {
+	uint8_t hdr[4];
+	size_t hdr_have;
+	uint8_t *body;
+	size_t body_len;
+	size_t body_have;
+	size_t max;
+};
+void kk_frame_reader_init(struct kk_frame_reader *r, size_t max);
+void kk_frame_reader_reset(struct kk_frame_reader *r);
+/*
+ * Feed bytes.  Returns 1 when a frame is complete (take it with
+ * kk_frame_take), 0 when more bytes are needed, -EMSGSIZE for a length over
+ * the limit, -EBADMSG for a zero length.  *used tells how many bytes of
+ * data were consumed.
+ */
+int kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
+    size_t *used);
+/* Hands the completed body to the caller (who frees it) and resets. */
+uint8_t *kk_frame_take(struct kk_frame_reader *r, size_t *len);
+int kk_frame_header(uint8_t hdr[4], size_t len, size_t max);
+int kk_frame_write(int fd, const void *body, size_t len);
+int kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max,
+    int timeout_ms);
+
+/* authz.c: who may do what on the local control socket (DESIGN 3). */
+enum kk_op {
+	KK_OP_STATUS,
+	KK_OP_LOG,
+	KK_OP_DISCONNECT,
+	KK_OP_REPORT,
+	KK_OP_RELEASE,
+	KK_OP_UNBLOCK,
+	KK_OP_THAW,
+	KK_OP_DRILL,
+	KK_OP_APPLY,
+	KK_OP__MAX,
+};
+struct kk_cred {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+};
+int kk_op_parse(const char *name, enum kk_op *out);
+const char *kk_op_name(enum kk_op op);
+/*
+ * 0 if allowed; -EPERM if the caller may not; -EACCES for operations that
+ * are never allowed locally without a CSIRT signature.
+ */
+int kk_authz_local(enum kk_op op, const struct kk_cred *c, bool staff_known,
+    gid_t staff_gid);
+
+/* state.c: the persisted quarantine state (state.json). */
+struct kk_state {
+	enum kk_mode mode;
+	char episode[KK_EPISODE_HEX + 1];	/* "" while open */
+	time_t since;
+	char by[KK_TEXT_MAX];
+	char reason[KK_TEXT_MAX];
+	bool drill;
+};
+int kk_state_load(const char *path, struct kk_state *s);
+int kk_state_save(const char *path, const struct kk_state *s);
+int kk_episode_new(char out[KK_EPISODE_HEX + 1]);
+int kk_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode);
+
+/* audit.c: append-only, hash-chained timeline. */
+struct kk_audit {
+	int fd;
+	unsigned char last[32];		/* SHA-256 of the last line */
+	unsigned long lines;
+};
+#define KK_AUDIT_GENESIS \
+	"0000000000000000000000000000000000000000000000000000000000000000"
+int kk_audit_open(struct kk_audit *a, const char *path);
+void kk_audit_close(struct kk_audit *a);
+/* Appends one event; extra (may be NULL) is a JSON object merged in. */
+struct json_t;
+int kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
+    const char *result, const char *episode, struct json_t *extra);
+/*
+ * Verifies a chain held in memory (lines separated by '\n').  first_prev is
+ * the expected "prev" of the first line (KK_AUDIT_GENESIS for a whole log).
+ * Returns 0, or -EBADMSG with *bad set to the 1-based number of the first
+ * line whose "prev" does not match (or that does not parse).
+ */
+int kk_audit_verify(const char *buf, size_t len, const char *first_prev,
+    size_t *bad);
+void kk_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* util.c */
+int kk_rfc3339(time_t t, char *buf, size_t len);
+
+#endif

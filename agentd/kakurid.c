@@ -1,0 +1,776 @@
+/*
+ * kakurid - the privileged quarantine daemon.
+ *
+ * It owns the nftables table "inet kakuri", keeps the quarantine state
+ * (state.json) and the audit timeline, serves the local control socket,
+ * and restores the table if another process tampers with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "daemon.h"
+#include "log.h"
+
+static unsigned long long
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: kakurid [-dnv] [-f policy]\n"
+	    "       kakurid --restore [-v] [-f policy]\n");
+	exit(2);
+}
+
+static int
+mkdir_private(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return 0;
+}
+
+/* Resolve names from the policy; failures are not fatal but weaken nothing. */
+static void
+resolve_ids(struct kd *d)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	gr = getgrnam(d->policy->staff_group);
+	d->staff_known = gr != NULL;
+	d->staff_gid = gr ? gr->gr_gid : (gid_t)-1;
+	if (!d->staff_known)
+		kk_log(LOG_WARNING, KK_MID_POLICY,
+		    "staff group '%s' does not exist: only root can press disconnect",
+		    d->policy->staff_group);
+	pw = getpwnam(d->policy->user);
+	d->own_known = pw != NULL;
+	d->own_uid = pw ? pw->pw_uid : (uid_t)-1;
+	d->own_gid = pw ? pw->pw_gid : (gid_t)-1;
+	if (!d->own_known)
+		kk_log(LOG_WARNING, KK_MID_POLICY,
+		    "user '%s' does not exist: while isolated, no outbound management connections are allowed",
+		    d->policy->user);
+}
+
+static void
+audit(struct kd *d, const char *actor, const char *action, const char *result,
+    json_t *extra)
+{
+	int err;
+
+	err = kk_audit_append(&d->audit, actor, action, result,
+	    d->state.episode, extra);
+	if (err < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "audit log %s: %s", d->audit_path,
+		    strerror(-err));
+	json_decref(extra);
+}
+
+static void
+make_spec(struct kd *d, enum kk_mode mode, const char *episode,
+    struct kk_nft_spec *spec)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->mode = mode;
+	spec->policy = d->policy;
+	spec->own_uid_known = d->own_known;
+	spec->own_uid = d->own_uid;
+	spec->own_gid = d->own_gid;
+	spec->table_flags = d->table_flags;
+	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
+}
+
+/*
+ * Put the table into mode: one atomic batch, then read back.  Where the
+ * kernel lacks NFT_TABLE_F_PERSIST (Linux < 6.9) the owner flag alone
+ * would take the table down with kakurid, so it falls back to no flags
+ * and relies on the event monitor.
+ */
+static int
+apply(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	struct kk_nft_table_info ti;
+	struct kk_nft_spec spec;
+	unsigned long long t0 = now_usec();
+	int err;
+
+	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0)
+		return err;
+	make_spec(d, mode, episode, &spec);
+	err = kk_nft_apply(&d->nft, &spec, &ti);
+	if (err == -EOPNOTSUPP && d->table_flags != 0) {
+		kk_log(LOG_WARNING, KK_MID_APPLY,
+		    "kernel refused table flags owner+persist (%s); falling back to the tamper monitor",
+		    d->nft.err);
+		d->table_flags = 0;
+		d->persist_supported = false;
+		if ((err = kk_nft_table_info(&d->nft, &ti)) < 0)
+			return err;
+		make_spec(d, mode, episode, &spec);
+		err = kk_nft_apply(&d->nft, &spec, &ti);
+	}
+	d->last_apply_usec = now_usec() - t0;
+	return err;
+}
+
+static int
+verify(struct kd *d)
+{
+	struct kk_nft_spec spec;
+
+	make_spec(d, d->state.mode, d->state.episode, &spec);
+	return kk_nft_verify(&d->nft, &spec);
+}
+
+static void
+notify_status(struct kd *d)
+{
+	sd_notifyf(0, "STATUS=%s%s%s", kk_mode_name(d->state.mode),
+	    d->state.episode[0] ? ", episode " : "", d->state.episode);
+}
+
+/* Queue a notification for the CSIRT collector (delivered by the outbox). */
+static int
+outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_HEX + 1])
+{
+	char path[PATH_MAX + 64], since[32];
+	char *text;
+	int err;
+
+	if ((err = kk_episode_new(id)) < 0)
+		return err;
+	kk_rfc3339(time(NULL), since, sizeof(since));
+	json_object_set_new(body, "v", json_integer(1));
+	json_object_set_new(body, "id", json_string(id));
+	json_object_set_new(body, "type", json_string(type));
+	json_object_set_new(body, "time", json_string(since));
+	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/%ld-%s.json", d->outbox_dir,
+	    (long)time(NULL), id);
+	err = kk_write_file_atomic(path, text, strlen(text), 0600);
+	free(text);
+	return err;
+}
+
+/*
+ * Enter a quarantine mode.  Isolating is idempotent: the same or a
+ * weaker request while already quarantined changes nothing (the kernel is
+ * still checked).  *changed tells whether anything was applied.
+ */
+static int
+enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
+    bool *changed)
+{
+	struct kk_state next = d->state;
+	int err;
+
+	*changed = false;
+	if (mode <= d->state.mode && d->state.mode != KK_MODE_OPEN) {
+		err = verify(d);
+		if (err == 0)
+			return 0;
+		kk_log(LOG_WARNING, KK_MID_TAMPER,
+		    "table differs from state (%s): re-applying", d->nft.err);
+		mode = d->state.mode;
+	}
+	if (d->state.mode == KK_MODE_OPEN || next.episode[0] == '\0') {
+		if ((err = kk_episode_new(next.episode)) < 0)
+			return err;
+	}
+	if (mode != d->state.mode) {
+		next.mode = mode;
+		next.since = time(NULL);
+		snprintf(next.by, sizeof(next.by), "%s", by);
+		snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+	}
+	err = apply(d, next.mode, next.episode);
+	if (err < 0)
+		return err;
+	d->state = next;
+	*changed = true;
+	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "saving %s: %s (the kernel table still records the mode)",
+		    d->state_path, strerror(-err));
+	notify_status(d);
+	return 0;
+}
+
+static void
+actor_of(const struct kk_cred *c, pid_t pid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(c->uid);
+
+	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)c->uid,
+	    pw ? pw->pw_name : "?", (int)pid);
+}
+
+static json_t *
+error_reply(const char *reason, const char *message)
+{
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", reason,
+	    "message", message);
+}
+
+static json_t *
+status_reply(struct kd *d)
+{
+	static const char *const hooks[] = { "input", "output", "forward" };
+	struct kk_nft_counters cnt;
+	char since[32] = "";
+	json_t *o, *counters;
+	int i, vr;
+
+	vr = d->state.mode == KK_MODE_OPEN ? 0 : verify(d);
+	if (d->state.since)
+		kk_rfc3339(d->state.since, since, sizeof(since));
+	o = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:s, s:b, s:I}",
+	    "ok", 1, "mode", kk_mode_name(d->state.mode),
+	    "episode", d->state.episode[0] ? d->state.episode : NULL,
+	    "since", since[0] ? since : NULL,
+	    "by", d->state.by[0] ? d->state.by : NULL,
+	    "reason", d->state.reason[0] ? d->state.reason : NULL,
+	    "drill", d->state.drill,
+	    "protection", d->table_flags ? "owner+persist" : "monitor",
+	    "verified", vr == 0,
+	    "tamper_events", (json_int_t)d->tamper_events);
+	if (o == NULL)
+		return NULL;
+	counters = json_object();
+	if (kk_nft_counters(&d->nft, &cnt) == 0) {
+		for (i = 0; i < 3; i++)
+			json_object_set_new(counters, hooks[i], json_pack(
+			    "{s:I, s:I}", "packets", (json_int_t)cnt.pkts[i],
+			    "bytes", (json_int_t)cnt.bytes[i]));
+	}
+	json_object_set_new(o, "counters", counters);
+	return o;
+}
+
+static json_t *
+do_disconnect(struct kd *d, const char *actor, json_t *req)
+{
+	const char *msg = json_string_value(json_object_get(req, "message"));
+	enum kk_mode mode = d->policy->disconnect_mode;
+	char since[32] = "", report[KK_EPISODE_HEX + 1] = "";
+	bool changed;
+	json_t *o;
+	int err;
+
+	err = enter_mode(d, mode, actor, msg ? msg : "staff disconnect button",
+	    &changed);
+	if (err < 0) {
+		kk_log(LOG_ERR, KK_MID_APPLY, "disconnect by %s failed: %s",
+		    actor, d->nft.err[0] ? d->nft.err : strerror(-err));
+		audit(d, actor, "disconnect", "failed", json_pack("{s:s}",
+		    "error", d->nft.err[0] ? d->nft.err : strerror(-err)));
+		return error_reply("apply-failed", d->nft.err[0] ? d->nft.err :
+		    strerror(-err));
+	}
+	kk_log(LOG_NOTICE, KK_MID_APPLY,
+	    "disconnect by %s: %s, episode %s (%s; last apply+verify %llu us)",
+	    actor, kk_mode_name(d->state.mode), d->state.episode,
+	    changed ? "applied" : "already in force", d->last_apply_usec);
+	audit(d, actor, "disconnect", changed ? "applied" : "already",
+	    json_pack("{s:s, s:s?, s:I}", "mode", kk_mode_name(d->state.mode),
+	    "message", msg, "apply_us", (json_int_t)d->last_apply_usec));
+	/* tell the CSIRT: queued durably, delivered by the outbox */
+	o = json_pack("{s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", actor, "message", msg);
+	if (o == NULL || outbox_put(d, "disconnect", o, report) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "could not queue the CSIRT notification in %s",
+		    d->outbox_dir);
+	json_decref(o);
+	kk_rfc3339(d->state.since, since, sizeof(since));
+	return json_pack("{s:b, s:s, s:s, s:s, s:b, s:s?, s:{s:s, s:s, s:s}}",
+	    "ok", 1, "mode", kk_mode_name(d->state.mode),
+	    "episode", d->state.episode, "since", since, "already", !changed,
+	    "report", report[0] ? report : NULL, "contact",
+	    "desk", d->policy->contact_desk, "phone", d->policy->contact_phone,
+	    "email", d->policy->contact_email);
+}
+
+/* The tail of the audit log that fits a frame, with its anchor. */
+static json_t *
+log_reply(struct kd *d)
+{
+	const size_t cap = KK_FRAME_MAX - 4096;
+	char prev[65] = KK_AUDIT_GENESIS;
+	struct stat st;
+	char *buf = NULL, *start;
+	size_t len, first = 1;
+	ssize_t n;
+	json_t *o = NULL;
+	int fd;
+
+	fd = open(d->audit_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return error_reply("io", "cannot read the audit log");
+	}
+	len = (size_t)st.st_size;
+	buf = malloc(len + 1);
+	if (buf == NULL)
+		goto out;
+	n = pread(fd, buf, len, 0);
+	if (n < 0)
+		goto out;
+	len = (size_t)n;
+	buf[len] = '\0';
+	start = buf;
+	/* too long for one frame: send the tail, anchored by the hash of the line before */
+	if (len > cap) {
+		char *p = buf + len - cap, *q;
+
+		while (*p && *p != '\n')
+			p++;
+		if (*p)
+			p++;
+		for (q = buf; q < p; q++)
+			if (*q == '\n')
+				first++;
+		/* the line before p */
+		{
+			char *e = p - 1, *b = e;
+
+			while (b > buf && b[-1] != '\n')
+				b--;
+			kk_sha256_hex(b, (size_t)(e - b), prev);
+		}
+		start = p;
+	}
+	{
+		/* the hash kakurid holds in memory anchors the last line too */
+		static const char hex[] = "0123456789abcdef";
+		char head[65];
+		int i;
+
+		for (i = 0; i < 32; i++) {
+			head[2 * i] = hex[d->audit.last[i] >> 4];
+			head[2 * i + 1] = hex[d->audit.last[i] & 0xf];
+		}
+		head[64] = '\0';
+		o = json_pack("{s:b, s:s, s:s, s:I, s:b, s:s}", "ok", 1,
+		    "lines", start, "first_prev", prev,
+		    "first_line", (json_int_t)first, "truncated", start != buf,
+		    "head", head);
+	}
+out:
+	close(fd);
+	free(buf);
+	return o ? o : error_reply("io", "cannot read the audit log");
+}
+
+json_t *
+kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
+    json_t *req)
+{
+	const char *cmd;
+	char actor[160];
+	enum kk_op op;
+	json_t *resp;
+	int err;
+
+	actor_of(cred, pid, actor, sizeof(actor));
+	cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+	if (cmd == NULL) {
+		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: malformed request from %s",
+		    actor);
+		audit(d, actor, "control", "refused: malformed", NULL);
+		return error_reply("malformed", "request must be a JSON object with \"cmd\"");
+	}
+	if (kk_op_parse(cmd, &op) < 0) {
+		audit(d, actor, "control", "refused: unknown-command",
+		    json_pack("{s:s}", "cmd", cmd));
+		return error_reply("unknown-command", "unknown command");
+	}
+	err = kk_authz_local(op, cred, d->staff_known, d->staff_gid);
+	if (err == -EACCES) {
+		kk_log(LOG_WARNING, KK_MID_REFUSED,
+		    "%s asked for %s: refused, needs a CSIRT-signed command",
+		    actor, cmd);
+		audit(d, actor, cmd, "refused: signature-required", NULL);
+		return error_reply("signature-required",
+		    "release is never possible locally: ask your CSIRT for a signed release token for this episode and hand it over with 'kakurictl apply FILE'");
+	}
+	if (err < 0) {
+		kk_log(LOG_WARNING, KK_MID_REFUSED, "%s asked for %s: not authorized",
+		    actor, cmd);
+		audit(d, actor, cmd, "refused: not-authorized", NULL);
+		return error_reply("not-authorized", op == KK_OP_DISCONNECT ?
+		    "only members of the staff group and root may press disconnect" :
+		    "not authorized");
+	}
+	switch (op) {
+	case KK_OP_STATUS:
+		resp = status_reply(d);
+		break;
+	case KK_OP_LOG:
+		resp = log_reply(d);
+		break;
+	case KK_OP_DISCONNECT:
+		resp = do_disconnect(d, actor, req);
+		break;
+	default:
+		audit(d, actor, cmd, "refused: not-available", NULL);
+		resp = error_reply("not-available",
+		    "this command is not available in this version of kakurid");
+		break;
+	}
+	return resp;
+}
+
+/* Tamper monitor: another process touched the table or the ruleset. */
+static int
+on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kd *d = userdata;
+	struct kk_nft_event ev;
+	unsigned long long t0 = now_usec();
+	char who[64];
+	int err;
+
+	kk_nft_monitor_drain(&d->nft, &ev);
+	if (!ev.touched && !ev.overrun && !ev.foreign_commit)
+		return 0;
+	if (ev.pid)
+		snprintf(who, sizeof(who), "pid %d (%s)", (int)ev.pid, ev.comm);
+	else
+		snprintf(who, sizeof(who), "unknown process");
+	err = verify(d);
+	if (err == 0) {
+		if (ev.foreign_commit && d->state.mode != KK_MODE_OPEN) {
+			kk_log(LOG_NOTICE, KK_MID_TAMPER,
+			    "nftables changed by %s while %s; table inet %s intact",
+			    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
+			audit(d, who, "nftables-change", "table-intact",
+			    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
+		}
+		return 0;
+	}
+	err = apply(d, d->state.mode, d->state.episode);
+	d->tamper_events++;
+	if (err < 0) {
+		kk_log(LOG_CRIT, KK_MID_TAMPER,
+		    "table inet %s tampered with by %s and could NOT be restored: %s",
+		    KK_TABLE_NAME, who, d->nft.err);
+		audit(d, who, "tamper", "restore-failed", json_pack("{s:s}",
+		    "error", d->nft.err));
+		return 0;
+	}
+	kk_log(LOG_ALERT, KK_MID_TAMPER,
+	    "table inet %s tampered with by %s: restored to %s in %llu us",
+	    KK_TABLE_NAME, who, kk_mode_name(d->state.mode), now_usec() - t0);
+	audit(d, who, "tamper", "restored", json_pack("{s:s, s:I}",
+	    "mode", kk_mode_name(d->state.mode),
+	    "restore_us", (json_int_t)(now_usec() - t0)));
+	return 0;
+}
+
+static int
+on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
+    void *userdata)
+{
+	struct kd *d = userdata;
+	struct kk_policy *next, *old = d->policy;
+	char err[512] = "";
+	int r;
+
+	next = calloc(1, sizeof(*next));
+	if (next == NULL)
+		return 0;
+	r = kk_policy_load(d->policy_path, 0, next, err, sizeof(err));
+	if (r < 0) {
+		kk_log(LOG_ERR, KK_MID_POLICY,
+		    "reload refused, the old policy stays in force: %s", err);
+		audit(d, "signal:SIGHUP", "policy-reload", "refused",
+		    json_pack("{s:s}", "error", err));
+		free(next);
+		return 0;
+	}
+	d->policy = next;
+	resolve_ids(d);
+	/* the new policy's table replaces the old one in one batch */
+	r = apply(d, d->state.mode, d->state.episode);
+	if (r < 0) {
+		kk_log(LOG_ERR, KK_MID_POLICY,
+		    "reload: new policy could not be applied (%s); keeping the old one",
+		    d->nft.err);
+		audit(d, "signal:SIGHUP", "policy-reload", "refused",
+		    json_pack("{s:s}", "error", d->nft.err));
+		d->policy = old;
+		resolve_ids(d);
+		free(next);
+		return 0;
+	}
+	free(old);
+	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
+	    d->policy_path, kk_mode_name(d->state.mode));
+	audit(d, "signal:SIGHUP", "policy-reload", "applied",
+	    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
+	return 0;
+}
+
+static int
+on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
+    void *userdata)
+{
+	struct kd *d = userdata;
+
+	kk_log(LOG_NOTICE, KK_MID_STOP, "stopping on signal %u; %s stays in force",
+	    si->ssi_signo, kk_mode_name(d->state.mode));
+	sd_notify(0, "STOPPING=1");
+	sd_event_exit(d->ev, 0);
+	return 0;
+}
+
+/*
+ * Decide the mode at start from state.json and the kernel's table, and
+ * re-apply it.  When they disagree the stricter one wins: fail closed.
+ */
+static int
+adopt(struct kd *d, bool restore)
+{
+	struct kk_nft_table_info ti;
+	struct kk_state st;
+	const char *source = "state";
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = kk_state_load(d->state_path, &st);
+	if (err == -EBADMSG) {
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "%s is corrupt; trusting the kernel table", d->state_path);
+		audit(d, "kakurid", "state-load", "corrupt", NULL);
+		memset(&st, 0, sizeof(st));
+	} else if (err < 0 && err != -ENOENT) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s: %s", d->state_path,
+		    strerror(-err));
+	}
+	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+		return err;
+	}
+	if (ti.exists && ti.has_mode && ti.mode > st.mode) {
+		st.mode = ti.mode;
+		snprintf(st.episode, sizeof(st.episode), "%s", ti.episode);
+		snprintf(st.by, sizeof(st.by), "kernel table (state file behind)");
+		st.since = time(NULL);
+		source = "kernel";
+	}
+	if (st.mode != KK_MODE_OPEN && st.episode[0] == '\0' &&
+	    (err = kk_episode_new(st.episode)) < 0)
+		return err;
+	if (st.mode == KK_MODE_OPEN)
+		st.episode[0] = '\0';
+	d->state = st;
+	err = apply(d, st.mode, st.episode);
+	if (err < 0) {
+		kk_log(LOG_CRIT, KK_MID_APPLY, "could not apply %s: %s",
+		    kk_mode_name(st.mode), d->nft.err);
+		audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
+		    json_pack("{s:s, s:s}", "mode", kk_mode_name(st.mode),
+		    "error", d->nft.err));
+		return err;
+	}
+	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
+		    strerror(-err));
+	kk_log(LOG_NOTICE, KK_MID_START,
+	    "%s: %s%s%s (from %s; table %s, protection %s) applied and verified in %llu us",
+	    restore ? "restore" : "start", kk_mode_name(st.mode),
+	    st.episode[0] ? ", episode " : "", st.episode, source,
+	    ti.exists ? "re-adopted" : "created",
+	    d->table_flags ? "owner+persist" : "monitor", d->last_apply_usec);
+	audit(d, "kakurid", restore ? "restore" : "start", "applied",
+	    json_pack("{s:s, s:s, s:b, s:s, s:I}", "mode", kk_mode_name(st.mode),
+	    "source", source, "readopted", ti.exists,
+	    "protection", d->table_flags ? "owner+persist" : "monitor",
+	    "apply_us", (json_int_t)d->last_apply_usec));
+	return 0;
+}
+
+static int
+setup_paths(struct kd *d)
+{
+	const char *dir = d->policy->state_dir;
+	int err;
+
+	if (snprintf(d->state_path, sizeof(d->state_path), "%s/state.json",
+	    dir) >= (int)sizeof(d->state_path) ||
+	    snprintf(d->audit_path, sizeof(d->audit_path), "%s/audit.log",
+	    dir) >= (int)sizeof(d->audit_path) ||
+	    snprintf(d->outbox_dir, sizeof(d->outbox_dir), "%s/outbox",
+	    dir) >= (int)sizeof(d->outbox_dir))
+		return -ENAMETOOLONG;
+	if ((err = mkdir_private(dir)) < 0 ||
+	    (err = mkdir_private(d->outbox_dir)) < 0)
+		return err;
+	return kk_audit_open(&d->audit, d->audit_path);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "restore", no_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kd d;
+	const char *path = KK_DEFAULT_POLICY;
+	bool check_only = false, restore = false;
+	int verbose = 0, ch, err, ret = 1;
+	char errbuf[512] = "";
+	sigset_t mask;
+
+	memset(&d, 0, sizeof(d));
+	d.audit.fd = -1;
+	while ((ch = getopt_long(argc, argv, "df:nvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			d.foreground = 1;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'R':
+			restore = true;
+			break;
+		case 'V':
+			printf("kakurid %s\n", KAKURI_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	kk_log_init(d.foreground || restore || check_only, verbose);
+
+	d.policy = calloc(1, sizeof(*d.policy));
+	if (d.policy == NULL)
+		return 1;
+	snprintf(d.policy_path, sizeof(d.policy_path), "%s", path);
+	if (kk_policy_load(path, 0, d.policy, errbuf, sizeof(errbuf)) < 0) {
+		fprintf(stderr, "%s\n", errbuf);
+		if (!check_only)
+			kk_log(LOG_ERR, KK_MID_POLICY, "%s", errbuf);
+		goto out;
+	}
+	if (check_only) {
+		printf("policy OK\n");
+		ret = 0;
+		goto out;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "kakurid: must run as root (CAP_NET_ADMIN)\n");
+		goto out;
+	}
+	umask(0077);
+	resolve_ids(&d);
+	if ((err = setup_paths(&d)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: %s",
+		    d.policy->state_dir, strerror(-err));
+		goto out;
+	}
+	if ((err = kk_nft_open(&d.nft)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d.nft.err);
+		goto out;
+	}
+	d.table_flags = d.policy->protect == KK_PROTECT_AUTO ?
+	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST : 0;
+	d.persist_supported = d.table_flags != 0;
+
+	if (restore) {
+		/*
+		 * Boot: the flags hand the table over to the kernel (persist)
+		 * when this process exits; kakurid.service claims it later.
+		 */
+		ret = adopt(&d, true) < 0 ? 1 : 0;
+		goto out;
+	}
+
+	if ((err = sd_event_default(&d.ev)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "sd-event: %s", strerror(-err));
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sd_event_add_signal(d.ev, NULL, SIGTERM, on_exit_signal, &d);
+	sd_event_add_signal(d.ev, NULL, SIGINT, on_exit_signal, &d);
+	sd_event_add_signal(d.ev, NULL, SIGHUP, on_sighup, &d);
+	sd_event_set_watchdog(d.ev, 1);
+
+	/* watch first, so tampering during start-up is seen too */
+	if ((err = kk_nft_monitor_open(&d.nft)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d.nft.err);
+		goto out;
+	}
+	if (sd_event_add_io(d.ev, &d.mon_src, kk_nft_monitor_fd(&d.nft),
+	    EPOLLIN, on_nft_event, &d) < 0)
+		goto out;
+	if (adopt(&d, false) < 0)
+		goto out;
+	if ((err = kk_control_open(&d, d.policy->control_socket)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "control socket %s: %s",
+		    d.policy->control_socket, strerror(-err));
+		goto out;
+	}
+	notify_status(&d);
+	sd_notify(0, "READY=1");
+	err = sd_event_loop(d.ev);
+	ret = err < 0 ? 1 : 0;
+out:
+	kk_control_close(&d);
+	sd_event_source_disable_unref(d.mon_src);
+	kk_nft_close(&d.nft);
+	kk_audit_close(&d.audit);
+	sd_event_unref(d.ev);
+	free(d.policy);
+	return ret;
+}

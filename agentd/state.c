@@ -1,0 +1,231 @@
+/*
+ * The persisted quarantine state, /var/lib/kakuri/state.json.  Written
+ * atomically (temp file in the same directory, fsync, rename, fsync of the
+ * directory) so a crash or power cut leaves either the old or the new
+ * state, never a torn one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kakuri.h"
+
+#define KK_STATE_MAX	(64 * 1024)
+
+int
+kk_episode_new(char out[KK_EPISODE_HEX + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[KK_EPISODE_HEX / 2];
+	ssize_t n;
+	size_t i;
+
+	n = getrandom(rnd, sizeof(rnd), 0);
+	if (n != (ssize_t)sizeof(rnd))
+		return n < 0 ? -errno : -EIO;
+	for (i = 0; i < sizeof(rnd); i++) {
+		out[2 * i] = hex[rnd[i] >> 4];
+		out[2 * i + 1] = hex[rnd[i] & 0xf];
+	}
+	out[KK_EPISODE_HEX] = '\0';
+	return 0;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, r = 0;
+
+	if (strlen(path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int
+kk_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	char tmp[PATH_MAX];
+	const char *p = data;
+	ssize_t n;
+	int fd = -1, r;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto fail;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = -errno;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return fsync_dir_of(path);
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}
+
+static int
+copy_str(json_t *o, const char *key, char *dst, size_t dstlen, bool required)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s;
+
+	if (v == NULL)
+		return required ? -EBADMSG : 0;
+	if (!json_is_string(v))
+		return -EBADMSG;
+	s = json_string_value(v);
+	if (strlen(s) >= dstlen)
+		return -EBADMSG;
+	strcpy(dst, s);
+	return 0;
+}
+
+static bool
+is_episode(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != KK_EPISODE_HEX)
+		return false;
+	for (i = 0; i < KK_EPISODE_HEX; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int
+kk_state_load(const char *path, struct kk_state *s)
+{
+	struct kk_state st;
+	json_error_t jerr;
+	json_t *root = NULL, *v;
+	char mode[32];
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		r = access(path, F_OK) == 0 ? -EBADMSG : -ENOENT;
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		r = -EBADMSG;
+		goto out;
+	}
+	if ((r = copy_str(root, "mode", mode, sizeof(mode), true)) < 0)
+		goto out;
+	if (kk_mode_parse(mode, &st.mode) < 0) {
+		r = -EBADMSG;
+		goto out;
+	}
+	if ((r = copy_str(root, "episode", st.episode, sizeof(st.episode),
+	    false)) < 0)
+		goto out;
+	if ((r = copy_str(root, "by", st.by, sizeof(st.by), false)) < 0)
+		goto out;
+	if ((r = copy_str(root, "reason", st.reason, sizeof(st.reason),
+	    false)) < 0)
+		goto out;
+	v = json_object_get(root, "since");
+	if (v != NULL && !json_is_integer(v)) {
+		r = -EBADMSG;
+		goto out;
+	}
+	st.since = v != NULL ? (time_t)json_integer_value(v) : 0;
+	v = json_object_get(root, "drill");
+	if (v != NULL && !json_is_boolean(v)) {
+		r = -EBADMSG;
+		goto out;
+	}
+	st.drill = v != NULL && json_is_true(v);
+	/* A quarantine always names its episode; an open host has none. */
+	if (st.mode != KK_MODE_OPEN && !is_episode(st.episode)) {
+		r = -EBADMSG;
+		goto out;
+	}
+	*s = st;
+	r = 0;
+out:
+	json_decref(root);
+	return r;
+}
+
+int
+kk_state_save(const char *path, const struct kk_state *s)
+{
+	json_t *root;
+	char *text = NULL;
+	int r;
+
+	root = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:b}",
+	    "v", 1, "mode", kk_mode_name(s->mode), "episode", s->episode,
+	    "since", (json_int_t)s->since, "by", s->by, "reason", s->reason,
+	    "drill", s->drill);
+	if (root == NULL)
+		return -ENOMEM;
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL)
+		return -ENOMEM;
+	if (strlen(text) > KK_STATE_MAX) {
+		r = -E2BIG;
+		goto out;
+	}
+	r = kk_write_file_atomic(path, text, strlen(text), 0600);
+out:
+	free(text);
+	return r;
+}

@@ -1,0 +1,66 @@
+/*
+ * Small helpers both programs use: mode names, hashing to hex.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "kakuri.h"
+
+static const char *const mode_names[] = {
+	[KK_MODE_OPEN] = "open",
+	[KK_MODE_EGRESS] = "egress",
+	[KK_MODE_ISOLATED] = "isolated",
+};
+
+const char *
+kk_mode_name(enum kk_mode m)
+{
+	if ((unsigned)m >= sizeof(mode_names) / sizeof(mode_names[0]))
+		return "unknown";
+	return mode_names[m];
+}
+
+int
+kk_mode_parse(const char *s, enum kk_mode *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+		if (strcmp(s, mode_names[i]) == 0) {
+			*out = (enum kk_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void
+kk_sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned int mdlen = sizeof(md);
+	size_t i;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+}
+
+int
+kk_rfc3339(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		return -EINVAL;
+	if (strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return -ENOBUFS;
+	return 0;
+}

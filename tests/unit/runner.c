@@ -1,0 +1,25 @@
+/*
+ * Unit test runner: every module's Check suite in one binary.  Run from
+ * tests/unit so fixtures/ resolves; `make unit` does that.
+ */
+#include <stdlib.h>
+
+#include "suites.h"
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	sr = srunner_create(parse_suite());
+	srunner_add_suite(sr, nft_build_suite());
+	srunner_add_suite(sr, state_suite());
+	srunner_add_suite(sr, audit_suite());
+	srunner_add_suite(sr, frame_suite());
+	srunner_add_suite(sr, authz_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

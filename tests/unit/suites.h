@@ -1,0 +1,13 @@
+/* One Check suite per module; runner.c runs them all. */
+#ifndef KK_SUITES_H
+#define KK_SUITES_H
+#include <check.h>
+
+Suite *parse_suite(void);
+Suite *nft_build_suite(void);
+Suite *state_suite(void);
+Suite *audit_suite(void);
+Suite *frame_suite(void);
+Suite *authz_suite(void);
+
+#endif
