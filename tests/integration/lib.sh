@@ -1,0 +1,185 @@
+# Shared by the integration scenarios: throw-away network namespaces,
+# kakurid started inside them, real packets, and pass/fail counting.
+#
+# Topology (all inside namespaces this script creates; nothing touches the
+# machine's own network namespace):
+#
+#   peer (CSIRT)  192.0.2.10     2001:db8:1::10  --+
+#                                                  |  ep: 192.0.2.2 / 2001:db8:1::2
+#   net ("internet") 198.51.100.20 2001:db8:2::20 -+- ep (endpoint, runs kakurid)
+#                                                  |  ep: 198.51.100.2 / 2001:db8:2::2
+#   ct (container) 203.0.113.2   2001:db8:3::2  --+  ep: 203.0.113.1 / 2001:db8:3::1
+#
+# ep forwards between ct and net (the container case).
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+KAKURID="$TOP/kakurid"
+KAKURICTL="$TOP/kakurictl"
+NETPROBE="$TOP/build/netprobe"
+
+PASSED=0
+FAILED=0
+PIDS=()
+NETNS=()
+P="kk$$"
+EP="${P}-ep"
+PEER="${P}-peer"
+NET="${P}-net"
+CT="${P}-ct"
+WORK=$(mktemp -d /tmp/kakuri-it.XXXXXX)
+chmod 0755 "$WORK"
+POLICY="$WORK/kakuri.conf"
+SOCK="$WORK/control.sock"
+STATE="$WORK/state"
+DLOG="$WORK/kakurid.log"
+KPID=
+
+PEER4=192.0.2.10 PEER6=2001:db8:1::10
+EP4=192.0.2.2 EP6=2001:db8:1::2
+NET4=198.51.100.20 NET6=2001:db8:2::20
+EPN4=198.51.100.2 EPN6=2001:db8:2::2
+CT4=203.0.113.2 CT6=2001:db8:3::2
+
+pass() { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "  FAIL $*"; }
+# check "description" command...: passes when the command succeeds
+check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
+# refute "description" command...: passes when the command fails
+refute() { local d=$1; shift; if "$@" >/dev/null 2>&1; then fail "$d"; else pass "$d"; fi; }
+
+need() {
+	local m
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "cannot run: integration tests need root (network namespaces, nftables)"
+		FAILED=$((FAILED + 1)); summary; exit 1
+	fi
+	for m in "$KAKURID" "$KAKURICTL" "$NETPROBE"; do
+		if [ ! -x "$m" ]; then
+			echo "cannot run: $m is not built (make all build/netprobe)"
+			FAILED=$((FAILED + 1)); summary; exit 1
+		fi
+	done
+	if ! ip netns add "${P}-probe" 2>/dev/null; then
+		echo "cannot run: ip netns add failed (no CAP_SYS_ADMIN or no netns support)"
+		FAILED=$((FAILED + 1)); summary; exit 1
+	fi
+	ip netns del "${P}-probe"
+}
+
+summary() {
+	echo "$PASSED passed, $FAILED failed"
+}
+
+cleanup() {
+	local pid ns
+	for pid in "${PIDS[@]}" $KPID; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "${PIDS[@]}" $KPID; do
+		# bounded wait, then force: only our own pids
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -9 "$pid" 2>/dev/null
+	done
+	for ns in "${NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+addns() { ip netns add "$1" && NETNS+=("$1") && ip -n "$1" link set lo up; }
+
+# link NS_A IF_A ADDR4_A ADDR6_A NS_B IF_B ADDR4_B ADDR6_B PREFIX4
+link() {
+	ip -n "$1" link add "$2" type veth peer name "$6" netns "$5"
+	ip -n "$1" addr add "$3/24" dev "$2"
+	ip -n "$1" addr add "$4/64" dev "$2" nodad
+	ip -n "$5" addr add "$7/24" dev "$6"
+	ip -n "$5" addr add "$8/64" dev "$6" nodad
+	ip -n "$1" link set "$2" up
+	ip -n "$5" link set "$6" up
+}
+
+topology() {
+	addns "$EP" && addns "$PEER" && addns "$NET" && addns "$CT" || return 1
+	link "$EP" to-peer "$EP4" "$EP6" "$PEER" to-ep "$PEER4" "$PEER6"
+	link "$EP" to-net "$EPN4" "$EPN6" "$NET" to-ep "$NET4" "$NET6"
+	link "$EP" to-ct 203.0.113.1 2001:db8:3::1 "$CT" to-ep "$CT4" "$CT6"
+	ip netns exec "$EP" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	ip -n "$CT" route add default via 203.0.113.1
+	ip -n "$CT" -6 route add default via 2001:db8:3::1
+	ip -n "$NET" route add default via "$EPN4"
+	ip -n "$NET" -6 route add default via "$EPN6"
+	ip -n "$PEER" route add default via "$EP4"
+	ip -n "$PEER" -6 route add default via "$EP6"
+}
+
+# serve NS ADDR PORT: a TCP+UDP echo server, bounded in time
+serve() {
+	ip netns exec "$1" "$NETPROBE" serve "$2" "$3" 300 &
+	PIDS+=($!)
+}
+
+# reach NS PROTO ADDR PORT: does an echo pass?
+reach() { ip netns exec "$1" "$NETPROBE" "$2" "$3" "$4" "${5:-700}"; }
+ping_ok() { ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }
+
+write_policy() {
+	local extra_agent=${1:-} extra=${2:-}
+	cat >"$POLICY" <<EOF
+agent: {
+  state_dir = "$STATE";
+  control_socket = "$SOCK";
+  staff_group = "users";
+  user = "nobody";
+  $extra_agent
+};
+management: {
+  peers = [ "$PEER4", "$PEER6" ];
+  ports = [ 7443, 7444 ];
+};
+egress: {
+  mail_tcp = [ 25, 465, 587 ];
+  web_tcp = [ 80, 443 ];
+  web_udp = [ 443 ];
+};
+contact: { desk = "CSIRT test desk"; phone = "0000"; email = "csirt@example.invalid"; };
+$extra
+EOF
+	chmod 0600 "$POLICY"
+}
+
+ctl() { "$KAKURICTL" -s "$SOCK" "$@"; }
+
+start_kakurid() {
+	local i
+	ip netns exec "$EP" "$KAKURID" -d -f "$POLICY" >>"$DLOG" 2>&1 &
+	KPID=$!
+	for i in $(seq 1 100); do
+		ctl status >/dev/null 2>&1 && return 0
+		kill -0 "$KPID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "kakurid did not come up:"; tail -5 "$DLOG"
+	return 1
+}
+
+stop_kakurid() {
+	[ -n "$KPID" ] || return 0
+	kill "$1" "$KPID" 2>/dev/null
+	for _ in $(seq 1 100); do
+		kill -0 "$KPID" 2>/dev/null || break
+		sleep 0.02
+	done
+	wait "$KPID" 2>/dev/null
+	KPID=
+}
+
+status_field() { ctl status --json | jq -r ".$1"; }
+
+table_present() { ip netns exec "$EP" nft list table inet kakuri >/dev/null 2>&1; }

@@ -1,0 +1,280 @@
+/*
+ * netprobe - real packets for the integration tests and benchmarks.
+ *
+ *   netprobe serve ADDR PORT [SECONDS]     TCP + UDP echo on ADDR:PORT
+ *   netprobe tcp ADDR PORT [TIMEOUT_MS]    connect, echo once: exit 0 if it passed
+ *   netprobe udp ADDR PORT [TIMEOUT_MS]    one datagram, echoed: exit 0 if it passed
+ *   netprobe hold ADDR PORT GATE [TIMEOUT_MS]
+ *       connect and echo once (exit 2 if that fails), print "ready", wait
+ *       for the file GATE to exist, then echo again: exit 0 if data still
+ *       passes on the connection made before, 1 if not
+ *   netprobe stream ADDR PORT SECONDS      UDP datagrams every 100 us, each
+ *       carrying its send time (CLOCK_MONOTONIC ns)
+ *   netprobe sink ADDR PORT IDLE_MS        receive datagrams until none came
+ *       for IDLE_MS; print the send time (ns) of the last one received
+ *
+ * Every loop is bounded in count and time; it talks only to the address
+ * it is given (test namespaces or loopback).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS	512
+
+static long long
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int
+sockaddr_of(const char *addr, const char *port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	long p = strtol(port, NULL, 10);
+
+	if (p <= 0 || p > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)p);
+		*len = sizeof(*s4);
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*s6);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+static int
+wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r;
+
+	do {
+		r = poll(&p, 1, timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	return r > 0 ? 0 : -1;
+}
+
+static int
+serve(const char *addr, const char *port, int seconds)
+{
+	struct sockaddr_storage ss;
+	struct pollfd pfd[MAX_CLIENTS + 2];
+	socklen_t len;
+	long long deadline = now_ns() + (long long)seconds * 1000000000LL;
+	int fam, one = 1, tfd, ufd, n = 2, i;
+	char buf[2048];
+
+	if ((fam = sockaddr_of(addr, port, &ss, &len)) < 0)
+		return 2;
+	tfd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ufd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	setsockopt(tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* addresses are configured a moment before: allow not-yet-ready ones */
+	setsockopt(tfd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
+	setsockopt(ufd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
+	if (bind(tfd, (struct sockaddr *)&ss, len) < 0 || listen(tfd, 128) < 0 ||
+	    bind(ufd, (struct sockaddr *)&ss, len) < 0) {
+		perror("netprobe serve: bind");
+		return 2;
+	}
+	pfd[0] = (struct pollfd){ .fd = tfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = ufd, .events = POLLIN };
+	while (now_ns() < deadline) {
+		if (poll(pfd, (nfds_t)n, 200) <= 0)
+			continue;
+		if (pfd[0].revents & POLLIN) {
+			int c = accept4(tfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0 && n < MAX_CLIENTS + 2)
+				pfd[n++] = (struct pollfd){ .fd = c, .events = POLLIN };
+			else if (c >= 0)
+				close(c);
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct sockaddr_storage from;
+			socklen_t flen = sizeof(from);
+			ssize_t r = recvfrom(ufd, buf, sizeof(buf), 0,
+			    (struct sockaddr *)&from, &flen);
+
+			if (r > 0)
+				sendto(ufd, buf, (size_t)r, 0,
+				    (struct sockaddr *)&from, flen);
+		}
+		for (i = 2; i < n; i++) {
+			ssize_t r;
+
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(pfd[i].fd, buf, sizeof(buf));
+			if (r <= 0 || write(pfd[i].fd, buf, (size_t)r) != r) {
+				close(pfd[i].fd);
+				pfd[i] = pfd[--n];
+				i--;
+			}
+		}
+	}
+	return 0;
+}
+
+/* One echo on fd within timeout_ms: 0 if it came back intact. */
+static int
+echo(int fd, int timeout_ms)
+{
+	char msg[32], buf[64];
+	ssize_t r;
+
+	snprintf(msg, sizeof(msg), "kakuri-%lld", now_ns());
+	if (wait_fd(fd, POLLOUT, timeout_ms) < 0 ||
+	    send(fd, msg, strlen(msg), MSG_NOSIGNAL) != (ssize_t)strlen(msg))
+		return -1;
+	if (wait_fd(fd, POLLIN, timeout_ms) < 0)
+		return -1;
+	r = recv(fd, buf, sizeof(buf), 0);
+	return r == (ssize_t)strlen(msg) && memcmp(buf, msg, (size_t)r) == 0 ?
+	    0 : -1;
+}
+
+static int
+connect_to(const char *addr, const char *port, int type, int timeout_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fam, fd, err = 0;
+	socklen_t elen = sizeof(err);
+
+	if ((fam = sockaddr_of(addr, port, &ss, &len)) < 0)
+		return -1;
+	fd = socket(fam, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	if (type == SOCK_STREAM) {
+		if (wait_fd(fd, POLLOUT, timeout_ms) < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 ||
+		    err != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static int
+probe(const char *addr, const char *port, int type, int timeout_ms)
+{
+	int fd = connect_to(addr, port, type, timeout_ms), r;
+
+	if (fd < 0)
+		return 1;
+	r = echo(fd, timeout_ms);
+	close(fd);
+	return r == 0 ? 0 : 1;
+}
+
+static int
+hold(const char *addr, const char *port, const char *gate, int timeout_ms)
+{
+	struct stat st;
+	int fd = connect_to(addr, port, SOCK_STREAM, timeout_ms), i;
+
+	if (fd < 0 || echo(fd, timeout_ms) < 0)
+		return 2;
+	printf("ready\n");
+	fflush(stdout);
+	for (i = 0; i < 3000 && stat(gate, &st) < 0; i++)	/* <= 30 s */
+		usleep(10000);
+	if (i == 3000)
+		return 2;
+	return echo(fd, timeout_ms) == 0 ? 0 : 1;
+}
+
+static int
+stream(const char *addr, const char *port, int seconds)
+{
+	long long end = now_ns() + (long long)seconds * 1000000000LL, t;
+	int fd = connect_to(addr, port, SOCK_DGRAM, 1000);
+
+	if (fd < 0)
+		return 2;
+	while ((t = now_ns()) < end) {
+		send(fd, &t, sizeof(t), MSG_DONTWAIT);
+		usleep(100);
+	}
+	return 0;
+}
+
+static int
+sink(const char *addr, const char *port, int idle_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	long long last = 0, t;
+	int fam, fd, i;
+
+	if ((fam = sockaddr_of(addr, port, &ss, &len)) < 0)
+		return 2;
+	fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0)
+		return 2;
+	printf("ready\n");
+	fflush(stdout);
+	/* bounded: at most 10 minutes of datagrams */
+	for (i = 0; i < 6000000; i++) {
+		if (wait_fd(fd, POLLIN, last ? idle_ms : 30000) < 0)
+			break;
+		if (recv(fd, &t, sizeof(t), 0) == sizeof(t))
+			last = t;
+	}
+	printf("%lld\n", last);
+	return last ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 4 && strcmp(argv[1], "serve") == 0)
+		return serve(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 120);
+	if (argc >= 4 && strcmp(argv[1], "tcp") == 0)
+		return probe(argv[2], argv[3], SOCK_STREAM,
+		    argc > 4 ? atoi(argv[4]) : 1000);
+	if (argc >= 4 && strcmp(argv[1], "udp") == 0)
+		return probe(argv[2], argv[3], SOCK_DGRAM,
+		    argc > 4 ? atoi(argv[4]) : 1000);
+	if (argc >= 5 && strcmp(argv[1], "hold") == 0)
+		return hold(argv[2], argv[3], argv[4],
+		    argc > 5 ? atoi(argv[5]) : 1000);
+	if (argc >= 5 && strcmp(argv[1], "stream") == 0)
+		return stream(argv[2], argv[3], atoi(argv[4]));
+	if (argc >= 5 && strcmp(argv[1], "sink") == 0)
+		return sink(argv[2], argv[3], atoi(argv[4]));
+	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink ...\n");
+	return 2;
+}
