@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Fail closed: kill -9 leaves the host isolated, a restarted kakurid
+# re-adopts the table and the same episode, `kakurid --restore` re-applies
+# the persisted state in a fresh namespace (boot), and a broken state file
+# or an edited audit log is noticed.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== crash, restart, restore"
+topology || { fail "topology"; summary; exit 1; }
+for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
+for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; done
+sleep 0.2
+blocked_both() { ! reach "$EP" tcp "$NET4" 8080 && ! reach "$EP" tcp "$NET6" 8080; }
+
+write_policy
+start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+ctl disconnect >/dev/null
+EPISODE=$(status_field episode)
+check "isolated before the crash" blocked_both
+
+kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
+check "kakurid is gone" bash -c "! '$KAKURICTL' -s '$SOCK' status"
+check "after kill -9 the table is still in the kernel" table_present
+check "after kill -9 the host is still isolated (IPv4 and IPv6)" blocked_both
+check "after kill -9 the CSIRT peer still reaches 7443" reach "$PEER" tcp "$EP4" 7443
+
+start_kakurid || fail "kakurid restarts"
+check "restart: still isolated" test "$(status_field mode)" = isolated
+check "restart: same episode re-adopted" test "$(status_field episode)" = "$EPISODE"
+check "restart: table owned again (delete refused)" bash -c "! ip netns exec $EP nft delete table inet kakuri"
+check "restart: logged as re-adopted" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action==\"start\")] | last | .readopted == true and .mode == \"isolated\"'"
+check "restart: host isolated" blocked_both
+
+# state file lost or corrupt: the kernel table still says isolated
+stop_kakurid -TERM
+echo '{ "mode": "open", broken' >"$STATE/state.json"
+start_kakurid || fail "kakurid starts with a corrupt state file"
+check "corrupt state: stays isolated (the kernel table wins)" test "$(status_field mode)" = isolated
+check "corrupt state: same episode from the table comment" test "$(status_field episode)" = "$EPISODE"
+check "corrupt state: logged" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"state-load\" and .result==\"corrupt\")'"
+stop_kakurid -TERM
+
+# boot: a fresh namespace (no table at all) and kakurid --restore
+FRESH="${P}-boot"
+addns "$FRESH"
+ip -n "$FRESH" link add to-net type veth peer name to-boot netns "$NET"
+ip -n "$FRESH" addr add 198.18.0.3/24 dev to-net
+ip -n "$NET" addr add 198.18.0.21/24 dev to-boot
+ip -n "$FRESH" link set to-net up; ip -n "$NET" link set to-boot up
+serve "$NET" 198.18.0.21 8081
+sleep 0.2
+check "boot: before restore the fresh host reaches the internet" reach "$FRESH" tcp 198.18.0.21 8081
+out=$(ip netns exec "$FRESH" "$KAKURID" --restore -f "$POLICY" 2>&1); rc=$?
+check "kakurid --restore exits 0" test $rc -eq 0
+check "kakurid --restore says what it applied" grep -q "restore: isolated" <<<"$out"
+check "boot: table present in the fresh namespace" ip netns exec "$FRESH" nft list table inet kakuri
+check "boot: fresh host isolated after --restore" bash -c "! ip netns exec $FRESH $NETPROBE tcp 198.18.0.21 8081 700"
+check "boot: the restored table carries the episode" bash -c "ip netns exec $FRESH nft list table inet kakuri | grep -q $EPISODE"
+
+# audit chain: an edited line is found
+start_kakurid || fail "kakurid starts again"
+check "audit log verifies before editing" ctl log
+sed -i '2s/"disconnect"/"dis-connect"/' "$STATE/audit.log"
+out=$(ctl log 2>&1); rc=$?
+check "an edited audit line breaks the chain (exit 1)" test $rc -eq 1
+check "kakurictl log names the line where it breaks" grep -q "broken at line 3" <<<"$out"
+summary
+[ "$FAILED" -eq 0 ]
