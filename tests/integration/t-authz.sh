@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Who may do what on the control socket (DESIGN 3), and SIGHUP reloads.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== local authorization and policy reload"
+topology || { fail "topology"; summary; exit 1; }
+for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
+for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; serve "$EP" "$a" 7445; done
+sleep 0.2
+write_policy
+start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+
+# staff_group is "users" (gid 100) in the test policy
+outsider() { setpriv --reuid=65534 --regid=65534 --clear-groups "$KAKURICTL" -s "$SOCK" "$@"; }
+member() { setpriv --reuid=65534 --regid=65534 --groups=100 "$KAKURICTL" -s "$SOCK" "$@"; }
+
+check "anyone may read status" outsider status
+check "anyone may read the log" outsider log
+outsider disconnect >/dev/null 2>"$WORK/err"; rc=$?
+check "a user outside staff_group cannot disconnect (exit 1)" test $rc -eq 1
+check "the refusal is one line naming the reason" bash -c "test \$(wc -l <'$WORK/err') -eq 1 && grep -q '^kakurictl: not-authorized' '$WORK/err'"
+check "still open after the refusal" test "$(status_field mode)" = open
+check "still reaching the internet" reach "$EP" tcp "$NET4" 8080
+check "a staff_group member can disconnect" member disconnect
+check "isolated by the member" test "$(status_field mode)" = isolated
+check "by names the member's uid" grep -q "uid=65534" <<<"$(status_field by)"
+
+for who in member outsider; do
+	$who release >/dev/null 2>"$WORK/err"; rc=$?
+	check "no local release for $who (exit 1)" test $rc -eq 1
+	check "the refusal says how to get a CSIRT release" grep -q "signed release" "$WORK/err"
+done
+ctl release >/dev/null 2>&1; rc=$?
+check "no local release even for root (exit 1)" test $rc -eq 1
+check "still isolated after release attempts" test "$(status_field mode)" = isolated
+refute "still blocked after release attempts" reach "$EP" tcp "$NET4" 8080
+n=$(ctl log --json | jq '[.entries[] | select(.result=="refused: signature-required")] | length')
+check "every release attempt is audited ($n)" test "$n" -eq 3
+check "the outsider's disconnect attempt is audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"disconnect\" and .result==\"refused: not-authorized\")'"
+
+# bad input on the control socket gets an answer; the daemon keeps serving
+printf '\xff\xff\xff\xff' | timeout 2 socat - UNIX-CONNECT:"$SOCK" >/dev/null 2>&1 || true
+printf '\x00\x00\x00\x05hello' | timeout 2 socat - UNIX-CONNECT:"$SOCK" >"$WORK/bad" 2>&1 || true
+check "a malformed request gets a 'malformed' answer" grep -q malformed "$WORK/bad"
+check "the daemon still serves after bad frames" ctl status
+
+# SIGHUP: a broken policy is refused, the old one stays in force
+cp "$POLICY" "$WORK/good.conf"
+echo "agent: { bogus_key = 1; };" >>"$POLICY"
+kill -HUP "$KPID"; sleep 0.3
+check "SIGHUP with a broken policy: kakurid still running" kill -0 "$KPID"
+check "SIGHUP with a broken policy: still isolated" test "$(status_field mode)" = isolated
+check "SIGHUP with a broken policy: table still verified" test "$(status_field verified)" = true
+refute "SIGHUP with a broken policy: still blocked" reach "$EP" tcp "$NET4" 8080
+check "SIGHUP with a broken policy: management channel unchanged" reach "$PEER" tcp "$EP4" 7443
+check "SIGHUP with a broken policy: refusal audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"policy-reload\" and .result==\"refused\")'"
+# a good new policy (7445 becomes a management port) is applied atomically
+sed 's/ports = \[ 7443, 7444 \];/ports = [ 7443, 7444, 7445 ];/' "$WORK/good.conf" >"$POLICY"
+refute "before reload: CSIRT peer cannot reach 7445" reach "$PEER" tcp "$EP4" 7445
+kill -HUP "$KPID"; sleep 0.3
+check "SIGHUP with a good policy: CSIRT peer reaches the new port 7445" reach "$PEER" tcp "$EP4" 7445
+check "SIGHUP with a good policy: still isolated" test "$(status_field mode)" = isolated
+refute "SIGHUP with a good policy: still blocked" reach "$EP" tcp "$NET4" 8080
+check "audit chain verifies at the end" ctl log
+summary
+[ "$FAILED" -eq 0 ]
