@@ -95,6 +95,7 @@ check: deps
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(OBJDIR)/netprobe
 	$(Q)./demo/demo.sh
 
 bench: deps

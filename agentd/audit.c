@@ -39,13 +39,16 @@ to_hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-/* Finds the last line (up to KK_AUDIT_LINE_MAX bytes) and hashes it. */
+/*
+ * Finds the last line and hashes it, and the last sequence number: from
+ * the last line that parses, plus one for every (torn) line after it.
+ */
 static int
 load_tail(struct kk_audit *a)
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t want, end, start;
+	size_t want, end, start, e, b, after = 0;
 	ssize_t n;
 	json_t *o;
 	int r;
@@ -54,8 +57,9 @@ load_tail(struct kk_audit *a)
 		return -errno;
 	if (st.st_size == 0)
 		return 0;
-	want = st.st_size > KK_AUDIT_LINE_MAX + 1 ? KK_AUDIT_LINE_MAX + 1 :
-	    (size_t)st.st_size;
+	/* room for the longest line, its newline and the newline before it */
+	want = (size_t)st.st_size > 4 * (KK_AUDIT_LINE_MAX + 2) ?
+	    4 * (KK_AUDIT_LINE_MAX + 2) : (size_t)st.st_size;
 	buf = malloc(want);
 	if (buf == NULL)
 		return -ENOMEM;
@@ -81,16 +85,34 @@ load_tail(struct kk_audit *a)
 	start = end;
 	while (start > 0 && buf[start - 1] != '\n')
 		start--;
-	if (start == 0 && want == KK_AUDIT_LINE_MAX + 1 && end > 0) {
+	if (start == 0 && want < (size_t)st.st_size) {
 		r = -EFBIG;
 		goto out;
 	}
 	sha256(buf + start, end - start, a->last);
-	o = json_loadb(buf + start, end - start, 0, NULL);
-	if (o != NULL && json_is_integer(json_object_get(o, "seq")))
-		a->lines = (unsigned long)json_integer_value(json_object_get(o,
-		    "seq"));
-	json_decref(o);
+	/* walk back to the last line that carries a sequence number */
+	e = end;
+	b = start;
+	for (;;) {
+		o = json_loadb(buf + b, e - b, 0, NULL);
+		if (o != NULL && json_is_integer(json_object_get(o, "seq"))) {
+			a->lines = (unsigned long)json_integer_value(
+			    json_object_get(o, "seq")) + after;
+			json_decref(o);
+			break;
+		}
+		json_decref(o);
+		after++;
+		if (b == 0) {
+			/* nothing parses in the tail: count from what we saw */
+			a->lines = after;
+			break;
+		}
+		e = b - 1;
+		b = e;
+		while (b > 0 && buf[b - 1] != '\n')
+			b--;
+	}
 	r = 0;
 out:
 	free(buf);

@@ -32,7 +32,7 @@ kk_frame_header(uint8_t hdr[4], size_t len, size_t max)
 {
 	if (len == 0)
 		return -EBADMSG;
-	if (len > max)
+	if (len > max || len > UINT32_MAX)
 		return -EMSGSIZE;
 	hdr[0] = (uint8_t)(len >> 24);
 	hdr[1] = (uint8_t)(len >> 16);

@@ -1,0 +1,1259 @@
+/*
+ * Policy loading (DESIGN 6).
+ *
+ * The policy decides which hosts stay reachable while a machine is cut off
+ * the network, so a mistake in it can strand a host or leave it open.  The
+ * loader therefore fails closed at every step: the file must be a root-owned
+ * regular file nobody else can write, libconfig's @include is refused, every
+ * key must be known and of the right type, and every value is checked before
+ * anything reaches the caller's struct kk_policy.
+ */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kakuri.h"
+
+#ifndef nitems
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define POLICY_MAX_BYTES	(1024 * 1024)
+#define NAME_LEN_MAX		32	/* [a-z_][a-z0-9_-]{0,31} */
+#define QUOTE_MAX		48	/* bytes of a bad value in a message */
+#define INCLUDE_LEN		(sizeof("@include") - 1)
+
+/* Where errors go while one file is loaded. */
+struct loader {
+	const char *path;
+	char *err;
+	size_t errlen;
+	const char *buf;	/* the policy text, once read */
+	size_t len;
+};
+
+enum key_kind {
+	KEY_PATH,		/* absolute path */
+	KEY_NAME,		/* user or group name */
+	KEY_TEXT,		/* UTF-8 shown on an employee's terminal */
+	KEY_BOOL,
+	KEY_ENDPOINT,		/* "ADDR:PORT", ADDR an IP literal */
+	KEY_ADDRS,		/* list of IP literals */
+	KEY_PORTS,		/* list of port numbers */
+	KEY_MODE,		/* "isolated" or "egress" */
+	KEY_PROTECT,		/* "auto" or "monitor" */
+};
+
+#define KEY_REQUIRED	0x1	/* must be present */
+#define KEY_NONEMPTY	0x2	/* lists: at least one element */
+#define KEY_REMOTE	0x4	/* endpoint we connect to: "" turns it off,
+				   and it must name one host */
+
+struct key_spec {
+	const char *name;
+	enum key_kind kind;
+	unsigned flags;
+	size_t off;		/* destination in struct kk_policy */
+	size_t size;		/* of the destination, for strings */
+};
+
+struct section_spec {
+	const char *name;
+	bool required;
+	const struct key_spec *keys;
+	size_t nkeys;
+};
+
+#define FIELD(f)	offsetof(struct kk_policy, f), \
+			sizeof(((struct kk_policy *)NULL)->f)
+
+static const struct key_spec agent_keys[] = {
+	{ "state_dir", KEY_PATH, KEY_REQUIRED, FIELD(state_dir) },
+	{ "control_socket", KEY_PATH, KEY_REQUIRED, FIELD(control_socket) },
+	{ "staff_group", KEY_NAME, 0, FIELD(staff_group) },
+	{ "disconnect_mode", KEY_MODE, 0, FIELD(disconnect_mode) },
+	{ "user", KEY_NAME, 0, FIELD(user) },
+	{ "listen", KEY_ENDPOINT, 0, FIELD(listen) },
+	{ "key", KEY_PATH, 0, FIELD(key) },
+	{ "cert", KEY_PATH, 0, FIELD(cert) },
+	{ "trust", KEY_PATH, 0, FIELD(trust) },
+};
+
+static const struct key_spec tls_keys[] = {
+	{ "client_ca", KEY_PATH, 0, FIELD(client_ca) },
+};
+
+/* Without peers and ports an isolation would strand the host. */
+static const struct key_spec management_keys[] = {
+	{ "peers", KEY_ADDRS, KEY_REQUIRED | KEY_NONEMPTY, FIELD(peers) },
+	{ "ports", KEY_PORTS, KEY_REQUIRED | KEY_NONEMPTY, FIELD(mgmt_ports) },
+	{ "dns", KEY_ADDRS, 0, FIELD(dns) },
+	{ "dhcp", KEY_BOOL, 0, FIELD(dhcp) },
+	{ "ndp", KEY_BOOL, 0, FIELD(ndp) },
+};
+
+static const struct key_spec egress_keys[] = {
+	{ "mail_tcp", KEY_PORTS, 0, FIELD(mail_tcp) },
+	{ "web_tcp", KEY_PORTS, 0, FIELD(web_tcp) },
+	{ "web_udp", KEY_PORTS, 0, FIELD(web_udp) },
+};
+
+static const struct key_spec report_keys[] = {
+	{ "collector", KEY_ENDPOINT, KEY_REMOTE, FIELD(collector) },
+};
+
+static const struct key_spec contact_keys[] = {
+	{ "desk", KEY_TEXT, 0, FIELD(contact_desk) },
+	{ "phone", KEY_TEXT, 0, FIELD(contact_phone) },
+	{ "email", KEY_TEXT, 0, FIELD(contact_email) },
+};
+
+static const struct key_spec nftables_keys[] = {
+	{ "protect", KEY_PROTECT, 0, FIELD(protect) },
+};
+
+static const struct section_spec sections[] = {
+	{ "agent",	true,	agent_keys,	 nitems(agent_keys) },
+	{ "tls",	false,	tls_keys,	 nitems(tls_keys) },
+	{ "management",	true,	management_keys, nitems(management_keys) },
+	{ "egress",	false,	egress_keys,	 nitems(egress_keys) },
+	{ "report",	false,	report_keys,	 nitems(report_keys) },
+	{ "contact",	false,	contact_keys,	 nitems(contact_keys) },
+	{ "nftables",	false,	nftables_keys,	 nitems(nftables_keys) },
+};
+
+static const uint16_t default_mail_tcp[] = { 25, 465, 587, 110, 995, 143, 993 };
+static const uint16_t default_web_tcp[] = { 80, 443, 8080, 8443 };
+static const uint16_t default_web_udp[] = { 443 };
+
+static void vfail(struct loader *, unsigned, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+static void fail(struct loader *, unsigned, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail_at(struct loader *, const config_setting_t *, const char *,
+    ...) __attribute__((format(printf, 3, 4)));
+static unsigned line_of(const struct loader *, const config_setting_t *);
+
+/*
+ * Writes "PATH:LINE: message" (or "PATH: message" when line is 0) into the
+ * caller's buffer.  Control bytes are replaced so the result is always one
+ * line that is safe to print on a terminal.
+ */
+static void
+vfail(struct loader *l, unsigned line, const char *fmt, va_list ap)
+{
+	char msg[512];
+	char *c;
+
+	if (l->err == NULL || l->errlen == 0)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (line > 0)
+		snprintf(l->err, l->errlen, "%s:%u: %s", l->path, line, msg);
+	else
+		snprintf(l->err, l->errlen, "%s: %s", l->path, msg);
+	for (c = l->err; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+}
+
+static void
+fail(struct loader *l, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(l, line, fmt, ap);
+	va_end(ap);
+}
+
+/* An error about one setting, at its line. */
+static void
+fail_at(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(l, line_of(l, s), fmt, ap);
+	va_end(ap);
+}
+
+/* A value from the file, made printable and short enough for a message. */
+static const char *
+quote(const char *s, char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; s[i] != '\0' && o + 4 < len && i < QUOTE_MAX; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	if (s[i] != '\0' && o + 4 <= len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Whether a line holds nothing but blanks or a # or // comment. */
+static bool
+line_is_empty(const char *c, const char *end)
+{
+	while (c < end && (*c == ' ' || *c == '\t' || *c == '\r'))
+		c++;
+	return c == end || *c == '\n' || *c == '#' ||
+	    (*c == '/' && c + 1 < end && c[1] == '/');
+}
+
+/*
+ * libconfig 1.5 stamps a string element of an array with the line of the
+ * token after it (it looks ahead for "a" "b" concatenation), so the last
+ * peer of a list whose closing bracket sits on a line of its own would be
+ * reported on the bracket's line.  When the stamped line starts with that
+ * next token (a bracket or a comma), walk back to the last line with
+ * content: that is where the string is.
+ */
+static unsigned
+element_line(const struct loader *l, unsigned line)
+{
+	const char *c, *prev, *end;
+	unsigned n = 1, found = line;
+
+	if (l->buf == NULL)
+		goto out;
+	end = l->buf + l->len;
+	for (c = l->buf; c < end && n < line; c++)
+		if (*c == '\n')
+			n++;
+	if (n != line)
+		goto out;
+	for (prev = c; prev < end && (*prev == ' ' || *prev == '\t'); prev++)
+		;
+	if (prev == end || (*prev != ']' && *prev != ')' && *prev != ','))
+		goto out;
+	/* c is the start of line n; step back one line at a time */
+	while (c > l->buf) {
+		for (prev = c - 1; prev > l->buf && prev[-1] != '\n'; prev--)
+			;
+		n--;
+		if (!line_is_empty(prev, end)) {
+			found = n;
+			break;
+		}
+		c = prev;
+	}
+out:
+	return found;
+}
+
+static unsigned
+line_of(const struct loader *l, const config_setting_t *s)
+{
+	const config_setting_t *parent = config_setting_parent(s);
+	const config_setting_t *t;
+	unsigned line;
+
+	for (t = s; t != NULL && config_setting_source_line(t) == 0;
+	    t = config_setting_parent(t))
+		;
+	line = t != NULL ? config_setting_source_line(t) : 0;
+	if (t == s && line > 0 && parent != NULL &&
+	    config_setting_type(s) == CONFIG_TYPE_STRING &&
+	    (config_setting_type(parent) == CONFIG_TYPE_ARRAY ||
+	    config_setting_type(parent) == CONFIG_TYPE_LIST))
+		line = element_line(l, line);
+	return line;
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool
+is_alnum(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Characters of a libconfig setting name: [A-Za-z*][-A-Za-z0-9_*]* */
+static bool
+is_name_char(char c)
+{
+	return is_alnum(c) || c == '_' || c == '*' || c == '-';
+}
+
+/*
+ * Whether an integer token (as libconfig 1.5 would read it) fits the type
+ * libconfig stores it in.  Tokens that are not integers (floats) pass: the
+ * schema rejects them by type later.
+ */
+static bool
+int_token_fits(const char *t, size_t n)
+{
+	unsigned long long v = 0, limit = INT_MAX;
+	unsigned base = 10;
+	size_t i = 0;
+
+	if (n >= 1 && t[n - 1] == 'L') {
+		limit = LLONG_MAX;
+		n--;
+		if (n >= 1 && t[n - 1] == 'L')
+			n--;
+	}
+	if (n > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+		base = 16;
+		i = 2;
+	}
+	for (; i < n; i++) {
+		unsigned d;
+
+		if (base == 16 && is_hex(t[i]))
+			d = is_digit(t[i]) ? (unsigned)(t[i] - '0') :
+			    (unsigned)((t[i] | 0x20) - 'a' + 10);
+		else if (base == 10 && is_digit(t[i]))
+			d = (unsigned)(t[i] - '0');
+		else
+			return true;	/* not an integer token */
+		if (v > (limit - d) / base)
+			return false;
+		v = v * base + d;
+	}
+	return true;
+}
+
+/*
+ * Whether the digit at buf[i] starts a number, rather than continuing a
+ * setting name (web-8080) or a float (.5).
+ */
+static bool
+starts_number(const char *buf, size_t i)
+{
+	char prev;
+
+	if (i == 0)
+		return true;
+	prev = buf[i - 1];
+	if (prev == '-' || prev == '+')		/* a sign, unless in a name */
+		return i < 2 || !is_name_char(buf[i - 2]);
+	return !is_name_char(prev) && prev != '.';
+}
+
+/*
+ * One pass over the raw bytes before libconfig sees them, for what
+ * libconfig 1.5 would let through silently:
+ *  - a NUL byte ends libconfig's input there, ignoring the rest;
+ *  - "@include" at the start of a line opens any file it names;
+ *  - integers are converted with atoi()/strtoul() without range checks,
+ *    so a port of 4294967377 would silently become 81.
+ * The @include rule is applied to every line, even inside strings and
+ * comments: refusing a harmless line is better than missing a real one.
+ */
+static int
+scan_bytes(struct loader *l, const char *buf, size_t len)
+{
+	enum { CODE, STRING, LINE_COMMENT, BLOCK_COMMENT } st = CODE;
+	bool line_start = true, escaped = false;
+	unsigned line = 1;
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = buf[i], next = i + 1 < len ? buf[i + 1] : '\0';
+
+		if (c == '\0') {
+			fail(l, line, "NUL byte in policy");
+			rc = -EINVAL;
+			goto out;
+		}
+		if (c == '\n') {
+			line++;
+			line_start = true;
+			escaped = false;
+			if (st == LINE_COMMENT)
+				st = CODE;
+			continue;
+		}
+		if (line_start && !is_blank(c)) {
+			line_start = false;
+			if (len - i >= INCLUDE_LEN &&
+			    memcmp(buf + i, "@include", INCLUDE_LEN) == 0) {
+				fail(l, line, "@include is not allowed in a "
+				    "policy");
+				rc = -EINVAL;
+				goto out;
+			}
+		}
+		switch (st) {
+		case STRING:
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				st = CODE;
+			break;
+		case LINE_COMMENT:
+			break;
+		case BLOCK_COMMENT:
+			if (c == '*' && next == '/') {
+				st = CODE;
+				i++;
+			}
+			break;
+		case CODE:
+			if (c == '"') {
+				st = STRING;
+			} else if (c == '#' || (c == '/' && next == '/')) {
+				st = LINE_COMMENT;
+			} else if (c == '/' && next == '*') {
+				st = BLOCK_COMMENT;
+				i++;
+			} else if (is_digit(c) && starts_number(buf, i)) {
+				for (j = i; j < len && (is_alnum(buf[j]) ||
+				    buf[j] == '.' || buf[j] == '_'); j++)
+					;
+				if (!int_token_fits(buf + i, j - i)) {
+					fail(l, line, "integer %.*s out of "
+					    "range", (int)(j - i > 32 ? 32 :
+					    j - i), buf + i);
+					rc = -EINVAL;
+					goto out;
+				}
+				i = j - 1;
+			}
+			break;
+		}
+	}
+out:
+	return rc;
+}
+
+/*
+ * Opens and reads the policy, refusing anything an unprivileged user could
+ * have planted or changed: symbolic links, non-regular files (a FIFO would
+ * also block the daemon), oversized files, files not owned by root, and
+ * files the group or the world can write.
+ */
+static int
+read_policy(struct loader *l, unsigned flags, char **bufp, size_t *lenp)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, rc;
+
+	fd = open(l->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+	    O_NOCTTY);
+	if (fd == -1) {
+		rc = -errno;
+		if (rc == -ELOOP)
+			fail(l, 0, "refused: is a symbolic link");
+		else
+			fail(l, 0, "cannot open: %s", strerror(-rc));
+		goto out;
+	}
+	if (fstat(fd, &st) == -1) {
+		rc = -errno;
+		fail(l, 0, "cannot stat: %s", strerror(-rc));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EPERM;
+		fail(l, 0, "refused: not a regular file");
+		goto out;
+	}
+	if (st.st_size > POLICY_MAX_BYTES) {
+		rc = -EFBIG;
+		fail(l, 0, "refused: larger than %d bytes", POLICY_MAX_BYTES);
+		goto out;
+	}
+	if (!(flags & KK_POLICY_SKIP_OWNER_CHECK) && st.st_uid != 0) {
+		rc = -EPERM;
+		fail(l, 0, "refused: owned by uid %u, not root",
+		    (unsigned)st.st_uid);
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		rc = -EPERM;
+		fail(l, 0, "refused: group- or world-writable (mode %04o)",
+		    (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+
+	/* The size can change under us: read to EOF, one byte over the cap. */
+	buf = malloc(POLICY_MAX_BYTES + 2);
+	if (buf == NULL) {
+		rc = -ENOMEM;
+		fail(l, 0, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		n = read(fd, buf + len, POLICY_MAX_BYTES + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			rc = -errno;
+			fail(l, 0, "cannot read: %s", strerror(-rc));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > POLICY_MAX_BYTES) {
+			rc = -EFBIG;
+			fail(l, 0, "refused: larger than %d bytes",
+			    POLICY_MAX_BYTES);
+			goto out;
+		}
+	}
+	buf[len] = '\0';
+	*bufp = buf;
+	*lenp = len;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	if (fd != -1)
+		close(fd);
+	return rc;
+}
+
+static int
+get_string(struct loader *l, const config_setting_t *s, const char *qname,
+    const char **out)
+{
+	int rc = 0;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		fail_at(l, s, "%s must be a string", qname);
+		rc = -EINVAL;
+		goto out;
+	}
+	*out = config_setting_get_string(s);
+out:
+	return rc;
+}
+
+static bool
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static int
+check_path(struct loader *l, const config_setting_t *s, const char *qname,
+    const char *v, size_t size)
+{
+	const char *c;
+	char q[QUOTE_MAX + 8];
+	int rc = -EINVAL;
+
+	if (*v == '\0') {
+		fail_at(l, s, "%s must not be empty", qname);
+		goto out;
+	}
+	if (*v != '/') {
+		fail_at(l, s, "%s must be an absolute path: '%s'", qname,
+		    quote(v, q, sizeof(q)));
+		goto out;
+	}
+	if (strlen(v) >= size) {
+		fail_at(l, s, "%s is too long (at most %zu bytes)",
+		    qname, size - 1);
+		goto out;
+	}
+	if (has_control(v)) {
+		fail_at(l, s, "%s contains a control character", qname);
+		goto out;
+	}
+	for (c = v; c != NULL; c = strchr(c + 1, '/')) {
+		if (c[1] == '.' && c[2] == '.' &&
+		    (c[3] == '/' || c[3] == '\0')) {
+			fail_at(l, s, "%s must not contain '..': '%s'",
+			    qname, quote(v, q, sizeof(q)));
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static int
+check_name(struct loader *l, const config_setting_t *s, const char *qname,
+    const char *v)
+{
+	size_t i;
+	char q[QUOTE_MAX + 8];
+	int rc = 0;
+
+	for (i = 0; v[i] != '\0'; i++) {
+		char c = v[i];
+
+		if ((c >= 'a' && c <= 'z') || c == '_')
+			continue;
+		if (i > 0 && (is_digit(c) || c == '-'))
+			continue;
+		break;
+	}
+	if (i == 0 || v[i] != '\0' || i > NAME_LEN_MAX) {
+		fail_at(l, s, "%s: '%s' is not a valid name "
+		    "([a-z_][a-z0-9_-]{0,31})", qname, quote(v, q, sizeof(q)));
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/*
+ * Strict UTF-8 (no overlong forms, no surrogates) without control
+ * characters: C0, DEL and C1 (U+0080..U+009F, where U+009B is CSI on some
+ * terminals), line and paragraph separators, and the bidirectional
+ * overrides and isolates that can make printed text read differently from
+ * what it says.
+ */
+static const char *
+text_problem(const char *v)
+{
+	const unsigned char *s = (const unsigned char *)v;
+	uint32_t cp;
+	size_t n, i;
+
+	while (*s != '\0') {
+		if (*s < 0x80) {
+			if (*s < 0x20 || *s == 0x7f)
+				return "contains a control character";
+			s++;
+			continue;
+		}
+		if (*s >= 0xc2 && *s <= 0xdf) {
+			n = 2;
+			cp = *s & 0x1f;
+		} else if (*s >= 0xe0 && *s <= 0xef) {
+			n = 3;
+			cp = *s & 0x0f;
+		} else if (*s >= 0xf0 && *s <= 0xf4) {
+			n = 4;
+			cp = *s & 0x07;
+		} else {
+			return "is not valid UTF-8";
+		}
+		for (i = 1; i < n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return "is not valid UTF-8";
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return "is not valid UTF-8";
+		if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069))
+			return "contains a control character";
+		s += n;
+	}
+	return NULL;
+}
+
+/* Why s is not an address we accept, for the message. */
+static const char *
+addr_problem(const char *s)
+{
+	if (*s == '\0')
+		return "empty address";
+	if (strchr(s, '/') != NULL)
+		return "prefix lengths are not allowed";
+	if (strchr(s, '%') != NULL)
+		return "scope ids are not allowed";
+	if (strchr(s, '[') != NULL || strchr(s, ']') != NULL)
+		return "brackets are not allowed here";
+	if (strspn(s, "0123456789abcdefABCDEF:.") != strlen(s))
+		return "not an IP literal (host names are not allowed)";
+	return "not a valid IPv4 or IPv6 address";
+}
+
+/*
+ * Addresses a management peer or resolver can never usefully be: the
+ * unspecified address, and IPv4-mapped IPv6, which the kernel never shows
+ * nftables (such packets are IPv4), so the rule would silently never match.
+ */
+static const char *
+addr_unusable(const struct kk_addr *a)
+{
+	if (a->family == AF_INET && a->a.v4.s_addr == htonl(INADDR_ANY))
+		return "the unspecified address is not allowed";
+	if (a->family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->a.v6))
+		return "the unspecified address is not allowed";
+	if (a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->a.v6))
+		return "IPv4-mapped IPv6 addresses are not allowed, "
+		    "write the IPv4 address";
+	return NULL;
+}
+
+/*
+ * "ADDR:PORT" with ADDR an IPv4 literal or a bracketed IPv6 literal.
+ * Returns NULL when valid, otherwise why not.
+ */
+static const char *
+endpoint_problem(const char *s, struct kk_addr *addr, uint16_t *port)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *end, *portstr;
+	unsigned long v = 0;
+	size_t hlen, i;
+	bool bracketed = (s[0] == '[');
+
+	if (bracketed) {
+		end = strchr(s, ']');
+		if (end == NULL)
+			return "missing ']' after the IPv6 address";
+		hlen = (size_t)(end - s - 1);
+		portstr = end + 1;
+		if (*portstr != ':')
+			return "expected ADDR:PORT";
+		s++;
+	} else {
+		end = strrchr(s, ':');
+		if (end == NULL)
+			return "expected ADDR:PORT";
+		hlen = (size_t)(end - s);
+		portstr = end;
+		if (memchr(s, ':', hlen) != NULL)
+			return "an IPv6 address must be in brackets: "
+			    "[ADDR]:PORT";
+	}
+	if (hlen >= sizeof(host))
+		return "not an IP literal (host names are not allowed)";
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (kk_addr_parse(host, addr) != 0)
+		return addr_problem(host);
+	if (bracketed && addr->family != AF_INET6)
+		return "brackets are only for IPv6 addresses";
+
+	portstr++;
+	for (i = 0; portstr[i] != '\0'; i++) {
+		if (!is_digit(portstr[i]) || i >= 5)
+			return "port must be a number 1-65535";
+		v = v * 10 + (unsigned long)(portstr[i] - '0');
+	}
+	if (i == 0 || v < 1 || v > 65535)
+		return "port must be a number 1-65535";
+	*port = (uint16_t)v;
+	return NULL;
+}
+
+static int
+load_endpoint(struct loader *l, const config_setting_t *s, const char *qname,
+    const char *v, unsigned flags, char *dst, size_t size)
+{
+	struct kk_addr addr;
+	uint16_t port;
+	const char *why;
+	char q[QUOTE_MAX + 8];
+	int rc = -EINVAL;
+
+	if (*v == '\0' && !(flags & KEY_REMOTE)) {
+		fail_at(l, s, "%s must not be empty", qname);
+		goto out;
+	}
+	if (*v != '\0') {
+		if (strlen(v) >= size) {
+			fail_at(l, s, "%s is too long", qname);
+			goto out;
+		}
+		why = endpoint_problem(v, &addr, &port);
+		if (why == NULL && (flags & KEY_REMOTE))
+			why = addr_unusable(&addr);
+		if (why != NULL) {
+			fail_at(l, s, "%s: '%s': %s", qname,
+			    quote(v, q, sizeof(q)), why);
+			goto out;
+		}
+	}
+	snprintf(dst, size, "%s", v);
+	rc = 0;
+out:
+	return rc;
+}
+
+static bool
+is_list(const config_setting_t *s)
+{
+	return config_setting_type(s) == CONFIG_TYPE_ARRAY ||
+	    config_setting_type(s) == CONFIG_TYPE_LIST;
+}
+
+static int
+load_addrs(struct loader *l, const config_setting_t *s, const char *qname,
+    unsigned flags, struct kk_addrlist *dst)
+{
+	const config_setting_t *e;
+	const char *v, *why;
+	struct kk_addr addr;
+	char q[QUOTE_MAX + 8];
+	size_t i, j, n;
+	int rc = -EINVAL;
+
+	if (!is_list(s)) {
+		fail_at(l, s, "%s must be an array of strings", qname);
+		goto out;
+	}
+	n = (size_t)config_setting_length(s);
+	if (n == 0 && (flags & KEY_NONEMPTY)) {
+		fail_at(l, s, "%s must not be empty", qname);
+		goto out;
+	}
+	if (n > KK_MAX_ADDRS) {
+		fail_at(l, s, "%s: too many addresses (at most %d)",
+		    qname, KK_MAX_ADDRS);
+		goto out;
+	}
+	dst->n = 0;
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			fail_at(l, e, "%s must be an array of strings",
+			    qname);
+			goto out;
+		}
+		v = config_setting_get_string(e);
+		why = NULL;
+		if (kk_addr_parse(v, &addr) != 0)
+			why = addr_problem(v);
+		else
+			why = addr_unusable(&addr);
+		if (why != NULL) {
+			fail_at(l, e, "%s: '%s': %s", qname,
+			    quote(v, q, sizeof(q)), why);
+			goto out;
+		}
+		for (j = 0; j < dst->n; j++) {
+			if (dst->addr[j].family == addr.family &&
+			    memcmp(&dst->addr[j].a, &addr.a,
+			    addr.family == AF_INET ? sizeof(addr.a.v4) :
+			    sizeof(addr.a.v6)) == 0) {
+				fail_at(l, e, "%s: duplicate address "
+				    "'%s'", qname, quote(v, q, sizeof(q)));
+				goto out;
+			}
+		}
+		dst->addr[dst->n++] = addr;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static int
+load_ports(struct loader *l, const config_setting_t *s, const char *qname,
+    unsigned flags, struct kk_portlist *dst)
+{
+	const config_setting_t *e;
+	long long v;
+	size_t i, j, n;
+	int rc = -EINVAL;
+
+	if (!is_list(s)) {
+		fail_at(l, s, "%s must be an array of integers", qname);
+		goto out;
+	}
+	n = (size_t)config_setting_length(s);
+	if (n == 0 && (flags & KEY_NONEMPTY)) {
+		fail_at(l, s, "%s must not be empty", qname);
+		goto out;
+	}
+	if (n > KK_MAX_PORTS) {
+		fail_at(l, s, "%s: too many ports (at most %d)", qname,
+		    KK_MAX_PORTS);
+		goto out;
+	}
+	dst->n = 0;
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_INT &&
+		    config_setting_type(e) != CONFIG_TYPE_INT64) {
+			fail_at(l, e, "%s must be an array of integers",
+			    qname);
+			goto out;
+		}
+		v = config_setting_get_int64(e);
+		if (v < 1 || v > 65535) {
+			fail_at(l, e, "%s: port %lld out of range "
+			    "1-65535", qname, v);
+			goto out;
+		}
+		for (j = 0; j < dst->n; j++) {
+			if (dst->port[j] == v) {
+				fail_at(l, e, "%s: duplicate port %lld",
+				    qname, v);
+				goto out;
+			}
+		}
+		dst->port[dst->n++] = (uint16_t)v;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static int
+load_key(struct loader *l, const struct key_spec *k, const char *qname,
+    const config_setting_t *s, struct kk_policy *np)
+{
+	char *dst = (char *)np + k->off;
+	char q[QUOTE_MAX + 8];
+	const char *v, *why;
+	int rc;
+
+	switch (k->kind) {
+	case KEY_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+			fail_at(l, s, "%s must be a boolean", qname);
+			rc = -EINVAL;
+			goto out;
+		}
+		*(bool *)(void *)dst = config_setting_get_bool(s) != 0;
+		rc = 0;
+		break;
+	case KEY_ADDRS:
+		rc = load_addrs(l, s, qname, k->flags,
+		    (struct kk_addrlist *)(void *)dst);
+		break;
+	case KEY_PORTS:
+		rc = load_ports(l, s, qname, k->flags,
+		    (struct kk_portlist *)(void *)dst);
+		break;
+	default:
+		if ((rc = get_string(l, s, qname, &v)) != 0)
+			goto out;
+		rc = -EINVAL;
+		switch (k->kind) {
+		case KEY_PATH:
+			if ((rc = check_path(l, s, qname, v, k->size)) != 0)
+				goto out;
+			snprintf(dst, k->size, "%s", v);
+			break;
+		case KEY_NAME:
+			if ((rc = check_name(l, s, qname, v)) != 0)
+				goto out;
+			snprintf(dst, k->size, "%s", v);
+			break;
+		case KEY_TEXT:
+			if (strlen(v) >= k->size) {
+				fail_at(l, s, "%s is too long (at most "
+				    "%zu bytes)", qname, k->size - 1);
+				goto out;
+			}
+			if ((why = text_problem(v)) != NULL) {
+				fail_at(l, s, "%s %s", qname, why);
+				goto out;
+			}
+			snprintf(dst, k->size, "%s", v);
+			rc = 0;
+			break;
+		case KEY_ENDPOINT:
+			rc = load_endpoint(l, s, qname, v, k->flags, dst,
+			    k->size);
+			break;
+		case KEY_MODE:
+			if (strcmp(v, "isolated") == 0)
+				*(enum kk_mode *)(void *)dst = KK_MODE_ISOLATED;
+			else if (strcmp(v, "egress") == 0)
+				*(enum kk_mode *)(void *)dst = KK_MODE_EGRESS;
+			else {
+				fail_at(l, s, "%s must be \"isolated\" "
+				    "or \"egress\", not '%s'", qname,
+				    quote(v, q, sizeof(q)));
+				goto out;
+			}
+			rc = 0;
+			break;
+		case KEY_PROTECT:
+			if (strcmp(v, "auto") == 0)
+				*(enum kk_protect *)(void *)dst =
+				    KK_PROTECT_AUTO;
+			else if (strcmp(v, "monitor") == 0)
+				*(enum kk_protect *)(void *)dst =
+				    KK_PROTECT_MONITOR;
+			else {
+				fail_at(l, s, "%s must be \"auto\" or "
+				    "\"monitor\", not '%s'", qname,
+				    quote(v, q, sizeof(q)));
+				goto out;
+			}
+			rc = 0;
+			break;
+		default:
+			fail_at(l, s, "%s: internal error", qname);
+			break;
+		}
+		break;
+	}
+out:
+	return rc;
+}
+
+static int
+load_section(struct loader *l, const struct section_spec *sec,
+    const config_setting_t *group, struct kk_policy *np)
+{
+	const config_setting_t *s;
+	const struct key_spec *k;
+	char qname[96];
+	size_t i, j, n;
+	int rc = 0;
+
+	n = (size_t)config_setting_length(group);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(group, (unsigned)i);
+		snprintf(qname, sizeof(qname), "%s.%s", sec->name,
+		    config_setting_name(s));
+		for (j = 0, k = NULL; j < sec->nkeys; j++) {
+			if (strcmp(sec->keys[j].name,
+			    config_setting_name(s)) == 0) {
+				k = &sec->keys[j];
+				break;
+			}
+		}
+		if (k == NULL) {
+			fail_at(l, s, "unknown key '%s'", qname);
+			rc = -EINVAL;
+			goto out;
+		}
+		if ((rc = load_key(l, k, qname, s, np)) != 0)
+			goto out;
+	}
+
+	/* After the walk, so that a misspelt key is reported as such. */
+	for (j = 0; j < sec->nkeys; j++) {
+		k = &sec->keys[j];
+		if ((k->flags & KEY_REQUIRED) &&
+		    config_setting_get_member(group, k->name) == NULL) {
+			fail_at(l, group, "missing required key '%s.%s'",
+			    sec->name, k->name);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+static int
+load_root(struct loader *l, const config_setting_t *root,
+    struct kk_policy *np)
+{
+	const struct section_spec *sec;
+	const config_setting_t *s;
+	const char *name;
+	size_t i, j, n;
+	int rc = 0;
+
+	n = (size_t)config_setting_length(root);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(root, (unsigned)i);
+		name = config_setting_name(s);
+		for (j = 0, sec = NULL; j < nitems(sections); j++) {
+			if (strcmp(sections[j].name, name) == 0) {
+				sec = &sections[j];
+				break;
+			}
+		}
+		if (sec == NULL) {
+			fail_at(l, s, "unknown section '%s'", name);
+			rc = -EINVAL;
+			goto out;
+		}
+		if (!config_setting_is_group(s)) {
+			fail_at(l, s, "%s must be a group: %s: { ... };",
+			    name, name);
+			rc = -EINVAL;
+			goto out;
+		}
+		if ((rc = load_section(l, sec, s, np)) != 0)
+			goto out;
+	}
+	for (j = 0; j < nitems(sections); j++) {
+		if (sections[j].required &&
+		    config_setting_get_member(root, sections[j].name) == NULL) {
+			fail(l, 0, "missing required section '%s'",
+			    sections[j].name);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+out:
+	return rc;
+}
+
+void
+kk_policy_defaults(struct kk_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	/* Required in a file; DESIGN 2 paths for callers without one. */
+	snprintf(p->state_dir, sizeof(p->state_dir), "/var/lib/kakuri");
+	snprintf(p->control_socket, sizeof(p->control_socket),
+	    "/run/kakuri/control.sock");
+	snprintf(p->staff_group, sizeof(p->staff_group), "kakuri");
+	p->disconnect_mode = KK_MODE_ISOLATED;
+	snprintf(p->user, sizeof(p->user), "kakuri");
+	snprintf(p->listen, sizeof(p->listen), "[::]:7443");
+	snprintf(p->key, sizeof(p->key), "/etc/kakuri/agent.key");
+	snprintf(p->cert, sizeof(p->cert), "/etc/kakuri/agent.crt");
+	snprintf(p->trust, sizeof(p->trust), "/etc/kakuri/trust.conf");
+	snprintf(p->client_ca, sizeof(p->client_ca),
+	    "/etc/kakuri/csirt-ca.pem");
+	p->dhcp = true;
+	p->ndp = true;
+	memcpy(p->mail_tcp.port, default_mail_tcp, sizeof(default_mail_tcp));
+	p->mail_tcp.n = nitems(default_mail_tcp);
+	memcpy(p->web_tcp.port, default_web_tcp, sizeof(default_web_tcp));
+	p->web_tcp.n = nitems(default_web_tcp);
+	memcpy(p->web_udp.port, default_web_udp, sizeof(default_web_udp));
+	p->web_udp.n = nitems(default_web_udp);
+	snprintf(p->contact_desk, sizeof(p->contact_desk),
+	    "CSIRT / IT help desk");
+	p->protect = KK_PROTECT_AUTO;
+}
+
+/*
+ * The new policy is built in a scratch copy and handed over only when all
+ * of it is valid, so a reload with a broken file keeps the old policy.
+ */
+int
+kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
+    char *err, size_t errlen)
+{
+	struct loader l = { .path = path, .err = err, .errlen = errlen };
+	struct kk_policy *np = NULL;
+	config_t cfg;
+	bool cfg_live = false;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (path == NULL || p == NULL) {
+		l.path = "(null)";
+		fail(&l, 0, "no policy given");
+		rc = -EINVAL;
+		goto out;
+	}
+	if (strlen(path) >= sizeof(p->path)) {
+		fail(&l, 0, "path too long");
+		rc = -ENAMETOOLONG;
+		goto out;
+	}
+	if ((rc = read_policy(&l, flags, &buf, &len)) != 0)
+		goto out;
+	l.buf = buf;
+	l.len = len;
+	if ((rc = scan_bytes(&l, buf, len)) != 0)
+		goto out;
+
+	np = malloc(sizeof(*np));
+	if (np == NULL) {
+		fail(&l, 0, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	kk_policy_defaults(np);
+	snprintf(np->path, sizeof(np->path), "%s", path);
+
+	config_init(&cfg);
+	cfg_live = true;
+	if (config_read_string(&cfg, buf) != CONFIG_TRUE) {
+		fail(&l, (unsigned)(config_error_line(&cfg) > 0 ?
+		    config_error_line(&cfg) : 0), "%s",
+		    config_error_text(&cfg) != NULL ? config_error_text(&cfg) :
+		    "parse error");
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((rc = load_root(&l, config_root_setting(&cfg), np)) != 0)
+		goto out;
+
+	memcpy(p, np, sizeof(*p));
+	rc = 0;
+out:
+	if (cfg_live)
+		config_destroy(&cfg);
+	free(np);
+	free(buf);
+	return rc;
+}
+
+int
+kk_addr_parse(const char *s, struct kk_addr *out)
+{
+	struct kk_addr a;
+	int rc = -EINVAL;
+
+	if (s == NULL || out == NULL)
+		goto out;
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, s, &a.a.v4) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, s, &a.a.v6) == 1)
+		a.family = AF_INET6;
+	else
+		goto out;
+	*out = a;
+	rc = 0;
+out:
+	return rc;
+}
+
+int
+kk_addr_format(const struct kk_addr *a, char *buf, size_t len)
+{
+	socklen_t size = len > INET6_ADDRSTRLEN ? INET6_ADDRSTRLEN :
+	    (socklen_t)len;
+	int rc = 0;
+
+	if (a == NULL || buf == NULL || len == 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (a->family != AF_INET && a->family != AF_INET6) {
+		rc = -EAFNOSUPPORT;
+		goto out;
+	}
+	if (inet_ntop(a->family, &a->a, buf, size) == NULL)
+		rc = -errno;
+out:
+	return rc;
+}

@@ -1,0 +1,238 @@
+/*
+ * Local authorization (agentd/authz.c) against the table in DESIGN 3:
+ * every operation for every kind of caller, and the operation names.
+ *
+ *   status, log              anyone
+ *   disconnect, report       root and members of the staff group
+ *   release, unblock, thaw   nobody, root included (-EACCES: CSIRT only)
+ *   drill                    root only
+ *   apply                    anyone (the signature decides, later)
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <check.h>
+
+#include "kakuri.h"
+#include "suites.h"
+
+#define STAFF_GID	((gid_t)4711)
+
+static const gid_t sup_with_staff[] = { 100, STAFF_GID, 27 };
+static const gid_t sup_without_staff[] = { 100, 27, 4712 };
+static const gid_t sup_only_staff[] = { STAFF_GID };
+static const gid_t sup_root[] = { 0 };
+
+enum who { ANYONE, STAFF, ROOT };
+
+static const struct caller {
+	const char *what;
+	struct kk_cred cred;
+	bool staff_known;
+	enum who is;		/* the strongest row of DESIGN 3 that applies */
+} callers[] = {
+	{ "root",
+	    { 0, 0, NULL, 0 }, true, ROOT },
+	{ "root, staff group unknown",
+	    { 0, 0, NULL, 0 }, false, ROOT },
+	{ "root, also in staff",
+	    { 0, 0, sup_with_staff, 3 }, true, ROOT },
+	{ "staff by primary gid",
+	    { 1000, STAFF_GID, NULL, 0 }, true, STAFF },
+	{ "staff by primary gid, other groups too",
+	    { 1000, STAFF_GID, sup_without_staff, 3 }, true, STAFF },
+	{ "staff by supplementary group",
+	    { 1001, 1001, sup_with_staff, 3 }, true, STAFF },
+	{ "staff as the only supplementary group",
+	    { 1001, 1001, sup_only_staff, 1 }, true, STAFF },
+	{ "non-member",
+	    { 1002, 1002, sup_without_staff, 3 }, true, ANYONE },
+	{ "non-member, no groups",
+	    { 1002, 1002, NULL, 0 }, true, ANYONE },
+	{ "non-member whose uid is the staff gid",
+	    { STAFF_GID, 1002, NULL, 0 }, true, ANYONE },
+	{ "non-root in group root",
+	    { 1003, 0, NULL, 0 }, true, ANYONE },
+	{ "non-root with root as supplementary group",
+	    { 1003, 1003, sup_root, 1 }, true, ANYONE },
+	{ "staff unknown, gid equals staff_gid value",
+	    { 1004, STAFF_GID, NULL, 0 }, false, ANYONE },
+	{ "staff unknown, supplementary equals staff_gid value",
+	    { 1004, 1004, sup_with_staff, 3 }, false, ANYONE },
+	{ "nobody",
+	    { 65534, 65534, NULL, 0 }, true, ANYONE },
+};
+#define NCALLERS	(sizeof(callers) / sizeof(callers[0]))
+
+/* DESIGN 3, the "local staff" and "local root" columns. */
+static int
+expected(enum kk_op op, enum who is)
+{
+	switch (op) {
+	case KK_OP_STATUS:
+	case KK_OP_LOG:
+	case KK_OP_APPLY:
+		return 0;
+	case KK_OP_DISCONNECT:
+	case KK_OP_REPORT:
+		return is >= STAFF ? 0 : -EPERM;
+	case KK_OP_RELEASE:
+	case KK_OP_UNBLOCK:
+	case KK_OP_THAW:
+		return -EACCES;
+	case KK_OP_DRILL:
+		return is == ROOT ? 0 : -EPERM;
+	case KK_OP__MAX:
+		break;
+	}
+	ck_abort_msg("no expectation for op %d", (int)op);
+	return 1;
+}
+
+/* One test per (operation, caller) pair. */
+START_TEST(test_matrix)
+{
+	enum kk_op op = (enum kk_op)((size_t)_i / NCALLERS);
+	const struct caller *c = &callers[(size_t)_i % NCALLERS];
+	int want = expected(op, c->is), got;
+
+	got = kk_authz_local(op, &c->cred, c->staff_known, STAFF_GID);
+	ck_assert_msg(got == want, "%s by %s: got %d, want %d",
+	    kk_op_name(op), c->what, got, want);
+}
+END_TEST
+
+/* The same decisions do not depend on which gid is the staff group. */
+START_TEST(test_other_staff_gid)
+{
+	static const gid_t groups[] = { 10, 20 };
+	struct kk_cred c = { 1000, 10, NULL, 0 };
+
+	ck_assert_int_eq(kk_authz_local(KK_OP_DISCONNECT, &c, true, 10), 0);
+	ck_assert_int_eq(kk_authz_local(KK_OP_DISCONNECT, &c, true, 11),
+	    -EPERM);
+	c.gid = 1000;
+	c.groups = groups;
+	c.ngroups = 2;
+	ck_assert_int_eq(kk_authz_local(KK_OP_REPORT, &c, true, 20), 0);
+	/* only the first ngroups entries count */
+	c.ngroups = 1;
+	ck_assert_int_eq(kk_authz_local(KK_OP_REPORT, &c, true, 20), -EPERM);
+	/* a staff group of gid 0 makes root's group staff, not other users */
+	c.gid = 0;
+	c.ngroups = 0;
+	ck_assert_int_eq(kk_authz_local(KK_OP_DISCONNECT, &c, true, 0), 0);
+	ck_assert_int_eq(kk_authz_local(KK_OP_DRILL, &c, true, 0), -EPERM);
+	ck_assert_int_eq(kk_authz_local(KK_OP_RELEASE, &c, true, 0), -EACCES);
+}
+END_TEST
+
+/* An operation number outside the enum is never allowed. */
+START_TEST(test_unknown_op_denied)
+{
+	static const int bad_ops[] = { KK_OP__MAX, KK_OP__MAX + 1, 1000, -1 };
+	size_t i, j;
+
+	for (i = 0; i < sizeof(bad_ops) / sizeof(bad_ops[0]); i++)
+		for (j = 0; j < NCALLERS; j++)
+			ck_assert_int_lt(kk_authz_local((enum kk_op)bad_ops[i],
+			    &callers[j].cred, callers[j].staff_known,
+			    STAFF_GID), 0);
+}
+END_TEST
+
+/* ---- names ---- */
+
+static const char *const op_names[KK_OP__MAX] = {
+	[KK_OP_STATUS] = "status",
+	[KK_OP_LOG] = "log",
+	[KK_OP_DISCONNECT] = "disconnect",
+	[KK_OP_REPORT] = "report",
+	[KK_OP_RELEASE] = "release",
+	[KK_OP_UNBLOCK] = "unblock",
+	[KK_OP_THAW] = "thaw",
+	[KK_OP_DRILL] = "drill",
+	[KK_OP_APPLY] = "apply",
+};
+
+START_TEST(test_op_names)
+{
+	enum kk_op op = (enum kk_op)_i, got;
+
+	ck_assert_ptr_nonnull(op_names[op]);
+	ck_assert_str_eq(kk_op_name(op), op_names[op]);
+	got = KK_OP__MAX;
+	ck_assert_int_eq(kk_op_parse(op_names[op], &got), 0);
+	ck_assert_int_eq(got, op);
+	got = KK_OP__MAX;
+	ck_assert_int_eq(kk_op_parse(kk_op_name(op), &got), 0);
+	ck_assert_int_eq(got, op);
+}
+END_TEST
+
+START_TEST(test_op_names_distinct)
+{
+	int i, j;
+
+	for (i = 0; i < KK_OP__MAX; i++)
+		for (j = i + 1; j < KK_OP__MAX; j++)
+			ck_assert_str_ne(kk_op_name((enum kk_op)i),
+			    kk_op_name((enum kk_op)j));
+}
+END_TEST
+
+static const char *const bad_names[] = {
+	"", "STATUS", "Status", "status ", " status", "status\n", "stat",
+	"statuses", "isolate", "rel", "releases", "unknown", "disconnect\t",
+	"apply-all", "drill;", "log\xc2\xa0", "thaw\x01",
+};
+
+START_TEST(test_op_parse_rejects)
+{
+	enum kk_op got = KK_OP_DRILL;
+
+	ck_assert_int_eq(kk_op_parse(bad_names[_i], &got), -EINVAL);
+	ck_assert_int_eq(got, KK_OP_DRILL);
+}
+END_TEST
+
+START_TEST(test_op_name_out_of_range)
+{
+	enum kk_op got = KK_OP_DRILL;
+
+	ck_assert_str_eq(kk_op_name(KK_OP__MAX), "unknown");
+	ck_assert_str_eq(kk_op_name((enum kk_op)1000), "unknown");
+	ck_assert_str_eq(kk_op_name((enum kk_op)-1), "unknown");
+	/* and that name does not parse back into an operation */
+	ck_assert_int_eq(kk_op_parse(kk_op_name(KK_OP__MAX), &got), -EINVAL);
+	ck_assert_int_eq(got, KK_OP_DRILL);
+}
+END_TEST
+
+Suite *
+authz_suite(void)
+{
+	Suite *s;
+	TCase *tc;
+
+	s = suite_create("authz");
+
+	tc = tcase_create("matrix");
+	tcase_add_loop_test(tc, test_matrix, 0, (int)(KK_OP__MAX * NCALLERS));
+	tcase_add_test(tc, test_other_staff_gid);
+	tcase_add_test(tc, test_unknown_op_denied);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("names");
+	tcase_add_loop_test(tc, test_op_names, 0, KK_OP__MAX);
+	tcase_add_test(tc, test_op_names_distinct);
+	tcase_add_loop_test(tc, test_op_parse_rejects, 0,
+	    (int)(sizeof(bad_names) / sizeof(bad_names[0])));
+	tcase_add_test(tc, test_op_name_out_of_range);
+	suite_add_tcase(s, tc);
+
+	return s;
+}

@@ -1,0 +1,933 @@
+/*
+ * Policy loader (agentd/parse.c): the shipped policies, valid and hostile
+ * fixtures, the checks on the file itself, and address parsing.
+ *
+ * Runs with the working directory tests/unit.  Fixtures are loaded with
+ * KK_POLICY_SKIP_OWNER_CHECK because a checkout need not be root-owned;
+ * the owner check itself is tested on copies in a private temp dir.
+ */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "kakuri.h"
+#include "suites.h"
+
+#define SHIPPED		"../../policies/kakuri.conf"
+#define EXAMPLES	"../../policies/examples"
+#define FIX(name)	"fixtures/" name ".conf"
+#define MIB		(1024 * 1024)
+
+static char tmpdir[64];
+
+/* Heap-allocated like the daemon does: the struct is tens of kilobytes. */
+static struct kk_policy *
+policy_new(void)
+{
+	struct kk_policy *p = malloc(sizeof(*p));
+
+	ck_assert_ptr_nonnull(p);
+	memset(p, 0xa5, sizeof(*p));
+	return p;
+}
+
+static int
+load(const char *path, struct kk_policy *p, char *err, size_t errlen)
+{
+	return kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, p, err, errlen);
+}
+
+static void
+assert_addr(const struct kk_addr *a, int family, const char *text)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	ck_assert_int_eq(a->family, family);
+	ck_assert_int_eq(kk_addr_format(a, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, text);
+}
+
+static void
+assert_ports(const struct kk_portlist *l, const uint16_t *want, size_t n)
+{
+	size_t i;
+
+	ck_assert_uint_eq(l->n, n);
+	for (i = 0; i < n; i++)
+		ck_assert_uint_eq(l->port[i], want[i]);
+}
+
+static void
+assert_default_egress(const struct kk_policy *p)
+{
+	static const uint16_t mail[] = { 25, 465, 587, 110, 995, 143, 993 };
+	static const uint16_t web[] = { 80, 443, 8080, 8443 };
+	static const uint16_t udp[] = { 443 };
+
+	assert_ports(&p->mail_tcp, mail, 7);
+	assert_ports(&p->web_tcp, web, 4);
+	assert_ports(&p->web_udp, udp, 1);
+}
+
+static void
+tmpdir_create(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kakuri-test-parse.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		tmpdir[0] = '\0';
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+tmpdir_remove(void)
+{
+	if (tmpdir[0] != '\0')
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+tmp_path(char *buf, size_t len, const char *name)
+{
+	ck_assert_str_ne(tmpdir, "");
+	ck_assert_int_lt(snprintf(buf, len, "%s/%s", tmpdir, name), (int)len);
+}
+
+/* Writes len bytes to a new file with exactly this mode (umask aside). */
+static void
+write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+static char *
+read_all(const char *path, size_t *len)
+{
+	FILE *f;
+	char *buf;
+	long n;
+
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+/* A private copy of src with the given mode; returns its path in dst. */
+static void
+copy_to_tmp(const char *src, const char *name, mode_t mode, char *dst,
+    size_t dstlen)
+{
+	size_t len;
+	char *data;
+
+	tmp_path(dst, dstlen, name);
+	data = read_all(src, &len);
+	write_file(dst, data, len, mode);
+	free(data);
+}
+
+/*
+ * A checkout made under umask 002 leaves the shipped files group-writable,
+ * which the loader rightly refuses; then test their content through a
+ * private 0644 copy.
+ */
+static int
+load_shipped(const char *path, const char *name, struct kk_policy *p,
+    char *err, size_t errlen)
+{
+	char copy[PATH_MAX];
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
+		return load(path, p, err, errlen);
+	copy_to_tmp(path, name, 0644, copy, sizeof(copy));
+	return load(copy, p, err, errlen);
+}
+
+/* --- shipped policies --- */
+
+START_TEST(test_shipped_default)
+{
+	static const uint16_t mgmt[] = { 7443, 7444 };
+	struct kk_policy *p = policy_new();
+	char err[512];
+	int rc;
+
+	rc = load_shipped(SHIPPED, "shipped.conf", p, err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_ptr_nonnull(strstr(p->path, ".conf"));
+	ck_assert_str_eq(p->state_dir, "/var/lib/kakuri");
+	ck_assert_str_eq(p->control_socket, "/run/kakuri/control.sock");
+	ck_assert_str_eq(p->staff_group, "kakuri");
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
+	ck_assert_str_eq(p->user, "kakuri");
+	ck_assert_str_eq(p->listen, "[::]:7443");
+	ck_assert_str_eq(p->key, "/etc/kakuri/agent.key");
+	ck_assert_str_eq(p->cert, "/etc/kakuri/agent.crt");
+	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
+	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
+	ck_assert_uint_eq(p->peers.n, 2);
+	assert_addr(&p->peers.addr[0], AF_INET, "192.0.2.10");
+	assert_addr(&p->peers.addr[1], AF_INET6, "2001:db8::10");
+	assert_ports(&p->mgmt_ports, mgmt, 2);
+	ck_assert_uint_eq(p->dns.n, 0);
+	ck_assert(p->dhcp);
+	ck_assert(p->ndp);
+	assert_default_egress(p);
+	ck_assert_str_eq(p->collector, "192.0.2.10:7444");
+	ck_assert_str_ne(p->contact_desk, "");
+	ck_assert_str_ne(p->contact_phone, "");
+	ck_assert_str_ne(p->contact_email, "");
+	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_shipped_direct_path)
+{
+	struct kk_policy *p = policy_new();
+	struct stat st;
+	char err[512];
+
+	/* By its path in the tree: fine unless umask 002 made it 0664. */
+	ck_assert_int_eq(stat(SHIPPED, &st), 0);
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		ck_assert_int_eq(load(SHIPPED, p, err, sizeof(err)), -EPERM);
+	} else {
+		ck_assert_int_eq(load(SHIPPED, p, err, sizeof(err)), 0);
+		ck_assert_str_eq(p->path, SHIPPED);
+	}
+	free(p);
+}
+END_TEST
+
+START_TEST(test_example_minimal)
+{
+	static const uint16_t mgmt[] = { 7443 };
+	struct kk_policy *p = policy_new();
+	char err[512];
+	int rc;
+
+	rc = load_shipped(EXAMPLES "/minimal.conf", "minimal.conf", p, err,
+	    sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_uint_eq(p->peers.n, 1);
+	assert_addr(&p->peers.addr[0], AF_INET, "192.0.2.10");
+	assert_ports(&p->mgmt_ports, mgmt, 1);
+	/* every optional key takes its default */
+	ck_assert_str_eq(p->staff_group, "kakuri");
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
+	ck_assert_str_eq(p->user, "kakuri");
+	ck_assert_str_eq(p->listen, "[::]:7443");
+	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
+	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
+	ck_assert_uint_eq(p->dns.n, 0);
+	ck_assert(p->dhcp);
+	ck_assert(p->ndp);
+	assert_default_egress(p);
+	ck_assert_str_eq(p->collector, "");
+	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
+	ck_assert_str_eq(p->contact_phone, "");
+	ck_assert_str_eq(p->contact_email, "");
+	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_example_egress_first)
+{
+	static const uint16_t mail[] = {
+		25, 465, 587, 2525, 110, 995, 143, 993,
+	};
+	static const uint16_t web[] = { 80, 443, 3128, 8080, 8443 };
+	struct kk_policy *p = policy_new();
+	char err[512];
+	int rc;
+
+	rc = load_shipped(EXAMPLES "/egress-first.conf", "egress.conf", p, err,
+	    sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_EGRESS);
+	ck_assert_uint_eq(p->peers.n, 3);
+	ck_assert_int_eq(p->peers.addr[0].family, AF_INET);
+	ck_assert_int_eq(p->peers.addr[1].family, AF_INET);
+	assert_addr(&p->peers.addr[2], AF_INET6, "2001:db8::10");
+	assert_ports(&p->mail_tcp, mail, 8);
+	assert_ports(&p->web_tcp, web, 5);
+	ck_assert_uint_eq(p->web_udp.n, 1);
+	ck_assert_str_eq(p->contact_desk, "Information Security Office");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_example_pinned_dns)
+{
+	struct kk_policy *p = policy_new();
+	char err[512];
+	int rc;
+
+	rc = load_shipped(EXAMPLES "/pinned-dns.conf", "pinned.conf", p, err,
+	    sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_uint_eq(p->dns.n, 2);
+	assert_addr(&p->dns.addr[0], AF_INET, "198.51.100.53");
+	assert_addr(&p->dns.addr[1], AF_INET6, "2001:db8:53::53");
+	ck_assert(!p->dhcp);
+	ck_assert(p->ndp);
+	ck_assert_str_eq(p->listen, "198.51.100.20:7443");
+	ck_assert_str_eq(p->collector, "[2001:db8::10]:7444");
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
+	free(p);
+}
+END_TEST
+
+/* Every example shipped, including ones added later, must load. */
+START_TEST(test_examples_all_load)
+{
+	struct kk_policy *p = policy_new();
+	char err[512], name[64];
+	glob_t g;
+	size_t i;
+	int rc;
+
+	ck_assert_int_eq(glob(EXAMPLES "/*.conf", 0, NULL, &g), 0);
+	ck_assert_uint_ge(g.gl_pathc, 3);
+	for (i = 0; i < g.gl_pathc; i++) {
+		snprintf(name, sizeof(name), "example-%zu.conf", i);
+		rc = load_shipped(g.gl_pathv[i], name, p, err, sizeof(err));
+		ck_assert_msg(rc == 0, "%s: %s", g.gl_pathv[i], err);
+		ck_assert_uint_ge(p->peers.n, 1);
+		ck_assert_uint_ge(p->mgmt_ports.n, 1);
+	}
+	globfree(&g);
+	free(p);
+}
+END_TEST
+
+/* --- valid fixtures and load semantics --- */
+
+START_TEST(test_defaults)
+{
+	struct kk_policy *p = policy_new();
+
+	kk_policy_defaults(p);
+	ck_assert_str_eq(p->path, "");
+	ck_assert_str_eq(p->staff_group, "kakuri");
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
+	ck_assert_str_eq(p->user, "kakuri");
+	ck_assert_str_eq(p->listen, "[::]:7443");
+	ck_assert_str_eq(p->key, "/etc/kakuri/agent.key");
+	ck_assert_str_eq(p->cert, "/etc/kakuri/agent.crt");
+	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
+	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
+	ck_assert_uint_eq(p->peers.n, 0);
+	ck_assert_uint_eq(p->mgmt_ports.n, 0);
+	ck_assert_uint_eq(p->dns.n, 0);
+	ck_assert(p->dhcp);
+	ck_assert(p->ndp);
+	assert_default_egress(p);
+	ck_assert_str_eq(p->collector, "");
+	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
+	ck_assert_str_eq(p->contact_phone, "");
+	ck_assert_str_eq(p->contact_email, "");
+	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_valid_full)
+{
+	static const uint16_t mgmt[] = { 7467, 7444, 22 };
+	static const uint16_t mail[] = { 25 };
+	static const uint16_t web[] = { 80, 443 };
+	struct kk_policy *p = policy_new();
+	char err[512];
+	int rc;
+
+	rc = load(FIX("valid_full"), p, err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_str_eq(p->path, FIX("valid_full"));
+	ck_assert_str_eq(p->state_dir, "/srv/kakuri/state");
+	ck_assert_str_eq(p->control_socket, "/srv/kakuri/run/ctl.sock");
+	ck_assert_str_eq(p->staff_group, "csirt-staff");
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_EGRESS);
+	ck_assert_str_eq(p->user, "_kakuri");
+	ck_assert_str_eq(p->listen, "198.51.100.7:9443");
+	ck_assert_str_eq(p->key, "/srv/kakuri/etc/agent.key");
+	ck_assert_str_eq(p->cert, "/srv/kakuri/etc/agent.crt");
+	ck_assert_str_eq(p->trust, "/srv/kakuri/etc/trust.conf");
+	ck_assert_str_eq(p->client_ca, "/srv/kakuri/etc/ca.pem");
+	ck_assert_uint_eq(p->peers.n, 3);
+	assert_addr(&p->peers.addr[0], AF_INET, "203.0.113.5");
+	assert_addr(&p->peers.addr[1], AF_INET6, "2001:db8:1::5");
+	assert_addr(&p->peers.addr[2], AF_INET, "203.0.113.6");
+	assert_ports(&p->mgmt_ports, mgmt, 3);
+	ck_assert_uint_eq(p->dns.n, 2);
+	assert_addr(&p->dns.addr[1], AF_INET6, "2001:db8:1::53");
+	ck_assert(!p->dhcp);
+	ck_assert(!p->ndp);
+	assert_ports(&p->mail_tcp, mail, 1);
+	assert_ports(&p->web_tcp, web, 2);
+	ck_assert_uint_eq(p->web_udp.n, 0);
+	ck_assert_str_eq(p->collector, "[2001:db8:1::5]:7444");
+	ck_assert_str_eq(p->contact_desk,
+	    "\xe6\x83\x85\xe5\xa0\xb1\xe3\x82\xbb\xe3\x82\xad\xe3\x83\xa5"
+	    "\xe3\x83\xaa\xe3\x83\x86\xe3\x82\xa3\xe5\xae\xa4 (CSIRT)");
+	ck_assert_str_eq(p->contact_phone, "+81 3 0000 0000");
+	ck_assert_str_eq(p->contact_email, "csirt@example.jp");
+	ck_assert_int_eq(p->protect, KK_PROTECT_MONITOR);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_valid_sparse)
+{
+	struct kk_policy *p = policy_new();
+	char err[512];
+	int rc;
+
+	rc = load(FIX("valid_sparse"), p, err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s", err);
+	ck_assert_uint_eq(p->peers.n, 1);
+	assert_addr(&p->peers.addr[0], AF_INET6, "2001:db8::10");
+	ck_assert_uint_eq(p->web_udp.n, 0);	/* [] means: block none */
+	ck_assert_uint_eq(p->web_tcp.n, 4);	/* left out: the default */
+	ck_assert_str_eq(p->collector, "");
+	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
+	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_success_clears_err)
+{
+	struct kk_policy *p = policy_new();
+	char err[64] = "stale message";
+
+	ck_assert_int_eq(load(FIX("valid_sparse"), p, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	/* err is optional */
+	ck_assert_int_eq(load(FIX("valid_sparse"), p, NULL, 0), 0);
+	ck_assert_int_eq(load(FIX("unknown_key"), p, NULL, 0), -EINVAL);
+	free(p);
+}
+END_TEST
+
+/* A reload replaces the whole policy: keys left out go back to defaults. */
+START_TEST(test_reload_resets_defaults)
+{
+	struct kk_policy *p = policy_new();
+	char err[512];
+
+	ck_assert_int_eq(load(FIX("valid_full"), p, err, sizeof(err)), 0);
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_EGRESS);
+	ck_assert_int_eq(load(FIX("valid_sparse"), p, err, sizeof(err)), 0);
+	ck_assert_str_eq(p->path, FIX("valid_sparse"));
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
+	ck_assert(p->dhcp);
+	ck_assert_uint_eq(p->dns.n, 0);
+	ck_assert_uint_eq(p->mail_tcp.n, 7);
+	ck_assert_str_eq(p->staff_group, "kakuri");
+	ck_assert_str_eq(p->contact_phone, "");
+	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
+	free(p);
+}
+END_TEST
+
+/* SIGHUP with a broken file must keep the policy in force, byte for byte. */
+START_TEST(test_failed_load_keeps_policy)
+{
+	static const char *const broken[] = {
+		FIX("unknown_key"), FIX("port_duplicate"), FIX("port_wrap"),
+		FIX("syntax_error"), FIX("include"), FIX("hostname_peer"),
+		FIX("contact_escape"), FIX("missing_management"),
+		"fixtures/does_not_exist.conf",
+	};
+	struct kk_policy *p = policy_new(), *saved = policy_new();
+	char err[512];
+	size_t i;
+
+	ck_assert_int_eq(load(FIX("valid_full"), p, err, sizeof(err)), 0);
+	memcpy(saved, p, sizeof(*p));
+	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		ck_assert_int_lt(load(broken[i], p, err, sizeof(err)), 0);
+		ck_assert_msg(memcmp(p, saved, sizeof(*p)) == 0,
+		    "%s changed the policy", broken[i]);
+	}
+	free(saved);
+	free(p);
+}
+END_TEST
+
+/* --- hostile fixtures --- */
+
+static const struct hostile {
+	const char *file;
+	int rc;
+	int line;		/* 0: the message names no line */
+	const char *msg;
+} hostile[] = {
+	{ FIX("unknown_section"), -EINVAL, 12, "unknown section 'logging'" },
+	{ FIX("unknown_key"), -EINVAL, 5, "unknown key 'agent.stat_dir'" },
+	{ FIX("wrong_type"), -EINVAL, 11, "management.dhcp must be a boolean" },
+	{ FIX("wrong_type_port"), -EINVAL, 10,
+	    "management.ports must be an array of integers" },
+	{ FIX("float_port"), -EINVAL, 10,
+	    "management.ports must be an array of integers" },
+	{ FIX("missing_required"), -EINVAL, 3,
+	    "missing required key 'agent.control_socket'" },
+	{ FIX("missing_management"), -EINVAL, 0,
+	    "missing required section 'management'" },
+	{ FIX("missing_ports"), -EINVAL, 7,
+	    "missing required key 'management.ports'" },
+	{ FIX("section_not_group"), -EINVAL, 7, "management must be a group" },
+	{ FIX("empty_peers"), -EINVAL, 9,
+	    "management.peers must not be empty" },
+	{ FIX("hostname_peer"), -EINVAL, 11, "host names are not allowed" },
+	{ FIX("dns_last_element"), -EINVAL, 14,
+	    "management.dns: 'resolver.example.org': not an IP literal" },
+	{ FIX("peer_prefix"), -EINVAL, 9, "prefix lengths are not allowed" },
+	{ FIX("peer_scope"), -EINVAL, 9, "scope ids are not allowed" },
+	{ FIX("peer_duplicate"), -EINVAL, 10, "duplicate address" },
+	{ FIX("peer_mapped"), -EINVAL, 9, "IPv4-mapped" },
+	{ FIX("dns_unspecified"), -EINVAL, 11,
+	    "management.dns: '0.0.0.0': the unspecified address" },
+	{ FIX("too_many_peers"), -EINVAL, 9,
+	    "too many addresses (at most 64)" },
+	{ FIX("port_zero"), -EINVAL, 10, "port 0 out of range 1-65535" },
+	{ FIX("port_70000"), -EINVAL, 10, "port 70000 out of range 1-65535" },
+	{ FIX("port_negative"), -EINVAL, 10, "port -1 out of range" },
+	{ FIX("port_last_element"), -EINVAL, 12, "port 70000 out of range" },
+	{ FIX("port_wrap"), -EINVAL, 11, "integer 4294967377 out of range" },
+	{ FIX("port_duplicate"), -EINVAL, 15,
+	    "egress.web_tcp: duplicate port 80" },
+	{ FIX("too_many_ports"), -EINVAL, 14, "too many ports (at most 32)" },
+	{ FIX("relative_path"), -EINVAL, 4,
+	    "agent.state_dir must be an absolute path" },
+	{ FIX("dotdot_path"), -EINVAL, 6, "agent.trust must not contain '..'" },
+	{ FIX("empty_path"), -EINVAL, 5,
+	    "agent.control_socket must not be empty" },
+	{ FIX("bad_disconnect_mode"), -EINVAL, 6,
+	    "agent.disconnect_mode must be \"isolated\" or \"egress\"" },
+	{ FIX("bad_user"), -EINVAL, 6,
+	    "agent.user: 'Root' is not a valid name" },
+	{ FIX("long_group"), -EINVAL, 6, "is not a valid name" },
+	{ FIX("listen_hostname"), -EINVAL, 6, "host names are not allowed" },
+	{ FIX("listen_v6_unbracketed"), -EINVAL, 6, "must be in brackets" },
+	{ FIX("listen_bad_port"), -EINVAL, 6, "port must be a number 1-65535" },
+	{ FIX("collector_unspecified"), -EINVAL, 14,
+	    "report.collector: '0.0.0.0:7444': the unspecified address" },
+	{ FIX("bad_protect"), -EINVAL, 14,
+	    "nftables.protect must be \"auto\" or \"monitor\"" },
+	{ FIX("contact_escape"), -EINVAL, 14,
+	    "contact.desk contains a control character" },
+	{ FIX("contact_c1"), -EINVAL, 14,
+	    "contact.email contains a control character" },
+	{ FIX("contact_bidi"), -EINVAL, 14,
+	    "contact.desk contains a control character" },
+	{ FIX("contact_bad_utf8"), -EINVAL, 14,
+	    "contact.phone is not valid UTF-8" },
+	{ FIX("contact_too_long"), -EINVAL, 14,
+	    "contact.desk is too long (at most 255 bytes)" },
+	{ FIX("include"), -EINVAL, 12, "@include is not allowed" },
+	{ FIX("include_indented"), -EINVAL, 14, "@include is not allowed" },
+	{ FIX("syntax_error"), -EINVAL, 11, "syntax error" },
+	{ FIX("duplicate_key"), -EINVAL, 6, "duplicate setting name" },
+};
+
+START_TEST(test_hostile)
+{
+	const struct hostile *h = &hostile[_i];
+	struct kk_policy *p = policy_new();
+	char err[512], prefix[PATH_MAX + 32];
+	int rc;
+
+	rc = load(h->file, p, err, sizeof(err));
+	ck_assert_msg(rc == h->rc, "%s: rc %d, want %d (%s)", h->file, rc,
+	    h->rc, err);
+	if (h->line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", h->file, h->line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", h->file);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
+	    "got '%s', want prefix '%s'", err, prefix);
+	ck_assert_msg(strstr(err + strlen(prefix), h->msg) != NULL,
+	    "got '%s', want '%s'", err, h->msg);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	free(p);
+}
+END_TEST
+
+/* --- the file itself --- */
+
+START_TEST(test_symlink_refused)
+{
+	struct kk_policy *p = policy_new();
+	char target[PATH_MAX], link[PATH_MAX], want[PATH_MAX + 64], err[512];
+
+	copy_to_tmp(FIX("valid_sparse"), "target.conf", 0644, target,
+	    sizeof(target));
+	tmp_path(link, sizeof(link), "link.conf");
+	ck_assert_int_eq(symlink(target, link), 0);
+	ck_assert_int_eq(load(target, p, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(link, p, err, sizeof(err)), -ELOOP);
+	snprintf(want, sizeof(want), "%s: refused: is a symbolic link", link);
+	ck_assert_str_eq(err, want);
+	free(p);
+}
+END_TEST
+
+static const mode_t writable_modes[] = { 0666, 0664, 0620, 0602 };
+
+START_TEST(test_writable_refused)
+{
+	struct kk_policy *p = policy_new();
+	char path[PATH_MAX], name[32], want[PATH_MAX + 64], err[512];
+	mode_t mode = writable_modes[_i];
+
+	snprintf(name, sizeof(name), "mode-%04o.conf", (unsigned)mode);
+	copy_to_tmp(FIX("valid_sparse"), name, mode, path, sizeof(path));
+	/* the owner check is skipped, the mode check never is */
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EPERM);
+	snprintf(want, sizeof(want),
+	    "%s: refused: group- or world-writable (mode %04o)", path,
+	    (unsigned)mode);
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(kk_policy_load(path, 0, p, err, sizeof(err)), -EPERM);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_owner_refused)
+{
+	struct kk_policy *p = policy_new();
+	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
+	uid_t owner = geteuid();
+
+	copy_to_tmp(FIX("valid_sparse"), "owned.conf", 0644, path,
+	    sizeof(path));
+	if (owner == 0) {
+		ck_assert_int_eq(chown(path, 65534, 65534), 0);
+		owner = 65534;
+	}
+	ck_assert_int_eq(kk_policy_load(path, 0, p, err, sizeof(err)), -EPERM);
+	snprintf(want, sizeof(want), "%s: refused: owned by uid %u, not root",
+	    path, (unsigned)owner);
+	ck_assert_str_eq(err, want);
+	/* the flag skips exactly this check */
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), 0);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_owner_root_accepted)
+{
+	struct kk_policy *p = policy_new();
+	char path[PATH_MAX], err[512];
+	int rc;
+
+	copy_to_tmp(FIX("valid_sparse"), "root.conf", 0600, path, sizeof(path));
+	rc = kk_policy_load(path, 0, p, err, sizeof(err));
+	if (geteuid() == 0)
+		ck_assert_msg(rc == 0, "%s", err);
+	else
+		ck_assert_int_eq(rc, -EPERM);
+	free(p);
+}
+END_TEST
+
+/* Valid content padded with comment lines to exactly len bytes. */
+static char *
+padded_policy(size_t len)
+{
+	size_t have;
+	char *src, *buf;
+
+	src = read_all(FIX("valid_sparse"), &have);
+	ck_assert_uint_lt(have + 2, len);
+	buf = malloc(len);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, src, have);
+	buf[have] = '#';
+	memset(buf + have + 1, 'x', len - have - 2);
+	buf[len - 1] = '\n';
+	free(src);
+	return buf;
+}
+
+START_TEST(test_size_limit)
+{
+	struct kk_policy *p = policy_new();
+	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
+	char *buf;
+
+	buf = padded_policy(MIB);
+	tmp_path(path, sizeof(path), "exactly-1mib.conf");
+	write_file(path, buf, MIB, 0644);
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), 0);
+	free(buf);
+
+	buf = padded_policy(MIB + 1);
+	tmp_path(path, sizeof(path), "over-1mib.conf");
+	write_file(path, buf, MIB + 1, 0644);
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EFBIG);
+	snprintf(want, sizeof(want), "%s: refused: larger than 1048576 bytes",
+	    path);
+	ck_assert_str_eq(err, want);
+	free(buf);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_nonexistent)
+{
+	struct kk_policy *p = policy_new();
+	char err[512];
+
+	ck_assert_int_eq(load("fixtures/does_not_exist.conf", p, err,
+	    sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, "fixtures/does_not_exist.conf: cannot open: "
+	    "No such file or directory");
+	free(p);
+}
+END_TEST
+
+START_TEST(test_not_regular)
+{
+	struct kk_policy *p = policy_new();
+	char fifo[PATH_MAX], err[512];
+
+	ck_assert_int_eq(load("fixtures", p, err, sizeof(err)), -EPERM);
+	ck_assert_str_eq(err, "fixtures: refused: not a regular file");
+
+	/* a FIFO must be refused, not block the daemon on open() */
+	tmp_path(fifo, sizeof(fifo), "fifo.conf");
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(load(fifo, p, err, sizeof(err)), -EPERM);
+	ck_assert_ptr_nonnull(strstr(err, "refused: not a regular file"));
+	free(p);
+}
+END_TEST
+
+START_TEST(test_nul_byte)
+{
+	static const char text[] =
+	    "agent:\n{\n  state_dir = \"/var/lib/kakuri\";\0 junk\n";
+	struct kk_policy *p = policy_new();
+	char path[PATH_MAX], err[512];
+
+	tmp_path(path, sizeof(path), "nul.conf");
+	write_file(path, text, sizeof(text) - 1, 0644);
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ".conf:3: NUL byte"));
+	free(p);
+}
+END_TEST
+
+START_TEST(test_empty_file)
+{
+	struct kk_policy *p = policy_new();
+	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
+
+	tmp_path(path, sizeof(path), "empty.conf");
+	write_file(path, "", 0, 0644);
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s: missing required section 'agent'",
+	    path);
+	ck_assert_str_eq(err, want);
+	free(p);
+}
+END_TEST
+
+/* The path is echoed; it must not break the one-line rule. */
+START_TEST(test_err_one_line)
+{
+	struct kk_policy *p = policy_new();
+	char err[512], tiny[16];
+
+	ck_assert_int_eq(load("fixtures/no\nsuch\x1b.conf", p, err,
+	    sizeof(err)), -ENOENT);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	ck_assert_ptr_null(strchr(err, '\x1b'));
+	ck_assert_ptr_nonnull(strstr(err, "fixtures/no?such?.conf: cannot"));
+
+	/* a short buffer is truncated, never overrun */
+	memset(tiny, 'Z', sizeof(tiny));
+	ck_assert_int_eq(load(FIX("unknown_key"), p, tiny, 8), -EINVAL);
+	ck_assert_uint_eq(strlen(tiny), 7);
+	ck_assert_int_eq(tiny[8], 'Z');
+	free(p);
+}
+END_TEST
+
+/* --- addresses --- */
+
+START_TEST(test_addr_v4)
+{
+	struct kk_addr a;
+	char buf[INET6_ADDRSTRLEN];
+
+	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &a), 0);
+	ck_assert_int_eq(a.family, AF_INET);
+	ck_assert_uint_eq(a.a.v4.s_addr, htonl(0xc000020a));
+	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "192.0.2.10");
+
+	ck_assert_int_eq(kk_addr_parse("255.255.255.255", &a), 0);
+	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "255.255.255.255");
+}
+END_TEST
+
+START_TEST(test_addr_v6)
+{
+	static const uint8_t want[16] = {
+		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+	};
+	struct kk_addr a;
+	char buf[INET6_ADDRSTRLEN];
+
+	/* any spelling goes in, the canonical one (RFC 5952) comes out */
+	ck_assert_int_eq(kk_addr_parse("2001:0DB8:0000::0010", &a), 0);
+	ck_assert_int_eq(a.family, AF_INET6);
+	ck_assert_mem_eq(a.a.v6.s6_addr, want, 16);
+	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "2001:db8::10");
+
+	ck_assert_int_eq(kk_addr_parse("::1", &a), 0);
+	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "::1");
+
+	ck_assert_int_eq(kk_addr_parse("fe80::1:2:3:4", &a), 0);
+	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "fe80::1:2:3:4");
+}
+END_TEST
+
+static const char *const bad_addrs[] = {
+	"", "192.0.2", "192.0.2.256", "192.0.2.10/32", "010.0.0.1",
+	"0x7f.0.0.1", " 192.0.2.10", "192.0.2.10 ", "192.0.2.10:7443",
+	"2001:db8::/32", "fe80::1%eth0", "[2001:db8::1]", "1::2::3",
+	"1:2:3:4:5:6:7:8:9", "csirt.example.org", "localhost",
+};
+
+START_TEST(test_addr_rejects)
+{
+	struct kk_addr a;
+
+	memset(&a, 0x5a, sizeof(a));
+	a.family = 12345;
+	ck_assert_int_eq(kk_addr_parse(bad_addrs[_i], &a), -EINVAL);
+	/* the output is untouched on failure */
+	ck_assert_int_eq(a.family, 12345);
+}
+END_TEST
+
+START_TEST(test_addr_format_errors)
+{
+	struct kk_addr a;
+	char buf[INET6_ADDRSTRLEN];
+
+	ck_assert_int_eq(kk_addr_parse(NULL, &a), -EINVAL);
+	ck_assert_int_eq(kk_addr_parse("192.0.2.10", NULL), -EINVAL);
+	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &a), 0);
+	ck_assert_int_eq(kk_addr_format(&a, buf, 10), -ENOSPC);
+	ck_assert_int_eq(kk_addr_format(&a, buf, 11), 0);
+	ck_assert_str_eq(buf, "192.0.2.10");
+	ck_assert_int_eq(kk_addr_format(&a, buf, 0), -EINVAL);
+	ck_assert_int_eq(kk_addr_format(NULL, buf, sizeof(buf)), -EINVAL);
+	a.family = AF_UNIX;
+	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), -EAFNOSUPPORT);
+}
+END_TEST
+
+Suite *
+parse_suite(void)
+{
+	Suite *s = suite_create("parse");
+	TCase *tc;
+
+	tc = tcase_create("shipped");
+	tcase_add_unchecked_fixture(tc, tmpdir_create, tmpdir_remove);
+	tcase_add_test(tc, test_shipped_default);
+	tcase_add_test(tc, test_shipped_direct_path);
+	tcase_add_test(tc, test_example_minimal);
+	tcase_add_test(tc, test_example_egress_first);
+	tcase_add_test(tc, test_example_pinned_dns);
+	tcase_add_test(tc, test_examples_all_load);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("valid");
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_valid_full);
+	tcase_add_test(tc, test_valid_sparse);
+	tcase_add_test(tc, test_success_clears_err);
+	tcase_add_test(tc, test_reload_resets_defaults);
+	tcase_add_test(tc, test_failed_load_keeps_policy);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostile");
+	tcase_add_loop_test(tc, test_hostile, 0,
+	    (int)(sizeof(hostile) / sizeof(hostile[0])));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("file");
+	tcase_add_unchecked_fixture(tc, tmpdir_create, tmpdir_remove);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_symlink_refused);
+	tcase_add_loop_test(tc, test_writable_refused, 0,
+	    (int)(sizeof(writable_modes) / sizeof(writable_modes[0])));
+	tcase_add_test(tc, test_owner_refused);
+	tcase_add_test(tc, test_owner_root_accepted);
+	tcase_add_test(tc, test_size_limit);
+	tcase_add_test(tc, test_nonexistent);
+	tcase_add_test(tc, test_not_regular);
+	tcase_add_test(tc, test_nul_byte);
+	tcase_add_test(tc, test_empty_file);
+	tcase_add_test(tc, test_err_one_line);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("addr");
+	tcase_add_test(tc, test_addr_v4);
+	tcase_add_test(tc, test_addr_v6);
+	tcase_add_loop_test(tc, test_addr_rejects, 0,
+	    (int)(sizeof(bad_addrs) / sizeof(bad_addrs[0])));
+	tcase_add_test(tc, test_addr_format_errors);
+	suite_add_tcase(s, tc);
+
+	return s;
+}

@@ -1,0 +1,767 @@
+/*
+ * Persisted quarantine state (agentd/state.c) and the small helpers in
+ * agentd/util.c: state.json round trips, strict loading, the atomic
+ * write (temp + fsync + rename), episode ids, mode names, RFC 3339 time.
+ *
+ * Every test works in its own directory below a private mkdtemp(3)
+ * directory that the (unchecked, so it runs in the parent even when a
+ * forked test fails) fixture removes.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "kakuri.h"
+#include "suites.h"
+
+#define EP1	"0123456789abcdef0123456789abcdef"
+#define EP2	"fedcba9876543210fedcba9876543210"
+
+static char base[PATH_MAX];
+
+static void
+base_create(void)
+{
+	strcpy(base, "/tmp/kk-ut-state.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+static void
+base_remove(void)
+{
+	if (base[0] != '\0')
+		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	base[0] = '\0';
+}
+
+/* A fresh, empty directory for one test. */
+static void
+workdir(char out[PATH_MAX])
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/w.XXXXXX", base),
+	    PATH_MAX);
+	ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+static void
+join(char out[PATH_MAX], const char *dir, const char *name)
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
+	    PATH_MAX);
+}
+
+static void
+write_raw(const char *path, const void *data, size_t len)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* Whole file into a NUL-terminated heap buffer. */
+static char *
+read_all(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
+	buf[st.st_size] = '\0';
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* Number of entries in dir (without . and ..); *tmps counts ".tmp." ones. */
+static size_t
+count_entries(const char *dir, size_t *tmps)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	*tmps = 0;
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		n++;
+		if (strstr(de->d_name, ".tmp.") != NULL)
+			(*tmps)++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+state_set(struct kk_state *s, enum kk_mode mode, const char *episode,
+    time_t since, const char *by, const char *reason, bool drill)
+{
+	memset(s, 0, sizeof(*s));
+	s->mode = mode;
+	ck_assert_uint_lt(strlen(episode), sizeof(s->episode));
+	strcpy(s->episode, episode);
+	s->since = since;
+	ck_assert_uint_lt(strlen(by), sizeof(s->by));
+	strcpy(s->by, by);
+	ck_assert_uint_lt(strlen(reason), sizeof(s->reason));
+	strcpy(s->reason, reason);
+	s->drill = drill;
+}
+
+static void
+assert_state_eq(const struct kk_state *got, const struct kk_state *want)
+{
+	ck_assert_int_eq(got->mode, want->mode);
+	ck_assert_str_eq(got->episode, want->episode);
+	ck_assert_int_eq((long long)got->since, (long long)want->since);
+	ck_assert_str_eq(got->by, want->by);
+	ck_assert_str_eq(got->reason, want->reason);
+	ck_assert(got->drill == want->drill);
+}
+
+/* Loads into a struct full of garbage so every field must be written. */
+static int
+load_dirty(const char *path, struct kk_state *s)
+{
+	memset(s, 0xa5, sizeof(*s));
+	return kk_state_load(path, s);
+}
+
+/* ---- round trips ---- */
+
+static char long_by[KK_TEXT_MAX];
+static char long_reason[KK_TEXT_MAX];
+
+static void
+fill_long(void)
+{
+	memset(long_by, 'b', sizeof(long_by) - 1);
+	long_by[sizeof(long_by) - 1] = '\0';
+	memset(long_reason, 'r', sizeof(long_reason) - 1);
+	long_reason[sizeof(long_reason) - 1] = '\0';
+}
+
+static const struct {
+	enum kk_mode mode;
+	const char *episode;
+	long long since;
+	const char *by;		/* NULL: KK_TEXT_MAX - 1 bytes */
+	const char *reason;	/* NULL: KK_TEXT_MAX - 1 bytes */
+	bool drill;
+} rt_cases[] = {
+	{ KK_MODE_OPEN, "", 0, "", "", false },
+	{ KK_MODE_ISOLATED, EP1, 1790000000, "csirt:alice",
+	    "C2 beacon seen by proxy", false },
+	{ KK_MODE_EGRESS, EP2, 1, "staff:uid=1000", "popup", true },
+	{ KK_MODE_ISOLATED, EP2, 4102444800LL, "root",
+	    "quote \" backslash \\ newline\n tab\t \xe6\x97\xa5\xe6\x9c\xac",
+	    true },
+	{ KK_MODE_EGRESS, EP1, 1790000600, NULL, NULL, false },
+	{ KK_MODE_OPEN, "", 1790000000, "csirt:bob", "released IR-2026-0042",
+	    false },
+};
+
+START_TEST(test_roundtrip)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state want, got;
+
+	fill_long();
+	workdir(dir);
+	join(path, dir, "state.json");
+	state_set(&want, rt_cases[_i].mode, rt_cases[_i].episode,
+	    (time_t)rt_cases[_i].since,
+	    rt_cases[_i].by ? rt_cases[_i].by : long_by,
+	    rt_cases[_i].reason ? rt_cases[_i].reason : long_reason,
+	    rt_cases[_i].drill);
+	ck_assert_int_eq(kk_state_save(path, &want), 0);
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, &want);
+}
+END_TEST
+
+/* Saving over an existing state replaces every field. */
+START_TEST(test_save_overwrites)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state a, b, got;
+	size_t tmps;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "csirt:alice",
+	    "a long reason that is longer than the second one", true);
+	state_set(&b, KK_MODE_OPEN, "", 0, "", "", false);
+	ck_assert_int_eq(kk_state_save(path, &a), 0);
+	ck_assert_int_eq(kk_state_save(path, &b), 0);
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, &b);
+	ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+	ck_assert_uint_eq(tmps, 0);
+}
+END_TEST
+
+/* state.json is root's business only. */
+START_TEST(test_save_file_mode)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state s;
+	struct stat st;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	/* A pre-existing world-readable file must not keep its mode. */
+	write_raw(path, "{}", 2);
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	state_set(&s, KK_MODE_ISOLATED, EP1, 1790000000, "root", "x", false);
+	ck_assert_int_eq(kk_state_save(path, &s), 0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
+/* A save that cannot be encoded fails and leaves the old state alone. */
+START_TEST(test_save_bad_utf8_keeps_old)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state a, b, got;
+	size_t tmps;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "root", "ok", false);
+	ck_assert_int_eq(kk_state_save(path, &a), 0);
+	state_set(&b, KK_MODE_OPEN, "", 0, "root", "bad \xff\xfe utf-8", false);
+	ck_assert_int_lt(kk_state_save(path, &b), 0);
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, &a);
+	ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+	ck_assert_uint_eq(tmps, 0);
+}
+END_TEST
+
+/* ---- strict loading ---- */
+
+START_TEST(test_load_missing)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state s;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
+	join(path, dir, "no/such/dir/state.json");
+	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_load_minimal)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state s, want;
+	static const char open_min[] = "{\"mode\": \"open\"}";
+	static const char iso_min[] =
+	    "{\"mode\": \"isolated\", \"episode\": \"" EP1 "\"}";
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	write_raw(path, open_min, strlen(open_min));
+	ck_assert_int_eq(load_dirty(path, &s), 0);
+	state_set(&want, KK_MODE_OPEN, "", 0, "", "", false);
+	assert_state_eq(&s, &want);
+
+	write_raw(path, iso_min, strlen(iso_min));
+	ck_assert_int_eq(load_dirty(path, &s), 0);
+	state_set(&want, KK_MODE_ISOLATED, EP1, 0, "", "", false);
+	assert_state_eq(&s, &want);
+}
+END_TEST
+
+static const char *const bad_json[] = {
+	/* not JSON, or not one object */
+	"",
+	"{",
+	"not json",
+	"null",
+	"[]",
+	"\"open\"",
+	"{\"mode\": \"open\"} trailing",
+	"{\"mode\": \"open\"}{\"mode\": \"isolated\"}",
+	/* mode missing, wrong type or unknown */
+	"{}",
+	"{\"episode\": \"" EP1 "\"}",
+	"{\"mode\": 1}",
+	"{\"mode\": null}",
+	"{\"mode\": true}",
+	"{\"mode\": [\"open\"]}",
+	"{\"mode\": \"\"}",
+	"{\"mode\": \"OPEN\"}",
+	"{\"mode\": \"quarantined\"}",
+	"{\"mode\": \"isolated \"}",
+	"{\"mode\": \"a-mode-name-that-is-far-too-long-to-be-one\"}",
+	/* other fields with the wrong type */
+	"{\"mode\": \"open\", \"since\": \"1790000000\"}",
+	"{\"mode\": \"open\", \"since\": 1.5}",
+	"{\"mode\": \"open\", \"since\": true}",
+	"{\"mode\": \"open\", \"since\": null}",
+	"{\"mode\": \"open\", \"drill\": \"false\"}",
+	"{\"mode\": \"open\", \"drill\": 0}",
+	"{\"mode\": \"open\", \"drill\": null}",
+	"{\"mode\": \"open\", \"by\": 7}",
+	"{\"mode\": \"open\", \"by\": null}",
+	"{\"mode\": \"open\", \"reason\": [\"x\"]}",
+	"{\"mode\": \"open\", \"reason\": {}}",
+	"{\"mode\": \"open\", \"episode\": 123}",
+	"{\"mode\": \"open\", \"by\": \"a\\u0000b\"}",
+	/* a quarantine without a valid episode */
+	"{\"mode\": \"isolated\"}",
+	"{\"mode\": \"egress\"}",
+	"{\"mode\": \"isolated\", \"episode\": \"\"}",
+	"{\"mode\": \"egress\", \"episode\": \"\"}",
+	"{\"mode\": \"isolated\", \"episode\": null}",
+	"{\"mode\": \"isolated\", \"episode\": "
+	    "\"0123456789abcdef0123456789abcde\"}",
+	"{\"mode\": \"isolated\", \"episode\": "
+	    "\"0123456789abcdef0123456789abcdef0\"}",
+	"{\"mode\": \"isolated\", \"episode\": "
+	    "\"0123456789ABCDEF0123456789ABCDEF\"}",
+	"{\"mode\": \"egress\", \"episode\": "
+	    "\"0123456789abcdefg123456789abcdef\"}",
+	"{\"mode\": \"isolated\", \"episode\": "
+	    "\" 123456789abcdef0123456789abcdef\"}",
+	/* duplicate keys */
+	"{\"mode\": \"open\", \"mode\": \"isolated\"}",
+	"{\"mode\": \"isolated\", \"mode\": \"open\", \"episode\": \""
+	    EP1 "\"}",
+	"{\"mode\": \"isolated\", \"episode\": \"" EP1 "\", "
+	    "\"episode\": \"" EP2 "\"}",
+	"{\"mode\": \"open\", \"drill\": false, \"drill\": true}",
+	"{\"mode\": \"open\", \"since\": 1, \"since\": 2}",
+};
+
+START_TEST(test_load_bad)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state s;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	write_raw(path, bad_json[_i], strlen(bad_json[_i]));
+	ck_assert_msg(kk_state_load(path, &s) == -EBADMSG,
+	    "accepted or wrong error for: %s", bad_json[_i]);
+}
+END_TEST
+
+/* by/reason up to KK_TEXT_MAX - 1 bytes load; one more is refused. */
+START_TEST(test_load_text_limit)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char text[KK_TEXT_MAX + 64], field[KK_TEXT_MAX + 1];
+	struct kk_state s;
+	int n;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+
+	memset(field, 'x', KK_TEXT_MAX - 1);
+	field[KK_TEXT_MAX - 1] = '\0';
+	n = snprintf(text, sizeof(text), "{\"mode\":\"open\",\"%s\":\"%s\"}",
+	    _i ? "reason" : "by", field);
+	ck_assert_int_lt(n, (int)sizeof(text));
+	write_raw(path, text, (size_t)n);
+	ck_assert_int_eq(load_dirty(path, &s), 0);
+	ck_assert_str_eq(_i ? s.reason : s.by, field);
+
+	memset(field, 'x', KK_TEXT_MAX);
+	field[KK_TEXT_MAX] = '\0';
+	n = snprintf(text, sizeof(text), "{\"mode\":\"open\",\"%s\":\"%s\"}",
+	    _i ? "reason" : "by", field);
+	ck_assert_int_lt(n, (int)sizeof(text));
+	write_raw(path, text, (size_t)n);
+	ck_assert_int_eq(kk_state_load(path, &s), -EBADMSG);
+}
+END_TEST
+
+/* A crash before rename leaves a stale temp file; it changes nothing. */
+START_TEST(test_stale_temp_ignored)
+{
+	char dir[PATH_MAX], path[PATH_MAX], stale[PATH_MAX];
+	struct kk_state want, other, got;
+	static const char torn[] = "{\n  \"v\": 1,\n  \"mode\": \"op";
+	size_t tmps;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	state_set(&want, KK_MODE_ISOLATED, EP1, 1790000000, "csirt:alice",
+	    "C2", false);
+	ck_assert_int_eq(kk_state_save(path, &want), 0);
+
+	/* a torn temp file, and a complete one that was never renamed */
+	join(stale, dir, "state.json.tmp.AbC123");
+	write_raw(stale, torn, strlen(torn));
+	state_set(&other, KK_MODE_OPEN, "", 5, "x", "y", true);
+	join(stale, dir, "state.json.tmp.XyZ789");
+	ck_assert_int_eq(kk_state_save(stale, &other), 0);
+
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, &want);
+
+	/* the next save still works and is what loads */
+	ck_assert_int_eq(kk_state_save(path, &other), 0);
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, &other);
+	/* and it created no temp files of its own */
+	ck_assert_uint_eq(count_entries(dir, &tmps), 3);
+	ck_assert_uint_eq(tmps, 2);
+}
+END_TEST
+
+/* Crash before the first rename: only a temp file, so no state at all. */
+START_TEST(test_stale_temp_only)
+{
+	char dir[PATH_MAX], path[PATH_MAX], stale[PATH_MAX];
+	static const char full[] = "{\"mode\": \"isolated\", \"episode\": \""
+	    EP1 "\"}";
+	struct kk_state s;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	join(stale, dir, "state.json.tmp.Q1w2E3");
+	write_raw(stale, full, strlen(full));
+	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
+}
+END_TEST
+
+/* ---- kk_write_file_atomic ---- */
+
+START_TEST(test_atomic_no_temp_left)
+{
+	char dir[PATH_MAX], path[PATH_MAX], *got;
+	char data[64];
+	size_t len, tmps;
+	int i, n;
+
+	workdir(dir);
+	join(path, dir, "f");
+	for (i = 0; i < 5; i++) {
+		n = snprintf(data, sizeof(data), "version %d\n", i);
+		ck_assert_int_eq(kk_write_file_atomic(path, data, (size_t)n,
+		    0600), 0);
+		ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+		ck_assert_uint_eq(tmps, 0);
+		got = read_all(path, &len);
+		ck_assert_uint_eq(len, (size_t)n);
+		ck_assert_mem_eq(got, data, len);
+		free(got);
+	}
+}
+END_TEST
+
+static const mode_t atomic_modes[] = { 0600, 0640, 0644, 0400, 0444, 0700 };
+
+START_TEST(test_atomic_mode)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+
+	workdir(dir);
+	join(path, dir, "f");
+	ck_assert_int_eq(kk_write_file_atomic(path, "x", 1, atomic_modes[_i]),
+	    0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, atomic_modes[_i]);
+
+	/* replacing a file gives the new file the requested mode too */
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_int_eq(kk_write_file_atomic(path, "y", 1, atomic_modes[_i]),
+	    0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, atomic_modes[_i]);
+}
+END_TEST
+
+START_TEST(test_atomic_replace_whole)
+{
+	char dir[PATH_MAX], path[PATH_MAX], *got;
+	static char big[100000];
+	size_t len;
+
+	memset(big, 'L', sizeof(big));
+	workdir(dir);
+	join(path, dir, "f");
+	ck_assert_int_eq(kk_write_file_atomic(path, big, sizeof(big), 0600), 0);
+	got = read_all(path, &len);
+	ck_assert_uint_eq(len, sizeof(big));
+	ck_assert_mem_eq(got, big, len);
+	free(got);
+
+	ck_assert_int_eq(kk_write_file_atomic(path, "short", 5, 0600), 0);
+	got = read_all(path, &len);
+	ck_assert_uint_eq(len, 5);
+	ck_assert_mem_eq(got, "short", 5);
+	free(got);
+
+	ck_assert_int_eq(kk_write_file_atomic(path, "", 0, 0600), 0);
+	got = read_all(path, &len);
+	ck_assert_uint_eq(len, 0);
+	free(got);
+}
+END_TEST
+
+/* Bytes are written as given, NULs included. */
+START_TEST(test_atomic_binary)
+{
+	char dir[PATH_MAX], path[PATH_MAX], *got;
+	unsigned char data[512];
+	size_t i, len;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)i;
+	workdir(dir);
+	join(path, dir, "f");
+	ck_assert_int_eq(kk_write_file_atomic(path, data, sizeof(data), 0600),
+	    0);
+	got = read_all(path, &len);
+	ck_assert_uint_eq(len, sizeof(data));
+	ck_assert_mem_eq(got, data, len);
+	free(got);
+}
+END_TEST
+
+START_TEST(test_atomic_no_dir)
+{
+	char dir[PATH_MAX], missing[PATH_MAX], path[PATH_MAX];
+	struct stat st;
+	size_t tmps;
+	int r, e;
+
+	workdir(dir);
+	join(missing, dir, "nonexistent");
+	join(path, missing, "state.json");
+	r = kk_write_file_atomic(path, "data", 4, 0600);
+	ck_assert_int_lt(r, 0);
+	ck_assert_int_eq(r, -ENOENT);
+	r = lstat(missing, &st);
+	e = errno;
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(e, ENOENT);
+	ck_assert_uint_eq(count_entries(dir, &tmps), 0);
+}
+END_TEST
+
+/* rename(2) fails (the target is a directory): the temp file goes away. */
+START_TEST(test_atomic_fail_cleans_up)
+{
+	char dir[PATH_MAX], path[PATH_MAX], inner[PATH_MAX];
+	struct stat st;
+	size_t tmps;
+	int r;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	join(inner, path, "keep");
+	write_raw(inner, "k", 1);
+	r = kk_write_file_atomic(path, "data", 4, 0600);
+	ck_assert_int_lt(r, 0);
+	ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+	ck_assert_uint_eq(tmps, 0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(lstat(inner, &st), 0);
+}
+END_TEST
+
+/* A name too long for the temp name is refused before anything is made. */
+START_TEST(test_atomic_name_too_long)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	size_t tmps, n;
+
+	workdir(dir);
+	n = (size_t)snprintf(path, sizeof(path), "%s/", dir);
+	memset(path + n, 'a', sizeof(path) - n - 1);
+	path[sizeof(path) - 1] = '\0';
+	ck_assert_int_lt(kk_write_file_atomic(path, "x", 1, 0600), 0);
+	ck_assert_uint_eq(count_entries(dir, &tmps), 0);
+}
+END_TEST
+
+/* ---- episodes ---- */
+
+static void
+assert_episode(const char *e)
+{
+	size_t i;
+
+	ck_assert_uint_eq(strlen(e), KK_EPISODE_HEX);
+	for (i = 0; i < KK_EPISODE_HEX; i++)
+		ck_assert_msg((e[i] >= '0' && e[i] <= '9') ||
+		    (e[i] >= 'a' && e[i] <= 'f'), "bad char %d in %s", e[i], e);
+}
+
+START_TEST(test_episode_new)
+{
+	char e[16][KK_EPISODE_HEX + 1];
+	size_t i, j;
+
+	for (i = 0; i < 16; i++) {
+		memset(e[i], 'Z', sizeof(e[i]));
+		ck_assert_int_eq(kk_episode_new(e[i]), 0);
+		ck_assert_int_eq(e[i][KK_EPISODE_HEX], '\0');
+		assert_episode(e[i]);
+	}
+	for (i = 0; i < 16; i++)
+		for (j = i + 1; j < 16; j++)
+			ck_assert_str_ne(e[i], e[j]);
+}
+END_TEST
+
+/* A new episode is one that kk_state_load accepts for a quarantine. */
+START_TEST(test_episode_loads)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state want, got;
+
+	workdir(dir);
+	join(path, dir, "state.json");
+	state_set(&want, KK_MODE_EGRESS, "", 1790000000, "root", "r", false);
+	ck_assert_int_eq(kk_episode_new(want.episode), 0);
+	ck_assert_int_eq(kk_state_save(path, &want), 0);
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, &want);
+}
+END_TEST
+
+/* ---- util.c ---- */
+
+START_TEST(test_mode_names)
+{
+	static const struct {
+		enum kk_mode m;
+		const char *name;
+	} t[] = {
+		{ KK_MODE_OPEN, "open" },
+		{ KK_MODE_EGRESS, "egress" },
+		{ KK_MODE_ISOLATED, "isolated" },
+	};
+	static const char *const bad[] = { "", "Open", "ISOLATED", "isolate",
+	    "egress ", "unknown", "closed" };
+	enum kk_mode m;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ck_assert_str_eq(kk_mode_name(t[i].m), t[i].name);
+		m = (enum kk_mode)99;
+		ck_assert_int_eq(kk_mode_parse(t[i].name, &m), 0);
+		ck_assert_int_eq(m, t[i].m);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m = KK_MODE_ISOLATED;
+		ck_assert_int_eq(kk_mode_parse(bad[i], &m), -EINVAL);
+		ck_assert_int_eq(m, KK_MODE_ISOLATED);
+	}
+	ck_assert_str_eq(kk_mode_name((enum kk_mode)3), "unknown");
+	ck_assert_str_eq(kk_mode_name((enum kk_mode)-1), "unknown");
+}
+END_TEST
+
+START_TEST(test_rfc3339)
+{
+	char buf[64];
+
+	ck_assert_int_eq(kk_rfc3339(0, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "1970-01-01T00:00:00Z");
+	ck_assert_int_eq(kk_rfc3339(1790000000, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "2026-09-21T14:13:20Z");
+	ck_assert_int_eq(kk_rfc3339((time_t)4102444800LL, buf, sizeof(buf)),
+	    0);
+	ck_assert_str_eq(buf, "2100-01-01T00:00:00Z");
+	/* 20 chars + NUL needed */
+	ck_assert_int_eq(kk_rfc3339(0, buf, 21), 0);
+	ck_assert_int_eq(kk_rfc3339(0, buf, 20), -ENOBUFS);
+}
+END_TEST
+
+Suite *
+state_suite(void)
+{
+	Suite *s;
+	TCase *tc;
+
+	s = suite_create("state");
+
+	tc = tcase_create("state");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_loop_test(tc, test_roundtrip, 0,
+	    (int)(sizeof(rt_cases) / sizeof(rt_cases[0])));
+	tcase_add_test(tc, test_save_overwrites);
+	tcase_add_test(tc, test_save_file_mode);
+	tcase_add_test(tc, test_save_bad_utf8_keeps_old);
+	tcase_add_test(tc, test_load_missing);
+	tcase_add_test(tc, test_load_minimal);
+	tcase_add_loop_test(tc, test_load_bad, 0,
+	    (int)(sizeof(bad_json) / sizeof(bad_json[0])));
+	tcase_add_loop_test(tc, test_load_text_limit, 0, 2);
+	tcase_add_test(tc, test_stale_temp_ignored);
+	tcase_add_test(tc, test_stale_temp_only);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("atomic");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_test(tc, test_atomic_no_temp_left);
+	tcase_add_loop_test(tc, test_atomic_mode, 0,
+	    (int)(sizeof(atomic_modes) / sizeof(atomic_modes[0])));
+	tcase_add_test(tc, test_atomic_replace_whole);
+	tcase_add_test(tc, test_atomic_binary);
+	tcase_add_test(tc, test_atomic_no_dir);
+	tcase_add_test(tc, test_atomic_fail_cleans_up);
+	tcase_add_test(tc, test_atomic_name_too_long);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("episode");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_test(tc, test_episode_new);
+	tcase_add_test(tc, test_episode_loads);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("util");
+	tcase_add_test(tc, test_mode_names);
+	tcase_add_test(tc, test_rfc3339);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
