@@ -48,6 +48,8 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 # everything except kakurid's main goes into the unit test binary
 UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c $(COMMON_SRC)
 HELPER_SRC := tests/integration/netprobe.c
+BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/nft_build.c \
+	agentd/nft.c $(COMMON_SRC)
 
 OBJDIR := build
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
@@ -75,6 +77,10 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
+$(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # Installs what the build and the tests need when it is missing (Debian).
 deps:
 	$(Q)tools/ensure-deps
@@ -99,7 +105,7 @@ demo: deps
 	$(Q)./demo/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe
+	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe $(OBJDIR)/apply-bench
 	$(Q)bench/run
 
 install: all

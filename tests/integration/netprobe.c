@@ -12,6 +12,9 @@
  *       carrying its send time (CLOCK_MONOTONIC ns)
  *   netprobe sink ADDR PORT IDLE_MS        receive datagrams until none came
  *       for IDLE_MS; print the send time (ns) of the last one received
+ *   netprobe timed CMD [ARGS...]           print CLOCK_MONOTONIC ns, exec CMD
+ *   netprobe notify-wait PATH TIMEOUT_MS   bind a datagram socket at PATH (an
+ *       sd_notify NOTIFY_SOCKET), print CLOCK_MONOTONIC ns when READY=1 arrives
  *
  * Every loop is bounded in count and time; it talks only to the address
  * it is given (test namespaces or loopback).
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,6 +261,38 @@ sink(const char *addr, const char *port, int idle_ms)
 	return last ? 0 : 1;
 }
 
+static int
+notify_wait(const char *path, int timeout_ms)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char buf[4096];
+	long long end = now_ns() + (long long)timeout_ms * 1000000LL;
+	ssize_t r;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return 2;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		return 2;
+	printf("ready\n");
+	fflush(stdout);
+	while (now_ns() < end) {
+		if (wait_fd(fd, POLLIN, 100) < 0)
+			continue;
+		r = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (r <= 0)
+			continue;
+		buf[r] = '\0';
+		if (strstr(buf, "READY=1")) {
+			printf("%lld\n", now_ns());
+			return 0;
+		}
+	}
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -275,6 +311,14 @@ main(int argc, char **argv)
 		return stream(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 5 && strcmp(argv[1], "sink") == 0)
 		return sink(argv[2], argv[3], atoi(argv[4]));
-	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink ...\n");
+	if (argc >= 3 && strcmp(argv[1], "timed") == 0) {
+		printf("%lld\n", now_ns());
+		fflush(stdout);
+		execvp(argv[2], argv + 2);
+		return 127;
+	}
+	if (argc >= 4 && strcmp(argv[1], "notify-wait") == 0)
+		return notify_wait(argv[2], atoi(argv[3]));
+	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink|timed|notify-wait ...\n");
 	return 2;
 }

@@ -5,8 +5,8 @@
  * follow a symlink.  kk_sha256_hex (agentd/util.c) is checked against
  * the FIPS 180-2 vectors since the chain depends on it.
  *
- * Tests marked BUG fail against the current audit.c; see the comment at
- * each for the location and the fix.
+ * Tests marked "Regression" failed against audit.c before commit 417634c;
+ * the comment at each says what was wrong.
  */
 #include <sys/stat.h>
 
@@ -728,11 +728,9 @@ START_TEST(test_torn_last_line)
 END_TEST
 
 /*
- * BUG (agentd/audit.c, load_tail(), the json_loadb of the last line): when
- * the last line is torn it does not parse, a->lines stays 0, and the next
- * event is written with "seq":1 again - duplicate sequence numbers in the
- * timeline.  Fix: when the last line yields no seq, take it from the line
- * before it (and add 1 for the torn line), or count the lines.
+ * Regression (agentd/audit.c, load_tail()): a torn last line does not
+ * parse; a->lines used to stay 0 and the next event was written with
+ * "seq":1 again, so the timeline had duplicate sequence numbers.
  */
 START_TEST(test_torn_last_line_seq)
 {
@@ -755,7 +753,7 @@ START_TEST(test_torn_last_line_seq)
 	ck_assert_uint_eq(l.n, 5);
 	ck_assert_int_eq(seq_of(&l, 2), 3);
 	ck_assert_msg(seq_of(&l, 4) > 3,
-	    "BUG: seq restarts at %lld after a torn last line", seq_of(&l, 4));
+	    "seq restarts at %lld after a torn last line", seq_of(&l, 4));
 	free(l.buf);
 }
 END_TEST
@@ -970,14 +968,11 @@ START_TEST(test_line_under_max_reopens)
 END_TEST
 
 /*
- * BUG (agentd/audit.c, load_tail(): `want` and the -EFBIG test): append
- * accepts a line of exactly KK_AUDIT_LINE_MAX bytes, but load_tail reads
- * only KK_AUDIT_LINE_MAX + 1 bytes, so that line plus its newline fill the
- * buffer, no preceding '\n' is seen, start == 0 and kk_audit_open fails
- * with -EFBIG: the daemon can no longer open its own audit log.  Fix: read
- * KK_AUDIT_LINE_MAX + 2 bytes (room for the previous line's newline) and
- * report -EFBIG only when start == 0 and the buffer does not begin at
- * offset 0 of the file (want < st.st_size).
+ * Regression (agentd/audit.c, load_tail(): `want` and the -EFBIG test):
+ * append accepts a line of exactly KK_AUDIT_LINE_MAX bytes, but load_tail
+ * used to read only KK_AUDIT_LINE_MAX + 1 bytes, saw no newline before
+ * that line and failed kk_audit_open with -EFBIG: the daemon could not
+ * reopen its own audit log.
  */
 START_TEST(test_line_at_max_reopens)
 {
@@ -995,7 +990,7 @@ START_TEST(test_line_at_max_reopens)
 	kk_audit_close(&a);
 	r = kk_audit_open(&a, log);
 	ck_assert_msg(r == 0,
-	    "BUG: a log ending in a %d-byte line (accepted by append) does "
+	    "a log ending in a %d-byte line (accepted by append) does "
 	    "not reopen: %d", AUDIT_LINE_MAX, r);
 	ck_assert_uint_eq(a.lines, (unsigned long)_i + 1);
 	append_events(&a, 1);

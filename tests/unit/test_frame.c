@@ -148,12 +148,10 @@ START_TEST(test_header_limits)
 END_TEST
 
 /*
- * BUG (agentd/frame.c, kk_frame_header()): a length that does not fit in
- * 32 bits is accepted when max allows it and silently truncated, e.g.
- * 2^32 is encoded as 00 00 00 00 (a zero-length frame) and 2^32 + 5 as 5,
- * desynchronising the stream.  No caller passes such a max today
- * (kk_frame_write uses KK_FRAME_MAX), but the function should refuse it:
- * `if (len > max || len > UINT32_MAX) return -EMSGSIZE;`.
+ * Regression (agentd/frame.c, kk_frame_header()): a length that does not
+ * fit in 32 bits used to be accepted when max allowed it and silently
+ * truncated (2^32 encoded as 00 00 00 00, a zero-length frame; 2^32 + 5
+ * as 5), desynchronising the stream.
  */
 START_TEST(test_header_over_32bit)
 {
@@ -161,7 +159,7 @@ START_TEST(test_header_over_32bit)
 	uint8_t hdr[4] = { 0xee, 0xee, 0xee, 0xee };
 
 	ck_assert_msg(kk_frame_header(hdr, (size_t)UINT32_MAX + 1, SIZE_MAX) ==
-	    -EMSGSIZE, "BUG: 2^32 encoded as %02x%02x%02x%02x",
+	    -EMSGSIZE, "2^32 encoded as %02x%02x%02x%02x",
 	    hdr[0], hdr[1], hdr[2], hdr[3]);
 	ck_assert_int_eq(kk_frame_header(hdr, (size_t)UINT32_MAX + 6,
 	    SIZE_MAX), -EMSGSIZE);
