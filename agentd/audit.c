@@ -12,19 +12,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "kakuri.h"
 
 #define KK_AUDIT_LINE_MAX	(16 * 1024)
-
-static void
-sha256(const void *data, size_t len, unsigned char out[32])
-{
-	unsigned int n = 32;
-
-	EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
-}
 
 static void
 to_hex(const unsigned char *in, size_t len, char *out)
@@ -89,7 +80,7 @@ load_tail(struct kk_audit *a)
 		r = -EFBIG;
 		goto out;
 	}
-	sha256(buf + start, end - start, a->last);
+	kk_sha256(buf + start, end - start, a->last);
 	/* walk back to the last line that carries a sequence number */
 	e = end;
 	b = start;
@@ -214,7 +205,7 @@ kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
 		r = -errno;
 		goto out;
 	}
-	sha256(line, len, a->last);
+	kk_sha256(line, len, a->last);
 	a->lines++;
 	r = 0;
 out:
@@ -247,7 +238,7 @@ kk_audit_verify(const char *buf, size_t len, const char *first_prev,
 			return -EBADMSG;
 		}
 		json_decref(o);
-		sha256(line, linelen, md);
+		kk_sha256(line, linelen, md);
 		to_hex(md, 32, expect);
 		if (nl == NULL)
 			break;

@@ -209,6 +209,7 @@ int kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
  */
 int kk_audit_verify(const char *buf, size_t len, const char *first_prev,
     size_t *bad);
+void kk_sha256(const void *data, size_t len, unsigned char out[32]);
 void kk_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* util.c */

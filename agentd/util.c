@@ -5,7 +5,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
+/*
+ * SHA-256 through OpenSSL's one-shot digest functions: EVP would load
+ * the whole default provider (about 2 MiB of resident memory) into a
+ * daemon that mostly sleeps; the direct functions are the same code.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include "kakuri.h"
 
@@ -38,14 +44,23 @@ kk_mode_parse(const char *s, enum kk_mode *out)
 }
 
 void
+kk_sha256(const void *data, size_t len, unsigned char out[32])
+{
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	SHA256_Update(&c, data, len);
+	SHA256_Final(out, &c);
+}
+
+void
 kk_sha256_hex(const void *data, size_t len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
-	unsigned int mdlen = sizeof(md);
 	size_t i;
 
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	kk_sha256(data, len, md);
 	for (i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 0xf];
