@@ -210,6 +210,9 @@ kk_state_save(const char *path, const struct kk_state *s)
 	char *text = NULL;
 	int r;
 
+	/* never write what kk_state_load would refuse at the next start */
+	if (s->mode != KK_MODE_OPEN && !is_episode(s->episode))
+		return -EINVAL;
 	root = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:b}",
 	    "v", 1, "mode", kk_mode_name(s->mode), "episode", s->episode,
 	    "since", (json_int_t)s->since, "by", s->by, "reason", s->reason,
