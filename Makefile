@@ -96,8 +96,8 @@ integration: deps
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/unit-tests $(OBJDIR)/netprobe
 	$(Q)$(MAKE) --no-print-directory unit
-	$(Q)tests/integration/run-all
 	$(Q)tools/verify-units
+	$(Q)tests/integration/run-all
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

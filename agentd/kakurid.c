@@ -453,6 +453,21 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	return resp;
 }
 
+/* A tamper alert for the CSIRT, queued in the outbox like every report. */
+static void
+report_tamper(struct kd *d, const char *who, const char *result)
+{
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", who, "result", result);
+	if (o == NULL || outbox_put(d, "tamper", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "could not queue the tamper alert in %s", d->outbox_dir);
+	json_decref(o);
+}
+
 /* Tamper monitor: another process touched the table or the ruleset. */
 static int
 on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -487,6 +502,7 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		kk_log(LOG_CRIT, KK_MID_TAMPER,
 		    "table inet %s tampered with by %s and could NOT be restored: %s",
 		    KK_TABLE_NAME, who, d->nft.err);
+		report_tamper(d, who, "restore-failed");
 		audit(d, who, "tamper", "restore-failed", json_pack("{s:s}",
 		    "error", d->nft.err));
 		return 0;
@@ -494,6 +510,7 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	kk_log(LOG_ALERT, KK_MID_TAMPER,
 	    "table inet %s tampered with by %s: restored to %s in %llu us",
 	    KK_TABLE_NAME, who, kk_mode_name(d->state.mode), now_usec() - t0);
+	report_tamper(d, who, "restored");
 	audit(d, who, "tamper", "restored", json_pack("{s:s, s:I}",
 	    "mode", kk_mode_name(d->state.mode),
 	    "restore_us", (json_int_t)(now_usec() - t0)));

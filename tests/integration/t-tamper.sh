@@ -56,5 +56,7 @@ check "each tampering is logged as restored ($n)" test "$n" -ge 4
 us=$(ctl log --json | jq '[.entries[] | select(.action=="tamper") | .restore_us] | max')
 check "restores took at most 100 ms (max ${us} us)" test "$us" -lt 100000
 check "status counts tamper events" test "$(status_field tamper_events)" -ge 4
+n=$(grep -l '"type":"tamper"' "$STATE"/outbox/*.json 2>/dev/null | wc -l)
+check "a tamper alert for the CSIRT is queued per restore ($n)" test "$n" -ge 4
 summary
 [ "$FAILED" -eq 0 ]
