@@ -104,6 +104,10 @@ struct kk_policy {
 
 	/* nftables { } */
 	enum kk_protect protect;
+
+	/* commands { } */
+	int clock_skew;			/* seconds of clock difference tolerated */
+	int max_lifetime;		/* longest exp - iat accepted */
 };
 
 /* parse.c */
@@ -117,6 +121,8 @@ int kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
     char *err, size_t errlen);
 int kk_addr_parse(const char *s, struct kk_addr *out);
 int kk_addr_format(const struct kk_addr *a, char *buf, size_t len);
+/* "ADDR:PORT", ADDR an IPv4 literal or "[IPv6 literal]" */
+int kk_endpoint_parse(const char *s, struct kk_addr *addr, uint16_t *port);
 
 /* frame.c: 4-byte big-endian length + body, body 1..max bytes. */
 struct kk_frame_reader {

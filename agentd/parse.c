@@ -54,12 +54,15 @@ enum key_kind {
 	KEY_PORTS,		/* list of port numbers */
 	KEY_MODE,		/* "isolated" or "egress" */
 	KEY_PROTECT,		/* "auto" or "monitor" */
+	KEY_SECONDS,		/* integer 0..KK_SECONDS_MAX */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
 #define KEY_NONEMPTY	0x2	/* lists: at least one element */
 #define KEY_REMOTE	0x4	/* endpoint we connect to: "" turns it off,
 				   and it must name one host */
+#define KEY_EMPTY_OFF	0x8	/* endpoint we listen on: "" turns it off */
+#define KK_SECONDS_MAX	(7 * 86400)
 
 struct key_spec {
 	const char *name;
@@ -85,7 +88,7 @@ static const struct key_spec agent_keys[] = {
 	{ "staff_group", KEY_NAME, 0, FIELD(staff_group) },
 	{ "disconnect_mode", KEY_MODE, 0, FIELD(disconnect_mode) },
 	{ "user", KEY_NAME, 0, FIELD(user) },
-	{ "listen", KEY_ENDPOINT, 0, FIELD(listen) },
+	{ "listen", KEY_ENDPOINT, KEY_EMPTY_OFF, FIELD(listen) },
 	{ "key", KEY_PATH, 0, FIELD(key) },
 	{ "cert", KEY_PATH, 0, FIELD(cert) },
 	{ "trust", KEY_PATH, 0, FIELD(trust) },
@@ -124,6 +127,12 @@ static const struct key_spec nftables_keys[] = {
 	{ "protect", KEY_PROTECT, 0, FIELD(protect) },
 };
 
+/* Signed commands: clock tolerance and the longest validity accepted. */
+static const struct key_spec commands_keys[] = {
+	{ "clock_skew", KEY_SECONDS, 0, FIELD(clock_skew) },
+	{ "max_lifetime", KEY_SECONDS, 0, FIELD(max_lifetime) },
+};
+
 static const struct section_spec sections[] = {
 	{ "agent",	true,	agent_keys,	 nitems(agent_keys) },
 	{ "tls",	false,	tls_keys,	 nitems(tls_keys) },
@@ -132,6 +141,7 @@ static const struct section_spec sections[] = {
 	{ "report",	false,	report_keys,	 nitems(report_keys) },
 	{ "contact",	false,	contact_keys,	 nitems(contact_keys) },
 	{ "nftables",	false,	nftables_keys,	 nitems(nftables_keys) },
+	{ "commands",	false,	commands_keys,	 nitems(commands_keys) },
 };
 
 static const uint16_t default_mail_tcp[] = { 25, 465, 587, 110, 995, 143, 993 };
@@ -784,7 +794,7 @@ load_endpoint(struct loader *l, const config_setting_t *s, const char *qname,
 	char q[QUOTE_MAX + 8];
 	int rc = -EINVAL;
 
-	if (*v == '\0' && !(flags & KEY_REMOTE)) {
+	if (*v == '\0' && !(flags & (KEY_REMOTE | KEY_EMPTY_OFF))) {
 		fail_at(l, s, "%s must not be empty", qname);
 		goto out;
 	}
@@ -954,6 +964,22 @@ load_key(struct loader *l, const struct key_spec *k, const char *qname,
 	case KEY_PORTS:
 		rc = load_ports(l, s, qname, k->flags,
 		    (struct kk_portlist *)(void *)dst);
+		break;
+	case KEY_SECONDS:
+		if (config_setting_type(s) != CONFIG_TYPE_INT) {
+			fail_at(l, s, "%s must be a number of seconds", qname);
+			rc = -EINVAL;
+			goto out;
+		}
+		if (config_setting_get_int(s) < 0 ||
+		    config_setting_get_int(s) > KK_SECONDS_MAX) {
+			fail_at(l, s, "%s must be 0-%d seconds", qname,
+			    KK_SECONDS_MAX);
+			rc = -EINVAL;
+			goto out;
+		}
+		*(int *)(void *)dst = config_setting_get_int(s);
+		rc = 0;
 		break;
 	default:
 		if ((rc = get_string(l, s, qname, &v)) != 0)
@@ -1146,6 +1172,14 @@ kk_policy_defaults(struct kk_policy *p)
 	snprintf(p->contact_desk, sizeof(p->contact_desk),
 	    "CSIRT / IT help desk");
 	p->protect = KK_PROTECT_AUTO;
+	p->clock_skew = 120;
+	p->max_lifetime = 3600;
+}
+
+int
+kk_endpoint_parse(const char *s, struct kk_addr *addr, uint16_t *port)
+{
+	return endpoint_problem(s, addr, port) == NULL ? 0 : -EINVAL;
 }
 
 /*
