@@ -16,7 +16,7 @@ SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DESTDIR ?=
 
-PKGS := libnftnl libmnl libsystemd libcrypto jansson libconfig
+PKGS := libnftnl libmnl libsystemd libssl libcrypto jansson libconfig
 PKG_CONFIG ?= pkg-config
 
 CC ?= cc
@@ -40,13 +40,17 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 # Code both programs use lives in agentd/ (like relayctl compiling relayd files).
 COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
-	agentd/util.c
+	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c
 AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
-	agentd/nft.c agentd/control.c agentd/log.c $(COMMON_SRC)
-CTL_SRC := ctl/kakurictl.c ctl/guidance.c $(COMMON_SRC)
+	agentd/nft.c agentd/control.c agentd/log.c agentd/remote.c \
+	agentd/trust.c agentd/replay.c agentd/tls.c agentd/netchild.c \
+	$(COMMON_SRC)
+CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c agentd/tls.c \
+	$(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # everything except kakurid's main goes into the unit test binary
-UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c $(COMMON_SRC)
+UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/trust.c \
+	agentd/replay.c $(COMMON_SRC)
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/nft_build.c \
 	agentd/nft.c $(COMMON_SRC)
@@ -63,11 +67,11 @@ $(OBJDIR)/%.o: %.c
 
 kakurid: $(call obj,$(AGENTD_SRC))
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 kakurictl: $(call obj,$(CTL_SRC))
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 $(OBJDIR)/unit-tests: $(call obj,$(UNIT_SRC) $(UNIT_LIB_SRC))
 	$(call quiet,LINK,$@)
@@ -79,7 +83,7 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 # Installs what the build and the tests need when it is missing (Debian).
 deps:

@@ -11,6 +11,8 @@
 #include "nft.h"
 
 struct kk_control;
+struct kk_trust;
+typedef struct evp_pkey_st EVP_PKEY;
 
 struct kd {
 	sd_event *ev;
@@ -38,7 +40,43 @@ struct kd {
 	struct kk_control *control;
 	unsigned long tamper_events;
 	unsigned long long last_apply_usec;
+
+	/* the CSIRT channel (remote.c) */
+	EVP_PKEY *agent_key;		/* signs receipts */
+	char agent_id[65];
+	struct kk_trust *trust;
+	bool remote_ready;
+	char remote_err[256];		/* why the channel is off */
+	char replay_dir[PATH_MAX];
+	pid_t child_pid;
+	int child_fd;
+	sd_event_source *child_io;
+	sd_event_source *child_src;
+	sd_event_source *child_timer;
+	struct kk_frame_reader child_rd;
+	unsigned child_restarts;
 };
+
+/* kakurid.c, for remote.c */
+void kd_audit(struct kd *d, const char *actor, const char *action,
+    const char *result, struct json_t *extra);
+int kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by,
+    const char *reason, bool *changed);
+int kd_release(struct kd *d, const char *episode, const char *by,
+    const char *reason);
+struct json_t *kd_status(struct kd *d);
+int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
+    char id[KK_EPISODE_HEX + 1]);
+
+/* remote.c: signed commands, from the network child or kakurictl apply */
+int kd_remote_init(struct kd *d);
+void kd_remote_free(struct kd *d);
+/* Verify and execute; returns the signed receipt (JSON text, malloc'd). */
+char *kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len,
+    const char *via);
+char *kd_remote_reject(struct kd *d, const char *reason, const char *via);
+int kd_channel_start(struct kd *d);
+void kd_channel_stop(struct kd *d);
 
 struct json_t;
 /* A request from the control socket; returns the response object. */

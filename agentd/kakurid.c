@@ -24,6 +24,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "sign.h"
 
 static unsigned long long
 now_usec(void)
@@ -40,7 +41,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: kakurid [-dnv] [-f policy]\n"
-	    "       kakurid --restore [-v] [-f policy]\n");
+	    "       kakurid --restore [-v] [-f policy]\n"
+	    "       kakurid --init [-f policy]\n");
 	exit(2);
 }
 
@@ -82,8 +84,8 @@ resolve_ids(struct kd *d)
 		    d->policy->user);
 }
 
-static void
-audit(struct kd *d, const char *actor, const char *action, const char *result,
+void
+kd_audit(struct kd *d, const char *actor, const char *action, const char *result,
     json_t *extra)
 {
 	int err;
@@ -160,8 +162,8 @@ notify_status(struct kd *d)
 }
 
 /* Queue a notification for the CSIRT collector (delivered by the outbox). */
-static int
-outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_HEX + 1])
+int
+kd_outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_HEX + 1])
 {
 	char path[PATH_MAX + 64], since[32];
 	char *text;
@@ -189,8 +191,8 @@ outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_HEX 
  * weaker request while already quarantined changes nothing (the kernel is
  * still checked).  *changed tells whether anything was applied.
  */
-static int
-enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
+int
+kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
     bool *changed)
 {
 	struct kk_state next = d->state;
@@ -228,6 +230,44 @@ enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
 	return 0;
 }
 
+/*
+ * End the quarantine named by episode: only a verified CSIRT command
+ * reaches this (remote.c); the control socket never does.
+ */
+int
+kd_release(struct kd *d, const char *episode, const char *by,
+    const char *reason)
+{
+	struct kk_state next;
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+	int err;
+
+	if (d->state.mode == KK_MODE_OPEN)
+		return -ENOENT;
+	if (strcmp(episode, d->state.episode) != 0)
+		return -ESTALE;
+	err = apply(d, KK_MODE_OPEN, "");
+	if (err < 0)
+		return err;
+	memset(&next, 0, sizeof(next));
+	next.mode = KK_MODE_OPEN;
+	next.since = time(NULL);
+	snprintf(next.by, sizeof(next.by), "%s", by);
+	snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+	d->state = next;
+	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
+		    strerror(-err));
+	o = json_pack("{s:s, s:s}", "episode", episode, "by", by);
+	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "could not queue the release notice in %s", d->outbox_dir);
+	json_decref(o);
+	notify_status(d);
+	return 0;
+}
+
 static void
 actor_of(const struct kk_cred *c, pid_t pid, char *buf, size_t len)
 {
@@ -244,8 +284,8 @@ error_reply(const char *reason, const char *message)
 	    "message", message);
 }
 
-static json_t *
-status_reply(struct kd *d)
+json_t *
+kd_status(struct kd *d)
 {
 	static const char *const hooks[] = { "input", "output", "forward" };
 	struct kk_nft_counters cnt;
@@ -276,6 +316,11 @@ status_reply(struct kd *d)
 			    "bytes", (json_int_t)cnt.bytes[i]));
 	}
 	json_object_set_new(o, "counters", counters);
+	json_object_set_new(o, "agent", d->agent_id[0] ?
+	    json_string(d->agent_id) : json_null());
+	json_object_set_new(o, "csirt_channel", json_string(
+	    d->child_pid > 0 ? "listening" : d->remote_ready ? "restarting" :
+	    d->remote_err[0] ? d->remote_err : "off"));
 	return o;
 }
 
@@ -289,12 +334,12 @@ do_disconnect(struct kd *d, const char *actor, json_t *req)
 	json_t *o;
 	int err;
 
-	err = enter_mode(d, mode, actor, msg ? msg : "staff disconnect button",
+	err = kd_enter_mode(d, mode, actor, msg ? msg : "staff disconnect button",
 	    &changed);
 	if (err < 0) {
 		kk_log(LOG_ERR, KK_MID_APPLY, "disconnect by %s failed: %s",
 		    actor, d->nft.err[0] ? d->nft.err : strerror(-err));
-		audit(d, actor, "disconnect", "failed", json_pack("{s:s}",
+		kd_audit(d, actor, "disconnect", "failed", json_pack("{s:s}",
 		    "error", d->nft.err[0] ? d->nft.err : strerror(-err)));
 		return error_reply("apply-failed", d->nft.err[0] ? d->nft.err :
 		    strerror(-err));
@@ -303,13 +348,13 @@ do_disconnect(struct kd *d, const char *actor, json_t *req)
 	    "disconnect by %s: %s, episode %s (%s; last apply+verify %llu us)",
 	    actor, kk_mode_name(d->state.mode), d->state.episode,
 	    changed ? "applied" : "already in force", d->last_apply_usec);
-	audit(d, actor, "disconnect", changed ? "applied" : "already",
+	kd_audit(d, actor, "disconnect", changed ? "applied" : "already",
 	    json_pack("{s:s, s:s?, s:I}", "mode", kk_mode_name(d->state.mode),
 	    "message", msg, "apply_us", (json_int_t)d->last_apply_usec));
 	/* tell the CSIRT: queued durably, delivered by the outbox */
 	o = json_pack("{s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
 	    "mode", kk_mode_name(d->state.mode), "by", actor, "message", msg);
-	if (o == NULL || outbox_put(d, "disconnect", o, report) < 0)
+	if (o == NULL || kd_outbox_put(d, "disconnect", o, report) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "could not queue the CSIRT notification in %s",
 		    d->outbox_dir);
 	json_decref(o);
@@ -409,11 +454,11 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	if (cmd == NULL) {
 		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: malformed request from %s",
 		    actor);
-		audit(d, actor, "control", "refused: malformed", NULL);
+		kd_audit(d, actor, "control", "refused: malformed", NULL);
 		return error_reply("malformed", "request must be a JSON object with \"cmd\"");
 	}
 	if (kk_op_parse(cmd, &op) < 0) {
-		audit(d, actor, "control", "refused: unknown-command",
+		kd_audit(d, actor, "control", "refused: unknown-command",
 		    json_pack("{s:s}", "cmd", cmd));
 		return error_reply("unknown-command", "unknown command");
 	}
@@ -422,21 +467,21 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 		kk_log(LOG_WARNING, KK_MID_REFUSED,
 		    "%s asked for %s: refused, needs a CSIRT-signed command",
 		    actor, cmd);
-		audit(d, actor, cmd, "refused: signature-required", NULL);
+		kd_audit(d, actor, cmd, "refused: signature-required", NULL);
 		return error_reply("signature-required",
 		    "release is never possible locally: ask your CSIRT for a signed release token for this episode and hand it over with 'kakurictl apply FILE'");
 	}
 	if (err < 0) {
 		kk_log(LOG_WARNING, KK_MID_REFUSED, "%s asked for %s: not authorized",
 		    actor, cmd);
-		audit(d, actor, cmd, "refused: not-authorized", NULL);
+		kd_audit(d, actor, cmd, "refused: not-authorized", NULL);
 		return error_reply("not-authorized", op == KK_OP_DISCONNECT ?
 		    "only members of the staff group and root may press disconnect" :
 		    "not authorized");
 	}
 	switch (op) {
 	case KK_OP_STATUS:
-		resp = status_reply(d);
+		resp = kd_status(d);
 		break;
 	case KK_OP_LOG:
 		resp = log_reply(d);
@@ -444,8 +489,25 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	case KK_OP_DISCONNECT:
 		resp = do_disconnect(d, actor, req);
 		break;
+	case KK_OP_APPLY: {
+		/* the signature decides, exactly as for the network */
+		const char *env = json_string_value(json_object_get(req,
+		    "envelope"));
+		char *receipt;
+
+		if (env == NULL) {
+			resp = error_reply("malformed", "apply needs \"envelope\"");
+			break;
+		}
+		receipt = kd_remote_handle(d, (const uint8_t *)env, strlen(env),
+		    actor);
+		resp = json_pack("{s:b, s:s?}", "ok", receipt != NULL,
+		    "receipt", receipt);
+		free(receipt);
+		break;
+	}
 	default:
-		audit(d, actor, cmd, "refused: not-available", NULL);
+		kd_audit(d, actor, cmd, "refused: not-available", NULL);
 		resp = error_reply("not-available",
 		    "this command is not available in this version of kakurid");
 		break;
@@ -462,7 +524,7 @@ report_tamper(struct kd *d, const char *who, const char *result)
 
 	o = json_pack("{s:s, s:s, s:s, s:s}", "episode", d->state.episode,
 	    "mode", kk_mode_name(d->state.mode), "by", who, "result", result);
-	if (o == NULL || outbox_put(d, "tamper", o, id) < 0)
+	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR,
 		    "could not queue the tamper alert in %s", d->outbox_dir);
 	json_decref(o);
@@ -491,7 +553,7 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			kk_log(LOG_NOTICE, KK_MID_TAMPER,
 			    "nftables changed by %s while %s; table inet %s intact",
 			    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
-			audit(d, who, "nftables-change", "table-intact",
+			kd_audit(d, who, "nftables-change", "table-intact",
 			    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
 		}
 		return 0;
@@ -503,7 +565,7 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		    "table inet %s tampered with by %s and could NOT be restored: %s",
 		    KK_TABLE_NAME, who, d->nft.err);
 		report_tamper(d, who, "restore-failed");
-		audit(d, who, "tamper", "restore-failed", json_pack("{s:s}",
+		kd_audit(d, who, "tamper", "restore-failed", json_pack("{s:s}",
 		    "error", d->nft.err));
 		return 0;
 	}
@@ -511,7 +573,7 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	    "table inet %s tampered with by %s: restored to %s in %llu us",
 	    KK_TABLE_NAME, who, kk_mode_name(d->state.mode), now_usec() - t0);
 	report_tamper(d, who, "restored");
-	audit(d, who, "tamper", "restored", json_pack("{s:s, s:I}",
+	kd_audit(d, who, "tamper", "restored", json_pack("{s:s, s:I}",
 	    "mode", kk_mode_name(d->state.mode),
 	    "restore_us", (json_int_t)(now_usec() - t0)));
 	return 0;
@@ -533,7 +595,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	if (r < 0) {
 		kk_log(LOG_ERR, KK_MID_POLICY,
 		    "reload refused, the old policy stays in force: %s", err);
-		audit(d, "signal:SIGHUP", "policy-reload", "refused",
+		kd_audit(d, "signal:SIGHUP", "policy-reload", "refused",
 		    json_pack("{s:s}", "error", err));
 		free(next);
 		return 0;
@@ -546,7 +608,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 		kk_log(LOG_ERR, KK_MID_POLICY,
 		    "reload: new policy could not be applied (%s); keeping the old one",
 		    d->nft.err);
-		audit(d, "signal:SIGHUP", "policy-reload", "refused",
+		kd_audit(d, "signal:SIGHUP", "policy-reload", "refused",
 		    json_pack("{s:s}", "error", d->nft.err));
 		d->policy = old;
 		resolve_ids(d);
@@ -556,7 +618,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	free(old);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
-	audit(d, "signal:SIGHUP", "policy-reload", "applied",
+	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",
 	    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
 	return 0;
 }
@@ -591,7 +653,7 @@ adopt(struct kd *d, bool restore)
 	if (err == -EBADMSG) {
 		kk_log(LOG_ERR, KK_MID_ERROR,
 		    "%s is corrupt; trusting the kernel table", d->state_path);
-		audit(d, "kakurid", "state-load", "corrupt", NULL);
+		kd_audit(d, "kakurid", "state-load", "corrupt", NULL);
 		memset(&st, 0, sizeof(st));
 	} else if (err < 0 && err != -ENOENT) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: %s", d->state_path,
@@ -618,7 +680,7 @@ adopt(struct kd *d, bool restore)
 	if (err < 0) {
 		kk_log(LOG_CRIT, KK_MID_APPLY, "could not apply %s: %s",
 		    kk_mode_name(st.mode), d->nft.err);
-		audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
+		kd_audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
 		    json_pack("{s:s, s:s}", "mode", kk_mode_name(st.mode),
 		    "error", d->nft.err));
 		return err;
@@ -632,7 +694,7 @@ adopt(struct kd *d, bool restore)
 	    st.episode[0] ? ", episode " : "", st.episode, source,
 	    ti.exists ? "re-adopted" : "created",
 	    d->table_flags ? "owner+persist" : "monitor", d->last_apply_usec);
-	audit(d, "kakurid", restore ? "restore" : "start", "applied",
+	kd_audit(d, "kakurid", restore ? "restore" : "start", "applied",
 	    json_pack("{s:s, s:s, s:b, s:s, s:I}", "mode", kk_mode_name(st.mode),
 	    "source", source, "readopted", ti.exists,
 	    "protection", d->table_flags ? "owner+persist" : "monitor",
@@ -659,18 +721,64 @@ setup_paths(struct kd *d)
 	return kk_audit_open(&d->audit, d->audit_path);
 }
 
+/*
+ * --init: the agent's Ed25519 identity key and a self-signed certificate
+ * carrying it, created only where missing; prints the agent id.
+ */
+static int
+init_identity(const struct kk_policy *p)
+{
+	EVP_PKEY *k = NULL;
+	char id[KK_AGENT_ID_HEX + 1], host[64] = "kakuri-agent";
+	int err;
+
+	if (access(p->key, F_OK) == 0) {
+		err = kk_key_load_private(p->key, &k);
+		if (err < 0) {
+			fprintf(stderr, "kakurid: %s: %s\n", p->key, strerror(-err));
+			return err;
+		}
+	} else {
+		k = kk_key_generate();
+		if (k == NULL || (err = kk_key_save_private(k, p->key)) < 0) {
+			fprintf(stderr, "kakurid: cannot create %s: %s\n", p->key,
+			    k ? strerror(-err) : "key generation failed");
+			EVP_PKEY_free(k);
+			return -EIO;
+		}
+		fprintf(stderr, "kakurid: created %s\n", p->key);
+	}
+	if (access(p->cert, F_OK) != 0) {
+		gethostname(host, sizeof(host) - 1);
+		err = kk_cert_selfsigned(k, host, 3650, p->cert);
+		if (err < 0) {
+			fprintf(stderr, "kakurid: cannot create %s: %s\n", p->cert,
+			    strerror(-err));
+			EVP_PKEY_free(k);
+			return err;
+		}
+		fprintf(stderr, "kakurid: created %s\n", p->cert);
+	}
+	err = kk_key_id(k, id);
+	if (err == 0)
+		printf("%s\n", id);
+	EVP_PKEY_free(k);
+	return err;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "restore", no_argument, NULL, 'R' },
+		{ "init", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kd d;
 	const char *path = KK_DEFAULT_POLICY;
-	bool check_only = false, restore = false;
+	bool check_only = false, restore = false, init = false;
 	int verbose = 0, ch, err, ret = 1;
 	char errbuf[512] = "";
 	sigset_t mask;
@@ -693,6 +801,9 @@ main(int argc, char **argv)
 			break;
 		case 'R':
 			restore = true;
+			break;
+		case 'I':
+			init = true;
 			break;
 		case 'V':
 			printf("kakurid %s\n", KAKURI_VERSION);
@@ -718,6 +829,10 @@ main(int argc, char **argv)
 	if (check_only) {
 		printf("policy OK\n");
 		ret = 0;
+		goto out;
+	}
+	if (init) {
+		ret = init_identity(d.policy) < 0 ? 1 : 0;
 		goto out;
 	}
 	if (geteuid() != 0) {
@@ -756,6 +871,7 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sd_event_add_signal(d.ev, NULL, SIGTERM, on_exit_signal, &d);
@@ -778,11 +894,21 @@ main(int argc, char **argv)
 		    d.policy->control_socket, strerror(-err));
 		goto out;
 	}
+	/* the CSIRT channel is optional: isolation never waits for it */
+	d.child_fd = -1;
+	if (kd_remote_init(&d) < 0 || kd_channel_start(&d) < 0)
+		kk_log(LOG_WARNING, KK_MID_START,
+		    "signed commands are off: %s", d.remote_err[0] ?
+		    d.remote_err : "the network child did not start");
+	else if (d.agent_id[0])
+		kk_log(LOG_INFO, KK_MID_START, "agent id %s", d.agent_id);
 	notify_status(&d);
 	sd_notify(0, "READY=1");
 	err = sd_event_loop(d.ev);
 	ret = err < 0 ? 1 : 0;
 out:
+	kd_channel_stop(&d);
+	kd_remote_free(&d);
 	kk_control_close(&d);
 	sd_event_source_disable_unref(d.mon_src);
 	kk_nft_close(&d.nft);

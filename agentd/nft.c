@@ -585,6 +585,7 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec,
 	kk_nft_batch_free(&b);
 	if (err < 0)
 		goto out_objects;
+	clock_gettime(CLOCK_REALTIME, &n->committed);
 	/* nothing is reported done until the kernel shows it */
 	err = read_back(n, &rb, true);
 	if (err < 0)

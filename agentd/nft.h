@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "kakuri.h"
 
@@ -101,6 +102,7 @@ struct kk_nft {
 	struct mnl_socket *mon;	/* nftables event monitor */
 	uint32_t mon_portid;
 	char err[320];		/* last error, naming the rule when the kernel refused one */
+	struct timespec committed;	/* CLOCK_REALTIME when the last batch was acked */
 };
 
 struct kk_nft_table_info {

@@ -21,16 +21,10 @@
 
 #include "kakuri.h"
 #include "guidance.h"
+#include "kakurictl.h"
 
 #define DEFAULT_SOCKET		"/run/kakuri/control.sock"
 #define REQUEST_TIMEOUT_MS	15000
-
-enum { EX_DONE = 0, EX_FAILED = 1, EX_USAGE = 2, EX_UNREACHABLE = 3 };
-
-struct ctl {
-	const char *socket_path;
-	bool json;
-};
 
 struct command {
 	const char *name;
@@ -38,10 +32,7 @@ struct command {
 	const char *usage;
 };
 
-static void
-fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
+void
 fail_line(const char *fmt, ...)
 {
 	va_list ap;
@@ -107,8 +98,8 @@ out:
 }
 
 /* Sends cmd; prints a refusal as one line and returns the exit status. */
-static int
-call(struct ctl *c, json_t *req, json_t **resp)
+int
+ctl_call(struct ctl *c, json_t *req, json_t **resp)
 {
 	int ret = request(c, req, resp);
 
@@ -166,7 +157,7 @@ cmd_status(struct ctl *c, int argc, char **argv)
 
 	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
 		return EX_USAGE;
-	ret = call(c, json_pack("{s:s}", "cmd", "status"), &resp);
+	ret = ctl_call(c, json_pack("{s:s}", "cmd", "status"), &resp);
 	if (ret != EX_DONE)
 		return ret;
 	if (c->json) {
@@ -227,7 +218,7 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 		fail_line("message too long (at most %d bytes)", KK_TEXT_MAX - 1);
 		return EX_USAGE;
 	}
-	ret = call(c, json_pack("{s:s, s:s?}", "cmd", "disconnect", "message",
+	ret = ctl_call(c, json_pack("{s:s, s:s?}", "cmd", "disconnect", "message",
 	    message), &resp);
 	if (ret != EX_DONE)
 		return ret;
@@ -261,7 +252,7 @@ cmd_release(struct ctl *c, int argc, char **argv)
 	if (first < 0 || argc - first > 1)
 		return EX_USAGE;
 	/* kakurid refuses this; asking it makes the attempt part of the audit */
-	ret = call(c, json_pack("{s:s, s:s?}", "cmd", "release", "episode",
+	ret = ctl_call(c, json_pack("{s:s, s:s?}", "cmd", "release", "episode",
 	    first < argc ? argv[first] : NULL), &resp);
 	json_decref(resp);
 	return ret;
@@ -305,7 +296,7 @@ cmd_log(struct ctl *c, int argc, char **argv)
 
 	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
 		return EX_USAGE;
-	ret = call(c, json_pack("{s:s}", "cmd", "log"), &resp);
+	ret = ctl_call(c, json_pack("{s:s}", "cmd", "log"), &resp);
 	if (ret != EX_DONE)
 		return ret;
 	lines = str_or(resp, "lines", "");
@@ -381,6 +372,12 @@ static const struct command commands[] = {
 	{ "disconnect", cmd_disconnect, "disconnect [-m text] [--json]" },
 	{ "release", cmd_release, "release [episode]" },
 	{ "log", cmd_log, "log [--json]" },
+	{ "apply", cmd_apply, "apply [--json] FILE" },
+	{ "keygen", cmd_keygen, "keygen NAME" },
+	{ "agent-id", cmd_agent_id, "agent-id FILE" },
+	{ "sign", cmd_sign, "sign -k KEY --agent ID --action A [--arg k=v | --arg k:=JSON]... [--episode E] [--incident I] [--reason R] [--ttl S] [-o FILE]" },
+	{ "cosign", cmd_cosign, "cosign -k KEY [-o OUT] FILE" },
+	{ "send", cmd_send, "send --to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--concurrency N] [--json] FILE..." },
 	{ "help", cmd_help, "help" },
 };
 

@@ -1,0 +1,431 @@
+/*
+ * The command payload (DESIGN 4) and its time window.
+ *
+ * The payload is parsed only after the signature threshold has been met,
+ * but it is still treated as hostile: a signer's tool can have a bug, and
+ * whatever is accepted here ends up in nftables rules, in the audit log
+ * and on an employee's terminal.  So the parser is strict: an object with
+ * exactly the known keys, each of exactly the right type and shape, no
+ * duplicate keys, nothing after the object.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+#ifndef nitems
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define ARGS_MAX_MEMBERS	16
+#define ARGS_MAX_DEPTH		4	/* args itself is depth 1 */
+
+static const char *const action_names[KK_ACT__MAX] = {
+	[KK_ACT_ISOLATE] = "isolate",
+	[KK_ACT_RELEASE] = "release",
+	[KK_ACT_STATUS] = "status",
+	[KK_ACT_FREEZE] = "freeze",
+	[KK_ACT_THAW] = "thaw",
+	[KK_ACT_SNAPSHOT] = "snapshot",
+	[KK_ACT_COLLECT] = "collect",
+	[KK_ACT_FETCH] = "fetch",
+	[KK_ACT_DRILL] = "drill",
+	[KK_ACT_UNBLOCK] = "unblock",
+};
+
+/* Top-level keys; bit i of the "seen" mask is keys[i]. */
+enum {
+	K_V, K_ID, K_AGENT, K_IAT, K_EXP, K_ACTION, K_ARGS, K_INCIDENT,
+	K_REASON, K_EPISODE, K__MAX
+};
+static const char *const top_keys[K__MAX] = {
+	[K_V] = "v",
+	[K_ID] = "id",
+	[K_AGENT] = "agent",
+	[K_IAT] = "iat",
+	[K_EXP] = "exp",
+	[K_ACTION] = "action",
+	[K_ARGS] = "args",
+	[K_INCIDENT] = "incident",
+	[K_REASON] = "reason",
+	[K_EPISODE] = "episode",
+};
+#define K_REQUIRED	((1u << K__MAX) - 1 - (1u << K_EPISODE))
+
+int
+kk_action_parse(const char *name, enum kk_action *out)
+{
+	size_t i;
+	int rc = -ENOENT;
+
+	if (name == NULL || out == NULL) {
+		rc = -EINVAL;
+		goto out;
+	}
+	for (i = 0; i < nitems(action_names); i++) {
+		if (strcmp(name, action_names[i]) == 0) {
+			*out = (enum kk_action)i;
+			rc = 0;
+			break;
+		}
+	}
+out:
+	return rc;
+}
+
+const char *
+kk_action_name(enum kk_action a)
+{
+	if ((unsigned)a >= nitems(action_names))
+		return "unknown";
+	return action_names[a];
+}
+
+static void
+explain(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * The explanation ends up in receipts and in the audit log, and may quote
+ * the payload (a key name, jansson's "near '...'"): keep it printable
+ * ASCII so that it is one safe line and valid UTF-8 wherever it goes.
+ */
+static void
+explain(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	for (p = why; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+}
+
+/* Exactly n lowercase hex digits. */
+static bool
+is_lower_hex(const char *s, size_t len, size_t n)
+{
+	size_t i;
+
+	if (len != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static bool
+has_control(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+/*
+ * A string member copied into dst (size bytes, so at most size - 1
+ * bytes of text).  jansson has already checked UTF-8, and without
+ * JSON_ALLOW_NUL it refuses \u0000, but the length is checked anyway.
+ */
+static int
+get_text(json_t *v, const char *key, char *dst, size_t size, char *why,
+    size_t whylen)
+{
+	const char *s;
+	size_t len;
+	int rc = -EBADMSG;
+
+	if (!json_is_string(v)) {
+		explain(why, whylen, "%s must be a string", key);
+		goto out;
+	}
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len >= size || strlen(s) != len) {
+		explain(why, whylen, "%s is too long (at most %zu bytes)",
+		    key, size - 1);
+		goto out;
+	}
+	if (has_control(s, len)) {
+		explain(why, whylen, "%s contains a control character", key);
+		goto out;
+	}
+	memcpy(dst, s, len + 1);
+	rc = 0;
+out:
+	return rc;
+}
+
+static int
+get_hex(json_t *v, const char *key, size_t n, char *dst, char *why,
+    size_t whylen)
+{
+	int rc = -EBADMSG;
+
+	if (!json_is_string(v) ||
+	    !is_lower_hex(json_string_value(v), json_string_length(v), n)) {
+		explain(why, whylen, "%s must be %zu lowercase hex digits",
+		    key, n);
+		goto out;
+	}
+	memcpy(dst, json_string_value(v), n + 1);
+	rc = 0;
+out:
+	return rc;
+}
+
+/* A JSON integer (not a real, not a string) greater than zero. */
+static int
+get_time(json_t *v, const char *key, int64_t *out, char *why, size_t whylen)
+{
+	int rc = -EBADMSG;
+
+	if (!json_is_integer(v)) {
+		explain(why, whylen, "%s must be an integer", key);
+		goto out;
+	}
+	if (json_integer_value(v) <= 0) {
+		explain(why, whylen, "%s must be positive", key);
+		goto out;
+	}
+	*out = (int64_t)json_integer_value(v);
+	rc = 0;
+out:
+	return rc;
+}
+
+/* Whether v nests no deeper than max levels (a scalar is level 0). */
+static bool
+depth_ok(json_t *v, int max)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return true;
+	if (max <= 0)
+		return false;
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, e)
+			if (!depth_ok(e, max - 1))
+				return false;
+	} else {
+		json_array_foreach(v, i, e)
+			if (!depth_ok(e, max - 1))
+				return false;
+	}
+	return true;
+}
+
+static bool
+needs_episode(enum kk_action a)
+{
+	return a == KK_ACT_RELEASE || a == KK_ACT_THAW || a == KK_ACT_UNBLOCK;
+}
+
+/*
+ * On success *c holds the command (free it with kk_command_free); on
+ * failure *c is cleared, so kk_command_free on it is harmless.  Every
+ * well-formed field is checked before the action name is looked up, so
+ * -ENOENT means "a valid command for an action this agent does not know".
+ */
+int
+kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
+    char *why, size_t whylen)
+{
+	struct kk_command nc;
+	json_error_t jerr;
+	json_t *root = NULL, *v[K__MAX] = { NULL };
+	const char *key, *aname;
+	json_t *val;
+	unsigned seen = 0;
+	size_t i;
+	int rc = -EBADMSG;
+
+	memset(&nc, 0, sizeof(nc));
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
+	if (c == NULL) {
+		rc = -EINVAL;
+		explain(why, whylen, "no command");
+		goto out;
+	}
+	if (payload == NULL || len == 0) {
+		explain(why, whylen, "empty payload");
+		goto out;
+	}
+	if (len > KK_ENVELOPE_MAX) {
+		explain(why, whylen, "payload too large");
+		goto out;
+	}
+	/*
+	 * Without JSON_DECODE_ANY the top level must be an object or an
+	 * array; without JSON_DISABLE_EOF_CHECK anything but whitespace
+	 * after it is an error; without JSON_ALLOW_NUL "\u0000" is refused.
+	 */
+	root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES,
+	    &jerr);
+	if (root == NULL) {
+		explain(why, whylen, "not valid JSON: %s", jerr.text);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		explain(why, whylen, "not a JSON object");
+		goto out;
+	}
+
+	json_object_foreach(root, key, val) {
+		for (i = 0; i < K__MAX; i++)
+			if (strcmp(key, top_keys[i]) == 0)
+				break;
+		if (i == K__MAX) {
+			explain(why, whylen, "unknown key '%.32s'", key);
+			goto out;
+		}
+		v[i] = val;
+		seen |= 1u << i;
+	}
+	if ((seen & K_REQUIRED) != K_REQUIRED) {
+		for (i = 0; i < K__MAX; i++)
+			if ((K_REQUIRED & (1u << i)) && !(seen & (1u << i)))
+				break;
+		explain(why, whylen, "missing key '%s'",
+		    i < K__MAX ? top_keys[i] : "?");
+		goto out;
+	}
+
+	if (!json_is_integer(v[K_V]) || json_integer_value(v[K_V]) != 1) {
+		explain(why, whylen, "v must be the integer 1");
+		goto out;
+	}
+	if ((rc = get_hex(v[K_ID], "id", KK_ID_HEX, nc.id, why, whylen)) != 0)
+		goto out;
+	if ((rc = get_hex(v[K_AGENT], "agent", KK_AGENT_ID_HEX, nc.agent, why,
+	    whylen)) != 0)
+		goto out;
+	if ((rc = get_time(v[K_IAT], "iat", &nc.iat, why, whylen)) != 0)
+		goto out;
+	if ((rc = get_time(v[K_EXP], "exp", &nc.exp, why, whylen)) != 0)
+		goto out;
+	rc = -EBADMSG;
+	if (nc.exp < nc.iat) {
+		explain(why, whylen, "exp is before iat");
+		goto out;
+	}
+	if (!json_is_string(v[K_ACTION])) {
+		explain(why, whylen, "action must be a string");
+		goto out;
+	}
+	aname = json_string_value(v[K_ACTION]);
+	if (!json_is_object(v[K_ARGS])) {
+		explain(why, whylen, "args must be an object");
+		goto out;
+	}
+	if (json_object_size(v[K_ARGS]) > ARGS_MAX_MEMBERS) {
+		explain(why, whylen, "args has too many members (at most %d)",
+		    ARGS_MAX_MEMBERS);
+		goto out;
+	}
+	if (!depth_ok(v[K_ARGS], ARGS_MAX_DEPTH)) {
+		explain(why, whylen, "args nested too deeply (at most %d)",
+		    ARGS_MAX_DEPTH);
+		goto out;
+	}
+	if ((rc = get_text(v[K_INCIDENT], "incident", nc.incident,
+	    sizeof(nc.incident), why, whylen)) != 0)
+		goto out;
+	if ((rc = get_text(v[K_REASON], "reason", nc.reason,
+	    sizeof(nc.reason), why, whylen)) != 0)
+		goto out;
+	if (v[K_EPISODE] != NULL && (rc = get_hex(v[K_EPISODE], "episode",
+	    KK_EPISODE_HEX, nc.episode, why, whylen)) != 0)
+		goto out;
+
+	if (json_string_length(v[K_ACTION]) != strlen(aname) ||
+	    kk_action_parse(aname, &nc.action) != 0) {
+		rc = -ENOENT;
+		explain(why, whylen, "unknown action");
+		goto out;
+	}
+	if (needs_episode(nc.action) && nc.episode[0] == '\0') {
+		rc = -EBADMSG;
+		explain(why, whylen, "%s needs episode",
+		    kk_action_name(nc.action));
+		goto out;
+	}
+
+	nc.args = json_incref(v[K_ARGS]);
+	*c = nc;
+	rc = 0;
+out:
+	if (rc != 0 && c != NULL)
+		memset(c, 0, sizeof(*c));
+	json_decref(root);
+	return rc;
+}
+
+void
+kk_command_free(struct kk_command *c)
+{
+	if (c == NULL)
+		return;
+	json_decref(c->args);
+	c->args = NULL;
+}
+
+/*
+ * iat - skew <= now <= exp + skew, and exp - iat <= max_life.  The
+ * lifetime is a property of the command itself, so it is checked first.
+ * The arithmetic is done with overflow checks: iat and exp come from the
+ * payload and can be as large as an int64_t.
+ */
+int
+kk_command_check_time(const struct kk_command *c, time_t now, int skew,
+    int max_life, const char **reason)
+{
+	const char *r = "malformed";
+	int64_t life, lo, hi;
+	int rc = -EINVAL;
+
+	if (c == NULL || skew < 0 || max_life < 0)
+		goto out;
+	rc = -EKEYREJECTED;
+	r = "lifetime";
+	if (__builtin_sub_overflow(c->exp, c->iat, &life) || life < 0 ||
+	    life > max_life)
+		goto out;
+	r = "not-yet-valid";
+	if (__builtin_sub_overflow(c->iat, (int64_t)skew, &lo) ||
+	    (int64_t)now < lo)
+		goto out;
+	rc = -EKEYEXPIRED;
+	r = "expired";
+	if (!__builtin_add_overflow(c->exp, (int64_t)skew, &hi) &&
+	    (int64_t)now > hi)
+		goto out;
+	r = NULL;
+	rc = 0;
+out:
+	if (reason != NULL)
+		*reason = r;
+	return rc;
+}

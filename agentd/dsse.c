@@ -1,0 +1,520 @@
+/*
+ * DSSE envelopes (DESIGN 4): the pre-authentication encoding, a strict
+ * parser, signing, encoding and the verification of one signature.
+ *
+ * A signature covers PAE(payloadType, payload) of the raw type string and
+ * the raw payload bytes as they came off the wire; nothing is ever
+ * re-serialised before verification.  The parser is strict so that one
+ * envelope has exactly one reading: the size cap first, then JSON without
+ * duplicate keys or trailing data, exactly the three top-level keys and
+ * the two signature keys, and canonical base64 (decoding and encoding
+ * again must give back the same text).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+#define KK_ED25519_SIGLEN	64
+#define PAE_PREFIX		"DSSEv1"
+
+/* Base64 text length (without the NUL) for n bytes, n small enough. */
+#define B64_LEN(n)		((((n) + 2) / 3) * 4)
+
+int
+kk_dsse_pae(const char *type, const uint8_t *payload, size_t len,
+    uint8_t **out, size_t *outlen)
+{
+	char tdec[24], pdec[24];
+	uint8_t *buf = NULL, *p;
+	size_t tlen, total;
+	int tn, pn, r;
+
+	if (out != NULL)
+		*out = NULL;
+	if (outlen != NULL)
+		*outlen = 0;
+	if (type == NULL || out == NULL || outlen == NULL ||
+	    (payload == NULL && len > 0)) {
+		r = -EINVAL;
+		goto out;
+	}
+	tlen = strlen(type);
+	tn = snprintf(tdec, sizeof(tdec), "%zu", tlen);
+	pn = snprintf(pdec, sizeof(pdec), "%zu", len);
+	if (tn <= 0 || (size_t)tn >= sizeof(tdec) || pn <= 0 ||
+	    (size_t)pn >= sizeof(pdec)) {
+		r = -EOVERFLOW;
+		goto out;
+	}
+	/* "DSSEv1" SP len(T) SP T SP len(P) SP P */
+	total = sizeof(PAE_PREFIX) - 1 + 1 + (size_t)tn + 1 + 1 + (size_t)pn +
+	    1;
+	if (tlen > SIZE_MAX - total || len > SIZE_MAX - total - tlen) {
+		r = -EOVERFLOW;
+		goto out;
+	}
+	total += tlen + len;
+	buf = malloc(total);
+	if (buf == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	p = buf;
+	memcpy(p, PAE_PREFIX, sizeof(PAE_PREFIX) - 1);
+	p += sizeof(PAE_PREFIX) - 1;
+	*p++ = ' ';
+	memcpy(p, tdec, (size_t)tn);
+	p += tn;
+	*p++ = ' ';
+	memcpy(p, type, tlen);
+	p += tlen;
+	*p++ = ' ';
+	memcpy(p, pdec, (size_t)pn);
+	p += pn;
+	*p++ = ' ';
+	if (len > 0)
+		memcpy(p, payload, len);
+	*out = buf;
+	*outlen = total;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+/*
+ * Printable text: no C0 controls, no DEL, no C1 controls (U+0080..U+009F,
+ * UTF-8 C2 80..C2 9F).  The rest of UTF-8 validity is jansson's job.
+ */
+static bool
+text_ok(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			return false;
+		if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 &&
+		    u[i + 1] <= 0x9f)
+			return false;
+	}
+	return true;
+}
+
+static bool
+type_ok(const char *type, size_t len)
+{
+	return len < sizeof(((struct kk_envelope *)0)->type) &&
+	    strlen(type) == len && text_ok(type, len);
+}
+
+static bool
+keyid_ok(const char *keyid, size_t len)
+{
+	return len < KK_KEYID_MAX && strlen(keyid) == len &&
+	    text_ok(keyid, len);
+}
+
+static bool
+b64_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/*
+ * Strict standard base64 (RFC 4648 section 4, with padding): the length
+ * is a multiple of four, only the alphabet, at most two '=' and only at
+ * the end, and the unused bits of the last group are zero (checked by
+ * encoding the result again and comparing).  *out (malloc'd, at least one
+ * byte) gets the bytes.  Returns 0 or -EBADMSG (-ENOMEM).
+ */
+static int
+b64_decode_strict(const char *text, size_t tlen, uint8_t **out,
+    size_t *outlen)
+{
+	uint8_t *bin = NULL;
+	char *again = NULL;
+	size_t i, pad = 0, binmax, n;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	if (tlen % 4 != 0 || tlen > KK_ENVELOPE_MAX) {
+		r = -EBADMSG;
+		goto out;
+	}
+	if (tlen > 0 && text[tlen - 1] == '=')
+		pad++;
+	if (tlen > 1 && text[tlen - 2] == '=')
+		pad++;
+	for (i = 0; i < tlen - pad; i++) {
+		if (!b64_char((unsigned char)text[i])) {
+			r = -EBADMSG;
+			goto out;
+		}
+	}
+	binmax = tlen / 4 * 3;
+	bin = malloc(binmax > 0 ? binmax : 1);
+	if (bin == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n = 0;
+	if (tlen > 0) {
+		/* counts the padding as bytes (zeros) */
+		if (EVP_DecodeBlock(bin, (const unsigned char *)text,
+		    (int)tlen) != (int)binmax) {
+			r = -EBADMSG;
+			goto out;
+		}
+		n = binmax - pad;
+	}
+	/* canonical: encoding again gives the same text */
+	again = malloc(tlen + 1);
+	if (again == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (EVP_EncodeBlock((unsigned char *)again, bin, (int)n) != (int)tlen ||
+	    memcmp(again, text, tlen) != 0) {
+		r = -EBADMSG;
+		goto out;
+	}
+	*out = bin;
+	*outlen = n;
+	bin = NULL;
+	r = 0;
+out:
+	free(bin);
+	free(again);
+	return r;
+}
+
+/* base64 of data as a new JSON string, or NULL */
+static json_t *
+b64_json(const uint8_t *data, size_t len)
+{
+	json_t *s = NULL;
+	char *text;
+	size_t tlen;
+
+	if (len > (size_t)INT_MAX / 4 * 3 - 3)
+		return NULL;
+	tlen = B64_LEN(len);
+	text = malloc(tlen + 1);
+	if (text == NULL)
+		return NULL;
+	if (EVP_EncodeBlock((unsigned char *)text, data, (int)len) ==
+	    (int)tlen)
+		s = json_stringn(text, tlen);
+	free(text);
+	return s;
+}
+
+static int
+parse_sig(json_t *o, struct kk_dsse_sig *sig)
+{
+	json_t *keyid, *sigtext;
+	uint8_t *bin = NULL;
+	size_t binlen;
+	int r;
+
+	if (!json_is_object(o) || json_object_size(o) != 2) {
+		r = -EBADMSG;
+		goto out;
+	}
+	keyid = json_object_get(o, "keyid");
+	sigtext = json_object_get(o, "sig");
+	if (!json_is_string(keyid) || !json_is_string(sigtext) ||
+	    !keyid_ok(json_string_value(keyid), json_string_length(keyid))) {
+		r = -EBADMSG;
+		goto out;
+	}
+	r = b64_decode_strict(json_string_value(sigtext),
+	    json_string_length(sigtext), &bin, &binlen);
+	if (r < 0)
+		goto out;
+	if (binlen != KK_ED25519_SIGLEN) {
+		r = -EBADMSG;
+		goto out;
+	}
+	memcpy(sig->keyid, json_string_value(keyid),
+	    json_string_length(keyid) + 1);
+	memcpy(sig->sig, bin, binlen);
+	sig->siglen = binlen;
+	r = 0;
+out:
+	free(bin);
+	return r;
+}
+
+int
+kk_envelope_parse(const uint8_t *buf, size_t len, struct kk_envelope *env)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *type, *payload, *sigs;
+	size_t i, n;
+	int r;
+
+	if (env == NULL)
+		return -EINVAL;
+	memset(env, 0, sizeof(*env));
+	/* the cap comes before anything else looks at the bytes */
+	if (len > KK_ENVELOPE_MAX) {
+		r = -E2BIG;
+		goto out;
+	}
+	if (buf == NULL) {
+		r = -EINVAL;
+		goto out;
+	}
+	/*
+	 * No JSON_DECODE_ANY (an object or array only), no
+	 * JSON_DISABLE_EOF_CHECK (anything but whitespace after the value
+	 * fails; the tests hold jansson to that), no JSON_ALLOW_NUL.
+	 */
+	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES,
+	    &jerr);
+	if (root == NULL) {
+		r = -EBADMSG;
+		goto out;
+	}
+	if (!json_is_object(root) || json_object_size(root) != 3) {
+		r = -EBADMSG;
+		goto out;
+	}
+	type = json_object_get(root, "payloadType");
+	payload = json_object_get(root, "payload");
+	sigs = json_object_get(root, "signatures");
+	if (!json_is_string(type) || !json_is_string(payload) ||
+	    !json_is_array(sigs)) {
+		r = -EBADMSG;
+		goto out;
+	}
+	if (!type_ok(json_string_value(type), json_string_length(type))) {
+		r = -EBADMSG;
+		goto out;
+	}
+	n = json_array_size(sigs);
+	if (n < 1 || n > KK_DSSE_MAX_SIGS) {
+		r = -EBADMSG;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		r = parse_sig(json_array_get(sigs, i), &env->sigs[i]);
+		if (r < 0)
+			goto out;
+	}
+	r = b64_decode_strict(json_string_value(payload),
+	    json_string_length(payload), &env->payload, &env->payload_len);
+	if (r < 0)
+		goto out;
+	memcpy(env->type, json_string_value(type),
+	    json_string_length(type) + 1);
+	env->nsigs = n;
+	r = 0;
+out:
+	json_decref(root);
+	if (r < 0)
+		kk_envelope_free(env);
+	return r;
+}
+
+void
+kk_envelope_free(struct kk_envelope *env)
+{
+	if (env == NULL)
+		return;
+	if (env->payload != NULL) {
+		OPENSSL_cleanse(env->payload, env->payload_len);
+		free(env->payload);
+	}
+	OPENSSL_cleanse(env, sizeof(*env));
+}
+
+int
+kk_envelope_init(struct kk_envelope *env, const char *type,
+    const uint8_t *payload, size_t len)
+{
+	int r;
+
+	if (env == NULL)
+		return -EINVAL;
+	memset(env, 0, sizeof(*env));
+	if (type == NULL || (payload == NULL && len > 0) ||
+	    !type_ok(type, strlen(type))) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (len > KK_ENVELOPE_MAX) {
+		r = -E2BIG;
+		goto out;
+	}
+	env->payload = malloc(len > 0 ? len : 1);
+	if (env->payload == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (len > 0)
+		memcpy(env->payload, payload, len);
+	env->payload_len = len;
+	strcpy(env->type, type);
+	r = 0;
+out:
+	if (r < 0)
+		kk_envelope_free(env);
+	return r;
+}
+
+int
+kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key)
+{
+	EVP_MD_CTX *ctx = NULL;
+	struct kk_dsse_sig *s;
+	uint8_t *pae = NULL;
+	size_t paelen, siglen;
+	int r;
+
+	if (env == NULL || key == NULL || !EVP_PKEY_is_a(key, "ED25519") ||
+	    strnlen(env->type, sizeof(env->type)) == sizeof(env->type)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (keyid == NULL)
+		keyid = "";
+	if (!keyid_ok(keyid, strlen(keyid))) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (env->nsigs >= KK_DSSE_MAX_SIGS) {
+		r = -ENOSPC;
+		goto out;
+	}
+	r = kk_dsse_pae(env->type, env->payload, env->payload_len, &pae,
+	    &paelen);
+	if (r < 0)
+		goto out;
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	s = &env->sigs[env->nsigs];
+	memset(s, 0, sizeof(*s));
+	siglen = sizeof(s->sig);
+	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
+	    EVP_DigestSign(ctx, s->sig, &siglen, pae, paelen) != 1 ||
+	    siglen != KK_ED25519_SIGLEN) {
+		/* a public key alone cannot sign */
+		memset(s, 0, sizeof(*s));
+		r = -EINVAL;
+		goto out;
+	}
+	s->siglen = siglen;
+	strcpy(s->keyid, keyid);
+	env->nsigs++;
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(pae);
+	return r;
+}
+
+char *
+kk_envelope_encode(const struct kk_envelope *env)
+{
+	json_t *root = NULL, *sigs = NULL, *o;
+	char *text = NULL;
+	size_t i;
+
+	if (env == NULL || env->nsigs < 1 || env->nsigs > KK_DSSE_MAX_SIGS ||
+	    (env->payload == NULL && env->payload_len > 0) ||
+	    strnlen(env->type, sizeof(env->type)) == sizeof(env->type))
+		goto out;
+	root = json_object();
+	sigs = json_array();
+	if (root == NULL || sigs == NULL)
+		goto out;
+	if (json_object_set_new(root, "payloadType",
+	    json_string(env->type)) < 0 ||
+	    json_object_set_new(root, "payload",
+	    b64_json(env->payload, env->payload_len)) < 0)
+		goto out;
+	for (i = 0; i < env->nsigs; i++) {
+		if (env->sigs[i].siglen != KK_ED25519_SIGLEN ||
+		    strnlen(env->sigs[i].keyid, KK_KEYID_MAX) == KK_KEYID_MAX)
+			goto out;
+		o = json_object();
+		if (json_array_append_new(sigs, o) < 0 ||
+		    json_object_set_new(o, "keyid",
+		    json_string(env->sigs[i].keyid)) < 0 ||
+		    json_object_set_new(o, "sig", b64_json(env->sigs[i].sig,
+		    env->sigs[i].siglen)) < 0)
+			goto out;
+	}
+	if (json_object_set(root, "signatures", sigs) < 0)
+		goto out;
+	text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+out:
+	json_decref(sigs);
+	json_decref(root);
+	return text;
+}
+
+int
+kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub)
+{
+	EVP_MD_CTX *ctx = NULL;
+	uint8_t *pae = NULL;
+	size_t paelen;
+	int r;
+
+	if (env == NULL || pub == NULL || i >= env->nsigs ||
+	    env->nsigs > KK_DSSE_MAX_SIGS ||
+	    strnlen(env->type, sizeof(env->type)) == sizeof(env->type)) {
+		r = -EINVAL;
+		goto out;
+	}
+	/*
+	 * Ed25519 only: with any other key type, a NULL digest would pick a
+	 * default one and verify some other kind of signature.
+	 */
+	if (!EVP_PKEY_is_a(pub, "ED25519") ||
+	    env->sigs[i].siglen != KK_ED25519_SIGLEN) {
+		r = -EBADMSG;
+		goto out;
+	}
+	r = kk_dsse_pae(env->type, env->payload, env->payload_len, &pae,
+	    &paelen);
+	if (r < 0)
+		goto out;
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) != 1 ||
+	    EVP_DigestVerify(ctx, env->sigs[i].sig, env->sigs[i].siglen, pae,
+	    paelen) != 1) {
+		r = -EBADMSG;
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(pae);
+	return r;
+}

@@ -1,0 +1,480 @@
+/*
+ * Ed25519 keys (DESIGN 4): generation, PEM files, the key id and a
+ * self-signed certificate for the agent's TLS identity.
+ *
+ * Files are only ever created, never replaced: open(2) with O_EXCL and
+ * O_NOFOLLOW, the exact mode set with fchmod(2) (whatever the umask),
+ * the PEM text written from memory, then fsync(2).  A file we created but
+ * could not finish is removed again.  Key files are read with a size cap;
+ * only Ed25519 keys are accepted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+#define KK_KEYFILE_MAX		(64 * 1024)
+#define KK_ED25519_LEN		32
+#define KK_CN_MAX		64	/* RFC 5280 ub-common-name */
+#define KK_CERT_DAYS_MAX	(100 * 366)
+#define KK_CERT_BACKDATE	(5 * 60)
+
+static bool
+is_ed25519(const EVP_PKEY *k)
+{
+	return k != NULL && EVP_PKEY_is_a(k, "ED25519");
+}
+
+/*
+ * Never prompt on the terminal for a passphrase: an encrypted key file
+ * simply fails to load.
+ */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+/*
+ * Creates path, which must not exist, holding the contents of mem.  A
+ * file this call created but could not complete is unlinked again, so
+ * that a retry is not refused with -EEXIST.
+ */
+static int
+create_file(const char *path, mode_t mode, BIO *mem)
+{
+	char *data = NULL;
+	long n;
+	size_t off, len;
+	ssize_t w;
+	bool created = false;
+	int fd = -1, r;
+
+	n = BIO_get_mem_data(mem, &data);
+	if (n <= 0 || data == NULL) {
+		r = -EIO;
+		goto out;
+	}
+	len = (size_t)n;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	created = true;
+	/* the exact mode, whatever the umask */
+	if (fchmod(fd, mode) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (off = 0; off < len; off += (size_t)w) {
+		w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR) {
+			w = 0;
+			continue;
+		}
+		if (w <= 0) {
+			r = w < 0 ? -errno : -EIO;
+			goto out;
+		}
+	}
+	if (fsync(fd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = close(fd) < 0 ? -errno : 0;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r < 0 && created)
+		(void)unlink(path);
+	return r;
+}
+
+/* Reads a whole (regular) key file of at most KK_KEYFILE_MAX bytes. */
+static int
+read_small_file(const char *path, char **out, size_t *outlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, r;
+
+	*out = NULL;
+	*outlen = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_size > KK_KEYFILE_MAX) {
+		r = -EFBIG;
+		goto out;
+	}
+	/* one byte more than the cap, to notice a file that grew */
+	buf = OPENSSL_secure_zalloc(KK_KEYFILE_MAX + 1);
+	if (buf == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		n = read(fd, buf + len, KK_KEYFILE_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > KK_KEYFILE_MAX) {
+			r = -EFBIG;
+			goto out;
+		}
+	}
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+	r = 0;
+out:
+	if (buf != NULL)
+		OPENSSL_secure_clear_free(buf, KK_KEYFILE_MAX + 1);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static void
+free_small_file(char *buf)
+{
+	if (buf != NULL)
+		OPENSSL_secure_clear_free(buf, KK_KEYFILE_MAX + 1);
+}
+
+EVP_PKEY *
+kk_key_generate(void)
+{
+	return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+}
+
+int
+kk_key_save_private(EVP_PKEY *k, const char *path)
+{
+	BIO *mem = NULL;
+	int r;
+
+	if (!is_ed25519(k) || path == NULL) {
+		r = -EINVAL;
+		goto out;
+	}
+	/* secure memory BIO: the buffer is cleared when freed */
+	mem = BIO_new(BIO_s_secmem());
+	if (mem == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (PEM_write_bio_PrivateKey(mem, k, NULL, NULL, 0, NULL, NULL) != 1) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = create_file(path, 0600, mem);
+out:
+	BIO_free(mem);
+	return r;
+}
+
+int
+kk_key_save_public(EVP_PKEY *k, const char *path)
+{
+	BIO *mem = NULL;
+	int r;
+
+	if (!is_ed25519(k) || path == NULL) {
+		r = -EINVAL;
+		goto out;
+	}
+	mem = BIO_new(BIO_s_mem());
+	if (mem == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (PEM_write_bio_PUBKEY(mem, k) != 1) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = create_file(path, 0644, mem);
+out:
+	BIO_free(mem);
+	return r;
+}
+
+int
+kk_key_load_private(const char *path, EVP_PKEY **out)
+{
+	EVP_PKEY *k = NULL;
+	BIO *mem = NULL;
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if (out == NULL || path == NULL)
+		return -EINVAL;
+	*out = NULL;
+	r = read_small_file(path, &buf, &len);
+	if (r < 0)
+		goto out;
+	mem = BIO_new_mem_buf(buf, (int)len);
+	if (mem == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	k = PEM_read_bio_PrivateKey(mem, NULL, no_passphrase, NULL);
+	if (!is_ed25519(k)) {
+		r = -EINVAL;
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+	r = 0;
+out:
+	EVP_PKEY_free(k);
+	BIO_free(mem);
+	free_small_file(buf);
+	return r;
+}
+
+/*
+ * The first PEM block decides: "PUBLIC KEY" (SubjectPublicKeyInfo) or
+ * "CERTIFICATE" (X.509, we take its key).  The DER must be consumed
+ * exactly.  Anything else, or a key that is not Ed25519, is -EINVAL.
+ */
+int
+kk_key_load_public(const char *path, EVP_PKEY **out)
+{
+	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
+	BIO *mem = NULL;
+	char *buf = NULL, *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	long derlen = 0;
+	size_t len;
+	int r;
+
+	if (out == NULL || path == NULL)
+		return -EINVAL;
+	*out = NULL;
+	r = read_small_file(path, &buf, &len);
+	if (r < 0)
+		goto out;
+	mem = BIO_new_mem_buf(buf, (int)len);
+	if (mem == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (PEM_read_bio(mem, &name, &header, &der, &derlen) != 1 ||
+	    derlen <= 0 || header == NULL || header[0] != '\0') {
+		r = -EINVAL;
+		goto out;
+	}
+	p = der;
+	if (strcmp(name, PEM_STRING_PUBLIC) == 0) {
+		k = d2i_PUBKEY(NULL, &p, derlen);
+	} else if (strcmp(name, PEM_STRING_X509) == 0) {
+		x = d2i_X509(NULL, &p, derlen);
+		if (x != NULL)
+			k = X509_get_pubkey(x);
+	}
+	if (k == NULL || p != der + derlen || !is_ed25519(k)) {
+		r = -EINVAL;
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+	r = 0;
+out:
+	EVP_PKEY_free(k);
+	X509_free(x);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	BIO_free(mem);
+	free_small_file(buf);
+	return r;
+}
+
+int
+kk_key_id(EVP_PKEY *k, char out[KK_AGENT_ID_HEX + 1])
+{
+	unsigned char raw[KK_ED25519_LEN];
+	size_t len = sizeof(raw);
+
+	if (out == NULL)
+		return -EINVAL;
+	out[0] = '\0';
+	if (!is_ed25519(k))
+		return -EINVAL;
+	if (EVP_PKEY_get_raw_public_key(k, raw, &len) != 1 ||
+	    len != sizeof(raw))
+		return -EINVAL;
+	kk_sha256_hex(raw, len, out);
+	return 0;
+}
+
+static int
+add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ext;
+	int r;
+
+	ext = X509V3_EXT_nconf_nid(NULL, ctx, nid, value);
+	if (ext == NULL)
+		return -EINVAL;
+	r = X509_add_ext(x, ext, -1) == 1 ? 0 : -ENOMEM;
+	X509_EXTENSION_free(ext);
+	return r;
+}
+
+/* A random, positive, non-zero 128-bit serial number. */
+static int
+set_serial(X509 *x)
+{
+	unsigned char rnd[16];
+	BIGNUM *bn = NULL;
+	int r;
+
+	do {
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			r = -EIO;
+			goto out;
+		}
+		BN_free(bn);
+		bn = BN_bin2bn(rnd, sizeof(rnd), NULL);
+		if (bn == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+	} while (BN_is_zero(bn));
+	if (BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = 0;
+out:
+	BN_free(bn);
+	return r;
+}
+
+int
+kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path)
+{
+	X509V3_CTX ctx;
+	X509_NAME *name = NULL;
+	X509 *x = NULL;
+	BIO *mem = NULL;
+	size_t cnlen;
+	int r;
+
+	if (!is_ed25519(k) || cn == NULL || path == NULL || days <= 0 ||
+	    days > KK_CERT_DAYS_MAX) {
+		r = -EINVAL;
+		goto out;
+	}
+	cnlen = strlen(cn);
+	if (cnlen == 0 || cnlen > KK_CN_MAX) {
+		r = -EINVAL;
+		goto out;
+	}
+	x = X509_new();
+	name = X509_NAME_new();
+	mem = BIO_new(BIO_s_mem());
+	if (x == NULL || name == NULL || mem == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (X509_set_version(x, X509_VERSION_3) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = set_serial(x);
+	if (r < 0)
+		goto out;
+	/* UTF-8; invalid UTF-8 in cn is refused here */
+	if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)cn, (int)cnlen, -1, 0) != 1) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (X509_set_subject_name(x, name) != 1 ||
+	    X509_set_issuer_name(x, name) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (X509_gmtime_adj(X509_getm_notBefore(x), -KK_CERT_BACKDATE) ==
+	    NULL || X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) ==
+	    NULL) {
+		r = -EOVERFLOW;
+		goto out;
+	}
+	if (X509_set_pubkey(x, k) != 1) {
+		r = -EINVAL;
+		goto out;
+	}
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	if ((r = add_ext(x, &ctx, NID_basic_constraints,
+	    "critical,CA:FALSE")) < 0 ||
+	    (r = add_ext(x, &ctx, NID_key_usage,
+	    "critical,digitalSignature")) < 0 ||
+	    (r = add_ext(x, &ctx, NID_ext_key_usage,
+	    "serverAuth,clientAuth")) < 0 ||
+	    (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash")) < 0)
+		goto out;
+	/* Ed25519 signs the message itself: no digest */
+	if (X509_sign(x, k, NULL) <= 0) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (PEM_write_bio_X509(mem, x) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = create_file(path, 0644, mem);
+out:
+	BIO_free(mem);
+	X509_NAME_free(name);
+	X509_free(x);
+	return r;
+}

@@ -1,0 +1,640 @@
+/*
+ * Signed commands from the CSIRT (DESIGN 4), in the root parent.
+ *
+ * The order of the checks is the contract's: size cap, envelope, payload
+ * type, signatures over the raw bytes (nothing from the payload is read
+ * before a trusted key has signed it), strict parse, role and threshold,
+ * agent id, time window, replay, the id persisted (fsync), execution,
+ * and a receipt signed by the agent key.  Every rejection has a reason
+ * word that goes into the receipt and the audit log.
+ *
+ * The second half supervises the network child: it starts it, reads the
+ * raw envelopes it passes on, answers with receipts, and restarts it when
+ * it dies.  Isolation never depends on the child.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "netchild.h"
+#include "sign.h"
+
+/* Release-type actions also need the release threshold (DESIGN 4). */
+static bool
+needs_release(enum kk_action a)
+{
+	return a == KK_ACT_RELEASE || a == KK_ACT_THAW || a == KK_ACT_UNBLOCK;
+}
+
+static void
+ts_rfc3339(const struct timespec *ts, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ts->tv_nsec / 1000000) % 1000);
+}
+
+struct run {
+	struct kd *d;
+	const char *via;
+	struct timespec received;
+	struct timespec applied;
+	struct timespec verified;
+	bool have_applied;
+	struct kk_command cmd;
+	bool have_cmd;
+	const char *result;	/* "done", "rejected", "failed" */
+	const char *reason;	/* the word */
+	char detail[400];
+	json_t *extra;		/* action output (status) */
+};
+
+/* The receipt: signed by the agent key, always, also for rejections. */
+static char *
+receipt(struct run *r)
+{
+	struct kd *d = r->d;
+	struct kk_envelope env;
+	char rec[64], app[64] = "", ver[64] = "";
+	json_t *o, *timings;
+	char *payload = NULL, *text = NULL;
+
+	ts_rfc3339(&r->received, rec, sizeof(rec));
+	if (r->have_applied) {
+		ts_rfc3339(&r->applied, app, sizeof(app));
+		ts_rfc3339(&r->verified, ver, sizeof(ver));
+	}
+	timings = json_pack("{s:s, s:s?, s:s?}", "received", rec,
+	    "applied", app[0] ? app : NULL, "verified", ver[0] ? ver : NULL);
+	o = json_pack("{s:i, s:s*, s:s, s:s*, s:s, s:s*, s:s*, s:s, s:s*, s:o}",
+	    "v", 1, "command", r->have_cmd ? r->cmd.id : NULL,
+	    "agent", d->agent_id,
+	    "action", r->have_cmd ? kk_action_name(r->cmd.action) : NULL,
+	    "result", r->result, "reason", r->reason,
+	    "detail", r->detail[0] ? r->detail : NULL,
+	    "mode", kk_mode_name(d->state.mode),
+	    "episode", d->state.episode[0] ? d->state.episode : NULL,
+	    "timings", timings);
+	if (o == NULL)
+		return NULL;
+	if (r->have_cmd && r->cmd.incident[0])
+		json_object_set_new(o, "incident", json_string(r->cmd.incident));
+	if (r->extra)
+		json_object_set(o, "status", r->extra);
+	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (payload == NULL)
+		return NULL;
+	if (kk_envelope_init(&env, KK_PT_RECEIPT, (const uint8_t *)payload,
+	    strlen(payload)) == 0) {
+		if (kk_envelope_sign(&env, d->agent_id, d->agent_key) == 0)
+			text = kk_envelope_encode(&env);
+		kk_envelope_free(&env);
+	}
+	free(payload);
+	return text;
+}
+
+static void
+finish_audit(struct run *r)
+{
+	json_t *extra;
+	char result[64];
+
+	snprintf(result, sizeof(result), "%s%s%s", r->result,
+	    r->reason ? ": " : "", r->reason ? r->reason : "");
+	extra = json_pack("{s:s*, s:s*, s:s*, s:s*}",
+	    "command", r->have_cmd ? r->cmd.id : NULL,
+	    "incident", r->have_cmd && r->cmd.incident[0] ? r->cmd.incident : NULL,
+	    "reason", r->have_cmd && r->cmd.reason[0] ? r->cmd.reason : NULL,
+	    "detail", r->detail[0] ? r->detail : NULL);
+	kd_audit(r->d, r->via, r->have_cmd ? kk_action_name(r->cmd.action) :
+	    "command", result, extra);
+	kk_log(strcmp(r->result, "done") == 0 ? LOG_NOTICE : LOG_WARNING,
+	    strcmp(r->result, "done") == 0 ? KK_MID_APPLY : KK_MID_REFUSED,
+	    "signed command %s from %s: %s%s%s%s%s%s",
+	    r->have_cmd ? kk_action_name(r->cmd.action) : "?", r->via,
+	    r->result, r->reason ? " (" : "", r->reason ? r->reason : "",
+	    r->reason ? ")" : "", r->detail[0] ? ": " : "", r->detail);
+}
+
+static void
+rejected(struct run *r, const char *reason, const char *detail)
+{
+	r->result = "rejected";
+	r->reason = reason;
+	if (detail)
+		snprintf(r->detail, sizeof(r->detail), "%s", detail);
+}
+
+/* Actions: one entry each; later issues plug theirs in here. */
+struct action_entry {
+	enum kk_action action;
+	int (*run)(struct run *r);
+};
+
+static void
+mark_applied(struct run *r)
+{
+	r->applied = r->d->nft.committed;
+	clock_gettime(CLOCK_REALTIME, &r->verified);
+	r->have_applied = true;
+}
+
+static int
+act_isolate(struct run *r)
+{
+	const char *key, *m = "isolated";
+	enum kk_mode mode;
+	bool changed;
+	json_t *v;
+	char by[192];
+	int err;
+
+	json_object_foreach(r->cmd.args, key, v) {
+		if (strcmp(key, "mode") != 0 || !json_is_string(v)) {
+			rejected(r, "malformed", "isolate takes only args.mode");
+			return -EINVAL;
+		}
+		m = json_string_value(v);
+	}
+	if (kk_mode_parse(m, &mode) < 0 || mode == KK_MODE_OPEN) {
+		rejected(r, "malformed", "args.mode must be isolated or egress");
+		return -EINVAL;
+	}
+	snprintf(by, sizeof(by), "csirt:%.180s", r->cmd.incident[0] ?
+	    r->cmd.incident : r->cmd.id);
+	err = kd_enter_mode(r->d, mode, by, r->cmd.reason, &changed);
+	if (err < 0) {
+		r->result = "failed";
+		r->reason = "apply-failed";
+		snprintf(r->detail, sizeof(r->detail), "%s", r->d->nft.err);
+		return err;
+	}
+	mark_applied(r);
+	if (!changed)
+		snprintf(r->detail, sizeof(r->detail), "already %s",
+		    kk_mode_name(r->d->state.mode));
+	return 0;
+}
+
+static int
+act_release(struct run *r)
+{
+	char by[192];
+	int err;
+
+	if (json_object_size(r->cmd.args) != 0) {
+		rejected(r, "malformed", "release takes no args");
+		return -EINVAL;
+	}
+	snprintf(by, sizeof(by), "csirt:%.180s", r->cmd.incident[0] ?
+	    r->cmd.incident : r->cmd.id);
+	err = kd_release(r->d, r->cmd.episode, by, r->cmd.reason);
+	if (err == -ENOENT) {
+		rejected(r, "not-quarantined", "the host is open");
+		return err;
+	}
+	if (err == -ESTALE) {
+		rejected(r, "wrong-episode",
+		    "the command names another episode than the current one");
+		return err;
+	}
+	if (err < 0) {
+		r->result = "failed";
+		r->reason = "apply-failed";
+		snprintf(r->detail, sizeof(r->detail), "%s", r->d->nft.err);
+		return err;
+	}
+	mark_applied(r);
+	return 0;
+}
+
+static int
+act_status(struct run *r)
+{
+	r->extra = kd_status(r->d);
+	return 0;
+}
+
+static const struct action_entry actions[] = {
+	{ KK_ACT_ISOLATE, act_isolate },
+	{ KK_ACT_RELEASE, act_release },
+	{ KK_ACT_STATUS, act_status },
+};
+
+static void
+verify_and_run(struct run *r, const uint8_t *buf, size_t len)
+{
+	struct kd *d = r->d;
+	struct kk_envelope env;
+	uint64_t signers = 0;
+	const char *why_time;
+	char why[160] = "";
+	unsigned have, need;
+	size_t i;
+	int err;
+
+	memset(&env, 0, sizeof(env));
+	if (!d->remote_ready) {
+		rejected(r, "unavailable", d->remote_err);
+		return;
+	}
+	if (len > KK_ENVELOPE_MAX) {
+		rejected(r, "too-large", "envelope over 1 MiB");
+		return;
+	}
+	err = kk_envelope_parse(buf, len, &env);
+	if (err == -E2BIG) {
+		rejected(r, "too-large", "envelope over 1 MiB");
+		return;
+	}
+	if (err < 0) {
+		rejected(r, "malformed", "not a DSSE envelope");
+		return;
+	}
+	if (strcmp(env.type, KK_PT_COMMAND) != 0) {
+		rejected(r, "payload-type", "not a command payload type");
+		goto out;
+	}
+	/* signatures over the raw bytes, before the payload is looked at */
+	if (kk_trust_signers(d->trust, &env, &signers) < 0 || signers == 0) {
+		rejected(r, "bad-signature", "no signature by a trusted key");
+		goto out;
+	}
+	err = kk_command_parse(env.payload, env.payload_len, &r->cmd, why,
+	    sizeof(why));
+	if (err == -ENOENT) {
+		rejected(r, "unknown-action", why);
+		goto out;
+	}
+	if (err < 0) {
+		rejected(r, "malformed", why);
+		goto out;
+	}
+	r->have_cmd = true;
+	have = kk_trust_count_role(d->trust, signers, r->cmd.action);
+	need = d->trust->threshold[r->cmd.action];
+	if (have == 0) {
+		rejected(r, "role", "no signer holds this action's role");
+		goto out;
+	}
+	if (have < need) {
+		snprintf(why, sizeof(why), "%u of %u required signatures", have,
+		    need);
+		rejected(r, "threshold", why);
+		goto out;
+	}
+	if (needs_release(r->cmd.action) && r->cmd.action != KK_ACT_RELEASE &&
+	    kk_trust_count_role(d->trust, signers, KK_ACT_RELEASE) <
+	    d->trust->threshold[KK_ACT_RELEASE]) {
+		rejected(r, "threshold", "needs the release threshold as well");
+		goto out;
+	}
+	if (strcmp(r->cmd.agent, d->agent_id) != 0) {
+		rejected(r, "wrong-agent", "the command is for another agent");
+		goto out;
+	}
+	err = kk_command_check_time(&r->cmd, time(NULL), d->policy->clock_skew,
+	    d->policy->max_lifetime, &why_time);
+	if (err < 0) {
+		rejected(r, why_time, NULL);
+		goto out;
+	}
+	/* remembered on disk before it runs: a crash cannot make it run twice */
+	err = kk_replay_record(d->replay_dir, r->cmd.id, (time_t)r->cmd.exp);
+	if (err == -EALREADY) {
+		rejected(r, "replay", "this command id was executed before");
+		goto out;
+	}
+	if (err < 0) {
+		r->result = "failed";
+		r->reason = "io";
+		snprintf(r->detail, sizeof(r->detail), "replay store: %s",
+		    strerror(-err));
+		goto out;
+	}
+	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+		if (actions[i].action == r->cmd.action) {
+			r->result = "done";
+			if (actions[i].run(r) < 0 && strcmp(r->result, "done") == 0)
+				r->result = "failed";
+			goto out;
+		}
+	}
+	rejected(r, "unsupported-action", "this agent version cannot do that yet");
+out:
+	kk_envelope_free(&env);
+}
+
+char *
+kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len, const char *via)
+{
+	struct run r;
+	char *text;
+
+	memset(&r, 0, sizeof(r));
+	r.d = d;
+	r.via = via;
+	r.result = "rejected";
+	clock_gettime(CLOCK_REALTIME, &r.received);
+	verify_and_run(&r, buf, len);
+	finish_audit(&r);
+	text = d->agent_key ? receipt(&r) : NULL;
+	if (r.have_cmd)
+		kk_command_free(&r.cmd);
+	json_decref(r.extra);
+	/* expired ids need not be kept: pruning rides on the traffic */
+	if (d->remote_ready)
+		kk_replay_prune(d->replay_dir, time(NULL), d->policy->clock_skew);
+	return text;
+}
+
+char *
+kd_remote_reject(struct kd *d, const char *reason, const char *via)
+{
+	struct run r;
+
+	memset(&r, 0, sizeof(r));
+	r.d = d;
+	r.via = via;
+	clock_gettime(CLOCK_REALTIME, &r.received);
+	rejected(&r, reason, "refused by the network child");
+	finish_audit(&r);
+	return d->agent_key ? receipt(&r) : NULL;
+}
+
+int
+kd_remote_init(struct kd *d)
+{
+	struct kk_trust *t = NULL;
+	char err[512] = "";
+	int r;
+
+	d->remote_ready = false;
+	if (snprintf(d->replay_dir, sizeof(d->replay_dir), "%s/replay",
+	    d->policy->state_dir) >= (int)sizeof(d->replay_dir))
+		return -ENAMETOOLONG;
+	if (mkdir(d->replay_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(d->remote_err, sizeof(d->remote_err), "%.200s: %s",
+		    d->replay_dir, strerror(errno));
+		return -errno;
+	}
+	if (d->agent_key == NULL) {
+		r = kk_key_load_private(d->policy->key, &d->agent_key);
+		if (r < 0) {
+			snprintf(d->remote_err, sizeof(d->remote_err),
+			    "agent key %.160s: %s (run kakurid --init)",
+			    d->policy->key, strerror(-r));
+			return r;
+		}
+		kk_key_id(d->agent_key, d->agent_id);
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	r = kk_trust_load(d->policy->trust, 0, t, err, sizeof(err));
+	if (r < 0) {
+		snprintf(d->remote_err, sizeof(d->remote_err), "%s", err);
+		free(t);
+		return r;
+	}
+	if (d->trust) {
+		kk_trust_free(d->trust);
+		free(d->trust);
+	}
+	d->trust = t;
+	d->remote_ready = true;
+	d->remote_err[0] = '\0';
+	return 0;
+}
+
+void
+kd_remote_free(struct kd *d)
+{
+	if (d->trust) {
+		kk_trust_free(d->trust);
+		free(d->trust);
+		d->trust = NULL;
+	}
+	EVP_PKEY_free(d->agent_key);
+	d->agent_key = NULL;
+}
+
+/* The network child. */
+static int child_spawn(struct kd *d);
+
+static void
+child_msg(struct kd *d, const uint8_t *msg, size_t len)
+{
+	struct kk_ipc_hdr h;
+	const uint8_t *body = msg + sizeof(h);
+	size_t blen = len - sizeof(h);
+	char via[96], reason[32], *text = NULL;
+	size_t i;
+
+	if (len < sizeof(h))
+		return;
+	memcpy(&h, msg, sizeof(h));
+	h.peer[sizeof(h.peer) - 1] = '\0';
+	/* the child's words are data: printable ASCII only into the logs */
+	for (i = 0; h.peer[i]; i++)
+		if (h.peer[i] < 0x20 || h.peer[i] > 0x7e)
+			h.peer[i] = '?';
+	snprintf(via, sizeof(via), "tls:%s", h.peer);
+	switch (h.type) {
+	case KK_IPC_ENVELOPE:
+		text = kd_remote_handle(d, body, blen, via);
+		break;
+	case KK_IPC_REJECT:
+		snprintf(reason, sizeof(reason), "%.*s", (int)(blen < 31 ? blen : 31),
+		    (const char *)body);
+		if (strcmp(reason, "too-large") != 0)
+			strcpy(reason, "malformed");
+		text = kd_remote_reject(d, reason, via);
+		break;
+	case KK_IPC_LOG: {
+		char line[256];
+
+		snprintf(line, sizeof(line), "%.*s", (int)(blen < 255 ? blen : 255),
+		    (const char *)body);
+		for (i = 0; line[i]; i++)
+			if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+				line[i] = '?';
+		kk_log(LOG_NOTICE, KK_MID_CONTROL, "network child: %s%s%s",
+		    h.peer[0] ? h.peer : "", h.peer[0] ? ": " : "", line);
+		return;
+	}
+	default:
+		return;
+	}
+	if (text) {
+		kk_ipc_send(d->child_fd, KK_IPC_REPLY, h.conn, NULL, text,
+		    strlen(text));
+		free(text);
+	}
+}
+
+static int
+on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kd *d = userdata;
+	uint8_t buf[65536];
+	size_t used, off = 0;
+	ssize_t n;
+	int r;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		sd_event_source_set_enabled(s, SD_EVENT_OFF);
+		return 0;
+	}
+	while (off < (size_t)n) {
+		r = kk_frame_feed(&d->child_rd, buf + off, (size_t)n - off, &used);
+		off += used;
+		if (r < 0) {
+			/* a child that breaks the protocol is not trusted further */
+			kk_log(LOG_ERR, KK_MID_ERROR,
+			    "network child broke the IPC framing; restarting it");
+			kill(d->child_pid, SIGKILL);
+			sd_event_source_set_enabled(s, SD_EVENT_OFF);
+			return 0;
+		}
+		if (r == 1) {
+			size_t len;
+			uint8_t *msg = kk_frame_take(&d->child_rd, &len);
+
+			child_msg(d, msg, len);
+			free(msg);
+		}
+	}
+	return 0;
+}
+
+static int
+on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd *d = userdata;
+
+	sd_event_source_disable_unref(d->child_timer);
+	d->child_timer = NULL;
+	child_spawn(d);
+	return 0;
+}
+
+static int
+on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	struct kd *d = userdata;
+	uint64_t now, delay;
+
+	kk_log(LOG_WARNING, KK_MID_ERROR,
+	    "network child %d %s %d; isolation is unaffected, restarting it",
+	    (int)si->si_pid, si->si_code == CLD_EXITED ? "exited with" :
+	    "killed by signal", si->si_status);
+	kd_audit(d, "kakurid", "network-child", "restarted",
+	    json_pack("{s:i, s:i}", "pid", (int)si->si_pid,
+	    "status", si->si_status));
+	sd_event_source_disable_unref(d->child_io);
+	sd_event_source_disable_unref(d->child_src);
+	d->child_io = d->child_src = NULL;
+	close(d->child_fd);
+	d->child_fd = -1;
+	d->child_pid = 0;
+	kk_frame_reader_reset(&d->child_rd);
+	/* 100 ms, doubling up to 5 s while it keeps dying */
+	delay = 100000ULL << (d->child_restarts < 6 ? d->child_restarts : 6);
+	if (delay > 5000000ULL)
+		delay = 5000000ULL;
+	d->child_restarts++;
+	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
+	sd_event_add_time(d->ev, &d->child_timer, CLOCK_MONOTONIC, now + delay,
+	    0, on_restart_timer, d);
+	return 0;
+}
+
+static int
+child_spawn(struct kd *d)
+{
+	struct kk_netchild_cfg cfg;
+	struct passwd *pw;
+	char err[300] = "";
+	int r;
+
+	pw = getpwnam(d->policy->user);
+	if (pw == NULL || pw->pw_uid == 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "CSIRT channel off: agent.user '%s' %s", d->policy->user,
+		    pw ? "is root" : "does not exist");
+		return -ENOENT;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.listen = d->policy->listen;
+	cfg.cert = d->policy->cert;
+	cfg.key = d->policy->key;
+	cfg.client_ca = d->policy->client_ca;
+	cfg.uid = pw->pw_uid;
+	cfg.gid = pw->pw_gid;
+	r = kk_netchild_start(&cfg, &d->child_pid, &d->child_fd, err,
+	    sizeof(err));
+	if (r < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT channel: %s", err);
+		return r;
+	}
+	kk_frame_reader_init(&d->child_rd, KK_IPC_MAX);
+	if ((r = sd_event_add_io(d->ev, &d->child_io, d->child_fd, EPOLLIN,
+	    on_child_io, d)) < 0 ||
+	    (r = sd_event_add_child(d->ev, &d->child_src, d->child_pid,
+	    WEXITED, on_child_exit, d)) < 0) {
+		kill(d->child_pid, SIGKILL);
+		return r;
+	}
+	kk_log(LOG_INFO, KK_MID_START, "CSIRT channel on %s (network child %d, uid %u)",
+	    d->policy->listen, (int)d->child_pid, (unsigned)cfg.uid);
+	return 0;
+}
+
+int
+kd_channel_start(struct kd *d)
+{
+	if (d->policy->listen[0] == '\0') {
+		snprintf(d->remote_err, sizeof(d->remote_err),
+		    "agent.listen is empty");
+		return 0;
+	}
+	if (!d->remote_ready)
+		return -ENOKEY;
+	return child_spawn(d);
+}
+
+void
+kd_channel_stop(struct kd *d)
+{
+	if (d->child_pid > 0)
+		kill(d->child_pid, SIGKILL);
+	sd_event_source_disable_unref(d->child_io);
+	sd_event_source_disable_unref(d->child_src);
+	sd_event_source_disable_unref(d->child_timer);
+	d->child_io = d->child_src = d->child_timer = NULL;
+	if (d->child_fd > 0)
+		close(d->child_fd);
+	d->child_fd = -1;
+	kk_frame_reader_reset(&d->child_rd);
+}

@@ -1,0 +1,164 @@
+/*
+ * Signed commands (DESIGN 4): Ed25519 keys, DSSE envelopes, trust.conf,
+ * the replay store and the strict command payload.  Shared by kakurid
+ * (verifies) and kakurictl (signs).  Same conventions as kakuri.h: 0 or a
+ * negative errno; modules never log.
+ */
+#ifndef KK_SIGN_H
+#define KK_SIGN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "kakuri.h"
+
+#define KK_PT_COMMAND	"application/vnd.kakuri.command.v1+json"
+#define KK_PT_RECEIPT	"application/vnd.kakuri.receipt.v1+json"
+#define KK_PT_REPORT	"application/vnd.kakuri.report.v1+json"
+#define KK_PT_MANIFEST	"application/vnd.kakuri.manifest.v1+json"
+
+#define KK_ENVELOPE_MAX		KK_FRAME_MAX	/* size cap, checked first */
+#define KK_DSSE_MAX_SIGS	16
+#define KK_KEYID_MAX		128
+#define KK_TRUST_MAX_KEYS	64
+#define KK_ID_HEX		32		/* command ids: 128 bits, hex */
+#define KK_AGENT_ID_HEX		64		/* SHA-256 of the raw public key */
+
+/* keys.c */
+EVP_PKEY *kk_key_generate(void);
+/* PEM, PKCS#8; created with O_EXCL and mode 0600 */
+int kk_key_save_private(EVP_PKEY *k, const char *path);
+/* PEM SubjectPublicKeyInfo, mode 0644 */
+int kk_key_save_public(EVP_PKEY *k, const char *path);
+int kk_key_load_private(const char *path, EVP_PKEY **out);
+/* a PEM public key or a PEM X.509 certificate; Ed25519 only */
+int kk_key_load_public(const char *path, EVP_PKEY **out);
+/* lowercase hex SHA-256 of the raw 32-byte Ed25519 public key */
+int kk_key_id(EVP_PKEY *k, char out[KK_AGENT_ID_HEX + 1]);
+/* self-signed X.509 (v3, CN=cn, valid days), PEM, mode 0644 */
+int kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path);
+
+/* dsse.c */
+struct kk_dsse_sig {
+	char keyid[KK_KEYID_MAX];	/* a hint, never a decision */
+	uint8_t sig[64];
+	size_t siglen;
+};
+
+struct kk_envelope {
+	char type[128];
+	uint8_t *payload;
+	size_t payload_len;
+	struct kk_dsse_sig sigs[KK_DSSE_MAX_SIGS];
+	size_t nsigs;
+};
+
+/* PAE(T, P) = "DSSEv1" SP len(T) SP T SP len(P) SP P; caller frees *out */
+int kk_dsse_pae(const char *type, const uint8_t *payload, size_t len,
+    uint8_t **out, size_t *outlen);
+/*
+ * Strict parse of an envelope: a JSON object with exactly payloadType,
+ * payload (standard base64) and signatures (1..KK_DSSE_MAX_SIGS objects of
+ * keyid and sig), no duplicate keys, no trailing data, len <= cap.
+ * -E2BIG for too large, -EBADMSG for malformed.
+ */
+int kk_envelope_parse(const uint8_t *buf, size_t len, struct kk_envelope *env);
+void kk_envelope_free(struct kk_envelope *env);
+int kk_envelope_init(struct kk_envelope *env, const char *type,
+    const uint8_t *payload, size_t len);
+/* appends a signature by key, with keyid as the hint */
+int kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key);
+/* JSON text (caller frees) */
+char *kk_envelope_encode(const struct kk_envelope *env);
+/* 0 if signature i verifies with pub, -EBADMSG otherwise */
+int kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub);
+
+/* Actions: a role is an action name (DESIGN 4). */
+enum kk_action {
+	KK_ACT_ISOLATE,
+	KK_ACT_RELEASE,
+	KK_ACT_STATUS,
+	KK_ACT_FREEZE,
+	KK_ACT_THAW,
+	KK_ACT_SNAPSHOT,
+	KK_ACT_COLLECT,
+	KK_ACT_FETCH,
+	KK_ACT_DRILL,
+	KK_ACT_UNBLOCK,
+	KK_ACT__MAX,
+};
+int kk_action_parse(const char *name, enum kk_action *out);
+const char *kk_action_name(enum kk_action a);
+
+/* trust.c: trust.conf (libconfig), same file rules as the policy */
+struct kk_trust_key {
+	char id[KK_NAME_MAX];
+	EVP_PKEY *pub;
+	uint32_t roles;			/* bit (1 << enum kk_action) */
+};
+
+struct kk_trust {
+	struct kk_trust_key keys[KK_TRUST_MAX_KEYS];
+	size_t nkeys;
+	unsigned threshold[KK_ACT__MAX];	/* default 1 */
+};
+
+int kk_trust_load(const char *path, unsigned flags, struct kk_trust *t,
+    char *err, size_t errlen);
+void kk_trust_free(struct kk_trust *t);
+/*
+ * Which trusted keys signed env: *signers gets bit i set for every trust
+ * key i whose signature verifies (each key counts once, however many
+ * signatures it made; keyid only decides which key is tried first).
+ */
+int kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
+    uint64_t *signers);
+/* how many of signers hold the role for action a */
+unsigned kk_trust_count_role(const struct kk_trust *t, uint64_t signers,
+    enum kk_action a);
+
+/* replay.c: ids of executed commands, one file each, kept until expiry */
+/* 0 and recorded (fsync'd) if new; -EALREADY if seen before */
+int kk_replay_record(const char *dir, const char *id, time_t exp);
+bool kk_replay_seen(const char *dir, const char *id);
+/* removes entries whose exp is before now - skew; returns how many */
+int kk_replay_prune(const char *dir, time_t now, int skew);
+
+/* command.c: the strict command payload (DESIGN 4) */
+struct kk_command {
+	char id[KK_ID_HEX + 1];
+	char agent[KK_AGENT_ID_HEX + 1];
+	int64_t iat;
+	int64_t exp;
+	enum kk_action action;
+	char incident[KK_TEXT_MAX];
+	char reason[KK_TEXT_MAX];
+	char episode[KK_EPISODE_HEX + 1];	/* "" unless given */
+	struct json_t *args;		/* an object (owned; kk_command_free) */
+};
+
+/*
+ * Strict: top-level keys exactly v, id, agent, iat, exp, action, args,
+ * incident, reason and optionally episode; v == 1; ids lowercase hex of
+ * the right length; iat/exp integers; args an object; strings without
+ * control characters; no duplicate keys, no trailing data.  Release-type
+ * actions (release, thaw, unblock) need episode.  *why gets a short
+ * explanation.  Returns 0, -EBADMSG (malformed) or -ENOENT
+ * (unknown-action).
+ */
+int kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
+    char *why, size_t whylen);
+void kk_command_free(struct kk_command *c);
+/*
+ * Time window: iat - skew <= now <= exp + skew and exp - iat <= max_life.
+ * Returns 0 or the rejection word ("expired", "not-yet-valid",
+ * "lifetime") through *reason with -EKEYEXPIRED / -EKEYREJECTED.
+ */
+int kk_command_check_time(const struct kk_command *c, time_t now, int skew,
+    int max_life, const char **reason);
+
+#endif
