@@ -507,7 +507,10 @@ tcp_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 	struct timeval tv = { .tv_sec = timeout_ms / 1000,
 		.tv_usec = (timeout_ms % 1000) * 1000 };
 
-	snprintf(host, sizeof(host), "%s", hostport);
+	if (snprintf(host, sizeof(host), "%s", hostport) >= (int)sizeof(host)) {
+		snprintf(err, errlen, "address too long");
+		return -1;
+	}
 	port = strrchr(host, ':');
 	if (port == NULL) {
 		snprintf(err, errlen, "expected HOST:PORT");
