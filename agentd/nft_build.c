@@ -67,6 +67,7 @@ struct rule_desc {
 	uint16_t sport, dport;	/* single ports (host order), 0 = any */
 	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
 	bool established;
+	bool not_syn;		/* tcp flags & (syn|ack) != syn: no new connection */
 	bool own_socket;	/* meta skuid/skgid == agent.user */
 	bool counter;
 	int verdict;		/* NF_ACCEPT or NF_DROP */
@@ -157,6 +158,28 @@ expr_ct_established(struct nftnl_rule *r)
 	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
 	add_expr(r, e);
 	return expr_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
+}
+
+/* tcp flags & (syn | ack) != syn: anything but the opening of a connection */
+static int
+expr_not_syn(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e;
+	uint8_t mask = 0x12, zero = 0, syn = 0x02;
+	int err;
+
+	if ((err = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1)) < 0)
+		return err;
+	e = nftnl_expr_alloc("bitwise");
+	if (e == NULL)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 1);
+	add_expr(r, e);
+	return expr_cmp(r, NFT_CMP_NEQ, &syn, 1);
 }
 
 static int
@@ -283,6 +306,8 @@ compile(const struct rule_desc *d, const struct kk_nft_spec *spec,
 			goto fail;
 	}
 	if (d->established && (err = expr_ct_established(r)) < 0)
+		goto fail;
+	if (d->not_syn && (err = expr_not_syn(r)) < 0)
 		goto fail;
 	if (d->own_socket) {
 		if ((err = expr_meta(r, NFT_META_SKUID)) < 0 ||
@@ -508,9 +533,16 @@ build_isolated(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 			return err;
 	}
 	for (i = 0; i < 2; i++) {
+		/*
+		 * Not "ct state established": a management connection that
+		 * was open before the isolation (the one that carried the
+		 * isolate command) may have no conntrack entry yet, and its
+		 * first packet after would count as new.  Refusing SYNs
+		 * keeps anything on this host from opening a connection.
+		 */
 		struct rule_desc rep = { .chain = HOOK_OUT, .nfproto = fam[i],
 		    .l4 = IPPROTO_TCP, .daddr = mgmt[i],
-		    .sport_set = SET_MGMT_PORTS, .established = true,
+		    .sport_set = SET_MGMT_PORTS, .not_syn = true,
 		    .verdict = NF_ACCEPT,
 		    .comment = i ? "replies to the CSIRT peer (IPv6)" :
 		    "replies to the CSIRT peer (IPv4)" };

@@ -189,6 +189,7 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		{ "reason", required_argument, NULL, 'r' },
 		{ "ttl", required_argument, NULL, 't' },
 		{ "keyid", required_argument, NULL, 'K' },
+		{ "valid-from", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *keyfile = NULL, *agent = NULL, *action = NULL, *out = NULL;
@@ -214,6 +215,18 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		case 'i': incident = optarg; break;
 		case 'r': reason = optarg; break;
 		case 'K': keyid = optarg; break;
+		case 'V': {
+			/* a token prepared now for later (or dated back) */
+			char *end;
+			long long v = strtoll(optarg, &end, 10);
+
+			if (*end != '\0' || v <= 0) {
+				json_decref(args);
+				return EX_USAGE;
+			}
+			now = (time_t)v;
+			break;
+		}
 		case 't':
 			ttl = strtol(optarg, NULL, 10);
 			if (ttl <= 0 || ttl > 7 * 86400) {

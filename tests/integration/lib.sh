@@ -183,3 +183,58 @@ stop_kakurid() {
 status_field() { ctl status --json | jq -r ".$1"; }
 
 table_present() { ip netns exec "$EP" nft list table inet kakuri >/dev/null 2>&1; }
+
+# --- signed commands: a CSIRT CA, operator certificates, signing keys ---
+PKI="$WORK/pki"
+# pki_setup: CSIRT CA + operator cert, a rogue CA + cert, keys alice (isolate,
+# release, status), bob (release), carol (status); release needs 2 signers.
+pki_setup() {
+	mkdir -p "$PKI" && (
+	cd "$PKI" || exit 1
+	for ca in ca rogue; do
+		openssl genpkey -algorithm ed25519 -out $ca.key 2>/dev/null &&
+		openssl req -x509 -new -key $ca.key -subj "/CN=$ca" -days 2 -out $ca.pem 2>/dev/null || exit 1
+		openssl genpkey -algorithm ed25519 -out op-$ca.key 2>/dev/null &&
+		openssl req -new -key op-$ca.key -subj "/CN=operator-$ca" -out op-$ca.csr 2>/dev/null &&
+		openssl x509 -req -in op-$ca.csr -CA $ca.pem -CAkey $ca.key -CAcreateserial \
+			-days 2 -out op-$ca.crt 2>/dev/null || exit 1
+	done
+	for k in alice bob carol; do "$KAKURICTL" keygen $k >/dev/null || exit 1; done
+	cat >trust.conf <<EOT
+keys = (
+  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status" ]; },
+  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; },
+  { id = "carol"; public_key = "$PKI/carol.pub"; roles = [ "status" ]; }
+);
+thresholds = { release = 2; };
+EOT
+	chmod 0600 trust.conf
+	)
+}
+
+# the agent section lines that turn the CSIRT channel on
+remote_agent_conf() {
+	echo "listen = \"[::]:7443\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";"
+}
+remote_tls_conf() { echo "tls: { client_ca = \"$PKI/ca.pem\"; };"; }
+
+agent_init() { "$KAKURID" --init -f "$POLICY" 2>/dev/null; }
+
+# sign KEY ACTION [more kakurictl sign options]: prints the file name
+SIGNED=0
+sign() {
+	local key=$1 action=$2; shift 2
+	SIGNED=$((SIGNED + 1))
+	"$KAKURICTL" sign -k "$PKI/$key.key" --agent "${AGENT_ID:?}" --action "$action" \
+		-o "$WORK/cmd$SIGNED.json" "$@" 2>/dev/null && echo "$WORK/cmd$SIGNED.json"
+}
+
+# send FILE... from the CSIRT peer namespace; prints receipts as JSON lines
+send() {
+	ip netns exec "$PEER" "$KAKURICTL" send --json --to "[$EP6]:7443" \
+		--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" --agent-id "$AGENT_ID" "$@"
+}
+# result of the first receipt: "done" or the rejection reason
+send_result() {
+	send "$@" 2>/dev/null | jq -r '.receipts[0] | if .result == "done" then "done" else (.reason // .result) end' 2>/dev/null
+}

@@ -12,6 +12,9 @@
  *       carrying its send time (CLOCK_MONOTONIC ns)
  *   netprobe sink ADDR PORT IDLE_MS        receive datagrams until none came
  *       for IDLE_MS; print the send time (ns) of the last one received
+ *   netprobe idle ADDR PORT N SECONDS      hold N TCP connections open, silent
+ *   netprobe garbage ADDR PORT             send 4 KiB of non-TLS bytes, then close
+ *   netprobe slow ADDR PORT SECONDS        start a TLS record, one byte a second
  *   netprobe timed CMD [ARGS...]           print CLOCK_MONOTONIC ns, exec CMD
  *   netprobe notify-wait PATH TIMEOUT_MS   bind a datagram socket at PATH (an
  *       sd_notify NOTIFY_SOCKET), print CLOCK_MONOTONIC ns when READY=1 arrives
@@ -262,6 +265,62 @@ sink(const char *addr, const char *port, int idle_ms)
 }
 
 static int
+idle_conns(const char *addr, const char *port, int n, int seconds)
+{
+	int fds[1024], i, ok = 0;
+
+	if (n < 1 || n > 1024)
+		return 2;
+	for (i = 0; i < n; i++) {
+		fds[i] = connect_to(addr, port, SOCK_STREAM, 1000);
+		if (fds[i] >= 0)
+			ok++;
+	}
+	printf("ready %d\n", ok);
+	fflush(stdout);
+	sleep((unsigned)seconds);
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return ok == n ? 0 : 1;
+}
+
+static int
+garbage(const char *addr, const char *port)
+{
+	char buf[4096];
+	int fd = connect_to(addr, port, SOCK_STREAM, 1000), i;
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < (int)sizeof(buf); i++)
+		buf[i] = (char)("GET / HTTP/1.0\r\n"[i % 16] ^ (i >> 4));
+	send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+	usleep(100000);
+	close(fd);
+	return 0;
+}
+
+static int
+slow(const char *addr, const char *port, int seconds)
+{
+	/* a TLS handshake record header promising a long ClientHello */
+	static const unsigned char hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00,
+		0x01, 0x00, 0x01, 0xfc, 0x03, 0x03 };
+	int fd = connect_to(addr, port, SOCK_STREAM, 1000), i;
+
+	if (fd < 0)
+		return 1;
+	for (i = 0; i < seconds && i < (int)sizeof(hello); i++) {
+		if (send(fd, &hello[i], 1, MSG_NOSIGNAL) != 1)
+			break;
+		sleep(1);
+	}
+	close(fd);
+	return 0;
+}
+
+static int
 notify_wait(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -317,8 +376,14 @@ main(int argc, char **argv)
 		execvp(argv[2], argv + 2);
 		return 127;
 	}
+	if (argc >= 6 && strcmp(argv[1], "idle") == 0)
+		return idle_conns(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+	if (argc >= 4 && strcmp(argv[1], "garbage") == 0)
+		return garbage(argv[2], argv[3]);
+	if (argc >= 5 && strcmp(argv[1], "slow") == 0)
+		return slow(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 4 && strcmp(argv[1], "notify-wait") == 0)
 		return notify_wait(argv[2], atoi(argv[3]));
-	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink|timed|notify-wait ...\n");
+	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink|idle|garbage|slow|timed|notify-wait ...\n");
 	return 2;
 }

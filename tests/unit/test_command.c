@@ -1,0 +1,597 @@
+/*
+ * The strict command payload and its time window (agentd/command.c):
+ * every key missing, every key extra, every field of the wrong type or
+ * shape, duplicates, trailing data, release-type actions without an
+ * episode, and the time window at its exact boundaries.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+Suite *command_suite(void);
+
+#define ID	"0123456789abcdef0123456789abcdef"
+#define AGENT	"0123456789abcdef0123456789abcdef" \
+		"fedcba9876543210fedcba9876543210"
+#define EP	"fedcba9876543210fedcba9876543210"
+
+struct field {
+	const char *k;
+	const char *v;
+};
+
+/* A valid isolate command, field by field. */
+static const struct field base[] = {
+	{ "v", "1" },
+	{ "id", "\"" ID "\"" },
+	{ "agent", "\"" AGENT "\"" },
+	{ "iat", "1790000000" },
+	{ "exp", "1790000600" },
+	{ "action", "\"isolate\"" },
+	{ "args", "{\"mode\":\"isolated\"}" },
+	{ "incident", "\"IR-2026-0042\"" },
+	{ "reason", "\"C2 beacon seen by proxy\"" },
+};
+#define NBASE	(sizeof(base) / sizeof(base[0]))
+
+static char text[8192];
+
+/*
+ * The base command with field key replaced by val (or left out when val
+ * is NULL) and extra appended inside the object.
+ */
+static const char *
+make(const char *key, const char *val, const char *extra)
+{
+	size_t i, o = 0;
+	const char *v;
+	int n;
+
+	text[o++] = '{';
+	for (i = 0; i < NBASE; i++) {
+		v = base[i].v;
+		if (key != NULL && strcmp(key, base[i].k) == 0) {
+			if (val == NULL)
+				continue;
+			v = val;
+		}
+		n = snprintf(text + o, sizeof(text) - o, "%s\"%s\":%s",
+		    o > 1 ? "," : "", base[i].k, v);
+		ck_assert_int_lt(n, (int)(sizeof(text) - o));
+		o += (size_t)n;
+	}
+	if (extra != NULL) {
+		n = snprintf(text + o, sizeof(text) - o, "%s", extra);
+		ck_assert_int_lt(n, (int)(sizeof(text) - o));
+		o += (size_t)n;
+	}
+	ck_assert_uint_lt(o + 1, sizeof(text));
+	text[o++] = '}';
+	text[o] = '\0';
+	return text;
+}
+
+static int
+parse_str(const char *s, struct kk_command *c, char *why, size_t whylen)
+{
+	return kk_command_parse((const uint8_t *)s, strlen(s), c, why, whylen);
+}
+
+/* Parses s, expects rc, and checks that a failure left *c cleared. */
+static void
+expect(const char *s, int want)
+{
+	struct kk_command c;
+	char why[128];
+	int rc;
+
+	memset(&c, 0xa5, sizeof(c));
+	rc = parse_str(s, &c, why, sizeof(why));
+	ck_assert_msg(rc == want, "rc %d, want %d (why '%s') for %s", rc,
+	    want, why, s);
+	if (rc == 0) {
+		ck_assert_ptr_nonnull(c.args);
+		kk_command_free(&c);
+		ck_assert_ptr_null(c.args);
+	} else {
+		ck_assert_ptr_null(c.args);
+		ck_assert_str_ne(why, "");
+	}
+}
+
+/* --- actions --- */
+
+START_TEST(test_action_names)
+{
+	static const char *const names[] = { "isolate", "release", "status",
+	    "freeze", "thaw", "snapshot", "collect", "fetch", "drill",
+	    "unblock" };
+	enum kk_action a;
+	size_t i;
+
+	ck_assert_uint_eq(sizeof(names) / sizeof(names[0]), KK_ACT__MAX);
+	for (i = 0; i < KK_ACT__MAX; i++) {
+		ck_assert_str_eq(kk_action_name((enum kk_action)i), names[i]);
+		ck_assert_int_eq(kk_action_parse(names[i], &a), 0);
+		ck_assert_int_eq(a, (int)i);
+	}
+	ck_assert_int_eq(kk_action_parse("Isolate", &a), -ENOENT);
+	ck_assert_int_eq(kk_action_parse("", &a), -ENOENT);
+	ck_assert_int_eq(kk_action_parse("isolate ", &a), -ENOENT);
+	ck_assert_int_eq(kk_action_parse(NULL, &a), -EINVAL);
+	ck_assert_str_eq(kk_action_name(KK_ACT__MAX), "unknown");
+	ck_assert_str_eq(kk_action_name((enum kk_action)-1), "unknown");
+}
+END_TEST
+
+/* --- valid commands --- */
+
+START_TEST(test_valid)
+{
+	struct kk_command c;
+	char why[128] = "stale";
+	json_t *mode;
+
+	ck_assert_int_eq(parse_str(make(NULL, NULL, NULL), &c, why,
+	    sizeof(why)), 0);
+	ck_assert_str_eq(why, "");
+	ck_assert_str_eq(c.id, ID);
+	ck_assert_str_eq(c.agent, AGENT);
+	ck_assert_int_eq(c.iat, 1790000000);
+	ck_assert_int_eq(c.exp, 1790000600);
+	ck_assert_int_eq(c.action, KK_ACT_ISOLATE);
+	ck_assert_str_eq(c.incident, "IR-2026-0042");
+	ck_assert_str_eq(c.reason, "C2 beacon seen by proxy");
+	ck_assert_str_eq(c.episode, "");
+	/* args outlives the parsed document */
+	ck_assert(json_is_object(c.args));
+	mode = json_object_get(c.args, "mode");
+	ck_assert_str_eq(json_string_value(mode), "isolated");
+	kk_command_free(&c);
+	ck_assert_ptr_null(c.args);
+	kk_command_free(&c);		/* twice is harmless */
+	kk_command_free(NULL);
+}
+END_TEST
+
+START_TEST(test_valid_variants)
+{
+	/* key order does not matter, whitespace around the object is fine */
+	expect("\n {\"reason\":\"r\",\"incident\":\"i\",\"args\":{},"
+	    "\"action\":\"status\",\"exp\":5,\"iat\":5,\"agent\":\"" AGENT
+	    "\",\"id\":\"" ID "\",\"v\":1}\r\n\t ", 0);
+	/* optional episode on any action */
+	expect(make(NULL, NULL, ",\"episode\":\"" EP "\""), 0);
+	/* empty free text is allowed; UTF-8 is */
+	expect(make("reason", "\"\"", NULL), 0);
+	expect(make("reason", "\"\xe9\x9a\x94\xe9\x9b\xa2 \\u00e9\"", NULL),
+	    0);
+	/* limits exactly */
+	expect(make("args", "{\"a\":{\"b\":{\"c\":{\"d\":1}}}}", NULL), 0);
+	expect(make("args", "{\"a\":[[[1]]]}", NULL), 0);
+	expect(make("args", "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,"
+	    "\"f\":1,\"g\":1,\"h\":1,\"i\":1,\"j\":1,\"k\":1,\"l\":1,"
+	    "\"m\":1,\"n\":1,\"o\":1,\"p\":1}", NULL), 0);
+	/* exp == iat */
+	expect(make("exp", "1790000000", NULL), 0);
+}
+END_TEST
+
+START_TEST(test_text_limits)
+{
+	char val[KK_TEXT_MAX + 8];
+	struct kk_command c;
+	char why[128];
+
+	/* KK_TEXT_MAX - 1 bytes fit, KK_TEXT_MAX do not */
+	memset(val, 'x', sizeof(val));
+	val[0] = '"';
+	val[KK_TEXT_MAX] = '"';
+	val[KK_TEXT_MAX + 1] = '\0';
+	ck_assert_int_eq(parse_str(make("reason", val, NULL), &c, why,
+	    sizeof(why)), 0);
+	ck_assert_uint_eq(strlen(c.reason), KK_TEXT_MAX - 1);
+	kk_command_free(&c);
+	val[KK_TEXT_MAX] = 'x';
+	val[KK_TEXT_MAX + 1] = '"';
+	val[KK_TEXT_MAX + 2] = '\0';
+	expect(make("reason", val, NULL), -EBADMSG);
+	expect(make("incident", val, NULL), -EBADMSG);
+}
+END_TEST
+
+/* --- strictness matrix --- */
+
+START_TEST(test_missing_key)
+{
+	expect(make(base[_i].k, NULL, NULL), -EBADMSG);
+}
+END_TEST
+
+struct bad {
+	const char *key;	/* field replaced, NULL for none */
+	const char *val;	/* its new value, NULL to leave it out */
+	const char *extra;	/* appended inside the object */
+	int rc;
+};
+
+static const struct bad bads[] = {
+	/* extra keys */
+	{ NULL, NULL, ",\"x\":1", -EBADMSG },
+	{ NULL, NULL, ",\"V\":1", -EBADMSG },
+	{ NULL, NULL, ",\"episodes\":\"" EP "\"", -EBADMSG },
+	{ NULL, NULL, ",\"\":1", -EBADMSG },
+	{ NULL, NULL, ",\"v \":1", -EBADMSG },
+	{ NULL, NULL, ",\"x\\u0000\":1", -EBADMSG },
+	/* duplicate keys */
+	{ NULL, NULL, ",\"v\":1", -EBADMSG },
+	{ NULL, NULL, ",\"id\":\"" ID "\"", -EBADMSG },
+	{ NULL, NULL, ",\"action\":\"status\"", -EBADMSG },
+	{ NULL, NULL, ",\"episode\":\"" EP "\",\"episode\":\"" EP "\"",
+	    -EBADMSG },
+	/* v */
+	{ "v", "2", NULL, -EBADMSG },
+	{ "v", "0", NULL, -EBADMSG },
+	{ "v", "-1", NULL, -EBADMSG },
+	{ "v", "1.0", NULL, -EBADMSG },
+	{ "v", "\"1\"", NULL, -EBADMSG },
+	{ "v", "true", NULL, -EBADMSG },
+	{ "v", "null", NULL, -EBADMSG },
+	{ "v", "[1]", NULL, -EBADMSG },
+	/* id */
+	{ "id", "\"0123456789ABCDEF0123456789abcdef\"", NULL, -EBADMSG },
+	{ "id", "\"0123456789abcdef0123456789abcde\"", NULL, -EBADMSG },
+	{ "id", "\"0123456789abcdef0123456789abcdef0\"", NULL, -EBADMSG },
+	{ "id", "\"0123456789abcdef0123456789abcdeg\"", NULL, -EBADMSG },
+	{ "id", "\"../../../../../../../../../../x\"", NULL, -EBADMSG },
+	{ "id", "\"\"", NULL, -EBADMSG },
+	{ "id", "1", NULL, -EBADMSG },
+	{ "id", "null", NULL, -EBADMSG },
+	{ "id", "\"0123456789abcdef0123456789abcde\\u0000\"", NULL,
+	    -EBADMSG },
+	/* agent */
+	{ "agent", "\"" ID "\"", NULL, -EBADMSG },
+	{ "agent", "\"" AGENT "0\"", NULL, -EBADMSG },
+	{ "agent", "\"0123456789abcdef0123456789abcdef"
+	    "fedcba9876543210fedcba987654321\"", NULL, -EBADMSG },
+	{ "agent", "\"0123456789ABCDEF0123456789abcdef"
+	    "fedcba9876543210fedcba9876543210\"", NULL, -EBADMSG },
+	{ "agent", "{}", NULL, -EBADMSG },
+	/* iat, exp */
+	{ "iat", "\"1790000000\"", NULL, -EBADMSG },
+	{ "iat", "1790000000.0", NULL, -EBADMSG },
+	{ "iat", "1.79e9", NULL, -EBADMSG },
+	{ "iat", "0", NULL, -EBADMSG },
+	{ "iat", "-1790000000", NULL, -EBADMSG },
+	{ "iat", "null", NULL, -EBADMSG },
+	{ "iat", "true", NULL, -EBADMSG },
+	{ "iat", "99999999999999999999", NULL, -EBADMSG },
+	{ "exp", "\"1790000600\"", NULL, -EBADMSG },
+	{ "exp", "1790000600.5", NULL, -EBADMSG },
+	{ "exp", "1789999999", NULL, -EBADMSG },
+	{ "exp", "[]", NULL, -EBADMSG },
+	/* action */
+	{ "action", "\"nuke\"", NULL, -ENOENT },
+	{ "action", "\"Isolate\"", NULL, -ENOENT },
+	{ "action", "\"\"", NULL, -ENOENT },
+	{ "action", "\"isolate\\u0000x\"", NULL, -EBADMSG },
+	{ "action", "1", NULL, -EBADMSG },
+	{ "action", "null", NULL, -EBADMSG },
+	{ "action", "[\"isolate\"]", NULL, -EBADMSG },
+	/* args */
+	{ "args", "[]", NULL, -EBADMSG },
+	{ "args", "null", NULL, -EBADMSG },
+	{ "args", "\"\"", NULL, -EBADMSG },
+	{ "args", "1", NULL, -EBADMSG },
+	{ "args", "{\"a\":{\"b\":{\"c\":{\"d\":{}}}}}", NULL, -EBADMSG },
+	{ "args", "{\"a\":[[[[1]]]]}", NULL, -EBADMSG },
+	{ "args", "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,\"f\":1,"
+	    "\"g\":1,\"h\":1,\"i\":1,\"j\":1,\"k\":1,\"l\":1,\"m\":1,"
+	    "\"n\":1,\"o\":1,\"p\":1,\"q\":1}", NULL, -EBADMSG },
+	{ "args", "{\"a\":1,\"a\":2}", NULL, -EBADMSG },
+	/* incident, reason */
+	{ "incident", "1", NULL, -EBADMSG },
+	{ "incident", "null", NULL, -EBADMSG },
+	{ "incident", "[\"x\"]", NULL, -EBADMSG },
+	{ "incident", "\"IR\\n42\"", NULL, -EBADMSG },
+	{ "reason", "\"a\\u0001b\"", NULL, -EBADMSG },
+	{ "reason", "\"a\\u001bb\"", NULL, -EBADMSG },
+	{ "reason", "\"a\\u007fb\"", NULL, -EBADMSG },
+	{ "reason", "\"a\\tb\"", NULL, -EBADMSG },
+	{ "reason", "\"a\\rb\"", NULL, -EBADMSG },
+	{ "reason", "\"a\\u0000b\"", NULL, -EBADMSG },
+	{ "reason", "\"\xff\"", NULL, -EBADMSG },
+	{ "reason", "\"\xc0\xaf\"", NULL, -EBADMSG },
+	{ "reason", "\"\\ud800\"", NULL, -EBADMSG },
+	{ "reason", "false", NULL, -EBADMSG },
+	/* episode */
+	{ NULL, NULL, ",\"episode\":\"FEDCBA9876543210FEDCBA9876543210\"",
+	    -EBADMSG },
+	{ NULL, NULL, ",\"episode\":\"fedcba987654321\"", -EBADMSG },
+	{ NULL, NULL, ",\"episode\":\"\"", -EBADMSG },
+	{ NULL, NULL, ",\"episode\":null", -EBADMSG },
+	{ NULL, NULL, ",\"episode\":1", -EBADMSG },
+	/* release-type actions without an episode */
+	{ "action", "\"release\"", NULL, -EBADMSG },
+	{ "action", "\"thaw\"", NULL, -EBADMSG },
+	{ "action", "\"unblock\"", NULL, -EBADMSG },
+};
+
+START_TEST(test_bad)
+{
+	const struct bad *b = &bads[_i];
+
+	expect(make(b->key, b->val, b->extra), b->rc);
+}
+END_TEST
+
+START_TEST(test_release_episode)
+{
+	struct kk_command c;
+	char why[128];
+
+	ck_assert_int_eq(parse_str(make("action", "\"release\"", NULL), &c,
+	    why, sizeof(why)), -EBADMSG);
+	ck_assert_str_eq(why, "release needs episode");
+	ck_assert_int_eq(parse_str(make("action", "\"thaw\"", NULL), &c,
+	    why, sizeof(why)), -EBADMSG);
+	ck_assert_str_eq(why, "thaw needs episode");
+
+	ck_assert_int_eq(parse_str(make("action", "\"release\"",
+	    ",\"episode\":\"" EP "\""), &c, why, sizeof(why)), 0);
+	ck_assert_int_eq(c.action, KK_ACT_RELEASE);
+	ck_assert_str_eq(c.episode, EP);
+	kk_command_free(&c);
+	expect(make("action", "\"thaw\"", ",\"episode\":\"" EP "\""), 0);
+	expect(make("action", "\"unblock\"", ",\"episode\":\"" EP "\""), 0);
+}
+END_TEST
+
+START_TEST(test_unknown_action)
+{
+	struct kk_command c;
+	char why[128];
+
+	ck_assert_int_eq(parse_str(make("action", "\"self-destruct\"", NULL),
+	    &c, why, sizeof(why)), -ENOENT);
+	ck_assert_str_eq(why, "unknown action");
+	/* a malformed command is malformed, whatever its action */
+	ck_assert_int_eq(parse_str(make("action", "\"self-destruct\"",
+	    ",\"x\":1"), &c, why, sizeof(why)), -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_framing)
+{
+	struct kk_command c;
+	char why[128], buf[8192];
+	size_t n;
+
+	/* trailing data */
+	snprintf(buf, sizeof(buf), "%sx", make(NULL, NULL, NULL));
+	expect(buf, -EBADMSG);
+	snprintf(buf, sizeof(buf), "%s{}", make(NULL, NULL, NULL));
+	expect(buf, -EBADMSG);
+	snprintf(buf, sizeof(buf), "%s,", make(NULL, NULL, NULL));
+	expect(buf, -EBADMSG);
+	/* a NUL byte after the object, inside the length */
+	snprintf(buf, sizeof(buf), "%s", make(NULL, NULL, NULL));
+	n = strlen(buf);
+	ck_assert_int_eq(kk_command_parse((const uint8_t *)buf, n + 1, &c,
+	    why, sizeof(why)), -EBADMSG);
+	/* the length is honoured: one byte short is a truncated object */
+	ck_assert_int_eq(kk_command_parse((const uint8_t *)buf, n - 1, &c,
+	    why, sizeof(why)), -EBADMSG);
+	/* other top levels */
+	snprintf(buf, sizeof(buf), "[%s]", make(NULL, NULL, NULL));
+	expect(buf, -EBADMSG);
+	expect("[]", -EBADMSG);
+	expect("1", -EBADMSG);
+	expect("\"isolate\"", -EBADMSG);
+	expect("null", -EBADMSG);
+	expect("{}", -EBADMSG);
+	expect("   ", -EBADMSG);
+	/* empty */
+	ck_assert_int_eq(kk_command_parse((const uint8_t *)"", 0, &c, why,
+	    sizeof(why)), -EBADMSG);
+	ck_assert_str_ne(why, "");
+	ck_assert_int_eq(kk_command_parse(NULL, 0, &c, why, sizeof(why)),
+	    -EBADMSG);
+	/* no room for why is fine */
+	ck_assert_int_eq(kk_command_parse((const uint8_t *)"[]", 2, &c, NULL,
+	    0), -EBADMSG);
+	ck_assert_int_eq(kk_command_parse((const uint8_t *)"[]", 2, NULL, why,
+	    sizeof(why)), -EINVAL);
+}
+END_TEST
+
+/* The explanation may quote the payload; it stays one printable line. */
+START_TEST(test_why_printable)
+{
+	struct kk_command c;
+	char why[128];
+	size_t i;
+
+	ck_assert_int_eq(parse_str(make(NULL, NULL,
+	    ",\"\\u001b[2J\\n\xe9\x9a\x94\":1"), &c, why, sizeof(why)),
+	    -EBADMSG);
+	ck_assert_str_ne(why, "");
+	for (i = 0; why[i] != '\0'; i++)
+		ck_assert((unsigned char)why[i] >= 0x20 &&
+		    (unsigned char)why[i] < 0x7f);
+	ck_assert_int_eq(parse_str("{\"\x01\x02\x1b", &c, why, sizeof(why)),
+	    -EBADMSG);
+	for (i = 0; why[i] != '\0'; i++)
+		ck_assert((unsigned char)why[i] >= 0x20 &&
+		    (unsigned char)why[i] < 0x7f);
+	/* a short buffer truncates */
+	ck_assert_int_eq(parse_str("[]", &c, why, 4), -EBADMSG);
+	ck_assert_uint_le(strlen(why), 3);
+}
+END_TEST
+
+/* --- time window --- */
+
+static struct kk_command
+cmd_at(int64_t iat, int64_t exp)
+{
+	struct kk_command c;
+
+	memset(&c, 0, sizeof(c));
+	c.iat = iat;
+	c.exp = exp;
+	return c;
+}
+
+START_TEST(test_time_window)
+{
+	struct kk_command c = cmd_at(1000000, 1000600);
+	const char *r = "stale";
+
+	/* inside, and exactly at both skew boundaries */
+	ck_assert_int_eq(kk_command_check_time(&c, 1000300, 30, 600, &r), 0);
+	ck_assert_ptr_null(r);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000000 - 30, 30, 600, &r),
+	    0);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000600 + 30, 30, 600, &r),
+	    0);
+	/* one second outside */
+	ck_assert_int_eq(kk_command_check_time(&c, 1000000 - 31, 30, 600, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "not-yet-valid");
+	ck_assert_int_eq(kk_command_check_time(&c, 1000600 + 31, 30, 600, &r),
+	    -EKEYEXPIRED);
+	ck_assert_str_eq(r, "expired");
+	/* no skew */
+	ck_assert_int_eq(kk_command_check_time(&c, 1000000, 0, 600, &r), 0);
+	ck_assert_int_eq(kk_command_check_time(&c, 999999, 0, 600, &r),
+	    -EKEYREJECTED);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000600, 0, 600, &r), 0);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000601, 0, 600, &r),
+	    -EKEYEXPIRED);
+	/* far away */
+	ck_assert_int_eq(kk_command_check_time(&c, 0, 30, 600, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "not-yet-valid");
+	ck_assert_int_eq(kk_command_check_time(&c, 2000000000, 30, 600, &r),
+	    -EKEYEXPIRED);
+	ck_assert_str_eq(r, "expired");
+}
+END_TEST
+
+START_TEST(test_time_lifetime)
+{
+	struct kk_command c = cmd_at(1000000, 1000600);
+	const char *r = NULL;
+
+	ck_assert_int_eq(kk_command_check_time(&c, 1000000, 30, 600, &r), 0);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000000, 30, 599, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "lifetime");
+	/* the lifetime is judged even while the command is in its window */
+	c = cmd_at(1000000, 1000000 + 86400 * 365);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000001, 30, 3600, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "lifetime");
+	/* and before the other checks */
+	ck_assert_int_eq(kk_command_check_time(&c, 1, 30, 3600, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "lifetime");
+	/* zero lifetime allowed with max 0 */
+	c = cmd_at(1000000, 1000000);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000000, 0, 0, &r), 0);
+	/* exp before iat (a hand-made struct) is no lifetime at all */
+	c = cmd_at(1000600, 1000000);
+	ck_assert_int_eq(kk_command_check_time(&c, 1000300, 30, 600, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "lifetime");
+}
+END_TEST
+
+START_TEST(test_time_extremes)
+{
+	struct kk_command c;
+	const char *r = NULL;
+
+	/* no overflow at the edges of int64_t */
+	c = cmd_at(INT64_MAX - 10, INT64_MAX);
+	ck_assert_int_eq(kk_command_check_time(&c, 1790000000, 60, 600, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "not-yet-valid");
+	ck_assert_int_eq(kk_command_check_time(&c, INT64_MAX, 60, 600, &r),
+	    0);
+	c = cmd_at(INT64_MIN + 5, INT64_MAX);
+	ck_assert_int_eq(kk_command_check_time(&c, 0, 60, 600, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "lifetime");
+	c = cmd_at(INT64_MIN + 5, INT64_MIN + 5);
+	ck_assert_int_eq(kk_command_check_time(&c, 0, 60, 600, &r),
+	    -EKEYREJECTED);
+	c = cmd_at(1, 1);
+	ck_assert_int_eq(kk_command_check_time(&c, INT64_MAX, INT32_MAX, 600,
+	    &r), -EKEYEXPIRED);
+	/* bad arguments */
+	ck_assert_int_eq(kk_command_check_time(&c, 1, -1, 600, &r), -EINVAL);
+	ck_assert_int_eq(kk_command_check_time(&c, 1, 0, -1, &r), -EINVAL);
+	ck_assert_int_eq(kk_command_check_time(NULL, 1, 0, 0, &r), -EINVAL);
+	ck_assert_int_eq(kk_command_check_time(&c, 1, 0, 0, NULL), 0);
+}
+END_TEST
+
+/* A parsed command goes straight into the window check. */
+START_TEST(test_parse_then_time)
+{
+	struct kk_command c;
+	const char *r;
+	char why[128];
+
+	ck_assert_int_eq(parse_str(make(NULL, NULL, NULL), &c, why,
+	    sizeof(why)), 0);
+	ck_assert_int_eq(kk_command_check_time(&c, 1790000300, 60, 600, &r),
+	    0);
+	ck_assert_int_eq(kk_command_check_time(&c, 1790000300, 60, 300, &r),
+	    -EKEYREJECTED);
+	ck_assert_str_eq(r, "lifetime");
+	kk_command_free(&c);
+}
+END_TEST
+
+Suite *
+command_suite(void)
+{
+	Suite *s = suite_create("command");
+	TCase *tc;
+
+	tc = tcase_create("valid");
+	tcase_add_test(tc, test_action_names);
+	tcase_add_test(tc, test_valid);
+	tcase_add_test(tc, test_valid_variants);
+	tcase_add_test(tc, test_text_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("strict");
+	tcase_add_loop_test(tc, test_missing_key, 0, (int)NBASE);
+	tcase_add_loop_test(tc, test_bad, 0,
+	    (int)(sizeof(bads) / sizeof(bads[0])));
+	tcase_add_test(tc, test_release_episode);
+	tcase_add_test(tc, test_unknown_action);
+	tcase_add_test(tc, test_framing);
+	tcase_add_test(tc, test_why_printable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("time");
+	tcase_add_test(tc, test_time_window);
+	tcase_add_test(tc, test_time_lifetime);
+	tcase_add_test(tc, test_time_extremes);
+	tcase_add_test(tc, test_parse_then_time);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,1639 @@
+/*
+ * Signed commands, the crypto half (agentd/keys.c, agentd/dsse.c): DSSE
+ * pre-authentication encoding vectors, Ed25519 key files and their id,
+ * the self-signed certificate, signing and verification (every bit of a
+ * signature, payload and type mutations, the wrong key) and the strict
+ * envelope parser (a matrix of malformed envelopes, the size cap).
+ *
+ * Known answers come from outside this code: RFC 8032 section 7.1 TEST 1
+ * for the key, and a signature and an envelope computed with Python's
+ * cryptography package.  Files live below a private mkdtemp(3) directory
+ * that the (unchecked, so it runs in the parent) fixture removes.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+Suite *dsse_suite(void);
+
+/* RFC 8032, 7.1 TEST 1 */
+static const uint8_t rfc_seed[32] = {
+	0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60,
+	0xba, 0x84, 0x4a, 0xf4, 0x92, 0xec, 0x2c, 0xc4,
+	0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32, 0x69, 0x19,
+	0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60,
+};
+static const uint8_t rfc_pub[32] = {
+	0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7,
+	0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a,
+	0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25,
+	0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
+};
+/* sha256sum of the 32 raw bytes above */
+#define RFC_KEY_ID \
+	"21fe31dfa154a261626bf854046fd2271b7bed4b6abe45aa58877ef47f9721b9"
+
+/* Ed25519(rfc_seed, PAE(KK_PT_COMMAND, "{\"v\":1}")), by Python */
+static const uint8_t kat_sig[64] = {
+	0x28, 0x95, 0x69, 0xc1, 0xcf, 0x03, 0xe5, 0x29,
+	0xb8, 0x1b, 0x7e, 0x12, 0xef, 0x2b, 0x53, 0x42,
+	0x51, 0xc7, 0xb5, 0x55, 0x34, 0xfc, 0x63, 0x9e,
+	0x4e, 0x71, 0x9b, 0xb7, 0x5f, 0x86, 0x6b, 0x4f,
+	0xa3, 0x23, 0x92, 0xfe, 0x2e, 0xf3, 0x8b, 0x95,
+	0xb4, 0x21, 0xfb, 0xa6, 0x52, 0x00, 0x20, 0x2a,
+	0x01, 0xeb, 0x05, 0x62, 0x10, 0x71, 0x27, 0xb3,
+	0x69, 0x20, 0x69, 0x2d, 0x9f, 0x08, 0x64, 0x03,
+};
+#define KAT_PAYLOAD	"{\"v\":1}"
+#define KAT_JSON \
+	"{\"payloadType\":\"application/vnd.kakuri.command.v1+json\"," \
+	"\"payload\":\"eyJ2IjoxfQ==\",\"signatures\":[{\"keyid\":\"k1\"," \
+	"\"sig\":\"KJVpwc8D5Sm4G34S7ytTQlHHtVU0/GOeTnGbt1+Ga0+jI5L+LvOLlbQh" \
+	"+6ZSACAqAesFYhBxJ7NpIGktnwhkAw==\"}]}"
+
+static char base[PATH_MAX];
+
+static void
+base_create(void)
+{
+	strcpy(base, "/tmp/kk-ut-dsse.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+static void
+base_remove(void)
+{
+	if (base[0] != '\0')
+		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	base[0] = '\0';
+}
+
+static void
+workdir(char out[PATH_MAX])
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/w.XXXXXX", base),
+	    PATH_MAX);
+	ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+static void
+join(char out[PATH_MAX], const char *dir, const char *name)
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
+	    PATH_MAX);
+}
+
+static void
+write_raw(const char *path, const void *data, size_t len)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+static char *
+read_all(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
+	buf[st.st_size] = '\0';
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+static mode_t
+file_mode(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	return st.st_mode & 07777;
+}
+
+/* A base64 encoder of our own, so the parser is not checked by itself. */
+static char *
+b64(const uint8_t *in, size_t n)
+{
+	static const char al[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out, *o;
+	size_t i;
+	uint32_t v;
+
+	out = malloc((n + 2) / 3 * 4 + 1);
+	ck_assert_ptr_nonnull(out);
+	o = out;
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		*o++ = al[v >> 18 & 63];
+		*o++ = al[v >> 12 & 63];
+		*o++ = al[v >> 6 & 63];
+		*o++ = al[v & 63];
+	}
+	if (n - i == 1) {
+		v = (uint32_t)in[i] << 16;
+		*o++ = al[v >> 18 & 63];
+		*o++ = al[v >> 12 & 63];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (n - i == 2) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		*o++ = al[v >> 18 & 63];
+		*o++ = al[v >> 12 & 63];
+		*o++ = al[v >> 6 & 63];
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static void
+hex(const uint8_t *in, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", in[i]);
+	out[2 * n] = '\0';
+}
+
+static void
+assert_lower_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	ck_assert_uint_eq(strlen(s), n);
+	for (i = 0; i < n; i++)
+		ck_assert_msg((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f'), "not lowercase hex: %s", s);
+}
+
+static EVP_PKEY *
+rfc_key(void)
+{
+	EVP_PKEY *k;
+
+	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, rfc_seed,
+	    sizeof(rfc_seed));
+	ck_assert_ptr_nonnull(k);
+	return k;
+}
+
+/* The public half only, as a verifier holds it. */
+static EVP_PKEY *
+public_of(EVP_PKEY *k)
+{
+	unsigned char raw[32];
+	size_t len = sizeof(raw);
+	EVP_PKEY *p;
+
+	ck_assert_int_eq(EVP_PKEY_get_raw_public_key(k, raw, &len), 1);
+	ck_assert_uint_eq(len, 32);
+	p = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, len);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static void
+assert_same_id(EVP_PKEY *a, EVP_PKEY *b)
+{
+	char ia[KK_AGENT_ID_HEX + 1], ib[KK_AGENT_ID_HEX + 1];
+
+	ck_assert_int_eq(kk_key_id(a, ia), 0);
+	ck_assert_int_eq(kk_key_id(b, ib), 0);
+	ck_assert_str_eq(ia, ib);
+}
+
+static void
+pem_write_pubkey(const char *path, EVP_PKEY *k)
+{
+	FILE *f;
+
+	f = fopen(path, "wx");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_PUBKEY(f, k), 1);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void
+pem_write_privkey(const char *path, EVP_PKEY *k)
+{
+	FILE *f;
+
+	f = fopen(path, "wx");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL,
+	    NULL), 1);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static X509 *
+read_cert(const char *path)
+{
+	X509 *x;
+	FILE *f;
+
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(x);
+	return x;
+}
+
+/* ---- PAE ---- */
+
+static void
+assert_pae(const char *type, const void *payload, size_t len,
+    const void *want, size_t wantlen)
+{
+	uint8_t *out = NULL;
+	size_t outlen = 12345;
+
+	ck_assert_int_eq(kk_dsse_pae(type, payload, len, &out, &outlen), 0);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_eq(outlen, wantlen);
+	ck_assert_mem_eq(out, want, wantlen);
+	free(out);
+}
+
+START_TEST(test_pae_vectors)
+{
+	static const char want_nul[] = "DSSEv1 4 t/x0 5 a\0b\0c";
+	char *big, *want;
+	size_t i, wl;
+
+	/* the DSSE spec's example */
+	assert_pae("http://example.com/HelloWorld", "hello world", 11,
+	    "DSSEv1 29 http://example.com/HelloWorld 11 hello world", 54);
+	/* empty type and payload: two spaces between the zeros */
+	assert_pae("", "", 0, "DSSEv1 0  0 ", 12);
+	assert_pae("", NULL, 0, "DSSEv1 0  0 ", 12);
+	/* NUL bytes are payload bytes, counted and copied */
+	assert_pae("t/x0", "a\0b\0c", 5, want_nul, sizeof(want_nul) - 1);
+	/* a payload that itself looks like PAE */
+	assert_pae("a", "1 b", 3, "DSSEv1 1 a 3 1 b", 16);
+	/* lengths of several digits, no leading zeros */
+	big = malloc(1000);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'z', 1000);
+	wl = strlen("DSSEv1 10 0123456789 1000 ") + 1000;
+	want = malloc(wl);
+	ck_assert_ptr_nonnull(want);
+	memcpy(want, "DSSEv1 10 0123456789 1000 ", 26);
+	for (i = 0; i < 1000; i++)
+		want[26 + i] = 'z';
+	assert_pae("0123456789", big, 1000, want, wl);
+	free(big);
+	free(want);
+}
+END_TEST
+
+START_TEST(test_pae_args)
+{
+	uint8_t *out = (uint8_t *)"x";
+	size_t outlen = 1;
+
+	ck_assert_int_eq(kk_dsse_pae(NULL, (const uint8_t *)"a", 1, &out,
+	    &outlen), -EINVAL);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(kk_dsse_pae("t", NULL, 1, &out, &outlen), -EINVAL);
+	ck_assert_int_eq(kk_dsse_pae("t", (const uint8_t *)"a", 1, NULL,
+	    &outlen), -EINVAL);
+}
+END_TEST
+
+/* ---- keys ---- */
+
+START_TEST(test_key_files)
+{
+	char dir[PATH_MAX], priv[PATH_MAX], pub[PATH_MAX], crt[PATH_MAX];
+	char id[KK_AGENT_ID_HEX + 1], id2[KK_AGENT_ID_HEX + 1];
+	char *before, *after;
+	size_t blen, alen;
+	EVP_PKEY *k, *lpriv = NULL, *lpub = NULL, *lcrt = NULL;
+	struct kk_envelope env;
+	mode_t old;
+
+	workdir(dir);
+	join(priv, dir, "agent.key");
+	join(pub, dir, "agent.pub");
+	join(crt, dir, "agent.crt");
+	k = kk_key_generate();
+	ck_assert_ptr_nonnull(k);
+	ck_assert(EVP_PKEY_is_a(k, "ED25519"));
+
+	/* the exact modes, whatever the umask */
+	old = umask(0);
+	ck_assert_int_eq(kk_key_save_private(k, priv), 0);
+	umask(077);
+	ck_assert_int_eq(kk_key_save_public(k, pub), 0);
+	ck_assert_int_eq(kk_cert_selfsigned(k, "agent-1", 30, crt), 0);
+	umask(old);
+	ck_assert_uint_eq(file_mode(priv), 0600);
+	ck_assert_uint_eq(file_mode(pub), 0644);
+	ck_assert_uint_eq(file_mode(crt), 0644);
+
+	before = read_all(priv, &blen);
+	ck_assert_ptr_eq(strstr(before, "-----BEGIN PRIVATE KEY-----\n"),
+	    before);
+	free(before);
+	before = read_all(pub, &blen);
+	ck_assert_ptr_eq(strstr(before, "-----BEGIN PUBLIC KEY-----\n"),
+	    before);
+	free(before);
+	before = read_all(crt, &blen);
+	ck_assert_ptr_eq(strstr(before, "-----BEGIN CERTIFICATE-----\n"),
+	    before);
+	free(before);
+
+	/* never replaced; the old file stays as it was */
+	before = read_all(priv, &blen);
+	ck_assert_int_eq(kk_key_save_private(k, priv), -EEXIST);
+	ck_assert_int_eq(kk_key_save_private(k, pub), -EEXIST);
+	ck_assert_int_eq(kk_key_save_public(k, pub), -EEXIST);
+	ck_assert_int_eq(kk_cert_selfsigned(k, "agent-1", 30, crt), -EEXIST);
+	after = read_all(priv, &alen);
+	ck_assert_uint_eq(alen, blen);
+	ck_assert_mem_eq(after, before, blen);
+	ck_assert_uint_eq(file_mode(priv), 0600);
+	free(before);
+	free(after);
+
+	ck_assert_int_eq(kk_key_load_private(priv, &lpriv), 0);
+	ck_assert_int_eq(kk_key_load_public(pub, &lpub), 0);
+	ck_assert_int_eq(kk_key_load_public(crt, &lcrt), 0);
+	ck_assert_int_eq(kk_key_id(k, id), 0);
+	assert_lower_hex(id, KK_AGENT_ID_HEX);
+	ck_assert_int_eq(kk_key_id(lpub, id2), 0);
+	ck_assert_str_eq(id2, id);
+	ck_assert_int_eq(kk_key_id(lcrt, id2), 0);
+	ck_assert_str_eq(id2, id);
+	ck_assert_int_eq(kk_key_id(lpriv, id2), 0);
+	ck_assert_str_eq(id2, id);
+	ck_assert_int_eq(EVP_PKEY_eq(lpriv, k), 1);
+
+	/* the loaded private key signs, the certificate's key verifies */
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_RECEIPT,
+	    (const uint8_t *)"{}", 2), 0);
+	ck_assert_int_eq(kk_envelope_sign(&env, id, lpriv), 0);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, lcrt), 0);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, lpub), 0);
+	/* a public key cannot sign */
+	ck_assert_int_ne(kk_envelope_sign(&env, id, lpub), 0);
+	ck_assert_uint_eq(env.nsigs, 1);
+	kk_envelope_free(&env);
+
+	/* a private key file is not a public key file */
+	EVP_PKEY_free(lpub);
+	lpub = (EVP_PKEY *)1;
+	ck_assert_int_eq(kk_key_load_public(priv, &lpub), -EINVAL);
+	ck_assert_ptr_null(lpub);
+	ck_assert_int_eq(kk_key_load_private(pub, &lpub), -EINVAL);
+	ck_assert_ptr_null(lpub);
+
+	EVP_PKEY_free(lcrt);
+	EVP_PKEY_free(lpriv);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+START_TEST(test_key_no_follow)
+{
+	char dir[PATH_MAX], link[PATH_MAX], target[PATH_MAX];
+	EVP_PKEY *k;
+
+	workdir(dir);
+	join(link, dir, "link");
+	join(target, dir, "target");
+	ck_assert_int_eq(symlink(target, link), 0);
+	k = kk_key_generate();
+	ck_assert_ptr_nonnull(k);
+	/* a dangling symlink is not followed to create its target */
+	ck_assert_int_eq(kk_key_save_private(k, link), -EEXIST);
+	ck_assert_int_eq(kk_key_save_public(k, link), -EEXIST);
+	ck_assert_int_eq(kk_cert_selfsigned(k, "x", 1, link), -EEXIST);
+	ck_assert_int_eq(access(target, F_OK), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+START_TEST(test_key_distinct)
+{
+	char a[KK_AGENT_ID_HEX + 1], b[KK_AGENT_ID_HEX + 1];
+	EVP_PKEY *k1, *k2;
+
+	k1 = kk_key_generate();
+	k2 = kk_key_generate();
+	ck_assert_ptr_nonnull(k1);
+	ck_assert_ptr_nonnull(k2);
+	ck_assert_int_eq(kk_key_id(k1, a), 0);
+	ck_assert_int_eq(kk_key_id(k2, b), 0);
+	ck_assert_str_ne(a, b);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+END_TEST
+
+START_TEST(test_key_id_kat)
+{
+	char id[KK_AGENT_ID_HEX + 1], want[KK_AGENT_ID_HEX + 1];
+	unsigned char raw[32], md[32];
+	unsigned int mdlen = 0;
+	size_t len = sizeof(raw);
+	EVP_PKEY *k, *p;
+
+	k = rfc_key();
+	ck_assert_int_eq(EVP_PKEY_get_raw_public_key(k, raw, &len), 1);
+	ck_assert_uint_eq(len, 32);
+	ck_assert_mem_eq(raw, rfc_pub, 32);
+	/* SHA-256 computed here, independently of util.c */
+	ck_assert_int_eq(EVP_Digest(raw, len, md, &mdlen, EVP_sha256(), NULL),
+	    1);
+	ck_assert_uint_eq(mdlen, 32);
+	hex(md, 32, want);
+	ck_assert_str_eq(want, RFC_KEY_ID);
+	memset(id, 'X', sizeof(id));
+	ck_assert_int_eq(kk_key_id(k, id), 0);
+	ck_assert_str_eq(id, want);
+	/* the public half alone has the same id */
+	p = public_of(k);
+	memset(id, 'X', sizeof(id));
+	ck_assert_int_eq(kk_key_id(p, id), 0);
+	ck_assert_str_eq(id, RFC_KEY_ID);
+	EVP_PKEY_free(p);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* EC P-256, X25519 (also 32 raw bytes) and Ed448 are all refused. */
+START_TEST(test_key_refuse_other_types)
+{
+	char dir[PATH_MAX], path[PATH_MAX], id[KK_AGENT_ID_HEX + 1];
+	char name[32];
+	EVP_PKEY *others[3], *out, *ed;
+	struct kk_envelope env;
+	X509_NAME *xname;
+	X509 *x;
+	FILE *f;
+	size_t i;
+
+	workdir(dir);
+	others[0] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	others[1] = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	others[2] = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+	ed = kk_key_generate();
+	ck_assert_ptr_nonnull(ed);
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND,
+	    (const uint8_t *)"{}", 2), 0);
+	ck_assert_int_eq(kk_envelope_sign(&env, "", ed), 0);
+	for (i = 0; i < 3; i++) {
+		ck_assert_ptr_nonnull(others[i]);
+		snprintf(name, sizeof(name), "o%zu.pub", i);
+		join(path, dir, name);
+		pem_write_pubkey(path, others[i]);
+		out = (EVP_PKEY *)1;
+		ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
+		ck_assert_ptr_null(out);
+		snprintf(name, sizeof(name), "o%zu.key", i);
+		join(path, dir, name);
+		pem_write_privkey(path, others[i]);
+		out = (EVP_PKEY *)1;
+		ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
+		ck_assert_ptr_null(out);
+		ck_assert_int_eq(kk_key_id(others[i], id), -EINVAL);
+		snprintf(name, sizeof(name), "o%zu.save", i);
+		join(path, dir, name);
+		ck_assert_int_eq(kk_key_save_public(others[i], path), -EINVAL);
+		ck_assert_int_eq(kk_key_save_private(others[i], path),
+		    -EINVAL);
+		ck_assert_int_eq(kk_cert_selfsigned(others[i], "x", 1, path),
+		    -EINVAL);
+		ck_assert_int_eq(access(path, F_OK), -1);
+		ck_assert_int_eq(kk_envelope_sign(&env, "", others[i]),
+		    -EINVAL);
+		ck_assert_int_eq(kk_dsse_verify_one(&env, 0, others[i]),
+		    -EBADMSG);
+	}
+	ck_assert_uint_eq(env.nsigs, 1);
+
+	/* an EC certificate, made here, is refused too */
+	x = X509_new();
+	xname = X509_NAME_new();
+	ck_assert_ptr_nonnull(x);
+	ck_assert_ptr_nonnull(xname);
+	ck_assert_int_eq(X509_set_version(x, X509_VERSION_3), 1);
+	ck_assert_int_eq(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	ck_assert_int_eq(X509_NAME_add_entry_by_txt(xname, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"ec", -1, -1, 0), 1);
+	ck_assert_int_eq(X509_set_subject_name(x, xname), 1);
+	ck_assert_int_eq(X509_set_issuer_name(x, xname), 1);
+	ck_assert_ptr_nonnull(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	ck_assert_ptr_nonnull(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
+	ck_assert_int_eq(X509_set_pubkey(x, others[0]), 1);
+	ck_assert_int_gt(X509_sign(x, others[0], EVP_sha256()), 0);
+	join(path, dir, "ec.crt");
+	f = fopen(path, "wx");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_X509(f, x), 1);
+	ck_assert_int_eq(fclose(f), 0);
+	out = (EVP_PKEY *)1;
+	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
+	ck_assert_ptr_null(out);
+
+	X509_NAME_free(xname);
+	X509_free(x);
+	kk_envelope_free(&env);
+	for (i = 0; i < 3; i++)
+		EVP_PKEY_free(others[i]);
+	EVP_PKEY_free(ed);
+}
+END_TEST
+
+START_TEST(test_key_load_bad_files)
+{
+	char dir[PATH_MAX], path[PATH_MAX], *pem, *big;
+	unsigned char *der = NULL;
+	EVP_PKEY *k, *out;
+	size_t pemlen;
+	BIO *b;
+	int derlen;
+
+	workdir(dir);
+	k = kk_key_generate();
+	ck_assert_ptr_nonnull(k);
+
+	join(path, dir, "missing.pub");
+	out = (EVP_PKEY *)1;
+	ck_assert_int_eq(kk_key_load_public(path, &out), -ENOENT);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(kk_key_load_private(path, &out), -ENOENT);
+
+	join(path, dir, "empty");
+	write_raw(path, "", 0);
+	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
+	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
+
+	join(path, dir, "garbage");
+	write_raw(path, "hello\n", 6);
+	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
+	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
+
+	/* a directory is not a key file */
+	ck_assert_int_eq(kk_key_load_public(dir, &out), -EINVAL);
+	ck_assert_ptr_null(out);
+
+	/* DER with one byte too many inside a well-formed PEM block */
+	derlen = i2d_PUBKEY(k, &der);
+	ck_assert_int_gt(derlen, 0);
+	big = malloc((size_t)derlen + 1);
+	ck_assert_ptr_nonnull(big);
+	memcpy(big, der, (size_t)derlen);
+	big[derlen] = 0;
+	b = BIO_new(BIO_s_mem());
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
+	    (unsigned char *)big, derlen + 1), 0);
+	pemlen = (size_t)BIO_get_mem_data(b, &pem);
+	join(path, dir, "trailing.pub");
+	write_raw(path, pem, pemlen);
+	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
+	ck_assert_ptr_null(out);
+	BIO_free(b);
+	/* the same DER, exact: accepted (so the rejection above is the byte) */
+	b = BIO_new(BIO_s_mem());
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
+	    (unsigned char *)big, derlen), 0);
+	pemlen = (size_t)BIO_get_mem_data(b, &pem);
+	join(path, dir, "exact.pub");
+	write_raw(path, pem, pemlen);
+	ck_assert_int_eq(kk_key_load_public(path, &out), 0);
+	assert_same_id(out, k);
+	EVP_PKEY_free(out);
+	BIO_free(b);
+	free(big);
+	OPENSSL_free(der);
+
+	/* the 64 KiB cap: a valid key padded to exactly 64 KiB, then +1 */
+	join(path, dir, "ok.pub");
+	ck_assert_int_eq(kk_key_save_public(k, path), 0);
+	pem = read_all(path, &pemlen);
+	big = malloc(64 * 1024 + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, '\n', 64 * 1024 + 1);
+	memcpy(big, pem, pemlen);
+	join(path, dir, "cap.pub");
+	write_raw(path, big, 64 * 1024);
+	ck_assert_int_eq(kk_key_load_public(path, &out), 0);
+	EVP_PKEY_free(out);
+	join(path, dir, "over.pub");
+	write_raw(path, big, 64 * 1024 + 1);
+	ck_assert_int_eq(kk_key_load_public(path, &out), -EFBIG);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(kk_key_load_private(path, &out), -EFBIG);
+	free(big);
+	free(pem);
+
+	/* an encrypted private key fails without asking for a passphrase */
+	b = BIO_new(BIO_s_mem());
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(PEM_write_bio_PKCS8PrivateKey(b, k,
+	    EVP_aes_256_cbc(), "pw", 2, NULL, NULL), 1);
+	pemlen = (size_t)BIO_get_mem_data(b, &pem);
+	join(path, dir, "enc.key");
+	write_raw(path, pem, pemlen);
+	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
+	ck_assert_ptr_null(out);
+	BIO_free(b);
+
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+static time_t
+asn1_to_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	ck_assert_int_eq(ASN1_TIME_to_tm(t, &tm), 1);
+	return timegm(&tm);
+}
+
+START_TEST(test_cert_contents)
+{
+	char dir[PATH_MAX], c1[PATH_MAX], c2[PATH_MAX], cn[128];
+	const ASN1_OCTET_STRING *skid;
+	BIGNUM *s1, *s2;
+	EVP_PKEY *k, *p;
+	X509 *x, *y;
+	time_t t0, t1, nb, na;
+	int loc;
+
+	workdir(dir);
+	join(c1, dir, "c1.crt");
+	join(c2, dir, "c2.crt");
+	k = kk_key_generate();
+	ck_assert_ptr_nonnull(k);
+	t0 = time(NULL);
+	ck_assert_int_eq(kk_cert_selfsigned(k, "host-7.example", 90, c1), 0);
+	t1 = time(NULL);
+	ck_assert_int_eq(kk_cert_selfsigned(k, "host-7.example", 90, c2), 0);
+	x = read_cert(c1);
+	y = read_cert(c2);
+
+	ck_assert_int_eq(X509_get_version(x), X509_VERSION_3);
+	ck_assert_int_eq(X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+	    NID_commonName, cn, sizeof(cn)), 14);
+	ck_assert_str_eq(cn, "host-7.example");
+	ck_assert_int_eq(X509_NAME_entry_count(X509_get_subject_name(x)), 1);
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(x),
+	    X509_get_issuer_name(x)), 0);
+	ck_assert_int_eq(X509_get_signature_nid(x), NID_ED25519);
+	p = public_of(k);
+	ck_assert_int_eq(X509_verify(x, p), 1);
+
+	/* notBefore = now - 5 min, notAfter = now + days, bracketed */
+	nb = asn1_to_time(X509_get0_notBefore(x));
+	na = asn1_to_time(X509_get0_notAfter(x));
+	ck_assert_int_ge((long long)nb, (long long)t0 - 300);
+	ck_assert_int_le((long long)nb, (long long)t1 - 300);
+	ck_assert_int_ge((long long)na, (long long)t0 + 90LL * 86400);
+	ck_assert_int_le((long long)na, (long long)t1 + 90LL * 86400);
+
+	/* extensions */
+	ck_assert_uint_eq(X509_get_extension_flags(x) & EXFLAG_CA, 0);
+	ck_assert_uint_ne(X509_get_extension_flags(x) & EXFLAG_BCONS, 0);
+	loc = X509_get_ext_by_NID(x, NID_basic_constraints, -1);
+	ck_assert_int_ge(loc, 0);
+	ck_assert_int_eq(X509_EXTENSION_get_critical(X509_get_ext(x, loc)), 1);
+	loc = X509_get_ext_by_NID(x, NID_key_usage, -1);
+	ck_assert_int_ge(loc, 0);
+	ck_assert_int_eq(X509_EXTENSION_get_critical(X509_get_ext(x, loc)), 1);
+	ck_assert_uint_eq(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
+	ck_assert_uint_eq(X509_get_extended_key_usage(x),
+	    XKU_SSL_SERVER | XKU_SSL_CLIENT);
+	skid = X509_get0_subject_key_id(x);
+	ck_assert_ptr_nonnull(skid);
+	ck_assert_int_gt(ASN1_STRING_length(skid), 0);
+	ck_assert_int_eq(X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 0), 1);
+	ck_assert_int_eq(X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 0), 1);
+
+	/* serials: positive, at most 128 bits, different every time */
+	s1 = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	s2 = ASN1_INTEGER_to_BN(X509_get0_serialNumber(y), NULL);
+	ck_assert_ptr_nonnull(s1);
+	ck_assert_ptr_nonnull(s2);
+	ck_assert_int_eq(BN_is_negative(s1), 0);
+	ck_assert_int_eq(BN_is_zero(s1), 0);
+	ck_assert_int_le(BN_num_bits(s1), 128);
+	ck_assert_int_ne(BN_cmp(s1, s2), 0);
+
+	/* bad arguments */
+	join(c1, dir, "bad.crt");
+	ck_assert_int_eq(kk_cert_selfsigned(k, "x", 0, c1), -EINVAL);
+	ck_assert_int_eq(kk_cert_selfsigned(k, "", 1, c1), -EINVAL);
+	ck_assert_int_eq(kk_cert_selfsigned(k, NULL, 1, c1), -EINVAL);
+	ck_assert_int_eq(access(c1, F_OK), -1);
+
+	BN_free(s1);
+	BN_free(s2);
+	X509_free(x);
+	X509_free(y);
+	EVP_PKEY_free(p);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* ---- sign and verify ---- */
+
+START_TEST(test_sign_kat)
+{
+	struct kk_envelope env;
+	EVP_PKEY *k, *p;
+	char *text;
+
+	k = rfc_key();
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND,
+	    (const uint8_t *)KAT_PAYLOAD, strlen(KAT_PAYLOAD)), 0);
+	ck_assert_int_eq(kk_envelope_sign(&env, "k1", k), 0);
+	ck_assert_uint_eq(env.nsigs, 1);
+	ck_assert_uint_eq(env.sigs[0].siglen, 64);
+	ck_assert_mem_eq(env.sigs[0].sig, kat_sig, 64);
+	ck_assert_str_eq(env.sigs[0].keyid, "k1");
+	text = kk_envelope_encode(&env);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text, KAT_JSON);
+	free(text);
+	kk_envelope_free(&env);
+
+	/* and the other way: the foreign envelope parses and verifies */
+	ck_assert_int_eq(kk_envelope_parse((const uint8_t *)KAT_JSON,
+	    strlen(KAT_JSON), &env), 0);
+	ck_assert_str_eq(env.type, KK_PT_COMMAND);
+	ck_assert_uint_eq(env.payload_len, strlen(KAT_PAYLOAD));
+	ck_assert_mem_eq(env.payload, KAT_PAYLOAD, env.payload_len);
+	ck_assert_mem_eq(env.sigs[0].sig, kat_sig, 64);
+	p = public_of(k);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, p), 0);
+	kk_envelope_free(&env);
+	EVP_PKEY_free(p);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+static EVP_PKEY *
+signed_env(struct kk_envelope *env, const char *type, const void *payload,
+    size_t len)
+{
+	EVP_PKEY *k;
+
+	k = kk_key_generate();
+	ck_assert_ptr_nonnull(k);
+	ck_assert_int_eq(kk_envelope_init(env, type, payload, len), 0);
+	ck_assert_int_eq(kk_envelope_sign(env, "alice", k), 0);
+	ck_assert_uint_eq(env->nsigs, 1);
+	ck_assert_int_eq(kk_dsse_verify_one(env, 0, k), 0);
+	return k;
+}
+
+START_TEST(test_sig_bitflips)
+{
+	static const char payload[] = "{\"v\":1,\"action\":\"isolate\"}";
+	struct kk_envelope env;
+	EVP_PKEY *k;
+	size_t bit;
+
+	k = signed_env(&env, KK_PT_COMMAND, payload, sizeof(payload) - 1);
+	for (bit = 0; bit < 512; bit++) {
+		env.sigs[0].sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_msg(kk_dsse_verify_one(&env, 0, k) == -EBADMSG,
+		    "flipped signature bit %zu verified", bit);
+		env.sigs[0].sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), 0);
+	/* a wrong signature length never verifies */
+	env.sigs[0].siglen = 63;
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	env.sigs[0].siglen = 64;
+	kk_envelope_free(&env);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+START_TEST(test_payload_mutations)
+{
+	static const char payload[] =
+	    "{\"v\":1,\"id\":\"0123456789abcdef0123456789abcdef\"}";
+	const size_t n = sizeof(payload) - 1;
+	const size_t pos[] = { 0, 1, 7, n / 2, n - 2, n - 1 };
+	struct kk_envelope env;
+	uint8_t *p;
+	EVP_PKEY *k, *other;
+	size_t i, b;
+
+	k = signed_env(&env, KK_PT_COMMAND, payload, n);
+	for (i = 0; i < sizeof(pos) / sizeof(pos[0]); i++) {
+		for (b = 0; b < 8; b += 3) {
+			env.payload[pos[i]] ^= (uint8_t)(1u << b);
+			ck_assert_msg(kk_dsse_verify_one(&env, 0, k) ==
+			    -EBADMSG, "payload byte %zu bit %zu", pos[i], b);
+			env.payload[pos[i]] ^= (uint8_t)(1u << b);
+		}
+	}
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), 0);
+
+	/* truncated */
+	env.payload_len = n - 1;
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	env.payload_len = 0;
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	env.payload_len = n;
+	/* one byte appended */
+	p = realloc(env.payload, n + 1);
+	ck_assert_ptr_nonnull(p);
+	env.payload = p;
+	env.payload[n] = '\n';
+	env.payload_len = n + 1;
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	env.payload[n] = '\0';
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	env.payload_len = n;
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), 0);
+
+	/* another payload type */
+	strcpy(env.type, KK_PT_RECEIPT);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	strcpy(env.type, "Application/vnd.kakuri.command.v1+json");
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	strcpy(env.type, KK_PT_COMMAND " ");
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	strcpy(env.type, "");
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), -EBADMSG);
+	strcpy(env.type, KK_PT_COMMAND);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), 0);
+
+	/* the wrong key */
+	other = kk_key_generate();
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, other), -EBADMSG);
+	EVP_PKEY_free(other);
+
+	/* out of range */
+	ck_assert_int_ne(kk_dsse_verify_one(&env, 1, k), 0);
+	ck_assert_int_ne(kk_dsse_verify_one(&env, KK_DSSE_MAX_SIGS, k), 0);
+	ck_assert_int_ne(kk_dsse_verify_one(&env, 0, NULL), 0);
+	kk_envelope_free(&env);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* PAE's lengths keep the type/payload boundary from moving. */
+START_TEST(test_boundary_shift)
+{
+	struct kk_envelope env, moved;
+	EVP_PKEY *k;
+
+	k = signed_env(&env, "ab", "cd", 2);
+	ck_assert_int_eq(kk_envelope_init(&moved, "a",
+	    (const uint8_t *)"bcd", 3), 0);
+	moved.sigs[0] = env.sigs[0];
+	moved.nsigs = 1;
+	ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
+	kk_envelope_free(&moved);
+	ck_assert_int_eq(kk_envelope_init(&moved, "ab ",
+	    (const uint8_t *)"d", 1), 0);
+	moved.sigs[0] = env.sigs[0];
+	moved.nsigs = 1;
+	ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
+	kk_envelope_free(&moved);
+	kk_envelope_free(&env);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+START_TEST(test_sign_appends)
+{
+	struct kk_envelope env;
+	EVP_PKEY *k, *bob;
+	size_t i;
+
+	k = signed_env(&env, KK_PT_COMMAND, "{}", 2);
+	/* the same key twice: two signatures, both verify */
+	ck_assert_int_eq(kk_envelope_sign(&env, "alice-again", k), 0);
+	ck_assert_uint_eq(env.nsigs, 2);
+	ck_assert_str_eq(env.sigs[0].keyid, "alice");
+	ck_assert_str_eq(env.sigs[1].keyid, "alice-again");
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), 0);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 1, k), 0);
+	/* a second key: only its own signature verifies with it */
+	bob = kk_key_generate();
+	ck_assert_ptr_nonnull(bob);
+	ck_assert_int_eq(kk_envelope_sign(&env, NULL, bob), 0);
+	ck_assert_uint_eq(env.nsigs, 3);
+	ck_assert_str_eq(env.sigs[2].keyid, "");
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 2, bob), 0);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 2, k), -EBADMSG);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, bob), -EBADMSG);
+	/* up to KK_DSSE_MAX_SIGS, then refused without changes */
+	for (i = env.nsigs; i < KK_DSSE_MAX_SIGS; i++)
+		ck_assert_int_eq(kk_envelope_sign(&env, "x", bob), 0);
+	ck_assert_uint_eq(env.nsigs, KK_DSSE_MAX_SIGS);
+	ck_assert_int_eq(kk_envelope_sign(&env, "x", bob), -ENOSPC);
+	ck_assert_uint_eq(env.nsigs, KK_DSSE_MAX_SIGS);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		ck_assert_int_eq(kk_dsse_verify_one(&env, i, i < 2 ? k : bob),
+		    0);
+	kk_envelope_free(&env);
+	EVP_PKEY_free(bob);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+START_TEST(test_sign_keyid_rules)
+{
+	char keyid[KK_KEYID_MAX + 1];
+	struct kk_envelope env;
+	EVP_PKEY *k;
+
+	k = signed_env(&env, KK_PT_COMMAND, "{}", 2);
+	memset(keyid, 'k', sizeof(keyid));
+	keyid[KK_KEYID_MAX] = '\0';
+	ck_assert_int_eq(kk_envelope_sign(&env, keyid, k), -EINVAL);
+	ck_assert_int_eq(kk_envelope_sign(&env, "a\nb", k), -EINVAL);
+	ck_assert_uint_eq(env.nsigs, 1);
+	keyid[KK_KEYID_MAX - 1] = '\0';
+	ck_assert_int_eq(kk_envelope_sign(&env, keyid, k), 0);
+	ck_assert_uint_eq(env.nsigs, 2);
+	ck_assert_str_eq(env.sigs[1].keyid, keyid);
+	ck_assert_int_eq(kk_envelope_sign(&env, "", NULL), -EINVAL);
+	ck_assert_uint_eq(env.nsigs, 2);
+	kk_envelope_free(&env);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+START_TEST(test_init_and_free)
+{
+	char type[130];
+	uint8_t buf[4] = { 1, 0, 2, 0 };
+	struct kk_envelope env;
+
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_REPORT, buf, 4), 0);
+	ck_assert_str_eq(env.type, KK_PT_REPORT);
+	ck_assert_uint_eq(env.payload_len, 4);
+	ck_assert_uint_eq(env.nsigs, 0);
+	ck_assert_ptr_ne(env.payload, buf);
+	buf[0] = 9;	/* a copy: the caller's buffer is not kept */
+	ck_assert_uint_eq(env.payload[0], 1);
+	ck_assert_uint_eq(env.payload[2], 2);
+	kk_envelope_free(&env);
+	ck_assert_ptr_null(env.payload);
+	ck_assert_uint_eq(env.payload_len, 0);
+	ck_assert_uint_eq(env.nsigs, 0);
+	ck_assert_uint_eq(env.type[0], 0);
+	kk_envelope_free(&env);	/* twice is harmless */
+	kk_envelope_free(NULL);
+
+	/* an empty payload is a payload */
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_REPORT, NULL, 0), 0);
+	ck_assert_uint_eq(env.payload_len, 0);
+	kk_envelope_free(&env);
+
+	memset(type, 't', sizeof(type));
+	type[128] = '\0';
+	ck_assert_int_eq(kk_envelope_init(&env, type, buf, 4), -EINVAL);
+	ck_assert_ptr_null(env.payload);
+	type[127] = '\0';
+	ck_assert_int_eq(kk_envelope_init(&env, type, buf, 4), 0);
+	ck_assert_str_eq(env.type, type);
+	kk_envelope_free(&env);
+	ck_assert_int_eq(kk_envelope_init(&env, "a\tb", buf, 4), -EINVAL);
+	ck_assert_int_eq(kk_envelope_init(&env, NULL, buf, 4), -EINVAL);
+	ck_assert_int_eq(kk_envelope_init(&env, "t", NULL, 4), -EINVAL);
+	/* nothing to encode without a signature */
+	ck_assert_int_eq(kk_envelope_init(&env, "t", buf, 4), 0);
+	ck_assert_ptr_null(kk_envelope_encode(&env));
+	kk_envelope_free(&env);
+}
+END_TEST
+
+START_TEST(test_roundtrip)
+{
+	static const uint8_t payload[] = { 'a', 0, '"', '\\', 0xff, 0, '\n' };
+	struct kk_envelope env, back;
+	char *text, *text2;
+	EVP_PKEY *k1, *k2;
+	size_t i;
+
+	k1 = signed_env(&env, KK_PT_MANIFEST, payload, sizeof(payload));
+	k2 = kk_key_generate();
+	ck_assert_ptr_nonnull(k2);
+	ck_assert_int_eq(kk_envelope_sign(&env, "bob \"b\" é", k2), 0);
+	text = kk_envelope_encode(&env);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_eq(strstr(text, "{\"payloadType\":\"" KK_PT_MANIFEST
+	    "\",\"payload\":\""), text);
+	ck_assert_ptr_nonnull(strstr(text, "\",\"signatures\":[{\"keyid\":"
+	    "\"alice\",\"sig\":\""));
+	ck_assert_ptr_null(strchr(text, '\n'));
+
+	memset(&back, 0xa5, sizeof(back));
+	ck_assert_int_eq(kk_envelope_parse((const uint8_t *)text, strlen(text),
+	    &back), 0);
+	ck_assert_str_eq(back.type, env.type);
+	ck_assert_uint_eq(back.payload_len, sizeof(payload));
+	ck_assert_mem_eq(back.payload, payload, sizeof(payload));
+	ck_assert_uint_eq(back.nsigs, 2);
+	for (i = 0; i < 2; i++) {
+		ck_assert_str_eq(back.sigs[i].keyid, env.sigs[i].keyid);
+		ck_assert_uint_eq(back.sigs[i].siglen, 64);
+		ck_assert_mem_eq(back.sigs[i].sig, env.sigs[i].sig, 64);
+	}
+	ck_assert_int_eq(kk_dsse_verify_one(&back, 0, k1), 0);
+	ck_assert_int_eq(kk_dsse_verify_one(&back, 1, k2), 0);
+	ck_assert_int_eq(kk_dsse_verify_one(&back, 1, k1), -EBADMSG);
+	text2 = kk_envelope_encode(&back);
+	ck_assert_ptr_nonnull(text2);
+	ck_assert_str_eq(text2, text);
+	free(text);
+	free(text2);
+	kk_envelope_free(&back);
+	kk_envelope_free(&env);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+END_TEST
+
+/* ---- the strict parser ---- */
+
+#define PT	"\"payloadType\":\"" KK_PT_COMMAND "\""
+#define PL	"\"payload\":\"aGVsbG8=\""
+#define SG	"\"signatures\":[{\"keyid\":\"k\",\"sig\":\"@SIG@\"}]"
+#define SG_(x)	"\"signatures\":[" x "]"
+#define ENV	"{" PT "," PL "," SG "}"
+
+/* 64-byte signatures and their malformed cousins, made by our own b64 */
+static char *tok_sig, *tok_s63, *tok_s65, *tok_snc, *tok_snp;
+
+static void
+tokens_make(void)
+{
+	static const char al[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t s[65];
+	size_t i;
+
+	for (i = 0; i < sizeof(s); i++)
+		s[i] = (uint8_t)(i * 37 + 11);
+	tok_sig = b64(s, 64);
+	tok_s63 = b64(s, 63);
+	tok_s65 = b64(s, 65);
+	ck_assert_uint_eq(strlen(tok_sig), 88);
+	ck_assert_str_eq(tok_sig + 86, "==");
+	/* the last data character with unused (must be zero) bits set */
+	tok_snc = strdup(tok_sig);
+	ck_assert_ptr_nonnull(tok_snc);
+	tok_snc[85] = al[(strchr(al, tok_snc[85]) - al) ^ 1];
+	/* no padding */
+	tok_snp = strndup(tok_sig, 86);
+	ck_assert_ptr_nonnull(tok_snp);
+}
+
+static void
+tokens_free(void)
+{
+	free(tok_sig);
+	free(tok_s63);
+	free(tok_s65);
+	free(tok_snc);
+	free(tok_snp);
+}
+
+/* tmpl with @SIG@ and friends replaced. */
+static char *
+expand(const char *tmpl)
+{
+	static const struct {
+		const char *tok;
+		char **val;
+	} subst[] = {
+		{ "@SIG@", &tok_sig }, { "@S63@", &tok_s63 },
+		{ "@S65@", &tok_s65 }, { "@SNC@", &tok_snc },
+		{ "@SNP@", &tok_snp },
+	};
+	char *out, *o;
+	const char *t;
+	size_t i, n;
+
+	out = malloc(strlen(tmpl) * 20 + 1);
+	ck_assert_ptr_nonnull(out);
+	for (t = tmpl, o = out; *t != '\0';) {
+		for (i = 0; i < sizeof(subst) / sizeof(subst[0]); i++) {
+			n = strlen(subst[i].tok);
+			if (strncmp(t, subst[i].tok, n) == 0)
+				break;
+		}
+		if (i < sizeof(subst) / sizeof(subst[0])) {
+			strcpy(o, *subst[i].val);
+			o += strlen(o);
+			t += strlen(subst[i].tok);
+		} else {
+			*o++ = *t++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+struct pcase {
+	const char *name;
+	const char *json;
+	const char *payload;	/* expected, when accepted */
+};
+
+static const struct pcase accepted[] = {
+	{ "base", ENV, "hello" },
+	{ "whitespace around", " \n\t\r" ENV " \n\t\r", "hello" },
+	{ "other key order", "{" SG "," PL "," PT "}", "hello" },
+	{ "sig keys reversed", "{" PT "," PL "," SG_("{\"sig\":\"@SIG@\","
+	    "\"keyid\":\"k\"}") "}", "hello" },
+	{ "empty payload", "{" PT ",\"payload\":\"\"," SG "}", "" },
+	{ "no padding needed", "{" PT ",\"payload\":\"aGVsbG8h\"," SG "}",
+	    "hello!" },
+	{ "two padding", "{" PT ",\"payload\":\"aGVsbA==\"," SG "}", "hell" },
+	{ "empty keyid", "{" PT "," PL "," SG_("{\"keyid\":\"\",\"sig\":"
+	    "\"@SIG@\"}") "}", "hello" },
+	{ "two signatures", "{" PT "," PL "," SG_("{\"keyid\":\"a\",\"sig\":"
+	    "\"@SIG@\"},{\"keyid\":\"a\",\"sig\":\"@SIG@\"}") "}", "hello" },
+	{ "unicode type", "{\"payloadType\":\"t\\u00e9\xe2\x82\xac\"," PL ","
+	    SG "}", "hello" },
+};
+
+static const struct pcase rejected[] = {
+	{ "empty", "", NULL },
+	{ "blank", "   ", NULL },
+	{ "not json", "hello", NULL },
+	{ "truncated", "{" PT "," PL "," SG, NULL },
+	{ "array", "[]", NULL },
+	{ "array of envelope", "[" ENV "]", NULL },
+	{ "string", "\"" ENV "\"", NULL },
+	{ "null", "null", NULL },
+	{ "number", "42", NULL },
+	{ "empty object", "{}", NULL },
+	{ "missing payloadType", "{" PL "," SG "}", NULL },
+	{ "missing payload", "{" PT "," SG "}", NULL },
+	{ "missing signatures", "{" PT "," PL "}", NULL },
+	{ "misspelt key", "{\"payloadtype\":\"t\"," PL "," SG "}", NULL },
+	{ "extra key", "{" PT "," PL "," SG ",\"x\":1}", NULL },
+	{ "extra null key", "{" PT "," PL "," SG ",\"payloadType2\":null}",
+	    NULL },
+	{ "duplicate payloadType", "{" PT "," PT "," PL "," SG "}", NULL },
+	{ "duplicate payloadType, other value", "{\"payloadType\":\"x\","
+	    PT "," PL "," SG "}", NULL },
+	{ "duplicate payload", "{" PT "," PL ",\"payload\":\"\"," SG "}",
+	    NULL },
+	{ "duplicate signatures", "{" PT "," PL "," SG "," SG "}", NULL },
+	{ "duplicate keyid", "{" PT "," PL "," SG_("{\"keyid\":\"a\","
+	    "\"keyid\":\"b\",\"sig\":\"@SIG@\"}") "}", NULL },
+	{ "duplicate sig", "{" PT "," PL "," SG_("{\"keyid\":\"a\","
+	    "\"sig\":\"@SIG@\",\"sig\":\"@SIG@\"}") "}", NULL },
+	{ "payloadType number", "{\"payloadType\":1," PL "," SG "}", NULL },
+	{ "payloadType null", "{\"payloadType\":null," PL "," SG "}", NULL },
+	{ "payloadType array", "{\"payloadType\":[\"t\"]," PL "," SG "}",
+	    NULL },
+	{ "payloadType object", "{\"payloadType\":{}," PL "," SG "}", NULL },
+	{ "payload number", "{" PT ",\"payload\":1," SG "}", NULL },
+	{ "payload true", "{" PT ",\"payload\":true," SG "}", NULL },
+	{ "payload null", "{" PT ",\"payload\":null," SG "}", NULL },
+	{ "payload object", "{" PT ",\"payload\":{\"v\":1}," SG "}", NULL },
+	{ "signatures object", "{" PT "," PL ",\"signatures\":{\"keyid\":"
+	    "\"k\",\"sig\":\"@SIG@\"}}", NULL },
+	{ "signatures string", "{" PT "," PL ",\"signatures\":\"x\"}", NULL },
+	{ "signatures null", "{" PT "," PL ",\"signatures\":null}", NULL },
+	{ "signature string", "{" PT "," PL "," SG_("\"@SIG@\"") "}", NULL },
+	{ "signature array", "{" PT "," PL "," SG_("[\"k\",\"@SIG@\"]") "}",
+	    NULL },
+	{ "signature null", "{" PT "," PL "," SG_("null") "}", NULL },
+	{ "second signature bad", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
+	    "\"sig\":\"@SIG@\"},1") "}", NULL },
+	{ "keyid number", "{" PT "," PL "," SG_("{\"keyid\":1,\"sig\":"
+	    "\"@SIG@\"}") "}", NULL },
+	{ "keyid null", "{" PT "," PL "," SG_("{\"keyid\":null,\"sig\":"
+	    "\"@SIG@\"}") "}", NULL },
+	{ "sig number", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":1}")
+	    "}", NULL },
+	{ "sig array", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
+	    "[\"@SIG@\"]}") "}", NULL },
+	{ "sig missing", "{" PT "," PL "," SG_("{\"keyid\":\"k\"}") "}",
+	    NULL },
+	{ "keyid missing", "{" PT "," PL "," SG_("{\"sig\":\"@SIG@\"}") "}",
+	    NULL },
+	{ "signature empty object", "{" PT "," PL "," SG_("{}") "}", NULL },
+	{ "signature extra key", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
+	    "\"sig\":\"@SIG@\",\"alg\":\"ed25519\"}") "}", NULL },
+	{ "zero signatures", "{" PT "," PL "," SG_("") "}", NULL },
+	{ "sig empty", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":\"\"}")
+	    "}", NULL },
+	{ "sig 63 bytes", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
+	    "\"@S63@\"}") "}", NULL },
+	{ "sig 65 bytes", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
+	    "\"@S65@\"}") "}", NULL },
+	{ "sig padding bits set", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
+	    "\"sig\":\"@SNC@\"}") "}", NULL },
+	{ "sig without padding", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
+	    "\"sig\":\"@SNP@\"}") "}", NULL },
+	{ "sig with newline", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
+	    "\"sig\":\"@SNP@\\n==\"}") "}", NULL },
+	{ "sig hex", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":\""
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    "\"}") "}", NULL },
+	{ "payload not base64", "{" PT ",\"payload\":\"hello world!\"," SG "}",
+	    NULL },
+	{ "payload bad char", "{" PT ",\"payload\":\"aGVsbG8%\"," SG "}",
+	    NULL },
+	{ "payload missing padding", "{" PT ",\"payload\":\"aGVsbG8\"," SG "}",
+	    NULL },
+	{ "payload missing both padding", "{" PT ",\"payload\":\"aGVsbA\","
+	    SG "}", NULL },
+	{ "payload one of two padding", "{" PT ",\"payload\":\"aGVsbA=\"," SG
+	    "}", NULL },
+	{ "payload extra padding", "{" PT ",\"payload\":\"aGVsbG8==\"," SG
+	    "}", NULL },
+	{ "payload padding group", "{" PT ",\"payload\":\"aGVsbG8=====\"," SG
+	    "}", NULL },
+	{ "payload YR==", "{" PT ",\"payload\":\"YR==\"," SG "}", NULL },
+	{ "payload padding bits, one =", "{" PT ",\"payload\":\"aGVsbG9=\","
+	    SG "}", NULL },
+	{ "payload three padding", "{" PT ",\"payload\":\"a===\"," SG "}",
+	    NULL },
+	{ "payload all padding", "{" PT ",\"payload\":\"====\"," SG "}", NULL },
+	{ "payload padding inside", "{" PT ",\"payload\":\"YQ==YQ==\"," SG "}",
+	    NULL },
+	{ "payload padding middle of group", "{" PT ",\"payload\":\"aG=sbG8=\","
+	    SG "}", NULL },
+	{ "payload url-safe alphabet", "{" PT ",\"payload\":\"-_8=\"," SG "}",
+	    NULL },
+	{ "payload leading space", "{" PT ",\"payload\":\" aGVsbG8=\"," SG "}",
+	    NULL },
+	{ "payload trailing space", "{" PT ",\"payload\":\"aGVsbG8= \"," SG
+	    "}", NULL },
+	{ "payload inner space", "{" PT ",\"payload\":\"aGVs bG8=\"," SG "}",
+	    NULL },
+	{ "payload newline", "{" PT ",\"payload\":\"aGVs\\nbG8=\"," SG "}",
+	    NULL },
+	{ "payload trailing newline", "{" PT ",\"payload\":\"aGVsbG8=\\n\"," SG
+	    "}", NULL },
+	{ "payload trailing CR", "{" PT ",\"payload\":\"aGVsbG8=\\r\"," SG "}",
+	    NULL },
+	{ "payload NUL escape", "{" PT ",\"payload\":\"aGVsbG8=\\u0000\"," SG
+	    "}", NULL },
+	{ "payloadType C0", "{\"payloadType\":\"a\\u0001b\"," PL "," SG "}",
+	    NULL },
+	{ "payloadType newline", "{\"payloadType\":\"a\\nb\"," PL "," SG "}",
+	    NULL },
+	{ "payloadType tab", "{\"payloadType\":\"a\\tb\"," PL "," SG "}",
+	    NULL },
+	{ "payloadType ESC", "{\"payloadType\":\"a\\u001b[31m\"," PL "," SG
+	    "}", NULL },
+	{ "payloadType DEL", "{\"payloadType\":\"a\\u007f\"," PL "," SG "}",
+	    NULL },
+	{ "payloadType C1 NEL", "{\"payloadType\":\"a\\u0085\"," PL "," SG
+	    "}", NULL },
+	{ "payloadType NUL", "{\"payloadType\":\"a\\u0000b\"," PL "," SG "}",
+	    NULL },
+	{ "payloadType raw newline", "{\"payloadType\":\"a\nb\"," PL "," SG
+	    "}", NULL },
+	{ "payloadType invalid UTF-8", "{\"payloadType\":\"a\xff\"," PL ","
+	    SG "}", NULL },
+	{ "payloadType lone surrogate", "{\"payloadType\":\"a\\ud800\"," PL
+	    "," SG "}", NULL },
+	{ "keyid control", "{" PT "," PL "," SG_("{\"keyid\":\"k\\u0007\","
+	    "\"sig\":\"@SIG@\"}") "}", NULL },
+	{ "trailing garbage", ENV "x", NULL },
+	{ "trailing object", ENV "{}", NULL },
+	{ "trailing bracket", ENV "]", NULL },
+	{ "trailing comma", ENV ",", NULL },
+	{ "trailing string", ENV " \"\"", NULL },
+	{ "trailing number", ENV "\n0", NULL },
+	{ "comment", "/* c */" ENV, NULL },
+	{ "single quotes", "{'payloadType':'t'," PL "," SG "}", NULL },
+	{ "trailing comma in object", "{" PT "," PL "," SG ",}", NULL },
+	{ "BOM", "\xef\xbb\xbf" ENV, NULL },
+};
+
+static void
+assert_zeroed(const struct kk_envelope *env)
+{
+	ck_assert_ptr_null(env->payload);
+	ck_assert_uint_eq(env->payload_len, 0);
+	ck_assert_uint_eq(env->nsigs, 0);
+	ck_assert_uint_eq(env->type[0], 0);
+}
+
+static int
+parse_text(const char *text, struct kk_envelope *env)
+{
+	memset(env, 0xa5, sizeof(*env));
+	return kk_envelope_parse((const uint8_t *)text, strlen(text), env);
+}
+
+START_TEST(test_parse_accepted)
+{
+	const struct pcase *c = &accepted[_i];
+	struct kk_envelope env;
+	char *text;
+	size_t i;
+
+	text = expand(c->json);
+	ck_assert_msg(parse_text(text, &env) == 0, "rejected: %s", c->name);
+	ck_assert_uint_eq(env.payload_len, strlen(c->payload));
+	ck_assert_mem_eq(env.payload, c->payload, env.payload_len);
+	ck_assert_uint_ge(env.nsigs, 1);
+	ck_assert_uint_eq(env.sigs[0].siglen, 64);
+	for (i = 0; i < 64; i++)
+		ck_assert_uint_eq(env.sigs[0].sig[i], (uint8_t)(i * 37 + 11));
+	kk_envelope_free(&env);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_parse_rejected)
+{
+	const struct pcase *c = &rejected[_i];
+	struct kk_envelope env;
+	char *text;
+
+	text = expand(c->json);
+	ck_assert_msg(parse_text(text, &env) == -EBADMSG, "accepted: %s",
+	    c->name);
+	assert_zeroed(&env);
+	free(text);
+}
+END_TEST
+
+/* Counts and lengths at their limits, and one past. */
+START_TEST(test_parse_limits)
+{
+	char *text, *sigs, *p, *keyid, *type;
+	struct kk_envelope env;
+	size_t n, i;
+
+	sigs = malloc(20 * 120);
+	ck_assert_ptr_nonnull(sigs);
+	text = malloc(20 * 120 + 512);
+	ck_assert_ptr_nonnull(text);
+	for (n = KK_DSSE_MAX_SIGS; n <= KK_DSSE_MAX_SIGS + 1; n++) {
+		p = sigs;
+		for (i = 0; i < n; i++)
+			p += sprintf(p, "%s{\"keyid\":\"k%zu\",\"sig\":\"%s\"}",
+			    i > 0 ? "," : "", i, tok_sig);
+		sprintf(text, "{" PT "," PL ",\"signatures\":[%s]}", sigs);
+		if (n == KK_DSSE_MAX_SIGS) {
+			ck_assert_int_eq(parse_text(text, &env), 0);
+			ck_assert_uint_eq(env.nsigs, KK_DSSE_MAX_SIGS);
+			ck_assert_str_eq(env.sigs[15].keyid, "k15");
+			kk_envelope_free(&env);
+		} else {
+			ck_assert_int_eq(parse_text(text, &env), -EBADMSG);
+			assert_zeroed(&env);
+		}
+	}
+
+	keyid = malloc(KK_KEYID_MAX + 1);
+	ck_assert_ptr_nonnull(keyid);
+	memset(keyid, 'k', KK_KEYID_MAX);
+	keyid[KK_KEYID_MAX - 1] = '\0';
+	sprintf(text, "{" PT "," PL ",\"signatures\":[{\"keyid\":\"%s\","
+	    "\"sig\":\"%s\"}]}", keyid, tok_sig);
+	ck_assert_int_eq(parse_text(text, &env), 0);
+	ck_assert_str_eq(env.sigs[0].keyid, keyid);
+	kk_envelope_free(&env);
+	keyid[KK_KEYID_MAX - 1] = 'k';
+	keyid[KK_KEYID_MAX] = '\0';
+	sprintf(text, "{" PT "," PL ",\"signatures\":[{\"keyid\":\"%s\","
+	    "\"sig\":\"%s\"}]}", keyid, tok_sig);
+	ck_assert_int_eq(parse_text(text, &env), -EBADMSG);
+	assert_zeroed(&env);
+
+	type = malloc(129);
+	ck_assert_ptr_nonnull(type);
+	memset(type, 't', 128);
+	type[127] = '\0';
+	sprintf(text, "{\"payloadType\":\"%s\"," PL ",\"signatures\":[{"
+	    "\"keyid\":\"\",\"sig\":\"%s\"}]}", type, tok_sig);
+	ck_assert_int_eq(parse_text(text, &env), 0);
+	ck_assert_str_eq(env.type, type);
+	kk_envelope_free(&env);
+	type[127] = 't';
+	type[128] = '\0';
+	sprintf(text, "{\"payloadType\":\"%s\"," PL ",\"signatures\":[{"
+	    "\"keyid\":\"\",\"sig\":\"%s\"}]}", type, tok_sig);
+	ck_assert_int_eq(parse_text(text, &env), -EBADMSG);
+	assert_zeroed(&env);
+
+	free(type);
+	free(keyid);
+	free(text);
+	free(sigs);
+}
+END_TEST
+
+/* Raw NUL bytes: after the object, and inside it. */
+START_TEST(test_parse_nul_bytes)
+{
+	struct kk_envelope env;
+	char *text, *buf;
+	size_t n;
+
+	text = expand(ENV);
+	n = strlen(text);
+	buf = malloc(n + 1);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)buf, n, &env), 0);
+	kk_envelope_free(&env);
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)buf, n + 1, &env),
+	    -EBADMSG);
+	assert_zeroed(&env);
+	/* a NUL inside the payload string */
+	memcpy(buf, text, n);
+	buf[strstr(text, "aGVsbG8=") - text + 4] = '\0';
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)buf, n, &env), -EBADMSG);
+	assert_zeroed(&env);
+	/* and one in the middle, between members */
+	memcpy(buf, text, n);
+	buf[strchr(text, ',') - text] = '\0';
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)buf, n, &env), -EBADMSG);
+	free(buf);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_parse_size_cap)
+{
+	struct kk_envelope env;
+	char *text;
+	uint8_t *buf;
+	size_t n;
+
+	buf = malloc(KK_ENVELOPE_MAX + 1);
+	ck_assert_ptr_nonnull(buf);
+
+	/* spaces only: too large before it is malformed */
+	memset(buf, ' ', KK_ENVELOPE_MAX + 1);
+	memset(&env, 0xa5, sizeof(env));
+	ck_assert_int_eq(kk_envelope_parse(buf, KK_ENVELOPE_MAX + 1, &env),
+	    -E2BIG);
+	assert_zeroed(&env);
+	ck_assert_int_eq(kk_envelope_parse(buf, SIZE_MAX, &env), -E2BIG);
+
+	/* a valid envelope padded to exactly the cap is fine, +1 is not */
+	text = expand(ENV);
+	n = strlen(text);
+	memcpy(buf, text, n);
+	ck_assert_int_eq(kk_envelope_parse(buf, KK_ENVELOPE_MAX, &env), 0);
+	kk_envelope_free(&env);
+	ck_assert_int_eq(kk_envelope_parse(buf, KK_ENVELOPE_MAX + 1, &env),
+	    -E2BIG);
+	assert_zeroed(&env);
+	free(text);
+
+	/* deep nesting inside the cap fails cleanly */
+	memset(buf, '[', KK_ENVELOPE_MAX);
+	ck_assert_int_eq(kk_envelope_parse(buf, KK_ENVELOPE_MAX, &env),
+	    -EBADMSG);
+	memcpy(buf, "{" PT ",\"payload\":", strlen("{" PT ",\"payload\":"));
+	ck_assert_int_eq(kk_envelope_parse(buf, KK_ENVELOPE_MAX, &env),
+	    -EBADMSG);
+	free(buf);
+}
+END_TEST
+
+/* The largest payload whose envelope fits: signed, encoded, parsed. */
+START_TEST(test_parse_big_payload)
+{
+	struct kk_envelope env, back;
+	EVP_PKEY *k;
+	uint8_t *payload;
+	char *text;
+	size_t n, i;
+
+	n = 700 * 1024;
+	payload = malloc(n);
+	ck_assert_ptr_nonnull(payload);
+	for (i = 0; i < n; i++)
+		payload[i] = (uint8_t)(i * 131 + 7);
+	k = signed_env(&env, KK_PT_REPORT, payload, n);
+	text = kk_envelope_encode(&env);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_le(strlen(text), KK_ENVELOPE_MAX);
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)text, strlen(text),
+	    &back), 0);
+	ck_assert_uint_eq(back.payload_len, n);
+	ck_assert_mem_eq(back.payload, payload, n);
+	ck_assert_int_eq(kk_dsse_verify_one(&back, 0, k), 0);
+	back.payload[n - 1] ^= 0x80;
+	ck_assert_int_eq(kk_dsse_verify_one(&back, 0, k), -EBADMSG);
+	kk_envelope_free(&back);
+	kk_envelope_free(&env);
+	free(text);
+	free(payload);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
+Suite *
+dsse_suite(void)
+{
+	Suite *s;
+	TCase *tc;
+
+	s = suite_create("dsse");
+
+	tc = tcase_create("pae");
+	tcase_add_test(tc, test_pae_vectors);
+	tcase_add_test(tc, test_pae_args);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("keys");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_test(tc, test_key_files);
+	tcase_add_test(tc, test_key_no_follow);
+	tcase_add_test(tc, test_key_distinct);
+	tcase_add_test(tc, test_key_id_kat);
+	tcase_add_test(tc, test_key_refuse_other_types);
+	tcase_add_test(tc, test_key_load_bad_files);
+	tcase_add_test(tc, test_cert_contents);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sign");
+	tcase_add_test(tc, test_sign_kat);
+	tcase_add_test(tc, test_sig_bitflips);
+	tcase_add_test(tc, test_payload_mutations);
+	tcase_add_test(tc, test_boundary_shift);
+	tcase_add_test(tc, test_sign_appends);
+	tcase_add_test(tc, test_sign_keyid_rules);
+	tcase_add_test(tc, test_init_and_free);
+	tcase_add_test(tc, test_roundtrip);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parse");
+	tcase_add_unchecked_fixture(tc, tokens_make, tokens_free);
+	tcase_add_loop_test(tc, test_parse_accepted, 0,
+	    (int)(sizeof(accepted) / sizeof(accepted[0])));
+	tcase_add_loop_test(tc, test_parse_rejected, 0,
+	    (int)(sizeof(rejected) / sizeof(rejected[0])));
+	tcase_add_test(tc, test_parse_limits);
+	tcase_add_test(tc, test_parse_nul_bytes);
+	tcase_add_test(tc, test_parse_size_cap);
+	tcase_add_test(tc, test_parse_big_payload);
+	suite_add_tcase(s, tc);
+
+	return s;
+}

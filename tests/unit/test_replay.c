@@ -1,0 +1,451 @@
+/*
+ * The replay store (agentd/replay.c): record once, refuse the second
+ * time, survive a restart (it is only files), prune what has expired and
+ * nothing else, and refuse hostile ids before touching the file system.
+ *
+ * Every test works in its own directory below a private mkdtemp(3)
+ * directory that the unchecked fixture removes.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+Suite *replay_suite(void);
+
+#define ID1	"0123456789abcdef0123456789abcdef"
+#define ID2	"fedcba9876543210fedcba9876543210"
+#define ID3	"00000000000000000000000000000003"
+#define ID4	"00000000000000000000000000000004"
+
+static char base[PATH_MAX];
+
+static void
+base_create(void)
+{
+	strcpy(base, "/tmp/kk-ut-replay.XXXXXX");
+	if (mkdtemp(base) == NULL)
+		base[0] = '\0';
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+static void
+base_remove(void)
+{
+	if (base[0] != '\0')
+		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	base[0] = '\0';
+}
+
+/* A fresh store path (not yet created) below a fresh directory. */
+static void
+store(char out[PATH_MAX])
+{
+	char w[PATH_MAX];
+
+	ck_assert_str_ne(base, "");
+	ck_assert_int_lt(snprintf(w, sizeof(w), "%s/w.XXXXXX", base),
+	    PATH_MAX);
+	ck_assert_ptr_nonnull(mkdtemp(w));
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/replay", w), PATH_MAX);
+}
+
+static void
+join(char out[PATH_MAX], const char *dir, const char *name)
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
+	    PATH_MAX);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	ck_assert_int_eq(close(fd), 0);
+}
+
+static bool
+exists(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	join(p, dir, name);
+	return lstat(p, &st) == 0;
+}
+
+static size_t
+count_entries(const char *dir)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_record_once)
+{
+	char dir[PATH_MAX], p[PATH_MAX], buf[64];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	store(dir);
+	ck_assert(!kk_replay_seen(dir, ID1));	/* no store yet */
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 1790000600), 0);
+	/* the store was created private */
+	ck_assert_int_eq(lstat(dir, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+	ck_assert(kk_replay_seen(dir, ID1));
+	ck_assert(!kk_replay_seen(dir, ID2));
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 1790000600), -EALREADY);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 1), -EALREADY);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, 1790000601), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, 1790000601), -EALREADY);
+
+	/* one file per id, holding exp in decimal */
+	join(p, dir, ID1);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	close(fd);
+	ck_assert_str_eq(buf, "1790000600\n");
+	ck_assert_uint_eq(count_entries(dir), 2);
+}
+END_TEST
+
+/* An existing store (made by the caller) is used as it is. */
+START_TEST(test_existing_store)
+{
+	char dir[PATH_MAX];
+
+	store(dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert(!kk_replay_seen(dir, ID1));
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 100), 0);
+	ck_assert(kk_replay_seen(dir, ID1));
+}
+END_TEST
+
+/*
+ * A restart: a new process with no state of its own sees what the old one
+ * recorded, and cannot record it again.
+ */
+START_TEST(test_restart)
+{
+	char dir[PATH_MAX];
+	pid_t pid;
+	int status;
+
+	store(dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(kk_replay_record(dir, ID1, 1790000600) == 0 ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(kk_replay_seen(dir, ID1) &&
+		    kk_replay_record(dir, ID1, 1790000600) == -EALREADY &&
+		    kk_replay_record(dir, ID2, 1790000600) == 0 ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(kk_replay_seen(dir, ID2));
+}
+END_TEST
+
+static const char *const hostile_ids[] = {
+	"../x",
+	"..",
+	".",
+	"",
+	"/etc/passwd",
+	"0123456789abcdef0123456789abcde",		/* 31 */
+	"0123456789abcdef0123456789abcdef0",		/* 33 */
+	"0123456789ABCDEF0123456789abcdef",		/* uppercase */
+	"0123456789abcdef0123456789abcde/",
+	"../3456789abcdef0123456789abcdef",
+	"0123456789abcdef0123456789abcde\n",
+	"0123456789abcdef 123456789abcdef",
+	"0123456789abcdef0123456789abcdeg",
+};
+
+/* Refused before the file system is touched: the store is not even made. */
+START_TEST(test_hostile_id)
+{
+	const char *id = hostile_ids[_i];
+	char dir[PATH_MAX], outside[PATH_MAX];
+	struct stat st;
+
+	store(dir);
+	ck_assert_int_eq(kk_replay_record(dir, id, 1790000600), -EINVAL);
+	ck_assert_int_eq(lstat(dir, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* fails closed: an id that cannot be looked up counts as seen */
+	ck_assert(kk_replay_seen(dir, id));
+	ck_assert_int_eq(lstat(dir, &st), -1);
+
+	/* and with the store present, nothing lands next to it */
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(kk_replay_record(dir, id, 1790000600), -EINVAL);
+	ck_assert_uint_eq(count_entries(dir), 0);
+	join(outside, dir, "..");
+	ck_assert_uint_eq(count_entries(outside), 1);
+}
+END_TEST
+
+START_TEST(test_bad_args)
+{
+	char dir[PATH_MAX];
+
+	store(dir);
+	ck_assert_int_eq(kk_replay_record(dir, NULL, 1), -EINVAL);
+	ck_assert_int_eq(kk_replay_record(NULL, ID1, 1), -EINVAL);
+	ck_assert_int_eq(kk_replay_record("", ID1, 1), -EINVAL);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, -1), -EINVAL);
+	ck_assert(kk_replay_seen(dir, NULL));
+	ck_assert(kk_replay_seen(NULL, ID1));
+	ck_assert_int_eq(kk_replay_prune(dir, 100, -1), -EINVAL);
+	ck_assert_int_eq(kk_replay_prune(NULL, 100, 0), -EINVAL);
+}
+END_TEST
+
+/* A store that is a symbolic link, or that others can write, is refused. */
+START_TEST(test_unsafe_store)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	int rc;
+
+	store(dir);
+	ck_assert_int_lt(snprintf(real, sizeof(real), "%s.real", dir),
+	    (int)sizeof(real));
+	ck_assert_int_eq(mkdir(real, 0700), 0);
+	ck_assert_int_eq(symlink(real, dir), 0);
+	/* O_NOFOLLOW | O_DIRECTORY: Linux says ENOTDIR, others ELOOP */
+	rc = kk_replay_record(dir, ID1, 100);
+	ck_assert(rc == -ENOTDIR || rc == -ELOOP);
+	ck_assert_uint_eq(count_entries(real), 0);
+	ck_assert(kk_replay_seen(dir, ID1));		/* fails closed */
+	ck_assert_int_lt(kk_replay_prune(dir, 100, 0), 0);
+
+	ck_assert_int_eq(chmod(real, 0770), 0);
+	ck_assert_int_eq(kk_replay_record(real, ID1, 100), -EPERM);
+	ck_assert_int_eq(chmod(real, 0703), 0);
+	ck_assert_int_eq(kk_replay_record(real, ID1, 100), -EPERM);
+	ck_assert_int_eq(chmod(real, 0700), 0);
+	ck_assert_int_eq(chown(real, 1, 1), 0);
+	ck_assert_int_eq(kk_replay_record(real, ID1, 100), -EPERM);
+	ck_assert_int_eq(chown(real, 0, 0), 0);
+	ck_assert_int_eq(kk_replay_record(real, ID1, 100), 0);
+
+	/* a plain file where the store should be */
+	store(dir);
+	write_file(dir, "x");
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 100), -ENOTDIR);
+}
+END_TEST
+
+/* Something planted under an id's name blocks the id; it is not followed. */
+START_TEST(test_planted_entry)
+{
+	char dir[PATH_MAX], p[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+
+	store(dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	join(target, base, "target");
+	unlink(target);
+	join(p, dir, ID1);
+	ck_assert_int_eq(symlink(target, p), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 100), -EALREADY);
+	ck_assert_int_eq(lstat(target, &st), -1);
+	ck_assert(kk_replay_seen(dir, ID1));
+}
+END_TEST
+
+START_TEST(test_prune)
+{
+	char dir[PATH_MAX], p[PATH_MAX], target[PATH_MAX];
+
+	store(dir);
+	ck_assert_int_eq(kk_replay_prune(dir, 1000, 0), 0);	/* no store */
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 100), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, 200), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID3, 300), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID4, 400), 0);
+
+	/* not ours: left alone whatever their age */
+	join(p, dir, "README");
+	write_file(p, "1\n");
+	join(p, dir, "0123456789ABCDEF0123456789ABCDEF");
+	write_file(p, "1\n");
+	join(p, dir, "0123456789abcdef0123456789abcdef0");
+	write_file(p, "1\n");
+	join(p, dir, ID1 ".tmp");
+	write_file(p, "1\n");
+	join(p, dir, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	/* ours by name but unreadable content: kept (fails closed) */
+	join(p, dir, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+	write_file(p, "soon\n");
+	join(p, dir, "cccccccccccccccccccccccccccccccc");
+	write_file(p, "");
+	join(p, dir, "dddddddddddddddddddddddddddddddd");
+	write_file(p, "99999999999999999999\n");
+	join(p, dir, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+	write_file(p, "-5\n");
+	/* a symbolic link with an id's name is not followed */
+	join(target, base, "old-target");
+	unlink(target);
+	write_file(target, "1\n");
+	join(p, dir, "ffffffffffffffffffffffffffffffff");
+	ck_assert_int_eq(symlink(target, p), 0);
+
+	/* exp < now - skew goes: 250 - 50 = 200, so only exp 100 */
+	ck_assert_int_eq(kk_replay_prune(dir, 250, 50), 1);
+	ck_assert(!exists(dir, ID1));
+	ck_assert(exists(dir, ID2));		/* exp == now - skew stays */
+	ck_assert(kk_replay_seen(dir, ID2));
+	/* 201 - 0: exp 200 goes */
+	ck_assert_int_eq(kk_replay_prune(dir, 201, 0), 1);
+	ck_assert(!exists(dir, ID2));
+	ck_assert(exists(dir, ID3));
+	ck_assert(exists(dir, ID4));
+	ck_assert_int_eq(kk_replay_prune(dir, 201, 0), 0);
+
+	/* a pruned id can be recorded again (it would be expired anyway) */
+	ck_assert(!kk_replay_seen(dir, ID1));
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 1000), 0);
+
+	/* everything of ours is old now; the rest survives */
+	ck_assert_int_eq(kk_replay_prune(dir, 100000, 0), 3);
+	ck_assert(exists(dir, "README"));
+	ck_assert(exists(dir, "0123456789ABCDEF0123456789ABCDEF"));
+	ck_assert(exists(dir, "0123456789abcdef0123456789abcdef0"));
+	ck_assert(exists(dir, ID1 ".tmp"));
+	ck_assert(exists(dir, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+	ck_assert(exists(dir, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"));
+	ck_assert(exists(dir, "cccccccccccccccccccccccccccccccc"));
+	ck_assert(exists(dir, "dddddddddddddddddddddddddddddddd"));
+	ck_assert(exists(dir, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"));
+	ck_assert(exists(dir, "ffffffffffffffffffffffffffffffff"));
+	ck_assert(exists(base, "old-target"));
+	ck_assert_uint_eq(count_entries(dir), 10);
+}
+END_TEST
+
+/* now - skew near the bottom of time_t does not wrap around. */
+START_TEST(test_prune_extremes)
+{
+	char dir[PATH_MAX];
+
+	store(dir);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 0), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, INT64_MAX), 0);
+	ck_assert_int_eq(kk_replay_prune(dir, INT64_MIN + 1, 60), 0);
+	ck_assert_int_eq(kk_replay_prune(dir, 0, 0), 0);
+	ck_assert_int_eq(kk_replay_prune(dir, INT64_MAX, 0), 1);
+	ck_assert(kk_replay_seen(dir, ID2));
+	ck_assert(!kk_replay_seen(dir, ID1));
+}
+END_TEST
+
+/* One call looks at no more than 100000 entries; the next goes on. */
+START_TEST(test_prune_bounded)
+{
+	char dir[PATH_MAX], name[KK_ID_HEX + 1];
+	int dfd, fd, i, total = 100000 + 50, first, second;
+
+	store(dir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	for (i = 0; i < total; i++) {
+		snprintf(name, sizeof(name), "%032x", i);
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0600);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, "5", 1), 1);
+		close(fd);
+	}
+	close(dfd);
+	first = kk_replay_prune(dir, 1000, 0);
+	ck_assert_int_gt(first, 0);
+	ck_assert_int_le(first, 100000);
+	second = kk_replay_prune(dir, 1000, 0);
+	ck_assert_int_ge(second, 0);
+	ck_assert_int_le(second, 100000);
+	ck_assert_int_eq(first + second, total);
+	ck_assert_uint_eq(count_entries(dir), 0);
+}
+END_TEST
+
+Suite *
+replay_suite(void)
+{
+	Suite *s = suite_create("replay");
+	TCase *tc;
+
+	tc = tcase_create("store");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_test(tc, test_record_once);
+	tcase_add_test(tc, test_existing_store);
+	tcase_add_test(tc, test_restart);
+	tcase_add_loop_test(tc, test_hostile_id, 0,
+	    (int)(sizeof(hostile_ids) / sizeof(hostile_ids[0])));
+	tcase_add_test(tc, test_bad_args);
+	tcase_add_test(tc, test_unsafe_store);
+	tcase_add_test(tc, test_planted_entry);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("prune");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_prune);
+	tcase_add_test(tc, test_prune_extremes);
+	tcase_add_test(tc, test_prune_bounded);
+	suite_add_tcase(s, tc);
+	return s;
+}

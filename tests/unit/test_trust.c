@@ -1,0 +1,1004 @@
+/*
+ * trust.conf and distinct-key counting (agentd/trust.c).
+ *
+ * trust.conf names public key files by absolute path, so the key files
+ * and most trust.conf files are made at test time in a private mkdtemp(3)
+ * directory (removed by an unchecked fixture).  fixtures/trust/ holds
+ * only files that fail before any key is opened; they are loaded with
+ * KK_POLICY_SKIP_OWNER_CHECK because a checkout need not be root-owned.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+Suite *trust_suite(void);
+
+#define FIX(name)	"fixtures/trust/" name ".conf"
+#define ALL_ROLES	((1u << KK_ACT__MAX) - 1)
+#define BIT(a)		(1u << (a))
+
+static char base[PATH_MAX];
+
+static void
+base_create(void)
+{
+	strcpy(base, "/tmp/kk-ut-trust.XXXXXX");
+	if (mkdtemp(base) == NULL)
+		base[0] = '\0';
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+static void
+base_remove(void)
+{
+	if (base[0] != '\0')
+		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	base[0] = '\0';
+}
+
+/* A fresh directory for one test. */
+static void
+workdir(char out[PATH_MAX])
+{
+	ck_assert_str_ne(base, "");
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/w.XXXXXX", base),
+	    PATH_MAX);
+	ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+static void
+join(char out[PATH_MAX], const char *dir, const char *name)
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
+	    PATH_MAX);
+}
+
+static void
+write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+/* dir/name: a new Ed25519 key, its public half saved; the caller frees. */
+static EVP_PKEY *
+new_key(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	EVP_PKEY *k;
+
+	k = kk_key_generate();
+	ck_assert_ptr_nonnull(k);
+	join(p, dir, name);
+	ck_assert_int_eq(kk_key_save_public(k, p), 0);
+	return k;
+}
+
+/* dir/name: the public half of a key of another type (RSA, EC). */
+static void
+foreign_key(const char *dir, const char *name, EVP_PKEY *k)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(k);
+	join(p, dir, name);
+	f = fopen(p, "wx");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_PUBKEY(f, k), 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(p, 0644), 0);
+	EVP_PKEY_free(k);
+}
+
+/*
+ * Writes dir/trust.conf (mode 0644) from fmt, where every "@" is
+ * replaced by dir, so that key paths can be written "@/alice.pub".
+ */
+static const char *
+conf(const char *dir, const char *fmt, ...)
+{
+	static char path[PATH_MAX];
+	char text[65536], out[65536 * 2];
+	size_t i, o = 0, dl = strlen(dir);
+	va_list ap;
+
+	va_start(ap, fmt);
+	ck_assert_int_lt(vsnprintf(text, sizeof(text), fmt, ap),
+	    (int)sizeof(text));
+	va_end(ap);
+	for (i = 0; text[i] != '\0'; i++) {
+		ck_assert_uint_lt(o + dl + 1, sizeof(out));
+		if (text[i] == '@' && (i == 0 || text[i - 1] == '"')) {
+			memcpy(out + o, dir, dl);
+			o += dl;
+		} else {
+			out[o++] = text[i];
+		}
+	}
+	join(path, dir, "trust.conf");
+	unlink(path);
+	write_file(path, out, o, 0644);
+	return path;
+}
+
+static int
+load(const char *path, struct kk_trust *t, char *err, size_t errlen)
+{
+	return kk_trust_load(path, 0, t, err, errlen);
+}
+
+static void
+expect_ok(const char *path, unsigned flags)
+{
+	struct kk_trust t;
+	char err[512];
+
+	ck_assert_msg(kk_trust_load(path, flags, &t, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_str_eq(err, "");
+	kk_trust_free(&t);
+}
+
+/*
+ * Expects a failure with rc (0: any negative errno), and an error
+ * "PATH:LINE: " (or "PATH: " for line 0) that contains want.
+ */
+static void
+expect_fail(const char *path, unsigned flags, int rc, unsigned line,
+    const char *want)
+{
+	struct kk_trust t;
+	char err[512], prefix[PATH_MAX + 32];
+	int got;
+
+	memset(&t, 0x5a, sizeof(t));
+	got = kk_trust_load(path, flags, &t, err, sizeof(err));
+	if (rc == 0)
+		ck_assert_msg(got < 0, "%s: rc %d, want < 0", path, got);
+	else
+		ck_assert_msg(got == rc, "%s: rc %d, want %d (%s)", path, got,
+		    rc, err);
+	if (line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%u: ", path, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", path);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
+	    "'%s' does not start with '%s'", err, prefix);
+	ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err,
+	    want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	/* untouched on failure */
+	ck_assert_uint_eq(t.nkeys, 0x5a5a5a5a5a5a5a5aULL);
+}
+
+/* --- loading --- */
+
+START_TEST(test_valid)
+{
+	struct kk_trust t;
+	EVP_PKEY *a, *b;
+	char d[PATH_MAX], err[512] = "stale";
+	const char *path;
+	size_t i;
+
+	workdir(d);
+	a = new_key(d, "alice.pub");
+	b = new_key(d, "bob.pub");
+	path = conf(d,
+	    "# CSIRT signing keys\n"
+	    "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/alice.pub\";\n"
+	    "    roles = [ \"isolate\", \"release\", \"status\", \"freeze\",\n"
+	    "      \"snapshot\", \"collect\", \"fetch\" ]; },\n"
+	    "  { id = \"bob\";   public_key = \"@/bob.pub\";"
+	    "   roles = [ \"release\" ]; }\n"
+	    ");\n"
+	    "thresholds = { release = 2; };\n");
+	ck_assert_int_eq(load(path, &t, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	ck_assert_uint_eq(t.nkeys, 2);
+	ck_assert_str_eq(t.keys[0].id, "alice");
+	ck_assert_str_eq(t.keys[1].id, "bob");
+	ck_assert_uint_eq(t.keys[0].roles, BIT(KK_ACT_ISOLATE) |
+	    BIT(KK_ACT_RELEASE) | BIT(KK_ACT_STATUS) | BIT(KK_ACT_FREEZE) |
+	    BIT(KK_ACT_SNAPSHOT) | BIT(KK_ACT_COLLECT) | BIT(KK_ACT_FETCH));
+	ck_assert_uint_eq(t.keys[1].roles, BIT(KK_ACT_RELEASE));
+	ck_assert_int_eq(EVP_PKEY_eq(t.keys[0].pub, a), 1);
+	ck_assert_int_eq(EVP_PKEY_eq(t.keys[1].pub, b), 1);
+	for (i = 0; i < KK_ACT__MAX; i++)
+		ck_assert_uint_eq(t.threshold[i], i == KK_ACT_RELEASE ? 2 : 1);
+	kk_trust_free(&t);
+	ck_assert_uint_eq(t.nkeys, 0);
+	kk_trust_free(&t);		/* twice is harmless */
+	kk_trust_free(NULL);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+END_TEST
+
+/* Every action as a role and as a threshold; key ids of every kind. */
+START_TEST(test_valid_all)
+{
+	struct kk_trust t;
+	EVP_PKEY *a, *b;
+	char d[PATH_MAX], err[512];
+	const char *path;
+	size_t i;
+
+	workdir(d);
+	a = new_key(d, "a.pub");
+	b = new_key(d, "b.pub");
+	path = conf(d,
+	    "keys = ( { id = \"csirt.oncall@example-1_A\";"
+	    " public_key = \"@/a.pub\"; roles = [ \"isolate\", \"release\","
+	    " \"status\", \"freeze\", \"thaw\", \"snapshot\", \"collect\","
+	    " \"fetch\", \"drill\", \"unblock\" ]; },\n"
+	    " { id = \"b23456789012345678901234567890123456789012345678901"
+	    "234567890123\"; public_key = \"@/b.pub\"; roles = ( \"release\","
+	    " \"thaw\", \"unblock\" ); } );\n"
+	    "thresholds = { isolate = 1; release = 2; status = 1; freeze = 1;"
+	    " thaw = 2; snapshot = 1; collect = 1; fetch = 1; drill = 1;"
+	    " unblock = 2L; };\n");
+	ck_assert_int_eq(load(path, &t, err, sizeof(err)), 0);
+	ck_assert_uint_eq(t.nkeys, 2);
+	ck_assert_str_eq(t.keys[0].id, "csirt.oncall@example-1_A");
+	ck_assert_uint_eq(strlen(t.keys[1].id), 63);
+	ck_assert_uint_eq(t.keys[0].roles, ALL_ROLES);
+	ck_assert_uint_eq(t.threshold[KK_ACT_THAW], 2);
+	ck_assert_uint_eq(t.threshold[KK_ACT_UNBLOCK], 2);
+	for (i = 0; i < KK_ACT__MAX; i++)
+		ck_assert_uint_ge(t.threshold[i], 1);
+	kk_trust_free(&t);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+END_TEST
+
+/* A failed load leaves the previous trust as it was; a good one clears err. */
+START_TEST(test_failure_keeps_trust)
+{
+	struct kk_trust t, copy;
+	EVP_PKEY *a;
+	char d[PATH_MAX], err[512];
+	const char *path;
+
+	workdir(d);
+	a = new_key(d, "a.pub");
+	path = conf(d, "keys = ( { id = \"a\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; } );\n");
+	ck_assert_int_eq(load(path, &t, err, sizeof(err)), 0);
+	memcpy(&copy, &t, sizeof(t));
+	path = conf(d, "keys = ( { id = \"a\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; } );\n"
+	    "thresholds = { isolate = 2; };\n");
+	ck_assert_int_eq(load(path, &t, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(memcmp(&copy, &t, sizeof(t)), 0);
+	kk_trust_free(&t);
+	EVP_PKEY_free(a);
+}
+END_TEST
+
+START_TEST(test_max_keys)
+{
+	struct kk_trust t;
+	char d[PATH_MAX], name[32], err[512];
+	static char text[32768];
+	const char *path;
+	size_t o = 0;
+	int i, n = KK_TRUST_MAX_KEYS + 1;
+
+	workdir(d);
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "keys = (\n");
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "k%d.pub", i);
+		EVP_PKEY_free(new_key(d, name));
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "%s{ id = \"k%d\"; public_key = \"@/k%d.pub\";"
+		    " roles = [ \"release\" ]; }\n", i == 0 ? "  " : ", ", i,
+		    i);
+		ck_assert_uint_lt(o, sizeof(text));
+	}
+	snprintf(text + o, sizeof(text) - o, ");\n");
+	path = conf(d, "%s", text);
+	expect_fail(path, 0, -EINVAL, 1, "too many keys (at most 64)");
+
+	/* 64 is fine, and a threshold of 64 can be met */
+	text[0] = '\0';
+	o = (size_t)snprintf(text, sizeof(text), "keys = (\n");
+	for (i = 0; i < KK_TRUST_MAX_KEYS; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "%s{ id = \"k%d\"; public_key = \"@/k%d.pub\";"
+		    " roles = [ \"release\" ]; }\n", i == 0 ? "  " : ", ", i,
+		    i);
+	snprintf(text + o, sizeof(text) - o,
+	    ");\nthresholds = { release = 64; };\n");
+	path = conf(d, "%s", text);
+	ck_assert_int_eq(load(path, &t, err, sizeof(err)), 0);
+	ck_assert_uint_eq(t.nkeys, KK_TRUST_MAX_KEYS);
+	ck_assert_uint_eq(t.threshold[KK_ACT_RELEASE], 64);
+	kk_trust_free(&t);
+}
+END_TEST
+
+/* Fixtures that fail before any key file is opened. */
+struct hostile {
+	const char *file;
+	unsigned line;		/* 0: a message without a line */
+	const char *want;
+};
+
+static const struct hostile hostiles[] = {
+	{ FIX("include"), 2, "@include is not allowed" },
+	{ FIX("include_indented"), 4, "@include is not allowed" },
+	{ FIX("syntax_error"), 2, "syntax error" },
+	{ FIX("unknown_top"), 4, "unknown key 'default_threshold'" },
+	{ FIX("missing_keys"), 0, "missing required key 'keys'" },
+	{ FIX("keys_empty"), 1, "keys must not be empty" },
+	{ FIX("keys_not_list"), 1, "keys must be a list" },
+	{ FIX("keys_group"), 1, "keys must be a list" },
+	{ FIX("key_not_group"), 1, "keys[0] must be a group" },
+	{ FIX("threshold_overflow"), 5, "integer 4294967297 out of range" },
+	{ FIX("key_unknown_field"), 3, "unknown key 'keys[0].expires'" },
+	{ FIX("key_missing_roles"), 2, "missing required key 'keys[0].roles'" },
+	{ FIX("key_missing_public_key"), 2,
+	    "missing required key 'keys[0].public_key'" },
+	{ FIX("key_missing_id"), 2, "missing required key 'keys[0].id'" },
+	{ FIX("bad_id"), 2, "'../alice' is not a valid key id" },
+	{ FIX("empty_id"), 2, "'' is not a valid key id" },
+	{ FIX("long_id"), 2, "is not a valid key id" },
+	{ FIX("id_not_string"), 2, "keys[0].id must be a string" },
+	{ FIX("relative_key"), 2, "must be an absolute path" },
+	{ FIX("dotdot_key"), 2, "must not contain '..'" },
+	{ FIX("unknown_role"), 6, "alice.roles: unknown role 'reboot'" },
+	{ FIX("duplicate_role"), 2, "duplicate role 'isolate'" },
+	{ FIX("empty_roles"), 2, "alice.roles must not be empty" },
+	{ FIX("roles_not_list"), 2, "must be an array of action names" },
+	{ FIX("role_not_string"), 2, "must be an array of action names" },
+	{ FIX("duplicate_setting"), 2, "duplicate" },
+};
+
+START_TEST(test_hostile)
+{
+	const struct hostile *h = &hostiles[_i];
+
+	expect_fail(h->file, KK_POLICY_SKIP_OWNER_CHECK, -EINVAL, h->line,
+	    h->want);
+}
+END_TEST
+
+/* Semantic errors that need real key files. */
+START_TEST(test_semantic)
+{
+	EVP_PKEY *a, *b;
+	char d[PATH_MAX], p[PATH_MAX];
+	const char *path;
+
+	workdir(d);
+	a = new_key(d, "a.pub");
+	b = new_key(d, "b.pub");
+
+	/* duplicate id */
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; },\n"
+	    "  { id = \"alice\"; public_key = \"@/b.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n");
+	expect_fail(path, 0, -EINVAL, 3, "duplicate key id 'alice'");
+
+	/* the same public key twice, under another file name */
+	join(p, d, "a-again.pub");
+	ck_assert_int_eq(kk_key_save_public(a, p), 0);
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"release\" ]; },\n"
+	    "  { id = \"mallory\"; public_key = \"@/a-again.pub\";"
+	    " roles = [ \"release\" ]; }\n);\n");
+	expect_fail(path, 0, -EINVAL, 3,
+	    "the same public key as key 'alice'");
+	/* the same file twice is the same key too */
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"release\" ]; },\n"
+	    "  { id = \"alice2\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"release\" ]; }\n);\n");
+	expect_fail(path, 0, -EINVAL, 3, "the same public key");
+
+	/* thresholds */
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\", \"release\" ]; },\n"
+	    "  { id = \"bob\"; public_key = \"@/b.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = { isolate = 2; release = 2; };\n");
+	expect_fail(path, 0, -EINVAL, 5,
+	    "thresholds.release = 2 can never be met: 1 key holds the role");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = { drill = 1; };\n");
+	expect_fail(path, 0, -EINVAL, 4, "0 keys hold the role");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = {\n  isolate = 0;\n};\n");
+	expect_fail(path, 0, -EINVAL, 5, "thresholds.isolate: 0 out of range");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = { isolate = -1; };\n");
+	expect_fail(path, 0, -EINVAL, 4, "out of range 1-64");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = { isolate = 65; };\n");
+	expect_fail(path, 0, -EINVAL, 4, "out of range 1-64");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = { isolate = \"1\"; };\n");
+	expect_fail(path, 0, -EINVAL, 4, "thresholds.isolate must be an "
+	    "integer");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = { isolate = 1.0; };\n");
+	expect_fail(path, 0, -EINVAL, 4, "must be an integer");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = { reboot = 1; };\n");
+	expect_fail(path, 0, -EINVAL, 4, "unknown key 'thresholds.reboot'");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"isolate\" ]; }\n);\n"
+	    "thresholds = ( 1 );\n");
+	expect_fail(path, 0, -EINVAL, 4, "thresholds must be a group");
+	/* written before the keys: still judged against them */
+	path = conf(d, "thresholds = { release = 2; };\n"
+	    "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	    " roles = [ \"release\" ]; }\n);\n");
+	expect_fail(path, 0, -EINVAL, 1, "can never be met");
+
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+END_TEST
+
+/* A key line for one key file, for the tests below. */
+#define ONE_KEY(file)	"keys = (\n  { id = \"alice\";\n" \
+			"    public_key = \"@/" file "\";" \
+			" roles = [ \"isolate\" ]; }\n);\n"
+
+START_TEST(test_key_files)
+{
+	EVP_PKEY *a;
+	char d[PATH_MAX], p[PATH_MAX], q[PATH_MAX];
+	const char *path;
+
+	workdir(d);
+	a = new_key(d, "a.pub");
+	path = conf(d, ONE_KEY("a.pub"));
+	expect_ok(path, 0);
+
+	/* missing */
+	path = conf(d, ONE_KEY("nope.pub"));
+	expect_fail(path, 0, -ENOENT, 3, "cannot open: No such file");
+	/* a directory */
+	join(p, d, "dir.pub");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	path = conf(d, ONE_KEY("dir.pub"));
+	expect_fail(path, 0, -EPERM, 3, "refused: not a regular file");
+	/* not a key at all */
+	join(p, d, "junk.pub");
+	write_file(p, "hello\n", 6, 0644);
+	path = conf(d, ONE_KEY("junk.pub"));
+	expect_fail(path, 0, 0, 3, "not an Ed25519 public key");
+	/* a private key is not a public key file */
+	join(p, d, "a.key");
+	ck_assert_int_eq(kk_key_save_private(a, p), 0);
+	ck_assert_int_eq(chmod(p, 0644), 0);
+	path = conf(d, ONE_KEY("a.key"));
+	expect_fail(path, 0, 0, 3, "not an Ed25519 public key");
+
+	/* RSA, EC and X25519 keys are refused */
+	foreign_key(d, "rsa.pub", EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+	    (size_t)2048));
+	path = conf(d, ONE_KEY("rsa.pub"));
+	expect_fail(path, 0, 0, 3, "not an Ed25519 public key");
+	foreign_key(d, "ec.pub", EVP_PKEY_Q_keygen(NULL, NULL, "EC",
+	    "P-256"));
+	path = conf(d, ONE_KEY("ec.pub"));
+	expect_fail(path, 0, 0, 3, "not an Ed25519 public key");
+	foreign_key(d, "x25519.pub", EVP_PKEY_Q_keygen(NULL, NULL, "X25519"));
+	path = conf(d, ONE_KEY("x25519.pub"));
+	expect_fail(path, 0, 0, 3, "not an Ed25519 public key");
+
+	/* whoever can rewrite the key file could sign as alice */
+	join(p, d, "a.pub");
+	ck_assert_int_eq(chmod(p, 0664), 0);
+	path = conf(d, ONE_KEY("a.pub"));
+	expect_fail(path, 0, -EPERM, 3, "group- or world-writable");
+	ck_assert_int_eq(chmod(p, 0646), 0);
+	expect_fail(path, 0, -EPERM, 3, "group- or world-writable");
+	ck_assert_int_eq(chmod(p, 0644), 0);
+	ck_assert_int_eq(chown(p, 1, 1), 0);
+	expect_fail(path, 0, -EPERM, 3, "owned by uid 1, not root");
+	expect_ok(path, KK_POLICY_SKIP_OWNER_CHECK);
+	ck_assert_int_eq(chown(p, 0, 0), 0);
+	expect_ok(path, 0);
+	/* a symbolic link is refused, as for trust.conf */
+	join(q, d, "link.pub");
+	ck_assert_int_eq(symlink(p, q), 0);
+	path = conf(d, ONE_KEY("link.pub"));
+	expect_fail(path, 0, -ELOOP, 3, "refused: is a symbolic link");
+
+	EVP_PKEY_free(a);
+}
+END_TEST
+
+/* trust.conf itself: the same file rules as the policy. */
+START_TEST(test_trust_file)
+{
+	struct kk_trust t;
+	EVP_PKEY *a;
+	char d[PATH_MAX], p[PATH_MAX], big[8192], err[512];
+	const char *path;
+	size_t n;
+	int fd;
+
+	workdir(d);
+	a = new_key(d, "a.pub");
+	path = conf(d, ONE_KEY("a.pub"));
+	expect_ok(path, 0);
+
+	ck_assert_int_eq(chmod(path, 0664), 0);
+	expect_fail(path, 0, -EPERM, 0,
+	    "refused: group- or world-writable (mode 0664)");
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	expect_fail(path, 0, -EPERM, 0, "group- or world-writable");
+	ck_assert_int_eq(chmod(path, 0602), 0);
+	expect_fail(path, 0, -EPERM, 0, "group- or world-writable");
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	expect_ok(path, 0);
+	ck_assert_int_eq(chown(path, 1, 1), 0);
+	expect_fail(path, 0, -EPERM, 0, "refused: owned by uid 1, not root");
+	expect_ok(path, KK_POLICY_SKIP_OWNER_CHECK);
+	ck_assert_int_eq(chown(path, 0, 0), 0);
+
+	/* a symbolic link, a directory, nothing */
+	join(p, d, "link.conf");
+	ck_assert_int_eq(symlink(path, p), 0);
+	expect_fail(p, 0, -ELOOP, 0, "refused: is a symbolic link");
+	expect_fail(d, 0, -EPERM, 0, "refused: not a regular file");
+	join(p, d, "nope.conf");
+	expect_fail(p, 0, -ENOENT, 0, "cannot open: No such file");
+
+	/* a NUL byte would hide the rest of the file from libconfig */
+	join(p, d, "nul.conf");
+	write_file(p, "keys = ( );\0\n@include \"x\"\n", 26, 0644);
+	expect_fail(p, 0, -EINVAL, 1, "NUL byte");
+
+	/* over 1 MiB */
+	join(p, d, "big.conf");
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	memset(big, '#', sizeof(big));
+	big[sizeof(big) - 1] = '\n';
+	for (n = 0; n <= 1024 * 1024; n += sizeof(big))
+		ck_assert_int_eq(write(fd, big, sizeof(big)),
+		    (ssize_t)sizeof(big));
+	close(fd);
+	expect_fail(p, 0, -EFBIG, 0, "refused: larger than 1048576 bytes");
+
+	/* a hostile path is printed safely, on one line */
+	ck_assert_int_eq(kk_trust_load("/nonexistent/a\nb\x1b[2J", 0, &t, err,
+	    sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, "/nonexistent/a?b?[2J: cannot open: "
+	    "No such file or directory");
+	EVP_PKEY_free(a);
+}
+END_TEST
+
+START_TEST(test_bad_args)
+{
+	struct kk_trust t;
+	char err[512];
+
+	ck_assert_int_eq(kk_trust_load(NULL, 0, &t, err, sizeof(err)),
+	    -EINVAL);
+	ck_assert_str_eq(err, "(null): no trust file given");
+	ck_assert_int_eq(kk_trust_load(FIX("include"), 0, NULL, err,
+	    sizeof(err)), -EINVAL);
+	/* no error buffer is fine */
+	ck_assert_int_eq(kk_trust_load(FIX("include"),
+	    KK_POLICY_SKIP_OWNER_CHECK, &t, NULL, 0), -EINVAL);
+	ck_assert_int_eq(kk_trust_load(FIX("include"),
+	    KK_POLICY_SKIP_OWNER_CHECK, &t, err, 1), -EINVAL);
+	ck_assert_str_eq(err, "");
+}
+END_TEST
+
+/* --- distinct-key counting --- */
+
+#define PAYLOAD	"{\"v\":1}"
+
+/*
+ * alice: isolate, status; bob: isolate, release; carol: release.
+ * mallory has a key pair but is not in trust.conf.
+ */
+struct world {
+	struct kk_trust t;
+	EVP_PKEY *alice, *bob, *carol, *mallory;
+};
+
+static void
+world_make(struct world *w)
+{
+	char d[PATH_MAX], err[512];
+	const char *path;
+
+	workdir(d);
+	w->alice = new_key(d, "alice.pub");
+	w->bob = new_key(d, "bob.pub");
+	w->carol = new_key(d, "carol.pub");
+	w->mallory = new_key(d, "mallory.pub");
+	path = conf(d, "keys = (\n"
+	    "  { id = \"alice\"; public_key = \"@/alice.pub\";"
+	    " roles = [ \"isolate\", \"status\" ]; },\n"
+	    "  { id = \"bob\"; public_key = \"@/bob.pub\";"
+	    " roles = [ \"isolate\", \"release\" ]; },\n"
+	    "  { id = \"carol\"; public_key = \"@/carol.pub\";"
+	    " roles = [ \"release\" ]; }\n);\n"
+	    "thresholds = { release = 2; };\n");
+	ck_assert_msg(load(path, &w->t, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void
+world_free(struct world *w)
+{
+	kk_trust_free(&w->t);
+	EVP_PKEY_free(w->alice);
+	EVP_PKEY_free(w->bob);
+	EVP_PKEY_free(w->carol);
+	EVP_PKEY_free(w->mallory);
+}
+
+static void
+env_new(struct kk_envelope *env)
+{
+	ck_assert_int_eq(kk_envelope_init(env, KK_PT_COMMAND,
+	    (const uint8_t *)PAYLOAD, strlen(PAYLOAD)), 0);
+}
+
+static void
+sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *k)
+{
+	ck_assert_int_eq(kk_envelope_sign(env, keyid, k), 0);
+}
+
+static uint64_t
+signers(const struct kk_trust *t, const struct kk_envelope *env)
+{
+	uint64_t s = 0xdead;
+
+	ck_assert_int_eq(kk_trust_signers(t, env, &s), 0);
+	return s;
+}
+
+START_TEST(test_one_key_twice)
+{
+	struct kk_envelope env;
+	struct world w;
+	uint64_t s;
+	int i;
+
+	world_make(&w);
+	env_new(&env);
+	sign(&env, "alice", w.alice);
+	sign(&env, "alice", w.alice);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 1u << 0);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 1);
+	kk_envelope_free(&env);
+
+	/* bob signing the release sixteen times is still one person */
+	env_new(&env);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		sign(&env, i % 2 ? "bob" : "carol", w.bob);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 1u << 1);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 1);
+	ck_assert_uint_lt(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE),
+	    w.t.threshold[KK_ACT_RELEASE]);
+	kk_envelope_free(&env);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_two_keys)
+{
+	struct kk_envelope env;
+	struct world w;
+	uint64_t s;
+
+	world_make(&w);
+	env_new(&env);
+	sign(&env, "bob", w.bob);
+	sign(&env, "carol", w.carol);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, (1u << 1) | (1u << 2));
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 2);
+	ck_assert_uint_ge(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE),
+	    w.t.threshold[KK_ACT_RELEASE]);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 1);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_STATUS), 0);
+	kk_envelope_free(&env);
+
+	env_new(&env);
+	sign(&env, "alice", w.alice);
+	sign(&env, "bob", w.bob);
+	sign(&env, "carol", w.carol);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 7);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 2);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 2);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_STATUS), 1);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_DRILL), 0);
+	kk_envelope_free(&env);
+	world_free(&w);
+}
+END_TEST
+
+/* keyid is a hint: wrong, unknown, empty or unterminated, it never decides. */
+START_TEST(test_wrong_hint)
+{
+	struct kk_envelope env;
+	struct world w;
+	uint64_t s;
+
+	world_make(&w);
+	env_new(&env);
+	sign(&env, "carol", w.bob);		/* bob's signature, carol's name */
+	sign(&env, "bob", w.carol);		/* and the other way round */
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, (1u << 1) | (1u << 2));
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 2);
+	kk_envelope_free(&env);
+
+	env_new(&env);
+	sign(&env, "nobody", w.alice);
+	sign(&env, "", w.bob);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 3);
+	kk_envelope_free(&env);
+
+	env_new(&env);
+	sign(&env, "alice", w.carol);
+	memset(env.sigs[0].keyid, 'a', sizeof(env.sigs[0].keyid));
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 1u << 2);
+	kk_envelope_free(&env);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_untrusted)
+{
+	struct kk_envelope env;
+	struct world w;
+	uint64_t s;
+
+	world_make(&w);
+	/* mallory claiming to be alice, or bob */
+	env_new(&env);
+	sign(&env, "alice", w.mallory);
+	sign(&env, "bob", w.mallory);
+	sign(&env, "mallory", w.mallory);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 0);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 0);
+	/* mallory's signatures do not spoil a real one */
+	sign(&env, "alice", w.alice);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 1);
+	kk_envelope_free(&env);
+
+	/* a signature that is garbage, or the wrong length */
+	env_new(&env);
+	sign(&env, "alice", w.alice);
+	env.sigs[0].sig[0] ^= 1;
+	sign(&env, "bob", w.bob);
+	env.sigs[1].siglen = 63;
+	ck_assert_uint_eq(signers(&w.t, &env), 0);
+	kk_envelope_free(&env);
+
+	/* no signatures at all */
+	env_new(&env);
+	ck_assert_uint_eq(signers(&w.t, &env), 0);
+	kk_envelope_free(&env);
+	world_free(&w);
+}
+END_TEST
+
+/* A signature counts only for the roles its key holds. */
+START_TEST(test_role)
+{
+	struct kk_envelope env;
+	struct world w;
+	uint64_t s;
+
+	world_make(&w);
+	env_new(&env);
+	sign(&env, "carol", w.carol);
+	s = signers(&w.t, &env);
+	ck_assert_uint_eq(s, 1u << 2);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 0);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_THAW), 0);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 1);
+	kk_envelope_free(&env);
+
+	/* bits beyond the keys, and unknown actions, count nothing */
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, ~UINT64_C(0),
+	    KK_ACT_RELEASE), 2);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, UINT64_C(1) << 63,
+	    KK_ACT_RELEASE), 0);
+	ck_assert_uint_eq(kk_trust_count_role(&w.t, ~UINT64_C(0),
+	    KK_ACT__MAX), 0);
+	ck_assert_uint_eq(kk_trust_count_role(NULL, 1, KK_ACT_RELEASE), 0);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_tampered)
+{
+	struct kk_envelope env;
+	struct world w;
+
+	world_make(&w);
+	env_new(&env);
+	sign(&env, "alice", w.alice);
+	sign(&env, "bob", w.bob);
+	ck_assert_uint_eq(signers(&w.t, &env), 3);
+	env.payload[env.payload_len - 2] ^= 1;		/* "v":1 -> "v":0 */
+	ck_assert_uint_eq(signers(&w.t, &env), 0);
+	env.payload[env.payload_len - 2] ^= 1;
+	ck_assert_uint_eq(signers(&w.t, &env), 3);
+	env.payload_len--;
+	ck_assert_uint_eq(signers(&w.t, &env), 0);
+	env.payload_len++;
+	/* the payload type is signed too */
+	memcpy(env.type, KK_PT_RECEIPT, sizeof(KK_PT_RECEIPT));
+	ck_assert_uint_eq(signers(&w.t, &env), 0);
+	kk_envelope_free(&env);
+	world_free(&w);
+}
+END_TEST
+
+/* The last of 64 keys lands on bit 63. */
+START_TEST(test_key_63)
+{
+	static char text[32768];
+	struct kk_envelope env;
+	struct kk_trust t;
+	EVP_PKEY *last = NULL;
+	char d[PATH_MAX], name[32], err[512];
+	const char *path;
+	uint64_t s;
+	size_t o;
+	int i;
+
+	workdir(d);
+	o = (size_t)snprintf(text, sizeof(text), "keys = (\n");
+	for (i = 0; i < KK_TRUST_MAX_KEYS; i++) {
+		snprintf(name, sizeof(name), "k%d.pub", i);
+		if (i == KK_TRUST_MAX_KEYS - 1)
+			last = new_key(d, name);
+		else
+			EVP_PKEY_free(new_key(d, name));
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "%s{ id = \"k%d\"; public_key = \"@/k%d.pub\";"
+		    " roles = [ \"%s\" ]; }\n", i == 0 ? "  " : ", ", i, i,
+		    i % 2 ? "release" : "isolate");
+	}
+	snprintf(text + o, sizeof(text) - o, ");\n");
+	path = conf(d, "%s", text);
+	ck_assert_msg(load(path, &t, err, sizeof(err)) == 0, "%s", err);
+	env_new(&env);
+	sign(&env, "k0", last);
+	s = signers(&t, &env);
+	ck_assert(s == UINT64_C(1) << 63);
+	ck_assert_uint_eq(kk_trust_count_role(&t, s, KK_ACT_RELEASE), 1);
+	ck_assert_uint_eq(kk_trust_count_role(&t, s, KK_ACT_ISOLATE), 0);
+	kk_envelope_free(&env);
+	kk_trust_free(&t);
+	EVP_PKEY_free(last);
+}
+END_TEST
+
+START_TEST(test_signers_args)
+{
+	struct kk_envelope env;
+	struct world w;
+	uint64_t s = 5;
+
+	world_make(&w);
+	env_new(&env);
+	ck_assert_int_eq(kk_trust_signers(NULL, &env, &s), -EINVAL);
+	ck_assert_uint_eq(s, 0);
+	ck_assert_int_eq(kk_trust_signers(&w.t, NULL, &s), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(&w.t, &env, NULL), -EINVAL);
+	env.nsigs = KK_DSSE_MAX_SIGS + 1;
+	s = 5;
+	ck_assert_int_eq(kk_trust_signers(&w.t, &env, &s), -EINVAL);
+	ck_assert_uint_eq(s, 0);
+	env.nsigs = 0;
+	kk_envelope_free(&env);
+	world_free(&w);
+}
+END_TEST
+
+Suite *
+trust_suite(void)
+{
+	Suite *s = suite_create("trust");
+	TCase *tc;
+
+	tc = tcase_create("load");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_valid);
+	tcase_add_test(tc, test_valid_all);
+	tcase_add_test(tc, test_failure_keeps_trust);
+	tcase_add_test(tc, test_max_keys);
+	tcase_add_loop_test(tc, test_hostile, 0,
+	    (int)(sizeof(hostiles) / sizeof(hostiles[0])));
+	tcase_add_test(tc, test_semantic);
+	tcase_add_test(tc, test_key_files);
+	tcase_add_test(tc, test_trust_file);
+	tcase_add_test(tc, test_bad_args);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("signers");
+	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_one_key_twice);
+	tcase_add_test(tc, test_two_keys);
+	tcase_add_test(tc, test_wrong_hint);
+	tcase_add_test(tc, test_untrusted);
+	tcase_add_test(tc, test_role);
+	tcase_add_test(tc, test_tampered);
+	tcase_add_test(tc, test_key_63);
+	tcase_add_test(tc, test_signers_args);
+	suite_add_tcase(s, tc);
+	return s;
+}
