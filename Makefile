@@ -56,6 +56,20 @@ BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/nft_build.c \
 	agentd/nft.c $(COMMON_SRC)
 
 OBJDIR := build
+FUZZ_SECONDS ?= 60
+FUZZCC ?= clang
+FUZZFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iagentd \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := envelope policy trust frame
+FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c agentd/dsse.c agentd/command.c \
+	agentd/keys.c agentd/util.c
+FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c agentd/util.c \
+	agentd/trust.c agentd/keys.c agentd/dsse.c agentd/command.c
+FUZZ_trust_SRC := $(FUZZ_policy_SRC)
+FUZZ_trust_DEFS := -DFUZZ_TRUST
+FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c agentd/frame.c
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
 
 all: kakurid kakurictl
@@ -85,6 +99,42 @@ $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+$(OBJDIR)/fuzz-%: $(wildcard tests/fuzz/*.c agentd/*.c agentd/*.h)
+	@mkdir -p $(dir $@)
+	$(call quiet,FUZZ,$@)
+	$(Q)$(FUZZCC) $(FUZZFLAGS) $(FUZZ_$*_DEFS) $(PKG_CFLAGS) -o $@ \
+		$(FUZZ_$*_SRC) $(PKG_LIBS)
+
+# The unit tests again, under AddressSanitizer and UBSan (clang).
+$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(call quiet,ASAN,$@)
+	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iagentd -Itests/unit \
+		$(SANFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) \
+		$(shell $(PKG_CONFIG) --libs check)
+
+unit-asan: deps
+	$(Q)$(MAKE) --no-print-directory $(OBJDIR)/asan/unit-tests
+	$(Q)cd tests/unit && ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		CK_FORK=yes ../../$(OBJDIR)/asan/unit-tests
+
+# Each fuzzer for FUZZ_SECONDS, starting from the seeds in tests/fuzz/corpus.
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(addprefix $(OBJDIR)/fuzz-,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(OBJDIR)/corpus/$$t && \
+		cp -n tests/fuzz/corpus/$$t/* $(OBJDIR)/corpus/$$t/ 2>/dev/null; \
+		echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+		LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
+		$(OBJDIR)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			-artifact_prefix=$(OBJDIR)/fuzz-$$t- \
+			-print_final_stats=0 $(OBJDIR)/corpus/$$t \
+			>$(OBJDIR)/fuzz-$$t.log 2>&1 || \
+			{ tail -40 $(OBJDIR)/fuzz-$$t.log; exit 1; }; \
+		grep -E '^Done [0-9]+ runs' $(OBJDIR)/fuzz-$$t.log | sed "s/^/  $$t: /"; \
+	done
+
 # Installs what the build and the tests need when it is missing (Debian).
 deps:
 	$(Q)tools/ensure-deps
@@ -100,6 +150,8 @@ integration: deps
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/unit-tests $(OBJDIR)/netprobe
 	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory unit-asan
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 	$(Q)tools/verify-units
 	$(Q)tests/integration/run-all
 
@@ -131,6 +183,6 @@ install: all
 clean:
 	rm -rf $(OBJDIR) kakurid kakurictl
 
-.PHONY: all deps unit integration check demo bench install clean
+.PHONY: all deps unit unit-asan fuzz integration check demo bench install clean
 
 -include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "kakuri.h"
@@ -506,12 +507,20 @@ kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub)
 		r = -ENOMEM;
 		goto out;
 	}
+	/*
+	 * A signature that does not verify is an expected outcome (every
+	 * trusted key is tried): leave no stale entries in the thread's
+	 * OpenSSL error queue, where SSL_get_error() would find them.
+	 */
+	ERR_set_mark();
 	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) != 1 ||
 	    EVP_DigestVerify(ctx, env->sigs[i].sig, env->sigs[i].siglen, pae,
 	    paelen) != 1) {
+		ERR_pop_to_mark();
 		r = -EBADMSG;
 		goto out;
 	}
+	ERR_clear_last_mark();
 	r = 0;
 out:
 	EVP_MD_CTX_free(ctx);

@@ -26,7 +26,7 @@
 #include "kakuri.h"
 #include "sign.h"
 
-#define PRUNE_SCAN_MAX	100000	/* directory entries looked at per call */
+#define PRUNE_SCAN_MAX	100000	/* entries looked at per call */
 #define EXP_TEXT_MAX	24	/* INT64_MAX has 19 digits, plus "\n" */
 
 static bool
@@ -252,7 +252,7 @@ kk_replay_prune(const char *dir, time_t now, int skew)
 {
 	struct dirent *de;
 	DIR *d = NULL;
-	int64_t exp, limit;
+	int64_t exp = INT64_MAX, limit;
 	size_t scanned = 0;
 	int dfd = -1, removed = 0, rc;
 

@@ -43,7 +43,7 @@
 
 #define TRUST_MAX_BYTES	(1024 * 1024)
 #define KEY_ID_LEN_MAX	63		/* [A-Za-z0-9_.@-]{1,63} */
-#define QUOTE_MAX	48		/* bytes of a bad value in a message */
+#define QUOTE_MAX	48		/* bytes of a value in a message */
 #define INCLUDE_LEN	(sizeof("@include") - 1)
 #define ED25519_LEN	32
 
@@ -943,11 +943,20 @@ out:
 	return rc;
 }
 
+/*
+ * Frees the keys.  The thresholds are left unreachable rather than 0, so
+ * that a caller comparing a count against a freed trust fails closed.
+ */
 void
 kk_trust_free(struct kk_trust *t)
 {
-	if (t != NULL)
-		trust_clear(t);
+	size_t i;
+
+	if (t == NULL)
+		return;
+	trust_clear(t);
+	for (i = 0; i < KK_ACT__MAX; i++)
+		t->threshold[i] = KK_TRUST_MAX_KEYS + 1;
 }
 
 /*

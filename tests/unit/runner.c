@@ -18,6 +18,10 @@ main(void)
 	srunner_add_suite(sr, audit_suite());
 	srunner_add_suite(sr, frame_suite());
 	srunner_add_suite(sr, authz_suite());
+	srunner_add_suite(sr, dsse_suite());
+	srunner_add_suite(sr, trust_suite());
+	srunner_add_suite(sr, replay_suite());
+	srunner_add_suite(sr, command_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -25,6 +25,7 @@
 #include <check.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -165,7 +166,8 @@ b64(const uint8_t *in, size_t n)
 	ck_assert_ptr_nonnull(out);
 	o = out;
 	for (i = 0; i + 2 < n; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
 		*o++ = al[v >> 18 & 63];
 		*o++ = al[v >> 12 & 63];
 		*o++ = al[v >> 6 & 63];
@@ -848,12 +850,15 @@ START_TEST(test_sig_bitflips)
 	size_t bit;
 
 	k = signed_env(&env, KK_PT_COMMAND, payload, sizeof(payload) - 1);
+	ERR_clear_error();
 	for (bit = 0; bit < 512; bit++) {
 		env.sigs[0].sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		ck_assert_msg(kk_dsse_verify_one(&env, 0, k) == -EBADMSG,
 		    "flipped signature bit %zu verified", bit);
 		env.sigs[0].sig[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 	}
+	/* failed verifications leave no stale OpenSSL errors behind */
+	ck_assert_uint_eq(ERR_peek_error(), 0);
 	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, k), 0);
 	/* a wrong signature length never verifies */
 	env.sigs[0].siglen = 63;

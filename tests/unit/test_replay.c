@@ -310,7 +310,8 @@ START_TEST(test_prune)
 	char dir[PATH_MAX], p[PATH_MAX], target[PATH_MAX];
 
 	store(dir);
-	ck_assert_int_eq(kk_replay_prune(dir, 1000, 0), 0);	/* no store */
+	/* no store yet */
+	ck_assert_int_eq(kk_replay_prune(dir, 1000, 0), 0);
 	ck_assert_int_eq(kk_replay_record(dir, ID1, 100), 0);
 	ck_assert_int_eq(kk_replay_record(dir, ID2, 200), 0);
 	ck_assert_int_eq(kk_replay_record(dir, ID3, 300), 0);
@@ -346,7 +347,7 @@ START_TEST(test_prune)
 	/* exp < now - skew goes: 250 - 50 = 200, so only exp 100 */
 	ck_assert_int_eq(kk_replay_prune(dir, 250, 50), 1);
 	ck_assert(!exists(dir, ID1));
-	ck_assert(exists(dir, ID2));		/* exp == now - skew stays */
+	ck_assert(exists(dir, ID2));	/* exp == now - skew stays */
 	ck_assert(kk_replay_seen(dir, ID2));
 	/* 201 - 0: exp 200 goes */
 	ck_assert_int_eq(kk_replay_prune(dir, 201, 0), 1);

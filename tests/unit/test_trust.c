@@ -119,6 +119,9 @@ foreign_key(const char *dir, const char *name, EVP_PKEY *k)
 	EVP_PKEY_free(k);
 }
 
+static const char *conf(const char *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /*
  * Writes dir/trust.conf (mode 0644) from fmt, where every "@" is
  * replaced by dir, so that key paths can be written "@/alice.pub".
@@ -238,6 +241,9 @@ START_TEST(test_valid)
 		ck_assert_uint_eq(t.threshold[i], i == KK_ACT_RELEASE ? 2 : 1);
 	kk_trust_free(&t);
 	ck_assert_uint_eq(t.nkeys, 0);
+	/* a freed trust fails closed: no count can meet its thresholds */
+	for (i = 0; i < KK_ACT__MAX; i++)
+		ck_assert_uint_gt(t.threshold[i], KK_TRUST_MAX_KEYS);
 	kk_trust_free(&t);		/* twice is harmless */
 	kk_trust_free(NULL);
 	EVP_PKEY_free(a);
@@ -788,8 +794,8 @@ START_TEST(test_wrong_hint)
 
 	world_make(&w);
 	env_new(&env);
-	sign(&env, "carol", w.bob);		/* bob's signature, carol's name */
-	sign(&env, "bob", w.carol);		/* and the other way round */
+	sign(&env, "carol", w.bob);	/* bob's signature, carol's name */
+	sign(&env, "bob", w.carol);	/* and the other way round */
 	s = signers(&w.t, &env);
 	ck_assert_uint_eq(s, (1u << 1) | (1u << 2));
 	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 2);
@@ -889,7 +895,7 @@ START_TEST(test_tampered)
 	sign(&env, "alice", w.alice);
 	sign(&env, "bob", w.bob);
 	ck_assert_uint_eq(signers(&w.t, &env), 3);
-	env.payload[env.payload_len - 2] ^= 1;		/* "v":1 -> "v":0 */
+	env.payload[env.payload_len - 2] ^= 1;	/* "v":1 -> "v":0 */
 	ck_assert_uint_eq(signers(&w.t, &env), 0);
 	env.payload[env.payload_len - 2] ^= 1;
 	ck_assert_uint_eq(signers(&w.t, &env), 3);
