@@ -48,6 +48,7 @@ struct kd {
 	bool remote_ready;
 	char remote_err[256];		/* why the channel is off */
 	char replay_dir[PATH_MAX];
+	time_t replay_pruned;
 	pid_t child_pid;
 	int child_fd;
 	sd_event_source *child_io;

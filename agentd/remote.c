@@ -272,6 +272,15 @@ verify_and_run(struct run *r, const uint8_t *buf, size_t len)
 		rejected(r, "payload-type", "not a command payload type");
 		goto out;
 	}
+	/*
+	 * A command is a few hundred bytes.  Checking every signature
+	 * against every trusted key costs time in proportion to the
+	 * payload, so a large one is refused before any of that work.
+	 */
+	if (env.payload_len > KK_COMMAND_MAX) {
+		rejected(r, "too-large", "command payload over 64 KiB");
+		goto out;
+	}
 	/* signatures over the raw bytes, before the payload is looked at */
 	if (kk_trust_signers(d->trust, &env, &signers) < 0 || signers == 0) {
 		rejected(r, "bad-signature", "no signature by a trusted key");
@@ -359,9 +368,11 @@ kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len, const char *via)
 	if (r.have_cmd)
 		kk_command_free(&r.cmd);
 	json_decref(r.extra);
-	/* expired ids need not be kept: pruning rides on the traffic */
-	if (d->remote_ready)
+	/* expired ids need not be kept: pruned at most once a minute */
+	if (d->remote_ready && time(NULL) - d->replay_pruned >= 60) {
+		d->replay_pruned = time(NULL);
 		kk_replay_prune(d->replay_dir, time(NULL), d->policy->clock_skew);
+	}
 	return text;
 }
 

@@ -22,6 +22,7 @@
 #define KK_PT_MANIFEST	"application/vnd.kakuri.manifest.v1+json"
 
 #define KK_ENVELOPE_MAX		KK_FRAME_MAX	/* size cap, checked first */
+#define KK_COMMAND_MAX		(64 * 1024)	/* command payloads, before verifying */
 #define KK_DSSE_MAX_SIGS	16
 #define KK_KEYID_MAX		128
 #define KK_TRUST_MAX_KEYS	64
@@ -61,7 +62,8 @@ struct kk_envelope {
 int kk_dsse_pae(const char *type, const uint8_t *payload, size_t len,
     uint8_t **out, size_t *outlen);
 /*
- * Strict parse of an envelope: a JSON object with exactly payloadType,
+ * Strict parse of an envelope (*env is treated as uninitialised and is
+ * zeroed on failure): a JSON object with exactly payloadType,
  * payload (standard base64) and signatures (1..KK_DSSE_MAX_SIGS objects of
  * keyid and sig), no duplicate keys, no trailing data, len <= cap.
  * -E2BIG for too large, -EBADMSG for malformed.
@@ -74,7 +76,7 @@ int kk_envelope_init(struct kk_envelope *env, const char *type,
 int kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key);
 /* JSON text (caller frees) */
 char *kk_envelope_encode(const struct kk_envelope *env);
-/* 0 if signature i verifies with pub, -EBADMSG otherwise */
+/* 0 if signature i verifies with pub, -EBADMSG if not; -EINVAL/-ENOMEM on misuse */
 int kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub);
 
 /* Actions: a role is an action name (DESIGN 4). */

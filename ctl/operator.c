@@ -499,7 +499,9 @@ struct send_ctx {
 	char **bodies;
 	size_t *lens;
 	char **ids;
+	char **agents;		/* the agent each file is addressed to */
 	size_t nfiles;
+	bool by_agent;		/* each target gets only the files for it */
 	struct target *targets;
 	size_t ntargets;
 	size_t next;
@@ -658,6 +660,9 @@ send_one(struct send_ctx *sc, struct target *t)
 		const char *why = NULL, *res;
 		json_t *rec;
 
+		if (sc->by_agent && (sc->agents[i] == NULL ||
+		    strcmp(sc->agents[i], peer_id) != 0))
+			continue;
 		if (kk_frame_header(hdr, sc->lens[i], KK_FRAME_MAX) < 0 ||
 		    ssl_write_all(ssl, hdr, 4) < 0 ||
 		    ssl_write_all(ssl, sc->bodies[i], sc->lens[i]) < 0 ||
@@ -695,6 +700,11 @@ send_one(struct send_ctx *sc, struct target *t)
 		if (res == NULL || strcmp(res, "done") != 0)
 			t->status = EX_FAILED;
 		json_array_append_new(t->results, rec);
+	}
+	if (json_array_size(t->results) == 0 && t->status == EX_DONE) {
+		snprintf(t->error, sizeof(t->error),
+		    "no command is addressed to agent %.16s...", peer_id);
+		t->status = EX_FAILED;
 	}
 out:
 	X509_free(cert);
@@ -799,6 +809,7 @@ cmd_send(struct ctl *c, int argc, char **argv)
 		{ "concurrency", required_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "by-agent", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct send_ctx sc;
@@ -842,6 +853,7 @@ cmd_send(struct ctl *c, int argc, char **argv)
 				return EX_USAGE;
 			break;
 		case 'J': sc.json = true; break;
+		case 'B': sc.by_agent = true; break;
 		default: return EX_USAGE;
 		}
 	}
@@ -868,6 +880,7 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	sc.bodies = calloc(sc.nfiles, sizeof(char *));
 	sc.lens = calloc(sc.nfiles, sizeof(size_t));
 	sc.ids = calloc(sc.nfiles, sizeof(char *));
+	sc.agents = calloc(sc.nfiles, sizeof(char *));
 	for (i = 0; i < sc.nfiles; i++) {
 		struct kk_envelope env;
 
@@ -882,8 +895,11 @@ cmd_send(struct ctl *c, int argc, char **argv)
 			json_t *p = json_loadb((const char *)env.payload,
 			    env.payload_len, 0, NULL);
 			const char *id = json_string_value(json_object_get(p, "id"));
+			const char *ag = json_string_value(json_object_get(p,
+			    "agent"));
 
 			sc.ids[i] = id ? strdup(id) : NULL;
+			sc.agents[i] = ag ? strdup(ag) : NULL;
 			json_decref(p);
 			kk_envelope_free(&env);
 		}
@@ -911,7 +927,9 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	for (i = 0; i < sc.nfiles; i++) {
 		free(sc.bodies[i]);
 		free(sc.ids[i]);
+		free(sc.agents[i]);
 	}
+	free(sc.agents);
 	free(sc.bodies);
 	free(sc.lens);
 	free(sc.ids);
