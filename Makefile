@@ -95,6 +95,12 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
+SEND_BENCH_SRC := bench/send_bench.c agentd/tls.c agentd/parse.c $(COMMON_SRC)
+
+$(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
@@ -161,7 +167,8 @@ demo: deps
 	$(Q)./demo/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe $(OBJDIR)/apply-bench
+	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe $(OBJDIR)/apply-bench \
+		$(OBJDIR)/send-bench
 	$(Q)bench/run
 
 install: all

@@ -9,6 +9,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -401,6 +402,9 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		c->nc = nc;
 		c->id = ++nc->next_id;
 		c->fd = cfd;
+		/* receipts are one small write each: send them now */
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
 		kk_frame_reader_init(&c->rd, KK_FRAME_MAX);
 		peer_name(cfd, c->peer, sizeof(c->peer));
 		c->ssl = SSL_new(nc->ctx);

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -563,6 +564,7 @@ tcp_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 	if (fd < 0)
 		return -1;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	return fd;
@@ -663,10 +665,18 @@ send_one(struct send_ctx *sc, struct target *t)
 		if (sc->by_agent && (sc->agents[i] == NULL ||
 		    strcmp(sc->agents[i], peer_id) != 0))
 			continue;
-		if (kk_frame_header(hdr, sc->lens[i], KK_FRAME_MAX) < 0 ||
-		    ssl_write_all(ssl, hdr, 4) < 0 ||
-		    ssl_write_all(ssl, sc->bodies[i], sc->lens[i]) < 0 ||
-		    ssl_read_frame(ssl, &reply, &rlen) < 0) {
+		/* header and body in one record: no Nagle wait between them */
+		uint8_t *msg = malloc(sc->lens[i] + 4);
+		int wr = -1;
+
+		if (msg != NULL &&
+		    kk_frame_header(hdr, sc->lens[i], KK_FRAME_MAX) == 0) {
+			memcpy(msg, hdr, 4);
+			memcpy(msg + 4, sc->bodies[i], sc->lens[i]);
+			wr = ssl_write_all(ssl, msg, sc->lens[i] + 4);
+		}
+		free(msg);
+		if (wr < 0 || ssl_read_frame(ssl, &reply, &rlen) < 0) {
 			snprintf(t->error, sizeof(t->error), "%s: no receipt",
 			    sc->files[i]);
 			t->status = EX_UNREACHABLE;
