@@ -43,17 +43,17 @@ COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
 	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c
 AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
 	agentd/nft.c agentd/control.c agentd/log.c agentd/remote.c \
-	agentd/trust.c agentd/replay.c agentd/tls.c agentd/netchild.c \
-	$(COMMON_SRC)
+	agentd/trust.c agentd/cfgfile.c agentd/replay.c agentd/tls.c \
+	agentd/netchild.c $(COMMON_SRC)
 CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c agentd/tls.c \
 	$(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # everything except kakurid's main goes into the unit test binary
 UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/trust.c \
-	agentd/replay.c $(COMMON_SRC)
+	agentd/cfgfile.c agentd/replay.c $(COMMON_SRC)
 HELPER_SRC := tests/integration/netprobe.c
-BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/nft_build.c \
-	agentd/nft.c $(COMMON_SRC)
+BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
+	agentd/nft_build.c agentd/nft.c $(COMMON_SRC)
 
 OBJDIR := build
 FUZZ_SECONDS ?= 60
@@ -64,7 +64,8 @@ FUZZ_TARGETS := envelope policy trust frame
 FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c agentd/dsse.c agentd/command.c \
 	agentd/keys.c agentd/util.c
 FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c agentd/util.c \
-	agentd/trust.c agentd/keys.c agentd/dsse.c agentd/command.c
+	agentd/trust.c agentd/cfgfile.c agentd/keys.c agentd/dsse.c \
+	agentd/command.c
 FUZZ_trust_SRC := $(FUZZ_policy_SRC)
 FUZZ_trust_DEFS := -DFUZZ_TRUST
 FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c agentd/frame.c
@@ -95,7 +96,8 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
-SEND_BENCH_SRC := bench/send_bench.c agentd/tls.c agentd/parse.c $(COMMON_SRC)
+SEND_BENCH_SRC := bench/send_bench.c agentd/tls.c agentd/parse.c \
+	agentd/cfgfile.c $(COMMON_SRC)
 
 $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 	$(call quiet,LINK,$@)

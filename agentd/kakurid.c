@@ -319,6 +319,7 @@ kd_status(struct kd *d)
 	json_object_set_new(o, "agent", d->agent_id[0] ?
 	    json_string(d->agent_id) : json_null());
 	json_object_set_new(o, "csirt_channel", json_string(
+	    d->policy->listen[0] == '\0' ? "off (agent.listen is empty)" :
 	    d->child_pid > 0 ? "listening" : d->remote_ready ? "restarting" :
 	    d->remote_err[0] ? d->remote_err : "off"));
 	return o;
@@ -616,6 +617,12 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 		return 0;
 	}
 	free(old);
+	/* trust.conf too; the network child restarts with the new settings */
+	kd_remote_init(d);
+	if (d->child_pid > 0)
+		kill(d->child_pid, SIGKILL);
+	else if (d->child_timer == NULL && d->remote_ready)
+		kd_channel_start(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
 	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",

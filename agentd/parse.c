@@ -4,45 +4,29 @@
  * The policy decides which hosts stay reachable while a machine is cut off
  * the network, so a mistake in it can strand a host or leave it open.  The
  * loader therefore fails closed at every step: the file must be a root-owned
- * regular file nobody else can write, libconfig's @include is refused, every
- * key must be known and of the right type, and every value is checked before
- * anything reaches the caller's struct kk_policy.
+ * regular file nobody else can write, libconfig's @include is refused (both
+ * in cfgfile.c), every key must be known and of the right type, and every
+ * value is checked before anything reaches the caller's struct kk_policy.
  */
-#include <sys/stat.h>
-
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kakuri.h"
+#include "cfgfile.h"
 
 #ifndef nitems
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 #endif
 
-#define POLICY_MAX_BYTES	(1024 * 1024)
 #define NAME_LEN_MAX		32	/* [a-z_][a-z0-9_-]{0,31} */
-#define QUOTE_MAX		48	/* bytes of a bad value in a message */
-#define INCLUDE_LEN		(sizeof("@include") - 1)
-
-/* Where errors go while one file is loaded. */
-struct loader {
-	const char *path;
-	char *err;
-	size_t errlen;
-	const char *buf;	/* the policy text, once read */
-	size_t len;
-};
 
 enum key_kind {
 	KEY_PATH,		/* absolute path */
@@ -144,156 +128,19 @@ static const struct section_spec sections[] = {
 	{ "commands",	false,	commands_keys,	 nitems(commands_keys) },
 };
 
+static const struct kk_cfg_type policy_file = {
+	.noun = "policy",
+	.max = 1024 * 1024,
+	.size_last = false,
+};
+
+/* kk_cfg_read refuses longer paths, so np->path never truncates one. */
+_Static_assert(sizeof(((struct kk_policy *)NULL)->path) >= PATH_MAX,
+    "kk_policy.path shorter than the paths kk_cfg_read accepts");
+
 static const uint16_t default_mail_tcp[] = { 25, 465, 587, 110, 995, 143, 993 };
 static const uint16_t default_web_tcp[] = { 80, 443, 8080, 8443 };
 static const uint16_t default_web_udp[] = { 443 };
-
-static void vfail(struct loader *, unsigned, const char *, va_list)
-    __attribute__((format(printf, 3, 0)));
-static void fail(struct loader *, unsigned, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail_at(struct loader *, const config_setting_t *, const char *,
-    ...) __attribute__((format(printf, 3, 4)));
-static unsigned line_of(const struct loader *, const config_setting_t *);
-
-/*
- * Writes "PATH:LINE: message" (or "PATH: message" when line is 0) into the
- * caller's buffer.  Control bytes are replaced so the result is always one
- * line that is safe to print on a terminal.
- */
-static void
-vfail(struct loader *l, unsigned line, const char *fmt, va_list ap)
-{
-	char msg[512];
-	char *c;
-
-	if (l->err == NULL || l->errlen == 0)
-		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (line > 0)
-		snprintf(l->err, l->errlen, "%s:%u: %s", l->path, line, msg);
-	else
-		snprintf(l->err, l->errlen, "%s: %s", l->path, msg);
-	for (c = l->err; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
-}
-
-static void
-fail(struct loader *l, unsigned line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(l, line, fmt, ap);
-	va_end(ap);
-}
-
-/* An error about one setting, at its line. */
-static void
-fail_at(struct loader *l, const config_setting_t *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(l, line_of(l, s), fmt, ap);
-	va_end(ap);
-}
-
-/* A value from the file, made printable and short enough for a message. */
-static const char *
-quote(const char *s, char *buf, size_t len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; s[i] != '\0' && o + 4 < len && i < QUOTE_MAX; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	if (s[i] != '\0' && o + 4 <= len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-/* Whether a line holds nothing but blanks or a # or // comment. */
-static bool
-line_is_empty(const char *c, const char *end)
-{
-	while (c < end && (*c == ' ' || *c == '\t' || *c == '\r'))
-		c++;
-	return c == end || *c == '\n' || *c == '#' ||
-	    (*c == '/' && c + 1 < end && c[1] == '/');
-}
-
-/*
- * libconfig 1.5 stamps a string element of an array with the line of the
- * token after it (it looks ahead for "a" "b" concatenation), so the last
- * peer of a list whose closing bracket sits on a line of its own would be
- * reported on the bracket's line.  When the stamped line starts with that
- * next token (a bracket or a comma), walk back to the last line with
- * content: that is where the string is.
- */
-static unsigned
-element_line(const struct loader *l, unsigned line)
-{
-	const char *c, *prev, *end;
-	unsigned n = 1, found = line;
-
-	if (l->buf == NULL)
-		goto out;
-	end = l->buf + l->len;
-	for (c = l->buf; c < end && n < line; c++)
-		if (*c == '\n')
-			n++;
-	if (n != line)
-		goto out;
-	for (prev = c; prev < end && (*prev == ' ' || *prev == '\t'); prev++)
-		;
-	if (prev == end || (*prev != ']' && *prev != ')' && *prev != ','))
-		goto out;
-	/* c is the start of line n; step back one line at a time */
-	while (c > l->buf) {
-		for (prev = c - 1; prev > l->buf && prev[-1] != '\n'; prev--)
-			;
-		n--;
-		if (!line_is_empty(prev, end)) {
-			found = n;
-			break;
-		}
-		c = prev;
-	}
-out:
-	return found;
-}
-
-static unsigned
-line_of(const struct loader *l, const config_setting_t *s)
-{
-	const config_setting_t *parent = config_setting_parent(s);
-	const config_setting_t *t;
-	unsigned line;
-
-	for (t = s; t != NULL && config_setting_source_line(t) == 0;
-	    t = config_setting_parent(t))
-		;
-	line = t != NULL ? config_setting_source_line(t) : 0;
-	if (t == s && line > 0 && parent != NULL &&
-	    config_setting_type(s) == CONFIG_TYPE_STRING &&
-	    (config_setting_type(parent) == CONFIG_TYPE_ARRAY ||
-	    config_setting_type(parent) == CONFIG_TYPE_LIST))
-		line = element_line(l, line);
-	return line;
-}
-
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
 
 static bool
 is_digit(char c)
@@ -301,270 +148,14 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-static bool
-is_hex(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool
-is_alnum(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Characters of a libconfig setting name: [A-Za-z*][-A-Za-z0-9_*]* */
-static bool
-is_name_char(char c)
-{
-	return is_alnum(c) || c == '_' || c == '*' || c == '-';
-}
-
-/*
- * Whether an integer token (as libconfig 1.5 would read it) fits the type
- * libconfig stores it in.  Tokens that are not integers (floats) pass: the
- * schema rejects them by type later.
- */
-static bool
-int_token_fits(const char *t, size_t n)
-{
-	unsigned long long v = 0, limit = INT_MAX;
-	unsigned base = 10;
-	size_t i = 0;
-
-	if (n >= 1 && t[n - 1] == 'L') {
-		limit = LLONG_MAX;
-		n--;
-		if (n >= 1 && t[n - 1] == 'L')
-			n--;
-	}
-	if (n > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
-		base = 16;
-		i = 2;
-	}
-	for (; i < n; i++) {
-		unsigned d;
-
-		if (base == 16 && is_hex(t[i]))
-			d = is_digit(t[i]) ? (unsigned)(t[i] - '0') :
-			    (unsigned)((t[i] | 0x20) - 'a' + 10);
-		else if (base == 10 && is_digit(t[i]))
-			d = (unsigned)(t[i] - '0');
-		else
-			return true;	/* not an integer token */
-		if (v > (limit - d) / base)
-			return false;
-		v = v * base + d;
-	}
-	return true;
-}
-
-/*
- * Whether the digit at buf[i] starts a number, rather than continuing a
- * setting name (web-8080) or a float (.5).
- */
-static bool
-starts_number(const char *buf, size_t i)
-{
-	char prev;
-
-	if (i == 0)
-		return true;
-	prev = buf[i - 1];
-	if (prev == '-' || prev == '+')		/* a sign, unless in a name */
-		return i < 2 || !is_name_char(buf[i - 2]);
-	return !is_name_char(prev) && prev != '.';
-}
-
-/*
- * One pass over the raw bytes before libconfig sees them, for what
- * libconfig 1.5 would let through silently:
- *  - a NUL byte ends libconfig's input there, ignoring the rest;
- *  - "@include" at the start of a line opens any file it names;
- *  - integers are converted with atoi()/strtoul() without range checks,
- *    so a port of 4294967377 would silently become 81.
- * The @include rule is applied to every line, even inside strings and
- * comments: refusing a harmless line is better than missing a real one.
- */
 static int
-scan_bytes(struct loader *l, const char *buf, size_t len)
-{
-	enum { CODE, STRING, LINE_COMMENT, BLOCK_COMMENT } st = CODE;
-	bool line_start = true, escaped = false;
-	unsigned line = 1;
-	size_t i, j;
-	int rc = 0;
-
-	for (i = 0; i < len; i++) {
-		char c = buf[i], next = i + 1 < len ? buf[i + 1] : '\0';
-
-		if (c == '\0') {
-			fail(l, line, "NUL byte in policy");
-			rc = -EINVAL;
-			goto out;
-		}
-		if (c == '\n') {
-			line++;
-			line_start = true;
-			escaped = false;
-			if (st == LINE_COMMENT)
-				st = CODE;
-			continue;
-		}
-		if (line_start && !is_blank(c)) {
-			line_start = false;
-			if (len - i >= INCLUDE_LEN &&
-			    memcmp(buf + i, "@include", INCLUDE_LEN) == 0) {
-				fail(l, line, "@include is not allowed in a "
-				    "policy");
-				rc = -EINVAL;
-				goto out;
-			}
-		}
-		switch (st) {
-		case STRING:
-			if (escaped)
-				escaped = false;
-			else if (c == '\\')
-				escaped = true;
-			else if (c == '"')
-				st = CODE;
-			break;
-		case LINE_COMMENT:
-			break;
-		case BLOCK_COMMENT:
-			if (c == '*' && next == '/') {
-				st = CODE;
-				i++;
-			}
-			break;
-		case CODE:
-			if (c == '"') {
-				st = STRING;
-			} else if (c == '#' || (c == '/' && next == '/')) {
-				st = LINE_COMMENT;
-			} else if (c == '/' && next == '*') {
-				st = BLOCK_COMMENT;
-				i++;
-			} else if (is_digit(c) && starts_number(buf, i)) {
-				for (j = i; j < len && (is_alnum(buf[j]) ||
-				    buf[j] == '.' || buf[j] == '_'); j++)
-					;
-				if (!int_token_fits(buf + i, j - i)) {
-					fail(l, line, "integer %.*s out of "
-					    "range", (int)(j - i > 32 ? 32 :
-					    j - i), buf + i);
-					rc = -EINVAL;
-					goto out;
-				}
-				i = j - 1;
-			}
-			break;
-		}
-	}
-out:
-	return rc;
-}
-
-/*
- * Opens and reads the policy, refusing anything an unprivileged user could
- * have planted or changed: symbolic links, non-regular files (a FIFO would
- * also block the daemon), oversized files, files not owned by root, and
- * files the group or the world can write.
- */
-static int
-read_policy(struct loader *l, unsigned flags, char **bufp, size_t *lenp)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd, rc;
-
-	fd = open(l->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-	    O_NOCTTY);
-	if (fd == -1) {
-		rc = -errno;
-		if (rc == -ELOOP)
-			fail(l, 0, "refused: is a symbolic link");
-		else
-			fail(l, 0, "cannot open: %s", strerror(-rc));
-		goto out;
-	}
-	if (fstat(fd, &st) == -1) {
-		rc = -errno;
-		fail(l, 0, "cannot stat: %s", strerror(-rc));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = -EPERM;
-		fail(l, 0, "refused: not a regular file");
-		goto out;
-	}
-	if (st.st_size > POLICY_MAX_BYTES) {
-		rc = -EFBIG;
-		fail(l, 0, "refused: larger than %d bytes", POLICY_MAX_BYTES);
-		goto out;
-	}
-	if (!(flags & KK_POLICY_SKIP_OWNER_CHECK) && st.st_uid != 0) {
-		rc = -EPERM;
-		fail(l, 0, "refused: owned by uid %u, not root",
-		    (unsigned)st.st_uid);
-		goto out;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		rc = -EPERM;
-		fail(l, 0, "refused: group- or world-writable (mode %04o)",
-		    (unsigned)(st.st_mode & 07777));
-		goto out;
-	}
-
-	/* The size can change under us: read to EOF, one byte over the cap. */
-	buf = malloc(POLICY_MAX_BYTES + 2);
-	if (buf == NULL) {
-		rc = -ENOMEM;
-		fail(l, 0, "out of memory");
-		goto out;
-	}
-	for (;;) {
-		n = read(fd, buf + len, POLICY_MAX_BYTES + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			rc = -errno;
-			fail(l, 0, "cannot read: %s", strerror(-rc));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > POLICY_MAX_BYTES) {
-			rc = -EFBIG;
-			fail(l, 0, "refused: larger than %d bytes",
-			    POLICY_MAX_BYTES);
-			goto out;
-		}
-	}
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	if (fd != -1)
-		close(fd);
-	return rc;
-}
-
-static int
-get_string(struct loader *l, const config_setting_t *s, const char *qname,
-    const char **out)
+get_string(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char **out)
 {
 	int rc = 0;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		fail_at(l, s, "%s must be a string", qname);
+		kk_cfg_fail_at(l, s, "%s must be a string", qname);
 		rc = -EINVAL;
 		goto out;
 	}
@@ -573,46 +164,37 @@ out:
 	return rc;
 }
 
-static bool
-has_control(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
 static int
-check_path(struct loader *l, const config_setting_t *s, const char *qname,
-    const char *v, size_t size)
+check_path(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v, size_t size)
 {
 	const char *c;
-	char q[QUOTE_MAX + 8];
+	char q[KK_CFG_QUOTE_SIZE];
 	int rc = -EINVAL;
 
 	if (*v == '\0') {
-		fail_at(l, s, "%s must not be empty", qname);
+		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
 		goto out;
 	}
 	if (*v != '/') {
-		fail_at(l, s, "%s must be an absolute path: '%s'", qname,
-		    quote(v, q, sizeof(q)));
+		kk_cfg_fail_at(l, s, "%s must be an absolute path: '%s'", qname,
+		    kk_cfg_quote(v, q, sizeof(q)));
 		goto out;
 	}
 	if (strlen(v) >= size) {
-		fail_at(l, s, "%s is too long (at most %zu bytes)",
+		kk_cfg_fail_at(l, s, "%s is too long (at most %zu bytes)",
 		    qname, size - 1);
 		goto out;
 	}
-	if (has_control(v)) {
-		fail_at(l, s, "%s contains a control character", qname);
+	if (kk_cfg_has_control(v)) {
+		kk_cfg_fail_at(l, s, "%s contains a control character", qname);
 		goto out;
 	}
 	for (c = v; c != NULL; c = strchr(c + 1, '/')) {
 		if (c[1] == '.' && c[2] == '.' &&
 		    (c[3] == '/' || c[3] == '\0')) {
-			fail_at(l, s, "%s must not contain '..': '%s'",
-			    qname, quote(v, q, sizeof(q)));
+			kk_cfg_fail_at(l, s, "%s must not contain '..': '%s'",
+			    qname, kk_cfg_quote(v, q, sizeof(q)));
 			goto out;
 		}
 	}
@@ -622,11 +204,11 @@ out:
 }
 
 static int
-check_name(struct loader *l, const config_setting_t *s, const char *qname,
-    const char *v)
+check_name(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v)
 {
 	size_t i;
-	char q[QUOTE_MAX + 8];
+	char q[KK_CFG_QUOTE_SIZE];
 	int rc = 0;
 
 	for (i = 0; v[i] != '\0'; i++) {
@@ -639,8 +221,9 @@ check_name(struct loader *l, const config_setting_t *s, const char *qname,
 		break;
 	}
 	if (i == 0 || v[i] != '\0' || i > NAME_LEN_MAX) {
-		fail_at(l, s, "%s: '%s' is not a valid name "
-		    "([a-z_][a-z0-9_-]{0,31})", qname, quote(v, q, sizeof(q)));
+		kk_cfg_fail_at(l, s, "%s: '%s' is not a valid name "
+		    "([a-z_][a-z0-9_-]{0,31})", qname,
+		    kk_cfg_quote(v, q, sizeof(q)));
 		rc = -EINVAL;
 	}
 	return rc;
@@ -785,30 +368,30 @@ endpoint_problem(const char *s, struct kk_addr *addr, uint16_t *port)
 }
 
 static int
-load_endpoint(struct loader *l, const config_setting_t *s, const char *qname,
-    const char *v, unsigned flags, char *dst, size_t size)
+load_endpoint(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v, unsigned flags, char *dst, size_t size)
 {
 	struct kk_addr addr;
 	uint16_t port;
 	const char *why;
-	char q[QUOTE_MAX + 8];
+	char q[KK_CFG_QUOTE_SIZE];
 	int rc = -EINVAL;
 
 	if (*v == '\0' && !(flags & (KEY_REMOTE | KEY_EMPTY_OFF))) {
-		fail_at(l, s, "%s must not be empty", qname);
+		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
 		goto out;
 	}
 	if (*v != '\0') {
 		if (strlen(v) >= size) {
-			fail_at(l, s, "%s is too long", qname);
+			kk_cfg_fail_at(l, s, "%s is too long", qname);
 			goto out;
 		}
 		why = endpoint_problem(v, &addr, &port);
 		if (why == NULL && (flags & KEY_REMOTE))
 			why = addr_unusable(&addr);
 		if (why != NULL) {
-			fail_at(l, s, "%s: '%s': %s", qname,
-			    quote(v, q, sizeof(q)), why);
+			kk_cfg_fail_at(l, s, "%s: '%s': %s", qname,
+			    kk_cfg_quote(v, q, sizeof(q)), why);
 			goto out;
 		}
 	}
@@ -818,35 +401,28 @@ out:
 	return rc;
 }
 
-static bool
-is_list(const config_setting_t *s)
-{
-	return config_setting_type(s) == CONFIG_TYPE_ARRAY ||
-	    config_setting_type(s) == CONFIG_TYPE_LIST;
-}
-
 static int
-load_addrs(struct loader *l, const config_setting_t *s, const char *qname,
-    unsigned flags, struct kk_addrlist *dst)
+load_addrs(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, unsigned flags, struct kk_addrlist *dst)
 {
 	const config_setting_t *e;
 	const char *v, *why;
 	struct kk_addr addr;
-	char q[QUOTE_MAX + 8];
+	char q[KK_CFG_QUOTE_SIZE];
 	size_t i, j, n;
 	int rc = -EINVAL;
 
-	if (!is_list(s)) {
-		fail_at(l, s, "%s must be an array of strings", qname);
+	if (!kk_cfg_is_list(s)) {
+		kk_cfg_fail_at(l, s, "%s must be an array of strings", qname);
 		goto out;
 	}
 	n = (size_t)config_setting_length(s);
 	if (n == 0 && (flags & KEY_NONEMPTY)) {
-		fail_at(l, s, "%s must not be empty", qname);
+		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
 		goto out;
 	}
 	if (n > KK_MAX_ADDRS) {
-		fail_at(l, s, "%s: too many addresses (at most %d)",
+		kk_cfg_fail_at(l, s, "%s: too many addresses (at most %d)",
 		    qname, KK_MAX_ADDRS);
 		goto out;
 	}
@@ -854,7 +430,7 @@ load_addrs(struct loader *l, const config_setting_t *s, const char *qname,
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			fail_at(l, e, "%s must be an array of strings",
+			kk_cfg_fail_at(l, e, "%s must be an array of strings",
 			    qname);
 			goto out;
 		}
@@ -865,8 +441,8 @@ load_addrs(struct loader *l, const config_setting_t *s, const char *qname,
 		else
 			why = addr_unusable(&addr);
 		if (why != NULL) {
-			fail_at(l, e, "%s: '%s': %s", qname,
-			    quote(v, q, sizeof(q)), why);
+			kk_cfg_fail_at(l, e, "%s: '%s': %s", qname,
+			    kk_cfg_quote(v, q, sizeof(q)), why);
 			goto out;
 		}
 		for (j = 0; j < dst->n; j++) {
@@ -874,8 +450,9 @@ load_addrs(struct loader *l, const config_setting_t *s, const char *qname,
 			    memcmp(&dst->addr[j].a, &addr.a,
 			    addr.family == AF_INET ? sizeof(addr.a.v4) :
 			    sizeof(addr.a.v6)) == 0) {
-				fail_at(l, e, "%s: duplicate address "
-				    "'%s'", qname, quote(v, q, sizeof(q)));
+				kk_cfg_fail_at(l, e, "%s: duplicate address "
+				    "'%s'", qname,
+				    kk_cfg_quote(v, q, sizeof(q)));
 				goto out;
 			}
 		}
@@ -887,25 +464,25 @@ out:
 }
 
 static int
-load_ports(struct loader *l, const config_setting_t *s, const char *qname,
-    unsigned flags, struct kk_portlist *dst)
+load_ports(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, unsigned flags, struct kk_portlist *dst)
 {
 	const config_setting_t *e;
 	long long v;
 	size_t i, j, n;
 	int rc = -EINVAL;
 
-	if (!is_list(s)) {
-		fail_at(l, s, "%s must be an array of integers", qname);
+	if (!kk_cfg_is_list(s)) {
+		kk_cfg_fail_at(l, s, "%s must be an array of integers", qname);
 		goto out;
 	}
 	n = (size_t)config_setting_length(s);
 	if (n == 0 && (flags & KEY_NONEMPTY)) {
-		fail_at(l, s, "%s must not be empty", qname);
+		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
 		goto out;
 	}
 	if (n > KK_MAX_PORTS) {
-		fail_at(l, s, "%s: too many ports (at most %d)", qname,
+		kk_cfg_fail_at(l, s, "%s: too many ports (at most %d)", qname,
 		    KK_MAX_PORTS);
 		goto out;
 	}
@@ -914,19 +491,19 @@ load_ports(struct loader *l, const config_setting_t *s, const char *qname,
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_INT &&
 		    config_setting_type(e) != CONFIG_TYPE_INT64) {
-			fail_at(l, e, "%s must be an array of integers",
+			kk_cfg_fail_at(l, e, "%s must be an array of integers",
 			    qname);
 			goto out;
 		}
 		v = config_setting_get_int64(e);
 		if (v < 1 || v > 65535) {
-			fail_at(l, e, "%s: port %lld out of range "
+			kk_cfg_fail_at(l, e, "%s: port %lld out of range "
 			    "1-65535", qname, v);
 			goto out;
 		}
 		for (j = 0; j < dst->n; j++) {
 			if (dst->port[j] == v) {
-				fail_at(l, e, "%s: duplicate port %lld",
+				kk_cfg_fail_at(l, e, "%s: duplicate port %lld",
 				    qname, v);
 				goto out;
 			}
@@ -939,18 +516,18 @@ out:
 }
 
 static int
-load_key(struct loader *l, const struct key_spec *k, const char *qname,
+load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
     const config_setting_t *s, struct kk_policy *np)
 {
 	char *dst = (char *)np + k->off;
-	char q[QUOTE_MAX + 8];
+	char q[KK_CFG_QUOTE_SIZE];
 	const char *v, *why;
 	int rc;
 
 	switch (k->kind) {
 	case KEY_BOOL:
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-			fail_at(l, s, "%s must be a boolean", qname);
+			kk_cfg_fail_at(l, s, "%s must be a boolean", qname);
 			rc = -EINVAL;
 			goto out;
 		}
@@ -967,13 +544,14 @@ load_key(struct loader *l, const struct key_spec *k, const char *qname,
 		break;
 	case KEY_SECONDS:
 		if (config_setting_type(s) != CONFIG_TYPE_INT) {
-			fail_at(l, s, "%s must be a number of seconds", qname);
+			kk_cfg_fail_at(l, s, "%s must be a number of seconds",
+			    qname);
 			rc = -EINVAL;
 			goto out;
 		}
 		if (config_setting_get_int(s) < 0 ||
 		    config_setting_get_int(s) > KK_SECONDS_MAX) {
-			fail_at(l, s, "%s must be 0-%d seconds", qname,
+			kk_cfg_fail_at(l, s, "%s must be 0-%d seconds", qname,
 			    KK_SECONDS_MAX);
 			rc = -EINVAL;
 			goto out;
@@ -998,12 +576,12 @@ load_key(struct loader *l, const struct key_spec *k, const char *qname,
 			break;
 		case KEY_TEXT:
 			if (strlen(v) >= k->size) {
-				fail_at(l, s, "%s is too long (at most "
+				kk_cfg_fail_at(l, s, "%s is too long (at most "
 				    "%zu bytes)", qname, k->size - 1);
 				goto out;
 			}
 			if ((why = text_problem(v)) != NULL) {
-				fail_at(l, s, "%s %s", qname, why);
+				kk_cfg_fail_at(l, s, "%s %s", qname, why);
 				goto out;
 			}
 			snprintf(dst, k->size, "%s", v);
@@ -1019,9 +597,9 @@ load_key(struct loader *l, const struct key_spec *k, const char *qname,
 			else if (strcmp(v, "egress") == 0)
 				*(enum kk_mode *)(void *)dst = KK_MODE_EGRESS;
 			else {
-				fail_at(l, s, "%s must be \"isolated\" "
+				kk_cfg_fail_at(l, s, "%s must be \"isolated\" "
 				    "or \"egress\", not '%s'", qname,
-				    quote(v, q, sizeof(q)));
+				    kk_cfg_quote(v, q, sizeof(q)));
 				goto out;
 			}
 			rc = 0;
@@ -1034,15 +612,15 @@ load_key(struct loader *l, const struct key_spec *k, const char *qname,
 				*(enum kk_protect *)(void *)dst =
 				    KK_PROTECT_MONITOR;
 			else {
-				fail_at(l, s, "%s must be \"auto\" or "
+				kk_cfg_fail_at(l, s, "%s must be \"auto\" or "
 				    "\"monitor\", not '%s'", qname,
-				    quote(v, q, sizeof(q)));
+				    kk_cfg_quote(v, q, sizeof(q)));
 				goto out;
 			}
 			rc = 0;
 			break;
 		default:
-			fail_at(l, s, "%s: internal error", qname);
+			kk_cfg_fail_at(l, s, "%s: internal error", qname);
 			break;
 		}
 		break;
@@ -1052,7 +630,7 @@ out:
 }
 
 static int
-load_section(struct loader *l, const struct section_spec *sec,
+load_section(struct kk_cfg_loader *l, const struct section_spec *sec,
     const config_setting_t *group, struct kk_policy *np)
 {
 	const config_setting_t *s;
@@ -1074,7 +652,7 @@ load_section(struct loader *l, const struct section_spec *sec,
 			}
 		}
 		if (k == NULL) {
-			fail_at(l, s, "unknown key '%s'", qname);
+			kk_cfg_fail_at(l, s, "unknown key '%s'", qname);
 			rc = -EINVAL;
 			goto out;
 		}
@@ -1087,7 +665,7 @@ load_section(struct loader *l, const struct section_spec *sec,
 		k = &sec->keys[j];
 		if ((k->flags & KEY_REQUIRED) &&
 		    config_setting_get_member(group, k->name) == NULL) {
-			fail_at(l, group, "missing required key '%s.%s'",
+			kk_cfg_fail_at(l, group, "missing required key '%s.%s'",
 			    sec->name, k->name);
 			rc = -EINVAL;
 			goto out;
@@ -1098,7 +676,7 @@ out:
 }
 
 static int
-load_root(struct loader *l, const config_setting_t *root,
+load_root(struct kk_cfg_loader *l, const config_setting_t *root,
     struct kk_policy *np)
 {
 	const struct section_spec *sec;
@@ -1118,12 +696,12 @@ load_root(struct loader *l, const config_setting_t *root,
 			}
 		}
 		if (sec == NULL) {
-			fail_at(l, s, "unknown section '%s'", name);
+			kk_cfg_fail_at(l, s, "unknown section '%s'", name);
 			rc = -EINVAL;
 			goto out;
 		}
 		if (!config_setting_is_group(s)) {
-			fail_at(l, s, "%s must be a group: %s: { ... };",
+			kk_cfg_fail_at(l, s, "%s must be a group: %s: { ... };",
 			    name, name);
 			rc = -EINVAL;
 			goto out;
@@ -1134,7 +712,7 @@ load_root(struct loader *l, const config_setting_t *root,
 	for (j = 0; j < nitems(sections); j++) {
 		if (sections[j].required &&
 		    config_setting_get_member(root, sections[j].name) == NULL) {
-			fail(l, 0, "missing required section '%s'",
+			kk_cfg_fail(l, 0, "missing required section '%s'",
 			    sections[j].name);
 			rc = -EINVAL;
 			goto out;
@@ -1190,63 +768,35 @@ int
 kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
     char *err, size_t errlen)
 {
-	struct loader l = { .path = path, .err = err, .errlen = errlen };
+	struct kk_cfg_loader l;
 	struct kk_policy *np = NULL;
-	config_t cfg;
-	bool cfg_live = false;
-	char *buf = NULL;
-	size_t len = 0;
+	const config_setting_t *root;
 	int rc;
 
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	if (path == NULL || p == NULL) {
-		l.path = "(null)";
-		fail(&l, 0, "no policy given");
-		rc = -EINVAL;
-		goto out;
-	}
-	if (strlen(path) >= sizeof(p->path)) {
-		fail(&l, 0, "path too long");
-		rc = -ENAMETOOLONG;
-		goto out;
-	}
-	if ((rc = read_policy(&l, flags, &buf, &len)) != 0)
-		goto out;
-	l.buf = buf;
-	l.len = len;
-	if ((rc = scan_bytes(&l, buf, len)) != 0)
+	/* Nowhere to put the policy is refused like no policy at all. */
+	kk_cfg_init(&l, p != NULL ? path : NULL, flags, err, errlen);
+	if ((rc = kk_cfg_read(&l, &policy_file)) != 0)
 		goto out;
 
 	np = malloc(sizeof(*np));
 	if (np == NULL) {
-		fail(&l, 0, "out of memory");
+		kk_cfg_fail(&l, 0, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
 	kk_policy_defaults(np);
 	snprintf(np->path, sizeof(np->path), "%s", path);
 
-	config_init(&cfg);
-	cfg_live = true;
-	if (config_read_string(&cfg, buf) != CONFIG_TRUE) {
-		fail(&l, (unsigned)(config_error_line(&cfg) > 0 ?
-		    config_error_line(&cfg) : 0), "%s",
-		    config_error_text(&cfg) != NULL ? config_error_text(&cfg) :
-		    "parse error");
-		rc = -EINVAL;
+	if ((rc = kk_cfg_parse(&l, &root)) != 0)
 		goto out;
-	}
-	if ((rc = load_root(&l, config_root_setting(&cfg), np)) != 0)
+	if ((rc = load_root(&l, root, np)) != 0)
 		goto out;
 
 	memcpy(p, np, sizeof(*p));
 	rc = 0;
 out:
-	if (cfg_live)
-		config_destroy(&cfg);
 	free(np);
-	free(buf);
+	kk_cfg_close(&l);
 	return rc;
 }
 

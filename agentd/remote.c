@@ -397,7 +397,6 @@ kd_remote_init(struct kd *d)
 	char err[512] = "";
 	int r;
 
-	d->remote_ready = false;
 	if (snprintf(d->replay_dir, sizeof(d->replay_dir), "%s/replay",
 	    d->policy->state_dir) >= (int)sizeof(d->replay_dir))
 		return -ENAMETOOLONG;
@@ -421,7 +420,12 @@ kd_remote_init(struct kd *d)
 		return -ENOMEM;
 	r = kk_trust_load(d->policy->trust, 0, t, err, sizeof(err));
 	if (r < 0) {
-		snprintf(d->remote_err, sizeof(d->remote_err), "%s", err);
+		/* a broken new trust.conf leaves the one in force in place */
+		if (!d->remote_ready)
+			snprintf(d->remote_err, sizeof(d->remote_err), "%s", err);
+		else
+			kk_log(LOG_ERR, KK_MID_POLICY,
+			    "trust reload refused, the old keys stay: %s", err);
 		free(t);
 		return r;
 	}

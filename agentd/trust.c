@@ -11,7 +11,7 @@
  *	thresholds = { release = 2; };
  *
  * This file decides who can cut a host off the network and who can let
- * it back on, so it is loaded like the policy (parse.c): a root-owned
+ * it back on, so it is loaded like the policy (cfgfile.c): a root-owned
  * regular file nobody else can write, no @include, every key known and of
  * the right type, and all of it valid before the caller's struct changes.
  * The public key files it names get the same ownership and mode checks:
@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,440 +38,27 @@
 #include <openssl/evp.h>
 
 #include "kakuri.h"
+#include "cfgfile.h"
 #include "sign.h"
 
-#define TRUST_MAX_BYTES	(1024 * 1024)
 #define KEY_ID_LEN_MAX	63		/* [A-Za-z0-9_.@-]{1,63} */
-#define QUOTE_MAX	48		/* bytes of a value in a message */
-#define INCLUDE_LEN	(sizeof("@include") - 1)
 #define ED25519_LEN	32
 
-/* Where errors go while one file is loaded. */
-struct loader {
-	const char *path;
-	unsigned flags;
-	char *err;
-	size_t errlen;
-	const char *buf;	/* the file's text, once read */
-	size_t len;
+/*
+ * The size is checked after the owner and the mode, as trust.conf always
+ * has been, so that a file failing both keeps its message.
+ */
+static const struct kk_cfg_type trust_file = {
+	.noun = "trust file",
+	.max = 1024 * 1024,
+	.size_last = true,
 };
-
-static void vfail(struct loader *, unsigned, const char *, va_list)
-    __attribute__((format(printf, 3, 0)));
-static void fail(struct loader *, unsigned, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail_at(struct loader *, const config_setting_t *, const char *,
-    ...) __attribute__((format(printf, 3, 4)));
-static unsigned line_of(const struct loader *, const config_setting_t *);
-
-/*
- * "PATH:LINE: message" (or "PATH: message" when line is 0), with control
- * bytes replaced so that it is always one line safe to print.
- */
-static void
-vfail(struct loader *l, unsigned line, const char *fmt, va_list ap)
-{
-	char msg[512];
-	char *c;
-
-	if (l->err == NULL || l->errlen == 0)
-		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (line > 0)
-		snprintf(l->err, l->errlen, "%s:%u: %s", l->path, line, msg);
-	else
-		snprintf(l->err, l->errlen, "%s: %s", l->path, msg);
-	for (c = l->err; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
-}
-
-static void
-fail(struct loader *l, unsigned line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(l, line, fmt, ap);
-	va_end(ap);
-}
-
-static void
-fail_at(struct loader *l, const config_setting_t *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(l, line_of(l, s), fmt, ap);
-	va_end(ap);
-}
-
-/* A value from the file, made printable and short enough for a message. */
-static const char *
-quote(const char *s, char *buf, size_t len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; s[i] != '\0' && o + 4 < len && i < QUOTE_MAX; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	if (s[i] != '\0' && o + 4 <= len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-static bool
-line_is_empty(const char *c, const char *end)
-{
-	while (c < end && (*c == ' ' || *c == '\t' || *c == '\r'))
-		c++;
-	return c == end || *c == '\n' || *c == '#' ||
-	    (*c == '/' && c + 1 < end && c[1] == '/');
-}
-
-/*
- * libconfig 1.5 stamps a string element of an array with the line of the
- * token after it, so the last role of a list whose closing bracket sits on
- * a line of its own would be reported on the bracket's line.  When the
- * stamped line starts with that next token, walk back to the last line
- * with content (the same correction as in parse.c).
- */
-static unsigned
-element_line(const struct loader *l, unsigned line)
-{
-	const char *c, *prev, *end;
-	unsigned n = 1, found = line;
-
-	if (l->buf == NULL)
-		goto out;
-	end = l->buf + l->len;
-	for (c = l->buf; c < end && n < line; c++)
-		if (*c == '\n')
-			n++;
-	if (n != line)
-		goto out;
-	for (prev = c; prev < end && (*prev == ' ' || *prev == '\t'); prev++)
-		;
-	if (prev == end || (*prev != ']' && *prev != ')' && *prev != ','))
-		goto out;
-	while (c > l->buf) {
-		for (prev = c - 1; prev > l->buf && prev[-1] != '\n'; prev--)
-			;
-		n--;
-		if (!line_is_empty(prev, end)) {
-			found = n;
-			break;
-		}
-		c = prev;
-	}
-out:
-	return found;
-}
-
-static unsigned
-line_of(const struct loader *l, const config_setting_t *s)
-{
-	const config_setting_t *parent;
-	const config_setting_t *t;
-	unsigned line;
-
-	if (s == NULL)
-		return 0;
-	parent = config_setting_parent(s);
-	for (t = s; t != NULL && config_setting_source_line(t) == 0;
-	    t = config_setting_parent(t))
-		;
-	line = t != NULL ? config_setting_source_line(t) : 0;
-	if (t == s && line > 0 && parent != NULL &&
-	    config_setting_type(s) == CONFIG_TYPE_STRING &&
-	    (config_setting_type(parent) == CONFIG_TYPE_ARRAY ||
-	    config_setting_type(parent) == CONFIG_TYPE_LIST))
-		line = element_line(l, line);
-	return line;
-}
-
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_hex(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 static bool
 is_alnum(char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_name_char(char c)
-{
-	return is_alnum(c) || c == '_' || c == '*' || c == '-';
-}
-
-/*
- * Whether an integer token fits the type libconfig 1.5 stores it in: it
- * converts without range checks, so "release = 4294967297;" would
- * silently become a threshold of 1.
- */
-static bool
-int_token_fits(const char *t, size_t n)
-{
-	unsigned long long v = 0, limit = INT_MAX;
-	unsigned base = 10;
-	size_t i = 0;
-
-	if (n >= 1 && t[n - 1] == 'L') {
-		limit = LLONG_MAX;
-		n--;
-		if (n >= 1 && t[n - 1] == 'L')
-			n--;
-	}
-	if (n > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
-		base = 16;
-		i = 2;
-	}
-	for (; i < n; i++) {
-		unsigned d;
-
-		if (base == 16 && is_hex(t[i]))
-			d = is_digit(t[i]) ? (unsigned)(t[i] - '0') :
-			    (unsigned)((t[i] | 0x20) - 'a' + 10);
-		else if (base == 10 && is_digit(t[i]))
-			d = (unsigned)(t[i] - '0');
-		else
-			return true;	/* not an integer token */
-		if (v > (limit - d) / base)
-			return false;
-		v = v * base + d;
-	}
-	return true;
-}
-
-static bool
-starts_number(const char *buf, size_t i)
-{
-	char prev;
-
-	if (i == 0)
-		return true;
-	prev = buf[i - 1];
-	if (prev == '-' || prev == '+')
-		return i < 2 || !is_name_char(buf[i - 2]);
-	return !is_name_char(prev) && prev != '.';
-}
-
-/*
- * What libconfig 1.5 would let through silently: a NUL byte (the rest of
- * the file would be ignored), "@include" at the start of any line (even
- * in a string or a comment: refusing a harmless line is better than
- * missing a real one), integers out of range.
- */
-static int
-scan_bytes(struct loader *l, const char *buf, size_t len)
-{
-	enum { CODE, STRING, LINE_COMMENT, BLOCK_COMMENT } st = CODE;
-	bool line_start = true, escaped = false;
-	unsigned line = 1;
-	size_t i, j;
-	int rc = 0;
-
-	for (i = 0; i < len; i++) {
-		char c = buf[i], next = i + 1 < len ? buf[i + 1] : '\0';
-
-		if (c == '\0') {
-			fail(l, line, "NUL byte in trust file");
-			rc = -EINVAL;
-			goto out;
-		}
-		if (c == '\n') {
-			line++;
-			line_start = true;
-			escaped = false;
-			if (st == LINE_COMMENT)
-				st = CODE;
-			continue;
-		}
-		if (line_start && !is_blank(c)) {
-			line_start = false;
-			if (len - i >= INCLUDE_LEN &&
-			    memcmp(buf + i, "@include", INCLUDE_LEN) == 0) {
-				fail(l, line, "@include is not allowed in a "
-				    "trust file");
-				rc = -EINVAL;
-				goto out;
-			}
-		}
-		switch (st) {
-		case STRING:
-			if (escaped)
-				escaped = false;
-			else if (c == '\\')
-				escaped = true;
-			else if (c == '"')
-				st = CODE;
-			break;
-		case LINE_COMMENT:
-			break;
-		case BLOCK_COMMENT:
-			if (c == '*' && next == '/') {
-				st = CODE;
-				i++;
-			}
-			break;
-		case CODE:
-			if (c == '"') {
-				st = STRING;
-			} else if (c == '#' || (c == '/' && next == '/')) {
-				st = LINE_COMMENT;
-			} else if (c == '/' && next == '*') {
-				st = BLOCK_COMMENT;
-				i++;
-			} else if (is_digit(c) && starts_number(buf, i)) {
-				for (j = i; j < len && (is_alnum(buf[j]) ||
-				    buf[j] == '.' || buf[j] == '_'); j++)
-					;
-				if (!int_token_fits(buf + i, j - i)) {
-					fail(l, line, "integer %.*s out of "
-					    "range", (int)(j - i > 32 ? 32 :
-					    j - i), buf + i);
-					rc = -EINVAL;
-					goto out;
-				}
-				i = j - 1;
-			}
-			break;
-		}
-	}
-out:
-	return rc;
-}
-
-/*
- * The checks every file we trust gets: a regular file (a FIFO would block
- * the daemon), owned by root unless the caller says otherwise, not
- * writable by the group or the world.  fd was opened with O_NOFOLLOW;
- * s is the setting naming the file (NULL for trust.conf itself) and what
- * prefixes the message.
- */
-static int
-check_file(struct loader *l, const config_setting_t *s, const char *what,
-    int fd, struct stat *st)
-{
-	int rc = -EPERM;
-
-	if (fstat(fd, st) == -1) {
-		rc = -errno;
-		fail_at(l, s, "%scannot stat: %s", what, strerror(-rc));
-		goto out;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		fail_at(l, s, "%srefused: not a regular file", what);
-		goto out;
-	}
-	if (!(l->flags & KK_POLICY_SKIP_OWNER_CHECK) && st->st_uid != 0) {
-		fail_at(l, s, "%srefused: owned by uid %u, not root", what,
-		    (unsigned)st->st_uid);
-		goto out;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		fail_at(l, s, "%srefused: group- or world-writable "
-		    "(mode %04o)", what, (unsigned)(st->st_mode & 07777));
-		goto out;
-	}
-	rc = 0;
-out:
-	return rc;
-}
-
-/* Opens and reads trust.conf itself (s is NULL: messages carry no line). */
-static int
-read_trust(struct loader *l, char **bufp, size_t *lenp)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd, rc;
-
-	fd = open(l->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
-	    O_NOCTTY);
-	if (fd == -1) {
-		rc = -errno;
-		if (rc == -ELOOP)
-			fail(l, 0, "refused: is a symbolic link");
-		else
-			fail(l, 0, "cannot open: %s", strerror(-rc));
-		goto out;
-	}
-	if ((rc = check_file(l, NULL, "", fd, &st)) != 0)
-		goto out;
-	if (st.st_size > TRUST_MAX_BYTES) {
-		rc = -EFBIG;
-		fail(l, 0, "refused: larger than %d bytes", TRUST_MAX_BYTES);
-		goto out;
-	}
-	/* The size can change under us: read to EOF, one byte over the cap. */
-	buf = malloc(TRUST_MAX_BYTES + 2);
-	if (buf == NULL) {
-		rc = -ENOMEM;
-		fail(l, 0, "out of memory");
-		goto out;
-	}
-	for (;;) {
-		n = read(fd, buf + len, TRUST_MAX_BYTES + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			rc = -errno;
-			fail(l, 0, "cannot read: %s", strerror(-rc));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > TRUST_MAX_BYTES) {
-			rc = -EFBIG;
-			fail(l, 0, "refused: larger than %d bytes",
-			    TRUST_MAX_BYTES);
-			goto out;
-		}
-	}
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	if (fd != -1)
-		close(fd);
-	return rc;
-}
-
-static bool
-has_control(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
 }
 
 static bool
@@ -490,37 +76,30 @@ valid_key_id(const char *v)
 	return i > 0;
 }
 
-static bool
-is_list(const config_setting_t *s)
-{
-	return config_setting_type(s) == CONFIG_TYPE_ARRAY ||
-	    config_setting_type(s) == CONFIG_TYPE_LIST;
-}
-
 static int
-load_id(struct loader *l, const config_setting_t *s, const char *qname,
+load_id(struct kk_cfg_loader *l, const config_setting_t *s, const char *qname,
     struct kk_trust *nt, struct kk_trust_key *k)
 {
-	char q[QUOTE_MAX + 8];
+	char q[KK_CFG_QUOTE_SIZE];
 	const char *v;
 	size_t i;
 	int rc = -EINVAL;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		fail_at(l, s, "%s must be a string", qname);
+		kk_cfg_fail_at(l, s, "%s must be a string", qname);
 		goto out;
 	}
 	v = config_setting_get_string(s);
 	if (!valid_key_id(v)) {
-		fail_at(l, s, "%s: '%s' is not a valid key id "
-		    "([A-Za-z0-9_.@-]{1,%d})", qname, quote(v, q, sizeof(q)),
-		    KEY_ID_LEN_MAX);
+		kk_cfg_fail_at(l, s, "%s: '%s' is not a valid key id "
+		    "([A-Za-z0-9_.@-]{1,%d})", qname,
+		    kk_cfg_quote(v, q, sizeof(q)), KEY_ID_LEN_MAX);
 		goto out;
 	}
 	for (i = 0; i < nt->nkeys; i++) {
 		if (strcmp(nt->keys[i].id, v) == 0) {
-			fail_at(l, s, "%s: duplicate key id '%s'", qname,
-			    quote(v, q, sizeof(q)));
+			kk_cfg_fail_at(l, s, "%s: duplicate key id '%s'", qname,
+			    kk_cfg_quote(v, q, sizeof(q)));
 			goto out;
 		}
 	}
@@ -537,40 +116,40 @@ out:
  * swapped for another between the check and the load.
  */
 static int
-load_public(struct loader *l, const config_setting_t *s, const char *qname,
-    struct kk_trust *nt, struct kk_trust_key *k)
+load_public(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, struct kk_trust *nt, struct kk_trust_key *k)
 {
 	uint8_t raw[ED25519_LEN], other[ED25519_LEN];
 	struct stat st, after;
-	char q[QUOTE_MAX + 8], what[128];
+	char q[KK_CFG_QUOTE_SIZE], what[128];
 	EVP_PKEY *pub = NULL;
 	const char *v, *c;
 	size_t i, rawlen, olen;
 	int fd = -1, rc = -EINVAL;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		fail_at(l, s, "%s must be a string", qname);
+		kk_cfg_fail_at(l, s, "%s must be a string", qname);
 		goto out;
 	}
 	v = config_setting_get_string(s);
 	if (*v != '/') {
-		fail_at(l, s, "%s must be an absolute path: '%s'", qname,
-		    quote(v, q, sizeof(q)));
+		kk_cfg_fail_at(l, s, "%s must be an absolute path: '%s'", qname,
+		    kk_cfg_quote(v, q, sizeof(q)));
 		goto out;
 	}
 	if (strlen(v) >= PATH_MAX) {
-		fail_at(l, s, "%s is too long", qname);
+		kk_cfg_fail_at(l, s, "%s is too long", qname);
 		goto out;
 	}
-	if (has_control(v)) {
-		fail_at(l, s, "%s contains a control character", qname);
+	if (kk_cfg_has_control(v)) {
+		kk_cfg_fail_at(l, s, "%s contains a control character", qname);
 		goto out;
 	}
 	for (c = v; c != NULL; c = strchr(c + 1, '/')) {
 		if (c[1] == '.' && c[2] == '.' &&
 		    (c[3] == '/' || c[3] == '\0')) {
-			fail_at(l, s, "%s must not contain '..': '%s'",
-			    qname, quote(v, q, sizeof(q)));
+			kk_cfg_fail_at(l, s, "%s must not contain '..': '%s'",
+			    qname, kk_cfg_quote(v, q, sizeof(q)));
 			goto out;
 		}
 	}
@@ -580,27 +159,27 @@ load_public(struct loader *l, const config_setting_t *s, const char *qname,
 	if (fd == -1) {
 		rc = -errno;
 		if (rc == -ELOOP)
-			fail_at(l, s, "%s '%s' refused: is a symbolic link",
-			    qname, quote(v, q, sizeof(q)));
+			kk_cfg_fail_at(l, s, "%s '%s' refused: is a symbolic "
+			    "link", qname, kk_cfg_quote(v, q, sizeof(q)));
 		else
-			fail_at(l, s, "%s '%s': cannot open: %s", qname,
-			    quote(v, q, sizeof(q)), strerror(-rc));
+			kk_cfg_fail_at(l, s, "%s '%s': cannot open: %s", qname,
+			    kk_cfg_quote(v, q, sizeof(q)), strerror(-rc));
 		goto out;
 	}
 	snprintf(what, sizeof(what), "%s '%s' ", qname,
-	    quote(v, q, sizeof(q)));
-	if ((rc = check_file(l, s, what, fd, &st)) != 0)
+	    kk_cfg_quote(v, q, sizeof(q)));
+	if ((rc = kk_cfg_check_file(l, s, what, fd, &st)) != 0)
 		goto out;
 	if ((rc = kk_key_load_public(v, &pub)) != 0) {
-		fail_at(l, s, "%s '%s': not an Ed25519 public key (%s)",
-		    qname, quote(v, q, sizeof(q)), strerror(-rc));
+		kk_cfg_fail_at(l, s, "%s '%s': not an Ed25519 public key (%s)",
+		    qname, kk_cfg_quote(v, q, sizeof(q)), strerror(-rc));
 		goto out;
 	}
 	if (lstat(v, &after) == -1 || after.st_dev != st.st_dev ||
 	    after.st_ino != st.st_ino) {
 		rc = -EAGAIN;
-		fail_at(l, s, "%s '%s' changed while it was loaded", qname,
-		    quote(v, q, sizeof(q)));
+		kk_cfg_fail_at(l, s, "%s '%s' changed while it was loaded",
+		    qname, kk_cfg_quote(v, q, sizeof(q)));
 		goto out;
 	}
 	/* kk_key_load_public says so too; a trust anchor gets both. */
@@ -609,8 +188,8 @@ load_public(struct loader *l, const config_setting_t *s, const char *qname,
 	    EVP_PKEY_get_raw_public_key(pub, raw, &rawlen) != 1 ||
 	    rawlen != ED25519_LEN) {
 		rc = -EPROTONOSUPPORT;
-		fail_at(l, s, "%s '%s': not an Ed25519 public key", qname,
-		    quote(v, q, sizeof(q)));
+		kk_cfg_fail_at(l, s, "%s '%s': not an Ed25519 public key",
+		    qname, kk_cfg_quote(v, q, sizeof(q)));
 		goto out;
 	}
 	for (i = 0; i < nt->nkeys; i++) {
@@ -619,8 +198,8 @@ load_public(struct loader *l, const config_setting_t *s, const char *qname,
 		    &olen) == 1 && olen == rawlen &&
 		    memcmp(raw, other, rawlen) == 0) {
 			rc = -EINVAL;
-			fail_at(l, s, "%s: the same public key as key '%s' "
-			    "(one signer would count twice)", qname,
+			kk_cfg_fail_at(l, s, "%s: the same public key as key "
+			    "'%s' (one signer would count twice)", qname,
 			    nt->keys[i].id);
 			goto out;
 		}
@@ -636,40 +215,42 @@ out:
 }
 
 static int
-load_roles(struct loader *l, const config_setting_t *s, const char *qname,
-    struct kk_trust_key *k)
+load_roles(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, struct kk_trust_key *k)
 {
 	const config_setting_t *e;
 	enum kk_action a;
-	char q[QUOTE_MAX + 8];
+	char q[KK_CFG_QUOTE_SIZE];
 	const char *v;
 	size_t i, n;
 	int rc = -EINVAL;
 
-	if (!is_list(s)) {
-		fail_at(l, s, "%s must be an array of action names", qname);
+	if (!kk_cfg_is_list(s)) {
+		kk_cfg_fail_at(l, s, "%s must be an array of action names",
+		    qname);
 		goto out;
 	}
 	n = (size_t)config_setting_length(s);
 	if (n == 0) {
-		fail_at(l, s, "%s must not be empty", qname);
+		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		e = config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			fail_at(l, e, "%s must be an array of action names",
-			    qname);
+			kk_cfg_fail_at(l, e, "%s must be an array of action "
+			    "names", qname);
 			goto out;
 		}
 		v = config_setting_get_string(e);
 		if (kk_action_parse(v, &a) != 0) {
-			fail_at(l, e, "%s: unknown role '%s'", qname,
-			    quote(v, q, sizeof(q)));
+			kk_cfg_fail_at(l, e, "%s: unknown role '%s'", qname,
+			    kk_cfg_quote(v, q, sizeof(q)));
 			goto out;
 		}
 		if (k->roles & (1u << a)) {
-			fail_at(l, e, "%s: duplicate role '%s'", qname, v);
+			kk_cfg_fail_at(l, e, "%s: duplicate role '%s'", qname,
+			    v);
 			goto out;
 		}
 		k->roles |= 1u << a;
@@ -691,7 +272,7 @@ static const char *const key_fields[F__MAX] = {
  * name it, whatever order the fields are written in.
  */
 static int
-load_key(struct loader *l, const config_setting_t *g, size_t idx,
+load_key(struct kk_cfg_loader *l, const config_setting_t *g, size_t idx,
     struct kk_trust *nt)
 {
 	struct kk_trust_key *k = &nt->keys[nt->nkeys];
@@ -703,7 +284,7 @@ load_key(struct loader *l, const config_setting_t *g, size_t idx,
 
 	memset(k, 0, sizeof(*k));
 	if (!config_setting_is_group(g)) {
-		fail_at(l, g, "keys[%zu] must be a group: { id = ...; "
+		kk_cfg_fail_at(l, g, "keys[%zu] must be a group: { id = ...; "
 		    "public_key = ...; roles = [ ... ]; }", idx);
 		goto out;
 	}
@@ -715,15 +296,16 @@ load_key(struct loader *l, const config_setting_t *g, size_t idx,
 			if (strcmp(name, key_fields[j]) == 0)
 				break;
 		if (j == F__MAX) {
-			fail_at(l, s, "unknown key 'keys[%zu].%s'", idx, name);
+			kk_cfg_fail_at(l, s, "unknown key 'keys[%zu].%s'", idx,
+			    name);
 			goto out;
 		}
 		f[j] = s;
 	}
 	for (j = 0; j < F__MAX; j++) {
 		if (f[j] == NULL) {
-			fail_at(l, g, "missing required key 'keys[%zu].%s'",
-			    idx, key_fields[j]);
+			kk_cfg_fail_at(l, g, "missing required key "
+			    "'keys[%zu].%s'", idx, key_fields[j]);
 			goto out;
 		}
 	}
@@ -743,22 +325,25 @@ out:
 }
 
 static int
-load_keys(struct loader *l, const config_setting_t *s, struct kk_trust *nt)
+load_keys(struct kk_cfg_loader *l, const config_setting_t *s,
+    struct kk_trust *nt)
 {
 	size_t i, n;
 	int rc = -EINVAL;
 
 	if (config_setting_type(s) != CONFIG_TYPE_LIST) {
-		fail_at(l, s, "keys must be a list: keys = ( { ... }, ... );");
+		kk_cfg_fail_at(l, s,
+		    "keys must be a list: keys = ( { ... }, ... );");
 		goto out;
 	}
 	n = (size_t)config_setting_length(s);
 	if (n == 0) {
-		fail_at(l, s, "keys must not be empty");
+		kk_cfg_fail_at(l, s, "keys must not be empty");
 		goto out;
 	}
 	if (n > KK_TRUST_MAX_KEYS) {
-		fail_at(l, s, "too many keys (at most %d)", KK_TRUST_MAX_KEYS);
+		kk_cfg_fail_at(l, s, "too many keys (at most %d)",
+		    KK_TRUST_MAX_KEYS);
 		goto out;
 	}
 	for (i = 0; i < n; i++)
@@ -772,7 +357,7 @@ out:
 
 /* After the keys: a threshold is checked against the keys holding it. */
 static int
-load_thresholds(struct loader *l, const config_setting_t *g,
+load_thresholds(struct kk_cfg_loader *l, const config_setting_t *g,
     struct kk_trust *nt)
 {
 	const config_setting_t *s;
@@ -784,7 +369,7 @@ load_thresholds(struct loader *l, const config_setting_t *g,
 	int rc = -EINVAL;
 
 	if (!config_setting_is_group(g)) {
-		fail_at(l, g, "thresholds must be a group: "
+		kk_cfg_fail_at(l, g, "thresholds must be a group: "
 		    "thresholds = { release = 2; };");
 		goto out;
 	}
@@ -793,29 +378,30 @@ load_thresholds(struct loader *l, const config_setting_t *g,
 		s = config_setting_get_elem(g, (unsigned)i);
 		name = config_setting_name(s);
 		if (kk_action_parse(name, &a) != 0) {
-			fail_at(l, s, "unknown key 'thresholds.%s' (not an "
-			    "action)", name);
+			kk_cfg_fail_at(l, s, "unknown key 'thresholds.%s' "
+			    "(not an action)", name);
 			goto out;
 		}
 		if (config_setting_type(s) != CONFIG_TYPE_INT &&
 		    config_setting_type(s) != CONFIG_TYPE_INT64) {
-			fail_at(l, s, "thresholds.%s must be an integer",
+			kk_cfg_fail_at(l, s, "thresholds.%s must be an integer",
 			    name);
 			goto out;
 		}
 		v = config_setting_get_int64(s);
 		if (v < 1 || v > KK_TRUST_MAX_KEYS) {
-			fail_at(l, s, "thresholds.%s: %lld out of range 1-%d",
-			    name, v, KK_TRUST_MAX_KEYS);
+			kk_cfg_fail_at(l, s, "thresholds.%s: %lld out of range "
+			    "1-%d", name, v, KK_TRUST_MAX_KEYS);
 			goto out;
 		}
 		for (j = 0, holders = 0; j < nt->nkeys; j++)
 			if (nt->keys[j].roles & (1u << a))
 				holders++;
 		if ((unsigned)v > holders) {
-			fail_at(l, s, "thresholds.%s = %lld can never be met: "
-			    "%u key%s hold%s the role", name, v, holders,
-			    holders == 1 ? "" : "s", holders == 1 ? "s" : "");
+			kk_cfg_fail_at(l, s, "thresholds.%s = %lld can never "
+			    "be met: %u key%s hold%s the role", name, v,
+			    holders, holders == 1 ? "" : "s",
+			    holders == 1 ? "s" : "");
 			goto out;
 		}
 		nt->threshold[a] = (unsigned)v;
@@ -826,7 +412,8 @@ out:
 }
 
 static int
-load_root(struct loader *l, const config_setting_t *root, struct kk_trust *nt)
+load_root(struct kk_cfg_loader *l, const config_setting_t *root,
+    struct kk_trust *nt)
 {
 	const config_setting_t *s, *keys = NULL, *thresholds = NULL;
 	const char *name;
@@ -842,12 +429,12 @@ load_root(struct loader *l, const config_setting_t *root, struct kk_trust *nt)
 		else if (strcmp(name, "thresholds") == 0)
 			thresholds = s;
 		else {
-			fail_at(l, s, "unknown key '%s'", name);
+			kk_cfg_fail_at(l, s, "unknown key '%s'", name);
 			goto out;
 		}
 	}
 	if (keys == NULL) {
-		fail(l, 0, "missing required key 'keys'");
+		kk_cfg_fail(l, 0, "missing required key 'keys'");
 		goto out;
 	}
 	if ((rc = load_keys(l, keys, nt)) != 0)
@@ -879,67 +466,39 @@ int
 kk_trust_load(const char *path, unsigned flags, struct kk_trust *t,
     char *err, size_t errlen)
 {
-	struct loader l = { .path = path, .flags = flags, .err = err,
-	    .errlen = errlen };
+	struct kk_cfg_loader l;
 	struct kk_trust *nt = NULL;
-	config_t cfg;
-	bool cfg_live = false;
-	char *buf = NULL;
-	size_t len = 0, i;
+	const config_setting_t *root;
+	size_t i;
 	int rc;
 
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	if (path == NULL || t == NULL) {
-		l.path = "(null)";
-		fail(&l, 0, "no trust file given");
-		rc = -EINVAL;
-		goto out;
-	}
-	if (strlen(path) >= PATH_MAX) {
-		fail(&l, 0, "path too long");
-		rc = -ENAMETOOLONG;
-		goto out;
-	}
-	if ((rc = read_trust(&l, &buf, &len)) != 0)
-		goto out;
-	l.buf = buf;
-	l.len = len;
-	if ((rc = scan_bytes(&l, buf, len)) != 0)
+	/* Nowhere to put the keys is refused like no trust file at all. */
+	kk_cfg_init(&l, t != NULL ? path : NULL, flags, err, errlen);
+	if ((rc = kk_cfg_read(&l, &trust_file)) != 0)
 		goto out;
 
 	nt = calloc(1, sizeof(*nt));
 	if (nt == NULL) {
-		fail(&l, 0, "out of memory");
+		kk_cfg_fail(&l, 0, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i < KK_ACT__MAX; i++)
 		nt->threshold[i] = 1;
 
-	config_init(&cfg);
-	cfg_live = true;
-	if (config_read_string(&cfg, buf) != CONFIG_TRUE) {
-		fail(&l, (unsigned)(config_error_line(&cfg) > 0 ?
-		    config_error_line(&cfg) : 0), "%s",
-		    config_error_text(&cfg) != NULL ? config_error_text(&cfg) :
-		    "parse error");
-		rc = -EINVAL;
+	if ((rc = kk_cfg_parse(&l, &root)) != 0)
 		goto out;
-	}
-	if ((rc = load_root(&l, config_root_setting(&cfg), nt)) != 0)
+	if ((rc = load_root(&l, root, nt)) != 0)
 		goto out;
 
 	memcpy(t, nt, sizeof(*t));
 	nt->nkeys = 0;		/* the keys are t's now */
 	rc = 0;
 out:
-	if (cfg_live)
-		config_destroy(&cfg);
 	if (nt != NULL)
 		trust_clear(nt);
 	free(nt);
-	free(buf);
+	kk_cfg_close(&l);
 	return rc;
 }
 

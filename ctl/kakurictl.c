@@ -376,7 +376,7 @@ static const struct command commands[] = {
 	{ "keygen", cmd_keygen, "keygen NAME" },
 	{ "agent-id", cmd_agent_id, "agent-id FILE" },
 	{ "sign", cmd_sign, "sign -k KEY --agent ID --action A [--arg k=v | --arg k:=JSON]... [--episode E] [--incident I] [--reason R] [--ttl S] [--valid-from EPOCH] [--keyid K] [-o FILE]" },
-	{ "cosign", cmd_cosign, "cosign -k KEY [-o OUT] FILE" },
+	{ "cosign", cmd_cosign, "cosign -k KEY [--keyid K] [-o OUT] FILE" },
 	{ "send", cmd_send, "send --to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--json] FILE..." },
 	{ "help", cmd_help, "help" },
 };

@@ -113,6 +113,17 @@ check "kakurictl apply of a two-signature release token: released" "$KAKURICTL" 
 check "open after apply" test "$(status_field mode)" = open
 check "apply of the same token again: refused (replay)" bash -c "! '$KAKURICTL' -s '$SOCK' apply '$TOKEN'"
 check "every rejection is in the audit log with its reason" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result|test(\"rejected: (replay|wrong-agent|expired|not-yet-valid|role|threshold|wrong-episode|bad-signature|too-large)\"))] | length >= 10'"
+# SIGHUP re-reads trust.conf (and restarts the network child with it)
+C1=$(sign carol isolate)
+check "carol may not isolate yet: role" test "$(send_result "$C1")" = role
+sed -i 's/roles = \[ "status" \]/roles = [ "status", "isolate" ]/' "$PKI/trust.conf"
+kill -HUP "$KPID"; sleep 0.5
+for _ in $(seq 1 60); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
+check "after SIGHUP carol's new isolate role counts" test "$(send_result "$(sign carol isolate)")" = done
+echo "keys = ( broken" >"$PKI/trust.conf"
+kill -HUP "$KPID"; sleep 0.5
+for _ in $(seq 1 60); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
+check "a broken trust.conf on SIGHUP keeps the old keys" test "$(send_result "$(sign carol status)")" = done
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]

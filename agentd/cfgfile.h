@@ -1,0 +1,102 @@
+/*
+ * Reading a libconfig file we trust (the policy, trust.conf): what the
+ * loaders in parse.c and trust.c have in common, so that each of them
+ * keeps only its schema.
+ *
+ * A load goes
+ *
+ *	kk_cfg_init(&l, path, flags, err, errlen);
+ *	kk_cfg_read(&l, &type);		checked, read, scanned
+ *	kk_cfg_parse(&l, &root);	libconfig
+ *	... the schema, with kk_cfg_fail_at(&l, setting, ...)
+ *	kk_cfg_close(&l);		always, whatever failed
+ *
+ * and every failure leaves one line "PATH:LINE: message" (or "PATH:
+ * message") in err.
+ */
+#ifndef KK_CFGFILE_H
+#define KK_CFGFILE_H
+
+#include <sys/stat.h>
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KK_CFG_QUOTE_MAX	48	/* bytes of a value in a message */
+#define KK_CFG_QUOTE_SIZE	(KK_CFG_QUOTE_MAX + 8)	/* its buffer */
+
+/* One kind of file, as the checks and the messages need it. */
+struct kk_cfg_type {
+	const char *noun;	/* "policy", "trust file": in messages */
+	size_t max;		/* bytes; a larger file is refused */
+	/*
+	 * trust.conf has always checked its size after the owner and the
+	 * mode, the policy before them; a file failing both keeps getting
+	 * the message it always got.
+	 */
+	bool size_last;
+};
+
+/* One file being loaded: where its errors go, and its text once read. */
+struct kk_cfg_loader {
+	const char *path;	/* in messages */
+	unsigned flags;		/* KK_POLICY_SKIP_OWNER_CHECK */
+	char *err;
+	size_t errlen;
+	char *buf;		/* the text, NUL-terminated, once read */
+	size_t len;
+	config_t cfg;		/* once parsed */
+	bool cfg_live;
+};
+
+/* Sets l up and empties err. */
+void kk_cfg_init(struct kk_cfg_loader *l, const char *path, unsigned flags,
+    char *err, size_t errlen);
+
+/*
+ * Opens l->path without following a link and reads it into l->buf, after
+ * kk_cfg_check_file and the size cap, then refuses what libconfig 1.5
+ * would let through silently: NUL bytes, @include, out-of-range integers.
+ * A NULL path is refused (-EINVAL, "no <noun> given"), and so is one of
+ * PATH_MAX bytes or more (-ENAMETOOLONG).
+ */
+int kk_cfg_read(struct kk_cfg_loader *l, const struct kk_cfg_type *type);
+
+/* Parses l->buf; *rootp stays valid until kk_cfg_close. */
+int kk_cfg_parse(struct kk_cfg_loader *l, const config_setting_t **rootp);
+
+/* Frees what kk_cfg_read and kk_cfg_parse made; safe after any failure. */
+void kk_cfg_close(struct kk_cfg_loader *l);
+
+/*
+ * A file we trust must be a regular file (a FIFO would block the daemon),
+ * owned by root unless l->flags says otherwise, and not group- or
+ * world-writable; for files the loaded one names (trust.conf's public
+ * keys).  fd was opened with O_NOFOLLOW; s is the setting naming the file,
+ * for the line, and prefix starts every message.  Fills in *st.
+ */
+int kk_cfg_check_file(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *prefix, int fd, struct stat *st);
+
+/* An error at a line of the file; 0 for none. */
+void kk_cfg_fail(struct kk_cfg_loader *l, unsigned line, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
+/* An error about one setting, at its line. */
+void kk_cfg_fail_at(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The line s was written on (0 if unknown or s is NULL). */
+unsigned kk_cfg_line_of(const struct kk_cfg_loader *l,
+    const config_setting_t *s);
+
+/* s made printable and short enough for a message, in buf. */
+const char *kk_cfg_quote(const char *s, char *buf, size_t len);
+
+/* Whether s is an array or a list. */
+bool kk_cfg_is_list(const config_setting_t *s);
+
+/* Whether s holds a C0 control character or DEL. */
+bool kk_cfg_has_control(const char *s);
+
+#endif /* KK_CFGFILE_H */
