@@ -114,11 +114,11 @@ $(OBJDIR)/fuzz-%: $(wildcard tests/fuzz/*.c agentd/*.c agentd/*.h)
 		$(FUZZ_$*_SRC) $(PKG_LIBS)
 
 # The unit tests again, under AddressSanitizer and UBSan (clang).
-$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC)
+$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/unit/*.h agentd/*.h)
 	@mkdir -p $(dir $@)
 	$(call quiet,ASAN,$@)
 	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iagentd -Itests/unit \
-		$(SANFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS) \
+		$(SANFLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS) \
 		$(shell $(PKG_CONFIG) --libs check)
 
 unit-asan: deps

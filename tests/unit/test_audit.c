@@ -12,8 +12,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +23,7 @@
 
 #include "kakuri.h"
 #include "suites.h"
+#include "testutil.h"
 
 /* Same value as the private limit in audit.c. */
 #define AUDIT_LINE_MAX	(16 * 1024)
@@ -32,60 +31,12 @@
 #define MAXLINES	64
 #define EP1		"0123456789abcdef0123456789abcdef"
 
-static char base[PATH_MAX];
-
-static void
-base_create(void)
-{
-	strcpy(base, "/tmp/kk-ut-audit.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-static void
-base_remove(void)
-{
-	if (base[0] != '\0')
-		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	base[0] = '\0';
-}
-
 /* A fresh directory for one test, and the log path inside it. */
 static void
 workdir(char dir[PATH_MAX], char log[PATH_MAX])
 {
-	ck_assert_int_lt(snprintf(dir, PATH_MAX, "%s/w.XXXXXX", base),
-	    PATH_MAX);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_lt(snprintf(log, PATH_MAX, "%s/audit.log", dir),
-	    PATH_MAX);
-}
-
-static char *
-read_all(const char *path, size_t *len)
-{
-	struct stat st;
-	char *buf;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	buf = malloc((size_t)st.st_size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
-	buf[st.st_size] = '\0';
-	close(fd);
-	*len = (size_t)st.st_size;
-	return buf;
+	kk_test_workdir(dir);
+	kk_test_join(log, dir, "audit.log");
 }
 
 /* A log split into lines (without their newlines). */
@@ -119,7 +70,7 @@ lines_split(struct lines *l)
 static void
 lines_read(const char *path, struct lines *l)
 {
-	l->buf = read_all(path, &l->len);
+	l->buf = kk_test_read(path, &l->len);
 	lines_split(l);
 }
 
@@ -359,6 +310,21 @@ START_TEST(test_verify_whole)
 }
 END_TEST
 
+/* A copy of the log; *at is just after the first pat on line k (1-based). */
+static char *
+copy_log(const struct lines *l, size_t k, const char *pat, char **at)
+{
+	char *copy, *p;
+
+	copy = malloc(l->len);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, l->buf, l->len);
+	p = memmem(copy + l->off[k - 1], l->llen[k - 1], pat, strlen(pat));
+	ck_assert_ptr_nonnull(p);
+	*at = p + strlen(pat);
+	return copy;
+}
+
 /*
  * Change one byte inside the "action" value of line k (1-based): the line
  * still parses and names the right prev, so line k + 1 is the first bad one.
@@ -370,12 +336,7 @@ START_TEST(test_verify_modified)
 	size_t k = (size_t)_i + 1, bad;
 
 	make_log(log, NEV, &l);
-	copy = malloc(l.len);
-	ck_assert_ptr_nonnull(copy);
-	memcpy(copy, l.buf, l.len);
-	p = memmem(copy + l.off[k - 1], l.llen[k - 1], "\"action\":\"", 10);
-	ck_assert_ptr_nonnull(p);
-	p += 10;
+	copy = copy_log(&l, k, "\"action\":\"", &p);
 	ck_assert(islower((unsigned char)*p));
 	*p = (char)toupper((unsigned char)*p);
 	ck_assert_int_eq(verify_buf(copy, l.len, KK_AUDIT_GENESIS, &bad),
@@ -394,12 +355,8 @@ START_TEST(test_verify_modified_prev)
 	size_t k = (size_t)_i + 1, bad;
 
 	make_log(log, NEV, &l);
-	copy = malloc(l.len);
-	ck_assert_ptr_nonnull(copy);
-	memcpy(copy, l.buf, l.len);
-	p = memmem(copy + l.off[k - 1], l.llen[k - 1], "\"prev\":\"", 8);
-	ck_assert_ptr_nonnull(p);
-	p += 8 + 17;
+	copy = copy_log(&l, k, "\"prev\":\"", &p);
+	p += 17;		/* a hex digit inside the hash */
 	*p = *p == '0' ? '1' : '0';
 	ck_assert_int_eq(verify_buf(copy, l.len, KK_AUDIT_GENESIS, &bad),
 	    -EBADMSG);
@@ -650,12 +607,9 @@ START_TEST(test_reopen_empty)
 	char dir[PATH_MAX], log[PATH_MAX], p[65];
 	struct kk_audit a;
 	struct lines l;
-	int fd;
 
 	workdir(dir, log);
-	fd = open(log, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
+	kk_test_write(log, "", 0, 0600);
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
 	append_events(&a, 1);
 	kk_audit_close(&a);
@@ -695,7 +649,7 @@ START_TEST(test_torn_last_line)
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
 	append_events(&a, 4);
 	kk_audit_close(&a);
-	orig = read_all(log, &origlen);
+	orig = kk_test_read(log, &origlen);
 	keep = tear_last_line(log, 4, &torn_off);
 
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
@@ -771,7 +725,7 @@ START_TEST(test_torn_newline_only)
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
 	append_events(&a, 3);
 	kk_audit_close(&a);
-	buf = read_all(log, &len);
+	buf = kk_test_read(log, &len);
 	ck_assert_int_eq(truncate(log, (off_t)len - 1), 0);
 	free(buf);
 
@@ -1009,18 +963,13 @@ START_TEST(test_symlink_refused)
 	struct kk_audit a;
 	struct stat st;
 	size_t len;
-	int fd;
 
 	workdir(dir, log);
-	ck_assert_int_lt(snprintf(target, sizeof(target), "%s/target", dir),
-	    (int)sizeof(target));
-	fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, "precious\n", 9), 9);
-	close(fd);
+	kk_test_join(target, dir, "target");
+	kk_test_write(target, "precious\n", 9, 0600);
 	ck_assert_int_eq(symlink(target, log), 0);
 	ck_assert_int_eq(kk_audit_open(&a, log), -ELOOP);
-	buf = read_all(target, &len);
+	buf = kk_test_read(target, &len);
 	ck_assert_uint_eq(len, 9);
 	ck_assert_mem_eq(buf, "precious\n", 9);
 	free(buf);
@@ -1067,7 +1016,8 @@ audit_suite(void)
 	s = suite_create("audit");
 
 	tc = tcase_create("chain");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_test(tc, test_chain_written);
 	tcase_add_test(tc, test_chain_state);
 	tcase_add_test(tc, test_log_not_world_readable);
@@ -1077,7 +1027,8 @@ audit_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("verify");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_verify_whole);
 	tcase_add_loop_test(tc, test_verify_modified, 0, NEV - 1);
@@ -1093,7 +1044,8 @@ audit_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reopen");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_test(tc, test_reopen_continues);
 	tcase_add_test(tc, test_reopen_empty);
 	tcase_add_test(tc, test_torn_last_line);

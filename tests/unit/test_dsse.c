@@ -13,8 +13,6 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +31,7 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "testutil.h"
 
 Suite *dsse_suite(void);
 
@@ -70,77 +69,6 @@ static const uint8_t kat_sig[64] = {
 	"\"payload\":\"eyJ2IjoxfQ==\",\"signatures\":[{\"keyid\":\"k1\"," \
 	"\"sig\":\"KJVpwc8D5Sm4G34S7ytTQlHHtVU0/GOeTnGbt1+Ga0+jI5L+LvOLlbQh" \
 	"+6ZSACAqAesFYhBxJ7NpIGktnwhkAw==\"}]}"
-
-static char base[PATH_MAX];
-
-static void
-base_create(void)
-{
-	strcpy(base, "/tmp/kk-ut-dsse.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-static void
-base_remove(void)
-{
-	if (base[0] != '\0')
-		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	base[0] = '\0';
-}
-
-static void
-workdir(char out[PATH_MAX])
-{
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/w.XXXXXX", base),
-	    PATH_MAX);
-	ck_assert_ptr_nonnull(mkdtemp(out));
-}
-
-static void
-join(char out[PATH_MAX], const char *dir, const char *name)
-{
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
-	    PATH_MAX);
-}
-
-static void
-write_raw(const char *path, const void *data, size_t len)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	ck_assert_int_eq(close(fd), 0);
-}
-
-static char *
-read_all(const char *path, size_t *len)
-{
-	struct stat st;
-	char *buf;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	buf = malloc((size_t)st.st_size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
-	buf[st.st_size] = '\0';
-	close(fd);
-	*len = (size_t)st.st_size;
-	return buf;
-}
 
 static mode_t
 file_mode(const char *path)
@@ -358,10 +286,10 @@ START_TEST(test_key_files)
 	struct kk_envelope env;
 	mode_t old;
 
-	workdir(dir);
-	join(priv, dir, "agent.key");
-	join(pub, dir, "agent.pub");
-	join(crt, dir, "agent.crt");
+	kk_test_workdir(dir);
+	kk_test_join(priv, dir, "agent.key");
+	kk_test_join(pub, dir, "agent.pub");
+	kk_test_join(crt, dir, "agent.crt");
 	k = kk_key_generate();
 	ck_assert_ptr_nonnull(k);
 	ck_assert(EVP_PKEY_is_a(k, "ED25519"));
@@ -377,26 +305,26 @@ START_TEST(test_key_files)
 	ck_assert_uint_eq(file_mode(pub), 0644);
 	ck_assert_uint_eq(file_mode(crt), 0644);
 
-	before = read_all(priv, &blen);
+	before = kk_test_read(priv, &blen);
 	ck_assert_ptr_eq(strstr(before, "-----BEGIN PRIVATE KEY-----\n"),
 	    before);
 	free(before);
-	before = read_all(pub, &blen);
+	before = kk_test_read(pub, &blen);
 	ck_assert_ptr_eq(strstr(before, "-----BEGIN PUBLIC KEY-----\n"),
 	    before);
 	free(before);
-	before = read_all(crt, &blen);
+	before = kk_test_read(crt, &blen);
 	ck_assert_ptr_eq(strstr(before, "-----BEGIN CERTIFICATE-----\n"),
 	    before);
 	free(before);
 
 	/* never replaced; the old file stays as it was */
-	before = read_all(priv, &blen);
+	before = kk_test_read(priv, &blen);
 	ck_assert_int_eq(kk_key_save_private(k, priv), -EEXIST);
 	ck_assert_int_eq(kk_key_save_private(k, pub), -EEXIST);
 	ck_assert_int_eq(kk_key_save_public(k, pub), -EEXIST);
 	ck_assert_int_eq(kk_cert_selfsigned(k, "agent-1", 30, crt), -EEXIST);
-	after = read_all(priv, &alen);
+	after = kk_test_read(priv, &alen);
 	ck_assert_uint_eq(alen, blen);
 	ck_assert_mem_eq(after, before, blen);
 	ck_assert_uint_eq(file_mode(priv), 0600);
@@ -446,9 +374,9 @@ START_TEST(test_key_no_follow)
 	char dir[PATH_MAX], link[PATH_MAX], target[PATH_MAX];
 	EVP_PKEY *k;
 
-	workdir(dir);
-	join(link, dir, "link");
-	join(target, dir, "target");
+	kk_test_workdir(dir);
+	kk_test_join(link, dir, "link");
+	kk_test_join(target, dir, "target");
 	ck_assert_int_eq(symlink(target, link), 0);
 	k = kk_key_generate();
 	ck_assert_ptr_nonnull(k);
@@ -522,7 +450,7 @@ START_TEST(test_key_refuse_other_types)
 	FILE *f;
 	size_t i;
 
-	workdir(dir);
+	kk_test_workdir(dir);
 	others[0] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	others[1] = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
 	others[2] = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
@@ -534,20 +462,20 @@ START_TEST(test_key_refuse_other_types)
 	for (i = 0; i < 3; i++) {
 		ck_assert_ptr_nonnull(others[i]);
 		snprintf(name, sizeof(name), "o%zu.pub", i);
-		join(path, dir, name);
+		kk_test_join(path, dir, name);
 		pem_write_pubkey(path, others[i]);
 		out = (EVP_PKEY *)1;
 		ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
 		ck_assert_ptr_null(out);
 		snprintf(name, sizeof(name), "o%zu.key", i);
-		join(path, dir, name);
+		kk_test_join(path, dir, name);
 		pem_write_privkey(path, others[i]);
 		out = (EVP_PKEY *)1;
 		ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
 		ck_assert_ptr_null(out);
 		ck_assert_int_eq(kk_key_id(others[i], id), -EINVAL);
 		snprintf(name, sizeof(name), "o%zu.save", i);
-		join(path, dir, name);
+		kk_test_join(path, dir, name);
 		ck_assert_int_eq(kk_key_save_public(others[i], path), -EINVAL);
 		ck_assert_int_eq(kk_key_save_private(others[i], path),
 		    -EINVAL);
@@ -576,7 +504,7 @@ START_TEST(test_key_refuse_other_types)
 	ck_assert_ptr_nonnull(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
 	ck_assert_int_eq(X509_set_pubkey(x, others[0]), 1);
 	ck_assert_int_gt(X509_sign(x, others[0], EVP_sha256()), 0);
-	join(path, dir, "ec.crt");
+	kk_test_join(path, dir, "ec.crt");
 	f = fopen(path, "wx");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(PEM_write_X509(f, x), 1);
@@ -603,23 +531,23 @@ START_TEST(test_key_load_bad_files)
 	BIO *b;
 	int derlen;
 
-	workdir(dir);
+	kk_test_workdir(dir);
 	k = kk_key_generate();
 	ck_assert_ptr_nonnull(k);
 
-	join(path, dir, "missing.pub");
+	kk_test_join(path, dir, "missing.pub");
 	out = (EVP_PKEY *)1;
 	ck_assert_int_eq(kk_key_load_public(path, &out), -ENOENT);
 	ck_assert_ptr_null(out);
 	ck_assert_int_eq(kk_key_load_private(path, &out), -ENOENT);
 
-	join(path, dir, "empty");
-	write_raw(path, "", 0);
+	kk_test_join(path, dir, "empty");
+	kk_test_write(path, "", 0, 0600);
 	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
 	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
 
-	join(path, dir, "garbage");
-	write_raw(path, "hello\n", 6);
+	kk_test_join(path, dir, "garbage");
+	kk_test_write(path, "hello\n", 6, 0600);
 	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
 	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
 
@@ -639,8 +567,8 @@ START_TEST(test_key_load_bad_files)
 	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
 	    (unsigned char *)big, derlen + 1), 0);
 	pemlen = (size_t)BIO_get_mem_data(b, &pem);
-	join(path, dir, "trailing.pub");
-	write_raw(path, pem, pemlen);
+	kk_test_join(path, dir, "trailing.pub");
+	kk_test_write(path, pem, pemlen, 0600);
 	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
 	ck_assert_ptr_null(out);
 	BIO_free(b);
@@ -650,8 +578,8 @@ START_TEST(test_key_load_bad_files)
 	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
 	    (unsigned char *)big, derlen), 0);
 	pemlen = (size_t)BIO_get_mem_data(b, &pem);
-	join(path, dir, "exact.pub");
-	write_raw(path, pem, pemlen);
+	kk_test_join(path, dir, "exact.pub");
+	kk_test_write(path, pem, pemlen, 0600);
 	ck_assert_int_eq(kk_key_load_public(path, &out), 0);
 	assert_same_id(out, k);
 	EVP_PKEY_free(out);
@@ -660,19 +588,19 @@ START_TEST(test_key_load_bad_files)
 	OPENSSL_free(der);
 
 	/* the 64 KiB cap: a valid key padded to exactly 64 KiB, then +1 */
-	join(path, dir, "ok.pub");
+	kk_test_join(path, dir, "ok.pub");
 	ck_assert_int_eq(kk_key_save_public(k, path), 0);
-	pem = read_all(path, &pemlen);
+	pem = kk_test_read(path, &pemlen);
 	big = malloc(64 * 1024 + 1);
 	ck_assert_ptr_nonnull(big);
 	memset(big, '\n', 64 * 1024 + 1);
 	memcpy(big, pem, pemlen);
-	join(path, dir, "cap.pub");
-	write_raw(path, big, 64 * 1024);
+	kk_test_join(path, dir, "cap.pub");
+	kk_test_write(path, big, 64 * 1024, 0600);
 	ck_assert_int_eq(kk_key_load_public(path, &out), 0);
 	EVP_PKEY_free(out);
-	join(path, dir, "over.pub");
-	write_raw(path, big, 64 * 1024 + 1);
+	kk_test_join(path, dir, "over.pub");
+	kk_test_write(path, big, 64 * 1024 + 1, 0600);
 	ck_assert_int_eq(kk_key_load_public(path, &out), -EFBIG);
 	ck_assert_ptr_null(out);
 	ck_assert_int_eq(kk_key_load_private(path, &out), -EFBIG);
@@ -685,8 +613,8 @@ START_TEST(test_key_load_bad_files)
 	ck_assert_int_eq(PEM_write_bio_PKCS8PrivateKey(b, k,
 	    EVP_aes_256_cbc(), "pw", 2, NULL, NULL), 1);
 	pemlen = (size_t)BIO_get_mem_data(b, &pem);
-	join(path, dir, "enc.key");
-	write_raw(path, pem, pemlen);
+	kk_test_join(path, dir, "enc.key");
+	kk_test_write(path, pem, pemlen, 0600);
 	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
 	ck_assert_ptr_null(out);
 	BIO_free(b);
@@ -715,9 +643,9 @@ START_TEST(test_cert_contents)
 	time_t t0, t1, nb, na;
 	int loc;
 
-	workdir(dir);
-	join(c1, dir, "c1.crt");
-	join(c2, dir, "c2.crt");
+	kk_test_workdir(dir);
+	kk_test_join(c1, dir, "c1.crt");
+	kk_test_join(c2, dir, "c2.crt");
 	k = kk_key_generate();
 	ck_assert_ptr_nonnull(k);
 	t0 = time(NULL);
@@ -775,7 +703,7 @@ START_TEST(test_cert_contents)
 	ck_assert_int_ne(BN_cmp(s1, s2), 0);
 
 	/* bad arguments */
-	join(c1, dir, "bad.crt");
+	kk_test_join(c1, dir, "bad.crt");
 	ck_assert_int_eq(kk_cert_selfsigned(k, "x", 0, c1), -EINVAL);
 	ck_assert_int_eq(kk_cert_selfsigned(k, "", 1, c1), -EINVAL);
 	ck_assert_int_eq(kk_cert_selfsigned(k, NULL, 1, c1), -EINVAL);
@@ -1607,7 +1535,8 @@ dsse_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keys");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_test(tc, test_key_files);
 	tcase_add_test(tc, test_key_no_follow);
 	tcase_add_test(tc, test_key_distinct);

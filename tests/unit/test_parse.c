@@ -10,9 +10,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +21,12 @@
 
 #include "kakuri.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define SHIPPED		"../../policies/kakuri.conf"
 #define EXAMPLES	"../../policies/examples"
 #define FIX(name)	"fixtures/" name ".conf"
 #define MIB		(1024 * 1024)
-
-static char tmpdir[64];
 
 /* Heap-allocated like the daemon does: the struct is tens of kilobytes. */
 static struct kk_policy *
@@ -67,95 +65,42 @@ assert_ports(const struct kk_portlist *l, const uint16_t *want, size_t n)
 		ck_assert_uint_eq(l->port[i], want[i]);
 }
 
+/*
+ * The built-in defaults that kk_policy_defaults(), the shipped policy and
+ * the minimal example all have.
+ */
 static void
-assert_default_egress(const struct kk_policy *p)
+assert_common_defaults(const struct kk_policy *p)
 {
 	static const uint16_t mail[] = { 25, 465, 587, 110, 995, 143, 993 };
 	static const uint16_t web[] = { 80, 443, 8080, 8443 };
 	static const uint16_t udp[] = { 443 };
 
+	ck_assert_str_eq(p->staff_group, "kakuri");
+	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
+	ck_assert_str_eq(p->user, "kakuri");
+	ck_assert_str_eq(p->listen, "[::]:7443");
+	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
+	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
+	ck_assert_uint_eq(p->dns.n, 0);
+	ck_assert(p->dhcp);
+	ck_assert(p->ndp);
 	assert_ports(&p->mail_tcp, mail, 7);
 	assert_ports(&p->web_tcp, web, 4);
 	assert_ports(&p->web_udp, udp, 1);
-}
-
-static void
-tmpdir_create(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kakuri-test-parse.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		tmpdir[0] = '\0';
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-tmpdir_remove(void)
-{
-	if (tmpdir[0] != '\0')
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-tmp_path(char *buf, size_t len, const char *name)
-{
-	ck_assert_str_ne(tmpdir, "");
-	ck_assert_int_lt(snprintf(buf, len, "%s/%s", tmpdir, name), (int)len);
-}
-
-/* Writes len bytes to a new file with exactly this mode (umask aside). */
-static void
-write_file(const char *path, const void *data, size_t len, mode_t mode)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	ck_assert_int_eq(fchmod(fd, mode), 0);
-	ck_assert_int_eq(close(fd), 0);
-}
-
-static char *
-read_all(const char *path, size_t *len)
-{
-	FILE *f;
-	char *buf;
-	long n;
-
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	buf[n] = '\0';
-	*len = (size_t)n;
-	return buf;
+	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
 }
 
 /* A private copy of src with the given mode; returns its path in dst. */
 static void
-copy_to_tmp(const char *src, const char *name, mode_t mode, char *dst,
-    size_t dstlen)
+copy_to_tmp(const char *src, const char *name, mode_t mode, char dst[PATH_MAX])
 {
 	size_t len;
 	char *data;
 
-	tmp_path(dst, dstlen, name);
-	data = read_all(src, &len);
-	write_file(dst, data, len, mode);
+	kk_test_join(dst, kk_test_base, name);
+	data = kk_test_read(src, &len);
+	kk_test_write(dst, data, len, mode);
 	free(data);
 }
 
@@ -174,7 +119,7 @@ load_shipped(const char *path, const char *name, struct kk_policy *p,
 	ck_assert_int_eq(stat(path, &st), 0);
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
 		return load(path, p, err, errlen);
-	copy_to_tmp(path, name, 0644, copy, sizeof(copy));
+	copy_to_tmp(path, name, 0644, copy);
 	return load(copy, p, err, errlen);
 }
 
@@ -192,27 +137,17 @@ START_TEST(test_shipped_default)
 	ck_assert_ptr_nonnull(strstr(p->path, ".conf"));
 	ck_assert_str_eq(p->state_dir, "/var/lib/kakuri");
 	ck_assert_str_eq(p->control_socket, "/run/kakuri/control.sock");
-	ck_assert_str_eq(p->staff_group, "kakuri");
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
-	ck_assert_str_eq(p->user, "kakuri");
-	ck_assert_str_eq(p->listen, "[::]:7443");
+	assert_common_defaults(p);
 	ck_assert_str_eq(p->key, "/etc/kakuri/agent.key");
 	ck_assert_str_eq(p->cert, "/etc/kakuri/agent.crt");
-	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
-	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
 	ck_assert_uint_eq(p->peers.n, 2);
 	assert_addr(&p->peers.addr[0], AF_INET, "192.0.2.10");
 	assert_addr(&p->peers.addr[1], AF_INET6, "2001:db8::10");
 	assert_ports(&p->mgmt_ports, mgmt, 2);
-	ck_assert_uint_eq(p->dns.n, 0);
-	ck_assert(p->dhcp);
-	ck_assert(p->ndp);
-	assert_default_egress(p);
 	ck_assert_str_eq(p->collector, "192.0.2.10:7444");
 	ck_assert_str_ne(p->contact_desk, "");
 	ck_assert_str_ne(p->contact_phone, "");
 	ck_assert_str_ne(p->contact_email, "");
-	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
 	free(p);
 }
 END_TEST
@@ -249,21 +184,11 @@ START_TEST(test_example_minimal)
 	assert_addr(&p->peers.addr[0], AF_INET, "192.0.2.10");
 	assert_ports(&p->mgmt_ports, mgmt, 1);
 	/* every optional key takes its default */
-	ck_assert_str_eq(p->staff_group, "kakuri");
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
-	ck_assert_str_eq(p->user, "kakuri");
-	ck_assert_str_eq(p->listen, "[::]:7443");
-	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
-	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
-	ck_assert_uint_eq(p->dns.n, 0);
-	ck_assert(p->dhcp);
-	ck_assert(p->ndp);
-	assert_default_egress(p);
+	assert_common_defaults(p);
 	ck_assert_str_eq(p->collector, "");
 	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
 	ck_assert_str_eq(p->contact_phone, "");
 	ck_assert_str_eq(p->contact_email, "");
-	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
 	free(p);
 }
 END_TEST
@@ -346,25 +271,15 @@ START_TEST(test_defaults)
 
 	kk_policy_defaults(p);
 	ck_assert_str_eq(p->path, "");
-	ck_assert_str_eq(p->staff_group, "kakuri");
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
-	ck_assert_str_eq(p->user, "kakuri");
-	ck_assert_str_eq(p->listen, "[::]:7443");
+	assert_common_defaults(p);
 	ck_assert_str_eq(p->key, "/etc/kakuri/agent.key");
 	ck_assert_str_eq(p->cert, "/etc/kakuri/agent.crt");
-	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
-	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
 	ck_assert_uint_eq(p->peers.n, 0);
 	ck_assert_uint_eq(p->mgmt_ports.n, 0);
-	ck_assert_uint_eq(p->dns.n, 0);
-	ck_assert(p->dhcp);
-	ck_assert(p->ndp);
-	assert_default_egress(p);
 	ck_assert_str_eq(p->collector, "");
 	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
 	ck_assert_str_eq(p->contact_phone, "");
 	ck_assert_str_eq(p->contact_email, "");
-	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
 	free(p);
 }
 END_TEST
@@ -599,9 +514,8 @@ START_TEST(test_symlink_refused)
 	struct kk_policy *p = policy_new();
 	char target[PATH_MAX], link[PATH_MAX], want[PATH_MAX + 64], err[512];
 
-	copy_to_tmp(FIX("valid_sparse"), "target.conf", 0644, target,
-	    sizeof(target));
-	tmp_path(link, sizeof(link), "link.conf");
+	copy_to_tmp(FIX("valid_sparse"), "target.conf", 0644, target);
+	kk_test_join(link, kk_test_base, "link.conf");
 	ck_assert_int_eq(symlink(target, link), 0);
 	ck_assert_int_eq(load(target, p, err, sizeof(err)), 0);
 	ck_assert_int_eq(load(link, p, err, sizeof(err)), -ELOOP);
@@ -620,7 +534,7 @@ START_TEST(test_writable_refused)
 	mode_t mode = writable_modes[_i];
 
 	snprintf(name, sizeof(name), "mode-%04o.conf", (unsigned)mode);
-	copy_to_tmp(FIX("valid_sparse"), name, mode, path, sizeof(path));
+	copy_to_tmp(FIX("valid_sparse"), name, mode, path);
 	/* the owner check is skipped, the mode check never is */
 	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EPERM);
 	snprintf(want, sizeof(want),
@@ -638,8 +552,7 @@ START_TEST(test_owner_refused)
 	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
 	uid_t owner = geteuid();
 
-	copy_to_tmp(FIX("valid_sparse"), "owned.conf", 0644, path,
-	    sizeof(path));
+	copy_to_tmp(FIX("valid_sparse"), "owned.conf", 0644, path);
 	if (owner == 0) {
 		ck_assert_int_eq(chown(path, 65534, 65534), 0);
 		owner = 65534;
@@ -660,7 +573,7 @@ START_TEST(test_owner_root_accepted)
 	char path[PATH_MAX], err[512];
 	int rc;
 
-	copy_to_tmp(FIX("valid_sparse"), "root.conf", 0600, path, sizeof(path));
+	copy_to_tmp(FIX("valid_sparse"), "root.conf", 0600, path);
 	rc = kk_policy_load(path, 0, p, err, sizeof(err));
 	if (geteuid() == 0)
 		ck_assert_msg(rc == 0, "%s", err);
@@ -677,7 +590,7 @@ padded_policy(size_t len)
 	size_t have;
 	char *src, *buf;
 
-	src = read_all(FIX("valid_sparse"), &have);
+	src = kk_test_read(FIX("valid_sparse"), &have);
 	ck_assert_uint_lt(have + 2, len);
 	buf = malloc(len);
 	ck_assert_ptr_nonnull(buf);
@@ -696,14 +609,14 @@ START_TEST(test_size_limit)
 	char *buf;
 
 	buf = padded_policy(MIB);
-	tmp_path(path, sizeof(path), "exactly-1mib.conf");
-	write_file(path, buf, MIB, 0644);
+	kk_test_join(path, kk_test_base, "exactly-1mib.conf");
+	kk_test_write(path, buf, MIB, 0644);
 	ck_assert_int_eq(load(path, p, err, sizeof(err)), 0);
 	free(buf);
 
 	buf = padded_policy(MIB + 1);
-	tmp_path(path, sizeof(path), "over-1mib.conf");
-	write_file(path, buf, MIB + 1, 0644);
+	kk_test_join(path, kk_test_base, "over-1mib.conf");
+	kk_test_write(path, buf, MIB + 1, 0644);
 	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EFBIG);
 	snprintf(want, sizeof(want), "%s: refused: larger than 1048576 bytes",
 	    path);
@@ -735,7 +648,7 @@ START_TEST(test_not_regular)
 	ck_assert_str_eq(err, "fixtures: refused: not a regular file");
 
 	/* a FIFO must be refused, not block the daemon on open() */
-	tmp_path(fifo, sizeof(fifo), "fifo.conf");
+	kk_test_join(fifo, kk_test_base, "fifo.conf");
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	ck_assert_int_eq(load(fifo, p, err, sizeof(err)), -EPERM);
 	ck_assert_ptr_nonnull(strstr(err, "refused: not a regular file"));
@@ -750,8 +663,8 @@ START_TEST(test_nul_byte)
 	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], err[512];
 
-	tmp_path(path, sizeof(path), "nul.conf");
-	write_file(path, text, sizeof(text) - 1, 0644);
+	kk_test_join(path, kk_test_base, "nul.conf");
+	kk_test_write(path, text, sizeof(text) - 1, 0644);
 	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, ".conf:3: NUL byte"));
 	free(p);
@@ -763,8 +676,8 @@ START_TEST(test_empty_file)
 	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
 
-	tmp_path(path, sizeof(path), "empty.conf");
-	write_file(path, "", 0, 0644);
+	kk_test_join(path, kk_test_base, "empty.conf");
+	kk_test_write(path, "", 0, 0644);
 	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s: missing required section 'agent'",
 	    path);
@@ -882,7 +795,8 @@ parse_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("shipped");
-	tcase_add_unchecked_fixture(tc, tmpdir_create, tmpdir_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_test(tc, test_shipped_default);
 	tcase_add_test(tc, test_shipped_direct_path);
 	tcase_add_test(tc, test_example_minimal);
@@ -906,7 +820,8 @@ parse_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
-	tcase_add_unchecked_fixture(tc, tmpdir_create, tmpdir_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_symlink_refused);
 	tcase_add_loop_test(tc, test_writable_refused, 0,

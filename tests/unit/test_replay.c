@@ -9,10 +9,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "testutil.h"
 
 Suite *replay_suite(void);
 
@@ -31,62 +30,24 @@ Suite *replay_suite(void);
 #define ID3	"00000000000000000000000000000003"
 #define ID4	"00000000000000000000000000000004"
 
-static char base[PATH_MAX];
-
-static void
-base_create(void)
-{
-	strcpy(base, "/tmp/kk-ut-replay.XXXXXX");
-	if (mkdtemp(base) == NULL)
-		base[0] = '\0';
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-static void
-base_remove(void)
-{
-	if (base[0] != '\0')
-		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	base[0] = '\0';
-}
-
 /* A fresh store path (not yet created) below a fresh directory. */
 static void
 store(char out[PATH_MAX])
 {
 	char w[PATH_MAX];
 
-	ck_assert_str_ne(base, "");
-	ck_assert_int_lt(snprintf(w, sizeof(w), "%s/w.XXXXXX", base),
-	    PATH_MAX);
-	ck_assert_ptr_nonnull(mkdtemp(w));
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/replay", w), PATH_MAX);
+	kk_test_workdir(w);
+	kk_test_join(out, w, "replay");
 }
 
+/* dir/name: a new file holding text. */
 static void
-join(char out[PATH_MAX], const char *dir, const char *name)
+plant(const char *dir, const char *name, const char *text)
 {
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
-	    PATH_MAX);
-}
+	char p[PATH_MAX];
 
-static void
-write_file(const char *path, const char *text)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	ck_assert_int_eq(close(fd), 0);
+	kk_test_join(p, dir, name);
+	kk_test_write(p, text, strlen(text), 0600);
 }
 
 static bool
@@ -95,25 +56,8 @@ exists(const char *dir, const char *name)
 	char p[PATH_MAX];
 	struct stat st;
 
-	join(p, dir, name);
+	kk_test_join(p, dir, name);
 	return lstat(p, &st) == 0;
-}
-
-static size_t
-count_entries(const char *dir)
-{
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d;
-
-	d = opendir(dir);
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
 }
 
 START_TEST(test_record_once)
@@ -138,7 +82,7 @@ START_TEST(test_record_once)
 	ck_assert_int_eq(kk_replay_record(dir, ID2, 1790000601), -EALREADY);
 
 	/* one file per id, holding exp in decimal */
-	join(p, dir, ID1);
+	kk_test_join(p, dir, ID1);
 	ck_assert_int_eq(lstat(p, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
@@ -149,7 +93,7 @@ START_TEST(test_record_once)
 	buf[n] = '\0';
 	close(fd);
 	ck_assert_str_eq(buf, "1790000600\n");
-	ck_assert_uint_eq(count_entries(dir), 2);
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 2);
 }
 END_TEST
 
@@ -230,9 +174,9 @@ START_TEST(test_hostile_id)
 	/* and with the store present, nothing lands next to it */
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	ck_assert_int_eq(kk_replay_record(dir, id, 1790000600), -EINVAL);
-	ck_assert_uint_eq(count_entries(dir), 0);
-	join(outside, dir, "..");
-	ck_assert_uint_eq(count_entries(outside), 1);
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 0);
+	kk_test_join(outside, dir, "..");
+	ck_assert_uint_eq(kk_test_count_entries(outside, NULL, NULL), 1);
 }
 END_TEST
 
@@ -266,7 +210,7 @@ START_TEST(test_unsafe_store)
 	/* O_NOFOLLOW | O_DIRECTORY: Linux says ENOTDIR, others ELOOP */
 	rc = kk_replay_record(dir, ID1, 100);
 	ck_assert(rc == -ENOTDIR || rc == -ELOOP);
-	ck_assert_uint_eq(count_entries(real), 0);
+	ck_assert_uint_eq(kk_test_count_entries(real, NULL, NULL), 0);
 	ck_assert(kk_replay_seen(dir, ID1));		/* fails closed */
 	ck_assert_int_lt(kk_replay_prune(dir, 100, 0), 0);
 
@@ -282,7 +226,7 @@ START_TEST(test_unsafe_store)
 
 	/* a plain file where the store should be */
 	store(dir);
-	write_file(dir, "x");
+	kk_test_write(dir, "x", 1, 0600);
 	ck_assert_int_eq(kk_replay_record(dir, ID1, 100), -ENOTDIR);
 }
 END_TEST
@@ -295,9 +239,9 @@ START_TEST(test_planted_entry)
 
 	store(dir);
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
-	join(target, base, "target");
+	kk_test_join(target, kk_test_base, "target");
 	unlink(target);
-	join(p, dir, ID1);
+	kk_test_join(p, dir, ID1);
 	ck_assert_int_eq(symlink(target, p), 0);
 	ck_assert_int_eq(kk_replay_record(dir, ID1, 100), -EALREADY);
 	ck_assert_int_eq(lstat(target, &st), -1);
@@ -318,30 +262,23 @@ START_TEST(test_prune)
 	ck_assert_int_eq(kk_replay_record(dir, ID4, 400), 0);
 
 	/* not ours: left alone whatever their age */
-	join(p, dir, "README");
-	write_file(p, "1\n");
-	join(p, dir, "0123456789ABCDEF0123456789ABCDEF");
-	write_file(p, "1\n");
-	join(p, dir, "0123456789abcdef0123456789abcdef0");
-	write_file(p, "1\n");
-	join(p, dir, ID1 ".tmp");
-	write_file(p, "1\n");
-	join(p, dir, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	plant(dir, "README", "1\n");
+	plant(dir, "0123456789ABCDEF0123456789ABCDEF", "1\n");
+	plant(dir, "0123456789abcdef0123456789abcdef0", "1\n");
+	plant(dir, ID1 ".tmp", "1\n");
+	kk_test_join(p, dir, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	ck_assert_int_eq(mkdir(p, 0700), 0);
 	/* ours by name but unreadable content: kept (fails closed) */
-	join(p, dir, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
-	write_file(p, "soon\n");
-	join(p, dir, "cccccccccccccccccccccccccccccccc");
-	write_file(p, "");
-	join(p, dir, "dddddddddddddddddddddddddddddddd");
-	write_file(p, "99999999999999999999\n");
-	join(p, dir, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
-	write_file(p, "-5\n");
+	plant(dir, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "soon\n");
+	plant(dir, "cccccccccccccccccccccccccccccccc", "");
+	plant(dir, "dddddddddddddddddddddddddddddddd",
+	    "99999999999999999999\n");
+	plant(dir, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "-5\n");
 	/* a symbolic link with an id's name is not followed */
-	join(target, base, "old-target");
+	kk_test_join(target, kk_test_base, "old-target");
 	unlink(target);
-	write_file(target, "1\n");
-	join(p, dir, "ffffffffffffffffffffffffffffffff");
+	kk_test_write(target, "1\n", 2, 0600);
+	kk_test_join(p, dir, "ffffffffffffffffffffffffffffffff");
 	ck_assert_int_eq(symlink(target, p), 0);
 
 	/* exp < now - skew goes: 250 - 50 = 200, so only exp 100 */
@@ -372,8 +309,8 @@ START_TEST(test_prune)
 	ck_assert(exists(dir, "dddddddddddddddddddddddddddddddd"));
 	ck_assert(exists(dir, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"));
 	ck_assert(exists(dir, "ffffffffffffffffffffffffffffffff"));
-	ck_assert(exists(base, "old-target"));
-	ck_assert_uint_eq(count_entries(dir), 10);
+	ck_assert(exists(kk_test_base, "old-target"));
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 10);
 }
 END_TEST
 
@@ -419,7 +356,7 @@ START_TEST(test_prune_bounded)
 	ck_assert_int_ge(second, 0);
 	ck_assert_int_le(second, 100000);
 	ck_assert_int_eq(first + second, total);
-	ck_assert_uint_eq(count_entries(dir), 0);
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 0);
 }
 END_TEST
 
@@ -430,7 +367,8 @@ replay_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("store");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_test(tc, test_record_once);
 	tcase_add_test(tc, test_existing_store);
 	tcase_add_test(tc, test_restart);
@@ -442,7 +380,8 @@ replay_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("prune");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_prune_extremes);

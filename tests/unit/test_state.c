@@ -9,119 +9,20 @@
  */
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <check.h>
 
 #include "kakuri.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define EP1	"0123456789abcdef0123456789abcdef"
 #define EP2	"fedcba9876543210fedcba9876543210"
-
-static char base[PATH_MAX];
-
-static void
-base_create(void)
-{
-	strcpy(base, "/tmp/kk-ut-state.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-static void
-base_remove(void)
-{
-	if (base[0] != '\0')
-		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	base[0] = '\0';
-}
-
-/* A fresh, empty directory for one test. */
-static void
-workdir(char out[PATH_MAX])
-{
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/w.XXXXXX", base),
-	    PATH_MAX);
-	ck_assert_ptr_nonnull(mkdtemp(out));
-}
-
-static void
-join(char out[PATH_MAX], const char *dir, const char *name)
-{
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
-	    PATH_MAX);
-}
-
-static void
-write_raw(const char *path, const void *data, size_t len)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	ck_assert_int_eq(close(fd), 0);
-}
-
-/* Whole file into a NUL-terminated heap buffer. */
-static char *
-read_all(const char *path, size_t *len)
-{
-	struct stat st;
-	char *buf;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	buf = malloc((size_t)st.st_size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
-	buf[st.st_size] = '\0';
-	close(fd);
-	*len = (size_t)st.st_size;
-	return buf;
-}
-
-/* Number of entries in dir (without . and ..); *tmps counts ".tmp." ones. */
-static size_t
-count_entries(const char *dir, size_t *tmps)
-{
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d;
-
-	*tmps = 0;
-	d = opendir(dir);
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		n++;
-		if (strstr(de->d_name, ".tmp.") != NULL)
-			(*tmps)++;
-	}
-	closedir(d);
-	return n;
-}
 
 static void
 state_set(struct kk_state *s, enum kk_mode mode, const char *episode,
@@ -198,8 +99,8 @@ START_TEST(test_roundtrip)
 	struct kk_state want, got;
 
 	fill_long();
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	state_set(&want, rt_cases[_i].mode, rt_cases[_i].episode,
 	    (time_t)rt_cases[_i].since,
 	    rt_cases[_i].by ? rt_cases[_i].by : long_by,
@@ -218,8 +119,8 @@ START_TEST(test_save_overwrites)
 	struct kk_state a, b, got;
 	size_t tmps;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "csirt:alice",
 	    "a long reason that is longer than the second one", true);
 	state_set(&b, KK_MODE_OPEN, "", 0, "", "", false);
@@ -227,7 +128,7 @@ START_TEST(test_save_overwrites)
 	ck_assert_int_eq(kk_state_save(path, &b), 0);
 	ck_assert_int_eq(load_dirty(path, &got), 0);
 	assert_state_eq(&got, &b);
-	ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 1);
 	ck_assert_uint_eq(tmps, 0);
 }
 END_TEST
@@ -239,10 +140,10 @@ START_TEST(test_save_file_mode)
 	struct kk_state s;
 	struct stat st;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	/* A pre-existing world-readable file must not keep its mode. */
-	write_raw(path, "{}", 2);
+	kk_test_write(path, "{}", 2, 0600);
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	state_set(&s, KK_MODE_ISOLATED, EP1, 1790000000, "root", "x", false);
 	ck_assert_int_eq(kk_state_save(path, &s), 0);
@@ -259,15 +160,15 @@ START_TEST(test_save_bad_utf8_keeps_old)
 	struct kk_state a, b, got;
 	size_t tmps;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "root", "ok", false);
 	ck_assert_int_eq(kk_state_save(path, &a), 0);
 	state_set(&b, KK_MODE_OPEN, "", 0, "root", "bad \xff\xfe utf-8", false);
 	ck_assert_int_lt(kk_state_save(path, &b), 0);
 	ck_assert_int_eq(load_dirty(path, &got), 0);
 	assert_state_eq(&got, &a);
-	ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 1);
 	ck_assert_uint_eq(tmps, 0);
 }
 END_TEST
@@ -279,10 +180,10 @@ START_TEST(test_load_missing)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct kk_state s;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
-	join(path, dir, "no/such/dir/state.json");
+	kk_test_join(path, dir, "no/such/dir/state.json");
 	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
 }
 END_TEST
@@ -295,14 +196,14 @@ START_TEST(test_load_minimal)
 	static const char iso_min[] =
 	    "{\"mode\": \"isolated\", \"episode\": \"" EP1 "\"}";
 
-	workdir(dir);
-	join(path, dir, "state.json");
-	write_raw(path, open_min, strlen(open_min));
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
+	kk_test_write(path, open_min, strlen(open_min), 0600);
 	ck_assert_int_eq(load_dirty(path, &s), 0);
 	state_set(&want, KK_MODE_OPEN, "", 0, "", "", false);
 	assert_state_eq(&s, &want);
 
-	write_raw(path, iso_min, strlen(iso_min));
+	kk_test_overwrite(path, iso_min, strlen(iso_min));
 	ck_assert_int_eq(load_dirty(path, &s), 0);
 	state_set(&want, KK_MODE_ISOLATED, EP1, 0, "", "", false);
 	assert_state_eq(&s, &want);
@@ -376,9 +277,9 @@ START_TEST(test_load_bad)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct kk_state s;
 
-	workdir(dir);
-	join(path, dir, "state.json");
-	write_raw(path, bad_json[_i], strlen(bad_json[_i]));
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
+	kk_test_write(path, bad_json[_i], strlen(bad_json[_i]), 0600);
 	ck_assert_msg(kk_state_load(path, &s) == -EBADMSG,
 	    "accepted or wrong error for: %s", bad_json[_i]);
 }
@@ -392,15 +293,15 @@ START_TEST(test_load_text_limit)
 	struct kk_state s;
 	int n;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 
 	memset(field, 'x', KK_TEXT_MAX - 1);
 	field[KK_TEXT_MAX - 1] = '\0';
 	n = snprintf(text, sizeof(text), "{\"mode\":\"open\",\"%s\":\"%s\"}",
 	    _i ? "reason" : "by", field);
 	ck_assert_int_lt(n, (int)sizeof(text));
-	write_raw(path, text, (size_t)n);
+	kk_test_write(path, text, (size_t)n, 0600);
 	ck_assert_int_eq(load_dirty(path, &s), 0);
 	ck_assert_str_eq(_i ? s.reason : s.by, field);
 
@@ -409,7 +310,7 @@ START_TEST(test_load_text_limit)
 	n = snprintf(text, sizeof(text), "{\"mode\":\"open\",\"%s\":\"%s\"}",
 	    _i ? "reason" : "by", field);
 	ck_assert_int_lt(n, (int)sizeof(text));
-	write_raw(path, text, (size_t)n);
+	kk_test_overwrite(path, text, (size_t)n);
 	ck_assert_int_eq(kk_state_load(path, &s), -EBADMSG);
 }
 END_TEST
@@ -422,17 +323,17 @@ START_TEST(test_stale_temp_ignored)
 	static const char torn[] = "{\n  \"v\": 1,\n  \"mode\": \"op";
 	size_t tmps;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	state_set(&want, KK_MODE_ISOLATED, EP1, 1790000000, "csirt:alice",
 	    "C2", false);
 	ck_assert_int_eq(kk_state_save(path, &want), 0);
 
 	/* a torn temp file, and a complete one that was never renamed */
-	join(stale, dir, "state.json.tmp.AbC123");
-	write_raw(stale, torn, strlen(torn));
+	kk_test_join(stale, dir, "state.json.tmp.AbC123");
+	kk_test_write(stale, torn, strlen(torn), 0600);
 	state_set(&other, KK_MODE_OPEN, "", 5, "x", "y", true);
-	join(stale, dir, "state.json.tmp.XyZ789");
+	kk_test_join(stale, dir, "state.json.tmp.XyZ789");
 	ck_assert_int_eq(kk_state_save(stale, &other), 0);
 
 	ck_assert_int_eq(load_dirty(path, &got), 0);
@@ -443,7 +344,7 @@ START_TEST(test_stale_temp_ignored)
 	ck_assert_int_eq(load_dirty(path, &got), 0);
 	assert_state_eq(&got, &other);
 	/* and it created no temp files of its own */
-	ck_assert_uint_eq(count_entries(dir, &tmps), 3);
+	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 3);
 	ck_assert_uint_eq(tmps, 2);
 }
 END_TEST
@@ -456,10 +357,10 @@ START_TEST(test_stale_temp_only)
 	    EP1 "\"}";
 	struct kk_state s;
 
-	workdir(dir);
-	join(path, dir, "state.json");
-	join(stale, dir, "state.json.tmp.Q1w2E3");
-	write_raw(stale, full, strlen(full));
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
+	kk_test_join(stale, dir, "state.json.tmp.Q1w2E3");
+	kk_test_write(stale, full, strlen(full), 0600);
 	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
 }
 END_TEST
@@ -473,15 +374,16 @@ START_TEST(test_atomic_no_temp_left)
 	size_t len, tmps;
 	int i, n;
 
-	workdir(dir);
-	join(path, dir, "f");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "f");
 	for (i = 0; i < 5; i++) {
 		n = snprintf(data, sizeof(data), "version %d\n", i);
 		ck_assert_int_eq(kk_write_file_atomic(path, data, (size_t)n,
 		    0600), 0);
-		ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+		ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps),
+		    1);
 		ck_assert_uint_eq(tmps, 0);
-		got = read_all(path, &len);
+		got = kk_test_read(path, &len);
 		ck_assert_uint_eq(len, (size_t)n);
 		ck_assert_mem_eq(got, data, len);
 		free(got);
@@ -496,8 +398,8 @@ START_TEST(test_atomic_mode)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct stat st;
 
-	workdir(dir);
-	join(path, dir, "f");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "f");
 	ck_assert_int_eq(kk_write_file_atomic(path, "x", 1, atomic_modes[_i]),
 	    0);
 	ck_assert_int_eq(lstat(path, &st), 0);
@@ -520,22 +422,22 @@ START_TEST(test_atomic_replace_whole)
 	size_t len;
 
 	memset(big, 'L', sizeof(big));
-	workdir(dir);
-	join(path, dir, "f");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "f");
 	ck_assert_int_eq(kk_write_file_atomic(path, big, sizeof(big), 0600), 0);
-	got = read_all(path, &len);
+	got = kk_test_read(path, &len);
 	ck_assert_uint_eq(len, sizeof(big));
 	ck_assert_mem_eq(got, big, len);
 	free(got);
 
 	ck_assert_int_eq(kk_write_file_atomic(path, "short", 5, 0600), 0);
-	got = read_all(path, &len);
+	got = kk_test_read(path, &len);
 	ck_assert_uint_eq(len, 5);
 	ck_assert_mem_eq(got, "short", 5);
 	free(got);
 
 	ck_assert_int_eq(kk_write_file_atomic(path, "", 0, 0600), 0);
-	got = read_all(path, &len);
+	got = kk_test_read(path, &len);
 	ck_assert_uint_eq(len, 0);
 	free(got);
 }
@@ -550,11 +452,11 @@ START_TEST(test_atomic_binary)
 
 	for (i = 0; i < sizeof(data); i++)
 		data[i] = (unsigned char)i;
-	workdir(dir);
-	join(path, dir, "f");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "f");
 	ck_assert_int_eq(kk_write_file_atomic(path, data, sizeof(data), 0600),
 	    0);
-	got = read_all(path, &len);
+	got = kk_test_read(path, &len);
 	ck_assert_uint_eq(len, sizeof(data));
 	ck_assert_mem_eq(got, data, len);
 	free(got);
@@ -568,9 +470,9 @@ START_TEST(test_atomic_no_dir)
 	size_t tmps;
 	int r, e;
 
-	workdir(dir);
-	join(missing, dir, "nonexistent");
-	join(path, missing, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(missing, dir, "nonexistent");
+	kk_test_join(path, missing, "state.json");
 	r = kk_write_file_atomic(path, "data", 4, 0600);
 	ck_assert_int_lt(r, 0);
 	ck_assert_int_eq(r, -ENOENT);
@@ -578,7 +480,7 @@ START_TEST(test_atomic_no_dir)
 	e = errno;
 	ck_assert_int_eq(r, -1);
 	ck_assert_int_eq(e, ENOENT);
-	ck_assert_uint_eq(count_entries(dir, &tmps), 0);
+	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 0);
 }
 END_TEST
 
@@ -590,14 +492,14 @@ START_TEST(test_atomic_fail_cleans_up)
 	size_t tmps;
 	int r;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	join(inner, path, "keep");
-	write_raw(inner, "k", 1);
+	kk_test_join(inner, path, "keep");
+	kk_test_write(inner, "k", 1, 0600);
 	r = kk_write_file_atomic(path, "data", 4, 0600);
 	ck_assert_int_lt(r, 0);
-	ck_assert_uint_eq(count_entries(dir, &tmps), 1);
+	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 1);
 	ck_assert_uint_eq(tmps, 0);
 	ck_assert_int_eq(lstat(path, &st), 0);
 	ck_assert(S_ISDIR(st.st_mode));
@@ -611,12 +513,12 @@ START_TEST(test_atomic_name_too_long)
 	char dir[PATH_MAX], path[PATH_MAX];
 	size_t tmps, n;
 
-	workdir(dir);
+	kk_test_workdir(dir);
 	n = (size_t)snprintf(path, sizeof(path), "%s/", dir);
 	memset(path + n, 'a', sizeof(path) - n - 1);
 	path[sizeof(path) - 1] = '\0';
 	ck_assert_int_lt(kk_write_file_atomic(path, "x", 1, 0600), 0);
-	ck_assert_uint_eq(count_entries(dir, &tmps), 0);
+	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 0);
 }
 END_TEST
 
@@ -656,8 +558,8 @@ START_TEST(test_episode_loads)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct kk_state want, got;
 
-	workdir(dir);
-	join(path, dir, "state.json");
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
 	state_set(&want, KK_MODE_EGRESS, "", 1790000000, "root", "r", false);
 	ck_assert_int_eq(kk_episode_new(want.episode), 0);
 	ck_assert_int_eq(kk_state_save(path, &want), 0);
@@ -725,7 +627,8 @@ state_suite(void)
 	s = suite_create("state");
 
 	tc = tcase_create("state");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_loop_test(tc, test_roundtrip, 0,
 	    (int)(sizeof(rt_cases) / sizeof(rt_cases[0])));
 	tcase_add_test(tc, test_save_overwrites);
@@ -741,7 +644,8 @@ state_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("atomic");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_test(tc, test_atomic_no_temp_left);
 	tcase_add_loop_test(tc, test_atomic_mode, 0,
 	    (int)(sizeof(atomic_modes) / sizeof(atomic_modes[0])));
@@ -753,7 +657,8 @@ state_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("episode");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_add_test(tc, test_episode_new);
 	tcase_add_test(tc, test_episode_loads);
 	suite_add_tcase(s, tc);

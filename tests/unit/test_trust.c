@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,68 +24,13 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "testutil.h"
 
 Suite *trust_suite(void);
 
 #define FIX(name)	"fixtures/trust/" name ".conf"
 #define ALL_ROLES	((1u << KK_ACT__MAX) - 1)
 #define BIT(a)		(1u << (a))
-
-static char base[PATH_MAX];
-
-static void
-base_create(void)
-{
-	strcpy(base, "/tmp/kk-ut-trust.XXXXXX");
-	if (mkdtemp(base) == NULL)
-		base[0] = '\0';
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-static void
-base_remove(void)
-{
-	if (base[0] != '\0')
-		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	base[0] = '\0';
-}
-
-/* A fresh directory for one test. */
-static void
-workdir(char out[PATH_MAX])
-{
-	ck_assert_str_ne(base, "");
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/w.XXXXXX", base),
-	    PATH_MAX);
-	ck_assert_ptr_nonnull(mkdtemp(out));
-}
-
-static void
-join(char out[PATH_MAX], const char *dir, const char *name)
-{
-	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
-	    PATH_MAX);
-}
-
-static void
-write_file(const char *path, const void *data, size_t len, mode_t mode)
-{
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	ck_assert_int_eq(fchmod(fd, mode), 0);
-	ck_assert_int_eq(close(fd), 0);
-}
 
 /* dir/name: a new Ed25519 key, its public half saved; the caller frees. */
 static EVP_PKEY *
@@ -97,7 +41,7 @@ new_key(const char *dir, const char *name)
 
 	k = kk_key_generate();
 	ck_assert_ptr_nonnull(k);
-	join(p, dir, name);
+	kk_test_join(p, dir, name);
 	ck_assert_int_eq(kk_key_save_public(k, p), 0);
 	return k;
 }
@@ -110,7 +54,7 @@ foreign_key(const char *dir, const char *name, EVP_PKEY *k)
 	FILE *f;
 
 	ck_assert_ptr_nonnull(k);
-	join(p, dir, name);
+	kk_test_join(p, dir, name);
 	f = fopen(p, "wx");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(PEM_write_PUBKEY(f, k), 1);
@@ -147,9 +91,9 @@ conf(const char *dir, const char *fmt, ...)
 			out[o++] = text[i];
 		}
 	}
-	join(path, dir, "trust.conf");
+	kk_test_join(path, dir, "trust.conf");
 	unlink(path);
-	write_file(path, out, o, 0644);
+	kk_test_write(path, out, o, 0644);
 	return path;
 }
 
@@ -213,7 +157,7 @@ START_TEST(test_valid)
 	const char *path;
 	size_t i;
 
-	workdir(d);
+	kk_test_workdir(d);
 	a = new_key(d, "alice.pub");
 	b = new_key(d, "bob.pub");
 	path = conf(d,
@@ -260,7 +204,7 @@ START_TEST(test_valid_all)
 	const char *path;
 	size_t i;
 
-	workdir(d);
+	kk_test_workdir(d);
 	a = new_key(d, "a.pub");
 	b = new_key(d, "b.pub");
 	path = conf(d,
@@ -297,7 +241,7 @@ START_TEST(test_failure_keeps_trust)
 	char d[PATH_MAX], err[512];
 	const char *path;
 
-	workdir(d);
+	kk_test_workdir(d);
 	a = new_key(d, "a.pub");
 	path = conf(d, "keys = ( { id = \"a\"; public_key = \"@/a.pub\";"
 	    " roles = [ \"isolate\" ]; } );\n");
@@ -322,7 +266,7 @@ START_TEST(test_max_keys)
 	size_t o = 0;
 	int i, n = KK_TRUST_MAX_KEYS + 1;
 
-	workdir(d);
+	kk_test_workdir(d);
 	o += (size_t)snprintf(text + o, sizeof(text) - o, "keys = (\n");
 	for (i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "k%d.pub", i);
@@ -401,6 +345,11 @@ START_TEST(test_hostile)
 }
 END_TEST
 
+/* Alice's key a.pub with the isolate role: lines 1-3 of a trust.conf. */
+#define ALICE_ISOLATE	"keys = (\n" \
+			"  { id = \"alice\"; public_key = \"@/a.pub\";" \
+			" roles = [ \"isolate\" ]; }\n);\n"
+
 /* Semantic errors that need real key files. */
 START_TEST(test_semantic)
 {
@@ -408,7 +357,7 @@ START_TEST(test_semantic)
 	char d[PATH_MAX], p[PATH_MAX];
 	const char *path;
 
-	workdir(d);
+	kk_test_workdir(d);
 	a = new_key(d, "a.pub");
 	b = new_key(d, "b.pub");
 
@@ -421,7 +370,7 @@ START_TEST(test_semantic)
 	expect_fail(path, 0, -EINVAL, 3, "duplicate key id 'alice'");
 
 	/* the same public key twice, under another file name */
-	join(p, d, "a-again.pub");
+	kk_test_join(p, d, "a-again.pub");
 	ck_assert_int_eq(kk_key_save_public(a, p), 0);
 	path = conf(d, "keys = (\n"
 	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
@@ -447,46 +396,22 @@ START_TEST(test_semantic)
 	    "thresholds = { isolate = 2; release = 2; };\n");
 	expect_fail(path, 0, -EINVAL, 5,
 	    "thresholds.release = 2 can never be met: 1 key holds the role");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = { drill = 1; };\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = { drill = 1; };\n");
 	expect_fail(path, 0, -EINVAL, 4, "0 keys hold the role");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = {\n  isolate = 0;\n};\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = {\n  isolate = 0;\n};\n");
 	expect_fail(path, 0, -EINVAL, 5, "thresholds.isolate: 0 out of range");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = { isolate = -1; };\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = -1; };\n");
 	expect_fail(path, 0, -EINVAL, 4, "out of range 1-64");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = { isolate = 65; };\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = 65; };\n");
 	expect_fail(path, 0, -EINVAL, 4, "out of range 1-64");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = { isolate = \"1\"; };\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = \"1\"; };\n");
 	expect_fail(path, 0, -EINVAL, 4, "thresholds.isolate must be an "
 	    "integer");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = { isolate = 1.0; };\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = 1.0; };\n");
 	expect_fail(path, 0, -EINVAL, 4, "must be an integer");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = { reboot = 1; };\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = { reboot = 1; };\n");
 	expect_fail(path, 0, -EINVAL, 4, "unknown key 'thresholds.reboot'");
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = ( 1 );\n");
+	path = conf(d, ALICE_ISOLATE "thresholds = ( 1 );\n");
 	expect_fail(path, 0, -EINVAL, 4, "thresholds must be a group");
 	/* written before the keys: still judged against them */
 	path = conf(d, "thresholds = { release = 2; };\n"
@@ -511,7 +436,7 @@ START_TEST(test_key_files)
 	char d[PATH_MAX], p[PATH_MAX], q[PATH_MAX];
 	const char *path;
 
-	workdir(d);
+	kk_test_workdir(d);
 	a = new_key(d, "a.pub");
 	path = conf(d, ONE_KEY("a.pub"));
 	expect_ok(path, 0);
@@ -520,17 +445,17 @@ START_TEST(test_key_files)
 	path = conf(d, ONE_KEY("nope.pub"));
 	expect_fail(path, 0, -ENOENT, 3, "cannot open: No such file");
 	/* a directory */
-	join(p, d, "dir.pub");
+	kk_test_join(p, d, "dir.pub");
 	ck_assert_int_eq(mkdir(p, 0755), 0);
 	path = conf(d, ONE_KEY("dir.pub"));
 	expect_fail(path, 0, -EPERM, 3, "refused: not a regular file");
 	/* not a key at all */
-	join(p, d, "junk.pub");
-	write_file(p, "hello\n", 6, 0644);
+	kk_test_join(p, d, "junk.pub");
+	kk_test_write(p, "hello\n", 6, 0644);
 	path = conf(d, ONE_KEY("junk.pub"));
 	expect_fail(path, 0, 0, 3, "not an Ed25519 public key");
 	/* a private key is not a public key file */
-	join(p, d, "a.key");
+	kk_test_join(p, d, "a.key");
 	ck_assert_int_eq(kk_key_save_private(a, p), 0);
 	ck_assert_int_eq(chmod(p, 0644), 0);
 	path = conf(d, ONE_KEY("a.key"));
@@ -550,7 +475,7 @@ START_TEST(test_key_files)
 	expect_fail(path, 0, 0, 3, "not an Ed25519 public key");
 
 	/* whoever can rewrite the key file could sign as alice */
-	join(p, d, "a.pub");
+	kk_test_join(p, d, "a.pub");
 	ck_assert_int_eq(chmod(p, 0664), 0);
 	path = conf(d, ONE_KEY("a.pub"));
 	expect_fail(path, 0, -EPERM, 3, "group- or world-writable");
@@ -563,7 +488,7 @@ START_TEST(test_key_files)
 	ck_assert_int_eq(chown(p, 0, 0), 0);
 	expect_ok(path, 0);
 	/* a symbolic link is refused, as for trust.conf */
-	join(q, d, "link.pub");
+	kk_test_join(q, d, "link.pub");
 	ck_assert_int_eq(symlink(p, q), 0);
 	path = conf(d, ONE_KEY("link.pub"));
 	expect_fail(path, 0, -ELOOP, 3, "refused: is a symbolic link");
@@ -582,7 +507,7 @@ START_TEST(test_trust_file)
 	size_t n;
 	int fd;
 
-	workdir(d);
+	kk_test_workdir(d);
 	a = new_key(d, "a.pub");
 	path = conf(d, ONE_KEY("a.pub"));
 	expect_ok(path, 0);
@@ -602,20 +527,20 @@ START_TEST(test_trust_file)
 	ck_assert_int_eq(chown(path, 0, 0), 0);
 
 	/* a symbolic link, a directory, nothing */
-	join(p, d, "link.conf");
+	kk_test_join(p, d, "link.conf");
 	ck_assert_int_eq(symlink(path, p), 0);
 	expect_fail(p, 0, -ELOOP, 0, "refused: is a symbolic link");
 	expect_fail(d, 0, -EPERM, 0, "refused: not a regular file");
-	join(p, d, "nope.conf");
+	kk_test_join(p, d, "nope.conf");
 	expect_fail(p, 0, -ENOENT, 0, "cannot open: No such file");
 
 	/* a NUL byte would hide the rest of the file from libconfig */
-	join(p, d, "nul.conf");
-	write_file(p, "keys = ( );\0\n@include \"x\"\n", 26, 0644);
+	kk_test_join(p, d, "nul.conf");
+	kk_test_write(p, "keys = ( );\0\n@include \"x\"\n", 26, 0644);
 	expect_fail(p, 0, -EINVAL, 1, "NUL byte");
 
 	/* over 1 MiB */
-	join(p, d, "big.conf");
+	kk_test_join(p, d, "big.conf");
 	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	ck_assert_int_ge(fd, 0);
 	memset(big, '#', sizeof(big));
@@ -673,7 +598,7 @@ world_make(struct world *w)
 	char d[PATH_MAX], err[512];
 	const char *path;
 
-	workdir(d);
+	kk_test_workdir(d);
 	w->alice = new_key(d, "alice.pub");
 	w->bob = new_key(d, "bob.pub");
 	w->carol = new_key(d, "carol.pub");
@@ -923,7 +848,7 @@ START_TEST(test_key_63)
 	size_t o;
 	int i;
 
-	workdir(d);
+	kk_test_workdir(d);
 	o = (size_t)snprintf(text, sizeof(text), "keys = (\n");
 	for (i = 0; i < KK_TRUST_MAX_KEYS; i++) {
 		snprintf(name, sizeof(name), "k%d.pub", i);
@@ -980,7 +905,8 @@ trust_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("load");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_valid);
 	tcase_add_test(tc, test_valid_all);
@@ -995,7 +921,8 @@ trust_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("signers");
-	tcase_add_unchecked_fixture(tc, base_create, base_remove);
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_one_key_twice);
 	tcase_add_test(tc, test_two_keys);

@@ -1,0 +1,139 @@
+/* Helpers the unit test files share; see testutil.h. */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "testutil.h"
+
+char kk_test_base[PATH_MAX];
+
+void
+kk_test_base_create(void)
+{
+	kk_test_tmpdir(kk_test_base, "kk-ut");
+}
+
+void
+kk_test_base_remove(void)
+{
+	kk_test_rmtree(kk_test_base);
+	kk_test_base[0] = '\0';
+}
+
+void
+kk_test_tmpdir(char out[PATH_MAX], const char *prefix)
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "/tmp/%s.XXXXXX", prefix),
+	    PATH_MAX);
+	if (mkdtemp(out) == NULL) {
+		out[0] = '\0';
+		ck_abort_msg("mkdtemp /tmp/%s.XXXXXX: %s", prefix,
+		    strerror(errno));
+	}
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+void
+kk_test_rmtree(const char *dir)
+{
+	if (dir[0] != '\0')
+		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void
+kk_test_workdir(char out[PATH_MAX])
+{
+	ck_assert_str_ne(kk_test_base, "");
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/w.XXXXXX", kk_test_base),
+	    PATH_MAX);
+	ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+void
+kk_test_join(char out[PATH_MAX], const char *dir, const char *name)
+{
+	ck_assert_int_lt(snprintf(out, PATH_MAX, "%s/%s", dir, name),
+	    PATH_MAX);
+}
+
+void
+kk_test_write(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "create %s: %s", path, strerror(errno));
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+void
+kk_test_overwrite(const char *path, const void *data, size_t len)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+char *
+kk_test_read(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
+	buf[st.st_size] = '\0';
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+size_t
+kk_test_count_entries(const char *dir, const char *mark, size_t *marked)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	if (mark != NULL)
+		*marked = 0;
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		n++;
+		if (mark != NULL && strstr(de->d_name, mark) != NULL)
+			(*marked)++;
+	}
+	closedir(d);
+	return n;
+}

@@ -1,0 +1,48 @@
+/*
+ * Helpers the unit test files share: a private temporary directory per
+ * test case, fresh directories and paths below it, and whole files
+ * written and read back.  They check with ck_assert, so a failure fails
+ * the test that called them.
+ */
+#ifndef KK_TESTUTIL_H
+#define KK_TESTUTIL_H
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stddef.h>
+
+/*
+ * The test case's private mkdtemp(3) directory.  Made and removed by an
+ * unchecked fixture, so the removal runs in the parent even when a forked
+ * test fails:
+ *	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+ *	    kk_test_base_remove);
+ */
+extern char kk_test_base[PATH_MAX];
+
+void	kk_test_base_create(void);
+void	kk_test_base_remove(void);
+
+/* mkdtemp(3) of /tmp/<prefix>.XXXXXX into out; out is "" if that fails. */
+void	kk_test_tmpdir(char out[PATH_MAX], const char *prefix);
+/* Removes dir and everything below it, following no link; "" is a no-op. */
+void	kk_test_rmtree(const char *dir);
+/* A fresh, empty directory below kk_test_base for one test. */
+void	kk_test_workdir(char out[PATH_MAX]);
+void	kk_test_join(char out[PATH_MAX], const char *dir, const char *name);
+
+/* Writes len bytes to a new file (it must not exist) with exactly mode. */
+void	kk_test_write(const char *path, const void *data, size_t len,
+	    mode_t mode);
+/* Replaces the content of path, creating it (0600) if it does not exist. */
+void	kk_test_overwrite(const char *path, const void *data, size_t len);
+/* The whole file in a NUL-terminated heap buffer; the caller frees. */
+char	*kk_test_read(const char *path, size_t *len);
+/*
+ * Entries in dir, without . and ..; when mark is not NULL, *marked counts
+ * those whose name contains it.
+ */
+size_t	kk_test_count_entries(const char *dir, const char *mark,
+	    size_t *marked);
+
+#endif
