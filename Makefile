@@ -39,18 +39,21 @@ PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 # Code both programs use lives in agentd/ (like relayctl compiling relayd files).
+# evidence preservation (issue 4): freeze, snapshot, collect, manifest
+EVIDENCE_SRC := agentd/artifact.c agentd/freeze.c agentd/core.c \
+	agentd/lime.c agentd/collect.c agentd/evidence.c
 COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
 	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c
 AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
 	agentd/nft.c agentd/control.c agentd/log.c agentd/remote.c \
 	agentd/trust.c agentd/cfgfile.c agentd/replay.c agentd/tls.c \
-	agentd/netchild.c $(COMMON_SRC)
-CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c agentd/tls.c \
+	agentd/netchild.c agentd/preserve.c $(EVIDENCE_SRC) $(COMMON_SRC)
+CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c ctl/fetch.c agentd/tls.c \
 	$(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # everything except kakurid's main goes into the unit test binary
 UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/trust.c \
-	agentd/cfgfile.c agentd/replay.c $(COMMON_SRC)
+	agentd/cfgfile.c agentd/replay.c $(EVIDENCE_SRC) $(COMMON_SRC)
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
 	agentd/nft_build.c agentd/nft.c $(COMMON_SRC)
@@ -90,7 +93,7 @@ kakurictl: $(call obj,$(CTL_SRC))
 
 $(OBJDIR)/unit-tests: $(call obj,$(UNIT_SRC) $(UNIT_LIB_SRC))
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs check)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(shell $(PKG_CONFIG) --libs check)
 
 $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
@@ -102,6 +105,33 @@ SEND_BENCH_SRC := bench/send_bench.c agentd/tls.c agentd/parse.c \
 $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# evidence tests and benchmarks (issue 4)
+EVB_SRC := $(EVIDENCE_SRC) $(COMMON_SRC)
+$(OBJDIR)/freeze-bench: $(call obj,bench/freeze_bench.c $(EVB_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(OBJDIR)/snapshot-bench: $(call obj,bench/snapshot_bench.c $(EVB_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(OBJDIR)/collect-bench: $(call obj,bench/collect_bench.c $(EVB_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+# test programs: built with symbols and without optimisation, for gdb
+$(OBJDIR)/coretarget: tests/integration/coretarget.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -pthread -o $@ $<
+
+$(OBJDIR)/forker: tests/integration/forker.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $<
+
+TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
@@ -118,7 +148,7 @@ $(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/unit/*.h
 	@mkdir -p $(dir $@)
 	$(call quiet,ASAN,$@)
 	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iagentd -Itests/unit \
-		$(SANFLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS) \
+		$(SANFLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS) -lpthread \
 		$(shell $(PKG_CONFIG) --libs check)
 
 unit-asan: deps
@@ -152,11 +182,11 @@ unit: deps
 	$(Q)cd tests/unit && CK_FORK=yes ../../$(OBJDIR)/unit-tests
 
 integration: deps
-	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe
+	$(Q)$(MAKE) --no-print-directory all $(TESTPROGS)
 	$(Q)tests/integration/run-all
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/unit-tests $(OBJDIR)/netprobe
+	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/unit-tests $(TESTPROGS)
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory unit-asan
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
@@ -169,8 +199,9 @@ demo: deps
 	$(Q)./demo/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(OBJDIR)/netprobe $(OBJDIR)/apply-bench \
-		$(OBJDIR)/send-bench
+	$(Q)$(MAKE) --no-print-directory all $(TESTPROGS) $(OBJDIR)/apply-bench \
+		$(OBJDIR)/send-bench $(OBJDIR)/freeze-bench $(OBJDIR)/snapshot-bench \
+		$(OBJDIR)/collect-bench
 	$(Q)bench/run
 
 install: all

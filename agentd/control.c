@@ -33,6 +33,8 @@ struct kk_conn {
 	struct ucred cred;
 	gid_t groups[KK_CONTROL_MAX_GROUPS];
 	size_t ngroups;
+	uint64_t serial;	/* names it to a reply that comes later */
+	bool waiting;		/* a worker is doing what it asked */
 	struct kk_conn *next;
 };
 
@@ -43,6 +45,7 @@ struct kk_control {
 	sd_event_source *src;
 	struct kk_conn *conns;
 	size_t nconns;
+	uint64_t next_serial;
 };
 
 static void
@@ -114,12 +117,38 @@ handle_frame(struct kk_conn *c, uint8_t *body, size_t len)
 
 	/* kd_control_request answers a NULL (unparseable) request too */
 	req = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	c->ctl->d->control_serial = c->serial;
 	resp = kd_control_request(c->ctl->d, &cred, c->cred.pid,
 	    json_is_object(req) ? req : NULL);
 	json_decref(req);
+	if (json_is_true(json_object_get(resp, "pending"))) {
+		/* no idle timeout while the daemon works for it */
+		c->waiting = true;
+		sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+		sd_event_source_set_io_events(c->io, 0);
+		json_decref(resp);
+		return;
+	}
 	if (resp == NULL || conn_reply(c, resp) < 0)
 		conn_free(c);
 	json_decref(resp);
+}
+
+void
+kk_control_reply_later(struct kd *d, uint64_t serial, json_t *resp)
+{
+	struct kk_conn *c;
+
+	if (d->control == NULL)
+		return;
+	for (c = d->control->conns; c; c = c->next) {
+		if (c->serial == serial && c->waiting) {
+			c->waiting = false;
+			if (conn_reply(c, resp) < 0)
+				conn_free(c);
+			return;
+		}
+	}
 }
 
 static int
@@ -215,6 +244,7 @@ ctl_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	}
 	c->ctl = ctl;
 	c->fd = cfd;
+	c->serial = ++ctl->next_serial;
 	kk_frame_reader_init(&c->rd, KK_FRAME_MAX);
 	len = sizeof(c->cred);
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {

@@ -11,6 +11,8 @@
 #include "nft.h"
 
 struct kk_control;
+struct kd_preserve;
+struct run;
 struct kk_trust;
 typedef struct evp_pkey_st EVP_PKEY;
 
@@ -38,6 +40,7 @@ struct kd {
 	gid_t own_gid;
 
 	struct kk_control *control;
+	uint64_t control_serial;	/* of the request being handled */
 	unsigned long tamper_events;
 	unsigned long long last_apply_usec;
 
@@ -56,6 +59,11 @@ struct kd {
 	sd_event_source *child_timer;
 	struct kk_frame_reader child_rd;
 	unsigned child_restarts;
+	uint32_t child_gen;		/* bumped per child: stale replies go nowhere */
+
+	/* evidence (preserve.c) and commands still running (remote.c) */
+	struct kd_preserve *pv;
+	struct run *runs;
 };
 
 /* kakurid.c, for remote.c */
@@ -73,8 +81,25 @@ int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
 int kd_remote_init(struct kd *d);
 void kd_remote_free(struct kd *d);
 /* Verify and execute; returns the signed receipt (JSON text, malloc'd). */
+typedef void (*kd_reply_fn)(struct kd *d, uint64_t token, const char *receipt);
+/*
+ * NULL and *pending when the action finishes later: then later(d, token,
+ * receipt) is called.
+ */
 char *kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len,
-    const char *via);
+    const char *via, kd_reply_fn later, uint64_t token, bool *pending);
+void kd_remote_abort_runs(struct kd *d);
+
+/* preserve.c */
+int kd_preserve_init(struct kd *d);
+void kd_preserve_free(struct kd *d);
+struct json_t *kd_preserve_status(struct kd *d);
+void kd_fetch_forget(struct kd *d);
+uint8_t *kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body,
+    size_t len, size_t *outlen);
+
+/* control.c: the answer to a request that waited for a worker */
+void kk_control_reply_later(struct kd *d, uint64_t serial, struct json_t *resp);
 char *kd_remote_reject(struct kd *d, const char *reason, const char *via);
 int kd_channel_start(struct kd *d);
 void kd_channel_stop(struct kd *d);

@@ -59,6 +59,14 @@ struct kk_addrlist {
 	size_t n;
 };
 
+#define KK_MAX_PROTECT		32	/* evidence.protect entries */
+#define KK_PROTECT_PATH_MAX	256
+
+struct kk_pathlist {
+	char path[KK_MAX_PROTECT][KK_PROTECT_PATH_MAX];
+	size_t n;
+};
+
 /* How the table is protected against other processes (policy nftables.protect). */
 enum kk_protect {
 	KK_PROTECT_AUTO = 0,	/* owner+persist flags if the kernel has them, monitor always */
@@ -108,6 +116,12 @@ struct kk_policy {
 	/* commands { } */
 	int clock_skew;			/* seconds of clock difference tolerated */
 	int max_lifetime;		/* longest exp - iat accepted */
+
+	/* evidence { } */
+	struct kk_pathlist protect_exe;	/* never frozen or snapshotted */
+	int freeze_timeout;		/* seconds to wait for "frozen" */
+	int collect_timeout;		/* seconds for a whole collect */
+	int collect_max_mb;		/* MiB of collect output */
 };
 
 /* parse.c */

@@ -322,6 +322,7 @@ kd_status(struct kd *d)
 	    d->policy->listen[0] == '\0' ? "off (agent.listen is empty)" :
 	    d->child_pid > 0 ? "listening" : d->remote_ready ? "restarting" :
 	    d->remote_err[0] ? d->remote_err : "off"));
+	json_object_set_new(o, "evidence", kd_preserve_status(d));
 	return o;
 }
 
@@ -440,6 +441,17 @@ out:
 	return o ? o : error_reply("io", "cannot read the audit log");
 }
 
+/* A signed command from `kakurictl apply` that waited for a worker. */
+static void
+control_reply(struct kd *d, uint64_t serial, const char *receipt)
+{
+	json_t *resp;
+
+	resp = json_pack("{s:b, s:s}", "ok", 1, "receipt", receipt);
+	kk_control_reply_later(d, serial, resp);
+	json_decref(resp);
+}
+
 json_t *
 kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
     json_t *req)
@@ -495,13 +507,19 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 		const char *env = json_string_value(json_object_get(req,
 		    "envelope"));
 		char *receipt;
+		bool pending;
 
 		if (env == NULL) {
 			resp = error_reply("malformed", "apply needs \"envelope\"");
 			break;
 		}
 		receipt = kd_remote_handle(d, (const uint8_t *)env, strlen(env),
-		    actor);
+		    actor, control_reply, d->control_serial, &pending);
+		if (pending) {
+			/* control.c keeps the connection until the worker is done */
+			resp = json_pack("{s:b}", "pending", 1);
+			break;
+		}
 		resp = json_pack("{s:b, s:s?}", "ok", receipt != NULL,
 		    "receipt", receipt);
 		free(receipt);
@@ -901,6 +919,9 @@ main(int argc, char **argv)
 		    d.policy->control_socket, strerror(-err));
 		goto out;
 	}
+	/* evidence: the freezer, what was frozen before a restart */
+	if ((err = kd_preserve_init(&d)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "evidence: %s", strerror(-err));
 	/* the CSIRT channel is optional: isolation never waits for it */
 	d.child_fd = -1;
 	if (kd_remote_init(&d) < 0 || kd_channel_start(&d) < 0)
@@ -915,6 +936,8 @@ main(int argc, char **argv)
 	ret = err < 0 ? 1 : 0;
 out:
 	kd_channel_stop(&d);
+	kd_preserve_free(&d);
+	kd_remote_abort_runs(&d);
 	kd_remote_free(&d);
 	kk_control_close(&d);
 	sd_event_source_disable_unref(d.mon_src);

@@ -39,6 +39,8 @@ enum key_kind {
 	KEY_MODE,		/* "isolated" or "egress" */
 	KEY_PROTECT,		/* "auto" or "monitor" */
 	KEY_SECONDS,		/* integer 0..KK_SECONDS_MAX */
+	KEY_PATHS,		/* list of absolute paths */
+	KEY_MIB,		/* integer 1..KK_MIB_MAX */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -47,6 +49,7 @@ enum key_kind {
 				   and it must name one host */
 #define KEY_EMPTY_OFF	0x8	/* endpoint we listen on: "" turns it off */
 #define KK_SECONDS_MAX	(7 * 86400)
+#define KK_MIB_MAX	(1024 * 1024)
 
 struct key_spec {
 	const char *name;
@@ -117,6 +120,14 @@ static const struct key_spec commands_keys[] = {
 	{ "max_lifetime", KEY_SECONDS, 0, FIELD(max_lifetime) },
 };
 
+/* Evidence: what is never frozen, and how long and how much collect may take. */
+static const struct key_spec evidence_keys[] = {
+	{ "protect", KEY_PATHS, 0, FIELD(protect_exe) },
+	{ "freeze_timeout", KEY_SECONDS, 0, FIELD(freeze_timeout) },
+	{ "collect_timeout", KEY_SECONDS, 0, FIELD(collect_timeout) },
+	{ "collect_max_mb", KEY_MIB, 0, FIELD(collect_max_mb) },
+};
+
 static const struct section_spec sections[] = {
 	{ "agent",	true,	agent_keys,	 nitems(agent_keys) },
 	{ "tls",	false,	tls_keys,	 nitems(tls_keys) },
@@ -126,6 +137,7 @@ static const struct section_spec sections[] = {
 	{ "contact",	false,	contact_keys,	 nitems(contact_keys) },
 	{ "nftables",	false,	nftables_keys,	 nitems(nftables_keys) },
 	{ "commands",	false,	commands_keys,	 nitems(commands_keys) },
+	{ "evidence",	false,	evidence_keys,	 nitems(evidence_keys) },
 };
 
 static const struct kk_cfg_type policy_file = {
@@ -516,6 +528,52 @@ out:
 }
 
 static int
+load_paths(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, struct kk_pathlist *dst)
+{
+	const config_setting_t *e;
+	const char *v;
+	char q[KK_CFG_QUOTE_SIZE];
+	size_t i, j, n;
+	int rc = -EINVAL;
+
+	if (!kk_cfg_is_list(s)) {
+		kk_cfg_fail_at(l, s, "%s must be an array of strings", qname);
+		goto out;
+	}
+	n = (size_t)config_setting_length(s);
+	if (n > KK_MAX_PROTECT) {
+		kk_cfg_fail_at(l, s, "%s: too many paths (at most %d)", qname,
+		    KK_MAX_PROTECT);
+		goto out;
+	}
+	dst->n = 0;
+	for (i = 0; i < n; i++) {
+		e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			kk_cfg_fail_at(l, e, "%s must be an array of strings",
+			    qname);
+			goto out;
+		}
+		v = config_setting_get_string(e);
+		if ((rc = check_path(l, e, qname, v, KK_PROTECT_PATH_MAX)) != 0)
+			goto out;
+		rc = -EINVAL;
+		for (j = 0; j < dst->n; j++) {
+			if (strcmp(dst->path[j], v) == 0) {
+				kk_cfg_fail_at(l, e, "%s: duplicate path '%s'",
+				    qname, kk_cfg_quote(v, q, sizeof(q)));
+				goto out;
+			}
+		}
+		snprintf(dst->path[dst->n++], KK_PROTECT_PATH_MAX, "%s", v);
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static int
 load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
     const config_setting_t *s, struct kk_policy *np)
 {
@@ -541,6 +599,21 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 	case KEY_PORTS:
 		rc = load_ports(l, s, qname, k->flags,
 		    (struct kk_portlist *)(void *)dst);
+		break;
+	case KEY_PATHS:
+		rc = load_paths(l, s, qname, (struct kk_pathlist *)(void *)dst);
+		break;
+	case KEY_MIB:
+		if (config_setting_type(s) != CONFIG_TYPE_INT ||
+		    config_setting_get_int(s) < 1 ||
+		    config_setting_get_int(s) > KK_MIB_MAX) {
+			kk_cfg_fail_at(l, s, "%s must be 1-%d (MiB)", qname,
+			    KK_MIB_MAX);
+			rc = -EINVAL;
+			goto out;
+		}
+		*(int *)(void *)dst = config_setting_get_int(s);
+		rc = 0;
 		break;
 	case KEY_SECONDS:
 		if (config_setting_type(s) != CONFIG_TYPE_INT) {
@@ -752,6 +825,9 @@ kk_policy_defaults(struct kk_policy *p)
 	p->protect = KK_PROTECT_AUTO;
 	p->clock_skew = 120;
 	p->max_lifetime = 3600;
+	p->freeze_timeout = 5;
+	p->collect_timeout = 60;
+	p->collect_max_mb = 256;
 }
 
 int

@@ -13,6 +13,7 @@
  * it dies.  Isolation never depends on the child.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "netchild.h"
+#include "run.h"
 #include "sign.h"
 
 /* Release-type actions also need the release threshold (DESIGN 4). */
@@ -48,21 +50,6 @@ ts_rfc3339(const struct timespec *ts, char *buf, size_t len)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(ts->tv_nsec / 1000000) % 1000);
 }
-
-struct run {
-	struct kd *d;
-	const char *via;
-	struct timespec received;
-	struct timespec applied;
-	struct timespec verified;
-	bool have_applied;
-	struct kk_command cmd;
-	bool have_cmd;
-	const char *result;	/* "done", "rejected", "failed" */
-	const char *reason;	/* the word */
-	char detail[400];
-	json_t *extra;		/* action output (status) */
-};
 
 /* The receipt: signed by the agent key, always, also for rejections. */
 static char *
@@ -96,6 +83,8 @@ receipt(struct run *r)
 		json_object_set_new(o, "incident", json_string(r->cmd.incident));
 	if (r->extra)
 		json_object_set(o, "status", r->extra);
+	if (r->output)
+		json_object_set(o, "output", r->output);
 	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (payload == NULL)
@@ -133,14 +122,28 @@ finish_audit(struct run *r)
 	    r->reason ? ")" : "", r->detail[0] ? ": " : "", r->detail);
 }
 
-static void
-rejected(struct run *r, const char *reason, const char *detail)
+void
+kd_run_reject(struct run *r, const char *reason, const char *detail)
 {
 	r->result = "rejected";
 	r->reason = reason;
 	if (detail)
 		snprintf(r->detail, sizeof(r->detail), "%s", detail);
 }
+
+void
+kd_run_fail(struct run *r, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->result = "failed";
+	r->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	va_end(ap);
+}
+
+#define rejected kd_run_reject
 
 /* Actions: one entry each; later issues plug theirs in here. */
 struct action_entry {
@@ -153,6 +156,14 @@ mark_applied(struct run *r)
 {
 	r->applied = r->d->nft.committed;
 	clock_gettime(CLOCK_REALTIME, &r->verified);
+	r->have_applied = true;
+}
+
+void
+kd_run_applied(struct run *r)
+{
+	clock_gettime(CLOCK_REALTIME, &r->applied);
+	r->verified = r->applied;
 	r->have_applied = true;
 }
 
@@ -236,9 +247,15 @@ static const struct action_entry actions[] = {
 	{ KK_ACT_ISOLATE, act_isolate },
 	{ KK_ACT_RELEASE, act_release },
 	{ KK_ACT_STATUS, act_status },
+	{ KK_ACT_FREEZE, kd_act_freeze },
+	{ KK_ACT_THAW, kd_act_thaw },
+	{ KK_ACT_SNAPSHOT, kd_act_snapshot },
+	{ KK_ACT_COLLECT, kd_act_collect },
+	{ KK_ACT_FETCH, kd_act_fetch },
 };
 
-static void
+/* Returns KD_RUN_PENDING when the action finishes later. */
+static int
 verify_and_run(struct run *r, const uint8_t *buf, size_t len)
 {
 	struct kd *d = r->d;
@@ -253,20 +270,20 @@ verify_and_run(struct run *r, const uint8_t *buf, size_t len)
 	memset(&env, 0, sizeof(env));
 	if (!d->remote_ready) {
 		rejected(r, "unavailable", d->remote_err);
-		return;
+		return 0;
 	}
 	if (len > KK_ENVELOPE_MAX) {
 		rejected(r, "too-large", "envelope over 1 MiB");
-		return;
+		return 0;
 	}
 	err = kk_envelope_parse(buf, len, &env);
 	if (err == -E2BIG) {
 		rejected(r, "too-large", "envelope over 1 MiB");
-		return;
+		return 0;
 	}
 	if (err < 0) {
 		rejected(r, "malformed", "not a DSSE envelope");
-		return;
+		return 0;
 	}
 	if (strcmp(env.type, KK_PT_COMMAND) != 0) {
 		rejected(r, "payload-type", "not a command payload type");
@@ -341,39 +358,108 @@ verify_and_run(struct run *r, const uint8_t *buf, size_t len)
 	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
 		if (actions[i].action == r->cmd.action) {
 			r->result = "done";
-			if (actions[i].run(r) < 0 && strcmp(r->result, "done") == 0)
+			err = actions[i].run(r);
+			if (err < 0 && strcmp(r->result, "done") == 0)
 				r->result = "failed";
 			goto out;
 		}
 	}
 	rejected(r, "unsupported-action", "this agent version cannot do that yet");
+	err = 0;
 out:
 	kk_envelope_free(&env);
+	return err == KD_RUN_PENDING ? KD_RUN_PENDING : 0;
 }
 
-char *
-kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len, const char *via)
+static void
+run_free(struct run *r)
 {
-	struct run r;
+	if (r->have_cmd)
+		kk_command_free(&r->cmd);
+	json_decref(r->extra);
+	json_decref(r->output);
+	free(r);
+}
+
+/* The receipt of a run that is over; NULL without an agent key. */
+static char *
+run_complete(struct run *r)
+{
+	struct kd *d = r->d;
 	char *text;
 
-	memset(&r, 0, sizeof(r));
-	r.d = d;
-	r.via = via;
-	r.result = "rejected";
-	clock_gettime(CLOCK_REALTIME, &r.received);
-	verify_and_run(&r, buf, len);
-	finish_audit(&r);
-	text = d->agent_key ? receipt(&r) : NULL;
-	if (r.have_cmd)
-		kk_command_free(&r.cmd);
-	json_decref(r.extra);
+	finish_audit(r);
+	text = d->agent_key ? receipt(r) : NULL;
 	/* expired ids need not be kept: pruned at most once a minute */
 	if (d->remote_ready && time(NULL) - d->replay_pruned >= 60) {
 		d->replay_pruned = time(NULL);
 		kk_replay_prune(d->replay_dir, time(NULL), d->policy->clock_skew);
 	}
 	return text;
+}
+
+void
+kd_run_finish(struct run *r)
+{
+	struct kd *d = r->d;
+	struct run **pp;
+	char *text;
+
+	for (pp = &d->runs; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	text = run_complete(r);
+	if (r->reply && text)
+		r->reply(d, r->token, text);
+	free(text);
+	run_free(r);
+}
+
+char *
+kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len, const char *via,
+    kd_reply_fn later, uint64_t token, bool *pending)
+{
+	struct run *r;
+	char *text;
+
+	if (pending)
+		*pending = false;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->d = d;
+	snprintf(r->via, sizeof(r->via), "%s", via);
+	r->result = "rejected";
+	r->reply = later;
+	r->token = token;
+	clock_gettime(CLOCK_REALTIME, &r->received);
+	if (verify_and_run(r, buf, len) == KD_RUN_PENDING) {
+		if (later != NULL && pending != NULL) {
+			/* the action's worker calls kd_run_finish */
+			r->next = d->runs;
+			d->runs = r;
+			*pending = true;
+			return NULL;
+		}
+	}
+	text = run_complete(r);
+	run_free(r);
+	return text;
+}
+
+/* At exit: deferred runs are answered as failed (their workers are gone). */
+void
+kd_remote_abort_runs(struct kd *d)
+{
+	while (d->runs) {
+		struct run *r = d->runs;
+
+		kd_run_fail(r, "aborted", "kakurid is stopping");
+		kd_run_finish(r);
+	}
 }
 
 char *
@@ -383,7 +469,7 @@ kd_remote_reject(struct kd *d, const char *reason, const char *via)
 
 	memset(&r, 0, sizeof(r));
 	r.d = d;
-	r.via = via;
+	snprintf(r.via, sizeof(r.via), "%s", via);
 	clock_gettime(CLOCK_REALTIME, &r.received);
 	rejected(&r, reason, "refused by the network child");
 	finish_audit(&r);
@@ -454,6 +540,16 @@ kd_remote_free(struct kd *d)
 /* The network child. */
 static int child_spawn(struct kd *d);
 
+/* A deferred receipt, to the connection that asked, if it is still there. */
+static void
+net_reply(struct kd *d, uint64_t token, const char *receipt)
+{
+	if ((uint32_t)(token >> 32) != d->child_gen || d->child_fd < 0)
+		return;
+	kk_ipc_send(d->child_fd, KK_IPC_REPLY, (uint32_t)token, NULL, receipt,
+	    strlen(receipt));
+}
+
 static void
 child_msg(struct kd *d, const uint8_t *msg, size_t len)
 {
@@ -461,6 +557,7 @@ child_msg(struct kd *d, const uint8_t *msg, size_t len)
 	const uint8_t *body = msg + sizeof(h);
 	size_t blen = len - sizeof(h);
 	char via[96], reason[32], *text = NULL;
+	uint64_t token;
 	size_t i;
 
 	if (len < sizeof(h))
@@ -472,10 +569,25 @@ child_msg(struct kd *d, const uint8_t *msg, size_t len)
 		if (h.peer[i] < 0x20 || h.peer[i] > 0x7e)
 			h.peer[i] = '?';
 	snprintf(via, sizeof(via), "tls:%s", h.peer);
+	token = (uint64_t)d->child_gen << 32 | h.conn;
 	switch (h.type) {
-	case KK_IPC_ENVELOPE:
-		text = kd_remote_handle(d, body, blen, via);
+	case KK_IPC_ENVELOPE: {
+		bool pending;
+		uint8_t *chunk;
+		size_t clen;
+
+		/* a read of evidence granted to this connection by a fetch */
+		chunk = kd_fetch_chunk(d, token, body, blen, &clen);
+		if (chunk != NULL) {
+			kk_ipc_send(d->child_fd, KK_IPC_REPLY, h.conn, NULL, chunk,
+			    clen);
+			free(chunk);
+			return;
+		}
+		text = kd_remote_handle(d, body, blen, via, net_reply, token,
+		    &pending);
 		break;
+	}
 	case KK_IPC_REJECT:
 		snprintf(reason, sizeof(reason), "%.*s", (int)(blen < 31 ? blen : 31),
 		    (const char *)body);
@@ -574,6 +686,8 @@ on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	d->child_fd = -1;
 	d->child_pid = 0;
 	kk_frame_reader_reset(&d->child_rd);
+	d->child_gen++;
+	kd_fetch_forget(d);
 	/* 100 ms, doubling up to 5 s while it keeps dying */
 	delay = 100000ULL << (d->child_restarts < 6 ? d->child_restarts : 6);
 	if (delay > 5000000ULL)
@@ -652,4 +766,6 @@ kd_channel_stop(struct kd *d)
 		close(d->child_fd);
 	d->child_fd = -1;
 	kk_frame_reader_reset(&d->child_rd);
+	d->child_gen++;
+	kd_fetch_forget(d);
 }

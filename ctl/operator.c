@@ -159,7 +159,8 @@ cmd_agent_id(struct ctl *c, int argc, char **argv)
 	return EX_DONE;
 }
 
-static const char *
+/* The keyid hint for a signature: the key file's name without ".key". */
+const char *
 key_hint(const char *path, char *buf, size_t len)
 {
 	const char *base = strrchr(path, '/');
@@ -178,6 +179,62 @@ new_id(char out[KK_ID_HEX + 1])
 	return kk_episode_new(out);	/* the same 128-bit random hex */
 }
 
+/*
+ * The strict command payload (DESIGN 4) for s, with a fresh id, signed by
+ * key.  It goes through the agent's own parser first: what the agent would
+ * refuse as malformed is refused here already (EX_USAGE, why says so).
+ * EX_DONE with *text the envelope's JSON (caller frees) and the id in id.
+ */
+int
+sign_command(const struct cmd_spec *s, EVP_PKEY *key, const char *keyid,
+    char id[KK_ID_HEX + 1], char **text, char *why, size_t whylen)
+{
+	struct kk_envelope env;
+	struct kk_command cmd;
+	char *payload = NULL;
+	json_t *o = NULL;
+	int ret = EX_FAILED;
+
+	*text = NULL;
+	snprintf(why, whylen, "out of memory");
+	if (new_id(id) < 0) {
+		snprintf(why, whylen, "no random command id");
+		goto out;
+	}
+	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:O, s:s, s:s}",
+	    "v", 1, "id", id, "agent", s->agent, "iat", (json_int_t)s->iat,
+	    "exp", (json_int_t)(s->iat + s->ttl), "action", s->action,
+	    "args", s->args, "incident", s->incident, "reason", s->reason);
+	if (o == NULL)
+		goto out;
+	if (s->episode)
+		json_object_set_new(o, "episode", json_string(s->episode));
+	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (payload == NULL)
+		goto out;
+	if (kk_command_parse((const uint8_t *)payload, strlen(payload), &cmd,
+	    why, whylen) < 0) {
+		ret = EX_USAGE;
+		goto out;
+	}
+	kk_command_free(&cmd);
+	if (kk_envelope_init(&env, KK_PT_COMMAND, (const uint8_t *)payload,
+	    strlen(payload)) < 0)
+		goto out;
+	if (kk_envelope_sign(&env, keyid, key) == 0)
+		*text = kk_envelope_encode(&env);
+	kk_envelope_free(&env);
+	if (*text == NULL) {
+		snprintf(why, whylen, "signing failed");
+		goto out;
+	}
+	ret = EX_DONE;
+out:
+	free(payload);
+	json_decref(o);
+	return ret;
+}
+
 int
 cmd_sign(struct ctl *c, int argc, char **argv)
 {
@@ -193,136 +250,100 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		{ "valid-from", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *keyfile = NULL, *agent = NULL, *action = NULL, *out = NULL;
-	const char *episode = NULL, *incident = "", *reason = "", *keyid = NULL;
-	char hint[KK_KEYID_MAX], id[KK_ID_HEX + 1], *payload = NULL, *text = NULL;
-	long ttl = 600;
-	json_t *args, *o = NULL;
-	struct kk_envelope env;
+	const char *keyfile = NULL, *out = NULL, *keyid = NULL;
+	struct cmd_spec s = { .incident = "", .reason = "", .ttl = 600,
+		.iat = time(NULL) };
+	char hint[KK_KEYID_MAX], id[KK_ID_HEX + 1], why[160], *text = NULL;
 	enum kk_action a;
 	EVP_PKEY *k = NULL;
-	time_t now = time(NULL);
-	int ch, r, ret = EX_FAILED;
+	int ch, r, ret = EX_USAGE;
 
-	args = json_object();
+	s.args = json_object();
+	if (s.args == NULL)
+		return EX_FAILED;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': keyfile = optarg; break;
 		case 'o': out = optarg; break;
-		case 'a': agent = optarg; break;
-		case 'A': action = optarg; break;
-		case 'e': episode = optarg; break;
-		case 'i': incident = optarg; break;
-		case 'r': reason = optarg; break;
+		case 'a': s.agent = optarg; break;
+		case 'A': s.action = optarg; break;
+		case 'e': s.episode = optarg; break;
+		case 'i': s.incident = optarg; break;
+		case 'r': s.reason = optarg; break;
 		case 'K': keyid = optarg; break;
 		case 'V': {
 			/* a token prepared now for later (or dated back) */
 			char *end;
 			long long v = strtoll(optarg, &end, 10);
 
-			if (*end != '\0' || v <= 0) {
-				json_decref(args);
-				return EX_USAGE;
-			}
-			now = (time_t)v;
+			if (*end != '\0' || v <= 0)
+				goto out;
+			s.iat = (time_t)v;
 			break;
 		}
 		case 't':
-			ttl = strtol(optarg, NULL, 10);
-			if (ttl <= 0 || ttl > 7 * 86400) {
-				json_decref(args);
-				return EX_USAGE;
-			}
+			s.ttl = strtol(optarg, NULL, 10);
+			if (s.ttl <= 0 || s.ttl > 7 * 86400)
+				goto out;
 			break;
 		case 'g': {
 			char *eq = strchr(optarg, '=');
 			json_t *v;
 			json_error_t jerr;
 
-			if (eq == NULL || eq == optarg) {
-				json_decref(args);
-				return EX_USAGE;
-			}
+			if (eq == NULL || eq == optarg)
+				goto out;
 			if (eq[-1] == ':') {	/* k:=JSON */
 				eq[-1] = '\0';
 				v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
 				if (v == NULL) {
 					fail_line("--arg %s: not JSON: %s", optarg,
 					    jerr.text);
-					json_decref(args);
-					return EX_USAGE;
+					goto out;
 				}
 			} else {
 				*eq = '\0';
 				v = json_string(eq + 1);
 			}
-			json_object_set_new(args, optarg, v);
+			json_object_set_new(s.args, optarg, v);
 			break;
 		}
 		default:
-			json_decref(args);
-			return EX_USAGE;
+			goto out;
 		}
 	}
-	if (optind != argc || keyfile == NULL || agent == NULL || action == NULL) {
-		json_decref(args);
-		return EX_USAGE;
-	}
-	if (kk_action_parse(action, &a) < 0) {
-		fail_line("unknown action '%s'", action);
-		json_decref(args);
-		return EX_USAGE;
+	if (optind != argc || keyfile == NULL || s.agent == NULL ||
+	    s.action == NULL)
+		goto out;
+	if (kk_action_parse(s.action, &a) < 0) {
+		fail_line("unknown action '%s'", s.action);
+		goto out;
 	}
 	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
 		fail_line("%s: %s", keyfile, strerror(-r));
-		json_decref(args);
-		return EX_FAILED;
+		ret = EX_FAILED;
+		goto out;
 	}
-	new_id(id);
-	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:o, s:s, s:s}",
-	    "v", 1, "id", id, "agent", agent, "iat", (json_int_t)now,
-	    "exp", (json_int_t)(now + ttl), "action", action, "args", args,
-	    "incident", incident, "reason", reason);
-	if (o == NULL)
+	ret = sign_command(&s, k, keyid ? keyid : key_hint(keyfile, hint,
+	    sizeof(hint)), id, &text, why, sizeof(why));
+	if (ret != EX_DONE) {
+		fail_line("%s%s", ret == EX_USAGE ? "invalid command: " : "",
+		    why);
 		goto out;
-	if (episode)
-		json_object_set_new(o, "episode", json_string(episode));
-	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (payload == NULL)
-		goto out;
-	/* what the agent will refuse is refused here already */
-	{
-		struct kk_command cmd;
-		char why[160];
-
-		if (kk_command_parse((const uint8_t *)payload, strlen(payload),
-		    &cmd, why, sizeof(why)) < 0) {
-			fail_line("invalid command: %s", why);
-			ret = EX_USAGE;
-			goto out;
-		}
-		kk_command_free(&cmd);
 	}
-	if (kk_envelope_init(&env, KK_PT_COMMAND, (const uint8_t *)payload,
-	    strlen(payload)) < 0)
-		goto out;
-	if (kk_envelope_sign(&env, keyid ? keyid : key_hint(keyfile, hint,
-	    sizeof(hint)), k) == 0)
-		text = kk_envelope_encode(&env);
-	kk_envelope_free(&env);
-	if (text == NULL || (r = write_out(out, text)) < 0) {
+	if ((r = write_out(out, text)) < 0) {
 		fail_line("writing the signed command failed");
+		ret = EX_FAILED;
 		goto out;
 	}
 	if (out && strcmp(out, "-") != 0)
 		fprintf(stderr, "signed %s %s (id %s, expires in %ld s) -> %s\n",
-		    action, agent, id, ttl, out);
+		    s.action, s.agent, id, s.ttl, out);
 	ret = EX_DONE;
 out:
-	free(payload);
 	free(text);
-	json_decref(o);
+	json_decref(s.args);
 	EVP_PKEY_free(k);
 	return ret;
 }
@@ -387,7 +408,7 @@ out:
 }
 
 /* The receipt's payload, if its signature by the agent key verifies. */
-static json_t *
+json_t *
 open_receipt(const uint8_t *buf, size_t len, EVP_PKEY *agent, const char **why)
 {
 	struct kk_envelope env;
@@ -511,7 +532,7 @@ struct send_ctx {
 	pthread_mutex_t lock;
 };
 
-static int
+int
 tcp_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
@@ -570,7 +591,7 @@ tcp_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 	return fd;
 }
 
-static int
+int
 ssl_write_all(SSL *ssl, const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -585,7 +606,7 @@ ssl_write_all(SSL *ssl, const void *buf, size_t len)
 	return 0;
 }
 
-static int
+int
 ssl_read_frame(SSL *ssl, uint8_t **body, size_t *len)
 {
 	struct kk_frame_reader rd;

@@ -22,6 +22,11 @@ main(void)
 	srunner_add_suite(sr, trust_suite());
 	srunner_add_suite(sr, replay_suite());
 	srunner_add_suite(sr, command_suite());
+	srunner_add_suite(sr, freeze_suite());
+	srunner_add_suite(sr, core_suite());
+	srunner_add_suite(sr, lime_suite());
+	srunner_add_suite(sr, collect_suite());
+	srunner_add_suite(sr, evidence_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

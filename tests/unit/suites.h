@@ -13,5 +13,10 @@ Suite *dsse_suite(void);
 Suite *trust_suite(void);
 Suite *replay_suite(void);
 Suite *command_suite(void);
+Suite *freeze_suite(void);
+Suite *core_suite(void);
+Suite *lime_suite(void);
+Suite *collect_suite(void);
+Suite *evidence_suite(void);
 
 #endif

@@ -1,0 +1,553 @@
+/*
+ * Evidence artifacts: files written into the evidence directory with their
+ * SHA-256 computed on the way, so nothing has to be read back to hash it.
+ *
+ * A large copy (a memory image) hashes in a second thread: the writer
+ * hands a filled buffer over and goes on reading into the other one, so
+ * hashing costs wall time only where it is slower than the copy itself.
+ * Holes (pages a process never touched) stay holes in the file and are
+ * hashed as zeros.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* the streaming SHA-256 functions: see util.c for why not EVP */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#include "evidence.h"
+
+#define SINK_BUF	(1U << 20)	/* pipelined buffers */
+
+static const uint8_t zeros[65536];
+
+struct sink_buf {
+	uint8_t *data;
+	size_t len;		/* bytes of data, or of zeros when hole */
+	uint64_t hole;		/* > 0: this many zero bytes instead of data */
+};
+
+struct kk_sink {
+	int fd;
+	char rel[KK_ART_PATH_MAX];
+	SHA256_CTX sha;
+	uint64_t off;
+	int err;		/* first write error */
+
+	/* pipelined hashing: two buffers, one being filled, one hashed */
+	bool piped;
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct sink_buf buf[2];
+	int fill;		/* index being filled by the writer */
+	bool pending[2];	/* handed to the hasher, not yet hashed */
+	bool stop;
+};
+
+static void
+hash_zeros(SHA256_CTX *c, uint64_t n)
+{
+	while (n > 0) {
+		size_t k = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
+
+		SHA256_Update(c, zeros, k);
+		n -= k;
+	}
+}
+
+static void *
+hasher(void *arg)
+{
+	struct kk_sink *s = arg;
+	int i = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->pending[i] && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->pending[i] && s->stop)
+			break;
+		pthread_mutex_unlock(&s->mu);
+		SHA256_Update(&s->sha, s->buf[i].data, s->buf[i].len);
+		pthread_mutex_lock(&s->mu);
+		s->buf[i].len = 0;
+		s->pending[i] = false;
+		pthread_cond_broadcast(&s->cv);
+		i ^= 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Hands the filled buffer to the hasher and waits for the other to be free. */
+static void
+pipe_flush(struct kk_sink *s)
+{
+	int f = s->fill;
+
+	if (s->buf[f].len == 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->pending[f] = true;
+	pthread_cond_broadcast(&s->cv);
+	s->fill = f ^ 1;
+	while (s->pending[s->fill])
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Waits until everything handed over has been hashed. */
+static void
+pipe_drain(struct kk_sink *s)
+{
+	pipe_flush(s);
+	pthread_mutex_lock(&s->mu);
+	while (s->pending[0] || s->pending[1])
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* mkdir -p for the directories of rel under dirfd */
+static int
+make_parents(int dirfd, const char *rel)
+{
+	char tmp[KK_ART_PATH_MAX];
+	char *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", rel) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (p = tmp + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdirat(dirfd, tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+static bool
+rel_ok(const char *rel)
+{
+	const char *p;
+
+	if (rel[0] == '\0' || rel[0] == '/' || strlen(rel) >= KK_ART_PATH_MAX)
+		return false;
+	for (p = rel; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
+			return false;
+	/* no ".." component */
+	for (p = rel; p; p = strchr(p, '/')) {
+		if (*p == '/')
+			p++;
+		if (strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\0'))
+			return false;
+	}
+	return true;
+}
+
+static int
+sink_open(int dirfd, const char *rel, bool piped, struct kk_sink **out)
+{
+	struct kk_sink *s;
+	int err;
+
+	*out = NULL;
+	if (!rel_ok(rel))
+		return -EINVAL;
+	if ((err = make_parents(dirfd, rel)) < 0)
+		return err;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	snprintf(s->rel, sizeof(s->rel), "%s", rel);
+	SHA256_Init(&s->sha);
+	s->fd = openat(dirfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (s->fd < 0) {
+		err = -errno;
+		free(s);
+		return err;
+	}
+	if (piped) {
+		s->buf[0].data = malloc(SINK_BUF);
+		s->buf[1].data = malloc(SINK_BUF);
+		if (s->buf[0].data == NULL || s->buf[1].data == NULL)
+			goto nopipe;
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_cond_init(&s->cv, NULL);
+		if (pthread_create(&s->thr, NULL, hasher, s) != 0) {
+			pthread_mutex_destroy(&s->mu);
+			pthread_cond_destroy(&s->cv);
+			goto nopipe;
+		}
+		s->piped = true;
+	}
+	*out = s;
+	return 0;
+nopipe:
+	/* hashing inline is slower, never wrong */
+	free(s->buf[0].data);
+	free(s->buf[1].data);
+	s->buf[0].data = s->buf[1].data = NULL;
+	*out = s;
+	return 0;
+}
+
+int
+kk_sink_open(int dirfd, const char *rel, struct kk_sink **out)
+{
+	return sink_open(dirfd, rel, false, out);
+}
+
+int
+kk_sink_open_pipelined(int dirfd, const char *rel, struct kk_sink **out)
+{
+	return sink_open(dirfd, rel, true, out);
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+kk_sink_write(struct kk_sink *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int err;
+
+	if (s->err)
+		return s->err;
+	if ((err = write_all(s->fd, p, len)) < 0) {
+		s->err = err;
+		return err;
+	}
+	s->off += len;
+	if (!s->piped) {
+		SHA256_Update(&s->sha, p, len);
+		return 0;
+	}
+	while (len > 0) {
+		struct sink_buf *b = &s->buf[s->fill];
+		size_t k = SINK_BUF - b->len;
+
+		if (k > len)
+			k = len;
+		memcpy(b->data + b->len, p, k);
+		b->len += k;
+		p += k;
+		len -= k;
+		if (b->len == SINK_BUF)
+			pipe_flush(s);
+	}
+	return 0;
+}
+
+int
+kk_sink_hole(struct kk_sink *s, uint64_t len)
+{
+	if (s->err)
+		return s->err;
+	if (len == 0)
+		return 0;
+	if (lseek(s->fd, (off_t)len, SEEK_CUR) < 0) {
+		s->err = -errno;
+		return s->err;
+	}
+	if (s->piped)
+		pipe_drain(s);
+	hash_zeros(&s->sha, len);
+	s->off += len;
+	return 0;
+}
+
+uint64_t
+kk_sink_offset(const struct kk_sink *s)
+{
+	return s->off;
+}
+
+static void
+hex(const unsigned char *md, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	int err = s->err ? s->err : 0;
+
+	if (s->piped) {
+		pipe_drain(s);
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thr, NULL);
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+	}
+	/* a trailing hole only moved the offset: make the size real */
+	if (err == 0 && ftruncate(s->fd, (off_t)s->off) < 0)
+		err = -errno;
+	if (err == 0 && fsync(s->fd) < 0)
+		err = -errno;
+	if (err < 0) {
+		/* what was written stays; the size says how far it got */
+		struct stat st;
+
+		if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size < s->off)
+			s->off = (uint64_t)st.st_size;
+	}
+	close(s->fd);
+	SHA256_Final(md, &s->sha);
+	snprintf(a->path, sizeof(a->path), "%s", s->rel);
+	a->size = s->off;
+	hex(md, sizeof(md), a->sha256);
+	if (error == 0)
+		error = err;
+	if (error != 0) {
+		a->incomplete = true;
+		if (a->error[0] == '\0')
+			snprintf(a->error, sizeof(a->error), "%s after %llu bytes",
+			    strerror(-error), (unsigned long long)s->off);
+	}
+	free(s->buf[0].data);
+	free(s->buf[1].data);
+	free(s);
+	return error;
+}
+
+int
+kk_artifact_write(int dirfd, const char *rel, const void *buf, size_t len,
+    const char *method, struct kk_artifact *a)
+{
+	struct kk_sink *s;
+	int err;
+
+	if ((err = kk_sink_open(dirfd, rel, &s)) < 0) {
+		snprintf(a->path, sizeof(a->path), "%s", rel);
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "%s", strerror(-err));
+		return err;
+	}
+	if (method)
+		snprintf(a->method, sizeof(a->method), "%s", method);
+	err = kk_sink_write(s, buf, len);
+	return kk_sink_close(s, a, err);
+}
+
+int
+kk_artifact_copy_path(int dirfd, const char *rel, const char *src,
+    uint64_t max, const char *method, struct kk_artifact *a)
+{
+	struct kk_sink *s = NULL;
+	uint8_t *buf = NULL;
+	uint64_t total = 0;
+	ssize_t n;
+	int fd = -1, err = 0;
+
+	if (method)
+		snprintf(a->method, sizeof(a->method), "%s", method);
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(a->path, sizeof(a->path), "%s", rel);
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "%.100s: %s", src,
+		    strerror(-err));
+		return err;
+	}
+	if ((err = kk_sink_open(dirfd, rel, &s)) < 0) {
+		snprintf(a->path, sizeof(a->path), "%s", rel);
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "%s", strerror(-err));
+		goto out;
+	}
+	buf = malloc(65536);
+	if (buf == NULL) {
+		err = kk_sink_close(s, a, -ENOMEM);
+		goto out;
+	}
+	while (total < max) {
+		size_t want = max - total < 65536 ? (size_t)(max - total) : 65536;
+
+		n = read(fd, buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			snprintf(a->error, sizeof(a->error), "reading %.100s: %s",
+			    src, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((err = kk_sink_write(s, buf, (size_t)n)) < 0)
+			break;
+		total += (size_t)n;
+	}
+	if (err == 0 && total >= max) {
+		/* more than the cap: say so instead of hiding the cut */
+		n = read(fd, buf, 1);
+		if (n > 0) {
+			err = -EFBIG;
+			snprintf(a->error, sizeof(a->error),
+			    "cut at %llu bytes (cap)", (unsigned long long)max);
+		}
+	}
+	err = kk_sink_close(s, a, err);
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+int
+kk_artifact_write_json(int dirfd, const char *rel, json_t *o,
+    const char *method, struct kk_artifact *a)
+{
+	char *text;
+	size_t len;
+	int err;
+
+	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (text == NULL)
+		return -ENOMEM;
+	len = strlen(text);
+	text[len] = '\0';
+	{
+		char *t2 = realloc(text, len + 2);
+
+		if (t2 == NULL) {
+			free(text);
+			return -ENOMEM;
+		}
+		text = t2;
+		text[len++] = '\n';
+		text[len] = '\0';
+	}
+	err = kk_artifact_write(dirfd, rel, text, len, method, a);
+	free(text);
+	return err;
+}
+
+void
+kk_artifacts_init(struct kk_artifacts *l)
+{
+	memset(l, 0, sizeof(*l));
+}
+
+void
+kk_artifacts_free(struct kk_artifacts *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		json_decref(l->v[i].gaps);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int
+kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
+{
+	struct kk_artifact *v;
+	size_t cap;
+
+	if (l->n >= KK_ART_MAX)
+		return -E2BIG;
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 16;
+		v = realloc(l->v, cap * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *a;
+	a->gaps = NULL;
+	return 0;
+}
+
+int
+kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
+    const char *why)
+{
+	json_t *g;
+
+	if (a->gaps == NULL && (a->gaps = json_array()) == NULL)
+		return -ENOMEM;
+	/* a pathological target cannot grow the manifest without bound */
+	if (json_array_size(a->gaps) >= 4096)
+		return -E2BIG;
+	g = json_pack("{s:I, s:I, s:s}", "offset", (json_int_t)offset,
+	    "length", (json_int_t)length, "why", why ? why : "unreadable");
+	if (g == NULL)
+		return -ENOMEM;
+	return json_array_append_new(a->gaps, g) == 0 ? 0 : -ENOMEM;
+}
+
+int
+kk_proc_start_time(pid_t pid, unsigned long long *out)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd, field;
+
+	*out = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* comm may contain spaces and parentheses: count from the last ')' */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return -EBADMSG;
+	p++;
+	/* field 3 (state) follows; start time is field 22 */
+	for (field = 3; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -EBADMSG;
+	v = strtoull(p + 1, NULL, 10);
+	*out = v;
+	return 0;
+}

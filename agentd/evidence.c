@@ -1,0 +1,257 @@
+/*
+ * The evidence store: state_dir/evidence/<incident or command id>/ holds
+ * the artifacts, manifest.jsonl (one line per artifact, appended, never
+ * rewritten) and manifest.dsse.
+ *
+ * manifest.dsse is a DSSE envelope signed by the agent key whose payload
+ * (KK_PT_MANIFEST) names manifest.jsonl with its size, line count and
+ * SHA-256.  The manifest's lines carry every artifact's SHA-256, so one
+ * signature covers them all, and the envelope stays small however many
+ * artifacts an incident collects.  It is re-signed after every append and
+ * replaced atomically: a reader sees the old or the new one, never half.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "evidence.h"
+#include "sign.h"
+
+#define MANIFEST_MAX	(64U << 20)	/* manifest.jsonl we are willing to hash */
+
+bool
+kk_evidence_id_ok(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n == 0 || n > 64 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static json_t *
+entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
+    const char *now)
+{
+	json_t *o;
+
+	o = json_pack("{s:s, s:I, s:s, s:s, s:b}",
+	    "path", a->path, "size", (json_int_t)a->size, "sha256", a->sha256,
+	    "method", a->method[0] ? a->method : "unknown",
+	    "incomplete", a->incomplete);
+	if (o == NULL)
+		return NULL;
+	if (a->pid > 0) {
+		json_object_set_new(o, "pid", json_integer(a->pid));
+		json_object_set_new(o, "start_time",
+		    json_integer((json_int_t)a->start_time));
+	}
+	json_object_set_new(o, "gaps", a->gaps ? json_copy(a->gaps) :
+	    json_array());
+	if (a->error[0])
+		json_object_set_new(o, "error", json_string(a->error));
+	json_object_set_new(o, "command", json_string(ctx->command));
+	json_object_set_new(o, "boot_id", json_string(ctx->boot_id));
+	json_object_set_new(o, "time", json_string(now));
+	json_object_set_new(o, "agent", json_string(ctx->agent_id));
+	json_object_set_new(o, "agent_version", json_string(ctx->agent_version));
+	return o;
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads manifest.jsonl whole (it is bounded) for hashing. */
+static int
+read_manifest(int dirfd, char **out, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd, err = 0;
+
+	*out = NULL;
+	*len = 0;
+	fd = openat(dirfd, "manifest.jsonl", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > MANIFEST_MAX) {
+		err = -EFBIG;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	*out = buf;
+	*len = got;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+static int
+sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
+    const char *keyid, char *err, size_t errlen)
+{
+	struct kk_envelope env;
+	char *text = NULL, *payload = NULL, *m = NULL, hash[65], now[40];
+	size_t mlen, i, lines = 0;
+	json_t *o = NULL;
+	int fd = -1, r;
+
+	memset(&env, 0, sizeof(env));
+	if ((r = read_manifest(dirfd, &m, &mlen)) < 0) {
+		snprintf(err, errlen, "manifest.jsonl: %s", strerror(-r));
+		return r;
+	}
+	for (i = 0; i < mlen; i++)
+		if (m[i] == '\n')
+			lines++;
+	kk_sha256_hex(m, mlen, hash);
+	kk_rfc3339(time(NULL), now, sizeof(now));
+	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
+	    "v", 1, "manifest", "manifest.jsonl", "sha256", hash,
+	    "size", (json_int_t)mlen, "entries", (json_int_t)lines,
+	    "agent", ctx->agent_id, "boot_id", ctx->boot_id, "signed", now);
+	payload = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (payload == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((r = kk_envelope_init(&env, KK_PT_MANIFEST, (uint8_t *)payload,
+	    strlen(payload))) < 0 ||
+	    (r = kk_envelope_sign(&env, keyid, key)) < 0) {
+		snprintf(err, errlen, "signing the manifest: %s", strerror(-r));
+		goto out;
+	}
+	if ((text = kk_envelope_encode(&env)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	unlinkat(dirfd, "manifest.dsse.tmp", 0);
+	fd = openat(dirfd, "manifest.dsse.tmp", O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "manifest.dsse: %s", strerror(errno));
+		goto out;
+	}
+	if ((r = write_all(fd, text, strlen(text))) < 0 ||
+	    (r = write_all(fd, "\n", 1)) < 0 ||
+	    (fsync(fd) < 0 && (r = -errno) < 0)) {
+		snprintf(err, errlen, "manifest.dsse: %s", strerror(-r));
+		unlinkat(dirfd, "manifest.dsse.tmp", 0);
+		goto out;
+	}
+	if (renameat(dirfd, "manifest.dsse.tmp", dirfd, "manifest.dsse") < 0) {
+		r = -errno;
+		snprintf(err, errlen, "manifest.dsse: %s", strerror(errno));
+		unlinkat(dirfd, "manifest.dsse.tmp", 0);
+		goto out;
+	}
+	fsync(dirfd);
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	kk_envelope_free(&env);
+	json_decref(o);
+	free(payload);
+	free(text);
+	free(m);
+	return r;
+}
+
+int
+kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
+    const struct kk_artifacts *arts, EVP_PKEY *key, const char *keyid,
+    char *err, size_t errlen)
+{
+	char now[40], *line = NULL;
+	size_t i;
+	json_t *o;
+	off_t start;
+	int fd, r = 0;
+
+	kk_rfc3339(time(NULL), now, sizeof(now));
+	fd = openat(dirfd, "manifest.jsonl", O_WRONLY | O_CREAT | O_APPEND |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "manifest.jsonl: %s", strerror(errno));
+		return r;
+	}
+	start = lseek(fd, 0, SEEK_END);
+	for (i = 0; i < arts->n; i++) {
+		o = entry(ctx, &arts->v[i], now);
+		line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(o);
+		if (line == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		if ((r = write_all(fd, line, strlen(line))) < 0 ||
+		    (r = write_all(fd, "\n", 1)) < 0) {
+			free(line);
+			break;
+		}
+		free(line);
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		/* never leave half a line: the manifest stays what it was */
+		if (start >= 0 && ftruncate(fd, start) == 0)
+			fsync(fd);
+		snprintf(err, errlen, "manifest.jsonl: %s", strerror(-r));
+		close(fd);
+		return r;
+	}
+	close(fd);
+	return sign_manifest(dirfd, ctx, key, keyid, err, errlen);
+}

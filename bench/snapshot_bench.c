@@ -1,0 +1,318 @@
+/*
+ * snapshot_bench [CORETARGET [TMPFS-DIR]]: kk_snapshot_process of a
+ * process with 1 GiB resident memory into tmpfs (SHA-256 of the core
+ * included), next to `gcore -a` of the same process into the same tmpfs.
+ * Three runs each, alternating; the medians, their ratio, and whether the
+ * target's RssAnon moved because of the snapshot.  The target is
+ * build/coretarget --resident 1024, started, killed and reaped here by
+ * its pid.  gcore attaches with ptrace and stops the (unfrozen) target:
+ * that is the baseline as it is used in the field.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#include "evidence.h"
+
+#define RUNS		3
+#define RESIDENT_MIB	1024
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+static void
+rmtree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static long
+rss_anon(pid_t pid)
+{
+	char path[64], buf[8192], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strstr(buf, "RssAnon:")) == NULL)
+		return -1;
+	return strtol(p + 8, NULL, 10);
+}
+
+/* Starts the target and waits (60 s at most) for "ready PID". */
+static pid_t
+start_target(const char *prog)
+{
+	char mib[16], line[128];
+	const char *argv[] = { prog, "--resident", mib, NULL };
+	struct pollfd pfd;
+	size_t len = 0;
+	pid_t pid;
+	ssize_t n;
+	int p[2], i;
+
+	snprintf(mib, sizeof(mib), "%d", RESIDENT_MIB);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execvp(prog, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	for (i = 0; i < 600 && len < sizeof(line) - 1; i++) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = read(p[0], line + len, sizeof(line) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		line[len] = '\0';
+		if (strchr(line, '\n') != NULL)
+			break;
+	}
+	close(p[0]);
+	line[len] = '\0';
+	if (strncmp(line, "ready ", 6) != 0 || atoi(line + 6) != pid) {
+		fprintf(stderr, "snapshot_bench: %s did not get ready\n", prog);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+/* SHA-256 of a file, as an evidence store would need it; seconds */
+static double
+hash_file(const char *path)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+	double t0 = now_s();
+	char *buf;
+	ssize_t n;
+	int fd, i;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if ((buf = malloc(1 << 20)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	SHA256_Init(&c);
+	/* bounded: 64 GiB is far beyond any core of this target */
+	for (i = 0; i < 65536 && (n = read(fd, buf, 1 << 20)) > 0; i++)
+		SHA256_Update(&c, buf, (size_t)n);
+	SHA256_Final(md, &c);
+	free(buf);
+	close(fd);
+	return now_s() - t0;
+}
+
+/*
+ * gcore -a -o DIR/core PID; seconds, or < 0 if it failed.  *hash: the
+ * SHA-256 of what it wrote, timed apart.
+ */
+static double
+run_gcore(const char *dir, pid_t target, double *hash)
+{
+	char out[PATH_MAX + 32], pidstr[16];
+	const char *argv[] = { "gcore", "-a", "-o", out, pidstr, NULL };
+	double t0, t;
+	pid_t pid;
+	int st, fd;
+
+	snprintf(out, sizeof(out), "%s/core", dir);
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)target);
+	t0 = now_s();
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_WRONLY)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp("gcore", (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	t = now_s() - t0;
+	snprintf(out, sizeof(out), "%s/core.%d", dir, (int)target);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || access(out, F_OK) < 0)
+		return -1;
+	if ((*hash = hash_file(out)) < 0)
+		return -1;
+	return t;
+}
+
+static double
+run_kakuri(const char *dir, pid_t target)
+{
+	struct kk_artifacts arts;
+	char err[256];
+	double t0, t;
+	int fd, r;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	kk_artifacts_init(&arts);
+	t0 = now_s();
+	r = kk_snapshot_process(fd, target, &arts, err, sizeof(err));
+	t = now_s() - t0;
+	kk_artifacts_free(&arts);
+	close(fd);
+	if (r < 0) {
+		fprintf(stderr, "snapshot_bench: %s\n", err);
+		return -1;
+	}
+	return t;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* SHA-256 of 1 GiB on this CPU: the floor of any hashing snapshot */
+static double
+sha_floor(void)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+	double t0;
+	char *buf;
+	int i;
+
+	if ((buf = malloc(1 << 20)) == NULL)
+		return -1;
+	memset(buf, 0x5a, 1 << 20);
+	t0 = now_s();
+	SHA256_Init(&c);
+	for (i = 0; i < RESIDENT_MIB; i++)
+		SHA256_Update(&c, buf, 1 << 20);
+	SHA256_Final(md, &c);
+	free(buf);
+	return now_s() - t0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *prog = argc > 1 ? argv[1] : "build/coretarget";
+	char base[PATH_MAX / 2], dir[PATH_MAX];
+	double tk[RUNS], tg[RUNS], th[RUNS], mk, mg, mh, gb, hash;
+	long before, after = -1;
+	bool own = false;
+	pid_t target;
+	int i, ret = 1;
+
+	if (argc > 2) {
+		if (strlen(argv[2]) >= sizeof(base)) {
+			fprintf(stderr, "snapshot_bench: %s: too long\n",
+			    argv[2]);
+			return 2;
+		}
+		snprintf(base, sizeof(base), "%s", argv[2]);
+	} else {
+		snprintf(base, sizeof(base), "/dev/shm/kk-snapbench.XXXXXX");
+		if (mkdtemp(base) == NULL) {
+			perror("snapshot_bench: mkdtemp");
+			return 1;
+		}
+		own = true;
+	}
+	if ((target = start_target(prog)) < 0)
+		goto out;
+	before = rss_anon(target);
+	for (i = 0; i < RUNS; i++) {
+		snprintf(dir, sizeof(dir), "%s/kakuri", base);
+		if (mkdir(dir, 0700) < 0 ||
+		    (tk[i] = run_kakuri(dir, target)) < 0)
+			goto kill;
+		if (i == 0)
+			after = rss_anon(target);
+		rmtree(dir);
+		snprintf(dir, sizeof(dir), "%s/gcore", base);
+		if (mkdir(dir, 0700) < 0 ||
+		    (tg[i] = run_gcore(dir, target, &th[i])) < 0) {
+			fprintf(stderr, "snapshot_bench: gcore -a failed\n");
+			rmtree(dir);
+			goto kill;
+		}
+		th[i] += tg[i];
+		rmtree(dir);
+	}
+	mk = median(tk, RUNS);
+	mh = median(th, RUNS);
+	mg = median(tg, RUNS);
+	gb = (double)before * 1024 / 1e9;
+	printf("snapshot %d MiB resident: kakuri median %.0f ms (%.2f GB/s), "
+	    "gcore -a median %.0f ms (%.2f GB/s), ratio gcore/kakuri = %.2f; "
+	    "target RssAnon before %ld kB after %ld kB\n", RESIDENT_MIB,
+	    mk * 1e3, gb / mk, mg * 1e3, gb / mg, mg / mk, before, after);
+	/* kakuri's figure includes the hash evidence needs; gcore's not */
+	printf("gcore -a + SHA-256 of its core median %.0f ms (%.2f GB/s), "
+	    "ratio %.2f\n", mh * 1e3, gb / mh, mh / mk);
+	if ((hash = sha_floor()) > 0)
+		printf("SHA-256 of %d MiB alone: %.0f ms on this CPU (the "
+		    "floor of any hashed snapshot)\n", RESIDENT_MIB,
+		    hash * 1e3);
+	ret = 0;
+kill:
+	kill(target, SIGKILL);
+	waitpid(target, NULL, 0);
+out:
+	if (own)
+		rmtree(base);
+	return ret;
+}

@@ -1,0 +1,163 @@
+/*
+ * A process to take snapshots of: a known global string, three extra
+ * threads each blocked in a function of its own name (so a backtrace from
+ * the core shows which is which), and optionally memory it never touches
+ * or memory it fills.
+ *
+ *	coretarget [--untouched MiB] [--resident MiB]
+ *
+ * --untouched maps that much anonymous memory and never touches it: a
+ * snapshot must leave it non-resident.  --resident maps that much and
+ * writes every page with pseudo-random words, so the image neither
+ * compresses to nothing nor shares the zero page.  "ready PID" goes to
+ * stdout once everything is set up; the process exits by itself after
+ * 600 s so a forgotten one cannot linger.
+ */
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LIFETIME	600	/* seconds */
+
+const char *kakuri_marker = "kakuri-core-marker-4f1d";
+
+/* the mappings, for a debugger to find */
+void *kakuri_untouched;
+void *kakuri_resident;
+
+static void
+nap(void)
+{
+	struct timespec ts = { 1, 0 };
+
+	nanosleep(&ts, NULL);
+}
+
+static __attribute__((noinline)) void *
+worker_alpha(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < LIFETIME; i++)
+		nap();
+	return NULL;
+}
+
+static __attribute__((noinline)) void *
+worker_beta(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < LIFETIME; i++)
+		nap();
+	return NULL;
+}
+
+static __attribute__((noinline)) void *
+worker_gamma(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < LIFETIME; i++)
+		nap();
+	return NULL;
+}
+
+static int
+mib_arg(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v > (1ULL << 20))
+		return -1;
+	*out = (size_t)v << 20;
+	return 0;
+}
+
+static void *
+map_anon(size_t len)
+{
+	void *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("coretarget: mmap");
+		exit(1);
+	}
+	return p;
+}
+
+/* xorshift64: every page different, nothing the zero page could stand for */
+static void
+fill(uint64_t *p, size_t len)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	size_t i;
+
+	for (i = 0; i < len / sizeof(*p); i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = x;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	void *(*fn[3])(void *) = { worker_alpha, worker_beta, worker_gamma };
+	size_t untouched = 0, resident = 0;
+	pthread_t t[3];
+	volatile size_t touch;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--untouched") == 0 && i + 1 < argc &&
+		    mib_arg(argv[i + 1], &untouched) == 0)
+			i++;
+		else if (strcmp(argv[i], "--resident") == 0 && i + 1 < argc &&
+		    mib_arg(argv[i + 1], &resident) == 0)
+			i++;
+		else {
+			fprintf(stderr, "usage: coretarget [--untouched MiB] "
+			    "[--resident MiB]\n");
+			return 2;
+		}
+	}
+	/*
+	 * Read the marker once: its page becomes resident, so the core holds
+	 * it (a snapshot never faults pages in).
+	 */
+	touch = strlen(kakuri_marker);
+	(void)touch;
+	if (untouched > 0)
+		kakuri_untouched = map_anon(untouched);
+	if (resident > 0) {
+		kakuri_resident = map_anon(resident);
+		fill(kakuri_resident, resident);
+	}
+	for (i = 0; i < 3; i++)
+		if (pthread_create(&t[i], NULL, fn[i], NULL) != 0) {
+			fprintf(stderr, "coretarget: pthread_create failed\n");
+			return 1;
+		}
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	for (i = 0; i < LIFETIME; i++)
+		nap();
+	return 0;
+}

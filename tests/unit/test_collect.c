@@ -1,0 +1,880 @@
+/*
+ * Volatile evidence collection (agentd/collect.c) on the machine the
+ * tests run on: the artifacts come in the documented RFC 3227 order,
+ * each hashes to what the manifest entry says, and their content is
+ * checked against what the test itself knows independently (its own
+ * pid, parent, uid, executable and its SHA-256, the sockets it opened,
+ * the loopback routes, "/" mounted, the running kernel).  Then the
+ * bounds: a tiny size budget, a 1 ms deadline, a second collection into
+ * the same directory.  The nftables dump is checked in a private network
+ * namespace, on a ruleset the test loads there.
+ *
+ * Reading the machine is all kk_collect does; the test opens sockets on
+ * loopback only and changes nftables only inside its own namespace.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "evidence.h"
+#include "suites.h"
+#include "testutil.h"
+
+static const char *const names[] = {
+	"collect/01-routes.json",
+	"collect/02-sockets.json",
+	"collect/03-processes.json",
+	"collect/04-users.json",
+	"collect/05-kernel.json",
+	"collect/06-mounts.json",
+	"collect/07-nftables.json",
+	"collect/08-journal.json",
+	"collect/09-os-release.json",
+	"collect/10-packages.json",
+};
+#define NNAMES	(sizeof(names) / sizeof(names[0]))
+
+static int
+open_dir(char out[PATH_MAX])
+{
+	int fd;
+
+	kk_test_workdir(out);
+	fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* SHA-256 by OpenSSL's EVP, independent of the code under test */
+static void
+sha256_buf(const void *p, size_t n, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	unsigned int i;
+
+	ck_assert_int_eq(EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL), 1);
+	ck_assert_uint_eq(mdlen, 32);
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+sha256_file(const char *path, char out[65], size_t *len)
+{
+	char *buf = kk_test_read(path, len);
+
+	sha256_buf(buf, *len, out);
+	free(buf);
+}
+
+static json_t *
+load_doc(const char *dir, const char *rel)
+{
+	char path[PATH_MAX];
+	json_error_t je;
+	json_t *d;
+
+	kk_test_join(path, dir, rel);
+	d = json_load_file(path, 0, &je);
+	ck_assert_msg(d != NULL, "%s: %s", rel, je.text);
+	return d;
+}
+
+static json_t *
+items_of(json_t *doc)
+{
+	json_t *items = json_object_get(doc, "items");
+
+	ck_assert(json_is_array(items));
+	return items;
+}
+
+/* first item whose members match: key, value pairs (strings or ints) */
+static json_t *
+find_item(json_t *items, const char *k1, json_t *v1, const char *k2,
+    json_t *v2, const char *k3, json_t *v3)
+{
+	json_t *it, *found = NULL;
+	size_t i;
+
+	json_array_foreach(items, i, it) {
+		if (!json_equal(json_object_get(it, k1), v1))
+			continue;
+		if (k2 != NULL && !json_equal(json_object_get(it, k2), v2))
+			continue;
+		if (k3 != NULL && !json_equal(json_object_get(it, k3), v3))
+			continue;
+		found = it;
+		break;
+	}
+	json_decref(v1);
+	json_decref(v2);
+	json_decref(v3);
+	return found;
+}
+
+static const char *
+str_of(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	ck_assert_msg(s != NULL, "no string \"%s\"", key);
+	return s;
+}
+
+/*
+ * What every collection must satisfy: the ten artifacts in order (after
+ * the `first` already in the list), each file hashing to its entry, each
+ * a document {"collected","source","items","truncated"} whose error and
+ * truncation agree with the incomplete flag.
+ */
+static void
+check_artifacts(const char *dir, const struct kk_artifacts *arts,
+    size_t first, uint64_t *total)
+{
+	char path[PATH_MAX], h[65];
+	size_t i, len;
+	json_t *doc;
+
+	*total = 0;
+	ck_assert_uint_eq(arts->n, first + NNAMES);
+	for (i = 0; i < NNAMES; i++) {
+		const struct kk_artifact *a = &arts->v[first + i];
+		const char *when;
+		bool truncated;
+
+		ck_assert_str_eq(a->path, names[i]);
+		kk_test_join(path, dir, a->path);
+		sha256_file(path, h, &len);
+		ck_assert_str_eq(a->sha256, h);
+		ck_assert_uint_eq(a->size, len);
+		ck_assert_str_ne(a->method, "");
+		ck_assert_int_eq(a->pid, 0);
+		*total += a->size;
+
+		doc = load_doc(dir, a->path);
+		when = str_of(doc, "collected");
+		/* 2026-01-02T03:04:05.123456Z */
+		ck_assert_uint_eq(strlen(when), 27);
+		ck_assert_int_eq(when[10], 'T');
+		ck_assert_int_eq(when[26], 'Z');
+		ck_assert_str_eq(str_of(doc, "source"), a->method);
+		items_of(doc);
+		ck_assert(json_is_boolean(json_object_get(doc, "truncated")));
+		truncated = json_is_true(json_object_get(doc, "truncated"));
+		/* cut short, or a source failed: incomplete, and it says why */
+		ck_assert_msg(a->incomplete ==
+		    (json_object_get(doc, "error") != NULL),
+		    "%s: incomplete %d, error %s", a->path, a->incomplete,
+		    a->error);
+		if (truncated)
+			ck_assert(a->incomplete);
+		if (a->incomplete) {
+			ck_assert_str_ne(a->error, "");
+			ck_assert(strncmp(str_of(doc, "error"), a->error,
+			    strlen(a->error)) == 0);
+		}
+		json_decref(doc);
+	}
+}
+
+static int
+collect(int dfd, const struct kk_collect_limits *lim,
+    struct kk_artifacts *arts, char *err, size_t errlen)
+{
+	memset(err, 'x', errlen - 1);
+	err[errlen - 1] = '\0';
+	return kk_collect(dfd, lim, arts, err, errlen);
+}
+
+/* ---- order, names, hashes ------------------------------------------- */
+
+START_TEST(artifacts_in_order_and_hashed)
+{
+	struct kk_artifacts arts;
+	struct kk_artifact mine;
+	char dir[PATH_MAX], err[256];
+	uint64_t total;
+	int dfd = open_dir(dir);
+
+	kk_artifacts_init(&arts);
+	/* appended after what the list already holds */
+	memset(&mine, 0, sizeof(mine));
+	snprintf(mine.path, sizeof(mine.path), "earlier.bin");
+	ck_assert_int_eq(kk_artifacts_add(&arts, &mine), 0);
+
+	/* NULL limits: the defaults (30 s, 64 MiB, 1000 entries) */
+	ck_assert_int_eq(collect(dfd, NULL, &arts, err, sizeof(err)), 0);
+	ck_assert_str_eq(arts.v[0].path, "earlier.bin");
+	check_artifacts(dir, &arts, 1, &total);
+	ck_assert_uint_gt(total, 0);
+	/* nothing left beside them: collect/ holds exactly the ten */
+	{
+		char sub[PATH_MAX];
+
+		kk_test_join(sub, dir, "collect");
+		ck_assert_uint_eq(kk_test_count_entries(sub, NULL, NULL),
+		    NNAMES);
+		ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 1);
+	}
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+/* ---- the process table ---------------------------------------------- */
+
+START_TEST(process_table_has_self)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000 };
+	struct kk_artifacts arts;
+	unsigned long long start;
+	char dir[PATH_MAX], err[256], exe[PATH_MAX], h[65];
+	json_t *doc, *me, *parent;
+	uint64_t total;
+	size_t len;
+	ssize_t n;
+	int dfd = open_dir(dir);
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	sha256_file("/proc/self/exe", h, &len);
+	ck_assert_int_eq(kk_proc_start_time(getpid(), &start), 0);
+
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	check_artifacts(dir, &arts, 0, &total);
+	ck_assert(!arts.v[2].incomplete);
+
+	doc = load_doc(dir, "collect/03-processes.json");
+	ck_assert_str_eq(str_of(doc, "source"), "procfs");
+	me = find_item(items_of(doc), "pid", json_integer(getpid()), NULL, NULL,
+	    NULL, NULL);
+	ck_assert_ptr_nonnull(me);
+	ck_assert_int_eq(json_integer_value(json_object_get(me, "ppid")),
+	    getppid());
+	ck_assert_int_eq(json_integer_value(json_object_get(me, "uid")),
+	    getuid());
+	ck_assert_int_eq(json_integer_value(json_object_get(me, "euid")),
+	    geteuid());
+	ck_assert_int_eq(json_integer_value(json_object_get(me, "gid")),
+	    getgid());
+	ck_assert_str_eq(str_of(me, "exe"), exe);
+	ck_assert_str_eq(str_of(me, "exe_sha256"), h);
+	ck_assert_uint_eq((unsigned long long)json_integer_value(
+	    json_object_get(me, "start_time")), start);
+	ck_assert_uint_eq(strlen(str_of(me, "started")), 27);
+	ck_assert_str_eq(str_of(me, "state"), "R");
+	ck_assert_ptr_nonnull(strstr(str_of(me, "cmdline"), "unit-tests"));
+	ck_assert_ptr_nonnull(strstr(str_of(me, "comm"), "unit-tests"));
+	ck_assert_ptr_nonnull(json_object_get(me, "cgroup"));
+	/* our parent is in the table too (the same executable under Check) */
+	parent = find_item(items_of(doc), "pid", json_integer(getppid()), NULL,
+	    NULL, NULL, NULL);
+	ck_assert_ptr_nonnull(parent);
+	/* kernel threads have no executable and are no error */
+	ck_assert_ptr_nonnull(find_item(items_of(doc), "pid", json_integer(2),
+	    "exe", json_null(), NULL, NULL));
+	json_decref(doc);
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+/* ---- sockets ---------------------------------------------------------- */
+
+struct sock {
+	int fd;
+	int family;
+	int type;
+	int port;
+	unsigned long ino;
+};
+
+/* bound (and listening, for streams) on the loopback address of family */
+static bool
+loopback_socket(int family, int type, struct sock *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct stat st;
+
+	memset(&ss, 0, sizeof(ss));
+	s->family = family;
+	s->type = type;
+	s->fd = socket(family, type | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 && family == AF_INET6)
+		return false;	/* no IPv6 here */
+	ck_assert_int_ge(s->fd, 0);
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		sl = sizeof(*in6);
+	}
+	if (bind(s->fd, (struct sockaddr *)&ss, sl) < 0) {
+		ck_assert_int_eq(family, AF_INET6);
+		close(s->fd);
+		s->fd = -1;
+		return false;
+	}
+	if (type == SOCK_STREAM)
+		ck_assert_int_eq(listen(s->fd, 4), 0);
+	sl = sizeof(ss);
+	ck_assert_int_eq(getsockname(s->fd, (struct sockaddr *)&ss, &sl), 0);
+	s->port = ntohs(family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	/* the socket's inode, as sock_diag reports it */
+	ck_assert_int_eq(fstat(s->fd, &st), 0);
+	s->ino = (unsigned long)st.st_ino;
+	return true;
+}
+
+static void
+assert_owned(json_t *it, unsigned long ino)
+{
+	ck_assert_ptr_nonnull(it);
+	ck_assert_int_eq(json_integer_value(json_object_get(it, "inode")),
+	    (long long)ino);
+	ck_assert_int_eq(json_integer_value(json_object_get(it, "pid")),
+	    getpid());
+	ck_assert_int_eq(json_integer_value(json_object_get(it, "uid")),
+	    getuid());
+}
+
+START_TEST(sockets_have_ours_with_owner)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000 };
+	struct kk_artifacts arts;
+	struct sock s[4];
+	struct sockaddr_un un;
+	struct stat st;
+	char dir[PATH_MAX], err[256], upath[PATH_MAX], abstract[64];
+	json_t *doc, *items, *it;
+	uint64_t total;
+	bool v6;
+	int dfd = open_dir(dir), ufd, afd;
+	size_t i;
+
+	ck_assert(loopback_socket(AF_INET, SOCK_STREAM, &s[0]));
+	ck_assert(loopback_socket(AF_INET, SOCK_DGRAM, &s[1]));
+	v6 = loopback_socket(AF_INET6, SOCK_STREAM, &s[2]) &&
+	    loopback_socket(AF_INET6, SOCK_DGRAM, &s[3]);
+
+	/* a UNIX listener on a path, and an abstract datagram socket */
+	kk_test_join(upath, dir, "kk.sock");
+	ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(ufd, 0);
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(upath), sizeof(un.sun_path));
+	strcpy(un.sun_path, upath);
+	ck_assert_int_eq(bind(ufd, (struct sockaddr *)&un, sizeof(un)), 0);
+	ck_assert_int_eq(listen(ufd, 4), 0);
+	afd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(afd, 0);
+	snprintf(abstract, sizeof(abstract), "kk-collect-test-%d",
+	    (int)getpid());
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	memcpy(un.sun_path + 1, abstract, strlen(abstract));
+	ck_assert_int_eq(bind(afd, (struct sockaddr *)&un,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+	    strlen(abstract))), 0);
+
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	check_artifacts(dir, &arts, 0, &total);
+	doc = load_doc(dir, "collect/02-sockets.json");
+	ck_assert_str_eq(str_of(doc, "source"), "sock_diag");
+	ck_assert_msg(json_object_get(doc, "error") == NULL, "%s",
+	    json_string_value(json_object_get(doc, "error")));
+	items = items_of(doc);
+
+	it = find_item(items, "proto", json_string("tcp"), "local_port",
+	    json_integer(s[0].port), "local_addr", json_string("127.0.0.1"));
+	assert_owned(it, s[0].ino);
+	ck_assert_str_eq(str_of(it, "state"), "LISTEN");
+	ck_assert_str_eq(str_of(it, "family"), "inet");
+	it = find_item(items, "proto", json_string("udp"), "local_port",
+	    json_integer(s[1].port), "local_addr", json_string("127.0.0.1"));
+	assert_owned(it, s[1].ino);
+	ck_assert_str_eq(str_of(it, "state"), "UNCONN");
+	if (v6) {
+		it = find_item(items, "proto", json_string("tcp"), "local_port",
+		    json_integer(s[2].port), "local_addr", json_string("::1"));
+		assert_owned(it, s[2].ino);
+		ck_assert_str_eq(str_of(it, "family"), "inet6");
+		ck_assert_str_eq(str_of(it, "state"), "LISTEN");
+		it = find_item(items, "proto", json_string("udp"), "local_port",
+		    json_integer(s[3].port), "local_addr", json_string("::1"));
+		assert_owned(it, s[3].ino);
+	}
+	ck_assert_int_eq(fstat(ufd, &st), 0);
+	it = find_item(items, "proto", json_string("unix"), "path",
+	    json_string(upath), NULL, NULL);
+	assert_owned(it, (unsigned long)st.st_ino);
+	ck_assert_str_eq(str_of(it, "type"), "stream");
+	ck_assert_str_eq(str_of(it, "state"), "LISTEN");
+	{
+		char at[80];
+
+		snprintf(at, sizeof(at), "@%s", abstract);
+		ck_assert_int_eq(fstat(afd, &st), 0);
+		it = find_item(items, "proto", json_string("unix"), "path",
+		    json_string(at), NULL, NULL);
+		assert_owned(it, (unsigned long)st.st_ino);
+		ck_assert_str_eq(str_of(it, "type"), "dgram");
+	}
+
+	json_decref(doc);
+	kk_artifacts_free(&arts);
+	for (i = 0; i < 4; i++)
+		if (i < 2 || v6)
+			close(s[i].fd);
+	close(ufd);
+	close(afd);
+	close(dfd);
+}
+END_TEST
+
+/* ---- routes, kernel, mounts, the files -------------------------------- */
+
+START_TEST(routes_kernel_mounts_files)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000,
+	    .journal_entries = 5 };
+	struct kk_artifacts arts;
+	struct utsname u;
+	char dir[PATH_MAX], err[256], bootid[64];
+	json_t *doc, *items, *it;
+	uint64_t total;
+	size_t n;
+	int dfd = open_dir(dir);
+
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	check_artifacts(dir, &arts, 0, &total);
+
+	/* routing table: the kernel's own local route for 127.0.0.1 on lo */
+	doc = load_doc(dir, "collect/01-routes.json");
+	ck_assert_str_eq(str_of(doc, "source"), "rtnetlink");
+	items = items_of(doc);
+	it = find_item(items, "kind", json_string("route"), "dst",
+	    json_string("127.0.0.1/32"), "table", json_string("local"));
+	ck_assert_ptr_nonnull(it);
+	ck_assert_str_eq(str_of(it, "type"), "local");
+	ck_assert_str_eq(str_of(it, "dev"), "lo");
+	ck_assert_str_eq(str_of(it, "scope"), "host");
+	it = find_item(items, "kind", json_string("link"), "name",
+	    json_string("lo"), NULL, NULL);
+	ck_assert_ptr_nonnull(it);
+	ck_assert_ptr_nonnull(find_item(items, "kind", json_string("address"),
+	    "address", json_string("127.0.0.1/8"), "dev", json_string("lo")));
+	json_decref(doc);
+
+	/* kernel: the release running, this boot */
+	ck_assert_int_eq(uname(&u), 0);
+	doc = load_doc(dir, "collect/05-kernel.json");
+	items = items_of(doc);
+	it = find_item(items, "kind", json_string("uname"), NULL, NULL, NULL,
+	    NULL);
+	ck_assert_ptr_nonnull(it);
+	ck_assert_str_eq(str_of(it, "release"), u.release);
+	ck_assert_str_eq(str_of(it, "machine"), u.machine);
+	it = find_item(items, "kind", json_string("boot"), NULL, NULL, NULL,
+	    NULL);
+	ck_assert_ptr_nonnull(it);
+	{
+		/* procfs files say size 0: read, not kk_test_read */
+		FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(bootid, sizeof(bootid), f));
+		fclose(f);
+		bootid[strcspn(bootid, "\n")] = '\0';
+		ck_assert_uint_eq(strlen(bootid), 36);
+	}
+	ck_assert_str_eq(str_of(it, "boot_id"), bootid);
+	ck_assert(json_is_integer(json_object_get(it, "tainted")));
+	json_decref(doc);
+
+	/* mounts: "/" is there */
+	doc = load_doc(dir, "collect/06-mounts.json");
+	it = find_item(items_of(doc), "mount_point", json_string("/"), NULL,
+	    NULL, NULL, NULL);
+	ck_assert_ptr_nonnull(it);
+	ck_assert_str_ne(str_of(it, "fstype"), "");
+	json_decref(doc);
+
+	/* os-release: the ID the file says */
+	doc = load_doc(dir, "collect/09-os-release.json");
+	if (access("/etc/os-release", R_OK) == 0 ||
+	    access("/usr/lib/os-release", R_OK) == 0) {
+		ck_assert_ptr_nonnull(find_item(items_of(doc), "key",
+		    json_string("ID"), NULL, NULL, NULL, NULL));
+		ck_assert(!arts.v[8].incomplete);
+	} else {
+		ck_assert(arts.v[8].incomplete);
+	}
+	json_decref(doc);
+
+	/* packages: dpkg itself is installed wherever dpkg is */
+	doc = load_doc(dir, "collect/10-packages.json");
+	if (access("/var/lib/dpkg/status", R_OK) == 0) {
+		it = find_item(items_of(doc), "package", json_string("dpkg"),
+		    NULL, NULL, NULL, NULL);
+		ck_assert_ptr_nonnull(it);
+		ck_assert_str_ne(str_of(it, "version"), "");
+		ck_assert_str_eq(str_of(it, "status"), "install ok installed");
+	} else {
+		ck_assert_ptr_nonnull(strstr(str_of(doc, "error"),
+		    "no dpkg database"));
+	}
+	json_decref(doc);
+
+	/* journal: at most what was asked; none is a note, not an error */
+	doc = load_doc(dir, "collect/08-journal.json");
+	ck_assert_str_eq(str_of(doc, "source"), "sd-journal");
+	n = json_array_size(items_of(doc));
+	ck_assert_uint_le(n, 5);
+	if (n == 0)
+		ck_assert_ptr_nonnull(json_object_get(doc, "note"));
+	else
+		ck_assert_ptr_nonnull(json_object_get(json_array_get(
+		    items_of(doc), 0), "__REALTIME_TIMESTAMP"));
+	json_decref(doc);
+
+	/* users: a document either way (no utmp in containers) */
+	doc = load_doc(dir, "collect/04-users.json");
+	items_of(doc);
+	json_decref(doc);
+
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+/* ---- nftables --------------------------------------------------------- */
+
+START_TEST(nft_text_from_caller)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000,
+	    .nft_ruleset_text = "table inet t {\n\tchain c {\n\t}\n}\n" };
+	struct kk_artifacts arts;
+	char dir[PATH_MAX], err[256];
+	json_t *doc, *items;
+	uint64_t total;
+	int dfd = open_dir(dir);
+
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	check_artifacts(dir, &arts, 0, &total);
+	ck_assert_str_eq(arts.v[6].method, "caller");
+	doc = load_doc(dir, "collect/07-nftables.json");
+	items = items_of(doc);
+	ck_assert_uint_eq(json_array_size(items), 4);
+	ck_assert_str_eq(json_string_value(json_array_get(items, 0)),
+	    "table inet t {");
+	ck_assert_str_eq(json_string_value(json_array_get(items, 1)),
+	    "\tchain c {");
+	ck_assert_str_eq(json_string_value(json_array_get(items, 3)), "}");
+	json_decref(doc);
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+static const char ruleset[] =
+	"table inet kktest {\n"
+	"\tset bad { type ipv4_addr; elements = { 192.0.2.7, 198.51.100.9 } }\n"
+	"\tchain input {\n"
+	"\t\ttype filter hook input priority 0; policy accept;\n"
+	"\t\tip saddr @bad counter drop\n"
+	"\t}\n"
+	"}\n";
+
+/*
+ * In a child, in a network namespace of its own: load a ruleset with nft
+ * and collect.  Exit 0 when collected, 77 when this cannot be set up.
+ */
+static void
+nft_child(int dfd, const char *dir)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000 };
+	struct kk_artifacts arts;
+	char path[PATH_MAX], err[256];
+	pid_t pid;
+	int r, st;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		_exit(77);
+	kk_test_join(path, dir, "ruleset.nft");
+	kk_test_write(path, ruleset, sizeof(ruleset) - 1, 0600);
+	/* nft -f PATH, by argv: no shell */
+	pid = fork();
+	if (pid < 0)
+		_exit(77);
+	if (pid == 0) {
+		char *argv[] = { "nft", "-f", path, NULL };
+
+		execvp("nft", argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		_exit(77);
+	kk_artifacts_init(&arts);
+	r = kk_collect(dfd, &lim, &arts, err, sizeof(err));
+	kk_artifacts_free(&arts);
+	_exit(r == 0 ? 0 : 1);
+}
+
+START_TEST(nft_ruleset_in_own_netns)
+{
+	char dir[PATH_MAX];
+	json_t *doc, *items, *it;
+	pid_t pid;
+	int dfd = open_dir(dir), status;
+
+	/* make check installs nftables: its absence is a failure, not a skip */
+	ck_assert_msg(access("/usr/sbin/nft", X_OK) == 0 ||
+	    access("/sbin/nft", X_OK) == 0, "nft is not installed");
+	/* a child of our own: the namespace never reaches the test runner */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		nft_child(dfd, dir);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_msg(WEXITSTATUS(status) != 77, "cannot load a ruleset with nft "
+	    "in a network namespace of our own (no namespaces or no nf_tables)");
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+
+	doc = load_doc(dir, "collect/07-nftables.json");
+	ck_assert_str_eq(str_of(doc, "source"), "libnftnl");
+	ck_assert_msg(json_object_get(doc, "error") == NULL, "%s",
+	    json_string_value(json_object_get(doc, "error")));
+	ck_assert(json_is_integer(json_object_get(doc, "generation")));
+	items = items_of(doc);
+	/* a fresh namespace holds exactly what we loaded */
+	ck_assert_uint_eq(json_array_size(items), 4);
+	it = find_item(items, "kind", json_string("table"), "name",
+	    json_string("kktest"), "family", json_string("inet"));
+	ck_assert_ptr_nonnull(it);
+	ck_assert_ptr_nonnull(strstr(str_of(it, "text"), "kktest"));
+	it = find_item(items, "kind", json_string("chain"), "name",
+	    json_string("input"), "table", json_string("kktest"));
+	ck_assert_ptr_nonnull(it);
+	ck_assert_ptr_nonnull(strstr(str_of(it, "text"), "input"));
+	it = find_item(items, "kind", json_string("set"), "name",
+	    json_string("bad"), NULL, NULL);
+	ck_assert_ptr_nonnull(it);
+	ck_assert_int_eq(json_integer_value(json_object_get(it, "elements")),
+	    2);
+	it = find_item(items, "kind", json_string("rule"), "chain",
+	    json_string("input"), NULL, NULL);
+	ck_assert_ptr_nonnull(it);
+	/* libnftnl's expression form: the lookup in set "bad" and the drop */
+	ck_assert_ptr_nonnull(strstr(str_of(it, "text"), "lookup"));
+	ck_assert_ptr_nonnull(strstr(str_of(it, "text"), "bad"));
+	ck_assert_ptr_nonnull(strstr(str_of(it, "text"), "drop"));
+	json_decref(doc);
+
+	/* and the routing table of that namespace: only lo, and it is down */
+	doc = load_doc(dir, "collect/01-routes.json");
+	items = items_of(doc);
+	ck_assert_ptr_nonnull(find_item(items, "kind", json_string("link"),
+	    "name", json_string("lo"), NULL, NULL));
+	ck_assert_ptr_null(find_item(items, "kind", json_string("link"),
+	    "index", json_integer(2), NULL, NULL));
+	ck_assert_ptr_null(find_item(items, "kind", json_string("route"),
+	    "family", json_string("inet"), NULL, NULL));
+	json_decref(doc);
+	close(dfd);
+}
+END_TEST
+
+/* ---- bounds ----------------------------------------------------------- */
+
+START_TEST(tiny_size_budget_truncates)
+{
+	static const char *const big[] = {
+		"collect/01-routes.json", "collect/03-processes.json",
+		"collect/05-kernel.json", "collect/06-mounts.json",
+	};
+	struct kk_collect_limits lim = { .timeout_ms = 60000, .max_bytes = 1 };
+	struct kk_artifacts arts;
+	char dir[PATH_MAX], err[256];
+	json_t *doc;
+	uint64_t total;
+	size_t i, k;
+	int dfd = open_dir(dir);
+
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	check_artifacts(dir, &arts, 0, &total);
+	/* only the envelopes: under 1 KiB each */
+	for (i = 0; i < arts.n; i++)
+		ck_assert_uint_lt(arts.v[i].size, 1024);
+	ck_assert_uint_lt(total, NNAMES * 1024);
+	/* these always have something to say, and said none of it */
+	for (k = 0; k < sizeof(big) / sizeof(big[0]); k++) {
+		for (i = 0; i < arts.n; i++)
+			if (strcmp(arts.v[i].path, big[k]) == 0)
+				break;
+		ck_assert_uint_lt(i, arts.n);
+		ck_assert(arts.v[i].incomplete);
+		ck_assert_ptr_nonnull(strstr(arts.v[i].error,
+		    "truncated at 0 items"));
+		doc = load_doc(dir, big[k]);
+		ck_assert(json_is_true(json_object_get(doc, "truncated")));
+		ck_assert_uint_eq(json_array_size(items_of(doc)), 0);
+		json_decref(doc);
+	}
+	/* and the caller hears about it */
+	ck_assert_ptr_nonnull(strstr(err, "artifacts incomplete"));
+	kk_artifacts_free(&arts);
+
+	/*
+	 * 48 KiB: each artifact keeps what fits its share, the total stays
+	 * under the budget plus the envelopes
+	 */
+	lim.max_bytes = 48 * 1024;
+	close(dfd);
+	dfd = open_dir(dir);
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	check_artifacts(dir, &arts, 0, &total);
+	ck_assert_uint_le(total, lim.max_bytes + NNAMES * 1024);
+	for (i = 0; i < arts.n; i++) {
+		doc = load_doc(dir, arts.v[i].path);
+		if (json_is_true(json_object_get(doc, "truncated")))
+			ck_assert_ptr_nonnull(strstr(arts.v[i].error,
+			    "size share"));
+		json_decref(doc);
+	}
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+START_TEST(one_millisecond_deadline)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 1 };
+	struct kk_artifacts arts;
+	char dir[PATH_MAX], err[256];
+	json_t *doc;
+	uint64_t total;
+	double t0, ms;
+	size_t i, timed_out = 0;
+	int dfd = open_dir(dir);
+
+	kk_artifacts_init(&arts);
+	t0 = now_ms();
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	ms = now_ms() - t0;
+	/* bounded: the deadline, then ten small files written */
+	ck_assert_msg(ms < 3000, "took %.0f ms", ms);
+	/* every source is listed, each a valid document */
+	check_artifacts(dir, &arts, 0, &total);
+	for (i = 0; i < arts.n; i++) {
+		if (strncmp(arts.v[i].error, "timeout", 7) != 0)
+			continue;
+		timed_out++;
+		doc = load_doc(dir, arts.v[i].path);
+		ck_assert(json_is_true(json_object_get(doc, "truncated")));
+		json_decref(doc);
+	}
+	ck_assert_uint_gt(timed_out, 0);
+	/* the least volatile is never reached in a millisecond */
+	ck_assert_str_eq(arts.v[NNAMES - 1].error, "timeout: not collected");
+	doc = load_doc(dir, arts.v[NNAMES - 1].path);
+	ck_assert_uint_eq(json_array_size(items_of(doc)), 0);
+	json_decref(doc);
+	ck_assert_ptr_nonnull(strstr(err, "timeout"));
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+START_TEST(second_collection_is_a_hard_error)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000 };
+	struct kk_artifacts arts;
+	char dir[PATH_MAX], err[256];
+	uint64_t total;
+	int dfd = open_dir(dir);
+
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
+	check_artifacts(dir, &arts, 0, &total);
+	/* evidence is never overwritten, no file claimed that is not ours */
+	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(err, "collect/01-routes.json"));
+	ck_assert_uint_eq(arts.n, NNAMES);
+	check_artifacts(dir, &arts, 0, &total);
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+Suite *
+collect_suite(void)
+{
+	Suite *s = suite_create("collect");
+	TCase *tc = tcase_create("collect");
+
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
+	/* executables of the whole machine are hashed; ASan is slow */
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, artifacts_in_order_and_hashed);
+	tcase_add_test(tc, process_table_has_self);
+	tcase_add_test(tc, sockets_have_ours_with_owner);
+	tcase_add_test(tc, routes_kernel_mounts_files);
+	tcase_add_test(tc, nft_text_from_caller);
+	tcase_add_test(tc, nft_ruleset_in_own_netns);
+	tcase_add_test(tc, tiny_size_budget_truncates);
+	tcase_add_test(tc, one_millisecond_deadline);
+	tcase_add_test(tc, second_collection_is_a_hard_error);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,745 @@
+/*
+ * Per-process snapshots (agentd/core.c) of a child this test forks: a
+ * known global string, three threads parked in functions of their own
+ * names, and 1 GiB of anonymous memory it never touches.  The core is
+ * parsed back (ELF header, PT_NOTE first, one PT_LOAD per maps line,
+ * notes in the kernel's order, the string at its address), the child's
+ * RssAnon must not move, the untouched gigabyte must stay a hole, and
+ * gdb, when installed, must open the core.  Only children of the test
+ * are traced; each is killed and reaped by its pid.
+ */
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/procfs.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <openssl/evp.h>
+
+#include "evidence.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define MARKER		"kakuri-unit-core-marker-7c3e"
+#define UNTOUCHED	((size_t)1 << 30)
+#define NTHREADS	4	/* main + 3 workers */
+
+/* written by the child after fork, so the page is its own and resident */
+char core_test_marker[64];
+
+struct child {
+	pid_t pid;
+	uint64_t untouched;	/* address of the never-touched mapping */
+};
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+__attribute__((noinline)) static void *
+unit_worker_alpha(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 1200; i++)
+		nap_ms(100);
+	return arg;
+}
+
+__attribute__((noinline)) static void *
+unit_worker_beta(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 1200; i++)
+		nap_ms(100);
+	return arg;
+}
+
+__attribute__((noinline)) static void *
+unit_worker_gamma(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 1200; i++)
+		nap_ms(100);
+	return arg;
+}
+
+/* The child: never returns into Check, exits by itself after 120 s. */
+static void __attribute__((noreturn))
+child_main(int wfd, size_t extra)
+{
+	void *(*fn[3])(void *) = { unit_worker_alpha, unit_worker_beta,
+	    unit_worker_gamma };
+	pthread_t t;
+	uint64_t addr;
+	void *m;
+	int i;
+
+	snprintf(core_test_marker, sizeof(core_test_marker), "%s", MARKER);
+	m = mmap(NULL, UNTOUCHED, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		_exit(1);
+	if (extra > 0) {
+		uint8_t *p = mmap(NULL, extra, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		size_t k;
+
+		if (p == MAP_FAILED)
+			_exit(1);
+		for (k = 0; k < extra; k++)
+			p[k] = (uint8_t)(k * 131 + (k >> 12));
+	}
+	for (i = 0; i < 3; i++)
+		if (pthread_create(&t, NULL, fn[i], NULL) != 0)
+			_exit(1);
+	addr = (uint64_t)(uintptr_t)m;
+	if (write(wfd, &addr, sizeof(addr)) != sizeof(addr))
+		_exit(1);
+	for (i = 0; i < 1200; i++)
+		nap_ms(100);
+	_exit(0);
+}
+
+static void
+child_start(struct child *c, size_t extra)
+{
+	struct pollfd pfd;
+	int p[2];
+	char task[64];
+	size_t n;
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	c->pid = fork();
+	ck_assert_int_ge(c->pid, 0);
+	if (c->pid == 0) {
+		close(p[0]);
+		child_main(p[1], extra);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 20000), 1);
+	ck_assert_int_eq(read(p[0], &c->untouched, sizeof(c->untouched)),
+	    sizeof(c->untouched));
+	close(p[0]);
+	/* the threads exist once the address came; wait until they show */
+	snprintf(task, sizeof(task), "/proc/%d/task", (int)c->pid);
+	for (n = 0; n < 200 && kk_test_count_entries(task, NULL, NULL) <
+	    NTHREADS; n++)
+		nap_ms(10);
+}
+
+static void
+child_stop(struct child *c)
+{
+	int st;
+
+	if (c->pid <= 0)
+		return;
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, &st, __WALL);
+	c->pid = 0;
+}
+
+/* A /proc file (st_size 0, so read until EOF), NUL-terminated. */
+static char *
+read_proc(const char *path)
+{
+	char *buf;
+	size_t len = 0, cap = 1 << 20;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	buf = malloc(cap + 1);
+	ck_assert_ptr_nonnull(buf);
+	while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* RssAnon of pid in kB */
+static long
+rss_anon(pid_t pid)
+{
+	char path[64], *text, *p;
+	long v;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	text = read_proc(path);
+	p = strstr(text, "RssAnon:");
+	ck_assert_ptr_nonnull(p);
+	v = strtol(p + 8, NULL, 10);
+	free(text);
+	return v;
+}
+
+static void
+file_sha256(const char *path, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *c;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	buf = malloc(1 << 20);
+	ck_assert_ptr_nonnull(buf);
+	c = EVP_MD_CTX_new();
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(EVP_DigestInit_ex(c, EVP_sha256(), NULL), 1);
+	while ((n = read(fd, buf, 1 << 20)) > 0)
+		ck_assert_int_eq(EVP_DigestUpdate(c, buf, (size_t)n), 1);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(EVP_DigestFinal_ex(c, md, &mdlen), 1);
+	EVP_MD_CTX_free(c);
+	free(buf);
+	close(fd);
+	for (i = 0; i < mdlen; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+static size_t
+count_lines(const char *path)
+{
+	char *text;
+	size_t len, i, n = 0;
+
+	text = kk_test_read(path, &len);
+	for (i = 0; i < len; i++)
+		if (text[i] == '\n')
+			n++;
+	free(text);
+	return n;
+}
+
+struct note {
+	char name[8];
+	uint32_t type;
+	uint64_t off;		/* of the descriptor in the file */
+	uint32_t size;
+};
+
+struct core {
+	int fd;
+	Elf64_Ehdr eh;
+	Elf64_Phdr *ph;
+	struct note *notes;
+	size_t nnotes;
+};
+
+static void
+core_open(struct core *c, const char *path)
+{
+	Elf64_Phdr *note;
+	uint8_t *buf;
+	size_t pos;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(c->fd, 0);
+	ck_assert_int_eq(pread(c->fd, &c->eh, sizeof(c->eh), 0),
+	    sizeof(c->eh));
+	ck_assert_int_eq(memcmp(c->eh.e_ident, ELFMAG, SELFMAG), 0);
+	ck_assert_int_eq(c->eh.e_ident[EI_CLASS], ELFCLASS64);
+	ck_assert_int_eq(c->eh.e_type, ET_CORE);
+#if defined(__x86_64__)
+	ck_assert_int_eq(c->eh.e_machine, EM_X86_64);
+#endif
+	ck_assert_uint_eq(c->eh.e_phentsize, sizeof(Elf64_Phdr));
+	ck_assert_uint_gt(c->eh.e_phnum, 1);
+	ck_assert_uint_lt(c->eh.e_phnum, PN_XNUM);
+	c->ph = calloc(c->eh.e_phnum, sizeof(*c->ph));
+	ck_assert_ptr_nonnull(c->ph);
+	ck_assert_int_eq(pread(c->fd, c->ph, c->eh.e_phnum * sizeof(*c->ph),
+	    (off_t)c->eh.e_phoff), (ssize_t)(c->eh.e_phnum * sizeof(*c->ph)));
+
+	note = &c->ph[0];
+	ck_assert_int_eq(note->p_type, PT_NOTE);
+	ck_assert_uint_lt(note->p_filesz, 16 << 20);
+	buf = malloc(note->p_filesz);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(pread(c->fd, buf, note->p_filesz,
+	    (off_t)note->p_offset), (ssize_t)note->p_filesz);
+	c->notes = calloc(note->p_filesz / 12 + 1, sizeof(*c->notes));
+	ck_assert_ptr_nonnull(c->notes);
+	for (pos = 0; pos + sizeof(Elf64_Nhdr) <= note->p_filesz;) {
+		Elf64_Nhdr nh;
+		struct note *n = &c->notes[c->nnotes++];
+		size_t nsz, dsz;
+
+		memcpy(&nh, buf + pos, sizeof(nh));
+		nsz = (nh.n_namesz + 3) & ~3U;
+		dsz = (nh.n_descsz + 3) & ~3U;
+		ck_assert_uint_le(pos + sizeof(nh) + nsz + dsz,
+		    note->p_filesz);
+		ck_assert_uint_lt(nh.n_namesz, sizeof(n->name));
+		memcpy(n->name, buf + pos + sizeof(nh), nh.n_namesz);
+		n->type = nh.n_type;
+		n->off = note->p_offset + pos + sizeof(nh) + nsz;
+		n->size = nh.n_descsz;
+		pos += sizeof(nh) + nsz + dsz;
+	}
+	ck_assert_uint_eq(pos, note->p_filesz);
+	free(buf);
+}
+
+static void
+core_close(struct core *c)
+{
+	close(c->fd);
+	free(c->ph);
+	free(c->notes);
+}
+
+/* The PT_LOAD holding addr, with file data. */
+static const Elf64_Phdr *
+core_segment(const struct core *c, uint64_t addr)
+{
+	size_t i;
+
+	for (i = 1; i < c->eh.e_phnum; i++)
+		if (c->ph[i].p_vaddr <= addr &&
+		    addr - c->ph[i].p_vaddr < c->ph[i].p_memsz)
+			return &c->ph[i];
+	return NULL;
+}
+
+/*
+ * The kernel's order: main NT_PRSTATUS, NT_PRPSINFO, [NT_SIGINFO],
+ * NT_AUXV, NT_FILE, then its register sets; each other thread
+ * NT_PRSTATUS and its register sets.
+ */
+static void
+check_notes(const struct core *c, pid_t pid)
+{
+	const struct note *n = c->notes;
+	size_t i = 0, nprs = 0;
+	struct elf_prstatus pr;
+	struct elf_prpsinfo ps;
+
+	ck_assert_uint_ge(c->nnotes, 5);
+	ck_assert_str_eq(n[0].name, "CORE");
+	ck_assert_uint_eq(n[0].type, NT_PRSTATUS);
+	ck_assert_uint_eq(n[0].size, sizeof(pr));
+	ck_assert_int_eq(pread(c->fd, &pr, sizeof(pr), (off_t)n[0].off),
+	    sizeof(pr));
+	ck_assert_int_eq(pr.pr_pid, pid);	/* the main thread first */
+	ck_assert_uint_eq(n[1].type, NT_PRPSINFO);
+	ck_assert_int_eq(pread(c->fd, &ps, sizeof(ps), (off_t)n[1].off),
+	    sizeof(ps));
+	ck_assert_int_eq(ps.pr_pid, pid);
+	i = 2;
+	if (n[i].type == NT_SIGINFO)
+		i++;
+	ck_assert_uint_eq(n[i++].type, NT_AUXV);
+	ck_assert_uint_eq(n[i++].type, NT_FILE);
+	ck_assert_uint_eq(n[i++].type, NT_FPREGSET);
+	nprs = 1;
+	for (; i < c->nnotes; i++) {
+		if (n[i].type == NT_PRSTATUS) {
+			ck_assert_uint_lt(i + 1, c->nnotes);
+			ck_assert_uint_eq(n[i + 1].type, NT_FPREGSET);
+			ck_assert_int_eq(pread(c->fd, &pr, sizeof(pr),
+			    (off_t)n[i].off), sizeof(pr));
+			ck_assert_int_ne(pr.pr_pid, pid);
+			nprs++;
+			continue;
+		}
+		/* everything else is a register set of the thread before */
+		ck_assert_msg(n[i].type == NT_FPREGSET ||
+		    n[i].type == NT_X86_XSTATE, "note %zu type %#x", i,
+		    n[i].type);
+	}
+	ck_assert_uint_eq(nprs, NTHREADS);
+}
+
+/* Runs gdb on the core; its stdout and stderr in a heap string. */
+static char *
+run_gdb(const char *gdb, const char *exe, const char *core, const char *dir)
+{
+	char out[PATH_MAX], *text;
+	const char *argv[] = { gdb, "-nx", "-batch", "-iex",
+	    "set debuginfod enabled off", "-ex", "print core_test_marker",
+	    "-ex", "thread apply all bt", exe, core, NULL };
+	size_t len;
+	pid_t pid;
+	int fd, st, i;
+
+	kk_test_join(out, dir, "gdb.out");
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setenv("DEBUGINFOD_URLS", "", 1);
+		execvp(gdb, (char *const *)argv);
+		_exit(127);
+	}
+	close(fd);
+	/* bounded: gdb gets two minutes */
+	for (i = 0; i < 1200; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			break;
+		nap_ms(100);
+	}
+	if (i == 1200) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		ck_abort_msg("gdb did not finish");
+	}
+	text = kk_test_read(out, &len);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gdb: %s", text);
+	return text;
+}
+
+static const char *
+find_gdb(void)
+{
+	static const char *paths[] = { "/usr/bin/gdb", "/usr/local/bin/gdb",
+	    "/bin/gdb" };
+	size_t i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (access(paths[i], X_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+/* Some thread of pid other than its main thread. */
+static pid_t
+other_thread(pid_t pid)
+{
+	char task[64];
+	struct dirent *de;
+	pid_t tid = 0;
+	DIR *d;
+
+	snprintf(task, sizeof(task), "/proc/%d/task", (int)pid);
+	d = opendir(task);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (atoi(de->d_name) > 0 && atoi(de->d_name) != pid)
+			tid = atoi(de->d_name);
+	closedir(d);
+	ck_assert_int_gt(tid, 0);
+	return tid;
+}
+
+static size_t
+count_str(const char *text, const char *s)
+{
+	size_t n = 0;
+
+	for (; (text = strstr(text, s)) != NULL; text++)
+		n++;
+	return n;
+}
+
+START_TEST(core_of_running_child)
+{
+	static const char *names[] = { "core", "maps", "status", "cmdline",
+	    "environ", "exe" };
+	struct kk_artifacts arts;
+	struct child ch = { 0 };
+	struct core c;
+	const Elf64_Phdr *ph;
+	unsigned long long st0;
+	char dir[PATH_MAX], path[PATH_MAX], rel[64], err[256], hex[65];
+	char corepath[PATH_MAX], buf[sizeof(MARKER)], task[64];
+	const char *gdb;
+	struct stat st;
+	long before, after;
+	size_t i, nload = 0;
+	int dfd;
+	ssize_t n;
+
+	child_start(&ch, 0);
+	snprintf(task, sizeof(task), "/proc/%d/task", (int)ch.pid);
+	ck_assert_uint_eq(kk_test_count_entries(task, NULL, NULL), NTHREADS);
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(&arts);
+
+	before = rss_anon(ch.pid);
+	ck_assert_int_eq(kk_snapshot_process(dfd, ch.pid, &arts, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	after = rss_anon(ch.pid);
+	/* nothing was faulted in: the untouched gigabyte stays out */
+	ck_assert_msg(labs(after - before) <= 2048, "RssAnon %ld -> %ld kB",
+	    before, after);
+	/* and the child runs on: its threads are all still there */
+	ck_assert_uint_eq(kk_test_count_entries(task, NULL, NULL), NTHREADS);
+	ck_assert_int_eq(kill(ch.pid, 0), 0);
+
+	ck_assert_int_eq(kk_proc_start_time(ch.pid, &st0), 0);
+	ck_assert_uint_eq(arts.n, 6);
+	/* a thread id is not a process: refused, nothing written */
+	ck_assert_int_eq(kk_snapshot_process(dfd, other_thread(ch.pid), &arts,
+	    err, sizeof(err)), -EINVAL);
+	ck_assert_uint_eq(arts.n, 6);
+	for (i = 0; i < arts.n; i++) {
+		const struct kk_artifact *a = &arts.v[i];
+
+		snprintf(rel, sizeof(rel), "pid-%d/%s", (int)ch.pid, names[i]);
+		ck_assert_str_eq(a->path, rel);
+		ck_assert_int_eq(a->pid, ch.pid);
+		ck_assert_uint_eq(a->start_time, st0);
+		ck_assert_msg(!a->incomplete, "%s: %s", a->path, a->error);
+		ck_assert_str_ne(a->method, "");
+		kk_test_join(path, dir, rel);
+		ck_assert_int_eq(stat(path, &st), 0);
+		ck_assert_uint_eq(a->size, (uint64_t)st.st_size);
+		file_sha256(path, hex);
+		ck_assert_str_eq(a->sha256, hex);
+	}
+	ck_assert_str_eq(arts.v[0].method,
+	    "elf-core/ptrace+process_vm_readv+pagemap");
+	ck_assert_str_eq(arts.v[1].method, "procfs");
+
+	/* one PT_LOAD per line of the maps file written with it */
+	snprintf(rel, sizeof(rel), "pid-%d/maps", (int)ch.pid);
+	kk_test_join(path, dir, rel);
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)ch.pid);
+	kk_test_join(corepath, dir, rel);
+	core_open(&c, corepath);
+	for (i = 1; i < c.eh.e_phnum; i++) {
+		ck_assert_int_eq(c.ph[i].p_type, PT_LOAD);
+		ck_assert_uint_le(c.ph[i].p_filesz, c.ph[i].p_memsz);
+		nload++;
+	}
+	ck_assert_uint_eq(nload, count_lines(path));
+	check_notes(&c, ch.pid);
+
+	/* the child's string, where its address says */
+	ph = core_segment(&c, (uint64_t)(uintptr_t)core_test_marker);
+	ck_assert_ptr_nonnull(ph);
+	ck_assert_uint_eq(ph->p_filesz, ph->p_memsz);
+	ck_assert(ph->p_flags & PF_W);
+	n = pread(c.fd, buf, sizeof(buf), (off_t)(ph->p_offset +
+	    ((uint64_t)(uintptr_t)core_test_marker - ph->p_vaddr)));
+	ck_assert_int_eq(n, sizeof(buf));
+	ck_assert_int_eq(memcmp(buf, MARKER, sizeof(buf)), 0);
+
+	/* the untouched gigabyte: in the core by size, a hole on disk */
+	ph = core_segment(&c, ch.untouched);
+	ck_assert_ptr_nonnull(ph);
+	ck_assert_uint_eq(ph->p_vaddr, ch.untouched);
+	ck_assert_uint_eq(ph->p_memsz, UNTOUCHED);
+	ck_assert_uint_eq(ph->p_filesz, UNTOUCHED);
+	ck_assert_int_eq(fstat(c.fd, &st), 0);
+	ck_assert_uint_gt((uint64_t)st.st_size, UNTOUCHED);
+	ck_assert_msg((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size / 8,
+	    "core: %lld bytes allocated of %lld", (long long)st.st_blocks *
+	    512, (long long)st.st_size);
+	core_close(&c);
+
+	/* gdb opens it: the string, and one backtrace per thread */
+	if ((gdb = find_gdb()) != NULL) {
+		char self[PATH_MAX], *text;
+
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		ck_assert_int_gt(n, 0);
+		self[n] = '\0';
+		text = run_gdb(gdb, self, corepath, dir);
+		ck_assert_msg(strstr(text, "\"" MARKER "\"") != NULL, "%s",
+		    text);
+		ck_assert_msg(count_str(text, "\nThread ") == NTHREADS, "%s",
+		    text);
+		ck_assert_msg(strstr(text, "unit_worker_alpha") != NULL &&
+		    strstr(text, "unit_worker_beta") != NULL &&
+		    strstr(text, "unit_worker_gamma") != NULL, "%s", text);
+		free(text);
+	}
+	kk_artifacts_free(&arts);
+	close(dfd);
+	child_stop(&ch);
+}
+END_TEST
+
+START_TEST(core_vanished_pid)
+{
+	struct kk_artifacts arts;
+	char dir[PATH_MAX], err[256];
+	siginfo_t si;
+	pid_t pid;
+	int dfd, st;
+
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(&arts);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	/* a zombie first: nothing left to take */
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT),
+	    0);
+	ck_assert_int_eq(kk_snapshot_process(dfd, pid, &arts, err,
+	    sizeof(err)), -ESRCH);
+	ck_assert_str_ne(err, "");
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	/* then gone altogether */
+	ck_assert_int_eq(kk_snapshot_process(dfd, pid, &arts, err,
+	    sizeof(err)), -ESRCH);
+	ck_assert_str_ne(err, "");
+	ck_assert_uint_eq(arts.n, 0);
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 0);
+
+	/* nor can it take itself */
+	ck_assert_int_lt(kk_snapshot_process(dfd, getpid(), &arts, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(arts.n, 0);
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
+/*
+ * For helper children, which must not ck_assert: does the file have this
+ * size and this SHA-256?
+ */
+static bool
+file_matches(const char *path, uint64_t size, const char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	char got[65], *buf;
+	EVP_MD_CTX *c;
+	struct stat st;
+	ssize_t n = -1;
+	bool ok = false;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	buf = malloc(1 << 20);
+	c = EVP_MD_CTX_new();
+	if (buf == NULL || c == NULL || fstat(fd, &st) < 0 ||
+	    (uint64_t)st.st_size != size ||
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = read(fd, buf, 1 << 20)) > 0)
+		EVP_DigestUpdate(c, buf, (size_t)n);
+	if (n < 0 || EVP_DigestFinal_ex(c, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
+	for (i = 0; i < mdlen; i++) {
+		got[2 * i] = digits[md[i] >> 4];
+		got[2 * i + 1] = digits[md[i] & 15];
+	}
+	got[64] = '\0';
+	ok = strcmp(got, hex) == 0;
+out:
+	EVP_MD_CTX_free(c);
+	free(buf);
+	close(fd);
+	return ok;
+}
+
+/*
+ * A disk that fills up: the core is kept as far as it got, listed as
+ * incomplete, and -ENOSPC comes back with "no space left" in err.  The
+ * small tmpfs lives in a private mount namespace of a helper child.
+ */
+START_TEST(core_disk_full)
+{
+	struct kk_artifacts arts;
+	struct child ch = { 0 };
+	char dir[PATH_MAX], err[256], path[PATH_MAX + KK_ART_PATH_MAX];
+	pid_t helper;
+	int st, fd, r;
+
+	child_start(&ch, 4 << 20);
+	kk_test_workdir(dir);
+	helper = fork();
+	ck_assert_int_ge(helper, 0);
+	if (helper == 0) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("tmpfs", dir, "tmpfs", 0, "size=1m") < 0)
+			_exit(77);
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) < 0)
+			_exit(2);
+		kk_artifacts_init(&arts);
+		r = kk_snapshot_process(fd, ch.pid, &arts, err, sizeof(err));
+		if (r != -ENOSPC)
+			_exit(3);
+		if (strstr(err, "no space left") == NULL)
+			_exit(4);
+		if (arts.n != 1 || !arts.v[0].incomplete ||
+		    strstr(arts.v[0].path, "/core") == NULL ||
+		    strlen(arts.v[0].sha256) != 64 || arts.v[0].pid != ch.pid)
+			_exit(5);
+		/* what is kept is exactly what was hashed */
+		snprintf(path, sizeof(path), "%s/%s", dir, arts.v[0].path);
+		if (!file_matches(path, arts.v[0].size, arts.v[0].sha256))
+			_exit(6);
+		kk_artifacts_free(&arts);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(helper, &st, 0), helper);
+	/* the target was only borrowed: it still runs */
+	ck_assert_int_eq(kill(ch.pid, 0), 0);
+	child_stop(&ch);
+	ck_assert(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		return;		/* no mount namespaces here: nothing to test */
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+END_TEST
+
+Suite *
+core_suite(void)
+{
+	Suite *s = suite_create("core");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
+	/* a gigabyte of holes is hashed twice, and gdb takes its time */
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, core_of_running_child);
+	tcase_add_test(tc, core_vanished_pid);
+	tcase_add_test(tc, core_disk_full);
+	suite_add_tcase(s, tc);
+	return s;
+}

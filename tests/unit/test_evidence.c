@@ -1,0 +1,376 @@
+/*
+ * The evidence store's building blocks (agentd/artifact.c, evidence.c):
+ * files hashed on the way in (inline and pipelined, holes hashed as
+ * zeros and left sparse), a write that fails leaves an artifact marked
+ * incomplete, and the manifest is appended, signed and verifiable with
+ * the agent key alone.
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "evidence.h"
+#include "kakuri.h"
+#include "sign.h"
+#include "testutil.h"
+
+Suite *evidence_suite(void);
+
+static int
+open_dir(char out[PATH_MAX])
+{
+	int fd;
+
+	kk_test_workdir(out);
+	fd = open(out, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+/* SHA-256 of a file read back independently */
+static void
+file_hash(const char *dir, const char *rel, char out[65], size_t *len)
+{
+	char path[PATH_MAX];
+	char *buf;
+
+	kk_test_join(path, dir, rel);
+	buf = kk_test_read(path, len);
+	kk_sha256_hex(buf, *len, out);
+	free(buf);
+}
+
+START_TEST(sink_hash_matches_file)
+{
+	char dir[PATH_MAX], h[65];
+	struct kk_artifact a;
+	size_t len;
+	int dfd = open_dir(dir);
+
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(kk_artifact_write(dfd, "sub/dir/a.txt", "hello\n", 6,
+	    "test", &a), 0);
+	file_hash(dir, "sub/dir/a.txt", h, &len);
+	ck_assert_uint_eq(len, 6);
+	ck_assert_uint_eq(a.size, 6);
+	ck_assert_str_eq(a.sha256, h);
+	ck_assert_str_eq(a.path, "sub/dir/a.txt");
+	ck_assert_str_eq(a.method, "test");
+	ck_assert(!a.incomplete);
+	/* never overwrites evidence */
+	ck_assert_int_eq(kk_artifact_write(dfd, "sub/dir/a.txt", "x", 1, "t", &a),
+	    -EEXIST);
+	close(dfd);
+}
+END_TEST
+
+START_TEST(sink_refuses_escaping_paths)
+{
+	char dir[PATH_MAX];
+	struct kk_sink *s;
+	int dfd = open_dir(dir);
+
+	ck_assert_int_eq(kk_sink_open(dfd, "../x", &s), -EINVAL);
+	ck_assert_int_eq(kk_sink_open(dfd, "a/../../x", &s), -EINVAL);
+	ck_assert_int_eq(kk_sink_open(dfd, "/etc/x", &s), -EINVAL);
+	ck_assert_int_eq(kk_sink_open(dfd, "", &s), -EINVAL);
+	ck_assert_int_eq(kk_sink_open(dfd, "a\nb", &s), -EINVAL);
+	close(dfd);
+}
+END_TEST
+
+/* holes are zeros in the hash and unallocated on disk; pipelined == inline */
+START_TEST(sink_holes_and_pipeline)
+{
+	char dir[PATH_MAX], h1[65], h2[65];
+	struct kk_artifact a1, a2;
+	struct kk_sink *s;
+	struct stat st;
+	char path[PATH_MAX];
+	uint8_t *blk;
+	size_t len, i;
+	int dfd = open_dir(dir), pass;
+
+	blk = malloc(3 << 20);
+	ck_assert_ptr_nonnull(blk);
+	for (i = 0; i < (3U << 20); i++)
+		blk[i] = (uint8_t)(i * 131 + (i >> 12));
+	for (pass = 0; pass < 2; pass++) {
+		struct kk_artifact *a = pass ? &a2 : &a1;
+
+		memset(a, 0, sizeof(*a));
+		ck_assert_int_eq((pass ? kk_sink_open_pipelined :
+		    kk_sink_open)(dfd, pass ? "p.bin" : "i.bin", &s), 0);
+		ck_assert_int_eq(kk_sink_write(s, blk, 3 << 20), 0);
+		ck_assert_int_eq(kk_sink_hole(s, 64ULL << 20), 0);
+		ck_assert_int_eq(kk_sink_write(s, blk, 100), 0);
+		ck_assert_int_eq(kk_sink_hole(s, 8192), 0);	/* trailing */
+		ck_assert_uint_eq(kk_sink_offset(s), (3U << 20) + (64ULL << 20) +
+		    100 + 8192);
+		ck_assert_int_eq(kk_sink_close(s, a, 0), 0);
+	}
+	file_hash(dir, "i.bin", h1, &len);
+	ck_assert_uint_eq(len, (3U << 20) + (64ULL << 20) + 100 + 8192);
+	ck_assert_str_eq(a1.sha256, h1);
+	file_hash(dir, "p.bin", h2, &len);
+	ck_assert_str_eq(a2.sha256, h2);
+	ck_assert_str_eq(h1, h2);
+	ck_assert_uint_eq(a2.size, len);
+	kk_test_join(path, dir, "p.bin");
+	ck_assert_int_eq(stat(path, &st), 0);
+	/* the 64 MiB hole is not allocated */
+	ck_assert_int_lt((long long)st.st_blocks * 512, 16LL << 20);
+	free(blk);
+	close(dfd);
+}
+END_TEST
+
+/* A write the file system refuses (here: RLIMIT_FSIZE) -> incomplete. */
+START_TEST(sink_error_marks_incomplete)
+{
+	char dir[PATH_MAX], h[65];
+	struct rlimit rl = { 4096, 4096 };
+	struct kk_artifact a;
+	struct kk_sink *s;
+	uint8_t buf[16384];
+	size_t len;
+	int dfd = open_dir(dir), e;
+
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	memset(buf, 'z', sizeof(buf));
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(kk_sink_open_pipelined(dfd, "big", &s), 0);
+	e = kk_sink_write(s, buf, sizeof(buf));
+	ck_assert_int_eq(e, -EFBIG);
+	ck_assert_int_eq(kk_sink_close(s, &a, e), -EFBIG);
+	ck_assert(a.incomplete);
+	ck_assert(a.error[0] != '\0');
+	/* what is on disk is what the size says */
+	file_hash(dir, "big", h, &len);
+	ck_assert_uint_le(len, 4096);
+	close(dfd);
+}
+END_TEST
+
+START_TEST(copy_path_caps_and_says_so)
+{
+	char dir[PATH_MAX], src[PATH_MAX], h[65];
+	struct kk_artifact a;
+	size_t len;
+	int dfd = open_dir(dir);
+
+	kk_test_join(src, dir, "source");
+	kk_test_write(src, "0123456789", 10, 0600);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(kk_artifact_copy_path(dfd, "copy", src, 100, "procfs",
+	    &a), 0);
+	file_hash(dir, "copy", h, &len);
+	ck_assert_str_eq(a.sha256, h);
+	ck_assert_uint_eq(a.size, 10);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(kk_artifact_copy_path(dfd, "cut", src, 4, "procfs",
+	    &a), -EFBIG);
+	ck_assert(a.incomplete);
+	ck_assert_uint_eq(a.size, 4);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(kk_artifact_copy_path(dfd, "gone", "/nonexistent/x",
+	    4, "procfs", &a), -ENOENT);
+	ck_assert(a.incomplete);
+	close(dfd);
+}
+END_TEST
+
+START_TEST(artifact_list_and_gaps)
+{
+	struct kk_artifacts l;
+	struct kk_artifact a;
+	size_t i;
+
+	kk_artifacts_init(&l);
+	for (i = 0; i < KK_ART_MAX; i++) {
+		memset(&a, 0, sizeof(a));
+		if (i == 0) {
+			ck_assert_int_eq(kk_artifact_gap(&a, 4096, 8192, "EIO"), 0);
+			ck_assert_int_eq(kk_artifact_gap(&a, 1 << 20, 4096, NULL), 0);
+		}
+		ck_assert_int_eq(kk_artifacts_add(&l, &a), 0);
+		ck_assert_ptr_null(a.gaps);	/* ownership moved */
+	}
+	ck_assert_int_eq(kk_artifacts_add(&l, &a), -E2BIG);
+	ck_assert_uint_eq(json_array_size(l.v[0].gaps), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(
+	    json_array_get(l.v[0].gaps, 0), "length")), 8192);
+	kk_artifacts_free(&l);
+}
+END_TEST
+
+START_TEST(start_time_of_self)
+{
+	unsigned long long st = 0, mine = 0;
+	char buf[1024], *p;
+	ssize_t n;
+	int i, fd;
+
+	ck_assert_int_eq(kk_proc_start_time(getpid(), &st), 0);
+	/* procfs files have no size: read it here, not with kk_test_read */
+	fd = open("/proc/self/stat", O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	ck_assert_ptr_nonnull(p);
+	/* field 22, counted independently with strtok */
+	p = strtok(p + 2, " ");
+	for (i = 3; i < 22 && p; i++)
+		p = strtok(NULL, " ");
+	ck_assert_ptr_nonnull(p);
+	mine = strtoull(p, NULL, 10);
+	ck_assert_uint_eq(st, mine);
+	ck_assert_uint_gt(st, 0);
+	ck_assert_int_eq(kk_proc_start_time(0x3fffff, &st), -ESRCH);
+}
+END_TEST
+
+START_TEST(evidence_ids)
+{
+	ck_assert(kk_evidence_id_ok("IR-2026-0042"));
+	ck_assert(kk_evidence_id_ok("0123456789abcdef0123456789abcdef"));
+	ck_assert(kk_evidence_id_ok("a.b_c-d"));
+	ck_assert(!kk_evidence_id_ok(""));
+	ck_assert(!kk_evidence_id_ok("."));
+	ck_assert(!kk_evidence_id_ok(".."));
+	ck_assert(!kk_evidence_id_ok("a/b"));
+	ck_assert(!kk_evidence_id_ok("IR 1"));
+	ck_assert(!kk_evidence_id_ok("x\n"));
+	ck_assert(!kk_evidence_id_ok(
+	    "01234567890123456789012345678901234567890123456789012345678901234"));
+}
+END_TEST
+
+/* Reads manifest.dsse and checks it against manifest.jsonl and the key. */
+static void
+check_manifest(const char *dir, EVP_PKEY *key, const char *agent,
+    size_t want_entries)
+{
+	struct kk_envelope env;
+	char path[PATH_MAX], h[65], *buf, *m;
+	size_t len, mlen;
+	json_t *o;
+
+	kk_test_join(path, dir, "manifest.dsse");
+	buf = kk_test_read(path, &len);
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)buf, len - 1, &env), 0);
+	ck_assert_str_eq(env.type, KK_PT_MANIFEST);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, key), 0);
+	o = json_loadb((char *)env.payload, env.payload_len, 0, NULL);
+	ck_assert_ptr_nonnull(o);
+	kk_test_join(path, dir, "manifest.jsonl");
+	m = kk_test_read(path, &mlen);
+	kk_sha256_hex(m, mlen, h);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "sha256")), h);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "size")),
+	    (json_int_t)mlen);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "entries")),
+	    (json_int_t)want_entries);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "agent")), agent);
+	json_decref(o);
+	kk_envelope_free(&env);
+	free(buf);
+	free(m);
+}
+
+START_TEST(manifest_append_and_sign)
+{
+	char dir[PATH_MAX], agent[65], err[256] = "", path[PATH_MAX], *m;
+	struct kk_manifest_ctx mc = { "0123456789abcdef0123456789abcdef",
+		"boot-1", "test", NULL };
+	struct kk_artifacts l;
+	struct kk_artifact a;
+	struct kk_envelope env;
+	EVP_PKEY *key = kk_key_generate(), *other = kk_key_generate();
+	json_t *line;
+	size_t len;
+	int dfd = open_dir(dir);
+
+	ck_assert_ptr_nonnull(key);
+	kk_key_id(key, agent);
+	mc.agent_id = agent;
+	kk_artifacts_init(&l);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(kk_artifact_write(dfd, "one", "1", 1, "test", &a), 0);
+	a.pid = 42;
+	a.start_time = 777;
+	kk_artifact_gap(&a, 0, 4096, "EIO");
+	ck_assert_int_eq(kk_artifacts_add(&l, &a), 0);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(kk_artifact_write(dfd, "two", "22", 2, "test", &a), 0);
+	ck_assert_int_eq(kk_artifacts_add(&l, &a), 0);
+	ck_assert_int_eq(kk_manifest_append(dfd, &mc, &l, key, agent, err,
+	    sizeof(err)), 0);
+	check_manifest(dir, key, agent, 2);
+	/* a second command appends, and the signature covers both */
+	ck_assert_int_eq(kk_manifest_append(dfd, &mc, &l, key, agent, err,
+	    sizeof(err)), 0);
+	check_manifest(dir, key, agent, 4);
+	kk_test_join(path, dir, "manifest.jsonl");
+	m = kk_test_read(path, &len);
+	line = json_loadb(m, strcspn(m, "\n"), 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(line, "path")), "one");
+	ck_assert_int_eq(json_integer_value(json_object_get(line, "pid")), 42);
+	ck_assert_int_eq(json_integer_value(json_object_get(line, "start_time")),
+	    777);
+	ck_assert_str_eq(json_string_value(json_object_get(line, "boot_id")),
+	    "boot-1");
+	ck_assert_uint_eq(json_array_size(json_object_get(line, "gaps")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(line, "sha256")),
+	    l.v[0].sha256);
+	json_decref(line);
+	free(m);
+	/* another key does not verify it */
+	kk_test_join(path, dir, "manifest.dsse");
+	m = kk_test_read(path, &len);
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)m, len - 1, &env), 0);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, other), -EBADMSG);
+	kk_envelope_free(&env);
+	free(m);
+	kk_artifacts_free(&l);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+	close(dfd);
+}
+END_TEST
+
+Suite *
+evidence_suite(void)
+{
+	Suite *s = suite_create("evidence");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_unchecked_fixture(tc, kk_test_base_create, kk_test_base_remove);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, sink_hash_matches_file);
+	tcase_add_test(tc, sink_refuses_escaping_paths);
+	tcase_add_test(tc, sink_holes_and_pipeline);
+	tcase_add_test(tc, sink_error_marks_incomplete);
+	tcase_add_test(tc, copy_path_caps_and_says_so);
+	tcase_add_test(tc, artifact_list_and_gaps);
+	tcase_add_test(tc, start_time_of_self);
+	tcase_add_test(tc, evidence_ids);
+	tcase_add_test(tc, manifest_append_and_sign);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,1404 @@
+/*
+ * The freezer (agentd/freeze.c): trees that keep forking are frozen whole
+ * and come back exactly where they were; protected processes are
+ * refused or skipped; the sha256 and exe selectors pick exactly their
+ * processes; frozen.json round-trips and is read strictly; the v1
+ * freezer fallback works where the host has it.
+ *
+ * These tests need root and a cgroup freezer.  They freeze only processes
+ * they forked themselves, in groups named after the test run, and the
+ * unchecked fixture (which runs in the runner even when a forked test
+ * failed half-way) thaws those groups, kills by pid every process the
+ * tests registered and removes the groups.  Every process a test forks
+ * dies with its parent (PR_SET_PDEATHSIG) and by itself after a minute.
+ */
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "evidence.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define REG_PROCS	256
+#define REG_GROUPS	16
+#define NCOUNTERS	16
+#define MAX_TREE	4096
+#define LIFETIME	60	/* seconds any test process lives at most */
+
+/*
+ * Shared (MAP_SHARED) between the runner, the forked test and the
+ * processes the test forks: who to kill and what to remove afterwards,
+ * and counters that show whether the test processes are running.
+ */
+struct reg {
+	int nprocs;
+	struct {
+		pid_t pid;
+		unsigned long long start;
+	} procs[REG_PROCS];
+	int ngroups;
+	char groups[REG_GROUPS][PATH_MAX];
+	char bases[2][PATH_MAX];	/* kakuri subtrees this run made */
+	volatile unsigned long counter[NCOUNTERS];
+};
+
+static struct reg *reg;
+static int group_seq;
+
+/* ---- /proc helpers (test side, independent of freeze.c) ---- */
+
+/* A whole /proc file (st_size is 0 there); "" when it cannot be read. */
+static void
+read_proc(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	size_t off = 0;
+	int fd;
+
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (off < len - 1 &&
+	    (n = read(fd, buf + off, len - 1 - off)) > 0)
+		off += (size_t)n;
+	buf[off] = '\0';
+	close(fd);
+}
+
+static int
+proc_stat(pid_t pid, pid_t *ppid, char *state, unsigned long long *start,
+    unsigned long *flags)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long st;
+	unsigned long fl;
+	int pp;
+	char s;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	read_proc(path, buf, sizeof(buf));
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	if (sscanf(p + 2, "%c %d %*d %*d %*d %*d %lu %*u %*u %*u %*u %*u %*u "
+	    "%*d %*d %*d %*d %*d %*d %llu", &s, &pp, &fl, &st) != 4)
+		return -1;
+	if (ppid != NULL)
+		*ppid = pp;
+	if (state != NULL)
+		*state = s;
+	if (start != NULL)
+		*start = st;
+	if (flags != NULL)
+		*flags = fl;
+	return 0;
+}
+
+static unsigned long long
+start_of(pid_t pid)
+{
+	unsigned long long st = 0;
+
+	proc_stat(pid, NULL, NULL, &st, NULL);
+	return st;
+}
+
+static void
+proc_cgroup(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	read_proc(path, buf, len);
+}
+
+/* root and every descendant of root, by ppid, zombies included */
+static size_t
+tree_of(pid_t root, pid_t *out, size_t max)
+{
+	static pid_t pids[32768], ppids[32768];
+	struct dirent *de;
+	size_t n = 0, k = 0, i, j;
+	DIR *d;
+	pid_t pp;
+
+	d = opendir("/proc");
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL && n < 32768) {
+		int pid = atoi(de->d_name);
+
+		if (pid <= 0 || proc_stat(pid, &pp, NULL, NULL, NULL) < 0)
+			continue;
+		pids[n] = pid;
+		ppids[n] = pp;
+		n++;
+	}
+	closedir(d);
+	out[k++] = root;
+	for (i = 0; i < k; i++)
+		for (j = 0; j < n && k < max; j++)
+			if (ppids[j] == out[i])
+				out[k++] = pids[j];
+	return k;
+}
+
+static bool
+has_pid(const pid_t *v, size_t n, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] == pid)
+			return true;
+	return false;
+}
+
+/* Is pid listed in DIR/cgroup.procs? */
+static bool
+in_group(const char *gdir, pid_t pid)
+{
+	char path[PATH_MAX], buf[65536], num[24], *p;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", gdir);
+	read_proc(path, buf, sizeof(buf));
+	snprintf(num, sizeof(num), "%d\n", (int)pid);
+	for (p = buf; (p = strstr(p, num)) != NULL; p++)
+		if (p == buf || p[-1] == '\n')
+			return true;
+	return false;
+}
+
+/* The freezer's mount point (v1 or cgroup2) from mountinfo, "" if none. */
+static void
+mount_of(bool v1, char *out, size_t len)
+{
+	char line[4096], mp[PATH_MAX], fstype[64], opts[1024], *sep;
+	FILE *fp;
+
+	out[0] = '\0';
+	fp = fopen("/proc/self/mountinfo", "re");
+	if (fp == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if ((sep = strstr(line, " - ")) == NULL)
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(sep + 3, "%63s %*s %1023s", fstype, opts) != 2)
+			continue;
+		if (v1 ? strcmp(fstype, "cgroup") == 0 &&
+		    (strstr(opts, ",freezer") != NULL ||
+		    strncmp(opts, "freezer", 7) == 0) :
+		    strcmp(fstype, "cgroup2") == 0) {
+			snprintf(out, len, "%s", mp);
+			break;
+		}
+	}
+	fclose(fp);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- registry and cleanup ---- */
+
+static void
+reg_proc(pid_t pid)
+{
+	int i = __atomic_fetch_add(&reg->nprocs, 1, __ATOMIC_SEQ_CST);
+
+	if (i < REG_PROCS) {
+		reg->procs[i].start = start_of(pid);
+		__atomic_store_n(&reg->procs[i].pid, pid, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Until n processes have registered themselves (pid stored last). */
+static void
+reg_wait(int n)
+{
+	int i, k;
+
+	for (k = 0; k < 500; k++) {
+		for (i = 0; i < n && i < REG_PROCS; i++)
+			if (__atomic_load_n(&reg->procs[i].pid,
+			    __ATOMIC_SEQ_CST) == 0)
+				break;
+		if (i == n)
+			return;
+		sleep_ms(10);
+	}
+	ck_abort_msg("%d test processes did not start", n);
+}
+
+static void
+write_ctl(const char *dir, const char *file, const char *val)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, val, strlen(val)) < 0) {
+			/* not a freezer of this kind */
+		}
+		close(fd);
+	}
+}
+
+static void
+kill_group_members(const char *gdir)
+{
+	char path[PATH_MAX], buf[65536], *p, *end;
+	long pid;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", gdir);
+	read_proc(path, buf, sizeof(buf));
+	for (p = buf; *p != '\0'; p = end) {
+		pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		/* the group is named after this run: only ours are in it */
+		if (pid > 1)
+			kill((pid_t)pid, SIGKILL);
+		while (*end == '\n')
+			end++;
+	}
+}
+
+/*
+ * Thaws and empties the groups, kills what the test registered (by pid,
+ * if it is still the same process), reaps own children, removes the
+ * groups and the kakuri subtrees this run created.  Safe to run twice.
+ */
+static void
+cleanup(void)
+{
+	char path[PATH_MAX], buf[256];
+	int i, k, n;
+	pid_t pid;
+
+	if (reg == NULL)
+		return;
+	for (i = 0; i < reg->ngroups && i < REG_GROUPS; i++) {
+		write_ctl(reg->groups[i], "cgroup.freeze", "0");
+		write_ctl(reg->groups[i], "freezer.state", "THAWED");
+		kill_group_members(reg->groups[i]);
+	}
+	n = reg->nprocs < REG_PROCS ? reg->nprocs : REG_PROCS;
+	for (i = 0; i < n; i++) {
+		pid = reg->procs[i].pid;
+		if (pid > 1 && start_of(pid) == reg->procs[i].start)
+			kill(pid, SIGKILL);
+	}
+	for (i = 0; i < n; i++) {
+		pid = reg->procs[i].pid;
+		for (k = 0; pid > 1 && k < 200; k++) {
+			pid_t w = waitpid(pid, NULL, WNOHANG);
+
+			if (w == pid || (w < 0 && errno == ECHILD))
+				break;
+			sleep_ms(10);
+		}
+	}
+	for (i = 0; i < reg->ngroups && i < REG_GROUPS; i++) {
+		for (k = 0; k < 200; k++) {
+			snprintf(path, sizeof(path), "%s/cgroup.procs",
+			    reg->groups[i]);
+			read_proc(path, buf, sizeof(buf));
+			if (buf[0] == '\0')
+				break;
+			kill_group_members(reg->groups[i]);
+			sleep_ms(10);
+		}
+		rmdir(reg->groups[i]);
+	}
+	for (i = 0; i < 2; i++)
+		if (reg->bases[i][0] != '\0')
+			rmdir(reg->bases[i]);	/* only if empty */
+	reg->nprocs = 0;
+	reg->ngroups = 0;
+}
+
+static void
+fz_setup(void)
+{
+	char root[PATH_MAX], base[PATH_MAX];
+	struct stat st;
+	int i;
+
+	kk_test_base_create();
+	reg = mmap(NULL, sizeof(*reg), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(reg, MAP_FAILED);
+	memset(reg, 0, sizeof(*reg));
+	/* the kakuri subtrees that do not exist yet are removed afterwards */
+	for (i = 0; i < 2; i++) {
+		mount_of(i == 1, root, sizeof(root));
+		if (root[0] == '\0')
+			continue;
+		if (snprintf(base, sizeof(base), "%s/kakuri", root) >=
+		    (int)sizeof(base))
+			continue;
+		if (stat(base, &st) < 0)
+			snprintf(reg->bases[i], PATH_MAX, "%s", base);
+	}
+}
+
+static void
+fz_teardown(void)
+{
+	cleanup();
+	munmap(reg, sizeof(*reg));
+	reg = NULL;
+	kk_test_base_remove();
+}
+
+/* A group name of this run; its directory is registered for cleanup. */
+static void
+new_group(const struct kk_freezer *fz, char *group, size_t len, char *gdir)
+{
+	ck_assert_int_lt(reg->ngroups, REG_GROUPS);
+	snprintf(group, len, "ut-%d-%d", (int)getpid(), group_seq++);
+	ck_assert_int_lt(snprintf(gdir, PATH_MAX, "%s/%s", fz->base, group),
+	    PATH_MAX);
+	snprintf(reg->groups[reg->ngroups++], PATH_MAX, "%s", gdir);
+}
+
+static void
+probe(struct kk_freezer *fz)
+{
+	char err[512] = "";
+
+	memset(fz, 0, sizeof(*fz));
+	ck_assert_msg(kk_freezer_probe(fz, err, sizeof(err)) == 0,
+	    "no freezer: %s", err);
+	ck_assert_uint_eq(fz->timeout_ms, 5000);
+}
+
+/* ---- test processes ---- */
+
+/* In a freshly forked child: die with the parent and after LIFETIME. */
+static void
+child_init(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	alarm(LIFETIME);
+}
+
+/*
+ * A worker: counts, and forks a child that forks a grandchild, both
+ * short-lived, as fast as it can.
+ */
+static void __attribute__((noreturn))
+worker(int slot)
+{
+	pid_t me = getpid(), c, gc;
+
+	for (;;) {
+		reg->counter[slot]++;
+		c = fork();
+		if (c == 0) {
+			child_init(me);
+			gc = fork();
+			if (gc == 0)
+				_exit(0);
+			if (gc > 0)
+				waitpid(gc, NULL, 0);
+			_exit(0);
+		}
+		if (c > 0)
+			waitpid(c, NULL, 0);
+	}
+}
+
+/*
+ * The root of a tree that keeps forking: nworkers workers (counters
+ * base+1..base+nworkers), the root itself counting in counter base.
+ */
+static pid_t
+spawn_tree(int nworkers, int base)
+{
+	pid_t r, parent = getpid(), me;
+	int i, k;
+
+	ck_assert_int_lt(base + nworkers, NCOUNTERS);
+	for (i = base; i <= base + nworkers; i++)
+		reg->counter[i] = 0;
+	r = fork();
+	ck_assert_int_ge(r, 0);
+	if (r == 0) {
+		child_init(parent);
+		me = getpid();
+		for (i = 1; i <= nworkers; i++) {
+			pid_t w = fork();
+
+			if (w == 0) {
+				child_init(me);
+				reg_proc(getpid());
+				worker(base + i);
+			}
+		}
+		for (;;) {
+			reg->counter[base]++;
+			sleep_ms(1);
+		}
+	}
+	reg_proc(r);
+	/* every worker has run */
+	for (k = 0; k < 500; k++) {
+		for (i = base; i <= base + nworkers; i++)
+			if (reg->counter[i] < 3)
+				break;
+		if (i > base + nworkers)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(k < 500, "the test tree did not start");
+	return r;
+}
+
+/* A process that runs path with argument "600" (a copy of sleep). */
+static pid_t
+spawn_exec(const char *path)
+{
+	char buf[PATH_MAX], real[PATH_MAX];
+	pid_t parent = getpid(), p;
+	ssize_t n;
+	int k;
+
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
+
+		child_init(parent);
+		execv(path, argv);
+		_exit(127);
+	}
+	reg_proc(p);
+	ck_assert_ptr_nonnull(realpath(path, real));
+	/* the exec has happened once /proc/PID/exe names it */
+	for (k = 0; k < 500; k++) {
+		char link[64];
+
+		snprintf(link, sizeof(link), "/proc/%d/exe", (int)p);
+		n = readlink(link, buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (strcmp(buf, real) == 0)
+				break;
+		}
+		sleep_ms(10);
+	}
+	ck_assert_msg(k < 500, "%s did not start", path);
+	return p;
+}
+
+/*
+ * A process that runs as uid (a number no account of the host uses: one
+ * per test run, above two billion) and pauses.
+ */
+static pid_t
+spawn_as(uid_t uid)
+{
+	pid_t parent = getpid(), p;
+	int before = reg->nprocs;
+
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		if (setresgid(uid, uid, uid) < 0 || setgroups(0, NULL) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(1);
+		/* set after the change of credentials, which clears it */
+		child_init(parent);
+		reg_proc(getpid());
+		for (;;)
+			pause();
+	}
+	reg_wait(before + 1);
+	return p;
+}
+
+/*
+ * A copy of /bin/sleep with tail appended: a binary of its own hash.  The
+ * tail also names this process and the time, so that no other run of
+ * these tests (on the same host, at the same time) has the same binary.
+ */
+static void
+sleep_copy(const char *path, const char *what)
+{
+	struct timespec ts;
+	char *buf, *nb, tail[128];
+	size_t len = 0, cap = 1 << 16;
+	ssize_t n;
+	int fd;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(tail, sizeof(tail), "%s-%d-%lld.%09ld", what, (int)getpid(),
+	    (long long)ts.tv_sec, ts.tv_nsec);
+
+	fd = open("/bin/sleep", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	while ((n = read(fd, buf + len, cap - len)) > 0) {
+		len += (size_t)n;
+		if (len == cap) {
+			cap *= 2;
+			nb = realloc(buf, cap);
+			ck_assert_ptr_nonnull(nb);
+			buf = nb;
+		}
+	}
+	close(fd);
+	ck_assert_uint_gt(len, 0);
+	nb = realloc(buf, len + strlen(tail));
+	ck_assert_ptr_nonnull(nb);
+	buf = nb;
+	memcpy(buf + len, tail, strlen(tail));
+	kk_test_write(path, buf, len + strlen(tail), 0755);
+	free(buf);
+}
+
+static void
+snapshot_counters(unsigned long *out)
+{
+	int i;
+
+	for (i = 0; i < NCOUNTERS; i++)
+		out[i] = reg->counter[i];
+}
+
+/* Counters 0..n all move again within two seconds. */
+static bool
+counters_advance(int n)
+{
+	unsigned long before[NCOUNTERS];
+	int i, k;
+
+	snapshot_counters(before);
+	for (k = 0; k < 200; k++) {
+		for (i = 0; i <= n; i++)
+			if (reg->counter[i] <= before[i] + 2)
+				break;
+		if (i > n)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static bool
+frozen_state(const struct kk_freezer *fz, const char *gdir)
+{
+	char path[PATH_MAX], buf[256];
+
+	if (strcmp(fz->method, "cgroup2") == 0) {
+		snprintf(path, sizeof(path), "%s/cgroup.events", gdir);
+		read_proc(path, buf, sizeof(buf));
+		return strstr(buf, "frozen 1\n") != NULL;
+	}
+	snprintf(path, sizeof(path), "%s/freezer.state", gdir);
+	read_proc(path, buf, sizeof(buf));
+	return strncmp(buf, "FROZEN", 6) == 0;
+}
+
+static bool
+set_has(const struct kk_frozen_set *s, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* ---- tests ---- */
+
+/*
+ * The body of the fork-loop test, for the method the freezer was probed
+ * with: frozen whole (nothing new for 300 ms, everybody in the group,
+ * the counters stand, the parent saw no stop), then thawed back.
+ */
+static void
+tree_roundtrip(struct kk_freezer *fz, int nworkers)
+{
+	static pid_t before[MAX_TREE], after[MAX_TREE];
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	unsigned long c0[NCOUNTERS], c1[NCOUNTERS];
+	char err[512] = "", group[64], gdir[PATH_MAX];
+	char orig[REG_PROCS][1024], now[1024];
+	pid_t root, pids[REG_PROCS];
+	size_t nb, na, i, gone = 9;
+	json_t *skipped = NULL;
+	struct stat st;
+	unsigned long flags;
+	int status, npids, j, r;
+	char state;
+
+	new_group(fz, group, sizeof(group), gdir);
+	root = spawn_tree(nworkers, 0);
+	npids = reg->nprocs;
+	ck_assert_int_eq(npids, nworkers + 1);
+	for (j = 0; j < npids; j++) {
+		pids[j] = reg->procs[j].pid;
+		proc_cgroup(pids[j], orig[j], sizeof(orig[j]));
+		ck_assert_str_ne(orig[j], "");
+	}
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = root;
+	sel.tree = true;
+	/* guard.self 0: no kakurid here; the test itself is never frozen */
+	r = kk_freeze(fz, &guard, &sel, group, &set, &skipped, err,
+	    sizeof(err));
+	ck_assert_msg(r == 0, "kk_freeze: %d %s", r, err);
+	ck_assert_ptr_nonnull(skipped);
+	ck_assert_uint_eq(json_array_size(skipped), 0);
+	ck_assert_uint_ge(set.n, (size_t)npids);
+	for (j = 0; j < npids; j++)
+		ck_assert_msg(set_has(&set, pids[j]), "pid %d not recorded",
+		    (int)pids[j]);
+	for (i = 0; i < set.n; i++) {
+		ck_assert_str_eq(set.v[i].group, group);
+		ck_assert_str_eq(set.v[i].method, fz->method);
+		ck_assert_uint_eq(set.v[i].uid, getuid());
+	}
+	for (j = 0; j < npids; j++)
+		for (i = 0; i < set.n; i++)
+			if (set.v[i].pid == pids[j]) {
+				ck_assert_uint_eq(set.v[i].start_time,
+				    start_of(pids[j]));
+				ck_assert_msg(strstr(orig[j],
+				    set.v[i].orig_cgroup) != NULL,
+				    "orig %s not in %s", set.v[i].orig_cgroup,
+				    orig[j]);
+			}
+	ck_assert(frozen_state(fz, gdir));
+
+	nb = tree_of(root, before, MAX_TREE);
+	for (i = 0; i < nb; i++) {
+		/*
+		 * Exiting (PF_EXITING): it has left its cgroup already and
+		 * only has its exit left to finish.
+		 */
+		if (proc_stat(before[i], NULL, &state, NULL, &flags) < 0 ||
+		    state == 'Z' || (flags & 0x4))
+			continue;
+		ck_assert_msg(in_group(gdir, before[i]),
+		    "pid %d of the tree is not in %s", (int)before[i], gdir);
+		ck_assert_msg(set_has(&set, before[i]),
+		    "pid %d of the tree is not recorded", (int)before[i]);
+	}
+	snapshot_counters(c0);
+	sleep_ms(300);
+	snapshot_counters(c1);
+	na = tree_of(root, after, MAX_TREE);
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++)
+		ck_assert_msg(has_pid(before, nb, after[i]),
+		    "pid %d appeared while frozen", (int)after[i]);
+	for (j = 0; j <= nworkers; j++)
+		ck_assert_uint_eq(c1[j], c0[j]);
+	/* no SIGSTOP: the parent of the tree sees no stop */
+	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert_uint_ge(thawed.n, (size_t)npids);
+	ck_assert_uint_le(gone, thawed.n);
+	ck_assert_msg(counters_advance(nworkers), "the tree did not run again");
+	for (j = 0; j < npids; j++) {
+		proc_cgroup(pids[j], now, sizeof(now));
+		ck_assert_str_eq(now, orig[j]);
+	}
+	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
+	/* the empty group was removed */
+	ck_assert_int_eq(stat(gdir, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	json_decref(skipped);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+
+START_TEST(test_tree_fork_loop)
+{
+	struct kk_freezer fz;
+
+	probe(&fz);
+	tree_roundtrip(&fz, 3);
+}
+END_TEST
+
+/* A tree frozen twice into the same group, and a partial thaw by pid. */
+START_TEST(test_partial_thaw)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[512] = "", group[64], gdir[PATH_MAX], orig[1024], now[1024];
+	pid_t a, b, atree[MAX_TREE];
+	size_t gone, na;
+	struct stat st;
+	int r;
+
+	probe(&fz);
+	new_group(&fz, group, sizeof(group), gdir);
+	a = spawn_tree(1, 0);
+	b = spawn_tree(1, 2);
+	proc_cgroup(a, orig, sizeof(orig));
+	na = tree_of(a, atree, MAX_TREE);
+	ck_assert_uint_ge(na, 2);
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = a;
+	sel.tree = false;	/* the root only */
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 1);
+	ck_assert_int_eq(set.v[0].pid, a);
+	ck_assert(in_group(gdir, a));
+	ck_assert(!in_group(gdir, atree[1]));	/* a's worker */
+	/* the same again: already frozen, nothing added */
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 1);
+
+	sel.pid = b;
+	sel.tree = true;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_ge(set.n, 3);
+	ck_assert(frozen_state(&fz, gdir));
+
+	/* thaw a alone: b's tree stays frozen in the group */
+	sel.pid = a;
+	sel.tree = true;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(thawed.n, 1);
+	ck_assert_int_eq(thawed.v[0].pid, a);
+	proc_cgroup(a, now, sizeof(now));
+	ck_assert_str_eq(now, orig);
+	ck_assert(in_group(gdir, b));
+	ck_assert(frozen_state(&fz, gdir));
+	ck_assert(!set_has(&set, a));
+	/* nothing of a's left to thaw */
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_int_eq(r, -ESRCH);
+	ck_assert_str_ne(err, "");
+
+	/* b's tree by its root */
+	sel.pid = b;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert_int_eq(stat(gdir, &st), -1);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/* A process killed while frozen is dropped from the set and counted. */
+START_TEST(test_gone)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[512] = "", group[64], gdir[PATH_MAX];
+	pid_t p, dead;
+	size_t gone = 0;
+	struct stat st;
+	int r, k;
+
+	probe(&fz);
+	new_group(&fz, group, sizeof(group), gdir);
+	/* a pid that has just been reaped names nothing */
+	dead = fork();
+	ck_assert_int_ge(dead, 0);
+	if (dead == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = dead;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -ESRCH);
+	ck_assert_str_ne(err, "");
+	ck_assert_int_eq(stat(gdir, &st), -1);	/* nothing was created */
+
+	p = spawn_exec("/bin/sleep");
+	sel.pid = p;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 1);
+	if (strcmp(fz.method, "cgroup2") == 0) {
+		/* cgroup2 lets SIGKILL through to a frozen task */
+		ck_assert_int_eq(kill(p, SIGKILL), 0);
+		for (k = 0; k < 500; k++) {
+			if (waitpid(p, NULL, WNOHANG) == p)
+				break;
+			sleep_ms(10);
+		}
+		ck_assert_int_lt(k, 500);
+	}
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 0);
+	if (strcmp(fz.method, "cgroup2") == 0) {
+		ck_assert_uint_eq(gone, 1);
+		ck_assert_uint_eq(thawed.n, 0);
+	}
+	ck_assert_int_eq(stat(gdir, &st), -1);
+	/* an empty set thaws to nothing, without complaint */
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_int_eq(r, 0);
+	ck_assert_uint_eq(gone, 0);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/* Refused: pid 1, kernel threads, kakurid and its children, ourselves. */
+START_TEST(test_protected)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 };
+	char err[512], group[64], gdir[PATH_MAX];
+	pid_t standin, parent = getpid(), kid;
+	unsigned long flags;
+	struct stat st;
+	int r;
+
+	probe(&fz);
+	new_group(&fz, group, sizeof(group), gdir);
+	/* a stand-in for kakurid, with a child of its own */
+	standin = fork();
+	ck_assert_int_ge(standin, 0);
+	if (standin == 0) {
+		pid_t me;
+
+		child_init(parent);
+		me = getpid();
+		if (fork() == 0) {
+			child_init(me);
+			reg_proc(getpid());
+			for (;;)
+				pause();
+		}
+		for (;;)
+			pause();
+	}
+	reg_proc(standin);
+	reg_wait(2);
+	kid = reg->procs[0].pid == standin ? reg->procs[1].pid :
+	    reg->procs[0].pid;
+	guard.self = standin;
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.tree = true;
+
+	sel.pid = standin;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -EPERM);
+	ck_assert_msg(strstr(err, "protected (kakurid itself)") != NULL, "%s",
+	    err);
+	sel.pid = kid;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -EPERM);
+	ck_assert_msg(strstr(err, "a process of kakurid") != NULL, "%s", err);
+	sel.pid = 1;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -EPERM);
+	ck_assert_str_eq(err, "pid 1 is protected (pid 1)");
+	sel.pid = getpid();
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -EPERM);
+	/* kthreadd, where this pid namespace has it */
+	if (proc_stat(2, NULL, NULL, NULL, &flags) == 0 &&
+	    (flags & 0x00200000)) {
+		sel.pid = 2;
+		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
+		    sizeof(err));
+		ck_assert_int_eq(r, -EPERM);
+		ck_assert_msg(strstr(err, "kernel thread") != NULL, "%s", err);
+	}
+	/* refused before anything was made */
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert_int_eq(stat(gdir, &st), -1);
+
+	/* bad arguments */
+	sel.pid = standin;
+	r = kk_freeze(&fz, &guard, &sel, "../x", &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -EINVAL);
+	sel.kind = KK_SEL_ALL;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -EINVAL);
+	cleanup();
+}
+END_TEST
+
+/*
+ * A protected program inside a tree is skipped (and listed), its parent
+ * frozen; named directly it is refused; by its path it is skipped.
+ */
+START_TEST(test_protected_exe)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[512], group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
+	char before[1024], now[1024];
+	const char *paths[1];
+	json_t *skipped = NULL, *o;
+	pid_t r0, parent = getpid(), c;
+	size_t gone;
+	int k, r;
+
+	probe(&fz);
+	new_group(&fz, group, sizeof(group), gdir);
+	kk_test_workdir(dir);
+	kk_test_join(prot, dir, "protected-sleep");
+	sleep_copy(prot, "kakuri-test-protected");
+	r0 = fork();
+	ck_assert_int_ge(r0, 0);
+	if (r0 == 0) {
+		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
+		pid_t me;
+
+		child_init(parent);
+		me = getpid();
+		if (fork() == 0) {
+			child_init(me);
+			reg_proc(getpid());
+			execv(prot, argv);
+			_exit(127);
+		}
+		for (;;)
+			pause();
+	}
+	reg_proc(r0);
+	reg_wait(2);
+	for (k = 0; k < 500; k++) {
+		char p[64], exe[PATH_MAX];
+		ssize_t n;
+
+		{
+			c = reg->procs[0].pid == r0 ? reg->procs[1].pid :
+			    reg->procs[0].pid;
+			snprintf(p, sizeof(p), "/proc/%d/exe", (int)c);
+			n = readlink(p, exe, sizeof(exe) - 1);
+			if (n > 0 && (exe[n] = '\0', strcmp(exe, prot) == 0))
+				break;
+		}
+		sleep_ms(10);
+	}
+	ck_assert_int_lt(k, 500);
+	c = reg->procs[0].pid == r0 ? reg->procs[1].pid : reg->procs[0].pid;
+	proc_cgroup(c, before, sizeof(before));
+	paths[0] = prot;
+	guard.protect_exe = paths;
+	guard.nprotect_exe = 1;
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = r0;
+	sel.tree = true;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, &skipped, err,
+	    sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 1);
+	ck_assert_int_eq(set.v[0].pid, r0);
+	ck_assert_uint_eq(json_array_size(skipped), 1);
+	o = json_array_get(skipped, 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "pid")), c);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "exe")), prot);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "why")),
+	    "protected by the policy");
+	ck_assert(!in_group(gdir, c));
+	proc_cgroup(c, now, sizeof(now));
+	ck_assert_str_eq(now, before);
+
+	sel.pid = c;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_int_eq(r, -EPERM);
+	ck_assert_msg(strstr(err, "(protected by the policy)") != NULL, "%s",
+	    err);
+
+	json_decref(skipped);
+	skipped = NULL;
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_EXE;
+	snprintf(sel.exe, sizeof(sel.exe), "%s", prot);
+	r = kk_freeze(&fz, &guard, &sel, group, &set, &skipped, err,
+	    sizeof(err));
+	ck_assert_int_eq(r, -ESRCH);
+	ck_assert_uint_eq(json_array_size(skipped), 1);
+	ck_assert_uint_eq(set.n, 1);
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(thawed.n, 1);
+	json_decref(skipped);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/* Freezes by sel and checks that exactly want[] (and no other[]) froze. */
+static void
+freeze_exactly(struct kk_freezer *fz, const struct kk_selector *sel,
+    const char *group, const char *gdir, const pid_t *want, const pid_t *other,
+    int n)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	struct kk_selector all;
+	char err[512] = "";
+	size_t gone;
+	int i, r;
+
+	r = kk_freeze(fz, &guard, sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, (size_t)n);
+	for (i = 0; i < n; i++) {
+		ck_assert(set_has(&set, want[i]));
+		ck_assert(in_group(gdir, want[i]));
+		ck_assert(!in_group(gdir, other[i]));
+	}
+	/* the other binary's processes do not match for thaw either */
+	memset(&all, 0, sizeof(all));
+	all.kind = KK_SEL_PID;
+	all.pid = other[0];
+	r = kk_thaw(fz, &all, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_int_eq(r, -ESRCH);
+	ck_assert_uint_eq(set.n, (size_t)n);
+	r = kk_thaw(fz, sel, &set, &thawed, &gone, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert_uint_eq(thawed.n, (size_t)n);
+	for (i = 0; i < n; i++)
+		ck_assert(!in_group(gdir, want[i]));
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+}
+
+/* sha256, exe and uid pick exactly the processes they name. */
+START_TEST(test_selectors)
+{
+	static const char abc_sha[] =
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	char dir[PATH_MAX], a[PATH_MAX], b[PATH_MAX], f[PATH_MAX];
+	char ha[65], hb[65], h[65], group[64], gdir[PATH_MAX];
+	pid_t pa[2], pb[2], pu[2], po[2];
+	uid_t uid;
+	int i;
+
+	probe(&fz);
+	new_group(&fz, group, sizeof(group), gdir);
+	kk_test_workdir(dir);
+	kk_test_join(f, dir, "abc");
+	kk_test_write(f, "abc", 3, 0600);
+	ck_assert_int_eq(kk_file_sha256(f, h), 0);
+	ck_assert_str_eq(h, abc_sha);
+	kk_test_join(f, dir, "missing");
+	ck_assert_int_eq(kk_file_sha256(f, h), -ENOENT);
+
+	/* two binaries of their own: no other process on the host runs them */
+	kk_test_join(a, dir, "sleep-a");
+	kk_test_join(b, dir, "sleep-b");
+	sleep_copy(a, "kakuri-test-A");
+	sleep_copy(b, "kakuri-test-B-longer");
+	ck_assert_int_eq(kk_file_sha256(a, ha), 0);
+	ck_assert_int_eq(kk_file_sha256(b, hb), 0);
+	ck_assert_str_ne(ha, hb);
+	for (i = 0; i < 2; i++) {
+		pa[i] = spawn_exec(a);
+		pb[i] = spawn_exec(b);
+	}
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_SHA256;
+	memcpy(sel.sha256, ha, sizeof(ha));
+	freeze_exactly(&fz, &sel, group, gdir, pa, pb, 2);
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_EXE;
+	snprintf(sel.exe, sizeof(sel.exe), "%s", b);
+	freeze_exactly(&fz, &sel, group, gdir, pb, pa, 2);
+
+	/* uid: two processes of a uid nobody else has */
+	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2;
+	pu[0] = spawn_as(uid);
+	pu[1] = spawn_as(uid);
+	po[0] = spawn_as(uid + 1);
+	po[1] = spawn_as(uid + 1);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_UID;
+	sel.uid = uid;
+	freeze_exactly(&fz, &sel, group, gdir, pu, po, 2);
+
+	/* bad selectors */
+	sel.kind = KK_SEL_EXE;
+	sel.exe[0] = 'x';
+	{
+		struct kk_freeze_guard guard = { 0 };
+		struct kk_frozen_set set = { 0 };
+		char err[256];
+
+		ck_assert_int_eq(kk_freeze(&fz, &guard, &sel, group, &set,
+		    NULL, err, sizeof(err)), -EINVAL);
+		sel.kind = KK_SEL_SHA256;
+		snprintf(sel.sha256, sizeof(sel.sha256), "abc");
+		ck_assert_int_eq(kk_freeze(&fz, &guard, &sel, group, &set,
+		    NULL, err, sizeof(err)), -EINVAL);
+	}
+	cleanup();
+}
+END_TEST
+
+static void
+fill(struct kk_frozen *f, pid_t pid, const char *exe, const char *cg)
+{
+	memset(f, 0, sizeof(*f));
+	f->pid = pid;
+	f->start_time = 123456789012ULL + (unsigned)pid;
+	f->uid = 1000;
+	snprintf(f->exe, sizeof(f->exe), "%s", exe);
+	snprintf(f->orig_cgroup, sizeof(f->orig_cgroup), "%s", cg);
+	snprintf(f->group, sizeof(f->group), "0123456789abcdef0123456789abcdef");
+	snprintf(f->method, sizeof(f->method), "cgroup2");
+}
+
+/* Each of these replaces one member of a good entry: all are refused. */
+static const char *const bad_entries[] = {
+	"[{\"pid\":\"1\",\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":0,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":-1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":1.5,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":true,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":7,\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/../etc\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"rel\",\"group\":\"g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"../g\",\"method\":\"cgroup2\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"sigstop\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\"}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\",\"extra\":1}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}, 3]",
+	"{\"pid\":5}",
+};
+
+START_TEST(test_json)
+{
+	struct kk_frozen_set set = { 0 }, back = { 0 }, keep = { 0 };
+	char dir[PATH_MAX], path[PATH_MAX], *text;
+	json_error_t jerr;
+	json_t *j;
+	struct stat st;
+	size_t i, len;
+
+	j = json_array();
+	ck_assert_int_eq(kk_frozen_from_json(j, &set), 0);
+	ck_assert_uint_eq(set.n, 0);
+	json_decref(j);
+	set.v = calloc(2, sizeof(*set.v));
+	ck_assert_ptr_nonnull(set.v);
+	set.cap = 2;
+	set.n = 2;
+	fill(&set.v[0], 4242, "/tmp/evil (deleted)", "/user.slice/x.scope");
+	fill(&set.v[1], 77, "", "/");
+	set.v[1].uid = 0;
+	set.v[1].start_time = 0;
+	snprintf(set.v[1].method, sizeof(set.v[1].method), "freezer-v1");
+
+	j = kk_frozen_to_json(&set);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_uint_eq(json_array_size(j), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(j,
+	    0), "start_time")), 123456789012LL + 4242);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j,
+	    0), "cgroup")), "/user.slice/x.scope");
+	ck_assert_int_eq(kk_frozen_from_json(j, &back), 0);
+	json_decref(j);
+	ck_assert_uint_eq(back.n, 2);
+	ck_assert_mem_eq(&back.v[0], &set.v[0], sizeof(set.v[0]));
+	ck_assert_mem_eq(&back.v[1], &set.v[1], sizeof(set.v[1]));
+	kk_frozen_set_free(&back);
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "frozen.json");
+	ck_assert_int_eq(kk_frozen_load(path, &back), -ENOENT);
+	ck_assert_int_eq(kk_frozen_save(path, &set), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 1);
+	/* load replaces what the set held */
+	keep.v = calloc(1, sizeof(*keep.v));
+	ck_assert_ptr_nonnull(keep.v);
+	keep.cap = 1;
+	keep.n = 1;
+	fill(&keep.v[0], 9, "/x", "/");
+	ck_assert_int_eq(kk_frozen_load(path, &keep), 0);
+	ck_assert_uint_eq(keep.n, 2);
+	ck_assert_mem_eq(&keep.v[0], &set.v[0], sizeof(set.v[0]));
+	ck_assert_mem_eq(&keep.v[1], &set.v[1], sizeof(set.v[1]));
+	text = kk_test_read(path, &len);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_eq(text[len - 1], '\n');
+	free(text);
+	/* an empty set saves as [] and loads as nothing */
+	back.n = 0;
+	ck_assert_int_eq(kk_frozen_save(path, &back), 0);
+	ck_assert_int_eq(kk_frozen_load(path, &keep), 0);
+	ck_assert_uint_eq(keep.n, 0);
+	/* a damaged file */
+	kk_test_overwrite(path, "[{\"pid\":", 8);
+	ck_assert_int_eq(kk_frozen_load(path, &keep), -EBADMSG);
+
+	/* strict: every wrong member is refused and nothing is appended */
+	for (i = 0; i < sizeof(bad_entries) / sizeof(bad_entries[0]); i++) {
+		j = json_loads(bad_entries[i], 0, &jerr);
+		ck_assert_msg(j != NULL, "%zu: %s", i, jerr.text);
+		back.n = 0;
+		ck_assert_msg(kk_frozen_from_json(j, &back) == -EBADMSG,
+		    "accepted: %s", bad_entries[i]);
+		ck_assert_uint_eq(back.n, 0);
+		json_decref(j);
+	}
+	/* the good one those were made from */
+	j = json_loads("[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\","
+	    "\"cgroup\":\"/a/b\",\"group\":\"g\",\"method\":\"cgroup2\"}]", 0,
+	    &jerr);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_int_eq(kk_frozen_from_json(j, &back), 0);
+	ck_assert_uint_eq(back.n, 1);
+	ck_assert_str_eq(back.v[0].orig_cgroup, "/a/b");
+	json_decref(j);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&back);
+	kk_frozen_set_free(&keep);
+}
+END_TEST
+
+/*
+ * The v1 fallback: where the host has a v1 freezer hierarchy,
+ * KAKURI_FREEZER=v1 freezes and thaws a forking tree with it; where it
+ * has none, the probe says so (-ENOTSUP and why).
+ */
+START_TEST(test_v1_fallback)
+{
+	struct kk_freezer fz;
+	char err[512] = "", v1root[PATH_MAX];
+	int r;
+
+	mount_of(true, v1root, sizeof(v1root));
+	ck_assert_int_eq(setenv("KAKURI_FREEZER", "v1", 1), 0);
+	memset(&fz, 0, sizeof(fz));
+	r = kk_freezer_probe(&fz, err, sizeof(err));
+	if (v1root[0] == '\0') {
+		ck_assert_int_eq(r, -ENOTSUP);
+		ck_assert_msg(strstr(err, "no freezer hierarchy") != NULL,
+		    "%s", err);
+		ck_assert_str_eq(fz.method, "");
+	} else {
+		ck_assert_msg(r == 0, "v1 probe: %s", err);
+		ck_assert_str_eq(fz.method, "freezer-v1");
+		ck_assert_str_eq(fz.root, v1root);
+		tree_roundtrip(&fz, 2);
+	}
+	ck_assert_int_eq(setenv("KAKURI_FREEZER", "bogus", 1), 0);
+	ck_assert_int_eq(kk_freezer_probe(&fz, err, sizeof(err)), -EINVAL);
+	ck_assert_str_ne(err, "");
+	unsetenv("KAKURI_FREEZER");
+	/* a timeout set before probing is kept */
+	memset(&fz, 0, sizeof(fz));
+	fz.timeout_ms = 1234;
+	if (kk_freezer_probe(&fz, err, sizeof(err)) == 0)
+		ck_assert_uint_eq(fz.timeout_ms, 1234);
+}
+END_TEST
+
+static TCase *
+fz_tcase(const char *name, const TTest *t)
+{
+	TCase *tc = tcase_create(name);
+
+	/* one case per test: the fixture cleans up after each of them */
+	tcase_add_unchecked_fixture(tc, fz_setup, fz_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, t);
+	return tc;
+}
+
+Suite *
+freeze_suite(void)
+{
+	Suite *s = suite_create("freeze");
+	TCase *tc;
+
+	suite_add_tcase(s, fz_tcase("tree", test_tree_fork_loop));
+	suite_add_tcase(s, fz_tcase("partial", test_partial_thaw));
+	suite_add_tcase(s, fz_tcase("gone", test_gone));
+	suite_add_tcase(s, fz_tcase("protected", test_protected));
+	suite_add_tcase(s, fz_tcase("protected_exe", test_protected_exe));
+	suite_add_tcase(s, fz_tcase("selectors", test_selectors));
+	suite_add_tcase(s, fz_tcase("v1", test_v1_fallback));
+	tc = tcase_create("json");
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
+	tcase_add_test(tc, test_json);
+	suite_add_tcase(s, tc);
+	return s;
+}
