@@ -156,9 +156,25 @@ EOF
 
 ctl() { "$KAKURICTL" -s "$SOCK" "$@"; }
 
+# EP_NSENTER=1: enter only ep's network namespace.  `ip netns exec` also
+# gives the command a mount namespace with a fresh /sys, without the cgroup
+# hierarchies the freezer needs.
+in_ep() {
+	if [ -n "${EP_NSENTER:-}" ]; then
+		nsenter --net="/run/netns/$EP" -- "$@"
+	else
+		ip netns exec "$EP" "$@"
+	fi
+}
+
 start_kakurid() {
 	local i
-	ip netns exec "$EP" "$KAKURID" -d -f "$POLICY" >>"$DLOG" 2>&1 &
+	# not through in_ep: $! must be kakurid's pid (nsenter and ip exec it)
+	if [ -n "${EP_NSENTER:-}" ]; then
+		nsenter --net="/run/netns/$EP" -- "$KAKURID" -d -f "$POLICY" >>"$DLOG" 2>&1 &
+	else
+		ip netns exec "$EP" "$KAKURID" -d -f "$POLICY" >>"$DLOG" 2>&1 &
+	fi
 	KPID=$!
 	for i in $(seq 1 100); do
 		ctl status >/dev/null 2>&1 && return 0

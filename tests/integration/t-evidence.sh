@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Preserve the evidence: freeze (cgroup freezer) instead of kill, snapshot
+# memory as ELF cores gdb opens, collect volatile state, a signed manifest,
+# and fetch with verification -- all as signed commands from the CSIRT
+# namespace.  Only processes this script starts are frozen or snapshotted:
+# every selector names them by pid, by a binary only they run, or by a uid
+# nothing else uses.
+. "$(dirname "$0")/lib.sh"
+need
+CORETARGET="$TOP/build/coretarget"
+FORKER="$TOP/build/forker"
+for m in "$CORETARGET" "$FORKER"; do
+	if [ ! -x "$m" ]; then
+		echo "cannot run: $m is not built (make build/coretarget build/forker)"
+		fail "test programs built"; summary; exit 1
+	fi
+done
+if ! command -v gdb >/dev/null; then
+	echo "cannot run: gdb is missing (make check installs it)"
+	fail "gdb present"; summary; exit 1
+fi
+echo "== evidence: freeze, snapshot, collect, manifest, fetch"
+# kakurid needs the host's cgroup hierarchies: only the network namespace
+EP_NSENTER=1
+topology || { fail "topology"; summary; exit 1; }
+pki_setup || { fail "PKI setup"; summary; exit 1; }
+cat >"$PKI/trust.conf" <<EOT
+keys = (
+  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status", "freeze", "thaw", "snapshot", "collect", "fetch" ]; },
+  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; },
+  { id = "carol"; public_key = "$PKI/carol.pub"; roles = [ "status" ]; }
+);
+thresholds = { release = 2; };
+EOT
+mkdir -p "$WORK/prot" "$WORK/a" "$WORK/b"
+cp /bin/sleep "$WORK/prot/sleep"
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+evidence: { protect = [ \"$WORK/prot/sleep\" ]; freeze_timeout = 10; };"
+AGENT_ID=$(agent_init)
+start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+for _ in $(seq 1 50); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
+check "the CSIRT channel is listening" test "$(status_field csirt_channel)" = listening
+METHOD=$(ctl status --json | jq -r .evidence.freezer)
+check "a freezer is available (cgroup2 or freezer-v1): $METHOD" test "$METHOD" = cgroup2 -o "$METHOD" = freezer-v1
+
+# run_cmd KEY ACTION [sign options]: send it, keep the receipt in $REC
+REC=
+run_cmd() { local f; f=$(sign "$@") || return 1; REC=$(send --timeout 120000 "$f" 2>/dev/null | jq -c '.receipts[0]'); }
+result() { jq -r 'if .result == "done" then "done" else (.reason // .result) end' <<<"$REC"; }
+cosigned() { local f; f=$(sign "$@") && "$KAKURICTL" cosign -k "$PKI/bob.key" "$f" 2>/dev/null && echo "$f"; }
+run_file() { REC=$(send --timeout 120000 "$1" 2>/dev/null | jq -c '.receipts[0]'); }
+
+# descendants PID: every pid below PID (bounded walk of /proc)
+descendants() {
+	local todo=("$1") p c n=0
+	while [ ${#todo[@]} -gt 0 ] && [ $n -lt 5000 ]; do
+		p=${todo[0]}; todo=("${todo[@]:1}"); n=$((n + 1))
+		for c in $(cat /proc/$p/task/*/children 2>/dev/null); do
+			echo "$c"; todo+=("$c")
+		done
+	done
+}
+cgroup_of() { grep -E '^0::|freezer' /proc/$1/cgroup 2>/dev/null | head -1; }
+
+# --- freeze a tree whose children fork in a loop ---
+"$FORKER" 3 >"$WORK/forker.out" 2>"$WORK/forker.err" &
+FPID=$!; PIDS+=("$FPID")
+for _ in $(seq 1 100); do [ "$(wc -l <"$WORK/forker.out")" -ge 4 ] && break; sleep 0.02; done
+CHILDREN=$(tail -n +2 "$WORK/forker.out" | head -3)
+C1=$(echo "$CHILDREN" | head -1)
+ORIG_CG=$(cgroup_of "$C1")
+run_cmd alice freeze --arg pid:="$FPID" --incident IR-EVID-1
+check "freeze the forking tree: done" test "$(result)" = done
+FEP=$(jq -r .output.freeze_episode <<<"$REC")
+check "the receipt lists the frozen processes and the method" \
+	bash -c "jq -e '.output.frozen | length >= 4' <<<'$REC' >/dev/null && jq -e '.output.method == \"$METHOD\"' <<<'$REC' >/dev/null"
+T1=$(descendants "$FPID" | sort -n | tr '\n' ' ')
+sleep 0.4
+T2=$(descendants "$FPID" | sort -n | tr '\n' ' ')
+check "no new child escapes: the tree is the same 400 ms later ($(wc -w <<<"$T1") processes)" test "$T1" = "$T2"
+allin=1
+for p in $FPID $T1; do
+	# a zombie has left every cgroup; it has nothing left to freeze
+	grep -q '^State:.*Z' /proc/$p/status 2>/dev/null && continue
+	grep -q "kakuri/$FEP" /proc/$p/cgroup 2>/dev/null || { allin=0; echo "    not frozen: $p $(cat /proc/$p/cgroup 2>/dev/null)"; }
+done
+check "every process of the tree is in the quarantine cgroup" test $allin = 1
+if [ "$METHOD" = cgroup2 ]; then
+	CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	check "cgroup.events says frozen 1" grep -qx "frozen 1" "$CG2/kakuri/$FEP/cgroup.events"
+fi
+check "no process was stopped with a signal (state is not T)" \
+	bash -c "! grep -h '^State:' $(for p in $FPID $T1; do printf '/proc/%s/status ' $p; done) 2>/dev/null | grep -q 'T (stopped)'"
+check "the forker saw no stop event of its children" bash -c "! grep -q stopped '$WORK/forker.err' '$WORK/forker.out'"
+check "status shows the frozen processes" test "$(ctl status --json | jq -r .evidence.frozen)" -ge 4
+
+# thaw needs the release threshold as well
+run_cmd alice thaw --arg pid:="$FPID" --episode "$FEP"
+check "thaw with one signature (release = 2): threshold" test "$(result)" = threshold
+run_file "$(cosigned alice thaw --arg pid:="$FPID" --episode 0123456789abcdef0123456789abcdef)"
+check "thaw naming another freeze episode: wrong-episode" test "$(result)" = wrong-episode
+run_file "$(cosigned alice thaw --arg pid:="$FPID" --episode "$FEP")"
+check "thaw with alice + bob: done" test "$(result)" = done
+check "thaw restores the original cgroup" test "$(cgroup_of "$C1")" = "$ORIG_CG"
+sleep 0.3
+T3=$(descendants "$FPID" | sort -n | tr '\n' ' ')
+check "the tree runs again (its children fork again)" test "$T3" != "$T2"
+kill "$FPID" $(descendants "$FPID") 2>/dev/null
+
+# --- protected processes are refused ---
+run_cmd alice freeze --arg pid:=1
+check "freeze pid 1: protected" test "$(result)" = protected
+run_cmd alice freeze --arg pid:="$KPID"
+check "freeze kakurid itself: protected" test "$(result)" = protected
+"$WORK/prot/sleep" 300 & PROT=$!; PIDS+=("$PROT")
+run_cmd alice freeze --arg pid:="$PROT"
+check "freeze a process the policy protects: protected" test "$(result)" = protected
+run_cmd alice snapshot --arg pid:="$KPID"
+check "snapshot of kakurid (it holds the agent key): protected" test "$(result)" = protected
+
+# --- the sha256 and exe selectors pick exactly the processes of one binary ---
+cp /bin/sleep "$WORK/a/sleep-a"; cp /bin/sleep "$WORK/b/sleep-b"
+printf 'kakuri-test-%s' "$$" >>"$WORK/a/sleep-a"   # another hash, same program
+HA=$(sha256sum "$WORK/a/sleep-a" | cut -d' ' -f1)
+"$WORK/a/sleep-a" 300 & A1=$!; "$WORK/a/sleep-a" 301 & A2=$!
+"$WORK/b/sleep-b" 302 & B1=$!
+PIDS+=("$A1" "$A2" "$B1")
+sleep 0.1
+run_cmd alice freeze --arg sha256="$HA"
+check "freeze by sha256: done" test "$(result)" = done
+check "exactly the two processes running that binary are frozen" \
+	test "$(jq -r '[.output.frozen[].pid] | sort | map(tostring) | join(" ")' <<<"$REC")" = "$(printf '%s\n' $A1 $A2 | sort -n | tr '\n' ' ' | sed 's/ $//')"
+check "the other binary's process is not frozen" bash -c "! grep -q kakuri/ /proc/$B1/cgroup"
+FEP=$(jq -r .output.freeze_episode <<<"$REC")
+run_cmd alice freeze --arg exe="$WORK/b/sleep-b"
+check "freeze by exe path: exactly its process" test "$(jq -r '[.output.frozen[].pid] | join(" ")' <<<"$REC")" = "$B1"
+run_file "$(cosigned alice thaw --arg all:=true --episode "$FEP")"
+check "kakurid is running (the test's pid is kakurid)" test "$(readlink /proc/$KPID/exe)" = "$KAKURID"
+check "thaw all: done, nothing left frozen" test "$(result)/$(ctl status --json | jq -r .evidence.frozen)" = done/0
+
+# --- snapshot: ELF cores gdb opens, running and frozen ---
+"$CORETARGET" --untouched 1024 >"$WORK/ct.out" 2>&1 & CT=$!; PIDS+=("$CT")
+for _ in $(seq 1 100); do grep -q ready "$WORK/ct.out" && break; sleep 0.02; done
+RSS0=$(awk '/^RssAnon/ { print $2 }' /proc/$CT/status)
+run_cmd alice snapshot --arg pid:="$CT" --incident IR-EVID-1
+check "snapshot of a running process: done" test "$(result)" = done
+RSS1=$(awk '/^RssAnon/ { print $2 }' /proc/$CT/status)
+check "the 1 GiB the target never touched stays non-resident (RssAnon $RSS0 -> $RSS1 kB)" test $((RSS1 - RSS0)) -lt 2048
+SUB=$(jq -r .output.dir <<<"$REC")
+CORE="$STATE/evidence/IR-EVID-1/$SUB/pid-$CT/core"
+check "the core file exists and is sparse" bash -c "[ -f '$CORE' ] && [ \$(( \$(stat -c %b '$CORE') * 512 )) -lt \$(stat -c %s '$CORE') ]"
+gdb_check() {
+	local out
+	out=$(timeout 60 gdb -nx -batch -ex 'print kakuri_marker' -ex 'thread apply all bt' "$CORETARGET" "$1" 2>&1)
+	echo "$out" >"$WORK/gdb.$2.out"
+	grep -q 'kakuri-core-marker-4f1d' <<<"$out" &&
+	[ "$(grep -c '^Thread ' <<<"$out")" -ge 4 ] &&
+	grep -q worker_alpha <<<"$out" && grep -q worker_beta <<<"$out" && grep -q worker_gamma <<<"$out"
+}
+check "gdb opens the core: the marker string and a backtrace of every thread (running)" gdb_check "$CORE" running
+run_cmd alice freeze --arg pid:="$CT"
+FEP=$(jq -r .output.freeze_episode <<<"$REC")
+run_cmd alice snapshot --arg frozen:=true --incident IR-EVID-1
+check "snapshot of the frozen processes: done" test "$(result)" = done
+SUB=$(jq -r .output.dir <<<"$REC")
+check "gdb opens the core of the frozen process too" gdb_check "$STATE/evidence/IR-EVID-1/$SUB/pid-$CT/core" frozen
+check "the snapshot did not thaw it" grep -q "kakuri/$FEP" /proc/$CT/cgroup
+check "the snapshot also copied maps, status, cmdline, environ and exe" bash -c \
+	"cd '$STATE/evidence/IR-EVID-1/$SUB/pid-$CT' && [ -s maps ] && [ -s status ] && [ -s cmdline ] && [ -f environ ] && cmp -s exe '$CORETARGET'"
+run_file "$(cosigned alice thaw --arg all:=true --episode "$FEP")"
+check "thaw after the snapshot: done" test "$(result)" = done
+
+# --- collect ---
+run_cmd alice collect --incident IR-EVID-1
+check "collect: done" test "$(result)" = done
+check "collect wrote the volatile evidence artifacts (>= 10)" test "$(jq -r .output.count <<<"$REC")" -ge 10
+
+# --- the manifest, and fetch with verification ---
+EV="$STATE/evidence/IR-EVID-1"
+check "manifest.jsonl lists every artifact with its SHA-256" bash -c \
+	"jq -e -s 'length > 10 and all(.[]; (.sha256 | length) == 64 and .boot_id and .agent_version and .time)' '$EV/manifest.jsonl' >/dev/null"
+fetch() {
+	ip netns exec "$PEER" "$KAKURICTL" fetch --to "[$EP6]:7443" --cert "$PKI/op-ca.crt" \
+		--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" -k "$PKI/alice.key" --id IR-EVID-1 "$@"
+}
+check "fetch pulls and verifies everything" fetch -o "$WORK/f1"
+check "the fetched core is the agent's core" cmp -s "$CORE" "$WORK/f1/${CORE#$EV/}"
+# a modified artifact on the agent side
+MAPS=$(ls "$EV"/snapshot-*/pid-"$CT"/maps | head -1)
+cp "$MAPS" "$WORK/maps.orig"; echo tampered >>"$MAPS"
+fetch -o "$WORK/f2" >/dev/null 2>"$WORK/f2.err"; rc=$?
+check "a modified artifact is detected (exit 1, names the file)" bash -c "[ $rc = 1 ] && grep -q 'maps: .*mismatch' '$WORK/f2.err'"
+cp "$WORK/maps.orig" "$MAPS"
+cp "$EV/manifest.jsonl" "$WORK/manifest.orig"
+sed -i '1s/"size":[0-9]*/"size":1/' "$EV/manifest.jsonl"
+fetch -o "$WORK/f3" >/dev/null 2>"$WORK/f3.err"; rc=$?
+check "a modified manifest is detected (exit 1)" bash -c "[ $rc = 1 ] && grep -q 'manifest.jsonl' '$WORK/f3.err'"
+cp "$WORK/manifest.orig" "$EV/manifest.jsonl"
+check "fetch verifies again once restored" fetch -o "$WORK/f4"
+
+# --- a full disk: the snapshot fails cleanly, the daemon keeps serving ---
+# mounted in kakurid's mount namespace (the same as ours with EP_NSENTER)
+mkdir -p "$STATE/evidence/IR-EVID-FULL"
+nsenter -t "$KPID" -m -- mount -t tmpfs -o size=1m,mode=0700 kakuri-test \
+	"$STATE/evidence/IR-EVID-FULL" || fail "mount a tiny tmpfs"
+"$CORETARGET" --resident 16 >"$WORK/ct2.out" 2>&1 & CT2=$!; PIDS+=("$CT2")
+for _ in $(seq 1 100); do grep -q ready "$WORK/ct2.out" && break; sleep 0.02; done
+run_cmd alice snapshot --arg pid:="$CT2" --incident IR-EVID-FULL
+check "snapshot into a full disk: failed with no-space" test "$(result)" = no-space
+check "the manifest marks the cut artifact incomplete" nsenter -t "$KPID" -m -- \
+	jq -e -s 'any(.[]; .incomplete == true)' "$STATE/evidence/IR-EVID-FULL/manifest.jsonl"
+check "the daemon still answers (status)" test "$(status_field mode)" = open
+run_cmd alice status
+check "and still takes signed commands" test "$(result)" = done
+check "the audit log records the failure" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action == \"snapshot\" and (.result | test(\"no-space\")))] | length >= 1' >/dev/null"
+nsenter -t "$KPID" -m -- umount "$STATE/evidence/IR-EVID-FULL"
+kill "$CT" "$CT2" "$PROT" "$A1" "$A2" "$B1" 2>/dev/null
+summary
+[ "$FAILED" -eq 0 ]
