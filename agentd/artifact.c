@@ -324,11 +324,14 @@ kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 	if (err == 0 && fsync(s->fd) < 0)
 		err = -errno;
 	if (err < 0) {
-		/* what was written stays; the size says how far it got */
-		struct stat st;
-
-		if (fstat(s->fd, &st) == 0 && (uint64_t)st.st_size < s->off)
-			s->off = (uint64_t)st.st_size;
+		/*
+		 * What was written stays, up to the last whole write: a write
+		 * that failed half-way may have left part of its chunk, which
+		 * neither the size nor the hash cover, so it is cut off (and a
+		 * trailing hole, hashed as zeros, is made real).
+		 */
+		if (ftruncate(s->fd, (off_t)s->off) == 0)
+			fsync(s->fd);
 	}
 	close(s->fd);
 	SHA256_Final(md, &s->sha);

@@ -32,6 +32,9 @@ const char *kakuri_marker = "kakuri-core-marker-4f1d";
 void *kakuri_untouched;
 void *kakuri_resident;
 
+/* workers that reached their own function: "ready" waits for all three */
+static int workers_in;
+
 static void
 nap(void)
 {
@@ -46,6 +49,7 @@ worker_alpha(void *arg)
 	int i;
 
 	(void)arg;
+	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < LIFETIME; i++)
 		nap();
 	return NULL;
@@ -57,6 +61,7 @@ worker_beta(void *arg)
 	int i;
 
 	(void)arg;
+	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < LIFETIME; i++)
 		nap();
 	return NULL;
@@ -68,6 +73,7 @@ worker_gamma(void *arg)
 	int i;
 
 	(void)arg;
+	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < LIFETIME; i++)
 		nap();
 	return NULL;
@@ -155,6 +161,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "coretarget: pthread_create failed\n");
 			return 1;
 		}
+	/* so a backtrace taken after "ready" shows each worker by name */
+	for (i = 0; i < 1000 && __atomic_load_n(&workers_in,
+	    __ATOMIC_SEQ_CST) < 3; i++) {
+		struct timespec ts = { 0, 10000000 };
+
+		nanosleep(&ts, NULL);
+	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	for (i = 0; i < LIFETIME; i++)

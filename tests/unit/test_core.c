@@ -43,6 +43,9 @@
 /* written by the child after fork, so the page is its own and resident */
 char core_test_marker[64];
 
+/* workers that reached their own function (a backtrace shows its name) */
+static int workers_in;
+
 struct child {
 	pid_t pid;
 	uint64_t untouched;	/* address of the never-touched mapping */
@@ -61,6 +64,7 @@ unit_worker_alpha(void *arg)
 {
 	int i;
 
+	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < 1200; i++)
 		nap_ms(100);
 	return arg;
@@ -71,6 +75,7 @@ unit_worker_beta(void *arg)
 {
 	int i;
 
+	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < 1200; i++)
 		nap_ms(100);
 	return arg;
@@ -81,6 +86,7 @@ unit_worker_gamma(void *arg)
 {
 	int i;
 
+	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < 1200; i++)
 		nap_ms(100);
 	return arg;
@@ -115,6 +121,10 @@ child_main(int wfd, size_t extra)
 	for (i = 0; i < 3; i++)
 		if (pthread_create(&t, NULL, fn[i], NULL) != 0)
 			_exit(1);
+	/* ready only once every worker sits in its function (10 s at most) */
+	for (i = 0; i < 1000 && __atomic_load_n(&workers_in,
+	    __ATOMIC_SEQ_CST) < 3; i++)
+		nap_ms(10);
 	addr = (uint64_t)(uintptr_t)m;
 	if (write(wfd, &addr, sizeof(addr)) != sizeof(addr))
 		_exit(1);
