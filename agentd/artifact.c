@@ -554,3 +554,60 @@ kk_proc_start_time(pid_t pid, unsigned long long *out)
 	*out = v;
 	return 0;
 }
+
+/*
+ * Reads a whole /proc file (their st_size is 0, so by growing a buffer),
+ * NUL-terminated.  -E2BIG past max.
+ */
+int
+kk_read_text(const char *path, size_t max, char **out, size_t *outlen)
+{
+	char *buf = NULL, *nb;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd, err = 0, intr = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (cap - len < 4096) {
+			if (cap >= max) {
+				err = -E2BIG;
+				goto out;
+			}
+			cap = cap ? cap * 2 : 16384;
+			if (cap > max)
+				cap = max;
+			if ((nb = realloc(buf, cap + 1)) == NULL) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR && ++intr < 64)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (buf == NULL && (buf = malloc(1)) == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}

@@ -212,63 +212,6 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/*
- * Reads a whole /proc file (their st_size is 0, so by growing a buffer),
- * NUL-terminated.  -E2BIG past max.
- */
-static int
-read_proc(const char *path, size_t max, char **out, size_t *outlen)
-{
-	char *buf = NULL, *nb;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd, err = 0, intr = 0;
-
-	*out = NULL;
-	*outlen = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (cap - len < 4096) {
-			if (cap >= max) {
-				err = -E2BIG;
-				goto out;
-			}
-			cap = cap ? cap * 2 : 16384;
-			if (cap > max)
-				cap = max;
-			if ((nb = realloc(buf, cap + 1)) == NULL) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR && ++intr < 64)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (buf == NULL && (buf = malloc(1)) == NULL) {
-		err = -ENOMEM;
-		goto out;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return err;
-}
-
 static int
 read_pidfile(const struct snap *sn, const char *name, size_t max,
     char **out, size_t *outlen)
@@ -277,7 +220,7 @@ read_pidfile(const struct snap *sn, const char *name, size_t max,
 	int err;
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)sn->pid, name);
-	err = read_proc(path, max, out, outlen);
+	err = kk_read_text(path, max, out, outlen);
 	return err == -ENOENT ? -ESRCH : err;
 }
 
@@ -728,7 +671,7 @@ thread_prstatus(struct snap *sn, pid_t tid, struct elf_prstatus *pr)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)sn->pid,
 	    (int)tid);
-	if (read_proc(path, 65536, &text, &len) == 0 &&
+	if (kk_read_text(path, 65536, &text, &len) == 0 &&
 	    stat_fields(text, f, 15) >= 15) {
 		pr->pr_ppid = atoi(f[1]);
 		pr->pr_pgrp = atoi(f[2]);
@@ -742,7 +685,7 @@ thread_prstatus(struct snap *sn, pid_t tid, struct elf_prstatus *pr)
 	text = NULL;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)sn->pid,
 	    (int)tid);
-	if (read_proc(path, 65536, &text, &len) == 0) {
+	if (kk_read_text(path, 65536, &text, &len) == 0) {
 		if ((v = status_field(text, "SigPnd")) != NULL)
 			pr->pr_sigpend = strtoul(v, NULL, 16);
 		if ((v = status_field(text, "SigBlk")) != NULL)
@@ -1355,29 +1298,6 @@ close:
 
 /* ---- the snapshot ------------------------------------------------ */
 
-/*
- * A copy cut short (disk full) can leave part of the failed write behind
- * the bytes that were hashed: cut the file back to a->size so the file
- * and its SHA-256 agree.  (kk_sink_close would be the place for this.)
- */
-static int
-trim_incomplete(int dirfd, const struct kk_artifact *a)
-{
-	struct stat st;
-	int fd, err = 0;
-
-	if (!a->incomplete || a->path[0] == '\0')
-		return 0;
-	fd = openat(dirfd, a->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > a->size &&
-	    ftruncate(fd, (off_t)a->size) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 static void
 art_init(struct snap *sn, struct kk_artifact *a)
 {
@@ -1418,7 +1338,6 @@ put_file(struct snap *sn, const char *name, const char *buf, size_t len)
 	art_init(sn, &a);
 	snprintf(rel, sizeof(rel), "pid-%d/%s", (int)sn->pid, name);
 	err = kk_artifact_write(sn->dirfd, rel, buf, len, "procfs", &a);
-	trim_incomplete(sn->dirfd, &a);
 	if (err == -ENOSPC)
 		set_err(sn, "%s: no space left on device", rel);
 	else if (err < 0)
@@ -1453,7 +1372,6 @@ snap_files(struct snap *sn)
 	snprintf(src, sizeof(src), "/proc/%d/exe", (int)sn->pid);
 	err = kk_artifact_copy_path(sn->dirfd, rel, src, EXE_MAX, "procfs",
 	    &a);
-	trim_incomplete(sn->dirfd, &a);
 	if (art_add(sn, &a) < 0 && err == 0)
 		err = -ENOMEM;
 	/* no executable to copy (it can vanish with its mount): not fatal */
@@ -1588,7 +1506,6 @@ snap_run(struct snap *sn)
 	art_init(sn, &a);
 	err = write_core(sn, &a);
 	detach_threads(sn);
-	trim_incomplete(sn->dirfd, &a);
 	cerr = art_add(sn, &a);
 	if (err == -ENOSPC) {
 		set_err(sn, "core: no space left on device after %llu bytes",

@@ -94,6 +94,12 @@ int kk_artifact_copy_path(int dirfd, const char *rel, const char *src,
 int kk_artifact_write_json(int dirfd, const char *rel, json_t *o,
     const char *method, struct kk_artifact *a);
 
+/*
+ * A whole file read into a NUL-terminated buffer (for /proc, whose files
+ * have no size): -E2BIG past max bytes.  The caller frees *out.
+ */
+int kk_read_text(const char *path, size_t max, char **out, size_t *outlen);
+
 /* Process start time (field 22 of /proc/PID/stat); 0 and -errno if gone. */
 int kk_proc_start_time(pid_t pid, unsigned long long *out);
 

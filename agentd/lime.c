@@ -61,58 +61,6 @@ struct src {
 
 /* ---- iomem ------------------------------------------------------- */
 
-static int
-read_text(const char *path, size_t max, char **out, size_t *outlen)
-{
-	char *buf = NULL, *nb;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd, err = 0, intr = 0;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (cap - len < 4096) {
-			if (cap >= max) {
-				err = -E2BIG;
-				goto out;
-			}
-			cap = cap ? cap * 2 : 65536;
-			if (cap > max)
-				cap = max;
-			if ((nb = realloc(buf, cap + 1)) == NULL) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR && ++intr < 64)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (buf == NULL && (buf = malloc(1)) == NULL) {
-		err = -ENOMEM;
-		goto out;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return err;
-}
-
 /*
  * A hex number of at most 16 digits, nothing else (strtoull would take
  * signs, "0x" and overflow).
@@ -180,7 +128,7 @@ kk_iomem_ram(const char *iomem, struct kk_range **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((err = read_text(iomem, IOMEM_MAX, &text, &len)) < 0)
+	if ((err = kk_read_text(iomem, IOMEM_MAX, &text, &len)) < 0)
 		return err;
 	end = text + len;
 	for (p = text; p < end; p = eol + 1) {
@@ -393,29 +341,6 @@ open_source(const struct kk_lime_src *ls, struct src *s, char *err,
 }
 
 /* ---- copying ----------------------------------------------------- */
-
-/*
- * A copy cut short (disk full) can leave part of the failed write behind
- * the bytes that were hashed: cut the file back to a->size so the file
- * and its SHA-256 agree.  (kk_sink_close would be the place for this.)
- */
-static int
-trim_incomplete(int dirfd, const struct kk_artifact *a)
-{
-	struct stat st;
-	int fd, err = 0;
-
-	if (!a->incomplete || a->path[0] == '\0')
-		return 0;
-	fd = openat(dirfd, a->path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > a->size &&
-	    ftruncate(fd, (off_t)a->size) < 0)
-		err = -errno;
-	close(fd);
-	return err;
-}
 
 struct copy {
 	struct kk_sink *sink;
@@ -631,7 +556,6 @@ kk_lime_write(int dirfd, const char *rel, const struct kk_lime_src *ls,
 	else
 		(void)flush_gap(&c);
 	ret = kk_sink_close(sink, a, ret);
-	trim_incomplete(dirfd, a);
 	if (ret == -ENOSPC)
 		snprintf(err, errlen, "%s: no space left on device after %llu "
 		    "bytes", rel, (unsigned long long)a->size);
