@@ -155,7 +155,7 @@ unit-asan: deps
 	$(Q)$(MAKE) --no-print-directory $(OBJDIR)/asan/unit-tests
 	$(Q)cd tests/unit && ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		CK_FORK=yes ../../$(OBJDIR)/asan/unit-tests
+		CK_FORK=yes CK_TIMEOUT_MULTIPLIER=3 ../../$(OBJDIR)/asan/unit-tests
 
 # Each fuzzer for FUZZ_SECONDS, starting from the seeds in tests/fuzz/corpus.
 fuzz: deps

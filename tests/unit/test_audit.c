@@ -1015,7 +1015,7 @@ audit_suite(void)
 
 	s = suite_create("audit");
 
-	tc = tcase_create("chain");
+	tc = kk_tcase("chain");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_chain_written);
@@ -1026,7 +1026,7 @@ audit_suite(void)
 	tcase_add_test(tc, test_hostile_strings);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("verify");
+	tc = kk_tcase("verify");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_set_timeout(tc, 30);
@@ -1043,7 +1043,7 @@ audit_suite(void)
 	tcase_add_test(tc, test_verify_blank_line);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("reopen");
+	tc = kk_tcase("reopen");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_reopen_continues);
@@ -1057,7 +1057,7 @@ audit_suite(void)
 	tcase_add_test(tc, test_symlink_refused);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("sha256");
+	tc = kk_tcase("sha256");
 	tcase_add_test(tc, test_sha256_kat);
 	suite_add_tcase(s, tc);
 

@@ -18,6 +18,7 @@
 
 #include "kakuri.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define STAFF_GID	((gid_t)4711)
 
@@ -220,13 +221,13 @@ authz_suite(void)
 
 	s = suite_create("authz");
 
-	tc = tcase_create("matrix");
+	tc = kk_tcase("matrix");
 	tcase_add_loop_test(tc, test_matrix, 0, (int)(KK_OP__MAX * NCALLERS));
 	tcase_add_test(tc, test_other_staff_gid);
 	tcase_add_test(tc, test_unknown_op_denied);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("names");
+	tc = kk_tcase("names");
 	tcase_add_loop_test(tc, test_op_names, 0, KK_OP__MAX);
 	tcase_add_test(tc, test_op_names_distinct);
 	tcase_add_loop_test(tc, test_op_parse_rejects, 0,

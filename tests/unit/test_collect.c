@@ -860,7 +860,7 @@ Suite *
 collect_suite(void)
 {
 	Suite *s = suite_create("collect");
-	TCase *tc = tcase_create("collect");
+	TCase *tc = kk_tcase("collect");
 
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);

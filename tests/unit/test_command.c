@@ -15,6 +15,7 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "testutil.h"
 
 Suite *command_suite(void);
 
@@ -570,14 +571,14 @@ command_suite(void)
 	Suite *s = suite_create("command");
 	TCase *tc;
 
-	tc = tcase_create("valid");
+	tc = kk_tcase("valid");
 	tcase_add_test(tc, test_action_names);
 	tcase_add_test(tc, test_valid);
 	tcase_add_test(tc, test_valid_variants);
 	tcase_add_test(tc, test_text_limits);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("strict");
+	tc = kk_tcase("strict");
 	tcase_add_loop_test(tc, test_missing_key, 0, (int)NBASE);
 	tcase_add_loop_test(tc, test_bad, 0,
 	    (int)(sizeof(bads) / sizeof(bads[0])));
@@ -587,7 +588,7 @@ command_suite(void)
 	tcase_add_test(tc, test_why_printable);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("time");
+	tc = kk_tcase("time");
 	tcase_add_test(tc, test_time_window);
 	tcase_add_test(tc, test_time_lifetime);
 	tcase_add_test(tc, test_time_extremes);

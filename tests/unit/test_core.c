@@ -741,7 +741,7 @@ Suite *
 core_suite(void)
 {
 	Suite *s = suite_create("core");
-	TCase *tc = tcase_create("core");
+	TCase *tc = kk_tcase("core");
 
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);

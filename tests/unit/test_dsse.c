@@ -1529,12 +1529,12 @@ dsse_suite(void)
 
 	s = suite_create("dsse");
 
-	tc = tcase_create("pae");
+	tc = kk_tcase("pae");
 	tcase_add_test(tc, test_pae_vectors);
 	tcase_add_test(tc, test_pae_args);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("keys");
+	tc = kk_tcase("keys");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_key_files);
@@ -1546,7 +1546,7 @@ dsse_suite(void)
 	tcase_add_test(tc, test_cert_contents);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("sign");
+	tc = kk_tcase("sign");
 	tcase_add_test(tc, test_sign_kat);
 	tcase_add_test(tc, test_sig_bitflips);
 	tcase_add_test(tc, test_payload_mutations);
@@ -1557,7 +1557,7 @@ dsse_suite(void)
 	tcase_add_test(tc, test_roundtrip);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("parse");
+	tc = kk_tcase("parse");
 	tcase_add_unchecked_fixture(tc, tokens_make, tokens_free);
 	tcase_add_loop_test(tc, test_parse_accepted, 0,
 	    (int)(sizeof(accepted) / sizeof(accepted[0])));

@@ -358,7 +358,7 @@ Suite *
 evidence_suite(void)
 {
 	Suite *s = suite_create("evidence");
-	TCase *tc = tcase_create("store");
+	TCase *tc = kk_tcase("store");
 
 	tcase_add_unchecked_fixture(tc, kk_test_base_create, kk_test_base_remove);
 	tcase_set_timeout(tc, 60);

@@ -22,6 +22,7 @@
 
 #include "kakuri.h"
 #include "suites.h"
+#include "testutil.h"
 
 #define TIMEOUT_MS	100
 
@@ -636,7 +637,7 @@ frame_suite(void)
 
 	s = suite_create("frame");
 
-	tc = tcase_create("header");
+	tc = kk_tcase("header");
 	tcase_add_loop_test(tc, test_header_roundtrip, 0,
 	    (int)(sizeof(hdr_lens) / sizeof(hdr_lens[0])));
 	tcase_add_test(tc, test_header_known_bytes);
@@ -644,7 +645,7 @@ frame_suite(void)
 	tcase_add_test(tc, test_header_over_32bit);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("reader");
+	tc = kk_tcase("reader");
 	tcase_add_test(tc, test_feed_byte_by_byte);
 	tcase_add_test(tc, test_feed_every_split);
 	tcase_add_test(tc, test_feed_back_to_back);
@@ -655,7 +656,7 @@ frame_suite(void)
 	tcase_add_test(tc, test_feed_reset_midframe);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("io");
+	tc = kk_tcase("io");
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_rw_roundtrip, 0,
 	    (int)(sizeof(rw_lens) / sizeof(rw_lens[0])));

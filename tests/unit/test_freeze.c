@@ -1373,7 +1373,7 @@ END_TEST
 static TCase *
 fz_tcase(const char *name, const TTest *t)
 {
-	TCase *tc = tcase_create(name);
+	TCase *tc = kk_tcase(name);
 
 	/* one case per test: the fixture cleans up after each of them */
 	tcase_add_unchecked_fixture(tc, fz_setup, fz_teardown);
@@ -1395,7 +1395,7 @@ freeze_suite(void)
 	suite_add_tcase(s, fz_tcase("protected_exe", test_protected_exe));
 	suite_add_tcase(s, fz_tcase("selectors", test_selectors));
 	suite_add_tcase(s, fz_tcase("v1", test_v1_fallback));
-	tc = tcase_create("json");
+	tc = kk_tcase("json");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_json);

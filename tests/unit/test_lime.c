@@ -671,7 +671,7 @@ Suite *
 lime_suite(void)
 {
 	Suite *s = suite_create("lime");
-	TCase *tc = tcase_create("lime");
+	TCase *tc = kk_tcase("lime");
 
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);

@@ -19,6 +19,7 @@
 
 #include "nft.h"
 #include "suites.h"
+#include "testutil.h"
 
 static const char *const EPISODE = "00112233445566778899aabbccddeeff";
 
@@ -715,7 +716,7 @@ Suite *
 nft_build_suite(void)
 {
 	Suite *s = suite_create("nft_build");
-	TCase *tc = tcase_create("batch");
+	TCase *tc = kk_tcase("batch");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, isolated_batch_shape);

@@ -794,7 +794,7 @@ parse_suite(void)
 	Suite *s = suite_create("parse");
 	TCase *tc;
 
-	tc = tcase_create("shipped");
+	tc = kk_tcase("shipped");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_shipped_default);
@@ -805,7 +805,7 @@ parse_suite(void)
 	tcase_add_test(tc, test_examples_all_load);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("valid");
+	tc = kk_tcase("valid");
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_valid_full);
 	tcase_add_test(tc, test_valid_sparse);
@@ -814,12 +814,12 @@ parse_suite(void)
 	tcase_add_test(tc, test_failed_load_keeps_policy);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("hostile");
+	tc = kk_tcase("hostile");
 	tcase_add_loop_test(tc, test_hostile, 0,
 	    (int)(sizeof(hostile) / sizeof(hostile[0])));
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("file");
+	tc = kk_tcase("file");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_set_timeout(tc, 20);
@@ -836,7 +836,7 @@ parse_suite(void)
 	tcase_add_test(tc, test_err_one_line);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("addr");
+	tc = kk_tcase("addr");
 	tcase_add_test(tc, test_addr_v4);
 	tcase_add_test(tc, test_addr_v6);
 	tcase_add_loop_test(tc, test_addr_rejects, 0,

@@ -366,7 +366,7 @@ replay_suite(void)
 	Suite *s = suite_create("replay");
 	TCase *tc;
 
-	tc = tcase_create("store");
+	tc = kk_tcase("store");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_record_once);
@@ -379,7 +379,7 @@ replay_suite(void)
 	tcase_add_test(tc, test_planted_entry);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("prune");
+	tc = kk_tcase("prune");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_set_timeout(tc, 120);

@@ -626,7 +626,7 @@ state_suite(void)
 
 	s = suite_create("state");
 
-	tc = tcase_create("state");
+	tc = kk_tcase("state");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_loop_test(tc, test_roundtrip, 0,
@@ -643,7 +643,7 @@ state_suite(void)
 	tcase_add_test(tc, test_stale_temp_only);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("atomic");
+	tc = kk_tcase("atomic");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_atomic_no_temp_left);
@@ -656,14 +656,14 @@ state_suite(void)
 	tcase_add_test(tc, test_atomic_name_too_long);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("episode");
+	tc = kk_tcase("episode");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_add_test(tc, test_episode_new);
 	tcase_add_test(tc, test_episode_loads);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("util");
+	tc = kk_tcase("util");
 	tcase_add_test(tc, test_mode_names);
 	tcase_add_test(tc, test_rfc3339);
 	suite_add_tcase(s, tc);

@@ -904,7 +904,7 @@ trust_suite(void)
 	Suite *s = suite_create("trust");
 	TCase *tc;
 
-	tc = tcase_create("load");
+	tc = kk_tcase("load");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_set_timeout(tc, 60);
@@ -920,7 +920,7 @@ trust_suite(void)
 	tcase_add_test(tc, test_bad_args);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("signers");
+	tc = kk_tcase("signers");
 	tcase_add_unchecked_fixture(tc, kk_test_base_create,
 	    kk_test_base_remove);
 	tcase_set_timeout(tc, 60);

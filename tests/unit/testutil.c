@@ -137,3 +137,12 @@ kk_test_count_entries(const char *dir, const char *mark, size_t *marked)
 	closedir(d);
 	return n;
 }
+
+TCase *
+kk_tcase(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, KK_TCASE_TIMEOUT);
+	return tc;
+}

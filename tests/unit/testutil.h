@@ -11,6 +11,17 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include <check.h>
+
+/*
+ * Every test case gets a timeout of its own (Check's default is 4 s, too
+ * short for a sanitizer build on a busy machine).  A suite may raise it
+ * with tcase_set_timeout; `make unit-asan` multiplies all of them
+ * (CK_TIMEOUT_MULTIPLIER) because ASan runs several times slower.
+ */
+#define KK_TCASE_TIMEOUT	60
+TCase	*kk_tcase(const char *name);
+
 /*
  * The test case's private mkdtemp(3) directory.  Made and removed by an
  * unchecked fixture, so the removal runs in the parent even when a forked
