@@ -254,3 +254,26 @@ send() {
 send_result() {
 	send "$@" 2>/dev/null | jq -r '.receipts[0] | if .result == "done" then "done" else (.reason // .result) end' 2>/dev/null
 }
+
+# --- bounded polls (nft scenarios): wait for a state, never sample after a sleep ---
+# until_ok SECONDS CMD...: run CMD every 20 ms until it succeeds (0) or
+# SECONDS have passed (1)
+until_ok() {
+	local limit=$1 end i; shift
+	end=$(( $(date +%s%N) + limit * 1000000000 ))
+	for ((i = 0; i < limit * 50 + 1; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.02
+	done
+	return 1
+}
+# check_within "description" SECONDS CMD...: passes once CMD succeeds in time
+check_within() {
+	local d=$1 s=$2; shift 2
+	if until_ok "$s" "$@"; then pass "$d"; else fail "$d"; fi
+}
+# audit_has JQ-FILTER: an audit entry matches (select(...) on .entries[])
+audit_has() { ctl log --json | jq -e "[.entries[] | select($1)] | length > 0"; }
+# outbox_has TEXT: a queued report contains TEXT
+outbox_has() { grep -lq -- "$1" "$STATE"/outbox/*.json; }

@@ -3,7 +3,8 @@
  *
  *   netprobe serve ADDR PORT [SECONDS]     TCP + UDP echo on ADDR:PORT
  *   netprobe tcp ADDR PORT [TIMEOUT_MS]    connect, echo once: exit 0 if it passed
- *   netprobe udp ADDR PORT [TIMEOUT_MS]    one datagram, echoed: exit 0 if it passed
+ *   netprobe udp ADDR PORT [TIMEOUT_MS [SRCPORT]]
+ *       one datagram (from SRCPORT if given), echoed: exit 0 if it passed
  *   netprobe hold ADDR PORT GATE [TIMEOUT_MS]
  *       connect and echo once (exit 2 if that fails), print "ready", wait
  *       for the file GATE to exist, then echo again: exit 0 if data still
@@ -18,6 +19,16 @@
  *   netprobe timed CMD [ARGS...]           print CLOCK_MONOTONIC ns, exec CMD
  *   netprobe notify-wait PATH TIMEOUT_MS   bind a datagram socket at PATH (an
  *       sd_notify NOTIFY_SOCKET), print CLOCK_MONOTONIC ns when READY=1 arrives
+ *   netprobe watch tcp|udp ADDR PORT INTERVAL_MS SECONDS STOPFILE
+ *       start a probe every INTERVAL_MS (each may take up to 500 ms to pass)
+ *       until SECONDS passed or STOPFILE exists; print "ready" once the
+ *       first probe is out, and at the end "probes N passed K window_ms W":
+ *       W is the longest time traffic was seen passing, from the first to
+ *       the last probe of a run of passing probes, plus one interval
+ *   netprobe ndp-serve ADDR SECONDS        answer ICMPv6 neighbour solicitations
+ *       that carry a netprobe tag with an advertisement carrying it back
+ *   netprobe ndp ADDR [TIMEOUT_MS]         send a tagged neighbour solicitation
+ *       (hop limit 255) from a raw socket: exit 0 if the tag came back
  *
  * Every loop is bounded in count and time; it talks only to the address
  * it is given (test namespaces or loopback).
@@ -25,8 +36,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,23 +179,51 @@ echo(int fd, int timeout_ms)
 	    0 : -1;
 }
 
+/* A socket bound to srcport (0: any) and connecting to addr:port. */
 static int
-connect_to(const char *addr, const char *port, int type, int timeout_ms)
+connect_start(const char *addr, const char *port, int type, int srcport)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, local;
 	socklen_t len;
-	int fam, fd, err = 0;
-	socklen_t elen = sizeof(err);
+	int fam, fd, one = 1;
 
 	if ((fam = sockaddr_of(addr, port, &ss, &len)) < 0)
 		return -1;
 	fd = socket(fam, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
+	if (srcport > 0) {
+		memset(&local, 0, sizeof(local));
+		local.ss_family = (sa_family_t)fam;
+		if (fam == AF_INET)
+			((struct sockaddr_in *)&local)->sin_port =
+			    htons((uint16_t)srcport);
+		else
+			((struct sockaddr_in6 *)&local)->sin6_port =
+			    htons((uint16_t)srcport);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&local, len) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+static int
+connect_from(const char *addr, const char *port, int type, int timeout_ms,
+    int srcport)
+{
+	int fd, err = 0;
+	socklen_t elen = sizeof(err);
+
+	fd = connect_start(addr, port, type, srcport);
+	if (fd < 0)
+		return -1;
 	if (type == SOCK_STREAM) {
 		if (wait_fd(fd, POLLOUT, timeout_ms) < 0 ||
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 ||
@@ -195,9 +236,16 @@ connect_to(const char *addr, const char *port, int type, int timeout_ms)
 }
 
 static int
-probe(const char *addr, const char *port, int type, int timeout_ms)
+connect_to(const char *addr, const char *port, int type, int timeout_ms)
 {
-	int fd = connect_to(addr, port, type, timeout_ms), r;
+	return connect_from(addr, port, type, timeout_ms, 0);
+}
+
+static int
+probe(const char *addr, const char *port, int type, int timeout_ms,
+    int srcport)
+{
+	int fd = connect_from(addr, port, type, timeout_ms, srcport), r;
 
 	if (fd < 0)
 		return 1;
@@ -352,6 +400,227 @@ notify_wait(const char *path, int timeout_ms)
 	return 1;
 }
 
+/*
+ * watch: a probe every interval_ms, each allowed PROBE_WAIT_MS to pass, so
+ * a slow but passing probe is never counted as blocked.
+ */
+#define WATCH_MAX_PROBES	4000
+#define WATCH_MAX_PENDING	64
+#define PROBE_WAIT_MS		500
+
+struct watch_probe {
+	int fd;
+	int idx;
+	long long sent;
+	char tag[32];
+};
+
+static bool
+watch_passed(struct watch_probe *p, int type, short revents)
+{
+	char buf[64];
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	ssize_t r;
+
+	if (type == SOCK_STREAM)
+		return (revents & POLLOUT) &&
+		    getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 &&
+		    err == 0;
+	if (!(revents & POLLIN))
+		return false;
+	r = recv(p->fd, buf, sizeof(buf), 0);
+	return r == (ssize_t)strlen(p->tag) && memcmp(buf, p->tag, (size_t)r) == 0;
+}
+
+static int
+watch(const char *proto, const char *addr, const char *port, int interval_ms,
+    int seconds, const char *stopfile)
+{
+	static bool passed[WATCH_MAX_PROBES];
+	static long long sent[WATCH_MAX_PROBES];
+	struct watch_probe pend[WATCH_MAX_PENDING];
+	struct pollfd pfd[WATCH_MAX_PENDING];
+	struct stat st;
+	long long start = now_ns(), end, next, now, run_first = -1, best = 0;
+	long long interval = (long long)interval_ms * 1000000LL;
+	int type, nprobes = 0, npend = 0, npassed = 0, i, wait_ms;
+	bool stop = false;
+
+	if (strcmp(proto, "tcp") == 0)
+		type = SOCK_STREAM;
+	else if (strcmp(proto, "udp") == 0)
+		type = SOCK_DGRAM;
+	else
+		return 2;
+	if (interval_ms < 1 || seconds < 1 || seconds > 120)
+		return 2;
+	end = start + (long long)seconds * 1000000000LL;
+	next = start;
+	while (!stop || npend > 0) {
+		now = now_ns();
+		if (!stop && (now >= end || stat(stopfile, &st) == 0 ||
+		    nprobes == WATCH_MAX_PROBES))
+			stop = true;
+		if (!stop && now >= next && npend < WATCH_MAX_PENDING) {
+			struct watch_probe *p = &pend[npend];
+
+			p->fd = connect_start(addr, port, type, 0);
+			p->idx = nprobes;
+			p->sent = now;
+			sent[nprobes] = now;
+			passed[nprobes] = false;
+			snprintf(p->tag, sizeof(p->tag), "kakuri-%d", nprobes);
+			nprobes++;
+			next += interval;
+			if (p->fd >= 0 && type == SOCK_DGRAM)
+				send(p->fd, p->tag, strlen(p->tag), 0);
+			if (p->fd >= 0)
+				npend++;
+			if (nprobes == 1) {
+				printf("ready\n");
+				fflush(stdout);
+			}
+		}
+		for (i = 0; i < npend; i++)
+			pfd[i] = (struct pollfd){ .fd = pend[i].fd,
+			    .events = type == SOCK_STREAM ? POLLOUT : POLLIN };
+		wait_ms = stop ? 10 : (int)((next - now) / 1000000LL);
+		if (wait_ms < 0)
+			wait_ms = 0;
+		if (wait_ms > 10)
+			wait_ms = 10;
+		poll(pfd, (nfds_t)npend, wait_ms);
+		now = now_ns();
+		for (i = npend - 1; i >= 0; i--) {
+			bool ok = pfd[i].revents != 0 &&
+			    watch_passed(&pend[i], type, pfd[i].revents);
+			bool refused = (pfd[i].revents & (POLLERR | POLLHUP)) != 0;
+			bool expired = now - pend[i].sent >=
+			    PROBE_WAIT_MS * 1000000LL;
+
+			if (!ok && !refused && !expired)
+				continue;
+			passed[pend[i].idx] = ok;
+			close(pend[i].fd);
+			pend[i] = pend[--npend];
+		}
+	}
+	/* the longest run of passing probes, by send time */
+	for (i = 0; i < nprobes; i++) {
+		if (!passed[i]) {
+			run_first = -1;
+			continue;
+		}
+		npassed++;
+		if (run_first < 0)
+			run_first = sent[i];
+		if (sent[i] - run_first + interval > best)
+			best = sent[i] - run_first + interval;
+	}
+	printf("probes %d passed %d window_ms %lld\n", nprobes, npassed,
+	    best / 1000000LL);
+	return 0;
+}
+
+/* ICMPv6 neighbour solicitations and advertisements with a netprobe tag. */
+#define NDP_TAG		"kakuri-ndp-probe"
+
+static int
+ndp_socket(const char *addr, struct sockaddr_in6 *sa, int want_type)
+{
+	struct icmp6_filter filt;
+	int fd, hops = 255;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sin6_family = AF_INET6;
+	if (inet_pton(AF_INET6, addr, &sa->sin6_addr) != 1)
+		return -1;
+	fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+	if (fd < 0)
+		return -1;
+	ICMP6_FILTER_SETBLOCKALL(&filt);
+	ICMP6_FILTER_SETPASS(want_type, &filt);
+	setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &filt, sizeof(filt));
+	/* what neighbour discovery uses: receivers drop anything else */
+	setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &hops, sizeof(hops));
+	return fd;
+}
+
+/* type, code, checksum (the kernel's), reserved, target, then the tag */
+static size_t
+ndp_message(uint8_t *buf, uint8_t type, const struct in6_addr *target)
+{
+	memset(buf, 0, 24);
+	buf[0] = type;
+	memcpy(buf + 8, target, 16);
+	memcpy(buf + 24, NDP_TAG, strlen(NDP_TAG));
+	return 24 + strlen(NDP_TAG);
+}
+
+static bool
+ndp_tagged(const uint8_t *buf, ssize_t len, uint8_t type)
+{
+	return len == (ssize_t)(24 + strlen(NDP_TAG)) && buf[0] == type &&
+	    memcmp(buf + 24, NDP_TAG, strlen(NDP_TAG)) == 0;
+}
+
+static int
+ndp_serve(const char *addr, int seconds)
+{
+	struct sockaddr_in6 self, from;
+	socklen_t flen;
+	uint8_t buf[256], out[256];
+	long long end = now_ns() + (long long)seconds * 1000000000LL;
+	ssize_t r;
+	int fd;
+
+	fd = ndp_socket(addr, &self, ND_NEIGHBOR_SOLICIT);
+	if (fd < 0)
+		return 2;
+	while (now_ns() < end) {
+		if (wait_fd(fd, POLLIN, 200) < 0)
+			continue;
+		flen = sizeof(from);
+		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+		    &flen);
+		if (!ndp_tagged(buf, r, ND_NEIGHBOR_SOLICIT))
+			continue;
+		sendto(fd, out, ndp_message(out, ND_NEIGHBOR_ADVERT,
+		    &self.sin6_addr), 0, (struct sockaddr *)&from, flen);
+	}
+	return 0;
+}
+
+static int
+ndp_probe(const char *addr, int timeout_ms)
+{
+	struct sockaddr_in6 to, from;
+	socklen_t flen;
+	uint8_t buf[256], out[256];
+	long long end = now_ns() + (long long)timeout_ms * 1000000LL;
+	ssize_t r;
+	int fd;
+
+	fd = ndp_socket(addr, &to, ND_NEIGHBOR_ADVERT);
+	if (fd < 0)
+		return 2;
+	if (sendto(fd, out, ndp_message(out, ND_NEIGHBOR_SOLICIT,
+	    &to.sin6_addr), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+		return 1;
+	while (now_ns() < end) {
+		if (wait_fd(fd, POLLIN, 50) < 0)
+			continue;
+		flen = sizeof(from);
+		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+		    &flen);
+		if (ndp_tagged(buf, r, ND_NEIGHBOR_ADVERT) &&
+		    memcmp(&from.sin6_addr, &to.sin6_addr, 16) == 0)
+			return 0;
+	}
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -359,10 +628,10 @@ main(int argc, char **argv)
 		return serve(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 120);
 	if (argc >= 4 && strcmp(argv[1], "tcp") == 0)
 		return probe(argv[2], argv[3], SOCK_STREAM,
-		    argc > 4 ? atoi(argv[4]) : 1000);
+		    argc > 4 ? atoi(argv[4]) : 1000, 0);
 	if (argc >= 4 && strcmp(argv[1], "udp") == 0)
 		return probe(argv[2], argv[3], SOCK_DGRAM,
-		    argc > 4 ? atoi(argv[4]) : 1000);
+		    argc > 4 ? atoi(argv[4]) : 1000, argc > 5 ? atoi(argv[5]) : 0);
 	if (argc >= 5 && strcmp(argv[1], "hold") == 0)
 		return hold(argv[2], argv[3], argv[4],
 		    argc > 5 ? atoi(argv[5]) : 1000);
@@ -384,6 +653,13 @@ main(int argc, char **argv)
 		return slow(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 4 && strcmp(argv[1], "notify-wait") == 0)
 		return notify_wait(argv[2], atoi(argv[3]));
-	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink|idle|garbage|slow|timed|notify-wait ...\n");
+	if (argc >= 8 && strcmp(argv[1], "watch") == 0)
+		return watch(argv[2], argv[3], argv[4], atoi(argv[5]),
+		    atoi(argv[6]), argv[7]);
+	if (argc >= 4 && strcmp(argv[1], "ndp-serve") == 0)
+		return ndp_serve(argv[2], atoi(argv[3]));
+	if (argc >= 3 && strcmp(argv[1], "ndp") == 0)
+		return ndp_probe(argv[2], argc > 3 ? atoi(argv[3]) : 1000);
+	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink|idle|garbage|slow|timed|notify-wait|watch|ndp-serve|ndp ...\n");
 	return 2;
 }
