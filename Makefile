@@ -48,6 +48,8 @@ AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
 	agentd/nft.c agentd/control.c agentd/log.c agentd/remote.c \
 	agentd/trust.c agentd/cfgfile.c agentd/replay.c agentd/tls.c \
 	agentd/netchild.c agentd/preserve.c $(EVIDENCE_SRC) $(COMMON_SRC)
+# interfaces leaving the namespace while quarantined (rtnetlink)
+AGENTD_SRC += agentd/links.c
 CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c ctl/fetch.c agentd/tls.c \
 	$(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
