@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include "kakuri.h"
+#include "links.h"
 #include "nft.h"
 
 struct kk_control;
@@ -64,6 +65,29 @@ struct kd {
 	/* evidence (preserve.c) and commands still running (remote.c) */
 	struct kd_preserve *pv;
 	struct run *runs;
+
+	/*
+	 * Whether the quarantine holds (kakurid.c: apply, verify, enforce):
+	 * checked on nftables events and on a timer, never on events alone.
+	 */
+	char table_name[KK_NFT_NAME_MAX];	/* kakurid's tables' name now */
+	char fallback_name[KK_NFT_NAME_MAX];	/* random, if kakuri_fallback is taken */
+	bool no_bridge;			/* the kernel has no nftables bridge family */
+	sd_event_source *verify_timer;
+	uint32_t verified_gen;		/* ruleset generation last verified */
+	bool gen_valid;
+	uint64_t retry_usec;		/* backoff while it does not hold */
+	uint64_t links_next_usec;	/* next interface rescan */
+	struct kd_alert {
+		char what[256];
+		char result[32];
+		time_t since;
+		unsigned long long t0;	/* CLOCK_MONOTONIC usec */
+	} incident;			/* the table's tamper alert; what[0] if none */
+	struct kd_alert link_alerts[4];	/* interfaces that left the namespace */
+	unsigned nlink_alerts;		/* may exceed the slots */
+	struct kk_links links;
+	sd_event_source *links_src;
 };
 
 /* kakurid.c, for remote.c */

@@ -96,6 +96,7 @@ struct kk_policy {
 	struct kk_addrlist dns;
 	bool dhcp;
 	bool ndp;
+	struct kk_addrlist dhcp_servers;	/* DHCP servers reached by unicast while isolated */
 
 	/* egress { } */
 	struct kk_portlist mail_tcp;

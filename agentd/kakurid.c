@@ -100,7 +100,7 @@ kd_audit(struct kd *d, const char *actor, const char *action, const char *result
 
 static void
 make_spec(struct kd *d, enum kk_mode mode, const char *episode,
-    struct kk_nft_spec *spec)
+    const char *name, struct kk_nft_spec *spec)
 {
 	memset(spec, 0, sizeof(*spec));
 	spec->mode = mode;
@@ -109,38 +109,94 @@ make_spec(struct kd *d, enum kk_mode mode, const char *episode,
 	spec->own_uid = d->own_uid;
 	spec->own_gid = d->own_gid;
 	spec->table_flags = d->table_flags;
+	spec->no_bridge = d->no_bridge;
 	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
+	snprintf(spec->name, sizeof(spec->name), "%s", name);
+}
+
+/* The name kakurid's tables have now. */
+static const char *
+table_name(const struct kd *d)
+{
+	return d->table_name[0] ? d->table_name : KK_TABLE_NAME;
+}
+
+static bool
+own_name(const struct kd *d)
+{
+	return strcmp(table_name(d), KK_TABLE_NAME) == 0;
 }
 
 /*
- * Put the table into mode: one atomic batch, then read back.  Where the
- * kernel lacks NFT_TABLE_F_PERSIST (Linux < 6.9) the owner flag alone
- * would take the table down with kakurid, so it falls back to no flags
- * and relies on the event monitor.
+ * Apply under one name.  Where the kernel lacks NFT_TABLE_F_PERSIST
+ * (Linux < 6.9) the owner flag alone would take the table down with
+ * kakurid, so it falls back to no flags and relies on the monitor; where
+ * it has no nftables bridge family, isolation goes on without the bridge
+ * table and is never reported as verified.
  */
 static int
-apply(struct kd *d, enum kk_mode mode, const char *episode)
+apply_named(struct kd *d, enum kk_mode mode, const char *episode,
+    const char *name)
 {
-	struct kk_nft_table_info ti;
 	struct kk_nft_spec spec;
-	unsigned long long t0 = now_usec();
 	int err;
 
-	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0)
-		return err;
-	make_spec(d, mode, episode, &spec);
-	err = kk_nft_apply(&d->nft, &spec, &ti);
-	if (err == -EOPNOTSUPP && d->table_flags != 0) {
+	make_spec(d, mode, episode, name, &spec);
+	err = kk_nft_apply(&d->nft, &spec);
+	if (err == -EOPNOTSUPP && d->table_flags != 0 &&
+	    d->nft.err_family != NFPROTO_BRIDGE) {
 		kk_log(LOG_WARNING, KK_MID_APPLY,
 		    "kernel refused table flags owner+persist (%s); falling back to the tamper monitor",
 		    d->nft.err);
 		d->table_flags = 0;
 		d->persist_supported = false;
-		if ((err = kk_nft_table_info(&d->nft, &ti)) < 0)
-			return err;
-		make_spec(d, mode, episode, &spec);
-		err = kk_nft_apply(&d->nft, &spec, &ti);
+		make_spec(d, mode, episode, name, &spec);
+		err = kk_nft_apply(&d->nft, &spec);
 	}
+	if (err < 0 && d->nft.err_family == NFPROTO_BRIDGE &&
+	    (err == -EOPNOTSUPP || err == -ENOENT || err == -EAFNOSUPPORT)) {
+		kk_log(LOG_CRIT, KK_MID_APPLY,
+		    "kernel refused the bridge table (%s): bridged traffic is NOT cut off; isolating without it",
+		    d->nft.err);
+		d->no_bridge = true;
+		make_spec(d, mode, episode, name, &spec);
+		err = kk_nft_apply(&d->nft, &spec);
+	}
+	return err;
+}
+
+/*
+ * Put the tables into mode: one atomic batch, then read back.  If another
+ * process holds the name (an owner table of its own: a root process can
+ * swap one in, in the same transaction that deletes kakurid's table, where
+ * persist is missing), the same tables go in under a fallback name at
+ * once, and the batch removes kakurid's tables under its other names.
+ */
+static int
+apply(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	const char *names[] = { KK_TABLE_NAME, KK_FALLBACK_NAME,
+	    d->fallback_name };
+	char hex[KK_EPISODE_HEX + 1];
+	unsigned long long t0 = now_usec();
+	size_t i;
+	int err = -EPERM;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && err == -EPERM; i++) {
+		if (names[i][0] == '\0') {
+			/* both names taken: one an attacker cannot know beforehand */
+			if ((err = kk_episode_new(hex)) < 0)
+				break;
+			snprintf(d->fallback_name, sizeof(d->fallback_name),
+			    "%s_%.8s", KK_FALLBACK_NAME, hex);
+		}
+		err = apply_named(d, mode, episode, names[i]);
+		if (err == 0)
+			snprintf(d->table_name, sizeof(d->table_name), "%s",
+			    names[i]);
+	}
+	if (err == 0 && own_name(d))
+		d->fallback_name[0] = '\0';
 	d->last_apply_usec = now_usec() - t0;
 	return err;
 }
@@ -150,7 +206,7 @@ verify(struct kd *d)
 {
 	struct kk_nft_spec spec;
 
-	make_spec(d, d->state.mode, d->state.episode, &spec);
+	make_spec(d, d->state.mode, d->state.episode, table_name(d), &spec);
 	return kk_nft_verify(&d->nft, &spec);
 }
 
@@ -284,16 +340,59 @@ error_reply(const char *reason, const char *message)
 	    "message", message);
 }
 
+/* The tamper alerts in force: the table's, then interfaces that left. */
+static json_t *
+alerts_json(const struct kd *d)
+{
+	const size_t slots = sizeof(d->link_alerts) / sizeof(d->link_alerts[0]);
+	json_t *a = json_array();
+	char since[32];
+	size_t i, n;
+
+	if (a == NULL)
+		return NULL;
+	if (d->incident.what[0]) {
+		kk_rfc3339(d->incident.since, since, sizeof(since));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "what",
+		    d->incident.what, "result", d->incident.result,
+		    "since", since));
+	}
+	n = d->nlink_alerts < slots ? d->nlink_alerts : slots;
+	for (i = 0; i < n; i++) {
+		kk_rfc3339(d->link_alerts[i].since, since, sizeof(since));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "what",
+		    d->link_alerts[i].what, "result", d->link_alerts[i].result,
+		    "since", since));
+	}
+	return a;
+}
+
+/*
+ * Verified: the kernel's tables read back as they should be, under
+ * kakurid's own name, with no tamper alert in force and nothing the
+ * tables cannot cover (bridged traffic without a bridge table).
+ */
+static bool
+quarantine_verified(struct kd *d)
+{
+	if (d->state.mode == KK_MODE_OPEN)
+		return true;
+	return verify(d) == 0 && own_name(d) && d->incident.what[0] == '\0' &&
+	    d->nlink_alerts == 0 &&
+	    !(d->no_bridge && d->state.mode == KK_MODE_ISOLATED);
+}
+
 json_t *
 kd_status(struct kd *d)
 {
 	static const char *const hooks[] = { "input", "output", "forward" };
 	struct kk_nft_counters cnt;
-	char since[32] = "";
+	char since[32] = "", table[KK_NFT_NAME_MAX + 8];
 	json_t *o, *counters;
-	int i, vr;
+	int i;
+	bool verified;
 
-	vr = d->state.mode == KK_MODE_OPEN ? 0 : verify(d);
+	verified = quarantine_verified(d);
 	if (d->state.since)
 		kk_rfc3339(d->state.since, since, sizeof(since));
 	o = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:s, s:b, s:I}",
@@ -304,12 +403,18 @@ kd_status(struct kd *d)
 	    "reason", d->state.reason[0] ? d->state.reason : NULL,
 	    "drill", d->state.drill,
 	    "protection", d->table_flags ? "owner+persist" : "monitor",
-	    "verified", vr == 0,
+	    "verified", verified,
 	    "tamper_events", (json_int_t)d->tamper_events);
 	if (o == NULL)
 		return NULL;
+	snprintf(table, sizeof(table), "inet %s", table_name(d));
+	json_object_set_new(o, "enforced_by", json_string(table));
+	json_object_set_new(o, "tamper", alerts_json(d));
+	if (d->no_bridge && d->state.mode == KK_MODE_ISOLATED)
+		json_object_set_new(o, "not_covered", json_string(
+		    "bridged traffic: the kernel has no nftables bridge family"));
 	counters = json_object();
-	if (kk_nft_counters(&d->nft, &cnt) == 0) {
+	if (kk_nft_counters(&d->nft, table_name(d), &cnt) == 0) {
 		for (i = 0; i < 3; i++)
 			json_object_set_new(counters, hooks[i], json_pack(
 			    "{s:I, s:I}", "packets", (json_int_t)cnt.pkts[i],
@@ -536,28 +641,179 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 
 /* A tamper alert for the CSIRT, queued in the outbox like every report. */
 static void
-report_tamper(struct kd *d, const char *who, const char *result)
+report_tamper(struct kd *d, const char *who, const char *result,
+    const char *what)
 {
 	char id[KK_EPISODE_HEX + 1];
 	json_t *o;
 
-	o = json_pack("{s:s, s:s, s:s, s:s}", "episode", d->state.episode,
-	    "mode", kk_mode_name(d->state.mode), "by", who, "result", result);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", who, "result", result,
+	    "what", what);
 	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR,
 		    "could not queue the tamper alert in %s", d->outbox_dir);
 	json_decref(o);
 }
 
-/* Tamper monitor: another process touched the table or the ruleset. */
+#define VERIFY_PERIOD_USEC	(200ULL * 1000)	/* one GETGEN round trip */
+#define RETRY_MIN_USEC		(20ULL * 1000)
+#define RETRY_MAX_USEC		(1000ULL * 1000)
+#define LINKS_PERIOD_USEC	(1000ULL * 1000)
+#define TIMER_ACCURACY_USEC	1000ULL
+
+/*
+ * The next verification: the cheap generation check while the quarantine
+ * holds, retries with backoff while it does not.
+ */
+static void
+schedule(struct kd *d)
+{
+	uint64_t next = VERIFY_PERIOD_USEC;
+
+	if (d->verify_timer == NULL)
+		return;
+	if (d->incident.what[0] || !own_name(d)) {
+		if (d->retry_usec == 0)
+			d->retry_usec = RETRY_MIN_USEC;
+		next = d->retry_usec;
+		d->retry_usec = d->retry_usec * 2 > RETRY_MAX_USEC ?
+		    RETRY_MAX_USEC : d->retry_usec * 2;
+	} else {
+		d->retry_usec = 0;
+	}
+	sd_event_source_set_time_relative(d->verify_timer, next);
+	sd_event_source_set_enabled(d->verify_timer, SD_EVENT_ONESHOT);
+}
+
+/*
+ * Open or change the table's tamper alert: log, audit, outbox, status.
+ * The same alert again (a retry that failed the same way) is not logged.
+ */
+static void
+incident_set(struct kd *d, const char *who, const char *result,
+    const char *what, unsigned long long t0, json_t *extra)
+{
+	if (strcmp(d->incident.result, result) == 0 &&
+	    strcmp(d->incident.what, what) == 0) {
+		json_decref(extra);
+		return;
+	}
+	if (d->incident.what[0] == '\0') {
+		d->incident.since = time(NULL);
+		d->incident.t0 = t0;
+	}
+	snprintf(d->incident.what, sizeof(d->incident.what), "%s", what);
+	snprintf(d->incident.result, sizeof(d->incident.result), "%s", result);
+	kk_log(LOG_CRIT, KK_MID_TAMPER, "%s (seen after a change by %s)",
+	    what, who);
+	report_tamper(d, who, result, what);
+	kd_audit(d, who, "tamper", result, extra);
+}
+
+/* The tables are as they should be again, under kakurid's own name. */
+static void
+incident_close(struct kd *d, const char *who, unsigned long long t0)
+{
+	unsigned long long now = now_usec();
+
+	kk_log(LOG_ALERT, KK_MID_TAMPER,
+	    "table inet %s restored: %s holds again after %llu ms",
+	    KK_TABLE_NAME, kk_mode_name(d->state.mode),
+	    (now - d->incident.t0) / 1000);
+	report_tamper(d, who, "restored", NULL);
+	kd_audit(d, who, "tamper", "restored", json_pack("{s:s, s:s, s:I, s:I}",
+	    "mode", kk_mode_name(d->state.mode),
+	    "table", "inet " KK_TABLE_NAME,
+	    "restore_us", (json_int_t)(now - t0),
+	    "held_us", (json_int_t)(now - d->incident.t0)));
+	memset(&d->incident, 0, sizeof(d->incident));
+}
+
+/*
+ * Make the quarantine hold.  Read the kernel back; restore what differs
+ * (from a fallback name when another process holds kakurid's own); take
+ * the own name back once it is free again.  Called on nftables events and
+ * by the verify timer: an owner table vanishes with its socket without
+ * any event, so events alone are never enough.
+ */
+static void
+enforce(struct kd *d, const char *who, bool foreign_commit)
+{
+	unsigned long long t0 = now_usec();
+	char what[256], table[KK_NFT_NAME_MAX + 8];
+	uint32_t gen = 0;
+	bool gen_ok = kk_nft_genid(&d->nft, &gen) == 0, differs;
+	int err;
+
+	err = verify(d);
+	differs = err < 0;
+	if (err == 0 && own_name(d)) {
+		d->verified_gen = gen;
+		d->gen_valid = gen_ok;
+		if (d->incident.what[0])
+			incident_close(d, who, t0);
+		else if (foreign_commit && d->state.mode != KK_MODE_OPEN) {
+			kk_log(LOG_NOTICE, KK_MID_TAMPER,
+			    "nftables changed by %s while %s; table inet %s intact",
+			    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
+			kd_audit(d, who, "nftables-change", "table-intact",
+			    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
+		}
+		goto out;
+	}
+	/* on a fallback: nothing to do until the own name is free */
+	if (err == 0 && kk_nft_name_held(&d->nft, KK_TABLE_NAME) != 0)
+		goto fallback;
+	if (differs)
+		d->tamper_events++;
+	err = apply(d, d->state.mode, d->state.episode);
+	if (err < 0) {
+		snprintf(what, sizeof(what),
+		    "table inet %s tampered with and could NOT be restored (retrying): %.150s",
+		    table_name(d), d->nft.err);
+		incident_set(d, who, "restore-failed", what, t0,
+		    json_pack("{s:s}", "error", d->nft.err));
+		goto out;
+	}
+	if (!own_name(d))
+		goto fallback;
+	if (d->incident.what[0]) {
+		incident_close(d, who, t0);
+		goto out;
+	}
+	kk_log(LOG_ALERT, KK_MID_TAMPER,
+	    "table inet %s tampered with by %s: restored to %s in %llu us",
+	    KK_TABLE_NAME, who, kk_mode_name(d->state.mode), now_usec() - t0);
+	report_tamper(d, who, "restored", NULL);
+	kd_audit(d, who, "tamper", "restored", json_pack("{s:s, s:s, s:I}",
+	    "mode", kk_mode_name(d->state.mode),
+	    "table", "inet " KK_TABLE_NAME,
+	    "restore_us", (json_int_t)(now_usec() - t0)));
+	goto out;
+fallback:
+	snprintf(table, sizeof(table), "inet %s", table_name(d));
+	snprintf(what, sizeof(what),
+	    "table inet %s is held by another process: enforcing %s from table %s",
+	    KK_TABLE_NAME, kk_mode_name(d->state.mode), table);
+	if (differs)
+		kk_log(LOG_ALERT, KK_MID_TAMPER,
+		    "tables changed by %s: %s enforced again from table %s in %llu us",
+		    who, kk_mode_name(d->state.mode), table, now_usec() - t0);
+	incident_set(d, who, "fallback", what, t0, json_pack("{s:s, s:s, s:I}",
+	    "mode", kk_mode_name(d->state.mode), "table", table,
+	    "restore_us", (json_int_t)(now_usec() - t0)));
+out:
+	schedule(d);
+}
+
+/* Tamper monitor: another process touched the tables or the ruleset. */
 static int
 on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kd *d = userdata;
 	struct kk_nft_event ev;
-	unsigned long long t0 = now_usec();
 	char who[64];
-	int err;
 
 	kk_nft_monitor_drain(&d->nft, &ev);
 	if (!ev.touched && !ev.overrun && !ev.foreign_commit)
@@ -566,35 +822,133 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		snprintf(who, sizeof(who), "pid %d (%s)", (int)ev.pid, ev.comm);
 	else
 		snprintf(who, sizeof(who), "unknown process");
-	err = verify(d);
-	if (err == 0) {
-		if (ev.foreign_commit && d->state.mode != KK_MODE_OPEN) {
-			kk_log(LOG_NOTICE, KK_MID_TAMPER,
-			    "nftables changed by %s while %s; table inet %s intact",
-			    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
-			kd_audit(d, who, "nftables-change", "table-intact",
-			    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
-		}
-		return 0;
+	enforce(d, who, ev.foreign_commit);
+	return 0;
+}
+
+/* An interface left the namespace: its traffic no longer meets the tables. */
+static void
+link_alert(struct kd *d, const char *who, const char *result,
+    const char *what, json_t *extra)
+{
+	struct kd_alert *a = &d->link_alerts[d->nlink_alerts++ %
+	    (sizeof(d->link_alerts) / sizeof(d->link_alerts[0]))];
+
+	memset(a, 0, sizeof(*a));
+	a->since = time(NULL);
+	a->t0 = now_usec();
+	snprintf(a->result, sizeof(a->result), "%s", result);
+	snprintf(a->what, sizeof(a->what), "%s", what);
+	kk_log(LOG_ALERT, KK_MID_TAMPER, "%s while %s", what,
+	    kk_mode_name(d->state.mode));
+	report_tamper(d, who, result, what);
+	kd_audit(d, who, "tamper", result, extra);
+}
+
+static void
+on_link_change(void *data, const struct kk_link_change *ch)
+{
+	struct kd *d = data;
+	char who[IF_NAMESIZE + 16], what[256];
+
+	if (d->state.mode == KK_MODE_OPEN)
+		return;
+	if (ch->how == KK_LINK_DELETED) {
+		kk_log(LOG_NOTICE, KK_MID_TAMPER,
+		    "interface %s (ifindex %d) deleted while %s", ch->name,
+		    ch->ifindex, kk_mode_name(d->state.mode));
+		return;
 	}
-	err = apply(d, d->state.mode, d->state.episode);
-	d->tamper_events++;
-	if (err < 0) {
-		kk_log(LOG_CRIT, KK_MID_TAMPER,
-		    "table inet %s tampered with by %s and could NOT be restored: %s",
-		    KK_TABLE_NAME, who, d->nft.err);
-		report_tamper(d, who, "restore-failed");
-		kd_audit(d, who, "tamper", "restore-failed", json_pack("{s:s}",
-		    "error", d->nft.err));
-		return 0;
+	if (ch->how != KK_LINK_MOVED)
+		return;		/* vanished ones are summed up by check_links() */
+	snprintf(who, sizeof(who), "interface %s", ch->name);
+	snprintf(what, sizeof(what),
+	    "interface %s (ifindex %d) moved to another network namespace (netnsid %d): its traffic no longer meets kakuri's tables",
+	    ch->name, ch->ifindex, (int)ch->nsid);
+	link_alert(d, who, "interface-moved", what, json_pack(
+	    "{s:s, s:i, s:i}", "interface", ch->name, "ifindex", ch->ifindex,
+	    "netnsid", (int)ch->nsid));
+}
+
+/* Interfaces gone without an event (events were lost): one alert per rescan. */
+struct vanished {
+	struct kd *d;
+	unsigned n;
+	char names[160];
+};
+
+static void
+on_link_rescanned(void *data, const struct kk_link_change *ch)
+{
+	struct vanished *v = data;
+	size_t len = strlen(v->names);
+
+	if (ch->how != KK_LINK_VANISHED) {
+		on_link_change(v->d, ch);
+		return;
 	}
-	kk_log(LOG_ALERT, KK_MID_TAMPER,
-	    "table inet %s tampered with by %s: restored to %s in %llu us",
-	    KK_TABLE_NAME, who, kk_mode_name(d->state.mode), now_usec() - t0);
-	report_tamper(d, who, "restored");
-	kd_audit(d, who, "tamper", "restored", json_pack("{s:s, s:I}",
-	    "mode", kk_mode_name(d->state.mode),
-	    "restore_us", (json_int_t)(now_usec() - t0)));
+	v->n++;
+	if (len + strlen(ch->name) + 5 < sizeof(v->names))
+		snprintf(v->names + len, sizeof(v->names) - len, "%s%s",
+		    len ? " " : "", ch->name);
+	else if (len + 4 < sizeof(v->names) && strstr(v->names, "...") == NULL)
+		strcat(v->names, " ...");
+}
+
+static int
+on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kd *d = userdata;
+	int err;
+
+	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "interface events: %s",
+		    strerror(-err));
+	return 0;
+}
+
+/* The periodic half of the interface watch, for events that were lost. */
+static void
+check_links(struct kd *d)
+{
+	struct vanished v = { .d = d };
+	char what[256];
+	unsigned long long now = now_usec();
+	int err;
+
+	if (d->state.mode == KK_MODE_OPEN && d->nlink_alerts) {
+		memset(d->link_alerts, 0, sizeof(d->link_alerts));
+		d->nlink_alerts = 0;
+	}
+	if (d->links.nl == NULL || now < d->links_next_usec)
+		return;
+	d->links_next_usec = now + LINKS_PERIOD_USEC;
+	/* events first: one may explain an interface the dump misses */
+	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0 ||
+	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
+		    strerror(-err));
+	if (v.n == 0 || d->state.mode == KK_MODE_OPEN)
+		return;
+	snprintf(what, sizeof(what),
+	    "%u interface(s) left the network namespace with no event seen (moved or deleted): %s",
+	    v.n, v.names);
+	link_alert(d, "kernel", "interface-vanished", what, json_pack(
+	    "{s:s, s:i}", "interfaces", v.names, "count", (int)v.n));
+}
+
+static int
+on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd *d = userdata;
+	uint32_t gen;
+
+	if (d->incident.what[0] || !own_name(d) || !d->gen_valid ||
+	    kk_nft_genid(&d->nft, &gen) < 0 || gen != d->verified_gen)
+		enforce(d, "periodic verification", false);
+	else
+		schedule(d);
+	check_links(d);
 	return 0;
 }
 
@@ -914,6 +1268,19 @@ main(int argc, char **argv)
 		goto out;
 	if (adopt(&d, false) < 0)
 		goto out;
+	/* never on events alone: a timer verifies, and retries with backoff */
+	if ((err = sd_event_add_time_relative(d.ev, &d.verify_timer,
+	    CLOCK_MONOTONIC, RETRY_MIN_USEC, TIMER_ACCURACY_USEC,
+	    on_verify_timer, &d)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "verify timer: %s", strerror(-err));
+		goto out;
+	}
+	if ((err = kk_links_open(&d.links)) < 0 ||
+	    (err = sd_event_add_io(d.ev, &d.links_src, kk_links_fd(&d.links),
+	    EPOLLIN, on_links_event, &d)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "interface watch: %s: an interface moved to another namespace goes unnoticed",
+		    strerror(-err));
 	if ((err = kk_control_open(&d, d.policy->control_socket)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "control socket %s: %s",
 		    d.policy->control_socket, strerror(-err));
@@ -941,6 +1308,9 @@ out:
 	kd_remote_free(&d);
 	kk_control_close(&d);
 	sd_event_source_disable_unref(d.mon_src);
+	sd_event_source_disable_unref(d.verify_timer);
+	sd_event_source_disable_unref(d.links_src);
+	kk_links_close(&d.links);
 	kk_nft_close(&d.nft);
 	kk_audit_close(&d.audit);
 	sd_event_unref(d.ev);

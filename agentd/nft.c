@@ -1,6 +1,6 @@
 /*
- * Send the batch built by nft_build.c, read the table back and compare,
- * and watch nftables events for other processes touching the table.
+ * Send the batch built by nft_build.c, read the tables back and compare,
+ * and watch nftables events for other processes touching them.
  *
  * The socket that creates the table owns it (NFT_TABLE_F_OWNER): every
  * later change must come through the same socket, so kakurid keeps one
@@ -25,6 +25,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -144,7 +145,8 @@ table_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 static int
-get_table(struct kk_nft *n, struct nftnl_table **out)
+get_table(struct kk_nft *n, int family, const char *name,
+    struct nftnl_table **out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_table *q;
@@ -155,8 +157,8 @@ get_table(struct kk_nft *n, struct nftnl_table **out)
 	q = nftnl_table_alloc();
 	if (q == NULL)
 		return -ENOMEM;
-	nftnl_table_set_str(q, NFTNL_TABLE_NAME, KK_TABLE_NAME);
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET,
+	nftnl_table_set_str(q, NFTNL_TABLE_NAME, name);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)family,
 	    NLM_F_ACK, ++n->seq);
 	nftnl_table_nlmsg_build_payload(nlh, q);
 	nftnl_table_free(q);
@@ -170,26 +172,179 @@ get_table(struct kk_nft *n, struct nftnl_table **out)
 	return err;
 }
 
+/*
+ * The tables of kakurid's names in the kernel: the one named `want` per
+ * family, always, and up to SCAN_MAX others (stale fallbacks, to remove).
+ */
+#define SCAN_MAX	64
+
+struct scanned {
+	bool exists;
+	int family;
+	char name[KK_NFT_NAME_MAX];
+	uint32_t flags;
+	bool held;		/* another socket's owner table: untouchable */
+	uint32_t owner;
+	bool has_mode;
+	enum kk_mode mode;
+	char episode[KK_EPISODE_HEX + 1];
+};
+
+struct scan {
+	struct kk_nft *n;
+	const char *want;
+	int family;		/* of the dump being read */
+	struct scanned active[KK_NFT_FAMILIES];
+	struct scanned other[SCAN_MAX];
+	size_t nother;
+};
+
+static int
+family_index(int family)
+{
+	return family == NFPROTO_BRIDGE ? 1 : 0;
+}
+
+static int
+scan_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct scan *sc = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct scanned *e;
+	const char *name;
+	char comment[128];
+
+	if (t == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_table_nlmsg_parse(nlh, t) < 0) {
+		nftnl_table_free(t);
+		return MNL_CB_ERROR;
+	}
+	name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
+	if (name == NULL || strlen(name) >= KK_NFT_NAME_MAX ||
+	    !kk_nft_name_ours(name) ||
+	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) != (uint32_t)sc->family)
+		goto out;
+	if (strcmp(name, sc->want) == 0)
+		e = &sc->active[family_index(sc->family)];
+	else if (sc->nother < SCAN_MAX)
+		e = &sc->other[sc->nother++];
+	else
+		goto out;	/* removed by a later apply */
+	e->exists = true;
+	e->family = sc->family;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+	if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER))
+		e->owner = nftnl_table_get_u32(t, NFTNL_TABLE_OWNER);
+	e->held = (e->flags & KK_NFT_F_OWNER) && e->owner != sc->n->portid;
+	if (kk_nft_table_comment(t, comment, sizeof(comment)) == 0 &&
+	    kk_nft_comment_parse(comment, &e->mode, e->episode) == 0)
+		e->has_mode = true;
+out:
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+static int
+scan_tables(struct kk_nft *n, const char *want, struct scan *sc)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	int i, err;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->n = n;
+	sc->want = want;
+	for (i = 0; i < KK_NFT_FAMILIES; i++) {
+		sc->family = kk_nft_families[i];
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE,
+		    (uint16_t)sc->family, NLM_F_DUMP, ++n->seq);
+		if ((err = dump(n, nlh, scan_cb, sc)) < 0)
+			return set_err(n, err, "listing %s tables: %s",
+			    kk_nft_family_name(sc->family), strerror(-err));
+	}
+	return 0;
+}
+
 int
 kk_nft_table_info(struct kk_nft *n, struct kk_nft_table_info *ti)
 {
-	struct nftnl_table *t = NULL;
-	char comment[128];
+	const struct scanned *e;
+	struct scan *sc;
+	size_t i;
 	int err;
 
 	memset(ti, 0, sizeof(*ti));
-	err = get_table(n, &t);
-	if (err < 0)
-		return set_err(n, err, "reading table inet %s: %s",
-		    KK_TABLE_NAME, strerror(-err));
-	if (t == NULL)
-		return 0;
-	ti->exists = true;
-	ti->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
-	if (kk_nft_table_comment(t, comment, sizeof(comment)) == 0 &&
-	    kk_nft_comment_parse(comment, &ti->mode, ti->episode) == 0)
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return set_err(n, -ENOMEM, "out of memory");
+	if ((err = scan_tables(n, KK_TABLE_NAME, sc)) < 0)
+		goto out;
+	ti->flags = sc->active[0].flags;
+	ti->held = sc->active[0].held;
+	/* the strictest mode any of them records: fail closed */
+	for (i = 0; i <= sc->nother; i++) {
+		e = i == 0 ? &sc->active[0] : &sc->other[i - 1];
+		if (!e->exists || e->family != NFPROTO_INET)
+			continue;
+		ti->exists = true;
+		if (!e->has_mode || (ti->has_mode && e->mode <= ti->mode))
+			continue;
 		ti->has_mode = true;
-	nftnl_table_free(t);
+		ti->mode = e->mode;
+		snprintf(ti->episode, sizeof(ti->episode), "%s", e->episode);
+	}
+out:
+	free(sc);
+	return err;
+}
+
+int
+kk_nft_name_held(struct kk_nft *n, const char *name)
+{
+	struct scan *sc = calloc(1, sizeof(*sc));
+	int err, i;
+
+	if (sc == NULL)
+		return set_err(n, -ENOMEM, "out of memory");
+	err = scan_tables(n, name, sc);
+	for (i = 0; err == 0 && i < KK_NFT_FAMILIES; i++)
+		if (sc->active[i].held)
+			err = 1;
+	free(sc);
+	return err;
+}
+
+static int
+gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_gen *g = nftnl_gen_alloc();
+	uint32_t *gen = data;
+
+	if (g == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_gen_nlmsg_parse(nlh, g) < 0) {
+		nftnl_gen_free(g);
+		return MNL_CB_ERROR;
+	}
+	*gen = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+	nftnl_gen_free(g);
+	return MNL_CB_OK;
+}
+
+int
+kk_nft_genid(struct kk_nft *n, uint32_t *gen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	int err;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK,
+	    ++n->seq);
+	if ((err = dump(n, nlh, gen_cb, gen)) < 0)
+		return set_err(n, err, "reading the ruleset generation: %s",
+		    strerror(-err));
 	return 0;
 }
 
@@ -237,6 +392,8 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 			acked++;
 			if (e->error != 0 && first_err == 0) {
 				first_err = e->error;
+				n->err_family = kk_nft_batch_family(b,
+				    nlh->nlmsg_seq);
 				set_err(n, e->error, "kernel refused %s: %s",
 				    kk_nft_batch_what(b, nlh->nlmsg_seq),
 				    strerror(-e->error));
@@ -256,6 +413,8 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 
 /* Read-back: the kernel's table, chains, sets (with elements) and rules. */
 struct readback {
+	int family;
+	const char *name;
 	struct nftnl_table *table;
 	struct nftnl_chain *chains[KK_NFT_MAX_CHAINS + 8];
 	size_t nchains;
@@ -282,6 +441,14 @@ readback_free(struct readback *rb)
 	memset(rb, 0, sizeof(*rb));
 }
 
+/* An object of the table being read back? */
+static bool
+readback_ours(const struct readback *rb, uint32_t family, const char *table)
+{
+	return family == (uint32_t)rb->family && table != NULL &&
+	    strcmp(table, rb->name) == 0;
+}
+
 static int
 chain_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -291,9 +458,8 @@ chain_cb(const struct nlmsghdr *nlh, void *data)
 	if (c == NULL)
 		return MNL_CB_ERROR;
 	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 ||
-	    nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY) != NFPROTO_INET ||
-	    strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
-	    KK_TABLE_NAME) != 0) {
+	    !readback_ours(rb, nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
+	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE))) {
 		nftnl_chain_free(c);
 		return MNL_CB_OK;
 	}
@@ -315,7 +481,8 @@ set_cb(const struct nlmsghdr *nlh, void *data)
 	if (s == NULL)
 		return MNL_CB_ERROR;
 	if (nftnl_set_nlmsg_parse(nlh, s) < 0 ||
-	    strcmp(nftnl_set_get_str(s, NFTNL_SET_TABLE), KK_TABLE_NAME) != 0) {
+	    !readback_ours(rb, nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+	    nftnl_set_get_str(s, NFTNL_SET_TABLE))) {
 		nftnl_set_free(s);
 		return MNL_CB_OK;
 	}
@@ -344,7 +511,8 @@ rule_cb(const struct nlmsghdr *nlh, void *data)
 	if (r == NULL)
 		return MNL_CB_ERROR;
 	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
-	    strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), KK_TABLE_NAME) != 0) {
+	    !readback_ours(rb, nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
+	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE))) {
 		nftnl_rule_free(r);
 		return MNL_CB_OK;
 	}
@@ -358,19 +526,24 @@ rule_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 static int
-read_back(struct kk_nft *n, struct readback *rb, bool with_sets)
+read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
+    bool with_sets)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
+	uint16_t fam = (uint16_t)family;
 	size_t i;
 	int err;
 
 	memset(rb, 0, sizeof(*rb));
-	if ((err = get_table(n, &rb->table)) < 0 || rb->table == NULL)
+	rb->family = family;
+	rb->name = name;
+	if ((err = get_table(n, family, name, &rb->table)) < 0 ||
+	    rb->table == NULL)
 		return err;
 
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, NFPROTO_INET,
-	    NLM_F_DUMP, ++n->seq);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, fam, NLM_F_DUMP,
+	    ++n->seq);
 	if ((err = dump(n, nlh, chain_cb, rb)) < 0)
 		return err;
 
@@ -379,8 +552,8 @@ read_back(struct kk_nft *n, struct readback *rb, bool with_sets)
 
 		if (q == NULL)
 			return -ENOMEM;
-		nftnl_set_set_str(q, NFTNL_SET_TABLE, KK_TABLE_NAME);
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, NFPROTO_INET,
+		nftnl_set_set_str(q, NFTNL_SET_TABLE, name);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, fam,
 		    NLM_F_DUMP, ++n->seq);
 		nftnl_set_nlmsg_build_payload(nlh, q);
 		nftnl_set_free(q);
@@ -388,7 +561,7 @@ read_back(struct kk_nft *n, struct readback *rb, bool with_sets)
 			return err;
 		for (i = 0; i < rb->nsets; i++) {
 			nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM,
-			    NFPROTO_INET, NLM_F_DUMP, ++n->seq);
+			    fam, NLM_F_DUMP, ++n->seq);
 			nftnl_set_elems_nlmsg_build_payload(nlh, rb->sets[i]);
 			if ((err = dump(n, nlh, elem_cb, rb->sets[i])) < 0)
 				return err;
@@ -400,8 +573,8 @@ read_back(struct kk_nft *n, struct readback *rb, bool with_sets)
 
 		if (q == NULL)
 			return -ENOMEM;
-		nftnl_rule_set_str(q, NFTNL_RULE_TABLE, KK_TABLE_NAME);
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET,
+		nftnl_rule_set_str(q, NFTNL_RULE_TABLE, name);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, fam,
 		    NLM_F_DUMP, ++n->seq);
 		nftnl_rule_nlmsg_build_payload(nlh, q);
 		nftnl_rule_free(q);
@@ -505,8 +678,8 @@ compare(struct kk_nft *n, const struct kk_nft_objects *o, struct readback *rb)
 	int err;
 
 	if (rb->table == NULL)
-		return set_err(n, -ESTALE, "table inet %s is missing",
-		    KK_TABLE_NAME);
+		return set_err(n, -ESTALE, "table %s %s is missing",
+		    kk_nft_family_name(rb->family), rb->name);
 	memcpy(wsets, o->sets, o->nsets * sizeof(wsets[0]));
 	qsort(wsets, o->nsets, sizeof(wsets[0]), by_name);
 	qsort(rb->sets, rb->nsets, sizeof(rb->sets[0]), by_name);
@@ -526,14 +699,16 @@ compare(struct kk_nft *n, const struct kk_nft_objects *o, struct readback *rb)
 				d++;
 			d = d > 24 ? d - 24 : 0;
 			err = set_err(n, -ESTALE,
-			    "kernel differs in {%.60s}: want \"...%.80s\" have \"...%.80s\"",
+			    "kernel differs in %s %s {%.60s}: want \"...%.80s\" have \"...%.80s\"",
+			    kk_nft_family_name(rb->family), rb->name,
 			    want[i], want[i] + d, have[i] + d);
 			goto out;
 		}
 	}
 	if (nwant != nhave) {
-		err = set_err(n, -ESTALE, "kernel has %zu objects, want %zu",
-		    nhave, nwant);
+		err = set_err(n, -ESTALE,
+		    "kernel has %zu objects in %s %s, want %zu", nhave,
+		    kk_nft_family_name(rb->family), rb->name, nwant);
 		goto out;
 	}
 	err = 0;
@@ -543,70 +718,175 @@ out:
 	return err;
 }
 
-int
-kk_nft_verify(struct kk_nft *n, const struct kk_nft_spec *spec)
+/* Read back every table of spec and compare; stops at the first difference. */
+static int
+verify_objects(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
+    const char *name)
 {
-	struct kk_nft_objects o;
 	struct readback rb;
-	int err;
+	size_t i;
+	int err = 0;
 
-	if ((err = kk_nft_objects_build(spec, &o)) < 0)
-		return set_err(n, err, "building table: %s", strerror(-err));
-	err = read_back(n, &rb, true);
-	if (err < 0)
-		set_err(n, err, "reading back table: %s", strerror(-err));
-	else
-		err = compare(n, &o, &rb);
-	readback_free(&rb);
-	kk_nft_objects_free(&o);
+	for (i = 0; err == 0 && i < no; i++) {
+		err = read_back(n, o[i].family, name, &rb, true);
+		if (err < 0)
+			set_err(n, err, "reading back table %s %s: %s",
+			    kk_nft_family_name(o[i].family), name,
+			    strerror(-err));
+		else
+			err = compare(n, &o[i], &rb);
+		readback_free(&rb);
+	}
 	return err;
 }
 
-int
-kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec,
-    const struct kk_nft_table_info *before)
+/* The objects of every table spec wants, in family order. */
+static int
+build_all(struct kk_nft *n, const struct kk_nft_spec *spec,
+    struct kk_nft_objects o[KK_NFT_FAMILIES], size_t *no)
 {
-	struct kk_nft_objects o;
+	int i, err;
+
+	*no = 0;
+	for (i = 0; i < KK_NFT_FAMILIES; i++) {
+		err = kk_nft_objects_build(spec, kk_nft_families[i], &o[*no]);
+		if (err == -ENOENT)
+			continue;
+		if (err < 0)
+			return set_err(n, err, "building table: %s",
+			    strerror(-err));
+		(*no)++;
+	}
+	return 0;
+}
+
+static void
+free_all(struct kk_nft_objects *o, size_t no)
+{
+	size_t i;
+
+	for (i = 0; i < no; i++)
+		kk_nft_objects_free(&o[i]);
+}
+
+int
+kk_nft_verify(struct kk_nft *n, const struct kk_nft_spec *spec)
+{
+	struct kk_nft_objects o[KK_NFT_FAMILIES];
+	size_t no;
+	int err;
+
+	if ((err = build_all(n, spec, o, &no)) == 0)
+		err = verify_objects(n, o, no, kk_nft_spec_name(spec));
+	free_all(o, no);
+	return err;
+}
+
+static struct kk_nft_plan *
+plan_add(struct kk_nft_plan *plan, size_t *np, const struct scanned *e)
+{
+	struct kk_nft_plan *p = &plan[(*np)++];
+
+	memset(p, 0, sizeof(*p));
+	p->family = e->family;
+	snprintf(p->name, sizeof(p->name), "%s", e->name);
+	p->exists = e->exists;
+	p->prev_flags = e->flags;
+	return p;
+}
+
+/*
+ * What the batch does: spec's tables replace whatever is under its name,
+ * and every other table of kakurid's names that kakurid may touch goes.
+ */
+static int
+make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
+    const struct scan *sc, const struct kk_nft_objects *o, size_t no,
+    struct kk_nft_plan *plan, size_t *np)
+{
+	const char *name = kk_nft_spec_name(spec);
+	struct scanned want;
+	size_t i, k;
+
+	*np = 0;
+	for (k = 0; k < no; k++) {
+		const struct scanned *e = &sc->active[family_index(o[k].family)];
+
+		if (e->held)
+			return set_err(n, -EPERM,
+			    "table %s %s is held by another process (netlink port %u)",
+			    kk_nft_family_name(o[k].family), name, e->owner);
+		want = *e;
+		want.family = o[k].family;
+		snprintf(want.name, sizeof(want.name), "%s", name);
+		plan_add(plan, np, &want)->o = &o[k];
+	}
+	/* the name's tables of families the mode does not want */
+	for (i = 0; i < KK_NFT_FAMILIES; i++) {
+		const struct scanned *e = &sc->active[i];
+		bool planned = false;
+
+		for (k = 0; k < no; k++)
+			if (o[k].family == kk_nft_families[i])
+				planned = true;
+		if (e->exists && !e->held && !planned)
+			plan_add(plan, np, e);
+	}
+	for (i = 0; i < sc->nother; i++)
+		if (!sc->other[i].held)
+			plan_add(plan, np, &sc->other[i]);
+	return 0;
+}
+
+int
+kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
+{
+	struct kk_nft_objects o[KK_NFT_FAMILIES];
+	struct kk_nft_plan plan[KK_NFT_FAMILIES + SCAN_MAX];
 	struct kk_nft_batch b;
-	struct readback rb;
+	struct scan *sc;
+	size_t no = 0, np;
 	int err;
 
 	n->err[0] = '\0';
-	if ((err = kk_nft_objects_build(spec, &o)) < 0)
-		return set_err(n, err, "building table: %s", strerror(-err));
-	err = kk_nft_batch_build(&b, &o, before->exists, before->flags,
-	    n->seq + 1);
+	n->err_family = 0;
+	memset(o, 0, sizeof(o));
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL)
+		return set_err(n, -ENOMEM, "out of memory");
+	if ((err = scan_tables(n, kk_nft_spec_name(spec), sc)) < 0 ||
+	    (err = build_all(n, spec, o, &no)) < 0 ||
+	    (err = make_plan(n, spec, sc, o, no, plan, &np)) < 0)
+		goto out;
+	err = kk_nft_batch_build(&b, plan, np, n->seq + 1);
 	if (err < 0) {
 		set_err(n, err, "building batch: %s", strerror(-err));
-		goto out_objects;
+		goto out;
 	}
 	n->seq = b.seq_last + 1;
 	err = send_batch(n, &b);
 	kk_nft_batch_free(&b);
 	if (err < 0)
-		goto out_objects;
+		goto out;
 	clock_gettime(CLOCK_REALTIME, &n->committed);
 	/* nothing is reported done until the kernel shows it */
-	err = read_back(n, &rb, true);
-	if (err < 0)
-		set_err(n, err, "reading back table: %s", strerror(-err));
-	else
-		err = compare(n, &o, &rb);
-	readback_free(&rb);
-out_objects:
-	kk_nft_objects_free(&o);
+	err = verify_objects(n, o, no, kk_nft_spec_name(spec));
+out:
+	free_all(o, no);
+	free(sc);
 	return err;
 }
 
-int
-kk_nft_counters(struct kk_nft *n, struct kk_nft_counters *c)
+/* The counted drops of one table, added to c per hook. */
+static int
+add_counters(struct kk_nft *n, int family, const char *name,
+    struct kk_nft_counters *c)
 {
 	struct readback rb;
 	size_t i, k;
 	int err;
 
-	memset(c, 0, sizeof(*c));
-	err = read_back(n, &rb, false);
+	err = read_back(n, family, name, &rb, false);
 	if (err < 0)
 		goto out;
 	for (i = 0; i < rb.nrules; i++) {
@@ -636,6 +916,17 @@ kk_nft_counters(struct kk_nft *n, struct kk_nft_counters *c)
 	}
 out:
 	readback_free(&rb);
+	return err;
+}
+
+int
+kk_nft_counters(struct kk_nft *n, const char *name, struct kk_nft_counters *c)
+{
+	int i, err = 0;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; err == 0 && i < KK_NFT_FAMILIES; i++)
+		err = add_counters(n, kk_nft_families[i], name, c);
 	return err;
 }
 
@@ -716,9 +1007,10 @@ event_cb(const struct nlmsghdr *nlh, void *data)
 	 * Attribute 1 is the table name in table, chain, rule, set, element,
 	 * object and flowtable messages alike.
 	 */
-	if (g->nfgen_family == NFPROTO_INET && tb[1] &&
+	if ((g->nfgen_family == NFPROTO_INET ||
+	    g->nfgen_family == NFPROTO_BRIDGE) && tb[1] &&
 	    mnl_attr_validate(tb[1], MNL_TYPE_NUL_STRING) == 0 &&
-	    strcmp(mnl_attr_get_str(tb[1]), KK_TABLE_NAME) == 0)
+	    kk_nft_name_ours(mnl_attr_get_str(tb[1])))
 		ctx->ev->touched = true;
 	return MNL_CB_OK;
 }

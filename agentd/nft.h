@@ -1,11 +1,17 @@
 /*
- * The nftables table "inet kakuri".
+ * The nftables tables "inet kakuri" and, while isolated, "bridge kakuri"
+ * (frames a bridge forwards between its ports never reach the inet hooks
+ * unless br_netfilter is loaded).
  *
  * nft_build.c turns a policy and a mode into libnftnl objects and one
  * netlink batch; it is pure (no sockets) so it is unit-tested by decoding
  * the messages it builds.  nft.c sends the batch over libmnl, maps kernel
- * errors back to the rule that caused them, reads the table back and
- * compares it, and watches nftables events for tampering.
+ * errors back to the rule that caused them, reads the tables back and
+ * compares them, and watches nftables events for tampering.
+ *
+ * When another process holds the name (an owner table of its own, which
+ * no other socket can change), the same tables are built under a fallback
+ * name: kakurid's tables are "kakuri" or "kakuri_fallback[_<hex>]".
  */
 #ifndef KK_NFT_H
 #define KK_NFT_H
@@ -14,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+#include <linux/netfilter.h>	/* NFPROTO_INET, NFPROTO_BRIDGE */
 
 #include "kakuri.h"
 
@@ -31,6 +38,10 @@ struct mnl_socket;
 #define KK_NFT_MAX_SETS		10
 #define KK_NFT_MAX_RULES	64
 
+#define KK_FALLBACK_NAME	"kakuri_fallback"	/* and kakuri_fallback_<hex> */
+#define KK_NFT_NAME_MAX		32
+#define KK_NFT_FAMILIES		2	/* inet, bridge */
+
 /* What the table should be. */
 struct kk_nft_spec {
 	enum kk_mode mode;
@@ -40,10 +51,13 @@ struct kk_nft_spec {
 	gid_t own_gid;
 	uint32_t table_flags;
 	char episode[KK_EPISODE_HEX + 1];
+	char name[KK_NFT_NAME_MAX];	/* table name; "" is KK_TABLE_NAME */
+	bool no_bridge;			/* the kernel has no bridge family */
 };
 
-/* The objects of a spec, used both to build the batch and to compare. */
+/* The objects of one table of a spec, to build the batch and to compare. */
 struct kk_nft_objects {
+	int family;			/* NFPROTO_INET or NFPROTO_BRIDGE */
 	struct nftnl_table *table;
 	struct nftnl_chain *chains[KK_NFT_MAX_CHAINS];
 	size_t nchains;
@@ -55,6 +69,7 @@ struct kk_nft_objects {
 
 struct kk_nft_msgmap {
 	uint32_t seq;
+	int family;
 	char what[112];
 };
 
@@ -67,18 +82,37 @@ struct kk_nft_batch {
 	uint32_t seq_last;
 };
 
-int kk_nft_objects_build(const struct kk_nft_spec *spec,
+extern const int kk_nft_families[KK_NFT_FAMILIES];
+const char *kk_nft_family_name(int family);
+/* The spec's table name. */
+const char *kk_nft_spec_name(const struct kk_nft_spec *spec);
+/* kakurid keeps an inet table in every mode, a bridge table while isolated. */
+bool kk_nft_wants(enum kk_mode mode, int family);
+/* A name kakurid may use: KK_TABLE_NAME or a fallback name. */
+bool kk_nft_name_ours(const char *name);
+int kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
     struct kk_nft_objects *o);
 void kk_nft_objects_free(struct kk_nft_objects *o);
 
+/* What one batch does to one table. */
+struct kk_nft_plan {
+	int family;
+	char name[KK_NFT_NAME_MAX];
+	bool exists;		/* in the kernel: re-declared and deleted first */
+	uint32_t prev_flags;	/* its flags, so the re-declaration claims it */
+	const struct kk_nft_objects *o;	/* NULL: only delete it */
+};
+
 /*
- * One batch that replaces the table atomically: (re)declare it with
- * prev_flags so the delete cannot fail when it is absent, delete it,
- * create it anew with its chains, sets, elements and rules.
+ * One batch for all the plans: every table that exists is (re)declared
+ * with prev_flags (claims an orphaned persistent table), deleted, and the
+ * ones with objects are created anew with their chains, sets, elements and
+ * rules.  The kernel applies all of it or nothing.
  */
-int kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_objects *o,
-    bool exists, uint32_t prev_flags, uint32_t seq);
+int kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
+    size_t nplan, uint32_t seq);
 const char *kk_nft_batch_what(const struct kk_nft_batch *b, uint32_t seq);
+int kk_nft_batch_family(const struct kk_nft_batch *b, uint32_t seq);
 void kk_nft_batch_free(struct kk_nft_batch *b);
 
 /* "kakuri mode=isolated episode=<hex>": the table's comment. */
@@ -102,24 +136,27 @@ struct kk_nft {
 	struct mnl_socket *mon;	/* nftables event monitor */
 	uint32_t mon_portid;
 	char err[320];		/* last error, naming the rule when the kernel refused one */
+	int err_family;		/* of the message the kernel refused, 0 if none */
 	struct timespec committed;	/* CLOCK_REALTIME when the last batch was acked */
 };
 
+/* The strictest mode any inet table of kakurid's names records. */
 struct kk_nft_table_info {
-	bool exists;
-	uint32_t flags;
+	bool exists;		/* some table of kakurid's names exists */
+	uint32_t flags;		/* of inet kakuri */
+	bool held;		/* inet kakuri is another process's owner table */
 	bool has_mode;
 	enum kk_mode mode;
 	char episode[KK_EPISODE_HEX + 1];
 };
 
 struct kk_nft_counters {
-	uint64_t pkts[KK_NFT_MAX_CHAINS];	/* input, output, forward */
+	uint64_t pkts[KK_NFT_MAX_CHAINS];	/* input, output, forward + bridged */
 	uint64_t bytes[KK_NFT_MAX_CHAINS];
 };
 
 struct kk_nft_event {
-	bool touched;		/* a foreign process changed inet kakuri */
+	bool touched;		/* a foreign process changed a table of kakurid's names */
 	bool foreign_commit;	/* a foreign process committed any nftables change */
 	bool overrun;		/* events were lost: verify anyway */
 	pid_t pid;		/* of the last foreign commit, 0 if unknown */
@@ -129,12 +166,21 @@ struct kk_nft_event {
 int kk_nft_open(struct kk_nft *n);
 void kk_nft_close(struct kk_nft *n);
 int kk_nft_table_info(struct kk_nft *n, struct kk_nft_table_info *ti);
-/* Commit the batch, then read back and compare.  n->err explains failures. */
-int kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec,
-    const struct kk_nft_table_info *before);
+/*
+ * Make the kernel hold spec's tables under spec's name, removing
+ * kakurid's tables under its other names in the same batch; then read
+ * back and compare.  -EPERM when another process holds the name.
+ * n->err explains failures.
+ */
+int kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec);
 /* Read back and compare with spec; -ESTALE when the kernel differs. */
 int kk_nft_verify(struct kk_nft *n, const struct kk_nft_spec *spec);
-int kk_nft_counters(struct kk_nft *n, struct kk_nft_counters *c);
+/* 1 when another process's owner table holds name (in any family), else 0. */
+int kk_nft_name_held(struct kk_nft *n, const char *name);
+/* The ruleset generation: it changes with every committed transaction. */
+int kk_nft_genid(struct kk_nft *n, uint32_t *gen);
+int kk_nft_counters(struct kk_nft *n, const char *name,
+    struct kk_nft_counters *c);
 int kk_nft_monitor_open(struct kk_nft *n);
 int kk_nft_monitor_fd(const struct kk_nft *n);
 int kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev);

@@ -1,6 +1,7 @@
 /*
- * Build the "inet kakuri" table as libnftnl objects and as one netlink
- * batch.  Pure: no sockets, no kernel, so unit tests decode what it builds.
+ * Build the "inet kakuri" table (and, while isolated, "bridge kakuri") as
+ * libnftnl objects and as one netlink batch.  Pure: no sockets, no kernel,
+ * so unit tests decode what it builds.
  *
  * The rules are what nft(8) itself would compile for the ruleset shown in
  * kakurid(8); every rule carries a comment so `nft list table inet kakuri`
@@ -17,6 +18,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/batch.h>
@@ -46,14 +48,32 @@ static const unsigned chain_hooks[] = { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 
 enum set_id {
 	SET_MGMT4 = 1, SET_MGMT6, SET_MGMT_PORTS, SET_DNS4, SET_DNS6,
-	SET_MAIL_TCP, SET_WEB_TCP, SET_WEB_UDP,
+	SET_MAIL_TCP, SET_WEB_TCP, SET_WEB_UDP, SET_DHCP4, SET_DHCP6,
 };
 static const char *const set_names[] = {
 	[SET_MGMT4] = "mgmt4", [SET_MGMT6] = "mgmt6",
 	[SET_MGMT_PORTS] = "mgmt_ports", [SET_DNS4] = "dns4",
 	[SET_DNS6] = "dns6", [SET_MAIL_TCP] = "mail_tcp",
 	[SET_WEB_TCP] = "web_tcp", [SET_WEB_UDP] = "web_udp",
+	[SET_DHCP4] = "dhcp4", [SET_DHCP6] = "dhcp6",
 };
+
+const int kk_nft_families[KK_NFT_FAMILIES] = { NFPROTO_INET, NFPROTO_BRIDGE };
+
+/* An address prefix matched in the network header. */
+struct prefix {
+	uint8_t addr[16];
+	uint8_t plen;		/* bits */
+};
+static const struct prefix bcast4 = { { 255, 255, 255, 255 }, 32 };
+static const struct prefix dhcp6_agents = {	/* ff02::1:2 */
+	{ 0xff, 0x02, [13] = 0x01, [15] = 0x02 }, 128 };
+static const struct prefix link_local6 = { { 0xfe, 0x80 }, 10 };
+static const struct prefix link_mcast6 = { { 0xff, 0x02 }, 16 };
+
+#define ICMP6_NDP_FIRST		133	/* router solicitation */
+#define ICMP6_NDP_LAST		136	/* neighbour advertisement */
+#define NDP_HOPLIMIT		255	/* RFC 4861 7.1: proves the sender is on-link */
 
 /* One rule, described as what it matches; rule_new() compiles it. */
 struct rule_desc {
@@ -63,6 +83,9 @@ struct rule_desc {
 	int nfproto;		/* NFPROTO_IPV4/IPV6 or 0 */
 	int l4;			/* IPPROTO_TCP/UDP/ICMPV6 or 0 */
 	enum set_id saddr, daddr;	/* address set lookups */
+	const struct prefix *sprefix, *dprefix;
+	uint8_t hoplimit;	/* ip6 hoplimit must be this, 0 = any */
+	bool from_process;	/* the packet has a process's socket (kernel ones do not match) */
 	enum set_id sport_set, dport_set;
 	uint16_t sport, dport;	/* single ports (host order), 0 = any */
 	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
@@ -136,11 +159,30 @@ expr_lookup(struct nftnl_rule *r, enum set_id set)
 	return 0;
 }
 
+/* reg 1 &= mask (len bytes) */
+static int
+expr_mask(struct nftnl_rule *r, const void *mask, uint32_t len)
+{
+	static const uint8_t zero[16];
+	struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+
+	if (e == NULL)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	add_expr(r, e);
+	return 0;
+}
+
 static int
 expr_ct_established(struct nftnl_rule *r)
 {
 	struct nftnl_expr *e;
 	uint32_t mask = CT_ESTABLISHED, zero = 0;
+	int err;
 
 	e = nftnl_expr_alloc("ct");
 	if (e == NULL)
@@ -148,15 +190,8 @@ expr_ct_established(struct nftnl_rule *r)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
 	add_expr(r, e);
-	e = nftnl_expr_alloc("bitwise");
-	if (e == NULL)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
-	add_expr(r, e);
+	if ((err = expr_mask(r, &mask, sizeof(mask))) < 0)
+		return err;
 	return expr_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
 }
 
@@ -164,22 +199,32 @@ expr_ct_established(struct nftnl_rule *r)
 static int
 expr_not_syn(struct nftnl_rule *r)
 {
-	struct nftnl_expr *e;
-	uint8_t mask = 0x12, zero = 0, syn = 0x02;
+	uint8_t mask = 0x12, syn = 0x02;
 	int err;
 
-	if ((err = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1)) < 0)
+	if ((err = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1)) < 0 ||
+	    (err = expr_mask(r, &mask, 1)) < 0)
 		return err;
-	e = nftnl_expr_alloc("bitwise");
-	if (e == NULL)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 1);
-	add_expr(r, e);
 	return expr_cmp(r, NFT_CMP_NEQ, &syn, 1);
+}
+
+/* The address at off is in p: load only the bytes the prefix covers, as nft does. */
+static int
+expr_prefix(struct nftnl_rule *r, uint32_t off, const struct prefix *p)
+{
+	uint8_t mask[16];
+	uint32_t len = (p->plen + 7u) / 8u;
+	int err;
+
+	if ((err = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, len)) < 0)
+		return err;
+	if (p->plen % 8) {
+		memset(mask, 0xff, len);
+		mask[len - 1] = (uint8_t)(0xff << (8 - p->plen % 8));
+		if ((err = expr_mask(r, mask, len)) < 0)
+			return err;
+	}
+	return expr_cmp(r, NFT_CMP_EQ, p->addr, len);
 }
 
 static int
@@ -242,8 +287,8 @@ match_port(struct nftnl_rule *r, uint32_t off, uint16_t port)
 }
 
 static int
-compile(const struct rule_desc *d, const struct kk_nft_spec *spec,
-    struct nftnl_rule **out)
+compile(const struct rule_desc *d, const struct kk_nft_objects *o,
+    const struct kk_nft_spec *spec, struct nftnl_rule **out)
 {
 	struct nftnl_rule *r;
 	uint32_t u32;
@@ -254,9 +299,10 @@ compile(const struct rule_desc *d, const struct kk_nft_spec *spec,
 	r = nftnl_rule_alloc();
 	if (r == NULL)
 		return -ENOMEM;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, KK_TABLE_NAME);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[d->chain]);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
 	if ((err = set_comment(r, d->comment)) < 0)
 		goto fail;
 	if (d->iface) {
@@ -290,6 +336,10 @@ compile(const struct rule_desc *d, const struct kk_nft_spec *spec,
 		    (err = expr_lookup(r, d->daddr)) < 0)
 			goto fail;
 	}
+	if (d->sprefix && (err = expr_prefix(r, v6 ? 8 : 12, d->sprefix)) < 0)
+		goto fail;
+	if (d->dprefix && (err = expr_prefix(r, v6 ? 24 : 16, d->dprefix)) < 0)
+		goto fail;
 	if (d->sport_set && (err = match_port_set(r, 0, d->sport_set)) < 0)
 		goto fail;
 	if (d->dport_set && (err = match_port_set(r, 2, d->dport_set)) < 0)
@@ -303,6 +353,18 @@ compile(const struct rule_desc *d, const struct kk_nft_spec *spec,
 		    1)) < 0 ||
 		    (err = expr_cmp(r, NFT_CMP_GTE, &d->icmp6_lo, 1)) < 0 ||
 		    (err = expr_cmp(r, NFT_CMP_LTE, &d->icmp6_hi, 1)) < 0)
+			goto fail;
+	}
+	if (d->hoplimit) {
+		if ((err = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 7, 1)) < 0 ||
+		    (err = expr_cmp(r, NFT_CMP_EQ, &d->hoplimit, 1)) < 0)
+			goto fail;
+	}
+	if (d->from_process) {
+		/* meta skuid fails (no match) for the kernel's own sockets */
+		u32 = 0;
+		if ((err = expr_meta(r, NFT_META_SKUID)) < 0 ||
+		    (err = expr_cmp(r, NFT_CMP_GTE, &u32, sizeof(u32))) < 0)
 			goto fail;
 	}
 	if (d->established && (err = expr_ct_established(r)) < 0)
@@ -335,7 +397,7 @@ add_rule(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
 
 	if (o->nrules >= KK_NFT_MAX_RULES)
 		return -E2BIG;
-	err = compile(d, spec, &o->rules[o->nrules]);
+	err = compile(d, o, spec, &o->rules[o->nrules]);
 	if (err == 0)
 		o->nrules++;
 	return err;
@@ -348,9 +410,10 @@ add_chain(struct kk_nft_objects *o, int hook, int policy)
 
 	if (c == NULL)
 		return -ENOMEM;
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, KK_TABLE_NAME);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain_names[hook]);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)o->family);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chain_hooks[hook]);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
@@ -366,9 +429,10 @@ set_new(struct kk_nft_objects *o, enum set_id id, uint32_t type, uint32_t len)
 
 	if (s == NULL)
 		return NULL;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE, KK_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
 	nftnl_set_set_str(s, NFTNL_SET_NAME, set_names[id]);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)o->family);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, type);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, len);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
@@ -434,6 +498,110 @@ add_port_set(struct kk_nft_objects *o, const struct kk_portlist *l,
 	return 0;
 }
 
+static int
+add_rules(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
+    const struct rule_desc *d, size_t n)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < n; i++)
+		if ((err = add_rule(o, spec, &d[i])) < 0)
+			return err;
+	return 0;
+}
+
+/*
+ * DHCP while isolated: requests only to the broadcast address
+ * (255.255.255.255, ff02::1:2) or to the servers the policy lists, never
+ * to any host on port 67/547; answers only to the broadcast address, from
+ * a listed server or, for DHCPv6, from a link-local address (on-link
+ * servers and relays answer from theirs; nothing routed can have one).
+ * Clients that send and receive through packet sockets (most do for
+ * discovery) never pass these hooks; unicast renewals go to the lease's
+ * server, which must be listed.
+ */
+static int
+add_dhcp_rules(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
+    int chain)
+{
+	const bool in = chain == HOOK_IN;
+	const struct rule_desc any[] = {
+		{ .chain = chain, .nfproto = NFPROTO_IPV4, .l4 = IPPROTO_UDP,
+		    .sport = in ? 67 : 68, .dport = in ? 68 : 67,
+		    .dprefix = &bcast4, .verdict = NF_ACCEPT,
+		    .comment = in ? "DHCPv4 server -> client (broadcast)" :
+		    "DHCPv4 client -> broadcast" },
+		{ .chain = chain, .nfproto = NFPROTO_IPV6, .l4 = IPPROTO_UDP,
+		    .sport = in ? 547 : 546, .dport = in ? 546 : 547,
+		    .sprefix = in ? &link_local6 : NULL,
+		    .dprefix = in ? NULL : &dhcp6_agents, .verdict = NF_ACCEPT,
+		    .comment = in ? "DHCPv6 server or relay (link-local) -> client" :
+		    "DHCPv6 client -> all DHCP agents (ff02::1:2)" },
+	};
+	const struct rule_desc listed[] = {
+		{ .chain = chain, .nfproto = NFPROTO_IPV4, .l4 = IPPROTO_UDP,
+		    .sport = in ? 67 : 68, .dport = in ? 68 : 67,
+		    .saddr = in ? SET_DHCP4 : 0, .daddr = in ? 0 : SET_DHCP4,
+		    .verdict = NF_ACCEPT,
+		    .comment = in ? "DHCPv4 server of the policy -> client" :
+		    "DHCPv4 client -> server of the policy" },
+		{ .chain = chain, .nfproto = NFPROTO_IPV6, .l4 = IPPROTO_UDP,
+		    .sport = in ? 547 : 546, .dport = in ? 546 : 547,
+		    .saddr = in ? SET_DHCP6 : 0, .daddr = in ? 0 : SET_DHCP6,
+		    .verdict = NF_ACCEPT,
+		    .comment = in ? "DHCPv6 server of the policy -> client" :
+		    "DHCPv6 client -> server of the policy" },
+	};
+	int err;
+
+	if ((err = add_rules(o, spec, any, sizeof(any) / sizeof(any[0]))) < 0)
+		return err;
+	if (spec->policy->dhcp_servers.n == 0)
+		return 0;
+	return add_rules(o, spec, listed, sizeof(listed) / sizeof(listed[0]));
+}
+
+/*
+ * ICMPv6 neighbour discovery while isolated: on-link only.  Incoming
+ * messages must carry hop limit 255, which no routed packet can.  Outgoing
+ * ones from processes only to link-local or link-scope multicast
+ * addresses; the kernel's own (address resolution and unreachability
+ * detection, to on-link neighbours by construction) also to global
+ * addresses.  Nothing can carry data to or from a host further away.
+ */
+static int
+add_ndp_rules(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
+    int chain)
+{
+#define NDP(...) { .nfproto = NFPROTO_IPV6, .l4 = IPPROTO_ICMPV6, \
+	.icmp6_lo = ICMP6_NDP_FIRST, .icmp6_hi = ICMP6_NDP_LAST, __VA_ARGS__ }
+	static const struct rule_desc in[] = {
+		NDP(.chain = HOOK_IN, .hoplimit = NDP_HOPLIMIT,
+		    .verdict = NF_ACCEPT,
+		    .comment = "ICMPv6 neighbour discovery, hop limit 255 (on-link)"),
+	};
+	static const struct rule_desc out[] = {
+		NDP(.chain = HOOK_OUT, .hoplimit = NDP_HOPLIMIT,
+		    .dprefix = &link_local6, .verdict = NF_ACCEPT,
+		    .comment = "neighbour discovery to link-local addresses"),
+		NDP(.chain = HOOK_OUT, .hoplimit = NDP_HOPLIMIT,
+		    .dprefix = &link_mcast6, .verdict = NF_ACCEPT,
+		    .comment = "neighbour discovery to link-scope multicast"),
+		NDP(.chain = HOOK_OUT, .from_process = true, .counter = true,
+		    .verdict = NF_DROP,
+		    .comment = "neighbour discovery from processes to other addresses"),
+		NDP(.chain = HOOK_OUT, .hoplimit = NDP_HOPLIMIT,
+		    .verdict = NF_ACCEPT,
+		    .comment = "the kernel's neighbour discovery (on-link neighbours)"),
+	};
+#undef NDP
+
+	if (chain == HOOK_IN)
+		return add_rules(o, spec, in, sizeof(in) / sizeof(in[0]));
+	return add_rules(o, spec, out, sizeof(out) / sizeof(out[0]));
+}
+
 /*
  * isolated: DESIGN 3.  Only loopback, the management channel (both
  * directions, outbound only from kakurid's own uid/gid), and optionally
@@ -461,6 +629,9 @@ build_isolated(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 	if (p->dns.n > 0 &&
 	    (err = add_addr_sets(o, &p->dns, SET_DNS4, SET_DNS6)) < 0)
 		return err;
+	if (p->dhcp && p->dhcp_servers.n > 0 && (err = add_addr_sets(o,
+	    &p->dhcp_servers, SET_DHCP4, SET_DHCP6)) < 0)
+		return err;
 
 	/* input */
 	{
@@ -485,25 +656,9 @@ build_isolated(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 		    (spec->own_uid_known && (err = add_rule(o, spec, &rep)) < 0))
 			return err;
 	}
-	if (p->dhcp) {
-		struct rule_desc d4 = { .chain = HOOK_IN, .nfproto = NFPROTO_IPV4,
-		    .l4 = IPPROTO_UDP, .sport = 67, .dport = 68,
-		    .verdict = NF_ACCEPT, .comment = "DHCPv4 server -> client" };
-		struct rule_desc d6 = { .chain = HOOK_IN, .nfproto = NFPROTO_IPV6,
-		    .l4 = IPPROTO_UDP, .sport = 547, .dport = 546,
-		    .verdict = NF_ACCEPT, .comment = "DHCPv6 server -> client" };
-		if ((err = add_rule(o, spec, &d4)) < 0 ||
-		    (err = add_rule(o, spec, &d6)) < 0)
-			return err;
-	}
-	if (p->ndp) {
-		struct rule_desc d = { .chain = HOOK_IN, .nfproto = NFPROTO_IPV6,
-		    .l4 = IPPROTO_ICMPV6, .icmp6_lo = 133, .icmp6_hi = 136,
-		    .verdict = NF_ACCEPT,
-		    .comment = "ICMPv6 neighbour discovery (types 133-136)" };
-		if ((err = add_rule(o, spec, &d)) < 0)
-			return err;
-	}
+	if ((p->dhcp && (err = add_dhcp_rules(o, spec, HOOK_IN)) < 0) ||
+	    (p->ndp && (err = add_ndp_rules(o, spec, HOOK_IN)) < 0))
+		return err;
 	if (p->dns.n > 0) {
 		for (i = 0; i < 2; i++) {
 			for (j = 0; j < 2; j++) {
@@ -556,27 +711,9 @@ build_isolated(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 		    (spec->own_uid_known && (err = add_rule(o, spec, &own)) < 0))
 			return err;
 	}
-	if (p->dhcp) {
-		struct rule_desc d4 = { .chain = HOOK_OUT,
-		    .nfproto = NFPROTO_IPV4, .l4 = IPPROTO_UDP, .sport = 68,
-		    .dport = 67, .verdict = NF_ACCEPT,
-		    .comment = "DHCPv4 client -> server" };
-		struct rule_desc d6 = { .chain = HOOK_OUT,
-		    .nfproto = NFPROTO_IPV6, .l4 = IPPROTO_UDP, .sport = 546,
-		    .dport = 547, .verdict = NF_ACCEPT,
-		    .comment = "DHCPv6 client -> server" };
-		if ((err = add_rule(o, spec, &d4)) < 0 ||
-		    (err = add_rule(o, spec, &d6)) < 0)
-			return err;
-	}
-	if (p->ndp) {
-		struct rule_desc d = { .chain = HOOK_OUT,
-		    .nfproto = NFPROTO_IPV6, .l4 = IPPROTO_ICMPV6,
-		    .icmp6_lo = 133, .icmp6_hi = 136, .verdict = NF_ACCEPT,
-		    .comment = "ICMPv6 neighbour discovery (types 133-136)" };
-		if ((err = add_rule(o, spec, &d)) < 0)
-			return err;
-	}
+	if ((p->dhcp && (err = add_dhcp_rules(o, spec, HOOK_OUT)) < 0) ||
+	    (p->ndp && (err = add_ndp_rules(o, spec, HOOK_OUT)) < 0))
+		return err;
 	if (p->dns.n > 0) {
 		for (i = 0; i < 2; i++) {
 			for (j = 0; j < 2; j++) {
@@ -607,6 +744,28 @@ build_isolated(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 			return err;
 	}
 	return 0;
+}
+
+/*
+ * isolated, bridge family: frames a bridge on this host forwards between
+ * its ports (virtual machines, containers on a bridge) pass the inet hooks
+ * only when br_netfilter is loaded and enabled; this chain drops them in
+ * any case.  Traffic of the host itself over a bridge is not forwarded and
+ * meets the inet table.
+ */
+static int
+build_bridge(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
+{
+	struct rule_desc d = { .chain = HOOK_FWD, .counter = true,
+	    .verdict = NF_DROP, .comment = "isolated: drop all bridged traffic" };
+	int err;
+
+	/* add_chain() hooks HOOK_FWD at NF_INET_FORWARD */
+	_Static_assert(NF_BR_FORWARD == NF_INET_FORWARD, "bridge forward hook");
+
+	if ((err = add_chain(o, HOOK_FWD, NF_DROP)) < 0)
+		return err;
+	return add_rule(o, spec, &d);
 }
 
 /*
@@ -695,19 +854,50 @@ kk_nft_comment_parse(const char *comment, enum kk_mode *mode,
 	return 0;
 }
 
+const char *
+kk_nft_family_name(int family)
+{
+	return family == NFPROTO_BRIDGE ? "bridge" : "inet";
+}
+
+const char *
+kk_nft_spec_name(const struct kk_nft_spec *spec)
+{
+	return spec->name[0] ? spec->name : KK_TABLE_NAME;
+}
+
+bool
+kk_nft_wants(enum kk_mode mode, int family)
+{
+	return family == NFPROTO_INET ||
+	    (family == NFPROTO_BRIDGE && mode == KK_MODE_ISOLATED);
+}
+
+bool
+kk_nft_name_ours(const char *name)
+{
+	return strcmp(name, KK_TABLE_NAME) == 0 ||
+	    strncmp(name, KK_FALLBACK_NAME, strlen(KK_FALLBACK_NAME)) == 0;
+}
+
 int
-kk_nft_objects_build(const struct kk_nft_spec *spec, struct kk_nft_objects *o)
+kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
+    struct kk_nft_objects *o)
 {
 	struct nftnl_udata_buf *u = NULL;
 	char comment[128];
 	int err;
 
 	memset(o, 0, sizeof(*o));
+	if (!kk_nft_wants(spec->mode, family) ||
+	    (family == NFPROTO_BRIDGE && spec->no_bridge))
+		return -ENOENT;
+	o->family = family;
 	o->table = nftnl_table_alloc();
 	if (o->table == NULL)
 		return -ENOMEM;
-	nftnl_table_set_str(o->table, NFTNL_TABLE_NAME, KK_TABLE_NAME);
-	nftnl_table_set_u32(o->table, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(o->table, NFTNL_TABLE_NAME, kk_nft_spec_name(spec));
+	nftnl_table_set_u32(o->table, NFTNL_TABLE_FAMILY, (uint32_t)family);
 	nftnl_table_set_u32(o->table, NFTNL_TABLE_FLAGS, spec->table_flags);
 	if ((err = kk_nft_comment_format(spec->mode, spec->episode, comment,
 	    sizeof(comment))) < 0)
@@ -722,7 +912,10 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, struct kk_nft_objects *o)
 	    nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
 	nftnl_udata_buf_free(u);
 
-	switch (spec->mode) {
+	switch (family == NFPROTO_BRIDGE ? -1 : (int)spec->mode) {
+	case -1:
+		err = build_bridge(o, spec);
+		break;
 	case KK_MODE_OPEN:
 		err = 0;
 		break;
@@ -767,12 +960,12 @@ struct batch_ctx {
 };
 
 static struct nlmsghdr *
-msg_begin(struct batch_ctx *c, uint16_t type, uint16_t flags, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+msg_begin(struct batch_ctx *c, uint16_t type, int family, uint16_t flags,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static struct nlmsghdr *
-msg_begin(struct batch_ctx *c, uint16_t type, uint16_t flags, const char *fmt,
-    ...)
+msg_begin(struct batch_ctx *c, uint16_t type, int family, uint16_t flags,
+    const char *fmt, ...)
 {
 	struct kk_nft_msgmap *m;
 	va_list ap;
@@ -781,11 +974,12 @@ msg_begin(struct batch_ctx *c, uint16_t type, uint16_t flags, const char *fmt,
 		return NULL;
 	m = &c->b->map[c->b->nmap++];
 	m->seq = c->seq;
+	m->family = family;
 	va_start(ap, fmt);
 	vsnprintf(m->what, sizeof(m->what), fmt, ap);
 	va_end(ap);
 	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(c->mb), type,
-	    NFPROTO_INET, flags | NLM_F_ACK, c->seq++);
+	    (uint16_t)family, flags | NLM_F_ACK, c->seq++);
 }
 
 static int
@@ -815,22 +1009,144 @@ rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
 	return buf;
 }
 
-int
-kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_objects *o,
-    bool exists, uint32_t prev_flags, uint32_t seq)
+/* (Re)declare an existing table with the flags it has, then delete it. */
+static int
+batch_remove(struct batch_ctx *c, const struct kk_nft_plan *p)
 {
-	struct batch_ctx c = { .b = b, .seq = seq };
-	struct nftnl_table *prev = NULL;
+	struct nftnl_table *prev = nftnl_table_alloc();
+	const char *fam = kk_nft_family_name(p->family);
+	struct nlmsghdr *nlh;
+	int err = -ENOBUFS;
+
+	if (prev == NULL)
+		return -ENOMEM;
+	nftnl_table_set_str(prev, NFTNL_TABLE_NAME, p->name);
+	nftnl_table_set_u32(prev, NFTNL_TABLE_FAMILY, (uint32_t)p->family);
+	nftnl_table_set_u32(prev, NFTNL_TABLE_FLAGS, p->prev_flags);
+	nlh = msg_begin(c, NFT_MSG_NEWTABLE, p->family, NLM_F_CREATE,
+	    "adopt existing table %s %s", fam, p->name);
+	if (nlh == NULL)
+		goto out;
+	nftnl_table_nlmsg_build_payload(nlh, prev);
+	if (msg_end(c) < 0)
+		goto out;
+	nlh = msg_begin(c, NFT_MSG_DELTABLE, p->family, 0,
+	    "delete old table %s %s", fam, p->name);
+	if (nlh == NULL)
+		goto out;
+	nftnl_table_nlmsg_build_payload(nlh, prev);
+	err = msg_end(c);
+out:
+	nftnl_table_free(prev);
+	return err;
+}
+
+static bool
+set_empty(const struct nftnl_set *s, int *err)
+{
+	struct nftnl_set_elems_iter *it =
+	    nftnl_set_elems_iter_create((struct nftnl_set *)s);
+	bool empty;
+
+	if (it == NULL) {
+		*err = -ENOMEM;
+		return true;
+	}
+	empty = nftnl_set_elems_iter_cur(it) == NULL;
+	nftnl_set_elems_iter_destroy(it);
+	return empty;
+}
+
+/* The table of o with its chains, sets, elements and rules. */
+static int
+batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
+{
+	const char *fam = kk_nft_family_name(o->family);
+	const char *table = nftnl_table_get_str(o->table, NFTNL_TABLE_NAME);
 	struct nlmsghdr *nlh;
 	char what[96];
-	size_t i, bufsize;
+	size_t i;
+	int err = 0;
+
+	nlh = msg_begin(c, NFT_MSG_NEWTABLE, o->family,
+	    NLM_F_CREATE | NLM_F_EXCL, "create table %s %s", fam, table);
+	if (nlh == NULL)
+		return -ENOBUFS;
+	nftnl_table_nlmsg_build_payload(nlh, o->table);
+	if (msg_end(c) < 0)
+		return -ENOBUFS;
+	for (i = 0; i < o->nchains; i++) {
+		nlh = msg_begin(c, NFT_MSG_NEWCHAIN, o->family,
+		    NLM_F_CREATE | NLM_F_EXCL, "chain %s %s %s", fam, table,
+		    nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME));
+		if (nlh == NULL)
+			return -ENOBUFS;
+		nftnl_chain_nlmsg_build_payload(nlh, o->chains[i]);
+		if (msg_end(c) < 0)
+			return -ENOBUFS;
+	}
+	for (i = 0; i < o->nsets; i++) {
+		const char *name = nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME);
+
+		nlh = msg_begin(c, NFT_MSG_NEWSET, o->family,
+		    NLM_F_CREATE | NLM_F_EXCL, "set %s", name);
+		if (nlh == NULL)
+			return -ENOBUFS;
+		nftnl_set_nlmsg_build_payload(nlh, o->sets[i]);
+		if (msg_end(c) < 0)
+			return -ENOBUFS;
+		/* an empty set needs no element message */
+		if (set_empty(o->sets[i], &err)) {
+			if (err < 0)
+				return err;
+			continue;
+		}
+		nlh = msg_begin(c, NFT_MSG_NEWSETELEM, o->family,
+		    NLM_F_CREATE | NLM_F_EXCL, "elements of set %s", name);
+		if (nlh == NULL)
+			return -ENOBUFS;
+		nftnl_set_elems_nlmsg_build_payload(nlh, o->sets[i]);
+		if (msg_end(c) < 0)
+			return -ENOBUFS;
+	}
+	for (i = 0; i < o->nrules; i++) {
+		nlh = msg_begin(c, NFT_MSG_NEWRULE, o->family,
+		    NLM_F_CREATE | NLM_F_APPEND, "rule %s%s%s: %s",
+		    o->family == NFPROTO_INET ? "" : fam,
+		    o->family == NFPROTO_INET ? "" : " ",
+		    nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
+		    rule_comment(o->rules[i], what, sizeof(what)));
+		if (nlh == NULL)
+			return -ENOBUFS;
+		nftnl_rule_nlmsg_build_payload(nlh, o->rules[i]);
+		if (msg_end(c) < 0)
+			return -ENOBUFS;
+	}
+	return 0;
+}
+
+int
+kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
+    size_t nplan, uint32_t seq)
+{
+	struct batch_ctx c = { .b = b, .seq = seq };
+	size_t i, bufsize = 16384, nobj = 8;
 	int err = -ENOBUFS;
 
 	memset(b, 0, sizeof(*b));
 	/* generous: a rule is < 512 bytes, a set element < 64 */
-	bufsize = 16384 + 1024 * (o->nrules + o->nsets + o->nchains) +
-	    64 * 2 * KK_MAX_ADDRS * 2 + 64 * 4 * KK_MAX_PORTS;
-	c.cap_map = 8 + o->nrules + 2 * o->nsets + o->nchains;
+	for (i = 0; i < nplan; i++) {
+		const struct kk_nft_objects *o = plan[i].o;
+
+		bufsize += 1024;
+		nobj += 2;
+		if (o == NULL)
+			continue;
+		bufsize += 1024 * (o->nrules + o->nsets + o->nchains) +
+		    64 * 2 * KK_MAX_ADDRS * 3 + 64 * 4 * KK_MAX_PORTS;
+		nobj += o->nrules + 2 * o->nsets + o->nchains + 1;
+	}
+	c.cap_map = nobj;
 	b->buf = calloc(1, bufsize);
 	b->map = calloc(c.cap_map, sizeof(*b->map));
 	if (b->buf == NULL || b->map == NULL) {
@@ -846,114 +1162,24 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_objects *o,
 	nftnl_batch_begin(mnl_nlmsg_batch_current(c.mb), c.seq++);
 	if (msg_end(&c) < 0)
 		goto fail;
-
-	if (exists) {
-		/*
-		 * Re-declare with the flags the kernel has (claims an
-		 * orphaned persistent table), then delete: so the old table
-		 * and the new one swap in a single transaction.
-		 */
-		prev = nftnl_table_alloc();
-		if (prev == NULL) {
-			err = -ENOMEM;
+	/* every old table goes first, so the new ones swap in atomically */
+	for (i = 0; i < nplan; i++)
+		if (plan[i].exists && (err = batch_remove(&c, &plan[i])) < 0)
 			goto fail;
-		}
-		nftnl_table_set_str(prev, NFTNL_TABLE_NAME, KK_TABLE_NAME);
-		nftnl_table_set_u32(prev, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-		nftnl_table_set_u32(prev, NFTNL_TABLE_FLAGS, prev_flags);
-		nlh = msg_begin(&c, NFT_MSG_NEWTABLE, NLM_F_CREATE,
-		    "adopt existing table inet %s", KK_TABLE_NAME);
-		if (nlh == NULL)
+	for (i = 0; i < nplan; i++)
+		if (plan[i].o && (err = batch_create(&c, plan[i].o)) < 0)
 			goto fail;
-		nftnl_table_nlmsg_build_payload(nlh, prev);
-		if (msg_end(&c) < 0)
-			goto fail;
-		nlh = msg_begin(&c, NFT_MSG_DELTABLE, 0,
-		    "delete old table inet %s", KK_TABLE_NAME);
-		if (nlh == NULL)
-			goto fail;
-		nftnl_table_nlmsg_build_payload(nlh, prev);
-		if (msg_end(&c) < 0)
-			goto fail;
-	}
-	nlh = msg_begin(&c, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL,
-	    "create table inet %s", KK_TABLE_NAME);
-	if (nlh == NULL)
-		goto fail;
-	nftnl_table_nlmsg_build_payload(nlh, o->table);
-	if (msg_end(&c) < 0)
-		goto fail;
-	for (i = 0; i < o->nchains; i++) {
-		nlh = msg_begin(&c, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL,
-		    "chain %s", nftnl_chain_get_str(o->chains[i],
-		    NFTNL_CHAIN_NAME));
-		if (nlh == NULL)
-			goto fail;
-		nftnl_chain_nlmsg_build_payload(nlh, o->chains[i]);
-		if (msg_end(&c) < 0)
-			goto fail;
-	}
-	for (i = 0; i < o->nsets; i++) {
-		const char *name = nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME);
-
-		nlh = msg_begin(&c, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL,
-		    "set %s", name);
-		if (nlh == NULL)
-			goto fail;
-		nftnl_set_nlmsg_build_payload(nlh, o->sets[i]);
-		if (msg_end(&c) < 0)
-			goto fail;
-		{
-			/* an empty set needs no element message */
-			struct nftnl_set_elems_iter *it =
-			    nftnl_set_elems_iter_create(o->sets[i]);
-			bool empty;
-
-			if (it == NULL) {
-				err = -ENOMEM;
-				goto fail;
-			}
-			empty = nftnl_set_elems_iter_cur(it) == NULL;
-			nftnl_set_elems_iter_destroy(it);
-			if (empty)
-				continue;
-		}
-		nlh = msg_begin(&c, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL,
-		    "elements of set %s", name);
-		if (nlh == NULL)
-			goto fail;
-		nftnl_set_elems_nlmsg_build_payload(nlh, o->sets[i]);
-		if (msg_end(&c) < 0)
-			goto fail;
-	}
-	for (i = 0; i < o->nrules; i++) {
-		char desc[96];
-
-		snprintf(desc, sizeof(desc), "%s: %s",
-		    nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
-		    rule_comment(o->rules[i], what, sizeof(what)));
-		nlh = msg_begin(&c, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-		    "rule %s", desc);
-		if (nlh == NULL)
-			goto fail;
-		nftnl_rule_nlmsg_build_payload(nlh, o->rules[i]);
-		if (msg_end(&c) < 0)
-			goto fail;
-	}
+	err = -ENOBUFS;
 	b->seq_last = c.seq - 1;
 	nftnl_batch_end(mnl_nlmsg_batch_current(c.mb), c.seq++);
 	if (msg_end(&c) < 0)
 		goto fail;
 	b->len = mnl_nlmsg_batch_size(c.mb);
 	mnl_nlmsg_batch_stop(c.mb);
-	if (prev)
-		nftnl_table_free(prev);
 	return 0;
 fail:
 	if (c.mb)
 		mnl_nlmsg_batch_stop(c.mb);
-	if (prev)
-		nftnl_table_free(prev);
 	kk_nft_batch_free(b);
 	return err;
 }
@@ -967,6 +1193,17 @@ kk_nft_batch_what(const struct kk_nft_batch *b, uint32_t seq)
 		if (b->map[i].seq == seq)
 			return b->map[i].what;
 	return "batch";
+}
+
+int
+kk_nft_batch_family(const struct kk_nft_batch *b, uint32_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < b->nmap; i++)
+		if (b->map[i].seq == seq)
+			return b->map[i].family;
+	return 0;
 }
 
 void

@@ -92,6 +92,7 @@ static const struct key_spec management_keys[] = {
 	{ "dns", KEY_ADDRS, 0, FIELD(dns) },
 	{ "dhcp", KEY_BOOL, 0, FIELD(dhcp) },
 	{ "ndp", KEY_BOOL, 0, FIELD(ndp) },
+	{ "dhcp_servers", KEY_ADDRS, 0, FIELD(dhcp_servers) },
 };
 
 static const struct key_spec egress_keys[] = {

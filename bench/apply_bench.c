@@ -25,7 +25,6 @@ int
 main(int argc, char **argv)
 {
 	static struct kk_policy p;
-	struct kk_nft_table_info ti;
 	struct kk_nft_spec spec;
 	struct kk_nft n;
 	char err[512];
@@ -58,8 +57,7 @@ main(int argc, char **argv)
 	strcpy(spec.episode, "00112233445566778899aabbccddeeff");
 	for (i = 0; i < runs; i++) {
 		t0 = now_us();
-		if (kk_nft_table_info(&n, &ti) < 0 ||
-		    kk_nft_apply(&n, &spec, &ti) < 0) {
+		if (kk_nft_apply(&n, &spec) < 0) {
 			fprintf(stderr, "apply: %s\n", n.err);
 			return 1;
 		}

@@ -4,11 +4,13 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
@@ -110,6 +112,9 @@ struct decoded {
 	int noack;			/* data messages without NLM_F_ACK */
 	bool seq_gap;
 	uint16_t first_types[3];
+	uint8_t table_family[8];	/* of every NEWTABLE, in order */
+	char table_name[8][KK_NFT_NAME_MAX];
+	int last_del, first_create;	/* message index of each; -1 if none */
 	struct nftnl_chain *chains[8];
 	struct nftnl_rule *rules[KK_NFT_MAX_RULES];
 	struct nftnl_set *sets[KK_NFT_MAX_SETS];
@@ -126,6 +131,7 @@ decode(const struct kk_nft_batch *b, struct decoded *d)
 	uint32_t prev_seq = 0;
 
 	memset(d, 0, sizeof(*d));
+	d->last_del = d->first_create = -1;
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left), k++) {
 		uint16_t type = nlh->nlmsg_type;
 
@@ -148,17 +154,25 @@ decode(const struct kk_nft_batch *b, struct decoded *d)
 		switch (NFNL_MSG_TYPE(type)) {
 		case NFT_MSG_NEWTABLE: {
 			struct nftnl_table *t = nftnl_table_alloc();
+			const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
 
 			ck_assert_int_ge(nftnl_table_nlmsg_parse(nlh, t), 0);
-			ck_assert_str_eq(nftnl_table_get_str(t, NFTNL_TABLE_NAME),
-			    "kakuri");
+			ck_assert(kk_nft_name_ours(nftnl_table_get_str(t,
+			    NFTNL_TABLE_NAME)));
+			ck_assert_int_lt(d->ntables, 8);
+			d->table_family[d->ntables] = g->nfgen_family;
+			snprintf(d->table_name[d->ntables], KK_NFT_NAME_MAX, "%s",
+			    nftnl_table_get_str(t, NFTNL_TABLE_NAME));
 			d->table_flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+			if ((nlh->nlmsg_flags & NLM_F_EXCL) && d->first_create < 0)
+				d->first_create = k;
 			nftnl_table_free(t);
 			d->ntables++;
 			break;
 		}
 		case NFT_MSG_DELTABLE:
 			d->ndeltables++;
+			d->last_del = k;
 			break;
 		case NFT_MSG_NEWCHAIN:
 			d->chains[d->nchains] = nftnl_chain_alloc();
@@ -206,13 +220,31 @@ decoded_free(struct decoded *d)
 		nftnl_rule_free(d->rules[i]);
 }
 
+/* A plan for the inet table of o: replace it if it exists, else create it. */
+static struct kk_nft_plan
+plan_for(const struct kk_nft_objects *o, bool exists)
+{
+	struct kk_nft_plan p;
+
+	memset(&p, 0, sizeof(p));
+	p.family = o->family;
+	snprintf(p.name, sizeof(p.name), "%s",
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+	p.exists = exists;
+	p.o = o;
+	return p;
+}
+
 static void
 build(enum kk_mode mode, bool exists, struct kk_nft_spec *spec,
     struct kk_nft_objects *o, struct kk_nft_batch *b, struct decoded *d)
 {
+	struct kk_nft_plan p;
+
 	*spec = spec_for(mode);
-	ck_assert_int_eq(kk_nft_objects_build(spec, o), 0);
-	ck_assert_int_eq(kk_nft_batch_build(b, o, exists, 0, 1000), 0);
+	ck_assert_int_eq(kk_nft_objects_build(spec, NFPROTO_INET, o), 0);
+	p = plan_for(o, exists);
+	ck_assert_int_eq(kk_nft_batch_build(b, &p, 1, 1000), 0);
 	decode(b, d);
 }
 
@@ -327,6 +359,63 @@ comment_of(const struct nftnl_rule *r, char *buf, size_t len)
 	ck_assert_ptr_nonnull(q2);
 	snprintf(buf, len, "%.*s", (int)(q2 - q1 - 1), q1 + 1);
 	return buf;
+}
+
+
+static const struct nftnl_rule *
+rule_named(const struct kk_nft_objects *o, const char *chain, const char *part)
+{
+	char buf[128];
+	size_t i;
+
+	for (i = 0; i < o->nrules; i++)
+		if (strcmp(nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
+		    chain) == 0 &&
+		    strstr(comment_of(o->rules[i], buf, sizeof(buf)), part))
+			return o->rules[i];
+	return NULL;
+}
+
+/* Does r load len bytes at off of the network header? */
+static bool
+rule_loads(const struct nftnl_rule *r, uint32_t off, uint32_t len)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e;
+	bool found = false;
+
+	while ((e = nftnl_expr_iter_next(it)) != NULL)
+		if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "payload") == 0 &&
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE) ==
+		    NFT_PAYLOAD_NETWORK_HEADER &&
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET) == off &&
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN) == len)
+			found = true;
+	nftnl_expr_iter_destroy(it);
+	return found;
+}
+
+/* Does r compare a register with exactly these bytes (==)? */
+static bool
+rule_compares(const struct nftnl_rule *r, const void *data, uint32_t len)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e;
+	bool found = false;
+
+	while ((e = nftnl_expr_iter_next(it)) != NULL) {
+		const void *v;
+		uint32_t vlen = 0;
+
+		if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "cmp") != 0 ||
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) != NFT_CMP_EQ)
+			continue;
+		v = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &vlen);
+		if (vlen == len && memcmp(v, data, len) == 0)
+			found = true;
+	}
+	nftnl_expr_iter_destroy(it);
+	return found;
 }
 
 START_TEST(isolated_batch_shape)
@@ -446,22 +535,27 @@ START_TEST(isolated_own_socket_match)
 	int i, own = 0;
 
 	build(KK_MODE_ISOLATED, false, &spec, &o, &b, &d);
-	for (i = 0; i < d.nrules; i++)
-		if (rule_has_meta(d.rules[i], NFT_META_SKUID)) {
-			ck_assert(rule_has_meta(d.rules[i], NFT_META_SKGID));
-			ck_assert_str_eq(nftnl_rule_get_str(d.rules[i],
-			    NFTNL_RULE_CHAIN), "output");
-			own++;
-		}
+	for (i = 0; i < d.nrules; i++) {
+		if (!rule_has_meta(d.rules[i], NFT_META_SKUID))
+			continue;
+		/* the only other socket match drops processes' NDP */
+		if (rule_verdict(d.rules[i]) == NF_DROP)
+			continue;
+		ck_assert(rule_has_meta(d.rules[i], NFT_META_SKGID));
+		ck_assert_str_eq(nftnl_rule_get_str(d.rules[i],
+		    NFTNL_RULE_CHAIN), "output");
+		own++;
+	}
 	ck_assert_int_eq(own, 2);	/* IPv4 and IPv6 */
 	release(&o, &b, &d);
 
 	/* without a resolvable agent.user there is no outbound exception */
 	spec = spec_for(KK_MODE_ISOLATED);
 	spec.own_uid_known = false;
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &o), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
 	for (i = 0; i < (int)o.nrules; i++)
-		ck_assert(!rule_has_meta(o.rules[i], NFT_META_SKUID));
+		ck_assert(!rule_has_meta(o.rules[i], NFT_META_SKUID) ||
+		    rule_verdict(o.rules[i]) == NF_DROP);
 	kk_nft_objects_free(&o);
 }
 END_TEST
@@ -475,7 +569,7 @@ START_TEST(isolated_optional_services)
 	char buf[128];
 
 	spec = spec_for(KK_MODE_ISOLATED);
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &with), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &with), 0);
 	for (i = 0; i < with.nrules; i++) {
 		if (strstr(comment_of(with.rules[i], buf, sizeof(buf)),
 		    "neighbour discovery"))
@@ -484,9 +578,13 @@ START_TEST(isolated_optional_services)
 	ck_assert(ndp);
 	pol->dhcp = false;
 	pol->ndp = false;
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &without), 0);
-	/* two DHCP and one NDP rule per direction are gone */
-	ck_assert_uint_eq(with.nrules - without.nrules, 6);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &without), 0);
+	/*
+	 * DHCPv4 and DHCPv6 to or from the broadcast addresses, in and out,
+	 * NDP in (one rule) and out (link-local, multicast, the processes'
+	 * drop, the kernel's own) are gone
+	 */
+	ck_assert_uint_eq(with.nrules - without.nrules, 4 + 1 + 4);
 	for (i = 0; i < without.nrules; i++) {
 		comment_of(without.rules[i], buf, sizeof(buf));
 		ck_assert(strstr(buf, "DHCP") == NULL);
@@ -498,7 +596,7 @@ START_TEST(isolated_optional_services)
 	/* pinned DNS adds its sets and rules */
 	ck_assert_int_eq(kk_addr_parse("192.0.2.53", &pol->dns.addr[0]), 0);
 	pol->dns.n = 1;
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &with), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &with), 0);
 	ck_assert_uint_eq(with.nsets, 5);
 	kk_nft_objects_free(&with);
 }
@@ -638,8 +736,8 @@ START_TEST(canonical_forms_detect_changes)
 	char x[2048], y[2048];
 	size_t i;
 
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &a), 0);
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &b), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &a), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &b), 0);
 	for (i = 0; i < a.nrules; i++) {
 		ck_assert_int_eq(kk_nft_canon_rule(a.rules[i], x, sizeof(x)), 0);
 		ck_assert_int_eq(kk_nft_canon_rule(b.rules[i], y, sizeof(y)), 0);
@@ -648,7 +746,7 @@ START_TEST(canonical_forms_detect_changes)
 	kk_nft_objects_free(&b);
 	/* another peer changes a set's elements */
 	ck_assert_int_eq(kk_addr_parse("192.0.2.11", &pol->peers.addr[0]), 0);
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &b), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &b), 0);
 	ck_assert_int_eq(kk_nft_canon_set(a.sets[0], x, sizeof(x)), 0);
 	ck_assert_int_eq(kk_nft_canon_set(b.sets[0], y, sizeof(y)), 0);
 	ck_assert_str_ne(x, y);
@@ -659,7 +757,7 @@ START_TEST(canonical_forms_detect_changes)
 	kk_nft_objects_free(&b);
 	/* another uid changes the own-socket rule */
 	spec.own_uid = 12345;
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &b), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &b), 0);
 	{
 		bool differs = false;
 
@@ -703,12 +801,278 @@ START_TEST(limits_are_enforced)
 		pol->mgmt_ports.port[i] = (uint16_t)(7000 + i);
 	pol->mgmt_ports.n = KK_MAX_PORTS;
 	memcpy(&pol->dns, &pol->peers, sizeof(pol->dns));
-	ck_assert_int_eq(kk_nft_objects_build(&spec, &o), 0);
-	ck_assert_int_eq(kk_nft_batch_build(&b, &o, true, 0, 1), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	{
+		struct kk_nft_plan p = plan_for(&o, true);
+
+		ck_assert_int_eq(kk_nft_batch_build(&b, &p, 1, 1), 0);
+	}
 	decode(&b, &d);
 	ck_assert_int_eq(set_size(find_set(&d, "mgmt4")), KK_MAX_ADDRS / 2);
 	ck_assert_int_eq(set_size(find_set(&d, "mgmt_ports")), KK_MAX_PORTS);
 	release(&o, &b, &d);
+}
+END_TEST
+
+
+/*
+ * DHCP while isolated: never "any address on port 67": to and from the
+ * broadcast addresses, DHCPv6 answers from link-local addresses, and the
+ * policy's servers only when it lists some.
+ */
+START_TEST(isolated_dhcp_only_broadcast_or_listed)
+{
+	static const uint8_t bcast[4] = { 255, 255, 255, 255 };
+	static const uint8_t agents[16] = { 0xff, 0x02, [13] = 1, [15] = 2 };
+	static const uint8_t ll[2] = { 0xfe, 0x80 };
+	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
+	struct kk_nft_objects o;
+	const struct nftnl_rule *r;
+	char buf[128];
+	size_t i;
+	int ndhcp = 0;
+
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	r = rule_named(&o, "output", "DHCPv4 client -> broadcast");
+	ck_assert_ptr_nonnull(r);
+	ck_assert(rule_loads(r, 16, 4) && rule_compares(r, bcast, 4));
+	r = rule_named(&o, "input", "DHCPv4 server -> client (broadcast)");
+	ck_assert_ptr_nonnull(r);
+	ck_assert(rule_loads(r, 16, 4) && rule_compares(r, bcast, 4));
+	r = rule_named(&o, "output", "DHCPv6 client -> all DHCP agents");
+	ck_assert_ptr_nonnull(r);
+	ck_assert(rule_loads(r, 24, 16) && rule_compares(r, agents, 16));
+	r = rule_named(&o, "input", "DHCPv6 server or relay (link-local)");
+	ck_assert_ptr_nonnull(r);
+	ck_assert(rule_loads(r, 8, 2) && rule_compares(r, ll, 2));
+	ck_assert_int_eq(count_exprs(r, "bitwise"), 1);	/* fe80::/10 */
+	/* no servers listed: no set, no rule for them */
+	ck_assert_ptr_null(rule_named(&o, "output", "of the policy"));
+	for (i = 0; i < o.nsets; i++)
+		ck_assert(strncmp(nftnl_set_get_str(o.sets[i], NFTNL_SET_NAME),
+		    "dhcp", 4) != 0);
+	/* every DHCP rule pins an address, not only the ports */
+	for (i = 0; i < o.nrules; i++) {
+		if (strstr(comment_of(o.rules[i], buf, sizeof(buf)), "DHCP") == NULL)
+			continue;
+		ndhcp++;
+		ck_assert_msg(count_exprs(o.rules[i], "payload") >= 3,
+		    "%s: ports only", buf);
+	}
+	ck_assert_int_eq(ndhcp, 4);
+	kk_nft_objects_free(&o);
+
+	/* listed servers: their own sets and rules, both directions */
+	ck_assert_int_eq(kk_addr_parse("192.0.2.67", &pol->dhcp_servers.addr[0]), 0);
+	ck_assert_int_eq(kk_addr_parse("2001:db8::67", &pol->dhcp_servers.addr[1]), 0);
+	pol->dhcp_servers.n = 2;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	for (i = 0; i < 2; i++) {
+		const char *chain = i ? "input" : "output";
+
+		r = rule_named(&o, chain, "DHCPv4 client -> server of the policy");
+		if (i)
+			r = rule_named(&o, chain, "DHCPv4 server of the policy");
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(count_exprs(r, "lookup"), 1);
+		ck_assert(rule_loads(r, i ? 12 : 16, 4));
+	}
+	ck_assert_ptr_nonnull(rule_named(&o, "input", "DHCPv6 server of the policy"));
+	ck_assert_ptr_nonnull(rule_named(&o, "output", "DHCPv6 client -> server of the policy"));
+	kk_nft_objects_free(&o);
+	{
+		struct kk_nft_batch b;
+		struct decoded d;
+
+		build(KK_MODE_ISOLATED, false, &spec, &o, &b, &d);
+		ck_assert_int_eq(set_size(find_set(&d, "dhcp4")), 1);
+		ck_assert_int_eq(set_size(find_set(&d, "dhcp6")), 1);
+		release(&o, &b, &d);
+	}
+}
+END_TEST
+
+/*
+ * Neighbour discovery while isolated is on-link only: in, hop limit 255;
+ * out, from processes only to link-local or link-scope multicast
+ * addresses (a drop for the rest before the kernel's own is accepted).
+ */
+START_TEST(isolated_ndp_on_link_only)
+{
+	static const uint8_t hop255 = 255;
+	static const uint8_t ll[2] = { 0xfe, 0x80 }, mc[2] = { 0xff, 0x02 };
+	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
+	struct kk_nft_objects o;
+	const struct nftnl_rule *r;
+	char buf[128];
+	size_t i;
+	int drop_at = -1, kernel_at = -1, k = 0;
+
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	r = rule_named(&o, "input", "neighbour discovery");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(rule_verdict(r), NF_ACCEPT);
+	ck_assert(rule_loads(r, 7, 1) && rule_compares(r, &hop255, 1));
+	r = rule_named(&o, "output", "to link-local addresses");
+	ck_assert_ptr_nonnull(r);
+	ck_assert(rule_loads(r, 24, 2) && rule_compares(r, ll, 2));
+	ck_assert(rule_loads(r, 7, 1) && rule_compares(r, &hop255, 1));
+	r = rule_named(&o, "output", "to link-scope multicast");
+	ck_assert_ptr_nonnull(r);
+	ck_assert(rule_loads(r, 24, 2) && rule_compares(r, mc, 2));
+	for (i = 0; i < o.nrules; i++) {
+		const struct nftnl_rule *x = o.rules[i];
+
+		if (strcmp(nftnl_rule_get_str(x, NFTNL_RULE_CHAIN), "output") != 0)
+			continue;
+		k++;
+		comment_of(x, buf, sizeof(buf));
+		if (strstr(buf, "from processes")) {
+			drop_at = k;
+			ck_assert_int_eq(rule_verdict(x), NF_DROP);
+			ck_assert(rule_has_meta(x, NFT_META_SKUID));
+		}
+		if (strstr(buf, "the kernel's neighbour discovery")) {
+			kernel_at = k;
+			ck_assert_int_eq(rule_verdict(x), NF_ACCEPT);
+			ck_assert(rule_compares(x, &hop255, 1));
+		}
+	}
+	ck_assert_int_gt(drop_at, 0);
+	ck_assert_int_gt(kernel_at, drop_at);
+	kk_nft_objects_free(&o);
+}
+END_TEST
+
+START_TEST(bridge_table_while_isolated)
+{
+	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
+	struct kk_nft_objects o;
+
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), 0);
+	ck_assert_int_eq(o.family, NFPROTO_BRIDGE);
+	ck_assert_uint_eq(nftnl_table_get_u32(o.table, NFTNL_TABLE_FAMILY),
+	    NFPROTO_BRIDGE);
+	ck_assert_uint_eq(o.nchains, 1);
+	ck_assert_str_eq(nftnl_chain_get_str(o.chains[0], NFTNL_CHAIN_NAME),
+	    "forward");
+	ck_assert_uint_eq(nftnl_chain_get_u32(o.chains[0], NFTNL_CHAIN_HOOKNUM),
+	    NF_BR_FORWARD);
+	ck_assert_uint_eq(nftnl_chain_get_u32(o.chains[0], NFTNL_CHAIN_POLICY),
+	    NF_DROP);
+	ck_assert_uint_eq(o.nrules, 1);
+	ck_assert_uint_eq(nftnl_rule_get_u32(o.rules[0], NFTNL_RULE_FAMILY),
+	    NFPROTO_BRIDGE);
+	ck_assert_int_eq(rule_verdict(o.rules[0]), NF_DROP);
+	ck_assert_int_eq(count_exprs(o.rules[0], "counter"), 1);
+	ck_assert_uint_eq(o.nsets, 0);
+	kk_nft_objects_free(&o);
+	/* no bridge table in the other modes, nor where the kernel has none */
+	spec.mode = KK_MODE_EGRESS;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), -ENOENT);
+	spec.mode = KK_MODE_OPEN;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), -ENOENT);
+	spec.mode = KK_MODE_ISOLATED;
+	spec.no_bridge = true;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), -ENOENT);
+	ck_assert(kk_nft_wants(KK_MODE_OPEN, NFPROTO_INET));
+	ck_assert(!kk_nft_wants(KK_MODE_EGRESS, NFPROTO_BRIDGE));
+}
+END_TEST
+
+/*
+ * One batch takes the fallback away and puts the inet and bridge tables
+ * in: every delete comes before every create, all between one begin and
+ * one end, each message in its table's family.
+ */
+START_TEST(batch_swaps_tables_atomically)
+{
+	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
+	struct kk_nft_objects inet, bridge;
+	struct kk_nft_plan plan[3];
+	struct kk_nft_batch b;
+	struct decoded d;
+	size_t i;
+	bool bridge_chain = false;
+
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &inet), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &bridge), 0);
+	memset(plan, 0, sizeof(plan));
+	plan[0].family = NFPROTO_INET;
+	snprintf(plan[0].name, sizeof(plan[0].name), "%s", KK_FALLBACK_NAME);
+	plan[0].exists = true;
+	plan[1] = plan_for(&inet, true);
+	plan[2] = plan_for(&bridge, false);
+	ck_assert_int_eq(kk_nft_batch_build(&b, plan, 3, 500), 0);
+	decode(&b, &d);
+	ck_assert_int_eq(d.begin, 1);
+	ck_assert_int_eq(d.end, 1);
+	ck_assert(!d.seq_gap);
+	ck_assert_int_eq(d.ndeltables, 2);
+	ck_assert_int_eq(d.ntables, 4);		/* 2 re-declared, 2 created */
+	ck_assert_int_lt(d.last_del, d.first_create);
+	ck_assert_str_eq(d.table_name[0], KK_FALLBACK_NAME);
+	ck_assert_str_eq(d.table_name[2], KK_TABLE_NAME);
+	ck_assert_uint_eq(d.table_family[2], NFPROTO_INET);
+	ck_assert_str_eq(d.table_name[3], KK_TABLE_NAME);
+	ck_assert_uint_eq(d.table_family[3], NFPROTO_BRIDGE);
+	ck_assert_int_eq(d.nrules, (int)(inet.nrules + bridge.nrules));
+	for (i = 0; i < b.nmap; i++)
+		if (strstr(b.map[i].what, "chain bridge kakuri forward")) {
+			bridge_chain = true;
+			ck_assert_int_eq(kk_nft_batch_family(&b, b.map[i].seq),
+			    NFPROTO_BRIDGE);
+		}
+	ck_assert(bridge_chain);
+	decoded_free(&d);
+	kk_nft_batch_free(&b);
+	kk_nft_objects_free(&inet);
+	kk_nft_objects_free(&bridge);
+}
+END_TEST
+
+/* Under a fallback name the tables are the same, object for object. */
+START_TEST(fallback_name_builds_same_rules)
+{
+	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
+	struct kk_nft_objects a, f;
+	char x[2048], y[2048];
+	size_t i;
+
+	ck_assert_str_eq(kk_nft_spec_name(&spec), KK_TABLE_NAME);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &a), 0);
+	snprintf(spec.name, sizeof(spec.name), "%s_0badcafe", KK_FALLBACK_NAME);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &f), 0);
+	ck_assert_str_eq(nftnl_table_get_str(f.table, NFTNL_TABLE_NAME),
+	    "kakuri_fallback_0badcafe");
+	ck_assert_uint_eq(a.nrules, f.nrules);
+	ck_assert_uint_eq(a.nsets, f.nsets);
+	for (i = 0; i < f.nchains; i++)
+		ck_assert_str_eq(nftnl_chain_get_str(f.chains[i],
+		    NFTNL_CHAIN_TABLE), spec.name);
+	for (i = 0; i < f.nsets; i++)
+		ck_assert_str_eq(nftnl_set_get_str(f.sets[i], NFTNL_SET_TABLE),
+		    spec.name);
+	for (i = 0; i < f.nrules; i++) {
+		ck_assert_str_eq(nftnl_rule_get_str(f.rules[i],
+		    NFTNL_RULE_TABLE), spec.name);
+		ck_assert_int_eq(kk_nft_canon_rule(a.rules[i], x, sizeof(x)), 0);
+		ck_assert_int_eq(kk_nft_canon_rule(f.rules[i], y, sizeof(y)), 0);
+		ck_assert_str_eq(x, y);
+	}
+	kk_nft_objects_free(&a);
+	kk_nft_objects_free(&f);
+}
+END_TEST
+
+START_TEST(table_names_ours)
+{
+	ck_assert(kk_nft_name_ours("kakuri"));
+	ck_assert(kk_nft_name_ours("kakuri_fallback"));
+	ck_assert(kk_nft_name_ours("kakuri_fallback_0badcafe"));
+	ck_assert(!kk_nft_name_ours("kakuri2"));
+	ck_assert(!kk_nft_name_ours("decoy"));
+	ck_assert(!kk_nft_name_ours(""));
 }
 END_TEST
 
@@ -731,6 +1095,12 @@ nft_build_suite(void)
 	tcase_add_test(tc, comment_round_trip);
 	tcase_add_test(tc, canonical_forms_detect_changes);
 	tcase_add_test(tc, limits_are_enforced);
+	tcase_add_test(tc, isolated_dhcp_only_broadcast_or_listed);
+	tcase_add_test(tc, isolated_ndp_on_link_only);
+	tcase_add_test(tc, bridge_table_while_isolated);
+	tcase_add_test(tc, batch_swaps_tables_atomically);
+	tcase_add_test(tc, fallback_name_builds_same_rules);
+	tcase_add_test(tc, table_names_ours);
 	suite_add_tcase(s, tc);
 	return s;
 }
