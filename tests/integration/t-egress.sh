@@ -11,7 +11,12 @@ for a in "$NET4" "$NET6"; do
 done
 for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; serve "$EP" "$a" 22; done
 for a in "$PEER4" "$PEER6"; do serve "$PEER" "$a" 443; done
-sleep 0.3
+# every server answers before anything is measured (bounded)
+for a in "$NET4" "$NET6"; do
+	for port in 25 587 80 443 22 5000; do until_ok 5 reach "$EP" tcp "$a" $port; done
+done
+for a in "$EP4" "$EP6"; do until_ok 5 reach "$PEER" tcp "$a" 7443; until_ok 5 reach "$PEER" tcp "$a" 22; done
+for a in "$PEER4" "$PEER6"; do until_ok 5 reach "$EP" tcp "$a" 443; done
 # 443 is also a management port here: the CSIRT channel must stay exempt
 write_policy 'disconnect_mode = "egress";'
 sed -i 's/ports = \[ 7443, 7444 \];/ports = [ 7443, 443 ];/' "$POLICY"
@@ -20,7 +25,7 @@ start_kakurid || { fail "kakurid starts"; summary; exit 1; }
 GATE="$WORK/gate"
 ip netns exec "$EP" "$NETPROBE" hold "$NET4" 443 "$GATE" 700 >"$WORK/hold.out" &
 HOLD=$!; PIDS+=($HOLD)
-for _ in $(seq 1 50); do grep -q ready "$WORK/hold.out" 2>/dev/null && break; sleep 0.02; done
+check_within "a web connection is open before the isolation" 5 grep -q ready "$WORK/hold.out"
 
 ctl disconnect >/dev/null
 check "status says egress" test "$(status_field mode)" = egress
@@ -47,7 +52,11 @@ check "egress: guidance says mail and web are blocked" grep -qi "mail" <<<"$out"
 # escalation: the same episode goes from egress to isolated
 EPISODE=$(status_field episode)
 sed -i 's/disconnect_mode = "egress";//' "$POLICY"
-kill -HUP "$KPID"; sleep 0.3
+reloads() { ctl log --json | jq '[.entries[] | select(.action=="policy-reload" and .result=="applied")] | length'; }
+r0=$(reloads)
+kill -HUP "$KPID"
+reloaded_since() { test "$(reloads)" -gt "$1"; }
+check_within "the policy is reloaded (audit log)" 5 reloaded_since "$r0"
 ctl disconnect >/dev/null
 check "escalation to isolated" test "$(status_field mode)" = isolated
 check "escalation keeps the episode" test "$(status_field episode)" = "$EPISODE"

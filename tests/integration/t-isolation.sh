@@ -11,7 +11,13 @@ write_policy
 for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; serve "$EP" "$a" 22; done
 for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; serve "$NET" "$a" 5353; done
 for a in "$PEER4" "$PEER6"; do serve "$PEER" "$a" 7444; done
-sleep 0.3
+# every server answers before anything is measured (bounded)
+for v in 4 6; do
+	eval net=\$NET$v ep=\$EP$v peer=\$PEER$v
+	until_ok 5 reach "$PEER" tcp "$ep" 7443; until_ok 5 reach "$PEER" tcp "$ep" 22
+	until_ok 5 reach "$EP" tcp "$net" 8080; until_ok 5 reach "$EP" tcp "$net" 5353
+	until_ok 5 reach "$EP" tcp "$peer" 7444
+done
 start_kakurid || { fail "kakurid starts"; summary; exit 1; }
 
 check "status says open before" test "$(status_field mode)" = open
@@ -28,8 +34,7 @@ done
 GATE="$WORK/gate"
 ip netns exec "$EP" "$NETPROBE" hold "$NET4" 8080 "$GATE" 700 >"$WORK/hold.out" &
 HOLD=$!; PIDS+=($HOLD)
-for _ in $(seq 1 50); do grep -q ready "$WORK/hold.out" 2>/dev/null && break; sleep 0.02; done
-check "long-lived TCP connection established before isolation" grep -q ready "$WORK/hold.out"
+check_within "long-lived TCP connection established before isolation" 5 grep -q ready "$WORK/hold.out"
 
 out=$(ctl disconnect -m "fake virus popup" 2>&1); rc=$?
 check "kakurictl disconnect exits 0" test $rc -eq 0

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# An interface moved out of the endpoint's network namespace while it is
+# quarantined (`ip link set DEV netns OTHER`) carries traffic that never
+# meets kakuri's tables: a root process there talks to the world.  kakurid
+# must notice (rtnetlink), log, audit, queue a tamper alert for the CSIRT
+# and stop reporting the quarantine as verified.  Deleting an interface is
+# not an alert; moving one while open is not either.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== an interface moved to another namespace while isolated"
+topology || { fail "topology"; summary; exit 1; }
+OTHER="${P}-other"
+addns "$OTHER" || { fail "namespace"; summary; exit 1; }
+# the "NIC": a veth in ep whose other end is the internet side
+ip -n "$EP" link add nic0 type veth peer name nic-net netns "$NET" &&
+	ip -n "$NET" addr add 198.18.1.1/24 dev nic-net && ip -n "$NET" link set nic-net up &&
+	ip -n "$EP" link add gone0 type veth peer name gone1 &&
+	ip -n "$EP" link add early0 type veth peer name early1 &&
+	ip -n "$EP" link add nic2 type veth peer name nic2-net netns "$NET" ||
+	{ fail "interfaces"; summary; exit 1; }
+serve "$NET" 198.18.1.1 8080; serve "$NET" "$NET4" 8080
+write_policy
+start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+
+moved_alerts() { ctl log --json | jq '[.entries[] | select(.action=="tamper" and (.result|test("^interface-")))] | length'; }
+
+# while open, moving an interface is administration, not tampering
+ip -n "$EP" link set early1 netns "$OTHER"
+ctl disconnect >/dev/null
+check "isolated and verified" test "$(status_field mode)/$(status_field verified)" = isolated/true
+check "moving an interface while open raised no alert" test "$(moved_alerts)" -eq 0
+
+ip -n "$EP" link del gone0
+ip -n "$EP" link set nic0 netns "$OTHER"
+check_within "the move is in the audit log (interface-moved, nic0)" 5 \
+	audit_has '.action=="tamper" and .result=="interface-moved" and .interface=="nic0"'
+check_within "a tamper alert for the CSIRT is queued in the outbox" 5 outbox_has '"result":"interface-moved"'
+check "the journal has it" grep -q "nic0.*moved to another network namespace" "$DLOG"
+check "status says verified: false" test "$(status_field verified)" = false
+check "status carries the alert naming nic0" \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | map(.what) | join(\" \") | test(\"nic0.*moved\")'"
+check "deleting an interface raised no alert" test "$(moved_alerts)" -eq 1
+# why it matters: the moved NIC reaches the world from the other namespace
+ip -n "$OTHER" addr add 198.18.1.2/24 dev nic0 && ip -n "$OTHER" link set nic0 up
+check "(the moved interface does carry traffic outside kakuri's tables)" reach "$OTHER" tcp 198.18.1.1 8080
+check "the endpoint itself stays isolated" bash -c "! ip netns exec $EP $NETPROBE tcp $NET4 8080 500"
+
+# events lost: kakurid is stopped while a flood of link events overflows
+# its socket, then an interface moves; only the periodic rescan sees it
+kill -STOP "$KPID"
+printf 'link add kkd%d type bridge\n' $(seq 1 300) | ip -n "$EP" -batch -
+ip -n "$EP" link set nic2 netns "$OTHER"
+printf 'link del kkd%d\n' $(seq 1 300) | ip -n "$EP" -batch -
+kill -CONT "$KPID"
+check_within "an interface gone while events were lost is found by the periodic rescan" 15 \
+	audit_has '.action=="tamper" and .result=="interface-vanished" and (.interfaces|test("nic2"))'
+check "the lost ones are summed up in one alert, not one each" \
+	test "$(ctl log --json | jq '[.entries[] | select(.result=="interface-vanished")] | length')" -eq 1
+check "status carries it" \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | map(.what) | join(\" \") | test(\"nic2\")'"
+summary
+[ "$FAILED" -eq 0 ]
