@@ -180,6 +180,16 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	    "DIFFERS FROM STATE");
 	printf("tampering:   %lld event(s) restored\n",
 	    (long long)json_integer_value(json_object_get(resp, "tamper_events")));
+	{
+		json_t *alert;
+		size_t k;
+
+		/* what keeps the quarantine from being verified, until it holds */
+		json_array_foreach(json_object_get(resp, "tamper"), k, alert)
+			printf("ALERT:       %s\n", str_or(alert, "what", "?"));
+		if (json_object_get(resp, "not_covered"))
+			printf("NOT COVERED: %s\n", str_or(resp, "not_covered", "?"));
+	}
 	cnt = json_object_get(resp, "counters");
 	printf("blocked:    ");
 	for (i = 0; i < 3; i++) {
