@@ -72,6 +72,7 @@ struct kd {
 	 */
 	char table_name[KK_NFT_NAME_MAX];	/* kakurid's tables' name now */
 	char fallback_name[KK_NFT_NAME_MAX];	/* random, if kakuri_fallback is taken */
+	char held_err[160];		/* why the own name could not be used */
 	bool no_bridge;			/* the kernel has no nftables bridge family */
 	sd_event_source *verify_timer;
 	uint32_t verified_gen;		/* ruleset generation last verified */

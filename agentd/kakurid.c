@@ -194,6 +194,9 @@ apply(struct kd *d, enum kk_mode mode, const char *episode)
 		if (err == 0)
 			snprintf(d->table_name, sizeof(d->table_name), "%s",
 			    names[i]);
+		else if (err == -EPERM && i == 0)
+			snprintf(d->held_err, sizeof(d->held_err), "%.150s",
+			    d->nft.err);
 	}
 	if (err == 0 && own_name(d))
 		d->fallback_name[0] = '\0';
@@ -793,9 +796,9 @@ enforce(struct kd *d, const char *who, bool foreign_commit)
 	goto out;
 fallback:
 	snprintf(table, sizeof(table), "inet %s", table_name(d));
-	snprintf(what, sizeof(what),
-	    "table inet %s is held by another process: enforcing %s from table %s",
-	    KK_TABLE_NAME, kk_mode_name(d->state.mode), table);
+	snprintf(what, sizeof(what), "%s: enforcing %s from table %s",
+	    d->held_err[0] ? d->held_err : "the name kakuri is held by another process",
+	    kk_mode_name(d->state.mode), table);
 	if (differs)
 		kk_log(LOG_ALERT, KK_MID_TAMPER,
 		    "tables changed by %s: %s enforced again from table %s in %llu us",

@@ -67,7 +67,7 @@ check_within "the attacker's nft process holds inet kakuri (flags owner)" 5 held
 check_within "kakurid enforces from table inet kakuri_fallback" 5 enforcing kakuri_fallback
 check_within "status says verified: false while the name is held" 5 status_is verified false
 check "status carries a tamper alert naming the held table" \
-	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | map(.what) | join(\" \") | test(\"inet kakuri\")'"
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | map(.what) | join(\" \") | test(\"table inet kakuri is held by another process\")'"
 check "status names the table in force" test "$(status_field enforced_by)" = "inet kakuri_fallback"
 check "host isolated while the name is held (IPv4 and IPv6)" blocked_both
 check "the audit log has the tamper with the fallback table" \
