@@ -856,10 +856,12 @@ on_link_change(void *data, const struct kk_link_change *ch)
 
 	if (d->state.mode == KK_MODE_OPEN)
 		return;
-	if (ch->how == KK_LINK_DELETED) {
+	if (ch->how == KK_LINK_DELETED || ch->how == KK_LINK_MOVED_PAIRED) {
 		kk_log(LOG_NOTICE, KK_MID_TAMPER,
-		    "interface %s (ifindex %d) deleted while %s", ch->name,
-		    ch->ifindex, kk_mode_name(d->state.mode));
+		    "interface %s (ifindex %d) %s while %s", ch->name,
+		    ch->ifindex, ch->how == KK_LINK_DELETED ? "deleted" :
+		    "moved to another namespace; its veth peer stays here",
+		    kk_mode_name(d->state.mode));
 		return;
 	}
 	if (ch->how != KK_LINK_MOVED)

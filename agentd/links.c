@@ -23,6 +23,8 @@ struct parsed {
 	const char *name;
 	bool moved;
 	int32_t nsid;
+	bool veth;
+	int peer;		/* IFLA_LINK of a veth whose peer is in this namespace */
 };
 
 struct cb_ctx {
@@ -90,6 +92,30 @@ attr_cb(const struct nlattr *a, void *data)
 }
 
 static int
+info_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type <= IFLA_INFO_MAX)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+/* Is it a veth?  The kind is in IFLA_LINKINFO / IFLA_INFO_KIND. */
+static bool
+is_veth(const struct nlattr *linkinfo)
+{
+	const struct nlattr *tb[IFLA_INFO_MAX + 1] = { 0 };
+
+	return linkinfo != NULL &&
+	    mnl_attr_parse_nested(linkinfo, info_cb, tb) >= 0 &&
+	    tb[IFLA_INFO_KIND] != NULL &&
+	    mnl_attr_validate(tb[IFLA_INFO_KIND], MNL_TYPE_NUL_STRING) == 0 &&
+	    strcmp(mnl_attr_get_str(tb[IFLA_INFO_KIND]), "veth") == 0;
+}
+
+static int
 parse(const struct nlmsghdr *nlh, struct parsed *p)
 {
 	const struct nlattr *tb[IFLA_MAX + 1] = { 0 };
@@ -109,6 +135,11 @@ parse(const struct nlmsghdr *nlh, struct parsed *p)
 		p->moved = true;
 		p->nsid = (int32_t)mnl_attr_get_u32(tb[IFLA_NEW_NETNSID]);
 	}
+	/* a peer in another namespace comes with IFLA_LINK_NETNSID */
+	p->veth = is_veth(tb[IFLA_LINKINFO]);
+	if (p->veth && tb[IFLA_LINK_NETNSID] == NULL && tb[IFLA_LINK] &&
+	    mnl_attr_validate(tb[IFLA_LINK], MNL_TYPE_U32) == 0)
+		p->peer = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
 	return 0;
 }
 
@@ -116,6 +147,7 @@ static int
 link_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct cb_ctx *c = data;
+	enum kk_link_how how;
 	struct kk_link *k;
 	struct parsed p;
 
@@ -135,7 +167,13 @@ link_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	if (p.name)
 		snprintf(k->name, sizeof(k->name), "%s", p.name);
-	report(c, p.moved ? KK_LINK_MOVED : KK_LINK_DELETED, k, p.nsid);
+	if (!p.moved)
+		how = KK_LINK_DELETED;
+	else if (p.peer > 0 && p.peer != p.ifindex && find(c->l, p.peer))
+		how = KK_LINK_MOVED_PAIRED;
+	else
+		how = KK_LINK_MOVED;
+	report(c, how, k, p.nsid);
 	forget(c->l, k);
 	return MNL_CB_OK;
 }

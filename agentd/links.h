@@ -5,7 +5,9 @@
  * one (`ip link set DEV netns OTHER`) carries traffic that never meets
  * kakuri's tables.  links.c follows the namespace's interfaces through
  * rtnetlink link events (a move is an RTM_DELLINK with IFLA_NEW_NETNSID)
- * and through periodic dumps, for when events were lost.
+ * and through periodic dumps, for when events were lost.  A veth moved
+ * out while its peer stays (a container starting) is no escape: what the
+ * other end sends still crosses this namespace through the peer.
  */
 #ifndef KK_LINKS_H
 #define KK_LINKS_H
@@ -38,6 +40,7 @@ struct kk_links {
 enum kk_link_how {
 	KK_LINK_DELETED,	/* RTM_DELLINK without a new namespace */
 	KK_LINK_MOVED,		/* RTM_DELLINK with IFLA_NEW_NETNSID */
+	KK_LINK_MOVED_PAIRED,	/* the same, of a veth whose peer stays here */
 	KK_LINK_VANISHED,	/* missing from two dumps, no event seen */
 };
 

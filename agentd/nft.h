@@ -20,9 +20,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
-#include <linux/netfilter.h>	/* NFPROTO_INET, NFPROTO_BRIDGE */
 
-#include "kakuri.h"
+#include "kakuri.h"		/* first: <netinet/in.h> before the kernel's headers */
+#include <linux/netfilter.h>	/* NFPROTO_INET, NFPROTO_BRIDGE */
 
 struct nftnl_table;
 struct nftnl_chain;

@@ -91,6 +91,13 @@ start_kakurid || { fail "kakurid restarts"; summary; exit 1; }
 check "restarted: isolated and verified (both tables read back)" \
 	test "$(status_field mode)/$(status_field verified)" = isolated/true
 refute "restarted: the bridged namespace still cut off" bridged_any
+# boot: kakurid --restore in a fresh namespace puts both tables in
+BOOT="${P}-boot"
+stop_kakurid -TERM
+addns "$BOOT" && ip netns exec "$BOOT" "$KAKURID" --restore -f "$POLICY" >/dev/null 2>&1
+check "boot: kakurid --restore puts bridge kakuri in a fresh namespace too" \
+	bash -c "ip netns exec $BOOT nft list table bridge kakuri | grep -q 'drop all bridged traffic'"
+start_kakurid || { fail "kakurid starts again"; summary; exit 1; }
 
 # a signed release removes the bridge table as well
 EPISODE=$(status_field episode)

@@ -4,7 +4,8 @@
 # meets kakuri's tables: a root process there talks to the world.  kakurid
 # must notice (rtnetlink), log, audit, queue a tamper alert for the CSIRT
 # and stop reporting the quarantine as verified.  Deleting an interface is
-# not an alert; moving one while open is not either.
+# not an alert, nor is moving one while open, nor moving a veth end whose
+# peer stays in ep (a container starting: its traffic still crosses ep).
 . "$(dirname "$0")/lib.sh"
 need
 echo "== an interface moved to another namespace while isolated"
@@ -16,7 +17,8 @@ ip -n "$EP" link add nic0 type veth peer name nic-net netns "$NET" &&
 	ip -n "$NET" addr add 198.18.1.1/24 dev nic-net && ip -n "$NET" link set nic-net up &&
 	ip -n "$EP" link add gone0 type veth peer name gone1 &&
 	ip -n "$EP" link add early0 type veth peer name early1 &&
-	ip -n "$EP" link add nic2 type veth peer name nic2-net netns "$NET" ||
+	ip -n "$EP" link add nic2 type veth peer name nic2-net netns "$NET" &&
+	ip -n "$EP" link add host0 type veth peer name cont0 ||
 	{ fail "interfaces"; summary; exit 1; }
 serve "$NET" 198.18.1.1 8080; serve "$NET" "$NET4" 8080
 write_policy
@@ -31,6 +33,9 @@ check "isolated and verified" test "$(status_field mode)/$(status_field verified
 check "moving an interface while open raised no alert" test "$(moved_alerts)" -eq 0
 
 ip -n "$EP" link del gone0
+# a container starting: one end of a veth moves, its peer stays in ep, so
+# what the container sends still crosses ep's hooks
+ip -n "$EP" link set cont0 netns "$OTHER"
 ip -n "$EP" link set nic0 netns "$OTHER"
 check_within "the move is in the audit log (interface-moved, nic0)" 5 \
 	audit_has '.action=="tamper" and .result=="interface-moved" and .interface=="nic0"'
@@ -39,7 +44,8 @@ check "the journal has it" grep -q "nic0.*moved to another network namespace" "$
 check "status says verified: false" test "$(status_field verified)" = false
 check "status carries the alert naming nic0" \
 	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | map(.what) | join(\" \") | test(\"nic0.*moved\")'"
-check "deleting an interface raised no alert" test "$(moved_alerts)" -eq 1
+check "deleting an interface, or moving a veth whose peer stays, raised no alert" test "$(moved_alerts)" -eq 1
+check "the veth moved with its peer staying is logged as such" grep -q "cont0.*its veth peer stays here" "$DLOG"
 # why it matters: the moved NIC reaches the world from the other namespace
 ip -n "$OTHER" addr add 198.18.1.2/24 dev nic0 && ip -n "$OTHER" link set nic0 up
 check "(the moved interface does carry traffic outside kakuri's tables)" reach "$OTHER" tcp 198.18.1.1 8080
