@@ -49,16 +49,17 @@ AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
 	agentd/trust.c agentd/cfgfile.c agentd/replay.c agentd/tls.c \
 	agentd/netchild.c agentd/preserve.c $(EVIDENCE_SRC) $(COMMON_SRC)
 # interfaces leaving the namespace while quarantined (rtnetlink)
-AGENTD_SRC += agentd/links.c
+AGENTD_SRC += agentd/links.c agentd/nlreq.c
 CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c ctl/fetch.c agentd/tls.c \
 	$(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # everything except kakurid's main goes into the unit test binary
-UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/trust.c \
+UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/links.c \
+	agentd/nlreq.c agentd/trust.c \
 	agentd/cfgfile.c agentd/replay.c $(EVIDENCE_SRC) $(COMMON_SRC)
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
-	agentd/nft_build.c agentd/nft.c $(COMMON_SRC)
+	agentd/nft_build.c agentd/nft.c agentd/nlreq.c $(COMMON_SRC)
 
 OBJDIR := build
 FUZZ_SECONDS ?= 60

@@ -31,6 +31,7 @@
 #include <libnftnl/table.h>
 
 #include "nft.h"
+#include "nlreq.h"
 
 #define RECV_TIMEOUT_MS	2000
 #define RECV_BUFSZ	(MNL_SOCKET_BUFFER_SIZE * 4)
@@ -89,41 +90,44 @@ kk_nft_close(struct kk_nft *n)
 	n->mon = NULL;
 }
 
-/* Dumps: send one request, hand every reply message to cb. */
+/* One request: hand every reply message of its sequence number to cb. */
 static int
 dump(struct kk_nft *n, struct nlmsghdr *req, mnl_cb_t cb, void *data)
 {
-	char *buf;
-	uint32_t seq = req->nlmsg_seq;
-	ssize_t len;
-	int ret, i;
+	return kk_nl_request(n->nl, req, cb, data);
+}
 
-	if (mnl_socket_sendto(n->nl, req, req->nlmsg_len) < 0)
-		return -errno;
-	buf = malloc(RECV_BUFSZ);
-	if (buf == NULL)
-		return -ENOMEM;
-	/* bounded: a dump of our one table is a handful of messages */
-	for (i = 0; i < 4096; i++) {
-		len = mnl_socket_recvfrom(n->nl, buf, RECV_BUFSZ);
-		if (len < 0) {
-			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			goto out;
-		}
-		ret = mnl_cb_run(buf, (size_t)len, seq, n->portid, cb, data);
-		if (ret < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (ret == MNL_CB_STOP) {
-			ret = 0;
-			goto out;
-		}
-	}
-	ret = -E2BIG;
-out:
-	free(buf);
-	return ret;
+/* What the kernel has under one name in one family. */
+struct tstate {
+	bool exists;
+	int family;
+	char name[KK_NFT_NAME_MAX];
+	uint32_t flags;
+	uint32_t owner;		/* netlink port of an owner table */
+	bool held;		/* another socket's owner table: untouchable */
+	bool has_mode;
+	enum kk_mode mode;
+	char episode[KK_EPISODE_HEX + 1];
+};
+
+static void
+tstate_of(const struct kk_nft *n, const struct nftnl_table *t,
+    struct tstate *ts)
+{
+	char comment[128];
+
+	memset(ts, 0, sizeof(*ts));
+	ts->exists = true;
+	ts->family = (int)nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY);
+	snprintf(ts->name, sizeof(ts->name), "%s",
+	    nftnl_table_get_str(t, NFTNL_TABLE_NAME));
+	ts->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+	if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER))
+		ts->owner = nftnl_table_get_u32(t, NFTNL_TABLE_OWNER);
+	ts->held = (ts->flags & KK_NFT_F_OWNER) && ts->owner != n->portid;
+	if (kk_nft_table_comment(t, comment, sizeof(comment)) == 0 &&
+	    kk_nft_comment_parse(comment, &ts->mode, ts->episode) == 0)
+		ts->has_mode = true;
 }
 
 static int
@@ -144,6 +148,7 @@ table_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* The table name of family, or *out NULL if there is none. */
 static int
 get_table(struct kk_nft *n, int family, const char *name,
     struct nftnl_table **out)
@@ -163,46 +168,84 @@ get_table(struct kk_nft *n, int family, const char *name,
 	nftnl_table_nlmsg_build_payload(nlh, q);
 	nftnl_table_free(q);
 	err = dump(n, nlh, table_cb, out);
-	if (err == -ENOENT) {
-		if (*out)
-			nftnl_table_free(*out);
+	if (err < 0 && *out) {
+		nftnl_table_free(*out);
 		*out = NULL;
-		return 0;
 	}
-	return err;
+	return err == -ENOENT ? 0 : err;
+}
+
+/* One targeted GETTABLE: what is under name in family. */
+static int
+table_state(struct kk_nft *n, int family, const char *name, struct tstate *ts)
+{
+	struct nftnl_table *t;
+	int err;
+
+	memset(ts, 0, sizeof(*ts));
+	ts->family = family;
+	snprintf(ts->name, sizeof(ts->name), "%s", name);
+	if ((err = get_table(n, family, name, &t)) < 0)
+		return set_err(n, err, "reading table %s %s: %s",
+		    kk_nft_family_name(family), name, strerror(-err));
+	if (t != NULL) {
+		tstate_of(n, t, ts);
+		ts->family = family;
+		nftnl_table_free(t);
+	}
+	return 0;
 }
 
 /*
- * The tables of kakurid's names in the kernel: the one named `want` per
- * family, always, and up to SCAN_MAX others (stale fallbacks, to remove).
+ * The random fallback names kakurid's tables may have, besides the two
+ * fixed names every apply checks anyway.
  */
-#define SCAN_MAX	64
+static bool
+name_fixed(const char *name)
+{
+	return strcmp(name, KK_TABLE_NAME) == 0 ||
+	    strcmp(name, KK_FALLBACK_NAME) == 0;
+}
 
-struct scanned {
-	bool exists;
-	int family;
-	char name[KK_NFT_NAME_MAX];
-	uint32_t flags;
-	bool held;		/* another socket's owner table: untouchable */
-	uint32_t owner;
-	bool has_mode;
-	enum kk_mode mode;
-	char episode[KK_EPISODE_HEX + 1];
-};
+static void
+known_add(struct kk_nft *n, const char *name)
+{
+	size_t i;
 
+	if (name_fixed(name) || !kk_nft_name_ours(name))
+		return;
+	for (i = 0; i < n->nknown; i++)
+		if (strcmp(n->known[i], name) == 0)
+			return;
+	/* more are left alone: each apply removes what it checked */
+	if (n->nknown < KK_NFT_KNOWN_MAX)
+		snprintf(n->known[n->nknown++], KK_NFT_NAME_MAX, "%s", name);
+}
+
+/*
+ * Start-up: a dump of every table, the only time kakurid reads more than
+ * its own, to find fallback tables an earlier kakurid left (persistent
+ * ones survive it).  Fails closed on nothing: the fixed names are read
+ * with targeted requests anyway.
+ */
 struct scan {
 	struct kk_nft *n;
-	const char *want;
-	int family;		/* of the dump being read */
-	struct scanned active[KK_NFT_FAMILIES];
-	struct scanned other[SCAN_MAX];
-	size_t nother;
+	int family;
+	struct kk_nft_table_info *ti;
 };
 
-static int
-family_index(int family)
+static void
+info_add(struct kk_nft_table_info *ti, const struct tstate *ts)
 {
-	return family == NFPROTO_BRIDGE ? 1 : 0;
+	if (!ts->exists || ts->family != NFPROTO_INET)
+		return;
+	ti->exists = true;
+	/* the strictest mode any of them records: fail closed */
+	if (!ts->has_mode || (ti->has_mode && ts->mode <= ti->mode))
+		return;
+	ti->has_mode = true;
+	ti->mode = ts->mode;
+	snprintf(ti->episode, sizeof(ti->episode), "%s", ts->episode);
 }
 
 static int
@@ -210,9 +253,8 @@ scan_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct scan *sc = data;
 	struct nftnl_table *t = nftnl_table_alloc();
-	struct scanned *e;
+	struct tstate ts;
 	const char *name;
-	char comment[128];
 
 	if (t == NULL)
 		return MNL_CB_ERROR;
@@ -221,99 +263,60 @@ scan_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_ERROR;
 	}
 	name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
-	if (name == NULL || strlen(name) >= KK_NFT_NAME_MAX ||
-	    !kk_nft_name_ours(name) ||
-	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) != (uint32_t)sc->family)
-		goto out;
-	if (strcmp(name, sc->want) == 0)
-		e = &sc->active[family_index(sc->family)];
-	else if (sc->nother < SCAN_MAX)
-		e = &sc->other[sc->nother++];
-	else
-		goto out;	/* removed by a later apply */
-	e->exists = true;
-	e->family = sc->family;
-	snprintf(e->name, sizeof(e->name), "%s", name);
-	e->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
-	if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER))
-		e->owner = nftnl_table_get_u32(t, NFTNL_TABLE_OWNER);
-	e->held = (e->flags & KK_NFT_F_OWNER) && e->owner != sc->n->portid;
-	if (kk_nft_table_comment(t, comment, sizeof(comment)) == 0 &&
-	    kk_nft_comment_parse(comment, &e->mode, e->episode) == 0)
-		e->has_mode = true;
-out:
+	if (name != NULL && strlen(name) < KK_NFT_NAME_MAX &&
+	    kk_nft_name_ours(name) && !name_fixed(name) &&
+	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY) == (uint32_t)sc->family) {
+		tstate_of(sc->n, t, &ts);
+		info_add(sc->ti, &ts);
+		if (!ts.held)
+			known_add(sc->n, name);
+	}
 	nftnl_table_free(t);
 	return MNL_CB_OK;
-}
-
-static int
-scan_tables(struct kk_nft *n, const char *want, struct scan *sc)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-	int i, err;
-
-	memset(sc, 0, sizeof(*sc));
-	sc->n = n;
-	sc->want = want;
-	for (i = 0; i < KK_NFT_FAMILIES; i++) {
-		sc->family = kk_nft_families[i];
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE,
-		    (uint16_t)sc->family, NLM_F_DUMP, ++n->seq);
-		if ((err = dump(n, nlh, scan_cb, sc)) < 0)
-			return set_err(n, err, "listing %s tables: %s",
-			    kk_nft_family_name(sc->family), strerror(-err));
-	}
-	return 0;
 }
 
 int
 kk_nft_table_info(struct kk_nft *n, struct kk_nft_table_info *ti)
 {
-	const struct scanned *e;
-	struct scan *sc;
-	size_t i;
-	int err;
+	static const char *const fixed[] = { KK_TABLE_NAME, KK_FALLBACK_NAME };
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct scan sc = { .n = n, .ti = ti };
+	struct nlmsghdr *nlh;
+	struct tstate ts;
+	int i, k, err;
 
 	memset(ti, 0, sizeof(*ti));
-	sc = calloc(1, sizeof(*sc));
-	if (sc == NULL)
-		return set_err(n, -ENOMEM, "out of memory");
-	if ((err = scan_tables(n, KK_TABLE_NAME, sc)) < 0)
-		goto out;
-	ti->flags = sc->active[0].flags;
-	ti->held = sc->active[0].held;
-	/* the strictest mode any of them records: fail closed */
-	for (i = 0; i <= sc->nother; i++) {
-		e = i == 0 ? &sc->active[0] : &sc->other[i - 1];
-		if (!e->exists || e->family != NFPROTO_INET)
-			continue;
-		ti->exists = true;
-		if (!e->has_mode || (ti->has_mode && e->mode <= ti->mode))
-			continue;
-		ti->has_mode = true;
-		ti->mode = e->mode;
-		snprintf(ti->episode, sizeof(ti->episode), "%s", e->episode);
+	for (k = 0; k < 2; k++) {
+		if ((err = table_state(n, NFPROTO_INET, fixed[k], &ts)) < 0)
+			return err;
+		info_add(ti, &ts);
 	}
-out:
-	free(sc);
-	return err;
+	for (i = 0; i < KK_NFT_FAMILIES; i++) {
+		sc.family = kk_nft_families[i];
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE,
+		    (uint16_t)sc.family, NLM_F_DUMP, ++n->seq);
+		if ((err = dump(n, nlh, scan_cb, &sc)) < 0) {
+			set_err(n, err, "listing %s tables for old fallbacks: %s",
+			    kk_nft_family_name(sc.family), strerror(-err));
+			n->scan_incomplete = true;
+		}
+	}
+	return 0;
 }
 
 int
 kk_nft_name_held(struct kk_nft *n, const char *name)
 {
-	struct scan *sc = calloc(1, sizeof(*sc));
-	int err, i;
+	struct tstate ts;
+	int i, err;
 
-	if (sc == NULL)
-		return set_err(n, -ENOMEM, "out of memory");
-	err = scan_tables(n, name, sc);
-	for (i = 0; err == 0 && i < KK_NFT_FAMILIES; i++)
-		if (sc->active[i].held)
-			err = 1;
-	free(sc);
-	return err;
+	for (i = 0; i < KK_NFT_FAMILIES; i++) {
+		if ((err = table_state(n, kk_nft_families[i], name, &ts)) < 0)
+			return err;
+		if (ts.held)
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -386,7 +389,10 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 		    nlh = mnl_nlmsg_next(nlh, &left)) {
 			struct nlmsgerr *e;
 
-			if (nlh->nlmsg_type != NLMSG_ERROR)
+			/* acks of this batch only: not leftovers of a request */
+			if (nlh->nlmsg_type != NLMSG_ERROR ||
+			    nlh->nlmsg_seq < b->seq_first ||
+			    nlh->nlmsg_seq > b->seq_last)
 				continue;
 			e = mnl_nlmsg_get_payload(nlh);
 			acked++;
@@ -542,10 +548,24 @@ read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
 	    rb->table == NULL)
 		return err;
 
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, fam, NLM_F_DUMP,
-	    ++n->seq);
-	if ((err = dump(n, nlh, chain_cb, rb)) < 0)
-		return err;
+	/*
+	 * The chains kakurid makes, each by name: a dump would list every
+	 * chain of the family.  Others in the table show in its use count.
+	 */
+	for (i = 0; i < KK_NFT_MAX_CHAINS; i++) {
+		struct nftnl_chain *q = nftnl_chain_alloc();
+
+		if (q == NULL)
+			return -ENOMEM;
+		nftnl_chain_set_str(q, NFTNL_CHAIN_TABLE, name);
+		nftnl_chain_set_str(q, NFTNL_CHAIN_NAME, chain_order[i]);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, fam,
+		    NLM_F_ACK, ++n->seq);
+		nftnl_chain_nlmsg_build_payload(nlh, q);
+		nftnl_chain_free(q);
+		if ((err = dump(n, nlh, chain_cb, rb)) < 0 && err != -ENOENT)
+			return err;
+	}
 
 	if (with_sets) {
 		struct nftnl_set *q = nftnl_set_alloc();
@@ -711,6 +731,17 @@ compare(struct kk_nft *n, const struct kk_nft_objects *o, struct readback *rb)
 		    kk_nft_family_name(rb->family), rb->name, nwant);
 		goto out;
 	}
+	/* chains, sets and stateful objects of other names count here */
+	if (nftnl_table_is_set(rb->table, NFTNL_TABLE_USE) &&
+	    nftnl_table_get_u32(rb->table, NFTNL_TABLE_USE) !=
+	    o->nchains + o->nsets) {
+		err = set_err(n, -ESTALE,
+		    "kernel has %u chains, sets or objects in %s %s, want %zu",
+		    nftnl_table_get_u32(rb->table, NFTNL_TABLE_USE),
+		    kk_nft_family_name(rb->family), rb->name,
+		    o->nchains + o->nsets);
+		goto out;
+	}
 	err = 0;
 out:
 	canon_free(want, nwant);
@@ -729,7 +760,11 @@ verify_objects(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 
 	for (i = 0; err == 0 && i < no; i++) {
 		err = read_back(n, o[i].family, name, &rb, true);
-		if (err < 0)
+		if (err == -E2BIG)
+			err = set_err(n, -ESTALE,
+			    "table %s %s has more objects than kakurid made",
+			    kk_nft_family_name(o[i].family), name);
+		else if (err < 0)
 			set_err(n, err, "reading back table %s %s: %s",
 			    kk_nft_family_name(o[i].family), name,
 			    strerror(-err));
@@ -782,59 +817,59 @@ kk_nft_verify(struct kk_nft *n, const struct kk_nft_spec *spec)
 	return err;
 }
 
-static struct kk_nft_plan *
-plan_add(struct kk_nft_plan *plan, size_t *np, const struct scanned *e)
-{
-	struct kk_nft_plan *p = &plan[(*np)++];
-
-	memset(p, 0, sizeof(*p));
-	p->family = e->family;
-	snprintf(p->name, sizeof(p->name), "%s", e->name);
-	p->exists = e->exists;
-	p->prev_flags = e->flags;
-	return p;
-}
-
 /*
  * What the batch does: spec's tables replace whatever is under its name,
  * and every other table of kakurid's names that kakurid may touch goes.
+ * Each name is read with a targeted request (never a dump of every table
+ * in the namespace): the spec's, the two fixed ones, and the random
+ * fallback names kakurid knows of.
  */
 static int
 make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
-    const struct scan *sc, const struct kk_nft_objects *o, size_t no,
-    struct kk_nft_plan *plan, size_t *np)
+    const struct kk_nft_objects *o, size_t no, struct kk_nft_plan *plan,
+    size_t *np)
 {
 	const char *name = kk_nft_spec_name(spec);
-	struct scanned want;
-	size_t i, k;
+	const char *names[KK_NFT_KNOWN_MAX + 3];
+	const struct kk_nft_objects *want;
+	struct kk_nft_plan *p;
+	struct tstate ts;
+	size_t nnames = 0, i, k;
+	int f, err;
 
+	names[nnames++] = name;
+	if (strcmp(name, KK_TABLE_NAME) != 0)
+		names[nnames++] = KK_TABLE_NAME;
+	if (strcmp(name, KK_FALLBACK_NAME) != 0)
+		names[nnames++] = KK_FALLBACK_NAME;
+	for (i = 0; i < n->nknown; i++)
+		if (strcmp(n->known[i], name) != 0)
+			names[nnames++] = n->known[i];
 	*np = 0;
-	for (k = 0; k < no; k++) {
-		const struct scanned *e = &sc->active[family_index(o[k].family)];
-
-		if (e->held)
-			return set_err(n, -EPERM,
-			    "table %s %s is held by another process (netlink port %u)",
-			    kk_nft_family_name(o[k].family), name, e->owner);
-		want = *e;
-		want.family = o[k].family;
-		snprintf(want.name, sizeof(want.name), "%s", name);
-		plan_add(plan, np, &want)->o = &o[k];
+	for (i = 0; i < nnames; i++) {
+		for (f = 0; f < KK_NFT_FAMILIES; f++) {
+			if ((err = table_state(n, kk_nft_families[f], names[i],
+			    &ts)) < 0)
+				return err;
+			want = NULL;
+			for (k = 0; i == 0 && k < no; k++)
+				if (o[k].family == kk_nft_families[f])
+					want = &o[k];
+			if (want != NULL && ts.held)
+				return set_err(n, -EPERM,
+				    "table %s %s is held by another process (netlink port %u)",
+				    kk_nft_family_name(ts.family), name, ts.owner);
+			if (ts.held || (!ts.exists && want == NULL))
+				continue;
+			p = &plan[(*np)++];
+			memset(p, 0, sizeof(*p));
+			p->family = ts.family;
+			snprintf(p->name, sizeof(p->name), "%s", names[i]);
+			p->exists = ts.exists;
+			p->prev_flags = ts.flags;
+			p->o = want;
+		}
 	}
-	/* the name's tables of families the mode does not want */
-	for (i = 0; i < KK_NFT_FAMILIES; i++) {
-		const struct scanned *e = &sc->active[i];
-		bool planned = false;
-
-		for (k = 0; k < no; k++)
-			if (o[k].family == kk_nft_families[i])
-				planned = true;
-		if (e->exists && !e->held && !planned)
-			plan_add(plan, np, e);
-	}
-	for (i = 0; i < sc->nother; i++)
-		if (!sc->other[i].held)
-			plan_add(plan, np, &sc->other[i]);
 	return 0;
 }
 
@@ -842,21 +877,16 @@ int
 kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 {
 	struct kk_nft_objects o[KK_NFT_FAMILIES];
-	struct kk_nft_plan plan[KK_NFT_FAMILIES + SCAN_MAX];
+	struct kk_nft_plan plan[KK_NFT_FAMILIES * (KK_NFT_KNOWN_MAX + 3)];
 	struct kk_nft_batch b;
-	struct scan *sc;
 	size_t no = 0, np;
 	int err;
 
 	n->err[0] = '\0';
 	n->err_family = 0;
 	memset(o, 0, sizeof(o));
-	sc = calloc(1, sizeof(*sc));
-	if (sc == NULL)
-		return set_err(n, -ENOMEM, "out of memory");
-	if ((err = scan_tables(n, kk_nft_spec_name(spec), sc)) < 0 ||
-	    (err = build_all(n, spec, o, &no)) < 0 ||
-	    (err = make_plan(n, spec, sc, o, no, plan, &np)) < 0)
+	if ((err = build_all(n, spec, o, &no)) < 0 ||
+	    (err = make_plan(n, spec, o, no, plan, &np)) < 0)
 		goto out;
 	err = kk_nft_batch_build(&b, plan, np, n->seq + 1);
 	if (err < 0) {
@@ -869,11 +899,13 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 	if (err < 0)
 		goto out;
 	clock_gettime(CLOCK_REALTIME, &n->committed);
+	/* the batch removed every other table of kakurid's it could */
+	n->nknown = 0;
+	known_add(n, kk_nft_spec_name(spec));
 	/* nothing is reported done until the kernel shows it */
 	err = verify_objects(n, o, no, kk_nft_spec_name(spec));
 out:
 	free_all(o, no);
-	free(sc);
 	return err;
 }
 

@@ -39,7 +39,9 @@ struct mnl_socket;
 #define KK_NFT_MAX_RULES	64
 
 #define KK_FALLBACK_NAME	"kakuri_fallback"	/* and kakuri_fallback_<hex> */
+#define KK_FALLBACK_HEX		8	/* hex digits of the random suffix */
 #define KK_NFT_NAME_MAX		32
+#define KK_NFT_KNOWN_MAX	16	/* random fallback names followed */
 #define KK_NFT_FAMILIES		2	/* inet, bridge */
 
 /* What the table should be. */
@@ -86,7 +88,7 @@ extern const int kk_nft_families[KK_NFT_FAMILIES];
 const char *kk_nft_family_name(int family);
 /* The spec's table name. */
 const char *kk_nft_spec_name(const struct kk_nft_spec *spec);
-/* kakurid keeps an inet table in every mode, a bridge table while isolated. */
+/* kakurid keeps an inet table in every mode, a bridge table while quarantined. */
 bool kk_nft_wants(enum kk_mode mode, int family);
 /* A name kakurid may use: KK_TABLE_NAME or a fallback name. */
 bool kk_nft_name_ours(const char *name);
@@ -138,13 +140,19 @@ struct kk_nft {
 	char err[320];		/* last error, naming the rule when the kernel refused one */
 	int err_family;		/* of the message the kernel refused, 0 if none */
 	struct timespec committed;	/* CLOCK_REALTIME when the last batch was acked */
+	/*
+	 * Random fallback names kakurid's tables may have (found at start,
+	 * or made since): every apply reads them, with the two fixed names,
+	 * by targeted requests and removes what it does not use.
+	 */
+	char known[KK_NFT_KNOWN_MAX][KK_NFT_NAME_MAX];
+	size_t nknown;
+	bool scan_incomplete;	/* the start-up scan failed: err says why */
 };
 
 /* The strictest mode any inet table of kakurid's names records. */
 struct kk_nft_table_info {
 	bool exists;		/* some table of kakurid's names exists */
-	uint32_t flags;		/* of inet kakuri */
-	bool held;		/* inet kakuri is another process's owner table */
 	bool has_mode;
 	enum kk_mode mode;
 	char episode[KK_EPISODE_HEX + 1];
@@ -165,6 +173,10 @@ struct kk_nft_event {
 
 int kk_nft_open(struct kk_nft *n);
 void kk_nft_close(struct kk_nft *n);
+/*
+ * Start-up: what kakurid's tables record, and the fallback tables an
+ * earlier kakurid left (the one dump of every table kakurid makes).
+ */
 int kk_nft_table_info(struct kk_nft *n, struct kk_nft_table_info *ti);
 /*
  * Make the kernel hold spec's tables under spec's name, removing

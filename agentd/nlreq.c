@@ -1,0 +1,107 @@
+/*
+ * One netlink request and its replies: see nlreq.h.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "nlreq.h"
+
+#define RECV_BUFSZ	(MNL_SOCKET_BUFFER_SIZE * 4)
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * One message of the reply: 1 when it ends the request, 0 to go on.
+ * *err keeps the first failure.
+ */
+static int
+reply_msg(const struct nlmsghdr *nlh, mnl_cb_t cb, void *data, int *err)
+{
+	const void *payload = mnl_nlmsg_get_payload(nlh);
+	size_t plen = mnl_nlmsg_get_payload_len(nlh);
+
+	switch (nlh->nlmsg_type) {
+	case NLMSG_NOOP:
+	case NLMSG_OVERRUN:
+		return 0;
+	case NLMSG_DONE:
+		/* a dump that failed says so in NLMSG_DONE's payload */
+		if (plen >= sizeof(int) && *(const int *)payload < 0 &&
+		    *err == 0)
+			*err = *(const int *)payload;
+		return 1;
+	case NLMSG_ERROR:
+		if (plen < sizeof(struct nlmsgerr)) {
+			if (*err == 0)
+				*err = -EBADMSG;
+		} else if (((const struct nlmsgerr *)payload)->error < 0 &&
+		    *err == 0) {
+			*err = ((const struct nlmsgerr *)payload)->error;
+		}
+		return 1;
+	default:
+		if (*err == 0 && cb(nlh, data) <= MNL_CB_ERROR)
+			*err = -EBADMSG;
+		return 0;
+	}
+}
+
+int
+kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
+    mnl_cb_t cb, void *data)
+{
+	const uint32_t seq = req->nlmsg_seq;
+	const long long deadline = now_ms() + KK_NL_BUDGET_MS;
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+	const struct nlmsghdr *nlh;
+	char *buf;
+	long long left;
+	ssize_t len;
+	int err = 0, n;
+	bool done = false;
+
+	if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
+		return -errno;
+	buf = malloc(RECV_BUFSZ);
+	if (buf == NULL)
+		return -ENOMEM;
+	while (!done) {
+		left = deadline - now_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			err = err ? err : -ETIMEDOUT;
+			break;
+		}
+		len = recv(pfd.fd, buf, RECV_BUFSZ, MSG_DONTWAIT);
+		if (len < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			err = err ? err : -errno;
+			break;
+		}
+		n = (int)len;
+		for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, n);
+		    nlh = mnl_nlmsg_next(nlh, &n)) {
+			/* leftovers of an earlier request that was cut short */
+			if (nlh->nlmsg_seq != seq)
+				continue;
+			if (reply_msg(nlh, cb, data, &err)) {
+				done = true;
+				break;
+			}
+		}
+	}
+	free(buf);
+	return err;
+}

@@ -1,0 +1,25 @@
+/*
+ * One netlink request and its replies, for nft.c (nfnetlink) and links.c
+ * (rtnetlink): both ask the kernel questions on a socket of their own and
+ * must not be confused by what an earlier, cut-short request left behind.
+ */
+#ifndef KK_NLREQ_H
+#define KK_NLREQ_H
+
+#include <libmnl/libmnl.h>
+
+#define KK_NL_BUDGET_MS		2000	/* per request: a silent kernel must not hang kakurid */
+
+/*
+ * Sends req on nl and hands every reply carrying req's sequence number to
+ * cb, until the kernel ends the request (NLMSG_DONE, or the acknowledgement
+ * NLMSG_ERROR); replies to other sequence numbers (leftovers of an earlier
+ * request) are skipped.  After cb fails, the rest of the replies are read
+ * and dropped, so the socket is clean for the next request.  Returns 0,
+ * the kernel's negative errno, -EBADMSG when cb failed, or -ETIMEDOUT
+ * after KK_NL_BUDGET_MS.
+ */
+int kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
+    mnl_cb_t cb, void *data);
+
+#endif
