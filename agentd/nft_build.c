@@ -74,6 +74,10 @@ static const struct prefix link_mcast6 = { { 0xff, 0x02 }, 16 };
 #define ICMP6_NDP_FIRST		133	/* router solicitation */
 #define ICMP6_NDP_LAST		136	/* neighbour advertisement */
 #define NDP_HOPLIMIT		255	/* RFC 4861 7.1: proves the sender is on-link */
+#define ICMP6_MLD_FIRST		130	/* multicast listener query */
+#define ICMP6_MLD_LAST		132	/* multicast listener done */
+#define ICMP6_MLD2_REPORT	143	/* MLDv2 listener report */
+#define MLD_HOPLIMIT		1	/* RFC 3810 5: link-local, never routed */
 
 /* One rule, described as what it matches; rule_new() compiles it. */
 struct rule_desc {
@@ -563,6 +567,31 @@ add_dhcp_rules(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
 }
 
 /*
+ * Multicast listener discovery while isolated, with neighbour discovery:
+ * switches that snoop MLD stop forwarding the solicited-node groups of a
+ * host that no longer reports them (after about 260 s), and neighbour
+ * discovery toward it fails.  Both ways, only as RFC 3810 sends it: from a
+ * link-local address to a link-scope multicast group, hop limit 1.
+ */
+static int
+add_mld_rules(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
+    int chain)
+{
+#define MLD(...) { .chain = chain, .nfproto = NFPROTO_IPV6, \
+	.l4 = IPPROTO_ICMPV6, .sprefix = &link_local6, .dprefix = &link_mcast6, \
+	.hoplimit = MLD_HOPLIMIT, .verdict = NF_ACCEPT, __VA_ARGS__ }
+	const struct rule_desc d[] = {
+		MLD(.icmp6_lo = ICMP6_MLD_FIRST, .icmp6_hi = ICMP6_MLD_LAST,
+		    .comment = "MLD query, report, done: link-local -> ff02::/16, hop limit 1"),
+		MLD(.icmp6_lo = ICMP6_MLD2_REPORT, .icmp6_hi = ICMP6_MLD2_REPORT,
+		    .comment = "MLDv2 report: link-local -> ff02::/16, hop limit 1"),
+	};
+#undef MLD
+
+	return add_rules(o, spec, d, sizeof(d) / sizeof(d[0]));
+}
+
+/*
  * ICMPv6 neighbour discovery while isolated: on-link only.  Incoming
  * messages must carry hop limit 255, which no routed packet can.  Outgoing
  * ones from processes only to link-local or link-scope multicast
@@ -596,10 +625,13 @@ add_ndp_rules(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
 		    .comment = "the kernel's neighbour discovery (on-link neighbours)"),
 	};
 #undef NDP
+	int err;
 
 	if (chain == HOOK_IN)
-		return add_rules(o, spec, in, sizeof(in) / sizeof(in[0]));
-	return add_rules(o, spec, out, sizeof(out) / sizeof(out[0]));
+		err = add_rules(o, spec, in, sizeof(in) / sizeof(in[0]));
+	else
+		err = add_rules(o, spec, out, sizeof(out) / sizeof(out[0]));
+	return err < 0 ? err : add_mld_rules(o, spec, chain);
 }
 
 /*
@@ -768,6 +800,54 @@ build_bridge(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 	return add_rule(o, spec, &d);
 }
 
+/* The egress port sets, and their counted drops in one hook. */
+static int
+add_egress_sets(struct kk_nft_objects *o, const struct kk_policy *p)
+{
+	int err;
+
+	if ((err = add_port_set(o, &p->mail_tcp, SET_MAIL_TCP)) < 0 ||
+	    (err = add_port_set(o, &p->web_tcp, SET_WEB_TCP)) < 0)
+		return err;
+	return add_port_set(o, &p->web_udp, SET_WEB_UDP);
+}
+
+static int
+add_egress_drops(struct kk_nft_objects *o, const struct kk_nft_spec *spec,
+    int hook)
+{
+	const struct rule_desc d[] = {
+		{ .chain = hook, .l4 = IPPROTO_TCP, .dport_set = SET_MAIL_TCP,
+		    .counter = true, .verdict = NF_DROP,
+		    .comment = "egress: block mail (TCP)" },
+		{ .chain = hook, .l4 = IPPROTO_TCP, .dport_set = SET_WEB_TCP,
+		    .counter = true, .verdict = NF_DROP,
+		    .comment = "egress: block web (TCP)" },
+		{ .chain = hook, .l4 = IPPROTO_UDP, .dport_set = SET_WEB_UDP,
+		    .counter = true, .verdict = NF_DROP,
+		    .comment = "egress: block web (UDP, QUIC)" },
+	};
+
+	return add_rules(o, spec, d, sizeof(d) / sizeof(d[0]));
+}
+
+/*
+ * egress, bridge family: the same drops for frames a bridge forwards
+ * between its ports (containers and virtual machines on a bridge), which
+ * meet the inet forward hook only where br_netfilter is loaded.  The
+ * kernel finds the transport header of IPv4 and IPv6 frames here too.
+ */
+static int
+build_bridge_egress(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
+{
+	int err;
+
+	if ((err = add_chain(o, HOOK_FWD, NF_ACCEPT)) < 0 ||
+	    (err = add_egress_sets(o, spec->policy)) < 0)
+		return err;
+	return add_egress_drops(o, spec, HOOK_FWD);
+}
+
 /*
  * egress: graded containment.  Mail and web leaving this host (and
  * forwarded from containers behind it) are dropped, established
@@ -787,9 +867,7 @@ build_egress(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 		return err;
 	if ((err = add_addr_sets(o, &p->peers, SET_MGMT4, SET_MGMT6)) < 0 ||
 	    (err = add_port_set(o, &p->mgmt_ports, SET_MGMT_PORTS)) < 0 ||
-	    (err = add_port_set(o, &p->mail_tcp, SET_MAIL_TCP)) < 0 ||
-	    (err = add_port_set(o, &p->web_tcp, SET_WEB_TCP)) < 0 ||
-	    (err = add_port_set(o, &p->web_udp, SET_WEB_UDP)) < 0)
+	    (err = add_egress_sets(o, p)) < 0)
 		return err;
 	for (i = 0; i < 2; i++) {
 		struct rule_desc d = { .chain = HOOK_OUT, .nfproto = fam[i],
@@ -800,22 +878,9 @@ build_egress(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 		if ((err = add_rule(o, spec, &d)) < 0)
 			return err;
 	}
-	for (hook = HOOK_OUT; hook <= HOOK_FWD; hook++) {
-		struct rule_desc mail = { .chain = hook, .l4 = IPPROTO_TCP,
-		    .dport_set = SET_MAIL_TCP, .counter = true,
-		    .verdict = NF_DROP, .comment = "egress: block mail (TCP)" };
-		struct rule_desc web = { .chain = hook, .l4 = IPPROTO_TCP,
-		    .dport_set = SET_WEB_TCP, .counter = true,
-		    .verdict = NF_DROP, .comment = "egress: block web (TCP)" };
-		struct rule_desc quic = { .chain = hook, .l4 = IPPROTO_UDP,
-		    .dport_set = SET_WEB_UDP, .counter = true,
-		    .verdict = NF_DROP,
-		    .comment = "egress: block web (UDP, QUIC)" };
-		if ((err = add_rule(o, spec, &mail)) < 0 ||
-		    (err = add_rule(o, spec, &web)) < 0 ||
-		    (err = add_rule(o, spec, &quic)) < 0)
+	for (hook = HOOK_OUT; hook <= HOOK_FWD; hook++)
+		if ((err = add_egress_drops(o, spec, hook)) < 0)
 			return err;
-	}
 	return 0;
 }
 
@@ -870,14 +935,21 @@ bool
 kk_nft_wants(enum kk_mode mode, int family)
 {
 	return family == NFPROTO_INET ||
-	    (family == NFPROTO_BRIDGE && mode == KK_MODE_ISOLATED);
+	    (family == NFPROTO_BRIDGE && mode != KK_MODE_OPEN);
 }
 
 bool
 kk_nft_name_ours(const char *name)
 {
-	return strcmp(name, KK_TABLE_NAME) == 0 ||
-	    strncmp(name, KK_FALLBACK_NAME, strlen(KK_FALLBACK_NAME)) == 0;
+	const size_t n = strlen(KK_FALLBACK_NAME);
+
+	if (strcmp(name, KK_TABLE_NAME) == 0 ||
+	    strcmp(name, KK_FALLBACK_NAME) == 0)
+		return true;
+	/* kakuri_fallback_ and exactly 8 lowercase hex digits */
+	return strncmp(name, KK_FALLBACK_NAME, n) == 0 && name[n] == '_' &&
+	    strlen(name + n + 1) == KK_FALLBACK_HEX &&
+	    strspn(name + n + 1, "0123456789abcdef") == KK_FALLBACK_HEX;
 }
 
 int
@@ -912,18 +984,17 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 	    nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
 	nftnl_udata_buf_free(u);
 
-	switch (family == NFPROTO_BRIDGE ? -1 : (int)spec->mode) {
-	case -1:
-		err = build_bridge(o, spec);
-		break;
+	switch (spec->mode) {
 	case KK_MODE_OPEN:
 		err = 0;
 		break;
 	case KK_MODE_EGRESS:
-		err = build_egress(o, spec);
+		err = family == NFPROTO_BRIDGE ? build_bridge_egress(o, spec) :
+		    build_egress(o, spec);
 		break;
 	case KK_MODE_ISOLATED:
-		err = build_isolated(o, spec);
+		err = family == NFPROTO_BRIDGE ? build_bridge(o, spec) :
+		    build_isolated(o, spec);
 		break;
 	default:
 		err = -EINVAL;
@@ -1245,7 +1316,8 @@ kk_nft_canon_table(const struct nftnl_table *t, char *buf, size_t len)
 	int n;
 
 	kk_nft_table_comment(t, comment, sizeof(comment));
-	n = snprintf(buf, len, "table inet %s flags=0x%x comment=\"%s\"",
+	n = snprintf(buf, len, "table %s %s flags=0x%x comment=\"%s\"",
+	    kk_nft_family_name((int)nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY)),
 	    nftnl_table_get_str(t, NFTNL_TABLE_NAME),
 	    nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS), comment);
 	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;

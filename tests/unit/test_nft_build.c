@@ -395,9 +395,10 @@ rule_loads(const struct nftnl_rule *r, uint32_t off, uint32_t len)
 	return found;
 }
 
-/* Does r compare a register with exactly these bytes (==)? */
+/* Does r compare a register with these bytes by op? */
 static bool
-rule_compares(const struct nftnl_rule *r, const void *data, uint32_t len)
+rule_has_cmp(const struct nftnl_rule *r, uint32_t op, const void *data,
+    uint32_t len)
 {
 	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
 	struct nftnl_expr *e;
@@ -408,7 +409,7 @@ rule_compares(const struct nftnl_rule *r, const void *data, uint32_t len)
 		uint32_t vlen = 0;
 
 		if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "cmp") != 0 ||
-		    nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) != NFT_CMP_EQ)
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) != op)
 			continue;
 		v = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &vlen);
 		if (vlen == len && memcmp(v, data, len) == 0)
@@ -416,6 +417,13 @@ rule_compares(const struct nftnl_rule *r, const void *data, uint32_t len)
 	}
 	nftnl_expr_iter_destroy(it);
 	return found;
+}
+
+/* Does r compare a register with exactly these bytes (==)? */
+static bool
+rule_compares(const struct nftnl_rule *r, const void *data, uint32_t len)
+{
+	return rule_has_cmp(r, NFT_CMP_EQ, data, len);
 }
 
 START_TEST(isolated_batch_shape)
@@ -582,13 +590,15 @@ START_TEST(isolated_optional_services)
 	/*
 	 * DHCPv4 and DHCPv6 to or from the broadcast addresses, in and out,
 	 * NDP in (one rule) and out (link-local, multicast, the processes'
-	 * drop, the kernel's own) are gone
+	 * drop, the kernel's own), and MLD in and out (two rules each) are
+	 * gone
 	 */
-	ck_assert_uint_eq(with.nrules - without.nrules, 4 + 1 + 4);
+	ck_assert_uint_eq(with.nrules - without.nrules, 4 + 1 + 4 + 4);
 	for (i = 0; i < without.nrules; i++) {
 		comment_of(without.rules[i], buf, sizeof(buf));
 		ck_assert(strstr(buf, "DHCP") == NULL);
 		ck_assert(strstr(buf, "neighbour") == NULL);
+		ck_assert(strstr(buf, "MLD") == NULL);
 	}
 	kk_nft_objects_free(&with);
 	kk_nft_objects_free(&without);
@@ -967,16 +977,109 @@ START_TEST(bridge_table_while_isolated)
 	ck_assert_int_eq(count_exprs(o.rules[0], "counter"), 1);
 	ck_assert_uint_eq(o.nsets, 0);
 	kk_nft_objects_free(&o);
-	/* no bridge table in the other modes, nor where the kernel has none */
-	spec.mode = KK_MODE_EGRESS;
-	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), -ENOENT);
+	/* no bridge table while open, nor where the kernel has none */
 	spec.mode = KK_MODE_OPEN;
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), -ENOENT);
 	spec.mode = KK_MODE_ISOLATED;
 	spec.no_bridge = true;
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), -ENOENT);
+	spec.mode = KK_MODE_EGRESS;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), -ENOENT);
 	ck_assert(kk_nft_wants(KK_MODE_OPEN, NFPROTO_INET));
-	ck_assert(!kk_nft_wants(KK_MODE_EGRESS, NFPROTO_BRIDGE));
+	ck_assert(!kk_nft_wants(KK_MODE_OPEN, NFPROTO_BRIDGE));
+	ck_assert(kk_nft_wants(KK_MODE_EGRESS, NFPROTO_BRIDGE));
+}
+END_TEST
+
+/*
+ * egress covers bridged frames as the inet table covers forwarded ones:
+ * the bridge table's forward chain drops mail and web, the same rules as
+ * inet kakuri's forward chain, and lets the rest pass.
+ */
+START_TEST(bridge_table_in_egress)
+{
+	struct kk_nft_spec spec = spec_for(KK_MODE_EGRESS);
+	struct kk_nft_objects br, in;
+	char x[2048], y[2048];
+	size_t i, k = 0;
+
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &br), 0);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &in), 0);
+	ck_assert_uint_eq(br.nchains, 1);
+	ck_assert_str_eq(nftnl_chain_get_str(br.chains[0], NFTNL_CHAIN_NAME),
+	    "forward");
+	ck_assert_uint_eq(nftnl_chain_get_u32(br.chains[0], NFTNL_CHAIN_HOOKNUM),
+	    NF_BR_FORWARD);
+	ck_assert_uint_eq(nftnl_chain_get_u32(br.chains[0], NFTNL_CHAIN_POLICY),
+	    NF_ACCEPT);
+	ck_assert_uint_eq(br.nsets, 3);
+	ck_assert_uint_eq(br.nrules, 3);
+	for (i = 0; i < in.nrules; i++) {
+		if (strcmp(nftnl_rule_get_str(in.rules[i], NFTNL_RULE_CHAIN),
+		    "forward") != 0)
+			continue;
+		ck_assert_uint_lt(k, br.nrules);
+		ck_assert_int_eq(rule_verdict(br.rules[k]), NF_DROP);
+		ck_assert_uint_eq(nftnl_rule_get_u32(br.rules[k],
+		    NFTNL_RULE_FAMILY), NFPROTO_BRIDGE);
+		ck_assert_int_eq(kk_nft_canon_rule(in.rules[i], x, sizeof(x)), 0);
+		ck_assert_int_eq(kk_nft_canon_rule(br.rules[k], y, sizeof(y)), 0);
+		ck_assert_str_eq(x, y);
+		k++;
+	}
+	ck_assert_uint_eq(k, 3);
+	/* the canonical table line names its family */
+	ck_assert_int_eq(kk_nft_canon_table(br.table, x, sizeof(x)), 0);
+	ck_assert_msg(strncmp(x, "table bridge kakuri ", 20) == 0, "%s", x);
+	ck_assert_int_eq(kk_nft_canon_table(in.table, y, sizeof(y)), 0);
+	ck_assert_msg(strncmp(y, "table inet kakuri ", 18) == 0, "%s", y);
+	kk_nft_objects_free(&br);
+	kk_nft_objects_free(&in);
+}
+END_TEST
+
+/*
+ * MLD while isolated (with NDP): queries, reports and done messages both
+ * ways, but only from link-local sources to link-scope multicast groups
+ * with hop limit 1.
+ */
+START_TEST(isolated_mld_link_local_only)
+{
+	static const uint8_t hop1 = 1, ll[2] = { 0xfe, 0x80 },
+	    mc[2] = { 0xff, 0x02 }, lo = 130, hi = 132, v2 = 143;
+	static const char *const chains[] = { "input", "output" };
+	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
+	struct kk_nft_objects o;
+	const struct nftnl_rule *r;
+	size_t c;
+
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	for (c = 0; c < 2; c++) {
+		r = rule_named(&o, chains[c], "MLD query, report, done");
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(rule_verdict(r), NF_ACCEPT);
+		ck_assert(rule_loads(r, 8, 2) && rule_compares(r, ll, 2));
+		ck_assert_int_eq(count_exprs(r, "bitwise"), 1);	/* fe80::/10 */
+		ck_assert(rule_loads(r, 24, 2) && rule_compares(r, mc, 2));
+		ck_assert(rule_loads(r, 7, 1) && rule_compares(r, &hop1, 1));
+		ck_assert(rule_has_meta(r, NFT_META_L4PROTO));
+		ck_assert(rule_has_cmp(r, NFT_CMP_GTE, &lo, 1));
+		ck_assert(rule_has_cmp(r, NFT_CMP_LTE, &hi, 1));
+		r = rule_named(&o, chains[c], "MLDv2 report");
+		ck_assert_ptr_nonnull(r);
+		ck_assert(rule_loads(r, 8, 2) && rule_compares(r, ll, 2));
+		ck_assert(rule_loads(r, 24, 2) && rule_compares(r, mc, 2));
+		ck_assert(rule_loads(r, 7, 1) && rule_compares(r, &hop1, 1));
+		ck_assert(rule_has_cmp(r, NFT_CMP_GTE, &v2, 1));
+		ck_assert(rule_has_cmp(r, NFT_CMP_LTE, &v2, 1));
+	}
+	kk_nft_objects_free(&o);
+	/* without NDP, no MLD either */
+	pol->ndp = false;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	ck_assert_ptr_null(rule_named(&o, "input", "MLD"));
+	ck_assert_ptr_null(rule_named(&o, "output", "MLD"));
+	kk_nft_objects_free(&o);
 }
 END_TEST
 
@@ -1073,6 +1176,14 @@ START_TEST(table_names_ours)
 	ck_assert(!kk_nft_name_ours("kakuri2"));
 	ck_assert(!kk_nft_name_ours("decoy"));
 	ck_assert(!kk_nft_name_ours(""));
+	/* only the names kakurid makes: exact, or _ and 8 lowercase hex */
+	ck_assert(!kk_nft_name_ours("kakuri_fallbackX"));
+	ck_assert(!kk_nft_name_ours("kakuri_fallback_"));
+	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcaf"));
+	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcafe0"));
+	ck_assert(!kk_nft_name_ours("kakuri_fallback_0BADCAFE"));
+	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcafg"));
+	ck_assert(!kk_nft_name_ours("kakuri_fallback-0badcafe"));
 }
 END_TEST
 
@@ -1098,6 +1209,8 @@ nft_build_suite(void)
 	tcase_add_test(tc, isolated_dhcp_only_broadcast_or_listed);
 	tcase_add_test(tc, isolated_ndp_on_link_only);
 	tcase_add_test(tc, bridge_table_while_isolated);
+	tcase_add_test(tc, bridge_table_in_egress);
+	tcase_add_test(tc, isolated_mld_link_local_only);
 	tcase_add_test(tc, batch_swaps_tables_atomically);
 	tcase_add_test(tc, fallback_name_builds_same_rules);
 	tcase_add_test(tc, table_names_ours);
