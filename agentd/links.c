@@ -1,6 +1,7 @@
 /*
- * Follow the network namespace's interfaces: which ones left it, and how.
- * See links.h.  Returns 0 or a negative errno; the caller logs.
+ * Follow the network namespace's interfaces: which ones left it, and how,
+ * and which ones are of a kind the tables cannot cover.  See links.h.
+ * Returns 0 or a negative errno; the caller logs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,16 +15,18 @@
 #include <linux/rtnetlink.h>
 
 #include "links.h"
+#include "nlreq.h"
 
 #define RECV_BUFSZ	(MNL_SOCKET_BUFFER_SIZE * 4)
-#define MAX_RECVS	1024	/* per drain or dump: bounded work per call */
+#define MAX_RECVS	1024	/* per drain: bounded work per call */
 
+/* What one RTM_NEWLINK / RTM_DELLINK says. */
 struct parsed {
 	int ifindex;
 	const char *name;
+	const char *kind;
 	bool moved;
 	int32_t nsid;
-	bool veth;
 	int peer;		/* IFLA_LINK of a veth whose peer is in this namespace */
 };
 
@@ -33,6 +36,21 @@ struct cb_ctx {
 	void *data;
 	bool dump;
 };
+
+static const char *const uncovered_kinds[] = {
+	"macvlan", "macvtap", "ipvlan", "ipvtap", "openvswitch",
+};
+
+bool
+kk_link_kind_uncovered(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(uncovered_kinds) / sizeof(uncovered_kinds[0]); i++)
+		if (strcmp(kind, uncovered_kinds[i]) == 0)
+			return true;
+	return false;
+}
 
 static struct kk_link *
 find(struct kk_links *l, int ifindex)
@@ -45,24 +63,6 @@ find(struct kk_links *l, int ifindex)
 	return NULL;
 }
 
-static struct kk_link *
-upsert(struct kk_links *l, int ifindex, const char *name)
-{
-	struct kk_link *k = find(l, ifindex);
-
-	if (k == NULL) {
-		if (l->nknown >= KK_LINKS_MAX)
-			return NULL;
-		k = &l->known[l->nknown++];
-		memset(k, 0, sizeof(*k));
-		k->ifindex = ifindex;
-	}
-	if (name)
-		snprintf(k->name, sizeof(k->name), "%s", name);
-	k->missing = false;
-	return k;
-}
-
 static void
 forget(struct kk_links *l, struct kk_link *k)
 {
@@ -70,14 +70,16 @@ forget(struct kk_links *l, struct kk_link *k)
 }
 
 static void
-report(struct cb_ctx *c, enum kk_link_how how, const struct kk_link *k,
-    int32_t nsid)
+report(struct cb_ctx *c, enum kk_link_how how, int ifindex, const char *name,
+    const char *kind, int32_t nsid)
 {
-	struct kk_link_change ch = { .how = how, .ifindex = k->ifindex,
+	struct kk_link_change ch = { .how = how, .ifindex = ifindex,
 	    .nsid = nsid };
 
-	snprintf(ch.name, sizeof(ch.name), "%s", k->name);
-	c->fn(c->data, &ch);
+	snprintf(ch.name, sizeof(ch.name), "%s", name ? name : "?");
+	snprintf(ch.kind, sizeof(ch.kind), "%s", kind ? kind : "");
+	if (c->fn)
+		c->fn(c->data, &ch);
 }
 
 static int
@@ -102,17 +104,18 @@ info_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-/* Is it a veth?  The kind is in IFLA_LINKINFO / IFLA_INFO_KIND. */
-static bool
-is_veth(const struct nlattr *linkinfo)
+/* The interface's kind, from IFLA_LINKINFO / IFLA_INFO_KIND; NULL if none. */
+static const char *
+kind_of(const struct nlattr *linkinfo)
 {
 	const struct nlattr *tb[IFLA_INFO_MAX + 1] = { 0 };
 
-	return linkinfo != NULL &&
-	    mnl_attr_parse_nested(linkinfo, info_cb, tb) >= 0 &&
-	    tb[IFLA_INFO_KIND] != NULL &&
-	    mnl_attr_validate(tb[IFLA_INFO_KIND], MNL_TYPE_NUL_STRING) == 0 &&
-	    strcmp(mnl_attr_get_str(tb[IFLA_INFO_KIND]), "veth") == 0;
+	if (linkinfo == NULL ||
+	    mnl_attr_parse_nested(linkinfo, info_cb, tb) < 0 ||
+	    tb[IFLA_INFO_KIND] == NULL ||
+	    mnl_attr_validate(tb[IFLA_INFO_KIND], MNL_TYPE_NUL_STRING) < 0)
+		return NULL;
+	return mnl_attr_get_str(tb[IFLA_INFO_KIND]);
 }
 
 static int
@@ -135,47 +138,130 @@ parse(const struct nlmsghdr *nlh, struct parsed *p)
 		p->moved = true;
 		p->nsid = (int32_t)mnl_attr_get_u32(tb[IFLA_NEW_NETNSID]);
 	}
+	p->kind = kind_of(tb[IFLA_LINKINFO]);
 	/* a peer in another namespace comes with IFLA_LINK_NETNSID */
-	p->veth = is_veth(tb[IFLA_LINKINFO]);
-	if (p->veth && tb[IFLA_LINK_NETNSID] == NULL && tb[IFLA_LINK] &&
+	if (p->kind && strcmp(p->kind, "veth") == 0 &&
+	    tb[IFLA_LINK_NETNSID] == NULL && tb[IFLA_LINK] &&
 	    mnl_attr_validate(tb[IFLA_LINK], MNL_TYPE_U32) == 0)
 		p->peer = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
 	return 0;
+}
+
+/* An interface that is (still) here. */
+static void
+link_new(struct cb_ctx *c, const struct parsed *p)
+{
+	struct kk_links *l = c->l;
+	struct kk_link *k = find(l, p->ifindex);
+	bool fresh = k == NULL;
+
+	if (k == NULL && l->nknown < KK_LINKS_MAX) {
+		k = &l->known[l->nknown++];
+		memset(k, 0, sizeof(*k));
+		k->ifindex = p->ifindex;
+	}
+	if (k == NULL) {
+		/* not followed: it is still reported, and status says so */
+		l->untracked = true;
+	} else {
+		if (p->name)
+			snprintf(k->name, sizeof(k->name), "%s", p->name);
+		if (p->kind)
+			snprintf(k->kind, sizeof(k->kind), "%s", p->kind);
+		k->missing = false;
+		if (c->dump)
+			k->seen = true;
+	}
+	if (fresh && p->kind && kk_link_kind_uncovered(p->kind))
+		report(c, KK_LINK_UNCOVERED, p->ifindex, p->name, p->kind, -1);
+}
+
+/*
+ * An interface that left: reported from the message itself, so one that
+ * was never followed (more than KK_LINKS_MAX) is reported too.
+ */
+static void
+link_gone(struct cb_ctx *c, const struct parsed *p)
+{
+	struct kk_link *k = find(c->l, p->ifindex);
+	enum kk_link_how how;
+
+	if (!p->moved)
+		how = KK_LINK_DELETED;
+	else if (p->peer > 0 && p->peer != p->ifindex && find(c->l, p->peer))
+		how = KK_LINK_MOVED_PAIRED;
+	else
+		how = KK_LINK_MOVED;
+	report(c, how, p->ifindex, p->name ? p->name : k ? k->name : NULL,
+	    p->kind ? p->kind : k ? k->kind : NULL, p->nsid);
+	if (k)
+		forget(c->l, k);
 }
 
 static int
 link_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct cb_ctx *c = data;
-	enum kk_link_how how;
-	struct kk_link *k;
 	struct parsed p;
 
 	if ((nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK) ||
 	    parse(nlh, &p) < 0)
 		return MNL_CB_OK;
-	if (nlh->nlmsg_type == RTM_NEWLINK) {
-		k = upsert(c->l, p.ifindex, p.name);
-		if (k && c->dump)
-			k->seen = true;
-		return MNL_CB_OK;
-	}
-	k = find(c->l, p.ifindex);
-	if (k == NULL)
-		k = upsert(c->l, p.ifindex, p.name);
-	if (k == NULL)
-		return MNL_CB_OK;
-	if (p.name)
-		snprintf(k->name, sizeof(k->name), "%s", p.name);
-	if (!p.moved)
-		how = KK_LINK_DELETED;
-	else if (p.peer > 0 && p.peer != p.ifindex && find(c->l, p.peer))
-		how = KK_LINK_MOVED_PAIRED;
+	if (nlh->nlmsg_type == RTM_NEWLINK)
+		link_new(c, &p);
 	else
-		how = KK_LINK_MOVED;
-	report(c, how, k, p.nsid);
-	forget(c->l, k);
+		link_gone(c, &p);
 	return MNL_CB_OK;
+}
+
+void
+kk_links_handle(struct kk_links *l, const struct nlmsghdr *nlh, bool dump,
+    kk_link_fn fn, void *data)
+{
+	struct cb_ctx c = { .l = l, .fn = fn, .data = data, .dump = dump };
+
+	link_cb(nlh, &c);
+}
+
+void
+kk_links_dump_begin(struct kk_links *l)
+{
+	size_t k;
+
+	for (k = 0; k < l->nknown; k++)
+		l->known[k].seen = false;
+	l->untracked = false;
+}
+
+void
+kk_links_dump_end(struct kk_links *l, kk_link_fn fn, void *data)
+{
+	struct cb_ctx c = { .l = l, .fn = fn, .data = data };
+	size_t k;
+
+	/* gone without an event: once may be a race with the event, twice is not */
+	for (k = 0; k < l->nknown;) {
+		struct kk_link *kl = &l->known[k];
+
+		if (kl->seen) {
+			k++;
+		} else if (!kl->missing) {
+			kl->missing = true;
+			k++;
+		} else {
+			report(&c, KK_LINK_VANISHED, kl->ifindex, kl->name,
+			    kl->kind, -1);
+			forget(l, kl);	/* the last one moves to k */
+		}
+	}
+}
+
+int
+kk_links_init(struct kk_links *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->known = calloc(KK_LINKS_MAX, sizeof(*l->known));
+	return l->known ? 0 : -ENOMEM;
 }
 
 static struct mnl_socket *
@@ -199,26 +285,24 @@ open_socket(unsigned groups, int flags)
 int
 kk_links_open(struct kk_links *l)
 {
-	struct timeval tv = { .tv_sec = 2 };
 	int err;
 
-	memset(l, 0, sizeof(*l));
-	l->known = calloc(KK_LINKS_MAX, sizeof(*l->known));
-	if (l->known == NULL)
-		return -ENOMEM;
+	if ((err = kk_links_init(l)) < 0)
+		return err;
 	l->mon = open_socket(RTMGRP_LINK, SOCK_NONBLOCK);
 	l->nl = open_socket(0, 0);
 	if (l->mon == NULL || l->nl == NULL) {
 		err = -errno;
-		kk_links_close(l);
-		return err;
+		goto fail;
 	}
-	/* a silent kernel must not hang the caller */
-	setsockopt(mnl_socket_get_fd(l->nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
-	    sizeof(tv));
-	l->portid = mnl_socket_get_portid(l->nl);
 	l->seq = 1;
-	return kk_links_rescan(l, NULL, NULL);
+	if ((err = kk_links_rescan(l, NULL, NULL)) < 0)
+		goto fail;
+	return 0;
+fail:
+	/* all or nothing: a caller that sees the error has no watch open */
+	kk_links_close(l);
+	return err;
 }
 
 void
@@ -238,15 +322,21 @@ kk_links_fd(const struct kk_links *l)
 	return l->mon ? mnl_socket_get_fd(l->mon) : -1;
 }
 
-static void
-ignore(void *data, const struct kk_link_change *ch)
+int
+kk_links_set_rcvbuf(struct kk_links *l, int bytes)
 {
+	if (l->mon == NULL)
+		return -EBADF;
+	if (setsockopt(mnl_socket_get_fd(l->mon), SOL_SOCKET, SO_RCVBUF,
+	    &bytes, sizeof(bytes)) < 0)
+		return -errno;
+	return 0;
 }
 
 int
 kk_links_drain(struct kk_links *l, kk_link_fn fn, void *data)
 {
-	struct cb_ctx c = { .l = l, .fn = fn ? fn : ignore, .data = data };
+	struct cb_ctx c = { .l = l, .fn = fn, .data = data };
 	char *buf;
 	ssize_t len;
 	int i, err = 0;
@@ -276,65 +366,24 @@ kk_links_drain(struct kk_links *l, kk_link_fn fn, void *data)
 int
 kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 {
-	struct cb_ctx c = { .l = l, .fn = fn ? fn : ignore, .data = data,
-	    .dump = true };
-	char *buf;
+	struct cb_ctx c = { .l = l, .fn = fn, .data = data, .dump = true };
+	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
-	uint32_t seq = ++l->seq;
-	ssize_t len;
-	size_t k;
-	int i, ret = 0;
+	int err;
 
-	buf = malloc(RECV_BUFSZ);
-	if (buf == NULL)
-		return -ENOMEM;
+	if (l->nl == NULL)
+		return -EBADF;
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_GETLINK;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_seq = ++l->seq;
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
-	for (k = 0; k < l->nknown; k++)
-		l->known[k].seen = false;
-	if (mnl_socket_sendto(l->nl, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (i = 0; i < MAX_RECVS; i++) {
-		len = mnl_socket_recvfrom(l->nl, buf, RECV_BUFSZ);
-		if (len < 0) {
-			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			goto out;
-		}
-		ret = mnl_cb_run(buf, (size_t)len, seq, l->portid, link_cb, &c);
-		if (ret < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (ret == MNL_CB_STOP)
-			break;
-	}
-	if (i == MAX_RECVS) {
-		ret = -E2BIG;
-		goto out;
-	}
-	ret = 0;
-	/* gone without an event: once may be a race with the event, twice is not */
-	for (k = 0; k < l->nknown;) {
-		struct kk_link *kl = &l->known[k];
-
-		if (kl->seen) {
-			k++;
-		} else if (!kl->missing) {
-			kl->missing = true;
-			k++;
-		} else {
-			report(&c, KK_LINK_VANISHED, kl, -1);
-			forget(l, kl);	/* the last one moves to k */
-		}
-	}
-out:
-	free(buf);
-	return ret;
+	kk_links_dump_begin(l);
+	/* a dump cut short says nothing about what is missing from it */
+	if ((err = kk_nl_request(l->nl, nlh, link_cb, &c)) < 0)
+		return err;
+	kk_links_dump_end(l, fn, data);
+	return 0;
 }

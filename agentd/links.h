@@ -1,5 +1,7 @@
 /*
- * Network interfaces leaving kakurid's network namespace.
+ * Network interfaces of kakurid's network namespace that its tables cannot
+ * cover: those that leave the namespace, and those of kinds whose traffic
+ * never meets the namespace's hooks.
  *
  * nftables hooks are per network namespace: an interface moved to another
  * one (`ip link set DEV netns OTHER`) carries traffic that never meets
@@ -8,6 +10,12 @@
  * and through periodic dumps, for when events were lost.  A veth moved
  * out while its peer stays (a container starting) is no escape: what the
  * other end sends still crosses this namespace through the peer.
+ *
+ * A macvlan, macvtap, ipvlan or ipvtap device hands the frames of its
+ * siblings on the same lower device (in other namespaces: containers)
+ * straight to that device, and an Open vSwitch datapath forwards frames
+ * between its ports: neither meets this namespace's hooks.  Their kind
+ * (IFLA_LINKINFO / IFLA_INFO_KIND) is recorded so kakurid can say so.
  */
 #ifndef KK_LINKS_H
 #define KK_LINKS_H
@@ -18,12 +26,15 @@
 #include <stdint.h>
 
 #define KK_LINKS_MAX	4096	/* interfaces followed; more are not tracked */
+#define KK_LINK_KIND_MAX	16
 
 struct mnl_socket;
+struct nlmsghdr;
 
 struct kk_link {
 	int ifindex;
 	char name[IF_NAMESIZE];
+	char kind[KK_LINK_KIND_MAX];	/* IFLA_INFO_KIND, "" if none */
 	bool seen;		/* in the dump being read */
 	bool missing;		/* absent from the last dump, no event yet */
 };
@@ -31,10 +42,10 @@ struct kk_link {
 struct kk_links {
 	struct mnl_socket *mon;	/* RTNLGRP_LINK events */
 	struct mnl_socket *nl;	/* dumps */
-	uint32_t portid;
 	uint32_t seq;
 	struct kk_link *known;
 	size_t nknown;
+	bool untracked;		/* the last dump or an event had one more than KK_LINKS_MAX */
 };
 
 enum kk_link_how {
@@ -42,12 +53,14 @@ enum kk_link_how {
 	KK_LINK_MOVED,		/* RTM_DELLINK with IFLA_NEW_NETNSID */
 	KK_LINK_MOVED_PAIRED,	/* the same, of a veth whose peer stays here */
 	KK_LINK_VANISHED,	/* missing from two dumps, no event seen */
+	KK_LINK_UNCOVERED,	/* a new interface of a kind the tables cannot cover */
 };
 
 struct kk_link_change {
 	enum kk_link_how how;
 	int ifindex;
 	char name[IF_NAMESIZE];
+	char kind[KK_LINK_KIND_MAX];
 	int32_t nsid;		/* KK_LINK_MOVED: the namespace's id here, or -1 */
 };
 
@@ -57,12 +70,32 @@ typedef void (*kk_link_fn)(void *data, const struct kk_link_change *ch);
 int kk_links_open(struct kk_links *l);
 void kk_links_close(struct kk_links *l);
 int kk_links_fd(const struct kk_links *l);
-/* Reads the pending events; fn is called for every interface that left. */
+/*
+ * Test only (KAKURID_TEST_LINKS_RCVBUF): the event socket's receive
+ * buffer, made small so that a test can lose events deterministically.
+ */
+int kk_links_set_rcvbuf(struct kk_links *l, int bytes);
+/* Reads the pending events; fn is called for every change it reports. */
 int kk_links_drain(struct kk_links *l, kk_link_fn fn, void *data);
 /*
  * Dumps the interfaces; one missing now and at the previous rescan, with
  * no event in between, is reported as KK_LINK_VANISHED.
  */
 int kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data);
+
+/* Is an interface of this kind one whose traffic the tables cannot cover? */
+bool kk_link_kind_uncovered(const char *kind);
+
+/*
+ * The socket-free half, for kk_links_drain/rescan and the unit tests:
+ * kk_links_init allocates the table; kk_links_handle takes one rtnetlink
+ * message (an event, or a reply of a dump between kk_links_dump_begin and
+ * kk_links_dump_end).
+ */
+int kk_links_init(struct kk_links *l);
+void kk_links_handle(struct kk_links *l, const struct nlmsghdr *nlh,
+    bool dump, kk_link_fn fn, void *data);
+void kk_links_dump_begin(struct kk_links *l);
+void kk_links_dump_end(struct kk_links *l, kk_link_fn fn, void *data);
 
 #endif

@@ -1,0 +1,233 @@
+/*
+ * The interface watch without sockets: rtnetlink messages built here are
+ * fed to links.c as events or dump replies, and what it reports is
+ * checked: moves, a veth whose peer stays, deletions, interfaces that
+ * vanished from two dumps, kinds the tables cannot cover, and interfaces
+ * beyond the tracked number.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+
+#include "links.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define NREPORTS	16
+
+struct reports {
+	int n;
+	struct kk_link_change ch[NREPORTS];
+};
+
+static void
+collect(void *data, const struct kk_link_change *ch)
+{
+	struct reports *r = data;
+
+	ck_assert_int_lt(r->n, NREPORTS);
+	r->ch[r->n++] = *ch;
+}
+
+/* An RTM_NEWLINK or RTM_DELLINK; nsid >= 0 adds IFLA_NEW_NETNSID. */
+static struct nlmsghdr *
+linkmsg(char *buf, uint16_t type, int ifindex, const char *name,
+    const char *kind, int nsid, int peer)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifinfomsg *ifi;
+	struct nlattr *info;
+
+	nlh->nlmsg_type = type;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	if (name)
+		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	if (kind) {
+		info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, kind);
+		mnl_attr_nest_end(nlh, info);
+	}
+	if (nsid >= 0)
+		mnl_attr_put_u32(nlh, IFLA_NEW_NETNSID, (uint32_t)nsid);
+	if (peer > 0)
+		mnl_attr_put_u32(nlh, IFLA_LINK, (uint32_t)peer);
+	return nlh;
+}
+
+static struct kk_links links;
+static struct reports rep;
+static char buf[8192];	/* MNL_SOCKET_BUFFER_SIZE is not a constant */
+
+static void
+setup(void)
+{
+	ck_assert_int_eq(kk_links_init(&links), 0);
+	memset(&rep, 0, sizeof(rep));
+}
+
+static void
+teardown(void)
+{
+	kk_links_close(&links);
+}
+
+static void
+event(uint16_t type, int ifindex, const char *name, const char *kind,
+    int nsid, int peer)
+{
+	kk_links_handle(&links, linkmsg(buf, type, ifindex, name, kind, nsid,
+	    peer), false, collect, &rep);
+}
+
+/* One dump that lists these interfaces (ifindex 0 ends the list). */
+static void
+dump(const int *ifindex)
+{
+	char name[IF_NAMESIZE];
+
+	kk_links_dump_begin(&links);
+	for (; *ifindex; ifindex++) {
+		snprintf(name, sizeof(name), "if%d", *ifindex);
+		kk_links_handle(&links, linkmsg(buf, RTM_NEWLINK, *ifindex,
+		    name, NULL, -1, 0), true, collect, &rep);
+	}
+	kk_links_dump_end(&links, collect, &rep);
+}
+
+START_TEST(moves_deletes_and_paired_veths)
+{
+	event(RTM_NEWLINK, 2, "eth0", NULL, -1, 0);
+	event(RTM_NEWLINK, 3, "host0", "veth", -1, 4);
+	event(RTM_NEWLINK, 4, "cont0", "veth", -1, 3);
+	event(RTM_NEWLINK, 5, "d0", "dummy", -1, 0);
+	ck_assert_int_eq(rep.n, 0);
+	ck_assert_uint_eq(links.nknown, 4);
+
+	event(RTM_DELLINK, 2, "eth0", NULL, 7, 0);
+	event(RTM_DELLINK, 4, "cont0", "veth", 7, 3);
+	event(RTM_DELLINK, 5, "d0", "dummy", -1, 0);
+	ck_assert_int_eq(rep.n, 3);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_MOVED);
+	ck_assert_str_eq(rep.ch[0].name, "eth0");
+	ck_assert_int_eq(rep.ch[0].nsid, 7);
+	ck_assert_int_eq(rep.ch[1].how, KK_LINK_MOVED_PAIRED);
+	ck_assert_str_eq(rep.ch[1].name, "cont0");
+	ck_assert_int_eq(rep.ch[2].how, KK_LINK_DELETED);
+	ck_assert_uint_eq(links.nknown, 1);	/* host0 stays */
+	/* a veth whose peer is not here any more is an escape */
+	event(RTM_DELLINK, 3, "host0", "veth", 7, 4);
+	ck_assert_int_eq(rep.ch[3].how, KK_LINK_MOVED);
+}
+END_TEST
+
+/* A move is reported even when the interface was never followed. */
+START_TEST(untracked_interface_still_reported)
+{
+	int i;
+
+	for (i = 0; i < KK_LINKS_MAX; i++)
+		event(RTM_NEWLINK, 100 + i, "x", NULL, -1, 0);
+	ck_assert_uint_eq(links.nknown, KK_LINKS_MAX);
+	ck_assert(!links.untracked);
+	event(RTM_NEWLINK, 99, "late0", NULL, -1, 0);
+	ck_assert(links.untracked);
+	ck_assert_uint_eq(links.nknown, KK_LINKS_MAX);
+	event(RTM_DELLINK, 99, "late0", NULL, 3, 0);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_MOVED);
+	ck_assert_int_eq(rep.ch[0].ifindex, 99);
+	ck_assert_str_eq(rep.ch[0].name, "late0");
+	ck_assert_int_eq(rep.ch[0].nsid, 3);
+	/* and without a name in the message */
+	event(RTM_DELLINK, 98, NULL, NULL, 4, 0);
+	ck_assert_int_eq(rep.n, 2);
+	ck_assert_int_eq(rep.ch[1].ifindex, 98);
+	ck_assert_str_eq(rep.ch[1].name, "?");
+}
+END_TEST
+
+/*
+ * Events were lost: an interface missing from one dump may be a race
+ * with its event; missing from two dumps, it vanished.  One seen again
+ * in between, or explained by an event, is not reported as vanished.
+ */
+START_TEST(rescan_finds_what_vanished)
+{
+	static const int all[] = { 1, 2, 3, 4, 0 }, some[] = { 1, 3, 0 },
+	    back[] = { 1, 3, 4, 0 }, one[] = { 1, 0 };
+
+	dump(all);
+	ck_assert_int_eq(rep.n, 0);
+	ck_assert_uint_eq(links.nknown, 4);
+	dump(some);		/* 2 and 4 missing once */
+	ck_assert_int_eq(rep.n, 0);
+	dump(back);		/* 4 is back: not gone */
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_VANISHED);
+	ck_assert_int_eq(rep.ch[0].ifindex, 2);
+	ck_assert_str_eq(rep.ch[0].name, "if2");
+	ck_assert_uint_eq(links.nknown, 3);
+	dump(back);
+	ck_assert_int_eq(rep.n, 1);
+	dump(one);		/* 3 and 4 missing once */
+	event(RTM_DELLINK, 3, "if3", NULL, 5, 0);	/* 3 explained */
+	ck_assert_int_eq(rep.n, 2);
+	ck_assert_int_eq(rep.ch[1].how, KK_LINK_MOVED);
+	dump(one);
+	ck_assert_int_eq(rep.n, 3);
+	ck_assert_int_eq(rep.ch[2].how, KK_LINK_VANISHED);
+	ck_assert_int_eq(rep.ch[2].ifindex, 4);
+	dump(one);
+	ck_assert_int_eq(rep.n, 3);
+	ck_assert_uint_eq(links.nknown, 1);
+}
+END_TEST
+
+START_TEST(uncovered_kinds)
+{
+	static const char *const yes[] = { "macvlan", "macvtap", "ipvlan",
+	    "ipvtap", "openvswitch" };
+	static const char *const no[] = { "veth", "dummy", "bridge", "vlan",
+	    "vxlan", "" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		ck_assert_msg(kk_link_kind_uncovered(yes[i]), "%s", yes[i]);
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ck_assert_msg(!kk_link_kind_uncovered(no[i]), "%s", no[i]);
+
+	event(RTM_NEWLINK, 7, "mv0", "macvlan", -1, 0);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_UNCOVERED);
+	ck_assert_str_eq(rep.ch[0].name, "mv0");
+	ck_assert_str_eq(rep.ch[0].kind, "macvlan");
+	/* every later RTM_NEWLINK of it (a state change) is no new report */
+	event(RTM_NEWLINK, 7, "mv0", "macvlan", -1, 0);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_str_eq(links.known[0].kind, "macvlan");
+	event(RTM_NEWLINK, 8, "d0", "dummy", -1, 0);
+	ck_assert_int_eq(rep.n, 1);
+}
+END_TEST
+
+Suite *
+links_suite(void)
+{
+	Suite *s = suite_create("links");
+	TCase *tc = kk_tcase("links");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, moves_deletes_and_paired_veths);
+	tcase_add_test(tc, untracked_interface_still_reported);
+	tcase_add_test(tc, rescan_finds_what_vanished);
+	tcase_add_test(tc, uncovered_kinds);
+	suite_add_tcase(s, tc);
+	return s;
+}
