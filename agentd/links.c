@@ -17,9 +17,6 @@
 #include "links.h"
 #include "nlreq.h"
 
-#define RECV_BUFSZ	(MNL_SOCKET_BUFFER_SIZE * 4)
-#define MAX_RECVS	1024	/* per drain: bounded work per call */
-
 /* What one RTM_NEWLINK / RTM_DELLINK says. */
 struct parsed {
 	int ifindex;
@@ -337,30 +334,12 @@ int
 kk_links_drain(struct kk_links *l, kk_link_fn fn, void *data)
 {
 	struct cb_ctx c = { .l = l, .fn = fn, .data = data };
-	char *buf;
-	ssize_t len;
-	int i, err = 0;
+	bool lost = false;
 
 	if (l->mon == NULL)
 		return -EBADF;
-	buf = malloc(RECV_BUFSZ);
-	if (buf == NULL)
-		return -ENOMEM;
-	for (i = 0; i < MAX_RECVS; i++) {
-		len = recv(mnl_socket_get_fd(l->mon), buf, RECV_BUFSZ,
-		    MSG_DONTWAIT);
-		if (len < 0) {
-			/* lost events: the next rescans find what left */
-			if (errno == ENOBUFS)
-				continue;
-			if (errno != EAGAIN && errno != EINTR)
-				err = -errno;
-			break;
-		}
-		mnl_cb_run(buf, (size_t)len, 0, 0, link_cb, &c);
-	}
-	free(buf);
-	return err;
+	/* lost events: the next rescans find what left */
+	return kk_nl_drain(l->mon, link_cb, &c, &lost);
 }
 
 int

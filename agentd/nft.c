@@ -1051,31 +1051,10 @@ int
 kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev)
 {
 	struct event_ctx ctx = { .n = n, .ev = ev };
-	char *buf;
-	ssize_t len;
-	int i, err = 0;
 
 	memset(ev, 0, sizeof(*ev));
 	if (n->mon == NULL)
 		return -EBADF;
-	buf = malloc(RECV_BUFSZ);
-	if (buf == NULL)
-		return -ENOMEM;
-	for (i = 0; i < 1024; i++) {
-		len = recv(mnl_socket_get_fd(n->mon), buf, RECV_BUFSZ,
-		    MSG_DONTWAIT);
-		if (len < 0) {
-			if (errno == ENOBUFS) {
-				/* events were lost: the caller re-verifies */
-				ev->overrun = true;
-				continue;
-			}
-			if (errno != EAGAIN && errno != EINTR)
-				err = -errno;
-			break;
-		}
-		mnl_cb_run(buf, (size_t)len, 0, 0, event_cb, &ctx);
-	}
-	free(buf);
-	return err;
+	/* events lost (overrun): the caller re-verifies */
+	return kk_nl_drain(n->mon, event_cb, &ctx, &ev->overrun);
 }

@@ -105,3 +105,30 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 	free(buf);
 	return err;
 }
+
+int
+kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost)
+{
+	char *buf;
+	ssize_t len;
+	int i, err = 0;
+
+	buf = malloc(RECV_BUFSZ);
+	if (buf == NULL)
+		return -ENOMEM;
+	for (i = 0; i < KK_NL_DRAIN_MAX; i++) {
+		len = recv(mnl_socket_get_fd(nl), buf, RECV_BUFSZ, MSG_DONTWAIT);
+		if (len < 0) {
+			if (errno == ENOBUFS) {
+				*lost = true;
+				continue;
+			}
+			if (errno != EAGAIN && errno != EINTR)
+				err = -errno;
+			break;
+		}
+		mnl_cb_run(buf, (size_t)len, 0, 0, cb, data);
+	}
+	free(buf);
+	return err;
+}

@@ -6,6 +6,8 @@
 #ifndef KK_NLREQ_H
 #define KK_NLREQ_H
 
+#include <stdbool.h>
+
 #include <libmnl/libmnl.h>
 
 #define KK_NL_BUDGET_MS		2000	/* per request: a silent kernel must not hang kakurid */
@@ -21,5 +23,14 @@
  */
 int kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
     mnl_cb_t cb, void *data);
+
+/*
+ * Reads what is pending on an event (multicast) socket, without waiting,
+ * and hands every message to cb; bounded to KK_NL_DRAIN_MAX reads per
+ * call.  *lost is set when the kernel dropped events (ENOBUFS): the
+ * caller must look again by itself.  Returns 0 or a negative errno.
+ */
+#define KK_NL_DRAIN_MAX		1024
+int kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost);
 
 #endif
