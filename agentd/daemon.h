@@ -78,17 +78,35 @@ struct kd {
 	uint32_t verified_gen;		/* ruleset generation last verified */
 	bool gen_valid;
 	uint64_t retry_usec;		/* backoff while it does not hold */
-	uint64_t links_next_usec;	/* next interface rescan */
 	struct kd_alert {
 		char what[256];
 		char result[32];
 		time_t since;
-		unsigned long long t0;	/* CLOCK_MONOTONIC usec */
-	} incident;			/* the table's tamper alert; what[0] if none */
+		unsigned long long t0;	/* CLOCK_MONOTONIC usec: opened */
+		unsigned long long last; /* CLOCK_MONOTONIC usec: last event */
+		unsigned long count;	/* tamper events it stands for */
+	} incident;			/* the tables' tamper incident; what[0] if none */
+	unsigned long long restore_us;	/* the last restore, as kakurid measured it */
+	unsigned long long restore_max_us;	/* the incident's slowest */
 	struct kd_alert link_alerts[4];	/* interfaces that left the namespace */
-	unsigned nlink_alerts;		/* may exceed the slots */
+	unsigned long nlink_alerts;	/* may exceed the slots; saturates */
 	struct kk_links links;
 	sd_event_source *links_src;
+	sd_event_source *links_timer;	/* the rescan, for events that were lost */
+	/*
+	 * Alert writes (log, audit, outbox) per kind: a burst, then one a
+	 * minute; what is held back is summed up once per interval.
+	 */
+	struct kd_ratelimit {
+		unsigned spent;		/* of the burst */
+		unsigned long long refilled;	/* CLOCK_MONOTONIC usec */
+		unsigned long held_back;
+		struct kd_held_back {
+			char result[32];
+			unsigned long n;
+		} results[6];	/* the last one counts any others */
+	} alert_rl[3];			/* tables, interfaces, nftables changes */
+	sd_event_source *summary_timer;
 };
 
 /* kakurid.c, for remote.c */

@@ -109,6 +109,13 @@ make_spec(struct kd *d, enum kk_mode mode, const char *episode,
 	spec->own_uid = d->own_uid;
 	spec->own_gid = d->own_gid;
 	spec->table_flags = d->table_flags;
+	/*
+	 * A fallback is always kakurid's owner table: no other process can
+	 * swap it for one of its own, as it did with the name it replaces.
+	 * It vanishes with kakurid where persist is missing.
+	 */
+	if (strcmp(name, KK_TABLE_NAME) != 0)
+		spec->table_flags |= KK_NFT_F_OWNER;
 	spec->no_bridge = d->no_bridge;
 	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
 	snprintf(spec->name, sizeof(spec->name), "%s", name);
@@ -165,6 +172,33 @@ apply_named(struct kd *d, enum kk_mode mode, const char *episode,
 	return err;
 }
 
+#define FALLBACK_TRIES	4	/* fresh random names per apply */
+
+/*
+ * The name to try at step i: kakurid's own, kakuri_fallback, the random
+ * name in use, then fresh random ones.  Another process can read a name
+ * from the kernel and take it: one it holds is not tried again.
+ */
+static int
+candidate(struct kd *d, int i, const char **name)
+{
+	char hex[KK_EPISODE_HEX + 1];
+	int err;
+
+	if (i == 0 || i == 1) {
+		*name = i == 0 ? KK_TABLE_NAME : KK_FALLBACK_NAME;
+		return 0;
+	}
+	if (i > 2 || d->fallback_name[0] == '\0') {
+		if ((err = kk_episode_new(hex)) < 0)
+			return err;
+		snprintf(d->fallback_name, sizeof(d->fallback_name), "%s_%.*s",
+		    KK_FALLBACK_NAME, KK_FALLBACK_HEX, hex);
+	}
+	*name = d->fallback_name;
+	return 0;
+}
+
 /*
  * Put the tables into mode: one atomic batch, then read back.  If another
  * process holds the name (an owner table of its own: a root process can
@@ -175,29 +209,25 @@ apply_named(struct kd *d, enum kk_mode mode, const char *episode,
 static int
 apply(struct kd *d, enum kk_mode mode, const char *episode)
 {
-	const char *names[] = { KK_TABLE_NAME, KK_FALLBACK_NAME,
-	    d->fallback_name };
-	char hex[KK_EPISODE_HEX + 1];
 	unsigned long long t0 = now_usec();
-	size_t i;
-	int err = -EPERM;
+	const char *name = KK_TABLE_NAME;
+	int i, err = -EPERM;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]) && err == -EPERM; i++) {
-		if (names[i][0] == '\0') {
-			/* both names taken: one an attacker cannot know beforehand */
-			if ((err = kk_episode_new(hex)) < 0)
-				break;
-			snprintf(d->fallback_name, sizeof(d->fallback_name),
-			    "%s_%.8s", KK_FALLBACK_NAME, hex);
-		}
-		err = apply_named(d, mode, episode, names[i]);
-		if (err == 0)
-			snprintf(d->table_name, sizeof(d->table_name), "%s",
-			    names[i]);
-		else if (err == -EPERM && i == 0)
+	if (d->nft.scan_incomplete) {
+		kk_log(LOG_WARNING, KK_MID_APPLY,
+		    "old fallback tables may be left over: %s", d->nft.err);
+		d->nft.scan_incomplete = false;
+	}
+	for (i = 0; err == -EPERM && i < 3 + FALLBACK_TRIES; i++) {
+		if ((err = candidate(d, i, &name)) < 0)
+			break;
+		err = apply_named(d, mode, episode, name);
+		if (err == -EPERM && i == 0)
 			snprintf(d->held_err, sizeof(d->held_err), "%.150s",
 			    d->nft.err);
 	}
+	if (err == 0)
+		snprintf(d->table_name, sizeof(d->table_name), "%s", name);
 	if (err == 0 && own_name(d))
 		d->fallback_name[0] = '\0';
 	d->last_apply_usec = now_usec() - t0;
@@ -343,46 +373,98 @@ error_reply(const char *reason, const char *message)
 	    "message", message);
 }
 
-/* The tamper alerts in force: the table's, then interfaces that left. */
+/* One tamper alert as status shows it. */
+static json_t *
+alert_json(const struct kd_alert *a)
+{
+	char since[32];
+
+	kk_rfc3339(a->since, since, sizeof(since));
+	return json_pack("{s:s, s:s, s:s, s:I}", "what", a->what,
+	    "result", a->result, "since", since, "count", (json_int_t)a->count);
+}
+
+/* The tamper alerts in force: the tables' incident, then interfaces that left. */
 static json_t *
 alerts_json(const struct kd *d)
 {
 	const size_t slots = sizeof(d->link_alerts) / sizeof(d->link_alerts[0]);
 	json_t *a = json_array();
-	char since[32];
 	size_t i, n;
 
 	if (a == NULL)
 		return NULL;
-	if (d->incident.what[0]) {
-		kk_rfc3339(d->incident.since, since, sizeof(since));
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "what",
-		    d->incident.what, "result", d->incident.result,
-		    "since", since));
-	}
+	if (d->incident.what[0])
+		json_array_append_new(a, alert_json(&d->incident));
 	n = d->nlink_alerts < slots ? d->nlink_alerts : slots;
-	for (i = 0; i < n; i++) {
-		kk_rfc3339(d->link_alerts[i].since, since, sizeof(since));
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "what",
-		    d->link_alerts[i].what, "result", d->link_alerts[i].result,
-		    "since", since));
-	}
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, alert_json(&d->link_alerts[i]));
 	return a;
+}
+
+/* Appends "; " and text to buf if there is room for all of it. */
+static void
+append(char *buf, size_t len, const char *text)
+{
+	size_t used = strlen(buf);
+
+	if (used + strlen(text) + 3 > len)
+		return;
+	snprintf(buf + used, len - used, "%s%s", used ? "; " : "", text);
+}
+
+/*
+ * What the tables cannot cover while quarantined, in words; false if
+ * nothing: bridged traffic without a bridge table, interfaces of kinds
+ * whose traffic never meets the hooks, interfaces not followed.
+ */
+static bool
+not_covered(const struct kd *d, char *buf, size_t len)
+{
+	char part[96];
+	size_t i;
+
+	buf[0] = '\0';
+	if (d->state.mode == KK_MODE_OPEN)
+		return false;
+	if (d->no_bridge)
+		append(buf, len,
+		    "bridged traffic: the kernel has no nftables bridge family");
+	if (d->links.known == NULL)
+		append(buf, len,
+		    "interfaces: the watch is off, moves go unnoticed");
+	if (d->links.untracked)
+		append(buf, len, "interfaces: more than can be followed");
+	for (i = 0; i < d->links.nknown; i++) {
+		const struct kk_link *k = &d->links.known[i];
+
+		if (!kk_link_kind_uncovered(k->kind))
+			continue;
+		snprintf(part, sizeof(part),
+		    "interface %s (%s): its siblings' traffic bypasses the tables",
+		    k->name, k->kind);
+		append(buf, len, part);
+	}
+	return buf[0] != '\0';
 }
 
 /*
  * Verified: the kernel's tables read back as they should be, under
- * kakurid's own name, with no tamper alert in force and nothing the
- * tables cannot cover (bridged traffic without a bridge table).
+ * kakurid's own name, with no tamper alert in force that says otherwise
+ * (an incident whose tables were restored is still listed until it is
+ * over) and nothing the tables cannot cover.
  */
 static bool
 quarantine_verified(struct kd *d)
 {
+	char buf[512];
+
 	if (d->state.mode == KK_MODE_OPEN)
 		return true;
-	return verify(d) == 0 && own_name(d) && d->incident.what[0] == '\0' &&
-	    d->nlink_alerts == 0 &&
-	    !(d->no_bridge && d->state.mode == KK_MODE_ISOLATED);
+	return verify(d) == 0 && own_name(d) &&
+	    (d->incident.what[0] == '\0' ||
+	    strcmp(d->incident.result, "restored") == 0) &&
+	    d->nlink_alerts == 0 && !not_covered(d, buf, sizeof(buf));
 }
 
 json_t *
@@ -390,7 +472,7 @@ kd_status(struct kd *d)
 {
 	static const char *const hooks[] = { "input", "output", "forward" };
 	struct kk_nft_counters cnt;
-	char since[32] = "", table[KK_NFT_NAME_MAX + 8];
+	char since[32] = "", table[KK_NFT_NAME_MAX + 8], gaps[512];
 	json_t *o, *counters;
 	int i;
 	bool verified;
@@ -413,9 +495,11 @@ kd_status(struct kd *d)
 	snprintf(table, sizeof(table), "inet %s", table_name(d));
 	json_object_set_new(o, "enforced_by", json_string(table));
 	json_object_set_new(o, "tamper", alerts_json(d));
-	if (d->no_bridge && d->state.mode == KK_MODE_ISOLATED)
-		json_object_set_new(o, "not_covered", json_string(
-		    "bridged traffic: the kernel has no nftables bridge family"));
+	if (d->restore_us)
+		json_object_set_new(o, "restore_us",
+		    json_integer((json_int_t)d->restore_us));
+	if (not_covered(d, gaps, sizeof(gaps)))
+		json_object_set_new(o, "not_covered", json_string(gaps));
 	counters = json_object();
 	if (kk_nft_counters(&d->nft, table_name(d), &cnt) == 0) {
 		for (i = 0; i < 3; i++)
@@ -642,10 +726,13 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	return resp;
 }
 
-/* A tamper alert for the CSIRT, queued in the outbox like every report. */
+/*
+ * A tamper alert for the CSIRT, queued in the outbox like every report;
+ * extra's fields (borrowed, may be NULL) go into its body.
+ */
 static void
 report_tamper(struct kd *d, const char *who, const char *result,
-    const char *what)
+    const char *what, json_t *extra)
 {
 	char id[KK_EPISODE_HEX + 1];
 	json_t *o;
@@ -653,6 +740,8 @@ report_tamper(struct kd *d, const char *who, const char *result,
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
 	    "mode", kk_mode_name(d->state.mode), "by", who, "result", result,
 	    "what", what);
+	if (o != NULL && extra != NULL)
+		json_object_update(o, extra);
 	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR,
 		    "could not queue the tamper alert in %s", d->outbox_dir);
@@ -663,20 +752,142 @@ report_tamper(struct kd *d, const char *who, const char *result,
 #define RETRY_MIN_USEC		(20ULL * 1000)
 #define RETRY_MAX_USEC		(1000ULL * 1000)
 #define LINKS_PERIOD_USEC	(1000ULL * 1000)
+#define QUIET_USEC		(5ULL * 1000 * 1000)	/* an incident ends after this long holding */
+#define ALERT_BURST		5	/* alert writes per kind before the rate applies */
+#define ALERT_REFILL_USEC	(60ULL * 1000 * 1000)	/* then one a minute */
+#define SUMMARY_USEC		(30ULL * 1000 * 1000)	/* what was held back, summed up */
 #define TIMER_ACCURACY_USEC	1000ULL
+
+enum alert_kind { ALERT_TABLES, ALERT_INTERFACES, ALERT_NFTABLES };
+static const char *const alert_kind_names[] = {
+	[ALERT_TABLES] = "tables",
+	[ALERT_INTERFACES] = "interfaces",
+	[ALERT_NFTABLES] = "nftables-changes",
+};
+
+/*
+ * May an alert of this kind be written (log, audit line, outbox report)?
+ * A token bucket per kind: a burst of ALERT_BURST, then one per
+ * ALERT_REFILL_USEC.  One held back is counted, by its result, for the
+ * summary that summary_timer writes once per interval: a flapping
+ * attacker costs a bounded number of lines and files, never one each.
+ */
+static bool
+alert_allowed(struct kd *d, enum alert_kind kind, const char *result)
+{
+	struct kd_ratelimit *rl = &d->alert_rl[kind];
+	const size_t nres = sizeof(rl->results) / sizeof(rl->results[0]);
+	unsigned long long now = now_usec(), n;
+	size_t i;
+
+	if (rl->spent > 0 &&
+	    (n = (now - rl->refilled) / ALERT_REFILL_USEC) > 0) {
+		rl->spent = n >= rl->spent ? 0 : rl->spent - (unsigned)n;
+		rl->refilled += n * ALERT_REFILL_USEC;
+	}
+	if (rl->spent == 0)
+		rl->refilled = now;
+	if (rl->spent < ALERT_BURST) {
+		rl->spent++;
+		return true;
+	}
+	if (rl->held_back < ULONG_MAX)
+		rl->held_back++;
+	/* per result; the last slot takes any result beyond the first ones */
+	for (i = 0; i < nres - 1 && rl->results[i].result[0] &&
+	    strcmp(rl->results[i].result, result) != 0; i++)
+		;
+	if (rl->results[i].result[0] == '\0' || i < nres - 1)
+		snprintf(rl->results[i].result, sizeof(rl->results[i].result),
+		    "%s", i < nres - 1 ? result : "other");
+	if (rl->results[i].n < ULONG_MAX)
+		rl->results[i].n++;
+	if (d->summary_timer &&
+	    sd_event_source_get_enabled(d->summary_timer, NULL) == 0) {
+		sd_event_source_set_time_relative(d->summary_timer,
+		    SUMMARY_USEC);
+		sd_event_source_set_enabled(d->summary_timer, SD_EVENT_ONESHOT);
+	}
+	return false;
+}
+
+/* The alerts held back in the interval, one log line, audit line and report. */
+static int
+on_summary_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd *d = userdata;
+	json_t *kinds = json_object(), *counts, *extra;
+	unsigned long total = 0;
+	size_t k, i;
+
+	for (k = 0; kinds && k < sizeof(d->alert_rl) / sizeof(d->alert_rl[0]); k++) {
+		struct kd_ratelimit *rl = &d->alert_rl[k];
+
+		if (rl->held_back == 0)
+			continue;
+		total += rl->held_back;
+		counts = json_object();
+		for (i = 0; counts && i < sizeof(rl->results) /
+		    sizeof(rl->results[0]) && rl->results[i].result[0]; i++)
+			json_object_set_new(counts, rl->results[i].result,
+			    json_integer((json_int_t)rl->results[i].n));
+		json_object_set_new(kinds, alert_kind_names[k], counts);
+		rl->held_back = 0;
+		memset(rl->results, 0, sizeof(rl->results));
+	}
+	if (kinds == NULL || total == 0) {
+		json_decref(kinds);
+		return 0;
+	}
+	kk_log(LOG_ALERT, KK_MID_TAMPER,
+	    "%lu more tamper alert(s) in the last %llu s were not written one by one (rate limit)",
+	    total, SUMMARY_USEC / 1000000);
+	extra = json_pack("{s:o, s:I, s:I, s:I}", "held_back", kinds,
+	    "total", (json_int_t)total,
+	    "interval_s", (json_int_t)(SUMMARY_USEC / 1000000),
+	    "tamper_events", (json_int_t)d->tamper_events);
+	report_tamper(d, "kakurid", "alerts-held-back", NULL, extra);
+	kd_audit(d, "kakurid", "tamper", "alerts-held-back", extra);
+	return 0;
+}
+
+/*
+ * Arm a oneshot timer to fire in usec, unless it already fires sooner:
+ * frequent events must never push a check back for good.
+ */
+static void
+arm_earlier(sd_event_source *t, uint64_t usec)
+{
+	uint64_t now, at;
+	int on = 0;
+
+	if (t == NULL || sd_event_now(sd_event_source_get_event(t),
+	    CLOCK_MONOTONIC, &now) < 0)
+		return;
+	if (sd_event_source_get_enabled(t, &on) >= 0 && on != SD_EVENT_OFF &&
+	    sd_event_source_get_time(t, &at) >= 0 && at <= now + usec)
+		return;
+	sd_event_source_set_time(t, now + usec);
+	sd_event_source_set_enabled(t, SD_EVENT_ONESHOT);
+}
+
+static bool
+incident_holds(const struct kd *d)
+{
+	return strcmp(d->incident.result, "restored") == 0;
+}
 
 /*
  * The next verification: the cheap generation check while the quarantine
- * holds, retries with backoff while it does not.
+ * holds, retries with backoff while it does not, and the end of the quiet
+ * period of an incident whose tables hold again.
  */
 static void
 schedule(struct kd *d)
 {
-	uint64_t next = VERIFY_PERIOD_USEC;
+	uint64_t next = VERIFY_PERIOD_USEC, now = now_usec(), quiet_end;
 
-	if (d->verify_timer == NULL)
-		return;
-	if (d->incident.what[0] || !own_name(d)) {
+	if ((d->incident.what[0] && !incident_holds(d)) || !own_name(d)) {
 		if (d->retry_usec == 0)
 			d->retry_usec = RETRY_MIN_USEC;
 		next = d->retry_usec;
@@ -684,53 +895,125 @@ schedule(struct kd *d)
 		    RETRY_MAX_USEC : d->retry_usec * 2;
 	} else {
 		d->retry_usec = 0;
+		quiet_end = d->incident.last + QUIET_USEC;
+		if (d->incident.what[0] && quiet_end < now + next)
+			next = quiet_end > now ? quiet_end - now : 0;
 	}
-	sd_event_source_set_time_relative(d->verify_timer, next);
-	sd_event_source_set_enabled(d->verify_timer, SD_EVENT_ONESHOT);
+	arm_earlier(d->verify_timer, next);
+}
+
+/* The audit and report fields of a tamper event of the tables. */
+static json_t *
+incident_extra(struct kd *d, unsigned long long restore_us)
+{
+	char table[KK_NFT_NAME_MAX + 8];
+
+	snprintf(table, sizeof(table), "inet %s", table_name(d));
+	return json_pack("{s:s, s:s, s:I, s:I}", "mode",
+	    kk_mode_name(d->state.mode), "table", table,
+	    "restore_us", (json_int_t)restore_us,
+	    "count", (json_int_t)d->incident.count);
 }
 
 /*
- * Open or change the table's tamper alert: log, audit, outbox, status.
- * The same alert again (a retry that failed the same way) is not logged.
+ * A tamper event of the tables: result is "restored" (they hold again
+ * under kakurid's own name), "fallback" (they are enforced from a
+ * fallback name) or "restore-failed".  The first event opens the
+ * incident; later ones are counted, and written again only when the
+ * result changes (the result alone is the key: the error texts vary).
  */
 static void
-incident_set(struct kd *d, const char *who, const char *result,
-    const char *what, unsigned long long t0, json_t *extra)
+incident_event(struct kd *d, const char *who, const char *result,
+    bool tampered, unsigned long long t0)
 {
-	if (strcmp(d->incident.result, result) == 0 &&
-	    strcmp(d->incident.what, what) == 0) {
-		json_decref(extra);
+	unsigned long long now = now_usec(), restore_us = now - t0;
+	struct kd_alert *in = &d->incident;
+	bool opened = in->what[0] == '\0', changed;
+	char table[KK_NFT_NAME_MAX + 8];
+	json_t *extra;
+
+	if (opened && !tampered && strcmp(result, "restored") == 0)
+		return;		/* a read-back glitch, applied again: no tampering */
+	if (opened) {
+		in->since = time(NULL);
+		in->t0 = now;
+		in->count = 0;
+		d->restore_max_us = 0;
+	}
+	changed = opened || strcmp(in->result, result) != 0;
+	in->last = now;
+	if (tampered && in->count < ULONG_MAX)
+		in->count++;
+	if (strcmp(result, "restore-failed") != 0) {
+		d->restore_us = restore_us;
+		if (restore_us > d->restore_max_us)
+			d->restore_max_us = restore_us;
+	}
+	snprintf(table, sizeof(table), "inet %s", table_name(d));
+	snprintf(in->result, sizeof(in->result), "%s", result);
+	if (strcmp(result, "restore-failed") == 0)
+		snprintf(in->what, sizeof(in->what),
+		    "tables tampered with and NOT restored (retrying): %.150s",
+		    d->nft.err);
+	else if (strcmp(result, "fallback") == 0)
+		snprintf(in->what, sizeof(in->what),
+		    "%.150s: %s enforced from table %s",
+		    d->held_err[0] ? d->held_err :
+		    "the name kakuri is held by another process",
+		    kk_mode_name(d->state.mode), table);
+	else
+		snprintf(in->what, sizeof(in->what),
+		    "tables tampered with %lu time(s), restored in table %s; watched until they hold %llu s",
+		    in->count, table, QUIET_USEC / 1000000);
+	if (!changed || !alert_allowed(d, ALERT_TABLES, result))
 		return;
-	}
-	if (d->incident.what[0] == '\0') {
-		d->incident.since = time(NULL);
-		d->incident.t0 = t0;
-	}
-	snprintf(d->incident.what, sizeof(d->incident.what), "%s", what);
-	snprintf(d->incident.result, sizeof(d->incident.result), "%s", result);
-	kk_log(LOG_CRIT, KK_MID_TAMPER, "%s (seen after a change by %s)",
-	    what, who);
-	report_tamper(d, who, result, what);
+	kk_log(strcmp(result, "restore-failed") == 0 ? LOG_CRIT : LOG_ALERT,
+	    KK_MID_TAMPER, "%s (seen after a change by %s; %llu us)", in->what,
+	    who, restore_us);
+	extra = incident_extra(d, restore_us);
+	report_tamper(d, who, result, in->what, extra);
 	kd_audit(d, who, "tamper", result, extra);
 }
 
-/* The tables are as they should be again, under kakurid's own name. */
+/* The tables held for QUIET_USEC: the incident is over. */
 static void
-incident_close(struct kd *d, const char *who, unsigned long long t0)
+incident_close(struct kd *d)
 {
 	unsigned long long now = now_usec();
+	json_t *extra;
 
-	kk_log(LOG_ALERT, KK_MID_TAMPER,
-	    "table inet %s restored: %s holds again after %llu ms",
-	    KK_TABLE_NAME, kk_mode_name(d->state.mode),
-	    (now - d->incident.t0) / 1000);
-	report_tamper(d, who, "restored", NULL);
-	kd_audit(d, who, "tamper", "restored", json_pack("{s:s, s:s, s:I, s:I}",
-	    "mode", kk_mode_name(d->state.mode),
-	    "table", "inet " KK_TABLE_NAME,
-	    "restore_us", (json_int_t)(now - t0),
-	    "held_us", (json_int_t)(now - d->incident.t0)));
+	extra = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
+	    "mode", kk_mode_name(d->state.mode), "table", "inet " KK_TABLE_NAME,
+	    "count", (json_int_t)d->incident.count,
+	    "duration_us", (json_int_t)(d->incident.last - d->incident.t0),
+	    "restore_max_us", (json_int_t)d->restore_max_us,
+	    "tamper_events", (json_int_t)d->tamper_events);
+	if (alert_allowed(d, ALERT_TABLES, "incident-over")) {
+		kk_log(LOG_NOTICE, KK_MID_TAMPER,
+		    "tamper incident over: %lu tamper event(s) in %llu ms, slowest restore %llu us; table inet %s held %llu s",
+		    d->incident.count,
+		    (d->incident.last - d->incident.t0) / 1000,
+		    d->restore_max_us, KK_TABLE_NAME,
+		    (now - d->incident.last) / 1000000);
+		report_tamper(d, "kakurid", "incident-over", NULL, extra);
+		kd_audit(d, "kakurid", "tamper", "incident-over", extra);
+	} else {
+		json_decref(extra);
+	}
 	memset(&d->incident, 0, sizeof(d->incident));
+}
+
+/* A foreign nftables commit while quarantined that left the tables intact. */
+static void
+nftables_changed(struct kd *d, const char *who)
+{
+	if (!alert_allowed(d, ALERT_NFTABLES, "table-intact"))
+		return;
+	kk_log(LOG_NOTICE, KK_MID_TAMPER,
+	    "nftables changed by %s while %s; table inet %s intact",
+	    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
+	kd_audit(d, who, "nftables-change", "table-intact",
+	    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
 }
 
 /*
@@ -744,68 +1027,43 @@ static void
 enforce(struct kd *d, const char *who, bool foreign_commit)
 {
 	unsigned long long t0 = now_usec();
-	char what[256], table[KK_NFT_NAME_MAX + 8];
 	uint32_t gen = 0;
-	bool gen_ok = kk_nft_genid(&d->nft, &gen) == 0, differs;
+	bool gen_ok = kk_nft_genid(&d->nft, &gen) == 0, tampered;
 	int err;
 
 	err = verify(d);
-	differs = err < 0;
 	if (err == 0 && own_name(d)) {
 		d->verified_gen = gen;
 		d->gen_valid = gen_ok;
-		if (d->incident.what[0])
-			incident_close(d, who, t0);
-		else if (foreign_commit && d->state.mode != KK_MODE_OPEN) {
-			kk_log(LOG_NOTICE, KK_MID_TAMPER,
-			    "nftables changed by %s while %s; table inet %s intact",
-			    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
-			kd_audit(d, who, "nftables-change", "table-intact",
-			    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
-		}
+		if (d->incident.what[0] && !incident_holds(d))
+			incident_event(d, who, "restored", false, t0);
+		else if (d->incident.what[0] &&
+		    now_usec() >= d->incident.last + QUIET_USEC)
+			incident_close(d);
+		else if (foreign_commit && d->state.mode != KK_MODE_OPEN)
+			nftables_changed(d, who);
 		goto out;
 	}
-	/* on a fallback: nothing to do until the own name is free */
-	if (err == 0 && kk_nft_name_held(&d->nft, KK_TABLE_NAME) != 0)
-		goto fallback;
-	if (differs)
+	/* on a fallback that holds: nothing to do until the own name is free */
+	if (err == 0 && kk_nft_name_held(&d->nft, KK_TABLE_NAME) != 0) {
+		if (d->incident.what[0] == '\0')	/* so since start-up */
+			incident_event(d, who, "fallback", false, t0);
+		goto out;
+	}
+	/*
+	 * Only a difference is tampering; a read-back that failed (netlink
+	 * error, no memory) is applied again, and counts nothing.
+	 */
+	tampered = err == -ESTALE;
+	if (tampered && d->tamper_events < ULONG_MAX)
 		d->tamper_events++;
+	else if (err < 0 && alert_allowed(d, ALERT_TABLES, "read-back-failed"))
+		kk_log(LOG_WARNING, KK_MID_TAMPER,
+		    "could not read the tables back (%s): applying them again",
+		    d->nft.err);
 	err = apply(d, d->state.mode, d->state.episode);
-	if (err < 0) {
-		snprintf(what, sizeof(what),
-		    "table inet %s tampered with and could NOT be restored (retrying): %.150s",
-		    table_name(d), d->nft.err);
-		incident_set(d, who, "restore-failed", what, t0,
-		    json_pack("{s:s}", "error", d->nft.err));
-		goto out;
-	}
-	if (!own_name(d))
-		goto fallback;
-	if (d->incident.what[0]) {
-		incident_close(d, who, t0);
-		goto out;
-	}
-	kk_log(LOG_ALERT, KK_MID_TAMPER,
-	    "table inet %s tampered with by %s: restored to %s in %llu us",
-	    KK_TABLE_NAME, who, kk_mode_name(d->state.mode), now_usec() - t0);
-	report_tamper(d, who, "restored", NULL);
-	kd_audit(d, who, "tamper", "restored", json_pack("{s:s, s:s, s:I}",
-	    "mode", kk_mode_name(d->state.mode),
-	    "table", "inet " KK_TABLE_NAME,
-	    "restore_us", (json_int_t)(now_usec() - t0)));
-	goto out;
-fallback:
-	snprintf(table, sizeof(table), "inet %s", table_name(d));
-	snprintf(what, sizeof(what), "%s: enforcing %s from table %s",
-	    d->held_err[0] ? d->held_err : "the name kakuri is held by another process",
-	    kk_mode_name(d->state.mode), table);
-	if (differs)
-		kk_log(LOG_ALERT, KK_MID_TAMPER,
-		    "tables changed by %s: %s enforced again from table %s in %llu us",
-		    who, kk_mode_name(d->state.mode), table, now_usec() - t0);
-	incident_set(d, who, "fallback", what, t0, json_pack("{s:s, s:s, s:I}",
-	    "mode", kk_mode_name(d->state.mode), "table", table,
-	    "restore_us", (json_int_t)(now_usec() - t0)));
+	incident_event(d, who, err < 0 ? "restore-failed" : own_name(d) ?
+	    "restored" : "fallback", tampered, t0);
 out:
 	schedule(d);
 }
@@ -829,22 +1087,34 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	return 0;
 }
 
-/* An interface left the namespace: its traffic no longer meets the tables. */
+/*
+ * An interface alert: what status lists (the last few) always, the log,
+ * audit line and report within the rate.
+ */
 static void
 link_alert(struct kd *d, const char *who, const char *result,
     const char *what, json_t *extra)
 {
-	struct kd_alert *a = &d->link_alerts[d->nlink_alerts++ %
-	    (sizeof(d->link_alerts) / sizeof(d->link_alerts[0]))];
+	const size_t slots = sizeof(d->link_alerts) / sizeof(d->link_alerts[0]);
+	struct kd_alert *a = &d->link_alerts[d->nlink_alerts % slots];
 
-	memset(a, 0, sizeof(*a));
-	a->since = time(NULL);
-	a->t0 = now_usec();
-	snprintf(a->result, sizeof(a->result), "%s", result);
-	snprintf(a->what, sizeof(a->what), "%s", what);
+	if (strcmp(result, "interface-not-covered") != 0) {
+		memset(a, 0, sizeof(*a));
+		a->since = time(NULL);
+		a->t0 = a->last = now_usec();
+		a->count = 1;
+		snprintf(a->result, sizeof(a->result), "%s", result);
+		snprintf(a->what, sizeof(a->what), "%s", what);
+		if (d->nlink_alerts < ULONG_MAX)
+			d->nlink_alerts++;
+	}
+	if (!alert_allowed(d, ALERT_INTERFACES, result)) {
+		json_decref(extra);
+		return;
+	}
 	kk_log(LOG_ALERT, KK_MID_TAMPER, "%s while %s", what,
 	    kk_mode_name(d->state.mode));
-	report_tamper(d, who, result, what);
+	report_tamper(d, who, result, what, extra);
 	kd_audit(d, who, "tamper", result, extra);
 }
 
@@ -854,25 +1124,42 @@ on_link_change(void *data, const struct kk_link_change *ch)
 	struct kd *d = data;
 	char who[IF_NAMESIZE + 16], what[256];
 
-	if (d->state.mode == KK_MODE_OPEN)
+	if (d->state.mode == KK_MODE_OPEN) {
+		if (ch->how == KK_LINK_MOVED)
+			kk_log(LOG_INFO, KK_MID_TAMPER,
+			    "interface %s (ifindex %d) moved to another network namespace while open: no alert",
+			    ch->name, ch->ifindex);
 		return;
-	if (ch->how == KK_LINK_DELETED || ch->how == KK_LINK_MOVED_PAIRED) {
+	}
+	snprintf(who, sizeof(who), "interface %s", ch->name);
+	switch (ch->how) {
+	case KK_LINK_DELETED:
+	case KK_LINK_MOVED_PAIRED:
 		kk_log(LOG_NOTICE, KK_MID_TAMPER,
 		    "interface %s (ifindex %d) %s while %s", ch->name,
 		    ch->ifindex, ch->how == KK_LINK_DELETED ? "deleted" :
 		    "moved to another namespace; its veth peer stays here",
 		    kk_mode_name(d->state.mode));
 		return;
+	case KK_LINK_MOVED:
+		snprintf(what, sizeof(what),
+		    "interface %s (ifindex %d) moved to another network namespace (netnsid %d): its traffic no longer meets kakuri's tables",
+		    ch->name, ch->ifindex, (int)ch->nsid);
+		link_alert(d, who, "interface-moved", what, json_pack(
+		    "{s:s, s:i, s:i}", "interface", ch->name, "ifindex",
+		    ch->ifindex, "netnsid", (int)ch->nsid));
+		return;
+	case KK_LINK_UNCOVERED:
+		snprintf(what, sizeof(what),
+		    "interface %s (%s, ifindex %d) appeared: traffic of its siblings on the same device bypasses kakuri's tables",
+		    ch->name, ch->kind, ch->ifindex);
+		link_alert(d, who, "interface-not-covered", what, json_pack(
+		    "{s:s, s:s, s:i}", "interface", ch->name, "kind", ch->kind,
+		    "ifindex", ch->ifindex));
+		return;
+	case KK_LINK_VANISHED:
+		return;		/* summed up by on_links_timer() */
 	}
-	if (ch->how != KK_LINK_MOVED)
-		return;		/* vanished ones are summed up by check_links() */
-	snprintf(who, sizeof(who), "interface %s", ch->name);
-	snprintf(what, sizeof(what),
-	    "interface %s (ifindex %d) moved to another network namespace (netnsid %d): its traffic no longer meets kakuri's tables",
-	    ch->name, ch->ifindex, (int)ch->nsid);
-	link_alert(d, who, "interface-moved", what, json_pack(
-	    "{s:s, s:i, s:i}", "interface", ch->name, "ifindex", ch->ifindex,
-	    "netnsid", (int)ch->nsid));
 }
 
 /* Interfaces gone without an event (events were lost): one alert per rescan. */
@@ -912,34 +1199,37 @@ on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	return 0;
 }
 
-/* The periodic half of the interface watch, for events that were lost. */
-static void
-check_links(struct kd *d)
+/*
+ * The periodic half of the interface watch, for events that were lost:
+ * its own timer, so that nothing else (nftables events re-arming the
+ * verification) can keep it from running.
+ */
+static int
+on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
+	struct kd *d = userdata;
 	struct vanished v = { .d = d };
 	char what[256];
-	unsigned long long now = now_usec();
 	int err;
 
+	sd_event_source_set_time(s, usec + LINKS_PERIOD_USEC);
 	if (d->state.mode == KK_MODE_OPEN && d->nlink_alerts) {
 		memset(d->link_alerts, 0, sizeof(d->link_alerts));
 		d->nlink_alerts = 0;
 	}
-	if (d->links.nl == NULL || now < d->links_next_usec)
-		return;
-	d->links_next_usec = now + LINKS_PERIOD_USEC;
 	/* events first: one may explain an interface the dump misses */
 	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0 ||
 	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
 		    strerror(-err));
 	if (v.n == 0 || d->state.mode == KK_MODE_OPEN)
-		return;
+		return 0;
 	snprintf(what, sizeof(what),
 	    "%u interface(s) left the network namespace with no event seen (moved or deleted): %s",
 	    v.n, v.names);
 	link_alert(d, "kernel", "interface-vanished", what, json_pack(
 	    "{s:s, s:i}", "interfaces", v.names, "count", (int)v.n));
+	return 0;
 }
 
 static int
@@ -948,12 +1238,65 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct kd *d = userdata;
 	uint32_t gen;
 
-	if (d->incident.what[0] || !own_name(d) || !d->gen_valid ||
-	    kk_nft_genid(&d->nft, &gen) < 0 || gen != d->verified_gen)
+	if ((d->incident.what[0] && (!incident_holds(d) ||
+	    now_usec() >= d->incident.last + QUIET_USEC)) || !own_name(d) ||
+	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
+	    gen != d->verified_gen)
 		enforce(d, "periodic verification", false);
 	else
 		schedule(d);
-	check_links(d);
+	return 0;
+}
+
+/*
+ * The watch beside the nftables events: the verify timer, the interface
+ * watch (events and the rescan timer) and the alert summary timer.  Only
+ * the verify timer is required; without the interface watch, status says
+ * what goes unnoticed (not_covered).
+ */
+static int
+watch_start(struct kd *d)
+{
+	const char *rcvbuf = getenv("KAKURID_TEST_LINKS_RCVBUF");
+	int err;
+
+	if ((err = sd_event_add_time_relative(d->ev, &d->verify_timer,
+	    CLOCK_MONOTONIC, RETRY_MIN_USEC, TIMER_ACCURACY_USEC,
+	    on_verify_timer, d)) < 0 ||
+	    (err = sd_event_add_time_relative(d->ev, &d->summary_timer,
+	    CLOCK_MONOTONIC, SUMMARY_USEC, TIMER_ACCURACY_USEC,
+	    on_summary_timer, d)) < 0 ||
+	    (err = sd_event_source_set_enabled(d->summary_timer,
+	    SD_EVENT_OFF)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "verify timer: %s",
+		    strerror(-err));
+		return err;
+	}
+	if ((err = kk_links_open(&d->links)) < 0)
+		goto links_off;
+	/* test only: a tiny buffer, so that a test loses events for sure */
+	if (rcvbuf != NULL) {
+		kk_log(LOG_WARNING, KK_MID_START,
+		    "KAKURID_TEST_LINKS_RCVBUF=%s: interface events buffer made small (for tests only)",
+		    rcvbuf);
+		if ((err = kk_links_set_rcvbuf(&d->links, atoi(rcvbuf))) < 0)
+			goto links_off;
+	}
+	if ((err = sd_event_add_io(d->ev, &d->links_src, kk_links_fd(&d->links),
+	    EPOLLIN, on_links_event, d)) < 0 ||
+	    (err = sd_event_add_time_relative(d->ev, &d->links_timer,
+	    CLOCK_MONOTONIC, LINKS_PERIOD_USEC, TIMER_ACCURACY_USEC,
+	    on_links_timer, d)) < 0 ||
+	    (err = sd_event_source_set_enabled(d->links_timer, SD_EVENT_ON)) < 0)
+		goto links_off;
+	return 0;
+links_off:
+	kk_log(LOG_ERR, KK_MID_ERROR,
+	    "interface watch: %s: an interface moved to another namespace goes unnoticed",
+	    strerror(-err));
+	d->links_src = sd_event_source_disable_unref(d->links_src);
+	d->links_timer = sd_event_source_disable_unref(d->links_timer);
+	kk_links_close(&d->links);
 	return 0;
 }
 
@@ -1274,18 +1617,8 @@ main(int argc, char **argv)
 	if (adopt(&d, false) < 0)
 		goto out;
 	/* never on events alone: a timer verifies, and retries with backoff */
-	if ((err = sd_event_add_time_relative(d.ev, &d.verify_timer,
-	    CLOCK_MONOTONIC, RETRY_MIN_USEC, TIMER_ACCURACY_USEC,
-	    on_verify_timer, &d)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "verify timer: %s", strerror(-err));
+	if (watch_start(&d) < 0)
 		goto out;
-	}
-	if ((err = kk_links_open(&d.links)) < 0 ||
-	    (err = sd_event_add_io(d.ev, &d.links_src, kk_links_fd(&d.links),
-	    EPOLLIN, on_links_event, &d)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "interface watch: %s: an interface moved to another namespace goes unnoticed",
-		    strerror(-err));
 	if ((err = kk_control_open(&d, d.policy->control_socket)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "control socket %s: %s",
 		    d.policy->control_socket, strerror(-err));
@@ -1314,7 +1647,9 @@ out:
 	kk_control_close(&d);
 	sd_event_source_disable_unref(d.mon_src);
 	sd_event_source_disable_unref(d.verify_timer);
+	sd_event_source_disable_unref(d.summary_timer);
 	sd_event_source_disable_unref(d.links_src);
+	sd_event_source_disable_unref(d.links_timer);
 	kk_links_close(&d.links);
 	kk_nft_close(&d.nft);
 	kk_audit_close(&d.audit);
