@@ -1,7 +1,9 @@
 /*
  * netprobe - real packets for the integration tests and benchmarks.
  *
- *   netprobe serve ADDR PORT [SECONDS]     TCP + UDP echo on ADDR:PORT
+ *   netprobe serve ADDR PORT [SECONDS [LOG]]  TCP + UDP echo on ADDR:PORT;
+ *       with LOG, one line per datagram or connection received is appended
+ *       to it ("udp FROM" / "tcp FROM"): what arrived, answered or not
  *   netprobe tcp ADDR PORT [TIMEOUT_MS]    connect, echo once: exit 0 if it passed
  *   netprobe udp ADDR PORT [TIMEOUT_MS [SRCPORT]]
  *       one datagram (from SRCPORT if given), echoed: exit 0 if it passed
@@ -25,8 +27,9 @@
  *       first probe is out, and at the end "probes N passed K window_ms W":
  *       W is the longest time traffic was seen passing, from the first to
  *       the last probe of a run of passing probes, plus one interval
- *   netprobe ndp-serve ADDR SECONDS        answer ICMPv6 neighbour solicitations
- *       that carry a netprobe tag with an advertisement carrying it back
+ *   netprobe ndp-serve ADDR SECONDS [LOG]  answer ICMPv6 neighbour solicitations
+ *       that carry a netprobe tag with an advertisement carrying it back;
+ *       with LOG, one line per tagged solicitation received ("ndp FROM")
  *   netprobe ndp ADDR [TIMEOUT_MS]         send a tagged neighbour solicitation
  *       (hop limit 255) from a raw socket: exit 0 if the tag came back
  *
@@ -99,8 +102,29 @@ wait_fd(int fd, short events, int timeout_ms)
 	return r > 0 ? 0 : -1;
 }
 
+/* Appends "what FROM" to the file log (if any): the test reads what arrived. */
+static void
+record(const char *log, const char *what, const struct sockaddr_storage *from)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	FILE *f;
+
+	if (log == NULL)
+		return;
+	if (from->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)from)->sin_addr,
+		    a, sizeof(a));
+	else if (from->ss_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)from)->sin6_addr, a, sizeof(a));
+	if ((f = fopen(log, "a")) == NULL)
+		return;
+	fprintf(f, "%s %s\n", what, a);
+	fclose(f);
+}
+
 static int
-serve(const char *addr, const char *port, int seconds)
+serve(const char *addr, const char *port, int seconds, const char *log)
 {
 	struct sockaddr_storage ss;
 	struct pollfd pfd[MAX_CLIENTS + 2];
@@ -128,8 +152,13 @@ serve(const char *addr, const char *port, int seconds)
 		if (poll(pfd, (nfds_t)n, 200) <= 0)
 			continue;
 		if (pfd[0].revents & POLLIN) {
-			int c = accept4(tfd, NULL, NULL, SOCK_CLOEXEC);
+			struct sockaddr_storage from;
+			socklen_t flen = sizeof(from);
+			int c = accept4(tfd, (struct sockaddr *)&from, &flen,
+			    SOCK_CLOEXEC);
 
+			if (c >= 0)
+				record(log, "tcp", &from);
 			if (c >= 0 && n < MAX_CLIENTS + 2)
 				pfd[n++] = (struct pollfd){ .fd = c, .events = POLLIN };
 			else if (c >= 0)
@@ -141,6 +170,8 @@ serve(const char *addr, const char *port, int seconds)
 			ssize_t r = recvfrom(ufd, buf, sizeof(buf), 0,
 			    (struct sockaddr *)&from, &flen);
 
+			if (r >= 0)
+				record(log, "udp", &from);
 			if (r > 0)
 				sendto(ufd, buf, (size_t)r, 0,
 				    (struct sockaddr *)&from, flen);
@@ -566,7 +597,7 @@ ndp_tagged(const uint8_t *buf, ssize_t len, uint8_t type)
 }
 
 static int
-ndp_serve(const char *addr, int seconds)
+ndp_serve(const char *addr, int seconds, const char *log)
 {
 	struct sockaddr_in6 self, from;
 	socklen_t flen;
@@ -586,6 +617,13 @@ ndp_serve(const char *addr, int seconds)
 		    &flen);
 		if (!ndp_tagged(buf, r, ND_NEIGHBOR_SOLICIT))
 			continue;
+		{
+			struct sockaddr_storage ss;
+
+			memset(&ss, 0, sizeof(ss));
+			memcpy(&ss, &from, sizeof(from));
+			record(log, "ndp", &ss);
+		}
 		sendto(fd, out, ndp_message(out, ND_NEIGHBOR_ADVERT,
 		    &self.sin6_addr), 0, (struct sockaddr *)&from, flen);
 	}
@@ -625,7 +663,8 @@ int
 main(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[1], "serve") == 0)
-		return serve(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 120);
+		return serve(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 120,
+		    argc > 5 ? argv[5] : NULL);
 	if (argc >= 4 && strcmp(argv[1], "tcp") == 0)
 		return probe(argv[2], argv[3], SOCK_STREAM,
 		    argc > 4 ? atoi(argv[4]) : 1000, 0);
@@ -657,7 +696,7 @@ main(int argc, char **argv)
 		return watch(argv[2], argv[3], argv[4], atoi(argv[5]),
 		    atoi(argv[6]), argv[7]);
 	if (argc >= 4 && strcmp(argv[1], "ndp-serve") == 0)
-		return ndp_serve(argv[2], atoi(argv[3]));
+		return ndp_serve(argv[2], atoi(argv[3]), argc > 4 ? argv[4] : NULL);
 	if (argc >= 3 && strcmp(argv[1], "ndp") == 0)
 		return ndp_probe(argv[2], argc > 3 ? atoi(argv[3]) : 1000);
 	fprintf(stderr, "usage: netprobe serve|tcp|udp|hold|stream|sink|idle|garbage|slow|timed|notify-wait|watch|ndp-serve|ndp ...\n");

@@ -28,18 +28,24 @@ addns "$VM" &&
 	ip -n "$NET" addr add "$BRNET4/24" dev br-side && ip -n "$NET" addr add "$BRNET6/64" dev br-side nodad &&
 	ip -n "$VM" link set eth0 up && ip -n "$NET" link set br-side up ||
 	{ fail "bridge topology"; summary; exit 1; }
-# what a host without br_netfilter has: bridged frames skip the IP hooks
+# what a host without br_netfilter has: bridged frames skip the IP hooks.
+# Where the sysctls are missing, br_netfilter is not loaded: that is 0.
 ip netns exec "$EP" sysctl -qw net.bridge.bridge-nf-call-iptables=0 \
-	net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0
+	net.bridge.bridge-nf-call-ip6tables=0 net.bridge.bridge-nf-call-arptables=0 2>/dev/null
+brnf() { ip netns exec "$EP" sysctl -n "net.bridge.bridge-nf-call-$1" 2>/dev/null || echo 0; }
 check "br_netfilter does not pass bridged IP traffic to the inet hooks in ep" \
-	test "$(ip netns exec "$EP" sysctl -n net.bridge.bridge-nf-call-iptables)$(ip netns exec "$EP" sysctl -n net.bridge.bridge-nf-call-ip6tables)" = 00
+	test "$(brnf iptables)$(brnf ip6tables)" = 00
 
-serve "$NET" "$NET4" 67; serve "$NET" "$NET6" 547
+# the internet host records every datagram and solicitation that reaches it
+RX="$WORK/internet-received"
+ip netns exec "$NET" "$NETPROBE" serve "$NET4" 67 300 "$RX" & PIDS+=($!)
+ip netns exec "$NET" "$NETPROBE" serve "$NET6" 547 300 "$RX" & PIDS+=($!)
 serve "$PEER" "$PEER4" 67; serve "$PEER" "$PEER6" 547
 for a in "$PEER4" "$PEER6"; do serve "$PEER" "$a" 7444; done
 serve "$EP" "$EP6" 7443
 serve "$NET" "$BRNET4" 8080; serve "$NET" "$BRNET6" 8080
-ip netns exec "$NET" "$NETPROBE" ndp-serve "$NET6" 300 &
+serve "$NET" "$BRNET4" 80; serve "$NET" "$BRNET6" 80
+ip netns exec "$NET" "$NETPROBE" ndp-serve "$NET6" 300 "$RX" &
 PIDS+=($!)
 
 pki_setup || { fail "PKI setup"; summary; exit 1; }
@@ -59,6 +65,8 @@ check_within "before: UDP 68 -> 67 exchange with the internet host (IPv4)" 5 udp
 check "before: UDP 546 -> 547 exchange with the internet host (IPv6)" udp547 "$NET6"
 check "before: ICMPv6 neighbour-discovery exchange with the internet host (raw socket)" ndp_exchange
 check_within "before: the bridged namespace reaches the internet side (IPv4 and IPv6)" 5 bridged
+check "before: the internet host recorded what reached it (UDP 67, UDP 547, NDP)" \
+	bash -c "grep -q '^udp $EPN4' '$RX' && grep -q '^udp $EPN6' '$RX' && grep -q '^ndp ' '$RX'"
 
 start_kakurid || { fail "kakurid starts"; summary; exit 1; }
 ctl disconnect >/dev/null
@@ -66,9 +74,13 @@ check "isolated and verified" test "$(status_field mode)/$(status_field verified
 check "table bridge kakuri is in force" \
 	bash -c "ip netns exec $EP nft list table bridge kakuri | grep -q 'drop all bridged traffic'"
 
+: >"$RX"
 refute "isolated: UDP 68 -> 67 exchange with the internet host fails (IPv4)" udp67 "$NET4"
 refute "isolated: UDP 546 -> 547 exchange with the internet host fails (IPv6)" udp547 "$NET6"
 refute "isolated: neighbour-discovery exchange with the internet host fails" ndp_exchange
+# one way is enough to carry data out: nothing may even arrive
+check "isolated: the internet host received nothing over the DHCP ports or NDP ($(wc -l <"$RX") line(s))" \
+	test ! -s "$RX"
 refute "isolated: the bridged namespace is cut off (IPv4, IPv6, ICMP)" bridged_any
 check "isolated: DHCP with the server the policy lists still works (IPv4)" udp67 "$PEER4"
 check "isolated: DHCPv6 with the server the policy lists still works (IPv6)" udp547 "$PEER6"
@@ -108,5 +120,17 @@ check "open after the release" test "$(status_field mode)" = open
 check "the bridge table is gone after the release" bash -c "! ip netns exec $EP nft list table bridge kakuri"
 check_within "released: the bridged namespace reaches the internet side again" 5 bridged
 check "released: UDP 68 -> 67 with the internet host works again" udp67 "$NET4"
+
+# egress covers bridged frames as it covers forwarded ones: web and mail
+# from the bridged namespace are dropped, the rest passes
+check "released: the bridged namespace reaches the web port (TCP 80)" reach "$VM" tcp "$BRNET4" 80
+TOKEN=$(sign alice isolate --arg mode=egress)
+check "a signed isolate in egress mode applies" "$KAKURICTL" -s "$SOCK" apply "$TOKEN"
+check "egress and verified" test "$(status_field mode)/$(status_field verified)" = egress/true
+check "table bridge kakuri is in force in egress" \
+	bash -c "ip netns exec $EP nft list table bridge kakuri | grep -q 'egress: block web (TCP)'"
+refute "egress: the bridged namespace's web traffic is blocked (IPv4, IPv6)" \
+	bash -c "reach() { ip netns exec \$1 $NETPROBE \$2 \$3 \$4 700; }; reach $VM tcp $BRNET4 80 || reach $VM tcp $BRNET6 80"
+check "egress: the bridged namespace's other traffic passes" bridged
 summary
 [ "$FAILED" -eq 0 ]

@@ -70,6 +70,7 @@ check "status carries a tamper alert naming the held table" \
 	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | map(.what) | join(\" \") | test(\"table inet kakuri is held by another process\")'"
 check "status names the table in force" test "$(status_field enforced_by)" = "inet kakuri_fallback"
 check "host isolated while the name is held (IPv4 and IPv6)" blocked_both
+ip netns exec "$EP" nft list table inet kakuri_fallback >"$WORK/fallback.list" 2>&1
 check "the audit log has the tamper with the fallback table" \
 	audit_has '.action=="tamper" and .result=="fallback" and .table=="inet kakuri_fallback"'
 check "a tamper alert for the CSIRT is queued in the outbox" outbox_has '"result":"fallback"'
@@ -79,13 +80,17 @@ unsquat
 check_within "the squatter's table vanished with its socket (no event)" 5 not_held kakuri
 check_within "kakurid takes inet kakuri back (periodic verification)" 5 enforcing kakuri
 check_within "status says verified: true again" 5 status_is verified true
-check "status has no tamper alert any more" \
+# the incident stays listed until the tables held for 5 s
+check_within "status has no tamper alert any more (the incident is over)" 15 \
 	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | length == 0'"
+check "the audit log closes the incident" audit_has '.action=="tamper" and .result=="incident-over"'
 check "the fallback table is removed" bash -c "! ip netns exec $EP nft list table inet kakuri_fallback"
 check "the audit log says the table is restored" \
 	audit_has '.action=="tamper" and .result=="restored" and .table=="inet kakuri"'
 n=$(( $(tampers) - t0 ))
 check "retries are not logged one by one ($n tamper lines for one attack)" test "$n" -le 3
+check "the fallback was kakurid's owner table while it was in force" \
+	grep -q "progname kakurid" "$WORK/fallback.list"
 watch_stop
 check "a probe every 50 ms saw traffic pass for at most 1 s (window ${nw:-?} ms, $nk of $np passed)" \
 	test -n "$nw" -a "${nw:-99999}" -le 1000 -a "${np:-0}" -ge 40
@@ -109,6 +114,38 @@ check_within "status says verified: true again (2)" 5 status_is verified true
 check "no kakuri_fallback table of kakurid's is left" bash -c "! ip netns exec $EP nft list tables | grep -q kakuri_fallback"
 watch_stop
 check "probe window at most 1 s with both names taken (window ${nw:-?} ms, $nk of $np passed)" \
+	test -n "$nw" -a "${nw:-99999}" -le 1000 -a "${np:-0}" -ge 40
+check_within "the second incident is over too" 15 \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | length == 0'"
+
+# --- the third name: the attacker holds both fixed names, reads kakurid's
+# random one from the kernel and swaps it for its own owner table too, again
+# and again.  Each fallback is kakurid's owner table: no other process can
+# delete it, so every swap is refused and the host stays isolated.
+watch_start || fail "the probe loop starts (3)"
+squat 'add table inet kakuri_fallback { flags owner; }' \
+	'delete table inet kakuri; add table inet kakuri { flags owner; }'
+check_within "kakurid enforces from a random name again" 5 \
+	bash -c "t=\$(ip netns exec $EP nft list tables | sed -n 's/^table inet \(kakuri_fallback_[0-9a-f]*\)\$/\1/p' | head -1); [ -n \"\$t\" ] && ip netns exec $EP nft list table inet \$t | grep -q 'drop everything else'"
+first=$(fb)
+swaps=0
+for _ in $(seq 1 10); do
+	t=$(fb)
+	[ -n "$t" ] || { sleep 0.1; continue; }
+	echo "delete table inet $t; add table inet $t { flags owner; }" >&7
+	swaps=$((swaps + 1))
+	sleep 0.2
+done
+check "the attacker tried to swap the random fallback ($swaps times)" test "$swaps" -ge 5
+refused=$(grep -c 'Operation not permitted' "$WORK/nft.out")
+check "the kernel refused the swaps ($refused refusals for $swaps attempts)" test "$refused" -ge "$swaps"
+check "kakurid still enforces from its random fallback ($first)" \
+	bash -c "ip netns exec $EP nft list table inet $first | grep -q 'progname kakurid' && ip netns exec $EP nft list table inet $first | grep -q 'drop everything else'"
+check "host isolated while all three names were attacked" blocked_both
+unsquat
+check_within "kakurid takes inet kakuri back (3)" 5 enforcing kakuri
+watch_stop
+check "probe window at most 1 s with the random name attacked too (window ${nw:-?} ms, $nk of $np passed)" \
 	test -n "$nw" -a "${nw:-99999}" -le 1000 -a "${np:-0}" -ge 40
 summary
 [ "$FAILED" -eq 0 ]
