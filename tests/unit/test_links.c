@@ -6,6 +6,8 @@
  * beyond the tracked number.
  */
 #include <check.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <linux/rtnetlink.h>
 
 #include "links.h"
+#include "nlreq.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -217,6 +220,85 @@ START_TEST(uncovered_kinds)
 }
 END_TEST
 
+/* What kk_nl_request handed to the callback. */
+struct seen {
+	int n;
+	int other_seq;		/* messages of another sequence number */
+	uint32_t seq;
+	bool lo;		/* ifindex 1 was among them */
+	int fail_at;		/* fail on this message (1-based), 0 never */
+};
+
+static int
+seen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct seen *s = data;
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+
+	s->n++;
+	if (nlh->nlmsg_seq != s->seq)
+		s->other_seq++;
+	if (nlh->nlmsg_type == RTM_NEWLINK && ifi->ifi_index == 1)
+		s->lo = true;
+	return s->n == s->fail_at ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static struct nlmsghdr *
+getlink(char *b, uint32_t seq, int ifindex, uint16_t flags)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b);
+	struct ifinfomsg *ifi;
+
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	return nlh;
+}
+
+START_TEST(request_skips_leftovers)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+	struct nlmsghdr *nlh;
+	struct seen s;
+
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_int_ge(mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0);
+	/* an earlier request whose reply and ack nobody read */
+	nlh = getlink(buf, 1, 1, NLM_F_ACK);
+	ck_assert_int_ge(mnl_socket_sendto(nl, nlh, nlh->nlmsg_len), 0);
+	memset(&s, 0, sizeof(s));
+	s.seq = 2;
+	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 2, 0, NLM_F_DUMP),
+	    seen_cb, &s), 0);
+	ck_assert_int_gt(s.n, 0);
+	ck_assert_int_eq(s.other_seq, 0);
+	ck_assert(s.lo);
+	/* the kernel's refusal is the answer */
+	memset(&s, 0, sizeof(s));
+	s.seq = 3;
+	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 3, 0x7ffffff0,
+	    NLM_F_ACK), seen_cb, &s), -ENODEV);
+	ck_assert_int_eq(s.n, 0);
+	/* a callback that fails: reported, and the socket still answers */
+	memset(&s, 0, sizeof(s));
+	s.seq = 4;
+	s.fail_at = 1;
+	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 4, 0, NLM_F_DUMP),
+	    seen_cb, &s), -EBADMSG);
+	ck_assert_int_eq(s.n, 1);
+	memset(&s, 0, sizeof(s));
+	s.seq = 5;
+	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 5, 1, NLM_F_ACK),
+	    seen_cb, &s), 0);
+	ck_assert_int_eq(s.n, 1);
+	ck_assert(s.lo);
+	mnl_socket_close(nl);
+}
+END_TEST
+
 Suite *
 links_suite(void)
 {
@@ -228,6 +310,9 @@ links_suite(void)
 	tcase_add_test(tc, untracked_interface_still_reported);
 	tcase_add_test(tc, rescan_finds_what_vanished);
 	tcase_add_test(tc, uncovered_kinds);
+	suite_add_tcase(s, tc);
+	tc = kk_tcase("nlreq");
+	tcase_add_test(tc, request_skips_leftovers);
 	suite_add_tcase(s, tc);
 	return s;
 }
