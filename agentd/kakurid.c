@@ -764,6 +764,10 @@ static const char *const alert_kind_names[] = {
 	[ALERT_INTERFACES] = "interfaces",
 	[ALERT_NFTABLES] = "nftables-changes",
 };
+_Static_assert(sizeof(((struct kd *)0)->alert_rl) /
+    sizeof(((struct kd *)0)->alert_rl[0]) ==
+    sizeof(alert_kind_names) / sizeof(alert_kind_names[0]),
+    "one rate limit per alert kind");
 
 /*
  * May an alert of this kind be written (log, audit line, outbox report)?
