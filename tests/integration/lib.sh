@@ -254,3 +254,16 @@ send() {
 send_result() {
 	send "$@" 2>/dev/null | jq -r '.receipts[0] | if .result == "done" then "done" else (.reason // .result) end' 2>/dev/null
 }
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds
+# (returns 0) or SECONDS have passed (returns 1).  For every state a test
+# waits for: never a fixed sleep before a check.
+wait_until() {
+	local end=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.02
+	done
+}
+# runs_exe PID PATH: PID has exec'd PATH (what /proc/PID/exe names)
+runs_exe() { [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$2" ]; }

@@ -121,8 +121,8 @@ child_main(int wfd, size_t extra)
 	for (i = 0; i < 3; i++)
 		if (pthread_create(&t, NULL, fn[i], NULL) != 0)
 			_exit(1);
-	/* ready only once every worker sits in its function (10 s at most) */
-	for (i = 0; i < 1000 && __atomic_load_n(&workers_in,
+	/* ready only once every worker sits in its function (60 s at most) */
+	for (i = 0; i < 6000 && __atomic_load_n(&workers_in,
 	    __ATOMIC_SEQ_CST) < 3; i++)
 		nap_ms(10);
 	addr = (uint64_t)(uintptr_t)m;
@@ -151,13 +151,13 @@ child_start(struct child *c, size_t extra)
 	close(p[1]);
 	pfd.fd = p[0];
 	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 20000), 1);
+	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
 	ck_assert_int_eq(read(p[0], &c->untouched, sizeof(c->untouched)),
 	    sizeof(c->untouched));
 	close(p[0]);
 	/* the threads exist once the address came; wait until they show */
 	snprintf(task, sizeof(task), "/proc/%d/task", (int)c->pid);
-	for (n = 0; n < 200 && kk_test_count_entries(task, NULL, NULL) <
+	for (n = 0; n < 3000 && kk_test_count_entries(task, NULL, NULL) <
 	    NTHREADS; n++)
 		nap_ms(10);
 }

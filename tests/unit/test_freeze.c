@@ -41,7 +41,12 @@
 #define REG_GROUPS	16
 #define NCOUNTERS	16
 #define MAX_TREE	4096
-#define LIFETIME	60	/* seconds any test process lives at most */
+#define LIFETIME	300	/* seconds any test process lives at most */
+/*
+ * Bounded polls for what the test processes do: 10 ms rounds, 30 s in all,
+ * generous for a sanitizer build on a machine whose cores are all busy.
+ */
+#define WAIT_ROUNDS	3000
 
 /*
  * Shared (MAP_SHARED) between the runner, the forked test and the
@@ -242,7 +247,7 @@ reg_wait(int n)
 {
 	int i, k;
 
-	for (k = 0; k < 500; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		for (i = 0; i < n && i < REG_PROCS; i++)
 			if (__atomic_load_n(&reg->procs[i].pid,
 			    __ATOMIC_SEQ_CST) == 0)
@@ -472,7 +477,7 @@ spawn_tree(int nworkers, int base)
 	}
 	reg_proc(r);
 	/* every worker has run */
-	for (k = 0; k < 500; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		for (i = base; i <= base + nworkers; i++)
 			if (reg->counter[i] < 3)
 				break;
@@ -480,7 +485,7 @@ spawn_tree(int nworkers, int base)
 			break;
 		sleep_ms(10);
 	}
-	ck_assert_msg(k < 500, "the test tree did not start");
+	ck_assert_msg(k < WAIT_ROUNDS, "the test tree did not start");
 	return r;
 }
 
@@ -505,7 +510,7 @@ spawn_exec(const char *path)
 	reg_proc(p);
 	ck_assert_ptr_nonnull(realpath(path, real));
 	/* the exec has happened once /proc/PID/exe names it */
-	for (k = 0; k < 500; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		char link[64];
 
 		snprintf(link, sizeof(link), "/proc/%d/exe", (int)p);
@@ -517,7 +522,7 @@ spawn_exec(const char *path)
 		}
 		sleep_ms(10);
 	}
-	ck_assert_msg(k < 500, "%s did not start", path);
+	ck_assert_msg(k < WAIT_ROUNDS, "%s did not start", path);
 	return p;
 }
 
@@ -597,7 +602,7 @@ snapshot_counters(unsigned long *out)
 		out[i] = reg->counter[i];
 }
 
-/* Counters 0..n all move again within two seconds. */
+/* Counters 0..n all move again (a bounded poll, WAIT_ROUNDS). */
 static bool
 counters_advance(int n)
 {
@@ -605,7 +610,7 @@ counters_advance(int n)
 	int i, k;
 
 	snapshot_counters(before);
-	for (k = 0; k < 200; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		for (i = 0; i <= n; i++)
 			if (reg->counter[i] <= before[i] + 2)
 				break;
@@ -876,12 +881,12 @@ START_TEST(test_gone)
 	if (strcmp(fz.method, "cgroup2") == 0) {
 		/* cgroup2 lets SIGKILL through to a frozen task */
 		ck_assert_int_eq(kill(p, SIGKILL), 0);
-		for (k = 0; k < 500; k++) {
+		for (k = 0; k < WAIT_ROUNDS; k++) {
 			if (waitpid(p, NULL, WNOHANG) == p)
 				break;
 			sleep_ms(10);
 		}
-		ck_assert_int_lt(k, 500);
+		ck_assert_int_lt(k, WAIT_ROUNDS);
 	}
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_ALL;
@@ -1026,7 +1031,7 @@ START_TEST(test_protected_exe)
 	}
 	reg_proc(r0);
 	reg_wait(2);
-	for (k = 0; k < 500; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		char p[64], exe[PATH_MAX];
 		ssize_t n;
 
@@ -1040,7 +1045,7 @@ START_TEST(test_protected_exe)
 		}
 		sleep_ms(10);
 	}
-	ck_assert_int_lt(k, 500);
+	ck_assert_int_lt(k, WAIT_ROUNDS);
 	c = reg->procs[0].pid == r0 ? reg->procs[1].pid : reg->procs[0].pid;
 	proc_cgroup(c, before, sizeof(before));
 	paths[0] = prot;
