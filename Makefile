@@ -41,7 +41,8 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # Code both programs use lives in agentd/ (like relayctl compiling relayd files).
 # evidence preservation (issue 4): freeze, snapshot, collect, manifest
 EVIDENCE_SRC := agentd/artifact.c agentd/freeze.c agentd/core.c \
-	agentd/lime.c agentd/collect.c agentd/evidence.c agentd/sandbox.c
+	agentd/lime.c agentd/collect.c agentd/evidence.c agentd/exefile.c \
+	agentd/exehash.c agentd/sandbox.c
 COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
 	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c
 AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \

@@ -6,6 +6,7 @@
 # every selector names them by pid, by a binary only they run, or by a uid
 # nothing else uses.
 . "$(dirname "$0")/lib.sh"
+trap 'cleanup; cgroups_remove' EXIT
 need
 CORETARGET="$TOP/build/coretarget"
 FORKER="$TOP/build/forker"
@@ -124,8 +125,10 @@ run_cmd alice freeze --arg pid:=1
 check "freeze pid 1: protected" test "$(result)" = protected
 run_cmd alice freeze --arg pid:="$KPID"
 check "freeze kakurid itself: protected" test "$(result)" = protected
+# a protected program is the service: that file, in a system service's cgroup
 "$WORK/prot/sleep" 300 & PROT=$!; PIDS+=("$PROT")
 check "the protected program runs" wait_until 30 runs_exe "$PROT" "$WORK/prot/sleep"
+service_cgroup "kakuri-test-$$.service" "$PROT"
 run_cmd alice freeze --arg pid:="$PROT"
 check "freeze a process the policy protects: protected" test "$(result)" = protected
 run_cmd alice snapshot --arg pid:="$KPID"
