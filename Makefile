@@ -132,7 +132,21 @@ $(OBJDIR)/forker: tests/integration/forker.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $<
 
-TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker
+# hostile input for the evidence tests: a FUSE server that stops
+# answering, a status prober, a pid reuser, an LD_PRELOAD library
+$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse: $(OBJDIR)/%: tests/integration/%.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+
+$(OBJDIR)/evilpreload.so: tests/integration/evilpreload.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $<
+
+TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
+	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
+	$(OBJDIR)/evilpreload.so
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

@@ -495,6 +495,13 @@ kk_artifacts_free(struct kk_artifacts *l)
 	memset(l, 0, sizeof(*l));
 }
 
+void
+kk_artifacts_begin(struct kk_artifacts *l, const char *rel)
+{
+	if (l->on_begin != NULL)
+		l->on_begin(rel, l->on_add_arg);
+}
+
 int
 kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
 {

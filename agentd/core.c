@@ -1338,6 +1338,7 @@ put_file(struct snap *sn, const char *name, const char *buf, size_t len)
 
 	art_init(sn, &a);
 	snprintf(rel, sizeof(rel), "pid-%d/%s", (int)sn->pid, name);
+	kk_artifacts_begin(sn->arts, rel);
 	err = kk_artifact_write(sn->dirfd, rel, buf, len, "procfs", &a);
 	if (err == -ENOSPC)
 		set_err(sn, "%s: no space left on device", rel);
@@ -1377,6 +1378,7 @@ snap_files(struct snap *sn)
 	 * keep us waiting for ever.  What is not copied is an empty
 	 * artifact that says why, so the manifest tells the examiner.
 	 */
+	kk_artifacts_begin(sn->arts, rel);
 	err = kk_exe_open(sn->pid, &info, &fd, why, sizeof(why));
 	if (err == -EPERM) {
 		err = kk_artifact_write(sn->dirfd, rel, "", 0, "procfs", &a);
@@ -1529,6 +1531,8 @@ snap_run(struct snap *sn)
 	}
 
 	art_init(sn, &a);
+	snprintf(path, sizeof(path), "pid-%d/core", (int)sn->pid);
+	kk_artifacts_begin(sn->arts, path);
 	err = write_core(sn, &a);
 	detach_threads(sn);
 	cerr = art_add(sn, &a);

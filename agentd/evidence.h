@@ -52,6 +52,8 @@ struct kk_artifacts {
 	 * a kill at the deadline is still recorded).  Optional.
 	 */
 	void (*on_add)(const struct kk_artifact *a, void *arg);
+	/* told of each artifact before it is started (same purpose) */
+	void (*on_begin)(const char *rel, void *arg);
 	void *on_add_arg;
 };
 
@@ -63,6 +65,8 @@ void kk_artifacts_free(struct kk_artifacts *l);
  * a->gaps is set to NULL).  -E2BIG beyond KK_ART_MAX.
  */
 int kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a);
+/* Says that rel is being started (kk_artifacts.on_begin). */
+void kk_artifacts_begin(struct kk_artifacts *l, const char *rel);
 /* a->gaps += {offset, length, why}; creates the array when needed */
 int kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
     const char *why);

@@ -15,7 +15,8 @@
  *   {"begin":N}	reading file N now
  *   {"done":N,"sha256":"hex"}  or  {"done":N,"skipped":"why"}
  *   {"end":true}
- * Files are hashed smallest first, so that a few huge ones cannot keep
+ * Files over the size cap are answered first, without being read; the
+ * others are hashed smallest first, so that a few huge ones cannot keep
  * the many ordinary ones from being hashed before the deadline.
  */
 #include <sys/types.h>
@@ -203,11 +204,6 @@ hash_one(const struct kk_hash_spec *spec, const struct proc_ent *e, size_t n,
 	size_t i;
 	int fd = -1, r = -ESRCH;
 
-	if (e[0].size > spec->max_bytes) {
-		snprintf(why, whylen, "larger than %llu MiB (not read)",
-		    (unsigned long long)(spec->max_bytes >> 20));
-		return -EFBIG;
-	}
 	snprintf(why, whylen, "gone before hashing");
 	for (i = 0; i < n && fd < 0; i++) {
 		r = kk_exe_open(e[i].pid, &info, &fd, why, whylen);
@@ -266,11 +262,23 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 			goto out;
 		nf++;
 	}
+	/* too large to be read at all: said at once, whatever comes later */
+	for (i = 0; i < nf; i++) {
+		if (files[i].size <= spec->max_bytes)
+			continue;
+		snprintf(why, sizeof(why), "larger than %llu MiB (not read)",
+		    (unsigned long long)(spec->max_bytes >> 20));
+		if ((r = put_line(fd, json_pack("{s:I, s:s}", "done",
+		    (json_int_t)files[i].idx, "skipped", why))) < 0)
+			goto out;
+	}
 	/* smallest first; each keeps the number the plan gave it */
 	qsort(files, nf, sizeof(*files), cmp_size);
 	for (i = 0; i < nf; i++) {
 		json_t *o;
 
+		if (files[i].size > spec->max_bytes)
+			continue;
 		if (spec->deadline_ns != 0 && mono_ns() >= spec->deadline_ns) {
 			o = json_pack("{s:I, s:s}", "done",
 			    (json_int_t)files[i].idx, "skipped",

@@ -14,7 +14,11 @@
  *
  * Every worker:
  *  - has a deadline kept by the parent: a timer SIGKILLs it, and the
- *    receipt says what was done and what was not;
+ *    receipt says what was done and what was not.  A worker the kernel
+ *    holds in an uninterruptible wait (a FUSE request its server read
+ *    and never answers cannot even be killed) is not waited for: the job
+ *    ends half a second after the kill, and the process is reaped
+ *    whenever it goes;
  *  - tells what it did as it goes, one JSON line per artifact (or per
  *    hashed file), so that what was finished before a kill still counts;
  *    files it was writing when killed are cut to nothing and listed as
@@ -73,6 +77,8 @@
 #define KD_COLLECT_GRACE_MS	5000	/* after collect's own deadline */
 #define KD_WORKER_NICE		10
 #define KD_WORKER_NO_SANDBOX	4	/* exit status: not confined */
+#define KD_KILL_GRACE_MS	500	/* from SIGKILL to giving up on the exit */
+#define KD_STUCK_MAX		16	/* killed workers the kernel still holds */
 
 enum job_kind { JOB_SNAPSHOT, JOB_COLLECT, JOB_HASH, JOB_KINDS };
 
@@ -99,12 +105,14 @@ struct job {
 	sd_event_source *child_src;
 	sd_event_source *io_src;
 	sd_event_source *timer_src;
+	sd_event_source *grace_src;	/* after the kill */
 	char *buf;		/* the line being received */
 	size_t len;
 	size_t cap;
 	bool exited;
 	bool eof;
 	bool killed;		/* at its deadline */
+	bool stuck;		/* killed, and still not gone */
 	bool bad;		/* said something that is not a line of ours */
 	bool ended;		/* sent its final line */
 	int status;
@@ -117,12 +125,21 @@ struct job {
 	json_t *errors;
 	int code;
 	json_t *skipped;	/* snapshot: pids not taken */
+	char current[KK_ART_PATH_MAX];	/* the artifact last begun */
 	/* hash: the selector it resolves */
 	struct kk_hash_result hres;
 	struct kk_selector sel;
 	bool thaw;
 	unsigned budget_ms;	/* the whole freeze, hashing included */
 	struct job *next;
+};
+
+/* A killed worker that has not exited yet, waited for in the background. */
+struct stuck {
+	struct kd_preserve *pv;
+	pid_t pid;
+	sd_event_source *child_src;
+	struct stuck *next;
 };
 
 struct grant {
@@ -142,6 +159,8 @@ struct kd_preserve {
 	char boot_id[40];
 	struct job *jobs;
 	unsigned njobs[JOB_KINDS];
+	struct stuck *stuck;
+	unsigned nstuck;
 	struct grant grants[KD_MAX_GRANTS];
 };
 
@@ -242,6 +261,7 @@ job_free(struct job *j)
 	sd_event_source_disable_unref(j->child_src);
 	sd_event_source_disable_unref(j->io_src);
 	sd_event_source_disable_unref(j->timer_src);
+	sd_event_source_disable_unref(j->grace_src);
 	if (j->fd >= 0)
 		close(j->fd);
 	free(j->buf);
@@ -263,12 +283,21 @@ kd_preserve_free(struct kd *d)
 		struct job *j = pv->jobs;
 
 		pv->jobs = j->next;
-		/* our own worker, by pid */
+		/* our own worker, by pid; one the kernel holds is not waited for */
 		if (!j->exited && j->pid > 0) {
 			kill(j->pid, SIGKILL);
-			waitpid(j->pid, NULL, 0);
+			waitpid(j->pid, NULL, WNOHANG);
 		}
 		job_free(j);
+	}
+	while (pv->stuck) {
+		struct stuck *k = pv->stuck;
+
+		pv->stuck = k->next;
+		kill(k->pid, SIGKILL);
+		waitpid(k->pid, NULL, WNOHANG);
+		sd_event_source_disable_unref(k->child_src);
+		free(k);
 	}
 	kk_frozen_set_free(&pv->frozen);
 	free(pv);
@@ -649,6 +678,13 @@ put_line(int fd, json_t *o)
 }
 
 static void
+emit_begin(const char *rel, void *arg)
+{
+	put_line(*(const int *)arg, json_pack("{s:o}", "begin",
+	    kk_json_str(rel)));
+}
+
+static void
 emit_artifact(const struct kk_artifact *a, void *arg)
 {
 	put_line(*(const int *)arg, json_pack("{s:o}", "artifact",
@@ -767,6 +803,7 @@ worker_snapshot(int dirfd, const struct job_spec *js,
 	if (js->physical && code != -ENOSPC) {
 		memset(&a, 0, sizeof(a));
 		err[0] = '\0';
+		kk_artifacts_begin(arts, "physical/ram.lime");
 		e = kk_lime_write(dirfd, "physical/ram.lime", &src, &a, err,
 		    sizeof(err));
 		if (a.path[0])
@@ -816,6 +853,7 @@ worker_main(struct kd *d, pid_t parent, int out, int dirfd,
 	}
 	kk_artifacts_init(&arts);
 	arts.on_add = emit_artifact;
+	arts.on_begin = emit_begin;
 	arts.on_add_arg = &out;
 	errors = json_array();
 	if (js->kind == JOB_SNAPSHOT) {
@@ -905,6 +943,10 @@ job_line(struct job *j, const char *line, size_t len)
 	if ((v = json_object_get(o, "artifact")) != NULL) {
 		if (take_artifact(j, v) < 0)
 			j->bad = true;
+	} else if (json_is_string(v = json_object_get(o, "begin"))) {
+		if (strf(j->current, sizeof(j->current), "%s",
+		    json_string_value(v)) < 0)
+			j->bad = true;
 	} else if ((v = json_object_get(o, "end")) != NULL &&
 	    json_is_array(json_object_get(v, "errors"))) {
 		j->code = (int)json_integer_value(json_object_get(v, "code"));
@@ -963,6 +1005,48 @@ job_read(struct job *j)
 }
 
 /*
+ * The artifact the worker said it began and never finished, when no file
+ * of it exists (it was held before it could make one: opening a file
+ * that does not answer): listed as incomplete, with an empty file, so
+ * the manifest says what is missing and why.
+ */
+static void
+note_unstarted(struct job *j, int dfd, const char *why)
+{
+	struct kk_artifact a;
+	char path[KK_ART_PATH_MAX + 64], *p;
+	size_t k;
+	int fd;
+
+	if (j->current[0] == '\0' || strf(path, sizeof(path), "%s/%s", j->sub,
+	    j->current) < 0)
+		return;
+	for (k = 0; k < j->arts.n; k++)
+		if (strcmp(j->arts.v[k].path, path) == 0)
+			return;
+	/* its directory (pid-N/), then the empty file */
+	for (p = strchr(j->current, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		mkdirat(dfd, j->current, 0700);
+		*p = '/';
+	}
+	fd = openat(dfd, j->current, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	close(fd);
+	memset(&a, 0, sizeof(a));
+	if (strf(a.path, sizeof(a.path), "%s", path) < 0)
+		return;
+	snprintf(a.method, sizeof(a.method), "unfinished");
+	a.incomplete = true;
+	snprintf(a.error, sizeof(a.error), "not copied: %.150s before any of "
+	    "it could be read", why);
+	kk_sha256_hex("", 0, a.sha256);
+	kk_artifacts_add(&j->arts, &a);
+}
+
+/*
  * A worker that stopped before it was through (killed at its deadline,
  * or crashed) may leave files it was writing: each one not reported is
  * cut to nothing (its bytes were never hashed, and a partial file must
@@ -1017,6 +1101,7 @@ cut_unreported(struct job *j, const char *why)
 			break;
 	}
 	json_decref(files);
+	note_unstarted(j, dfd, why);
 	close(dfd);
 }
 
@@ -1058,7 +1143,11 @@ release_space(struct job *j)
 static void
 worker_end_words(const struct job *j, char *out, size_t len)
 {
-	if (j->killed)
+	if (j->stuck)
+		snprintf(out, len, "the %s worker was stopped at its deadline "
+		    "(%u ms), held in the kernel by a file that does not "
+		    "answer", job_names[j->kind], j->deadline_ms);
+	else if (j->killed)
 		snprintf(out, len, "the %s worker was stopped at its deadline "
 		    "(%u ms)", job_names[j->kind], j->deadline_ms);
 	else if (WIFSIGNALED(j->status))
@@ -1255,7 +1344,63 @@ on_job_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	return 0;
 }
 
-/* The deadline: the worker is killed; its exit finishes the job. */
+static int
+on_stuck_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	struct stuck *k = userdata, **pp;
+	struct kd_preserve *pv = k->pv;
+
+	for (pp = &pv->stuck; *pp; pp = &(*pp)->next) {
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	}
+	pv->nstuck--;
+	sd_event_source_disable_unref(k->child_src);
+	free(k);
+	return 0;
+}
+
+/*
+ * Killed, and still there half a second later: the kernel holds it (an
+ * uninterruptible wait).  The job ends now with what the worker sent;
+ * its exit is waited for in the background.
+ */
+static int
+on_job_grace(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct job *j = userdata;
+	struct stuck *k;
+
+	if (j->exited)
+		return 0;
+	j->stuck = true;
+	job_read(j);
+	j->eof = true;
+	sd_event_source_disable_unref(j->child_src);
+	j->child_src = NULL;
+	if ((k = calloc(1, sizeof(*k))) != NULL) {
+		k->pv = j->pv;
+		k->pid = j->pid;
+		if (sd_event_add_child(j->pv->d->ev, &k->child_src, j->pid,
+		    WEXITED, on_stuck_exit, k) < 0) {
+			free(k);
+		} else {
+			k->next = j->pv->stuck;
+			j->pv->stuck = k;
+			j->pv->nstuck++;
+		}
+	}
+	kk_log(LOG_WARNING, KK_MID_ERROR, "%s %s: the %s worker %d is held "
+	    "by the kernel after SIGKILL; the command ends without it",
+	    kk_action_name(j->r->cmd.action), j->r->cmd.id,
+	    job_names[j->kind], (int)j->pid);
+	job_done(j);
+	return 0;
+}
+
+/* The deadline: the worker is killed; its exit (or the grace) ends the job. */
 static int
 on_job_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -1268,6 +1413,11 @@ on_job_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 		    "did not finish in %u ms and was stopped",
 		    kk_action_name(j->r->cmd.action), j->r->cmd.id,
 		    job_names[j->kind], (int)j->pid, j->deadline_ms);
+		if (sd_event_add_time_relative(j->pv->d->ev, &j->grace_src,
+		    CLOCK_MONOTONIC, KD_KILL_GRACE_MS * 1000ULL, 0,
+		    on_job_grace, j) < 0)
+			kk_log(LOG_ERR, KK_MID_ERROR, "no grace timer: the "
+			    "command waits for the worker's exit");
 	}
 	return 0;
 }
@@ -1324,6 +1474,11 @@ start_job(struct run *r, struct job_spec *js, const char *prefix,
 	}
 	if (pv->njobs[js->kind] >= KD_JOBS_PER_KIND) {
 		kd_run_reject(r, "busy", "evidence workers are busy; try again");
+		return -EBUSY;
+	}
+	if (pv->nstuck >= KD_STUCK_MAX) {
+		kd_run_reject(r, "busy", "too many evidence workers are held "
+		    "by the kernel (a file system that does not answer)");
 		return -EBUSY;
 	}
 	j = calloc(1, sizeof(*j));

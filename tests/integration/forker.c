@@ -178,8 +178,8 @@ hopper(long ms, uint64_t *c, double end)
 {
 	pid_t p;
 
+	__atomic_store_n(&c[1], (uint64_t)getpid(), __ATOMIC_SEQ_CST);
 	for (;;) {
-		__atomic_store_n(&c[1], (uint64_t)getpid(), __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&c[0], 1, __ATOMIC_SEQ_CST);
 		nap_ms(ms);
 		if (__atomic_load_n(&c[2], __ATOMIC_SEQ_CST) != 0 ||
@@ -190,8 +190,15 @@ hopper(long ms, uint64_t *c, double end)
 			nap_ms(10);
 			continue;
 		}
-		if (p > 0)
-			_exit(0);	/* the child goes on, under a new pid */
+		if (p > 0) {
+			/*
+			 * The child goes on under a new pid, noted before
+			 * this one exits: counter 1 always names a live
+			 * hopper (or one frozen before it could exit).
+			 */
+			__atomic_store_n(&c[1], (uint64_t)p, __ATOMIC_SEQ_CST);
+			_exit(0);
+		}
 	}
 }
 
