@@ -157,6 +157,12 @@ int kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len);
 /* A local disk or memory file system, whose files may be read. */
 bool kk_fstype_local(const char *fstype);
 /*
+ * Would kk_exe_open read pid's executable?  0 yes; -EPERM with why when
+ * it would not (its file system, its type); -ESRCH.  Asks no server.
+ */
+int kk_exe_check(pid_t pid, struct kk_exe_info *info, char *why,
+    size_t whylen);
+/*
  * Opens the executable of pid for reading if, and only if, it is a
  * regular file on a local file system (checked before anything of that
  * file system is called): *fd, info filled.  -EPERM with why when it is
@@ -329,6 +335,23 @@ int kk_freezer_probe(struct kk_freezer *fz, char *err, size_t errlen);
 int kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
     const struct kk_selector *sel, const char *group,
     struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen);
+/*
+ * kk_freeze without blocking on the kernel (an event loop's way): the
+ * targets are moved and 0 returned with *op; then kk_freeze_poll until it
+ * no longer says -EAGAIN ("frozen 1" not yet, time left), its result
+ * being kk_freeze's (op is freed then).  A process in an uninterruptible
+ * wait (a file that does not answer) can keep "frozen 1" away for the
+ * whole timeout; the loop serves meanwhile.  set and *skipped must stay
+ * until the end; kk_freeze_op_free drops an op that is not polled to its
+ * end (the processes stay in the frozen group).
+ */
+struct kk_freeze_op;
+int kk_freeze_begin(const struct kk_freezer *fz,
+    const struct kk_freeze_guard *g, const struct kk_selector *sel,
+    const char *group, struct kk_frozen_set *set, json_t **skipped,
+    struct kk_freeze_op **op, char *err, size_t errlen);
+int kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen);
+void kk_freeze_op_free(struct kk_freeze_op *op);
 /*
  * Thaws what sel names among *set (KK_SEL_ALL: all): each process whose
  * start time still matches is moved back to its original cgroup; entries

@@ -194,6 +194,20 @@ unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
 }
 
 int
+kk_exe_check(pid_t pid, struct kk_exe_info *info, char *why, size_t whylen)
+{
+	int r;
+
+	why[0] = '\0';
+	if ((r = kk_exe_stat(pid, info)) < 0) {
+		snprintf(why, whylen, "%s", r == -ESRCH ? "no executable" :
+		    strerror(-r));
+		return r;
+	}
+	return unreadable(pid, info, why, whylen) != NULL ? -EPERM : 0;
+}
+
+int
 kk_exe_open(pid_t pid, struct kk_exe_info *info, int *fdp, char *why,
     size_t whylen)
 {

@@ -63,6 +63,7 @@ struct file_ref {
 	size_t first;
 	size_t n;
 	uint64_t size;
+	bool skip;		/* answered without reading */
 };
 
 static int
@@ -238,6 +239,7 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 {
 	struct proc_ent *v = NULL;
 	struct file_ref *files = NULL;
+	struct kk_exe_info info;
 	char sha[65], why[256];
 	size_t n = 0, nf = 0, i, j;
 	int r;
@@ -262,14 +264,22 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 			goto out;
 		nf++;
 	}
-	/* too large to be read at all: said at once, whatever comes later */
+	/*
+	 * What is not to be read at all (too large, a FUSE, network or
+	 * special file system) is said at once, before a file that hangs
+	 * can keep the worker from saying it.
+	 */
 	for (i = 0; i < nf; i++) {
-		if (files[i].size <= spec->max_bytes)
+		if (files[i].size > spec->max_bytes) {
+			snprintf(why, sizeof(why), "larger than %llu MiB (not "
+			    "read)", (unsigned long long)(spec->max_bytes >> 20));
+		} else if (kk_exe_check(v[files[i].first].pid, &info, why,
+		    sizeof(why)) != -EPERM) {
 			continue;
-		snprintf(why, sizeof(why), "larger than %llu MiB (not read)",
-		    (unsigned long long)(spec->max_bytes >> 20));
-		if ((r = put_line(fd, json_pack("{s:I, s:s}", "done",
-		    (json_int_t)files[i].idx, "skipped", why))) < 0)
+		}
+		files[i].skip = true;
+		if ((r = put_line(fd, json_pack("{s:I, s:o}", "done",
+		    (json_int_t)files[i].idx, "skipped", kk_json_str(why)))) < 0)
 			goto out;
 	}
 	/* smallest first; each keeps the number the plan gave it */
@@ -277,7 +287,7 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 	for (i = 0; i < nf; i++) {
 		json_t *o;
 
-		if (files[i].size > spec->max_bytes)
+		if (files[i].skip)
 			continue;
 		if (spec->deadline_ns != 0 && mono_ns() >= spec->deadline_ns) {
 			o = json_pack("{s:I, s:s}", "done",

@@ -75,9 +75,11 @@
 #define FZ_JSON_MAX		(256 << 20)	/* frozen.json */
 #define FZ_UP_MAX		256	/* ancestors tried when moving back */
 #define FZ_SOURCES_MAX		64	/* source groups frozen per call */
-#define FZ_SOURCE_WAIT_MS	2000	/* for a source group to be frozen */
-#define FZ_VANISHED_PASSES	100	/* passes after targets that exited */
-#define FZ_DIRENT_BUF		1024	/* bytes of /proc listed at once */
+#define FZ_SOURCE_WAIT_MS	100	/* for one source group to be frozen */
+#define FZ_SOURCES_WAIT_MS	300	/* for all of them, per call */
+#define FZ_VANISHED_PASSES	8	/* passes after targets that exited */
+#define FZ_VANISHED_MS		100	/* and at most this long */
+#define FZ_DIRENT_BUF		512	/* bytes of /proc listed at once */
 #define FZ_ZOMBIES_MAX		4096	/* zombies remembered per call */
 #define FZ_THAWED_LEAF		"kakuri-thawed"
 #define FZ_DELETED		" (deleted)"
@@ -134,6 +136,7 @@ struct fzcall {
 	size_t nzombies;
 	size_t capzombies;
 	bool src_ok;			/* the groups below were read */
+	struct timespec src_wait_until;	/* waiting for sources ends */
 	char self_cg[PATH_MAX];		/* kakurid's group */
 	char caller_cg[PATH_MAX];	/* ours (unit tests: the test's) */
 	char init_cg[PATH_MAX];		/* pid 1's */
@@ -1154,11 +1157,17 @@ freeze_source(struct fzcall *c, const char *cg)
 		return false;
 	sv->frozen = true;
 	c->src_moved = true;
+	/*
+	 * A task that will not freeze (held in the kernel) only makes this
+	 * wait, and not for long: the call runs in kakurid's event loop.
+	 * Past the budget the group is frozen without waiting; it holds
+	 * still a moment later.
+	 */
 	deadline_in(&dl, FZ_SOURCE_WAIT_MS);
-	if (ms_left(&dl) > ms_left(&c->deadline))
-		dl = c->deadline;
-	/* a task that will not freeze (D state) only makes this wait */
-	wait_frozen_dir(dir, c->v2, &dl);
+	if (ms_left(&dl) > ms_left(&c->src_wait_until))
+		dl = c->src_wait_until;
+	if (ms_left(&dl) > 0)
+		wait_frozen_dir(dir, c->v2, &dl);
 	return true;
 }
 
@@ -1187,6 +1196,7 @@ sources_restore(struct fzcall *c)
 static void
 sources_init(struct fzcall *c)
 {
+	deadline_in(&c->src_wait_until, FZ_SOURCES_WAIT_MS);
 	c->src = calloc(FZ_SOURCES_MAX, sizeof(*c->src));
 	c->src_ok = c->src != NULL &&
 	    read_cgroup(getpid(), c->v2, c->caller_cg,
@@ -1419,7 +1429,8 @@ zombie_new(struct fzcall *c, const struct pstat *ps)
  */
 struct proclist {
 	int fd;
-	char buf[FZ_DIRENT_BUF];
+	/* the kernel's records are 8-byte aligned within the buffer */
+	char buf[FZ_DIRENT_BUF] __attribute__((aligned(8)));
 	size_t len;
 	size_t off;
 };
@@ -1515,7 +1526,8 @@ pass_match(struct fzcall *c, size_t *nmoved)
 
 /*
  * Until the group in gdir is frozen: "frozen 1" in cgroup.events (v2),
- * "FROZEN" in freezer.state (v1); -ETIMEDOUT at the deadline.
+ * "FROZEN" in freezer.state (v1); -ETIMEDOUT at the deadline.  Without a
+ * deadline, one look: 0 or -EAGAIN.
  */
 static int
 wait_frozen_dir(const char *gdir, bool v2, const struct timespec *deadline)
@@ -1541,6 +1553,11 @@ wait_frozen_dir(const char *gdir, bool v2, const struct timespec *deadline)
 		if (v2 ? strstr(buf, "frozen 1\n") != NULL :
 		    strncmp(buf, "FROZEN", 6) == 0) {
 			r = 0;
+			goto out;
+		}
+		/* no deadline: only a look */
+		if (deadline == NULL) {
+			r = -EAGAIN;
 			goto out;
 		}
 		if ((left = ms_left(deadline)) == 0) {
@@ -1864,56 +1881,97 @@ group_remove(const char *gdir, bool v2)
 	rmdir(gdir);
 }
 
-int
-kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
-    const struct kk_selector *sel, const char *group,
-    struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen)
-{
+/*
+ * A freeze whose targets are moved and whose group is waiting for the
+ * kernel's "frozen 1": everything kk_freeze_poll needs, owned (the
+ * caller's freezer, guard and group name may be gone by then).
+ */
+struct kk_freeze_op {
 	struct fzcall c;
+	struct kk_freezer fz;
+	struct kk_freeze_guard g;
+	struct kk_protected_exe prot[64];
+	char group[64];
+	char err[512];
+	size_t nmoved;
+	int pass;
+	bool created;
+};
+
+/* Closes what the call holds; a group it made and left empty goes. */
+static void
+op_end(struct kk_freeze_op *op)
+{
+	struct fzcall *c = &op->c;
+
+	if (c->src != NULL) {
+		sources_restore(c);
+		free(c->src);
+		c->src = NULL;
+	}
+	if (c->procs_fd >= 0)
+		close(c->procs_fd);
+	c->procs_fd = -1;
+	if (op->created && c->set->n == c->first)
+		group_remove(c->gdir, c->v2);
+	free(c->keys);
+	free(c->zombies);
+	c->keys = NULL;
+	c->zombies = NULL;
+}
+
+/* Everything up to the wait for "frozen 1". */
+static int
+freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
+    struct kk_frozen_set *set, json_t **skipped)
+{
+	struct fzcall *c = &op->c;
+	const struct kk_freezer *fz = &op->fz;
+	const struct kk_freeze_guard *g = &op->g;
+	const char *group = op->group;
+	char *err = op->err;
+	size_t errlen = sizeof(op->err);
 	struct ptab t = { 0 };
 	struct timespec extra_until;
 	struct pstat root;
 	char path[PATH_MAX], whybuf[PATH_MAX + 64];
 	const char *why;
 	size_t nmoved = 0;
-	bool created = false, descend;
+	bool descend;
 	pid_t tgid;
-	int pass, extra = 0, r, rw;
+	int pass, extra = 0, r;
 
-	memset(&c, 0, sizeof(c));
-	c.fz = fz;
-	c.g = g;
-	c.sel = sel;
-	c.group = group;
-	c.set = set;
-	c.first = set->n;
-	c.procs_fd = -1;
-	c.err = err;
-	c.errlen = errlen;
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
+	c->fz = fz;
+	c->g = g;
+	c->sel = sel;
+	c->group = group;
+	c->set = set;
+	c->first = set->n;
+	c->procs_fd = -1;
+	c->err = err;
+	c->errlen = errlen;
 	if (skipped != NULL) {
 		if (*skipped == NULL && (*skipped = json_array()) == NULL) {
 			r = -ENOMEM;
 			goto out;
 		}
-		c.skipped = *skipped;
+		c->skipped = *skipped;
 	}
 	if (!is_method(fz->method)) {
 		r = fz_err(err, errlen, -ENOTSUP, "no freezer (probe first)");
 		goto out;
 	}
-	c.v2 = strcmp(fz->method, "cgroup2") == 0;
+	c->v2 = strcmp(fz->method, "cgroup2") == 0;
 	if (group == NULL || !group_ok(group)) {
 		r = fz_err(err, errlen, -EINVAL, "bad freeze group id");
 		goto out;
 	}
-	if (base_rel(fz, c.brel, sizeof(c.brel)) < 0) {
+	if (base_rel(fz, c->brel, sizeof(c->brel)) < 0) {
 		r = fz_err(err, errlen, -EINVAL, "%s is not below %s",
 		    fz->base, fz->root);
 		goto out;
 	}
-	if (join3(c.gdir, sizeof(c.gdir), fz->base, "/", group) < 0) {
+	if (join3(c->gdir, sizeof(c->gdir), fz->base, "/", group) < 0) {
 		r = fz_err(err, errlen, -ENAMETOOLONG, "%s: path too long",
 		    fz->base);
 		goto out;
@@ -1939,7 +1997,7 @@ kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 			    (int)tgid);
 			goto out;
 		}
-		c.root_start = root.start;
+		c->root_start = root.start;
 		if ((why = protected_why(g, &root, whybuf, sizeof(whybuf),
 		    &descend)) != NULL) {
 			r = fz_err(err, errlen, -EPERM,
@@ -1973,11 +2031,8 @@ kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 		goto out;
 	}
 
-	deadline_in(&c.deadline, fz->timeout_ms != 0 ? fz->timeout_ms :
+	deadline_in(&c->deadline, fz->timeout_ms != 0 ? fz->timeout_ms :
 	    FZ_TIMEOUT_MS);
-	/* passes after exits, a quarter of the time at most */
-	deadline_in(&extra_until, (fz->timeout_ms != 0 ? fz->timeout_ms :
-	    FZ_TIMEOUT_MS) / 4);
 	/* our subtree may have been removed since the probe, even now */
 	for (pass = 0; pass < 3; pass++) {
 		if (mkdir(fz->base, 0755) < 0 && errno != EEXIST) {
@@ -1985,34 +2040,34 @@ kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 			    fz->base, strerror(errno));
 			goto out;
 		}
-		if (mkdir(c.gdir, 0755) == 0) {
-			created = true;
+		if (mkdir(c->gdir, 0755) == 0) {
+			op->created = true;
 			break;
 		}
 		if (errno == EEXIST)
 			break;
 		if (errno != ENOENT || pass == 2) {
 			r = fz_err(err, errlen, -errno, "mkdir %s: %s",
-			    c.gdir, strerror(errno));
+			    c->gdir, strerror(errno));
 			goto out;
 		}
 	}
 	/* frozen while empty: whatever is moved in freezes on arrival */
-	if ((r = join(path, sizeof(path), c.gdir, c.v2 ? "/cgroup.freeze" :
+	if ((r = join(path, sizeof(path), c->gdir, c->v2 ? "/cgroup.freeze" :
 	    "/freezer.state")) < 0 ||
-	    (r = write_str(path, c.v2 ? "1" : "FROZEN")) < 0) {
+	    (r = write_str(path, c->v2 ? "1" : "FROZEN")) < 0) {
 		fz_err(err, errlen, r, "%s: %s", path, strerror(-r));
 		goto out;
 	}
-	if ((r = join(path, sizeof(path), c.gdir, "/cgroup.procs")) < 0)
+	if ((r = join(path, sizeof(path), c->gdir, "/cgroup.procs")) < 0)
 		goto out;
-	if ((c.procs_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+	if ((c->procs_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
 		r = fz_err(err, errlen, -errno, "%s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
 
-	sources_init(&c);
+	sources_init(c);
 
 	/*
 	 * Until a pass moves nobody and freezes no source: a child forked
@@ -2021,70 +2076,171 @@ kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 	 * whose source froze under it is found, holding still, next time.
 	 */
 	for (pass = 0; pass < FZ_PASSES_MAX; pass++) {
-		if ((r = keys_build(&c)) < 0) {
+		if ((r = keys_build(c)) < 0) {
 			fz_err(err, errlen, r, "%s", strerror(-r));
 			goto out;
 		}
-		c.src_moved = false;
-		c.vanished = false;
-		r = sel->kind == KK_SEL_PID ? pass_tree(&c, &t, &nmoved) :
-		    pass_match(&c, &nmoved);
+		c->src_moved = false;
+		c->vanished = false;
+		r = sel->kind == KK_SEL_PID ? pass_tree(c, &t, &nmoved) :
+		    pass_match(c, &nmoved);
 		if (r < 0)
 			goto out;
 		/*
 		 * A target that exited while it was taken may have forked
 		 * first (to a new pid): a few passes more look for it.
 		 */
-		if (nmoved == 0 && !c.src_moved &&
-		    !(c.vanished && ++extra <= FZ_VANISHED_PASSES &&
-		    ms_left(&extra_until) > 0))
-			break;
-		if (ms_left(&c.deadline) == 0)
+		if (nmoved == 0 && !c->src_moved) {
+			if (!c->vanished || extra >= FZ_VANISHED_PASSES)
+				break;
+			if (extra++ == 0)
+				deadline_in(&extra_until, FZ_VANISHED_MS);
+			else if (ms_left(&extra_until) == 0)
+				break;
+		}
+		if (ms_left(&c->deadline) == 0)
 			break;
 	}
 	/* the others in those groups run again at once */
-	sources_restore(&c);
-	if (c.matched == 0 && set->n == c.first) {
+	sources_restore(c);
+	if (c->matched == 0 && set->n == c->first) {
 		r = fz_err(err, errlen, -ESRCH, "no process to freeze%s",
-		    c.skipped != NULL && json_array_size(c.skipped) > 0 ?
+		    c->skipped != NULL && json_array_size(c->skipped) > 0 ?
 		    " (only protected ones matched)" : "");
 		goto out;
 	}
-	rw = wait_frozen(&c);
-	/* also after a timeout: thaw must know everybody in the group */
-	if ((r = reconcile(&c)) < 0)
-		goto out;
-	if (nmoved != 0) {
-		r = fz_err(err, errlen, -ETIMEDOUT,
-		    "%s: new processes still appearing after %d passes",
-		    c.gdir, pass);
-		goto out;
-	}
-	if (rw == -ETIMEDOUT) {
-		r = fz_err(err, errlen, rw, "%s: not frozen after %u ms",
-		    c.gdir, fz->timeout_ms != 0 ? fz->timeout_ms :
-		    FZ_TIMEOUT_MS);
-		goto out;
-	}
-	if (rw < 0) {
-		r = fz_err(err, errlen, rw, "%s: %s", c.gdir, strerror(-rw));
-		goto out;
-	}
-	r = 0;
-out:
-	if (c.src != NULL) {
-		sources_restore(&c);
-		free(c.src);
-	}
-	if (c.procs_fd >= 0)
-		close(c.procs_fd);
-	/* a group this call made and left empty is not kept */
-	if (created && set->n == c.first)
-		group_remove(c.gdir, c.v2);
+	op->nmoved = nmoved;
+	op->pass = pass;
 	free(t.v);
-	free(c.keys);
-	free(c.zombies);
+	return 0;
+out:
+	free(t.v);
 	return r;
+}
+
+/*
+ * The rest, once the group is frozen or the time is up: -EAGAIN while
+ * neither (wait: wait for it instead).
+ */
+static int
+freeze_finish(struct kk_freeze_op *op, bool wait)
+{
+	struct fzcall *c = &op->c;
+	char *err = op->err;
+	size_t errlen = sizeof(op->err);
+	int r, rw;
+
+	if (wait)
+		rw = wait_frozen(c);
+	else if ((rw = wait_frozen_dir(c->gdir, c->v2, NULL)) == -EAGAIN &&
+	    ms_left(&c->deadline) == 0)
+		rw = -ETIMEDOUT;
+	if (rw == -EAGAIN)
+		return rw;
+	/* also after a timeout: thaw must know everybody in the group */
+	if ((r = reconcile(c)) < 0)
+		return r;
+	if (op->nmoved != 0)
+		return fz_err(err, errlen, -ETIMEDOUT,
+		    "%s: new processes still appearing after %d passes",
+		    c->gdir, op->pass);
+	if (rw == -ETIMEDOUT)
+		return fz_err(err, errlen, rw, "%s: not frozen after %u ms",
+		    c->gdir, op->fz.timeout_ms != 0 ? op->fz.timeout_ms :
+		    FZ_TIMEOUT_MS);
+	if (rw < 0)
+		return fz_err(err, errlen, rw, "%s: %s", c->gdir,
+		    strerror(-rw));
+	return 0;
+}
+
+static struct kk_freeze_op *
+op_new(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const char *group, char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	size_t n = g != NULL ? g->nprotect : 0;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (n > sizeof(op->prot) / sizeof(op->prot[0]) ||
+	    (group != NULL && strlen(group) >= sizeof(op->group)) ||
+	    (op = calloc(1, sizeof(*op))) == NULL)
+		return NULL;
+	op->fz = *fz;
+	if (g != NULL) {
+		op->g = *g;
+		if (n > 0)
+			memcpy(op->prot, g->protect, n * sizeof(op->prot[0]));
+		op->g.protect = op->prot;
+	}
+	snprintf(op->group, sizeof(op->group), "%s", group != NULL ? group :
+	    "");
+	op->c.procs_fd = -1;
+	return op;
+}
+
+static int
+op_done(struct kk_freeze_op *op, int r, char *err, size_t errlen)
+{
+	op_end(op);
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s", op->err);
+	free(op);
+	return r;
+}
+
+int
+kk_freeze_begin(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const struct kk_selector *sel, const char *group,
+    struct kk_frozen_set *set, json_t **skipped, struct kk_freeze_op **opp,
+    char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	int r;
+
+	*opp = NULL;
+	if ((op = op_new(fz, g, group, err, errlen)) == NULL) {
+		if (group == NULL || !group_ok(group))
+			return fz_err(err, errlen, -EINVAL,
+			    "bad freeze group id");
+		return fz_err(err, errlen, -ENOMEM, "out of memory");
+	}
+	if ((r = freeze_begin(op, sel, set, skipped)) < 0)
+		return op_done(op, r, err, errlen);
+	/* the selector is not looked at again */
+	op->c.sel = NULL;
+	*opp = op;
+	return 0;
+}
+
+int
+kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen)
+{
+	int r = freeze_finish(op, false);
+
+	return r == -EAGAIN ? r : op_done(op, r, err, errlen);
+}
+
+void
+kk_freeze_op_free(struct kk_freeze_op *op)
+{
+	if (op != NULL)
+		op_done(op, 0, NULL, 0);
+}
+
+int
+kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const struct kk_selector *sel, const char *group,
+    struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	int r;
+
+	if ((r = kk_freeze_begin(fz, g, sel, group, set, skipped, &op, err,
+	    errlen)) < 0)
+		return r;
+	return op_done(op, freeze_finish(op, true), err, errlen);
 }
 
 /* ---- thawing ---- */

@@ -159,12 +159,15 @@ struct kd_preserve {
 	char boot_id[40];
 	struct job *jobs;
 	unsigned njobs[JOB_KINDS];
+	struct pending_freeze *pending;	/* one freeze at a time waits */
 	struct stuck *stuck;
 	unsigned nstuck;
 	struct grant grants[KD_MAX_GRANTS];
 };
 
+struct pending_freeze;
 static int list_files(int dfd, const char *rel, int depth, json_t *out);
+static void pending_free(struct pending_freeze *pf);
 
 /*
  * Bounded formatting for paths and ids; -ENAMETOOLONG rather than a
@@ -299,6 +302,9 @@ kd_preserve_free(struct kd *d)
 		sd_event_source_disable_unref(k->child_src);
 		free(k);
 	}
+	/* its run is answered by kd_remote_abort_runs */
+	if (pv->pending != NULL)
+		pending_free(pv->pending);
 	kk_frozen_set_free(&pv->frozen);
 	free(pv);
 	d->pv = NULL;
@@ -426,34 +432,31 @@ frozen_list(const struct kk_frozen *v, size_t n)
 }
 
 /*
- * The freeze itself, within timeout_ms (the freezer's wait): fills
- * r->output and the result.
+ * A freeze waiting for the kernel's "frozen 1", polled from the loop
+ * (kk_freeze_poll): a process held in an uninterruptible wait can keep
+ * it away for the whole timeout, and the daemon serves meanwhile.
  */
-static int
-do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms)
+struct pending_freeze {
+	struct run *r;
+	struct kk_freeze_op *op;
+	sd_event_source *timer;
+	json_t *skipped;
+	json_t *extra;		/* more for the receipt's output (sha256) */
+	size_t before;
+	char group[KK_EPISODE_HEX + 1];
+};
+
+#define KD_FREEZE_POLL_MS	10
+
+/* The receipt of a freeze, whatever its end. */
+static void
+freeze_result(struct run *r, int e, const char *err, json_t *skipped,
+    size_t before, const char *group, json_t *extra)
 {
 	struct kd_preserve *pv = r->d->pv;
-	struct kk_protected_exe prot[KK_MAX_PROTECT];
-	struct kk_freeze_guard g;
-	struct kk_freezer fz = pv->fz;
-	char group[KK_EPISODE_HEX + 1], err[512] = "";
-	json_t *skipped = NULL;
-	size_t before;
-	int e;
+	const char *key;
+	json_t *v;
 
-	/* one freeze episode while anything is frozen; thaw names it */
-	if (pv->frozen.n > 0)
-		strf(group, sizeof(group), "%s", pv->frozen.v[0].group);
-	else if ((e = kk_episode_new(group)) < 0) {
-		kd_run_fail(r, "io", "random: %s", strerror(-e));
-		return e;
-	}
-	make_guard(r->d, &g, prot);
-	if (timeout_ms != 0)
-		fz.timeout_ms = timeout_ms;
-	before = pv->frozen.n;
-	e = kk_freeze(&fz, &g, sel, group, &pv->frozen, &skipped, err,
-	    sizeof(err));
 	if (pv->frozen.n != before &&
 	    kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
@@ -463,25 +466,129 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms)
 	r->output = json_pack("{s:s, s:s, s:o, s:o, s:I}",
 	    "method", pv->fz.method, "freeze_episode", group,
 	    "frozen", frozen_list(pv->frozen.v + before, pv->frozen.n - before),
-	    "skipped", skipped ? skipped : json_array(),
+	    "skipped", skipped ? json_incref(skipped) : json_array(),
 	    "frozen_total", (json_int_t)pv->frozen.n);
+	json_object_foreach(extra, key, v)
+		json_object_set(r->output, key, v);
 	if (e == -EPERM) {
 		kd_run_reject(r, "protected", err);
-		return e;
+		return;
 	}
 	if (e == -ESRCH) {
 		kd_run_reject(r, "no-match", err[0] ? err : "no process matches");
-		return e;
+		return;
 	}
 	if (e < 0) {
 		kd_run_fail(r, e == -ETIMEDOUT ? "timeout" : "freeze-failed",
 		    "%s", err[0] ? err : strerror(-e));
-		return e;
+		return;
 	}
 	kd_run_applied(r);
 	snprintf(r->detail, sizeof(r->detail), "%zu process(es) frozen (%s)",
 	    pv->frozen.n - before, pv->fz.method);
+}
+
+static void
+pending_free(struct pending_freeze *pf)
+{
+	sd_event_source_disable_unref(pf->timer);
+	kk_freeze_op_free(pf->op);
+	json_decref(pf->skipped);
+	json_decref(pf->extra);
+	free(pf);
+}
+
+static int
+on_freeze_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct pending_freeze *pf = userdata;
+	struct kd_preserve *pv = pf->r->d->pv;
+	struct run *r = pf->r;
+	char err[512] = "";
+	int e;
+
+	e = kk_freeze_poll(pf->op, err, sizeof(err));
+	if (e == -EAGAIN) {
+		sd_event_source_set_time_relative(s, KD_FREEZE_POLL_MS * 1000);
+		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	pf->op = NULL;		/* freed by the poll that ended it */
+	freeze_result(r, e, err, pf->skipped, pf->before, pf->group,
+	    pf->extra);
+	pv->pending = NULL;
+	pending_free(pf);
+	kd_run_finish(r);
 	return 0;
+}
+
+/*
+ * The freeze itself, within timeout_ms (0: the policy's): the targets
+ * are moved now, and the receipt goes out once the kernel says the group
+ * is frozen (KD_RUN_PENDING) or the time is up.  extra (consumed) goes
+ * into the receipt's output too.
+ */
+static int
+do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
+    json_t *extra)
+{
+	struct kd_preserve *pv = r->d->pv;
+	struct kk_protected_exe prot[KK_MAX_PROTECT];
+	struct pending_freeze *pf = NULL;
+	struct kk_freeze_guard g;
+	struct kk_freezer fz = pv->fz;
+	struct kk_freeze_op *op = NULL;
+	char group[KK_EPISODE_HEX + 1], err[512] = "";
+	json_t *skipped = NULL;
+	size_t before;
+	int e;
+
+	if (pv->pending != NULL) {
+		json_decref(extra);
+		kd_run_reject(r, "busy", "a freeze is still waiting for the "
+		    "kernel; try again");
+		return -EBUSY;
+	}
+	/* one freeze episode while anything is frozen; thaw names it */
+	if (pv->frozen.n > 0)
+		strf(group, sizeof(group), "%s", pv->frozen.v[0].group);
+	else if ((e = kk_episode_new(group)) < 0) {
+		json_decref(extra);
+		kd_run_fail(r, "io", "random: %s", strerror(-e));
+		return e;
+	}
+	make_guard(r->d, &g, prot);
+	if (timeout_ms != 0)
+		fz.timeout_ms = timeout_ms;
+	before = pv->frozen.n;
+	e = kk_freeze_begin(&fz, &g, sel, group, &pv->frozen, &skipped, &op,
+	    err, sizeof(err));
+	/* a path that cannot wait: the kernel is waited for here */
+	while (e == 0 && r->reply == NULL &&
+	    (e = kk_freeze_poll(op, err, sizeof(err))) == -EAGAIN)
+		usleep(KD_FREEZE_POLL_MS * 1000);
+	if (e == 0 && r->reply != NULL) {
+		if ((pf = calloc(1, sizeof(*pf))) != NULL &&
+		    sd_event_add_time_relative(r->d->ev, &pf->timer,
+		    CLOCK_MONOTONIC, 0, 0, on_freeze_poll, pf) >= 0) {
+			pf->r = r;
+			pf->op = op;
+			pf->skipped = skipped;
+			pf->extra = extra;
+			pf->before = before;
+			snprintf(pf->group, sizeof(pf->group), "%s", group);
+			pv->pending = pf;
+			return KD_RUN_PENDING;
+		}
+		free(pf);
+		/* no timer: the kernel is waited for here after all */
+		while ((e = kk_freeze_poll(op, err, sizeof(err))) == -EAGAIN)
+			usleep(KD_FREEZE_POLL_MS * 1000);
+	}
+	freeze_result(r, e, err, skipped, before, group, extra);
+	json_decref(skipped);
+	json_decref(extra);
+	return e < 0 ? e : 0;
 }
 
 static int
@@ -592,7 +699,7 @@ kd_act_freeze(struct run *r)
 	}
 	if (sel.kind == KK_SEL_SHA256)
 		return start_hash(r, &sel, false);
-	return do_freeze(r, &sel, 0);
+	return do_freeze(r, &sel, 0, NULL);
 }
 
 int
@@ -611,6 +718,11 @@ kd_act_thaw(struct run *r)
 		kd_run_reject(r, "wrong-episode",
 		    "the command names another freeze episode than the current one");
 		return -ESTALE;
+	}
+	if (pv->pending != NULL) {
+		kd_run_reject(r, "busy", "a freeze is still waiting for the "
+		    "kernel; try again");
+		return -EBUSY;
 	}
 	if (sel.kind == KK_SEL_SHA256)
 		return start_hash(r, &sel, true);
@@ -1227,8 +1339,11 @@ evidence_done(struct job *j)
 	}
 }
 
-/* freeze or thaw by sha256: on the files whose hash matched. */
-static void
+/*
+ * freeze or thaw by sha256: on the files whose hash matched.  Returns
+ * KD_RUN_PENDING when the freeze still waits for the kernel.
+ */
+static int
 hash_done(struct job *j)
 {
 	struct run *r = j->r;
@@ -1237,13 +1352,14 @@ hash_done(struct job *j)
 	char how[160];
 	size_t n = 0, hashed, unhashed;
 	long left;
-	json_t *list;
+	json_t *extra;
+	int e = 0;
 
 	if (j->bad) {
 		worker_end_words(j, how, sizeof(how));
 		kd_run_fail(r, "worker-failed", "the hashing worker %d sent "
 		    "something else than its lines (%s)", (int)j->pid, how);
-		return;
+		return 0;
 	}
 	worker_end_words(j, how, sizeof(how));
 	if (!j->hres.ended)
@@ -1253,15 +1369,15 @@ hash_done(struct job *j)
 		    "not hashed: the deadline came first");
 	if (kk_hash_result_match(&j->hres, j->sel.sha256, &ids, &n) < 0) {
 		kd_run_fail(r, "io", "out of memory");
-		return;
+		return 0;
 	}
 	hashed = kk_hash_result_count(&j->hres, true);
 	unhashed = kk_hash_result_count(&j->hres, false);
-	list = kk_hash_result_unhashed(&j->hres, KD_RECEIPT_UNHASHED);
+	extra = json_pack("{s:I, s:I, s:o}", "hashed", (json_int_t)hashed,
+	    "not_hashed", (json_int_t)unhashed, "unhashed",
+	    kk_hash_result_unhashed(&j->hres, KD_RECEIPT_UNHASHED));
 	if (n == 0) {
-		r->output = json_pack("{s:I, s:I, s:o}", "hashed",
-		    (json_int_t)hashed, "not_hashed", (json_int_t)unhashed,
-		    "unhashed", list ? list : json_array());
+		r->output = extra;
 		kd_run_reject(r, "no-match", unhashed > 0 ?
 		    "no running executable has that hash; some could not be "
 		    "hashed (see unhashed)" :
@@ -1273,23 +1389,18 @@ hash_done(struct job *j)
 	sel.nfiles = n;
 	if (j->thaw) {
 		do_thaw(r, &sel);
+		if (r->output != NULL)
+			json_object_update(r->output, extra);
+		json_decref(extra);
 	} else {
 		/* what is left of the freeze timeout, and a second at least */
 		left = (long)j->budget_ms - ms_since(&j->started);
-		do_freeze(r, &sel, left > 1000 ? (unsigned)left : 1000);
-	}
-	if (r->output != NULL) {
-		json_object_set_new(r->output, "hashed", json_integer(
-		    (json_int_t)hashed));
-		json_object_set_new(r->output, "not_hashed", json_integer(
-		    (json_int_t)unhashed));
-		json_object_set_new(r->output, "unhashed", list ? list :
-		    json_array());
-		list = NULL;
+		e = do_freeze(r, &sel, left > 1000 ? (unsigned)left : 1000,
+		    extra);
 	}
 out:
-	json_decref(list);
 	free(ids);
+	return e == KD_RUN_PENDING ? e : 0;
 }
 
 static void
@@ -1298,6 +1409,7 @@ job_done(struct job *j)
 	struct kd_preserve *pv = j->pv;
 	struct run *r = j->r;
 	struct job **pp;
+	bool pending = false;
 
 	for (pp = &pv->jobs; *pp; pp = &(*pp)->next) {
 		if (*pp == j) {
@@ -1309,11 +1421,13 @@ job_done(struct job *j)
 	if (j->len > 0)		/* a last line without its newline */
 		job_line(j, j->buf, j->len);
 	if (j->kind == JOB_HASH)
-		hash_done(j);
+		pending = hash_done(j) == KD_RUN_PENDING;
 	else
 		evidence_done(j);
 	job_free(j);
-	kd_run_finish(r);
+	/* a freeze that now waits for the kernel finishes the run itself */
+	if (!pending)
+		kd_run_finish(r);
 }
 
 static int
