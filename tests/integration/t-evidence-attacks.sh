@@ -276,8 +276,9 @@ check "its cgroup runs again after every freeze (cgroup.freeze 0)" grep -qx 0 "$
 printf '\001\000\000\000\000\000\000\000' | dd of="$WORK/hop.cnt" bs=8 seek=2 conv=notrunc status=none
 
 # --- item 13: snapshot frozen:true and a reused pid -----------------------
-"$WORK/prot/sleep" 301 & V=$!; PIDS+=("$V")   # not in a service cgroup: not protected
-check "the victim runs" wait_until 30 runs_exe "$V" "$WORK/prot/sleep"
+cp /bin/sleep "$WORK/victim"
+"$WORK/victim" 301 & V=$!; PIDS+=("$V")
+check "the victim runs" wait_until 30 runs_exe "$V" "$WORK/victim"
 run_cmd alice freeze --arg pid:="$V"
 check "freeze the victim: done" test "$(result)" = done
 FEP=$(episode)
@@ -295,8 +296,8 @@ kill "$V" 2>/dev/null
 
 # --- item 13: thaw when the original cgroup, then its slice, is gone ------
 test_cgroup "/kakuri-test-$$.slice/orig.scope"; ORIG=$TCG
-"$WORK/prot/sleep" 302 & T=$!; PIDS+=("$T")
-check "the process runs" wait_until 30 runs_exe "$T" "$WORK/prot/sleep"
+"$WORK/victim" 302 & T=$!; PIDS+=("$T")
+check "the process runs" wait_until 30 runs_exe "$T" "$WORK/victim"
 echo "$T" >"$ORIG/cgroup.procs"
 run_cmd alice freeze --arg pid:="$T"
 FEP=$(episode)
