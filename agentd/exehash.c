@@ -272,14 +272,16 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 	for (i = 0; i < nf; i++) {
 		if (files[i].size > spec->max_bytes) {
 			snprintf(why, sizeof(why), "larger than %llu MiB (not "
-			    "read)", (unsigned long long)(spec->max_bytes >> 20));
+			    "read)",
+			    (unsigned long long)(spec->max_bytes >> 20));
 		} else if (kk_exe_check(v[files[i].first].pid, &info, why,
 		    sizeof(why)) != -EPERM) {
 			continue;
 		}
 		files[i].skip = true;
-		if ((r = put_line(fd, json_pack("{s:I, s:o}", "done",
-		    (json_int_t)files[i].idx, "skipped", kk_json_str(why)))) < 0)
+		r = put_line(fd, json_pack("{s:I, s:o}", "done",
+		    (json_int_t)files[i].idx, "skipped", kk_json_str(why)));
+		if (r < 0)
 			goto out;
 	}
 	/* smallest first; each keeps the number the plan gave it */
