@@ -41,7 +41,8 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # Code both programs use lives in agentd/ (like relayctl compiling relayd files).
 # evidence preservation (issue 4): freeze, snapshot, collect, manifest
 EVIDENCE_SRC := agentd/artifact.c agentd/freeze.c agentd/core.c \
-	agentd/lime.c agentd/collect.c agentd/evidence.c
+	agentd/lime.c agentd/collect.c agentd/evidence.c agentd/exefile.c \
+	agentd/exehash.c agentd/sandbox.c
 COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
 	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c
 AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
@@ -134,7 +135,21 @@ $(OBJDIR)/forker: tests/integration/forker.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $<
 
-TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker
+# hostile input for the evidence tests: a FUSE server that stops
+# answering, a status prober, a pid reuser, an LD_PRELOAD library
+$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse: $(OBJDIR)/%: tests/integration/%.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+
+$(OBJDIR)/evilpreload.so: tests/integration/evilpreload.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $<
+
+TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
+	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
+	$(OBJDIR)/evilpreload.so
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

@@ -372,26 +372,17 @@ kk_artifact_write(int dirfd, const char *rel, const void *buf, size_t len,
 }
 
 int
-kk_artifact_copy_path(int dirfd, const char *rel, const char *src,
+kk_artifact_copy_fd(int dirfd, const char *rel, int fd, const char *src,
     uint64_t max, const char *method, struct kk_artifact *a)
 {
 	struct kk_sink *s = NULL;
 	uint8_t *buf = NULL;
 	uint64_t total = 0;
 	ssize_t n;
-	int fd = -1, err = 0;
+	int err = 0;
 
 	if (method)
 		snprintf(a->method, sizeof(a->method), "%s", method);
-	fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		snprintf(a->path, sizeof(a->path), "%s", rel);
-		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "%.100s: %s", src,
-		    strerror(-err));
-		return err;
-	}
 	if ((err = kk_sink_open(dirfd, rel, &s)) < 0) {
 		snprintf(a->path, sizeof(a->path), "%s", rel);
 		a->incomplete = true;
@@ -433,6 +424,27 @@ kk_artifact_copy_path(int dirfd, const char *rel, const char *src,
 	err = kk_sink_close(s, a, err);
 out:
 	free(buf);
+	return err;
+}
+
+int
+kk_artifact_copy_path(int dirfd, const char *rel, const char *src,
+    uint64_t max, const char *method, struct kk_artifact *a)
+{
+	int fd, err;
+
+	if (method)
+		snprintf(a->method, sizeof(a->method), "%s", method);
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		snprintf(a->path, sizeof(a->path), "%s", rel);
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "%.100s: %s", src,
+		    strerror(-err));
+		return err;
+	}
+	err = kk_artifact_copy_fd(dirfd, rel, fd, src, max, method, a);
 	close(fd);
 	return err;
 }
@@ -483,6 +495,13 @@ kk_artifacts_free(struct kk_artifacts *l)
 	memset(l, 0, sizeof(*l));
 }
 
+void
+kk_artifacts_begin(struct kk_artifacts *l, const char *rel)
+{
+	if (l->on_begin != NULL)
+		l->on_begin(rel, l->on_add_arg);
+}
+
 int
 kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
 {
@@ -501,6 +520,8 @@ kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
 	}
 	l->v[l->n++] = *a;
 	a->gaps = NULL;
+	if (l->on_add != NULL)
+		l->on_add(&l->v[l->n - 1], l->on_add_arg);
 	return 0;
 }
 
@@ -610,4 +631,39 @@ out:
 	free(buf);
 	close(fd);
 	return err;
+}
+
+json_t *
+kk_json_strn(const char *p, size_t n)
+{
+	static const char hexd[] = "0123456789abcdef";
+	json_t *s;
+	char *q;
+	size_t i, k = 0;
+
+	if ((s = json_stringn(p, n)) != NULL)
+		return s;
+	if (n > SIZE_MAX / 4 - 1 || (q = malloc(n * 4 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch >= 0x20 && ch < 0x7f) {
+			q[k++] = (char)ch;
+		} else {
+			q[k++] = '\\';
+			q[k++] = 'x';
+			q[k++] = hexd[ch >> 4];
+			q[k++] = hexd[ch & 15];
+		}
+	}
+	s = json_stringn(q, k);
+	free(q);
+	return s;
+}
+
+json_t *
+kk_json_str(const char *s)
+{
+	return kk_json_strn(s, strlen(s));
 }

@@ -90,10 +90,6 @@
 #include <systemd/sd-journal.h>
 #include <systemd/sd-login.h>
 
-/* the streaming SHA-256 functions: see util.c for why not EVP */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-
 #include "evidence.h"
 #include "kakuri.h"
 
@@ -104,8 +100,12 @@
 
 /* {"collected",...,"error"} around the items */
 #define ENVELOPE_RESERVE	1024
-/* "exe_sha256": null becomes 64 hex digits */
-#define HASH_RESERVE		64
+/*
+ * "exe_sha256": null becomes 64 hex digits, or "exe_hash_error" with a
+ * reason of at most HASH_WHY_MAX bytes
+ */
+#define HASH_WHY_MAX		160
+#define HASH_RESERVE		(HASH_WHY_MAX + 32)
 #define OWNER_RESERVE		16	/* ,"pid":4194304 */
 
 #define MAX_PROCS		65536
@@ -132,7 +132,6 @@
 #define TEXT_LINE		8192		/* longest text line kept */
 #define NFT_TEXT_MAX		65536
 #define HASH_FILE_MAX		(256ULL << 20)
-#define HASH_CHUNK		(1U << 20)
 #define NL_BUFSZ		65536
 #define NL_RECV_MAX_MS		5000		/* silent kernel: an error */
 
@@ -216,50 +215,15 @@ rfc3339_now(char *buf, size_t len)
 }
 
 /*
- * A JSON string of n bytes.  What the machine holds is not always UTF-8
- * (file names, command lines, log messages): such bytes are written as
- * \xHH so that nothing is lost and the document stays valid.
+ * What the machine holds is not always UTF-8 (file names, command lines,
+ * log messages): kk_json_strn (artifact.c) writes such bytes as \xHH so
+ * that nothing is lost and the document stays valid.
  */
-static json_t *
-jstrn(const char *p, size_t n)
-{
-	static const char hexd[] = "0123456789abcdef";
-	json_t *s;
-	char *q;
-	size_t i, k = 0;
-
-	if ((s = json_stringn(p, n)) != NULL)
-		return s;
-	if (n > SIZE_MAX / 4 - 1 || (q = malloc(n * 4 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch >= 0x20 && ch < 0x7f) {
-			q[k++] = (char)ch;
-		} else {
-			q[k++] = '\\';
-			q[k++] = 'x';
-			q[k++] = hexd[ch >> 4];
-			q[k++] = hexd[ch & 15];
-		}
-	}
-	s = json_stringn(q, k);
-	free(q);
-	return s;
-}
-
-static json_t *
-jstr(const char *s)
-{
-	return jstrn(s, strlen(s));
-}
-
 /* jansson's *_set_new take ownership and tolerate NULL values */
 static void
 set_str(json_t *o, const char *key, const char *v)
 {
-	json_object_set_new(o, key, jstr(v));
+	json_object_set_new(o, key, kk_json_str(v));
 }
 
 static void
@@ -433,7 +397,7 @@ art_note(struct art *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	json_object_set_new(b->extra, "note", jstr(buf));
+	json_object_set_new(b->extra, "note", kk_json_str(buf));
 }
 
 static void
@@ -643,7 +607,7 @@ attr_str(const struct nlattr *a)
 	const char *p = mnl_attr_get_payload(a);
 	size_t n = mnl_attr_get_payload_len(a);
 
-	return jstrn(p, strnlen(p, n));
+	return kk_json_strn(p, strnlen(p, n));
 }
 
 static const char *
@@ -1273,9 +1237,10 @@ unix_diag_cb(const struct nlmsghdr *nlh, void *data)
 			/* abstract: shown with '@', as ss(8) does */
 			name[0] = '@';
 			memcpy(name + 1, p + 1, n - 1);
-			json_object_set_new(o, "path", jstrn(name, n));
+			json_object_set_new(o, "path", kk_json_strn(name, n));
 		} else if (n > 0) {
-			json_object_set_new(o, "path", jstrn(p, strnlen(p, n)));
+			json_object_set_new(o, "path",
+			    kk_json_strn(p, strnlen(p, n)));
 		}
 	}
 	set_int(o, "inode", m->udiag_ino);
@@ -1635,8 +1600,8 @@ static json_t *
 proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 {
 	char path[64], exe[PATH_MAX], *buf;
+	struct kk_exe_info info;
 	struct pstat ps;
-	struct stat st;
 	json_t *o = NULL;
 	ssize_t n;
 
@@ -1659,8 +1624,8 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 		buf[0] = '\n';
 		set_ids(o, buf);
 	}
-	json_object_set_new(o, "comm", jstr(ps.comm));
-	json_object_set_new(o, "state", jstrn(&ps.state, 1));
+	json_object_set_new(o, "comm", kk_json_str(ps.comm));
+	json_object_set_new(o, "state", kk_json_strn(&ps.state, 1));
 	set_int(o, "threads", ps.threads);
 	set_int(o, "start_time", (long long)ps.start);
 	if (c->btime > 0) {
@@ -1679,12 +1644,15 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 		set_str(o, "exe", exe);
 		if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
 			set_bool(o, "exe_deleted", true);
-		/* the file itself, wherever it is (other mount ns, deleted) */
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		/*
+		 * The file itself, wherever it is (other mount ns, deleted),
+		 * as the kernel holds it: no file system is asked (exefile.c).
+		 */
+		if (kk_exe_stat(pid, &info) == 0) {
 			json_object_set_new(o, "exe_sha256", json_null());
-			ref->dev = st.st_dev;
-			ref->ino = st.st_ino;
-			ref->size = st.st_size;
+			ref->dev = info.id.dev;
+			ref->ino = info.id.ino;
+			ref->size = (off_t)info.size;
 			ref->pid = pid;
 			*hash = true;
 		}
@@ -1709,7 +1677,7 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 				buf[i] = ' ';
 		while (n > 0 && buf[n - 1] == ' ')
 			n--;
-		json_object_set_new(o, "cmdline", jstrn(buf, (size_t)n));
+		json_object_set_new(o, "cmdline", kk_json_strn(buf, (size_t)n));
 		if (cut)
 			set_bool(o, "cmdline_cut", true);
 	}
@@ -1721,70 +1689,17 @@ out:
 	return o;
 }
 
-/* SHA-256 of an open file, up to HASH_FILE_MAX bytes, until deadline. */
-static int
-hash_fd(int fd, uint64_t deadline, unsigned char *buf, char out[65])
-{
-	static const char hexd[] = "0123456789abcdef";
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	uint64_t total = 0;
-	SHA256_CTX sha;
-	ssize_t n;
-	size_t i;
-
-	SHA256_Init(&sha);
-	for (;;) {
-		if (now_ns() >= deadline)
-			return -ETIMEDOUT;
-		n = read(fd, buf, HASH_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		if (total > HASH_FILE_MAX)
-			return -EFBIG;	/* grew while we read */
-		SHA256_Update(&sha, buf, (size_t)n);
-	}
-	SHA256_Final(md, &sha);
-	for (i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hexd[md[i] >> 4];
-		out[2 * i + 1] = hexd[md[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
-}
-
-/* Opens the file a process runs, checked to be the one seen in pass one. */
-static int
-open_exe(const char *path, const struct exe_ref *r)
-{
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_dev != r->dev || st.st_ino != r->ino) {
-		close(fd);
-		return -ESTALE;
-	}
-	return fd;
-}
-
 /*
  * Pass two: each distinct executable (device, inode) hashed once, through
- * /proc/PID/exe of any process that still runs it, else its path if that
- * still is the same file.
+ * /proc/PID/exe of a process that still runs it, and only where that may
+ * be read (a regular file on a local file system, exefile.c): a FUSE or
+ * network file could keep the worker waiting for ever.
  */
 static void
 hash_exes(struct collector *c, struct art *b, struct exe_ref *v, size_t n)
 {
-	unsigned char *buf;
-	char hexs[65], path[64];
-	const char *why;
+	struct kk_exe_info info;
+	char hexs[65], why[256];
 	size_t i, j, k, skipped = 0;
 	uint64_t now = now_ns(), deadline;
 	int fd, err;
@@ -1793,50 +1708,48 @@ hash_exes(struct collector *c, struct art *b, struct exe_ref *v, size_t n)
 		return;
 	/* at most half the time left, so later artifacts still get theirs */
 	deadline = now + (c->deadline > now ? (c->deadline - now) / 2 : 0);
-	if ((buf = malloc(HASH_CHUNK)) == NULL) {
-		art_error(b, "hashing: out of memory");
-		return;
-	}
 	qsort(v, n, sizeof(*v), exe_cmp);
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && v[j].dev == v[i].dev &&
 		    v[j].ino == v[i].ino; j++)
 			;
-		why = NULL;
+		why[0] = '\0';
 		if ((uint64_t)v[i].size > HASH_FILE_MAX) {
-			why = "larger than 256 MiB";
+			snprintf(why, sizeof(why), "larger than 256 MiB");
 		} else if (now_ns() >= deadline) {
-			why = "not hashed: time budget";
+			snprintf(why, sizeof(why), "not hashed: time budget");
 			skipped += j - i;
 		} else {
-			for (k = i, fd = -1; k < j && fd < 0; k++) {
-				snprintf(path, sizeof(path), "/proc/%d/exe",
-				    (int)v[k].pid);
-				fd = open_exe(path, &v[k]);
+			err = -ESRCH;
+			fd = -1;
+			snprintf(why, sizeof(why), "gone before hashing");
+			for (k = i; k < j && fd < 0 && err != -EPERM; k++) {
+				err = kk_exe_open(v[k].pid, &info, &fd, why,
+				    sizeof(why));
+				/* it may run another file by now */
+				if (err == 0 && (info.id.dev != v[i].dev ||
+				    info.id.ino != v[i].ino)) {
+					close(fd);
+					fd = -1;
+					snprintf(why, sizeof(why),
+					    "gone before hashing");
+				}
 			}
-			if (fd < 0) {
-				/* all exited: the path, if still that file */
-				json_t *it;
-				const char *p;
-
-				it = json_array_get(b->items, v[i].item);
-				p = json_string_value(json_object_get(it,
-				    "exe"));
-				if (p != NULL && p[0] == '/')
-					fd = open_exe(p, &v[i]);
-			}
-			if (fd < 0) {
-				why = "gone before hashing";
-			} else {
-				err = hash_fd(fd, deadline, buf, hexs);
+			if (fd >= 0) {
+				err = kk_fd_sha256(fd, HASH_FILE_MAX, deadline,
+				    hexs);
 				close(fd);
+				why[0] = '\0';
 				if (err == -ETIMEDOUT) {
-					why = "not hashed: time budget";
+					snprintf(why, sizeof(why),
+					    "not hashed: time budget");
 					skipped += j - i;
 				} else if (err == -EFBIG) {
-					why = "larger than 256 MiB";
+					snprintf(why, sizeof(why),
+					    "larger than 256 MiB");
 				} else if (err < 0) {
-					why = strerror(-err);
+					snprintf(why, sizeof(why), "%s",
+					    strerror(-err));
 				}
 			}
 		}
@@ -1844,16 +1757,17 @@ hash_exes(struct collector *c, struct art *b, struct exe_ref *v, size_t n)
 			json_t *item = json_array_get(b->items, v[k].item);
 
 			/* HASH_RESERVE covers either member */
-			if (why == NULL)
+			if (why[0] == '\0')
 				set_str(item, "exe_sha256", hexs);
 			else
-				set_str(item, "exe_hash_error", why);
+				json_object_set_new(item, "exe_hash_error",
+				    kk_json_strn(why, strnlen(why,
+				    HASH_WHY_MAX)));
 		}
 	}
 	if (skipped > 0)
 		art_error(b, "%zu executables not hashed (time budget)",
 		    skipped);
-	free(buf);
 }
 
 static void
@@ -1911,7 +1825,7 @@ set_fixed(json_t *o, const char *key, const char *p, size_t max)
 	size_t n = strnlen(p, max);
 
 	if (n > 0)
-		json_object_set_new(o, key, jstrn(p, n));
+		json_object_set_new(o, key, kk_json_strn(p, n));
 }
 
 static void
@@ -2320,7 +2234,7 @@ nft_text(enum nft_kind kind, const void *obj, bool *cut)
 		*cut = true;
 	}
 	buf[n] = '\0';
-	s = jstr(buf);
+	s = kk_json_str(buf);
 	free(buf);
 	return s;
 }
@@ -2479,7 +2393,7 @@ nft_from_text(struct art *b, const char *text)
 	while (*p != '\0' && art_alive(b)) {
 		nl = strchr(p, '\n');
 		n = nl ? (size_t)(nl - p) : strlen(p);
-		if (!art_push(b, jstrn(p, n), 0))
+		if (!art_push(b, kk_json_strn(p, n), 0))
 			break;
 		p += n;
 		if (*p == '\n')
@@ -2631,7 +2545,7 @@ journal_entry(sd_journal *j)
 			set_bool(o, "cut", true);
 		}
 		json_object_set_new(o, fields[i],
-		    jstrn((const char *)d + fl + 1, len));
+		    kk_json_strn((const char *)d + fl + 1, len));
 	}
 	return o;
 }
@@ -2992,7 +2906,7 @@ art_write(struct art *b, const char *rel, struct kk_artifacts *arts)
 	json_object_set_new(doc, "truncated", json_boolean(b->cut ||
 	    b->timeout));
 	if (msg[0] != '\0')
-		json_object_set_new(doc, "error", jstr(msg));
+		json_object_set_new(doc, "error", kk_json_str(msg));
 	json_object_update(doc, b->extra);
 	if (json_object_get(doc, "items") == NULL) {
 		json_decref(doc);

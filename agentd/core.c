@@ -139,6 +139,7 @@ struct snap {
 	char *err;
 	size_t errlen;
 	int ret;
+	unsigned long long want_start;	/* 0: whoever has the pid */
 
 	unsigned long long start_time;
 	long pgsz;
@@ -1337,6 +1338,7 @@ put_file(struct snap *sn, const char *name, const char *buf, size_t len)
 
 	art_init(sn, &a);
 	snprintf(rel, sizeof(rel), "pid-%d/%s", (int)sn->pid, name);
+	kk_artifacts_begin(sn->arts, rel);
 	err = kk_artifact_write(sn->dirfd, rel, buf, len, "procfs", &a);
 	if (err == -ENOSPC)
 		set_err(sn, "%s: no space left on device", rel);
@@ -1349,9 +1351,10 @@ put_file(struct snap *sn, const char *name, const char *buf, size_t len)
 static int
 snap_files(struct snap *sn)
 {
+	struct kk_exe_info info;
 	struct kk_artifact a;
-	char rel[64], src[64];
-	int err;
+	char rel[64], src[64], why[200];
+	int err, fd;
 
 	if ((err = put_file(sn, "maps", sn->maps, sn->mapslen)) < 0)
 		return err;
@@ -1370,8 +1373,24 @@ snap_files(struct snap *sn)
 	art_init(sn, &a);
 	snprintf(rel, sizeof(rel), "pid-%d/exe", (int)sn->pid);
 	snprintf(src, sizeof(src), "/proc/%d/exe", (int)sn->pid);
-	err = kk_artifact_copy_path(sn->dirfd, rel, src, EXE_MAX, "procfs",
-	    &a);
+	/*
+	 * Only from a local file system: a FUSE or network server could
+	 * keep us waiting for ever.  What is not copied is an empty
+	 * artifact that says why, so the manifest tells the examiner.
+	 */
+	kk_artifacts_begin(sn->arts, rel);
+	err = kk_exe_open(sn->pid, &info, &fd, why, sizeof(why));
+	if (err == -EPERM) {
+		err = kk_artifact_write(sn->dirfd, rel, "", 0, "procfs", &a);
+		a.incomplete = true;
+		snprintf(a.error, sizeof(a.error), "not copied: %.180s", why);
+	} else if (err == 0) {
+		err = kk_artifact_copy_fd(sn->dirfd, rel, fd, src, EXE_MAX,
+		    "procfs", &a);
+		close(fd);
+	} else if (err == -ESRCH) {
+		err = -ENOENT;
+	}
 	if (art_add(sn, &a) < 0 && err == 0)
 		err = -ENOMEM;
 	/* no executable to copy (it can vanish with its mount): not fatal */
@@ -1405,6 +1424,14 @@ snap_run(struct snap *sn)
 	if ((err = kk_proc_start_time(sn->pid, &sn->start_time)) < 0) {
 		set_err(sn, "%s", err == -ESRCH ? "no such process" :
 		    strerror(-err));
+		goto out;
+	}
+	/* the pid was recorded for another process: not a word of it */
+	if (sn->want_start != 0 && sn->start_time != sn->want_start) {
+		err = -ESRCH;
+		set_err(sn, "not the process recorded (started at %llu, not "
+		    "%llu): its pid was reused", sn->start_time,
+		    sn->want_start);
 		goto out;
 	}
 	if ((err = read_pidfile(sn, "status", SMALL_MAX, &sn->status,
@@ -1504,6 +1531,8 @@ snap_run(struct snap *sn)
 	}
 
 	art_init(sn, &a);
+	snprintf(path, sizeof(path), "pid-%d/core", (int)sn->pid);
+	kk_artifacts_begin(sn->arts, path);
 	err = write_core(sn, &a);
 	detach_threads(sn);
 	cerr = art_add(sn, &a);
@@ -1564,8 +1593,8 @@ snap_thread(void *arg)
 }
 
 int
-kk_snapshot_process(int dirfd, pid_t pid, struct kk_artifacts *arts,
-    char *err, size_t errlen)
+kk_snapshot_process(int dirfd, pid_t pid, unsigned long long start_time,
+    struct kk_artifacts *arts, char *err, size_t errlen)
 {
 	struct snap *sn;
 	pthread_t thr;
@@ -1590,6 +1619,7 @@ kk_snapshot_process(int dirfd, pid_t pid, struct kk_artifacts *arts,
 	if ((sn = calloc(1, sizeof(*sn))) == NULL)
 		return -ENOMEM;
 	sn->pid = pid;
+	sn->want_start = start_time;
 	sn->dirfd = dirfd;
 	sn->arts = arts;
 	sn->err = err;

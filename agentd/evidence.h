@@ -4,6 +4,8 @@
  *
  * Modules:
  *   artifact.c  artifacts (one evidence file each) and hashing file writers
+ *   exefile.c   the executable of a process: identity, file system, safe open
+ *   exehash.c   hashing every running executable (in a worker), read back
  *   freeze.c    cgroup v2 freezer (v1 freezer fallback), selectors, thaw
  *   core.c      per-process snapshot: ELF core via ptrace + pagemap, maps, ...
  *   lime.c      physical RAM as LiME v1 from /proc/kcore (or /dev/crash, /dev/mem)
@@ -44,6 +46,15 @@ struct kk_artifacts {
 	struct kk_artifact *v;
 	size_t n;
 	size_t cap;
+	/*
+	 * Told of every artifact as it is added (an evidence worker sends
+	 * each one to the parent at once, so that what was finished before
+	 * a kill at the deadline is still recorded).  Optional.
+	 */
+	void (*on_add)(const struct kk_artifact *a, void *arg);
+	/* told of each artifact before it is started (same purpose) */
+	void (*on_begin)(const char *rel, void *arg);
+	void *on_add_arg;
 };
 
 /* artifact.c */
@@ -54,6 +65,8 @@ void kk_artifacts_free(struct kk_artifacts *l);
  * a->gaps is set to NULL).  -E2BIG beyond KK_ART_MAX.
  */
 int kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a);
+/* Says that rel is being started (kk_artifacts.on_begin). */
+void kk_artifacts_begin(struct kk_artifacts *l, const char *rel);
 /* a->gaps += {offset, length, why}; creates the array when needed */
 int kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
     const char *why);
@@ -87,8 +100,11 @@ int kk_sink_open_pipelined(int dirfd, const char *rel, struct kk_sink **out);
 /* Whole small files: write buf as rel, fill *a (method given). */
 int kk_artifact_write(int dirfd, const char *rel, const void *buf, size_t len,
     const char *method, struct kk_artifact *a);
-/* Copies a file (e.g. /proc/PID/maps, /proc/PID/exe) up to max bytes. */
+/* Copies a file (e.g. /proc/PID/maps) up to max bytes. */
 int kk_artifact_copy_path(int dirfd, const char *rel, const char *src,
+    uint64_t max, const char *method, struct kk_artifact *a);
+/* The same from an open file (read from where it stands). */
+int kk_artifact_copy_fd(int dirfd, const char *rel, int fd, const char *src,
     uint64_t max, const char *method, struct kk_artifact *a);
 /* json_dumps(o) to rel (compact, one trailing newline) */
 int kk_artifact_write_json(int dirfd, const char *rel, json_t *o,
@@ -103,13 +119,116 @@ int kk_read_text(const char *path, size_t max, char **out, size_t *outlen);
 /* Process start time (field 22 of /proc/PID/stat); 0 and -errno if gone. */
 int kk_proc_start_time(pid_t pid, unsigned long long *out);
 
+/*
+ * A JSON string of n bytes; bytes that are not printable ASCII or valid
+ * UTF-8 (file names and command lines need not be) are written as \xHH.
+ */
+json_t *kk_json_strn(const char *p, size_t n);
+json_t *kk_json_str(const char *s);
+
+/* exefile.c ----------------------------------------------------------- */
+
+/* A file, as the kernel knows it. */
+struct kk_file_id {
+	uint64_t dev;		/* st_dev */
+	uint64_t ino;
+};
+
+/* What statx says about the executable of a process, asking no server. */
+struct kk_exe_info {
+	struct kk_file_id id;
+	uint64_t size;
+	uint64_t mnt_id;
+	mode_t mode;
+	bool have_ino;
+	bool have_mnt;
+};
+
+/*
+ * statx of /proc/PID/exe with AT_STATX_DONT_SYNC: the file the process
+ * runs, without a round trip to its file system.  -ESRCH for a kernel
+ * thread or a process that is gone.  Safe in the event loop.
+ */
+int kk_exe_stat(pid_t pid, struct kk_exe_info *info);
+/* The same for a path (the policy's, in our own mount namespace). */
+int kk_path_id(const char *path, struct kk_file_id *id);
+/* Type of mount mnt_id in pid's mount table (pid 0: ours); -ENOENT. */
+int kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len);
+/* A local disk or memory file system, whose files may be read. */
+bool kk_fstype_local(const char *fstype);
+/*
+ * Would kk_exe_open read pid's executable?  0 yes; -EPERM with why when
+ * it would not (its file system, its type); -ESRCH.  Asks no server.
+ */
+int kk_exe_check(pid_t pid, struct kk_exe_info *info, char *why,
+    size_t whylen);
+/*
+ * Opens the executable of pid for reading if, and only if, it is a
+ * regular file on a local file system (checked before anything of that
+ * file system is called): *fd, info filled.  -EPERM with why when it is
+ * not to be read, -ESRCH when there is none.  Workers only: reading may
+ * still take long.
+ */
+int kk_exe_open(pid_t pid, struct kk_exe_info *info, int *fd, char *why,
+    size_t whylen);
+/*
+ * SHA-256 of what is left to read of fd, lowercase hex: -EFBIG past max
+ * bytes, -ETIMEDOUT once CLOCK_MONOTONIC passes deadline_ns (0: none).
+ */
+int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
+
+/* exehash.c ----------------------------------------------------------- */
+
+struct kk_hash_spec {
+	const pid_t *pids;	/* only the executables of these; NULL: all */
+	size_t npids;
+	uint64_t max_bytes;	/* larger files are not read */
+	uint64_t deadline_ns;	/* CLOCK_MONOTONIC; no reading after it */
+};
+/* Hashes the executables spec names, as JSON lines written to fd. */
+int kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec);
+
+/* One executable in a scan, as the parent learns of it. */
+struct kk_hash_file {
+	struct kk_file_id id;
+	uint64_t size;
+	char *exe;		/* the path /proc/PID/exe named */
+	json_t *pids;		/* up to 64 of its processes */
+	size_t npids;		/* how many there were */
+	char sha256[65];	/* "" unless hashed */
+	char *why;		/* why it was not hashed */
+	bool begun;		/* the worker started reading it */
+	bool done;
+};
+
+struct kk_hash_result {
+	struct kk_hash_file *v;
+	size_t n;
+	size_t cap;
+	bool ended;		/* the worker said it was through */
+};
+/* One line of kk_exe_hash_scan's output; -EBADMSG if it is not one. */
+int kk_hash_result_line(struct kk_hash_result *res, const char *line,
+    size_t len);
+/* The worker is gone: the file it was reading, and those it never reached. */
+void kk_hash_result_close(struct kk_hash_result *res, const char *why_reading,
+    const char *why_pending);
+/* The files whose hash is sha (hex, either case); caller frees *ids. */
+int kk_hash_result_match(const struct kk_hash_result *res, const char *sha,
+    struct kk_file_id **ids, size_t *n);
+/* [{exe, size, pids, npids, why}] for the files not hashed, at most max. */
+json_t *kk_hash_result_unhashed(const struct kk_hash_result *res, size_t max);
+size_t kk_hash_result_count(const struct kk_hash_result *res, bool hashed);
+void kk_hash_result_free(struct kk_hash_result *res);
+
 /* freeze.c ------------------------------------------------------------ */
 
 enum kk_sel_kind {
 	KK_SEL_PID,		/* pid (and descendants unless !tree) */
 	KK_SEL_UID,		/* every process of uid */
 	KK_SEL_EXE,		/* every process whose /proc/PID/exe is this path */
-	KK_SEL_SHA256,		/* every process whose executable hashes to this */
+	KK_SEL_SHA256,		/* by hash: a worker resolves it to files */
+	KK_SEL_FILES,		/* every process running one of files[] */
 	KK_SEL_ALL,		/* thaw only: everything kakuri froze */
 };
 
@@ -120,14 +239,52 @@ struct kk_selector {
 	uid_t uid;
 	char exe[PATH_MAX];
 	char sha256[65];	/* lowercase hex */
+	const struct kk_file_id *files;	/* KK_SEL_FILES (device, inode) */
+	size_t nfiles;
+};
+
+/*
+ * A program the policy protects (evidence.protect).  A process counts as
+ * that program only if it runs the very file the path named when the
+ * guard was made (device and inode, read through the kernel's
+ * /proc/PID/exe: no other mount namespace, copy, bind mount or path trick
+ * matches) and it runs in the cgroup of a system service (see
+ * kk_freeze_guard.service_slice): the same binary started by a user, with
+ * LD_PRELOAD or anything else, is not the service.
+ */
+struct kk_protected_exe {
+	const char *path;		/* as the policy names it */
+	struct kk_file_id id;
+	bool resolved;			/* the path named a file */
 };
 
 /* Processes that are never frozen, beyond pid 1 and kernel threads. */
 struct kk_freeze_guard {
 	pid_t self;			/* kakurid: itself and its children */
-	const char *const *protect_exe;	/* absolute paths from the policy */
-	size_t nprotect_exe;
+	const struct kk_protected_exe *protect;
+	size_t nprotect;
+	/*
+	 * Where system services run, as a cgroup path: a protected
+	 * program's process must be in a ".service" unit's cgroup below it
+	 * (or below such a cgroup), every directory from that unit down
+	 * owned by root (not delegated to a user).  "/system.slice" in
+	 * kakurid; NULL protects nothing by policy.
+	 */
+	const char *service_slice;
 };
+
+#define KK_SERVICE_SLICE	"/system.slice"
+
+/* Resolves the policy's paths now, in our own mount namespace. */
+void kk_protect_resolve(const char *const *paths, size_t n,
+    struct kk_protected_exe *out);
+/*
+ * Why pid must never be frozen or snapshotted (pid 1, a kernel thread,
+ * kakurid or one of its children, the caller, a protected service), in
+ * why; NULL when it may be.  Reads only /proc and cgroupfs.
+ */
+const char *kk_protected(const struct kk_freeze_guard *g, pid_t pid,
+    char *why, size_t whylen);
 
 /* One frozen process, with what thaw needs to put it back. */
 struct kk_frozen {
@@ -162,34 +319,64 @@ int kk_freezer_probe(struct kk_freezer *fz, char *err, size_t errlen);
 /*
  * Freezes what sel names into the quarantine group `group` (created frozen
  * while still empty, targets moved in, re-scanned for new children until
- * none appear, then "frozen 1" awaited).  Appends each process to *set.
- * A selector that names a protected process explicitly (pid selector) is
- * refused with -EPERM; the uid/exe/sha256 selectors skip protected
- * processes and list them in *skipped (array of {pid, exe, why}) if given.
- * -ESRCH if nothing matched; -ETIMEDOUT if "frozen 1" never came (the
- * processes stay in the frozen group and in *set).
+ * none appear, then "frozen 1" awaited).  The cgroup a target comes from
+ * is frozen before the target is moved (unless it holds kakurid, the
+ * caller, pid 1, a protected process or child groups), so that a process
+ * that forks to a new pid faster than /proc can be scanned holds still;
+ * it is put back as it was before the call returns.  Appends each process
+ * to *set.  A selector that names a protected process explicitly (pid
+ * selector) is refused with -EPERM; the uid/exe/files selectors skip
+ * protected processes and list them in *skipped (array of {pid, exe,
+ * why}) if given.  KK_SEL_SHA256 is -EINVAL: a worker resolves it to
+ * KK_SEL_FILES first (exehash.c).  -ESRCH if nothing matched; -ETIMEDOUT
+ * if "frozen 1" never came (the processes stay in the frozen group and in
+ * *set).
  */
 int kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
     const struct kk_selector *sel, const char *group,
     struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen);
+/*
+ * kk_freeze without blocking on the kernel (an event loop's way): the
+ * targets are moved and 0 returned with *op; then kk_freeze_poll until it
+ * no longer says -EAGAIN ("frozen 1" not yet, time left), its result
+ * being kk_freeze's (op is freed then).  A process in an uninterruptible
+ * wait (a file that does not answer) can keep "frozen 1" away for the
+ * whole timeout; the loop serves meanwhile.  set and *skipped must stay
+ * until the end; kk_freeze_op_free drops an op that is not polled to its
+ * end (the processes stay in the frozen group).
+ */
+struct kk_freeze_op;
+int kk_freeze_begin(const struct kk_freezer *fz,
+    const struct kk_freeze_guard *g, const struct kk_selector *sel,
+    const char *group, struct kk_frozen_set *set, json_t **skipped,
+    struct kk_freeze_op **op, char *err, size_t errlen);
+int kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen);
+void kk_freeze_op_free(struct kk_freeze_op *op);
 /*
  * Thaws what sel names among *set (KK_SEL_ALL: all): each process whose
  * start time still matches is moved back to its original cgroup; entries
  * are removed from *set and appended to *thawed; empty groups are thawed
  * and removed.  Processes that are gone are dropped from *set and counted
  * in *gone.
+ *
+ * Never above where it came from: when the original cgroup is gone, it is
+ * made again (mkdir) below its nearest ancestor that still exists, as
+ * long as that ancestor is inside the original's slice (the deepest
+ * ".slice" in its path; without one, the original's parent); when it
+ * exists but takes no processes any more (v2: controllers enabled below
+ * it), a leaf "kakuri-thawed" is made inside it.  What cannot be put back
+ * so stays frozen, stays in *set, and is listed in *kept (array of {pid,
+ * exe, cgroup, why}) if given; the call then returns -EAGAIN.
  */
 int kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
     struct kk_frozen_set *set, struct kk_frozen_set *thawed, size_t *gone,
-    char *err, size_t errlen);
+    json_t **kept, char *err, size_t errlen);
 void kk_frozen_set_free(struct kk_frozen_set *set);
 json_t *kk_frozen_to_json(const struct kk_frozen_set *set);
 int kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set);
 /* Persisted as state_dir/frozen.json (temp + fsync + rename). */
 int kk_frozen_save(const char *path, const struct kk_frozen_set *set);
 int kk_frozen_load(const char *path, struct kk_frozen_set *set);
-/* SHA-256 of an executable file, lowercase hex */
-int kk_file_sha256(const char *path, char out[65]);
 
 /* core.c -------------------------------------------------------------- */
 
@@ -199,11 +386,16 @@ int kk_file_sha256(const char *path, char out[65]);
  * frozen and running processes alike (PTRACE_SEIZE + PTRACE_INTERRUPT,
  * never a plain attach or a signal).  Pages the process never touched
  * (pagemap) stay holes and are not faulted in.  Every file written is
- * appended to *arts, also when incomplete.  Returns 0, or the first error
- * (-ESRCH: the process vanished, -ENOSPC: disk full, ...).
+ * appended to *arts, also when incomplete.  start_time, when not 0, is
+ * the start time recorded for pid (a freeze): a process that started at
+ * another time is a pid reused by someone else, and is -ESRCH untouched.
+ * The executable is copied only from a local file system (exefile.c);
+ * otherwise pid-N/exe is an empty artifact whose error says why.
+ * Returns 0, or the first error (-ESRCH: the process vanished, -ENOSPC:
+ * disk full, ...).
  */
-int kk_snapshot_process(int dirfd, pid_t pid, struct kk_artifacts *arts,
-    char *err, size_t errlen);
+int kk_snapshot_process(int dirfd, pid_t pid, unsigned long long start_time,
+    struct kk_artifacts *arts, char *err, size_t errlen);
 
 /* lime.c -------------------------------------------------------------- */
 

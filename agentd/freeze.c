@@ -15,10 +15,26 @@
  * both are visible to the process and its parent (wait(2) reports a
  * stop), and a stopped task can be continued by anyone who may signal it.
  *
+ * A process that forks to a new pid every few milliseconds (and lets the
+ * old one exit) would outrun that: by the time its pid is written to
+ * cgroup.procs it is gone.  So the cgroup a target comes from (its
+ * source) is frozen first, then its targets are moved out of it, and the
+ * source is put back as it was.  Other processes of the source stand
+ * still for those milliseconds.  A source is left running (and the chase
+ * above is all there is) when it is the root, holds kakurid, the caller
+ * or pid 1, holds a protected process, or has child groups (freezing it
+ * would freeze them too).
+ *
  * Moving a process needs write access to the common ancestor of the two
  * groups; kakurid runs as root.  The original group of every process is
- * recorded so thaw can put it back (or, when that group has gone, into
- * its nearest ancestor that still takes processes).
+ * recorded so thaw can put it back, and never higher up: a group that has
+ * gone is made again inside its slice (see kk_thaw).
+ *
+ * Protected programs (kk_protected_exe) are recognised by what they are, not by
+ * a path: the file the kernel says they run, and the system service
+ * cgroup they run in.  Nothing here reads an executable's content: the
+ * sha256 selector is resolved by a worker (exehash.c) into the files it
+ * names, and kk_freeze matches those by device and inode.
  *
  * Environment: KAKURI_FREEZER=v1 makes kk_freezer_probe use the v1
  * freezer only (tests of the fallback on hosts that have both),
@@ -38,14 +54,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
-
-/* the streaming SHA-256 functions: see util.c for why not EVP */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
 
 #include "evidence.h"
 #include "kakuri.h"
@@ -55,14 +68,20 @@
 #define FZ_PASSES_MAX		1000	/* re-scans for children forked meanwhile */
 #define FZ_SCAN_MAX		(1 << 20)	/* /proc entries looked at per scan */
 #define FZ_SET_MAX		(1 << 20)	/* processes in a frozen set */
-#define FZ_HASH_CACHE_MAX	65536	/* executables hashed per call */
-#define FZ_EXE_MAX		((uint64_t)4 << 30)	/* bytes hashed per file */
 #define FZ_SKIP_MAX		4096	/* entries in *skipped */
 #define FZ_CHAIN_MAX		64	/* ppid steps to a recorded ancestor */
 #define FZ_MOUNTINFO_LINES	100000
 #define FZ_PROCS_FILE_MAX	(16 << 20)	/* bytes of one cgroup.procs */
 #define FZ_JSON_MAX		(256 << 20)	/* frozen.json */
 #define FZ_UP_MAX		256	/* ancestors tried when moving back */
+#define FZ_SOURCES_MAX		64	/* source groups frozen per call */
+#define FZ_SOURCE_WAIT_MS	100	/* for one source group to be frozen */
+#define FZ_SOURCES_WAIT_MS	300	/* for all of them, per call */
+#define FZ_VANISHED_PASSES	8	/* passes after targets that exited */
+#define FZ_VANISHED_MS		100	/* and at most this long */
+#define FZ_DIRENT_BUF		512	/* bytes of /proc listed at once */
+#define FZ_ZOMBIES_MAX		4096	/* zombies remembered per call */
+#define FZ_THAWED_LEAF		"kakuri-thawed"
 #define FZ_DELETED		" (deleted)"
 
 /* What /proc/PID/stat says about one process. */
@@ -87,17 +106,10 @@ struct pidkey {
 	size_t idx;		/* in the set */
 };
 
-struct hcache_ent {
-	dev_t dev;
-	ino_t ino;
-	char hex[65];
-};
-
-/* Executables already hashed in this call, by (st_dev, st_ino). */
-struct hcache {
-	struct hcache_ent *v;
-	size_t n;
-	size_t cap;
+/* A cgroup targets came from, and whether this call froze it. */
+struct source {
+	char cg[PATH_MAX];		/* as /proc/PID/cgroup names it */
+	bool frozen;			/* by us: put back at the end */
 };
 
 /* One kk_freeze call. */
@@ -116,7 +128,18 @@ struct fzcall {
 	struct pidkey *keys;		/* the set, sorted, rebuilt every pass */
 	size_t nkeys;
 	json_t *skipped;
-	struct hcache hc;
+	struct source *src;		/* FZ_SOURCES_MAX of them */
+	size_t nsrc;
+	bool src_moved;			/* a pass froze a source: look again */
+	bool vanished;			/* a target exited while taken */
+	struct pidkey *zombies;		/* seen in this call */
+	size_t nzombies;
+	size_t capzombies;
+	bool src_ok;			/* the groups below were read */
+	struct timespec src_wait_until;	/* waiting for sources ends */
+	char self_cg[PATH_MAX];		/* kakurid's group */
+	char caller_cg[PATH_MAX];	/* ours (unit tests: the test's) */
+	char init_cg[PATH_MAX];		/* pid 1's */
 	struct timespec deadline;
 	size_t matched;			/* targets seen, frozen now or earlier */
 	char *err;
@@ -125,6 +148,9 @@ struct fzcall {
 
 static int fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+static int wait_frozen_dir(const char *gdir, bool v2,
+    const struct timespec *deadline);
+static int group_pids(const char *gdir, pid_t **out, size_t *n);
 
 static int
 fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
@@ -408,13 +434,14 @@ has_opt(const char *opts, const char *opt)
 }
 
 /*
- * The mount point of the cgroup2 hierarchy (v1: of the hierarchy with the
- * freezer controller).  Only a mount of the hierarchy's root ("/" in the
- * fourth field) is used: /proc/PID/cgroup paths are relative to that root,
- * so ROOT + path names the group.
+ * The mount point of the cgroup2 hierarchy (v1opt NULL), else of the v1
+ * hierarchy mounted with option v1opt ("freezer", "name=systemd").  Only
+ * a mount of the hierarchy's root ("/" in the fourth field) is used:
+ * /proc/PID/cgroup paths are relative to that root, so ROOT + path names
+ * the group.
  */
 static int
-find_mount(bool v1, char *out, size_t outlen)
+find_mount_opt(const char *v1opt, char *out, size_t outlen)
 {
 	char *line = NULL, *sep, *f[6], *post[3], *save, *p;
 	size_t cap = 0;
@@ -442,8 +469,8 @@ find_mount(bool v1, char *out, size_t outlen)
 			continue;
 		if (strcmp(f[3], "/") != 0)
 			continue;
-		if (v1 ? strcmp(post[0], "cgroup") != 0 ||
-		    !has_opt(post[2], "freezer") :
+		if (v1opt != NULL ? strcmp(post[0], "cgroup") != 0 ||
+		    !has_opt(post[2], v1opt) :
 		    strcmp(post[0], "cgroup2") != 0)
 			continue;
 		unescape(f[4]);
@@ -458,6 +485,12 @@ find_mount(bool v1, char *out, size_t outlen)
 	free(line);
 	fclose(fp);
 	return r;
+}
+
+static int
+find_mount(bool v1, char *out, size_t outlen)
+{
+	return find_mount_opt(v1 ? "freezer" : NULL, out, outlen);
 }
 
 /* ROOT/kakuri, without a double slash when the hierarchy is mounted on "/". */
@@ -653,11 +686,12 @@ read_exe(pid_t pid, char *out, size_t len)
 }
 
 /*
- * The process's group in our hierarchy: the "0::" line of /proc/PID/cgroup
- * for cgroup2, the line listing "freezer" for v1.
+ * The process's group in a hierarchy: the "0::" line of /proc/PID/cgroup
+ * for cgroup2 (v1opt NULL), else the line listing v1opt ("freezer",
+ * "name=systemd").
  */
 static int
-read_cgroup(pid_t pid, bool v2, char *out, size_t len)
+read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len)
 {
 	char path[64], buf[8192], *line, *save, *c1, *c2;
 	ssize_t n;
@@ -672,8 +706,8 @@ read_cgroup(pid_t pid, bool v2, char *out, size_t len)
 			continue;
 		*c1 = '\0';
 		*c2 = '\0';
-		if (v2 ? strcmp(line, "0") != 0 || c1[1] != '\0' :
-		    !has_opt(c1 + 1, "freezer"))
+		if (v1opt == NULL ? strcmp(line, "0") != 0 || c1[1] != '\0' :
+		    !has_opt(c1 + 1, v1opt))
 			continue;
 		if (strlen(c2 + 1) >= len)
 			return -ENAMETOOLONG;
@@ -681,6 +715,13 @@ read_cgroup(pid_t pid, bool v2, char *out, size_t len)
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/* The group in our hierarchy: cgroup2, or the v1 freezer's. */
+static int
+read_cgroup(pid_t pid, bool v2, char *out, size_t len)
+{
+	return read_cgroup_opt(pid, v2 ? NULL : "freezer", out, len);
 }
 
 static int
@@ -759,124 +800,83 @@ first_child(const struct ptab *t, pid_t ppid)
 	return lo;
 }
 
-/* ---- hashing ---- */
-
-static int
-hash_fd(int fd, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	unsigned char *buf;
-	uint64_t total = 0;
-	SHA256_CTX c;
-	ssize_t n;
-	size_t i;
-	int r = 0;
-
-	if ((buf = malloc(1 << 16)) == NULL)
-		return -ENOMEM;
-	SHA256_Init(&c);
-	for (;;) {
-		n = read(fd, buf, 1 << 16);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		if (total > FZ_EXE_MAX) {
-			r = -EFBIG;
-			goto out;
-		}
-		SHA256_Update(&c, buf, (size_t)n);
-	}
-	SHA256_Final(md, &c);
-	for (i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[64] = '\0';
-out:
-	free(buf);
-	return r;
-}
-
-int
-kk_file_sha256(const char *path, char out[65])
-{
-	int fd, r;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = hash_fd(fd, out);
-	close(fd);
-	return r;
-}
-
-/*
- * The hash of the file a process executes.  /proc/PID/exe opens that
- * very file, also when it has been deleted or replaced on disk since;
- * one binary run by many processes is hashed once per call.
- */
-static int
-exe_sha256(struct hcache *hc, pid_t pid, char out[65])
-{
-	struct hcache_ent *nv;
-	struct stat st;
-	char path[64];
-	size_t i, ncap;
-	int fd, r;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	for (i = 0; i < hc->n; i++) {
-		if (hc->v[i].dev == st.st_dev && hc->v[i].ino == st.st_ino) {
-			memcpy(out, hc->v[i].hex, 65);
-			r = 0;
-			goto out;
-		}
-	}
-	if ((r = hash_fd(fd, out)) < 0)
-		goto out;
-	if (hc->n == hc->cap && hc->cap < FZ_HASH_CACHE_MAX) {
-		ncap = hc->cap == 0 ? 64 : hc->cap * 2;
-		if ((nv = realloc(hc->v, ncap * sizeof(*nv))) != NULL) {
-			hc->v = nv;
-			hc->cap = ncap;
-		}
-	}
-	if (hc->n < hc->cap) {
-		hc->v[hc->n].dev = st.st_dev;
-		hc->v[hc->n].ino = st.st_ino;
-		memcpy(hc->v[hc->n].hex, out, 65);
-		hc->n++;
-	}
-out:
-	close(fd);
-	return r;
-}
-
 /* ---- protection ---- */
 
+void
+kk_protect_resolve(const char *const *paths, size_t n,
+    struct kk_protected_exe *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].path = paths[i];
+		/* a path that names nothing protects nothing */
+		out[i].resolved = paths[i] != NULL &&
+		    kk_path_id(paths[i], &out[i].id) == 0;
+	}
+}
+
 /*
- * Why pid must not be frozen, or NULL.  *descend says whether its
- * children may still be (a protected program's children are not
- * protected; kakurid's family and kernel threads are left alone whole).
+ * Is cg (a cgroup path) a system service's own: a ".service" unit
+ * somewhere below slice (nested slices allowed, nothing else between),
+ * and every directory from the unit's down to cg owned by root, that is
+ * not delegated to a user?  The unit's name goes to unit.
+ */
+static bool
+service_cgroup(const char *slice, const char *cg, const char *v1opt,
+    char *unit, size_t unitlen)
+{
+	char root[PATH_MAX], dir[PATH_MAX];
+	const char *p, *unit_end = NULL;
+	struct stat st;
+	size_t n = strlen(slice), k;
+
+	if (n == 0 || strncmp(cg, slice, n) != 0 || cg[n] != '/' ||
+	    !cgpath_ok(cg))
+		return false;
+	for (p = cg + n; *p == '/'; p += k) {
+		p++;
+		k = strcspn(p, "/");
+		if (k > 8 && strncmp(p + k - 8, ".service", 8) == 0) {
+			unit_end = p + k;
+			snprintf(unit, unitlen, "%.*s", (int)k, p);
+			break;
+		}
+		if (!(k > 6 && strncmp(p + k - 6, ".slice", 6) == 0))
+			return false;
+	}
+	if (unit_end == NULL ||
+	    find_mount_opt(v1opt, root, sizeof(root)) < 0)
+		return false;
+	/* the unit's directory, then each one below it down to cg */
+	for (p = unit_end;; p += strcspn(p + 1, "/") + 1) {
+		if (snprintf(dir, sizeof(dir), "%s%.*s",
+		    strcmp(root, "/") == 0 ? "" : root, (int)(p - cg), cg) >=
+		    (int)sizeof(dir))
+			return false;
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != 0)
+			return false;
+		if (*p == '\0')
+			break;
+	}
+	return true;
+}
+
+/*
+ * Why ps must not be frozen, or NULL; the policy's reason is written to
+ * why.  *descend says whether its children may still be (a protected
+ * program's children are not protected; kakurid's family and kernel
+ * threads are left alone whole).
  */
 static const char *
 protected_why(const struct kk_freeze_guard *g, const struct pstat *ps,
-    const char *exe, bool *descend)
+    char *why, size_t whylen, bool *descend)
 {
+	struct kk_exe_info info;
+	char cg[PATH_MAX], unit[256];
+	const char *v1opt = NULL;
 	size_t i;
 
 	*descend = false;
@@ -893,10 +893,44 @@ protected_why(const struct kk_freeze_guard *g, const struct pstat *ps,
 	if (g != NULL && g->self > 0 && ps->ppid == g->self)
 		return "a process of kakurid";
 	*descend = true;
-	for (i = 0; g != NULL && i < g->nprotect_exe; i++)
-		if (g->protect_exe[i] != NULL && exe_is(exe, g->protect_exe[i]))
-			return "protected by the policy";
+	if (g == NULL || g->nprotect == 0 || g->service_slice == NULL ||
+	    kk_exe_stat(ps->pid, &info) < 0)
+		return NULL;
+	for (i = 0; i < g->nprotect; i++) {
+		if (!g->protect[i].resolved ||
+		    g->protect[i].id.dev != info.id.dev ||
+		    g->protect[i].id.ino != info.id.ino)
+			continue;
+		/* the systemd hierarchy: cgroup2, else v1's name=systemd */
+		if (read_cgroup_opt(ps->pid, NULL, cg, sizeof(cg)) < 0) {
+			v1opt = "name=systemd";
+			if (read_cgroup_opt(ps->pid, v1opt, cg, sizeof(cg)) < 0)
+				return NULL;
+		}
+		if (!service_cgroup(g->service_slice, cg, v1opt, unit,
+		    sizeof(unit)))
+			return NULL;
+		snprintf(why, whylen, "protected by the policy (%s, in %s)",
+		    g->protect[i].path, unit);
+		return why;
+	}
 	return NULL;
+}
+
+const char *
+kk_protected(const struct kk_freeze_guard *g, pid_t pid, char *why,
+    size_t whylen)
+{
+	struct pstat ps;
+	const char *w;
+	bool descend;
+
+	if (pid <= 0 || read_pstat(pid, &ps) < 0 || gone_state(ps.state))
+		return NULL;	/* nothing there to protect */
+	w = protected_why(g, &ps, why, whylen, &descend);
+	if (w != NULL && w != why)
+		snprintf(why, whylen, "%s", w);
+	return w != NULL ? why : NULL;
 }
 
 static void
@@ -913,8 +947,8 @@ skip_add(struct fzcall *c, pid_t pid, const char *exe, const char *why)
 		if (json_integer_value(json_object_get(o, "pid")) == pid)
 			return;
 	}
-	o = json_pack("{s:i, s:s, s:s}", "pid", (int)pid, "exe", exe,
-	    "why", why);
+	o = json_pack("{s:i, s:o, s:s}", "pid", (int)pid, "exe",
+	    kk_json_str(exe), "why", why);
 	if (o != NULL)
 		json_array_append_new(c->skipped, o);
 }
@@ -1012,13 +1046,165 @@ cmp_key_pid(const void *a, const void *b)
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
-/* Below ROOT/kakuri: already in a freeze group (ours or an earlier one). */
+/*
+ * cg is top or a group below it.  With top = brel: already in a freeze
+ * group (ours or an earlier one).
+ */
 static bool
-in_kakuri(const char *brel, const char *cg)
+cg_within(const char *top, const char *cg)
 {
-	size_t n = strlen(brel);
+	size_t n = strlen(top);
 
-	return strncmp(cg, brel, n) == 0 && (cg[n] == '\0' || cg[n] == '/');
+	if (n == 1 && top[0] == '/')
+		return cg[0] == '/';
+	return n > 0 && strncmp(cg, top, n) == 0 &&
+	    (cg[n] == '\0' || cg[n] == '/');
+}
+
+/* ---- source groups: frozen while their targets are moved out ---- */
+
+/* ROOT + cg: the group's directory. */
+static int
+cg_dir_root(const char *root, const char *cg, char *out, size_t len)
+{
+	return join(out, len, strcmp(root, "/") == 0 ? "" : root,
+	    strcmp(cg, "/") == 0 ? "/" : cg);
+}
+
+static int
+cg_dir(const struct kk_freezer *fz, const char *cg, char *out, size_t len)
+{
+	return cg_dir_root(fz->root, cg, out, len);
+}
+
+static bool
+has_child_groups(const char *dir)
+{
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return true;	/* cannot tell: as if it had */
+	while (!any && (de = readdir(d)) != NULL)
+		any = de->d_type == DT_DIR && strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return any;
+}
+
+/*
+ * May the group cg be frozen for a moment?  Not the root (it cannot be),
+ * not a freeze group, not one that holds kakurid, the caller or pid 1
+ * (or is above them), not one with child groups (they would freeze too,
+ * unseen), not one that holds a protected process.
+ */
+static bool
+source_freezable(struct fzcall *c, const char *cg, const char *dir)
+{
+	char why[PATH_MAX + 64];
+	struct pstat ps;
+	pid_t *pids = NULL;
+	size_t n = 0, i;
+	bool descend, ok = true;
+
+	if (!c->src_ok || strcmp(cg, "/") == 0 || cg_within(c->brel, cg) ||
+	    !cgpath_ok(cg) || cg_within(cg, c->caller_cg) ||
+	    cg_within(cg, c->init_cg) ||
+	    (c->self_cg[0] != '\0' && cg_within(cg, c->self_cg)) ||
+	    has_child_groups(dir) || group_pids(dir, &pids, &n) < 0)
+		return false;
+	for (i = 0; i < n && ok; i++)
+		if (read_pstat(pids[i], &ps) == 0 && protected_why(c->g, &ps,
+		    why, sizeof(why), &descend) != NULL)
+			ok = false;
+	free(pids);
+	return ok;
+}
+
+/*
+ * Freezes the group a target is in, once per call, if it may be and
+ * nobody froze it before us.  True when it was frozen just now: the
+ * caller looks at its target again (it may have forked and exited in
+ * the meantime; what took its place now holds still for the next pass).
+ */
+static bool
+freeze_source(struct fzcall *c, const char *cg)
+{
+	char dir[PATH_MAX], ctl[PATH_MAX], buf[32];
+	struct timespec dl;
+	struct source *sv;
+	size_t i;
+
+	for (i = 0; i < c->nsrc; i++)
+		if (strcmp(c->src[i].cg, cg) == 0)
+			return false;
+	if (c->src == NULL || c->nsrc >= FZ_SOURCES_MAX ||
+	    strlen(cg) >= sizeof(sv->cg))
+		return false;
+	sv = &c->src[c->nsrc++];
+	snprintf(sv->cg, sizeof(sv->cg), "%s", cg);
+	sv->frozen = false;
+	if (cg_dir(c->fz, cg, dir, sizeof(dir)) < 0 ||
+	    join(ctl, sizeof(ctl), dir, c->v2 ? "/cgroup.freeze" :
+	    "/freezer.state") < 0 || !source_freezable(c, cg, dir))
+		return false;
+	/* frozen by someone else: theirs to thaw, not ours */
+	if (read_small(ctl, buf, sizeof(buf)) < 0 ||
+	    strncmp(buf, c->v2 ? "0" : "THAWED", c->v2 ? 1 : 6) != 0)
+		return false;
+	if (write_str(ctl, c->v2 ? "1" : "FROZEN") < 0)
+		return false;
+	sv->frozen = true;
+	c->src_moved = true;
+	/*
+	 * A task that will not freeze (held in the kernel) only makes this
+	 * wait, and not for long: the call runs in kakurid's event loop.
+	 * Past the budget the group is frozen without waiting; it holds
+	 * still a moment later.
+	 */
+	deadline_in(&dl, FZ_SOURCE_WAIT_MS);
+	if (ms_left(&dl) > ms_left(&c->src_wait_until))
+		dl = c->src_wait_until;
+	if (ms_left(&dl) > 0)
+		wait_frozen_dir(dir, c->v2, &dl);
+	return true;
+}
+
+/* Every source this call froze runs again (as it was before). */
+static void
+sources_restore(struct fzcall *c)
+{
+	char dir[PATH_MAX], ctl[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < c->nsrc; i++) {
+		if (!c->src[i].frozen)
+			continue;
+		if (cg_dir(c->fz, c->src[i].cg, dir, sizeof(dir)) == 0 &&
+		    join(ctl, sizeof(ctl), dir, c->v2 ? "/cgroup.freeze" :
+		    "/freezer.state") == 0)
+			write_str(ctl, c->v2 ? "0" : "THAWED");
+		c->src[i].frozen = false;
+	}
+}
+
+/*
+ * The groups of kakurid, of the caller and of pid 1, which no source may
+ * contain.  Without them no source is frozen at all.
+ */
+static void
+sources_init(struct fzcall *c)
+{
+	deadline_in(&c->src_wait_until, FZ_SOURCES_WAIT_MS);
+	c->src = calloc(FZ_SOURCES_MAX, sizeof(*c->src));
+	c->src_ok = c->src != NULL &&
+	    read_cgroup(getpid(), c->v2, c->caller_cg,
+	    sizeof(c->caller_cg)) == 0 &&
+	    read_cgroup(1, c->v2, c->init_cg, sizeof(c->init_cg)) == 0 &&
+	    (c->g == NULL || c->g->self <= 0 ||
+	    read_cgroup(c->g->self, c->v2, c->self_cg,
+	    sizeof(c->self_cg)) == 0);
 }
 
 /* ---- freezing ---- */
@@ -1032,8 +1218,9 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
     size_t pass_first, bool *moved, bool *descend)
 {
 	struct kk_frozen f;
+	struct pstat again;
 	const char *why;
-	char num[24];
+	char num[24], whybuf[PATH_MAX + 64];
 	int r;
 
 	*descend = true;
@@ -1048,27 +1235,40 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		snprintf(f.exe, sizeof(f.exe), "%s", exe_known);
 	else
 		read_exe(ps->pid, f.exe, sizeof(f.exe));
-	if ((why = protected_why(c->g, ps, f.exe, descend)) != NULL) {
+	if ((why = protected_why(c->g, ps, whybuf, sizeof(whybuf),
+	    descend)) != NULL) {
 		skip_add(c, ps->pid, f.exe, why);
 		return 0;
 	}
 	f.pid = ps->pid;
 	f.start_time = ps->start;
-	if (read_status(ps->pid, &f.uid, NULL) < 0)
+	if (read_status(ps->pid, &f.uid, NULL) < 0) {
+		c->vanished = true;
 		return 0;
+	}
 	if ((r = read_cgroup(ps->pid, c->v2, f.orig_cgroup,
-	    sizeof(f.orig_cgroup))) < 0)
+	    sizeof(f.orig_cgroup))) < 0) {
+		c->vanished = c->vanished || r == -ESRCH;
 		return r == -ESRCH ? 0 : fz_err(c->err, c->errlen, r,
 		    "pid %d: its cgroup: %s", (int)ps->pid, strerror(-r));
+	}
 	/*
 	 * Born in a freeze group (forked by a process moved in earlier) or
 	 * frozen into another one: either way frozen already; the final
 	 * look at the group records those of ours.
 	 */
-	if (in_kakuri(c->brel, f.orig_cgroup)) {
+	if (cg_within(c->brel, f.orig_cgroup)) {
 		c->matched++;
 		return 0;
 	}
+	/*
+	 * Its group frozen first: it may have forked and exited before
+	 * that took hold, and then what is there now is for the next pass.
+	 */
+	if (freeze_source(c, f.orig_cgroup) &&
+	    (read_pstat(ps->pid, &again) < 0 || again.start != ps->start ||
+	    gone_state(again.state)))
+		return 0;
 	snprintf(f.group, sizeof(f.group), "%s", c->group);
 	snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
 	/* recorded before the move, so nothing frozen is ever unrecorded */
@@ -1079,8 +1279,11 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	r = write_fd_str(c->procs_fd, num);
 	if (r < 0) {
 		c->set->n--;
-		if (r == -ESRCH)
-			return 0;	/* exited meanwhile */
+		if (r == -ESRCH) {
+			/* exited meanwhile: maybe forked to a new pid first */
+			c->vanished = true;
+			return 0;
+		}
 		return fz_err(c->err, c->errlen, r,
 		    "pid %d: cannot move into %s: %s", (int)ps->pid, c->gdir,
 		    strerror(-r));
@@ -1135,68 +1338,199 @@ out:
 	return r;
 }
 
-/* Does ps match a uid, exe or sha256 selector? */
+/* Does the selector list the file (device, inode)? */
 static bool
+file_listed(const struct kk_selector *sel, const struct kk_file_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < sel->nfiles; i++)
+		if (sel->files[i].dev == id->dev &&
+		    sel->files[i].ino == id->ino)
+			return true;
+	return false;
+}
+
+/*
+ * Does ps match a uid, exe or files selector?  1 yes, 0 no, -1 it exited
+ * before that could be told (a pass after this one looks again).
+ */
+static int
 selected(struct fzcall *c, const struct pstat *ps, char *exe, size_t exelen)
 {
 	const struct kk_selector *sel = c->sel;
-	char hex[65];
+	struct kk_exe_info info;
+	struct pstat now;
 	uid_t uid;
+	int r;
 
 	exe[0] = '\0';
 	switch (sel->kind) {
 	case KK_SEL_UID:
-		if (read_status(ps->pid, &uid, NULL) < 0 || uid != sel->uid)
-			return false;
+		if ((r = read_status(ps->pid, &uid, NULL)) < 0)
+			return r == -ESRCH ? -1 : 0;
+		if (uid != sel->uid)
+			return 0;
 		read_exe(ps->pid, exe, exelen);
-		return true;
+		return 1;
 	case KK_SEL_EXE:
 		read_exe(ps->pid, exe, exelen);
-		return exe_is(exe, sel->exe);
-	case KK_SEL_SHA256:
-		if (exe_sha256(&c->hc, ps->pid, hex) < 0 ||
-		    strcasecmp(hex, sel->sha256) != 0)
-			return false;
+		if (exe[0] == '\0' && read_pstat(ps->pid, &now) < 0)
+			return -1;
+		return exe_is(exe, sel->exe) ? 1 : 0;
+	case KK_SEL_FILES:
+		if ((r = kk_exe_stat(ps->pid, &info)) < 0)
+			return r == -ESRCH && read_pstat(ps->pid, &now) < 0 ?
+			    -1 : 0;
+		if (!file_listed(sel, &info.id))
+			return 0;
 		read_exe(ps->pid, exe, exelen);
-		return true;
+		return 1;
 	default:
-		return false;
+		return 0;
 	}
 }
 
-/* One pass over every process for a uid, exe or sha256 selector. */
-static int
-pass_match(struct fzcall *c, struct ptab *t, size_t *nmoved)
+/*
+ * Is ps a zombie this call has not seen before?  One that stays a zombie
+ * (its parent does not reap it) has forked nothing since: only its first
+ * sighting asks for another pass.
+ */
+static bool
+zombie_new(struct fzcall *c, const struct pstat *ps)
 {
+	struct pidkey *nv;
+	size_t i, ncap;
+
+	for (i = 0; i < c->nzombies; i++)
+		if (c->zombies[i].pid == ps->pid &&
+		    c->zombies[i].start == ps->start)
+			return false;
+	if (c->nzombies == c->capzombies) {
+		if (c->capzombies >= FZ_ZOMBIES_MAX)
+			return false;
+		ncap = c->capzombies == 0 ? 16 : c->capzombies * 2;
+		if ((nv = realloc(c->zombies, ncap * sizeof(*nv))) == NULL)
+			return false;
+		c->zombies = nv;
+		c->capzombies = ncap;
+	}
+	c->zombies[c->nzombies].pid = ps->pid;
+	c->zombies[c->nzombies].start = ps->start;
+	c->nzombies++;
+	return true;
+}
+
+/*
+ * /proc, listed a few entries at a time (readdir(3) takes 32 KiB in one
+ * go): an entry is looked at right after the kernel listed it, and a
+ * process forked meanwhile, with a higher pid, still comes up later in
+ * the same listing.
+ */
+struct proclist {
+	int fd;
+	/* the kernel's records are 8-byte aligned within the buffer */
+	char buf[FZ_DIRENT_BUF] __attribute__((aligned(8)));
+	size_t len;
+	size_t off;
+};
+
+static int
+proclist_open(struct proclist *pl)
+{
+	pl->len = pl->off = 0;
+	pl->fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return pl->fd < 0 ? -errno : 0;
+}
+
+/* The next pid, 0 at the end. */
+static pid_t
+proclist_next(struct proclist *pl)
+{
+	struct dirent64 *de;
+	char *end;
+	long n, v;
+
+	for (;;) {
+		if (pl->off >= pl->len) {
+			n = syscall(SYS_getdents64, pl->fd, pl->buf,
+			    sizeof(pl->buf));
+			if (n <= 0)
+				return 0;
+			pl->len = (size_t)n;
+			pl->off = 0;
+		}
+		de = (struct dirent64 *)(void *)(pl->buf + pl->off);
+		pl->off += de->d_reclen;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		v = strtol(de->d_name, &end, 10);
+		if (*end == '\0' && v > 0 && v <= INT_MAX)
+			return (pid_t)v;
+	}
+}
+
+/*
+ * One pass over every process for a uid, exe or files selector, each
+ * looked at and taken as /proc lists it: a process that changes its pid
+ * every millisecond is alive for the few system calls between its entry
+ * and its cgroup being frozen (take), not for a whole scan.
+ */
+static int
+pass_match(struct fzcall *c, size_t *nmoved)
+{
+	struct proclist pl;
 	char exe[PATH_MAX];
 	size_t i, pass_first = c->set->n;
+	struct pstat ps;
 	bool moved, descend;
-	int r;
+	pid_t pid;
+	int m, r;
 
 	*nmoved = 0;
-	if ((r = scan_proc(t)) < 0)
-		return fz_err(c->err, c->errlen, r, "/proc: %s", strerror(-r));
-	for (i = 0; i < t->n; i++) {
+	if ((r = proclist_open(&pl)) < 0)
+		return fz_err(c->err, c->errlen, r, "/proc: %s",
+		    strerror(-r));
+	for (i = 0; i < FZ_SCAN_MAX + 1024 && (pid = proclist_next(&pl)) > 0;
+	    i++) {
+		/*
+		 * Gone (or exiting) before anything was read: it may have
+		 * been a target that forked to a new pid after this part of
+		 * /proc was listed, or below the listing's cursor if pids
+		 * wrapped around; a pass after this one looks again.
+		 */
+		if (read_pstat(pid, &ps) < 0 ||
+		    (gone_state(ps.state) && zombie_new(c, &ps))) {
+			c->vanished = true;
+			continue;
+		}
+		if (gone_state(ps.state))
+			continue;	/* a zombie seen before: long dead */
 		/* not a user's process, and far too many to list */
-		if (t->v[i].flags & PF_KTHREAD)
+		if (ps.flags & PF_KTHREAD)
 			continue;
-		if (gone_state(t->v[i].state))
-			continue;
-		if (!selected(c, &t->v[i], exe, sizeof(exe)))
+		if ((m = selected(c, &ps, exe, sizeof(exe))) < 0)
+			c->vanished = true;
+		if (m <= 0)
 			continue;
 		moved = false;
-		if ((r = take(c, &t->v[i], exe, pass_first, &moved,
+		if ((r = take(c, &ps, exe, pass_first, &moved,
 		    &descend)) < 0)
-			return r;
+			break;
 		if (moved)
 			(*nmoved)++;
 	}
-	return 0;
+	close(pl.fd);
+	return r;
 }
 
-/* "frozen 1" in cgroup.events (v2), "FROZEN" in freezer.state (v1). */
+/*
+ * Until the group in gdir is frozen: "frozen 1" in cgroup.events (v2),
+ * "FROZEN" in freezer.state (v1); -ETIMEDOUT at the deadline.  Without a
+ * deadline, one look: 0 or -EAGAIN.
+ */
 static int
-wait_frozen(struct fzcall *c)
+wait_frozen_dir(const char *gdir, bool v2, const struct timespec *deadline)
 {
 	char path[PATH_MAX], buf[256];
 	struct pollfd pfd;
@@ -1204,7 +1538,7 @@ wait_frozen(struct fzcall *c)
 	ssize_t n;
 	int fd = -1, i, r;
 
-	if ((r = join(path, sizeof(path), c->gdir, c->v2 ? "/cgroup.events" :
+	if ((r = join(path, sizeof(path), gdir, v2 ? "/cgroup.events" :
 	    "/freezer.state")) < 0)
 		return r;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -1216,16 +1550,21 @@ wait_frozen(struct fzcall *c)
 			goto out;
 		}
 		buf[n > 0 ? n : 0] = '\0';
-		if (c->v2 ? strstr(buf, "frozen 1\n") != NULL :
+		if (v2 ? strstr(buf, "frozen 1\n") != NULL :
 		    strncmp(buf, "FROZEN", 6) == 0) {
 			r = 0;
 			goto out;
 		}
-		if ((left = ms_left(&c->deadline)) == 0) {
+		/* no deadline: only a look */
+		if (deadline == NULL) {
+			r = -EAGAIN;
+			goto out;
+		}
+		if ((left = ms_left(deadline)) == 0) {
 			r = -ETIMEDOUT;
 			goto out;
 		}
-		if (c->v2) {
+		if (v2) {
 			/*
 			 * The read above armed the notification; the short
 			 * timeout only guards against a missed one.
@@ -1245,6 +1584,12 @@ wait_frozen(struct fzcall *c)
 out:
 	close(fd);
 	return r;
+}
+
+static int
+wait_frozen(struct fzcall *c)
+{
+	return wait_frozen_dir(c->gdir, c->v2, &c->deadline);
 }
 
 /* The pids in a group's cgroup.procs; caller frees. */
@@ -1306,33 +1651,121 @@ move_to(const char *root, const char *cg, pid_t pid)
 }
 
 /*
- * Back to where it came from, or, when that group was removed meanwhile
- * (systemd removes an empty scope) or no longer takes processes (v2: a
- * controller was enabled below it), to the nearest ancestor that does.
+ * The top of orig's slice: the deepest ".slice" group above orig (a
+ * systemd unit's slice holds its limits), else orig's parent.  Thaw never
+ * puts a process above it.
+ */
+static void
+slice_top(const char *orig, char *out, size_t len)
+{
+	const char *p, *end = NULL;
+	size_t k;
+
+	for (p = orig; *p == '/'; p += k) {
+		p++;
+		k = strcspn(p, "/");
+		if (p[k] == '/' && k > 6 &&
+		    strncmp(p + k - 6, ".slice", 6) == 0)
+			end = p + k;
+	}
+	if (end == NULL)
+		end = strrchr(orig, '/');
+	if (end == NULL || end == orig)
+		snprintf(out, len, "/");
+	else
+		snprintf(out, len, "%.*s", (int)(end - orig), orig);
+}
+
+/* mkdir of every missing group from the existing ancestor exist down to cg */
+static int
+remake(const char *root, const char *exist, const char *cg)
+{
+	char path[PATH_MAX];
+	const char *p;
+	size_t k;
+
+	for (p = cg + (strcmp(exist, "/") == 0 ? 0 : strlen(exist));
+	    *p == '/'; p += k) {
+		k = strcspn(p + 1, "/") + 1;
+		if (snprintf(path, sizeof(path), "%s%.*s",
+		    strcmp(root, "/") == 0 ? "" : root, (int)(p + k - cg),
+		    cg) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Back to where it came from, and never higher up.  A group systemd
+ * removed meanwhile (an empty scope) is made again below its nearest
+ * existing ancestor, as long as that is inside orig's slice (so the
+ * slice's limits still hold); a group that no longer takes processes
+ * (v2: controllers enabled below it) gets a leaf of ours inside it.
+ * Otherwise -ENOENT / the move's error, with why: the process stays
+ * frozen.
  */
 static int
-move_back(const char *root, const char *brel, const char *orig, pid_t pid)
+move_back(const char *root, const char *brel, const char *orig, pid_t pid,
+    char *why, size_t whylen)
 {
-	char cur[PATH_MAX], *slash;
-	int i, r = -ENOENT;
+	char top[PATH_MAX], cur[PATH_MAX], leaf[PATH_MAX], dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+	int i, r;
 
-	/* never from one freeze group into another */
-	snprintf(cur, sizeof(cur), "%s", in_kakuri(brel, orig) ||
-	    !cgpath_ok(orig) ? "/" : orig);
+	if (cg_within(brel, orig) || !cgpath_ok(orig)) {
+		snprintf(why, whylen, "no original cgroup is known");
+		return -EINVAL;
+	}
+	r = move_to(root, orig, pid);
+	if (r == 0 || r == -ESRCH)
+		return r;
+	if (r == -EBUSY || r == -EOPNOTSUPP || r == -ENOTSUP) {
+		/* it exists and refuses: a leaf of its own inside it */
+		if (join(leaf, sizeof(leaf), strcmp(orig, "/") == 0 ? "" :
+		    orig, "/" FZ_THAWED_LEAF) < 0 ||
+		    (r = remake(root, orig, leaf)) < 0 ||
+		    (r = move_to(root, leaf, pid)) < 0) {
+			snprintf(why, whylen, "%s takes no processes and no "
+			    "leaf could be made in it: %s", orig,
+			    strerror(-r));
+			return r;
+		}
+		return 0;
+	}
+	if (r != -ENOENT) {
+		snprintf(why, whylen, "moving into %s: %s", orig,
+		    strerror(-r));
+		return r;
+	}
+	/* gone: the nearest ancestor that exists, not above the slice */
+	slice_top(orig, top, sizeof(top));
+	snprintf(cur, sizeof(cur), "%s", orig);
 	for (i = 0; i < FZ_UP_MAX; i++) {
-		r = move_to(root, cur, pid);
-		if (r == 0 || r == -ESRCH || strcmp(cur, "/") == 0)
+		if ((slash = strrchr(cur, '/')) == NULL)
 			break;
-		if (r != -ENOENT && r != -EBUSY && r != -EOPNOTSUPP &&
-		    r != -ENOTSUP)
-			break;
-		slash = strrchr(cur, '/');
 		if (slash == cur)
 			cur[1] = '\0';
 		else
 			*slash = '\0';
+		if (!cg_within(top, cur))
+			break;		/* climbed out of the slice */
+		if (cg_dir_root(root, cur, dir, sizeof(dir)) == 0 &&
+		    stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+			if ((r = remake(root, cur, orig)) < 0 ||
+			    (r = move_to(root, orig, pid)) < 0) {
+				snprintf(why, whylen, "%s is gone and could "
+				    "not be made again: %s", orig,
+				    strerror(-r));
+				return r;
+			}
+			return 0;
+		}
 	}
-	return r;
+	snprintf(why, whylen, "%s is gone, and so is its slice %s", orig, top);
+	return -ENOENT;
 }
 
 /*
@@ -1349,6 +1782,7 @@ reconcile(struct fzcall *c)
 	struct kk_frozen f;
 	struct pstat ps, anc;
 	const char *why, *orig;
+	char whybuf[PATH_MAX + 64];
 	pid_t *pids = NULL, p;
 	size_t n, i, j, pass_first;
 	bool descend;
@@ -1400,9 +1834,13 @@ reconcile(struct fzcall *c)
 		snprintf(f.orig_cgroup, sizeof(f.orig_cgroup), "%s",
 		    orig != NULL ? orig : "/");
 		read_exe(ps.pid, f.exe, sizeof(f.exe));
-		if ((why = protected_why(c->g, &ps, f.exe, &descend)) != NULL) {
+		if ((why = protected_why(c->g, &ps, whybuf, sizeof(whybuf),
+		    &descend)) != NULL) {
+			char mwhy[PATH_MAX + 64];
+
+			/* kakurid's or pid 1's own: out again, wherever */
 			if (move_back(c->fz->root, c->brel, f.orig_cgroup,
-			    ps.pid) == 0)
+			    ps.pid, mwhy, sizeof(mwhy)) == 0)
 				skip_add(c, ps.pid, f.exe, why);
 			continue;
 		}
@@ -1443,55 +1881,97 @@ group_remove(const char *gdir, bool v2)
 	rmdir(gdir);
 }
 
-int
-kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
-    const struct kk_selector *sel, const char *group,
-    struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen)
-{
+/*
+ * A freeze whose targets are moved and whose group is waiting for the
+ * kernel's "frozen 1": everything kk_freeze_poll needs, owned (the
+ * caller's freezer, guard and group name may be gone by then).
+ */
+struct kk_freeze_op {
 	struct fzcall c;
+	struct kk_freezer fz;
+	struct kk_freeze_guard g;
+	struct kk_protected_exe prot[64];
+	char group[64];
+	char err[512];
+	size_t nmoved;
+	int pass;
+	bool created;
+};
+
+/* Closes what the call holds; a group it made and left empty goes. */
+static void
+op_end(struct kk_freeze_op *op)
+{
+	struct fzcall *c = &op->c;
+
+	if (c->src != NULL) {
+		sources_restore(c);
+		free(c->src);
+		c->src = NULL;
+	}
+	if (c->procs_fd >= 0)
+		close(c->procs_fd);
+	c->procs_fd = -1;
+	if (op->created && c->set->n == c->first)
+		group_remove(c->gdir, c->v2);
+	free(c->keys);
+	free(c->zombies);
+	c->keys = NULL;
+	c->zombies = NULL;
+}
+
+/* Everything up to the wait for "frozen 1". */
+static int
+freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
+    struct kk_frozen_set *set, json_t **skipped)
+{
+	struct fzcall *c = &op->c;
+	const struct kk_freezer *fz = &op->fz;
+	const struct kk_freeze_guard *g = &op->g;
+	const char *group = op->group;
+	char *err = op->err;
+	size_t errlen = sizeof(op->err);
 	struct ptab t = { 0 };
+	struct timespec extra_until;
 	struct pstat root;
-	char path[PATH_MAX], exe[PATH_MAX];
+	char path[PATH_MAX], whybuf[PATH_MAX + 64];
 	const char *why;
 	size_t nmoved = 0;
-	bool created = false, descend;
+	bool descend;
 	pid_t tgid;
-	int pass, r, rw;
+	int pass, extra = 0, r;
 
-	memset(&c, 0, sizeof(c));
-	c.fz = fz;
-	c.g = g;
-	c.sel = sel;
-	c.group = group;
-	c.set = set;
-	c.first = set->n;
-	c.procs_fd = -1;
-	c.err = err;
-	c.errlen = errlen;
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
+	c->fz = fz;
+	c->g = g;
+	c->sel = sel;
+	c->group = group;
+	c->set = set;
+	c->first = set->n;
+	c->procs_fd = -1;
+	c->err = err;
+	c->errlen = errlen;
 	if (skipped != NULL) {
 		if (*skipped == NULL && (*skipped = json_array()) == NULL) {
 			r = -ENOMEM;
 			goto out;
 		}
-		c.skipped = *skipped;
+		c->skipped = *skipped;
 	}
 	if (!is_method(fz->method)) {
 		r = fz_err(err, errlen, -ENOTSUP, "no freezer (probe first)");
 		goto out;
 	}
-	c.v2 = strcmp(fz->method, "cgroup2") == 0;
+	c->v2 = strcmp(fz->method, "cgroup2") == 0;
 	if (group == NULL || !group_ok(group)) {
 		r = fz_err(err, errlen, -EINVAL, "bad freeze group id");
 		goto out;
 	}
-	if (base_rel(fz, c.brel, sizeof(c.brel)) < 0) {
+	if (base_rel(fz, c->brel, sizeof(c->brel)) < 0) {
 		r = fz_err(err, errlen, -EINVAL, "%s is not below %s",
 		    fz->base, fz->root);
 		goto out;
 	}
-	if (join3(c.gdir, sizeof(c.gdir), fz->base, "/", group) < 0) {
+	if (join3(c->gdir, sizeof(c->gdir), fz->base, "/", group) < 0) {
 		r = fz_err(err, errlen, -ENAMETOOLONG, "%s: path too long",
 		    fz->base);
 		goto out;
@@ -1517,9 +1997,9 @@ kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 			    (int)tgid);
 			goto out;
 		}
-		c.root_start = root.start;
-		read_exe(sel->pid, exe, sizeof(exe));
-		if ((why = protected_why(g, &root, exe, &descend)) != NULL) {
+		c->root_start = root.start;
+		if ((why = protected_why(g, &root, whybuf, sizeof(whybuf),
+		    &descend)) != NULL) {
 			r = fz_err(err, errlen, -EPERM,
 			    "pid %d is protected (%s)", (int)sel->pid, why);
 			goto out;
@@ -1527,26 +2007,31 @@ kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 		break;
 	case KK_SEL_UID:
 	case KK_SEL_EXE:
-	case KK_SEL_SHA256:
+	case KK_SEL_FILES:
 		if (sel->kind == KK_SEL_EXE && sel->exe[0] != '/') {
 			r = fz_err(err, errlen, -EINVAL,
 			    "exe selector: an absolute path is needed");
 			goto out;
 		}
-		if (sel->kind == KK_SEL_SHA256 &&
-		    strspn(sel->sha256, "0123456789abcdefABCDEF") != 64) {
-			r = fz_err(err, errlen, -EINVAL,
-			    "sha256 selector: 64 hex digits are needed");
+		if (sel->kind == KK_SEL_FILES && sel->nfiles > 0 &&
+		    sel->files == NULL) {
+			r = fz_err(err, errlen, -EINVAL, "files selector: "
+			    "no list");
 			goto out;
 		}
 		break;
+	case KK_SEL_SHA256:
+		/* reading executables is a worker's job (exehash.c) */
+		r = fz_err(err, errlen, -EINVAL, "sha256 selector: resolve "
+		    "it to files first");
+		goto out;
 	default:
 		r = fz_err(err, errlen, -EINVAL,
 		    "this selector can only thaw");
 		goto out;
 	}
 
-	deadline_in(&c.deadline, fz->timeout_ms != 0 ? fz->timeout_ms :
+	deadline_in(&c->deadline, fz->timeout_ms != 0 ? fz->timeout_ms :
 	    FZ_TIMEOUT_MS);
 	/* our subtree may have been removed since the probe, even now */
 	for (pass = 0; pass < 3; pass++) {
@@ -1555,89 +2040,207 @@ kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 			    fz->base, strerror(errno));
 			goto out;
 		}
-		if (mkdir(c.gdir, 0755) == 0) {
-			created = true;
+		if (mkdir(c->gdir, 0755) == 0) {
+			op->created = true;
 			break;
 		}
 		if (errno == EEXIST)
 			break;
 		if (errno != ENOENT || pass == 2) {
 			r = fz_err(err, errlen, -errno, "mkdir %s: %s",
-			    c.gdir, strerror(errno));
+			    c->gdir, strerror(errno));
 			goto out;
 		}
 	}
 	/* frozen while empty: whatever is moved in freezes on arrival */
-	if ((r = join(path, sizeof(path), c.gdir, c.v2 ? "/cgroup.freeze" :
+	if ((r = join(path, sizeof(path), c->gdir, c->v2 ? "/cgroup.freeze" :
 	    "/freezer.state")) < 0 ||
-	    (r = write_str(path, c.v2 ? "1" : "FROZEN")) < 0) {
+	    (r = write_str(path, c->v2 ? "1" : "FROZEN")) < 0) {
 		fz_err(err, errlen, r, "%s: %s", path, strerror(-r));
 		goto out;
 	}
-	if ((r = join(path, sizeof(path), c.gdir, "/cgroup.procs")) < 0)
+	if ((r = join(path, sizeof(path), c->gdir, "/cgroup.procs")) < 0)
 		goto out;
-	if ((c.procs_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+	if ((c->procs_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
 		r = fz_err(err, errlen, -errno, "%s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
 
+	sources_init(c);
+
 	/*
-	 * Until a pass moves nobody: a child forked before its parent was
-	 * moved stays where it was born and is found by the next pass;
-	 * one forked after is born in the group.
+	 * Until a pass moves nobody and freezes no source: a child forked
+	 * before its parent was moved stays where it was born and is found
+	 * by the next pass; one forked after is born in the group; one
+	 * whose source froze under it is found, holding still, next time.
 	 */
 	for (pass = 0; pass < FZ_PASSES_MAX; pass++) {
-		if ((r = keys_build(&c)) < 0) {
+		if ((r = keys_build(c)) < 0) {
 			fz_err(err, errlen, r, "%s", strerror(-r));
 			goto out;
 		}
-		r = sel->kind == KK_SEL_PID ? pass_tree(&c, &t, &nmoved) :
-		    pass_match(&c, &t, &nmoved);
+		c->src_moved = false;
+		c->vanished = false;
+		r = sel->kind == KK_SEL_PID ? pass_tree(c, &t, &nmoved) :
+		    pass_match(c, &nmoved);
 		if (r < 0)
 			goto out;
-		if (nmoved == 0)
-			break;
-		if (ms_left(&c.deadline) == 0)
+		/*
+		 * A target that exited while it was taken may have forked
+		 * first (to a new pid): a few passes more look for it.
+		 */
+		if (nmoved == 0 && !c->src_moved) {
+			if (!c->vanished || extra >= FZ_VANISHED_PASSES)
+				break;
+			if (extra++ == 0)
+				deadline_in(&extra_until, FZ_VANISHED_MS);
+			else if (ms_left(&extra_until) == 0)
+				break;
+		}
+		if (ms_left(&c->deadline) == 0)
 			break;
 	}
-	if (c.matched == 0 && set->n == c.first) {
+	/* the others in those groups run again at once */
+	sources_restore(c);
+	if (c->matched == 0 && set->n == c->first) {
 		r = fz_err(err, errlen, -ESRCH, "no process to freeze%s",
-		    c.skipped != NULL && json_array_size(c.skipped) > 0 ?
+		    c->skipped != NULL && json_array_size(c->skipped) > 0 ?
 		    " (only protected ones matched)" : "");
 		goto out;
 	}
-	rw = wait_frozen(&c);
-	/* also after a timeout: thaw must know everybody in the group */
-	if ((r = reconcile(&c)) < 0)
-		goto out;
-	if (nmoved != 0) {
-		r = fz_err(err, errlen, -ETIMEDOUT,
-		    "%s: new processes still appearing after %d passes",
-		    c.gdir, pass);
-		goto out;
-	}
-	if (rw == -ETIMEDOUT) {
-		r = fz_err(err, errlen, rw, "%s: not frozen after %u ms",
-		    c.gdir, fz->timeout_ms != 0 ? fz->timeout_ms :
-		    FZ_TIMEOUT_MS);
-		goto out;
-	}
-	if (rw < 0) {
-		r = fz_err(err, errlen, rw, "%s: %s", c.gdir, strerror(-rw));
-		goto out;
-	}
-	r = 0;
-out:
-	if (c.procs_fd >= 0)
-		close(c.procs_fd);
-	/* a group this call made and left empty is not kept */
-	if (created && set->n == c.first)
-		group_remove(c.gdir, c.v2);
+	op->nmoved = nmoved;
+	op->pass = pass;
 	free(t.v);
-	free(c.keys);
-	free(c.hc.v);
+	return 0;
+out:
+	free(t.v);
 	return r;
+}
+
+/*
+ * The rest, once the group is frozen or the time is up: -EAGAIN while
+ * neither (wait: wait for it instead).
+ */
+static int
+freeze_finish(struct kk_freeze_op *op, bool wait)
+{
+	struct fzcall *c = &op->c;
+	char *err = op->err;
+	size_t errlen = sizeof(op->err);
+	int r, rw;
+
+	if (wait)
+		rw = wait_frozen(c);
+	else if ((rw = wait_frozen_dir(c->gdir, c->v2, NULL)) == -EAGAIN &&
+	    ms_left(&c->deadline) == 0)
+		rw = -ETIMEDOUT;
+	if (rw == -EAGAIN)
+		return rw;
+	/* also after a timeout: thaw must know everybody in the group */
+	if ((r = reconcile(c)) < 0)
+		return r;
+	if (op->nmoved != 0)
+		return fz_err(err, errlen, -ETIMEDOUT,
+		    "%s: new processes still appearing after %d passes",
+		    c->gdir, op->pass);
+	if (rw == -ETIMEDOUT)
+		return fz_err(err, errlen, rw, "%s: not frozen after %u ms",
+		    c->gdir, op->fz.timeout_ms != 0 ? op->fz.timeout_ms :
+		    FZ_TIMEOUT_MS);
+	if (rw < 0)
+		return fz_err(err, errlen, rw, "%s: %s", c->gdir,
+		    strerror(-rw));
+	return 0;
+}
+
+static struct kk_freeze_op *
+op_new(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const char *group, char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	size_t n = g != NULL ? g->nprotect : 0;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (n > sizeof(op->prot) / sizeof(op->prot[0]) ||
+	    (group != NULL && strlen(group) >= sizeof(op->group)) ||
+	    (op = calloc(1, sizeof(*op))) == NULL)
+		return NULL;
+	op->fz = *fz;
+	if (g != NULL) {
+		op->g = *g;
+		if (n > 0)
+			memcpy(op->prot, g->protect, n * sizeof(op->prot[0]));
+		op->g.protect = op->prot;
+	}
+	snprintf(op->group, sizeof(op->group), "%s", group != NULL ? group :
+	    "");
+	op->c.procs_fd = -1;
+	return op;
+}
+
+static int
+op_done(struct kk_freeze_op *op, int r, char *err, size_t errlen)
+{
+	op_end(op);
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s", op->err);
+	free(op);
+	return r;
+}
+
+int
+kk_freeze_begin(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const struct kk_selector *sel, const char *group,
+    struct kk_frozen_set *set, json_t **skipped, struct kk_freeze_op **opp,
+    char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	int r;
+
+	*opp = NULL;
+	if ((op = op_new(fz, g, group, err, errlen)) == NULL) {
+		if (group == NULL || !group_ok(group))
+			return fz_err(err, errlen, -EINVAL,
+			    "bad freeze group id");
+		return fz_err(err, errlen, -ENOMEM, "out of memory");
+	}
+	if ((r = freeze_begin(op, sel, set, skipped)) < 0)
+		return op_done(op, r, err, errlen);
+	/* the selector is not looked at again */
+	op->c.sel = NULL;
+	*opp = op;
+	return 0;
+}
+
+int
+kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen)
+{
+	int r = freeze_finish(op, false);
+
+	return r == -EAGAIN ? r : op_done(op, r, err, errlen);
+}
+
+void
+kk_freeze_op_free(struct kk_freeze_op *op)
+{
+	if (op != NULL)
+		op_done(op, 0, NULL, 0);
+}
+
+int
+kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const struct kk_selector *sel, const char *group,
+    struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	int r;
+
+	if ((r = kk_freeze_begin(fz, g, sel, group, set, skipped, &op, err,
+	    errlen)) < 0)
+		return r;
+	return op_done(op, freeze_finish(op, true), err, errlen);
 }
 
 /* ---- thawing ---- */
@@ -1713,9 +2316,9 @@ tgroup_get(struct tgroups *gs, const struct kk_freezer *fz,
 
 static bool
 thaw_match(const struct kk_selector *sel, const struct kk_frozen *e,
-    unsigned char st, struct hcache *hc)
+    unsigned char st)
 {
-	char hex[65];
+	struct kk_exe_info info;
 
 	switch (sel->kind) {
 	case KK_SEL_ALL:
@@ -1726,10 +2329,10 @@ thaw_match(const struct kk_selector *sel, const struct kk_frozen *e,
 		return e->uid == sel->uid;
 	case KK_SEL_EXE:
 		return exe_is(e->exe, sel->exe);
-	case KK_SEL_SHA256:
+	case KK_SEL_FILES:
 		/* what it executes now: the recorded path may name another file */
-		return (st & T_ALIVE) && exe_sha256(hc, e->pid, hex) == 0 &&
-		    strcasecmp(hex, sel->sha256) == 0;
+		return (st & T_ALIVE) && kk_exe_stat(e->pid, &info) == 0 &&
+		    file_listed(sel, &info.id);
 	default:
 		return false;
 	}
@@ -1738,14 +2341,13 @@ thaw_match(const struct kk_selector *sel, const struct kk_frozen *e,
 int
 kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
     struct kk_frozen_set *set, struct kk_frozen_set *thawed, size_t *gone,
-    char *err, size_t errlen)
+    json_t **kept, char *err, size_t errlen)
 {
 	struct tgroups gs = { 0 };
-	struct hcache hc = { 0 };
 	struct pstat *ps = NULL;
 	unsigned char *st = NULL;
 	struct tgroup *g;
-	char cur[PATH_MAX];
+	char cur[PATH_MAX], why[2 * PATH_MAX + 128];
 	size_t i, j, k, n = set->n, ngone = 0, nmatch = 0;
 	bool changed;
 	int r = 0, e;
@@ -1754,6 +2356,15 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 		err[0] = '\0';
 	if (sel->kind == KK_SEL_PID && sel->pid <= 0) {
 		r = fz_err(err, errlen, -EINVAL, "bad pid %d", (int)sel->pid);
+		goto out;
+	}
+	if (sel->kind == KK_SEL_SHA256) {
+		r = fz_err(err, errlen, -EINVAL, "sha256 selector: resolve "
+		    "it to files first");
+		goto out;
+	}
+	if (kept != NULL && *kept == NULL && (*kept = json_array()) == NULL) {
+		r = fz_err(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (n == 0) {
@@ -1774,7 +2385,7 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 		    !gone_state(ps[i].state))
 			st[i] |= T_ALIVE;
 	for (i = 0; i < n; i++)
-		if (thaw_match(sel, &set->v[i], st[i], &hc))
+		if (thaw_match(sel, &set->v[i], st[i]))
 			st[i] |= T_MATCH;
 	/* descendants: recorded entries whose parent is matched, repeatedly */
 	if (sel->kind == KK_SEL_PID && sel->tree) {
@@ -1839,17 +2450,24 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 			continue;
 		}
 		e = move_back(g->root, g->brel, set->v[i].orig_cgroup,
-		    set->v[i].pid);
+		    set->v[i].pid, why, sizeof(why));
 		if (e == -ESRCH) {
 			st[i] &= (unsigned char)~T_ALIVE;	/* just exited */
 			continue;
 		}
 		if (e < 0) {
+			/* stays frozen, and says why */
+			if (kept != NULL && *kept != NULL)
+				json_array_append_new(*kept, json_pack(
+				    "{s:i, s:o, s:o, s:s}", "pid",
+				    (int)set->v[i].pid, "exe",
+				    kk_json_str(set->v[i].exe), "cgroup",
+				    kk_json_str(set->v[i].orig_cgroup), "why",
+				    why));
 			if (r == 0 || r == -ESRCH)
-				r = fz_err(err, errlen, e,
-				    "pid %d: cannot move back to %s: %s",
-				    (int)set->v[i].pid,
-				    set->v[i].orig_cgroup, strerror(-e));
+				r = fz_err(err, errlen, -EAGAIN,
+				    "pid %d stays frozen: %s",
+				    (int)set->v[i].pid, why);
 			continue;
 		}
 		st[i] |= T_DONE;
@@ -1885,36 +2503,12 @@ out:
 	if (gone != NULL)
 		*gone = ngone;
 	free(gs.v);
-	free(hc.v);
 	free(ps);
 	free(st);
 	return r;
 }
 
 /* ---- persistence ---- */
-
-/*
- * A JSON string of s.  File names need not be UTF-8 and jansson refuses
- * what is not: such bytes become '?' (the record still thaws by pid).
- */
-static json_t *
-jstr(const char *s)
-{
-	json_t *j;
-	char *t;
-	size_t i;
-
-	if ((j = json_string(s)) != NULL)
-		return j;
-	if ((t = strdup(s)) == NULL)
-		return NULL;
-	for (i = 0; t[i] != '\0'; i++)
-		if ((unsigned char)t[i] >= 0x80)
-			t[i] = '?';
-	j = json_string(t);
-	free(t);
-	return j;
-}
 
 json_t *
 kk_frozen_to_json(const struct kk_frozen_set *set)
@@ -1931,8 +2525,8 @@ kk_frozen_to_json(const struct kk_frozen_set *set)
 		    "pid", (int)f->pid,
 		    "start_time", (json_int_t)f->start_time,
 		    "uid", (json_int_t)f->uid,
-		    "exe", jstr(f->exe),
-		    "cgroup", jstr(f->orig_cgroup),
+		    "exe", kk_json_str(f->exe),
+		    "cgroup", kk_json_str(f->orig_cgroup),
 		    "group", f->group,
 		    "method", f->method);
 		if (o == NULL || json_array_append_new(arr, o) < 0) {

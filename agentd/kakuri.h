@@ -123,6 +123,7 @@ struct kk_policy {
 	int freeze_timeout;		/* seconds to wait for "frozen" */
 	int collect_timeout;		/* seconds for a whole collect */
 	int collect_max_mb;		/* MiB of collect output */
+	int snapshot_timeout;		/* seconds a snapshot worker may run */
 };
 
 /* parse.c */

@@ -28,6 +28,7 @@
 #include <systemd/sd-event.h>
 
 #include "netchild.h"
+#include "sandbox.h"
 #include "tls.h"
 
 struct netchild;
@@ -501,12 +502,6 @@ on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
  * seccomp allow-list: what an event loop, OpenSSL and sockets need, and
  * nothing that opens files, executes, or changes identity.
  */
-#if defined(__x86_64__)
-#define KK_AUDIT_ARCH	AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define KK_AUDIT_ARCH	AUDIT_ARCH_AARCH64
-#endif
-
 static int
 install_seccomp(void)
 {
@@ -535,38 +530,13 @@ install_seccomp(void)
 		SYS_poll,
 #endif
 	};
-	struct sock_filter filter[4 + 2 * (sizeof(allowed) / sizeof(allowed[0])) + 3];
-	struct sock_fprog prog;
-	size_t i, k = 0;
-
-	filter[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, arch));
-	filter[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-	    KK_AUDIT_ARCH, 1, 0);
-	filter[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-	    SECCOMP_RET_KILL_PROCESS);
-	filter[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, nr));
-	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
-		filter[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-		    BPF_K, (unsigned)allowed[i], 0, 1);
-		filter[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-		    SECCOMP_RET_ALLOW);
-	}
 	/* opening files is answered, not fatal: libraries may probe */
-	filter[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-	    SYS_openat, 0, 1);
-	filter[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-	    SECCOMP_RET_ERRNO | EACCES);
-	filter[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-	    SECCOMP_RET_KILL_PROCESS);
-	prog.len = (unsigned short)k;
-	prog.filter = filter;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return -errno;
-	return 0;
+	static const struct kk_seccomp_refusal refused[] = {
+		{ SYS_openat, EACCES },
+	};
+
+	return kk_seccomp_install(allowed, sizeof(allowed) / sizeof(allowed[0]),
+	    refused, 1, false);
 #else
 	/* unknown architecture: no-new-privs and no capabilities still hold */
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;

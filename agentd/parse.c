@@ -127,6 +127,7 @@ static const struct key_spec evidence_keys[] = {
 	{ "freeze_timeout", KEY_SECONDS, 0, FIELD(freeze_timeout) },
 	{ "collect_timeout", KEY_SECONDS, 0, FIELD(collect_timeout) },
 	{ "collect_max_mb", KEY_MIB, 0, FIELD(collect_max_mb) },
+	{ "snapshot_timeout", KEY_SECONDS, 0, FIELD(snapshot_timeout) },
 };
 
 static const struct section_spec sections[] = {
@@ -829,6 +830,7 @@ kk_policy_defaults(struct kk_policy *p)
 	p->freeze_timeout = 5;
 	p->collect_timeout = 60;
 	p->collect_max_mb = 256;
+	p->snapshot_timeout = 1800;
 }
 
 int

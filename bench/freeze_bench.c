@@ -182,7 +182,8 @@ freeze_round(struct kk_freezer *fz, const char *group, double *ms)
 	/* thaw whatever was frozen, also after a failure */
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_ALL;
-	if (kk_thaw(fz, &sel, &set, &thawed, &gone, err, sizeof(err)) < 0) {
+	if (kk_thaw(fz, &sel, &set, &thawed, &gone, NULL, err,
+	    sizeof(err)) < 0) {
 		fprintf(stderr, "freeze-bench: kk_thaw: %s\n", err);
 		r = r < 0 ? r : -EIO;
 	}

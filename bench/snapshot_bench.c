@@ -197,7 +197,7 @@ run_kakuri(const char *dir, pid_t target)
 		return -1;
 	kk_artifacts_init(&arts);
 	t0 = now_s();
-	r = kk_snapshot_process(fd, target, &arts, err, sizeof(err));
+	r = kk_snapshot_process(fd, target, 0, &arts, err, sizeof(err));
 	t = now_s() - t0;
 	kk_artifacts_free(&arts);
 	close(fd);

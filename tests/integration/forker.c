@@ -1,23 +1,44 @@
 /*
- * forker N: a process tree that never holds still, for the freeze tests.
+ * forker: processes that never hold still, for the freeze tests.
  *
- * Forks N children (1..1024).  Each child loops: fork a grandchild that
- * exits at once, reap it, sleep about 1 ms.  The parent prints its own
- * pid and then the children's, one per line, flushed, and watches its
- * children with WUNTRACED | WCONTINUED: a stop or continue event (what
- * SIGSTOP would cause, and the cgroup freezer must not) is reported on
- * stderr as "child PID stopped (signal S)" / "child PID continued".
+ *	forker N [COUNTFILE]
+ *	forker --hop MS [--uid UID] COUNTFILE
  *
- * Runs until killed, and at most 600 s: then it kills its children (by
- * pid), reaps them and exits 0.  The children die with the parent
- * (PR_SET_PDEATHSIG) and also stop by themselves after 600 s.
+ * forker N forks N children (1..1024).  Each child loops: fork a
+ * grandchild that exits at once, reap it, sleep about 1 ms.  The parent
+ * prints its own pid and then the children's, one per line, flushed, and
+ * watches its children with WUNTRACED | WCONTINUED: a stop or continue
+ * event (what SIGSTOP would cause, and the cgroup freezer must not) is
+ * reported on stderr as "child PID stopped (signal S)" / "child PID
+ * continued".  With COUNTFILE, child i adds one to the i-th 64-bit
+ * counter of that file (native byte order, shared mapping) for every
+ * grandchild it has reaped: a test sees the tree run, or stand still,
+ * without having to catch a grandchild that lives for microseconds.
+ *
+ * forker --hop MS is a process that changes its pid every MS ms (1..1000):
+ * it forks, the parent exits, the child carries on, and so on.  The first
+ * process stays as a subreaper that reaps the hoppers as they exit; the
+ * hoppers run as UID if given (the subreaper keeps its own uid, so that
+ * a freeze by uid finds nothing but the hopping process).  Counter 0 of
+ * COUNTFILE counts the hops, counter 1 holds the current hopper's pid;
+ * writing a non-zero counter 2 (the stop flag) makes the hopper and then
+ * the subreaper exit.  The subreaper prints its pid on stdout.
+ *
+ * Everything runs until killed, and at most 600 s.  forker N then kills
+ * its children (by pid), reaps them and exits 0; the children die with
+ * the parent (PR_SET_PDEATHSIG) and also stop by themselves after 600 s.
+ * The hopper and the subreaper stop after 600 s as well.
  */
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +47,7 @@
 
 #define LIFETIME_S	600
 #define MAX_CHILDREN	1024
+#define HOP_SLOTS	3	/* hops, current pid, stop flag */
 
 static double
 now_s(void)
@@ -44,8 +66,30 @@ nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* nslots 64-bit counters, zero, shared with every process forked later. */
+static uint64_t *
+counters_map(const char *path, size_t nslots)
+{
+	size_t len = nslots * sizeof(uint64_t);
+	void *m;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0) {
+		fprintf(stderr, "forker: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		fprintf(stderr, "forker: mmap %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	return m;
+}
+
 static void __attribute__((noreturn))
-child(pid_t parent, double end)
+child(pid_t parent, double end, uint64_t *counter)
 {
 	pid_t gc;
 	int st;
@@ -66,31 +110,23 @@ child(pid_t parent, double end)
 		if (WIFSTOPPED(st))
 			fprintf(stderr, "grandchild %d stopped (signal %d)\n",
 			    (int)gc, WSTOPSIG(st));
+		if (counter != NULL)
+			__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
 		nap_ms(1);
 	}
 	_exit(0);
 }
 
-int
-main(int argc, char **argv)
+static int
+tree(long n, const char *countfile)
 {
 	pid_t kids[MAX_CHILDREN], me = getpid(), p;
 	double end = now_s() + LIFETIME_S;
-	char *e;
-	long n;
+	uint64_t *counters = NULL;
 	int i, st;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: forker N\n");
-		return 2;
-	}
-	n = strtol(argv[1], &e, 10);
-	if (*e != '\0' || n < 1 || n > MAX_CHILDREN) {
-		fprintf(stderr, "forker: N must be 1..%d\n", MAX_CHILDREN);
-		return 2;
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (countfile != NULL)
+		counters = counters_map(countfile, (size_t)n);
 	printf("%d\n", (int)me);
 	for (i = 0; i < n; i++) {
 		p = fork();
@@ -100,7 +136,7 @@ main(int argc, char **argv)
 			break;
 		}
 		if (p == 0)
-			child(me, end);
+			child(me, end, counters ? &counters[i] : NULL);
 		kids[i] = p;
 		printf("%d\n", (int)p);
 	}
@@ -134,4 +170,109 @@ main(int argc, char **argv)
 			while (waitpid(kids[i], &st, 0) < 0 && errno == EINTR)
 				;
 	return 0;
+}
+
+/* The hopping process: a new pid every ms milliseconds. */
+static void __attribute__((noreturn))
+hopper(long ms, uint64_t *c, double end)
+{
+	pid_t p;
+
+	__atomic_store_n(&c[1], (uint64_t)getpid(), __ATOMIC_SEQ_CST);
+	for (;;) {
+		__atomic_add_fetch(&c[0], 1, __ATOMIC_SEQ_CST);
+		nap_ms(ms);
+		if (__atomic_load_n(&c[2], __ATOMIC_SEQ_CST) != 0 ||
+		    now_s() >= end)
+			_exit(0);
+		p = fork();
+		if (p < 0) {
+			nap_ms(10);
+			continue;
+		}
+		if (p > 0) {
+			/*
+			 * The child goes on under a new pid, noted before
+			 * this one exits: counter 1 always names a live
+			 * hopper (or one frozen before it could exit).
+			 */
+			__atomic_store_n(&c[1], (uint64_t)p, __ATOMIC_SEQ_CST);
+			_exit(0);
+		}
+	}
+}
+
+static int
+hop(long ms, long uid, const char *countfile)
+{
+	double end = now_s() + LIFETIME_S;
+	uint64_t *c = counters_map(countfile, HOP_SLOTS);
+	pid_t p, first;
+	int st;
+
+	/* orphaned hoppers come to us and are reaped here */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		fprintf(stderr, "forker: subreaper: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("%d\n", (int)getpid());
+	fflush(stdout);
+	first = fork();
+	if (first < 0) {
+		fprintf(stderr, "forker: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (first == 0) {
+		if (uid >= 0 && (setgroups(0, NULL) < 0 ||
+		    setresgid((gid_t)uid, (gid_t)uid, (gid_t)uid) < 0 ||
+		    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)) {
+			fprintf(stderr, "forker: uid %ld: %s\n", uid,
+			    strerror(errno));
+			_exit(1);
+		}
+		hopper(ms, c, end);
+	}
+	/* until the stop flag and no hopper left, or the lifetime is over */
+	while (now_s() < end + 5) {
+		p = waitpid(-1, &st, WNOHANG);
+		if (p < 0 && errno == ECHILD)
+			break;
+		if (p <= 0)
+			nap_ms(5);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	long n, uid = -1;
+	char *e;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	if (argc >= 3 && strcmp(argv[1], "--hop") == 0) {
+		n = strtol(argv[2], &e, 10);
+		if (*e != '\0' || n < 1 || n > 1000)
+			goto usage;
+		if (argc == 6 && strcmp(argv[3], "--uid") == 0) {
+			uid = strtol(argv[4], &e, 10);
+			if (*e != '\0' || uid < 0 || uid > 0x7fffffffL)
+				goto usage;
+		} else if (argc != 4)
+			goto usage;
+		return hop(n, uid, argv[argc - 1]);
+	}
+	if (argc != 2 && argc != 3)
+		goto usage;
+	n = strtol(argv[1], &e, 10);
+	if (*e != '\0' || n < 1 || n > MAX_CHILDREN) {
+		fprintf(stderr, "forker: N must be 1..%d\n", MAX_CHILDREN);
+		return 2;
+	}
+	return tree(n, argc == 3 ? argv[2] : NULL);
+usage:
+	fprintf(stderr, "usage: forker N [COUNTFILE]\n"
+	    "       forker --hop MS [--uid UID] COUNTFILE\n");
+	return 2;
 }

@@ -277,3 +277,56 @@ check_within() {
 audit_has() { ctl log --json | jq -e "[.entries[] | select($1)] | length > 0"; }
 # outbox_has TEXT: a queued report contains TEXT
 outbox_has() { grep -lq -- "$1" "$STATE"/outbox/*.json; }
+# wait_until SECONDS COMMAND...: the same bounded poll as until_ok
+wait_until() { until_ok "$@"; }
+# runs_exe PID PATH: PID has exec'd PATH (what /proc/PID/exe names)
+runs_exe() { [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$2" ]; }
+# The cgroup2 mount point ("" without one).
+cgroup2_root() { awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo; }
+# service_cgroup UNIT PID: PID moved into /system.slice/UNIT, where a
+# system service of systemd runs (made if need be; removed at exit with
+# the system.slice it had to make, once empty)
+CGROUPS_MADE=()
+service_cgroup() {
+	local root s
+	root=$(cgroup2_root)
+	[ -n "$root" ] || return 1
+	s="$root/system.slice"
+	if [ ! -d "$s" ]; then mkdir "$s" && CGROUPS_MADE+=("$s"); fi
+	if [ ! -d "$s/$1" ]; then mkdir "$s/$1" && CGROUPS_MADE+=("$s/$1"); fi
+	echo "$2" >"$s/$1/cgroup.procs"
+}
+# test_cgroup REL: a cgroup of the test's own below the cgroup2 root,
+# made (with its parents) and removed at exit; its directory in TCG
+TCG=
+test_cgroup() {
+	local root d p="" parts
+	root=$(cgroup2_root)
+	[ -n "$root" ] || return 1
+	IFS=/ read -r -a parts <<<"${1#/}"
+	for d in "${parts[@]}"; do
+		p="$p/$d"
+		if [ ! -d "$root$p" ]; then
+			mkdir "$root$p" || return 1
+			CGROUPS_MADE+=("$root$p")
+		fi
+	done
+	TCG="$root$p"
+}
+# cgroups_remove: the cgroups made above, deepest first; what still runs
+# in them (only the test's own processes are ever put there) is killed
+# by pid first
+cgroups_remove() {
+	local i k p
+	for ((i = ${#CGROUPS_MADE[@]} - 1; i >= 0; i--)); do
+		for k in $(seq 1 100); do
+			[ -d "${CGROUPS_MADE[$i]}" ] || break
+			rmdir "${CGROUPS_MADE[$i]}" 2>/dev/null && break
+			echo 0 >"${CGROUPS_MADE[$i]}/cgroup.freeze" 2>/dev/null
+			for p in $(cat "${CGROUPS_MADE[$i]}/cgroup.procs" 2>/dev/null); do
+				kill -9 "$p" 2>/dev/null
+			done
+			sleep 0.05
+		done
+	done
+}

@@ -6,6 +6,7 @@
 # every selector names them by pid, by a binary only they run, or by a uid
 # nothing else uses.
 . "$(dirname "$0")/lib.sh"
+trap 'cleanup; cgroups_remove' EXIT
 need
 CORETARGET="$TOP/build/coretarget"
 FORKER="$TOP/build/forker"
@@ -38,8 +39,8 @@ write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
 evidence: { protect = [ \"$WORK/prot/sleep\" ]; freeze_timeout = 10; };"
 AGENT_ID=$(agent_init)
 start_kakurid || { fail "kakurid starts"; summary; exit 1; }
-for _ in $(seq 1 50); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
-check "the CSIRT channel is listening" test "$(status_field csirt_channel)" = listening
+listening() { [ "$(status_field csirt_channel)" = listening ]; }
+check "the CSIRT channel is listening" wait_until 30 listening
 METHOD=$(ctl status --json | jq -r .evidence.freezer)
 check "a freezer is available (cgroup2 or freezer-v1): $METHOD" test "$METHOD" = cgroup2 -o "$METHOD" = freezer-v1
 
@@ -61,11 +62,20 @@ descendants() {
 	done
 }
 cgroup_of() { grep -E '^0::|freezer' /proc/$1/cgroup 2>/dev/null | head -1; }
+# counters FILE: the forker's 64-bit counters, one line
+counters() { od -An -v -t u8 "$1" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'; }
+# advanced FILE BEFORE...: every counter has moved past its value in BEFORE
+advanced() {
+	local f=$1 i=0 b now; shift
+	read -r -a now <<<"$(counters "$f")"
+	for b in "$@"; do [ "${now[$i]:-0}" -gt "$b" ] || return 1; i=$((i + 1)); done
+}
 
 # --- freeze a tree whose children fork in a loop ---
-"$FORKER" 3 >"$WORK/forker.out" 2>"$WORK/forker.err" &
+"$FORKER" 3 "$WORK/forker.cnt" >"$WORK/forker.out" 2>"$WORK/forker.err" &
 FPID=$!; PIDS+=("$FPID")
-for _ in $(seq 1 100); do [ "$(wc -l <"$WORK/forker.out")" -ge 4 ] && break; sleep 0.02; done
+forker_up() { [ "$(wc -l <"$WORK/forker.out")" -ge 4 ] && advanced "$WORK/forker.cnt" 0 0 0; }
+check "the forking tree runs (every child has reaped a grandchild)" wait_until 30 forker_up
 CHILDREN=$(tail -n +2 "$WORK/forker.out" | head -3)
 C1=$(echo "$CHILDREN" | head -1)
 ORIG_CG=$(cgroup_of "$C1")
@@ -75,9 +85,13 @@ FEP=$(jq -r .output.freeze_episode <<<"$REC")
 check "the receipt lists the frozen processes and the method" \
 	bash -c "jq -e '.output.frozen | length >= 4' <<<'$REC' >/dev/null && jq -e '.output.method == \"$METHOD\"' <<<'$REC' >/dev/null"
 T1=$(descendants "$FPID" | sort -n | tr '\n' ' ')
+CF1=$(counters "$WORK/forker.cnt")
+# frozen is a lasting state: nothing may change while it holds
 sleep 0.4
 T2=$(descendants "$FPID" | sort -n | tr '\n' ' ')
+CF2=$(counters "$WORK/forker.cnt")
 check "no new child escapes: the tree is the same 400 ms later ($(wc -w <<<"$T1") processes)" test "$T1" = "$T2"
+check "the children fork no more while frozen (counters $CF1 -> $CF2)" test "$CF1" = "$CF2"
 allin=1
 for p in $FPID $T1; do
 	# a zombie has left every cgroup; it has nothing left to freeze
@@ -102,9 +116,8 @@ check "thaw naming another freeze episode: wrong-episode" test "$(result)" = wro
 run_file "$(cosigned alice thaw --arg pid:="$FPID" --episode "$FEP")"
 check "thaw with alice + bob: done" test "$(result)" = done
 check "thaw restores the original cgroup" test "$(cgroup_of "$C1")" = "$ORIG_CG"
-sleep 0.3
-T3=$(descendants "$FPID" | sort -n | tr '\n' ' ')
-check "the tree runs again (its children fork again)" test "$T3" != "$T2"
+# shellcheck disable=SC2086
+check "the tree runs again (every child forks and reaps again)" wait_until 30 advanced "$WORK/forker.cnt" $CF2
 kill "$FPID" $(descendants "$FPID") 2>/dev/null
 
 # --- protected processes are refused ---
@@ -112,7 +125,10 @@ run_cmd alice freeze --arg pid:=1
 check "freeze pid 1: protected" test "$(result)" = protected
 run_cmd alice freeze --arg pid:="$KPID"
 check "freeze kakurid itself: protected" test "$(result)" = protected
+# a protected program is the service: that file, in a system service's cgroup
 "$WORK/prot/sleep" 300 & PROT=$!; PIDS+=("$PROT")
+check "the protected program runs" wait_until 30 runs_exe "$PROT" "$WORK/prot/sleep"
+service_cgroup "kakuri-test-$$.service" "$PROT"
 run_cmd alice freeze --arg pid:="$PROT"
 check "freeze a process the policy protects: protected" test "$(result)" = protected
 run_cmd alice snapshot --arg pid:="$KPID"
@@ -125,7 +141,8 @@ HA=$(sha256sum "$WORK/a/sleep-a" | cut -d' ' -f1)
 "$WORK/a/sleep-a" 300 & A1=$!; "$WORK/a/sleep-a" 301 & A2=$!
 "$WORK/b/sleep-b" 302 & B1=$!
 PIDS+=("$A1" "$A2" "$B1")
-sleep 0.1
+all_exec() { runs_exe "$A1" "$WORK/a/sleep-a" && runs_exe "$A2" "$WORK/a/sleep-a" && runs_exe "$B1" "$WORK/b/sleep-b"; }
+check "the three copies run" wait_until 30 all_exec
 run_cmd alice freeze --arg sha256="$HA"
 check "freeze by sha256: done" test "$(result)" = done
 check "exactly the two processes running that binary are frozen" \
@@ -140,7 +157,7 @@ check "thaw all: done, nothing left frozen" test "$(result)/$(ctl status --json 
 
 # --- snapshot: ELF cores gdb opens, running and frozen ---
 "$CORETARGET" --untouched 1024 >"$WORK/ct.out" 2>&1 & CT=$!; PIDS+=("$CT")
-for _ in $(seq 1 100); do grep -q ready "$WORK/ct.out" && break; sleep 0.02; done
+check "the snapshot target is ready" wait_until 60 grep -q ready "$WORK/ct.out"
 RSS0=$(awk '/^RssAnon/ { print $2 }' /proc/$CT/status)
 run_cmd alice snapshot --arg pid:="$CT" --incident IR-EVID-1
 check "snapshot of a running process: done" test "$(result)" = done
@@ -204,7 +221,7 @@ mkdir -p "$STATE/evidence/IR-EVID-FULL"
 nsenter -t "$KPID" -m -- mount -t tmpfs -o size=1m,mode=0700 kakuri-test \
 	"$STATE/evidence/IR-EVID-FULL" || fail "mount a tiny tmpfs"
 "$CORETARGET" --resident 16 >"$WORK/ct2.out" 2>&1 & CT2=$!; PIDS+=("$CT2")
-for _ in $(seq 1 100); do grep -q ready "$WORK/ct2.out" && break; sleep 0.02; done
+check "the second snapshot target is ready" wait_until 60 grep -q ready "$WORK/ct2.out"
 run_cmd alice snapshot --arg pid:="$CT2" --incident IR-EVID-FULL
 check "snapshot into a full disk: failed with no-space" test "$(result)" = no-space
 check "the manifest marks the cut artifact incomplete" nsenter -t "$KPID" -m -- \

@@ -121,8 +121,8 @@ child_main(int wfd, size_t extra)
 	for (i = 0; i < 3; i++)
 		if (pthread_create(&t, NULL, fn[i], NULL) != 0)
 			_exit(1);
-	/* ready only once every worker sits in its function (10 s at most) */
-	for (i = 0; i < 1000 && __atomic_load_n(&workers_in,
+	/* ready only once every worker sits in its function (60 s at most) */
+	for (i = 0; i < 6000 && __atomic_load_n(&workers_in,
 	    __ATOMIC_SEQ_CST) < 3; i++)
 		nap_ms(10);
 	addr = (uint64_t)(uintptr_t)m;
@@ -151,13 +151,13 @@ child_start(struct child *c, size_t extra)
 	close(p[1]);
 	pfd.fd = p[0];
 	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 20000), 1);
+	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
 	ck_assert_int_eq(read(p[0], &c->untouched, sizeof(c->untouched)),
 	    sizeof(c->untouched));
 	close(p[0]);
 	/* the threads exist once the address came; wait until they show */
 	snprintf(task, sizeof(task), "/proc/%d/task", (int)c->pid);
-	for (n = 0; n < 200 && kk_test_count_entries(task, NULL, NULL) <
+	for (n = 0; n < 3000 && kk_test_count_entries(task, NULL, NULL) <
 	    NTHREADS; n++)
 		nap_ms(10);
 }
@@ -508,7 +508,7 @@ START_TEST(core_of_running_child)
 	kk_artifacts_init(&arts);
 
 	before = rss_anon(ch.pid);
-	ck_assert_int_eq(kk_snapshot_process(dfd, ch.pid, &arts, err,
+	ck_assert_int_eq(kk_snapshot_process(dfd, ch.pid, 0, &arts, err,
 	    sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	after = rss_anon(ch.pid);
@@ -522,7 +522,7 @@ START_TEST(core_of_running_child)
 	ck_assert_int_eq(kk_proc_start_time(ch.pid, &st0), 0);
 	ck_assert_uint_eq(arts.n, 6);
 	/* a thread id is not a process: refused, nothing written */
-	ck_assert_int_eq(kk_snapshot_process(dfd, other_thread(ch.pid), &arts,
+	ck_assert_int_eq(kk_snapshot_process(dfd, other_thread(ch.pid), 0, &arts,
 	    err, sizeof(err)), -EINVAL);
 	ck_assert_uint_eq(arts.n, 6);
 	for (i = 0; i < arts.n; i++) {
@@ -623,19 +623,19 @@ START_TEST(core_vanished_pid)
 	/* a zombie first: nothing left to take */
 	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT),
 	    0);
-	ck_assert_int_eq(kk_snapshot_process(dfd, pid, &arts, err,
+	ck_assert_int_eq(kk_snapshot_process(dfd, pid, 0, &arts, err,
 	    sizeof(err)), -ESRCH);
 	ck_assert_str_ne(err, "");
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	/* then gone altogether */
-	ck_assert_int_eq(kk_snapshot_process(dfd, pid, &arts, err,
+	ck_assert_int_eq(kk_snapshot_process(dfd, pid, 0, &arts, err,
 	    sizeof(err)), -ESRCH);
 	ck_assert_str_ne(err, "");
 	ck_assert_uint_eq(arts.n, 0);
 	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 0);
 
 	/* nor can it take itself */
-	ck_assert_int_lt(kk_snapshot_process(dfd, getpid(), &arts, err,
+	ck_assert_int_lt(kk_snapshot_process(dfd, getpid(), 0, &arts, err,
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(arts.n, 0);
 	kk_artifacts_free(&arts);
@@ -710,7 +710,7 @@ START_TEST(core_disk_full)
 		if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) < 0)
 			_exit(2);
 		kk_artifacts_init(&arts);
-		r = kk_snapshot_process(fd, ch.pid, &arts, err, sizeof(err));
+		r = kk_snapshot_process(fd, ch.pid, 0, &arts, err, sizeof(err));
 		if (r != -ENOSPC)
 			_exit(3);
 		if (strstr(err, "no space left") == NULL)

@@ -1,9 +1,12 @@
 /*
  * The freezer (agentd/freeze.c): trees that keep forking are frozen whole
- * and come back exactly where they were; protected processes are
- * refused or skipped; the sha256 and exe selectors pick exactly their
- * processes; frozen.json round-trips and is read strictly; the v1
- * freezer fallback works where the host has it.
+ * and come back exactly where they were, never above their cgroup;
+ * protected processes are refused or skipped, and protection means the
+ * protected file in a service's cgroup, not a path; a process hopping to
+ * a new pid every millisecond is caught every time; the files (sha256),
+ * exe and uid selectors pick exactly their processes, and the hashing
+ * worker's scan reads back; frozen.json round-trips and is read
+ * strictly; the v1 freezer fallback works where the host has it.
  *
  * These tests need root and a cgroup freezer.  They freeze only processes
  * they forked themselves, in groups named after the test run, and the
@@ -13,6 +16,7 @@
  * dies with its parent (PR_SET_PDEATHSIG) and by itself after a minute.
  */
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -20,6 +24,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -38,10 +43,15 @@
 #include "testutil.h"
 
 #define REG_PROCS	256
-#define REG_GROUPS	16
+#define REG_GROUPS	32
 #define NCOUNTERS	16
 #define MAX_TREE	4096
-#define LIFETIME	60	/* seconds any test process lives at most */
+#define LIFETIME	300	/* seconds any test process lives at most */
+/*
+ * Bounded polls for what the test processes do: 10 ms rounds, 30 s in all,
+ * generous for a sanitizer build on a machine whose cores are all busy.
+ */
+#define WAIT_ROUNDS	3000
 
 /*
  * Shared (MAP_SHARED) between the runner, the forked test and the
@@ -242,7 +252,7 @@ reg_wait(int n)
 {
 	int i, k;
 
-	for (k = 0; k < 500; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		for (i = 0; i < n && i < REG_PROCS; i++)
 			if (__atomic_load_n(&reg->procs[i].pid,
 			    __ATOMIC_SEQ_CST) == 0)
@@ -325,7 +335,9 @@ cleanup(void)
 			sleep_ms(10);
 		}
 	}
-	for (i = 0; i < reg->ngroups && i < REG_GROUPS; i++) {
+	/* deepest first: a test registers a group after its parent */
+	for (i = (reg->ngroups < REG_GROUPS ? reg->ngroups : REG_GROUPS) - 1;
+	    i >= 0; i--) {
 		for (k = 0; k < 200; k++) {
 			snprintf(path, sizeof(path), "%s/cgroup.procs",
 			    reg->groups[i]);
@@ -472,7 +484,7 @@ spawn_tree(int nworkers, int base)
 	}
 	reg_proc(r);
 	/* every worker has run */
-	for (k = 0; k < 500; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		for (i = base; i <= base + nworkers; i++)
 			if (reg->counter[i] < 3)
 				break;
@@ -480,7 +492,7 @@ spawn_tree(int nworkers, int base)
 			break;
 		sleep_ms(10);
 	}
-	ck_assert_msg(k < 500, "the test tree did not start");
+	ck_assert_msg(k < WAIT_ROUNDS, "the test tree did not start");
 	return r;
 }
 
@@ -505,7 +517,7 @@ spawn_exec(const char *path)
 	reg_proc(p);
 	ck_assert_ptr_nonnull(realpath(path, real));
 	/* the exec has happened once /proc/PID/exe names it */
-	for (k = 0; k < 500; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		char link[64];
 
 		snprintf(link, sizeof(link), "/proc/%d/exe", (int)p);
@@ -517,7 +529,7 @@ spawn_exec(const char *path)
 		}
 		sleep_ms(10);
 	}
-	ck_assert_msg(k < 500, "%s did not start", path);
+	ck_assert_msg(k < WAIT_ROUNDS, "%s did not start", path);
 	return p;
 }
 
@@ -597,7 +609,7 @@ snapshot_counters(unsigned long *out)
 		out[i] = reg->counter[i];
 }
 
-/* Counters 0..n all move again within two seconds. */
+/* Counters 0..n all move again (a bounded poll, WAIT_ROUNDS). */
 static bool
 counters_advance(int n)
 {
@@ -605,7 +617,7 @@ counters_advance(int n)
 	int i, k;
 
 	snapshot_counters(before);
-	for (k = 0; k < 200; k++) {
+	for (k = 0; k < WAIT_ROUNDS; k++) {
 		for (i = 0; i <= n; i++)
 			if (reg->counter[i] <= before[i] + 2)
 				break;
@@ -737,7 +749,7 @@ tree_roundtrip(struct kk_freezer *fz, int nworkers)
 
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
 	ck_assert_uint_eq(set.n, 0);
 	ck_assert_uint_ge(thawed.n, (size_t)npids);
@@ -813,7 +825,7 @@ START_TEST(test_partial_thaw)
 	/* thaw a alone: b's tree stays frozen in the group */
 	sel.pid = a;
 	sel.tree = true;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	ck_assert_uint_eq(thawed.n, 1);
 	ck_assert_int_eq(thawed.v[0].pid, a);
@@ -823,13 +835,13 @@ START_TEST(test_partial_thaw)
 	ck_assert(frozen_state(&fz, gdir));
 	ck_assert(!set_has(&set, a));
 	/* nothing of a's left to thaw */
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
 	ck_assert_str_ne(err, "");
 
 	/* b's tree by its root */
 	sel.pid = b;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	ck_assert_uint_eq(set.n, 0);
 	ck_assert_int_eq(stat(gdir, &st), -1);
@@ -876,16 +888,16 @@ START_TEST(test_gone)
 	if (strcmp(fz.method, "cgroup2") == 0) {
 		/* cgroup2 lets SIGKILL through to a frozen task */
 		ck_assert_int_eq(kill(p, SIGKILL), 0);
-		for (k = 0; k < 500; k++) {
+		for (k = 0; k < WAIT_ROUNDS; k++) {
 			if (waitpid(p, NULL, WNOHANG) == p)
 				break;
 			sleep_ms(10);
 		}
-		ck_assert_int_lt(k, 500);
+		ck_assert_int_lt(k, WAIT_ROUNDS);
 	}
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	ck_assert_uint_eq(set.n, 0);
 	if (strcmp(fz.method, "cgroup2") == 0) {
@@ -894,7 +906,7 @@ START_TEST(test_gone)
 	}
 	ck_assert_int_eq(stat(gdir, &st), -1);
 	/* an empty set thaws to nothing, without complaint */
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, 0);
 	ck_assert_uint_eq(gone, 0);
 	kk_frozen_set_free(&set);
@@ -984,29 +996,119 @@ START_TEST(test_protected)
 }
 END_TEST
 
+/* ---- test cgroups (cgroup2) ---- */
+
+/*
+ * ROOT2 + rel made (every missing component), each new directory
+ * registered after its parent, so that cleanup removes the deepest first.
+ */
+static void
+test_cgroup(const char *rel, char *dir)
+{
+	char root[PATH_MAX], path[PATH_MAX];
+	const char *p;
+
+	mount_of(false, root, sizeof(root));
+	ck_assert_msg(root[0] != '\0', "no cgroup2 mount");
+	for (p = rel + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		ck_assert_int_lt(snprintf(path, sizeof(path), "%s%.*s", root,
+		    (int)(p - rel), rel), PATH_MAX);
+		if (mkdir(path, 0755) == 0) {
+			ck_assert_int_lt(reg->ngroups, REG_GROUPS);
+			snprintf(reg->groups[reg->ngroups++], PATH_MAX, "%s",
+			    path);
+		} else {
+			ck_assert_int_eq(errno, EEXIST);
+		}
+		if (*p == '\0')
+			break;
+	}
+	snprintf(dir, PATH_MAX, "%s", path);
+}
+
+static void
+move_into(const char *dir, pid_t pid)
+{
+	char path[PATH_MAX], num[24];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	ck_assert_msg(write(fd, num, strlen(num)) == (ssize_t)strlen(num),
+	    "moving %d into %s: %s", (int)pid, dir, strerror(errno));
+	close(fd);
+}
+
+/* The "0::" line of pid's /proc/PID/cgroup, the path only. */
+static void
+cg2_of(pid_t pid, char *out, size_t len)
+{
+	char buf[4096], *p, *e;
+
+	proc_cgroup(pid, buf, sizeof(buf));
+	out[0] = '\0';
+	if ((p = strstr(buf, "0::")) == NULL || (p != buf && p[-1] != '\n'))
+		return;
+	p += 3;
+	e = strchr(p, '\n');
+	snprintf(out, len, "%.*s", e ? (int)(e - p) : (int)strlen(p), p);
+}
+
+/* Until pid runs path (its exec done). */
+static void
+wait_exe(pid_t pid, const char *path)
+{
+	char link[64], exe[PATH_MAX];
+	ssize_t n;
+	int k;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		n = readlink(link, exe, sizeof(exe) - 1);
+		if (n > 0 && (exe[n] = '\0', strcmp(exe, path) == 0))
+			return;
+		sleep_ms(10);
+	}
+	ck_abort_msg("%d never ran %s", (int)pid, path);
+}
+
 /*
  * A protected program inside a tree is skipped (and listed), its parent
- * frozen; named directly it is refused; by its path it is skipped.
+ * frozen; named directly it is refused; by its path it is skipped.  It is
+ * protected only where a service runs: the same file outside the service
+ * slice, or in a service cgroup delegated to a user, is frozen.
  */
 START_TEST(test_protected_exe)
 {
 	struct kk_freeze_guard guard = { 0 };
+	struct kk_protected_exe pe[1];
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[512], group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
+	char slice[128], svc[PATH_MAX], user[PATH_MAX], rel[256];
 	char before[1024], now[1024];
 	const char *paths[1];
 	json_t *skipped = NULL, *o;
 	pid_t r0, parent = getpid(), c;
 	size_t gone;
-	int k, r;
+	int r;
 
 	probe(&fz);
 	new_group(&fz, group, sizeof(group), gdir);
 	kk_test_workdir(dir);
 	kk_test_join(prot, dir, "protected-sleep");
 	sleep_copy(prot, "kakuri-test-protected");
+	/* a slice of our own stands for /system.slice */
+	snprintf(slice, sizeof(slice), "/kakuri-ut-%d.slice", (int)getpid());
+	snprintf(rel, sizeof(rel), "%s/prot-%d.service", slice, (int)getpid());
+	test_cgroup(rel, svc);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-user.scope", (int)getpid());
+	test_cgroup(rel, user);
 	r0 = fork();
 	ck_assert_int_ge(r0, 0);
 	if (r0 == 0) {
@@ -1018,6 +1120,8 @@ START_TEST(test_protected_exe)
 		if (fork() == 0) {
 			child_init(me);
 			reg_proc(getpid());
+			/* the service: started in its unit's cgroup */
+			move_into(svc, 0);
 			execv(prot, argv);
 			_exit(127);
 		}
@@ -1026,26 +1130,15 @@ START_TEST(test_protected_exe)
 	}
 	reg_proc(r0);
 	reg_wait(2);
-	for (k = 0; k < 500; k++) {
-		char p[64], exe[PATH_MAX];
-		ssize_t n;
-
-		{
-			c = reg->procs[0].pid == r0 ? reg->procs[1].pid :
-			    reg->procs[0].pid;
-			snprintf(p, sizeof(p), "/proc/%d/exe", (int)c);
-			n = readlink(p, exe, sizeof(exe) - 1);
-			if (n > 0 && (exe[n] = '\0', strcmp(exe, prot) == 0))
-				break;
-		}
-		sleep_ms(10);
-	}
-	ck_assert_int_lt(k, 500);
 	c = reg->procs[0].pid == r0 ? reg->procs[1].pid : reg->procs[0].pid;
+	wait_exe(c, prot);
 	proc_cgroup(c, before, sizeof(before));
 	paths[0] = prot;
-	guard.protect_exe = paths;
-	guard.nprotect_exe = 1;
+	kk_protect_resolve(paths, 1, pe);
+	ck_assert(pe[0].resolved);
+	guard.protect = pe;
+	guard.nprotect = 1;
+	guard.service_slice = slice;
 
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_PID;
@@ -1060,8 +1153,9 @@ START_TEST(test_protected_exe)
 	o = json_array_get(skipped, 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "pid")), c);
 	ck_assert_str_eq(json_string_value(json_object_get(o, "exe")), prot);
-	ck_assert_str_eq(json_string_value(json_object_get(o, "why")),
-	    "protected by the policy");
+	ck_assert_msg(strncmp(json_string_value(json_object_get(o, "why")),
+	    "protected by the policy", 23) == 0, "%s",
+	    json_string_value(json_object_get(o, "why")));
 	ck_assert(!in_group(gdir, c));
 	proc_cgroup(c, now, sizeof(now));
 	ck_assert_str_eq(now, before);
@@ -1069,7 +1163,7 @@ START_TEST(test_protected_exe)
 	sel.pid = c;
 	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EPERM);
-	ck_assert_msg(strstr(err, "(protected by the policy)") != NULL, "%s",
+	ck_assert_msg(strstr(err, "(protected by the policy") != NULL, "%s",
 	    err);
 
 	json_decref(skipped);
@@ -1083,14 +1177,459 @@ START_TEST(test_protected_exe)
 	ck_assert_uint_eq(json_array_size(skipped), 1);
 	ck_assert_uint_eq(set.n, 1);
 
+	/* the same file, run where a user runs things: not the service */
+	move_into(user, c);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = c;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "outside the service slice: %d %s", r, err);
+	ck_assert(in_group(gdir, c));
+	ck_assert_uint_eq(set.n, 2);
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	cg2_of(c, now, sizeof(now));
+	ck_assert_str_eq(now, user + strlen(user) - strlen(rel));
+
+	/* a service cgroup delegated to a user (owned by it): not either */
+	move_into(svc, c);
+	ck_assert_int_eq(chown(svc, 4242, 4242), 0);
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "delegated service cgroup: %d %s", r, err);
+	ck_assert(in_group(gdir, c));
+
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_uint_eq(thawed.n, 1);
+	ck_assert_uint_eq(set.n, 0);
 	json_decref(skipped);
 	kk_frozen_set_free(&set);
 	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/*
+ * A path is not a file: another file bind-mounted over the protected path
+ * in a private mount namespace, run in the service's cgroup, shows the
+ * protected path in /proc/PID/exe and is still frozen; the protected file
+ * run the same way is not.
+ */
+START_TEST(test_protected_inode)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_protected_exe pe[1];
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
+	char evil[PATH_MAX], slice[128], svc[PATH_MAX], rel[256], why[1024];
+	const char *paths[1];
+	pid_t parent = getpid(), p, q;
+	size_t gone;
+	int r;
+
+	probe(&fz);
+	new_group(&fz, group, sizeof(group), gdir);
+	kk_test_workdir(dir);
+	kk_test_join(prot, dir, "protected-sleep");
+	kk_test_join(evil, dir, "evil-sleep");
+	sleep_copy(prot, "kakuri-test-protected");
+	sleep_copy(evil, "kakuri-test-evil");
+	snprintf(slice, sizeof(slice), "/kakuri-ut-%d.slice", (int)getpid());
+	snprintf(rel, sizeof(rel), "%s/prot-%d.service", slice, (int)getpid());
+	test_cgroup(rel, svc);
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
+
+		child_init(parent);
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount(evil, prot, NULL, MS_BIND, NULL) < 0)
+			_exit(126);
+		move_into(svc, 0);
+		execv(prot, argv);
+		_exit(127);
+	}
+	reg_proc(p);
+	/* the genuine one, in the same cgroup, for contrast */
+	q = fork();
+	ck_assert_int_ge(q, 0);
+	if (q == 0) {
+		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
+
+		child_init(parent);
+		move_into(svc, 0);
+		execv(prot, argv);
+		_exit(127);
+	}
+	reg_proc(q);
+	wait_exe(p, prot);
+	wait_exe(q, prot);
+	paths[0] = prot;
+	kk_protect_resolve(paths, 1, pe);
+	guard.protect = pe;
+	guard.nprotect = 1;
+	guard.service_slice = slice;
+	ck_assert_ptr_nonnull(kk_protected(&guard, q, why, sizeof(why)));
+	ck_assert_ptr_null(kk_protected(&guard, p, why, sizeof(why)));
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_EXE;
+	snprintf(sel.exe, sizeof(sel.exe), "%s", prot);
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 1);
+	ck_assert_int_eq(set.v[0].pid, p);
+	ck_assert(in_group(gdir, p));
+	ck_assert(!in_group(gdir, q));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/*
+ * A process that changes its pid every millisecond (it forks and the
+ * parent exits), as uid, in the cgroup dir; counter slot counts its hops,
+ * counter slot + 1 its subreaper's rounds, counter slot + 2 holds its pid
+ * of the moment.  The subreaper (root, in the
+ * same cgroup) reaps the hoppers that exit; it is what stays running of
+ * that cgroup when a freeze by uid takes the hopper.
+ */
+static pid_t
+spawn_hopper(uid_t uid, const char *dir, int slot)
+{
+	pid_t parent = getpid(), p, h;
+	unsigned long c0;
+	struct timespec t;
+	time_t end;
+	int k;
+
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		child_init(parent);
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		move_into(dir, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		end = t.tv_sec + LIFETIME;
+		h = fork();
+		if (h == 0) {
+			if (setgroups(0, NULL) < 0 ||
+			    setresgid(uid, uid, uid) < 0 ||
+			    setresuid(uid, uid, uid) < 0)
+				_exit(1);
+			reg->counter[slot + 2] = (unsigned long)getpid();
+			for (;;) {
+				reg->counter[slot]++;
+				sleep_ms(1);
+				clock_gettime(CLOCK_MONOTONIC, &t);
+				if (t.tv_sec > end)
+					_exit(0);
+				/*
+				 * No PDEATHSIG: each hop's parent exits.  The
+				 * new pid is noted before the old one goes.
+				 */
+				if ((h = fork()) > 0) {
+					reg->counter[slot + 2] = (unsigned long)h;
+					_exit(0);
+				}
+			}
+		}
+		for (;;) {
+			reg->counter[slot + 1]++;
+			while (waitpid(-1, NULL, WNOHANG) > 0)
+				;
+			sleep_ms(5);
+		}
+	}
+	reg_proc(p);
+	c0 = reg->counter[slot];
+	for (k = 0; k < WAIT_ROUNDS && reg->counter[slot] < c0 + 20; k++)
+		sleep_ms(10);
+	ck_assert_msg(k < WAIT_ROUNDS, "the hopper does not hop");
+	return p;
+}
+
+static bool
+counter_moves(int slot)
+{
+	unsigned long c0 = reg->counter[slot];
+	int k;
+
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		if (reg->counter[slot] > c0 + 2)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/*
+ * Freeze evasion by pid hopping: freezing by uid a process that takes a
+ * new pid every millisecond catches it every time, because its cgroup is
+ * frozen before it is moved; the rest of that cgroup runs on afterwards.
+ */
+START_TEST(test_hopper)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel, all;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], src[PATH_MAX], rel[256];
+	char path[PATH_MAX + 32], buf[64];
+	unsigned long c0;
+	size_t gone;
+	uid_t uid;
+	int round, r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;		/* the v1 case: test_v1_fallback */
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-hop.scope", (int)getpid());
+	test_cgroup(rel, src);
+	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
+	spawn_hopper(uid, src, 0);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_UID;
+	sel.uid = uid;
+	memset(&all, 0, sizeof(all));
+	all.kind = KK_SEL_ALL;
+	for (round = 0; round < 10; round++) {
+		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
+		    sizeof(err));
+		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
+		ck_assert_uint_ge(set.n, 1);
+		/* the hopper as it is now, not a pid it left behind */
+		ck_assert_msg(in_group(gdir, (pid_t)reg->counter[2]),
+		    "round %d: the hopper %lu is not frozen", round,
+		    reg->counter[2]);
+		/* it holds still (a lasting state, not a moment) */
+		c0 = reg->counter[0];
+		sleep_ms(50);
+		ck_assert_uint_eq(reg->counter[0], c0);
+		/* and its cgroup is as it was: running, its subreaper too */
+		snprintf(path, sizeof(path), "%s/cgroup.freeze", src);
+		read_proc(path, buf, sizeof(buf));
+		ck_assert_str_eq(buf, "0\n");
+		ck_assert_msg(counter_moves(1), "round %d: the rest of the "
+		    "source cgroup does not run", round);
+		r = kk_thaw(&fz, &all, &set, &thawed, &gone, NULL, err,
+		    sizeof(err));
+		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
+		ck_assert_uint_eq(set.n, 0);
+		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
+		    "again", round);
+		kk_frozen_set_free(&thawed);
+	}
+	kk_frozen_set_free(&set);
+	cleanup();
+}
+END_TEST
+
+/*
+ * Thaw never climbs above where a process came from: its cgroup removed
+ * meanwhile is made again inside its slice; with the slice gone too, it
+ * stays frozen and is listed, until the slice is back.
+ */
+START_TEST(test_thaw_gone_cgroup)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], orig[PATH_MAX], rel[320];
+	char slice[128], now[PATH_MAX], sdir[PATH_MAX];
+	json_t *kept = NULL;
+	size_t gone;
+	pid_t p;
+	int r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(slice, sizeof(slice), "/kakuri-ut-%d.slice", (int)getpid());
+	snprintf(rel, sizeof(rel), "%s/orig-%d.scope", slice, (int)getpid());
+	test_cgroup(rel, orig);
+	snprintf(sdir, sizeof(sdir), "%.*s", (int)(strlen(orig) -
+	    strlen(rel) + strlen(slice)), orig);
+	p = spawn_exec("/bin/sleep");
+	move_into(orig, p);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = p;
+
+	/* the scope is gone: made again, inside the slice */
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_int_eq(rmdir(orig), 0);
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(json_array_size(kept), 0);
+	cg2_of(p, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+
+	/* the slice is gone as well: it stays frozen, and says why */
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_int_eq(rmdir(orig), 0);
+	ck_assert_int_eq(rmdir(sdir), 0);
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
+	ck_assert_int_eq(r, -EAGAIN);
+	ck_assert_uint_eq(json_array_size(kept), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(
+	    kept, 0), "pid")), p);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+	    json_array_get(kept, 0), "why")), "is gone, and so is its slice"));
+	ck_assert_uint_eq(set.n, 1);
+	ck_assert(in_group(gdir, p));
+	cg2_of(p, now, sizeof(now));
+	ck_assert_str_ne(now, "/");
+
+	/* the slice back: now it can go home */
+	ck_assert_int_eq(mkdir(sdir, 0755), 0);
+	json_decref(kept);
+	kept = NULL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	cg2_of(p, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	json_decref(kept);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/* kk_exe_hash_scan's lines, read back into a result. */
+static void
+hash_scan(const struct kk_hash_spec *spec, struct kk_hash_result *res)
+{
+	char dir[PATH_MAX], path[PATH_MAX], *text, *line, *nl;
+	size_t len;
+	int fd;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "scan.jsonl");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kk_exe_hash_scan(fd, spec), 0);
+	close(fd);
+	text = kk_test_read(path, &len);
+	memset(res, 0, sizeof(*res));
+	for (line = text; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+		ck_assert_msg(kk_hash_result_line(res, line,
+		    (size_t)(nl - line)) == 0, "%.*s", (int)(nl - line), line);
+	ck_assert(res->ended);
+	free(text);
+}
+
+static void
+file_sha256(const char *path, char out[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kk_fd_sha256(fd, (uint64_t)1 << 30, 0, out), 0);
+	close(fd);
+}
+
+/*
+ * The hashing worker's side, run here directly: the executables of the
+ * processes named, each once; a file over the size cap and files past the
+ * deadline are named with the reason; the parent's reader refuses what
+ * is not a line of the scan.
+ */
+START_TEST(test_hash_scan)
+{
+	struct kk_hash_spec spec;
+	struct kk_hash_result res;
+	struct kk_file_id *ids;
+	char dir[PATH_MAX], a[PATH_MAX], h[65];
+	pid_t pids[3];
+	json_t *un;
+	size_t n;
+
+	kk_test_workdir(dir);
+	kk_test_join(a, dir, "sleep-h");
+	sleep_copy(a, "kakuri-test-H");
+	file_sha256(a, h);
+	pids[0] = spawn_exec(a);
+	pids[1] = spawn_exec(a);
+	pids[2] = spawn_exec("/bin/sleep");
+
+	memset(&spec, 0, sizeof(spec));
+	spec.pids = pids;
+	spec.npids = 3;
+	spec.max_bytes = (uint64_t)1 << 30;
+	hash_scan(&spec, &res);
+	ck_assert_uint_eq(res.n, 2);	/* two distinct files */
+	ck_assert_uint_eq(kk_hash_result_count(&res, true), 2);
+	ck_assert_int_eq(kk_hash_result_match(&res, h, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(ids);
+	kk_hash_result_free(&res);
+
+	/* too large to be read: named, with the reason */
+	spec.max_bytes = 1000;
+	hash_scan(&spec, &res);
+	ck_assert_uint_eq(kk_hash_result_count(&res, true), 0);
+	un = kk_hash_result_unhashed(&res, 10);
+	ck_assert_uint_eq(json_array_size(un), 2);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+	    json_array_get(un, 0), "why")), "larger than"));
+	json_decref(un);
+	kk_hash_result_free(&res);
+
+	/* the deadline long past: nothing read, every file says so */
+	spec.max_bytes = (uint64_t)1 << 30;
+	spec.deadline_ns = 1;
+	hash_scan(&spec, &res);
+	ck_assert_uint_eq(kk_hash_result_count(&res, false), 2);
+	un = kk_hash_result_unhashed(&res, 10);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(un,
+	    0), "why")), "not hashed: the deadline came first");
+	json_decref(un);
+	kk_hash_result_free(&res);
+
+	/* a worker cut short: the file it read, and those it never reached */
+	memset(&res, 0, sizeof(res));
+	ck_assert_int_eq(kk_hash_result_line(&res, "{\"file\":0,\"dev\":1,"
+	    "\"ino\":2,\"size\":3,\"exe\":\"/x\",\"pids\":[5],\"npids\":1}",
+	    strlen("{\"file\":0,\"dev\":1,\"ino\":2,\"size\":3,\"exe\":\"/x\","
+	    "\"pids\":[5],\"npids\":1}")), 0);
+	ck_assert_int_eq(kk_hash_result_line(&res, "{\"file\":1,\"dev\":1,"
+	    "\"ino\":3,\"size\":3,\"exe\":\"/y\",\"pids\":[6],\"npids\":1}",
+	    strlen("{\"file\":1,\"dev\":1,\"ino\":3,\"size\":3,\"exe\":\"/y\","
+	    "\"pids\":[6],\"npids\":1}")), 0);
+	ck_assert_int_eq(kk_hash_result_line(&res, "{\"begin\":0}", 11), 0);
+	/* not lines of a scan */
+	ck_assert_int_eq(kk_hash_result_line(&res, "{\"begin\":7}", 11),
+	    -EBADMSG);
+	ck_assert_int_eq(kk_hash_result_line(&res, "{\"file\":5,\"dev\":1,"
+	    "\"ino\":3,\"size\":3,\"exe\":\"/y\",\"pids\":[6],\"npids\":1}",
+	    strlen("{\"file\":5,\"dev\":1,\"ino\":3,\"size\":3,\"exe\":\"/y\","
+	    "\"pids\":[6],\"npids\":1}")), -EBADMSG);
+	ck_assert_int_eq(kk_hash_result_line(&res,
+	    "{\"done\":1,\"sha256\":\"xyz\"}", 26), -EBADMSG);
+	ck_assert_int_eq(kk_hash_result_line(&res, "garbage", 7), -EBADMSG);
+	kk_hash_result_close(&res, "still being read", "never reached");
+	un = kk_hash_result_unhashed(&res, 10);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(un,
+	    0), "why")), "still being read");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(un,
+	    1), "why")), "never reached");
+	json_decref(un);
+	kk_hash_result_free(&res);
 	cleanup();
 }
 END_TEST
@@ -1120,10 +1659,10 @@ freeze_exactly(struct kk_freezer *fz, const struct kk_selector *sel,
 	memset(&all, 0, sizeof(all));
 	all.kind = KK_SEL_PID;
 	all.pid = other[0];
-	r = kk_thaw(fz, &all, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(fz, &all, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
 	ck_assert_uint_eq(set.n, (size_t)n);
-	r = kk_thaw(fz, sel, &set, &thawed, &gone, err, sizeof(err));
+	r = kk_thaw(fz, sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	ck_assert_uint_eq(set.n, 0);
 	ck_assert_uint_eq(thawed.n, (size_t)n);
@@ -1133,16 +1672,23 @@ freeze_exactly(struct kk_freezer *fz, const struct kk_selector *sel,
 	kk_frozen_set_free(&thawed);
 }
 
-/* sha256, exe and uid pick exactly the processes they name. */
+/*
+ * files (what a sha256 resolves to), exe and uid pick exactly the
+ * processes they name; sha256 itself is the worker's to resolve.
+ */
 START_TEST(test_selectors)
 {
 	static const char abc_sha[] =
 	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	struct kk_hash_spec spec;
+	struct kk_hash_result res;
+	struct kk_file_id *ids;
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	char dir[PATH_MAX], a[PATH_MAX], b[PATH_MAX], f[PATH_MAX];
 	char ha[65], hb[65], h[65], group[64], gdir[PATH_MAX];
-	pid_t pa[2], pb[2], pu[2], po[2];
+	pid_t pa[2], pb[2], pu[2], po[2], all[4];
+	size_t n;
 	uid_t uid;
 	int i;
 
@@ -1151,28 +1697,37 @@ START_TEST(test_selectors)
 	kk_test_workdir(dir);
 	kk_test_join(f, dir, "abc");
 	kk_test_write(f, "abc", 3, 0600);
-	ck_assert_int_eq(kk_file_sha256(f, h), 0);
+	file_sha256(f, h);
 	ck_assert_str_eq(h, abc_sha);
-	kk_test_join(f, dir, "missing");
-	ck_assert_int_eq(kk_file_sha256(f, h), -ENOENT);
 
 	/* two binaries of their own: no other process on the host runs them */
 	kk_test_join(a, dir, "sleep-a");
 	kk_test_join(b, dir, "sleep-b");
 	sleep_copy(a, "kakuri-test-A");
 	sleep_copy(b, "kakuri-test-B-longer");
-	ck_assert_int_eq(kk_file_sha256(a, ha), 0);
-	ck_assert_int_eq(kk_file_sha256(b, hb), 0);
+	file_sha256(a, ha);
+	file_sha256(b, hb);
 	ck_assert_str_ne(ha, hb);
 	for (i = 0; i < 2; i++) {
-		pa[i] = spawn_exec(a);
-		pb[i] = spawn_exec(b);
+		all[i] = pa[i] = spawn_exec(a);
+		all[2 + i] = pb[i] = spawn_exec(b);
 	}
 
+	/* the hash, as the worker resolves it: to a's file */
+	memset(&spec, 0, sizeof(spec));
+	spec.pids = all;
+	spec.npids = 4;
+	spec.max_bytes = (uint64_t)1 << 30;
+	hash_scan(&spec, &res);
+	ck_assert_int_eq(kk_hash_result_match(&res, ha, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
 	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_SHA256;
-	memcpy(sel.sha256, ha, sizeof(ha));
+	sel.kind = KK_SEL_FILES;
+	sel.files = ids;
+	sel.nfiles = n;
 	freeze_exactly(&fz, &sel, group, gdir, pa, pb, 2);
+	free(ids);
+	kk_hash_result_free(&res);
 
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_EXE;
@@ -1200,10 +1755,12 @@ START_TEST(test_selectors)
 
 		ck_assert_int_eq(kk_freeze(&fz, &guard, &sel, group, &set,
 		    NULL, err, sizeof(err)), -EINVAL);
+		/* reading executables is never the caller's business here */
 		sel.kind = KK_SEL_SHA256;
-		snprintf(sel.sha256, sizeof(sel.sha256), "abc");
+		memcpy(sel.sha256, ha, sizeof(ha));
 		ck_assert_int_eq(kk_freeze(&fz, &guard, &sel, group, &set,
 		    NULL, err, sizeof(err)), -EINVAL);
+		ck_assert_uint_eq(set.n, 0);
 	}
 	cleanup();
 }
@@ -1393,6 +1950,10 @@ freeze_suite(void)
 	suite_add_tcase(s, fz_tcase("gone", test_gone));
 	suite_add_tcase(s, fz_tcase("protected", test_protected));
 	suite_add_tcase(s, fz_tcase("protected_exe", test_protected_exe));
+	suite_add_tcase(s, fz_tcase("protected_inode", test_protected_inode));
+	suite_add_tcase(s, fz_tcase("hopper", test_hopper));
+	suite_add_tcase(s, fz_tcase("thaw_gone_cgroup", test_thaw_gone_cgroup));
+	suite_add_tcase(s, fz_tcase("hash_scan", test_hash_scan));
 	suite_add_tcase(s, fz_tcase("selectors", test_selectors));
 	suite_add_tcase(s, fz_tcase("v1", test_v1_fallback));
 	tc = kk_tcase("json");

@@ -1,0 +1,311 @@
+/*
+ * The executable file of a process, looked at without trusting it.
+ *
+ * kakurid must never wait on a file an attacker controls: a FUSE server
+ * can leave a request unanswered for ever, an NFS or SMB server can be
+ * gone, a 4 GiB sparse file takes seconds to read.  Hence:
+ *
+ *  - The identity of the file (device, inode) comes from statx(2) of the
+ *    kernel's link /proc/PID/exe with AT_STATX_DONT_SYNC: the kernel
+ *    answers from the inode the process holds.  FUSE and NFS honour
+ *    DONT_SYNC and ask no server, and nothing but the link is looked up
+ *    (the magic link jumps straight to the file, no path is walked).
+ *  - The file system type comes from the mount table the kernel writes
+ *    for the process (/proc/PID/mountinfo, found by the mount id statx
+ *    gives), not from fstatfs(2): FUSE sends STATFS to its server, and
+ *    open(2) sends it OPEN.
+ *  - Only a regular file on a local disk or memory file system is opened
+ *    for reading (an allow-list: a type this file does not know is not
+ *    read).  Everything else is reported as not read, with the reason.
+ *  - The file is pinned with an O_PATH open first (which calls nothing of
+ *    the file system) and reopened through /proc/self/fd: a process that
+ *    executes another file between the check and the open cannot swap a
+ *    FUSE file in.
+ *
+ * Reading then happens only in evidence workers, under a deadline of
+ * their own and a kill timer of the parent (preserve.c).  overlayfs is
+ * read like a local file system although a layer below it may not be
+ * one: that case is left to the deadlines.
+ */
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* the streaming SHA-256 functions: see util.c for why not EVP */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#include "evidence.h"
+
+#define MOUNTINFO_MAX	(16U << 20)
+#define HASH_CHUNK	(1U << 16)
+#define STATX_WANT	(STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | \
+			 STATX_MNT_ID)
+
+/* File systems whose files are read: local disks and memory. */
+static const char *const local_fs[] = {
+	"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs",
+	"bcachefs", "nilfs2", "zfs", "tmpfs", "ramfs", "rootfs", "overlay",
+	"squashfs", "erofs", "cramfs", "romfs", "iso9660", "udf", "vfat",
+	"msdos", "exfat", "ntfs3", "hfs", "hfsplus", "minix", "ufs",
+};
+
+bool
+kk_fstype_local(const char *fstype)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(local_fs) / sizeof(local_fs[0]); i++)
+		if (strcmp(fstype, local_fs[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+fill_info(const struct statx *sx, struct kk_exe_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->id.dev = makedev(sx->stx_dev_major, sx->stx_dev_minor);
+	info->id.ino = sx->stx_ino;
+	info->have_ino = (sx->stx_mask & STATX_INO) != 0;
+	info->size = (sx->stx_mask & STATX_SIZE) ? sx->stx_size : 0;
+	info->mode = sx->stx_mode;
+	info->mnt_id = sx->stx_mnt_id;
+	info->have_mnt = (sx->stx_mask & STATX_MNT_ID) != 0;
+}
+
+static int
+statx_nosync(int dirfd, const char *path, int flags, struct kk_exe_info *info)
+{
+	struct statx sx;
+
+	memset(&sx, 0, sizeof(sx));
+	if (statx(dirfd, path, flags | AT_STATX_DONT_SYNC, STATX_WANT, &sx) < 0)
+		return -errno;
+	fill_info(&sx, info);
+	return info->have_ino ? 0 : -ENODATA;
+}
+
+int
+kk_exe_stat(pid_t pid, struct kk_exe_info *info)
+{
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	r = statx_nosync(AT_FDCWD, path, 0, info);
+	/* a kernel thread has no executable; a process that exited neither */
+	return r == -ENOENT ? -ESRCH : r;
+}
+
+int
+kk_path_id(const char *path, struct kk_file_id *id)
+{
+	struct kk_exe_info info;
+	int r;
+
+	if ((r = statx_nosync(AT_FDCWD, path, 0, &info)) < 0)
+		return r;
+	*id = info.id;
+	return 0;
+}
+
+int
+kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len)
+{
+	char path[64], *text = NULL, *line, *next, *sep, *end;
+	unsigned long long id;
+	size_t n, tl;
+	int r;
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/mountinfo");
+	if ((r = kk_read_text(path, MOUNTINFO_MAX, &text, &tl)) < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	r = -ENOENT;
+	for (line = text; line != NULL && *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		errno = 0;
+		id = strtoull(line, &end, 10);
+		if (end == line || *end != ' ' || errno != 0 || id != mnt_id)
+			continue;
+		/* "... - FSTYPE SOURCE OPTIONS" */
+		if ((sep = strstr(line, " - ")) == NULL)
+			break;
+		sep += 3;
+		n = strcspn(sep, " ");
+		if (n == 0 || n >= len) {
+			r = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(out, sep, n);
+		out[n] = '\0';
+		r = 0;
+		break;
+	}
+	free(text);
+	return r;
+}
+
+/* NULL when info names a file that may be read, else why not (in why). */
+static const char *
+unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
+{
+	char fstype[64];
+	int r;
+
+	if (!S_ISREG(info->mode)) {
+		snprintf(why, len, "not a regular file");
+		return why;
+	}
+	if (!info->have_mnt) {
+		snprintf(why, len, "its file system is not known (no mount "
+		    "id)");
+		return why;
+	}
+	/* the process's own mount table, else ours */
+	r = kk_mount_fstype(pid, info->mnt_id, fstype, sizeof(fstype));
+	if (r < 0)
+		r = kk_mount_fstype(0, info->mnt_id, fstype, sizeof(fstype));
+	if (r < 0) {
+		snprintf(why, len, "its file system is not known (mount %llu "
+		    "is in no mount table: %s)",
+		    (unsigned long long)info->mnt_id, strerror(-r));
+		return why;
+	}
+	if (!kk_fstype_local(fstype)) {
+		snprintf(why, len, "on a %s file system (FUSE, network and "
+		    "special file systems are not read)", fstype);
+		return why;
+	}
+	return NULL;
+}
+
+int
+kk_exe_check(pid_t pid, struct kk_exe_info *info, char *why, size_t whylen)
+{
+	int r;
+
+	why[0] = '\0';
+	if ((r = kk_exe_stat(pid, info)) < 0) {
+		snprintf(why, whylen, "%s", r == -ESRCH ? "no executable" :
+		    strerror(-r));
+		return r;
+	}
+	return unreadable(pid, info, why, whylen) != NULL ? -EPERM : 0;
+}
+
+int
+kk_exe_open(pid_t pid, struct kk_exe_info *info, int *fdp, char *why,
+    size_t whylen)
+{
+	struct stat st;
+	char path[64];
+	int opath, fd = -1, r;
+
+	*fdp = -1;
+	why[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	/* O_PATH: the file is pinned, and its file system not called */
+	opath = open(path, O_PATH | O_CLOEXEC);
+	if (opath < 0) {
+		r = errno == ENOENT ? -ESRCH : -errno;
+		snprintf(why, whylen, "%s", r == -ESRCH ? "no executable" :
+		    strerror(-r));
+		return r;
+	}
+	if ((r = statx_nosync(opath, "", AT_EMPTY_PATH, info)) < 0) {
+		snprintf(why, whylen, "statx: %s", strerror(-r));
+		goto out;
+	}
+	if (unreadable(pid, info, why, whylen) != NULL) {
+		r = -EPERM;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", opath);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, whylen, "open: %s", strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != info->id.dev ||
+	    (uint64_t)st.st_ino != info->id.ino) {
+		r = -ESTALE;
+		snprintf(why, whylen, "the file changed while it was opened");
+		close(fd);
+		goto out;
+	}
+	*fdp = fd;
+	r = 0;
+out:
+	close(opath);
+	return r;
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int
+kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65])
+{
+	static const char hexd[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH], *buf;
+	uint64_t total = 0;
+	SHA256_CTX sha;
+	ssize_t n;
+	size_t i;
+	int r = 0;
+
+	if ((buf = malloc(HASH_CHUNK)) == NULL)
+		return -ENOMEM;
+	SHA256_Init(&sha);
+	for (;;) {
+		if (deadline_ns != 0 && mono_ns() >= deadline_ns) {
+			r = -ETIMEDOUT;
+			goto out;
+		}
+		n = read(fd, buf, HASH_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > max) {
+			r = -EFBIG;
+			goto out;
+		}
+		SHA256_Update(&sha, buf, (size_t)n);
+	}
+	SHA256_Final(md, &sha);
+	for (i = 0; i < sizeof(md); i++) {
+		out[2 * i] = hexd[md[i] >> 4];
+		out[2 * i + 1] = hexd[md[i] & 15];
+	}
+	out[64] = '\0';
+out:
+	free(buf);
+	return r;
+}

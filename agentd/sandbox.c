@@ -1,0 +1,224 @@
+/*
+ * Confinement of kakurid's children (see sandbox.h).
+ *
+ * A child forked by the root parent starts with everything the parent
+ * has: every capability, the audit log, the netlink socket that owns the
+ * nftables table, the control connections, the epoll instance, and the
+ * parent's memory.  What such a child works on can be hostile (a process
+ * being snapshotted, a file being hashed, a peer on the network), so it
+ * keeps only what its job needs:
+ *
+ *  - file descriptors: the ones named, renumbered from 3; 0-2 are
+ *    /dev/null, so nothing written "to stderr" lands in a file;
+ *  - identity: an unprivileged uid where one is given, so files it may
+ *    write are only those that uid may write (root with no capabilities
+ *    still owns /etc);
+ *  - capabilities: the named ones, in every set; the bounding set and
+ *    SECBIT_NOROOT make sure an exec could not give any back;
+ *  - system calls: an allow-list; no_new_privs.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/securebits.h>
+#include <linux/seccomp.h>
+
+#include "sandbox.h"
+
+#define FDS_MAX		16	/* descriptors a child may keep */
+#define FILTER_MAX	4096	/* BPF_MAXINSNS */
+
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+#define ARG0_LOW	offsetof(struct seccomp_data, args[0])
+#else
+#define ARG0_LOW	(offsetof(struct seccomp_data, args[0]) + 4)
+#endif
+
+int
+kk_seccomp_install(const int *allowed, size_t nallowed,
+    const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads)
+{
+#ifdef KK_AUDIT_ARCH
+	struct sock_filter *f;
+	struct sock_fprog prog;
+	size_t i, k = 0, n;
+	int r;
+
+	/* at most: arch check, allowed, refused, the thread rules, kill */
+	n = 4 + 2 * nallowed + 2 * nrefused + (threads ? 7 : 0) + 1;
+	if (n > FILTER_MAX)
+		return -E2BIG;
+	if ((f = calloc(n, sizeof(*f))) == NULL)
+		return -ENOMEM;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	    offsetof(struct seccomp_data, arch));
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+	    KK_AUDIT_ARCH, 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+	    SECCOMP_RET_KILL_PROCESS);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	    offsetof(struct seccomp_data, nr));
+	for (i = 0; i < nallowed; i++) {
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+		    BPF_K, (unsigned)allowed[i], 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+		    SECCOMP_RET_ALLOW);
+	}
+	for (i = 0; i < nrefused; i++) {
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+		    BPF_K, (unsigned)refused[i].nr, 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+		    SECCOMP_RET_ERRNO | ((unsigned)refused[i].err &
+		    SECCOMP_RET_DATA));
+	}
+	if (threads) {
+#ifdef SYS_clone3
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+		    BPF_K, SYS_clone3, 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+		    SECCOMP_RET_ERRNO | ENOSYS);
+#endif
+		/* clone(flags, ...): a thread, never a new process */
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+		    BPF_K, SYS_clone, 0, 3);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    ARG0_LOW);
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET |
+		    BPF_K, CLONE_THREAD, 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+		    SECCOMP_RET_ALLOW);
+		/* the clone that was not a thread falls through to the kill */
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+		    SECCOMP_RET_KILL_PROCESS);
+	}
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+	    SECCOMP_RET_KILL_PROCESS);
+	prog.len = (unsigned short)k;
+	prog.filter = f;
+	r = 0;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		r = -errno;
+	free(f);
+	return r;
+#else
+	(void)allowed;
+	(void)nallowed;
+	(void)refused;
+	(void)nrefused;
+	(void)threads;
+	/* unknown architecture: no-new-privs and the rest still hold */
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+#endif
+}
+
+/* 0-2 to /dev/null, keep[] to 3.., everything else closed. */
+static int
+settle_fds(const int *keep, size_t n)
+{
+	int tmp[FDS_MAX], nul, i, r = 0;
+
+	if (n > FDS_MAX)
+		return -E2BIG;
+	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		return -errno;
+	/* out of the way first: a kept fd may sit where another goes */
+	for (i = 0; i < (int)n; i++) {
+		tmp[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 3 + FDS_MAX + 1);
+		if (tmp[i] < 0) {
+			r = -errno;
+			goto out;
+		}
+	}
+	for (i = 0; i < 3; i++)
+		if (dup2(nul, i) < 0) {
+			r = -errno;
+			goto out;
+		}
+	for (i = 0; i < (int)n; i++)
+		if (dup3(tmp[i], 3 + i, 0) < 0) {
+			r = -errno;
+			goto out;
+		}
+	if (close_range(3 + (unsigned)n, ~0U, 0) < 0)
+		r = -errno;
+	return r;
+out:
+	close(nul);
+	return r;
+}
+
+static int
+capset_to(uint64_t caps)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2] = { { 0 } };
+
+	d[0].effective = d[0].permitted = (uint32_t)caps;
+	d[1].effective = d[1].permitted = (uint32_t)(caps >> 32);
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -errno;
+	/* what the kernel holds now is what was asked, nothing more */
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	if ((((uint64_t)d[1].effective << 32) | d[0].effective) != caps ||
+	    (((uint64_t)d[1].permitted << 32) | d[0].permitted) != caps ||
+	    d[0].inheritable != 0 || d[1].inheritable != 0)
+		return -EPERM;
+	return 0;
+}
+
+int
+kk_sandbox_enter(const struct kk_sandbox *sb)
+{
+	int cap, r;
+
+	if ((r = settle_fds(sb->keep_fds, sb->nkeep_fds)) < 0)
+		return r;
+	if (sb->nice != 0 && setpriority(PRIO_PROCESS, 0, sb->nice) < 0)
+		return -errno;
+	/*
+	 * Root's automatic capabilities off for good (an exec, were it
+	 * allowed, gives nothing), and capabilities kept across the change
+	 * of uid below.
+	 */
+	if (prctl(PR_SET_SECUREBITS, SECBIT_KEEP_CAPS | SECBIT_NOROOT |
+	    SECBIT_NOROOT_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
+	    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
+		return -errno;
+	for (cap = 0; cap < 64; cap++) {
+		if (sb->caps & ((uint64_t)1 << cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;		/* past the last capability */
+			return -errno;
+		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return -errno;
+	if (sb->set_ids && (setgroups(0, NULL) < 0 ||
+	    setresgid(sb->gid, sb->gid, sb->gid) < 0 ||
+	    setresuid(sb->uid, sb->uid, sb->uid) < 0))
+		return -errno;
+	if ((r = capset_to(sb->caps)) < 0)
+		return r;
+	/* its memory (a copy of the parent's) is nobody's to read */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return kk_seccomp_install(sb->allowed, sb->nallowed, sb->refused,
+	    sb->nrefused, sb->threads);
+}

@@ -1,0 +1,68 @@
+/*
+ * Confining a child process of kakurid: which file descriptors, which
+ * capabilities, which identity and which system calls it keeps.  Used by
+ * the network child (seccomp) and the evidence workers (all of it).
+ * Conventions of kakuri.h: 0 or a negative errno, no logging.
+ */
+#ifndef KK_SANDBOX_H
+#define KK_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/audit.h>
+
+#if defined(__x86_64__)
+#define KK_AUDIT_ARCH	AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define KK_AUDIT_ARCH	AUDIT_ARCH_AARCH64
+#endif
+
+/* A system call that is answered with an errno instead of killing. */
+struct kk_seccomp_refusal {
+	int nr;
+	int err;
+};
+
+/*
+ * Sets no_new_privs and installs a seccomp filter: the calls in allowed[]
+ * run, those in refused[] fail with their errno (libraries that probe
+ * must not die of it), clone(2) runs only when it makes a thread of this
+ * process if threads is true (clone3, whose flags a filter cannot read,
+ * then fails with ENOSYS and the C library falls back to clone), and
+ * anything else kills the process.  On an architecture without a known
+ * audit number only no_new_privs is set.
+ */
+int kk_seccomp_install(const int *allowed, size_t nallowed,
+    const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads);
+
+/* What an evidence worker keeps (kk_sandbox_enter). */
+struct kk_sandbox {
+	const int *keep_fds;	/* renumbered 3, 4, ... in this order */
+	size_t nkeep_fds;
+	uint64_t caps;		/* bit n = capability n; all others go */
+	bool set_ids;		/* become uid/gid (else stay who we are) */
+	uid_t uid;
+	gid_t gid;
+	int nice;		/* added to the priority (0: unchanged) */
+	const int *allowed;	/* seccomp, as kk_seccomp_install */
+	size_t nallowed;
+	const struct kk_seccomp_refusal *refused;
+	size_t nrefused;
+	bool threads;
+};
+
+/*
+ * In a freshly forked child of the root parent: 0, 1 and 2 become
+ * /dev/null, keep_fds become 3, 4, ... and every other descriptor is
+ * closed; the identity changes if asked; every capability not in caps
+ * leaves the bounding, inheritable, ambient, permitted and effective
+ * sets (root's special treatment locked off with securebits); then
+ * kk_seccomp_install.  On error the child is half confined: it must
+ * exit.
+ */
+int kk_sandbox_enter(const struct kk_sandbox *sb);
+
+#endif
