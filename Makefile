@@ -43,17 +43,20 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 EVIDENCE_SRC := agentd/artifact.c agentd/freeze.c agentd/core.c \
 	agentd/lime.c agentd/collect.c agentd/evidence.c
 COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
-	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c
+	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c \
+	agentd/receipt.c
 AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
 	agentd/nft.c agentd/control.c agentd/log.c agentd/remote.c \
 	agentd/trust.c agentd/cfgfile.c agentd/replay.c agentd/tls.c \
-	agentd/netchild.c agentd/preserve.c $(EVIDENCE_SRC) $(COMMON_SRC)
+	agentd/netchild.c agentd/channel.c agentd/preserve.c $(EVIDENCE_SRC) \
+	$(COMMON_SRC)
 CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c ctl/fetch.c agentd/tls.c \
 	$(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # everything except kakurid's main goes into the unit test binary
 UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/trust.c \
-	agentd/cfgfile.c agentd/replay.c $(EVIDENCE_SRC) $(COMMON_SRC)
+	agentd/cfgfile.c agentd/replay.c agentd/tls.c $(EVIDENCE_SRC) \
+	$(COMMON_SRC)
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
 	agentd/nft_build.c agentd/nft.c $(COMMON_SRC)
@@ -131,7 +134,13 @@ $(OBJDIR)/forker: tests/integration/forker.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $<
 
-TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker
+# attacks on the CSIRT port: squatting it, handshake floods
+$(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c)
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
+	$(OBJDIR)/netstress
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

@@ -24,6 +24,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "netchild.h"
 #include "sign.h"
 
 static unsigned long long
@@ -318,10 +319,8 @@ kd_status(struct kd *d)
 	json_object_set_new(o, "counters", counters);
 	json_object_set_new(o, "agent", d->agent_id[0] ?
 	    json_string(d->agent_id) : json_null());
-	json_object_set_new(o, "csirt_channel", json_string(
-	    d->policy->listen[0] == '\0' ? "off (agent.listen is empty)" :
-	    d->child_pid > 0 ? "listening" : d->remote_ready ? "restarting" :
-	    d->remote_err[0] ? d->remote_err : "off"));
+	json_object_set_new(o, "csirt_channel",
+	    json_string(kd_channel_state(d)));
 	json_object_set_new(o, "evidence", kd_preserve_status(d));
 	return o;
 }
@@ -637,10 +636,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	free(old);
 	/* trust.conf too; the network child restarts with the new settings */
 	kd_remote_init(d);
-	if (d->child_pid > 0)
-		kill(d->child_pid, SIGKILL);
-	else if (d->child_timer == NULL && d->remote_ready)
-		kd_channel_start(d);
+	kd_channel_reload(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
 	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",
@@ -881,6 +877,9 @@ main(int argc, char **argv)
 	char errbuf[512] = "";
 	sigset_t mask;
 
+	/* the network child: kakurid executed again by itself (netchild.h) */
+	if (argc > 1 && strcmp(argv[1], "--network-child") == 0)
+		kk_netchild_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.audit.fd = -1;
 	while ((ch = getopt_long(argc, argv, "df:nvh", longopts, NULL)) != -1) {
