@@ -676,6 +676,11 @@ kd_channel_state(struct kd *d)
 		snprintf(buf, sizeof(buf), "off: %s", d->chan->why);
 		return buf;
 	}
+	if (d->remote_ready && d->chan != NULL && d->chan->why[0]) {
+		/* a listener or a fork that failed: tried again by itself */
+		snprintf(buf, sizeof(buf), "restarting (%s)", d->chan->why);
+		return buf;
+	}
 	if (d->remote_ready)
 		return "restarting";
 	return d->remote_err[0] ? d->remote_err : "off";
