@@ -633,12 +633,13 @@ kd_channel_start(struct kd *d)
 		return r;
 	if (d->child_pid > 0 || d->child_timer != NULL)
 		return 0;
-	r = child_spawn(d);
-	if (r < 0 && d->chan->off)
-		snprintf(d->remote_err, sizeof(d->remote_err), "%s",
-		    d->chan->why);
-	/* a listener or a fork that failed is tried again by itself */
-	return d->chan->off ? r : 0;
+	/*
+	 * A listener or a fork that failed is tried again by itself; a
+	 * configuration that is missing or wrong turns the channel off (it
+	 * said so), while signed commands still work through kakurictl apply.
+	 */
+	child_spawn(d);
+	return 0;
 }
 
 void

@@ -110,6 +110,19 @@ check "status answered throughout ($n answers, none missing)" bash -c "[ $n -ge 
 check "status never took more than 100 ms meanwhile (slowest: ${max:-?} us)" test "${max:-999999999}" -le 100000
 check "the stalled fetches end, the agent still serves" test "$(send_result "$(sign carol status)")" = done
 
+# --- item 12: what the child writes is labelled as the child's, and bounded ---
+CHILD=$(net_child)
+check "the child's stdout and stderr are one pipe, not kakurid's log" bash -c \
+	"[ \"\$(readlink /proc/$CHILD/fd/1)\" = \"\$(readlink /proc/$CHILD/fd/2)\" ] && readlink /proc/$CHILD/fd/2 | grep -q '^pipe:'"
+check "... whose other end kakurid holds" bash -c \
+	"ls -l /proc/$KPID/fd | grep -qF \"\$(readlink /proc/$CHILD/fd/2)\""
+# a compromised child writing lines that look like the parent's
+for i in $(seq 1 100); do echo "kakurid[1]: forged parent line $i"; done >"/proc/$CHILD/fd/2"
+check "a line the child writes lands in the log labelled as the child's" \
+	until_ok 10 grep -q "network child: kakurid\[1\]: forged parent line 1\$" "$DLOG"
+check "... never as a line of kakurid's own" bash -c "! grep -q '^kakurid\[1\]: forged' '$DLOG'"
+check "... and at most 30 of 100 in 10 seconds" test "$(grep -c 'forged parent line' "$DLOG")" -le 30
+
 # --- item 12: refused envelopes are counted, not each written down and signed ---
 check "a fresh agent for the next attack" fresh_agent
 before=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: bad-signature")] | length')

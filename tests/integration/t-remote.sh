@@ -152,10 +152,28 @@ sed -i 's/roles = \[ "status" \]/roles = [ "status", "isolate" ]/' "$PKI/trust.c
 CHILD=$(net_child); kill -HUP "$KPID"
 check "SIGHUP restarts the network child" until_ok 20 channel_up "$CHILD"
 check "after SIGHUP carol's new isolate role counts" test "$(send_result "$(sign carol isolate)")" = done
+cp "$PKI/trust.conf" "$WORK/trust.good"
 echo "keys = ( broken" >"$PKI/trust.conf"
 CHILD=$(net_child); kill -HUP "$KPID"
 until_ok 20 channel_up "$CHILD"
 check "a broken trust.conf on SIGHUP keeps the old keys" test "$(send_result "$(sign carol status)")" = done
+
+# an install from before the TLS key: only agent.key and agent.crt
+stop_kakurid -TERM
+cp "$WORK/trust.good" "$PKI/trust.conf"
+mkdir -p "$WORK/old-tls" && mv "$PKI/agent-tls.key" "$PKI/agent-tls.crt" "$WORK/old-tls/"
+start_kakurid || fail "kakurid starts without agent-tls.*"
+check "without agent-tls.* the channel is off and status says to run kakurid --init" \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.csirt_channel | test(\"^off: .*agent-tls.key.*kakurid --init\")'"
+check "... and so does the log" grep -q "CSIRT channel off: .*agent-tls.key.*run kakurid --init" "$DLOG"
+check "... while signed commands still work locally (kakurictl apply)" \
+	bash -c "'$KAKURICTL' -s '$SOCK' apply --json '$(sign carol status)' | jq -e '.result == \"done\"'"
+check "kakurid --init on it keeps the agent id" test "$(agent_init)" = "$AGENT_ID"
+check "... and makes only the TLS pair" bash -c "[ -s '$PKI/agent-tls.key' ] && [ -s '$PKI/agent-tls.crt' ] && \
+	! cmp -s '$PKI/agent-tls.key' '$WORK/old-tls/agent-tls.key'"
+kill -HUP "$KPID"
+check "after --init and SIGHUP the channel comes up" until_ok 20 channel_up
+check "and serves signed commands" test "$(send_result "$(sign carol status)")" = done
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
