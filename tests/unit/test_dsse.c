@@ -841,7 +841,9 @@ START_TEST(test_tls_cert_issue)
 	    -EINVAL);
 	ck_assert_int_eq(kk_cert_issue(tls, "x", 30, NULL, id, bad), -EINVAL);
 	ck_assert_int_eq(access(bad, F_OK), -1);
+	X509_free(x);
 	ck_assert_int_eq(kk_cert_load(bad, &x), -ENOENT);
+	ck_assert_ptr_null(x);
 	X509_free(idcert);
 	EVP_PKEY_free(id);
 	EVP_PKEY_free(tls);
