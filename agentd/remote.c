@@ -10,11 +10,12 @@
  *
  * Refusals of what arrives over the network are counted rather than each
  * written down: a compromised network child (or a peer it lets through)
- * can produce them as fast as it likes, and each would cost an fsync'd
- * audit line and a signature.  Per reason and interval the first one is
- * audited in full, the rest in one summary line when the interval ends;
- * every peer still gets its signed receipt.  The network child itself is
- * supervised in channel.c.
+ * can produce them as fast as it likes -- garbage, or copies of signed
+ * commands it saw -- and each would cost an fsync'd audit line and a
+ * signature.  Per interval, each reason (and each signed command) is
+ * audited in full the first time, the rest in one summary line when the
+ * interval ends; every peer still gets its signed receipt.  The network
+ * child itself is supervised in channel.c.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -372,15 +373,19 @@ out:
 }
 
 /*
- * Refusals over the network, per reason and interval: how many, and for
- * refusals that name no command (nothing of the payload was trusted) the
- * signed receipt, which is the same for all of them.
+ * Refusals over the network, per interval, counted by reason and command:
+ * a command a CSIRT key signed is audited the first time it is refused in
+ * an interval (a copy replayed again and again is counted), and what
+ * names no command (nothing of the payload was trusted) is counted by
+ * reason alone and shares one signed receipt.  When the table is full,
+ * further refusals are only counted, under "various".
  */
 #define KD_REJECT_WINDOW_USEC	(10ULL * 1000000ULL)
-#define KD_REJECT_REASONS	32
+#define KD_REJECT_ENTRIES	64
 
 struct kd_reject_count {
 	char reason[32];
+	char command[KK_ID_HEX + 1];	/* "" for refusals that name none */
 	unsigned long count;		/* this interval */
 	char *receipt;			/* cached, for refusals without a command */
 	char receipt_key[sizeof(((struct run *)NULL)->detail) + 96];
@@ -388,7 +393,7 @@ struct kd_reject_count {
 
 struct kd_rejects {
 	sd_event_source *timer;		/* the end of the interval */
-	struct kd_reject_count r[KD_REJECT_REASONS];
+	struct kd_reject_count r[KD_REJECT_ENTRIES];
 	size_t n;
 };
 
@@ -403,36 +408,40 @@ rejects_reset(struct kd_rejects *rj)
 	rj->n = 0;
 }
 
-/* The interval is over: one summary line per reason for what was not audited. */
+/* The interval is over: one summary line for each entry not all audited. */
 static int
 on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kd *d = userdata;
 	struct kd_rejects *rj = d->rejects;
+	struct kd_reject_count *e;
 	char result[64];
 	size_t i;
 
 	for (i = 0; i < rj->n; i++) {
-		if (rj->r[i].count < 2)
+		e = &rj->r[i];
+		if (e->count < 2)
 			continue;
-		snprintf(result, sizeof(result), "rejected: %s", rj->r[i].reason);
-		kd_audit(d, "tls", "command", result, json_pack("{s:I, s:I}",
-		    "more", (json_int_t)(rj->r[i].count - 1),
+		snprintf(result, sizeof(result), "rejected: %s", e->reason);
+		kd_audit(d, "tls", "command", result, json_pack("{s:s*, s:I, s:I}",
+		    "command", e->command[0] ? e->command : NULL,
+		    "more", (json_int_t)(e->count - 1),
 		    "seconds", (json_int_t)(KD_REJECT_WINDOW_USEC / 1000000ULL)));
 		kk_log(LOG_WARNING, KK_MID_REFUSED,
-		    "%lu more signed-channel refusals (%s) in %llu s",
-		    rj->r[i].count - 1, rj->r[i].reason,
-		    KD_REJECT_WINDOW_USEC / 1000000ULL);
+		    "%lu more signed-channel refusals (%s%s%s) in %llu s",
+		    e->count - 1, e->reason, e->command[0] ? ", command " : "",
+		    e->command, KD_REJECT_WINDOW_USEC / 1000000ULL);
 	}
 	rejects_reset(rj);
 	return 0;
 }
 
-/* The entry of reason in the current interval; NULL if there is no room. */
+/* The entry of (reason, command) in this interval; NULL without memory. */
 static struct kd_reject_count *
-rejects_entry(struct kd *d, const char *reason)
+rejects_entry(struct kd *d, const char *reason, const char *command)
 {
 	struct kd_rejects *rj = d->rejects;
+	struct kd_reject_count *e;
 	uint64_t now;
 	size_t i;
 
@@ -449,17 +458,27 @@ rejects_entry(struct kd *d, const char *reason)
 		d->rejects = rj;
 	}
 	for (i = 0; i < rj->n; i++)
-		if (strcmp(rj->r[i].reason, reason) == 0)
+		if (strcmp(rj->r[i].reason, reason) == 0 &&
+		    strcmp(rj->r[i].command, command) == 0)
 			return &rj->r[i];
-	if (rj->n == KD_REJECT_REASONS)
-		return NULL;
+	/* full: the last entry counts the rest */
+	if (rj->n >= KD_REJECT_ENTRIES - 1) {
+		reason = "various";
+		command = "";
+		for (i = 0; i < rj->n; i++)
+			if (strcmp(rj->r[i].reason, reason) == 0 &&
+			    rj->r[i].command[0] == '\0')
+				return &rj->r[i];
+	}
 	if (rj->n == 0) {
 		sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
 		sd_event_source_set_time(rj->timer, now + KD_REJECT_WINDOW_USEC);
 		sd_event_source_set_enabled(rj->timer, SD_EVENT_ONESHOT);
 	}
-	snprintf(rj->r[rj->n].reason, sizeof(rj->r[0].reason), "%s", reason);
-	return &rj->r[rj->n++];
+	e = &rj->r[rj->n++];
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	snprintf(e->command, sizeof(e->command), "%s", command);
+	return e;
 }
 
 /*
@@ -508,9 +527,10 @@ run_complete(struct run *r)
 	/* from the network: refusals counted per reason and interval */
 	if (strncmp(r->via, "tls:", 4) == 0 && strcmp(r->result,
 	    "rejected") == 0 && (e = rejects_entry(d, r->reason ? r->reason :
-	    "rejected")) != NULL) {
+	    "rejected", r->have_cmd ? r->cmd.id : "")) != NULL) {
 		if (e->count++ == 0)
 			finish_audit(r);
+		/* a receipt names its command: only those without share one */
 		text = d->agent_key == NULL ? NULL : r->have_cmd ? receipt(r) :
 		    cached_receipt(r, e);
 	} else {

@@ -137,6 +137,17 @@ after=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: bad-sign
 check "... cost at most one audit line at once (not 60 fsync'd lines)" test $((after - before)) -le 1
 check "... and one summary line at the end of the interval counts them" until_ok 30 bash -c \
 	"'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result == \"rejected: bad-signature\" and .more != null)] | map(.more) | add >= 59'"
+# copies of one signed command, replayed: counted per command
+ST=$(sign carol status)
+check "a signed status, once: done" test "$(send_result "$ST")" = done
+before=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: replay")] | length')
+send $(for i in $(seq 1 30); do echo "$ST"; done) >"$WORK/replay.out" 2>/dev/null
+check "the same signed command 30 times more: 30 signed receipts saying replay" \
+	test "$(jq '[.receipts[] | select(.reason == "replay")] | length' "$WORK/replay.out")" -eq 30
+after=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: replay")] | length')
+check "... cost one audit line at once" test $((after - before)) -eq 1
+check "... and a summary naming the command counts the rest" until_ok 30 bash -c \
+	"'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result == \"rejected: replay\" and .more == 29)] | length == 1'"
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
