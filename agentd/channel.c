@@ -50,7 +50,8 @@ struct kd_chan {
 	bool killed;			/* SIGKILL sent: nothing more to it */
 	bool reload;			/* restart at once (SIGHUP) */
 	bool off;			/* the configuration says no: see why */
-	char why[240];
+	char why[240];			/* why there is no child now */
+	char logged[240];		/* ... as last logged: said once */
 	uint64_t log_window;		/* end of the rate window */
 	unsigned log_lines;
 	unsigned long log_dropped;
@@ -413,7 +414,27 @@ on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	return 0;
 }
 
-/* The channel is off until the configuration changes (SIGHUP). */
+/* Why no child runs, logged once however often a retry finds it again. */
+static void
+no_child(struct kd *d, bool off)
+{
+	struct kd_chan *ch = d->chan;
+
+	ch->off = off;
+	if (strcmp(ch->logged, ch->why) == 0)
+		return;
+	snprintf(ch->logged, sizeof(ch->logged), "%s", ch->why);
+	if (off)
+		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT channel off: %s", ch->why);
+	else
+		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT channel: %s; trying again",
+		    ch->why);
+}
+
+/*
+ * The child's configuration is missing or wrong: the channel is off, and
+ * looked at again with the restart backoff (kakurid --init, a fixed file).
+ */
 static int
 channel_off(struct kd *d, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -427,8 +448,7 @@ channel_off(struct kd *d, int r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ch->why, sizeof(ch->why), fmt, ap);
 	va_end(ap);
-	ch->off = true;
-	kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT channel off: %s", ch->why);
+	no_child(d, true);
 	return r;
 }
 
@@ -513,9 +533,8 @@ ensure_listener(struct kd *d)
 	ch->listen_fd = -1;
 	if ((r = kk_netchild_listen(d->policy->listen, &ch->listen_fd, err,
 	    sizeof(err))) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT channel: %s; trying again",
-		    err);
 		snprintf(ch->why, sizeof(ch->why), "%.200s", err);
+		no_child(d, false);
 		return r;
 	}
 	snprintf(ch->listen_addr, sizeof(ch->listen_addr), "%s",
@@ -549,10 +568,13 @@ child_spawn(struct kd *d)
 	if (pw == NULL || pw->pw_uid == 0) {
 		r = channel_off(d, -ENOENT, "agent.user '%s' %s", d->policy->user,
 		    pw ? "is root" : "does not exist");
+		schedule_spawn(d, false);
 		goto out;
 	}
-	if ((r = load_material(d, &cfg, &cfglen)) < 0)
+	if ((r = load_material(d, &cfg, &cfglen)) < 0) {
+		schedule_spawn(d, false);
 		goto out;
+	}
 	if ((r = ensure_listener(d)) < 0) {
 		schedule_spawn(d, false);
 		goto out;
@@ -560,9 +582,8 @@ child_spawn(struct kd *d)
 	r = kk_netchild_spawn(ch->listen_fd, pw->pw_uid, pw->pw_gid,
 	    &d->child_pid, &d->child_fd, &ch->log_fd, err, sizeof(err));
 	if (r < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT channel: %s; trying again",
-		    err);
 		snprintf(ch->why, sizeof(ch->why), "%.200s", err);
+		no_child(d, false);
 		schedule_spawn(d, false);
 		goto out;
 	}
@@ -582,6 +603,7 @@ child_spawn(struct kd *d)
 	}
 	/* its TLS key and certificates, first thing it reads */
 	child_send(d, KK_IPC_CONFIG, 0, cfg, cfglen);
+	ch->logged[0] = '\0';
 	kk_log(LOG_INFO, KK_MID_START,
 	    "CSIRT channel on %s (network child %d, uid %u)",
 	    d->policy->listen, (int)d->child_pid, (unsigned)pw->pw_uid);
@@ -659,9 +681,12 @@ kd_channel_reload(struct kd *d)
 		/* the new settings with the next child, at once */
 		d->chan->reload = true;
 		kill(d->child_pid, SIGKILL);
-	} else if (d->child_timer == NULL) {
-		kd_channel_start(d);
+		return;
 	}
+	/* a retry that was waiting: now, with the new settings */
+	sd_event_source_disable_unref(d->child_timer);
+	d->child_timer = NULL;
+	kd_channel_start(d);
 }
 
 const char *
