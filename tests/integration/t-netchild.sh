@@ -100,7 +100,7 @@ for attempt in 1 2 3 4 5; do
 	kill -CONT "$stopped"
 	until_ok 5 false
 done
-check "the parent restarts a child that stopped reading while replies waited" test "$restarted" -eq 1
+check "the parent restarts a child that stopped reading while replies waited (attempt $attempt of 5)" test "$restarted" -eq 1
 check "... and says why" grep -q "network child $stopped read nothing for .* bytes waiting" "$DLOG"
 check "the channel is back after it" until_ok 20 channel_up "$stopped"
 kill "$PROBE" 2>/dev/null; wait "$PROBE" 2>/dev/null
