@@ -281,6 +281,7 @@ key_seed() { openssl pkey -in "$1" -outform DER 2>/dev/null | tail -c 32 | od -A
 # mem_has PID HEX: the process's writable memory holds these bytes
 mem_has() {
 	local pid=$1 hex=$2 range perms start end
+	[ ${#hex} -ge 32 ] || return 2	# no pattern finds everything
 	while read -r range perms _; do
 		case $perms in rw*) ;; *) continue ;; esac
 		start=$((16#${range%-*})); end=$((16#${range#*-}))

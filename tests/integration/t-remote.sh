@@ -17,7 +17,8 @@ check "kakurid --init prints the agent id (64 hex)" grep -Eq '^[0-9a-f]{64}$' <<
 check "kakurictl agent-id of the certificate matches" test "$("$KAKURICTL" agent-id "$PKI/agent.crt")" = "$AGENT_ID"
 check "agent.key is 0600" test "$(stat -c %a "$PKI/agent.key")" = 600
 check "kakurid --init made the network child's own TLS key (0600)" test "$(stat -c %a "$PKI/agent-tls.key" 2>/dev/null)" = 600
-check "the TLS key is not the identity key" test "$(key_seed "$PKI/agent-tls.key")" != "$(key_seed "$PKI/agent.key")"
+IDSEED=$(key_seed "$PKI/agent.key") TLSSEED=$(key_seed "$PKI/agent-tls.key")
+check "the TLS key is not the identity key" test "${#IDSEED}" -eq 64 -a "${#TLSSEED}" -eq 64 -a "$IDSEED" != "$TLSSEED"
 check "agent-tls.crt is issued under the identity certificate's name" test \
 	"$(openssl x509 -in "$PKI/agent-tls.crt" -noout -issuer 2>/dev/null | sed 's/^issuer=//')" = \
 	"$(openssl x509 -in "$PKI/agent.crt" -noout -subject 2>/dev/null | sed 's/^subject=//')"
@@ -37,7 +38,6 @@ check "the network child holds no fd to a file (only sockets, pipes, /dev/null, 
 check "no fd of the network child is the identity key" bash -c "! ls -l /proc/$CHILD/fd | grep -q 'agent\\.key'"
 refute "the network child's uid cannot open the identity key" setpriv --reuid="$(stat -c %u /proc/$CHILD)" \
 	--regid="$(stat -c %g /proc/$CHILD)" --clear-groups cat "$PKI/agent.key"
-IDSEED=$(key_seed "$PKI/agent.key") TLSSEED=$(key_seed "$PKI/agent-tls.key")
 check "the memory scan finds the identity key in kakurid itself (the scan works)" mem_has "$KPID" "$IDSEED"
 check "the memory scan finds the TLS key in the network child (the scan works)" mem_has "$CHILD" "$TLSSEED"
 refute "the identity key is nowhere in the network child's memory (a fresh image, not a fork)" mem_has "$CHILD" "$IDSEED"
