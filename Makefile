@@ -44,11 +44,13 @@ EVIDENCE_SRC := agentd/artifact.c agentd/freeze.c agentd/core.c \
 	agentd/lime.c agentd/collect.c agentd/evidence.c agentd/exefile.c \
 	agentd/exehash.c agentd/sandbox.c
 COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
-	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c
+	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c \
+	agentd/receipt.c
 AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
 	agentd/nft.c agentd/control.c agentd/log.c agentd/remote.c \
 	agentd/trust.c agentd/cfgfile.c agentd/replay.c agentd/tls.c \
-	agentd/netchild.c agentd/preserve.c $(EVIDENCE_SRC) $(COMMON_SRC)
+	agentd/netchild.c agentd/channel.c agentd/preserve.c $(EVIDENCE_SRC) \
+	$(COMMON_SRC)
 # interfaces leaving the namespace while quarantined (rtnetlink)
 AGENTD_SRC += agentd/links.c agentd/nlreq.c
 CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c ctl/fetch.c agentd/tls.c \
@@ -56,8 +58,8 @@ CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c ctl/fetch.c agentd/tls.
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # everything except kakurid's main goes into the unit test binary
 UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/links.c \
-	agentd/nlreq.c agentd/trust.c \
-	agentd/cfgfile.c agentd/replay.c $(EVIDENCE_SRC) $(COMMON_SRC)
+	agentd/nlreq.c agentd/trust.c agentd/cfgfile.c agentd/replay.c \
+	agentd/tls.c $(EVIDENCE_SRC) $(COMMON_SRC)
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
 	agentd/nft_build.c agentd/nft.c agentd/nlreq.c $(COMMON_SRC)
@@ -147,9 +149,14 @@ $(OBJDIR)/evilpreload.so: tests/integration/evilpreload.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $<
 
+# attacks on the CSIRT port: squatting it, handshake floods
+$(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c)
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
-	$(OBJDIR)/evilpreload.so
+	$(OBJDIR)/evilpreload.so $(OBJDIR)/netstress
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

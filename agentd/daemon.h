@@ -13,6 +13,8 @@
 
 struct kk_control;
 struct kd_preserve;
+struct kd_chan;
+struct kd_rejects;
 struct run;
 struct kk_trust;
 typedef struct evp_pkey_st EVP_PKEY;
@@ -107,6 +109,10 @@ struct kd {
 		} results[6];	/* the last one counts any others */
 	} alert_rl[3];			/* tables, interfaces, nftables changes */
 	sd_event_source *summary_timer;
+
+	/* the CSIRT channel, continued */
+	struct kd_chan *chan;		/* channel.c: listener, queue, logs */
+	struct kd_rejects *rejects;	/* remote.c: refusals counted, not each logged */
 };
 
 /* kakurid.c, for remote.c */
@@ -144,8 +150,13 @@ uint8_t *kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body,
 /* control.c: the answer to a request that waited for a worker */
 void kk_control_reply_later(struct kd *d, uint64_t serial, struct json_t *resp);
 char *kd_remote_reject(struct kd *d, const char *reason, const char *via);
+/* channel.c: the network child */
 int kd_channel_start(struct kd *d);
+/* SIGHUP: the same listener if agent.listen is unchanged, a new child */
+void kd_channel_reload(struct kd *d);
 void kd_channel_stop(struct kd *d);
+/* "listening", "restarting", or why the channel is off */
+const char *kd_channel_state(struct kd *d);
 
 struct json_t;
 /* A request from the control socket; returns the response object. */

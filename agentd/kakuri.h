@@ -85,6 +85,8 @@ struct kk_policy {
 	char listen[128];
 	char key[PATH_MAX];
 	char cert[PATH_MAX];
+	char tls_key[PATH_MAX];		/* the network child's own TLS key ... */
+	char tls_cert[PATH_MAX];	/* ... certified by key; beside it by default */
 	char trust[PATH_MAX];
 
 	/* tls { } */

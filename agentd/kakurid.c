@@ -24,6 +24,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "netchild.h"
 #include "sign.h"
 
 static unsigned long long
@@ -510,10 +511,8 @@ kd_status(struct kd *d)
 	json_object_set_new(o, "counters", counters);
 	json_object_set_new(o, "agent", d->agent_id[0] ?
 	    json_string(d->agent_id) : json_null());
-	json_object_set_new(o, "csirt_channel", json_string(
-	    d->policy->listen[0] == '\0' ? "off (agent.listen is empty)" :
-	    d->child_pid > 0 ? "listening" : d->remote_ready ? "restarting" :
-	    d->remote_err[0] ? d->remote_err : "off"));
+	json_object_set_new(o, "csirt_channel",
+	    json_string(kd_channel_state(d)));
 	json_object_set_new(o, "evidence", kd_preserve_status(d));
 	return o;
 }
@@ -1343,10 +1342,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	free(old);
 	/* trust.conf too; the network child restarts with the new settings */
 	kd_remote_init(d);
-	if (d->child_pid > 0)
-		kill(d->child_pid, SIGKILL);
-	else if (d->child_timer == NULL && d->remote_ready)
-		kd_channel_start(d);
+	kd_channel_reload(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
 	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",
@@ -1452,47 +1448,120 @@ setup_paths(struct kd *d)
 	return kk_audit_open(&d->audit, d->audit_path);
 }
 
-/*
- * --init: the agent's Ed25519 identity key and a self-signed certificate
- * carrying it, created only where missing; prints the agent id.
- */
+/* --init: an Ed25519 key file, loaded if it exists, else created (0600). */
 static int
-init_identity(const struct kk_policy *p)
+init_key(const char *path, EVP_PKEY **out)
 {
 	EVP_PKEY *k = NULL;
-	char id[KK_AGENT_ID_HEX + 1], host[64] = "kakuri-agent";
 	int err;
 
-	if (access(p->key, F_OK) == 0) {
-		err = kk_key_load_private(p->key, &k);
-		if (err < 0) {
-			fprintf(stderr, "kakurid: %s: %s\n", p->key, strerror(-err));
+	*out = NULL;
+	if (access(path, F_OK) == 0) {
+		if ((err = kk_key_load_private(path, &k)) < 0) {
+			fprintf(stderr, "kakurid: %s: %s\n", path, strerror(-err));
 			return err;
 		}
 	} else {
 		k = kk_key_generate();
-		if (k == NULL || (err = kk_key_save_private(k, p->key)) < 0) {
-			fprintf(stderr, "kakurid: cannot create %s: %s\n", p->key,
+		if (k == NULL || (err = kk_key_save_private(k, path)) < 0) {
+			fprintf(stderr, "kakurid: cannot create %s: %s\n", path,
 			    k ? strerror(-err) : "key generation failed");
 			EVP_PKEY_free(k);
 			return -EIO;
 		}
-		fprintf(stderr, "kakurid: created %s\n", p->key);
+		fprintf(stderr, "kakurid: created %s\n", path);
 	}
+	*out = k;
+	return 0;
+}
+
+/* --init: cert exists, loads, and carries key; says what is wrong if not. */
+static int
+init_check_cert(const char *path, EVP_PKEY *key, X509 **out)
+{
+	EVP_PKEY *pub;
+	X509 *x = NULL;
+	int err;
+
+	if ((err = kk_cert_load(path, &x)) < 0) {
+		fprintf(stderr, "kakurid: %s: %s\n", path, err == -EINVAL ?
+		    "not a PEM certificate" : strerror(-err));
+		return err;
+	}
+	pub = X509_get0_pubkey(x);
+	if (pub == NULL || EVP_PKEY_eq(pub, key) != 1) {
+		fprintf(stderr, "kakurid: %s does not carry the key of its key "
+		    "file\n", path);
+		X509_free(x);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+/*
+ * --init (DESIGN 2): the agent's Ed25519 identity key and a self-signed
+ * certificate carrying it, then the network child's own TLS key and a
+ * certificate for it that the identity key signs, each created only where
+ * missing (an install from before the TLS key gets just that).  Prints
+ * the agent id.
+ */
+static int
+init_identity(const struct kk_policy *p)
+{
+	EVP_PKEY *k = NULL, *tk = NULL;
+	X509 *idcert = NULL, *tlscert = NULL;
+	char id[KK_AGENT_ID_HEX + 1], host[64] = "kakuri-agent";
+	int err;
+
+	gethostname(host, sizeof(host) - 1);
+	if ((err = init_key(p->key, &k)) < 0)
+		goto out;
 	if (access(p->cert, F_OK) != 0) {
-		gethostname(host, sizeof(host) - 1);
 		err = kk_cert_selfsigned(k, host, 3650, p->cert);
 		if (err < 0) {
 			fprintf(stderr, "kakurid: cannot create %s: %s\n", p->cert,
 			    strerror(-err));
-			EVP_PKEY_free(k);
-			return err;
+			goto out;
 		}
 		fprintf(stderr, "kakurid: created %s\n", p->cert);
+	}
+	if ((err = init_check_cert(p->cert, k, &idcert)) < 0 ||
+	    (err = init_key(p->tls_key, &tk)) < 0)
+		goto out;
+	if (EVP_PKEY_eq(k, tk) == 1) {
+		fprintf(stderr, "kakurid: %s holds the identity key; the network "
+		    "child needs a key of its own\n", p->tls_key);
+		err = -EINVAL;
+		goto out;
+	}
+	if (access(p->tls_cert, F_OK) != 0) {
+		/* a subject of its own: it is not the identity certificate */
+		err = kk_cert_issue(tk, "kakurid network child", 3650, idcert,
+		    k, p->tls_cert);
+		if (err < 0) {
+			fprintf(stderr, "kakurid: cannot create %s: %s\n",
+			    p->tls_cert, strerror(-err));
+			goto out;
+		}
+		fprintf(stderr, "kakurid: created %s (certified by %s)\n",
+		    p->tls_cert, p->key);
+	}
+	if ((err = init_check_cert(p->tls_cert, tk, &tlscert)) < 0)
+		goto out;
+	if ((err = kk_cert_check_issued(tlscert, k)) < 0) {
+		fprintf(stderr, "kakurid: %s is not certified by the identity key "
+		    "%s; remove it and run kakurid --init again\n", p->tls_cert,
+		    p->key);
+		goto out;
 	}
 	err = kk_key_id(k, id);
 	if (err == 0)
 		printf("%s\n", id);
+out:
+	X509_free(idcert);
+	X509_free(tlscert);
+	EVP_PKEY_free(tk);
 	EVP_PKEY_free(k);
 	return err;
 }
@@ -1514,6 +1583,9 @@ main(int argc, char **argv)
 	char errbuf[512] = "";
 	sigset_t mask;
 
+	/* the network child: kakurid executed again by itself (netchild.h) */
+	if (argc > 1 && strcmp(argv[1], "--network-child") == 0)
+		kk_netchild_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.audit.fd = -1;
 	while ((ch = getopt_long(argc, argv, "df:nvh", longopts, NULL)) != -1) {

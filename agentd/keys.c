@@ -1,6 +1,7 @@
 /*
- * Ed25519 keys (DESIGN 4): generation, PEM files, the key id and a
- * self-signed certificate for the agent's TLS identity.
+ * Ed25519 keys (DESIGN 4): generation, PEM files, the key id, the
+ * agent's self-signed identity certificate and the certificate the
+ * identity issues for the network child's own TLS key.
  *
  * Files are only ever created, never replaced: open(2) with O_EXCL and
  * O_NOFOLLOW, the exact mode set with fchmod(2) (whatever the umask),
@@ -20,6 +21,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -242,21 +244,16 @@ out:
 }
 
 int
-kk_key_load_private(const char *path, EVP_PKEY **out)
+kk_key_parse_private(const char *pem, size_t len, EVP_PKEY **out)
 {
 	EVP_PKEY *k = NULL;
 	BIO *mem = NULL;
-	char *buf = NULL;
-	size_t len;
 	int r;
 
-	if (out == NULL || path == NULL)
+	if (out == NULL || pem == NULL || len > KK_KEYFILE_MAX)
 		return -EINVAL;
 	*out = NULL;
-	r = read_small_file(path, &buf, &len);
-	if (r < 0)
-		goto out;
-	mem = BIO_new_mem_buf(buf, (int)len);
+	mem = BIO_new_mem_buf(pem, (int)len);
 	if (mem == NULL) {
 		r = -ENOMEM;
 		goto out;
@@ -272,6 +269,22 @@ kk_key_load_private(const char *path, EVP_PKEY **out)
 out:
 	EVP_PKEY_free(k);
 	BIO_free(mem);
+	return r;
+}
+
+int
+kk_key_load_private(const char *path, EVP_PKEY **out)
+{
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if (out == NULL || path == NULL)
+		return -EINVAL;
+	*out = NULL;
+	r = read_small_file(path, &buf, &len);
+	if (r == 0)
+		r = kk_key_parse_private(buf, len, out);
 	free_small_file(buf);
 	return r;
 }
@@ -398,8 +411,14 @@ out:
 	return r;
 }
 
-int
-kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path)
+/*
+ * Builds, signs and writes a certificate for key: self-signed when issuer
+ * is NULL, otherwise issued under issuer's subject name and signed with
+ * signer (the issuer's key).
+ */
+static int
+make_cert(EVP_PKEY *key, const char *cn, int days, X509 *issuer,
+    EVP_PKEY *signer, const char *path)
 {
 	X509V3_CTX ctx;
 	X509_NAME *name = NULL;
@@ -408,8 +427,8 @@ kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path)
 	size_t cnlen;
 	int r;
 
-	if (!is_ed25519(k) || cn == NULL || path == NULL || days <= 0 ||
-	    days > KK_CERT_DAYS_MAX) {
+	if (!is_ed25519(key) || !is_ed25519(signer) || cn == NULL ||
+	    path == NULL || days <= 0 || days > KK_CERT_DAYS_MAX) {
 		r = -EINVAL;
 		goto out;
 	}
@@ -439,7 +458,8 @@ kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path)
 		goto out;
 	}
 	if (X509_set_subject_name(x, name) != 1 ||
-	    X509_set_issuer_name(x, name) != 1) {
+	    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) :
+	    name) != 1) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -449,11 +469,11 @@ kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path)
 		r = -EOVERFLOW;
 		goto out;
 	}
-	if (X509_set_pubkey(x, k) != 1) {
+	if (X509_set_pubkey(x, key) != 1) {
 		r = -EINVAL;
 		goto out;
 	}
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
 	if ((r = add_ext(x, &ctx, NID_basic_constraints,
 	    "critical,CA:FALSE")) < 0 ||
 	    (r = add_ext(x, &ctx, NID_key_usage,
@@ -462,8 +482,12 @@ kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path)
 	    "serverAuth,clientAuth")) < 0 ||
 	    (r = add_ext(x, &ctx, NID_subject_key_identifier, "hash")) < 0)
 		goto out;
+	/* the issuer's key id, where its certificate has one */
+	if (issuer != NULL && X509_get0_subject_key_id(issuer) != NULL &&
+	    (r = add_ext(x, &ctx, NID_authority_key_identifier, "keyid")) < 0)
+		goto out;
 	/* Ed25519 signs the message itself: no digest */
-	if (X509_sign(x, k, NULL) <= 0) {
+	if (X509_sign(x, signer, NULL) <= 0) {
 		r = -EINVAL;
 		goto out;
 	}
@@ -476,5 +500,82 @@ out:
 	BIO_free(mem);
 	X509_NAME_free(name);
 	X509_free(x);
+	return r;
+}
+
+int
+kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path)
+{
+	return make_cert(k, cn, days, NULL, k, path);
+}
+
+int
+kk_cert_issue(EVP_PKEY *key, const char *cn, int days, X509 *issuer,
+    EVP_PKEY *issuer_key, const char *path)
+{
+	EVP_PKEY *ipub;
+
+	if (issuer == NULL || (ipub = X509_get0_pubkey(issuer)) == NULL ||
+	    EVP_PKEY_eq(ipub, issuer_key) != 1 || EVP_PKEY_eq(key,
+	    issuer_key) == 1)
+		return -EINVAL;
+	return make_cert(key, cn, days, issuer, issuer_key, path);
+}
+
+int
+kk_cert_check_issued(X509 *cert, EVP_PKEY *issuer_key)
+{
+	if (cert == NULL || !is_ed25519(issuer_key))
+		return -EINVAL;
+	ERR_set_mark();
+	if (X509_verify(cert, issuer_key) == 1) {
+		ERR_pop_to_mark();
+		return 0;
+	}
+	ERR_pop_to_mark();
+	return -EBADMSG;
+}
+
+int
+kk_pem_read(const char *path, char **out, size_t *len)
+{
+	return read_small_file(path, out, len);
+}
+
+void
+kk_pem_free(char *buf)
+{
+	free_small_file(buf);
+}
+
+int
+kk_cert_load(const char *path, X509 **out)
+{
+	X509 *x = NULL;
+	BIO *mem = NULL;
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if (out == NULL || path == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if ((r = read_small_file(path, &buf, &len)) < 0)
+		goto out;
+	mem = BIO_new_mem_buf(buf, (int)len);
+	if (mem == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	x = PEM_read_bio_X509(mem, NULL, no_passphrase, NULL);
+	if (x == NULL) {
+		r = -EINVAL;
+		goto out;
+	}
+	*out = x;
+	r = 0;
+out:
+	BIO_free(mem);
+	free_small_file(buf);
 	return r;
 }

@@ -1,5 +1,5 @@
 /*
- * The network child.  See netchild.h.
+ * The network child, and the IPC queue both sides use.  See netchild.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,8 +21,10 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <systemd/sd-event.h>
@@ -31,7 +33,133 @@
 #include "sandbox.h"
 #include "tls.h"
 
+#define KK_NC_FD_LISTEN		3
+#define KK_NC_FD_IPC		4
+#define KK_NC_CONFIG_MSEC	10000	/* the parent sends the config at once */
+#define KK_NC_LOG_QUEUE_MAX	(1U << 20)	/* log lines beyond are dropped */
+#define KK_IPC_IOV		32
+
+/* ---- the IPC queue ---- */
+
+struct kk_ipc_msg {
+	struct kk_ipc_msg *next;
+	size_t len;
+	size_t off;			/* written already */
+	uint8_t data[];			/* length prefix, header, body */
+};
+
+int
+kk_ipc_queue_add(struct kk_ipc_queue *q, uint32_t type, uint32_t conn,
+    const char *peer, const void *body, size_t len)
+{
+	struct kk_ipc_hdr h;
+	struct kk_ipc_msg *m;
+	size_t total = sizeof(h) + len;
+	int r;
+
+	if (len > KK_IPC_MAX - sizeof(h))
+		return -EMSGSIZE;
+	m = malloc(sizeof(*m) + 4 + total);
+	if (m == NULL)
+		return -ENOMEM;
+	if ((r = kk_frame_header(m->data, total, KK_IPC_MAX)) < 0) {
+		free(m);
+		return r;
+	}
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.conn = conn;
+	if (peer)
+		snprintf(h.peer, sizeof(h.peer), "%s", peer);
+	memcpy(m->data + 4, &h, sizeof(h));
+	if (len)
+		memcpy(m->data + 4 + sizeof(h), body, len);
+	m->len = 4 + total;
+	m->off = 0;
+	m->next = NULL;
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->bytes += m->len;
+	return 0;
+}
+
+static void
+msg_pop(struct kk_ipc_queue *q)
+{
+	struct kk_ipc_msg *m = q->head;
+
+	q->head = m->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	/* a config message carries the TLS key */
+	OPENSSL_cleanse(m->data, m->len);
+	free(m);
+}
+
+int
+kk_ipc_queue_flush(struct kk_ipc_queue *q, int fd, size_t *written)
+{
+	struct iovec iov[KK_IPC_IOV];
+	struct msghdr mh;
+	struct kk_ipc_msg *m;
+	size_t n, done = 0;
+	ssize_t w;
+	int i, r = 0;
+
+	while (q->head) {
+		for (i = 0, m = q->head; m && i < KK_IPC_IOV; m = m->next, i++)
+			iov[i] = (struct iovec){ m->data + m->off,
+			    m->len - m->off };
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)i;
+		/* never blocks, never raises SIGPIPE */
+		w = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			r = errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN :
+			    -errno;
+			goto out;
+		}
+		done += (size_t)w;
+		q->bytes -= (size_t)w;
+		for (n = (size_t)w; n > 0 && q->head; ) {
+			m = q->head;
+			if (n < m->len - m->off) {
+				m->off += n;
+				break;
+			}
+			n -= m->len - m->off;
+			msg_pop(q);
+		}
+	}
+out:
+	if (written)
+		*written = done;
+	return r;
+}
+
+void
+kk_ipc_queue_clear(struct kk_ipc_queue *q)
+{
+	while (q->head)
+		msg_pop(q);
+	q->bytes = 0;
+}
+
+/* ---- the child ---- */
+
 struct netchild;
+
+/* Where a connection comes from: an IPv4 address or an IPv6 /64. */
+struct nc_src {
+	uint8_t family;			/* 4 or 6 */
+	uint8_t a[8];
+};
 
 struct nc_conn {
 	struct netchild *nc;
@@ -48,6 +176,7 @@ struct nc_conn {
 	size_t out_len;
 	size_t out_off;
 	char peer[48];
+	struct nc_src src;
 	struct nc_conn *prev, *next;	/* oldest first */
 };
 
@@ -56,67 +185,31 @@ struct netchild {
 	SSL_CTX *ctx;
 	int lfd;
 	int pfd;		/* to the parent */
+	sd_event_source *pio;
 	struct kk_frame_reader prd;
+	struct kk_ipc_queue out;	/* to the parent, not yet written */
 	struct nc_conn *head, *tail;
 	uint32_t next_id;
 	unsigned npreauth;
 	unsigned nauthed;
 };
 
-int
-kk_ipc_send(int fd, uint32_t type, uint32_t conn, const char *peer,
+/* To the parent, queued; the loop writes it when the socket takes it. */
+static void
+nc_send(struct netchild *nc, uint32_t type, uint32_t conn, const char *peer,
     const void *body, size_t len)
 {
-	struct kk_ipc_hdr h;
-	uint8_t lenbuf[4];
-	struct iovec iov[3];
-	size_t total = sizeof(h) + len, done = 0, skip;
-	ssize_t n;
-	int i, r;
+	int r;
 
-	if ((r = kk_frame_header(lenbuf, total, KK_IPC_MAX)) < 0)
-		return r;
-	memset(&h, 0, sizeof(h));
-	h.type = type;
-	h.conn = conn;
-	if (peer)
-		snprintf(h.peer, sizeof(h.peer), "%s", peer);
-	total += 4;
-	while (done < total) {
-		/* rebuild the vector past what was written already */
-		skip = done;
-		i = 0;
-		if (skip < 4) {
-			iov[i++] = (struct iovec){ lenbuf + skip, 4 - skip };
-			skip = 0;
-		} else {
-			skip -= 4;
-		}
-		if (skip < sizeof(h)) {
-			iov[i++] = (struct iovec){ (char *)&h + skip,
-			    sizeof(h) - skip };
-			skip = 0;
-		} else {
-			skip -= sizeof(h);
-		}
-		if (len > skip)
-			iov[i++] = (struct iovec){ (char *)body + skip, len - skip };
-		n = writev(fd, iov, i);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
-
-			/* bounded: a peer that does not read for 2 s is broken */
-			if (poll(&p, 1, 2000) <= 0)
-				return -ETIMEDOUT;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		done += (size_t)n;
+	if (kk_ipc_queue_add(&nc->out, type, conn, peer, body, len) < 0) {
+		/* a command that cannot reach the parent: nothing to serve */
+		_exit(4);
 	}
-	return 0;
+	r = kk_ipc_queue_flush(&nc->out, nc->pfd, NULL);
+	if (r == -EAGAIN)
+		sd_event_source_set_io_events(nc->pio, EPOLLIN | EPOLLOUT);
+	else if (r < 0)
+		sd_event_exit(nc->ev, 1);	/* the parent is gone */
 }
 
 static void
@@ -129,10 +222,13 @@ nc_log(struct netchild *nc, const char *peer, const char *fmt, ...)
 	char line[256];
 	va_list ap;
 
+	/* commands first: a parent that is behind does not get our chatter */
+	if (nc->out.bytes > KK_NC_LOG_QUEUE_MAX)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	kk_ipc_send(nc->pfd, KK_IPC_LOG, 0, peer, line, strlen(line));
+	nc_send(nc, KK_IPC_LOG, 0, peer, line, strlen(line));
 }
 
 static void
@@ -244,8 +340,7 @@ reject(struct nc_conn *c, const char *reason)
 {
 	c->awaiting = true;
 	c->closing = true;
-	kk_ipc_send(c->nc->pfd, KK_IPC_REJECT, c->id, c->peer, reason,
-	    strlen(reason));
+	nc_send(c->nc, KK_IPC_REJECT, c->id, c->peer, reason, strlen(reason));
 }
 
 static void
@@ -317,8 +412,8 @@ conn_step(struct nc_conn *c)
 				uint8_t *body = kk_frame_take(&c->rd, &len);
 
 				c->awaiting = true;
-				kk_ipc_send(c->nc->pfd, KK_IPC_ENVELOPE, c->id,
-				    c->peer, body, len);
+				nc_send(c->nc, KK_IPC_ENVELOPE, c->id, c->peer,
+				    body, len);
 				free(body);
 			}
 		}
@@ -349,52 +444,132 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* The peer as text for logs, and the source it counts against. */
 static void
-peer_name(int fd, char *buf, size_t len)
+peer_of(const struct sockaddr_storage *ss, char *buf, size_t len,
+    struct nc_src *src)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
 	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	memset(src, 0, sizeof(*src));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
 
-			inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-			port = ntohs(s4->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		src->family = 4;
+		memcpy(src->a, &s4->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		const uint8_t *a = s6->sin6_addr.s6_addr;
 
-			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-			port = ntohs(s6->sin6_port);
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		/* [::] takes IPv4 too: an IPv4 peer is one address */
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			src->family = 4;
+			memcpy(src->a, a + 12, 4);
+		} else {
+			src->family = 6;
+			memcpy(src->a, a, 8);
 		}
 	}
 	snprintf(buf, len, "%s:%d", host, port);
+}
+
+static bool
+src_eq(const struct nc_src *a, const struct nc_src *b)
+{
+	return a->family == b->family && memcmp(a->a, b->a, sizeof(a->a)) == 0;
+}
+
+static int
+conn_by_src(const void *x, const void *y)
+{
+	const struct nc_conn *a = *(struct nc_conn * const *)x;
+	const struct nc_conn *b = *(struct nc_conn * const *)y;
+	int d = memcmp(&a->src, &b->src, sizeof(a->src));
+
+	if (d != 0)
+		return d;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* The oldest handshake of the source that has the most of them. */
+static struct nc_conn *
+oldest_of_biggest_source(struct netchild *nc)
+{
+	struct nc_conn *v[KK_NET_MAX_PREAUTH + 1], *c, *best = NULL;
+	size_t n = 0, i, run = 0, bestrun = 0;
+
+	for (c = nc->head; c && n < KK_NET_MAX_PREAUTH + 1; c = c->next)
+		if (!c->authed)
+			v[n++] = c;
+	qsort(v, n, sizeof(v[0]), conn_by_src);
+	for (i = 0; i < n; i++) {
+		run = i > 0 && src_eq(&v[i]->src, &v[i - 1]->src) ? run + 1 : 1;
+		if (run > bestrun) {
+			bestrun = run;
+			best = v[i - run + 1];	/* the run's lowest id: its oldest */
+		}
+	}
+	return best;
+}
+
+/*
+ * Room for one more handshake from src.  Unauthenticated connections are
+ * cheap to open, so the limits are per source: a source at its limit
+ * loses its own oldest handshake; when all slots are taken, the source
+ * with the most gives one up.  A flood from one address or /64 thus only
+ * ever evicts its own connections.
+ */
+static void
+make_room(struct netchild *nc, const struct nc_src *src)
+{
+	struct nc_conn *c, *own = NULL;
+	unsigned n = 0;
+
+	for (c = nc->head; c; c = c->next) {
+		if (c->authed || !src_eq(&c->src, src))
+			continue;
+		if (own == NULL)
+			own = c;
+		n++;
+	}
+	if (n >= KK_NET_MAX_PREAUTH_SRC ||
+	    (own != NULL && nc->npreauth >= KK_NET_MAX_PREAUTH)) {
+		conn_close(own);
+		return;
+	}
+	if (nc->npreauth >= KK_NET_MAX_PREAUTH &&
+	    (c = oldest_of_biggest_source(nc)) != NULL)
+		conn_close(c);
 }
 
 static int
 on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct netchild *nc = userdata;
-	struct nc_conn *c, *old;
+	struct sockaddr_storage ss;
+	struct nc_src src;
+	struct nc_conn *c;
+	socklen_t sl;
+	char peer[48];
 	int cfd, i;
 
 	/* bounded: at most 64 accepts per wake-up */
 	for (i = 0; i < 64; i++) {
-		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		sl = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		cfd = accept4(fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return 0;
-		/*
-		 * Unauthenticated connections are cheap to open: when there
-		 * are too many, the oldest one still in its handshake goes.
-		 */
-		if (nc->npreauth >= KK_NET_MAX_PREAUTH) {
-			for (old = nc->head; old && old->authed; old = old->next)
-				;
-			if (old)
-				conn_close(old);
-		}
+		peer_of(&ss, peer, sizeof(peer), &src);
+		make_room(nc, &src);
 		c = calloc(1, sizeof(*c));
 		if (c == NULL) {
 			close(cfd);
@@ -403,11 +578,12 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		c->nc = nc;
 		c->id = ++nc->next_id;
 		c->fd = cfd;
+		c->src = src;
+		memcpy(c->peer, peer, sizeof(c->peer));
 		/* receipts are one small write each: send them now */
 		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
 		    sizeof(int));
 		kk_frame_reader_init(&c->rd, KK_FRAME_MAX);
-		peer_name(cfd, c->peer, sizeof(c->peer));
 		c->ssl = SSL_new(nc->ctx);
 		if (c->ssl == NULL || SSL_set_fd(c->ssl, cfd) != 1) {
 			SSL_free(c->ssl);
@@ -465,6 +641,17 @@ on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	ssize_t n;
 	int r;
 
+	if (revents & EPOLLOUT) {
+		r = kk_ipc_queue_flush(&nc->out, fd, NULL);
+		if (r == 0)
+			sd_event_source_set_io_events(s, EPOLLIN);
+		else if (r != -EAGAIN) {
+			sd_event_exit(nc->ev, 1);
+			return 0;
+		}
+	}
+	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return 0;
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -555,72 +742,190 @@ drop_privileges(uid_t uid, gid_t gid)
 	return 0;
 }
 
-static void __attribute__((noreturn))
-child_main(const struct kk_netchild_cfg *cfg, int lfd, int pfd)
+/* fd is a socket of this domain and type (and listening, if asked). */
+static bool
+is_socket(int fd, int domain, int type, bool listening)
 {
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != type)
+		return false;
+	l = sizeof(v);
+	if (domain != AF_UNSPEC && (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v,
+	    &l) < 0 || v != domain))
+		return false;
+	l = sizeof(v);
+	if (listening && (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v,
+	    &l) < 0 || v != 1))
+		return false;
+	return true;
+}
+
+/*
+ * The first message: the TLS material, within KK_NC_CONFIG_MSEC.  The
+ * message (it holds the TLS key) is cleared by the caller.
+ */
+static uint8_t *
+read_config(int fd, struct kk_tls_material *m, size_t *msglen)
+{
+	const char **text[KK_PEM__MAX] = { &m->key, &m->cert, &m->chain,
+		&m->client_ca };
+	size_t *lens[KK_PEM__MAX] = { &m->key_len, &m->cert_len,
+		&m->chain_len, &m->client_ca_len };
+	struct kk_frame_reader rd;
+	struct kk_ipc_config cfg;
+	struct kk_ipc_hdr h;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint8_t buf[4096], *msg = NULL;
+	size_t used, off, len = 0, pos;
+	ssize_t n;
+	int i, r = 0;
+
+	kk_frame_reader_init(&rd, KK_IPC_MAX);
+	while (r == 0) {
+		if (poll(&p, 1, KK_NC_CONFIG_MSEC) != 1 ||
+		    (n = read(fd, buf, sizeof(buf))) <= 0)
+			goto fail;
+		for (off = 0; off < (size_t)n && r == 0; off += used)
+			r = kk_frame_feed(&rd, buf + off, (size_t)n - off, &used);
+		if (r < 0 || (r == 1 && off != (size_t)n))
+			goto fail;
+	}
+	msg = kk_frame_take(&rd, &len);
+	if (msg == NULL || len < sizeof(h) + sizeof(cfg))
+		goto fail;
+	memcpy(&h, msg, sizeof(h));
+	memcpy(&cfg, msg + sizeof(h), sizeof(cfg));
+	if (h.type != KK_IPC_CONFIG)
+		goto fail;
+	pos = sizeof(h) + sizeof(cfg);
+	for (i = 0; i < KK_PEM__MAX; i++) {
+		if (cfg.len[i] > len - pos)
+			goto fail;
+		*text[i] = (const char *)msg + pos;
+		*lens[i] = cfg.len[i];
+		pos += cfg.len[i];
+	}
+	if (pos != len)
+		goto fail;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	*msglen = len;
+	return msg;
+fail:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (msg != NULL) {
+		OPENSSL_cleanse(msg, len);
+		free(msg);
+	}
+	kk_frame_reader_reset(&rd);
+	return NULL;
+}
+
+static void __attribute__((noreturn))
+child_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* stderr is the parent's pipe: it logs this as the child's line */
+static void __attribute__((noreturn))
+child_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	_exit(3);
+}
+
+static unsigned long
+number_arg(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v > 0x7fffffffUL)
+		child_fail("kakurid --network-child is started by kakurid only");
+	return v;
+}
+
+void
+kk_netchild_main(int argc, char **argv)
+{
+	struct kk_tls_material m;
 	struct netchild nc;
+	sigset_t none;
+	uid_t uid;
+	gid_t gid;
+	pid_t ppid;
+	uint8_t *cfg;
+	size_t cfglen;
 	char err[300];
 	int r;
 
-	/*
-	 * Nothing of the parent's may stay open here: a netlink socket root
-	 * opened keeps root's powers in any hands.
-	 */
-	{
-		int lo = lfd < pfd ? lfd : pfd, hi = lfd < pfd ? pfd : lfd;
-
-		if (lo > 3)
-			close_range(3, (unsigned)lo - 1, 0);
-		if (hi > lo + 1)
-			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-		close_range((unsigned)hi + 1, ~0U, 0);
-	}
-	memset(&nc, 0, sizeof(nc));
-	nc.lfd = lfd;
-	nc.pfd = pfd;
-	kk_frame_reader_init(&nc.prd, KK_IPC_MAX);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (argc != 5 || !is_socket(KK_NC_FD_LISTEN, AF_UNSPEC, SOCK_STREAM,
+	    true) || !is_socket(KK_NC_FD_IPC, AF_UNIX, SOCK_STREAM, false))
+		child_fail("kakurid --network-child is started by kakurid only");
+	uid = (uid_t)number_arg(argv[2]);
+	gid = (gid_t)number_arg(argv[3]);
+	ppid = (pid_t)number_arg(argv[4]);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_NAME, "kakurid-net");
-	/* the key is read while still root, then identity and privileges go */
-	nc.ctx = kk_tls_server_ctx(cfg->cert, cfg->key, cfg->client_ca, err,
-	    sizeof(err));
-	if (nc.ctx == NULL) {
-		kk_ipc_send(pfd, KK_IPC_LOG, 0, NULL, err, strlen(err));
-		_exit(3);
-	}
-	if ((r = drop_privileges(cfg->uid, cfg->gid)) < 0) {
-		snprintf(err, sizeof(err), "dropping privileges: %s", strerror(-r));
-		kk_ipc_send(pfd, KK_IPC_LOG, 0, NULL, err, strlen(err));
-		_exit(3);
-	}
-	if (sd_event_new(&nc.ev) < 0)
-		_exit(3);
-	if ((r = install_seccomp()) < 0) {
-		snprintf(err, sizeof(err), "seccomp: %s", strerror(-r));
-		kk_ipc_send(pfd, KK_IPC_LOG, 0, NULL, err, strlen(err));
-		_exit(3);
-	}
-	if (sd_event_add_io(nc.ev, NULL, lfd, EPOLLIN, on_accept, &nc) < 0 ||
-	    sd_event_add_io(nc.ev, NULL, pfd, EPOLLIN, on_parent, &nc) < 0)
-		_exit(3);
+	/* before anything is read: a fresh image, and no privileges */
+	if (uid == 0 || (r = drop_privileges(uid, gid)) < 0)
+		child_fail("dropping privileges to uid %lu: %s",
+		    (unsigned long)uid, uid == 0 ? "refusing root" : strerror(-r));
+	/* a uid change clears the death signal: set it now, then check */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != ppid)
+		_exit(0);
+	memset(&m, 0, sizeof(m));
+	if ((cfg = read_config(KK_NC_FD_IPC, &m, &cfglen)) == NULL)
+		child_fail("no TLS configuration from the parent");
+	memset(&nc, 0, sizeof(nc));
+	nc.lfd = KK_NC_FD_LISTEN;
+	nc.pfd = KK_NC_FD_IPC;
+	nc.ctx = kk_tls_server_ctx(&m, err, sizeof(err));
+	OPENSSL_cleanse(cfg, cfglen);
+	free(cfg);
+	if (nc.ctx == NULL)
+		child_fail("TLS: %s", err);
+	kk_frame_reader_init(&nc.prd, KK_IPC_MAX);
+	if (fcntl(nc.pfd, F_SETFL, fcntl(nc.pfd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(nc.lfd, F_SETFL, fcntl(nc.lfd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    sd_event_new(&nc.ev) < 0)
+		child_fail("setting up the event loop failed");
+	if ((r = install_seccomp()) < 0)
+		child_fail("seccomp: %s", strerror(-r));
+	if (sd_event_add_io(nc.ev, NULL, nc.lfd, EPOLLIN, on_accept, &nc) < 0 ||
+	    sd_event_add_io(nc.ev, &nc.pio, nc.pfd, EPOLLIN, on_parent,
+	    &nc) < 0)
+		child_fail("setting up the event loop failed");
 	r = sd_event_loop(nc.ev);
-	_exit(r < 0 ? 1 : 0);
+	_exit(r < 0 ? 1 : r);
 }
 
+/* ---- the parent's side ---- */
+
 int
-kk_netchild_start(const struct kk_netchild_cfg *cfg, pid_t *pidp, int *fdp,
-    char *err, size_t errlen)
+kk_netchild_listen(const char *addrport, int *fdp, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct kk_addr addr;
 	uint16_t port;
 	socklen_t sl;
-	int sv[2] = { -1, -1 }, lfd = -1, one = 1, r;
-	pid_t pid;
+	int fd = -1, one = 1, r;
 
-	if (kk_endpoint_parse(cfg->listen, &addr, &port) < 0) {
-		snprintf(err, errlen, "listen: bad address '%s'", cfg->listen);
-		return -EINVAL;
+	*fdp = -1;
+	if (kk_endpoint_parse(addrport, &addr, &port) < 0) {
+		snprintf(err, errlen, "listen: bad address '%s'", addrport);
+		r = -EINVAL;
+		goto out;
 	}
 	memset(&ss, 0, sizeof(ss));
 	if (addr.family == AF_INET) {
@@ -638,52 +943,103 @@ kk_netchild_start(const struct kk_netchild_cfg *cfg, pid_t *pidp, int *fdp,
 		s6->sin6_port = htons(port);
 		sl = sizeof(*s6);
 	}
-	lfd = socket(addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (lfd < 0) {
+	fd = socket(addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		goto fail;
+		goto out;
 	}
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (addr.family == AF_INET6) {
 		int zero = 0;
 
 		/* [::] also takes IPv4 */
-		setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	}
-	if (bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 512) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "listen on %s: %s", cfg->listen,
-		    strerror(errno));
-		goto fail;
+		snprintf(err, errlen, "listen on %s: %s", addrport, strerror(errno));
+		goto out;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * In the forked child, before exec: only async-signal-safe calls.  The
+ * descriptors are first moved above the ones they go to, so that no
+ * dup2 overwrites one still needed.
+ */
+static void __attribute__((noreturn))
+exec_child(int null, int logw, int lfd, int ipc, char **argv)
+{
+	static char *const envp[] = { NULL };
+	int want[5] = { null, logw, logw, lfd, ipc }, i;
+	sigset_t none;
+
+	for (i = 0; i < 5; i++)
+		if ((want[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			_exit(127);
+	for (i = 0; i < 5; i++)
+		if (dup2(want[i], i) < 0)
+			_exit(127);
+	close_range(5, ~0U, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* the same binary, a fresh image: none of the parent's memory */
+	execve("/proc/self/exe", argv, envp);
+	_exit(127);
+}
+
+int
+kk_netchild_spawn(int lfd, uid_t uid, gid_t gid, pid_t *pidp, int *ipcp,
+    int *logp, char *err, size_t errlen)
+{
+	char suid[16], sgid[16], sppid[16];
+	char *argv[] = { "kakurid", "--network-child", suid, sgid, sppid, NULL };
+	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 }, null = -1, r;
+	pid_t pid;
+
+	snprintf(suid, sizeof(suid), "%u", (unsigned)uid);
+	snprintf(sgid, sizeof(sgid), "%u", (unsigned)gid);
+	snprintf(sppid, sizeof(sppid), "%d", (int)getpid());
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(lp, O_CLOEXEC) < 0 ||
+	    (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "socketpair: %s", strerror(errno));
-		goto fail;
+		snprintf(err, errlen, "network child: %s", strerror(errno));
+		goto out;
 	}
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
 		snprintf(err, errlen, "fork: %s", strerror(errno));
-		goto fail;
+		goto out;
 	}
-	if (pid == 0) {
-		close(sv[0]);
-		child_main(cfg, lfd, sv[1]);
-	}
-	close(sv[1]);
-	close(lfd);
+	if (pid == 0)
+		exec_child(null, lp[1], lfd, sv[1], argv);
 	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	fcntl(lp[0], F_SETFL, fcntl(lp[0], F_GETFL) | O_NONBLOCK);
 	*pidp = pid;
-	*fdp = sv[0];
-	return 0;
-fail:
-	if (lfd >= 0)
-		close(lfd);
+	*ipcp = sv[0];
+	*logp = lp[0];
+	sv[0] = lp[0] = -1;
+	r = 0;
+out:
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)
 		close(sv[1]);
+	if (lp[0] >= 0)
+		close(lp[0]);
+	if (lp[1] >= 0)
+		close(lp[1]);
+	if (null >= 0)
+		close(null);
 	return r;
 }

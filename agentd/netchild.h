@@ -5,8 +5,21 @@
  * hands raw envelope bytes to the root parent, which verifies them itself,
  * and writes back the parent's signed receipts.
  *
+ * The child is a fresh image: the parent forks and executes kakurid
+ * again (kakurid --network-child), so nothing of the parent's memory --
+ * the identity key above all -- is ever in the child.  It gets:
+ *   fd 0	/dev/null
+ *   fd 1, 2	a pipe the parent reads and logs as the child's words
+ *   fd 3	the listening socket, bound once by the parent for its lifetime
+ *   fd 4	the IPC socket to the parent
+ * and, as the first IPC message, its TLS key and certificates as PEM text
+ * (it never opens a file, and cannot open the identity key's).
+ *
  * Parent and child talk over a stream socketpair with the usual 4-byte
- * length framing; each message starts with struct kk_ipc_hdr.
+ * length framing; each message starts with struct kk_ipc_hdr.  Neither
+ * side ever blocks on the other: what the peer has not read yet waits in
+ * a queue.  The parent's queue is bounded; a child that does not keep up
+ * is killed and started again.
  */
 #ifndef KK_NETCHILD_H
 #define KK_NETCHILD_H
@@ -21,39 +34,73 @@ enum kk_ipc_type {
 	KK_IPC_REJECT = 2,	/* child -> parent: a frame refused (body: reason word) */
 	KK_IPC_LOG = 3,		/* child -> parent: a line for the log (untrusted text) */
 	KK_IPC_REPLY = 4,	/* parent -> child: receipt for the connection */
+	KK_IPC_CONFIG = 5,	/* parent -> child, first: struct kk_ipc_config + PEM */
 };
 
 struct kk_ipc_hdr {
-	uint32_t type;
+	uint32_t type;		/* enum kk_ipc_type */
 	uint32_t conn;		/* the child's connection number */
 	char peer[48];		/* the child's view of the peer address, for logs */
 };
 
+/* KK_IPC_CONFIG body: the four lengths, then the four PEM texts in order. */
+enum kk_ipc_pem {
+	KK_PEM_TLS_KEY,		/* agent-tls.key */
+	KK_PEM_TLS_CERT,	/* agent-tls.crt */
+	KK_PEM_CHAIN,		/* agent.crt: the identity certificate */
+	KK_PEM_CLIENT_CA,	/* tls.client_ca */
+	KK_PEM__MAX,
+};
+
+struct kk_ipc_config {
+	uint32_t len[KK_PEM__MAX];
+};
+
 #define KK_IPC_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
+
+/* The parent's side of the IPC (remote.c). */
+#define KK_IPC_QUEUE_PAUSE	(4U << 20)	/* stop reading the child above this */
+#define KK_IPC_QUEUE_MAX	(40U << 20)	/* 64 chunk replies fit; more: restart */
+#define KK_IPC_STALL_USEC	(2ULL * 1000000ULL)	/* queued, nothing read: restart */
 
 /* Limits a remote peer can push against. */
 #define KK_NET_MAX_PREAUTH	256	/* connections still in the handshake */
+#define KK_NET_MAX_PREAUTH_SRC	16	/* ... from one IPv4 address or IPv6 /64 */
 #define KK_NET_MAX_AUTHED	64	/* authenticated connections */
 #define KK_NET_HANDSHAKE_USEC	(5ULL * 1000000ULL)
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
 
-struct kk_netchild_cfg {
-	const char *listen;		/* "ADDR:PORT" */
-	const char *cert;
-	const char *key;
-	const char *client_ca;
-	uid_t uid;
-	gid_t gid;
+/* Messages not yet written to a non-blocking socket, oldest first. */
+struct kk_ipc_msg;
+struct kk_ipc_queue {
+	struct kk_ipc_msg *head, *tail;
+	size_t bytes;			/* not yet written */
 };
 
+/* Appends one framed message (a copy of body). 0, -EMSGSIZE or -ENOMEM. */
+int kk_ipc_queue_add(struct kk_ipc_queue *q, uint32_t type, uint32_t conn,
+    const char *peer, const void *body, size_t len);
 /*
- * Binds the listener (as root), forks the child, returns its pid and the
- * parent's end of the socketpair in *fd.  err explains failures.
+ * Writes what fd takes now, without blocking: 0 when the queue is empty,
+ * -EAGAIN when some is left, another negative errno when fd broke.
+ * *written (if not NULL) gets the bytes written.
  */
-int kk_netchild_start(const struct kk_netchild_cfg *cfg, pid_t *pid, int *fd,
-    char *err, size_t errlen);
-/* One IPC message, blocking. */
-int kk_ipc_send(int fd, uint32_t type, uint32_t conn, const char *peer,
-    const void *body, size_t len);
+int kk_ipc_queue_flush(struct kk_ipc_queue *q, int fd, size_t *written);
+void kk_ipc_queue_clear(struct kk_ipc_queue *q);
+
+/*
+ * The listening socket for agent.listen ("ADDR:PORT"), non-blocking and
+ * close-on-exec, made once by the parent.  err explains failures.
+ */
+int kk_netchild_listen(const char *listen, int *fd, char *err, size_t errlen);
+/*
+ * Forks and executes the child as uid/gid with the listener lfd.  Returns
+ * its pid, the parent's end of the IPC socket (*ipc, non-blocking) and
+ * the read end of its stdout/stderr pipe (*logfd, non-blocking).
+ */
+int kk_netchild_spawn(int lfd, uid_t uid, gid_t gid, pid_t *pid, int *ipc,
+    int *logfd, char *err, size_t errlen);
+/* kakurid --network-child UID GID PPID: the child's main; never returns. */
+void kk_netchild_main(int argc, char **argv) __attribute__((noreturn));
 
 #endif

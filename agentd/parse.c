@@ -78,6 +78,8 @@ static const struct key_spec agent_keys[] = {
 	{ "listen", KEY_ENDPOINT, KEY_EMPTY_OFF, FIELD(listen) },
 	{ "key", KEY_PATH, 0, FIELD(key) },
 	{ "cert", KEY_PATH, 0, FIELD(cert) },
+	{ "tls_key", KEY_PATH, 0, FIELD(tls_key) },
+	{ "tls_cert", KEY_PATH, 0, FIELD(tls_cert) },
 	{ "trust", KEY_PATH, 0, FIELD(trust) },
 };
 
@@ -797,6 +799,24 @@ out:
 	return rc;
 }
 
+/*
+ * agent.tls_key and agent.tls_cert not given: agent-tls.key and
+ * agent-tls.crt in the directory of agent.key (DESIGN 2).
+ */
+static void
+default_tls_paths(struct kk_policy *p)
+{
+	const char *slash = strrchr(p->key, '/');
+	int dirlen = slash ? (int)(slash - p->key) : 0;
+
+	if (p->tls_key[0] == '\0')
+		snprintf(p->tls_key, sizeof(p->tls_key), "%.*s/agent-tls.key",
+		    dirlen, p->key);
+	if (p->tls_cert[0] == '\0')
+		snprintf(p->tls_cert, sizeof(p->tls_cert), "%.*s/agent-tls.crt",
+		    dirlen, p->key);
+}
+
 void
 kk_policy_defaults(struct kk_policy *p)
 {
@@ -811,6 +831,7 @@ kk_policy_defaults(struct kk_policy *p)
 	snprintf(p->listen, sizeof(p->listen), "[::]:7443");
 	snprintf(p->key, sizeof(p->key), "/etc/kakuri/agent.key");
 	snprintf(p->cert, sizeof(p->cert), "/etc/kakuri/agent.crt");
+	default_tls_paths(p);
 	snprintf(p->trust, sizeof(p->trust), "/etc/kakuri/trust.conf");
 	snprintf(p->client_ca, sizeof(p->client_ca),
 	    "/etc/kakuri/csirt-ca.pem");
@@ -865,11 +886,22 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 	}
 	kk_policy_defaults(np);
 	snprintf(np->path, sizeof(np->path), "%s", path);
+	/* derived from agent.key once the file has said where that is */
+	np->tls_key[0] = np->tls_cert[0] = '\0';
 
 	if ((rc = kk_cfg_parse(&l, &root)) != 0)
 		goto out;
 	if ((rc = load_root(&l, root, np)) != 0)
 		goto out;
+	default_tls_paths(np);
+	if (strcmp(np->tls_key, np->key) == 0 ||
+	    strcmp(np->tls_cert, np->cert) == 0) {
+		kk_cfg_fail(&l, 0, "agent.tls_key and agent.tls_cert must be "
+		    "other files than agent.key and agent.cert: the identity key "
+		    "stays in the root parent");
+		rc = -EINVAL;
+		goto out;
+	}
 
 	memcpy(p, np, sizeof(*p));
 	rc = 0;

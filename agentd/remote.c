@@ -8,20 +8,22 @@
  * and a receipt signed by the agent key.  Every rejection has a reason
  * word that goes into the receipt and the audit log.
  *
- * The second half supervises the network child: it starts it, reads the
- * raw envelopes it passes on, answers with receipts, and restarts it when
- * it dies.  Isolation never depends on the child.
+ * Refusals of what arrives over the network are counted rather than each
+ * written down: a compromised network child (or a peer it lets through)
+ * can produce them as fast as it likes -- garbage, or copies of signed
+ * commands it saw -- and each would cost an fsync'd audit line and a
+ * signature.  Per interval, each reason (and each signed command) is
+ * audited in full the first time, the rest in one summary line when the
+ * interval ends; every peer still gets its signed receipt.  The network
+ * child itself is supervised in channel.c.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,7 +31,6 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "netchild.h"
 #include "run.h"
 #include "sign.h"
 
@@ -371,6 +372,140 @@ out:
 	return err == KD_RUN_PENDING ? KD_RUN_PENDING : 0;
 }
 
+/*
+ * Refusals over the network, per interval, counted by reason and command:
+ * a command a CSIRT key signed is audited the first time it is refused in
+ * an interval (a copy replayed again and again is counted), and what
+ * names no command (nothing of the payload was trusted) is counted by
+ * reason alone and shares one signed receipt.  When the table is full,
+ * further refusals are only counted, under "various".
+ */
+#define KD_REJECT_WINDOW_USEC	(10ULL * 1000000ULL)
+#define KD_REJECT_ENTRIES	64
+
+struct kd_reject_count {
+	char reason[32];
+	char command[KK_ID_HEX + 1];	/* "" for refusals that name none */
+	unsigned long count;		/* this interval */
+	char *receipt;			/* cached, for refusals without a command */
+	char receipt_key[sizeof(((struct run *)NULL)->detail) + 96];
+};
+
+struct kd_rejects {
+	sd_event_source *timer;		/* the end of the interval */
+	struct kd_reject_count r[KD_REJECT_ENTRIES];
+	size_t n;
+};
+
+static void
+rejects_reset(struct kd_rejects *rj)
+{
+	size_t i;
+
+	for (i = 0; i < rj->n; i++)
+		free(rj->r[i].receipt);
+	memset(rj->r, 0, sizeof(rj->r));
+	rj->n = 0;
+}
+
+/* The interval is over: one summary line for each entry not all audited. */
+static int
+on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd *d = userdata;
+	struct kd_rejects *rj = d->rejects;
+	struct kd_reject_count *e;
+	char result[64];
+	size_t i;
+
+	for (i = 0; i < rj->n; i++) {
+		e = &rj->r[i];
+		if (e->count < 2)
+			continue;
+		snprintf(result, sizeof(result), "rejected: %s", e->reason);
+		kd_audit(d, "tls", "command", result, json_pack("{s:s*, s:I, s:I}",
+		    "command", e->command[0] ? e->command : NULL,
+		    "more", (json_int_t)(e->count - 1),
+		    "seconds", (json_int_t)(KD_REJECT_WINDOW_USEC / 1000000ULL)));
+		kk_log(LOG_WARNING, KK_MID_REFUSED,
+		    "%lu more signed-channel refusals (%s%s%s) in %llu s",
+		    e->count - 1, e->reason, e->command[0] ? ", command " : "",
+		    e->command, KD_REJECT_WINDOW_USEC / 1000000ULL);
+	}
+	rejects_reset(rj);
+	return 0;
+}
+
+/* The entry of (reason, command) in this interval; NULL without memory. */
+static struct kd_reject_count *
+rejects_entry(struct kd *d, const char *reason, const char *command)
+{
+	struct kd_rejects *rj = d->rejects;
+	struct kd_reject_count *e;
+	uint64_t now;
+	size_t i;
+
+	if (rj == NULL) {
+		rj = calloc(1, sizeof(*rj));
+		if (rj == NULL)
+			return NULL;
+		if (d->ev == NULL || sd_event_add_time(d->ev, &rj->timer,
+		    CLOCK_MONOTONIC, 0, 0, on_rejects_window, d) < 0) {
+			free(rj);
+			return NULL;
+		}
+		sd_event_source_set_enabled(rj->timer, SD_EVENT_OFF);
+		d->rejects = rj;
+	}
+	for (i = 0; i < rj->n; i++)
+		if (strcmp(rj->r[i].reason, reason) == 0 &&
+		    strcmp(rj->r[i].command, command) == 0)
+			return &rj->r[i];
+	/* full: the last entry counts the rest */
+	if (rj->n >= KD_REJECT_ENTRIES - 1) {
+		reason = "various";
+		command = "";
+		for (i = 0; i < rj->n; i++)
+			if (strcmp(rj->r[i].reason, reason) == 0 &&
+			    rj->r[i].command[0] == '\0')
+				return &rj->r[i];
+	}
+	if (rj->n == 0) {
+		sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
+		sd_event_source_set_time(rj->timer, now + KD_REJECT_WINDOW_USEC);
+		sd_event_source_set_enabled(rj->timer, SD_EVENT_ONESHOT);
+	}
+	e = &rj->r[rj->n++];
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	snprintf(e->command, sizeof(e->command), "%s", command);
+	return e;
+}
+
+/*
+ * The receipt of a refusal that names no command: what it says depends
+ * only on the reason, its detail and the mode, so one signature serves
+ * the interval (its received time is the first one's).
+ */
+static char *
+cached_receipt(struct run *r, struct kd_reject_count *e)
+{
+	struct kd *d = r->d;
+	char key[sizeof(e->receipt_key)];
+	char *text;
+
+	snprintf(key, sizeof(key), "%s|%s|%s", r->detail,
+	    kk_mode_name(d->state.mode), d->state.episode);
+	if (e->receipt != NULL && strcmp(e->receipt_key, key) == 0)
+		return strdup(e->receipt);
+	text = receipt(r);
+	if (text != NULL) {
+		free(e->receipt);
+		e->receipt = strdup(text);
+		memcpy(e->receipt_key, key, sizeof(key));
+	}
+	return text;
+}
+
 static void
 run_free(struct run *r)
 {
@@ -385,11 +520,23 @@ run_free(struct run *r)
 static char *
 run_complete(struct run *r)
 {
+	struct kd_reject_count *e;
 	struct kd *d = r->d;
 	char *text;
 
-	finish_audit(r);
-	text = d->agent_key ? receipt(r) : NULL;
+	/* from the network: refusals counted per reason and interval */
+	if (strncmp(r->via, "tls:", 4) == 0 && strcmp(r->result,
+	    "rejected") == 0 && (e = rejects_entry(d, r->reason ? r->reason :
+	    "rejected", r->have_cmd ? r->cmd.id : "")) != NULL) {
+		if (e->count++ == 0)
+			finish_audit(r);
+		/* a receipt names its command: only those without share one */
+		text = d->agent_key == NULL ? NULL : r->have_cmd ? receipt(r) :
+		    cached_receipt(r, e);
+	} else {
+		finish_audit(r);
+		text = d->agent_key ? receipt(r) : NULL;
+	}
 	/* expired ids need not be kept: pruned at most once a minute */
 	if (d->remote_ready && time(NULL) - d->replay_pruned >= 60) {
 		d->replay_pruned = time(NULL);
@@ -472,8 +619,7 @@ kd_remote_reject(struct kd *d, const char *reason, const char *via)
 	snprintf(r.via, sizeof(r.via), "%s", via);
 	clock_gettime(CLOCK_REALTIME, &r.received);
 	rejected(&r, reason, "refused by the network child");
-	finish_audit(&r);
-	return d->agent_key ? receipt(&r) : NULL;
+	return run_complete(&r);
 }
 
 int
@@ -535,237 +681,10 @@ kd_remote_free(struct kd *d)
 	}
 	EVP_PKEY_free(d->agent_key);
 	d->agent_key = NULL;
-}
-
-/* The network child. */
-static int child_spawn(struct kd *d);
-
-/* A deferred receipt, to the connection that asked, if it is still there. */
-static void
-net_reply(struct kd *d, uint64_t token, const char *receipt)
-{
-	if ((uint32_t)(token >> 32) != d->child_gen || d->child_fd < 0)
-		return;
-	kk_ipc_send(d->child_fd, KK_IPC_REPLY, (uint32_t)token, NULL, receipt,
-	    strlen(receipt));
-}
-
-static void
-child_msg(struct kd *d, const uint8_t *msg, size_t len)
-{
-	struct kk_ipc_hdr h;
-	const uint8_t *body = msg + sizeof(h);
-	size_t blen = len - sizeof(h);
-	char via[96], reason[32], *text = NULL;
-	uint64_t token;
-	size_t i;
-
-	if (len < sizeof(h))
-		return;
-	memcpy(&h, msg, sizeof(h));
-	h.peer[sizeof(h.peer) - 1] = '\0';
-	/* the child's words are data: printable ASCII only into the logs */
-	for (i = 0; h.peer[i]; i++)
-		if (h.peer[i] < 0x20 || h.peer[i] > 0x7e)
-			h.peer[i] = '?';
-	snprintf(via, sizeof(via), "tls:%s", h.peer);
-	token = (uint64_t)d->child_gen << 32 | h.conn;
-	switch (h.type) {
-	case KK_IPC_ENVELOPE: {
-		bool pending;
-		uint8_t *chunk;
-		size_t clen;
-
-		/* a read of evidence granted to this connection by a fetch */
-		chunk = kd_fetch_chunk(d, token, body, blen, &clen);
-		if (chunk != NULL) {
-			kk_ipc_send(d->child_fd, KK_IPC_REPLY, h.conn, NULL, chunk,
-			    clen);
-			free(chunk);
-			return;
-		}
-		text = kd_remote_handle(d, body, blen, via, net_reply, token,
-		    &pending);
-		break;
+	if (d->rejects) {
+		rejects_reset(d->rejects);
+		sd_event_source_disable_unref(d->rejects->timer);
+		free(d->rejects);
+		d->rejects = NULL;
 	}
-	case KK_IPC_REJECT:
-		snprintf(reason, sizeof(reason), "%.*s", (int)(blen < 31 ? blen : 31),
-		    (const char *)body);
-		if (strcmp(reason, "too-large") != 0)
-			strcpy(reason, "malformed");
-		text = kd_remote_reject(d, reason, via);
-		break;
-	case KK_IPC_LOG: {
-		char line[256];
-
-		snprintf(line, sizeof(line), "%.*s", (int)(blen < 255 ? blen : 255),
-		    (const char *)body);
-		for (i = 0; line[i]; i++)
-			if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-				line[i] = '?';
-		kk_log(LOG_NOTICE, KK_MID_CONTROL, "network child: %s%s%s",
-		    h.peer[0] ? h.peer : "", h.peer[0] ? ": " : "", line);
-		return;
-	}
-	default:
-		return;
-	}
-	if (text) {
-		kk_ipc_send(d->child_fd, KK_IPC_REPLY, h.conn, NULL, text,
-		    strlen(text));
-		free(text);
-	}
-}
-
-static int
-on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	struct kd *d = userdata;
-	uint8_t buf[65536];
-	size_t used, off = 0;
-	ssize_t n;
-	int r;
-
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n <= 0) {
-		sd_event_source_set_enabled(s, SD_EVENT_OFF);
-		return 0;
-	}
-	while (off < (size_t)n) {
-		r = kk_frame_feed(&d->child_rd, buf + off, (size_t)n - off, &used);
-		off += used;
-		if (r < 0) {
-			/* a child that breaks the protocol is not trusted further */
-			kk_log(LOG_ERR, KK_MID_ERROR,
-			    "network child broke the IPC framing; restarting it");
-			kill(d->child_pid, SIGKILL);
-			sd_event_source_set_enabled(s, SD_EVENT_OFF);
-			return 0;
-		}
-		if (r == 1) {
-			size_t len;
-			uint8_t *msg = kk_frame_take(&d->child_rd, &len);
-
-			child_msg(d, msg, len);
-			free(msg);
-		}
-	}
-	return 0;
-}
-
-static int
-on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct kd *d = userdata;
-
-	sd_event_source_disable_unref(d->child_timer);
-	d->child_timer = NULL;
-	child_spawn(d);
-	return 0;
-}
-
-static int
-on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
-{
-	struct kd *d = userdata;
-	uint64_t now, delay;
-
-	kk_log(LOG_WARNING, KK_MID_ERROR,
-	    "network child %d %s %d; isolation is unaffected, restarting it",
-	    (int)si->si_pid, si->si_code == CLD_EXITED ? "exited with" :
-	    "killed by signal", si->si_status);
-	kd_audit(d, "kakurid", "network-child", "restarted",
-	    json_pack("{s:i, s:i}", "pid", (int)si->si_pid,
-	    "status", si->si_status));
-	sd_event_source_disable_unref(d->child_io);
-	sd_event_source_disable_unref(d->child_src);
-	d->child_io = d->child_src = NULL;
-	close(d->child_fd);
-	d->child_fd = -1;
-	d->child_pid = 0;
-	kk_frame_reader_reset(&d->child_rd);
-	d->child_gen++;
-	kd_fetch_forget(d);
-	/* 100 ms, doubling up to 5 s while it keeps dying */
-	delay = 100000ULL << (d->child_restarts < 6 ? d->child_restarts : 6);
-	if (delay > 5000000ULL)
-		delay = 5000000ULL;
-	d->child_restarts++;
-	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
-	sd_event_add_time(d->ev, &d->child_timer, CLOCK_MONOTONIC, now + delay,
-	    0, on_restart_timer, d);
-	return 0;
-}
-
-static int
-child_spawn(struct kd *d)
-{
-	struct kk_netchild_cfg cfg;
-	struct passwd *pw;
-	char err[300] = "";
-	int r;
-
-	pw = getpwnam(d->policy->user);
-	if (pw == NULL || pw->pw_uid == 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "CSIRT channel off: agent.user '%s' %s", d->policy->user,
-		    pw ? "is root" : "does not exist");
-		return -ENOENT;
-	}
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.listen = d->policy->listen;
-	cfg.cert = d->policy->cert;
-	cfg.key = d->policy->key;
-	cfg.client_ca = d->policy->client_ca;
-	cfg.uid = pw->pw_uid;
-	cfg.gid = pw->pw_gid;
-	r = kk_netchild_start(&cfg, &d->child_pid, &d->child_fd, err,
-	    sizeof(err));
-	if (r < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT channel: %s", err);
-		return r;
-	}
-	kk_frame_reader_init(&d->child_rd, KK_IPC_MAX);
-	if ((r = sd_event_add_io(d->ev, &d->child_io, d->child_fd, EPOLLIN,
-	    on_child_io, d)) < 0 ||
-	    (r = sd_event_add_child(d->ev, &d->child_src, d->child_pid,
-	    WEXITED, on_child_exit, d)) < 0) {
-		kill(d->child_pid, SIGKILL);
-		return r;
-	}
-	kk_log(LOG_INFO, KK_MID_START, "CSIRT channel on %s (network child %d, uid %u)",
-	    d->policy->listen, (int)d->child_pid, (unsigned)cfg.uid);
-	return 0;
-}
-
-int
-kd_channel_start(struct kd *d)
-{
-	if (d->policy->listen[0] == '\0') {
-		snprintf(d->remote_err, sizeof(d->remote_err),
-		    "agent.listen is empty");
-		return 0;
-	}
-	if (!d->remote_ready)
-		return -ENOKEY;
-	return child_spawn(d);
-}
-
-void
-kd_channel_stop(struct kd *d)
-{
-	if (d->child_pid > 0)
-		kill(d->child_pid, SIGKILL);
-	sd_event_source_disable_unref(d->child_io);
-	sd_event_source_disable_unref(d->child_src);
-	sd_event_source_disable_unref(d->child_timer);
-	d->child_io = d->child_src = d->child_timer = NULL;
-	if (d->child_fd > 0)
-		close(d->child_fd);
-	d->child_fd = -1;
-	kk_frame_reader_reset(&d->child_rd);
-	d->child_gen++;
-	kd_fetch_forget(d);
 }

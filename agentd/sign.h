@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "kakuri.h"
 
@@ -36,12 +37,33 @@ int kk_key_save_private(EVP_PKEY *k, const char *path);
 /* PEM SubjectPublicKeyInfo, mode 0644 */
 int kk_key_save_public(EVP_PKEY *k, const char *path);
 int kk_key_load_private(const char *path, EVP_PKEY **out);
+/* the same from PEM text in memory (never asks for a passphrase) */
+int kk_key_parse_private(const char *pem, size_t len, EVP_PKEY **out);
 /* a PEM public key or a PEM X.509 certificate; Ed25519 only */
 int kk_key_load_public(const char *path, EVP_PKEY **out);
 /* lowercase hex SHA-256 of the raw 32-byte Ed25519 public key */
 int kk_key_id(EVP_PKEY *k, char out[KK_AGENT_ID_HEX + 1]);
 /* self-signed X.509 (v3, CN=cn, valid days), PEM, mode 0644 */
 int kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path);
+/*
+ * The network child's TLS certificate (DESIGN 2): X.509 v3 for key
+ * (CN=cn, valid days, CA:FALSE, serverAuth+clientAuth), issued under the
+ * subject of issuer (the identity certificate, agent.crt) and signed by
+ * issuer_key, the identity key that certificate carries.  key must not be
+ * the identity key.  PEM, created (never replaced) with mode 0644.
+ */
+int kk_cert_issue(EVP_PKEY *key, const char *cn, int days, X509 *issuer,
+    EVP_PKEY *issuer_key, const char *path);
+/* 0 if cert carries a valid signature by issuer_key, else -EBADMSG */
+int kk_cert_check_issued(X509 *cert, EVP_PKEY *issuer_key);
+/* the first certificate of a PEM file (same size cap as key files) */
+int kk_cert_load(const char *path, X509 **out);
+/*
+ * A whole key or certificate file (regular, at most 64 KiB) in memory
+ * that kk_pem_free clears: for handing TLS material to the network child.
+ */
+int kk_pem_read(const char *path, char **out, size_t *len);
+void kk_pem_free(char *buf);
 
 /* dsse.c */
 struct kk_dsse_sig {
@@ -78,6 +100,14 @@ int kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key);
 char *kk_envelope_encode(const struct kk_envelope *env);
 /* 0 if signature i verifies with pub, -EBADMSG if not; -EINVAL/-ENOMEM on misuse */
 int kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub);
+
+/*
+ * receipt.c: a receipt's payload object if a signature by the agent's
+ * identity key verifies and the payload names agent_id; else NULL and
+ * *why says what is wrong.  Caller decrefs.
+ */
+struct json_t *kk_receipt_open(const uint8_t *buf, size_t len,
+    EVP_PKEY *identity, const char *agent_id, const char **why);
 
 /* Actions: a role is an action name (DESIGN 4). */
 enum kk_action {

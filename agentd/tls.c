@@ -1,17 +1,20 @@
 /*
- * TLS contexts.  Only TLS 1.3, only with certificates on both sides; the
- * agent's certificate carries its Ed25519 identity key, so an operator can
- * pin the agent by its id instead of by a CA.
+ * TLS contexts and the agent identity behind a connection (see tls.h).
+ * Only TLS 1.3, only with certificates on both sides.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "sign.h"
 #include "tls.h"
+
+#define KK_TLS_MAX_CHAIN	8	/* certificates behind the TLS one */
+#define KK_TLS_MAX_CAS		64	/* in tls.client_ca */
 
 const char *
 kk_tls_error(char *buf, size_t len)
@@ -27,8 +30,7 @@ kk_tls_error(char *buf, size_t len)
 }
 
 static SSL_CTX *
-base_ctx(const SSL_METHOD *method, const char *cert, const char *key,
-    char *err, size_t errlen)
+new_ctx(const SSL_METHOD *method, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 	char e[256];
@@ -44,53 +46,128 @@ base_ctx(const SSL_METHOD *method, const char *cert, const char *key,
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		snprintf(err, errlen, "%s: %s", cert, kk_tls_error(e, sizeof(e)));
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "%s: %s", key, kk_tls_error(e, sizeof(e)));
-		goto fail;
-	}
 	return ctx;
+}
+
+/*
+ * The certificates of a PEM text, in order, at least one and at most max.
+ * NULL with err set otherwise.
+ */
+static STACK_OF(X509) *
+pem_certs(const char *what, const char *pem, size_t len, int max, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509) *sk = NULL;
+	X509 *x;
+	BIO *mem = NULL;
+
+	if (len > INT32_MAX || (mem = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (sk = sk_X509_new_null()) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", what);
+		goto fail;
+	}
+	while ((x = PEM_read_bio_X509(mem, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_num(sk) >= max || sk_X509_push(sk, x) <= 0) {
+			X509_free(x);
+			snprintf(err, errlen, "%s: more than %d certificates", what,
+			    max);
+			goto fail;
+		}
+	}
+	/* the end of the text, or a block that is not a certificate */
+	ERR_clear_error();
+	if (sk_X509_num(sk) == 0) {
+		snprintf(err, errlen, "%s: no PEM certificate", what);
+		goto fail;
+	}
+	BIO_free(mem);
+	return sk;
 fail:
-	SSL_CTX_free(ctx);
+	sk_X509_pop_free(sk, X509_free);
+	BIO_free(mem);
 	return NULL;
 }
 
 SSL_CTX *
-kk_tls_server_ctx(const char *cert, const char *key, const char *client_ca,
-    char *err, size_t errlen)
+kk_tls_server_ctx(const struct kk_tls_material *m, char *err, size_t errlen)
 {
-	STACK_OF(X509_NAME) *names;
+	STACK_OF(X509) *cert = NULL, *chain = NULL, *cas = NULL;
+	X509_STORE *store;
+	EVP_PKEY *key = NULL, *idkey;
 	SSL_CTX *ctx;
 	char e[256];
+	int i;
 
-	ctx = base_ctx(TLS_server_method(), cert, key, err, errlen);
+	ctx = new_ctx(TLS_server_method(), err, errlen);
 	if (ctx == NULL)
 		return NULL;
-	if (SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
-		snprintf(err, errlen, "%s: %s", client_ca,
+	if (kk_key_parse_private(m->key, m->key_len, &key) < 0) {
+		snprintf(err, errlen, "TLS key: not an Ed25519 private key");
+		goto fail;
+	}
+	if ((cert = pem_certs("TLS certificate", m->cert, m->cert_len, 1, err,
+	    errlen)) == NULL ||
+	    (chain = pem_certs("identity certificate", m->chain, m->chain_len,
+	    KK_TLS_MAX_CHAIN, err, errlen)) == NULL ||
+	    (cas = pem_certs("client CA", m->client_ca, m->client_ca_len,
+	    KK_TLS_MAX_CAS, err, errlen)) == NULL)
+		goto fail;
+	/* what the operator will check, checked here first */
+	idkey = X509_get0_pubkey(sk_X509_value(chain, 0));
+	if (idkey == NULL || kk_cert_check_issued(sk_X509_value(cert, 0),
+	    idkey) < 0) {
+		snprintf(err, errlen, "the TLS certificate is not certified by "
+		    "the identity key");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate(ctx, sk_X509_value(cert, 0)) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "TLS key and certificate: %s",
 		    kk_tls_error(e, sizeof(e)));
 		goto fail;
 	}
-	names = SSL_load_client_CA_file(client_ca);
-	if (names != NULL)
-		SSL_CTX_set_client_CA_list(ctx, names);
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
+			snprintf(err, errlen, "identity certificate: %s",
+			    kk_tls_error(e, sizeof(e)));
+			goto fail;
+		}
+	}
+	store = SSL_CTX_get_cert_store(ctx);
+	for (i = 0; i < sk_X509_num(cas); i++) {
+		if (X509_STORE_add_cert(store, sk_X509_value(cas, i)) != 1 ||
+		    SSL_CTX_add_client_CA(ctx, sk_X509_value(cas, i)) != 1) {
+			snprintf(err, errlen, "client CA: %s",
+			    kk_tls_error(e, sizeof(e)));
+			goto fail;
+		}
+	}
 	/* no certificate from the CSIRT's CA, no connection */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
 	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE, NULL);
 	SSL_CTX_set_verify_depth(ctx, 4);
+	sk_X509_pop_free(cert, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	sk_X509_pop_free(cas, X509_free);
+	EVP_PKEY_free(key);
 	return ctx;
 fail:
+	sk_X509_pop_free(cert, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	sk_X509_pop_free(cas, X509_free);
+	EVP_PKEY_free(key);
 	SSL_CTX_free(ctx);
 	return NULL;
 }
 
-/* Pinned mode: the chain is not checked here; the caller checks the id. */
+/*
+ * The handshake accepts the agent's chain as it comes: the identity
+ * certificate is an end-entity certificate (CA:FALSE), so no library
+ * chain check fits.  kk_tls_peer_identity decides, before a byte is sent.
+ */
 static int
-accept_for_pin(int ok, X509_STORE_CTX *store)
+accept_for_identity_check(int ok, X509_STORE_CTX *store)
 {
 	return 1;
 }
@@ -102,34 +179,133 @@ kk_tls_client_ctx(const char *cert, const char *key, const char *ca,
 	SSL_CTX *ctx;
 	char e[256];
 
-	ctx = base_ctx(TLS_client_method(), cert, key, err, errlen);
+	ctx = new_ctx(TLS_client_method(), err, errlen);
 	if (ctx == NULL)
 		return NULL;
-	if (ca != NULL) {
-		if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-			snprintf(err, errlen, "%s: %s", ca,
-			    kk_tls_error(e, sizeof(e)));
-			SSL_CTX_free(ctx);
-			return NULL;
-		}
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	} else {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_for_pin);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		snprintf(err, errlen, "%s: %s", cert, kk_tls_error(e, sizeof(e)));
+		goto fail;
 	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "%s: %s", key, kk_tls_error(e, sizeof(e)));
+		goto fail;
+	}
+	if (ca != NULL && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+		snprintf(err, errlen, "%s: %s", ca, kk_tls_error(e, sizeof(e)));
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_for_identity_check);
 	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* The identity certificate chains to the CA (intermediates from the peer). */
+static int
+check_ca(X509_STORE *ca, STACK_OF(X509) *chain, char *why, size_t whylen)
+{
+	STACK_OF(X509) *untrusted = NULL;
+	X509_STORE_CTX *vctx = NULL;
+	int i, r = -EKEYREJECTED;
+
+	if ((untrusted = sk_X509_new_null()) == NULL ||
+	    (vctx = X509_STORE_CTX_new()) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 2; i < sk_X509_num(chain); i++)
+		if (sk_X509_push(untrusted, sk_X509_value(chain, i)) <= 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+	if (X509_STORE_CTX_init(vctx, ca, sk_X509_value(chain, 1),
+	    untrusted) != 1) {
+		snprintf(why, whylen, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	if (X509_verify_cert(vctx) != 1) {
+		snprintf(why, whylen, "the agent's identity certificate does not "
+		    "chain to the CA: %s", X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(vctx)));
+		goto out;
+	}
+	r = 0;
+out:
+	X509_STORE_CTX_free(vctx);
+	sk_X509_free(untrusted);	/* the certificates are the chain's */
+	ERR_clear_error();
+	return r;
 }
 
 int
-kk_tls_peer_id(SSL *ssl, char out[65])
+kk_tls_chain_identity(STACK_OF(X509) *chain, X509_STORE *ca,
+    EVP_PKEY **identity, char id[KK_AGENT_ID_HEX + 1], char *why,
+    size_t whylen)
 {
-	X509 *peer = SSL_get1_peer_certificate(ssl);
-	EVP_PKEY *k;
-	int r;
+	EVP_PKEY *tlskey, *idkey;
+	X509 *leaf;
+	int r = -EKEYREJECTED;
 
-	if (peer == NULL)
-		return -ENOKEY;
-	k = X509_get0_pubkey(peer);
-	r = k ? kk_key_id(k, out) : -ENOKEY;
-	X509_free(peer);
+	*identity = NULL;
+	id[0] = '\0';
+	if (chain == NULL || sk_X509_num(chain) < 1) {
+		snprintf(why, whylen, "the agent sent no certificate");
+		goto out;
+	}
+	if (sk_X509_num(chain) < 2) {
+		snprintf(why, whylen, "the agent sent no identity certificate "
+		    "behind its TLS certificate (an agent without agent-tls.key: "
+		    "run kakurid --init there)");
+		goto out;
+	}
+	leaf = sk_X509_value(chain, 0);
+	tlskey = X509_get0_pubkey(leaf);
+	idkey = X509_get0_pubkey(sk_X509_value(chain, 1));
+	if (tlskey == NULL || idkey == NULL ||
+	    kk_key_id(idkey, id) < 0) {
+		snprintf(why, whylen, "the agent's identity certificate does not "
+		    "carry an Ed25519 key");
+		goto out;
+	}
+	if (EVP_PKEY_eq(tlskey, idkey) == 1) {
+		snprintf(why, whylen, "the agent's TLS key is its identity key");
+		goto out;
+	}
+	if (kk_cert_check_issued(leaf, idkey) < 0) {
+		snprintf(why, whylen, "the agent's TLS certificate is not "
+		    "certified by its identity key");
+		goto out;
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0 ||
+	    X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
+		snprintf(why, whylen, "the agent's TLS certificate is not valid "
+		    "now (run kakurid --init there for a new one)");
+		goto out;
+	}
+	if (ca != NULL && (r = check_ca(ca, chain, why, whylen)) < 0)
+		goto out;
+	if (EVP_PKEY_up_ref(idkey) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	*identity = idkey;
+	r = 0;
+out:
+	if (r < 0)
+		id[0] = '\0';
 	return r;
+}
+
+int
+kk_tls_peer_identity(SSL *ssl, bool ca, EVP_PKEY **identity,
+    char id[KK_AGENT_ID_HEX + 1], char *why, size_t whylen)
+{
+	/* on a client, the chain as the peer sent it, its certificate first */
+	return kk_tls_chain_identity(SSL_get_peer_cert_chain(ssl),
+	    ca ? SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)) : NULL,
+	    identity, id, why, whylen);
 }

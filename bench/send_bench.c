@@ -39,12 +39,12 @@ round_trip(SSL_CTX *ctx, const struct sockaddr_storage *ss, socklen_t sl,
     const char *pin, const char *body, size_t len, char *result, size_t rlen,
     char *episode, size_t elen)
 {
-	char id[KK_AGENT_ID_HEX + 1];
+	char id[KK_AGENT_ID_HEX + 1], why[200];
+	EVP_PKEY *identity = NULL;
 	struct kk_envelope env;
 	uint8_t *msg = NULL, buf[16384];
 	struct kk_frame_reader rd;
 	size_t used, off, got;
-	X509 *cert = NULL;
 	SSL *ssl = NULL;
 	json_t *o;
 	int fd, n, r = -1, fr = 0;
@@ -56,8 +56,8 @@ round_trip(SSL_CTX *ctx, const struct sockaddr_storage *ss, socklen_t sl,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1 || kk_tls_peer_id(ssl, id) < 0 ||
-	    strcmp(id, pin) != 0)
+	if (SSL_connect(ssl) != 1 || kk_tls_peer_identity(ssl, false,
+	    &identity, id, why, sizeof(why)) < 0 || strcmp(id, pin) != 0)
 		goto out;
 	msg = malloc(len + 4);
 	if (msg == NULL || kk_frame_header(msg, len, KK_FRAME_MAX) < 0)
@@ -76,10 +76,10 @@ round_trip(SSL_CTX *ctx, const struct sockaddr_storage *ss, socklen_t sl,
 	}
 	free(msg);
 	msg = kk_frame_take(&rd, &got);
-	cert = SSL_get1_peer_certificate(ssl);
 	if (kk_envelope_parse(msg, got, &env) < 0)
 		goto out;
-	if (kk_dsse_verify_one(&env, 0, X509_get0_pubkey(cert)) == 0) {
+	/* receipts are signed by the identity key, not the TLS key */
+	if (kk_dsse_verify_one(&env, 0, identity) == 0) {
 		o = json_loadb((const char *)env.payload, env.payload_len, 0, NULL);
 		snprintf(result, rlen, "%s", json_string_value(json_object_get(o,
 		    "result")) ?: "?");
@@ -90,7 +90,7 @@ round_trip(SSL_CTX *ctx, const struct sockaddr_storage *ss, socklen_t sl,
 	}
 	kk_envelope_free(&env);
 out:
-	X509_free(cert);
+	EVP_PKEY_free(identity);
 	kk_frame_reader_reset(&rd);
 	free(msg);
 	if (ssl) {

@@ -105,7 +105,7 @@ struct fetch {
 	SSL *ssl;
 	EVP_PKEY *signkey;
 	const char *keyid;
-	EVP_PKEY *agent_key;	/* the peer certificate's key */
+	EVP_PKEY *agent_key;	/* the identity key, from the peer's chain */
 	char agent[KK_AGENT_ID_HEX + 1];
 	const char *evid;
 	long ttl;
@@ -956,14 +956,10 @@ grant(struct fetch *f, json_t **files)
 		goto out;
 	}
 	ret = EX_FAILED;
-	rec = open_receipt(body, len, f->agent_key, &rwhy);
+	/* signed by the agent's root parent, never by the TLS key */
+	rec = kk_receipt_open(body, len, f->agent_key, f->agent, &rwhy);
 	if (rec == NULL) {
 		problem(f->oc, "%s", rwhy);
-		goto out;
-	}
-	if (jstr(rec, "agent") == NULL || strcmp(jstr(rec, "agent"),
-	    f->agent) != 0) {
-		problem(f->oc, "receipt names another agent");
 		goto out;
 	}
 	/* a refusal before the payload was parsed carries no command id */
@@ -1376,7 +1372,6 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	struct fetch f = { .ttl = DEFAULT_TTL };
 	struct fset fs = { 0 };
 	SSL_CTX *ctx = NULL;
-	X509 *peer = NULL;
 	json_t *files = NULL;
 	long timeout = DEFAULT_TIMEOUT;
 	size_t i;
@@ -1438,8 +1433,8 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 		    KK_AGENT_ID_HEX);
 		goto out;
 	}
-	if (ca == NULL && pin == NULL) {
-		fail_line("give --ca or --agent-id: without either, nothing authenticates the agent");
+	if (pin == NULL) {
+		fail_line("give --agent-id: the fetch command is signed for that agent, and only that agent may answer");
 		goto out;
 	}
 	if (!evid_ok(f.evid)) {
@@ -1484,16 +1479,13 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 		problem(&oc, "%s: TLS: %s", to, kk_tls_error(e, sizeof(e)));
 		goto out;
 	}
-	peer = SSL_get1_peer_certificate(f.ssl);
-	if (peer == NULL || (f.agent_key = X509_get0_pubkey(peer)) == NULL ||
-	    kk_tls_peer_id(f.ssl, f.agent) < 0) {
-		problem(&oc, "%s: the agent sent no usable certificate", to);
-		goto out;
-	}
-	/* without a CA the pinned agent id is the only authentication */
-	if (pin && strcmp(pin, f.agent) != 0) {
-		problem(&oc, "%s: agent id %.16s... does not match the pin",
-		    to, f.agent);
+	/*
+	 * The fetch command is signed for the agent named by --agent-id;
+	 * whoever answers must be that identity, in CA mode too.
+	 */
+	if ((ret = agent_identity(f.ssl, ca != NULL, pin, &f.agent_key,
+	    f.agent, err, sizeof(err))) != EX_DONE) {
+		problem(&oc, "%s: %s", to, err);
 		goto out;
 	}
 	if ((ret = grant(&f, &files)) != EX_DONE)
@@ -1527,7 +1519,7 @@ out:
 		if (created && oc.files == 0)
 			rmdir(outdir);	/* fails, as it should, unless empty */
 	}
-	X509_free(peer);
+	EVP_PKEY_free(f.agent_key);
 	SSL_CTX_free(ctx);
 	EVP_PKEY_free(f.signkey);
 	json_decref(files);

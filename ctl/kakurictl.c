@@ -388,7 +388,7 @@ static const struct command commands[] = {
 	{ "sign", cmd_sign, "sign -k KEY --agent ID --action A [--arg k=v | --arg k:=JSON]... [--episode E] [--incident I] [--reason R] [--ttl S] [--valid-from EPOCH] [--keyid K] [-o FILE]" },
 	{ "cosign", cmd_cosign, "cosign -k KEY [--keyid K] [-o OUT] FILE" },
 	{ "send", cmd_send, "send --to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--json] FILE..." },
-	{ "fetch", cmd_fetch, "fetch --to HOST:PORT --cert CRT --key KEY [--ca CA] [--agent-id ID] -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n       kakurictl fetch --verify DIR --agent-key FILE [--json]" },
+	{ "fetch", cmd_fetch, "fetch --to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n       kakurictl fetch --verify DIR --agent-key FILE [--json]" },
 	{ "help", cmd_help, "help" },
 };
 

@@ -57,9 +57,14 @@ const char *key_hint(const char *path, char *buf, size_t len);
  */
 int sign_command(const struct cmd_spec *s, EVP_PKEY *key, const char *keyid,
     char id[KK_ID_HEX + 1], char **text, char *why, size_t whylen);
-/* The receipt's payload, if its signature by agent verifies; else *why. */
-json_t *open_receipt(const uint8_t *buf, size_t len, EVP_PKEY *agent,
-    const char **why);
+/*
+ * After the handshake, who the agent is: its identity key and id from the
+ * chain (tls.h), authenticated by ca (have_ca) or by pin (if not NULL, it
+ * must match in either mode).  EX_DONE, or EX_UNREACHABLE with err.
+ */
+int agent_identity(SSL *ssl, bool have_ca, const char *pin,
+    EVP_PKEY **identity, char id[KK_AGENT_ID_HEX + 1], char *err,
+    size_t errlen);
 /* TCP to HOST:PORT ([v6]:PORT) with send/receive timeouts; fd or -1 + err */
 int tcp_connect(const char *hostport, int timeout_ms, char *err,
     size_t errlen);

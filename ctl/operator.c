@@ -407,41 +407,6 @@ out:
 	return ret;
 }
 
-/* The receipt's payload, if its signature by the agent key verifies. */
-json_t *
-open_receipt(const uint8_t *buf, size_t len, EVP_PKEY *agent, const char **why)
-{
-	struct kk_envelope env;
-	json_t *o = NULL;
-	size_t i;
-
-	if (kk_envelope_parse(buf, len, &env) < 0) {
-		*why = "malformed receipt";
-		return NULL;
-	}
-	if (strcmp(env.type, KK_PT_RECEIPT) != 0) {
-		*why = "not a receipt";
-		goto out;
-	}
-	for (i = 0; i < env.nsigs; i++)
-		if (kk_dsse_verify_one(&env, i, agent) == 0)
-			break;
-	if (i == env.nsigs) {
-		*why = "receipt signature does not verify";
-		goto out;
-	}
-	o = json_loadb((const char *)env.payload, env.payload_len,
-	    JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		o = NULL;
-		*why = "malformed receipt payload";
-	}
-out:
-	kk_envelope_free(&env);
-	return o;
-}
-
 int
 cmd_apply(struct ctl *c, int argc, char **argv)
 {
@@ -639,11 +604,33 @@ ssl_read_frame(SSL *ssl, uint8_t **body, size_t *len)
 	return -E2BIG;
 }
 
+int
+agent_identity(SSL *ssl, bool have_ca, const char *pin, EVP_PKEY **identity,
+    char id[KK_AGENT_ID_HEX + 1], char *err, size_t errlen)
+{
+	char why[200];
+
+	if (kk_tls_peer_identity(ssl, have_ca, identity, id, why,
+	    sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s", why);
+		return EX_UNREACHABLE;
+	}
+	/* without a CA the pinned agent id is the only authentication */
+	if (pin != NULL ? strcmp(pin, id) != 0 : !have_ca) {
+		snprintf(err, errlen, "agent id %.16s... does not match the "
+		    "pinned id", id);
+		EVP_PKEY_free(*identity);
+		*identity = NULL;
+		return EX_UNREACHABLE;
+	}
+	return EX_DONE;
+}
+
 static void
 send_one(struct send_ctx *sc, struct target *t)
 {
 	char peer_id[KK_AGENT_ID_HEX + 1], e[200];
-	X509 *cert = NULL;
+	EVP_PKEY *identity = NULL;
 	SSL *ssl = NULL;
 	size_t i;
 	int fd;
@@ -663,20 +650,31 @@ send_one(struct send_ctx *sc, struct target *t)
 		t->status = EX_UNREACHABLE;
 		goto out;
 	}
-	if (kk_tls_peer_id(ssl, peer_id) < 0) {
-		snprintf(t->error, sizeof(t->error), "agent sent no certificate");
-		t->status = EX_UNREACHABLE;
+	t->status = agent_identity(ssl, sc->have_ca, t->pin[0] ? t->pin : NULL,
+	    &identity, peer_id, t->error, sizeof(t->error));
+	if (t->status != EX_DONE)
 		goto out;
+	/*
+	 * A command goes only to the agent it names: whichever agent
+	 * answers at this address, CA-certified or not, gets nothing that
+	 * is addressed to another.
+	 */
+	for (i = 0; i < sc->nfiles && !sc->by_agent; i++) {
+		if (sc->agents[i] == NULL) {
+			snprintf(t->error, sizeof(t->error),
+			    "%s: names no agent id; nothing sent", sc->files[i]);
+			t->status = EX_FAILED;
+			goto out;
+		}
+		if (strcmp(sc->agents[i], peer_id) != 0) {
+			snprintf(t->error, sizeof(t->error),
+			    "%s is for agent %.16s..., but the agent here is "
+			    "%.16s...; nothing sent", sc->files[i], sc->agents[i],
+			    peer_id);
+			t->status = EX_FAILED;
+			goto out;
+		}
 	}
-	/* without a CA the pinned agent id is the only authentication */
-	if (t->pin[0] ? strcmp(t->pin, peer_id) != 0 : !sc->have_ca) {
-		snprintf(t->error, sizeof(t->error),
-		    "agent id %.16s... does not match the pinned id", peer_id);
-		t->status = EX_UNREACHABLE;
-		goto out;
-	}
-	cert = SSL_get1_peer_certificate(ssl);
-	t->status = EX_DONE;
 	for (i = 0; i < sc->nfiles; i++) {
 		uint8_t hdr[4], *reply = NULL;
 		size_t rlen;
@@ -703,15 +701,9 @@ send_one(struct send_ctx *sc, struct target *t)
 			t->status = EX_UNREACHABLE;
 			goto out;
 		}
-		rec = open_receipt(reply, rlen, X509_get0_pubkey(cert), &why);
+		/* signed by the agent's root parent, never by the TLS key */
+		rec = kk_receipt_open(reply, rlen, identity, peer_id, &why);
 		free(reply);
-		if (rec != NULL && (!json_is_string(json_object_get(rec, "agent")) ||
-		    strcmp(json_string_value(json_object_get(rec, "agent")),
-		    peer_id) != 0)) {
-			why = "receipt names another agent";
-			json_decref(rec);
-			rec = NULL;
-		}
 		if (rec != NULL && sc->ids[i] &&
 		    json_is_string(json_object_get(rec, "command")) &&
 		    strcmp(json_string_value(json_object_get(rec, "command")),
@@ -738,7 +730,7 @@ send_one(struct send_ctx *sc, struct target *t)
 		t->status = EX_FAILED;
 	}
 out:
-	X509_free(cert);
+	EVP_PKEY_free(identity);
 	if (ssl) {
 		SSL_shutdown(ssl);
 		SSL_free(ssl);
@@ -779,6 +771,8 @@ print_target(struct send_ctx *sc, struct target *t)
 			printf("%s error: %s\n", t->addr, t->error);
 	}
 	fflush(stdout);
+	if (t->error[0])
+		fail_line("%s: %s", t->addr, t->error);
 	pthread_mutex_unlock(&sc->lock);
 }
 

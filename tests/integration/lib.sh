@@ -330,3 +330,64 @@ cgroups_remove() {
 		done
 	done
 }
+
+# --- the network child and the CSIRT channel (issue 8) ---
+NETSTRESS="$TOP/build/netstress"
+
+# net_child: the pid of kakurid's network child ("" when there is none)
+net_child() { pgrep -P "$KPID" -x kakurid-net 2>/dev/null | head -1; }
+# channel_up [OLD]: a network child other than OLD runs and status says so
+channel_up() {
+	local c; c=$(net_child)
+	[ -n "$c" ] && [ "$c" != "${1:-}" ] && [ "$(status_field csirt_channel)" = listening ]
+}
+
+# key_seed FILE: the 32-byte seed of an Ed25519 private key, as hex
+key_seed() { openssl pkey -in "$1" -outform DER 2>/dev/null | tail -c 32 | od -An -v -tx1 | tr -d ' \n'; }
+# mem_has PID HEX: the process's writable memory holds these bytes
+mem_has() {
+	local pid=$1 hex=$2 range perms start end
+	[ ${#hex} -ge 32 ] || return 2	# no pattern finds everything
+	while read -r range perms _; do
+		case $perms in rw*) ;; *) continue ;; esac
+		start=$((16#${range%-*})); end=$((16#${range#*-}))
+		dd if="/proc/$pid/mem" bs=65536 iflag=skip_bytes,count_bytes \
+			skip="$start" count=$((end - start)) 2>/dev/null
+	done <"/proc/$pid/maps" | od -An -v -tx1 | tr -d ' \n' | grep -q "$hex"
+}
+
+# agent_ca_init DIR POLICY: an agent identity certified by the test CSIRT
+# CA (CA mode) in DIR, then kakurid --init for its TLS key; prints the id
+agent_ca_init() {
+	(cd "$1" && openssl genpkey -algorithm ed25519 -out agent.key 2>/dev/null &&
+	chmod 0600 agent.key &&
+	openssl req -new -key agent.key -subj "/CN=agent-$(basename "$1")" -out agent.csr 2>/dev/null &&
+	openssl x509 -req -in agent.csr -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -CAcreateserial \
+		-days 2 -out agent.crt 2>/dev/null) || return 1
+	"$KAKURID" --init -f "$2" 2>/dev/null
+}
+
+# fake_agent DIR SIGNKEY CMDFILE AGENT PORT: a TLS server in the CSIRT
+# namespace on 127.0.0.1:PORT that shows DIR's agent-tls.crt with DIR's
+# agent.crt as chain (what a network child shows) and answers any command
+# with "done" for CMDFILE's command id, naming AGENT, signed by SIGNKEY:
+# a network child gone rogue, or another agent posing as this one
+fake_agent() {
+	local dir=$1 key=$2 id payload t=application/vnd.kakuri.receipt.v1+json n
+	id=$(jq -r .payload "$3" | base64 -d | jq -r .id)
+	payload=$(jq -nc --arg a "$4" --arg c "$id" \
+		'{v:1, command:$c, agent:$a, action:"isolate", result:"done", mode:"isolated"}')
+	printf 'DSSEv1 %d %s %d %s' ${#t} "$t" ${#payload} "$payload" >"$WORK/fake.pae"
+	jq -nc --arg t "$t" --arg p "$(printf %s "$payload" | base64 -w0)" \
+		--arg s "$(openssl pkeyutl -sign -inkey "$key" -rawin -in "$WORK/fake.pae" | base64 -w0)" \
+		'{payloadType:$t, payload:$p, signatures:[{keyid:"agent", sig:$s}]}' | tr -d '\n' >"$WORK/fake.body"
+	n=$(stat -c %s "$WORK/fake.body")
+	{ printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) \
+		$((n >> 8 & 255)) $((n & 255)))"; cat "$WORK/fake.body"; } >"$WORK/fake.frame"
+	# it lives while its input is open: bounded by the sleep and the timeout
+	(cat "$WORK/fake.frame"; sleep 5) | ip netns exec "$PEER" timeout 10 openssl s_server -quiet \
+		-accept "127.0.0.1:$5" -naccept 1 -tls1_3 -cert "$dir/agent-tls.crt" -key "$dir/agent-tls.key" \
+		-cert_chain "$dir/agent.crt" >/dev/null 2>&1 &
+	PIDS+=($!)
+	until_ok 10 bash -c "ip netns exec '$PEER' ss -Hltn 'sport = :$5' | grep -q ':$5'"
+}

@@ -3,6 +3,9 @@
 # mutual TLS 1.3 from the CSIRT namespace, every rejection with its reason,
 # the network child unprivileged and restartable, and the agent serving
 # through garbage, oversized frames, slow senders and 200 idle connections.
+# The network child holds a TLS key of its own, never the identity key that
+# signs receipts: not as a file, not as an fd, not in its memory, and a
+# receipt signed with the TLS key is refused.
 . "$(dirname "$0")/lib.sh"
 need
 echo "== remote isolation and release (signed commands)"
@@ -13,17 +16,31 @@ AGENT_ID=$(agent_init)
 check "kakurid --init prints the agent id (64 hex)" grep -Eq '^[0-9a-f]{64}$' <<<"$AGENT_ID"
 check "kakurictl agent-id of the certificate matches" test "$("$KAKURICTL" agent-id "$PKI/agent.crt")" = "$AGENT_ID"
 check "agent.key is 0600" test "$(stat -c %a "$PKI/agent.key")" = 600
+check "kakurid --init made the network child's own TLS key (0600)" test "$(stat -c %a "$PKI/agent-tls.key" 2>/dev/null)" = 600
+IDSEED=$(key_seed "$PKI/agent.key") TLSSEED=$(key_seed "$PKI/agent-tls.key")
+check "the TLS key is not the identity key" test "${#IDSEED}" -eq 64 -a "${#TLSSEED}" -eq 64 -a "$IDSEED" != "$TLSSEED"
+check "agent-tls.crt is issued under the identity certificate's name" test \
+	"$(openssl x509 -in "$PKI/agent-tls.crt" -noout -issuer 2>/dev/null | sed 's/^issuer=//')" = \
+	"$(openssl x509 -in "$PKI/agent.crt" -noout -subject 2>/dev/null | sed 's/^subject=//')"
 for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
-sleep 0.2
+check "the echo servers answer before the agent starts" until_ok 10 reach "$EP" tcp "$NET4" 8080
 start_kakurid || { fail "kakurid starts"; summary; exit 1; }
-for _ in $(seq 1 50); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
-check "the CSIRT channel is listening" test "$(status_field csirt_channel)" = listening
+check "the CSIRT channel is listening" until_ok 20 channel_up
 
-CHILD=$(pgrep -P "$KPID" | head -1)
+CHILD=$(net_child)
 check "the network child runs as agent.user (nobody)" test "$(stat -c %U /proc/$CHILD)" = nobody
 check "the network child has no capabilities" grep -q "^CapEff:[[:space:]]*0000000000000000" /proc/$CHILD/status
 check "the network child is under a seccomp filter" grep -q "^Seccomp:[[:space:]]*2" /proc/$CHILD/status
 check "the network child has no netlink socket of the parent" bash -c "! ls -l /proc/$CHILD/fd | grep -q netlink"
+# the identity key stays in the root parent
+check "the network child holds no fd to a file (only sockets, pipes, /dev/null, event fds)" \
+	bash -c "! ls -l /proc/$CHILD/fd | awk 'NR > 1 { print \$NF }' | grep -v -e '^socket:' -e '^pipe:' -e '^anon_inode:' -e '^/dev/null\$'"
+check "no fd of the network child is the identity key" bash -c "! ls -l /proc/$CHILD/fd | grep -q 'agent\\.key'"
+refute "the network child's uid cannot open the identity key" setpriv --reuid="$(stat -c %u /proc/$CHILD)" \
+	--regid="$(stat -c %g /proc/$CHILD)" --clear-groups cat "$PKI/agent.key"
+check "the memory scan finds the identity key in kakurid itself (the scan works)" mem_has "$KPID" "$IDSEED"
+check "the memory scan finds the TLS key in the network child (the scan works)" mem_has "$CHILD" "$TLSSEED"
+refute "the identity key is nowhere in the network child's memory (a fresh image, not a fork)" mem_has "$CHILD" "$IDSEED"
 
 ISO=$(sign alice isolate --incident IR-2026-0042 --reason "C2 beacon seen by proxy")
 check "signed isolate: done (the receipt crosses the isolation on the same connection)" test "$(send_result "$ISO")" = done
@@ -36,12 +53,15 @@ check "the same file again: replay" test "$(jq -r '.receipts[0].reason' <<<"$rec
 check "receipts are signed by the agent and verified by kakurictl" test "$(jq -r '.receipts[0].agent' <<<"$rec")" = "$AGENT_ID"
 check "receipt carries timings" bash -c "jq -e '.receipts[0].timings.received' <<<'$rec'"
 stop_kakurid -TERM; start_kakurid
-for _ in $(seq 1 50); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
+until_ok 20 channel_up
 check "replay is refused after a restart too" test "$(send_result "$ISO")" = replay
 
 OTHER=$(printf '%064d' 7)
 W=$("$KAKURICTL" sign -k "$PKI/alice.key" --agent "$OTHER" --action isolate -o "$WORK/w.json" 2>/dev/null && echo "$WORK/w.json")
-check "another agent's id: wrong-agent" test "$(send_result "$W")" = wrong-agent
+send "$W" >/dev/null 2>"$WORK/w.err"; rc=$?
+check "a command for another agent is not even sent: kakurictl refuses (exit 1)" test $rc -eq 1
+check "... with one line naming both agents" grep -q "^kakurictl: .*is for agent 0000000000000000\.\.\., but the agent here is ${AGENT_ID:0:16}" "$WORK/w.err"
+check "another agent's id applied locally: wrong-agent" bash -c "'$KAKURICTL' -s '$SOCK' apply --json '$W' | jq -e '.reason == \"wrong-agent\"'"
 now=$(date +%s)
 check "expired: expired" test "$(send_result "$(sign alice status --valid-from $((now - 2000)) --ttl 60)")" = expired
 check "not yet valid: not-yet-valid" test "$(send_result "$(sign alice status --valid-from $((now + 2000)) --ttl 60)")" = not-yet-valid
@@ -68,8 +88,7 @@ check "the internet cannot even reach the CSIRT port while isolated" \
 	bash -c "! ip netns exec $NET $NETPROBE tcp $EPN4 7443 500"
 ip netns exec "$PEER" "$NETPROBE" idle "$EP4" 7443 200 20 >"$WORK/idle.out" &
 IDLE=$!; PIDS+=($IDLE)
-for _ in $(seq 1 100); do grep -q ready "$WORK/idle.out" 2>/dev/null && break; sleep 0.05; done
-check "200 idle connections are open" grep -q "ready 200" "$WORK/idle.out"
+check "200 idle connections are open" until_ok 20 grep -q "ready 200" "$WORK/idle.out"
 ip netns exec "$PEER" "$NETPROBE" garbage "$EP4" 7443
 ip netns exec "$PEER" "$NETPROBE" slow "$EP4" 7443 20 &
 PIDS+=($!)
@@ -79,26 +98,39 @@ check "an oversized length prefix gets a signed too-large receipt" \
 	bash -c "jq -r .payload <<<'$big' | base64 -d | jq -e '.reason == \"too-large\"'"
 check "a bad client certificate (other CA) is refused in the handshake" \
 	bash -c "! ip netns exec $PEER $KAKURICTL send --to [$EP6]:7443 --cert $PKI/op-rogue.crt --key $PKI/op-rogue.key --agent-id $AGENT_ID $(sign carol status) 2>/dev/null"
+# a network child gone rogue holds the TLS key and the chain and answers
+# "done" itself: receipts count only with the identity key's signature
+rogue_child() {
+	local file
+	file=$(sign alice isolate) || return 2
+	fake_agent "$PKI" "$1" "$file" "$AGENT_ID" 7999 || return 2
+	ip netns exec "$PEER" "$KAKURICTL" send --to 127.0.0.1:7999 --cert "$PKI/op-ca.crt" \
+		--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" "$file" 2>"$WORK/rogue.err"
+}
+rogue_child "$PKI/agent-tls.key" >"$WORK/rogue.out"; rc=$?
+check "a receipt signed with the TLS key (a rogue network child) is refused by kakurictl (exit 1)" test $rc -eq 1
+check "... because only the identity key's signature counts" grep -q "^kakurictl: .*does not verify with the agent's identity key" "$WORK/rogue.err"
+rogue_child "$PKI/agent.key" >"$WORK/rogue.out"; rc=$?
+check "the same receipt signed with the identity key is accepted (the forgery test works)" \
+	bash -c "[ $rc -eq 0 ] && grep -q ' isolate .*: done' '$WORK/rogue.out'"
 REL2=$(sign alice release --episode "$EPISODE")
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$REL2" 2>/dev/null
 check "with 200 idle + garbage + slow connections a valid release is served" test "$(send_result "$REL2")" = done
 check "released: open" test "$(status_field mode)" = open
-check "released: traffic flows again (IPv4)" reach "$EP" tcp "$NET4" 8080
-check "released: traffic flows again (IPv6)" reach "$EP" tcp "$NET6" 8080
-check "handshake failures are logged" grep -q "handshake failed" "$DLOG"
+check "released: traffic flows again (IPv4)" reach "$EP" tcp "$NET4" 8080 3000
+check "released: traffic flows again (IPv6)" reach "$EP" tcp "$NET6" 8080 3000
+check "handshake failures are logged, as the network child's words" until_ok 10 grep -q "network child: .*handshake failed" "$DLOG"
 kill "$IDLE" 2>/dev/null
 
 # the network child dies: isolation is untouched, the parent restarts it
 check "isolate again (egress via args.mode)" test "$(send_result "$(sign alice isolate --arg mode=egress)")" = done
 check "args.mode=egress gives egress" test "$(status_field mode)" = egress
-CHILD=$(pgrep -P "$KPID" | head -1)
+CHILD=$(net_child)
 kill -9 "$CHILD"
-sleep 0.1
+check "the child is dead (reaped by kakurid)" until_ok 10 test ! -e "/proc/$CHILD"
 check "after the child died: still egress" test "$(status_field mode)" = egress
 refute "after the child died: web still blocked" reach "$EP" tcp "$NET4" 443
-for _ in $(seq 1 60); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
-NEWCHILD=$(pgrep -P "$KPID" | head -1)
-check "the parent restarted the child" test -n "$NEWCHILD" -a "$NEWCHILD" != "$CHILD"
+check "the parent restarted the child" until_ok 20 channel_up "$CHILD"
 check "the restarted child serves commands" test "$(send_result "$(sign carol status)")" = done
 check "the child's death is in the audit log" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"network-child\")'"
 
@@ -117,13 +149,31 @@ check "every rejection is in the audit log with its reason" bash -c "'$KAKURICTL
 C1=$(sign carol isolate)
 check "carol may not isolate yet: role" test "$(send_result "$C1")" = role
 sed -i 's/roles = \[ "status" \]/roles = [ "status", "isolate" ]/' "$PKI/trust.conf"
-kill -HUP "$KPID"; sleep 0.5
-for _ in $(seq 1 60); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
+CHILD=$(net_child); kill -HUP "$KPID"
+check "SIGHUP restarts the network child" until_ok 20 channel_up "$CHILD"
 check "after SIGHUP carol's new isolate role counts" test "$(send_result "$(sign carol isolate)")" = done
+cp "$PKI/trust.conf" "$WORK/trust.good"
 echo "keys = ( broken" >"$PKI/trust.conf"
-kill -HUP "$KPID"; sleep 0.5
-for _ in $(seq 1 60); do [ "$(status_field csirt_channel)" = listening ] && break; sleep 0.05; done
+CHILD=$(net_child); kill -HUP "$KPID"
+until_ok 20 channel_up "$CHILD"
 check "a broken trust.conf on SIGHUP keeps the old keys" test "$(send_result "$(sign carol status)")" = done
+
+# an install from before the TLS key: only agent.key and agent.crt
+stop_kakurid -TERM
+cp "$WORK/trust.good" "$PKI/trust.conf"
+mkdir -p "$WORK/old-tls" && mv "$PKI/agent-tls.key" "$PKI/agent-tls.crt" "$WORK/old-tls/"
+start_kakurid || fail "kakurid starts without agent-tls.*"
+check "without agent-tls.* the channel is off and status says to run kakurid --init" \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.csirt_channel | test(\"^off: .*agent-tls.key.*kakurid --init\")'"
+check "... and so does the log" grep -q "CSIRT channel off: .*agent-tls.key.*run kakurid --init" "$DLOG"
+check "... while signed commands still work locally (kakurictl apply)" \
+	bash -c "'$KAKURICTL' -s '$SOCK' apply --json '$(sign carol status)' | jq -e '.result == \"done\"'"
+check "kakurid --init on it keeps the agent id" test "$(agent_init)" = "$AGENT_ID"
+check "... and makes only the TLS pair" bash -c "[ -s '$PKI/agent-tls.key' ] && [ -s '$PKI/agent-tls.crt' ] && \
+	! cmp -s '$PKI/agent-tls.key' '$WORK/old-tls/agent-tls.key'"
+check "after --init the channel comes up by itself (the start is retried)" until_ok 20 channel_up
+check "the retries said it once in the log" test "$(grep -c 'CSIRT channel off: .*agent-tls.key' "$DLOG")" -eq 1
+check "and serves signed commands" test "$(send_result "$(sign carol status)")" = done
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]

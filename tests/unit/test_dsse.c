@@ -1,9 +1,12 @@
 /*
- * Signed commands, the crypto half (agentd/keys.c, agentd/dsse.c): DSSE
- * pre-authentication encoding vectors, Ed25519 key files and their id,
- * the self-signed certificate, signing and verification (every bit of a
- * signature, payload and type mutations, the wrong key) and the strict
- * envelope parser (a matrix of malformed envelopes, the size cap).
+ * Signed commands, the crypto half (agentd/keys.c, dsse.c, tls.c,
+ * receipt.c): DSSE pre-authentication encoding vectors, Ed25519 key files
+ * and their id, the self-signed certificate, the certificate the identity
+ * issues for the network child's TLS key and the identity an operator
+ * reads from a chain, receipts that only the identity key may sign,
+ * signing and verification (every bit of a signature, payload and type
+ * mutations, the wrong key) and the strict envelope parser (a matrix of
+ * malformed envelopes, the size cap).
  *
  * Known answers come from outside this code: RFC 8032 section 7.1 TEST 1
  * for the key, and a signature and an envelope computed with Python's
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -32,6 +36,7 @@
 #include "kakuri.h"
 #include "sign.h"
 #include "testutil.h"
+#include "tls.h"
 
 Suite *dsse_suite(void);
 
@@ -715,6 +720,284 @@ START_TEST(test_cert_contents)
 	X509_free(y);
 	EVP_PKEY_free(p);
 	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* ---- the network child's TLS certificate and the identity behind it ---- */
+
+/*
+ * A certificate for subject under issuer (NULL: self-signed), signed by
+ * signer, valid from now + from to now + to seconds; a CA if ca.
+ */
+static X509 *
+mkcert(EVP_PKEY *subject, const char *cn, X509 *issuer, EVP_PKEY *signer,
+    bool ca, long from, long to)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	X509 *x = X509_new();
+
+	ck_assert_ptr_nonnull(x);
+	ck_assert_int_eq(X509_set_version(x, X509_VERSION_3), 1);
+	ck_assert_int_eq(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	ck_assert_int_eq(X509_NAME_add_entry_by_txt(X509_get_subject_name(x),
+	    "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0), 1);
+	ck_assert_int_eq(X509_set_issuer_name(x, issuer ?
+	    X509_get_subject_name(issuer) : X509_get_subject_name(x)), 1);
+	ck_assert_ptr_nonnull(X509_gmtime_adj(X509_getm_notBefore(x), from));
+	ck_assert_ptr_nonnull(X509_gmtime_adj(X509_getm_notAfter(x), to));
+	ck_assert_int_eq(X509_set_pubkey(x, subject), 1);
+	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_basic_constraints,
+	    ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	ck_assert_ptr_nonnull(ext);
+	ck_assert_int_eq(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+	if (ca) {
+		ext = X509V3_EXT_nconf_nid(NULL, &ctx, NID_key_usage,
+		    "critical,keyCertSign,cRLSign");
+		ck_assert_ptr_nonnull(ext);
+		ck_assert_int_eq(X509_add_ext(x, ext, -1), 1);
+		X509_EXTENSION_free(ext);
+	}
+	ck_assert_int_gt(X509_sign(x, signer, NULL), 0);
+	return x;
+}
+
+/* The chain a client receives: the TLS certificate first. */
+static STACK_OF(X509) *
+chain_of(X509 *leaf, X509 *identity, X509 *more)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+
+	ck_assert_ptr_nonnull(sk);
+	if (leaf)
+		ck_assert_int_gt(sk_X509_push(sk, leaf), 0);
+	if (identity)
+		ck_assert_int_gt(sk_X509_push(sk, identity), 0);
+	if (more)
+		ck_assert_int_gt(sk_X509_push(sk, more), 0);
+	return sk;
+}
+
+/* kk_tls_chain_identity: 0 and the id, or the refusal's words in why */
+static int
+chain_check(X509 *leaf, X509 *identity, X509 *more, X509_STORE *ca,
+    char id[KK_AGENT_ID_HEX + 1], char *why, size_t whylen)
+{
+	STACK_OF(X509) *sk = chain_of(leaf, identity, more);
+	EVP_PKEY *k = NULL;
+	int r;
+
+	why[0] = '\0';
+	r = kk_tls_chain_identity(sk, ca, &k, id, why, whylen);
+	if (r == 0)
+		ck_assert_ptr_nonnull(k);
+	else
+		ck_assert_ptr_null(k);
+	EVP_PKEY_free(k);
+	sk_X509_free(sk);
+	return r;
+}
+
+START_TEST(test_tls_cert_issue)
+{
+	char dir[PATH_MAX], idc[PATH_MAX], tlsc[PATH_MAX], bad[PATH_MAX];
+	EVP_PKEY *id, *tls, *other;
+	X509 *idcert = NULL, *x = NULL;
+	char cn[64];
+
+	kk_test_workdir(dir);
+	kk_test_join(idc, dir, "agent.crt");
+	kk_test_join(tlsc, dir, "agent-tls.crt");
+	kk_test_join(bad, dir, "bad.crt");
+	id = kk_key_generate();
+	tls = kk_key_generate();
+	other = kk_key_generate();
+	ck_assert_int_eq(kk_cert_selfsigned(id, "host-7", 30, idc), 0);
+	ck_assert_int_eq(kk_cert_load(idc, &idcert), 0);
+	ck_assert_int_eq(kk_cert_issue(tls, "kakurid network child", 30, idcert,
+	    id, tlsc), 0);
+	ck_assert_int_eq(kk_cert_load(tlsc, &x), 0);
+	/* the TLS key's certificate, signed by the identity key and only it */
+	ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), tls), 1);
+	ck_assert_int_eq(kk_cert_check_issued(x, id), 0);
+	ck_assert_int_eq(kk_cert_check_issued(x, tls), -EBADMSG);
+	ck_assert_int_eq(kk_cert_check_issued(x, other), -EBADMSG);
+	ck_assert_int_eq(X509_NAME_cmp(X509_get_issuer_name(x),
+	    X509_get_subject_name(idcert)), 0);
+	ck_assert_int_eq(X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+	    NID_commonName, cn, sizeof(cn)), 21);
+	ck_assert_uint_eq(X509_get_extension_flags(x) & EXFLAG_CA, 0);
+	ck_assert_uint_eq(X509_get_extended_key_usage(x),
+	    XKU_SSL_SERVER | XKU_SSL_CLIENT);
+	ck_assert_int_eq(access(tlsc, F_OK), 0);
+	ck_assert_uint_eq(file_mode(tlsc), 0644);
+	/* never replaced */
+	ck_assert_int_eq(kk_cert_issue(tls, "x", 30, idcert, id, tlsc), -EEXIST);
+	/* the identity key never certifies itself, and the key must fit */
+	ck_assert_int_eq(kk_cert_issue(id, "x", 30, idcert, id, bad), -EINVAL);
+	ck_assert_int_eq(kk_cert_issue(tls, "x", 30, idcert, other, bad),
+	    -EINVAL);
+	ck_assert_int_eq(kk_cert_issue(tls, "x", 30, NULL, id, bad), -EINVAL);
+	ck_assert_int_eq(access(bad, F_OK), -1);
+	X509_free(x);
+	ck_assert_int_eq(kk_cert_load(bad, &x), -ENOENT);
+	ck_assert_ptr_null(x);
+	X509_free(idcert);
+	EVP_PKEY_free(id);
+	EVP_PKEY_free(tls);
+	EVP_PKEY_free(other);
+}
+END_TEST
+
+START_TEST(test_chain_identity)
+{
+	char id[KK_AGENT_ID_HEX + 1], want[KK_AGENT_ID_HEX + 1], why[256];
+	EVP_PKEY *k = kk_key_generate(), *t = kk_key_generate();
+	EVP_PKEY *o = kk_key_generate(), *cak = kk_key_generate();
+	EVP_PKEY *rogk = kk_key_generate();
+	X509 *self, *leaf, *forged, *old, *ca, *rogue, *caid, *rogid, *idleaf;
+	X509_STORE *store = X509_STORE_new();
+
+	ck_assert_int_eq(kk_key_id(k, want), 0);
+	self = mkcert(k, "agent", NULL, k, false, -60, 86400);
+	leaf = mkcert(t, "kakurid network child", self, k, false, -60, 86400);
+	forged = mkcert(t, "kakurid network child", self, o, false, -60, 86400);
+	old = mkcert(t, "kakurid network child", self, k, false, -7200, -3600);
+	idleaf = mkcert(k, "kakurid network child", self, k, false, -60, 86400);
+	ca = mkcert(cak, "csirt-ca", NULL, cak, true, -60, 86400);
+	rogue = mkcert(rogk, "rogue-ca", NULL, rogk, true, -60, 86400);
+	caid = mkcert(k, "agent", ca, cak, false, -60, 86400);
+	rogid = mkcert(k, "agent", rogue, rogk, false, -60, 86400);
+	ck_assert_ptr_nonnull(store);
+	ck_assert_int_eq(X509_STORE_add_cert(store, ca), 1);
+
+	/* pinned mode: the TLS certificate certified by the identity */
+	ck_assert_int_eq(chain_check(leaf, self, NULL, NULL, id, why,
+	    sizeof(why)), 0);
+	ck_assert_str_eq(id, want);
+	/* the identity certificate alone: an agent whose child holds the key */
+	ck_assert_int_eq(chain_check(self, NULL, NULL, NULL, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+	ck_assert_str_eq(id, "");
+	ck_assert_ptr_nonnull(strstr(why, "kakurid --init"));
+	ck_assert_int_eq(chain_check(NULL, NULL, NULL, NULL, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+	/* a TLS certificate some other key signed proves nothing */
+	ck_assert_int_eq(chain_check(forged, self, NULL, NULL, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+	ck_assert_ptr_nonnull(strstr(why, "not certified"));
+	/* the identity key as TLS key */
+	ck_assert_int_eq(chain_check(idleaf, self, NULL, NULL, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+	ck_assert_ptr_nonnull(strstr(why, "identity key"));
+	/* an expired TLS certificate */
+	ck_assert_int_eq(chain_check(old, self, NULL, NULL, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+	ck_assert_ptr_nonnull(strstr(why, "not valid now"));
+	/* a CA-issued identity certificate, pinned by its id */
+	ck_assert_int_eq(chain_check(leaf, caid, NULL, NULL, id, why,
+	    sizeof(why)), 0);
+	ck_assert_str_eq(id, want);
+
+	/* CA mode: the identity certificate must chain to the CA */
+	ck_assert_int_eq(chain_check(leaf, caid, NULL, store, id, why,
+	    sizeof(why)), 0);
+	ck_assert_str_eq(id, want);
+	ck_assert_int_eq(chain_check(leaf, self, NULL, store, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+	ck_assert_ptr_nonnull(strstr(why, "does not chain to the CA"));
+	ck_assert_int_eq(chain_check(leaf, rogid, rogue, store, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+	/* the CA's own certificate as "identity" does not make a TLS key valid */
+	ck_assert_int_eq(chain_check(forged, caid, NULL, store, id, why,
+	    sizeof(why)), -EKEYREJECTED);
+
+	X509_STORE_free(store);
+	X509_free(self);
+	X509_free(leaf);
+	X509_free(forged);
+	X509_free(old);
+	X509_free(idleaf);
+	X509_free(ca);
+	X509_free(rogue);
+	X509_free(caid);
+	X509_free(rogid);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(t);
+	EVP_PKEY_free(o);
+	EVP_PKEY_free(cak);
+	EVP_PKEY_free(rogk);
+}
+END_TEST
+
+/* A receipt naming agent, signed by key; the envelope's JSON (caller frees). */
+static char *
+make_receipt(const char *agent, EVP_PKEY *key)
+{
+	struct kk_envelope env;
+	char payload[256], *text;
+
+	snprintf(payload, sizeof(payload),
+	    "{\"v\":1,\"command\":\"%032d\",\"agent\":\"%s\",\"action\":\"isolate\","
+	    "\"result\":\"done\",\"mode\":\"isolated\"}", 1, agent);
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_RECEIPT,
+	    (const uint8_t *)payload, strlen(payload)), 0);
+	ck_assert_int_eq(kk_envelope_sign(&env, agent, key), 0);
+	text = kk_envelope_encode(&env);
+	ck_assert_ptr_nonnull(text);
+	kk_envelope_free(&env);
+	return text;
+}
+
+/*
+ * A compromised network child holds the TLS key: a receipt it signs
+ * ("done" for an isolate the parent never saw) must not count.
+ */
+START_TEST(test_receipt_identity_only)
+{
+	char aid[KK_AGENT_ID_HEX + 1], oid[KK_AGENT_ID_HEX + 1], *text;
+	EVP_PKEY *k = kk_key_generate(), *t = kk_key_generate();
+	EVP_PKEY *o = kk_key_generate(), *pub = public_of(k);
+	const char *why = NULL;
+	json_t *rec;
+
+	ck_assert_int_eq(kk_key_id(k, aid), 0);
+	ck_assert_int_eq(kk_key_id(o, oid), 0);
+	/* signed by the TLS key: refused */
+	text = make_receipt(aid, t);
+	rec = kk_receipt_open((const uint8_t *)text, strlen(text), pub, aid,
+	    &why);
+	ck_assert_ptr_null(rec);
+	ck_assert_ptr_nonnull(strstr(why, "identity key"));
+	free(text);
+	/* signed by the identity key: the payload */
+	text = make_receipt(aid, k);
+	rec = kk_receipt_open((const uint8_t *)text, strlen(text), pub, aid,
+	    &why);
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_str_eq(json_string_value(json_object_get(rec, "result")),
+	    "done");
+	json_decref(rec);
+	/* ... but for another agent than the one we talk to: refused */
+	rec = kk_receipt_open((const uint8_t *)text, strlen(text), pub, oid,
+	    &why);
+	ck_assert_ptr_null(rec);
+	ck_assert_str_eq(why, "receipt names another agent");
+	free(text);
+	/* an identity key signing a receipt that names someone else */
+	text = make_receipt(oid, k);
+	ck_assert_ptr_null(kk_receipt_open((const uint8_t *)text, strlen(text),
+	    pub, aid, &why));
+	free(text);
+	/* not a receipt at all */
+	ck_assert_ptr_null(kk_receipt_open((const uint8_t *)"{}", 2, pub, aid,
+	    &why));
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(t);
+	EVP_PKEY_free(o);
 }
 END_TEST
 
@@ -1544,6 +1827,12 @@ dsse_suite(void)
 	tcase_add_test(tc, test_key_refuse_other_types);
 	tcase_add_test(tc, test_key_load_bad_files);
 	tcase_add_test(tc, test_cert_contents);
+	tcase_add_test(tc, test_tls_cert_issue);
+	suite_add_tcase(s, tc);
+
+	tc = kk_tcase("tls-identity");
+	tcase_add_test(tc, test_chain_identity);
+	tcase_add_test(tc, test_receipt_identity_only);
 	suite_add_tcase(s, tc);
 
 	tc = kk_tcase("sign");

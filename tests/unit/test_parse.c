@@ -709,6 +709,61 @@ END_TEST
 
 /* --- addresses --- */
 
+/* --- the network child's TLS key (agent.tls_key, agent.tls_cert) --- */
+
+/* A policy file below kk_test_base with these agent settings. */
+static void
+agent_policy(const char *name, const char *agent, char path[PATH_MAX])
+{
+	char text[2048];
+	int n;
+
+	n = snprintf(text, sizeof(text), "agent: { state_dir = \"/var/lib/k\"; "
+	    "control_socket = \"/run/k.sock\"; %s };\n"
+	    "management: { peers = [ \"192.0.2.10\" ]; ports = [ 7443 ]; };\n",
+	    agent);
+	ck_assert_int_lt(n, (int)sizeof(text));
+	kk_test_join(path, kk_test_base, name);
+	kk_test_write(path, text, (size_t)n, 0600);
+}
+
+START_TEST(test_tls_key_paths)
+{
+	struct kk_policy *p = policy_new();
+	char path[PATH_MAX], err[512];
+
+	kk_policy_defaults(p);
+	ck_assert_str_eq(p->tls_key, "/etc/kakuri/agent-tls.key");
+	ck_assert_str_eq(p->tls_cert, "/etc/kakuri/agent-tls.crt");
+	/* not given: beside agent.key, wherever that is */
+	agent_policy("beside.conf", "key = \"/srv/k/id.key\"; "
+	    "cert = \"/srv/c/id.crt\";", path);
+	ck_assert_msg(load(path, p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(p->tls_key, "/srv/k/agent-tls.key");
+	ck_assert_str_eq(p->tls_cert, "/srv/k/agent-tls.crt");
+	agent_policy("none.conf", "", path);
+	ck_assert_msg(load(path, p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(p->tls_key, "/etc/kakuri/agent-tls.key");
+	/* given */
+	agent_policy("given.conf", "tls_key = \"/a/t.key\"; "
+	    "tls_cert = \"/b/t.crt\";", path);
+	ck_assert_msg(load(path, p, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(p->tls_key, "/a/t.key");
+	ck_assert_str_eq(p->tls_cert, "/b/t.crt");
+	/* the identity key as the child's TLS key: refused */
+	agent_policy("same.conf", "key = \"/k/a.key\"; tls_key = \"/k/a.key\";",
+	    path);
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "identity key stays in the root parent"));
+	agent_policy("samecert.conf", "tls_cert = \"/etc/kakuri/agent.crt\";",
+	    path);
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
+	agent_policy("relative.conf", "tls_key = \"agent-tls.key\";", path);
+	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
+	free(p);
+}
+END_TEST
+
 START_TEST(test_addr_v4)
 {
 	struct kk_addr a;
@@ -834,6 +889,7 @@ parse_suite(void)
 	tcase_add_test(tc, test_nul_byte);
 	tcase_add_test(tc, test_empty_file);
 	tcase_add_test(tc, test_err_one_line);
+	tcase_add_test(tc, test_tls_key_paths);
 	suite_add_tcase(s, tc);
 
 	tc = kk_tcase("addr");

@@ -1,0 +1,284 @@
+/*
+ * netstress - attacks on the CSIRT port, for the integration tests.
+ *
+ *   netstress squat ADDR PORT SECONDS
+ *       try to bind and listen on ADDR:PORT every millisecond, as a local
+ *       user squatting the port would; keep it once it is ours.  Prints
+ *       "ready", then at the end "squatted N attempts M": N is 0 when the
+ *       port was never taken.  Exit 0 if it never was, 1 if it was.
+ *   netstress churn ADDR PORT N SECONDS
+ *       hold N idle TCP connections to ADDR:PORT and open a new one for
+ *       every one the server closes (a handshake flood from one source).
+ *       Prints "ready" once N are open, at the end (or on SIGTERM)
+ *       "connects M".
+ *   netstress status SOCKET SECONDS INTERVAL_MS
+ *       ask kakurid's control socket for its status every INTERVAL_MS and
+ *       print how long each answer took, in microseconds, one a line (a
+ *       missing or broken answer prints "error").  Measures the daemon,
+ *       not the start of a kakurictl process.
+ *
+ * Every loop is bounded in count and time; it talks only to the address
+ * it is given (test namespaces).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONNS	1024
+
+static volatile sig_atomic_t stop;
+
+static void
+on_term(int sig)
+{
+	stop = 1;
+}
+
+static long long
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int
+sockaddr_of(const char *addr, const char *port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	long p = strtol(port, NULL, 10);
+
+	if (p <= 0 || p > 65535)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)p);
+		*len = sizeof(*s4);
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*s6);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+static int
+squat(const char *addr, const char *port, int seconds)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	long long end = now_ms() + seconds * 1000LL;
+	long attempts = 0, squatted = 0;
+	int fam, fd = -1, one = 1, zero = 0;
+
+	if ((fam = sockaddr_of(addr, port, &ss, &sl)) < 0)
+		return 2;
+	printf("ready\n");
+	fflush(stdout);
+	while (now_ms() < end) {
+		if (fd < 0) {
+			attempts++;
+			fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd < 0)
+				return 2;
+			/* everything that could make a second bind work */
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			if (fam == AF_INET6)
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+				    sizeof(zero));
+			if (bind(fd, (struct sockaddr *)&ss, sl) == 0 &&
+			    listen(fd, 16) == 0) {
+				squatted++;
+				fprintf(stderr, "netstress: squatted %s:%s\n", addr,
+				    port);
+			} else {
+				close(fd);
+				fd = -1;
+			}
+		}
+		usleep(1000);
+	}
+	if (fd >= 0)
+		close(fd);
+	printf("squatted %ld attempts %ld\n", squatted, attempts);
+	return squatted ? 1 : 0;
+}
+
+static int
+connect_nb(const struct sockaddr_storage *ss, socklen_t sl)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)ss, sl) < 0 &&
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+churn(const char *addr, const char *port, int n, int seconds)
+{
+	struct pollfd p[MAX_CONNS];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	long long end = now_ms() + seconds * 1000LL, connects = 0;
+	bool ready = false;
+	char buf[512];
+	int i, open_now;
+
+	if (n < 1 || n > MAX_CONNS || sockaddr_of(addr, port, &ss, &sl) < 0)
+		return 2;
+	signal(SIGTERM, on_term);
+	for (i = 0; i < n; i++) {
+		p[i].fd = connect_nb(&ss, sl);
+		p[i].events = POLLIN;
+		connects += p[i].fd >= 0;
+	}
+	while (now_ms() < end && !stop) {
+		if (poll(p, (nfds_t)n, 20) < 0 && errno != EINTR)
+			break;
+		open_now = 0;
+		for (i = 0; i < n; i++) {
+			/* closed by the server (or never made): a new one */
+			if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP |
+			    POLLERR)) && read(p[i].fd, buf, sizeof(buf)) <= 0) {
+				close(p[i].fd);
+				p[i].fd = -1;
+			}
+			p[i].revents = 0;
+			if (p[i].fd < 0) {
+				p[i].fd = connect_nb(&ss, sl);
+				connects += p[i].fd >= 0;
+			}
+			open_now += p[i].fd >= 0;
+		}
+		if (!ready && open_now == n) {
+			ready = true;
+			printf("ready\n");
+			fflush(stdout);
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	printf("connects %lld\n", connects);
+	return 0;
+}
+
+/* One status request, framed like kakurictl's; 0 if an answer came. */
+static int
+status_once(const char *path)
+{
+	static const char req[] = "{\"cmd\":\"status\"}";
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	unsigned char hdr[4] = { 0, 0, 0, sizeof(req) - 1 }, buf[4096];
+	struct pollfd p;
+	long long end = now_ms() + 5000;
+	size_t want = 0, got = 0;
+	ssize_t n;
+	int fd, r = -1;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -1;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    write(fd, hdr, 4) != 4 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
+		goto out;
+	/* the whole answer: its length, then that many bytes */
+	while (now_ms() < end) {
+		p = (struct pollfd){ .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			goto out;
+		if (got < 4 && got + (size_t)n >= 4) {
+			unsigned char h[4];
+			size_t i;
+
+			for (i = 0; i < 4; i++)
+				h[i] = i < got ? hdr[i] : buf[i - got];
+			want = 4 + ((size_t)h[0] << 24 | (size_t)h[1] << 16 |
+			    (size_t)h[2] << 8 | h[3]);
+		} else if (got < 4) {
+			memcpy(hdr + got, buf, (size_t)n);
+		}
+		got += (size_t)n;
+		if (want && got >= want) {
+			r = 0;
+			break;
+		}
+	}
+out:
+	close(fd);
+	return r;
+}
+
+static int
+status_loop(const char *path, int seconds, int interval_ms)
+{
+	long long end = now_ms() + seconds * 1000LL, t0;
+
+	if (interval_ms < 1 || seconds < 1)
+		return 2;
+	while (now_ms() < end) {
+		t0 = now_us();
+		if (status_once(path) == 0)
+			printf("%lld\n", now_us() - t0);
+		else
+			printf("error\n");
+		fflush(stdout);
+		usleep((useconds_t)interval_ms * 1000);
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 5 && strcmp(argv[1], "squat") == 0)
+		return squat(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 6 && strcmp(argv[1], "churn") == 0)
+		return churn(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+	if (argc == 5 && strcmp(argv[1], "status") == 0)
+		return status_loop(argv[2], atoi(argv[3]), atoi(argv[4]));
+	fprintf(stderr, "usage: netstress squat ADDR PORT SECONDS | "
+	    "churn ADDR PORT N SECONDS | status SOCKET SECONDS INTERVAL_MS\n");
+	return 2;
+}

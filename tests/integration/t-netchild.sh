@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Attacks on the CSIRT channel itself (issue 8): a local user squatting the
+# port while the network child restarts, a handshake flood from one source,
+# a network child that stops reading its parent, and a flood of refused
+# envelopes.  The channel must come back every time, legitimate commands
+# must keep working, and the root parent must keep answering at once.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== the CSIRT channel under attack (port squatting, handshake flood, a stalled child)"
+[ -x "$NETSTRESS" ] || { fail "cannot run: $NETSTRESS is not built (make build/netstress)"; summary; exit 1; }
+topology || { fail "topology"; summary; exit 1; }
+pki_setup || { fail "PKI setup"; summary; exit 1; }
+# alice may also fetch (a large transfer keeps replies flowing to the child)
+sed -i 's/roles = \[ "isolate", "release", "status" \]/roles = [ "isolate", "release", "status", "fetch" ]/' "$PKI/trust.conf"
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
+AGENT_ID=$(agent_init)
+check "kakurid --init prints the agent id" grep -Eq '^[0-9a-f]{64}$' <<<"$AGENT_ID"
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+# each attack against a freshly started agent: one failing cannot hide another
+fresh_agent() {
+	stop_kakurid -TERM
+	start_kakurid && until_ok 20 channel_up
+}
+
+# --- a failed start is retried: the port is taken before kakurid starts ---
+ip netns exec "$EP" $NOBODY "$NETSTRESS" squat 127.0.0.1 7445 1 >"$WORK/probe.out" 2>/dev/null
+check "the squatter takes a free port (the attack works where nothing holds it)" grep -q "^squatted 1 " "$WORK/probe.out"
+ip netns exec "$EP" $NOBODY "$NETSTRESS" squat :: 7443 300 >"$WORK/early.out" 2>"$WORK/early.err" &
+EARLY=$!; PIDS+=($EARLY)
+until_ok 10 grep -q squatted "$WORK/early.err" || fail "the squatter holds [::]:7443 before kakurid starts"
+start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+check "with the port taken, status says why and that it tries again" \
+	until_ok 10 bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.csirt_channel | test(\"^restarting .*in use\")'"
+kill "$EARLY"; wait "$EARLY" 2>/dev/null
+check "once the port is free, the channel comes up by itself" until_ok 20 channel_up
+check "and serves a signed status" test "$(send_result "$(sign carol status)")" = done
+
+# --- item 10: the child killed 10 times while a local user tries to take the port ---
+check "a fresh agent for the next attack" fresh_agent
+ip netns exec "$EP" $NOBODY "$NETSTRESS" squat :: 7443 300 >"$WORK/squat.out" 2>"$WORK/squat.err" &
+SQUAT=$!; PIDS+=($SQUAT)
+until_ok 10 grep -q ready "$WORK/squat.out" || fail "the squatter starts"
+back=0 served=0
+for i in $(seq 1 10); do
+	CHILD=$(net_child)
+	[ -n "$CHILD" ] && kill -9 "$CHILD"
+	until_ok 20 channel_up "$CHILD" && back=$((back + 1))
+	[ "$(send_result "$(sign carol status)")" = done ] && served=$((served + 1))
+done
+check "the network child killed 10 times: the channel came back 10 of 10 times" test "$back" -eq 10
+check "a signed status succeeded after each of the 10 kills" test "$served" -eq 10
+check "the local user never got the port" bash -c "! grep -q squatted '$WORK/squat.err'"
+kill "$SQUAT" 2>/dev/null; wait "$SQUAT" 2>/dev/null
+check "one listening socket, kakurid's own, held across restarts" \
+	test "$(ip netns exec "$EP" ss -Hltnp 'sport = :7443' | grep -c "pid=$KPID,")" -ge 1
+
+# --- item 13: a handshake flood from one source evicts only its own ---
+check "a fresh agent for the next attack" fresh_agent
+# four flooders of 500 idle connections each, all from 198.51.100.20
+CHURN=()
+for k in 1 2 3 4; do
+	ip netns exec "$NET" $NOBODY "$NETSTRESS" churn "$EPN4" 7443 500 120 >"$WORK/churn$k.out" 2>&1 &
+	CHURN+=($!); PIDS+=($!)
+done
+check "2000 idle connections from the internet namespace are open" \
+	until_ok 30 bash -c "grep -c ready $WORK/churn[1-4].out | grep -c ':1' | grep -qx 4"
+ok=0
+for i in $(seq 1 20); do
+	[ "$(send_result "$(sign carol status)")" = done ] && ok=$((ok + 1))
+done
+check "during the flood 20 of 20 signed commands from the CSIRT peer succeed ($ok)" test "$ok" -eq 20
+kill "${CHURN[@]}" 2>/dev/null; wait "${CHURN[@]}" 2>/dev/null
+connects=$(cat "$WORK"/churn[1-4].out | awk '$1 == "connects" { s += $2 } END { print s + 0 }')
+check "the flood really competed: its handshakes were evicted and opened again ($connects connects for 2000)" \
+	test "${connects:-0}" -gt 4000
+
+# --- item 12: a child that stops reading its parent ---
+check "a fresh agent for the next attack" fresh_agent
+mkdir -p "$STATE/evidence/IR-BIG"
+truncate -s 8G "$STATE/evidence/IR-BIG/big.bin"
+for n in 1 2 3 4; do
+	ip netns exec "$PEER" "$KAKURICTL" fetch --to "[$EP6]:7443" --cert "$PKI/op-ca.crt" \
+		--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" -k "$PKI/alice.key" --id IR-BIG \
+		--timeout 60 -o "$WORK/fetch$n" >/dev/null 2>&1 &
+	PIDS+=($!)
+done
+check "four fetches of a large evidence file are under way" \
+	until_ok 30 bash -c "ls $WORK/fetch1/big.bin $WORK/fetch2/big.bin $WORK/fetch3/big.bin $WORK/fetch4/big.bin"
+"$NETSTRESS" status "$SOCK" 60 20 >"$WORK/lat.out" 2>&1 &
+PROBE=$!; PIDS+=($PROBE)
+until_ok 10 grep -q . "$WORK/lat.out"
+restarted=0 stopped=""
+for attempt in 1 2 3 4 5; do
+	stopped=$(net_child)
+	[ -n "$stopped" ] || break
+	kill -STOP "$stopped"
+	# replies for it were waiting: the parent kills it (SIGKILL ends a stopped process)
+	if until_ok 8 test ! -e "/proc/$stopped"; then restarted=1; break; fi
+	# nothing was waiting for it at that moment: let it run and try again
+	kill -CONT "$stopped"
+	until_ok 5 false
+done
+check "the parent restarts a child that stopped reading while replies waited (attempt $attempt of 5)" test "$restarted" -eq 1
+check "... and says why" grep -q "network child $stopped read nothing for .* bytes waiting" "$DLOG"
+check "the channel is back after it" until_ok 20 channel_up "$stopped"
+kill "$PROBE" 2>/dev/null; wait "$PROBE" 2>/dev/null
+max=$(grep -E '^[0-9]+$' "$WORK/lat.out" | sort -n | tail -1)
+n=$(grep -cE '^[0-9]+$' "$WORK/lat.out")
+check "status answered throughout ($n answers, none missing)" bash -c "[ $n -ge 50 ] && ! grep -q error '$WORK/lat.out'"
+check "status never took more than 100 ms meanwhile (slowest: ${max:-?} us)" test "${max:-999999999}" -le 100000
+check "the stalled fetches end, the agent still serves" test "$(send_result "$(sign carol status)")" = done
+
+# --- item 12: what the child writes is labelled as the child's, and bounded ---
+CHILD=$(net_child)
+check "the child's stdout and stderr are one pipe, not kakurid's log" bash -c \
+	"[ \"\$(readlink /proc/$CHILD/fd/1)\" = \"\$(readlink /proc/$CHILD/fd/2)\" ] && readlink /proc/$CHILD/fd/2 | grep -q '^pipe:'"
+check "... whose other end kakurid holds" bash -c \
+	"ls -l /proc/$KPID/fd | grep -qF \"\$(readlink /proc/$CHILD/fd/2)\""
+# a compromised child writing lines that look like the parent's
+for i in $(seq 1 100); do echo "kakurid[1]: forged parent line $i"; done >"/proc/$CHILD/fd/2"
+check "a line the child writes lands in the log labelled as the child's" \
+	until_ok 10 grep -q "network child: kakurid\[1\]: forged parent line 1\$" "$DLOG"
+check "... never as a line of kakurid's own" bash -c "! grep -q '^kakurid\[1\]: forged' '$DLOG'"
+check "... and at most 30 of 100 in 10 seconds" test "$(grep -c 'forged parent line' "$DLOG")" -le 30
+
+# --- item 12: refused envelopes are counted, not each written down and signed ---
+check "a fresh agent for the next attack" fresh_agent
+before=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: bad-signature")] | length')
+files=()
+for i in $(seq 1 60); do
+	f=$(sign carol status) && sed -i 's/"sig":"[A-Za-z0-9+/]\{8\}/"sig":"AAAAAAAA/' "$f" && files+=("$f")
+done
+send "${files[@]}" >"$WORK/bad.out" 2>/dev/null
+check "60 forged envelopes: 60 signed receipts, each verified by kakurictl, each bad-signature" \
+	test "$(jq '[.receipts[] | select(.reason == "bad-signature")] | length' "$WORK/bad.out")" -eq 60
+after=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: bad-signature")] | length')
+check "... cost at most one audit line at once (not 60 fsync'd lines)" test $((after - before)) -le 1
+check "... and one summary line at the end of the interval counts them" until_ok 30 bash -c \
+	"'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result == \"rejected: bad-signature\" and .more != null)] | map(.more) | add >= 59'"
+# copies of one signed command, replayed: counted per command
+ST=$(sign carol status)
+check "a signed status, once: done" test "$(send_result "$ST")" = done
+before=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: replay")] | length')
+send $(for i in $(seq 1 30); do echo "$ST"; done) >"$WORK/replay.out" 2>/dev/null
+check "the same signed command 30 times more: 30 signed receipts saying replay" \
+	test "$(jq '[.receipts[] | select(.reason == "replay")] | length' "$WORK/replay.out")" -eq 30
+after=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: replay")] | length')
+check "... cost one audit line at once" test $((after - before)) -eq 1
+check "... and a summary naming the command counts the rest" until_ok 30 bash -c \
+	"'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result == \"rejected: replay\" and .more == 29)] | length == 1'"
+check "audit chain verifies" ctl log
+summary
+[ "$FAILED" -eq 0 ]
