@@ -234,5 +234,27 @@ void kk_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* util.c */
 int kk_rfc3339(time_t t, char *buf, size_t len);
+/*
+ * Text at a boundary: strict UTF-8 without NUL or control characters.
+ * kk_text_check returns 0, -EILSEQ (not UTF-8) or -EINVAL (a control
+ * character), with the offset of the first bad byte in *bad (may be NULL);
+ * kk_text_problem words such an error for a message ("is not valid UTF-8").
+ */
+int kk_text_check(const char *s, size_t len, size_t *bad);
+const char *kk_text_problem(int err);
+/* The longest prefix of s, at most max bytes, that ends on a character boundary. */
+size_t kk_text_cut(const char *s, size_t len, size_t max);
+/*
+ * Checks s and copies it into dst (size bytes, NUL included), cut on a
+ * character boundary.  0, 1 when it was cut, or kk_text_check's error (dst
+ * is then "").
+ */
+int kk_text_copy(char *dst, size_t size, const char *s, size_t len);
+/*
+ * For recording what others sent (audit, journal): copies s into dst with
+ * every invalid byte and control character replaced by U+FFFD, cut on a
+ * character boundary; returns the length written.  Never fails.
+ */
+size_t kk_text_clean(char *dst, size_t size, const char *s, size_t len);
 
 #endif

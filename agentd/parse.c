@@ -241,54 +241,13 @@ check_name(struct kk_cfg_loader *l, const config_setting_t *s,
 	return rc;
 }
 
-/*
- * Strict UTF-8 (no overlong forms, no surrogates) without control
- * characters: C0, DEL and C1 (U+0080..U+009F, where U+009B is CSI on some
- * terminals), line and paragraph separators, and the bidirectional
- * overrides and isolates that can make printed text read differently from
- * what it says.
- */
+/* The rules are kk_text_check's (util.c), the same for every boundary. */
 static const char *
 text_problem(const char *v)
 {
-	const unsigned char *s = (const unsigned char *)v;
-	uint32_t cp;
-	size_t n, i;
+	int r = kk_text_check(v, strlen(v), NULL);
 
-	while (*s != '\0') {
-		if (*s < 0x80) {
-			if (*s < 0x20 || *s == 0x7f)
-				return "contains a control character";
-			s++;
-			continue;
-		}
-		if (*s >= 0xc2 && *s <= 0xdf) {
-			n = 2;
-			cp = *s & 0x1f;
-		} else if (*s >= 0xe0 && *s <= 0xef) {
-			n = 3;
-			cp = *s & 0x0f;
-		} else if (*s >= 0xf0 && *s <= 0xf4) {
-			n = 4;
-			cp = *s & 0x07;
-		} else {
-			return "is not valid UTF-8";
-		}
-		for (i = 1; i < n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return "is not valid UTF-8";
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return "is not valid UTF-8";
-		if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 ||
-		    (cp >= 0x202a && cp <= 0x202e) ||
-		    (cp >= 0x2066 && cp <= 0x2069))
-			return "contains a control character";
-		s += n;
-	}
-	return NULL;
+	return r < 0 ? kk_text_problem(r) : NULL;
 }
 
 /* Why s is not an address we accept, for the message. */
