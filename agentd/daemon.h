@@ -64,6 +64,9 @@ struct kd {
 	/* evidence (preserve.c) and commands still running (remote.c) */
 	struct kd_preserve *pv;
 	struct run *runs;
+
+	/* the local side: state file, audit volume, control socket limits */
+	bool state_dirty;		/* state.json behind d->state: save again */
 };
 
 /* kakurid.c, for remote.c */

@@ -204,6 +204,8 @@ struct kk_state {
 int kk_state_load(const char *path, struct kk_state *s);
 int kk_state_save(const char *path, const struct kk_state *s);
 int kk_episode_new(char out[KK_EPISODE_HEX + 1]);
+int kk_state_set_aside(const char *path, time_t now, char *kept,
+    size_t keptlen);
 int kk_write_file_atomic(const char *path, const void *data, size_t len,
     mode_t mode);
 

@@ -187,9 +187,35 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_H
 }
 
 /*
+ * state.json follows d->state.  A save that fails leaves d->state_dirty
+ * set, and the next disconnect or change tries again.  The error goes
+ * into d->nft.err too: that is what replies and receipts quote.
+ */
+static int
+save_state(struct kd *d)
+{
+	int err;
+
+	d->state_dirty = true;
+	err = kk_state_save(d->state_path, &d->state);
+	if (err < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
+		    strerror(-err));
+		snprintf(d->nft.err, sizeof(d->nft.err),
+		    "the table is in force but state.json could not be saved: %s",
+		    strerror(-err));
+		return err;
+	}
+	d->state_dirty = false;
+	return 0;
+}
+
+/*
  * Enter a quarantine mode.  Isolating is idempotent: the same or a
  * weaker request while already quarantined changes nothing (the kernel is
- * still checked).  *changed tells whether anything was applied.
+ * still checked).  *changed tells whether anything was applied.  A state
+ * that could not be saved is a failure even when the table is in force:
+ * after a reboot only state.json says what to restore.
  */
 int
 kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
@@ -202,7 +228,7 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 	if (mode <= d->state.mode && d->state.mode != KK_MODE_OPEN) {
 		err = verify(d);
 		if (err == 0)
-			return 0;
+			return d->state_dirty ? save_state(d) : 0;
 		kk_log(LOG_WARNING, KK_MID_TAMPER,
 		    "table differs from state (%s): re-applying", d->nft.err);
 		mode = d->state.mode;
@@ -214,20 +240,18 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 	if (mode != d->state.mode) {
 		next.mode = mode;
 		next.since = time(NULL);
-		snprintf(next.by, sizeof(next.by), "%s", by);
-		snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+		/* cut on a character boundary: a split one cannot be saved */
+		kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
+		kk_text_clean(next.reason, sizeof(next.reason), reason ?
+		    reason : "", reason ? strlen(reason) : 0);
 	}
 	err = apply(d, next.mode, next.episode);
 	if (err < 0)
 		return err;
 	d->state = next;
 	*changed = true;
-	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "saving %s: %s (the kernel table still records the mode)",
-		    d->state_path, strerror(-err));
 	notify_status(d);
-	return 0;
+	return save_state(d);
 }
 
 /*
@@ -238,7 +262,7 @@ int
 kd_release(struct kd *d, const char *episode, const char *by,
     const char *reason)
 {
-	struct kk_state next;
+	struct kk_state next, prev;
 	char id[KK_EPISODE_HEX + 1];
 	json_t *o;
 	int err;
@@ -253,12 +277,28 @@ kd_release(struct kd *d, const char *episode, const char *by,
 	memset(&next, 0, sizeof(next));
 	next.mode = KK_MODE_OPEN;
 	next.since = time(NULL);
-	snprintf(next.by, sizeof(next.by), "%s", by);
-	snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+	kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
+	kk_text_clean(next.reason, sizeof(next.reason), reason ? reason : "",
+	    reason ? strlen(reason) : 0);
+	prev = d->state;
 	d->state = next;
-	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
-		    strerror(-err));
+	if ((err = save_state(d)) < 0) {
+		/*
+		 * state.json still says quarantined: put the table back, so
+		 * that a release is either done and saved or not done.
+		 */
+		char why[sizeof(d->nft.err)];
+
+		snprintf(why, sizeof(why), "%s", d->nft.err);
+		d->state = prev;
+		d->state_dirty = false;
+		if (apply(d, prev.mode, prev.episode) < 0)
+			kk_log(LOG_CRIT, KK_MID_APPLY,
+			    "release not saved and %s could not be restored: %s",
+			    kk_mode_name(prev.mode), d->nft.err);
+		snprintf(d->nft.err, sizeof(d->nft.err), "%s", why);
+		return err;
+	}
 	o = json_pack("{s:s, s:s}", "episode", episode, "by", by);
 	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR,
@@ -272,9 +312,14 @@ static void
 actor_of(const struct kk_cred *c, pid_t pid, char *buf, size_t len)
 {
 	struct passwd *pw = getpwuid(c->uid);
+	char name[KK_NAME_MAX] = "?";
 
-	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)c->uid,
-	    pw ? pw->pw_name : "?", (int)pid);
+	/* a name from NSS is not necessarily text */
+	if (pw != NULL)
+		kk_text_clean(name, sizeof(name), pw->pw_name,
+		    strlen(pw->pw_name));
+	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)c->uid, name,
+	    (int)pid);
 }
 
 static json_t *
@@ -326,26 +371,71 @@ kd_status(struct kd *d)
 	return o;
 }
 
+/*
+ * The staff's message is checked here, at the boundary: text only (no
+ * control characters, valid UTF-8), cut to KK_TEXT_MAX - 1 bytes on a
+ * character boundary.  NULL with *why set when it is not text.
+ */
+static const char *
+disconnect_message(json_t *req, char *buf, size_t len, bool *cut,
+    char *why, size_t whylen)
+{
+	json_t *v = json_object_get(req, "message");
+	size_t bad;
+	int r;
+
+	*cut = false;
+	if (v == NULL || json_is_null(v))
+		return "staff disconnect button";
+	if (!json_is_string(v)) {
+		snprintf(why, whylen, "message must be a string");
+		return NULL;
+	}
+	r = kk_text_check(json_string_value(v), json_string_length(v), &bad);
+	if (r < 0) {
+		snprintf(why, whylen, "message %s (byte %zu)",
+		    kk_text_problem(r), bad);
+		return NULL;
+	}
+	*cut = kk_text_copy(buf, len, json_string_value(v),
+	    json_string_length(v)) == 1;
+	return buf;
+}
+
 static json_t *
 do_disconnect(struct kd *d, const char *actor, json_t *req)
 {
-	const char *msg = json_string_value(json_object_get(req, "message"));
 	enum kk_mode mode = d->policy->disconnect_mode;
 	char since[32] = "", report[KK_EPISODE_HEX + 1] = "";
-	bool changed;
+	char text[KK_TEXT_MAX], why[96];
+	const char *msg;
+	bool changed, cut;
 	json_t *o;
 	int err;
 
-	err = kd_enter_mode(d, mode, actor, msg ? msg : "staff disconnect button",
-	    &changed);
+	msg = disconnect_message(req, text, sizeof(text), &cut, why,
+	    sizeof(why));
+	if (msg == NULL) {
+		kk_log(LOG_WARNING, KK_MID_REFUSED, "disconnect by %s refused: %s",
+		    actor, why);
+		kd_audit(d, actor, "disconnect", "refused: malformed",
+		    json_pack("{s:s}", "error", why));
+		return error_reply("malformed", why);
+	}
+	err = kd_enter_mode(d, mode, actor, msg, &changed);
 	if (err < 0) {
+		const char *what = d->state_dirty ? "save-failed" : "apply-failed";
+
 		kk_log(LOG_ERR, KK_MID_APPLY, "disconnect by %s failed: %s",
 		    actor, d->nft.err[0] ? d->nft.err : strerror(-err));
-		kd_audit(d, actor, "disconnect", "failed", json_pack("{s:s}",
+		kd_audit(d, actor, "disconnect", "failed", json_pack("{s:s, s:s}",
+		    "reason", what,
 		    "error", d->nft.err[0] ? d->nft.err : strerror(-err)));
-		return error_reply("apply-failed", d->nft.err[0] ? d->nft.err :
+		return error_reply(what, d->nft.err[0] ? d->nft.err :
 		    strerror(-err));
 	}
+	if (!json_is_string(json_object_get(req, "message")))
+		msg = NULL;
 	kk_log(LOG_NOTICE, KK_MID_APPLY,
 	    "disconnect by %s: %s, episode %s (%s; last apply+verify %llu us)",
 	    actor, kk_mode_name(d->state.mode), d->state.episode,
@@ -361,10 +451,10 @@ do_disconnect(struct kd *d, const char *actor, json_t *req)
 		    d->outbox_dir);
 	json_decref(o);
 	kk_rfc3339(d->state.since, since, sizeof(since));
-	return json_pack("{s:b, s:s, s:s, s:s, s:b, s:s?, s:{s:s, s:s, s:s}}",
+	return json_pack("{s:b, s:s, s:s, s:s, s:b, s:b, s:s?, s:{s:s, s:s, s:s}}",
 	    "ok", 1, "mode", kk_mode_name(d->state.mode),
 	    "episode", d->state.episode, "since", since, "already", !changed,
-	    "report", report[0] ? report : NULL, "contact",
+	    "message_cut", cut, "report", report[0] ? report : NULL, "contact",
 	    "desk", d->policy->contact_desk, "phone", d->policy->contact_phone,
 	    "email", d->policy->contact_email);
 }
@@ -662,8 +752,57 @@ on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 }
 
 /*
+ * A state.json that does not load (unparseable, invalid, unreadable) says
+ * nothing about what the host should be: fail closed.  The host comes up
+ * isolated with a new episode (a release stockpiled for an old one must
+ * not fit), the file is kept aside as evidence, and the CSIRT is alerted.
+ */
+static void
+state_unreadable(struct kd *d, int load_err, struct kk_state *st,
+    char *kept, size_t keptlen)
+{
+	int err;
+
+	kept[0] = '\0';
+	if (load_err != -ENOENT &&
+	    (err = kk_state_set_aside(d->state_path, time(NULL), kept,
+	    keptlen)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "cannot keep %s aside: %s",
+		    d->state_path, strerror(-err));
+	kk_log(LOG_CRIT, KK_MID_TAMPER,
+	    "%s cannot be loaded (%s): failing closed to isolated%s%s",
+	    d->state_path, load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), kept[0] ? "; kept as " : "", kept);
+	kd_audit(d, "kakurid", "state-load", "corrupt", json_pack(
+	    "{s:s, s:s?}", "error", load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), "kept", kept[0] ? kept : NULL));
+	memset(st, 0, sizeof(*st));
+	st->mode = KK_MODE_ISOLATED;
+	st->since = time(NULL);
+	snprintf(st->by, sizeof(st->by), "kakurid (state file unreadable)");
+	snprintf(st->reason, sizeof(st->reason),
+	    "state.json could not be loaded: failed closed");
+}
+
+static void
+alert_state_unreadable(struct kd *d, const char *kept)
+{
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", "kakurid",
+	    "result", "state-unreadable", "kept", kept[0] ? kept : NULL);
+	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "could not queue the tamper alert in %s", d->outbox_dir);
+	json_decref(o);
+}
+
+/*
  * Decide the mode at start from state.json and the kernel's table, and
  * re-apply it.  When they disagree the stricter one wins: fail closed.
+ * A state file that does not load means isolated (state_unreadable).
  */
 static int
 adopt(struct kd *d, bool restore)
@@ -671,24 +810,22 @@ adopt(struct kd *d, bool restore)
 	struct kk_nft_table_info ti;
 	struct kk_state st;
 	const char *source = "state";
+	char kept[PATH_MAX + 64] = "";
+	bool unreadable;
 	int err;
 
 	memset(&st, 0, sizeof(st));
 	err = kk_state_load(d->state_path, &st);
-	if (err == -EBADMSG) {
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "%s is corrupt; trusting the kernel table", d->state_path);
-		kd_audit(d, "kakurid", "state-load", "corrupt", NULL);
-		memset(&st, 0, sizeof(st));
-	} else if (err < 0 && err != -ENOENT) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s: %s", d->state_path,
-		    strerror(-err));
+	unreadable = err < 0 && err != -ENOENT;
+	if (unreadable) {
+		state_unreadable(d, err, &st, kept, sizeof(kept));
+		source = "fail-closed";
 	}
 	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
 		return err;
 	}
-	if (ti.exists && ti.has_mode && ti.mode > st.mode) {
+	if (!unreadable && ti.exists && ti.has_mode && ti.mode > st.mode) {
 		st.mode = ti.mode;
 		snprintf(st.episode, sizeof(st.episode), "%s", ti.episode);
 		snprintf(st.by, sizeof(st.by), "kernel table (state file behind)");
@@ -710,9 +847,9 @@ adopt(struct kd *d, bool restore)
 		    "error", d->nft.err));
 		return err;
 	}
-	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
-		    strerror(-err));
+	save_state(d);
+	if (unreadable)
+		alert_state_unreadable(d, kept);
 	kk_log(LOG_NOTICE, KK_MID_START,
 	    "%s: %s%s%s (from %s; table %s, protection %s) applied and verified in %llu us",
 	    restore ? "restore" : "start", kk_mode_name(st.mode),

@@ -127,9 +127,13 @@ copy_str(json_t *o, const char *key, char *dst, size_t dstlen, bool required)
 	if (!json_is_string(v))
 		return -EBADMSG;
 	s = json_string_value(v);
-	if (strlen(s) >= dstlen)
+	if (json_string_length(v) >= dstlen)
 		return -EBADMSG;
-	strcpy(dst, s);
+	/*
+	 * jansson checked UTF-8.  A control character (written by an older
+	 * version) is not a reason to lose the state: it is replaced.
+	 */
+	kk_text_clean(dst, dstlen, s, json_string_length(v));
 	return 0;
 }
 
@@ -213,6 +217,9 @@ kk_state_save(const char *path, const struct kk_state *s)
 	/* never write what kk_state_load would refuse at the next start */
 	if (s->mode != KK_MODE_OPEN && !is_episode(s->episode))
 		return -EINVAL;
+	if ((r = kk_text_check(s->by, strlen(s->by), NULL)) < 0 ||
+	    (r = kk_text_check(s->reason, strlen(s->reason), NULL)) < 0)
+		return r;
 	root = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:b}",
 	    "v", 1, "mode", kk_mode_name(s->mode), "episode", s->episode,
 	    "since", (json_int_t)s->since, "by", s->by, "reason", s->reason,
@@ -231,4 +238,34 @@ kk_state_save(const char *path, const struct kk_state *s)
 out:
 	free(text);
 	return r;
+}
+
+/*
+ * Keeps a state file that could not be loaded as evidence, renamed to
+ * PATH.corrupt-<UTC time> (-2, -3, ... when that name is taken; never
+ * replacing a file).  The name it got is written to kept.
+ */
+int
+kk_state_set_aside(const char *path, time_t now, char *kept, size_t keptlen)
+{
+	char stamp[32], name[PATH_MAX];
+	struct tm tm;
+	int i, r = -EEXIST;
+
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0)
+		return -EINVAL;
+	for (i = 1; i <= 16 && r == -EEXIST; i++) {
+		if ((i == 1 ? snprintf(name, sizeof(name), "%s.corrupt-%s",
+		    path, stamp) : snprintf(name, sizeof(name),
+		    "%s.corrupt-%s-%d", path, stamp, i)) >= (int)sizeof(name))
+			return -ENAMETOOLONG;
+		r = renameat2(AT_FDCWD, path, AT_FDCWD, name,
+		    RENAME_NOREPLACE) < 0 ? -errno : 0;
+	}
+	if (r < 0)
+		return r;
+	if (kept != NULL && keptlen > 0)
+		snprintf(kept, keptlen, "%s", name);
+	return fsync_dir_of(path);
 }

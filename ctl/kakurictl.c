@@ -209,13 +209,18 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 	const char *message = NULL;
 	struct kk_guidance g;
 	json_t *resp, *contact;
-	int ret;
+	size_t bad;
+	int ret, r;
 
 	if (parse_json_flag(c, argc, argv, "m:", disconnect_opt,
 	    &message) != argc)
 		return EX_USAGE;
-	if (message && strlen(message) >= KK_TEXT_MAX) {
-		fail_line("message too long (at most %d bytes)", KK_TEXT_MAX - 1);
+	/* kakurid checks it too; here the employee learns why at once */
+	if (message && (r = kk_text_check(message, strlen(message),
+	    &bad)) < 0) {
+		fail_line("the message %s (byte %zu); nothing was sent: press "
+		    "disconnect again with plain text or without -m",
+		    kk_text_problem(r), bad);
 		return EX_USAGE;
 	}
 	ret = ctl_call(c, json_pack("{s:s, s:s?}", "cmd", "disconnect", "message",
@@ -238,6 +243,9 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 	g.email = str_or(contact, "email", "");
 	g.message = message;
 	kk_guidance_print(stdout, kk_guidance_lang(), &g);
+	if (json_is_true(json_object_get(resp, "message_cut")))
+		fprintf(stderr, "kakurictl: note: the message was recorded "
+		    "shortened to %d bytes\n", KK_TEXT_MAX - 1);
 	json_decref(resp);
 	return EX_DONE;
 }

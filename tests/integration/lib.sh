@@ -254,3 +254,41 @@ send() {
 send_result() {
 	send "$@" 2>/dev/null | jq -r '.receipts[0] | if .result == "done" then "done" else (.reason // .result) end' 2>/dev/null
 }
+
+# --- the local side (issue 8): raw control frames, other uids, bounded polls ---
+# raw_frame FILE: FILE's bytes as one control frame (4-byte big-endian length)
+raw_frame() {
+	local n
+	n=$(stat -c %s "$1")
+	printf "\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))"
+	printf "\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))"
+	cat "$1"
+}
+# raw_request FILE [setpriv options...]: sends FILE as one request (as
+# another uid with setpriv options), prints the answer's body
+raw_request() {
+	local f=$1; shift
+	if [ $# -gt 0 ]; then
+		raw_frame "$f" | setpriv "$@" timeout 5 socat -t 3 - UNIX-CONNECT:"$SOCK" 2>/dev/null | tail -c +5
+	else
+		raw_frame "$f" | timeout 5 socat -t 3 - UNIX-CONNECT:"$SOCK" 2>/dev/null | tail -c +5
+	fi
+}
+# setpriv options for a member of staff_group ("users", gid 100) and for
+# a user outside it; different uids from the default outsider (65534)
+STAFF_ID=(--reuid=4242 --regid=4242 --groups=100)
+NOBODY_ID=(--reuid=65534 --regid=65534 --clear-groups)
+as_staff() { setpriv "${STAFF_ID[@]}" "$@"; }
+as_nobody() { setpriv "${NOBODY_ID[@]}" "$@"; }
+# wait_for SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds
+wait_for() {
+	local limit=$1 end; shift
+	end=$(($(date +%s%N) + limit * 1000000000))
+	while [ "$(date +%s%N)" -lt "$end" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	"$@" >/dev/null 2>&1
+}
+# ja SHIFT K: SHIFT ASCII bytes, then K three-byte characters (あ)
+ja() { local s; s=$(printf '%*s' "$1" '' | tr ' ' x); printf '%s' "$s"; printf 'あ%.0s' $(seq 1 "$2"); }
