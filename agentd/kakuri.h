@@ -208,18 +208,39 @@ int kk_state_set_aside(const char *path, time_t now, char *kept,
     size_t keptlen);
 int kk_write_file_atomic(const char *path, const void *data, size_t len,
     mode_t mode);
+/* fsync of the directory path is in (after a rename or a create there) */
+int kk_fsync_dir_of(const char *path);
 
-/* audit.c: append-only, hash-chained timeline. */
+/*
+ * audit.c: append-only, hash-chained timeline.  Lines are capped (text
+ * fields cut on character boundaries); past max_bytes the file is rotated
+ * (PATH -> PATH.1 -> ... PATH.keep) and the chain goes on in the new file
+ * from the last hash of the previous one.
+ */
+#define KK_AUDIT_LINE_MAX	4096	/* bytes of one line, newline excluded */
+#define KK_AUDIT_FIELD_MAX	512	/* bytes of one text field before escaping */
+#define KK_AUDIT_KEEP_MAX	16	/* rotated files kept, at most */
 struct kk_audit {
 	int fd;
 	unsigned char last[32];		/* SHA-256 of the last line */
 	unsigned long lines;
+	off_t size;			/* of the current file */
+	uint64_t max_bytes;		/* rotate beyond this; 0: never */
+	unsigned keep;			/* PATH.1 .. PATH.keep */
+	char path[PATH_MAX];
 };
 #define KK_AUDIT_GENESIS \
 	"0000000000000000000000000000000000000000000000000000000000000000"
 int kk_audit_open(struct kk_audit *a, const char *path);
 void kk_audit_close(struct kk_audit *a);
-/* Appends one event; extra (may be NULL) is a JSON object merged in. */
+void kk_audit_set_limits(struct kk_audit *a, uint64_t max_bytes,
+    unsigned keep);
+/*
+ * Appends one event; extra (may be NULL, not consumed) is a JSON object
+ * merged in.  Strings are cleaned (kk_text_clean) and cut to
+ * KK_AUDIT_FIELD_MAX bytes; a line still over KK_AUDIT_LINE_MAX loses its
+ * extra fields ("cut": true).  A failed write leaves the file as it was.
+ */
 struct json_t;
 int kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
     const char *result, const char *episode, struct json_t *extra);
@@ -231,8 +252,79 @@ int kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
  */
 int kk_audit_verify(const char *buf, size_t len, const char *first_prev,
     size_t *bad);
+/* The same, one line at a time (a stream): 0 or -EBADMSG for this line. */
+struct kk_audit_chain {
+	char expect[65];
+};
+void kk_audit_chain_init(struct kk_audit_chain *c, const char *first_prev);
+int kk_audit_chain_line(struct kk_audit_chain *c, const char *line,
+    size_t len);
+
+/*
+ * The tail of the timeline, read from the end in bounded chunks across
+ * the rotated files: the last max_lines lines (0: no limit) not older than
+ * since (0: no limit).  Memory does not depend on the size of the log.
+ * first_prev anchors the first line: the hash of the line before it, or
+ * KK_AUDIT_GENESIS at the very beginning; when older files were rotated
+ * away, the first line's own "prev" (anchor "rotated").  head is the hash
+ * of the last line, as the writer holds it.
+ */
+struct kk_audit_tail {
+	int fd[KK_AUDIT_KEEP_MAX + 1];	/* oldest first */
+	off_t pos[KK_AUDIT_KEEP_MAX + 1];
+	off_t end[KK_AUDIT_KEEP_MAX + 1];
+	size_t nfiles;
+	size_t cur;
+	uint64_t bytes;			/* in all */
+	char first_prev[65];
+	char head[65];
+	const char *anchor;		/* "genesis", "line" or "rotated" */
+	unsigned long long first_seq;	/* 0: not known */
+	bool truncated;			/* older lines were left out */
+};
+int kk_audit_tail_open(const struct kk_audit *a, unsigned long max_lines,
+    time_t since, struct kk_audit_tail *t);
+/* Up to len bytes of the tail; 0 at its end. */
+ssize_t kk_audit_tail_read(struct kk_audit_tail *t, void *buf, size_t len);
+void kk_audit_tail_close(struct kk_audit_tail *t);
+
+/*
+ * Refusals (a request that was not allowed, not understood, or not even
+ * accepted) counted per uid and interval: the first few of each uid are
+ * recorded one by one, the rest only counted, and the interval ends in one
+ * summary.  So a flood costs a bounded number of lines per uid.
+ */
+#define KK_REFUSAL_UIDS		32	/* uids counted one by one */
+#define KK_REFUSAL_REASONS	8	/* reason words per uid */
+#define KK_REFUSAL_DETAILED	3	/* recorded in full, per uid and interval */
+struct kk_refusal_uid {
+	uid_t uid;
+	unsigned long count;
+	unsigned long detailed;
+	const char *reason[KK_REFUSAL_REASONS];	/* static strings */
+	unsigned long by_reason[KK_REFUSAL_REASONS];
+};
+struct kk_refusals {
+	struct kk_refusal_uid u[KK_REFUSAL_UIDS];
+	size_t n;
+	unsigned long other_uids;	/* refusals of uids past the table */
+	unsigned long total;
+	unsigned long suppressed;	/* counted, not recorded in full */
+};
+void kk_refusals_init(struct kk_refusals *r);
+/* Counts one; true when this one should be recorded in full. */
+bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
+/*
+ * The interval's summary ({"refused": N, "not_recorded": M, "uids":
+ * [{"uid", "count", "reasons": {...}}...]}) and a fresh interval; NULL
+ * when nothing went unrecorded (every refusal has its own line).
+ */
+struct json_t *kk_refusals_summary(struct kk_refusals *r);
+
 void kk_sha256(const void *data, size_t len, unsigned char out[32]);
 void kk_sha256_hex(const void *data, size_t len, char out[65]);
+/* SHA-256 of len bytes of fd from off, in bounded chunks. */
+int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
 
 /* util.c */
 int kk_rfc3339(time_t t, char *buf, size_t len);

@@ -39,8 +39,8 @@ kk_episode_new(char out[KK_EPISODE_HEX + 1])
 	return 0;
 }
 
-static int
-fsync_dir_of(const char *path)
+int
+kk_fsync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];
 	char *slash;
@@ -108,7 +108,7 @@ kk_write_file_atomic(const char *path, const void *data, size_t len,
 		r = -errno;
 		goto fail;
 	}
-	return fsync_dir_of(path);
+	return kk_fsync_dir_of(path);
 fail:
 	if (fd >= 0)
 		close(fd);
@@ -267,5 +267,5 @@ kk_state_set_aside(const char *path, time_t now, char *kept, size_t keptlen)
 		return r;
 	if (kept != NULL && keptlen > 0)
 		snprintf(kept, keptlen, "%s", name);
-	return fsync_dir_of(path);
+	return kk_fsync_dir_of(path);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * SHA-256 through OpenSSL's one-shot digest functions: EVP would load
@@ -70,6 +71,36 @@ kk_sha256_hex(const void *data, size_t len, char out[65])
 		out[2 * i + 1] = hex[md[i] & 0xf];
 	}
 	out[64] = '\0';
+}
+
+int
+kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char buf[16384], md[32];
+	SHA256_CTX c;
+	ssize_t n;
+	size_t i;
+
+	SHA256_Init(&c);
+	while (len > 0) {
+		n = pread(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len :
+		    sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		SHA256_Update(&c, buf, (size_t)n);
+		off += n;
+		len -= n;
+	}
+	SHA256_Final(md, &c);
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+	return 0;
 }
 
 int
