@@ -705,6 +705,26 @@ open_rotated(const struct kk_audit *a, unsigned n, off_t *end)
 	return fd;
 }
 
+/*
+ * The current file, by its name: what is on disk is what is shown.  The
+ * file kakurid writes ends at a->size, where head is; a file put in its
+ * place ends where it ends, and its last line will not match head.
+ */
+static int
+open_current(const struct kk_audit *a, int *fd, off_t *end)
+{
+	struct stat st, mine;
+
+	*fd = open(a->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st) < 0 || fstat(a->fd, &mine) < 0)
+		return -errno;
+	*end = st.st_dev == mine.st_dev && st.st_ino == mine.st_ino &&
+	    a->size <= st.st_size ? a->size : st.st_size;
+	return 0;
+}
+
 /* first_prev and anchor for a tail starting at off of file f (0 = current). */
 static int
 anchor_tail(const struct kk_audit *a, struct kk_audit_tail *t, int fds[],
@@ -771,12 +791,8 @@ kk_audit_tail_open(const struct kk_audit *a, unsigned long max_lines,
 		return -ENOMEM;
 	for (f = 0; f <= a->keep && f <= KK_AUDIT_KEEP_MAX; f++) {
 		if (f == 0) {
-			fds[0] = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
-			ends[0] = a->size;
-			if (fds[0] < 0) {
-				r = -errno;
+			if ((r = open_current(a, &fds[0], &ends[0])) < 0)
 				goto out;
-			}
 		} else if ((fds[f] = open_rotated(a, (unsigned)f,
 		    &ends[f])) < 0) {
 			r = fds[f];

@@ -29,8 +29,28 @@
 #define KK_NAME_MAX		64	/* user and group names */
 #define KK_TEXT_MAX		256	/* free text: reasons, contact lines */
 #define KK_EPISODE_HEX		32	/* 128-bit episode id, hex */
-#define KK_CONTROL_MAX_CONN	32	/* concurrent control connections */
-#define KK_CONTROL_IDLE_USEC	(5ULL * 1000000ULL)
+/*
+ * The control socket (authz.c, control.c): connections in all, for users
+ * outside staff_group together and each, for each staff member, and what
+ * root keeps for itself; the time to send a request (1 s outside the
+ * staff), then to take the answer; the size of a request.
+ */
+#define KK_CONTROL_MAX_CONN		64
+#define KK_CONTROL_OTHER_MAX		16
+#define KK_CONTROL_OTHER_PER_UID	4
+#define KK_CONTROL_STAFF_MAX		40
+#define KK_CONTROL_STAFF_PER_UID	8
+#define KK_CONTROL_ROOT_RESERVED	8
+#define KK_CONTROL_IDLE_USEC		(5ULL * 1000000ULL)
+#define KK_CONTROL_OTHER_IDLE_USEC	(1ULL * 1000000ULL)
+#define KK_CONTROL_REPLY_IDLE_USEC	(10ULL * 1000000ULL)
+#define KK_CONTROL_OTHER_FRAME_MAX	(64 * 1024)
+/* refusals are summarised, signed commands from one uid limited, per interval */
+#define KK_REFUSAL_INTERVAL_USEC	(10ULL * 1000000ULL)
+#define KK_APPLY_PER_INTERVAL		5
+/* kakurictl log: lines by default, bytes per frame of the stream */
+#define KK_LOG_DEFAULT_LINES		1000
+#define KK_LOG_FRAME			(64 * 1024)
 
 enum kk_mode {
 	KK_MODE_OPEN = 0,
@@ -122,6 +142,10 @@ struct kk_policy {
 	int freeze_timeout;		/* seconds to wait for "frozen" */
 	int collect_timeout;		/* seconds for a whole collect */
 	int collect_max_mb;		/* MiB of collect output */
+
+	/* audit { } */
+	int audit_max_mb;		/* rotate audit.log past this */
+	int audit_keep;			/* rotated files kept */
 };
 
 /* parse.c */
@@ -191,6 +215,24 @@ const char *kk_op_name(enum kk_op op);
  */
 int kk_authz_local(enum kk_op op, const struct kk_cred *c, bool staff_known,
     gid_t staff_gid);
+bool kk_cred_is_staff(const struct kk_cred *c, bool staff_known,
+    gid_t staff_gid);
+enum kk_peer_class {
+	KK_PEER_ROOT,
+	KK_PEER_STAFF,
+	KK_PEER_OTHER,
+	KK_PEER__MAX,
+};
+enum kk_peer_class kk_peer_class(const struct kk_cred *c, bool staff_known,
+    gid_t staff_gid);
+/*
+ * Whether one more connection of class cls may be accepted, given what is
+ * open: 0, -EUSERS (its uid's quota is used) or -EBUSY (its class's).
+ */
+int kk_control_admit(enum kk_peer_class cls, unsigned uid_open,
+    const unsigned class_open[KK_PEER__MAX], unsigned total_open);
+uint64_t kk_control_deadline(enum kk_peer_class cls);
+size_t kk_control_frame_max(enum kk_peer_class cls);
 
 /* state.c: the persisted quarantine state (state.json). */
 struct kk_state {
@@ -210,6 +252,16 @@ int kk_write_file_atomic(const char *path, const void *data, size_t len,
     mode_t mode);
 /* fsync of the directory path is in (after a rename or a create there) */
 int kk_fsync_dir_of(const char *path);
+/*
+ * Disk space kept for the writes that must not fail: kk_write_file_atomic
+ * and kk_replay_record give the reserve file back and try again once when
+ * they hit ENOSPC.  kk_reserve_init registers (and makes) it; without it
+ * they behave as before.
+ */
+#define KK_RESERVE_BYTES	(2 * 1024 * 1024)
+int kk_reserve_init(const char *path, off_t size);
+int kk_reserve_ensure(void);
+int kk_reserve_release(void);
 
 /*
  * audit.c: append-only, hash-chained timeline.  Lines are capped (text

@@ -90,6 +90,9 @@ kd_audit(struct kd *d, const char *actor, const char *action, const char *result
 {
 	int err;
 
+	/* from the policy in force (SIGHUP may change it) */
+	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
+	    (unsigned)d->policy->audit_keep);
 	err = kk_audit_append(&d->audit, actor, action, result,
 	    d->state.episode, extra);
 	if (err < 0)
@@ -308,20 +311,6 @@ kd_release(struct kd *d, const char *episode, const char *by,
 	return 0;
 }
 
-static void
-actor_of(const struct kk_cred *c, pid_t pid, char *buf, size_t len)
-{
-	struct passwd *pw = getpwuid(c->uid);
-	char name[KK_NAME_MAX] = "?";
-
-	/* a name from NSS is not necessarily text */
-	if (pw != NULL)
-		kk_text_clean(name, sizeof(name), pw->pw_name,
-		    strlen(pw->pw_name));
-	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)c->uid, name,
-	    (int)pid);
-}
-
 static json_t *
 error_reply(const char *reason, const char *message)
 {
@@ -403,7 +392,8 @@ disconnect_message(json_t *req, char *buf, size_t len, bool *cut,
 }
 
 static json_t *
-do_disconnect(struct kd *d, const char *actor, json_t *req)
+do_disconnect(struct kd *d, const struct kk_cred *cred, pid_t pid,
+    const char *actor, json_t *req)
 {
 	enum kk_mode mode = d->policy->disconnect_mode;
 	char since[32] = "", report[KK_EPISODE_HEX + 1] = "";
@@ -416,9 +406,7 @@ do_disconnect(struct kd *d, const char *actor, json_t *req)
 	msg = disconnect_message(req, text, sizeof(text), &cut, why,
 	    sizeof(why));
 	if (msg == NULL) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED, "disconnect by %s refused: %s",
-		    actor, why);
-		kd_audit(d, actor, "disconnect", "refused: malformed",
+		kd_control_refused(d, cred->uid, pid, "disconnect", "malformed",
 		    json_pack("{s:s}", "error", why));
 		return error_reply("malformed", why);
 	}
@@ -459,76 +447,52 @@ do_disconnect(struct kd *d, const char *actor, json_t *req)
 	    "email", d->policy->contact_email);
 }
 
-/* The tail of the audit log that fits a frame, with its anchor. */
+/*
+ * The tail of the audit log: the last "lines" lines (default
+ * KK_LOG_DEFAULT_LINES, 0 for all) not older than "since" (seconds since
+ * 1970).  The answer announces the bytes and the anchor; control.c sends
+ * the lines after it, read from the end of the log in bounded chunks, so
+ * the size of the log does not decide what kakurid holds in memory.
+ */
 static json_t *
-log_reply(struct kd *d)
+log_reply(struct kd *d, json_t *req)
 {
-	const size_t cap = KK_FRAME_MAX - 4096;
-	char prev[65] = KK_AUDIT_GENESIS;
-	struct stat st;
-	char *buf = NULL, *start;
-	size_t len, first = 1;
-	ssize_t n;
-	json_t *o = NULL;
-	int fd;
+	json_t *jn = json_object_get(req, "lines"), *js = json_object_get(req,
+	    "since");
+	unsigned long lines = KK_LOG_DEFAULT_LINES;
+	struct kk_audit_tail *t;
+	time_t since = 0;
+	json_t *o;
+	int err;
 
-	fd = open(d->audit_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		if (fd >= 0)
-			close(fd);
+	if ((jn != NULL && (!json_is_integer(jn) || json_integer_value(jn) < 0)) ||
+	    (js != NULL && (!json_is_integer(js) || json_integer_value(js) < 0)))
+		return error_reply("malformed",
+		    "log takes \"lines\" and \"since\" as numbers >= 0");
+	if (jn != NULL)
+		lines = (unsigned long)json_integer_value(jn);
+	if (js != NULL)
+		since = (time_t)json_integer_value(js);
+	if ((t = malloc(sizeof(*t))) == NULL)
+		return error_reply("io", "out of memory");
+	err = kk_audit_tail_open(&d->audit, lines, since, t);
+	if (err < 0) {
+		free(t);
+		kk_log(LOG_ERR, KK_MID_ERROR, "reading %s: %s", d->audit_path,
+		    strerror(-err));
 		return error_reply("io", "cannot read the audit log");
 	}
-	len = (size_t)st.st_size;
-	buf = malloc(len + 1);
-	if (buf == NULL)
-		goto out;
-	n = pread(fd, buf, len, 0);
-	if (n < 0)
-		goto out;
-	len = (size_t)n;
-	buf[len] = '\0';
-	start = buf;
-	/* too long for one frame: send the tail, anchored by the hash of the line before */
-	if (len > cap) {
-		char *p = buf + len - cap, *q;
-
-		while (*p && *p != '\n')
-			p++;
-		if (*p)
-			p++;
-		for (q = buf; q < p; q++)
-			if (*q == '\n')
-				first++;
-		/* the line before p */
-		{
-			char *e = p - 1, *b = e;
-
-			while (b > buf && b[-1] != '\n')
-				b--;
-			kk_sha256_hex(b, (size_t)(e - b), prev);
-		}
-		start = p;
+	o = json_pack("{s:b, s:I, s:s, s:s, s:s, s:I, s:b}", "ok", 1,
+	    "stream", (json_int_t)t->bytes, "first_prev", t->first_prev,
+	    "anchor", t->anchor, "head", t->head,
+	    "first_line", (json_int_t)t->first_seq, "truncated", t->truncated);
+	if (o == NULL || kk_control_stream(d, d->control_serial, t) < 0) {
+		kk_audit_tail_close(t);
+		free(t);
+		json_decref(o);
+		return error_reply("io", "cannot send the audit log");
 	}
-	{
-		/* the hash kakurid holds in memory anchors the last line too */
-		static const char hex[] = "0123456789abcdef";
-		char head[65];
-		int i;
-
-		for (i = 0; i < 32; i++) {
-			head[2 * i] = hex[d->audit.last[i] >> 4];
-			head[2 * i + 1] = hex[d->audit.last[i] & 0xf];
-		}
-		head[64] = '\0';
-		o = json_pack("{s:b, s:s, s:s, s:I, s:b, s:s}", "ok", 1,
-		    "lines", start, "first_prev", prev,
-		    "first_line", (json_int_t)first, "truncated", start != buf,
-		    "head", head);
-	}
-out:
-	close(fd);
-	free(buf);
-	return o ? o : error_reply("io", "cannot read the audit log");
+	return o;
 }
 
 /* A signed command from `kakurictl apply` that waited for a worker. */
@@ -552,45 +516,42 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	json_t *resp;
 	int err;
 
-	actor_of(cred, pid, actor, sizeof(actor));
+	/* refusals are counted per uid (control.c): a flood is one line */
 	cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
 	if (cmd == NULL) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: malformed request from %s",
-		    actor);
-		kd_audit(d, actor, "control", "refused: malformed", NULL);
+		kd_control_refused(d, cred->uid, pid, "control", "malformed",
+		    NULL);
 		return error_reply("malformed", "request must be a JSON object with \"cmd\"");
 	}
 	if (kk_op_parse(cmd, &op) < 0) {
-		kd_audit(d, actor, "control", "refused: unknown-command",
-		    json_pack("{s:s}", "cmd", cmd));
+		kd_control_refused(d, cred->uid, pid, "control",
+		    "unknown-command", json_pack("{s:s}", "cmd", cmd));
 		return error_reply("unknown-command", "unknown command");
 	}
 	err = kk_authz_local(op, cred, d->staff_known, d->staff_gid);
 	if (err == -EACCES) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED,
-		    "%s asked for %s: refused, needs a CSIRT-signed command",
-		    actor, cmd);
-		kd_audit(d, actor, cmd, "refused: signature-required", NULL);
+		kd_control_refused(d, cred->uid, pid, cmd, "signature-required",
+		    NULL);
 		return error_reply("signature-required",
 		    "release is never possible locally: ask your CSIRT for a signed release token for this episode and hand it over with 'kakurictl apply FILE'");
 	}
 	if (err < 0) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED, "%s asked for %s: not authorized",
-		    actor, cmd);
-		kd_audit(d, actor, cmd, "refused: not-authorized", NULL);
+		kd_control_refused(d, cred->uid, pid, cmd, "not-authorized",
+		    NULL);
 		return error_reply("not-authorized", op == KK_OP_DISCONNECT ?
 		    "only members of the staff group and root may press disconnect" :
 		    "not authorized");
 	}
+	kk_control_actor(cred->uid, pid, actor, sizeof(actor));
 	switch (op) {
 	case KK_OP_STATUS:
 		resp = kd_status(d);
 		break;
 	case KK_OP_LOG:
-		resp = log_reply(d);
+		resp = log_reply(d, req);
 		break;
 	case KK_OP_DISCONNECT:
-		resp = do_disconnect(d, actor, req);
+		resp = do_disconnect(d, cred, pid, actor, req);
 		break;
 	case KK_OP_APPLY: {
 		/* the signature decides, exactly as for the network */
@@ -601,6 +562,14 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 
 		if (env == NULL) {
 			resp = error_reply("malformed", "apply needs \"envelope\"");
+			break;
+		}
+		/* every envelope costs a check and an audit line: bounded per uid */
+		if (!kd_control_rate_ok(d, cred->uid)) {
+			kd_control_refused(d, cred->uid, pid, "apply",
+			    "rate-limited", NULL);
+			resp = error_reply("rate-limited",
+			    "too many signed commands from this user; wait a few seconds");
 			break;
 		}
 		receipt = kd_remote_handle(d, (const uint8_t *)env, strlen(env),
@@ -616,7 +585,8 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 		break;
 	}
 	default:
-		kd_audit(d, actor, cmd, "refused: not-available", NULL);
+		kd_control_refused(d, cred->uid, pid, cmd, "not-available",
+		    NULL);
 		resp = error_reply("not-available",
 		    "this command is not available in this version of kakurid");
 		break;
@@ -868,6 +838,7 @@ static int
 setup_paths(struct kd *d)
 {
 	const char *dir = d->policy->state_dir;
+	char reserve[PATH_MAX];
 	int err;
 
 	if (snprintf(d->state_path, sizeof(d->state_path), "%s/state.json",
@@ -880,7 +851,19 @@ setup_paths(struct kd *d)
 	if ((err = mkdir_private(dir)) < 0 ||
 	    (err = mkdir_private(d->outbox_dir)) < 0)
 		return err;
-	return kk_audit_open(&d->audit, d->audit_path);
+	/* room for state, replay ids and notices when the volume fills up */
+	if (snprintf(reserve, sizeof(reserve), "%s/reserve", dir) >=
+	    (int)sizeof(reserve))
+		return -ENAMETOOLONG;
+	if ((err = kk_reserve_init(reserve, KK_RESERVE_BYTES)) < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR,
+		    "cannot set %d MiB aside in %s: %s", KK_RESERVE_BYTES >> 20,
+		    reserve, strerror(-err));
+	if ((err = kk_audit_open(&d->audit, d->audit_path)) < 0)
+		return err;
+	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
+	    (unsigned)d->policy->audit_keep);
+	return 0;
 }
 
 /*

@@ -41,6 +41,7 @@ enum key_kind {
 	KEY_SECONDS,		/* integer 0..KK_SECONDS_MAX */
 	KEY_PATHS,		/* list of absolute paths */
 	KEY_MIB,		/* integer 1..KK_MIB_MAX */
+	KEY_KEEP,		/* integer 1..KK_AUDIT_KEEP_MAX */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -128,6 +129,12 @@ static const struct key_spec evidence_keys[] = {
 	{ "collect_max_mb", KEY_MIB, 0, FIELD(collect_max_mb) },
 };
 
+/* The audit log: rotated past max_mb, keep rotated files kept. */
+static const struct key_spec audit_keys[] = {
+	{ "max_mb", KEY_MIB, 0, FIELD(audit_max_mb) },
+	{ "keep", KEY_KEEP, 0, FIELD(audit_keep) },
+};
+
 static const struct section_spec sections[] = {
 	{ "agent",	true,	agent_keys,	 nitems(agent_keys) },
 	{ "tls",	false,	tls_keys,	 nitems(tls_keys) },
@@ -138,6 +145,7 @@ static const struct section_spec sections[] = {
 	{ "nftables",	false,	nftables_keys,	 nitems(nftables_keys) },
 	{ "commands",	false,	commands_keys,	 nitems(commands_keys) },
 	{ "evidence",	false,	evidence_keys,	 nitems(evidence_keys) },
+	{ "audit",	false,	audit_keys,	 nitems(audit_keys) },
 };
 
 static const struct kk_cfg_type policy_file = {
@@ -574,6 +582,18 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 		*(int *)(void *)dst = config_setting_get_int(s);
 		rc = 0;
 		break;
+	case KEY_KEEP:
+		if (config_setting_type(s) != CONFIG_TYPE_INT ||
+		    config_setting_get_int(s) < 1 ||
+		    config_setting_get_int(s) > KK_AUDIT_KEEP_MAX) {
+			kk_cfg_fail_at(l, s, "%s must be 1-%d (files)", qname,
+			    KK_AUDIT_KEEP_MAX);
+			rc = -EINVAL;
+			goto out;
+		}
+		*(int *)(void *)dst = config_setting_get_int(s);
+		rc = 0;
+		break;
 	case KEY_SECONDS:
 		if (config_setting_type(s) != CONFIG_TYPE_INT) {
 			kk_cfg_fail_at(l, s, "%s must be a number of seconds",
@@ -787,6 +807,8 @@ kk_policy_defaults(struct kk_policy *p)
 	p->freeze_timeout = 5;
 	p->collect_timeout = 60;
 	p->collect_max_mb = 256;
+	p->audit_max_mb = 64;
+	p->audit_keep = 4;
 }
 
 int

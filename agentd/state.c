@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -65,9 +66,71 @@ kk_fsync_dir_of(const char *path)
 	return r;
 }
 
+/*
+ * The reserve: disk space in state_dir set aside for the writes that must
+ * not fail (state.json, replay ids, outbox notices).  Whoever can fill the
+ * volume (a noisy audit log, /var/tmp on the same file system) could
+ * otherwise stop a signed release from being recorded.  When one of those
+ * writes hits ENOSPC the reserve file is removed and the write tried once
+ * more; the reserve is made again when there is room for it twice over.
+ * One per process: kakurid registers it at start.
+ */
+static char reserve_path[PATH_MAX];
+static off_t reserve_size;
+
 int
-kk_write_file_atomic(const char *path, const void *data, size_t len,
-    mode_t mode)
+kk_reserve_ensure(void)
+{
+	char dir[PATH_MAX], *slash;
+	struct statvfs vfs;
+	struct stat st;
+	int fd, r;
+
+	if (reserve_path[0] == '\0')
+		return -ENOENT;
+	if (lstat(reserve_path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size >= reserve_size)
+		return 0;
+	strcpy(dir, reserve_path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	if (statvfs(slash ? dir : ".", &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * (uint64_t)reserve_size)
+		return -ENOSPC;
+	fd = open(reserve_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -errno;
+	/* glibc writes the blocks where the file system cannot allocate them */
+	r = -posix_fallocate(fd, 0, reserve_size);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r < 0)
+		unlink(reserve_path);
+	return r;
+}
+
+int
+kk_reserve_init(const char *path, off_t size)
+{
+	if (strlen(path) >= sizeof(reserve_path))
+		return -ENAMETOOLONG;
+	strcpy(reserve_path, path);
+	reserve_size = size;
+	return kk_reserve_ensure();
+}
+
+int
+kk_reserve_release(void)
+{
+	if (reserve_path[0] == '\0')
+		return -ENOENT;
+	return unlink(reserve_path) < 0 ? -errno : 0;
+}
+
+static int
+write_file_once(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
 	const char *p = data;
@@ -113,6 +176,20 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
+	return r;
+}
+
+int
+kk_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	int r;
+
+	r = write_file_once(path, data, len, mode);
+	if (r == -ENOSPC && kk_reserve_release() == 0)
+		r = write_file_once(path, data, len, mode);
+	else if (r == 0)
+		kk_reserve_ensure();
 	return r;
 }
 

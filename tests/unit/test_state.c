@@ -251,6 +251,32 @@ START_TEST(test_set_aside)
 }
 END_TEST
 
+/* The reserve is made, given back once, and made again when there is room. */
+START_TEST(test_reserve)
+{
+	char dir[PATH_MAX], path[PATH_MAX], file[PATH_MAX];
+	struct stat st;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "reserve");
+	kk_test_join(file, dir, "state.json");
+	/* nothing registered: nothing to give back */
+	ck_assert_int_eq(kk_reserve_release(), -ENOENT);
+	ck_assert_int_eq(kk_reserve_init(path, 256 * 1024), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 256 * 1024);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(kk_reserve_release(), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(kk_reserve_release(), -ENOENT);
+	/* a write that succeeds puts it back */
+	ck_assert_int_eq(kk_write_file_atomic(file, "{}", 2, 0600), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 256 * 1024);
+	kk_reserve_init("", 0);
+}
+END_TEST
+
 /* ---- strict loading ---- */
 
 START_TEST(test_load_missing)
@@ -715,6 +741,7 @@ state_suite(void)
 	tcase_add_test(tc, test_save_control_refused);
 	tcase_add_test(tc, test_load_control_cleaned);
 	tcase_add_test(tc, test_set_aside);
+	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_load_missing);
 	tcase_add_test(tc, test_load_minimal);
 	tcase_add_loop_test(tc, test_load_bad, 0,
