@@ -131,7 +131,14 @@ $(OBJDIR)/forker: tests/integration/forker.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $<
 
-TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker
+# the local attacker of issue 8: holds or floods the control socket
+$(OBJDIR)/hog: tests/integration/hog.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+
+TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
+	$(OBJDIR)/hog
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
