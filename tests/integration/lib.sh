@@ -292,3 +292,6 @@ wait_for() {
 }
 # ja SHIFT K: SHIFT ASCII bytes, then K three-byte characters (あ)
 ja() { local s; s=$(printf '%*s' "$1" '' | tr ' ' x); printf '%s' "$s"; printf 'あ%.0s' $(seq 1 "$2"); }
+# jtrue EXPR: the JSON on stdin makes EXPR true (jq -e passes on empty input)
+jtrue() { local out; out=$(jq "$1" 2>/dev/null) && [ "$out" = true ]; }
+export -f jtrue

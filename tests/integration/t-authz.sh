@@ -36,7 +36,7 @@ check "still isolated after release attempts" test "$(status_field mode)" = isol
 refute "still blocked after release attempts" reach "$EP" tcp "$NET4" 8080
 n=$(ctl log --json | jq '[.entries[] | select(.result=="refused: signature-required")] | length')
 check "every release attempt is audited ($n)" test "$n" -eq 3
-check "the outsider's disconnect attempt is audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"disconnect\" and .result==\"refused: not-authorized\")'"
+check "the outsider's disconnect attempt is audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"disconnect\" and .result==\"refused: not-authorized\")] | length > 0'"
 
 # bad input on the control socket gets an answer; the daemon keeps serving
 printf '\xff\xff\xff\xff' | timeout 2 socat - UNIX-CONNECT:"$SOCK" >/dev/null 2>&1 || true
@@ -53,7 +53,7 @@ check "SIGHUP with a broken policy: still isolated" test "$(status_field mode)" 
 check "SIGHUP with a broken policy: table still verified" test "$(status_field verified)" = true
 refute "SIGHUP with a broken policy: still blocked" reach "$EP" tcp "$NET4" 8080
 check "SIGHUP with a broken policy: management channel unchanged" reach "$PEER" tcp "$EP4" 7443
-check "SIGHUP with a broken policy: refusal audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"policy-reload\" and .result==\"refused\")'"
+check "SIGHUP with a broken policy: refusal audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"policy-reload\" and .result==\"refused\")] | length > 0'"
 # a good new policy (7445 becomes a management port) is applied atomically
 sed 's/ports = \[ 7443, 7444 \];/ports = [ 7443, 7444, 7445 ];/' "$WORK/good.conf" >"$POLICY"
 refute "before reload: CSIRT peer cannot reach 7445" reach "$PEER" tcp "$EP4" 7445

@@ -30,7 +30,7 @@ start_kakurid || fail "kakurid restarts"
 check "restart: still isolated" test "$(status_field mode)" = isolated
 check "restart: same episode re-adopted" test "$(status_field episode)" = "$EPISODE"
 check "restart: table owned again (delete refused)" bash -c "! ip netns exec $EP nft delete table inet kakuri"
-check "restart: logged as re-adopted" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action==\"start\")] | last | .readopted == true and .mode == \"isolated\"'"
+check "restart: logged as re-adopted" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"start\")] | last | .readopted == true and .mode == \"isolated\"'"
 check "restart: host isolated" blocked_both
 
 # state file corrupt: fail closed, whatever the kernel table says
@@ -42,8 +42,8 @@ check "corrupt state: a new episode (a release for the old one must not fit)" \
 	bash -c "e=\$('$KAKURICTL' -s '$SOCK' status --json | jq -r .episode); [ \"\$e\" != '$EPISODE' ] && grep -Eq '^[0-9a-f]{32}\$' <<<\"\$e\""
 check "corrupt state: the file is kept aside as evidence" bash -c "grep -l broken '$STATE'/state.json.corrupt-*"
 check "corrupt state: state.json is valid again and says isolated" test "$(jq -r .mode "$STATE/state.json")" = isolated
-check "corrupt state: logged" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"state-load\" and .result==\"corrupt\")'"
-check "corrupt state: a tamper alert is queued for the CSIRT" bash -c "cat '$STATE'/outbox/*.json | jq -se 'map(select(.type == \"tamper\" and .result == \"state-unreadable\")) | length == 1'"
+check "corrupt state: logged" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"state-load\" and .result==\"corrupt\")] | length > 0'"
+check "corrupt state: a tamper alert is queued for the CSIRT" bash -c "cat '$STATE'/outbox/*.json | jq -s . | jtrue 'map(select(.type == \"tamper\" and .result == \"state-unreadable\")) | length == 1'"
 check "corrupt state: the host is isolated" blocked_both
 EPISODE=$(status_field episode)
 stop_kakurid -TERM

@@ -63,7 +63,7 @@ ctl log --json >"$WORK/log.json" 2>/dev/null
 n=$(jq '[.entries[] | select(.result | startswith("refused"))] | length' "$WORK/log.json")
 check "the audit log does not get one line per refusal ($n lines)" test "$n" -le 10
 check "the audit summary counts the hog's refusals by uid" \
-	jq -e '[.entries[] | select(.action == "control-refusals") | .uids[] | select(.uid == 65534) | .count] | add > 100' "$WORK/log.json"
+	jtrue '[.entries[] | select(.action == "control-refusals") | .uids[] | select(.uid == 65534) | .count] | add > 100' <"$WORK/log.json"
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]

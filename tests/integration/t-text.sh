@@ -44,7 +44,7 @@ for shift in 0 1 2; do
 		msg=$(ja "$shift" "$k")
 		jq -cn --arg m "$msg" '{cmd: "disconnect", message: $m}' >"$WORK/req.json"
 		resp=$(raw_request "$WORK/req.json" "${STAFF_ID[@]}")
-		jq -e '.ok == true and .mode == "isolated"' <<<"$resp" >/dev/null 2>&1 && lens_ok=$((lens_ok + 1))
+		jtrue '.ok == true and .mode == "isolated"' <<<"$resp" && lens_ok=$((lens_ok + 1))
 		ctl status >/dev/null 2>&1 && test "$(status_field mode)" = isolated && status_ok=$((status_ok + 1))
 		test "$(state_mode)" = isolated && saved=$((saved + 1))
 		r=$(state_reason)
@@ -70,19 +70,19 @@ for m in '"a\u001b[2Jb"' '"line\nbreak"' '"tab\there"' '"\u0000"' '"bidi \u202e 
 	bad_n=$((bad_n + 1))
 	printf '{"cmd":"disconnect","message":%s}' "$m" >"$WORK/req.json"
 	resp=$(raw_request "$WORK/req.json" "${STAFF_ID[@]}")
-	jq -e '.ok == false and .error == "malformed"' <<<"$resp" >/dev/null 2>&1 && bad_refused=$((bad_refused + 1))
+	jtrue '.ok == false and .error == "malformed"' <<<"$resp" && bad_refused=$((bad_refused + 1))
 	ctl status >/dev/null 2>&1 && bad_status=$((bad_status + 1))
 done
 # raw invalid UTF-8 (a cut character) inside the JSON string
 printf '{"cmd":"disconnect","message":"\xe3\x81"}' >"$WORK/req.json"
 bad_n=$((bad_n + 1))
 resp=$(raw_request "$WORK/req.json" "${STAFF_ID[@]}")
-jq -e '.ok == false and .error == "malformed"' <<<"$resp" >/dev/null 2>&1 && bad_refused=$((bad_refused + 1))
+jtrue '.ok == false and .error == "malformed"' <<<"$resp" && bad_refused=$((bad_refused + 1))
 ctl status >/dev/null 2>&1 && bad_status=$((bad_status + 1))
 check "control characters, NUL, bidi overrides, invalid UTF-8: $bad_n of $bad_n refused as malformed ($bad_refused)" test $bad_refused -eq $bad_n
 check "status works after each ($bad_status)" test $bad_status -eq $bad_n
 check "nothing was isolated by refused messages" test "$(status_field mode)" = open
-check "the refusals are audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action == \"disconnect\" and .result == \"refused: malformed\")] | length > 0'"
+check "the refusals are audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action == \"disconnect\" and .result == \"refused: malformed\")] | length > 0'"
 out=$(as_staff "$KAKURICTL" -s "$SOCK" disconnect -m "$(printf 'a\033[2Jb')" 2>&1); rc=$?
 check "kakurictl disconnect -m with a control character: usage error (exit 2)" test $rc -eq 2
 check "... and a first line naming the problem" bash -c "head -1 <<<\"\$1\" | grep -q '^kakurictl: the message contains a control character'" _ "$out"
