@@ -137,8 +137,14 @@ $(OBJDIR)/hog: tests/integration/hog.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
 
+# a big audit log, chained as kakurid chains it, in a second
+$(OBJDIR)/mklog: tests/integration/mklog.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< -lcrypto
+
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
-	$(OBJDIR)/hog
+	$(OBJDIR)/hog $(OBJDIR)/mklog
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

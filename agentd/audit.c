@@ -563,10 +563,77 @@ judge(struct scan *s, off_t line_off)
 	return TAKE;
 }
 
+/* The first line start in [off, top), or top; off > 0. */
+static off_t
+next_line_start(struct scan *s, off_t off, off_t top, int *err)
+{
+	off_t pos = off - 1;
+	size_t len;
+	char *nl;
+	ssize_t n;
+
+	while (pos < top - 1) {
+		len = top - pos > TAIL_CHUNK ? TAIL_CHUNK : (size_t)(top - pos);
+		n = pread(s->fd, s->buf, len, pos);
+		if (n != (ssize_t)len) {
+			*err = n < 0 ? -errno : -EIO;
+			return top;
+		}
+		if ((nl = memchr(s->buf, '\n', len)) != NULL)
+			return pos + (nl - s->buf) + 1 < top ?
+			    pos + (nl - s->buf) + 1 : top;
+		pos += (off_t)len;
+	}
+	return top;
+}
+
+/*
+ * --since without a number of lines: the first line not older than since,
+ * found by bisection (the log is in time order), so that the time it
+ * takes does not grow with the log.  The line at 0 is older.  Keeps the
+ * smallest line start known not to be older (ans) and a window (lo, top)
+ * with no line start in [top, ans).
+ */
+static off_t
+first_not_older(struct scan *s, off_t end, int *err)
+{
+	off_t lo = 0, top = end, ans = end, mid, p;
+	size_t i;
+	ssize_t n;
+
+	while (top - lo > TAIL_CHUNK && *err == 0) {
+		mid = lo + (top - lo) / 2;
+		p = next_line_start(s, mid, top, err);
+		s->buf_len = 0;
+		if (p >= top)
+			top = mid;
+		else if (line_older(s, p))
+			lo = p;
+		else
+			ans = top = p;
+	}
+	if (*err != 0)
+		return -1;
+	/* the rest in one read */
+	s->buf_off = lo;
+	s->buf_len = (size_t)(top - lo);
+	n = pread(s->fd, s->buf, s->buf_len, lo);
+	if (n != (ssize_t)s->buf_len) {
+		*err = n < 0 ? -errno : -EIO;
+		return -1;
+	}
+	for (i = 0; i + 1 < s->buf_len; i++)
+		if (s->buf[i] == '\n' && !line_older(s, lo + (off_t)i + 1))
+			return lo + (off_t)i + 1;
+	return ans;
+}
+
 /*
  * Walks the lines of [0, end) from the last one back, each judged; the
  * offset where the tail starts in this file, or -1 when all of the file
  * belongs to it (go on with the older file), or a negative errno in *err.
+ * Without a number of lines nothing needs counting: the whole file, or
+ * the bisection for since.
  */
 static off_t
 scan_file(struct scan *s, off_t end, int *err)
@@ -579,6 +646,12 @@ scan_file(struct scan *s, off_t end, int *err)
 	*err = 0;
 	if (end == 0)
 		return -1;
+	if (!s->limit) {
+		s->buf_len = 0;
+		if (s->since == NULL || !line_older(s, 0))
+			return -1;
+		return first_not_older(s, end, err);
+	}
 	/* the last byte is the newline of the last line: not a line start */
 	pos = end - 1;
 	while (pos > 0) {

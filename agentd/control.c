@@ -345,6 +345,9 @@ kk_control_stream(struct kd *d, uint64_t serial, struct kk_audit_tail *t)
 	for (c = d->control->conns; c; c = c->next) {
 		if (c->serial == serial && c->tail == NULL) {
 			c->tail = t;
+			/* bulk: a long stream must not hold up other requests */
+			sd_event_source_set_priority(c->io,
+			    SD_EVENT_PRIORITY_NORMAL + 1);
 			return 0;
 		}
 	}
@@ -603,8 +606,6 @@ kk_control_open(struct kd *d, const char *path)
 	    ctl);
 	if (err < 0)
 		goto fail;
-	/* requests already taken go before new connections */
-	sd_event_source_set_priority(ctl->src, SD_EVENT_PRIORITY_NORMAL + 1);
 	d->control = ctl;
 	return 0;
 fail:

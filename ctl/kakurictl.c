@@ -389,6 +389,7 @@ parse_since(const char *s, time_t *out)
 struct log_opts {
 	long long lines;
 	time_t since;
+	bool have_lines;
 	bool have_since;
 };
 
@@ -405,6 +406,7 @@ log_opt(int ch, const char *arg, void *data)
 			fail_line("-n wants a number of lines (0: all)");
 			return -1;
 		}
+		o->have_lines = true;
 		return 0;
 	case 'S':
 		if (parse_since(arg, &o->since) < 0) {
@@ -567,6 +569,9 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return EX_USAGE;
+	/* --since without -n: everything since then */
+	if (o.have_since && !o.have_lines)
+		o.lines = 0;
 	req = json_pack("{s:s, s:I}", "cmd", "log", "lines", (json_int_t)o.lines);
 	if (o.have_since)
 		json_object_set_new(req, "since", json_integer(

@@ -12,6 +12,11 @@
  * signed commands that are garbage; each on a fresh connection, as fast
  * as the agent answers.
  *
+ * MODE "probe" is not an attack: it asks for status every 20 ms, each on a
+ * fresh connection, and reports the slowest answer, to show that the
+ * agent's loop is not held up (by a long log stream, say) without the
+ * noise of starting a kakurictl process per sample.
+ *
  * SIGTERM ends it early.  At the end it prints one line: "connects N answered N closed N busy N
  * held-max N", where busy counts the agent's "busy" answers.
  */
@@ -177,6 +182,42 @@ flood(const char *path, double end, struct counts *c)
 	}
 }
 
+static void
+probe(const char *path, double end, struct counts *c)
+{
+	static const char req[] = "\0\0\0\x10{\"cmd\":\"status\"}";
+	struct pollfd pfd;
+	double t0, dt, worst = 0;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	while (!stop && now_s() < end) {
+		t0 = now_s();
+		if ((fd = dial(path)) < 0) {
+			c->closed++;
+			poll(NULL, 0, 20);
+			continue;
+		}
+		c->connects++;
+		if (write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1) {
+			pfd.fd = fd;
+			pfd.events = POLLIN;
+			/* the whole answer: until the agent closes */
+			while (poll(&pfd, 1, 5000) > 0 &&
+			    (n = read(fd, buf, sizeof(buf))) > 0)
+				;
+			c->answered++;
+		}
+		close(fd);
+		dt = now_s() - t0;
+		if (dt > worst)
+			worst = dt;
+		poll(NULL, 0, 20);
+	}
+	c->held_max = (unsigned long)(worst * 1000);	/* reported in ms */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,7 +226,7 @@ main(int argc, char **argv)
 	double secs;
 
 	if (argc < 3 || argc > 4) {
-		fprintf(stderr, "usage: hog SOCKET SECONDS [hold|flood]\n");
+		fprintf(stderr, "usage: hog SOCKET SECONDS [hold|flood|probe]\n");
 		return 2;
 	}
 	secs = atof(argv[2]);
@@ -205,9 +246,15 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_term);
 	if (argc == 4 && strcmp(argv[3], "flood") == 0)
 		flood(argv[1], now_s() + secs, &c);
+	else if (argc == 4 && strcmp(argv[3], "probe") == 0)
+		probe(argv[1], now_s() + secs, &c);
 	else
 		hold(argv[1], now_s() + secs, &c);
-	printf("connects %lu answered %lu closed %lu busy %lu held-max %lu\n",
-	    c.connects, c.answered, c.closed, c.busy, c.held_max);
+	if (argc == 4 && strcmp(argv[3], "probe") == 0)
+		printf("probes %lu answered %lu failed %lu worst-ms %lu\n",
+		    c.connects, c.answered, c.closed, c.held_max);
+	else
+		printf("connects %lu answered %lu closed %lu busy %lu held-max %lu\n",
+		    c.connects, c.answered, c.closed, c.busy, c.held_max);
 	return 0;
 }

@@ -1208,22 +1208,28 @@ START_TEST(test_tail_rotated)
 }
 END_TEST
 
-/* A log written by hand with chosen times, chained like kakurid's. */
+/* A log written by hand, line i at 2026-03-01 + i * step s, chained like kakurid's. */
+#define T_MARCH	1772323200	/* 2026-03-01T00:00:00Z */
 static void
-timed_log(const char *log, size_t n, size_t *offs)
+timed_log(const char *log, size_t n, long step, size_t *offs)
 {
-	char line[256], prev[65] = KK_AUDIT_GENESIS;
+	char line[256], when[32], prev[65] = KK_AUDIT_GENESIS;
 	size_t i, total = 0;
+	struct tm tm;
+	time_t t;
 	int len;
 	FILE *f = fopen(log, "w");
 
 	ck_assert_ptr_nonnull(f);
 	for (i = 0; i < n; i++) {
-		len = snprintf(line, sizeof(line), "{\"time\":\"2026-03-01T%02zu:"
-		    "00:00.000Z\",\"seq\":%zu,\"actor\":\"\",\"action\":\"t\","
-		    "\"result\":\"\",\"episode\":\"\",\"prev\":\"%s\"}", i, i + 1,
-		    prev);
-		offs[i] = total;
+		t = T_MARCH + (time_t)i * step;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+		len = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"seq\":%zu,"
+		    "\"actor\":\"\",\"action\":\"t\",\"result\":\"\","
+		    "\"episode\":\"\",\"prev\":\"%s\"}", when, i + 1, prev);
+		if (offs != NULL)
+			offs[i] = total;
 		fprintf(f, "%s\n", line);
 		total += (size_t)len + 1;
 		kk_sha256_hex(line, (size_t)len, prev);
@@ -1238,13 +1244,11 @@ START_TEST(test_tail_since)
 	struct kk_audit a;
 	struct kk_audit_tail t;
 	size_t offs[10], len, bad;
-	struct tm tm = { .tm_year = 126, .tm_mon = 2, .tm_mday = 1,
-		.tm_hour = 6 };
-	time_t since = timegm(&tm);
+	time_t since = T_MARCH + 6 * 3600;
 	char *buf;
 
 	workdir(dir, log);
-	timed_log(log, 10, offs);
+	timed_log(log, 10, 3600, offs);
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
 	/* 06:00 and later: lines 7..10 */
 	ck_assert_int_eq(kk_audit_tail_open(&a, 0, since, &t), 0);
@@ -1265,6 +1269,46 @@ START_TEST(test_tail_since)
 	ck_assert_int_eq(kk_audit_tail_open(&a, 0, since, &t), 0);
 	ck_assert_uint_eq(t.bytes, 0);
 	kk_audit_tail_close(&t);
+	kk_audit_close(&a);
+}
+END_TEST
+
+/*
+ * --since alone over a log larger than a read: found by bisection, at
+ * every kind of place (the first line, the middle, the last, after it).
+ */
+START_TEST(test_tail_since_bisect)
+{
+	static const long at[] = { 0, 1, 2, 1234, 2499, 2500, 4998, 4999,
+		5000, 9999 };
+	char dir[PATH_MAX], log[PATH_MAX];
+	struct kk_audit a;
+	struct kk_audit_tail t;
+	size_t len, bad;
+	char *buf;
+	size_t i;
+
+	workdir(dir, log);
+	timed_log(log, 5000, 1, NULL);
+	ck_assert_int_eq(kk_audit_open(&a, log), 0);
+	ck_assert_int_gt(a.size, 4 * 65536);
+	for (i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		ck_assert_int_eq(kk_audit_tail_open(&a, 0, T_MARCH + at[i], &t),
+		    0);
+		buf = tail_slurp(&t, &len);
+		if (at[i] >= 5000) {
+			ck_assert_uint_eq(len, 0);
+		} else {
+			ck_assert_msg(t.first_seq == (unsigned long long)at[i] + 1,
+			    "since +%ld: first line %llu", at[i], t.first_seq);
+			ck_assert_int_eq(verify_buf(buf, len, t.first_prev,
+			    &bad), 0);
+			ck_assert_str_eq(t.anchor, at[i] == 0 ? "genesis" :
+			    "line");
+		}
+		free(buf);
+		kk_audit_tail_close(&t);
+	}
 	kk_audit_close(&a);
 }
 END_TEST
@@ -1472,6 +1516,7 @@ audit_suite(void)
 	tcase_add_loop_test(tc, test_tail_lines, 0, 5);
 	tcase_add_loop_test(tc, test_tail_rotated, 0, 4);
 	tcase_add_test(tc, test_tail_since);
+	tcase_add_test(tc, test_tail_since_bisect);
 	tcase_add_test(tc, test_tail_empty);
 	suite_add_tcase(s, tc);
 
