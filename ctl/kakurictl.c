@@ -302,26 +302,47 @@ cmd_release(struct ctl *c, int argc, char **argv)
 	return ret;
 }
 
+/*
+ * A field of an audit line as it may go to a terminal: kakurid cleans
+ * what it writes, but a line of an older version or an edited file may
+ * hold an escape sequence.
+ */
+static const char *
+shown(json_t *e, const char *key, const char *dflt, char *buf, size_t len)
+{
+	const char *s = str_or(e, key, dflt);
+
+	kk_text_clean(buf, len, s, strlen(s));
+	return buf;
+}
+
 static void
 print_entry(json_t *e)
 {
 	json_t *extra = json_deep_copy(e);
 	static const char *const known[] = { "time", "seq", "actor", "action",
 		"result", "episode", "prev" };
-	char *rest;
-	size_t i;
+	char t[64], ac[128], re[256], who[256], ep[64];
+	char *rest, *clean;
+	size_t i, len;
 
-	printf("%-24s %-10s %-16s %s", str_or(e, "time", "?"),
-	    str_or(e, "action", "?"), str_or(e, "result", ""),
-	    str_or(e, "actor", ""));
+	printf("%-24s %-10s %-16s %s", shown(e, "time", "?", t, sizeof(t)),
+	    shown(e, "action", "?", ac, sizeof(ac)),
+	    shown(e, "result", "", re, sizeof(re)),
+	    shown(e, "actor", "", who, sizeof(who)));
 	if (str_or(e, "episode", "")[0])
-		printf(" episode=%.8s", str_or(e, "episode", ""));
+		printf(" episode=%.8s", shown(e, "episode", "", ep, sizeof(ep)));
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		json_object_del(extra, known[i]);
 	if (json_object_size(extra) > 0) {
 		rest = json_dumps(extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (rest)
-			printf(" %s", rest);
+		/* jansson escapes C0, but C1 and bidi controls pass as UTF-8 */
+		len = rest ? strlen(rest) : 0;
+		if (rest != NULL && (clean = malloc(3 * len + 1)) != NULL) {
+			kk_text_clean(clean, 3 * len + 1, rest, len);
+			printf(" %s", clean);
+			free(clean);
+		}
 		free(rest);
 	}
 	putchar('\n');
