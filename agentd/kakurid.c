@@ -267,6 +267,7 @@ kd_release(struct kd *d, const char *episode, const char *by,
 {
 	struct kk_state next, prev;
 	char id[KK_EPISODE_HEX + 1];
+	bool was_dirty;
 	json_t *o;
 	int err;
 
@@ -284,22 +285,22 @@ kd_release(struct kd *d, const char *episode, const char *by,
 	kk_text_clean(next.reason, sizeof(next.reason), reason ? reason : "",
 	    reason ? strlen(reason) : 0);
 	prev = d->state;
+	was_dirty = d->state_dirty;
 	d->state = next;
 	if ((err = save_state(d)) < 0) {
 		/*
 		 * state.json still says quarantined: put the table back, so
 		 * that a release is either done and saved or not done.
 		 */
-		char why[sizeof(d->nft.err)];
-
-		snprintf(why, sizeof(why), "%s", d->nft.err);
 		d->state = prev;
-		d->state_dirty = false;
+		d->state_dirty = was_dirty;
 		if (apply(d, prev.mode, prev.episode) < 0)
 			kk_log(LOG_CRIT, KK_MID_APPLY,
 			    "release not saved and %s could not be restored: %s",
 			    kk_mode_name(prev.mode), d->nft.err);
-		snprintf(d->nft.err, sizeof(d->nft.err), "%s", why);
+		snprintf(d->nft.err, sizeof(d->nft.err),
+		    "not released: state.json could not be saved (%s); the quarantine stays",
+		    strerror(-err));
 		return err;
 	}
 	o = json_pack("{s:s, s:s}", "episode", episode, "by", by);

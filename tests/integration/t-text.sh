@@ -118,5 +118,25 @@ out=$(as_staff "$KAKURICTL" -s "$SOCK" disconnect 2>&1); rc=$?
 check "the next disconnect saves the state: done" test $rc -eq 0
 check "state.json says isolated" test "$(state_mode)" = isolated
 check "restore after the retried save applies isolated" restore_isolated
+
+# --- a release that cannot be saved is not done ---
+fresh_open || fail "kakurid starts"
+as_staff "$KAKURICTL" -s "$SOCK" disconnect >/dev/null 2>&1
+release_token() {
+	local f
+	f=$(sign alice release --episode "$(status_field episode)") &&
+		"$KAKURICTL" cosign -k "$PKI/bob.key" "$f" >/dev/null 2>&1 && echo "$f"
+}
+REL=$(release_token)
+rm -f "$STATE/state.json"; mkdir "$STATE/state.json"
+out=$(ctl apply --json "$REL" 2>/dev/null); rc=$?
+check "a signed release while state.json cannot be written: not done (exit 1)" test $rc -eq 1
+check "... the receipt says why" grep -q "could not be saved" <<<"$out"
+check "... still isolated (real packets)" bash -c "! ip netns exec $EP $NETPROBE tcp $NET4 8080 700"
+check "... status says isolated" test "$(status_field mode)" = isolated
+rmdir "$STATE/state.json"
+check "a new release token once it can be saved: done" ctl apply "$(release_token)"
+check "open (real packets)" wait_for 5 reach "$EP" tcp "$NET4" 8080
+check "state.json says open" test "$(state_mode)" = open
 summary
 [ "$FAILED" -eq 0 ]
