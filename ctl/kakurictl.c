@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,12 @@ send_request(struct ctl *c, json_t *req, int *fdp)
 		goto out;
 	}
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	if (text == NULL || (err = kk_frame_write(fd, text, strlen(text))) < 0) {
+	err = text ? kk_frame_write(fd, text, strlen(text)) : -ENOMEM;
+	/*
+	 * An agent that refuses the connection (busy) answers and closes at
+	 * once, maybe before the request is written: read what it said.
+	 */
+	if (err < 0 && err != -EPIPE && err != -ECONNRESET) {
 		fail_line("agent not reachable at %s: write failed",
 		    c->socket_path);
 		goto out;
@@ -733,6 +739,8 @@ main(int argc, char **argv)
 	int ch;
 
 	setlocale(LC_ALL, "");
+	/* an agent that hangs up is an error message, not a SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	/* global options stop at the command name */
 	while ((ch = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -44,8 +44,13 @@ t0=$(ms); ctl status >/dev/null 2>&1; rc=$?; dt=$(( $(ms) - t0 ))
 check "root's status works during the hog (${dt} ms)" test $rc -eq 0 -a $dt -lt 1000
 t0=$(ms); setpriv --reuid=65533 --regid=65533 --clear-groups "$KAKURICTL" -s "$SOCK" status >/dev/null 2>&1; rc=$?; dt=$(( $(ms) - t0 ))
 check "another user's status works during the hog (${dt} ms)" test $rc -eq 0 -a $dt -lt 1000
-out=$(as_nobody "$KAKURICTL" -s "$SOCK" status 2>&1); rc=$?
-check "the hog's own uid is told it is busy (exit 1, one line)" bash -c "test $rc -eq 1 && grep -q '^kakurictl: busy' <<<\"\$1\"" _ "$out"
+# (the hog refills a slot within milliseconds of losing it: ask a few times)
+told_busy() {
+	local out rc
+	out=$(as_nobody "$KAKURICTL" -s "$SOCK" status 2>&1); rc=$?
+	[ $rc -eq 1 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -q '^kakurictl: busy' <<<"$out"
+}
+check "the hog's own uid is told it is busy (exit 1, one line)" wait_for 5 told_busy
 check "the hog was running through all of it" kill -0 "$HOGPID"
 kill "$HOGPID" 2>/dev/null; wait "$HOGPID" 2>/dev/null
 read -r _ connects _ _ _ _ _ busy _ held <"$WORK/hog.out"
