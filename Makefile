@@ -154,9 +154,22 @@ $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c)
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
+# the local attacker of issue 8: holds or floods the control socket
+$(OBJDIR)/hog: tests/integration/hog.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+
+# a big audit log, chained as kakurid chains it, in a second
+$(OBJDIR)/mklog: tests/integration/mklog.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< -lcrypto
+
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
-	$(OBJDIR)/evilpreload.so $(OBJDIR)/netstress
+	$(OBJDIR)/evilpreload.so $(OBJDIR)/netstress $(OBJDIR)/hog \
+	$(OBJDIR)/mklog
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

@@ -5,6 +5,7 @@
  * CSIRT signature.  Pure decisions, no I/O, so they are unit-tested.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kakuri.h"
@@ -43,8 +44,8 @@ kk_op_name(enum kk_op op)
 	return op_names[op];
 }
 
-static bool
-in_staff(const struct kk_cred *c, bool staff_known, gid_t staff_gid)
+bool
+kk_cred_is_staff(const struct kk_cred *c, bool staff_known, gid_t staff_gid)
 {
 	size_t i;
 
@@ -68,7 +69,7 @@ kk_authz_local(enum kk_op op, const struct kk_cred *c, bool staff_known,
 		return 0;
 	case KK_OP_DISCONNECT:
 	case KK_OP_REPORT:
-		if (c->uid == 0 || in_staff(c, staff_known, staff_gid))
+		if (c->uid == 0 || kk_cred_is_staff(c, staff_known, staff_gid))
 			return 0;
 		return -EPERM;
 	case KK_OP_DRILL:
@@ -87,4 +88,68 @@ kk_authz_local(enum kk_op op, const struct kk_cred *c, bool staff_known,
 		break;
 	}
 	return -EPERM;
+}
+
+/*
+ * Control connections (issue 8): the socket is open to every local user,
+ * so what one of them can hold is bounded, and the staff's button does
+ * not queue behind them.  Users outside staff_group share a few slots (a
+ * few each) and must send their request within a second; staff members
+ * have slots of their own, and root a reserve nobody else can take.
+ */
+enum kk_peer_class
+kk_peer_class(const struct kk_cred *c, bool staff_known, gid_t staff_gid)
+{
+	if (c->uid == 0)
+		return KK_PEER_ROOT;
+	if (kk_cred_is_staff(c, staff_known, staff_gid))
+		return KK_PEER_STAFF;
+	return KK_PEER_OTHER;
+}
+
+static const struct {
+	unsigned class_max;	/* connections of the class together */
+	unsigned per_uid;	/* of one uid in the class */
+	uint64_t deadline;	/* usec to send the request */
+	size_t frame_max;	/* bytes of the request */
+} peer_limits[KK_PEER__MAX] = {
+	[KK_PEER_ROOT] = { KK_CONTROL_MAX_CONN, KK_CONTROL_MAX_CONN,
+	    KK_CONTROL_IDLE_USEC, KK_FRAME_MAX },
+	[KK_PEER_STAFF] = { KK_CONTROL_STAFF_MAX, KK_CONTROL_STAFF_PER_UID,
+	    KK_CONTROL_IDLE_USEC, KK_FRAME_MAX },
+	[KK_PEER_OTHER] = { KK_CONTROL_OTHER_MAX, KK_CONTROL_OTHER_PER_UID,
+	    KK_CONTROL_OTHER_IDLE_USEC, KK_CONTROL_OTHER_FRAME_MAX },
+};
+
+int
+kk_control_admit(enum kk_peer_class cls, unsigned uid_open,
+    const unsigned class_open[KK_PEER__MAX], unsigned total_open)
+{
+	if ((unsigned)cls >= KK_PEER__MAX)
+		return -EINVAL;
+	if (uid_open >= peer_limits[cls].per_uid)
+		return -EUSERS;
+	if (class_open[cls] >= peer_limits[cls].class_max ||
+	    total_open >= KK_CONTROL_MAX_CONN)
+		return -EBUSY;
+	/* staff and others together leave root its reserve */
+	if (cls != KK_PEER_ROOT && class_open[KK_PEER_STAFF] +
+	    class_open[KK_PEER_OTHER] >= KK_CONTROL_MAX_CONN -
+	    KK_CONTROL_ROOT_RESERVED)
+		return -EBUSY;
+	return 0;
+}
+
+uint64_t
+kk_control_deadline(enum kk_peer_class cls)
+{
+	return (unsigned)cls < KK_PEER__MAX ? peer_limits[cls].deadline :
+	    KK_CONTROL_OTHER_IDLE_USEC;
+}
+
+size_t
+kk_control_frame_max(enum kk_peer_class cls)
+{
+	return (unsigned)cls < KK_PEER__MAX ? peer_limits[cls].frame_max :
+	    KK_CONTROL_OTHER_FRAME_MAX;
 }

@@ -129,21 +129,11 @@ is_lower_hex(const char *s, size_t len, size_t n)
 	return true;
 }
 
-static bool
-has_control(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return true;
-	return false;
-}
-
 /*
  * A string member copied into dst (size bytes, so at most size - 1
  * bytes of text).  jansson has already checked UTF-8, and without
- * JSON_ALLOW_NUL it refuses \u0000, but the length is checked anyway.
+ * JSON_ALLOW_NUL it refuses \u0000, but the length is checked anyway,
+ * and the text rules are kk_text_check's, as for every boundary.
  */
 static int
 get_text(json_t *v, const char *key, char *dst, size_t size, char *why,
@@ -164,8 +154,9 @@ get_text(json_t *v, const char *key, char *dst, size_t size, char *why,
 		    key, size - 1);
 		goto out;
 	}
-	if (has_control(s, len)) {
-		explain(why, whylen, "%s contains a control character", key);
+	if ((rc = kk_text_check(s, len, NULL)) < 0) {
+		explain(why, whylen, "%s %s", key, kk_text_problem(rc));
+		rc = -EBADMSG;
 		goto out;
 	}
 	memcpy(dst, s, len + 1);

@@ -1,12 +1,20 @@
 /*
  * The local control socket (/run/kakuri/control.sock).  One request frame
- * in, one response frame out, then the connection closes.  The caller's
- * identity is the kernel's (SO_PEERCRED, SO_PEERGROUPS), never what the
- * request says.  Connections, frame sizes and idle time are bounded so a
- * local user cannot starve the daemon.
+ * in, one response frame out (a `log` answer is followed by the audit
+ * lines in more frames), then the connection closes.  The caller's
+ * identity is the kernel's (SO_PEERCRED, SO_PEERGROUPS, read at accept),
+ * never what the request says.
+ *
+ * Every local user may connect, so nobody may jam it (issue 8): each uid
+ * holds a few connections at most, users outside staff_group share a few
+ * slots and must send their request within a second, staff members and
+ * root have slots nobody else can take, and refusals are counted per uid
+ * and summarised once per interval instead of logged one by one.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +28,8 @@
 #include "log.h"
 
 #define KK_CONTROL_MAX_GROUPS	256
+#define ACCEPT_BATCH		64	/* connections taken per wake-up */
+#define RATE_UIDS		32	/* uids whose signed commands are counted */
 
 struct kk_conn {
 	struct kk_control *ctl;
@@ -28,13 +38,17 @@ struct kk_conn {
 	sd_event_source *timer;
 	struct kk_frame_reader rd;
 	uint8_t *out;
+	size_t out_cap;
 	size_t out_len;
 	size_t out_off;
 	struct ucred cred;
 	gid_t groups[KK_CONTROL_MAX_GROUPS];
 	size_t ngroups;
+	enum kk_peer_class cls;
 	uint64_t serial;	/* names it to a reply that comes later */
 	bool waiting;		/* a worker is doing what it asked */
+	bool replied;		/* the answer is set: the rest is writing it */
+	struct kk_audit_tail *tail;	/* a log stream after the answer */
 	struct kk_conn *next;
 };
 
@@ -45,8 +59,133 @@ struct kk_control {
 	sd_event_source *src;
 	struct kk_conn *conns;
 	size_t nconns;
+	unsigned nclass[KK_PEER__MAX];
 	uint64_t next_serial;
+	/* refusals of this interval, and its summary timer */
+	struct kk_refusals refusals;
+	sd_event_source *summary;
+	/* signed commands handed over per uid in this interval */
+	struct {
+		uid_t uid;
+		unsigned n;
+	} rate[RATE_UIDS];
+	size_t nrate;
+	uint64_t rate_since;
+	uint8_t busy[256];	/* the answer to a connection over quota */
+	size_t busy_len;
 };
+
+void
+kk_control_actor(uid_t uid, pid_t pid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+	char name[KK_NAME_MAX] = "?";
+
+	/* a name from NSS is not necessarily text */
+	if (pw != NULL)
+		kk_text_clean(name, sizeof(name), pw->pw_name,
+		    strlen(pw->pw_name));
+	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)uid, name,
+	    (int)pid);
+}
+
+static uint64_t
+now_usec(struct kk_control *ctl)
+{
+	uint64_t now = 0;
+
+	sd_event_now(ctl->d->ev, CLOCK_MONOTONIC, &now);
+	return now;
+}
+
+/* The interval is over: one line for everything that was only counted. */
+static int
+on_summary(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kk_control *ctl = userdata;
+	char who[256] = "";
+	size_t i, off = 0;
+	json_t *sum, *u;
+
+	sum = kk_refusals_summary(&ctl->refusals);
+	if (sum == NULL)
+		return 0;
+	json_array_foreach(json_object_get(sum, "uids"), i, u) {
+		if (off < sizeof(who))
+			off += (size_t)snprintf(who + off, sizeof(who) - off,
+			    "%suid %lld: %lld", i ? ", " : "",
+			    (long long)json_integer_value(json_object_get(u, "uid")),
+			    (long long)json_integer_value(json_object_get(u,
+			    "count")));
+	}
+	kk_log(LOG_WARNING, KK_MID_REFUSED,
+	    "control: %lld requests refused in %llu s, %lld of them not logged one by one (%s)",
+	    (long long)json_integer_value(json_object_get(sum, "refused")),
+	    KK_REFUSAL_INTERVAL_USEC / 1000000ULL,
+	    (long long)json_integer_value(json_object_get(sum, "not_recorded")),
+	    who);
+	json_object_set_new(sum, "interval_s",
+	    json_integer((json_int_t)(KK_REFUSAL_INTERVAL_USEC / 1000000ULL)));
+	kd_audit(ctl->d, "kakurid", "control-refusals", "summary", sum);
+	return 0;
+}
+
+void
+kd_control_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
+    const char *reason, json_t *extra)
+{
+	struct kk_control *ctl = d->control;
+	char actor[160], result[64];
+	int enabled = SD_EVENT_OFF;
+
+	if (ctl == NULL || kk_refusals_note(&ctl->refusals, uid, reason)) {
+		kk_control_actor(uid, pid, actor, sizeof(actor));
+		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: %s: %s refused (%s)",
+		    actor, action, reason);
+		snprintf(result, sizeof(result), "refused: %s", reason);
+		kd_audit(d, actor, action, result, extra);
+	} else {
+		json_decref(extra);
+	}
+	if (ctl == NULL)
+		return;
+	/* the first refusal of an interval starts it */
+	if (ctl->summary != NULL)
+		sd_event_source_get_enabled(ctl->summary, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	if (ctl->summary == NULL)
+		sd_event_add_time_relative(d->ev, &ctl->summary,
+		    CLOCK_MONOTONIC, KK_REFUSAL_INTERVAL_USEC, 0, on_summary,
+		    ctl);
+	else if (sd_event_source_set_time_relative(ctl->summary,
+	    KK_REFUSAL_INTERVAL_USEC) >= 0)
+		sd_event_source_set_enabled(ctl->summary, SD_EVENT_ONESHOT);
+}
+
+bool
+kd_control_rate_ok(struct kd *d, uid_t uid)
+{
+	struct kk_control *ctl = d->control;
+	uint64_t now;
+	size_t i;
+
+	if (ctl == NULL || uid == 0)
+		return true;
+	now = now_usec(ctl);
+	if (now - ctl->rate_since >= KK_REFUSAL_INTERVAL_USEC) {
+		ctl->nrate = 0;
+		ctl->rate_since = now;
+	}
+	for (i = 0; i < ctl->nrate; i++)
+		if (ctl->rate[i].uid == uid)
+			return ++ctl->rate[i].n <= KK_APPLY_PER_INTERVAL;
+	if (ctl->nrate == RATE_UIDS)
+		return false;	/* too many uids at once: the next interval */
+	ctl->rate[ctl->nrate].uid = uid;
+	ctl->rate[ctl->nrate++].n = 1;
+	return true;
+}
 
 static void
 conn_free(struct kk_conn *c)
@@ -61,12 +200,25 @@ conn_free(struct kk_conn *c)
 		}
 	}
 	ctl->nconns--;
+	ctl->nclass[c->cls]--;
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
 	close(c->fd);
 	kk_frame_reader_reset(&c->rd);
+	if (c->tail != NULL) {
+		kk_audit_tail_close(c->tail);
+		free(c->tail);
+	}
 	free(c->out);
 	free(c);
+}
+
+/* Answering: the deadline becomes an idle limit, renewed as it is taken. */
+static void
+conn_rearm(struct kk_conn *c)
+{
+	sd_event_source_set_time_relative(c->timer, KK_CONTROL_REPLY_IDLE_USEC);
+	sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
 static int
@@ -85,7 +237,9 @@ conn_reply(struct kk_conn *c, json_t *resp)
 		free(text);
 		return err;
 	}
+	free(c->out);
 	c->out = malloc(len + 4);
+	c->out_cap = c->out ? len + 4 : 0;
 	if (c->out == NULL) {
 		free(text);
 		return -ENOMEM;
@@ -95,7 +249,37 @@ conn_reply(struct kk_conn *c, json_t *resp)
 	free(text);
 	c->out_len = len + 4;
 	c->out_off = 0;
+	c->replied = true;
+	conn_rearm(c);
 	return sd_event_source_set_io_events(c->io, EPOLLOUT);
+}
+
+/*
+ * The next frame of a log stream into c->out; 0 when there is none
+ * left, negative when the log cannot be read (the client sees a stream
+ * shorter than announced, and says so).
+ */
+static int
+stream_next(struct kk_conn *c)
+{
+	uint8_t *buf = c->out;
+	ssize_t n;
+
+	if (c->tail == NULL)
+		return 0;
+	if (c->out_cap < 4 + KK_LOG_FRAME) {
+		if ((buf = realloc(c->out, 4 + KK_LOG_FRAME)) == NULL)
+			return -ENOMEM;
+		c->out = buf;
+		c->out_cap = 4 + KK_LOG_FRAME;
+	}
+	n = kk_audit_tail_read(c->tail, buf + 4, KK_LOG_FRAME);
+	if (n <= 0)
+		return (int)n;
+	kk_frame_header(buf, (size_t)n, KK_LOG_FRAME);
+	c->out_len = 4 + (size_t)n;
+	c->out_off = 0;
+	return 1;
 }
 
 static json_t *
@@ -122,7 +306,7 @@ handle_frame(struct kk_conn *c, uint8_t *body, size_t len)
 	    json_is_object(req) ? req : NULL);
 	json_decref(req);
 	if (json_is_true(json_object_get(resp, "pending"))) {
-		/* no idle timeout while the daemon works for it */
+		/* no deadline while the daemon works for it */
 		c->waiting = true;
 		sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
 		sd_event_source_set_io_events(c->io, 0);
@@ -151,6 +335,48 @@ kk_control_reply_later(struct kd *d, uint64_t serial, json_t *resp)
 	}
 }
 
+int
+kk_control_stream(struct kd *d, uint64_t serial, struct kk_audit_tail *t)
+{
+	struct kk_conn *c;
+
+	if (d->control == NULL)
+		return -ENOENT;
+	for (c = d->control->conns; c; c = c->next) {
+		if (c->serial == serial && c->tail == NULL) {
+			c->tail = t;
+			/* bulk: a long stream must not hold up other requests */
+			sd_event_source_set_priority(c->io,
+			    SD_EVENT_PRIORITY_NORMAL + 1);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int
+conn_write(struct kk_conn *c)
+{
+	ssize_t n;
+	int r;
+
+	n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+	    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		conn_free(c);
+		return 0;
+	}
+	c->out_off += (size_t)n;
+	conn_rearm(c);
+	if (c->out_off < c->out_len)
+		return 0;
+	if ((r = stream_next(c)) <= 0)
+		conn_free(c);
+	return 0;
+}
+
 static int
 conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -160,19 +386,8 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	ssize_t n;
 	int r;
 
-	if (c->out != NULL) {
-		n = write(fd, c->out + c->out_off, c->out_len - c->out_off);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return 0;
-		if (n <= 0) {
-			conn_free(c);
-			return 0;
-		}
-		c->out_off += (size_t)n;
-		if (c->out_off == c->out_len)
-			conn_free(c);
-		return 0;
-	}
+	if (c->replied)
+		return conn_write(c);
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -185,14 +400,17 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		r = kk_frame_feed(&c->rd, buf + off, (size_t)n - off, &used);
 		off += used;
 		if (r < 0) {
-			json_t *resp = error_reply(r == -EMSGSIZE ? "too-large" :
-			    "malformed", r == -EMSGSIZE ?
-			    "frame larger than 1 MiB" : "bad frame");
+			char msg[64];
+			json_t *resp;
 
-			kk_log(LOG_WARNING, KK_MID_REFUSED,
-			    "control: bad frame from pid %d uid %u: %s",
-			    (int)c->cred.pid, (unsigned)c->cred.uid,
-			    strerror(-r));
+			snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
+			    "request larger than %zu KiB" : "bad frame",
+			    kk_control_frame_max(c->cls) / 1024);
+			kd_control_refused(c->ctl->d, c->cred.uid, c->cred.pid,
+			    "control", r == -EMSGSIZE ? "too-large" :
+			    "bad-frame", NULL);
+			resp = error_reply(r == -EMSGSIZE ? "too-large" :
+			    "malformed", msg);
 			if (conn_reply(c, resp) < 0)
 				conn_free(c);
 			json_decref(resp);
@@ -214,56 +432,128 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static int
 conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	conn_free(userdata);
+	struct kk_conn *c = userdata;
+
+	/* a request that never came is a refusal; a client that stopped reading is not */
+	if (!c->replied)
+		kd_control_refused(c->ctl->d, c->cred.uid, c->cred.pid,
+		    "control", "timeout", NULL);
+	conn_free(c);
 	return 0;
+}
+
+/* Over quota: a short answer if the socket takes it at once, and close. */
+static void
+refuse_busy(struct kk_control *ctl, int cfd, const struct ucred *cred,
+    int why)
+{
+	ssize_t n;
+
+	n = send(cfd, ctl->busy, ctl->busy_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	close(cfd);
+	kd_control_refused(ctl->d, cred->uid, cred->pid, "connect",
+	    why == -EUSERS ? "busy-uid" : "busy", NULL);
+}
+
+static unsigned
+open_of_uid(const struct kk_control *ctl, uid_t uid, enum kk_peer_class cls)
+{
+	const struct kk_conn *c;
+	unsigned n = 0;
+
+	for (c = ctl->conns; c; c = c->next)
+		if (c->cred.uid == uid && c->cls == cls)
+			n++;
+	return n;
+}
+
+/* One accepted connection: who it is, whether it may stay. */
+static void
+admit(struct kk_control *ctl, int cfd)
+{
+	struct kk_cred kc;
+	struct kk_conn *c;
+	socklen_t len;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(cfd);
+		return;
+	}
+	c->fd = cfd;
+	len = sizeof(c->cred);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
+		close(cfd);
+		free(c);
+		return;
+	}
+	len = sizeof(c->groups);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
+		c->ngroups = len / sizeof(gid_t);
+	kc = (struct kk_cred){ .uid = c->cred.uid, .gid = c->cred.gid,
+	    .groups = c->groups, .ngroups = c->ngroups };
+	c->cls = kk_peer_class(&kc, ctl->d->staff_known, ctl->d->staff_gid);
+	r = kk_control_admit(c->cls, open_of_uid(ctl, c->cred.uid, c->cls),
+	    ctl->nclass, (unsigned)ctl->nconns);
+	if (r < 0) {
+		refuse_busy(ctl, cfd, &c->cred, r);
+		free(c);
+		return;
+	}
+	c->ctl = ctl;
+	c->serial = ++ctl->next_serial;
+	kk_frame_reader_init(&c->rd, kk_control_frame_max(c->cls));
+	c->next = ctl->conns;
+	ctl->conns = c;
+	ctl->nconns++;
+	ctl->nclass[c->cls]++;
+	if (sd_event_add_io(ctl->d->ev, &c->io, cfd, EPOLLIN, conn_io, c) < 0 ||
+	    sd_event_add_time_relative(ctl->d->ev, &c->timer, CLOCK_MONOTONIC,
+	    kk_control_deadline(c->cls), 0, conn_timeout, c) < 0)
+		conn_free(c);
 }
 
 static int
 ctl_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kk_control *ctl = userdata;
-	struct kk_conn *c;
-	socklen_t len;
-	uint64_t now;
-	int cfd;
+	int cfd, i;
 
-	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
-		return 0;
-	if (ctl->nconns >= KK_CONTROL_MAX_CONN) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED,
-		    "control: %d connections open, refusing another",
-		    KK_CONTROL_MAX_CONN);
-		close(cfd);
-		return 0;
+	/* a batch per wake-up, so a flood of connects drains fast */
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			break;
+		admit(ctl, cfd);
 	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		close(cfd);
-		return 0;
-	}
-	c->ctl = ctl;
-	c->fd = cfd;
-	c->serial = ++ctl->next_serial;
-	kk_frame_reader_init(&c->rd, KK_FRAME_MAX);
-	len = sizeof(c->cred);
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
-		close(cfd);
-		free(c);
-		return 0;
-	}
-	len = sizeof(c->groups);
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
-		c->ngroups = len / sizeof(gid_t);
-	c->next = ctl->conns;
-	ctl->conns = c;
-	ctl->nconns++;
-	sd_event_now(ctl->d->ev, CLOCK_MONOTONIC, &now);
-	if (sd_event_add_io(ctl->d->ev, &c->io, cfd, EPOLLIN, conn_io, c) < 0 ||
-	    sd_event_add_time(ctl->d->ev, &c->timer, CLOCK_MONOTONIC,
-	    now + KK_CONTROL_IDLE_USEC, 0, conn_timeout, c) < 0)
-		conn_free(c);
 	return 0;
+}
+
+static int
+make_busy_frame(struct kk_control *ctl)
+{
+	json_t *o;
+	char *text;
+	size_t len;
+	int r = -ENOBUFS;
+
+	o = error_reply("busy", "too many connections from this user or from "
+	    "users outside the staff group; try again");
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return -ENOMEM;
+	len = strlen(text);
+	if (len + 4 <= sizeof(ctl->busy)) {
+		kk_frame_header(ctl->busy, len, KK_FRAME_MAX);
+		memcpy(ctl->busy + 4, text, len);
+		ctl->busy_len = len + 4;
+		r = 0;
+	}
+	free(text);
+	return r;
 }
 
 int
@@ -280,6 +570,11 @@ kk_control_open(struct kd *d, const char *path)
 	if (ctl == NULL)
 		return -ENOMEM;
 	ctl->d = d;
+	kk_refusals_init(&ctl->refusals);
+	if ((err = make_busy_frame(ctl)) < 0) {
+		free(ctl);
+		return err;
+	}
 	strcpy(sun.sun_path, path);
 	strcpy(ctl->path, path);
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -299,8 +594,11 @@ kk_control_open(struct kd *d, const char *path)
 		err = -errno;
 		goto fail;
 	}
-	/* any local user may ask for status; SO_PEERCRED decides the rest */
-	if (chmod(path, 0666) < 0 || listen(ctl->fd, 64) < 0) {
+	/*
+	 * Any local user may ask for status; SO_PEERCRED decides the rest.
+	 * A long backlog: connects wait in it while a flood is drained.
+	 */
+	if (chmod(path, 0666) < 0 || listen(ctl->fd, 4096) < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -326,6 +624,9 @@ kk_control_close(struct kd *d)
 		return;
 	while (ctl->conns)
 		conn_free(ctl->conns);
+	/* what the interval counted is not lost at a stop */
+	on_summary(NULL, 0, ctl);
+	sd_event_source_disable_unref(ctl->summary);
 	sd_event_source_disable_unref(ctl->src);
 	close(ctl->fd);
 	unlink(ctl->path);

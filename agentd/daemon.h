@@ -113,6 +113,9 @@ struct kd {
 	/* the CSIRT channel, continued */
 	struct kd_chan *chan;		/* channel.c: listener, queue, logs */
 	struct kd_rejects *rejects;	/* remote.c: refusals counted, not each logged */
+
+	/* the local side: state file, audit volume, control socket limits */
+	bool state_dirty;		/* state.json behind d->state: save again */
 };
 
 /* kakurid.c, for remote.c */
@@ -165,5 +168,18 @@ struct json_t *kd_control_request(struct kd *d, const struct kk_cred *cred,
 
 int kk_control_open(struct kd *d, const char *path);
 void kk_control_close(struct kd *d);
+/* "local:uid=N(name),pid=P" */
+void kk_control_actor(uid_t uid, pid_t pid, char *buf, size_t len);
+/*
+ * A refused request: logged and audited in full for the first few of a uid
+ * in an interval, counted for the interval's summary otherwise.  Consumes
+ * extra.
+ */
+void kd_control_refused(struct kd *d, uid_t uid, pid_t pid,
+    const char *action, const char *reason, struct json_t *extra);
+/* Whether uid may hand over one more signed command in this interval. */
+bool kd_control_rate_ok(struct kd *d, uid_t uid);
+/* After the answer to request serial, the tail t follows (control.c frees it). */
+int kk_control_stream(struct kd *d, uint64_t serial, struct kk_audit_tail *t);
 
 #endif

@@ -29,8 +29,28 @@
 #define KK_NAME_MAX		64	/* user and group names */
 #define KK_TEXT_MAX		256	/* free text: reasons, contact lines */
 #define KK_EPISODE_HEX		32	/* 128-bit episode id, hex */
-#define KK_CONTROL_MAX_CONN	32	/* concurrent control connections */
-#define KK_CONTROL_IDLE_USEC	(5ULL * 1000000ULL)
+/*
+ * The control socket (authz.c, control.c): connections in all, for users
+ * outside staff_group together and each, for each staff member, and what
+ * root keeps for itself; the time to send a request (1 s outside the
+ * staff), then to take the answer; the size of a request.
+ */
+#define KK_CONTROL_MAX_CONN		64
+#define KK_CONTROL_OTHER_MAX		16
+#define KK_CONTROL_OTHER_PER_UID	4
+#define KK_CONTROL_STAFF_MAX		40
+#define KK_CONTROL_STAFF_PER_UID	8
+#define KK_CONTROL_ROOT_RESERVED	8
+#define KK_CONTROL_IDLE_USEC		(5ULL * 1000000ULL)
+#define KK_CONTROL_OTHER_IDLE_USEC	(1ULL * 1000000ULL)
+#define KK_CONTROL_REPLY_IDLE_USEC	(10ULL * 1000000ULL)
+#define KK_CONTROL_OTHER_FRAME_MAX	(64 * 1024)
+/* refusals are summarised, signed commands from one uid limited, per interval */
+#define KK_REFUSAL_INTERVAL_USEC	(10ULL * 1000000ULL)
+#define KK_APPLY_PER_INTERVAL		5
+/* kakurictl log: lines by default, bytes per frame of the stream */
+#define KK_LOG_DEFAULT_LINES		1000
+#define KK_LOG_FRAME			(64 * 1024)
 
 enum kk_mode {
 	KK_MODE_OPEN = 0,
@@ -126,6 +146,10 @@ struct kk_policy {
 	int collect_timeout;		/* seconds for a whole collect */
 	int collect_max_mb;		/* MiB of collect output */
 	int snapshot_timeout;		/* seconds a snapshot worker may run */
+
+	/* audit { } */
+	int audit_max_mb;		/* rotate audit.log past this */
+	int audit_keep;			/* rotated files kept */
 };
 
 /* parse.c */
@@ -195,6 +219,24 @@ const char *kk_op_name(enum kk_op op);
  */
 int kk_authz_local(enum kk_op op, const struct kk_cred *c, bool staff_known,
     gid_t staff_gid);
+bool kk_cred_is_staff(const struct kk_cred *c, bool staff_known,
+    gid_t staff_gid);
+enum kk_peer_class {
+	KK_PEER_ROOT,
+	KK_PEER_STAFF,
+	KK_PEER_OTHER,
+	KK_PEER__MAX,
+};
+enum kk_peer_class kk_peer_class(const struct kk_cred *c, bool staff_known,
+    gid_t staff_gid);
+/*
+ * Whether one more connection of class cls may be accepted, given what is
+ * open: 0, -EUSERS (its uid's quota is used) or -EBUSY (its class's).
+ */
+int kk_control_admit(enum kk_peer_class cls, unsigned uid_open,
+    const unsigned class_open[KK_PEER__MAX], unsigned total_open);
+uint64_t kk_control_deadline(enum kk_peer_class cls);
+size_t kk_control_frame_max(enum kk_peer_class cls);
 
 /* state.c: the persisted quarantine state (state.json). */
 struct kk_state {
@@ -208,20 +250,53 @@ struct kk_state {
 int kk_state_load(const char *path, struct kk_state *s);
 int kk_state_save(const char *path, const struct kk_state *s);
 int kk_episode_new(char out[KK_EPISODE_HEX + 1]);
+int kk_state_set_aside(const char *path, time_t now, char *kept,
+    size_t keptlen);
 int kk_write_file_atomic(const char *path, const void *data, size_t len,
     mode_t mode);
+/* fsync of the directory path is in (after a rename or a create there) */
+int kk_fsync_dir_of(const char *path);
+/*
+ * Disk space kept for the writes that must not fail: kk_write_file_atomic
+ * and kk_replay_record give the reserve file back and try again once when
+ * they hit ENOSPC.  kk_reserve_init registers (and makes) it; without it
+ * they behave as before.
+ */
+#define KK_RESERVE_BYTES	(2 * 1024 * 1024)
+int kk_reserve_init(const char *path, off_t size);
+int kk_reserve_ensure(void);
+int kk_reserve_release(void);
 
-/* audit.c: append-only, hash-chained timeline. */
+/*
+ * audit.c: append-only, hash-chained timeline.  Lines are capped (text
+ * fields cut on character boundaries); past max_bytes the file is rotated
+ * (PATH -> PATH.1 -> ... PATH.keep) and the chain goes on in the new file
+ * from the last hash of the previous one.
+ */
+#define KK_AUDIT_LINE_MAX	4096	/* bytes of one line, newline excluded */
+#define KK_AUDIT_FIELD_MAX	512	/* bytes of one text field before escaping */
+#define KK_AUDIT_KEEP_MAX	16	/* rotated files kept, at most */
 struct kk_audit {
 	int fd;
 	unsigned char last[32];		/* SHA-256 of the last line */
 	unsigned long lines;
+	off_t size;			/* of the current file */
+	uint64_t max_bytes;		/* rotate beyond this; 0: never */
+	unsigned keep;			/* PATH.1 .. PATH.keep */
+	char path[PATH_MAX];
 };
 #define KK_AUDIT_GENESIS \
 	"0000000000000000000000000000000000000000000000000000000000000000"
 int kk_audit_open(struct kk_audit *a, const char *path);
 void kk_audit_close(struct kk_audit *a);
-/* Appends one event; extra (may be NULL) is a JSON object merged in. */
+void kk_audit_set_limits(struct kk_audit *a, uint64_t max_bytes,
+    unsigned keep);
+/*
+ * Appends one event; extra (may be NULL, not consumed) is a JSON object
+ * merged in.  Strings are cleaned (kk_text_clean) and cut to
+ * KK_AUDIT_FIELD_MAX bytes; a line still over KK_AUDIT_LINE_MAX loses its
+ * extra fields ("cut": true).  A failed write leaves the file as it was.
+ */
 struct json_t;
 int kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
     const char *result, const char *episode, struct json_t *extra);
@@ -233,10 +308,103 @@ int kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
  */
 int kk_audit_verify(const char *buf, size_t len, const char *first_prev,
     size_t *bad);
+/* The same, one line at a time (a stream): 0 or -EBADMSG for this line. */
+struct kk_audit_chain {
+	char expect[65];
+};
+void kk_audit_chain_init(struct kk_audit_chain *c, const char *first_prev);
+int kk_audit_chain_line(struct kk_audit_chain *c, const char *line,
+    size_t len);
+
+/*
+ * The tail of the timeline, read from the end in bounded chunks across
+ * the rotated files: the last max_lines lines (0: no limit) not older than
+ * since (0: no limit).  Memory does not depend on the size of the log.
+ * first_prev anchors the first line: the hash of the line before it, or
+ * KK_AUDIT_GENESIS at the very beginning; when older files were rotated
+ * away, the first line's own "prev" (anchor "rotated").  head is the hash
+ * of the last line, as the writer holds it.
+ */
+struct kk_audit_tail {
+	int fd[KK_AUDIT_KEEP_MAX + 1];	/* oldest first */
+	off_t pos[KK_AUDIT_KEEP_MAX + 1];
+	off_t end[KK_AUDIT_KEEP_MAX + 1];
+	size_t nfiles;
+	size_t cur;
+	uint64_t bytes;			/* in all */
+	char first_prev[65];
+	char head[65];
+	const char *anchor;		/* "genesis", "line" or "rotated" */
+	unsigned long long first_seq;	/* 0: not known */
+	bool truncated;			/* older lines were left out */
+};
+int kk_audit_tail_open(const struct kk_audit *a, unsigned long max_lines,
+    time_t since, struct kk_audit_tail *t);
+/* Up to len bytes of the tail; 0 at its end. */
+ssize_t kk_audit_tail_read(struct kk_audit_tail *t, void *buf, size_t len);
+void kk_audit_tail_close(struct kk_audit_tail *t);
+
+/*
+ * Refusals (a request that was not allowed, not understood, or not even
+ * accepted) counted per uid and interval: the first few of each uid are
+ * recorded one by one, the rest only counted, and the interval ends in one
+ * summary.  So a flood costs a bounded number of lines per uid.
+ */
+#define KK_REFUSAL_UIDS		32	/* uids counted one by one */
+#define KK_REFUSAL_REASONS	8	/* reason words per uid */
+#define KK_REFUSAL_DETAILED	3	/* recorded in full, per uid and interval */
+struct kk_refusal_uid {
+	uid_t uid;
+	unsigned long count;
+	unsigned long detailed;
+	const char *reason[KK_REFUSAL_REASONS];	/* static strings */
+	unsigned long by_reason[KK_REFUSAL_REASONS];
+};
+struct kk_refusals {
+	struct kk_refusal_uid u[KK_REFUSAL_UIDS];
+	size_t n;
+	unsigned long other_uids;	/* refusals of uids past the table */
+	unsigned long total;
+	unsigned long suppressed;	/* counted, not recorded in full */
+};
+void kk_refusals_init(struct kk_refusals *r);
+/* Counts one; true when this one should be recorded in full. */
+bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
+/*
+ * The interval's summary ({"refused": N, "not_recorded": M, "uids":
+ * [{"uid", "count", "reasons": {...}}...]}) and a fresh interval; NULL
+ * when nothing went unrecorded (every refusal has its own line).
+ */
+struct json_t *kk_refusals_summary(struct kk_refusals *r);
+
 void kk_sha256(const void *data, size_t len, unsigned char out[32]);
 void kk_sha256_hex(const void *data, size_t len, char out[65]);
+/* SHA-256 of len bytes of fd from off, in bounded chunks. */
+int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
 
 /* util.c */
 int kk_rfc3339(time_t t, char *buf, size_t len);
+/*
+ * Text at a boundary: strict UTF-8 without NUL or control characters.
+ * kk_text_check returns 0, -EILSEQ (not UTF-8) or -EINVAL (a control
+ * character), with the offset of the first bad byte in *bad (may be NULL);
+ * kk_text_problem words such an error for a message ("is not valid UTF-8").
+ */
+int kk_text_check(const char *s, size_t len, size_t *bad);
+const char *kk_text_problem(int err);
+/* The longest prefix of s, at most max bytes, that ends on a character boundary. */
+size_t kk_text_cut(const char *s, size_t len, size_t max);
+/*
+ * Checks s and copies it into dst (size bytes, NUL included), cut on a
+ * character boundary.  0, 1 when it was cut, or kk_text_check's error (dst
+ * is then "").
+ */
+int kk_text_copy(char *dst, size_t size, const char *s, size_t len);
+/*
+ * For recording what others sent (audit, journal): copies s into dst with
+ * every invalid byte and control character replaced by U+FFFD, cut on a
+ * character boundary; returns the length written.  Never fails.
+ */
+size_t kk_text_clean(char *dst, size_t size, const char *s, size_t len);
 
 #endif

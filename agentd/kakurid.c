@@ -91,6 +91,9 @@ kd_audit(struct kd *d, const char *actor, const char *action, const char *result
 {
 	int err;
 
+	/* from the policy in force (SIGHUP may change it) */
+	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
+	    (unsigned)d->policy->audit_keep);
 	err = kk_audit_append(&d->audit, actor, action, result,
 	    d->state.episode, extra);
 	if (err < 0)
@@ -277,9 +280,35 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_H
 }
 
 /*
+ * state.json follows d->state.  A save that fails leaves d->state_dirty
+ * set, and the next disconnect or change tries again.  The error goes
+ * into d->nft.err too: that is what replies and receipts quote.
+ */
+static int
+save_state(struct kd *d)
+{
+	int err;
+
+	d->state_dirty = true;
+	err = kk_state_save(d->state_path, &d->state);
+	if (err < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
+		    strerror(-err));
+		snprintf(d->nft.err, sizeof(d->nft.err),
+		    "the table is in force but state.json could not be saved: %s",
+		    strerror(-err));
+		return err;
+	}
+	d->state_dirty = false;
+	return 0;
+}
+
+/*
  * Enter a quarantine mode.  Isolating is idempotent: the same or a
  * weaker request while already quarantined changes nothing (the kernel is
- * still checked).  *changed tells whether anything was applied.
+ * still checked).  *changed tells whether anything was applied.  A state
+ * that could not be saved is a failure even when the table is in force:
+ * after a reboot only state.json says what to restore.
  */
 int
 kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
@@ -292,7 +321,7 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 	if (mode <= d->state.mode && d->state.mode != KK_MODE_OPEN) {
 		err = verify(d);
 		if (err == 0)
-			return 0;
+			return d->state_dirty ? save_state(d) : 0;
 		kk_log(LOG_WARNING, KK_MID_TAMPER,
 		    "table differs from state (%s): re-applying", d->nft.err);
 		mode = d->state.mode;
@@ -304,20 +333,18 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 	if (mode != d->state.mode) {
 		next.mode = mode;
 		next.since = time(NULL);
-		snprintf(next.by, sizeof(next.by), "%s", by);
-		snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+		/* cut on a character boundary: a split one cannot be saved */
+		kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
+		kk_text_clean(next.reason, sizeof(next.reason), reason ?
+		    reason : "", reason ? strlen(reason) : 0);
 	}
 	err = apply(d, next.mode, next.episode);
 	if (err < 0)
 		return err;
 	d->state = next;
 	*changed = true;
-	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "saving %s: %s (the kernel table still records the mode)",
-		    d->state_path, strerror(-err));
 	notify_status(d);
-	return 0;
+	return save_state(d);
 }
 
 /*
@@ -328,8 +355,9 @@ int
 kd_release(struct kd *d, const char *episode, const char *by,
     const char *reason)
 {
-	struct kk_state next;
+	struct kk_state next, prev;
 	char id[KK_EPISODE_HEX + 1];
+	bool was_dirty;
 	json_t *o;
 	int err;
 
@@ -343,12 +371,28 @@ kd_release(struct kd *d, const char *episode, const char *by,
 	memset(&next, 0, sizeof(next));
 	next.mode = KK_MODE_OPEN;
 	next.since = time(NULL);
-	snprintf(next.by, sizeof(next.by), "%s", by);
-	snprintf(next.reason, sizeof(next.reason), "%s", reason ? reason : "");
+	kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
+	kk_text_clean(next.reason, sizeof(next.reason), reason ? reason : "",
+	    reason ? strlen(reason) : 0);
+	prev = d->state;
+	was_dirty = d->state_dirty;
 	d->state = next;
-	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
+	if ((err = save_state(d)) < 0) {
+		/*
+		 * state.json still says quarantined: put the table back, so
+		 * that a release is either done and saved or not done.
+		 */
+		d->state = prev;
+		d->state_dirty = was_dirty;
+		if (apply(d, prev.mode, prev.episode) < 0)
+			kk_log(LOG_CRIT, KK_MID_APPLY,
+			    "release not saved and %s could not be restored: %s",
+			    kk_mode_name(prev.mode), d->nft.err);
+		snprintf(d->nft.err, sizeof(d->nft.err),
+		    "not released: state.json could not be saved (%s); the quarantine stays",
 		    strerror(-err));
+		return err;
+	}
 	o = json_pack("{s:s, s:s}", "episode", episode, "by", by);
 	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR,
@@ -356,15 +400,6 @@ kd_release(struct kd *d, const char *episode, const char *by,
 	json_decref(o);
 	notify_status(d);
 	return 0;
-}
-
-static void
-actor_of(const struct kk_cred *c, pid_t pid, char *buf, size_t len)
-{
-	struct passwd *pw = getpwuid(c->uid);
-
-	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)c->uid,
-	    pw ? pw->pw_name : "?", (int)pid);
 }
 
 static json_t *
@@ -517,26 +552,70 @@ kd_status(struct kd *d)
 	return o;
 }
 
-static json_t *
-do_disconnect(struct kd *d, const char *actor, json_t *req)
+/*
+ * The staff's message is checked here, at the boundary: text only (no
+ * control characters, valid UTF-8), cut to KK_TEXT_MAX - 1 bytes on a
+ * character boundary.  NULL with *why set when it is not text.
+ */
+static const char *
+disconnect_message(json_t *req, char *buf, size_t len, bool *cut,
+    char *why, size_t whylen)
 {
-	const char *msg = json_string_value(json_object_get(req, "message"));
+	json_t *v = json_object_get(req, "message");
+	size_t bad;
+	int r;
+
+	*cut = false;
+	if (v == NULL || json_is_null(v))
+		return "staff disconnect button";
+	if (!json_is_string(v)) {
+		snprintf(why, whylen, "message must be a string");
+		return NULL;
+	}
+	r = kk_text_check(json_string_value(v), json_string_length(v), &bad);
+	if (r < 0) {
+		snprintf(why, whylen, "message %s (byte %zu)",
+		    kk_text_problem(r), bad);
+		return NULL;
+	}
+	*cut = kk_text_copy(buf, len, json_string_value(v),
+	    json_string_length(v)) == 1;
+	return buf;
+}
+
+static json_t *
+do_disconnect(struct kd *d, const struct kk_cred *cred, pid_t pid,
+    const char *actor, json_t *req)
+{
 	enum kk_mode mode = d->policy->disconnect_mode;
 	char since[32] = "", report[KK_EPISODE_HEX + 1] = "";
-	bool changed;
+	char text[KK_TEXT_MAX], why[96];
+	const char *msg;
+	bool changed, cut;
 	json_t *o;
 	int err;
 
-	err = kd_enter_mode(d, mode, actor, msg ? msg : "staff disconnect button",
-	    &changed);
+	msg = disconnect_message(req, text, sizeof(text), &cut, why,
+	    sizeof(why));
+	if (msg == NULL) {
+		kd_control_refused(d, cred->uid, pid, "disconnect", "malformed",
+		    json_pack("{s:s}", "error", why));
+		return error_reply("malformed", why);
+	}
+	err = kd_enter_mode(d, mode, actor, msg, &changed);
 	if (err < 0) {
+		const char *what = d->state_dirty ? "save-failed" : "apply-failed";
+
 		kk_log(LOG_ERR, KK_MID_APPLY, "disconnect by %s failed: %s",
 		    actor, d->nft.err[0] ? d->nft.err : strerror(-err));
-		kd_audit(d, actor, "disconnect", "failed", json_pack("{s:s}",
+		kd_audit(d, actor, "disconnect", "failed", json_pack("{s:s, s:s}",
+		    "reason", what,
 		    "error", d->nft.err[0] ? d->nft.err : strerror(-err)));
-		return error_reply("apply-failed", d->nft.err[0] ? d->nft.err :
+		return error_reply(what, d->nft.err[0] ? d->nft.err :
 		    strerror(-err));
 	}
+	if (!json_is_string(json_object_get(req, "message")))
+		msg = NULL;
 	kk_log(LOG_NOTICE, KK_MID_APPLY,
 	    "disconnect by %s: %s, episode %s (%s; last apply+verify %llu us)",
 	    actor, kk_mode_name(d->state.mode), d->state.episode,
@@ -552,84 +631,60 @@ do_disconnect(struct kd *d, const char *actor, json_t *req)
 		    d->outbox_dir);
 	json_decref(o);
 	kk_rfc3339(d->state.since, since, sizeof(since));
-	return json_pack("{s:b, s:s, s:s, s:s, s:b, s:s?, s:{s:s, s:s, s:s}}",
+	return json_pack("{s:b, s:s, s:s, s:s, s:b, s:b, s:s?, s:{s:s, s:s, s:s}}",
 	    "ok", 1, "mode", kk_mode_name(d->state.mode),
 	    "episode", d->state.episode, "since", since, "already", !changed,
-	    "report", report[0] ? report : NULL, "contact",
+	    "message_cut", cut, "report", report[0] ? report : NULL, "contact",
 	    "desk", d->policy->contact_desk, "phone", d->policy->contact_phone,
 	    "email", d->policy->contact_email);
 }
 
-/* The tail of the audit log that fits a frame, with its anchor. */
+/*
+ * The tail of the audit log: the last "lines" lines (default
+ * KK_LOG_DEFAULT_LINES, 0 for all) not older than "since" (seconds since
+ * 1970).  The answer announces the bytes and the anchor; control.c sends
+ * the lines after it, read from the end of the log in bounded chunks, so
+ * the size of the log does not decide what kakurid holds in memory.
+ */
 static json_t *
-log_reply(struct kd *d)
+log_reply(struct kd *d, json_t *req)
 {
-	const size_t cap = KK_FRAME_MAX - 4096;
-	char prev[65] = KK_AUDIT_GENESIS;
-	struct stat st;
-	char *buf = NULL, *start;
-	size_t len, first = 1;
-	ssize_t n;
-	json_t *o = NULL;
-	int fd;
+	json_t *jn = json_object_get(req, "lines"), *js = json_object_get(req,
+	    "since");
+	unsigned long lines = KK_LOG_DEFAULT_LINES;
+	struct kk_audit_tail *t;
+	time_t since = 0;
+	json_t *o;
+	int err;
 
-	fd = open(d->audit_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		if (fd >= 0)
-			close(fd);
+	if ((jn != NULL && (!json_is_integer(jn) || json_integer_value(jn) < 0)) ||
+	    (js != NULL && (!json_is_integer(js) || json_integer_value(js) < 0)))
+		return error_reply("malformed",
+		    "log takes \"lines\" and \"since\" as numbers >= 0");
+	if (jn != NULL)
+		lines = (unsigned long)json_integer_value(jn);
+	if (js != NULL)
+		since = (time_t)json_integer_value(js);
+	if ((t = malloc(sizeof(*t))) == NULL)
+		return error_reply("io", "out of memory");
+	err = kk_audit_tail_open(&d->audit, lines, since, t);
+	if (err < 0) {
+		free(t);
+		kk_log(LOG_ERR, KK_MID_ERROR, "reading %s: %s", d->audit_path,
+		    strerror(-err));
 		return error_reply("io", "cannot read the audit log");
 	}
-	len = (size_t)st.st_size;
-	buf = malloc(len + 1);
-	if (buf == NULL)
-		goto out;
-	n = pread(fd, buf, len, 0);
-	if (n < 0)
-		goto out;
-	len = (size_t)n;
-	buf[len] = '\0';
-	start = buf;
-	/* too long for one frame: send the tail, anchored by the hash of the line before */
-	if (len > cap) {
-		char *p = buf + len - cap, *q;
-
-		while (*p && *p != '\n')
-			p++;
-		if (*p)
-			p++;
-		for (q = buf; q < p; q++)
-			if (*q == '\n')
-				first++;
-		/* the line before p */
-		{
-			char *e = p - 1, *b = e;
-
-			while (b > buf && b[-1] != '\n')
-				b--;
-			kk_sha256_hex(b, (size_t)(e - b), prev);
-		}
-		start = p;
+	o = json_pack("{s:b, s:I, s:s, s:s, s:s, s:I, s:b}", "ok", 1,
+	    "stream", (json_int_t)t->bytes, "first_prev", t->first_prev,
+	    "anchor", t->anchor, "head", t->head,
+	    "first_line", (json_int_t)t->first_seq, "truncated", t->truncated);
+	if (o == NULL || kk_control_stream(d, d->control_serial, t) < 0) {
+		kk_audit_tail_close(t);
+		free(t);
+		json_decref(o);
+		return error_reply("io", "cannot send the audit log");
 	}
-	{
-		/* the hash kakurid holds in memory anchors the last line too */
-		static const char hex[] = "0123456789abcdef";
-		char head[65];
-		int i;
-
-		for (i = 0; i < 32; i++) {
-			head[2 * i] = hex[d->audit.last[i] >> 4];
-			head[2 * i + 1] = hex[d->audit.last[i] & 0xf];
-		}
-		head[64] = '\0';
-		o = json_pack("{s:b, s:s, s:s, s:I, s:b, s:s}", "ok", 1,
-		    "lines", start, "first_prev", prev,
-		    "first_line", (json_int_t)first, "truncated", start != buf,
-		    "head", head);
-	}
-out:
-	close(fd);
-	free(buf);
-	return o ? o : error_reply("io", "cannot read the audit log");
+	return o;
 }
 
 /* A signed command from `kakurictl apply` that waited for a worker. */
@@ -653,45 +708,42 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	json_t *resp;
 	int err;
 
-	actor_of(cred, pid, actor, sizeof(actor));
+	/* refusals are counted per uid (control.c): a flood is one line */
 	cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
 	if (cmd == NULL) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: malformed request from %s",
-		    actor);
-		kd_audit(d, actor, "control", "refused: malformed", NULL);
+		kd_control_refused(d, cred->uid, pid, "control", "malformed",
+		    NULL);
 		return error_reply("malformed", "request must be a JSON object with \"cmd\"");
 	}
 	if (kk_op_parse(cmd, &op) < 0) {
-		kd_audit(d, actor, "control", "refused: unknown-command",
-		    json_pack("{s:s}", "cmd", cmd));
+		kd_control_refused(d, cred->uid, pid, "control",
+		    "unknown-command", json_pack("{s:s}", "cmd", cmd));
 		return error_reply("unknown-command", "unknown command");
 	}
 	err = kk_authz_local(op, cred, d->staff_known, d->staff_gid);
 	if (err == -EACCES) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED,
-		    "%s asked for %s: refused, needs a CSIRT-signed command",
-		    actor, cmd);
-		kd_audit(d, actor, cmd, "refused: signature-required", NULL);
+		kd_control_refused(d, cred->uid, pid, cmd, "signature-required",
+		    NULL);
 		return error_reply("signature-required",
 		    "release is never possible locally: ask your CSIRT for a signed release token for this episode and hand it over with 'kakurictl apply FILE'");
 	}
 	if (err < 0) {
-		kk_log(LOG_WARNING, KK_MID_REFUSED, "%s asked for %s: not authorized",
-		    actor, cmd);
-		kd_audit(d, actor, cmd, "refused: not-authorized", NULL);
+		kd_control_refused(d, cred->uid, pid, cmd, "not-authorized",
+		    NULL);
 		return error_reply("not-authorized", op == KK_OP_DISCONNECT ?
 		    "only members of the staff group and root may press disconnect" :
 		    "not authorized");
 	}
+	kk_control_actor(cred->uid, pid, actor, sizeof(actor));
 	switch (op) {
 	case KK_OP_STATUS:
 		resp = kd_status(d);
 		break;
 	case KK_OP_LOG:
-		resp = log_reply(d);
+		resp = log_reply(d, req);
 		break;
 	case KK_OP_DISCONNECT:
-		resp = do_disconnect(d, actor, req);
+		resp = do_disconnect(d, cred, pid, actor, req);
 		break;
 	case KK_OP_APPLY: {
 		/* the signature decides, exactly as for the network */
@@ -702,6 +754,14 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 
 		if (env == NULL) {
 			resp = error_reply("malformed", "apply needs \"envelope\"");
+			break;
+		}
+		/* every envelope costs a check and an audit line: bounded per uid */
+		if (!kd_control_rate_ok(d, cred->uid)) {
+			kd_control_refused(d, cred->uid, pid, "apply",
+			    "rate-limited", NULL);
+			resp = error_reply("rate-limited",
+			    "too many signed commands from this user; wait a few seconds");
 			break;
 		}
 		receipt = kd_remote_handle(d, (const uint8_t *)env, strlen(env),
@@ -717,7 +777,8 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 		break;
 	}
 	default:
-		kd_audit(d, actor, cmd, "refused: not-available", NULL);
+		kd_control_refused(d, cred->uid, pid, cmd, "not-available",
+		    NULL);
 		resp = error_reply("not-available",
 		    "this command is not available in this version of kakurid");
 		break;
@@ -1364,8 +1425,57 @@ on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 }
 
 /*
+ * A state.json that does not load (unparseable, invalid, unreadable) says
+ * nothing about what the host should be: fail closed.  The host comes up
+ * isolated with a new episode (a release stockpiled for an old one must
+ * not fit), the file is kept aside as evidence, and the CSIRT is alerted.
+ */
+static void
+state_unreadable(struct kd *d, int load_err, struct kk_state *st,
+    char *kept, size_t keptlen)
+{
+	int err;
+
+	kept[0] = '\0';
+	if (load_err != -ENOENT &&
+	    (err = kk_state_set_aside(d->state_path, time(NULL), kept,
+	    keptlen)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "cannot keep %s aside: %s",
+		    d->state_path, strerror(-err));
+	kk_log(LOG_CRIT, KK_MID_TAMPER,
+	    "%s cannot be loaded (%s): failing closed to isolated%s%s",
+	    d->state_path, load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), kept[0] ? "; kept as " : "", kept);
+	kd_audit(d, "kakurid", "state-load", "corrupt", json_pack(
+	    "{s:s, s:s?}", "error", load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), "kept", kept[0] ? kept : NULL));
+	memset(st, 0, sizeof(*st));
+	st->mode = KK_MODE_ISOLATED;
+	st->since = time(NULL);
+	snprintf(st->by, sizeof(st->by), "kakurid (state file unreadable)");
+	snprintf(st->reason, sizeof(st->reason),
+	    "state.json could not be loaded: failed closed");
+}
+
+static void
+alert_state_unreadable(struct kd *d, const char *kept)
+{
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", "kakurid",
+	    "result", "state-unreadable", "kept", kept[0] ? kept : NULL);
+	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "could not queue the tamper alert in %s", d->outbox_dir);
+	json_decref(o);
+}
+
+/*
  * Decide the mode at start from state.json and the kernel's table, and
  * re-apply it.  When they disagree the stricter one wins: fail closed.
+ * A state file that does not load means isolated (state_unreadable).
  */
 static int
 adopt(struct kd *d, bool restore)
@@ -1373,24 +1483,22 @@ adopt(struct kd *d, bool restore)
 	struct kk_nft_table_info ti;
 	struct kk_state st;
 	const char *source = "state";
+	char kept[PATH_MAX + 64] = "";
+	bool unreadable;
 	int err;
 
 	memset(&st, 0, sizeof(st));
 	err = kk_state_load(d->state_path, &st);
-	if (err == -EBADMSG) {
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "%s is corrupt; trusting the kernel table", d->state_path);
-		kd_audit(d, "kakurid", "state-load", "corrupt", NULL);
-		memset(&st, 0, sizeof(st));
-	} else if (err < 0 && err != -ENOENT) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s: %s", d->state_path,
-		    strerror(-err));
+	unreadable = err < 0 && err != -ENOENT;
+	if (unreadable) {
+		state_unreadable(d, err, &st, kept, sizeof(kept));
+		source = "fail-closed";
 	}
 	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
 		return err;
 	}
-	if (ti.exists && ti.has_mode && ti.mode > st.mode) {
+	if (!unreadable && ti.exists && ti.has_mode && ti.mode > st.mode) {
 		st.mode = ti.mode;
 		snprintf(st.episode, sizeof(st.episode), "%s", ti.episode);
 		snprintf(st.by, sizeof(st.by), "kernel table (state file behind)");
@@ -1412,9 +1520,9 @@ adopt(struct kd *d, bool restore)
 		    "error", d->nft.err));
 		return err;
 	}
-	if ((err = kk_state_save(d->state_path, &d->state)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
-		    strerror(-err));
+	save_state(d);
+	if (unreadable)
+		alert_state_unreadable(d, kept);
 	kk_log(LOG_NOTICE, KK_MID_START,
 	    "%s: %s%s%s (from %s; table %s, protection %s) applied and verified in %llu us",
 	    restore ? "restore" : "start", kk_mode_name(st.mode),
@@ -1433,6 +1541,7 @@ static int
 setup_paths(struct kd *d)
 {
 	const char *dir = d->policy->state_dir;
+	char reserve[PATH_MAX];
 	int err;
 
 	if (snprintf(d->state_path, sizeof(d->state_path), "%s/state.json",
@@ -1445,7 +1554,19 @@ setup_paths(struct kd *d)
 	if ((err = mkdir_private(dir)) < 0 ||
 	    (err = mkdir_private(d->outbox_dir)) < 0)
 		return err;
-	return kk_audit_open(&d->audit, d->audit_path);
+	/* room for state, replay ids and notices when the volume fills up */
+	if (snprintf(reserve, sizeof(reserve), "%s/reserve", dir) >=
+	    (int)sizeof(reserve))
+		return -ENAMETOOLONG;
+	if ((err = kk_reserve_init(reserve, KK_RESERVE_BYTES)) < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR,
+		    "cannot set %d MiB aside in %s: %s", KK_RESERVE_BYTES >> 20,
+		    reserve, strerror(-err));
+	if ((err = kk_audit_open(&d->audit, d->audit_path)) < 0)
+		return err;
+	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
+	    (unsigned)d->policy->audit_keep);
+	return 0;
 }
 
 /* --init: an Ed25519 key file, loaded if it exists, else created (0600). */

@@ -41,6 +41,7 @@ enum key_kind {
 	KEY_SECONDS,		/* integer 0..KK_SECONDS_MAX */
 	KEY_PATHS,		/* list of absolute paths */
 	KEY_MIB,		/* integer 1..KK_MIB_MAX */
+	KEY_KEEP,		/* integer 1..KK_AUDIT_KEEP_MAX */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -132,6 +133,12 @@ static const struct key_spec evidence_keys[] = {
 	{ "snapshot_timeout", KEY_SECONDS, 0, FIELD(snapshot_timeout) },
 };
 
+/* The audit log: rotated past max_mb, keep rotated files kept. */
+static const struct key_spec audit_keys[] = {
+	{ "max_mb", KEY_MIB, 0, FIELD(audit_max_mb) },
+	{ "keep", KEY_KEEP, 0, FIELD(audit_keep) },
+};
+
 static const struct section_spec sections[] = {
 	{ "agent",	true,	agent_keys,	 nitems(agent_keys) },
 	{ "tls",	false,	tls_keys,	 nitems(tls_keys) },
@@ -142,6 +149,7 @@ static const struct section_spec sections[] = {
 	{ "nftables",	false,	nftables_keys,	 nitems(nftables_keys) },
 	{ "commands",	false,	commands_keys,	 nitems(commands_keys) },
 	{ "evidence",	false,	evidence_keys,	 nitems(evidence_keys) },
+	{ "audit",	false,	audit_keys,	 nitems(audit_keys) },
 };
 
 static const struct kk_cfg_type policy_file = {
@@ -245,54 +253,13 @@ check_name(struct kk_cfg_loader *l, const config_setting_t *s,
 	return rc;
 }
 
-/*
- * Strict UTF-8 (no overlong forms, no surrogates) without control
- * characters: C0, DEL and C1 (U+0080..U+009F, where U+009B is CSI on some
- * terminals), line and paragraph separators, and the bidirectional
- * overrides and isolates that can make printed text read differently from
- * what it says.
- */
+/* The rules are kk_text_check's (util.c), the same for every boundary. */
 static const char *
 text_problem(const char *v)
 {
-	const unsigned char *s = (const unsigned char *)v;
-	uint32_t cp;
-	size_t n, i;
+	int r = kk_text_check(v, strlen(v), NULL);
 
-	while (*s != '\0') {
-		if (*s < 0x80) {
-			if (*s < 0x20 || *s == 0x7f)
-				return "contains a control character";
-			s++;
-			continue;
-		}
-		if (*s >= 0xc2 && *s <= 0xdf) {
-			n = 2;
-			cp = *s & 0x1f;
-		} else if (*s >= 0xe0 && *s <= 0xef) {
-			n = 3;
-			cp = *s & 0x0f;
-		} else if (*s >= 0xf0 && *s <= 0xf4) {
-			n = 4;
-			cp = *s & 0x07;
-		} else {
-			return "is not valid UTF-8";
-		}
-		for (i = 1; i < n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return "is not valid UTF-8";
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return "is not valid UTF-8";
-		if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 ||
-		    (cp >= 0x202a && cp <= 0x202e) ||
-		    (cp >= 0x2066 && cp <= 0x2069))
-			return "contains a control character";
-		s += n;
-	}
-	return NULL;
+	return r < 0 ? kk_text_problem(r) : NULL;
 }
 
 /* Why s is not an address we accept, for the message. */
@@ -619,6 +586,18 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 		*(int *)(void *)dst = config_setting_get_int(s);
 		rc = 0;
 		break;
+	case KEY_KEEP:
+		if (config_setting_type(s) != CONFIG_TYPE_INT ||
+		    config_setting_get_int(s) < 1 ||
+		    config_setting_get_int(s) > KK_AUDIT_KEEP_MAX) {
+			kk_cfg_fail_at(l, s, "%s must be 1-%d (files)", qname,
+			    KK_AUDIT_KEEP_MAX);
+			rc = -EINVAL;
+			goto out;
+		}
+		*(int *)(void *)dst = config_setting_get_int(s);
+		rc = 0;
+		break;
 	case KEY_SECONDS:
 		if (config_setting_type(s) != CONFIG_TYPE_INT) {
 			kk_cfg_fail_at(l, s, "%s must be a number of seconds",
@@ -852,6 +831,8 @@ kk_policy_defaults(struct kk_policy *p)
 	p->collect_timeout = 60;
 	p->collect_max_mb = 256;
 	p->snapshot_timeout = 1800;
+	p->audit_max_mb = 64;
+	p->audit_keep = 4;
 }
 
 int

@@ -168,6 +168,16 @@ kd_run_applied(struct run *r)
 	r->have_applied = true;
 }
 
+/* "csirt:INCIDENT", the incident cut on a character boundary */
+static void
+csirt_actor(const struct run *r, char *by, size_t len)
+{
+	const char *who = r->cmd.incident[0] ? r->cmd.incident : r->cmd.id;
+
+	snprintf(by, len, "csirt:%.*s", (int)kk_text_cut(who, strlen(who),
+	    180), who);
+}
+
 static int
 act_isolate(struct run *r)
 {
@@ -189,8 +199,7 @@ act_isolate(struct run *r)
 		rejected(r, "malformed", "args.mode must be isolated or egress");
 		return -EINVAL;
 	}
-	snprintf(by, sizeof(by), "csirt:%.180s", r->cmd.incident[0] ?
-	    r->cmd.incident : r->cmd.id);
+	csirt_actor(r, by, sizeof(by));
 	err = kd_enter_mode(r->d, mode, by, r->cmd.reason, &changed);
 	if (err < 0) {
 		r->result = "failed";
@@ -215,8 +224,7 @@ act_release(struct run *r)
 		rejected(r, "malformed", "release takes no args");
 		return -EINVAL;
 	}
-	snprintf(by, sizeof(by), "csirt:%.180s", r->cmd.incident[0] ?
-	    r->cmd.incident : r->cmd.id);
+	csirt_actor(r, by, sizeof(by));
 	err = kd_release(r->d, r->cmd.episode, by, r->cmd.reason);
 	if (err == -ENOENT) {
 		rejected(r, "not-quarantined", "the host is open");

@@ -115,8 +115,8 @@ out:
 	return rc;
 }
 
-int
-kk_replay_record(const char *dir, const char *id, time_t exp)
+static int
+record_once(const char *dir, const char *id, time_t exp)
 {
 	char text[EXP_TEXT_MAX];
 	bool created = false;
@@ -164,6 +164,18 @@ out:
 		unlinkat(dfd, id, 0);
 	if (dfd != -1)
 		close(dfd);
+	return rc;
+}
+
+/* A full volume gives back the reserve (state.c) once: a release must be recordable. */
+int
+kk_replay_record(const char *dir, const char *id, time_t exp)
+{
+	int rc;
+
+	rc = record_once(dir, id, exp);
+	if (rc == -ENOSPC && kk_reserve_release() == 0)
+		rc = record_once(dir, id, exp);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -39,8 +40,8 @@ kk_episode_new(char out[KK_EPISODE_HEX + 1])
 	return 0;
 }
 
-static int
-fsync_dir_of(const char *path)
+int
+kk_fsync_dir_of(const char *path)
 {
 	char dir[PATH_MAX];
 	char *slash;
@@ -65,9 +66,71 @@ fsync_dir_of(const char *path)
 	return r;
 }
 
+/*
+ * The reserve: disk space in state_dir set aside for the writes that must
+ * not fail (state.json, replay ids, outbox notices).  Whoever can fill the
+ * volume (a noisy audit log, /var/tmp on the same file system) could
+ * otherwise stop a signed release from being recorded.  When one of those
+ * writes hits ENOSPC the reserve file is removed and the write tried once
+ * more; the reserve is made again when there is room for it twice over.
+ * One per process: kakurid registers it at start.
+ */
+static char reserve_path[PATH_MAX];
+static off_t reserve_size;
+
 int
-kk_write_file_atomic(const char *path, const void *data, size_t len,
-    mode_t mode)
+kk_reserve_ensure(void)
+{
+	char dir[PATH_MAX], *slash;
+	struct statvfs vfs;
+	struct stat st;
+	int fd, r;
+
+	if (reserve_path[0] == '\0')
+		return -ENOENT;
+	if (lstat(reserve_path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size >= reserve_size)
+		return 0;
+	strcpy(dir, reserve_path);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	if (statvfs(slash ? dir : ".", &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * (uint64_t)reserve_size)
+		return -ENOSPC;
+	fd = open(reserve_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return -errno;
+	/* glibc writes the blocks where the file system cannot allocate them */
+	r = -posix_fallocate(fd, 0, reserve_size);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r < 0)
+		unlink(reserve_path);
+	return r;
+}
+
+int
+kk_reserve_init(const char *path, off_t size)
+{
+	if (strlen(path) >= sizeof(reserve_path))
+		return -ENAMETOOLONG;
+	strcpy(reserve_path, path);
+	reserve_size = size;
+	return kk_reserve_ensure();
+}
+
+int
+kk_reserve_release(void)
+{
+	if (reserve_path[0] == '\0')
+		return -ENOENT;
+	return unlink(reserve_path) < 0 ? -errno : 0;
+}
+
+static int
+write_file_once(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
 	const char *p = data;
@@ -108,11 +171,25 @@ kk_write_file_atomic(const char *path, const void *data, size_t len,
 		r = -errno;
 		goto fail;
 	}
-	return fsync_dir_of(path);
+	return kk_fsync_dir_of(path);
 fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
+	return r;
+}
+
+int
+kk_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	int r;
+
+	r = write_file_once(path, data, len, mode);
+	if (r == -ENOSPC && kk_reserve_release() == 0)
+		r = write_file_once(path, data, len, mode);
+	else if (r == 0)
+		kk_reserve_ensure();
 	return r;
 }
 
@@ -127,9 +204,13 @@ copy_str(json_t *o, const char *key, char *dst, size_t dstlen, bool required)
 	if (!json_is_string(v))
 		return -EBADMSG;
 	s = json_string_value(v);
-	if (strlen(s) >= dstlen)
+	if (json_string_length(v) >= dstlen)
 		return -EBADMSG;
-	strcpy(dst, s);
+	/*
+	 * jansson checked UTF-8.  A control character (written by an older
+	 * version) is not a reason to lose the state: it is replaced.
+	 */
+	kk_text_clean(dst, dstlen, s, json_string_length(v));
 	return 0;
 }
 
@@ -213,6 +294,9 @@ kk_state_save(const char *path, const struct kk_state *s)
 	/* never write what kk_state_load would refuse at the next start */
 	if (s->mode != KK_MODE_OPEN && !is_episode(s->episode))
 		return -EINVAL;
+	if ((r = kk_text_check(s->by, strlen(s->by), NULL)) < 0 ||
+	    (r = kk_text_check(s->reason, strlen(s->reason), NULL)) < 0)
+		return r;
 	root = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:b}",
 	    "v", 1, "mode", kk_mode_name(s->mode), "episode", s->episode,
 	    "since", (json_int_t)s->since, "by", s->by, "reason", s->reason,
@@ -231,4 +315,34 @@ kk_state_save(const char *path, const struct kk_state *s)
 out:
 	free(text);
 	return r;
+}
+
+/*
+ * Keeps a state file that could not be loaded as evidence, renamed to
+ * PATH.corrupt-<UTC time> (-2, -3, ... when that name is taken; never
+ * replacing a file).  The name it got is written to kept.
+ */
+int
+kk_state_set_aside(const char *path, time_t now, char *kept, size_t keptlen)
+{
+	char stamp[32], name[PATH_MAX];
+	struct tm tm;
+	int i, r = -EEXIST;
+
+	if (gmtime_r(&now, &tm) == NULL ||
+	    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0)
+		return -EINVAL;
+	for (i = 1; i <= 16 && r == -EEXIST; i++) {
+		if ((i == 1 ? snprintf(name, sizeof(name), "%s.corrupt-%s",
+		    path, stamp) : snprintf(name, sizeof(name),
+		    "%s.corrupt-%s-%d", path, stamp, i)) >= (int)sizeof(name))
+			return -ENAMETOOLONG;
+		r = renameat2(AT_FDCWD, path, AT_FDCWD, name,
+		    RENAME_NOREPLACE) < 0 ? -errno : 0;
+	}
+	if (r < 0)
+		return r;
+	if (kept != NULL && keptlen > 0)
+		snprintf(kept, keptlen, "%s", name);
+	return kk_fsync_dir_of(path);
 }

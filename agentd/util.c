@@ -1,9 +1,14 @@
 /*
- * Small helpers both programs use: mode names, hashing to hex.
+ * Small helpers both programs use: mode names, hashing to hex, and the
+ * one check every piece of text goes through where it crosses a boundary
+ * (control requests, signed command fields, the policy, the audit log).
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * SHA-256 through OpenSSL's one-shot digest functions: EVP would load
@@ -69,6 +74,36 @@ kk_sha256_hex(const void *data, size_t len, char out[65])
 }
 
 int
+kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char buf[16384], md[32];
+	SHA256_CTX c;
+	ssize_t n;
+	size_t i;
+
+	SHA256_Init(&c);
+	while (len > 0) {
+		n = pread(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len :
+		    sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		SHA256_Update(&c, buf, (size_t)n);
+		off += n;
+		len -= n;
+	}
+	SHA256_Final(md, &c);
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
+int
 kk_rfc3339(time_t t, char *buf, size_t len)
 {
 	struct tm tm;
@@ -78,4 +113,153 @@ kk_rfc3339(time_t t, char *buf, size_t len)
 	if (strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		return -ENOBUFS;
 	return 0;
+}
+
+/*
+ * Text.  Strict UTF-8 (no overlong forms, no surrogates, nothing above
+ * U+10FFFF) without control characters: C0 and NUL, DEL and C1
+ * (U+0080..U+009F, where U+009B is CSI on some terminals), line and
+ * paragraph separators, and the bidirectional overrides and isolates that
+ * can make printed text read differently from what it says.  Text that is
+ * too long is cut on a character boundary, never inside a character: a
+ * cut character is invalid UTF-8, which json_pack refuses, and a state
+ * that cannot be written is a state that is lost.
+ */
+
+/* Length of the valid character at s (1-4), or 0; its code point in *cp. */
+static size_t
+utf8_char(const unsigned char *s, size_t avail, uint32_t *cp)
+{
+	size_t n, i;
+	uint32_t c;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		c = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		c = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > avail)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) ||
+	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+static bool
+is_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+	    cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+int
+kk_text_check(const char *s, size_t len, size_t *bad)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, n;
+	uint32_t cp;
+	int r = 0;
+
+	while (i < len) {
+		if ((n = utf8_char(u + i, len - i, &cp)) == 0) {
+			r = -EILSEQ;
+			break;
+		}
+		if (is_control(cp)) {
+			r = -EINVAL;
+			break;
+		}
+		i += n;
+	}
+	if (bad != NULL)
+		*bad = i;
+	return r;
+}
+
+const char *
+kk_text_problem(int err)
+{
+	return err == -EILSEQ ? "is not valid UTF-8" :
+	    err == -EINVAL ? "contains a control character" :
+	    err == -E2BIG ? "is too long" : "is not text";
+}
+
+size_t
+kk_text_cut(const char *s, size_t len, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n;
+
+	if (len <= max)
+		return len;
+	/* back over continuation bytes to the start of the cut character */
+	for (n = max; n > 0 && (u[n] & 0xc0) == 0x80; n--)
+		;
+	return n;
+}
+
+int
+kk_text_copy(char *dst, size_t size, const char *s, size_t len)
+{
+	size_t n;
+	int r;
+
+	if (size == 0)
+		return -ENOBUFS;
+	dst[0] = '\0';
+	if ((r = kk_text_check(s, len, NULL)) < 0)
+		return r;
+	n = kk_text_cut(s, len, size - 1);
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return n < len ? 1 : 0;
+}
+
+size_t
+kk_text_clean(char *dst, size_t size, const char *s, size_t len)
+{
+	static const char repl[] = "\xef\xbf\xbd";	/* U+FFFD */
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, o = 0, n;
+	uint32_t cp;
+
+	if (size == 0)
+		return 0;
+	while (i < len) {
+		n = utf8_char(u + i, len - i, &cp);
+		if (n == 0 || is_control(cp)) {
+			if (o + 3 > size - 1)
+				break;
+			memcpy(dst + o, repl, 3);
+			o += 3;
+			i += n ? n : 1;
+			continue;
+		}
+		if (o + n > size - 1)
+			break;
+		memcpy(dst + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	dst[o] = '\0';
+	return o;
 }

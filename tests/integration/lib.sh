@@ -17,6 +17,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KAKURID="$TOP/kakurid"
 KAKURICTL="$TOP/kakurictl"
 NETPROBE="$TOP/build/netprobe"
+# jq -e that fails on empty input (see bin/jq)
+export PATH="$TOP/tests/integration/bin:$PATH"
 
 PASSED=0
 FAILED=0
@@ -391,3 +393,36 @@ fake_agent() {
 	PIDS+=($!)
 	until_ok 10 bash -c "ip netns exec '$PEER' ss -Hltn 'sport = :$5' | grep -q ':$5'"
 }
+
+# --- the local side (issue 8): raw control frames, other uids, bounded polls ---
+# raw_frame FILE: FILE's bytes as one control frame (4-byte big-endian length)
+raw_frame() {
+	local n
+	n=$(stat -c %s "$1")
+	printf "\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))"
+	printf "\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))"
+	cat "$1"
+}
+# raw_request FILE [setpriv options...]: sends FILE as one request (as
+# another uid with setpriv options), prints the answer's body
+raw_request() {
+	local f=$1; shift
+	if [ $# -gt 0 ]; then
+		raw_frame "$f" | setpriv "$@" timeout 5 socat -t 3 - UNIX-CONNECT:"$SOCK" 2>/dev/null | tail -c +5
+	else
+		raw_frame "$f" | timeout 5 socat -t 3 - UNIX-CONNECT:"$SOCK" 2>/dev/null | tail -c +5
+	fi
+}
+# setpriv options for a member of staff_group ("users", gid 100) and for
+# a user outside it; different uids from the default outsider (65534)
+STAFF_ID=(--reuid=4242 --regid=4242 --groups=100)
+NOBODY_ID=(--reuid=65534 --regid=65534 --clear-groups)
+as_staff() { setpriv "${STAFF_ID[@]}" "$@"; }
+as_nobody() { setpriv "${NOBODY_ID[@]}" "$@"; }
+# wait_for SECONDS COMMAND...: the same bounded poll as until_ok
+wait_for() { until_ok "$@"; }
+# ja SHIFT K: SHIFT ASCII bytes, then K three-byte characters (あ)
+ja() { local s; s=$(printf '%*s' "$1" '' | tr ' ' x); printf '%s' "$s"; printf 'あ%.0s' $(seq 1 "$2"); }
+# jtrue EXPR: the JSON on stdin makes EXPR true (jq -e passes on empty input)
+jtrue() { local out; out=$(jq "$1" 2>/dev/null) && [ "$out" = true ]; }
+export -f jtrue

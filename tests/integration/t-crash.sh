@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Fail closed: kill -9 leaves the host isolated, a restarted kakurid
 # re-adopts the table and the same episode, `kakurid --restore` re-applies
-# the persisted state in a fresh namespace (boot), and a broken state file
-# or an edited audit log is noticed.
+# the persisted state in a fresh namespace (boot), a state file that does
+# not load brings the host up isolated (fail closed: a new episode, the
+# file kept aside, a tamper alert), and an edited audit log is noticed.
 . "$(dirname "$0")/lib.sh"
 need
 echo "== crash, restart, restore"
 topology || { fail "topology"; summary; exit 1; }
 for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
 for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; done
-sleep 0.2
+wait_for 5 reach "$EP" tcp "$NET4" 8080
+wait_for 5 reach "$PEER" tcp "$EP4" 7443
 blocked_both() { ! reach "$EP" tcp "$NET4" 8080 && ! reach "$EP" tcp "$NET6" 8080; }
 
 write_policy
@@ -28,16 +30,22 @@ start_kakurid || fail "kakurid restarts"
 check "restart: still isolated" test "$(status_field mode)" = isolated
 check "restart: same episode re-adopted" test "$(status_field episode)" = "$EPISODE"
 check "restart: table owned again (delete refused)" bash -c "! ip netns exec $EP nft delete table inet kakuri"
-check "restart: logged as re-adopted" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action==\"start\")] | last | .readopted == true and .mode == \"isolated\"'"
+check "restart: logged as re-adopted" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"start\")] | last | .readopted == true and .mode == \"isolated\"'"
 check "restart: host isolated" blocked_both
 
-# state file lost or corrupt: the kernel table still says isolated
+# state file corrupt: fail closed, whatever the kernel table says
 stop_kakurid -TERM
 echo '{ "mode": "open", broken' >"$STATE/state.json"
 start_kakurid || fail "kakurid starts with a corrupt state file"
-check "corrupt state: stays isolated (the kernel table wins)" test "$(status_field mode)" = isolated
-check "corrupt state: same episode from the table comment" test "$(status_field episode)" = "$EPISODE"
-check "corrupt state: logged" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"state-load\" and .result==\"corrupt\")'"
+check "corrupt state: isolated (fail closed)" test "$(status_field mode)" = isolated
+check "corrupt state: a new episode (a release for the old one must not fit)" \
+	bash -c "e=\$('$KAKURICTL' -s '$SOCK' status --json | jq -r .episode); [ \"\$e\" != '$EPISODE' ] && grep -Eq '^[0-9a-f]{32}\$' <<<\"\$e\""
+check "corrupt state: the file is kept aside as evidence" bash -c "grep -l broken '$STATE'/state.json.corrupt-*"
+check "corrupt state: state.json is valid again and says isolated" test "$(jq -r .mode "$STATE/state.json")" = isolated
+check "corrupt state: logged" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"state-load\" and .result==\"corrupt\")] | length > 0'"
+check "corrupt state: a tamper alert is queued for the CSIRT" bash -c "cat '$STATE'/outbox/*.json | jq -s . | jtrue 'map(select(.type == \"tamper\" and .result == \"state-unreadable\")) | length == 1'"
+check "corrupt state: the host is isolated" blocked_both
+EPISODE=$(status_field episode)
 stop_kakurid -TERM
 
 # boot: a fresh namespace (no table at all) and kakurid --restore
@@ -48,7 +56,7 @@ ip -n "$FRESH" addr add 198.18.0.3/24 dev to-net
 ip -n "$NET" addr add 198.18.0.21/24 dev to-boot
 ip -n "$FRESH" link set to-net up; ip -n "$NET" link set to-boot up
 serve "$NET" 198.18.0.21 8081
-sleep 0.2
+wait_for 5 reach "$FRESH" tcp 198.18.0.21 8081
 check "boot: before restore the fresh host reaches the internet" reach "$FRESH" tcp 198.18.0.21 8081
 out=$(ip netns exec "$FRESH" "$KAKURID" --restore -f "$POLICY" 2>&1); rc=$?
 check "kakurid --restore exits 0" test $rc -eq 0
@@ -56,6 +64,25 @@ check "kakurid --restore says what it applied" grep -q "restore: isolated" <<<"$
 check "boot: table present in the fresh namespace" ip netns exec "$FRESH" nft list table inet kakuri
 check "boot: fresh host isolated after --restore" bash -c "! ip netns exec $FRESH $NETPROBE tcp 198.18.0.21 8081 700"
 check "boot: the restored table carries the episode" bash -c "ip netns exec $FRESH nft list table inet kakuri | grep -q $EPISODE"
+
+# boot with a state file that does not load: --restore fails closed
+boot_corrupt() {	# boot_corrupt NAME CONTENT
+	local out rc
+	ip netns exec "$FRESH" nft delete table inet kakuri 2>/dev/null
+	wait_for 5 reach "$FRESH" tcp 198.18.0.21 8081
+	check "boot, $1: the fresh host is open before restore" reach "$FRESH" tcp 198.18.0.21 8081
+	printf '%s' "$2" >"$STATE/state.json"
+	out=$(ip netns exec "$FRESH" "$KAKURID" --restore -f "$POLICY" 2>&1); rc=$?
+	check "boot, $1: kakurid --restore exits 0" test $rc -eq 0
+	check "boot, $1: --restore says isolated" grep -q "restore: isolated" <<<"$out"
+	check "boot, $1: the host is isolated (real packets)" bash -c "! ip netns exec $FRESH $NETPROBE tcp 198.18.0.21 8081 700"
+	check "boot, $1: a new episode" bash -c "e=\$(jq -r .episode '$STATE/state.json'); [ \"\$e\" != '$EPISODE' ] && grep -Eq '^[0-9a-f]{32}\$' <<<\"\$e\""
+}
+boot_corrupt "unparseable state saying open" '{ "mode": "open", "epis'
+boot_corrupt "state with an unknown mode" '{ "v": 1, "mode": "opened" }'
+boot_corrupt "isolated state without an episode" '{ "v": 1, "mode": "isolated" }'
+n=$(ls "$STATE"/state.json.corrupt-* 2>/dev/null | wc -l)
+check "every corrupt state file was kept aside ($n)" test "$n" -eq 4
 
 # audit chain: an edited line is found
 start_kakurid || fail "kakurid starts again"

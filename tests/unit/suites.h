@@ -19,5 +19,6 @@ Suite *core_suite(void);
 Suite *lime_suite(void);
 Suite *collect_suite(void);
 Suite *evidence_suite(void);
+Suite *text_suite(void);
 
 #endif

@@ -7,6 +7,10 @@
  *   release, unblock, thaw   nobody, root included (-EACCES: CSIRT only)
  *   drill                    root only
  *   apply                    anyone (the signature decides, later)
+ *
+ * And the control connections each kind of caller may hold (issue 8):
+ * quotas per uid, the slots users outside the staff share, the reserve
+ * staff and root keep.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -213,6 +217,102 @@ START_TEST(test_op_name_out_of_range)
 }
 END_TEST
 
+/* ---- control connections (issue 8, item 3) ---- */
+
+/* The class of each caller is the row of DESIGN 3 it gets. */
+START_TEST(test_peer_class)
+{
+	const struct caller *c = &callers[_i];
+	enum kk_peer_class want = c->is == ROOT ? KK_PEER_ROOT :
+	    c->is == STAFF ? KK_PEER_STAFF : KK_PEER_OTHER;
+
+	ck_assert_msg(kk_peer_class(&c->cred, c->staff_known, STAFF_GID) ==
+	    want, "%s", c->what);
+}
+END_TEST
+
+/* How many connections of one class and uid get in, everything else empty. */
+static unsigned
+fill_one_uid(enum kk_peer_class cls)
+{
+	unsigned open[KK_PEER__MAX] = { 0 }, n = 0;
+
+	while (n < 1000 && kk_control_admit(cls, n, open, n) == 0) {
+		open[cls]++;
+		n++;
+	}
+	return n;
+}
+
+START_TEST(test_admit_per_uid)
+{
+	unsigned open[KK_PEER__MAX] = { 0 };
+
+	ck_assert_uint_eq(fill_one_uid(KK_PEER_OTHER), KK_CONTROL_OTHER_PER_UID);
+	ck_assert_uint_eq(fill_one_uid(KK_PEER_STAFF), KK_CONTROL_STAFF_PER_UID);
+	ck_assert_uint_eq(fill_one_uid(KK_PEER_ROOT), KK_CONTROL_MAX_CONN);
+	/* the uid's quota, not the class's, is what says no */
+	open[KK_PEER_OTHER] = KK_CONTROL_OTHER_PER_UID;
+	ck_assert_int_eq(kk_control_admit(KK_PEER_OTHER,
+	    KK_CONTROL_OTHER_PER_UID, open, KK_CONTROL_OTHER_PER_UID), -EUSERS);
+	ck_assert_int_eq(kk_control_admit(KK_PEER__MAX, 0, open, 0), -EINVAL);
+}
+END_TEST
+
+/*
+ * Many users outside the staff take every slot they can: staff members
+ * and root still get in, up to their own limits, and root keeps a reserve
+ * that the staff cannot take either.
+ */
+START_TEST(test_admit_reserved)
+{
+	unsigned open[KK_PEER__MAX] = { 0 }, total = 0, uid_open;
+	uid_t uid;
+
+	for (uid = 1000; uid < 1100; uid++)
+		for (uid_open = 0; kk_control_admit(KK_PEER_OTHER, uid_open,
+		    open, total) == 0; uid_open++) {
+			open[KK_PEER_OTHER]++;
+			total++;
+		}
+	ck_assert_uint_eq(open[KK_PEER_OTHER], KK_CONTROL_OTHER_MAX);
+	ck_assert_int_eq(kk_control_admit(KK_PEER_OTHER, 0, open, total),
+	    -EBUSY);
+	/* staff members, each up to its quota, until the staff's share is used */
+	for (uid = 2000; uid < 2100; uid++)
+		for (uid_open = 0; kk_control_admit(KK_PEER_STAFF, uid_open,
+		    open, total) == 0; uid_open++) {
+			open[KK_PEER_STAFF]++;
+			total++;
+		}
+	ck_assert_uint_ge(open[KK_PEER_STAFF], KK_CONTROL_STAFF_PER_UID * 2);
+	ck_assert_int_eq(kk_control_admit(KK_PEER_STAFF, 0, open, total),
+	    -EBUSY);
+	/* root still has its reserve */
+	ck_assert_uint_le(total, KK_CONTROL_MAX_CONN - KK_CONTROL_ROOT_RESERVED);
+	for (uid_open = 0; kk_control_admit(KK_PEER_ROOT, uid_open, open,
+	    total) == 0; uid_open++) {
+		open[KK_PEER_ROOT]++;
+		total++;
+	}
+	ck_assert_uint_ge(open[KK_PEER_ROOT], KK_CONTROL_ROOT_RESERVED);
+	ck_assert_uint_eq(total, KK_CONTROL_MAX_CONN);
+}
+END_TEST
+
+START_TEST(test_deadlines)
+{
+	ck_assert_uint_lt(kk_control_deadline(KK_PEER_OTHER),
+	    kk_control_deadline(KK_PEER_STAFF));
+	ck_assert_uint_le(kk_control_deadline(KK_PEER_OTHER), 1000000);
+	ck_assert_uint_eq(kk_control_deadline(KK_PEER_ROOT),
+	    kk_control_deadline(KK_PEER_STAFF));
+	ck_assert_uint_lt(kk_control_frame_max(KK_PEER_OTHER),
+	    kk_control_frame_max(KK_PEER_STAFF));
+	ck_assert_uint_eq(kk_control_frame_max(KK_PEER_ROOT), KK_FRAME_MAX);
+}
+END_TEST
+
 Suite *
 authz_suite(void)
 {
@@ -233,6 +333,13 @@ authz_suite(void)
 	tcase_add_loop_test(tc, test_op_parse_rejects, 0,
 	    (int)(sizeof(bad_names) / sizeof(bad_names[0])));
 	tcase_add_test(tc, test_op_name_out_of_range);
+	suite_add_tcase(s, tc);
+
+	tc = kk_tcase("connections");
+	tcase_add_loop_test(tc, test_peer_class, 0, (int)NCALLERS);
+	tcase_add_test(tc, test_admit_per_uid);
+	tcase_add_test(tc, test_admit_reserved);
+	tcase_add_test(tc, test_deadlines);
 	suite_add_tcase(s, tc);
 
 	return s;

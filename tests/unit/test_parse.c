@@ -482,7 +482,28 @@ static const struct hostile {
 	{ FIX("include_indented"), -EINVAL, 14, "@include is not allowed" },
 	{ FIX("syntax_error"), -EINVAL, 11, "syntax error" },
 	{ FIX("duplicate_key"), -EINVAL, 6, "duplicate setting name" },
+	{ FIX("audit_keep_zero"), -EINVAL, 14, "audit.keep must be 1-16" },
+	{ FIX("audit_keep_many"), -EINVAL, 14, "audit.keep must be 1-16" },
+	{ FIX("audit_max_mb_zero"), -EINVAL, 14, "audit.max_mb must be 1-" },
 };
+
+/* audit { }: the rotation of the audit log, and its defaults. */
+START_TEST(test_audit_keys)
+{
+	struct kk_policy *p = policy_new();
+	char err[512];
+
+	ck_assert_msg(load(FIX("audit_valid"), p, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_int_eq(p->audit_max_mb, 1);
+	ck_assert_int_eq(p->audit_keep, 16);
+	ck_assert_msg(load(FIX("valid_sparse"), p, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_int_eq(p->audit_max_mb, 64);
+	ck_assert_int_eq(p->audit_keep, 4);
+	free(p);
+}
+END_TEST
 
 START_TEST(test_hostile)
 {
@@ -872,6 +893,7 @@ parse_suite(void)
 	tc = kk_tcase("hostile");
 	tcase_add_loop_test(tc, test_hostile, 0,
 	    (int)(sizeof(hostile) / sizeof(hostile[0])));
+	tcase_add_test(tc, test_audit_keys);
 	suite_add_tcase(s, tc);
 
 	tc = kk_tcase("file");

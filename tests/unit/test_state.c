@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -86,7 +87,7 @@ static const struct {
 	    "C2 beacon seen by proxy", false },
 	{ KK_MODE_EGRESS, EP2, 1, "staff:uid=1000", "popup", true },
 	{ KK_MODE_ISOLATED, EP2, 4102444800LL, "root",
-	    "quote \" backslash \\ newline\n tab\t \xe6\x97\xa5\xe6\x9c\xac",
+	    "quote \" backslash \\ braces {} \xe6\x97\xa5\xe6\x9c\xac",
 	    true },
 	{ KK_MODE_EGRESS, EP1, 1790000600, NULL, NULL, false },
 	{ KK_MODE_OPEN, "", 1790000000, "csirt:bob", "released IR-2026-0042",
@@ -170,6 +171,109 @@ START_TEST(test_save_bad_utf8_keeps_old)
 	assert_state_eq(&got, &a);
 	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 1);
 	ck_assert_uint_eq(tmps, 0);
+}
+END_TEST
+
+/* A control character is not written: it could not be shown safely. */
+START_TEST(test_save_control_refused)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state a, b, got;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
+	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "root", "ok", false);
+	ck_assert_int_eq(kk_state_save(path, &a), 0);
+	state_set(&b, KK_MODE_ISOLATED, EP1, 1790000000, "root",
+	    "clear \x1b[2J screen", false);
+	ck_assert_int_eq(kk_state_save(path, &b), -EINVAL);
+	state_set(&b, KK_MODE_ISOLATED, EP1, 1790000000, "a\nb", "ok", false);
+	ck_assert_int_eq(kk_state_save(path, &b), -EINVAL);
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, &a);
+}
+END_TEST
+
+/*
+ * A state written before text was checked may hold a control character
+ * in reason: it still loads (losing the state would fail closed to a new
+ * episode), with the character replaced.
+ */
+START_TEST(test_load_control_cleaned)
+{
+	static const char text[] = "{\"mode\":\"isolated\",\"episode\":\"" EP1
+	    "\",\"by\":\"local\",\"reason\":\"line\\nbreak\"}";
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct kk_state s;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
+	kk_test_write(path, text, strlen(text), 0600);
+	ck_assert_int_eq(load_dirty(path, &s), 0);
+	ck_assert_str_eq(s.reason, "line\xef\xbf\xbd" "break");
+	ck_assert_int_eq(kk_text_check(s.reason, strlen(s.reason), NULL), 0);
+}
+END_TEST
+
+/* A corrupt state is kept aside under a new name, never over another. */
+START_TEST(test_set_aside)
+{
+	char dir[PATH_MAX], path[PATH_MAX], kept[PATH_MAX], kept2[PATH_MAX];
+	char want[PATH_MAX + 64];
+	size_t len;
+	char *got;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
+	kk_test_write(path, "{ broken", 8, 0600);
+	ck_assert_int_eq(kk_state_set_aside(path, 1790000000, kept,
+	    sizeof(kept)), 0);
+	snprintf(want, sizeof(want), "%s.corrupt-20260921T141320Z", path);
+	ck_assert_str_eq(kept, want);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	got = kk_test_read(kept, &len);
+	ck_assert_str_eq(got, "{ broken");
+	free(got);
+	/* the same second again: a second name, the first file untouched */
+	kk_test_write(path, "{ other", 7, 0600);
+	ck_assert_int_eq(kk_state_set_aside(path, 1790000000, kept2,
+	    sizeof(kept2)), 0);
+	ck_assert_str_ne(kept2, kept);
+	got = kk_test_read(kept, &len);
+	ck_assert_str_eq(got, "{ broken");
+	free(got);
+	got = kk_test_read(kept2, &len);
+	ck_assert_str_eq(got, "{ other");
+	free(got);
+	/* nothing to keep */
+	ck_assert_int_eq(kk_state_set_aside(path, 1790000000, kept,
+	    sizeof(kept)), -ENOENT);
+}
+END_TEST
+
+/* The reserve is made, given back once, and made again when there is room. */
+START_TEST(test_reserve)
+{
+	char dir[PATH_MAX], path[PATH_MAX], file[PATH_MAX];
+	struct stat st;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "reserve");
+	kk_test_join(file, dir, "state.json");
+	/* nothing registered: nothing to give back */
+	ck_assert_int_eq(kk_reserve_release(), -ENOENT);
+	ck_assert_int_eq(kk_reserve_init(path, 256 * 1024), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 256 * 1024);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(kk_reserve_release(), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(kk_reserve_release(), -ENOENT);
+	/* a write that succeeds puts it back */
+	ck_assert_int_eq(kk_write_file_atomic(file, "{}", 2, 0600), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, 256 * 1024);
+	kk_reserve_init("", 0);
 }
 END_TEST
 
@@ -634,6 +738,10 @@ state_suite(void)
 	tcase_add_test(tc, test_save_overwrites);
 	tcase_add_test(tc, test_save_file_mode);
 	tcase_add_test(tc, test_save_bad_utf8_keeps_old);
+	tcase_add_test(tc, test_save_control_refused);
+	tcase_add_test(tc, test_load_control_cleaned);
+	tcase_add_test(tc, test_set_aside);
+	tcase_add_test(tc, test_reserve);
 	tcase_add_test(tc, test_load_missing);
 	tcase_add_test(tc, test_load_minimal);
 	tcase_add_loop_test(tc, test_load_bad, 0,
