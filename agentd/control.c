@@ -63,6 +63,8 @@ struct kk_control {
 	uint64_t next_serial;
 	/* refusals of this interval, and its summary timer */
 	struct kk_refusals refusals;
+	/* staff presses that changed nothing (already quarantined) */
+	struct kk_refusals repeats;
 	sd_event_source *summary;
 	/* signed commands handed over per uid in this interval */
 	struct {
@@ -107,6 +109,16 @@ on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 	size_t i, off = 0;
 	json_t *sum, *u;
 
+	/* presses that changed nothing: one line with the counts per uid */
+	if ((sum = kk_refusals_summary(&ctl->repeats)) != NULL) {
+		json_object_set(sum, "pressed", json_object_get(sum, "refused"));
+		json_object_del(sum, "refused");
+		kk_log(LOG_NOTICE, KK_MID_CONTROL,
+		    "control: %lld presses while already quarantined not logged one by one",
+		    (long long)json_integer_value(json_object_get(sum,
+		    "not_recorded")));
+		kd_audit(ctl->d, "kakurid", "control-repeats", "summary", sum);
+	}
 	sum = kk_refusals_summary(&ctl->refusals);
 	if (sum == NULL)
 		return 0;
@@ -130,13 +142,50 @@ on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* The first counted event of an interval starts it. */
+static void
+summary_arm(struct kk_control *ctl)
+{
+	int enabled = SD_EVENT_OFF;
+
+	if (ctl->summary != NULL)
+		sd_event_source_get_enabled(ctl->summary, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	if (ctl->summary == NULL)
+		sd_event_add_time_relative(ctl->d->ev, &ctl->summary,
+		    CLOCK_MONOTONIC, KK_REFUSAL_INTERVAL_USEC, 0, on_summary,
+		    ctl);
+	else if (sd_event_source_set_time_relative(ctl->summary,
+	    KK_REFUSAL_INTERVAL_USEC) >= 0)
+		sd_event_source_set_enabled(ctl->summary, SD_EVENT_ONESHOT);
+}
+
+/*
+ * A press that changed nothing (already quarantined): true when it is
+ * recorded (audit, CSIRT notice) one by one; past the first few of a uid
+ * in an interval it is only counted, so a staff member holding the button
+ * down costs a bounded number of lines and outbox files.
+ */
+bool
+kd_control_note_repeat(struct kd *d, uid_t uid, const char *action)
+{
+	struct kk_control *ctl = d->control;
+	bool full;
+
+	if (ctl == NULL)
+		return true;
+	full = kk_refusals_note(&ctl->repeats, uid, action);
+	summary_arm(ctl);
+	return full;
+}
+
 void
 kd_control_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
     const char *reason, json_t *extra)
 {
 	struct kk_control *ctl = d->control;
 	char actor[160], result[64];
-	int enabled = SD_EVENT_OFF;
 
 	if (ctl == NULL || kk_refusals_note(&ctl->refusals, uid, reason)) {
 		kk_control_actor(uid, pid, actor, sizeof(actor));
@@ -147,20 +196,8 @@ kd_control_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
 	} else {
 		json_decref(extra);
 	}
-	if (ctl == NULL)
-		return;
-	/* the first refusal of an interval starts it */
-	if (ctl->summary != NULL)
-		sd_event_source_get_enabled(ctl->summary, &enabled);
-	if (enabled != SD_EVENT_OFF)
-		return;
-	if (ctl->summary == NULL)
-		sd_event_add_time_relative(d->ev, &ctl->summary,
-		    CLOCK_MONOTONIC, KK_REFUSAL_INTERVAL_USEC, 0, on_summary,
-		    ctl);
-	else if (sd_event_source_set_time_relative(ctl->summary,
-	    KK_REFUSAL_INTERVAL_USEC) >= 0)
-		sd_event_source_set_enabled(ctl->summary, SD_EVENT_ONESHOT);
+	if (ctl != NULL)
+		summary_arm(ctl);
 }
 
 bool
@@ -571,6 +608,7 @@ kk_control_open(struct kd *d, const char *path)
 		return -ENOMEM;
 	ctl->d = d;
 	kk_refusals_init(&ctl->refusals);
+	kk_refusals_init(&ctl->repeats);
 	if ((err = make_busy_frame(ctl)) < 0) {
 		free(ctl);
 		return err;

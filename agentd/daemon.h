@@ -179,6 +179,7 @@ void kd_control_refused(struct kd *d, uid_t uid, pid_t pid,
     const char *action, const char *reason, struct json_t *extra);
 /* Whether uid may hand over one more signed command in this interval. */
 bool kd_control_rate_ok(struct kd *d, uid_t uid);
+bool kd_control_note_repeat(struct kd *d, uid_t uid, const char *action);
 /* After the answer to request serial, the tail t follows (control.c frees it). */
 int kk_control_stream(struct kd *d, uint64_t serial, struct kk_audit_tail *t);
 

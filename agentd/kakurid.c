@@ -616,6 +616,9 @@ do_disconnect(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	}
 	if (!json_is_string(json_object_get(req, "message")))
 		msg = NULL;
+	/* holding the button down: counted, not recorded press by press */
+	if (!changed && !kd_control_note_repeat(d, cred->uid, "disconnect"))
+		goto reply;
 	kk_log(LOG_NOTICE, KK_MID_APPLY,
 	    "disconnect by %s: %s, episode %s (%s; last apply+verify %llu us)",
 	    actor, kk_mode_name(d->state.mode), d->state.episode,
@@ -630,6 +633,7 @@ do_disconnect(struct kd *d, const struct kk_cred *cred, pid_t pid,
 		kk_log(LOG_ERR, KK_MID_ERROR, "could not queue the CSIRT notification in %s",
 		    d->outbox_dir);
 	json_decref(o);
+reply:
 	kk_rfc3339(d->state.since, since, sizeof(since));
 	return json_pack("{s:b, s:s, s:s, s:s, s:b, s:b, s:s?, s:{s:s, s:s, s:s}}",
 	    "ok", 1, "mode", kk_mode_name(d->state.mode),

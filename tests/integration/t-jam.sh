@@ -69,6 +69,15 @@ n=$(jq '[.entries[] | select(.result | startswith("refused"))] | length' "$WORK/
 check "the audit log does not get one line per refusal ($n lines)" test "$n" -le 15
 check "the audit summary counts the hog's refusals by uid" \
 	jtrue '[.entries[] | select(.action == "control-refusals") | .uids[] | select(.uid == 65534) | .count] | add > 100' <"$WORK/log.json"
+# holding the button down: 20 presses, one quarantine; the presses that
+# changed nothing are counted, not each written to the audit log and queued
+# for the CSIRT (a staff member cannot fill the disk with notices)
+n=$(grep -l '"type":"disconnect"' "$STATE"/outbox/*.json 2>/dev/null | wc -l)
+check "20 presses queue at most 4 CSIRT notices ($n)" test "$n" -ge 1 -a "$n" -le 4
+n=$(jq '[.entries[] | select(.action == "disconnect")] | length' "$WORK/log.json")
+check "20 presses write at most 4 disconnect audit lines ($n)" test "$n" -ge 1 -a "$n" -le 4
+check "the repeated presses are summed up in the audit log (bounded wait for the interval)" \
+	wait_for 15 bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action == \"control-repeats\") | .uids[] | select(.uid == 4242) | .count] | add >= 16'"
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
