@@ -24,7 +24,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-unused-parameter \
 	-D_GNU_SOURCE -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
-	-MMD -MP -Iagentd
+	-MMD -MP $(INCLUDES)
 LDFLAGS += -pie -Wl,-z,relro,-z,now
 
 ifeq ($(V),1)
@@ -38,28 +38,22 @@ endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-# Code both programs use lives in agentd/ (like relayctl compiling relayd files).
-# evidence preservation (issue 4): freeze, snapshot, collect, manifest
+# Sources are found per folder: common/ is compiled into both programs,
+# agentd/ (and its subfolders) into kakurid, ctl/ into kakurictl.
+INCLUDES := -Icommon -Iagentd $(patsubst %/,-I%,$(wildcard agentd/*/))
+COMMON_SRC := $(wildcard common/*.c)
+# evidence preservation: freeze, snapshot, collect, manifest
 EVIDENCE_SRC := agentd/artifact.c agentd/freeze.c agentd/core.c \
 	agentd/lime.c agentd/collect.c agentd/evidence.c agentd/exefile.c \
 	agentd/exehash.c agentd/sandbox.c
-COMMON_SRC := agentd/frame.c agentd/audit.c agentd/state.c agentd/authz.c \
-	agentd/util.c agentd/keys.c agentd/dsse.c agentd/command.c \
-	agentd/receipt.c
-AGENTD_SRC := agentd/kakurid.c agentd/parse.c agentd/nft_build.c \
-	agentd/nft.c agentd/control.c agentd/log.c agentd/remote.c \
-	agentd/trust.c agentd/cfgfile.c agentd/replay.c agentd/tls.c \
-	agentd/netchild.c agentd/channel.c agentd/preserve.c $(EVIDENCE_SRC) \
-	$(COMMON_SRC)
-# interfaces leaving the namespace while quarantined (rtnetlink)
-AGENTD_SRC += agentd/links.c agentd/nlreq.c
-CTL_SRC := ctl/kakurictl.c ctl/guidance.c ctl/operator.c ctl/fetch.c agentd/tls.c \
-	$(COMMON_SRC)
+AGENTD_SRC := $(wildcard agentd/*.c agentd/*/*.c agentd/*/*/*.c) $(COMMON_SRC)
+CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
-# everything except kakurid's main goes into the unit test binary
-UNIT_LIB_SRC := agentd/parse.c agentd/nft_build.c agentd/links.c \
-	agentd/nlreq.c agentd/trust.c agentd/cfgfile.c agentd/replay.c \
-	agentd/tls.c $(EVIDENCE_SRC) $(COMMON_SRC)
+# kakurid's wiring and transports need the running daemon; everything else
+# goes into the unit test binary
+DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
+	agentd/netchild.c agentd/channel.c agentd/preserve.c
+UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC))
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
 	agentd/nft_build.c agentd/nft.c agentd/nlreq.c $(COMMON_SRC)
@@ -67,17 +61,17 @@ BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
 OBJDIR := build
 FUZZ_SECONDS ?= 60
 FUZZCC ?= clang
-FUZZFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iagentd \
+FUZZFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := envelope policy trust frame
-FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c agentd/dsse.c agentd/command.c \
-	agentd/keys.c agentd/util.c
-FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c agentd/util.c \
-	agentd/trust.c agentd/cfgfile.c agentd/keys.c agentd/dsse.c \
-	agentd/command.c
+FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c common/dsse.c common/command.c \
+	common/keys.c common/util.c
+FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c common/util.c \
+	agentd/trust.c agentd/cfgfile.c common/keys.c common/dsse.c \
+	common/command.c
 FUZZ_trust_SRC := $(FUZZ_policy_SRC)
 FUZZ_trust_DEFS := -DFUZZ_TRUST
-FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c agentd/frame.c
+FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c common/frame.c
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
@@ -105,8 +99,8 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
-SEND_BENCH_SRC := bench/send_bench.c agentd/tls.c agentd/parse.c \
-	agentd/cfgfile.c $(COMMON_SRC)
+SEND_BENCH_SRC := bench/send_bench.c agentd/parse.c agentd/cfgfile.c \
+	$(COMMON_SRC)
 
 $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 	$(call quiet,LINK,$@)
@@ -175,17 +169,17 @@ $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(OBJDIR)/fuzz-%: $(wildcard tests/fuzz/*.c agentd/*.c agentd/*.h)
+$(OBJDIR)/fuzz-%: $(wildcard tests/fuzz/*.c common/*.[ch] agentd/*.c agentd/*.h)
 	@mkdir -p $(dir $@)
 	$(call quiet,FUZZ,$@)
 	$(Q)$(FUZZCC) $(FUZZFLAGS) $(FUZZ_$*_DEFS) $(PKG_CFLAGS) -o $@ \
 		$(FUZZ_$*_SRC) $(PKG_LIBS)
 
 # The unit tests again, under AddressSanitizer and UBSan (clang).
-$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/unit/*.h agentd/*.h)
+$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/unit/*.h common/*.h agentd/*.h agentd/*/*.h)
 	@mkdir -p $(dir $@)
 	$(call quiet,ASAN,$@)
-	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iagentd -Itests/unit \
+	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) -Itests/unit \
 		$(SANFLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS) -lpthread \
 		$(shell $(PKG_CONFIG) --libs check)
 

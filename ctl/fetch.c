@@ -22,7 +22,7 @@
  * file matches manifest.jsonl.  Everything the agent sends is bounded:
  * the listing, each path, the requests per file and the total size.
  */
-/* SHA256_* without EVP, like agentd/util.c: the same code, no provider */
+/* SHA256_* without EVP, like common/util.c: the same code, no provider */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 #include <dirent.h>

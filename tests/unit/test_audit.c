@@ -1,8 +1,8 @@
 /*
- * Audit timeline (agentd/audit.c): the hash chain as written, its
+ * Audit timeline (common/audit.c): the hash chain as written, its
  * verification against changed, removed, inserted and reordered lines,
  * reopening, a torn last line, merged extra fields, and the refusal to
- * follow a symlink.  kk_sha256_hex (agentd/util.c) is checked against
+ * follow a symlink.  kk_sha256_hex (common/util.c) is checked against
  * the FIPS 180-2 vectors since the chain depends on it.
  *
  * Tests marked "Regression" failed against audit.c before commit 417634c;
@@ -687,7 +687,7 @@ START_TEST(test_torn_last_line)
 END_TEST
 
 /*
- * Regression (agentd/audit.c, load_tail()): a torn last line does not
+ * Regression (common/audit.c, load_tail()): a torn last line does not
  * parse; a->lines used to stay 0 and the next event was written with
  * "seq":1 again, so the timeline had duplicate sequence numbers.
  */
@@ -926,7 +926,7 @@ START_TEST(test_line_capped)
 END_TEST
 
 /*
- * Regression (agentd/audit.c, load_tail(): `want` and the -EFBIG test):
+ * Regression (common/audit.c, load_tail(): `want` and the -EFBIG test):
  * a log written by an older version may end in a line of 16 KiB; the
  * daemon must still reopen it and go on from it.
  */

@@ -1,5 +1,5 @@
 /*
- * Local authorization (agentd/authz.c) against the table in DESIGN 3:
+ * Local authorization (common/authz.c) against the table in DESIGN 3:
  * every operation for every kind of caller, and the operation names.
  *
  *   status, log              anyone

@@ -1,5 +1,5 @@
 /*
- * The strict command payload and its time window (agentd/command.c):
+ * The strict command payload and its time window (common/command.c):
  * every key missing, every key extra, every field of the wrong type or
  * shape, duplicates, trailing data, release-type actions without an
  * episode, and the time window at its exact boundaries.

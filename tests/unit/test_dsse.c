@@ -1,5 +1,5 @@
 /*
- * Signed commands, the crypto half (agentd/keys.c, dsse.c, tls.c,
+ * Signed commands, the crypto half (common/keys.c, dsse.c, tls.c,
  * receipt.c): DSSE pre-authentication encoding vectors, Ed25519 key files
  * and their id, the self-signed certificate, the certificate the identity
  * issues for the network child's TLS key and the identity an operator

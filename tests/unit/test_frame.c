@@ -1,5 +1,5 @@
 /*
- * Framing (agentd/frame.c): 4-byte big-endian length + body, body
+ * Framing (common/frame.c): 4-byte big-endian length + body, body
  * 1..max bytes.  The header codec, the incremental reader fed in every
  * possible way, its limits (checked before any allocation), and the
  * blocking kk_frame_read/kk_frame_write pair over a socketpair.
@@ -149,7 +149,7 @@ START_TEST(test_header_limits)
 END_TEST
 
 /*
- * Regression (agentd/frame.c, kk_frame_header()): a length that does not
+ * Regression (common/frame.c, kk_frame_header()): a length that does not
  * fit in 32 bits used to be accepted when max allowed it and silently
  * truncated (2^32 encoded as 00 00 00 00, a zero-length frame; 2^32 + 5
  * as 5), desynchronising the stream.

@@ -1,6 +1,6 @@
 /*
- * Persisted quarantine state (agentd/state.c) and the small helpers in
- * agentd/util.c: state.json round trips, strict loading, the atomic
+ * Persisted quarantine state (common/state.c) and the small helpers in
+ * common/util.c: state.json round trips, strict loading, the atomic
  * write (temp + fsync + rename), episode ids, mode names, RFC 3339 time.
  *
  * Every test works in its own directory below a private mkdtemp(3)

@@ -1,5 +1,5 @@
 /*
- * Text at the boundary (agentd/util.c): kk_text_check, kk_text_cut,
+ * Text at the boundary (common/util.c): kk_text_check, kk_text_cut,
  * kk_text_copy and kk_text_clean.  Every request, signed command field,
  * policy text and audit field goes through them, so a cut inside a UTF-8
  * character or a control character let through here is a state that
