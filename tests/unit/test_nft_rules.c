@@ -1,0 +1,448 @@
+/*
+ * The rulesets kakurid builds, for a range of policies, modes, families
+ * and batch plans, against a golden file recorded before the rules became
+ * tables of rows (fixtures/nft_rulesets.golden): the batch is decoded with
+ * libnftnl, message by message, into canonical text, and the text must be
+ * the same, line for line.  The SHA-256 of each batch's bytes is part of
+ * the text, so the messages are the same down to the byte.
+ *
+ * KK_NFT_GOLDEN_WRITE=1 rewrites the golden file instead of comparing
+ * (only when a change of the ruleset is meant; say why in the commit).
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "nft.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define GOLDEN	"fixtures/nft_rulesets.golden"
+
+static const char *const EPISODE = "00112233445566778899aabbccddeeff";
+
+static void
+addr(struct kk_addrlist *l, const char *s)
+{
+	ck_assert_uint_lt(l->n, KK_MAX_ADDRS);
+	ck_assert_int_eq(kk_addr_parse(s, &l->addr[l->n]), 0);
+	l->n++;
+}
+
+/* The policies of the golden file. */
+static void
+pol_base(struct kk_policy *p)
+{
+	kk_policy_defaults(p);
+	addr(&p->peers, "192.0.2.10");
+	addr(&p->peers, "2001:db8::10");
+	p->mgmt_ports.port[0] = 7443;
+	p->mgmt_ports.port[1] = 7444;
+	p->mgmt_ports.n = 2;
+	p->dhcp = true;
+	p->ndp = true;
+}
+
+static void
+pol_bare(struct kk_policy *p)
+{
+	pol_base(p);
+	p->dhcp = false;
+	p->ndp = false;
+}
+
+static void
+pol_services(struct kk_policy *p)
+{
+	pol_base(p);
+	addr(&p->dns, "192.0.2.53");
+	addr(&p->dns, "2001:db8::53");
+	addr(&p->dns, "198.51.100.53");
+	addr(&p->dhcp_servers, "192.0.2.67");
+	addr(&p->dhcp_servers, "2001:db8::67");
+}
+
+static void
+pol_v6_dhcp_no_ndp(struct kk_policy *p)
+{
+	kk_policy_defaults(p);
+	addr(&p->peers, "2001:db8::10");
+	addr(&p->peers, "fe80::1");
+	p->mgmt_ports.port[0] = 443;
+	p->mgmt_ports.n = 1;
+	p->dhcp = true;
+	p->ndp = false;
+	addr(&p->dhcp_servers, "192.0.2.67");
+	addr(&p->dns, "2001:db8::53");
+	p->mail_tcp.n = 1;
+	p->web_udp.n = 0;
+}
+
+static void
+pol_servers_no_dhcp(struct kk_policy *p)
+{
+	pol_base(p);
+	p->dhcp = false;
+	addr(&p->dhcp_servers, "192.0.2.67");
+	addr(&p->dns, "2001:db8::53");
+}
+
+static void
+pol_max(struct kk_policy *p)
+{
+	char s[64];
+	size_t i;
+
+	pol_base(p);
+	p->peers.n = 0;
+	for (i = 0; i < KK_MAX_ADDRS; i++) {
+		if (i % 2)
+			snprintf(s, sizeof(s), "2001:db8:%zx::%zx", i, i + 1);
+		else
+			snprintf(s, sizeof(s), "198.51.100.%zu", i + 1);
+		addr(&p->peers, s);
+	}
+	for (i = 0; i < KK_MAX_PORTS; i++)
+		p->mgmt_ports.port[i] = (uint16_t)(7000 + 3 * i);
+	p->mgmt_ports.n = KK_MAX_PORTS;
+	p->dns = p->peers;
+	p->dhcp_servers = p->peers;
+}
+
+static const struct golden_policy {
+	const char *name;
+	void (*make)(struct kk_policy *);
+} policies[] = {
+	{ "base", pol_base },
+	{ "bare", pol_bare },
+	{ "services", pol_services },
+	{ "v6-dhcp-no-ndp", pol_v6_dhcp_no_ndp },
+	{ "servers-no-dhcp", pol_servers_no_dhcp },
+	{ "max", pol_max },
+};
+
+/* The specs of the golden file, per policy. */
+static const struct golden_spec {
+	const char *name;
+	enum kk_mode mode;
+	bool own_uid_known;
+	uint32_t flags;
+	const char *table;
+	bool no_bridge;
+} specs[] = {
+	{ "open", KK_MODE_OPEN, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false },
+	{ "egress", KK_MODE_EGRESS, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false },
+	{ "isolated", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false },
+	{ "isolated-no-uid", KK_MODE_ISOLATED, false, 0, "", false },
+	{ "isolated-fallback", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER,
+	    "kakuri_fallback_0badcafe", false },
+	{ "egress-no-bridge", KK_MODE_EGRESS, true, 0, "", true },
+};
+
+/* One line per message of the batch, decoded with libnftnl. */
+static void
+text_table(FILE *f, const struct nlmsghdr *nlh)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	char buf[512];
+
+	ck_assert_int_ge(nftnl_table_nlmsg_parse(nlh, t), 0);
+	ck_assert_int_eq(kk_nft_canon_table(t, buf, sizeof(buf)), 0);
+	fprintf(f, " %s", buf);
+	nftnl_table_free(t);
+}
+
+static void
+text_chain(FILE *f, const struct nlmsghdr *nlh)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	char buf[512];
+
+	ck_assert_int_ge(nftnl_chain_nlmsg_parse(nlh, c), 0);
+	ck_assert_int_eq(kk_nft_canon_chain(c, buf, sizeof(buf)), 0);
+	fprintf(f, " table=%s family=%u %s",
+	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
+	    nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY), buf);
+	nftnl_chain_free(c);
+}
+
+static void
+text_set(FILE *f, const struct nlmsghdr *nlh)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh, s), 0);
+	fprintf(f, " table=%s set %s family=%u id=%u flags=0x%x type=%u keylen=%u",
+	    nftnl_set_get_str(s, NFTNL_SET_TABLE),
+	    nftnl_set_get_str(s, NFTNL_SET_NAME),
+	    nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+	    nftnl_set_get_u32(s, NFTNL_SET_ID),
+	    nftnl_set_get_u32(s, NFTNL_SET_FLAGS),
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
+	nftnl_set_free(s);
+}
+
+/*
+ * Elements by hand with libmnl: libnftnl numbers the items of the list
+ * 1..n when it builds one (the kernel ignores the type) but its parser
+ * takes only NFTA_LIST_ELEM.
+ */
+static void
+text_elems(FILE *f, const struct nlmsghdr *nlh)
+{
+	const struct nlattr *a, *el, *x, *v;
+	unsigned i;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		switch (mnl_attr_get_type(a)) {
+		case NFTA_SET_ELEM_LIST_TABLE:
+			fprintf(f, " table=%s", mnl_attr_get_str(a));
+			break;
+		case NFTA_SET_ELEM_LIST_SET:
+			fprintf(f, " set %s", mnl_attr_get_str(a));
+			break;
+		case NFTA_SET_ELEM_LIST_SET_ID:
+			fprintf(f, " id=%u", ntohl(mnl_attr_get_u32(a)));
+			break;
+		case NFTA_SET_ELEM_LIST_ELEMENTS:
+			fputc(':', f);
+			mnl_attr_for_each_nested(el, a) {
+				fprintf(f, " %u=", mnl_attr_get_type(el));
+				mnl_attr_for_each_nested(x, el) {
+					if (mnl_attr_get_type(x) ==
+					    NFTA_SET_ELEM_FLAGS) {
+						fprintf(f, "f%x,", ntohl(
+						    mnl_attr_get_u32(x)));
+						continue;
+					}
+					ck_assert_uint_eq(mnl_attr_get_type(x),
+					    NFTA_SET_ELEM_KEY);
+					mnl_attr_for_each_nested(v, x) {
+						const uint8_t *k =
+						    mnl_attr_get_payload(v);
+
+						for (i = 0; i <
+						    mnl_attr_get_payload_len(v);
+						    i++)
+							fprintf(f, "%02x", k[i]);
+					}
+				}
+			}
+			break;
+		default:
+			ck_abort_msg("unexpected element list attribute %u",
+			    mnl_attr_get_type(a));
+		}
+	}
+}
+
+static void
+text_rule(FILE *f, const struct nlmsghdr *nlh)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	char buf[2048];
+
+	ck_assert_int_ge(nftnl_rule_nlmsg_parse(nlh, r), 0);
+	ck_assert_int_eq(kk_nft_canon_rule(r, buf, sizeof(buf)), 0);
+	fprintf(f, " table=%s family=%u %s",
+	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
+	    nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY), buf);
+	nftnl_rule_free(r);
+}
+
+static void
+text_msgs(FILE *f, const void *buf, size_t len, uint32_t seq0)
+{
+	const struct nlmsghdr *nlh = buf;
+	int left = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+		const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
+
+		fprintf(f, "  +%u type=0x%x flags=0x%x family=%u",
+		    nlh->nlmsg_seq - seq0, nlh->nlmsg_type, nlh->nlmsg_flags,
+		    g->nfgen_family);
+		if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_NFTABLES) {
+			switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
+			case NFT_MSG_NEWTABLE:
+			case NFT_MSG_DELTABLE:
+				text_table(f, nlh);
+				break;
+			case NFT_MSG_NEWCHAIN:
+				text_chain(f, nlh);
+				break;
+			case NFT_MSG_NEWSET:
+				text_set(f, nlh);
+				break;
+			case NFT_MSG_NEWSETELEM:
+				text_elems(f, nlh);
+				break;
+			case NFT_MSG_NEWRULE:
+				text_rule(f, nlh);
+				break;
+			default:
+				ck_abort_msg("unexpected message 0x%x",
+				    nlh->nlmsg_type);
+			}
+		}
+		fputc('\n', f);
+	}
+	ck_assert_int_eq(left, 0);
+}
+
+/* The batch's bytes, as the kernel would get them, and their digest. */
+static void
+text_batch(FILE *f, const struct kk_nft_batch *b)
+{
+	char hex[65];
+
+	kk_sha256_hex(b->buf, b->len, hex);
+	fprintf(f, " batch %zu bytes sha256 %s\n", b->len, hex);
+	text_msgs(f, b->buf, b->len, b->seq_first);
+}
+
+static void
+text_case(FILE *f, const struct golden_policy *gp, const struct golden_spec *gs,
+    struct kk_policy *p)
+{
+	struct kk_nft_objects o[KK_NFT_FAMILIES];
+	struct kk_nft_plan plan[KK_NFT_FAMILIES + 1];
+	struct kk_nft_spec spec;
+	struct kk_nft_batch b;
+	size_t no = 0, np = 0, i;
+	int err;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.mode = gs->mode;
+	spec.policy = p;
+	spec.own_uid_known = gs->own_uid_known;
+	spec.own_uid = 991;
+	spec.own_gid = 992;
+	spec.table_flags = gs->flags;
+	spec.no_bridge = gs->no_bridge;
+	if (gs->mode != KK_MODE_OPEN)
+		strcpy(spec.episode, EPISODE);
+	snprintf(spec.name, sizeof(spec.name), "%s", gs->table);
+	for (i = 0; i < KK_NFT_FAMILIES; i++) {
+		err = kk_nft_objects_build(&spec, kk_nft_families[i], &o[no]);
+		if (err == -ENOENT)
+			continue;
+		ck_assert_int_eq(err, 0);
+		no++;
+	}
+	/* a fallback that goes, the tables that exist replaced, the rest made */
+	memset(plan, 0, sizeof(plan));
+	plan[np].family = NFPROTO_INET;
+	snprintf(plan[np].name, sizeof(plan[np].name), "%s", KK_FALLBACK_NAME);
+	plan[np].exists = true;
+	plan[np].prev_flags = KK_NFT_F_OWNER;
+	np++;
+	for (i = 0; i < no; i++, np++) {
+		plan[np].family = o[i].family;
+		snprintf(plan[np].name, sizeof(plan[np].name), "%s",
+		    kk_nft_spec_name(&spec));
+		plan[np].exists = i == 0;
+		plan[np].prev_flags = gs->flags;
+		plan[np].o = &o[i];
+	}
+	ck_assert_int_eq(kk_nft_batch_build(&b, plan, np, 7000), 0);
+	fprintf(f, "case %s %s:", gp->name, gs->name);
+	text_batch(f, &b);
+	kk_nft_batch_free(&b);
+	for (i = 0; i < no; i++)
+		kk_nft_objects_free(&o[i]);
+}
+
+static char *
+golden_text(size_t *len)
+{
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	char *text = NULL;
+	FILE *f;
+	size_t i, k;
+
+	ck_assert_ptr_nonnull(p);
+	f = open_memstream(&text, len);
+	ck_assert_ptr_nonnull(f);
+	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		for (k = 0; k < sizeof(specs) / sizeof(specs[0]); k++) {
+			memset(p, 0, sizeof(*p));
+			policies[i].make(p);
+			text_case(f, &policies[i], &specs[k], p);
+		}
+	}
+	fclose(f);
+	free(p);
+	return text;
+}
+
+/* The first line where a and b differ, for the failure message. */
+static void
+first_difference(const char *a, const char *b, int *line, char *wa, char *wb,
+    size_t len)
+{
+	const char *ea, *eb;
+
+	*line = 1;
+	for (;;) {
+		ea = strchr(a, '\n');
+		eb = strchr(b, '\n');
+		if (ea == NULL || eb == NULL || ea - a != eb - b ||
+		    memcmp(a, b, (size_t)(ea - a)) != 0)
+			break;
+		a = ea + 1;
+		b = eb + 1;
+		(*line)++;
+	}
+	snprintf(wa, len, "%.*s", ea ? (int)(ea - a) : (int)strlen(a), a);
+	snprintf(wb, len, "%.*s", eb ? (int)(eb - b) : (int)strlen(b), b);
+}
+
+START_TEST(rulesets_match_golden)
+{
+	char *have, *want, wa[512], wb[512];
+	size_t hlen, wlen;
+	int line;
+
+	have = golden_text(&hlen);
+	if (getenv("KK_NFT_GOLDEN_WRITE")) {
+		kk_test_overwrite(GOLDEN, have, hlen);
+		free(have);
+		return;
+	}
+	want = kk_test_read(GOLDEN, &wlen);
+	/* the golden file covers every policy and spec, not a few */
+	ck_assert_int_gt((int)wlen, 100000);
+	if (hlen != wlen || memcmp(have, want, hlen) != 0) {
+		first_difference(want, have, &line, wa, wb, sizeof(wa));
+		ck_abort_msg("ruleset differs from %s at line %d:\nwant %s\nhave %s",
+		    GOLDEN, line, wa, wb);
+	}
+	free(have);
+	free(want);
+}
+END_TEST
+
+Suite *
+nft_rules_suite(void)
+{
+	Suite *s = suite_create("nft_rules");
+	TCase *tc = kk_tcase("golden");
+
+	tcase_add_test(tc, rulesets_match_golden);
+	suite_add_tcase(s, tc);
+	return s;
+}
