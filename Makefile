@@ -56,7 +56,7 @@ DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC))
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
-	agentd/nft_build.c agentd/nft.c agentd/nlreq.c $(COMMON_SRC)
+	agentd/nft/build.c agentd/nft/nft.c agentd/nft/nlreq.c $(COMMON_SRC)
 
 OBJDIR := build
 FUZZ_SECONDS ?= 60

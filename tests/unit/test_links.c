@@ -1,6 +1,6 @@
 /*
  * The interface watch without sockets: rtnetlink messages built here are
- * fed to links.c as events or dump replies, and what it reports is
+ * fed to nft/links.c as events or dump replies, and what it reports is
  * checked: moves, a veth whose peer stays, deletions, interfaces that
  * vanished from two dumps, kinds the tables cannot cover, and interfaces
  * beyond the tracked number.

@@ -1,5 +1,5 @@
 /*
- * Send the batch built by nft_build.c, read the tables back and compare,
+ * Send the batch built by build.c, read the tables back and compare,
  * and watch nftables events for other processes touching them.
  *
  * The socket that creates the table owns it (NFT_TABLE_F_OWNER): every

@@ -3,7 +3,7 @@
  * (frames a bridge forwards between its ports never reach the inet hooks
  * unless br_netfilter is loaded).
  *
- * nft_build.c turns a policy and a mode into libnftnl objects and one
+ * build.c turns a policy and a mode into libnftnl objects and one
  * netlink batch; it is pure (no sockets) so it is unit-tested by decoding
  * the messages it builds.  nft.c sends the batch over libmnl, maps kernel
  * errors back to the rule that caused them, reads the tables back and
