@@ -55,8 +55,10 @@ DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
 	agentd/netchild.c agentd/channel.c agentd/preserve.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC))
 HELPER_SRC := tests/integration/netprobe.c
-BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
-	agentd/nft/build.c agentd/nft/nft.c agentd/nft/nlreq.c $(COMMON_SRC)
+# the nftables module with the policy loader: apply bench, nftset test helper
+NFT_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
+	$(COMMON_SRC)
+BENCH_SRC := bench/apply_bench.c $(NFT_SRC)
 
 OBJDIR := build
 FUZZ_SECONDS ?= 60

@@ -3,11 +3,13 @@
  * (frames a bridge forwards between its ports never reach the inet hooks
  * unless br_netfilter is loaded).
  *
- * build.c turns a policy and a mode into libnftnl objects and one
- * netlink batch; it is pure (no sockets) so it is unit-tested by decoding
- * the messages it builds.  nft.c sends the batch over libmnl, maps kernel
- * errors back to the rule that caused them, reads the tables back and
- * compares them, and watches nftables events for tampering.
+ * rules.c turns a policy and a mode into libnftnl objects, from tables of
+ * rows per mode (expr.c compiles a row's matches); build.c turns the
+ * objects into one netlink batch.  Both are pure (no sockets), so they are
+ * unit-tested by decoding the messages they build.  nft.c sends the batch
+ * over libmnl, maps kernel errors back to the rule that caused them, reads
+ * the tables back and compares them, and watches nftables events for
+ * tampering.
  *
  * When another process holds the name (an owner table of its own, which
  * no other socket can change), the same tables are built under a fallback

@@ -1,0 +1,39 @@
+/*
+ * libnftnl expressions as nft(8) compiles them, for rules.c: each match
+ * loads a value into register 1 and compares it; each returns 0 or a
+ * negative errno (-ENOMEM).  Internal to agentd/nft/.
+ */
+#ifndef KK_NFT_EXPR_H
+#define KK_NFT_EXPR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nftnl_rule;
+
+/* meta KEY OP value (4 bytes) / == value (1 byte) */
+int kk_expr_meta(struct nftnl_rule *r, uint32_t key, uint32_t op,
+    uint32_t value);
+int kk_expr_meta8(struct nftnl_rule *r, uint32_t key, uint8_t value);
+/* The source or destination address (IPv4 or IPv6) is in set name/id. */
+int kk_expr_addr_in(struct nftnl_rule *r, bool v6, bool dst, const char *set,
+    uint32_t set_id);
+/* The address at off of the network header is in prefix addr/plen. */
+int kk_expr_prefix(struct nftnl_rule *r, uint32_t off, const uint8_t *addr,
+    unsigned plen);
+/* The transport port at off (0 source, 2 destination) is in set / is port. */
+int kk_expr_port_in(struct nftnl_rule *r, uint32_t off, const char *set,
+    uint32_t set_id);
+int kk_expr_port(struct nftnl_rule *r, uint32_t off, uint16_t port);
+/* One byte at off of a header (base) equals value. */
+int kk_expr_byte(struct nftnl_rule *r, uint32_t base, uint32_t off,
+    uint8_t value);
+/* The first byte of the transport header (ICMPv6 type) in [lo, hi]. */
+int kk_expr_byte_range(struct nftnl_rule *r, uint8_t lo, uint8_t hi);
+int kk_expr_ct_established(struct nftnl_rule *r);
+/* tcp flags & (syn | ack) != syn: anything but the opening of a connection */
+int kk_expr_not_syn(struct nftnl_rule *r);
+int kk_expr_counter(struct nftnl_rule *r);
+int kk_expr_verdict(struct nftnl_rule *r, int verdict);
+
+#endif

@@ -1,0 +1,715 @@
+/*
+ * The rules of each mode, as data.  Per mode and family a table names its
+ * sets and chains; each chain is an ordered list of rows, and a row says
+ * when it applies (a condition of the policy: DHCP, NDP, pinned DNS,
+ * kakurid's own uid known), what it matches, its verdict and its comment.
+ * A new kind of rule is a new row; compile() turns a row into the
+ * expressions nft(8) itself would compile for the ruleset shown in
+ * kakurid(8).  Every rule carries its comment, so `nft list table inet
+ * kakuri` explains itself and a refused message of the batch is named.
+ *
+ * Pure: no sockets, no kernel; build.c turns the objects into a batch.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "expr.h"
+#include "nft.h"
+
+/* nft(8) datatype ids, so `nft list` prints the sets' types by name. */
+#define NFT_TYPE_IPADDR		7
+#define NFT_TYPE_IP6ADDR	8
+#define NFT_TYPE_INET_SERVICE	13
+
+#define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
+#define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
+
+enum { HOOK_IN, HOOK_OUT, HOOK_FWD };
+static const char *const chain_names[] = { "input", "output", "forward" };
+static const unsigned chain_hooks[] = { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
+	NF_INET_FORWARD };
+
+/* add_chain() hooks HOOK_FWD at NF_INET_FORWARD in the bridge family too */
+_Static_assert(NF_BR_FORWARD == NF_INET_FORWARD, "bridge forward hook");
+
+/* What a set holds, from the policy. */
+enum source {
+	SRC_PEERS, SRC_DNS, SRC_DHCP_SERVERS,		/* addresses */
+	SRC_MGMT_PORTS, SRC_MAIL_TCP, SRC_WEB_TCP, SRC_WEB_UDP,	/* ports */
+};
+
+/* Set ids number the sets in the batch; lookups name them by id too. */
+enum set_id {
+	SET_MGMT4 = 1, SET_MGMT6, SET_MGMT_PORTS, SET_DNS4, SET_DNS6,
+	SET_MAIL_TCP, SET_WEB_TCP, SET_WEB_UDP, SET_DHCP4, SET_DHCP6,
+};
+
+static const struct set_def {
+	const char *name;
+	uint32_t type;
+	uint32_t keylen;
+	enum source src;
+	int af;			/* of the addresses taken from src; 0: ports */
+} set_defs[] = {
+	[SET_MGMT4] = { "mgmt4", NFT_TYPE_IPADDR, 4, SRC_PEERS, AF_INET },
+	[SET_MGMT6] = { "mgmt6", NFT_TYPE_IP6ADDR, 16, SRC_PEERS, AF_INET6 },
+	[SET_MGMT_PORTS] = { "mgmt_ports", NFT_TYPE_INET_SERVICE, 2,
+	    SRC_MGMT_PORTS, 0 },
+	[SET_DNS4] = { "dns4", NFT_TYPE_IPADDR, 4, SRC_DNS, AF_INET },
+	[SET_DNS6] = { "dns6", NFT_TYPE_IP6ADDR, 16, SRC_DNS, AF_INET6 },
+	[SET_MAIL_TCP] = { "mail_tcp", NFT_TYPE_INET_SERVICE, 2,
+	    SRC_MAIL_TCP, 0 },
+	[SET_WEB_TCP] = { "web_tcp", NFT_TYPE_INET_SERVICE, 2, SRC_WEB_TCP, 0 },
+	[SET_WEB_UDP] = { "web_udp", NFT_TYPE_INET_SERVICE, 2, SRC_WEB_UDP, 0 },
+	[SET_DHCP4] = { "dhcp4", NFT_TYPE_IPADDR, 4, SRC_DHCP_SERVERS, AF_INET },
+	[SET_DHCP6] = { "dhcp6", NFT_TYPE_IP6ADDR, 16, SRC_DHCP_SERVERS,
+	    AF_INET6 },
+};
+
+/* When a row (or a set) applies: every condition it names must hold. */
+enum {
+	IF_DHCP = 1 << 0,	/* management.dhcp */
+	IF_DHCP_LISTED = 1 << 1, /* ... and management.dhcp_servers lists some */
+	IF_NDP = 1 << 2,	/* management.ndp */
+	IF_DNS = 1 << 3,	/* management.dns lists resolvers */
+	IF_OWN_UID = 1 << 4,	/* agent.user resolved: kakurid's sockets are known */
+};
+
+/* An address prefix matched in the network header. */
+struct prefix {
+	uint8_t addr[16];
+	uint8_t plen;		/* bits */
+};
+static const struct prefix bcast4 = { { 255, 255, 255, 255 }, 32 };
+static const struct prefix dhcp6_agents = {	/* ff02::1:2 */
+	{ 0xff, 0x02, [13] = 0x01, [15] = 0x02 }, 128 };
+static const struct prefix link_local6 = { { 0xfe, 0x80 }, 10 };
+static const struct prefix link_mcast6 = { { 0xff, 0x02 }, 16 };
+
+#define ICMP6_NDP_FIRST		133	/* router solicitation */
+#define ICMP6_NDP_LAST		136	/* neighbour advertisement */
+#define NDP_HOPLIMIT		255	/* RFC 4861 7.1: proves the sender is on-link */
+#define ICMP6_MLD_FIRST		130	/* multicast listener query */
+#define ICMP6_MLD_LAST		132	/* multicast listener done */
+#define ICMP6_MLD2_REPORT	143	/* MLDv2 listener report */
+#define MLD_HOPLIMIT		1	/* RFC 3810 5: link-local, never routed */
+
+/* What a row matches; compile() emits the expressions in this order. */
+struct match {
+	bool loopback;		/* meta iif lo (input) / oif lo (output) */
+	int nfproto;		/* NFPROTO_IPV4/IPV6 or 0 */
+	int l4;			/* IPPROTO_TCP/UDP/ICMPV6 or 0 */
+	enum set_id saddr, daddr;	/* address set lookups */
+	const struct prefix *sprefix, *dprefix;
+	enum set_id sport_set, dport_set;
+	uint16_t sport, dport;	/* single ports (host order), 0 = any */
+	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
+	uint8_t hoplimit;	/* ip6 hoplimit must be this, 0 = any */
+	bool from_process;	/* the packet has a process's socket (kernel ones do not match) */
+	bool established;
+	bool not_syn;		/* tcp flags & (syn|ack) != syn: no new connection */
+	bool own_socket;	/* meta skuid/skgid == agent.user */
+};
+
+struct row {
+	unsigned when;		/* IF_*: all must hold */
+	struct match m;
+	bool counter;
+	int verdict;		/* NF_ACCEPT or NF_DROP */
+	const char *comment;
+};
+
+#define V4	.nfproto = NFPROTO_IPV4
+#define V6	.nfproto = NFPROTO_IPV6
+#define TCP	.l4 = IPPROTO_TCP
+#define UDP	.l4 = IPPROTO_UDP
+#define ACCEPT(c)	.verdict = NF_ACCEPT, .comment = (c)
+#define DROP(c)		.counter = true, .verdict = NF_DROP, .comment = (c)
+
+/*
+ * Multicast listener discovery while isolated, with neighbour discovery:
+ * switches that snoop MLD stop forwarding the solicited-node groups of a
+ * host that no longer reports them (after about 260 s), and neighbour
+ * discovery toward it fails.  Both ways, only as RFC 3810 sends it: from a
+ * link-local address to a link-scope multicast group, hop limit 1.
+ */
+#define MLD_MATCH(lo, hi) { V6, .l4 = IPPROTO_ICMPV6, \
+	.sprefix = &link_local6, .dprefix = &link_mcast6, \
+	.hoplimit = MLD_HOPLIMIT, .icmp6_lo = (lo), .icmp6_hi = (hi) }
+#define MLD_ROWS \
+	{ IF_NDP, MLD_MATCH(ICMP6_MLD_FIRST, ICMP6_MLD_LAST), ACCEPT( \
+	    "MLD query, report, done: link-local -> ff02::/16, hop limit 1") }, \
+	{ IF_NDP, MLD_MATCH(ICMP6_MLD2_REPORT, ICMP6_MLD2_REPORT), ACCEPT( \
+	    "MLDv2 report: link-local -> ff02::/16, hop limit 1") }
+
+#define NDP	V6, .l4 = IPPROTO_ICMPV6, .icmp6_lo = ICMP6_NDP_FIRST, \
+	.icmp6_hi = ICMP6_NDP_LAST
+
+/*
+ * isolated: DESIGN 3.  Only loopback, the management channel (both
+ * directions, outbound only from kakurid's own uid/gid), and optionally
+ * DHCP, NDP and pinned DNS; the chains' policy is drop, and the final
+ * counted drop makes the blocked packets visible in `kakurictl status`.
+ * There is no "ct state established accept": connections made before the
+ * isolation die with it.
+ *
+ * DHCP: requests only to the broadcast address (255.255.255.255,
+ * ff02::1:2) or to the servers the policy lists, never to any host on
+ * port 67/547; answers only to the broadcast address, from a listed
+ * server or, for DHCPv6, from a link-local address (on-link servers and
+ * relays answer from theirs; nothing routed can have one).  Clients that
+ * send and receive through packet sockets (most do for discovery) never
+ * pass these hooks; unicast renewals go to the lease's server, which must
+ * be listed.
+ *
+ * Neighbour discovery: on-link only.  Incoming messages must carry hop
+ * limit 255, which no routed packet can.  Outgoing ones from processes
+ * only to link-local or link-scope multicast addresses; the kernel's own
+ * (address resolution and unreachability detection, to on-link neighbours
+ * by construction) also to global addresses.  Nothing can carry data to
+ * or from a host further away.
+ */
+static const struct row isolated_input[] = {
+	{ 0, { .loopback = true }, ACCEPT("loopback") },
+	{ 0, { V4, TCP, .saddr = SET_MGMT4, .dport_set = SET_MGMT_PORTS },
+	    ACCEPT("CSIRT peer -> management port (IPv4)") },
+	{ IF_OWN_UID, { V4, TCP, .saddr = SET_MGMT4,
+	    .sport_set = SET_MGMT_PORTS, .established = true },
+	    ACCEPT("replies to kakurid's own management connections (IPv4)") },
+	{ 0, { V6, TCP, .saddr = SET_MGMT6, .dport_set = SET_MGMT_PORTS },
+	    ACCEPT("CSIRT peer -> management port (IPv6)") },
+	{ IF_OWN_UID, { V6, TCP, .saddr = SET_MGMT6,
+	    .sport_set = SET_MGMT_PORTS, .established = true },
+	    ACCEPT("replies to kakurid's own management connections (IPv6)") },
+	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 67, .dport = 68 },
+	    ACCEPT("DHCPv4 server -> client (broadcast)") },
+	{ IF_DHCP, { V6, UDP, .sprefix = &link_local6, .sport = 547,
+	    .dport = 546 },
+	    ACCEPT("DHCPv6 server or relay (link-local) -> client") },
+	{ IF_DHCP_LISTED, { V4, UDP, .saddr = SET_DHCP4, .sport = 67,
+	    .dport = 68 }, ACCEPT("DHCPv4 server of the policy -> client") },
+	{ IF_DHCP_LISTED, { V6, UDP, .saddr = SET_DHCP6, .sport = 547,
+	    .dport = 546 }, ACCEPT("DHCPv6 server of the policy -> client") },
+	{ IF_NDP, { NDP, .hoplimit = NDP_HOPLIMIT },
+	    ACCEPT("ICMPv6 neighbour discovery, hop limit 255 (on-link)") },
+	MLD_ROWS,
+	{ IF_DNS, { V4, UDP, .saddr = SET_DNS4, .sport = 53,
+	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
+	{ IF_DNS, { V4, TCP, .saddr = SET_DNS4, .sport = 53,
+	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
+	{ IF_DNS, { V6, UDP, .saddr = SET_DNS6, .sport = 53,
+	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
+	{ IF_DNS, { V6, TCP, .saddr = SET_DNS6, .sport = 53,
+	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
+	{ 0, { 0 }, DROP("isolated: drop everything else") },
+};
+
+/*
+ * Replies to the CSIRT peer are not "ct state established": a management
+ * connection that was open before the isolation (the one that carried the
+ * isolate command) may have no conntrack entry yet, and its first packet
+ * after would count as new.  Refusing SYNs keeps anything on this host
+ * from opening a connection.
+ */
+static const struct row isolated_output[] = {
+	{ 0, { .loopback = true }, ACCEPT("loopback") },
+	{ 0, { V4, TCP, .daddr = SET_MGMT4, .sport_set = SET_MGMT_PORTS,
+	    .not_syn = true }, ACCEPT("replies to the CSIRT peer (IPv4)") },
+	{ IF_OWN_UID, { V4, TCP, .daddr = SET_MGMT4,
+	    .dport_set = SET_MGMT_PORTS, .own_socket = true },
+	    ACCEPT("kakurid's own connections to the CSIRT (IPv4)") },
+	{ 0, { V6, TCP, .daddr = SET_MGMT6, .sport_set = SET_MGMT_PORTS,
+	    .not_syn = true }, ACCEPT("replies to the CSIRT peer (IPv6)") },
+	{ IF_OWN_UID, { V6, TCP, .daddr = SET_MGMT6,
+	    .dport_set = SET_MGMT_PORTS, .own_socket = true },
+	    ACCEPT("kakurid's own connections to the CSIRT (IPv6)") },
+	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 68, .dport = 67 },
+	    ACCEPT("DHCPv4 client -> broadcast") },
+	{ IF_DHCP, { V6, UDP, .dprefix = &dhcp6_agents, .sport = 546,
+	    .dport = 547 },
+	    ACCEPT("DHCPv6 client -> all DHCP agents (ff02::1:2)") },
+	{ IF_DHCP_LISTED, { V4, UDP, .daddr = SET_DHCP4, .sport = 68,
+	    .dport = 67 }, ACCEPT("DHCPv4 client -> server of the policy") },
+	{ IF_DHCP_LISTED, { V6, UDP, .daddr = SET_DHCP6, .sport = 546,
+	    .dport = 547 }, ACCEPT("DHCPv6 client -> server of the policy") },
+	{ IF_NDP, { NDP, .dprefix = &link_local6, .hoplimit = NDP_HOPLIMIT },
+	    ACCEPT("neighbour discovery to link-local addresses") },
+	{ IF_NDP, { NDP, .dprefix = &link_mcast6, .hoplimit = NDP_HOPLIMIT },
+	    ACCEPT("neighbour discovery to link-scope multicast") },
+	{ IF_NDP, { NDP, .from_process = true },
+	    DROP("neighbour discovery from processes to other addresses") },
+	{ IF_NDP, { NDP, .hoplimit = NDP_HOPLIMIT },
+	    ACCEPT("the kernel's neighbour discovery (on-link neighbours)") },
+	MLD_ROWS,
+	{ IF_DNS, { V4, UDP, .daddr = SET_DNS4, .dport = 53 },
+	    ACCEPT("queries to pinned DNS resolvers") },
+	{ IF_DNS, { V4, TCP, .daddr = SET_DNS4, .dport = 53 },
+	    ACCEPT("queries to pinned DNS resolvers") },
+	{ IF_DNS, { V6, UDP, .daddr = SET_DNS6, .dport = 53 },
+	    ACCEPT("queries to pinned DNS resolvers") },
+	{ IF_DNS, { V6, TCP, .daddr = SET_DNS6, .dport = 53 },
+	    ACCEPT("queries to pinned DNS resolvers") },
+	{ 0, { 0 }, DROP("isolated: drop everything else") },
+};
+
+/* forward: containers and VMs behind this host are cut off too */
+static const struct row isolated_forward[] = {
+	{ 0, { 0 }, DROP("isolated: drop all forwarded traffic") },
+};
+
+/*
+ * isolated, bridge family: frames a bridge on this host forwards between
+ * its ports (virtual machines, containers on a bridge) pass the inet hooks
+ * only when br_netfilter is loaded and enabled; this chain drops them in
+ * any case.  Traffic of the host itself over a bridge is not forwarded and
+ * meets the inet table.
+ */
+static const struct row isolated_bridged[] = {
+	{ 0, { 0 }, DROP("isolated: drop all bridged traffic") },
+};
+
+/*
+ * egress: graded containment.  Mail and web leaving this host (and
+ * forwarded from containers behind it) are dropped, established
+ * connections included; the management channel stays exempt even when
+ * a management port is also a web port.  The bridge family gets the same
+ * drops for frames a bridge forwards between its ports (containers and
+ * virtual machines on a bridge), which meet the inet forward hook only
+ * where br_netfilter is loaded; the kernel finds the transport header of
+ * IPv4 and IPv6 frames there too.
+ */
+#define EGRESS_DROPS \
+	{ 0, { TCP, .dport_set = SET_MAIL_TCP }, \
+	    DROP("egress: block mail (TCP)") }, \
+	{ 0, { TCP, .dport_set = SET_WEB_TCP }, \
+	    DROP("egress: block web (TCP)") }, \
+	{ 0, { UDP, .dport_set = SET_WEB_UDP }, \
+	    DROP("egress: block web (UDP, QUIC)") }
+
+static const struct row egress_output[] = {
+	{ 0, { V4, TCP, .daddr = SET_MGMT4, .dport_set = SET_MGMT_PORTS },
+	    ACCEPT("management channel stays open (IPv4)") },
+	{ 0, { V6, TCP, .daddr = SET_MGMT6, .dport_set = SET_MGMT_PORTS },
+	    ACCEPT("management channel stays open (IPv6)") },
+	EGRESS_DROPS,
+};
+
+static const struct row egress_forward[] = {
+	EGRESS_DROPS,
+};
+
+#undef V4
+#undef V6
+#undef TCP
+#undef UDP
+#undef ACCEPT
+#undef DROP
+#undef NDP
+
+struct set_row {
+	unsigned when;
+	enum set_id id;
+};
+
+struct chain_def {
+	int hook;
+	int policy;		/* NF_DROP or NF_ACCEPT */
+	const struct row *rows;
+	size_t nrows;
+};
+
+#define ROWS(a)		(a), sizeof(a) / sizeof((a)[0])
+
+static const struct set_row isolated_sets[] = {
+	{ 0, SET_MGMT4 }, { 0, SET_MGMT6 }, { 0, SET_MGMT_PORTS },
+	{ IF_DNS, SET_DNS4 }, { IF_DNS, SET_DNS6 },
+	{ IF_DHCP_LISTED, SET_DHCP4 }, { IF_DHCP_LISTED, SET_DHCP6 },
+};
+static const struct set_row egress_sets[] = {
+	{ 0, SET_MGMT4 }, { 0, SET_MGMT6 }, { 0, SET_MGMT_PORTS },
+	{ 0, SET_MAIL_TCP }, { 0, SET_WEB_TCP }, { 0, SET_WEB_UDP },
+};
+static const struct set_row egress_bridged_sets[] = {
+	{ 0, SET_MAIL_TCP }, { 0, SET_WEB_TCP }, { 0, SET_WEB_UDP },
+};
+
+/* Per mode and family: its sets, then its chains with their rows, in order. */
+static const struct table_def {
+	enum kk_mode mode;
+	int family;
+	const struct set_row *sets;
+	size_t nsets;
+	struct chain_def chains[KK_NFT_MAX_CHAINS];
+	size_t nchains;
+} table_defs[] = {
+	{ KK_MODE_EGRESS, NFPROTO_INET, ROWS(egress_sets), {
+		{ HOOK_OUT, NF_ACCEPT, ROWS(egress_output) },
+		{ HOOK_FWD, NF_ACCEPT, ROWS(egress_forward) },
+	    }, 2 },
+	{ KK_MODE_EGRESS, NFPROTO_BRIDGE, ROWS(egress_bridged_sets), {
+		{ HOOK_FWD, NF_ACCEPT, ROWS(egress_forward) },
+	    }, 1 },
+	{ KK_MODE_ISOLATED, NFPROTO_INET, ROWS(isolated_sets), {
+		{ HOOK_IN, NF_DROP, ROWS(isolated_input) },
+		{ HOOK_OUT, NF_DROP, ROWS(isolated_output) },
+		{ HOOK_FWD, NF_DROP, ROWS(isolated_forward) },
+	    }, 3 },
+	{ KK_MODE_ISOLATED, NFPROTO_BRIDGE, NULL, 0, {
+		{ HOOK_FWD, NF_DROP, ROWS(isolated_bridged) },
+	    }, 1 },
+};
+
+/* The conditions that hold for spec. */
+static unsigned
+conditions(const struct kk_nft_spec *spec)
+{
+	const struct kk_policy *p = spec->policy;
+	unsigned held = 0;
+
+	if (p->dhcp)
+		held |= IF_DHCP;
+	if (p->dhcp && p->dhcp_servers.n > 0)
+		held |= IF_DHCP_LISTED;
+	if (p->ndp)
+		held |= IF_NDP;
+	if (p->dns.n > 0)
+		held |= IF_DNS;
+	if (spec->own_uid_known)
+		held |= IF_OWN_UID;
+	return held;
+}
+
+/* The matches of m, in the order nft(8) compiles them. */
+static int
+compile_match(struct nftnl_rule *r, const struct match *m, int hook,
+    const struct kk_nft_spec *spec)
+{
+	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	int err = 0;
+
+	if (m->loopback)
+		err = kk_expr_meta(r, hook == HOOK_OUT ? NFT_META_OIF :
+		    NFT_META_IIF, NFT_CMP_EQ, LOOPBACK_IFINDEX);
+	if (err == 0 && m->nfproto)
+		err = kk_expr_meta8(r, NFT_META_NFPROTO, (uint8_t)m->nfproto);
+	if (err == 0 && m->l4)
+		err = kk_expr_meta8(r, NFT_META_L4PROTO, (uint8_t)m->l4);
+	if (err == 0 && m->saddr)
+		err = kk_expr_addr_in(r, v6, false, set_defs[m->saddr].name,
+		    m->saddr);
+	if (err == 0 && m->daddr)
+		err = kk_expr_addr_in(r, v6, true, set_defs[m->daddr].name,
+		    m->daddr);
+	if (err == 0 && m->sprefix)
+		err = kk_expr_prefix(r, v6 ? 8 : 12, m->sprefix->addr,
+		    m->sprefix->plen);
+	if (err == 0 && m->dprefix)
+		err = kk_expr_prefix(r, v6 ? 24 : 16, m->dprefix->addr,
+		    m->dprefix->plen);
+	if (err == 0 && m->sport_set)
+		err = kk_expr_port_in(r, 0, set_defs[m->sport_set].name,
+		    m->sport_set);
+	if (err == 0 && m->dport_set)
+		err = kk_expr_port_in(r, 2, set_defs[m->dport_set].name,
+		    m->dport_set);
+	if (err == 0 && m->sport)
+		err = kk_expr_port(r, 0, m->sport);
+	if (err == 0 && m->dport)
+		err = kk_expr_port(r, 2, m->dport);
+	if (err == 0 && m->icmp6_lo)
+		err = kk_expr_byte_range(r, m->icmp6_lo, m->icmp6_hi);
+	if (err == 0 && m->hoplimit)
+		err = kk_expr_byte(r, NFT_PAYLOAD_NETWORK_HEADER, 7,
+		    m->hoplimit);
+	/* meta skuid fails (no match) for the kernel's own sockets */
+	if (err == 0 && m->from_process)
+		err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_GTE, 0);
+	if (err == 0 && m->established)
+		err = kk_expr_ct_established(r);
+	if (err == 0 && m->not_syn)
+		err = kk_expr_not_syn(r);
+	if (err == 0 && m->own_socket &&
+	    (err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_EQ,
+	    (uint32_t)spec->own_uid)) == 0)
+		err = kk_expr_meta(r, NFT_META_SKGID, NFT_CMP_EQ,
+		    (uint32_t)spec->own_gid);
+	return err;
+}
+
+static int
+rule_set_comment(struct nftnl_rule *r, const char *comment)
+{
+	struct nftnl_udata_buf *u;
+
+	u = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	if (u == NULL)
+		return -ENOMEM;
+	if (!nftnl_udata_put_strz(u, NFTNL_UDATA_RULE_COMMENT, comment)) {
+		nftnl_udata_buf_free(u);
+		return -E2BIG;
+	}
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(u),
+	    nftnl_udata_buf_len(u));
+	nftnl_udata_buf_free(u);
+	return 0;
+}
+
+/* One row of a chain as a rule of o's table. */
+static int
+compile(struct kk_nft_objects *o, int hook, const struct row *row,
+    const struct kk_nft_spec *spec)
+{
+	struct nftnl_rule *r;
+	int err;
+
+	if (o->nrules >= KK_NFT_MAX_RULES)
+		return -E2BIG;
+	r = nftnl_rule_alloc();
+	if (r == NULL)
+		return -ENOMEM;
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
+	if ((err = rule_set_comment(r, row->comment)) < 0 ||
+	    (err = compile_match(r, &row->m, hook, spec)) < 0)
+		goto fail;
+	if (row->counter && (err = kk_expr_counter(r)) < 0)
+		goto fail;
+	if ((err = kk_expr_verdict(r, row->verdict)) < 0)
+		goto fail;
+	o->rules[o->nrules++] = r;
+	return 0;
+fail:
+	nftnl_rule_free(r);
+	return err;
+}
+
+static int
+add_chain(struct kk_nft_objects *o, const struct chain_def *cd)
+{
+	struct nftnl_chain *c;
+
+	if (o->nchains >= KK_NFT_MAX_CHAINS)
+		return -E2BIG;
+	c = nftnl_chain_alloc();
+	if (c == NULL)
+		return -ENOMEM;
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain_names[cd->hook]);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)o->family);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chain_hooks[cd->hook]);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, (uint32_t)cd->policy);
+	o->chains[o->nchains++] = c;
+	return 0;
+}
+
+static int
+elem_add(struct nftnl_set *s, const void *key, uint32_t len)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+	if (e == NULL)
+		return -ENOMEM;
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
+	nftnl_set_elem_add(s, e);
+	return 0;
+}
+
+static const struct kk_addrlist *
+source_addrs(const struct kk_policy *p, enum source src)
+{
+	switch (src) {
+	case SRC_PEERS:
+		return &p->peers;
+	case SRC_DNS:
+		return &p->dns;
+	case SRC_DHCP_SERVERS:
+		return &p->dhcp_servers;
+	default:
+		return NULL;
+	}
+}
+
+static const struct kk_portlist *
+source_ports(const struct kk_policy *p, enum source src)
+{
+	switch (src) {
+	case SRC_MGMT_PORTS:
+		return &p->mgmt_ports;
+	case SRC_MAIL_TCP:
+		return &p->mail_tcp;
+	case SRC_WEB_TCP:
+		return &p->web_tcp;
+	case SRC_WEB_UDP:
+		return &p->web_udp;
+	default:
+		return NULL;
+	}
+}
+
+/* The elements of a set: the policy's addresses of one family, or ports. */
+static int
+set_fill(struct nftnl_set *s, const struct set_def *sd,
+    const struct kk_policy *p)
+{
+	const struct kk_addrlist *al = source_addrs(p, sd->src);
+	const struct kk_portlist *pl = source_ports(p, sd->src);
+	uint16_t be;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; err == 0 && al && i < al->n; i++) {
+		if (al->addr[i].family != sd->af)
+			continue;
+		err = elem_add(s, &al->addr[i].a, sd->keylen);
+	}
+	for (i = 0; err == 0 && pl && i < pl->n; i++) {
+		be = htons(pl->port[i]);
+		err = elem_add(s, &be, sizeof(be));
+	}
+	return err;
+}
+
+static int
+add_set(struct kk_nft_objects *o, enum set_id id, const struct kk_policy *p)
+{
+	const struct set_def *sd = &set_defs[id];
+	struct nftnl_set *s;
+
+	if (o->nsets >= KK_NFT_MAX_SETS)
+		return -E2BIG;
+	s = nftnl_set_alloc();
+	if (s == NULL)
+		return -ENOMEM;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+	nftnl_set_set_str(s, NFTNL_SET_NAME, sd->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)o->family);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, sd->type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sd->keylen);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+	o->sets[o->nsets++] = s;
+	return set_fill(s, sd, p);
+}
+
+/* The sets, chains and rules of td that hold for spec, in table order. */
+static int
+build_table(struct kk_nft_objects *o, const struct table_def *td,
+    const struct kk_nft_spec *spec)
+{
+	const unsigned held = conditions(spec);
+	const struct chain_def *cd;
+	size_t i, k;
+	int err;
+
+	for (i = 0; i < td->nsets; i++) {
+		if ((td->sets[i].when & ~held) != 0)
+			continue;
+		if ((err = add_set(o, td->sets[i].id, spec->policy)) < 0)
+			return err;
+	}
+	for (i = 0; i < td->nchains; i++)
+		if ((err = add_chain(o, &td->chains[i])) < 0)
+			return err;
+	for (i = 0; i < td->nchains; i++) {
+		cd = &td->chains[i];
+		for (k = 0; k < cd->nrows; k++) {
+			if ((cd->rows[k].when & ~held) != 0)
+				continue;
+			if ((err = compile(o, cd->hook, &cd->rows[k], spec)) < 0)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int
+table_set_comment(struct nftnl_table *t, const struct kk_nft_spec *spec)
+{
+	struct nftnl_udata_buf *u;
+	char comment[128];
+	int err;
+
+	if ((err = kk_nft_comment_format(spec->mode, spec->episode, comment,
+	    sizeof(comment))) < 0)
+		return err;
+	u = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	if (u == NULL)
+		return -ENOMEM;
+	nftnl_udata_put_strz(u, NFTNL_UDATA_TABLE_COMMENT, comment);
+	nftnl_table_set_data(t, NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(u),
+	    nftnl_udata_buf_len(u));
+	nftnl_udata_buf_free(u);
+	return 0;
+}
+
+int
+kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
+    struct kk_nft_objects *o)
+{
+	size_t i;
+	int err;
+
+	memset(o, 0, sizeof(*o));
+	if (!kk_nft_wants(spec->mode, family) ||
+	    (family == NFPROTO_BRIDGE && spec->no_bridge))
+		return -ENOENT;
+	if (spec->mode != KK_MODE_OPEN && spec->mode != KK_MODE_EGRESS &&
+	    spec->mode != KK_MODE_ISOLATED)
+		return -EINVAL;
+	o->family = family;
+	o->table = nftnl_table_alloc();
+	if (o->table == NULL)
+		return -ENOMEM;
+	nftnl_table_set_str(o->table, NFTNL_TABLE_NAME, kk_nft_spec_name(spec));
+	nftnl_table_set_u32(o->table, NFTNL_TABLE_FAMILY, (uint32_t)family);
+	nftnl_table_set_u32(o->table, NFTNL_TABLE_FLAGS, spec->table_flags);
+	if ((err = table_set_comment(o->table, spec)) < 0)
+		goto fail;
+	/* open: the table alone, empty */
+	for (i = 0; i < sizeof(table_defs) / sizeof(table_defs[0]); i++) {
+		if (table_defs[i].mode != spec->mode ||
+		    table_defs[i].family != family)
+			continue;
+		if ((err = build_table(o, &table_defs[i], spec)) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	kk_nft_objects_free(o);
+	return err;
+}
+
+void
+kk_nft_objects_free(struct kk_nft_objects *o)
+{
+	size_t i;
+
+	if (o->table)
+		nftnl_table_free(o->table);
+	for (i = 0; i < o->nchains; i++)
+		nftnl_chain_free(o->chains[i]);
+	for (i = 0; i < o->nsets; i++)
+		nftnl_set_free(o->sets[i]);
+	for (i = 0; i < o->nrules; i++)
+		nftnl_rule_free(o->rules[i]);
+	memset(o, 0, sizeof(*o));
+}
