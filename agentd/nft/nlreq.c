@@ -63,7 +63,8 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
     mnl_cb_t cb, void *data)
 {
 	const uint32_t seq = req->nlmsg_seq;
-	const long long deadline = now_ms() + KK_NL_BUDGET_MS;
+	const long long end = now_ms() + KK_NL_TOTAL_MS;
+	long long deadline = now_ms() + KK_NL_BUDGET_MS;
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
 	const struct nlmsghdr *nlh;
 	char *buf;
@@ -96,6 +97,10 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 			/* leftovers of an earlier request that was cut short */
 			if (nlh->nlmsg_seq != seq)
 				continue;
+			/* a reply: the kernel is not silent */
+			deadline = now_ms() + KK_NL_BUDGET_MS;
+			if (deadline > end)
+				deadline = end;
 			if (reply_msg(nlh, cb, data, &err)) {
 				done = true;
 				break;

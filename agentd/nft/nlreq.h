@@ -10,7 +10,14 @@
 
 #include <libmnl/libmnl.h>
 
-#define KK_NL_BUDGET_MS		2000	/* per request: a silent kernel must not hang kakurid */
+/*
+ * A silent kernel must not hang kakurid: a request ends when no reply of
+ * it came for KK_NL_BUDGET_MS, and after KK_NL_TOTAL_MS in any case (the
+ * dump of a 200,000-element set takes seconds of kernel time, in
+ * replies that keep coming).
+ */
+#define KK_NL_BUDGET_MS		2000
+#define KK_NL_TOTAL_MS		30000
 
 /*
  * Sends req on nl and hands every reply carrying req's sequence number to
@@ -18,8 +25,7 @@
  * NLMSG_ERROR); replies to other sequence numbers (leftovers of an earlier
  * request) are skipped.  After cb fails, the rest of the replies are read
  * and dropped, so the socket is clean for the next request.  Returns 0,
- * the kernel's negative errno, -EBADMSG when cb failed, or -ETIMEDOUT
- * after KK_NL_BUDGET_MS.
+ * the kernel's negative errno, -EBADMSG when cb failed, or -ETIMEDOUT.
  */
 int kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
     mnl_cb_t cb, void *data);
