@@ -97,13 +97,66 @@ kk_nft_name_ours(const char *name)
 	    strspn(name + n + 1, "0123456789abcdef") == KK_FALLBACK_HEX;
 }
 
-/* Batch assembly: every message gets a sequence number mapped to a name. */
+/*
+ * Batch assembly: messages go into pages (a message never spans two); each
+ * gets a sequence number mapped to what it carries.
+ */
 struct batch_ctx {
 	struct kk_nft_batch *b;
-	struct mnl_nlmsg_batch *mb;
-	size_t cap_map;
 	uint32_t seq;
+	struct nlmsghdr *cur;	/* the message being built */
 };
+
+static struct kk_nft_page *
+page_cur(struct batch_ctx *c)
+{
+	struct kk_nft_batch *b = c->b;
+	struct kk_nft_page *pages;
+
+	if (b->npages > 0 && b->pages[b->npages - 1].len < KK_NFT_PAGE_SIZE)
+		return &b->pages[b->npages - 1];
+	if (b->npages >= KK_NFT_PAGES_MAX)
+		return NULL;
+	pages = realloc(b->pages, (b->npages + 1) * sizeof(*pages));
+	if (pages == NULL)
+		return NULL;
+	b->pages = pages;
+	pages[b->npages].len = 0;
+	/* zeroed: libmnl and libnftnl leave attribute padding as they find it */
+	pages[b->npages].buf = calloc(1, KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX);
+	if (pages[b->npages].buf == NULL)
+		return NULL;
+	return &pages[b->npages++];
+}
+
+static struct kk_nft_msgmap *
+map_add(struct batch_ctx *c)
+{
+	struct kk_nft_batch *b = c->b;
+	struct kk_nft_msgmap *map;
+	size_t cap;
+
+	if (b->nmap == b->cap_map) {
+		cap = b->cap_map ? 2 * b->cap_map : 64;
+		map = realloc(b->map, cap * sizeof(*map));
+		if (map == NULL)
+			return NULL;
+		b->map = map;
+		b->cap_map = cap;
+	}
+	map = &b->map[b->nmap++];
+	memset(map, 0, sizeof(*map));
+	return map;
+}
+
+/* Where the next message goes; NULL when the batch is full or memory is out. */
+static void *
+msg_room(struct batch_ctx *c)
+{
+	struct kk_nft_page *p = page_cur(c);
+
+	return p ? p->buf + p->len : NULL;
+}
 
 static struct nlmsghdr *
 msg_begin(struct batch_ctx *c, uint16_t type, int family, uint16_t flags,
@@ -114,24 +167,37 @@ msg_begin(struct batch_ctx *c, uint16_t type, int family, uint16_t flags,
     const char *fmt, ...)
 {
 	struct kk_nft_msgmap *m;
+	void *room = msg_room(c);
 	va_list ap;
 
-	if (c->b->nmap >= c->cap_map)
+	if (room == NULL || (m = map_add(c)) == NULL)
 		return NULL;
-	m = &c->b->map[c->b->nmap++];
 	m->seq = c->seq;
 	m->family = family;
+	m->page = (uint32_t)(c->b->npages - 1);
+	m->off = (uint32_t)c->b->pages[m->page].len;
 	va_start(ap, fmt);
 	vsnprintf(m->what, sizeof(m->what), fmt, ap);
 	va_end(ap);
-	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(c->mb), type,
-	    (uint16_t)family, flags | NLM_F_ACK, c->seq++);
+	c->cur = nftnl_nlmsg_build_hdr(room, type, (uint16_t)family,
+	    flags | NLM_F_ACK, c->seq++);
+	return c->cur;
 }
 
+/* The message at the end of the current page is complete. */
 static int
-msg_end(struct batch_ctx *c)
+msg_end(struct batch_ctx *c, struct nlmsghdr *nlh)
 {
-	return mnl_nlmsg_batch_next(c->mb) ? 0 : -ENOBUFS;
+	struct kk_nft_page *p = &c->b->pages[c->b->npages - 1];
+	size_t len = NLMSG_ALIGN(nlh->nlmsg_len);
+
+	/* the room was KK_NFT_MSG_MAX; nothing kakurid builds comes close */
+	if (len > KK_NFT_MSG_MAX)
+		abort();
+	p->len += len;
+	c->b->len += len;
+	c->cur = NULL;
+	return 0;
 }
 
 static const char *
@@ -174,33 +240,157 @@ batch_remove(struct batch_ctx *c, const struct kk_nft_plan *p)
 	if (nlh == NULL)
 		goto out;
 	nftnl_table_nlmsg_build_payload(nlh, prev);
-	if (msg_end(c) < 0)
-		goto out;
+	msg_end(c, nlh);
 	nlh = msg_begin(c, NFT_MSG_DELTABLE, p->family, 0,
 	    "delete old table %s %s", fam, p->name);
 	if (nlh == NULL)
 		goto out;
 	nftnl_table_nlmsg_build_payload(nlh, prev);
-	err = msg_end(c);
+	err = msg_end(c, nlh);
 out:
 	nftnl_table_free(prev);
 	return err;
 }
 
-static bool
-set_empty(const struct nftnl_set *s, int *err)
-{
-	struct nftnl_set_elems_iter *it =
-	    nftnl_set_elems_iter_create((struct nftnl_set *)s);
-	bool empty;
+/*
+ * The elements of one set, in order: an interval set's from its ranges,
+ * a small set's from its libnftnl elements.
+ */
+struct elem_src {
+	const struct kk_nft_ranges *r;
+	struct nftnl_set_elems_iter *it;
+	size_t n;		/* elements in all */
+	size_t next;		/* the next one to put */
+	uint32_t keylen;
+};
 
-	if (it == NULL) {
-		*err = -ENOMEM;
-		return true;
+static int
+src_open(struct elem_src *src, const struct kk_nft_objects *o, size_t i)
+{
+	memset(src, 0, sizeof(*src));
+	src->r = o->ranges[i];
+	if (src->r != NULL) {
+		if (!src->r->sealed)
+			return -EINVAL;
+		src->n = src->r->nelems;
+		src->keylen = src->r->keylen;
+		return 0;
 	}
-	empty = nftnl_set_elems_iter_cur(it) == NULL;
-	nftnl_set_elems_iter_destroy(it);
-	return empty;
+	src->it = nftnl_set_elems_iter_create(o->sets[i]);
+	if (src->it == NULL)
+		return -ENOMEM;
+	while (nftnl_set_elems_iter_next(src->it) != NULL)
+		src->n++;
+	nftnl_set_elems_iter_destroy(src->it);
+	src->it = nftnl_set_elems_iter_create(o->sets[i]);
+	src->keylen = nftnl_set_get_u32(o->sets[i], NFTNL_SET_KEY_LEN);
+	return src->it == NULL ? -ENOMEM : 0;
+}
+
+static void
+src_close(struct elem_src *src)
+{
+	if (src->it)
+		nftnl_set_elems_iter_destroy(src->it);
+	src->it = NULL;
+}
+
+/* The bytes one element takes in a list, as libnftnl lays it out. */
+static size_t
+elem_size(const struct elem_src *src, bool end)
+{
+	return MNL_ATTR_HDRLEN +			/* the element's nest */
+	    (end ? MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(uint32_t)) : 0) +
+	    MNL_ATTR_HDRLEN +				/* NFTA_SET_ELEM_KEY */
+	    MNL_ATTR_HDRLEN + MNL_ALIGN(src->keylen);	/* NFTA_DATA_VALUE */
+}
+
+static bool
+src_peek_end(const struct elem_src *src)
+{
+	return src->r != NULL && src->next % 2 == 1;
+}
+
+/* The next element into nlh, numbered idx within its list. */
+static int
+src_put(struct elem_src *src, struct nlmsghdr *nlh, uint16_t idx)
+{
+	struct nftnl_set_elem *e;
+	struct nlattr *nest, *key;
+	uint8_t buf[16];
+	const void *k;
+	uint32_t klen = src->keylen;
+	bool end = false;
+
+	if (src->r != NULL) {
+		kk_nft_ranges_elem(src->r, src->next, buf, &end);
+		k = buf;
+	} else {
+		e = nftnl_set_elems_iter_next(src->it);
+		if (e == NULL)
+			return -EINVAL;
+		k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+		if (klen != src->keylen)
+			return -EINVAL;
+	}
+	nest = mnl_attr_nest_start(nlh, idx);
+	if (end)
+		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS,
+		    htonl(NFT_SET_ELEM_INTERVAL_END));
+	key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, klen, k);
+	mnl_attr_nest_end(nlh, key);
+	mnl_attr_nest_end(nlh, nest);
+	src->next++;
+	return 0;
+}
+
+/*
+ * One NEWSETELEM message with as many of the next elements as fit in
+ * KK_NFT_ELEMS_MAX: the nest's length is 16 bits, and the kernel takes
+ * the list whole.
+ */
+static int
+batch_elem_msg(struct batch_ctx *c, const struct kk_nft_objects *o, size_t i,
+    struct elem_src *src)
+{
+	const struct nftnl_set *s = o->sets[i];
+	const char *name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	struct kk_nft_msgmap *m;
+	struct nlmsghdr *nlh;
+	struct nlattr *list;
+	size_t used = MNL_ATTR_HDRLEN, first = src->next;	/* the list's own header */
+	uint16_t idx = 0;
+	int err;
+
+	nlh = msg_begin(c, NFT_MSG_NEWSETELEM, o->family,
+	    NLM_F_CREATE | NLM_F_EXCL, "elements of set %s", name);
+	if (nlh == NULL)
+		return -ENOBUFS;
+	m = &c->b->map[c->b->nmap - 1];
+	/* what libnftnl puts first, in its order */
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, name);
+	mnl_attr_put_u32(nlh, NFTA_SET_ELEM_LIST_SET_ID,
+	    htonl(nftnl_set_get_u32(s, NFTNL_SET_ID)));
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE,
+	    nftnl_set_get_str(s, NFTNL_SET_TABLE));
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	while (src->next < src->n &&
+	    used + elem_size(src, src_peek_end(src)) <= KK_NFT_ELEMS_MAX) {
+		used += elem_size(src, src_peek_end(src));
+		if ((err = src_put(src, nlh, ++idx)) < 0)
+			return err;
+	}
+	mnl_attr_nest_end(nlh, list);
+	m->first = first;
+	m->count = src->next - first;
+	m->ranges = src->r;
+	snprintf(m->set, sizeof(m->set), "%s", name);
+	if (m->count < src->n)
+		snprintf(m->what, sizeof(m->what),
+		    "elements %zu-%zu of %zu of set %s", first + 1, src->next,
+		    src->n, name);
+	return msg_end(c, nlh);
 }
 
 /* The table of o with its chains, sets, elements and rules. */
@@ -209,6 +399,7 @@ batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 {
 	const char *fam = kk_nft_family_name(o->family);
 	const char *table = nftnl_table_get_str(o->table, NFTNL_TABLE_NAME);
+	struct elem_src src;
 	struct nlmsghdr *nlh;
 	char what[96];
 	size_t i;
@@ -219,8 +410,7 @@ batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 	if (nlh == NULL)
 		return -ENOBUFS;
 	nftnl_table_nlmsg_build_payload(nlh, o->table);
-	if (msg_end(c) < 0)
-		return -ENOBUFS;
+	msg_end(c, nlh);
 	for (i = 0; i < o->nchains; i++) {
 		nlh = msg_begin(c, NFT_MSG_NEWCHAIN, o->family,
 		    NLM_F_CREATE | NLM_F_EXCL, "chain %s %s %s", fam, table,
@@ -228,32 +418,24 @@ batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 		if (nlh == NULL)
 			return -ENOBUFS;
 		nftnl_chain_nlmsg_build_payload(nlh, o->chains[i]);
-		if (msg_end(c) < 0)
-			return -ENOBUFS;
+		msg_end(c, nlh);
 	}
 	for (i = 0; i < o->nsets; i++) {
-		const char *name = nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME);
-
 		nlh = msg_begin(c, NFT_MSG_NEWSET, o->family,
-		    NLM_F_CREATE | NLM_F_EXCL, "set %s", name);
+		    NLM_F_CREATE | NLM_F_EXCL, "set %s",
+		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME));
 		if (nlh == NULL)
 			return -ENOBUFS;
 		nftnl_set_nlmsg_build_payload(nlh, o->sets[i]);
-		if (msg_end(c) < 0)
-			return -ENOBUFS;
+		msg_end(c, nlh);
 		/* an empty set needs no element message */
-		if (set_empty(o->sets[i], &err)) {
-			if (err < 0)
-				return err;
-			continue;
-		}
-		nlh = msg_begin(c, NFT_MSG_NEWSETELEM, o->family,
-		    NLM_F_CREATE | NLM_F_EXCL, "elements of set %s", name);
-		if (nlh == NULL)
-			return -ENOBUFS;
-		nftnl_set_elems_nlmsg_build_payload(nlh, o->sets[i]);
-		if (msg_end(c) < 0)
-			return -ENOBUFS;
+		if ((err = src_open(&src, o, i)) < 0)
+			return err;
+		while (err == 0 && src.next < src.n)
+			err = batch_elem_msg(c, o, i, &src);
+		src_close(&src);
+		if (err < 0)
+			return err;
 	}
 	for (i = 0; i < o->nrules; i++) {
 		nlh = msg_begin(c, NFT_MSG_NEWRULE, o->family,
@@ -265,10 +447,23 @@ batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 		if (nlh == NULL)
 			return -ENOBUFS;
 		nftnl_rule_nlmsg_build_payload(nlh, o->rules[i]);
-		if (msg_end(c) < 0)
-			return -ENOBUFS;
+		msg_end(c, nlh);
 	}
 	return 0;
+}
+
+/* The batch begin or end: no map entry, nothing the kernel acknowledges. */
+static int
+batch_mark(struct batch_ctx *c, bool begin)
+{
+	void *room = msg_room(c);
+	struct nlmsghdr *nlh;
+
+	if (room == NULL)
+		return -ENOBUFS;
+	nlh = begin ? nftnl_batch_begin(room, c->seq++) :
+	    nftnl_batch_end(room, c->seq++);
+	return msg_end(c, nlh);
 }
 
 int
@@ -276,37 +471,12 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
     size_t nplan, uint32_t seq)
 {
 	struct batch_ctx c = { .b = b, .seq = seq };
-	size_t i, bufsize = 16384, nobj = 8;
-	int err = -ENOBUFS;
+	size_t i;
+	int err;
 
 	memset(b, 0, sizeof(*b));
-	/* generous: a rule is < 512 bytes, a set element < 64 */
-	for (i = 0; i < nplan; i++) {
-		const struct kk_nft_objects *o = plan[i].o;
-
-		bufsize += 1024;
-		nobj += 2;
-		if (o == NULL)
-			continue;
-		bufsize += 1024 * (o->nrules + o->nsets + o->nchains) +
-		    64 * 2 * KK_MAX_ADDRS * 3 + 64 * 4 * KK_MAX_PORTS;
-		nobj += o->nrules + 2 * o->nsets + o->nchains + 1;
-	}
-	c.cap_map = nobj;
-	b->buf = calloc(1, bufsize);
-	b->map = calloc(c.cap_map, sizeof(*b->map));
-	if (b->buf == NULL || b->map == NULL) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	c.mb = mnl_nlmsg_batch_start(b->buf, bufsize);
-	if (c.mb == NULL) {
-		err = -ENOMEM;
-		goto fail;
-	}
 	b->seq_first = seq;
-	nftnl_batch_begin(mnl_nlmsg_batch_current(c.mb), c.seq++);
-	if (msg_end(&c) < 0)
+	if ((err = batch_mark(&c, true)) < 0)
 		goto fail;
 	/* every old table goes first, so the new ones swap in atomically */
 	for (i = 0; i < nplan; i++)
@@ -315,47 +485,102 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
 	for (i = 0; i < nplan; i++)
 		if (plan[i].o && (err = batch_create(&c, plan[i].o)) < 0)
 			goto fail;
-	err = -ENOBUFS;
 	b->seq_last = c.seq - 1;
-	nftnl_batch_end(mnl_nlmsg_batch_current(c.mb), c.seq++);
-	if (msg_end(&c) < 0)
+	if ((err = batch_mark(&c, false)) < 0)
 		goto fail;
-	b->len = mnl_nlmsg_batch_size(c.mb);
-	mnl_nlmsg_batch_stop(c.mb);
 	return 0;
 fail:
-	if (c.mb)
-		mnl_nlmsg_batch_stop(c.mb);
 	kk_nft_batch_free(b);
 	return err;
+}
+
+const struct kk_nft_msgmap *
+kk_nft_batch_msg(const struct kk_nft_batch *b, uint32_t seq)
+{
+	/* one map entry per sequence number from seq_first + 1, in order */
+	if (seq <= b->seq_first || seq > b->seq_last ||
+	    seq - b->seq_first - 1 >= b->nmap)
+		return NULL;
+	return &b->map[seq - b->seq_first - 1];
 }
 
 const char *
 kk_nft_batch_what(const struct kk_nft_batch *b, uint32_t seq)
 {
-	size_t i;
+	const struct kk_nft_msgmap *m = kk_nft_batch_msg(b, seq);
 
-	for (i = 0; i < b->nmap; i++)
-		if (b->map[i].seq == seq)
-			return b->map[i].what;
-	return "batch";
+	return m ? m->what : "batch";
 }
 
 int
 kk_nft_batch_family(const struct kk_nft_batch *b, uint32_t seq)
 {
-	size_t i;
+	const struct kk_nft_msgmap *m = kk_nft_batch_msg(b, seq);
 
-	for (i = 0; i < b->nmap; i++)
-		if (b->map[i].seq == seq)
-			return b->map[i].family;
-	return 0;
+	return m ? m->family : 0;
+}
+
+/* Which element of m's list holds offset off of its message; -1 if none. */
+static long
+elem_at(const struct kk_nft_batch *b, const struct kk_nft_msgmap *m,
+    uint32_t off)
+{
+	const struct nlmsghdr *nlh =
+	    (const void *)(b->pages[m->page].buf + m->off);
+	const struct nlattr *a, *el;
+	long k;
+
+	if (off >= nlh->nlmsg_len)
+		return -1;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		k = 0;
+		mnl_attr_for_each_nested(el, a) {
+			if (off >= (uint32_t)((const char *)el -
+			    (const char *)nlh) &&
+			    off < (uint32_t)((const char *)el - (const char *)nlh) +
+			    el->nla_len)
+				return k;
+			k++;
+		}
+	}
+	return -1;
+}
+
+void
+kk_nft_batch_locate(const struct kk_nft_batch *b, uint32_t seq, uint32_t off,
+    char *buf, size_t len)
+{
+	const struct kk_nft_msgmap *m = kk_nft_batch_msg(b, seq);
+	char range[2 * INET6_ADDRSTRLEN + 2] = "";
+	long k;
+
+	if (m == NULL) {
+		snprintf(buf, len, "batch");
+		return;
+	}
+	k = m->count ? elem_at(b, m, off) : -1;
+	if (k < 0) {
+		snprintf(buf, len, "%s", m->what);
+		return;
+	}
+	if (m->ranges)
+		kk_nft_ranges_format(m->ranges, (m->first + (size_t)k) / 2, range,
+		    sizeof(range));
+	snprintf(buf, len, "element %zu of set %s%s%s%s",
+	    m->first + (size_t)k + 1, m->set, range[0] ? " (range " : "", range,
+	    range[0] ? ")" : "");
 }
 
 void
 kk_nft_batch_free(struct kk_nft_batch *b)
 {
-	free(b->buf);
+	size_t i;
+
+	for (i = 0; i < b->npages; i++)
+		free(b->pages[i].buf);
+	free(b->pages);
 	free(b->map);
 	memset(b, 0, sizeof(*b));
 }
@@ -450,21 +675,62 @@ kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len)
 	return 0;
 }
 
-static int
-cmp_str(const void *a, const void *b)
+int
+kk_nft_canon_ipset(const struct nftnl_set *s, size_t nelems,
+    const unsigned char digest[32], char *buf, size_t len)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	char hex[65];
+	int n, i;
+
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+	n = snprintf(buf, len,
+	    "set %s type=%u keylen=%u flags=0x%x elements: %zu sha256 %s",
+	    nftnl_set_get_str(s, NFTNL_SET_NAME),
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN),
+	    nftnl_set_get_u32(s, NFTNL_SET_FLAGS), nelems, hex);
+	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
+}
+
+/* The elements of a libnftnl set, compact (at most max, then e->more). */
+int
+kk_nft_elems_of(const struct nftnl_set *s, size_t max, struct kk_nft_elems *e)
+{
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *el;
+	const void *key;
+	uint32_t klen = 0;
+	int err;
+
+	if ((err = kk_nft_elems_init(e, nftnl_set_get_u32(s,
+	    NFTNL_SET_KEY_LEN), max)) < 0)
+		return err;
+	it = nftnl_set_elems_iter_create((struct nftnl_set *)s);
+	if (it == NULL)
+		return -ENOMEM;
+	while (err == 0 && (el = nftnl_set_elems_iter_next(it)) != NULL) {
+		key = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY, &klen);
+		err = klen == e->keylen ? kk_nft_elems_add(e, key,
+		    nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_FLAGS) ?
+		    nftnl_set_elem_get_u32(el, NFTNL_SET_ELEM_FLAGS) : 0) :
+		    -EINVAL;
+	}
+	nftnl_set_elems_iter_destroy(it);
+	if (err < 0)
+		kk_nft_elems_free(e);
+	return err;
 }
 
 int
-kk_nft_canon_set(const struct nftnl_set *s, char *buf, size_t len)
+kk_nft_canon_elems(const struct nftnl_set *s, struct kk_nft_elems *e,
+    char *buf, size_t len)
 {
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
-	char *keys[2 * KK_MAX_ADDRS + KK_MAX_PORTS];
-	size_t nkeys = 0, off, i;
-	int n, err = 0;
+	const size_t rlen = e->keylen + 1;
+	size_t off, i, k;
+	int n;
 
+	kk_nft_elems_sort(e);
 	n = snprintf(buf, len, "set %s type=%u keylen=%u elements:",
 	    nftnl_set_get_str(s, NFTNL_SET_NAME),
 	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
@@ -472,39 +738,30 @@ kk_nft_canon_set(const struct nftnl_set *s, char *buf, size_t len)
 	if (n < 0 || (size_t)n >= len)
 		return -ENOBUFS;
 	off = (size_t)n;
-	it = nftnl_set_elems_iter_create(s);
-	if (it == NULL)
-		return -ENOMEM;
-	while ((e = nftnl_set_elems_iter_next(it)) != NULL) {
-		const uint8_t *k;
-		uint32_t klen = 0;
+	for (i = 0; i < e->n; i++) {
+		const uint8_t *r = e->rec + i * rlen;
 
-		if (nkeys >= sizeof(keys) / sizeof(keys[0])) {
-			err = -E2BIG;
-			break;
-		}
-		k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-		keys[nkeys] = malloc(2 * klen + 1);
-		if (keys[nkeys] == NULL) {
-			err = -ENOMEM;
-			break;
-		}
-		for (i = 0; i < klen; i++)
-			sprintf(keys[nkeys] + 2 * i, "%02x", k[i]);
-		keys[nkeys][2 * klen] = '\0';
-		nkeys++;
+		if (off + 2 * e->keylen + 3 >= len)
+			return -ENOBUFS;
+		buf[off++] = ' ';
+		for (k = 0; k < e->keylen; k++, off += 2)
+			sprintf(buf + off, "%02x", r[k]);
+		if (r[e->keylen])	/* an interval end: none in a plain set */
+			buf[off++] = '-';
 	}
-	nftnl_set_elems_iter_destroy(it);
-	qsort(keys, nkeys, sizeof(keys[0]), cmp_str);
-	for (i = 0; i < nkeys; i++) {
-		if (err == 0) {
-			n = snprintf(buf + off, len - off, " %s", keys[i]);
-			if (n < 0 || (size_t)n >= len - off)
-				err = -ENOBUFS;
-			else
-				off += (size_t)n;
-		}
-		free(keys[i]);
-	}
+	n = snprintf(buf + off, len - off, "%s", e->more ? " and more" : "");
+	return n < 0 || (size_t)n >= len - off ? -ENOBUFS : 0;
+}
+
+int
+kk_nft_canon_set(const struct nftnl_set *s, char *buf, size_t len)
+{
+	struct kk_nft_elems e;
+	int err;
+
+	if ((err = kk_nft_elems_of(s, KK_NFT_SMALL_MAX, &e)) < 0)
+		return err;
+	err = kk_nft_canon_elems(s, &e, buf, len);
+	kk_nft_elems_free(&e);
 	return err;
 }

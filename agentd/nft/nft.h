@@ -31,20 +31,98 @@ struct nftnl_chain;
 struct nftnl_set;
 struct nftnl_rule;
 struct mnl_socket;
+struct nlmsghdr;
 
 /* Table flags from linux/netfilter/nf_tables.h; PERSIST is Linux >= 6.9. */
 #define KK_NFT_F_OWNER		0x2
 #define KK_NFT_F_PERSIST	0x4
 
 #define KK_NFT_MAX_CHAINS	3
-#define KK_NFT_MAX_SETS		10
+#define KK_NFT_MAX_IPSETS	32	/* interval sets of addresses (IOC lists) */
+#define KK_NFT_MAX_SETS		(10 + KK_NFT_MAX_IPSETS)
 #define KK_NFT_MAX_RULES	64
+#define KK_NFT_SMALL_MAX	(2 * KK_MAX_ADDRS + KK_MAX_PORTS)	/* a plain set's elements */
 
 #define KK_FALLBACK_NAME	"kakuri_fallback"	/* and kakuri_fallback_<hex> */
 #define KK_FALLBACK_HEX		8	/* hex digits of the random suffix */
 #define KK_NFT_NAME_MAX		32
 #define KK_NFT_KNOWN_MAX	16	/* random fallback names followed */
 #define KK_NFT_FAMILIES		2	/* inet, bridge */
+
+/*
+ * Batches are built in pages, as nftables' own src/mnl.c does, and sent
+ * in one sendmsg (one transaction, all pages): a message never spans two
+ * pages, and a page holds KK_NFT_PAGE_SIZE and whatever the last message
+ * needs beyond it.  A set's elements go in as many NEWSETELEM messages as
+ * it takes to keep each element list (a nest, whose length is 16 bits)
+ * under KK_NFT_ELEMS_MAX.
+ */
+#define KK_NFT_PAGE_SIZE	(128 * 1024)
+#define KK_NFT_MSG_MAX		(128 * 1024)	/* one message, at most */
+#define KK_NFT_ELEMS_MAX	(60 * 1024)	/* one message's element list */
+#define KK_NFT_PAGES_MAX	1024		/* IOV_MAX: one sendmsg */
+#define KK_NFT_RANGES_MAX	1000000		/* ranges of one interval set */
+
+/*
+ * An interval set of addresses (an IOC block list): ranges of one family,
+ * sorted and merged by kk_nft_ranges_seal(), which also makes the digest
+ * of the elements the kernel will hold (see intervals.c).
+ */
+struct kk_nft_ranges {
+	int af;			/* AF_INET or AF_INET6 */
+	uint32_t keylen;	/* 4 or 16 */
+	uint8_t *keys;		/* n ranges: first and last address, network order */
+	size_t n, cap;
+	bool sealed;
+	size_t nelems;		/* kernel elements: a start, and an end unless last */
+	unsigned char digest[32];	/* SHA-256 of the canonical element list */
+};
+
+int kk_nft_ranges_init(struct kk_nft_ranges *r, int af);
+void kk_nft_ranges_free(struct kk_nft_ranges *r);
+/*
+ * "192.0.2.7", "203.0.113.0/24" (host bits clear), "10.0.0.1-10.0.0.9",
+ * IPv6 alike.  -EINVAL for bad text, -EAFNOSUPPORT for an address of the
+ * other family, -E2BIG past KK_NFT_RANGES_MAX.
+ */
+int kk_nft_ranges_add(struct kk_nft_ranges *r, const char *text);
+int kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
+    const uint8_t *hi);
+/* Sort, merge overlapping and adjacent ranges, count elements, digest. */
+int kk_nft_ranges_seal(struct kk_nft_ranges *r);
+/* Element i < nelems as the kernel holds it: its key, and whether it ends a range. */
+void kk_nft_ranges_elem(const struct kk_nft_ranges *r, size_t i,
+    uint8_t key[16], bool *end);
+/* Range i as text: "ADDR" or "FIRST-LAST". */
+int kk_nft_ranges_format(const struct kk_nft_ranges *r, size_t i, char *buf,
+    size_t len);
+
+/* The elements of a set as the kernel lists them, kept compact. */
+struct kk_nft_elems {
+	uint32_t keylen;
+	uint8_t *rec;		/* n records: key, then 1 for an interval end, else 0 */
+	size_t n, cap;
+	size_t max;		/* kept at most; more sets more */
+	bool more;
+};
+
+int kk_nft_elems_init(struct kk_nft_elems *e, uint32_t keylen, size_t max);
+void kk_nft_elems_free(struct kk_nft_elems *e);
+int kk_nft_elems_add(struct kk_nft_elems *e, const void *key, uint32_t flags);
+/* The elements of a libnftnl set (a plain set of the rules). */
+int kk_nft_elems_of(const struct nftnl_set *s, size_t max,
+    struct kk_nft_elems *e);
+void kk_nft_elems_sort(struct kk_nft_elems *e);
+/* The elements of one NEWSETELEM message (a dump reply, or a batch's). */
+int kk_nft_elems_parse(struct kk_nft_elems *e, const struct nlmsghdr *nlh);
+/* Sorts them and digests them as kk_nft_ranges_seal() digests its own. */
+int kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32]);
+
+/* An interval set of the inet table. */
+struct kk_nft_ipset {
+	char name[KK_NFT_NAME_MAX];
+	const struct kk_nft_ranges *ranges;	/* sealed */
+};
 
 /* What the table should be. */
 struct kk_nft_spec {
@@ -57,6 +135,8 @@ struct kk_nft_spec {
 	char episode[KK_EPISODE_HEX + 1];
 	char name[KK_NFT_NAME_MAX];	/* table name; "" is KK_TABLE_NAME */
 	bool no_bridge;			/* the kernel has no bridge family */
+	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
+	size_t nipsets;
 };
 
 /* The objects of one table of a spec, to build the batch and to compare. */
@@ -66,24 +146,38 @@ struct kk_nft_objects {
 	struct nftnl_chain *chains[KK_NFT_MAX_CHAINS];
 	size_t nchains;
 	struct nftnl_set *sets[KK_NFT_MAX_SETS];
+	/* an interval set's elements; its nftnl_set has none */
+	const struct kk_nft_ranges *ranges[KK_NFT_MAX_SETS];
 	size_t nsets;
 	struct nftnl_rule *rules[KK_NFT_MAX_RULES];
 	size_t nrules;
 };
 
+/* What one message of a batch carries, found by its sequence number. */
 struct kk_nft_msgmap {
 	uint32_t seq;
 	int family;
+	uint32_t page, off;	/* where it is in the batch */
+	/* NEWSETELEM: elements first..first+count-1 of set; else count 0 */
+	size_t first, count;
+	const struct kk_nft_ranges *ranges;	/* of an interval set */
+	char set[KK_NFT_NAME_MAX];	/* NEWSETELEM: the set's name */
 	char what[112];
 };
 
-struct kk_nft_batch {
-	char *buf;
+struct kk_nft_page {
+	char *buf;		/* KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX */
 	size_t len;
+};
+
+struct kk_nft_batch {
+	struct kk_nft_page *pages;
+	size_t npages;
+	size_t len;		/* of all pages */
 	struct kk_nft_msgmap *map;
-	size_t nmap;
-	uint32_t seq_first;
-	uint32_t seq_last;
+	size_t nmap, cap_map;
+	uint32_t seq_first;	/* the batch begin */
+	uint32_t seq_last;	/* the last message before the batch end */
 };
 
 extern const int kk_nft_families[KK_NFT_FAMILIES];
@@ -115,8 +209,18 @@ struct kk_nft_plan {
  */
 int kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
     size_t nplan, uint32_t seq);
+/* The map entry of seq, or NULL (the batch begin and end have none). */
+const struct kk_nft_msgmap *kk_nft_batch_msg(const struct kk_nft_batch *b,
+    uint32_t seq);
 const char *kk_nft_batch_what(const struct kk_nft_batch *b, uint32_t seq);
 int kk_nft_batch_family(const struct kk_nft_batch *b, uint32_t seq);
+/*
+ * What the kernel refused at offset off of message seq (the extended ack's
+ * NLMSGERR_ATTR_OFFS): for elements, which one ("element 12 of set blk4,
+ * in range 198.51.100.0-198.51.100.255"), else what the message carries.
+ */
+void kk_nft_batch_locate(const struct kk_nft_batch *b, uint32_t seq,
+    uint32_t off, char *buf, size_t len);
 void kk_nft_batch_free(struct kk_nft_batch *b);
 
 /* "kakuri mode=isolated episode=<hex>": the table's comment. */
@@ -131,6 +235,12 @@ int kk_nft_canon_table(const struct nftnl_table *t, char *buf, size_t len);
 int kk_nft_canon_chain(const struct nftnl_chain *c, char *buf, size_t len);
 int kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len);
 int kk_nft_canon_set(const struct nftnl_set *s, char *buf, size_t len);
+/* A plain set with the elements e (sorted here). */
+int kk_nft_canon_elems(const struct nftnl_set *s, struct kk_nft_elems *e,
+    char *buf, size_t len);
+/* An interval set: its attributes, element count and digest, not its elements. */
+int kk_nft_canon_ipset(const struct nftnl_set *s, size_t nelems,
+    const unsigned char digest[32], char *buf, size_t len);
 
 /* nft.c: talking to the kernel */
 struct kk_nft {
@@ -150,6 +260,22 @@ struct kk_nft {
 	char known[KK_NFT_KNOWN_MAX][KK_NFT_NAME_MAX];
 	size_t nknown;
 	bool scan_incomplete;	/* the start-up scan failed: err says why */
+	/*
+	 * The last full match of the kernel's tables (readback.c): the
+	 * ruleset generation it held for, and the digest of the canonical
+	 * texts matched.  Socket buffers as sized for the largest batch.
+	 */
+	struct {
+		bool valid;
+		uint32_t gen;
+		unsigned char digest[32];
+	} verified;
+	struct kk_nft_stats {
+		unsigned long cheap;	/* settled by the generation alone */
+		unsigned long full;	/* tables read back */
+		unsigned long elem_dumps;	/* interval sets' elements read */
+	} stats;
+	int sndbuf, rcvbuf;
 };
 
 /* The strictest mode any inet table of kakurid's names records. */
@@ -187,8 +313,13 @@ int kk_nft_table_info(struct kk_nft *n, struct kk_nft_table_info *ti);
  * n->err explains failures.
  */
 int kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec);
-/* Read back and compare with spec; -ESTALE when the kernel differs. */
+/*
+ * Read back and compare with spec; -ESTALE when the kernel differs.  Reads
+ * only what the ruleset generation and the owner flag do not settle (see
+ * readback.c); kk_nft_verify_full reads every element.
+ */
 int kk_nft_verify(struct kk_nft *n, const struct kk_nft_spec *spec);
+int kk_nft_verify_full(struct kk_nft *n, const struct kk_nft_spec *spec);
 /* 1 when another process's owner table holds name (in any family), else 0. */
 int kk_nft_name_held(struct kk_nft *n, const char *name);
 /* The ruleset generation: it changes with every committed transaction. */

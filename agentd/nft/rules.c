@@ -641,6 +641,49 @@ build_table(struct kk_nft_objects *o, const struct table_def *td,
 	return 0;
 }
 
+/*
+ * The interval sets of the inet table (IOC block lists), in every mode:
+ * declared here, their elements put in by build.c from the ranges.
+ */
+#define IPSET_ID_BASE	100	/* set ids above the rows' own */
+
+static int
+add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
+{
+	const struct kk_nft_ipset *ip;
+	struct nftnl_set *s;
+	size_t i, k;
+
+	for (i = 0; i < spec->nipsets; i++) {
+		ip = &spec->ipsets[i];
+		if (i >= KK_NFT_MAX_IPSETS || o->nsets >= KK_NFT_MAX_SETS)
+			return -E2BIG;
+		if (ip->name[0] == '\0' || ip->ranges == NULL ||
+		    !ip->ranges->sealed)
+			return -EINVAL;
+		for (k = 0; k < o->nsets; k++)
+			if (strcmp(nftnl_set_get_str(o->sets[k], NFTNL_SET_NAME),
+			    ip->name) == 0)
+				return -EEXIST;
+		s = nftnl_set_alloc();
+		if (s == NULL)
+			return -ENOMEM;
+		nftnl_set_set_str(s, NFTNL_SET_TABLE,
+		    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+		nftnl_set_set_str(s, NFTNL_SET_NAME, ip->name);
+		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)o->family);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+		    ip->ranges->af == AF_INET ? NFT_TYPE_IPADDR :
+		    NFT_TYPE_IP6ADDR);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, ip->ranges->keylen);
+		nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)(IPSET_ID_BASE + i));
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+		o->ranges[o->nsets] = ip->ranges;
+		o->sets[o->nsets++] = s;
+	}
+	return 0;
+}
+
 static int
 table_set_comment(struct nftnl_table *t, const struct kk_nft_spec *spec)
 {
@@ -692,6 +735,8 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 		if ((err = build_table(o, &table_defs[i], spec)) < 0)
 			goto fail;
 	}
+	if (family == NFPROTO_INET && (err = add_ipsets(o, spec)) < 0)
+		goto fail;
 	return 0;
 fail:
 	kk_nft_objects_free(o);

@@ -15,6 +15,7 @@ main(void)
 	sr = srunner_create(parse_suite());
 	srunner_add_suite(sr, nft_build_suite());
 	srunner_add_suite(sr, nft_rules_suite());
+	srunner_add_suite(sr, nft_sets_suite());
 	srunner_add_suite(sr, links_suite());
 	srunner_add_suite(sr, state_suite());
 	srunner_add_suite(sr, audit_suite());

@@ -123,15 +123,30 @@ struct decoded {
 	struct elems elems[KK_NFT_MAX_SETS];	/* per set, same index */
 };
 
+static void decode_page(const char *buf, size_t len, struct decoded *d,
+    int *k, uint32_t *prev_seq);
+
 static void
 decode(const struct kk_nft_batch *b, struct decoded *d)
 {
-	const struct nlmsghdr *nlh = (const void *)b->buf;
-	int left = (int)b->len, k = 0;
 	uint32_t prev_seq = 0;
+	size_t i;
+	int k = 0;
 
 	memset(d, 0, sizeof(*d));
 	d->last_del = d->first_create = -1;
+	for (i = 0; i < b->npages; i++)
+		decode_page(b->pages[i].buf, b->pages[i].len, d, &k, &prev_seq);
+}
+
+static void
+decode_page(const char *buf, size_t len, struct decoded *d, int *kp,
+    uint32_t *prevp)
+{
+	const struct nlmsghdr *nlh = (const void *)buf;
+	int left = (int)len, k = *kp;
+	uint32_t prev_seq = *prevp;
+
 	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left), k++) {
 		uint16_t type = nlh->nlmsg_type;
 
@@ -205,6 +220,8 @@ decode(const struct kk_nft_batch *b, struct decoded *d)
 		}
 	}
 	ck_assert_int_eq(left, 0);
+	*kp = k;
+	*prevp = prev_seq;
 }
 
 static void

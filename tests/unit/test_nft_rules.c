@@ -307,11 +307,20 @@ text_msgs(FILE *f, const void *buf, size_t len, uint32_t seq0)
 static void
 text_batch(FILE *f, const struct kk_nft_batch *b)
 {
-	char hex[65];
+	char *all, hex[65];
+	size_t i, off = 0;
 
-	kk_sha256_hex(b->buf, b->len, hex);
+	all = malloc(b->len);
+	ck_assert_ptr_nonnull(all);
+	for (i = 0; i < b->npages; i++) {
+		memcpy(all + off, b->pages[i].buf, b->pages[i].len);
+		off += b->pages[i].len;
+	}
+	ck_assert_uint_eq(off, b->len);
+	kk_sha256_hex(all, b->len, hex);
 	fprintf(f, " batch %zu bytes sha256 %s\n", b->len, hex);
-	text_msgs(f, b->buf, b->len, b->seq_first);
+	text_msgs(f, all, b->len, b->seq_first);
+	free(all);
 }
 
 static void

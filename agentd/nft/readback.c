@@ -1,0 +1,791 @@
+/*
+ * Reading kakurid's tables back from the kernel and comparing them with
+ * what they should be, as canonical texts (build.c), object for object.
+ *
+ * A full read-back lists every element of every set.  An IOC set of
+ * 100,000 ranges is 200,000 elements, and the kernel lists an rbtree by
+ * walking it from the start again for every 32 KiB of its dump: some 1.5 s
+ * of kernel time per 200,000.  So checks do as little as settles them:
+ *
+ *  1. The ruleset generation (NFT_MSG_GETGEN) changes with every
+ *     transaction committed in the namespace.  If it is the one of the
+ *     last match against the same objects (the same digest of their
+ *     canonical texts), nothing can have changed: no read at all.  This
+ *     is what status and the verify timer cost, however large the sets.
+ *  2. Otherwise the table, chains, rules and plain sets are read and
+ *     compared (a few kilobytes), and the attributes of interval sets.
+ *     Their elements are settled without reading them
+ *       - when the table is an owner table of kakurid's own socket: no
+ *         other socket can change anything in it (NFT_TABLE_F_OWNER);
+ *       - right after kakurid's own commit, when the generation is the one
+ *         before it plus one: the kernel acknowledged every element in
+ *         that transaction, and nothing was committed since.
+ *  3. Otherwise (no owner flag: kernels without persist, protect =
+ *     monitor, and someone committed something) their elements are
+ *     dumped, kept compact, sorted and digested, and the digest compared
+ *     with the one of the ranges committed.
+ *
+ * The trade-off: without the owner flag any commit in the namespace (a
+ * container runtime adding its rules) costs one element dump at the next
+ * check; with it, none.  A match is trusted for its generation only if
+ * the generation did not move while it was read.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <openssl/evp.h>
+
+#include "nft.h"
+#include "nlreq.h"
+#include "readback.h"
+
+#define CANON_MAX	2048
+
+static const char *const chain_order[KK_NFT_MAX_CHAINS] = {
+	"input", "output", "forward",
+};
+
+int
+kk_nft_seterr(struct kk_nft *n, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(n->err, sizeof(n->err), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static int
+table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_table **tp = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	if (t == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_table_nlmsg_parse(nlh, t) < 0) {
+		nftnl_table_free(t);
+		return MNL_CB_ERROR;
+	}
+	if (*tp)
+		nftnl_table_free(*tp);
+	*tp = t;
+	return MNL_CB_OK;
+}
+
+int
+kk_nft_get_table(struct kk_nft *n, int family, const char *name,
+    struct nftnl_table **out)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_table *q;
+	struct nlmsghdr *nlh;
+	int err;
+
+	*out = NULL;
+	q = nftnl_table_alloc();
+	if (q == NULL)
+		return -ENOMEM;
+	nftnl_table_set_str(q, NFTNL_TABLE_NAME, name);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, (uint16_t)family,
+	    NLM_F_ACK, ++n->seq);
+	nftnl_table_nlmsg_build_payload(nlh, q);
+	nftnl_table_free(q);
+	err = kk_nl_request(n->nl, nlh, table_cb, out);
+	if (err < 0 && *out) {
+		nftnl_table_free(*out);
+		*out = NULL;
+	}
+	return err == -ENOENT ? 0 : err;
+}
+
+static int
+gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_gen *g = nftnl_gen_alloc();
+	uint32_t *gen = data;
+
+	if (g == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_gen_nlmsg_parse(nlh, g) < 0) {
+		nftnl_gen_free(g);
+		return MNL_CB_ERROR;
+	}
+	*gen = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+	nftnl_gen_free(g);
+	return MNL_CB_OK;
+}
+
+int
+kk_nft_genid(struct kk_nft *n, uint32_t *gen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	int err;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK,
+	    ++n->seq);
+	if ((err = kk_nl_request(n->nl, nlh, gen_cb, gen)) < 0)
+		return kk_nft_seterr(n, err,
+		    "reading the ruleset generation: %s", strerror(-err));
+	return 0;
+}
+
+/* A set as read back: its attributes and what its elements came to. */
+struct rset {
+	struct nftnl_set *s;
+	bool wanted;		/* a set of this name is wanted: elements read */
+	bool interval;		/* wanted as an interval set: count and digest */
+	size_t nelems;
+	unsigned char digest[32];
+	struct kk_nft_elems elems;	/* a plain set's keys */
+};
+
+/* Read-back: the kernel's table, chains, sets and rules. */
+struct readback {
+	int family;
+	const char *name;
+	struct nftnl_table *table;
+	struct nftnl_chain *chains[KK_NFT_MAX_CHAINS + 8];
+	size_t nchains;
+	struct rset sets[KK_NFT_MAX_SETS + 8];
+	size_t nsets;
+	struct nftnl_rule *rules[KK_NFT_MAX_RULES + 32];
+	size_t nrules;
+	bool overflow;
+};
+
+static void
+readback_free(struct readback *rb)
+{
+	size_t i;
+
+	if (rb->table)
+		nftnl_table_free(rb->table);
+	for (i = 0; i < rb->nchains; i++)
+		nftnl_chain_free(rb->chains[i]);
+	for (i = 0; i < rb->nsets; i++) {
+		nftnl_set_free(rb->sets[i].s);
+		kk_nft_elems_free(&rb->sets[i].elems);
+	}
+	for (i = 0; i < rb->nrules; i++)
+		nftnl_rule_free(rb->rules[i]);
+	memset(rb, 0, sizeof(*rb));
+}
+
+/* An object of the table being read back? */
+static bool
+readback_ours(const struct readback *rb, uint32_t family, const char *table)
+{
+	return family == (uint32_t)rb->family && table != NULL &&
+	    strcmp(table, rb->name) == 0;
+}
+
+static int
+chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct readback *rb = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (c == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 ||
+	    !readback_ours(rb, nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
+	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE))) {
+		nftnl_chain_free(c);
+		return MNL_CB_OK;
+	}
+	if (rb->nchains >= sizeof(rb->chains) / sizeof(rb->chains[0])) {
+		rb->overflow = true;
+		nftnl_chain_free(c);
+		return MNL_CB_OK;
+	}
+	rb->chains[rb->nchains++] = c;
+	return MNL_CB_OK;
+}
+
+static int
+set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct readback *rb = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	if (s == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_set_nlmsg_parse(nlh, s) < 0 ||
+	    !readback_ours(rb, nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+	    nftnl_set_get_str(s, NFTNL_SET_TABLE))) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	if (rb->nsets >= sizeof(rb->sets) / sizeof(rb->sets[0])) {
+		rb->overflow = true;
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	rb->sets[rb->nsets++].s = s;
+	return MNL_CB_OK;
+}
+
+static int
+elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return kk_nft_elems_parse(data, nlh) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int
+rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct readback *rb = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (r == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
+	    !readback_ours(rb, nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
+	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE))) {
+		nftnl_rule_free(r);
+		return MNL_CB_OK;
+	}
+	if (rb->nrules >= sizeof(rb->rules) / sizeof(rb->rules[0])) {
+		rb->overflow = true;
+		nftnl_rule_free(r);
+		return MNL_CB_OK;
+	}
+	rb->rules[rb->nrules++] = r;
+	return MNL_CB_OK;
+}
+
+/* The wanted set of this name in o, or -1. */
+static long
+want_set(const struct kk_nft_objects *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; o && name && i < o->nsets; i++)
+		if (strcmp(nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME),
+		    name) == 0)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * The elements of a wanted set, kept compact and bounded by what is
+ * wanted (one more is enough to tell a difference): no one can make
+ * kakurid hold a million elements someone added.
+ */
+static int
+read_elems(struct kk_nft *n, struct readback *rb, struct rset *rs,
+    const struct kk_nft_objects *o, size_t w, bool settle)
+{
+	const struct kk_nft_ranges *r = o->ranges[w];
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	size_t max;
+	int err;
+
+	rs->wanted = true;
+	rs->interval = r != NULL;
+	if (r != NULL && settle) {
+		rs->nelems = r->nelems;
+		memcpy(rs->digest, r->digest, sizeof(rs->digest));
+		return 0;
+	}
+	max = r != NULL ? r->nelems + 1 : KK_NFT_SMALL_MAX + 1;
+	if ((err = kk_nft_elems_init(&rs->elems,
+	    nftnl_set_get_u32(rs->s, NFTNL_SET_KEY_LEN), max)) < 0)
+		return err;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM,
+	    (uint16_t)rb->family, NLM_F_DUMP, ++n->seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, rs->s);
+	if ((err = kk_nl_request(n->nl, nlh, elem_cb, &rs->elems)) < 0)
+		return err;
+	if (r == NULL)
+		return 0;
+	n->stats.elem_dumps++;
+	rs->nelems = rs->elems.n + (rs->elems.more ? 1 : 0);
+	err = kk_nft_elems_digest(&rs->elems, rs->digest);
+	kk_nft_elems_free(&rs->elems);
+	return err;
+}
+
+/* Is t an owner table of this socket?  Then no one else changed it. */
+static bool
+owned_here(const struct kk_nft *n, const struct nftnl_table *t)
+{
+	return t != NULL &&
+	    (nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS) & KK_NFT_F_OWNER) &&
+	    nftnl_table_is_set(t, NFTNL_TABLE_OWNER) &&
+	    nftnl_table_get_u32(t, NFTNL_TABLE_OWNER) == n->portid;
+}
+
+/*
+ * The table name of family as the kernel has it.  With o: also its sets
+ * and the elements of those o wants; interval sets are settled without
+ * reading them when settled, or when owned and the table is an owner
+ * table of this socket.
+ */
+static int
+read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
+    const struct kk_nft_objects *o, bool owned, bool settled)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	uint16_t fam = (uint16_t)family;
+	size_t i;
+	long w;
+	bool settle;
+	int err;
+
+	memset(rb, 0, sizeof(*rb));
+	rb->family = family;
+	rb->name = name;
+	if ((err = kk_nft_get_table(n, family, name, &rb->table)) < 0 ||
+	    rb->table == NULL)
+		return err;
+
+	/*
+	 * The chains kakurid makes, each by name: a dump would list every
+	 * chain of the family.  Others in the table show in its use count.
+	 */
+	for (i = 0; i < KK_NFT_MAX_CHAINS; i++) {
+		struct nftnl_chain *q = nftnl_chain_alloc();
+
+		if (q == NULL)
+			return -ENOMEM;
+		nftnl_chain_set_str(q, NFTNL_CHAIN_TABLE, name);
+		nftnl_chain_set_str(q, NFTNL_CHAIN_NAME, chain_order[i]);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, fam,
+		    NLM_F_ACK, ++n->seq);
+		nftnl_chain_nlmsg_build_payload(nlh, q);
+		nftnl_chain_free(q);
+		if ((err = kk_nl_request(n->nl, nlh, chain_cb, rb)) < 0 &&
+		    err != -ENOENT)
+			return err;
+	}
+
+	if (o != NULL) {
+		struct nftnl_set *q = nftnl_set_alloc();
+
+		if (q == NULL)
+			return -ENOMEM;
+		nftnl_set_set_str(q, NFTNL_SET_TABLE, name);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, fam,
+		    NLM_F_DUMP, ++n->seq);
+		nftnl_set_nlmsg_build_payload(nlh, q);
+		nftnl_set_free(q);
+		if ((err = kk_nl_request(n->nl, nlh, set_cb, rb)) < 0)
+			return err;
+		settle = settled || (owned && owned_here(n, rb->table));
+		for (i = 0; i < rb->nsets; i++) {
+			w = want_set(o, nftnl_set_get_str(rb->sets[i].s,
+			    NFTNL_SET_NAME));
+			/* a set no one wants differs anyway: never read its elements */
+			if (w >= 0 && (err = read_elems(n, rb, &rb->sets[i], o,
+			    (size_t)w, settle)) < 0)
+				return err;
+		}
+	}
+
+	{
+		struct nftnl_rule *q = nftnl_rule_alloc();
+
+		if (q == NULL)
+			return -ENOMEM;
+		nftnl_rule_set_str(q, NFTNL_RULE_TABLE, name);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, fam,
+		    NLM_F_DUMP, ++n->seq);
+		nftnl_rule_nlmsg_build_payload(nlh, q);
+		nftnl_rule_free(q);
+		if ((err = kk_nl_request(n->nl, nlh, rule_cb, rb)) < 0)
+			return err;
+	}
+	return rb->overflow ? -E2BIG : 0;
+}
+
+/* Canonical texts, in a stable order, of either side. */
+struct lines {
+	char **v;
+	size_t n, cap;
+};
+
+static void
+lines_free(struct lines *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A line of up to len bytes at the end of l, for the caller to fill. */
+static char *
+lines_new(struct lines *l, size_t len)
+{
+	char **v;
+
+	if (l->n == l->cap) {
+		v = realloc(l->v, (l->cap ? 2 * l->cap : 32) * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		l->v = v;
+		l->cap = l->cap ? 2 * l->cap : 32;
+	}
+	l->v[l->n] = calloc(1, len);
+	return l->v[l->n] ? l->v[l->n++] : NULL;
+}
+
+/* A set's line, on either side. */
+struct setline {
+	const struct nftnl_set *s;
+	const char *name;
+	bool interval;
+	size_t nelems;
+	const unsigned char *digest;
+	struct kk_nft_elems *elems;	/* a plain set's; NULL for one no one wants */
+};
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct setline *)a)->name,
+	    ((const struct setline *)b)->name);
+}
+
+static int
+set_line(struct lines *l, const struct setline *sl)
+{
+	size_t len = CANON_MAX;
+	char *buf;
+
+	if (sl->elems != NULL)
+		len += sl->elems->n * (2 * sl->elems->keylen + 2);
+	if ((buf = lines_new(l, len)) == NULL)
+		return -ENOMEM;
+	if (sl->interval)
+		return kk_nft_canon_ipset(sl->s, sl->nelems, sl->digest, buf,
+		    len);
+	if (sl->elems != NULL)
+		return kk_nft_canon_elems(sl->s, sl->elems, buf, len);
+	snprintf(buf, len, "set %s, not kakurid's", sl->name);
+	return 0;
+}
+
+/*
+ * Table, chains in hook order, sets by name, rules in kernel (=
+ * insertion) order per chain; chains or rules with names kakurid never
+ * makes count as "unexpected object".
+ */
+static int
+canon_lines(struct lines *l, struct nftnl_table *t,
+    struct nftnl_chain *const *chains, size_t nchains,
+    struct setline *sets, size_t nsets,
+    struct nftnl_rule *const *rules, size_t nrules)
+{
+	size_t total = 1 + nchains + nsets + nrules, first = l->n, i, c;
+	char *buf;
+	int err;
+
+	if ((buf = lines_new(l, CANON_MAX)) == NULL)
+		return -ENOMEM;
+	if ((err = kk_nft_canon_table(t, buf, CANON_MAX)) < 0)
+		return err;
+	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
+		for (i = 0; i < nchains; i++) {
+			if (strcmp(nftnl_chain_get_str(chains[i],
+			    NFTNL_CHAIN_NAME), chain_order[c]) != 0)
+				continue;
+			if ((buf = lines_new(l, CANON_MAX)) == NULL)
+				return -ENOMEM;
+			if ((err = kk_nft_canon_chain(chains[i], buf,
+			    CANON_MAX)) < 0)
+				return err;
+		}
+	}
+	qsort(sets, nsets, sizeof(sets[0]), by_name);
+	for (i = 0; i < nsets; i++)
+		if ((err = set_line(l, &sets[i])) < 0)
+			return err;
+	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
+		for (i = 0; i < nrules; i++) {
+			if (strcmp(nftnl_rule_get_str(rules[i], NFTNL_RULE_CHAIN),
+			    chain_order[c]) != 0)
+				continue;
+			if ((buf = lines_new(l, CANON_MAX)) == NULL)
+				return -ENOMEM;
+			if ((err = kk_nft_canon_rule(rules[i], buf,
+			    CANON_MAX)) < 0)
+				return err;
+		}
+	}
+	while (l->n < first + total) {
+		if ((buf = lines_new(l, CANON_MAX)) == NULL)
+			return -ENOMEM;
+		strcpy(buf, "unexpected object");
+	}
+	return 0;
+}
+
+/* The canonical lines of what o wants. */
+static int
+want_lines(struct lines *l, const struct kk_nft_objects *o)
+{
+	struct setline sl[KK_NFT_MAX_SETS];
+	struct kk_nft_elems e[KK_NFT_MAX_SETS];
+	size_t i;
+	int err = 0;
+
+	memset(e, 0, sizeof(e));
+	for (i = 0; i < o->nsets; i++) {
+		memset(&sl[i], 0, sizeof(sl[i]));
+		sl[i].s = o->sets[i];
+		sl[i].name = nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME);
+		if (o->ranges[i] != NULL) {
+			sl[i].interval = true;
+			sl[i].nelems = o->ranges[i]->nelems;
+			sl[i].digest = o->ranges[i]->digest;
+		} else if ((err = kk_nft_elems_of(o->sets[i], KK_NFT_SMALL_MAX,
+		    &e[i])) < 0) {
+			goto out;
+		} else {
+			sl[i].elems = &e[i];
+		}
+	}
+	err = canon_lines(l, o->table, o->chains, o->nchains, sl, o->nsets,
+	    o->rules, o->nrules);
+out:
+	for (i = 0; i < o->nsets; i++)
+		kk_nft_elems_free(&e[i]);
+	return err;
+}
+
+static int
+have_lines(struct lines *l, struct readback *rb)
+{
+	struct setline sl[KK_NFT_MAX_SETS + 8];
+	size_t i;
+
+	for (i = 0; i < rb->nsets; i++) {
+		struct rset *rs = &rb->sets[i];
+
+		memset(&sl[i], 0, sizeof(sl[i]));
+		sl[i].s = rs->s;
+		sl[i].name = nftnl_set_get_str(rs->s, NFTNL_SET_NAME);
+		sl[i].interval = rs->interval;
+		sl[i].nelems = rs->nelems;
+		sl[i].digest = rs->digest;
+		sl[i].elems = rs->wanted && !rs->interval ? &rs->elems : NULL;
+	}
+	return canon_lines(l, rb->table, rb->chains, rb->nchains, sl,
+	    rb->nsets, rb->rules, rb->nrules);
+}
+
+/* Compare o's lines want[first..first+count) with the kernel's. */
+static int
+compare(struct kk_nft *n, const struct kk_nft_objects *o,
+    const struct lines *want, size_t first, size_t count, struct readback *rb)
+{
+	struct lines have = { 0 };
+	char *const *w = want->v + first;
+	size_t i, d;
+	int err;
+
+	if (rb->table == NULL)
+		return kk_nft_seterr(n, -ESTALE, "table %s %s is missing",
+		    kk_nft_family_name(rb->family), rb->name);
+	if ((err = have_lines(&have, rb)) < 0) {
+		kk_nft_seterr(n, err, "comparing table: %s", strerror(-err));
+		goto out;
+	}
+	for (i = 0; i < count && i < have.n; i++) {
+		if (strcmp(w[i], have.v[i]) == 0)
+			continue;
+		/* name the object and show where it starts to differ */
+		for (d = 0; w[i][d] && w[i][d] == have.v[i][d]; d++)
+			;
+		d = d > 24 ? d - 24 : 0;
+		err = kk_nft_seterr(n, -ESTALE,
+		    "kernel differs in %s %s {%.60s}: want \"...%.80s\" have \"...%.80s\"",
+		    kk_nft_family_name(rb->family), rb->name, w[i], w[i] + d,
+		    have.v[i] + d);
+		goto out;
+	}
+	if (count != have.n) {
+		err = kk_nft_seterr(n, -ESTALE,
+		    "kernel has %zu objects in %s %s, want %zu", have.n,
+		    kk_nft_family_name(rb->family), rb->name, count);
+		goto out;
+	}
+	/* chains, sets and stateful objects of other names count here */
+	if (nftnl_table_is_set(rb->table, NFTNL_TABLE_USE) &&
+	    nftnl_table_get_u32(rb->table, NFTNL_TABLE_USE) !=
+	    o->nchains + o->nsets) {
+		err = kk_nft_seterr(n, -ESTALE,
+		    "kernel has %u chains, sets or objects in %s %s, want %zu",
+		    nftnl_table_get_u32(rb->table, NFTNL_TABLE_USE),
+		    kk_nft_family_name(rb->family), rb->name,
+		    o->nchains + o->nsets);
+		goto out;
+	}
+	err = 0;
+out:
+	lines_free(&have);
+	return err;
+}
+
+static int
+digest_lines(const struct lines *l, unsigned char out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t i;
+	int err = -ENOMEM;
+
+	if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto out;
+	for (i = 0; i < l->n; i++)
+		EVP_DigestUpdate(ctx, l->v[i], strlen(l->v[i]) + 1);
+	if (EVP_DigestFinal_ex(ctx, out, NULL))
+		err = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return err;
+}
+
+int
+kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
+    const char *name, enum kk_nft_check how, uint32_t gen_before)
+{
+	struct lines want = { 0 };
+	struct readback rb;
+	size_t first[KK_NFT_FAMILIES + 1], i;
+	unsigned char digest[32];
+	uint32_t gen0 = 0, gen1 = 0;
+	bool same, gen_ok, settle;
+	int err = 0;
+
+	for (i = 0; err == 0 && i < no; i++) {
+		first[i] = want.n;
+		err = want_lines(&want, &o[i]);
+	}
+	first[no] = want.n;
+	if (err == 0)
+		err = digest_lines(&want, digest);
+	if (err < 0) {
+		kk_nft_seterr(n, err, "building the canonical table: %s",
+		    strerror(-err));
+		goto out;
+	}
+	gen_ok = kk_nft_genid(n, &gen0) == 0;
+	same = n->verified.valid &&
+	    memcmp(n->verified.digest, digest, sizeof(digest)) == 0;
+	/* 1: nothing was committed since the last match of the same objects */
+	if (how == KK_NFT_CHECK_CHEAP && same && gen_ok &&
+	    gen0 == n->verified.gen) {
+		n->stats.cheap++;
+		goto out;
+	}
+	/* 2: an owner table of this socket, or only our commit since gen_before */
+	settle = (how == KK_NFT_CHECK_CHEAP && same) ||
+	    how == KK_NFT_CHECK_COMMITTED;
+	if (how == KK_NFT_CHECK_COMMITTED && gen_ok && gen0 == gen_before + 1)
+		how = KK_NFT_CHECK_SETTLED;
+	n->stats.full++;
+	n->verified.valid = false;
+	for (i = 0; err == 0 && i < no; i++) {
+		/* 3: else the elements are read */
+		err = read_back(n, o[i].family, name, &rb, &o[i], settle,
+		    how == KK_NFT_CHECK_SETTLED);
+		if (err == -E2BIG)
+			err = kk_nft_seterr(n, -ESTALE,
+			    "table %s %s has more objects than kakurid made",
+			    kk_nft_family_name(o[i].family), name);
+		else if (err < 0)
+			kk_nft_seterr(n, err, "reading back table %s %s: %s",
+			    kk_nft_family_name(o[i].family), name,
+			    strerror(-err));
+		else
+			err = compare(n, &o[i], &want, first[i],
+			    first[i + 1] - first[i], &rb);
+		readback_free(&rb);
+	}
+	/* trusted for this generation only if nothing moved meanwhile */
+	if (err == 0 && gen_ok && kk_nft_genid(n, &gen1) == 0 && gen0 == gen1) {
+		n->verified.valid = true;
+		n->verified.gen = gen0;
+		memcpy(n->verified.digest, digest, sizeof(digest));
+	}
+out:
+	lines_free(&want);
+	return err;
+}
+
+/* The counted drops of one table, added to c per hook. */
+static int
+add_counters(struct kk_nft *n, int family, const char *name,
+    struct kk_nft_counters *c)
+{
+	struct readback rb;
+	size_t i, k;
+	int err;
+
+	err = read_back(n, family, name, &rb, NULL, false, false);
+	if (err < 0)
+		goto out;
+	for (i = 0; i < rb.nrules; i++) {
+		const char *chain = nftnl_rule_get_str(rb.rules[i],
+		    NFTNL_RULE_CHAIN);
+		struct nftnl_expr_iter *it;
+		struct nftnl_expr *e;
+
+		for (k = 0; k < KK_NFT_MAX_CHAINS; k++)
+			if (strcmp(chain, chain_order[k]) == 0)
+				break;
+		if (k == KK_NFT_MAX_CHAINS)
+			continue;
+		it = nftnl_expr_iter_create(rb.rules[i]);
+		if (it == NULL) {
+			err = -ENOMEM;
+			goto out;
+		}
+		while ((e = nftnl_expr_iter_next(it)) != NULL) {
+			if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME),
+			    "counter") != 0)
+				continue;
+			c->pkts[k] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+			c->bytes[k] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+		}
+		nftnl_expr_iter_destroy(it);
+	}
+out:
+	readback_free(&rb);
+	return err;
+}
+
+int
+kk_nft_counters(struct kk_nft *n, const char *name, struct kk_nft_counters *c)
+{
+	int i, err = 0;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; err == 0 && i < KK_NFT_FAMILIES; i++)
+		err = add_counters(n, kk_nft_families[i], name, c);
+	return err;
+}

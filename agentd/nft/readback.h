@@ -1,0 +1,31 @@
+/*
+ * What nft.c takes from readback.c: errors into n->err, the targeted
+ * table request, and the verification of the kernel's tables against
+ * objects (see readback.c for its three steps).  Internal to agentd/nft/.
+ */
+#ifndef KK_NFT_READBACK_H
+#define KK_NFT_READBACK_H
+
+#include "nft.h"
+
+/* Writes n->err and returns err. */
+int kk_nft_seterr(struct kk_nft *n, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The table name of family, or *out NULL if there is none. */
+int kk_nft_get_table(struct kk_nft *n, int family, const char *name,
+    struct nftnl_table **out);
+/*
+ * Does the kernel hold the tables o[0..no) under name?  0, or -ESTALE
+ * when it differs (n->err says where), or another negative errno when the
+ * kernel could not be read.  how: see readback.c.
+ */
+enum kk_nft_check {
+	KK_NFT_CHECK_CHEAP,	/* as little as settles it (status, timers, events) */
+	KK_NFT_CHECK_COMMITTED,	/* after our commit; gen_before: the generation before it */
+	KK_NFT_CHECK_SETTLED,	/* (internal) elements settled by the generation */
+	KK_NFT_CHECK_FULL,	/* every element read back */
+};
+int kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
+    const char *name, enum kk_nft_check how, uint32_t gen_before);
+
+#endif

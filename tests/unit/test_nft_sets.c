@@ -1,0 +1,521 @@
+/*
+ * Interval sets at IOC-list scale, without a kernel: ranges parsed,
+ * merged and digested (agentd/nft/intervals.c), and a batch with 100,000
+ * ranges per family (some 400,000 elements) built in pages and decoded
+ * again by hand with libmnl: every element present exactly once and in
+ * order, every element list under the 64 KiB of a nest, no message across
+ * two pages, one transaction, and every message's sequence number mapped
+ * back to the elements it carries.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/set.h>
+
+#include "nft.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define NRANGES		100000
+
+static void
+ranges(struct kk_nft_ranges *r, int af, const char *const *text, size_t n)
+{
+	size_t i;
+
+	ck_assert_int_eq(kk_nft_ranges_init(r, af), 0);
+	for (i = 0; i < n; i++)
+		ck_assert_msg(kk_nft_ranges_add(r, text[i]) == 0, "%s", text[i]);
+	ck_assert_int_eq(kk_nft_ranges_seal(r), 0);
+}
+
+static void
+range_is(const struct kk_nft_ranges *r, size_t i, const char *want)
+{
+	char buf[128];
+
+	ck_assert_int_eq(kk_nft_ranges_format(r, i, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, want);
+}
+
+START_TEST(ranges_parse_and_merge)
+{
+	static const char *const v4[] = {
+		"10.0.0.0/30", "10.0.0.4", "10.0.0.6-10.0.0.9",	/* adjacent, gap */
+		"192.0.2.0/24", "192.0.2.128/25",		/* inside */
+		"198.51.100.0/31", "198.51.100.1-198.51.100.3",	/* overlap */
+		"255.255.255.0/24",				/* to the end */
+	};
+	struct kk_nft_ranges r;
+	uint8_t key[16];
+	bool end;
+
+	ranges(&r, AF_INET, v4, sizeof(v4) / sizeof(v4[0]));
+	ck_assert_uint_eq(r.n, 5);
+	range_is(&r, 0, "10.0.0.0-10.0.0.4");
+	range_is(&r, 1, "10.0.0.6-10.0.0.9");
+	range_is(&r, 2, "192.0.2.0-192.0.2.255");
+	range_is(&r, 3, "198.51.100.0-198.51.100.3");
+	range_is(&r, 4, "255.255.255.0-255.255.255.255");
+	/* a start and an end each, but none after the last address */
+	ck_assert_uint_eq(r.nelems, 9);
+	kk_nft_ranges_elem(&r, 1, key, &end);
+	ck_assert(end);
+	ck_assert_mem_eq(key, ((uint8_t[]){ 10, 0, 0, 5 }), 4);
+	kk_nft_ranges_elem(&r, 8, key, &end);
+	ck_assert(!end);
+	ck_assert_mem_eq(key, ((uint8_t[]){ 255, 255, 255, 0 }), 4);
+	kk_nft_ranges_free(&r);
+
+	/* refused: host bits, the other family, bad text, a range backwards */
+	ck_assert_int_eq(kk_nft_ranges_init(&r, AF_INET), 0);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "192.0.2.1/24"), -EINVAL);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "2001:db8::1"), -EAFNOSUPPORT);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "192.0.2.0/33"), -EINVAL);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "192.0.2.0/024"), -EINVAL);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "192.0.2.0/"), -EINVAL);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "192.0.2"), -EINVAL);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "example.com"), -EINVAL);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "10.0.0.9-10.0.0.1"), -ERANGE);
+	ck_assert_uint_eq(r.n, 0);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "0.0.0.0/0"), 0);
+	ck_assert_int_eq(kk_nft_ranges_seal(&r), 0);
+	ck_assert_uint_eq(r.nelems, 1);
+	kk_nft_ranges_free(&r);
+
+	ck_assert_int_eq(kk_nft_ranges_init(&r, AF_INET6), 0);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "2001:db8:bad::/48"), 0);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "2001:db8::1-2001:db8::ff"), 0);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "2001:db8:bad::1/48"), -EINVAL);
+	ck_assert_int_eq(kk_nft_ranges_add(&r, "198.51.100.7"), -EAFNOSUPPORT);
+	ck_assert_int_eq(kk_nft_ranges_seal(&r), 0);
+	range_is(&r, 0, "2001:db8::1-2001:db8::ff");
+	range_is(&r, 1, "2001:db8:bad::-2001:db8:bad:ffff:ffff:ffff:ffff:ffff");
+	ck_assert_uint_eq(r.nelems, 4);
+	kk_nft_ranges_free(&r);
+	ck_assert_int_eq(kk_nft_ranges_init(&r, AF_UNIX), -EAFNOSUPPORT);
+}
+END_TEST
+
+/* The same elements digest the same, in any order; one more or less does not. */
+START_TEST(digest_is_of_the_elements)
+{
+	static const char *const a[] = { "10.0.0.0/24", "10.0.2.0/24", "10.0.1.0/24" };
+	static const char *const b[] = { "10.0.2.0/24", "10.0.0.0/23" };
+	static const char *const c[] = { "10.0.0.0/24", "10.0.2.0/24" };
+	struct kk_nft_ranges ra, rb, rc;
+	struct kk_nft_elems e;
+	unsigned char d[32];
+	uint8_t key[16];
+	size_t i;
+	bool end;
+
+	ranges(&ra, AF_INET, a, 3);
+	ranges(&rb, AF_INET, b, 2);
+	ranges(&rc, AF_INET, c, 2);
+	ck_assert_mem_eq(ra.digest, rb.digest, 32);	/* merged: 10.0.0.0-10.0.2.255 */
+	ck_assert(memcmp(ra.digest, rc.digest, 32) != 0);
+	/* what the kernel lists, backwards, digests as what was committed */
+	ck_assert_int_eq(kk_nft_elems_init(&e, 4, 16), 0);
+	for (i = rc.nelems; i-- > 0;) {
+		kk_nft_ranges_elem(&rc, i, key, &end);
+		ck_assert_int_eq(kk_nft_elems_add(&e, key,
+		    end ? NFT_SET_ELEM_INTERVAL_END : 0), 0);
+	}
+	ck_assert_int_eq(kk_nft_elems_digest(&e, d), 0);
+	ck_assert_mem_eq(d, rc.digest, 32);
+	/* an end flag lost is another set */
+	e.rec[4] ^= 1;
+	ck_assert_int_eq(kk_nft_elems_digest(&e, d), 0);
+	ck_assert(memcmp(d, rc.digest, 32) != 0);
+	kk_nft_elems_free(&e);
+	/* more than the bound: counted as more, not kept */
+	ck_assert_int_eq(kk_nft_elems_init(&e, 4, 2), 0);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(kk_nft_elems_add(&e, key, 0), 0);
+	ck_assert_uint_eq(e.n, 2);
+	ck_assert(e.more);
+	kk_nft_elems_free(&e);
+	kk_nft_ranges_free(&ra);
+	kk_nft_ranges_free(&rb);
+	kk_nft_ranges_free(&rc);
+}
+END_TEST
+
+/*
+ * NRANGES ranges that stay apart: IPv4 /30s, single addresses and ranges
+ * 8 addresses apart in 10.0.0.0/8; IPv6 /64s, /128s and ranges.
+ */
+static void
+big_ranges(struct kk_nft_ranges *r, int af)
+{
+	char text[96];
+	size_t i;
+	uint32_t a;
+
+	ck_assert_int_eq(kk_nft_ranges_init(r, af), 0);
+	for (i = 0; i < NRANGES; i++) {
+		a = 0x0a000000u + 8u * (uint32_t)i;
+		if (af == AF_INET && i % 3 == 0)
+			snprintf(text, sizeof(text), "%u.%u.%u.%u/30", a >> 24,
+			    (a >> 16) & 255, (a >> 8) & 255, a & 255);
+		else if (af == AF_INET && i % 3 == 1)
+			snprintf(text, sizeof(text), "%u.%u.%u.%u", a >> 24,
+			    (a >> 16) & 255, (a >> 8) & 255, a & 255);
+		else if (af == AF_INET)
+			snprintf(text, sizeof(text), "%u.%u.%u.%u-%u.%u.%u.%u",
+			    a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255,
+			    a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+			    (a & 255) + 5);
+		else if (i % 3 == 0)
+			snprintf(text, sizeof(text), "2001:db8:%zx:%zx::/64",
+			    i >> 12, (i & 0xfff) * 2);
+		else if (i % 3 == 1)
+			snprintf(text, sizeof(text), "2001:db8:%zx:%zx::1",
+			    i >> 12, (i & 0xfff) * 2);
+		else
+			snprintf(text, sizeof(text),
+			    "2001:db8:%zx:%zx::10-2001:db8:%zx:%zx::1:0",
+			    i >> 12, (i & 0xfff) * 2, i >> 12, (i & 0xfff) * 2);
+		ck_assert_msg(kk_nft_ranges_add(r, text) == 0, "%s", text);
+	}
+	ck_assert_int_eq(kk_nft_ranges_seal(r), 0);
+	ck_assert_uint_eq(r->n, NRANGES);	/* none merged */
+	ck_assert_uint_eq(r->nelems, 2 * NRANGES);
+}
+
+/* What one NEWSETELEM message carries, decoded by hand. */
+struct elem_msg {
+	char set[KK_NFT_NAME_MAX];
+	size_t count;
+	uint16_t list_len;	/* the element list's nest */
+};
+
+/* Checks each element against the next one the set should have. */
+struct expect {
+	const struct kk_nft_ranges *r;
+	size_t next;
+	const char *name;
+};
+
+static void
+decode_elem_msg(const struct nlmsghdr *nlh, struct elem_msg *m,
+    struct expect *ex, size_t nex)
+{
+	const struct nlattr *a, *el, *x, *v;
+	struct expect *cur = NULL;
+	uint8_t want[16];
+	uint16_t idx = 0;
+	size_t i;
+	bool end;
+
+	memset(m, 0, sizeof(*m));
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		switch (mnl_attr_get_type(a)) {
+		case NFTA_SET_ELEM_LIST_SET:
+			snprintf(m->set, sizeof(m->set), "%s",
+			    mnl_attr_get_str(a));
+			for (i = 0; i < nex; i++)
+				if (strcmp(ex[i].name, m->set) == 0)
+					cur = &ex[i];
+			ck_assert_ptr_nonnull(cur);
+			break;
+		case NFTA_SET_ELEM_LIST_ELEMENTS:
+			ck_assert_ptr_nonnull(cur);
+			m->list_len = a->nla_len;
+			mnl_attr_for_each_nested(el, a) {
+				bool flagged = false;
+				const uint8_t *key = NULL;
+
+				/* numbered 1..n within the message, as libnftnl does */
+				ck_assert_uint_eq(mnl_attr_get_type(el), ++idx);
+				mnl_attr_for_each_nested(x, el) {
+					if (mnl_attr_get_type(x) ==
+					    NFTA_SET_ELEM_FLAGS) {
+						ck_assert_uint_eq(ntohl(
+						    mnl_attr_get_u32(x)),
+						    NFT_SET_ELEM_INTERVAL_END);
+						flagged = true;
+						continue;
+					}
+					ck_assert_uint_eq(mnl_attr_get_type(x),
+					    NFTA_SET_ELEM_KEY);
+					mnl_attr_for_each_nested(v, x) {
+						ck_assert_uint_eq(
+						    mnl_attr_get_payload_len(v),
+						    cur->r->keylen);
+						key = mnl_attr_get_payload(v);
+					}
+				}
+				/* every element once, in order: the next wanted */
+				ck_assert_uint_lt(cur->next, cur->r->nelems);
+				kk_nft_ranges_elem(cur->r, cur->next, want, &end);
+				ck_assert_ptr_nonnull(key);
+				ck_assert_msg(memcmp(key, want, cur->r->keylen) == 0,
+				    "set %s element %zu differs", cur->name,
+				    cur->next);
+				ck_assert(flagged == end);
+				cur->next++;
+				m->count++;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+START_TEST(batch_of_100k_ranges_decodes)
+{
+	struct kk_nft_ranges r4, r6;
+	struct kk_nft_ipset ips[2];
+	struct kk_policy *p;
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	struct kk_nft_plan plan;
+	struct kk_nft_batch b;
+	struct kk_nft_elems e4, e6;
+	struct expect ex[2];
+	struct elem_msg m;
+	unsigned char d[32];
+	size_t i, nelemmsgs = 0, begins = 0, ends = 0, total = 0;
+	uint32_t seq = 0;
+	bool first = true;
+
+	big_ranges(&r4, AF_INET);
+	big_ranges(&r6, AF_INET6);
+	p = calloc(1, sizeof(*p));
+	ck_assert_ptr_nonnull(p);
+	kk_policy_defaults(p);
+	memset(ips, 0, sizeof(ips));
+	strcpy(ips[0].name, "ioc4");
+	ips[0].ranges = &r4;
+	strcpy(ips[1].name, "ioc6");
+	ips[1].ranges = &r6;
+	memset(&spec, 0, sizeof(spec));
+	spec.mode = KK_MODE_OPEN;
+	spec.policy = p;
+	spec.ipsets = ips;
+	spec.nipsets = 2;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	ck_assert_uint_eq(o.nsets, 2);
+	ck_assert_uint_eq(nftnl_set_get_u32(o.sets[0], NFTNL_SET_FLAGS),
+	    NFT_SET_INTERVAL);
+	memset(&plan, 0, sizeof(plan));
+	plan.family = NFPROTO_INET;
+	strcpy(plan.name, KK_TABLE_NAME);
+	plan.exists = true;
+	plan.o = &o;
+	ck_assert_int_eq(kk_nft_batch_build(&b, &plan, 1, 1), 0);
+	/* paged: several pages, all of them within their size, in one batch */
+	ck_assert_uint_gt(b.npages, 8);
+	ck_assert_uint_le(b.npages, KK_NFT_PAGES_MAX);
+
+	memset(ex, 0, sizeof(ex));
+	ex[0] = (struct expect){ .r = &r4, .name = "ioc4" };
+	ex[1] = (struct expect){ .r = &r6, .name = "ioc6" };
+	ck_assert_int_eq(kk_nft_elems_init(&e4, 4, 2 * NRANGES + 1), 0);
+	ck_assert_int_eq(kk_nft_elems_init(&e6, 16, 2 * NRANGES + 1), 0);
+	for (i = 0; i < b.npages; i++) {
+		const struct nlmsghdr *nlh = (const void *)b.pages[i].buf;
+		int left = (int)b.pages[i].len;
+
+		ck_assert_uint_le(b.pages[i].len,
+		    KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX);
+		total += b.pages[i].len;
+		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+			const struct kk_nft_msgmap *map;
+
+			/* one sequence number after the other, across pages */
+			ck_assert(first || nlh->nlmsg_seq == seq + 1);
+			first = false;
+			seq = nlh->nlmsg_seq;
+			ck_assert_uint_le(nlh->nlmsg_len, KK_NFT_MSG_MAX);
+			if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN) {
+				begins++;
+				continue;
+			}
+			if (nlh->nlmsg_type == NFNL_MSG_BATCH_END) {
+				ends++;
+				continue;
+			}
+			ck_assert(nlh->nlmsg_flags & NLM_F_ACK);
+			if (NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWSETELEM)
+				continue;
+			decode_elem_msg(nlh, &m, ex, 2);
+			nelemmsgs++;
+			/* the nest's 16-bit length: under 64 KiB, with room */
+			ck_assert_uint_gt(m.count, 0);
+			ck_assert_uint_le(m.list_len, KK_NFT_ELEMS_MAX);
+			ck_assert_uint_lt(KK_NFT_ELEMS_MAX, 65536);
+			/* the sequence number names the set and its elements */
+			map = kk_nft_batch_msg(&b, nlh->nlmsg_seq);
+			ck_assert_ptr_nonnull(map);
+			ck_assert_str_eq(map->set, m.set);
+			ck_assert_uint_eq(map->count, m.count);
+			ck_assert_msg(strstr(map->what, m.set) != NULL, "%s",
+			    map->what);
+			/* and libmnl parsing as the read-back does gets them too */
+			ck_assert_int_eq(kk_nft_elems_parse(strcmp(m.set, "ioc4") ?
+			    &e6 : &e4, nlh), 0);
+		}
+		/* no message spans two pages */
+		ck_assert_int_eq(left, 0);
+	}
+	ck_assert_uint_eq(total, b.len);
+	ck_assert_uint_eq(begins, 1);
+	ck_assert_uint_eq(ends, 1);
+	ck_assert_uint_eq(seq, b.seq_last + 1);
+	/* every element exactly once: all of them, in order, none more */
+	ck_assert_uint_eq(ex[0].next, r4.nelems);
+	ck_assert_uint_eq(ex[1].next, r6.nelems);
+	ck_assert_uint_gt(nelemmsgs, 2 * NRANGES * 20 / KK_NFT_ELEMS_MAX);
+	ck_assert_uint_eq(e4.n, 2 * NRANGES);
+	ck_assert(!e4.more);
+	ck_assert_int_eq(kk_nft_elems_digest(&e4, d), 0);
+	ck_assert_mem_eq(d, r4.digest, 32);
+	ck_assert_int_eq(kk_nft_elems_digest(&e6, d), 0);
+	ck_assert_mem_eq(d, r6.digest, 32);
+	kk_nft_elems_free(&e4);
+	kk_nft_elems_free(&e6);
+	kk_nft_batch_free(&b);
+	kk_nft_objects_free(&o);
+	kk_nft_ranges_free(&r4);
+	kk_nft_ranges_free(&r6);
+	free(p);
+}
+END_TEST
+
+/*
+ * The kernel's extended ack gives the offset of the element it refused in
+ * the message: the batch turns it into the element and its range.
+ */
+START_TEST(refused_element_is_named)
+{
+	static const char *const v4[] = { "192.0.2.0/24", "198.51.100.7",
+		"203.0.113.10-203.0.113.20" };
+	struct kk_nft_ranges r;
+	struct kk_nft_ipset ip;
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	struct kk_nft_plan plan;
+	struct kk_nft_batch b;
+	const struct kk_nft_msgmap *m = NULL;
+	const struct nlmsghdr *nlh;
+	const struct nlattr *a, *el;
+	char buf[256];
+	size_t i;
+	int k = 0;
+
+	ck_assert_ptr_nonnull(p);
+	kk_policy_defaults(p);
+	ranges(&r, AF_INET, v4, 3);
+	memset(&ip, 0, sizeof(ip));
+	strcpy(ip.name, "blk4");
+	ip.ranges = &r;
+	memset(&spec, 0, sizeof(spec));
+	spec.policy = p;
+	spec.ipsets = &ip;
+	spec.nipsets = 1;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	memset(&plan, 0, sizeof(plan));
+	plan.family = NFPROTO_INET;
+	strcpy(plan.name, KK_TABLE_NAME);
+	plan.o = &o;
+	ck_assert_int_eq(kk_nft_batch_build(&b, &plan, 1, 40), 0);
+	for (i = 0; i < b.nmap; i++)
+		if (b.map[i].count > 0)
+			m = &b.map[i];
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->count, 6);
+	nlh = (const void *)(b.pages[m->page].buf + m->off);
+	ck_assert_uint_eq(nlh->nlmsg_seq, m->seq);
+	/* the fourth element: the end of 198.51.100.7 */
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(el, a)
+			if (++k == 4)
+				break;
+		ck_assert_int_eq(k, 4);
+		kk_nft_batch_locate(&b, m->seq, (uint32_t)((const char *)el -
+		    (const char *)nlh) + 4, buf, sizeof(buf));
+	}
+	ck_assert_str_eq(buf, "element 4 of set blk4 (range 198.51.100.7)");
+	/* an offset outside the list: the message as a whole */
+	kk_nft_batch_locate(&b, m->seq, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "elements of set blk4");
+	kk_nft_batch_locate(&b, 39, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "batch");
+	kk_nft_batch_free(&b);
+	kk_nft_objects_free(&o);
+	kk_nft_ranges_free(&r);
+	free(p);
+}
+END_TEST
+
+/* Interval sets only in the inet table, under names of their own. */
+START_TEST(ipsets_are_checked)
+{
+	static const char *const v4[] = { "192.0.2.0/24" };
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_ranges r, unsealed;
+	struct kk_nft_ipset ip;
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+
+	ck_assert_ptr_nonnull(p);
+	kk_policy_defaults(p);
+	ranges(&r, AF_INET, v4, 1);
+	memset(&ip, 0, sizeof(ip));
+	ip.ranges = &r;
+	memset(&spec, 0, sizeof(spec));
+	spec.mode = KK_MODE_EGRESS;
+	spec.policy = p;
+	spec.ipsets = &ip;
+	spec.nipsets = 1;
+	/* no name; the name of a set of the rules */
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), -EINVAL);
+	strcpy(ip.name, "mail_tcp");
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), -EEXIST);
+	strcpy(ip.name, "ioc");
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	ck_assert_ptr_eq(o.ranges[o.nsets - 1], &r);
+	kk_nft_objects_free(&o);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), 0);
+	ck_assert_uint_eq(o.nsets, 3);	/* the bridge's egress sets only */
+	kk_nft_objects_free(&o);
+	/* ranges not sealed are not sorted, merged or digested */
+	ck_assert_int_eq(kk_nft_ranges_init(&unsealed, AF_INET), 0);
+	ck_assert_int_eq(kk_nft_ranges_add(&unsealed, "192.0.2.1"), 0);
+	ip.ranges = &unsealed;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), -EINVAL);
+	kk_nft_ranges_free(&unsealed);
+	kk_nft_ranges_free(&r);
+	free(p);
+}
+END_TEST
+
+Suite *
+nft_sets_suite(void)
+{
+	Suite *s = suite_create("nft_sets");
+	TCase *tc = kk_tcase("intervals");
+
+	tcase_add_test(tc, ranges_parse_and_merge);
+	tcase_add_test(tc, digest_is_of_the_elements);
+	tcase_add_test(tc, batch_of_100k_ranges_decodes);
+	tcase_add_test(tc, refused_element_is_named);
+	tcase_add_test(tc, ipsets_are_checked);
+	suite_add_tcase(s, tc);
+	return s;
+}
