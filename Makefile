@@ -162,10 +162,15 @@ $(OBJDIR)/mklog: tests/integration/mklog.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< -lcrypto
 
+# the nftables module with 100k-entry interval sets (t-bigset, bench/run)
+$(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c $(NFT_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/netstress $(OBJDIR)/hog \
-	$(OBJDIR)/mklog
+	$(OBJDIR)/mklog $(OBJDIR)/nftset
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
