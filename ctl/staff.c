@@ -1,166 +1,25 @@
 /*
- * kakurictl - the staff button and the CSIRT operator's tool.
- *
- * A thin client: each command is one entry of the table below, builds
- * one request, sends it to kakurid's control socket, prints the answer.
- * Exit status (DESIGN 5): 0 done, 1 refused or failed, 2 usage error,
- * 3 agent not reachable.
+ * The commands on the endpoint, over kakurid's control socket (client.c):
+ * the staff button (disconnect), the administrator's view (status, log),
+ * a signed command handed over by hand (apply), and the release that is
+ * always refused locally.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
-#include <locale.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "kakuri.h"
+#include "client.h"
+#include "commands.h"
+#include "files.h"
 #include "guidance.h"
-#include "kakurictl.h"
-
-#define DEFAULT_SOCKET		"/run/kakuri/control.sock"
-#define REQUEST_TIMEOUT_MS	15000
-
-struct command {
-	const char *name;
-	int (*run)(struct ctl *, int, char **);
-	const char *usage;
-};
-
-void
-fail_line(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("kakurictl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-/* Connects and sends req.  Returns an exit status; *fdp on success. */
-static int
-send_request(struct ctl *c, json_t *req, int *fdp)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char *text = NULL;
-	int fd = -1, err, ret = EX_UNREACHABLE;
-
-	*fdp = -1;
-	if (strlen(c->socket_path) >= sizeof(sun.sun_path)) {
-		fail_line("socket path too long: %s", c->socket_path);
-		return EX_USAGE;
-	}
-	strcpy(sun.sun_path, c->socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fail_line("agent not reachable at %s: %s", c->socket_path,
-		    strerror(errno));
-		goto out;
-	}
-	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	err = text ? kk_frame_write(fd, text, strlen(text)) : -ENOMEM;
-	/*
-	 * An agent that refuses the connection (busy) answers and closes at
-	 * once, maybe before the request is written: read what it said.
-	 */
-	if (err < 0 && err != -EPIPE && err != -ECONNRESET) {
-		fail_line("agent not reachable at %s: write failed",
-		    c->socket_path);
-		goto out;
-	}
-	*fdp = fd;
-	fd = -1;
-	ret = EX_DONE;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(text);
-	return ret;
-}
-
-/* The answer: one JSON object.  Returns an exit status; *resp on success. */
-static int
-read_answer(struct ctl *c, int fd, json_t **resp)
-{
-	uint8_t *body = NULL;
-	size_t len;
-	json_error_t jerr;
-	int err, ret = EX_UNREACHABLE;
-
-	*resp = NULL;
-	err = kk_frame_read(fd, &body, &len, KK_FRAME_MAX, REQUEST_TIMEOUT_MS);
-	if (err < 0) {
-		fail_line("agent not reachable at %s: %s", c->socket_path,
-		    strerror(-err));
-		goto out;
-	}
-	*resp = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES,
-	    &jerr);
-	if (*resp == NULL || !json_is_object(*resp)) {
-		fail_line("malformed answer from the agent");
-		json_decref(*resp);
-		*resp = NULL;
-		ret = EX_FAILED;
-		goto out;
-	}
-	ret = EX_DONE;
-out:
-	free(body);
-	return ret;
-}
-
-/* One request, one response.  Returns an exit status; *resp on success. */
-static int
-request(struct ctl *c, json_t *req, json_t **resp)
-{
-	int fd, ret;
-
-	*resp = NULL;
-	if ((ret = send_request(c, req, &fd)) != EX_DONE)
-		return ret;
-	ret = read_answer(c, fd, resp);
-	close(fd);
-	return ret;
-}
-
-/* Prints a refusal as one line; EX_FAILED for a refusal, else EX_DONE. */
-static int
-check_ok(struct ctl *c, json_t *resp)
-{
-	const char *why, *msg;
-
-	if (json_is_true(json_object_get(resp, "ok")))
-		return EX_DONE;
-	why = json_string_value(json_object_get(resp, "error"));
-	msg = json_string_value(json_object_get(resp, "message"));
-	if (c->json) {
-		json_dumpf(resp, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		putchar('\n');
-	}
-	fail_line("%s: %s", why ? why : "refused", msg ? msg : "");
-	return EX_FAILED;
-}
-
-/* Sends cmd; prints a refusal as one line and returns the exit status. */
-int
-ctl_call(struct ctl *c, json_t *req, json_t **resp)
-{
-	int ret = request(c, req, resp);
-
-	json_decref(req);
-	if (ret != EX_DONE)
-		return ret;
-	return check_ok(c, *resp);
-}
+#include "output.h"
+#include "sign.h"
 
 static const char *
 str_or(json_t *o, const char *key, const char *dflt)
@@ -168,6 +27,16 @@ str_or(json_t *o, const char *key, const char *dflt)
 	const char *s = json_string_value(json_object_get(o, key));
 
 	return s ? s : dflt;
+}
+
+/* --json: the answer as it came, without its "ok" */
+static int
+print_answer(json_t *resp)
+{
+	json_object_del(resp, "ok");
+	print_json(resp);
+	json_decref(resp);
+	return EX_DONE;
 }
 
 static int
@@ -190,7 +59,7 @@ parse_json_flag(struct ctl *c, int argc, char **argv, const char *extra,
 	return optind;
 }
 
-static int
+int
 cmd_status(struct ctl *c, int argc, char **argv)
 {
 	static const char *const hooks[] = { "input", "output", "forward" };
@@ -202,13 +71,8 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	ret = ctl_call(c, json_pack("{s:s}", "cmd", "status"), &resp);
 	if (ret != EX_DONE)
 		return ret;
-	if (c->json) {
-		json_object_del(resp, "ok");
-		json_dumpf(resp, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		putchar('\n');
-		json_decref(resp);
-		return EX_DONE;
-	}
+	if (c->json)
+		return print_answer(resp);
 	printf("mode:        %s\n", str_or(resp, "mode", "?"));
 	printf("episode:     %s\n", str_or(resp, "episode", "-"));
 	printf("since:       %s\n", str_or(resp, "since", "-"));
@@ -255,7 +119,7 @@ disconnect_opt(int ch, const char *arg, void *data)
 	return 0;
 }
 
-static int
+int
 cmd_disconnect(struct ctl *c, int argc, char **argv)
 {
 	const char *message = NULL;
@@ -279,13 +143,8 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 	    message), &resp);
 	if (ret != EX_DONE)
 		return ret;
-	if (c->json) {
-		json_object_del(resp, "ok");
-		json_dumpf(resp, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		putchar('\n');
-		json_decref(resp);
-		return EX_DONE;
-	}
+	if (c->json)
+		return print_answer(resp);
 	contact = json_object_get(resp, "contact");
 	memset(&g, 0, sizeof(g));
 	g.mode = str_or(resp, "mode", "isolated");
@@ -302,7 +161,7 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 	return EX_DONE;
 }
 
-static int
+int
 cmd_release(struct ctl *c, int argc, char **argv)
 {
 	json_t *resp;
@@ -530,54 +389,7 @@ log_feed(struct log_view *v, const char *p, size_t len)
 	return 0;
 }
 
-/*
- * Frames one after the other from fd (kk_frame_read takes one frame and
- * refuses more): bytes read past a frame wait for the next call.
- */
-struct frame_stream {
-	int fd;
-	struct kk_frame_reader rd;
-	uint8_t buf[16384];
-	size_t have;
-	size_t off;
-};
-
-static int
-stream_frame(struct frame_stream *fs, uint8_t **body, size_t *len)
-{
-	struct pollfd pfd = { .fd = fs->fd, .events = POLLIN };
-	size_t used;
-	ssize_t n;
-	int r;
-
-	for (;;) {
-		while (fs->off < fs->have) {
-			r = kk_frame_feed(&fs->rd, fs->buf + fs->off,
-			    fs->have - fs->off, &used);
-			fs->off += used;
-			if (r < 0)
-				return r;
-			if (r == 1) {
-				*body = kk_frame_take(&fs->rd, len);
-				return 0;
-			}
-		}
-		r = poll(&pfd, 1, REQUEST_TIMEOUT_MS);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -ETIMEDOUT;
-		n = read(fs->fd, fs->buf, sizeof(fs->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -ECONNRESET;
-		fs->have = (size_t)n;
-		fs->off = 0;
-	}
-}
-
-static int
+int
 cmd_log(struct ctl *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -587,8 +399,7 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	};
 	struct log_opts o = { .lines = KK_LOG_DEFAULT_LINES };
 	struct log_view v = { .c = c };
-	struct frame_stream *fs = NULL;
-	json_error_t jerr;
+	struct ctl_stream *fs = NULL;
 	const char *head, *anchor;
 	unsigned long long want, got = 0;
 	size_t first_line, len;
@@ -613,30 +424,16 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	if (o.have_since)
 		json_object_set_new(req, "since", json_integer(
 		    (json_int_t)(o.since < 0 ? 0 : o.since)));
-	ret = send_request(c, req, &fd);
+	ret = ctl_send(c, req, &fd);
 	json_decref(req);
 	if (ret != EX_DONE)
 		goto out;
-	if ((fs = calloc(1, sizeof(*fs))) == NULL) {
+	if ((fs = ctl_stream_new(fd)) == NULL) {
+		close(fd);
 		ret = EX_FAILED;
 		goto out;
 	}
-	fs->fd = fd;
-	kk_frame_reader_init(&fs->rd, KK_FRAME_MAX);
-	if ((err = stream_frame(fs, &body, &len)) < 0) {
-		fail_line("agent not reachable at %s: %s", c->socket_path,
-		    strerror(-err));
-		ret = EX_UNREACHABLE;
-		goto out;
-	}
-	resp = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
-	free(body);
-	if (!json_is_object(resp)) {
-		fail_line("malformed answer from the agent");
-		ret = EX_FAILED;
-		goto out;
-	}
-	if ((ret = check_ok(c, resp)) != EX_DONE)
+	if ((ret = ctl_stream_answer(c, fs, &resp)) != EX_DONE)
 		goto out;
 	want = (unsigned long long)json_integer_value(json_object_get(resp,
 	    "stream"));
@@ -651,7 +448,7 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	if (c->json)
 		fputs("{\n  \"entries\": [\n", stdout);
 	while (got < want) {
-		if (stream_frame(fs, &body, &len) < 0)
+		if (ctl_stream_frame(fs, &body, &len) < 0)
 			break;
 		got += len;
 		err = log_feed(&v, (const char *)body, len);
@@ -692,97 +489,71 @@ cmd_log(struct ctl *c, int argc, char **argv)
 		ret = EX_FAILED;
 	}
 out:
-	if (fd >= 0)
-		close(fd);
-	if (fs != NULL)
-		kk_frame_reader_reset(&fs->rd);
-	free(fs);
+	ctl_stream_free(fs);
 	free(v.line);
 	json_decref(resp);
 	return ret;
 }
 
-static int cmd_help(struct ctl *, int, char **);
-
-static const struct command commands[] = {
-	{ "status", cmd_status, "status [--json]" },
-	{ "disconnect", cmd_disconnect, "disconnect [-m text] [--json]" },
-	{ "release", cmd_release, "release [episode]" },
-	{ "log", cmd_log, "log [-n LINES] [--since TIME] [--json]" },
-	{ "apply", cmd_apply, "apply [--json] FILE" },
-	{ "keygen", cmd_keygen, "keygen NAME" },
-	{ "agent-id", cmd_agent_id, "agent-id FILE" },
-	{ "sign", cmd_sign, "sign -k KEY --agent ID --action A [--arg k=v | --arg k:=JSON]... [--episode E] [--incident I] [--reason R] [--ttl S] [--valid-from EPOCH] [--keyid K] [-o FILE]" },
-	{ "cosign", cmd_cosign, "cosign -k KEY [--keyid K] [-o OUT] FILE" },
-	{ "send", cmd_send, "send --to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--json] FILE..." },
-	{ "fetch", cmd_fetch, "fetch --to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n       kakurictl fetch --verify DIR --agent-key FILE [--json]" },
-	{ "help", cmd_help, "help" },
-};
-
-static void
-usage(FILE *out)
-{
-	size_t i;
-
-	fprintf(out, "usage: kakurictl [-s socket] [--json] command [args]\n");
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "       kakurictl %s\n", commands[i].usage);
-}
-
-static int
-cmd_help(struct ctl *c, int argc, char **argv)
-{
-	usage(stdout);
-	return EX_DONE;
-}
-
+/* A signed command file, handed to the agent by hand (offline tokens). */
 int
-main(int argc, char **argv)
+cmd_apply(struct ctl *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct ctl c = { .socket_path = DEFAULT_SOCKET };
-	size_t i;
-	int ch;
+	json_t *resp, *rec;
+	json_error_t jerr;
+	struct kk_envelope env;
+	const char *rtext;
+	char *buf = NULL;
+	size_t len;
+	int r, ret;
 
-	setlocale(LC_ALL, "");
-	/* an agent that hangs up is an error message, not a SIGPIPE */
-	signal(SIGPIPE, SIG_IGN);
-	/* global options stop at the command name */
-	while ((ch = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			c.socket_path = optarg;
-			break;
-		case 'J':
-			c.json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EX_DONE;
-		default:
-			usage(stderr);
-			return EX_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
+	if (argc != 2 && !(argc == 3 && strcmp(argv[1], "--json") == 0))
 		return EX_USAGE;
+	if (argc == 3)
+		c->json = true;
+	if ((r = read_file(argv[argc - 1], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
+		fail_line("%s: %s", argv[argc - 1], strerror(-r));
+		return EX_FAILED;
 	}
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(argv[optind], commands[i].name) == 0) {
-			int ret = commands[i].run(&c, argc - optind,
-			    argv + optind);
-
-			if (ret == EX_USAGE)
-				fprintf(stderr, "usage: kakurictl %s\n",
-				    commands[i].usage);
-			return ret;
-		}
+	ret = ctl_call(c, json_pack("{s:s, s:s}", "cmd", "apply", "envelope",
+	    buf), &resp);
+	free(buf);
+	if (ret != EX_DONE)
+		return ret;
+	rtext = json_string_value(json_object_get(resp, "receipt"));
+	rec = NULL;
+	/* locally the socket is the trust anchor; the receipt is still signed */
+	if (rtext && kk_envelope_parse((const uint8_t *)rtext, strlen(rtext),
+	    &env) == 0) {
+		rec = json_loadb((const char *)env.payload, env.payload_len, 0,
+		    &jerr);
+		kk_envelope_free(&env);
 	}
-	fail_line("unknown command '%s' (try 'kakurictl help')", argv[optind]);
-	return EX_USAGE;
+	if (rec == NULL) {
+		fail_line("no receipt from the agent");
+		json_decref(resp);
+		return EX_FAILED;
+	}
+	if (c->json) {
+		print_json(rec);
+	} else {
+		printf("%s %s: %s%s%s, mode %s%s%s\n",
+		    json_string_value(json_object_get(rec, "action")) ?: "command",
+		    json_string_value(json_object_get(rec, "command")) ?: "-",
+		    json_string_value(json_object_get(rec, "result")) ?: "?",
+		    json_is_string(json_object_get(rec, "reason")) ? " " : "",
+		    json_string_value(json_object_get(rec, "reason")) ?: "",
+		    json_string_value(json_object_get(rec, "mode")) ?: "?",
+		    json_is_string(json_object_get(rec, "episode")) ? ", episode " : "",
+		    json_string_value(json_object_get(rec, "episode")) ?: "");
+	}
+	ret = strcmp(json_string_value(json_object_get(rec, "result")) ?: "",
+	    "done") == 0 ? EX_DONE : EX_FAILED;
+	if (ret != EX_DONE && !c->json)
+		fail_line("%s: %s",
+		    json_string_value(json_object_get(rec, "reason")) ?: "refused",
+		    json_string_value(json_object_get(rec, "detail")) ?: "");
+	json_decref(rec);
+	json_decref(resp);
+	return ret;
 }
