@@ -99,8 +99,8 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
-SEND_BENCH_SRC := bench/send_bench.c agentd/parse.c agentd/cfgfile.c \
-	$(COMMON_SRC)
+# the round trip through kakurictl's own connection code
+SEND_BENCH_SRC := bench/send_bench.c ctl/agentconn.c $(COMMON_SRC)
 
 $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 	$(call quiet,LINK,$@)
