@@ -53,7 +53,10 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 # goes into the unit test binary
 DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
 	agentd/netchild.c agentd/channel.c agentd/preserve.c
-UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC))
+# kakurictl's parts that need no agent: the command table, the target
+# stream, the worker pool
+CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c
+UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \
 	agentd/nft_build.c agentd/nft.c agentd/nlreq.c $(COMMON_SRC)
