@@ -39,7 +39,10 @@ const struct command *cmdtab_find(const struct command *tab, int argc,
  */
 void cmdtab_usage(FILE *out, const char *lead, const char *const *path,
     int npath, const struct command *cmd);
-/* The usage lines of every command of tab, after a first line lead. */
+/*
+ * lead and the global synopsis ("kakurictl [-s socket] ..."), then the
+ * usage lines of every command of tab, indented to match.
+ */
 void cmdtab_usage_all(FILE *out, const char *lead,
     const struct command *tab);
 /* "  WORDS  description" for cmd (and its nested words), aligned to width. */

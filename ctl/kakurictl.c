@@ -89,14 +89,14 @@ static int
 cmd_help(struct ctl *c, int argc, char **argv)
 {
 	const struct command *cmd;
-	int used;
+	int used, width;
 
 	if (argc == 1) {
 		cmdtab_usage_all(stdout, "usage: ", commands);
 		printf("\ncommands:\n");
+		width = cmdtab_width(commands);
 		for (cmd = commands; cmd->name != NULL; cmd++)
-			cmdtab_describe(stdout, &cmd->name, 1, cmd,
-			    cmdtab_width(commands));
+			cmdtab_describe(stdout, &cmd->name, 1, cmd, width);
 		return EX_DONE;
 	}
 	if ((cmd = lookup(argc - 1, argv + 1, &used)) == NULL)
