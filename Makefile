@@ -53,7 +53,10 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 # goes into the unit test binary
 DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
 	agentd/netchild.c agentd/channel.c agentd/preserve.c
-UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC))
+# kakurictl's parts that need no agent: the command table, the target
+# stream, the worker pool
+CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c
+UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
 HELPER_SRC := tests/integration/netprobe.c
 # the nftables module with the policy loader: apply bench, nftset test helper
 NFT_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
@@ -101,8 +104,8 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
-SEND_BENCH_SRC := bench/send_bench.c agentd/parse.c agentd/cfgfile.c \
-	$(COMMON_SRC)
+# the round trip through kakurictl's own connection code
+SEND_BENCH_SRC := bench/send_bench.c ctl/agentconn.c $(COMMON_SRC)
 
 $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 	$(call quiet,LINK,$@)

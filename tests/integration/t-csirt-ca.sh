@@ -88,6 +88,36 @@ ip netns exec "$PEER" "$KAKURICTL" fetch --to "[$NET6]:7443" --ca "$PKI/ca.pem" 
 check "fetch without --agent-id is a usage error that says why (exit 2)" \
 	bash -c "[ $rc -eq 2 ] && grep -q '^kakurictl: give --agent-id' '$WORK/fetch2.err'"
 
+# one send to both agents (issue 9): the targets read as a stream, from a
+# pipe, each agent given only the command addressed to it, a JSON line each
+# (sign runs in $(...): each file is cmd1.json until it is copied away)
+cp "$ISO_A" "$WORK/iso-a.json" && ISO_A=$WORK/iso-a.json
+AGENT_ID=$AGENT_A; ST_A=$WORK/st-a.json; cp "$(sign carol status)" "$ST_A"
+AGENT_ID=$AGENT_B; ST_B=$WORK/st-b.json; cp "$(sign carol status)" "$ST_B"
+AGENT_ID=$AGENT_A
+ip netns exec "$PEER" "$KAKURICTL" send --json --by-agent --ca "$PKI/ca.pem" --cert "$PKI/op-ca.crt" \
+	--key "$PKI/op-ca.key" --targets <(printf '# A\n[%s]:7443\n\n# B\n[%s]:7443\n' "$EP6" "$NET6") \
+	"$ST_A" "$ST_B" >"$WORK/fan.out" 2>"$WORK/fan.err"; rc=$?
+check "one send to both agents, the targets from a pipe: exit 0" test $rc -eq 0
+check "... one JSON line per target, both done, one receipt each" \
+	jq -s -e 'length == 2 and all(.[]; .status == "done" and (.receipts | length) == 1)' "$WORK/fan.out"
+check "... A got A's command and B got B's" jq -s -e --arg a "$AGENT_A" --arg b "$AGENT_B" \
+	'(map({(.target): .receipts[0].agent}) | add) == {"['"$EP6"']:7443": $a, "['"$NET6"']:7443": $b}' "$WORK/fan.out"
+# a list is checked whole before anything goes out
+ip netns exec "$PEER" "$KAKURICTL" send --ca "$PKI/ca.pem" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+	--targets <(printf '[%s]:7443\n[%s]:7443 not-an-agent-id\n' "$EP6" "$NET6") "$ISO_A" \
+	>/dev/null 2>"$WORK/bad.err"; rc=$?
+check "a list with a bad last line: usage error (exit 2) naming the line" \
+	bash -c "[ $rc -eq 2 ] && grep -q '^kakurictl: /dev/fd/[0-9]*:2: expected HOST:PORT AGENT-ID' '$WORK/bad.err'"
+check "... and A, on its first line, got nothing: still open" test "$(status_field mode)" = open
+# more targets than send takes (4096): refused, not cut short and sent
+ip netns exec "$PEER" "$KAKURICTL" send --ca "$PKI/ca.pem" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+	--timeout 2000 --targets <(for _ in $(seq 4097); do echo "[$EP6]:7443"; done) "$ISO_A" \
+	>/dev/null 2>"$WORK/many.err"; rc=$?
+check "4097 targets: usage error (exit 2), more than 4096" \
+	bash -c "[ $rc -eq 2 ] && grep -q '^kakurictl: more than 4096 targets' '$WORK/many.err'"
+check "... and nothing was sent: A is still open" test "$(status_field mode)" = open
+
 # the isolate for A, sent to A in CA mode
 check "the isolate for A sent to A is done" test "$(ca_send "[$EP6]:7443" "$ISO_A" 2>/dev/null | jq -r '.receipts[0].result')" = done
 check "A is isolated" test "$(status_field mode)" = isolated

@@ -22,5 +22,6 @@ Suite *lime_suite(void);
 Suite *collect_suite(void);
 Suite *evidence_suite(void);
 Suite *text_suite(void);
+Suite *ctl_suite(void);
 
 #endif

@@ -1,0 +1,62 @@
+/*
+ * One connection to an agent's CSIRT channel (DESIGN 4), as send, fetch
+ * and the fleet commands make it: TCP with a timeout, TLS 1.3 with the
+ * operator's client certificate (common/tls.c), the agent's identity
+ * behind the TLS chain authenticated by a CA or a pinned agent id,
+ * frames, and receipts checked against that identity (common/receipt.c).
+ * Nothing here prints: errors come back as text for the caller to say.
+ */
+#ifndef KAKURICTL_AGENTCONN_H
+#define KAKURICTL_AGENTCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+
+#include "ctl.h"
+#include "sign.h"
+
+/* What every connection of a run shares. */
+struct agentconn_cfg {
+	SSL_CTX *tls;		/* kk_tls_client_ctx: our certificate, the CA */
+	bool have_ca;		/* CA mode: the identity must chain to it */
+	int timeout_ms;		/* connect, and every read and write */
+};
+
+struct agentconn {
+	int fd;
+	SSL *ssl;
+	EVP_PKEY *identity;		/* the agent's identity key */
+	char id[KK_AGENT_ID_HEX + 1];	/* its agent id */
+};
+
+/*
+ * TCP to addr (HOST:PORT, [v6]:PORT), the handshake, then who answered:
+ * the identity behind the chain, authenticated by the CA (have_ca) or by
+ * pin (if not NULL it must match in CA mode too).  EX_DONE; else
+ * EX_UNREACHABLE (or EX_FAILED for lack of memory) with err filled in.
+ * ac->ssl is NULL when not even the TCP connection was made.  Either way
+ * agentconn_close follows.
+ */
+int agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
+    const char *addr, const char *pin, char *err, size_t errlen);
+void agentconn_close(struct agentconn *ac);
+/* One frame out, header and body in one TLS record: 0 or -errno. */
+int agentconn_send(struct agentconn *ac, const void *body, size_t len);
+/* One frame in (body <= KK_FRAME_MAX, caller frees): 0 or -errno. */
+int agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len);
+/*
+ * One signed command and its receipt: EX_DONE with *receipt (the
+ * payload, caller decrefs) when a signature of the agent's identity key
+ * verifies, the receipt names this agent and, if command_id is given and
+ * the receipt names a command, that command; EX_FAILED with *why if not;
+ * EX_UNREACHABLE when no receipt came back.  The result word inside is
+ * the caller's to judge.
+ */
+int agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
+    const char *command_id, json_t **receipt, const char **why);
+
+#endif

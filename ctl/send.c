@@ -1,0 +1,283 @@
+/*
+ * kakurictl send: signed command files to one agent or many over mutual
+ * TLS (DESIGN 5), every file answered by a receipt that is verified
+ * before it is printed.  The connection is agentconn.c's, the targets and
+ * the workers are fanout.c's; what is here is what a command file is and
+ * who may get it.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kakuri.h"
+#include "agentconn.h"
+#include "commands.h"
+#include "fanout.h"
+#include "files.h"
+#include "output.h"
+#include "sign.h"
+#include "tls.h"
+
+#define MAX_TARGETS		4096
+#define MAX_FILES		64
+#define DEFAULT_CONCURRENCY	16
+#define DEFAULT_TIMEOUT_MS	10000
+
+/* A signed command file, as it goes out. */
+struct cmd_file {
+	const char *path;
+	char *body;
+	size_t len;
+	char *id;		/* its command id: the receipt must name it */
+	char *agent;		/* the agent it is addressed to */
+};
+
+struct send_ctx {
+	struct agentconn_cfg conn;
+	struct cmd_file *files;
+	size_t nfiles;
+	bool by_agent;		/* each target gets only the files for it */
+};
+
+/* The file's envelope, read, and the command id and agent it names. */
+static int
+load_file(struct cmd_file *f)
+{
+	struct kk_envelope env;
+	json_t *p;
+	int r;
+
+	if ((r = read_file(f->path, KK_ENVELOPE_MAX, &f->body, &f->len)) < 0)
+		return r;
+	/* our own file: remember its id to match the receipt */
+	if (kk_envelope_parse((uint8_t *)f->body, f->len, &env) == 0) {
+		p = json_loadb((const char *)env.payload, env.payload_len, 0,
+		    NULL);
+		if (json_is_string(json_object_get(p, "id")))
+			f->id = strdup(json_string_value(json_object_get(p,
+			    "id")));
+		if (json_is_string(json_object_get(p, "agent")))
+			f->agent = strdup(json_string_value(json_object_get(p,
+			    "agent")));
+		json_decref(p);
+		kk_envelope_free(&env);
+	}
+	return 0;
+}
+
+static bool
+addressed_to(const struct cmd_file *f, const char *agent)
+{
+	return f->agent != NULL && strcmp(f->agent, agent) == 0;
+}
+
+/*
+ * A command goes only to the agent it names: whichever agent answers at
+ * this address, CA-certified or not, gets nothing that is addressed to
+ * another.  0, or -1 with r filled in.
+ */
+static int
+check_addressed(const struct send_ctx *sc, const char *agent,
+    struct fanout_result *r)
+{
+	const struct cmd_file *f;
+	size_t i;
+
+	for (i = 0; i < sc->nfiles; i++) {
+		f = &sc->files[i];
+		if (f->agent == NULL) {
+			snprintf(r->error, sizeof(r->error),
+			    "%s: names no agent id; nothing sent", f->path);
+			return -1;
+		}
+		if (!addressed_to(f, agent)) {
+			snprintf(r->error, sizeof(r->error),
+			    "%s is for agent %.16s..., but the agent here is "
+			    "%.16s...; nothing sent", f->path, f->agent, agent);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One target: connect, check, then the files one after the other. */
+static void
+serve(void *arg, const struct target *t, struct fanout_result *r)
+{
+	const struct send_ctx *sc = arg;
+	const struct cmd_file *f;
+	struct agentconn ac;
+	const char *why, *res;
+	json_t *receipts, *rec;
+	size_t i;
+
+	receipts = json_array();
+	r->members = json_pack("{s:o}", "receipts", receipts);
+	r->status = agentconn_open(&ac, &sc->conn, t->addr,
+	    t->pin[0] ? t->pin : NULL, r->error, sizeof(r->error));
+	if (r->status != EX_DONE)
+		goto out;
+	if (!sc->by_agent && check_addressed(sc, ac.id, r) < 0) {
+		r->status = EX_FAILED;
+		goto out;
+	}
+	for (i = 0; i < sc->nfiles; i++) {
+		f = &sc->files[i];
+		if (sc->by_agent && !addressed_to(f, ac.id))
+			continue;
+		switch (agentconn_command(&ac, f->body, f->len, f->id, &rec,
+		    &why)) {
+		case EX_DONE:
+			break;
+		case EX_UNREACHABLE:
+			snprintf(r->error, sizeof(r->error), "%s: no receipt",
+			    f->path);
+			r->status = EX_UNREACHABLE;
+			goto out;
+		default:
+			snprintf(r->error, sizeof(r->error), "%s: %s", f->path,
+			    why);
+			r->status = EX_FAILED;
+			goto out;
+		}
+		json_object_set_new(rec, "file", json_string(f->path));
+		res = json_string_value(json_object_get(rec, "result"));
+		if (res == NULL || strcmp(res, "done") != 0)
+			r->status = EX_FAILED;
+		json_array_append_new(receipts, rec);
+	}
+	if (json_array_size(receipts) == 0 && r->status == EX_DONE) {
+		snprintf(r->error, sizeof(r->error),
+		    "no command is addressed to agent %.16s...", ac.id);
+		r->status = EX_FAILED;
+	}
+out:
+	agentconn_close(&ac);
+}
+
+/* Without --json: one line per receipt. */
+static void
+print_receipts(void *arg, const struct target *t,
+    const struct fanout_result *r)
+{
+	size_t i;
+	json_t *rec;
+
+	json_array_foreach(json_object_get(r->members, "receipts"), i, rec) {
+		printf("%s %s %s: %s%s%s mode=%s episode=%s\n", t->addr,
+		    json_string_value(json_object_get(rec, "action")) ?: "-",
+		    json_string_value(json_object_get(rec, "command")) ?: "-",
+		    json_string_value(json_object_get(rec, "result")) ?: "?",
+		    json_is_string(json_object_get(rec, "reason")) ? " " : "",
+		    json_string_value(json_object_get(rec, "reason")) ?: "",
+		    json_string_value(json_object_get(rec, "mode")) ?: "?",
+		    json_string_value(json_object_get(rec, "episode")) ?: "-");
+	}
+}
+
+int
+cmd_send(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "targets", required_argument, NULL, 'T' },
+		{ "ca", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "agent-id", required_argument, NULL, 'a' },
+		{ "concurrency", required_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "by-agent", no_argument, NULL, 'B' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct send_ctx sc = { .conn.timeout_ms = DEFAULT_TIMEOUT_MS };
+	struct fanout fo = { .workers = DEFAULT_CONCURRENCY, .json = c->json,
+		.serve = serve, .print = print_receipts, .arg = &sc };
+	struct targets ts;
+	const char *ca = NULL, *cert = NULL, *key = NULL;
+	char err[300];
+	size_t i;
+	int ch, r, conc, ret = EX_USAGE;
+
+	targets_init(&ts);
+	fo.targets = &ts;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't':
+		case 'T':
+			if (targets_add(&ts, optarg, ch == 'T') < 0) {
+				ret = EX_FAILED;
+				goto out;
+			}
+			break;
+		case 'C': ca = optarg; break;
+		case 'c': cert = optarg; break;
+		case 'k': key = optarg; break;
+		case 'a': ts.default_pin = optarg; break;
+		case 'j':
+			conc = atoi(optarg);
+			if (conc < 1 || conc > FANOUT_WORKERS_MAX)
+				goto out;
+			fo.workers = (unsigned)conc;
+			break;
+		case 'w':
+			sc.conn.timeout_ms = atoi(optarg);
+			if (sc.conn.timeout_ms < 100 ||
+			    sc.conn.timeout_ms > 600000)
+				goto out;
+			break;
+		case 'J': fo.json = true; break;
+		case 'B': sc.by_agent = true; break;
+		default: goto out;
+		}
+	}
+	if (ts.nsrc == 0 || cert == NULL || key == NULL || optind >= argc ||
+	    argc - optind > MAX_FILES)
+		goto out;
+	if (ts.default_pin && strlen(ts.default_pin) != KK_AGENT_ID_HEX) {
+		fail_line("--agent-id must be %d hex digits", KK_AGENT_ID_HEX);
+		goto out;
+	}
+	/* the whole list before the first command goes out */
+	if (targets_check(&ts, ca != NULL, MAX_TARGETS, &fo.count, err,
+	    sizeof(err)) < 0) {
+		fail_line("%s", err);
+		goto out;
+	}
+	if (fo.count == 0)
+		goto out;
+	ret = EX_FAILED;
+	sc.nfiles = (size_t)(argc - optind);
+	sc.files = calloc(sc.nfiles, sizeof(*sc.files));
+	if (sc.files == NULL)
+		goto out;
+	for (i = 0; i < sc.nfiles; i++) {
+		sc.files[i].path = argv[optind + i];
+		if ((r = load_file(&sc.files[i])) < 0) {
+			fail_line("%s: %s", sc.files[i].path, strerror(-r));
+			goto out;
+		}
+	}
+	sc.conn.tls = kk_tls_client_ctx(cert, key, ca, err, sizeof(err));
+	if (sc.conn.tls == NULL) {
+		fail_line("%s", err);
+		goto out;
+	}
+	sc.conn.have_ca = ca != NULL;
+	ret = fanout_run(&fo);
+out:
+	for (i = 0; sc.files != NULL && i < sc.nfiles; i++) {
+		free(sc.files[i].body);
+		free(sc.files[i].id);
+		free(sc.files[i].agent);
+	}
+	free(sc.files);
+	SSL_CTX_free(sc.conn.tls);
+	targets_free(&ts);
+	return ret;
+}

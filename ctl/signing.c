@@ -1,0 +1,292 @@
+/*
+ * Signing: a command payload (DESIGN 4) built, checked by the agent's own
+ * strict parser and signed into a DSSE envelope (sign); one more
+ * signature on an envelope (cosign, the second person of a release).
+ * fetch signs its own fetch commands with sign_command.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "kakuri.h"
+#include "commands.h"
+#include "files.h"
+#include "output.h"
+#include "sign.h"
+#include "signing.h"
+
+/* text and a newline into path (atomically), or on stdout for NULL or "-" */
+static int
+write_out(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	char *t;
+	int r;
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF)
+			return -EIO;
+		return 0;
+	}
+	if ((t = malloc(len + 2)) == NULL)
+		return -ENOMEM;
+	memcpy(t, text, len);
+	t[len] = '\n';
+	t[len + 1] = '\0';
+	r = kk_write_file_atomic(path, t, len + 1, 0644);
+	free(t);
+	return r;
+}
+
+/* The keyid hint for a signature: the key file's name without ".key". */
+const char *
+key_hint(const char *path, char *buf, size_t len)
+{
+	const char *base = strrchr(path, '/');
+	char *dot;
+
+	snprintf(buf, len, "%s", base ? base + 1 : path);
+	dot = strrchr(buf, '.');
+	if (dot && strcmp(dot, ".key") == 0)
+		*dot = '\0';
+	return buf;
+}
+
+static int
+new_id(char out[KK_ID_HEX + 1])
+{
+	return kk_episode_new(out);	/* the same 128-bit random hex */
+}
+
+/*
+ * The strict command payload (DESIGN 4) for s, with a fresh id, signed by
+ * key.  It goes through the agent's own parser first: what the agent would
+ * refuse as malformed is refused here already (EX_USAGE, why says so).
+ * EX_DONE with *text the envelope's JSON (caller frees) and the id in id.
+ */
+int
+sign_command(const struct cmd_spec *s, EVP_PKEY *key, const char *keyid,
+    char id[KK_ID_HEX + 1], char **text, char *why, size_t whylen)
+{
+	struct kk_envelope env;
+	struct kk_command cmd;
+	char *payload = NULL;
+	json_t *o = NULL;
+	int ret = EX_FAILED;
+
+	*text = NULL;
+	snprintf(why, whylen, "out of memory");
+	if (new_id(id) < 0) {
+		snprintf(why, whylen, "no random command id");
+		goto out;
+	}
+	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:O, s:s, s:s}",
+	    "v", 1, "id", id, "agent", s->agent, "iat", (json_int_t)s->iat,
+	    "exp", (json_int_t)(s->iat + s->ttl), "action", s->action,
+	    "args", s->args, "incident", s->incident, "reason", s->reason);
+	if (o == NULL)
+		goto out;
+	if (s->episode)
+		json_object_set_new(o, "episode", json_string(s->episode));
+	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (payload == NULL)
+		goto out;
+	if (kk_command_parse((const uint8_t *)payload, strlen(payload), &cmd,
+	    why, whylen) < 0) {
+		ret = EX_USAGE;
+		goto out;
+	}
+	kk_command_free(&cmd);
+	if (kk_envelope_init(&env, KK_PT_COMMAND, (const uint8_t *)payload,
+	    strlen(payload)) < 0)
+		goto out;
+	if (kk_envelope_sign(&env, keyid, key) == 0)
+		*text = kk_envelope_encode(&env);
+	kk_envelope_free(&env);
+	if (*text == NULL) {
+		snprintf(why, whylen, "signing failed");
+		goto out;
+	}
+	ret = EX_DONE;
+out:
+	free(payload);
+	json_decref(o);
+	return ret;
+}
+
+int
+cmd_sign(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "agent", required_argument, NULL, 'a' },
+		{ "action", required_argument, NULL, 'A' },
+		{ "arg", required_argument, NULL, 'g' },
+		{ "episode", required_argument, NULL, 'e' },
+		{ "incident", required_argument, NULL, 'i' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "keyid", required_argument, NULL, 'K' },
+		{ "valid-from", required_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *keyfile = NULL, *out = NULL, *keyid = NULL;
+	struct cmd_spec s = { .incident = "", .reason = "", .ttl = 600,
+		.iat = time(NULL) };
+	char hint[KK_KEYID_MAX], id[KK_ID_HEX + 1], why[160], *text = NULL;
+	enum kk_action a;
+	EVP_PKEY *k = NULL;
+	int ch, r, ret = EX_USAGE;
+
+	s.args = json_object();
+	if (s.args == NULL)
+		return EX_FAILED;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k': keyfile = optarg; break;
+		case 'o': out = optarg; break;
+		case 'a': s.agent = optarg; break;
+		case 'A': s.action = optarg; break;
+		case 'e': s.episode = optarg; break;
+		case 'i': s.incident = optarg; break;
+		case 'r': s.reason = optarg; break;
+		case 'K': keyid = optarg; break;
+		case 'V': {
+			/* a token prepared now for later (or dated back) */
+			char *end;
+			long long v = strtoll(optarg, &end, 10);
+
+			if (*end != '\0' || v <= 0)
+				goto out;
+			s.iat = (time_t)v;
+			break;
+		}
+		case 't':
+			s.ttl = strtol(optarg, NULL, 10);
+			if (s.ttl <= 0 || s.ttl > 7 * 86400)
+				goto out;
+			break;
+		case 'g': {
+			char *eq = strchr(optarg, '=');
+			json_t *v;
+			json_error_t jerr;
+
+			if (eq == NULL || eq == optarg)
+				goto out;
+			if (eq[-1] == ':') {	/* k:=JSON */
+				eq[-1] = '\0';
+				v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
+				if (v == NULL) {
+					fail_line("--arg %s: not JSON: %s", optarg,
+					    jerr.text);
+					goto out;
+				}
+			} else {
+				*eq = '\0';
+				v = json_string(eq + 1);
+			}
+			json_object_set_new(s.args, optarg, v);
+			break;
+		}
+		default:
+			goto out;
+		}
+	}
+	if (optind != argc || keyfile == NULL || s.agent == NULL ||
+	    s.action == NULL)
+		goto out;
+	if (kk_action_parse(s.action, &a) < 0) {
+		fail_line("unknown action '%s'", s.action);
+		goto out;
+	}
+	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
+		fail_line("%s: %s", keyfile, strerror(-r));
+		ret = EX_FAILED;
+		goto out;
+	}
+	ret = sign_command(&s, k, keyid ? keyid : key_hint(keyfile, hint,
+	    sizeof(hint)), id, &text, why, sizeof(why));
+	if (ret != EX_DONE) {
+		fail_line("%s%s", ret == EX_USAGE ? "invalid command: " : "",
+		    why);
+		goto out;
+	}
+	if ((r = write_out(out, text)) < 0) {
+		fail_line("writing the signed command failed");
+		ret = EX_FAILED;
+		goto out;
+	}
+	if (out && strcmp(out, "-") != 0)
+		fprintf(stderr, "signed %s %s (id %s, expires in %ld s) -> %s\n",
+		    s.action, s.agent, id, s.ttl, out);
+	ret = EX_DONE;
+out:
+	free(text);
+	json_decref(s.args);
+	EVP_PKEY_free(k);
+	return ret;
+}
+
+int
+cmd_cosign(struct ctl *c, int argc, char **argv)
+{
+	const char *keyfile = NULL, *keyid = NULL, *out = NULL;
+	static const struct option opts[] = {
+		{ "keyid", required_argument, NULL, 'K' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kk_envelope env;
+	char hint[KK_KEYID_MAX], *buf = NULL, *text = NULL;
+	EVP_PKEY *k = NULL;
+	size_t len;
+	int ch, r, ret = EX_FAILED;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k': keyfile = optarg; break;
+		case 'o': out = optarg; break;
+		case 'K': keyid = optarg; break;
+		default: return EX_USAGE;
+		}
+	}
+	if (keyfile == NULL || optind != argc - 1)
+		return EX_USAGE;
+	if ((r = read_file(argv[optind], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
+		fail_line("%s: %s", argv[optind], strerror(-r));
+		return EX_FAILED;
+	}
+	if (kk_envelope_parse((uint8_t *)buf, len, &env) < 0) {
+		fail_line("%s: not a DSSE envelope", argv[optind]);
+		free(buf);
+		return EX_FAILED;
+	}
+	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
+		fail_line("%s: %s", keyfile, strerror(-r));
+		goto out;
+	}
+	if (kk_envelope_sign(&env, keyid ? keyid : key_hint(keyfile, hint,
+	    sizeof(hint)), k) < 0) {
+		fail_line("cannot add a signature (at most %d)", KK_DSSE_MAX_SIGS);
+		goto out;
+	}
+	text = kk_envelope_encode(&env);
+	if (text == NULL || write_out(out ? out : argv[optind], text) < 0) {
+		fail_line("writing %s failed", out ? out : argv[optind]);
+		goto out;
+	}
+	fprintf(stderr, "%zu signature(s) on %s\n", env.nsigs,
+	    out ? out : argv[optind]);
+	ret = EX_DONE;
+out:
+	kk_envelope_free(&env);
+	EVP_PKEY_free(k);
+	free(buf);
+	free(text);
+	return ret;
+}

@@ -1,0 +1,559 @@
+/*
+ * The commands on the endpoint, over kakurid's control socket (client.c):
+ * the staff button (disconnect), the administrator's view (status, log),
+ * a signed command handed over by hand (apply), and the release that is
+ * always refused locally.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kakuri.h"
+#include "client.h"
+#include "commands.h"
+#include "files.h"
+#include "guidance.h"
+#include "output.h"
+#include "sign.h"
+
+static const char *
+str_or(json_t *o, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : dflt;
+}
+
+/* --json: the answer as it came, without its "ok" */
+static int
+print_answer(json_t *resp)
+{
+	json_object_del(resp, "ok");
+	print_json(resp);
+	json_decref(resp);
+	return EX_DONE;
+}
+
+static int
+parse_json_flag(struct ctl *c, int argc, char **argv, const char *extra,
+    int (*opt)(int, const char *, void *), void *arg)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, extra, longopts, NULL)) != -1) {
+		if (ch == 'J')
+			c->json = true;
+		else if (opt == NULL || opt(ch, optarg, arg) < 0)
+			return -1;
+	}
+	return optind;
+}
+
+int
+cmd_status(struct ctl *c, int argc, char **argv)
+{
+	static const char *const hooks[] = { "input", "output", "forward" };
+	json_t *resp, *cnt;
+	int ret, i;
+
+	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
+		return EX_USAGE;
+	ret = ctl_call(c, json_pack("{s:s}", "cmd", "status"), &resp);
+	if (ret != EX_DONE)
+		return ret;
+	if (c->json)
+		return print_answer(resp);
+	printf("mode:        %s\n", str_or(resp, "mode", "?"));
+	printf("episode:     %s\n", str_or(resp, "episode", "-"));
+	printf("since:       %s\n", str_or(resp, "since", "-"));
+	printf("by:          %s\n", str_or(resp, "by", "-"));
+	printf("reason:      %s\n", str_or(resp, "reason", "-"));
+	printf("drill:       %s\n",
+	    json_is_true(json_object_get(resp, "drill")) ? "yes" : "no");
+	printf("protection:  %s, kernel table %s\n",
+	    str_or(resp, "protection", "?"),
+	    json_is_true(json_object_get(resp, "verified")) ? "verified" :
+	    "DIFFERS FROM STATE");
+	printf("tampering:   %lld event(s) restored\n",
+	    (long long)json_integer_value(json_object_get(resp, "tamper_events")));
+	{
+		json_t *alert;
+		size_t k;
+
+		/* what keeps the quarantine from being verified, until it holds */
+		json_array_foreach(json_object_get(resp, "tamper"), k, alert)
+			printf("ALERT:       %s\n", str_or(alert, "what", "?"));
+		if (json_object_get(resp, "not_covered"))
+			printf("NOT COVERED: %s\n", str_or(resp, "not_covered", "?"));
+	}
+	cnt = json_object_get(resp, "counters");
+	printf("blocked:    ");
+	for (i = 0; i < 3; i++) {
+		json_t *h = json_object_get(cnt, hooks[i]);
+
+		printf(" %s %lld pkts/%lld bytes%s", hooks[i],
+		    (long long)json_integer_value(json_object_get(h, "packets")),
+		    (long long)json_integer_value(json_object_get(h, "bytes")),
+		    i < 2 ? "," : "\n");
+	}
+	json_decref(resp);
+	return EX_DONE;
+}
+
+static int
+disconnect_opt(int ch, const char *arg, void *data)
+{
+	if (ch != 'm')
+		return -1;
+	*(const char **)data = arg;
+	return 0;
+}
+
+int
+cmd_disconnect(struct ctl *c, int argc, char **argv)
+{
+	const char *message = NULL;
+	struct kk_guidance g;
+	json_t *resp, *contact;
+	size_t bad;
+	int ret, r;
+
+	if (parse_json_flag(c, argc, argv, "m:", disconnect_opt,
+	    &message) != argc)
+		return EX_USAGE;
+	/* kakurid checks it too; here the employee learns why at once */
+	if (message && (r = kk_text_check(message, strlen(message),
+	    &bad)) < 0) {
+		fail_line("the message %s (byte %zu); nothing was sent: press "
+		    "disconnect again with plain text or without -m",
+		    kk_text_problem(r), bad);
+		return EX_USAGE;
+	}
+	ret = ctl_call(c, json_pack("{s:s, s:s?}", "cmd", "disconnect", "message",
+	    message), &resp);
+	if (ret != EX_DONE)
+		return ret;
+	if (c->json)
+		return print_answer(resp);
+	contact = json_object_get(resp, "contact");
+	memset(&g, 0, sizeof(g));
+	g.mode = str_or(resp, "mode", "isolated");
+	g.episode = str_or(resp, "episode", "");
+	g.desk = str_or(contact, "desk", "");
+	g.phone = str_or(contact, "phone", "");
+	g.email = str_or(contact, "email", "");
+	g.message = message;
+	kk_guidance_print(stdout, kk_guidance_lang(), &g);
+	if (json_is_true(json_object_get(resp, "message_cut")))
+		fprintf(stderr, "kakurictl: note: the message was recorded "
+		    "shortened to %d bytes\n", KK_TEXT_MAX - 1);
+	json_decref(resp);
+	return EX_DONE;
+}
+
+int
+cmd_release(struct ctl *c, int argc, char **argv)
+{
+	json_t *resp;
+	int ret, first;
+
+	first = parse_json_flag(c, argc, argv, "", NULL, NULL);
+	if (first < 0 || argc - first > 1)
+		return EX_USAGE;
+	/* kakurid refuses this; asking it makes the attempt part of the audit */
+	ret = ctl_call(c, json_pack("{s:s, s:s?}", "cmd", "release", "episode",
+	    first < argc ? argv[first] : NULL), &resp);
+	json_decref(resp);
+	return ret;
+}
+
+/*
+ * A field of an audit line as it may go to a terminal: kakurid cleans
+ * what it writes, but a line of an older version or an edited file may
+ * hold an escape sequence.
+ */
+static const char *
+shown(json_t *e, const char *key, const char *dflt, char *buf, size_t len)
+{
+	const char *s = str_or(e, key, dflt);
+
+	kk_text_clean(buf, len, s, strlen(s));
+	return buf;
+}
+
+static void
+print_entry(json_t *e)
+{
+	json_t *extra = json_deep_copy(e);
+	static const char *const known[] = { "time", "seq", "actor", "action",
+		"result", "episode", "prev" };
+	char t[64], ac[128], re[256], who[256], ep[64];
+	char *rest, *clean;
+	size_t i, len;
+
+	printf("%-24s %-10s %-16s %s", shown(e, "time", "?", t, sizeof(t)),
+	    shown(e, "action", "?", ac, sizeof(ac)),
+	    shown(e, "result", "", re, sizeof(re)),
+	    shown(e, "actor", "", who, sizeof(who)));
+	if (str_or(e, "episode", "")[0])
+		printf(" episode=%.8s", shown(e, "episode", "", ep, sizeof(ep)));
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		json_object_del(extra, known[i]);
+	if (json_object_size(extra) > 0) {
+		rest = json_dumps(extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		/* jansson escapes C0, but C1 and bidi controls pass as UTF-8 */
+		len = rest ? strlen(rest) : 0;
+		if (rest != NULL && (clean = malloc(3 * len + 1)) != NULL) {
+			kk_text_clean(clean, 3 * len + 1, rest, len);
+			printf(" %s", clean);
+			free(clean);
+		}
+		free(rest);
+	}
+	putchar('\n');
+	json_decref(extra);
+}
+
+/*
+ * --since: "2026-03-01T09:00:00Z" (RFC 3339, UTC or with an offset),
+ * "2026-03-01", "@EPOCH", or an age: "90s", "15m", "2h", "7d".
+ */
+static int
+parse_since(const char *s, time_t *out)
+{
+	struct tm tm;
+	const char *end;
+	char *e;
+	long long v;
+	int sign, hh, mm;
+
+	if (*s == '@' || (s[0] >= '0' && s[0] <= '9' && strchr(s, '-') == NULL)) {
+		v = strtoll(s + (*s == '@'), &e, 10);
+		if (e == s + (*s == '@') || v < 0)
+			return -EINVAL;
+		if (*s == '@' && *e == '\0') {
+			*out = (time_t)v;
+			return 0;
+		}
+		switch (*e) {
+		case 's': break;
+		case 'm': v *= 60; break;
+		case 'h': v *= 3600; break;
+		case 'd': v *= 86400; break;
+		default: return -EINVAL;
+		}
+		if (e[1] != '\0' || *s == '@')
+			return -EINVAL;
+		*out = time(NULL) - (time_t)v;
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (end == NULL)
+		return -EINVAL;
+	if (*end == '\0') {
+		*out = timegm(&tm);
+		return 0;
+	}
+	if ((*end != 'T' && *end != ' ') ||
+	    (end = strptime(end + 1, "%H:%M:%S", &tm)) == NULL)
+		return -EINVAL;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	*out = timegm(&tm);
+	if (strcmp(end, "Z") == 0 || *end == '\0')
+		return 0;
+	if ((*end != '+' && *end != '-') ||
+	    sscanf(end + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(end) != 6)
+		return -EINVAL;
+	sign = *end == '+' ? 1 : -1;
+	*out -= sign * (hh * 3600 + mm * 60);
+	return 0;
+}
+
+struct log_opts {
+	long long lines;
+	time_t since;
+	bool have_lines;
+	bool have_since;
+};
+
+static int
+log_opt(int ch, const char *arg, void *data)
+{
+	struct log_opts *o = data;
+	char *e;
+
+	switch (ch) {
+	case 'n':
+		o->lines = strtoll(arg, &e, 10);
+		if (*arg == '\0' || *e != '\0' || o->lines < 0) {
+			fail_line("-n wants a number of lines (0: all)");
+			return -1;
+		}
+		o->have_lines = true;
+		return 0;
+	case 'S':
+		if (parse_since(arg, &o->since) < 0) {
+			fail_line("--since: '%s' is not a time (2026-03-01T09:00:00Z, 2026-03-01, @EPOCH, 15m, 2h, 7d)",
+			    arg);
+			return -1;
+		}
+		o->have_since = true;
+		return 0;
+	}
+	return -1;
+}
+
+/* The lines of a log stream, checked as they come. */
+#define LOG_LINE_MAX	(1024 * 1024)	/* far beyond any line kakurid writes */
+struct log_view {
+	struct ctl *c;
+	struct kk_audit_chain chain;
+	char *line;
+	size_t len;
+	bool overlong;
+	size_t n;			/* lines seen */
+	size_t bad;			/* first line that breaks the chain */
+};
+
+static void
+log_line(struct log_view *v, const char *line, size_t len, bool whole)
+{
+	json_t *e = NULL;
+
+	v->n++;
+	if (!whole || kk_audit_chain_line(&v->chain, line, len) < 0) {
+		if (v->bad == 0)
+			v->bad = v->n;
+		if (!whole)
+			v->chain.expect[0] = '\0';
+	}
+	if (whole)
+		e = json_loadb(line, len, 0, NULL);
+	if (v->c->json) {
+		if (v->n > 1)
+			fputs(",\n", stdout);
+		fputs("    ", stdout);
+		if (e != NULL)
+			json_dumpf(e, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		else
+			fputs("null", stdout);
+	} else if (e != NULL) {
+		print_entry(e);
+	} else {
+		printf("(line %zu does not parse)\n", v->n);
+	}
+	json_decref(e);
+}
+
+/* Bytes of the stream: split into lines, which may span frames. */
+static int
+log_feed(struct log_view *v, const char *p, size_t len)
+{
+	const char *nl;
+	size_t take;
+	char *grown;
+
+	while (len > 0) {
+		nl = memchr(p, '\n', len);
+		take = nl ? (size_t)(nl - p) : len;
+		if (!v->overlong && v->len + take > LOG_LINE_MAX)
+			v->overlong = true;
+		if (!v->overlong) {
+			if ((grown = realloc(v->line, v->len + take + 1)) == NULL)
+				return -ENOMEM;
+			v->line = grown;
+			memcpy(v->line + v->len, p, take);
+			v->len += take;
+		}
+		if (nl == NULL)
+			break;
+		log_line(v, v->line, v->len, !v->overlong);
+		v->len = 0;
+		v->overlong = false;
+		p = nl + 1;
+		len -= take + 1;
+	}
+	return 0;
+}
+
+int
+cmd_log(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "since", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct log_opts o = { .lines = KK_LOG_DEFAULT_LINES };
+	struct log_view v = { .c = c };
+	struct ctl_stream *fs = NULL;
+	const char *head, *anchor;
+	unsigned long long want, got = 0;
+	size_t first_line, len;
+	uint8_t *body;
+	json_t *req, *resp = NULL;
+	bool broken, truncated;
+	int ch, fd = -1, ret, err;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
+		if (ch == 'J')
+			c->json = true;
+		else if (log_opt(ch, optarg, &o) < 0)
+			return EX_USAGE;
+	}
+	if (optind != argc)
+		return EX_USAGE;
+	/* --since without -n: everything since then */
+	if (o.have_since && !o.have_lines)
+		o.lines = 0;
+	req = json_pack("{s:s, s:I}", "cmd", "log", "lines", (json_int_t)o.lines);
+	if (o.have_since)
+		json_object_set_new(req, "since", json_integer(
+		    (json_int_t)(o.since < 0 ? 0 : o.since)));
+	ret = ctl_send(c, req, &fd);
+	json_decref(req);
+	if (ret != EX_DONE)
+		goto out;
+	if ((fs = ctl_stream_new(fd)) == NULL) {
+		close(fd);
+		ret = EX_FAILED;
+		goto out;
+	}
+	if ((ret = ctl_stream_answer(c, fs, &resp)) != EX_DONE)
+		goto out;
+	want = (unsigned long long)json_integer_value(json_object_get(resp,
+	    "stream"));
+	kk_audit_chain_init(&v.chain, str_or(resp, "first_prev", ""));
+	head = str_or(resp, "head", "");
+	anchor = str_or(resp, "anchor", "line");
+	truncated = json_is_true(json_object_get(resp, "truncated"));
+	first_line = (size_t)json_integer_value(json_object_get(resp,
+	    "first_line"));
+	if (first_line == 0)
+		first_line = 1;
+	if (c->json)
+		fputs("{\n  \"entries\": [\n", stdout);
+	while (got < want) {
+		if (ctl_stream_frame(fs, &body, &len) < 0)
+			break;
+		got += len;
+		err = log_feed(&v, (const char *)body, len);
+		free(body);
+		if (err < 0)
+			break;
+	}
+	if (v.len > 0 || v.overlong)	/* a last line without its newline */
+		log_line(&v, v.line, v.len, !v.overlong);
+	/* the last line is anchored by the hash kakurid holds in memory */
+	broken = v.bad != 0 || got != want ||
+	    (v.n > 0 && strcmp(v.chain.expect, head) != 0);
+	if (broken && v.bad == 0)
+		v.bad = v.n + (got != want);
+	if (c->json) {
+		printf("\n  ],\n  \"chain\": \"%s\",\n  \"first_line\": %zu,\n"
+		    "  \"truncated\": %s", broken ? "broken" : "verified",
+		    first_line, truncated ? "true" : "false");
+		if (broken)
+			printf(",\n  \"broken_at\": %zu", first_line + v.bad - 1);
+		printf("\n}\n");
+	} else if (!broken) {
+		printf("chain: verified, %zu entries", v.n);
+		if (strcmp(anchor, "rotated") == 0)
+			printf(" (from line %zu: older files were rotated away)",
+			    first_line);
+		else if (truncated)
+			printf(" (from line %zu; -n 0 shows all)", first_line);
+		putchar('\n');
+	}
+	if (got != want) {
+		fail_line("the agent sent %llu of %llu bytes of the log", got,
+		    want);
+		ret = EX_FAILED;
+	} else if (broken) {
+		fail_line("audit chain broken at line %zu: that line or the one before it was changed, inserted or removed",
+		    first_line + v.bad - 1);
+		ret = EX_FAILED;
+	}
+out:
+	ctl_stream_free(fs);
+	free(v.line);
+	json_decref(resp);
+	return ret;
+}
+
+/* A signed command file, handed to the agent by hand (offline tokens). */
+int
+cmd_apply(struct ctl *c, int argc, char **argv)
+{
+	json_t *resp, *rec;
+	json_error_t jerr;
+	struct kk_envelope env;
+	const char *rtext;
+	char *buf = NULL;
+	size_t len;
+	int r, ret;
+
+	if (argc != 2 && !(argc == 3 && strcmp(argv[1], "--json") == 0))
+		return EX_USAGE;
+	if (argc == 3)
+		c->json = true;
+	if ((r = read_file(argv[argc - 1], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
+		fail_line("%s: %s", argv[argc - 1], strerror(-r));
+		return EX_FAILED;
+	}
+	ret = ctl_call(c, json_pack("{s:s, s:s}", "cmd", "apply", "envelope",
+	    buf), &resp);
+	free(buf);
+	if (ret != EX_DONE)
+		return ret;
+	rtext = json_string_value(json_object_get(resp, "receipt"));
+	rec = NULL;
+	/* locally the socket is the trust anchor; the receipt is still signed */
+	if (rtext && kk_envelope_parse((const uint8_t *)rtext, strlen(rtext),
+	    &env) == 0) {
+		rec = json_loadb((const char *)env.payload, env.payload_len, 0,
+		    &jerr);
+		kk_envelope_free(&env);
+	}
+	if (rec == NULL) {
+		fail_line("no receipt from the agent");
+		json_decref(resp);
+		return EX_FAILED;
+	}
+	if (c->json) {
+		print_json(rec);
+	} else {
+		printf("%s %s: %s%s%s, mode %s%s%s\n",
+		    json_string_value(json_object_get(rec, "action")) ?: "command",
+		    json_string_value(json_object_get(rec, "command")) ?: "-",
+		    json_string_value(json_object_get(rec, "result")) ?: "?",
+		    json_is_string(json_object_get(rec, "reason")) ? " " : "",
+		    json_string_value(json_object_get(rec, "reason")) ?: "",
+		    json_string_value(json_object_get(rec, "mode")) ?: "?",
+		    json_is_string(json_object_get(rec, "episode")) ? ", episode " : "",
+		    json_string_value(json_object_get(rec, "episode")) ?: "");
+	}
+	ret = strcmp(json_string_value(json_object_get(rec, "result")) ?: "",
+	    "done") == 0 ? EX_DONE : EX_FAILED;
+	if (ret != EX_DONE && !c->json)
+		fail_line("%s: %s",
+		    json_string_value(json_object_get(rec, "reason")) ?: "refused",
+		    json_string_value(json_object_get(rec, "detail")) ?: "");
+	json_decref(rec);
+	json_decref(resp);
+	return ret;
+}

@@ -1,0 +1,521 @@
+/*
+ * kakurictl's shape (issue 9, item 7): the command table with nested
+ * words (ctl/cmdtab.c), the targets of a fan-out read as a stream
+ * (ctl/targets.c) and the worker pool that serves them (ctl/fanout.c).
+ *
+ * The table is walked with a table of its own here, because kakurictl's
+ * first nested words (drill start|stop|history) come with a later issue:
+ * dispatch, usage lines and help must already handle them.  A list of
+ * targets is checked whole before anything is sent, and read a second
+ * time for the sending: a pipe must give the same targets twice.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "suites.h"
+#include "testutil.h"
+#include "../../ctl/cmdtab.h"
+#include "../../ctl/fanout.h"
+#include "../../ctl/targets.h"
+
+#define PIN_A	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define PIN_B	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* ---- the command table ---- */
+
+/* the word a command ran as */
+static const char *ran;
+
+static int
+run(struct ctl *c, int argc, char **argv)
+{
+	ran = argv[0];
+	return argc;
+}
+
+static const struct command drill_words[] = {
+	{ .name = "start", .run = run, .synopsis = "[--live] [--duration S]",
+	  .description = "start a drill" },
+	{ .name = "stop", .run = run, .description = "stop it" },
+	{ .name = "history", .run = run, .synopsis = "[--json]",
+	  .description = "past drills" },
+	{ .name = NULL },
+};
+
+static const struct command table[] = {
+	{ .name = "status", .run = run, .synopsis = "[--json]",
+	  .description = "the state" },
+	{ .name = "drill", .words = drill_words, .description = "drills" },
+	{ .name = "fetch", .run = run, .synopsis = "--to A\n--verify DIR",
+	  .description = "two forms" },
+	{ .name = NULL },
+};
+
+/* What a printer wrote to a FILE, as a string (caller frees). */
+struct capture {
+	FILE *f;
+	char *buf;
+	size_t len;
+};
+
+static void
+capture_start(struct capture *c)
+{
+	c->buf = NULL;
+	c->f = open_memstream(&c->buf, &c->len);
+	ck_assert_ptr_nonnull(c->f);
+}
+
+static char *
+capture_end(struct capture *c)
+{
+	fclose(c->f);
+	return c->buf;
+}
+
+START_TEST(test_find_words)
+{
+	char *status[] = { "status", "--json" };
+	char *start[] = { "drill", "start", "--live" };
+	char *alone[] = { "drill" };
+	char *bogus[] = { "drill", "bogus" };
+	char *unknown[] = { "bogus", "start" };
+	const struct command *cmd;
+	int used;
+
+	cmd = cmdtab_find(table, 2, status, &used);
+	ck_assert_ptr_eq(cmd, &table[0]);
+	ck_assert_int_eq(used, 1);
+	/* nested: the command's own argv starts at its last word */
+	cmd = cmdtab_find(table, 3, start, &used);
+	ck_assert_ptr_eq(cmd, &drill_words[0]);
+	ck_assert_int_eq(used, 2);
+	ran = NULL;
+	ck_assert_int_eq(cmd->run(NULL, 3 - used + 1, start + used - 1), 2);
+	ck_assert_str_eq(ran, "start");
+	/* a word with words and none after it: the group, all words used */
+	cmd = cmdtab_find(table, 1, alone, &used);
+	ck_assert_ptr_eq(cmd, &table[1]);
+	ck_assert_int_eq(used, 1);
+	ck_assert_ptr_nonnull(cmd->words);
+	/* an unknown word under a group: the group, fewer words than argv */
+	cmd = cmdtab_find(table, 2, bogus, &used);
+	ck_assert_ptr_eq(cmd, &table[1]);
+	ck_assert_int_eq(used, 1);
+	cmd = cmdtab_find(table, 2, unknown, &used);
+	ck_assert_ptr_null(cmd);
+	ck_assert_int_eq(used, 0);
+	cmd = cmdtab_find(table, 0, NULL, &used);
+	ck_assert_ptr_null(cmd);
+}
+END_TEST
+
+START_TEST(test_usage_lines)
+{
+	const char *drill[] = { "drill" }, *fetch[] = { "fetch" };
+	struct capture c;
+	char *out;
+
+	/* a group: a usage line for each of its words, aligned */
+	capture_start(&c);
+	cmdtab_usage(c.f, "usage: ", drill, 1, &table[1]);
+	out = capture_end(&c);
+	ck_assert_str_eq(out,
+	    "usage: kakurictl drill start [--live] [--duration S]\n"
+	    "       kakurictl drill stop\n"
+	    "       kakurictl drill history [--json]\n");
+	free(out);
+	/* a synopsis of two lines: two usage lines */
+	capture_start(&c);
+	cmdtab_usage(c.f, "usage: ", fetch, 1, &table[2]);
+	out = capture_end(&c);
+	ck_assert_str_eq(out, "usage: kakurictl fetch --to A\n"
+	    "       kakurictl fetch --verify DIR\n");
+	free(out);
+	capture_start(&c);
+	cmdtab_usage_all(c.f, "usage: ", table);
+	out = capture_end(&c);
+	ck_assert_str_eq(out,
+	    "usage: kakurictl [-s socket] [--json] command [args]\n"
+	    "       kakurictl status [--json]\n"
+	    "       kakurictl drill start [--live] [--duration S]\n"
+	    "       kakurictl drill stop\n"
+	    "       kakurictl drill history [--json]\n"
+	    "       kakurictl fetch --to A\n"
+	    "       kakurictl fetch --verify DIR\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_describe)
+{
+	const char *drill[] = { "drill" };
+	struct capture c;
+	char *out;
+
+	ck_assert_int_eq(cmdtab_width(table), (int)strlen("drill history"));
+	capture_start(&c);
+	cmdtab_describe(c.f, drill, 1, &table[1], cmdtab_width(table));
+	out = capture_end(&c);
+	ck_assert_str_eq(out,
+	    "  drill start    start a drill\n"
+	    "  drill stop     stop it\n"
+	    "  drill history  past drills\n");
+	free(out);
+}
+END_TEST
+
+/* ---- the targets ---- */
+
+static char *
+write_list(const char *name, const char *text)
+{
+	static char path[PATH_MAX];
+	char dir[PATH_MAX];
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, name);
+	kk_test_write(path, text, strlen(text), 0600);
+	return path;
+}
+
+/* Every target of ts as "ADDR PIN|-" lines (caller frees). */
+static char *
+drain(struct targets *ts)
+{
+	struct capture c;
+	struct target t;
+	char err[300];
+	int r;
+
+	capture_start(&c);
+	while ((r = targets_next(ts, &t, err, sizeof(err))) == 1)
+		fprintf(c.f, "%s %s\n", t.addr, t.pin[0] ? t.pin : "-");
+	ck_assert_int_eq(r, 0);
+	return capture_end(&c);
+}
+
+START_TEST(test_targets_order)
+{
+	struct targets ts;
+	size_t count;
+	char err[300], *path, *out, *expect;
+
+	path = write_list("hosts", "# the first agents\n"
+	    "\n"
+	    "192.0.2.1:7443 " PIN_A "\n"
+	    "  \t\r\n"
+	    "[2001:db8::1]:7443\n"
+	    "192.0.2.3:7443 " PIN_B);		/* no newline at the end */
+	targets_init(&ts);
+	ts.default_pin = PIN_B;
+	ck_assert_int_eq(targets_add(&ts, "first:1", false), 0);
+	ck_assert_int_eq(targets_add(&ts, path, true), 0);
+	ck_assert_int_eq(targets_add(&ts, "last:1", false), 0);
+	ck_assert_int_eq(targets_check(&ts, false, 100, &count, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(count, 5);
+	/* the order given; --agent-id for those without an id of their own */
+	expect = "first:1 " PIN_B "\n"
+	    "192.0.2.1:7443 " PIN_A "\n"
+	    "[2001:db8::1]:7443 " PIN_B "\n"
+	    "192.0.2.3:7443 " PIN_B "\n"
+	    "last:1 " PIN_B "\n";
+	out = drain(&ts);
+	ck_assert_str_eq(out, expect);
+	free(out);
+	targets_free(&ts);
+}
+END_TEST
+
+START_TEST(test_targets_refused)
+{
+	static const struct {
+		const char *list;
+		bool ca;
+		size_t max;
+		const char *why;
+	} cases[] = {
+		{ "192.0.2.1:7443 " PIN_A "\n192.0.2.2:7443 tooshort\n", false,
+		    100, ":2: expected HOST:PORT AGENT-ID" },
+		{ "192.0.2.1:7443 " PIN_A "\n192.0.2.2:7443\n", false, 100,
+		    "192.0.2.2:7443: give --ca or a pinned agent id" },
+		{ "a:1\nb:1\nc:1\n", true, 2, "more than 2 targets" },
+	};
+	struct targets ts;
+	size_t i, count;
+	char err[300], *path;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		path = write_list("hosts", cases[i].list);
+		targets_init(&ts);
+		ck_assert_int_eq(targets_add(&ts, path, true), 0);
+		err[0] = '\0';
+		ck_assert_int_lt(targets_check(&ts, cases[i].ca, cases[i].max,
+		    &count, err, sizeof(err)), 0);
+		ck_assert_msg(strstr(err, cases[i].why) != NULL,
+		    "case %zu: '%s' does not say '%s'", i, err, cases[i].why);
+		ck_assert_uint_eq(count, 0);
+		targets_free(&ts);
+	}
+	/* a file that is not there */
+	targets_init(&ts);
+	ck_assert_int_eq(targets_add(&ts, "/nonexistent/hosts", true), 0);
+	ck_assert_int_eq(targets_check(&ts, true, 10, &count, err,
+	    sizeof(err)), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/hosts"));
+	targets_free(&ts);
+}
+END_TEST
+
+START_TEST(test_targets_long_lines)
+{
+	struct targets ts;
+	size_t count;
+	char err[300], *path, *text, *out;
+
+	/* an overlong comment is skipped whole, not read as a target */
+	text = malloc(2 * TARGET_LINE_MAX + 64);
+	ck_assert_ptr_nonnull(text);
+	memset(text, 'x', 2 * TARGET_LINE_MAX);
+	text[0] = '#';
+	strcpy(text + 2 * TARGET_LINE_MAX, "\na:1\n");
+	path = write_list("hosts", text);
+	targets_init(&ts);
+	ck_assert_int_eq(targets_add(&ts, path, true), 0);
+	ck_assert_int_eq(targets_check(&ts, true, 10, &count, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(count, 1);
+	out = drain(&ts);
+	ck_assert_str_eq(out, "a:1 -\n");
+	free(out);
+	targets_free(&ts);
+	/* an overlong target line is an error, not two targets */
+	text[0] = 'x';
+	path = write_list("hosts2", text);
+	targets_init(&ts);
+	ck_assert_int_eq(targets_add(&ts, path, true), 0);
+	ck_assert_int_lt(targets_check(&ts, true, 10, &count, err,
+	    sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, ":1: expected"));
+	targets_free(&ts);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_targets_pipe)
+{
+	static const char list[] = "a:1 " PIN_A "\nb:1 " PIN_B "\n";
+	char path[64], err[300], *out;
+	struct targets ts;
+	size_t count;
+	int p[2];
+
+	/* a pipe (bash's <(...)) is read once: the check keeps a copy */
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(write(p[1], list, strlen(list)), (ssize_t)strlen(list));
+	close(p[1]);
+	snprintf(path, sizeof(path), "/dev/fd/%d", p[0]);
+	targets_init(&ts);
+	ck_assert_int_eq(targets_add(&ts, path, true), 0);
+	ck_assert_int_eq(targets_check(&ts, false, 10, &count, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(count, 2);
+	out = drain(&ts);
+	ck_assert_str_eq(out, "a:1 " PIN_A "\nb:1 " PIN_B "\n");
+	free(out);
+	targets_free(&ts);
+	close(p[0]);
+}
+END_TEST
+
+START_TEST(test_targets_limit)
+{
+	char err[300], *path, *out;
+	struct targets ts;
+	size_t count;
+	FILE *f;
+
+	/* the sending takes what was checked, not what came since */
+	path = write_list("hosts", "a:1\nb:1\n");
+	targets_init(&ts);
+	ck_assert_int_eq(targets_add(&ts, path, true), 0);
+	ck_assert_int_eq(targets_check(&ts, true, 10, &count, err,
+	    sizeof(err)), 0);
+	ck_assert_uint_eq(count, 2);
+	f = fopen(path, "a");
+	ck_assert_ptr_nonnull(f);
+	fputs("c:1\n", f);
+	fclose(f);
+	out = drain(&ts);
+	ck_assert_str_eq(out, "a:1 -\nb:1 -\n");
+	free(out);
+	targets_free(&ts);
+}
+END_TEST
+
+/* ---- the worker pool ---- */
+
+#define FAN_TARGETS	300
+
+struct served {
+	pthread_mutex_t lock;
+	unsigned count[FAN_TARGETS];
+	int unreachable;		/* this target is unreachable; -1: none */
+};
+
+static void
+serve(void *arg, const struct target *t, struct fanout_result *r)
+{
+	struct served *s = arg;
+	int i = atoi(t->addr + 1);
+
+	pthread_mutex_lock(&s->lock);
+	s->count[i]++;
+	pthread_mutex_unlock(&s->lock);
+	r->members = json_pack("{s:i}", "n", i);
+	if (i == s->unreachable) {
+		r->status = EX_UNREACHABLE;
+		snprintf(r->error, sizeof(r->error), "no route");
+	} else if (i % 97 == 5) {
+		r->status = EX_FAILED;
+		snprintf(r->error, sizeof(r->error), "refused");
+	}
+}
+
+static void
+print_nothing(void *arg, const struct target *t,
+    const struct fanout_result *r)
+{
+}
+
+/* fanout_run over FAN_TARGETS targets, stdout and stderr in files. */
+static int
+fan(struct served *s, unsigned workers, int unreachable, const char *out,
+    const char *errs)
+{
+	static char addrs[FAN_TARGETS][16];
+	struct fanout fo = { .workers = workers, .json = true, .serve = serve,
+		.print = print_nothing, .arg = s };
+	struct targets ts;
+	char err[300];
+	int i, fd, efd, saved, esaved, ret;
+
+	memset(s->count, 0, sizeof(s->count));
+	s->unreachable = unreachable;
+	targets_init(&ts);
+	for (i = 0; i < FAN_TARGETS; i++) {
+		snprintf(addrs[i], sizeof(addrs[i]), "t%d:1", i);
+		ck_assert_int_eq(targets_add(&ts, addrs[i], false), 0);
+	}
+	ck_assert_int_eq(targets_check(&ts, true, FAN_TARGETS, &fo.count, err,
+	    sizeof(err)), 0);
+	fo.targets = &ts;
+	fflush(stdout);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	efd = open(errs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(efd, 0);
+	saved = dup(STDOUT_FILENO);
+	esaved = dup(STDERR_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(efd, STDERR_FILENO);
+	ret = fanout_run(&fo);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	dup2(esaved, STDERR_FILENO);
+	close(saved);
+	close(esaved);
+	close(fd);
+	close(efd);
+	targets_free(&ts);
+	return ret;
+}
+
+START_TEST(test_fanout)
+{
+	struct served s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	char dir[PATH_MAX], out[PATH_MAX], errs[PATH_MAX], *text, *line, *save;
+	json_t *o;
+	size_t n;
+	int i, lines = 0, refused = 0;
+
+	kk_test_workdir(dir);
+	kk_test_join(out, dir, "out.jsonl");
+	kk_test_join(errs, dir, "errors");
+	/* one unreachable target outranks the refusals */
+	ck_assert_int_eq(fan(&s, 16, 150, out, errs), EX_UNREACHABLE);
+	for (i = 0; i < FAN_TARGETS; i++)
+		ck_assert_msg(s.count[i] == 1, "target %d served %u times", i,
+		    s.count[i]);
+	/* one JSON line per target, whole, the command's members in it */
+	text = kk_test_read(out, &n);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		o = json_loads(line, 0, NULL);
+		ck_assert_msg(json_is_object(o), "not a JSON line: %s", line);
+		ck_assert(json_is_string(json_object_get(o, "target")));
+		ck_assert(json_is_integer(json_object_get(o, "n")));
+		if (strcmp(json_string_value(json_object_get(o, "status")),
+		    "refused") == 0) {
+			refused++;
+			ck_assert_str_eq(json_string_value(json_object_get(o,
+			    "error")), "refused");
+		}
+		json_decref(o);
+		lines++;
+	}
+	free(text);
+	ck_assert_int_eq(lines, FAN_TARGETS);
+	ck_assert_int_eq(refused, 4);		/* 5, 102, 199 and 296 */
+	/* and a line on stderr for each target that did not end done */
+	text = kk_test_read(errs, &n);
+	for (lines = 0, line = text; (line = strchr(line, '\n')) != NULL;
+	    line++)
+		lines++;
+	ck_assert_int_eq(lines, 5);
+	ck_assert_ptr_nonnull(strstr(text, "kakurictl: t150:1: no route\n"));
+	free(text);
+	/* without the unreachable one: refused; one worker or many alike */
+	ck_assert_int_eq(fan(&s, 1, -1, out, errs), EX_FAILED);
+	ck_assert_int_eq(fan(&s, 64, -1, out, errs), EX_FAILED);
+	for (i = 0; i < FAN_TARGETS; i++)
+		ck_assert_uint_eq(s.count[i], 1);
+}
+END_TEST
+
+Suite *
+ctl_suite(void)
+{
+	Suite *s = suite_create("ctl");
+	TCase *tc;
+
+	tc = kk_tcase("cmdtab");
+	tcase_add_test(tc, test_find_words);
+	tcase_add_test(tc, test_usage_lines);
+	tcase_add_test(tc, test_describe);
+	suite_add_tcase(s, tc);
+	tc = kk_tcase("targets");
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
+	tcase_add_test(tc, test_targets_order);
+	tcase_add_test(tc, test_targets_refused);
+	tcase_add_test(tc, test_targets_long_lines);
+	tcase_add_test(tc, test_targets_pipe);
+	tcase_add_test(tc, test_targets_limit);
+	suite_add_tcase(s, tc);
+	tc = kk_tcase("fanout");
+	tcase_add_unchecked_fixture(tc, kk_test_base_create,
+	    kk_test_base_remove);
+	tcase_add_test(tc, test_fanout);
+	suite_add_tcase(s, tc);
+	return s;
+}
