@@ -51,7 +51,9 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 # kakurid's wiring and transports need the running daemon; everything else
 # goes into the unit test binary
 DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
-	agentd/netchild.c agentd/channel.c agentd/preserve.c
+	agentd/netchild.c agentd/channel.c agentd/preserve.c \
+	agentd/preserve_jobs.c agentd/preserve_worker.c agentd/act_evidence.c \
+	agentd/act_freeze.c agentd/act_fetch.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC))
 HELPER_SRC := tests/integration/netprobe.c
 BENCH_SRC := bench/apply_bench.c agentd/parse.c agentd/cfgfile.c \

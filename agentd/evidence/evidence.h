@@ -458,5 +458,17 @@ int kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
     const char *keyid, char *err, size_t errlen);
 /* Evidence ids: incident or command id, [A-Za-z0-9._-], 1..64, not "." / ".." */
 bool kk_evidence_id_ok(const char *id);
+/*
+ * openat2 of path below dfd: no "..", no symbolic or magic links, no
+ * other mount (RESOLVE_BENEATH and friends); flags | O_NOFOLLOW.
+ */
+int kk_evidence_open(int dfd, const char *path, int flags);
+/*
+ * The regular files below dfd/rel ("" for dfd itself) as {path, size},
+ * paths relative to dfd, at most 6 directories deep; -E2BIG once out
+ * holds max of them.  Names with ".tmp" (files being written) are left
+ * out.
+ */
+int kk_evidence_list(int dfd, const char *rel, size_t max, json_t *out);
 
 #endif
