@@ -274,19 +274,6 @@ out:
 	return r;
 }
 
-/* Does the selector list the file (device, inode)? */
-bool
-fz_file_listed(const struct kk_selector *sel, const struct kk_file_id *id)
-{
-	size_t i;
-
-	for (i = 0; i < sel->nfiles; i++)
-		if (sel->files[i].dev == id->dev &&
-		    sel->files[i].ino == id->ino)
-			return true;
-	return false;
-}
-
 /*
  * Does ps match a uid, exe or files selector?  1 yes, 0 no, -1 it exited
  * before that could be told (a pass after this one looks again).

@@ -158,6 +158,8 @@ int fz_cmp_ppid(const void *a, const void *b);
 size_t fz_first_child(const struct ptab *t, pid_t ppid);
 int fz_proclist_open(struct proclist *pl);
 pid_t fz_proclist_next(struct proclist *pl);
+bool fz_file_listed(const struct kk_selector *sel,
+    const struct kk_file_id *id);
 
 /* protect.c */
 const char *fz_protected_why(const struct kk_freeze_guard *g,
@@ -170,10 +172,6 @@ int fz_set_push(struct kk_frozen_set *s, const struct kk_frozen *f);
 void fz_sources_init(struct fzcall *c);
 bool fz_freeze_source(struct fzcall *c, const char *cg);
 void fz_sources_restore(struct fzcall *c);
-
-/* freeze.c */
-bool fz_file_listed(const struct kk_selector *sel,
-    const struct kk_file_id *id);
 
 /* thaw.c */
 int fz_move_back(const char *root, const char *brel, const char *orig,

@@ -1,7 +1,8 @@
 /*
  * What /proc says about processes, for the freezer: stat, status, exe
  * and cgroup of one process; every process at once (a table sorted by
- * parent); /proc listed a few entries at a time.
+ * parent); /proc listed a few entries at a time; whether what a process
+ * runs is what a selector names.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -263,4 +264,17 @@ fz_proclist_next(struct proclist *pl)
 		if (*end == '\0' && v > 0 && v <= INT_MAX)
 			return (pid_t)v;
 	}
+}
+
+/* Does the selector list the file (device, inode)? */
+bool
+fz_file_listed(const struct kk_selector *sel, const struct kk_file_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < sel->nfiles; i++)
+		if (sel->files[i].dev == id->dev &&
+		    sel->files[i].ino == id->ino)
+			return true;
+	return false;
 }

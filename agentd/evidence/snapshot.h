@@ -122,7 +122,7 @@ struct snap {
 
 
 
-/* core.c */
+/* core_proc.c */
 void snap_set_err(struct snap *sn, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 uint64_t snap_now_ms(void);
