@@ -263,6 +263,29 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 	return e < 0 ? e : 0;
 }
 
+/*
+ * A thaw names the freeze episode it ends (its signers saw that one):
+ * checked when it arrives, and again when a sha256 selector's hashing
+ * is done.  0, or a negative errno with the run rejected.
+ */
+static int
+thaw_episode_ok(struct run *r)
+{
+	struct kd_preserve *pv = r->d->pv;
+
+	if (pv->frozen.n == 0) {
+		kd_run_reject(r, "not-frozen", "kakuri has frozen nothing");
+		return -ENOENT;
+	}
+	if (strcmp(r->cmd.episode, pv->frozen.v[0].group) != 0) {
+		kd_run_reject(r, "wrong-episode",
+		    "the command names another freeze episode than the current "
+		    "one");
+		return -ESTALE;
+	}
+	return 0;
+}
+
 static int
 do_thaw(struct run *r, const struct kk_selector *sel)
 {
@@ -273,15 +296,8 @@ do_thaw(struct run *r, const struct kk_selector *sel)
 	size_t gone = 0;
 	int e;
 
-	if (pv->frozen.n == 0) {
-		kd_run_reject(r, "not-frozen", "kakuri has frozen nothing");
-		return -ENOENT;
-	}
-	if (strcmp(r->cmd.episode, pv->frozen.v[0].group) != 0) {
-		kd_run_reject(r, "wrong-episode",
-		    "the command names another freeze episode than the current one");
-		return -ESTALE;
-	}
+	if ((e = thaw_episode_ok(r)) < 0)
+		return e;
 	e = kk_thaw(&pv->fz, sel, &pv->frozen, &thawed, &gone, &kept, err,
 	    sizeof(err));
 	if (kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
@@ -439,18 +455,12 @@ kd_act_thaw(struct run *r)
 {
 	struct kd_preserve *pv = r->d->pv;
 	struct kk_selector sel;
+	int e;
 
 	if (parse_selector(r, true, &sel) < 0)
 		return -EINVAL;
-	if (pv->frozen.n == 0) {
-		kd_run_reject(r, "not-frozen", "kakuri has frozen nothing");
-		return -ENOENT;
-	}
-	if (strcmp(r->cmd.episode, pv->frozen.v[0].group) != 0) {
-		kd_run_reject(r, "wrong-episode",
-		    "the command names another freeze episode than the current one");
-		return -ESTALE;
-	}
+	if ((e = thaw_episode_ok(r)) < 0)
+		return e;
 	if (pv->pending != NULL) {
 		kd_run_reject(r, "busy", "a freeze is still waiting for the "
 		    "kernel; try again");

@@ -510,7 +510,7 @@ fz_group_pids(const char *gdir, pid_t **out, size_t *n)
 {
 	char path[PATH_MAX], *text = NULL, *p, *end;
 	size_t len, cap = 0;
-	pid_t *v = NULL, *nv;
+	pid_t *v = NULL;
 	long pid;
 	int r;
 
@@ -529,14 +529,10 @@ fz_group_pids(const char *gdir, pid_t **out, size_t *n)
 			r = -EBADMSG;
 			goto out;
 		}
-		if (*n == cap) {
-			cap = cap == 0 ? 64 : cap * 2;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				r = -ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
+		/* a pid takes two bytes of the file at least */
+		if ((r = kk_grow(&v, &cap, *n, sizeof(*v), 64,
+		    FZ_PROCS_FILE_MAX / 2)) < 0)
+			goto out;
 		v[(*n)++] = (pid_t)pid;
 	}
 	*out = v;

@@ -20,8 +20,8 @@ int
 snap_parse_maps(struct snap *sn)
 {
 	const char *p = sn->maps, *eol, *end = sn->maps + sn->mapslen;
-	struct vma *nv;
 	size_t cap = 0;
+	int err;
 
 	while (p < end) {
 		unsigned long long s, e, off, ino;
@@ -38,12 +38,9 @@ snap_parse_maps(struct snap *sn)
 		    perms, &off, &maj, &mnr, &ino, &pos) != 7 || pos <= 0 ||
 		    p + pos > eol + 1 || s >= e || strlen(perms) < 3)
 			return -EBADMSG;
-		if (sn->nv == cap) {
-			cap = cap ? cap * 2 : 256;
-			if ((nv = realloc(sn->v, cap * sizeof(*nv))) == NULL)
-				return -ENOMEM;
-			sn->v = nv;
-		}
+		if ((err = kk_grow(&sn->v, &cap, sn->nv, sizeof(*sn->v), 256,
+		    MAX_VMAS)) < 0)
+			return err;
 		v = &sn->v[sn->nv++];
 		memset(v, 0, sizeof(*v));
 		v->start = s;

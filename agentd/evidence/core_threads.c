@@ -22,18 +22,13 @@
 static int
 add_thread(struct snap *sn, pid_t tid)
 {
-	struct thr *nt;
-	size_t cap;
+	int err;
 
 	if (sn->nt >= MAX_THREADS)
 		return -E2BIG;
-	if (sn->nt == sn->captb) {
-		cap = sn->captb ? sn->captb * 2 : 64;
-		if ((nt = realloc(sn->t, cap * sizeof(*nt))) == NULL)
-			return -ENOMEM;
-		sn->t = nt;
-		sn->captb = cap;
-	}
+	if ((err = kk_grow(&sn->t, &sn->captb, sn->nt, sizeof(*sn->t), 64,
+	    MAX_THREADS)) < 0)
+		return err;
 	sn->t[sn->nt].tid = tid;
 	sn->t[sn->nt].state = T_NEW;
 	sn->t[sn->nt].sig = 0;

@@ -120,6 +120,15 @@ int kk_read_text(const char *path, size_t max, char **out, size_t *outlen);
 int kk_proc_start_time(pid_t pid, unsigned long long *out);
 
 /*
+ * Room for element n of a growing array: vp is the address of the array
+ * pointer, *cap its elements of size bytes.  When n == *cap it doubles
+ * (first: the first size); -E2BIG once *cap has reached max, -ENOMEM
+ * (the array is left as it was).
+ */
+int kk_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first,
+    size_t max);
+
+/*
  * A JSON string of n bytes; bytes that are not printable ASCII or valid
  * UTF-8 (file names and command lines need not be) are written as \xHH.
  */

@@ -322,22 +322,15 @@ selected(struct fzcall *c, const struct pstat *ps, char *exe, size_t exelen)
 static bool
 zombie_new(struct fzcall *c, const struct pstat *ps)
 {
-	struct pidkey *nv;
-	size_t i, ncap;
+	size_t i;
 
 	for (i = 0; i < c->nzombies; i++)
 		if (c->zombies[i].pid == ps->pid &&
 		    c->zombies[i].start == ps->start)
 			return false;
-	if (c->nzombies == c->capzombies) {
-		if (c->capzombies >= FZ_ZOMBIES_MAX)
-			return false;
-		ncap = c->capzombies == 0 ? 16 : c->capzombies * 2;
-		if ((nv = realloc(c->zombies, ncap * sizeof(*nv))) == NULL)
-			return false;
-		c->zombies = nv;
-		c->capzombies = ncap;
-	}
+	if (kk_grow(&c->zombies, &c->capzombies, c->nzombies,
+	    sizeof(*c->zombies), 16, FZ_ZOMBIES_MAX) < 0)
+		return false;
 	c->zombies[c->nzombies].pid = ps->pid;
 	c->zombies[c->nzombies].start = ps->start;
 	c->nzombies++;

@@ -18,18 +18,11 @@
 int
 fz_set_push(struct kk_frozen_set *s, const struct kk_frozen *f)
 {
-	struct kk_frozen *nv;
-	size_t ncap;
+	int r;
 
-	if (s->n == s->cap) {
-		if (s->cap >= FZ_SET_MAX)
-			return -E2BIG;
-		ncap = s->cap == 0 ? 16 : s->cap * 2;
-		if ((nv = realloc(s->v, ncap * sizeof(*nv))) == NULL)
-			return -ENOMEM;
-		s->v = nv;
-		s->cap = ncap;
-	}
+	if ((r = kk_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 16,
+	    FZ_SET_MAX)) < 0)
+		return r;
 	s->v[s->n++] = *f;
 	return 0;
 }

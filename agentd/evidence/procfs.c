@@ -155,25 +155,6 @@ fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len)
 	return fz_read_cgroup_opt(pid, v2 ? NULL : "freezer", out, len);
 }
 
-static int
-ptab_push(struct ptab *t, const struct pstat *ps)
-{
-	struct pstat *nv;
-	size_t ncap;
-
-	if (t->n == t->cap) {
-		if (t->cap >= FZ_SCAN_MAX)
-			return -E2BIG;
-		ncap = t->cap == 0 ? 1024 : t->cap * 2;
-		if ((nv = realloc(t->v, ncap * sizeof(*nv))) == NULL)
-			return -ENOMEM;
-		t->v = nv;
-		t->cap = ncap;
-	}
-	t->v[t->n++] = *ps;
-	return 0;
-}
-
 /* Every process in /proc (thread group leaders), as one table. */
 int
 fz_scan_proc(struct ptab *t)
@@ -198,8 +179,10 @@ fz_scan_proc(struct ptab *t)
 			continue;
 		if (fz_read_pstat((pid_t)v, &ps) < 0)
 			continue;	/* exited meanwhile */
-		if ((r = ptab_push(t, &ps)) < 0)
+		if ((r = kk_grow(&t->v, &t->cap, t->n, sizeof(*t->v), 1024,
+		    FZ_SCAN_MAX)) < 0)
 			break;
+		t->v[t->n++] = ps;
 	}
 	closedir(d);
 	return r;

@@ -161,22 +161,18 @@ static struct tgroup *
 tgroup_get(struct tgroups *gs, const struct kk_freezer *fz,
     const struct kk_frozen *e)
 {
-	struct tgroup *g, *nv;
+	struct tgroup *g;
 	char base[PATH_MAX];
-	size_t i, ncap;
+	size_t i;
 	int r;
 
 	for (i = 0; i < gs->n; i++)
 		if (strcmp(gs->v[i].group, e->group) == 0 &&
 		    strcmp(gs->v[i].method, e->method) == 0)
 			return &gs->v[i];
-	if (gs->n == gs->cap) {
-		ncap = gs->cap == 0 ? 4 : gs->cap * 2;
-		if ((nv = realloc(gs->v, ncap * sizeof(*nv))) == NULL)
-			return NULL;
-		gs->v = nv;
-		gs->cap = ncap;
-	}
+	if (kk_grow(&gs->v, &gs->cap, gs->n, sizeof(*gs->v), 4,
+	    FZ_SET_MAX) < 0)
+		return NULL;
 	g = &gs->v[gs->n++];
 	memset(g, 0, sizeof(*g));
 	snprintf(g->group, sizeof(g->group), "%s", e->group);

@@ -302,7 +302,7 @@ hash_exes(struct collector *c, struct art *b, struct exe_ref *v, size_t n)
 void
 collect_processes(struct collector *c, struct art *b)
 {
-	struct exe_ref *refs = NULL, *nr, ref;
+	struct exe_ref *refs = NULL, ref;
 	size_t nref = 0, capref = 0, nseen = 0;
 	struct dirent *de;
 	json_t *item;
@@ -328,14 +328,10 @@ collect_processes(struct collector *c, struct art *b)
 			break;
 		if (!hash)
 			continue;
-		if (nref == capref) {
-			capref = capref ? capref * 2 : 256;
-			nr = realloc(refs, capref * sizeof(*refs));
-			if (nr == NULL) {
-				col_art_error(b, "out of memory");
-				break;
-			}
-			refs = nr;
+		if (kk_grow(&refs, &capref, nref, sizeof(*refs), 256,
+		    MAX_PROCS) < 0) {
+			col_art_error(b, "out of memory");
+			break;
 		}
 		ref.item = b->n - 1;
 		refs[nref++] = ref;

@@ -173,7 +173,7 @@ static int
 scan_owners(struct collector *c, struct owner **out, size_t *nout,
     size_t *denied, char *why, size_t whylen)
 {
-	struct owner *v = NULL, *nv;
+	struct owner *v = NULL;
 	size_t n = 0, cap = 0, nfds = 0, nprocs = 0;
 	struct dirent *de, *fe;
 	DIR *proc, *fdd;
@@ -231,15 +231,10 @@ scan_owners(struct collector *c, struct owner **out, size_t *nout,
 				    MAX_OWNERS);
 				break;
 			}
-			if (n == cap) {
-				cap = cap ? cap * 2 : 1024;
-				nv = realloc(v, cap * sizeof(*v));
-				if (nv == NULL) {
-					err = -ENOMEM;
-					closedir(fdd);
-					goto out;
-				}
-				v = nv;
+			if ((err = kk_grow(&v, &cap, n, sizeof(*v), 1024,
+			    MAX_OWNERS)) < 0) {
+				closedir(fdd);
+				goto out;
 			}
 			v[n].ino = strtoull(target + 8, NULL, 10);
 			v[n].pid = pid;

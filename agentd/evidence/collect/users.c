@@ -85,13 +85,20 @@ collect_utmp(struct art *b)
 }
 
 /* one sd_session_get_* string: set if there, freed either way */
-static void
-set_sd(json_t *o, const char *key, int r, char *s)
-{
-	if (r >= 0 && s != NULL && s[0] != '\0')
-		col_set_str(o, key, s);
-	free(s);
-}
+/* What sd-login says about a session, member by member. */
+static const struct {
+	const char *key;
+	int (*get)(const char *session, char **out);
+} session_fields[] = {
+	{ "state", sd_session_get_state },
+	{ "type", sd_session_get_type },
+	{ "class", sd_session_get_class },
+	{ "tty", sd_session_get_tty },
+	{ "seat", sd_session_get_seat },
+	{ "service", sd_session_get_service },
+	{ "remote_host", sd_session_get_remote_host },
+	{ "remote_user", sd_session_get_remote_user },
+};
 
 static void
 collect_logind(struct art *b)
@@ -99,6 +106,7 @@ collect_logind(struct art *b)
 	char **ids = NULL, *s;
 	json_t *o;
 	uid_t uid;
+	size_t k;
 	int r, i;
 
 	r = sd_get_sessions(&ids);
@@ -121,30 +129,14 @@ collect_logind(struct art *b)
 		col_set_str(o, "session", ids[i]);
 		if (sd_session_get_uid(ids[i], &uid) >= 0)
 			col_set_int(o, "uid", uid);
-		s = NULL;
-		r = sd_session_get_state(ids[i], &s);
-		set_sd(o, "state", r, s);
-		s = NULL;
-		r = sd_session_get_type(ids[i], &s);
-		set_sd(o, "type", r, s);
-		s = NULL;
-		r = sd_session_get_class(ids[i], &s);
-		set_sd(o, "class", r, s);
-		s = NULL;
-		r = sd_session_get_tty(ids[i], &s);
-		set_sd(o, "tty", r, s);
-		s = NULL;
-		r = sd_session_get_seat(ids[i], &s);
-		set_sd(o, "seat", r, s);
-		s = NULL;
-		r = sd_session_get_service(ids[i], &s);
-		set_sd(o, "service", r, s);
-		s = NULL;
-		r = sd_session_get_remote_host(ids[i], &s);
-		set_sd(o, "remote_host", r, s);
-		s = NULL;
-		r = sd_session_get_remote_user(ids[i], &s);
-		set_sd(o, "remote_user", r, s);
+		for (k = 0; k < sizeof(session_fields) /
+		    sizeof(session_fields[0]); k++) {
+			s = NULL;
+			r = session_fields[k].get(ids[i], &s);
+			if (r >= 0 && s != NULL && s[0] != '\0')
+				col_set_str(o, session_fields[k].key, s);
+			free(s);
+		}
 		col_set_bool(o, "remote", sd_session_is_remote(ids[i]) > 0);
 		col_art_push(b, o, 0);
 	}
