@@ -42,17 +42,18 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # agentd/ (and its subfolders) into kakurid, ctl/ into kakurictl.
 INCLUDES := -Icommon -Iagentd $(patsubst %/,-I%,$(wildcard agentd/*/))
 COMMON_SRC := $(wildcard common/*.c)
-# evidence preservation: freeze, snapshot, collect, manifest
-EVIDENCE_SRC := agentd/artifact.c agentd/freeze.c agentd/core.c \
-	agentd/lime.c agentd/collect.c agentd/evidence.c agentd/exefile.c \
-	agentd/exehash.c agentd/sandbox.c
+# evidence preservation: freeze, snapshot, collect, manifest (the
+# evidence actions of the daemon, which need it running, are in DAEMON_SRC)
+EVIDENCE_SRC := $(wildcard agentd/evidence/*.c agentd/evidence/*/*.c)
 AGENTD_SRC := $(wildcard agentd/*.c agentd/*/*.c agentd/*/*/*.c) $(COMMON_SRC)
 CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # kakurid's wiring and transports need the running daemon; everything else
 # goes into the unit test binary
 DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
-	agentd/netchild.c agentd/channel.c agentd/preserve.c
+	agentd/netchild.c agentd/channel.c agentd/preserve.c \
+	agentd/preserve_jobs.c agentd/preserve_worker.c agentd/act_evidence.c \
+	agentd/act_freeze.c agentd/act_fetch.c
 # kakurictl's parts that need no agent: the command table, the target
 # stream, the worker pool
 CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c
@@ -186,7 +187,7 @@ $(OBJDIR)/fuzz-%: $(wildcard tests/fuzz/*.c common/*.[ch] agentd/*.c agentd/*.h)
 		$(FUZZ_$*_SRC) $(PKG_LIBS)
 
 # The unit tests again, under AddressSanitizer and UBSan (clang).
-$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/unit/*.h common/*.h agentd/*.h agentd/*/*.h)
+$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/unit/*.h common/*.h agentd/*.h agentd/*/*.h agentd/*/*/*.h)
 	@mkdir -p $(dir $@)
 	$(call quiet,ASAN,$@)
 	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) -Itests/unit \

@@ -64,7 +64,7 @@ struct kd {
 	unsigned child_restarts;
 	uint32_t child_gen;		/* bumped per child: stale replies go nowhere */
 
-	/* evidence (preserve.c) and commands still running (remote.c) */
+	/* evidence (act_evidence.c) and commands still running (remote.c) */
 	struct kd_preserve *pv;
 	struct run *runs;
 
@@ -142,7 +142,7 @@ char *kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len,
     const char *via, kd_reply_fn later, uint64_t token, bool *pending);
 void kd_remote_abort_runs(struct kd *d);
 
-/* preserve.c */
+/* act_evidence.c */
 int kd_preserve_init(struct kd *d);
 void kd_preserve_free(struct kd *d);
 struct json_t *kd_preserve_status(struct kd *d);

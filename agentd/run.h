@@ -1,6 +1,6 @@
 /*
  * One signed command on its way through kakurid (remote.c), shared with
- * the action modules (preserve.c).  A long action (snapshot, collect)
+ * the action modules (act_*.c).  A long action (snapshot, collect)
  * defers: it returns KD_RUN_PENDING, keeps the run, and calls
  * kd_run_finish() when its worker is done; the receipt goes out then.
  */
@@ -44,7 +44,7 @@ void kd_run_applied(struct run *r);
 /* completes a deferred run: audit, receipt, reply, free */
 void kd_run_finish(struct run *r);
 
-/* preserve.c: the evidence actions (DESIGN 4 args) */
+/* the evidence actions (DESIGN 4 args): act_*.c */
 int kd_act_freeze(struct run *r);
 int kd_act_thaw(struct run *r);
 int kd_act_snapshot(struct run *r);

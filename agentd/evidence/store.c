@@ -10,12 +10,15 @@
  * artifacts an incident collects.  It is re-signed after every append and
  * replaced atomically: a reader sees the old or the new one, never half.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -254,4 +257,70 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
 	}
 	close(fd);
 	return sign_manifest(dirfd, ctx, key, keyid, err, errlen);
+}
+
+/* ---- reading the store ---- */
+
+int
+kk_evidence_open(int dfd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		    RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+
+	return (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+}
+
+static int
+list_dir(int dfd, const char *rel, int depth, size_t max, json_t *out)
+{
+	struct dirent *de;
+	struct stat st;
+	char path[KK_ART_PATH_MAX];
+	DIR *dir;
+	int fd, e = 0;
+
+	if (depth > 6)
+		return 0;
+	fd = rel[0] ? kk_evidence_open(dfd, rel, O_RDONLY | O_DIRECTORY) :
+	    dup(dfd);
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (strstr(de->d_name, ".tmp") != NULL)
+			continue;
+		if (snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "",
+		    de->d_name) >= (int)sizeof(path))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if ((e = list_dir(dfd, path, depth + 1, max, out)) < 0)
+				break;
+		} else if (S_ISREG(st.st_mode)) {
+			if (json_array_size(out) >= max) {
+				e = -E2BIG;
+				break;
+			}
+			json_array_append_new(out, json_pack("{s:s, s:I}", "path",
+			    path, "size", (json_int_t)st.st_size));
+		}
+	}
+	closedir(dir);
+	return e;
+}
+
+int
+kk_evidence_list(int dfd, const char *rel, size_t max, json_t *out)
+{
+	return list_dir(dfd, rel, 0, max, out);
 }

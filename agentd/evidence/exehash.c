@@ -120,19 +120,13 @@ static int
 add_proc(struct proc_ent **v, size_t *n, size_t *cap, pid_t pid)
 {
 	struct kk_exe_info info;
-	struct proc_ent *nv;
+	int err;
 
 	/* kernel threads and processes gone meanwhile have no executable */
 	if (kk_exe_stat(pid, &info) < 0)
 		return 0;
-	if (*n == *cap) {
-		if (*cap >= SCAN_MAX)
-			return -E2BIG;
-		*cap = *cap == 0 ? 1024 : *cap * 2;
-		if ((nv = realloc(*v, *cap * sizeof(*nv))) == NULL)
-			return -ENOMEM;
-		*v = nv;
-	}
+	if ((err = kk_grow(v, cap, *n, sizeof(**v), 1024, SCAN_MAX)) < 0)
+		return err;
 	(*v)[*n].id = info.id;
 	(*v)[*n].size = info.size;
 	(*v)[*n].pid = pid;
@@ -336,14 +330,13 @@ get_idx(json_t *o, const char *key, const struct kk_hash_result *res,
 static int
 plan_line(struct kk_hash_result *res, json_t *o)
 {
-	struct kk_hash_file *f, *nv;
+	struct kk_hash_file *f;
 	json_t *dev = json_object_get(o, "dev");
 	json_t *ino = json_object_get(o, "ino");
 	json_t *size = json_object_get(o, "size");
 	json_t *pids = json_object_get(o, "pids");
 	json_t *npids = json_object_get(o, "npids");
 	const char *exe = json_string_value(json_object_get(o, "exe"));
-	size_t ncap;
 
 	/* numbered in order, each once */
 	if (json_integer_value(json_object_get(o, "file")) !=
@@ -352,13 +345,9 @@ plan_line(struct kk_hash_result *res, json_t *o)
 	    !json_is_integer(size) || !json_is_array(pids) ||
 	    !json_is_integer(npids) || exe == NULL || res->n >= FILES_MAX)
 		return -EBADMSG;
-	if (res->n == res->cap) {
-		ncap = res->cap == 0 ? 64 : res->cap * 2;
-		if ((nv = realloc(res->v, ncap * sizeof(*nv))) == NULL)
-			return -ENOMEM;
-		res->v = nv;
-		res->cap = ncap;
-	}
+	if (kk_grow(&res->v, &res->cap, res->n, sizeof(*res->v), 64,
+	    FILES_MAX) < 0)
+		return -ENOMEM;
 	f = &res->v[res->n];
 	memset(f, 0, sizeof(*f));
 	f->id.dev = (uint64_t)json_integer_value(dev);

@@ -503,21 +503,36 @@ kk_artifacts_begin(struct kk_artifacts *l, const char *rel)
 }
 
 int
+kk_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first,
+    size_t max)
+{
+	void *v, *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	if (*cap >= max)
+		return -E2BIG;
+	ncap = *cap == 0 ? first : *cap * 2;
+	/* the pointer is copied, not cast: vp points at a typed pointer */
+	memcpy(&v, vp, sizeof(v));
+	if ((nv = realloc(v, ncap * size)) == NULL)
+		return -ENOMEM;
+	memcpy(vp, &nv, sizeof(nv));
+	*cap = ncap;
+	return 0;
+}
+
+int
 kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
 {
-	struct kk_artifact *v;
-	size_t cap;
+	int err;
 
 	if (l->n >= KK_ART_MAX)
 		return -E2BIG;
-	if (l->n == l->cap) {
-		cap = l->cap ? l->cap * 2 : 16;
-		v = realloc(l->v, cap * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if ((err = kk_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 16,
+	    KK_ART_MAX)) < 0)
+		return err;
 	l->v[l->n++] = *a;
 	a->gaps = NULL;
 	if (l->on_add != NULL)

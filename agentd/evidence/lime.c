@@ -120,7 +120,7 @@ range_cmp(const void *a, const void *b)
 int
 kk_iomem_ram(const char *iomem, struct kk_range **out, size_t *n)
 {
-	struct kk_range *v = NULL, *nv;
+	struct kk_range *v = NULL;
 	size_t nr = 0, cap = 0, len = 0, i, k, parsed = 0;
 	char *text = NULL;
 	const char *p, *end, *eol;
@@ -160,18 +160,9 @@ kk_iomem_ram(const char *iomem, struct kk_range **out, size_t *n)
 		/* without CAP_SYS_ADMIN every address reads as zero */
 		if (s == 0 && e == 0)
 			continue;
-		if (nr == cap) {
-			if (cap >= RANGES_MAX) {
-				err = -E2BIG;
-				goto out;
-			}
-			cap = cap ? cap * 2 : 64;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				err = -ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
+		if ((err = kk_grow(&v, &cap, nr, sizeof(*v), 64,
+		    RANGES_MAX)) < 0)
+			goto out;
 		v[nr].start = s;
 		v[nr].end = e;
 		nr++;

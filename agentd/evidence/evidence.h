@@ -120,6 +120,15 @@ int kk_read_text(const char *path, size_t max, char **out, size_t *outlen);
 int kk_proc_start_time(pid_t pid, unsigned long long *out);
 
 /*
+ * Room for element n of a growing array: vp is the address of the array
+ * pointer, *cap its elements of size bytes.  When n == *cap it doubles
+ * (first: the first size); -E2BIG once *cap has reached max, -ENOMEM
+ * (the array is left as it was).
+ */
+int kk_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first,
+    size_t max);
+
+/*
  * A JSON string of n bytes; bytes that are not printable ASCII or valid
  * UTF-8 (file names and command lines need not be) are written as \xHH.
  */
@@ -458,5 +467,17 @@ int kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
     const char *keyid, char *err, size_t errlen);
 /* Evidence ids: incident or command id, [A-Za-z0-9._-], 1..64, not "." / ".." */
 bool kk_evidence_id_ok(const char *id);
+/*
+ * openat2 of path below dfd: no "..", no symbolic or magic links, no
+ * other mount (RESOLVE_BENEATH and friends); flags | O_NOFOLLOW.
+ */
+int kk_evidence_open(int dfd, const char *path, int flags);
+/*
+ * The regular files below dfd/rel ("" for dfd itself) as {path, size},
+ * paths relative to dfd, at most 6 directories deep; -E2BIG once out
+ * holds max of them.  Names with ".tmp" (files being written) are left
+ * out.
+ */
+int kk_evidence_list(int dfd, const char *rel, size_t max, json_t *out);
 
 #endif

@@ -1,0 +1,367 @@
+/*
+ * Evidence actions in the root parent (DESIGN 4 and 7): freeze, thaw,
+ * snapshot, collect and fetch.
+ *
+ * Nothing an attacker controls is read in the event loop.  freeze and
+ * thaw by pid, uid or path are quick and bounded (/proc, cgroupfs and the
+ * freezer's timeout): they run in the loop.  Everything that reads files
+ * or memory of other processes runs in a forked worker: snapshot and
+ * collect, and the hashing behind a sha256 selector of freeze or thaw
+ * (a FUSE or network file can block a read for ever, a huge sparse one
+ * for seconds).  Then the daemon keeps serving (status, disconnect,
+ * isolation, other commands), and a worker that crashes or hangs on a
+ * hostile target takes nothing else down.
+ *
+ * Every worker:
+ *  - has a deadline kept by the parent: a timer SIGKILLs it, and the
+ *    receipt says what was done and what was not.  A worker the kernel
+ *    holds in an uninterruptible wait (a FUSE request its server read
+ *    and never answers cannot even be killed) is not waited for: the job
+ *    ends half a second after the kill, and the process is reaped
+ *    whenever it goes;
+ *  - tells what it did as it goes, one JSON line per artifact (or per
+ *    hashed file), so that what was finished before a kill still counts;
+ *    files it was writing when killed are cut to nothing and listed as
+ *    incomplete;
+ *  - is confined (sandbox.c): only its pipe and its output directory
+ *    open, kakurid's unprivileged user where there is one, only the
+ *    capabilities its job needs, no_new_privs, a seccomp allow-list and
+ *    a lower priority than the loop.
+ * The parent alone appends to the manifest and signs it, so two workers
+ * never race on it.
+ *
+ * This file: snapshot and collect, and the evidence state of the parent
+ * (its start, status and end).  preserve.h lists the others.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "preserve.h"
+
+static void
+read_boot_id(char *out, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	snprintf(out, len, "unknown");
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, out, len - 1);
+	close(fd);
+	if (n <= 0) {
+		snprintf(out, len, "unknown");
+		return;
+	}
+	out[n] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
+int
+kd_preserve_init(struct kd *d)
+{
+	struct kd_preserve *pv;
+	int err;
+
+	pv = calloc(1, sizeof(*pv));
+	if (pv == NULL)
+		return -ENOMEM;
+	pv->d = d;
+	d->pv = pv;
+	read_boot_id(pv->boot_id, sizeof(pv->boot_id));
+	if (snprintf(pv->evidence_dir, sizeof(pv->evidence_dir), "%s/evidence",
+	    d->policy->state_dir) >= (int)sizeof(pv->evidence_dir) ||
+	    snprintf(pv->frozen_path, sizeof(pv->frozen_path), "%s/frozen.json",
+	    d->policy->state_dir) >= (int)sizeof(pv->frozen_path))
+		return -ENAMETOOLONG;
+	if (mkdir(pv->evidence_dir, 0700) < 0 && errno != EEXIST)
+		kk_log(LOG_ERR, KK_MID_ERROR, "evidence store %s: %s",
+		    pv->evidence_dir, strerror(errno));
+	pv->fz.timeout_ms = (unsigned)d->policy->freeze_timeout * 1000;
+	if (kk_freezer_probe(&pv->fz, pv->fz_err, sizeof(pv->fz_err)) == 0)
+		pv->fz_ok = true;
+	else
+		kk_log(LOG_WARNING, KK_MID_ERROR, "freeze unavailable: %s",
+		    pv->fz_err);
+	pv->fz.timeout_ms = (unsigned)d->policy->freeze_timeout * 1000;
+	/* what an earlier kakurid froze stays frozen and thawable */
+	err = kk_frozen_load(pv->frozen_path, &pv->frozen);
+	if (err < 0 && err != -ENOENT)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s: %s: frozen processes from "
+		    "before the restart are not known", pv->frozen_path,
+		    strerror(-err));
+	else if (pv->frozen.n > 0)
+		kk_log(LOG_NOTICE, KK_MID_START,
+		    "%zu process(es) frozen by kakuri (freeze episode %s)",
+		    pv->frozen.n, pv->frozen.v[0].group);
+	return 0;
+}
+
+void
+kd_preserve_free(struct kd *d)
+{
+	struct kd_preserve *pv = d->pv;
+
+	if (pv == NULL)
+		return;
+	pv_jobs_free(pv);
+	/* its run is answered by kd_remote_abort_runs */
+	if (pv->pending != NULL)
+		pv_pending_free(pv->pending);
+	kk_frozen_set_free(&pv->frozen);
+	free(pv);
+	d->pv = NULL;
+}
+
+json_t *
+kd_preserve_status(struct kd *d)
+{
+	struct kd_preserve *pv = d->pv;
+	unsigned i, n = 0;
+
+	if (pv == NULL)
+		return json_null();
+	for (i = 0; i < JOB_KINDS; i++)
+		n += pv->njobs[i];
+	return json_pack("{s:s, s:I, s:s?, s:I}",
+	    "freezer", pv->fz_ok ? pv->fz.method : "unavailable",
+	    "frozen", (json_int_t)pv->frozen.n,
+	    "freeze_episode", pv->frozen.n ? pv->frozen.v[0].group : NULL,
+	    "evidence_jobs", (json_int_t)n);
+}
+
+static json_t *
+receipt_artifacts(const struct kk_artifacts *arts, uint64_t *bytes)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	*bytes = 0;
+	for (i = 0; i < arts->n; i++) {
+		*bytes += arts->v[i].size;
+		if (i >= KD_RECEIPT_ARTIFACTS)
+			continue;
+		json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:b, s:o?}",
+		    "path", arts->v[i].path, "size",
+		    (json_int_t)arts->v[i].size, "sha256", arts->v[i].sha256,
+		    "incomplete", arts->v[i].incomplete, "error",
+		    arts->v[i].error[0] ? kk_json_str(arts->v[i].error) :
+		    NULL));
+	}
+	return a;
+}
+
+/* snapshot and collect: the manifest, the receipt. */
+static int
+evidence_done(struct job *j)
+{
+	struct kd_preserve *pv = j->pv;
+	struct kd *d = pv->d;
+	struct run *r = j->r;
+	struct kk_manifest_ctx mc;
+	char dir[PATH_MAX], err[300] = "", how[160];
+	uint64_t bytes = 0;
+	int dfd, e;
+
+	if (j->bad) {
+		pv_worker_end_words(j, how, sizeof(how));
+		kd_run_fail(r, "worker-failed", "the evidence worker %d sent "
+		    "something that is not its report (%s): nothing of it is "
+		    "recorded", (int)j->pid, how);
+		return 0;
+	}
+	if (j->errors == NULL)
+		j->errors = json_array();
+	if (!j->ended) {
+		pv_worker_end_words(j, how, sizeof(how));
+		json_array_append_new(j->errors, json_string(how));
+		j->code = j->killed ? -ETIMEDOUT : -EIO;
+		pv_cut_unreported(j, how);
+	}
+	if (j->code == -ENOSPC)
+		pv_release_space(j);
+	pv_strf(dir, sizeof(dir), "%s/%s", pv->evidence_dir, j->evid);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	memset(&mc, 0, sizeof(mc));
+	mc.command = r->cmd.id;
+	mc.boot_id = pv->boot_id;
+	mc.agent_version = KAKURI_VERSION;
+	mc.agent_id = d->agent_id;
+	e = dfd < 0 ? -errno : kk_manifest_append(dfd, &mc, &j->arts,
+	    d->agent_key, d->agent_id, err, sizeof(err));
+	if (dfd >= 0)
+		close(dfd);
+	r->output = json_pack("{s:s, s:s, s:o, s:I, s:I, s:O}",
+	    "evidence", j->evid, "dir", j->sub,
+	    "artifacts", receipt_artifacts(&j->arts, &bytes),
+	    "count", (json_int_t)j->arts.n, "bytes", (json_int_t)bytes,
+	    "errors", j->errors);
+	if (j->skipped != NULL)
+		json_object_set(r->output, "skipped", j->skipped);
+	if (e < 0) {
+		kd_run_fail(r, e == -ENOSPC ? "no-space" : "io",
+		    "manifest not written: %s", err[0] ? err : strerror(-e));
+		kk_log(LOG_ERR, KK_MID_ERROR, "evidence %s: %s", j->evid,
+		    r->detail);
+	} else if (j->code < 0) {
+		kd_run_fail(r, j->code == -ENOSPC ? "no-space" :
+		    j->code == -ESRCH ? "vanished" : j->code == -ETIMEDOUT ?
+		    "timeout" : "incomplete", "%s",
+		    json_string_value(json_array_get(j->errors, 0)) ?:
+		    strerror(-j->code));
+	} else {
+		kd_run_applied(r);
+		snprintf(r->detail, sizeof(r->detail), "%zu artifact(s), %llu "
+		    "bytes in evidence/%s/%s", j->arts.n,
+		    (unsigned long long)bytes, j->evid, j->sub);
+	}
+	return 0;
+}
+
+int
+kd_act_snapshot(struct run *r)
+{
+	struct kd_preserve *pv = r->d->pv;
+	struct kk_protected_exe prot[KK_MAX_PROTECT];
+	struct kk_freeze_guard g;
+	struct job_spec js;
+	struct job *j = NULL;
+	unsigned long long st;
+	const char *key;
+	json_t *v, *skipped = NULL;
+	char why[PATH_MAX + 64];
+	bool frozen = false, any = false;
+	size_t i;
+	int e;
+
+	memset(&js, 0, sizeof(js));
+	js.kind = JOB_SNAPSHOT;
+	js.pids = calloc(KD_SNAPSHOT_PIDS, sizeof(*js.pids));
+	js.starts = calloc(KD_SNAPSHOT_PIDS, sizeof(*js.starts));
+	skipped = json_array();
+	if (js.pids == NULL || js.starts == NULL || skipped == NULL) {
+		kd_run_fail(r, "io", "out of memory");
+		e = -ENOMEM;
+		goto out;
+	}
+	json_object_foreach(r->cmd.args, key, v) {
+		if (strcmp(key, "pid") == 0 && json_is_integer(v) &&
+		    json_integer_value(v) > 0 && json_integer_value(v) < (1 << 22)) {
+			js.pids[js.npids++] = (pid_t)json_integer_value(v);
+			any = true;
+		} else if (strcmp(key, "frozen") == 0 && json_is_boolean(v)) {
+			frozen = json_is_true(v);
+			any = any || frozen;
+		} else if (strcmp(key, "physical") == 0 && json_is_boolean(v)) {
+			js.physical = json_is_true(v);
+			any = any || js.physical;
+		} else {
+			kd_run_reject(r, "malformed", "snapshot takes pid or "
+			    "frozen: true, and physical: bool");
+			e = -EINVAL;
+			goto out;
+		}
+	}
+	if (!any || (frozen && js.npids > 0)) {
+		kd_run_reject(r, "malformed", "snapshot needs one of pid, "
+		    "frozen: true or physical: true");
+		e = -EINVAL;
+		goto out;
+	}
+	if (frozen) {
+		if (pv->frozen.n == 0) {
+			kd_run_reject(r, "not-frozen", "kakuri has frozen nothing");
+			e = -ENOENT;
+			goto out;
+		}
+		/*
+		 * Only the processes that were frozen: a pid whose start
+		 * time changed belongs to someone else now (the worker
+		 * checks again, against the same start time).
+		 */
+		for (i = 0; i < pv->frozen.n && js.npids < KD_SNAPSHOT_PIDS;
+		    i++) {
+			const struct kk_frozen *f = &pv->frozen.v[i];
+
+			if (kk_proc_start_time(f->pid, &st) < 0 ||
+			    st != f->start_time) {
+				json_array_append_new(skipped, json_pack(
+				    "{s:i, s:s}", "pid", (int)f->pid, "why",
+				    "gone, or its pid now belongs to another "
+				    "process (start time changed)"));
+				continue;
+			}
+			js.starts[js.npids] = f->start_time;
+			js.pids[js.npids++] = f->pid;
+		}
+		if (js.npids == 0 && !js.physical) {
+			r->output = json_pack("{s:O}", "skipped", skipped);
+			kd_run_reject(r, "vanished", "none of the frozen "
+			    "processes is there any more");
+			e = -ESRCH;
+			goto out;
+		}
+	}
+	pv_make_guard(r->d, &g, prot);
+	for (i = 0; i < js.npids; i++) {
+		if (kk_protected(&g, js.pids[i], why, sizeof(why)) != NULL) {
+			char t[PATH_MAX + 100];
+
+			snprintf(t, sizeof(t), "pid %d is %s", (int)js.pids[i],
+			    why);
+			kd_run_reject(r, "protected", t);
+			e = -EPERM;
+			goto out;
+		}
+	}
+	e = pv_start_job(r, &js, "snapshot", evidence_done, &j);
+	if (e == KD_RUN_PENDING) {
+		j->deadline_ms = (unsigned)(r->d->policy->snapshot_timeout >
+		    0 ? r->d->policy->snapshot_timeout : KD_SNAPSHOT_TIMEOUT) *
+		    1000;
+		if (json_array_size(skipped) > 0)
+			j->skipped = json_incref(skipped);
+		pv_arm_deadline(j);
+	}
+out:
+	json_decref(skipped);
+	free(js.pids);
+	free(js.starts);
+	return e;
+}
+
+int
+kd_act_collect(struct run *r)
+{
+	struct job_spec js;
+	struct job *j = NULL;
+	int e;
+
+	if (json_object_size(r->cmd.args) != 0) {
+		kd_run_reject(r, "malformed", "collect takes no args");
+		return -EINVAL;
+	}
+	memset(&js, 0, sizeof(js));
+	js.kind = JOB_COLLECT;
+	js.lim.timeout_ms = (unsigned)r->d->policy->collect_timeout * 1000;
+	js.lim.max_bytes = (uint64_t)r->d->policy->collect_max_mb << 20;
+	js.lim.journal_entries = 1000;
+	e = pv_start_job(r, &js, "collect", evidence_done, &j);
+	if (e == KD_RUN_PENDING) {
+		/* collect stops itself at its timeout; this is the backstop */
+		j->deadline_ms = js.lim.timeout_ms + KD_COLLECT_GRACE_MS +
+		    js.lim.timeout_ms / 10;
+		pv_arm_deadline(j);
+	}
+	return e;
+}

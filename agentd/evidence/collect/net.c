@@ -1,0 +1,455 @@
+/*
+ * 01-routes.json: the routing table and the neighbour (ARP/NDP) cache,
+ * with the links and addresses the routes refer to (rtnetlink).
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include "collect.h"
+
+/* ---- 01 routes: rtnetlink ------------------------------------------- */
+
+struct links {
+	size_t n;
+	int index[LINK_MAP_MAX];
+	char name[LINK_MAP_MAX][IFNAMSIZ];
+};
+
+struct rt_ctx {
+	struct art *b;
+	struct links *links;
+};
+
+static const char *
+link_name(const struct links *l, int index)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->index[i] == index)
+			return l->name[i];
+	return NULL;
+}
+
+static void
+set_dev(json_t *o, const struct links *l, int index)
+{
+	const char *name = link_name(l, index);
+
+	col_set_int(o, "index", index);
+	if (name != NULL)
+		col_set_str(o, "dev", name);
+}
+
+/* from linux/if.h, which clashes with net/if.h */
+#define KK_IFF_LOWER_UP	0x10000
+
+static json_t *
+link_flags(unsigned flags)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ IFF_UP, "up" }, { IFF_BROADCAST, "broadcast" },
+		{ IFF_LOOPBACK, "loopback" },
+		{ IFF_POINTOPOINT, "pointopoint" },
+		{ IFF_RUNNING, "running" }, { IFF_NOARP, "noarp" },
+		{ IFF_PROMISC, "promisc" }, { IFF_ALLMULTI, "allmulti" },
+		{ IFF_MULTICAST, "multicast" }, { KK_IFF_LOWER_UP, "lower_up" },
+	};
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; a != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+		if (flags & names[i].bit)
+			json_array_append_new(a, json_string(names[i].name));
+	return a;
+}
+
+static int
+link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	static const char *const oper[] = { "unknown", "notpresent", "down",
+	    "lowerlayerdown", "testing", "dormant", "up" };
+	struct rt_ctx *x = data;
+	const struct ifinfomsg *ifi;
+	struct attrs t;
+	json_t *o;
+	uint32_t v;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	memset(&t, 0, sizeof(t));
+	if (mnl_attr_parse(nlh, sizeof(*ifi), col_attr_cb, &t) < 0)
+		return MNL_CB_OK;
+	if (t.tb[IFLA_IFNAME] != NULL && x->links->n < LINK_MAP_MAX) {
+		struct links *l = x->links;
+		const char *p = mnl_attr_get_payload(t.tb[IFLA_IFNAME]);
+		size_t n = strnlen(p,
+		    mnl_attr_get_payload_len(t.tb[IFLA_IFNAME]));
+
+		if (n >= IFNAMSIZ)
+			n = IFNAMSIZ - 1;
+		l->index[l->n] = ifi->ifi_index;
+		memcpy(l->name[l->n], p, n);
+		l->name[l->n][n] = '\0';
+		l->n++;
+	}
+	if ((o = json_object()) == NULL)
+		return MNL_CB_STOP;
+	col_set_str(o, "kind", "link");
+	col_set_int(o, "index", ifi->ifi_index);
+	if (t.tb[IFLA_IFNAME] != NULL)
+		json_object_set_new(o, "name", col_attr_str(t.tb[IFLA_IFNAME]));
+	col_set_int(o, "type", ifi->ifi_type);
+	json_object_set_new(o, "flags", link_flags(ifi->ifi_flags));
+	if (col_attr_u32(t.tb[IFLA_MTU], &v))
+		col_set_int(o, "mtu", v);
+	col_set_lladdr(o, "mac", t.tb[IFLA_ADDRESS]);
+	if (t.tb[IFLA_OPERSTATE] != NULL &&
+	    mnl_attr_get_payload_len(t.tb[IFLA_OPERSTATE]) >= 1) {
+		uint8_t s = mnl_attr_get_u8(t.tb[IFLA_OPERSTATE]);
+
+		if (s < sizeof(oper) / sizeof(oper[0]))
+			col_set_str(o, "operstate", oper[s]);
+	}
+	if (col_attr_u32(t.tb[IFLA_MASTER], &v))
+		col_set_int(o, "master", v);
+	if (t.tb[IFLA_LINKINFO] != NULL) {
+		struct attrs li;
+
+		memset(&li, 0, sizeof(li));
+		if (mnl_attr_parse_nested(t.tb[IFLA_LINKINFO], col_attr_cb,
+		    &li) >= 0 && li.tb[IFLA_INFO_KIND] != NULL)
+			json_object_set_new(o, "link_kind",
+			    col_attr_str(li.tb[IFLA_INFO_KIND]));
+	}
+	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+static int
+neigh_cb(const struct nlmsghdr *nlh, void *data)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} states[] = {
+		{ NUD_INCOMPLETE, "incomplete" },
+		{ NUD_REACHABLE, "reachable" },
+		{ NUD_STALE, "stale" }, { NUD_DELAY, "delay" },
+		{ NUD_PROBE, "probe" }, { NUD_FAILED, "failed" },
+		{ NUD_NOARP, "noarp" }, { NUD_PERMANENT, "permanent" },
+	};
+	struct rt_ctx *x = data;
+	const struct ndmsg *nd;
+	struct attrs t;
+	char fam[16], st[128];
+	json_t *o;
+	size_t i;
+
+	if (nlh->nlmsg_type != RTM_NEWNEIGH ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*nd))
+		return MNL_CB_OK;
+	nd = mnl_nlmsg_get_payload(nlh);
+	memset(&t, 0, sizeof(t));
+	if (mnl_attr_parse(nlh, sizeof(*nd), col_attr_cb, &t) < 0)
+		return MNL_CB_OK;
+	if ((o = json_object()) == NULL)
+		return MNL_CB_STOP;
+	col_set_str(o, "kind", "neighbour");
+	col_set_str(o, "family", col_family_name(nd->ndm_family, fam,
+	    sizeof(fam)));
+	set_dev(o, x->links, nd->ndm_ifindex);
+	col_set_addr(o, "address", nd->ndm_family, t.tb[NDA_DST]);
+	col_set_lladdr(o, "lladdr", t.tb[NDA_LLADDR]);
+	st[0] = '\0';
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		if (nd->ndm_state & states[i].bit) {
+			if (st[0] != '\0')
+				strcat(st, "|");
+			strcat(st, states[i].name);
+		}
+	}
+	col_set_str(o, "state", st[0] ? st : "none");
+	if (nd->ndm_flags & NTF_ROUTER)
+		col_set_bool(o, "router", true);
+	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+static void
+set_table(json_t *o, uint32_t table)
+{
+	char buf[16];
+
+	switch (table) {
+	case RT_TABLE_MAIN:
+		col_set_str(o, "table", "main");
+		break;
+	case RT_TABLE_LOCAL:
+		col_set_str(o, "table", "local");
+		break;
+	case RT_TABLE_DEFAULT:
+		col_set_str(o, "table", "default");
+		break;
+	default:
+		snprintf(buf, sizeof(buf), "%u", table);
+		col_set_str(o, "table", buf);
+		break;
+	}
+}
+
+static const char *
+rt_type_name(unsigned type)
+{
+	static const char *const names[] = {
+		"unspec", "unicast", "local", "broadcast", "anycast",
+		"multicast", "blackhole", "unreachable", "prohibit", "throw",
+		"nat", "xresolve",
+	};
+
+	return type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
+}
+
+static const char *
+rt_scope_name(unsigned scope)
+{
+	switch (scope) {
+	case RT_SCOPE_UNIVERSE:
+		return "global";
+	case RT_SCOPE_SITE:
+		return "site";
+	case RT_SCOPE_LINK:
+		return "link";
+	case RT_SCOPE_HOST:
+		return "host";
+	case RT_SCOPE_NOWHERE:
+		return "nowhere";
+	default:
+		return NULL;
+	}
+}
+
+static const char *
+rt_proto_name(unsigned proto)
+{
+	switch (proto) {
+	case RTPROT_UNSPEC:
+		return "unspec";
+	case RTPROT_REDIRECT:
+		return "redirect";
+	case RTPROT_KERNEL:
+		return "kernel";
+	case RTPROT_BOOT:
+		return "boot";
+	case RTPROT_STATIC:
+		return "static";
+	case RTPROT_RA:
+		return "ra";
+	case RTPROT_DHCP:
+		return "dhcp";
+	default:
+		return NULL;
+	}
+}
+
+/* an attribute's name, or its number where we have no name for it */
+static void
+set_name_or_num(json_t *o, const char *key, const char *name, unsigned v)
+{
+	if (name != NULL)
+		col_set_str(o, key, name);
+	else
+		col_set_int(o, key, v);
+}
+
+/* RTA_MULTIPATH: rtnexthop records, each followed by its own attributes */
+static json_t *
+nexthops(const struct nlattr *a, int family, const struct links *l)
+{
+	const struct rtnexthop *nh = mnl_attr_get_payload(a);
+	int len = (int)mnl_attr_get_payload_len(a);
+	json_t *arr = json_array();
+	char buf[INET6_ADDRSTRLEN];
+	unsigned i;
+
+	for (i = 0; arr != NULL && i < 256 && RTNH_OK(nh, len); i++) {
+		const struct rtattr *ra = RTNH_DATA(nh);
+		int alen = nh->rtnh_len - (int)RTNH_LENGTH(0);
+		json_t *o = json_object();
+
+		if (o == NULL)
+			break;
+		set_dev(o, l, nh->rtnh_ifindex);
+		col_set_int(o, "weight", nh->rtnh_hops + 1);
+		for (; RTA_OK(ra, alen); ra = RTA_NEXT(ra, alen))
+			if (ra->rta_type == RTA_GATEWAY && col_fmt_addr(family,
+			    RTA_DATA(ra), RTA_PAYLOAD(ra), buf, sizeof(buf)))
+				col_set_str(o, "gateway", buf);
+		json_array_append_new(arr, o);
+		len -= NLMSG_ALIGN(nh->rtnh_len);
+		nh = RTNH_NEXT(nh);
+	}
+	return arr;
+}
+
+static int
+route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rt_ctx *x = data;
+	const struct rtmsg *rt;
+	struct attrs t;
+	char fam[16];
+	json_t *o;
+	uint32_t v;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*rt))
+		return MNL_CB_OK;
+	rt = mnl_nlmsg_get_payload(nlh);
+	memset(&t, 0, sizeof(t));
+	if (mnl_attr_parse(nlh, sizeof(*rt), col_attr_cb, &t) < 0)
+		return MNL_CB_OK;
+	if ((o = json_object()) == NULL)
+		return MNL_CB_STOP;
+	col_set_str(o, "kind", "route");
+	col_set_str(o, "family", col_family_name(rt->rtm_family, fam,
+	    sizeof(fam)));
+	set_table(o, col_attr_u32(t.tb[RTA_TABLE], &v) ? v : rt->rtm_table);
+	set_name_or_num(o, "type", rt_type_name(rt->rtm_type), rt->rtm_type);
+	col_set_prefix(o, "dst", rt->rtm_family, t.tb[RTA_DST],
+	    rt->rtm_dst_len);
+	if (t.tb[RTA_SRC] != NULL)
+		col_set_prefix(o, "src", rt->rtm_family, t.tb[RTA_SRC],
+		    rt->rtm_src_len);
+	col_set_addr(o, "gateway", rt->rtm_family, t.tb[RTA_GATEWAY]);
+	if (col_attr_u32(t.tb[RTA_OIF], &v))
+		set_dev(o, x->links, (int)v);
+	col_set_addr(o, "prefsrc", rt->rtm_family, t.tb[RTA_PREFSRC]);
+	if (col_attr_u32(t.tb[RTA_PRIORITY], &v))
+		col_set_int(o, "metric", v);
+	set_name_or_num(o, "protocol", rt_proto_name(rt->rtm_protocol),
+	    rt->rtm_protocol);
+	set_name_or_num(o, "scope", rt_scope_name(rt->rtm_scope),
+	    rt->rtm_scope);
+	if (t.tb[RTA_MULTIPATH] != NULL)
+		json_object_set_new(o, "nexthops", nexthops(t.tb[RTA_MULTIPATH],
+		    rt->rtm_family, x->links));
+	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+static int
+addr_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct rt_ctx *x = data;
+	const struct ifaddrmsg *ifa;
+	const struct nlattr *local, *peer;
+	struct attrs t;
+	char fam[16];
+	json_t *o, *fl;
+	uint32_t flags;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR ||
+	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return MNL_CB_OK;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	memset(&t, 0, sizeof(t));
+	if (mnl_attr_parse(nlh, sizeof(*ifa), col_attr_cb, &t) < 0)
+		return MNL_CB_OK;
+	if ((o = json_object()) == NULL)
+		return MNL_CB_STOP;
+	/* on point-to-point links IFA_LOCAL is ours and IFA_ADDRESS the peer */
+	local = t.tb[IFA_LOCAL] ? t.tb[IFA_LOCAL] : t.tb[IFA_ADDRESS];
+	peer = t.tb[IFA_LOCAL] ? t.tb[IFA_ADDRESS] : NULL;
+	col_set_str(o, "kind", "address");
+	col_set_str(o, "family", col_family_name(ifa->ifa_family, fam,
+	    sizeof(fam)));
+	set_dev(o, x->links, (int)ifa->ifa_index);
+	if (local != NULL)
+		col_set_prefix(o, "address", ifa->ifa_family, local,
+		    ifa->ifa_prefixlen);
+	if (peer != NULL && local != NULL &&
+	    (mnl_attr_get_payload_len(peer) !=
+	    mnl_attr_get_payload_len(local) ||
+	    memcmp(mnl_attr_get_payload(peer), mnl_attr_get_payload(local),
+	    mnl_attr_get_payload_len(peer)) != 0))
+		col_set_addr(o, "peer", ifa->ifa_family, peer);
+	set_name_or_num(o, "scope", rt_scope_name(ifa->ifa_scope),
+	    ifa->ifa_scope);
+	if (t.tb[IFA_LABEL] != NULL)
+		json_object_set_new(o, "label", col_attr_str(t.tb[IFA_LABEL]));
+	if (!col_attr_u32(t.tb[IFA_FLAGS], &flags))
+		flags = ifa->ifa_flags;
+	if ((fl = json_array()) != NULL) {
+		if (flags & IFA_F_SECONDARY)
+			json_array_append_new(fl, json_string("secondary"));
+		if (flags & IFA_F_PERMANENT)
+			json_array_append_new(fl, json_string("permanent"));
+		if (flags & IFA_F_TENTATIVE)
+			json_array_append_new(fl, json_string("tentative"));
+		if (flags & IFA_F_DEPRECATED)
+			json_array_append_new(fl, json_string("deprecated"));
+		if (flags & IFA_F_DADFAILED)
+			json_array_append_new(fl, json_string("dadfailed"));
+	}
+	json_object_set_new(o, "flags", fl);
+	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+void
+collect_routes(struct collector *c, struct art *b)
+{
+	static const struct {
+		uint16_t type;
+		uint8_t family;
+		size_t hdrlen;
+		mnl_cb_t cb;
+		const char *what;
+	} dumps[] = {
+		/* links first: the others name their devices from them */
+		{ RTM_GETLINK, AF_UNSPEC, sizeof(struct ifinfomsg), link_cb,
+		    "links" },
+		{ RTM_GETNEIGH, AF_INET, sizeof(struct ndmsg), neigh_cb,
+		    "neighbours/inet" },
+		{ RTM_GETNEIGH, AF_INET6, sizeof(struct ndmsg), neigh_cb,
+		    "neighbours/inet6" },
+		{ RTM_GETROUTE, AF_INET, sizeof(struct rtmsg), route_cb,
+		    "routes/inet" },
+		{ RTM_GETROUTE, AF_INET6, sizeof(struct rtmsg), route_cb,
+		    "routes/inet6" },
+		{ RTM_GETADDR, AF_UNSPEC, sizeof(struct ifaddrmsg), addr_cb,
+		    "addresses" },
+	};
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct rt_ctx x;
+	size_t i;
+	int err;
+
+	x.b = b;
+	if ((x.links = calloc(1, sizeof(*x.links))) == NULL) {
+		col_art_error(b, "out of memory");
+		return;
+	}
+	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]) && col_art_alive(b);
+	    i++) {
+		struct nlmsghdr *nlh = col_rt_request(buf, dumps[i].type,
+		    dumps[i].family, dumps[i].hdrlen);
+
+		if ((err = col_nl_dump(c, NETLINK_ROUTE, nlh, dumps[i].cb,
+		    &x)) < 0)
+			col_nl_failed(b, dumps[i].what, err);
+	}
+	free(x.links);
+}

@@ -1,0 +1,384 @@
+/*
+ * 07-nftables.json: the packet filter ruleset as the kernel holds it
+ * (libnftnl), or as the caller gave it in text.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "collect.h"
+
+/* ---- 07 nftables: libnftnl ------------------------------------------ */
+
+enum nft_kind { NK_TABLE, NK_CHAIN, NK_SET, NK_RULE };
+
+struct nft_ctx {
+	struct art *b;
+	struct nftnl_set **sets;
+	size_t nsets;
+	struct nftnl_set *cur;		/* whose elements are being dumped */
+	unsigned elem_msgs;
+	uint32_t gen;
+	bool have_gen;
+	bool sets_cut;
+	bool elems_cut;
+};
+
+static const char *
+nf_family(uint32_t f)
+{
+	switch (f) {
+	case NFPROTO_INET:
+		return "inet";
+	case NFPROTO_IPV4:
+		return "ip";
+	case NFPROTO_ARP:
+		return "arp";
+	case NFPROTO_NETDEV:
+		return "netdev";
+	case NFPROTO_BRIDGE:
+		return "bridge";
+	case NFPROTO_IPV6:
+		return "ip6";
+	default:
+		return "unknown";
+	}
+}
+
+/* An object in libnftnl's own text form, bounded by NFT_TEXT_MAX. */
+static json_t *
+nft_text(enum nft_kind kind, const void *obj, bool *cut)
+{
+	size_t size = 4096;
+	json_t *s = NULL;
+	char *buf;
+	int n = -1;
+
+	*cut = false;
+	for (;;) {
+		if ((buf = malloc(size)) == NULL)
+			return NULL;
+		switch (kind) {
+		case NK_TABLE:
+			n = nftnl_table_snprintf(buf, size, obj,
+			    NFTNL_OUTPUT_DEFAULT, 0);
+			break;
+		case NK_CHAIN:
+			n = nftnl_chain_snprintf(buf, size, obj,
+			    NFTNL_OUTPUT_DEFAULT, 0);
+			break;
+		case NK_SET:
+			n = nftnl_set_snprintf(buf, size, obj,
+			    NFTNL_OUTPUT_DEFAULT, 0);
+			break;
+		case NK_RULE:
+			n = nftnl_rule_snprintf(buf, size, obj,
+			    NFTNL_OUTPUT_DEFAULT, 0);
+			break;
+		}
+		if (n < 0) {
+			free(buf);
+			return NULL;
+		}
+		if ((size_t)n < size - 1 || size >= NFT_TEXT_MAX)
+			break;
+		free(buf);
+		size *= 4;
+	}
+	if ((size_t)n >= size) {
+		n = (int)size - 1;
+		*cut = true;
+	}
+	buf[n] = '\0';
+	s = kk_json_str(buf);
+	free(buf);
+	return s;
+}
+
+static void
+set_nft_text(json_t *o, enum nft_kind kind, const void *obj)
+{
+	bool cut;
+
+	json_object_set_new(o, "text", nft_text(kind, obj, &cut));
+	if (cut)
+		col_set_bool(o, "text_cut", true);
+}
+
+static int
+nft_gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_ctx *x = data;
+	struct nftnl_gen *g = nftnl_gen_alloc();
+
+	if (g == NULL)
+		return MNL_CB_OK;
+	if (nftnl_gen_nlmsg_parse(nlh, g) >= 0 &&
+	    nftnl_gen_is_set(g, NFTNL_GEN_ID)) {
+		x->gen = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+		x->have_gen = true;
+	}
+	nftnl_gen_free(g);
+	return MNL_CB_OK;
+}
+
+static int
+nft_table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_ctx *x = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+	json_t *o;
+
+	if (t == NULL)
+		return MNL_CB_STOP;
+	if (nftnl_table_nlmsg_parse(nlh, t) < 0 ||
+	    (o = json_object()) == NULL) {
+		nftnl_table_free(t);
+		return MNL_CB_OK;
+	}
+	col_set_str(o, "kind", "table");
+	col_set_str(o, "family", nf_family(nftnl_table_get_u32(t,
+	    NFTNL_TABLE_FAMILY)));
+	col_set_str(o, "name", nftnl_table_get_str(t, NFTNL_TABLE_NAME));
+	col_set_int(o, "flags", nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS));
+	set_nft_text(o, NK_TABLE, t);
+	nftnl_table_free(t);
+	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+static int
+nft_chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_ctx *x = data;
+	struct nftnl_chain *ch = nftnl_chain_alloc();
+	json_t *o;
+
+	if (ch == NULL)
+		return MNL_CB_STOP;
+	if (nftnl_chain_nlmsg_parse(nlh, ch) < 0 ||
+	    (o = json_object()) == NULL) {
+		nftnl_chain_free(ch);
+		return MNL_CB_OK;
+	}
+	col_set_str(o, "kind", "chain");
+	col_set_str(o, "family", nf_family(nftnl_chain_get_u32(ch,
+	    NFTNL_CHAIN_FAMILY)));
+	col_set_str(o, "table", nftnl_chain_get_str(ch, NFTNL_CHAIN_TABLE));
+	col_set_str(o, "name", nftnl_chain_get_str(ch, NFTNL_CHAIN_NAME));
+	set_nft_text(o, NK_CHAIN, ch);
+	nftnl_chain_free(ch);
+	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+/* Sets are kept until their elements have been fetched. */
+static int
+nft_set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_ctx *x = data;
+	struct nftnl_set *s;
+
+	if (x->nsets == MAX_NFT_SETS) {
+		x->sets_cut = true;
+		return MNL_CB_OK;
+	}
+	if ((s = nftnl_set_alloc()) == NULL)
+		return MNL_CB_STOP;
+	if (nftnl_set_nlmsg_parse(nlh, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	x->sets[x->nsets++] = s;
+	return MNL_CB_OK;
+}
+
+static int
+nft_elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_ctx *x = data;
+
+	/* a set of millions of elements is kept to its first messages */
+	if (++x->elem_msgs > MAX_NFT_ELEM_MSGS) {
+		x->elems_cut = true;
+		return MNL_CB_STOP;
+	}
+	nftnl_set_elems_nlmsg_parse(nlh, x->cur);
+	return MNL_CB_OK;
+}
+
+static int
+count_elem(struct nftnl_set_elem *e, void *data)
+{
+	(*(size_t *)data)++;
+	return 0;
+}
+
+static int
+nft_rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_ctx *x = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	json_t *o;
+
+	if (r == NULL)
+		return MNL_CB_STOP;
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
+	    (o = json_object()) == NULL) {
+		nftnl_rule_free(r);
+		return MNL_CB_OK;
+	}
+	col_set_str(o, "kind", "rule");
+	col_set_str(o, "family", nf_family(nftnl_rule_get_u32(r,
+	    NFTNL_RULE_FAMILY)));
+	col_set_str(o, "table", nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
+	col_set_str(o, "chain", nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+	col_set_int(o, "handle", (long long)nftnl_rule_get_u64(r,
+	    NFTNL_RULE_HANDLE));
+	set_nft_text(o, NK_RULE, r);
+	nftnl_rule_free(r);
+	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
+/* The ruleset text the caller already has, one item per line. */
+static void
+nft_from_text(struct art *b, const char *text)
+{
+	const char *p = text, *nl;
+	size_t n;
+
+	b->method = "caller";
+	while (*p != '\0' && col_art_alive(b)) {
+		nl = strchr(p, '\n');
+		n = nl ? (size_t)(nl - p) : strlen(p);
+		if (!col_art_push(b, kk_json_strn(p, n), 0))
+			break;
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+void
+collect_nftables(struct collector *c, struct art *b)
+{
+	static const struct {
+		uint16_t type;
+		mnl_cb_t cb;
+		const char *what;
+	} dumps[] = {
+		{ NFT_MSG_GETTABLE, nft_table_cb, "tables" },
+		{ NFT_MSG_GETCHAIN, nft_chain_cb, "chains" },
+		{ NFT_MSG_GETSET, nft_set_cb, "sets" },
+		{ NFT_MSG_GETRULE, nft_rule_cb, "rules" },
+	};
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct nft_ctx x;
+	uint32_t gen0 = 0;
+	bool have_gen0;
+	size_t i, k, nelem;
+	int err;
+
+	if (c->nft_text != NULL) {
+		nft_from_text(b, c->nft_text);
+		return;
+	}
+	memset(&x, 0, sizeof(x));
+	x.b = b;
+	if ((x.sets = calloc(MAX_NFT_SETS, sizeof(*x.sets))) == NULL) {
+		col_art_error(b, "out of memory");
+		return;
+	}
+	/* the generation before and after says whether it changed meanwhile */
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC,
+	    NLM_F_ACK, 0);
+	if ((err = col_nl_dump(c, NETLINK_NETFILTER, nlh, nft_gen_cb,
+	    &x)) < 0) {
+		col_nl_failed(b, "generation", err);
+		goto out;
+	}
+	have_gen0 = x.have_gen;
+	gen0 = x.gen;
+	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]) && col_art_alive(b);
+	    i++) {
+		nlh = nftnl_nlmsg_build_hdr(buf, dumps[i].type, NFPROTO_UNSPEC,
+		    NLM_F_DUMP, 0);
+		if ((err = col_nl_dump(c, NETLINK_NETFILTER, nlh, dumps[i].cb,
+		    &x)) < 0)
+			col_nl_failed(b, dumps[i].what, err);
+		if (dumps[i].type != NFT_MSG_GETSET)
+			continue;
+		/* each set with its elements, then let it go */
+		for (k = 0; k < x.nsets; k++) {
+			struct nftnl_set *s = x.sets[k];
+			json_t *o;
+
+			if (col_art_alive(b)) {
+				nlh = nftnl_nlmsg_build_hdr(buf,
+				    NFT_MSG_GETSETELEM,
+				    (uint16_t)nftnl_set_get_u32(s,
+				    NFTNL_SET_FAMILY), NLM_F_DUMP, 0);
+				nftnl_set_elems_nlmsg_build_payload(nlh, s);
+				x.cur = s;
+				x.elem_msgs = 0;
+				err = col_nl_dump(c, NETLINK_NETFILTER, nlh,
+				    nft_elem_cb, &x);
+				if (err < 0)
+					col_nl_failed(b, "set elements", err);
+				if ((o = json_object()) != NULL) {
+					col_set_str(o, "kind", "set");
+					col_set_str(o, "family", nf_family(
+					    nftnl_set_get_u32(s,
+					    NFTNL_SET_FAMILY)));
+					col_set_str(o, "table",
+					    nftnl_set_get_str(s,
+					    NFTNL_SET_TABLE));
+					col_set_str(o, "name",
+					    nftnl_set_get_str(s,
+					    NFTNL_SET_NAME));
+					nelem = 0;
+					nftnl_set_elem_foreach(s, count_elem,
+					    &nelem);
+					col_set_int(o, "elements",
+					    (long long)nelem);
+					set_nft_text(o, NK_SET, s);
+					col_art_push(b, o, 0);
+				}
+			}
+			nftnl_set_free(s);
+			x.sets[k] = NULL;
+		}
+		x.nsets = 0;
+	}
+	if (x.sets_cut)
+		col_art_cut(b, "at most %d sets", MAX_NFT_SETS);
+	if (x.elems_cut)
+		col_art_note(b, "elements of large sets cut after %d messages",
+		    MAX_NFT_ELEM_MSGS);
+	if (have_gen0) {
+		col_set_int(b->extra, "generation", gen0);
+		x.have_gen = false;
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN,
+		    NFPROTO_UNSPEC, NLM_F_ACK, 0);
+		if (col_nl_dump(c, NETLINK_NETFILTER, nlh, nft_gen_cb,
+		    &x) == 0 && x.have_gen && x.gen != gen0)
+			col_art_note(b, "ruleset changed during the dump "
+			    "(generation %u to %u)", gen0, x.gen);
+	}
+out:
+	for (k = 0; k < x.nsets; k++)
+		nftnl_set_free(x.sets[k]);
+	free(x.sets);
+}

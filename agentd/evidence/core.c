@@ -1,0 +1,381 @@
+/*
+ * Per-process snapshot (DESIGN 7): the process memory as an ELF core file
+ * that gdb opens, the /proc files that explain it (maps, status, cmdline,
+ * environ) and a copy of the executable, all under "pid-<pid>/".
+ *
+ * The threads are stopped with PTRACE_SEIZE + PTRACE_INTERRUPT: no signal
+ * is sent, a group stop is left as it is, and it works on tasks the cgroup
+ * v2 freezer holds (the ptrace trap is taken before the freezer trap, and
+ * the task goes back into the freezer when detached).  All ptrace work
+ * runs in a short-lived thread of its own: when a tracer thread exits the
+ * kernel detaches its tracees, so a thread that never reached its stop (D
+ * state, the v1 freezer) cannot stay traced by kakurid.
+ *
+ * Memory is read only where the page tables say a page is present or
+ * swapped (PAGEMAP_SCAN, else /proc/PID/pagemap).  Reading anything else
+ * would fault it in and change the evidence (and the target's RSS), so
+ * those pages become holes in the core file.
+ *
+ * Files: this one takes the snapshot (the steps, the /proc files, the
+ * executable); core_threads.c stops and releases the threads, core_maps.c
+ * reads the mappings, core_notes.c builds the notes (registers, process,
+ * files), core_mem.c writes the core with the memory, core_proc.c reads
+ * /proc for them.  snapshot.h is what they share.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snapshot.h"
+
+#define MAPS_MAX	(64U << 20)	/* maps and smaps text */
+#define EXE_MAX		((uint64_t)4 << 30)
+
+static void
+art_init(struct snap *sn, struct kk_artifact *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->pid = sn->pid;
+	a->start_time = sn->start_time;
+}
+
+/* Appends a written file (not one that could not even be created). */
+static int
+art_add(struct snap *sn, struct kk_artifact *a)
+{
+	int err;
+
+	a->pid = sn->pid;
+	a->start_time = sn->start_time;
+	if (a->sha256[0] == '\0') {
+		json_decref(a->gaps);
+		a->gaps = NULL;
+		return 0;
+	}
+	if ((err = kk_artifacts_add(sn->arts, a)) < 0) {
+		json_decref(a->gaps);
+		a->gaps = NULL;
+		snap_set_err(sn, "artifact list: %s", strerror(-err));
+	}
+	return err;
+}
+
+/* One buffered /proc file as pid-N/<name>. */
+static int
+put_file(struct snap *sn, const char *name, const char *buf, size_t len)
+{
+	struct kk_artifact a;
+	char rel[64];
+	int err, aerr;
+
+	art_init(sn, &a);
+	snprintf(rel, sizeof(rel), "pid-%d/%s", (int)sn->pid, name);
+	kk_artifacts_begin(sn->arts, rel);
+	err = kk_artifact_write(sn->dirfd, rel, buf, len, "procfs", &a);
+	if (err == -ENOSPC)
+		snap_set_err(sn, "%s: no space left on device", rel);
+	else if (err < 0)
+		snap_set_err(sn, "%s: %s", rel, strerror(-err));
+	aerr = art_add(sn, &a);
+	return err < 0 ? err : aerr;
+}
+
+static int
+snap_files(struct snap *sn)
+{
+	struct kk_exe_info info;
+	struct kk_artifact a;
+	char rel[64], src[64], why[200];
+	int err, fd;
+
+	if ((err = put_file(sn, "maps", sn->maps, sn->mapslen)) < 0)
+		return err;
+	if (sn->status != NULL &&
+	    (err = put_file(sn, "status", sn->status, sn->statuslen)) < 0)
+		return err;
+	if (sn->cmdline != NULL &&
+	    (err = put_file(sn, "cmdline", sn->cmdline, sn->cmdlinelen)) < 0)
+		return err;
+	if (sn->environ != NULL) {
+		if ((err = put_file(sn, "environ", sn->environ,
+		    sn->environlen)) < 0)
+			return err;
+	}
+
+	art_init(sn, &a);
+	snprintf(rel, sizeof(rel), "pid-%d/exe", (int)sn->pid);
+	snprintf(src, sizeof(src), "/proc/%d/exe", (int)sn->pid);
+	/*
+	 * Only from a local file system: a FUSE or network server could
+	 * keep us waiting for ever.  What is not copied is an empty
+	 * artifact that says why, so the manifest tells the examiner.
+	 */
+	kk_artifacts_begin(sn->arts, rel);
+	err = kk_exe_open(sn->pid, &info, &fd, why, sizeof(why));
+	if (err == -EPERM) {
+		err = kk_artifact_write(sn->dirfd, rel, "", 0, "procfs", &a);
+		a.incomplete = true;
+		snprintf(a.error, sizeof(a.error), "not copied: %.180s", why);
+	} else if (err == 0) {
+		err = kk_artifact_copy_fd(sn->dirfd, rel, fd, src, EXE_MAX,
+		    "procfs", &a);
+		close(fd);
+	} else if (err == -ESRCH) {
+		err = -ENOENT;
+	}
+	if (art_add(sn, &a) < 0 && err == 0)
+		err = -ENOMEM;
+	/* no executable to copy (it can vanish with its mount): not fatal */
+	if (err == -ENOENT)
+		return 0;
+	if (err == -ENOSPC)
+		snap_set_err(sn, "%s: no space left on device", rel);
+	else if (err < 0)
+		snap_set_err(sn, "exe: %s", a.error[0] ? a.error :
+		    strerror(-err));
+	return err;
+}
+
+static int
+snap_run(struct snap *sn)
+{
+	struct kk_artifact a;
+	char path[64], *smaps = NULL;
+	unsigned long long st2;
+	size_t smapslen, i;
+	const char *v;
+	int err, cerr;
+
+	sn->pgsz = sysconf(_SC_PAGESIZE);
+	sn->clk_tck = sysconf(_SC_CLK_TCK);
+	if (sn->pgsz <= 0 || (sn->pgsz & (sn->pgsz - 1)) != 0)
+		sn->pgsz = 4096;
+	if (sn->clk_tck <= 0)
+		sn->clk_tck = 100;
+	sn->pmfd = sn->memfd = -1;
+
+	if ((err = kk_proc_start_time(sn->pid, &sn->start_time)) < 0) {
+		snap_set_err(sn, "%s", err == -ESRCH ? "no such process" :
+		    strerror(-err));
+		goto out;
+	}
+	/* the pid was recorded for another process: not a word of it */
+	if (sn->want_start != 0 && sn->start_time != sn->want_start) {
+		err = -ESRCH;
+		snap_set_err(sn, "not the process recorded (started at %llu, "
+		    "not %llu): its pid was reused", sn->start_time,
+		    sn->want_start);
+		goto out;
+	}
+	if ((err = snap_read_pidfile(sn, "status", SMALL_MAX, &sn->status,
+	    &sn->statuslen)) < 0) {
+		snap_set_err(sn, "status: %s", strerror(-err));
+		goto out;
+	}
+	v = snap_status_field(sn->status, "Tgid");
+	if (v == NULL || atoi(v) != (int)sn->pid) {
+		err = -EINVAL;
+		snap_set_err(sn, "not a process id (a thread of %d)",
+		    v ? atoi(v) : -1);
+		goto out;
+	}
+	/* a zombie has no memory left to take */
+	if ((v = snap_status_field(sn->status, "State")) != NULL)
+		v += strspn(v, " \t");
+	if (v != NULL && (*v == 'Z' || *v == 'X')) {
+		err = -ESRCH;
+		snap_set_err(sn, "the process exited");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)sn->pid);
+	if ((sn->pmfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		err = errno == ENOENT ? -ESRCH : -errno;
+		snap_set_err(sn, "pagemap: %s", strerror(-err));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)sn->pid);
+	sn->memfd = open(path, O_RDONLY | O_CLOEXEC);
+	sn->use_vm = true;
+	sn->use_scan = true;
+	sn->buf = malloc(READ_BATCH);
+	sn->scanvec = calloc(SCAN_VEC, sizeof(*sn->scanvec));
+	sn->pm = calloc(PM_CHUNK, sizeof(*sn->pm));
+	if (sn->buf == NULL || sn->scanvec == NULL || sn->pm == NULL) {
+		err = -ENOMEM;
+		snap_set_err(sn, "%s", strerror(ENOMEM));
+		goto out;
+	}
+
+	if ((err = snap_stop_threads(sn)) < 0) {
+		snap_set_err(sn, "stopping threads: %s", strerror(-err));
+		goto out;
+	}
+	/*
+	 * Refused, and no other tracer to explain it: ptrace is not allowed
+	 * at all (and process_vm_readv would not be either).
+	 */
+	if (sn->seize_err != 0) {
+		bool any = false;
+
+		for (i = 0; i < sn->nt; i++)
+			if (sn->t[i].state == T_STOPPED)
+				any = true;
+		v = snap_status_field(sn->status, "TracerPid");
+		if (!any && (v == NULL || atoi(v) == 0)) {
+			err = sn->seize_err;
+			snap_set_err(sn, "ptrace: %s", strerror(-err));
+			goto out;
+		}
+	}
+	/* a pid reused while we looked is not the process asked for */
+	if (kk_proc_start_time(sn->pid, &st2) < 0 || st2 != sn->start_time) {
+		err = -ESRCH;
+		snap_set_err(sn, "the process exited");
+		goto out;
+	}
+
+	/* everything that describes the memory, read while it holds still */
+	if ((err = snap_read_pidfile(sn, "maps", MAPS_MAX, &sn->maps,
+	    &sn->mapslen)) < 0) {
+		snap_set_err(sn, "maps: %s", strerror(-err));
+		goto out;
+	}
+	if ((err = snap_parse_maps(sn)) < 0) {
+		snap_set_err(sn, "maps: %s", strerror(-err));
+		goto out;
+	}
+	if (snap_read_pidfile(sn, "smaps", MAPS_MAX, &smaps, &smapslen) == 0)
+		snap_apply_smaps(sn, smaps);
+	free(smaps);
+	free(sn->status);
+	sn->status = NULL;
+	if ((err = snap_read_pidfile(sn, "status", SMALL_MAX, &sn->status,
+	    &sn->statuslen)) < 0 ||
+	    (err = snap_read_pidfile(sn, "cmdline", SMALL_MAX, &sn->cmdline,
+	    &sn->cmdlinelen)) < 0) {
+		snap_set_err(sn, "reading /proc: %s", strerror(-err));
+		goto out;
+	}
+	sn->environ_err = snap_read_pidfile(sn, "environ", SMALL_MAX,
+	    &sn->environ, &sn->environlen);
+	if ((err = snap_build_notes(sn)) < 0) {
+		snap_set_err(sn, "core notes: %s", strerror(-err));
+		goto out;
+	}
+
+	art_init(sn, &a);
+	snprintf(path, sizeof(path), "pid-%d/core", (int)sn->pid);
+	kk_artifacts_begin(sn->arts, path);
+	err = snap_write_core(sn, &a);
+	snap_detach_threads(sn);
+	cerr = art_add(sn, &a);
+	if (err == -ENOSPC) {
+		snap_set_err(sn, "core: no space left on device after %llu "
+		    "bytes", (unsigned long long)a.size);
+		goto out;
+	}
+	if (err == -ESRCH) {
+		snap_set_err(sn, "the process exited during the snapshot");
+		goto out;
+	}
+	if (err < 0) {
+		snap_set_err(sn, "core: %s", a.error[0] ? a.error :
+		    strerror(-err));
+		goto out;
+	}
+	if ((err = cerr) < 0)
+		goto out;
+
+	if ((err = snap_files(sn)) < 0)
+		goto out;
+	/* the registers part: an incomplete core is an error to report */
+	if (sn->unstopped > 0) {
+		err = -ETIMEDOUT;
+		snap_set_err(sn, "%zu of %zu threads did not stop within %d ms",
+		    sn->unstopped, sn->nt, STOP_TIMEOUT_MS);
+	} else if (sn->seize_err != 0) {
+		err = sn->seize_err;
+		snap_set_err(sn, "ptrace refused (traced by another process?): "
+		    "registers missing");
+	}
+out:
+	snap_detach_threads(sn);
+	if (sn->pmfd >= 0)
+		close(sn->pmfd);
+	if (sn->memfd >= 0)
+		close(sn->memfd);
+	free(sn->t);
+	free(sn->v);
+	free(sn->maps);
+	free(sn->status);
+	free(sn->cmdline);
+	free(sn->environ);
+	free(sn->notes);
+	free(sn->buf);
+	free(sn->scanvec);
+	free(sn->pm);
+	return err;
+}
+
+static void *
+snap_thread(void *arg)
+{
+	struct snap *sn = arg;
+
+	sn->ret = snap_run(sn);
+	return NULL;
+}
+
+int
+kk_snapshot_process(int dirfd, pid_t pid, unsigned long long start_time,
+    struct kk_artifacts *arts, char *err, size_t errlen)
+{
+	struct snap *sn;
+	pthread_t thr;
+	int ret, r;
+
+	if (errlen > 0)
+		err[0] = '\0';
+#ifndef CORE_MACHINE
+	(void)dirfd;
+	(void)arts;
+	if (errlen > 0)
+		snprintf(err, errlen, "pid %d: no ELF core writer for this "
+		    "architecture", (int)pid);
+	return -ENOTSUP;
+#else
+	if (pid <= 0 || pid == getpid()) {
+		if (errlen > 0)
+			snprintf(err, errlen, "pid %d: cannot snapshot that "
+			    "process", (int)pid);
+		return pid <= 0 ? -ESRCH : -EINVAL;
+	}
+	if ((sn = calloc(1, sizeof(*sn))) == NULL)
+		return -ENOMEM;
+	sn->pid = pid;
+	sn->want_start = start_time;
+	sn->dirfd = dirfd;
+	sn->arts = arts;
+	sn->err = err;
+	sn->errlen = errlen;
+	/* the tracer thread: its exit detaches whatever it still traces */
+	if ((r = pthread_create(&thr, NULL, snap_thread, sn)) != 0) {
+		if (errlen > 0)
+			snprintf(err, errlen, "pid %d: thread: %s", (int)pid,
+			    strerror(r));
+		free(sn);
+		return -r;
+	}
+	pthread_join(thr, NULL);
+	ret = sn->ret;
+	free(sn);
+	return ret;
+#endif
+}

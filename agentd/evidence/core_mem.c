@@ -1,0 +1,454 @@
+/*
+ * The memory of the target into the core file: only the pages the page
+ * tables say are there (PAGEMAP_SCAN, else /proc/PID/pagemap), read with
+ * process_vm_readv (else /proc/PID/mem); the rest stays holes.
+ */
+#include <sys/ioctl.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <elf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "snapshot.h"
+
+#define HOLE_MIN	(256U << 10)	/* smaller zero runs are written out */
+#define METHOD_VM	"elf-core/ptrace+process_vm_readv+pagemap"
+#define METHOD_MEM	"elf-core/ptrace+proc-mem+pagemap"
+
+/* PAGEMAP_SCAN's argument (see struct pm_region) */
+struct pm_scan {
+	uint64_t size;
+	uint64_t flags;
+	uint64_t start;
+	uint64_t end;
+	uint64_t walk_end;
+	uint64_t vec;
+	uint64_t vec_len;
+	uint64_t max_pages;
+	uint64_t category_inverted;
+	uint64_t category_mask;
+	uint64_t category_anyof_mask;
+	uint64_t return_mask;
+};
+
+#define PM_PRESENT	(1ULL << 3)
+#define PM_SWAPPED	(1ULL << 4)
+#define PM_PFNZERO	(1ULL << 5)
+#define PM_SCAN_IOCTL	_IOWR('f', 16, struct pm_scan)
+#define PAGEMAP_PRESENT	(1ULL << 63)
+#define PAGEMAP_SWAPPED	(1ULL << 62)
+
+static const uint8_t zeros[65536];
+
+static int
+flush_gap(struct snap *sn, struct kk_artifact *a)
+{
+	int err = 0;
+
+	if (sn->gap_len > 0)
+		err = kk_artifact_gap(a, sn->gap_off, sn->gap_len, sn->gap_why);
+	sn->gap_len = 0;
+	/* past 4096 gaps the list is full; the data is zeros either way */
+	return err == -E2BIG ? 0 : err;
+}
+
+static int
+add_gap(struct snap *sn, struct kk_artifact *a, uint64_t off, uint64_t len,
+    const char *why)
+{
+	int err;
+
+	if (sn->gap_len > 0 && sn->gap_off + sn->gap_len == off &&
+	    strcmp(sn->gap_why, why) == 0) {
+		sn->gap_len += len;
+		return 0;
+	}
+	if ((err = flush_gap(sn, a)) < 0)
+		return err;
+	sn->gap_off = off;
+	sn->gap_len = len;
+	sn->gap_why = why;
+	return 0;
+}
+
+/*
+ * Zeros into the core: a hole when large, written out when small (a hole
+ * makes the pipelined hasher drain, which costs more than a few pages).
+ */
+static int
+put_zeros(struct kk_sink *s, uint64_t len)
+{
+	size_t k;
+	int err;
+
+	if (len >= HOLE_MIN)
+		return kk_sink_hole(s, len);
+	while (len > 0) {
+		k = len > sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+		if ((err = kk_sink_write(s, zeros, k)) < 0)
+			return err;
+		len -= k;
+	}
+	return 0;
+}
+
+/*
+ * Reads up to n bytes at addr: the count read (0: the page at addr cannot
+ * be read), or -ESRCH when the process is gone.
+ */
+static ssize_t
+mem_read(struct snap *sn, uint64_t addr, void *buf, size_t n)
+{
+	struct iovec l, r;
+	ssize_t got;
+	int tries;
+
+	if (sn->use_vm) {
+		l.iov_base = buf;
+		l.iov_len = n;
+		r.iov_base = (void *)(uintptr_t)addr;
+		r.iov_len = n;
+		for (tries = 0; tries < 8; tries++) {
+			got = process_vm_readv(sn->pid, &l, 1, &r, 1, 0);
+			if (got >= 0)
+				return got;
+			if (errno != EINTR)
+				break;
+		}
+		if (errno == ESRCH)
+			return -ESRCH;
+		if (errno == EFAULT || errno == EIO || errno == ENOMEM)
+			return 0;
+		/* ENOSYS, EPERM (seccomp, LSM): /proc/PID/mem from now on */
+		sn->use_vm = false;
+	}
+	if (sn->memfd < 0 || addr > (uint64_t)INT64_MAX)
+		return 0;
+	for (tries = 0; tries < 8; tries++) {
+		got = pread(sn->memfd, buf, n, (off_t)addr);
+		if (got >= 0)
+			return got;
+		if (errno != EINTR)
+			break;
+	}
+	return errno == ESRCH ? -ESRCH : 0;
+}
+
+/* Copies [start, end), which the page tables say is there, to the core. */
+static int
+copy_run(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
+    uint64_t start, uint64_t end)
+{
+	uint64_t addr = start, pend, pg = (uint64_t)sn->pgsz;
+	uint64_t guard = (end - start) / pg + 2;
+	ssize_t got;
+	size_t n;
+	int err;
+
+	while (addr < end && guard-- > 0) {
+		n = end - addr > READ_BATCH ? READ_BATCH : (size_t)(end - addr);
+		if ((got = mem_read(sn, addr, sn->buf, n)) < 0)
+			return (int)got;
+		if (got > 0) {
+			if ((err = kk_sink_write(s, sn->buf, (size_t)got)) < 0)
+				return err;
+			addr += (uint64_t)got;
+		}
+		if ((size_t)got == n)
+			continue;
+		/* the page at addr failed: try /proc/PID/mem once for it */
+		pend = (addr & ~(pg - 1)) + pg;
+		if (pend > end)
+			pend = end;
+		got = 0;
+		if (sn->use_vm && sn->memfd >= 0 && addr <= (uint64_t)INT64_MAX)
+			got = pread(sn->memfd, sn->buf, (size_t)(pend - addr),
+			    (off_t)addr);
+		if (got == (ssize_t)(pend - addr)) {
+			if ((err = kk_sink_write(s, sn->buf, (size_t)got)) < 0)
+				return err;
+		} else {
+			err = add_gap(sn, a, kk_sink_offset(s), pend - addr,
+			    "unreadable");
+			if (err < 0)
+				return err;
+			if ((err = put_zeros(s, pend - addr)) < 0)
+				return err;
+		}
+		addr = pend;
+	}
+	return addr >= end ? 0 : -EIO;
+}
+
+/*
+ * The present (or swapped) runs of pages in [pos, end), ascending, into
+ * sn->runs; *done is how far the page tables were looked at.
+ */
+static int
+present_runs(struct snap *sn, uint64_t pos, uint64_t end, uint64_t *done)
+{
+	struct runs *r = &sn->runs;
+	uint64_t pg = (uint64_t)sn->pgsz, wend, a;
+	size_t i, want, nent;
+	ssize_t got;
+	int n;
+
+	r->n = 0;
+	if (sn->use_scan) {
+		struct pm_scan arg;
+
+		memset(&arg, 0, sizeof(arg));
+		arg.size = sizeof(arg);
+		arg.start = pos;
+		arg.end = end;
+		arg.vec = (uint64_t)(uintptr_t)sn->scanvec;
+		arg.vec_len = SCAN_VEC;
+		arg.category_anyof_mask = PM_PRESENT | PM_SWAPPED;
+		arg.return_mask = PM_PRESENT | PM_SWAPPED | PM_PFNZERO;
+		n = ioctl(sn->pmfd, PM_SCAN_IOCTL, &arg);
+		if (n >= 0) {
+			uint64_t last = pos;
+
+			for (i = 0; i < (size_t)n && i < SCAN_VEC; i++) {
+				struct pm_region *g = &sn->scanvec[i];
+
+				if (g->start < last || g->end > end ||
+				    g->start >= g->end)
+					continue;
+				r->v[r->n].start = g->start;
+				r->v[r->n].end = g->end;
+				r->v[r->n].zero = (g->categories &
+				    (PM_PFNZERO | PM_SWAPPED)) == PM_PFNZERO;
+				r->n++;
+				last = g->end;
+			}
+			/*
+			 * walk_end says how far the kernel looked (less than
+			 * end when the vector filled up); distrust odd values.
+			 */
+			wend = arg.walk_end;
+			if (wend <= pos || wend > end)
+				wend = (size_t)n < SCAN_VEC ? end : last;
+			if (wend < last)
+				wend = last;
+			*done = wend;
+			return 0;
+		}
+		if (errno == ESRCH)
+			return -ESRCH;
+		/* older kernel: read the pagemap entries instead */
+		sn->use_scan = false;
+	}
+	nent = (size_t)((end - pos) / pg);
+	if (nent > PM_CHUNK)
+		nent = PM_CHUNK;
+	want = nent * sizeof(uint64_t);
+	got = pread(sn->pmfd, sn->pm, want, (off_t)((pos / pg) *
+	    sizeof(uint64_t)));
+	if (got < 0)
+		return errno == ESRCH ? -ESRCH : -errno;
+	/* entries past what came back count as absent */
+	for (i = 0; i < nent; i++) {
+		uint64_t e = (size_t)got >= (i + 1) * sizeof(uint64_t) ?
+		    sn->pm[i] : 0;
+
+		if (!(e & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)))
+			continue;
+		a = pos + i * pg;
+		if (r->n > 0 && r->v[r->n - 1].end == a)
+			r->v[r->n - 1].end = a + pg;
+		else if (r->n < SCAN_VEC) {
+			r->v[r->n].start = a;
+			r->v[r->n].end = a + pg;
+			r->v[r->n].zero = false;
+			r->n++;
+		} else {
+			/* the run list is full: stop here, go on next time */
+			*done = a;
+			return 0;
+		}
+	}
+	*done = pos + nent * pg;
+	return 0;
+}
+
+static int
+dump_vma(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
+    const struct vma *v)
+{
+	uint64_t pos = v->start, done = 0, guard, pg = (uint64_t)sn->pgsz;
+	size_t i;
+	int err;
+
+	if (v->filesz == 0)
+		return 0;
+	if (v->smaps && v->empty)
+		return kk_sink_hole(s, v->filesz);
+	guard = (v->end - v->start) / pg + 2;
+	while (pos < v->end && guard-- > 0) {
+		if ((err = present_runs(sn, pos, v->end, &done)) < 0)
+			return err;
+		if (done <= pos || done > v->end)
+			return -EIO;	/* no progress: never loop */
+		for (i = 0; i < sn->runs.n; i++) {
+			uint64_t rs = sn->runs.v[i].start;
+			uint64_t re = sn->runs.v[i].end;
+
+			if (rs < pos || re > done || rs >= re)
+				continue;
+			if ((err = put_zeros(s, rs - pos)) < 0)
+				return err;
+			if (sn->runs.v[i].zero)
+				err = put_zeros(s, re - rs);
+			else
+				err = copy_run(sn, s, a, rs, re);
+			if (err < 0)
+				return err;
+			pos = re;
+		}
+		if ((err = put_zeros(s, done - pos)) < 0)
+			return err;
+		pos = done;
+	}
+	return pos == v->end ? 0 : -EIO;
+}
+
+static void
+put_headers(struct snap *sn, uint8_t *hdr, size_t phnum, bool extnum,
+    uint64_t shoff)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	size_t i;
+
+	memset(&eh, 0, sizeof(eh));
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
+	eh.e_type = ET_CORE;
+#ifdef CORE_MACHINE
+	eh.e_machine = CORE_MACHINE;
+#endif
+	eh.e_version = EV_CURRENT;
+	eh.e_phoff = sizeof(eh);
+	eh.e_ehsize = sizeof(eh);
+	eh.e_phentsize = sizeof(ph);
+	eh.e_phnum = extnum ? PN_XNUM : (Elf64_Half)phnum;
+	if (extnum) {
+		eh.e_shoff = shoff;
+		eh.e_shentsize = sizeof(Elf64_Shdr);
+		eh.e_shnum = 1;
+		eh.e_shstrndx = SHN_UNDEF;
+	}
+	memcpy(hdr, &eh, sizeof(eh));
+	hdr += sizeof(eh);
+
+	memset(&ph, 0, sizeof(ph));
+	ph.p_type = PT_NOTE;
+	ph.p_offset = sizeof(eh) + phnum * sizeof(ph);
+	ph.p_filesz = sn->nlen;
+	ph.p_align = 4;
+	memcpy(hdr, &ph, sizeof(ph));
+	hdr += sizeof(ph);
+	for (i = 0; i < sn->nv; i++) {
+		const struct vma *v = &sn->v[i];
+
+		memset(&ph, 0, sizeof(ph));
+		ph.p_type = PT_LOAD;
+		ph.p_flags = v->pflags;
+		ph.p_offset = v->off;
+		ph.p_vaddr = v->start;
+		ph.p_filesz = v->filesz;
+		ph.p_memsz = v->end - v->start;
+		ph.p_align = (uint64_t)sn->pgsz;
+		memcpy(hdr, &ph, sizeof(ph));
+		hdr += sizeof(ph);
+	}
+}
+
+/*
+ * The core file: ELF header, PT_NOTE + one PT_LOAD per mapping, the
+ * notes, then the data of every mapping from the next page boundary on.
+ */
+int
+snap_write_core(struct snap *sn, struct kk_artifact *a)
+{
+	struct kk_sink *s = NULL;
+	char rel[64];
+	size_t phnum = sn->nv + 1, hlen, i;
+	uint64_t data_off, shoff;
+	bool extnum = phnum >= PN_XNUM;
+	uint8_t *hdr = NULL;
+	int err;
+
+	hlen = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
+	data_off = ((uint64_t)(hlen + sn->nlen) + (uint64_t)sn->pgsz - 1) &
+	    ~((uint64_t)sn->pgsz - 1);
+	snap_plan_vmas(sn, data_off);
+	shoff = sn->nv > 0 ? sn->v[sn->nv - 1].off +
+	    sn->v[sn->nv - 1].filesz : data_off;
+
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)sn->pid);
+	if ((err = kk_sink_open_pipelined(sn->dirfd, rel, &s)) < 0) {
+		snap_set_err(sn, "%s: %s", rel, strerror(-err));
+		return err;
+	}
+	snprintf(a->method, sizeof(a->method), "%s", METHOD_VM);
+	if ((hdr = calloc(1, hlen)) == NULL) {
+		err = -ENOMEM;
+		goto close;
+	}
+	put_headers(sn, hdr, phnum, extnum, shoff);
+	if ((err = kk_sink_write(s, hdr, hlen)) < 0 ||
+	    (err = kk_sink_write(s, sn->notes, sn->nlen)) < 0 ||
+	    (err = put_zeros(s, data_off - (hlen + sn->nlen))) < 0)
+		goto close;
+	for (i = 0; i < sn->nv; i++) {
+		if ((err = dump_vma(sn, s, a, &sn->v[i])) < 0)
+			goto close;
+		if (kk_sink_offset(s) != sn->v[i].off + sn->v[i].filesz) {
+			err = -EIO;	/* a bug, not the target: say so */
+			snap_set_err(sn, "core: mapping %zu written at the "
+			    "wrong offset", i);
+			goto close;
+		}
+	}
+	if (extnum) {
+		Elf64_Shdr sh;
+
+		memset(&sh, 0, sizeof(sh));
+		sh.sh_type = SHT_NULL;
+		sh.sh_size = 1;
+		sh.sh_link = SHN_UNDEF;
+		sh.sh_info = (Elf64_Word)phnum;
+		err = kk_sink_write(s, &sh, sizeof(sh));
+	}
+close:
+	if (err == 0)
+		err = flush_gap(sn, a);
+	else
+		(void)flush_gap(sn, a);
+	if (!sn->use_vm)
+		snprintf(a->method, sizeof(a->method), "%s", METHOD_MEM);
+	/* registers of threads that never stopped are missing */
+	if (err == 0 && sn->unstopped > 0) {
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "%zu of %zu threads did "
+		    "not stop within %d ms: their registers are missing",
+		    sn->unstopped, sn->nt, STOP_TIMEOUT_MS);
+	} else if (err == 0 && sn->seize_err != 0) {
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "ptrace refused (%s): "
+		    "registers are missing", strerror(-sn->seize_err));
+	}
+	err = kk_sink_close(s, a, err);
+	free(hdr);
+	return err;
+}

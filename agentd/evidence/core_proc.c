@@ -1,0 +1,82 @@
+/*
+ * What the snapshot reads of /proc/PID (whole files, fields of stat and
+ * status), its clock, and its one error line.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "snapshot.h"
+
+void
+snap_set_err(struct snap *sn, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (sn->errlen == 0 || sn->err[0] != '\0')
+		return;
+	n = snprintf(sn->err, sn->errlen, "pid %d: ", (int)sn->pid);
+	if (n < 0 || (size_t)n >= sn->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sn->err + n, sn->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+uint64_t
+snap_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
+    char **out, size_t *outlen)
+{
+	char path[96];
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)sn->pid, name);
+	err = kk_read_text(path, max, out, outlen);
+	return err == -ENOENT ? -ESRCH : err;
+}
+
+/*
+ * Splits a stat line after the comm (which may hold spaces and
+ * parentheses): f[0] is field 3 (state), f[k] is field k + 3.
+ */
+int
+snap_stat_fields(char *line, char **f, int max)
+{
+	char *p, *save = NULL;
+	int n = 0;
+
+	if ((p = strrchr(line, ')')) == NULL)
+		return -EBADMSG;
+	for (p = strtok_r(p + 1, " \n", &save); p != NULL && n < max;
+	    p = strtok_r(NULL, " \n", &save))
+		f[n++] = p;
+	return n;
+}
+
+/* The value of "Key:" in a status text, or NULL. */
+const char *
+snap_status_field(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, key, kl) == 0 && p[kl] == ':')
+			return p + kl + 1;
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return NULL;
+}

@@ -1,0 +1,854 @@
+/*
+ * Freezing (DESIGN 7): a suspect process is put into a frozen cgroup
+ * instead of being killed, stopped or traced, so its memory, its open
+ * files and its children stay as the attacker left them until the
+ * snapshot has been taken and a CSIRT decides.
+ *
+ * cgroup v2 first: kakuri owns ROOT/kakuri, one child group per freeze
+ * episode.  The group is made and set frozen while it is still empty,
+ * then the targets are moved in: a process migrated into a frozen group
+ * is frozen on its way back to user space, and whatever it forks from
+ * then on is born in the group, hence frozen as well.  Children forked
+ * before the move are found by scanning again until a pass finds nothing
+ * new.  Where cgroup2 cannot be used, the v1 freezer hierarchy does the
+ * same with freezer.state.  Nothing here sends SIGSTOP or uses ptrace:
+ * both are visible to the process and its parent (wait(2) reports a
+ * stop), and a stopped task can be continued by anyone who may signal it.
+ *
+ * A process that forks to a new pid every few milliseconds (and lets the
+ * old one exit) would outrun that: by the time its pid is written to
+ * cgroup.procs it is gone.  So the cgroup a target comes from (its
+ * source) is frozen first, then its targets are moved out of it, and the
+ * source is put back as it was.  Other processes of the source stand
+ * still for those milliseconds.  A source is left running (and the chase
+ * above is all there is) when it is the root, holds kakurid, the caller
+ * or pid 1, holds a protected process, or has child groups (freezing it
+ * would freeze them too).
+ *
+ * Moving a process needs write access to the common ancestor of the two
+ * groups; kakurid runs as root.  The original group of every process is
+ * recorded so thaw can put it back, and never higher up: a group that has
+ * gone is made again inside its slice (see kk_thaw).
+ *
+ * Protected programs (kk_protected_exe) are recognised by what they are, not by
+ * a path: the file the kernel says they run, and the system service
+ * cgroup they run in.  Nothing here reads an executable's content: the
+ * sha256 selector is resolved by a worker (exehash.c) into the files it
+ * names, and kk_freeze matches those by device and inode.
+ *
+ * Environment: KAKURI_FREEZER=v1 makes kk_freezer_probe use the v1
+ * freezer only (tests of the fallback on hosts that have both),
+ * KAKURI_FREEZER=v2 cgroup2 only.
+ *
+ * Files: this one is the call (passes over /proc, the final look at the
+ * group, the entry points); sources.c the source groups; thaw.c thawing;
+ * frozen.c the frozen set and frozen.json; protect.c what is never
+ * frozen; procfs.c and cgroupfs.c what /proc and the cgroup file system
+ * say.  freezer.h is what they share.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "freezer.h"
+
+static void
+skip_add(struct fzcall *c, pid_t pid, const char *exe, const char *why)
+{
+	json_t *o;
+	size_t i;
+
+	if (c->skipped == NULL || json_array_size(c->skipped) >= FZ_SKIP_MAX)
+		return;
+	/* every pass sees it again */
+	for (i = 0; i < json_array_size(c->skipped); i++) {
+		o = json_array_get(c->skipped, i);
+		if (json_integer_value(json_object_get(o, "pid")) == pid)
+			return;
+	}
+	o = json_pack("{s:i, s:o, s:s}", "pid", (int)pid, "exe",
+	    kk_json_str(exe), "why", why);
+	if (o != NULL)
+		json_array_append_new(c->skipped, o);
+}
+
+static int
+cmp_key(const void *a, const void *b)
+{
+	const struct pidkey *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int
+keys_build(struct fzcall *c)
+{
+	struct pidkey *k;
+	size_t i;
+
+	free(c->keys);
+	c->keys = NULL;
+	c->nkeys = 0;
+	if (c->set->n == 0)
+		return 0;
+	if ((k = calloc(c->set->n, sizeof(*k))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < c->set->n; i++) {
+		k[i].pid = c->set->v[i].pid;
+		k[i].start = c->set->v[i].start_time;
+		k[i].idx = i;
+	}
+	qsort(k, c->set->n, sizeof(*k), cmp_key);
+	c->keys = k;
+	c->nkeys = c->set->n;
+	return 0;
+}
+
+/*
+ * Is (pid, start) frozen already?  The sorted keys cover the set as it
+ * was when the pass began; what the pass added since is looked at too.
+ */
+static bool
+in_set(const struct fzcall *c, pid_t pid, unsigned long long start,
+    size_t pass_first)
+{
+	struct pidkey k = { pid, start, 0 };
+	size_t i;
+
+	if (c->nkeys > 0 &&
+	    bsearch(&k, c->keys, c->nkeys, sizeof(k), cmp_key) != NULL)
+		return true;
+	for (i = pass_first; i < c->set->n; i++)
+		if (c->set->v[i].pid == pid &&
+		    c->set->v[i].start_time == start)
+			return true;
+	return false;
+}
+
+static int
+cmp_key_pid(const void *a, const void *b)
+{
+	const struct pidkey *x = a, *y = b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/*
+ * Moves one target into the group and records it.  Already frozen ones
+ * count as matched; protected ones are listed as skipped.
+ */
+static int
+take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
+    size_t pass_first, bool *moved, bool *descend)
+{
+	struct kk_frozen f;
+	struct pstat again;
+	const char *why;
+	char num[24], whybuf[PATH_MAX + 64];
+	int r;
+
+	*descend = true;
+	if (in_set(c, ps->pid, ps->start, pass_first)) {
+		c->matched++;
+		return 0;
+	}
+	if (fz_gone_state(ps->state))
+		return 0;	/* exited: nothing left to freeze */
+	memset(&f, 0, sizeof(f));
+	if (exe_known != NULL)
+		snprintf(f.exe, sizeof(f.exe), "%s", exe_known);
+	else
+		fz_read_exe(ps->pid, f.exe, sizeof(f.exe));
+	if ((why = fz_protected_why(c->g, ps, whybuf, sizeof(whybuf),
+	    descend)) != NULL) {
+		skip_add(c, ps->pid, f.exe, why);
+		return 0;
+	}
+	f.pid = ps->pid;
+	f.start_time = ps->start;
+	if (fz_read_status(ps->pid, &f.uid, NULL) < 0) {
+		c->vanished = true;
+		return 0;
+	}
+	if ((r = fz_read_cgroup(ps->pid, c->v2, f.orig_cgroup,
+	    sizeof(f.orig_cgroup))) < 0) {
+		c->vanished = c->vanished || r == -ESRCH;
+		return r == -ESRCH ? 0 : fz_err(c->err, c->errlen, r,
+		    "pid %d: its cgroup: %s", (int)ps->pid, strerror(-r));
+	}
+	/*
+	 * Born in a freeze group (forked by a process moved in earlier) or
+	 * frozen into another one: either way frozen already; the final
+	 * look at the group records those of ours.
+	 */
+	if (fz_cg_within(c->brel, f.orig_cgroup)) {
+		c->matched++;
+		return 0;
+	}
+	/*
+	 * Its group frozen first: it may have forked and exited before
+	 * that took hold, and then what is there now is for the next pass.
+	 */
+	if (fz_freeze_source(c, f.orig_cgroup) &&
+	    (fz_read_pstat(ps->pid, &again) < 0 || again.start != ps->start ||
+	    fz_gone_state(again.state)))
+		return 0;
+	snprintf(f.group, sizeof(f.group), "%s", c->group);
+	snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
+	/* recorded before the move, so nothing frozen is ever unrecorded */
+	if ((r = fz_set_push(c->set, &f)) < 0)
+		return fz_err(c->err, c->errlen, r, "pid %d: %s",
+		    (int)ps->pid, strerror(-r));
+	snprintf(num, sizeof(num), "%d", (int)ps->pid);
+	r = fz_write_fd_str(c->procs_fd, num);
+	if (r < 0) {
+		c->set->n--;
+		if (r == -ESRCH) {
+			/* exited meanwhile: maybe forked to a new pid first */
+			c->vanished = true;
+			return 0;
+		}
+		return fz_err(c->err, c->errlen, r,
+		    "pid %d: cannot move into %s: %s", (int)ps->pid, c->gdir,
+		    strerror(-r));
+	}
+	c->matched++;
+	*moved = true;
+	return 0;
+}
+
+/* One pass over the tree under the selector's pid, parents first. */
+static int
+pass_tree(struct fzcall *c, struct ptab *t, size_t *nmoved)
+{
+	struct pstat *q = NULL, root;
+	size_t head = 0, tail = 0, i, pass_first = c->set->n;
+	bool moved, descend;
+	int r;
+
+	*nmoved = 0;
+	if ((r = fz_scan_proc(t)) < 0)
+		return fz_err(c->err, c->errlen, r, "/proc: %s", strerror(-r));
+	qsort(t->v, t->n, sizeof(*t->v), fz_cmp_ppid);
+	/* each process is queued at most once: the table has it once */
+	if ((q = calloc(t->n + 1, sizeof(*q))) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* the root is gone (its pid maybe reused): what is left is frozen */
+	if (fz_read_pstat(c->sel->pid, &root) < 0 ||
+	    root.start != c->root_start) {
+		r = 0;
+		goto out;
+	}
+	q[tail++] = root;
+	while (head < tail) {
+		struct pstat p = q[head++];
+
+		moved = false;
+		if ((r = take(c, &p, NULL, pass_first, &moved, &descend)) < 0)
+			goto out;
+		if (moved)
+			(*nmoved)++;
+		if (!descend || !c->sel->tree)
+			continue;
+		for (i = fz_first_child(t, p.pid);
+		    i < t->n && t->v[i].ppid == p.pid && tail <= t->n; i++)
+			q[tail++] = t->v[i];
+	}
+	r = 0;
+out:
+	free(q);
+	return r;
+}
+
+/*
+ * Does ps match a uid, exe or files selector?  1 yes, 0 no, -1 it exited
+ * before that could be told (a pass after this one looks again).
+ */
+static int
+selected(struct fzcall *c, const struct pstat *ps, char *exe, size_t exelen)
+{
+	const struct kk_selector *sel = c->sel;
+	struct kk_exe_info info;
+	struct pstat now;
+	uid_t uid;
+	int r;
+
+	exe[0] = '\0';
+	switch (sel->kind) {
+	case KK_SEL_UID:
+		if ((r = fz_read_status(ps->pid, &uid, NULL)) < 0)
+			return r == -ESRCH ? -1 : 0;
+		if (uid != sel->uid)
+			return 0;
+		fz_read_exe(ps->pid, exe, exelen);
+		return 1;
+	case KK_SEL_EXE:
+		fz_read_exe(ps->pid, exe, exelen);
+		if (exe[0] == '\0' && fz_read_pstat(ps->pid, &now) < 0)
+			return -1;
+		return fz_exe_is(exe, sel->exe) ? 1 : 0;
+	case KK_SEL_FILES:
+		if ((r = kk_exe_stat(ps->pid, &info)) < 0)
+			return r == -ESRCH && fz_read_pstat(ps->pid, &now) < 0 ?
+			    -1 : 0;
+		if (!fz_file_listed(sel, &info.id))
+			return 0;
+		fz_read_exe(ps->pid, exe, exelen);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Is ps a zombie this call has not seen before?  One that stays a zombie
+ * (its parent does not reap it) has forked nothing since: only its first
+ * sighting asks for another pass.
+ */
+static bool
+zombie_new(struct fzcall *c, const struct pstat *ps)
+{
+	size_t i;
+
+	for (i = 0; i < c->nzombies; i++)
+		if (c->zombies[i].pid == ps->pid &&
+		    c->zombies[i].start == ps->start)
+			return false;
+	if (kk_grow(&c->zombies, &c->capzombies, c->nzombies,
+	    sizeof(*c->zombies), 16, FZ_ZOMBIES_MAX) < 0)
+		return false;
+	c->zombies[c->nzombies].pid = ps->pid;
+	c->zombies[c->nzombies].start = ps->start;
+	c->nzombies++;
+	return true;
+}
+
+/*
+ * One pass over every process for a uid, exe or files selector, each
+ * looked at and taken as /proc lists it: a process that changes its pid
+ * every millisecond is alive for the few system calls between its entry
+ * and its cgroup being frozen (take), not for a whole scan.
+ */
+static int
+pass_match(struct fzcall *c, size_t *nmoved)
+{
+	struct proclist pl;
+	char exe[PATH_MAX];
+	size_t i, pass_first = c->set->n;
+	struct pstat ps;
+	bool moved, descend;
+	pid_t pid;
+	int m, r;
+
+	*nmoved = 0;
+	if ((r = fz_proclist_open(&pl)) < 0)
+		return fz_err(c->err, c->errlen, r, "/proc: %s",
+		    strerror(-r));
+	for (i = 0; i < FZ_SCAN_MAX + 1024 && (pid = fz_proclist_next(&pl)) > 0;
+	    i++) {
+		/*
+		 * Gone (or exiting) before anything was read: it may have
+		 * been a target that forked to a new pid after this part of
+		 * /proc was listed, or below the listing's cursor if pids
+		 * wrapped around; a pass after this one looks again.
+		 */
+		if (fz_read_pstat(pid, &ps) < 0 ||
+		    (fz_gone_state(ps.state) && zombie_new(c, &ps))) {
+			c->vanished = true;
+			continue;
+		}
+		if (fz_gone_state(ps.state))
+			continue;	/* a zombie seen before: long dead */
+		/* not a user's process, and far too many to list */
+		if (ps.flags & PF_KTHREAD)
+			continue;
+		if ((m = selected(c, &ps, exe, sizeof(exe))) < 0)
+			c->vanished = true;
+		if (m <= 0)
+			continue;
+		moved = false;
+		if ((r = take(c, &ps, exe, pass_first, &moved,
+		    &descend)) < 0)
+			break;
+		if (moved)
+			(*nmoved)++;
+	}
+	close(pl.fd);
+	return r;
+}
+
+static int
+wait_frozen(struct fzcall *c)
+{
+	return fz_wait_frozen_dir(c->gdir, c->v2, &c->deadline);
+}
+
+/*
+ * After "frozen 1" nothing in the group can fork any more: every process
+ * in it that the set does not know yet (born in the group, or moved in
+ * between a scan and its move) is recorded now, with the original group
+ * of its nearest recorded ancestor, so thaw leaves nobody behind.
+ * Protected programs found there (exec'd by a target meanwhile) are let
+ * out again.
+ */
+static int
+reconcile(struct fzcall *c)
+{
+	struct kk_frozen f;
+	struct pstat ps, anc;
+	const char *why, *orig;
+	char whybuf[PATH_MAX + 64];
+	pid_t *pids = NULL, p;
+	size_t n, i, j, pass_first;
+	bool descend;
+	int k, r;
+
+	if ((r = fz_group_pids(c->gdir, &pids, &n)) < 0)
+		return fz_err(c->err, c->errlen, r, "%s/cgroup.procs: %s",
+		    c->gdir, strerror(-r));
+	if ((r = keys_build(c)) < 0)
+		goto out;
+	pass_first = c->set->n;
+	for (i = 0; i < n; i++) {
+		struct pidkey key = { pids[i], 0, 0 }, *hit;
+
+		/*
+		 * Recorded for this group: the pid alone is enough, the
+		 * group holds only what was moved in or born there, and
+		 * nothing in it can fork now.
+		 */
+		hit = c->nkeys > 0 ? bsearch(&key, c->keys, c->nkeys,
+		    sizeof(key), cmp_key_pid) : NULL;
+		if (hit != NULL &&
+		    strcmp(c->set->v[hit->idx].group, c->group) == 0)
+			continue;
+		if (fz_read_pstat(pids[i], &ps) < 0 || fz_gone_state(ps.state))
+			continue;
+		if (in_set(c, ps.pid, ps.start, pass_first))
+			continue;
+		orig = NULL;
+		p = ps.ppid;
+		for (k = 0; k < FZ_CHAIN_MAX && p > 1 && orig == NULL; k++) {
+			for (j = 0; j < c->set->n; j++)
+				if (c->set->v[j].pid == p &&
+				    strcmp(c->set->v[j].group, c->group) == 0)
+					break;
+			if (j < c->set->n) {
+				orig = c->set->v[j].orig_cgroup;
+				break;
+			}
+			if (fz_read_pstat(p, &anc) < 0)
+				break;
+			p = anc.ppid;
+		}
+		/* an orphan (its parent exited): where this call began */
+		for (j = c->first; orig == NULL && j < c->set->n; j++)
+			if (strcmp(c->set->v[j].group, c->group) == 0)
+				orig = c->set->v[j].orig_cgroup;
+		memset(&f, 0, sizeof(f));
+		snprintf(f.orig_cgroup, sizeof(f.orig_cgroup), "%s",
+		    orig != NULL ? orig : "/");
+		fz_read_exe(ps.pid, f.exe, sizeof(f.exe));
+		if ((why = fz_protected_why(c->g, &ps, whybuf, sizeof(whybuf),
+		    &descend)) != NULL) {
+			char mwhy[PATH_MAX + 64];
+
+			/* kakurid's or pid 1's own: out again, wherever */
+			if (fz_move_back(c->fz->root, c->brel, f.orig_cgroup,
+			    ps.pid, mwhy, sizeof(mwhy)) == 0)
+				skip_add(c, ps.pid, f.exe, why);
+			continue;
+		}
+		f.pid = ps.pid;
+		f.start_time = ps.start;
+		if (fz_read_status(ps.pid, &f.uid, NULL) < 0)
+			continue;
+		snprintf(f.group, sizeof(f.group), "%s", c->group);
+		snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
+		if ((r = fz_set_push(c->set, &f)) < 0) {
+			fz_err(c->err, c->errlen, r, "pid %d: %s", (int)ps.pid,
+			    strerror(-r));
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	free(pids);
+	return r;
+}
+
+/*
+ * A freeze whose targets are moved and whose group is waiting for the
+ * kernel's "frozen 1": everything kk_freeze_poll needs, owned (the
+ * caller's freezer, guard and group name may be gone by then).
+ */
+struct kk_freeze_op {
+	struct fzcall c;
+	struct kk_freezer fz;
+	struct kk_freeze_guard g;
+	struct kk_protected_exe prot[64];
+	char group[64];
+	char err[512];
+	size_t nmoved;
+	int pass;
+	bool created;
+};
+
+/* Closes what the call holds; a group it made and left empty goes. */
+static void
+op_end(struct kk_freeze_op *op)
+{
+	struct fzcall *c = &op->c;
+
+	if (c->src != NULL) {
+		fz_sources_restore(c);
+		free(c->src);
+		c->src = NULL;
+	}
+	if (c->procs_fd >= 0)
+		close(c->procs_fd);
+	c->procs_fd = -1;
+	if (op->created && c->set->n == c->first)
+		fz_group_remove(c->gdir, c->v2);
+	free(c->keys);
+	free(c->zombies);
+	c->keys = NULL;
+	c->zombies = NULL;
+}
+
+/* Everything up to the wait for "frozen 1". */
+static int
+freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
+    struct kk_frozen_set *set, json_t **skipped)
+{
+	struct fzcall *c = &op->c;
+	const struct kk_freezer *fz = &op->fz;
+	const struct kk_freeze_guard *g = &op->g;
+	const char *group = op->group;
+	char *err = op->err;
+	size_t errlen = sizeof(op->err);
+	struct ptab t = { 0 };
+	struct timespec extra_until;
+	struct pstat root;
+	char path[PATH_MAX], whybuf[PATH_MAX + 64];
+	const char *why;
+	size_t nmoved = 0;
+	bool descend;
+	pid_t tgid;
+	int pass, extra = 0, r;
+
+	c->fz = fz;
+	c->g = g;
+	c->sel = sel;
+	c->group = group;
+	c->set = set;
+	c->first = set->n;
+	c->procs_fd = -1;
+	c->err = err;
+	c->errlen = errlen;
+	if (skipped != NULL) {
+		if (*skipped == NULL && (*skipped = json_array()) == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		c->skipped = *skipped;
+	}
+	if (!fz_is_method(fz->method)) {
+		r = fz_err(err, errlen, -ENOTSUP, "no freezer (probe first)");
+		goto out;
+	}
+	c->v2 = strcmp(fz->method, "cgroup2") == 0;
+	if (group == NULL || !fz_group_ok(group)) {
+		r = fz_err(err, errlen, -EINVAL, "bad freeze group id");
+		goto out;
+	}
+	if (fz_base_rel(fz, c->brel, sizeof(c->brel)) < 0) {
+		r = fz_err(err, errlen, -EINVAL, "%s is not below %s",
+		    fz->base, fz->root);
+		goto out;
+	}
+	if (fz_join3(c->gdir, sizeof(c->gdir), fz->base, "/", group) < 0) {
+		r = fz_err(err, errlen, -ENAMETOOLONG, "%s: path too long",
+		    fz->base);
+		goto out;
+	}
+
+	switch (sel->kind) {
+	case KK_SEL_PID:
+		/*
+		 * Named explicitly: a protected process is refused, not
+		 * skipped, before anything is created.
+		 */
+		if (sel->pid <= 0 || fz_read_pstat(sel->pid, &root) < 0 ||
+		    fz_gone_state(root.state)) {
+			r = fz_err(err, errlen, -ESRCH, "no process %d",
+			    (int)sel->pid);
+			goto out;
+		}
+		/* a thread id names its process; cgroup.procs moves it whole */
+		if (fz_read_status(sel->pid, NULL, &tgid) == 0 &&
+		    tgid != sel->pid && tgid > 0) {
+			r = fz_err(err, errlen, -EINVAL,
+			    "%d is a thread of process %d", (int)sel->pid,
+			    (int)tgid);
+			goto out;
+		}
+		c->root_start = root.start;
+		if ((why = fz_protected_why(g, &root, whybuf, sizeof(whybuf),
+		    &descend)) != NULL) {
+			r = fz_err(err, errlen, -EPERM,
+			    "pid %d is protected (%s)", (int)sel->pid, why);
+			goto out;
+		}
+		break;
+	case KK_SEL_UID:
+	case KK_SEL_EXE:
+	case KK_SEL_FILES:
+		if (sel->kind == KK_SEL_EXE && sel->exe[0] != '/') {
+			r = fz_err(err, errlen, -EINVAL,
+			    "exe selector: an absolute path is needed");
+			goto out;
+		}
+		if (sel->kind == KK_SEL_FILES && sel->nfiles > 0 &&
+		    sel->files == NULL) {
+			r = fz_err(err, errlen, -EINVAL, "files selector: "
+			    "no list");
+			goto out;
+		}
+		break;
+	case KK_SEL_SHA256:
+		/* reading executables is a worker's job (exehash.c) */
+		r = fz_err(err, errlen, -EINVAL, "sha256 selector: resolve "
+		    "it to files first");
+		goto out;
+	default:
+		r = fz_err(err, errlen, -EINVAL,
+		    "this selector can only thaw");
+		goto out;
+	}
+
+	fz_deadline_in(&c->deadline, fz->timeout_ms != 0 ? fz->timeout_ms :
+	    FZ_TIMEOUT_MS);
+	/* our subtree may have been removed since the probe, even now */
+	for (pass = 0; pass < 3; pass++) {
+		if (mkdir(fz->base, 0755) < 0 && errno != EEXIST) {
+			r = fz_err(err, errlen, -errno, "mkdir %s: %s",
+			    fz->base, strerror(errno));
+			goto out;
+		}
+		if (mkdir(c->gdir, 0755) == 0) {
+			op->created = true;
+			break;
+		}
+		if (errno == EEXIST)
+			break;
+		if (errno != ENOENT || pass == 2) {
+			r = fz_err(err, errlen, -errno, "mkdir %s: %s",
+			    c->gdir, strerror(errno));
+			goto out;
+		}
+	}
+	/* frozen while empty: whatever is moved in freezes on arrival */
+	if ((r = fz_join(path, sizeof(path), c->gdir, c->v2 ? "/cgroup.freeze" :
+	    "/freezer.state")) < 0 ||
+	    (r = fz_write_str(path, c->v2 ? "1" : "FROZEN")) < 0) {
+		fz_err(err, errlen, r, "%s: %s", path, strerror(-r));
+		goto out;
+	}
+	if ((r = fz_join(path, sizeof(path), c->gdir, "/cgroup.procs")) < 0)
+		goto out;
+	if ((c->procs_fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+		r = fz_err(err, errlen, -errno, "%s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+
+	fz_sources_init(c);
+
+	/*
+	 * Until a pass moves nobody and freezes no source: a child forked
+	 * before its parent was moved stays where it was born and is found
+	 * by the next pass; one forked after is born in the group; one
+	 * whose source froze under it is found, holding still, next time.
+	 */
+	for (pass = 0; pass < FZ_PASSES_MAX; pass++) {
+		if ((r = keys_build(c)) < 0) {
+			fz_err(err, errlen, r, "%s", strerror(-r));
+			goto out;
+		}
+		c->src_moved = false;
+		c->vanished = false;
+		r = sel->kind == KK_SEL_PID ? pass_tree(c, &t, &nmoved) :
+		    pass_match(c, &nmoved);
+		if (r < 0)
+			goto out;
+		/*
+		 * A target that exited while it was taken may have forked
+		 * first (to a new pid): a few passes more look for it.
+		 */
+		if (nmoved == 0 && !c->src_moved) {
+			if (!c->vanished || extra >= FZ_VANISHED_PASSES)
+				break;
+			if (extra++ == 0)
+				fz_deadline_in(&extra_until, FZ_VANISHED_MS);
+			else if (fz_ms_left(&extra_until) == 0)
+				break;
+		}
+		if (fz_ms_left(&c->deadline) == 0)
+			break;
+	}
+	/* the others in those groups run again at once */
+	fz_sources_restore(c);
+	if (c->matched == 0 && set->n == c->first) {
+		r = fz_err(err, errlen, -ESRCH, "no process to freeze%s",
+		    c->skipped != NULL && json_array_size(c->skipped) > 0 ?
+		    " (only protected ones matched)" : "");
+		goto out;
+	}
+	op->nmoved = nmoved;
+	op->pass = pass;
+	free(t.v);
+	return 0;
+out:
+	free(t.v);
+	return r;
+}
+
+/*
+ * The rest, once the group is frozen or the time is up: -EAGAIN while
+ * neither (wait: wait for it instead).
+ */
+static int
+freeze_finish(struct kk_freeze_op *op, bool wait)
+{
+	struct fzcall *c = &op->c;
+	char *err = op->err;
+	size_t errlen = sizeof(op->err);
+	int r, rw;
+
+	if (wait)
+		rw = wait_frozen(c);
+	else if ((rw = fz_wait_frozen_dir(c->gdir, c->v2, NULL)) == -EAGAIN &&
+	    fz_ms_left(&c->deadline) == 0)
+		rw = -ETIMEDOUT;
+	if (rw == -EAGAIN)
+		return rw;
+	/* also after a timeout: thaw must know everybody in the group */
+	if ((r = reconcile(c)) < 0)
+		return r;
+	if (op->nmoved != 0)
+		return fz_err(err, errlen, -ETIMEDOUT,
+		    "%s: new processes still appearing after %d passes",
+		    c->gdir, op->pass);
+	if (rw == -ETIMEDOUT)
+		return fz_err(err, errlen, rw, "%s: not frozen after %u ms",
+		    c->gdir, op->fz.timeout_ms != 0 ? op->fz.timeout_ms :
+		    FZ_TIMEOUT_MS);
+	if (rw < 0)
+		return fz_err(err, errlen, rw, "%s: %s", c->gdir,
+		    strerror(-rw));
+	return 0;
+}
+
+static struct kk_freeze_op *
+op_new(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const char *group, char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	size_t n = g != NULL ? g->nprotect : 0;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (n > sizeof(op->prot) / sizeof(op->prot[0]) ||
+	    (group != NULL && strlen(group) >= sizeof(op->group)) ||
+	    (op = calloc(1, sizeof(*op))) == NULL)
+		return NULL;
+	op->fz = *fz;
+	if (g != NULL) {
+		op->g = *g;
+		if (n > 0)
+			memcpy(op->prot, g->protect, n * sizeof(op->prot[0]));
+		op->g.protect = op->prot;
+	}
+	snprintf(op->group, sizeof(op->group), "%s", group != NULL ? group :
+	    "");
+	op->c.procs_fd = -1;
+	return op;
+}
+
+static int
+op_done(struct kk_freeze_op *op, int r, char *err, size_t errlen)
+{
+	op_end(op);
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s", op->err);
+	free(op);
+	return r;
+}
+
+int
+kk_freeze_begin(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const struct kk_selector *sel, const char *group,
+    struct kk_frozen_set *set, json_t **skipped, struct kk_freeze_op **opp,
+    char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	int r;
+
+	*opp = NULL;
+	if ((op = op_new(fz, g, group, err, errlen)) == NULL) {
+		if (group == NULL || !fz_group_ok(group))
+			return fz_err(err, errlen, -EINVAL,
+			    "bad freeze group id");
+		return fz_err(err, errlen, -ENOMEM, "out of memory");
+	}
+	if ((r = freeze_begin(op, sel, set, skipped)) < 0)
+		return op_done(op, r, err, errlen);
+	/* the selector is not looked at again */
+	op->c.sel = NULL;
+	*opp = op;
+	return 0;
+}
+
+int
+kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen)
+{
+	int r = freeze_finish(op, false);
+
+	return r == -EAGAIN ? r : op_done(op, r, err, errlen);
+}
+
+void
+kk_freeze_op_free(struct kk_freeze_op *op)
+{
+	if (op != NULL)
+		op_done(op, 0, NULL, 0);
+}
+
+int
+kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const struct kk_selector *sel, const char *group,
+    struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen)
+{
+	struct kk_freeze_op *op;
+	int r;
+
+	if ((r = kk_freeze_begin(fz, g, sel, group, set, skipped, &op, err,
+	    errlen)) < 0)
+		return r;
+	return op_done(op, freeze_finish(op, true), err, errlen);
+}

@@ -1,0 +1,180 @@
+/*
+ * The freezer (freeze.c) in files: what they share.  Internal to
+ * agentd/evidence/; the interface is evidence.h.
+ */
+#ifndef KK_FREEZER_H
+#define KK_FREEZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "evidence.h"
+
+#define PF_KTHREAD		0x00200000	/* include/linux/sched.h */
+#define FZ_TIMEOUT_MS		5000	/* default wait for "frozen 1" */
+#define FZ_PASSES_MAX		1000	/* re-scans for children forked meanwhile */
+#define FZ_SCAN_MAX		(1 << 20)	/* /proc entries looked at per scan */
+#define FZ_SET_MAX		(1 << 20)	/* processes in a frozen set */
+#define FZ_SKIP_MAX		4096	/* entries in *skipped */
+#define FZ_CHAIN_MAX		64	/* ppid steps to a recorded ancestor */
+#define FZ_MOUNTINFO_LINES	100000
+#define FZ_PROCS_FILE_MAX	(16 << 20)	/* bytes of one cgroup.procs */
+#define FZ_JSON_MAX		(256 << 20)	/* frozen.json */
+#define FZ_UP_MAX		256	/* ancestors tried when moving back */
+#define FZ_SOURCES_MAX		64	/* source groups frozen per call */
+#define FZ_SOURCE_WAIT_MS	100	/* for one source group to be frozen */
+#define FZ_SOURCES_WAIT_MS	300	/* for all of them, per call */
+#define FZ_VANISHED_PASSES	8	/* passes after targets that exited */
+#define FZ_VANISHED_MS		100	/* and at most this long */
+#define FZ_DIRENT_BUF		512	/* bytes of /proc listed at once */
+#define FZ_ZOMBIES_MAX		4096	/* zombies remembered per call */
+#define FZ_THAWED_LEAF		"kakuri-thawed"
+#define FZ_DELETED		" (deleted)"
+
+/* What /proc/PID/stat says about one process. */
+struct pstat {
+	pid_t pid;
+	pid_t ppid;
+	char state;
+	unsigned long flags;
+	unsigned long long start;
+};
+
+struct ptab {
+	struct pstat *v;
+	size_t n;
+	size_t cap;
+};
+
+/* (pid, start time) of the entries of a frozen set, sorted: lookups. */
+struct pidkey {
+	pid_t pid;
+	unsigned long long start;
+	size_t idx;		/* in the set */
+};
+
+/* A cgroup targets came from, and whether this call froze it. */
+struct source {
+	char cg[PATH_MAX];		/* as /proc/PID/cgroup names it */
+	bool frozen;			/* by us: put back at the end */
+};
+
+/* One kk_freeze call. */
+struct fzcall {
+	const struct kk_freezer *fz;
+	const struct kk_freeze_guard *g;
+	const struct kk_selector *sel;
+	const char *group;
+	bool v2;
+	char gdir[PATH_MAX];		/* ROOT/kakuri/GROUP */
+	char brel[PATH_MAX];		/* /kakuri, as /proc/PID/cgroup says */
+	unsigned long long root_start;	/* pid selector: its start time */
+	int procs_fd;			/* GDIR/cgroup.procs, open for writing */
+	struct kk_frozen_set *set;
+	size_t first;			/* set->n on entry */
+	struct pidkey *keys;		/* the set, sorted, rebuilt every pass */
+	size_t nkeys;
+	json_t *skipped;
+	struct source *src;		/* FZ_SOURCES_MAX of them */
+	size_t nsrc;
+	bool src_moved;			/* a pass froze a source: look again */
+	bool vanished;			/* a target exited while taken */
+	struct pidkey *zombies;		/* seen in this call */
+	size_t nzombies;
+	size_t capzombies;
+	bool src_ok;			/* the groups below were read */
+	struct timespec src_wait_until;	/* waiting for sources ends */
+	char self_cg[PATH_MAX];		/* kakurid's group */
+	char caller_cg[PATH_MAX];	/* ours (unit tests: the test's) */
+	char init_cg[PATH_MAX];		/* pid 1's */
+	struct timespec deadline;
+	size_t matched;			/* targets seen, frozen now or earlier */
+	char *err;
+	size_t errlen;
+};
+
+/*
+ * /proc, listed a few entries at a time (readdir(3) takes 32 KiB in one
+ * go): an entry is looked at right after the kernel listed it, and a
+ * process forked meanwhile, with a higher pid, still comes up later in
+ * the same listing.
+ */
+struct proclist {
+	int fd;
+	/* the kernel's records are 8-byte aligned within the buffer */
+	char buf[FZ_DIRENT_BUF] __attribute__((aligned(8)));
+	size_t len;
+	size_t off;
+};
+
+int fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* cgroupfs.c */
+int fz_write_fd_str(int fd, const char *s);
+int fz_write_str(const char *path, const char *s);
+ssize_t fz_read_small(const char *path, char *buf, size_t len);
+int fz_join(char *out, size_t len, const char *a, const char *b);
+int fz_join3(char *out, size_t len, const char *a, const char *b,
+    const char *c);
+void fz_now(struct timespec *ts);
+void fz_deadline_in(struct timespec *d, unsigned ms);
+long fz_ms_left(const struct timespec *d);
+void fz_sleep_ms(long ms);
+bool fz_group_ok(const char *s);
+bool fz_cgpath_ok(const char *s);
+bool fz_is_method(const char *m);
+bool fz_has_opt(const char *opts, const char *opt);
+int fz_find_mount_opt(const char *v1opt, char *out, size_t outlen);
+int fz_find_mount(bool v1, char *out, size_t outlen);
+int fz_base_of(const char *root, char *out, size_t len);
+int fz_base_rel(const struct kk_freezer *fz, char *out, size_t len);
+bool fz_cg_within(const char *top, const char *cg);
+int fz_cg_dir_root(const char *root, const char *cg, char *out, size_t len);
+int fz_cg_dir(const struct kk_freezer *fz, const char *cg, char *out,
+    size_t len);
+bool fz_has_child_groups(const char *dir);
+int fz_wait_frozen_dir(const char *gdir, bool v2,
+    const struct timespec *deadline);
+int fz_group_pids(const char *gdir, pid_t **out, size_t *n);
+int fz_move_to(const char *root, const char *cg, pid_t pid);
+void fz_group_remove(const char *gdir, bool v2);
+
+/* procfs.c */
+bool fz_exe_is(const char *exe, const char *path);
+int fz_read_pstat(pid_t pid, struct pstat *ps);
+bool fz_gone_state(char s);
+int fz_read_status(pid_t pid, uid_t *uid, pid_t *tgid);
+void fz_read_exe(pid_t pid, char *out, size_t len);
+int fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len);
+int fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len);
+int fz_scan_proc(struct ptab *t);
+int fz_cmp_ppid(const void *a, const void *b);
+size_t fz_first_child(const struct ptab *t, pid_t ppid);
+int fz_proclist_open(struct proclist *pl);
+pid_t fz_proclist_next(struct proclist *pl);
+bool fz_file_listed(const struct kk_selector *sel,
+    const struct kk_file_id *id);
+
+/* protect.c */
+const char *fz_protected_why(const struct kk_freeze_guard *g,
+    const struct pstat *ps, char *why, size_t whylen, bool *descend);
+
+/* frozen.c */
+int fz_set_push(struct kk_frozen_set *s, const struct kk_frozen *f);
+
+/* sources.c */
+void fz_sources_init(struct fzcall *c);
+bool fz_freeze_source(struct fzcall *c, const char *cg);
+void fz_sources_restore(struct fzcall *c);
+
+/* thaw.c */
+int fz_move_back(const char *root, const char *brel, const char *orig,
+    pid_t pid, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * What /proc says about processes, for the freezer: stat, status, exe
+ * and cgroup of one process; every process at once (a table sorted by
+ * parent); /proc listed a few entries at a time; whether what a process
+ * runs is what a selector names.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "freezer.h"
+
+/* exe (a readlink of /proc/PID/exe) names path, also once it was deleted. */
+bool
+fz_exe_is(const char *exe, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n == 0)
+		return false;
+	return strncmp(exe, path, n) == 0 &&
+	    (exe[n] == '\0' || strcmp(exe + n, FZ_DELETED) == 0);
+}
+
+/* Fields of /proc/PID/stat after the command name (which may hold ')'). */
+int
+fz_read_pstat(pid_t pid, struct pstat *ps)
+{
+	char path[64], buf[2048], *p, *end;
+	unsigned long long v;
+	ssize_t n;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((n = fz_read_small(path, buf, sizeof(buf))) < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0')
+		return -EBADMSG;
+	memset(ps, 0, sizeof(*ps));
+	ps->pid = pid;
+	p += 2;
+	ps->state = *p++;
+	/* field 4 ppid (index 1), 9 flags (6), 22 starttime (19) */
+	for (i = 1; i <= 19; i++) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return -EBADMSG;
+		errno = 0;
+		if (*p == '-') {	/* tty_nr, tpgid can be -1 */
+			strtoll(p, &end, 10);
+			v = 0;
+		} else
+			v = strtoull(p, &end, 10);
+		if (end == p || errno != 0)
+			return -EBADMSG;
+		if (i == 1)
+			ps->ppid = (pid_t)v;
+		else if (i == 6)
+			ps->flags = (unsigned long)v;
+		else if (i == 19)
+			ps->start = v;
+		p = end;
+	}
+	return 0;
+}
+
+bool
+fz_gone_state(char s)
+{
+	return s == 'Z' || s == 'X' || s == 'x';
+}
+
+/* The real uid (and the thread group) from /proc/PID/status. */
+int
+fz_read_status(pid_t pid, uid_t *uid, pid_t *tgid)
+{
+	char path[64], buf[4096], *p;
+	unsigned long v;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((n = fz_read_small(path, buf, sizeof(buf))) < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	if (uid != NULL) {
+		if ((p = strstr(buf, "\nUid:")) == NULL)
+			return -EBADMSG;
+		v = strtoul(p + 5, NULL, 10);
+		*uid = (uid_t)v;
+	}
+	if (tgid != NULL) {
+		if ((p = strstr(buf, "\nTgid:")) == NULL)
+			return -EBADMSG;
+		*tgid = (pid_t)strtol(p + 6, NULL, 10);
+	}
+	return 0;
+}
+
+/* readlink of /proc/PID/exe; "" for kernel threads and exited processes. */
+void
+fz_read_exe(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, out, len - 1);
+	if (n < 0)
+		n = 0;
+	out[n] = '\0';
+}
+
+/*
+ * The process's group in a hierarchy: the "0::" line of /proc/PID/cgroup
+ * for cgroup2 (v1opt NULL), else the line listing v1opt ("freezer",
+ * "name=systemd").
+ */
+int
+fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len)
+{
+	char path[64], buf[8192], *line, *save, *c1, *c2;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((n = fz_read_small(path, buf, sizeof(buf))) < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((c1 = strchr(line, ':')) == NULL ||
+		    (c2 = strchr(c1 + 1, ':')) == NULL)
+			continue;
+		*c1 = '\0';
+		*c2 = '\0';
+		if (v1opt == NULL ? strcmp(line, "0") != 0 || c1[1] != '\0' :
+		    !fz_has_opt(c1 + 1, v1opt))
+			continue;
+		if (strlen(c2 + 1) >= len)
+			return -ENAMETOOLONG;
+		strcpy(out, c2 + 1);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* The group in our hierarchy: cgroup2, or the v1 freezer's. */
+int
+fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len)
+{
+	return fz_read_cgroup_opt(pid, v2 ? NULL : "freezer", out, len);
+}
+
+/* Every process in /proc (thread group leaders), as one table. */
+int
+fz_scan_proc(struct ptab *t)
+{
+	struct dirent *de;
+	struct pstat ps;
+	char *end;
+	long v;
+	DIR *d;
+	size_t i;
+	int r = 0;
+
+	t->n = 0;
+	if ((d = opendir("/proc")) == NULL)
+		return -errno;
+	for (i = 0; i < FZ_SCAN_MAX + 1024 && (de = readdir(d)) != NULL;
+	    i++) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		v = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || v <= 0 || v > INT_MAX)
+			continue;
+		if (fz_read_pstat((pid_t)v, &ps) < 0)
+			continue;	/* exited meanwhile */
+		if ((r = kk_grow(&t->v, &t->cap, t->n, sizeof(*t->v), 1024,
+		    FZ_SCAN_MAX)) < 0)
+			break;
+		t->v[t->n++] = ps;
+	}
+	closedir(d);
+	return r;
+}
+
+int
+fz_cmp_ppid(const void *a, const void *b)
+{
+	const struct pstat *x = a, *y = b;
+
+	if (x->ppid != y->ppid)
+		return x->ppid < y->ppid ? -1 : 1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* Index of the first entry of t (sorted by ppid) whose parent is ppid. */
+size_t
+fz_first_child(const struct ptab *t, pid_t ppid)
+{
+	size_t lo = 0, hi = t->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (t->v[mid].ppid < ppid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int
+fz_proclist_open(struct proclist *pl)
+{
+	pl->len = pl->off = 0;
+	pl->fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return pl->fd < 0 ? -errno : 0;
+}
+
+/* The next pid, 0 at the end. */
+pid_t
+fz_proclist_next(struct proclist *pl)
+{
+	struct dirent64 *de;
+	char *end;
+	long n, v;
+
+	for (;;) {
+		if (pl->off >= pl->len) {
+			n = syscall(SYS_getdents64, pl->fd, pl->buf,
+			    sizeof(pl->buf));
+			if (n <= 0)
+				return 0;
+			pl->len = (size_t)n;
+			pl->off = 0;
+		}
+		de = (struct dirent64 *)(void *)(pl->buf + pl->off);
+		pl->off += de->d_reclen;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		v = strtol(de->d_name, &end, 10);
+		if (*end == '\0' && v > 0 && v <= INT_MAX)
+			return (pid_t)v;
+	}
+}
+
+/* Does the selector list the file (device, inode)? */
+bool
+fz_file_listed(const struct kk_selector *sel, const struct kk_file_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < sel->nfiles; i++)
+		if (sel->files[i].dev == id->dev &&
+		    sel->files[i].ino == id->ino)
+			return true;
+	return false;
+}

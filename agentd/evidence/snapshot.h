@@ -1,0 +1,150 @@
+/*
+ * The per-process snapshot (core.c) in files: what they share.  Internal
+ * to agentd/evidence/; the interface is evidence.h.
+ */
+#ifndef KK_SNAPSHOT_H
+#define KK_SNAPSHOT_H
+
+#include <elf.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "evidence.h"
+
+#if defined(__x86_64__)
+#define CORE_MACHINE	EM_X86_64
+#elif defined(__aarch64__)
+#define CORE_MACHINE	EM_AARCH64
+#endif
+
+#define READ_BATCH	(1U << 20)	/* a process_vm_readv; = sink buffer */
+#define STOP_TIMEOUT_MS	2000		/* for every thread to reach its stop */
+#define SMALL_MAX	(16U << 20)	/* status, cmdline, environ, auxv */
+#define SCAN_VEC	1024		/* page regions per PAGEMAP_SCAN */
+#define PM_CHUNK	65536		/* pagemap entries per read (512 KiB) */
+
+/*
+ * PAGEMAP_SCAN (Linux 6.7): the uapi headers here may predate it, so the
+ * ABI is spelled out; the ioctl number encodes the structure size.
+ */
+struct pm_region {
+	uint64_t start;
+	uint64_t end;
+	uint64_t categories;
+};
+
+struct vma {
+	uint64_t start;
+	uint64_t end;
+	uint64_t pgoff;		/* the maps offset, bytes */
+	uint64_t off;		/* of its data in the core */
+	uint64_t filesz;
+	size_t path;		/* offset of the path in the maps text */
+	size_t pathlen;
+	uint32_t pflags;	/* PF_R | PF_W | PF_X */
+	bool smaps;		/* the flags below are known */
+	bool dontdump;		/* VmFlags dd */
+	bool io;		/* VmFlags io or pf: not RAM the kernel lends */
+	bool hugetlb;
+	bool empty;		/* no resident and no swapped page */
+};
+
+enum { T_NEW, T_SEIZED, T_STOPPED, T_GONE, T_REFUSED };
+
+struct thr {
+	pid_t tid;
+	int state;
+	int sig;		/* signal to give back on detach */
+};
+
+struct runs {
+	struct {
+		uint64_t start;
+		uint64_t end;
+		bool zero;	/* the shared zero page: a hole */
+	} v[SCAN_VEC];
+	size_t n;
+};
+
+struct snap {
+	pid_t pid;
+	int dirfd;
+	struct kk_artifacts *arts;
+	char *err;
+	size_t errlen;
+	int ret;
+	unsigned long long want_start;	/* 0: whoever has the pid */
+
+	unsigned long long start_time;
+	long pgsz;
+	long clk_tck;
+	int pmfd;		/* /proc/PID/pagemap */
+	int memfd;		/* /proc/PID/mem, the fallback reader */
+	bool use_vm;		/* process_vm_readv works */
+	bool use_scan;		/* PAGEMAP_SCAN works */
+
+	struct thr *t;
+	size_t nt;
+	size_t captb;
+	int seize_err;		/* first PTRACE_SEIZE refusal */
+	size_t unstopped;	/* threads that never reached their stop */
+
+	char *maps;		/* /proc/PID/maps, as written */
+	size_t mapslen;
+	struct vma *v;
+	size_t nv;
+
+	/* files read while the process is stopped, written afterwards */
+	char *status;
+	size_t statuslen;
+	char *cmdline;
+	size_t cmdlinelen;
+	char *environ;
+	size_t environlen;
+	int environ_err;
+
+	uint8_t *notes;
+	size_t nlen;
+	size_t ncap;
+
+	uint8_t *buf;		/* READ_BATCH */
+	struct runs runs;
+	struct pm_region *scanvec;
+	uint64_t *pm;
+
+	/* gap being coalesced */
+	uint64_t gap_off;
+	uint64_t gap_len;
+	const char *gap_why;
+};
+
+
+
+/* core_proc.c */
+void snap_set_err(struct snap *sn, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+uint64_t snap_now_ms(void);
+int snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
+    char **out, size_t *outlen);
+int snap_stat_fields(char *line, char **f, int max);
+const char *snap_status_field(const char *text, const char *key);
+
+/* core_threads.c */
+int snap_stop_threads(struct snap *sn);
+void snap_detach_threads(struct snap *sn);
+
+/* core_maps.c */
+int snap_parse_maps(struct snap *sn);
+bool snap_vma_file(const struct snap *sn, const struct vma *v);
+void snap_apply_smaps(struct snap *sn, char *text);
+void snap_plan_vmas(struct snap *sn, uint64_t data_off);
+
+/* core_notes.c */
+int snap_build_notes(struct snap *sn);
+
+/* core_mem.c */
+int snap_write_core(struct snap *sn, struct kk_artifact *a);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * The evidence actions of the parent, in files: what they share.
+ *
+ *   act_evidence.c   snapshot and collect, the evidence state (init, status)
+ *   act_freeze.c     freeze and thaw (in the loop; by sha256 after a worker)
+ *   act_fetch.c      fetch: the listing, grants, chunks
+ *   preserve_jobs.c  evidence workers, seen from the parent: start, lines,
+ *                    deadlines, kill, what they leave behind
+ *   preserve_worker.c  the worker itself: confinement, the job, its lines
+ *   preserve.c       small helpers they share
+ *
+ * Internal to these files; the entry points are in daemon.h and run.h.
+ */
+#ifndef KD_PRESERVE_H
+#define KD_PRESERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "daemon.h"
+#include "evidence.h"
+#include "run.h"
+
+struct pending_freeze;
+
+#define KD_JOBS_PER_KIND	2	/* workers of one kind at once */
+
+#define KD_JOB_LINE_MAX		(8U << 20)	/* one line of a worker */
+
+#define KD_MAX_GRANTS		16
+
+#define KD_GRANT_SECONDS	1800
+
+#define KD_CHUNK_MAX		(512U * 1024)
+
+#define KD_FETCH_MAX_FILES	4096
+
+#define KD_RECEIPT_ARTIFACTS	256	/* listed in a receipt; the manifest has all */
+
+#define KD_RECEIPT_UNHASHED	256	/* unhashed files listed in a receipt */
+
+#define KD_SNAPSHOT_PIDS	1024	/* processes in one snapshot */
+
+#define KD_HASH_FILE_MAX	((uint64_t)1 << 30)	/* larger: not hashed */
+
+#define KD_SNAPSHOT_TIMEOUT	1800	/* seconds, when the policy says 0 */
+
+#define KD_COLLECT_GRACE_MS	5000	/* after collect's own deadline */
+
+#define KD_WORKER_NICE		10
+
+#define KD_WORKER_NO_SANDBOX	4	/* exit status: not confined */
+
+#define KD_KILL_GRACE_MS	500	/* from SIGKILL to giving up on the exit */
+
+#define KD_STUCK_MAX		16	/* killed workers the kernel still holds */
+
+enum job_kind { JOB_SNAPSHOT, JOB_COLLECT, JOB_HASH, JOB_KINDS };
+
+static const char *const job_names[JOB_KINDS] = { "snapshot", "collect",
+	"hash" };
+
+/* What a worker is to do; built in the parent, read by the child. */
+struct job_spec {
+	enum job_kind kind;
+	pid_t *pids;		/* snapshot and hash (NULL: all processes) */
+	unsigned long long *starts;	/* snapshot: recorded start times */
+	size_t npids;
+	bool physical;
+	struct kk_collect_limits lim;
+	unsigned soft_ms;	/* hash: no reading after this */
+};
+
+struct job {
+	struct kd_preserve *pv;
+	struct run *r;
+	enum job_kind kind;
+	pid_t pid;
+	int fd;
+	sd_event_source *child_src;
+	sd_event_source *io_src;
+	sd_event_source *timer_src;
+	sd_event_source *grace_src;	/* after the kill */
+	char *buf;		/* the line being received */
+	size_t len;
+	size_t cap;
+	bool exited;
+	bool eof;
+	bool killed;		/* at its deadline */
+	bool stuck;		/* killed, and still not gone */
+	bool bad;		/* said something that is not a line of ours */
+	bool ended;		/* sent its final line */
+	int status;
+	unsigned deadline_ms;
+	struct timespec started;
+	char evid[80];
+	char sub[48];		/* the command's subdirectory */
+	/* snapshot and collect */
+	struct kk_artifacts arts;
+	json_t *errors;
+	int code;
+	json_t *skipped;	/* snapshot: pids not taken */
+	char current[KK_ART_PATH_MAX];	/* the artifact last begun */
+	/* hash: the selector it resolves */
+	struct kk_hash_result hres;
+	struct kk_selector sel;
+	bool thaw;
+	unsigned budget_ms;	/* the whole freeze, hashing included */
+	/* told when the job has ended; KD_RUN_PENDING: it finishes the run */
+	int (*done)(struct job *j);
+	struct job *next;
+};
+
+/* A killed worker that has not exited yet, waited for in the background. */
+struct stuck {
+	struct kd_preserve *pv;
+	pid_t pid;
+	sd_event_source *child_src;
+	struct stuck *next;
+};
+
+struct grant {
+	uint64_t token;
+	char evid[80];
+	time_t until;
+};
+
+struct kd_preserve {
+	struct kd *d;
+	struct kk_freezer fz;
+	bool fz_ok;
+	char fz_err[256];
+	struct kk_frozen_set frozen;
+	char frozen_path[PATH_MAX];
+	char evidence_dir[PATH_MAX];
+	char boot_id[40];
+	struct job *jobs;
+	unsigned njobs[JOB_KINDS];
+	struct pending_freeze *pending;	/* one freeze at a time waits */
+	struct stuck *stuck;
+	unsigned nstuck;
+	struct grant grants[KD_MAX_GRANTS];
+};
+
+/* preserve.c */
+int pv_strf(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+long pv_ms_since(const struct timespec *t0);
+bool pv_is_hex(const char *s, size_t n);
+
+/* act_freeze.c */
+void pv_make_guard(struct kd *d, struct kk_freeze_guard *g,
+    struct kk_protected_exe *prot);
+void pv_pending_free(struct pending_freeze *pf);
+
+/* preserve_jobs.c */
+/*
+ * Forks a worker for js (output under evidence/EVID/PREFIX-ID unless it
+ * hashes); done is called with the job when it has ended, and says
+ * KD_RUN_PENDING if it finishes the run itself later.  KD_RUN_PENDING,
+ * or a negative errno with the run failed or rejected.
+ */
+int pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
+    int (*done)(struct job *), struct job **jp);
+void pv_arm_deadline(struct job *j);
+void pv_jobs_free(struct kd_preserve *pv);
+void pv_cut_unreported(struct job *j, const char *why);
+void pv_release_space(struct job *j);
+void pv_worker_end_words(const struct job *j, char *out, size_t len);
+
+/* preserve_worker.c */
+void pv_worker_main(struct kd *d, pid_t parent, int out, int dirfd,
+    const struct job_spec *js) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,626 @@
+/*
+ * Evidence workers, seen from the parent: each one is forked with a job,
+ * tells what it does one JSON line at a time, and has a deadline kept by
+ * a timer; a worker killed at its deadline leaves cut and listed files,
+ * and one the kernel still holds is waited for in the background.  When
+ * one ends, the action that started it is told (its done callback).
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "preserve.h"
+
+static void
+job_free(struct job *j)
+{
+	sd_event_source_disable_unref(j->child_src);
+	sd_event_source_disable_unref(j->io_src);
+	sd_event_source_disable_unref(j->timer_src);
+	sd_event_source_disable_unref(j->grace_src);
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->buf);
+	kk_artifacts_free(&j->arts);
+	json_decref(j->errors);
+	json_decref(j->skipped);
+	kk_hash_result_free(&j->hres);
+	free(j);
+}
+
+/* The evidence id: the incident when it is a usable name, else the command. */
+static void
+evidence_id(const struct run *r, char *out, size_t len)
+{
+	if (r->cmd.incident[0] && kk_evidence_id_ok(r->cmd.incident))
+		pv_strf(out, len, "%s", r->cmd.incident);
+	else
+		pv_strf(out, len, "%s", r->cmd.id);
+}
+
+/* One {"artifact":{...}} of the worker, its path under the subdir. */
+static int
+take_artifact(struct job *j, json_t *v)
+{
+	struct kk_artifact a;
+	const char *p = json_string_value(json_object_get(v, "path"));
+	const char *h = json_string_value(json_object_get(v, "sha256"));
+
+	if (p == NULL || h == NULL || !pv_is_hex(h, 64))
+		return -EBADMSG;
+	memset(&a, 0, sizeof(a));
+	if (pv_strf(a.path, sizeof(a.path), "%s/%s", j->sub, p) < 0)
+		return -EBADMSG;
+	snprintf(a.sha256, sizeof(a.sha256), "%s", h);
+	a.size = (uint64_t)json_integer_value(json_object_get(v, "size"));
+	a.pid = (pid_t)json_integer_value(json_object_get(v, "pid"));
+	a.start_time = (unsigned long long)json_integer_value(
+	    json_object_get(v, "start_time"));
+	snprintf(a.method, sizeof(a.method), "%s",
+	    json_string_value(json_object_get(v, "method")) ?: "");
+	a.incomplete = json_is_true(json_object_get(v, "incomplete"));
+	snprintf(a.error, sizeof(a.error), "%s",
+	    json_string_value(json_object_get(v, "error")) ?: "");
+	if (json_is_array(json_object_get(v, "gaps")))
+		a.gaps = json_incref(json_object_get(v, "gaps"));
+	if (kk_artifacts_add(&j->arts, &a) < 0) {
+		json_decref(a.gaps);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+/* One complete line from a worker. */
+static void
+job_line(struct job *j, const char *line, size_t len)
+{
+	json_error_t jerr;
+	json_t *o, *v;
+
+	if (len == 0)
+		return;
+	if (j->kind == JOB_HASH) {
+		if (kk_hash_result_line(&j->hres, line, len) < 0)
+			j->bad = true;
+		return;
+	}
+	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if ((v = json_object_get(o, "artifact")) != NULL) {
+		if (take_artifact(j, v) < 0)
+			j->bad = true;
+	} else if (json_is_string(v = json_object_get(o, "begin"))) {
+		if (pv_strf(j->current, sizeof(j->current), "%s",
+		    json_string_value(v)) < 0)
+			j->bad = true;
+	} else if ((v = json_object_get(o, "end")) != NULL &&
+	    json_is_array(json_object_get(v, "errors"))) {
+		j->code = (int)json_integer_value(json_object_get(v, "code"));
+		json_decref(j->errors);
+		j->errors = json_incref(json_object_get(v, "errors"));
+		j->ended = true;
+	} else {
+		j->bad = true;
+	}
+	json_decref(o);
+}
+
+static void
+job_read(struct job *j)
+{
+	char buf[65536], *nl, *b;
+	size_t off, cap;
+	ssize_t n;
+
+	for (;;) {
+		n = read(j->fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return;		/* EAGAIN */
+		if (n == 0) {
+			j->eof = true;
+			return;
+		}
+		if (j->len + (size_t)n + 1 > j->cap) {
+			cap = (j->len + (size_t)n + 1) * 2;
+			if ((b = realloc(j->buf, cap)) == NULL) {
+				j->bad = true;
+				kill(j->pid, SIGKILL);
+				return;
+			}
+			j->buf = b;
+			j->cap = cap;
+		}
+		memcpy(j->buf + j->len, buf, (size_t)n);
+		j->len += (size_t)n;
+		/* every whole line now; the rest waits for its end */
+		for (off = 0; (nl = memchr(j->buf + off, '\n', j->len - off)) !=
+		    NULL; off = (size_t)(nl - j->buf) + 1)
+			job_line(j, j->buf + off, (size_t)(nl - j->buf) - off);
+		memmove(j->buf, j->buf + off, j->len - off);
+		j->len -= off;
+		if (j->len > KD_JOB_LINE_MAX) {
+			/* a worker gone wrong: what it says is not trusted */
+			j->bad = true;
+			j->len = 0;
+			kill(j->pid, SIGKILL);
+			return;
+		}
+	}
+}
+
+/*
+ * The artifact the worker said it began and never finished, when no file
+ * of it exists (it was held before it could make one: opening a file
+ * that does not answer): listed as incomplete, with an empty file, so
+ * the manifest says what is missing and why.
+ */
+static void
+note_unstarted(struct job *j, int dfd, const char *why)
+{
+	struct kk_artifact a;
+	char path[KK_ART_PATH_MAX + 64], *p;
+	size_t k;
+	int fd;
+
+	if (j->current[0] == '\0' || pv_strf(path, sizeof(path), "%s/%s",
+	    j->sub, j->current) < 0)
+		return;
+	for (k = 0; k < j->arts.n; k++)
+		if (strcmp(j->arts.v[k].path, path) == 0)
+			return;
+	/* its directory (pid-N/), then the empty file */
+	for (p = strchr(j->current, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		mkdirat(dfd, j->current, 0700);
+		*p = '/';
+	}
+	fd = openat(dfd, j->current, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	close(fd);
+	memset(&a, 0, sizeof(a));
+	if (pv_strf(a.path, sizeof(a.path), "%s", path) < 0)
+		return;
+	snprintf(a.method, sizeof(a.method), "unfinished");
+	a.incomplete = true;
+	snprintf(a.error, sizeof(a.error), "not copied: %.150s before any of "
+	    "it could be read", why);
+	kk_sha256_hex("", 0, a.sha256);
+	kk_artifacts_add(&j->arts, &a);
+}
+
+/*
+ * A worker that stopped before it was through (killed at its deadline,
+ * or crashed) may leave files it was writing: each one not reported is
+ * cut to nothing (its bytes were never hashed, and a partial file must
+ * not pass for evidence) and listed as incomplete.
+ */
+void
+pv_cut_unreported(struct job *j, const char *why)
+{
+	char dir[PATH_MAX], path[KK_ART_PATH_MAX + 64];
+	struct kk_artifact a;
+	json_t *files, *f;
+	size_t i, k;
+	int dfd, fd;
+
+	if (pv_strf(dir, sizeof(dir), "%s/%s/%s", j->pv->evidence_dir, j->evid,
+	    j->sub) < 0 ||
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) < 0)
+		return;
+	files = json_array();
+	if (files != NULL)
+		kk_evidence_list(dfd, "", KD_FETCH_MAX_FILES, files);
+	json_array_foreach(files, i, f) {
+		const char *rel = json_string_value(json_object_get(f, "path"));
+
+		if (rel == NULL || pv_strf(path, sizeof(path), "%s/%s", j->sub,
+		    rel) < 0)
+			continue;
+		for (k = 0; k < j->arts.n; k++)
+			if (strcmp(j->arts.v[k].path, path) == 0)
+				break;
+		if (k < j->arts.n)
+			continue;
+		fd = openat(dfd, rel, O_WRONLY | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		memset(&a, 0, sizeof(a));
+		if (pv_strf(a.path, sizeof(a.path), "%s", path) < 0) {
+			close(fd);
+			continue;
+		}
+		snprintf(a.method, sizeof(a.method), "unfinished");
+		a.incomplete = true;
+		snprintf(a.error, sizeof(a.error), "%.120s while this was "
+		    "written; %s", why, ftruncate(fd, 0) == 0 ?
+		    "the partial copy was removed" :
+		    "the partial copy is left");
+		kk_sha256_hex("", 0, a.sha256);
+		close(fd);
+		if (kk_artifacts_add(&j->arts, &a) < 0)
+			break;
+	}
+	json_decref(files);
+	note_unstarted(j, dfd, why);
+	close(dfd);
+}
+
+/*
+ * A full disk: the partial copies are truncated so the manifest and the
+ * audit log can still be written; the manifest says what happened.
+ */
+void
+pv_release_space(struct job *j)
+{
+	char path[PATH_MAX];
+	size_t i;
+	int fd;
+
+	for (i = 0; i < j->arts.n; i++) {
+		struct kk_artifact *a = &j->arts.v[i];
+
+		if (!a->incomplete || a->size == 0)
+			continue;
+		pv_strf(path, sizeof(path), "%s/%s/%s", j->pv->evidence_dir,
+		    j->evid, a->path);
+		fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0)
+			continue;
+		if (ftruncate(fd, 0) == 0) {
+			size_t l = strlen(a->error);
+
+			snprintf(a->error + l, sizeof(a->error) - l,
+			    "; partial copy of %llu bytes removed to keep the "
+			    "store writable", (unsigned long long)a->size);
+			a->size = 0;
+			kk_sha256_hex("", 0, a->sha256);
+		}
+		close(fd);
+	}
+}
+
+/* How the worker ended, in words, when it did not say so itself. */
+void
+pv_worker_end_words(const struct job *j, char *out, size_t len)
+{
+	if (j->stuck)
+		snprintf(out, len, "the %s worker was stopped at its deadline "
+		    "(%u ms), held in the kernel by a file that does not "
+		    "answer", job_names[j->kind], j->deadline_ms);
+	else if (j->killed)
+		snprintf(out, len, "the %s worker was stopped at its deadline "
+		    "(%u ms)", job_names[j->kind], j->deadline_ms);
+	else if (WIFSIGNALED(j->status))
+		snprintf(out, len, "the %s worker was killed by signal %d",
+		    job_names[j->kind], WTERMSIG(j->status));
+	else if (WEXITSTATUS(j->status) == KD_WORKER_NO_SANDBOX)
+		snprintf(out, len, "the %s worker could not confine itself",
+		    job_names[j->kind]);
+	else
+		snprintf(out, len, "the %s worker exited with %d before it "
+		    "was through", job_names[j->kind], WEXITSTATUS(j->status));
+}
+
+static void
+job_done(struct job *j)
+{
+	struct kd_preserve *pv = j->pv;
+	struct run *r = j->r;
+	struct job **pp;
+	bool pending = false;
+
+	for (pp = &pv->jobs; *pp; pp = &(*pp)->next) {
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	}
+	pv->njobs[j->kind]--;
+	if (j->len > 0)		/* a last line without its newline */
+		job_line(j, j->buf, j->len);
+	pending = j->done(j) == KD_RUN_PENDING;
+	job_free(j);
+	/* a freeze that now waits for the kernel finishes the run itself */
+	if (!pending)
+		kd_run_finish(r);
+}
+
+static int
+on_job_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct job *j = userdata;
+
+	job_read(j);
+	if (j->eof)
+		sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	if (j->eof && j->exited)
+		job_done(j);
+	return 0;
+}
+
+static int
+on_job_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	struct job *j = userdata;
+
+	j->exited = true;
+	j->status = si->si_code == CLD_EXITED ? W_EXITCODE(si->si_status, 0) :
+	    si->si_status;
+	/* whatever the worker wrote is in the pipe: read it all now */
+	job_read(j);
+	j->eof = true;
+	job_done(j);
+	return 0;
+}
+
+static int
+on_stuck_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	struct stuck *k = userdata, **pp;
+	struct kd_preserve *pv = k->pv;
+
+	for (pp = &pv->stuck; *pp; pp = &(*pp)->next) {
+		if (*pp == k) {
+			*pp = k->next;
+			break;
+		}
+	}
+	pv->nstuck--;
+	sd_event_source_disable_unref(k->child_src);
+	free(k);
+	return 0;
+}
+
+/*
+ * Killed, and still there half a second later: the kernel holds it (an
+ * uninterruptible wait).  The job ends now with what the worker sent;
+ * its exit is waited for in the background.
+ */
+static int
+on_job_grace(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct job *j = userdata;
+	struct stuck *k;
+
+	if (j->exited)
+		return 0;
+	j->stuck = true;
+	job_read(j);
+	j->eof = true;
+	sd_event_source_disable_unref(j->child_src);
+	j->child_src = NULL;
+	if ((k = calloc(1, sizeof(*k))) != NULL) {
+		k->pv = j->pv;
+		k->pid = j->pid;
+		if (sd_event_add_child(j->pv->d->ev, &k->child_src, j->pid,
+		    WEXITED, on_stuck_exit, k) < 0) {
+			free(k);
+		} else {
+			k->next = j->pv->stuck;
+			j->pv->stuck = k;
+			j->pv->nstuck++;
+		}
+	}
+	kk_log(LOG_WARNING, KK_MID_ERROR, "%s %s: the %s worker %d is held "
+	    "by the kernel after SIGKILL; the command ends without it",
+	    kk_action_name(j->r->cmd.action), j->r->cmd.id,
+	    job_names[j->kind], (int)j->pid);
+	job_done(j);
+	return 0;
+}
+
+/* The deadline: the worker is killed; its exit (or the grace) ends the job. */
+static int
+on_job_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct job *j = userdata;
+
+	if (!j->exited && j->pid > 0) {
+		j->killed = true;
+		kill(j->pid, SIGKILL);
+		kk_log(LOG_WARNING, KK_MID_ERROR, "%s %s: the %s worker %d "
+		    "did not finish in %u ms and was stopped",
+		    kk_action_name(j->r->cmd.action), j->r->cmd.id,
+		    job_names[j->kind], (int)j->pid, j->deadline_ms);
+		if (sd_event_add_time_relative(j->pv->d->ev, &j->grace_src,
+		    CLOCK_MONOTONIC, KD_KILL_GRACE_MS * 1000ULL, 0,
+		    on_job_grace, j) < 0)
+			kk_log(LOG_ERR, KK_MID_ERROR, "no grace timer: the "
+			    "command waits for the worker's exit");
+	}
+	return 0;
+}
+
+/* The output directory evidence/EVID/PREFIX-ID, the worker's to write. */
+static int
+make_job_dir(struct run *r, struct job *j, const char *prefix)
+{
+	struct kd_preserve *pv = r->d->pv;
+	char dir[PATH_MAX];
+	int dfd, e;
+
+	evidence_id(r, j->evid, sizeof(j->evid));
+	snprintf(j->sub, sizeof(j->sub), "%s-%.8s", prefix, r->cmd.id);
+	pv_strf(dir, sizeof(dir), "%s/%s", pv->evidence_dir, j->evid);
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    (pv_strf(dir, sizeof(dir), "%s/%s/%s", pv->evidence_dir, j->evid,
+	    j->sub), mkdir(dir, 0700) < 0)) {
+		e = -errno;
+		kd_run_fail(r, e == -ENOSPC ? "no-space" : "io", "%s: %s", dir,
+		    strerror(-e));
+		return e;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* the worker runs as kakurid's user and writes only here */
+	if (dfd >= 0 && r->d->own_known &&
+	    fchown(dfd, r->d->own_uid, r->d->own_gid) < 0) {
+		e = -errno;
+		close(dfd);
+		kd_run_fail(r, "io", "%s: chown: %s", dir, strerror(-e));
+		return e;
+	}
+	if (dfd < 0) {
+		e = -errno;
+		kd_run_fail(r, "io", "%s: %s", dir, strerror(-e));
+		return e;
+	}
+	return dfd;
+}
+
+int
+pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
+    int (*done)(struct job *), struct job **jp)
+{
+	struct kd_preserve *pv = r->d->pv;
+	struct job *j;
+	int p[2] = { -1, -1 }, dfd = -1, e;
+	pid_t pid, parent = getpid();
+
+	*jp = NULL;
+	if (r->reply == NULL) {
+		kd_run_reject(r, "unavailable", "this path cannot wait for a worker");
+		return -EINVAL;
+	}
+	if (pv->njobs[js->kind] >= KD_JOBS_PER_KIND) {
+		kd_run_reject(r, "busy", "evidence workers are busy; try again");
+		return -EBUSY;
+	}
+	if (pv->nstuck >= KD_STUCK_MAX) {
+		kd_run_reject(r, "busy", "too many evidence workers are held "
+		    "by the kernel (a file system that does not answer)");
+		return -EBUSY;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		kd_run_fail(r, "io", "out of memory");
+		return -ENOMEM;
+	}
+	j->fd = -1;
+	j->pv = pv;
+	j->r = r;
+	j->kind = js->kind;
+	j->done = done;
+	kk_artifacts_init(&j->arts);
+	clock_gettime(CLOCK_MONOTONIC, &j->started);
+	if (js->kind != JOB_HASH && (dfd = make_job_dir(r, j, prefix)) < 0)
+		goto fail;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		e = -errno;
+		kd_run_fail(r, "io", "pipe: %s", strerror(-e));
+		goto fail;
+	}
+	pid = fork();
+	if (pid < 0) {
+		e = -errno;
+		kd_run_fail(r, "io", "fork: %s", strerror(-e));
+		goto fail;
+	}
+	if (pid == 0) {
+		sigset_t all;
+
+		/* the worker dies with SIGTERM like any process */
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		pv_worker_main(r->d, parent, p[1], dfd, js);
+	}
+	close(p[1]);
+	p[1] = -1;
+	if (dfd >= 0)
+		close(dfd);
+	dfd = -1;
+	j->pid = pid;
+	j->fd = p[0];
+	fcntl(j->fd, F_SETFL, O_NONBLOCK);
+	if ((e = sd_event_add_io(r->d->ev, &j->io_src, j->fd, EPOLLIN,
+	    on_job_io, j)) < 0 ||
+	    (e = sd_event_add_child(r->d->ev, &j->child_src, pid, WEXITED,
+	    on_job_exit, j)) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		kd_run_fail(r, "io", "event loop: %s", strerror(-e));
+		goto fail;
+	}
+	j->next = pv->jobs;
+	pv->jobs = j;
+	pv->njobs[j->kind]++;
+	kk_log(LOG_INFO, KK_MID_APPLY, "%s %s: %s worker %d%s%s%s%s",
+	    kk_action_name(r->cmd.action), r->cmd.id, job_names[j->kind],
+	    (int)pid, j->sub[0] ? " writing evidence/" : "", j->evid,
+	    j->sub[0] ? "/" : "", j->sub);
+	*jp = j;
+	return KD_RUN_PENDING;
+fail:
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (dfd >= 0)
+		close(dfd);
+	j->fd = -1;
+	job_free(j);
+	return -EIO;
+}
+
+/*
+ * The parent's deadline for j, from now (j->deadline_ms).  Without a
+ * timer there is no deadline, and then the worker does not run at all.
+ */
+void
+pv_arm_deadline(struct job *j)
+{
+	int e;
+
+	e = sd_event_add_time_relative(j->pv->d->ev, &j->timer_src,
+	    CLOCK_MONOTONIC, (uint64_t)j->deadline_ms * 1000ULL, 0,
+	    on_job_deadline, j);
+	if (e < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s %s: no deadline timer (%s): "
+		    "the worker is stopped", kk_action_name(j->r->cmd.action),
+		    j->r->cmd.id, strerror(-e));
+		j->killed = true;
+		kill(j->pid, SIGKILL);
+	}
+}
+
+/* kakurid's end: every worker killed (by pid) and forgotten. */
+void
+pv_jobs_free(struct kd_preserve *pv)
+{
+	while (pv->jobs) {
+		struct job *j = pv->jobs;
+
+		pv->jobs = j->next;
+		/* our own worker, by pid; one the kernel holds is not waited for */
+		if (!j->exited && j->pid > 0) {
+			kill(j->pid, SIGKILL);
+			waitpid(j->pid, NULL, WNOHANG);
+		}
+		job_free(j);
+	}
+	while (pv->stuck) {
+		struct stuck *k = pv->stuck;
+
+		pv->stuck = k->next;
+		kill(k->pid, SIGKILL);
+		waitpid(k->pid, NULL, WNOHANG);
+		sd_event_source_disable_unref(k->child_src);
+		free(k);
+	}
+}

@@ -1,0 +1,263 @@
+/*
+ * An evidence worker, in the child: confined (sandbox.c) to its pipe and
+ * its output directory, it takes the snapshot, collects, or hashes the
+ * executables, and tells the parent as it goes, one JSON line at a time.
+ */
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "preserve.h"
+#include "sandbox.h"
+
+static json_t *
+artifact_json(const struct kk_artifact *a)
+{
+	json_t *o;
+
+	o = json_pack("{s:s, s:I, s:s, s:i, s:I, s:s, s:b, s:o}",
+	    "path", a->path, "size", (json_int_t)a->size, "sha256", a->sha256,
+	    "pid", (int)a->pid, "start_time", (json_int_t)a->start_time,
+	    "method", a->method, "incomplete", a->incomplete,
+	    "error", kk_json_str(a->error));
+	if (o && a->gaps)
+		json_object_set(o, "gaps", a->gaps);
+	return o;
+}
+
+static int
+write_full(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One JSON line to the parent (o is consumed). */
+static void
+put_line(int fd, json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t n;
+
+	json_decref(o);
+	if (text == NULL)
+		return;
+	n = strlen(text);
+	text[n] = '\n';		/* json_dumps leaves room for the NUL */
+	write_full(fd, text, n + 1);
+	free(text);
+}
+
+static void
+emit_begin(const char *rel, void *arg)
+{
+	put_line(*(const int *)arg, json_pack("{s:o}", "begin",
+	    kk_json_str(rel)));
+}
+
+static void
+emit_artifact(const struct kk_artifact *a, void *arg)
+{
+	put_line(*(const int *)arg, json_pack("{s:o}", "artifact",
+	    artifact_json(a)));
+}
+
+/*
+ * The system calls a worker makes: files, memory, threads of its own,
+ * ptrace of the target, time.  Collect adds netlink sockets.  No exec,
+ * no fork, no mount, no identity change, no other sockets.
+ */
+static const int worker_calls[] = {
+	SYS_read, SYS_write, SYS_pread64, SYS_pwrite64, SYS_readv,
+	SYS_writev, SYS_lseek, SYS_close, SYS_openat, SYS_newfstatat,
+	SYS_fstat, SYS_statx, SYS_getdents64, SYS_readlinkat, SYS_mkdirat,
+	SYS_unlinkat, SYS_ftruncate, SYS_fsync, SYS_fdatasync, SYS_fcntl,
+	SYS_ioctl, SYS_fstatfs, SYS_statfs, SYS_faccessat,
+#ifdef SYS_faccessat2
+	SYS_faccessat2,
+#endif
+#ifdef SYS_open
+	SYS_open, SYS_stat, SYS_lstat, SYS_readlink, SYS_access,
+	SYS_getdents, SYS_mkdir, SYS_unlink,
+#endif
+	SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise,
+	SYS_brk, SYS_futex, SYS_set_robust_list, SYS_rseq,
+	SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn,
+	SYS_sigaltstack, SYS_exit, SYS_exit_group, SYS_getpid, SYS_gettid,
+	SYS_getppid, SYS_getuid, SYS_geteuid, SYS_getgid, SYS_getegid,
+	SYS_clock_gettime, SYS_clock_nanosleep, SYS_nanosleep,
+	SYS_gettimeofday, SYS_getrandom, SYS_sched_yield,
+	SYS_sched_getaffinity, SYS_prctl, SYS_uname, SYS_sysinfo,
+	SYS_prlimit64, SYS_ptrace, SYS_wait4, SYS_waitid,
+	SYS_process_vm_readv, SYS_ppoll, SYS_restart_syscall,
+#ifdef SYS_poll
+	SYS_poll,
+#endif
+};
+
+static const int collect_calls[] = {
+	SYS_socket, SYS_bind, SYS_getsockname, SYS_setsockopt,
+	SYS_getsockopt, SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg,
+};
+
+#define CAP(c)	((uint64_t)1 << (c))
+
+/* In the worker: confinement for the job, or exit. */
+static void
+worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
+    const struct job_spec *js)
+{
+	int calls[sizeof(worker_calls) / sizeof(worker_calls[0]) +
+	    sizeof(collect_calls) / sizeof(collect_calls[0])];
+	int keep[2] = { out, dirfd };
+	struct kk_sandbox sb;
+	size_t n = 0, i;
+
+	memset(&sb, 0, sizeof(sb));
+	sb.keep_fds = keep;
+	sb.nkeep_fds = dirfd >= 0 ? 2 : 1;
+	/* reading what others own, and tracing them */
+	sb.caps = CAP(CAP_SYS_PTRACE) | CAP(CAP_DAC_READ_SEARCH);
+	if (js->kind == JOB_SNAPSHOT && js->physical)
+		sb.caps |= CAP(CAP_SYS_RAWIO);	/* /proc/kcore, /dev/mem */
+	if (js->kind == JOB_COLLECT)
+		sb.caps |= CAP(CAP_NET_ADMIN);	/* the nftables ruleset */
+	/* kakurid's own unprivileged user: what it writes is only its own */
+	sb.set_ids = d->own_known;
+	sb.uid = d->own_uid;
+	sb.gid = d->own_gid;
+	sb.nice = KD_WORKER_NICE;
+	for (i = 0; i < sizeof(worker_calls) / sizeof(worker_calls[0]); i++)
+		calls[n++] = worker_calls[i];
+	if (js->kind == JOB_COLLECT)
+		for (i = 0; i < sizeof(collect_calls) /
+		    sizeof(collect_calls[0]); i++)
+			calls[n++] = collect_calls[i];
+	sb.allowed = calls;
+	sb.nallowed = n;
+	sb.threads = true;	/* core.c traces from a thread of its own */
+	if (kk_sandbox_enter(&sb) < 0)
+		_exit(KD_WORKER_NO_SANDBOX);
+	/* after the change of uid, which clears it */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(0);	/* the parent died before the line above */
+}
+
+static int
+worker_snapshot(int dirfd, const struct job_spec *js,
+    struct kk_artifacts *arts, json_t *errors)
+{
+	struct kk_lime_src src = { "/proc/kcore", "/proc/iomem", "/dev/crash",
+		"/dev/mem" };
+	struct kk_artifact a;
+	char err[512];
+	size_t i;
+	int code = 0, e;
+
+	for (i = 0; i < js->npids; i++) {
+		err[0] = '\0';
+		e = kk_snapshot_process(dirfd, js->pids[i], js->starts[i], arts,
+		    err, sizeof(err));
+		if (e < 0) {
+			/* core.c's messages name the pid already */
+			json_array_append_new(errors, err[0] ?
+			    kk_json_str(err) : json_sprintf("pid %d: %s",
+			    (int)js->pids[i], strerror(-e)));
+			if (code == 0 || e == -ENOSPC)
+				code = e;
+			/* a full disk stops everything that follows */
+			if (e == -ENOSPC)
+				break;
+		}
+	}
+	if (js->physical && code != -ENOSPC) {
+		memset(&a, 0, sizeof(a));
+		err[0] = '\0';
+		kk_artifacts_begin(arts, "physical/ram.lime");
+		e = kk_lime_write(dirfd, "physical/ram.lime", &src, &a, err,
+		    sizeof(err));
+		if (a.path[0])
+			kk_artifacts_add(arts, &a);
+		json_decref(a.gaps);
+		if (e < 0) {
+			json_array_append_new(errors, json_sprintf(
+			    "physical memory: %s", err[0] ? err :
+			    strerror(-e)));
+			if (code == 0 || e == -ENOSPC)
+				code = e;
+		}
+	}
+	return code;
+}
+
+/*
+ * In the worker: confine, do the job, tell the parent as it goes.
+ * Snapshot and collect send {"artifact":{...}} per file and at last
+ * {"end":{"code":N,"errors":[...]}}; hash sends kk_exe_hash_scan's lines.
+ */
+void __attribute__((noreturn))
+pv_worker_main(struct kd *d, pid_t parent, int out, int dirfd,
+    const struct job_spec *js)
+{
+	struct kk_artifacts arts;
+	struct kk_hash_spec hs;
+	struct timespec ts;
+	json_t *errors;
+	char err[512];
+	int code = 0, e;
+
+	prctl(PR_SET_NAME, "kakurid-evid", 0, 0, 0);
+	worker_confine(d, parent, out, dirfd, js);
+	/* kk_sandbox_enter renumbered them */
+	out = 3;
+	dirfd = dirfd >= 0 ? 4 : -1;
+	if (js->kind == JOB_HASH) {
+		memset(&hs, 0, sizeof(hs));
+		hs.pids = js->pids;
+		hs.npids = js->npids;
+		hs.max_bytes = KD_HASH_FILE_MAX;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		hs.deadline_ns = (uint64_t)ts.tv_sec * 1000000000ULL +
+		    (uint64_t)ts.tv_nsec + (uint64_t)js->soft_ms * 1000000ULL;
+		_exit(kk_exe_hash_scan(out, &hs) < 0 ? 1 : 0);
+	}
+	kk_artifacts_init(&arts);
+	arts.on_add = emit_artifact;
+	arts.on_begin = emit_begin;
+	arts.on_add_arg = &out;
+	errors = json_array();
+	if (js->kind == JOB_SNAPSHOT) {
+		code = worker_snapshot(dirfd, js, &arts, errors);
+	} else {
+		err[0] = '\0';
+		e = kk_collect(dirfd, &js->lim, &arts, err, sizeof(err));
+		if (e < 0) {
+			json_array_append_new(errors, json_sprintf("collect: %s",
+			    err[0] ? err : strerror(-e)));
+			code = e;
+		}
+	}
+	put_line(out, json_pack("{s:{s:i, s:o}}", "end", "code", code,
+	    "errors", errors));
+	_exit(0);
+}
