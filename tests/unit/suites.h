@@ -20,5 +20,6 @@ Suite *lime_suite(void);
 Suite *collect_suite(void);
 Suite *evidence_suite(void);
 Suite *text_suite(void);
+Suite *signed_suite(void);
 
 #endif
