@@ -51,7 +51,7 @@ CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # kakurid's wiring and transports need the running daemon; everything else
 # goes into the unit test binary
-DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
+DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/remote.c \
 	agentd/netchild.c agentd/channel.c agentd/preserve.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC))
 HELPER_SRC := tests/integration/netprobe.c

@@ -30,6 +30,8 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "quarantine.h"
+#include "record.h"
 #include "dispatch.h"
 #include "log.h"
 #include "run.h"
