@@ -50,7 +50,7 @@ CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # kakurid's wiring and transports need the running daemon; everything else
 # goes into the unit test binary
-DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/log.c agentd/remote.c \
+DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/remote.c \
 	agentd/netchild.c agentd/channel.c agentd/preserve.c \
 	agentd/preserve_jobs.c agentd/preserve_worker.c agentd/act_evidence.c \
 	agentd/act_freeze.c agentd/act_fetch.c

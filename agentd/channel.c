@@ -25,6 +25,8 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
+#include "quarantine.h"
+#include "record.h"
 #include "log.h"
 #include "netchild.h"
 #include "sign.h"

@@ -25,6 +25,8 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "quarantine.h"
+#include "record.h"
 #include "log.h"
 
 #define KK_CONTROL_MAX_GROUPS	256

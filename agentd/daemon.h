@@ -5,11 +5,27 @@
 #ifndef KK_DAEMON_H
 #define KK_DAEMON_H
 
+#include <time.h>
+
 #include <systemd/sd-event.h>
 
 #include "kakuri.h"
 #include "links.h"
 #include "nft.h"
+
+/* timers of the parent: 1 ms is precise enough for all of them */
+#define KD_TIMER_ACCURACY_USEC	1000ULL
+
+/* CLOCK_MONOTONIC in microseconds */
+static inline unsigned long long
+kd_now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000;
+}
 
 struct kk_control;
 struct kd_preserve;
@@ -118,16 +134,7 @@ struct kd {
 	bool state_dirty;		/* state.json behind d->state: save again */
 };
 
-/* kakurid.c, for remote.c */
-void kd_audit(struct kd *d, const char *actor, const char *action,
-    const char *result, struct json_t *extra);
-int kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by,
-    const char *reason, bool *changed);
-int kd_release(struct kd *d, const char *episode, const char *by,
-    const char *reason);
 struct json_t *kd_status(struct kd *d);
-int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
-    char id[KK_EPISODE_HEX + 1]);
 
 /* remote.c: signed commands, from the network child or kakurictl apply */
 int kd_remote_init(struct kd *d);

@@ -23,19 +23,12 @@
 #include <systemd/sd-event.h>
 
 #include "daemon.h"
+#include "quarantine.h"
+#include "record.h"
 #include "log.h"
 #include "netchild.h"
 #include "sign.h"
 
-static unsigned long long
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000;
-}
 
 static void
 usage(void)
@@ -85,322 +78,18 @@ resolve_ids(struct kd *d)
 		    d->policy->user);
 }
 
-void
-kd_audit(struct kd *d, const char *actor, const char *action, const char *result,
-    json_t *extra)
-{
-	int err;
 
-	/* from the policy in force (SIGHUP may change it) */
-	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
-	    (unsigned)d->policy->audit_keep);
-	err = kk_audit_append(&d->audit, actor, action, result,
-	    d->state.episode, extra);
-	if (err < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "audit log %s: %s", d->audit_path,
-		    strerror(-err));
-	json_decref(extra);
-}
 
-static void
-make_spec(struct kd *d, enum kk_mode mode, const char *episode,
-    const char *name, struct kk_nft_spec *spec)
-{
-	memset(spec, 0, sizeof(*spec));
-	spec->mode = mode;
-	spec->policy = d->policy;
-	spec->own_uid_known = d->own_known;
-	spec->own_uid = d->own_uid;
-	spec->own_gid = d->own_gid;
-	spec->table_flags = d->table_flags;
-	/*
-	 * A fallback is always kakurid's owner table: no other process can
-	 * swap it for one of its own, as it did with the name it replaces.
-	 * It vanishes with kakurid where persist is missing.
-	 */
-	if (strcmp(name, KK_TABLE_NAME) != 0)
-		spec->table_flags |= KK_NFT_F_OWNER;
-	spec->no_bridge = d->no_bridge;
-	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
-	snprintf(spec->name, sizeof(spec->name), "%s", name);
-}
 
-/* The name kakurid's tables have now. */
-static const char *
-table_name(const struct kd *d)
-{
-	return d->table_name[0] ? d->table_name : KK_TABLE_NAME;
-}
 
-static bool
-own_name(const struct kd *d)
-{
-	return strcmp(table_name(d), KK_TABLE_NAME) == 0;
-}
 
-/*
- * Apply under one name.  Where the kernel lacks NFT_TABLE_F_PERSIST
- * (Linux < 6.9) the owner flag alone would take the table down with
- * kakurid, so it falls back to no flags and relies on the monitor; where
- * it has no nftables bridge family, isolation goes on without the bridge
- * table and is never reported as verified.
- */
-static int
-apply_named(struct kd *d, enum kk_mode mode, const char *episode,
-    const char *name)
-{
-	struct kk_nft_spec spec;
-	int err;
 
-	make_spec(d, mode, episode, name, &spec);
-	err = kk_nft_apply(&d->nft, &spec);
-	if (err == -EOPNOTSUPP && d->table_flags != 0 &&
-	    d->nft.err_family != NFPROTO_BRIDGE) {
-		kk_log(LOG_WARNING, KK_MID_APPLY,
-		    "kernel refused table flags owner+persist (%s); falling back to the tamper monitor",
-		    d->nft.err);
-		d->table_flags = 0;
-		d->persist_supported = false;
-		make_spec(d, mode, episode, name, &spec);
-		err = kk_nft_apply(&d->nft, &spec);
-	}
-	if (err < 0 && d->nft.err_family == NFPROTO_BRIDGE &&
-	    (err == -EOPNOTSUPP || err == -ENOENT || err == -EAFNOSUPPORT)) {
-		kk_log(LOG_CRIT, KK_MID_APPLY,
-		    "kernel refused the bridge table (%s): bridged traffic is NOT cut off; isolating without it",
-		    d->nft.err);
-		d->no_bridge = true;
-		make_spec(d, mode, episode, name, &spec);
-		err = kk_nft_apply(&d->nft, &spec);
-	}
-	return err;
-}
 
-#define FALLBACK_TRIES	4	/* fresh random names per apply */
 
-/*
- * The name to try at step i: kakurid's own, kakuri_fallback, the random
- * name in use, then fresh random ones.  Another process can read a name
- * from the kernel and take it: one it holds is not tried again.
- */
-static int
-candidate(struct kd *d, int i, const char **name)
-{
-	char hex[KK_EPISODE_HEX + 1];
-	int err;
 
-	if (i == 0 || i == 1) {
-		*name = i == 0 ? KK_TABLE_NAME : KK_FALLBACK_NAME;
-		return 0;
-	}
-	if (i > 2 || d->fallback_name[0] == '\0') {
-		if ((err = kk_episode_new(hex)) < 0)
-			return err;
-		snprintf(d->fallback_name, sizeof(d->fallback_name), "%s_%.*s",
-		    KK_FALLBACK_NAME, KK_FALLBACK_HEX, hex);
-	}
-	*name = d->fallback_name;
-	return 0;
-}
 
-/*
- * Put the tables into mode: one atomic batch, then read back.  If another
- * process holds the name (an owner table of its own: a root process can
- * swap one in, in the same transaction that deletes kakurid's table, where
- * persist is missing), the same tables go in under a fallback name at
- * once, and the batch removes kakurid's tables under its other names.
- */
-static int
-apply(struct kd *d, enum kk_mode mode, const char *episode)
-{
-	unsigned long long t0 = now_usec();
-	const char *name = KK_TABLE_NAME;
-	int i, err = -EPERM;
 
-	if (d->nft.scan_incomplete) {
-		kk_log(LOG_WARNING, KK_MID_APPLY,
-		    "old fallback tables may be left over: %s", d->nft.err);
-		d->nft.scan_incomplete = false;
-	}
-	for (i = 0; err == -EPERM && i < 3 + FALLBACK_TRIES; i++) {
-		if ((err = candidate(d, i, &name)) < 0)
-			break;
-		err = apply_named(d, mode, episode, name);
-		if (err == -EPERM && i == 0)
-			snprintf(d->held_err, sizeof(d->held_err), "%.150s",
-			    d->nft.err);
-	}
-	if (err == 0)
-		snprintf(d->table_name, sizeof(d->table_name), "%s", name);
-	if (err == 0 && own_name(d))
-		d->fallback_name[0] = '\0';
-	d->last_apply_usec = now_usec() - t0;
-	return err;
-}
 
-static int
-verify(struct kd *d)
-{
-	struct kk_nft_spec spec;
-
-	make_spec(d, d->state.mode, d->state.episode, table_name(d), &spec);
-	return kk_nft_verify(&d->nft, &spec);
-}
-
-static void
-notify_status(struct kd *d)
-{
-	sd_notifyf(0, "STATUS=%s%s%s", kk_mode_name(d->state.mode),
-	    d->state.episode[0] ? ", episode " : "", d->state.episode);
-}
-
-/* Queue a notification for the CSIRT collector (delivered by the outbox). */
-int
-kd_outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_HEX + 1])
-{
-	char path[PATH_MAX + 64], since[32];
-	char *text;
-	int err;
-
-	if ((err = kk_episode_new(id)) < 0)
-		return err;
-	kk_rfc3339(time(NULL), since, sizeof(since));
-	json_object_set_new(body, "v", json_integer(1));
-	json_object_set_new(body, "id", json_string(id));
-	json_object_set_new(body, "type", json_string(type));
-	json_object_set_new(body, "time", json_string(since));
-	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text == NULL)
-		return -ENOMEM;
-	snprintf(path, sizeof(path), "%s/%ld-%s.json", d->outbox_dir,
-	    (long)time(NULL), id);
-	err = kk_write_file_atomic(path, text, strlen(text), 0600);
-	free(text);
-	return err;
-}
-
-/*
- * state.json follows d->state.  A save that fails leaves d->state_dirty
- * set, and the next disconnect or change tries again.  The error goes
- * into d->nft.err too: that is what replies and receipts quote.
- */
-static int
-save_state(struct kd *d)
-{
-	int err;
-
-	d->state_dirty = true;
-	err = kk_state_save(d->state_path, &d->state);
-	if (err < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
-		    strerror(-err));
-		snprintf(d->nft.err, sizeof(d->nft.err),
-		    "the table is in force but state.json could not be saved: %s",
-		    strerror(-err));
-		return err;
-	}
-	d->state_dirty = false;
-	return 0;
-}
-
-/*
- * Enter a quarantine mode.  Isolating is idempotent: the same or a
- * weaker request while already quarantined changes nothing (the kernel is
- * still checked).  *changed tells whether anything was applied.  A state
- * that could not be saved is a failure even when the table is in force:
- * after a reboot only state.json says what to restore.
- */
-int
-kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
-    bool *changed)
-{
-	struct kk_state next = d->state;
-	int err;
-
-	*changed = false;
-	if (mode <= d->state.mode && d->state.mode != KK_MODE_OPEN) {
-		err = verify(d);
-		if (err == 0)
-			return d->state_dirty ? save_state(d) : 0;
-		kk_log(LOG_WARNING, KK_MID_TAMPER,
-		    "table differs from state (%s): re-applying", d->nft.err);
-		mode = d->state.mode;
-	}
-	if (d->state.mode == KK_MODE_OPEN || next.episode[0] == '\0') {
-		if ((err = kk_episode_new(next.episode)) < 0)
-			return err;
-	}
-	if (mode != d->state.mode) {
-		next.mode = mode;
-		next.since = time(NULL);
-		/* cut on a character boundary: a split one cannot be saved */
-		kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
-		kk_text_clean(next.reason, sizeof(next.reason), reason ?
-		    reason : "", reason ? strlen(reason) : 0);
-	}
-	err = apply(d, next.mode, next.episode);
-	if (err < 0)
-		return err;
-	d->state = next;
-	*changed = true;
-	notify_status(d);
-	return save_state(d);
-}
-
-/*
- * End the quarantine named by episode: only a verified CSIRT command
- * reaches this (remote.c); the control socket never does.
- */
-int
-kd_release(struct kd *d, const char *episode, const char *by,
-    const char *reason)
-{
-	struct kk_state next, prev;
-	char id[KK_EPISODE_HEX + 1];
-	bool was_dirty;
-	json_t *o;
-	int err;
-
-	if (d->state.mode == KK_MODE_OPEN)
-		return -ENOENT;
-	if (strcmp(episode, d->state.episode) != 0)
-		return -ESTALE;
-	err = apply(d, KK_MODE_OPEN, "");
-	if (err < 0)
-		return err;
-	memset(&next, 0, sizeof(next));
-	next.mode = KK_MODE_OPEN;
-	next.since = time(NULL);
-	kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
-	kk_text_clean(next.reason, sizeof(next.reason), reason ? reason : "",
-	    reason ? strlen(reason) : 0);
-	prev = d->state;
-	was_dirty = d->state_dirty;
-	d->state = next;
-	if ((err = save_state(d)) < 0) {
-		/*
-		 * state.json still says quarantined: put the table back, so
-		 * that a release is either done and saved or not done.
-		 */
-		d->state = prev;
-		d->state_dirty = was_dirty;
-		if (apply(d, prev.mode, prev.episode) < 0)
-			kk_log(LOG_CRIT, KK_MID_APPLY,
-			    "release not saved and %s could not be restored: %s",
-			    kk_mode_name(prev.mode), d->nft.err);
-		snprintf(d->nft.err, sizeof(d->nft.err),
-		    "not released: state.json could not be saved (%s); the quarantine stays",
-		    strerror(-err));
-		return err;
-	}
-	o = json_pack("{s:s, s:s}", "episode", episode, "by", by);
-	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "could not queue the release notice in %s", d->outbox_dir);
-	json_decref(o);
-	notify_status(d);
-	return 0;
-}
 
 static json_t *
 error_reply(const char *reason, const char *message)
@@ -409,141 +98,18 @@ error_reply(const char *reason, const char *message)
 	    "message", message);
 }
 
-/* One tamper alert as status shows it. */
-static json_t *
-alert_json(const struct kd_alert *a)
-{
-	char since[32];
 
-	kk_rfc3339(a->since, since, sizeof(since));
-	return json_pack("{s:s, s:s, s:s, s:I}", "what", a->what,
-	    "result", a->result, "since", since, "count", (json_int_t)a->count);
-}
 
-/* The tamper alerts in force: the tables' incident, then interfaces that left. */
-static json_t *
-alerts_json(const struct kd *d)
-{
-	const size_t slots = sizeof(d->link_alerts) / sizeof(d->link_alerts[0]);
-	json_t *a = json_array();
-	size_t i, n;
 
-	if (a == NULL)
-		return NULL;
-	if (d->incident.what[0])
-		json_array_append_new(a, alert_json(&d->incident));
-	n = d->nlink_alerts < slots ? d->nlink_alerts : slots;
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, alert_json(&d->link_alerts[i]));
-	return a;
-}
 
-/* Appends "; " and text to buf if there is room for all of it. */
-static void
-append(char *buf, size_t len, const char *text)
-{
-	size_t used = strlen(buf);
-
-	if (used + strlen(text) + 3 > len)
-		return;
-	snprintf(buf + used, len - used, "%s%s", used ? "; " : "", text);
-}
-
-/*
- * What the tables cannot cover while quarantined, in words; false if
- * nothing: bridged traffic without a bridge table, interfaces of kinds
- * whose traffic never meets the hooks, interfaces not followed.
- */
-static bool
-not_covered(const struct kd *d, char *buf, size_t len)
-{
-	char part[96];
-	size_t i;
-
-	buf[0] = '\0';
-	if (d->state.mode == KK_MODE_OPEN)
-		return false;
-	if (d->no_bridge)
-		append(buf, len,
-		    "bridged traffic: the kernel has no nftables bridge family");
-	if (d->links.known == NULL)
-		append(buf, len,
-		    "interfaces: the watch is off, moves go unnoticed");
-	if (d->links.untracked)
-		append(buf, len, "interfaces: more than can be followed");
-	for (i = 0; i < d->links.nknown; i++) {
-		const struct kk_link *k = &d->links.known[i];
-
-		if (!kk_link_kind_uncovered(k->kind))
-			continue;
-		snprintf(part, sizeof(part),
-		    "interface %s (%s): its siblings' traffic bypasses the tables",
-		    k->name, k->kind);
-		append(buf, len, part);
-	}
-	return buf[0] != '\0';
-}
-
-/*
- * Verified: the kernel's tables read back as they should be, under
- * kakurid's own name, with no tamper alert in force that says otherwise
- * (an incident whose tables were restored is still listed until it is
- * over) and nothing the tables cannot cover.
- */
-static bool
-quarantine_verified(struct kd *d)
-{
-	char buf[512];
-
-	if (d->state.mode == KK_MODE_OPEN)
-		return true;
-	return verify(d) == 0 && own_name(d) &&
-	    (d->incident.what[0] == '\0' ||
-	    strcmp(d->incident.result, "restored") == 0) &&
-	    d->nlink_alerts == 0 && !not_covered(d, buf, sizeof(buf));
-}
 
 json_t *
 kd_status(struct kd *d)
 {
-	static const char *const hooks[] = { "input", "output", "forward" };
-	struct kk_nft_counters cnt;
-	char since[32] = "", table[KK_NFT_NAME_MAX + 8], gaps[512];
-	json_t *o, *counters;
-	int i;
-	bool verified;
+	json_t *o;
 
-	verified = quarantine_verified(d);
-	if (d->state.since)
-		kk_rfc3339(d->state.since, since, sizeof(since));
-	o = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:s, s:b, s:I}",
-	    "ok", 1, "mode", kk_mode_name(d->state.mode),
-	    "episode", d->state.episode[0] ? d->state.episode : NULL,
-	    "since", since[0] ? since : NULL,
-	    "by", d->state.by[0] ? d->state.by : NULL,
-	    "reason", d->state.reason[0] ? d->state.reason : NULL,
-	    "drill", d->state.drill,
-	    "protection", d->table_flags ? "owner+persist" : "monitor",
-	    "verified", verified,
-	    "tamper_events", (json_int_t)d->tamper_events);
-	if (o == NULL)
+	if ((o = kd_quarantine_status(d)) == NULL)
 		return NULL;
-	snprintf(table, sizeof(table), "inet %s", table_name(d));
-	json_object_set_new(o, "enforced_by", json_string(table));
-	json_object_set_new(o, "tamper", alerts_json(d));
-	if (d->restore_us)
-		json_object_set_new(o, "restore_us",
-		    json_integer((json_int_t)d->restore_us));
-	if (not_covered(d, gaps, sizeof(gaps)))
-		json_object_set_new(o, "not_covered", json_string(gaps));
-	counters = json_object();
-	if (kk_nft_counters(&d->nft, table_name(d), &cnt) == 0) {
-		for (i = 0; i < 3; i++)
-			json_object_set_new(counters, hooks[i], json_pack(
-			    "{s:I, s:I}", "packets", (json_int_t)cnt.pkts[i],
-			    "bytes", (json_int_t)cnt.bytes[i]));
-	}
-	json_object_set_new(o, "counters", counters);
 	json_object_set_new(o, "agent", d->agent_id[0] ?
 	    json_string(d->agent_id) : json_null());
 	json_object_set_new(o, "csirt_channel",
@@ -790,583 +356,25 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 	return resp;
 }
 
-/*
- * A tamper alert for the CSIRT, queued in the outbox like every report;
- * extra's fields (borrowed, may be NULL) go into its body.
- */
-static void
-report_tamper(struct kd *d, const char *who, const char *result,
-    const char *what, json_t *extra)
-{
-	char id[KK_EPISODE_HEX + 1];
-	json_t *o;
 
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
-	    "mode", kk_mode_name(d->state.mode), "by", who, "result", result,
-	    "what", what);
-	if (o != NULL && extra != NULL)
-		json_object_update(o, extra);
-	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "could not queue the tamper alert in %s", d->outbox_dir);
-	json_decref(o);
-}
 
-#define VERIFY_PERIOD_USEC	(200ULL * 1000)	/* one GETGEN round trip */
-#define RETRY_MIN_USEC		(20ULL * 1000)
-#define RETRY_MAX_USEC		(1000ULL * 1000)
-#define LINKS_PERIOD_USEC	(1000ULL * 1000)
-#define QUIET_USEC		(5ULL * 1000 * 1000)	/* an incident ends after this long holding */
-#define ALERT_BURST		5	/* alert writes per kind before the rate applies */
-#define ALERT_REFILL_USEC	(60ULL * 1000 * 1000)	/* then one a minute */
-#define SUMMARY_USEC		(30ULL * 1000 * 1000)	/* what was held back, summed up */
-#define TIMER_ACCURACY_USEC	1000ULL
 
-enum alert_kind { ALERT_TABLES, ALERT_INTERFACES, ALERT_NFTABLES };
-static const char *const alert_kind_names[] = {
-	[ALERT_TABLES] = "tables",
-	[ALERT_INTERFACES] = "interfaces",
-	[ALERT_NFTABLES] = "nftables-changes",
-};
-_Static_assert(sizeof(((struct kd *)0)->alert_rl) /
-    sizeof(((struct kd *)0)->alert_rl[0]) ==
-    sizeof(alert_kind_names) / sizeof(alert_kind_names[0]),
-    "one rate limit per alert kind");
 
-/*
- * May an alert of this kind be written (log, audit line, outbox report)?
- * A token bucket per kind: a burst of ALERT_BURST, then one per
- * ALERT_REFILL_USEC.  One held back is counted, by its result, for the
- * summary that summary_timer writes once per interval: a flapping
- * attacker costs a bounded number of lines and files, never one each.
- */
-static bool
-alert_allowed(struct kd *d, enum alert_kind kind, const char *result)
-{
-	struct kd_ratelimit *rl = &d->alert_rl[kind];
-	const size_t nres = sizeof(rl->results) / sizeof(rl->results[0]);
-	unsigned long long now = now_usec(), n;
-	size_t i;
 
-	if (rl->spent > 0 &&
-	    (n = (now - rl->refilled) / ALERT_REFILL_USEC) > 0) {
-		rl->spent = n >= rl->spent ? 0 : rl->spent - (unsigned)n;
-		rl->refilled += n * ALERT_REFILL_USEC;
-	}
-	if (rl->spent == 0)
-		rl->refilled = now;
-	if (rl->spent < ALERT_BURST) {
-		rl->spent++;
-		return true;
-	}
-	if (rl->held_back < ULONG_MAX)
-		rl->held_back++;
-	/* per result; the last slot takes any result beyond the first ones */
-	for (i = 0; i < nres - 1 && rl->results[i].result[0] &&
-	    strcmp(rl->results[i].result, result) != 0; i++)
-		;
-	if (rl->results[i].result[0] == '\0' || i < nres - 1)
-		snprintf(rl->results[i].result, sizeof(rl->results[i].result),
-		    "%s", i < nres - 1 ? result : "other");
-	if (rl->results[i].n < ULONG_MAX)
-		rl->results[i].n++;
-	if (d->summary_timer &&
-	    sd_event_source_get_enabled(d->summary_timer, NULL) == 0) {
-		sd_event_source_set_time_relative(d->summary_timer,
-		    SUMMARY_USEC);
-		sd_event_source_set_enabled(d->summary_timer, SD_EVENT_ONESHOT);
-	}
-	return false;
-}
 
-/* The alerts held back in the interval, one log line, audit line and report. */
-static int
-on_summary_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct kd *d = userdata;
-	json_t *kinds = json_object(), *counts, *extra;
-	unsigned long total = 0;
-	size_t k, i;
 
-	for (k = 0; kinds && k < sizeof(d->alert_rl) / sizeof(d->alert_rl[0]); k++) {
-		struct kd_ratelimit *rl = &d->alert_rl[k];
 
-		if (rl->held_back == 0)
-			continue;
-		total += rl->held_back;
-		counts = json_object();
-		for (i = 0; counts && i < sizeof(rl->results) /
-		    sizeof(rl->results[0]) && rl->results[i].result[0]; i++)
-			json_object_set_new(counts, rl->results[i].result,
-			    json_integer((json_int_t)rl->results[i].n));
-		json_object_set_new(kinds, alert_kind_names[k], counts);
-		rl->held_back = 0;
-		memset(rl->results, 0, sizeof(rl->results));
-	}
-	if (kinds == NULL || total == 0) {
-		json_decref(kinds);
-		return 0;
-	}
-	kk_log(LOG_ALERT, KK_MID_TAMPER,
-	    "%lu more tamper alert(s) in the last %llu s were not written one by one (rate limit)",
-	    total, SUMMARY_USEC / 1000000);
-	extra = json_pack("{s:o, s:I, s:I, s:I}", "held_back", kinds,
-	    "total", (json_int_t)total,
-	    "interval_s", (json_int_t)(SUMMARY_USEC / 1000000),
-	    "tamper_events", (json_int_t)d->tamper_events);
-	report_tamper(d, "kakurid", "alerts-held-back", NULL, extra);
-	kd_audit(d, "kakurid", "tamper", "alerts-held-back", extra);
-	return 0;
-}
 
-/*
- * Arm a oneshot timer to fire in usec, unless it already fires sooner:
- * frequent events must never push a check back for good.
- */
-static void
-arm_earlier(sd_event_source *t, uint64_t usec)
-{
-	uint64_t now, at;
-	int on = 0;
 
-	if (t == NULL || sd_event_now(sd_event_source_get_event(t),
-	    CLOCK_MONOTONIC, &now) < 0)
-		return;
-	if (sd_event_source_get_enabled(t, &on) >= 0 && on != SD_EVENT_OFF &&
-	    sd_event_source_get_time(t, &at) >= 0 && at <= now + usec)
-		return;
-	sd_event_source_set_time(t, now + usec);
-	sd_event_source_set_enabled(t, SD_EVENT_ONESHOT);
-}
 
-static bool
-incident_holds(const struct kd *d)
-{
-	return strcmp(d->incident.result, "restored") == 0;
-}
 
-/*
- * The next verification: the cheap generation check while the quarantine
- * holds, retries with backoff while it does not, and the end of the quiet
- * period of an incident whose tables hold again.
- */
-static void
-schedule(struct kd *d)
-{
-	uint64_t next = VERIFY_PERIOD_USEC, now = now_usec(), quiet_end;
 
-	if ((d->incident.what[0] && !incident_holds(d)) || !own_name(d)) {
-		if (d->retry_usec == 0)
-			d->retry_usec = RETRY_MIN_USEC;
-		next = d->retry_usec;
-		d->retry_usec = d->retry_usec * 2 > RETRY_MAX_USEC ?
-		    RETRY_MAX_USEC : d->retry_usec * 2;
-	} else {
-		d->retry_usec = 0;
-		quiet_end = d->incident.last + QUIET_USEC;
-		if (d->incident.what[0] && quiet_end < now + next)
-			next = quiet_end > now ? quiet_end - now : 0;
-	}
-	arm_earlier(d->verify_timer, next);
-}
 
-/* The audit and report fields of a tamper event of the tables. */
-static json_t *
-incident_extra(struct kd *d, unsigned long long restore_us)
-{
-	char table[KK_NFT_NAME_MAX + 8];
 
-	snprintf(table, sizeof(table), "inet %s", table_name(d));
-	return json_pack("{s:s, s:s, s:I, s:I}", "mode",
-	    kk_mode_name(d->state.mode), "table", table,
-	    "restore_us", (json_int_t)restore_us,
-	    "count", (json_int_t)d->incident.count);
-}
 
-/*
- * A tamper event of the tables: result is "restored" (they hold again
- * under kakurid's own name), "fallback" (they are enforced from a
- * fallback name) or "restore-failed".  The first event opens the
- * incident; later ones are counted, and written again only when the
- * result changes (the result alone is the key: the error texts vary).
- */
-static void
-incident_event(struct kd *d, const char *who, const char *result,
-    bool tampered, unsigned long long t0)
-{
-	unsigned long long now = now_usec(), restore_us = now - t0;
-	struct kd_alert *in = &d->incident;
-	bool opened = in->what[0] == '\0', changed;
-	char table[KK_NFT_NAME_MAX + 8];
-	json_t *extra;
 
-	if (opened && !tampered && strcmp(result, "restored") == 0)
-		return;		/* a read-back glitch, applied again: no tampering */
-	if (opened) {
-		in->since = time(NULL);
-		in->t0 = now;
-		in->count = 0;
-		d->restore_max_us = 0;
-	}
-	changed = opened || strcmp(in->result, result) != 0;
-	in->last = now;
-	if (tampered && in->count < ULONG_MAX)
-		in->count++;
-	if (strcmp(result, "restore-failed") != 0) {
-		d->restore_us = restore_us;
-		if (restore_us > d->restore_max_us)
-			d->restore_max_us = restore_us;
-	}
-	snprintf(table, sizeof(table), "inet %s", table_name(d));
-	snprintf(in->result, sizeof(in->result), "%s", result);
-	if (strcmp(result, "restore-failed") == 0)
-		snprintf(in->what, sizeof(in->what),
-		    "tables tampered with and NOT restored (retrying): %.150s",
-		    d->nft.err);
-	else if (strcmp(result, "fallback") == 0)
-		snprintf(in->what, sizeof(in->what),
-		    "%.150s: %s enforced from table %s",
-		    d->held_err[0] ? d->held_err :
-		    "the name kakuri is held by another process",
-		    kk_mode_name(d->state.mode), table);
-	else
-		snprintf(in->what, sizeof(in->what),
-		    "tables tampered with %lu time(s), restored in table %s; watched until they hold %llu s",
-		    in->count, table, QUIET_USEC / 1000000);
-	if (!changed || !alert_allowed(d, ALERT_TABLES, result))
-		return;
-	kk_log(strcmp(result, "restore-failed") == 0 ? LOG_CRIT : LOG_ALERT,
-	    KK_MID_TAMPER, "%s (seen after a change by %s; %llu us)", in->what,
-	    who, restore_us);
-	extra = incident_extra(d, restore_us);
-	report_tamper(d, who, result, in->what, extra);
-	kd_audit(d, who, "tamper", result, extra);
-}
 
-/* The tables held for QUIET_USEC: the incident is over. */
-static void
-incident_close(struct kd *d)
-{
-	unsigned long long now = now_usec();
-	json_t *extra;
 
-	extra = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
-	    "mode", kk_mode_name(d->state.mode), "table", "inet " KK_TABLE_NAME,
-	    "count", (json_int_t)d->incident.count,
-	    "duration_us", (json_int_t)(d->incident.last - d->incident.t0),
-	    "restore_max_us", (json_int_t)d->restore_max_us,
-	    "tamper_events", (json_int_t)d->tamper_events);
-	if (alert_allowed(d, ALERT_TABLES, "incident-over")) {
-		kk_log(LOG_NOTICE, KK_MID_TAMPER,
-		    "tamper incident over: %lu tamper event(s) in %llu ms, slowest restore %llu us; table inet %s held %llu s",
-		    d->incident.count,
-		    (d->incident.last - d->incident.t0) / 1000,
-		    d->restore_max_us, KK_TABLE_NAME,
-		    (now - d->incident.last) / 1000000);
-		report_tamper(d, "kakurid", "incident-over", NULL, extra);
-		kd_audit(d, "kakurid", "tamper", "incident-over", extra);
-	} else {
-		json_decref(extra);
-	}
-	memset(&d->incident, 0, sizeof(d->incident));
-}
-
-/* A foreign nftables commit while quarantined that left the tables intact. */
-static void
-nftables_changed(struct kd *d, const char *who)
-{
-	if (!alert_allowed(d, ALERT_NFTABLES, "table-intact"))
-		return;
-	kk_log(LOG_NOTICE, KK_MID_TAMPER,
-	    "nftables changed by %s while %s; table inet %s intact",
-	    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
-	kd_audit(d, who, "nftables-change", "table-intact",
-	    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
-}
-
-/*
- * Make the quarantine hold.  Read the kernel back; restore what differs
- * (from a fallback name when another process holds kakurid's own); take
- * the own name back once it is free again.  Called on nftables events and
- * by the verify timer: an owner table vanishes with its socket without
- * any event, so events alone are never enough.
- */
-static void
-enforce(struct kd *d, const char *who, bool foreign_commit)
-{
-	unsigned long long t0 = now_usec();
-	uint32_t gen = 0;
-	bool gen_ok = kk_nft_genid(&d->nft, &gen) == 0, tampered;
-	int err;
-
-	err = verify(d);
-	if (err == 0 && own_name(d)) {
-		d->verified_gen = gen;
-		d->gen_valid = gen_ok;
-		if (d->incident.what[0] && !incident_holds(d))
-			incident_event(d, who, "restored", false, t0);
-		else if (d->incident.what[0] &&
-		    now_usec() >= d->incident.last + QUIET_USEC)
-			incident_close(d);
-		else if (foreign_commit && d->state.mode != KK_MODE_OPEN)
-			nftables_changed(d, who);
-		goto out;
-	}
-	/* on a fallback that holds: nothing to do until the own name is free */
-	if (err == 0 && kk_nft_name_held(&d->nft, KK_TABLE_NAME) != 0) {
-		if (d->incident.what[0] == '\0')	/* so since start-up */
-			incident_event(d, who, "fallback", false, t0);
-		goto out;
-	}
-	/*
-	 * Only a difference is tampering; a read-back that failed (netlink
-	 * error, no memory) is applied again, and counts nothing.
-	 */
-	tampered = err == -ESTALE;
-	if (tampered && d->tamper_events < ULONG_MAX)
-		d->tamper_events++;
-	else if (err < 0 && alert_allowed(d, ALERT_TABLES, "read-back-failed"))
-		kk_log(LOG_WARNING, KK_MID_TAMPER,
-		    "could not read the tables back (%s): applying them again",
-		    d->nft.err);
-	err = apply(d, d->state.mode, d->state.episode);
-	incident_event(d, who, err < 0 ? "restore-failed" : own_name(d) ?
-	    "restored" : "fallback", tampered, t0);
-out:
-	schedule(d);
-}
-
-/* Tamper monitor: another process touched the tables or the ruleset. */
-static int
-on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	struct kd *d = userdata;
-	struct kk_nft_event ev;
-	char who[64];
-
-	kk_nft_monitor_drain(&d->nft, &ev);
-	if (!ev.touched && !ev.overrun && !ev.foreign_commit)
-		return 0;
-	if (ev.pid)
-		snprintf(who, sizeof(who), "pid %d (%s)", (int)ev.pid, ev.comm);
-	else
-		snprintf(who, sizeof(who), "unknown process");
-	enforce(d, who, ev.foreign_commit);
-	return 0;
-}
-
-/*
- * An interface alert: what status lists (the last few) always, the log,
- * audit line and report within the rate.
- */
-static void
-link_alert(struct kd *d, const char *who, const char *result,
-    const char *what, json_t *extra)
-{
-	const size_t slots = sizeof(d->link_alerts) / sizeof(d->link_alerts[0]);
-	struct kd_alert *a = &d->link_alerts[d->nlink_alerts % slots];
-
-	if (strcmp(result, "interface-not-covered") != 0) {
-		memset(a, 0, sizeof(*a));
-		a->since = time(NULL);
-		a->t0 = a->last = now_usec();
-		a->count = 1;
-		snprintf(a->result, sizeof(a->result), "%s", result);
-		snprintf(a->what, sizeof(a->what), "%s", what);
-		if (d->nlink_alerts < ULONG_MAX)
-			d->nlink_alerts++;
-	}
-	if (!alert_allowed(d, ALERT_INTERFACES, result)) {
-		json_decref(extra);
-		return;
-	}
-	kk_log(LOG_ALERT, KK_MID_TAMPER, "%s while %s", what,
-	    kk_mode_name(d->state.mode));
-	report_tamper(d, who, result, what, extra);
-	kd_audit(d, who, "tamper", result, extra);
-}
-
-static void
-on_link_change(void *data, const struct kk_link_change *ch)
-{
-	struct kd *d = data;
-	char who[IF_NAMESIZE + 16], what[256];
-
-	if (d->state.mode == KK_MODE_OPEN) {
-		if (ch->how == KK_LINK_MOVED)
-			kk_log(LOG_INFO, KK_MID_TAMPER,
-			    "interface %s (ifindex %d) moved to another network namespace while open: no alert",
-			    ch->name, ch->ifindex);
-		return;
-	}
-	snprintf(who, sizeof(who), "interface %s", ch->name);
-	switch (ch->how) {
-	case KK_LINK_DELETED:
-	case KK_LINK_MOVED_PAIRED:
-		kk_log(LOG_NOTICE, KK_MID_TAMPER,
-		    "interface %s (ifindex %d) %s while %s", ch->name,
-		    ch->ifindex, ch->how == KK_LINK_DELETED ? "deleted" :
-		    "moved to another namespace; its veth peer stays here",
-		    kk_mode_name(d->state.mode));
-		return;
-	case KK_LINK_MOVED:
-		snprintf(what, sizeof(what),
-		    "interface %s (ifindex %d) moved to another network namespace (netnsid %d): its traffic no longer meets kakuri's tables",
-		    ch->name, ch->ifindex, (int)ch->nsid);
-		link_alert(d, who, "interface-moved", what, json_pack(
-		    "{s:s, s:i, s:i}", "interface", ch->name, "ifindex",
-		    ch->ifindex, "netnsid", (int)ch->nsid));
-		return;
-	case KK_LINK_UNCOVERED:
-		snprintf(what, sizeof(what),
-		    "interface %s (%s, ifindex %d) appeared: traffic of its siblings on the same device bypasses kakuri's tables",
-		    ch->name, ch->kind, ch->ifindex);
-		link_alert(d, who, "interface-not-covered", what, json_pack(
-		    "{s:s, s:s, s:i}", "interface", ch->name, "kind", ch->kind,
-		    "ifindex", ch->ifindex));
-		return;
-	case KK_LINK_VANISHED:
-		return;		/* summed up by on_links_timer() */
-	}
-}
-
-/* Interfaces gone without an event (events were lost): one alert per rescan. */
-struct vanished {
-	struct kd *d;
-	unsigned n;
-	char names[160];
-};
-
-static void
-on_link_rescanned(void *data, const struct kk_link_change *ch)
-{
-	struct vanished *v = data;
-	size_t len = strlen(v->names);
-
-	if (ch->how != KK_LINK_VANISHED) {
-		on_link_change(v->d, ch);
-		return;
-	}
-	v->n++;
-	if (len + strlen(ch->name) + 5 < sizeof(v->names))
-		snprintf(v->names + len, sizeof(v->names) - len, "%s%s",
-		    len ? " " : "", ch->name);
-	else if (len + 4 < sizeof(v->names) && strstr(v->names, "...") == NULL)
-		strcat(v->names, " ...");
-}
-
-static int
-on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	struct kd *d = userdata;
-	int err;
-
-	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0)
-		kk_log(LOG_WARNING, KK_MID_ERROR, "interface events: %s",
-		    strerror(-err));
-	return 0;
-}
-
-/*
- * The periodic half of the interface watch, for events that were lost:
- * its own timer, so that nothing else (nftables events re-arming the
- * verification) can keep it from running.
- */
-static int
-on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct kd *d = userdata;
-	struct vanished v = { .d = d };
-	char what[256];
-	int err;
-
-	sd_event_source_set_time(s, usec + LINKS_PERIOD_USEC);
-	if (d->state.mode == KK_MODE_OPEN && d->nlink_alerts) {
-		memset(d->link_alerts, 0, sizeof(d->link_alerts));
-		d->nlink_alerts = 0;
-	}
-	/* events first: one may explain an interface the dump misses */
-	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0 ||
-	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
-		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
-		    strerror(-err));
-	if (v.n == 0 || d->state.mode == KK_MODE_OPEN)
-		return 0;
-	snprintf(what, sizeof(what),
-	    "%u interface(s) left the network namespace with no event seen (moved or deleted): %s",
-	    v.n, v.names);
-	link_alert(d, "kernel", "interface-vanished", what, json_pack(
-	    "{s:s, s:i}", "interfaces", v.names, "count", (int)v.n));
-	return 0;
-}
-
-static int
-on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct kd *d = userdata;
-	uint32_t gen;
-
-	if ((d->incident.what[0] && (!incident_holds(d) ||
-	    now_usec() >= d->incident.last + QUIET_USEC)) || !own_name(d) ||
-	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
-	    gen != d->verified_gen)
-		enforce(d, "periodic verification", false);
-	else
-		schedule(d);
-	return 0;
-}
-
-/*
- * The watch beside the nftables events: the verify timer, the interface
- * watch (events and the rescan timer) and the alert summary timer.  Only
- * the verify timer is required; without the interface watch, status says
- * what goes unnoticed (not_covered).
- */
-static int
-watch_start(struct kd *d)
-{
-	const char *rcvbuf = getenv("KAKURID_TEST_LINKS_RCVBUF");
-	int err;
-
-	if ((err = sd_event_add_time_relative(d->ev, &d->verify_timer,
-	    CLOCK_MONOTONIC, RETRY_MIN_USEC, TIMER_ACCURACY_USEC,
-	    on_verify_timer, d)) < 0 ||
-	    (err = sd_event_add_time_relative(d->ev, &d->summary_timer,
-	    CLOCK_MONOTONIC, SUMMARY_USEC, TIMER_ACCURACY_USEC,
-	    on_summary_timer, d)) < 0 ||
-	    (err = sd_event_source_set_enabled(d->summary_timer,
-	    SD_EVENT_OFF)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "verify timer: %s",
-		    strerror(-err));
-		return err;
-	}
-	if ((err = kk_links_open(&d->links)) < 0)
-		goto links_off;
-	/* test only: a tiny buffer, so that a test loses events for sure */
-	if (rcvbuf != NULL) {
-		kk_log(LOG_WARNING, KK_MID_START,
-		    "KAKURID_TEST_LINKS_RCVBUF=%s: interface events buffer made small (for tests only)",
-		    rcvbuf);
-		if ((err = kk_links_set_rcvbuf(&d->links, atoi(rcvbuf))) < 0)
-			goto links_off;
-	}
-	if ((err = sd_event_add_io(d->ev, &d->links_src, kk_links_fd(&d->links),
-	    EPOLLIN, on_links_event, d)) < 0 ||
-	    (err = sd_event_add_time_relative(d->ev, &d->links_timer,
-	    CLOCK_MONOTONIC, LINKS_PERIOD_USEC, TIMER_ACCURACY_USEC,
-	    on_links_timer, d)) < 0 ||
-	    (err = sd_event_source_set_enabled(d->links_timer, SD_EVENT_ON)) < 0)
-		goto links_off;
-	return 0;
-links_off:
-	kk_log(LOG_ERR, KK_MID_ERROR,
-	    "interface watch: %s: an interface moved to another namespace goes unnoticed",
-	    strerror(-err));
-	d->links_src = sd_event_source_disable_unref(d->links_src);
-	d->links_timer = sd_event_source_disable_unref(d->links_timer);
-	kk_links_close(&d->links);
-	return 0;
-}
 
 static int
 on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
@@ -1392,7 +400,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	d->policy = next;
 	resolve_ids(d);
 	/* the new policy's table replaces the old one in one batch */
-	r = apply(d, d->state.mode, d->state.episode);
+	r = kd_quarantine_reapply(d);
 	if (r < 0) {
 		kk_log(LOG_ERR, KK_MID_POLICY,
 		    "reload: new policy could not be applied (%s); keeping the old one",
@@ -1428,118 +436,8 @@ on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return 0;
 }
 
-/*
- * A state.json that does not load (unparseable, invalid, unreadable) says
- * nothing about what the host should be: fail closed.  The host comes up
- * isolated with a new episode (a release stockpiled for an old one must
- * not fit), the file is kept aside as evidence, and the CSIRT is alerted.
- */
-static void
-state_unreadable(struct kd *d, int load_err, struct kk_state *st,
-    char *kept, size_t keptlen)
-{
-	int err;
 
-	kept[0] = '\0';
-	if (load_err != -ENOENT &&
-	    (err = kk_state_set_aside(d->state_path, time(NULL), kept,
-	    keptlen)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "cannot keep %s aside: %s",
-		    d->state_path, strerror(-err));
-	kk_log(LOG_CRIT, KK_MID_TAMPER,
-	    "%s cannot be loaded (%s): failing closed to isolated%s%s",
-	    d->state_path, load_err == -EBADMSG ? "corrupt" :
-	    strerror(-load_err), kept[0] ? "; kept as " : "", kept);
-	kd_audit(d, "kakurid", "state-load", "corrupt", json_pack(
-	    "{s:s, s:s?}", "error", load_err == -EBADMSG ? "corrupt" :
-	    strerror(-load_err), "kept", kept[0] ? kept : NULL));
-	memset(st, 0, sizeof(*st));
-	st->mode = KK_MODE_ISOLATED;
-	st->since = time(NULL);
-	snprintf(st->by, sizeof(st->by), "kakurid (state file unreadable)");
-	snprintf(st->reason, sizeof(st->reason),
-	    "state.json could not be loaded: failed closed");
-}
 
-static void
-alert_state_unreadable(struct kd *d, const char *kept)
-{
-	char id[KK_EPISODE_HEX + 1];
-	json_t *o;
-
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
-	    "mode", kk_mode_name(d->state.mode), "by", "kakurid",
-	    "result", "state-unreadable", "kept", kept[0] ? kept : NULL);
-	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "could not queue the tamper alert in %s", d->outbox_dir);
-	json_decref(o);
-}
-
-/*
- * Decide the mode at start from state.json and the kernel's table, and
- * re-apply it.  When they disagree the stricter one wins: fail closed.
- * A state file that does not load means isolated (state_unreadable).
- */
-static int
-adopt(struct kd *d, bool restore)
-{
-	struct kk_nft_table_info ti;
-	struct kk_state st;
-	const char *source = "state";
-	char kept[PATH_MAX + 64] = "";
-	bool unreadable;
-	int err;
-
-	memset(&st, 0, sizeof(st));
-	err = kk_state_load(d->state_path, &st);
-	unreadable = err < 0 && err != -ENOENT;
-	if (unreadable) {
-		state_unreadable(d, err, &st, kept, sizeof(kept));
-		source = "fail-closed";
-	}
-	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
-		return err;
-	}
-	if (!unreadable && ti.exists && ti.has_mode && ti.mode > st.mode) {
-		st.mode = ti.mode;
-		snprintf(st.episode, sizeof(st.episode), "%s", ti.episode);
-		snprintf(st.by, sizeof(st.by), "kernel table (state file behind)");
-		st.since = time(NULL);
-		source = "kernel";
-	}
-	if (st.mode != KK_MODE_OPEN && st.episode[0] == '\0' &&
-	    (err = kk_episode_new(st.episode)) < 0)
-		return err;
-	if (st.mode == KK_MODE_OPEN)
-		st.episode[0] = '\0';
-	d->state = st;
-	err = apply(d, st.mode, st.episode);
-	if (err < 0) {
-		kk_log(LOG_CRIT, KK_MID_APPLY, "could not apply %s: %s",
-		    kk_mode_name(st.mode), d->nft.err);
-		kd_audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
-		    json_pack("{s:s, s:s}", "mode", kk_mode_name(st.mode),
-		    "error", d->nft.err));
-		return err;
-	}
-	save_state(d);
-	if (unreadable)
-		alert_state_unreadable(d, kept);
-	kk_log(LOG_NOTICE, KK_MID_START,
-	    "%s: %s%s%s (from %s; table %s, protection %s) applied and verified in %llu us",
-	    restore ? "restore" : "start", kk_mode_name(st.mode),
-	    st.episode[0] ? ", episode " : "", st.episode, source,
-	    ti.exists ? "re-adopted" : "created",
-	    d->table_flags ? "owner+persist" : "monitor", d->last_apply_usec);
-	kd_audit(d, "kakurid", restore ? "restore" : "start", "applied",
-	    json_pack("{s:s, s:s, s:b, s:s, s:I}", "mode", kk_mode_name(st.mode),
-	    "source", source, "readopted", ti.exists,
-	    "protection", d->table_flags ? "owner+persist" : "monitor",
-	    "apply_us", (json_int_t)d->last_apply_usec));
-	return 0;
-}
 
 static int
 setup_paths(struct kd *d)
@@ -1774,20 +672,15 @@ main(int argc, char **argv)
 		    d.policy->state_dir, strerror(-err));
 		goto out;
 	}
-	if ((err = kk_nft_open(&d.nft)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d.nft.err);
+	if (kd_quarantine_open(&d) < 0)
 		goto out;
-	}
-	d.table_flags = d.policy->protect == KK_PROTECT_AUTO ?
-	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST : 0;
-	d.persist_supported = d.table_flags != 0;
 
 	if (restore) {
 		/*
 		 * Boot: the flags hand the table over to the kernel (persist)
 		 * when this process exits; kakurid.service claims it later.
 		 */
-		ret = adopt(&d, true) < 0 ? 1 : 0;
+		ret = kd_quarantine_adopt(&d, true) < 0 ? 1 : 0;
 		goto out;
 	}
 
@@ -1808,17 +701,10 @@ main(int argc, char **argv)
 	sd_event_set_watchdog(d.ev, 1);
 
 	/* watch first, so tampering during start-up is seen too */
-	if ((err = kk_nft_monitor_open(&d.nft)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d.nft.err);
-		goto out;
-	}
-	if (sd_event_add_io(d.ev, &d.mon_src, kk_nft_monitor_fd(&d.nft),
-	    EPOLLIN, on_nft_event, &d) < 0)
-		goto out;
-	if (adopt(&d, false) < 0)
+	if (kd_quarantine_monitor(&d) < 0 || kd_quarantine_adopt(&d, false) < 0)
 		goto out;
 	/* never on events alone: a timer verifies, and retries with backoff */
-	if (watch_start(&d) < 0)
+	if (kd_quarantine_watch(&d) < 0)
 		goto out;
 	if ((err = kk_control_open(&d, d.policy->control_socket)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "control socket %s: %s",
@@ -1836,7 +722,7 @@ main(int argc, char **argv)
 		    d.remote_err : "the network child did not start");
 	else if (d.agent_id[0])
 		kk_log(LOG_INFO, KK_MID_START, "agent id %s", d.agent_id);
-	notify_status(&d);
+	kd_quarantine_notify(&d);
 	sd_notify(0, "READY=1");
 	err = sd_event_loop(d.ev);
 	ret = err < 0 ? 1 : 0;
@@ -1846,13 +732,7 @@ out:
 	kd_remote_abort_runs(&d);
 	kd_remote_free(&d);
 	kk_control_close(&d);
-	sd_event_source_disable_unref(d.mon_src);
-	sd_event_source_disable_unref(d.verify_timer);
-	sd_event_source_disable_unref(d.summary_timer);
-	sd_event_source_disable_unref(d.links_src);
-	sd_event_source_disable_unref(d.links_timer);
-	kk_links_close(&d.links);
-	kk_nft_close(&d.nft);
+	kd_quarantine_close(&d);
 	kk_audit_close(&d.audit);
 	sd_event_unref(d.ev);
 	free(d.policy);

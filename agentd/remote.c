@@ -30,16 +30,13 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "quarantine.h"
+#include "record.h"
+#include "dispatch.h"
 #include "log.h"
 #include "run.h"
 #include "sign.h"
-
-/* Release-type actions also need the release threshold (DESIGN 4). */
-static bool
-needs_release(enum kk_action a)
-{
-	return a == KK_ACT_RELEASE || a == KK_ACT_THAW || a == KK_ACT_UNBLOCK;
-}
+#include "signed.h"
 
 static void
 ts_rfc3339(const struct timespec *ts, char *buf, size_t len)
@@ -263,106 +260,50 @@ static const struct action_entry actions[] = {
 	{ KK_ACT_FETCH, kd_act_fetch },
 };
 
+/* The replay store on disk (replay.c), for the check order. */
+static int
+replay_seen(void *dir, const char *id)
+{
+	return kk_replay_lookup(dir, id);
+}
+
+static int
+replay_record(void *dir, const char *id, time_t exp)
+{
+	return kk_replay_record(dir, id, exp);
+}
+
 /* Returns KD_RUN_PENDING when the action finishes later. */
 static int
 verify_and_run(struct run *r, const uint8_t *buf, size_t len)
 {
 	struct kd *d = r->d;
-	struct kk_envelope env;
-	uint64_t signers = 0;
-	const char *why_time;
-	char why[160] = "";
-	unsigned have, need;
+	const struct kd_replay_store store = { replay_seen, replay_record,
+		d->replay_dir };
+	const struct kd_signed_input in = {
+		.buf = buf, .len = len, .trust = d->trust,
+		.agent_id = d->agent_id, .clock_skew = d->policy->clock_skew,
+		.max_lifetime = d->policy->max_lifetime,
+		.also_needs = kd_verb_also_needs, .replay = &store, .now = time(NULL),
+	};
+	struct kd_signed_result res;
 	size_t i;
 	int err;
 
-	memset(&env, 0, sizeof(env));
 	if (!d->remote_ready) {
 		rejected(r, "unavailable", d->remote_err);
 		return 0;
 	}
-	if (len > KK_ENVELOPE_MAX) {
-		rejected(r, "too-large", "envelope over 1 MiB");
+	err = kd_signed_check(&in, &res);
+	if (res.have_cmd) {
+		r->cmd = res.cmd;
+		r->have_cmd = true;
+	}
+	if (err < 0) {
+		r->result = err == -EACCES ? "rejected" : "failed";
+		r->reason = res.reason;
+		snprintf(r->detail, sizeof(r->detail), "%s", res.detail);
 		return 0;
-	}
-	err = kk_envelope_parse(buf, len, &env);
-	if (err == -E2BIG) {
-		rejected(r, "too-large", "envelope over 1 MiB");
-		return 0;
-	}
-	if (err < 0) {
-		rejected(r, "malformed", "not a DSSE envelope");
-		return 0;
-	}
-	if (strcmp(env.type, KK_PT_COMMAND) != 0) {
-		rejected(r, "payload-type", "not a command payload type");
-		goto out;
-	}
-	/*
-	 * A command is a few hundred bytes.  Checking every signature
-	 * against every trusted key costs time in proportion to the
-	 * payload, so a large one is refused before any of that work.
-	 */
-	if (env.payload_len > KK_COMMAND_MAX) {
-		rejected(r, "too-large", "command payload over 64 KiB");
-		goto out;
-	}
-	/* signatures over the raw bytes, before the payload is looked at */
-	if (kk_trust_signers(d->trust, &env, &signers) < 0 || signers == 0) {
-		rejected(r, "bad-signature", "no signature by a trusted key");
-		goto out;
-	}
-	err = kk_command_parse(env.payload, env.payload_len, &r->cmd, why,
-	    sizeof(why));
-	if (err == -ENOENT) {
-		rejected(r, "unknown-action", why);
-		goto out;
-	}
-	if (err < 0) {
-		rejected(r, "malformed", why);
-		goto out;
-	}
-	r->have_cmd = true;
-	have = kk_trust_count_role(d->trust, signers, r->cmd.action);
-	need = d->trust->threshold[r->cmd.action];
-	if (have == 0) {
-		rejected(r, "role", "no signer holds this action's role");
-		goto out;
-	}
-	if (have < need) {
-		snprintf(why, sizeof(why), "%u of %u required signatures", have,
-		    need);
-		rejected(r, "threshold", why);
-		goto out;
-	}
-	if (needs_release(r->cmd.action) && r->cmd.action != KK_ACT_RELEASE &&
-	    kk_trust_count_role(d->trust, signers, KK_ACT_RELEASE) <
-	    d->trust->threshold[KK_ACT_RELEASE]) {
-		rejected(r, "threshold", "needs the release threshold as well");
-		goto out;
-	}
-	if (strcmp(r->cmd.agent, d->agent_id) != 0) {
-		rejected(r, "wrong-agent", "the command is for another agent");
-		goto out;
-	}
-	err = kk_command_check_time(&r->cmd, time(NULL), d->policy->clock_skew,
-	    d->policy->max_lifetime, &why_time);
-	if (err < 0) {
-		rejected(r, why_time, NULL);
-		goto out;
-	}
-	/* remembered on disk before it runs: a crash cannot make it run twice */
-	err = kk_replay_record(d->replay_dir, r->cmd.id, (time_t)r->cmd.exp);
-	if (err == -EALREADY) {
-		rejected(r, "replay", "this command id was executed before");
-		goto out;
-	}
-	if (err < 0) {
-		r->result = "failed";
-		r->reason = "io";
-		snprintf(r->detail, sizeof(r->detail), "replay store: %s",
-		    strerror(-err));
-		goto out;
 	}
 	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
 		if (actions[i].action == r->cmd.action) {
@@ -370,14 +311,11 @@ verify_and_run(struct run *r, const uint8_t *buf, size_t len)
 			err = actions[i].run(r);
 			if (err < 0 && strcmp(r->result, "done") == 0)
 				r->result = "failed";
-			goto out;
+			return err == KD_RUN_PENDING ? KD_RUN_PENDING : 0;
 		}
 	}
 	rejected(r, "unsupported-action", "this agent version cannot do that yet");
-	err = 0;
-out:
-	kk_envelope_free(&env);
-	return err == KD_RUN_PENDING ? KD_RUN_PENDING : 0;
+	return 0;
 }
 
 /*

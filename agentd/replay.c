@@ -180,33 +180,45 @@ kk_replay_record(const char *dir, const char *id, time_t exp)
 }
 
 /*
- * Whether id has been recorded.  Fails closed: an id that is not valid, or
- * a store that cannot be read, counts as seen.  A store that does not
- * exist yet has seen nothing.
+ * Whether id has been recorded: 1 if it has, 0 if not (a store that does
+ * not exist yet has seen nothing), or a negative errno when the store
+ * cannot be read or id is not valid.
  */
-bool
-kk_replay_seen(const char *dir, const char *id)
+int
+kk_replay_lookup(const char *dir, const char *id)
 {
 	struct stat st;
-	bool seen = true;
 	int dfd = -1, rc;
 
-	if (!valid_id(id))
+	if (!valid_id(id)) {
+		rc = -EINVAL;
 		goto out;
+	}
 	rc = open_store(dir, false, &dfd);
 	if (rc == -ENOENT) {
-		seen = false;
+		rc = 0;
 		goto out;
 	}
 	if (rc != 0)
 		goto out;
-	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
-	    errno == ENOENT)
-		seen = false;
+	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		rc = 1;
+	else
+		rc = errno == ENOENT ? 0 : -errno;
 out:
 	if (dfd != -1)
 		close(dfd);
-	return seen;
+	return rc;
+}
+
+/*
+ * Whether id has been recorded.  Fails closed: an id that is not valid, or
+ * a store that cannot be read, counts as seen.
+ */
+bool
+kk_replay_seen(const char *dir, const char *id)
+{
+	return kk_replay_lookup(dir, id) != 0;
 }
 
 /* The exp stored in one entry: decimal digits, optionally a newline. */

@@ -157,6 +157,8 @@ unsigned kk_trust_count_role(const struct kk_trust *t, uint64_t signers,
 /* 0 and recorded (fsync'd) if new; -EALREADY if seen before */
 int kk_replay_record(const char *dir, const char *id, time_t exp);
 bool kk_replay_seen(const char *dir, const char *id);
+/* 1 if recorded, 0 if not, a negative errno if the store cannot be read */
+int kk_replay_lookup(const char *dir, const char *id);
 /* removes entries whose exp is before now - skew; returns how many */
 int kk_replay_prune(const char *dir, time_t now, int skew);
 

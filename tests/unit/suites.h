@@ -23,5 +23,6 @@ Suite *collect_suite(void);
 Suite *evidence_suite(void);
 Suite *text_suite(void);
 Suite *ctl_suite(void);
+Suite *signed_suite(void);
 
 #endif

@@ -1,0 +1,178 @@
+/*
+ * The interface watch of the quarantine: an interface moved to another
+ * network namespace takes its traffic out of reach of kakurid's tables,
+ * and one of a kind whose siblings bypass the hooks (macvlan, ipvlan...)
+ * cannot be covered.  rtnetlink events say so at once (links.c); a
+ * rescan on a timer of its own catches what lost events hide.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "alerts.h"
+#include "daemon.h"
+#include "linkwatch.h"
+#include "log.h"
+
+#define LINKS_PERIOD_USEC	(1000ULL * 1000)
+
+static void
+on_link_change(void *data, const struct kk_link_change *ch)
+{
+	struct kd *d = data;
+	char who[IF_NAMESIZE + 16], what[256];
+
+	if (d->state.mode == KK_MODE_OPEN) {
+		if (ch->how == KK_LINK_MOVED)
+			kk_log(LOG_INFO, KK_MID_TAMPER,
+			    "interface %s (ifindex %d) moved to another network namespace while open: no alert",
+			    ch->name, ch->ifindex);
+		return;
+	}
+	snprintf(who, sizeof(who), "interface %s", ch->name);
+	switch (ch->how) {
+	case KK_LINK_DELETED:
+	case KK_LINK_MOVED_PAIRED:
+		kk_log(LOG_NOTICE, KK_MID_TAMPER,
+		    "interface %s (ifindex %d) %s while %s", ch->name,
+		    ch->ifindex, ch->how == KK_LINK_DELETED ? "deleted" :
+		    "moved to another namespace; its veth peer stays here",
+		    kk_mode_name(d->state.mode));
+		return;
+	case KK_LINK_MOVED:
+		snprintf(what, sizeof(what),
+		    "interface %s (ifindex %d) moved to another network namespace (netnsid %d): its traffic no longer meets kakuri's tables",
+		    ch->name, ch->ifindex, (int)ch->nsid);
+		kd_link_alert(d, who, "interface-moved", what, json_pack(
+		    "{s:s, s:i, s:i}", "interface", ch->name, "ifindex",
+		    ch->ifindex, "netnsid", (int)ch->nsid));
+		return;
+	case KK_LINK_UNCOVERED:
+		snprintf(what, sizeof(what),
+		    "interface %s (%s, ifindex %d) appeared: traffic of its siblings on the same device bypasses kakuri's tables",
+		    ch->name, ch->kind, ch->ifindex);
+		kd_link_alert(d, who, "interface-not-covered", what, json_pack(
+		    "{s:s, s:s, s:i}", "interface", ch->name, "kind", ch->kind,
+		    "ifindex", ch->ifindex));
+		return;
+	case KK_LINK_VANISHED:
+		return;		/* summed up by on_links_timer() */
+	}
+}
+
+/* Interfaces gone without an event (events were lost): one alert per rescan. */
+struct vanished {
+	struct kd *d;
+	unsigned n;
+	char names[160];
+};
+
+static void
+on_link_rescanned(void *data, const struct kk_link_change *ch)
+{
+	struct vanished *v = data;
+	size_t len = strlen(v->names);
+
+	if (ch->how != KK_LINK_VANISHED) {
+		on_link_change(v->d, ch);
+		return;
+	}
+	v->n++;
+	if (len + strlen(ch->name) + 5 < sizeof(v->names))
+		snprintf(v->names + len, sizeof(v->names) - len, "%s%s",
+		    len ? " " : "", ch->name);
+	else if (len + 4 < sizeof(v->names) && strstr(v->names, "...") == NULL)
+		strcat(v->names, " ...");
+}
+
+static int
+on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kd *d = userdata;
+	int err;
+
+	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "interface events: %s",
+		    strerror(-err));
+	return 0;
+}
+
+/*
+ * The periodic half of the interface watch, for events that were lost:
+ * its own timer, so that nothing else (nftables events re-arming the
+ * verification) can keep it from running.
+ */
+static int
+on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd *d = userdata;
+	struct vanished v = { .d = d };
+	char what[256];
+	int err;
+
+	sd_event_source_set_time(s, usec + LINKS_PERIOD_USEC);
+	if (d->state.mode == KK_MODE_OPEN && d->nlink_alerts) {
+		memset(d->link_alerts, 0, sizeof(d->link_alerts));
+		d->nlink_alerts = 0;
+	}
+	/* events first: one may explain an interface the dump misses */
+	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0 ||
+	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
+		    strerror(-err));
+	if (v.n == 0 || d->state.mode == KK_MODE_OPEN)
+		return 0;
+	snprintf(what, sizeof(what),
+	    "%u interface(s) left the network namespace with no event seen (moved or deleted): %s",
+	    v.n, v.names);
+	kd_link_alert(d, "kernel", "interface-vanished", what, json_pack(
+	    "{s:s, s:i}", "interfaces", v.names, "count", (int)v.n));
+	return 0;
+}
+
+/*
+ * Events and the rescan timer; without them, status says what goes
+ * unnoticed (not_covered).  A failure here is logged, never fatal.
+ */
+void
+kd_linkwatch_start(struct kd *d)
+{
+	const char *rcvbuf = getenv("KAKURID_TEST_LINKS_RCVBUF");
+	int err;
+
+	if ((err = kk_links_open(&d->links)) < 0)
+		goto links_off;
+	/* test only: a tiny buffer, so that a test loses events for sure */
+	if (rcvbuf != NULL) {
+		kk_log(LOG_WARNING, KK_MID_START,
+		    "KAKURID_TEST_LINKS_RCVBUF=%s: interface events buffer made small (for tests only)",
+		    rcvbuf);
+		if ((err = kk_links_set_rcvbuf(&d->links, atoi(rcvbuf))) < 0)
+			goto links_off;
+	}
+	if ((err = sd_event_add_io(d->ev, &d->links_src, kk_links_fd(&d->links),
+	    EPOLLIN, on_links_event, d)) < 0 ||
+	    (err = sd_event_add_time_relative(d->ev, &d->links_timer,
+	    CLOCK_MONOTONIC, LINKS_PERIOD_USEC, KD_TIMER_ACCURACY_USEC,
+	    on_links_timer, d)) < 0 ||
+	    (err = sd_event_source_set_enabled(d->links_timer, SD_EVENT_ON)) < 0)
+		goto links_off;
+	return;
+links_off:
+	kk_log(LOG_ERR, KK_MID_ERROR,
+	    "interface watch: %s: an interface moved to another namespace goes unnoticed",
+	    strerror(-err));
+	kd_linkwatch_stop(d);
+}
+
+void
+kd_linkwatch_stop(struct kd *d)
+{
+	d->links_src = sd_event_source_disable_unref(d->links_src);
+	d->links_timer = sd_event_source_disable_unref(d->links_timer);
+	kk_links_close(&d->links);
+}

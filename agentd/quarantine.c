@@ -1,0 +1,647 @@
+/*
+ * The quarantine core: the mode state machine (open, egress, isolated),
+ * the episode and state.json, adoption at start and at boot, and the
+ * watch that keeps the quarantine holding.
+ *
+ * Its enforcers (enforcer.h) are applied in order, verified together and
+ * released in the reverse order; nftables is the first.  Nothing is
+ * reported done before it was read back from the kernel, and a state
+ * that could not be saved is a failure even when the tables are in
+ * force: after a reboot, only state.json says what to restore.
+ *
+ * Whether the tables hold is checked on nftables events and on a timer,
+ * never on events alone (an owner table vanishes with its socket without
+ * any event); a difference is restored at once and makes a tamper
+ * incident (alerts.c); the interface watch (linkwatch.c) says what the
+ * tables cannot cover.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
+
+#include "alerts.h"
+#include "daemon.h"
+#include "linkwatch.h"
+#include "log.h"
+#include "quarantine.h"
+#include "record.h"
+#include "tables.h"
+
+#define VERIFY_PERIOD_USEC	(200ULL * 1000)	/* one GETGEN round trip */
+#define RETRY_MIN_USEC		(20ULL * 1000)
+#define RETRY_MAX_USEC		(1000ULL * 1000)
+
+/* In the order they are applied; released in the reverse order. */
+static const struct kd_enforcer *const enforcers[] = {
+	&kd_tables_enforcer,
+};
+#define NENFORCERS	(sizeof(enforcers) / sizeof(enforcers[0]))
+
+/* The tables: what the tamper watch restores. */
+static const struct kd_enforcer *const tables = &kd_tables_enforcer;
+
+/* mode in force through every enforcer, in order */
+static int
+apply_all(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < NENFORCERS && err == 0; i++)
+		err = enforcers[i]->apply(d, mode, episode);
+	return err;
+}
+
+static int
+verify_all(struct kd *d)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < NENFORCERS && err == 0; i++)
+		err = enforcers[i]->verify(d, d->state.mode, d->state.episode);
+	return err;
+}
+
+/*
+ * Every enforcer released, the last applied first.  One that fails
+ * leaves the quarantine as it was: those already released are applied
+ * again.
+ */
+static int
+release_all(struct kd *d)
+{
+	size_t i, j;
+	int err = 0;
+
+	for (i = NENFORCERS; i > 0 && err == 0; i--)
+		err = enforcers[i - 1]->release(d);
+	if (err < 0)
+		for (j = i + 1; j < NENFORCERS; j++)
+			enforcers[j]->apply(d, d->state.mode, d->state.episode);
+	return err;
+}
+
+void
+kd_quarantine_notify(struct kd *d)
+{
+	sd_notifyf(0, "STATUS=%s%s%s", kk_mode_name(d->state.mode),
+	    d->state.episode[0] ? ", episode " : "", d->state.episode);
+}
+
+/*
+ * state.json follows d->state.  A save that fails leaves d->state_dirty
+ * set, and the next disconnect or change tries again.  The error goes
+ * into d->nft.err too: that is what replies and receipts quote.
+ */
+static int
+save_state(struct kd *d)
+{
+	int err;
+
+	d->state_dirty = true;
+	err = kk_state_save(d->state_path, &d->state);
+	if (err < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
+		    strerror(-err));
+		snprintf(d->nft.err, sizeof(d->nft.err),
+		    "the table is in force but state.json could not be saved: %s",
+		    strerror(-err));
+		return err;
+	}
+	d->state_dirty = false;
+	return 0;
+}
+
+/*
+ * Enter a quarantine mode.  Isolating is idempotent: the same or a
+ * weaker request while already quarantined changes nothing (the kernel is
+ * still checked).  *changed tells whether anything was applied.  A state
+ * that could not be saved is a failure even when the table is in force:
+ * after a reboot only state.json says what to restore.
+ */
+int
+kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
+    bool *changed)
+{
+	struct kk_state next = d->state;
+	int err;
+
+	*changed = false;
+	if (mode <= d->state.mode && d->state.mode != KK_MODE_OPEN) {
+		err = verify_all(d);
+		if (err == 0)
+			return d->state_dirty ? save_state(d) : 0;
+		kk_log(LOG_WARNING, KK_MID_TAMPER,
+		    "table differs from state (%s): re-applying", d->nft.err);
+		mode = d->state.mode;
+	}
+	if (d->state.mode == KK_MODE_OPEN || next.episode[0] == '\0') {
+		if ((err = kk_episode_new(next.episode)) < 0)
+			return err;
+	}
+	if (mode != d->state.mode) {
+		next.mode = mode;
+		next.since = time(NULL);
+		/* cut on a character boundary: a split one cannot be saved */
+		kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
+		kk_text_clean(next.reason, sizeof(next.reason), reason ?
+		    reason : "", reason ? strlen(reason) : 0);
+	}
+	err = apply_all(d, next.mode, next.episode);
+	if (err < 0)
+		return err;
+	d->state = next;
+	*changed = true;
+	kd_quarantine_notify(d);
+	return save_state(d);
+}
+
+/*
+ * End the quarantine named by episode: only a verified CSIRT command
+ * reaches this (remote.c); the control socket never does.
+ */
+int
+kd_release(struct kd *d, const char *episode, const char *by,
+    const char *reason)
+{
+	struct kk_state next, prev;
+	char id[KK_EPISODE_HEX + 1];
+	bool was_dirty;
+	json_t *o;
+	int err;
+
+	if (d->state.mode == KK_MODE_OPEN)
+		return -ENOENT;
+	if (strcmp(episode, d->state.episode) != 0)
+		return -ESTALE;
+	err = release_all(d);
+	if (err < 0)
+		return err;
+	memset(&next, 0, sizeof(next));
+	next.mode = KK_MODE_OPEN;
+	next.since = time(NULL);
+	kk_text_clean(next.by, sizeof(next.by), by, strlen(by));
+	kk_text_clean(next.reason, sizeof(next.reason), reason ? reason : "",
+	    reason ? strlen(reason) : 0);
+	prev = d->state;
+	was_dirty = d->state_dirty;
+	d->state = next;
+	if ((err = save_state(d)) < 0) {
+		/*
+		 * state.json still says quarantined: put the table back, so
+		 * that a release is either done and saved or not done.
+		 */
+		d->state = prev;
+		d->state_dirty = was_dirty;
+		if (apply_all(d, prev.mode, prev.episode) < 0)
+			kk_log(LOG_CRIT, KK_MID_APPLY,
+			    "release not saved and %s could not be restored: %s",
+			    kk_mode_name(prev.mode), d->nft.err);
+		snprintf(d->nft.err, sizeof(d->nft.err),
+		    "not released: state.json could not be saved (%s); the quarantine stays",
+		    strerror(-err));
+		return err;
+	}
+	o = json_pack("{s:s, s:s}", "episode", episode, "by", by);
+	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "could not queue the release notice in %s", d->outbox_dir);
+	json_decref(o);
+	kd_quarantine_notify(d);
+	return 0;
+}
+
+/* Appends "; " and text to buf if there is room for all of it. */
+static void
+append(char *buf, size_t len, const char *text)
+{
+	size_t used = strlen(buf);
+
+	if (used + strlen(text) + 3 > len)
+		return;
+	snprintf(buf + used, len - used, "%s%s", used ? "; " : "", text);
+}
+
+/*
+ * What the tables cannot cover while quarantined, in words; false if
+ * nothing: bridged traffic without a bridge table, interfaces of kinds
+ * whose traffic never meets the hooks, interfaces not followed.
+ */
+static bool
+not_covered(const struct kd *d, char *buf, size_t len)
+{
+	char part[96];
+	size_t i;
+
+	buf[0] = '\0';
+	if (d->state.mode == KK_MODE_OPEN)
+		return false;
+	if (d->no_bridge)
+		append(buf, len,
+		    "bridged traffic: the kernel has no nftables bridge family");
+	if (d->links.known == NULL)
+		append(buf, len,
+		    "interfaces: the watch is off, moves go unnoticed");
+	if (d->links.untracked)
+		append(buf, len, "interfaces: more than can be followed");
+	for (i = 0; i < d->links.nknown; i++) {
+		const struct kk_link *k = &d->links.known[i];
+
+		if (!kk_link_kind_uncovered(k->kind))
+			continue;
+		snprintf(part, sizeof(part),
+		    "interface %s (%s): its siblings' traffic bypasses the tables",
+		    k->name, k->kind);
+		append(buf, len, part);
+	}
+	return buf[0] != '\0';
+}
+
+/*
+ * Verified: the kernel's tables read back as they should be, under
+ * kakurid's own name, with no tamper alert in force that says otherwise
+ * (an incident whose tables were restored is still listed until it is
+ * over) and nothing the tables cannot cover.
+ */
+static bool
+quarantine_verified(struct kd *d)
+{
+	char buf[512];
+
+	if (d->state.mode == KK_MODE_OPEN)
+		return true;
+	return verify_all(d) == 0 && kd_tables_own_name(d) &&
+	    (d->incident.what[0] == '\0' ||
+	    strcmp(d->incident.result, "restored") == 0) &&
+	    d->nlink_alerts == 0 && !not_covered(d, buf, sizeof(buf));
+}
+
+/* The quarantine's fields of status (DESIGN 5). */
+json_t *
+kd_quarantine_status(struct kd *d)
+{
+	static const char *const hooks[] = { "input", "output", "forward" };
+	struct kk_nft_counters cnt;
+	char since[32] = "", table[KK_NFT_NAME_MAX + 8], gaps[512];
+	json_t *o, *counters;
+	int i;
+	bool verified;
+
+	verified = quarantine_verified(d);
+	if (d->state.since)
+		kk_rfc3339(d->state.since, since, sizeof(since));
+	o = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:s, s:b, s:I}",
+	    "ok", 1, "mode", kk_mode_name(d->state.mode),
+	    "episode", d->state.episode[0] ? d->state.episode : NULL,
+	    "since", since[0] ? since : NULL,
+	    "by", d->state.by[0] ? d->state.by : NULL,
+	    "reason", d->state.reason[0] ? d->state.reason : NULL,
+	    "drill", d->state.drill,
+	    "protection", d->table_flags ? "owner+persist" : "monitor",
+	    "verified", verified,
+	    "tamper_events", (json_int_t)d->tamper_events);
+	if (o == NULL)
+		return NULL;
+	snprintf(table, sizeof(table), "inet %s", kd_tables_name(d));
+	json_object_set_new(o, "enforced_by", json_string(table));
+	json_object_set_new(o, "tamper", kd_alerts_json(d));
+	if (d->restore_us)
+		json_object_set_new(o, "restore_us",
+		    json_integer((json_int_t)d->restore_us));
+	if (not_covered(d, gaps, sizeof(gaps)))
+		json_object_set_new(o, "not_covered", json_string(gaps));
+	counters = json_object();
+	if (kk_nft_counters(&d->nft, kd_tables_name(d), &cnt) == 0) {
+		for (i = 0; i < 3; i++)
+			json_object_set_new(counters, hooks[i], json_pack(
+			    "{s:I, s:I}", "packets", (json_int_t)cnt.pkts[i],
+			    "bytes", (json_int_t)cnt.bytes[i]));
+	}
+	json_object_set_new(o, "counters", counters);
+	return o;
+}
+
+/*
+ * Arm a oneshot timer to fire in usec, unless it already fires sooner:
+ * frequent events must never push a check back for good.
+ */
+static void
+arm_earlier(sd_event_source *t, uint64_t usec)
+{
+	uint64_t now, at;
+	int on = 0;
+
+	if (t == NULL || sd_event_now(sd_event_source_get_event(t),
+	    CLOCK_MONOTONIC, &now) < 0)
+		return;
+	if (sd_event_source_get_enabled(t, &on) >= 0 && on != SD_EVENT_OFF &&
+	    sd_event_source_get_time(t, &at) >= 0 && at <= now + usec)
+		return;
+	sd_event_source_set_time(t, now + usec);
+	sd_event_source_set_enabled(t, SD_EVENT_ONESHOT);
+}
+
+/*
+ * The next verification: the cheap generation check while the quarantine
+ * holds, retries with backoff while it does not, and the end of the quiet
+ * period of an incident whose tables hold again.
+ */
+static void
+schedule(struct kd *d)
+{
+	uint64_t next = VERIFY_PERIOD_USEC, now = kd_now_usec(), quiet_end;
+
+	if ((d->incident.what[0] && !kd_incident_holds(d)) || !kd_tables_own_name(d)) {
+		if (d->retry_usec == 0)
+			d->retry_usec = RETRY_MIN_USEC;
+		next = d->retry_usec;
+		d->retry_usec = d->retry_usec * 2 > RETRY_MAX_USEC ?
+		    RETRY_MAX_USEC : d->retry_usec * 2;
+	} else {
+		d->retry_usec = 0;
+		quiet_end = d->incident.last + KD_QUIET_USEC;
+		if (d->incident.what[0] && quiet_end < now + next)
+			next = quiet_end > now ? quiet_end - now : 0;
+	}
+	arm_earlier(d->verify_timer, next);
+}
+
+/*
+ * Make the quarantine hold.  Read the kernel back; restore what differs
+ * (from a fallback name when another process holds kakurid's own); take
+ * the own name back once it is free again.  Called on nftables events and
+ * by the verify timer: an owner table vanishes with its socket without
+ * any event, so events alone are never enough.
+ */
+static void
+enforce(struct kd *d, const char *who, bool foreign_commit)
+{
+	unsigned long long t0 = kd_now_usec();
+	uint32_t gen = 0;
+	bool gen_ok = kk_nft_genid(&d->nft, &gen) == 0, tampered;
+	int err;
+
+	err = tables->verify(d, d->state.mode, d->state.episode);
+	if (err == 0 && kd_tables_own_name(d)) {
+		d->verified_gen = gen;
+		d->gen_valid = gen_ok;
+		if (d->incident.what[0] && !kd_incident_holds(d))
+			kd_incident_event(d, who, "restored", false, t0);
+		else if (d->incident.what[0] &&
+		    kd_now_usec() >= d->incident.last + KD_QUIET_USEC)
+			kd_incident_close(d);
+		else if (foreign_commit && d->state.mode != KK_MODE_OPEN)
+			kd_nftables_changed(d, who);
+		goto out;
+	}
+	/* on a fallback that holds: nothing to do until the own name is free */
+	if (err == 0 && kk_nft_name_held(&d->nft, KK_TABLE_NAME) != 0) {
+		if (d->incident.what[0] == '\0')	/* so since start-up */
+			kd_incident_event(d, who, "fallback", false, t0);
+		goto out;
+	}
+	/*
+	 * Only a difference is tampering; a read-back that failed (netlink
+	 * error, no memory) is applied again, and counts nothing.
+	 */
+	tampered = err == -ESTALE;
+	if (tampered && d->tamper_events < ULONG_MAX)
+		d->tamper_events++;
+	else if (err < 0 && kd_alert_allowed(d, KD_ALERT_TABLES, "read-back-failed"))
+		kk_log(LOG_WARNING, KK_MID_TAMPER,
+		    "could not read the tables back (%s): applying them again",
+		    d->nft.err);
+	err = tables->apply(d, d->state.mode, d->state.episode);
+	kd_incident_event(d, who, err < 0 ? "restore-failed" : kd_tables_own_name(d) ?
+	    "restored" : "fallback", tampered, t0);
+out:
+	schedule(d);
+}
+
+/* Tamper monitor: another process touched the tables or the ruleset. */
+static int
+on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kd *d = userdata;
+	struct kk_nft_event ev;
+	char who[64];
+
+	kk_nft_monitor_drain(&d->nft, &ev);
+	if (!ev.touched && !ev.overrun && !ev.foreign_commit)
+		return 0;
+	if (ev.pid)
+		snprintf(who, sizeof(who), "pid %d (%s)", (int)ev.pid, ev.comm);
+	else
+		snprintf(who, sizeof(who), "unknown process");
+	enforce(d, who, ev.foreign_commit);
+	return 0;
+}
+
+static int
+on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd *d = userdata;
+	uint32_t gen;
+
+	if ((d->incident.what[0] && (!kd_incident_holds(d) ||
+	    kd_now_usec() >= d->incident.last + KD_QUIET_USEC)) || !kd_tables_own_name(d) ||
+	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
+	    gen != d->verified_gen)
+		enforce(d, "periodic verification", false);
+	else
+		schedule(d);
+	return 0;
+}
+
+/*
+ * The watch: the tamper monitor (nftables events), the verify timer, the
+ * alert summaries and the interface watch.  Only the first two are
+ * required; without the interface watch, status says what goes
+ * unnoticed (not_covered).  The monitor is opened before adoption, so
+ * that tampering during start-up is seen too.
+ */
+int
+kd_quarantine_monitor(struct kd *d)
+{
+	int err;
+
+	if ((err = kk_nft_monitor_open(&d->nft)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+		return err;
+	}
+	return sd_event_add_io(d->ev, &d->mon_src, kk_nft_monitor_fd(&d->nft),
+	    EPOLLIN, on_nft_event, d);
+}
+
+int
+kd_quarantine_watch(struct kd *d)
+{
+	int err;
+
+	if ((err = sd_event_add_time_relative(d->ev, &d->verify_timer,
+	    CLOCK_MONOTONIC, RETRY_MIN_USEC, KD_TIMER_ACCURACY_USEC,
+	    on_verify_timer, d)) < 0 ||
+	    (err = kd_alerts_start(d)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "verify timer: %s",
+		    strerror(-err));
+		return err;
+	}
+	kd_linkwatch_start(d);
+	return 0;
+}
+
+/*
+ * A state.json that does not load (unparseable, invalid, unreadable) says
+ * nothing about what the host should be: fail closed.  The host comes up
+ * isolated with a new episode (a release stockpiled for an old one must
+ * not fit), the file is kept aside as evidence, and the CSIRT is alerted.
+ */
+static void
+state_unreadable(struct kd *d, int load_err, struct kk_state *st,
+    char *kept, size_t keptlen)
+{
+	int err;
+
+	kept[0] = '\0';
+	if (load_err != -ENOENT &&
+	    (err = kk_state_set_aside(d->state_path, time(NULL), kept,
+	    keptlen)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "cannot keep %s aside: %s",
+		    d->state_path, strerror(-err));
+	kk_log(LOG_CRIT, KK_MID_TAMPER,
+	    "%s cannot be loaded (%s): failing closed to isolated%s%s",
+	    d->state_path, load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), kept[0] ? "; kept as " : "", kept);
+	kd_audit(d, "kakurid", "state-load", "corrupt", json_pack(
+	    "{s:s, s:s?}", "error", load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), "kept", kept[0] ? kept : NULL));
+	memset(st, 0, sizeof(*st));
+	st->mode = KK_MODE_ISOLATED;
+	st->since = time(NULL);
+	snprintf(st->by, sizeof(st->by), "kakurid (state file unreadable)");
+	snprintf(st->reason, sizeof(st->reason),
+	    "state.json could not be loaded: failed closed");
+}
+
+static void
+alert_state_unreadable(struct kd *d, const char *kept)
+{
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", "kakurid",
+	    "result", "state-unreadable", "kept", kept[0] ? kept : NULL);
+	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "could not queue the tamper alert in %s", d->outbox_dir);
+	json_decref(o);
+}
+
+/*
+ * Decide the mode at start from state.json and the kernel's table, and
+ * re-apply it.  When they disagree the stricter one wins: fail closed.
+ * A state file that does not load means isolated (state_unreadable).
+ */
+int
+kd_quarantine_adopt(struct kd *d, bool restore)
+{
+	struct kk_nft_table_info ti;
+	struct kk_state st;
+	const char *source = "state";
+	char kept[PATH_MAX + 64] = "";
+	bool unreadable;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = kk_state_load(d->state_path, &st);
+	unreadable = err < 0 && err != -ENOENT;
+	if (unreadable) {
+		state_unreadable(d, err, &st, kept, sizeof(kept));
+		source = "fail-closed";
+	}
+	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+		return err;
+	}
+	if (!unreadable && ti.exists && ti.has_mode && ti.mode > st.mode) {
+		st.mode = ti.mode;
+		snprintf(st.episode, sizeof(st.episode), "%s", ti.episode);
+		snprintf(st.by, sizeof(st.by), "kernel table (state file behind)");
+		st.since = time(NULL);
+		source = "kernel";
+	}
+	if (st.mode != KK_MODE_OPEN && st.episode[0] == '\0' &&
+	    (err = kk_episode_new(st.episode)) < 0)
+		return err;
+	if (st.mode == KK_MODE_OPEN)
+		st.episode[0] = '\0';
+	d->state = st;
+	err = apply_all(d, st.mode, st.episode);
+	if (err < 0) {
+		kk_log(LOG_CRIT, KK_MID_APPLY, "could not apply %s: %s",
+		    kk_mode_name(st.mode), d->nft.err);
+		kd_audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
+		    json_pack("{s:s, s:s}", "mode", kk_mode_name(st.mode),
+		    "error", d->nft.err));
+		return err;
+	}
+	save_state(d);
+	if (unreadable)
+		alert_state_unreadable(d, kept);
+	kk_log(LOG_NOTICE, KK_MID_START,
+	    "%s: %s%s%s (from %s; table %s, protection %s) applied and verified in %llu us",
+	    restore ? "restore" : "start", kk_mode_name(st.mode),
+	    st.episode[0] ? ", episode " : "", st.episode, source,
+	    ti.exists ? "re-adopted" : "created",
+	    d->table_flags ? "owner+persist" : "monitor", d->last_apply_usec);
+	kd_audit(d, "kakurid", restore ? "restore" : "start", "applied",
+	    json_pack("{s:s, s:s, s:b, s:s, s:I}", "mode", kk_mode_name(st.mode),
+	    "source", source, "readopted", ti.exists,
+	    "protection", d->table_flags ? "owner+persist" : "monitor",
+	    "apply_us", (json_int_t)d->last_apply_usec));
+	return 0;
+}
+
+/*
+ * The nftables connection, and the table flags the policy asks for:
+ * owner+persist where the kernel has them (apply falls back otherwise).
+ */
+int
+kd_quarantine_open(struct kd *d)
+{
+	int err;
+
+	if ((err = kk_nft_open(&d->nft)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+		return err;
+	}
+	d->table_flags = d->policy->protect == KK_PROTECT_AUTO ?
+	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST : 0;
+	d->persist_supported = d->table_flags != 0;
+	return 0;
+}
+
+/* SIGHUP: the new policy's tables replace the old ones in one batch. */
+int
+kd_quarantine_reapply(struct kd *d)
+{
+	return apply_all(d, d->state.mode, d->state.episode);
+}
+
+void
+kd_quarantine_close(struct kd *d)
+{
+	d->mon_src = sd_event_source_disable_unref(d->mon_src);
+	d->verify_timer = sd_event_source_disable_unref(d->verify_timer);
+	kd_alerts_stop(d);
+	kd_linkwatch_stop(d);
+	kk_nft_close(&d->nft);
+}

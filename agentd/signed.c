@@ -1,0 +1,142 @@
+/*
+ * The check order of DESIGN 4 for one signed command (see signed.h).
+ *
+ * Nothing from the payload is read before a trusted key has signed the
+ * raw bytes, and a payload too large to be a command is refused before
+ * any signature is checked (each check costs time in proportion to it).
+ * The id is recorded (durably) last, so that a command refused for any
+ * other reason can still be sent again once it is fixed, and one that
+ * was recorded runs at most once, even across a crash.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "signed.h"
+
+static int
+refuse(struct kd_signed_result *out, const char *reason, const char *detail)
+{
+	out->reason = reason;
+	snprintf(out->detail, sizeof(out->detail), "%s", detail ? detail : "");
+	return -EACCES;
+}
+
+/* How many of the signers hold role a, and whether that meets its threshold. */
+static bool
+meets(const struct kk_trust *t, uint64_t signers, enum kk_action a,
+    unsigned *have, unsigned *need)
+{
+	*have = kk_trust_count_role(t, signers, a);
+	*need = t->threshold[a];
+	return *have >= *need;
+}
+
+/* Role and thresholds; 0 or the refusal. */
+static int
+check_roles(const struct kd_signed_input *in, struct kd_signed_result *out)
+{
+	enum kk_action a = out->cmd.action;
+	uint32_t also = in->also_needs ? in->also_needs(a) : 0;
+	char why[96];
+	unsigned have, need, b;
+
+	if (!meets(in->trust, out->signers, a, &have, &need) || have == 0) {
+		if (have == 0)
+			return refuse(out, "role",
+			    "no signer holds this action's role");
+		snprintf(why, sizeof(why), "%u of %u required signatures",
+		    have, need);
+		return refuse(out, "threshold", why);
+	}
+	for (b = 0; b < KK_ACT__MAX; b++)
+		if ((also & (UINT32_C(1) << b)) && b != (unsigned)a &&
+		    !meets(in->trust, out->signers, (enum kk_action)b, &have,
+		    &need))
+			return refuse(out, "threshold", "needs the release "
+			    "threshold as well");
+	return 0;
+}
+
+/* Replay: seen before, then recorded for good; 0, -EACCES or the store's error. */
+static int
+check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
+{
+	const struct kd_replay_store *rs = in->replay;
+	int err;
+
+	err = rs->seen(rs->ctx, out->cmd.id);
+	if (err == 0)
+		err = rs->record(rs->ctx, out->cmd.id, (time_t)out->cmd.exp);
+	if (err == 1 || err == -EALREADY)
+		return refuse(out, "replay", "this command id was executed before");
+	if (err < 0) {
+		out->reason = "io";
+		snprintf(out->detail, sizeof(out->detail), "replay store: %s",
+		    strerror(-err));
+	}
+	return err;
+}
+
+int
+kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
+{
+	struct kk_envelope env;
+	const char *why_time;
+	char why[160] = "";
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	memset(&env, 0, sizeof(env));
+	if (in->len > KK_ENVELOPE_MAX)
+		return refuse(out, "too-large", "envelope over 1 MiB");
+	err = kk_envelope_parse(in->buf, in->len, &env);
+	if (err == -E2BIG)
+		return refuse(out, "too-large", "envelope over 1 MiB");
+	if (err < 0)
+		return refuse(out, "malformed", "not a DSSE envelope");
+	if (strcmp(env.type, KK_PT_COMMAND) != 0) {
+		err = refuse(out, "payload-type", "not a command payload type");
+		goto out;
+	}
+	if (env.payload_len > KK_COMMAND_MAX) {
+		err = refuse(out, "too-large", "command payload over 64 KiB");
+		goto out;
+	}
+	if (kk_trust_signers(in->trust, &env, &out->signers) < 0 ||
+	    out->signers == 0) {
+		err = refuse(out, "bad-signature", "no signature by a trusted key");
+		goto out;
+	}
+	err = kk_command_parse(env.payload, env.payload_len, &out->cmd, why,
+	    sizeof(why));
+	if (err < 0) {
+		err = refuse(out, err == -ENOENT ? "unknown-action" :
+		    "malformed", why);
+		goto out;
+	}
+	out->have_cmd = true;
+	if ((err = check_roles(in, out)) < 0)
+		goto out;
+	if (strcmp(out->cmd.agent, in->agent_id) != 0) {
+		err = refuse(out, "wrong-agent", "the command is for another agent");
+		goto out;
+	}
+	if (kk_command_check_time(&out->cmd, in->now, in->clock_skew,
+	    in->max_lifetime, &why_time) < 0) {
+		err = refuse(out, why_time, NULL);
+		goto out;
+	}
+	err = check_replay(in, out);
+out:
+	kk_envelope_free(&env);
+	return err;
+}
+
+void
+kd_signed_result_free(struct kd_signed_result *out)
+{
+	if (out->have_cmd)
+		kk_command_free(&out->cmd);
+	out->have_cmd = false;
+}

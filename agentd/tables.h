@@ -1,0 +1,19 @@
+/*
+ * kakurid's nftables tables (tables.c): the quarantine's first enforcer,
+ * and the names they go by.
+ */
+#ifndef KD_TABLES_H
+#define KD_TABLES_H
+
+#include <stdbool.h>
+
+#include "enforcer.h"
+
+extern const struct kd_enforcer kd_tables_enforcer;
+
+/* The name kakurid's tables have now: its own, or a fallback. */
+const char *kd_tables_name(const struct kd *d);
+/* Whether that is kakurid's own name (KK_TABLE_NAME). */
+bool kd_tables_own_name(const struct kd *d);
+
+#endif

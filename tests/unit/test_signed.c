@@ -1,0 +1,612 @@
+/*
+ * The DESIGN 4 check order as a pure function (agentd/signed.c): every
+ * reason word it can give, the boundaries of the size caps, the time
+ * window and the thresholds, the order of the checks (a command wrong in
+ * two ways is refused for the earlier one), and the replay store asked
+ * only for a command that passed everything else.
+ *
+ * The trust, the clock and the replay store are in memory: keys made
+ * here, a store that counts its calls and fails on demand.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "dispatch.h"
+#include "signed.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define AGENT	"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+#define OTHER	"ffb2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+#define CMD_ID	"0123456789abcdef0123456789abcdef"
+#define EPISODE	"fedcba9876543210fedcba9876543210"
+#define NOW	1790000000
+#define SKEW	30
+#define LIFE	3600
+
+/* alice: isolate, status, thaw; bob: release; carol: release; mallory: untrusted */
+enum { ALICE, BOB, CAROL, NKEYS };
+
+struct world {
+	struct kk_trust t;
+	EVP_PKEY *key[NKEYS];
+	EVP_PKEY *mallory;
+	/* the replay store */
+	int seen_calls, record_calls;
+	int seen_says;		/* what seen() returns */
+	int record_says;	/* what record() returns */
+	char recorded[KK_ID_HEX + 1];
+};
+
+static const char *const names[NKEYS] = { "alice", "bob", "carol" };
+
+static void
+world_make(struct world *w)
+{
+	static const uint32_t roles[NKEYS] = {
+		[ALICE] = 1u << KK_ACT_ISOLATE | 1u << KK_ACT_STATUS |
+		    1u << KK_ACT_THAW,
+		[BOB] = 1u << KK_ACT_RELEASE,
+		[CAROL] = 1u << KK_ACT_RELEASE,
+	};
+	size_t i;
+
+	memset(w, 0, sizeof(*w));
+	for (i = 0; i < NKEYS; i++) {
+		w->key[i] = kk_key_generate();
+		ck_assert_ptr_nonnull(w->key[i]);
+		snprintf(w->t.keys[i].id, sizeof(w->t.keys[i].id), "%s",
+		    names[i]);
+		w->t.keys[i].pub = w->key[i];
+		w->t.keys[i].roles = roles[i];
+	}
+	w->t.nkeys = NKEYS;
+	for (i = 0; i < KK_ACT__MAX; i++)
+		w->t.threshold[i] = 1;
+	w->mallory = kk_key_generate();
+	ck_assert_ptr_nonnull(w->mallory);
+}
+
+static void
+world_free(struct world *w)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		EVP_PKEY_free(w->key[i]);
+	EVP_PKEY_free(w->mallory);
+}
+
+static int
+store_seen(void *ctx, const char *id)
+{
+	struct world *w = ctx;
+
+	w->seen_calls++;
+	return w->seen_says;
+}
+
+static int
+store_record(void *ctx, const char *id, time_t exp)
+{
+	struct world *w = ctx;
+
+	w->record_calls++;
+	if (w->record_says == 0)
+		snprintf(w->recorded, sizeof(w->recorded), "%s", id);
+	return w->record_says;
+}
+
+/* A command payload; pad adds that many spaces inside the object. */
+static char *
+payload(const char *action, const char *agent, long long iat, long long exp,
+    const char *extra, size_t pad)
+{
+	char head[1024];
+	char *p;
+	int n;
+
+	n = snprintf(head, sizeof(head),
+	    "\"v\":1,\"id\":\"%s\",\"agent\":\"%s\",\"iat\":%lld,\"exp\":%lld,"
+	    "\"action\":\"%s\",\"args\":{},\"incident\":\"IR-1\","
+	    "\"reason\":\"test\"%s", CMD_ID, agent, iat, exp, action,
+	    extra ? extra : "");
+	ck_assert_int_lt(n, (int)sizeof(head));
+	p = malloc((size_t)n + pad + 3);
+	ck_assert_ptr_nonnull(p);
+	p[0] = '{';
+	memset(p + 1, ' ', pad);
+	memcpy(p + 1 + pad, head, (size_t)n);
+	p[1 + pad + (size_t)n] = '}';
+	p[2 + pad + (size_t)n] = '\0';
+	return p;
+}
+
+/* The envelope of p (type), signed by each key in order; caller frees. */
+static char *
+envelope(const char *type, const char *p, EVP_PKEY *const *keys,
+    const char *const *ids, size_t nkeys)
+{
+	struct kk_envelope env;
+	char *text;
+	size_t i;
+
+	ck_assert_int_eq(kk_envelope_init(&env, type, (const uint8_t *)p,
+	    strlen(p)), 0);
+	for (i = 0; i < nkeys; i++)
+		ck_assert_int_eq(kk_envelope_sign(&env, ids[i], keys[i]), 0);
+	text = kk_envelope_encode(&env);
+	ck_assert_ptr_nonnull(text);
+	kk_envelope_free(&env);
+	return text;
+}
+
+static char *
+signed_by(struct world *w, const char *p, int k)
+{
+	return envelope(KK_PT_COMMAND, p, &w->key[k], &names[k], 1);
+}
+
+static int
+check_at(struct world *w, const char *buf, size_t len, time_t now,
+    struct kd_signed_result *res)
+{
+	const struct kd_replay_store store = { store_seen, store_record, w };
+	const struct kd_signed_input in = {
+		.buf = (const uint8_t *)buf, .len = len, .trust = &w->t,
+		.agent_id = AGENT, .clock_skew = SKEW, .max_lifetime = LIFE,
+		.also_needs = kd_verb_also_needs, .replay = &store, .now = now,
+	};
+
+	return kd_signed_check(&in, res);
+}
+
+/*
+ * Checks text at now and expects reason (NULL: verified).  A refused
+ * command is never recorded.
+ */
+static void
+expect_at(struct world *w, const char *text, time_t now, const char *reason)
+{
+	struct kd_signed_result res;
+	int rc;
+
+	w->record_calls = 0;
+	rc = check_at(w, text, strlen(text), now, &res);
+	if (reason == NULL) {
+		ck_assert_msg(rc == 0, "refused: %s (%s)", res.reason,
+		    res.detail);
+		ck_assert_ptr_null(res.reason);
+		ck_assert(res.have_cmd);
+		ck_assert_int_eq(w->record_calls, 1);
+		ck_assert_str_eq(w->recorded, CMD_ID);
+	} else {
+		ck_assert_msg(rc == -EACCES, "rc %d for %s", rc, reason);
+		ck_assert_ptr_nonnull(res.reason);
+		ck_assert_str_eq(res.reason, reason);
+		ck_assert_int_eq(w->record_calls, 0);
+	}
+	kd_signed_result_free(&res);
+}
+
+static void
+expect(struct world *w, const char *text, const char *reason)
+{
+	expect_at(w, text, NOW, reason);
+}
+
+/* isolate by alice, valid now; freed by the caller */
+static char *
+good(struct world *w)
+{
+	char *p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	char *e = signed_by(w, p, ALICE);
+
+	free(p);
+	return e;
+}
+
+START_TEST(test_verified)
+{
+	struct kd_signed_result res;
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	e = good(&w);
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), 0);
+	ck_assert(res.have_cmd);
+	ck_assert_int_eq(res.cmd.action, KK_ACT_ISOLATE);
+	ck_assert_str_eq(res.cmd.id, CMD_ID);
+	ck_assert_uint_eq(res.signers, 1u << ALICE);
+	ck_assert_int_eq(w.seen_calls, 1);
+	ck_assert_int_eq(w.record_calls, 1);
+	kd_signed_result_free(&res);
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+/* The envelope's cap: exactly KK_ENVELOPE_MAX passes, one byte more does not. */
+START_TEST(test_envelope_cap)
+{
+	struct world w;
+	char *e, *big;
+	size_t n;
+
+	world_make(&w);
+	e = good(&w);
+	n = strlen(e);
+	big = malloc(KK_ENVELOPE_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	/* whitespace after the opening brace keeps it a valid envelope */
+	big[0] = '{';
+	memset(big + 1, ' ', KK_ENVELOPE_MAX - n);
+	memcpy(big + 1 + KK_ENVELOPE_MAX - n, e + 1, n - 1);
+	big[KK_ENVELOPE_MAX] = '\0';
+	ck_assert_uint_eq(strlen(big), KK_ENVELOPE_MAX);
+	expect(&w, big, NULL);
+	big[0] = '{';
+	memmove(big + 1, big, KK_ENVELOPE_MAX);
+	big[KK_ENVELOPE_MAX + 1] = '\0';
+	ck_assert_uint_eq(strlen(big), KK_ENVELOPE_MAX + 1);
+	expect(&w, big, "too-large");
+	free(big);
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+/* The payload's cap (before any signature is checked): exactly at it, and over. */
+START_TEST(test_payload_cap)
+{
+	struct world w;
+	char *p, *e;
+	size_t base;
+
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	base = strlen(p);
+	free(p);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL,
+	    KK_COMMAND_MAX - base);
+	ck_assert_uint_eq(strlen(p), KK_COMMAND_MAX);
+	e = signed_by(&w, p, ALICE);
+	expect(&w, e, NULL);
+	free(e);
+	free(p);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL,
+	    KK_COMMAND_MAX - base + 1);
+	/* signed by nobody: the size is refused before any signature */
+	e = envelope(KK_PT_COMMAND, p, &w.mallory, &names[ALICE], 1);
+	expect(&w, e, "too-large");
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_malformed)
+{
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	expect(&w, "not json", "malformed");
+	expect(&w, "{\"payloadType\":\"x\"}", "malformed");
+	/* signed, but not a strict command: unknown top-level field */
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, ",\"extra\":1", 0);
+	e = signed_by(&w, p, ALICE);
+	expect(&w, e, "malformed");
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_payload_type)
+{
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	e = envelope(KK_PT_RECEIPT, p, &w.key[ALICE], &names[ALICE], 1);
+	expect(&w, e, "payload-type");
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_bad_signature)
+{
+	struct world w;
+	char *p, *e, *at;
+
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	/* a key that is not trusted, even under a trusted keyid */
+	e = envelope(KK_PT_COMMAND, p, &w.mallory, &names[ALICE], 1);
+	expect(&w, e, "bad-signature");
+	free(e);
+	/* a trusted signature over other bytes: one payload byte changed */
+	e = signed_by(&w, p, ALICE);
+	at = strstr(e, "\"payload\":\"");
+	ck_assert_ptr_nonnull(at);
+	at += strlen("\"payload\":\"");
+	*at = *at == 'A' ? 'B' : 'A';
+	expect(&w, e, "bad-signature");
+	free(e);
+	free(p);
+	/* nothing of an unsigned payload is read: not unknown-action */
+	p = payload("dance", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	e = envelope(KK_PT_COMMAND, p, &w.mallory, &names[ALICE], 1);
+	expect(&w, e, "bad-signature");
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_unknown_action)
+{
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	p = payload("dance", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	e = signed_by(&w, p, ALICE);
+	expect(&w, e, "unknown-action");
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_role)
+{
+	struct kd_signed_result res;
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	/* bob holds release only */
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	e = signed_by(&w, p, BOB);
+	expect(&w, e, "role");
+	/* a refusal after the parse still names the command (its receipt does) */
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert(res.have_cmd);
+	ck_assert_str_eq(res.cmd.id, CMD_ID);
+	kd_signed_result_free(&res);
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+/* release = 2: one signer is threshold - 1, two are the threshold. */
+START_TEST(test_threshold)
+{
+	EVP_PKEY *keys[2];
+	const char *ids[2] = { "bob", "carol" };
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	w.t.threshold[KK_ACT_RELEASE] = 2;
+	keys[0] = w.key[BOB];
+	keys[1] = w.key[CAROL];
+	p = payload("release", AGENT, NOW - 10, NOW + 600,
+	    ",\"episode\":\"" EPISODE "\"", 0);
+	e = envelope(KK_PT_COMMAND, p, keys, ids, 1);
+	expect(&w, e, "threshold");
+	free(e);
+	/* the same key twice is one person */
+	keys[1] = w.key[BOB];
+	e = envelope(KK_PT_COMMAND, p, keys, ids, 2);
+	expect(&w, e, "threshold");
+	free(e);
+	keys[1] = w.key[CAROL];
+	e = envelope(KK_PT_COMMAND, p, keys, ids, 2);
+	expect(&w, e, NULL);
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+/* thaw needs the release threshold as well: the verb table says so. */
+START_TEST(test_thaw_needs_release)
+{
+	EVP_PKEY *keys[3];
+	const char *ids[3] = { "alice", "bob", "carol" };
+	struct kd_signed_result res;
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	w.t.threshold[KK_ACT_RELEASE] = 2;
+	keys[0] = w.key[ALICE];
+	keys[1] = w.key[BOB];
+	keys[2] = w.key[CAROL];
+	p = payload("thaw", AGENT, NOW - 10, NOW + 600,
+	    ",\"episode\":\"" EPISODE "\"", 0);
+	/* alice alone holds thaw: its own threshold is met, release's is not */
+	e = envelope(KK_PT_COMMAND, p, keys, ids, 1);
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "threshold");
+	ck_assert_str_eq(res.detail, "needs the release threshold as well");
+	kd_signed_result_free(&res);
+	free(e);
+	e = envelope(KK_PT_COMMAND, p, keys, ids, 2);
+	expect(&w, e, "threshold");
+	free(e);
+	e = envelope(KK_PT_COMMAND, p, keys, ids, 3);
+	expect(&w, e, NULL);
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_wrong_agent)
+{
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	p = payload("isolate", OTHER, NOW - 10, NOW + 600, NULL, 0);
+	e = signed_by(&w, p, ALICE);
+	expect(&w, e, "wrong-agent");
+	/* before the time window: wrong-agent and expired says wrong-agent */
+	expect_at(&w, e, NOW + 600 + SKEW + 1, "wrong-agent");
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+/* exp + skew is still valid, one second later is not. */
+START_TEST(test_expired)
+{
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	e = signed_by(&w, p, ALICE);
+	expect_at(&w, e, NOW + 600 + SKEW + 1, "expired");
+	expect_at(&w, e, NOW + 600 + SKEW, NULL);
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+/* iat - skew is valid, one second before is not. */
+START_TEST(test_not_yet_valid)
+{
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW + 100, NOW + 700, NULL, 0);
+	e = signed_by(&w, p, ALICE);
+	expect_at(&w, e, NOW + 100 - SKEW - 1, "not-yet-valid");
+	expect_at(&w, e, NOW + 100 - SKEW, NULL);
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+/* exp - iat == max_lifetime passes, one second more does not. */
+START_TEST(test_lifetime)
+{
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW - 10, NOW - 10 + LIFE + 1, NULL, 0);
+	e = signed_by(&w, p, ALICE);
+	expect(&w, e, "lifetime");
+	free(e);
+	free(p);
+	p = payload("isolate", AGENT, NOW - 10, NOW - 10 + LIFE, NULL, 0);
+	e = signed_by(&w, p, ALICE);
+	expect(&w, e, NULL);
+	free(e);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+START_TEST(test_replay)
+{
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	e = good(&w);
+	/* the store knows it */
+	w.seen_says = 1;
+	expect(&w, e, "replay");
+	/* ... or learns it while recording (a race: O_EXCL decides) */
+	w.seen_says = 0;
+	w.record_says = -EALREADY;
+	w.record_calls = 0;
+	{
+		struct kd_signed_result res;
+
+		ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res),
+		    -EACCES);
+		ck_assert_str_eq(res.reason, "replay");
+		ck_assert_int_eq(w.record_calls, 1);
+		kd_signed_result_free(&res);
+	}
+	/* an expired copy is refused as expired, the store not asked */
+	w.seen_says = 1;
+	w.seen_calls = 0;
+	expect_at(&w, e, NOW + 600 + SKEW + 1, "expired");
+	ck_assert_int_eq(w.seen_calls, 0);
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+/* A store that fails: "io", not recorded, not run, and not a replay. */
+START_TEST(test_io)
+{
+	struct kd_signed_result res;
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	e = good(&w);
+	w.seen_says = -EIO;
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EIO);
+	ck_assert_str_eq(res.reason, "io");
+	ck_assert_int_eq(w.record_calls, 0);
+	kd_signed_result_free(&res);
+	w.seen_says = 0;
+	w.record_says = -ENOSPC;
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -ENOSPC);
+	ck_assert_str_eq(res.reason, "io");
+	ck_assert_ptr_nonnull(strstr(res.detail, "replay store"));
+	kd_signed_result_free(&res);
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+Suite *
+signed_suite(void)
+{
+	Suite *s = suite_create("signed");
+	TCase *tc = kk_tcase("check order");
+
+	tcase_add_test(tc, test_verified);
+	tcase_add_test(tc, test_envelope_cap);
+	tcase_add_test(tc, test_payload_cap);
+	tcase_add_test(tc, test_malformed);
+	tcase_add_test(tc, test_payload_type);
+	tcase_add_test(tc, test_bad_signature);
+	tcase_add_test(tc, test_unknown_action);
+	tcase_add_test(tc, test_role);
+	tcase_add_test(tc, test_threshold);
+	tcase_add_test(tc, test_thaw_needs_release);
+	tcase_add_test(tc, test_wrong_agent);
+	tcase_add_test(tc, test_expired);
+	tcase_add_test(tc, test_not_yet_valid);
+	tcase_add_test(tc, test_lifetime);
+	tcase_add_test(tc, test_replay);
+	tcase_add_test(tc, test_io);
+	suite_add_tcase(s, tc);
+	return s;
+}
