@@ -14,7 +14,13 @@
  * Memory is read only where the page tables say a page is present or
  * swapped (PAGEMAP_SCAN, else /proc/PID/pagemap).  Reading anything else
  * would fault it in and change the evidence (and the target's RSS), so
- * those pages become holes in the core file.
+ * those pages become holes in the core file.  One exception, as the
+ * kernel's own dumps make it (coredump_filter bit 4): the first page of a
+ * file mapped from offset 0 is always read, because its ELF header and
+ * build-id are what lets gdb place the executable and its libraries; a
+ * child forked long ago often has no page table entry for it.  That page
+ * comes from the page cache, and only from files on a local file system
+ * (a FUSE server could hold the read forever).
  */
 #include <sys/ioctl.h>
 #include <sys/procfs.h>
@@ -56,6 +62,7 @@
 #define EXE_MAX		((uint64_t)4 << 30)
 #define FILE_NOTE_MAX	(16U << 20)	/* NT_FILE; the kernel drops it too */
 #define XSTATE_MAX	(64U << 10)
+#define HEADER_DEVS	16		/* file systems judged per snapshot */
 #define SCAN_VEC	1024		/* page regions per PAGEMAP_SCAN */
 #define PM_CHUNK	65536		/* pagemap entries per read (512 KiB) */
 /* a MADV_DONTDUMP mapping is kept up to this size, see plan_vmas */
@@ -108,6 +115,9 @@ struct vma {
 	size_t path;		/* offset of the path in the maps text */
 	size_t pathlen;
 	uint32_t pflags;	/* PF_R | PF_W | PF_X */
+	unsigned dev_major;	/* of the mapped file */
+	unsigned dev_minor;
+	bool header;		/* its first page is read even if absent */
 	bool smaps;		/* the flags below are known */
 	bool dontdump;		/* VmFlags dd */
 	bool io;		/* VmFlags io or pf: not RAM the kernel lends */
@@ -177,6 +187,14 @@ struct snap {
 	struct runs runs;
 	struct pm_region *scanvec;
 	uint64_t *pm;
+
+	/* file systems judged for header pages: local or not */
+	struct {
+		unsigned major;
+		unsigned minor;
+		bool local;
+	} hdev[HEADER_DEVS];
+	size_t nhdev;
 
 	/* gap being coalesced */
 	uint64_t gap_off;
@@ -477,6 +495,8 @@ parse_maps(struct snap *sn)
 		v->start = s;
 		v->end = e;
 		v->pgoff = off;
+		v->dev_major = maj;
+		v->dev_minor = mnr;
 		if (p + pos < eol) {
 			v->path = (size_t)(p + pos - sn->maps);
 			v->pathlen = (size_t)(eol - (p + pos));
@@ -576,6 +596,34 @@ apply_smaps(struct snap *sn, char *text)
 }
 
 /*
+ * Is the file system of device maj:mnr one whose pages may be read (a
+ * local disk or memory)?  Looked up in the target's mount table, else in
+ * ours (an overlay's files sit on a device only the host mounts); a device
+ * in neither, or past HEADER_DEVS of them, is not read.
+ */
+static bool
+dev_local(struct snap *sn, unsigned maj, unsigned mnr)
+{
+	char fstype[64];
+	bool local;
+	size_t i;
+
+	for (i = 0; i < sn->nhdev; i++)
+		if (sn->hdev[i].major == maj && sn->hdev[i].minor == mnr)
+			return sn->hdev[i].local;
+	if (sn->nhdev == HEADER_DEVS)
+		return false;
+	local = (kk_dev_fstype(sn->pid, maj, mnr, fstype, sizeof(fstype)) == 0 ||
+	    kk_dev_fstype(0, maj, mnr, fstype, sizeof(fstype)) == 0) &&
+	    kk_fstype_local(fstype);
+	sn->hdev[sn->nhdev].major = maj;
+	sn->hdev[sn->nhdev].minor = mnr;
+	sn->hdev[sn->nhdev].local = local;
+	sn->nhdev++;
+	return local;
+}
+
+/*
  * Which mappings carry data in the core.  Unreadable ones (no 'r', the
  * vvar pages, VM_IO / VM_PFNMAP) get p_filesz 0 as the kernel gives them.
  * MADV_DONTDUMP is honoured only for large mappings: sanitizer shadows and
@@ -598,6 +646,9 @@ plan_vmas(struct snap *sn, uint64_t data_off)
 		    vma_is(sn, v, "[vvar]") || vma_is(sn, v, "[vvar_vclock]") ||
 		    (v->dontdump && size > DONTDUMP_KEEP))
 			v->filesz = 0;
+		v->header = v->filesz >= (uint64_t)sn->pgsz && v->pgoff == 0 &&
+		    vma_file(sn, v) && dev_local(sn, v->dev_major,
+		    v->dev_minor);
 		v->off = off;
 		off += v->filesz;
 	}
@@ -1131,8 +1182,13 @@ dump_vma(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
 
 	if (v->filesz == 0)
 		return 0;
+	if (v->header) {
+		if ((err = copy_run(sn, s, a, pos, pos + pg)) < 0)
+			return err;
+		pos += pg;
+	}
 	if (v->smaps && v->empty)
-		return kk_sink_hole(s, v->filesz);
+		return kk_sink_hole(s, v->end - pos);
 	guard = (v->end - v->start) / pg + 2;
 	while (pos < v->end && guard-- > 0) {
 		if ((err = present_runs(sn, pos, v->end, &done)) < 0)
