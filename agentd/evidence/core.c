@@ -14,7 +14,13 @@
  * Memory is read only where the page tables say a page is present or
  * swapped (PAGEMAP_SCAN, else /proc/PID/pagemap).  Reading anything else
  * would fault it in and change the evidence (and the target's RSS), so
- * those pages become holes in the core file.
+ * those pages become holes in the core file.  One exception, as the
+ * kernel's own dumps make it (coredump_filter bit 4): the first page of a
+ * file mapped from offset 0 is always read, because its ELF header and
+ * build-id are what lets gdb place the executable and its libraries; a
+ * child forked long ago often has no page table entry for it.  That page
+ * comes from the page cache, and only from files on a local file system
+ * (a FUSE server could hold the read forever).
  *
  * Files: this one takes the snapshot (the steps, the /proc files, the
  * executable); core_threads.c stops and releases the threads, core_maps.c

@@ -46,6 +46,8 @@ snap_parse_maps(struct snap *sn)
 		v->start = s;
 		v->end = e;
 		v->pgoff = off;
+		v->dev_major = maj;
+		v->dev_minor = mnr;
 		if (p + pos < eol) {
 			v->path = (size_t)(p + pos - sn->maps);
 			v->pathlen = (size_t)(eol - (p + pos));
@@ -145,6 +147,34 @@ snap_apply_smaps(struct snap *sn, char *text)
 }
 
 /*
+ * Is the file system of device maj:mnr one whose pages may be read (a
+ * local disk or memory)?  Looked up in the target's mount table, else in
+ * ours (an overlay's files sit on a device only the host mounts); a device
+ * in neither, or past HEADER_DEVS of them, is not read.
+ */
+static bool
+dev_local(struct snap *sn, unsigned maj, unsigned mnr)
+{
+	char fstype[64];
+	bool local;
+	size_t i;
+
+	for (i = 0; i < sn->nhdev; i++)
+		if (sn->hdev[i].major == maj && sn->hdev[i].minor == mnr)
+			return sn->hdev[i].local;
+	if (sn->nhdev == HEADER_DEVS)
+		return false;
+	local = (kk_dev_fstype(sn->pid, maj, mnr, fstype, sizeof(fstype)) == 0 ||
+	    kk_dev_fstype(0, maj, mnr, fstype, sizeof(fstype)) == 0) &&
+	    kk_fstype_local(fstype);
+	sn->hdev[sn->nhdev].major = maj;
+	sn->hdev[sn->nhdev].minor = mnr;
+	sn->hdev[sn->nhdev].local = local;
+	sn->nhdev++;
+	return local;
+}
+
+/*
  * Which mappings carry data in the core.  Unreadable ones (no 'r', the
  * vvar pages, VM_IO / VM_PFNMAP) get p_filesz 0 as the kernel gives them.
  * MADV_DONTDUMP is honoured only for large mappings: sanitizer shadows and
@@ -167,6 +197,9 @@ snap_plan_vmas(struct snap *sn, uint64_t data_off)
 		    vma_is(sn, v, "[vvar]") || vma_is(sn, v, "[vvar_vclock]") ||
 		    (v->dontdump && size > DONTDUMP_KEEP))
 			v->filesz = 0;
+		v->header = v->filesz >= (uint64_t)sn->pgsz && v->pgoff == 0 &&
+		    snap_vma_file(sn, v) && dev_local(sn, v->dev_major,
+		    v->dev_minor);
 		v->off = off;
 		off += v->filesz;
 	}

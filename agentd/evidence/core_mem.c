@@ -287,8 +287,13 @@ dump_vma(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
 
 	if (v->filesz == 0)
 		return 0;
+	if (v->header) {
+		if ((err = copy_run(sn, s, a, pos, pos + pg)) < 0)
+			return err;
+		pos += pg;
+	}
 	if (v->smaps && v->empty)
-		return kk_sink_hole(s, v->filesz);
+		return kk_sink_hole(s, v->end - pos);
 	guard = (v->end - v->start) / pg + 2;
 	while (pos < v->end && guard-- > 0) {
 		if ((err = present_runs(sn, pos, v->end, &done)) < 0)

@@ -163,6 +163,9 @@ int kk_exe_stat(pid_t pid, struct kk_exe_info *info);
 int kk_path_id(const char *path, struct kk_file_id *id);
 /* Type of mount mnt_id in pid's mount table (pid 0: ours); -ENOENT. */
 int kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len);
+/* The same for the first mount of device maj:mnr (a maps line's). */
+int kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out,
+    size_t len);
 /* A local disk or memory file system, whose files may be read. */
 bool kk_fstype_local(const char *fstype);
 /*

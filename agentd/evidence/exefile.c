@@ -118,11 +118,17 @@ kk_path_id(const char *path, struct kk_file_id *id)
 	return 0;
 }
 
-int
-kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len)
+/*
+ * The type of the first mount in pid's mount table (0: ours) whose mount
+ * id is mnt_id, or, when by_dev, whose device is maj:mnr.
+ */
+static int
+mountinfo_fstype(pid_t pid, bool by_dev, uint64_t mnt_id, unsigned maj,
+    unsigned mnr, char *out, size_t len)
 {
 	char path[64], *text = NULL, *line, *next, *sep, *end;
 	unsigned long long id;
+	unsigned dmaj, dmnr;
 	size_t n, tl;
 	int r;
 
@@ -137,11 +143,17 @@ kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len)
 		next = strchr(line, '\n');
 		if (next != NULL)
 			*next++ = '\0';
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - FSTYPE SOURCE ..." */
 		errno = 0;
 		id = strtoull(line, &end, 10);
-		if (end == line || *end != ' ' || errno != 0 || id != mnt_id)
+		if (end == line || *end != ' ' || errno != 0)
 			continue;
-		/* "... - FSTYPE SOURCE OPTIONS" */
+		if (by_dev) {
+			if (sscanf(end, " %*u %u:%u ", &dmaj, &dmnr) != 2 ||
+			    dmaj != maj || dmnr != mnr)
+				continue;
+		} else if (id != mnt_id)
+			continue;
 		if ((sep = strstr(line, " - ")) == NULL)
 			break;
 		sep += 3;
@@ -157,6 +169,18 @@ kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len)
 	}
 	free(text);
 	return r;
+}
+
+int
+kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len)
+{
+	return mountinfo_fstype(pid, false, mnt_id, 0, 0, out, len);
+}
+
+int
+kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out, size_t len)
+{
+	return mountinfo_fstype(pid, true, 0, maj, mnr, out, len);
 }
 
 /* NULL when info names a file that may be read, else why not (in why). */

@@ -24,6 +24,7 @@
 #define SMALL_MAX	(16U << 20)	/* status, cmdline, environ, auxv */
 #define SCAN_VEC	1024		/* page regions per PAGEMAP_SCAN */
 #define PM_CHUNK	65536		/* pagemap entries per read (512 KiB) */
+#define HEADER_DEVS	16		/* file systems judged per snapshot */
 
 /*
  * PAGEMAP_SCAN (Linux 6.7): the uapi headers here may predate it, so the
@@ -44,6 +45,9 @@ struct vma {
 	size_t path;		/* offset of the path in the maps text */
 	size_t pathlen;
 	uint32_t pflags;	/* PF_R | PF_W | PF_X */
+	unsigned dev_major;	/* of the mapped file */
+	unsigned dev_minor;
+	bool header;		/* its first page is read even if absent */
 	bool smaps;		/* the flags below are known */
 	bool dontdump;		/* VmFlags dd */
 	bool io;		/* VmFlags io or pf: not RAM the kernel lends */
@@ -113,6 +117,14 @@ struct snap {
 	struct runs runs;
 	struct pm_region *scanvec;
 	uint64_t *pm;
+
+	/* file systems judged for header pages: local or not */
+	struct {
+		unsigned major;
+		unsigned minor;
+		bool local;
+	} hdev[HEADER_DEVS];
+	size_t nhdev;
 
 	/* gap being coalesced */
 	uint64_t gap_off;

@@ -4,10 +4,13 @@
  * names, and 1 GiB of anonymous memory it never touches.  The core is
  * parsed back (ELF header, PT_NOTE first, one PT_LOAD per maps line,
  * notes in the kernel's order, the string at its address), the child's
- * RssAnon must not move, the untouched gigabyte must stay a hole, and
+ * RssAnon must not move, the untouched gigabyte must stay a hole, the
+ * executable's header page must be there although the child dropped it
+ * from its page tables (without it gdb cannot place the executable), and
  * gdb, when installed, must open the core.  Only children of the test
  * are traced; each is killed and reaped by its pid.
  */
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/procfs.h>
@@ -92,6 +95,14 @@ unit_worker_gamma(void *arg)
 	return arg;
 }
 
+/* The first page of our executable's mapping: its ELF header. */
+static uintptr_t
+exe_header(void)
+{
+	return (uintptr_t)getauxval(AT_PHDR) &
+	    ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
+}
+
 /* The child: never returns into Check, exits by itself after 120 s. */
 static void __attribute__((noreturn))
 child_main(int wfd, size_t extra)
@@ -125,6 +136,13 @@ child_main(int wfd, size_t extra)
 	for (i = 0; i < 6000 && __atomic_load_n(&workers_in,
 	    __ATOMIC_SEQ_CST) < 3; i++)
 		nap_ms(10);
+	/*
+	 * Drop the page table entry of the executable's header page, as in
+	 * a process forked long ago: the snapshot must still carry it.
+	 */
+	if (madvise((void *)exe_header(), (size_t)sysconf(_SC_PAGESIZE),
+	    MADV_DONTNEED) < 0)
+		_exit(1);
 	addr = (uint64_t)(uintptr_t)m;
 	if (write(wfd, &addr, sizeof(addr)) != sizeof(addr))
 		_exit(1);
@@ -567,6 +585,19 @@ START_TEST(core_of_running_child)
 	    ((uint64_t)(uintptr_t)core_test_marker - ph->p_vaddr)));
 	ck_assert_int_eq(n, sizeof(buf));
 	ck_assert_int_eq(memcmp(buf, MARKER, sizeof(buf)), 0);
+
+	/*
+	 * the executable's header page, which the child dropped from its
+	 * page tables: read anyway (gdb places the executable by it)
+	 */
+	ph = core_segment(&c, exe_header());
+	ck_assert_ptr_nonnull(ph);
+	ck_assert_uint_eq(ph->p_vaddr, exe_header());
+	ck_assert_uint_gt(ph->p_filesz, 0);
+	n = pread(c.fd, buf, SELFMAG, (off_t)ph->p_offset);
+	ck_assert_int_eq(n, SELFMAG);
+	ck_assert_msg(memcmp(buf, ELFMAG, SELFMAG) == 0,
+	    "the executable's ELF header is not in the core");
 
 	/* the untouched gigabyte: in the core by size, a hole on disk */
 	ph = core_segment(&c, ch.untouched);
