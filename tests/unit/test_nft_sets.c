@@ -151,6 +151,17 @@ START_TEST(digest_is_of_the_elements)
 END_TEST
 
 /*
+ * For checks made once per element or message: Check records the place
+ * of every assertion that passes (a message to the runner each), and
+ * millions of them grew the runner by 400 MB, which every later test's
+ * fork then carried.  This one speaks only when it fails.
+ */
+#define MUST(cond, ...)	do {						\
+	if (!(cond))							\
+		ck_abort_msg(__VA_ARGS__);				\
+} while (0)
+
+/*
  * NRANGES ranges that stay apart: IPv4 /30s, single addresses and ranges
  * 8 addresses apart in 10.0.0.0/8; IPv6 /64s, /128s and ranges.
  */
@@ -185,7 +196,7 @@ big_ranges(struct kk_nft_ranges *r, int af)
 			snprintf(text, sizeof(text),
 			    "2001:db8:%zx:%zx::10-2001:db8:%zx:%zx::1:0",
 			    i >> 12, (i & 0xfff) * 2, i >> 12, (i & 0xfff) * 2);
-		ck_assert_msg(kk_nft_ranges_add(r, text) == 0, "%s", text);
+		MUST(kk_nft_ranges_add(r, text) == 0, "%s", text);
 	}
 	ck_assert_int_eq(kk_nft_ranges_seal(r), 0);
 	ck_assert_uint_eq(r->n, NRANGES);	/* none merged */
@@ -226,43 +237,54 @@ decode_elem_msg(const struct nlmsghdr *nlh, struct elem_msg *m,
 			for (i = 0; i < nex; i++)
 				if (strcmp(ex[i].name, m->set) == 0)
 					cur = &ex[i];
-			ck_assert_ptr_nonnull(cur);
+			MUST(cur != NULL, "a message for set %s", m->set);
 			break;
 		case NFTA_SET_ELEM_LIST_ELEMENTS:
-			ck_assert_ptr_nonnull(cur);
+			MUST(cur != NULL, "elements before their set");
 			m->list_len = a->nla_len;
 			mnl_attr_for_each_nested(el, a) {
 				bool flagged = false;
 				const uint8_t *key = NULL;
 
 				/* numbered 1..n within the message, as libnftnl does */
-				ck_assert_uint_eq(mnl_attr_get_type(el), ++idx);
+				++idx;
+				MUST(mnl_attr_get_type(el) == idx,
+				    "element numbered %u, not %u",
+				    (unsigned)mnl_attr_get_type(el), (unsigned)idx);
 				mnl_attr_for_each_nested(x, el) {
 					if (mnl_attr_get_type(x) ==
 					    NFTA_SET_ELEM_FLAGS) {
-						ck_assert_uint_eq(ntohl(
-						    mnl_attr_get_u32(x)),
-						    NFT_SET_ELEM_INTERVAL_END);
+						MUST(ntohl(mnl_attr_get_u32(x)) ==
+						    NFT_SET_ELEM_INTERVAL_END,
+						    "element flags %#x",
+						    ntohl(mnl_attr_get_u32(x)));
 						flagged = true;
 						continue;
 					}
-					ck_assert_uint_eq(mnl_attr_get_type(x),
-					    NFTA_SET_ELEM_KEY);
+					MUST(mnl_attr_get_type(x) ==
+					    NFTA_SET_ELEM_KEY, "attribute %u",
+					    (unsigned)mnl_attr_get_type(x));
 					mnl_attr_for_each_nested(v, x) {
-						ck_assert_uint_eq(
-						    mnl_attr_get_payload_len(v),
-						    cur->r->keylen);
+						MUST(mnl_attr_get_payload_len(v) ==
+						    cur->r->keylen, "key of %u bytes",
+						    (unsigned)
+						    mnl_attr_get_payload_len(v));
 						key = mnl_attr_get_payload(v);
 					}
 				}
 				/* every element once, in order: the next wanted */
-				ck_assert_uint_lt(cur->next, cur->r->nelems);
+				MUST(cur->next < cur->r->nelems,
+				    "set %s: more than %zu elements", cur->name,
+				    cur->r->nelems);
 				kk_nft_ranges_elem(cur->r, cur->next, want, &end);
-				ck_assert_ptr_nonnull(key);
-				ck_assert_msg(memcmp(key, want, cur->r->keylen) == 0,
+				MUST(key != NULL, "set %s element %zu has no key",
+				    cur->name, cur->next);
+				MUST(memcmp(key, want, cur->r->keylen) == 0,
 				    "set %s element %zu differs", cur->name,
 				    cur->next);
-				ck_assert(flagged == end);
+				MUST(flagged == end, "set %s element %zu: "
+				    "interval end flag %d, wanted %d", cur->name,
+				    cur->next, flagged, end);
 				cur->next++;
 				m->count++;
 			}
@@ -328,17 +350,19 @@ START_TEST(batch_of_100k_ranges_decodes)
 		const struct nlmsghdr *nlh = (const void *)b.pages[i].buf;
 		int left = (int)b.pages[i].len;
 
-		ck_assert_uint_le(b.pages[i].len,
-		    KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX);
+		MUST(b.pages[i].len <= KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX,
+		    "page %zu of %zu bytes", i, b.pages[i].len);
 		total += b.pages[i].len;
 		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
 			const struct kk_nft_msgmap *map;
 
 			/* one sequence number after the other, across pages */
-			ck_assert(first || nlh->nlmsg_seq == seq + 1);
+			MUST(first || nlh->nlmsg_seq == seq + 1,
+			    "sequence %u after %u", nlh->nlmsg_seq, seq);
 			first = false;
 			seq = nlh->nlmsg_seq;
-			ck_assert_uint_le(nlh->nlmsg_len, KK_NFT_MSG_MAX);
+			MUST(nlh->nlmsg_len <= KK_NFT_MSG_MAX,
+			    "message of %u bytes", nlh->nlmsg_len);
 			if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN) {
 				begins++;
 				continue;
@@ -347,29 +371,38 @@ START_TEST(batch_of_100k_ranges_decodes)
 				ends++;
 				continue;
 			}
-			ck_assert(nlh->nlmsg_flags & NLM_F_ACK);
+			MUST(nlh->nlmsg_flags & NLM_F_ACK, "message %u: no ack",
+			    nlh->nlmsg_seq);
 			if (NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWSETELEM)
 				continue;
 			decode_elem_msg(nlh, &m, ex, 2);
 			nelemmsgs++;
 			/* the nest's 16-bit length: under 64 KiB, with room */
-			ck_assert_uint_gt(m.count, 0);
-			ck_assert_uint_le(m.list_len, KK_NFT_ELEMS_MAX);
-			ck_assert_uint_lt(KK_NFT_ELEMS_MAX, 65536);
+			MUST(m.count > 0, "message %u: no element",
+			    nlh->nlmsg_seq);
+			MUST(m.list_len <= KK_NFT_ELEMS_MAX,
+			    "message %u: element list of %u bytes",
+			    nlh->nlmsg_seq, (unsigned)m.list_len);
 			/* the sequence number names the set and its elements */
 			map = kk_nft_batch_msg(&b, nlh->nlmsg_seq);
-			ck_assert_ptr_nonnull(map);
-			ck_assert_str_eq(map->set, m.set);
-			ck_assert_uint_eq(map->count, m.count);
-			ck_assert_msg(strstr(map->what, m.set) != NULL, "%s",
-			    map->what);
+			MUST(map != NULL, "message %u: not mapped",
+			    nlh->nlmsg_seq);
+			MUST(strcmp(map->set, m.set) == 0 &&
+			    map->count == m.count &&
+			    strstr(map->what, m.set) != NULL,
+			    "message %u: mapped to %s (%zu), carries %s (%zu)",
+			    nlh->nlmsg_seq, map->what, map->count, m.set,
+			    m.count);
 			/* and libmnl parsing as the read-back does gets them too */
-			ck_assert_int_eq(kk_nft_elems_parse(strcmp(m.set, "ioc4") ?
-			    &e6 : &e4, nlh), 0);
+			MUST(kk_nft_elems_parse(strcmp(m.set, "ioc4") ? &e6 : &e4,
+			    nlh) == 0, "message %u: read-back parse failed",
+			    nlh->nlmsg_seq);
 		}
 		/* no message spans two pages */
-		ck_assert_int_eq(left, 0);
+		MUST(left == 0, "page %zu: %d bytes past its last message",
+		    i, left);
 	}
+	ck_assert_uint_lt(KK_NFT_ELEMS_MAX, 65536);
 	ck_assert_uint_eq(total, b.len);
 	ck_assert_uint_eq(begins, 1);
 	ck_assert_uint_eq(ends, 1);
