@@ -39,6 +39,11 @@ static const struct kd_verb verbs[] = {
 	{ "status", KD_FROM(KD_ORIGIN_LOCAL) | SIGNED, ANYONE,
 	    KK_ACT_STATUS, 0, NULL },
 	{ "log", KD_FROM(KD_ORIGIN_LOCAL), ANYONE, KD_NO_ACTION, 0, NULL },
+	/*
+	 * anyone may hand over a signed command: the signature decides, not
+	 * the caller; the envelope then takes the signed path (origin apply)
+	 */
+	{ "apply", KD_FROM(KD_ORIGIN_LOCAL), ANYONE, KD_NO_ACTION, 0, NULL },
 	{ "disconnect", KD_FROM(KD_ORIGIN_LOCAL), STAFF, KD_NO_ACTION, 0,
 	    "only members of the staff group and root may press disconnect" },
 	{ "report", KD_FROM(KD_ORIGIN_LOCAL), STAFF, KD_NO_ACTION, 0, NULL },
@@ -105,6 +110,22 @@ kd_verb_also_needs(enum kk_action a)
 	const struct kd_verb *v = kd_verb_of_action(a);
 
 	return v != NULL ? v->also : 0;
+}
+
+const char *
+kd_local_refusal(enum kk_op op, const struct kk_cred *c, bool staff_known,
+    gid_t staff_gid, const struct kd_verb **verb)
+{
+	const struct kd_verb *v = NULL;
+
+	if ((unsigned)op < KK_OP__MAX)
+		v = kd_verb_find(kk_op_name(op));
+	if (verb != NULL)
+		*verb = v;
+	if (v == NULL)
+		return "unknown-command";
+	return kd_verb_refusal(v, KD_ORIGIN_LOCAL, kk_peer_class(c,
+	    staff_known, staff_gid));
 }
 
 const char *

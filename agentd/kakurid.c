@@ -23,6 +23,7 @@
 #include <systemd/sd-event.h>
 
 #include "daemon.h"
+#include "dispatch.h"
 #include "quarantine.h"
 #include "record.h"
 #include "log.h"
@@ -272,11 +273,11 @@ json_t *
 kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
     json_t *req)
 {
-	const char *cmd;
+	const struct kd_verb *verb;
+	const char *cmd, *why;
 	char actor[160];
 	enum kk_op op;
 	json_t *resp;
-	int err;
 
 	/* refusals are counted per uid (control.c): a flood is one line */
 	cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
@@ -290,19 +291,17 @@ kd_control_request(struct kd *d, const struct kk_cred *cred, pid_t pid,
 		    "unknown-command", json_pack("{s:s}", "cmd", cmd));
 		return error_reply("unknown-command", "unknown command");
 	}
-	err = kk_authz_local(op, cred, d->staff_known, d->staff_gid);
-	if (err == -EACCES) {
-		kd_control_refused(d, cred->uid, pid, cmd, "signature-required",
-		    NULL);
-		return error_reply("signature-required",
+	/* the verb table decides (dispatch.c), as for every origin */
+	why = kd_local_refusal(op, cred, d->staff_known, d->staff_gid, &verb);
+	if (why != NULL && strcmp(why, "signature-required") == 0) {
+		kd_control_refused(d, cred->uid, pid, cmd, why, NULL);
+		return error_reply(why,
 		    "release is never possible locally: ask your CSIRT for a signed release token for this episode and hand it over with 'kakurictl apply FILE'");
 	}
-	if (err < 0) {
-		kd_control_refused(d, cred->uid, pid, cmd, "not-authorized",
-		    NULL);
-		return error_reply("not-authorized", op == KK_OP_DISCONNECT ?
-		    "only members of the staff group and root may press disconnect" :
-		    "not authorized");
+	if (why != NULL) {
+		kd_control_refused(d, cred->uid, pid, cmd, why, NULL);
+		return error_reply(why, verb != NULL && verb->denied != NULL ?
+		    verb->denied : "not authorized");
 	}
 	kk_control_actor(cred->uid, pid, actor, sizeof(actor));
 	switch (op) {

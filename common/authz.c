@@ -1,8 +1,8 @@
 /*
- * Local authorization (DESIGN 3, "who may do what").  Isolating is the
- * safe direction and any member of the staff group may do it; releasing is
- * not, and nobody on the machine - root included - may release without a
- * CSIRT signature.  Pure decisions, no I/O, so they are unit-tested.
+ * Local callers (DESIGN 3, "who may do what"): the control operations'
+ * names, who is root, staff or other, and the control connections each
+ * may hold.  What each of them may ask for is the verb table's to say
+ * (agentd/dispatch.c).  Pure decisions, no I/O, so they are unit-tested.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -57,37 +57,6 @@ kk_cred_is_staff(const struct kk_cred *c, bool staff_known, gid_t staff_gid)
 		if (c->groups[i] == staff_gid)
 			return true;
 	return false;
-}
-
-int
-kk_authz_local(enum kk_op op, const struct kk_cred *c, bool staff_known,
-    gid_t staff_gid)
-{
-	switch (op) {
-	case KK_OP_STATUS:
-	case KK_OP_LOG:
-		return 0;
-	case KK_OP_DISCONNECT:
-	case KK_OP_REPORT:
-		if (c->uid == 0 || kk_cred_is_staff(c, staff_known, staff_gid))
-			return 0;
-		return -EPERM;
-	case KK_OP_DRILL:
-		return c->uid == 0 ? 0 : -EPERM;
-	case KK_OP_APPLY:
-		/*
-		 * Anyone may hand over a signed command: the signature, not
-		 * the caller, is what authorizes it; kakurid verifies it.
-		 */
-		return 0;
-	case KK_OP_RELEASE:
-	case KK_OP_UNBLOCK:
-	case KK_OP_THAW:
-		return -EACCES;
-	case KK_OP__MAX:
-		break;
-	}
-	return -EPERM;
 }
 
 /*

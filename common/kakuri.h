@@ -213,12 +213,6 @@ struct kk_cred {
 };
 int kk_op_parse(const char *name, enum kk_op *out);
 const char *kk_op_name(enum kk_op op);
-/*
- * 0 if allowed; -EPERM if the caller may not; -EACCES for operations that
- * are never allowed locally without a CSIRT signature.
- */
-int kk_authz_local(enum kk_op op, const struct kk_cred *c, bool staff_known,
-    gid_t staff_gid);
 bool kk_cred_is_staff(const struct kk_cred *c, bool staff_known,
     gid_t staff_gid);
 enum kk_peer_class {

@@ -1,12 +1,16 @@
 /*
- * Local authorization (common/authz.c) against the table in DESIGN 3:
- * every operation for every kind of caller, and the operation names.
+ * Local authorization against the table in DESIGN 3, as the verb table
+ * (agentd/dispatch.c) decides it for the control socket: every operation
+ * for every kind of caller, and the operation names (common/authz.c).
  *
  *   status, log              anyone
  *   disconnect, report       root and members of the staff group
  *   release, unblock, thaw   nobody, root included (-EACCES: CSIRT only)
  *   drill                    root only
  *   apply                    anyone (the signature decides, later)
+ *
+ * Then the whole verb table is walked: no origin without a CSIRT
+ * signature, and no caller through one, can release, unblock or thaw.
  *
  * And the control connections each kind of caller may hold (issue 8):
  * quotas per uid, the slots users outside the staff share, the reserve
@@ -20,6 +24,7 @@
 
 #include <check.h>
 
+#include "dispatch.h"
 #include "kakuri.h"
 #include "suites.h"
 #include "testutil.h"
@@ -97,6 +102,27 @@ expected(enum kk_op op, enum who is)
 	return 1;
 }
 
+/*
+ * The control socket's decision in the codes of DESIGN 3's table: 0, or
+ * -EPERM (not this caller), or -EACCES (a CSIRT signature is required).
+ */
+static int
+local_decision(enum kk_op op, const struct kk_cred *c, bool staff_known,
+    gid_t staff_gid)
+{
+	const struct kd_verb *v;
+	const char *why = kd_local_refusal(op, c, staff_known, staff_gid, &v);
+
+	if (why == NULL)
+		return 0;
+	if (strcmp(why, "signature-required") == 0)
+		return -EACCES;
+	ck_assert_msg(strcmp(why, "not-authorized") == 0 ||
+	    strcmp(why, "unknown-command") == 0 ||
+	    strcmp(why, "unavailable") == 0, "refusal word %s", why);
+	return -EPERM;
+}
+
 /* One test per (operation, caller) pair. */
 START_TEST(test_matrix)
 {
@@ -104,7 +130,7 @@ START_TEST(test_matrix)
 	const struct caller *c = &callers[(size_t)_i % NCALLERS];
 	int want = expected(op, c->is), got;
 
-	got = kk_authz_local(op, &c->cred, c->staff_known, STAFF_GID);
+	got = local_decision(op, &c->cred, c->staff_known, STAFF_GID);
 	ck_assert_msg(got == want, "%s by %s: got %d, want %d",
 	    kk_op_name(op), c->what, got, want);
 }
@@ -116,22 +142,22 @@ START_TEST(test_other_staff_gid)
 	static const gid_t groups[] = { 10, 20 };
 	struct kk_cred c = { 1000, 10, NULL, 0 };
 
-	ck_assert_int_eq(kk_authz_local(KK_OP_DISCONNECT, &c, true, 10), 0);
-	ck_assert_int_eq(kk_authz_local(KK_OP_DISCONNECT, &c, true, 11),
+	ck_assert_int_eq(local_decision(KK_OP_DISCONNECT, &c, true, 10), 0);
+	ck_assert_int_eq(local_decision(KK_OP_DISCONNECT, &c, true, 11),
 	    -EPERM);
 	c.gid = 1000;
 	c.groups = groups;
 	c.ngroups = 2;
-	ck_assert_int_eq(kk_authz_local(KK_OP_REPORT, &c, true, 20), 0);
+	ck_assert_int_eq(local_decision(KK_OP_REPORT, &c, true, 20), 0);
 	/* only the first ngroups entries count */
 	c.ngroups = 1;
-	ck_assert_int_eq(kk_authz_local(KK_OP_REPORT, &c, true, 20), -EPERM);
+	ck_assert_int_eq(local_decision(KK_OP_REPORT, &c, true, 20), -EPERM);
 	/* a staff group of gid 0 makes root's group staff, not other users */
 	c.gid = 0;
 	c.ngroups = 0;
-	ck_assert_int_eq(kk_authz_local(KK_OP_DISCONNECT, &c, true, 0), 0);
-	ck_assert_int_eq(kk_authz_local(KK_OP_DRILL, &c, true, 0), -EPERM);
-	ck_assert_int_eq(kk_authz_local(KK_OP_RELEASE, &c, true, 0), -EACCES);
+	ck_assert_int_eq(local_decision(KK_OP_DISCONNECT, &c, true, 0), 0);
+	ck_assert_int_eq(local_decision(KK_OP_DRILL, &c, true, 0), -EPERM);
+	ck_assert_int_eq(local_decision(KK_OP_RELEASE, &c, true, 0), -EACCES);
 }
 END_TEST
 
@@ -143,9 +169,92 @@ START_TEST(test_unknown_op_denied)
 
 	for (i = 0; i < sizeof(bad_ops) / sizeof(bad_ops[0]); i++)
 		for (j = 0; j < NCALLERS; j++)
-			ck_assert_int_lt(kk_authz_local((enum kk_op)bad_ops[i],
+			ck_assert_int_lt(local_decision((enum kk_op)bad_ops[i],
 			    &callers[j].cred, callers[j].staff_known,
 			    STAFF_GID), 0);
+}
+END_TEST
+
+/* ---- the verb table ---- */
+
+static bool
+releasing(const struct kd_verb *v)
+{
+	return v->action == (int)KK_ACT_RELEASE ||
+	    v->action == (int)KK_ACT_UNBLOCK || v->action == (int)KK_ACT_THAW ||
+	    (v->also & (UINT32_C(1) << KK_ACT_RELEASE)) != 0;
+}
+
+/*
+ * Every row, every origin that carries no CSIRT signature, every class
+ * of local caller: nothing that releases is accepted.  And the rows that
+ * release are there (a table without them would pass vacuously).
+ */
+START_TEST(test_table_no_unsigned_release)
+{
+	static const char *const must[] = { "release", "unblock", "thaw" };
+	const struct kd_verb *t, *v;
+	size_t n, i, nrel = 0, checks = 0;
+	int o, cls;
+
+	t = kd_verb_table(&n);
+	ck_assert_uint_gt(n, 0);
+	for (i = 0; i < sizeof(must) / sizeof(must[0]); i++) {
+		v = kd_verb_find(must[i]);
+		ck_assert_msg(v != NULL, "no row for %s", must[i]);
+		ck_assert_msg(releasing(v), "%s does not need the release "
+		    "threshold", must[i]);
+	}
+	for (i = 0; i < n; i++) {
+		v = &t[i];
+		if (!releasing(v))
+			continue;
+		nrel++;
+		for (o = 0; o < KD_ORIGIN__MAX; o++) {
+			if (kd_origin_signed((enum kd_origin)o))
+				continue;
+			ck_assert_msg(!(v->origins & KD_FROM(o)),
+			    "%s is accepted from %s", v->name,
+			    kd_origin_name((enum kd_origin)o));
+			for (cls = 0; cls < KK_PEER__MAX; cls++) {
+				ck_assert_msg(kd_verb_refusal(v,
+				    (enum kd_origin)o,
+				    (enum kk_peer_class)cls) != NULL,
+				    "%s from %s by class %d", v->name,
+				    kd_origin_name((enum kd_origin)o), cls);
+				checks++;
+			}
+		}
+		/* a local caller, root included, is told to get a signature */
+		ck_assert_str_eq(kd_verb_refusal(v, KD_ORIGIN_LOCAL,
+		    KK_PEER_ROOT), "signature-required");
+		/* and the verb is there for the signed origins */
+		ck_assert(v->origins & KD_FROM(KD_ORIGIN_REMOTE));
+	}
+	ck_assert_uint_ge(nrel, 3);
+	ck_assert_uint_gt(checks, 0);
+}
+END_TEST
+
+/* Every control operation has its row, and row names are distinct. */
+START_TEST(test_table_covers_local_ops)
+{
+	const struct kd_verb *t;
+	size_t n, i, j;
+	int op;
+
+	for (op = 0; op < KK_OP__MAX; op++)
+		ck_assert_msg(kd_verb_find(kk_op_name((enum kk_op)op)) != NULL,
+		    "no row for %s", kk_op_name((enum kk_op)op));
+	t = kd_verb_table(&n);
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			ck_assert_str_ne(t[i].name, t[j].name);
+	/* out of range: no row, never allowed */
+	ck_assert_str_eq(kd_local_refusal(KK_OP__MAX, &callers[0].cred, true,
+	    STAFF_GID, NULL), "unknown-command");
+	ck_assert_str_eq(kd_verb_refusal(kd_verb_find("status"),
+	    KD_ORIGIN__MAX, KK_PEER_ROOT), "unavailable");
 }
 END_TEST
 
@@ -325,6 +434,11 @@ authz_suite(void)
 	tcase_add_loop_test(tc, test_matrix, 0, (int)(KK_OP__MAX * NCALLERS));
 	tcase_add_test(tc, test_other_staff_gid);
 	tcase_add_test(tc, test_unknown_op_denied);
+	suite_add_tcase(s, tc);
+
+	tc = kk_tcase("verb table");
+	tcase_add_test(tc, test_table_no_unsigned_release);
+	tcase_add_test(tc, test_table_covers_local_ops);
 	suite_add_tcase(s, tc);
 
 	tc = kk_tcase("names");
