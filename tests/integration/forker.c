@@ -185,6 +185,14 @@ hopper(long ms, uint64_t *c, double end)
 		if (__atomic_load_n(&c[2], __ATOMIC_SEQ_CST) != 0 ||
 		    now_s() >= end)
 			_exit(0);
+		/*
+		 * Hop only once our own pid is the one noted: a parent held
+		 * up between its fork and its note (a loaded machine) would
+		 * otherwise overwrite the newer pid its child noted.
+		 */
+		if (__atomic_load_n(&c[1], __ATOMIC_SEQ_CST) !=
+		    (uint64_t)getpid())
+			continue;
 		p = fork();
 		if (p < 0) {
 			nap_ms(10);

@@ -1326,7 +1326,8 @@ spawn_hopper(uid_t uid, const char *dir, int slot)
 			    setresgid(uid, uid, uid) < 0 ||
 			    setresuid(uid, uid, uid) < 0)
 				_exit(1);
-			reg->counter[slot + 2] = (unsigned long)getpid();
+			__atomic_store_n(&reg->counter[slot + 2],
+			    (unsigned long)getpid(), __ATOMIC_SEQ_CST);
 			for (;;) {
 				reg->counter[slot]++;
 				sleep_ms(1);
@@ -1334,11 +1335,22 @@ spawn_hopper(uid_t uid, const char *dir, int slot)
 				if (t.tv_sec > end)
 					_exit(0);
 				/*
+				 * Hop only once our own pid is the one noted:
+				 * a parent held up between its fork and its
+				 * note (a loaded machine) would otherwise
+				 * overwrite the newer pid its child noted, and
+				 * the note would name a process long gone.
+				 */
+				if (__atomic_load_n(&reg->counter[slot + 2],
+				    __ATOMIC_SEQ_CST) != (unsigned long)getpid())
+					continue;
+				/*
 				 * No PDEATHSIG: each hop's parent exits.  The
 				 * new pid is noted before the old one goes.
 				 */
 				if ((h = fork()) > 0) {
-					reg->counter[slot + 2] = (unsigned long)h;
+					__atomic_store_n(&reg->counter[slot + 2],
+					    (unsigned long)h, __ATOMIC_SEQ_CST);
 					_exit(0);
 				}
 			}
