@@ -375,6 +375,14 @@ void kk_sha256(const void *data, size_t len, unsigned char out[32]);
 void kk_sha256_hex(const void *data, size_t len, char out[65]);
 /* SHA-256 of len bytes of fd from off, in bounded chunks. */
 int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
+/*
+ * A whole regular file of at most max bytes in memory, NUL-terminated
+ * (caller frees): 0, -EINVAL (not a regular file), -EFBIG (larger than
+ * max) or another negative errno.  kk_read_file opens path without
+ * blocking on a FIFO.
+ */
+int kk_read_fd(int fd, size_t max, char **out, size_t *len);
+int kk_read_file(const char *path, size_t max, char **out, size_t *len);
 
 /* util.c */
 int kk_rfc3339(time_t t, char *buf, size_t len);

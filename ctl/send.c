@@ -16,7 +16,6 @@
 #include "agentconn.h"
 #include "commands.h"
 #include "fanout.h"
-#include "files.h"
 #include "output.h"
 #include "sign.h"
 #include "tls.h"
@@ -50,7 +49,7 @@ load_file(struct cmd_file *f)
 	json_t *p;
 	int r;
 
-	if ((r = read_file(f->path, KK_ENVELOPE_MAX, &f->body, &f->len)) < 0)
+	if ((r = kk_read_file(f->path, KK_ENVELOPE_MAX, &f->body, &f->len)) < 0)
 		return r;
 	/* our own file: remember its id to match the receipt */
 	if (kk_envelope_parse((uint8_t *)f->body, f->len, &env) == 0) {

@@ -15,7 +15,6 @@
 
 #include "kakuri.h"
 #include "commands.h"
-#include "files.h"
 #include "output.h"
 #include "sign.h"
 #include "signing.h"
@@ -257,7 +256,7 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 	}
 	if (keyfile == NULL || optind != argc - 1)
 		return EX_USAGE;
-	if ((r = read_file(argv[optind], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
+	if ((r = kk_read_file(argv[optind], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
 		fail_line("%s: %s", argv[optind], strerror(-r));
 		return EX_FAILED;
 	}

@@ -16,7 +16,6 @@
 #include "kakuri.h"
 #include "client.h"
 #include "commands.h"
-#include "files.h"
 #include "guidance.h"
 #include "output.h"
 #include "sign.h"
@@ -511,7 +510,7 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 		return EX_USAGE;
 	if (argc == 3)
 		c->json = true;
-	if ((r = read_file(argv[argc - 1], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
+	if ((r = kk_read_file(argv[argc - 1], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
 		fail_line("%s: %s", argv[argc - 1], strerror(-r));
 		return EX_FAILED;
 	}

@@ -28,7 +28,6 @@
 #include <openssl/sha.h>
 
 #include "kakuri.h"
-#include "files.h"
 #include "output.h"
 #include "sign.h"
 #include "verify.h"
@@ -198,7 +197,7 @@ read_small(int dfd, const char *rel, size_t max, char **out, size_t *len)
 	fd = open_under(dfd, rel, false);
 	if (fd < 0)
 		return fd;
-	r = read_fd(fd, max, out, len);
+	r = kk_read_fd(fd, max, out, len);
 	close(fd);
 	return r;
 }

@@ -94,45 +94,14 @@ write_all(int fd, const char *p, size_t len)
 static int
 read_manifest(int dirfd, char **out, size_t *len)
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	int fd, err = 0;
+	int fd, err;
 
 	*out = NULL;
 	*len = 0;
 	fd = openat(dirfd, "manifest.jsonl", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > MANIFEST_MAX) {
-		err = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		err = -ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : -EIO;
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	*out = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
+	err = kk_read_fd(fd, MANIFEST_MAX, out, len);
 	close(fd);
 	return err;
 }
