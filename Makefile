@@ -48,12 +48,9 @@ EVIDENCE_SRC := $(wildcard agentd/evidence/*.c agentd/evidence/*/*.c)
 AGENTD_SRC := $(wildcard agentd/*.c agentd/*/*.c agentd/*/*/*.c) $(COMMON_SRC)
 CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
-# kakurid's wiring and transports need the running daemon; everything else
-# goes into the unit test binary
-DAEMON_SRC := agentd/kakurid.c agentd/control.c agentd/remote.c \
-	agentd/netchild.c agentd/channel.c agentd/preserve.c \
-	agentd/preserve_jobs.c agentd/preserve_worker.c agentd/act_evidence.c \
-	agentd/act_freeze.c agentd/act_fetch.c
+# kakurid.c is the wiring and main(); everything else goes into the unit
+# test binary
+DAEMON_SRC := agentd/kakurid.c
 # kakurictl's parts that need no agent: the command table, the target
 # stream, the worker pool
 CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c

@@ -115,7 +115,7 @@ kd_preserve_free(struct kd *d)
 	if (pv == NULL)
 		return;
 	pv_jobs_free(pv);
-	/* its run is answered by kd_remote_abort_runs */
+	/* its run is answered by kd_runs_abort */
 	if (pv->pending != NULL)
 		pv_pending_free(pv->pending);
 	kk_frozen_set_free(&pv->frozen);

@@ -114,7 +114,8 @@ chunk_error(const char *word, const char *msg, size_t *outlen)
 
 /*
  * {"chunk":{"path":P,"offset":O,"length":L}} on a connection holding a
- * grant -> header line + raw bytes.  NULL: not a chunk request.
+ * grant -> header line + raw bytes, or an error line.  NULL: not a chunk
+ * request at all (the network child said it was one: it broke the IPC).
  */
 uint8_t *
 kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
@@ -122,7 +123,7 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 {
 	struct kd_preserve *pv = d->pv;
 	json_error_t jerr;
-	json_t *o, *c;
+	json_t *o = NULL, *c;
 	const char *path;
 	json_int_t off, want;
 	struct grant *g = NULL;
@@ -134,8 +135,12 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 	ssize_t n = 0;
 	int dfd = -1, fd = -1;
 
-	if (pv == NULL || len < 9 || memcmp(body, "{\"chunk\"", 8) != 0)
+	if (!kk_frame_is_chunk(body, len))
 		return NULL;
+	if (pv == NULL) {
+		out = chunk_error("unavailable", "evidence is off", outlen);
+		goto out;
+	}
 	o = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	c = json_object_get(o, "chunk");
 	if (json_object_size(o) != 1 || json_object_size(c) != 3 ||

@@ -9,7 +9,12 @@
  * holds a few connections at most, users outside staff_group share a few
  * slots and must send their request within a second, staff members and
  * root have slots nobody else can take, and refusals are counted per uid
- * and summarised once per interval instead of logged one by one.
+ * and summarised once per interval instead of logged one by one
+ * (tally.c).
+ *
+ * It is a transport: a request goes to the dispatcher (dispatch.c) with
+ * the caller's credentials, and the answer comes back through a reply
+ * callback, at once or when a deferred action is done.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,13 +30,12 @@
 #include <jansson.h>
 
 #include "daemon.h"
-#include "quarantine.h"
-#include "record.h"
+#include "dispatch.h"
+#include "tally.h"
 #include "log.h"
 
 #define KK_CONTROL_MAX_GROUPS	256
 #define ACCEPT_BATCH		64	/* connections taken per wake-up */
-#define RATE_UIDS		32	/* uids whose signed commands are counted */
 
 struct kk_conn {
 	struct kk_control *ctl;
@@ -63,168 +67,16 @@ struct kk_control {
 	size_t nconns;
 	unsigned nclass[KK_PEER__MAX];
 	uint64_t next_serial;
-	/* refusals of this interval, and its summary timer */
-	struct kk_refusals refusals;
-	/* staff presses that changed nothing (already quarantined) */
-	struct kk_refusals repeats;
-	sd_event_source *summary;
-	/* signed commands handed over per uid in this interval */
-	struct {
-		uid_t uid;
-		unsigned n;
-	} rate[RATE_UIDS];
-	size_t nrate;
-	uint64_t rate_since;
 	uint8_t busy[256];	/* the answer to a connection over quota */
 	size_t busy_len;
 };
 
-void
-kk_control_actor(uid_t uid, pid_t pid, char *buf, size_t len)
-{
-	struct passwd *pw = getpwuid(uid);
-	char name[KK_NAME_MAX] = "?";
 
-	/* a name from NSS is not necessarily text */
-	if (pw != NULL)
-		kk_text_clean(name, sizeof(name), pw->pw_name,
-		    strlen(pw->pw_name));
-	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)uid, name,
-	    (int)pid);
-}
 
-static uint64_t
-now_usec(struct kk_control *ctl)
-{
-	uint64_t now = 0;
 
-	sd_event_now(ctl->d->ev, CLOCK_MONOTONIC, &now);
-	return now;
-}
 
-/* The interval is over: one line for everything that was only counted. */
-static int
-on_summary(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct kk_control *ctl = userdata;
-	char who[256] = "";
-	size_t i, off = 0;
-	json_t *sum, *u;
 
-	/* presses that changed nothing: one line with the counts per uid */
-	if ((sum = kk_refusals_summary(&ctl->repeats)) != NULL) {
-		json_object_set(sum, "pressed", json_object_get(sum, "refused"));
-		json_object_del(sum, "refused");
-		kk_log(LOG_NOTICE, KK_MID_CONTROL,
-		    "control: %lld presses while already quarantined not logged one by one",
-		    (long long)json_integer_value(json_object_get(sum,
-		    "not_recorded")));
-		kd_audit(ctl->d, "kakurid", "control-repeats", "summary", sum);
-	}
-	sum = kk_refusals_summary(&ctl->refusals);
-	if (sum == NULL)
-		return 0;
-	json_array_foreach(json_object_get(sum, "uids"), i, u) {
-		if (off < sizeof(who))
-			off += (size_t)snprintf(who + off, sizeof(who) - off,
-			    "%suid %lld: %lld", i ? ", " : "",
-			    (long long)json_integer_value(json_object_get(u, "uid")),
-			    (long long)json_integer_value(json_object_get(u,
-			    "count")));
-	}
-	kk_log(LOG_WARNING, KK_MID_REFUSED,
-	    "control: %lld requests refused in %llu s, %lld of them not logged one by one (%s)",
-	    (long long)json_integer_value(json_object_get(sum, "refused")),
-	    KK_REFUSAL_INTERVAL_USEC / 1000000ULL,
-	    (long long)json_integer_value(json_object_get(sum, "not_recorded")),
-	    who);
-	json_object_set_new(sum, "interval_s",
-	    json_integer((json_int_t)(KK_REFUSAL_INTERVAL_USEC / 1000000ULL)));
-	kd_audit(ctl->d, "kakurid", "control-refusals", "summary", sum);
-	return 0;
-}
 
-/* The first counted event of an interval starts it. */
-static void
-summary_arm(struct kk_control *ctl)
-{
-	int enabled = SD_EVENT_OFF;
-
-	if (ctl->summary != NULL)
-		sd_event_source_get_enabled(ctl->summary, &enabled);
-	if (enabled != SD_EVENT_OFF)
-		return;
-	if (ctl->summary == NULL)
-		sd_event_add_time_relative(ctl->d->ev, &ctl->summary,
-		    CLOCK_MONOTONIC, KK_REFUSAL_INTERVAL_USEC, 0, on_summary,
-		    ctl);
-	else if (sd_event_source_set_time_relative(ctl->summary,
-	    KK_REFUSAL_INTERVAL_USEC) >= 0)
-		sd_event_source_set_enabled(ctl->summary, SD_EVENT_ONESHOT);
-}
-
-/*
- * A press that changed nothing (already quarantined): true when it is
- * recorded (audit, CSIRT notice) one by one; past the first few of a uid
- * in an interval it is only counted, so a staff member holding the button
- * down costs a bounded number of lines and outbox files.
- */
-bool
-kd_control_note_repeat(struct kd *d, uid_t uid, const char *action)
-{
-	struct kk_control *ctl = d->control;
-	bool full;
-
-	if (ctl == NULL)
-		return true;
-	full = kk_refusals_note(&ctl->repeats, uid, action);
-	summary_arm(ctl);
-	return full;
-}
-
-void
-kd_control_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
-    const char *reason, json_t *extra)
-{
-	struct kk_control *ctl = d->control;
-	char actor[160], result[64];
-
-	if (ctl == NULL || kk_refusals_note(&ctl->refusals, uid, reason)) {
-		kk_control_actor(uid, pid, actor, sizeof(actor));
-		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: %s: %s refused (%s)",
-		    actor, action, reason);
-		snprintf(result, sizeof(result), "refused: %s", reason);
-		kd_audit(d, actor, action, result, extra);
-	} else {
-		json_decref(extra);
-	}
-	if (ctl != NULL)
-		summary_arm(ctl);
-}
-
-bool
-kd_control_rate_ok(struct kd *d, uid_t uid)
-{
-	struct kk_control *ctl = d->control;
-	uint64_t now;
-	size_t i;
-
-	if (ctl == NULL || uid == 0)
-		return true;
-	now = now_usec(ctl);
-	if (now - ctl->rate_since >= KK_REFUSAL_INTERVAL_USEC) {
-		ctl->nrate = 0;
-		ctl->rate_since = now;
-	}
-	for (i = 0; i < ctl->nrate; i++)
-		if (ctl->rate[i].uid == uid)
-			return ++ctl->rate[i].n <= KK_APPLY_PER_INTERVAL;
-	if (ctl->nrate == RATE_UIDS)
-		return false;	/* too many uids at once: the next interval */
-	ctl->rate[ctl->nrate].uid = uid;
-	ctl->rate[ctl->nrate++].n = 1;
-	return true;
-}
 
 static void
 conn_free(struct kk_conn *c)
@@ -321,6 +173,10 @@ stream_next(struct kk_conn *c)
 	return 1;
 }
 
+
+
+
+
 static json_t *
 error_reply(const char *reason, const char *message)
 {
@@ -328,6 +184,100 @@ error_reply(const char *reason, const char *message)
 	    "message", message);
 }
 
+/* The connection that waits for the answer to request serial, or NULL. */
+static struct kk_conn *
+waiting_conn(struct kk_control *ctl, uint64_t serial)
+{
+	struct kk_conn *c;
+
+	for (c = ctl->conns; c; c = c->next)
+		if (c->serial == serial && c->waiting)
+			return c;
+	return NULL;
+}
+
+static void
+answer(struct kk_conn *c, json_t *resp)
+{
+	c->waiting = false;
+	if (resp == NULL || conn_reply(c, resp) < 0)
+		conn_free(c);
+}
+
+/* A local request's answer, and the log lines that follow it, if any. */
+static void
+local_answer(struct kd *d, void *opaque, uint64_t serial, struct kd_answer *a)
+{
+	struct kk_conn *c = waiting_conn(opaque, serial);
+
+	if (c == NULL) {
+		if (a->tail != NULL) {
+			kk_audit_tail_close(a->tail);
+			free(a->tail);
+		}
+		return;
+	}
+	if (a->tail != NULL) {
+		c->tail = a->tail;
+		/* bulk: a long stream must not hold up other requests */
+		sd_event_source_set_priority(c->io,
+		    SD_EVENT_PRIORITY_NORMAL + 1);
+	}
+	answer(c, a->json);
+}
+
+/* A signed command's receipt, for kakurictl apply. */
+static void
+apply_answer(struct kd *d, void *opaque, uint64_t serial, struct kd_answer *a)
+{
+	struct kk_conn *c = waiting_conn(opaque, serial);
+	json_t *resp;
+
+	if (c == NULL)
+		return;
+	resp = json_pack("{s:b, s:s?}", "ok", a->receipt != NULL, "receipt",
+	    a->receipt);
+	answer(c, resp);
+	json_decref(resp);
+}
+
+/*
+ * kakurictl apply: the signature decides, exactly as for the network.
+ * Every envelope costs a check and an audit line: bounded per uid.
+ */
+static void
+submit_apply(struct kk_conn *c, struct kd_req *kr, json_t *req)
+{
+	struct kd *d = c->ctl->d;
+	const char *env = json_string_value(json_object_get(req, "envelope"));
+	json_t *resp = NULL;
+	char actor[160];
+
+	if (env == NULL) {
+		resp = error_reply("malformed", "apply needs \"envelope\"");
+	} else if (!kd_tally_apply_ok(d, c->cred.uid)) {
+		kd_tally_refused(d, c->cred.uid, c->cred.pid, "apply",
+		    "rate-limited", NULL);
+		resp = error_reply("rate-limited",
+		    "too many signed commands from this user; wait a few seconds");
+	}
+	if (resp != NULL) {
+		answer(c, resp);
+		json_decref(resp);
+		return;
+	}
+	kd_local_actor(c->cred.uid, c->cred.pid, actor, sizeof(actor));
+	kr->actor = actor;
+	kr->origin = KD_ORIGIN_APPLY;
+	kr->reply = apply_answer;
+	kd_submit_envelope(d, kr, (const uint8_t *)env, strlen(env));
+}
+
+/*
+ * One request: to the dispatcher, which answers through the callbacks
+ * above, at once or when a deferred action is done.  The connection has
+ * no deadline meanwhile, and c may be gone when this returns.
+ */
 static void
 handle_frame(struct kk_conn *c, uint8_t *body, size_t len)
 {
@@ -335,62 +285,33 @@ handle_frame(struct kk_conn *c, uint8_t *body, size_t len)
 		.uid = c->cred.uid, .gid = c->cred.gid,
 		.groups = c->groups, .ngroups = c->ngroups,
 	};
+	struct kd_req kr;
 	json_error_t jerr;
-	json_t *req, *resp;
+	json_t *req;
+	const char *cmd;
 
-	/* kd_control_request answers a NULL (unparseable) request too */
+	c->waiting = true;
+	sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+	sd_event_source_set_io_events(c->io, 0);
+	/* the dispatcher answers an unparseable request (no verb) too */
 	req = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
-	c->ctl->d->control_serial = c->serial;
-	resp = kd_control_request(c->ctl->d, &cred, c->cred.pid,
-	    json_is_object(req) ? req : NULL);
+	if (!json_is_object(req)) {
+		json_decref(req);
+		req = NULL;
+	}
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	/* the actor (a name lookup) only for what is accepted: dispatch.c */
+	kr = (struct kd_req){ .origin = KD_ORIGIN_LOCAL, .actor = NULL,
+	    .cred = &cred, .pid = c->cred.pid, .verb = cmd, .args = req,
+	    .reply = local_answer, .opaque = c->ctl, .token = c->serial };
+	/* apply's row decides too; refused, the dispatcher says why */
+	if (cmd != NULL && strcmp(cmd, "apply") == 0 &&
+	    kd_local_refusal(KK_OP_APPLY, &cred, c->ctl->d->staff_known,
+	    c->ctl->d->staff_gid, NULL) == NULL)
+		submit_apply(c, &kr, req);
+	else
+		kd_submit(c->ctl->d, &kr);
 	json_decref(req);
-	if (json_is_true(json_object_get(resp, "pending"))) {
-		/* no deadline while the daemon works for it */
-		c->waiting = true;
-		sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
-		sd_event_source_set_io_events(c->io, 0);
-		json_decref(resp);
-		return;
-	}
-	if (resp == NULL || conn_reply(c, resp) < 0)
-		conn_free(c);
-	json_decref(resp);
-}
-
-void
-kk_control_reply_later(struct kd *d, uint64_t serial, json_t *resp)
-{
-	struct kk_conn *c;
-
-	if (d->control == NULL)
-		return;
-	for (c = d->control->conns; c; c = c->next) {
-		if (c->serial == serial && c->waiting) {
-			c->waiting = false;
-			if (conn_reply(c, resp) < 0)
-				conn_free(c);
-			return;
-		}
-	}
-}
-
-int
-kk_control_stream(struct kd *d, uint64_t serial, struct kk_audit_tail *t)
-{
-	struct kk_conn *c;
-
-	if (d->control == NULL)
-		return -ENOENT;
-	for (c = d->control->conns; c; c = c->next) {
-		if (c->serial == serial && c->tail == NULL) {
-			c->tail = t;
-			/* bulk: a long stream must not hold up other requests */
-			sd_event_source_set_priority(c->io,
-			    SD_EVENT_PRIORITY_NORMAL + 1);
-			return 0;
-		}
-	}
-	return -ENOENT;
 }
 
 static int
@@ -445,7 +366,7 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
 			    "request larger than %zu KiB" : "bad frame",
 			    kk_control_frame_max(c->cls) / 1024);
-			kd_control_refused(c->ctl->d, c->cred.uid, c->cred.pid,
+			kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid,
 			    "control", r == -EMSGSIZE ? "too-large" :
 			    "bad-frame", NULL);
 			resp = error_reply(r == -EMSGSIZE ? "too-large" :
@@ -475,7 +396,7 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 	/* a request that never came is a refusal; a client that stopped reading is not */
 	if (!c->replied)
-		kd_control_refused(c->ctl->d, c->cred.uid, c->cred.pid,
+		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid,
 		    "control", "timeout", NULL);
 	conn_free(c);
 	return 0;
@@ -491,7 +412,7 @@ refuse_busy(struct kk_control *ctl, int cfd, const struct ucred *cred,
 	n = send(cfd, ctl->busy, ctl->busy_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)n;
 	close(cfd);
-	kd_control_refused(ctl->d, cred->uid, cred->pid, "connect",
+	kd_tally_refused(ctl->d, cred->uid, cred->pid, "connect",
 	    why == -EUSERS ? "busy-uid" : "busy", NULL);
 }
 
@@ -609,8 +530,6 @@ kk_control_open(struct kd *d, const char *path)
 	if (ctl == NULL)
 		return -ENOMEM;
 	ctl->d = d;
-	kk_refusals_init(&ctl->refusals);
-	kk_refusals_init(&ctl->repeats);
 	if ((err = make_busy_frame(ctl)) < 0) {
 		free(ctl);
 		return err;
@@ -664,9 +583,6 @@ kk_control_close(struct kd *d)
 		return;
 	while (ctl->conns)
 		conn_free(ctl->conns);
-	/* what the interval counted is not lost at a stop */
-	on_summary(NULL, 0, ctl);
-	sd_event_source_disable_unref(ctl->summary);
 	sd_event_source_disable_unref(ctl->src);
 	close(ctl->fd);
 	unlink(ctl->path);

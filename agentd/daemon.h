@@ -28,6 +28,7 @@ kd_now_usec(void)
 }
 
 struct kk_control;
+struct kd_tally;
 struct kd_preserve;
 struct kd_chan;
 struct kd_rejects;
@@ -59,11 +60,11 @@ struct kd {
 	gid_t own_gid;
 
 	struct kk_control *control;
-	uint64_t control_serial;	/* of the request being handled */
+	struct kd_tally *tally;		/* tally.c: what local users did, per uid */
 	unsigned long tamper_events;
 	unsigned long long last_apply_usec;
 
-	/* the CSIRT channel (remote.c) */
+	/* the CSIRT channel: identity.c loads it, run.c signs receipts */
 	EVP_PKEY *agent_key;		/* signs receipts */
 	char agent_id[65];
 	struct kk_trust *trust;
@@ -71,16 +72,8 @@ struct kd {
 	char remote_err[256];		/* why the channel is off */
 	char replay_dir[PATH_MAX];
 	time_t replay_pruned;
-	pid_t child_pid;
-	int child_fd;
-	sd_event_source *child_io;
-	sd_event_source *child_src;
-	sd_event_source *child_timer;
-	struct kk_frame_reader child_rd;
-	unsigned child_restarts;
-	uint32_t child_gen;		/* bumped per child: stale replies go nowhere */
 
-	/* evidence (act_evidence.c) and commands still running (remote.c) */
+	/* evidence (act_evidence.c) and requests still running (run.c) */
 	struct kd_preserve *pv;
 	struct run *runs;
 
@@ -127,29 +120,16 @@ struct kd {
 	sd_event_source *summary_timer;
 
 	/* the CSIRT channel, continued */
-	struct kd_chan *chan;		/* channel.c: listener, queue, logs */
-	struct kd_rejects *rejects;	/* remote.c: refusals counted, not each logged */
+	struct kd_chan *chan;		/* channel.c: listener, the network child */
+	struct kd_rejects *rejects;	/* run.c: refusals counted, not each logged */
 
 	/* the local side: state file, audit volume, control socket limits */
 	bool state_dirty;		/* state.json behind d->state: save again */
 };
 
-struct json_t *kd_status(struct kd *d);
+struct json_t;
 
-/* remote.c: signed commands, from the network child or kakurictl apply */
-int kd_remote_init(struct kd *d);
-void kd_remote_free(struct kd *d);
-/* Verify and execute; returns the signed receipt (JSON text, malloc'd). */
-typedef void (*kd_reply_fn)(struct kd *d, uint64_t token, const char *receipt);
-/*
- * NULL and *pending when the action finishes later: then later(d, token,
- * receipt) is called.
- */
-char *kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len,
-    const char *via, kd_reply_fn later, uint64_t token, bool *pending);
-void kd_remote_abort_runs(struct kd *d);
-
-/* act_evidence.c */
+/* preserve.c: evidence (its actions are in run.h) */
 int kd_preserve_init(struct kd *d);
 void kd_preserve_free(struct kd *d);
 struct json_t *kd_preserve_status(struct kd *d);
@@ -157,9 +137,6 @@ void kd_fetch_forget(struct kd *d);
 uint8_t *kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body,
     size_t len, size_t *outlen);
 
-/* control.c: the answer to a request that waited for a worker */
-void kk_control_reply_later(struct kd *d, uint64_t serial, struct json_t *resp);
-char *kd_remote_reject(struct kd *d, const char *reason, const char *via);
 /* channel.c: the network child */
 int kd_channel_start(struct kd *d);
 /* SIGHUP: the same listener if agent.listen is unchanged, a new child */
@@ -168,26 +145,8 @@ void kd_channel_stop(struct kd *d);
 /* "listening", "restarting", or why the channel is off */
 const char *kd_channel_state(struct kd *d);
 
-struct json_t;
-/* A request from the control socket; returns the response object. */
-struct json_t *kd_control_request(struct kd *d, const struct kk_cred *cred,
-    pid_t pid, struct json_t *req);
-
+/* control.c: the local control socket */
 int kk_control_open(struct kd *d, const char *path);
 void kk_control_close(struct kd *d);
-/* "local:uid=N(name),pid=P" */
-void kk_control_actor(uid_t uid, pid_t pid, char *buf, size_t len);
-/*
- * A refused request: logged and audited in full for the first few of a uid
- * in an interval, counted for the interval's summary otherwise.  Consumes
- * extra.
- */
-void kd_control_refused(struct kd *d, uid_t uid, pid_t pid,
-    const char *action, const char *reason, struct json_t *extra);
-/* Whether uid may hand over one more signed command in this interval. */
-bool kd_control_rate_ok(struct kd *d, uid_t uid);
-bool kd_control_note_repeat(struct kd *d, uid_t uid, const char *action);
-/* After the answer to request serial, the tail t follows (control.c frees it). */
-int kk_control_stream(struct kd *d, uint64_t serial, struct kk_audit_tail *t);
 
 #endif

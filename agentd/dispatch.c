@@ -1,13 +1,29 @@
 /*
  * The dispatcher: the verb table (DESIGN 3 and 4), and the one path
- * every request takes through it.  See dispatch.h.
+ * every request takes through it (see dispatch.h).
+ *
+ * Transports (control.c, channel.c, kakurid.c for start and --restore)
+ * submit requests here and get their answers through a callback; the
+ * verbs' handlers (act_*.c) below never call back up.  A
+ * signed request is checked first (signed.c: the DESIGN 4 order, the id
+ * recorded before anything runs), then goes the same way as the others:
+ * its row decides, then its handler runs.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include <jansson.h>
+
+#include "act.h"
+#include "daemon.h"
 #include "dispatch.h"
+#include "run.h"
+#include "signed.h"
+#include "tally.h"
 
+#define LOCAL	KD_FROM(KD_ORIGIN_LOCAL)
 /* Origins whose requests carry a CSIRT signature, checked by signed.c. */
 #define SIGNED	(KD_FROM(KD_ORIGIN_APPLY) | KD_FROM(KD_ORIGIN_REMOTE) | \
 		    KD_FROM(KD_ORIGIN_FLEET))
@@ -17,62 +33,55 @@
 #define ROOT	KD_CLASS(KK_PEER_ROOT)
 #define RELEASE_TOO	(UINT32_C(1) << KK_ACT_RELEASE)
 
-static const struct {
-	const char *name;
-	bool is_signed;
-} origins[KD_ORIGIN__MAX] = {
-	[KD_ORIGIN_LOCAL] = { "local", false },
-	[KD_ORIGIN_APPLY] = { "apply", true },
-	[KD_ORIGIN_REMOTE] = { "remote", true },
-	[KD_ORIGIN_FLEET] = { "fleet", true },
-	[KD_ORIGIN_DRILL] = { "drill", false },
-	[KD_ORIGIN_START] = { "start", false },
-	[KD_ORIGIN_RESTORE] = { "restore", false },
-};
 
 /*
- * Isolating is the safe direction, releasing is not (DESIGN 3): release,
- * thaw and unblock come from signed origins only, with the release
- * threshold; fetch only over the channel that can carry its chunks.
+ * Who may do what (DESIGN 3), and what each signed action needs (DESIGN
+ * 4).  Isolating is the safe direction, releasing is not: release, thaw
+ * and unblock are accepted from signed origins only, with the release
+ * threshold besides their own; locally there is the staff's disconnect
+ * button.  fetch only over the channel that can carry its chunks.  A row
+ * without a handler is a verb of a later version.
  */
 static const struct kd_verb verbs[] = {
-	{ "status", KD_FROM(KD_ORIGIN_LOCAL) | SIGNED, ANYONE,
-	    KK_ACT_STATUS, 0, NULL },
-	{ "log", KD_FROM(KD_ORIGIN_LOCAL), ANYONE, KD_NO_ACTION, 0, NULL },
+	{ .name = "status", .origins = LOCAL | SIGNED, .local = ANYONE,
+	    .action = KK_ACT_STATUS, .run = kd_act_status },
+	{ .name = "log", .origins = LOCAL, .local = ANYONE,
+	    .action = KD_NO_ACTION, .run = kd_act_log },
 	/*
 	 * anyone may hand over a signed command: the signature decides, not
-	 * the caller; the envelope then takes the signed path (origin apply)
+	 * the caller; control.c submits the envelope as origin apply
 	 */
-	{ "apply", KD_FROM(KD_ORIGIN_LOCAL), ANYONE, KD_NO_ACTION, 0, NULL },
-	{ "disconnect", KD_FROM(KD_ORIGIN_LOCAL), STAFF, KD_NO_ACTION, 0,
-	    "only members of the staff group and root may press disconnect" },
-	{ "report", KD_FROM(KD_ORIGIN_LOCAL), STAFF, KD_NO_ACTION, 0, NULL },
-	{ "isolate", SIGNED, 0, KK_ACT_ISOLATE, 0, NULL },
-	{ "release", SIGNED, 0, KK_ACT_RELEASE, RELEASE_TOO, NULL },
-	{ "freeze", SIGNED, 0, KK_ACT_FREEZE, 0, NULL },
-	{ "thaw", SIGNED, 0, KK_ACT_THAW, RELEASE_TOO, NULL },
-	{ "snapshot", SIGNED, 0, KK_ACT_SNAPSHOT, 0, NULL },
-	{ "collect", SIGNED, 0, KK_ACT_COLLECT, 0, NULL },
-	{ "fetch", KD_FROM(KD_ORIGIN_REMOTE), 0, KK_ACT_FETCH, 0, NULL },
-	{ "drill", KD_FROM(KD_ORIGIN_LOCAL) | SIGNED, ROOT, KK_ACT_DRILL, 0,
-	    NULL },
-	{ "unblock", SIGNED, 0, KK_ACT_UNBLOCK, RELEASE_TOO, NULL },
-	/* what state.json and the kernel say, applied: at start and at boot */
-	{ "adopt", KD_FROM(KD_ORIGIN_START) | KD_FROM(KD_ORIGIN_RESTORE), 0,
-	    KD_NO_ACTION, 0, NULL },
+	{ .name = "apply", .origins = LOCAL, .local = ANYONE,
+	    .action = KD_NO_ACTION },
+	{ .name = "disconnect", .origins = LOCAL, .local = STAFF,
+	    .action = KD_NO_ACTION, .run = kd_act_disconnect,
+	    .denied = "only members of the staff group and root may press "
+	    "disconnect" },
+	{ .name = "report", .origins = LOCAL, .local = STAFF,
+	    .action = KD_NO_ACTION },
+	{ .name = "isolate", .origins = SIGNED, .action = KK_ACT_ISOLATE,
+	    .run = kd_act_isolate },
+	{ .name = "release", .origins = SIGNED, .action = KK_ACT_RELEASE,
+	    .also = RELEASE_TOO, .run = kd_act_release },
+	{ .name = "freeze", .origins = SIGNED, .action = KK_ACT_FREEZE,
+	    .run = kd_act_freeze },
+	{ .name = "thaw", .origins = SIGNED, .action = KK_ACT_THAW,
+	    .also = RELEASE_TOO, .run = kd_act_thaw },
+	{ .name = "snapshot", .origins = SIGNED, .action = KK_ACT_SNAPSHOT,
+	    .run = kd_act_snapshot },
+	{ .name = "collect", .origins = SIGNED, .action = KK_ACT_COLLECT,
+	    .run = kd_act_collect },
+	{ .name = "fetch", .origins = KD_FROM(KD_ORIGIN_REMOTE),
+	    .action = KK_ACT_FETCH, .run = kd_act_fetch },
+	{ .name = "drill", .origins = LOCAL | SIGNED, .local = ROOT,
+	    .action = KK_ACT_DRILL },
+	{ .name = "unblock", .origins = SIGNED, .action = KK_ACT_UNBLOCK,
+	    .also = RELEASE_TOO },
+	/* what state.json and the kernel say, in force: at start and at boot */
+	{ .name = "adopt", .origins = KD_FROM(KD_ORIGIN_START) |
+	    KD_FROM(KD_ORIGIN_RESTORE), .action = KD_NO_ACTION,
+	    .run = kd_act_adopt },
 };
-
-const char *
-kd_origin_name(enum kd_origin o)
-{
-	return (unsigned)o < KD_ORIGIN__MAX ? origins[o].name : "unknown";
-}
-
-bool
-kd_origin_signed(enum kd_origin o)
-{
-	return (unsigned)o < KD_ORIGIN__MAX && origins[o].is_signed;
-}
 
 const struct kd_verb *
 kd_verb_table(size_t *n)
@@ -141,4 +150,185 @@ kd_verb_refusal(const struct kd_verb *v, enum kd_origin o,
 	    !(v->local & KD_CLASS(cls))))
 		return "not-authorized";
 	return NULL;
+}
+
+/*
+ * What a refused request is told, in words a person can act on.  A local
+ * refusal is also counted per uid (tally.c): a flood is one line.
+ */
+static void
+refuse(struct run *r, const char *name, const char *why,
+    const struct kk_cred *cred)
+{
+	const struct kd_verb *v = r->verb;
+	char msg[256];
+
+	if (strcmp(why, "signature-required") == 0 && (v->also & RELEASE_TOO))
+		snprintf(msg, sizeof(msg), "%s is never possible locally: ask "
+		    "your CSIRT for a signed %s token for this episode and hand "
+		    "it over with 'kakurictl apply FILE'", v->name, v->name);
+	else if (strcmp(why, "signature-required") == 0)
+		snprintf(msg, sizeof(msg), "%s needs a CSIRT signature: hand a "
+		    "signed command over with 'kakurictl apply FILE'", v->name);
+	else if (strcmp(why, "not-authorized") == 0)
+		snprintf(msg, sizeof(msg), "%s", v->denied ? v->denied :
+		    "not authorized");
+	else if (v->origins == KD_FROM(KD_ORIGIN_REMOTE))
+		snprintf(msg, sizeof(msg), "%s works over the CSIRT channel only",
+		    v->name);
+	else
+		snprintf(msg, sizeof(msg), "%s is not accepted from %s requests",
+		    v->name, kd_origin_name(r->origin));
+	kd_run_reject(r, why, msg);
+	if (r->origin == KD_ORIGIN_LOCAL)
+		kd_tally_refused(r->d, cred->uid, r->pid, name, why, NULL);
+}
+
+/* The verb asked for: its row decides, then its handler runs. */
+static void
+dispatch(struct run *r, const char *name, const struct kk_cred *cred)
+{
+	struct kd *d = r->d;
+	bool local = r->origin == KD_ORIGIN_LOCAL;
+	const char *why;
+	int err;
+
+	if (name == NULL || (r->verb = kd_verb_find(name)) == NULL) {
+		kd_run_reject(r, local ? (name ? "unknown-command" : "malformed") :
+		    "unknown-action", name ? "unknown command" :
+		    "request must be a JSON object with \"cmd\"");
+		if (local)
+			kd_tally_refused(d, cred->uid, r->pid, "control",
+			    r->reason, name ? json_pack("{s:s}", "cmd", name) :
+			    NULL);
+		goto done;
+	}
+	why = kd_verb_refusal(r->verb, r->origin, local ? kk_peer_class(cred,
+	    d->staff_known, d->staff_gid) : KK_PEER__MAX);
+	if (why != NULL) {
+		refuse(r, name, why, cred);
+		goto done;
+	}
+	if (r->verb->run == NULL) {
+		if (local) {
+			kd_run_reject(r, "not-available", "this command is not "
+			    "available in this version of kakurid");
+			kd_tally_refused(d, cred->uid, r->pid, name, r->reason,
+			    NULL);
+		} else {
+			kd_run_reject(r, "unsupported-action",
+			    "this agent version cannot do that yet");
+		}
+		goto done;
+	}
+	/* the actor of a local request: a name lookup, once it is accepted */
+	if (local && r->via[0] == '\0')
+		kd_local_actor(cred->uid, r->pid, r->via, sizeof(r->via));
+	r->result = "done";
+	err = r->verb->run(r);
+	if (err < 0 && strcmp(r->result, "done") == 0)
+		r->result = "failed";
+	if (err == KD_RUN_PENDING) {
+		/* its worker calls kd_run_finish */
+		r->next = d->runs;
+		d->runs = r;
+		return;
+	}
+done:
+	kd_run_finish(r);
+}
+
+/* A run for req; without memory, req is answered with nothing. */
+static struct run *
+run_for(struct kd *d, const struct kd_req *req)
+{
+	struct kd_answer none = { NULL, NULL, NULL };
+	struct run *r;
+
+	r = kd_run_new(d, req->origin, req->actor ? req->actor : "",
+	    req->reply, req->opaque, req->token);
+	if (r == NULL) {
+		req->reply(d, req->opaque, req->token, &none);
+		return NULL;
+	}
+	r->pid = req->pid;
+	if (req->cred != NULL)
+		r->uid = req->cred->uid;
+	return r;
+}
+
+void
+kd_submit(struct kd *d, const struct kd_req *req)
+{
+	struct run *r;
+
+	if ((r = run_for(d, req)) == NULL)
+		return;
+	r->args = json_incref(req->args);
+	dispatch(r, req->verb, req->cred);
+}
+
+/* The replay store on disk (replay.c), for the check order. */
+static int
+replay_seen(void *dir, const char *id)
+{
+	return kk_replay_lookup(dir, id);
+}
+
+static int
+replay_record(void *dir, const char *id, time_t exp)
+{
+	return kk_replay_record(dir, id, exp);
+}
+
+void
+kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
+    size_t len)
+{
+	const struct kd_replay_store store = { replay_seen, replay_record,
+		d->replay_dir };
+	const struct kd_signed_input in = {
+		.buf = buf, .len = len, .trust = d->trust,
+		.agent_id = d->agent_id, .clock_skew = d->policy->clock_skew,
+		.max_lifetime = d->policy->max_lifetime,
+		.also_needs = kd_verb_also_needs, .replay = &store,
+		.now = time(NULL),
+	};
+	struct kd_signed_result res;
+	struct run *r;
+	int err;
+
+	if ((r = run_for(d, req)) == NULL)
+		return;
+	if (!kd_origin_signed(r->origin) || !d->remote_ready) {
+		kd_run_reject(r, "unavailable", d->remote_err);
+		kd_run_finish(r);
+		return;
+	}
+	err = kd_signed_check(&in, &res);
+	if (res.have_cmd) {
+		r->cmd = res.cmd;
+		r->have_cmd = true;
+		r->args = json_incref(r->cmd.args);
+	}
+	if (err < 0) {
+		r->result = err == -EACCES ? "rejected" : "failed";
+		r->reason = res.reason;
+		snprintf(r->detail, sizeof(r->detail), "%s", res.detail);
+		kd_run_finish(r);
+		return;
+	}
+	dispatch(r, kk_action_name(r->cmd.action), NULL);
+}
+
+void
+kd_submit_refused(struct kd *d, const struct kd_req *req, const char *reason,
+    const char *detail)
+{
+	struct run *r;
+
+	if ((r = run_for(d, req)) == NULL)
+		return;
+	kd_run_reject(r, reason, detail);
+	kd_run_finish(r);
 }

@@ -15,41 +15,30 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kakuri.h"
+#include "run.h"
 #include "sign.h"
 
-enum kd_origin {
-	KD_ORIGIN_LOCAL,	/* the control socket: the kernel says who */
-	KD_ORIGIN_APPLY,	/* kakurictl apply: a signed command, locally */
-	KD_ORIGIN_REMOTE,	/* the CSIRT channel, through the network child */
-	KD_ORIGIN_FLEET,	/* the fleet transport (DESIGN 9), signed */
-	KD_ORIGIN_DRILL,	/* the drill timer */
-	KD_ORIGIN_START,	/* kakurid itself, starting */
-	KD_ORIGIN_RESTORE,	/* kakurid --restore, at boot */
-	KD_ORIGIN__MAX,
-};
+/*
+ * The one path: the verb's row decides whether the request is accepted
+ * from its origin and its caller, then the verb's handler runs.  The
+ * answer comes through req->reply, at once or when a deferred action is
+ * done.
+ */
+void kd_submit(struct kd *d, const struct kd_req *req);
+/*
+ * A signed command as it came (req->verb and req->args unused): checked
+ * in the DESIGN 4 order (signed.c), then submitted as the verb its
+ * action names, with its args.
+ */
+void kd_submit_envelope(struct kd *d, const struct kd_req *req,
+    const uint8_t *buf, size_t len);
+/* A signed request refused before it could be read (the network child's word). */
+void kd_submit_refused(struct kd *d, const struct kd_req *req,
+    const char *reason, const char *detail);
 
-#define KD_FROM(o)	(UINT32_C(1) << (o))
-/* a local caller's class (enum kk_peer_class) in a row's local column */
-#define KD_CLASS(c)	(UINT32_C(1) << (c))
-#define KD_NO_ACTION	(-1)
-
-struct run;
-
-/* One row of the verb table. */
-struct kd_verb {
-	const char *name;	/* as requests and commands name it */
-	uint32_t origins;	/* KD_FROM() bits: where it is accepted from */
-	uint32_t local;		/* KD_CLASS() bits: who may, from KD_ORIGIN_LOCAL */
-	int action;		/* its signed action, the role it needs, or KD_NO_ACTION */
-	uint32_t also;		/* roles (1 << kk_action) whose threshold it needs too */
-	const char *denied;	/* what a local caller not allowed is told */
-};
-
-const char *kd_origin_name(enum kd_origin o);
-/* Whether requests of the origin carry a CSIRT signature. */
-bool kd_origin_signed(enum kd_origin o);
 
 /* The whole table, for the unit test that walks it. */
 const struct kd_verb *kd_verb_table(size_t *n);

@@ -412,7 +412,8 @@ conn_step(struct nc_conn *c)
 				uint8_t *body = kk_frame_take(&c->rd, &len);
 
 				c->awaiting = true;
-				nc_send(c->nc, KK_IPC_ENVELOPE, c->id, c->peer,
+				nc_send(c->nc, kk_frame_is_chunk(body, len) ?
+				    KK_IPC_CHUNK : KK_IPC_ENVELOPE, c->id, c->peer,
 				    body, len);
 				free(body);
 			}

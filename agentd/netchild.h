@@ -35,6 +35,7 @@ enum kk_ipc_type {
 	KK_IPC_LOG = 3,		/* child -> parent: a line for the log (untrusted text) */
 	KK_IPC_REPLY = 4,	/* parent -> child: receipt for the connection */
 	KK_IPC_CONFIG = 5,	/* parent -> child, first: struct kk_ipc_config + PEM */
+	KK_IPC_CHUNK = 6,	/* child -> parent: a chunk request (kk_frame_is_chunk) */
 };
 
 struct kk_ipc_hdr {
@@ -58,7 +59,7 @@ struct kk_ipc_config {
 
 #define KK_IPC_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
 
-/* The parent's side of the IPC (remote.c). */
+/* The parent's side of the IPC (channel.c). */
 #define KK_IPC_QUEUE_PAUSE	(4U << 20)	/* stop reading the child above this */
 #define KK_IPC_QUEUE_MAX	(40U << 20)	/* 64 chunk replies fit; more: restart */
 #define KK_IPC_STALL_USEC	(2ULL * 1000000ULL)	/* queued, nothing read: restart */

@@ -165,7 +165,8 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 
 /*
  * End the quarantine named by episode: only a verified CSIRT command
- * reaches this (remote.c); the control socket never does.
+ * reaches this (the verb table, dispatch.c); the control socket never
+ * does.
  */
 int
 kd_release(struct kd *d, const char *episode, const char *by,

@@ -199,3 +199,12 @@ out:
 	kk_frame_reader_reset(&rd);
 	return r;
 }
+
+bool
+kk_frame_is_chunk(const uint8_t *body, size_t len)
+{
+	static const char prefix[] = "{\"chunk\"";
+
+	return len > sizeof(prefix) - 1 &&
+	    memcmp(body, prefix, sizeof(prefix) - 1) == 0;
+}

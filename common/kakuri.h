@@ -189,6 +189,12 @@ int kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
 uint8_t *kk_frame_take(struct kk_frame_reader *r, size_t *len);
 int kk_frame_header(uint8_t hdr[4], size_t len, size_t max);
 int kk_frame_write(int fd, const void *body, size_t len);
+/*
+ * Whether a frame's body is a chunk request ({"chunk":{...}}, DESIGN 4)
+ * rather than a signed envelope: it only routes (the network child tells
+ * the two apart for the parent), the parent checks the request itself.
+ */
+bool kk_frame_is_chunk(const uint8_t *body, size_t len);
 int kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max,
     int timeout_ms);
 

@@ -33,6 +33,7 @@ main(void)
 	srunner_add_suite(sr, text_suite());
 	srunner_add_suite(sr, ctl_suite());
 	srunner_add_suite(sr, signed_suite());
+	srunner_add_suite(sr, children_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

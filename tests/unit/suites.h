@@ -24,5 +24,6 @@ Suite *evidence_suite(void);
 Suite *text_suite(void);
 Suite *ctl_suite(void);
 Suite *signed_suite(void);
+Suite *children_suite(void);
 
 #endif

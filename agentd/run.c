@@ -1,42 +1,63 @@
 /*
- * Signed commands from the CSIRT (DESIGN 4), in the root parent.
+ * One request's life in kakurid's parent (run.h): what it asked, how it
+ * ended (done, rejected, failed, and the reason word), and its answer.
  *
- * The order of the checks is the contract's: size cap, envelope, payload
- * type, signatures over the raw bytes (nothing from the payload is read
- * before a trusted key has signed it), strict parse, role and threshold,
- * agent id, time window, replay, the id persisted (fsync), execution,
- * and a receipt signed by the agent key.  Every rejection has a reason
- * word that goes into the receipt and the audit log.
+ * A signed request (the CSIRT channel, kakurictl apply) is audited
+ * however it ends and answered with a receipt the agent's identity key
+ * signs, also for a refusal.  Refusals of what arrives over the network
+ * are counted rather than each written down: a compromised network
+ * child (or a peer it lets through) can produce them as fast as it
+ * likes -- garbage, or copies of signed commands it saw -- and each
+ * would cost an fsync'd audit line and a signature.  Per interval, each
+ * reason (and each signed command) is audited in full the first time,
+ * the rest in one summary line when the interval ends; every peer still
+ * gets its signed receipt.
  *
- * Refusals of what arrives over the network are counted rather than each
- * written down: a compromised network child (or a peer it lets through)
- * can produce them as fast as it likes -- garbage, or copies of signed
- * commands it saw -- and each would cost an fsync'd audit line and a
- * signature.  Per interval, each reason (and each signed command) is
- * audited in full the first time, the rest in one summary line when the
- * interval ends; every peer still gets its signed receipt.  The network
- * child itself is supervised in channel.c.
+ * An unsigned request (the control socket, kakurid itself) gets a JSON
+ * answer: the one its handler set, or {"ok": false, "error": WORD,
+ * "message": TEXT} for a refusal or failure; its handler audits what it
+ * did itself.
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "daemon.h"
-#include "quarantine.h"
-#include "record.h"
-#include "dispatch.h"
 #include "log.h"
+#include "record.h"
 #include "run.h"
 #include "sign.h"
-#include "signed.h"
+
+/* Where requests come from; the signed ones are checked by signed.c. */
+static const struct {
+	const char *name;
+	bool is_signed;
+} origins[KD_ORIGIN__MAX] = {
+	[KD_ORIGIN_LOCAL] = { "local", false },
+	[KD_ORIGIN_APPLY] = { "apply", true },
+	[KD_ORIGIN_REMOTE] = { "remote", true },
+	[KD_ORIGIN_FLEET] = { "fleet", true },
+	[KD_ORIGIN_DRILL] = { "drill", false },
+	[KD_ORIGIN_START] = { "start", false },
+	[KD_ORIGIN_RESTORE] = { "restore", false },
+};
+
+const char *
+kd_origin_name(enum kd_origin o)
+{
+	return (unsigned)o < KD_ORIGIN__MAX ? origins[o].name : "unknown";
+}
+
+bool
+kd_origin_signed(enum kd_origin o)
+{
+	return (unsigned)o < KD_ORIGIN__MAX && origins[o].is_signed;
+}
 
 static void
 ts_rfc3339(const struct timespec *ts, char *buf, size_t len)
@@ -51,7 +72,7 @@ ts_rfc3339(const struct timespec *ts, char *buf, size_t len)
 
 /* The receipt: signed by the agent key, always, also for rejections. */
 static char *
-receipt(struct run *r)
+sign_receipt(struct run *r)
 {
 	struct kd *d = r->d;
 	struct kk_envelope env;
@@ -141,16 +162,8 @@ kd_run_fail(struct run *r, const char *reason, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define rejected kd_run_reject
-
-/* Actions: one entry each; later issues plug theirs in here. */
-struct action_entry {
-	enum kk_action action;
-	int (*run)(struct run *r);
-};
-
-static void
-mark_applied(struct run *r)
+void
+kd_run_committed(struct run *r)
 {
 	r->applied = r->d->nft.committed;
 	clock_gettime(CLOCK_REALTIME, &r->verified);
@@ -165,9 +178,13 @@ kd_run_applied(struct run *r)
 	r->have_applied = true;
 }
 
+
+
+
+
 /* "csirt:INCIDENT", the incident cut on a character boundary */
-static void
-csirt_actor(const struct run *r, char *by, size_t len)
+void
+kd_run_csirt_actor(const struct run *r, char *by, size_t len)
 {
 	const char *who = r->cmd.incident[0] ? r->cmd.incident : r->cmd.id;
 
@@ -175,147 +192,24 @@ csirt_actor(const struct run *r, char *by, size_t len)
 	    180), who);
 }
 
-static int
-act_isolate(struct run *r)
+struct run *
+kd_run_new(struct kd *d, enum kd_origin origin, const char *actor,
+    kd_reply_fn reply, void *opaque, uint64_t token)
 {
-	const char *key, *m = "isolated";
-	enum kk_mode mode;
-	bool changed;
-	json_t *v;
-	char by[192];
-	int err;
+	struct run *r;
 
-	json_object_foreach(r->cmd.args, key, v) {
-		if (strcmp(key, "mode") != 0 || !json_is_string(v)) {
-			rejected(r, "malformed", "isolate takes only args.mode");
-			return -EINVAL;
-		}
-		m = json_string_value(v);
-	}
-	if (kk_mode_parse(m, &mode) < 0 || mode == KK_MODE_OPEN) {
-		rejected(r, "malformed", "args.mode must be isolated or egress");
-		return -EINVAL;
-	}
-	csirt_actor(r, by, sizeof(by));
-	err = kd_enter_mode(r->d, mode, by, r->cmd.reason, &changed);
-	if (err < 0) {
-		r->result = "failed";
-		r->reason = "apply-failed";
-		snprintf(r->detail, sizeof(r->detail), "%s", r->d->nft.err);
-		return err;
-	}
-	mark_applied(r);
-	if (!changed)
-		snprintf(r->detail, sizeof(r->detail), "already %s",
-		    kk_mode_name(r->d->state.mode));
-	return 0;
-}
-
-static int
-act_release(struct run *r)
-{
-	char by[192];
-	int err;
-
-	if (json_object_size(r->cmd.args) != 0) {
-		rejected(r, "malformed", "release takes no args");
-		return -EINVAL;
-	}
-	csirt_actor(r, by, sizeof(by));
-	err = kd_release(r->d, r->cmd.episode, by, r->cmd.reason);
-	if (err == -ENOENT) {
-		rejected(r, "not-quarantined", "the host is open");
-		return err;
-	}
-	if (err == -ESTALE) {
-		rejected(r, "wrong-episode",
-		    "the command names another episode than the current one");
-		return err;
-	}
-	if (err < 0) {
-		r->result = "failed";
-		r->reason = "apply-failed";
-		snprintf(r->detail, sizeof(r->detail), "%s", r->d->nft.err);
-		return err;
-	}
-	mark_applied(r);
-	return 0;
-}
-
-static int
-act_status(struct run *r)
-{
-	r->extra = kd_status(r->d);
-	return 0;
-}
-
-static const struct action_entry actions[] = {
-	{ KK_ACT_ISOLATE, act_isolate },
-	{ KK_ACT_RELEASE, act_release },
-	{ KK_ACT_STATUS, act_status },
-	{ KK_ACT_FREEZE, kd_act_freeze },
-	{ KK_ACT_THAW, kd_act_thaw },
-	{ KK_ACT_SNAPSHOT, kd_act_snapshot },
-	{ KK_ACT_COLLECT, kd_act_collect },
-	{ KK_ACT_FETCH, kd_act_fetch },
-};
-
-/* The replay store on disk (replay.c), for the check order. */
-static int
-replay_seen(void *dir, const char *id)
-{
-	return kk_replay_lookup(dir, id);
-}
-
-static int
-replay_record(void *dir, const char *id, time_t exp)
-{
-	return kk_replay_record(dir, id, exp);
-}
-
-/* Returns KD_RUN_PENDING when the action finishes later. */
-static int
-verify_and_run(struct run *r, const uint8_t *buf, size_t len)
-{
-	struct kd *d = r->d;
-	const struct kd_replay_store store = { replay_seen, replay_record,
-		d->replay_dir };
-	const struct kd_signed_input in = {
-		.buf = buf, .len = len, .trust = d->trust,
-		.agent_id = d->agent_id, .clock_skew = d->policy->clock_skew,
-		.max_lifetime = d->policy->max_lifetime,
-		.also_needs = kd_verb_also_needs, .replay = &store, .now = time(NULL),
-	};
-	struct kd_signed_result res;
-	size_t i;
-	int err;
-
-	if (!d->remote_ready) {
-		rejected(r, "unavailable", d->remote_err);
-		return 0;
-	}
-	err = kd_signed_check(&in, &res);
-	if (res.have_cmd) {
-		r->cmd = res.cmd;
-		r->have_cmd = true;
-	}
-	if (err < 0) {
-		r->result = err == -EACCES ? "rejected" : "failed";
-		r->reason = res.reason;
-		snprintf(r->detail, sizeof(r->detail), "%s", res.detail);
-		return 0;
-	}
-	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
-		if (actions[i].action == r->cmd.action) {
-			r->result = "done";
-			err = actions[i].run(r);
-			if (err < 0 && strcmp(r->result, "done") == 0)
-				r->result = "failed";
-			return err == KD_RUN_PENDING ? KD_RUN_PENDING : 0;
-		}
-	}
-	rejected(r, "unsupported-action", "this agent version cannot do that yet");
-	return 0;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->d = d;
+	r->origin = origin;
+	snprintf(r->via, sizeof(r->via), "%s", actor);
+	r->result = "rejected";
+	r->reply = reply;
+	r->opaque = opaque;
+	r->token = token;
+	clock_gettime(CLOCK_REALTIME, &r->received);
+	return r;
 }
 
 /*
@@ -443,7 +337,7 @@ cached_receipt(struct run *r, struct kd_reject_count *e)
 	    kk_mode_name(d->state.mode), d->state.episode);
 	if (e->receipt != NULL && strcmp(e->receipt_key, key) == 0)
 		return strdup(e->receipt);
-	text = receipt(r);
+	text = sign_receipt(r);
 	if (text != NULL) {
 		free(e->receipt);
 		e->receipt = strdup(text);
@@ -457,31 +351,37 @@ run_free(struct run *r)
 {
 	if (r->have_cmd)
 		kk_command_free(&r->cmd);
+	json_decref(r->args);
 	json_decref(r->extra);
 	json_decref(r->output);
+	json_decref(r->answer);
+	if (r->tail != NULL) {
+		kk_audit_tail_close(r->tail);
+		free(r->tail);
+	}
 	free(r);
 }
 
-/* The receipt of a run that is over; NULL without an agent key. */
+/* The receipt of a signed run that is over; NULL without an agent key. */
 static char *
-run_complete(struct run *r)
+run_receipt(struct run *r)
 {
 	struct kd_reject_count *e;
 	struct kd *d = r->d;
 	char *text;
 
 	/* from the network: refusals counted per reason and interval */
-	if (strncmp(r->via, "tls:", 4) == 0 && strcmp(r->result,
+	if (r->origin == KD_ORIGIN_REMOTE && strcmp(r->result,
 	    "rejected") == 0 && (e = rejects_entry(d, r->reason ? r->reason :
 	    "rejected", r->have_cmd ? r->cmd.id : "")) != NULL) {
 		if (e->count++ == 0)
 			finish_audit(r);
 		/* a receipt names its command: only those without share one */
-		text = d->agent_key == NULL ? NULL : r->have_cmd ? receipt(r) :
+		text = d->agent_key == NULL ? NULL : r->have_cmd ? sign_receipt(r) :
 		    cached_receipt(r, e);
 	} else {
 		finish_audit(r);
-		text = d->agent_key ? receipt(r) : NULL;
+		text = d->agent_key ? sign_receipt(r) : NULL;
 	}
 	/* expired ids need not be kept: pruned at most once a minute */
 	if (d->remote_ready && time(NULL) - d->replay_pruned >= 60) {
@@ -491,12 +391,25 @@ run_complete(struct run *r)
 	return text;
 }
 
+/* An unsigned run's answer: its handler's, or the result in words. */
+static json_t *
+run_answer(struct run *r)
+{
+	if (r->answer != NULL)
+		return json_incref(r->answer);
+	if (strcmp(r->result, "done") == 0)
+		return json_pack("{s:b}", "ok", 1);
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", r->reason ?
+	    r->reason : r->result, "message", r->detail);
+}
+
 void
 kd_run_finish(struct run *r)
 {
+	struct kd_answer a = { NULL, NULL, NULL };
 	struct kd *d = r->d;
 	struct run **pp;
-	char *text;
+	char *text = NULL;
 
 	for (pp = &d->runs; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -504,48 +417,22 @@ kd_run_finish(struct run *r)
 			break;
 		}
 	}
-	text = run_complete(r);
-	if (r->reply && text)
-		r->reply(d, r->token, text);
+	if (kd_origin_signed(r->origin)) {
+		text = run_receipt(r);
+		a.receipt = text;
+	} else {
+		a.json = run_answer(r);
+		a.tail = r->tail;
+		r->tail = NULL;
+	}
+	r->reply(d, r->opaque, r->token, &a);
+	json_decref(a.json);
 	free(text);
 	run_free(r);
 }
 
-char *
-kd_remote_handle(struct kd *d, const uint8_t *buf, size_t len, const char *via,
-    kd_reply_fn later, uint64_t token, bool *pending)
-{
-	struct run *r;
-	char *text;
-
-	if (pending)
-		*pending = false;
-	r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		return NULL;
-	r->d = d;
-	snprintf(r->via, sizeof(r->via), "%s", via);
-	r->result = "rejected";
-	r->reply = later;
-	r->token = token;
-	clock_gettime(CLOCK_REALTIME, &r->received);
-	if (verify_and_run(r, buf, len) == KD_RUN_PENDING) {
-		if (later != NULL && pending != NULL) {
-			/* the action's worker calls kd_run_finish */
-			r->next = d->runs;
-			d->runs = r;
-			*pending = true;
-			return NULL;
-		}
-	}
-	text = run_complete(r);
-	run_free(r);
-	return text;
-}
-
-/* At exit: deferred runs are answered as failed (their workers are gone). */
 void
-kd_remote_abort_runs(struct kd *d)
+kd_runs_abort(struct kd *d)
 {
 	while (d->runs) {
 		struct run *r = d->runs;
@@ -555,78 +442,9 @@ kd_remote_abort_runs(struct kd *d)
 	}
 }
 
-char *
-kd_remote_reject(struct kd *d, const char *reason, const char *via)
-{
-	struct run r;
-
-	memset(&r, 0, sizeof(r));
-	r.d = d;
-	snprintf(r.via, sizeof(r.via), "%s", via);
-	clock_gettime(CLOCK_REALTIME, &r.received);
-	rejected(&r, reason, "refused by the network child");
-	return run_complete(&r);
-}
-
-int
-kd_remote_init(struct kd *d)
-{
-	struct kk_trust *t = NULL;
-	char err[512] = "";
-	int r;
-
-	if (snprintf(d->replay_dir, sizeof(d->replay_dir), "%s/replay",
-	    d->policy->state_dir) >= (int)sizeof(d->replay_dir))
-		return -ENAMETOOLONG;
-	if (mkdir(d->replay_dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(d->remote_err, sizeof(d->remote_err), "%.200s: %s",
-		    d->replay_dir, strerror(errno));
-		return -errno;
-	}
-	if (d->agent_key == NULL) {
-		r = kk_key_load_private(d->policy->key, &d->agent_key);
-		if (r < 0) {
-			snprintf(d->remote_err, sizeof(d->remote_err),
-			    "agent key %.160s: %s (run kakurid --init)",
-			    d->policy->key, strerror(-r));
-			return r;
-		}
-		kk_key_id(d->agent_key, d->agent_id);
-	}
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return -ENOMEM;
-	r = kk_trust_load(d->policy->trust, 0, t, err, sizeof(err));
-	if (r < 0) {
-		/* a broken new trust.conf leaves the one in force in place */
-		if (!d->remote_ready)
-			snprintf(d->remote_err, sizeof(d->remote_err), "%s", err);
-		else
-			kk_log(LOG_ERR, KK_MID_POLICY,
-			    "trust reload refused, the old keys stay: %s", err);
-		free(t);
-		return r;
-	}
-	if (d->trust) {
-		kk_trust_free(d->trust);
-		free(d->trust);
-	}
-	d->trust = t;
-	d->remote_ready = true;
-	d->remote_err[0] = '\0';
-	return 0;
-}
-
 void
-kd_remote_free(struct kd *d)
+kd_runs_free(struct kd *d)
 {
-	if (d->trust) {
-		kk_trust_free(d->trust);
-		free(d->trust);
-		d->trust = NULL;
-	}
-	EVP_PKEY_free(d->agent_key);
-	d->agent_key = NULL;
 	if (d->rejects) {
 		rejects_reset(d->rejects);
 		sd_event_source_disable_unref(d->rejects->timer);

@@ -1,0 +1,22 @@
+/*
+ * The verbs' handlers, one file per family (act_*.c; the evidence verbs
+ * are in run.h).  Each takes the run the dispatcher made, sets its
+ * result (kd_run_reject, kd_run_fail; done by default) and its answer or
+ * output, and returns 0, a negative errno, or KD_RUN_PENDING when it
+ * finishes later (kd_run_finish).
+ */
+#ifndef KD_ACT_H
+#define KD_ACT_H
+
+struct run;
+
+/* act_quarantine.c */
+int kd_act_status(struct run *r);
+int kd_act_disconnect(struct run *r);
+int kd_act_isolate(struct run *r);
+int kd_act_release(struct run *r);
+int kd_act_adopt(struct run *r);
+/* act_log.c */
+int kd_act_log(struct run *r);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * The log verb: the audit timeline's tail, streamed after the answer by
+ * the transport that asked.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "act.h"
+#include "daemon.h"
+#include "log.h"
+#include "run.h"
+
+/*
+ * The tail of the audit log: the last "lines" lines (default
+ * KK_LOG_DEFAULT_LINES, 0 for all) not older than "since" (seconds since
+ * 1970).  The answer announces the bytes and the anchor; the transport
+ * sends the lines after it (control.c), read from the end of the log in bounded chunks, so
+ * the size of the log does not decide what kakurid holds in memory.
+ */
+int
+kd_act_log(struct run *r)
+{
+	struct kd *d = r->d;
+	json_t *req = r->args;
+	json_t *jn = json_object_get(req, "lines"), *js = json_object_get(req,
+	    "since");
+	unsigned long lines = KK_LOG_DEFAULT_LINES;
+	struct kk_audit_tail *t;
+	time_t since = 0;
+	json_t *o;
+	int err;
+
+	if ((jn != NULL && (!json_is_integer(jn) || json_integer_value(jn) < 0)) ||
+	    (js != NULL && (!json_is_integer(js) || json_integer_value(js) < 0))) {
+		kd_run_fail(r, "malformed",
+		    "log takes \"lines\" and \"since\" as numbers >= 0");
+		return -EINVAL;
+	}
+	if (jn != NULL)
+		lines = (unsigned long)json_integer_value(jn);
+	if (js != NULL)
+		since = (time_t)json_integer_value(js);
+	if ((t = malloc(sizeof(*t))) == NULL) {
+		kd_run_fail(r, "io", "out of memory");
+		return -ENOMEM;
+	}
+	err = kk_audit_tail_open(&d->audit, lines, since, t);
+	if (err < 0) {
+		free(t);
+		kk_log(LOG_ERR, KK_MID_ERROR, "reading %s: %s", d->audit_path,
+		    strerror(-err));
+		kd_run_fail(r, "io", "cannot read the audit log");
+		return err;
+	}
+	o = json_pack("{s:b, s:I, s:s, s:s, s:s, s:I, s:b}", "ok", 1,
+	    "stream", (json_int_t)t->bytes, "first_prev", t->first_prev,
+	    "anchor", t->anchor, "head", t->head,
+	    "first_line", (json_int_t)t->first_seq, "truncated", t->truncated);
+	if (o == NULL) {
+		kk_audit_tail_close(t);
+		free(t);
+		kd_run_fail(r, "io", "cannot send the audit log");
+		return -ENOMEM;
+	}
+	r->answer = o;
+	r->tail = t;
+	return 0;
+}

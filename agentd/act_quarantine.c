@@ -1,0 +1,218 @@
+/*
+ * The quarantine's verbs: status, the staff's disconnect button, and
+ * isolate and release from the CSIRT; adopt at start and at boot.  What
+ * they may be asked by whom is the verb table's (dispatch.c); how the
+ * quarantine is done is quarantine.c's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "act.h"
+#include "daemon.h"
+#include "log.h"
+#include "quarantine.h"
+#include "record.h"
+#include "run.h"
+#include "tally.h"
+
+/* status (DESIGN 5): the quarantine, the agent, the channel, evidence */
+int
+kd_act_status(struct run *r)
+{
+	struct kd *d = r->d;
+	json_t *o;
+
+	if ((o = kd_quarantine_status(d)) == NULL) {
+		kd_run_fail(r, "io", "out of memory");
+		return -ENOMEM;
+	}
+	json_object_set_new(o, "agent", d->agent_id[0] ?
+	    json_string(d->agent_id) : json_null());
+	json_object_set_new(o, "csirt_channel",
+	    json_string(kd_channel_state(d)));
+	json_object_set_new(o, "evidence", kd_preserve_status(d));
+	/* a receipt carries it as "status"; a local caller gets it whole */
+	r->extra = o;
+	if (!kd_origin_signed(r->origin))
+		r->answer = json_incref(o);
+	return 0;
+}
+
+/*
+ * The staff's message is checked here, at the boundary: text only (no
+ * control characters, valid UTF-8), cut to KK_TEXT_MAX - 1 bytes on a
+ * character boundary.  NULL with *why set when it is not text.
+ */
+static const char *
+disconnect_message(json_t *req, char *buf, size_t len, bool *cut,
+    char *why, size_t whylen)
+{
+	json_t *v = json_object_get(req, "message");
+	size_t bad;
+	int r;
+
+	*cut = false;
+	if (v == NULL || json_is_null(v))
+		return "staff disconnect button";
+	if (!json_is_string(v)) {
+		snprintf(why, whylen, "message must be a string");
+		return NULL;
+	}
+	r = kk_text_check(json_string_value(v), json_string_length(v), &bad);
+	if (r < 0) {
+		snprintf(why, whylen, "message %s (byte %zu)",
+		    kk_text_problem(r), bad);
+		return NULL;
+	}
+	*cut = kk_text_copy(buf, len, json_string_value(v),
+	    json_string_length(v)) == 1;
+	return buf;
+}
+
+/*
+ * The staff's button (DESIGN 3): isolate (or egress) now, tell the CSIRT,
+ * and answer with what the employee needs (the contact).
+ */
+int
+kd_act_disconnect(struct run *r)
+{
+	struct kd *d = r->d;
+	const char *actor = r->via;
+	json_t *req = r->args;
+	enum kk_mode mode = d->policy->disconnect_mode;
+	char since[32] = "", report[KK_EPISODE_HEX + 1] = "";
+	char text[KK_TEXT_MAX], why[96];
+	const char *msg;
+	bool changed, cut;
+	json_t *o;
+	int err;
+
+	msg = disconnect_message(req, text, sizeof(text), &cut, why,
+	    sizeof(why));
+	if (msg == NULL) {
+		kd_tally_refused(d, r->uid, r->pid, "disconnect", "malformed",
+		    json_pack("{s:s}", "error", why));
+		kd_run_reject(r, "malformed", why);
+		return -EINVAL;
+	}
+	err = kd_enter_mode(d, mode, actor, msg, &changed);
+	if (err < 0) {
+		const char *what = d->state_dirty ? "save-failed" : "apply-failed";
+
+		kk_log(LOG_ERR, KK_MID_APPLY, "disconnect by %s failed: %s",
+		    actor, d->nft.err[0] ? d->nft.err : strerror(-err));
+		kd_audit(d, actor, "disconnect", "failed", json_pack("{s:s, s:s}",
+		    "reason", what,
+		    "error", d->nft.err[0] ? d->nft.err : strerror(-err)));
+		kd_run_fail(r, what, "%s", d->nft.err[0] ? d->nft.err :
+		    strerror(-err));
+		return err;
+	}
+	if (!json_is_string(json_object_get(req, "message")))
+		msg = NULL;
+	/* holding the button down: counted, not recorded press by press */
+	if (!changed && !kd_tally_repeat(d, r->uid, "disconnect"))
+		goto reply;
+	kk_log(LOG_NOTICE, KK_MID_APPLY,
+	    "disconnect by %s: %s, episode %s (%s; last apply+verify %llu us)",
+	    actor, kk_mode_name(d->state.mode), d->state.episode,
+	    changed ? "applied" : "already in force", d->last_apply_usec);
+	kd_audit(d, actor, "disconnect", changed ? "applied" : "already",
+	    json_pack("{s:s, s:s?, s:I}", "mode", kk_mode_name(d->state.mode),
+	    "message", msg, "apply_us", (json_int_t)d->last_apply_usec));
+	/* tell the CSIRT: queued durably, delivered by the outbox */
+	o = json_pack("{s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", actor, "message", msg);
+	if (o == NULL || kd_outbox_put(d, "disconnect", o, report) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "could not queue the CSIRT notification in %s",
+		    d->outbox_dir);
+	json_decref(o);
+reply:
+	kk_rfc3339(d->state.since, since, sizeof(since));
+	r->answer = json_pack("{s:b, s:s, s:s, s:s, s:b, s:b, s:s?, s:{s:s, s:s, s:s}}",
+	    "ok", 1, "mode", kk_mode_name(d->state.mode),
+	    "episode", d->state.episode, "since", since, "already", !changed,
+	    "message_cut", cut, "report", report[0] ? report : NULL, "contact",
+	    "desk", d->policy->contact_desk, "phone", d->policy->contact_phone,
+	    "email", d->policy->contact_email);
+	return 0;
+}
+
+int
+kd_act_isolate(struct run *r)
+{
+	const char *key, *m = "isolated";
+	enum kk_mode mode;
+	bool changed;
+	json_t *v;
+	char by[192];
+	int err;
+
+	json_object_foreach(r->args, key, v) {
+		if (strcmp(key, "mode") != 0 || !json_is_string(v)) {
+			kd_run_reject(r, "malformed", "isolate takes only args.mode");
+			return -EINVAL;
+		}
+		m = json_string_value(v);
+	}
+	if (kk_mode_parse(m, &mode) < 0 || mode == KK_MODE_OPEN) {
+		kd_run_reject(r, "malformed", "args.mode must be isolated or egress");
+		return -EINVAL;
+	}
+	kd_run_csirt_actor(r, by, sizeof(by));
+	err = kd_enter_mode(r->d, mode, by, r->cmd.reason, &changed);
+	if (err < 0) {
+		kd_run_fail(r, "apply-failed", "%s", r->d->nft.err);
+		return err;
+	}
+	kd_run_committed(r);
+	if (!changed)
+		snprintf(r->detail, sizeof(r->detail), "already %s",
+		    kk_mode_name(r->d->state.mode));
+	return 0;
+}
+
+int
+kd_act_release(struct run *r)
+{
+	char by[192];
+	int err;
+
+	if (json_object_size(r->args) != 0) {
+		kd_run_reject(r, "malformed", "release takes no args");
+		return -EINVAL;
+	}
+	kd_run_csirt_actor(r, by, sizeof(by));
+	err = kd_release(r->d, r->cmd.episode, by, r->cmd.reason);
+	if (err == -ENOENT) {
+		kd_run_reject(r, "not-quarantined", "the host is open");
+		return err;
+	}
+	if (err == -ESTALE) {
+		kd_run_reject(r, "wrong-episode",
+		    "the command names another episode than the current one");
+		return err;
+	}
+	if (err < 0) {
+		kd_run_fail(r, "apply-failed", "%s", r->d->nft.err);
+		return err;
+	}
+	kd_run_committed(r);
+	return 0;
+}
+
+/* At start and at boot: what state.json and the kernel say, in force. */
+int
+kd_act_adopt(struct run *r)
+{
+	int err;
+
+	err = kd_quarantine_adopt(r->d, r->origin == KD_ORIGIN_RESTORE);
+	if (err < 0)
+		kd_run_fail(r, "apply-failed", "%s", r->d->nft.err[0] ?
+		    r->d->nft.err : strerror(-err));
+	return err;
+}

@@ -1,0 +1,202 @@
+/*
+ * The agent's identity in the root parent (DESIGN 2 and 4): kakurid
+ * --init creates the Ed25519 identity key and its certificate, then the
+ * network child's own TLS key certified by it; the daemon loads the
+ * identity key (it never leaves this process), trust.conf and the replay
+ * store for signed commands.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "identity.h"
+#include "log.h"
+#include "sign.h"
+
+/* --init: an Ed25519 key file, loaded if it exists, else created (0600). */
+static int
+init_key(const char *path, EVP_PKEY **out)
+{
+	EVP_PKEY *k = NULL;
+	int err;
+
+	*out = NULL;
+	if (access(path, F_OK) == 0) {
+		if ((err = kk_key_load_private(path, &k)) < 0) {
+			fprintf(stderr, "kakurid: %s: %s\n", path, strerror(-err));
+			return err;
+		}
+	} else {
+		k = kk_key_generate();
+		if (k == NULL || (err = kk_key_save_private(k, path)) < 0) {
+			fprintf(stderr, "kakurid: cannot create %s: %s\n", path,
+			    k ? strerror(-err) : "key generation failed");
+			EVP_PKEY_free(k);
+			return -EIO;
+		}
+		fprintf(stderr, "kakurid: created %s\n", path);
+	}
+	*out = k;
+	return 0;
+}
+
+/* --init: cert exists, loads, and carries key; says what is wrong if not. */
+static int
+init_check_cert(const char *path, EVP_PKEY *key, X509 **out)
+{
+	EVP_PKEY *pub;
+	X509 *x = NULL;
+	int err;
+
+	if ((err = kk_cert_load(path, &x)) < 0) {
+		fprintf(stderr, "kakurid: %s: %s\n", path, err == -EINVAL ?
+		    "not a PEM certificate" : strerror(-err));
+		return err;
+	}
+	pub = X509_get0_pubkey(x);
+	if (pub == NULL || EVP_PKEY_eq(pub, key) != 1) {
+		fprintf(stderr, "kakurid: %s does not carry the key of its key "
+		    "file\n", path);
+		X509_free(x);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+/*
+ * --init (DESIGN 2): the agent's Ed25519 identity key and a self-signed
+ * certificate carrying it, then the network child's own TLS key and a
+ * certificate for it that the identity key signs, each created only where
+ * missing (an install from before the TLS key gets just that).  Prints
+ * the agent id.
+ */
+int
+kd_identity_init(const struct kk_policy *p)
+{
+	EVP_PKEY *k = NULL, *tk = NULL;
+	X509 *idcert = NULL, *tlscert = NULL;
+	char id[KK_AGENT_ID_HEX + 1], host[64] = "kakuri-agent";
+	int err;
+
+	gethostname(host, sizeof(host) - 1);
+	if ((err = init_key(p->key, &k)) < 0)
+		goto out;
+	if (access(p->cert, F_OK) != 0) {
+		err = kk_cert_selfsigned(k, host, 3650, p->cert);
+		if (err < 0) {
+			fprintf(stderr, "kakurid: cannot create %s: %s\n", p->cert,
+			    strerror(-err));
+			goto out;
+		}
+		fprintf(stderr, "kakurid: created %s\n", p->cert);
+	}
+	if ((err = init_check_cert(p->cert, k, &idcert)) < 0 ||
+	    (err = init_key(p->tls_key, &tk)) < 0)
+		goto out;
+	if (EVP_PKEY_eq(k, tk) == 1) {
+		fprintf(stderr, "kakurid: %s holds the identity key; the network "
+		    "child needs a key of its own\n", p->tls_key);
+		err = -EINVAL;
+		goto out;
+	}
+	if (access(p->tls_cert, F_OK) != 0) {
+		/* a subject of its own: it is not the identity certificate */
+		err = kk_cert_issue(tk, "kakurid network child", 3650, idcert,
+		    k, p->tls_cert);
+		if (err < 0) {
+			fprintf(stderr, "kakurid: cannot create %s: %s\n",
+			    p->tls_cert, strerror(-err));
+			goto out;
+		}
+		fprintf(stderr, "kakurid: created %s (certified by %s)\n",
+		    p->tls_cert, p->key);
+	}
+	if ((err = init_check_cert(p->tls_cert, tk, &tlscert)) < 0)
+		goto out;
+	if ((err = kk_cert_check_issued(tlscert, k)) < 0) {
+		fprintf(stderr, "kakurid: %s is not certified by the identity key "
+		    "%s; remove it and run kakurid --init again\n", p->tls_cert,
+		    p->key);
+		goto out;
+	}
+	err = kk_key_id(k, id);
+	if (err == 0)
+		printf("%s\n", id);
+out:
+	X509_free(idcert);
+	X509_free(tlscert);
+	EVP_PKEY_free(tk);
+	EVP_PKEY_free(k);
+	return err;
+}
+
+/*
+ * The agent key (it signs receipts and certifies the network child's TLS
+ * key), trust.conf and the replay store: what signed commands need.  On
+ * SIGHUP again: a broken new trust.conf leaves the one in force.
+ */
+int
+kd_identity_load(struct kd *d)
+{
+	struct kk_trust *t = NULL;
+	char err[512] = "";
+	int r;
+
+	if (snprintf(d->replay_dir, sizeof(d->replay_dir), "%s/replay",
+	    d->policy->state_dir) >= (int)sizeof(d->replay_dir))
+		return -ENAMETOOLONG;
+	if (mkdir(d->replay_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(d->remote_err, sizeof(d->remote_err), "%.200s: %s",
+		    d->replay_dir, strerror(errno));
+		return -errno;
+	}
+	if (d->agent_key == NULL) {
+		r = kk_key_load_private(d->policy->key, &d->agent_key);
+		if (r < 0) {
+			snprintf(d->remote_err, sizeof(d->remote_err),
+			    "agent key %.160s: %s (run kakurid --init)",
+			    d->policy->key, strerror(-r));
+			return r;
+		}
+		kk_key_id(d->agent_key, d->agent_id);
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	r = kk_trust_load(d->policy->trust, 0, t, err, sizeof(err));
+	if (r < 0) {
+		/* a broken new trust.conf leaves the one in force in place */
+		if (!d->remote_ready)
+			snprintf(d->remote_err, sizeof(d->remote_err), "%s", err);
+		else
+			kk_log(LOG_ERR, KK_MID_POLICY,
+			    "trust reload refused, the old keys stay: %s", err);
+		free(t);
+		return r;
+	}
+	if (d->trust) {
+		kk_trust_free(d->trust);
+		free(d->trust);
+	}
+	d->trust = t;
+	d->remote_ready = true;
+	d->remote_err[0] = '\0';
+	return 0;
+}
+
+void
+kd_identity_free(struct kd *d)
+{
+	if (d->trust) {
+		kk_trust_free(d->trust);
+		free(d->trust);
+		d->trust = NULL;
+	}
+	EVP_PKEY_free(d->agent_key);
+	d->agent_key = NULL;
+}

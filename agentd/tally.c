@@ -1,0 +1,204 @@
+/*
+ * What one local user did in an interval, counted per uid (issue 8):
+ * refused requests (the first few of a uid recorded in full, the rest
+ * summed up once per interval), presses of the disconnect button that
+ * changed nothing, and signed commands handed over with kakurictl apply
+ * (a few per interval: each costs a check and an audit line).  So a
+ * local flood costs a bounded number of lines, whoever sends it.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "record.h"
+#include "tally.h"
+
+#define RATE_UIDS		32	/* uids whose signed commands are counted */
+
+struct kd_tally {
+	struct kd *d;
+	/* refusals of this interval, and its summary timer */
+	struct kk_refusals refusals;
+	/* staff presses that changed nothing (already quarantined) */
+	struct kk_refusals repeats;
+	sd_event_source *summary;
+	/* signed commands handed over per uid in this interval */
+	struct {
+		uid_t uid;
+		unsigned n;
+	} rate[RATE_UIDS];
+	size_t nrate;
+	uint64_t rate_since;
+};
+
+void
+kd_local_actor(uid_t uid, pid_t pid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+	char name[KK_NAME_MAX] = "?";
+
+	/* a name from NSS is not necessarily text */
+	if (pw != NULL)
+		kk_text_clean(name, sizeof(name), pw->pw_name,
+		    strlen(pw->pw_name));
+	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)uid, name,
+	    (int)pid);
+}
+
+/* The interval is over: one line for everything that was only counted. */
+static int
+on_summary(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd_tally *tl = userdata;
+	char who[256] = "";
+	size_t i, off = 0;
+	json_t *sum, *u;
+
+	/* presses that changed nothing: one line with the counts per uid */
+	if ((sum = kk_refusals_summary(&tl->repeats)) != NULL) {
+		json_object_set(sum, "pressed", json_object_get(sum, "refused"));
+		json_object_del(sum, "refused");
+		kk_log(LOG_NOTICE, KK_MID_CONTROL,
+		    "control: %lld presses while already quarantined not logged one by one",
+		    (long long)json_integer_value(json_object_get(sum,
+		    "not_recorded")));
+		kd_audit(tl->d, "kakurid", "control-repeats", "summary", sum);
+	}
+	sum = kk_refusals_summary(&tl->refusals);
+	if (sum == NULL)
+		return 0;
+	json_array_foreach(json_object_get(sum, "uids"), i, u) {
+		if (off < sizeof(who))
+			off += (size_t)snprintf(who + off, sizeof(who) - off,
+			    "%suid %lld: %lld", i ? ", " : "",
+			    (long long)json_integer_value(json_object_get(u, "uid")),
+			    (long long)json_integer_value(json_object_get(u,
+			    "count")));
+	}
+	kk_log(LOG_WARNING, KK_MID_REFUSED,
+	    "control: %lld requests refused in %llu s, %lld of them not logged one by one (%s)",
+	    (long long)json_integer_value(json_object_get(sum, "refused")),
+	    KK_REFUSAL_INTERVAL_USEC / 1000000ULL,
+	    (long long)json_integer_value(json_object_get(sum, "not_recorded")),
+	    who);
+	json_object_set_new(sum, "interval_s",
+	    json_integer((json_int_t)(KK_REFUSAL_INTERVAL_USEC / 1000000ULL)));
+	kd_audit(tl->d, "kakurid", "control-refusals", "summary", sum);
+	return 0;
+}
+
+/* The first counted event of an interval starts it. */
+static void
+summary_arm(struct kd_tally *tl)
+{
+	int enabled = SD_EVENT_OFF;
+
+	if (tl->summary != NULL)
+		sd_event_source_get_enabled(tl->summary, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	if (tl->summary == NULL)
+		sd_event_add_time_relative(tl->d->ev, &tl->summary,
+		    CLOCK_MONOTONIC, KK_REFUSAL_INTERVAL_USEC, 0, on_summary,
+		    tl);
+	else if (sd_event_source_set_time_relative(tl->summary,
+	    KK_REFUSAL_INTERVAL_USEC) >= 0)
+		sd_event_source_set_enabled(tl->summary, SD_EVENT_ONESHOT);
+}
+
+/*
+ * A press that changed nothing (already quarantined): true when it is
+ * recorded (audit, CSIRT notice) one by one; past the first few of a uid
+ * in an interval it is only counted, so a staff member holding the button
+ * down costs a bounded number of lines and outbox files.
+ */
+bool
+kd_tally_repeat(struct kd *d, uid_t uid, const char *action)
+{
+	struct kd_tally *tl = d->tally;
+	bool full;
+
+	if (tl == NULL)
+		return true;
+	full = kk_refusals_note(&tl->repeats, uid, action);
+	summary_arm(tl);
+	return full;
+}
+
+void
+kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
+    const char *reason, json_t *extra)
+{
+	struct kd_tally *tl = d->tally;
+	char actor[160], result[64];
+
+	if (tl == NULL || kk_refusals_note(&tl->refusals, uid, reason)) {
+		kd_local_actor(uid, pid, actor, sizeof(actor));
+		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: %s: %s refused (%s)",
+		    actor, action, reason);
+		snprintf(result, sizeof(result), "refused: %s", reason);
+		kd_audit(d, actor, action, result, extra);
+	} else {
+		json_decref(extra);
+	}
+	if (tl != NULL)
+		summary_arm(tl);
+}
+
+bool
+kd_tally_apply_ok(struct kd *d, uid_t uid)
+{
+	struct kd_tally *tl = d->tally;
+	uint64_t now = 0;
+	size_t i;
+
+	if (tl == NULL || uid == 0)
+		return true;
+	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
+	if (now - tl->rate_since >= KK_REFUSAL_INTERVAL_USEC) {
+		tl->nrate = 0;
+		tl->rate_since = now;
+	}
+	for (i = 0; i < tl->nrate; i++)
+		if (tl->rate[i].uid == uid)
+			return ++tl->rate[i].n <= KK_APPLY_PER_INTERVAL;
+	if (tl->nrate == RATE_UIDS)
+		return false;	/* too many uids at once: the next interval */
+	tl->rate[tl->nrate].uid = uid;
+	tl->rate[tl->nrate++].n = 1;
+	return true;
+}
+
+int
+kd_tally_open(struct kd *d)
+{
+	struct kd_tally *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -ENOMEM;
+	t->d = d;
+	kk_refusals_init(&t->refusals);
+	kk_refusals_init(&t->repeats);
+	d->tally = t;
+	return 0;
+}
+
+void
+kd_tally_close(struct kd *d)
+{
+	struct kd_tally *t = d->tally;
+
+	if (t == NULL)
+		return;
+	/* what the interval counted is not lost at a stop */
+	on_summary(NULL, 0, t);
+	sd_event_source_disable_unref(t->summary);
+	free(t);
+	d->tally = NULL;
+}

@@ -1,0 +1,34 @@
+/*
+ * Per-uid counts of the local side (tally.c): refusals, repeated
+ * presses, signed commands handed over; summed up once per interval.
+ */
+#ifndef KD_TALLY_H
+#define KD_TALLY_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct kd;
+struct json_t;
+
+int kd_tally_open(struct kd *d);
+/* The interval's summary written, then nothing counted any more. */
+void kd_tally_close(struct kd *d);
+/* "local:uid=N(name),pid=P" */
+void kd_local_actor(uid_t uid, pid_t pid, char *buf, size_t len);
+/*
+ * A refused request: logged and audited in full for the first few of a
+ * uid in an interval, counted for the interval's summary otherwise.
+ * Consumes extra.
+ */
+void kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
+    const char *reason, struct json_t *extra);
+/*
+ * A press that changed nothing: true when it is to be recorded (audit,
+ * CSIRT notice) one by one, false past the first few of its uid.
+ */
+bool kd_tally_repeat(struct kd *d, uid_t uid, const char *action);
+/* Whether uid may hand over one more signed command in this interval. */
+bool kd_tally_apply_ok(struct kd *d, uid_t uid);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * The children table's supervision (agentd/children.c), with a row of the
+ * test's own: its entry forks a child that behaves as the test asks (an
+ * echo, a framing breaker, one that dies at once, one that never reads),
+ * and the parent side is driven by a real sd-event loop, bounded in time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "children.h"
+#include "daemon.h"
+#include "suites.h"
+#include "testutil.h"
+
+enum behaviour { ECHO, BREAK_FRAMING, DIE, DEAF };
+
+static struct {
+	enum behaviour how;
+	unsigned starts;		/* entries that forked a child */
+	pid_t last_pid;
+	unsigned messages;		/* handed to the row's handler */
+	uint32_t last_type;
+	char last_body[64];
+	unsigned gone;
+} seen;
+
+/* The child's side: one behaviour, then _exit. */
+static void __attribute__((noreturn))
+child_main(int ipc, int logfd)
+{
+	struct kk_frame_reader rd;
+	uint8_t buf[4096];
+	size_t used, len;
+	ssize_t n;
+	int r;
+
+	switch (seen.how) {
+	case DIE:
+		_exit(3);
+	case DEAF:
+		/* never reads: the parent's queue for it only grows */
+		pause();
+		_exit(0);
+	case BREAK_FRAMING: {
+		static const uint8_t bad[4] = { 0xff, 0xff, 0xff, 0xff };
+
+		(void)!write(ipc, bad, sizeof(bad));
+		pause();
+		_exit(0);
+	}
+	case ECHO:
+		break;
+	}
+	(void)!write(logfd, "hello from the child\n", 21);
+	kk_frame_reader_init(&rd, KK_IPC_MAX);
+	/* bounded: the parent kills it at the end of the test anyway */
+	for (int i = 0; i < 1000; i++) {
+		n = read(ipc, buf, sizeof(buf));
+		if (n <= 0)
+			_exit(0);
+		for (size_t off = 0; off < (size_t)n; off += used) {
+			r = kk_frame_feed(&rd, buf + off, (size_t)n - off, &used);
+			if (r < 0)
+				_exit(5);
+			if (r == 1) {
+				uint8_t *msg = kk_frame_take(&rd, &len);
+				uint8_t hdr[4];
+
+				kk_frame_header(hdr, len, KK_IPC_MAX);
+				(void)!write(ipc, hdr, 4);
+				(void)!write(ipc, msg, len);
+				free(msg);
+			}
+		}
+	}
+	_exit(0);
+}
+
+static int
+test_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
+    bool *retry)
+{
+	int sv[2], lp[2];
+	pid_t p;
+
+	*retry = true;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (pipe2(lp, O_CLOEXEC) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	p = fork();
+	if (p < 0)
+		return -errno;
+	if (p == 0) {
+		close(sv[0]);
+		close(lp[0]);
+		child_main(sv[1], lp[1]);
+	}
+	close(sv[1]);
+	close(lp[1]);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(lp[0], F_SETFL, O_NONBLOCK);
+	*pid = p;
+	*ipc = sv[0];
+	*logfd = lp[0];
+	seen.starts++;
+	seen.last_pid = p;
+	return 0;
+}
+
+static void
+test_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
+    const uint8_t *body, size_t len)
+{
+	seen.messages++;
+	seen.last_type = h->type;
+	if (len >= sizeof(seen.last_body))
+		len = sizeof(seen.last_body) - 1;
+	memcpy(seen.last_body, body, len);
+	seen.last_body[len] = '\0';
+}
+
+static void
+test_gone(struct kd *d, struct kd_child *c)
+{
+	seen.gone++;
+}
+
+static const struct kd_child_kind test_kind = {
+	.name = "test child",
+	.audit_name = "test-child",
+	.entry = test_entry,
+	.message = test_message,
+	.gone = test_gone,
+	.restart_min_usec = 10 * 1000,
+	.restart_max_usec = 40 * 1000,
+	.healthy_usec = 60ULL * 1000000ULL,
+	.queue_pause = 64 * 1024,
+	.queue_max = 256 * 1024,
+	.stall_usec = 60ULL * 1000000ULL,
+	.msg_max = KK_IPC_MAX,
+	.log_lines = 5,
+	.log_window_usec = 1000000,
+};
+
+static struct kd d;
+static struct kk_policy policy;
+
+static void
+setup(void)
+{
+	memset(&seen, 0, sizeof(seen));
+	memset(&d, 0, sizeof(d));
+	d.audit.fd = -1;
+	d.policy = &policy;
+	ck_assert_int_eq(sd_event_new(&d.ev), 0);
+	/* the child's exit is seen through SIGCHLD */
+	sigset_t m;
+	sigemptyset(&m);
+	sigaddset(&m, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+}
+
+static void
+teardown(void)
+{
+	d.ev = sd_event_unref(d.ev);
+}
+
+/* Runs the loop until done() or 20 s; whether done() came true. */
+static bool
+run_until(bool (*done)(struct kd_child *), struct kd_child *c)
+{
+	struct timespec t0, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 100000; i++) {
+		if (done(c))
+			return true;
+		sd_event_run(d.ev, 50 * 1000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 20)
+			break;
+	}
+	return done(c);
+}
+
+static bool
+got_message(struct kd_child *c)
+{
+	return seen.messages > 0;
+}
+
+static bool
+restarted_twice(struct kd_child *c)
+{
+	return seen.starts >= 3 && kd_child_running(c);
+}
+
+static bool
+started_again(struct kd_child *c)
+{
+	return seen.starts >= 2 && kd_child_running(c);
+}
+
+static pid_t first_pid;
+
+static bool
+first_one_gone(struct kd_child *c)
+{
+	return seen.gone >= 1 && kill(first_pid, 0) < 0;
+}
+
+START_TEST(test_echo_typed)
+{
+	struct kd_child *c;
+
+	seen.how = ECHO;
+	c = kd_child_new(&d, &test_kind, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(kd_child_start(c), 0);
+	ck_assert(kd_child_running(c));
+	kd_child_send(c, 42, 7, "ping", 4);
+	ck_assert_msg(run_until(got_message, c), "no echo within 20 s");
+	ck_assert_uint_eq(seen.last_type, 42);
+	ck_assert_str_eq(seen.last_body, "ping");
+	ck_assert_uint_eq(seen.starts, 1);
+	kd_child_free(c);
+}
+END_TEST
+
+/* A child that breaks the framing is killed and another one started. */
+START_TEST(test_broken_framing_restarts)
+{
+	struct kd_child *c;
+
+	seen.how = BREAK_FRAMING;
+	c = kd_child_new(&d, &test_kind, NULL);
+	ck_assert_int_eq(kd_child_start(c), 0);
+	first_pid = seen.last_pid;
+	ck_assert_msg(run_until(started_again, c),
+	    "not started again (%u starts)", seen.starts);
+	ck_assert_int_ne(c->pid, first_pid);
+	ck_assert_uint_ge(seen.gone, 1);
+	ck_assert_uint_eq(seen.messages, 0);
+	kd_child_free(c);
+}
+END_TEST
+
+/* One that keeps dying is started again, with the backoff counting up. */
+START_TEST(test_dies_backoff)
+{
+	struct kd_child *c;
+
+	seen.how = DIE;
+	c = kd_child_new(&d, &test_kind, NULL);
+	ck_assert_int_eq(kd_child_start(c), 0);
+	ck_assert_msg(run_until(restarted_twice, c) || seen.starts >= 3,
+	    "not restarted (%u starts)", seen.starts);
+	ck_assert_uint_ge(c->restarts, 2);
+	kd_child_free(c);
+}
+END_TEST
+
+/* One that reads nothing while its queue grows past the row's limit. */
+START_TEST(test_deaf_is_killed)
+{
+	static char body[60000];
+	struct kd_child *c;
+	int i;
+
+	seen.how = DEAF;
+	c = kd_child_new(&d, &test_kind, NULL);
+	ck_assert_int_eq(kd_child_start(c), 0);
+	first_pid = seen.last_pid;
+	/* socket buffers take some; the queue takes the rest, up to 256 KiB */
+	for (i = 0; i < 200 && !c->killed; i++)
+		kd_child_send(c, 1, 0, body, sizeof(body));
+	ck_assert_msg(c->killed, "a child that reads nothing was not killed");
+	ck_assert_uint_eq(c->out.bytes, 0);
+	ck_assert_msg(run_until(first_one_gone, c), "the deaf child lives on");
+	kd_child_free(c);
+}
+END_TEST
+
+/* Halted, it stays down; no restart is waiting. */
+START_TEST(test_halt_stays_down)
+{
+	struct kd_child *c;
+
+	seen.how = ECHO;
+	c = kd_child_new(&d, &test_kind, NULL);
+	ck_assert_int_eq(kd_child_start(c), 0);
+	first_pid = seen.last_pid;
+	kd_child_halt(c);
+	ck_assert_msg(run_until(first_one_gone, c), "the halted child lives on");
+	ck_assert(!kd_child_running(c));
+	ck_assert(!kd_child_waiting(c));
+	ck_assert_uint_eq(seen.starts, 1);
+	kd_child_free(c);
+}
+END_TEST
+
+Suite *
+children_suite(void)
+{
+	Suite *s = suite_create("children");
+	TCase *tc = kk_tcase("children");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_echo_typed);
+	tcase_add_test(tc, test_broken_framing_restarts);
+	tcase_add_test(tc, test_dies_backoff);
+	tcase_add_test(tc, test_deaf_is_killed);
+	tcase_add_test(tc, test_halt_stays_down);
+	suite_add_tcase(s, tc);
+	return s;
+}
