@@ -77,7 +77,7 @@ FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c common/util.c \
 	common/command.c
 FUZZ_trust_SRC := $(FUZZ_policy_SRC)
 FUZZ_trust_DEFS := -DFUZZ_TRUST
-FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c common/frame.c
+FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c common/frame.c common/util.c
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))

@@ -91,31 +91,6 @@ out:
 }
 
 static int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-	int rc = 0;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			rc = -errno;
-			goto out;
-		}
-		if (n == 0) {
-			rc = -EIO;
-			goto out;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-out:
-	return rc;
-}
-
-static int
 record_once(const char *dir, const char *id, time_t exp)
 {
 	char text[EXP_TEXT_MAX];
@@ -136,7 +111,7 @@ record_once(const char *dir, const char *id, time_t exp)
 	}
 	created = true;
 	n = snprintf(text, sizeof(text), "%" PRId64 "\n", (int64_t)exp);
-	if ((rc = write_all(fd, text, (size_t)n)) != 0)
+	if ((rc = kk_write_all(fd, text, (size_t)n)) != 0)
 		goto out;
 	if (fsync(fd) == -1) {
 		rc = -errno;

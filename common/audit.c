@@ -34,19 +34,6 @@
 #define SUMMARY_UIDS	8		/* uids named in a refusal summary */
 #define TIME_PREFIX	"{\"time\":\""
 
-static void
-to_hex(const unsigned char *in, size_t len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 0xf];
-	}
-	out[2 * len] = '\0';
-}
-
 static int
 rotated_name(const char *path, unsigned n, char *buf, size_t len)
 {
@@ -293,7 +280,7 @@ format_line(const struct kk_audit *a, const char *actor, const char *action,
 	if (a->lines == 0 && memcmp(a->last, (unsigned char[32]){ 0 }, 32) == 0)
 		strcpy(prev, KK_AUDIT_GENESIS);
 	else
-		to_hex(a->last, 32, prev);
+		kk_hex(a->last, 32, prev);
 	for (pass = 0; pass < 3 && line == NULL; pass++) {
 		max = pass == 0 ? KK_AUDIT_FIELD_MAX : 64;
 		if ((o = json_object()) == NULL)
@@ -485,7 +472,7 @@ kk_audit_chain_line(struct kk_audit_chain *c, const char *line, size_t len)
 	json_decref(o);
 	/* the next line is checked against this one, whatever it holds */
 	kk_sha256(line, len, md);
-	to_hex(md, 32, c->expect);
+	kk_hex(md, 32, c->expect);
 	return ok ? 0 : -EBADMSG;
 }
 
@@ -899,7 +886,7 @@ kk_audit_tail_open(const struct kk_audit *a, unsigned long max_lines,
 	if (a->lines == 0 && memcmp(a->last, (unsigned char[32]){ 0 }, 32) == 0)
 		strcpy(t->head, KK_AUDIT_GENESIS);
 	else
-		to_hex(a->last, 32, t->head);
+		kk_hex(a->last, 32, t->head);
 	/* oldest first */
 	for (i = 0; i <= start; i++) {
 		t->fd[i] = fds[start - i];

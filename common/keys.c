@@ -68,8 +68,6 @@ create_file(const char *path, mode_t mode, BIO *mem)
 {
 	char *data = NULL;
 	long n;
-	size_t off, len;
-	ssize_t w;
 	bool created = false;
 	int fd = -1, r;
 
@@ -78,7 +76,6 @@ create_file(const char *path, mode_t mode, BIO *mem)
 		r = -EIO;
 		goto out;
 	}
-	len = (size_t)n;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    mode);
 	if (fd < 0) {
@@ -91,17 +88,8 @@ create_file(const char *path, mode_t mode, BIO *mem)
 		r = -errno;
 		goto out;
 	}
-	for (off = 0; off < len; off += (size_t)w) {
-		w = write(fd, data + off, len - off);
-		if (w < 0 && errno == EINTR) {
-			w = 0;
-			continue;
-		}
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			goto out;
-		}
-	}
+	if ((r = kk_write_all(fd, data, (size_t)n)) < 0)
+		goto out;
 	if (fsync(fd) < 0) {
 		r = -errno;
 		goto out;
@@ -120,9 +108,8 @@ out:
 static int
 read_small_file(const char *path, char **out, size_t *outlen)
 {
-	struct stat st;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t size, len = 0;
 	ssize_t n;
 	int fd, r;
 
@@ -133,18 +120,8 @@ read_small_file(const char *path, char **out, size_t *outlen)
 		r = -errno;
 		goto out;
 	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
+	if ((r = kk_fd_regular(fd, KK_KEYFILE_MAX, &size)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (st.st_size > KK_KEYFILE_MAX) {
-		r = -EFBIG;
-		goto out;
-	}
 	/* one byte more than the cap, to notice a file that grew */
 	buf = OPENSSL_secure_zalloc(KK_KEYFILE_MAX + 1);
 	if (buf == NULL) {
