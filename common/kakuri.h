@@ -161,10 +161,17 @@ void kk_policy_defaults(struct kk_policy *p);
  */
 int kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
     char *err, size_t errlen);
+
+/* addr.c: IP literals and endpoints */
 int kk_addr_parse(const char *s, struct kk_addr *out);
 int kk_addr_format(const struct kk_addr *a, char *buf, size_t len);
 /* "ADDR:PORT", ADDR an IPv4 literal or "[IPv6 literal]" */
 int kk_endpoint_parse(const char *s, struct kk_addr *addr, uint16_t *port);
+/* Why s is not an address kk_addr_parse takes, in words for a message. */
+const char *kk_addr_problem(const char *s);
+/* kk_endpoint_parse, but NULL when valid and otherwise why not. */
+const char *kk_endpoint_problem(const char *s, struct kk_addr *addr,
+    uint16_t *port);
 
 /* frame.c: 4-byte big-endian length + body, body 1..max bytes. */
 struct kk_frame_reader {
