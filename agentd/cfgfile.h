@@ -114,7 +114,7 @@ int kk_cfg_path_parts(struct kk_cfg_loader *l, const config_setting_t *s,
 /* A kind of list, for the messages about it and its elements. */
 struct kk_cfg_list {
 	const char *of;		/* "QNAME must be an array of <of>" */
-	int type;		/* of the elements; CONFIG_TYPE_INT: any integer */
+	int type;		/* of its elements (CONFIG_TYPE_INT: any int) */
 	const char *noun;	/* "QNAME: too many <noun> (at most <max>)" */
 	size_t max;		/* elements; 0: no limit */
 };

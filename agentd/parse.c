@@ -419,7 +419,7 @@ out:
 struct int_kind {
 	int min, max;
 	const char *unit;	/* "QNAME must be MIN-MAX<unit>" */
-	const char *not_int;	/* the message for a non-integer; NULL: the range's */
+	const char *not_int;	/* for a non-integer; NULL: the range's */
 };
 
 static const struct int_kind int_kinds[] = {

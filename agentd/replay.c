@@ -32,15 +32,7 @@
 static bool
 valid_id(const char *id)
 {
-	size_t i;
-
-	if (id == NULL)
-		return false;
-	for (i = 0; i < KK_ID_HEX; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return id[KK_ID_HEX] == '\0';
+	return id != NULL && kk_is_hex(id, KK_ID_HEX);
 }
 
 /*
@@ -88,6 +80,20 @@ out:
 	if (dfd != -1)
 		close(dfd);
 	return rc;
+}
+
+/*
+ * The store for reading: 1 with *dfdp open, 0 when there is none yet (a
+ * store that does not exist has seen nothing), or a negative errno.
+ */
+static int
+open_existing(const char *dir, int *dfdp)
+{
+	int rc = open_store(dir, false, dfdp);
+
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? rc : 1;
 }
 
 static int
@@ -169,12 +175,7 @@ kk_replay_lookup(const char *dir, const char *id)
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = open_store(dir, false, &dfd);
-	if (rc == -ENOENT) {
-		rc = 0;
-		goto out;
-	}
-	if (rc != 0)
+	if ((rc = open_existing(dir, &dfd)) <= 0)
 		goto out;
 	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		rc = 1;
@@ -259,12 +260,7 @@ kk_replay_prune(const char *dir, time_t now, int skew)
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = open_store(dir, false, &dfd);
-	if (rc == -ENOENT) {
-		rc = 0;
-		goto out;
-	}
-	if (rc != 0)
+	if ((rc = open_existing(dir, &dfd)) <= 0)
 		goto out;
 	if (__builtin_sub_overflow((int64_t)now, (int64_t)skew, &limit)) {
 		rc = 0;		/* nothing is that old */

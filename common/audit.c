@@ -379,7 +379,8 @@ rotate(struct kk_audit *a)
 		if (kk_audit_rotated_name(a->path, i, from, sizeof(from)) == 0)
 			unlink(from);
 	for (i = a->keep; i > 1; i--) {
-		if ((r = kk_audit_rotated_name(a->path, i - 1, from, sizeof(from))) < 0 ||
+		if ((r = kk_audit_rotated_name(a->path, i - 1, from,
+		    sizeof(from))) < 0 ||
 		    (r = kk_audit_rotated_name(a->path, i, to, sizeof(to))) < 0)
 			goto fail;
 		if (rename(from, to) < 0 && errno != ENOENT) {

@@ -63,30 +63,20 @@ static const char *const top_keys[K__MAX] = {
 int
 kk_action_parse(const char *name, enum kk_action *out)
 {
-	size_t i;
-	int rc = -ENOENT;
+	int i;
 
-	if (name == NULL || out == NULL) {
-		rc = -EINVAL;
-		goto out;
-	}
-	for (i = 0; i < nitems(action_names); i++) {
-		if (strcmp(name, action_names[i]) == 0) {
-			*out = (enum kk_action)i;
-			rc = 0;
-			break;
-		}
-	}
-out:
-	return rc;
+	if (name == NULL || out == NULL)
+		return -EINVAL;
+	if ((i = kk_name_find(action_names, nitems(action_names), name)) < 0)
+		return -ENOENT;
+	*out = (enum kk_action)i;
+	return 0;
 }
 
 const char *
 kk_action_name(enum kk_action a)
 {
-	if ((unsigned)a >= nitems(action_names))
-		return "unknown";
-	return action_names[a];
+	return kk_name_at(action_names, nitems(action_names), (unsigned)a);
 }
 
 static void

@@ -379,6 +379,10 @@ bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
 struct json_t *kk_refusals_summary(struct kk_refusals *r);
 
 /* util.c: the small helpers both programs use, each written once */
+/* A table of names indexed by an enum: the index of name, or -1. */
+int kk_name_find(const char *const names[], size_t n, const char *name);
+/* names[i], or "unknown" past the end of the table or for a hole in it. */
+const char *kk_name_at(const char *const names[], size_t n, unsigned i);
 /* in as lowercase hex into out (2 * len + 1 bytes, NUL-terminated) */
 void kk_hex(const void *in, size_t len, char *out);
 /* whether s is exactly n lowercase hex digits */
@@ -392,6 +396,8 @@ int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
  * bytes, -ETIMEDOUT once CLOCK_MONOTONIC passes deadline_ns (0: none).
  */
 int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
+/* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline_ns */
+uint64_t kk_mono_ns(void);
 /* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
 int kk_write_all(int fd, const void *buf, size_t len);
 /*

@@ -169,8 +169,12 @@ kk_key_generate(void)
 	return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 }
 
-int
-kk_key_save_private(EVP_PKEY *k, const char *path)
+/*
+ * k as PEM in a new file: the private key (mode 0600, built in secure
+ * memory, whose buffer is cleared when freed) or the public key (0644).
+ */
+static int
+save_pem(EVP_PKEY *k, const char *path, bool secret)
 {
 	BIO *mem = NULL;
 	int r;
@@ -179,45 +183,32 @@ kk_key_save_private(EVP_PKEY *k, const char *path)
 		r = -EINVAL;
 		goto out;
 	}
-	/* secure memory BIO: the buffer is cleared when freed */
-	mem = BIO_new(BIO_s_secmem());
+	mem = BIO_new(secret ? BIO_s_secmem() : BIO_s_mem());
 	if (mem == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
-	if (PEM_write_bio_PrivateKey(mem, k, NULL, NULL, 0, NULL, NULL) != 1) {
+	if ((secret ? PEM_write_bio_PrivateKey(mem, k, NULL, NULL, 0, NULL,
+	    NULL) : PEM_write_bio_PUBKEY(mem, k)) != 1) {
 		r = -EINVAL;
 		goto out;
 	}
-	r = create_file(path, 0600, mem);
+	r = create_file(path, secret ? 0600 : 0644, mem);
 out:
 	BIO_free(mem);
 	return r;
 }
 
 int
+kk_key_save_private(EVP_PKEY *k, const char *path)
+{
+	return save_pem(k, path, true);
+}
+
+int
 kk_key_save_public(EVP_PKEY *k, const char *path)
 {
-	BIO *mem = NULL;
-	int r;
-
-	if (!is_ed25519(k) || path == NULL) {
-		r = -EINVAL;
-		goto out;
-	}
-	mem = BIO_new(BIO_s_mem());
-	if (mem == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (PEM_write_bio_PUBKEY(mem, k) != 1) {
-		r = -EINVAL;
-		goto out;
-	}
-	r = create_file(path, 0644, mem);
-out:
-	BIO_free(mem);
-	return r;
+	return save_pem(k, path, false);
 }
 
 int

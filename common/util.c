@@ -27,32 +27,50 @@
 
 #define HASH_CHUNK	(1U << 16)	/* bytes of a file hashed at a time */
 
+#ifndef nitems
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 static const char *const mode_names[] = {
 	[KK_MODE_OPEN] = "open",
 	[KK_MODE_EGRESS] = "egress",
 	[KK_MODE_ISOLATED] = "isolated",
 };
 
+int
+kk_name_find(const char *const names[], size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (names[i] != NULL && strcmp(name, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+kk_name_at(const char *const names[], size_t n, unsigned i)
+{
+	if (i >= n || names[i] == NULL)
+		return "unknown";
+	return names[i];
+}
+
 const char *
 kk_mode_name(enum kk_mode m)
 {
-	if ((unsigned)m >= sizeof(mode_names) / sizeof(mode_names[0]))
-		return "unknown";
-	return mode_names[m];
+	return kk_name_at(mode_names, nitems(mode_names), (unsigned)m);
 }
 
 int
 kk_mode_parse(const char *s, enum kk_mode *out)
 {
-	size_t i;
+	int i = kk_name_find(mode_names, nitems(mode_names), s);
 
-	for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
-		if (strcmp(s, mode_names[i]) == 0) {
-			*out = (enum kk_mode)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum kk_mode)i;
+	return 0;
 }
 
 void
@@ -87,7 +105,8 @@ kk_is_hex(const char *s, size_t n)
 	if (strlen(s) != n)
 		return false;
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return true;
 }
@@ -101,8 +120,8 @@ kk_sha256_hex(const void *data, size_t len, char out[65])
 	kk_hex(md, sizeof(md), out);
 }
 
-static uint64_t
-mono_ns(void)
+uint64_t
+kk_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -132,7 +151,7 @@ sha256_fd(int fd, off_t off, uint64_t len, uint64_t deadline_ns,
 		return -ENOMEM;
 	SHA256_Init(&c);
 	for (;;) {
-		if (deadline_ns != 0 && mono_ns() >= deadline_ns) {
+		if (deadline_ns != 0 && kk_mono_ns() >= deadline_ns) {
 			r = -ETIMEDOUT;
 			goto out;
 		}
@@ -440,7 +459,8 @@ kk_evidence_id_ok(const char *id)
 {
 	size_t i, n = strlen(id);
 
-	if (n == 0 || n > KK_EVIDENCE_ID_MAX || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+	if (n == 0 || n > KK_EVIDENCE_ID_MAX || strcmp(id, ".") == 0 ||
+	    strcmp(id, "..") == 0)
 		return false;
 	for (i = 0; i < n; i++) {
 		char c = id[i];
