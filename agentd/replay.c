@@ -32,7 +32,7 @@
 static bool
 valid_id(const char *id)
 {
-	return id != NULL && kk_is_hex(id, KK_ID_HEX);
+	return id != NULL && kk_is_hex(id, strlen(id), KK_ID_HEX);
 }
 
 /*

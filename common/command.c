@@ -104,21 +104,6 @@ explain(char *why, size_t whylen, const char *fmt, ...)
 			*p = '?';
 }
 
-/* Exactly n lowercase hex digits. */
-static bool
-is_lower_hex(const char *s, size_t len, size_t n)
-{
-	size_t i;
-
-	if (len != n)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 /*
  * A string member copied into dst (size bytes, so at most size - 1
  * bytes of text).  jansson has already checked UTF-8, and without
@@ -162,7 +147,7 @@ get_hex(json_t *v, const char *key, size_t n, char *dst, char *why,
 	int rc = -EBADMSG;
 
 	if (!json_is_string(v) ||
-	    !is_lower_hex(json_string_value(v), json_string_length(v), n)) {
+	    !kk_is_hex(json_string_value(v), json_string_length(v), n)) {
 		explain(why, whylen, "%s must be %zu lowercase hex digits",
 		    key, n);
 		goto out;

@@ -385,8 +385,8 @@ int kk_name_find(const char *const names[], size_t n, const char *name);
 const char *kk_name_at(const char *const names[], size_t n, unsigned i);
 /* in as lowercase hex into out (2 * len + 1 bytes, NUL-terminated) */
 void kk_hex(const void *in, size_t len, char *out);
-/* whether s is exactly n lowercase hex digits */
-bool kk_is_hex(const char *s, size_t n);
+/* whether s (len bytes) is exactly n lowercase hex digits */
+bool kk_is_hex(const char *s, size_t len, size_t n);
 void kk_sha256(const void *data, size_t len, unsigned char out[32]);
 void kk_sha256_hex(const void *data, size_t len, char out[65]);
 /* SHA-256 of len bytes of fd from off, in bounded chunks. */

@@ -254,7 +254,8 @@ kk_state_load(const char *path, struct kk_state *s)
 	}
 	st.drill = v != NULL && json_is_true(v);
 	/* A quarantine always names its episode; an open host has none. */
-	if (st.mode != KK_MODE_OPEN && !kk_is_hex(st.episode, KK_EPISODE_HEX)) {
+	if (st.mode != KK_MODE_OPEN && !kk_is_hex(st.episode,
+	    strlen(st.episode), KK_EPISODE_HEX)) {
 		r = -EBADMSG;
 		goto out;
 	}
@@ -273,7 +274,8 @@ kk_state_save(const char *path, const struct kk_state *s)
 	int r;
 
 	/* never write what kk_state_load would refuse at the next start */
-	if (s->mode != KK_MODE_OPEN && !kk_is_hex(s->episode, KK_EPISODE_HEX))
+	if (s->mode != KK_MODE_OPEN && !kk_is_hex(s->episode,
+	    strlen(s->episode), KK_EPISODE_HEX))
 		return -EINVAL;
 	if ((r = kk_text_check(s->by, strlen(s->by), NULL)) < 0 ||
 	    (r = kk_text_check(s->reason, strlen(s->reason), NULL)) < 0)

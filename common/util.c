@@ -98,11 +98,11 @@ kk_hex(const void *in, size_t len, char *out)
 }
 
 bool
-kk_is_hex(const char *s, size_t n)
+kk_is_hex(const char *s, size_t len, size_t n)
 {
 	size_t i;
 
-	if (strlen(s) != n)
+	if (len != n)
 		return false;
 	for (i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
