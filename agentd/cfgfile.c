@@ -108,6 +108,83 @@ kk_cfg_has_control(const char *s)
 	return false;
 }
 
+int
+kk_cfg_string(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char **out)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		kk_cfg_fail_at(l, s, "%s must be a string", qname);
+		return -EINVAL;
+	}
+	*out = config_setting_get_string(s);
+	return 0;
+}
+
+int
+kk_cfg_path_parts(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v)
+{
+	char q[KK_CFG_QUOTE_SIZE];
+	const char *c;
+
+	if (kk_cfg_has_control(v)) {
+		kk_cfg_fail_at(l, s, "%s contains a control character", qname);
+		return -EINVAL;
+	}
+	for (c = v; c != NULL; c = strchr(c + 1, '/')) {
+		if (c[1] == '.' && c[2] == '.' &&
+		    (c[3] == '/' || c[3] == '\0')) {
+			kk_cfg_fail_at(l, s, "%s must not contain '..': '%s'",
+			    qname, kk_cfg_quote(v, q, sizeof(q)));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int
+kk_cfg_list_len(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const struct kk_cfg_list *kind, bool nonempty,
+    size_t *np)
+{
+	size_t n;
+
+	if (!kk_cfg_is_list(s)) {
+		kk_cfg_fail_at(l, s, "%s must be an array of %s", qname,
+		    kind->of);
+		return -EINVAL;
+	}
+	n = (size_t)config_setting_length(s);
+	if (n == 0 && nonempty) {
+		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
+		return -EINVAL;
+	}
+	if (kind->max > 0 && n > kind->max) {
+		kk_cfg_fail_at(l, s, "%s: too many %s (at most %zu)", qname,
+		    kind->noun, kind->max);
+		return -EINVAL;
+	}
+	*np = n;
+	return 0;
+}
+
+const config_setting_t *
+kk_cfg_list_elem(struct kk_cfg_loader *l, const config_setting_t *s,
+    size_t i, const char *qname, const struct kk_cfg_list *kind)
+{
+	const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+	int type = config_setting_type(e);
+
+	if (kind->type == CONFIG_TYPE_INT && type == CONFIG_TYPE_INT64)
+		type = CONFIG_TYPE_INT;
+	if (type != kind->type) {
+		kk_cfg_fail_at(l, e, "%s must be an array of %s", qname,
+		    kind->of);
+		return NULL;
+	}
+	return e;
+}
+
 /* Whether a line holds nothing but blanks or a # or // comment. */
 static bool
 line_is_empty(const char *c, const char *end)

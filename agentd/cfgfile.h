@@ -99,4 +99,36 @@ bool kk_cfg_is_list(const config_setting_t *s);
 /* Whether s holds a C0 control character or DEL. */
 bool kk_cfg_has_control(const char *s);
 
+/* s as a string in *out, or -EINVAL with "QNAME must be a string". */
+int kk_cfg_string(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char **out);
+
+/*
+ * The parts of a path every path in a file we trust is checked for, after
+ * its form and length (which the loaders word each their own way): no
+ * control character, no '..' component.
+ */
+int kk_cfg_path_parts(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v);
+
+/* A kind of list, for the messages about it and its elements. */
+struct kk_cfg_list {
+	const char *of;		/* "QNAME must be an array of <of>" */
+	int type;		/* of its elements (CONFIG_TYPE_INT: any int) */
+	const char *noun;	/* "QNAME: too many <noun> (at most <max>)" */
+	size_t max;		/* elements; 0: no limit */
+};
+
+/*
+ * The length of the list s, once it is one, not empty if nonempty, and
+ * not longer than kind->max; -EINVAL with the message otherwise.
+ */
+int kk_cfg_list_len(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const struct kk_cfg_list *kind, bool nonempty,
+    size_t *np);
+/* Element i of the list s if it is of kind->type; NULL with the message. */
+const config_setting_t *kk_cfg_list_elem(struct kk_cfg_loader *l,
+    const config_setting_t *s, size_t i, const char *qname,
+    const struct kk_cfg_list *kind);
+
 #endif /* KK_CFGFILE_H */

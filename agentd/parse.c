@@ -173,26 +173,9 @@ is_digit(char c)
 }
 
 static int
-get_string(struct kk_cfg_loader *l, const config_setting_t *s,
-    const char *qname, const char **out)
-{
-	int rc = 0;
-
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		kk_cfg_fail_at(l, s, "%s must be a string", qname);
-		rc = -EINVAL;
-		goto out;
-	}
-	*out = config_setting_get_string(s);
-out:
-	return rc;
-}
-
-static int
 check_path(struct kk_cfg_loader *l, const config_setting_t *s,
     const char *qname, const char *v, size_t size)
 {
-	const char *c;
 	char q[KK_CFG_QUOTE_SIZE];
 	int rc = -EINVAL;
 
@@ -210,19 +193,7 @@ check_path(struct kk_cfg_loader *l, const config_setting_t *s,
 		    qname, size - 1);
 		goto out;
 	}
-	if (kk_cfg_has_control(v)) {
-		kk_cfg_fail_at(l, s, "%s contains a control character", qname);
-		goto out;
-	}
-	for (c = v; c != NULL; c = strchr(c + 1, '/')) {
-		if (c[1] == '.' && c[2] == '.' &&
-		    (c[3] == '/' || c[3] == '\0')) {
-			kk_cfg_fail_at(l, s, "%s must not contain '..': '%s'",
-			    qname, kk_cfg_quote(v, q, sizeof(q)));
-			goto out;
-		}
-	}
-	rc = 0;
+	rc = kk_cfg_path_parts(l, s, qname, v);
 out:
 	return rc;
 }
@@ -262,23 +233,6 @@ text_problem(const char *v)
 	return r < 0 ? kk_text_problem(r) : NULL;
 }
 
-/* Why s is not an address we accept, for the message. */
-static const char *
-addr_problem(const char *s)
-{
-	if (*s == '\0')
-		return "empty address";
-	if (strchr(s, '/') != NULL)
-		return "prefix lengths are not allowed";
-	if (strchr(s, '%') != NULL)
-		return "scope ids are not allowed";
-	if (strchr(s, '[') != NULL || strchr(s, ']') != NULL)
-		return "brackets are not allowed here";
-	if (strspn(s, "0123456789abcdefABCDEF:.") != strlen(s))
-		return "not an IP literal (host names are not allowed)";
-	return "not a valid IPv4 or IPv6 address";
-}
-
 /*
  * Addresses a management peer or resolver can never usefully be: the
  * unspecified address, and IPv4-mapped IPv6, which the kernel never shows
@@ -294,59 +248,6 @@ addr_unusable(const struct kk_addr *a)
 	if (a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->a.v6))
 		return "IPv4-mapped IPv6 addresses are not allowed, "
 		    "write the IPv4 address";
-	return NULL;
-}
-
-/*
- * "ADDR:PORT" with ADDR an IPv4 literal or a bracketed IPv6 literal.
- * Returns NULL when valid, otherwise why not.
- */
-static const char *
-endpoint_problem(const char *s, struct kk_addr *addr, uint16_t *port)
-{
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *end, *portstr;
-	unsigned long v = 0;
-	size_t hlen, i;
-	bool bracketed = (s[0] == '[');
-
-	if (bracketed) {
-		end = strchr(s, ']');
-		if (end == NULL)
-			return "missing ']' after the IPv6 address";
-		hlen = (size_t)(end - s - 1);
-		portstr = end + 1;
-		if (*portstr != ':')
-			return "expected ADDR:PORT";
-		s++;
-	} else {
-		end = strrchr(s, ':');
-		if (end == NULL)
-			return "expected ADDR:PORT";
-		hlen = (size_t)(end - s);
-		portstr = end;
-		if (memchr(s, ':', hlen) != NULL)
-			return "an IPv6 address must be in brackets: "
-			    "[ADDR]:PORT";
-	}
-	if (hlen >= sizeof(host))
-		return "not an IP literal (host names are not allowed)";
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	if (kk_addr_parse(host, addr) != 0)
-		return addr_problem(host);
-	if (bracketed && addr->family != AF_INET6)
-		return "brackets are only for IPv6 addresses";
-
-	portstr++;
-	for (i = 0; portstr[i] != '\0'; i++) {
-		if (!is_digit(portstr[i]) || i >= 5)
-			return "port must be a number 1-65535";
-		v = v * 10 + (unsigned long)(portstr[i] - '0');
-	}
-	if (i == 0 || v < 1 || v > 65535)
-		return "port must be a number 1-65535";
-	*port = (uint16_t)v;
 	return NULL;
 }
 
@@ -369,7 +270,7 @@ load_endpoint(struct kk_cfg_loader *l, const config_setting_t *s,
 			kk_cfg_fail_at(l, s, "%s is too long", qname);
 			goto out;
 		}
-		why = endpoint_problem(v, &addr, &port);
+		why = kk_endpoint_problem(v, &addr, &port);
 		if (why == NULL && (flags & KEY_REMOTE))
 			why = addr_unusable(&addr);
 		if (why != NULL) {
@@ -384,6 +285,16 @@ out:
 	return rc;
 }
 
+static const struct kk_cfg_list addr_list = {
+	"strings", CONFIG_TYPE_STRING, "addresses", KK_MAX_ADDRS
+};
+static const struct kk_cfg_list port_list = {
+	"integers", CONFIG_TYPE_INT, "ports", KK_MAX_PORTS
+};
+static const struct kk_cfg_list path_list = {
+	"strings", CONFIG_TYPE_STRING, "paths", KK_MAX_PROTECT
+};
+
 static int
 load_addrs(struct kk_cfg_loader *l, const config_setting_t *s,
     const char *qname, unsigned flags, struct kk_addrlist *dst)
@@ -393,34 +304,20 @@ load_addrs(struct kk_cfg_loader *l, const config_setting_t *s,
 	struct kk_addr addr;
 	char q[KK_CFG_QUOTE_SIZE];
 	size_t i, j, n;
-	int rc = -EINVAL;
+	int rc;
 
-	if (!kk_cfg_is_list(s)) {
-		kk_cfg_fail_at(l, s, "%s must be an array of strings", qname);
+	if ((rc = kk_cfg_list_len(l, s, qname, &addr_list,
+	    flags & KEY_NONEMPTY, &n)) != 0)
 		goto out;
-	}
-	n = (size_t)config_setting_length(s);
-	if (n == 0 && (flags & KEY_NONEMPTY)) {
-		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
-		goto out;
-	}
-	if (n > KK_MAX_ADDRS) {
-		kk_cfg_fail_at(l, s, "%s: too many addresses (at most %d)",
-		    qname, KK_MAX_ADDRS);
-		goto out;
-	}
+	rc = -EINVAL;
 	dst->n = 0;
 	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(s, (unsigned)i);
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			kk_cfg_fail_at(l, e, "%s must be an array of strings",
-			    qname);
+		if ((e = kk_cfg_list_elem(l, s, i, qname, &addr_list)) == NULL)
 			goto out;
-		}
 		v = config_setting_get_string(e);
 		why = NULL;
 		if (kk_addr_parse(v, &addr) != 0)
-			why = addr_problem(v);
+			why = kk_addr_problem(v);
 		else
 			why = addr_unusable(&addr);
 		if (why != NULL) {
@@ -453,31 +350,16 @@ load_ports(struct kk_cfg_loader *l, const config_setting_t *s,
 	const config_setting_t *e;
 	long long v;
 	size_t i, j, n;
-	int rc = -EINVAL;
+	int rc;
 
-	if (!kk_cfg_is_list(s)) {
-		kk_cfg_fail_at(l, s, "%s must be an array of integers", qname);
+	if ((rc = kk_cfg_list_len(l, s, qname, &port_list,
+	    flags & KEY_NONEMPTY, &n)) != 0)
 		goto out;
-	}
-	n = (size_t)config_setting_length(s);
-	if (n == 0 && (flags & KEY_NONEMPTY)) {
-		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
-		goto out;
-	}
-	if (n > KK_MAX_PORTS) {
-		kk_cfg_fail_at(l, s, "%s: too many ports (at most %d)", qname,
-		    KK_MAX_PORTS);
-		goto out;
-	}
+	rc = -EINVAL;
 	dst->n = 0;
 	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(s, (unsigned)i);
-		if (config_setting_type(e) != CONFIG_TYPE_INT &&
-		    config_setting_type(e) != CONFIG_TYPE_INT64) {
-			kk_cfg_fail_at(l, e, "%s must be an array of integers",
-			    qname);
+		if ((e = kk_cfg_list_elem(l, s, i, qname, &port_list)) == NULL)
 			goto out;
-		}
 		v = config_setting_get_int64(e);
 		if (v < 1 || v > 65535) {
 			kk_cfg_fail_at(l, e, "%s: port %lld out of range "
@@ -506,26 +388,15 @@ load_paths(struct kk_cfg_loader *l, const config_setting_t *s,
 	const char *v;
 	char q[KK_CFG_QUOTE_SIZE];
 	size_t i, j, n;
-	int rc = -EINVAL;
+	int rc;
 
-	if (!kk_cfg_is_list(s)) {
-		kk_cfg_fail_at(l, s, "%s must be an array of strings", qname);
+	if ((rc = kk_cfg_list_len(l, s, qname, &path_list, false, &n)) != 0)
 		goto out;
-	}
-	n = (size_t)config_setting_length(s);
-	if (n > KK_MAX_PROTECT) {
-		kk_cfg_fail_at(l, s, "%s: too many paths (at most %d)", qname,
-		    KK_MAX_PROTECT);
-		goto out;
-	}
+	rc = -EINVAL;
 	dst->n = 0;
 	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(s, (unsigned)i);
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			kk_cfg_fail_at(l, e, "%s must be an array of strings",
-			    qname);
+		if ((e = kk_cfg_list_elem(l, s, i, qname, &path_list)) == NULL)
 			goto out;
-		}
 		v = config_setting_get_string(e);
 		if ((rc = check_path(l, e, qname, v, KK_PROTECT_PATH_MAX)) != 0)
 			goto out;
@@ -542,6 +413,40 @@ load_paths(struct kk_cfg_loader *l, const config_setting_t *s,
 	rc = 0;
 out:
 	return rc;
+}
+
+/* Integer keys: the range, and the unit the messages name. */
+struct int_kind {
+	int min, max;
+	const char *unit;	/* "QNAME must be MIN-MAX<unit>" */
+	const char *not_int;	/* for a non-integer; NULL: the range's */
+};
+
+static const struct int_kind int_kinds[] = {
+	[KEY_SECONDS] = { 0, KK_SECONDS_MAX, " seconds",
+	    "must be a number of seconds" },
+	[KEY_MIB] = { 1, KK_MIB_MAX, " (MiB)", NULL },
+	[KEY_KEEP] = { 1, KK_AUDIT_KEEP_MAX, " (files)", NULL },
+};
+
+static int
+load_int(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const struct int_kind *ik, int *dst)
+{
+	int v = config_setting_get_int(s);
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT && ik->not_int != NULL) {
+		kk_cfg_fail_at(l, s, "%s %s", qname, ik->not_int);
+		return -EINVAL;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_INT || v < ik->min ||
+	    v > ik->max) {
+		kk_cfg_fail_at(l, s, "%s must be %d-%d%s", qname, ik->min,
+		    ik->max, ik->unit);
+		return -EINVAL;
+	}
+	*dst = v;
+	return 0;
 }
 
 static int
@@ -574,49 +479,14 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 	case KEY_PATHS:
 		rc = load_paths(l, s, qname, (struct kk_pathlist *)(void *)dst);
 		break;
-	case KEY_MIB:
-		if (config_setting_type(s) != CONFIG_TYPE_INT ||
-		    config_setting_get_int(s) < 1 ||
-		    config_setting_get_int(s) > KK_MIB_MAX) {
-			kk_cfg_fail_at(l, s, "%s must be 1-%d (MiB)", qname,
-			    KK_MIB_MAX);
-			rc = -EINVAL;
-			goto out;
-		}
-		*(int *)(void *)dst = config_setting_get_int(s);
-		rc = 0;
-		break;
-	case KEY_KEEP:
-		if (config_setting_type(s) != CONFIG_TYPE_INT ||
-		    config_setting_get_int(s) < 1 ||
-		    config_setting_get_int(s) > KK_AUDIT_KEEP_MAX) {
-			kk_cfg_fail_at(l, s, "%s must be 1-%d (files)", qname,
-			    KK_AUDIT_KEEP_MAX);
-			rc = -EINVAL;
-			goto out;
-		}
-		*(int *)(void *)dst = config_setting_get_int(s);
-		rc = 0;
-		break;
 	case KEY_SECONDS:
-		if (config_setting_type(s) != CONFIG_TYPE_INT) {
-			kk_cfg_fail_at(l, s, "%s must be a number of seconds",
-			    qname);
-			rc = -EINVAL;
-			goto out;
-		}
-		if (config_setting_get_int(s) < 0 ||
-		    config_setting_get_int(s) > KK_SECONDS_MAX) {
-			kk_cfg_fail_at(l, s, "%s must be 0-%d seconds", qname,
-			    KK_SECONDS_MAX);
-			rc = -EINVAL;
-			goto out;
-		}
-		*(int *)(void *)dst = config_setting_get_int(s);
-		rc = 0;
+	case KEY_MIB:
+	case KEY_KEEP:
+		rc = load_int(l, s, qname, &int_kinds[k->kind],
+		    (int *)(void *)dst);
 		break;
 	default:
-		if ((rc = get_string(l, s, qname, &v)) != 0)
+		if ((rc = kk_cfg_string(l, s, qname, &v)) != 0)
 			goto out;
 		rc = -EINVAL;
 		switch (k->kind) {
@@ -835,12 +705,6 @@ kk_policy_defaults(struct kk_policy *p)
 	p->audit_keep = 4;
 }
 
-int
-kk_endpoint_parse(const char *s, struct kk_addr *addr, uint16_t *port)
-{
-	return endpoint_problem(s, addr, port) == NULL ? 0 : -EINVAL;
-}
-
 /*
  * The new policy is built in a scratch copy and handed over only when all
  * of it is valid, so a reload with a broken file keeps the old policy.
@@ -889,47 +753,5 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 out:
 	free(np);
 	kk_cfg_close(&l);
-	return rc;
-}
-
-int
-kk_addr_parse(const char *s, struct kk_addr *out)
-{
-	struct kk_addr a;
-	int rc = -EINVAL;
-
-	if (s == NULL || out == NULL)
-		goto out;
-	memset(&a, 0, sizeof(a));
-	if (inet_pton(AF_INET, s, &a.a.v4) == 1)
-		a.family = AF_INET;
-	else if (inet_pton(AF_INET6, s, &a.a.v6) == 1)
-		a.family = AF_INET6;
-	else
-		goto out;
-	*out = a;
-	rc = 0;
-out:
-	return rc;
-}
-
-int
-kk_addr_format(const struct kk_addr *a, char *buf, size_t len)
-{
-	socklen_t size = len > INET6_ADDRSTRLEN ? INET6_ADDRSTRLEN :
-	    (socklen_t)len;
-	int rc = 0;
-
-	if (a == NULL || buf == NULL || len == 0) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if (a->family != AF_INET && a->family != AF_INET6) {
-		rc = -EAFNOSUPPORT;
-		goto out;
-	}
-	if (inet_ntop(a->family, &a->a, buf, size) == NULL)
-		rc = -errno;
-out:
 	return rc;
 }

@@ -29,16 +29,3 @@ pv_ms_since(const struct timespec *t0)
 	return (long)(t.tv_sec - t0->tv_sec) * 1000L +
 	    (t.tv_nsec - t0->tv_nsec) / 1000000L;
 }
-
-bool
-pv_is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	if (strlen(s) != n)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}

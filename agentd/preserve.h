@@ -151,7 +151,8 @@ struct kd_preserve {
 int pv_strf(char *out, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 long pv_ms_since(const struct timespec *t0);
-bool pv_is_hex(const char *s, size_t n);
+/* kk_is_hex (common/util.c) by its older name, for its callers here */
+#define pv_is_hex(s, n)	kk_is_hex(s, strlen(s), n)
 
 /* act_freeze.c */
 void pv_make_guard(struct kd *d, struct kk_freeze_guard *g,

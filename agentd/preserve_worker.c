@@ -34,23 +34,6 @@ artifact_json(const struct kk_artifact *a)
 	return o;
 }
 
-static int
-write_full(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* One JSON line to the parent (o is consumed). */
 static void
 put_line(int fd, json_t *o)
@@ -63,7 +46,7 @@ put_line(int fd, json_t *o)
 		return;
 	n = strlen(text);
 	text[n] = '\n';		/* json_dumps leaves room for the NUL */
-	write_full(fd, text, n + 1);
+	kk_write_all(fd, text, n + 1);
 	free(text);
 }
 

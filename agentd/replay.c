@@ -32,15 +32,7 @@
 static bool
 valid_id(const char *id)
 {
-	size_t i;
-
-	if (id == NULL)
-		return false;
-	for (i = 0; i < KK_ID_HEX; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'f')))
-			return false;
-	return id[KK_ID_HEX] == '\0';
+	return id != NULL && kk_is_hex(id, strlen(id), KK_ID_HEX);
 }
 
 /*
@@ -90,29 +82,18 @@ out:
 	return rc;
 }
 
+/*
+ * The store for reading: 1 with *dfdp open, 0 when there is none yet (a
+ * store that does not exist has seen nothing), or a negative errno.
+ */
 static int
-write_all(int fd, const char *buf, size_t len)
+open_existing(const char *dir, int *dfdp)
 {
-	ssize_t n;
-	int rc = 0;
+	int rc = open_store(dir, false, dfdp);
 
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			rc = -errno;
-			goto out;
-		}
-		if (n == 0) {
-			rc = -EIO;
-			goto out;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-out:
-	return rc;
+	if (rc == -ENOENT)
+		return 0;
+	return rc < 0 ? rc : 1;
 }
 
 static int
@@ -136,7 +117,7 @@ record_once(const char *dir, const char *id, time_t exp)
 	}
 	created = true;
 	n = snprintf(text, sizeof(text), "%" PRId64 "\n", (int64_t)exp);
-	if ((rc = write_all(fd, text, (size_t)n)) != 0)
+	if ((rc = kk_write_all(fd, text, (size_t)n)) != 0)
 		goto out;
 	if (fsync(fd) == -1) {
 		rc = -errno;
@@ -194,12 +175,7 @@ kk_replay_lookup(const char *dir, const char *id)
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = open_store(dir, false, &dfd);
-	if (rc == -ENOENT) {
-		rc = 0;
-		goto out;
-	}
-	if (rc != 0)
+	if ((rc = open_existing(dir, &dfd)) <= 0)
 		goto out;
 	if (fstatat(dfd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		rc = 1;
@@ -284,12 +260,7 @@ kk_replay_prune(const char *dir, time_t now, int skew)
 		rc = -EINVAL;
 		goto out;
 	}
-	rc = open_store(dir, false, &dfd);
-	if (rc == -ENOENT) {
-		rc = 0;
-		goto out;
-	}
-	if (rc != 0)
+	if ((rc = open_existing(dir, &dfd)) <= 0)
 		goto out;
 	if (__builtin_sub_overflow((int64_t)now, (int64_t)skew, &limit)) {
 		rc = 0;		/* nothing is that old */

@@ -85,11 +85,9 @@ load_id(struct kk_cfg_loader *l, const config_setting_t *s, const char *qname,
 	size_t i;
 	int rc = -EINVAL;
 
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		kk_cfg_fail_at(l, s, "%s must be a string", qname);
+	if ((rc = kk_cfg_string(l, s, qname, &v)) != 0)
 		goto out;
-	}
-	v = config_setting_get_string(s);
+	rc = -EINVAL;
 	if (!valid_key_id(v)) {
 		kk_cfg_fail_at(l, s, "%s: '%s' is not a valid key id "
 		    "([A-Za-z0-9_.@-]{1,%d})", qname,
@@ -123,15 +121,13 @@ load_public(struct kk_cfg_loader *l, const config_setting_t *s,
 	struct stat st, after;
 	char q[KK_CFG_QUOTE_SIZE], what[128];
 	EVP_PKEY *pub = NULL;
-	const char *v, *c;
+	const char *v;
 	size_t i, rawlen, olen;
 	int fd = -1, rc = -EINVAL;
 
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		kk_cfg_fail_at(l, s, "%s must be a string", qname);
+	if ((rc = kk_cfg_string(l, s, qname, &v)) != 0)
 		goto out;
-	}
-	v = config_setting_get_string(s);
+	rc = -EINVAL;
 	if (*v != '/') {
 		kk_cfg_fail_at(l, s, "%s must be an absolute path: '%s'", qname,
 		    kk_cfg_quote(v, q, sizeof(q)));
@@ -141,18 +137,8 @@ load_public(struct kk_cfg_loader *l, const config_setting_t *s,
 		kk_cfg_fail_at(l, s, "%s is too long", qname);
 		goto out;
 	}
-	if (kk_cfg_has_control(v)) {
-		kk_cfg_fail_at(l, s, "%s contains a control character", qname);
+	if ((rc = kk_cfg_path_parts(l, s, qname, v)) != 0)
 		goto out;
-	}
-	for (c = v; c != NULL; c = strchr(c + 1, '/')) {
-		if (c[1] == '.' && c[2] == '.' &&
-		    (c[3] == '/' || c[3] == '\0')) {
-			kk_cfg_fail_at(l, s, "%s must not contain '..': '%s'",
-			    qname, kk_cfg_quote(v, q, sizeof(q)));
-			goto out;
-		}
-	}
 
 	fd = open(v, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
 	    O_NOCTTY);
@@ -214,6 +200,10 @@ out:
 	return rc;
 }
 
+static const struct kk_cfg_list role_list = {
+	"action names", CONFIG_TYPE_STRING, NULL, 0
+};
+
 static int
 load_roles(struct kk_cfg_loader *l, const config_setting_t *s,
     const char *qname, struct kk_trust_key *k)
@@ -223,25 +213,14 @@ load_roles(struct kk_cfg_loader *l, const config_setting_t *s,
 	char q[KK_CFG_QUOTE_SIZE];
 	const char *v;
 	size_t i, n;
-	int rc = -EINVAL;
+	int rc;
 
-	if (!kk_cfg_is_list(s)) {
-		kk_cfg_fail_at(l, s, "%s must be an array of action names",
-		    qname);
+	if ((rc = kk_cfg_list_len(l, s, qname, &role_list, true, &n)) != 0)
 		goto out;
-	}
-	n = (size_t)config_setting_length(s);
-	if (n == 0) {
-		kk_cfg_fail_at(l, s, "%s must not be empty", qname);
-		goto out;
-	}
+	rc = -EINVAL;
 	for (i = 0; i < n; i++) {
-		e = config_setting_get_elem(s, (unsigned)i);
-		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-			kk_cfg_fail_at(l, e, "%s must be an array of action "
-			    "names", qname);
+		if ((e = kk_cfg_list_elem(l, s, i, qname, &role_list)) == NULL)
 			goto out;
-		}
 		v = config_setting_get_string(e);
 		if (kk_action_parse(v, &a) != 0) {
 			kk_cfg_fail_at(l, e, "%s: unknown role '%s'", qname,

@@ -25,23 +25,18 @@ static const char *const op_names[KK_OP__MAX] = {
 int
 kk_op_parse(const char *name, enum kk_op *out)
 {
-	int i;
+	int i = kk_name_find(op_names, KK_OP__MAX, name);
 
-	for (i = 0; i < KK_OP__MAX; i++) {
-		if (strcmp(name, op_names[i]) == 0) {
-			*out = (enum kk_op)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum kk_op)i;
+	return 0;
 }
 
 const char *
 kk_op_name(enum kk_op op)
 {
-	if ((unsigned)op >= KK_OP__MAX)
-		return "unknown";
-	return op_names[op];
+	return kk_name_at(op_names, KK_OP__MAX, (unsigned)op);
 }
 
 bool

@@ -63,30 +63,20 @@ static const char *const top_keys[K__MAX] = {
 int
 kk_action_parse(const char *name, enum kk_action *out)
 {
-	size_t i;
-	int rc = -ENOENT;
+	int i;
 
-	if (name == NULL || out == NULL) {
-		rc = -EINVAL;
-		goto out;
-	}
-	for (i = 0; i < nitems(action_names); i++) {
-		if (strcmp(name, action_names[i]) == 0) {
-			*out = (enum kk_action)i;
-			rc = 0;
-			break;
-		}
-	}
-out:
-	return rc;
+	if (name == NULL || out == NULL)
+		return -EINVAL;
+	if ((i = kk_name_find(action_names, nitems(action_names), name)) < 0)
+		return -ENOENT;
+	*out = (enum kk_action)i;
+	return 0;
 }
 
 const char *
 kk_action_name(enum kk_action a)
 {
-	if ((unsigned)a >= nitems(action_names))
-		return "unknown";
-	return action_names[a];
+	return kk_name_at(action_names, nitems(action_names), (unsigned)a);
 }
 
 static void
@@ -112,21 +102,6 @@ explain(char *why, size_t whylen, const char *fmt, ...)
 	for (p = why; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?';
-}
-
-/* Exactly n lowercase hex digits. */
-static bool
-is_lower_hex(const char *s, size_t len, size_t n)
-{
-	size_t i;
-
-	if (len != n)
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
 }
 
 /*
@@ -172,7 +147,7 @@ get_hex(json_t *v, const char *key, size_t n, char *dst, char *why,
 	int rc = -EBADMSG;
 
 	if (!json_is_string(v) ||
-	    !is_lower_hex(json_string_value(v), json_string_length(v), n)) {
+	    !kk_is_hex(json_string_value(v), json_string_length(v), n)) {
 		explain(why, whylen, "%s must be %zu lowercase hex digits",
 		    key, n);
 		goto out;

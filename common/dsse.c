@@ -380,6 +380,22 @@ out:
 	return r;
 }
 
+/* The PAE of env, and a context to sign or verify it with. */
+static int
+pae_ctx(const struct kk_envelope *env, uint8_t **pae, size_t *paelen,
+    EVP_MD_CTX **ctx)
+{
+	int r;
+
+	r = kk_dsse_pae(env->type, env->payload, env->payload_len, pae,
+	    paelen);
+	if (r < 0)
+		return r;
+	if ((*ctx = EVP_MD_CTX_new()) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
 int
 kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key)
 {
@@ -404,15 +420,8 @@ kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key)
 		r = -ENOSPC;
 		goto out;
 	}
-	r = kk_dsse_pae(env->type, env->payload, env->payload_len, &pae,
-	    &paelen);
-	if (r < 0)
+	if ((r = pae_ctx(env, &pae, &paelen, &ctx)) < 0)
 		goto out;
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
 	s = &env->sigs[env->nsigs];
 	memset(s, 0, sizeof(*s));
 	siglen = sizeof(s->sig);
@@ -498,15 +507,8 @@ kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub)
 		r = -EBADMSG;
 		goto out;
 	}
-	r = kk_dsse_pae(env->type, env->payload, env->payload_len, &pae,
-	    &paelen);
-	if (r < 0)
+	if ((r = pae_ctx(env, &pae, &paelen, &ctx)) < 0)
 		goto out;
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
 	/*
 	 * A signature that does not verify is an expected outcome (every
 	 * trusted key is tried): leave no stale entries in the thread's

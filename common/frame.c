@@ -92,25 +92,6 @@ kk_frame_take(struct kk_frame_reader *r, size_t *len)
 	return body;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 kk_frame_write(int fd, const void *body, size_t len)
 {
@@ -120,10 +101,10 @@ kk_frame_write(int fd, const void *body, size_t len)
 	r = kk_frame_header(hdr, len, KK_FRAME_MAX);
 	if (r < 0)
 		return r;
-	r = write_all(fd, hdr, sizeof(hdr));
+	r = kk_write_all(fd, hdr, sizeof(hdr));
 	if (r < 0)
 		return r;
-	return write_all(fd, body, len);
+	return kk_write_all(fd, body, len);
 }
 
 static long long

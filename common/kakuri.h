@@ -161,10 +161,17 @@ void kk_policy_defaults(struct kk_policy *p);
  */
 int kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
     char *err, size_t errlen);
+
+/* addr.c: IP literals and endpoints */
 int kk_addr_parse(const char *s, struct kk_addr *out);
 int kk_addr_format(const struct kk_addr *a, char *buf, size_t len);
 /* "ADDR:PORT", ADDR an IPv4 literal or "[IPv6 literal]" */
 int kk_endpoint_parse(const char *s, struct kk_addr *addr, uint16_t *port);
+/* Why s is not an address kk_addr_parse takes, in words for a message. */
+const char *kk_addr_problem(const char *s);
+/* kk_endpoint_parse, but NULL when valid and otherwise why not. */
+const char *kk_endpoint_problem(const char *s, struct kk_addr *addr,
+    uint16_t *port);
 
 /* frame.c: 4-byte big-endian length + body, body 1..max bytes. */
 struct kk_frame_reader {
@@ -377,10 +384,33 @@ bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
  */
 struct json_t *kk_refusals_summary(struct kk_refusals *r);
 
+/* util.c: the small helpers both programs use, each written once */
+/* A table of names indexed by an enum: the index of name, or -1. */
+int kk_name_find(const char *const names[], size_t n, const char *name);
+/* names[i], or "unknown" past the end of the table or for a hole in it. */
+const char *kk_name_at(const char *const names[], size_t n, unsigned i);
+/* in as lowercase hex into out (2 * len + 1 bytes, NUL-terminated) */
+void kk_hex(const void *in, size_t len, char *out);
+/* whether s (len bytes) is exactly n lowercase hex digits */
+bool kk_is_hex(const char *s, size_t len, size_t n);
 void kk_sha256(const void *data, size_t len, unsigned char out[32]);
 void kk_sha256_hex(const void *data, size_t len, char out[65]);
 /* SHA-256 of len bytes of fd from off, in bounded chunks. */
 int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
+/*
+ * SHA-256 of what is left to read of fd, lowercase hex: -EFBIG past max
+ * bytes, -ETIMEDOUT once CLOCK_MONOTONIC passes deadline_ns (0: none).
+ */
+int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
+/* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline_ns */
+uint64_t kk_mono_ns(void);
+/* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
+int kk_write_all(int fd, const void *buf, size_t len);
+/*
+ * The size of fd if it is a regular file of at most max bytes: 0,
+ * -EINVAL (not a regular file), -EFBIG or fstat's error.
+ */
+int kk_fd_regular(int fd, uint64_t max, size_t *size);
 /*
  * A whole regular file of at most max bytes in memory, NUL-terminated
  * (caller frees): 0, -EINVAL (not a regular file), -EFBIG (larger than
@@ -389,6 +419,12 @@ int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
  */
 int kk_read_fd(int fd, size_t max, char **out, size_t *len);
 int kk_read_file(const char *path, size_t max, char **out, size_t *len);
+/*
+ * An evidence id (an incident or command id naming a folder of the
+ * store): 1-KK_EVIDENCE_ID_MAX of [A-Za-z0-9._-], not "." or "..".
+ */
+#define KK_EVIDENCE_ID_MAX	64
+bool kk_evidence_id_ok(const char *id);
 
 /* util.c */
 int kk_rfc3339(time_t t, char *buf, size_t len);

@@ -68,8 +68,6 @@ create_file(const char *path, mode_t mode, BIO *mem)
 {
 	char *data = NULL;
 	long n;
-	size_t off, len;
-	ssize_t w;
 	bool created = false;
 	int fd = -1, r;
 
@@ -78,7 +76,6 @@ create_file(const char *path, mode_t mode, BIO *mem)
 		r = -EIO;
 		goto out;
 	}
-	len = (size_t)n;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    mode);
 	if (fd < 0) {
@@ -91,17 +88,8 @@ create_file(const char *path, mode_t mode, BIO *mem)
 		r = -errno;
 		goto out;
 	}
-	for (off = 0; off < len; off += (size_t)w) {
-		w = write(fd, data + off, len - off);
-		if (w < 0 && errno == EINTR) {
-			w = 0;
-			continue;
-		}
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			goto out;
-		}
-	}
+	if ((r = kk_write_all(fd, data, (size_t)n)) < 0)
+		goto out;
 	if (fsync(fd) < 0) {
 		r = -errno;
 		goto out;
@@ -120,9 +108,8 @@ out:
 static int
 read_small_file(const char *path, char **out, size_t *outlen)
 {
-	struct stat st;
 	char *buf = NULL;
-	size_t len = 0;
+	size_t size, len = 0;
 	ssize_t n;
 	int fd, r;
 
@@ -133,18 +120,8 @@ read_small_file(const char *path, char **out, size_t *outlen)
 		r = -errno;
 		goto out;
 	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
+	if ((r = kk_fd_regular(fd, KK_KEYFILE_MAX, &size)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (st.st_size > KK_KEYFILE_MAX) {
-		r = -EFBIG;
-		goto out;
-	}
 	/* one byte more than the cap, to notice a file that grew */
 	buf = OPENSSL_secure_zalloc(KK_KEYFILE_MAX + 1);
 	if (buf == NULL) {
@@ -192,8 +169,12 @@ kk_key_generate(void)
 	return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 }
 
-int
-kk_key_save_private(EVP_PKEY *k, const char *path)
+/*
+ * k as PEM in a new file: the private key (mode 0600, built in secure
+ * memory, whose buffer is cleared when freed) or the public key (0644).
+ */
+static int
+save_pem(EVP_PKEY *k, const char *path, bool secret)
 {
 	BIO *mem = NULL;
 	int r;
@@ -202,45 +183,32 @@ kk_key_save_private(EVP_PKEY *k, const char *path)
 		r = -EINVAL;
 		goto out;
 	}
-	/* secure memory BIO: the buffer is cleared when freed */
-	mem = BIO_new(BIO_s_secmem());
+	mem = BIO_new(secret ? BIO_s_secmem() : BIO_s_mem());
 	if (mem == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
-	if (PEM_write_bio_PrivateKey(mem, k, NULL, NULL, 0, NULL, NULL) != 1) {
+	if ((secret ? PEM_write_bio_PrivateKey(mem, k, NULL, NULL, 0, NULL,
+	    NULL) : PEM_write_bio_PUBKEY(mem, k)) != 1) {
 		r = -EINVAL;
 		goto out;
 	}
-	r = create_file(path, 0600, mem);
+	r = create_file(path, secret ? 0600 : 0644, mem);
 out:
 	BIO_free(mem);
 	return r;
 }
 
 int
+kk_key_save_private(EVP_PKEY *k, const char *path)
+{
+	return save_pem(k, path, true);
+}
+
+int
 kk_key_save_public(EVP_PKEY *k, const char *path)
 {
-	BIO *mem = NULL;
-	int r;
-
-	if (!is_ed25519(k) || path == NULL) {
-		r = -EINVAL;
-		goto out;
-	}
-	mem = BIO_new(BIO_s_mem());
-	if (mem == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (PEM_write_bio_PUBKEY(mem, k) != 1) {
-		r = -EINVAL;
-		goto out;
-	}
-	r = create_file(path, 0644, mem);
-out:
-	BIO_free(mem);
-	return r;
+	return save_pem(k, path, false);
 }
 
 int

@@ -24,19 +24,13 @@
 int
 kk_episode_new(char out[KK_EPISODE_HEX + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[KK_EPISODE_HEX / 2];
 	ssize_t n;
-	size_t i;
 
 	n = getrandom(rnd, sizeof(rnd), 0);
 	if (n != (ssize_t)sizeof(rnd))
 		return n < 0 ? -errno : -EIO;
-	for (i = 0; i < sizeof(rnd); i++) {
-		out[2 * i] = hex[rnd[i] >> 4];
-		out[2 * i + 1] = hex[rnd[i] & 0xf];
-	}
-	out[KK_EPISODE_HEX] = '\0';
+	kk_hex(rnd, sizeof(rnd), out);
 	return 0;
 }
 
@@ -214,19 +208,6 @@ copy_str(json_t *o, const char *key, char *dst, size_t dstlen, bool required)
 	return 0;
 }
 
-static bool
-is_episode(const char *s)
-{
-	size_t i;
-
-	if (strlen(s) != KK_EPISODE_HEX)
-		return false;
-	for (i = 0; i < KK_EPISODE_HEX; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 int
 kk_state_load(const char *path, struct kk_state *s)
 {
@@ -273,7 +254,8 @@ kk_state_load(const char *path, struct kk_state *s)
 	}
 	st.drill = v != NULL && json_is_true(v);
 	/* A quarantine always names its episode; an open host has none. */
-	if (st.mode != KK_MODE_OPEN && !is_episode(st.episode)) {
+	if (st.mode != KK_MODE_OPEN && !kk_is_hex(st.episode,
+	    strlen(st.episode), KK_EPISODE_HEX)) {
 		r = -EBADMSG;
 		goto out;
 	}
@@ -292,7 +274,8 @@ kk_state_save(const char *path, const struct kk_state *s)
 	int r;
 
 	/* never write what kk_state_load would refuse at the next start */
-	if (s->mode != KK_MODE_OPEN && !is_episode(s->episode))
+	if (s->mode != KK_MODE_OPEN && !kk_is_hex(s->episode,
+	    strlen(s->episode), KK_EPISODE_HEX))
 		return -EINVAL;
 	if ((r = kk_text_check(s->by, strlen(s->by), NULL)) < 0 ||
 	    (r = kk_text_check(s->reason, strlen(s->reason), NULL)) < 0)

@@ -1,7 +1,9 @@
 /*
- * Small helpers both programs use: mode names, hashing to hex, and the
- * one check every piece of text goes through where it crosses a boundary
- * (control requests, signed command fields, the policy, the audit log).
+ * Small helpers both programs use, each written once: mode names, hex,
+ * SHA-256 of memory and of a file, writing all of a buffer, reading a
+ * whole file, the evidence id rule, and the one check every piece of text
+ * goes through where it crosses a boundary (control requests, signed
+ * command fields, the policy, the audit log).
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -23,32 +25,52 @@
 
 #include "kakuri.h"
 
+#define HASH_CHUNK	(1U << 16)	/* bytes of a file hashed at a time */
+
+#ifndef nitems
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 static const char *const mode_names[] = {
 	[KK_MODE_OPEN] = "open",
 	[KK_MODE_EGRESS] = "egress",
 	[KK_MODE_ISOLATED] = "isolated",
 };
 
+int
+kk_name_find(const char *const names[], size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (names[i] != NULL && strcmp(name, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+kk_name_at(const char *const names[], size_t n, unsigned i)
+{
+	if (i >= n || names[i] == NULL)
+		return "unknown";
+	return names[i];
+}
+
 const char *
 kk_mode_name(enum kk_mode m)
 {
-	if ((unsigned)m >= sizeof(mode_names) / sizeof(mode_names[0]))
-		return "unknown";
-	return mode_names[m];
+	return kk_name_at(mode_names, nitems(mode_names), (unsigned)m);
 }
 
 int
 kk_mode_parse(const char *s, enum kk_mode *out)
 {
-	size_t i;
+	int i = kk_name_find(mode_names, nitems(mode_names), s);
 
-	for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
-		if (strcmp(s, mode_names[i]) == 0) {
-			*out = (enum kk_mode)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (i < 0)
+		return -EINVAL;
+	*out = (enum kk_mode)i;
+	return 0;
 }
 
 void
@@ -62,47 +84,140 @@ kk_sha256(const void *data, size_t len, unsigned char out[32])
 }
 
 void
-kk_sha256_hex(const void *data, size_t len, char out[65])
+kk_hex(const void *in, size_t len, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = in;
 	size_t i;
 
-	kk_sha256(data, len, md);
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
 	}
-	out[64] = '\0';
+	out[2 * len] = '\0';
+}
+
+bool
+kk_is_hex(const char *s, size_t len, size_t n)
+{
+	size_t i;
+
+	if (len != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+void
+kk_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+
+	kk_sha256(data, len, md);
+	kk_hex(md, sizeof(md), out);
+}
+
+uint64_t
+kk_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The one loop that hashes a file, in chunks of HASH_CHUNK bytes: with
+ * off >= 0 the len bytes from off (pread; a file that ends sooner is
+ * -EIO), otherwise what is left to read of fd (read; more than len bytes
+ * is -EFBIG).  -ETIMEDOUT once CLOCK_MONOTONIC passes deadline_ns (0:
+ * none).
+ */
+static int
+sha256_fd(int fd, off_t off, uint64_t len, uint64_t deadline_ns,
+    char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH], *buf;
+	uint64_t done = 0;
+	SHA256_CTX c;
+	size_t want;
+	ssize_t n;
+	int r = 0;
+
+	if ((buf = malloc(HASH_CHUNK)) == NULL)
+		return -ENOMEM;
+	SHA256_Init(&c);
+	for (;;) {
+		if (deadline_ns != 0 && kk_mono_ns() >= deadline_ns) {
+			r = -ETIMEDOUT;
+			goto out;
+		}
+		if (off >= 0 && done == len)
+			break;
+		if (off >= 0) {
+			want = len - done < HASH_CHUNK ? (size_t)(len - done) :
+			    HASH_CHUNK;
+			n = pread(fd, buf, want, off + (off_t)done);
+		} else {
+			n = read(fd, buf, HASH_CHUNK);
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0 && off < 0)
+			break;
+		if (n == 0) {
+			r = -EIO;
+			goto out;
+		}
+		done += (uint64_t)n;
+		if (done > len) {
+			r = -EFBIG;
+			goto out;
+		}
+		SHA256_Update(&c, buf, (size_t)n);
+	}
+	SHA256_Final(md, &c);
+	kk_hex(md, sizeof(md), out);
+out:
+	free(buf);
+	return r;
 }
 
 int
 kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char buf[16384], md[32];
-	SHA256_CTX c;
-	ssize_t n;
-	size_t i;
+	return sha256_fd(fd, off < 0 ? 0 : off, len < 0 ? 0 : (uint64_t)len,
+	    0, out);
+}
 
-	SHA256_Init(&c);
+int
+kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65])
+{
+	return sha256_fd(fd, -1, max, deadline_ns, out);
+}
+
+int
+kk_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
 	while (len > 0) {
-		n = pread(fd, buf, (size_t)len < sizeof(buf) ? (size_t)len :
-		    sizeof(buf), off);
+		n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		SHA256_Update(&c, buf, (size_t)n);
-		off += n;
-		len -= n;
+		p += n;
+		len -= (size_t)n;
 	}
-	SHA256_Final(md, &c);
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[64] = '\0';
 	return 0;
 }
 
@@ -273,35 +388,39 @@ kk_text_clean(char *dst, size_t size, const char *s, size_t len)
  * or flood the caller.
  */
 int
-kk_read_fd(int fd, size_t max, char **out, size_t *len)
+kk_fd_regular(int fd, uint64_t max, size_t *size)
 {
 	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t)st.st_size > max)
+		return -EFBIG;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
+int
+kk_read_fd(int fd, size_t max, char **out, size_t *len)
+{
 	char *buf = NULL;
-	size_t got = 0;
+	size_t size, got = 0;
 	ssize_t n;
 	int r = 0;
 
 	*out = NULL;
 	*len = 0;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
+	if ((r = kk_fd_regular(fd, max, &size)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		r = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
+	buf = malloc(size + 1);
 	if (buf == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
+	while (got < size) {
+		n = read(fd, buf + got, size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -333,4 +452,22 @@ kk_read_file(const char *path, size_t max, char **out, size_t *len)
 	r = kk_read_fd(fd, max, out, len);
 	close(fd);
 	return r;
+}
+
+bool
+kk_evidence_id_ok(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n == 0 || n > KK_EVIDENCE_ID_MAX || strcmp(id, ".") == 0 ||
+	    strcmp(id, "..") == 0)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
 }

@@ -54,7 +54,6 @@
 #define BLOCK			4096		/* hole granularity */
 #define DEFAULT_TTL		600
 #define DEFAULT_TIMEOUT		30		/* seconds */
-#define EVID_MAX		64
 
 struct fetch {
 	struct agentconn conn;	/* its identity: the agent we fetch from */
@@ -67,25 +66,6 @@ struct fetch {
 	uint64_t total;		/* bytes received */
 	struct outcome *oc;
 };
-
-/* The agent's rule for evidence ids (kk_evidence_id_ok, not linked here). */
-static bool
-evid_ok(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > EVID_MAX || strcmp(id, ".") == 0 ||
-	    strcmp(id, "..") == 0)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
 
 /* ---- writing: holes for zero blocks, SHA-256 on the way ---- */
 
@@ -604,9 +584,9 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 		fail_line("give --agent-id: the fetch command is signed for that agent, and only that agent may answer");
 		goto out;
 	}
-	if (!evid_ok(f.evid)) {
+	if (!kk_evidence_id_ok(f.evid)) {
 		fail_line("--id: an evidence id is 1..%d of [A-Za-z0-9._-]",
-		    EVID_MAX);
+		    KK_EVIDENCE_ID_MAX);
 		goto out;
 	}
 	ret = EX_FAILED;

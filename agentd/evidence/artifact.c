@@ -212,26 +212,6 @@ kk_sink_open_pipelined(int dirfd, const char *rel, struct kk_sink **out)
 	return sink_open(dirfd, rel, true, out);
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 kk_sink_write(struct kk_sink *s, const void *buf, size_t len)
 {
@@ -240,7 +220,7 @@ kk_sink_write(struct kk_sink *s, const void *buf, size_t len)
 
 	if (s->err)
 		return s->err;
-	if ((err = write_all(s->fd, p, len)) < 0) {
+	if ((err = kk_write_all(s->fd, p, len)) < 0) {
 		s->err = err;
 		return err;
 	}
@@ -289,19 +269,6 @@ kk_sink_offset(const struct kk_sink *s)
 	return s->off;
 }
 
-static void
-hex(const unsigned char *md, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 int
 kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 {
@@ -337,7 +304,7 @@ kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 	SHA256_Final(md, &s->sha);
 	snprintf(a->path, sizeof(a->path), "%s", s->rel);
 	a->size = s->off;
-	hex(md, sizeof(md), a->sha256);
+	kk_hex(md, sizeof(md), a->sha256);
 	if (error == 0)
 		error = err;
 	if (error != 0) {
@@ -651,7 +618,6 @@ out:
 json_t *
 kk_json_strn(const char *p, size_t n)
 {
-	static const char hexd[] = "0123456789abcdef";
 	json_t *s;
 	char *q;
 	size_t i, k = 0;
@@ -668,8 +634,8 @@ kk_json_strn(const char *p, size_t n)
 		} else {
 			q[k++] = '\\';
 			q[k++] = 'x';
-			q[k++] = hexd[ch >> 4];
-			q[k++] = hexd[ch & 15];
+			kk_hex(&ch, 1, q + k);	/* room for its NUL: 4n + 1 */
+			k += 2;
 		}
 	}
 	s = json_stringn(q, k);

@@ -26,6 +26,8 @@
 
 #include <jansson.h>
 
+#include "kakuri.h"
+
 #define KK_ART_PATH_MAX		256	/* relative path inside the evidence dir */
 #define KK_ART_MAX		4096	/* artifacts per command */
 
@@ -183,11 +185,7 @@ int kk_exe_check(pid_t pid, struct kk_exe_info *info, char *why,
  */
 int kk_exe_open(pid_t pid, struct kk_exe_info *info, int *fd, char *why,
     size_t whylen);
-/*
- * SHA-256 of what is left to read of fd, lowercase hex: -EFBIG past max
- * bytes, -ETIMEDOUT once CLOCK_MONOTONIC passes deadline_ns (0: none).
- */
-int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
+/* The SHA-256 of what is left of fd: kk_fd_sha256 (common/util.c). */
 
 /* exehash.c ----------------------------------------------------------- */
 
@@ -468,8 +466,7 @@ struct evp_pkey_st;
 int kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
     const struct kk_artifacts *arts, struct evp_pkey_st *key,
     const char *keyid, char *err, size_t errlen);
-/* Evidence ids: incident or command id, [A-Za-z0-9._-], 1..64, not "." / ".." */
-bool kk_evidence_id_ok(const char *id);
+/* Evidence ids: kk_evidence_id_ok (common/util.c, kakurictl checks them too) */
 /*
  * openat2 of path below dfd: no "..", no symbolic or magic links, no
  * other mount (RESOLVE_BENEATH and friends); flags | O_NOFOLLOW.

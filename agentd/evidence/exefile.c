@@ -39,14 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* the streaming SHA-256 functions: see util.c for why not EVP */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-
 #include "evidence.h"
 
 #define MOUNTINFO_MAX	(16U << 20)
-#define HASH_CHUNK	(1U << 16)
 #define STATX_WANT	(STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | \
 			 STATX_MNT_ID)
 
@@ -276,60 +271,5 @@ kk_exe_open(pid_t pid, struct kk_exe_info *info, int *fdp, char *why,
 	r = 0;
 out:
 	close(opath);
-	return r;
-}
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-int
-kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65])
-{
-	static const char hexd[] = "0123456789abcdef";
-	unsigned char md[SHA256_DIGEST_LENGTH], *buf;
-	uint64_t total = 0;
-	SHA256_CTX sha;
-	ssize_t n;
-	size_t i;
-	int r = 0;
-
-	if ((buf = malloc(HASH_CHUNK)) == NULL)
-		return -ENOMEM;
-	SHA256_Init(&sha);
-	for (;;) {
-		if (deadline_ns != 0 && mono_ns() >= deadline_ns) {
-			r = -ETIMEDOUT;
-			goto out;
-		}
-		n = read(fd, buf, HASH_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		if (total > max) {
-			r = -EFBIG;
-			goto out;
-		}
-		SHA256_Update(&sha, buf, (size_t)n);
-	}
-	SHA256_Final(md, &sha);
-	for (i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hexd[md[i] >> 4];
-		out[2 * i + 1] = hexd[md[i] & 15];
-	}
-	out[64] = '\0';
-out:
-	free(buf);
 	return r;
 }

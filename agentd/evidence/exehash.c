@@ -76,22 +76,12 @@ cmp_size(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static int
 put_line(int fd, json_t *o)
 {
 	char *text;
-	size_t len, off = 0;
-	ssize_t n;
-	int r = 0;
+	size_t len;
+	int r;
 
 	if (o == NULL)
 		return -ENOMEM;
@@ -101,17 +91,7 @@ put_line(int fd, json_t *o)
 		return -ENOMEM;
 	len = strlen(text);
 	text[len] = '\n';	/* json_dumps leaves room for the NUL */
-	len++;
-	while (off < len) {
-		n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)n;
-	}
+	r = kk_write_all(fd, text, len + 1);
 	free(text);
 	return r;
 }
@@ -285,7 +265,8 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 
 		if (files[i].skip)
 			continue;
-		if (spec->deadline_ns != 0 && mono_ns() >= spec->deadline_ns) {
+		if (spec->deadline_ns != 0 &&
+		    kk_mono_ns() >= spec->deadline_ns) {
 			o = json_pack("{s:I, s:s}", "done",
 			    (json_int_t)files[i].idx, "skipped",
 			    "not hashed: the deadline came first");

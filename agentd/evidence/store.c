@@ -27,23 +27,6 @@
 
 #define MANIFEST_MAX	(64U << 20)	/* manifest.jsonl we are willing to hash */
 
-bool
-kk_evidence_id_ok(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > 64 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 static json_t *
 entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
     const char *now)
@@ -71,23 +54,6 @@ entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
 	json_object_set_new(o, "agent", json_string(ctx->agent_id));
 	json_object_set_new(o, "agent_version", json_string(ctx->agent_version));
 	return o;
-}
-
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* Reads manifest.jsonl whole (it is bounded) for hashing. */
@@ -153,8 +119,8 @@ sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
 		snprintf(err, errlen, "manifest.dsse: %s", strerror(errno));
 		goto out;
 	}
-	if ((r = write_all(fd, text, strlen(text))) < 0 ||
-	    (r = write_all(fd, "\n", 1)) < 0 ||
+	if ((r = kk_write_all(fd, text, strlen(text))) < 0 ||
+	    (r = kk_write_all(fd, "\n", 1)) < 0 ||
 	    (fsync(fd) < 0 && (r = -errno) < 0)) {
 		snprintf(err, errlen, "manifest.dsse: %s", strerror(-r));
 		unlinkat(dirfd, "manifest.dsse.tmp", 0);
@@ -207,8 +173,8 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
 			r = -ENOMEM;
 			break;
 		}
-		if ((r = write_all(fd, line, strlen(line))) < 0 ||
-		    (r = write_all(fd, "\n", 1)) < 0) {
+		if ((r = kk_write_all(fd, line, strlen(line))) < 0 ||
+		    (r = kk_write_all(fd, "\n", 1)) < 0) {
 			free(line);
 			break;
 		}
