@@ -52,7 +52,9 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
-#include <openssl/evp.h>
+/* SHA-256 without EVP: see kk_sha256() in common/util.c */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include "nft.h"
 #include "nlreq.h"
@@ -660,19 +662,14 @@ out:
 static int
 digest_lines(const struct lines *l, unsigned char out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	SHA256_CTX c;
 	size_t i;
-	int err = -ENOMEM;
 
-	if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
+	SHA256_Init(&c);
 	for (i = 0; i < l->n; i++)
-		EVP_DigestUpdate(ctx, l->v[i], strlen(l->v[i]) + 1);
-	if (EVP_DigestFinal_ex(ctx, out, NULL))
-		err = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return err;
+		SHA256_Update(&c, l->v[i], strlen(l->v[i]) + 1);
+	SHA256_Final(out, &c);
+	return 0;
 }
 
 enum kk_nft_reads
