@@ -26,6 +26,7 @@
 #include "dispatch.h"
 #include "quarantine.h"
 #include "record.h"
+#include "restore.h"
 #include "log.h"
 #include "netchild.h"
 #include "sign.h"
@@ -640,6 +641,8 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	kk_log_init(d.foreground || restore || check_only, verbose);
+	if (restore && !check_only && !init)
+		kd_restore_exec(argv);
 
 	d.policy = calloc(1, sizeof(*d.policy));
 	if (d.policy == NULL)
