@@ -45,7 +45,11 @@ COMMON_SRC := $(wildcard common/*.c)
 # evidence preservation: freeze, snapshot, collect, manifest (the
 # evidence actions of the daemon, which need it running, are in DAEMON_SRC)
 EVIDENCE_SRC := $(wildcard agentd/evidence/*.c agentd/evidence/*/*.c)
-AGENTD_SRC := $(wildcard agentd/*.c agentd/*/*.c agentd/*/*/*.c) $(COMMON_SRC)
+# kakurid-restore's main, and OpenSSL's SHA-256 names for it alone (it
+# links no libcrypto): in no other program
+RESTORE_MAIN := agentd/restore.c agentd/restore_sha256.c
+AGENTD_SRC := $(filter-out $(RESTORE_MAIN),$(wildcard agentd/*.c agentd/*/*.c \
+	agentd/*/*/*.c)) $(COMMON_SRC)
 CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 # kakurid.c is the wiring and main(); everything else goes into the unit
@@ -60,6 +64,13 @@ HELPER_SRC := tests/integration/netprobe.c
 NFT_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
 	$(COMMON_SRC)
 BENCH_SRC := bench/apply_bench.c $(NFT_SRC)
+# kakurid-restore, the boot restore: the nftables module, the policy
+# loader, the tables enforcer and the audit/outbox writers, from an
+# archive so that only what the restore calls is linked; no libsystemd,
+# no libssl, no libcrypto (see agentd/restore.c)
+RESTORE_LIB_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
+	agentd/tables.c agentd/record.c $(COMMON_SRC)
+RESTORE_PKGS := libnftnl libmnl libconfig jansson
 
 OBJDIR := build
 FUZZ_SECONDS ?= 60
@@ -80,7 +91,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
 
-all: kakurid kakurictl
+all: kakurid kakurictl kakurid-restore
 
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,6 +101,15 @@ $(OBJDIR)/%.o: %.c
 kakurid: $(call obj,$(AGENTD_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(OBJDIR)/restore-lib.a: $(call obj,$(RESTORE_LIB_SRC))
+	$(call quiet,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+kakurid-restore: $(call obj,$(RESTORE_MAIN)) $(OBJDIR)/restore-lib.a
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ \
+		$(shell $(PKG_CONFIG) --libs $(RESTORE_PKGS) 2>/dev/null)
 
 kakurictl: $(call obj,$(CTL_SRC))
 	$(call quiet,LINK,$@)
@@ -251,6 +271,7 @@ install: all
 		$(DESTDIR)$(SYSCONFDIR)/kakuri $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 kakurid $(DESTDIR)$(SBINDIR)/kakurid
+	install -m 0755 kakurid-restore $(DESTDIR)$(SBINDIR)/kakurid-restore
 	install -m 0755 kakurictl $(DESTDIR)$(BINDIR)/kakurictl
 	install -m 0644 agentd/kakurid.8 ctl/kakurictl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 policies/kakuri.conf.5 $(DESTDIR)$(MANDIR)/man5/
@@ -262,7 +283,7 @@ install: all
 	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf
 
 clean:
-	rm -rf $(OBJDIR) kakurid kakurictl
+	rm -rf $(OBJDIR) kakurid kakurictl kakurid-restore
 
 .PHONY: all deps unit unit-asan fuzz integration check demo bench install clean
 

@@ -27,6 +27,7 @@
 #include "identity.h"
 #include "quarantine.h"
 #include "record.h"
+#include "restore.h"
 #include "run.h"
 #include "tally.h"
 #include "log.h"
@@ -246,6 +247,8 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	kk_log_init(d.foreground || restore || check_only, verbose);
+	if (restore && !check_only && !init)
+		kd_restore_exec(argv);
 
 	d.policy = calloc(1, sizeof(*d.policy));
 	if (d.policy == NULL)

@@ -25,7 +25,9 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-#include <openssl/evp.h>
+/* SHA-256 without EVP: see kk_sha256() in common/util.c */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include "nft.h"
 
@@ -193,27 +195,22 @@ touches(const struct kk_nft_ranges *r, const uint8_t *a_hi, const uint8_t *b_lo)
 static int
 digest_elems(const struct kk_nft_ranges *r, unsigned char out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	SHA256_CTX c;
 	uint8_t key[16], end, klen = (uint8_t)r->keylen;
 	size_t i;
 	bool is_end;
-	int err = -ENOMEM;
 
-	if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
-	EVP_DigestUpdate(ctx, DIGEST_LABEL, sizeof(DIGEST_LABEL));
-	EVP_DigestUpdate(ctx, &klen, 1);
+	SHA256_Init(&c);
+	SHA256_Update(&c, DIGEST_LABEL, sizeof(DIGEST_LABEL));
+	SHA256_Update(&c, &klen, 1);
 	for (i = 0; i < r->nelems; i++) {
 		kk_nft_ranges_elem(r, i, key, &is_end);
 		end = is_end;
-		EVP_DigestUpdate(ctx, key, r->keylen);
-		EVP_DigestUpdate(ctx, &end, 1);
+		SHA256_Update(&c, key, r->keylen);
+		SHA256_Update(&c, &end, 1);
 	}
-	if (EVP_DigestFinal_ex(ctx, out, NULL))
-		err = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return err;
+	SHA256_Final(out, &c);
+	return 0;
 }
 
 int
@@ -389,21 +386,16 @@ kk_nft_elems_sort(struct kk_nft_elems *e)
 int
 kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	SHA256_CTX c;
 	size_t rlen = e->keylen + 1;
 	uint8_t klen = (uint8_t)e->keylen;
-	int err = -ENOMEM;
 
 	kk_nft_elems_sort(e);
-	if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
-	EVP_DigestUpdate(ctx, DIGEST_LABEL, sizeof(DIGEST_LABEL));
-	EVP_DigestUpdate(ctx, &klen, 1);
+	SHA256_Init(&c);
+	SHA256_Update(&c, DIGEST_LABEL, sizeof(DIGEST_LABEL));
+	SHA256_Update(&c, &klen, 1);
 	if (e->n > 0)
-		EVP_DigestUpdate(ctx, e->rec, e->n * rlen);
-	if (EVP_DigestFinal_ex(ctx, out, NULL))
-		err = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return err;
+		SHA256_Update(&c, e->rec, e->n * rlen);
+	SHA256_Final(out, &c);
+	return 0;
 }

@@ -566,6 +566,18 @@ make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
 	return 0;
 }
 
+static bool
+has_ranges(const struct kk_nft_objects *o, size_t no)
+{
+	size_t i, k;
+
+	for (i = 0; i < no; i++)
+		for (k = 0; k < o[i].nsets; k++)
+			if (o[i].ranges[k] != NULL)
+				return true;
+	return false;
+}
+
 int
 kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 {
@@ -589,9 +601,14 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 		goto out;
 	}
 	n->seq = b.seq_last + 1;
-	/* what was committed before ours: see readback.c, step 2 */
-	how = kk_nft_genid(n, &gen_before) == 0 ? KK_NFT_CHECK_COMMITTED :
-	    KK_NFT_CHECK_FULL;
+	/*
+	 * What was committed before ours settles interval sets (readback.c,
+	 * step 2); without it their elements are read back.  0 is never a
+	 * generation.
+	 */
+	how = KK_NFT_CHECK_COMMITTED;
+	if (has_ranges(o, no) && kk_nft_genid(n, &gen_before) < 0)
+		how = KK_NFT_CHECK_FULL;
 	err = send_batch(n, &b);
 	kk_nft_batch_free(&b);
 	if (err < 0)

@@ -28,7 +28,11 @@
  * The trade-off: without the owner flag any commit in the namespace (a
  * container runtime adding its rules) costs one element dump at the next
  * check; with it, none.  A match is trusted for its generation only if
- * the generation did not move while it was read.
+ * the generation did not move while it was read: the whole 32-bit
+ * generation is read again after the last reply (replies carry only its
+ * low 16 bits, which 65,536 commits during a long element dump would
+ * bring round again).  kk_nft_check_reads() decides which step applies;
+ * it is pure and unit-tested.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -48,7 +52,9 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
-#include <openssl/evp.h>
+/* SHA-256 without EVP: see kk_sha256() in common/util.c */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include "nft.h"
 #include "nlreq.h"
@@ -449,8 +455,10 @@ lines_new(struct lines *l, size_t len)
 		l->v = v;
 		l->cap = l->cap ? 2 * l->cap : 32;
 	}
-	l->v[l->n] = calloc(1, len);
-	return l->v[l->n] ? l->v[l->n++] : NULL;
+	if ((l->v[l->n] = malloc(len)) == NULL)
+		return NULL;
+	l->v[l->n][0] = '\0';
+	return l->v[l->n++];
 }
 
 /* A set's line, on either side. */
@@ -654,19 +662,39 @@ out:
 static int
 digest_lines(const struct lines *l, unsigned char out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	SHA256_CTX c;
 	size_t i;
-	int err = -ENOMEM;
 
-	if (ctx == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		goto out;
+	SHA256_Init(&c);
 	for (i = 0; i < l->n; i++)
-		EVP_DigestUpdate(ctx, l->v[i], strlen(l->v[i]) + 1);
-	if (EVP_DigestFinal_ex(ctx, out, NULL))
-		err = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return err;
+		SHA256_Update(&c, l->v[i], strlen(l->v[i]) + 1);
+	SHA256_Final(out, &c);
+	return 0;
+}
+
+enum kk_nft_reads
+kk_nft_check_reads(enum kk_nft_check how, const struct kk_nft_gens *g)
+{
+	bool same = g->verified_valid && g->same_objects;
+
+	if (how == KK_NFT_CHECK_FULL)
+		return KK_NFT_READ_ALL;
+	/* 1: nothing was committed since the last match of the same objects */
+	if (how == KK_NFT_CHECK_CHEAP && same && g->gen_ok &&
+	    g->gen == g->verified_gen)
+		return KK_NFT_READ_NOTHING;
+	/*
+	 * 2: right after our commit, when the generation is the one before
+	 * it plus one (0 is never a generation: none was read)
+	 */
+	if (how == KK_NFT_CHECK_COMMITTED && g->gen_ok && g->gen_before != 0 &&
+	    g->gen == g->gen_before + 1)
+		return KK_NFT_READ_SETTLED;
+	/* an owner table of our socket holds what we last committed */
+	if (how == KK_NFT_CHECK_COMMITTED || (how == KK_NFT_CHECK_CHEAP && same))
+		return KK_NFT_READ_OWNED;
+	/* 3: else the elements are read */
+	return KK_NFT_READ_ALL;
 }
 
 int
@@ -675,10 +703,11 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 {
 	struct lines want = { 0 };
 	struct readback rb;
+	struct kk_nft_gens g = { .gen_before = gen_before };
 	size_t first[KK_NFT_FAMILIES + 1], i;
 	unsigned char digest[32];
-	uint32_t gen0 = 0, gen1 = 0;
-	bool same, gen_ok, settle;
+	enum kk_nft_reads reads;
+	uint32_t gen1 = 0;
 	int err = 0;
 
 	for (i = 0; err == 0 && i < no; i++) {
@@ -693,26 +722,20 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 		    strerror(-err));
 		goto out;
 	}
-	gen_ok = kk_nft_genid(n, &gen0) == 0;
-	same = n->verified.valid &&
-	    memcmp(n->verified.digest, digest, sizeof(digest)) == 0;
-	/* 1: nothing was committed since the last match of the same objects */
-	if (how == KK_NFT_CHECK_CHEAP && same && gen_ok &&
-	    gen0 == n->verified.gen) {
+	g.gen_ok = kk_nft_genid(n, &g.gen) == 0;
+	g.verified_valid = n->verified.valid;
+	g.verified_gen = n->verified.gen;
+	g.same_objects = memcmp(n->verified.digest, digest,
+	    sizeof(digest)) == 0;
+	if ((reads = kk_nft_check_reads(how, &g)) == KK_NFT_READ_NOTHING) {
 		n->stats.cheap++;
 		goto out;
 	}
-	/* 2: an owner table of this socket, or only our commit since gen_before */
-	settle = (how == KK_NFT_CHECK_CHEAP && same) ||
-	    how == KK_NFT_CHECK_COMMITTED;
-	if (how == KK_NFT_CHECK_COMMITTED && gen_ok && gen0 == gen_before + 1)
-		how = KK_NFT_CHECK_SETTLED;
 	n->stats.full++;
 	n->verified.valid = false;
 	for (i = 0; err == 0 && i < no; i++) {
-		/* 3: else the elements are read */
-		err = read_back(n, o[i].family, name, &rb, &o[i], settle,
-		    how == KK_NFT_CHECK_SETTLED);
+		err = read_back(n, o[i].family, name, &rb, &o[i],
+		    reads != KK_NFT_READ_ALL, reads == KK_NFT_READ_SETTLED);
 		if (err == -E2BIG)
 			err = kk_nft_seterr(n, -ESTALE,
 			    "table %s %s has more objects than kakurid made",
@@ -726,10 +749,15 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 			    first[i + 1] - first[i], &rb);
 		readback_free(&rb);
 	}
-	/* trusted for this generation only if nothing moved meanwhile */
-	if (err == 0 && gen_ok && kk_nft_genid(n, &gen1) == 0 && gen0 == gen1) {
+	/*
+	 * Trusted for this generation only if nothing moved meanwhile: the
+	 * generation only ever grows, so one equal to the first means no
+	 * commit at all in between, however many an attacker made.
+	 */
+	if (err == 0 && g.gen_ok && kk_nft_genid(n, &gen1) == 0 &&
+	    g.gen == gen1) {
 		n->verified.valid = true;
-		n->verified.gen = gen0;
+		n->verified.gen = g.gen;
 		memcpy(n->verified.digest, digest, sizeof(digest));
 	}
 out:

@@ -21,11 +21,31 @@ int kk_nft_get_table(struct kk_nft *n, int family, const char *name,
  */
 enum kk_nft_check {
 	KK_NFT_CHECK_CHEAP,	/* as little as settles it (status, timers, events) */
-	KK_NFT_CHECK_COMMITTED,	/* after our commit; gen_before: the generation before it */
-	KK_NFT_CHECK_SETTLED,	/* (internal) elements settled by the generation */
+	KK_NFT_CHECK_COMMITTED,	/* after our commit; gen_before: the generation before it, or 0 */
 	KK_NFT_CHECK_FULL,	/* every element read back */
 };
 int kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
     const char *name, enum kk_nft_check how, uint32_t gen_before);
+
+/* What a check knows before it reads anything. */
+struct kk_nft_gens {
+	bool gen_ok;		/* the generation could be read: gen */
+	uint32_t gen;
+	bool verified_valid;	/* the last match: its generation, and */
+	uint32_t verified_gen;
+	bool same_objects;	/* whether it was of the same objects (digest) */
+	uint32_t gen_before;	/* COMMITTED: the generation before our commit */
+};
+
+/* What a check reads (readback.c, steps 1 to 3). */
+enum kk_nft_reads {
+	KK_NFT_READ_NOTHING,	/* the last match still holds */
+	KK_NFT_READ_SETTLED,	/* all but interval sets' elements: our commit was the last */
+	KK_NFT_READ_OWNED,	/* those too, unless the table is an owner table of ours */
+	KK_NFT_READ_ALL,	/* every element */
+};
+/* Pure: decided from the generations alone. */
+enum kk_nft_reads kk_nft_check_reads(enum kk_nft_check how,
+    const struct kk_nft_gens *g);
 
 #endif

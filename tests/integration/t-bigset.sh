@@ -10,8 +10,10 @@
 #  - the checks that come often (status, timers) read no element at all,
 #    and an unrelated commit costs one element dump without the owner flag
 #    and none with it;
-#  - an element deleted by another process is found; with the owner flag
-#    no other process can delete one;
+#  - an element deleted by another process is found, and so are one
+#    swapped for another (the same count) and a change followed by a
+#    second that brings the count back; with the owner flag no other
+#    process can delete one;
 #  - a batch whose element the kernel refuses changes nothing, and the
 #    error names the set, the element and its range.
 . "$(dirname "$0")/lib.sh"
@@ -104,6 +106,30 @@ check "... naming the set" grep -q "set ioc4" <<<"$ANSWER"
 ask commit
 check "committed again" answered ok
 check "... and the element is back" in_set ioc4 10.0.0.8
+
+# tampering that keeps the size: the count alone would not see it
+ask verify
+printf 'delete element inet kakuri ioc4 { 10.0.0.8 }\nadd element inet kakuri ioc4 { 10.0.0.9 }\n' >"$WORK/swap.nft"
+check "another process swaps one element for another in one transaction" \
+	ip netns exec "$EP" nft -f "$WORK/swap.nft"
+ask verify
+check "the swapped element is found (same count, another digest)" answered stale
+ask commit
+ask verify
+dumps=$(field dumps)
+ip netns exec "$EP" nft delete element inet kakuri ioc4 "{ 10.0.0.8 }"
+ip netns exec "$EP" nft add element inet kakuri ioc4 "{ 10.0.0.9 }"
+ask verify
+check "a change and a second change that brings the count back are found" answered stale
+ask commit
+ask verify
+dumps=$(field dumps)
+ip netns exec "$EP" nft delete element inet kakuri ioc4 "{ 10.0.0.8 }"
+ip netns exec "$EP" nft add element inet kakuri ioc4 "{ 10.0.0.8 }"
+ask verify
+check "a change undone by a second one: the elements are read again and match" answered ok
+check "... read, not settled by the generation (dumps $dumps -> $(field dumps))" \
+	test "$(field dumps)" -gt "$dumps"
 
 # with the owner flag: nothing to read after an unrelated commit, nothing to delete
 ask "commit owner"

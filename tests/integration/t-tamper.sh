@@ -26,6 +26,8 @@ refute "nft flush table inet kakuri is refused" ip netns exec "$EP" nft flush ta
 refute "nft delete chain inet kakuri output is refused" ip netns exec "$EP" nft delete chain inet kakuri output
 refute "nft add rule accepting everything is refused" ip netns exec "$EP" nft insert rule inet kakuri output accept
 refute "nft delete table bridge kakuri is refused" ip netns exec "$EP" nft delete table bridge kakuri
+printf 'delete element inet kakuri mgmt4 { %s }\nadd element inet kakuri mgmt4 { 192.0.2.99 }\n' "$PEER4" >"$WORK/swap.nft"
+refute "swapping a management peer for another (same size) is refused" ip netns exec "$EP" nft -f "$WORK/swap.nft"
 ip netns exec "$EP" nft flush ruleset 2>/dev/null
 check "after nft flush ruleset the table is still there" table_present
 check "after nft flush ruleset the decoy table is gone" bash -c "! ip netns exec $EP nft list table ip decoy"
@@ -36,7 +38,7 @@ check "status still verifies the kernel table" test "$(status_field verified)" =
 stop_kakurid -TERM
 
 # --- monitor only: restored, each within 100 ms as kakurid measured it ---
-# The five tamperings follow each other within seconds: one incident that
+# The seven tamperings follow each other within seconds: one incident that
 # counts them, opened with one alert and closed with one once the tables
 # held for 5 s, not an alert each.
 rm -rf "$STATE"
@@ -49,17 +51,33 @@ intact() {
 	ip netns exec "$EP" nft list table inet kakuri | grep -q 'drop everything else' &&
 	ip netns exec "$EP" nft list table bridge kakuri | grep -q 'drop all bridged traffic'
 }
+peer_intact() {
+	ip netns exec "$EP" nft list set inet kakuri mgmt4 | grep -q "elements = { $PEER4 }"
+}
 restores=""
+# the last two keep the table's size: one element swapped for another in
+# one transaction, and a change followed by a second one that brings the
+# count back (the generation moves twice; only a read finds them)
 for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kakuri" \
-    "delete rule inet kakuri output handle 0" "delete table bridge kakuri"; do
-	if [ "$attempt" = "delete rule inet kakuri output handle 0" ]; then
+    "delete rule inet kakuri output handle 0" "delete table bridge kakuri" \
+    "swap a management peer (one transaction)" "swap a management peer (two commits)"; do
+	n0=$(status_field tamper_events)
+	case $attempt in
+	"delete rule"*)
 		h=$(ip netns exec "$EP" nft -a list chain inet kakuri output | sed -n 's/.*drop everything else.*# handle \([0-9]*\)/\1/p')
 		attempt="delete rule inet kakuri output handle $h"
-	fi
-	n0=$(status_field tamper_events)
-	ip netns exec "$EP" nft $attempt
+		ip netns exec "$EP" nft $attempt ;;
+	*"(one transaction)")
+		ip netns exec "$EP" nft -f "$WORK/swap.nft" ;;
+	*"(two commits)")
+		ip netns exec "$EP" nft delete element inet kakuri mgmt4 "{ $PEER4 }"
+		ip netns exec "$EP" nft add element inet kakuri mgmt4 "{ 192.0.2.99 }" 2>/dev/null ;;
+	*)
+		ip netns exec "$EP" nft $attempt ;;
+	esac
 	check_within "after '$attempt': kakurid saw and counted it" 5 seen_more "$n0"
 	check_within "after '$attempt': inet and bridge tables in force" 5 intact
+	check_within "after '$attempt': the management peer is the policy's" 5 peer_intact
 	check_within "after '$attempt': kernel tables verified" 5 \
 		bash -c "test \"\$('$KAKURICTL' -s '$SOCK' status --json | jq -r .verified)\" = true"
 	check "after '$attempt': host isolated" blocked_both
@@ -68,14 +86,14 @@ for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kaku
 	check "after '$attempt': kakurid restored it in at most 100 ms (${us} us)" test "${us:-999999}" -lt 100000
 done
 echo "  (restore times measured by kakurid, us:$restores)"
-check "status counts tamper events" test "$(status_field tamper_events)" -ge 5
+check "status counts tamper events" test "$(status_field tamper_events)" -ge 7
 check "status lists the incident with its count while it is open" \
-	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"restored\")] | .[0].count >= 5'"
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"restored\")] | .[0].count >= 7'"
 check_within "the incident is over once the tables held 5 s" 15 \
 	audit_has '.action=="tamper" and .result=="incident-over"'
 over=$(ctl log --json | jq -c '[.entries[] | select(.action=="tamper" and .result=="incident-over")] | last')
-check "one incident counts the five tamperings (count $(echo "$over" | jq .count))" \
-	test "$(echo "$over" | jq .count)" -ge 5
+check "one incident counts the seven tamperings (count $(echo "$over" | jq .count))" \
+	test "$(echo "$over" | jq .count)" -ge 7
 check "the incident's slowest restore took at most 100 ms ($(echo "$over" | jq .restore_max_us) us)" \
 	test "$(echo "$over" | jq '.restore_max_us < 100000')" = true
 n=$(ctl log --json | jq '[.entries[] | select(.action=="tamper" and .result=="restored")] | length')

@@ -19,8 +19,11 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/set.h>
+#include <openssl/sha.h>
 
 #include "nft.h"
+#include "readback.h"
+#include "sha256.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -538,6 +541,191 @@ START_TEST(ipsets_are_checked)
 }
 END_TEST
 
+/*
+ * Tampering that keeps the size: one element swapped for another, or a
+ * change and a second one that brings the count back.  The count alone
+ * would miss them; the digest of the elements does not, for interval sets
+ * (dumped and digested) as for plain sets (listed in full).
+ */
+START_TEST(swaps_change_the_digest)
+{
+	static const char *const want[] = { "10.0.0.0/30", "10.0.0.8", "10.0.0.16-10.0.0.21" };
+	static const char *const swap[] = { "10.0.0.0/30", "10.0.0.9", "10.0.0.16-10.0.0.21" };
+	static const char *const two[] = { "10.0.0.0/30", "10.0.0.8", "10.0.0.16-10.0.0.22" };
+	struct kk_nft_ranges rw, rs, rt;
+	struct kk_nft_elems e;
+	unsigned char d[32];
+	uint8_t key[16];
+	size_t i;
+	bool end;
+
+	ranges(&rw, AF_INET, want, 3);
+	ranges(&rs, AF_INET, swap, 3);
+	ranges(&rt, AF_INET, two, 3);
+	ck_assert_uint_eq(rs.nelems, rw.nelems);
+	ck_assert_uint_eq(rt.nelems, rw.nelems);
+	ck_assert(memcmp(rs.digest, rw.digest, 32) != 0);
+	ck_assert(memcmp(rt.digest, rw.digest, 32) != 0);
+	/* as the kernel would list the swapped set: the same count, another digest */
+	ck_assert_int_eq(kk_nft_elems_init(&e, 4, rw.nelems + 1), 0);
+	for (i = 0; i < rs.nelems; i++) {
+		kk_nft_ranges_elem(&rs, i, key, &end);
+		ck_assert_int_eq(kk_nft_elems_add(&e, key,
+		    end ? NFT_SET_ELEM_INTERVAL_END : 0), 0);
+	}
+	ck_assert_uint_eq(e.n, rw.nelems);
+	ck_assert(!e.more);
+	ck_assert_int_eq(kk_nft_elems_digest(&e, d), 0);
+	ck_assert_mem_eq(d, rs.digest, 32);
+	ck_assert(memcmp(d, rw.digest, 32) != 0);
+	kk_nft_elems_free(&e);
+	kk_nft_ranges_free(&rw);
+	kk_nft_ranges_free(&rs);
+	kk_nft_ranges_free(&rt);
+}
+END_TEST
+
+/* A plain set (the rules' own) is compared by its listed elements. */
+START_TEST(plain_set_swap_is_seen)
+{
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	struct kk_nft_elems e;
+	char a[4096], b[4096];
+	size_t k, s = SIZE_MAX;
+
+	ck_assert_ptr_nonnull(p);
+	kk_policy_defaults(p);
+	p->mail_tcp.port[0] = 25;
+	p->mail_tcp.port[1] = 587;
+	p->mail_tcp.n = 2;
+	memset(&spec, 0, sizeof(spec));
+	spec.mode = KK_MODE_EGRESS;
+	spec.policy = p;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	for (k = 0; k < o.nsets; k++)
+		if (strcmp(nftnl_set_get_str(o.sets[k], NFTNL_SET_NAME),
+		    "mail_tcp") == 0)
+			s = k;
+	ck_assert_uint_ne(s, SIZE_MAX);
+	ck_assert_int_eq(kk_nft_elems_of(o.sets[s], KK_NFT_SMALL_MAX, &e), 0);
+	ck_assert_uint_gt(e.n, 0);
+	ck_assert_int_eq(kk_nft_canon_elems(o.sets[s], &e, a, sizeof(a)), 0);
+	/* the last byte of one key changed: the same count, another line */
+	e.rec[(e.n - 1) * (e.keylen + 1) + e.keylen - 1] ^= 0x01;
+	ck_assert_int_eq(kk_nft_canon_elems(o.sets[s], &e, b, sizeof(b)), 0);
+	ck_assert_str_ne(a, b);
+	kk_nft_elems_free(&e);
+	kk_nft_objects_free(&o);
+	free(p);
+}
+END_TEST
+
+/*
+ * What a check reads, from the generations alone.  The generation only
+ * grows: any commit since the last match, one or many, makes a check read
+ * the tables again; only an owner table of kakurid's own socket, or
+ * kakurid's own commit being the very last, spares the elements.
+ */
+START_TEST(check_reads_follow_the_generation)
+{
+	struct kk_nft_gens g, m;
+
+	memset(&m, 0, sizeof(m));
+	m.gen_ok = true;
+	m.gen = 1000;
+	m.verified_valid = true;
+	m.verified_gen = 1000;
+	m.same_objects = true;
+	/* status, the timer: nothing committed since the last match */
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &m),
+	    KK_NFT_READ_NOTHING);
+	/* a change, and a change and a second change: read again */
+	g = m; g.gen = 1001;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
+	    KK_NFT_READ_OWNED);
+	g.gen = 1002;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
+	    KK_NFT_READ_OWNED);
+	/* 65,536 commits later: the same low 16 bits, not the same generation */
+	g.gen = 1000 + 65536;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
+	    KK_NFT_READ_OWNED);
+	/* round the 32 bits */
+	g = m; g.verified_gen = UINT32_MAX; g.gen = 1;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
+	    KK_NFT_READ_OWNED);
+	/* the generation unknown, no match yet, or other objects wanted */
+	g = m; g.gen_ok = false;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
+	    KK_NFT_READ_OWNED);
+	g = m; g.verified_valid = false;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
+	    KK_NFT_READ_ALL);
+	g = m; g.same_objects = false;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
+	    KK_NFT_READ_ALL);
+	/* full: always every element */
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_FULL, &m),
+	    KK_NFT_READ_ALL);
+	/* after our commit: settled only if ours was the only one */
+	g = m; g.verified_valid = false; g.gen_before = 999; g.gen = 1000;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_SETTLED);
+	g.gen = 1001;	/* someone else's before or after ours */
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_OWNED);
+	g.gen = 1000; g.gen_before = 0;	/* not read before the commit */
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_OWNED);
+	g.gen_before = 999; g.gen_ok = false;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_OWNED);
+	/* a commit never settles itself from a stale match */
+	g = m;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_OWNED);
+}
+END_TEST
+
+/* kakurid-restore's own SHA-256 is OpenSSL's, for any length and split. */
+START_TEST(own_sha256_is_openssls)
+{
+	static const char abc[] = "abc";
+	static const unsigned char abc_md[32] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	};
+	struct kk_sha256 c;
+	unsigned char *buf, mine[32], theirs[32];
+	size_t len, cut;
+	unsigned int seed = 9;
+
+	kk_sha256_init(&c);
+	kk_sha256_update(&c, abc, 3);
+	kk_sha256_final(&c, mine);
+	ck_assert_mem_eq(mine, abc_md, 32);
+	buf = malloc(4096);
+	ck_assert_ptr_nonnull(buf);
+	for (len = 0; len < 4096; len++)
+		buf[len] = (unsigned char)rand_r(&seed);
+	/* every length round the 55/56/64-byte padding edges, then some */
+	for (len = 0; len < 4096; len += len < 200 ? 1 : 97) {
+		cut = len ? (size_t)rand_r(&seed) % len : 0;
+		kk_sha256_init(&c);
+		kk_sha256_update(&c, buf, cut);
+		kk_sha256_update(&c, buf + cut, len - cut);
+		kk_sha256_final(&c, mine);
+		SHA256(buf, len, theirs);
+		MUST(memcmp(mine, theirs, 32) == 0, "length %zu cut %zu", len,
+		    cut);
+	}
+	free(buf);
+}
+END_TEST
+
 Suite *
 nft_sets_suite(void)
 {
@@ -549,6 +737,10 @@ nft_sets_suite(void)
 	tcase_add_test(tc, batch_of_100k_ranges_decodes);
 	tcase_add_test(tc, refused_element_is_named);
 	tcase_add_test(tc, ipsets_are_checked);
+	tcase_add_test(tc, swaps_change_the_digest);
+	tcase_add_test(tc, plain_set_swap_is_seen);
+	tcase_add_test(tc, check_reads_follow_the_generation);
+	tcase_add_test(tc, own_sha256_is_openssls);
 	suite_add_tcase(s, tc);
 	return s;
 }
