@@ -45,8 +45,8 @@ COMMON_SRC := $(wildcard common/*.c)
 # evidence preservation: freeze, snapshot, collect, manifest (the
 # evidence actions of the daemon, which need it running, are in DAEMON_SRC)
 EVIDENCE_SRC := $(wildcard agentd/evidence/*.c agentd/evidence/*/*.c)
-# kakurid-restore's main, and OpenSSL's SHA-256 names for it alone (it
-# links no libcrypto): in no other program
+# kakurid-restore's main, and libmd's SHA-256 for it alone (it links no
+# libcrypto): in no other program
 RESTORE_MAIN := agentd/restore.c agentd/restore_sha256.c
 AGENTD_SRC := $(filter-out $(RESTORE_MAIN),$(wildcard agentd/*.c agentd/*/*.c \
 	agentd/*/*/*.c)) $(COMMON_SRC)
@@ -69,8 +69,8 @@ BENCH_SRC := bench/apply_bench.c $(NFT_SRC)
 # archive so that only what the restore calls is linked; no libsystemd,
 # no libssl, no libcrypto (see agentd/restore.c)
 RESTORE_LIB_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
-	agentd/tables.c agentd/record.c $(COMMON_SRC)
-RESTORE_PKGS := libnftnl libmnl libconfig jansson
+	agentd/tables.c agentd/record.c agentd/adopt.c $(filter-out common/sha256.c,$(COMMON_SRC))
+RESTORE_PKGS := libnftnl libmnl libconfig jansson libmd
 
 OBJDIR := build
 FUZZ_SECONDS ?= 60

@@ -22,6 +22,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "adopt.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "identity.h"
@@ -42,20 +43,6 @@ usage(void)
 	    "       kakurid --restore [-v] [-f policy]\n"
 	    "       kakurid --init [-f policy]\n");
 	exit(2);
-}
-
-static int
-mkdir_private(const char *path)
-{
-	struct stat st;
-
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (lstat(path, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	return 0;
 }
 
 /* Resolve names from the policy; failures are not fatal but weaken nothing. */
@@ -163,38 +150,6 @@ on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return 0;
 }
 
-static int
-setup_paths(struct kd *d)
-{
-	const char *dir = d->policy->state_dir;
-	char reserve[PATH_MAX];
-	int err;
-
-	if (snprintf(d->state_path, sizeof(d->state_path), "%s/state.json",
-	    dir) >= (int)sizeof(d->state_path) ||
-	    snprintf(d->audit_path, sizeof(d->audit_path), "%s/audit.log",
-	    dir) >= (int)sizeof(d->audit_path) ||
-	    snprintf(d->outbox_dir, sizeof(d->outbox_dir), "%s/outbox",
-	    dir) >= (int)sizeof(d->outbox_dir))
-		return -ENAMETOOLONG;
-	if ((err = mkdir_private(dir)) < 0 ||
-	    (err = mkdir_private(d->outbox_dir)) < 0)
-		return err;
-	/* room for state, replay ids and notices when the volume fills up */
-	if (snprintf(reserve, sizeof(reserve), "%s/reserve", dir) >=
-	    (int)sizeof(reserve))
-		return -ENAMETOOLONG;
-	if ((err = kk_reserve_init(reserve, KK_RESERVE_BYTES)) < 0)
-		kk_log(LOG_WARNING, KK_MID_ERROR,
-		    "cannot set %d MiB aside in %s: %s", KK_RESERVE_BYTES >> 20,
-		    reserve, strerror(-err));
-	if ((err = kk_audit_open(&d->audit, d->audit_path)) < 0)
-		return err;
-	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
-	    (unsigned)d->policy->audit_keep);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -275,7 +230,7 @@ main(int argc, char **argv)
 	}
 	umask(0077);
 	resolve_ids(&d);
-	if ((err = setup_paths(&d)) < 0) {
+	if ((err = kd_state_dir_open(&d)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: %s",
 		    d.policy->state_dir, strerror(-err));
 		goto out;

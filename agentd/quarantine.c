@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "adopt.h"
 #include "alerts.h"
 #include "daemon.h"
 #include "linkwatch.h"
@@ -37,56 +38,8 @@
 #define RETRY_MIN_USEC		(20ULL * 1000)
 #define RETRY_MAX_USEC		(1000ULL * 1000)
 
-/* In the order they are applied; released in the reverse order. */
-static const struct kd_enforcer *const enforcers[] = {
-	&kd_tables_enforcer,
-};
-#define NENFORCERS	(sizeof(enforcers) / sizeof(enforcers[0]))
-
 /* The tables: what the tamper watch restores. */
 static const struct kd_enforcer *const tables = &kd_tables_enforcer;
-
-/* mode in force through every enforcer, in order */
-static int
-apply_all(struct kd *d, enum kk_mode mode, const char *episode)
-{
-	size_t i;
-	int err = 0;
-
-	for (i = 0; i < NENFORCERS && err == 0; i++)
-		err = enforcers[i]->apply(d, mode, episode);
-	return err;
-}
-
-static int
-verify_all(struct kd *d)
-{
-	size_t i;
-	int err = 0;
-
-	for (i = 0; i < NENFORCERS && err == 0; i++)
-		err = enforcers[i]->verify(d, d->state.mode, d->state.episode);
-	return err;
-}
-
-/*
- * Every enforcer released, the last applied first.  One that fails
- * leaves the quarantine as it was: those already released are applied
- * again.
- */
-static int
-release_all(struct kd *d)
-{
-	size_t i, j;
-	int err = 0;
-
-	for (i = NENFORCERS; i > 0 && err == 0; i--)
-		err = enforcers[i - 1]->release(d);
-	if (err < 0)
-		for (j = i + 1; j < NENFORCERS; j++)
-			enforcers[j]->apply(d, d->state.mode, d->state.episode);
-	return err;
-}
 
 void
 kd_quarantine_notify(struct kd *d)
@@ -135,7 +88,7 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 
 	*changed = false;
 	if (mode <= d->state.mode && d->state.mode != KK_MODE_OPEN) {
-		err = verify_all(d);
+		err = kd_enforcers_verify(d);
 		if (err == 0)
 			return d->state_dirty ? save_state(d) : 0;
 		kk_log(LOG_WARNING, KK_MID_TAMPER,
@@ -154,7 +107,7 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 		kk_text_clean(next.reason, sizeof(next.reason), reason ?
 		    reason : "", reason ? strlen(reason) : 0);
 	}
-	err = apply_all(d, next.mode, next.episode);
+	err = kd_enforcers_apply(d, next.mode, next.episode);
 	if (err < 0)
 		return err;
 	d->state = next;
@@ -182,7 +135,7 @@ kd_release(struct kd *d, const char *episode, const char *by,
 		return -ENOENT;
 	if (strcmp(episode, d->state.episode) != 0)
 		return -ESTALE;
-	err = release_all(d);
+	err = kd_enforcers_release(d);
 	if (err < 0)
 		return err;
 	memset(&next, 0, sizeof(next));
@@ -201,7 +154,7 @@ kd_release(struct kd *d, const char *episode, const char *by,
 		 */
 		d->state = prev;
 		d->state_dirty = was_dirty;
-		if (apply_all(d, prev.mode, prev.episode) < 0)
+		if (kd_enforcers_apply(d, prev.mode, prev.episode) < 0)
 			kk_log(LOG_CRIT, KK_MID_APPLY,
 			    "release not saved and %s could not be restored: %s",
 			    kk_mode_name(prev.mode), d->nft.err);
@@ -278,7 +231,7 @@ quarantine_verified(struct kd *d)
 
 	if (d->state.mode == KK_MODE_OPEN)
 		return true;
-	return verify_all(d) == 0 && kd_tables_own_name(d) &&
+	return kd_enforcers_verify(d) == 0 && kd_tables_own_name(d) &&
 	    (d->incident.what[0] == '\0' ||
 	    strcmp(d->incident.result, "restored") == 0) &&
 	    d->nlink_alerts == 0 && !not_covered(d, buf, sizeof(buf));
@@ -498,117 +451,11 @@ kd_quarantine_watch(struct kd *d)
 	return 0;
 }
 
-/*
- * A state.json that does not load (unparseable, invalid, unreadable) says
- * nothing about what the host should be: fail closed.  The host comes up
- * isolated with a new episode (a release stockpiled for an old one must
- * not fit), the file is kept aside as evidence, and the CSIRT is alerted.
- */
-static void
-state_unreadable(struct kd *d, int load_err, struct kk_state *st,
-    char *kept, size_t keptlen)
-{
-	int err;
-
-	kept[0] = '\0';
-	if (load_err != -ENOENT &&
-	    (err = kk_state_set_aside(d->state_path, time(NULL), kept,
-	    keptlen)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "cannot keep %s aside: %s",
-		    d->state_path, strerror(-err));
-	kk_log(LOG_CRIT, KK_MID_TAMPER,
-	    "%s cannot be loaded (%s): failing closed to isolated%s%s",
-	    d->state_path, load_err == -EBADMSG ? "corrupt" :
-	    strerror(-load_err), kept[0] ? "; kept as " : "", kept);
-	kd_audit(d, "kakurid", "state-load", "corrupt", json_pack(
-	    "{s:s, s:s?}", "error", load_err == -EBADMSG ? "corrupt" :
-	    strerror(-load_err), "kept", kept[0] ? kept : NULL));
-	memset(st, 0, sizeof(*st));
-	st->mode = KK_MODE_ISOLATED;
-	st->since = time(NULL);
-	snprintf(st->by, sizeof(st->by), "kakurid (state file unreadable)");
-	snprintf(st->reason, sizeof(st->reason),
-	    "state.json could not be loaded: failed closed");
-}
-
-static void
-alert_state_unreadable(struct kd *d, const char *kept)
-{
-	char id[KK_EPISODE_HEX + 1];
-	json_t *o;
-
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
-	    "mode", kk_mode_name(d->state.mode), "by", "kakurid",
-	    "result", "state-unreadable", "kept", kept[0] ? kept : NULL);
-	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "could not queue the tamper alert in %s", d->outbox_dir);
-	json_decref(o);
-}
-
-/*
- * Decide the mode at start from state.json and the kernel's table, and
- * re-apply it.  When they disagree the stricter one wins: fail closed.
- * A state file that does not load means isolated (state_unreadable).
- */
+/* At start and at boot: adopt.c, through this core's enforcers. */
 int
 kd_quarantine_adopt(struct kd *d, bool restore)
 {
-	struct kk_nft_table_info ti;
-	struct kk_state st;
-	const char *source = "state";
-	char kept[PATH_MAX + 64] = "";
-	bool unreadable;
-	int err;
-
-	memset(&st, 0, sizeof(st));
-	err = kk_state_load(d->state_path, &st);
-	unreadable = err < 0 && err != -ENOENT;
-	if (unreadable) {
-		state_unreadable(d, err, &st, kept, sizeof(kept));
-		source = "fail-closed";
-	}
-	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
-		return err;
-	}
-	if (!unreadable && ti.exists && ti.has_mode && ti.mode > st.mode) {
-		st.mode = ti.mode;
-		snprintf(st.episode, sizeof(st.episode), "%s", ti.episode);
-		snprintf(st.by, sizeof(st.by), "kernel table (state file behind)");
-		st.since = time(NULL);
-		source = "kernel";
-	}
-	if (st.mode != KK_MODE_OPEN && st.episode[0] == '\0' &&
-	    (err = kk_episode_new(st.episode)) < 0)
-		return err;
-	if (st.mode == KK_MODE_OPEN)
-		st.episode[0] = '\0';
-	d->state = st;
-	err = apply_all(d, st.mode, st.episode);
-	if (err < 0) {
-		kk_log(LOG_CRIT, KK_MID_APPLY, "could not apply %s: %s",
-		    kk_mode_name(st.mode), d->nft.err);
-		kd_audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
-		    json_pack("{s:s, s:s}", "mode", kk_mode_name(st.mode),
-		    "error", d->nft.err));
-		return err;
-	}
-	save_state(d);
-	if (unreadable)
-		alert_state_unreadable(d, kept);
-	kk_log(LOG_NOTICE, KK_MID_START,
-	    "%s: %s%s%s (from %s; table %s, protection %s) applied and verified in %llu us",
-	    restore ? "restore" : "start", kk_mode_name(st.mode),
-	    st.episode[0] ? ", episode " : "", st.episode, source,
-	    ti.exists ? "re-adopted" : "created",
-	    d->table_flags ? "owner+persist" : "monitor", d->last_apply_usec);
-	kd_audit(d, "kakurid", restore ? "restore" : "start", "applied",
-	    json_pack("{s:s, s:s, s:b, s:s, s:I}", "mode", kk_mode_name(st.mode),
-	    "source", source, "readopted", ti.exists,
-	    "protection", d->table_flags ? "owner+persist" : "monitor",
-	    "apply_us", (json_int_t)d->last_apply_usec));
-	return 0;
+	return kd_adopt(d, restore);
 }
 
 /*
@@ -634,7 +481,7 @@ kd_quarantine_open(struct kd *d)
 int
 kd_quarantine_reapply(struct kd *d)
 {
-	return apply_all(d, d->state.mode, d->state.episode);
+	return kd_enforcers_apply(d, d->state.mode, d->state.episode);
 }
 
 void

@@ -1,38 +1,41 @@
 /*
- * OpenSSL's SHA256_Init/Update/Final, for kakurid-restore alone, over the
- * SHA-256 of agentd/nft/sha256.c: the code it shares with kakurid (the
- * audit chain in common/util.c, the nftables digests) calls these, and the
- * restore links no libcrypto (see restore.c).  Never linked where
- * libcrypto is: it would stand in for libcrypto's own.
+ * SHA-256 for kakurid-restore alone: libmd's (Debian's libmd0, the BSD
+ * message digest functions), so that the boot restore links no
+ * libcrypto.  Never linked with common/sha256.c.  See sha256.h.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
+#include <sys/types.h>
+
+#include <sha2.h>
 
 #include "sha256.h"
 
-/* OpenSSL's context, as its header lays it out, holds ours */
-_Static_assert(sizeof(SHA256_CTX) >= sizeof(struct kk_sha256),
-    "SHA256_CTX cannot hold struct kk_sha256");
-_Static_assert(_Alignof(SHA256_CTX) >= _Alignof(struct kk_sha256),
-    "SHA256_CTX is less aligned than struct kk_sha256");
+_Static_assert(sizeof(SHA2_CTX) <= sizeof(struct kk_sha256_ctx),
+    "struct kk_sha256_ctx cannot hold SHA2_CTX");
 
-int
-SHA256_Init(SHA256_CTX *c)
+void
+kk_sha256_begin(struct kk_sha256_ctx *c)
 {
-	kk_sha256_init((struct kk_sha256 *)(void *)c);
-	return 1;
+	SHA256Init((SHA2_CTX *)(void *)c->opaque);
 }
 
-int
-SHA256_Update(SHA256_CTX *c, const void *data, size_t len)
+void
+kk_sha256_add(struct kk_sha256_ctx *c, const void *data, size_t len)
 {
-	kk_sha256_update((struct kk_sha256 *)(void *)c, data, len);
-	return 1;
+	SHA256Update((SHA2_CTX *)(void *)c->opaque, data, len);
 }
 
-int
-SHA256_Final(unsigned char *md, SHA256_CTX *c)
+void
+kk_sha256_end(struct kk_sha256_ctx *c, unsigned char out[32])
 {
-	kk_sha256_final((struct kk_sha256 *)(void *)c, md);
-	return 1;
+	SHA256Final(out, (SHA2_CTX *)(void *)c->opaque);
+}
+
+void
+kk_sha256(const void *data, size_t len, unsigned char out[32])
+{
+	struct kk_sha256_ctx c;
+
+	kk_sha256_begin(&c);
+	kk_sha256_add(&c, data, len);
+	kk_sha256_end(&c, out);
 }

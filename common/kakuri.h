@@ -18,6 +18,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "sha256.h"
+
 #define KAKURI_VERSION		"0.2.0"
 #define KK_TABLE_NAME		"kakuri"
 #define KK_DEFAULT_POLICY	"/etc/kakuri/kakuri.conf"
@@ -393,7 +395,6 @@ const char *kk_name_at(const char *const names[], size_t n, unsigned i);
 void kk_hex(const void *in, size_t len, char *out);
 /* whether s (len bytes) is exactly n lowercase hex digits */
 bool kk_is_hex(const char *s, size_t len, size_t n);
-void kk_sha256(const void *data, size_t len, unsigned char out[32]);
 void kk_sha256_hex(const void *data, size_t len, char out[65]);
 /* SHA-256 of len bytes of fd from off, in bounded chunks. */
 int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);

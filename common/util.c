@@ -15,15 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/*
- * SHA-256 through OpenSSL's one-shot digest functions: EVP would load
- * the whole default provider (about 2 MiB of resident memory) into a
- * daemon that mostly sleeps; the direct functions are the same code.
- */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-
 #include "kakuri.h"
+#include "sha256.h"
 
 #define HASH_CHUNK	(1U << 16)	/* bytes of a file hashed at a time */
 
@@ -71,16 +64,6 @@ kk_mode_parse(const char *s, enum kk_mode *out)
 		return -EINVAL;
 	*out = (enum kk_mode)i;
 	return 0;
-}
-
-void
-kk_sha256(const void *data, size_t len, unsigned char out[32])
-{
-	SHA256_CTX c;
-
-	SHA256_Init(&c);
-	SHA256_Update(&c, data, len);
-	SHA256_Final(out, &c);
 }
 
 void
@@ -140,16 +123,16 @@ static int
 sha256_fd(int fd, off_t off, uint64_t len, uint64_t deadline_ns,
     char out[65])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH], *buf;
+	unsigned char md[32], *buf;
 	uint64_t done = 0;
-	SHA256_CTX c;
+	struct kk_sha256_ctx c;
 	size_t want;
 	ssize_t n;
 	int r = 0;
 
 	if ((buf = malloc(HASH_CHUNK)) == NULL)
 		return -ENOMEM;
-	SHA256_Init(&c);
+	kk_sha256_begin(&c);
 	for (;;) {
 		if (deadline_ns != 0 && kk_mono_ns() >= deadline_ns) {
 			r = -ETIMEDOUT;
@@ -181,9 +164,9 @@ sha256_fd(int fd, off_t off, uint64_t len, uint64_t deadline_ns,
 			r = -EFBIG;
 			goto out;
 		}
-		SHA256_Update(&c, buf, (size_t)n);
+		kk_sha256_add(&c, buf, (size_t)n);
 	}
-	SHA256_Final(md, &c);
+	kk_sha256_end(&c, md);
 	kk_hex(md, sizeof(md), out);
 out:
 	free(buf);

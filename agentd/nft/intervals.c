@@ -25,10 +25,8 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
-/* SHA-256 without EVP: see kk_sha256() in common/util.c */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
 
+#include "sha256.h"
 #include "nft.h"
 
 #define DIGEST_LABEL	"kakuri-intervals-v1"
@@ -195,21 +193,21 @@ touches(const struct kk_nft_ranges *r, const uint8_t *a_hi, const uint8_t *b_lo)
 static int
 digest_elems(const struct kk_nft_ranges *r, unsigned char out[32])
 {
-	SHA256_CTX c;
+	struct kk_sha256_ctx c;
 	uint8_t key[16], end, klen = (uint8_t)r->keylen;
 	size_t i;
 	bool is_end;
 
-	SHA256_Init(&c);
-	SHA256_Update(&c, DIGEST_LABEL, sizeof(DIGEST_LABEL));
-	SHA256_Update(&c, &klen, 1);
+	kk_sha256_begin(&c);
+	kk_sha256_add(&c, DIGEST_LABEL, sizeof(DIGEST_LABEL));
+	kk_sha256_add(&c, &klen, 1);
 	for (i = 0; i < r->nelems; i++) {
 		kk_nft_ranges_elem(r, i, key, &is_end);
 		end = is_end;
-		SHA256_Update(&c, key, r->keylen);
-		SHA256_Update(&c, &end, 1);
+		kk_sha256_add(&c, key, r->keylen);
+		kk_sha256_add(&c, &end, 1);
 	}
-	SHA256_Final(out, &c);
+	kk_sha256_end(&c, out);
 	return 0;
 }
 
@@ -386,16 +384,16 @@ kk_nft_elems_sort(struct kk_nft_elems *e)
 int
 kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32])
 {
-	SHA256_CTX c;
+	struct kk_sha256_ctx c;
 	size_t rlen = e->keylen + 1;
 	uint8_t klen = (uint8_t)e->keylen;
 
 	kk_nft_elems_sort(e);
-	SHA256_Init(&c);
-	SHA256_Update(&c, DIGEST_LABEL, sizeof(DIGEST_LABEL));
-	SHA256_Update(&c, &klen, 1);
+	kk_sha256_begin(&c);
+	kk_sha256_add(&c, DIGEST_LABEL, sizeof(DIGEST_LABEL));
+	kk_sha256_add(&c, &klen, 1);
 	if (e->n > 0)
-		SHA256_Update(&c, e->rec, e->n * rlen);
-	SHA256_Final(out, &c);
+		kk_sha256_add(&c, e->rec, e->n * rlen);
+	kk_sha256_end(&c, out);
 	return 0;
 }

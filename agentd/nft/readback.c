@@ -52,10 +52,8 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
-/* SHA-256 without EVP: see kk_sha256() in common/util.c */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
 
+#include "sha256.h"
 #include "nft.h"
 #include "nlreq.h"
 #include "readback.h"
@@ -662,13 +660,13 @@ out:
 static int
 digest_lines(const struct lines *l, unsigned char out[32])
 {
-	SHA256_CTX c;
+	struct kk_sha256_ctx c;
 	size_t i;
 
-	SHA256_Init(&c);
+	kk_sha256_begin(&c);
 	for (i = 0; i < l->n; i++)
-		SHA256_Update(&c, l->v[i], strlen(l->v[i]) + 1);
-	SHA256_Final(out, &c);
+		kk_sha256_add(&c, l->v[i], strlen(l->v[i]) + 1);
+	kk_sha256_end(&c, out);
 	return 0;
 }
 

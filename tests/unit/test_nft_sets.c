@@ -19,11 +19,9 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/set.h>
-#include <openssl/sha.h>
 
 #include "nft.h"
 #include "readback.h"
-#include "sha256.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -689,43 +687,6 @@ START_TEST(check_reads_follow_the_generation)
 }
 END_TEST
 
-/* kakurid-restore's own SHA-256 is OpenSSL's, for any length and split. */
-START_TEST(own_sha256_is_openssls)
-{
-	static const char abc[] = "abc";
-	static const unsigned char abc_md[32] = {
-		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
-	};
-	struct kk_sha256 c;
-	unsigned char *buf, mine[32], theirs[32];
-	size_t len, cut;
-	unsigned int seed = 9;
-
-	kk_sha256_init(&c);
-	kk_sha256_update(&c, abc, 3);
-	kk_sha256_final(&c, mine);
-	ck_assert_mem_eq(mine, abc_md, 32);
-	buf = malloc(4096);
-	ck_assert_ptr_nonnull(buf);
-	for (len = 0; len < 4096; len++)
-		buf[len] = (unsigned char)rand_r(&seed);
-	/* every length round the 55/56/64-byte padding edges, then some */
-	for (len = 0; len < 4096; len += len < 200 ? 1 : 97) {
-		cut = len ? (size_t)rand_r(&seed) % len : 0;
-		kk_sha256_init(&c);
-		kk_sha256_update(&c, buf, cut);
-		kk_sha256_update(&c, buf + cut, len - cut);
-		kk_sha256_final(&c, mine);
-		SHA256(buf, len, theirs);
-		MUST(memcmp(mine, theirs, 32) == 0, "length %zu cut %zu", len,
-		    cut);
-	}
-	free(buf);
-}
-END_TEST
-
 Suite *
 nft_sets_suite(void)
 {
@@ -740,7 +701,6 @@ nft_sets_suite(void)
 	tcase_add_test(tc, swaps_change_the_digest);
 	tcase_add_test(tc, plain_set_swap_is_seen);
 	tcase_add_test(tc, check_reads_follow_the_generation);
-	tcase_add_test(tc, own_sha256_is_openssls);
 	suite_add_tcase(s, tc);
 	return s;
 }

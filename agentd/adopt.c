@@ -1,0 +1,245 @@
+/*
+ * What kakurid and kakurid-restore share at start (adopt.h): the state
+ * directory, the quarantine's enforcers in order, and adoption: the mode
+ * from state.json and the kernel, the stricter one winning.  Nothing here
+ * needs the daemon's event loop or libsystemd, so that the lean boot
+ * restore (restore.c) makes exactly kakurid's decisions.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "adopt.h"
+#include "daemon.h"
+#include "log.h"
+#include "record.h"
+#include "tables.h"
+
+/* In the order they are applied; released in the reverse order. */
+static const struct kd_enforcer *const enforcers[] = {
+	&kd_tables_enforcer,
+};
+#define NENFORCERS	(sizeof(enforcers) / sizeof(enforcers[0]))
+
+/* mode in force through every enforcer, in order */
+int
+kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < NENFORCERS && err == 0; i++)
+		err = enforcers[i]->apply(d, mode, episode);
+	return err;
+}
+
+int
+kd_enforcers_verify(struct kd *d)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < NENFORCERS && err == 0; i++)
+		err = enforcers[i]->verify(d, d->state.mode, d->state.episode);
+	return err;
+}
+
+/*
+ * Every enforcer released, the last applied first.  One that fails
+ * leaves the quarantine as it was: those already released are applied
+ * again.
+ */
+int
+kd_enforcers_release(struct kd *d)
+{
+	size_t i, j;
+	int err = 0;
+
+	for (i = NENFORCERS; i > 0 && err == 0; i--)
+		err = enforcers[i - 1]->release(d);
+	if (err < 0)
+		for (j = i + 1; j < NENFORCERS; j++)
+			enforcers[j]->apply(d, d->state.mode, d->state.episode);
+	return err;
+}
+
+static int
+mkdir_private(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return 0;
+}
+
+/* state.json, the audit log, the outbox and the reserve, made private. */
+int
+kd_state_dir_open(struct kd *d)
+{
+	const char *dir = d->policy->state_dir;
+	char reserve[PATH_MAX];
+	int err;
+
+	if (snprintf(d->state_path, sizeof(d->state_path), "%s/state.json",
+	    dir) >= (int)sizeof(d->state_path) ||
+	    snprintf(d->audit_path, sizeof(d->audit_path), "%s/audit.log",
+	    dir) >= (int)sizeof(d->audit_path) ||
+	    snprintf(d->outbox_dir, sizeof(d->outbox_dir), "%s/outbox",
+	    dir) >= (int)sizeof(d->outbox_dir))
+		return -ENAMETOOLONG;
+	if ((err = mkdir_private(dir)) < 0 ||
+	    (err = mkdir_private(d->outbox_dir)) < 0)
+		return err;
+	/* room for state, replay ids and notices when the volume fills up */
+	if (snprintf(reserve, sizeof(reserve), "%s/reserve", dir) >=
+	    (int)sizeof(reserve))
+		return -ENAMETOOLONG;
+	if ((err = kk_reserve_init(reserve, KK_RESERVE_BYTES)) < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR,
+		    "cannot set %d MiB aside in %s: %s", KK_RESERVE_BYTES >> 20,
+		    reserve, strerror(-err));
+	if ((err = kk_audit_open(&d->audit, d->audit_path)) < 0)
+		return err;
+	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
+	    (unsigned)d->policy->audit_keep);
+	return 0;
+}
+
+/*
+ * A state.json that does not load (unparseable, invalid, unreadable) says
+ * nothing about what the host should be: fail closed.  The host comes up
+ * isolated with a new episode (a release stockpiled for an old one must
+ * not fit), the file is kept aside as evidence, and the CSIRT is alerted.
+ */
+static void
+state_unreadable(struct kd *d, int load_err, struct kk_state *st,
+    char *kept, size_t keptlen)
+{
+	int err;
+
+	kept[0] = '\0';
+	if (load_err != -ENOENT &&
+	    (err = kk_state_set_aside(d->state_path, time(NULL), kept,
+	    keptlen)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "cannot keep %s aside: %s",
+		    d->state_path, strerror(-err));
+	kk_log(LOG_CRIT, KK_MID_TAMPER,
+	    "%s cannot be loaded (%s): failing closed to isolated%s%s",
+	    d->state_path, load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), kept[0] ? "; kept as " : "", kept);
+	kd_audit(d, "kakurid", "state-load", "corrupt", json_pack(
+	    "{s:s, s:s?}", "error", load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), "kept", kept[0] ? kept : NULL));
+	memset(st, 0, sizeof(*st));
+	st->mode = KK_MODE_ISOLATED;
+	st->since = time(NULL);
+	snprintf(st->by, sizeof(st->by), "kakurid (state file unreadable)");
+	snprintf(st->reason, sizeof(st->reason),
+	    "state.json could not be loaded: failed closed");
+}
+
+static void
+alert_state_unreadable(struct kd *d, const char *kept)
+{
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
+	    "mode", kk_mode_name(d->state.mode), "by", "kakurid",
+	    "result", "state-unreadable", "kept", kept[0] ? kept : NULL);
+	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "could not queue the tamper alert in %s", d->outbox_dir);
+	json_decref(o);
+}
+
+static bool
+same_state(const struct kk_state *a, const struct kk_state *b)
+{
+	return a->mode == b->mode && a->since == b->since &&
+	    a->drill == b->drill && strcmp(a->episode, b->episode) == 0 &&
+	    strcmp(a->by, b->by) == 0 && strcmp(a->reason, b->reason) == 0;
+}
+
+/*
+ * Decide the mode at start from state.json and the kernel's table, and
+ * re-apply it.  When they disagree the stricter one wins: fail closed.
+ * A state file that does not load means isolated (state_unreadable).
+ */
+int
+kd_adopt(struct kd *d, bool restore)
+{
+	struct kk_nft_table_info ti;
+	struct kk_state st, loaded;
+	const char *source = "state";
+	char kept[PATH_MAX + 64] = "";
+	bool unreadable;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = kk_state_load(d->state_path, &st);
+	loaded = st;
+	unreadable = err < 0 && err != -ENOENT;
+	if (unreadable) {
+		state_unreadable(d, err, &st, kept, sizeof(kept));
+		source = "fail-closed";
+	}
+	if ((err = kk_nft_table_info(&d->nft, &ti)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+		return err;
+	}
+	if (!unreadable && ti.exists && ti.has_mode && ti.mode > st.mode) {
+		st.mode = ti.mode;
+		snprintf(st.episode, sizeof(st.episode), "%s", ti.episode);
+		snprintf(st.by, sizeof(st.by), "kernel table (state file behind)");
+		st.since = time(NULL);
+		source = "kernel";
+	}
+	if (st.mode != KK_MODE_OPEN && st.episode[0] == '\0' &&
+	    (err = kk_episode_new(st.episode)) < 0)
+		return err;
+	if (st.mode == KK_MODE_OPEN)
+		st.episode[0] = '\0';
+	d->state = st;
+	err = kd_enforcers_apply(d, st.mode, st.episode);
+	if (err < 0) {
+		kk_log(LOG_CRIT, KK_MID_APPLY, "could not apply %s: %s",
+		    kk_mode_name(st.mode), d->nft.err);
+		kd_audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
+		    json_pack("{s:s, s:s}", "mode", kk_mode_name(st.mode),
+		    "error", d->nft.err));
+		return err;
+	}
+	/* what it says already is not written (and synced) again */
+	if ((unreadable || !same_state(&loaded, &st)) &&
+	    (err = kk_state_save(d->state_path, &d->state)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "saving %s: %s", d->state_path,
+		    strerror(-err));
+		d->state_dirty = true;
+	}
+	if (unreadable)
+		alert_state_unreadable(d, kept);
+	kk_log(LOG_NOTICE, KK_MID_START,
+	    "%s: %s%s%s (from %s; table %s, protection %s) applied and verified in %llu us",
+	    restore ? "restore" : "start", kk_mode_name(st.mode),
+	    st.episode[0] ? ", episode " : "", st.episode, source,
+	    ti.exists ? "re-adopted" : "created",
+	    d->table_flags ? "owner+persist" : "monitor", d->last_apply_usec);
+	kd_audit(d, "kakurid", restore ? "restore" : "start", "applied",
+	    json_pack("{s:s, s:s, s:b, s:s, s:I}", "mode", kk_mode_name(st.mode),
+	    "source", source, "readopted", ti.exists,
+	    "protection", d->table_flags ? "owner+persist" : "monitor",
+	    "apply_us", (json_int_t)d->last_apply_usec));
+	return 0;
+}

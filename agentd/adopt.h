@@ -1,0 +1,34 @@
+/*
+ * What kakurid and kakurid-restore share at start (adopt.c).
+ */
+#ifndef KD_ADOPT_H
+#define KD_ADOPT_H
+
+#include <stdbool.h>
+
+#include "kakuri.h"
+
+struct kd;
+
+/* state_dir made private: state.json, audit.log, outbox/, the reserve */
+int kd_state_dir_open(struct kd *d);
+
+/* mode in force through every enforcer, in order */
+int kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode);
+/* every enforcer holds d->state's mode */
+int kd_enforcers_verify(struct kd *d);
+/*
+ * Every enforcer released, the last applied first; one that fails leaves
+ * the quarantine as it was.
+ */
+int kd_enforcers_release(struct kd *d);
+
+/*
+ * The mode from state.json and the kernel's table (the stricter wins; a
+ * state file that does not load means isolated with a new episode, the
+ * file kept aside and the CSIRT alerted), applied through the enforcers,
+ * and saved when it changed.  restore: at boot rather than at start.
+ */
+int kd_adopt(struct kd *d, bool restore);
+
+#endif
