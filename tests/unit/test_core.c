@@ -779,16 +779,12 @@ END_TEST
 Suite *
 core_suite(void)
 {
-	Suite *s = suite_create("core");
-	TCase *tc = kk_tcase("core");
+	const struct kk_test tests[] = {
+		/* a gigabyte of holes is hashed twice; gdb takes its time */
+		KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
+		    KK_TEST(core_vanished_pid), KK_TEST(core_disk_full),
+		KK_END
+	};
 
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	/* a gigabyte of holes is hashed twice, and gdb takes its time */
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, core_of_running_child);
-	tcase_add_test(tc, core_vanished_pid);
-	tcase_add_test(tc, core_disk_full);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("core", tests);
 }

@@ -670,22 +670,16 @@ END_TEST
 Suite *
 lime_suite(void)
 {
-	Suite *s = suite_create("lime");
-	TCase *tc = kk_tcase("lime");
+	const struct kk_test tests[] = {
+		KK_CASE("lime", KK_TMPDIR, 30),
+		    KK_TEST(iomem_nested_sorted_merged),
+		    KK_TEST(iomem_overlaps_merge), KK_TEST(iomem_hostile),
+		    KK_TEST(lime_from_kcore), KK_TEST(lime_falls_back_to_crash),
+		    KK_TEST(lime_bad_kcore_falls_back), KK_TEST(lime_mem_last),
+		    KK_TEST(lime_no_source), KK_TEST(lime_no_ram),
+		    KK_TEST(lime_disk_full),
+		KK_END
+	};
 
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, iomem_nested_sorted_merged);
-	tcase_add_test(tc, iomem_overlaps_merge);
-	tcase_add_test(tc, iomem_hostile);
-	tcase_add_test(tc, lime_from_kcore);
-	tcase_add_test(tc, lime_falls_back_to_crash);
-	tcase_add_test(tc, lime_bad_kcore_falls_back);
-	tcase_add_test(tc, lime_mem_last);
-	tcase_add_test(tc, lime_no_source);
-	tcase_add_test(tc, lime_no_ram);
-	tcase_add_test(tc, lime_disk_full);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("lime", tests);
 }

@@ -146,3 +146,42 @@ kk_tcase(const char *name)
 	tcase_set_timeout(tc, KK_TCASE_TIMEOUT);
 	return tc;
 }
+
+Suite *
+kk_suite(const char *name, const struct kk_test *tests)
+{
+	const struct kk_test *t;
+	Suite *s = suite_create(name);
+	TCase *tc = NULL;
+
+	for (t = tests; t->tcase != NULL || t->test != NULL; t++) {
+		if (t->tcase != NULL) {
+			if (tc != NULL)
+				suite_add_tcase(s, tc);
+			tc = kk_tcase(t->tcase);
+			if (t->timeout > 0)
+				tcase_set_timeout(tc, t->timeout);
+			if (t->flags & KK_TMPDIR)
+				tcase_add_unchecked_fixture(tc,
+				    kk_test_base_create, kk_test_base_remove);
+			if (t->setup == NULL && t->teardown == NULL)
+				continue;
+			if (t->flags & KK_CHECKED)
+				tcase_add_checked_fixture(tc, t->setup,
+				    t->teardown);
+			else
+				tcase_add_unchecked_fixture(tc, t->setup,
+				    t->teardown);
+		} else if (tc == NULL) {
+			fprintf(stderr, "suite %s: a test before its case\n",
+			    name);
+			abort();
+		} else if (t->loop > 0)
+			tcase_add_loop_test(tc, t->test, 0, t->loop);
+		else
+			tcase_add_test(tc, t->test);
+	}
+	if (tc != NULL)
+		suite_add_tcase(s, tc);
+	return s;
+}
