@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 
 #include <check.h>
 
+#include "../progutil.h"
 #include "testutil.h"
 
 char kk_test_base[PATH_MAX];
@@ -41,20 +41,11 @@ kk_test_tmpdir(char out[PATH_MAX], const char *prefix)
 	}
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
 void
 kk_test_rmtree(const char *dir)
 {
 	if (dir[0] != '\0')
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		pu_rmtree(dir);
 }
 
 void
