@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <openssl/evp.h>
 
 #include "../progutil.h"
 #include "testutil.h"
@@ -104,6 +105,44 @@ kk_test_read(const char *path, size_t *len)
 	close(fd);
 	*len = (size_t)st.st_size;
 	return buf;
+}
+
+bool
+kk_test_file_matches(const char *path, uint64_t size, const char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	char got[65], *buf;
+	EVP_MD_CTX *c;
+	struct stat st;
+	ssize_t n = -1;
+	bool ok = false;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	buf = malloc(1 << 20);
+	c = EVP_MD_CTX_new();
+	if (buf == NULL || c == NULL || fstat(fd, &st) < 0 ||
+	    (uint64_t)st.st_size != size ||
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = read(fd, buf, 1 << 20)) > 0)
+		EVP_DigestUpdate(c, buf, (size_t)n);
+	if (n < 0 || EVP_DigestFinal_ex(c, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
+	for (i = 0; i < mdlen; i++) {
+		got[2 * i] = digits[md[i] >> 4];
+		got[2 * i + 1] = digits[md[i] & 15];
+	}
+	got[64] = '\0';
+	ok = strcmp(got, hex) == 0;
+out:
+	EVP_MD_CTX_free(c);
+	free(buf);
+	close(fd);
+	return ok;
 }
 
 size_t

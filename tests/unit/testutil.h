@@ -9,7 +9,9 @@
 #include <sys/types.h>
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <check.h>
 
@@ -94,6 +96,11 @@ void	kk_test_write(const char *path, const void *data, size_t len,
 void	kk_test_overwrite(const char *path, const void *data, size_t len);
 /* The whole file in a NUL-terminated heap buffer; the caller frees. */
 char	*kk_test_read(const char *path, size_t *len);
+/*
+ * Has the file at path this size and this SHA-256 (lowercase hex)?  For
+ * helper children, which must not ck_assert: it asserts nothing.
+ */
+bool	kk_test_file_matches(const char *path, uint64_t size, const char *hex);
 /*
  * Entries in dir, without . and ..; when mark is not NULL, *marked counts
  * those whose name contains it.
