@@ -51,7 +51,9 @@ RESTORE_MAIN := agentd/restore.c agentd/restore_sha256.c
 AGENTD_SRC := $(filter-out $(RESTORE_MAIN),$(wildcard agentd/*.c agentd/*/*.c \
 	agentd/*/*/*.c)) $(COMMON_SRC)
 CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
-UNIT_SRC := $(wildcard tests/unit/*.c)
+# what the unit tests, the test programs and the benchmarks share
+PROG_SRC := tests/progutil.c
+UNIT_SRC := $(wildcard tests/unit/*.c) $(PROG_SRC)
 # kakurid.c is the wiring and main(); everything else goes into the unit
 # test binary
 DAEMON_SRC := agentd/kakurid.c
@@ -59,11 +61,11 @@ DAEMON_SRC := agentd/kakurid.c
 # stream, the worker pool
 CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
-HELPER_SRC := tests/integration/netprobe.c
+HELPER_SRC := tests/integration/netprobe.c $(PROG_SRC)
 # the nftables module with the policy loader: apply bench, nftset test helper
 NFT_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
 	$(COMMON_SRC)
-BENCH_SRC := bench/apply_bench.c $(NFT_SRC)
+BENCH_SRC := bench/apply_bench.c $(NFT_SRC) $(PROG_SRC)
 # kakurid-restore, the boot restore: the nftables module, the policy
 # loader, the tables enforcer and the audit/outbox writers, from an
 # archive so that only what the restore calls is linked; no libsystemd,
@@ -124,7 +126,7 @@ $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 # the round trip through kakurictl's own connection code
-SEND_BENCH_SRC := bench/send_bench.c ctl/agentconn.c $(COMMON_SRC)
+SEND_BENCH_SRC := bench/send_bench.c ctl/agentconn.c $(COMMON_SRC) $(PROG_SRC)
 
 $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 	$(call quiet,LINK,$@)
@@ -136,11 +138,11 @@ $(OBJDIR)/freeze-bench: $(call obj,bench/freeze_bench.c $(EVB_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(OBJDIR)/snapshot-bench: $(call obj,bench/snapshot_bench.c $(EVB_SRC))
+$(OBJDIR)/snapshot-bench: $(call obj,bench/snapshot_bench.c $(EVB_SRC) $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(OBJDIR)/collect-bench: $(call obj,bench/collect_bench.c $(EVB_SRC))
+$(OBJDIR)/collect-bench: $(call obj,bench/collect_bench.c $(EVB_SRC) $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -150,17 +152,18 @@ $(OBJDIR)/coretarget: tests/integration/coretarget.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -pthread -o $@ $<
 
-$(OBJDIR)/forker: tests/integration/forker.c
+$(OBJDIR)/forker: tests/integration/forker.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
-	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $<
+	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $< $(PROG_SRC)
 
 # hostile input for the evidence tests: a FUSE server that stops
 # answering, a status prober, a pid reuser, an LD_PRELOAD library
-$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse: $(OBJDIR)/%: tests/integration/%.c
+$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse: $(OBJDIR)/%: tests/integration/%.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
-	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< \
+		$(PROG_SRC)
 
 $(OBJDIR)/evilpreload.so: tests/integration/evilpreload.c
 	@mkdir -p $(dir $@)
@@ -168,15 +171,16 @@ $(OBJDIR)/evilpreload.so: tests/integration/evilpreload.c
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $<
 
 # attacks on the CSIRT port: squatting it, handshake floods
-$(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c)
+$(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 # the local attacker of issue 8: holds or floods the control socket
-$(OBJDIR)/hog: tests/integration/hog.c
+$(OBJDIR)/hog: tests/integration/hog.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
-	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< \
+		$(PROG_SRC)
 
 # a big audit log, chained as kakurid chains it, in a second
 $(OBJDIR)/mklog: tests/integration/mklog.c
@@ -185,7 +189,7 @@ $(OBJDIR)/mklog: tests/integration/mklog.c
 	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< -lcrypto
 
 # the nftables module with 100k-entry interval sets (t-bigset, bench/run)
-$(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c $(NFT_SRC))
+$(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c $(NFT_SRC) $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -205,7 +209,7 @@ $(OBJDIR)/fuzz-%: $(wildcard tests/fuzz/*.c common/*.[ch] agentd/*.c agentd/*.h)
 		$(FUZZ_$*_SRC) $(PKG_LIBS)
 
 # The unit tests again, under AddressSanitizer and UBSan (clang).
-$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/unit/*.h common/*.h agentd/*.h agentd/*/*.h agentd/*/*/*.h)
+$(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/*.h tests/unit/*.h common/*.h agentd/*.h agentd/*/*.h agentd/*/*/*.h)
 	@mkdir -p $(dir $@)
 	$(call quiet,ASAN,$@)
 	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) -Itests/unit \

@@ -11,15 +11,7 @@
 
 #include "kakuri.h"
 #include "nft.h"
-
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
+#include "../tests/progutil.h"
 
 int
 main(int argc, char **argv)
@@ -56,12 +48,12 @@ main(int argc, char **argv)
 	spec.table_flags = 0;	/* same table nft -f can replace */
 	strcpy(spec.episode, "00112233445566778899aabbccddeeff");
 	for (i = 0; i < runs; i++) {
-		t0 = now_us();
+		t0 = pu_now_us();
 		if (kk_nft_apply(&n, &spec) < 0) {
 			fprintf(stderr, "apply: %s\n", n.err);
 			return 1;
 		}
-		printf("%lld\n", now_us() - t0);
+		printf("%lld\n", pu_now_us() - t0);
 	}
 	kk_nft_close(&n);
 	return 0;

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,34 +22,9 @@
 #include <jansson.h>
 
 #include "evidence.h"
+#include "../tests/progutil.h"
 
 #define RUNS	3
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* items in one artifact of the run in dir, -1 if unreadable */
 static long
@@ -96,9 +70,9 @@ main(void)
 			goto out;
 		}
 		kk_artifacts_init(&arts);
-		t0 = now_ms();
+		t0 = pu_now_ms();
 		r = kk_collect(dfd, &lim, &arts, err, sizeof(err));
-		ms[run] = now_ms() - t0;
+		ms[run] = pu_now_ms() - t0;
 		close(dfd);
 		if (r < 0) {
 			fprintf(stderr, "collect: %s\n", err);
@@ -116,15 +90,14 @@ main(void)
 		socks = count_items(sub, "collect/02-sockets.json");
 		journal = count_items(sub, "collect/08-journal.json");
 	}
-	qsort(ms, RUNS, sizeof(ms[0]), cmp_double);
 	printf("collect: median %.1f ms, %zu artifacts, %.1f KiB total "
 	    "(processes %ld, sockets %ld, journal %ld entries)\n",
-	    ms[RUNS / 2], nart, total / 1024.0, procs, socks, journal);
+	    pu_median(ms, RUNS), nart, total / 1024.0, procs, socks, journal);
 	ret = 0;
 out:
 	if (getenv("KK_BENCH_KEEP") != NULL)
 		fprintf(stderr, "kept %s\n", dir);
 	else
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		pu_rmtree(dir);
 	return ret;
 }

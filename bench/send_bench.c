@@ -17,15 +17,7 @@
 #include "kakuri.h"
 #include "../ctl/agentconn.h"
 #include "tls.h"
-
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
+#include "../tests/progutil.h"
 
 static int
 round_trip(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
@@ -87,13 +79,13 @@ main(int argc, char **argv)
 			return 1;
 		len = fread(body, 1, KK_FRAME_MAX, f);
 		fclose(f);
-		t0 = now_us();
+		t0 = pu_now_us();
 		if (round_trip(&cfg, addr, argv[5], body, len, result,
 		    sizeof(result), episode, sizeof(episode)) < 0) {
 			fprintf(stderr, "%s: round trip failed\n", argv[i]);
 			return 1;
 		}
-		printf("%lld %s %s\n", now_us() - t0, result, episode);
+		printf("%lld %s %s\n", pu_now_us() - t0, result, episode);
 		fflush(stdout);
 		free(body);
 	}

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,33 +25,10 @@
 #include <openssl/sha.h>
 
 #include "evidence.h"
+#include "../tests/progutil.h"
 
 #define RUNS		3
 #define RESIDENT_MIB	1024
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-static void
-rmtree(const char *dir)
-{
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static long
 rss_anon(pid_t pid)
@@ -127,7 +103,7 @@ hash_file(const char *path)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	SHA256_CTX c;
-	double t0 = now_s();
+	double t0 = pu_now_s();
 	char *buf;
 	ssize_t n;
 	int fd, i;
@@ -145,7 +121,7 @@ hash_file(const char *path)
 	SHA256_Final(md, &c);
 	free(buf);
 	close(fd);
-	return now_s() - t0;
+	return pu_now_s() - t0;
 }
 
 /*
@@ -163,7 +139,7 @@ run_gcore(const char *dir, pid_t target, double *hash)
 
 	snprintf(out, sizeof(out), "%s/core", dir);
 	snprintf(pidstr, sizeof(pidstr), "%d", (int)target);
-	t0 = now_s();
+	t0 = pu_now_s();
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
@@ -176,7 +152,7 @@ run_gcore(const char *dir, pid_t target, double *hash)
 	}
 	if (waitpid(pid, &st, 0) != pid)
 		return -1;
-	t = now_s() - t0;
+	t = pu_now_s() - t0;
 	snprintf(out, sizeof(out), "%s/core.%d", dir, (int)target);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || access(out, F_OK) < 0)
 		return -1;
@@ -196,9 +172,9 @@ run_kakuri(const char *dir, pid_t target)
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
 	kk_artifacts_init(&arts);
-	t0 = now_s();
+	t0 = pu_now_s();
 	r = kk_snapshot_process(fd, target, 0, &arts, err, sizeof(err));
-	t = now_s() - t0;
+	t = pu_now_s() - t0;
 	kk_artifacts_free(&arts);
 	close(fd);
 	if (r < 0) {
@@ -206,21 +182,6 @@ run_kakuri(const char *dir, pid_t target)
 		return -1;
 	}
 	return t;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* SHA-256 of 1 GiB on this CPU: the floor of any hashing snapshot */
@@ -236,13 +197,13 @@ sha_floor(void)
 	if ((buf = malloc(1 << 20)) == NULL)
 		return -1;
 	memset(buf, 0x5a, 1 << 20);
-	t0 = now_s();
+	t0 = pu_now_s();
 	SHA256_Init(&c);
 	for (i = 0; i < RESIDENT_MIB; i++)
 		SHA256_Update(&c, buf, 1 << 20);
 	SHA256_Final(md, &c);
 	free(buf);
-	return now_s() - t0;
+	return pu_now_s() - t0;
 }
 
 int
@@ -281,20 +242,20 @@ main(int argc, char **argv)
 			goto kill;
 		if (i == 0)
 			after = rss_anon(target);
-		rmtree(dir);
+		pu_rmtree(dir);
 		snprintf(dir, sizeof(dir), "%s/gcore", base);
 		if (mkdir(dir, 0700) < 0 ||
 		    (tg[i] = run_gcore(dir, target, &th[i])) < 0) {
 			fprintf(stderr, "snapshot_bench: gcore -a failed\n");
-			rmtree(dir);
+			pu_rmtree(dir);
 			goto kill;
 		}
 		th[i] += tg[i];
-		rmtree(dir);
+		pu_rmtree(dir);
 	}
-	mk = median(tk, RUNS);
-	mh = median(th, RUNS);
-	mg = median(tg, RUNS);
+	mk = pu_median(tk, RUNS);
+	mh = pu_median(th, RUNS);
+	mg = pu_median(tg, RUNS);
 	gb = (double)before * 1024 / 1e9;
 	printf("snapshot %d MiB resident: kakuri median %.0f ms (%.2f GB/s), "
 	    "gcore -a median %.0f ms (%.2f GB/s), ratio gcore/kakuri = %.2f; "
@@ -313,6 +274,6 @@ kill:
 	waitpid(target, NULL, 0);
 out:
 	if (own)
-		rmtree(base);
+		pu_rmtree(base);
 	return ret;
 }

@@ -43,41 +43,29 @@ nap(void)
 	nanosleep(&ts, NULL);
 }
 
-static __attribute__((noinline)) void *
-worker_alpha(void *arg)
+/* A worker's life: it is in, then naps until the target ends. */
+static void
+live(void)
 {
 	int i;
 
-	(void)arg;
 	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < LIFETIME; i++)
 		nap();
-	return NULL;
 }
 
-static __attribute__((noinline)) void *
-worker_beta(void *arg)
-{
-	int i;
-
-	(void)arg;
-	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
-	for (i = 0; i < LIFETIME; i++)
-		nap();
-	return NULL;
-}
-
-static __attribute__((noinline)) void *
-worker_gamma(void *arg)
-{
-	int i;
-
-	(void)arg;
-	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
-	for (i = 0; i < LIFETIME; i++)
-		nap();
-	return NULL;
-}
+/* Each worker in a function of its own, whose name a backtrace shows. */
+#define WORKER(name)							\
+	static __attribute__((noinline)) void *				\
+	name(void *arg)							\
+	{								\
+		(void)arg;						\
+		live();							\
+		return NULL;						\
+	}
+WORKER(worker_alpha)
+WORKER(worker_beta)
+WORKER(worker_gamma)
 
 static int
 mib_arg(const char *s, size_t *out)

@@ -45,26 +45,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../progutil.h"
+
 #define LIFETIME_S	600
 #define MAX_CHILDREN	1024
 #define HOP_SLOTS	3	/* hops, current pid, stop flag */
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-nap_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* nslots 64-bit counters, zero, shared with every process forked later. */
 static uint64_t *
@@ -97,12 +82,12 @@ child(pid_t parent, double end, uint64_t *counter)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);	/* the parent died before the line above */
-	while (now_s() < end) {
+	while (pu_now_s() < end) {
 		gc = fork();
 		if (gc == 0)
 			_exit(0);
 		if (gc < 0) {
-			nap_ms(10);	/* EAGAIN: out of processes for now */
+			pu_nap_ms(10);	/* EAGAIN: out of processes for now */
 			continue;
 		}
 		while (waitpid(gc, &st, WUNTRACED) < 0 && errno == EINTR)
@@ -112,7 +97,7 @@ child(pid_t parent, double end, uint64_t *counter)
 			    (int)gc, WSTOPSIG(st));
 		if (counter != NULL)
 			__atomic_add_fetch(counter, 1, __ATOMIC_SEQ_CST);
-		nap_ms(1);
+		pu_nap_ms(1);
 	}
 	_exit(0);
 }
@@ -121,7 +106,7 @@ static int
 tree(long n, const char *countfile)
 {
 	pid_t kids[MAX_CHILDREN], me = getpid(), p;
-	double end = now_s() + LIFETIME_S;
+	double end = pu_now_s() + LIFETIME_S;
 	uint64_t *counters = NULL;
 	int i, st;
 
@@ -142,7 +127,7 @@ tree(long n, const char *countfile)
 	}
 	fflush(stdout);
 
-	while (now_s() < end) {
+	while (pu_now_s() < end) {
 		p = waitpid(-1, &st, WUNTRACED | WCONTINUED | WNOHANG);
 		if (p > 0) {
 			if (WIFSTOPPED(st))
@@ -159,7 +144,7 @@ tree(long n, const char *countfile)
 			}
 			continue;
 		}
-		nap_ms(10);
+		pu_nap_ms(10);
 	}
 
 	for (i = 0; i < n; i++)
@@ -181,9 +166,9 @@ hopper(long ms, uint64_t *c, double end)
 	__atomic_store_n(&c[1], (uint64_t)getpid(), __ATOMIC_SEQ_CST);
 	for (;;) {
 		__atomic_add_fetch(&c[0], 1, __ATOMIC_SEQ_CST);
-		nap_ms(ms);
+		pu_nap_ms(ms);
 		if (__atomic_load_n(&c[2], __ATOMIC_SEQ_CST) != 0 ||
-		    now_s() >= end)
+		    pu_now_s() >= end)
 			_exit(0);
 		/*
 		 * Hop only once our own pid is the one noted: a parent held
@@ -195,7 +180,7 @@ hopper(long ms, uint64_t *c, double end)
 			continue;
 		p = fork();
 		if (p < 0) {
-			nap_ms(10);
+			pu_nap_ms(10);
 			continue;
 		}
 		if (p > 0) {
@@ -213,7 +198,7 @@ hopper(long ms, uint64_t *c, double end)
 static int
 hop(long ms, long uid, const char *countfile)
 {
-	double end = now_s() + LIFETIME_S;
+	double end = pu_now_s() + LIFETIME_S;
 	uint64_t *c = counters_map(countfile, HOP_SLOTS);
 	pid_t p, first;
 	int st;
@@ -241,12 +226,12 @@ hop(long ms, long uid, const char *countfile)
 		hopper(ms, c, end);
 	}
 	/* until the stop flag and no hopper left, or the lifetime is over */
-	while (now_s() < end + 5) {
+	while (pu_now_s() < end + 5) {
 		p = waitpid(-1, &st, WNOHANG);
 		if (p < 0 && errno == ECHILD)
 			break;
 		if (p <= 0)
-			nap_ms(5);
+			pu_nap_ms(5);
 	}
 	return 0;
 }

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../progutil.h"
+
 #define MAX_FDS		2048
 
 static volatile sig_atomic_t stop;
@@ -46,15 +48,6 @@ on_term(int sig __attribute__((unused)))
 struct counts {
 	unsigned long connects, answered, closed, busy, held_max;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 dial(const char *path)
@@ -97,7 +90,7 @@ hold(const char *path, double end, struct counts *c)
 	size_t n = 0, i;
 	int fd;
 
-	while (!stop && now_s() < end) {
+	while (!stop && pu_now_s() < end) {
 		while (n < MAX_FDS && (fd = dial(path)) >= 0) {
 			c->connects++;
 			/* half a header: the agent waits for the rest */
@@ -147,7 +140,7 @@ flood(const char *path, double end, struct counts *c)
 	int fd;
 
 	memset(pad, 'A', sizeof(pad));
-	while (!stop && now_s() < end) {
+	while (!stop && pu_now_s() < end) {
 		if ((fd = dial(path)) < 0) {
 			poll(NULL, 0, 1);
 			continue;
@@ -192,8 +185,8 @@ probe(const char *path, double end, struct counts *c)
 	ssize_t n;
 	int fd;
 
-	while (!stop && now_s() < end) {
-		t0 = now_s();
+	while (!stop && pu_now_s() < end) {
+		t0 = pu_now_s();
 		if ((fd = dial(path)) < 0) {
 			c->closed++;
 			poll(NULL, 0, 20);
@@ -210,7 +203,7 @@ probe(const char *path, double end, struct counts *c)
 			c->answered++;
 		}
 		close(fd);
-		dt = now_s() - t0;
+		dt = pu_now_s() - t0;
 		if (dt > worst)
 			worst = dt;
 		poll(NULL, 0, 20);
@@ -245,11 +238,11 @@ main(int argc, char **argv)
 	/* stopped early (SIGTERM): still say what it did */
 	signal(SIGTERM, on_term);
 	if (argc == 4 && strcmp(argv[3], "flood") == 0)
-		flood(argv[1], now_s() + secs, &c);
+		flood(argv[1], pu_now_s() + secs, &c);
 	else if (argc == 4 && strcmp(argv[3], "probe") == 0)
-		probe(argv[1], now_s() + secs, &c);
+		probe(argv[1], pu_now_s() + secs, &c);
 	else
-		hold(argv[1], now_s() + secs, &c);
+		hold(argv[1], pu_now_s() + secs, &c);
 	if (argc == 4 && strcmp(argv[3], "probe") == 0)
 		printf("probes %lu answered %lu failed %lu worst-ms %lu\n",
 		    c.connects, c.answered, c.closed, c.held_max);

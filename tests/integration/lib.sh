@@ -50,6 +50,22 @@ check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail 
 # refute "description" command...: passes when the command fails
 refute() { local d=$1; shift; if "$@" >/dev/null 2>&1; then fail "$d"; else pass "$d"; fi; }
 
+# die "what": a step the rest needs failed; stop here
+die() { fail "$1"; summary; exit 1; }
+
+# need_built PROGRAM...: the test programs the scenario runs are built
+need_built() {
+	local m
+	for m; do
+		[ -x "$m" ] && continue
+		echo "cannot run: $m is not built (make ${m#"$TOP"/})"
+		die "$(basename "$m") built"
+	done
+}
+
+# other_ns: a second namespace, $OTHER, to move interfaces into
+other_ns() { OTHER="${P}-other"; addns "$OTHER" || die namespace; }
+
 need() {
 	local m
 	if [ "$(id -u)" -ne 0 ]; then

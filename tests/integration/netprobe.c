@@ -53,42 +53,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../progutil.h"
+
 #define MAX_CLIENTS	512
-
-static long long
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int
-sockaddr_of(const char *addr, const char *port, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	long p = strtol(port, NULL, 10);
-
-	if (p <= 0 || p > 65535)
-		return -1;
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)p);
-		*len = sizeof(*s4);
-		return AF_INET;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*s6);
-		return AF_INET6;
-	}
-	return -1;
-}
 
 static int
 wait_fd(int fd, short events, int timeout_ms)
@@ -129,11 +96,11 @@ serve(const char *addr, const char *port, int seconds, const char *log)
 	struct sockaddr_storage ss;
 	struct pollfd pfd[MAX_CLIENTS + 2];
 	socklen_t len;
-	long long deadline = now_ns() + (long long)seconds * 1000000000LL;
+	long long deadline = pu_now_ns() + (long long)seconds * 1000000000LL;
 	int fam, one = 1, tfd, ufd, n = 2, i;
 	char buf[2048];
 
-	if ((fam = sockaddr_of(addr, port, &ss, &len)) < 0)
+	if ((fam = pu_sockaddr_of(addr, port, &ss, &len)) < 0)
 		return 2;
 	tfd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ufd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -148,7 +115,7 @@ serve(const char *addr, const char *port, int seconds, const char *log)
 	}
 	pfd[0] = (struct pollfd){ .fd = tfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = ufd, .events = POLLIN };
-	while (now_ns() < deadline) {
+	while (pu_now_ns() < deadline) {
 		if (poll(pfd, (nfds_t)n, 200) <= 0)
 			continue;
 		if (pfd[0].revents & POLLIN) {
@@ -199,7 +166,7 @@ echo(int fd, int timeout_ms)
 	char msg[32], buf[64];
 	ssize_t r;
 
-	snprintf(msg, sizeof(msg), "kakuri-%lld", now_ns());
+	snprintf(msg, sizeof(msg), "kakuri-%lld", pu_now_ns());
 	if (wait_fd(fd, POLLOUT, timeout_ms) < 0 ||
 	    send(fd, msg, strlen(msg), MSG_NOSIGNAL) != (ssize_t)strlen(msg))
 		return -1;
@@ -218,7 +185,7 @@ connect_start(const char *addr, const char *port, int type, int srcport)
 	socklen_t len;
 	int fam, fd, one = 1;
 
-	if ((fam = sockaddr_of(addr, port, &ss, &len)) < 0)
+	if ((fam = pu_sockaddr_of(addr, port, &ss, &len)) < 0)
 		return -1;
 	fd = socket(fam, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -305,12 +272,12 @@ hold(const char *addr, const char *port, const char *gate, int timeout_ms)
 static int
 stream(const char *addr, const char *port, int seconds)
 {
-	long long end = now_ns() + (long long)seconds * 1000000000LL, t;
+	long long end = pu_now_ns() + (long long)seconds * 1000000000LL, t;
 	int fd = connect_to(addr, port, SOCK_DGRAM, 1000);
 
 	if (fd < 0)
 		return 2;
-	while ((t = now_ns()) < end) {
+	while ((t = pu_now_ns()) < end) {
 		send(fd, &t, sizeof(t), MSG_DONTWAIT);
 		usleep(100);
 	}
@@ -325,7 +292,7 @@ sink(const char *addr, const char *port, int idle_ms)
 	long long last = 0, t;
 	int fam, fd, i;
 
-	if ((fam = sockaddr_of(addr, port, &ss, &len)) < 0)
+	if ((fam = pu_sockaddr_of(addr, port, &ss, &len)) < 0)
 		return 2;
 	fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0)
@@ -404,7 +371,7 @@ notify_wait(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char buf[4096];
-	long long end = now_ns() + (long long)timeout_ms * 1000000LL;
+	long long end = pu_now_ns() + (long long)timeout_ms * 1000000LL;
 	ssize_t r;
 	int fd;
 
@@ -416,7 +383,7 @@ notify_wait(const char *path, int timeout_ms)
 		return 2;
 	printf("ready\n");
 	fflush(stdout);
-	while (now_ns() < end) {
+	while (pu_now_ns() < end) {
 		if (wait_fd(fd, POLLIN, 100) < 0)
 			continue;
 		r = recv(fd, buf, sizeof(buf) - 1, 0);
@@ -424,7 +391,7 @@ notify_wait(const char *path, int timeout_ms)
 			continue;
 		buf[r] = '\0';
 		if (strstr(buf, "READY=1")) {
-			printf("%lld\n", now_ns());
+			printf("%lld\n", pu_now_ns());
 			return 0;
 		}
 	}
@@ -473,7 +440,7 @@ watch(const char *proto, const char *addr, const char *port, int interval_ms,
 	struct watch_probe pend[WATCH_MAX_PENDING];
 	struct pollfd pfd[WATCH_MAX_PENDING];
 	struct stat st;
-	long long start = now_ns(), end, next, now, run_first = -1, best = 0;
+	long long start = pu_now_ns(), end, next, now, run_first = -1, best = 0;
 	long long interval = (long long)interval_ms * 1000000LL;
 	int type, nprobes = 0, npend = 0, npassed = 0, i, wait_ms;
 	bool stop = false;
@@ -489,7 +456,7 @@ watch(const char *proto, const char *addr, const char *port, int interval_ms,
 	end = start + (long long)seconds * 1000000000LL;
 	next = start;
 	while (!stop || npend > 0) {
-		now = now_ns();
+		now = pu_now_ns();
 		if (!stop && (now >= end || stat(stopfile, &st) == 0 ||
 		    nprobes == WATCH_MAX_PROBES))
 			stop = true;
@@ -522,7 +489,7 @@ watch(const char *proto, const char *addr, const char *port, int interval_ms,
 		if (wait_ms > 10)
 			wait_ms = 10;
 		poll(pfd, (nfds_t)npend, wait_ms);
-		now = now_ns();
+		now = pu_now_ns();
 		for (i = npend - 1; i >= 0; i--) {
 			bool ok = pfd[i].revents != 0 &&
 			    watch_passed(&pend[i], type, pfd[i].revents);
@@ -602,14 +569,14 @@ ndp_serve(const char *addr, int seconds, const char *log)
 	struct sockaddr_in6 self, from;
 	socklen_t flen;
 	uint8_t buf[256], out[256];
-	long long end = now_ns() + (long long)seconds * 1000000000LL;
+	long long end = pu_now_ns() + (long long)seconds * 1000000000LL;
 	ssize_t r;
 	int fd;
 
 	fd = ndp_socket(addr, &self, ND_NEIGHBOR_SOLICIT);
 	if (fd < 0)
 		return 2;
-	while (now_ns() < end) {
+	while (pu_now_ns() < end) {
 		if (wait_fd(fd, POLLIN, 200) < 0)
 			continue;
 		flen = sizeof(from);
@@ -636,7 +603,7 @@ ndp_probe(const char *addr, int timeout_ms)
 	struct sockaddr_in6 to, from;
 	socklen_t flen;
 	uint8_t buf[256], out[256];
-	long long end = now_ns() + (long long)timeout_ms * 1000000LL;
+	long long end = pu_now_ns() + (long long)timeout_ms * 1000000LL;
 	ssize_t r;
 	int fd;
 
@@ -646,7 +613,7 @@ ndp_probe(const char *addr, int timeout_ms)
 	if (sendto(fd, out, ndp_message(out, ND_NEIGHBOR_SOLICIT,
 	    &to.sin6_addr), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
 		return 1;
-	while (now_ns() < end) {
+	while (pu_now_ns() < end) {
 		if (wait_fd(fd, POLLIN, 50) < 0)
 			continue;
 		flen = sizeof(from);
@@ -679,7 +646,7 @@ main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "sink") == 0)
 		return sink(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 3 && strcmp(argv[1], "timed") == 0) {
-		printf("%lld\n", now_ns());
+		printf("%lld\n", pu_now_ns());
 		fflush(stdout);
 		execvp(argv[2], argv + 2);
 		return 127;

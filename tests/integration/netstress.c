@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../progutil.h"
+
 #define MAX_CONNS	1024
 
 static volatile sig_atomic_t stop;
@@ -45,64 +47,20 @@ on_term(int sig)
 	stop = 1;
 }
 
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static int
-sockaddr_of(const char *addr, const char *port, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	long p = strtol(port, NULL, 10);
-
-	if (p <= 0 || p > 65535)
-		return -1;
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)p);
-		*len = sizeof(*s4);
-		return AF_INET;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*s6);
-		return AF_INET6;
-	}
-	return -1;
-}
-
 static int
 squat(const char *addr, const char *port, int seconds)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	long long end = now_ms() + seconds * 1000LL;
+	double end = pu_now_ms() + seconds * 1e3;
 	long attempts = 0, squatted = 0;
 	int fam, fd = -1, one = 1, zero = 0;
 
-	if ((fam = sockaddr_of(addr, port, &ss, &sl)) < 0)
+	if ((fam = pu_sockaddr_of(addr, port, &ss, &sl)) < 0)
 		return 2;
 	printf("ready\n");
 	fflush(stdout);
-	while (now_ms() < end) {
+	while (pu_now_ms() < end) {
 		if (fd < 0) {
 			attempts++;
 			fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -153,12 +111,13 @@ churn(const char *addr, const char *port, int n, int seconds)
 	struct pollfd p[MAX_CONNS];
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	long long end = now_ms() + seconds * 1000LL, connects = 0;
+	double end = pu_now_ms() + seconds * 1e3;
+	long long connects = 0;
 	bool ready = false;
 	char buf[512];
 	int i, open_now;
 
-	if (n < 1 || n > MAX_CONNS || sockaddr_of(addr, port, &ss, &sl) < 0)
+	if (n < 1 || n > MAX_CONNS || pu_sockaddr_of(addr, port, &ss, &sl) < 0)
 		return 2;
 	signal(SIGTERM, on_term);
 	for (i = 0; i < n; i++) {
@@ -166,7 +125,7 @@ churn(const char *addr, const char *port, int n, int seconds)
 		p[i].events = POLLIN;
 		connects += p[i].fd >= 0;
 	}
-	while (now_ms() < end && !stop) {
+	while (pu_now_ms() < end && !stop) {
 		if (poll(p, (nfds_t)n, 20) < 0 && errno != EINTR)
 			break;
 		open_now = 0;
@@ -205,7 +164,7 @@ status_once(const char *path)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	unsigned char hdr[4] = { 0, 0, 0, sizeof(req) - 1 }, buf[4096];
 	struct pollfd p;
-	long long end = now_ms() + 5000;
+	double end = pu_now_ms() + 5000;
 	size_t want = 0, got = 0;
 	ssize_t n;
 	int fd, r = -1;
@@ -221,7 +180,7 @@ status_once(const char *path)
 	    write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
 		goto out;
 	/* the whole answer: its length, then that many bytes */
-	while (now_ms() < end) {
+	while (pu_now_ms() < end) {
 		p = (struct pollfd){ .fd = fd, .events = POLLIN };
 		if (poll(&p, 1, 100) <= 0)
 			continue;
@@ -253,14 +212,15 @@ out:
 static int
 status_loop(const char *path, int seconds, int interval_ms)
 {
-	long long end = now_ms() + seconds * 1000LL, t0;
+	double end = pu_now_ms() + seconds * 1e3;
+	long long t0;
 
 	if (interval_ms < 1 || seconds < 1)
 		return 2;
-	while (now_ms() < end) {
-		t0 = now_us();
+	while (pu_now_ms() < end) {
+		t0 = pu_now_us();
 		if (status_once(path) == 0)
-			printf("%lld\n", now_us() - t0);
+			printf("%lld\n", pu_now_us() - t0);
 		else
 			printf("error\n");
 		fflush(stdout);

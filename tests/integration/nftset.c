@@ -28,17 +28,9 @@
 
 #include "kakuri.h"
 #include "nft.h"
+#include "../progutil.h"
 
 #define MAX_FILES	8
-
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
 
 /* One set from a file: "NAME" from "DIR/NAME.txt". */
 static int
@@ -142,7 +134,7 @@ main(int argc, char **argv)
 		arg[0] = '\0';
 		if (sscanf(cmd, "%*s %63s", arg) < 1)
 			arg[0] = '\0';
-		t0 = now_us();
+		t0 = pu_now_us();
 		if (strncmp(cmd, "commit", 6) == 0) {
 			spec.table_flags = strcmp(arg, "owner") == 0 ?
 			    KK_NFT_F_OWNER : 0;
@@ -150,15 +142,15 @@ main(int argc, char **argv)
 			if (rc < 0)
 				printf("error %s\n", n.err);
 			else
-				printf("ok %lld\n", now_us() - t0);
+				printf("ok %lld\n", pu_now_us() - t0);
 		} else if (strncmp(cmd, "verify", 6) == 0) {
 			rc = strcmp(arg, "full") == 0 ?
 			    kk_nft_verify_full(&n, &spec) :
 			    kk_nft_verify(&n, &spec);
 			if (rc == 0)
 				printf("ok %lld cheap=%lu full=%lu dumps=%lu\n",
-				    now_us() - t0, n.stats.cheap, n.stats.full,
-				    n.stats.elem_dumps);
+				    pu_now_us() - t0, n.stats.cheap,
+				    n.stats.full, n.stats.elem_dumps);
 			else
 				printf("%s %s\n", rc == -ESTALE ? "stale" :
 				    "error", n.err);

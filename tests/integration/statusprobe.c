@@ -21,20 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../progutil.h"
+
 #define LIFETIME_S	600
 #define ANSWER_MS	10000
 #define GAP_MS		10
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* Reads exactly len bytes before the deadline (ms on now_ms's clock). */
+/* Reads exactly len bytes before the deadline (ms on pu_now_ms's clock). */
 static int
 read_full(int fd, void *buf, size_t len, double deadline)
 {
@@ -44,7 +37,7 @@ read_full(int fd, void *buf, size_t len, double deadline)
 	double left;
 
 	while (off < len) {
-		left = deadline - now_ms();
+		left = deadline - pu_now_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left + 1) <= 0)
 			return -1;
 		n = read(fd, (char *)buf + off, len - off);
@@ -66,7 +59,7 @@ probe(const char *sock)
 	uint8_t hdr[4], frame[4 + sizeof(req) - 1];
 	char *body = NULL;
 	uint32_t len;
-	double t0 = now_ms(), r = -1;
+	double t0 = pu_now_ms(), r = -1;
 	int fd;
 
 	memset(&sa, 0, sizeof(sa));
@@ -91,7 +84,7 @@ probe(const char *sock)
 	if (len == 0 || len > (1U << 20) || (body = malloc(len)) == NULL ||
 	    read_full(fd, body, len, t0 + ANSWER_MS) < 0)
 		goto out;
-	r = now_ms() - t0;
+	r = pu_now_ms() - t0;
 out:
 	free(body);
 	close(fd);
@@ -116,8 +109,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: statusprobe [--rt] SOCK STOPFILE\n");
 		return 2;
 	}
-	end = now_ms() + LIFETIME_S * 1e3;
-	while (access(argv[a + 1], F_OK) < 0 && now_ms() < end) {
+	end = pu_now_ms() + LIFETIME_S * 1e3;
+	while (access(argv[a + 1], F_OK) < 0 && pu_now_ms() < end) {
 		ms = probe(argv[a]);
 		probes++;
 		if (ms < 0) {

@@ -9,18 +9,17 @@
 . "$(dirname "$0")/lib.sh"
 need
 echo "== a flapping attacker: 200 table deletions, 50 interfaces moved out"
-topology || { fail "topology"; summary; exit 1; }
-OTHER="${P}-other"
-addns "$OTHER" || { fail "namespace"; summary; exit 1; }
+topology || die "topology"
+other_ns
 for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
 # interfaces to move: veths whose peers are in the other namespace already,
 # so each move takes traffic out of ep's hooks (an alert each)
 printf 'link add fl%d type veth peer name fp%d netns '"$OTHER"'\n' $(for i in $(seq 1 50); do echo "$i $i"; done) |
-	ip -n "$EP" -batch - || { fail "interfaces"; summary; exit 1; }
+	ip -n "$EP" -batch - || die "interfaces"
 check_within "before: the internet host answers" 5 reach "$EP" tcp "$NET4" 8080
 
 write_policy "" 'nftables: { protect = "monitor"; };'
-start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+start_kakurid || die "kakurid starts"
 ctl disconnect >/dev/null
 check "isolated and verified, monitor mode" \
 	test "$(status_field mode)/$(status_field verified)/$(status_field protection)" = isolated/true/monitor

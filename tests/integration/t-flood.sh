@@ -9,16 +9,13 @@
 . "$(dirname "$0")/lib.sh"
 need
 HOG="$TOP/build/hog"
-if [ ! -x "$HOG" ]; then
-	echo "cannot run: $HOG is not built (make build/hog)"
-	fail "hog helper built"; summary; exit 1
-fi
+need_built "$HOG"
 echo "== an unprivileged flood and the audit log"
-topology || { fail "topology"; summary; exit 1; }
-pki_setup || { fail "PKI setup"; summary; exit 1; }
+topology || die "topology"
+pki_setup || die "PKI setup"
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
 AGENT_ID=$(agent_init)
-start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+start_kakurid || die "kakurid starts"
 audit_bytes() { cat "$STATE"/audit.log* 2>/dev/null | wc -c; }
 before=$(audit_bytes)
 log_before=$(wc -l <"$DLOG")

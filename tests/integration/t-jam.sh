@@ -8,16 +8,13 @@
 . "$(dirname "$0")/lib.sh"
 need
 HOG="$TOP/build/hog"
-if [ ! -x "$HOG" ]; then
-	echo "cannot run: $HOG is not built (make build/hog)"
-	fail "hog helper built"; summary; exit 1
-fi
+need_built "$HOG"
 echo "== the disconnect button under a connection hog"
-topology || { fail "topology"; summary; exit 1; }
+topology || die "topology"
 for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
 for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; done
 write_policy
-start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+start_kakurid || die "kakurid starts"
 wait_for 5 reach "$EP" tcp "$NET4" 8080
 
 # the hog runs for 40 s at most; it is stopped (by pid) when the presses are done

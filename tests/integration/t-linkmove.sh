@@ -11,9 +11,8 @@
 . "$(dirname "$0")/lib.sh"
 need
 echo "== an interface moved to another namespace while isolated"
-topology || { fail "topology"; summary; exit 1; }
-OTHER="${P}-other"
-addns "$OTHER" || { fail "namespace"; summary; exit 1; }
+topology || die "topology"
+other_ns
 # the "NIC": a veth in ep whose other end is the internet side
 ip -n "$EP" link add nic0 type veth peer name nic-net netns "$NET" &&
 	ip -n "$NET" addr add 198.18.1.1/24 dev nic-net && ip -n "$NET" link set nic-net up &&
@@ -24,7 +23,7 @@ ip -n "$EP" link add nic0 type veth peer name nic-net netns "$NET" &&
 	{ fail "interfaces"; summary; exit 1; }
 serve "$NET" 198.18.1.1 8080; serve "$NET" "$NET4" 8080
 write_policy
-start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+start_kakurid || die "kakurid starts"
 
 moved_alerts() { ctl log --json | jq '[.entries[] | select(.action=="tamper" and (.result|test("^interface-")))] | length'; }
 status_json() { ctl status --json; }
@@ -75,7 +74,7 @@ check "the endpoint itself stays isolated" bash -c "! ip netns exec $EP $NETPROB
 # overflows it, then an interface moves; only the periodic rescan sees it
 stop_kakurid -TERM
 export KAKURID_TEST_LINKS_RCVBUF=1
-start_kakurid || { fail "kakurid restarts with a small event buffer"; summary; exit 1; }
+start_kakurid || die "kakurid restarts with a small event buffer"
 unset KAKURID_TEST_LINKS_RCVBUF
 check "restarted: still isolated" test "$(status_field mode)" = isolated
 check "the test-only knob is in force (logged)" grep -q "KAKURID_TEST_LINKS_RCVBUF=1" "$DLOG"

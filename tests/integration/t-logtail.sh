@@ -8,18 +8,15 @@
 . "$(dirname "$0")/lib.sh"
 need
 MKLOG="$TOP/build/mklog" HOG="$TOP/build/hog"
-if [ ! -x "$MKLOG" ] || [ ! -x "$HOG" ]; then
-	echo "cannot run: $MKLOG or $HOG is not built (make build/mklog build/hog)"
-	fail "helpers built"; summary; exit 1
-fi
+need_built "$MKLOG" "$HOG"
 echo "== the audit log: a 500 MiB tail, -n, --since, rotation"
-topology || { fail "topology"; summary; exit 1; }
+topology || die "topology"
 write_policy "" "audit: { max_mb = 1024; keep = 2; };"
 mkdir -p "$STATE" && chmod 0700 "$STATE"
 START=$(( $(date +%s) - 30 * 86400 ))
 read -r FILLER LAST <<<"$("$MKLOG" "$STATE/audit.log" 500 "$START")"
 check "a valid chained log of 500 MiB is written ($FILLER lines)" test "$(stat -c %s "$STATE/audit.log")" -ge $((500 << 20))
-start_kakurid || { fail "kakurid starts on a 500 MiB log"; summary; exit 1; }
+start_kakurid || die "kakurid starts on a 500 MiB log"
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$KPID/status"; }
 
 ctl log >"$WORK/out" 2>&1; rc=$?; out=$(tail -1 "$WORK/out")

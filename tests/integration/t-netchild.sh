@@ -7,9 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 need
 echo "== the CSIRT channel under attack (port squatting, handshake flood, a stalled child)"
-[ -x "$NETSTRESS" ] || { fail "cannot run: $NETSTRESS is not built (make build/netstress)"; summary; exit 1; }
-topology || { fail "topology"; summary; exit 1; }
-pki_setup || { fail "PKI setup"; summary; exit 1; }
+need_built "$NETSTRESS"
+topology || die "topology"
+pki_setup || die "PKI setup"
 # alice may also fetch (a large transfer keeps replies flowing to the child)
 sed -i 's/roles = \[ "isolate", "release", "status" \]/roles = [ "isolate", "release", "status", "fetch" ]/' "$PKI/trust.conf"
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
@@ -28,7 +28,7 @@ check "the squatter takes a free port (the attack works where nothing holds it)"
 ip netns exec "$EP" $NOBODY "$NETSTRESS" squat :: 7443 300 >"$WORK/early.out" 2>"$WORK/early.err" &
 EARLY=$!; PIDS+=($EARLY)
 until_ok 10 grep -q squatted "$WORK/early.err" || fail "the squatter holds [::]:7443 before kakurid starts"
-start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+start_kakurid || die "kakurid starts"
 check "with the port taken, status says why and that it tries again" \
 	until_ok 10 bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.csirt_channel | test(\"^restarting .*in use\")'"
 kill "$EARLY"; wait "$EARLY" 2>/dev/null

@@ -1456,80 +1456,40 @@ END_TEST
 Suite *
 audit_suite(void)
 {
-	Suite *s;
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("chain", KK_TMPDIR, 0), KK_TEST(test_chain_written),
+		    KK_TEST(test_chain_state),
+		    KK_TEST(test_log_not_world_readable),
+		    KK_TEST(test_append_after_close),
+		    KK_TEST(test_extra_merged), KK_TEST(test_hostile_strings),
+		KK_CASE("verify", KK_TMPDIR, 30), KK_TEST(test_verify_whole),
+		    KK_LOOP(test_verify_modified, NEV - 1),
+		    KK_LOOP(test_verify_modified_prev, NEV),
+		    KK_TEST(test_verify_every_byte),
+		    KK_LOOP(test_verify_deleted, NEV - 1),
+		    KK_LOOP(test_verify_swapped, NEV - 1),
+		    KK_LOOP(test_verify_inserted_copy, NEV),
+		    KK_LOOP(test_verify_inserted_forgery, NEV),
+		    KK_LOOP(test_verify_garbage, KK_NITEMS(verify_bad)),
+		    KK_TEST(test_verify_blank_line),
+		KK_CASE("reopen", KK_TMPDIR, 0), KK_TEST(test_reopen_continues),
+		    KK_TEST(test_reopen_empty), KK_TEST(test_torn_last_line),
+		    KK_TEST(test_torn_last_line_seq),
+		    KK_TEST(test_torn_newline_only),
+		    KK_LOOP(test_reopen_long_line, 2),
+		    KK_TEST(test_symlink_refused),
+		KK_CASE("limits", KK_TMPDIR, 0), KK_LOOP(test_field_cut, 5),
+		    KK_TEST(test_line_capped), KK_TEST(test_rotate_chain),
+		    KK_LOOP(test_rotate_reopen, 2),
+		KK_CASE("tail", KK_TMPDIR, 0), KK_LOOP(test_tail_lines, 5),
+		    KK_LOOP(test_tail_rotated, 4), KK_TEST(test_tail_since),
+		    KK_TEST(test_tail_since_bisect), KK_TEST(test_tail_empty),
+		KK_CASE("refusals", KK_TMPDIR, 0),
+		    KK_TEST(test_refusals_budget),
+		    KK_TEST(test_refusals_many_uids),
+		KK_CASE("sha256", 0, 0), KK_TEST(test_sha256_kat),
+		KK_END
+	};
 
-	s = suite_create("audit");
-
-	tc = kk_tcase("chain");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_chain_written);
-	tcase_add_test(tc, test_chain_state);
-	tcase_add_test(tc, test_log_not_world_readable);
-	tcase_add_test(tc, test_append_after_close);
-	tcase_add_test(tc, test_extra_merged);
-	tcase_add_test(tc, test_hostile_strings);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("verify");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_verify_whole);
-	tcase_add_loop_test(tc, test_verify_modified, 0, NEV - 1);
-	tcase_add_loop_test(tc, test_verify_modified_prev, 0, NEV);
-	tcase_add_test(tc, test_verify_every_byte);
-	tcase_add_loop_test(tc, test_verify_deleted, 0, NEV - 1);
-	tcase_add_loop_test(tc, test_verify_swapped, 0, NEV - 1);
-	tcase_add_loop_test(tc, test_verify_inserted_copy, 0, NEV);
-	tcase_add_loop_test(tc, test_verify_inserted_forgery, 0, NEV);
-	tcase_add_loop_test(tc, test_verify_garbage, 0,
-	    (int)(sizeof(verify_bad) / sizeof(verify_bad[0])));
-	tcase_add_test(tc, test_verify_blank_line);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("reopen");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_reopen_continues);
-	tcase_add_test(tc, test_reopen_empty);
-	tcase_add_test(tc, test_torn_last_line);
-	tcase_add_test(tc, test_torn_last_line_seq);
-	tcase_add_test(tc, test_torn_newline_only);
-	tcase_add_loop_test(tc, test_reopen_long_line, 0, 2);
-	tcase_add_test(tc, test_symlink_refused);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("limits");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_loop_test(tc, test_field_cut, 0, 5);
-	tcase_add_test(tc, test_line_capped);
-	tcase_add_test(tc, test_rotate_chain);
-	tcase_add_loop_test(tc, test_rotate_reopen, 0, 2);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("tail");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_loop_test(tc, test_tail_lines, 0, 5);
-	tcase_add_loop_test(tc, test_tail_rotated, 0, 4);
-	tcase_add_test(tc, test_tail_since);
-	tcase_add_test(tc, test_tail_since_bisect);
-	tcase_add_test(tc, test_tail_empty);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("refusals");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_refusals_budget);
-	tcase_add_test(tc, test_refusals_many_uids);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("sha256");
-	tcase_add_test(tc, test_sha256_kat);
-	suite_add_tcase(s, tc);
-
-	return s;
+	return kk_suite("audit", tests);
 }

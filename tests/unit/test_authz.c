@@ -425,36 +425,24 @@ END_TEST
 Suite *
 authz_suite(void)
 {
-	Suite *s;
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("matrix", 0, 0),
+		    KK_LOOP(test_matrix, (int)(KK_OP__MAX * NCALLERS)),
+		    KK_TEST(test_other_staff_gid),
+		    KK_TEST(test_unknown_op_denied),
+		KK_CASE("verb table", 0, 0),
+		    KK_TEST(test_table_no_unsigned_release),
+		    KK_TEST(test_table_covers_local_ops),
+		KK_CASE("names", 0, 0), KK_LOOP(test_op_names, KK_OP__MAX),
+		    KK_TEST(test_op_names_distinct),
+		    KK_LOOP(test_op_parse_rejects, KK_NITEMS(bad_names)),
+		    KK_TEST(test_op_name_out_of_range),
+		KK_CASE("connections", 0, 0),
+		    KK_LOOP(test_peer_class, (int)NCALLERS),
+		    KK_TEST(test_admit_per_uid), KK_TEST(test_admit_reserved),
+		    KK_TEST(test_deadlines),
+		KK_END
+	};
 
-	s = suite_create("authz");
-
-	tc = kk_tcase("matrix");
-	tcase_add_loop_test(tc, test_matrix, 0, (int)(KK_OP__MAX * NCALLERS));
-	tcase_add_test(tc, test_other_staff_gid);
-	tcase_add_test(tc, test_unknown_op_denied);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("verb table");
-	tcase_add_test(tc, test_table_no_unsigned_release);
-	tcase_add_test(tc, test_table_covers_local_ops);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("names");
-	tcase_add_loop_test(tc, test_op_names, 0, KK_OP__MAX);
-	tcase_add_test(tc, test_op_names_distinct);
-	tcase_add_loop_test(tc, test_op_parse_rejects, 0,
-	    (int)(sizeof(bad_names) / sizeof(bad_names[0])));
-	tcase_add_test(tc, test_op_name_out_of_range);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("connections");
-	tcase_add_loop_test(tc, test_peer_class, 0, (int)NCALLERS);
-	tcase_add_test(tc, test_admit_per_uid);
-	tcase_add_test(tc, test_admit_reserved);
-	tcase_add_test(tc, test_deadlines);
-	suite_add_tcase(s, tc);
-
-	return s;
+	return kk_suite("authz", tests);
 }

@@ -846,22 +846,20 @@ END_TEST
 Suite *
 collect_suite(void)
 {
-	Suite *s = suite_create("collect");
-	TCase *tc = kk_tcase("collect");
+	const struct kk_test tests[] = {
+		/* executables of the whole machine are hashed; ASan is slow */
+		KK_CASE("collect", KK_TMPDIR, 120),
+		    KK_TEST(artifacts_in_order_and_hashed),
+		    KK_TEST(process_table_has_self),
+		    KK_TEST(sockets_have_ours_with_owner),
+		    KK_TEST(routes_kernel_mounts_files),
+		    KK_TEST(nft_text_from_caller),
+		    KK_TEST(nft_ruleset_in_own_netns),
+		    KK_TEST(tiny_size_budget_truncates),
+		    KK_TEST(one_millisecond_deadline),
+		    KK_TEST(second_collection_is_a_hard_error),
+		KK_END
+	};
 
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	/* executables of the whole machine are hashed; ASan is slow */
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, artifacts_in_order_and_hashed);
-	tcase_add_test(tc, process_table_has_self);
-	tcase_add_test(tc, sockets_have_ours_with_owner);
-	tcase_add_test(tc, routes_kernel_mounts_files);
-	tcase_add_test(tc, nft_text_from_caller);
-	tcase_add_test(tc, nft_ruleset_in_own_netns);
-	tcase_add_test(tc, tiny_size_budget_truncates);
-	tcase_add_test(tc, one_millisecond_deadline);
-	tcase_add_test(tc, second_collection_is_a_hard_error);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("collect", tests);
 }

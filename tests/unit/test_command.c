@@ -568,31 +568,19 @@ END_TEST
 Suite *
 command_suite(void)
 {
-	Suite *s = suite_create("command");
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("valid", 0, 0), KK_TEST(test_action_names),
+		    KK_TEST(test_valid), KK_TEST(test_valid_variants),
+		    KK_TEST(test_text_limits),
+		KK_CASE("strict", 0, 0), KK_LOOP(test_missing_key, (int)NBASE),
+		    KK_LOOP(test_bad, KK_NITEMS(bads)),
+		    KK_TEST(test_release_episode), KK_TEST(test_unknown_action),
+		    KK_TEST(test_framing), KK_TEST(test_why_printable),
+		KK_CASE("time", 0, 0), KK_TEST(test_time_window),
+		    KK_TEST(test_time_lifetime), KK_TEST(test_time_extremes),
+		    KK_TEST(test_parse_then_time),
+		KK_END
+	};
 
-	tc = kk_tcase("valid");
-	tcase_add_test(tc, test_action_names);
-	tcase_add_test(tc, test_valid);
-	tcase_add_test(tc, test_valid_variants);
-	tcase_add_test(tc, test_text_limits);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("strict");
-	tcase_add_loop_test(tc, test_missing_key, 0, (int)NBASE);
-	tcase_add_loop_test(tc, test_bad, 0,
-	    (int)(sizeof(bads) / sizeof(bads[0])));
-	tcase_add_test(tc, test_release_episode);
-	tcase_add_test(tc, test_unknown_action);
-	tcase_add_test(tc, test_framing);
-	tcase_add_test(tc, test_why_printable);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("time");
-	tcase_add_test(tc, test_time_window);
-	tcase_add_test(tc, test_time_lifetime);
-	tcase_add_test(tc, test_time_extremes);
-	tcase_add_test(tc, test_parse_then_time);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("command", tests);
 }

@@ -37,6 +37,7 @@
 
 #include "evidence.h"
 #include "suites.h"
+#include "../progutil.h"
 #include "testutil.h"
 
 #define MARKER		"kakuri-unit-core-marker-7c3e"
@@ -54,46 +55,28 @@ struct child {
 	uint64_t untouched;	/* address of the never-touched mapping */
 };
 
+/* A worker's life: it is in, then naps for two minutes. */
 static void
-nap_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-__attribute__((noinline)) static void *
-unit_worker_alpha(void *arg)
+worker_life(void)
 {
 	int i;
 
 	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
 	for (i = 0; i < 1200; i++)
-		nap_ms(100);
-	return arg;
+		pu_nap_ms(100);
 }
 
-__attribute__((noinline)) static void *
-unit_worker_beta(void *arg)
-{
-	int i;
-
-	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
-	for (i = 0; i < 1200; i++)
-		nap_ms(100);
-	return arg;
-}
-
-__attribute__((noinline)) static void *
-unit_worker_gamma(void *arg)
-{
-	int i;
-
-	__atomic_add_fetch(&workers_in, 1, __ATOMIC_SEQ_CST);
-	for (i = 0; i < 1200; i++)
-		nap_ms(100);
-	return arg;
-}
+/* Each worker in a function of its own, whose name a backtrace shows. */
+#define UNIT_WORKER(name)						\
+	__attribute__((noinline)) static void *				\
+	name(void *arg)							\
+	{								\
+		worker_life();						\
+		return arg;						\
+	}
+UNIT_WORKER(unit_worker_alpha)
+UNIT_WORKER(unit_worker_beta)
+UNIT_WORKER(unit_worker_gamma)
 
 /* The first page of our executable's mapping: its ELF header. */
 static uintptr_t
@@ -135,7 +118,7 @@ child_main(int wfd, size_t extra)
 	/* ready only once every worker sits in its function (60 s at most) */
 	for (i = 0; i < 6000 && __atomic_load_n(&workers_in,
 	    __ATOMIC_SEQ_CST) < 3; i++)
-		nap_ms(10);
+		pu_nap_ms(10);
 	/*
 	 * Drop the page table entry of the executable's header page, as in
 	 * a process forked long ago: the snapshot must still carry it.
@@ -147,7 +130,7 @@ child_main(int wfd, size_t extra)
 	if (write(wfd, &addr, sizeof(addr)) != sizeof(addr))
 		_exit(1);
 	for (i = 0; i < 1200; i++)
-		nap_ms(100);
+		pu_nap_ms(100);
 	_exit(0);
 }
 
@@ -177,7 +160,7 @@ child_start(struct child *c, size_t extra)
 	snprintf(task, sizeof(task), "/proc/%d/task", (int)c->pid);
 	for (n = 0; n < 3000 && kk_test_count_entries(task, NULL, NULL) <
 	    NTHREADS; n++)
-		nap_ms(10);
+		pu_nap_ms(10);
 }
 
 static void
@@ -444,7 +427,7 @@ run_gdb(const char *gdb, const char *exe, const char *core, const char *dir)
 	for (i = 0; i < 1200; i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid)
 			break;
-		nap_ms(100);
+		pu_nap_ms(100);
 	}
 	if (i == 1200) {
 		kill(pid, SIGKILL);
@@ -683,48 +666,6 @@ START_TEST(core_vanished_pid)
 END_TEST
 
 /*
- * For helper children, which must not ck_assert: does the file have this
- * size and this SHA-256?
- */
-static bool
-file_matches(const char *path, uint64_t size, const char *hex)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-	char got[65], *buf;
-	EVP_MD_CTX *c;
-	struct stat st;
-	ssize_t n = -1;
-	bool ok = false;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return false;
-	buf = malloc(1 << 20);
-	c = EVP_MD_CTX_new();
-	if (buf == NULL || c == NULL || fstat(fd, &st) < 0 ||
-	    (uint64_t)st.st_size != size ||
-	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
-		goto out;
-	while ((n = read(fd, buf, 1 << 20)) > 0)
-		EVP_DigestUpdate(c, buf, (size_t)n);
-	if (n < 0 || EVP_DigestFinal_ex(c, md, &mdlen) != 1 || mdlen != 32)
-		goto out;
-	for (i = 0; i < mdlen; i++) {
-		got[2 * i] = digits[md[i] >> 4];
-		got[2 * i + 1] = digits[md[i] & 15];
-	}
-	got[64] = '\0';
-	ok = strcmp(got, hex) == 0;
-out:
-	EVP_MD_CTX_free(c);
-	free(buf);
-	close(fd);
-	return ok;
-}
-
-/*
  * A disk that fills up: the core is kept as far as it got, listed as
  * incomplete, and -ENOSPC comes back with "no space left" in err.  The
  * small tmpfs lives in a private mount namespace of a helper child.
@@ -760,7 +701,8 @@ START_TEST(core_disk_full)
 			_exit(5);
 		/* what is kept is exactly what was hashed */
 		snprintf(path, sizeof(path), "%s/%s", dir, arts.v[0].path);
-		if (!file_matches(path, arts.v[0].size, arts.v[0].sha256))
+		if (!kk_test_file_matches(path, arts.v[0].size,
+		    arts.v[0].sha256))
 			_exit(6);
 		kk_artifacts_free(&arts);
 		_exit(0);
@@ -779,16 +721,12 @@ END_TEST
 Suite *
 core_suite(void)
 {
-	Suite *s = suite_create("core");
-	TCase *tc = kk_tcase("core");
+	const struct kk_test tests[] = {
+		/* a gigabyte of holes is hashed twice; gdb takes its time */
+		KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
+		    KK_TEST(core_vanished_pid), KK_TEST(core_disk_full),
+		KK_END
+	};
 
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	/* a gigabyte of holes is hashed twice, and gdb takes its time */
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, core_of_running_child);
-	tcase_add_test(tc, core_vanished_pid);
-	tcase_add_test(tc, core_disk_full);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("core", tests);
 }

@@ -495,27 +495,16 @@ END_TEST
 Suite *
 ctl_suite(void)
 {
-	Suite *s = suite_create("ctl");
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
+		    KK_TEST(test_usage_lines), KK_TEST(test_describe),
+		KK_CASE("targets", KK_TMPDIR, 0), KK_TEST(test_targets_order),
+		    KK_TEST(test_targets_refused),
+		    KK_TEST(test_targets_long_lines),
+		    KK_TEST(test_targets_pipe), KK_TEST(test_targets_limit),
+		KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout),
+		KK_END
+	};
 
-	tc = kk_tcase("cmdtab");
-	tcase_add_test(tc, test_find_words);
-	tcase_add_test(tc, test_usage_lines);
-	tcase_add_test(tc, test_describe);
-	suite_add_tcase(s, tc);
-	tc = kk_tcase("targets");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_targets_order);
-	tcase_add_test(tc, test_targets_refused);
-	tcase_add_test(tc, test_targets_long_lines);
-	tcase_add_test(tc, test_targets_pipe);
-	tcase_add_test(tc, test_targets_limit);
-	suite_add_tcase(s, tc);
-	tc = kk_tcase("fanout");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_fanout);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("ctl", tests);
 }

@@ -1807,56 +1807,30 @@ END_TEST
 Suite *
 dsse_suite(void)
 {
-	Suite *s;
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("pae", 0, 0), KK_TEST(test_pae_vectors),
+		    KK_TEST(test_pae_args),
+		KK_CASE("keys", KK_TMPDIR, 0), KK_TEST(test_key_files),
+		    KK_TEST(test_key_no_follow), KK_TEST(test_key_distinct),
+		    KK_TEST(test_key_id_kat),
+		    KK_TEST(test_key_refuse_other_types),
+		    KK_TEST(test_key_load_bad_files),
+		    KK_TEST(test_cert_contents), KK_TEST(test_tls_cert_issue),
+		KK_CASE("tls-identity", 0, 0), KK_TEST(test_chain_identity),
+		    KK_TEST(test_receipt_identity_only),
+		KK_CASE("sign", 0, 0), KK_TEST(test_sign_kat),
+		    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
+		    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),
+		    KK_TEST(test_sign_keyid_rules), KK_TEST(test_init_and_free),
+		    KK_TEST(test_roundtrip),
+		KK_CASE_FIXTURE("parse", 0, 0, tokens_make, tokens_free),
+		    KK_LOOP(test_parse_accepted, KK_NITEMS(accepted)),
+		    KK_LOOP(test_parse_rejected, KK_NITEMS(rejected)),
+		    KK_TEST(test_parse_limits), KK_TEST(test_parse_nul_bytes),
+		    KK_TEST(test_parse_size_cap),
+		    KK_TEST(test_parse_big_payload),
+		KK_END
+	};
 
-	s = suite_create("dsse");
-
-	tc = kk_tcase("pae");
-	tcase_add_test(tc, test_pae_vectors);
-	tcase_add_test(tc, test_pae_args);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("keys");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_key_files);
-	tcase_add_test(tc, test_key_no_follow);
-	tcase_add_test(tc, test_key_distinct);
-	tcase_add_test(tc, test_key_id_kat);
-	tcase_add_test(tc, test_key_refuse_other_types);
-	tcase_add_test(tc, test_key_load_bad_files);
-	tcase_add_test(tc, test_cert_contents);
-	tcase_add_test(tc, test_tls_cert_issue);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("tls-identity");
-	tcase_add_test(tc, test_chain_identity);
-	tcase_add_test(tc, test_receipt_identity_only);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("sign");
-	tcase_add_test(tc, test_sign_kat);
-	tcase_add_test(tc, test_sig_bitflips);
-	tcase_add_test(tc, test_payload_mutations);
-	tcase_add_test(tc, test_boundary_shift);
-	tcase_add_test(tc, test_sign_appends);
-	tcase_add_test(tc, test_sign_keyid_rules);
-	tcase_add_test(tc, test_init_and_free);
-	tcase_add_test(tc, test_roundtrip);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("parse");
-	tcase_add_unchecked_fixture(tc, tokens_make, tokens_free);
-	tcase_add_loop_test(tc, test_parse_accepted, 0,
-	    (int)(sizeof(accepted) / sizeof(accepted[0])));
-	tcase_add_loop_test(tc, test_parse_rejected, 0,
-	    (int)(sizeof(rejected) / sizeof(rejected[0])));
-	tcase_add_test(tc, test_parse_limits);
-	tcase_add_test(tc, test_parse_nul_bytes);
-	tcase_add_test(tc, test_parse_size_cap);
-	tcase_add_test(tc, test_parse_big_payload);
-	suite_add_tcase(s, tc);
-
-	return s;
+	return kk_suite("dsse", tests);
 }

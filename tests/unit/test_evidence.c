@@ -357,20 +357,18 @@ END_TEST
 Suite *
 evidence_suite(void)
 {
-	Suite *s = suite_create("evidence");
-	TCase *tc = kk_tcase("store");
+	const struct kk_test tests[] = {
+		KK_CASE("store", KK_TMPDIR, 60),
+		    KK_TEST(sink_hash_matches_file),
+		    KK_TEST(sink_refuses_escaping_paths),
+		    KK_TEST(sink_holes_and_pipeline),
+		    KK_TEST(sink_error_marks_incomplete),
+		    KK_TEST(copy_path_caps_and_says_so),
+		    KK_TEST(artifact_list_and_gaps),
+		    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
+		    KK_TEST(manifest_append_and_sign),
+		KK_END
+	};
 
-	tcase_add_unchecked_fixture(tc, kk_test_base_create, kk_test_base_remove);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, sink_hash_matches_file);
-	tcase_add_test(tc, sink_refuses_escaping_paths);
-	tcase_add_test(tc, sink_holes_and_pipeline);
-	tcase_add_test(tc, sink_error_marks_incomplete);
-	tcase_add_test(tc, copy_path_caps_and_says_so);
-	tcase_add_test(tc, artifact_list_and_gaps);
-	tcase_add_test(tc, start_time_of_self);
-	tcase_add_test(tc, evidence_ids);
-	tcase_add_test(tc, manifest_append_and_sign);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("evidence", tests);
 }

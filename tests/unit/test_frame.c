@@ -632,44 +632,29 @@ END_TEST
 Suite *
 frame_suite(void)
 {
-	Suite *s;
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("header", 0, 0),
+		    KK_LOOP(test_header_roundtrip, KK_NITEMS(hdr_lens)),
+		    KK_TEST(test_header_known_bytes),
+		    KK_TEST(test_header_limits),
+		    KK_TEST(test_header_over_32bit),
+		KK_CASE("reader", 0, 0), KK_TEST(test_feed_byte_by_byte),
+		    KK_TEST(test_feed_every_split),
+		    KK_TEST(test_feed_back_to_back), KK_TEST(test_feed_bounds),
+		    KK_LOOP(test_feed_oversize, KK_NITEMS(oversize)),
+		    KK_TEST(test_feed_zero_length),
+		    KK_TEST(test_feed_reset_midframe),
+		KK_CASE("io", 0, 30),
+		    KK_LOOP(test_rw_roundtrip, KK_NITEMS(rw_lens)),
+		    KK_TEST(test_rw_sequence), KK_TEST(test_write_limits),
+		    KK_TEST(test_write_closed_peer),
+		    KK_LOOP(test_read_timeout, 2),
+		    KK_TEST(test_read_timeout_idle),
+		    KK_LOOP(test_read_peer_closes, 4),
+		    KK_TEST(test_read_over_max), KK_TEST(test_read_bad_prefix),
+		    KK_LOOP(test_read_trailing, 2),
+		KK_END
+	};
 
-	s = suite_create("frame");
-
-	tc = kk_tcase("header");
-	tcase_add_loop_test(tc, test_header_roundtrip, 0,
-	    (int)(sizeof(hdr_lens) / sizeof(hdr_lens[0])));
-	tcase_add_test(tc, test_header_known_bytes);
-	tcase_add_test(tc, test_header_limits);
-	tcase_add_test(tc, test_header_over_32bit);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("reader");
-	tcase_add_test(tc, test_feed_byte_by_byte);
-	tcase_add_test(tc, test_feed_every_split);
-	tcase_add_test(tc, test_feed_back_to_back);
-	tcase_add_test(tc, test_feed_bounds);
-	tcase_add_loop_test(tc, test_feed_oversize, 0,
-	    (int)(sizeof(oversize) / sizeof(oversize[0])));
-	tcase_add_test(tc, test_feed_zero_length);
-	tcase_add_test(tc, test_feed_reset_midframe);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("io");
-	tcase_set_timeout(tc, 30);
-	tcase_add_loop_test(tc, test_rw_roundtrip, 0,
-	    (int)(sizeof(rw_lens) / sizeof(rw_lens[0])));
-	tcase_add_test(tc, test_rw_sequence);
-	tcase_add_test(tc, test_write_limits);
-	tcase_add_test(tc, test_write_closed_peer);
-	tcase_add_loop_test(tc, test_read_timeout, 0, 2);
-	tcase_add_test(tc, test_read_timeout_idle);
-	tcase_add_loop_test(tc, test_read_peer_closes, 0, 4);
-	tcase_add_test(tc, test_read_over_max);
-	tcase_add_test(tc, test_read_bad_prefix);
-	tcase_add_loop_test(tc, test_read_trailing, 0, 2);
-	suite_add_tcase(s, tc);
-
-	return s;
+	return kk_suite("frame", tests);
 }

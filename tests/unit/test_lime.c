@@ -573,48 +573,6 @@ START_TEST(lime_no_ram)
 END_TEST
 
 /*
- * For helper children, which must not ck_assert: does the file have this
- * size and this SHA-256?
- */
-static bool
-file_matches(const char *path, uint64_t size, const char *hex)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-	char got[65], *buf;
-	EVP_MD_CTX *c;
-	struct stat st;
-	ssize_t n = -1;
-	bool ok = false;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return false;
-	buf = malloc(1 << 20);
-	c = EVP_MD_CTX_new();
-	if (buf == NULL || c == NULL || fstat(fd, &st) < 0 ||
-	    (uint64_t)st.st_size != size ||
-	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
-		goto out;
-	while ((n = read(fd, buf, 1 << 20)) > 0)
-		EVP_DigestUpdate(c, buf, (size_t)n);
-	if (n < 0 || EVP_DigestFinal_ex(c, md, &mdlen) != 1 || mdlen != 32)
-		goto out;
-	for (i = 0; i < mdlen; i++) {
-		got[2 * i] = digits[md[i] >> 4];
-		got[2 * i + 1] = digits[md[i] & 15];
-	}
-	got[64] = '\0';
-	ok = strcmp(got, hex) == 0;
-out:
-	EVP_MD_CTX_free(c);
-	free(buf);
-	close(fd);
-	return ok;
-}
-
-/*
  * A full disk: the image is kept as far as it got, marked incomplete,
  * and -ENOSPC comes back.  Needs a small tmpfs, mounted in a private
  * mount namespace of a child so nothing outlives the test.
@@ -653,7 +611,7 @@ START_TEST(lime_disk_full)
 		    a.size > 8192 || strlen(a.sha256) != 64)
 			_exit(5);
 		snprintf(path, sizeof(path), "%s/mem.lime", small);
-		if (!file_matches(path, a.size, a.sha256))
+		if (!kk_test_file_matches(path, a.size, a.sha256))
 			_exit(6);
 		json_decref(a.gaps);
 		_exit(0);
@@ -670,22 +628,16 @@ END_TEST
 Suite *
 lime_suite(void)
 {
-	Suite *s = suite_create("lime");
-	TCase *tc = kk_tcase("lime");
+	const struct kk_test tests[] = {
+		KK_CASE("lime", KK_TMPDIR, 30),
+		    KK_TEST(iomem_nested_sorted_merged),
+		    KK_TEST(iomem_overlaps_merge), KK_TEST(iomem_hostile),
+		    KK_TEST(lime_from_kcore), KK_TEST(lime_falls_back_to_crash),
+		    KK_TEST(lime_bad_kcore_falls_back), KK_TEST(lime_mem_last),
+		    KK_TEST(lime_no_source), KK_TEST(lime_no_ram),
+		    KK_TEST(lime_disk_full),
+		KK_END
+	};
 
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, iomem_nested_sorted_merged);
-	tcase_add_test(tc, iomem_overlaps_merge);
-	tcase_add_test(tc, iomem_hostile);
-	tcase_add_test(tc, lime_from_kcore);
-	tcase_add_test(tc, lime_falls_back_to_crash);
-	tcase_add_test(tc, lime_bad_kcore_falls_back);
-	tcase_add_test(tc, lime_mem_last);
-	tcase_add_test(tc, lime_no_source);
-	tcase_add_test(tc, lime_no_ram);
-	tcase_add_test(tc, lime_disk_full);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("lime", tests);
 }

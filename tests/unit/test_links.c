@@ -302,17 +302,15 @@ END_TEST
 Suite *
 links_suite(void)
 {
-	Suite *s = suite_create("links");
-	TCase *tc = kk_tcase("links");
+	const struct kk_test tests[] = {
+		KK_CASE_FIXTURE("links", KK_CHECKED, 0, setup, teardown),
+		    KK_TEST(moves_deletes_and_paired_veths),
+		    KK_TEST(untracked_interface_still_reported),
+		    KK_TEST(rescan_finds_what_vanished),
+		    KK_TEST(uncovered_kinds),
+		KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
+		KK_END
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, moves_deletes_and_paired_veths);
-	tcase_add_test(tc, untracked_interface_still_reported);
-	tcase_add_test(tc, rescan_finds_what_vanished);
-	tcase_add_test(tc, uncovered_kinds);
-	suite_add_tcase(s, tc);
-	tc = kk_tcase("nlreq");
-	tcase_add_test(tc, request_skips_leftovers);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("links", tests);
 }

@@ -867,60 +867,34 @@ END_TEST
 Suite *
 parse_suite(void)
 {
-	Suite *s = suite_create("parse");
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("shipped", KK_TMPDIR, 0), KK_TEST(test_shipped_default),
+		    KK_TEST(test_shipped_direct_path),
+		    KK_TEST(test_example_minimal),
+		    KK_TEST(test_example_egress_first),
+		    KK_TEST(test_example_pinned_dns),
+		    KK_TEST(test_examples_all_load),
+		KK_CASE("valid", 0, 0), KK_TEST(test_defaults),
+		    KK_TEST(test_valid_full), KK_TEST(test_valid_sparse),
+		    KK_TEST(test_success_clears_err),
+		    KK_TEST(test_reload_resets_defaults),
+		    KK_TEST(test_failed_load_keeps_policy),
+		KK_CASE("hostile", 0, 0),
+		    KK_LOOP(test_hostile, KK_NITEMS(hostile)),
+		    KK_TEST(test_audit_keys),
+		KK_CASE("file", KK_TMPDIR, 20), KK_TEST(test_symlink_refused),
+		    KK_LOOP(test_writable_refused, KK_NITEMS(writable_modes)),
+		    KK_TEST(test_owner_refused),
+		    KK_TEST(test_owner_root_accepted), KK_TEST(test_size_limit),
+		    KK_TEST(test_nonexistent), KK_TEST(test_not_regular),
+		    KK_TEST(test_nul_byte), KK_TEST(test_empty_file),
+		    KK_TEST(test_err_one_line), KK_TEST(test_tls_key_paths),
+		KK_CASE("addr", 0, 0), KK_TEST(test_addr_v4),
+		    KK_TEST(test_addr_v6),
+		    KK_LOOP(test_addr_rejects, KK_NITEMS(bad_addrs)),
+		    KK_TEST(test_addr_format_errors),
+		KK_END
+	};
 
-	tc = kk_tcase("shipped");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_shipped_default);
-	tcase_add_test(tc, test_shipped_direct_path);
-	tcase_add_test(tc, test_example_minimal);
-	tcase_add_test(tc, test_example_egress_first);
-	tcase_add_test(tc, test_example_pinned_dns);
-	tcase_add_test(tc, test_examples_all_load);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("valid");
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_valid_full);
-	tcase_add_test(tc, test_valid_sparse);
-	tcase_add_test(tc, test_success_clears_err);
-	tcase_add_test(tc, test_reload_resets_defaults);
-	tcase_add_test(tc, test_failed_load_keeps_policy);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("hostile");
-	tcase_add_loop_test(tc, test_hostile, 0,
-	    (int)(sizeof(hostile) / sizeof(hostile[0])));
-	tcase_add_test(tc, test_audit_keys);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("file");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, test_symlink_refused);
-	tcase_add_loop_test(tc, test_writable_refused, 0,
-	    (int)(sizeof(writable_modes) / sizeof(writable_modes[0])));
-	tcase_add_test(tc, test_owner_refused);
-	tcase_add_test(tc, test_owner_root_accepted);
-	tcase_add_test(tc, test_size_limit);
-	tcase_add_test(tc, test_nonexistent);
-	tcase_add_test(tc, test_not_regular);
-	tcase_add_test(tc, test_nul_byte);
-	tcase_add_test(tc, test_empty_file);
-	tcase_add_test(tc, test_err_one_line);
-	tcase_add_test(tc, test_tls_key_paths);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("addr");
-	tcase_add_test(tc, test_addr_v4);
-	tcase_add_test(tc, test_addr_v6);
-	tcase_add_loop_test(tc, test_addr_rejects, 0,
-	    (int)(sizeof(bad_addrs) / sizeof(bad_addrs[0])));
-	tcase_add_test(tc, test_addr_format_errors);
-	suite_add_tcase(s, tc);
-
-	return s;
+	return kk_suite("parse", tests);
 }

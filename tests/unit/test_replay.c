@@ -363,29 +363,16 @@ END_TEST
 Suite *
 replay_suite(void)
 {
-	Suite *s = suite_create("replay");
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("store", KK_TMPDIR, 0), KK_TEST(test_record_once),
+		    KK_TEST(test_existing_store), KK_TEST(test_restart),
+		    KK_LOOP(test_hostile_id, KK_NITEMS(hostile_ids)),
+		    KK_TEST(test_bad_args), KK_TEST(test_unsafe_store),
+		    KK_TEST(test_planted_entry),
+		KK_CASE("prune", KK_TMPDIR, 120), KK_TEST(test_prune),
+		    KK_TEST(test_prune_extremes), KK_TEST(test_prune_bounded),
+		KK_END
+	};
 
-	tc = kk_tcase("store");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_record_once);
-	tcase_add_test(tc, test_existing_store);
-	tcase_add_test(tc, test_restart);
-	tcase_add_loop_test(tc, test_hostile_id, 0,
-	    (int)(sizeof(hostile_ids) / sizeof(hostile_ids[0])));
-	tcase_add_test(tc, test_bad_args);
-	tcase_add_test(tc, test_unsafe_store);
-	tcase_add_test(tc, test_planted_entry);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("prune");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_prune);
-	tcase_add_test(tc, test_prune_extremes);
-	tcase_add_test(tc, test_prune_bounded);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("replay", tests);
 }

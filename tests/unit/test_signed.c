@@ -588,25 +588,18 @@ END_TEST
 Suite *
 signed_suite(void)
 {
-	Suite *s = suite_create("signed");
-	TCase *tc = kk_tcase("check order");
+	const struct kk_test tests[] = {
+		KK_CASE("check order", 0, 0), KK_TEST(test_verified),
+		    KK_TEST(test_envelope_cap), KK_TEST(test_payload_cap),
+		    KK_TEST(test_malformed), KK_TEST(test_payload_type),
+		    KK_TEST(test_bad_signature), KK_TEST(test_unknown_action),
+		    KK_TEST(test_role), KK_TEST(test_threshold),
+		    KK_TEST(test_thaw_needs_release), KK_TEST(test_wrong_agent),
+		    KK_TEST(test_expired), KK_TEST(test_not_yet_valid),
+		    KK_TEST(test_lifetime), KK_TEST(test_replay),
+		    KK_TEST(test_io),
+		KK_END
+	};
 
-	tcase_add_test(tc, test_verified);
-	tcase_add_test(tc, test_envelope_cap);
-	tcase_add_test(tc, test_payload_cap);
-	tcase_add_test(tc, test_malformed);
-	tcase_add_test(tc, test_payload_type);
-	tcase_add_test(tc, test_bad_signature);
-	tcase_add_test(tc, test_unknown_action);
-	tcase_add_test(tc, test_role);
-	tcase_add_test(tc, test_threshold);
-	tcase_add_test(tc, test_thaw_needs_release);
-	tcase_add_test(tc, test_wrong_agent);
-	tcase_add_test(tc, test_expired);
-	tcase_add_test(tc, test_not_yet_valid);
-	tcase_add_test(tc, test_lifetime);
-	tcase_add_test(tc, test_replay);
-	tcase_add_test(tc, test_io);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("signed", tests);
 }

@@ -725,56 +725,32 @@ END_TEST
 Suite *
 state_suite(void)
 {
-	Suite *s;
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("state", KK_TMPDIR, 0),
+		    KK_LOOP(test_roundtrip, KK_NITEMS(rt_cases)),
+		    KK_TEST(test_save_overwrites), KK_TEST(test_save_file_mode),
+		    KK_TEST(test_save_bad_utf8_keeps_old),
+		    KK_TEST(test_save_control_refused),
+		    KK_TEST(test_load_control_cleaned), KK_TEST(test_set_aside),
+		    KK_TEST(test_reserve), KK_TEST(test_load_missing),
+		    KK_TEST(test_load_minimal),
+		    KK_LOOP(test_load_bad, KK_NITEMS(bad_json)),
+		    KK_LOOP(test_load_text_limit, 2),
+		    KK_TEST(test_stale_temp_ignored),
+		    KK_TEST(test_stale_temp_only),
+		KK_CASE("atomic", KK_TMPDIR, 0),
+		    KK_TEST(test_atomic_no_temp_left),
+		    KK_LOOP(test_atomic_mode, KK_NITEMS(atomic_modes)),
+		    KK_TEST(test_atomic_replace_whole),
+		    KK_TEST(test_atomic_binary), KK_TEST(test_atomic_no_dir),
+		    KK_TEST(test_atomic_fail_cleans_up),
+		    KK_TEST(test_atomic_name_too_long),
+		KK_CASE("episode", KK_TMPDIR, 0), KK_TEST(test_episode_new),
+		    KK_TEST(test_episode_loads),
+		KK_CASE("util", 0, 0), KK_TEST(test_mode_names),
+		    KK_TEST(test_rfc3339),
+		KK_END
+	};
 
-	s = suite_create("state");
-
-	tc = kk_tcase("state");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_loop_test(tc, test_roundtrip, 0,
-	    (int)(sizeof(rt_cases) / sizeof(rt_cases[0])));
-	tcase_add_test(tc, test_save_overwrites);
-	tcase_add_test(tc, test_save_file_mode);
-	tcase_add_test(tc, test_save_bad_utf8_keeps_old);
-	tcase_add_test(tc, test_save_control_refused);
-	tcase_add_test(tc, test_load_control_cleaned);
-	tcase_add_test(tc, test_set_aside);
-	tcase_add_test(tc, test_reserve);
-	tcase_add_test(tc, test_load_missing);
-	tcase_add_test(tc, test_load_minimal);
-	tcase_add_loop_test(tc, test_load_bad, 0,
-	    (int)(sizeof(bad_json) / sizeof(bad_json[0])));
-	tcase_add_loop_test(tc, test_load_text_limit, 0, 2);
-	tcase_add_test(tc, test_stale_temp_ignored);
-	tcase_add_test(tc, test_stale_temp_only);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("atomic");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_atomic_no_temp_left);
-	tcase_add_loop_test(tc, test_atomic_mode, 0,
-	    (int)(sizeof(atomic_modes) / sizeof(atomic_modes[0])));
-	tcase_add_test(tc, test_atomic_replace_whole);
-	tcase_add_test(tc, test_atomic_binary);
-	tcase_add_test(tc, test_atomic_no_dir);
-	tcase_add_test(tc, test_atomic_fail_cleans_up);
-	tcase_add_test(tc, test_atomic_name_too_long);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("episode");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_episode_new);
-	tcase_add_test(tc, test_episode_loads);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("util");
-	tcase_add_test(tc, test_mode_names);
-	tcase_add_test(tc, test_rfc3339);
-	suite_add_tcase(s, tc);
-
-	return s;
+	return kk_suite("state", tests);
 }

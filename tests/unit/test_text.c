@@ -223,26 +223,16 @@ END_TEST
 Suite *
 text_suite(void)
 {
-	Suite *s;
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("check", 0, 0), KK_LOOP(test_check, KK_NITEMS(checks)),
+		    KK_TEST(test_problem_words),
+		KK_CASE("cut", 0, 0), KK_LOOP(test_cut_japanese, 3),
+		    KK_TEST(test_cut_four_byte), KK_TEST(test_copy_limits),
+		    KK_TEST(test_copy_refuses),
+		KK_CASE("clean", 0, 0), KK_TEST(test_clean),
+		    KK_TEST(test_clean_any_bytes),
+		KK_END
+	};
 
-	s = suite_create("text");
-	tc = kk_tcase("check");
-	tcase_add_loop_test(tc, test_check, 0,
-	    (int)(sizeof(checks) / sizeof(checks[0])));
-	tcase_add_test(tc, test_problem_words);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("cut");
-	tcase_add_loop_test(tc, test_cut_japanese, 0, 3);
-	tcase_add_test(tc, test_cut_four_byte);
-	tcase_add_test(tc, test_copy_limits);
-	tcase_add_test(tc, test_copy_refuses);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("clean");
-	tcase_add_test(tc, test_clean);
-	tcase_add_test(tc, test_clean_any_bytes);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("text", tests);
 }

@@ -901,37 +901,20 @@ END_TEST
 Suite *
 trust_suite(void)
 {
-	Suite *s = suite_create("trust");
-	TCase *tc;
+	const struct kk_test tests[] = {
+		KK_CASE("load", KK_TMPDIR, 60), KK_TEST(test_valid),
+		    KK_TEST(test_valid_all), KK_TEST(test_failure_keeps_trust),
+		    KK_TEST(test_max_keys),
+		    KK_LOOP(test_hostile, KK_NITEMS(hostiles)),
+		    KK_TEST(test_semantic), KK_TEST(test_key_files),
+		    KK_TEST(test_trust_file), KK_TEST(test_bad_args),
+		KK_CASE("signers", KK_TMPDIR, 60), KK_TEST(test_one_key_twice),
+		    KK_TEST(test_two_keys), KK_TEST(test_wrong_hint),
+		    KK_TEST(test_untrusted), KK_TEST(test_role),
+		    KK_TEST(test_tampered), KK_TEST(test_key_63),
+		    KK_TEST(test_signers_args),
+		KK_END
+	};
 
-	tc = kk_tcase("load");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_valid);
-	tcase_add_test(tc, test_valid_all);
-	tcase_add_test(tc, test_failure_keeps_trust);
-	tcase_add_test(tc, test_max_keys);
-	tcase_add_loop_test(tc, test_hostile, 0,
-	    (int)(sizeof(hostiles) / sizeof(hostiles[0])));
-	tcase_add_test(tc, test_semantic);
-	tcase_add_test(tc, test_key_files);
-	tcase_add_test(tc, test_trust_file);
-	tcase_add_test(tc, test_bad_args);
-	suite_add_tcase(s, tc);
-
-	tc = kk_tcase("signers");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_one_key_twice);
-	tcase_add_test(tc, test_two_keys);
-	tcase_add_test(tc, test_wrong_hint);
-	tcase_add_test(tc, test_untrusted);
-	tcase_add_test(tc, test_role);
-	tcase_add_test(tc, test_tampered);
-	tcase_add_test(tc, test_key_63);
-	tcase_add_test(tc, test_signers_args);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("trust", tests);
 }

@@ -4,14 +4,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <check.h>
+#include <openssl/evp.h>
 
+#include "../progutil.h"
 #include "testutil.h"
 
 char kk_test_base[PATH_MAX];
@@ -41,20 +42,11 @@ kk_test_tmpdir(char out[PATH_MAX], const char *prefix)
 	}
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
 void
 kk_test_rmtree(const char *dir)
 {
 	if (dir[0] != '\0')
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		pu_rmtree(dir);
 }
 
 void
@@ -115,6 +107,44 @@ kk_test_read(const char *path, size_t *len)
 	return buf;
 }
 
+bool
+kk_test_file_matches(const char *path, uint64_t size, const char *hex)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	char got[65], *buf;
+	EVP_MD_CTX *c;
+	struct stat st;
+	ssize_t n = -1;
+	bool ok = false;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	buf = malloc(1 << 20);
+	c = EVP_MD_CTX_new();
+	if (buf == NULL || c == NULL || fstat(fd, &st) < 0 ||
+	    (uint64_t)st.st_size != size ||
+	    EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = read(fd, buf, 1 << 20)) > 0)
+		EVP_DigestUpdate(c, buf, (size_t)n);
+	if (n < 0 || EVP_DigestFinal_ex(c, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
+	for (i = 0; i < mdlen; i++) {
+		got[2 * i] = digits[md[i] >> 4];
+		got[2 * i + 1] = digits[md[i] & 15];
+	}
+	got[64] = '\0';
+	ok = strcmp(got, hex) == 0;
+out:
+	EVP_MD_CTX_free(c);
+	free(buf);
+	close(fd);
+	return ok;
+}
+
 size_t
 kk_test_count_entries(const char *dir, const char *mark, size_t *marked)
 {
@@ -145,4 +175,43 @@ kk_tcase(const char *name)
 
 	tcase_set_timeout(tc, KK_TCASE_TIMEOUT);
 	return tc;
+}
+
+Suite *
+kk_suite(const char *name, const struct kk_test *tests)
+{
+	const struct kk_test *t;
+	Suite *s = suite_create(name);
+	TCase *tc = NULL;
+
+	for (t = tests; t->tcase != NULL || t->test != NULL; t++) {
+		if (t->tcase != NULL) {
+			if (tc != NULL)
+				suite_add_tcase(s, tc);
+			tc = kk_tcase(t->tcase);
+			if (t->timeout > 0)
+				tcase_set_timeout(tc, t->timeout);
+			if (t->flags & KK_TMPDIR)
+				tcase_add_unchecked_fixture(tc,
+				    kk_test_base_create, kk_test_base_remove);
+			if (t->setup == NULL && t->teardown == NULL)
+				continue;
+			if (t->flags & KK_CHECKED)
+				tcase_add_checked_fixture(tc, t->setup,
+				    t->teardown);
+			else
+				tcase_add_unchecked_fixture(tc, t->setup,
+				    t->teardown);
+		} else if (tc == NULL) {
+			fprintf(stderr, "suite %s: a test before its case\n",
+			    name);
+			abort();
+		} else if (t->loop > 0)
+			tcase_add_loop_test(tc, t->test, 0, t->loop);
+		else
+			tcase_add_test(tc, t->test);
+	}
+	if (tc != NULL)
+		suite_add_tcase(s, tc);
+	return s;
 }

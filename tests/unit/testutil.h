@@ -9,7 +9,9 @@
 #include <sys/types.h>
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <check.h>
 
@@ -21,6 +23,51 @@
  */
 #define KK_TCASE_TIMEOUT	60
 TCase	*kk_tcase(const char *name);
+
+/*
+ * A suite built from one table.  A KK_CASE row starts a test case: its
+ * name, flags (KK_TMPDIR: kk_test_base is made for it) and timeout in
+ * seconds (0: KK_TCASE_TIMEOUT); KK_CASE_FIXTURE adds setup and teardown,
+ * an unchecked fixture, or a checked one (around every test) when flags
+ * has KK_CHECKED.  The KK_TEST and KK_LOOP rows after it are its tests; a
+ * loop test runs with _i from 0 to n - 1.  KK_END ends the table:
+ *
+ *	const struct kk_test tests[] = {
+ *		KK_CASE("verify", KK_TMPDIR, 30), KK_TEST(test_verify_whole),
+ *		    KK_LOOP(test_verify_cut, 5),
+ *		KK_CASE("sha256", 0, 0), KK_TEST(test_sha256_kat),
+ *		KK_END
+ *	};
+ *	return kk_suite("audit", tests);
+ *
+ * The table is local to the suite function: a test's TTest pointer is no
+ * constant.
+ */
+struct kk_test {
+	const char		*tcase;
+	const TTest		*test;
+	int			 loop;
+	unsigned int		 flags;
+	int			 timeout;
+	SFun			 setup;
+	SFun			 teardown;
+};
+
+#define KK_TMPDIR	0x1
+#define KK_CHECKED	0x2
+
+#define KK_CASE_FIXTURE(name, flags, timeout, setup, teardown)		\
+	{ (name), NULL, 0, (flags), (timeout), (setup), (teardown) }
+#define KK_CASE(name, flags, timeout)					\
+	KK_CASE_FIXTURE(name, flags, timeout, NULL, NULL)
+#define KK_LOOP(t, n)	{ NULL, (t), (n), 0, 0, NULL, NULL }
+#define KK_TEST(t)	KK_LOOP(t, 0)
+#define KK_END		{ NULL, NULL, 0, 0, 0, NULL, NULL }
+
+/* how many rows a table has, as a loop test's n */
+#define KK_NITEMS(a)	((int)(sizeof(a) / sizeof((a)[0])))
+
+Suite	*kk_suite(const char *name, const struct kk_test *tests);
 
 /*
  * The test case's private mkdtemp(3) directory.  Made and removed by an
@@ -49,6 +96,11 @@ void	kk_test_write(const char *path, const void *data, size_t len,
 void	kk_test_overwrite(const char *path, const void *data, size_t len);
 /* The whole file in a NUL-terminated heap buffer; the caller frees. */
 char	*kk_test_read(const char *path, size_t *len);
+/*
+ * Has the file at path this size and this SHA-256 (lowercase hex)?  For
+ * helper children, which must not ck_assert: it asserts nothing.
+ */
+bool	kk_test_file_matches(const char *path, uint64_t size, const char *hex);
 /*
  * Entries in dir, without . and ..; when mark is not NULL, *marked counts
  * those whose name contains it.
