@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "identity.h"
+#include "lean.h"
 #include "quarantine.h"
 #include "record.h"
 #include "restore.h"
@@ -287,9 +288,11 @@ main(int argc, char **argv)
 		kk_log(LOG_INFO, KK_MID_START, "agent id %s", d.agent_id);
 	kd_quarantine_notify(&d);
 	sd_notify(0, "READY=1");
+	kd_lean_start(&d);	/* idle: only what is used stays resident */
 	err = sd_event_loop(d.ev);
 	ret = err < 0 ? 1 : 0;
 out:
+	kd_lean_stop();
 	kd_channel_stop(&d);
 	kd_preserve_free(&d);
 	kd_runs_abort(&d);

@@ -3,7 +3,11 @@
  * network namespace takes its traffic out of reach of kakurid's tables,
  * and one of a kind whose siblings bypass the hooks (macvlan, ipvlan...)
  * cannot be covered.  rtnetlink events say so at once (links.c); a
- * rescan on a timer of its own catches what lost events hide.
+ * rescan catches what lost events hide.  Netlink says when events were
+ * lost (ENOBUFS): the rescan then runs at once, and again a second later
+ * while an interface is missing (the second dump decides); otherwise a
+ * slow timer of its own rescans anyway, so that an idle kakurid does not
+ * wake every second.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -18,7 +22,36 @@
 #include "linkwatch.h"
 #include "log.h"
 
-#define LINKS_PERIOD_USEC	(1000ULL * 1000)
+#define LINKS_PERIOD_USEC	(1000ULL * 1000)	/* while a dump must be confirmed */
+#define LINKS_IDLE_USEC		(30ULL * 1000 * 1000)	/* nothing lost, nothing missing */
+#define LINKS_IDLE_ACCURACY_USEC	(1000ULL * 1000)
+
+/* The next rescan: usec from now, unless one is due sooner. */
+static void
+links_rescan_in(struct kd *d, uint64_t usec, uint64_t accuracy)
+{
+	uint64_t now, at;
+	int on = 0;
+
+	if (d->links_timer == NULL || sd_event_now(d->ev, CLOCK_MONOTONIC,
+	    &now) < 0)
+		return;
+	if (sd_event_source_get_enabled(d->links_timer, &on) >= 0 &&
+	    on != SD_EVENT_OFF && sd_event_source_get_time(d->links_timer,
+	    &at) >= 0 && at <= now + usec)
+		return;
+	sd_event_source_set_time_accuracy(d->links_timer, accuracy);
+	sd_event_source_set_time(d->links_timer, now + usec);
+	sd_event_source_set_enabled(d->links_timer, SD_EVENT_ON);
+}
+
+/* The quarantine ended: the interface alerts of its episode go with it. */
+void
+kd_linkwatch_released(struct kd *d)
+{
+	memset(d->link_alerts, 0, sizeof(d->link_alerts));
+	d->nlink_alerts = 0;
+}
 
 static void
 on_link_change(void *data, const struct kk_link_change *ch)
@@ -98,13 +131,16 @@ on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "interface events: %s",
 		    strerror(-err));
+	else if (err > 0)	/* events were lost: the dump says what they said */
+		links_rescan_in(d, 0, KD_TIMER_ACCURACY_USEC);
 	return 0;
 }
 
 /*
  * The periodic half of the interface watch, for events that were lost:
  * its own timer, so that nothing else (nftables events re-arming the
- * verification) can keep it from running.
+ * verification) can keep it from running.  Every second while a dump is
+ * to be confirmed, else every LINKS_IDLE_USEC.
  */
 static int
 on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -112,18 +148,22 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct kd *d = userdata;
 	struct vanished v = { .d = d };
 	char what[256];
+	bool confirm;
 	int err;
 
-	sd_event_source_set_time(s, usec + LINKS_PERIOD_USEC);
-	if (d->state.mode == KK_MODE_OPEN && d->nlink_alerts) {
-		memset(d->link_alerts, 0, sizeof(d->link_alerts));
-		d->nlink_alerts = 0;
-	}
+	if (d->state.mode == KK_MODE_OPEN && d->nlink_alerts)
+		kd_linkwatch_released(d);
 	/* events first: one may explain an interface the dump misses */
 	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0 ||
 	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
 		    strerror(-err));
+	/* a failed dump is tried again soon, as one that must be confirmed */
+	confirm = err < 0 || kk_links_pending(&d->links);
+	sd_event_source_set_time_accuracy(s, confirm ? KD_TIMER_ACCURACY_USEC :
+	    LINKS_IDLE_ACCURACY_USEC);
+	sd_event_source_set_time(s, usec + (confirm ? LINKS_PERIOD_USEC :
+	    LINKS_IDLE_USEC));
 	if (v.n == 0 || d->state.mode == KK_MODE_OPEN)
 		return 0;
 	snprintf(what, sizeof(what),
@@ -157,7 +197,7 @@ kd_linkwatch_start(struct kd *d)
 	if ((err = sd_event_add_io(d->ev, &d->links_src, kk_links_fd(&d->links),
 	    EPOLLIN, on_links_event, d)) < 0 ||
 	    (err = sd_event_add_time_relative(d->ev, &d->links_timer,
-	    CLOCK_MONOTONIC, LINKS_PERIOD_USEC, KD_TIMER_ACCURACY_USEC,
+	    CLOCK_MONOTONIC, LINKS_IDLE_USEC, LINKS_IDLE_ACCURACY_USEC,
 	    on_links_timer, d)) < 0 ||
 	    (err = sd_event_source_set_enabled(d->links_timer, SD_EVENT_ON)) < 0)
 		goto links_off;

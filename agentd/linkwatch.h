@@ -9,5 +9,7 @@ struct kd;
 
 void kd_linkwatch_start(struct kd *d);
 void kd_linkwatch_stop(struct kd *d);
+/* The quarantine ended: its interface alerts are cleared. */
+void kd_linkwatch_released(struct kd *d);
 
 #endif

@@ -34,7 +34,16 @@
 #include "record.h"
 #include "tables.h"
 
-#define VERIFY_PERIOD_USEC	(200ULL * 1000)	/* one GETGEN round trip */
+/*
+ * While the tables hold: one GETGEN round trip now and then.  Every commit
+ * in the namespace reaches the monitor at once, and a lost event is an
+ * overrun (ENOBUFS) that verifies at once too (on_nft_event); the timer
+ * is the backstop behind both, so an idle kakurid sleeps between.  What
+ * has no event at all (a squatter's owner table vanishing with its socket)
+ * is the retry below, which keeps its fast backoff.
+ */
+#define VERIFY_PERIOD_USEC	(5ULL * 1000 * 1000)
+#define VERIFY_ACCURACY_USEC	(1000ULL * 1000)
 #define RETRY_MIN_USEC		(20ULL * 1000)
 #define RETRY_MAX_USEC		(1000ULL * 1000)
 
@@ -168,6 +177,7 @@ kd_release(struct kd *d, const char *episode, const char *by,
 		kk_log(LOG_ERR, KK_MID_ERROR,
 		    "could not queue the release notice in %s", d->outbox_dir);
 	json_decref(o);
+	kd_linkwatch_released(d);
 	kd_quarantine_notify(d);
 	return 0;
 }
@@ -324,6 +334,10 @@ schedule(struct kd *d)
 		if (d->incident.what[0] && quiet_end < now + next)
 			next = quiet_end > now ? quiet_end - now : 0;
 	}
+	/* the backstop alone may wait for another wakeup, not a retry */
+	sd_event_source_set_time_accuracy(d->verify_timer,
+	    next == VERIFY_PERIOD_USEC ? VERIFY_ACCURACY_USEC :
+	    KD_TIMER_ACCURACY_USEC);
 	arm_earlier(d->verify_timer, next);
 }
 

@@ -335,11 +335,24 @@ kk_links_drain(struct kk_links *l, kk_link_fn fn, void *data)
 {
 	struct cb_ctx c = { .l = l, .fn = fn, .data = data };
 	bool lost = false;
+	int err;
 
 	if (l->mon == NULL)
 		return -EBADF;
-	/* lost events: the next rescans find what left */
-	return kk_nl_drain(l->mon, link_cb, &c, &lost);
+	/* lost events: the caller rescans now, the rescans find what left */
+	err = kk_nl_drain(l->mon, link_cb, &c, &lost);
+	return err < 0 ? err : lost ? 1 : 0;
+}
+
+bool
+kk_links_pending(const struct kk_links *l)
+{
+	size_t k;
+
+	for (k = 0; k < l->nknown; k++)
+		if (l->known[k].missing)
+			return true;
+	return false;
 }
 
 int

@@ -75,8 +75,13 @@ int kk_links_fd(const struct kk_links *l);
  * buffer, made small so that a test can lose events deterministically.
  */
 int kk_links_set_rcvbuf(struct kk_links *l, int bytes);
-/* Reads the pending events; fn is called for every change it reports. */
+/*
+ * Reads the pending events; fn is called for every change it reports.
+ * 1 when events were lost (ENOBUFS): only a rescan can tell what they said.
+ */
 int kk_links_drain(struct kk_links *l, kk_link_fn fn, void *data);
+/* An interface was missing from the last dump: the next one decides. */
+bool kk_links_pending(const struct kk_links *l);
 /*
  * Dumps the interfaces; one missing now and at the previous rescan, with
  * no event in between, is reported as KK_LINK_VANISHED.

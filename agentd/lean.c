@@ -1,0 +1,196 @@
+/*
+ * An idle kakurid holds only what it uses (issue 9).
+ *
+ * What makes the root parent's resident set after start-up, and after a
+ * burst of work (an isolation, a signed command), is mostly not its own
+ * data: it is the pages of the libraries it touched once (OpenSSL's
+ * relocation tables and provider set-up, the policy parser, the nftables
+ * batch code), and heap the work freed but malloc kept.  Once kakurid has
+ * been quiet for a moment, kd_lean_settle gives both back:
+ *
+ *  - malloc_trim(0): free heap pages go back to the kernel;
+ *  - the page-table entries of the file's own pages in private,
+ *    read-only file mappings (code, read-only data) are dropped with
+ *    MADV_DONTNEED.  /proc/self/pagemap tells them from anonymous
+ *    copy-on-write pages (RELRO after relocation, a breakpoint of a
+ *    debugger or a uprobe), which are kept page by page: MADV_DONTNEED
+ *    would lose them.  Nothing writable is ever touched.  The pages stay
+ *    in the page cache (other processes map libc and libcrypto too); the
+ *    next use maps them again with a minor fault, as after the kernel
+ *    reclaimed them under memory pressure.
+ *
+ * The drop runs only while the process has one thread: another one could
+ * map something new between the read of /proc/self/maps and madvise.
+ *
+ * What triggers it: a post source sees every wakeup and counts the minor
+ * faults since the last settle; work that made pages resident (more than
+ * LEAN_FAULTS of them) arms a one-shot timer, pushed back while work goes
+ * on, that settles once kakurid has been quiet for LEAN_QUIET_USEC.  The
+ * cheap backstop checks of an idle kakurid fault in a dozen pages at
+ * most, so they never arm it: idle stays idle.
+ */
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "lean.h"
+
+#define LEAN_QUIET_USEC		(1000ULL * 1000)
+#define LEAN_ACCURACY_USEC	(250ULL * 1000)
+#define LEAN_FAULTS		32
+
+static sd_event_source *lean_post, *lean_timer;
+static long lean_faults;		/* minor+major faults at the last settle */
+
+static long
+faults_now(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+/* The number of threads of this process, 0 if unknown. */
+static int
+threads_now(void)
+{
+	char line[128];
+	FILE *f;
+	int n = 0;
+
+	if ((f = fopen("/proc/self/status", "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * Drops the resident pages of [start, end), a private read-only file
+ * mapping, that are the file's own: /proc/self/pagemap says which are
+ * present and which are anonymous (bit 61 clear: a copy-on-write page,
+ * RELRO or a breakpoint), and those are kept.  The number of runs.
+ */
+#define PM_PRESENT	(1ULL << 63)
+#define PM_FILE		(1ULL << 61)
+
+static size_t
+drop_clean(int pm, unsigned long start, unsigned long end)
+{
+	static uint64_t e[512];
+	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE), at, run = 0;
+	size_t i, k, n, runs = 0;
+	ssize_t got;
+
+	for (at = start; at < end; at += n * page) {
+		n = (end - at) / page;
+		if (n > sizeof(e) / sizeof(e[0]))
+			n = sizeof(e) / sizeof(e[0]);
+		got = pread(pm, e, n * sizeof(e[0]), (off_t)(at / page *
+		    sizeof(e[0])));
+		if (got <= 0)
+			break;
+		n = (size_t)got / sizeof(e[0]);
+		for (i = 0; i < n; i++) {
+			k = (e[i] & PM_PRESENT) && !(e[i] & PM_FILE);
+			if (!k && (e[i] & PM_PRESENT) && run == 0)
+				run = at + i * page;	/* a run of file pages */
+			if (k && run != 0) {
+				madvise((void *)run, at + i * page - run,
+				    MADV_DONTNEED);
+				run = 0, runs++;
+			}
+		}
+	}
+	if (run != 0)
+		madvise((void *)run, at - run, MADV_DONTNEED), runs++;
+	return runs;
+}
+
+/* Every private read-only mapping of a file. */
+static size_t
+drop_all_clean(void)
+{
+	char line[512], perms[8];
+	unsigned long start, end, ino;
+	size_t n = 0;
+	FILE *f;
+	int pm;
+
+	if ((pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if ((f = fopen("/proc/self/maps", "re")) == NULL) {
+		close(pm);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%lx-%lx %7s %*x %*x:%*x %lu", &start, &end,
+		    perms, &ino) == 4 && ino != 0 && perms[0] == 'r' &&
+		    perms[1] == '-' && perms[3] == 'p')
+			n += drop_clean(pm, start, end);
+	fclose(f);
+	close(pm);
+	return n;
+}
+
+void
+kd_lean_settle(void)
+{
+	malloc_trim(0);
+	if (threads_now() == 1)
+		drop_all_clean();
+	lean_faults = faults_now();
+}
+
+static int
+on_lean_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	kd_lean_settle();
+	return 0;
+}
+
+/* After every wakeup: did it make pages resident?  Then settle later. */
+static int
+on_lean_post(sd_event_source *s, void *userdata)
+{
+	uint64_t now;
+
+	if (faults_now() - lean_faults <= LEAN_FAULTS ||
+	    sd_event_now(sd_event_source_get_event(s), CLOCK_MONOTONIC,
+	    &now) < 0)
+		return 0;
+	sd_event_source_set_time(lean_timer, now + LEAN_QUIET_USEC);
+	sd_event_source_set_enabled(lean_timer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+int
+kd_lean_start(struct kd *d)
+{
+	int err;
+
+	if ((err = sd_event_add_time_relative(d->ev, &lean_timer,
+	    CLOCK_MONOTONIC, LEAN_QUIET_USEC, LEAN_ACCURACY_USEC,
+	    on_lean_timer, d)) < 0 ||
+	    (err = sd_event_add_post(d->ev, &lean_post, on_lean_post, d)) < 0) {
+		kd_lean_stop();
+		return err;
+	}
+	return 0;
+}
+
+void
+kd_lean_stop(void)
+{
+	lean_post = sd_event_source_disable_unref(lean_post);
+	lean_timer = sd_event_source_disable_unref(lean_timer);
+}
