@@ -25,5 +25,6 @@ Suite *text_suite(void);
 Suite *ctl_suite(void);
 Suite *signed_suite(void);
 Suite *children_suite(void);
+Suite *lean_suite(void);
 
 #endif
