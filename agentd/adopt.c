@@ -36,6 +36,13 @@ kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode)
 
 	for (i = 0; i < NENFORCERS && err == 0; i++)
 		err = enforcers[i]->apply(d, mode, episode);
+	/*
+	 * The apply read its tables back at a generation nothing moved in:
+	 * the backstop check compares with that one instead of reading
+	 * everything again after every mode change.
+	 */
+	d->gen_valid = err == 0 && d->nft.verified.valid;
+	d->verified_gen = d->nft.verified.gen;
 	return err;
 }
 
@@ -61,6 +68,7 @@ kd_enforcers_release(struct kd *d)
 	size_t i, j;
 	int err = 0;
 
+	d->gen_valid = false;
 	for (i = NENFORCERS; i > 0 && err == 0; i--)
 		err = enforcers[i - 1]->release(d);
 	if (err < 0)
