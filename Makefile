@@ -256,6 +256,7 @@ check: deps
 	$(Q)$(MAKE) --no-print-directory unit-asan
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 	$(Q)tools/verify-units
+	$(Q)tools/check-wire
 	$(Q)tests/integration/run-all
 
 demo: deps

@@ -46,6 +46,7 @@
 
 #include "log.h"
 #include "preserve.h"
+#include "wire.h"
 
 static void
 read_boot_id(char *out, size_t len)
@@ -134,10 +135,10 @@ kd_preserve_status(struct kd *d)
 	for (i = 0; i < JOB_KINDS; i++)
 		n += pv->njobs[i];
 	return json_pack("{s:s, s:I, s:s?, s:I}",
-	    "freezer", pv->fz_ok ? pv->fz.method : "unavailable",
-	    "frozen", (json_int_t)pv->frozen.n,
-	    "freeze_episode", pv->frozen.n ? pv->frozen.v[0].group : NULL,
-	    "evidence_jobs", (json_int_t)n);
+	    KW_FREEZER, pv->fz_ok ? pv->fz.method : "unavailable",
+	    KW_FROZEN, (json_int_t)pv->frozen.n,
+	    KW_FREEZE_EPISODE, pv->frozen.n ? pv->frozen.v[0].group : NULL,
+	    KW_EVIDENCE_JOBS, (json_int_t)n);
 }
 
 static json_t *
@@ -152,9 +153,9 @@ receipt_artifacts(const struct kk_artifacts *arts, uint64_t *bytes)
 		if (i >= KD_RECEIPT_ARTIFACTS)
 			continue;
 		json_array_append_new(a, json_pack("{s:s, s:I, s:s, s:b, s:o?}",
-		    "path", arts->v[i].path, "size",
-		    (json_int_t)arts->v[i].size, "sha256", arts->v[i].sha256,
-		    "incomplete", arts->v[i].incomplete, "error",
+		    KW_PATH, arts->v[i].path, KW_SIZE,
+		    (json_int_t)arts->v[i].size, KW_SHA256, arts->v[i].sha256,
+		    KW_INCOMPLETE, arts->v[i].incomplete, KW_ERROR,
 		    arts->v[i].error[0] ? kk_json_str(arts->v[i].error) :
 		    NULL));
 	}
@@ -175,7 +176,7 @@ evidence_done(struct job *j)
 
 	if (j->bad) {
 		pv_worker_end_words(j, how, sizeof(how));
-		kd_run_fail(r, "worker-failed", "the evidence worker %d sent "
+		kd_run_fail(r, KE_WORKER_FAILED, "the evidence worker %d sent "
 		    "something that is not its report (%s): nothing of it is "
 		    "recorded", (int)j->pid, how);
 		return 0;
@@ -202,21 +203,21 @@ evidence_done(struct job *j)
 	if (dfd >= 0)
 		close(dfd);
 	r->output = json_pack("{s:s, s:s, s:o, s:I, s:I, s:O}",
-	    "evidence", j->evid, "dir", j->sub,
-	    "artifacts", receipt_artifacts(&j->arts, &bytes),
-	    "count", (json_int_t)j->arts.n, "bytes", (json_int_t)bytes,
-	    "errors", j->errors);
+	    KW_EVIDENCE, j->evid, KW_DIR, j->sub,
+	    KW_ARTIFACTS, receipt_artifacts(&j->arts, &bytes),
+	    KW_COUNT, (json_int_t)j->arts.n, KW_BYTES, (json_int_t)bytes,
+	    KW_ERRORS, j->errors);
 	if (j->skipped != NULL)
-		json_object_set(r->output, "skipped", j->skipped);
+		json_object_set(r->output, KW_SKIPPED, j->skipped);
 	if (e < 0) {
-		kd_run_fail(r, e == -ENOSPC ? "no-space" : "io",
+		kd_run_fail(r, e == -ENOSPC ? KE_NO_SPACE : KE_IO,
 		    "manifest not written: %s", err[0] ? err : strerror(-e));
 		kk_log(LOG_ERR, KK_MID_ERROR, "evidence %s: %s", j->evid,
 		    r->detail);
 	} else if (j->code < 0) {
-		kd_run_fail(r, j->code == -ENOSPC ? "no-space" :
+		kd_run_fail(r, j->code == -ENOSPC ? KE_NO_SPACE :
 		    j->code == -ESRCH ? "vanished" : j->code == -ETIMEDOUT ?
-		    "timeout" : "incomplete", "%s",
+		    KE_TIMEOUT : "incomplete", "%s",
 		    json_string_value(json_array_get(j->errors, 0)) ?:
 		    strerror(-j->code));
 	} else {
@@ -250,7 +251,7 @@ kd_act_snapshot(struct run *r)
 	js.starts = calloc(KD_SNAPSHOT_PIDS, sizeof(*js.starts));
 	skipped = json_array();
 	if (js.pids == NULL || js.starts == NULL || skipped == NULL) {
-		kd_run_fail(r, "io", "out of memory");
+		kd_run_fail(r, KE_IO, "out of memory");
 		e = -ENOMEM;
 		goto out;
 	}
@@ -266,21 +267,21 @@ kd_act_snapshot(struct run *r)
 			js.physical = json_is_true(v);
 			any = any || js.physical;
 		} else {
-			kd_run_reject(r, "malformed", "snapshot takes pid or "
+			kd_run_reject(r, KE_MALFORMED, "snapshot takes pid or "
 			    "frozen: true, and physical: bool");
 			e = -EINVAL;
 			goto out;
 		}
 	}
 	if (!any || (frozen && js.npids > 0)) {
-		kd_run_reject(r, "malformed", "snapshot needs one of pid, "
+		kd_run_reject(r, KE_MALFORMED, "snapshot needs one of pid, "
 		    "frozen: true or physical: true");
 		e = -EINVAL;
 		goto out;
 	}
 	if (frozen) {
 		if (pv->frozen.n == 0) {
-			kd_run_reject(r, "not-frozen", "kakuri has frozen nothing");
+			kd_run_reject(r, KE_NOT_FROZEN, "kakuri has frozen nothing");
 			e = -ENOENT;
 			goto out;
 		}
@@ -296,7 +297,7 @@ kd_act_snapshot(struct run *r)
 			if (kk_proc_start_time(f->pid, &st) < 0 ||
 			    st != f->start_time) {
 				json_array_append_new(skipped, json_pack(
-				    "{s:i, s:s}", "pid", (int)f->pid, "why",
+				    "{s:i, s:s}", KW_PID, (int)f->pid, KW_WHY,
 				    "gone, or its pid now belongs to another "
 				    "process (start time changed)"));
 				continue;
@@ -305,7 +306,7 @@ kd_act_snapshot(struct run *r)
 			js.pids[js.npids++] = f->pid;
 		}
 		if (js.npids == 0 && !js.physical) {
-			r->output = json_pack("{s:O}", "skipped", skipped);
+			r->output = json_pack("{s:O}", KW_SKIPPED, skipped);
 			kd_run_reject(r, "vanished", "none of the frozen "
 			    "processes is there any more");
 			e = -ESRCH;
@@ -319,7 +320,7 @@ kd_act_snapshot(struct run *r)
 
 			snprintf(t, sizeof(t), "pid %d is %s", (int)js.pids[i],
 			    why);
-			kd_run_reject(r, "protected", t);
+			kd_run_reject(r, KE_PROTECTED, t);
 			e = -EPERM;
 			goto out;
 		}
@@ -348,7 +349,7 @@ kd_act_collect(struct run *r)
 	int e;
 
 	if (json_object_size(r->cmd.args) != 0) {
-		kd_run_reject(r, "malformed", "collect takes no args");
+		kd_run_reject(r, KE_MALFORMED, "collect takes no args");
 		return -EINVAL;
 	}
 	memset(&js, 0, sizeof(js));

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "preserve.h"
+#include "wire.h"
 
 int
 kd_act_fetch(struct run *r)
@@ -31,20 +32,20 @@ kd_act_fetch(struct run *r)
 	size_t i;
 	int dfd, e;
 
-	id = json_string_value(json_object_get(r->cmd.args, "id"));
+	id = json_string_value(json_object_get(r->cmd.args, KW_ID));
 	if (id == NULL || json_object_size(r->cmd.args) != 1 ||
 	    !kk_evidence_id_ok(id)) {
-		kd_run_reject(r, "malformed", "fetch takes args.id, an evidence id");
+		kd_run_reject(r, KE_MALFORMED, "fetch takes args.id, an evidence id");
 		return -EINVAL;
 	}
 	if (strncmp(r->via, "tls:", 4) != 0) {
-		kd_run_reject(r, "unavailable", "fetch works over the CSIRT channel only");
+		kd_run_reject(r, KE_UNAVAILABLE, "fetch works over the CSIRT channel only");
 		return -EINVAL;
 	}
 	pv_strf(dir, sizeof(dir), "%s/%s", pv->evidence_dir, id);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0) {
-		kd_run_reject(r, "no-evidence", "no evidence with that id");
+		kd_run_reject(r, KE_NO_EVIDENCE, "no evidence with that id");
 		return -ENOENT;
 	}
 	files = json_array();
@@ -52,7 +53,7 @@ kd_act_fetch(struct run *r)
 	close(dfd);
 	if (e < 0) {
 		json_decref(files);
-		kd_run_fail(r, "io", "listing evidence/%s: %s", id, strerror(-e));
+		kd_run_fail(r, KE_IO, "listing evidence/%s: %s", id, strerror(-e));
 		return e;
 	}
 	/* the listing travels in the receipt: base64 in a 1 MiB frame */
@@ -63,7 +64,7 @@ kd_act_fetch(struct run *r)
 		free(t);
 		if (n > 640U * 1024) {
 			json_decref(files);
-			kd_run_fail(r, "too-large", "evidence/%s lists too many "
+			kd_run_fail(r, KE_TOO_LARGE, "evidence/%s lists too many "
 			    "files for one receipt", id);
 			return -E2BIG;
 		}
@@ -82,7 +83,7 @@ kd_act_fetch(struct run *r)
 	g->until = now + KD_GRANT_SECONDS;
 	if ((time_t)r->cmd.exp + r->d->policy->clock_skew < g->until)
 		g->until = (time_t)r->cmd.exp + r->d->policy->clock_skew;
-	r->output = json_pack("{s:s, s:o}", "evidence", id, "files", files);
+	r->output = json_pack("{s:s, s:o}", KW_EVIDENCE, id, KW_FILES, files);
 	kd_run_applied(r);
 	return 0;
 }
@@ -101,7 +102,7 @@ chunk_error(const char *word, const char *msg, size_t *outlen)
 	json_t *o;
 	size_t n;
 
-	o = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", word, "message", msg);
+	o = kk_wire_error(word, msg);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (text == NULL)
@@ -138,31 +139,31 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 	if (!kk_frame_is_chunk(body, len))
 		return NULL;
 	if (pv == NULL) {
-		out = chunk_error("unavailable", "evidence is off", outlen);
+		out = chunk_error(KE_UNAVAILABLE, "evidence is off", outlen);
 		goto out;
 	}
 	o = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
-	c = json_object_get(o, "chunk");
+	c = json_object_get(o, KW_CHUNK);
 	if (json_object_size(o) != 1 || json_object_size(c) != 3 ||
-	    !json_is_string(json_object_get(c, "path")) ||
-	    !json_is_integer(json_object_get(c, "offset")) ||
-	    !json_is_integer(json_object_get(c, "length"))) {
-		out = chunk_error("malformed", "chunk: path, offset, length", outlen);
+	    !json_is_string(json_object_get(c, KW_PATH)) ||
+	    !json_is_integer(json_object_get(c, KW_OFFSET)) ||
+	    !json_is_integer(json_object_get(c, KW_LENGTH))) {
+		out = chunk_error(KE_MALFORMED, "chunk: path, offset, length", outlen);
 		goto out;
 	}
-	path = json_string_value(json_object_get(c, "path"));
-	off = json_integer_value(json_object_get(c, "offset"));
-	want = json_integer_value(json_object_get(c, "length"));
+	path = json_string_value(json_object_get(c, KW_PATH));
+	off = json_integer_value(json_object_get(c, KW_OFFSET));
+	want = json_integer_value(json_object_get(c, KW_LENGTH));
 	if (off < 0 || want < 1 || want > KD_CHUNK_MAX || path[0] == '\0' ||
 	    path[0] == '/') {
-		out = chunk_error("malformed", "bad offset, length or path", outlen);
+		out = chunk_error(KE_MALFORMED, "bad offset, length or path", outlen);
 		goto out;
 	}
 	for (i = 0; i < KD_MAX_GRANTS; i++)
 		if (pv->grants[i].token == token && pv->grants[i].until >= now)
 			g = &pv->grants[i];
 	if (g == NULL) {
-		out = chunk_error("no-grant", "send a signed fetch command first",
+		out = chunk_error(KE_NO_GRANT, "send a signed fetch command first",
 		    outlen);
 		goto out;
 	}
@@ -170,7 +171,7 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	fd = dfd < 0 ? -1 : kk_evidence_open(dfd, path, O_RDONLY);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		out = chunk_error("no-file", "no such file in this evidence", outlen);
+		out = chunk_error(KE_NO_FILE, "no such file in this evidence", outlen);
 		goto out;
 	}
 	if (off > st.st_size)
@@ -178,9 +179,9 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 	if (want > st.st_size - off)
 		want = st.st_size - off;
 	{
-		json_t *h = json_pack("{s:b, s:s, s:I, s:I, s:b}", "ok", 1,
-		    "path", path, "offset", off, "length", want,
-		    "eof", off + want >= st.st_size);
+		json_t *h = json_pack("{s:b, s:s, s:I, s:I, s:b}", KW_OK, 1,
+		    KW_PATH, path, KW_OFFSET, off, KW_LENGTH, want,
+		    KW_EOF, off + want >= st.st_size);
 
 		hdr = h ? json_dumps(h, JSON_COMPACT) : NULL;
 		json_decref(h);
@@ -205,8 +206,8 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 	}
 	if (n != want) {
 		free(out);
-		out = chunk_error("io", "the file changed or could not be read",
-		    outlen);
+		out = chunk_error(KE_IO,
+		    "the file changed or could not be read", outlen);
 		goto out;
 	}
 	*outlen = hlen + 1 + (size_t)want;

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "run.h"
+#include "wire.h"
 
 /*
  * The tail of the audit log: the last "lines" lines (default
@@ -26,8 +27,8 @@ kd_act_log(struct run *r)
 {
 	struct kd *d = r->d;
 	json_t *req = r->args;
-	json_t *jn = json_object_get(req, "lines"), *js = json_object_get(req,
-	    "since");
+	json_t *jn = json_object_get(req, KW_LINES), *js = json_object_get(req,
+	    KW_SINCE);
 	unsigned long lines = KK_LOG_DEFAULT_LINES;
 	struct kk_audit_tail *t;
 	time_t since = 0;
@@ -36,7 +37,7 @@ kd_act_log(struct run *r)
 
 	if ((jn != NULL && (!json_is_integer(jn) || json_integer_value(jn) < 0)) ||
 	    (js != NULL && (!json_is_integer(js) || json_integer_value(js) < 0))) {
-		kd_run_fail(r, "malformed",
+		kd_run_fail(r, KE_MALFORMED,
 		    "log takes \"lines\" and \"since\" as numbers >= 0");
 		return -EINVAL;
 	}
@@ -45,7 +46,7 @@ kd_act_log(struct run *r)
 	if (js != NULL)
 		since = (time_t)json_integer_value(js);
 	if ((t = malloc(sizeof(*t))) == NULL) {
-		kd_run_fail(r, "io", "out of memory");
+		kd_run_fail(r, KE_IO, "out of memory");
 		return -ENOMEM;
 	}
 	err = kk_audit_tail_open(&d->audit, lines, since, t);
@@ -53,17 +54,18 @@ kd_act_log(struct run *r)
 		free(t);
 		kk_log(LOG_ERR, KK_MID_ERROR, "reading %s: %s", d->audit_path,
 		    strerror(-err));
-		kd_run_fail(r, "io", "cannot read the audit log");
+		kd_run_fail(r, KE_IO, "cannot read the audit log");
 		return err;
 	}
-	o = json_pack("{s:b, s:I, s:s, s:s, s:s, s:I, s:b}", "ok", 1,
-	    "stream", (json_int_t)t->bytes, "first_prev", t->first_prev,
-	    "anchor", t->anchor, "head", t->head,
-	    "first_line", (json_int_t)t->first_seq, "truncated", t->truncated);
+	o = json_pack("{s:b, s:I, s:s, s:s, s:s, s:I, s:b}", KW_OK, 1,
+	    KW_STREAM, (json_int_t)t->bytes, KW_FIRST_PREV, t->first_prev,
+	    KW_ANCHOR, t->anchor, KW_HEAD, t->head,
+	    KW_FIRST_LINE, (json_int_t)t->first_seq,
+	    KW_TRUNCATED, t->truncated);
 	if (o == NULL) {
 		kk_audit_tail_close(t);
 		free(t);
-		kd_run_fail(r, "io", "cannot send the audit log");
+		kd_run_fail(r, KE_IO, "cannot send the audit log");
 		return -ENOMEM;
 	}
 	r->answer = o;

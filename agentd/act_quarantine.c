@@ -17,6 +17,7 @@
 #include "record.h"
 #include "run.h"
 #include "tally.h"
+#include "wire.h"
 
 /* status (DESIGN 5): the quarantine, the agent, the channel, evidence */
 int
@@ -26,14 +27,14 @@ kd_act_status(struct run *r)
 	json_t *o;
 
 	if ((o = kd_quarantine_status(d)) == NULL) {
-		kd_run_fail(r, "io", "out of memory");
+		kd_run_fail(r, KE_IO, "out of memory");
 		return -ENOMEM;
 	}
-	json_object_set_new(o, "agent", d->agent_id[0] ?
+	json_object_set_new(o, KW_AGENT, d->agent_id[0] ?
 	    json_string(d->agent_id) : json_null());
-	json_object_set_new(o, "csirt_channel",
+	json_object_set_new(o, KW_CSIRT_CHANNEL,
 	    json_string(kd_channel_state(d)));
-	json_object_set_new(o, "evidence", kd_preserve_status(d));
+	json_object_set_new(o, KW_EVIDENCE, kd_preserve_status(d));
 	/* a receipt carries it as "status"; a local caller gets it whole */
 	r->extra = o;
 	if (!kd_origin_signed(r->origin))
@@ -50,7 +51,7 @@ static const char *
 disconnect_message(json_t *req, char *buf, size_t len, bool *cut,
     char *why, size_t whylen)
 {
-	json_t *v = json_object_get(req, "message");
+	json_t *v = json_object_get(req, KW_MESSAGE);
 	size_t bad;
 	int r;
 
@@ -93,25 +94,25 @@ kd_act_disconnect(struct run *r)
 	msg = disconnect_message(req, text, sizeof(text), &cut, why,
 	    sizeof(why));
 	if (msg == NULL) {
-		kd_tally_refused(d, r->uid, r->pid, "disconnect", "malformed",
-		    json_pack("{s:s}", "error", why));
-		kd_run_reject(r, "malformed", why);
+		kd_tally_refused(d, r->uid, r->pid, "disconnect", KE_MALFORMED,
+		    json_pack("{s:s}", KW_ERROR, why));
+		kd_run_reject(r, KE_MALFORMED, why);
 		return -EINVAL;
 	}
 	err = kd_enter_mode(d, mode, actor, msg, &changed);
 	if (err < 0) {
-		const char *what = d->state_dirty ? "save-failed" : "apply-failed";
+		const char *what = d->state_dirty ? KE_SAVE_FAILED : KE_APPLY_FAILED;
 
 		kk_log(LOG_ERR, KK_MID_APPLY, "disconnect by %s failed: %s",
 		    actor, d->nft.err[0] ? d->nft.err : strerror(-err));
 		kd_audit(d, actor, "disconnect", "failed", json_pack("{s:s, s:s}",
-		    "reason", what,
-		    "error", d->nft.err[0] ? d->nft.err : strerror(-err)));
+		    KW_REASON, what,
+		    KW_ERROR, d->nft.err[0] ? d->nft.err : strerror(-err)));
 		kd_run_fail(r, what, "%s", d->nft.err[0] ? d->nft.err :
 		    strerror(-err));
 		return err;
 	}
-	if (!json_is_string(json_object_get(req, "message")))
+	if (!json_is_string(json_object_get(req, KW_MESSAGE)))
 		msg = NULL;
 	/* holding the button down: counted, not recorded press by press */
 	if (!changed && !kd_tally_repeat(d, r->uid, "disconnect"))
@@ -121,11 +122,12 @@ kd_act_disconnect(struct run *r)
 	    actor, kk_mode_name(d->state.mode), d->state.episode,
 	    changed ? "applied" : "already in force", d->last_apply_usec);
 	kd_audit(d, actor, "disconnect", changed ? "applied" : "already",
-	    json_pack("{s:s, s:s?, s:I}", "mode", kk_mode_name(d->state.mode),
-	    "message", msg, "apply_us", (json_int_t)d->last_apply_usec));
+	    json_pack("{s:s, s:s?, s:I}", KW_MODE, kk_mode_name(d->state.mode),
+	    KW_MESSAGE, msg, KW_APPLY_US, (json_int_t)d->last_apply_usec));
 	/* tell the CSIRT: queued durably, delivered by the outbox */
-	o = json_pack("{s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
-	    "mode", kk_mode_name(d->state.mode), "by", actor, "message", msg);
+	o = json_pack("{s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
+	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, actor,
+	    KW_MESSAGE, msg);
 	if (o == NULL || kd_outbox_put(d, "disconnect", o, report) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "could not queue the CSIRT notification in %s",
 		    d->outbox_dir);
@@ -133,11 +135,12 @@ kd_act_disconnect(struct run *r)
 reply:
 	kk_rfc3339(d->state.since, since, sizeof(since));
 	r->answer = json_pack("{s:b, s:s, s:s, s:s, s:b, s:b, s:s?, s:{s:s, s:s, s:s}}",
-	    "ok", 1, "mode", kk_mode_name(d->state.mode),
-	    "episode", d->state.episode, "since", since, "already", !changed,
-	    "message_cut", cut, "report", report[0] ? report : NULL, "contact",
-	    "desk", d->policy->contact_desk, "phone", d->policy->contact_phone,
-	    "email", d->policy->contact_email);
+	    KW_OK, 1, KW_MODE, kk_mode_name(d->state.mode),
+	    KW_EPISODE, d->state.episode, KW_SINCE, since, KW_ALREADY, !changed,
+	    KW_MESSAGE_CUT, cut, KW_REPORT, report[0] ? report : NULL,
+	    KW_CONTACT, KW_DESK, d->policy->contact_desk,
+	    KW_PHONE, d->policy->contact_phone,
+	    KW_EMAIL, d->policy->contact_email);
 	return 0;
 }
 
@@ -153,19 +156,19 @@ kd_act_isolate(struct run *r)
 
 	json_object_foreach(r->args, key, v) {
 		if (strcmp(key, "mode") != 0 || !json_is_string(v)) {
-			kd_run_reject(r, "malformed", "isolate takes only args.mode");
+			kd_run_reject(r, KE_MALFORMED, "isolate takes only args.mode");
 			return -EINVAL;
 		}
 		m = json_string_value(v);
 	}
 	if (kk_mode_parse(m, &mode) < 0 || mode == KK_MODE_OPEN) {
-		kd_run_reject(r, "malformed", "args.mode must be isolated or egress");
+		kd_run_reject(r, KE_MALFORMED, "args.mode must be isolated or egress");
 		return -EINVAL;
 	}
 	kd_run_csirt_actor(r, by, sizeof(by));
 	err = kd_enter_mode(r->d, mode, by, r->cmd.reason, &changed);
 	if (err < 0) {
-		kd_run_fail(r, "apply-failed", "%s", r->d->nft.err);
+		kd_run_fail(r, KE_APPLY_FAILED, "%s", r->d->nft.err);
 		return err;
 	}
 	kd_run_committed(r);
@@ -182,22 +185,22 @@ kd_act_release(struct run *r)
 	int err;
 
 	if (json_object_size(r->args) != 0) {
-		kd_run_reject(r, "malformed", "release takes no args");
+		kd_run_reject(r, KE_MALFORMED, "release takes no args");
 		return -EINVAL;
 	}
 	kd_run_csirt_actor(r, by, sizeof(by));
 	err = kd_release(r->d, r->cmd.episode, by, r->cmd.reason);
 	if (err == -ENOENT) {
-		kd_run_reject(r, "not-quarantined", "the host is open");
+		kd_run_reject(r, KE_NOT_QUARANTINED, "the host is open");
 		return err;
 	}
 	if (err == -ESTALE) {
-		kd_run_reject(r, "wrong-episode",
+		kd_run_reject(r, KE_WRONG_EPISODE,
 		    "the command names another episode than the current one");
 		return err;
 	}
 	if (err < 0) {
-		kd_run_fail(r, "apply-failed", "%s", r->d->nft.err);
+		kd_run_fail(r, KE_APPLY_FAILED, "%s", r->d->nft.err);
 		return err;
 	}
 	kd_run_committed(r);
@@ -212,7 +215,7 @@ kd_act_adopt(struct run *r)
 
 	err = kd_quarantine_adopt(r->d, r->origin == KD_ORIGIN_RESTORE);
 	if (err < 0)
-		kd_run_fail(r, "apply-failed", "%s", r->d->nft.err[0] ?
+		kd_run_fail(r, KE_APPLY_FAILED, "%s", r->d->nft.err[0] ?
 		    r->d->nft.err : strerror(-err));
 	return err;
 }

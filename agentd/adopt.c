@@ -20,6 +20,7 @@
 #include "log.h"
 #include "record.h"
 #include "tables.h"
+#include "wire.h"
 
 /* In the order they are applied; released in the reverse order. */
 static const struct kd_enforcer *const enforcers[] = {
@@ -147,8 +148,8 @@ state_unreadable(struct kd *d, int load_err, struct kk_state *st,
 	    d->state_path, load_err == -EBADMSG ? "corrupt" :
 	    strerror(-load_err), kept[0] ? "; kept as " : "", kept);
 	kd_audit(d, "kakurid", "state-load", "corrupt", json_pack(
-	    "{s:s, s:s?}", "error", load_err == -EBADMSG ? "corrupt" :
-	    strerror(-load_err), "kept", kept[0] ? kept : NULL));
+	    "{s:s, s:s?}", KW_ERROR, load_err == -EBADMSG ? "corrupt" :
+	    strerror(-load_err), KW_KEPT, kept[0] ? kept : NULL));
 	memset(st, 0, sizeof(*st));
 	st->mode = KK_MODE_ISOLATED;
 	st->since = time(NULL);
@@ -163,9 +164,9 @@ alert_state_unreadable(struct kd *d, const char *kept)
 	char id[KK_EPISODE_HEX + 1];
 	json_t *o;
 
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
-	    "mode", kk_mode_name(d->state.mode), "by", "kakurid",
-	    "result", "state-unreadable", "kept", kept[0] ? kept : NULL);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
+	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, "kakurid",
+	    KW_RESULT, "state-unreadable", KW_KEPT, kept[0] ? kept : NULL);
 	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR,
 		    "could not queue the tamper alert in %s", d->outbox_dir);
@@ -225,8 +226,8 @@ kd_adopt(struct kd *d, bool restore)
 		kk_log(LOG_CRIT, KK_MID_APPLY, "could not apply %s: %s",
 		    kk_mode_name(st.mode), d->nft.err);
 		kd_audit(d, "kakurid", restore ? "restore" : "start", "apply-failed",
-		    json_pack("{s:s, s:s}", "mode", kk_mode_name(st.mode),
-		    "error", d->nft.err));
+		    json_pack("{s:s, s:s}", KW_MODE, kk_mode_name(st.mode),
+		    KW_ERROR, d->nft.err));
 		return err;
 	}
 	/* what it says already is not written (and synced) again */
@@ -245,9 +246,9 @@ kd_adopt(struct kd *d, bool restore)
 	    ti.exists ? "re-adopted" : "created",
 	    d->table_flags ? "owner+persist" : "monitor", d->last_apply_usec);
 	kd_audit(d, "kakurid", restore ? "restore" : "start", "applied",
-	    json_pack("{s:s, s:s, s:b, s:s, s:I}", "mode", kk_mode_name(st.mode),
-	    "source", source, "readopted", ti.exists,
-	    "protection", d->table_flags ? "owner+persist" : "monitor",
-	    "apply_us", (json_int_t)d->last_apply_usec));
+	    json_pack("{s:s, s:s, s:b, s:s, s:I}", KW_MODE, kk_mode_name(st.mode),
+	    KW_SOURCE, source, KW_READOPTED, ti.exists,
+	    KW_PROTECTION, d->table_flags ? "owner+persist" : "monitor",
+	    KW_APPLY_US, (json_int_t)d->last_apply_usec));
 	return 0;
 }

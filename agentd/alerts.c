@@ -19,6 +19,7 @@
 #include "log.h"
 #include "record.h"
 #include "tables.h"
+#include "wire.h"
 
 #define ALERT_BURST		5	/* alert writes per kind before the rate applies */
 #define ALERT_REFILL_USEC	(60ULL * 1000 * 1000)	/* then one a minute */
@@ -41,8 +42,9 @@ alert_json(const struct kd_alert *a)
 	char since[32];
 
 	kk_rfc3339(a->since, since, sizeof(since));
-	return json_pack("{s:s, s:s, s:s, s:I}", "what", a->what,
-	    "result", a->result, "since", since, "count", (json_int_t)a->count);
+	return json_pack("{s:s, s:s, s:s, s:I}", KW_WHAT, a->what,
+	    KW_RESULT, a->result, KW_SINCE, since,
+	    KW_COUNT, (json_int_t)a->count);
 }
 
 /* The tamper alerts in force: the tables' incident, then interfaces that left. */
@@ -74,9 +76,10 @@ report_tamper(struct kd *d, const char *who, const char *result,
 	char id[KK_EPISODE_HEX + 1];
 	json_t *o;
 
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", "episode", d->state.episode,
-	    "mode", kk_mode_name(d->state.mode), "by", who, "result", result,
-	    "what", what);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+	    KW_EPISODE, d->state.episode,
+	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, who, KW_RESULT, result,
+	    KW_WHAT, what);
 	if (o != NULL && extra != NULL)
 		json_object_update(o, extra);
 	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
@@ -162,10 +165,10 @@ on_summary_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	kk_log(LOG_ALERT, KK_MID_TAMPER,
 	    "%lu more tamper alert(s) in the last %llu s were not written one by one (rate limit)",
 	    total, SUMMARY_USEC / 1000000);
-	extra = json_pack("{s:o, s:I, s:I, s:I}", "held_back", kinds,
-	    "total", (json_int_t)total,
-	    "interval_s", (json_int_t)(SUMMARY_USEC / 1000000),
-	    "tamper_events", (json_int_t)d->tamper_events);
+	extra = json_pack("{s:o, s:I, s:I, s:I}", KW_HELD_BACK, kinds,
+	    KW_TOTAL, (json_int_t)total,
+	    KW_INTERVAL_S, (json_int_t)(SUMMARY_USEC / 1000000),
+	    KW_TAMPER_EVENTS, (json_int_t)d->tamper_events);
 	report_tamper(d, "kakurid", "alerts-held-back", NULL, extra);
 	kd_audit(d, "kakurid", "tamper", "alerts-held-back", extra);
 	return 0;
@@ -184,10 +187,10 @@ incident_extra(struct kd *d, unsigned long long restore_us)
 	char table[KK_NFT_NAME_MAX + 8];
 
 	snprintf(table, sizeof(table), "inet %s", kd_tables_name(d));
-	return json_pack("{s:s, s:s, s:I, s:I}", "mode",
-	    kk_mode_name(d->state.mode), "table", table,
-	    "restore_us", (json_int_t)restore_us,
-	    "count", (json_int_t)d->incident.count);
+	return json_pack("{s:s, s:s, s:I, s:I}", KW_MODE,
+	    kk_mode_name(d->state.mode), KW_TABLE, table,
+	    KW_RESTORE_US, (json_int_t)restore_us,
+	    KW_COUNT, (json_int_t)d->incident.count);
 }
 
 /*
@@ -258,11 +261,12 @@ kd_incident_close(struct kd *d)
 	json_t *extra;
 
 	extra = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
-	    "mode", kk_mode_name(d->state.mode), "table", "inet " KK_TABLE_NAME,
-	    "count", (json_int_t)d->incident.count,
-	    "duration_us", (json_int_t)(d->incident.last - d->incident.t0),
-	    "restore_max_us", (json_int_t)d->restore_max_us,
-	    "tamper_events", (json_int_t)d->tamper_events);
+	    KW_MODE, kk_mode_name(d->state.mode),
+	    KW_TABLE, "inet " KK_TABLE_NAME,
+	    KW_COUNT, (json_int_t)d->incident.count,
+	    KW_DURATION_US, (json_int_t)(d->incident.last - d->incident.t0),
+	    KW_RESTORE_MAX_US, (json_int_t)d->restore_max_us,
+	    KW_TAMPER_EVENTS, (json_int_t)d->tamper_events);
 	if (kd_alert_allowed(d, KD_ALERT_TABLES, "incident-over")) {
 		kk_log(LOG_NOTICE, KK_MID_TAMPER,
 		    "tamper incident over: %lu tamper event(s) in %llu ms, slowest restore %llu us; table inet %s held %llu s",
@@ -288,7 +292,7 @@ kd_nftables_changed(struct kd *d, const char *who)
 	    "nftables changed by %s while %s; table inet %s intact",
 	    who, kk_mode_name(d->state.mode), KK_TABLE_NAME);
 	kd_audit(d, who, "nftables-change", "table-intact",
-	    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
+	    json_pack("{s:s}", KW_MODE, kk_mode_name(d->state.mode)));
 }
 
 /*

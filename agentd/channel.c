@@ -30,6 +30,7 @@
 #include "netchild.h"
 #include "sign.h"
 #include "tls.h"
+#include "wire.h"
 
 /* The network child's row of the children table (children.h). */
 #define NET_RESTART_MIN		(100ULL * 1000ULL)
@@ -91,9 +92,9 @@ net_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		break;
 	case KK_IPC_REJECT:
 		/* only the two words the child may say */
-		kd_submit_refused(d, &req, blen == 9 && memcmp(body,
-		    "too-large", 9) == 0 ? "too-large" : "malformed",
-		    "refused by the network child");
+		kd_submit_refused(d, &req, blen == sizeof(KE_TOO_LARGE) - 1 &&
+		    memcmp(body, KE_TOO_LARGE, blen) == 0 ? KE_TOO_LARGE :
+		    KE_MALFORMED, "refused by the network child");
 		break;
 	case KK_IPC_LOG:
 		kd_child_words(c, h->peer, (const char *)body, blen);

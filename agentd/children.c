@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "record.h"
 #include "log.h"
+#include "wire.h"
 
 static uint64_t
 now_usec(struct kd *d)
@@ -319,8 +320,8 @@ on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	    "killed by signal", si->si_status, c->stopped ? "" :
 	    ", restarting it");
 	kd_audit(d, "kakurid", c->kind->audit_name, c->stopped ? "stopped" :
-	    "restarted", json_pack("{s:i, s:i}", "pid", (int)si->si_pid,
-	    "status", si->si_status));
+	    "restarted", json_pack("{s:i, s:i}", KW_PID, (int)si->si_pid,
+	    KW_STATUS, si->si_status));
 	if (now_usec(d) - c->started >= c->kind->healthy_usec)
 		c->restarts = 0;
 	c->reload = false;

@@ -33,6 +33,7 @@
 #include "dispatch.h"
 #include "tally.h"
 #include "log.h"
+#include "wire.h"
 
 #define KK_CONTROL_MAX_GROUPS	256
 #define ACCEPT_BATCH		64	/* connections taken per wake-up */
@@ -177,13 +178,6 @@ stream_next(struct kk_conn *c)
 
 
 
-static json_t *
-error_reply(const char *reason, const char *message)
-{
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", reason,
-	    "message", message);
-}
-
 /* The connection that waits for the answer to request serial, or NULL. */
 static struct kk_conn *
 waiting_conn(struct kk_control *ctl, uint64_t serial)
@@ -235,7 +229,7 @@ apply_answer(struct kd *d, void *opaque, uint64_t serial, struct kd_answer *a)
 
 	if (c == NULL)
 		return;
-	resp = json_pack("{s:b, s:s?}", "ok", a->receipt != NULL, "receipt",
+	resp = json_pack("{s:b, s:s?}", KW_OK, a->receipt != NULL, KW_RECEIPT,
 	    a->receipt);
 	answer(c, resp);
 	json_decref(resp);
@@ -249,16 +243,16 @@ static void
 submit_apply(struct kk_conn *c, struct kd_req *kr, json_t *req)
 {
 	struct kd *d = c->ctl->d;
-	const char *env = json_string_value(json_object_get(req, "envelope"));
+	const char *env = json_string_value(json_object_get(req, KW_ENVELOPE));
 	json_t *resp = NULL;
 	char actor[160];
 
 	if (env == NULL) {
-		resp = error_reply("malformed", "apply needs \"envelope\"");
+		resp = kk_wire_error(KE_MALFORMED, "apply needs \"envelope\"");
 	} else if (!kd_tally_apply_ok(d, c->cred.uid)) {
 		kd_tally_refused(d, c->cred.uid, c->cred.pid, "apply",
-		    "rate-limited", NULL);
-		resp = error_reply("rate-limited",
+		    KE_RATE_LIMITED, NULL);
+		resp = kk_wire_error(KE_RATE_LIMITED,
 		    "too many signed commands from this user; wait a few seconds");
 	}
 	if (resp != NULL) {
@@ -299,13 +293,13 @@ handle_frame(struct kk_conn *c, uint8_t *body, size_t len)
 		json_decref(req);
 		req = NULL;
 	}
-	cmd = json_string_value(json_object_get(req, "cmd"));
+	cmd = json_string_value(json_object_get(req, KW_CMD));
 	/* the actor (a name lookup) only for what is accepted: dispatch.c */
 	kr = (struct kd_req){ .origin = KD_ORIGIN_LOCAL, .actor = NULL,
 	    .cred = &cred, .pid = c->cred.pid, .verb = cmd, .args = req,
 	    .reply = local_answer, .opaque = c->ctl, .token = c->serial };
 	/* apply's row decides too; refused, the dispatcher says why */
-	if (cmd != NULL && strcmp(cmd, "apply") == 0 &&
+	if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_APPLY)) == 0 &&
 	    kd_local_refusal(KK_OP_APPLY, &cred, c->ctl->d->staff_known,
 	    c->ctl->d->staff_gid, NULL) == NULL)
 		submit_apply(c, &kr, req);
@@ -367,10 +361,10 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			    "request larger than %zu KiB" : "bad frame",
 			    kk_control_frame_max(c->cls) / 1024);
 			kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid,
-			    "control", r == -EMSGSIZE ? "too-large" :
-			    "bad-frame", NULL);
-			resp = error_reply(r == -EMSGSIZE ? "too-large" :
-			    "malformed", msg);
+			    "control", r == -EMSGSIZE ? KE_TOO_LARGE :
+			    KE_BAD_FRAME, NULL);
+			resp = kk_wire_error(r == -EMSGSIZE ? KE_TOO_LARGE :
+			    KE_MALFORMED, msg);
 			if (conn_reply(c, resp) < 0)
 				conn_free(c);
 			json_decref(resp);
@@ -397,7 +391,7 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	/* a request that never came is a refusal; a client that stopped reading is not */
 	if (!c->replied)
 		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid,
-		    "control", "timeout", NULL);
+		    "control", KE_TIMEOUT, NULL);
 	conn_free(c);
 	return 0;
 }
@@ -413,7 +407,7 @@ refuse_busy(struct kk_control *ctl, int cfd, const struct ucred *cred,
 	(void)n;
 	close(cfd);
 	kd_tally_refused(ctl->d, cred->uid, cred->pid, "connect",
-	    why == -EUSERS ? "busy-uid" : "busy", NULL);
+	    why == -EUSERS ? KE_BUSY_UID : KE_BUSY, NULL);
 }
 
 static unsigned
@@ -499,8 +493,8 @@ make_busy_frame(struct kk_control *ctl)
 	size_t len;
 	int r = -ENOBUFS;
 
-	o = error_reply("busy", "too many connections from this user or from "
-	    "users outside the staff group; try again");
+	o = kk_wire_error(KE_BUSY, "too many connections from this user or "
+	    "from users outside the staff group; try again");
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (text == NULL)

@@ -22,6 +22,7 @@
 #include "run.h"
 #include "signed.h"
 #include "tally.h"
+#include "wire.h"
 
 #define LOCAL	KD_FROM(KD_ORIGIN_LOCAL)
 /* Origins whose requests carry a CSIRT signature, checked by signed.c. */
@@ -132,7 +133,7 @@ kd_local_refusal(enum kk_op op, const struct kk_cred *c, bool staff_known,
 	if (verb != NULL)
 		*verb = v;
 	if (v == NULL)
-		return "unknown-command";
+		return KE_UNKNOWN_COMMAND;
 	return kd_verb_refusal(v, KD_ORIGIN_LOCAL, kk_peer_class(c,
 	    staff_known, staff_gid));
 }
@@ -142,13 +143,13 @@ kd_verb_refusal(const struct kd_verb *v, enum kd_origin o,
     enum kk_peer_class cls)
 {
 	if ((unsigned)o >= KD_ORIGIN__MAX)
-		return "unavailable";
+		return KE_UNAVAILABLE;
 	if (!(v->origins & KD_FROM(o)))
 		return !kd_origin_signed(o) && (v->origins & SIGNED) ?
-		    "signature-required" : "unavailable";
+		    KE_SIGNATURE_REQUIRED : KE_UNAVAILABLE;
 	if (o == KD_ORIGIN_LOCAL && ((unsigned)cls >= KK_PEER__MAX ||
 	    !(v->local & KD_CLASS(cls))))
-		return "not-authorized";
+		return KE_NOT_AUTHORIZED;
 	return NULL;
 }
 
@@ -163,14 +164,14 @@ refuse(struct run *r, const char *name, const char *why,
 	const struct kd_verb *v = r->verb;
 	char msg[256];
 
-	if (strcmp(why, "signature-required") == 0 && (v->also & RELEASE_TOO))
+	if (strcmp(why, KE_SIGNATURE_REQUIRED) == 0 && (v->also & RELEASE_TOO))
 		snprintf(msg, sizeof(msg), "%s is never possible locally: ask "
 		    "your CSIRT for a signed %s token for this episode and hand "
 		    "it over with 'kakurictl apply FILE'", v->name, v->name);
-	else if (strcmp(why, "signature-required") == 0)
+	else if (strcmp(why, KE_SIGNATURE_REQUIRED) == 0)
 		snprintf(msg, sizeof(msg), "%s needs a CSIRT signature: hand a "
 		    "signed command over with 'kakurictl apply FILE'", v->name);
-	else if (strcmp(why, "not-authorized") == 0)
+	else if (strcmp(why, KE_NOT_AUTHORIZED) == 0)
 		snprintf(msg, sizeof(msg), "%s", v->denied ? v->denied :
 		    "not authorized");
 	else if (v->origins == KD_FROM(KD_ORIGIN_REMOTE))
@@ -194,12 +195,12 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 	int err;
 
 	if (name == NULL || (r->verb = kd_verb_find(name)) == NULL) {
-		kd_run_reject(r, local ? (name ? "unknown-command" : "malformed") :
-		    "unknown-action", name ? "unknown command" :
+		kd_run_reject(r, local ? (name ? KE_UNKNOWN_COMMAND :
+		    KE_MALFORMED) : KE_UNKNOWN_ACTION, name ? "unknown command" :
 		    "request must be a JSON object with \"cmd\"");
 		if (local)
 			kd_tally_refused(d, cred->uid, r->pid, "control",
-			    r->reason, name ? json_pack("{s:s}", "cmd", name) :
+			    r->reason, name ? json_pack("{s:s}", KW_CMD, name) :
 			    NULL);
 		goto done;
 	}
@@ -211,12 +212,12 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 	}
 	if (r->verb->run == NULL) {
 		if (local) {
-			kd_run_reject(r, "not-available", "this command is not "
-			    "available in this version of kakurid");
+			kd_run_reject(r, KE_NOT_AVAILABLE, "this command is "
+			    "not available in this version of kakurid");
 			kd_tally_refused(d, cred->uid, r->pid, name, r->reason,
 			    NULL);
 		} else {
-			kd_run_reject(r, "unsupported-action",
+			kd_run_reject(r, KE_UNSUPPORTED_ACTION,
 			    "this agent version cannot do that yet");
 		}
 		goto done;
@@ -224,10 +225,10 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 	/* the actor of a local request: a name lookup, once it is accepted */
 	if (local && r->via[0] == '\0')
 		kd_local_actor(cred->uid, r->pid, r->via, sizeof(r->via));
-	r->result = "done";
+	r->result = KR_DONE;
 	err = r->verb->run(r);
-	if (err < 0 && strcmp(r->result, "done") == 0)
-		r->result = "failed";
+	if (err < 0 && strcmp(r->result, KR_DONE) == 0)
+		r->result = KR_FAILED;
 	if (err == KD_RUN_PENDING) {
 		/* its worker calls kd_run_finish */
 		r->next = d->runs;
@@ -301,7 +302,7 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 	if ((r = run_for(d, req)) == NULL)
 		return;
 	if (!kd_origin_signed(r->origin) || !d->remote_ready) {
-		kd_run_reject(r, "unavailable", d->remote_err);
+		kd_run_reject(r, KE_UNAVAILABLE, d->remote_err);
 		kd_run_finish(r);
 		return;
 	}
@@ -312,7 +313,7 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 		r->args = json_incref(r->cmd.args);
 	}
 	if (err < 0) {
-		r->result = err == -EACCES ? "rejected" : "failed";
+		r->result = err == -EACCES ? KR_REJECTED : KR_FAILED;
 		r->reason = res.reason;
 		snprintf(r->detail, sizeof(r->detail), "%s", res.detail);
 		kd_run_finish(r);

@@ -32,6 +32,7 @@
 #include "restore.h"
 #include "run.h"
 #include "tally.h"
+#include "wire.h"
 #include "log.h"
 #include "netchild.h"
 #include "sign.h"
@@ -76,7 +77,7 @@ adopted(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 {
 	bool *ok = opaque;
 
-	*ok = json_is_true(json_object_get(a->json, "ok"));
+	*ok = json_is_true(json_object_get(a->json, KW_OK));
 }
 
 /* At start and at boot, through the one path as every request. */
@@ -108,7 +109,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 		kk_log(LOG_ERR, KK_MID_POLICY,
 		    "reload refused, the old policy stays in force: %s", err);
 		kd_audit(d, "signal:SIGHUP", "policy-reload", "refused",
-		    json_pack("{s:s}", "error", err));
+		    json_pack("{s:s}", KW_ERROR, err));
 		free(next);
 		return 0;
 	}
@@ -121,7 +122,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 		    "reload: new policy could not be applied (%s); keeping the old one",
 		    d->nft.err);
 		kd_audit(d, "signal:SIGHUP", "policy-reload", "refused",
-		    json_pack("{s:s}", "error", d->nft.err));
+		    json_pack("{s:s}", KW_ERROR, d->nft.err));
 		d->policy = old;
 		resolve_ids(d);
 		free(next);
@@ -134,7 +135,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
 	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",
-	    json_pack("{s:s}", "mode", kk_mode_name(d->state.mode)));
+	    json_pack("{s:s}", KW_MODE, kk_mode_name(d->state.mode)));
 	return 0;
 }
 

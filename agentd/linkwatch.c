@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "linkwatch.h"
 #include "log.h"
+#include "wire.h"
 
 #define LINKS_PERIOD_USEC	(1000ULL * 1000)	/* while a dump must be confirmed */
 #define LINKS_IDLE_USEC		(30ULL * 1000 * 1000)	/* nothing lost, nothing missing */
@@ -81,16 +82,16 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		    "interface %s (ifindex %d) moved to another network namespace (netnsid %d): its traffic no longer meets kakuri's tables",
 		    ch->name, ch->ifindex, (int)ch->nsid);
 		kd_link_alert(d, who, "interface-moved", what, json_pack(
-		    "{s:s, s:i, s:i}", "interface", ch->name, "ifindex",
-		    ch->ifindex, "netnsid", (int)ch->nsid));
+		    "{s:s, s:i, s:i}", KW_INTERFACE, ch->name, KW_IFINDEX,
+		    ch->ifindex, KW_NETNSID, (int)ch->nsid));
 		return;
 	case KK_LINK_UNCOVERED:
 		snprintf(what, sizeof(what),
 		    "interface %s (%s, ifindex %d) appeared: traffic of its siblings on the same device bypasses kakuri's tables",
 		    ch->name, ch->kind, ch->ifindex);
 		kd_link_alert(d, who, "interface-not-covered", what, json_pack(
-		    "{s:s, s:s, s:i}", "interface", ch->name, "kind", ch->kind,
-		    "ifindex", ch->ifindex));
+		    "{s:s, s:s, s:i}", KW_INTERFACE, ch->name,
+		    KW_KIND, ch->kind, KW_IFINDEX, ch->ifindex));
 		return;
 	case KK_LINK_VANISHED:
 		return;		/* summed up by on_links_timer() */
@@ -170,7 +171,7 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    "%u interface(s) left the network namespace with no event seen (moved or deleted): %s",
 	    v.n, v.names);
 	kd_link_alert(d, "kernel", "interface-vanished", what, json_pack(
-	    "{s:s, s:i}", "interfaces", v.names, "count", (int)v.n));
+	    "{s:s, s:i}", KW_INTERFACES, v.names, KW_COUNT, (int)v.n));
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 #include "netchild.h"
 #include "sandbox.h"
 #include "tls.h"
+#include "wire.h"
 
 #define KK_NC_FD_LISTEN		3
 #define KK_NC_FD_IPC		4
@@ -293,7 +294,7 @@ conn_step(struct nc_conn *c)
 
 			off += used;
 			if (fr < 0) {
-				reject(c, fr == -EMSGSIZE ? "too-large" : "malformed");
+				reject(c, fr == -EMSGSIZE ? KE_TOO_LARGE : KE_MALFORMED);
 				return;
 			}
 			if (fr == 1) {

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "preserve.h"
+#include "wire.h"
 
 static void
 job_free(struct job *j)
@@ -53,8 +54,8 @@ static int
 take_artifact(struct job *j, json_t *v)
 {
 	struct kk_artifact a;
-	const char *p = json_string_value(json_object_get(v, "path"));
-	const char *h = json_string_value(json_object_get(v, "sha256"));
+	const char *p = json_string_value(json_object_get(v, KW_PATH));
+	const char *h = json_string_value(json_object_get(v, KW_SHA256));
 
 	if (p == NULL || h == NULL || !pv_is_hex(h, 64))
 		return -EBADMSG;
@@ -62,17 +63,17 @@ take_artifact(struct job *j, json_t *v)
 	if (pv_strf(a.path, sizeof(a.path), "%s/%s", j->sub, p) < 0)
 		return -EBADMSG;
 	snprintf(a.sha256, sizeof(a.sha256), "%s", h);
-	a.size = (uint64_t)json_integer_value(json_object_get(v, "size"));
-	a.pid = (pid_t)json_integer_value(json_object_get(v, "pid"));
+	a.size = (uint64_t)json_integer_value(json_object_get(v, KW_SIZE));
+	a.pid = (pid_t)json_integer_value(json_object_get(v, KW_PID));
 	a.start_time = (unsigned long long)json_integer_value(
-	    json_object_get(v, "start_time"));
+	    json_object_get(v, KW_START_TIME));
 	snprintf(a.method, sizeof(a.method), "%s",
-	    json_string_value(json_object_get(v, "method")) ?: "");
-	a.incomplete = json_is_true(json_object_get(v, "incomplete"));
+	    json_string_value(json_object_get(v, KW_METHOD)) ?: "");
+	a.incomplete = json_is_true(json_object_get(v, KW_INCOMPLETE));
 	snprintf(a.error, sizeof(a.error), "%s",
-	    json_string_value(json_object_get(v, "error")) ?: "");
-	if (json_is_array(json_object_get(v, "gaps")))
-		a.gaps = json_incref(json_object_get(v, "gaps"));
+	    json_string_value(json_object_get(v, KW_ERROR)) ?: "");
+	if (json_is_array(json_object_get(v, KW_GAPS)))
+		a.gaps = json_incref(json_object_get(v, KW_GAPS));
 	if (kk_artifacts_add(&j->arts, &a) < 0) {
 		json_decref(a.gaps);
 		return -E2BIG;
@@ -95,18 +96,18 @@ job_line(struct job *j, const char *line, size_t len)
 		return;
 	}
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if ((v = json_object_get(o, "artifact")) != NULL) {
+	if ((v = json_object_get(o, KW_ARTIFACT)) != NULL) {
 		if (take_artifact(j, v) < 0)
 			j->bad = true;
-	} else if (json_is_string(v = json_object_get(o, "begin"))) {
+	} else if (json_is_string(v = json_object_get(o, KW_BEGIN))) {
 		if (pv_strf(j->current, sizeof(j->current), "%s",
 		    json_string_value(v)) < 0)
 			j->bad = true;
-	} else if ((v = json_object_get(o, "end")) != NULL &&
-	    json_is_array(json_object_get(v, "errors"))) {
-		j->code = (int)json_integer_value(json_object_get(v, "code"));
+	} else if ((v = json_object_get(o, KW_END)) != NULL &&
+	    json_is_array(json_object_get(v, KW_ERRORS))) {
+		j->code = (int)json_integer_value(json_object_get(v, KW_CODE));
 		json_decref(j->errors);
-		j->errors = json_incref(json_object_get(v, "errors"));
+		j->errors = json_incref(json_object_get(v, KW_ERRORS));
 		j->ended = true;
 	} else {
 		j->bad = true;
@@ -225,7 +226,8 @@ pv_cut_unreported(struct job *j, const char *why)
 	if (files != NULL)
 		kk_evidence_list(dfd, "", KD_FETCH_MAX_FILES, files);
 	json_array_foreach(files, i, f) {
-		const char *rel = json_string_value(json_object_get(f, "path"));
+		const char *rel = json_string_value(json_object_get(f,
+		    KW_PATH));
 
 		if (rel == NULL || pv_strf(path, sizeof(path), "%s/%s", j->sub,
 		    rel) < 0)
@@ -461,8 +463,8 @@ make_job_dir(struct run *r, struct job *j, const char *prefix)
 	    (pv_strf(dir, sizeof(dir), "%s/%s/%s", pv->evidence_dir, j->evid,
 	    j->sub), mkdir(dir, 0700) < 0)) {
 		e = -errno;
-		kd_run_fail(r, e == -ENOSPC ? "no-space" : "io", "%s: %s", dir,
-		    strerror(-e));
+		kd_run_fail(r, e == -ENOSPC ? KE_NO_SPACE : KE_IO, "%s: %s",
+		    dir, strerror(-e));
 		return e;
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -471,12 +473,12 @@ make_job_dir(struct run *r, struct job *j, const char *prefix)
 	    fchown(dfd, r->d->own_uid, r->d->own_gid) < 0) {
 		e = -errno;
 		close(dfd);
-		kd_run_fail(r, "io", "%s: chown: %s", dir, strerror(-e));
+		kd_run_fail(r, KE_IO, "%s: chown: %s", dir, strerror(-e));
 		return e;
 	}
 	if (dfd < 0) {
 		e = -errno;
-		kd_run_fail(r, "io", "%s: %s", dir, strerror(-e));
+		kd_run_fail(r, KE_IO, "%s: %s", dir, strerror(-e));
 		return e;
 	}
 	return dfd;
@@ -493,21 +495,21 @@ pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
 
 	*jp = NULL;
 	if (r->reply == NULL) {
-		kd_run_reject(r, "unavailable", "this path cannot wait for a worker");
+		kd_run_reject(r, KE_UNAVAILABLE, "this path cannot wait for a worker");
 		return -EINVAL;
 	}
 	if (pv->njobs[js->kind] >= KD_JOBS_PER_KIND) {
-		kd_run_reject(r, "busy", "evidence workers are busy; try again");
+		kd_run_reject(r, KE_BUSY, "evidence workers are busy; try again");
 		return -EBUSY;
 	}
 	if (pv->nstuck >= KD_STUCK_MAX) {
-		kd_run_reject(r, "busy", "too many evidence workers are held "
+		kd_run_reject(r, KE_BUSY, "too many evidence workers are held "
 		    "by the kernel (a file system that does not answer)");
 		return -EBUSY;
 	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
-		kd_run_fail(r, "io", "out of memory");
+		kd_run_fail(r, KE_IO, "out of memory");
 		return -ENOMEM;
 	}
 	j->fd = -1;
@@ -521,13 +523,13 @@ pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
 		goto fail;
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		e = -errno;
-		kd_run_fail(r, "io", "pipe: %s", strerror(-e));
+		kd_run_fail(r, KE_IO, "pipe: %s", strerror(-e));
 		goto fail;
 	}
 	pid = fork();
 	if (pid < 0) {
 		e = -errno;
-		kd_run_fail(r, "io", "fork: %s", strerror(-e));
+		kd_run_fail(r, KE_IO, "fork: %s", strerror(-e));
 		goto fail;
 	}
 	if (pid == 0) {
@@ -554,7 +556,7 @@ pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
 	    on_job_exit, j)) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		kd_run_fail(r, "io", "event loop: %s", strerror(-e));
+		kd_run_fail(r, KE_IO, "event loop: %s", strerror(-e));
 		goto fail;
 	}
 	j->next = pv->jobs;

@@ -18,6 +18,7 @@
 
 #include "preserve.h"
 #include "sandbox.h"
+#include "wire.h"
 
 static json_t *
 artifact_json(const struct kk_artifact *a)
@@ -25,12 +26,13 @@ artifact_json(const struct kk_artifact *a)
 	json_t *o;
 
 	o = json_pack("{s:s, s:I, s:s, s:i, s:I, s:s, s:b, s:o}",
-	    "path", a->path, "size", (json_int_t)a->size, "sha256", a->sha256,
-	    "pid", (int)a->pid, "start_time", (json_int_t)a->start_time,
-	    "method", a->method, "incomplete", a->incomplete,
-	    "error", kk_json_str(a->error));
+	    KW_PATH, a->path, KW_SIZE, (json_int_t)a->size,
+	    KW_SHA256, a->sha256,
+	    KW_PID, (int)a->pid, KW_START_TIME, (json_int_t)a->start_time,
+	    KW_METHOD, a->method, KW_INCOMPLETE, a->incomplete,
+	    KW_ERROR, kk_json_str(a->error));
 	if (o && a->gaps)
-		json_object_set(o, "gaps", a->gaps);
+		json_object_set(o, KW_GAPS, a->gaps);
 	return o;
 }
 
@@ -53,14 +55,14 @@ put_line(int fd, json_t *o)
 static void
 emit_begin(const char *rel, void *arg)
 {
-	put_line(*(const int *)arg, json_pack("{s:o}", "begin",
+	put_line(*(const int *)arg, json_pack("{s:o}", KW_BEGIN,
 	    kk_json_str(rel)));
 }
 
 static void
 emit_artifact(const struct kk_artifact *a, void *arg)
 {
-	put_line(*(const int *)arg, json_pack("{s:o}", "artifact",
+	put_line(*(const int *)arg, json_pack("{s:o}", KW_ARTIFACT,
 	    artifact_json(a)));
 }
 
@@ -240,7 +242,7 @@ pv_worker_main(struct kd *d, pid_t parent, int out, int dirfd,
 			code = e;
 		}
 	}
-	put_line(out, json_pack("{s:{s:i, s:o}}", "end", "code", code,
-	    "errors", errors));
+	put_line(out, json_pack("{s:{s:i, s:o}}", KW_END, KW_CODE, code,
+	    KW_ERRORS, errors));
 	_exit(0);
 }

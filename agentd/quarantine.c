@@ -33,6 +33,7 @@
 #include "quarantine.h"
 #include "record.h"
 #include "tables.h"
+#include "wire.h"
 
 /*
  * While the tables hold: one GETGEN round trip now and then.  Every commit
@@ -172,7 +173,7 @@ kd_release(struct kd *d, const char *episode, const char *by,
 		    strerror(-err));
 		return err;
 	}
-	o = json_pack("{s:s, s:s}", "episode", episode, "by", by);
+	o = json_pack("{s:s, s:s}", KW_EPISODE, episode, KW_BY, by);
 	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR,
 		    "could not queue the release notice in %s", d->outbox_dir);
@@ -262,33 +263,33 @@ kd_quarantine_status(struct kd *d)
 	if (d->state.since)
 		kk_rfc3339(d->state.since, since, sizeof(since));
 	o = json_pack("{s:b, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:s, s:b, s:I}",
-	    "ok", 1, "mode", kk_mode_name(d->state.mode),
-	    "episode", d->state.episode[0] ? d->state.episode : NULL,
-	    "since", since[0] ? since : NULL,
-	    "by", d->state.by[0] ? d->state.by : NULL,
-	    "reason", d->state.reason[0] ? d->state.reason : NULL,
-	    "drill", d->state.drill,
-	    "protection", d->table_flags ? "owner+persist" : "monitor",
-	    "verified", verified,
-	    "tamper_events", (json_int_t)d->tamper_events);
+	    KW_OK, 1, KW_MODE, kk_mode_name(d->state.mode),
+	    KW_EPISODE, d->state.episode[0] ? d->state.episode : NULL,
+	    KW_SINCE, since[0] ? since : NULL,
+	    KW_BY, d->state.by[0] ? d->state.by : NULL,
+	    KW_REASON, d->state.reason[0] ? d->state.reason : NULL,
+	    KW_DRILL, d->state.drill,
+	    KW_PROTECTION, d->table_flags ? "owner+persist" : "monitor",
+	    KW_VERIFIED, verified,
+	    KW_TAMPER_EVENTS, (json_int_t)d->tamper_events);
 	if (o == NULL)
 		return NULL;
 	snprintf(table, sizeof(table), "inet %s", kd_tables_name(d));
-	json_object_set_new(o, "enforced_by", json_string(table));
-	json_object_set_new(o, "tamper", kd_alerts_json(d));
+	json_object_set_new(o, KW_ENFORCED_BY, json_string(table));
+	json_object_set_new(o, KW_TAMPER, kd_alerts_json(d));
 	if (d->restore_us)
-		json_object_set_new(o, "restore_us",
+		json_object_set_new(o, KW_RESTORE_US,
 		    json_integer((json_int_t)d->restore_us));
 	if (not_covered(d, gaps, sizeof(gaps)))
-		json_object_set_new(o, "not_covered", json_string(gaps));
+		json_object_set_new(o, KW_NOT_COVERED, json_string(gaps));
 	counters = json_object();
 	if (kk_nft_counters(&d->nft, kd_tables_name(d), &cnt) == 0) {
 		for (i = 0; i < 3; i++)
 			json_object_set_new(counters, hooks[i], json_pack(
-			    "{s:I, s:I}", "packets", (json_int_t)cnt.pkts[i],
-			    "bytes", (json_int_t)cnt.bytes[i]));
+			    "{s:I, s:I}", KW_PACKETS, (json_int_t)cnt.pkts[i],
+			    KW_BYTES, (json_int_t)cnt.bytes[i]));
 	}
-	json_object_set_new(o, "counters", counters);
+	json_object_set_new(o, KW_COUNTERS, counters);
 	return o;
 }
 

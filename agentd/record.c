@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "record.h"
+#include "wire.h"
 
 void
 kd_audit(struct kd *d, const char *actor, const char *action, const char *result,
@@ -43,10 +44,10 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body, char id[KK_EPISODE_H
 	if ((err = kk_episode_new(id)) < 0)
 		return err;
 	kk_rfc3339(time(NULL), since, sizeof(since));
-	json_object_set_new(body, "v", json_integer(1));
-	json_object_set_new(body, "id", json_string(id));
-	json_object_set_new(body, "type", json_string(type));
-	json_object_set_new(body, "time", json_string(since));
+	json_object_set_new(body, KW_V, json_integer(1));
+	json_object_set_new(body, KW_ID, json_string(id));
+	json_object_set_new(body, KW_TYPE, json_string(type));
+	json_object_set_new(body, KW_TIME, json_string(since));
 	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL)
 		return -ENOMEM;

@@ -32,6 +32,7 @@
 #include "record.h"
 #include "run.h"
 #include "sign.h"
+#include "wire.h"
 
 /* Where requests come from; the signed ones are checked by signed.c. */
 static const struct {
@@ -85,25 +86,25 @@ sign_receipt(struct run *r)
 		ts_rfc3339(&r->applied, app, sizeof(app));
 		ts_rfc3339(&r->verified, ver, sizeof(ver));
 	}
-	timings = json_pack("{s:s, s:s?, s:s?}", "received", rec,
-	    "applied", app[0] ? app : NULL, "verified", ver[0] ? ver : NULL);
+	timings = json_pack("{s:s, s:s?, s:s?}", KW_RECEIVED, rec,
+	    KW_APPLIED, app[0] ? app : NULL, KW_VERIFIED, ver[0] ? ver : NULL);
 	o = json_pack("{s:i, s:s*, s:s, s:s*, s:s, s:s*, s:s*, s:s, s:s*, s:o}",
-	    "v", 1, "command", r->have_cmd ? r->cmd.id : NULL,
-	    "agent", d->agent_id,
-	    "action", r->have_cmd ? kk_action_name(r->cmd.action) : NULL,
-	    "result", r->result, "reason", r->reason,
-	    "detail", r->detail[0] ? r->detail : NULL,
-	    "mode", kk_mode_name(d->state.mode),
-	    "episode", d->state.episode[0] ? d->state.episode : NULL,
-	    "timings", timings);
+	    KW_V, 1, KW_COMMAND, r->have_cmd ? r->cmd.id : NULL,
+	    KW_AGENT, d->agent_id,
+	    KW_ACTION, r->have_cmd ? kk_action_name(r->cmd.action) : NULL,
+	    KW_RESULT, r->result, KW_REASON, r->reason,
+	    KW_DETAIL, r->detail[0] ? r->detail : NULL,
+	    KW_MODE, kk_mode_name(d->state.mode),
+	    KW_EPISODE, d->state.episode[0] ? d->state.episode : NULL,
+	    KW_TIMINGS, timings);
 	if (o == NULL)
 		return NULL;
 	if (r->have_cmd && r->cmd.incident[0])
-		json_object_set_new(o, "incident", json_string(r->cmd.incident));
+		json_object_set_new(o, KW_INCIDENT, json_string(r->cmd.incident));
 	if (r->extra)
-		json_object_set(o, "status", r->extra);
+		json_object_set(o, KW_STATUS, r->extra);
 	if (r->output)
-		json_object_set(o, "output", r->output);
+		json_object_set(o, KW_OUTPUT, r->output);
 	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (payload == NULL)
@@ -127,14 +128,14 @@ finish_audit(struct run *r)
 	snprintf(result, sizeof(result), "%s%s%s", r->result,
 	    r->reason ? ": " : "", r->reason ? r->reason : "");
 	extra = json_pack("{s:s*, s:s*, s:s*, s:s*}",
-	    "command", r->have_cmd ? r->cmd.id : NULL,
-	    "incident", r->have_cmd && r->cmd.incident[0] ? r->cmd.incident : NULL,
-	    "reason", r->have_cmd && r->cmd.reason[0] ? r->cmd.reason : NULL,
-	    "detail", r->detail[0] ? r->detail : NULL);
+	    KW_COMMAND, r->have_cmd ? r->cmd.id : NULL,
+	    KW_INCIDENT, r->have_cmd && r->cmd.incident[0] ? r->cmd.incident : NULL,
+	    KW_REASON, r->have_cmd && r->cmd.reason[0] ? r->cmd.reason : NULL,
+	    KW_DETAIL, r->detail[0] ? r->detail : NULL);
 	kd_audit(r->d, r->via, r->have_cmd ? kk_action_name(r->cmd.action) :
 	    "command", result, extra);
-	kk_log(strcmp(r->result, "done") == 0 ? LOG_NOTICE : LOG_WARNING,
-	    strcmp(r->result, "done") == 0 ? KK_MID_APPLY : KK_MID_REFUSED,
+	kk_log(strcmp(r->result, KR_DONE) == 0 ? LOG_NOTICE : LOG_WARNING,
+	    strcmp(r->result, KR_DONE) == 0 ? KK_MID_APPLY : KK_MID_REFUSED,
 	    "signed command %s from %s: %s%s%s%s%s%s",
 	    r->have_cmd ? kk_action_name(r->cmd.action) : "?", r->via,
 	    r->result, r->reason ? " (" : "", r->reason ? r->reason : "",
@@ -144,7 +145,7 @@ finish_audit(struct run *r)
 void
 kd_run_reject(struct run *r, const char *reason, const char *detail)
 {
-	r->result = "rejected";
+	r->result = KR_REJECTED;
 	r->reason = reason;
 	if (detail)
 		snprintf(r->detail, sizeof(r->detail), "%s", detail);
@@ -155,7 +156,7 @@ kd_run_fail(struct run *r, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 
-	r->result = "failed";
+	r->result = KR_FAILED;
 	r->reason = reason;
 	va_start(ap, fmt);
 	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
@@ -204,7 +205,7 @@ kd_run_new(struct kd *d, enum kd_origin origin, const char *actor,
 	r->d = d;
 	r->origin = origin;
 	snprintf(r->via, sizeof(r->via), "%s", actor);
-	r->result = "rejected";
+	r->result = KR_REJECTED;
 	r->reply = reply;
 	r->opaque = opaque;
 	r->token = token;
@@ -264,9 +265,9 @@ on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 			continue;
 		snprintf(result, sizeof(result), "rejected: %s", e->reason);
 		kd_audit(d, "tls", "command", result, json_pack("{s:s*, s:I, s:I}",
-		    "command", e->command[0] ? e->command : NULL,
-		    "more", (json_int_t)(e->count - 1),
-		    "seconds", (json_int_t)(KD_REJECT_WINDOW_USEC / 1000000ULL)));
+		    KW_COMMAND, e->command[0] ? e->command : NULL,
+		    KW_MORE, (json_int_t)(e->count - 1),
+		    KW_SECONDS, (json_int_t)(KD_REJECT_WINDOW_USEC / 1000000ULL)));
 		kk_log(LOG_WARNING, KK_MID_REFUSED,
 		    "%lu more signed-channel refusals (%s%s%s) in %llu s",
 		    e->count - 1, e->reason, e->command[0] ? ", command " : "",
@@ -372,7 +373,7 @@ run_receipt(struct run *r)
 
 	/* from the network: refusals counted per reason and interval */
 	if (r->origin == KD_ORIGIN_REMOTE && strcmp(r->result,
-	    "rejected") == 0 && (e = rejects_entry(d, r->reason ? r->reason :
+	    KR_REJECTED) == 0 && (e = rejects_entry(d, r->reason ? r->reason :
 	    "rejected", r->have_cmd ? r->cmd.id : "")) != NULL) {
 		if (e->count++ == 0)
 			finish_audit(r);
@@ -397,10 +398,9 @@ run_answer(struct run *r)
 {
 	if (r->answer != NULL)
 		return json_incref(r->answer);
-	if (strcmp(r->result, "done") == 0)
-		return json_pack("{s:b}", "ok", 1);
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", r->reason ?
-	    r->reason : r->result, "message", r->detail);
+	if (strcmp(r->result, KR_DONE) == 0)
+		return json_pack("{s:b}", KW_OK, 1);
+	return kk_wire_error(r->reason ? r->reason : r->result, r->detail);
 }
 
 void

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "signed.h"
+#include "wire.h"
 
 static int
 refuse(struct kd_signed_result *out, const char *reason, const char *detail)
@@ -43,17 +44,17 @@ check_roles(const struct kd_signed_input *in, struct kd_signed_result *out)
 
 	if (!meets(in->trust, out->signers, a, &have, &need) || have == 0) {
 		if (have == 0)
-			return refuse(out, "role",
+			return refuse(out, KE_ROLE,
 			    "no signer holds this action's role");
 		snprintf(why, sizeof(why), "%u of %u required signatures",
 		    have, need);
-		return refuse(out, "threshold", why);
+		return refuse(out, KE_THRESHOLD, why);
 	}
 	for (b = 0; b < KK_ACT__MAX; b++)
 		if ((also & (UINT32_C(1) << b)) && b != (unsigned)a &&
 		    !meets(in->trust, out->signers, (enum kk_action)b, &have,
 		    &need))
-			return refuse(out, "threshold", "needs the release "
+			return refuse(out, KE_THRESHOLD, "needs the release "
 			    "threshold as well");
 	return 0;
 }
@@ -69,9 +70,9 @@ check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
 	if (err == 0)
 		err = rs->record(rs->ctx, out->cmd.id, (time_t)out->cmd.exp);
 	if (err == 1 || err == -EALREADY)
-		return refuse(out, "replay", "this command id was executed before");
+		return refuse(out, KE_REPLAY, "this command id was executed before");
 	if (err < 0) {
-		out->reason = "io";
+		out->reason = KE_IO;
 		snprintf(out->detail, sizeof(out->detail), "replay store: %s",
 		    strerror(-err));
 	}
@@ -89,37 +90,38 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 	memset(out, 0, sizeof(*out));
 	memset(&env, 0, sizeof(env));
 	if (in->len > KK_ENVELOPE_MAX)
-		return refuse(out, "too-large", "envelope over 1 MiB");
+		return refuse(out, KE_TOO_LARGE, "envelope over 1 MiB");
 	err = kk_envelope_parse(in->buf, in->len, &env);
 	if (err == -E2BIG)
-		return refuse(out, "too-large", "envelope over 1 MiB");
+		return refuse(out, KE_TOO_LARGE, "envelope over 1 MiB");
 	if (err < 0)
-		return refuse(out, "malformed", "not a DSSE envelope");
+		return refuse(out, KE_MALFORMED, "not a DSSE envelope");
 	if (strcmp(env.type, KK_PT_COMMAND) != 0) {
-		err = refuse(out, "payload-type", "not a command payload type");
+		err = refuse(out, KE_PAYLOAD_TYPE,
+		    "not a command payload type");
 		goto out;
 	}
 	if (env.payload_len > KK_COMMAND_MAX) {
-		err = refuse(out, "too-large", "command payload over 64 KiB");
+		err = refuse(out, KE_TOO_LARGE, "command payload over 64 KiB");
 		goto out;
 	}
 	if (kk_trust_signers(in->trust, &env, &out->signers) < 0 ||
 	    out->signers == 0) {
-		err = refuse(out, "bad-signature", "no signature by a trusted key");
+		err = refuse(out, KE_BAD_SIGNATURE, "no signature by a trusted key");
 		goto out;
 	}
 	err = kk_command_parse(env.payload, env.payload_len, &out->cmd, why,
 	    sizeof(why));
 	if (err < 0) {
-		err = refuse(out, err == -ENOENT ? "unknown-action" :
-		    "malformed", why);
+		err = refuse(out, err == -ENOENT ? KE_UNKNOWN_ACTION :
+		    KE_MALFORMED, why);
 		goto out;
 	}
 	out->have_cmd = true;
 	if ((err = check_roles(in, out)) < 0)
 		goto out;
 	if (strcmp(out->cmd.agent, in->agent_id) != 0) {
-		err = refuse(out, "wrong-agent", "the command is for another agent");
+		err = refuse(out, KE_WRONG_AGENT, "the command is for another agent");
 		goto out;
 	}
 	if (kk_command_check_time(&out->cmd, in->now, in->clock_skew,

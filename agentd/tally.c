@@ -18,6 +18,7 @@
 #include "log.h"
 #include "record.h"
 #include "tally.h"
+#include "wire.h"
 
 #define RATE_UIDS		32	/* uids whose signed commands are counted */
 
@@ -62,32 +63,33 @@ on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 
 	/* presses that changed nothing: one line with the counts per uid */
 	if ((sum = kk_refusals_summary(&tl->repeats)) != NULL) {
-		json_object_set(sum, "pressed", json_object_get(sum, "refused"));
-		json_object_del(sum, "refused");
+		json_object_set(sum, KW_PRESSED, json_object_get(sum, KW_REFUSED));
+		json_object_del(sum, KW_REFUSED);
 		kk_log(LOG_NOTICE, KK_MID_CONTROL,
 		    "control: %lld presses while already quarantined not logged one by one",
 		    (long long)json_integer_value(json_object_get(sum,
-		    "not_recorded")));
+		    KW_NOT_RECORDED)));
 		kd_audit(tl->d, "kakurid", "control-repeats", "summary", sum);
 	}
 	sum = kk_refusals_summary(&tl->refusals);
 	if (sum == NULL)
 		return 0;
-	json_array_foreach(json_object_get(sum, "uids"), i, u) {
+	json_array_foreach(json_object_get(sum, KW_UIDS), i, u) {
 		if (off < sizeof(who))
 			off += (size_t)snprintf(who + off, sizeof(who) - off,
 			    "%suid %lld: %lld", i ? ", " : "",
-			    (long long)json_integer_value(json_object_get(u, "uid")),
+			    (long long)json_integer_value(json_object_get(u, KW_UID)),
 			    (long long)json_integer_value(json_object_get(u,
-			    "count")));
+			    KW_COUNT)));
 	}
 	kk_log(LOG_WARNING, KK_MID_REFUSED,
 	    "control: %lld requests refused in %llu s, %lld of them not logged one by one (%s)",
-	    (long long)json_integer_value(json_object_get(sum, "refused")),
+	    (long long)json_integer_value(json_object_get(sum, KW_REFUSED)),
 	    KK_REFUSAL_INTERVAL_USEC / 1000000ULL,
-	    (long long)json_integer_value(json_object_get(sum, "not_recorded")),
+	    (long long)json_integer_value(json_object_get(sum,
+		KW_NOT_RECORDED)),
 	    who);
-	json_object_set_new(sum, "interval_s",
+	json_object_set_new(sum, KW_INTERVAL_S,
 	    json_integer((json_int_t)(KK_REFUSAL_INTERVAL_USEC / 1000000ULL)));
 	kd_audit(tl->d, "kakurid", "control-refusals", "summary", sum);
 	return 0;

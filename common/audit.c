@@ -28,6 +28,7 @@
 
 #include "kakuri.h"
 #include "audit.h"
+#include "wire.h"
 
 #define CAP_MEMBERS	32		/* members of one object or array kept */
 #define CAP_DEPTH	4
@@ -86,9 +87,9 @@ load_tail(struct kk_audit *a, int fd, bool repair)
 	b = start;
 	for (;;) {
 		o = json_loadb(buf + b, e - b, 0, NULL);
-		if (o != NULL && json_is_integer(json_object_get(o, "seq"))) {
+		if (o != NULL && json_is_integer(json_object_get(o, KW_SEQ))) {
 			a->lines = (unsigned long)json_integer_value(
-			    json_object_get(o, "seq")) + after;
+			    json_object_get(o, KW_SEQ)) + after;
 			json_decref(o);
 			break;
 		}
@@ -291,13 +292,13 @@ format_line(const struct kk_audit *a, const char *actor, const char *action,
 		max = pass == 0 ? KK_AUDIT_FIELD_MAX : 64;
 		if ((o = json_object()) == NULL)
 			return NULL;
-		json_object_set_new(o, "time", json_string(when));
-		json_object_set_new(o, "seq", json_integer(
+		json_object_set_new(o, KW_TIME, json_string(when));
+		json_object_set_new(o, KW_SEQ, json_integer(
 		    (json_int_t)(a->lines + 1)));
-		set_text(o, "actor", actor, max);
-		set_text(o, "action", action, max);
-		set_text(o, "result", result, max);
-		set_text(o, "episode", episode, max);
+		set_text(o, KW_ACTOR, actor, max);
+		set_text(o, KW_ACTION, action, max);
+		set_text(o, KW_RESULT, result, max);
+		set_text(o, KW_EPISODE, episode, max);
 		if (extra != NULL && pass < 2) {
 			i = 0;
 			json_object_foreach(extra, k, v) {
@@ -309,9 +310,9 @@ format_line(const struct kk_audit *a, const char *actor, const char *action,
 				json_object_set_new(o, k, capped(v, max, 1));
 			}
 		} else if (json_object_size(extra) > 0) {
-			json_object_set_new(o, "cut", json_true());
+			json_object_set_new(o, KW_CUT, json_true());
 		}
-		json_object_set_new(o, "prev", json_string(prev));
+		json_object_set_new(o, KW_PREV, json_string(prev));
 		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
 		    JSON_ENSURE_ASCII);
 		json_decref(o);
@@ -421,7 +422,7 @@ write_rotation_mark(struct kk_audit *a)
 	char *line;
 
 	snprintf(name, sizeof(name), "%s.1", base ? base + 1 : a->path);
-	o = json_pack("{s:s, s:I}", "from", name, "last_seq",
+	o = json_pack("{s:s, s:I}", KW_FROM, name, KW_LAST_SEQ,
 	    (json_int_t)a->lines);
 	line = format_line(a, "kakurid", "audit-rotate", "continued", NULL, o,
 	    &len);
@@ -474,7 +475,7 @@ kk_audit_chain_line(struct kk_audit_chain *c, const char *line, size_t len)
 	bool ok;
 
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-	prev = o ? json_string_value(json_object_get(o, "prev")) : NULL;
+	prev = o ? json_string_value(json_object_get(o, KW_PREV)) : NULL;
 	ok = prev != NULL && strcmp(prev, c->expect) == 0;
 	json_decref(o);
 	/* the next line is checked against this one, whatever it holds */

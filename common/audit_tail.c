@@ -19,6 +19,7 @@
 
 #include "kakuri.h"
 #include "audit.h"
+#include "wire.h"
 
 #define TAIL_CHUNK	65536		/* bytes read at a time from the end */
 #define TIME_PREFIX	"{\"time\":\""
@@ -252,14 +253,14 @@ first_line_fields(int fd, off_t off, off_t end, unsigned long long *seq,
 	if (n > 0) {
 		nl = memchr(buf, '\n', (size_t)n);
 		o = json_loadb(buf, nl ? (size_t)(nl - buf) : (size_t)n, 0, NULL);
-		if (json_is_integer(json_object_get(o, "seq")) &&
-		    json_integer_value(json_object_get(o, "seq")) > 0)
+		if (json_is_integer(json_object_get(o, KW_SEQ)) &&
+		    json_integer_value(json_object_get(o, KW_SEQ)) > 0)
 			*seq = (unsigned long long)json_integer_value(
-			    json_object_get(o, "seq"));
-		if (json_is_string(json_object_get(o, "prev")) &&
-		    json_string_length(json_object_get(o, "prev")) == 64)
+			    json_object_get(o, KW_SEQ));
+		if (json_is_string(json_object_get(o, KW_PREV)) &&
+		    json_string_length(json_object_get(o, KW_PREV)) == 64)
 			strcpy(prev, json_string_value(json_object_get(o,
-			    "prev")));
+			    KW_PREV)));
 		json_decref(o);
 	}
 	free(buf);

@@ -20,6 +20,7 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "wire.h"
 
 #ifndef nitems
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -47,16 +48,16 @@ enum {
 	K_REASON, K_EPISODE, K__MAX
 };
 static const char *const top_keys[K__MAX] = {
-	[K_V] = "v",
-	[K_ID] = "id",
-	[K_AGENT] = "agent",
-	[K_IAT] = "iat",
-	[K_EXP] = "exp",
-	[K_ACTION] = "action",
-	[K_ARGS] = "args",
-	[K_INCIDENT] = "incident",
-	[K_REASON] = "reason",
-	[K_EPISODE] = "episode",
+	[K_V] = KW_V,
+	[K_ID] = KW_ID,
+	[K_AGENT] = KW_AGENT,
+	[K_IAT] = KW_IAT,
+	[K_EXP] = KW_EXP,
+	[K_ACTION] = KW_ACTION,
+	[K_ARGS] = KW_ARGS,
+	[K_INCIDENT] = KW_INCIDENT,
+	[K_REASON] = KW_REASON,
+	[K_EPISODE] = KW_EPISODE,
 };
 #define K_REQUIRED	((1u << K__MAX) - 1 - (1u << K_EPISODE))
 
@@ -368,23 +369,23 @@ int
 kk_command_check_time(const struct kk_command *c, time_t now, int skew,
     int max_life, const char **reason)
 {
-	const char *r = "malformed";
+	const char *r = KE_MALFORMED;
 	int64_t life, lo, hi;
 	int rc = -EINVAL;
 
 	if (c == NULL || skew < 0 || max_life < 0)
 		goto out;
 	rc = -EKEYREJECTED;
-	r = "lifetime";
+	r = KE_LIFETIME;
 	if (__builtin_sub_overflow(c->exp, c->iat, &life) || life < 0 ||
 	    life > max_life)
 		goto out;
-	r = "not-yet-valid";
+	r = KE_NOT_YET_VALID;
 	if (__builtin_sub_overflow(c->iat, (int64_t)skew, &lo) ||
 	    (int64_t)now < lo)
 		goto out;
 	rc = -EKEYEXPIRED;
-	r = "expired";
+	r = KE_EXPIRED;
 	if (!__builtin_add_overflow(c->exp, (int64_t)skew, &hi) &&
 	    (int64_t)now > hi)
 		goto out;

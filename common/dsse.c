@@ -24,6 +24,7 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "wire.h"
 
 #define KK_ED25519_SIGLEN	64
 #define PAE_PREFIX		"DSSEv1"
@@ -237,8 +238,8 @@ parse_sig(json_t *o, struct kk_dsse_sig *sig)
 		r = -EBADMSG;
 		goto out;
 	}
-	keyid = json_object_get(o, "keyid");
-	sigtext = json_object_get(o, "sig");
+	keyid = json_object_get(o, KW_KEYID);
+	sigtext = json_object_get(o, KW_SIG);
 	if (!json_is_string(keyid) || !json_is_string(sigtext) ||
 	    !keyid_ok(json_string_value(keyid), json_string_length(keyid))) {
 		r = -EBADMSG;
@@ -297,9 +298,9 @@ kk_envelope_parse(const uint8_t *buf, size_t len, struct kk_envelope *env)
 		r = -EBADMSG;
 		goto out;
 	}
-	type = json_object_get(root, "payloadType");
-	payload = json_object_get(root, "payload");
-	sigs = json_object_get(root, "signatures");
+	type = json_object_get(root, KW_PAYLOADTYPE);
+	payload = json_object_get(root, KW_PAYLOAD);
+	sigs = json_object_get(root, KW_SIGNATURES);
 	if (!json_is_string(type) || !json_is_string(payload) ||
 	    !json_is_array(sigs)) {
 		r = -EBADMSG;
@@ -458,9 +459,9 @@ kk_envelope_encode(const struct kk_envelope *env)
 	sigs = json_array();
 	if (root == NULL || sigs == NULL)
 		goto out;
-	if (json_object_set_new(root, "payloadType",
+	if (json_object_set_new(root, KW_PAYLOADTYPE,
 	    json_string(env->type)) < 0 ||
-	    json_object_set_new(root, "payload",
+	    json_object_set_new(root, KW_PAYLOAD,
 	    b64_json(env->payload, env->payload_len)) < 0)
 		goto out;
 	for (i = 0; i < env->nsigs; i++) {
@@ -469,13 +470,13 @@ kk_envelope_encode(const struct kk_envelope *env)
 			goto out;
 		o = json_object();
 		if (json_array_append_new(sigs, o) < 0 ||
-		    json_object_set_new(o, "keyid",
+		    json_object_set_new(o, KW_KEYID,
 		    json_string(env->sigs[i].keyid)) < 0 ||
-		    json_object_set_new(o, "sig", b64_json(env->sigs[i].sig,
+		    json_object_set_new(o, KW_SIG, b64_json(env->sigs[i].sig,
 		    env->sigs[i].siglen)) < 0)
 			goto out;
 	}
-	if (json_object_set(root, "signatures", sigs) < 0)
+	if (json_object_set(root, KW_SIGNATURES, sigs) < 0)
 		goto out;
 	text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 out:

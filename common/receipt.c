@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "sign.h"
+#include "wire.h"
 
 json_t *
 kk_receipt_open(const uint8_t *buf, size_t len, EVP_PKEY *identity,
@@ -40,7 +41,7 @@ kk_receipt_open(const uint8_t *buf, size_t len, EVP_PKEY *identity,
 		*why = "malformed receipt payload";
 		goto fail;
 	}
-	agent = json_object_get(o, "agent");
+	agent = json_object_get(o, KW_AGENT);
 	if (!json_is_string(agent) || strcmp(json_string_value(agent),
 	    agent_id) != 0) {
 		*why = "receipt names another agent";

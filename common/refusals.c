@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "kakuri.h"
+#include "wire.h"
 
 #define SUMMARY_UIDS	8		/* uids named in a refusal summary */
 
@@ -87,13 +88,13 @@ kk_refusals_summary(struct kk_refusals *r)
 			json_object_set_new(reasons, u->reason[j],
 			    json_integer((json_int_t)u->by_reason[j]));
 		json_array_append_new(uids, json_pack("{s:I, s:I, s:o}",
-		    "uid", (json_int_t)u->uid, "count", (json_int_t)u->count,
-		    "reasons", reasons));
+		    KW_UID, (json_int_t)u->uid, KW_COUNT, (json_int_t)u->count,
+		    KW_REASONS, reasons));
 	}
-	o = json_pack("{s:I, s:I, s:o}", "refused", (json_int_t)r->total,
-	    "not_recorded", (json_int_t)r->suppressed, "uids", uids);
+	o = json_pack("{s:I, s:I, s:o}", KW_REFUSED, (json_int_t)r->total,
+	    KW_NOT_RECORDED, (json_int_t)r->suppressed, KW_UIDS, uids);
 	if (o != NULL && more + r->other_uids > 0)
-		json_object_set_new(o, "other_uids",
+		json_object_set_new(o, KW_OTHER_UIDS,
 		    json_integer((json_int_t)(more + r->other_uids)));
 out:
 	kk_refusals_init(r);

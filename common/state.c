@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "kakuri.h"
+#include "wire.h"
 
 #define KK_STATE_MAX	(64 * 1024)
 
@@ -227,27 +228,27 @@ kk_state_load(const char *path, struct kk_state *s)
 		r = -EBADMSG;
 		goto out;
 	}
-	if ((r = copy_str(root, "mode", mode, sizeof(mode), true)) < 0)
+	if ((r = copy_str(root, KW_MODE, mode, sizeof(mode), true)) < 0)
 		goto out;
 	if (kk_mode_parse(mode, &st.mode) < 0) {
 		r = -EBADMSG;
 		goto out;
 	}
-	if ((r = copy_str(root, "episode", st.episode, sizeof(st.episode),
+	if ((r = copy_str(root, KW_EPISODE, st.episode, sizeof(st.episode),
 	    false)) < 0)
 		goto out;
-	if ((r = copy_str(root, "by", st.by, sizeof(st.by), false)) < 0)
+	if ((r = copy_str(root, KW_BY, st.by, sizeof(st.by), false)) < 0)
 		goto out;
-	if ((r = copy_str(root, "reason", st.reason, sizeof(st.reason),
+	if ((r = copy_str(root, KW_REASON, st.reason, sizeof(st.reason),
 	    false)) < 0)
 		goto out;
-	v = json_object_get(root, "since");
+	v = json_object_get(root, KW_SINCE);
 	if (v != NULL && !json_is_integer(v)) {
 		r = -EBADMSG;
 		goto out;
 	}
 	st.since = v != NULL ? (time_t)json_integer_value(v) : 0;
-	v = json_object_get(root, "drill");
+	v = json_object_get(root, KW_DRILL);
 	if (v != NULL && !json_is_boolean(v)) {
 		r = -EBADMSG;
 		goto out;
@@ -281,9 +282,9 @@ kk_state_save(const char *path, const struct kk_state *s)
 	    (r = kk_text_check(s->reason, strlen(s->reason), NULL)) < 0)
 		return r;
 	root = json_pack("{s:i, s:s, s:s, s:I, s:s, s:s, s:b}",
-	    "v", 1, "mode", kk_mode_name(s->mode), "episode", s->episode,
-	    "since", (json_int_t)s->since, "by", s->by, "reason", s->reason,
-	    "drill", s->drill);
+	    KW_V, 1, KW_MODE, kk_mode_name(s->mode), KW_EPISODE, s->episode,
+	    KW_SINCE, (json_int_t)s->since, KW_BY, s->by, KW_REASON, s->reason,
+	    KW_DRILL, s->drill);
 	if (root == NULL)
 		return -ENOMEM;
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -26,6 +26,7 @@
 #include "agentconn.h"
 #include "sign.h"
 #include "tls.h"
+#include "wire.h"
 
 #define READS_PER_FRAME_MAX	100000	/* SSL_read calls for one frame */
 
@@ -239,7 +240,7 @@ agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
 	if (rec == NULL)
 		return EX_FAILED;
 	/* a refusal before the payload was parsed carries no command id */
-	cmd = json_string_value(json_object_get(rec, "command"));
+	cmd = json_string_value(json_object_get(rec, KW_COMMAND));
 	if (command_id != NULL && cmd != NULL && strcmp(cmd, command_id) != 0) {
 		*why = "receipt is for another command";
 		json_decref(rec);

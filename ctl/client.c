@@ -18,6 +18,7 @@
 #include "kakuri.h"
 #include "client.h"
 #include "output.h"
+#include "wire.h"
 
 #define REQUEST_TIMEOUT_MS	15000
 
@@ -83,13 +84,11 @@ ctl_check_ok(struct ctl *c, json_t *resp)
 {
 	const char *why, *msg;
 
-	if (json_is_true(json_object_get(resp, "ok")))
+	if (kk_wire_answer(resp, &why, &msg) == 1)
 		return EX_DONE;
-	why = json_string_value(json_object_get(resp, "error"));
-	msg = json_string_value(json_object_get(resp, "message"));
 	if (c->json)
 		print_json(resp);
-	fail_line("%s: %s", why ? why : "refused", msg ? msg : "");
+	fail_line("%s: %s", why, msg);
 	return EX_FAILED;
 }
 

@@ -13,6 +13,7 @@
 #include "ctl.h"
 #include "fanout.h"
 #include "output.h"
+#include "wire.h"
 
 struct pool {
 	const struct fanout *fo;
@@ -45,12 +46,12 @@ report(const struct fanout *fo, const struct target *t,
 	json_t *o;
 
 	if (fo->json) {
-		o = json_pack("{s:s, s:s}", "target", t->addr, "status",
+		o = json_pack("{s:s, s:s}", KW_TARGET, t->addr, KW_STATUS,
 		    status_word(r->status));
 		if (o != NULL && r->members != NULL)
 			json_object_update(o, r->members);
 		if (o != NULL && r->error[0])
-			json_object_set_new(o, "error", json_string(r->error));
+			json_object_set_new(o, KW_ERROR, json_string(r->error));
 		if (o != NULL) {
 			json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
 			putchar('\n');

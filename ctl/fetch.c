@@ -47,6 +47,7 @@
 #include "signing.h"
 #include "tls.h"
 #include "verify.h"
+#include "wire.h"
 
 #define CHUNK_LEN		(512U * 1024)	/* the agent's limit */
 #define HEADER_MAX		4096		/* a chunk reply's header */
@@ -174,7 +175,7 @@ grant(struct fetch *f, json_t **files)
 	int ret = EX_FAILED;
 
 	snprintf(reason, sizeof(reason), "fetch evidence %s", f->evid);
-	s.args = json_pack("{s:s}", "id", f->evid);
+	s.args = json_pack("{s:s}", KW_ID, f->evid);
 	if (s.args == NULL)
 		goto out;
 	if ((ret = sign_command(&s, f->signkey, f->keyid, id, &text, why,
@@ -193,24 +194,24 @@ grant(struct fetch *f, json_t **files)
 		goto out;
 	}
 	ret = EX_FAILED;
-	cmd = jstr(rec, "command");
-	res = jstr(rec, "result");
-	if (res == NULL || strcmp(res, "done") != 0) {
-		problem(f->oc, "refused: %s%s%s%s", jstr(rec, "reason") ?
-		    jstr(rec, "reason") : res ? res : "no result",
-		    jstr(rec, "detail") ? " (" : "",
-		    jstr(rec, "detail") ? jstr(rec, "detail") : "",
-		    jstr(rec, "detail") ? ")" : "");
+	cmd = jstr(rec, KW_COMMAND);
+	res = jstr(rec, KW_RESULT);
+	if (res == NULL || strcmp(res, KR_DONE) != 0) {
+		problem(f->oc, "refused: %s%s%s%s", jstr(rec, KW_REASON) ?
+		    jstr(rec, KW_REASON) : res ? res : "no result",
+		    jstr(rec, KW_DETAIL) ? " (" : "",
+		    jstr(rec, KW_DETAIL) ? jstr(rec, KW_DETAIL) : "",
+		    jstr(rec, KW_DETAIL) ? ")" : "");
 		goto out;
 	}
 	if (cmd == NULL) {
 		problem(f->oc, "receipt names no command");
 		goto out;
 	}
-	out = json_object_get(rec, "output");
-	list = json_object_get(out, "files");
-	if (jstr(out, "evidence") == NULL ||
-	    strcmp(jstr(out, "evidence"), f->evid) != 0 ||
+	out = json_object_get(rec, KW_OUTPUT);
+	list = json_object_get(out, KW_FILES);
+	if (jstr(out, KW_EVIDENCE) == NULL ||
+	    strcmp(jstr(out, KW_EVIDENCE), f->evid) != 0 ||
 	    !json_is_array(list)) {
 		problem(f->oc, "receipt carries no listing of evidence %s",
 		    f->evid);
@@ -244,8 +245,8 @@ parse_listing(json_t *files, struct fset *fs, struct outcome *oc)
 	if (fs->v == NULL)
 		return -ENOMEM;
 	json_array_foreach(files, i, e) {
-		p = json_object_get(e, "path");
-		sz = json_object_get(e, "size");
+		p = json_object_get(e, KW_PATH);
+		sz = json_object_get(e, KW_SIZE);
 		if (!json_is_string(p) || !path_ok(json_string_value(p),
 		    json_string_length(p)) || !json_is_integer(sz) ||
 		    json_integer_value(sz) < 0) {
@@ -292,13 +293,14 @@ chunk(struct fetch *f, const char *path, uint64_t off, uint8_t **body,
 {
 	json_t *req, *h = NULL, *v;
 	const uint8_t *nl;
+	const char *w, *m;
 	char *text = NULL;
 	size_t len, hlen;
-	int ret = EX_FAILED;
+	int ok, ret = EX_FAILED;
 
 	*body = NULL;
-	req = json_pack("{s:{s:s, s:I, s:I}}", "chunk", "path", path,
-	    "offset", (json_int_t)off, "length", (json_int_t)CHUNK_LEN);
+	req = json_pack("{s:{s:s, s:I, s:I}}", KW_CHUNK, KW_PATH, path,
+	    KW_OFFSET, (json_int_t)off, KW_LENGTH, (json_int_t)CHUNK_LEN);
 	text = req ? json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(req);
 	if (text == NULL)
@@ -313,34 +315,33 @@ chunk(struct fetch *f, const char *path, uint64_t off, uint8_t **body,
 	nl = memchr(*body, '\n', len < HEADER_MAX ? len : HEADER_MAX);
 	h = nl ? json_loadb((const char *)*body, (size_t)(nl - *body),
 	    JSON_REJECT_DUPLICATES, NULL) : NULL;
-	if (!json_is_object(h) || !json_is_boolean(json_object_get(h, "ok"))) {
+	if (!json_is_object(h) || (ok = kk_wire_answer(h, &w, &m)) < 0) {
 		problem(f->oc, "%s: the agent's answer is not a chunk", path);
 		goto out;
 	}
-	if (!json_is_true(json_object_get(h, "ok"))) {
-		snprintf(word, wlen, "%s", jstr(h, "error") ? jstr(h, "error") :
-		    "refused");
-		snprintf(msg, mlen, "%s", jstr(h, "message") ?
-		    jstr(h, "message") : "");
+	if (ok == 0) {
+		snprintf(word, wlen, "%s", w);
+		snprintf(msg, mlen, "%s", m);
 		ret = CHUNK_REFUSED;
 		goto out;
 	}
 	hlen = (size_t)(nl - *body) + 1;
-	v = json_object_get(h, "length");
-	if (jstr(h, "path") == NULL || strcmp(jstr(h, "path"), path) != 0 ||
-	    !json_is_integer(json_object_get(h, "offset")) ||
-	    (uint64_t)json_integer_value(json_object_get(h, "offset")) != off ||
+	v = json_object_get(h, KW_LENGTH);
+	if (jstr(h, KW_PATH) == NULL || strcmp(jstr(h, KW_PATH), path) != 0 ||
+	    !json_is_integer(json_object_get(h, KW_OFFSET)) ||
+	    (uint64_t)json_integer_value(json_object_get(h, KW_OFFSET)) !=
+	    off ||
 	    !json_is_integer(v) || json_integer_value(v) < 0 ||
 	    json_integer_value(v) > CHUNK_LEN ||
 	    (size_t)json_integer_value(v) != len - hlen ||
-	    !json_is_boolean(json_object_get(h, "eof"))) {
+	    !json_is_boolean(json_object_get(h, KW_EOF))) {
 		problem(f->oc, "%s: the agent's chunk header at offset %llu does not match the request",
 		    path, (unsigned long long)off);
 		goto out;
 	}
 	*data = *body + hlen;
 	*n = len - hlen;
-	*eof = json_is_true(json_object_get(h, "eof"));
+	*eof = json_is_true(json_object_get(h, KW_EOF));
 	ret = CHUNK_OK;
 out:
 	if (ret != CHUNK_OK) {
@@ -381,7 +382,7 @@ fetch_file(struct fetch *f, int dfd, struct ffile *ff)
 	for (req = 0; req < maxreq && !eof; ) {
 		r = chunk(f, ff->path, s.off, &body, &data, &n, &eof, word,
 		    sizeof(word), msg, sizeof(msg));
-		if (r == CHUNK_REFUSED && strcmp(word, "no-grant") == 0 &&
+		if (r == CHUNK_REFUSED && strcmp(word, KE_NO_GRANT) == 0 &&
 		    !f->fresh && f->renewals < MAX_RENEWALS) {
 			/*
 			 * The grant ended with the command: ask again.  Not
@@ -398,7 +399,7 @@ fetch_file(struct fetch *f, int dfd, struct ffile *ff)
 			problem(f->oc, "%s: the agent did not send it: %s (%s)",
 			    ff->path, word, msg);
 			/* without a grant no other file can come either */
-			ret = strcmp(word, "no-grant") == 0 ? EX_FAILED :
+			ret = strcmp(word, KE_NO_GRANT) == 0 ? EX_FAILED :
 			    EX_DONE;
 			goto out;
 		}

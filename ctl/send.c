@@ -19,6 +19,7 @@
 #include "output.h"
 #include "sign.h"
 #include "tls.h"
+#include "wire.h"
 
 #define MAX_TARGETS		4096
 #define MAX_FILES		64
@@ -55,12 +56,12 @@ load_file(struct cmd_file *f)
 	if (kk_envelope_parse((uint8_t *)f->body, f->len, &env) == 0) {
 		p = json_loadb((const char *)env.payload, env.payload_len, 0,
 		    NULL);
-		if (json_is_string(json_object_get(p, "id")))
+		if (json_is_string(json_object_get(p, KW_ID)))
 			f->id = strdup(json_string_value(json_object_get(p,
-			    "id")));
-		if (json_is_string(json_object_get(p, "agent")))
+			    KW_ID)));
+		if (json_is_string(json_object_get(p, KW_AGENT)))
 			f->agent = strdup(json_string_value(json_object_get(p,
-			    "agent")));
+			    KW_AGENT)));
 		json_decref(p);
 		kk_envelope_free(&env);
 	}
@@ -114,7 +115,7 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 	size_t i;
 
 	receipts = json_array();
-	r->members = json_pack("{s:o}", "receipts", receipts);
+	r->members = json_pack("{s:o}", KW_RECEIPTS, receipts);
 	r->status = agentconn_open(&ac, &sc->conn, t->addr,
 	    t->pin[0] ? t->pin : NULL, r->error, sizeof(r->error));
 	if (r->status != EX_DONE)
@@ -142,9 +143,9 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 			r->status = EX_FAILED;
 			goto out;
 		}
-		json_object_set_new(rec, "file", json_string(f->path));
-		res = json_string_value(json_object_get(rec, "result"));
-		if (res == NULL || strcmp(res, "done") != 0)
+		json_object_set_new(rec, KW_FILE, json_string(f->path));
+		res = json_string_value(json_object_get(rec, KW_RESULT));
+		if (res == NULL || strcmp(res, KR_DONE) != 0)
 			r->status = EX_FAILED;
 		json_array_append_new(receipts, rec);
 	}
@@ -165,15 +166,15 @@ print_receipts(void *arg, const struct target *t,
 	size_t i;
 	json_t *rec;
 
-	json_array_foreach(json_object_get(r->members, "receipts"), i, rec) {
+	json_array_foreach(json_object_get(r->members, KW_RECEIPTS), i, rec) {
 		printf("%s %s %s: %s%s%s mode=%s episode=%s\n", t->addr,
-		    json_string_value(json_object_get(rec, "action")) ?: "-",
-		    json_string_value(json_object_get(rec, "command")) ?: "-",
-		    json_string_value(json_object_get(rec, "result")) ?: "?",
-		    json_is_string(json_object_get(rec, "reason")) ? " " : "",
-		    json_string_value(json_object_get(rec, "reason")) ?: "",
-		    json_string_value(json_object_get(rec, "mode")) ?: "?",
-		    json_string_value(json_object_get(rec, "episode")) ?: "-");
+		    json_string_value(json_object_get(rec, KW_ACTION)) ?: "-",
+		    json_string_value(json_object_get(rec, KW_COMMAND)) ?: "-",
+		    json_string_value(json_object_get(rec, KW_RESULT)) ?: "?",
+		    json_is_string(json_object_get(rec, KW_REASON)) ? " " : "",
+		    json_string_value(json_object_get(rec, KW_REASON)) ?: "",
+		    json_string_value(json_object_get(rec, KW_MODE)) ?: "?",
+		    json_string_value(json_object_get(rec, KW_EPISODE)) ?: "-");
 	}
 }
 

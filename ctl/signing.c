@@ -18,6 +18,7 @@
 #include "output.h"
 #include "sign.h"
 #include "signing.h"
+#include "wire.h"
 
 /* text and a newline into path (atomically), or on stdout for NULL or "-" */
 static int
@@ -85,13 +86,13 @@ sign_command(const struct cmd_spec *s, EVP_PKEY *key, const char *keyid,
 		goto out;
 	}
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:O, s:s, s:s}",
-	    "v", 1, "id", id, "agent", s->agent, "iat", (json_int_t)s->iat,
-	    "exp", (json_int_t)(s->iat + s->ttl), "action", s->action,
-	    "args", s->args, "incident", s->incident, "reason", s->reason);
+	    KW_V, 1, KW_ID, id, KW_AGENT, s->agent, KW_IAT, (json_int_t)s->iat,
+	    KW_EXP, (json_int_t)(s->iat + s->ttl), KW_ACTION, s->action,
+	    KW_ARGS, s->args, KW_INCIDENT, s->incident, KW_REASON, s->reason);
 	if (o == NULL)
 		goto out;
 	if (s->episode)
-		json_object_set_new(o, "episode", json_string(s->episode));
+		json_object_set_new(o, KW_EPISODE, json_string(s->episode));
 	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (payload == NULL)
 		goto out;

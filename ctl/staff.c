@@ -19,6 +19,7 @@
 #include "guidance.h"
 #include "output.h"
 #include "sign.h"
+#include "wire.h"
 
 static const char *
 str_or(json_t *o, const char *key, const char *dflt)
@@ -32,7 +33,7 @@ str_or(json_t *o, const char *key, const char *dflt)
 static int
 print_answer(json_t *resp)
 {
-	json_object_del(resp, "ok");
+	json_object_del(resp, KW_OK);
 	print_json(resp);
 	json_decref(resp);
 	return EX_DONE;
@@ -67,42 +68,44 @@ cmd_status(struct ctl *c, int argc, char **argv)
 
 	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
 		return EX_USAGE;
-	ret = ctl_call(c, json_pack("{s:s}", "cmd", "status"), &resp);
+	ret = ctl_call(c, json_pack("{s:s}", KW_CMD, kk_op_name(KK_OP_STATUS)),
+	    &resp);
 	if (ret != EX_DONE)
 		return ret;
 	if (c->json)
 		return print_answer(resp);
-	printf("mode:        %s\n", str_or(resp, "mode", "?"));
-	printf("episode:     %s\n", str_or(resp, "episode", "-"));
-	printf("since:       %s\n", str_or(resp, "since", "-"));
-	printf("by:          %s\n", str_or(resp, "by", "-"));
-	printf("reason:      %s\n", str_or(resp, "reason", "-"));
+	printf("mode:        %s\n", str_or(resp, KW_MODE, "?"));
+	printf("episode:     %s\n", str_or(resp, KW_EPISODE, "-"));
+	printf("since:       %s\n", str_or(resp, KW_SINCE, "-"));
+	printf("by:          %s\n", str_or(resp, KW_BY, "-"));
+	printf("reason:      %s\n", str_or(resp, KW_REASON, "-"));
 	printf("drill:       %s\n",
-	    json_is_true(json_object_get(resp, "drill")) ? "yes" : "no");
+	    json_is_true(json_object_get(resp, KW_DRILL)) ? "yes" : "no");
 	printf("protection:  %s, kernel table %s\n",
-	    str_or(resp, "protection", "?"),
-	    json_is_true(json_object_get(resp, "verified")) ? "verified" :
+	    str_or(resp, KW_PROTECTION, "?"),
+	    json_is_true(json_object_get(resp, KW_VERIFIED)) ? "verified" :
 	    "DIFFERS FROM STATE");
 	printf("tampering:   %lld event(s) restored\n",
-	    (long long)json_integer_value(json_object_get(resp, "tamper_events")));
+	    (long long)json_integer_value(json_object_get(resp, KW_TAMPER_EVENTS)));
 	{
 		json_t *alert;
 		size_t k;
 
 		/* what keeps the quarantine from being verified, until it holds */
-		json_array_foreach(json_object_get(resp, "tamper"), k, alert)
-			printf("ALERT:       %s\n", str_or(alert, "what", "?"));
-		if (json_object_get(resp, "not_covered"))
-			printf("NOT COVERED: %s\n", str_or(resp, "not_covered", "?"));
+		json_array_foreach(json_object_get(resp, KW_TAMPER), k, alert)
+			printf("ALERT:       %s\n",
+			    str_or(alert, KW_WHAT, "?"));
+		if (json_object_get(resp, KW_NOT_COVERED))
+			printf("NOT COVERED: %s\n", str_or(resp, KW_NOT_COVERED, "?"));
 	}
-	cnt = json_object_get(resp, "counters");
+	cnt = json_object_get(resp, KW_COUNTERS);
 	printf("blocked:    ");
 	for (i = 0; i < 3; i++) {
 		json_t *h = json_object_get(cnt, hooks[i]);
 
 		printf(" %s %lld pkts/%lld bytes%s", hooks[i],
-		    (long long)json_integer_value(json_object_get(h, "packets")),
-		    (long long)json_integer_value(json_object_get(h, "bytes")),
+		    (long long)json_integer_value(json_object_get(h, KW_PACKETS)),
+		    (long long)json_integer_value(json_object_get(h, KW_BYTES)),
 		    i < 2 ? "," : "\n");
 	}
 	json_decref(resp);
@@ -138,22 +141,22 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 		    kk_text_problem(r), bad);
 		return EX_USAGE;
 	}
-	ret = ctl_call(c, json_pack("{s:s, s:s?}", "cmd", "disconnect", "message",
-	    message), &resp);
+	ret = ctl_call(c, json_pack("{s:s, s:s?}",
+	    KW_CMD, kk_op_name(KK_OP_DISCONNECT), KW_MESSAGE, message), &resp);
 	if (ret != EX_DONE)
 		return ret;
 	if (c->json)
 		return print_answer(resp);
-	contact = json_object_get(resp, "contact");
+	contact = json_object_get(resp, KW_CONTACT);
 	memset(&g, 0, sizeof(g));
-	g.mode = str_or(resp, "mode", "isolated");
-	g.episode = str_or(resp, "episode", "");
-	g.desk = str_or(contact, "desk", "");
-	g.phone = str_or(contact, "phone", "");
-	g.email = str_or(contact, "email", "");
+	g.mode = str_or(resp, KW_MODE, "isolated");
+	g.episode = str_or(resp, KW_EPISODE, "");
+	g.desk = str_or(contact, KW_DESK, "");
+	g.phone = str_or(contact, KW_PHONE, "");
+	g.email = str_or(contact, KW_EMAIL, "");
 	g.message = message;
 	kk_guidance_print(stdout, kk_guidance_lang(), &g);
-	if (json_is_true(json_object_get(resp, "message_cut")))
+	if (json_is_true(json_object_get(resp, KW_MESSAGE_CUT)))
 		fprintf(stderr, "kakurictl: note: the message was recorded "
 		    "shortened to %d bytes\n", KK_TEXT_MAX - 1);
 	json_decref(resp);
@@ -170,8 +173,9 @@ cmd_release(struct ctl *c, int argc, char **argv)
 	if (first < 0 || argc - first > 1)
 		return EX_USAGE;
 	/* kakurid refuses this; asking it makes the attempt part of the audit */
-	ret = ctl_call(c, json_pack("{s:s, s:s?}", "cmd", "release", "episode",
-	    first < argc ? argv[first] : NULL), &resp);
+	ret = ctl_call(c, json_pack("{s:s, s:s?}",
+	    KW_CMD, kk_op_name(KK_OP_RELEASE),
+	    KW_EPISODE, first < argc ? argv[first] : NULL), &resp);
 	json_decref(resp);
 	return ret;
 }
@@ -194,18 +198,18 @@ static void
 print_entry(json_t *e)
 {
 	json_t *extra = json_deep_copy(e);
-	static const char *const known[] = { "time", "seq", "actor", "action",
-		"result", "episode", "prev" };
+	static const char *const known[] = { KW_TIME, KW_SEQ, KW_ACTOR,
+		KW_ACTION, KW_RESULT, KW_EPISODE, KW_PREV };
 	char t[64], ac[128], re[256], who[256], ep[64];
 	char *rest, *clean;
 	size_t i, len;
 
-	printf("%-24s %-10s %-16s %s", shown(e, "time", "?", t, sizeof(t)),
-	    shown(e, "action", "?", ac, sizeof(ac)),
-	    shown(e, "result", "", re, sizeof(re)),
-	    shown(e, "actor", "", who, sizeof(who)));
-	if (str_or(e, "episode", "")[0])
-		printf(" episode=%.8s", shown(e, "episode", "", ep, sizeof(ep)));
+	printf("%-24s %-10s %-16s %s", shown(e, KW_TIME, "?", t, sizeof(t)),
+	    shown(e, KW_ACTION, "?", ac, sizeof(ac)),
+	    shown(e, KW_RESULT, "", re, sizeof(re)),
+	    shown(e, KW_ACTOR, "", who, sizeof(who)));
+	if (str_or(e, KW_EPISODE, "")[0])
+		printf(" episode=%.8s", shown(e, KW_EPISODE, "", ep, sizeof(ep)));
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		json_object_del(extra, known[i]);
 	if (json_object_size(extra) > 0) {
@@ -419,9 +423,10 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	/* --since without -n: everything since then */
 	if (o.have_since && !o.have_lines)
 		o.lines = 0;
-	req = json_pack("{s:s, s:I}", "cmd", "log", "lines", (json_int_t)o.lines);
+	req = json_pack("{s:s, s:I}", KW_CMD, kk_op_name(KK_OP_LOG),
+	    KW_LINES, (json_int_t)o.lines);
 	if (o.have_since)
-		json_object_set_new(req, "since", json_integer(
+		json_object_set_new(req, KW_SINCE, json_integer(
 		    (json_int_t)(o.since < 0 ? 0 : o.since)));
 	ret = ctl_send(c, req, &fd);
 	json_decref(req);
@@ -435,13 +440,13 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	if ((ret = ctl_stream_answer(c, fs, &resp)) != EX_DONE)
 		goto out;
 	want = (unsigned long long)json_integer_value(json_object_get(resp,
-	    "stream"));
-	kk_audit_chain_init(&v.chain, str_or(resp, "first_prev", ""));
-	head = str_or(resp, "head", "");
-	anchor = str_or(resp, "anchor", "line");
-	truncated = json_is_true(json_object_get(resp, "truncated"));
+	    KW_STREAM));
+	kk_audit_chain_init(&v.chain, str_or(resp, KW_FIRST_PREV, ""));
+	head = str_or(resp, KW_HEAD, "");
+	anchor = str_or(resp, KW_ANCHOR, "line");
+	truncated = json_is_true(json_object_get(resp, KW_TRUNCATED));
 	first_line = (size_t)json_integer_value(json_object_get(resp,
-	    "first_line"));
+	    KW_FIRST_LINE));
 	if (first_line == 0)
 		first_line = 1;
 	if (c->json)
@@ -514,12 +519,12 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 		fail_line("%s: %s", argv[argc - 1], strerror(-r));
 		return EX_FAILED;
 	}
-	ret = ctl_call(c, json_pack("{s:s, s:s}", "cmd", "apply", "envelope",
-	    buf), &resp);
+	ret = ctl_call(c, json_pack("{s:s, s:s}",
+	    KW_CMD, kk_op_name(KK_OP_APPLY), KW_ENVELOPE, buf), &resp);
 	free(buf);
 	if (ret != EX_DONE)
 		return ret;
-	rtext = json_string_value(json_object_get(resp, "receipt"));
+	rtext = json_string_value(json_object_get(resp, KW_RECEIPT));
 	rec = NULL;
 	/* locally the socket is the trust anchor; the receipt is still signed */
 	if (rtext && kk_envelope_parse((const uint8_t *)rtext, strlen(rtext),
@@ -537,21 +542,21 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 		print_json(rec);
 	} else {
 		printf("%s %s: %s%s%s, mode %s%s%s\n",
-		    json_string_value(json_object_get(rec, "action")) ?: "command",
-		    json_string_value(json_object_get(rec, "command")) ?: "-",
-		    json_string_value(json_object_get(rec, "result")) ?: "?",
-		    json_is_string(json_object_get(rec, "reason")) ? " " : "",
-		    json_string_value(json_object_get(rec, "reason")) ?: "",
-		    json_string_value(json_object_get(rec, "mode")) ?: "?",
-		    json_is_string(json_object_get(rec, "episode")) ? ", episode " : "",
-		    json_string_value(json_object_get(rec, "episode")) ?: "");
+		    json_string_value(json_object_get(rec, KW_ACTION)) ?: "command",
+		    json_string_value(json_object_get(rec, KW_COMMAND)) ?: "-",
+		    json_string_value(json_object_get(rec, KW_RESULT)) ?: "?",
+		    json_is_string(json_object_get(rec, KW_REASON)) ? " " : "",
+		    json_string_value(json_object_get(rec, KW_REASON)) ?: "",
+		    json_string_value(json_object_get(rec, KW_MODE)) ?: "?",
+		    json_is_string(json_object_get(rec, KW_EPISODE)) ? ", episode " : "",
+		    json_string_value(json_object_get(rec, KW_EPISODE)) ?: "");
 	}
-	ret = strcmp(json_string_value(json_object_get(rec, "result")) ?: "",
-	    "done") == 0 ? EX_DONE : EX_FAILED;
+	ret = strcmp(json_string_value(json_object_get(rec, KW_RESULT)) ?: "",
+	    KR_DONE) == 0 ? EX_DONE : EX_FAILED;
 	if (ret != EX_DONE && !c->json)
 		fail_line("%s: %s",
-		    json_string_value(json_object_get(rec, "reason")) ?: "refused",
-		    json_string_value(json_object_get(rec, "detail")) ?: "");
+		    json_string_value(json_object_get(rec, KW_REASON)) ?: "refused",
+		    json_string_value(json_object_get(rec, KW_DETAIL)) ?: "");
 	json_decref(rec);
 	json_decref(resp);
 	return ret;

@@ -31,6 +31,7 @@
 #include "output.h"
 #include "sign.h"
 #include "verify.h"
+#include "wire.h"
 
 #define MANIFEST_MAX		(64U << 20)	/* the agent's own limit */
 #define MANIFEST_MAX_LINES	(1U << 20)
@@ -406,11 +407,11 @@ parse_entry(const char *line, size_t len, struct mentry *e)
 		why = "not a JSON object";
 		goto out;
 	}
-	p = json_object_get(o, "path");
-	sz = json_object_get(o, "size");
-	sh = json_object_get(o, "sha256");
-	inc = json_object_get(o, "incomplete");
-	err = json_object_get(o, "error");
+	p = json_object_get(o, KW_PATH);
+	sz = json_object_get(o, KW_SIZE);
+	sh = json_object_get(o, KW_SHA256);
+	inc = json_object_get(o, KW_INCOMPLETE);
+	err = json_object_get(o, KW_ERROR);
 	if (!json_is_string(p) || !path_ok(json_string_value(p),
 	    json_string_length(p))) {
 		why = "no valid path";
@@ -492,30 +493,30 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 	}
 	o = json_loadb((const char *)env.payload, env.payload_len,
 	    JSON_REJECT_DUPLICATES, NULL);
-	v = json_object_get(o, "v");
+	v = json_object_get(o, KW_V);
 	if (!json_is_object(o) || !json_is_integer(v) ||
 	    json_integer_value(v) != 1 ||
-	    !json_is_string(json_object_get(o, "manifest")) ||
-	    strcmp(json_string_value(json_object_get(o, "manifest")),
+	    !json_is_string(json_object_get(o, KW_MANIFEST)) ||
+	    strcmp(json_string_value(json_object_get(o, KW_MANIFEST)),
 	    "manifest.jsonl") != 0 ||
-	    !json_is_string(json_object_get(o, "sha256")) ||
-	    json_string_length(json_object_get(o, "sha256")) != 64 ||
-	    !is_hex64(json_string_value(json_object_get(o, "sha256"))) ||
-	    !json_is_integer(json_object_get(o, "size")) ||
-	    json_integer_value(json_object_get(o, "size")) < 0 ||
-	    !json_is_string(json_object_get(o, "agent"))) {
+	    !json_is_string(json_object_get(o, KW_SHA256)) ||
+	    json_string_length(json_object_get(o, KW_SHA256)) != 64 ||
+	    !is_hex64(json_string_value(json_object_get(o, KW_SHA256))) ||
+	    !json_is_integer(json_object_get(o, KW_SIZE)) ||
+	    json_integer_value(json_object_get(o, KW_SIZE)) < 0 ||
+	    !json_is_string(json_object_get(o, KW_AGENT))) {
 		problem(oc, "manifest.dsse: signed, but the payload is not a kakuri manifest");
 		goto out;
 	}
-	memcpy(msha, json_string_value(json_object_get(o, "sha256")), 65);
-	*msize = (uint64_t)json_integer_value(json_object_get(o, "size"));
-	if (json_is_integer(json_object_get(o, "entries")))
-		*entries = json_integer_value(json_object_get(o, "entries"));
+	memcpy(msha, json_string_value(json_object_get(o, KW_SHA256)), 65);
+	*msize = (uint64_t)json_integer_value(json_object_get(o, KW_SIZE));
+	if (json_is_integer(json_object_get(o, KW_ENTRIES)))
+		*entries = json_integer_value(json_object_get(o, KW_ENTRIES));
 	/* the key signed it; the payload must also say it is this agent's */
-	if (strcmp(json_string_value(json_object_get(o, "agent")),
+	if (strcmp(json_string_value(json_object_get(o, KW_AGENT)),
 	    agent_id) != 0) {
 		problem(oc, "manifest.dsse: names agent %.16s..., not %.16s...",
-		    json_string_value(json_object_get(o, "agent")), agent_id);
+		    json_string_value(json_object_get(o, KW_AGENT)), agent_id);
 		goto out;
 	}
 	sig = true;
@@ -671,14 +672,14 @@ print_outcome(struct ctl *c, const char *verb, const char *agent,
 	if (c->json) {
 		o = json_pack("{s:s, s:s?, s:s, s:I, s:I, s:b, s:b, s:I, s:I, "
 		    "s:I, s:O, s:O}",
-		    "agent", agent, "evidence", evid, "dir", dir,
-		    "files", (json_int_t)oc->files,
-		    "bytes", (json_int_t)oc->bytes,
-		    "signature", oc->signature, "manifest", oc->trusted,
-		    "verified", (json_int_t)oc->verified,
-		    "matched", (json_int_t)oc->matched,
-		    "total", (json_int_t)oc->total,
-		    "problems", oc->problems, "notes", oc->notes);
+		    KW_AGENT, agent, KW_EVIDENCE, evid, KW_DIR, dir,
+		    KW_FILES, (json_int_t)oc->files,
+		    KW_BYTES, (json_int_t)oc->bytes,
+		    KW_SIGNATURE, oc->signature, KW_MANIFEST, oc->trusted,
+		    KW_VERIFIED, (json_int_t)oc->verified,
+		    KW_MATCHED, (json_int_t)oc->matched,
+		    KW_TOTAL, (json_int_t)oc->total,
+		    KW_PROBLEMS, oc->problems, KW_NOTES, oc->notes);
 		print_json(o);
 		json_decref(o);
 		return;

@@ -22,6 +22,7 @@
 #include <openssl/sha.h>
 
 #include "evidence.h"
+#include "wire.h"
 
 #define SINK_BUF	(1U << 20)	/* pipelined buffers */
 
@@ -518,8 +519,8 @@ kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
 	/* a pathological target cannot grow the manifest without bound */
 	if (json_array_size(a->gaps) >= 4096)
 		return -E2BIG;
-	g = json_pack("{s:I, s:I, s:s}", "offset", (json_int_t)offset,
-	    "length", (json_int_t)length, "why", why ? why : "unreadable");
+	g = json_pack("{s:I, s:I, s:s}", KW_OFFSET, (json_int_t)offset,
+	    KW_LENGTH, (json_int_t)length, KW_WHY, why ? why : "unreadable");
 	if (g == NULL)
 		return -ENOMEM;
 	return json_array_append_new(a->gaps, g) == 0 ? 0 : -ENOMEM;

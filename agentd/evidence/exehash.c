@@ -34,6 +34,7 @@
 #include <jansson.h>
 
 #include "evidence.h"
+#include "wire.h"
 
 #define SCAN_MAX	(1 << 20)	/* processes looked at */
 #define FILES_MAX	65536		/* distinct executables */
@@ -163,10 +164,10 @@ file_line(size_t idx, const struct proc_ent *e, size_t n)
 	for (i = 0; i < n && i < LINE_PIDS; i++)
 		json_array_append_new(pids, json_integer(e[i].pid));
 	o = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:I}",
-	    "file", (json_int_t)idx, "dev", (json_int_t)e[0].id.dev,
-	    "ino", (json_int_t)e[0].id.ino, "size", (json_int_t)e[0].size,
-	    "exe", kk_json_str(exe), "pids", pids,
-	    "npids", (json_int_t)n);
+	    KW_FILE, (json_int_t)idx, KW_DEV, (json_int_t)e[0].id.dev,
+	    KW_INO, (json_int_t)e[0].id.ino, KW_SIZE, (json_int_t)e[0].size,
+	    KW_EXE, kk_json_str(exe), KW_PIDS, pids,
+	    KW_NPIDS, (json_int_t)n);
 	return o;
 }
 
@@ -253,8 +254,8 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 			continue;
 		}
 		files[i].skip = true;
-		r = put_line(fd, json_pack("{s:I, s:o}", "done",
-		    (json_int_t)files[i].idx, "skipped", kk_json_str(why)));
+		r = put_line(fd, json_pack("{s:I, s:o}", KW_DONE,
+		    (json_int_t)files[i].idx, KW_SKIPPED, kk_json_str(why)));
 		if (r < 0)
 			goto out;
 	}
@@ -267,26 +268,26 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 			continue;
 		if (spec->deadline_ns != 0 &&
 		    kk_mono_ns() >= spec->deadline_ns) {
-			o = json_pack("{s:I, s:s}", "done",
-			    (json_int_t)files[i].idx, "skipped",
+			o = json_pack("{s:I, s:s}", KW_DONE,
+			    (json_int_t)files[i].idx, KW_SKIPPED,
 			    "not hashed: the deadline came first");
 		} else {
-			if ((r = put_line(fd, json_pack("{s:I}", "begin",
+			if ((r = put_line(fd, json_pack("{s:I}", KW_BEGIN,
 			    (json_int_t)files[i].idx))) < 0)
 				goto out;
 			if (hash_one(spec, &v[files[i].first], files[i].n, sha,
 			    why, sizeof(why)) == 0)
-				o = json_pack("{s:I, s:s}", "done",
-				    (json_int_t)files[i].idx, "sha256", sha);
+				o = json_pack("{s:I, s:s}", KW_DONE,
+				    (json_int_t)files[i].idx, KW_SHA256, sha);
 			else
-				o = json_pack("{s:I, s:o}", "done",
-				    (json_int_t)files[i].idx, "skipped",
+				o = json_pack("{s:I, s:o}", KW_DONE,
+				    (json_int_t)files[i].idx, KW_SKIPPED,
 				    kk_json_str(why));
 		}
 		if ((r = put_line(fd, o)) < 0)
 			goto out;
 	}
-	r = put_line(fd, json_pack("{s:b}", "end", 1));
+	r = put_line(fd, json_pack("{s:b}", KW_END, 1));
 out:
 	free(files);
 	free(v);
@@ -312,15 +313,15 @@ static int
 plan_line(struct kk_hash_result *res, json_t *o)
 {
 	struct kk_hash_file *f;
-	json_t *dev = json_object_get(o, "dev");
-	json_t *ino = json_object_get(o, "ino");
-	json_t *size = json_object_get(o, "size");
-	json_t *pids = json_object_get(o, "pids");
-	json_t *npids = json_object_get(o, "npids");
-	const char *exe = json_string_value(json_object_get(o, "exe"));
+	json_t *dev = json_object_get(o, KW_DEV);
+	json_t *ino = json_object_get(o, KW_INO);
+	json_t *size = json_object_get(o, KW_SIZE);
+	json_t *pids = json_object_get(o, KW_PIDS);
+	json_t *npids = json_object_get(o, KW_NPIDS);
+	const char *exe = json_string_value(json_object_get(o, KW_EXE));
 
 	/* numbered in order, each once */
-	if (json_integer_value(json_object_get(o, "file")) !=
+	if (json_integer_value(json_object_get(o, KW_FILE)) !=
 	    (json_int_t)res->n ||
 	    !json_is_integer(dev) || !json_is_integer(ino) ||
 	    !json_is_integer(size) || !json_is_array(pids) ||
@@ -355,15 +356,15 @@ kk_hash_result_line(struct kk_hash_result *res, const char *line, size_t len)
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(o))
 		goto out;
-	if (json_object_get(o, "file") != NULL) {
+	if (json_object_get(o, KW_FILE) != NULL) {
 		r = plan_line(res, o);
-	} else if (get_idx(o, "begin", res, &idx)) {
+	} else if (get_idx(o, KW_BEGIN, res, &idx)) {
 		res->v[idx].begun = true;
 		r = 0;
-	} else if (get_idx(o, "done", res, &idx)) {
+	} else if (get_idx(o, KW_DONE, res, &idx)) {
 		f = &res->v[idx];
-		sha = json_string_value(json_object_get(o, "sha256"));
-		why = json_string_value(json_object_get(o, "skipped"));
+		sha = json_string_value(json_object_get(o, KW_SHA256));
+		why = json_string_value(json_object_get(o, KW_SKIPPED));
 		if (f->done || (sha == NULL) == (why == NULL))
 			goto out;
 		if (sha != NULL) {
@@ -377,7 +378,7 @@ kk_hash_result_line(struct kk_hash_result *res, const char *line, size_t len)
 		}
 		f->done = true;
 		r = 0;
-	} else if (json_is_true(json_object_get(o, "end"))) {
+	} else if (json_is_true(json_object_get(o, KW_END))) {
 		res->ended = true;
 		r = 0;
 	}
@@ -435,9 +436,9 @@ kk_hash_result_unhashed(const struct kk_hash_result *res, size_t max)
 		if (json_array_size(a) >= max)
 			break;
 		json_array_append_new(a, json_pack("{s:o, s:I, s:O, s:I, s:s}",
-		    "exe", kk_json_str(f->exe), "size", (json_int_t)f->size,
-		    "pids", f->pids, "npids", (json_int_t)f->npids,
-		    "why", f->why ? f->why : "no answer"));
+		    KW_EXE, kk_json_str(f->exe), KW_SIZE, (json_int_t)f->size,
+		    KW_PIDS, f->pids, KW_NPIDS, (json_int_t)f->npids,
+		    KW_WHY, f->why ? f->why : "no answer"));
 	}
 	return a;
 }

@@ -24,6 +24,7 @@
 
 #include "evidence.h"
 #include "sign.h"
+#include "wire.h"
 
 #define MANIFEST_MAX	(64U << 20)	/* manifest.jsonl we are willing to hash */
 
@@ -34,25 +35,26 @@ entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
 	json_t *o;
 
 	o = json_pack("{s:s, s:I, s:s, s:s, s:b}",
-	    "path", a->path, "size", (json_int_t)a->size, "sha256", a->sha256,
-	    "method", a->method[0] ? a->method : "unknown",
-	    "incomplete", a->incomplete);
+	    KW_PATH, a->path, KW_SIZE, (json_int_t)a->size,
+	    KW_SHA256, a->sha256,
+	    KW_METHOD, a->method[0] ? a->method : "unknown",
+	    KW_INCOMPLETE, a->incomplete);
 	if (o == NULL)
 		return NULL;
 	if (a->pid > 0) {
-		json_object_set_new(o, "pid", json_integer(a->pid));
-		json_object_set_new(o, "start_time",
+		json_object_set_new(o, KW_PID, json_integer(a->pid));
+		json_object_set_new(o, KW_START_TIME,
 		    json_integer((json_int_t)a->start_time));
 	}
-	json_object_set_new(o, "gaps", a->gaps ? json_copy(a->gaps) :
+	json_object_set_new(o, KW_GAPS, a->gaps ? json_copy(a->gaps) :
 	    json_array());
 	if (a->error[0])
-		json_object_set_new(o, "error", json_string(a->error));
-	json_object_set_new(o, "command", json_string(ctx->command));
-	json_object_set_new(o, "boot_id", json_string(ctx->boot_id));
-	json_object_set_new(o, "time", json_string(now));
-	json_object_set_new(o, "agent", json_string(ctx->agent_id));
-	json_object_set_new(o, "agent_version", json_string(ctx->agent_version));
+		json_object_set_new(o, KW_ERROR, json_string(a->error));
+	json_object_set_new(o, KW_COMMAND, json_string(ctx->command));
+	json_object_set_new(o, KW_BOOT_ID, json_string(ctx->boot_id));
+	json_object_set_new(o, KW_TIME, json_string(now));
+	json_object_set_new(o, KW_AGENT, json_string(ctx->agent_id));
+	json_object_set_new(o, KW_AGENT_VERSION, json_string(ctx->agent_version));
 	return o;
 }
 
@@ -93,9 +95,9 @@ sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
 	kk_sha256_hex(m, mlen, hash);
 	kk_rfc3339(time(NULL), now, sizeof(now));
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
-	    "v", 1, "manifest", "manifest.jsonl", "sha256", hash,
-	    "size", (json_int_t)mlen, "entries", (json_int_t)lines,
-	    "agent", ctx->agent_id, "boot_id", ctx->boot_id, "signed", now);
+	    KW_V, 1, KW_MANIFEST, "manifest.jsonl", KW_SHA256, hash,
+	    KW_SIZE, (json_int_t)mlen, KW_ENTRIES, (json_int_t)lines,
+	    KW_AGENT, ctx->agent_id, KW_BOOT_ID, ctx->boot_id, KW_SIGNED, now);
 	payload = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (payload == NULL) {
 		r = -ENOMEM;
@@ -246,8 +248,8 @@ list_dir(int dfd, const char *rel, int depth, size_t max, json_t *out)
 				e = -E2BIG;
 				break;
 			}
-			json_array_append_new(out, json_pack("{s:s, s:I}", "path",
-			    path, "size", (json_int_t)st.st_size));
+			json_array_append_new(out, json_pack("{s:s, s:I}", KW_PATH,
+			    path, KW_SIZE, (json_int_t)st.st_size));
 		}
 	}
 	closedir(dir);
