@@ -12,7 +12,7 @@
 
 #include <openssl/crypto.h>
 
-#include "netchild.h"
+#include "ipc.h"
 
 #define KK_IPC_IOV		32
 

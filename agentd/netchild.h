@@ -27,22 +27,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ipc.h"
 #include "kakuri.h"
-
-enum kk_ipc_type {
-	KK_IPC_ENVELOPE = 1,	/* child -> parent: raw envelope bytes */
-	KK_IPC_REJECT = 2,	/* child -> parent: a frame refused (body: reason word) */
-	KK_IPC_LOG = 3,		/* child -> parent: a line for the log (untrusted text) */
-	KK_IPC_REPLY = 4,	/* parent -> child: receipt for the connection */
-	KK_IPC_CONFIG = 5,	/* parent -> child, first: struct kk_ipc_config + PEM */
-	KK_IPC_CHUNK = 6,	/* child -> parent: a chunk request (kk_frame_is_chunk) */
-};
-
-struct kk_ipc_hdr {
-	uint32_t type;		/* enum kk_ipc_type */
-	uint32_t conn;		/* the child's connection number */
-	char peer[48];		/* the child's view of the peer address, for logs */
-};
 
 /* KK_IPC_CONFIG body: the four lengths, then the four PEM texts in order. */
 enum kk_ipc_pem {
@@ -57,9 +43,7 @@ struct kk_ipc_config {
 	uint32_t len[KK_PEM__MAX];
 };
 
-#define KK_IPC_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
-
-/* The parent's side of the IPC (channel.c). */
+/* The network child's row of the children table (channel.c). */
 #define KK_IPC_QUEUE_PAUSE	(4U << 20)	/* stop reading the child above this */
 #define KK_IPC_QUEUE_MAX	(40U << 20)	/* 64 chunk replies fit; more: restart */
 #define KK_IPC_STALL_USEC	(2ULL * 1000000ULL)	/* queued, nothing read: restart */
@@ -70,24 +54,6 @@ struct kk_ipc_config {
 #define KK_NET_MAX_AUTHED	64	/* authenticated connections */
 #define KK_NET_HANDSHAKE_USEC	(5ULL * 1000000ULL)
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
-
-/* Messages not yet written to a non-blocking socket, oldest first. */
-struct kk_ipc_msg;
-struct kk_ipc_queue {
-	struct kk_ipc_msg *head, *tail;
-	size_t bytes;			/* not yet written */
-};
-
-/* Appends one framed message (a copy of body). 0, -EMSGSIZE or -ENOMEM. */
-int kk_ipc_queue_add(struct kk_ipc_queue *q, uint32_t type, uint32_t conn,
-    const char *peer, const void *body, size_t len);
-/*
- * Writes what fd takes now, without blocking: 0 when the queue is empty,
- * -EAGAIN when some is left, another negative errno when fd broke.
- * *written (if not NULL) gets the bytes written.
- */
-int kk_ipc_queue_flush(struct kk_ipc_queue *q, int fd, size_t *written);
-void kk_ipc_queue_clear(struct kk_ipc_queue *q);
 
 /*
  * The listening socket for agent.listen ("ADDR:PORT"), non-blocking and

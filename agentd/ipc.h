@@ -1,0 +1,51 @@
+/*
+ * What a parent and its child say to each other (ipc.c): stream socket,
+ * the usual 4-byte length framing, and each message a struct kk_ipc_hdr
+ * then its body.  Neither side ever blocks on the other: what the peer
+ * has not read yet waits in a queue, written as far as the socket takes
+ * it.  The children table (children.h) and the network child use it.
+ */
+#ifndef KK_IPC_H
+#define KK_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kakuri.h"
+
+enum kk_ipc_type {
+	KK_IPC_ENVELOPE = 1,	/* child -> parent: raw envelope bytes */
+	KK_IPC_REJECT = 2,	/* child -> parent: a frame refused (body: reason word) */
+	KK_IPC_LOG = 3,		/* child -> parent: a line for the log (untrusted text) */
+	KK_IPC_REPLY = 4,	/* parent -> child: receipt for the connection */
+	KK_IPC_CONFIG = 5,	/* parent -> child, first: struct kk_ipc_config + PEM */
+	KK_IPC_CHUNK = 6,	/* child -> parent: a chunk request (kk_frame_is_chunk) */
+};
+
+struct kk_ipc_hdr {
+	uint32_t type;		/* enum kk_ipc_type */
+	uint32_t conn;		/* the child's connection number */
+	char peer[48];		/* the child's view of the peer address, for logs */
+};
+
+#define KK_IPC_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
+
+/* Messages not yet written to a non-blocking socket, oldest first. */
+struct kk_ipc_msg;
+struct kk_ipc_queue {
+	struct kk_ipc_msg *head, *tail;
+	size_t bytes;			/* not yet written */
+};
+
+/* Appends one framed message (a copy of body). 0, -EMSGSIZE or -ENOMEM. */
+int kk_ipc_queue_add(struct kk_ipc_queue *q, uint32_t type, uint32_t conn,
+    const char *peer, const void *body, size_t len);
+/*
+ * Writes what fd takes now, without blocking: 0 when the queue is empty,
+ * -EAGAIN when some is left, another negative errno when fd broke.
+ * *written (if not NULL) gets the bytes written.
+ */
+int kk_ipc_queue_flush(struct kk_ipc_queue *q, int fd, size_t *written);
+void kk_ipc_queue_clear(struct kk_ipc_queue *q);
+
+#endif
