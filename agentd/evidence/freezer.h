@@ -189,6 +189,7 @@ const char *fz_protected_why(const struct kk_freeze_guard *g,
 /* frozen.c */
 int fz_set_push(struct kk_frozen_set *s, const struct kk_frozen *f);
 int fz_frozen_start(struct kk_frozen *f);
+int fz_set_reserve(struct kk_frozen_set *s, size_t more);
 
 /* targets.c */
 void fz_skip_add(struct fzcall *c, pid_t pid, const char *exe,
