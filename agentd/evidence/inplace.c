@@ -272,7 +272,7 @@ fz_inplace_first(struct fzcall *c)
 	    fz_group_pids(dir, &pids, &n) < 0 || n == 0)
 		goto out;
 	qsort(pids, n, sizeof(*pids), cmp_pid);
-	/* room for all of them at once: an entry is 8 KiB, copied per doubling */
+	/* room for all at once: an entry is 8 KiB, copied per doubling */
 	if ((r = fz_set_reserve(c->set, n)) < 0)
 		goto out;
 	if ((covered = calloc(n, sizeof(*covered))) == NULL) {

@@ -240,7 +240,7 @@ fz_is_target(struct fzcall *c, const struct pstat *ps)
 		if (p.ppid <= 1 || (c->g != NULL && c->g->self > 0 &&
 		    p.ppid == c->g->self))
 			return 0;
-		/* frozen in place by this call (its pid holds): below the root */
+		/* frozen in place by this call (the pid holds): below */
 		if (fz_placed(c, p.ppid))
 			return 1;
 		if (fz_member_pstat(c, p.ppid, &p) < 0)
