@@ -93,13 +93,21 @@ pv_make_guard(struct kd *d, struct kk_freeze_guard *g,
 static json_t *
 frozen_list(const struct kk_frozen *v, size_t n)
 {
-	json_t *a = json_array();
+	json_t *a = json_array(), *o;
 	size_t i;
 
-	for (i = 0; a && i < n; i++)
-		json_array_append_new(a, json_pack("{s:i, s:i, s:o, s:s}",
-		    "pid", (int)v[i].pid, "uid", (int)v[i].uid, "exe",
-		    kk_json_str(v[i].exe), "method", v[i].method));
+	for (i = 0; a && i < n; i++) {
+		o = json_pack("{s:i, s:i, s:o, s:s}", "pid", (int)v[i].pid,
+		    "uid", (int)v[i].uid, "exe", kk_json_str(v[i].exe),
+		    "method", v[i].method);
+		/* its whole cgroup frozen where it is, and which */
+		if (o != NULL && v[i].in_place) {
+			json_object_set_new(o, "in_place", json_true());
+			json_object_set_new(o, "cgroup",
+			    kk_json_str(v[i].orig_cgroup));
+		}
+		json_array_append_new(a, o);
+	}
 	return a;
 }
 
@@ -129,6 +137,8 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 	const char *key;
 	json_t *v;
 
+	/* uid and exe of those frozen in place, read now that they hold */
+	kk_frozen_describe(&pv->frozen, before);
 	if (pv->frozen.n != before &&
 	    kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "

@@ -4,27 +4,43 @@
  * loop.
  *
  * A parent process forks N (default 1000) children that only pause().
+ * With cgroup2 they fill a cgroup of their own (ROOT/kakuri-bench-PID),
+ * as a service or a session would.
  * (a) kk_freeze with a pid selector on that parent (tree), from the call
- *     until it returns with "frozen 1" (v1: FROZEN) confirmed; thawed
- *     with kk_thaw between rounds.
- * (b) kill(SIGSTOP) to the same N + 1 processes, then /proc/PID/stat
+ *     until it returns with "frozen 1" (v1: FROZEN) confirmed and, as
+ *     kakurid does before it answers, uid and exe of each read
+ *     (kk_frozen_describe); thawed with kk_thaw between rounds.  The
+ *     cgroup holds targets only, so it is frozen in place.
+ * (b) the same, with one more process of ours (a bystander, not a
+ *     target) in that cgroup: kakuri may not freeze the cgroup in place,
+ *     and moves each target into its quarantine group instead (the
+ *     per-process migration); the bystander must run on.
+ * (c) kill(SIGSTOP) to the same N + 1 processes, then /proc/PID/stat
  *     read until every one shows state 'T'; SIGCONT between rounds.
- * ROUNDS (default 5) of each; the medians and their ratio are printed:
+ * ROUNDS (default 5) of each, side by side; the medians and the ratios
+ * SIGSTOP/kakuri (above 1: kakuri is faster) are printed:
  *
- *   freeze 1000 procs: cgroup2 median X ms, SIGSTOP loop median Y ms,
- *   ratio Y/X = Z
+ *   freeze 1000 procs: in place median X ms, moving each median Y ms,
+ *   SIGSTOP loop median Z ms; ratio Z/X = A (in place), Z/Y = B (moving)
+ *
+ * Without cgroup2 (the v1 freezer) there is no in place: (a) only, as
+ * "moving each".
  *
  * It touches only its own children: it is their subreaper, and at the
- * end kills (by pid) and reaps every one of them.  Needs root (cgroups).
+ * end kills (by pid) and reaps every one of them, then removes its
+ * cgroup.  Needs root (cgroups).
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +60,16 @@ struct shared {
 
 static struct shared *sh;
 static pid_t parent_pid;
+static pid_t bystander;		/* ours, never a target */
 static int nprocs;
+static char place[PATH_MAX];	/* the tree's own cgroup, "" without */
+static char home[PATH_MAX];	/* the bench's own cgroup */
+/*
+ * What is frozen, kept from round to round as kakurid keeps it (thaw
+ * empties it, its memory stays): only the first round pays for touching
+ * that memory (8 KiB an entry) for the first time.
+ */
+static struct kk_frozen_set frozen;
 
 static double
 now_ms(void)
@@ -99,6 +124,44 @@ proc_state(pid_t pid)
 	return p[2];
 }
 
+/* Writes pid into dir's cgroup.procs; 0 or -1. */
+static int
+move_to(const char *dir, pid_t pid)
+{
+	char path[PATH_MAX + 16], num[24];
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return -1;
+	r = write(fd, num, strlen(num)) < 0 ? -1 : 0;
+	close(fd);
+	return r;
+}
+
+/* The directory of our own cgroup2 group ("0::" of /proc/self/cgroup). */
+static int
+own_cgroup(const char *root, char *out, size_t len)
+{
+	char line[PATH_MAX + 8];
+	FILE *f;
+	int r = -1;
+
+	if ((f = fopen("/proc/self/cgroup", "re")) == NULL)
+		return -1;
+	while (r < 0 && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if ((size_t)snprintf(out, len, "%s%s", root, strcmp(line + 3,
+		    "/") == 0 ? "" : line + 3) < len)
+			r = 0;
+	}
+	fclose(f);
+	return r;
+}
+
 /* Every process of the test tree: the parent and its N children. */
 static pid_t
 proc_at(int i)
@@ -114,6 +177,9 @@ parent_main(pid_t bench)
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != bench)
+		_exit(1);
+	/* the tree's own cgroup, before it has any child */
+	if (place[0] != '\0' && move_to(place, 0) < 0)
 		_exit(1);
 	for (i = 0; i < nprocs; i++) {
 		p = fork();
@@ -142,27 +208,41 @@ cleanup(void)
 {
 	int i;
 
-	if (parent_pid <= 0)
-		return;
-	for (i = 0; i <= nprocs; i++)
-		if (proc_at(i) > 0)
-			kill(proc_at(i), SIGKILL);
-	for (i = 0; i <= nprocs; i++)
-		if (proc_at(i) > 0)
-			while (waitpid(proc_at(i), NULL, 0) < 0 &&
-			    errno == EINTR)
-				;
+	if (bystander > 0) {
+		kill(bystander, SIGKILL);
+		while (waitpid(bystander, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (parent_pid > 0) {
+		for (i = 0; i <= nprocs; i++)
+			if (proc_at(i) > 0)
+				kill(proc_at(i), SIGKILL);
+		for (i = 0; i <= nprocs; i++)
+			if (proc_at(i) > 0)
+				while (waitpid(proc_at(i), NULL, 0) < 0 &&
+				    errno == EINTR)
+					;
+	}
+	/* empty once its processes are reaped (a moment after, maybe) */
+	for (i = 0; place[0] != '\0' && i < 100 && rmdir(place) < 0 &&
+	    errno == EBUSY; i++)
+		nap_ms(10);
 }
 
+/*
+ * One freeze and thaw of the tree; in_place says how the targets were
+ * to be frozen, and every one must have been.
+ */
 static int
-freeze_round(struct kk_freezer *fz, const char *group, double *ms)
+freeze_round(struct kk_freezer *fz, const char *group, bool in_place,
+    double *ms, double *dms)
 {
 	struct kk_freeze_guard guard = { 0 };	/* no kakurid here */
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	struct kk_frozen_set thawed = { 0 };
 	struct kk_selector sel;
 	char err[512] = "";
-	size_t gone;
-	double t0, t1;
+	size_t gone, i;
+	double t0, t1, t2;
 	int r;
 
 	memset(&sel, 0, sizeof(sel));
@@ -170,26 +250,37 @@ freeze_round(struct kk_freezer *fz, const char *group, double *ms)
 	sel.pid = parent_pid;
 	sel.tree = true;
 	t0 = now_ms();
-	r = kk_freeze(fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = kk_freeze(fz, &guard, &sel, group, &frozen, NULL, err,
+	    sizeof(err));
 	t1 = now_ms();
-	if (r == 0 && set.n != (size_t)nprocs + 1) {
+	/* what kakurid reads before it answers: uid and exe of each */
+	if (r == 0)
+		kk_frozen_describe(&frozen, 0);
+	t2 = now_ms();
+	if (r == 0 && frozen.n != (size_t)nprocs + 1) {
 		snprintf(err, sizeof(err), "%zu processes frozen, not %d",
-		    set.n, nprocs + 1);
+		    frozen.n, nprocs + 1);
 		r = -EIO;
 	}
+	for (i = 0; r == 0 && i < frozen.n; i++)
+		if (frozen.v[i].in_place != in_place) {
+			snprintf(err, sizeof(err), "pid %d %sfrozen in place",
+			    (int)frozen.v[i].pid, in_place ? "not " : "");
+			r = -EIO;
+		}
 	if (r < 0)
 		fprintf(stderr, "freeze-bench: kk_freeze: %s\n", err);
 	/* thaw whatever was frozen, also after a failure */
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_ALL;
-	if (kk_thaw(fz, &sel, &set, &thawed, &gone, NULL, err,
+	if (kk_thaw(fz, &sel, &frozen, &thawed, &gone, NULL, err,
 	    sizeof(err)) < 0) {
 		fprintf(stderr, "freeze-bench: kk_thaw: %s\n", err);
 		r = r < 0 ? r : -EIO;
 	}
-	kk_frozen_set_free(&set);
 	kk_frozen_set_free(&thawed);
 	*ms = t1 - t0;
+	*dms = t2 - t0;
 	return r;
 }
 
@@ -213,6 +304,39 @@ wait_state(bool stopped)
 			return -ETIMEDOUT;
 	}
 	return 0;
+}
+
+/*
+ * The same with the bystander in the tree's cgroup: kakuri moves each
+ * target, and the bystander runs on (its cgroup is not left frozen).
+ */
+static int
+moving_round(struct kk_freezer *fz, const char *group, double *ms,
+    double *dms)
+{
+	char path[PATH_MAX + 16], buf[8] = "";
+	int fd, r;
+	ssize_t n;
+
+	if (move_to(place, bystander) < 0) {
+		fprintf(stderr, "freeze-bench: bystander into %s: %s\n", place,
+		    strerror(errno));
+		return -EIO;
+	}
+	r = freeze_round(fz, group, false, ms, dms);
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", place);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	if (r == 0 && buf[0] != '0') {
+		fprintf(stderr, "freeze-bench: %s left frozen\n", place);
+		r = -EIO;
+	}
+	if (move_to(home, bystander) < 0 && r == 0)
+		r = -EIO;
+	return r;
 }
 
 static int
@@ -241,10 +365,12 @@ int
 main(int argc, char **argv)
 {
 	struct kk_freezer fz;
-	double fms[MAX_ROUNDS], sms[MAX_ROUNDS], t0, fx, sx;
+	double ims[MAX_ROUNDS], mms[MAX_ROUNDS], sms[MAX_ROUNDS], t0;
+	double ids[MAX_ROUNDS], mds[MAX_ROUNDS], ix, mx, sx, idx, mdx;
 	char err[512], group[64];
 	int rounds = 5, i, r = 1;
 	pid_t bench = getpid();
+	bool v2;
 
 	nprocs = argc > 1 ? atoi(argv[1]) : 1000;
 	rounds = argc > 2 ? atoi(argv[2]) : 5;
@@ -259,6 +385,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "freeze-bench: %s\n", err);
 		return 1;
 	}
+	v2 = strcmp(fz.method, "cgroup2") == 0;
 	snprintf(group, sizeof(group), "bench-%d", (int)bench);
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -269,10 +396,36 @@ main(int argc, char **argv)
 	/* orphans of the test tree come to us, so we can reap them all */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
+	if (v2) {
+		if (own_cgroup(fz.root, home, sizeof(home)) < 0) {
+			fprintf(stderr, "freeze-bench: no cgroup2 group of "
+			    "our own\n");
+			return 1;
+		}
+		if ((size_t)snprintf(place, sizeof(place), "%s/kakuri-bench-%d",
+		    strcmp(fz.root, "/") == 0 ? "" : fz.root, (int)bench) >=
+		    sizeof(place) || mkdir(place, 0755) < 0) {
+			fprintf(stderr, "freeze-bench: mkdir %s: %s\n", place,
+			    strerror(errno));
+			place[0] = '\0';
+			return 1;
+		}
+		if ((bystander = fork()) < 0) {
+			perror("freeze-bench: fork");
+			goto out;
+		}
+		if (bystander == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != bench)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+	}
 	parent_pid = fork();
 	if (parent_pid < 0) {
 		perror("freeze-bench: fork");
-		return 1;
+		goto out;
 	}
 	if (parent_pid == 0)
 		parent_main(bench);
@@ -287,24 +440,50 @@ main(int argc, char **argv)
 	}
 
 	for (i = 0; i < rounds; i++) {
-		if (freeze_round(&fz, group, &fms[i]) < 0)
+		if (freeze_round(&fz, group, v2, &ims[i], &ids[i]) < 0)
+			goto out;
+		nap_ms(50);
+		if (v2 && moving_round(&fz, group, &mms[i], &mds[i]) < 0)
 			goto out;
 		nap_ms(50);
 		if (sigstop_round(&sms[i]) < 0)
 			goto out;
 		nap_ms(50);
 	}
-	printf("rounds (ms):");
-	for (i = 0; i < rounds; i++)
-		printf(" %s %.2f / SIGSTOP %.2f;", fz.method, fms[i], sms[i]);
+	printf("rounds (ms, frozen / with uid and exe read):");
+	for (i = 0; i < rounds; i++) {
+		if (v2)
+			printf(" in place %.1f/%.1f, moving %.1f/%.1f, "
+			    "SIGSTOP %.1f;", ims[i], ids[i], mms[i], mds[i],
+			    sms[i]);
+		else
+			printf(" %s %.1f/%.1f, SIGSTOP %.1f;", fz.method,
+			    ims[i], ids[i], sms[i]);
+	}
 	printf("\n");
-	fx = median(fms, rounds);
+	ix = median(ims, rounds);
+	idx = median(ids, rounds);
 	sx = median(sms, rounds);
-	printf("freeze %d procs: %s median %.2f ms, SIGSTOP loop median "
-	    "%.2f ms, ratio Y/X = %.2f\n", nprocs, fz.method, fx, sx,
-	    fx > 0 ? sx / fx : 0.0);
+	if (v2) {
+		mx = median(mms, rounds);
+		mdx = median(mds, rounds);
+		printf("freeze %d procs (%s), medians: in place %.2f ms "
+		    "(%.2f ms with uid and exe read), moving each %.2f ms "
+		    "(%.2f ms), SIGSTOP loop %.2f ms\n", nprocs, fz.method,
+		    ix, idx, mx, mdx, sx);
+		printf("ratio SIGSTOP/kakuri (above 1: kakuri faster): in "
+		    "place %.2f (%.2f), moving each %.2f (%.2f)\n",
+		    ix > 0 ? sx / ix : 0.0, idx > 0 ? sx / idx : 0.0,
+		    mx > 0 ? sx / mx : 0.0, mdx > 0 ? sx / mdx : 0.0);
+	} else
+		printf("freeze %d procs (%s), medians: moving each %.2f ms "
+		    "(%.2f ms with uid and exe read), SIGSTOP loop %.2f ms; "
+		    "ratio SIGSTOP/kakuri = %.2f (%.2f)\n", nprocs,
+		    fz.method, ix, idx, sx, ix > 0 ? sx / ix : 0.0,
+		    idx > 0 ? sx / idx : 0.0);
 	r = 0;
 out:
 	cleanup();
+	kk_frozen_set_free(&frozen);
 	return r;
 }

@@ -562,7 +562,6 @@ fz_move_to(const char *root, const char *cg, pid_t pid)
 void
 fz_group_remove(const char *gdir, bool v2)
 {
-	char path[PATH_MAX];
 	pid_t *pids;
 	size_t n;
 
@@ -571,8 +570,88 @@ fz_group_remove(const char *gdir, bool v2)
 	free(pids);
 	if (n != 0)
 		return;
-	if (fz_join(path, sizeof(path), gdir, v2 ? "/cgroup.freeze" :
-	    "/freezer.state") == 0)
-		fz_write_str(path, v2 ? "0" : "THAWED");
+	fz_group_freeze(gdir, v2, false);
 	rmdir(gdir);
+}
+
+/* The group in dir set frozen (or thawed): cgroup.freeze, freezer.state. */
+int
+fz_group_freeze(const char *dir, bool v2, bool frozen)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = fz_join(path, sizeof(path), dir, v2 ? "/cgroup.freeze" :
+	    "/freezer.state")) < 0)
+		return r;
+	return fz_write_str(path, v2 ? (frozen ? "1" : "0") :
+	    (frozen ? "FROZEN" : "THAWED"));
+}
+
+/*
+ * Is the group in dir set to be frozen (by anyone)?  1 yes, 0 no (v1:
+ * THAWED), or a negative errno.
+ */
+int
+fz_group_freezing(const char *dir, bool v2)
+{
+	char path[PATH_MAX], buf[32];
+	ssize_t n;
+	int r;
+
+	if ((r = fz_join(path, sizeof(path), dir, v2 ? "/cgroup.freeze" :
+	    "/freezer.state")) < 0)
+		return r;
+	if ((n = fz_read_small(path, buf, sizeof(buf))) < 0)
+		return (int)n;
+	return strncmp(buf, v2 ? "0" : "THAWED", v2 ? 1 : 6) != 0;
+}
+
+/* One file of the chain is root's, and nobody else may write it. */
+static bool
+root_only(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_uid == 0 &&
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+/*
+ * May a group stay frozen where it is, without anyone but root being
+ * able to thaw it or to move a process out of it?  Its cgroup.freeze,
+ * and from it up to the root every directory with its cgroup.procs and
+ * cgroup.threads, are root's alone: a process moves only with write
+ * access to the common ancestor's cgroup.procs, so none of it is
+ * delegated (systemd hands those files to the user of a delegated
+ * unit).
+ */
+bool
+fz_cg_root_owned(const char *root, const char *cg)
+{
+	static const char *const files[] = { "", "/cgroup.procs",
+		"/cgroup.threads" };
+	char dir[PATH_MAX], path[PATH_MAX];
+	char *slash;
+	size_t i;
+	int k;
+
+	if (fz_cg_dir_root(root, cg, dir, sizeof(dir)) < 0 ||
+	    fz_join(path, sizeof(path), dir, "/cgroup.freeze") < 0 ||
+	    !root_only(path))
+		return false;
+	for (k = 0; k < FZ_UP_MAX; k++) {
+		for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+			if (fz_join(path, sizeof(path), dir, files[i]) < 0 ||
+			    !root_only(path))
+				return false;
+		/* up to the hierarchy's root, which is checked as well */
+		if (strlen(dir) <= strlen(root) ||
+		    (slash = strrchr(dir, '/')) == NULL)
+			return true;
+		*slash = '\0';
+		if (strlen(dir) < strlen(root))
+			return true;
+	}
+	return false;
 }

@@ -305,6 +305,19 @@ struct kk_frozen {
 	char orig_cgroup[PATH_MAX];	/* path relative to the hierarchy root */
 	char group[64];			/* the freeze group (quarantine cgroup) id */
 	char method[16];		/* "cgroup2" or "freezer-v1" */
+	/*
+	 * Frozen where it was: its whole cgroup (orig_cgroup), all of it
+	 * targets, was frozen in place instead of being moved; thaw thaws
+	 * that cgroup.
+	 */
+	bool in_place;
+	/*
+	 * Frozen in place, its start time not read yet (0 until then): the
+	 * pid, frozen in a cgroup only root may move anything into, is
+	 * enough until kk_frozen_describe (or kk_thaw) reads it.
+	 */
+	bool start_later;
+	bool described;			/* uid and exe are read */
 };
 
 struct kk_frozen_set {
@@ -333,11 +346,20 @@ int kk_freezer_probe(struct kk_freezer *fz, char *err, size_t errlen);
  * is frozen before the target is moved (unless it holds kakurid, the
  * caller, pid 1, a protected process or child groups), so that a process
  * that forks to a new pid faster than /proc can be scanned holds still;
- * it is put back as it was before the call returns.  Appends each process
- * to *set.  A selector that names a protected process explicitly (pid
- * selector) is refused with -EPERM; the uid/exe/files selectors skip
- * protected processes and list them in *skipped (array of {pid, exe,
- * why}) if given.  KK_SEL_SHA256 is -EINVAL: a worker resolves it to
+ * it is put back as it was before the call returns.  When every process
+ * of that cgroup is a target (FZ_INPLACE_MIN of them at least, asked
+ * once it is frozen, and again at the end) and nothing of it is
+ * delegated (cgroup2; its cgroup.freeze and, up to the root,
+ * cgroup.procs and cgroup.threads root's alone), it stays frozen where
+ * it is instead, and its processes are recorded in_place, not moved; one
+ * that is not a target found there at the end makes it an ordinary
+ * source again (its targets moved, it runs).  Appends each process to
+ * *set; the uid and exe (some start times too) of those frozen in place
+ * are read by kk_frozen_describe.
+ * A selector that names a protected process explicitly (pid selector) is
+ * refused with -EPERM; the uid/exe/files selectors skip protected
+ * processes and list them in *skipped (array of {pid, exe, why}) if
+ * given.  KK_SEL_SHA256 is -EINVAL: a worker resolves it to
  * KK_SEL_FILES first (exehash.c).  -ESRCH if nothing matched; -ETIMEDOUT
  * if "frozen 1" never came (the processes stay in the frozen group and in
  * *set).
@@ -367,7 +389,10 @@ void kk_freeze_op_free(struct kk_freeze_op *op);
  * start time still matches is moved back to its original cgroup; entries
  * are removed from *set and appended to *thawed; empty groups are thawed
  * and removed.  Processes that are gone are dropped from *set and counted
- * in *gone.
+ * in *gone.  A cgroup frozen in place is thawed in place once none of the
+ * set's processes in it is to stay frozen; those that are (a thaw by pid
+ * of some of it) are first moved into the quarantine group, frozen as
+ * they were.
  *
  * Never above where it came from: when the original cgroup is gone, it is
  * made again (mkdir) below its nearest ancestor that still exists, as
@@ -382,6 +407,14 @@ int kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
     struct kk_frozen_set *set, struct kk_frozen_set *thawed, size_t *gone,
     json_t **kept, char *err, size_t errlen);
 void kk_frozen_set_free(struct kk_frozen_set *set);
+/*
+ * The uid and exe (and start time, start_later) of the entries from
+ * first on that a freeze recorded without them (frozen in place: read
+ * once frozen, not while the freeze is under way); entries whose process
+ * is gone by then, or no longer in its cgroup, are dropped.  Call it
+ * before the set is saved or shown.
+ */
+void kk_frozen_describe(struct kk_frozen_set *set, size_t first);
 json_t *kk_frozen_to_json(const struct kk_frozen_set *set);
 int kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set);
 /* Persisted as state_dir/frozen.json (temp + fsync + rename). */

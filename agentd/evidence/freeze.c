@@ -25,6 +25,15 @@
  * or pid 1, holds a protected process, or has child groups (freezing it
  * would freeze them too).
  *
+ * A source all of whose processes are targets (a service, a session, a
+ * container: two processes at least) is not put back at all: it stays
+ * frozen where it is, and nothing is moved (inplace.c).  Moving is a
+ * cgroup migration per process; a thousand of them are what made a
+ * freeze slower than a SIGSTOP loop.  A pid selector freezes its root's
+ * group that way before it scans /proc.  Anything found in such a group
+ * that is not a target (root moved it in meanwhile) makes it a source
+ * like the others again, its targets moved out, frozen all along.
+ *
  * Moving a process needs write access to the common ancestor of the two
  * groups; kakurid runs as root.  The original group of every process is
  * recorded so thaw can put it back, and never higher up: a group that has
@@ -41,7 +50,8 @@
  * KAKURI_FREEZER=v2 cgroup2 only.
  *
  * Files: this one is the call (passes over /proc, the final look at the
- * group, the entry points); sources.c the source groups; thaw.c thawing;
+ * group, the entry points); targets.c who is a target; sources.c the
+ * source groups; inplace.c those frozen in place; thaw.c thawing;
  * frozen.c the frozen set and frozen.json; protect.c what is never
  * frozen; procfs.c and cgroupfs.c what /proc and the cgroup file system
  * say.  freezer.h is what they share.
@@ -62,105 +72,26 @@
 
 #include "freezer.h"
 
-static void
-skip_add(struct fzcall *c, pid_t pid, const char *exe, const char *why)
-{
-	json_t *o;
-	size_t i;
-
-	if (c->skipped == NULL || json_array_size(c->skipped) >= FZ_SKIP_MAX)
-		return;
-	/* every pass sees it again */
-	for (i = 0; i < json_array_size(c->skipped); i++) {
-		o = json_array_get(c->skipped, i);
-		if (json_integer_value(json_object_get(o, "pid")) == pid)
-			return;
-	}
-	o = json_pack("{s:i, s:o, s:s}", "pid", (int)pid, "exe",
-	    kk_json_str(exe), "why", why);
-	if (o != NULL)
-		json_array_append_new(c->skipped, o);
-}
-
-static int
-cmp_key(const void *a, const void *b)
-{
-	const struct pidkey *x = a, *y = b;
-
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-static int
-keys_build(struct fzcall *c)
-{
-	struct pidkey *k;
-	size_t i;
-
-	free(c->keys);
-	c->keys = NULL;
-	c->nkeys = 0;
-	if (c->set->n == 0)
-		return 0;
-	if ((k = calloc(c->set->n, sizeof(*k))) == NULL)
-		return -ENOMEM;
-	for (i = 0; i < c->set->n; i++) {
-		k[i].pid = c->set->v[i].pid;
-		k[i].start = c->set->v[i].start_time;
-		k[i].idx = i;
-	}
-	qsort(k, c->set->n, sizeof(*k), cmp_key);
-	c->keys = k;
-	c->nkeys = c->set->n;
-	return 0;
-}
-
-/*
- * Is (pid, start) frozen already?  The sorted keys cover the set as it
- * was when the pass began; what the pass added since is looked at too.
- */
-static bool
-in_set(const struct fzcall *c, pid_t pid, unsigned long long start,
-    size_t pass_first)
-{
-	struct pidkey k = { pid, start, 0 };
-	size_t i;
-
-	if (c->nkeys > 0 &&
-	    bsearch(&k, c->keys, c->nkeys, sizeof(k), cmp_key) != NULL)
-		return true;
-	for (i = pass_first; i < c->set->n; i++)
-		if (c->set->v[i].pid == pid &&
-		    c->set->v[i].start_time == start)
-			return true;
-	return false;
-}
-
-static int
-cmp_key_pid(const void *a, const void *b)
-{
-	const struct pidkey *x = a, *y = b;
-
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
-}
-
 /*
  * Moves one target into the group and records it.  Already frozen ones
  * count as matched; protected ones are listed as skipped.
  */
 static int
 take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
-    size_t pass_first, bool *moved, bool *descend)
+    bool *moved, bool *descend)
 {
 	struct kk_frozen f;
 	struct pstat again;
+	struct source *sv;
 	const char *why;
 	char num[24], whybuf[PATH_MAX + 64];
 	int r;
 
 	*descend = true;
-	if (in_set(c, ps->pid, ps->start, pass_first)) {
+	/* frozen in place by this call (counted then), or earlier */
+	if (fz_placed(c, ps->pid))
+		return 0;
+	if (fz_in_set(c, ps->pid, ps->start)) {
 		c->matched++;
 		return 0;
 	}
@@ -173,7 +104,7 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		fz_read_exe(ps->pid, f.exe, sizeof(f.exe));
 	if ((why = fz_protected_why(c->g, ps, whybuf, sizeof(whybuf),
 	    descend)) != NULL) {
-		skip_add(c, ps->pid, f.exe, why);
+		fz_skip_add(c, ps->pid, f.exe, why);
 		return 0;
 	}
 	f.pid = ps->pid;
@@ -198,15 +129,25 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		return 0;
 	}
 	/*
-	 * Its group frozen first: it may have forked and exited before
-	 * that took hold, and then what is there now is for the next pass.
+	 * Its group frozen first.  When all of the group are targets, it
+	 * stays frozen where it is and they are recorded (inplace.c).
+	 * Otherwise the target may have forked and exited before that took
+	 * hold, and then what is there now is for the next pass.
 	 */
-	if (fz_freeze_source(c, f.orig_cgroup) &&
-	    (fz_read_pstat(ps->pid, &again) < 0 || again.start != ps->start ||
-	    fz_gone_state(again.state)))
-		return 0;
+	if ((sv = fz_freeze_source(c, f.orig_cgroup)) != NULL) {
+		if ((r = fz_inplace_take(c, sv)) < 0)
+			return fz_err(c->err, c->errlen, r, "%s: %s", sv->cg,
+			    strerror(-r));
+		if (r > 0)
+			return 0;
+		c->src_moved = true;
+		if (fz_read_pstat(ps->pid, &again) < 0 ||
+		    again.start != ps->start || fz_gone_state(again.state))
+			return 0;
+	}
 	snprintf(f.group, sizeof(f.group), "%s", c->group);
 	snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
+	f.described = true;
 	/* recorded before the move, so nothing frozen is ever unrecorded */
 	if ((r = fz_set_push(c->set, &f)) < 0)
 		return fz_err(c->err, c->errlen, r, "pid %d: %s",
@@ -229,21 +170,31 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	return 0;
 }
 
-/* One pass over the tree under the selector's pid, parents first. */
+/*
+ * One pass over the tree under the selector's pid, parents first.  What
+ * is frozen in place is not read again: only its children elsewhere are
+ * looked for.
+ */
 static int
 pass_tree(struct fzcall *c, struct ptab *t, size_t *nmoved)
 {
 	struct pstat *q = NULL, root;
-	size_t head = 0, tail = 0, i, pass_first = c->set->n;
+	size_t head = 0, tail = 0, i;
 	bool moved, descend;
 	int r;
 
 	*nmoved = 0;
-	if ((r = fz_scan_proc(t)) < 0)
+	if ((r = fz_scan_proc_except(t, c->placed, c->nplaced)) < 0)
 		return fz_err(c->err, c->errlen, r, "/proc: %s", strerror(-r));
+	/* a group's members are looked up in it (sources.c, inplace.c) */
+	if ((r = fz_scan_index(c, t)) < 0)
+		return fz_err(c->err, c->errlen, r, "%s", strerror(-r));
 	qsort(t->v, t->n, sizeof(*t->v), fz_cmp_ppid);
-	/* each process is queued at most once: the table has it once */
-	if ((q = calloc(t->n + 1, sizeof(*q))) == NULL) {
+	/*
+	 * each process is queued at most once: the table has it once, or
+	 * it is one of those in place (the root may be both)
+	 */
+	if ((q = calloc(t->n + c->nplaced + 1, sizeof(*q))) == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -254,64 +205,30 @@ pass_tree(struct fzcall *c, struct ptab *t, size_t *nmoved)
 		goto out;
 	}
 	q[tail++] = root;
+	for (i = 0; i < c->nplaced; i++) {
+		if (c->placed[i] == root.pid)
+			continue;
+		memset(&q[tail], 0, sizeof(q[tail]));
+		q[tail++].pid = c->placed[i];
+	}
 	while (head < tail) {
 		struct pstat p = q[head++];
 
 		moved = false;
-		if ((r = take(c, &p, NULL, pass_first, &moved, &descend)) < 0)
+		if ((r = take(c, &p, NULL, &moved, &descend)) < 0)
 			goto out;
 		if (moved)
 			(*nmoved)++;
 		if (!descend || !c->sel->tree)
 			continue;
-		for (i = fz_first_child(t, p.pid);
-		    i < t->n && t->v[i].ppid == p.pid && tail <= t->n; i++)
+		for (i = fz_first_child(t, p.pid); i < t->n &&
+		    t->v[i].ppid == p.pid && tail <= t->n + c->nplaced; i++)
 			q[tail++] = t->v[i];
 	}
 	r = 0;
 out:
 	free(q);
 	return r;
-}
-
-/*
- * Does ps match a uid, exe or files selector?  1 yes, 0 no, -1 it exited
- * before that could be told (a pass after this one looks again).
- */
-static int
-selected(struct fzcall *c, const struct pstat *ps, char *exe, size_t exelen)
-{
-	const struct kk_selector *sel = c->sel;
-	struct kk_exe_info info;
-	struct pstat now;
-	uid_t uid;
-	int r;
-
-	exe[0] = '\0';
-	switch (sel->kind) {
-	case KK_SEL_UID:
-		if ((r = fz_read_status(ps->pid, &uid, NULL)) < 0)
-			return r == -ESRCH ? -1 : 0;
-		if (uid != sel->uid)
-			return 0;
-		fz_read_exe(ps->pid, exe, exelen);
-		return 1;
-	case KK_SEL_EXE:
-		fz_read_exe(ps->pid, exe, exelen);
-		if (exe[0] == '\0' && fz_read_pstat(ps->pid, &now) < 0)
-			return -1;
-		return fz_exe_is(exe, sel->exe) ? 1 : 0;
-	case KK_SEL_FILES:
-		if ((r = kk_exe_stat(ps->pid, &info)) < 0)
-			return r == -ESRCH && fz_read_pstat(ps->pid, &now) < 0 ?
-			    -1 : 0;
-		if (!fz_file_listed(sel, &info.id))
-			return 0;
-		fz_read_exe(ps->pid, exe, exelen);
-		return 1;
-	default:
-		return 0;
-	}
 }
 
 /*
@@ -348,8 +265,8 @@ pass_match(struct fzcall *c, size_t *nmoved)
 {
 	struct proclist pl;
 	char exe[PATH_MAX];
-	size_t i, pass_first = c->set->n;
 	struct pstat ps;
+	size_t i;
 	bool moved, descend;
 	pid_t pid;
 	int m, r;
@@ -376,13 +293,12 @@ pass_match(struct fzcall *c, size_t *nmoved)
 		/* not a user's process, and far too many to list */
 		if (ps.flags & PF_KTHREAD)
 			continue;
-		if ((m = selected(c, &ps, exe, sizeof(exe))) < 0)
+		if ((m = fz_selected(c, &ps, exe, sizeof(exe))) < 0)
 			c->vanished = true;
 		if (m <= 0)
 			continue;
 		moved = false;
-		if ((r = take(c, &ps, exe, pass_first, &moved,
-		    &descend)) < 0)
+		if ((r = take(c, &ps, exe, &moved, &descend)) < 0)
 			break;
 		if (moved)
 			(*nmoved)++;
@@ -413,32 +329,26 @@ reconcile(struct fzcall *c)
 	const char *why, *orig;
 	char whybuf[PATH_MAX + 64];
 	pid_t *pids = NULL, p;
-	size_t n, i, j, pass_first;
+	size_t n, i, j;
 	bool descend;
 	int k, r;
 
 	if ((r = fz_group_pids(c->gdir, &pids, &n)) < 0)
 		return fz_err(c->err, c->errlen, r, "%s/cgroup.procs: %s",
 		    c->gdir, strerror(-r));
-	if ((r = keys_build(c)) < 0)
+	if ((r = fz_keys_build(c)) < 0)
 		goto out;
-	pass_first = c->set->n;
 	for (i = 0; i < n; i++) {
-		struct pidkey key = { pids[i], 0, 0 }, *hit;
-
 		/*
 		 * Recorded for this group: the pid alone is enough, the
 		 * group holds only what was moved in or born there, and
 		 * nothing in it can fork now.
 		 */
-		hit = c->nkeys > 0 ? bsearch(&key, c->keys, c->nkeys,
-		    sizeof(key), cmp_key_pid) : NULL;
-		if (hit != NULL &&
-		    strcmp(c->set->v[hit->idx].group, c->group) == 0)
+		if (fz_recorded_pid(c, pids[i]) != NULL)
 			continue;
 		if (fz_read_pstat(pids[i], &ps) < 0 || fz_gone_state(ps.state))
 			continue;
-		if (in_set(c, ps.pid, ps.start, pass_first))
+		if (fz_in_set(c, ps.pid, ps.start))
 			continue;
 		orig = NULL;
 		p = ps.ppid;
@@ -470,7 +380,7 @@ reconcile(struct fzcall *c)
 			/* kakurid's or pid 1's own: out again, wherever */
 			if (fz_move_back(c->fz->root, c->brel, f.orig_cgroup,
 			    ps.pid, mwhy, sizeof(mwhy)) == 0)
-				skip_add(c, ps.pid, f.exe, why);
+				fz_skip_add(c, ps.pid, f.exe, why);
 			continue;
 		}
 		f.pid = ps.pid;
@@ -479,6 +389,7 @@ reconcile(struct fzcall *c)
 			continue;
 		snprintf(f.group, sizeof(f.group), "%s", c->group);
 		snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
+		f.described = true;
 		if ((r = fz_set_push(c->set, &f)) < 0) {
 			fz_err(c->err, c->errlen, r, "pid %d: %s", (int)ps.pid,
 			    strerror(-r));
@@ -508,7 +419,10 @@ struct kk_freeze_op {
 	bool created;
 };
 
-/* Closes what the call holds; a group it made and left empty goes. */
+/*
+ * Closes what the call holds; a group it made and left empty goes (also
+ * when everything was frozen in place).
+ */
 static void
 op_end(struct kk_freeze_op *op)
 {
@@ -522,12 +436,16 @@ op_end(struct kk_freeze_op *op)
 	if (c->procs_fd >= 0)
 		close(c->procs_fd);
 	c->procs_fd = -1;
-	if (op->created && c->set->n == c->first)
+	if (op->created)
 		fz_group_remove(c->gdir, c->v2);
 	free(c->keys);
 	free(c->zombies);
+	free(c->bypid);
+	free(c->placed);
 	c->keys = NULL;
 	c->zombies = NULL;
+	c->bypid = NULL;
+	c->placed = NULL;
 }
 
 /* Everything up to the wait for "frozen 1". */
@@ -678,6 +596,11 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	}
 
 	fz_sources_init(c);
+	/* a pid's own group first, frozen where it is if it may be */
+	if ((r = fz_inplace_first(c)) < 0) {
+		fz_err(err, errlen, r, "%s", strerror(-r));
+		goto out;
+	}
 
 	/*
 	 * Until a pass moves nobody and freezes no source: a child forked
@@ -686,7 +609,7 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	 * whose source froze under it is found, holding still, next time.
 	 */
 	for (pass = 0; pass < FZ_PASSES_MAX; pass++) {
-		if ((r = keys_build(c)) < 0) {
+		if ((r = fz_keys_build(c)) < 0) {
 			fz_err(err, errlen, r, "%s", strerror(-r));
 			goto out;
 		}
@@ -736,19 +659,26 @@ static int
 freeze_finish(struct kk_freeze_op *op, bool wait)
 {
 	struct fzcall *c = &op->c;
-	char *err = op->err;
+	char *err = op->err, late[PATH_MAX];
 	size_t errlen = sizeof(op->err);
 	int r, rw;
 
 	if (wait)
 		rw = wait_frozen(c);
-	else if ((rw = fz_wait_frozen_dir(c->gdir, c->v2, NULL)) == -EAGAIN &&
-	    fz_ms_left(&c->deadline) == 0)
+	else
+		rw = fz_wait_frozen_dir(c->gdir, c->v2, NULL);
+	snprintf(late, sizeof(late), "%s", c->gdir);
+	/* and the groups frozen in place */
+	if (rw == 0 || rw == -EAGAIN)
+		if ((r = fz_inplace_wait(c, wait, late, sizeof(late))) < 0 &&
+		    rw == 0)
+			rw = r;
+	if (rw == -EAGAIN && !wait && fz_ms_left(&c->deadline) == 0)
 		rw = -ETIMEDOUT;
 	if (rw == -EAGAIN)
 		return rw;
-	/* also after a timeout: thaw must know everybody in the group */
-	if ((r = reconcile(c)) < 0)
+	/* also after a timeout: thaw must know everybody in the groups */
+	if ((r = reconcile(c)) < 0 || (r = fz_inplace_reconcile(c)) < 0)
 		return r;
 	if (op->nmoved != 0)
 		return fz_err(err, errlen, -ETIMEDOUT,
@@ -756,11 +686,10 @@ freeze_finish(struct kk_freeze_op *op, bool wait)
 		    c->gdir, op->pass);
 	if (rw == -ETIMEDOUT)
 		return fz_err(err, errlen, rw, "%s: not frozen after %u ms",
-		    c->gdir, op->fz.timeout_ms != 0 ? op->fz.timeout_ms :
+		    late, op->fz.timeout_ms != 0 ? op->fz.timeout_ms :
 		    FZ_TIMEOUT_MS);
 	if (rw < 0)
-		return fz_err(err, errlen, rw, "%s: %s", c->gdir,
-		    strerror(-rw));
+		return fz_err(err, errlen, rw, "%s: %s", late, strerror(-rw));
 	return 0;
 }
 

@@ -29,6 +29,12 @@
 #define FZ_SOURCES_MAX		64	/* source groups frozen per call */
 #define FZ_SOURCE_WAIT_MS	100	/* for one source group to be frozen */
 #define FZ_SOURCES_WAIT_MS	300	/* for all of them, per call */
+/*
+ * Processes a group holds at least to be frozen in place: one alone is
+ * moved, as it always was (one migration costs what the freeze of its
+ * group costs, and it then sits in kakuri's own group).
+ */
+#define FZ_INPLACE_MIN		2
 #define FZ_VANISHED_PASSES	8	/* passes after targets that exited */
 #define FZ_VANISHED_MS		100	/* and at most this long */
 #define FZ_DIRENT_BUF		512	/* bytes of /proc listed at once */
@@ -62,6 +68,8 @@ struct pidkey {
 struct source {
 	char cg[PATH_MAX];		/* as /proc/PID/cgroup names it */
 	bool frozen;			/* by us: put back at the end */
+	bool candidate;			/* may stay frozen where it is */
+	bool in_place;			/* kept frozen: its members recorded */
 };
 
 /* One kk_freeze call. */
@@ -94,6 +102,13 @@ struct fzcall {
 	char init_cg[PATH_MAX];		/* pid 1's */
 	struct timespec deadline;
 	size_t matched;			/* targets seen, frozen now or earlier */
+	/* the last scan of /proc, by pid */
+	struct pstat *bypid;
+	size_t nbypid;
+	/* this call's processes frozen in place (inplace.c), sorted */
+	pid_t *placed;
+	size_t nplaced;
+	size_t capplaced;
 	char *err;
 	size_t errlen;
 };
@@ -145,6 +160,10 @@ int fz_group_pids(const char *gdir, pid_t **out, size_t *n);
 int fz_move_to(const char *root, const char *cg, pid_t pid);
 void fz_group_remove(const char *gdir, bool v2);
 
+bool fz_cg_root_owned(const char *root, const char *cg);
+int fz_group_freeze(const char *dir, bool v2, bool frozen);
+int fz_group_freezing(const char *dir, bool v2);
+
 /* procfs.c */
 bool fz_exe_is(const char *exe, const char *path);
 int fz_read_pstat(pid_t pid, struct pstat *ps);
@@ -154,6 +173,8 @@ void fz_read_exe(pid_t pid, char *out, size_t len);
 int fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len);
 int fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len);
 int fz_scan_proc(struct ptab *t);
+int fz_scan_proc_except(struct ptab *t, const pid_t *skip, size_t nskip);
+int fz_children(pid_t pid, pid_t **v, size_t *n, size_t *cap);
 int fz_cmp_ppid(const void *a, const void *b);
 size_t fz_first_child(const struct ptab *t, pid_t ppid);
 int fz_proclist_open(struct proclist *pl);
@@ -167,11 +188,32 @@ const char *fz_protected_why(const struct kk_freeze_guard *g,
 
 /* frozen.c */
 int fz_set_push(struct kk_frozen_set *s, const struct kk_frozen *f);
+int fz_frozen_start(struct kk_frozen *f);
+int fz_set_reserve(struct kk_frozen_set *s, size_t more);
+
+/* targets.c */
+void fz_skip_add(struct fzcall *c, pid_t pid, const char *exe,
+    const char *why);
+int fz_keys_build(struct fzcall *c);
+bool fz_in_set(const struct fzcall *c, pid_t pid, unsigned long long start);
+const struct kk_frozen *fz_recorded_pid(const struct fzcall *c, pid_t pid);
+int fz_selected(struct fzcall *c, const struct pstat *ps, char *exe,
+    size_t exelen);
+int fz_scan_index(struct fzcall *c, const struct ptab *t);
+int fz_member_pstat(const struct fzcall *c, pid_t pid, struct pstat *ps);
+int fz_is_target(struct fzcall *c, const struct pstat *ps);
 
 /* sources.c */
 void fz_sources_init(struct fzcall *c);
-bool fz_freeze_source(struct fzcall *c, const char *cg);
+struct source *fz_freeze_source(struct fzcall *c, const char *cg);
 void fz_sources_restore(struct fzcall *c);
+
+/* inplace.c */
+bool fz_placed(const struct fzcall *c, pid_t pid);
+int fz_inplace_first(struct fzcall *c);
+int fz_inplace_take(struct fzcall *c, struct source *sv);
+int fz_inplace_wait(struct fzcall *c, bool wait, char *late, size_t len);
+int fz_inplace_reconcile(struct fzcall *c);
 
 /* thaw.c */
 int fz_move_back(const char *root, const char *brel, const char *orig,

@@ -2,6 +2,7 @@
  * The frozen set: the processes kakuri froze and what thaw needs to put
  * them back, and its persistence as frozen.json.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -24,6 +25,147 @@ fz_set_push(struct kk_frozen_set *s, const struct kk_frozen *f)
 	    FZ_SET_MAX)) < 0)
 		return r;
 	s->v[s->n++] = *f;
+	return 0;
+}
+
+/*
+ * The members of one cgroup frozen in place, read once for all its
+ * entries: a pid found there is still the process frozen there.
+ */
+struct members {
+	char root[PATH_MAX];		/* cgroup2's mount, "" if unknown */
+	char cg[PATH_MAX];		/* whose members pids holds */
+	pid_t *pids;			/* sorted */
+	size_t n;
+};
+
+static int
+cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Is pid in the cgroup cg (frozen, so it stays)?  m caches; NULL: ask. */
+static bool
+still_in(struct members *m, const char *cg, pid_t pid)
+{
+	char dir[PATH_MAX], now[PATH_MAX];
+
+	if (m == NULL || m->root[0] == '\0')
+		return fz_read_cgroup(pid, true, now, sizeof(now)) == 0 &&
+		    strcmp(now, cg) == 0;
+	if (strcmp(m->cg, cg) != 0) {
+		free(m->pids);
+		m->pids = NULL;
+		m->n = 0;
+		snprintf(m->cg, sizeof(m->cg), "%s", cg);
+		if (fz_cg_dir_root(m->root, cg, dir, sizeof(dir)) == 0 &&
+		    fz_group_pids(dir, &m->pids, &m->n) == 0)
+			qsort(m->pids, m->n, sizeof(*m->pids), cmp_pid);
+	}
+	return m->n > 0 && bsearch(&pid, m->pids, m->n, sizeof(pid),
+	    cmp_pid) != NULL;
+}
+
+/*
+ * An entry frozen in place whose start time was left for later: read
+ * now, while the pid is still in that cgroup (frozen there, and only root
+ * can move anything into it: still the same process).  0, or -ESRCH: it
+ * is gone, or was moved out (by root) and is frozen no more.
+ */
+static int
+frozen_start(struct kk_frozen *f, struct members *m)
+{
+	struct pstat ps;
+
+	if (!f->start_later)
+		return 0;
+	if (fz_read_pstat(f->pid, &ps) < 0 || fz_gone_state(ps.state) ||
+	    !still_in(m, f->orig_cgroup, f->pid))
+		return -ESRCH;
+	f->start_time = ps.start;
+	f->start_later = false;
+	return 0;
+}
+
+int
+fz_frozen_start(struct kk_frozen *f)
+{
+	return frozen_start(f, NULL);
+}
+
+void
+kk_frozen_describe(struct kk_frozen_set *set, size_t first)
+{
+	struct members m = { "", "", NULL, 0 };
+	struct kk_frozen *f;
+	struct pstat ps;
+	size_t i, j;
+
+	if (fz_find_mount_opt(NULL, m.root, sizeof(m.root)) < 0)
+		m.root[0] = '\0';
+	for (i = first, j = first; i < set->n; i++) {
+		f = &set->v[i];
+		if (!f->described) {
+			/* gone (its pid maybe reused): frozen no more */
+			if (f->start_later) {
+				if (frozen_start(f, &m) < 0)
+					continue;
+			} else if (fz_read_pstat(f->pid, &ps) < 0 ||
+			    ps.start != f->start_time ||
+			    fz_gone_state(ps.state))
+				continue;
+			if (fz_read_status(f->pid, &f->uid, NULL) < 0)
+				continue;
+			fz_read_exe(f->pid, f->exe, sizeof(f->exe));
+			f->described = true;
+		}
+		if (j != i)
+			set->v[j] = *f;
+		j++;
+	}
+	set->n = j;
+	free(m.pids);
+}
+
+/*
+ * The pages of a fresh allocation, faulted in by one call instead of a
+ * fault each on first write: a thousand entries are 8 MiB, and their
+ * faults one by one took longer than the freeze they record.  Where the
+ * kernel cannot (before Linux 5.14), they fault as before.
+ */
+static void
+prefault(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t a = (uintptr_t)p, pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = (a + pg - 1) & ~(pg - 1), end = (a + len) & ~(pg - 1);
+
+	if (len >= (1U << 20) && end > start)
+		madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
+/* Room for more entries after the n there are, in one allocation. */
+int
+fz_set_reserve(struct kk_frozen_set *s, size_t more)
+{
+	struct kk_frozen *v;
+
+	if (more > FZ_SET_MAX || s->n > FZ_SET_MAX - more)
+		return -E2BIG;
+	if (s->n + more <= s->cap)
+		return 0;
+	if ((v = realloc(s->v, (s->n + more) * sizeof(*v))) == NULL)
+		return -ENOMEM;
+	s->v = v;
+	s->cap = s->n + more;
+	prefault(v + s->n, more * sizeof(*v));
 	return 0;
 }
 
@@ -55,6 +197,12 @@ kk_frozen_to_json(const struct kk_frozen_set *set)
 		    "cgroup", kk_json_str(f->orig_cgroup),
 		    "group", f->group,
 		    "method", f->method);
+		/* the episode froze that cgroup in place: thaw it there */
+		if (o != NULL && f->in_place &&
+		    json_object_set_new(o, "in_place", json_true()) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (o == NULL || json_array_append_new(arr, o) < 0) {
 			json_decref(arr);
 			return NULL;
@@ -101,8 +249,13 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 		return -EBADMSG;
 	json_array_foreach(arr, i, o) {
 		memset(&f, 0, sizeof(f));
-		/* exactly these seven members, each of its type */
-		if (!json_is_object(o) || json_object_size(o) != 7) {
+		/*
+		 * exactly these seven members, each of its type, and
+		 * "in_place": true for a process frozen where it was
+		 */
+		f.in_place = json_is_true(json_object_get(o, "in_place"));
+		if (!json_is_object(o) ||
+		    json_object_size(o) != (f.in_place ? 8 : 7)) {
 			r = -EBADMSG;
 			goto fail;
 		}
@@ -124,10 +277,14 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 		    sizeof(f.method))) < 0)
 			goto fail;
 		if (!fz_cgpath_ok(f.orig_cgroup) || !fz_group_ok(f.group) ||
-		    !fz_is_method(f.method)) {
+		    !fz_is_method(f.method) ||
+		    (f.in_place && strcmp(f.method, "cgroup2") != 0)) {
 			r = -EBADMSG;
 			goto fail;
 		}
+		/* saved before its start time was read: read at thaw */
+		f.start_later = f.in_place && f.start_time == 0;
+		f.described = !f.start_later;
 		if ((r = fz_set_push(set, &f)) < 0)
 			goto fail;
 	}

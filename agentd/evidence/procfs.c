@@ -155,13 +155,26 @@ fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len)
 	return fz_read_cgroup_opt(pid, v2 ? NULL : "freezer", out, len);
 }
 
-/* Every process in /proc (thread group leaders), as one table. */
+static int
+cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Every process in /proc (thread group leaders), as one table, but for
+ * those in skip (sorted): processes frozen in place, whose parents are
+ * known already, are not read again.
+ */
 int
-fz_scan_proc(struct ptab *t)
+fz_scan_proc_except(struct ptab *t, const pid_t *skip, size_t nskip)
 {
 	struct dirent *de;
 	struct pstat ps;
 	char *end;
+	pid_t pid;
 	long v;
 	DIR *d;
 	size_t i;
@@ -177,12 +190,92 @@ fz_scan_proc(struct ptab *t)
 		v = strtol(de->d_name, &end, 10);
 		if (*end != '\0' || v <= 0 || v > INT_MAX)
 			continue;
-		if (fz_read_pstat((pid_t)v, &ps) < 0)
+		pid = (pid_t)v;
+		if (nskip > 0 && bsearch(&pid, skip, nskip, sizeof(*skip),
+		    cmp_pid) != NULL)
+			continue;
+		if (fz_read_pstat(pid, &ps) < 0)
 			continue;	/* exited meanwhile */
 		if ((r = kk_grow(&t->v, &t->cap, t->n, sizeof(*t->v), 1024,
 		    FZ_SCAN_MAX)) < 0)
 			break;
 		t->v[t->n++] = ps;
+	}
+	closedir(d);
+	return r;
+}
+
+int
+fz_scan_proc(struct ptab *t)
+{
+	return fz_scan_proc_except(t, NULL, 0);
+}
+
+/*
+ * The children of pid, from /proc/PID/task/TID/children of each of its
+ * threads, appended to *v (*n of *cap).  Exact only while they cannot
+ * fork or exit (frozen).  -ENOTSUP when the kernel has no such file
+ * (CONFIG_PROC_CHILDREN), -ESRCH when pid is gone.
+ */
+int
+fz_children(pid_t pid, pid_t **v, size_t *n, size_t *cap)
+{
+	char path[96], buf[4096], *p, *end;
+	struct dirent *de;
+	size_t off;
+	ssize_t k;
+	long c;
+	DIR *d;
+	int fd, e, r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children",
+		    (int)pid, de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			/* the thread exited, or there is no such file at all */
+			e = errno;
+			snprintf(path, sizeof(path), "/proc/%d/task/%.16s",
+			    (int)pid, de->d_name);
+			if (e != ENOENT || access(path, F_OK) == 0)
+				r = e == ENOENT ? -ENOTSUP : -e;
+			continue;
+		}
+		/* a list of pids, read in pieces: one may be cut in two */
+		off = 0;
+		while (r == 0 && (k = read(fd, buf + off,
+		    sizeof(buf) - 1 - off)) > 0) {
+			buf[off + (size_t)k] = '\0';
+			for (p = buf; ; p = end) {
+				while (*p == ' ')
+					p++;
+				c = strtol(p, &end, 10);
+				if (end == p || *end == '\0')
+					break;	/* none, or maybe cut */
+				if (c <= 0 || c > INT_MAX) {
+					r = -EBADMSG;
+					break;
+				}
+				if ((r = kk_grow(v, cap, *n, sizeof(**v), 64,
+				    FZ_SCAN_MAX)) < 0)
+					break;
+				(*v)[(*n)++] = (pid_t)c;
+			}
+			off = strlen(p);
+			memmove(buf, p, off + 1);
+		}
+		/* the last one (the file ends with a space: none left) */
+		if (r == 0 && off > 0 && (c = strtol(buf, &end, 10)) > 0 &&
+		    c <= INT_MAX && end != buf) {
+			if ((r = kk_grow(v, cap, *n, sizeof(**v), 64,
+			    FZ_SCAN_MAX)) == 0)
+				(*v)[(*n)++] = (pid_t)c;
+		}
+		close(fd);
 	}
 	closedir(d);
 	return r;

@@ -1,7 +1,8 @@
 /*
  * Source groups: the cgroups the targets come from.  One that may be is
  * frozen while its targets are moved out, then put back as it was (see
- * freeze.c).
+ * freeze.c), or, when all of it are targets, kept frozen where it is
+ * (inplace.c).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -11,16 +12,65 @@
 
 #include "freezer.h"
 
+static int
+cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Can a process of the group cg (members pids, n of them) be protected,
+ * so that each must be read before it is frozen?  Reading a thousand is
+ * what a freeze should not wait for, and mostly need not: pid 1,
+ * kakurid and the caller are not in cg (the caller checks), nor is a
+ * kernel thread frozen by the kernel's freezer; a program the policy
+ * protects is only protected in a service's cgroup below the service
+ * slice; kakurid's children are in its children lists.
+ */
+static bool
+members_to_read(struct fzcall *c, const char *cg, pid_t *pids, size_t n)
+{
+	const struct kk_freeze_guard *g = c->g;
+	pid_t *kids = NULL;
+	size_t nkids = 0, cap = 0, i;
+	bool any = false;
+
+	if (g == NULL)
+		return false;
+	if (g->nprotect > 0 && g->service_slice != NULL &&
+	    fz_cg_within(g->service_slice, cg))
+		return true;
+	if (g->self <= 0)
+		return false;
+	if (fz_children(g->self, &kids, &nkids, &cap) < 0) {
+		free(kids);
+		return true;	/* cannot tell: each is read */
+	}
+	qsort(pids, n, sizeof(*pids), cmp_pid);
+	for (i = 0; i < nkids && !any; i++)
+		any = bsearch(&kids[i], pids, n, sizeof(*pids),
+		    cmp_pid) != NULL;
+	free(kids);
+	return any;
+}
+
 /*
  * May the group cg be frozen for a moment?  Not the root (it cannot be),
  * not a freeze group, not one that holds kakurid, the caller or pid 1
  * (or is above them), not one with child groups (they would freeze too,
- * unseen), not one that holds a protected process.
+ * unseen), not one that holds a protected process.  sv->candidate says
+ * whether it may also stay frozen where it is (cgroup2, nothing of it
+ * delegated, FZ_INPLACE_MIN processes at least); whether all of them
+ * are targets is asked only once it is frozen (inplace.c): before, it is
+ * a moving picture.
  */
 static bool
-source_freezable(struct fzcall *c, const char *cg, const char *dir)
+source_freezable(struct fzcall *c, struct source *sv, const char *dir)
 {
 	char why[PATH_MAX + 64];
+	const char *cg = sv->cg;
 	struct pstat ps;
 	pid_t *pids = NULL;
 	size_t n = 0, i;
@@ -32,50 +82,50 @@ source_freezable(struct fzcall *c, const char *cg, const char *dir)
 	    (c->self_cg[0] != '\0' && fz_cg_within(cg, c->self_cg)) ||
 	    fz_has_child_groups(dir) || fz_group_pids(dir, &pids, &n) < 0)
 		return false;
-	for (i = 0; i < n && ok; i++)
-		if (fz_read_pstat(pids[i], &ps) == 0 &&
-		    fz_protected_why(c->g, &ps, why, sizeof(why),
-		    &descend) != NULL)
-			ok = false;
+	if (members_to_read(c, cg, pids, n))
+		for (i = 0; i < n && ok; i++)
+			if (fz_member_pstat(c, pids[i], &ps) == 0 &&
+			    fz_protected_why(c->g, &ps, why, sizeof(why),
+			    &descend) != NULL)
+				ok = false;
 	free(pids);
+	sv->candidate = ok && c->v2 && n >= FZ_INPLACE_MIN &&
+	    fz_cg_root_owned(c->fz->root, cg);
 	return ok;
 }
 
 /*
  * Freezes the group a target is in, once per call, if it may be and
- * nobody froze it before us.  True when it was frozen just now: the
- * caller looks at its target again (it may have forked and exited in
- * the meantime; what took its place now holds still for the next pass).
+ * nobody froze it before us.  The source when it was frozen just now:
+ * the caller keeps it frozen in place (fz_inplace_take) or looks at its
+ * target again (it may have forked and exited in the meantime; what
+ * took its place now holds still for the next pass).
  */
-bool
+struct source *
 fz_freeze_source(struct fzcall *c, const char *cg)
 {
-	char dir[PATH_MAX], ctl[PATH_MAX], buf[32];
+	char dir[PATH_MAX];
 	struct timespec dl;
 	struct source *sv;
 	size_t i;
 
 	for (i = 0; i < c->nsrc; i++)
 		if (strcmp(c->src[i].cg, cg) == 0)
-			return false;
+			return NULL;
 	if (c->src == NULL || c->nsrc >= FZ_SOURCES_MAX ||
 	    strlen(cg) >= sizeof(sv->cg))
-		return false;
+		return NULL;
 	sv = &c->src[c->nsrc++];
+	memset(sv, 0, sizeof(*sv));
 	snprintf(sv->cg, sizeof(sv->cg), "%s", cg);
-	sv->frozen = false;
 	if (fz_cg_dir(c->fz, cg, dir, sizeof(dir)) < 0 ||
-	    fz_join(ctl, sizeof(ctl), dir, c->v2 ? "/cgroup.freeze" :
-	    "/freezer.state") < 0 || !source_freezable(c, cg, dir))
-		return false;
+	    !source_freezable(c, sv, dir))
+		return NULL;
 	/* frozen by someone else: theirs to thaw, not ours */
-	if (fz_read_small(ctl, buf, sizeof(buf)) < 0 ||
-	    strncmp(buf, c->v2 ? "0" : "THAWED", c->v2 ? 1 : 6) != 0)
-		return false;
-	if (fz_write_str(ctl, c->v2 ? "1" : "FROZEN") < 0)
-		return false;
+	if (fz_group_freezing(dir, c->v2) != 0 ||
+	    fz_group_freeze(dir, c->v2, true) < 0)
+		return NULL;
 	sv->frozen = true;
-	c->src_moved = true;
 	/*
 	 * A task that will not freeze (held in the kernel) only makes this
 	 * wait, and not for long: the call runs in kakurid's event loop.
@@ -87,23 +137,24 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 		dl = c->src_wait_until;
 	if (fz_ms_left(&dl) > 0)
 		fz_wait_frozen_dir(dir, c->v2, &dl);
-	return true;
+	return sv;
 }
 
-/* Every source this call froze runs again (as it was before). */
+/*
+ * Every source this call froze runs again (as it was before), but for
+ * those that stay frozen in place.
+ */
 void
 fz_sources_restore(struct fzcall *c)
 {
-	char dir[PATH_MAX], ctl[PATH_MAX];
+	char dir[PATH_MAX];
 	size_t i;
 
 	for (i = 0; i < c->nsrc; i++) {
-		if (!c->src[i].frozen)
+		if (!c->src[i].frozen || c->src[i].in_place)
 			continue;
-		if (fz_cg_dir(c->fz, c->src[i].cg, dir, sizeof(dir)) == 0 &&
-		    fz_join(ctl, sizeof(ctl), dir, c->v2 ? "/cgroup.freeze" :
-		    "/freezer.state") == 0)
-			fz_write_str(ctl, c->v2 ? "0" : "THAWED");
+		if (fz_cg_dir(c->fz, c->src[i].cg, dir, sizeof(dir)) == 0)
+			fz_group_freeze(dir, c->v2, false);
 		c->src[i].frozen = false;
 	}
 }

@@ -133,6 +133,7 @@ fz_move_back(const char *root, const char *brel, const char *orig, pid_t pid,
 #define T_ALIVE		0x01	/* same pid, same start time, not a zombie */
 #define T_MATCH		0x02	/* named by the selector */
 #define T_DONE		0x04	/* moved back */
+#define T_SEEN		0x08	/* its cgroup frozen in place looked at */
 
 /* A freeze group some entries of the set share. */
 struct tgroup {
@@ -201,6 +202,8 @@ thaw_match(const struct kk_selector *sel, const struct kk_frozen *e,
     unsigned char st)
 {
 	struct kk_exe_info info;
+	char exe[PATH_MAX];
+	uid_t uid;
 
 	switch (sel->kind) {
 	case KK_SEL_ALL:
@@ -208,8 +211,17 @@ thaw_match(const struct kk_selector *sel, const struct kk_frozen *e,
 	case KK_SEL_PID:
 		return e->pid == sel->pid;
 	case KK_SEL_UID:
+		/* not described yet: what it is now, frozen since */
+		if (!e->described)
+			return (st & T_ALIVE) &&
+			    fz_read_status(e->pid, &uid, NULL) == 0 &&
+			    uid == sel->uid;
 		return e->uid == sel->uid;
 	case KK_SEL_EXE:
+		if (!e->described) {
+			fz_read_exe(e->pid, exe, sizeof(exe));
+			return (st & T_ALIVE) && fz_exe_is(exe, sel->exe);
+		}
 		return fz_exe_is(e->exe, sel->exe);
 	case KK_SEL_FILES:
 		/* what it executes now: the recorded path may name another file */
@@ -218,6 +230,136 @@ thaw_match(const struct kk_selector *sel, const struct kk_frozen *e,
 	default:
 		return false;
 	}
+}
+
+/* e stays frozen, and says why: in *kept, and as the call's error. */
+static void
+stays(const struct kk_frozen *e, const char *why, json_t **kept, int *r,
+    char *err, size_t errlen)
+{
+	if (kept != NULL && *kept != NULL)
+		json_array_append_new(*kept, json_pack("{s:i, s:o, s:o, s:s}",
+		    "pid", (int)e->pid, "exe", kk_json_str(e->exe), "cgroup",
+		    kk_json_str(e->orig_cgroup), "why", why));
+	if (*r == 0 || *r == -ESRCH)
+		*r = fz_err(err, errlen, -EAGAIN, "pid %d stays frozen: %s",
+		    (int)e->pid, why);
+}
+
+/* Does a cgroup frozen in place still hold one of ours that stays? */
+static bool
+held_in_place(const struct kk_frozen_set *set, const unsigned char *st,
+    const char *cg)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (set->v[i].in_place && (st[i] & T_ALIVE) &&
+		    !(st[i] & T_DONE) &&
+		    strcmp(set->v[i].orig_cgroup, cg) == 0)
+			return true;
+	return false;
+}
+
+/* Entry i frozen in place in the same cgroup, and episode, as entry k. */
+static bool
+same_place(const struct kk_frozen_set *set, size_t i, size_t k)
+{
+	return set->v[i].in_place &&
+	    strcmp(set->v[i].orig_cgroup, set->v[k].orig_cgroup) == 0 &&
+	    strcmp(set->v[i].group, set->v[k].group) == 0;
+}
+
+/* The quarantine group of g, made again (frozen) if it is gone. */
+static int
+group_ready(const struct tgroup *g)
+{
+	char base[PATH_MAX], *slash;
+
+	snprintf(base, sizeof(base), "%s", g->gdir);
+	if ((slash = strrchr(base, '/')) != NULL)
+		*slash = '\0';
+	if ((mkdir(base, 0755) < 0 && errno != EEXIST) ||
+	    (mkdir(g->gdir, 0755) < 0 && errno != EEXIST))
+		return -errno;
+	return fz_group_freeze(g->gdir, true, true);
+}
+
+/*
+ * The cgroup of set->v[first], frozen in place: thawed where it is, once
+ * none of the set's processes in it is to stay frozen.  Those that are
+ * (alive, not named by this thaw) are moved into the quarantine group
+ * first, frozen as they were (from one frozen group into another), and
+ * are thawed from there later like any other.  Its entries are marked
+ * T_SEEN; those thawed T_DONE.
+ */
+static void
+thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
+    size_t first, json_t **kept, int *r, char *err, size_t errlen)
+{
+	char cg[PATH_MAX], dir[PATH_MAX], cur[PATH_MAX];
+	char why[PATH_MAX + 128] = "";
+	size_t i, nthaw = 0, nkeep = 0;
+	bool *mine;
+	int e;
+
+	/* the entries moved out below are in place no more: mark first */
+	if ((mine = calloc(set->n, sizeof(*mine))) == NULL) {
+		stays(&set->v[first], "out of memory", kept, r, err, errlen);
+		st[first] |= T_SEEN;
+		return;
+	}
+	snprintf(cg, sizeof(cg), "%s", set->v[first].orig_cgroup);
+	for (i = first; i < set->n; i++) {
+		if (!same_place(set, i, first))
+			continue;
+		mine[i] = true;
+		st[i] |= T_SEEN;
+		if (!(st[i] & T_ALIVE))
+			continue;
+		if (st[i] & T_MATCH)
+			nthaw++;
+		else
+			nkeep++;
+	}
+	if (nthaw == 0 && nkeep > 0)
+		goto out;	/* none of it named: it stays as it is */
+	if (g->err < 0)
+		snprintf(why, sizeof(why), "no %s hierarchy to thaw %s in",
+		    g->method, cg);
+	else if (nkeep > 0 && (e = group_ready(g)) < 0)
+		snprintf(why, sizeof(why), "%s: %s", g->gdir, strerror(-e));
+	for (i = first; why[0] == '\0' && nkeep > 0 && i < set->n; i++) {
+		if (!mine[i] || !(st[i] & T_ALIVE) || (st[i] & T_MATCH))
+			continue;
+		e = fz_move_to(g->root, g->grel, set->v[i].pid);
+		if (e < 0 && e != -ESRCH)
+			snprintf(why, sizeof(why), "%s is frozen in place "
+			    "and pid %d, which stays frozen, could not be "
+			    "moved out of it: %s", cg, (int)set->v[i].pid,
+			    strerror(-e));
+		else
+			set->v[i].in_place = false;
+		g->touched = true;
+	}
+	if (why[0] == '\0' && (fz_cg_within(g->brel, cg) ||
+	    fz_cg_dir_root(g->root, cg, dir, sizeof(dir)) < 0))
+		snprintf(why, sizeof(why), "%s is not a cgroup to thaw", cg);
+	if (why[0] == '\0' && (e = fz_group_freeze(dir, true, false)) < 0 &&
+	    e != -ENOENT)
+		snprintf(why, sizeof(why), "thawing %s: %s", cg, strerror(-e));
+	for (i = first; i < set->n; i++) {
+		if (!mine[i] || !(st[i] & T_ALIVE) || !(st[i] & T_MATCH))
+			continue;
+		/* moved elsewhere by someone else meanwhile: not ours */
+		if (why[0] == '\0' || (fz_read_cgroup(set->v[i].pid, true, cur,
+		    sizeof(cur)) == 0 && strcmp(cur, cg) != 0))
+			st[i] |= T_DONE;
+		else
+			stays(&set->v[i], why, kept, r, err, errlen);
+	}
+out:
+	free(mine);
 }
 
 int
@@ -260,9 +402,13 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 		r = fz_err(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	/* a pid now used by another process is not ours to move */
+	/*
+	 * A pid now used by another process is not ours to move.  Frozen in
+	 * place and its start time not read yet: read now (or it is gone).
+	 */
 	for (i = 0; i < n; i++)
-		if (fz_read_pstat(set->v[i].pid, &ps[i]) == 0 &&
+		if (fz_frozen_start(&set->v[i]) == 0 &&
+		    fz_read_pstat(set->v[i].pid, &ps[i]) == 0 &&
 		    ps[i].start == set->v[i].start_time &&
 		    !fz_gone_state(ps[i].state))
 			st[i] |= T_ALIVE;
@@ -304,6 +450,12 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 		/* the dead are still dropped below */
 	}
 
+	/* the cgroups frozen in place, each once */
+	for (i = 0; i < n; i++)
+		if (set->v[i].in_place && !(st[i] & T_SEEN) &&
+		    (g = tgroup_get(&gs, fz, &set->v[i])) != NULL)
+			thaw_in_place(g, set, st, i, kept, &r, err, errlen);
+
 	/*
 	 * Leaving the frozen group thaws a task, with either method (v1:
 	 * the freezer's attach thaws a task arriving in a group that is not
@@ -312,7 +464,8 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 	 * they are moved out.
 	 */
 	for (i = 0; i < n; i++) {
-		if (!(st[i] & T_MATCH) || !(st[i] & T_ALIVE))
+		if (!(st[i] & T_MATCH) || !(st[i] & T_ALIVE) ||
+		    set->v[i].in_place)
 			continue;
 		g = tgroup_get(&gs, fz, &set->v[i]);
 		if (g->err < 0) {
@@ -332,6 +485,13 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 			st[i] |= T_DONE;
 			continue;
 		}
+		/* back into a cgroup that stays frozen: not thawed at all */
+		if (held_in_place(set, st, set->v[i].orig_cgroup)) {
+			snprintf(why, sizeof(why), "%s stays frozen in place",
+			    set->v[i].orig_cgroup);
+			stays(&set->v[i], why, kept, &r, err, errlen);
+			continue;
+		}
 		e = fz_move_back(g->root, g->brel, set->v[i].orig_cgroup,
 		    set->v[i].pid, why, sizeof(why));
 		if (e == -ESRCH) {
@@ -339,18 +499,7 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 			continue;
 		}
 		if (e < 0) {
-			/* stays frozen, and says why */
-			if (kept != NULL && *kept != NULL)
-				json_array_append_new(*kept, json_pack(
-				    "{s:i, s:o, s:o, s:s}", "pid",
-				    (int)set->v[i].pid, "exe",
-				    kk_json_str(set->v[i].exe), "cgroup",
-				    kk_json_str(set->v[i].orig_cgroup), "why",
-				    why));
-			if (r == 0 || r == -ESRCH)
-				r = fz_err(err, errlen, -EAGAIN,
-				    "pid %d stays frozen: %s",
-				    (int)set->v[i].pid, why);
+			stays(&set->v[i], why, kept, &r, err, errlen);
 			continue;
 		}
 		st[i] |= T_DONE;

@@ -450,12 +450,15 @@ worker(int slot)
 	}
 }
 
+static void move_into(const char *dir, pid_t pid);
+
 /*
  * The root of a tree that keeps forking: nworkers workers (counters
- * base+1..base+nworkers), the root itself counting in counter base.
+ * base+1..base+nworkers), the root itself counting in counter base.  In
+ * the cgroup dir when one is given (before it forks anything).
  */
 static pid_t
-spawn_tree(int nworkers, int base)
+spawn_tree_in(const char *dir, int nworkers, int base)
 {
 	pid_t r, parent = getpid(), me;
 	int i, k;
@@ -467,6 +470,8 @@ spawn_tree(int nworkers, int base)
 	ck_assert_int_ge(r, 0);
 	if (r == 0) {
 		child_init(parent);
+		if (dir != NULL)
+			move_into(dir, 0);
 		me = getpid();
 		for (i = 1; i <= nworkers; i++) {
 			pid_t w = fork();
@@ -494,6 +499,12 @@ spawn_tree(int nworkers, int base)
 	}
 	ck_assert_msg(k < WAIT_ROUNDS, "the test tree did not start");
 	return r;
+}
+
+static pid_t
+spawn_tree(int nworkers, int base)
+{
+	return spawn_tree_in(NULL, nworkers, base);
 }
 
 /* A process that runs path with argument "600" (a copy of sleep). */
@@ -1043,6 +1054,28 @@ move_into(const char *dir, pid_t pid)
 	close(fd);
 }
 
+/*
+ * A cgroup handed to uid the way systemd delegates one (the directory
+ * and its cgroup.procs, cgroup.threads and cgroup.subtree_control are the
+ * user's), and its cgroup.freeze too.  Such a cgroup is never frozen in
+ * place (the user could thaw it): its targets are moved.
+ */
+static void
+delegate(const char *dir, uid_t uid)
+{
+	static const char *const files[] = { "", "/cgroup.procs",
+		"/cgroup.threads", "/cgroup.subtree_control",
+		"/cgroup.freeze" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
+		ck_assert_msg(chown(path, uid, uid) == 0, "chown %s: %s",
+		    path, strerror(errno));
+	}
+}
+
 /* The "0::" line of pid's /proc/PID/cgroup, the path only. */
 static void
 cg2_of(pid_t pid, char *out, size_t len)
@@ -1177,7 +1210,11 @@ START_TEST(test_protected_exe)
 	ck_assert_uint_eq(json_array_size(skipped), 1);
 	ck_assert_uint_eq(set.n, 1);
 
-	/* the same file, run where a user runs things: not the service */
+	/*
+	 * The same file, run where a user runs things: not the service.
+	 * Alone in its scope, it is moved (a group of one is not frozen in
+	 * place).
+	 */
 	move_into(user, c);
 	memset(&sel, 0, sizeof(sel));
 	sel.kind = KK_SEL_PID;
@@ -1186,6 +1223,7 @@ START_TEST(test_protected_exe)
 	ck_assert_msg(r == 0, "outside the service slice: %d %s", r, err);
 	ck_assert(in_group(gdir, c));
 	ck_assert_uint_eq(set.n, 2);
+	ck_assert(!set.v[1].in_place);
 	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	cg2_of(c, now, sizeof(now));
@@ -1522,6 +1560,632 @@ START_TEST(test_thaw_gone_cgroup)
 }
 END_TEST
 
+/* ---- whole cgroups frozen in place ---- */
+
+/* Is the cgroup in dir set to thaw (cgroup.freeze 0)? */
+static bool
+thawed_state(const char *dir)
+{
+	char path[PATH_MAX + 32], buf[64];
+
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	read_proc(path, buf, sizeof(buf));
+	return strcmp(buf, "0\n") == 0;
+}
+
+/*
+ * A whole cgroup of targets is frozen where it is: a tree that keeps
+ * forking, alone in a cgroup of its own, is frozen with that cgroup
+ * ("frozen 1"), and nobody is moved: every process of it is still in its
+ * cgroup, the quarantine group holds none (and is gone again), nothing
+ * new appears and the counters stand.  uid and exe are filled once
+ * frozen, and a member that died meanwhile is dropped then.  Thaw thaws
+ * the cgroup where it is: the tree runs again, where it always was.
+ */
+START_TEST(test_in_place)
+{
+	static pid_t before[MAX_TREE], after[MAX_TREE];
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	unsigned long c0[NCOUNTERS], c1[NCOUNTERS];
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char now[PATH_MAX];
+	size_t nb, na, i, n0, gone;
+	unsigned long flags;
+	pid_t root, victim;
+	struct stat st;
+	int status, j, r;
+	char state;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;		/* in place is cgroup2 only */
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-inplace.scope",
+	    (int)getpid());
+	test_cgroup(rel, dir);
+	root = spawn_tree_in(dir, 3, 0);
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = root;
+	sel.tree = true;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "kk_freeze: %d %s", r, err);
+	ck_assert_uint_ge(set.n, 4);
+	ck_assert(frozen_state(&fz, dir));
+	for (i = 0; i < set.n; i++) {
+		ck_assert_msg(set.v[i].in_place, "pid %d not in place",
+		    (int)set.v[i].pid);
+		ck_assert_str_eq(set.v[i].orig_cgroup, rel);
+		ck_assert(!set.v[i].described);
+	}
+	/* nobody moved: each is in its cgroup, the quarantine group gone */
+	nb = tree_of(root, before, MAX_TREE);
+	for (i = 0; i < nb; i++) {
+		/* a zombie, or exiting (PF_EXITING): left its cgroup */
+		if (proc_stat(before[i], NULL, &state, NULL, &flags) < 0 ||
+		    state == 'Z' || (flags & 0x4))
+			continue;
+		cg2_of(before[i], now, sizeof(now));
+		ck_assert_msg(strcmp(now, rel) == 0, "pid %d is in %s",
+		    (int)before[i], now);
+		ck_assert_msg(set_has(&set, before[i]),
+		    "pid %d of the tree is not recorded", (int)before[i]);
+	}
+	ck_assert_int_eq(stat(gdir, &st), -1);
+	snapshot_counters(c0);
+	sleep_ms(300);
+	snapshot_counters(c1);
+	na = tree_of(root, after, MAX_TREE);
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++)
+		ck_assert_msg(has_pid(before, nb, after[i]),
+		    "pid %d appeared while frozen", (int)after[i]);
+	for (j = 0; j <= 3; j++)
+		ck_assert_uint_eq(c1[j], c0[j]);
+	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
+	kk_frozen_describe(&set, 0);
+	for (i = 0; i < set.n; i++) {
+		ck_assert(set.v[i].described);
+		ck_assert_uint_eq(set.v[i].uid, getuid());
+	}
+	ck_assert(set_has(&set, root));
+
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counters_advance(3), "the tree did not run again");
+	cg2_of(root, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	ck_assert_int_eq(stat(gdir, &st), -1);
+
+	/* again; a worker killed while frozen is dropped when described */
+	sel.kind = KK_SEL_PID;
+	sel.pid = root;
+	sel.tree = true;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "kk_freeze: %d %s", r, err);
+	victim = reg->procs[0].pid == root ? reg->procs[1].pid :
+	    reg->procs[0].pid;
+	ck_assert(set_has(&set, victim));
+	ck_assert_int_eq(kill(victim, SIGKILL), 0);
+	for (j = 0; j < WAIT_ROUNDS; j++) {
+		if (proc_stat(victim, NULL, &state, NULL, NULL) < 0 ||
+		    state == 'Z')
+			break;
+		sleep_ms(10);
+	}
+	n0 = set.n;
+	kk_frozen_describe(&set, 0);
+	ck_assert_uint_lt(set.n, n0);
+	ck_assert(!set_has(&set, victim));
+	ck_assert(set_has(&set, root));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counter_moves(0), "the root did not run again");
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/*
+ * A thaw that names part of a cgroup frozen in place: the rest is moved
+ * into the quarantine group first (frozen all along), then the cgroup is
+ * thawed where it is; the rest comes back to it at its own thaw.
+ */
+START_TEST(test_in_place_partial)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char now[PATH_MAX];
+	unsigned long w0;
+	size_t gone, i;
+	pid_t root;
+	int r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-part.scope", (int)getpid());
+	test_cgroup(rel, dir);
+	root = spawn_tree_in(dir, 1, 0);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = root;
+	sel.tree = true;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_ge(set.n, 2);
+	ck_assert(set.v[0].in_place);
+
+	/* the root alone: its worker goes to the quarantine group */
+	sel.tree = false;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(thawed.n, 1);
+	ck_assert_int_eq(thawed.v[0].pid, root);
+	ck_assert(thawed_state(dir));
+	cg2_of(root, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	ck_assert_msg(counter_moves(0), "the root does not run");
+	ck_assert(frozen_state(&fz, gdir));
+	ck_assert_uint_ge(set.n, 1);
+	for (i = 0; i < set.n; i++) {
+		ck_assert(!set.v[i].in_place);
+		ck_assert_str_eq(set.v[i].orig_cgroup, rel);
+		ck_assert(in_group(gdir, set.v[i].pid));
+	}
+	w0 = reg->counter[1];
+	sleep_ms(100);
+	ck_assert_uint_eq(reg->counter[1], w0);
+
+	/* the rest, back where it was */
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert_msg(counter_moves(1), "the worker does not run again");
+	cg2_of(reg->procs[0].pid == root ? reg->procs[1].pid :
+	    reg->procs[0].pid, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/* As uid, writes val into dir/file; the errno, 0 if it was taken. */
+static int
+write_as(uid_t uid, const char *dir, const char *file, const char *val)
+{
+	pid_t p;
+	int status;
+
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		char path[PATH_MAX];
+		int fd;
+
+		if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(255);
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+		if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+			_exit(errno);
+		if (write(fd, val, strlen(val)) < 0)
+			_exit(errno);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(p, &status, 0), p);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_ne(WEXITSTATUS(status), 255);
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Not in place where that would be less safe than moving.  A cgroup
+ * delegated to a user: its targets are moved, so the user writing 0 to
+ * its cgroup.freeze thaws nothing, and cannot move them back.  A cgroup
+ * that also holds a process that is not a target: frozen a moment, as
+ * any source, and that process runs on.
+ */
+START_TEST(test_in_place_refused)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char num[24];
+	size_t gone, i;
+	uid_t uid;
+	pid_t p, p2, q;
+	int r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;
+	new_group(&fz, group, sizeof(group), gdir);
+	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2;
+
+	/* delegated: moved (both), and the user thaws nothing */
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-user.slice/deleg.scope",
+	    (int)getpid());
+	test_cgroup(rel, dir);
+	p = spawn_as(uid);
+	p2 = spawn_as(uid);
+	move_into(dir, p);
+	move_into(dir, p2);
+	delegate(dir, uid);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_UID;
+	sel.uid = uid;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 2);
+	for (i = 0; i < set.n; i++)
+		ck_assert(!set.v[i].in_place);
+	ck_assert(in_group(gdir, p));
+	ck_assert(in_group(gdir, p2));
+	ck_assert(thawed_state(dir));
+	ck_assert_int_eq(write_as(uid, dir, "cgroup.freeze", "0"), 0);
+	snprintf(num, sizeof(num), "%d", (int)p);
+	ck_assert_int_ne(write_as(uid, dir, "cgroup.procs", num), 0);
+	ck_assert(in_group(gdir, p));
+	ck_assert(frozen_state(&fz, gdir));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+
+	/* mixed: the other process of the cgroup runs on */
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-mixed.scope",
+	    (int)getpid());
+	test_cgroup(rel, dir);
+	q = spawn_tree_in(dir, 0, 5);	/* counts in counter 5 */
+	move_into(dir, p);
+	move_into(dir, p2);
+	sel.kind = KK_SEL_UID;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 2);
+	for (i = 0; i < set.n; i++)
+		ck_assert(!set.v[i].in_place);
+	ck_assert(in_group(gdir, p));
+	ck_assert(in_group(gdir, p2));
+	ck_assert(!in_group(gdir, q));
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counter_moves(5), "the rest of the cgroup does not run");
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/* Until op is done (a bounded poll); what kk_freeze_poll said. */
+static int
+poll_done(struct kk_freeze_op *op, char *err, size_t errlen)
+{
+	int k, r = -EAGAIN;
+
+	for (k = 0; k < WAIT_ROUNDS && r == -EAGAIN; k++)
+		if ((r = kk_freeze_poll(op, err, errlen)) == -EAGAIN)
+			sleep_ms(10);
+	if (r == -EAGAIN)
+		kk_freeze_op_free(op);
+	return r;
+}
+
+/* Counter slot stands still over 50 ms. */
+static bool
+counter_stands(int slot)
+{
+	unsigned long c0 = reg->counter[slot];
+
+	sleep_ms(50);
+	return reg->counter[slot] == c0;
+}
+
+/*
+ * Freeze evasion inside the cgroup: a process that takes a new pid every
+ * millisecond, alone with its subreaper in a cgroup of their own, frozen
+ * by the subreaper's tree.  The cgroup is frozen before anything of it
+ * is read, so the hopper is caught every time, as the pid it has now,
+ * and nothing is moved; thaw lets it hop again.
+ */
+START_TEST(test_in_place_hopper)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel, all;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	struct stat st;
+	size_t gone, i, notplaced;
+	uid_t uid;
+	pid_t sub;
+	int round, r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-hopin.scope", (int)getpid());
+	test_cgroup(rel, dir);
+	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
+	sub = spawn_hopper(uid, dir, 0);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = sub;
+	sel.tree = true;
+	memset(&all, 0, sizeof(all));
+	all.kind = KK_SEL_ALL;
+	for (round = 0; round < 10; round++) {
+		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
+		    sizeof(err));
+		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
+		kk_frozen_describe(&set, 0);
+		for (i = 0, notplaced = 0; i < set.n; i++)
+			if (!set.v[i].in_place)
+				notplaced++;
+		ck_assert_msg(notplaced == 0, "round %d: %zu of %zu moved",
+		    round, notplaced, set.n);
+		/* the hopper as it is now, recorded, in its own cgroup */
+		ck_assert_msg(set_has(&set, (pid_t)reg->counter[2]),
+		    "round %d: the hopper %lu is not recorded", round,
+		    reg->counter[2]);
+		ck_assert(in_group(dir, (pid_t)reg->counter[2]));
+		ck_assert(frozen_state(&fz, dir));
+		ck_assert_int_eq(stat(gdir, &st), -1);
+		ck_assert_msg(counter_stands(0), "round %d: it hops", round);
+		ck_assert_msg(counter_stands(1), "round %d: its subreaper "
+		    "runs", round);
+		r = kk_thaw(&fz, &all, &set, &thawed, &gone, NULL, err,
+		    sizeof(err));
+		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
+		ck_assert_uint_eq(set.n, 0);
+		ck_assert(thawed_state(dir));
+		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
+		    "again", round);
+		kk_frozen_set_free(&thawed);
+	}
+	kk_frozen_set_free(&set);
+	cleanup();
+}
+END_TEST
+
+/*
+ * A tree whose cgroup also holds a process that is not part of it: the
+ * cgroup is not frozen in place (that would freeze the other one); the
+ * tree is moved into the quarantine group, and the other process runs
+ * on, its cgroup running as before.
+ */
+START_TEST(test_in_place_mixed_tree)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char now[PATH_MAX];
+	size_t gone, i;
+	pid_t root, other;
+	int r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-mixtree.scope",
+	    (int)getpid());
+	test_cgroup(rel, dir);
+	root = spawn_tree_in(dir, 2, 0);
+	other = spawn_tree_in(dir, 0, 5);	/* counts in counter 5 */
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = root;
+	sel.tree = true;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_ge(set.n, 3);
+	ck_assert(!set_has(&set, other));
+	for (i = 0; i < set.n; i++)
+		ck_assert_msg(!set.v[i].in_place, "pid %d frozen in place",
+		    (int)set.v[i].pid);
+	ck_assert(in_group(gdir, root));
+	ck_assert(in_group(dir, other));
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counter_moves(5), "the other process does not run");
+	for (i = 0; i <= 2; i++)
+		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_msg(counters_advance(2), "the tree does not run again");
+	cg2_of(root, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/*
+ * Race: a process that is not a target joins a cgroup frozen in place
+ * after it was looked at (root moves it in while the call waits for the
+ * kernel).  The cgroup must not keep it frozen: the final look finds it,
+ * the call's targets are moved into the quarantine group (frozen all
+ * along, from one frozen group into another), and the cgroup runs again,
+ * the newcomer with it.
+ */
+START_TEST(test_in_place_joiner)
+{
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	struct kk_freeze_op *op = NULL;
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char now[PATH_MAX];
+	size_t gone, i;
+	pid_t root, other;
+	int r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-join.scope", (int)getpid());
+	test_cgroup(rel, dir);
+	root = spawn_tree_in(dir, 2, 0);
+	other = spawn_tree(0, 5);		/* elsewhere, for now */
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = root;
+	sel.tree = true;
+	r = kk_freeze_begin(&fz, &guard, &sel, group, &set, NULL, &op, err,
+	    sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_ge(set.n, 3);
+	ck_assert(set.v[0].in_place);
+	move_into(dir, other);
+	r = poll_done(op, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert(!set_has(&set, other));
+	ck_assert_uint_ge(set.n, 3);
+	for (i = 0; i < set.n; i++) {
+		ck_assert_msg(!set.v[i].in_place, "pid %d still in place",
+		    (int)set.v[i].pid);
+		ck_assert(!set.v[i].start_later);
+		ck_assert_str_eq(set.v[i].orig_cgroup, rel);
+		ck_assert_msg(in_group(gdir, set.v[i].pid), "pid %d is not "
+		    "in the quarantine group", (int)set.v[i].pid);
+	}
+	ck_assert(thawed_state(dir));
+	ck_assert(in_group(dir, other));
+	ck_assert_msg(counter_moves(5), "the newcomer is left frozen");
+	for (i = 0; i <= 2; i++)
+		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_msg(counters_advance(2), "the tree does not run again");
+	cg2_of(root, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
+/*
+ * A tree spread over two cgroups (two of its workers moved into a second
+ * one, their children born there): both are frozen in place.  What is recorded
+ * survives a restart (frozen.json, here its JSON), also before uid, exe
+ * and start times were read: thaw reads them, and thaws both cgroups.
+ */
+START_TEST(test_in_place_restart)
+{
+	static pid_t tree[MAX_TREE];
+	struct kk_freeze_guard guard = { 0 };
+	struct kk_freezer fz;
+	struct kk_selector sel;
+	struct kk_frozen_set set = { 0 }, thawed = { 0 };
+	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char dir2[PATH_MAX], rel2[256], now[PATH_MAX];
+	size_t gone, i, n, later = 0, in2 = 0;
+	struct stat st;
+	pid_t root, w[2] = { 0, 0 }, pp;
+	json_t *j;
+	int nw = 0;
+	int r;
+
+	probe(&fz);
+	if (strcmp(fz.method, "cgroup2") != 0)
+		return;
+	new_group(&fz, group, sizeof(group), gdir);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-re.scope", (int)getpid());
+	snprintf(rel2, sizeof(rel2), "/kakuri-ut-%d-re2.scope", (int)getpid());
+	test_cgroup(rel, dir);
+	test_cgroup(rel2, dir2);
+	root = spawn_tree_in(dir, 3, 0);
+	n = tree_of(root, tree, MAX_TREE);
+	/* two workers (the root's children): never a group of one */
+	for (i = 1; i < n && nw < 2; i++)
+		if (proc_stat(tree[i], &pp, NULL, NULL, NULL) == 0 &&
+		    pp == root)
+			w[nw++] = tree[i];
+	ck_assert_int_eq(nw, 2);
+	move_into(dir2, w[0]);
+	move_into(dir2, w[1]);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_PID;
+	sel.pid = root;
+	sel.tree = true;
+	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert(frozen_state(&fz, dir));
+	ck_assert(frozen_state(&fz, dir2));
+	ck_assert_int_eq(stat(gdir, &st), -1);
+	for (i = 0; i < set.n; i++) {
+		ck_assert_msg(set.v[i].in_place, "pid %d of %s moved",
+		    (int)set.v[i].pid, set.v[i].orig_cgroup);
+		if (set.v[i].start_later)
+			later++;
+		if (strcmp(set.v[i].orig_cgroup, rel2) == 0)
+			in2++;
+	}
+	ck_assert(set_has(&set, w[0]));
+	ck_assert(set_has(&set, w[1]));
+	ck_assert_uint_ge(in2, 2);
+	ck_assert_uint_ge(later, 1);	/* found by the children lists */
+	for (i = 0; i <= 3; i++)
+		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
+
+	/* kakurid restarts: only what frozen.json says is known */
+	j = kk_frozen_to_json(&set);
+	ck_assert_ptr_nonnull(j);
+	kk_frozen_set_free(&set);
+	ck_assert_int_eq(kk_frozen_from_json(j, &set), 0);
+	json_decref(j);
+	for (i = 0, later = 0; i < set.n; i++)
+		if (set.v[i].start_later)
+			later++;
+	ck_assert_uint_ge(later, 1);
+	memset(&sel, 0, sizeof(sel));
+	sel.kind = KK_SEL_ALL;
+	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_uint_eq(set.n, 0);
+	ck_assert(thawed_state(dir));
+	ck_assert(thawed_state(dir2));
+	ck_assert_msg(counters_advance(3), "the tree does not run again");
+	cg2_of(w[0], now, sizeof(now));
+	ck_assert_str_eq(now, rel2);
+	kk_frozen_set_free(&set);
+	kk_frozen_set_free(&thawed);
+	cleanup();
+}
+END_TEST
+
 /* kk_exe_hash_scan's lines, read back into a result. */
 static void
 hash_scan(const struct kk_hash_spec *spec, struct kk_hash_result *res)
@@ -1789,6 +2453,7 @@ fill(struct kk_frozen *f, pid_t pid, const char *exe, const char *cg)
 	snprintf(f->orig_cgroup, sizeof(f->orig_cgroup), "%s", cg);
 	snprintf(f->group, sizeof(f->group), "0123456789abcdef0123456789abcdef");
 	snprintf(f->method, sizeof(f->method), "cgroup2");
+	f->described = true;	/* as every entry that is saved */
 }
 
 /* Each of these replaces one member of a good entry: all are refused. */
@@ -1806,6 +2471,11 @@ static const char *const bad_entries[] = {
 	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\"}]",
 	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\",\"extra\":1}]",
 	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/\",\"group\":\"g\",\"method\":\"cgroup2\"}, 3]",
+	/* frozen in place: true or absent, and only with cgroup2 */
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/a\",\"group\":\"g\",\"method\":\"cgroup2\",\"in_place\":false}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/a\",\"group\":\"g\",\"method\":\"cgroup2\",\"in_place\":1}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/a\",\"group\":\"g\",\"method\":\"freezer-v1\",\"in_place\":true}]",
+	"[{\"pid\":5,\"start_time\":1,\"uid\":0,\"exe\":\"/x\",\"cgroup\":\"/a\",\"group\":\"g\",\"in_place\":true}]",
 	"{\"pid\":5}",
 };
 
@@ -1827,6 +2497,7 @@ START_TEST(test_json)
 	set.cap = 2;
 	set.n = 2;
 	fill(&set.v[0], 4242, "/tmp/evil (deleted)", "/user.slice/x.scope");
+	set.v[0].in_place = true;	/* its scope frozen where it is */
 	fill(&set.v[1], 77, "", "/");
 	set.v[1].uid = 0;
 	set.v[1].start_time = 0;
@@ -1835,6 +2506,9 @@ START_TEST(test_json)
 	j = kk_frozen_to_json(&set);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_uint_eq(json_array_size(j), 2);
+	ck_assert(json_is_true(json_object_get(json_array_get(j, 0),
+	    "in_place")));
+	ck_assert_ptr_null(json_object_get(json_array_get(j, 1), "in_place"));
 	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(j,
 	    0), "start_time")), 123456789012LL + 4242);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j,
@@ -1894,6 +2568,20 @@ START_TEST(test_json)
 	ck_assert_int_eq(kk_frozen_from_json(j, &back), 0);
 	ck_assert_uint_eq(back.n, 1);
 	ck_assert_str_eq(back.v[0].orig_cgroup, "/a/b");
+	ck_assert(!back.v[0].in_place);
+	ck_assert(back.v[0].described);
+	json_decref(j);
+	/* in place, saved before its start time was read: read at thaw */
+	j = json_loads("[{\"pid\":5,\"start_time\":0,\"uid\":0,\"exe\":\"\","
+	    "\"cgroup\":\"/a/b\",\"group\":\"g\",\"method\":\"cgroup2\","
+	    "\"in_place\":true}]", 0, &jerr);
+	ck_assert_ptr_nonnull(j);
+	back.n = 0;
+	ck_assert_int_eq(kk_frozen_from_json(j, &back), 0);
+	ck_assert_uint_eq(back.n, 1);
+	ck_assert(back.v[0].in_place);
+	ck_assert(back.v[0].start_later);
+	ck_assert(!back.v[0].described);
 	json_decref(j);
 	kk_frozen_set_free(&set);
 	kk_frozen_set_free(&back);
@@ -1965,6 +2653,14 @@ freeze_suite(void)
 	suite_add_tcase(s, fz_tcase("protected_inode", test_protected_inode));
 	suite_add_tcase(s, fz_tcase("hopper", test_hopper));
 	suite_add_tcase(s, fz_tcase("thaw_gone_cgroup", test_thaw_gone_cgroup));
+	suite_add_tcase(s, fz_tcase("in_place", test_in_place));
+	suite_add_tcase(s, fz_tcase("in_place_partial", test_in_place_partial));
+	suite_add_tcase(s, fz_tcase("in_place_refused", test_in_place_refused));
+	suite_add_tcase(s, fz_tcase("in_place_hopper", test_in_place_hopper));
+	suite_add_tcase(s, fz_tcase("in_place_mixed_tree",
+	    test_in_place_mixed_tree));
+	suite_add_tcase(s, fz_tcase("in_place_joiner", test_in_place_joiner));
+	suite_add_tcase(s, fz_tcase("in_place_restart", test_in_place_restart));
 	suite_add_tcase(s, fz_tcase("hash_scan", test_hash_scan));
 	suite_add_tcase(s, fz_tcase("selectors", test_selectors));
 	suite_add_tcase(s, fz_tcase("v1", test_v1_fallback));
