@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "preserve.h"
+#include "wire.h"
 
 /* args -> selector, strictly: one selector, known keys, right types */
 static int
@@ -97,13 +98,13 @@ frozen_list(const struct kk_frozen *v, size_t n)
 	size_t i;
 
 	for (i = 0; a && i < n; i++) {
-		o = json_pack("{s:i, s:i, s:o, s:s}", "pid", (int)v[i].pid,
-		    "uid", (int)v[i].uid, "exe", kk_json_str(v[i].exe),
-		    "method", v[i].method);
+		o = json_pack("{s:i, s:i, s:o, s:s}", KW_PID, (int)v[i].pid,
+		    KW_UID, (int)v[i].uid, KW_EXE, kk_json_str(v[i].exe),
+		    KW_METHOD, v[i].method);
 		/* its whole cgroup frozen where it is, and which */
 		if (o != NULL && v[i].in_place) {
-			json_object_set_new(o, "in_place", json_true());
-			json_object_set_new(o, "cgroup",
+			json_object_set_new(o, KW_IN_PLACE, json_true());
+			json_object_set_new(o, KW_CGROUP,
 			    kk_json_str(v[i].orig_cgroup));
 		}
 		json_array_append_new(a, o);
@@ -146,10 +147,10 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 		    pv->frozen_path);
 	json_decref(r->output);
 	r->output = json_pack("{s:s, s:s, s:o, s:o, s:I}",
-	    "method", pv->fz.method, "freeze_episode", group,
-	    "frozen", frozen_list(pv->frozen.v + before, pv->frozen.n - before),
-	    "skipped", skipped ? json_incref(skipped) : json_array(),
-	    "frozen_total", (json_int_t)pv->frozen.n);
+	    KW_METHOD, pv->fz.method, KW_FREEZE_EPISODE, group,
+	    KW_FROZEN, frozen_list(pv->frozen.v + before, pv->frozen.n - before),
+	    KW_SKIPPED, skipped ? json_incref(skipped) : json_array(),
+	    KW_FROZEN_TOTAL, (json_int_t)pv->frozen.n);
 	json_object_foreach(extra, key, v)
 		json_object_set(r->output, key, v);
 	if (e == -EPERM) {
@@ -315,9 +316,9 @@ do_thaw(struct run *r, const struct kk_selector *sel)
 		    pv->frozen_path);
 	json_decref(r->output);
 	r->output = json_pack("{s:o, s:I, s:o, s:I}",
-	    "thawed", frozen_list(thawed.v, thawed.n), "gone", (json_int_t)gone,
-	    "kept_frozen", kept ? kept : json_array(),
-	    "frozen_total", (json_int_t)pv->frozen.n);
+	    KW_THAWED, frozen_list(thawed.v, thawed.n), KW_GONE, (json_int_t)gone,
+	    KW_KEPT_FROZEN, kept ? kept : json_array(),
+	    KW_FROZEN_TOTAL, (json_int_t)pv->frozen.n);
 	kk_frozen_set_free(&thawed);
 	if (e == -ESRCH) {
 		kd_run_reject(r, "no-match", err[0] ? err :
@@ -371,8 +372,8 @@ hash_done(struct job *j)
 	}
 	hashed = kk_hash_result_count(&j->hres, true);
 	unhashed = kk_hash_result_count(&j->hres, false);
-	extra = json_pack("{s:I, s:I, s:o}", "hashed", (json_int_t)hashed,
-	    "not_hashed", (json_int_t)unhashed, "unhashed",
+	extra = json_pack("{s:I, s:I, s:o}", KW_HASHED, (json_int_t)hashed,
+	    KW_NOT_HASHED, (json_int_t)unhashed, KW_UNHASHED,
 	    kk_hash_result_unhashed(&j->hres, KD_RECEIPT_UNHASHED));
 	if (n == 0) {
 		r->output = extra;

@@ -150,7 +150,7 @@ struct json_t;
  * [{path, size, sha256, incomplete, error}], count, bytes, errors,
  * skipped [{pid, why}].  freeze and thaw: frozen, thawed, kept_frozen,
  * gone, hashed, unhashed, not_hashed, frozen_total, skipped, freeze
- * episode (to be converted: issue 9).  fetch: evidence, files [{path,
+ * episode, in_place (a cgroup frozen where it is).  fetch: evidence, files [{path,
  * size}].
  */
 #define KW_DIR			"dir"
@@ -168,6 +168,7 @@ struct json_t;
 #define KW_UNHASHED		"unhashed"
 #define KW_NOT_HASHED		"not_hashed"
 #define KW_FROZEN_TOTAL		"frozen_total"
+#define KW_IN_PLACE		"in_place"
 #define KW_FILES		"files"
 
 /*

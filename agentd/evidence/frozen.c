@@ -15,6 +15,7 @@
 
 #include "freezer.h"
 #include "kakuri.h"
+#include "wire.h"
 
 int
 fz_set_push(struct kk_frozen_set *s, const struct kk_frozen *f)
@@ -190,16 +191,16 @@ kk_frozen_to_json(const struct kk_frozen_set *set)
 		const struct kk_frozen *f = &set->v[i];
 
 		o = json_pack("{s:i, s:I, s:I, s:o, s:o, s:s, s:s}",
-		    "pid", (int)f->pid,
-		    "start_time", (json_int_t)f->start_time,
-		    "uid", (json_int_t)f->uid,
-		    "exe", kk_json_str(f->exe),
-		    "cgroup", kk_json_str(f->orig_cgroup),
-		    "group", f->group,
-		    "method", f->method);
+		    KW_PID, (int)f->pid,
+		    KW_START_TIME, (json_int_t)f->start_time,
+		    KW_UID, (json_int_t)f->uid,
+		    KW_EXE, kk_json_str(f->exe),
+		    KW_CGROUP, kk_json_str(f->orig_cgroup),
+		    KW_GROUP, f->group,
+		    KW_METHOD, f->method);
 		/* the episode froze that cgroup in place: thaw it there */
 		if (o != NULL && f->in_place &&
-		    json_object_set_new(o, "in_place", json_true()) < 0) {
+		    json_object_set_new(o, KW_IN_PLACE, json_true()) < 0) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -253,7 +254,7 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 		 * exactly these seven members, each of its type, and
 		 * "in_place": true for a process frozen where it was
 		 */
-		f.in_place = json_is_true(json_object_get(o, "in_place"));
+		f.in_place = json_is_true(json_object_get(o, KW_IN_PLACE));
 		if (!json_is_object(o) ||
 		    json_object_size(o) != (f.in_place ? 8 : 7)) {
 			r = -EBADMSG;

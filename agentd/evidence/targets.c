@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "freezer.h"
+#include "wire.h"
 
 void
 fz_skip_add(struct fzcall *c, pid_t pid, const char *exe, const char *why)
@@ -24,11 +25,11 @@ fz_skip_add(struct fzcall *c, pid_t pid, const char *exe, const char *why)
 	/* every pass sees it again */
 	for (i = 0; i < json_array_size(c->skipped); i++) {
 		o = json_array_get(c->skipped, i);
-		if (json_integer_value(json_object_get(o, "pid")) == pid)
+		if (json_integer_value(json_object_get(o, KW_PID)) == pid)
 			return;
 	}
-	o = json_pack("{s:i, s:o, s:s}", "pid", (int)pid, "exe",
-	    kk_json_str(exe), "why", why);
+	o = json_pack("{s:i, s:o, s:s}", KW_PID, (int)pid, KW_EXE,
+	    kk_json_str(exe), KW_WHY, why);
 	if (o != NULL)
 		json_array_append_new(c->skipped, o);
 }

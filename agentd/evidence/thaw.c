@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "freezer.h"
+#include "wire.h"
 
 /*
  * The top of orig's slice: the deepest ".slice" group above orig (a
@@ -239,8 +240,8 @@ stays(const struct kk_frozen *e, const char *why, json_t **kept, int *r,
 {
 	if (kept != NULL && *kept != NULL)
 		json_array_append_new(*kept, json_pack("{s:i, s:o, s:o, s:s}",
-		    "pid", (int)e->pid, "exe", kk_json_str(e->exe), "cgroup",
-		    kk_json_str(e->orig_cgroup), "why", why));
+		    KW_PID, (int)e->pid, KW_EXE, kk_json_str(e->exe), KW_CGROUP,
+		    kk_json_str(e->orig_cgroup), KW_WHY, why));
 	if (*r == 0 || *r == -ESRCH)
 		*r = fz_err(err, errlen, -EAGAIN, "pid %d stays frozen: %s",
 		    (int)e->pid, why);
