@@ -621,10 +621,15 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 			goto out;
 		/*
 		 * A target that exited while it was taken may have forked
-		 * first (to a new pid): a few passes more look for it.
+		 * first (to a new pid): a few passes more look for it.  So
+		 * do they when nothing matched yet: /proc is not listed
+		 * atomically, and a process that forks and exits while a
+		 * pass goes by (a hopper whose new pid is below the old
+		 * one) is in none of its entries.
 		 */
 		if (nmoved == 0 && !c->src_moved) {
-			if (!c->vanished || extra >= FZ_VANISHED_PASSES)
+			if ((!c->vanished && (c->matched > 0 ||
+			    set->n > c->first)) || extra >= FZ_VANISHED_PASSES)
 				break;
 			if (extra++ == 0)
 				fz_deadline_in(&extra_until, FZ_VANISHED_MS);
