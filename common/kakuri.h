@@ -387,6 +387,11 @@ bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
 struct json_t *kk_refusals_summary(struct kk_refusals *r);
 
 /* util.c: the small helpers both programs use, each written once */
+/*
+ * -1, 0 or 1 as a is below, equal to or above b: a qsort comparator's
+ * answer, chained with ?: for more keys than one.
+ */
+#define KK_CMP(a, b)	(((a) > (b)) - ((a) < (b)))
 /* A table of names indexed by an enum: the index of name, or -1. */
 int kk_name_find(const char *const names[], size_t n, const char *name);
 /* names[i], or "unknown" past the end of the table or for a hole in it. */

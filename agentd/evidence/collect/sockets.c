@@ -152,9 +152,7 @@ owner_cmp(const void *a, const void *b)
 {
 	const struct owner *x = a, *y = b;
 
-	if (x->ino != y->ino)
-		return x->ino < y->ino ? -1 : 1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	return KK_CMP(x->ino, y->ino) ?: KK_CMP(x->pid, y->pid);
 }
 
 /*
