@@ -412,6 +412,8 @@ int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
 uint64_t kk_mono_ns(void);
 /* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
 int kk_write_all(int fd, const void *buf, size_t len);
+/* Up to len bytes of fd, fewer only at end of file: how many, or -errno. */
+ssize_t kk_read_upto(int fd, void *buf, size_t len);
 /*
  * The size of fd if it is a regular file of at most max bytes: 0,
  * -EINVAL (not a regular file), -EFBIG or fstat's error.

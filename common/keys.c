@@ -128,21 +128,14 @@ read_small_file(const char *path, char **out, size_t *outlen)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		n = read(fd, buf + len, KK_KEYFILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > KK_KEYFILE_MAX) {
-			r = -EFBIG;
-			goto out;
-		}
+	if ((n = kk_read_upto(fd, buf, KK_KEYFILE_MAX + 1)) < 0) {
+		r = (int)n;
+		goto out;
+	}
+	len = (size_t)n;
+	if (len > KK_KEYFILE_MAX) {
+		r = -EFBIG;
+		goto out;
 	}
 	*out = buf;
 	*outlen = len;

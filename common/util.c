@@ -204,6 +204,26 @@ kk_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+ssize_t
+kk_read_upto(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, p + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 int
 kk_rfc3339(time_t t, char *buf, size_t len)
 {
@@ -402,16 +422,11 @@ kk_read_fd(int fd, size_t max, char **out, size_t *len)
 		r = -ENOMEM;
 		goto out;
 	}
-	while (got < size) {
-		n = read(fd, buf + got, size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			goto out;
-		}
-		got += (size_t)n;
+	if ((n = kk_read_upto(fd, buf, size)) < 0 || (size_t)n < size) {
+		r = n < 0 ? (int)n : -EIO;
+		goto out;
 	}
+	got = (size_t)n;
 	buf[got] = '\0';
 	*out = buf;
 	*len = got;
