@@ -116,6 +116,19 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * What a poll or read that returned n means to the loop around it: 1 go
+ * on, 0 try again (a signal came), or the error: -errno, or none when
+ * nothing came.
+ */
+static int
+io_step(ssize_t n, int none)
+{
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return n == 0 ? none : 1;
+}
+
 /* Blocking read of one frame, bounded by timeout_ms in total (< 0: none). */
 int
 kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max, int timeout_ms)
@@ -132,33 +145,18 @@ kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max, int timeout_ms)
 	for (;;) {
 		if (timeout_ms >= 0) {
 			wait = (int)(deadline - now_ms());
-			if (wait <= 0) {
-				r = -ETIMEDOUT;
-				goto out;
-			}
-			r = poll(&pfd, 1, wait);
-			if (r < 0 && errno == EINTR)
+			r = wait <= 0 ? -ETIMEDOUT :
+			    io_step(poll(&pfd, 1, wait), -ETIMEDOUT);
+			if (r == 0)
 				continue;
-			if (r < 0) {
-				r = -errno;
+			if (r < 0)
 				goto out;
-			}
-			if (r == 0) {
-				r = -ETIMEDOUT;
-				goto out;
-			}
 		}
 		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
+		if ((r = io_step(n, -ECONNRESET)) == 0)
 			continue;
-		if (n < 0) {
-			r = -errno;
+		if (r < 0)
 			goto out;
-		}
-		if (n == 0) {
-			r = -ECONNRESET;
-			goto out;
-		}
 		/* One frame per call: a peer that sends more is a protocol error. */
 		off = 0;
 		while (off < (size_t)n) {
