@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kakuri.h"
@@ -107,15 +106,6 @@ kk_frame_write(int fd, const void *body, size_t len)
 	return kk_write_all(fd, body, len);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * What a poll or read that returned n means to the loop around it: 1 go
  * on, 0 try again (a signal came), or the error: -errno, or none when
@@ -135,7 +125,7 @@ kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max, int timeout_ms)
 {
 	struct kk_frame_reader rd;
 	uint8_t buf[16384];
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = kk_mono_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t used, off;
 	ssize_t n;
@@ -144,7 +134,7 @@ kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max, int timeout_ms)
 	kk_frame_reader_init(&rd, max);
 	for (;;) {
 		if (timeout_ms >= 0) {
-			wait = (int)(deadline - now_ms());
+			wait = (int)(deadline - kk_mono_ms());
 			r = wait <= 0 ? -ETIMEDOUT :
 			    io_step(poll(&pfd, 1, wait), -ETIMEDOUT);
 			if (r == 0)

@@ -410,6 +410,8 @@ int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
 int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
 /* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline_ns */
 uint64_t kk_mono_ns(void);
+/* CLOCK_MONOTONIC in milliseconds, signed for deadline arithmetic */
+long long kk_mono_ms(void);
 /* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
 int kk_write_all(int fd, const void *buf, size_t len);
 /* Up to len bytes of fd, fewer only at end of file: how many, or -errno. */

@@ -112,6 +112,12 @@ kk_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+long long
+kk_mono_ms(void)
+{
+	return (long long)(kk_mono_ns() / 1000000);
+}
+
 /*
  * The one loop that hashes a file, in chunks of HASH_CHUNK bytes: with
  * off >= 0 the len bytes from off (pread; a file that ends sooner is
