@@ -556,22 +556,15 @@ kk_cfg_read(struct kk_cfg_loader *l, const struct kk_cfg_type *type)
 		kk_cfg_fail(l, 0, "out of memory");
 		goto out;
 	}
-	for (;;) {
-		n = read(fd, buf + len, type->max + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			rc = -errno;
-			kk_cfg_fail(l, 0, "cannot read: %s", strerror(-rc));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > type->max) {
-			rc = too_large(l, NULL, "", type->max);
-			goto out;
-		}
+	if ((n = kk_read_upto(fd, buf, type->max + 1)) < 0) {
+		rc = (int)n;
+		kk_cfg_fail(l, 0, "cannot read: %s", strerror(-rc));
+		goto out;
+	}
+	len = (size_t)n;
+	if (len > type->max) {
+		rc = too_large(l, NULL, "", type->max);
+		goto out;
 	}
 	buf[len] = '\0';
 	l->buf = buf;

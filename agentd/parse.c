@@ -285,134 +285,155 @@ out:
 	return rc;
 }
 
-static const struct kk_cfg_list addr_list = {
-	"strings", CONFIG_TYPE_STRING, "addresses", KK_MAX_ADDRS
-};
-static const struct kk_cfg_list port_list = {
-	"integers", CONFIG_TYPE_INT, "ports", KK_MAX_PORTS
-};
-static const struct kk_cfg_list path_list = {
-	"strings", CONFIG_TYPE_STRING, "paths", KK_MAX_PROTECT
+/*
+ * A list key's elements, one by one: add checks one, refuses it if the list
+ * has it already and appends it; dst is the list, emptied first.
+ */
+struct list_kind {
+	struct kk_cfg_list list;
+	int (*add)(struct kk_cfg_loader *, const config_setting_t *,
+	    const char *, void *);
 };
 
 static int
-load_addrs(struct kk_cfg_loader *l, const config_setting_t *s,
-    const char *qname, unsigned flags, struct kk_addrlist *dst)
+add_addr(struct kk_cfg_loader *l, const config_setting_t *e,
+    const char *qname, void *arg)
 {
-	const config_setting_t *e;
-	const char *v, *why;
+	struct kk_addrlist *dst = arg;
+	const char *v = config_setting_get_string(e), *why;
 	struct kk_addr addr;
 	char q[KK_CFG_QUOTE_SIZE];
-	size_t i, j, n;
-	int rc;
+	size_t j;
 
-	if ((rc = kk_cfg_list_len(l, s, qname, &addr_list,
-	    flags & KEY_NONEMPTY, &n)) != 0)
-		goto out;
-	rc = -EINVAL;
-	dst->n = 0;
-	for (i = 0; i < n; i++) {
-		if ((e = kk_cfg_list_elem(l, s, i, qname, &addr_list)) == NULL)
-			goto out;
-		v = config_setting_get_string(e);
-		why = NULL;
-		if (kk_addr_parse(v, &addr) != 0)
-			why = kk_addr_problem(v);
-		else
-			why = addr_unusable(&addr);
-		if (why != NULL) {
-			kk_cfg_fail_at(l, e, "%s: '%s': %s", qname,
-			    kk_cfg_quote(v, q, sizeof(q)), why);
-			goto out;
-		}
-		for (j = 0; j < dst->n; j++) {
-			if (dst->addr[j].family == addr.family &&
-			    memcmp(&dst->addr[j].a, &addr.a,
-			    addr.family == AF_INET ? sizeof(addr.a.v4) :
-			    sizeof(addr.a.v6)) == 0) {
-				kk_cfg_fail_at(l, e, "%s: duplicate address "
-				    "'%s'", qname,
-				    kk_cfg_quote(v, q, sizeof(q)));
-				goto out;
-			}
-		}
-		dst->addr[dst->n++] = addr;
+	if (kk_addr_parse(v, &addr) != 0)
+		why = kk_addr_problem(v);
+	else
+		why = addr_unusable(&addr);
+	if (why != NULL) {
+		kk_cfg_fail_at(l, e, "%s: '%s': %s", qname,
+		    kk_cfg_quote(v, q, sizeof(q)), why);
+		return -EINVAL;
 	}
-	rc = 0;
-out:
-	return rc;
+	for (j = 0; j < dst->n; j++) {
+		if (dst->addr[j].family == addr.family &&
+		    memcmp(&dst->addr[j].a, &addr.a,
+		    addr.family == AF_INET ? sizeof(addr.a.v4) :
+		    sizeof(addr.a.v6)) == 0) {
+			kk_cfg_fail_at(l, e, "%s: duplicate address '%s'",
+			    qname, kk_cfg_quote(v, q, sizeof(q)));
+			return -EINVAL;
+		}
+	}
+	dst->addr[dst->n++] = addr;
+	return 0;
 }
 
 static int
-load_ports(struct kk_cfg_loader *l, const config_setting_t *s,
-    const char *qname, unsigned flags, struct kk_portlist *dst)
+add_port(struct kk_cfg_loader *l, const config_setting_t *e,
+    const char *qname, void *arg)
 {
-	const config_setting_t *e;
-	long long v;
-	size_t i, j, n;
-	int rc;
+	struct kk_portlist *dst = arg;
+	long long v = config_setting_get_int64(e);
+	size_t j;
 
-	if ((rc = kk_cfg_list_len(l, s, qname, &port_list,
-	    flags & KEY_NONEMPTY, &n)) != 0)
-		goto out;
-	rc = -EINVAL;
-	dst->n = 0;
-	for (i = 0; i < n; i++) {
-		if ((e = kk_cfg_list_elem(l, s, i, qname, &port_list)) == NULL)
-			goto out;
-		v = config_setting_get_int64(e);
-		if (v < 1 || v > 65535) {
-			kk_cfg_fail_at(l, e, "%s: port %lld out of range "
-			    "1-65535", qname, v);
-			goto out;
-		}
-		for (j = 0; j < dst->n; j++) {
-			if (dst->port[j] == v) {
-				kk_cfg_fail_at(l, e, "%s: duplicate port %lld",
-				    qname, v);
-				goto out;
-			}
-		}
-		dst->port[dst->n++] = (uint16_t)v;
+	if (v < 1 || v > 65535) {
+		kk_cfg_fail_at(l, e, "%s: port %lld out of range 1-65535",
+		    qname, v);
+		return -EINVAL;
 	}
-	rc = 0;
-out:
-	return rc;
+	for (j = 0; j < dst->n; j++) {
+		if (dst->port[j] == v) {
+			kk_cfg_fail_at(l, e, "%s: duplicate port %lld", qname,
+			    v);
+			return -EINVAL;
+		}
+	}
+	dst->port[dst->n++] = (uint16_t)v;
+	return 0;
 }
 
 static int
-load_paths(struct kk_cfg_loader *l, const config_setting_t *s,
-    const char *qname, struct kk_pathlist *dst)
+add_path(struct kk_cfg_loader *l, const config_setting_t *e,
+    const char *qname, void *arg)
 {
-	const config_setting_t *e;
-	const char *v;
+	struct kk_pathlist *dst = arg;
+	const char *v = config_setting_get_string(e);
 	char q[KK_CFG_QUOTE_SIZE];
-	size_t i, j, n;
+	size_t j;
 	int rc;
 
-	if ((rc = kk_cfg_list_len(l, s, qname, &path_list, false, &n)) != 0)
-		goto out;
-	rc = -EINVAL;
-	dst->n = 0;
-	for (i = 0; i < n; i++) {
-		if ((e = kk_cfg_list_elem(l, s, i, qname, &path_list)) == NULL)
-			goto out;
-		v = config_setting_get_string(e);
-		if ((rc = check_path(l, e, qname, v, KK_PROTECT_PATH_MAX)) != 0)
-			goto out;
-		rc = -EINVAL;
-		for (j = 0; j < dst->n; j++) {
-			if (strcmp(dst->path[j], v) == 0) {
-				kk_cfg_fail_at(l, e, "%s: duplicate path '%s'",
-				    qname, kk_cfg_quote(v, q, sizeof(q)));
-				goto out;
-			}
+	if ((rc = check_path(l, e, qname, v, KK_PROTECT_PATH_MAX)) != 0)
+		return rc;
+	for (j = 0; j < dst->n; j++) {
+		if (strcmp(dst->path[j], v) == 0) {
+			kk_cfg_fail_at(l, e, "%s: duplicate path '%s'", qname,
+			    kk_cfg_quote(v, q, sizeof(q)));
+			return -EINVAL;
 		}
-		snprintf(dst->path[dst->n++], KK_PROTECT_PATH_MAX, "%s", v);
 	}
-	rc = 0;
-out:
-	return rc;
+	snprintf(dst->path[dst->n++], KK_PROTECT_PATH_MAX, "%s", v);
+	return 0;
+}
+
+static const struct list_kind list_kinds[] = {
+	[KEY_ADDRS] = { { "strings", CONFIG_TYPE_STRING, "addresses",
+	    KK_MAX_ADDRS }, add_addr },
+	[KEY_PORTS] = { { "integers", CONFIG_TYPE_INT, "ports",
+	    KK_MAX_PORTS }, add_port },
+	[KEY_PATHS] = { { "strings", CONFIG_TYPE_STRING, "paths",
+	    KK_MAX_PROTECT }, add_path },
+};
+
+static int
+load_list(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const struct list_kind *lk, bool nonempty,
+    size_t *np, void *dst)
+{
+	const config_setting_t *e;
+	size_t i, n;
+	int rc;
+
+	if ((rc = kk_cfg_list_len(l, s, qname, &lk->list, nonempty, &n)) != 0)
+		return rc;
+	*np = 0;
+	for (i = 0; i < n; i++) {
+		if ((e = kk_cfg_list_elem(l, s, i, qname, &lk->list)) == NULL)
+			return -EINVAL;
+		if ((rc = lk->add(l, e, qname, dst)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* KEY_MODE and KEY_PROTECT: one of two words. */
+struct choice {
+	const char *word[2];
+	int value[2];
+};
+
+static const struct choice choices[] = {
+	[KEY_MODE] = { { "isolated", "egress" },
+	    { KK_MODE_ISOLATED, KK_MODE_EGRESS } },
+	[KEY_PROTECT] = { { "auto", "monitor" },
+	    { KK_PROTECT_AUTO, KK_PROTECT_MONITOR } },
+};
+
+static int
+load_choice(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v, const struct choice *c, int *dst)
+{
+	char q[KK_CFG_QUOTE_SIZE];
+	size_t i;
+
+	for (i = 0; i < nitems(c->word); i++) {
+		if (strcmp(v, c->word[i]) == 0) {
+			*dst = c->value[i];
+			return 0;
+		}
+	}
+	kk_cfg_fail_at(l, s, "%s must be \"%s\" or \"%s\", not '%s'", qname,
+	    c->word[0], c->word[1], kk_cfg_quote(v, q, sizeof(q)));
+	return -EINVAL;
 }
 
 /* Integer keys: the range, and the unit the messages name. */
@@ -454,9 +475,8 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
     const config_setting_t *s, struct kk_policy *np)
 {
 	char *dst = (char *)np + k->off;
-	char q[KK_CFG_QUOTE_SIZE];
 	const char *v, *why;
-	int rc;
+	int c, rc;
 
 	switch (k->kind) {
 	case KEY_BOOL:
@@ -469,15 +489,18 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 		rc = 0;
 		break;
 	case KEY_ADDRS:
-		rc = load_addrs(l, s, qname, k->flags,
-		    (struct kk_addrlist *)(void *)dst);
+		rc = load_list(l, s, qname, &list_kinds[k->kind],
+		    k->flags & KEY_NONEMPTY,
+		    &((struct kk_addrlist *)(void *)dst)->n, dst);
 		break;
 	case KEY_PORTS:
-		rc = load_ports(l, s, qname, k->flags,
-		    (struct kk_portlist *)(void *)dst);
+		rc = load_list(l, s, qname, &list_kinds[k->kind],
+		    k->flags & KEY_NONEMPTY,
+		    &((struct kk_portlist *)(void *)dst)->n, dst);
 		break;
 	case KEY_PATHS:
-		rc = load_paths(l, s, qname, (struct kk_pathlist *)(void *)dst);
+		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
+		    &((struct kk_pathlist *)(void *)dst)->n, dst);
 		break;
 	case KEY_SECONDS:
 	case KEY_MIB:
@@ -518,32 +541,14 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 			    k->size);
 			break;
 		case KEY_MODE:
-			if (strcmp(v, "isolated") == 0)
-				*(enum kk_mode *)(void *)dst = KK_MODE_ISOLATED;
-			else if (strcmp(v, "egress") == 0)
-				*(enum kk_mode *)(void *)dst = KK_MODE_EGRESS;
-			else {
-				kk_cfg_fail_at(l, s, "%s must be \"isolated\" "
-				    "or \"egress\", not '%s'", qname,
-				    kk_cfg_quote(v, q, sizeof(q)));
-				goto out;
-			}
-			rc = 0;
+			if ((rc = load_choice(l, s, qname, v,
+			    &choices[k->kind], &c)) == 0)
+				*(enum kk_mode *)(void *)dst = c;
 			break;
 		case KEY_PROTECT:
-			if (strcmp(v, "auto") == 0)
-				*(enum kk_protect *)(void *)dst =
-				    KK_PROTECT_AUTO;
-			else if (strcmp(v, "monitor") == 0)
-				*(enum kk_protect *)(void *)dst =
-				    KK_PROTECT_MONITOR;
-			else {
-				kk_cfg_fail_at(l, s, "%s must be \"auto\" or "
-				    "\"monitor\", not '%s'", qname,
-				    kk_cfg_quote(v, q, sizeof(q)));
-				goto out;
-			}
-			rc = 0;
+			if ((rc = load_choice(l, s, qname, v,
+			    &choices[k->kind], &c)) == 0)
+				*(enum kk_protect *)(void *)dst = c;
 			break;
 		default:
 			kk_cfg_fail_at(l, s, "%s: internal error", qname);

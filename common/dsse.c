@@ -226,25 +226,40 @@ b64_json(const uint8_t *data, size_t len)
 	return s;
 }
 
+/*
+ * o's members named keys[0..n) into v, when o is an object of exactly
+ * n members; false otherwise (a member missing is one too many elsewhere).
+ */
+static bool
+members(json_t *o, const char *const keys[], json_t *v[], size_t n)
+{
+	size_t i;
+
+	if (!json_is_object(o) || json_object_size(o) != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((v[i] = json_object_get(o, keys[i])) == NULL)
+			return false;
+	return true;
+}
+
 static int
 parse_sig(json_t *o, struct kk_dsse_sig *sig)
 {
-	json_t *keyid, *sigtext;
+	static const char *const keys[] = { KW_KEYID, KW_SIG };
+	json_t *m[2], *keyid, *sigtext;
 	uint8_t *bin = NULL;
 	size_t binlen;
 	int r;
 
-	if (!json_is_object(o) || json_object_size(o) != 2) {
+	if (!members(o, keys, m, 2) || !json_is_string(m[0]) ||
+	    !json_is_string(m[1]) ||
+	    !keyid_ok(json_string_value(m[0]), json_string_length(m[0]))) {
 		r = -EBADMSG;
 		goto out;
 	}
-	keyid = json_object_get(o, KW_KEYID);
-	sigtext = json_object_get(o, KW_SIG);
-	if (!json_is_string(keyid) || !json_is_string(sigtext) ||
-	    !keyid_ok(json_string_value(keyid), json_string_length(keyid))) {
-		r = -EBADMSG;
-		goto out;
-	}
+	keyid = m[0];
+	sigtext = m[1];
 	r = b64_decode_strict(json_string_value(sigtext),
 	    json_string_length(sigtext), &bin, &binlen);
 	if (r < 0)
@@ -266,8 +281,10 @@ out:
 int
 kk_envelope_parse(const uint8_t *buf, size_t len, struct kk_envelope *env)
 {
+	static const char *const keys[] = { KW_PAYLOADTYPE, KW_PAYLOAD,
+		KW_SIGNATURES };
 	json_error_t jerr;
-	json_t *root = NULL, *type, *payload, *sigs;
+	json_t *root = NULL, *m[3], *type, *payload, *sigs;
 	size_t i, n;
 	int r;
 
@@ -290,22 +307,15 @@ kk_envelope_parse(const uint8_t *buf, size_t len, struct kk_envelope *env)
 	 */
 	root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES,
 	    &jerr);
-	if (root == NULL) {
+	if (root == NULL || !members(root, keys, m, 3) ||
+	    !json_is_string(m[0]) || !json_is_string(m[1]) ||
+	    !json_is_array(m[2])) {
 		r = -EBADMSG;
 		goto out;
 	}
-	if (!json_is_object(root) || json_object_size(root) != 3) {
-		r = -EBADMSG;
-		goto out;
-	}
-	type = json_object_get(root, KW_PAYLOADTYPE);
-	payload = json_object_get(root, KW_PAYLOAD);
-	sigs = json_object_get(root, KW_SIGNATURES);
-	if (!json_is_string(type) || !json_is_string(payload) ||
-	    !json_is_array(sigs)) {
-		r = -EBADMSG;
-		goto out;
-	}
+	type = m[0];
+	payload = m[1];
+	sigs = m[2];
 	if (!type_ok(json_string_value(type), json_string_length(type))) {
 		r = -EBADMSG;
 		goto out;

@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kakuri.h"
@@ -107,13 +106,17 @@ kk_frame_write(int fd, const void *body, size_t len)
 	return kk_write_all(fd, body, len);
 }
 
-static long long
-now_ms(void)
+/*
+ * What a poll or read that returned n means to the loop around it: 1 go
+ * on, 0 try again (a signal came), or the error: -errno, or none when
+ * nothing came.
+ */
+static int
+io_step(ssize_t n, int none)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return n == 0 ? none : 1;
 }
 
 /* Blocking read of one frame, bounded by timeout_ms in total (< 0: none). */
@@ -122,7 +125,7 @@ kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max, int timeout_ms)
 {
 	struct kk_frame_reader rd;
 	uint8_t buf[16384];
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = kk_mono_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	size_t used, off;
 	ssize_t n;
@@ -131,34 +134,19 @@ kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max, int timeout_ms)
 	kk_frame_reader_init(&rd, max);
 	for (;;) {
 		if (timeout_ms >= 0) {
-			wait = (int)(deadline - now_ms());
-			if (wait <= 0) {
-				r = -ETIMEDOUT;
-				goto out;
-			}
-			r = poll(&pfd, 1, wait);
-			if (r < 0 && errno == EINTR)
+			wait = (int)(deadline - kk_mono_ms());
+			r = wait <= 0 ? -ETIMEDOUT :
+			    io_step(poll(&pfd, 1, wait), -ETIMEDOUT);
+			if (r == 0)
 				continue;
-			if (r < 0) {
-				r = -errno;
+			if (r < 0)
 				goto out;
-			}
-			if (r == 0) {
-				r = -ETIMEDOUT;
-				goto out;
-			}
 		}
 		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
+		if ((r = io_step(n, -ECONNRESET)) == 0)
 			continue;
-		if (n < 0) {
-			r = -errno;
+		if (r < 0)
 			goto out;
-		}
-		if (n == 0) {
-			r = -ECONNRESET;
-			goto out;
-		}
 		/* One frame per call: a peer that sends more is a protocol error. */
 		off = 0;
 		while (off < (size_t)n) {

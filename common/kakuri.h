@@ -387,6 +387,11 @@ bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
 struct json_t *kk_refusals_summary(struct kk_refusals *r);
 
 /* util.c: the small helpers both programs use, each written once */
+/*
+ * -1, 0 or 1 as a is below, equal to or above b: a qsort comparator's
+ * answer, chained with ?: for more keys than one.
+ */
+#define KK_CMP(a, b)	(((a) > (b)) - ((a) < (b)))
 /* A table of names indexed by an enum: the index of name, or -1. */
 int kk_name_find(const char *const names[], size_t n, const char *name);
 /* names[i], or "unknown" past the end of the table or for a hole in it. */
@@ -405,8 +410,12 @@ int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
 int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
 /* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline_ns */
 uint64_t kk_mono_ns(void);
+/* CLOCK_MONOTONIC in milliseconds, signed for deadline arithmetic */
+long long kk_mono_ms(void);
 /* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
 int kk_write_all(int fd, const void *buf, size_t len);
+/* Up to len bytes of fd, fewer only at end of file: how many, or -errno. */
+ssize_t kk_read_upto(int fd, void *buf, size_t len);
 /*
  * The size of fd if it is a regular file of at most max bytes: 0,
  * -EINVAL (not a regular file), -EFBIG or fstat's error.

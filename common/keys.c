@@ -128,21 +128,14 @@ read_small_file(const char *path, char **out, size_t *outlen)
 		r = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		n = read(fd, buf + len, KK_KEYFILE_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > KK_KEYFILE_MAX) {
-			r = -EFBIG;
-			goto out;
-		}
+	if ((n = kk_read_upto(fd, buf, KK_KEYFILE_MAX + 1)) < 0) {
+		r = (int)n;
+		goto out;
+	}
+	len = (size_t)n;
+	if (len > KK_KEYFILE_MAX) {
+		r = -EFBIG;
+		goto out;
 	}
 	*out = buf;
 	*outlen = len;
@@ -211,50 +204,64 @@ kk_key_save_public(EVP_PKEY *k, const char *path)
 	return save_pem(k, path, false);
 }
 
-int
-kk_key_parse_private(const char *pem, size_t len, EVP_PKEY **out)
+/* pem, len bytes, as a memory BIO for parse to read from. */
+static int
+pem_parse(const char *pem, size_t len, int (*parse)(BIO *, void *),
+    void *out)
 {
-	EVP_PKEY *k = NULL;
-	BIO *mem = NULL;
+	BIO *mem = BIO_new_mem_buf(pem, (int)len);
 	int r;
 
-	if (out == NULL || pem == NULL || len > KK_KEYFILE_MAX)
-		return -EINVAL;
-	*out = NULL;
-	mem = BIO_new_mem_buf(pem, (int)len);
-	if (mem == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	k = PEM_read_bio_PrivateKey(mem, NULL, no_passphrase, NULL);
-	if (!is_ed25519(k)) {
-		r = -EINVAL;
-		goto out;
-	}
-	*out = k;
-	k = NULL;
-	r = 0;
-out:
-	EVP_PKEY_free(k);
+	if (mem == NULL)
+		return -ENOMEM;
+	r = parse(mem, out);
 	BIO_free(mem);
 	return r;
 }
 
-int
-kk_key_load_private(const char *path, EVP_PKEY **out)
+/* The small file at path (read_small_file), parsed by parse. */
+static int
+pem_file_parse(const char *path, int (*parse)(BIO *, void *), void *out)
 {
 	char *buf = NULL;
 	size_t len;
 	int r;
 
+	if ((r = read_small_file(path, &buf, &len)) == 0)
+		r = pem_parse(buf, len, parse, out);
+	free_small_file(buf);
+	return r;
+}
+
+static int
+parse_private(BIO *mem, void *out)
+{
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(mem, NULL, no_passphrase, NULL);
+
+	if (!is_ed25519(k)) {
+		EVP_PKEY_free(k);
+		return -EINVAL;
+	}
+	*(EVP_PKEY **)out = k;
+	return 0;
+}
+
+int
+kk_key_parse_private(const char *pem, size_t len, EVP_PKEY **out)
+{
+	if (out == NULL || pem == NULL || len > KK_KEYFILE_MAX)
+		return -EINVAL;
+	*out = NULL;
+	return pem_parse(pem, len, parse_private, out);
+}
+
+int
+kk_key_load_private(const char *path, EVP_PKEY **out)
+{
 	if (out == NULL || path == NULL)
 		return -EINVAL;
 	*out = NULL;
-	r = read_small_file(path, &buf, &len);
-	if (r == 0)
-		r = kk_key_parse_private(buf, len, out);
-	free_small_file(buf);
-	return r;
+	return pem_file_parse(path, parse_private, out);
 }
 
 /*
@@ -262,35 +269,20 @@ kk_key_load_private(const char *path, EVP_PKEY **out)
  * "CERTIFICATE" (X.509, we take its key).  The DER must be consumed
  * exactly.  Anything else, or a key that is not Ed25519, is -EINVAL.
  */
-int
-kk_key_load_public(const char *path, EVP_PKEY **out)
+static int
+parse_public(BIO *mem, void *out)
 {
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
-	BIO *mem = NULL;
-	char *buf = NULL, *name = NULL, *header = NULL;
+	char *name = NULL, *header = NULL;
 	unsigned char *der = NULL;
 	const unsigned char *p;
 	long derlen = 0;
-	size_t len;
-	int r;
+	int r = -EINVAL;
 
-	if (out == NULL || path == NULL)
-		return -EINVAL;
-	*out = NULL;
-	r = read_small_file(path, &buf, &len);
-	if (r < 0)
-		goto out;
-	mem = BIO_new_mem_buf(buf, (int)len);
-	if (mem == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
 	if (PEM_read_bio(mem, &name, &header, &der, &derlen) != 1 ||
-	    derlen <= 0 || header == NULL || header[0] != '\0') {
-		r = -EINVAL;
+	    derlen <= 0 || header == NULL || header[0] != '\0')
 		goto out;
-	}
 	p = der;
 	if (strcmp(name, PEM_STRING_PUBLIC) == 0) {
 		k = d2i_PUBKEY(NULL, &p, derlen);
@@ -299,11 +291,9 @@ kk_key_load_public(const char *path, EVP_PKEY **out)
 		if (x != NULL)
 			k = X509_get_pubkey(x);
 	}
-	if (k == NULL || p != der + derlen || !is_ed25519(k)) {
-		r = -EINVAL;
+	if (k == NULL || p != der + derlen || !is_ed25519(k))
 		goto out;
-	}
-	*out = k;
+	*(EVP_PKEY **)out = k;
 	k = NULL;
 	r = 0;
 out:
@@ -312,9 +302,16 @@ out:
 	OPENSSL_free(name);
 	OPENSSL_free(header);
 	OPENSSL_free(der);
-	BIO_free(mem);
-	free_small_file(buf);
 	return r;
+}
+
+int
+kk_key_load_public(const char *path, EVP_PKEY **out)
+{
+	if (out == NULL || path == NULL)
+		return -EINVAL;
+	*out = NULL;
+	return pem_file_parse(path, parse_public, out);
 }
 
 int
@@ -516,34 +513,22 @@ kk_pem_free(char *buf)
 	free_small_file(buf);
 }
 
+static int
+parse_cert(BIO *mem, void *out)
+{
+	X509 *x = PEM_read_bio_X509(mem, NULL, no_passphrase, NULL);
+
+	if (x == NULL)
+		return -EINVAL;
+	*(X509 **)out = x;
+	return 0;
+}
+
 int
 kk_cert_load(const char *path, X509 **out)
 {
-	X509 *x = NULL;
-	BIO *mem = NULL;
-	char *buf = NULL;
-	size_t len;
-	int r;
-
 	if (out == NULL || path == NULL)
 		return -EINVAL;
 	*out = NULL;
-	if ((r = read_small_file(path, &buf, &len)) < 0)
-		goto out;
-	mem = BIO_new_mem_buf(buf, (int)len);
-	if (mem == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	x = PEM_read_bio_X509(mem, NULL, no_passphrase, NULL);
-	if (x == NULL) {
-		r = -EINVAL;
-		goto out;
-	}
-	*out = x;
-	r = 0;
-out:
-	BIO_free(mem);
-	free_small_file(buf);
-	return r;
+	return pem_file_parse(path, parse_cert, out);
 }

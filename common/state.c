@@ -128,8 +128,6 @@ static int
 write_file_once(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
-	const char *p = data;
-	ssize_t n;
 	int fd = -1, r;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
@@ -141,17 +139,8 @@ write_file_once(const char *path, const void *data, size_t len, mode_t mode)
 		r = -errno;
 		goto fail;
 	}
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto fail;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	if ((r = kk_write_all(fd, data, len)) < 0)
+		goto fail;
 	if (fsync(fd) < 0) {
 		r = -errno;
 		goto fail;

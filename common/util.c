@@ -112,6 +112,12 @@ kk_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+long long
+kk_mono_ms(void)
+{
+	return (long long)(kk_mono_ns() / 1000000);
+}
+
 /*
  * The one loop that hashes a file, in chunks of HASH_CHUNK bytes: with
  * off >= 0 the len bytes from off (pread; a file that ends sooner is
@@ -202,6 +208,26 @@ kk_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+ssize_t
+kk_read_upto(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, p + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
 }
 
 int
@@ -402,16 +428,11 @@ kk_read_fd(int fd, size_t max, char **out, size_t *len)
 		r = -ENOMEM;
 		goto out;
 	}
-	while (got < size) {
-		n = read(fd, buf + got, size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			goto out;
-		}
-		got += (size_t)n;
+	if ((n = kk_read_upto(fd, buf, size)) < 0 || (size_t)n < size) {
+		r = n < 0 ? (int)n : -EIO;
+		goto out;
 	}
+	got = (size_t)n;
 	buf[got] = '\0';
 	*out = buf;
 	*len = got;

@@ -247,11 +247,8 @@ hash_fd(int fd, uint64_t *size, char out[65])
 	SHA256_Init(&sha);
 	/* bounded: a file that keeps growing stops at the evidence cap */
 	while (total <= FETCH_MAX_TOTAL) {
-		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
+		if ((n = kk_read_upto(fd, buf, sizeof(buf))) < 0)
+			return (int)n;
 		if (n == 0)
 			break;
 		SHA256_Update(&sha, buf, (size_t)n);

@@ -51,11 +51,9 @@ cmp_ent(const void *a, const void *b)
 {
 	const struct proc_ent *x = a, *y = b;
 
-	if (x->id.dev != y->id.dev)
-		return x->id.dev < y->id.dev ? -1 : 1;
-	if (x->id.ino != y->id.ino)
-		return x->id.ino < y->id.ino ? -1 : 1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	return KK_CMP(x->id.dev, y->id.dev) ?:
+	    KK_CMP(x->id.ino, y->id.ino) ?:
+	    KK_CMP(x->pid, y->pid);
 }
 
 /* A distinct file: entries [first, first + n) of the sorted table. */
@@ -72,9 +70,7 @@ cmp_size(const void *a, const void *b)
 {
 	const struct file_ref *x = a, *y = b;
 
-	if (x->size != y->size)
-		return x->size < y->size ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
+	return KK_CMP(x->size, y->size) ?: KK_CMP(x->idx, y->idx);
 }
 
 static int

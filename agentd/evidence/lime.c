@@ -110,11 +110,7 @@ range_cmp(const void *a, const void *b)
 {
 	const struct kk_range *x = a, *y = b;
 
-	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
-	if (x->end != y->end)
-		return x->end < y->end ? -1 : 1;
-	return 0;
+	return KK_CMP(x->start, y->start) ?: KK_CMP(x->end, y->end);
 }
 
 int
@@ -200,9 +196,7 @@ seg_cmp(const void *a, const void *b)
 {
 	const struct seg *x = a, *y = b;
 
-	if (x->paddr != y->paddr)
-		return x->paddr < y->paddr ? -1 : 1;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return KK_CMP(x->paddr, y->paddr) ?: KK_CMP(x->offset, y->offset);
 }
 
 static int

@@ -286,9 +286,7 @@ fz_cmp_ppid(const void *a, const void *b)
 {
 	const struct pstat *x = a, *y = b;
 
-	if (x->ppid != y->ppid)
-		return x->ppid < y->ppid ? -1 : 1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	return KK_CMP(x->ppid, y->ppid) ?: KK_CMP(x->pid, y->pid);
 }
 
 /* Index of the first entry of t (sorted by ppid) whose parent is ppid. */

@@ -7,20 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
+#include "kakuri.h"
 #include "nlreq.h"
 
 #define RECV_BUFSZ	(MNL_SOCKET_BUFFER_SIZE * 4)
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * One message of the reply: 1 when it ends the request, 0 to go on.
@@ -63,8 +54,8 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
     mnl_cb_t cb, void *data)
 {
 	const uint32_t seq = req->nlmsg_seq;
-	const long long end = now_ms() + KK_NL_TOTAL_MS;
-	long long deadline = now_ms() + KK_NL_BUDGET_MS;
+	const long long end = kk_mono_ms() + KK_NL_TOTAL_MS;
+	long long deadline = kk_mono_ms() + KK_NL_BUDGET_MS;
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
 	const struct nlmsghdr *nlh;
 	char *buf;
@@ -79,7 +70,7 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 	if (buf == NULL)
 		return -ENOMEM;
 	while (!done) {
-		left = deadline - now_ms();
+		left = deadline - kk_mono_ms();
 		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
 			err = err ? err : -ETIMEDOUT;
 			break;
@@ -98,7 +89,7 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 			if (nlh->nlmsg_seq != seq)
 				continue;
 			/* a reply: the kernel is not silent */
-			deadline = now_ms() + KK_NL_BUDGET_MS;
+			deadline = kk_mono_ms() + KK_NL_BUDGET_MS;
 			if (deadline > end)
 				deadline = end;
 			if (reply_msg(nlh, cb, data, &err)) {

@@ -201,6 +201,24 @@ readback_ours(const struct readback *rb, uint32_t family, const char *table)
 	    strcmp(table, rb->name) == 0;
 }
 
+/*
+ * Keep an object the dump listed, of family and table, in a list that
+ * holds n of max?  Not if it is another table's; not either, overflow
+ * noted, if the list is full.
+ */
+static bool
+readback_keep(struct readback *rb, uint32_t family, const char *table,
+    size_t n, size_t max)
+{
+	if (!readback_ours(rb, family, table))
+		return false;
+	if (n >= max) {
+		rb->overflow = true;
+		return false;
+	}
+	return true;
+}
+
 static int
 chain_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -210,17 +228,12 @@ chain_cb(const struct nlmsghdr *nlh, void *data)
 	if (c == NULL)
 		return MNL_CB_ERROR;
 	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 ||
-	    !readback_ours(rb, nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE))) {
+	    !readback_keep(rb, nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
+	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), rb->nchains,
+	    sizeof(rb->chains) / sizeof(rb->chains[0])))
 		nftnl_chain_free(c);
-		return MNL_CB_OK;
-	}
-	if (rb->nchains >= sizeof(rb->chains) / sizeof(rb->chains[0])) {
-		rb->overflow = true;
-		nftnl_chain_free(c);
-		return MNL_CB_OK;
-	}
-	rb->chains[rb->nchains++] = c;
+	else
+		rb->chains[rb->nchains++] = c;
 	return MNL_CB_OK;
 }
 
@@ -233,17 +246,12 @@ set_cb(const struct nlmsghdr *nlh, void *data)
 	if (s == NULL)
 		return MNL_CB_ERROR;
 	if (nftnl_set_nlmsg_parse(nlh, s) < 0 ||
-	    !readback_ours(rb, nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
-	    nftnl_set_get_str(s, NFTNL_SET_TABLE))) {
+	    !readback_keep(rb, nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+	    nftnl_set_get_str(s, NFTNL_SET_TABLE), rb->nsets,
+	    sizeof(rb->sets) / sizeof(rb->sets[0])))
 		nftnl_set_free(s);
-		return MNL_CB_OK;
-	}
-	if (rb->nsets >= sizeof(rb->sets) / sizeof(rb->sets[0])) {
-		rb->overflow = true;
-		nftnl_set_free(s);
-		return MNL_CB_OK;
-	}
-	rb->sets[rb->nsets++].s = s;
+	else
+		rb->sets[rb->nsets++].s = s;
 	return MNL_CB_OK;
 }
 
@@ -262,17 +270,12 @@ rule_cb(const struct nlmsghdr *nlh, void *data)
 	if (r == NULL)
 		return MNL_CB_ERROR;
 	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
-	    !readback_ours(rb, nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
-	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE))) {
+	    !readback_keep(rb, nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
+	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE), rb->nrules,
+	    sizeof(rb->rules) / sizeof(rb->rules[0])))
 		nftnl_rule_free(r);
-		return MNL_CB_OK;
-	}
-	if (rb->nrules >= sizeof(rb->rules) / sizeof(rb->rules[0])) {
-		rb->overflow = true;
-		nftnl_rule_free(r);
-		return MNL_CB_OK;
-	}
-	rb->rules[rb->nrules++] = r;
+	else
+		rb->rules[rb->nrules++] = r;
 	return MNL_CB_OK;
 }
 

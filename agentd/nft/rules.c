@@ -11,6 +11,7 @@
  * Pure: no sockets, no kernel; build.c turns the objects into a batch.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,45 +533,25 @@ elem_add(struct nftnl_set *s, const void *key, uint32_t len)
 	return 0;
 }
 
-static const struct kk_addrlist *
-source_addrs(const struct kk_policy *p, enum source src)
-{
-	switch (src) {
-	case SRC_PEERS:
-		return &p->peers;
-	case SRC_DNS:
-		return &p->dns;
-	case SRC_DHCP_SERVERS:
-		return &p->dhcp_servers;
-	default:
-		return NULL;
-	}
-}
-
-static const struct kk_portlist *
-source_ports(const struct kk_policy *p, enum source src)
-{
-	switch (src) {
-	case SRC_MGMT_PORTS:
-		return &p->mgmt_ports;
-	case SRC_MAIL_TCP:
-		return &p->mail_tcp;
-	case SRC_WEB_TCP:
-		return &p->web_tcp;
-	case SRC_WEB_UDP:
-		return &p->web_udp;
-	default:
-		return NULL;
-	}
-}
+/* Where in the policy each source's list is. */
+static const size_t source_off[] = {
+	[SRC_PEERS] = offsetof(struct kk_policy, peers),
+	[SRC_DNS] = offsetof(struct kk_policy, dns),
+	[SRC_DHCP_SERVERS] = offsetof(struct kk_policy, dhcp_servers),
+	[SRC_MGMT_PORTS] = offsetof(struct kk_policy, mgmt_ports),
+	[SRC_MAIL_TCP] = offsetof(struct kk_policy, mail_tcp),
+	[SRC_WEB_TCP] = offsetof(struct kk_policy, web_tcp),
+	[SRC_WEB_UDP] = offsetof(struct kk_policy, web_udp),
+};
 
 /* The elements of a set: the policy's addresses of one family, or ports. */
 static int
 set_fill(struct nftnl_set *s, const struct set_def *sd,
     const struct kk_policy *p)
 {
-	const struct kk_addrlist *al = source_addrs(p, sd->src);
-	const struct kk_portlist *pl = source_ports(p, sd->src);
+	const void *list = (const char *)p + source_off[sd->src];
+	const struct kk_addrlist *al = sd->af != 0 ? list : NULL;
+	const struct kk_portlist *pl = sd->af == 0 ? list : NULL;
 	uint16_t be;
 	size_t i;
 	int err = 0;
@@ -587,10 +568,11 @@ set_fill(struct nftnl_set *s, const struct set_def *sd,
 	return err;
 }
 
+/* An empty set of o's table, appended to o->sets. */
 static int
-add_set(struct kk_nft_objects *o, enum set_id id, const struct kk_policy *p)
+new_set(struct kk_nft_objects *o, const char *name, uint32_t type,
+    uint32_t keylen, uint32_t id, uint32_t flags, struct nftnl_set **sp)
 {
-	const struct set_def *sd = &set_defs[id];
 	struct nftnl_set *s;
 
 	if (o->nsets >= KK_NFT_MAX_SETS)
@@ -600,13 +582,26 @@ add_set(struct kk_nft_objects *o, enum set_id id, const struct kk_policy *p)
 		return -ENOMEM;
 	nftnl_set_set_str(s, NFTNL_SET_TABLE,
 	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-	nftnl_set_set_str(s, NFTNL_SET_NAME, sd->name);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)o->family);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, sd->type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, sd->keylen);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, keylen);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
 	o->sets[o->nsets++] = s;
+	*sp = s;
+	return 0;
+}
+
+static int
+add_set(struct kk_nft_objects *o, enum set_id id, const struct kk_policy *p)
+{
+	const struct set_def *sd = &set_defs[id];
+	struct nftnl_set *s;
+	int err;
+
+	if ((err = new_set(o, sd->name, sd->type, sd->keylen, id, 0, &s)) < 0)
+		return err;
 	return set_fill(s, sd, p);
 }
 
@@ -653,6 +648,7 @@ add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 	const struct kk_nft_ipset *ip;
 	struct nftnl_set *s;
 	size_t i, k;
+	int err;
 
 	for (i = 0; i < spec->nipsets; i++) {
 		ip = &spec->ipsets[i];
@@ -665,21 +661,11 @@ add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 			if (strcmp(nftnl_set_get_str(o->sets[k], NFTNL_SET_NAME),
 			    ip->name) == 0)
 				return -EEXIST;
-		s = nftnl_set_alloc();
-		if (s == NULL)
-			return -ENOMEM;
-		nftnl_set_set_str(s, NFTNL_SET_TABLE,
-		    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-		nftnl_set_set_str(s, NFTNL_SET_NAME, ip->name);
-		nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)o->family);
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
-		    ip->ranges->af == AF_INET ? NFT_TYPE_IPADDR :
-		    NFT_TYPE_IP6ADDR);
-		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, ip->ranges->keylen);
-		nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)(IPSET_ID_BASE + i));
-		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
-		o->ranges[o->nsets] = ip->ranges;
-		o->sets[o->nsets++] = s;
+		if ((err = new_set(o, ip->name, ip->ranges->af == AF_INET ?
+		    NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR, ip->ranges->keylen,
+		    (uint32_t)(IPSET_ID_BASE + i), NFT_SET_INTERVAL, &s)) < 0)
+			return err;
+		o->ranges[o->nsets - 1] = ip->ranges;
 	}
 	return 0;
 }

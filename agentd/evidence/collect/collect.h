@@ -127,6 +127,8 @@ int col_nl_dump(struct collector *c, int proto, struct nlmsghdr *req,
     mnl_cb_t cb, void *data);
 void col_nl_failed(struct art *b, const char *what, int err);
 int col_attr_cb(const struct nlattr *a, void *data);
+const void *col_nl_msg(const struct nlmsghdr *nlh, uint16_t type,
+    size_t hdrlen, struct attrs *t);
 bool col_attr_u32(const struct nlattr *a, uint32_t *v);
 json_t *col_attr_str(const struct nlattr *a);
 const char *col_family_name(int family, char *buf, size_t len);

@@ -88,12 +88,7 @@ link_cb(const struct nlmsghdr *nlh, void *data)
 	json_t *o;
 	uint32_t v;
 
-	if (nlh->nlmsg_type != RTM_NEWLINK ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
-		return MNL_CB_OK;
-	ifi = mnl_nlmsg_get_payload(nlh);
-	memset(&t, 0, sizeof(t));
-	if (mnl_attr_parse(nlh, sizeof(*ifi), col_attr_cb, &t) < 0)
+	if ((ifi = col_nl_msg(nlh, RTM_NEWLINK, sizeof(*ifi), &t)) == NULL)
 		return MNL_CB_OK;
 	if (t.tb[IFLA_IFNAME] != NULL && x->links->n < LINK_MAP_MAX) {
 		struct links *l = x->links;
@@ -160,12 +155,7 @@ neigh_cb(const struct nlmsghdr *nlh, void *data)
 	json_t *o;
 	size_t i;
 
-	if (nlh->nlmsg_type != RTM_NEWNEIGH ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*nd))
-		return MNL_CB_OK;
-	nd = mnl_nlmsg_get_payload(nlh);
-	memset(&t, 0, sizeof(t));
-	if (mnl_attr_parse(nlh, sizeof(*nd), col_attr_cb, &t) < 0)
+	if ((nd = col_nl_msg(nlh, RTM_NEWNEIGH, sizeof(*nd), &t)) == NULL)
 		return MNL_CB_OK;
 	if ((o = json_object()) == NULL)
 		return MNL_CB_STOP;
@@ -315,12 +305,7 @@ route_cb(const struct nlmsghdr *nlh, void *data)
 	json_t *o;
 	uint32_t v;
 
-	if (nlh->nlmsg_type != RTM_NEWROUTE ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*rt))
-		return MNL_CB_OK;
-	rt = mnl_nlmsg_get_payload(nlh);
-	memset(&t, 0, sizeof(t));
-	if (mnl_attr_parse(nlh, sizeof(*rt), col_attr_cb, &t) < 0)
+	if ((rt = col_nl_msg(nlh, RTM_NEWROUTE, sizeof(*rt), &t)) == NULL)
 		return MNL_CB_OK;
 	if ((o = json_object()) == NULL)
 		return MNL_CB_STOP;
@@ -361,12 +346,7 @@ addr_cb(const struct nlmsghdr *nlh, void *data)
 	json_t *o, *fl;
 	uint32_t flags;
 
-	if (nlh->nlmsg_type != RTM_NEWADDR ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
-		return MNL_CB_OK;
-	ifa = mnl_nlmsg_get_payload(nlh);
-	memset(&t, 0, sizeof(t));
-	if (mnl_attr_parse(nlh, sizeof(*ifa), col_attr_cb, &t) < 0)
+	if ((ifa = col_nl_msg(nlh, RTM_NEWADDR, sizeof(*ifa), &t)) == NULL)
 		return MNL_CB_OK;
 	if ((o = json_object()) == NULL)
 		return MNL_CB_STOP;

@@ -108,6 +108,25 @@ col_nl_failed(struct art *b, const char *what, int err)
 	else
 		col_art_error(b, "%s: %s", what, strerror(-err));
 }
+/*
+ * The fixed header, hdrlen bytes, of a message of type, its attributes in
+ * t unless t is NULL; NULL for a message of another type, one cut short
+ * or one whose attributes do not parse.
+ */
+const void *
+col_nl_msg(const struct nlmsghdr *nlh, uint16_t type, size_t hdrlen,
+    struct attrs *t)
+{
+	if (nlh->nlmsg_type != type || mnl_nlmsg_get_payload_len(nlh) < hdrlen)
+		return NULL;
+	if (t != NULL) {
+		memset(t, 0, sizeof(*t));
+		if (mnl_attr_parse(nlh, (unsigned)hdrlen, col_attr_cb, t) < 0)
+			return NULL;
+	}
+	return mnl_nlmsg_get_payload(nlh);
+}
+
 int
 col_attr_cb(const struct nlattr *a, void *data)
 {

@@ -118,11 +118,9 @@ exe_cmp(const void *a, const void *b)
 {
 	const struct exe_ref *x = a, *y = b;
 
-	if (x->dev != y->dev)
-		return x->dev < y->dev ? -1 : 1;
-	if (x->ino != y->ino)
-		return x->ino < y->ino ? -1 : 1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	return KK_CMP(x->dev, y->dev) ?:
+	    KK_CMP(x->ino, y->ino) ?:
+	    KK_CMP(x->pid, y->pid);
 }
 
 static json_t *

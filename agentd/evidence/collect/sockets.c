@@ -53,10 +53,8 @@ inet_diag_cb(const struct nlmsghdr *nlh, void *data)
 	json_t *o;
 	bool tcp = strcmp(x->proto, "tcp") == 0;
 
-	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
+	if ((m = col_nl_msg(nlh, SOCK_DIAG_BY_FAMILY, sizeof(*m), NULL)) == NULL)
 		return MNL_CB_OK;
-	m = mnl_nlmsg_get_payload(nlh);
 	if ((o = json_object()) == NULL)
 		return MNL_CB_STOP;
 	col_set_str(o, "proto", x->proto);
@@ -90,12 +88,7 @@ unix_diag_cb(const struct nlmsghdr *nlh, void *data)
 	json_t *o;
 	uint32_t v;
 
-	if (nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-	    mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
-		return MNL_CB_OK;
-	m = mnl_nlmsg_get_payload(nlh);
-	memset(&t, 0, sizeof(t));
-	if (mnl_attr_parse(nlh, sizeof(*m), col_attr_cb, &t) < 0)
+	if ((m = col_nl_msg(nlh, SOCK_DIAG_BY_FAMILY, sizeof(*m), &t)) == NULL)
 		return MNL_CB_OK;
 	if ((o = json_object()) == NULL)
 		return MNL_CB_STOP;
@@ -159,9 +152,7 @@ owner_cmp(const void *a, const void *b)
 {
 	const struct owner *x = a, *y = b;
 
-	if (x->ino != y->ino)
-		return x->ino < y->ino ? -1 : 1;
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	return KK_CMP(x->ino, y->ino) ?: KK_CMP(x->pid, y->pid);
 }
 
 /*

@@ -110,30 +110,16 @@ col_open_regular(const char *path)
 ssize_t
 col_read_small(int atfd, const char *path, char *buf, size_t size)
 {
-	size_t total = 0;
 	ssize_t n;
 	int fd;
 
 	fd = openat(atfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	while (total < size - 1) {
-		n = read(fd, buf + total, size - 1 - total);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			n = -errno;
-			close(fd);
-			buf[0] = '\0';
-			return n;
-		}
-		if (n == 0)
-			break;
-		total += (size_t)n;
-	}
+	n = kk_read_upto(fd, buf, size - 1);
 	close(fd);
-	buf[total] = '\0';
-	return (ssize_t)total;
+	buf[n < 0 ? 0 : n] = '\0';
+	return n;
 }
 
 void
