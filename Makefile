@@ -65,7 +65,7 @@ HELPER_SRC := tests/integration/netprobe.c $(PROG_SRC)
 # the nftables module with the policy loader: apply bench, nftset test helper
 NFT_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
 	$(COMMON_SRC)
-BENCH_SRC := bench/apply_bench.c $(NFT_SRC) $(PROG_SRC)
+BENCH_SRC := bench/apply_bench.c tests/nftprog.c $(NFT_SRC) $(PROG_SRC)
 # kakurid-restore, the boot restore: the nftables module, the policy
 # loader, the tables enforcer and the audit/outbox writers, from an
 # archive so that only what the restore calls is linked; no libsystemd,
@@ -190,7 +190,8 @@ $(OBJDIR)/mklog: tests/integration/mklog.c
 	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< -lcrypto
 
 # the nftables module with 100k-entry interval sets (t-bigset, bench/run)
-$(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c $(NFT_SRC) $(PROG_SRC))
+$(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
+	$(NFT_SRC) $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

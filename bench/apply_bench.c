@@ -9,8 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kakuri.h"
-#include "nft.h"
+#include "../tests/nftprog.h"
 #include "../tests/progutil.h"
 
 int
@@ -19,7 +18,6 @@ main(int argc, char **argv)
 	static struct kk_policy p;
 	struct kk_nft_spec spec;
 	struct kk_nft n;
-	char err[512];
 	long long t0;
 	int i, runs;
 
@@ -30,18 +28,9 @@ main(int argc, char **argv)
 	runs = atoi(argv[2]);
 	if (runs <= 0 || runs > 100000)
 		return 2;
-	if (kk_policy_load(argv[1], KK_POLICY_SKIP_OWNER_CHECK, &p, err,
-	    sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
+	if (np_start("apply_bench", argv[1], &p, &n, &spec,
+	    KK_MODE_ISOLATED) < 0)
 		return 1;
-	}
-	if (kk_nft_open(&n) < 0) {
-		fprintf(stderr, "%s\n", n.err);
-		return 1;
-	}
-	memset(&spec, 0, sizeof(spec));
-	spec.mode = KK_MODE_ISOLATED;
-	spec.policy = &p;
 	spec.own_uid_known = true;
 	spec.own_uid = 65534;
 	spec.own_gid = 65534;

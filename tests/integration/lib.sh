@@ -143,6 +143,14 @@ serve() {
 	PIDS+=($!)
 }
 
+# internet_echo LABEL: echo servers on the internet host (port 8080, both
+# families), checked under LABEL to answer the endpoint within 5 s
+internet_echo() {
+	local a
+	for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
+	check_within "$1" 5 reach "$EP" tcp "$NET4" 8080
+}
+
 # reach NS PROTO ADDR PORT: does an echo pass?
 reach() { ip netns exec "$1" "$NETPROBE" "$2" "$3" "$4" "${5:-700}"; }
 ping_ok() { ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }

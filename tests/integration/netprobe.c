@@ -563,34 +563,47 @@ ndp_tagged(const uint8_t *buf, ssize_t len, uint8_t type)
 	    memcmp(buf + 24, NDP_TAG, strlen(NDP_TAG)) == 0;
 }
 
+/*
+ * The next tagged NDP message of type on fd before end (pu_now_ns()),
+ * polling every poll_ms: 0 with its sender in *from, or -1 at the end.
+ */
+static int
+ndp_recv(int fd, uint8_t type, long long end, int poll_ms,
+    struct sockaddr_in6 *from, socklen_t *flen)
+{
+	uint8_t buf[256];
+	ssize_t r;
+
+	while (pu_now_ns() < end) {
+		if (wait_fd(fd, POLLIN, poll_ms) < 0)
+			continue;
+		*flen = sizeof(*from);
+		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)from,
+		    flen);
+		if (ndp_tagged(buf, r, type))
+			return 0;
+	}
+	return -1;
+}
+
 static int
 ndp_serve(const char *addr, int seconds, const char *log)
 {
 	struct sockaddr_in6 self, from;
+	struct sockaddr_storage ss;
 	socklen_t flen;
-	uint8_t buf[256], out[256];
+	uint8_t out[256];
 	long long end = pu_now_ns() + (long long)seconds * 1000000000LL;
-	ssize_t r;
 	int fd;
 
 	fd = ndp_socket(addr, &self, ND_NEIGHBOR_SOLICIT);
 	if (fd < 0)
 		return 2;
-	while (pu_now_ns() < end) {
-		if (wait_fd(fd, POLLIN, 200) < 0)
-			continue;
-		flen = sizeof(from);
-		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
-		    &flen);
-		if (!ndp_tagged(buf, r, ND_NEIGHBOR_SOLICIT))
-			continue;
-		{
-			struct sockaddr_storage ss;
-
-			memset(&ss, 0, sizeof(ss));
-			memcpy(&ss, &from, sizeof(from));
-			record(log, "ndp", &ss);
-		}
+	while (ndp_recv(fd, ND_NEIGHBOR_SOLICIT, end, 200, &from,
+	    &flen) == 0) {
+		memset(&ss, 0, sizeof(ss));
+		memcpy(&ss, &from, sizeof(from));
+		record(log, "ndp", &ss);
 		sendto(fd, out, ndp_message(out, ND_NEIGHBOR_ADVERT,
 		    &self.sin6_addr), 0, (struct sockaddr *)&from, flen);
 	}
@@ -602,9 +615,8 @@ ndp_probe(const char *addr, int timeout_ms)
 {
 	struct sockaddr_in6 to, from;
 	socklen_t flen;
-	uint8_t buf[256], out[256];
+	uint8_t out[256];
 	long long end = pu_now_ns() + (long long)timeout_ms * 1000000LL;
-	ssize_t r;
 	int fd;
 
 	fd = ndp_socket(addr, &to, ND_NEIGHBOR_ADVERT);
@@ -613,16 +625,9 @@ ndp_probe(const char *addr, int timeout_ms)
 	if (sendto(fd, out, ndp_message(out, ND_NEIGHBOR_SOLICIT,
 	    &to.sin6_addr), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
 		return 1;
-	while (pu_now_ns() < end) {
-		if (wait_fd(fd, POLLIN, 50) < 0)
-			continue;
-		flen = sizeof(from);
-		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
-		    &flen);
-		if (ndp_tagged(buf, r, ND_NEIGHBOR_ADVERT) &&
-		    memcmp(&from.sin6_addr, &to.sin6_addr, 16) == 0)
+	while (ndp_recv(fd, ND_NEIGHBOR_ADVERT, end, 50, &from, &flen) == 0)
+		if (memcmp(&from.sin6_addr, &to.sin6_addr, 16) == 0)
 			return 0;
-	}
 	return 1;
 }
 

@@ -28,6 +28,7 @@
 
 #include "kakuri.h"
 #include "nft.h"
+#include "../nftprog.h"
 #include "../progutil.h"
 
 #define MAX_FILES	8
@@ -103,7 +104,7 @@ main(int argc, char **argv)
 	struct kk_nft_ipset ip[MAX_FILES + 1];
 	struct kk_nft_spec spec;
 	struct kk_nft n;
-	char err[512], cmd[128], arg[64];
+	char cmd[128], arg[64];
 	long long t0;
 	int i, rc;
 
@@ -111,22 +112,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: nftset POLICY SETFILE...\n");
 		return 2;
 	}
-	if (kk_policy_load(argv[1], KK_POLICY_SKIP_OWNER_CHECK, &p, err,
-	    sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
+	if (np_start("nftset", argv[1], &p, &n, &spec, KK_MODE_OPEN) < 0)
 		return 1;
-	}
 	memset(ip, 0, sizeof(ip));
 	for (i = 2; i < argc; i++)
 		if (load(argv[i], &ip[i - 2], &r[i - 2]) < 0)
 			return 1;
-	if (kk_nft_open(&n) < 0) {
-		fprintf(stderr, "nftset: %s\n", n.err);
-		return 1;
-	}
-	memset(&spec, 0, sizeof(spec));
-	spec.mode = KK_MODE_OPEN;
-	spec.policy = &p;
 	spec.ipsets = ip;
 	spec.nipsets = (size_t)(argc - 2);
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -12,9 +12,8 @@
 . "$(dirname "$0")/lib.sh"
 need
 echo "== monitor mode: another process takes the table's name"
-topology || { fail "topology"; summary; exit 1; }
-for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
-check_within "before: the internet host answers" 5 reach "$EP" tcp "$NET4" 8080
+topology || die "topology"
+internet_echo "before: the internet host answers"
 
 write_policy "" 'nftables: { protect = "monitor"; };'
 start_kakurid || { fail "kakurid starts"; summary; exit 1; }

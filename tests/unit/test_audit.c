@@ -198,6 +198,49 @@ verify_buf(const char *buf, size_t len, const char *first, size_t *bad)
 	return kk_audit_verify(buf, len, first, bad);
 }
 
+/* A log of n events at log, by a kk_audit opened and closed for them. */
+static void
+log_events(const char *log, size_t n)
+{
+	struct kk_audit a;
+
+	ck_assert_int_eq(kk_audit_open(&a, log), 0);
+	append_events(&a, n);
+	kk_audit_close(&a);
+}
+
+/* Closes a and reads its log into l, which must have n lines. */
+static void
+close_read(struct kk_audit *a, const char *log, struct lines *l, size_t n)
+{
+	kk_audit_close(a);
+	lines_read(log, l);
+	ck_assert_uint_eq(l->n, n);
+}
+
+/* The whole of l is one chain from genesis; frees l. */
+static void
+assert_chain_free(struct lines *l)
+{
+	size_t bad;
+
+	ck_assert_int_eq(verify_buf(l->buf, l->len, KK_AUDIT_GENESIS, &bad),
+	    0);
+	free(l->buf);
+}
+
+/* A log in buf that verification rejects at line want; frees buf. */
+static void
+assert_broken_free(char *buf, size_t len, size_t want)
+{
+	size_t bad;
+
+	ck_assert_int_eq(verify_buf(buf, len, KK_AUDIT_GENESIS, &bad),
+	    -EBADMSG);
+	ck_assert_uint_eq(bad, want);
+	free(buf);
+}
+
 /* ---- the chain as written ---- */
 
 START_TEST(test_chain_written)
@@ -261,16 +304,10 @@ END_TEST
 START_TEST(test_log_not_world_readable)
 {
 	char dir[PATH_MAX], log[PATH_MAX];
-	struct kk_audit a;
-	struct stat st;
 
 	workdir(dir, log);
-	ck_assert_int_eq(kk_audit_open(&a, log), 0);
-	append_events(&a, 1);
-	kk_audit_close(&a);
-	ck_assert_int_eq(lstat(log, &st), 0);
-	ck_assert(S_ISREG(st.st_mode));
-	ck_assert_uint_eq(st.st_mode & 077, 0);
+	log_events(log, 1);
+	ck_assert_uint_eq(kk_test_file_mode(log) & 077, 0);
 }
 END_TEST
 
@@ -331,42 +368,28 @@ copy_log(const struct lines *l, size_t k, const char *pat, char **at)
 }
 
 /*
- * Change one byte inside the "action" value of line k (1-based): the line
- * still parses and names the right prev, so line k + 1 is the first bad one.
+ * One byte changed on line k (1-based): for the first NEV - 1 runs inside
+ * the "action" value, where the line still parses and names the right
+ * prev, so line k + 1 is the first bad one; for the next NEV inside prev,
+ * which is caught on the line itself.
  */
 START_TEST(test_verify_modified)
 {
 	char log[PATH_MAX], *copy, *p;
 	struct lines l;
-	size_t k = (size_t)_i + 1, bad;
+	bool prev = _i >= NEV - 1;
+	size_t k = (size_t)(prev ? _i - (NEV - 1) : _i) + 1;
 
 	make_log(log, NEV, &l);
-	copy = copy_log(&l, k, "\"action\":\"", &p);
-	ck_assert(islower((unsigned char)*p));
-	*p = (char)toupper((unsigned char)*p);
-	ck_assert_int_eq(verify_buf(copy, l.len, KK_AUDIT_GENESIS, &bad),
-	    -EBADMSG);
-	ck_assert_uint_eq(bad, k + 1);
-	free(copy);
-	free(l.buf);
-}
-END_TEST
-
-/* A changed prev is caught on the line itself. */
-START_TEST(test_verify_modified_prev)
-{
-	char log[PATH_MAX], *copy, *p;
-	struct lines l;
-	size_t k = (size_t)_i + 1, bad;
-
-	make_log(log, NEV, &l);
-	copy = copy_log(&l, k, "\"prev\":\"", &p);
-	p += 17;		/* a hex digit inside the hash */
-	*p = *p == '0' ? '1' : '0';
-	ck_assert_int_eq(verify_buf(copy, l.len, KK_AUDIT_GENESIS, &bad),
-	    -EBADMSG);
-	ck_assert_uint_eq(bad, k);
-	free(copy);
+	copy = copy_log(&l, k, prev ? "\"prev\":\"" : "\"action\":\"", &p);
+	if (prev) {
+		p += 17;	/* a hex digit inside the hash */
+		*p = *p == '0' ? '1' : '0';
+	} else {
+		ck_assert(islower((unsigned char)*p));
+		*p = (char)toupper((unsigned char)*p);
+	}
+	assert_broken_free(copy, l.len, prev ? k : k + 1);
 	free(l.buf);
 }
 END_TEST
@@ -425,7 +448,7 @@ reassemble(const struct lines *l, const size_t *idx, size_t n, size_t *len)
 START_TEST(test_verify_deleted)
 {
 	char log[PATH_MAX], *buf;
-	size_t k = (size_t)_i + 1, idx[NEV], n = 0, i, len, bad;
+	size_t k = (size_t)_i + 1, idx[NEV], n = 0, i, len;
 	struct lines l;
 
 	make_log(log, NEV, &l);
@@ -433,10 +456,7 @@ START_TEST(test_verify_deleted)
 		if (i != k - 1)
 			idx[n++] = i;
 	buf = reassemble(&l, idx, n, &len);
-	ck_assert_int_eq(verify_buf(buf, len, KK_AUDIT_GENESIS, &bad),
-	    -EBADMSG);
-	ck_assert_uint_eq(bad, k);
-	free(buf);
+	assert_broken_free(buf, len, k);
 	free(l.buf);
 }
 END_TEST
@@ -445,7 +465,7 @@ END_TEST
 START_TEST(test_verify_swapped)
 {
 	char log[PATH_MAX], *buf;
-	size_t k = (size_t)_i + 1, idx[NEV], i, len, bad;
+	size_t k = (size_t)_i + 1, idx[NEV], i, len;
 	struct lines l;
 
 	make_log(log, NEV, &l);
@@ -454,10 +474,7 @@ START_TEST(test_verify_swapped)
 	idx[k - 1] = k;
 	idx[k] = k - 1;
 	buf = reassemble(&l, idx, l.n, &len);
-	ck_assert_int_eq(verify_buf(buf, len, KK_AUDIT_GENESIS, &bad),
-	    -EBADMSG);
-	ck_assert_uint_eq(bad, k);
-	free(buf);
+	assert_broken_free(buf, len, k);
 	free(l.buf);
 }
 END_TEST
@@ -490,7 +507,7 @@ insert_line(const struct lines *l, size_t k, const char *ins, size_t *len)
 START_TEST(test_verify_inserted_copy)
 {
 	char log[PATH_MAX], *buf, copy[1024];
-	size_t k = (size_t)_i + 1, len, bad, src;
+	size_t k = (size_t)_i + 1, len, src;
 	struct lines l;
 
 	make_log(log, NEV, &l);
@@ -500,10 +517,7 @@ START_TEST(test_verify_inserted_copy)
 	memcpy(copy, line(&l, src), l.llen[src]);
 	copy[l.llen[src]] = '\0';
 	buf = insert_line(&l, k, copy, &len);
-	ck_assert_int_eq(verify_buf(buf, len, KK_AUDIT_GENESIS, &bad),
-	    -EBADMSG);
-	ck_assert_uint_eq(bad, k);
-	free(buf);
+	assert_broken_free(buf, len, k);
 	free(l.buf);
 }
 END_TEST
@@ -511,7 +525,7 @@ END_TEST
 START_TEST(test_verify_inserted_forgery)
 {
 	char log[PATH_MAX], *buf, forged[512], prev[65];
-	size_t k = (size_t)_i + 1, len, bad;
+	size_t k = (size_t)_i + 1, len;
 	struct lines l;
 
 	make_log(log, NEV, &l);
@@ -525,10 +539,7 @@ START_TEST(test_verify_inserted_forgery)
 	    "\"episode\":\"" EP1 "\",\"prev\":\"%s\"}", k, prev),
 	    (int)sizeof(forged));
 	buf = insert_line(&l, k, forged, &len);
-	ck_assert_int_eq(verify_buf(buf, len, KK_AUDIT_GENESIS, &bad),
-	    -EBADMSG);
-	ck_assert_uint_eq(bad, k + 1);
-	free(buf);
+	assert_broken_free(buf, len, k + 1);
 	free(l.buf);
 }
 END_TEST
@@ -560,15 +571,12 @@ END_TEST
 START_TEST(test_verify_blank_line)
 {
 	char log[PATH_MAX], *buf;
-	size_t len, bad;
+	size_t len;
 	struct lines l;
 
 	make_log(log, NEV, &l);
 	buf = insert_line(&l, 3, "", &len);
-	ck_assert_int_eq(verify_buf(buf, len, KK_AUDIT_GENESIS, &bad),
-	    -EBADMSG);
-	ck_assert_uint_eq(bad, 3);
-	free(buf);
+	assert_broken_free(buf, len, 3);
 	free(l.buf);
 }
 END_TEST
@@ -580,7 +588,7 @@ START_TEST(test_reopen_continues)
 	char dir[PATH_MAX], log[PATH_MAX], h[65], p[65];
 	struct kk_audit a;
 	struct lines l;
-	size_t bad, round, i;
+	size_t round, i;
 
 	workdir(dir, log);
 	for (round = 0; round < 3; round++) {
@@ -601,8 +609,7 @@ START_TEST(test_reopen_continues)
 			ck_assert_str_eq(p, h);
 		}
 	}
-	ck_assert_int_eq(verify_buf(l.buf, l.len, KK_AUDIT_GENESIS, &bad), 0);
-	free(l.buf);
+	assert_chain_free(&l);
 }
 END_TEST
 
@@ -610,14 +617,11 @@ END_TEST
 START_TEST(test_reopen_empty)
 {
 	char dir[PATH_MAX], log[PATH_MAX], p[65];
-	struct kk_audit a;
 	struct lines l;
 
 	workdir(dir, log);
 	kk_test_write(log, "", 0, 0600);
-	ck_assert_int_eq(kk_audit_open(&a, log), 0);
-	append_events(&a, 1);
-	kk_audit_close(&a);
+	log_events(log, 1);
 	lines_read(log, &l);
 	ck_assert_uint_eq(l.n, 1);
 	prev_of(&l, 0, p);
@@ -647,20 +651,14 @@ START_TEST(test_torn_last_line)
 {
 	char dir[PATH_MAX], log[PATH_MAX], h[65], p[65], *orig;
 	size_t origlen, keep, torn_off, bad;
-	struct kk_audit a;
 	struct lines l;
 
 	workdir(dir, log);
-	ck_assert_int_eq(kk_audit_open(&a, log), 0);
-	append_events(&a, 4);
-	kk_audit_close(&a);
+	log_events(log, 4);
 	orig = kk_test_read(log, &origlen);
 	keep = tear_last_line(log, 4, &torn_off);
 
-	ck_assert_int_eq(kk_audit_open(&a, log), 0);
-	ck_assert_int_eq(kk_audit_append(&a, "kakurid", "start", "ok", NULL,
-	    NULL), 0);
-	kk_audit_close(&a);
+	log_events(log, 1);	/* kakurid start */
 
 	lines_read(log, &l);
 	ck_assert_uint_eq(l.n, 5);
@@ -695,19 +693,13 @@ START_TEST(test_torn_last_line_seq)
 {
 	char dir[PATH_MAX], log[PATH_MAX];
 	size_t torn_off;
-	struct kk_audit a;
 	struct lines l;
 
 	workdir(dir, log);
-	ck_assert_int_eq(kk_audit_open(&a, log), 0);
-	append_events(&a, 4);
-	kk_audit_close(&a);
+	log_events(log, 4);
 	tear_last_line(log, 4, &torn_off);
 
-	ck_assert_int_eq(kk_audit_open(&a, log), 0);
-	ck_assert_int_eq(kk_audit_append(&a, "kakurid", "start", "ok", NULL,
-	    NULL), 0);
-	kk_audit_close(&a);
+	log_events(log, 1);	/* kakurid start */
 	lines_read(log, &l);
 	ck_assert_uint_eq(l.n, 5);
 	ck_assert_int_eq(seq_of(&l, 2), 3);
@@ -723,13 +715,11 @@ START_TEST(test_torn_newline_only)
 	char dir[PATH_MAX], log[PATH_MAX];
 	struct kk_audit a;
 	struct lines l;
-	size_t len, bad, i;
+	size_t len, i;
 	char *buf;
 
 	workdir(dir, log);
-	ck_assert_int_eq(kk_audit_open(&a, log), 0);
-	append_events(&a, 3);
-	kk_audit_close(&a);
+	log_events(log, 3);
 	buf = kk_test_read(log, &len);
 	ck_assert_int_eq(truncate(log, (off_t)len - 1), 0);
 	free(buf);
@@ -737,13 +727,10 @@ START_TEST(test_torn_newline_only)
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
 	ck_assert_uint_eq(a.lines, 3);
 	append_events(&a, 1);
-	kk_audit_close(&a);
-	lines_read(log, &l);
-	ck_assert_uint_eq(l.n, 4);
+	close_read(&a, log, &l, 4);
 	for (i = 0; i < l.n; i++)
 		ck_assert_int_eq(seq_of(&l, i), (long long)i + 1);
-	ck_assert_int_eq(verify_buf(l.buf, l.len, KK_AUDIT_GENESIS, &bad), 0);
-	free(l.buf);
+	assert_chain_free(&l);
 }
 END_TEST
 
@@ -755,7 +742,6 @@ START_TEST(test_extra_merged)
 	struct kk_audit a;
 	struct lines l;
 	json_t *extra, *o;
-	size_t bad;
 
 	workdir(dir, log);
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
@@ -773,10 +759,8 @@ START_TEST(test_extra_merged)
 	ck_assert_int_eq(json_integer_value(json_object_get(extra, "seq")),
 	    999);
 	json_decref(extra);
-	kk_audit_close(&a);
 
-	lines_read(log, &l);
-	ck_assert_uint_eq(l.n, 2);
+	close_read(&a, log, &l, 2);
 	o = line_json(&l, 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "pid")), 4242);
 	ck_assert_str_eq(str_field(o, "reason"), "C2 beacon");
@@ -788,8 +772,7 @@ START_TEST(test_extra_merged)
 	ck_assert_str_ne(str_field(o, "time"), "1970-01-01T00:00:00.000Z");
 	ck_assert_uint_eq(json_object_size(o), 9);
 	json_decref(o);
-	ck_assert_int_eq(verify_buf(l.buf, l.len, KK_AUDIT_GENESIS, &bad), 0);
-	free(l.buf);
+	assert_chain_free(&l);
 }
 END_TEST
 
@@ -800,7 +783,6 @@ START_TEST(test_hostile_strings)
 	struct kk_audit a;
 	struct lines l;
 	json_t *extra, *o;
-	size_t bad;
 
 	workdir(dir, log);
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
@@ -810,9 +792,7 @@ START_TEST(test_hostile_strings)
 	    "popup \xe6\x97\xa5\xe6\x9c\xac \u202e", NULL, extra), 0);
 	json_decref(extra);
 	append_events(&a, 1);
-	kk_audit_close(&a);
-	lines_read(log, &l);
-	ck_assert_uint_eq(l.n, 2);
+	close_read(&a, log, &l, 2);
 	o = line_json(&l, 0);
 	/* control characters are replaced, not escaped: kakurictl prints them */
 	ck_assert_str_eq(str_field(o, "actor"), "a" FFFD "b");
@@ -821,8 +801,7 @@ START_TEST(test_hostile_strings)
 	ck_assert_str_eq(str_field(o, "result"),
 	    "popup \xe6\x97\xa5\xe6\x9c\xac " FFFD);
 	json_decref(o);
-	ck_assert_int_eq(verify_buf(l.buf, l.len, KK_AUDIT_GENESIS, &bad), 0);
-	free(l.buf);
+	assert_chain_free(&l);
 }
 END_TEST
 
@@ -856,7 +835,7 @@ START_TEST(test_field_cut)
 	struct lines l;
 	json_t *extra, *o;
 	char *big;
-	size_t bad, vl;
+	size_t vl;
 
 	workdir(dir, log);
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
@@ -870,9 +849,7 @@ START_TEST(test_field_cut)
 	    "ok", NULL, extra), 0);
 	json_decref(extra);
 	append_events(&a, 1);
-	kk_audit_close(&a);
-	lines_read(log, &l);
-	ck_assert_uint_eq(l.n, 3);
+	close_read(&a, log, &l, 3);
 	ck_assert_uint_le(l.llen[1], KK_AUDIT_LINE_MAX);
 	o = line_json(&l, 1);
 	v = str_field(o, _i < 4 ? "message" : "actor");
@@ -883,8 +860,7 @@ START_TEST(test_field_cut)
 	if (_i < 4)
 		ck_assert(strncmp(v, big, vl) == 0);
 	json_decref(o);
-	ck_assert_int_eq(verify_buf(l.buf, l.len, KK_AUDIT_GENESIS, &bad), 0);
-	free(l.buf);
+	assert_chain_free(&l);
 	free(big);
 }
 END_TEST
@@ -897,7 +873,7 @@ START_TEST(test_line_capped)
 	struct lines l;
 	json_t *extra, *o;
 	char *val;
-	size_t bad, i;
+	size_t i;
 
 	workdir(dir, log);
 	ck_assert_int_eq(kk_audit_open(&a, log), 0);
@@ -913,15 +889,12 @@ START_TEST(test_line_capped)
 	json_decref(extra);
 	free(val);
 	append_events(&a, 1);
-	kk_audit_close(&a);
-	lines_read(log, &l);
-	ck_assert_uint_eq(l.n, 2);
+	close_read(&a, log, &l, 2);
 	ck_assert_uint_le(l.llen[0], KK_AUDIT_LINE_MAX);
 	o = line_json(&l, 0);
 	ck_assert_str_eq(str_field(o, "action"), "x");
 	json_decref(o);
-	ck_assert_int_eq(verify_buf(l.buf, l.len, KK_AUDIT_GENESIS, &bad), 0);
-	free(l.buf);
+	assert_chain_free(&l);
 }
 END_TEST
 
@@ -936,7 +909,7 @@ START_TEST(test_reopen_long_line)
 	struct kk_audit a;
 	struct lines l;
 	char *line, *pad;
-	size_t bad, i;
+	size_t i;
 	int n;
 
 	workdir(dir, log);
@@ -958,8 +931,7 @@ START_TEST(test_reopen_long_line)
 	append_events(&a, 1);
 	kk_audit_close(&a);
 	lines_read(log, &l);
-	ck_assert_int_eq(verify_buf(l.buf, l.len, KK_AUDIT_GENESIS, &bad), 0);
-	free(l.buf);
+	assert_chain_free(&l);
 	free(line);
 	free(pad);
 }
@@ -1463,8 +1435,7 @@ audit_suite(void)
 		    KK_TEST(test_append_after_close),
 		    KK_TEST(test_extra_merged), KK_TEST(test_hostile_strings),
 		KK_CASE("verify", KK_TMPDIR, 30), KK_TEST(test_verify_whole),
-		    KK_LOOP(test_verify_modified, NEV - 1),
-		    KK_LOOP(test_verify_modified_prev, NEV),
+		    KK_LOOP(test_verify_modified, 2 * NEV - 1),
 		    KK_TEST(test_verify_every_byte),
 		    KK_LOOP(test_verify_deleted, NEV - 1),
 		    KK_LOOP(test_verify_swapped, NEV - 1),

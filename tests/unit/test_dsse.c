@@ -75,16 +75,6 @@ static const uint8_t kat_sig[64] = {
 	"\"sig\":\"KJVpwc8D5Sm4G34S7ytTQlHHtVU0/GOeTnGbt1+Ga0+jI5L+LvOLlbQh" \
 	"+6ZSACAqAesFYhBxJ7NpIGktnwhkAw==\"}]}"
 
-static mode_t
-file_mode(const char *path)
-{
-	struct stat st;
-
-	ck_assert_int_eq(lstat(path, &st), 0);
-	ck_assert(S_ISREG(st.st_mode));
-	return st.st_mode & 07777;
-}
-
 /* A base64 encoder of our own, so the parser is not checked by itself. */
 static char *
 b64(const uint8_t *in, size_t n)
@@ -306,9 +296,9 @@ START_TEST(test_key_files)
 	ck_assert_int_eq(kk_key_save_public(k, pub), 0);
 	ck_assert_int_eq(kk_cert_selfsigned(k, "agent-1", 30, crt), 0);
 	umask(old);
-	ck_assert_uint_eq(file_mode(priv), 0600);
-	ck_assert_uint_eq(file_mode(pub), 0644);
-	ck_assert_uint_eq(file_mode(crt), 0644);
+	ck_assert_uint_eq(kk_test_file_mode(priv), 0600);
+	ck_assert_uint_eq(kk_test_file_mode(pub), 0644);
+	ck_assert_uint_eq(kk_test_file_mode(crt), 0644);
 
 	before = kk_test_read(priv, &blen);
 	ck_assert_ptr_eq(strstr(before, "-----BEGIN PRIVATE KEY-----\n"),
@@ -332,7 +322,7 @@ START_TEST(test_key_files)
 	after = kk_test_read(priv, &alen);
 	ck_assert_uint_eq(alen, blen);
 	ck_assert_mem_eq(after, before, blen);
-	ck_assert_uint_eq(file_mode(priv), 0600);
+	ck_assert_uint_eq(kk_test_file_mode(priv), 0600);
 	free(before);
 	free(after);
 
@@ -832,7 +822,7 @@ START_TEST(test_tls_cert_issue)
 	ck_assert_uint_eq(X509_get_extended_key_usage(x),
 	    XKU_SSL_SERVER | XKU_SSL_CLIENT);
 	ck_assert_int_eq(access(tlsc, F_OK), 0);
-	ck_assert_uint_eq(file_mode(tlsc), 0644);
+	ck_assert_uint_eq(kk_test_file_mode(tlsc), 0644);
 	/* never replaced */
 	ck_assert_int_eq(kk_cert_issue(tls, "x", 30, idcert, id, tlsc), -EEXIST);
 	/* the identity key never certifies itself, and the key must fit */

@@ -123,17 +123,32 @@ load_shipped(const char *path, const char *name, struct kk_policy *p,
 	return load(copy, p, err, errlen);
 }
 
+/*
+ * A new policy loaded from path, which must load: a shipped file (through
+ * load_shipped() and a copy named name), or with name NULL a fixture.
+ */
+static struct kk_policy *
+loaded(const char *path, const char *name)
+{
+	struct kk_policy *p = policy_new();
+	char err[512];
+	int rc;
+
+	if (name != NULL)
+		rc = load_shipped(path, name, p, err, sizeof(err));
+	else
+		rc = load(path, p, err, sizeof(err));
+	ck_assert_msg(rc == 0, "%s: %s", path, err);
+	return p;
+}
+
 /* --- shipped policies --- */
 
 START_TEST(test_shipped_default)
 {
 	static const uint16_t mgmt[] = { 7443, 7444 };
-	struct kk_policy *p = policy_new();
-	char err[512];
-	int rc;
+	struct kk_policy *p = loaded(SHIPPED, "shipped.conf");
 
-	rc = load_shipped(SHIPPED, "shipped.conf", p, err, sizeof(err));
-	ck_assert_msg(rc == 0, "%s", err);
 	ck_assert_ptr_nonnull(strstr(p->path, ".conf"));
 	ck_assert_str_eq(p->state_dir, "/var/lib/kakuri");
 	ck_assert_str_eq(p->control_socket, "/run/kakuri/control.sock");
@@ -173,13 +188,8 @@ END_TEST
 START_TEST(test_example_minimal)
 {
 	static const uint16_t mgmt[] = { 7443 };
-	struct kk_policy *p = policy_new();
-	char err[512];
-	int rc;
+	struct kk_policy *p = loaded(EXAMPLES "/minimal.conf", "minimal.conf");
 
-	rc = load_shipped(EXAMPLES "/minimal.conf", "minimal.conf", p, err,
-	    sizeof(err));
-	ck_assert_msg(rc == 0, "%s", err);
 	ck_assert_uint_eq(p->peers.n, 1);
 	assert_addr(&p->peers.addr[0], AF_INET, "192.0.2.10");
 	assert_ports(&p->mgmt_ports, mgmt, 1);
@@ -199,13 +209,9 @@ START_TEST(test_example_egress_first)
 		25, 465, 587, 2525, 110, 995, 143, 993,
 	};
 	static const uint16_t web[] = { 80, 443, 3128, 8080, 8443 };
-	struct kk_policy *p = policy_new();
-	char err[512];
-	int rc;
+	struct kk_policy *p = loaded(EXAMPLES "/egress-first.conf",
+	    "egress.conf");
 
-	rc = load_shipped(EXAMPLES "/egress-first.conf", "egress.conf", p, err,
-	    sizeof(err));
-	ck_assert_msg(rc == 0, "%s", err);
 	ck_assert_int_eq(p->disconnect_mode, KK_MODE_EGRESS);
 	ck_assert_uint_eq(p->peers.n, 3);
 	ck_assert_int_eq(p->peers.addr[0].family, AF_INET);
@@ -221,13 +227,9 @@ END_TEST
 
 START_TEST(test_example_pinned_dns)
 {
-	struct kk_policy *p = policy_new();
-	char err[512];
-	int rc;
+	struct kk_policy *p = loaded(EXAMPLES "/pinned-dns.conf",
+	    "pinned.conf");
 
-	rc = load_shipped(EXAMPLES "/pinned-dns.conf", "pinned.conf", p, err,
-	    sizeof(err));
-	ck_assert_msg(rc == 0, "%s", err);
 	ck_assert_uint_eq(p->dns.n, 2);
 	assert_addr(&p->dns.addr[0], AF_INET, "198.51.100.53");
 	assert_addr(&p->dns.addr[1], AF_INET6, "2001:db8:53::53");
@@ -289,12 +291,8 @@ START_TEST(test_valid_full)
 	static const uint16_t mgmt[] = { 7467, 7444, 22 };
 	static const uint16_t mail[] = { 25 };
 	static const uint16_t web[] = { 80, 443 };
-	struct kk_policy *p = policy_new();
-	char err[512];
-	int rc;
+	struct kk_policy *p = loaded(FIX("valid_full"), NULL);
 
-	rc = load(FIX("valid_full"), p, err, sizeof(err));
-	ck_assert_msg(rc == 0, "%s", err);
 	ck_assert_str_eq(p->path, FIX("valid_full"));
 	ck_assert_str_eq(p->state_dir, "/srv/kakuri/state");
 	ck_assert_str_eq(p->control_socket, "/srv/kakuri/run/ctl.sock");
@@ -331,12 +329,8 @@ END_TEST
 
 START_TEST(test_valid_sparse)
 {
-	struct kk_policy *p = policy_new();
-	char err[512];
-	int rc;
+	struct kk_policy *p = loaded(FIX("valid_sparse"), NULL);
 
-	rc = load(FIX("valid_sparse"), p, err, sizeof(err));
-	ck_assert_msg(rc == 0, "%s", err);
 	ck_assert_uint_eq(p->peers.n, 1);
 	assert_addr(&p->peers.addr[0], AF_INET6, "2001:db8::10");
 	ck_assert_uint_eq(p->web_udp.n, 0);	/* [] means: block none */
@@ -416,9 +410,12 @@ static const struct hostile {
 	int line;		/* 0: the message names no line */
 	const char *msg;
 } hostile[] = {
-	{ FIX("unknown_section"), -EINVAL, 12, "unknown section 'logging'" },
-	{ FIX("unknown_key"), -EINVAL, 5, "unknown key 'agent.stat_dir'" },
-	{ FIX("wrong_type"), -EINVAL, 11, "management.dhcp must be a boolean" },
+	{ FIX("unknown_section"), -EINVAL, 12,
+	    "unknown section 'logging'" },
+	{ FIX("unknown_key"), -EINVAL, 5,
+	    "unknown key 'agent.stat_dir'" },
+	{ FIX("wrong_type"), -EINVAL, 11,
+	    "management.dhcp must be a boolean" },
 	{ FIX("wrong_type_port"), -EINVAL, 10,
 	    "management.ports must be an array of integers" },
 	{ FIX("float_port"), -EINVAL, 10,
@@ -429,41 +426,58 @@ static const struct hostile {
 	    "missing required section 'management'" },
 	{ FIX("missing_ports"), -EINVAL, 7,
 	    "missing required key 'management.ports'" },
-	{ FIX("section_not_group"), -EINVAL, 7, "management must be a group" },
+	{ FIX("section_not_group"), -EINVAL, 7,
+	    "management must be a group" },
 	{ FIX("empty_peers"), -EINVAL, 9,
 	    "management.peers must not be empty" },
-	{ FIX("hostname_peer"), -EINVAL, 11, "host names are not allowed" },
+	{ FIX("hostname_peer"), -EINVAL, 11,
+	    "host names are not allowed" },
 	{ FIX("dns_last_element"), -EINVAL, 14,
 	    "management.dns: 'resolver.example.org': not an IP literal" },
-	{ FIX("peer_prefix"), -EINVAL, 9, "prefix lengths are not allowed" },
-	{ FIX("peer_scope"), -EINVAL, 9, "scope ids are not allowed" },
-	{ FIX("peer_duplicate"), -EINVAL, 10, "duplicate address" },
-	{ FIX("peer_mapped"), -EINVAL, 9, "IPv4-mapped" },
+	{ FIX("peer_prefix"), -EINVAL, 9,
+	    "prefix lengths are not allowed" },
+	{ FIX("peer_scope"), -EINVAL, 9,
+	    "scope ids are not allowed" },
+	{ FIX("peer_duplicate"), -EINVAL, 10,
+	    "duplicate address" },
+	{ FIX("peer_mapped"), -EINVAL, 9,
+	    "IPv4-mapped" },
 	{ FIX("dns_unspecified"), -EINVAL, 11,
 	    "management.dns: '0.0.0.0': the unspecified address" },
 	{ FIX("too_many_peers"), -EINVAL, 9,
 	    "too many addresses (at most 64)" },
-	{ FIX("port_zero"), -EINVAL, 10, "port 0 out of range 1-65535" },
-	{ FIX("port_70000"), -EINVAL, 10, "port 70000 out of range 1-65535" },
-	{ FIX("port_negative"), -EINVAL, 10, "port -1 out of range" },
-	{ FIX("port_last_element"), -EINVAL, 12, "port 70000 out of range" },
-	{ FIX("port_wrap"), -EINVAL, 11, "integer 4294967377 out of range" },
+	{ FIX("port_zero"), -EINVAL, 10,
+	    "port 0 out of range 1-65535" },
+	{ FIX("port_70000"), -EINVAL, 10,
+	    "port 70000 out of range 1-65535" },
+	{ FIX("port_negative"), -EINVAL, 10,
+	    "port -1 out of range" },
+	{ FIX("port_last_element"), -EINVAL, 12,
+	    "port 70000 out of range" },
+	{ FIX("port_wrap"), -EINVAL, 11,
+	    "integer 4294967377 out of range" },
 	{ FIX("port_duplicate"), -EINVAL, 15,
 	    "egress.web_tcp: duplicate port 80" },
-	{ FIX("too_many_ports"), -EINVAL, 14, "too many ports (at most 32)" },
+	{ FIX("too_many_ports"), -EINVAL, 14,
+	    "too many ports (at most 32)" },
 	{ FIX("relative_path"), -EINVAL, 4,
 	    "agent.state_dir must be an absolute path" },
-	{ FIX("dotdot_path"), -EINVAL, 6, "agent.trust must not contain '..'" },
+	{ FIX("dotdot_path"), -EINVAL, 6,
+	    "agent.trust must not contain '..'" },
 	{ FIX("empty_path"), -EINVAL, 5,
 	    "agent.control_socket must not be empty" },
 	{ FIX("bad_disconnect_mode"), -EINVAL, 6,
 	    "agent.disconnect_mode must be \"isolated\" or \"egress\"" },
 	{ FIX("bad_user"), -EINVAL, 6,
 	    "agent.user: 'Root' is not a valid name" },
-	{ FIX("long_group"), -EINVAL, 6, "is not a valid name" },
-	{ FIX("listen_hostname"), -EINVAL, 6, "host names are not allowed" },
-	{ FIX("listen_v6_unbracketed"), -EINVAL, 6, "must be in brackets" },
-	{ FIX("listen_bad_port"), -EINVAL, 6, "port must be a number 1-65535" },
+	{ FIX("long_group"), -EINVAL, 6,
+	    "is not a valid name" },
+	{ FIX("listen_hostname"), -EINVAL, 6,
+	    "host names are not allowed" },
+	{ FIX("listen_v6_unbracketed"), -EINVAL, 6,
+	    "must be in brackets" },
+	{ FIX("listen_bad_port"), -EINVAL, 6,
+	    "port must be a number 1-65535" },
 	{ FIX("collector_unspecified"), -EINVAL, 14,
 	    "report.collector: '0.0.0.0:7444': the unspecified address" },
 	{ FIX("bad_protect"), -EINVAL, 14,
@@ -478,13 +492,20 @@ static const struct hostile {
 	    "contact.phone is not valid UTF-8" },
 	{ FIX("contact_too_long"), -EINVAL, 14,
 	    "contact.desk is too long (at most 255 bytes)" },
-	{ FIX("include"), -EINVAL, 12, "@include is not allowed" },
-	{ FIX("include_indented"), -EINVAL, 14, "@include is not allowed" },
-	{ FIX("syntax_error"), -EINVAL, 11, "syntax error" },
-	{ FIX("duplicate_key"), -EINVAL, 6, "duplicate setting name" },
-	{ FIX("audit_keep_zero"), -EINVAL, 14, "audit.keep must be 1-16" },
-	{ FIX("audit_keep_many"), -EINVAL, 14, "audit.keep must be 1-16" },
-	{ FIX("audit_max_mb_zero"), -EINVAL, 14, "audit.max_mb must be 1-" },
+	{ FIX("include"), -EINVAL, 12,
+	    "@include is not allowed" },
+	{ FIX("include_indented"), -EINVAL, 14,
+	    "@include is not allowed" },
+	{ FIX("syntax_error"), -EINVAL, 11,
+	    "syntax error" },
+	{ FIX("duplicate_key"), -EINVAL, 6,
+	    "duplicate setting name" },
+	{ FIX("audit_keep_zero"), -EINVAL, 14,
+	    "audit.keep must be 1-16" },
+	{ FIX("audit_keep_many"), -EINVAL, 14,
+	    "audit.keep must be 1-16" },
+	{ FIX("audit_max_mb_zero"), -EINVAL, 14,
+	    "audit.max_mb must be 1-" },
 };
 
 /* audit { }: the rotation of the audit log, and its defaults. */

@@ -60,6 +60,34 @@ load_dirty(const char *path, struct kk_state *s)
 	return kk_state_load(path, s);
 }
 
+/* A fresh directory for one test, and state.json inside it. */
+static void
+state_path(char dir[PATH_MAX], char path[PATH_MAX])
+{
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "state.json");
+}
+
+/* What path holds loads, and is want. */
+static void
+assert_loads(const char *path, const struct kk_state *want)
+{
+	struct kk_state got;
+
+	ck_assert_int_eq(load_dirty(path, &got), 0);
+	assert_state_eq(&got, want);
+}
+
+/* dir has n entries and no temporary file (".tmp.") among them. */
+static void
+assert_no_temp(const char *dir, size_t n)
+{
+	size_t tmps;
+
+	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), n);
+	ck_assert_uint_eq(tmps, 0);
+}
+
 /* ---- round trips ---- */
 
 static char long_by[KK_TEXT_MAX];
@@ -97,40 +125,61 @@ static const struct {
 START_TEST(test_roundtrip)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	struct kk_state want, got;
+	struct kk_state want;
 
 	fill_long();
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	state_set(&want, rt_cases[_i].mode, rt_cases[_i].episode,
 	    (time_t)rt_cases[_i].since,
 	    rt_cases[_i].by ? rt_cases[_i].by : long_by,
 	    rt_cases[_i].reason ? rt_cases[_i].reason : long_reason,
 	    rt_cases[_i].drill);
 	ck_assert_int_eq(kk_state_save(path, &want), 0);
-	ck_assert_int_eq(load_dirty(path, &got), 0);
-	assert_state_eq(&got, &want);
+	assert_loads(path, &want);
 }
 END_TEST
 
-/* Saving over an existing state replaces every field. */
-START_TEST(test_save_overwrites)
+/*
+ * A second save over a first: it replaces every field, or it fails (a
+ * text that cannot be encoded, a control character: it could not be shown
+ * safely) and leaves the first alone.  No temporary file is left.
+ */
+static const struct {
+	const char *what;
+	enum kk_mode mode;
+	const char *episode;
+	long long since;
+	const char *by, *reason;
+	bool drill;
+	int rc;
+} resave[] = {
+	{ "every field replaced", KK_MODE_OPEN, "", 0, "", "", false, 0 },
+	{ "invalid UTF-8", KK_MODE_OPEN, "", 0, "root", "bad \xff\xfe utf-8",
+	    false, -EILSEQ },
+	{ "ESC in reason", KK_MODE_ISOLATED, EP1, 1790000000, "root",
+	    "clear \x1b[2J screen", false, -EINVAL },
+	{ "newline in by", KK_MODE_ISOLATED, EP1, 1790000000, "a\nb", "ok",
+	    false, -EINVAL },
+};
+
+START_TEST(test_resave)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	struct kk_state a, b, got;
-	size_t tmps;
+	struct kk_state a, b;
+	int rc;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "csirt:alice",
 	    "a long reason that is longer than the second one", true);
-	state_set(&b, KK_MODE_OPEN, "", 0, "", "", false);
+	state_set(&b, resave[_i].mode, resave[_i].episode,
+	    (time_t)resave[_i].since, resave[_i].by, resave[_i].reason,
+	    resave[_i].drill);
 	ck_assert_int_eq(kk_state_save(path, &a), 0);
-	ck_assert_int_eq(kk_state_save(path, &b), 0);
-	ck_assert_int_eq(load_dirty(path, &got), 0);
-	assert_state_eq(&got, &b);
-	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 1);
-	ck_assert_uint_eq(tmps, 0);
+	rc = kk_state_save(path, &b);
+	ck_assert_msg(rc == resave[_i].rc, "%s: rc %d, want %d",
+	    resave[_i].what, rc, resave[_i].rc);
+	assert_loads(path, resave[_i].rc == 0 ? &b : &a);
+	assert_no_temp(dir, 1);
 }
 END_TEST
 
@@ -139,58 +188,14 @@ START_TEST(test_save_file_mode)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct kk_state s;
-	struct stat st;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	/* A pre-existing world-readable file must not keep its mode. */
 	kk_test_write(path, "{}", 2, 0600);
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	state_set(&s, KK_MODE_ISOLATED, EP1, 1790000000, "root", "x", false);
 	ck_assert_int_eq(kk_state_save(path, &s), 0);
-	ck_assert_int_eq(lstat(path, &st), 0);
-	ck_assert(S_ISREG(st.st_mode));
-	ck_assert_uint_eq(st.st_mode & 07777, 0600);
-}
-END_TEST
-
-/* A save that cannot be encoded fails and leaves the old state alone. */
-START_TEST(test_save_bad_utf8_keeps_old)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct kk_state a, b, got;
-	size_t tmps;
-
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
-	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "root", "ok", false);
-	ck_assert_int_eq(kk_state_save(path, &a), 0);
-	state_set(&b, KK_MODE_OPEN, "", 0, "root", "bad \xff\xfe utf-8", false);
-	ck_assert_int_lt(kk_state_save(path, &b), 0);
-	ck_assert_int_eq(load_dirty(path, &got), 0);
-	assert_state_eq(&got, &a);
-	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 1);
-	ck_assert_uint_eq(tmps, 0);
-}
-END_TEST
-
-/* A control character is not written: it could not be shown safely. */
-START_TEST(test_save_control_refused)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct kk_state a, b, got;
-
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
-	state_set(&a, KK_MODE_ISOLATED, EP1, 1790000000, "root", "ok", false);
-	ck_assert_int_eq(kk_state_save(path, &a), 0);
-	state_set(&b, KK_MODE_ISOLATED, EP1, 1790000000, "root",
-	    "clear \x1b[2J screen", false);
-	ck_assert_int_eq(kk_state_save(path, &b), -EINVAL);
-	state_set(&b, KK_MODE_ISOLATED, EP1, 1790000000, "a\nb", "ok", false);
-	ck_assert_int_eq(kk_state_save(path, &b), -EINVAL);
-	ck_assert_int_eq(load_dirty(path, &got), 0);
-	assert_state_eq(&got, &a);
+	ck_assert_uint_eq(kk_test_file_mode(path), 0600);
 }
 END_TEST
 
@@ -206,8 +211,7 @@ START_TEST(test_load_control_cleaned)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct kk_state s;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	kk_test_write(path, text, strlen(text), 0600);
 	ck_assert_int_eq(load_dirty(path, &s), 0);
 	ck_assert_str_eq(s.reason, "line\xef\xbf\xbd" "break");
@@ -223,8 +227,7 @@ START_TEST(test_set_aside)
 	size_t len;
 	char *got;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	kk_test_write(path, "{ broken", 8, 0600);
 	ck_assert_int_eq(kk_state_set_aside(path, 1790000000, kept,
 	    sizeof(kept)), 0);
@@ -284,8 +287,7 @@ START_TEST(test_load_missing)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct kk_state s;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
 	kk_test_join(path, dir, "no/such/dir/state.json");
 	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
@@ -300,8 +302,7 @@ START_TEST(test_load_minimal)
 	static const char iso_min[] =
 	    "{\"mode\": \"isolated\", \"episode\": \"" EP1 "\"}";
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	kk_test_write(path, open_min, strlen(open_min), 0600);
 	ck_assert_int_eq(load_dirty(path, &s), 0);
 	state_set(&want, KK_MODE_OPEN, "", 0, "", "", false);
@@ -381,8 +382,7 @@ START_TEST(test_load_bad)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct kk_state s;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	kk_test_write(path, bad_json[_i], strlen(bad_json[_i]), 0600);
 	ck_assert_msg(kk_state_load(path, &s) == -EBADMSG,
 	    "accepted or wrong error for: %s", bad_json[_i]);
@@ -397,8 +397,7 @@ START_TEST(test_load_text_limit)
 	struct kk_state s;
 	int n;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 
 	memset(field, 'x', KK_TEXT_MAX - 1);
 	field[KK_TEXT_MAX - 1] = '\0';
@@ -423,12 +422,11 @@ END_TEST
 START_TEST(test_stale_temp_ignored)
 {
 	char dir[PATH_MAX], path[PATH_MAX], stale[PATH_MAX];
-	struct kk_state want, other, got;
+	struct kk_state want, other;
 	static const char torn[] = "{\n  \"v\": 1,\n  \"mode\": \"op";
 	size_t tmps;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	state_set(&want, KK_MODE_ISOLATED, EP1, 1790000000, "csirt:alice",
 	    "C2", false);
 	ck_assert_int_eq(kk_state_save(path, &want), 0);
@@ -440,13 +438,11 @@ START_TEST(test_stale_temp_ignored)
 	kk_test_join(stale, dir, "state.json.tmp.XyZ789");
 	ck_assert_int_eq(kk_state_save(stale, &other), 0);
 
-	ck_assert_int_eq(load_dirty(path, &got), 0);
-	assert_state_eq(&got, &want);
+	assert_loads(path, &want);
 
 	/* the next save still works and is what loads */
 	ck_assert_int_eq(kk_state_save(path, &other), 0);
-	ck_assert_int_eq(load_dirty(path, &got), 0);
-	assert_state_eq(&got, &other);
+	assert_loads(path, &other);
 	/* and it created no temp files of its own */
 	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 3);
 	ck_assert_uint_eq(tmps, 2);
@@ -461,8 +457,7 @@ START_TEST(test_stale_temp_only)
 	    EP1 "\"}";
 	struct kk_state s;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	kk_test_join(stale, dir, "state.json.tmp.Q1w2E3");
 	kk_test_write(stale, full, strlen(full), 0600);
 	ck_assert_int_eq(kk_state_load(path, &s), -ENOENT);
@@ -475,7 +470,7 @@ START_TEST(test_atomic_no_temp_left)
 {
 	char dir[PATH_MAX], path[PATH_MAX], *got;
 	char data[64];
-	size_t len, tmps;
+	size_t len;
 	int i, n;
 
 	kk_test_workdir(dir);
@@ -484,9 +479,7 @@ START_TEST(test_atomic_no_temp_left)
 		n = snprintf(data, sizeof(data), "version %d\n", i);
 		ck_assert_int_eq(kk_write_file_atomic(path, data, (size_t)n,
 		    0600), 0);
-		ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps),
-		    1);
-		ck_assert_uint_eq(tmps, 0);
+		assert_no_temp(dir, 1);
 		got = kk_test_read(path, &len);
 		ck_assert_uint_eq(len, (size_t)n);
 		ck_assert_mem_eq(got, data, len);
@@ -500,22 +493,18 @@ static const mode_t atomic_modes[] = { 0600, 0640, 0644, 0400, 0444, 0700 };
 START_TEST(test_atomic_mode)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	struct stat st;
 
 	kk_test_workdir(dir);
 	kk_test_join(path, dir, "f");
 	ck_assert_int_eq(kk_write_file_atomic(path, "x", 1, atomic_modes[_i]),
 	    0);
-	ck_assert_int_eq(lstat(path, &st), 0);
-	ck_assert(S_ISREG(st.st_mode));
-	ck_assert_uint_eq(st.st_mode & 07777, atomic_modes[_i]);
+	ck_assert_uint_eq(kk_test_file_mode(path), atomic_modes[_i]);
 
 	/* replacing a file gives the new file the requested mode too */
 	ck_assert_int_eq(chmod(path, 0666), 0);
 	ck_assert_int_eq(kk_write_file_atomic(path, "y", 1, atomic_modes[_i]),
 	    0);
-	ck_assert_int_eq(lstat(path, &st), 0);
-	ck_assert_uint_eq(st.st_mode & 07777, atomic_modes[_i]);
+	ck_assert_uint_eq(kk_test_file_mode(path), atomic_modes[_i]);
 }
 END_TEST
 
@@ -593,18 +582,15 @@ START_TEST(test_atomic_fail_cleans_up)
 {
 	char dir[PATH_MAX], path[PATH_MAX], inner[PATH_MAX];
 	struct stat st;
-	size_t tmps;
 	int r;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
 	kk_test_join(inner, path, "keep");
 	kk_test_write(inner, "k", 1, 0600);
 	r = kk_write_file_atomic(path, "data", 4, 0600);
 	ck_assert_int_lt(r, 0);
-	ck_assert_uint_eq(kk_test_count_entries(dir, ".tmp.", &tmps), 1);
-	ck_assert_uint_eq(tmps, 0);
+	assert_no_temp(dir, 1);
 	ck_assert_int_eq(lstat(path, &st), 0);
 	ck_assert(S_ISDIR(st.st_mode));
 	ck_assert_int_eq(lstat(inner, &st), 0);
@@ -660,15 +646,13 @@ END_TEST
 START_TEST(test_episode_loads)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	struct kk_state want, got;
+	struct kk_state want;
 
-	kk_test_workdir(dir);
-	kk_test_join(path, dir, "state.json");
+	state_path(dir, path);
 	state_set(&want, KK_MODE_EGRESS, "", 1790000000, "root", "r", false);
 	ck_assert_int_eq(kk_episode_new(want.episode), 0);
 	ck_assert_int_eq(kk_state_save(path, &want), 0);
-	ck_assert_int_eq(load_dirty(path, &got), 0);
-	assert_state_eq(&got, &want);
+	assert_loads(path, &want);
 }
 END_TEST
 
@@ -728,9 +712,8 @@ state_suite(void)
 	const struct kk_test tests[] = {
 		KK_CASE("state", KK_TMPDIR, 0),
 		    KK_LOOP(test_roundtrip, KK_NITEMS(rt_cases)),
-		    KK_TEST(test_save_overwrites), KK_TEST(test_save_file_mode),
-		    KK_TEST(test_save_bad_utf8_keeps_old),
-		    KK_TEST(test_save_control_refused),
+		    KK_LOOP(test_resave, KK_NITEMS(resave)),
+		    KK_TEST(test_save_file_mode),
 		    KK_TEST(test_load_control_cleaned), KK_TEST(test_set_aside),
 		    KK_TEST(test_reserve), KK_TEST(test_load_missing),
 		    KK_TEST(test_load_minimal),

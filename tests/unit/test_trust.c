@@ -46,6 +46,16 @@ new_key(const char *dir, const char *name)
 	return k;
 }
 
+/* A fresh directory d with two new keys, saved as d/na and d/nb. */
+static void
+two_keys(char d[PATH_MAX], const char *na, EVP_PKEY **a, const char *nb,
+    EVP_PKEY **b)
+{
+	kk_test_workdir(d);
+	*a = new_key(d, na);
+	*b = new_key(d, nb);
+}
+
 /* dir/name: the public half of a key of another type (RSA, EC). */
 static void
 foreign_key(const char *dir, const char *name, EVP_PKEY *k)
@@ -149,29 +159,37 @@ expect_fail(const char *path, unsigned flags, int rc, unsigned line,
 
 /* --- loading --- */
 
+/*
+ * Keys a and b, saved as a.pub and b.pub in a fresh directory, and t
+ * loaded from a trust.conf of text there (see conf()); it must load.
+ */
+static void
+load_two(struct kk_trust *t, EVP_PKEY **a, EVP_PKEY **b, const char *text)
+{
+	char d[PATH_MAX], err[512] = "stale";
+
+	two_keys(d, "a.pub", a, "b.pub", b);
+	ck_assert_msg(load(conf(d, "%s", text), t, err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_str_eq(err, "");
+}
+
 START_TEST(test_valid)
 {
 	struct kk_trust t;
 	EVP_PKEY *a, *b;
-	char d[PATH_MAX], err[512] = "stale";
-	const char *path;
 	size_t i;
 
-	kk_test_workdir(d);
-	a = new_key(d, "alice.pub");
-	b = new_key(d, "bob.pub");
-	path = conf(d,
+	load_two(&t, &a, &b,
 	    "# CSIRT signing keys\n"
 	    "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/alice.pub\";\n"
+	    "  { id = \"alice\"; public_key = \"@/a.pub\";\n"
 	    "    roles = [ \"isolate\", \"release\", \"status\", \"freeze\",\n"
 	    "      \"snapshot\", \"collect\", \"fetch\" ]; },\n"
-	    "  { id = \"bob\";   public_key = \"@/bob.pub\";"
+	    "  { id = \"bob\";   public_key = \"@/b.pub\";"
 	    "   roles = [ \"release\" ]; }\n"
 	    ");\n"
 	    "thresholds = { release = 2; };\n");
-	ck_assert_int_eq(load(path, &t, err, sizeof(err)), 0);
-	ck_assert_str_eq(err, "");
 	ck_assert_uint_eq(t.nkeys, 2);
 	ck_assert_str_eq(t.keys[0].id, "alice");
 	ck_assert_str_eq(t.keys[1].id, "bob");
@@ -200,14 +218,9 @@ START_TEST(test_valid_all)
 {
 	struct kk_trust t;
 	EVP_PKEY *a, *b;
-	char d[PATH_MAX], err[512];
-	const char *path;
 	size_t i;
 
-	kk_test_workdir(d);
-	a = new_key(d, "a.pub");
-	b = new_key(d, "b.pub");
-	path = conf(d,
+	load_two(&t, &a, &b,
 	    "keys = ( { id = \"csirt.oncall@example-1_A\";"
 	    " public_key = \"@/a.pub\"; roles = [ \"isolate\", \"release\","
 	    " \"status\", \"freeze\", \"thaw\", \"snapshot\", \"collect\","
@@ -218,7 +231,6 @@ START_TEST(test_valid_all)
 	    "thresholds = { isolate = 1; release = 2; status = 1; freeze = 1;"
 	    " thaw = 2; snapshot = 1; collect = 1; fetch = 1; drill = 1;"
 	    " unblock = 2L; };\n");
-	ck_assert_int_eq(load(path, &t, err, sizeof(err)), 0);
 	ck_assert_uint_eq(t.nkeys, 2);
 	ck_assert_str_eq(t.keys[0].id, "csirt.oncall@example-1_A");
 	ck_assert_uint_eq(strlen(t.keys[1].id), 63);
@@ -357,9 +369,7 @@ START_TEST(test_semantic)
 	char d[PATH_MAX], p[PATH_MAX];
 	const char *path;
 
-	kk_test_workdir(d);
-	a = new_key(d, "a.pub");
-	b = new_key(d, "b.pub");
+	two_keys(d, "a.pub", &a, "b.pub", &b);
 
 	/* duplicate id */
 	path = conf(d, "keys = (\n"
@@ -646,7 +656,79 @@ signers(const struct kk_trust *t, const struct kk_envelope *env)
 	return s;
 }
 
-START_TEST(test_one_key_twice)
+/* The keys of a world by index, and the keys that hold each role. */
+enum { ALICE, BOB, CAROL, MALLORY };
+
+static EVP_PKEY *
+world_key(const struct world *w, int who)
+{
+	EVP_PKEY *const k[] = { w->alice, w->bob, w->carol, w->mallory };
+
+	return k[who];
+}
+
+/* Signatures, each by a key under a keyid that is only a hint. */
+static const struct signing {
+	const char *what;
+	struct {
+		const char *keyid;	/* NULL: the end */
+		int key;
+	} sig[4];
+	uint64_t signers;	/* bit i: key i of trust.conf */
+} signings[] = {
+	{ "alice twice", { { "alice", ALICE }, { "alice", ALICE } }, 1 },
+	{ "bob and carol", { { "bob", BOB }, { "carol", CAROL } }, 6 },
+	{ "all three", { { "alice", ALICE }, { "bob", BOB },
+	    { "carol", CAROL } }, 7 },
+	{ "carol alone", { { "carol", CAROL } }, 4 },
+	/* keyid is a hint: wrong, unknown or empty, it never decides */
+	{ "names swapped", { { "carol", BOB }, { "bob", CAROL } }, 6 },
+	{ "unknown and empty names", { { "nobody", ALICE }, { "", BOB } },
+	    3 },
+	/* mallory claiming to be alice, or bob */
+	{ "mallory", { { "alice", MALLORY }, { "bob", MALLORY },
+	    { "mallory", MALLORY } }, 0 },
+	/* mallory's signatures do not spoil a real one */
+	{ "mallory, then alice", { { "alice", MALLORY }, { "bob", MALLORY },
+	    { "mallory", MALLORY }, { "alice", ALICE } }, 1 },
+	{ "none", { { NULL, 0 } }, 0 },
+};
+
+/*
+ * Who signed, and for every action as many as hold its role: alice
+ * (isolate, status), bob (isolate, release), carol (release).
+ */
+START_TEST(test_signings)
+{
+	static const uint64_t holders[KK_ACT__MAX] = {
+		[KK_ACT_ISOLATE] = 3, [KK_ACT_STATUS] = 1,
+		[KK_ACT_RELEASE] = 6,
+	};
+	const struct signing *c = &signings[_i];
+	struct kk_envelope env;
+	struct world w;
+	uint64_t s;
+	size_t i;
+
+	world_make(&w);
+	env_new(&env);
+	for (i = 0; i < 4 && c->sig[i].keyid != NULL; i++)
+		sign(&env, c->sig[i].keyid, world_key(&w, c->sig[i].key));
+	s = signers(&w.t, &env);
+	ck_assert_msg(s == c->signers, "%s: signers %#llx, want %#llx",
+	    c->what, (unsigned long long)s, (unsigned long long)c->signers);
+	for (i = 0; i < KK_ACT__MAX; i++)
+		ck_assert_msg(kk_trust_count_role(&w.t, s, i) ==
+		    (unsigned)__builtin_popcountll(s & holders[i]),
+		    "%s: action %zu counts %u", c->what, i,
+		    kk_trust_count_role(&w.t, s, i));
+	kk_envelope_free(&env);
+	world_free(&w);
+}
+END_TEST
+
+/* bob signing the release sixteen times is still one person */
+START_TEST(test_one_key_many)
 {
 	struct kk_envelope env;
 	struct world w;
@@ -654,15 +736,6 @@ START_TEST(test_one_key_twice)
 	int i;
 
 	world_make(&w);
-	env_new(&env);
-	sign(&env, "alice", w.alice);
-	sign(&env, "alice", w.alice);
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, 1u << 0);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 1);
-	kk_envelope_free(&env);
-
-	/* bob signing the release sixteen times is still one person */
 	env_new(&env);
 	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
 		sign(&env, i % 2 ? "bob" : "carol", w.bob);
@@ -672,99 +745,31 @@ START_TEST(test_one_key_twice)
 	ck_assert_uint_lt(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE),
 	    w.t.threshold[KK_ACT_RELEASE]);
 	kk_envelope_free(&env);
-	world_free(&w);
-}
-END_TEST
 
-START_TEST(test_two_keys)
-{
-	struct kk_envelope env;
-	struct world w;
-	uint64_t s;
-
-	world_make(&w);
+	/* two people meet it */
 	env_new(&env);
 	sign(&env, "bob", w.bob);
 	sign(&env, "carol", w.carol);
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, (1u << 1) | (1u << 2));
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 2);
-	ck_assert_uint_ge(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE),
-	    w.t.threshold[KK_ACT_RELEASE]);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 1);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_STATUS), 0);
-	kk_envelope_free(&env);
-
-	env_new(&env);
-	sign(&env, "alice", w.alice);
-	sign(&env, "bob", w.bob);
-	sign(&env, "carol", w.carol);
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, 7);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 2);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 2);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_STATUS), 1);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_DRILL), 0);
+	ck_assert_uint_ge(kk_trust_count_role(&w.t, signers(&w.t, &env),
+	    KK_ACT_RELEASE), w.t.threshold[KK_ACT_RELEASE]);
 	kk_envelope_free(&env);
 	world_free(&w);
 }
 END_TEST
 
-/* keyid is a hint: wrong, unknown, empty or unterminated, it never decides. */
-START_TEST(test_wrong_hint)
+/* A keyid without its NUL, and signatures that are garbage or cut. */
+START_TEST(test_bad_sigs)
 {
 	struct kk_envelope env;
 	struct world w;
-	uint64_t s;
 
 	world_make(&w);
-	env_new(&env);
-	sign(&env, "carol", w.bob);	/* bob's signature, carol's name */
-	sign(&env, "bob", w.carol);	/* and the other way round */
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, (1u << 1) | (1u << 2));
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 2);
-	kk_envelope_free(&env);
-
-	env_new(&env);
-	sign(&env, "nobody", w.alice);
-	sign(&env, "", w.bob);
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, 3);
-	kk_envelope_free(&env);
-
 	env_new(&env);
 	sign(&env, "alice", w.carol);
 	memset(env.sigs[0].keyid, 'a', sizeof(env.sigs[0].keyid));
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, 1u << 2);
-	kk_envelope_free(&env);
-	world_free(&w);
-}
-END_TEST
-
-START_TEST(test_untrusted)
-{
-	struct kk_envelope env;
-	struct world w;
-	uint64_t s;
-
-	world_make(&w);
-	/* mallory claiming to be alice, or bob */
-	env_new(&env);
-	sign(&env, "alice", w.mallory);
-	sign(&env, "bob", w.mallory);
-	sign(&env, "mallory", w.mallory);
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, 0);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 0);
-	/* mallory's signatures do not spoil a real one */
-	sign(&env, "alice", w.alice);
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, 1);
+	ck_assert_uint_eq(signers(&w.t, &env), 1u << 2);
 	kk_envelope_free(&env);
 
-	/* a signature that is garbage, or the wrong length */
 	env_new(&env);
 	sign(&env, "alice", w.alice);
 	env.sigs[0].sig[0] ^= 1;
@@ -772,33 +777,16 @@ START_TEST(test_untrusted)
 	env.sigs[1].siglen = 63;
 	ck_assert_uint_eq(signers(&w.t, &env), 0);
 	kk_envelope_free(&env);
-
-	/* no signatures at all */
-	env_new(&env);
-	ck_assert_uint_eq(signers(&w.t, &env), 0);
-	kk_envelope_free(&env);
 	world_free(&w);
 }
 END_TEST
 
-/* A signature counts only for the roles its key holds. */
-START_TEST(test_role)
+/* Bits beyond the keys, and unknown actions, count nothing. */
+START_TEST(test_role_bits)
 {
-	struct kk_envelope env;
 	struct world w;
-	uint64_t s;
 
 	world_make(&w);
-	env_new(&env);
-	sign(&env, "carol", w.carol);
-	s = signers(&w.t, &env);
-	ck_assert_uint_eq(s, 1u << 2);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_ISOLATE), 0);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_THAW), 0);
-	ck_assert_uint_eq(kk_trust_count_role(&w.t, s, KK_ACT_RELEASE), 1);
-	kk_envelope_free(&env);
-
-	/* bits beyond the keys, and unknown actions, count nothing */
 	ck_assert_uint_eq(kk_trust_count_role(&w.t, ~UINT64_C(0),
 	    KK_ACT_RELEASE), 2);
 	ck_assert_uint_eq(kk_trust_count_role(&w.t, UINT64_C(1) << 63,
@@ -908,10 +896,11 @@ trust_suite(void)
 		    KK_LOOP(test_hostile, KK_NITEMS(hostiles)),
 		    KK_TEST(test_semantic), KK_TEST(test_key_files),
 		    KK_TEST(test_trust_file), KK_TEST(test_bad_args),
-		KK_CASE("signers", KK_TMPDIR, 60), KK_TEST(test_one_key_twice),
-		    KK_TEST(test_two_keys), KK_TEST(test_wrong_hint),
-		    KK_TEST(test_untrusted), KK_TEST(test_role),
-		    KK_TEST(test_tampered), KK_TEST(test_key_63),
+		KK_CASE("signers", KK_TMPDIR, 60),
+		    KK_LOOP(test_signings, KK_NITEMS(signings)),
+		    KK_TEST(test_one_key_many), KK_TEST(test_bad_sigs),
+		    KK_TEST(test_role_bits), KK_TEST(test_tampered),
+		    KK_TEST(test_key_63),
 		    KK_TEST(test_signers_args),
 		KK_END
 	};

@@ -88,6 +88,17 @@ kk_test_overwrite(const char *path, const void *data, size_t len)
 	ck_assert_int_eq(close(fd), 0);
 }
 
+mode_t
+kk_test_file_mode(const char *path)
+{
+	struct stat st;
+
+	ck_assert_msg(lstat(path, &st) == 0, "lstat %s: %s", path,
+	    strerror(errno));
+	ck_assert_msg(S_ISREG(st.st_mode), "%s: not a regular file", path);
+	return st.st_mode & 07777;
+}
+
 char *
 kk_test_read(const char *path, size_t *len)
 {

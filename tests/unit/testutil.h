@@ -94,6 +94,8 @@ void	kk_test_write(const char *path, const void *data, size_t len,
 	    mode_t mode);
 /* Replaces the content of path, creating it (0600) if it does not exist. */
 void	kk_test_overwrite(const char *path, const void *data, size_t len);
+/* The permission bits of path, which must be a regular file (lstat). */
+mode_t	kk_test_file_mode(const char *path);
 /* The whole file in a NUL-terminated heap buffer; the caller frees. */
 char	*kk_test_read(const char *path, size_t *len);
 /*
