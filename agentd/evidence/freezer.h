@@ -175,6 +175,8 @@ int fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len);
 int fz_scan_proc(struct ptab *t);
 int fz_scan_proc_except(struct ptab *t, const pid_t *skip, size_t nskip);
 int fz_children(pid_t pid, pid_t **v, size_t *n, size_t *cap);
+/* qsort and bsearch of pids */
+int fz_cmp_pid(const void *a, const void *b);
 int fz_cmp_ppid(const void *a, const void *b);
 size_t fz_first_child(const struct ptab *t, pid_t ppid);
 int fz_proclist_open(struct proclist *pl);
@@ -210,6 +212,8 @@ void fz_sources_restore(struct fzcall *c);
 
 /* inplace.c */
 bool fz_placed(const struct fzcall *c, pid_t pid);
+/* the entries of c->set from first on, frozen in place, join c->placed */
+int fz_placed_add(struct fzcall *c, size_t first);
 int fz_inplace_first(struct fzcall *c);
 int fz_inplace_take(struct fzcall *c, struct source *sv);
 int fz_inplace_wait(struct fzcall *c, bool wait, char *late, size_t len);

@@ -40,14 +40,6 @@ struct members {
 	size_t n;
 };
 
-static int
-cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Is pid in the cgroup cg (frozen, so it stays)?  m caches; NULL: ask. */
 static bool
 still_in(struct members *m, const char *cg, pid_t pid)
@@ -64,10 +56,10 @@ still_in(struct members *m, const char *cg, pid_t pid)
 		snprintf(m->cg, sizeof(m->cg), "%s", cg);
 		if (fz_cg_dir_root(m->root, cg, dir, sizeof(dir)) == 0 &&
 		    fz_group_pids(dir, &m->pids, &m->n) == 0)
-			qsort(m->pids, m->n, sizeof(*m->pids), cmp_pid);
+			qsort(m->pids, m->n, sizeof(*m->pids), fz_cmp_pid);
 	}
 	return m->n > 0 && bsearch(&pid, m->pids, m->n, sizeof(pid),
-	    cmp_pid) != NULL;
+	    fz_cmp_pid) != NULL;
 }
 
 /*

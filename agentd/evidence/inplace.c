@@ -41,41 +41,6 @@
 
 #include "freezer.h"
 
-static int
-cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Is pid one of this call's frozen in place? */
-bool
-fz_placed(const struct fzcall *c, pid_t pid)
-{
-	return c->nplaced > 0 && bsearch(&pid, c->placed, c->nplaced,
-	    sizeof(pid), cmp_pid) != NULL;
-}
-
-/* The entries from first on, frozen in place, join c->placed. */
-static int
-placed_add(struct fzcall *c, size_t first)
-{
-	size_t i;
-	int r;
-
-	for (i = first; i < c->set->n; i++) {
-		if (!c->set->v[i].in_place)
-			continue;
-		if ((r = kk_grow(&c->placed, &c->capplaced, c->nplaced,
-		    sizeof(*c->placed), 256, FZ_SCAN_MAX)) < 0)
-			return r;
-		c->placed[c->nplaced++] = c->set->v[i].pid;
-	}
-	qsort(c->placed, c->nplaced, sizeof(*c->placed), cmp_pid);
-	return 0;
-}
-
 /* One process of the group, recorded as frozen in place. */
 static int
 record(struct fzcall *c, const struct source *sv, pid_t pid,
@@ -158,7 +123,7 @@ keep(struct fzcall *c, struct source *sv, size_t first)
 {
 	int r;
 
-	if ((r = placed_add(c, first)) < 0 || (r = fz_keys_build(c)) < 0) {
+	if ((r = fz_placed_add(c, first)) < 0 || (r = fz_keys_build(c)) < 0) {
 		c->set->n = first;
 		return r;
 	}
@@ -215,7 +180,7 @@ cover_tree(const pid_t *pids, size_t n, pid_t root, bool *covered)
 
 	if ((q = calloc(n, sizeof(*q))) == NULL)
 		return -ENOMEM;
-	if ((hit = bsearch(&root, pids, n, sizeof(*pids), cmp_pid)) != NULL) {
+	if ((hit = bsearch(&root, pids, n, sizeof(*pids), fz_cmp_pid)) != NULL) {
 		covered[hit - pids] = true;
 		q[nq++] = root;
 		ncov++;
@@ -230,7 +195,7 @@ cover_tree(const pid_t *pids, size_t n, pid_t root, bool *covered)
 		}
 		for (i = 0; i < nkids; i++) {
 			hit = bsearch(&kids[i], pids, n, sizeof(*pids),
-			    cmp_pid);
+			    fz_cmp_pid);
 			if (hit == NULL || covered[hit - pids])
 				continue;	/* elsewhere: the scan's */
 			covered[hit - pids] = true;
@@ -271,7 +236,7 @@ fz_inplace_first(struct fzcall *c)
 	    fz_cg_dir(c->fz, cg, dir, sizeof(dir)) < 0 ||
 	    fz_group_pids(dir, &pids, &n) < 0 || n == 0)
 		goto out;
-	qsort(pids, n, sizeof(*pids), cmp_pid);
+	qsort(pids, n, sizeof(*pids), fz_cmp_pid);
 	/* room for all at once: an entry is 8 KiB, copied per doubling */
 	if ((r = fz_set_reserve(c->set, n)) < 0)
 		goto out;
@@ -416,7 +381,7 @@ take_born(struct fzcall *c, const struct source *sv, pid_t pid)
 	    fz_protected_why(c->g, &ps, why, sizeof(why), &descend) != NULL)
 		return 0;
 	if ((r = record(c, sv, ps.pid, ps.start, false)) < 0 ||
-	    (r = placed_add(c, c->set->n - 1)) < 0)
+	    (r = fz_placed_add(c, c->set->n - 1)) < 0)
 		return r;
 	return 1;
 }

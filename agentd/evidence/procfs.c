@@ -282,6 +282,12 @@ fz_children(pid_t pid, pid_t **v, size_t *n, size_t *cap)
 }
 
 int
+fz_cmp_pid(const void *a, const void *b)
+{
+	return KK_CMP(*(const pid_t *)a, *(const pid_t *)b);
+}
+
+int
 fz_cmp_ppid(const void *a, const void *b)
 {
 	const struct pstat *x = a, *y = b;

@@ -255,3 +255,30 @@ fz_is_target(struct fzcall *c, const struct pstat *ps)
 	}
 	return 0;
 }
+
+/* Is pid one of this call's frozen in place? */
+bool
+fz_placed(const struct fzcall *c, pid_t pid)
+{
+	return c->nplaced > 0 && bsearch(&pid, c->placed, c->nplaced,
+	    sizeof(pid), fz_cmp_pid) != NULL;
+}
+
+/* The entries from first on, frozen in place, join c->placed. */
+int
+fz_placed_add(struct fzcall *c, size_t first)
+{
+	size_t i;
+	int r;
+
+	for (i = first; i < c->set->n; i++) {
+		if (!c->set->v[i].in_place)
+			continue;
+		if ((r = kk_grow(&c->placed, &c->capplaced, c->nplaced,
+		    sizeof(*c->placed), 256, FZ_SCAN_MAX)) < 0)
+			return r;
+		c->placed[c->nplaced++] = c->set->v[i].pid;
+	}
+	qsort(c->placed, c->nplaced, sizeof(*c->placed), fz_cmp_pid);
+	return 0;
+}
