@@ -99,6 +99,8 @@ main(int argc, char **argv)
 	double end, ms, max = 0;
 	long probes = 0, failures = 0;
 	int a = 1;
+	FILE *slow = getenv("STATUSPROBE_SLOW") ?
+	    fopen(getenv("STATUSPROBE_SLOW"), "ae") : NULL;
 
 	if (argc == 4 && strcmp(argv[1], "--rt") == 0) {
 		/* where it is not allowed, the figures are only noisier */
@@ -119,6 +121,15 @@ main(int argc, char **argv)
 		}
 		if (ms > max)
 			max = ms;
+		/* where the slow answers were, when asked (diagnosis) */
+		if (ms > 100 && slow != NULL) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_REALTIME, &now);
+			fprintf(slow, "%ld.%06ld %.1f\n", (long)now.tv_sec,
+			    now.tv_nsec / 1000, ms);
+			fflush(slow);
+		}
 		nanosleep(&gap, NULL);
 	}
 	printf("max_ms=%.1f probes=%ld failures=%ld\n", max, probes, failures);
