@@ -1959,6 +1959,34 @@ START_TEST(test_in_place_hopper)
 END_TEST
 
 /*
+ * The end of the mixed cgroup tests: the tree of root (counters 0..2) was
+ * moved and stands, while other (counter 5) runs on in dir, which is not
+ * frozen; thawed, the tree runs again, back in rel.
+ */
+static void
+moved_back(struct kk_freezer *fz, struct kk_frozen_set *set,
+    struct kk_frozen_set *thawed, pid_t root, pid_t other, const char *dir,
+    const char *rel)
+{
+	struct kk_selector all;
+	char now[PATH_MAX];
+	int i;
+
+	ck_assert(thawed_state(dir));
+	ck_assert(in_group(dir, other));
+	ck_assert_msg(counter_moves(5), "%d, not frozen, does not run",
+	    (int)other);
+	for (i = 0; i <= 2; i++)
+		ck_assert_msg(counter_stands(i), "counter %d moves", i);
+	sel_kind(&all, KK_SEL_ALL);
+	thaw_ok(fz, &all, set, thawed);
+	ck_assert_msg(counters_advance(2), "the tree does not run again");
+	cg2_of(root, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	done(set, thawed);
+}
+
+/*
  * A tree whose cgroup also holds a process that is not part of it: the
  * cgroup is not frozen in place (that would freeze the other one); the
  * tree is moved into the quarantine group, and the other process runs
@@ -1971,7 +1999,6 @@ START_TEST(test_in_place_mixed_tree)
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
 	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
-	char now[PATH_MAX];
 	size_t i;
 	pid_t root, other;
 
@@ -1988,17 +2015,7 @@ START_TEST(test_in_place_mixed_tree)
 		ck_assert_msg(!set.v[i].in_place, "pid %d frozen in place",
 		    (int)set.v[i].pid);
 	ck_assert(in_group(gdir, root));
-	ck_assert(in_group(dir, other));
-	ck_assert(thawed_state(dir));
-	ck_assert_msg(counter_moves(5), "the other process does not run");
-	for (i = 0; i <= 2; i++)
-		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
-	sel_kind(&sel, KK_SEL_ALL);
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_msg(counters_advance(2), "the tree does not run again");
-	cg2_of(root, now, sizeof(now));
-	ck_assert_str_eq(now, rel);
-	done(&set, &thawed);
+	moved_back(&fz, &set, &thawed, root, other, dir, rel);
 }
 END_TEST
 
@@ -2018,7 +2035,6 @@ START_TEST(test_in_place_joiner)
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
 	struct kk_freeze_op *op = NULL;
 	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
-	char now[PATH_MAX];
 	size_t i;
 	pid_t root, other;
 	int r;
@@ -2047,17 +2063,7 @@ START_TEST(test_in_place_joiner)
 		ck_assert_msg(in_group(gdir, set.v[i].pid), "pid %d is not "
 		    "in the quarantine group", (int)set.v[i].pid);
 	}
-	ck_assert(thawed_state(dir));
-	ck_assert(in_group(dir, other));
-	ck_assert_msg(counter_moves(5), "the newcomer is left frozen");
-	for (i = 0; i <= 2; i++)
-		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
-	sel_kind(&sel, KK_SEL_ALL);
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_msg(counters_advance(2), "the tree does not run again");
-	cg2_of(root, now, sizeof(now));
-	ck_assert_str_eq(now, rel);
-	done(&set, &thawed);
+	moved_back(&fz, &set, &thawed, root, other, dir, rel);
 }
 END_TEST
 
