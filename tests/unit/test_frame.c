@@ -172,11 +172,25 @@ END_TEST
 
 /* ---- incremental reader ---- */
 
+/* The frame the reader holds is len bytes, those of want. */
+static void
+take_eq(struct kk_frame_reader *r, const void *want, size_t len)
+{
+	uint8_t *got;
+	size_t glen = 0;
+
+	got = kk_frame_take(r, &glen);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(glen, len);
+	ck_assert_mem_eq(got, want, len);
+	free(got);
+}
+
 START_TEST(test_feed_byte_by_byte)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f, *got;
-	size_t len = 300, flen, i, used, glen;
+	uint8_t *body, *f;
+	size_t len = 300, flen, i, used;
 
 	body = pattern(len, 1);
 	f = framed(body, len, &flen);
@@ -187,15 +201,11 @@ START_TEST(test_feed_byte_by_byte)
 		    i + 1 == flen ? 1 : 0);
 		ck_assert_uint_eq(used, 1);
 	}
-	got = kk_frame_take(&r, &glen);
-	ck_assert_ptr_nonnull(got);
-	ck_assert_uint_eq(glen, len);
-	ck_assert_mem_eq(got, body, len);
+	take_eq(&r, body, len);
 	/* take resets the reader for the next frame */
 	ck_assert_ptr_null(r.body);
 	ck_assert_uint_eq(r.hdr_have, 0);
 	ck_assert_uint_eq(r.max, KK_FRAME_MAX);
-	free(got);
 	free(f);
 	free(body);
 }
@@ -205,8 +215,8 @@ END_TEST
 START_TEST(test_feed_every_split)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f, *got;
-	size_t len = 40, flen, cut, used, glen;
+	uint8_t *body, *f;
+	size_t len = 40, flen, cut, used;
 
 	body = pattern(len, 2);
 	f = framed(body, len, &flen);
@@ -220,10 +230,7 @@ START_TEST(test_feed_every_split)
 			    &used), 1);
 			ck_assert_uint_eq(used, flen - cut);
 		}
-		got = kk_frame_take(&r, &glen);
-		ck_assert_uint_eq(glen, len);
-		ck_assert_mem_eq(got, body, len);
-		free(got);
+		take_eq(&r, body, len);
 	}
 	free(f);
 	free(body);
@@ -233,8 +240,8 @@ END_TEST
 START_TEST(test_feed_back_to_back)
 {
 	struct kk_frame_reader r;
-	uint8_t *b1, *b2, *buf, *got;
-	size_t l1 = 10, l2 = 1000, total, used, glen;
+	uint8_t *b1, *b2, *buf;
+	size_t l1 = 10, l2 = 1000, total, used;
 
 	b1 = pattern(l1, 3);
 	b2 = pattern(l2, 4);
@@ -249,18 +256,12 @@ START_TEST(test_feed_back_to_back)
 	kk_frame_reader_init(&r, KK_FRAME_MAX);
 	ck_assert_int_eq(kk_frame_feed(&r, buf, total, &used), 1);
 	ck_assert_uint_eq(used, 4 + l1);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, l1);
-	ck_assert_mem_eq(got, b1, l1);
-	free(got);
+	take_eq(&r, b1, l1);
 
 	ck_assert_int_eq(kk_frame_feed(&r, buf + used, total - used, &used),
 	    1);
 	ck_assert_uint_eq(used, 4 + l2);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, l2);
-	ck_assert_mem_eq(got, b2, l2);
-	free(got);
+	take_eq(&r, b2, l2);
 	free(buf);
 	free(b1);
 	free(b2);
@@ -271,27 +272,21 @@ END_TEST
 START_TEST(test_feed_bounds)
 {
 	struct kk_frame_reader r;
-	uint8_t f[4 + 16], *got;
-	size_t used, glen;
+	uint8_t f[4 + 16];
+	size_t used;
 
 	kk_frame_reader_init(&r, 16);
 	put_be32(f, 1);
 	f[4] = 0x7f;
 	ck_assert_int_eq(kk_frame_feed(&r, f, 5, &used), 1);
 	ck_assert_uint_eq(used, 5);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, 1);
-	ck_assert_uint_eq(got[0], 0x7f);
-	free(got);
+	take_eq(&r, "\x7f", 1);
 
 	put_be32(f, 16);
 	memset(f + 4, 'm', 16);
 	ck_assert_int_eq(kk_frame_feed(&r, f, sizeof(f), &used), 1);
 	ck_assert_uint_eq(used, sizeof(f));
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, 16);
-	ck_assert_mem_eq(got, f + 4, 16);
-	free(got);
+	take_eq(&r, f + 4, 16);
 }
 END_TEST
 
@@ -346,8 +341,8 @@ END_TEST
 START_TEST(test_feed_reset_midframe)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f, *got;
-	size_t len = 50, flen, used, glen;
+	uint8_t *body, *f;
+	size_t len = 50, flen, used;
 
 	body = pattern(len, 5);
 	f = framed(body, len, &flen);
@@ -359,10 +354,7 @@ START_TEST(test_feed_reset_midframe)
 	ck_assert_uint_eq(r.hdr_have, 0);
 	ck_assert_int_eq(kk_frame_feed(&r, f, flen, &used), 1);
 	ck_assert_uint_eq(used, flen);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, len);
-	ck_assert_mem_eq(got, body, len);
-	free(got);
+	take_eq(&r, body, len);
 	free(f);
 	free(body);
 }
