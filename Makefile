@@ -135,7 +135,7 @@ $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 
 # evidence tests and benchmarks (issue 4)
 EVB_SRC := $(EVIDENCE_SRC) $(COMMON_SRC)
-$(OBJDIR)/freeze-bench: $(call obj,bench/freeze_bench.c $(EVB_SRC))
+$(OBJDIR)/freeze-bench: $(call obj,bench/freeze_bench.c $(EVB_SRC) $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 

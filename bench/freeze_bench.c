@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "evidence.h"
+#include "../tests/progutil.h"
 
 #define MAX_PROCS	20000
 #define MAX_ROUNDS	100
@@ -71,55 +72,15 @@ static char home[PATH_MAX];	/* the bench's own cgroup */
  */
 static struct kk_frozen_set frozen;
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void
-nap_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* The state letter of /proc/PID/stat, 0 if it cannot be read. */
 static char
 proc_state(pid_t pid)
 {
 	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+	if (pu_read_small(path, buf, sizeof(buf)) < 0 ||
+	    (p = strrchr(buf, ')')) == NULL || p[1] != ' ')
 		return 0;
 	return p[2];
 }
@@ -226,7 +187,7 @@ cleanup(void)
 	/* empty once its processes are reaped (a moment after, maybe) */
 	for (i = 0; place[0] != '\0' && i < 100 && rmdir(place) < 0 &&
 	    errno == EBUSY; i++)
-		nap_ms(10);
+		pu_nap_ms(10);
 }
 
 /*
@@ -249,14 +210,14 @@ freeze_round(struct kk_freezer *fz, const char *group, bool in_place,
 	sel.kind = KK_SEL_PID;
 	sel.pid = parent_pid;
 	sel.tree = true;
-	t0 = now_ms();
+	t0 = pu_now_ms();
 	r = kk_freeze(fz, &guard, &sel, group, &frozen, NULL, err,
 	    sizeof(err));
-	t1 = now_ms();
+	t1 = pu_now_ms();
 	/* what kakurid reads before it answers: uid and exe of each */
 	if (r == 0)
 		kk_frozen_describe(&frozen, 0);
-	t2 = now_ms();
+	t2 = pu_now_ms();
 	if (r == 0 && frozen.n != (size_t)nprocs + 1) {
 		snprintf(err, sizeof(err), "%zu processes frozen, not %d",
 		    frozen.n, nprocs + 1);
@@ -288,7 +249,7 @@ freeze_round(struct kk_freezer *fz, const char *group, bool in_place,
 static int
 wait_state(bool stopped)
 {
-	double end = now_ms() + WAIT_S * 1000.0;
+	double end = pu_now_ms() + WAIT_S * 1000.0;
 	int i = 0;
 	char s;
 
@@ -300,7 +261,7 @@ wait_state(bool stopped)
 			i++;
 			continue;
 		}
-		if (now_ms() > end)
+		if (pu_now_ms() > end)
 			return -ETIMEDOUT;
 	}
 	return 0;
@@ -345,11 +306,11 @@ sigstop_round(double *ms)
 	double t0, t1;
 	int i, r;
 
-	t0 = now_ms();
+	t0 = pu_now_ms();
 	for (i = 0; i <= nprocs; i++)
 		kill(proc_at(i), SIGSTOP);
 	r = wait_state(true);
-	t1 = now_ms();
+	t1 = pu_now_ms();
 	for (i = 0; i <= nprocs; i++)
 		kill(proc_at(i), SIGCONT);
 	if (r == 0)
@@ -429,26 +390,26 @@ main(int argc, char **argv)
 	}
 	if (parent_pid == 0)
 		parent_main(bench);
-	t0 = now_ms();
+	t0 = pu_now_ms();
 	while (__atomic_load_n(&sh->started, __ATOMIC_SEQ_CST) < nprocs) {
-		if (now_ms() - t0 > WAIT_S * 1000.0) {
+		if (pu_now_ms() - t0 > WAIT_S * 1000.0) {
 			fprintf(stderr, "freeze-bench: only %d of %d children "
 			    "started\n", sh->started, nprocs);
 			goto out;
 		}
-		nap_ms(10);
+		pu_nap_ms(10);
 	}
 
 	for (i = 0; i < rounds; i++) {
 		if (freeze_round(&fz, group, v2, &ims[i], &ids[i]) < 0)
 			goto out;
-		nap_ms(50);
+		pu_nap_ms(50);
 		if (v2 && moving_round(&fz, group, &mms[i], &mds[i]) < 0)
 			goto out;
-		nap_ms(50);
+		pu_nap_ms(50);
 		if (sigstop_round(&sms[i]) < 0)
 			goto out;
-		nap_ms(50);
+		pu_nap_ms(50);
 	}
 	printf("rounds (ms, frozen / with uid and exe read):");
 	for (i = 0; i < rounds; i++) {
@@ -461,12 +422,12 @@ main(int argc, char **argv)
 			    ims[i], ids[i], sms[i]);
 	}
 	printf("\n");
-	ix = median(ims, rounds);
-	idx = median(ids, rounds);
-	sx = median(sms, rounds);
+	ix = pu_median(ims, rounds);
+	idx = pu_median(ids, rounds);
+	sx = pu_median(sms, rounds);
 	if (v2) {
-		mx = median(mms, rounds);
-		mdx = median(mds, rounds);
+		mx = pu_median(mms, rounds);
+		mdx = pu_median(mds, rounds);
 		printf("freeze %d procs (%s), medians: in place %.2f ms "
 		    "(%.2f ms with uid and exe read), moving each %.2f ms "
 		    "(%.2f ms), SIGSTOP loop %.2f ms\n", nprocs, fz.method,

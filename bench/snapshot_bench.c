@@ -34,18 +34,10 @@ static long
 rss_anon(pid_t pid)
 {
 	char path[64], buf[8192], *p;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if ((p = strstr(buf, "RssAnon:")) == NULL)
+	if (pu_read_small(path, buf, sizeof(buf)) < 0 ||
+	    (p = strstr(buf, "RssAnon:")) == NULL)
 		return -1;
 	return strtol(p + 8, NULL, 10);
 }

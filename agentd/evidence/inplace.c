@@ -92,6 +92,24 @@ member_target(struct fzcall *c, const struct pstat *ps)
 }
 
 /*
+ * A process of a frozen group, read now into ps: 1 a candidate; 0 frozen
+ * by an earlier call (not ours here) or protected; -1 gone.
+ */
+static int
+member_read(struct fzcall *c, pid_t pid, struct pstat *ps)
+{
+	char why[PATH_MAX + 64];
+	bool descend;
+
+	if (fz_read_pstat(pid, ps) < 0 || fz_gone_state(ps->state))
+		return -1;
+	if (fz_in_set(c, ps->pid, ps->start) ||
+	    fz_protected_why(c->g, ps, why, sizeof(why), &descend) != NULL)
+		return 0;
+	return 1;
+}
+
+/*
  * A member of a frozen group, read now: 1 a target, recorded; 0 not one
  * (or protected, or recorded elsewhere), nothing recorded; -1 gone; < -1
  * an error.
@@ -99,17 +117,11 @@ member_target(struct fzcall *c, const struct pstat *ps)
 static int
 take_member(struct fzcall *c, const struct source *sv, pid_t pid)
 {
-	char why[PATH_MAX + 64];
 	struct pstat ps;
-	bool descend;
 	int r;
 
-	if (fz_read_pstat(pid, &ps) < 0 || fz_gone_state(ps.state))
-		return -1;
-	if (fz_in_set(c, ps.pid, ps.start))
-		return 0;	/* frozen by an earlier call: not ours here */
-	if (fz_protected_why(c->g, &ps, why, sizeof(why), &descend) != NULL)
-		return 0;
+	if ((r = member_read(c, pid, &ps)) != 1)
+		return r;
 	if ((r = member_target(c, &ps)) != 1)
 		return r;
 	if ((r = record(c, sv, ps.pid, ps.start, false)) < 0)
@@ -370,15 +382,12 @@ unplace(struct fzcall *c, struct source *sv, const char *dir)
 static int
 take_born(struct fzcall *c, const struct source *sv, pid_t pid)
 {
-	char why[PATH_MAX + 64];
 	struct pstat ps;
-	bool descend;
 	int r;
 
-	if (fz_read_pstat(pid, &ps) < 0 || fz_gone_state(ps.state))
-		return -1;
-	if (fz_in_set(c, ps.pid, ps.start) || !fz_placed(c, ps.ppid) ||
-	    fz_protected_why(c->g, &ps, why, sizeof(why), &descend) != NULL)
+	if ((r = member_read(c, pid, &ps)) != 1)
+		return r;
+	if (!fz_placed(c, ps.ppid))
 		return 0;
 	if ((r = record(c, sv, ps.pid, ps.start, false)) < 0 ||
 	    (r = fz_placed_add(c, c->set->n - 1)) < 0)

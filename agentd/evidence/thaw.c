@@ -39,9 +39,12 @@ slice_top(const char *orig, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)(end - orig), orig);
 }
 
-/* mkdir of every missing group from the existing ancestor exist down to cg */
+/*
+ * mkdir of every missing group from the existing ancestor exist down to
+ * cg, and pid moved into cg.
+ */
 static int
-remake(const char *root, const char *exist, const char *cg)
+remake_move(const char *root, const char *exist, const char *cg, pid_t pid)
 {
 	char path[PATH_MAX];
 	const char *p;
@@ -57,7 +60,7 @@ remake(const char *root, const char *exist, const char *cg)
 		if (mkdir(path, 0755) < 0 && errno != EEXIST)
 			return -errno;
 	}
-	return 0;
+	return fz_move_to(root, cg, pid);
 }
 
 /*
@@ -89,8 +92,7 @@ fz_move_back(const char *root, const char *brel, const char *orig, pid_t pid,
 		/* it exists and refuses: a leaf of its own inside it */
 		if (fz_join(leaf, sizeof(leaf), strcmp(orig, "/") == 0 ? "" :
 		    orig, "/" FZ_THAWED_LEAF) < 0 ||
-		    (r = remake(root, orig, leaf)) < 0 ||
-		    (r = fz_move_to(root, leaf, pid)) < 0) {
+		    (r = remake_move(root, orig, leaf, pid)) < 0) {
 			snprintf(why, whylen, "%s takes no processes and no "
 			    "leaf could be made in it: %s", orig,
 			    strerror(-r));
@@ -117,8 +119,7 @@ fz_move_back(const char *root, const char *brel, const char *orig, pid_t pid,
 			break;		/* climbed out of the slice */
 		if (fz_cg_dir_root(root, cur, dir, sizeof(dir)) == 0 &&
 		    stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
-			if ((r = remake(root, cur, orig)) < 0 ||
-			    (r = fz_move_to(root, orig, pid)) < 0) {
+			if ((r = remake_move(root, cur, orig, pid)) < 0) {
 				snprintf(why, whylen, "%s is gone and could "
 				    "not be made again: %s", orig,
 				    strerror(-r));

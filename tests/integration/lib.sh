@@ -63,6 +63,9 @@ need_built() {
 	done
 }
 
+# unable "why" "what": the host lacks what the scenario needs; stop here
+unable() { echo "cannot run: $1"; die "$2"; }
+
 # other_ns: a second namespace, $OTHER, to move interfaces into
 other_ns() { OTHER="${P}-other"; addns "$OTHER" || die namespace; }
 
@@ -252,6 +255,24 @@ thresholds = { release = 2; };
 EOT
 	chmod 0600 trust.conf
 	)
+}
+
+# evidence_setup [KEY-LINE...]: the namespaces (kakurid keeps the host's
+# cgroup hierarchies: EP_NSENTER) and the PKI, trust.conf giving alice
+# every role the evidence commands need and bob release, the KEY-LINEs
+# after them; release needs 2 signers.
+evidence_setup() {
+	local k
+	EP_NSENTER=1
+	topology || die topology
+	pki_setup || die "PKI setup"
+	{
+		echo "keys = ("
+		echo "  { id = \"alice\"; public_key = \"$PKI/alice.pub\"; roles = [ \"isolate\", \"release\", \"status\", \"freeze\", \"thaw\", \"snapshot\", \"collect\", \"fetch\" ]; },"
+		printf '  { id = "bob";   public_key = "%s"; roles = [ "release" ]; }' "$PKI/bob.pub"
+		for k; do printf ',\n  %s' "$k"; done
+		printf '\n);\nthresholds = { release = 2; };\n'
+	} >"$PKI/trust.conf"
 }
 
 # the agent section lines that turn the CSIRT channel on

@@ -20,11 +20,8 @@
 need
 NFTSET="$TOP/build/nftset"
 echo "== interval sets of 100,000 ranges"
-if [ ! -x "$NFTSET" ]; then
-	echo "cannot run: $NFTSET is not built (make build/nftset)"
-	fail "nftset built"; summary; exit 1
-fi
-addns "$EP" || { fail "namespace"; summary; exit 1; }
+need_built "$NFTSET"
+addns "$EP" || die namespace
 write_policy
 # 100,000 IPv4 ranges 8 addresses apart from 10.0.0.0: /30, single, first-last
 awk 'BEGIN { for (i = 0; i < 100000; i++) { a = 167772160 + 8 * i
@@ -49,6 +46,17 @@ ask() {
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$ANSWER"; }
 answered() { [ "${ANSWER%% *}" = "$1" ]; }
 in_set() { ip netns exec "$EP" nft get element inet kakuri "$1" "{ $2 }"; }
+# two_changes ELEMENT: committed afresh and verified ($dumps noted), then
+# 10.0.0.8 deleted and ELEMENT added to ioc4, each in a commit of its own,
+# and verified again
+two_changes() {
+	ask commit
+	ask verify
+	dumps=$(field dumps)
+	ip netns exec "$EP" nft delete element inet kakuri ioc4 "{ 10.0.0.8 }"
+	ip netns exec "$EP" nft add element inet kakuri ioc4 "{ $1 }"
+	ask verify
+}
 
 ask commit
 check "a table with 120,000 ranges (240,000 elements) commits in one transaction" answered ok
@@ -114,19 +122,9 @@ check "another process swaps one element for another in one transaction" \
 	ip netns exec "$EP" nft -f "$WORK/swap.nft"
 ask verify
 check "the swapped element is found (same count, another digest)" answered stale
-ask commit
-ask verify
-dumps=$(field dumps)
-ip netns exec "$EP" nft delete element inet kakuri ioc4 "{ 10.0.0.8 }"
-ip netns exec "$EP" nft add element inet kakuri ioc4 "{ 10.0.0.9 }"
-ask verify
+two_changes 10.0.0.9
 check "a change and a second change that brings the count back are found" answered stale
-ask commit
-ask verify
-dumps=$(field dumps)
-ip netns exec "$EP" nft delete element inet kakuri ioc4 "{ 10.0.0.8 }"
-ip netns exec "$EP" nft add element inet kakuri ioc4 "{ 10.0.0.8 }"
-ask verify
+two_changes 10.0.0.8
 check "a change undone by a second one: the elements are read again and match" answered ok
 check "... read, not settled by the generation (dumps $dumps -> $(field dumps))" \
 	test "$(field dumps)" -gt "$dumps"

@@ -14,32 +14,14 @@
 trap 'umount -l "$STATE" 2>/dev/null; cleanup; cgroups_remove' EXIT
 need
 B="$TOP/build"
-for m in fusehang statusprobe pidreuse evilpreload.so forker coretarget; do
-	if [ ! -e "$B/$m" ]; then
-		echo "cannot run: $B/$m is not built (make check builds the test programs)"
-		fail "test programs built"; summary; exit 1
-	fi
-done
+need_built "$B/fusehang" "$B/statusprobe" "$B/pidreuse" "$B/evilpreload.so" "$B/forker" "$B/coretarget"
 CG2=$(cgroup2_root)
 if [ -z "$CG2" ] || [ ! -w "$CG2/cgroup.procs" ]; then
-	echo "cannot run: no writable cgroup2 hierarchy (the freezer's source groups and the service cgroup need one)"
-	fail "cgroup2 present"; summary; exit 1
+	unable "no writable cgroup2 hierarchy (the freezer's source groups and the service cgroup need one)" "cgroup2 present"
 fi
-if [ ! -c /dev/fuse ]; then
-	echo "cannot run: no /dev/fuse (the FUSE-served executable needs it)"
-	fail "/dev/fuse present"; summary; exit 1
-fi
+[ -c /dev/fuse ] || unable "no /dev/fuse (the FUSE-served executable needs it)" "/dev/fuse present"
 echo "== evidence under attack: hostile files, confinement, freeze evasion, pid reuse, thaw"
-EP_NSENTER=1
-topology || { fail "topology"; summary; exit 1; }
-pki_setup || { fail "PKI setup"; summary; exit 1; }
-cat >"$PKI/trust.conf" <<EOT
-keys = (
-  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status", "freeze", "thaw", "snapshot", "collect", "fetch" ]; },
-  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; }
-);
-thresholds = { release = 2; };
-EOT
+evidence_setup
 mkdir -p "$WORK/prot" "$WORK/fuse" "$WORK/ovl" "$WORK/empty" "$WORK/big" "$STATE"
 # The state directory on a tmpfs: the status latency measured below is the
 # event loop's, and kakurid fsyncs its replay store and audit log for every

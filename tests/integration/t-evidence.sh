@@ -10,29 +10,10 @@ trap 'cleanup; cgroups_remove' EXIT
 need
 CORETARGET="$TOP/build/coretarget"
 FORKER="$TOP/build/forker"
-for m in "$CORETARGET" "$FORKER"; do
-	if [ ! -x "$m" ]; then
-		echo "cannot run: $m is not built (make build/coretarget build/forker)"
-		fail "test programs built"; summary; exit 1
-	fi
-done
-if ! command -v gdb >/dev/null; then
-	echo "cannot run: gdb is missing (make check installs it)"
-	fail "gdb present"; summary; exit 1
-fi
+need_built "$CORETARGET" "$FORKER"
+command -v gdb >/dev/null || unable "gdb is missing (make check installs it)" "gdb present"
 echo "== evidence: freeze, snapshot, collect, manifest, fetch"
-# kakurid needs the host's cgroup hierarchies: only the network namespace
-EP_NSENTER=1
-topology || { fail "topology"; summary; exit 1; }
-pki_setup || { fail "PKI setup"; summary; exit 1; }
-cat >"$PKI/trust.conf" <<EOT
-keys = (
-  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status", "freeze", "thaw", "snapshot", "collect", "fetch" ]; },
-  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; },
-  { id = "carol"; public_key = "$PKI/carol.pub"; roles = [ "status" ]; }
-);
-thresholds = { release = 2; };
-EOT
+evidence_setup '{ id = "carol"; public_key = "'"$PKI"'/carol.pub"; roles = [ "status" ]; }'
 mkdir -p "$WORK/prot" "$WORK/a" "$WORK/b"
 cp /bin/sleep "$WORK/prot/sleep"
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)

@@ -260,30 +260,49 @@ END_TEST
 
 /* ---- names ---- */
 
-static const char *const op_names[KK_OP__MAX] = {
-	[KK_OP_STATUS] = "status",
-	[KK_OP_LOG] = "log",
-	[KK_OP_DISCONNECT] = "disconnect",
-	[KK_OP_REPORT] = "report",
-	[KK_OP_RELEASE] = "release",
-	[KK_OP_UNBLOCK] = "unblock",
-	[KK_OP_THAW] = "thaw",
-	[KK_OP_DRILL] = "drill",
-	[KK_OP_APPLY] = "apply",
-};
+/*
+ * The names on the wire, as DESIGN 3 spells them, in the order of enum
+ * kk_op: the one expectation here that does not come from common/authz.c.
+ */
+static const char wire_names[] =
+    "status log disconnect report release unblock thaw drill apply";
+
+/* The _i-th word of wire_names into out; false when there is none. */
+static bool
+wire_name(int i, char *out, size_t len)
+{
+	const char *p = wire_names;
+	size_t n;
+
+	for (;;) {
+		n = strcspn(p, " ");
+		if (i-- == 0)
+			break;
+		if (p[n] == '\0')
+			return false;
+		p += n + 1;
+	}
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
 
 START_TEST(test_op_names)
 {
 	enum kk_op op = (enum kk_op)_i, got;
+	char want[32];
 
-	ck_assert_ptr_nonnull(op_names[op]);
-	ck_assert_str_eq(kk_op_name(op), op_names[op]);
+	ck_assert_msg(wire_name(_i, want, sizeof(want)), "op %d has no wire "
+	    "name", _i);
+	ck_assert_str_eq(kk_op_name(op), want);
 	got = KK_OP__MAX;
-	ck_assert_int_eq(kk_op_parse(op_names[op], &got), 0);
+	ck_assert_int_eq(kk_op_parse(want, &got), 0);
 	ck_assert_int_eq(got, op);
-	got = KK_OP__MAX;
-	ck_assert_int_eq(kk_op_parse(kk_op_name(op), &got), 0);
-	ck_assert_int_eq(got, op);
+	/* and no wire name beyond the last operation */
+	if (_i == KK_OP__MAX - 1)
+		ck_assert(!wire_name(_i + 1, want, sizeof(want)));
 }
 END_TEST
 

@@ -68,6 +68,38 @@ pair(int sv[2])
 }
 
 static void
+unpair(int sv[2])
+{
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* kk_frame_read(fd, max, timeout_ms) fails with err and hands nothing. */
+static void
+read_fails(int fd, size_t max, int timeout_ms, int err)
+{
+	uint8_t *got = NULL;
+	size_t glen;
+
+	ck_assert_int_eq(kk_frame_read(fd, &got, &glen, max, timeout_ms),
+	    err);
+	ck_assert_ptr_null(got);
+}
+
+/* kk_frame_read(fd, max, timeout_ms) reads the len bytes of want. */
+static void
+read_eq(int fd, size_t max, int timeout_ms, const void *want, size_t len)
+{
+	uint8_t *got = NULL;
+	size_t glen;
+
+	ck_assert_int_eq(kk_frame_read(fd, &got, &glen, max, timeout_ms), 0);
+	ck_assert_uint_eq(glen, len);
+	ck_assert_mem_eq(got, want, len);
+	free(got);
+}
+
+static void
 write_raw(int fd, const void *data, size_t len)
 {
 	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
@@ -172,11 +204,25 @@ END_TEST
 
 /* ---- incremental reader ---- */
 
+/* The frame the reader holds is len bytes, those of want. */
+static void
+take_eq(struct kk_frame_reader *r, const void *want, size_t len)
+{
+	uint8_t *got;
+	size_t glen = 0;
+
+	got = kk_frame_take(r, &glen);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(glen, len);
+	ck_assert_mem_eq(got, want, len);
+	free(got);
+}
+
 START_TEST(test_feed_byte_by_byte)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f, *got;
-	size_t len = 300, flen, i, used, glen;
+	uint8_t *body, *f;
+	size_t len = 300, flen, i, used;
 
 	body = pattern(len, 1);
 	f = framed(body, len, &flen);
@@ -187,15 +233,11 @@ START_TEST(test_feed_byte_by_byte)
 		    i + 1 == flen ? 1 : 0);
 		ck_assert_uint_eq(used, 1);
 	}
-	got = kk_frame_take(&r, &glen);
-	ck_assert_ptr_nonnull(got);
-	ck_assert_uint_eq(glen, len);
-	ck_assert_mem_eq(got, body, len);
+	take_eq(&r, body, len);
 	/* take resets the reader for the next frame */
 	ck_assert_ptr_null(r.body);
 	ck_assert_uint_eq(r.hdr_have, 0);
 	ck_assert_uint_eq(r.max, KK_FRAME_MAX);
-	free(got);
 	free(f);
 	free(body);
 }
@@ -205,8 +247,8 @@ END_TEST
 START_TEST(test_feed_every_split)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f, *got;
-	size_t len = 40, flen, cut, used, glen;
+	uint8_t *body, *f;
+	size_t len = 40, flen, cut, used;
 
 	body = pattern(len, 2);
 	f = framed(body, len, &flen);
@@ -220,10 +262,7 @@ START_TEST(test_feed_every_split)
 			    &used), 1);
 			ck_assert_uint_eq(used, flen - cut);
 		}
-		got = kk_frame_take(&r, &glen);
-		ck_assert_uint_eq(glen, len);
-		ck_assert_mem_eq(got, body, len);
-		free(got);
+		take_eq(&r, body, len);
 	}
 	free(f);
 	free(body);
@@ -233,8 +272,8 @@ END_TEST
 START_TEST(test_feed_back_to_back)
 {
 	struct kk_frame_reader r;
-	uint8_t *b1, *b2, *buf, *got;
-	size_t l1 = 10, l2 = 1000, total, used, glen;
+	uint8_t *b1, *b2, *buf;
+	size_t l1 = 10, l2 = 1000, total, used;
 
 	b1 = pattern(l1, 3);
 	b2 = pattern(l2, 4);
@@ -249,18 +288,12 @@ START_TEST(test_feed_back_to_back)
 	kk_frame_reader_init(&r, KK_FRAME_MAX);
 	ck_assert_int_eq(kk_frame_feed(&r, buf, total, &used), 1);
 	ck_assert_uint_eq(used, 4 + l1);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, l1);
-	ck_assert_mem_eq(got, b1, l1);
-	free(got);
+	take_eq(&r, b1, l1);
 
 	ck_assert_int_eq(kk_frame_feed(&r, buf + used, total - used, &used),
 	    1);
 	ck_assert_uint_eq(used, 4 + l2);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, l2);
-	ck_assert_mem_eq(got, b2, l2);
-	free(got);
+	take_eq(&r, b2, l2);
 	free(buf);
 	free(b1);
 	free(b2);
@@ -271,27 +304,21 @@ END_TEST
 START_TEST(test_feed_bounds)
 {
 	struct kk_frame_reader r;
-	uint8_t f[4 + 16], *got;
-	size_t used, glen;
+	uint8_t f[4 + 16];
+	size_t used;
 
 	kk_frame_reader_init(&r, 16);
 	put_be32(f, 1);
 	f[4] = 0x7f;
 	ck_assert_int_eq(kk_frame_feed(&r, f, 5, &used), 1);
 	ck_assert_uint_eq(used, 5);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, 1);
-	ck_assert_uint_eq(got[0], 0x7f);
-	free(got);
+	take_eq(&r, "\x7f", 1);
 
 	put_be32(f, 16);
 	memset(f + 4, 'm', 16);
 	ck_assert_int_eq(kk_frame_feed(&r, f, sizeof(f), &used), 1);
 	ck_assert_uint_eq(used, sizeof(f));
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, 16);
-	ck_assert_mem_eq(got, f + 4, 16);
-	free(got);
+	take_eq(&r, f + 4, 16);
 }
 END_TEST
 
@@ -346,8 +373,8 @@ END_TEST
 START_TEST(test_feed_reset_midframe)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f, *got;
-	size_t len = 50, flen, used, glen;
+	uint8_t *body, *f;
+	size_t len = 50, flen, used;
 
 	body = pattern(len, 5);
 	f = framed(body, len, &flen);
@@ -359,10 +386,7 @@ START_TEST(test_feed_reset_midframe)
 	ck_assert_uint_eq(r.hdr_have, 0);
 	ck_assert_int_eq(kk_frame_feed(&r, f, flen, &used), 1);
 	ck_assert_uint_eq(used, flen);
-	got = kk_frame_take(&r, &glen);
-	ck_assert_uint_eq(glen, len);
-	ck_assert_mem_eq(got, body, len);
-	free(got);
+	take_eq(&r, body, len);
 	free(f);
 	free(body);
 }
@@ -398,34 +422,23 @@ reap(pid_t pid)
 
 START_TEST(test_rw_roundtrip)
 {
-	size_t len = rw_lens[_i], glen = 0;
-	uint8_t *body, *got = NULL;
+	size_t len = rw_lens[_i];
+	uint8_t *body;
 	int sv[2];
 	pid_t pid;
 
 	body = pattern(len, (unsigned)_i);
 	pair(sv);
 	pid = writer(sv[1], body, len);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX,
-	    10000), 0);
+	read_eq(sv[0], KK_FRAME_MAX, 10000, body, len);
 	reap(pid);
-	ck_assert_ptr_nonnull(got);
-	ck_assert_uint_eq(glen, len);
-	ck_assert_mem_eq(got, body, len);
-	free(got);
 
 	/* the same with no timeout */
 	pid = writer(sv[1], body, len);
-	got = NULL;
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX, -1),
-	    0);
+	read_eq(sv[0], KK_FRAME_MAX, -1, body, len);
 	reap(pid);
-	ck_assert_uint_eq(glen, len);
-	ck_assert_mem_eq(got, body, len);
-	free(got);
 	assert_empty(sv[0]);
-	close(sv[0]);
-	close(sv[1]);
+	unpair(sv);
 	free(body);
 }
 END_TEST
@@ -433,8 +446,6 @@ END_TEST
 /* Frames written one after the other are read one per call. */
 START_TEST(test_rw_sequence)
 {
-	uint8_t *got;
-	size_t glen;
 	char msg[32];
 	int sv[2], i, n;
 
@@ -443,15 +454,9 @@ START_TEST(test_rw_sequence)
 		n = snprintf(msg, sizeof(msg), "{\"op\":\"status\",\"n\":%d}",
 		    i);
 		ck_assert_int_eq(kk_frame_write(sv[1], msg, (size_t)n), 0);
-		got = NULL;
-		ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, 1024,
-		    TIMEOUT_MS * 10), 0);
-		ck_assert_uint_eq(glen, (size_t)n);
-		ck_assert_mem_eq(got, msg, glen);
-		free(got);
+		read_eq(sv[0], 1024, TIMEOUT_MS * 10, msg, (size_t)n);
 	}
-	close(sv[0]);
-	close(sv[1]);
+	unpair(sv);
 }
 END_TEST
 
@@ -469,8 +474,7 @@ START_TEST(test_write_limits)
 	    -EMSGSIZE);
 	assert_empty(sv[0]);
 	free(big);
-	close(sv[0]);
-	close(sv[1]);
+	unpair(sv);
 }
 END_TEST
 
@@ -493,33 +497,23 @@ END_TEST
 START_TEST(test_read_timeout)
 {
 	uint8_t f[8] = { 0, 0, 0, 8, 'a', 'b', 'c', 'd' };
-	uint8_t *got = NULL;
-	size_t glen;
 	int sv[2];
 
 	pair(sv);
 	write_raw(sv[1], f, _i ? 6 : 2);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX,
-	    TIMEOUT_MS), -ETIMEDOUT);
-	ck_assert_ptr_null(got);
-	close(sv[0]);
-	close(sv[1]);
+	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS, -ETIMEDOUT);
+	unpair(sv);
 }
 END_TEST
 
 /* Nothing at all within the timeout. */
 START_TEST(test_read_timeout_idle)
 {
-	uint8_t *got = NULL;
-	size_t glen;
 	int sv[2];
 
 	pair(sv);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX,
-	    TIMEOUT_MS), -ETIMEDOUT);
-	ck_assert_ptr_null(got);
-	close(sv[0]);
-	close(sv[1]);
+	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS, -ETIMEDOUT);
+	unpair(sv);
 }
 END_TEST
 
@@ -528,8 +522,6 @@ START_TEST(test_read_peer_closes)
 {
 	static const size_t cut[] = { 1, 3, 4, 10 };
 	uint8_t f[4 + 100];
-	uint8_t *got = NULL;
-	size_t glen;
 	int sv[2];
 
 	put_be32(f, 100);
@@ -537,9 +529,7 @@ START_TEST(test_read_peer_closes)
 	pair(sv);
 	write_raw(sv[1], f, cut[_i]);
 	close(sv[1]);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX,
-	    TIMEOUT_MS * 10), -ECONNRESET);
-	ck_assert_ptr_null(got);
+	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS * 10, -ECONNRESET);
 	close(sv[0]);
 }
 END_TEST
@@ -547,28 +537,19 @@ END_TEST
 /* The max argument is the limit, not KK_FRAME_MAX. */
 START_TEST(test_read_over_max)
 {
-	uint8_t body[100], *got = NULL;
-	size_t glen;
+	uint8_t body[100];
 	int sv[2];
 
 	memset(body, 'q', sizeof(body));
 	pair(sv);
 	ck_assert_int_eq(kk_frame_write(sv[1], body, sizeof(body)), 0);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, sizeof(body) - 1,
-	    TIMEOUT_MS * 10), -EMSGSIZE);
-	ck_assert_ptr_null(got);
-	close(sv[0]);
-	close(sv[1]);
+	read_fails(sv[0], sizeof(body) - 1, TIMEOUT_MS * 10, -EMSGSIZE);
+	unpair(sv);
 
 	pair(sv);
 	ck_assert_int_eq(kk_frame_write(sv[1], body, sizeof(body)), 0);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, sizeof(body),
-	    TIMEOUT_MS * 10), 0);
-	ck_assert_uint_eq(glen, sizeof(body));
-	ck_assert_mem_eq(got, body, glen);
-	free(got);
-	close(sv[0]);
-	close(sv[1]);
+	read_eq(sv[0], sizeof(body), TIMEOUT_MS * 10, body, sizeof(body));
+	unpair(sv);
 }
 END_TEST
 
@@ -576,35 +557,27 @@ END_TEST
 START_TEST(test_read_bad_prefix)
 {
 	uint8_t f[4];
-	uint8_t *got = NULL;
-	size_t glen;
 	int sv[2];
 
 	pair(sv);
 	put_be32(f, 0xffffffffu);
 	write_raw(sv[1], f, 4);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX,
-	    TIMEOUT_MS * 10), -EMSGSIZE);
-	ck_assert_ptr_null(got);
-	close(sv[0]);
-	close(sv[1]);
+	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS * 10, -EMSGSIZE);
+	unpair(sv);
 
 	pair(sv);
 	put_be32(f, 0);
 	write_raw(sv[1], f, 4);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX,
-	    TIMEOUT_MS * 10), -EBADMSG);
-	ck_assert_ptr_null(got);
-	close(sv[0]);
-	close(sv[1]);
+	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS * 10, -EBADMSG);
+	unpair(sv);
 }
 END_TEST
 
 /* Bytes after a complete frame in the same read: a protocol error. */
 START_TEST(test_read_trailing)
 {
-	uint8_t buf[64], *got = NULL;
-	size_t glen, n;
+	uint8_t buf[64];
+	size_t n;
 	int sv[2];
 
 	ck_assert_int_eq(kk_frame_header(buf, 5, KK_FRAME_MAX), 0);
@@ -621,11 +594,8 @@ START_TEST(test_read_trailing)
 	}
 	pair(sv);
 	write_raw(sv[1], buf, n);
-	ck_assert_int_eq(kk_frame_read(sv[0], &got, &glen, KK_FRAME_MAX,
-	    TIMEOUT_MS * 10), -EPROTO);
-	ck_assert_ptr_null(got);
-	close(sv[0]);
-	close(sv[1]);
+	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS * 10, -EPROTO);
+	unpair(sv);
 }
 END_TEST
 

@@ -451,6 +451,7 @@ worker(int slot)
 }
 
 static void move_into(const char *dir, pid_t pid);
+static void test_cgroup(const char *rel, char *dir);
 
 /*
  * The root of a tree that keeps forking: nworkers workers (counters
@@ -665,6 +666,130 @@ set_has(const struct kk_frozen_set *s, pid_t pid)
 	return false;
 }
 
+/* ---- what the tests share ---- */
+
+/* The probed freezer and a group of this run; false: cg2 and no cgroup2. */
+static bool
+begin(struct kk_freezer *fz, bool cg2, char *group, size_t len, char *gdir)
+{
+	probe(fz);
+	if (cg2 && strcmp(fz->method, "cgroup2") != 0)
+		return false;	/* the v1 case: test_v1_fallback */
+	new_group(fz, group, len, gdir);
+	return true;
+}
+
+static void
+sel_kind(struct kk_selector *sel, enum kk_sel_kind kind)
+{
+	memset(sel, 0, sizeof(*sel));
+	sel->kind = kind;
+}
+
+static void
+sel_pid(struct kk_selector *sel, pid_t pid, bool tree)
+{
+	sel_kind(sel, KK_SEL_PID);
+	sel->pid = pid;
+	sel->tree = tree;
+}
+
+/* kk_freeze and kk_thaw that must succeed; a failure names the line. */
+#define freeze_ok(fz, guard, sel, group, set)				\
+	freeze_ok_at(__LINE__, fz, guard, sel, group, set)
+#define thaw_ok(fz, sel, set, thawed)					\
+	thaw_ok_at(__LINE__, fz, sel, set, thawed)
+
+static void
+freeze_ok_at(int line, struct kk_freezer *fz,
+    const struct kk_freeze_guard *guard, const struct kk_selector *sel,
+    const char *group, struct kk_frozen_set *set)
+{
+	char err[1024] = "";
+	int r;
+
+	r = kk_freeze(fz, guard, sel, group, set, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "line %d: kk_freeze: %d %s", line, r, err);
+}
+
+/* How many of the thawed were gone. */
+static size_t
+thaw_ok_at(int line, struct kk_freezer *fz, const struct kk_selector *sel,
+    struct kk_frozen_set *set, struct kk_frozen_set *thawed)
+{
+	char err[1024] = "";
+	size_t gone = 0;
+	int r;
+
+	r = kk_thaw(fz, sel, set, thawed, &gone, NULL, err, sizeof(err));
+	ck_assert_msg(r == 0, "line %d: kk_thaw: %d %s", line, r, err);
+	return gone;
+}
+
+/* The end of a test: both sets freed, the processes and groups gone. */
+static void
+done(struct kk_frozen_set *set, struct kk_frozen_set *thawed)
+{
+	kk_frozen_set_free(set);
+	kk_frozen_set_free(thawed);
+	cleanup();
+}
+
+/* "/kakuri-ut-PID-what.scope" into rel, made (test_cgroup) into dir. */
+static void
+scope(const char *what, char *rel, size_t len, char *dir)
+{
+	snprintf(rel, len, "/kakuri-ut-%d-%s.scope", (int)getpid(), what);
+	test_cgroup(rel, dir);
+}
+
+/* Of the first two registered processes, the one that is not pid. */
+static pid_t
+other_proc(pid_t pid)
+{
+	return reg->procs[0].pid == pid ? reg->procs[1].pid :
+	    reg->procs[0].pid;
+}
+
+/*
+ * Neither a zombie nor exiting (PF_EXITING), which has left its cgroup
+ * already and only has its exit left to finish.
+ */
+static bool
+live(pid_t pid)
+{
+	unsigned long flags;
+	char state;
+
+	return proc_stat(pid, NULL, &state, NULL, &flags) == 0 &&
+	    state != 'Z' && !(flags & 0x4);
+}
+
+/*
+ * The frozen tree of root (before[], nb of them) holds still for 300 ms:
+ * nobody new, counters 0..n stand, and its parent saw no stop (SIGSTOP).
+ */
+static void
+holds_still(pid_t root, const pid_t *before, size_t nb, int n)
+{
+	static pid_t after[MAX_TREE];
+	unsigned long c0[NCOUNTERS], c1[NCOUNTERS];
+	size_t na, i;
+	int j, status;
+
+	snapshot_counters(c0);
+	sleep_ms(300);
+	snapshot_counters(c1);
+	na = tree_of(root, after, MAX_TREE);
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++)
+		ck_assert_msg(has_pid(before, nb, after[i]),
+		    "pid %d appeared while frozen", (int)after[i]);
+	for (j = 0; j <= n; j++)
+		ck_assert_msg(c1[j] == c0[j], "counter %d moved", j);
+	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
+}
+
 /* ---- tests ---- */
 
 /*
@@ -675,20 +800,17 @@ set_has(const struct kk_frozen_set *s, pid_t pid)
 static void
 tree_roundtrip(struct kk_freezer *fz, int nworkers)
 {
-	static pid_t before[MAX_TREE], after[MAX_TREE];
+	static pid_t before[MAX_TREE];
 	struct kk_freeze_guard guard = { 0 };
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	unsigned long c0[NCOUNTERS], c1[NCOUNTERS];
 	char err[512] = "", group[64], gdir[PATH_MAX];
 	char orig[REG_PROCS][1024], now[1024];
 	pid_t root, pids[REG_PROCS];
-	size_t nb, na, i, gone = 9;
+	size_t nb, i, gone = 9;
 	json_t *skipped = NULL;
 	struct stat st;
-	unsigned long flags;
 	int status, npids, j, r;
-	char state;
 
 	new_group(fz, group, sizeof(group), gdir);
 	root = spawn_tree(nworkers, 0);
@@ -700,10 +822,7 @@ tree_roundtrip(struct kk_freezer *fz, int nworkers)
 		ck_assert_str_ne(orig[j], "");
 	}
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
+	sel_pid(&sel, root, true);
 	/* guard.self 0: no kakurid here; the test itself is never frozen */
 	r = kk_freeze(fz, &guard, &sel, group, &set, &skipped, err,
 	    sizeof(err));
@@ -737,29 +856,16 @@ tree_roundtrip(struct kk_freezer *fz, int nworkers)
 		 * Exiting (PF_EXITING): it has left its cgroup already and
 		 * only has its exit left to finish.
 		 */
-		if (proc_stat(before[i], NULL, &state, NULL, &flags) < 0 ||
-		    state == 'Z' || (flags & 0x4))
+		if (!live(before[i]))
 			continue;
 		ck_assert_msg(in_group(gdir, before[i]),
 		    "pid %d of the tree is not in %s", (int)before[i], gdir);
 		ck_assert_msg(set_has(&set, before[i]),
 		    "pid %d of the tree is not recorded", (int)before[i]);
 	}
-	snapshot_counters(c0);
-	sleep_ms(300);
-	snapshot_counters(c1);
-	na = tree_of(root, after, MAX_TREE);
-	ck_assert_uint_eq(na, nb);
-	for (i = 0; i < na; i++)
-		ck_assert_msg(has_pid(before, nb, after[i]),
-		    "pid %d appeared while frozen", (int)after[i]);
-	for (j = 0; j <= nworkers; j++)
-		ck_assert_uint_eq(c1[j], c0[j]);
-	/* no SIGSTOP: the parent of the tree sees no stop */
-	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
+	holds_still(root, before, nb, nworkers);
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_ALL;
+	sel_kind(&sel, KK_SEL_ALL);
 	r = kk_thaw(fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
 	ck_assert_uint_eq(set.n, 0);
@@ -776,9 +882,7 @@ tree_roundtrip(struct kk_freezer *fz, int nworkers)
 	ck_assert_int_eq(errno, ENOENT);
 
 	json_decref(skipped);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 
 START_TEST(test_tree_fork_loop)
@@ -803,41 +907,33 @@ START_TEST(test_partial_thaw)
 	struct stat st;
 	int r;
 
-	probe(&fz);
-	new_group(&fz, group, sizeof(group), gdir);
+	begin(&fz, false, group, sizeof(group), gdir);
 	a = spawn_tree(1, 0);
 	b = spawn_tree(1, 2);
 	proc_cgroup(a, orig, sizeof(orig));
 	na = tree_of(a, atree, MAX_TREE);
 	ck_assert_uint_ge(na, 2);
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = a;
-	sel.tree = false;	/* the root only */
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	sel_pid(&sel, a, false);	/* the root only */
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_eq(set.n, 1);
 	ck_assert_int_eq(set.v[0].pid, a);
 	ck_assert(in_group(gdir, a));
 	ck_assert(!in_group(gdir, atree[1]));	/* a's worker */
 	/* the same again: already frozen, nothing added */
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_eq(set.n, 1);
 
 	sel.pid = b;
 	sel.tree = true;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_ge(set.n, 3);
 	ck_assert(frozen_state(&fz, gdir));
 
 	/* thaw a alone: b's tree stays frozen in the group */
 	sel.pid = a;
 	sel.tree = true;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(thawed.n, 1);
 	ck_assert_int_eq(thawed.v[0].pid, a);
 	proc_cgroup(a, now, sizeof(now));
@@ -852,13 +948,10 @@ START_TEST(test_partial_thaw)
 
 	/* b's tree by its root */
 	sel.pid = b;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(set.n, 0);
 	ck_assert_int_eq(stat(gdir, &st), -1);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -875,17 +968,14 @@ START_TEST(test_gone)
 	struct stat st;
 	int r, k;
 
-	probe(&fz);
-	new_group(&fz, group, sizeof(group), gdir);
+	begin(&fz, false, group, sizeof(group), gdir);
 	/* a pid that has just been reaped names nothing */
 	dead = fork();
 	ck_assert_int_ge(dead, 0);
 	if (dead == 0)
 		_exit(0);
 	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = dead;
+	sel_pid(&sel, dead, false);
 	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
 	ck_assert_str_ne(err, "");
@@ -893,8 +983,7 @@ START_TEST(test_gone)
 
 	p = spawn_exec("/bin/sleep");
 	sel.pid = p;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_eq(set.n, 1);
 	if (strcmp(fz.method, "cgroup2") == 0) {
 		/* cgroup2 lets SIGKILL through to a frozen task */
@@ -906,10 +995,8 @@ START_TEST(test_gone)
 		}
 		ck_assert_int_lt(k, WAIT_ROUNDS);
 	}
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	sel_kind(&sel, KK_SEL_ALL);
+	gone = thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(set.n, 0);
 	if (strcmp(fz.method, "cgroup2") == 0) {
 		ck_assert_uint_eq(gone, 1);
@@ -920,9 +1007,7 @@ START_TEST(test_gone)
 	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, 0);
 	ck_assert_uint_eq(gone, 0);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -939,8 +1024,7 @@ START_TEST(test_protected)
 	struct stat st;
 	int r;
 
-	probe(&fz);
-	new_group(&fz, group, sizeof(group), gdir);
+	begin(&fz, false, group, sizeof(group), gdir);
 	/* a stand-in for kakurid, with a child of its own */
 	standin = fork();
 	ck_assert_int_ge(standin, 0);
@@ -960,11 +1044,9 @@ START_TEST(test_protected)
 	}
 	reg_proc(standin);
 	reg_wait(2);
-	kid = reg->procs[0].pid == standin ? reg->procs[1].pid :
-	    reg->procs[0].pid;
+	kid = other_proc(standin);
 	guard.self = standin;
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
+	sel_kind(&sel, KK_SEL_PID);
 	sel.tree = true;
 
 	sel.pid = standin;
@@ -1128,11 +1210,9 @@ START_TEST(test_protected_exe)
 	const char *paths[1];
 	json_t *skipped = NULL, *o;
 	pid_t r0, parent = getpid(), c;
-	size_t gone;
 	int r;
 
-	probe(&fz);
-	new_group(&fz, group, sizeof(group), gdir);
+	begin(&fz, false, group, sizeof(group), gdir);
 	kk_test_workdir(dir);
 	kk_test_join(prot, dir, "protected-sleep");
 	sleep_copy(prot, "kakuri-test-protected");
@@ -1140,8 +1220,7 @@ START_TEST(test_protected_exe)
 	snprintf(slice, sizeof(slice), "/kakuri-ut-%d.slice", (int)getpid());
 	snprintf(rel, sizeof(rel), "%s/prot-%d.service", slice, (int)getpid());
 	test_cgroup(rel, svc);
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-user.scope", (int)getpid());
-	test_cgroup(rel, user);
+	scope("user", rel, sizeof(rel), user);
 	r0 = fork();
 	ck_assert_int_ge(r0, 0);
 	if (r0 == 0) {
@@ -1163,7 +1242,7 @@ START_TEST(test_protected_exe)
 	}
 	reg_proc(r0);
 	reg_wait(2);
-	c = reg->procs[0].pid == r0 ? reg->procs[1].pid : reg->procs[0].pid;
+	c = other_proc(r0);
 	wait_exe(c, prot);
 	proc_cgroup(c, before, sizeof(before));
 	paths[0] = prot;
@@ -1173,10 +1252,7 @@ START_TEST(test_protected_exe)
 	guard.nprotect = 1;
 	guard.service_slice = slice;
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = r0;
-	sel.tree = true;
+	sel_pid(&sel, r0, true);
 	r = kk_freeze(&fz, &guard, &sel, group, &set, &skipped, err,
 	    sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
@@ -1201,8 +1277,7 @@ START_TEST(test_protected_exe)
 
 	json_decref(skipped);
 	skipped = NULL;
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_EXE;
+	sel_kind(&sel, KK_SEL_EXE);
 	snprintf(sel.exe, sizeof(sel.exe), "%s", prot);
 	r = kk_freeze(&fz, &guard, &sel, group, &set, &skipped, err,
 	    sizeof(err));
@@ -1216,16 +1291,13 @@ START_TEST(test_protected_exe)
 	 * place).
 	 */
 	move_into(user, c);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = c;
+	sel_pid(&sel, c, false);
 	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "outside the service slice: %d %s", r, err);
 	ck_assert(in_group(gdir, c));
 	ck_assert_uint_eq(set.n, 2);
 	ck_assert(!set.v[1].in_place);
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	cg2_of(c, now, sizeof(now));
 	ck_assert_str_eq(now, user + strlen(user) - strlen(rel));
 
@@ -1236,15 +1308,11 @@ START_TEST(test_protected_exe)
 	ck_assert_msg(r == 0, "delegated service cgroup: %d %s", r, err);
 	ck_assert(in_group(gdir, c));
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	sel_kind(&sel, KK_SEL_ALL);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(set.n, 0);
 	json_decref(skipped);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -1261,15 +1329,12 @@ START_TEST(test_protected_inode)
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
+	char group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
 	char evil[PATH_MAX], slice[128], svc[PATH_MAX], rel[256], why[1024];
 	const char *paths[1];
 	pid_t parent = getpid(), p, q;
-	size_t gone;
-	int r;
 
-	probe(&fz);
-	new_group(&fz, group, sizeof(group), gdir);
+	begin(&fz, false, group, sizeof(group), gdir);
 	kk_test_workdir(dir);
 	kk_test_join(prot, dir, "protected-sleep");
 	kk_test_join(evil, dir, "evil-sleep");
@@ -1315,21 +1380,16 @@ START_TEST(test_protected_inode)
 	ck_assert_ptr_nonnull(kk_protected(&guard, q, why, sizeof(why)));
 	ck_assert_ptr_null(kk_protected(&guard, p, why, sizeof(why)));
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_EXE;
+	sel_kind(&sel, KK_SEL_EXE);
 	snprintf(sel.exe, sizeof(sel.exe), "%s", prot);
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_eq(set.n, 1);
 	ck_assert_int_eq(set.v[0].pid, p);
 	ck_assert(in_group(gdir, p));
 	ck_assert(!in_group(gdir, q));
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	thaw_ok(&fz, &sel, &set, &thawed);
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -1440,19 +1500,14 @@ START_TEST(test_hopper)
 	uid_t uid;
 	int round, r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
-		return;		/* the v1 case: test_v1_fallback */
-	new_group(&fz, group, sizeof(group), gdir);
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-hop.scope", (int)getpid());
-	test_cgroup(rel, src);
+	if (!begin(&fz, true, group, sizeof(group), gdir))
+		return;
+	scope("hop", rel, sizeof(rel), src);
 	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
 	spawn_hopper(uid, src, 0);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_UID;
+	sel_kind(&sel, KK_SEL_UID);
 	sel.uid = uid;
-	memset(&all, 0, sizeof(all));
-	all.kind = KK_SEL_ALL;
+	sel_kind(&all, KK_SEL_ALL);
 	for (round = 0; round < 10; round++) {
 		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
 		    sizeof(err));
@@ -1503,10 +1558,8 @@ START_TEST(test_thaw_gone_cgroup)
 	pid_t p;
 	int r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
+	if (!begin(&fz, true, group, sizeof(group), gdir))
 		return;
-	new_group(&fz, group, sizeof(group), gdir);
 	snprintf(slice, sizeof(slice), "/kakuri-ut-%d.slice", (int)getpid());
 	snprintf(rel, sizeof(rel), "%s/orig-%d.scope", slice, (int)getpid());
 	test_cgroup(rel, orig);
@@ -1514,13 +1567,10 @@ START_TEST(test_thaw_gone_cgroup)
 	    strlen(rel) + strlen(slice)), orig);
 	p = spawn_exec("/bin/sleep");
 	move_into(orig, p);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = p;
+	sel_pid(&sel, p, false);
 
 	/* the scope is gone: made again, inside the slice */
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_int_eq(rmdir(orig), 0);
 	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
@@ -1529,8 +1579,7 @@ START_TEST(test_thaw_gone_cgroup)
 	ck_assert_str_eq(now, rel);
 
 	/* the slice is gone as well: it stays frozen, and says why */
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_int_eq(rmdir(orig), 0);
 	ck_assert_int_eq(rmdir(sdir), 0);
 	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
@@ -1554,9 +1603,7 @@ START_TEST(test_thaw_gone_cgroup)
 	cg2_of(p, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
 	json_decref(kept);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -1584,36 +1631,26 @@ thawed_state(const char *dir)
  */
 START_TEST(test_in_place)
 {
-	static pid_t before[MAX_TREE], after[MAX_TREE];
+	static pid_t before[MAX_TREE];
 	struct kk_freeze_guard guard = { 0 };
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	unsigned long c0[NCOUNTERS], c1[NCOUNTERS];
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
 	char now[PATH_MAX];
-	size_t nb, na, i, n0, gone;
-	unsigned long flags;
+	size_t nb, i, n0;
 	pid_t root, victim;
 	struct stat st;
-	int status, j, r;
+	int j;
 	char state;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
-		return;		/* in place is cgroup2 only */
-	new_group(&fz, group, sizeof(group), gdir);
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-inplace.scope",
-	    (int)getpid());
-	test_cgroup(rel, dir);
+	if (!begin(&fz, true, group, sizeof(group), gdir))
+		return;
+	scope("inplace", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 3, 0);
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "kk_freeze: %d %s", r, err);
+	sel_pid(&sel, root, true);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_ge(set.n, 4);
 	ck_assert(frozen_state(&fz, dir));
 	for (i = 0; i < set.n; i++) {
@@ -1626,8 +1663,7 @@ START_TEST(test_in_place)
 	nb = tree_of(root, before, MAX_TREE);
 	for (i = 0; i < nb; i++) {
 		/* a zombie, or exiting (PF_EXITING): left its cgroup */
-		if (proc_stat(before[i], NULL, &state, NULL, &flags) < 0 ||
-		    state == 'Z' || (flags & 0x4))
+		if (!live(before[i]))
 			continue;
 		cg2_of(before[i], now, sizeof(now));
 		ck_assert_msg(strcmp(now, rel) == 0, "pid %d is in %s",
@@ -1636,17 +1672,7 @@ START_TEST(test_in_place)
 		    "pid %d of the tree is not recorded", (int)before[i]);
 	}
 	ck_assert_int_eq(stat(gdir, &st), -1);
-	snapshot_counters(c0);
-	sleep_ms(300);
-	snapshot_counters(c1);
-	na = tree_of(root, after, MAX_TREE);
-	ck_assert_uint_eq(na, nb);
-	for (i = 0; i < na; i++)
-		ck_assert_msg(has_pid(before, nb, after[i]),
-		    "pid %d appeared while frozen", (int)after[i]);
-	for (j = 0; j <= 3; j++)
-		ck_assert_uint_eq(c1[j], c0[j]);
-	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
+	holds_still(root, before, nb, 3);
 	kk_frozen_describe(&set, 0);
 	for (i = 0; i < set.n; i++) {
 		ck_assert(set.v[i].described);
@@ -1654,10 +1680,8 @@ START_TEST(test_in_place)
 	}
 	ck_assert(set_has(&set, root));
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
+	sel_kind(&sel, KK_SEL_ALL);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(set.n, 0);
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counters_advance(3), "the tree did not run again");
@@ -1669,10 +1693,8 @@ START_TEST(test_in_place)
 	sel.kind = KK_SEL_PID;
 	sel.pid = root;
 	sel.tree = true;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "kk_freeze: %d %s", r, err);
-	victim = reg->procs[0].pid == root ? reg->procs[1].pid :
-	    reg->procs[0].pid;
+	freeze_ok(&fz, &guard, &sel, group, &set);
+	victim = other_proc(root);
 	ck_assert(set_has(&set, victim));
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
 	for (j = 0; j < WAIT_ROUNDS; j++) {
@@ -1687,13 +1709,10 @@ START_TEST(test_in_place)
 	ck_assert(!set_has(&set, victim));
 	ck_assert(set_has(&set, root));
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counter_moves(0), "the root did not run again");
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -1708,33 +1727,24 @@ START_TEST(test_in_place_partial)
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
 	char now[PATH_MAX];
 	unsigned long w0;
-	size_t gone, i;
+	size_t i;
 	pid_t root;
-	int r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
+	if (!begin(&fz, true, group, sizeof(group), gdir))
 		return;
-	new_group(&fz, group, sizeof(group), gdir);
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-part.scope", (int)getpid());
-	test_cgroup(rel, dir);
+	scope("part", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 1, 0);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	sel_pid(&sel, root, true);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_ge(set.n, 2);
 	ck_assert(set.v[0].in_place);
 
 	/* the root alone: its worker goes to the quarantine group */
 	sel.tree = false;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(thawed.n, 1);
 	ck_assert_int_eq(thawed.v[0].pid, root);
 	ck_assert(thawed_state(dir));
@@ -1754,16 +1764,13 @@ START_TEST(test_in_place_partial)
 
 	/* the rest, back where it was */
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(set.n, 0);
 	ck_assert_msg(counter_moves(1), "the worker does not run again");
 	cg2_of(reg->procs[0].pid == root ? reg->procs[1].pid :
 	    reg->procs[0].pid, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -1809,17 +1816,14 @@ START_TEST(test_in_place_refused)
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
 	char num[24];
-	size_t gone, i;
+	size_t i;
 	uid_t uid;
 	pid_t p, p2, q;
-	int r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
+	if (!begin(&fz, true, group, sizeof(group), gdir))
 		return;
-	new_group(&fz, group, sizeof(group), gdir);
 	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2;
 
 	/* delegated: moved (both), and the user thaws nothing */
@@ -1831,11 +1835,9 @@ START_TEST(test_in_place_refused)
 	move_into(dir, p);
 	move_into(dir, p2);
 	delegate(dir, uid);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_UID;
+	sel_kind(&sel, KK_SEL_UID);
 	sel.uid = uid;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_eq(set.n, 2);
 	for (i = 0; i < set.n; i++)
 		ck_assert(!set.v[i].in_place);
@@ -1848,19 +1850,15 @@ START_TEST(test_in_place_refused)
 	ck_assert(in_group(gdir, p));
 	ck_assert(frozen_state(&fz, gdir));
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	thaw_ok(&fz, &sel, &set, &thawed);
 
 	/* mixed: the other process of the cgroup runs on */
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-mixed.scope",
-	    (int)getpid());
-	test_cgroup(rel, dir);
+	scope("mixed", rel, sizeof(rel), dir);
 	q = spawn_tree_in(dir, 0, 5);	/* counts in counter 5 */
 	move_into(dir, p);
 	move_into(dir, p2);
 	sel.kind = KK_SEL_UID;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_eq(set.n, 2);
 	for (i = 0; i < set.n; i++)
 		ck_assert(!set.v[i].in_place);
@@ -1870,11 +1868,8 @@ START_TEST(test_in_place_refused)
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counter_moves(5), "the rest of the cgroup does not run");
 	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	thaw_ok(&fz, &sel, &set, &thawed);
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -1922,20 +1917,13 @@ START_TEST(test_in_place_hopper)
 	pid_t sub;
 	int round, r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
+	if (!begin(&fz, true, group, sizeof(group), gdir))
 		return;
-	new_group(&fz, group, sizeof(group), gdir);
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-hopin.scope", (int)getpid());
-	test_cgroup(rel, dir);
+	scope("hopin", rel, sizeof(rel), dir);
 	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
 	sub = spawn_hopper(uid, dir, 0);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = sub;
-	sel.tree = true;
-	memset(&all, 0, sizeof(all));
-	all.kind = KK_SEL_ALL;
+	sel_pid(&sel, sub, true);
+	sel_kind(&all, KK_SEL_ALL);
 	for (round = 0; round < 10; round++) {
 		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
 		    sizeof(err));
@@ -1971,6 +1959,34 @@ START_TEST(test_in_place_hopper)
 END_TEST
 
 /*
+ * The end of the mixed cgroup tests: the tree of root (counters 0..2) was
+ * moved and stands, while other (counter 5) runs on in dir, which is not
+ * frozen; thawed, the tree runs again, back in rel.
+ */
+static void
+moved_back(struct kk_freezer *fz, struct kk_frozen_set *set,
+    struct kk_frozen_set *thawed, pid_t root, pid_t other, const char *dir,
+    const char *rel)
+{
+	struct kk_selector all;
+	char now[PATH_MAX];
+	int i;
+
+	ck_assert(thawed_state(dir));
+	ck_assert(in_group(dir, other));
+	ck_assert_msg(counter_moves(5), "%d, not frozen, does not run",
+	    (int)other);
+	for (i = 0; i <= 2; i++)
+		ck_assert_msg(counter_stands(i), "counter %d moves", i);
+	sel_kind(&all, KK_SEL_ALL);
+	thaw_ok(fz, &all, set, thawed);
+	ck_assert_msg(counters_advance(2), "the tree does not run again");
+	cg2_of(root, now, sizeof(now));
+	ck_assert_str_eq(now, rel);
+	done(set, thawed);
+}
+
+/*
  * A tree whose cgroup also holds a process that is not part of it: the
  * cgroup is not frozen in place (that would freeze the other one); the
  * tree is moved into the quarantine group, and the other process runs
@@ -1982,48 +1998,24 @@ START_TEST(test_in_place_mixed_tree)
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
-	char now[PATH_MAX];
-	size_t gone, i;
+	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	size_t i;
 	pid_t root, other;
-	int r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
+	if (!begin(&fz, true, group, sizeof(group), gdir))
 		return;
-	new_group(&fz, group, sizeof(group), gdir);
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-mixtree.scope",
-	    (int)getpid());
-	test_cgroup(rel, dir);
+	scope("mixtree", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 2, 0);
 	other = spawn_tree_in(dir, 0, 5);	/* counts in counter 5 */
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	sel_pid(&sel, root, true);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert_uint_ge(set.n, 3);
 	ck_assert(!set_has(&set, other));
 	for (i = 0; i < set.n; i++)
 		ck_assert_msg(!set.v[i].in_place, "pid %d frozen in place",
 		    (int)set.v[i].pid);
 	ck_assert(in_group(gdir, root));
-	ck_assert(in_group(dir, other));
-	ck_assert(thawed_state(dir));
-	ck_assert_msg(counter_moves(5), "the other process does not run");
-	for (i = 0; i <= 2; i++)
-		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_msg(counters_advance(2), "the tree does not run again");
-	cg2_of(root, now, sizeof(now));
-	ck_assert_str_eq(now, rel);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	moved_back(&fz, &set, &thawed, root, other, dir, rel);
 }
 END_TEST
 
@@ -2043,23 +2035,16 @@ START_TEST(test_in_place_joiner)
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
 	struct kk_freeze_op *op = NULL;
 	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
-	char now[PATH_MAX];
-	size_t gone, i;
+	size_t i;
 	pid_t root, other;
 	int r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
+	if (!begin(&fz, true, group, sizeof(group), gdir))
 		return;
-	new_group(&fz, group, sizeof(group), gdir);
-	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-join.scope", (int)getpid());
-	test_cgroup(rel, dir);
+	scope("join", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 2, 0);
 	other = spawn_tree(0, 5);		/* elsewhere, for now */
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
+	sel_pid(&sel, root, true);
 	r = kk_freeze_begin(&fz, &guard, &sel, group, &set, NULL, &op, err,
 	    sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
@@ -2078,21 +2063,7 @@ START_TEST(test_in_place_joiner)
 		ck_assert_msg(in_group(gdir, set.v[i].pid), "pid %d is not "
 		    "in the quarantine group", (int)set.v[i].pid);
 	}
-	ck_assert(thawed_state(dir));
-	ck_assert(in_group(dir, other));
-	ck_assert_msg(counter_moves(5), "the newcomer is left frozen");
-	for (i = 0; i <= 2; i++)
-		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_msg(counters_advance(2), "the tree does not run again");
-	cg2_of(root, now, sizeof(now));
-	ck_assert_str_eq(now, rel);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	moved_back(&fz, &set, &thawed, root, other, dir, rel);
 }
 END_TEST
 
@@ -2109,19 +2080,16 @@ START_TEST(test_in_place_restart)
 	struct kk_freezer fz;
 	struct kk_selector sel;
 	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
 	char dir2[PATH_MAX], rel2[256], now[PATH_MAX];
-	size_t gone, i, n, later = 0, in2 = 0;
+	size_t i, n, later = 0, in2 = 0;
 	struct stat st;
 	pid_t root, w[2] = { 0, 0 }, pp;
 	json_t *j;
 	int nw = 0;
-	int r;
 
-	probe(&fz);
-	if (strcmp(fz.method, "cgroup2") != 0)
+	if (!begin(&fz, true, group, sizeof(group), gdir))
 		return;
-	new_group(&fz, group, sizeof(group), gdir);
 	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-re.scope", (int)getpid());
 	snprintf(rel2, sizeof(rel2), "/kakuri-ut-%d-re2.scope", (int)getpid());
 	test_cgroup(rel, dir);
@@ -2136,12 +2104,8 @@ START_TEST(test_in_place_restart)
 	ck_assert_int_eq(nw, 2);
 	move_into(dir2, w[0]);
 	move_into(dir2, w[1]);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	sel_pid(&sel, root, true);
+	freeze_ok(&fz, &guard, &sel, group, &set);
 	ck_assert(frozen_state(&fz, dir));
 	ck_assert(frozen_state(&fz, dir2));
 	ck_assert_int_eq(stat(gdir, &st), -1);
@@ -2170,19 +2134,15 @@ START_TEST(test_in_place_restart)
 		if (set.v[i].start_later)
 			later++;
 	ck_assert_uint_ge(later, 1);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_ALL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
+	sel_kind(&sel, KK_SEL_ALL);
+	thaw_ok(&fz, &sel, &set, &thawed);
 	ck_assert_uint_eq(set.n, 0);
 	ck_assert(thawed_state(dir));
 	ck_assert(thawed_state(dir2));
 	ck_assert_msg(counters_advance(3), "the tree does not run again");
 	cg2_of(w[0], now, sizeof(now));
 	ck_assert_str_eq(now, rel2);
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
-	cleanup();
+	done(&set, &thawed);
 }
 END_TEST
 
@@ -2332,8 +2292,7 @@ freeze_exactly(struct kk_freezer *fz, const struct kk_selector *sel,
 		ck_assert(!in_group(gdir, other[i]));
 	}
 	/* the other binary's processes do not match for thaw either */
-	memset(&all, 0, sizeof(all));
-	all.kind = KK_SEL_PID;
+	sel_kind(&all, KK_SEL_PID);
 	all.pid = other[0];
 	r = kk_thaw(fz, &all, &set, &thawed, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
@@ -2368,8 +2327,7 @@ START_TEST(test_selectors)
 	uid_t uid;
 	int i;
 
-	probe(&fz);
-	new_group(&fz, group, sizeof(group), gdir);
+	begin(&fz, false, group, sizeof(group), gdir);
 	kk_test_workdir(dir);
 	kk_test_join(f, dir, "abc");
 	kk_test_write(f, "abc", 3, 0600);
@@ -2397,16 +2355,14 @@ START_TEST(test_selectors)
 	hash_scan(&spec, &res);
 	ck_assert_int_eq(kk_hash_result_match(&res, ha, &ids, &n), 0);
 	ck_assert_uint_eq(n, 1);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_FILES;
+	sel_kind(&sel, KK_SEL_FILES);
 	sel.files = ids;
 	sel.nfiles = n;
 	freeze_exactly(&fz, &sel, group, gdir, pa, pb, 2);
 	free(ids);
 	kk_hash_result_free(&res);
 
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_EXE;
+	sel_kind(&sel, KK_SEL_EXE);
 	snprintf(sel.exe, sizeof(sel.exe), "%s", b);
 	freeze_exactly(&fz, &sel, group, gdir, pb, pa, 2);
 
@@ -2416,8 +2372,7 @@ START_TEST(test_selectors)
 	pu[1] = spawn_as(uid);
 	po[0] = spawn_as(uid + 1);
 	po[1] = spawn_as(uid + 1);
-	memset(&sel, 0, sizeof(sel));
-	sel.kind = KK_SEL_UID;
+	sel_kind(&sel, KK_SEL_UID);
 	sel.uid = uid;
 	freeze_exactly(&fz, &sel, group, gdir, pu, po, 2);
 
@@ -2627,47 +2582,34 @@ START_TEST(test_v1_fallback)
 }
 END_TEST
 
-static TCase *
-fz_tcase(const char *name, const TTest *t)
-{
-	TCase *tc = kk_tcase(name);
-
-	/* one case per test: the fixture cleans up after each of them */
-	tcase_add_unchecked_fixture(tc, fz_setup, fz_teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, t);
-	return tc;
-}
+/* One case per test: the fixture cleans up after each of them. */
+#define FZ_CASE(name)	KK_CASE_FIXTURE(name, 0, 0, fz_setup, fz_teardown)
 
 Suite *
 freeze_suite(void)
 {
-	Suite *s = suite_create("freeze");
-	TCase *tc;
+	const struct kk_test tests[] = {
+		FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
+		FZ_CASE("partial"), KK_TEST(test_partial_thaw),
+		FZ_CASE("gone"), KK_TEST(test_gone),
+		FZ_CASE("protected"), KK_TEST(test_protected),
+		FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
+		FZ_CASE("protected_inode"), KK_TEST(test_protected_inode),
+		FZ_CASE("hopper"), KK_TEST(test_hopper),
+		FZ_CASE("thaw_gone_cgroup"), KK_TEST(test_thaw_gone_cgroup),
+		FZ_CASE("in_place"), KK_TEST(test_in_place),
+		FZ_CASE("in_place_partial"), KK_TEST(test_in_place_partial),
+		FZ_CASE("in_place_refused"), KK_TEST(test_in_place_refused),
+		FZ_CASE("in_place_hopper"), KK_TEST(test_in_place_hopper),
+		FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
+		FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
+		FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
+		FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
+		FZ_CASE("selectors"), KK_TEST(test_selectors),
+		FZ_CASE("v1"), KK_TEST(test_v1_fallback),
+		KK_CASE("json", KK_TMPDIR, 0), KK_TEST(test_json),
+		KK_END
+	};
 
-	suite_add_tcase(s, fz_tcase("tree", test_tree_fork_loop));
-	suite_add_tcase(s, fz_tcase("partial", test_partial_thaw));
-	suite_add_tcase(s, fz_tcase("gone", test_gone));
-	suite_add_tcase(s, fz_tcase("protected", test_protected));
-	suite_add_tcase(s, fz_tcase("protected_exe", test_protected_exe));
-	suite_add_tcase(s, fz_tcase("protected_inode", test_protected_inode));
-	suite_add_tcase(s, fz_tcase("hopper", test_hopper));
-	suite_add_tcase(s, fz_tcase("thaw_gone_cgroup", test_thaw_gone_cgroup));
-	suite_add_tcase(s, fz_tcase("in_place", test_in_place));
-	suite_add_tcase(s, fz_tcase("in_place_partial", test_in_place_partial));
-	suite_add_tcase(s, fz_tcase("in_place_refused", test_in_place_refused));
-	suite_add_tcase(s, fz_tcase("in_place_hopper", test_in_place_hopper));
-	suite_add_tcase(s, fz_tcase("in_place_mixed_tree",
-	    test_in_place_mixed_tree));
-	suite_add_tcase(s, fz_tcase("in_place_joiner", test_in_place_joiner));
-	suite_add_tcase(s, fz_tcase("in_place_restart", test_in_place_restart));
-	suite_add_tcase(s, fz_tcase("hash_scan", test_hash_scan));
-	suite_add_tcase(s, fz_tcase("selectors", test_selectors));
-	suite_add_tcase(s, fz_tcase("v1", test_v1_fallback));
-	tc = kk_tcase("json");
-	tcase_add_unchecked_fixture(tc, kk_test_base_create,
-	    kk_test_base_remove);
-	tcase_add_test(tc, test_json);
-	suite_add_tcase(s, tc);
-	return s;
+	return kk_suite("freeze", tests);
 }

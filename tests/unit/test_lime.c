@@ -201,6 +201,16 @@ fixture(struct fixture *f, bool kcore, bool crash)
 	ck_assert_int_ge(f->outfd, 0);
 }
 
+/* The fixture's files as the image's sources, each under its own name. */
+static void
+fixture_src(const struct fixture *f, struct kk_lime_src *src)
+{
+	src->kcore = f->kcore;
+	src->iomem = f->iomem;
+	src->crash = f->crash;
+	src->mem = f->mem;
+}
+
 static void
 file_sha256(const char *path, char hex[65])
 {
@@ -435,10 +445,7 @@ START_TEST(lime_from_kcore)
 	struct stat st;
 
 	fixture(&f, true, true);
-	src.kcore = f.kcore;
-	src.iomem = f.iomem;
-	src.crash = f.crash;
-	src.mem = f.mem;
+	fixture_src(&f, &src);
 	ck_assert_int_eq(kk_lime_write(f.outfd, "ram/mem.lime", &src, &a, err,
 	    sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
@@ -475,10 +482,7 @@ crash_case(bool garbage_kcore)
 	fixture(&f, false, true);
 	if (garbage_kcore)
 		kk_test_write(f.kcore, "\177ELF but not really", 19, 0600);
-	src.kcore = f.kcore;
-	src.iomem = f.iomem;
-	src.crash = f.crash;
-	src.mem = f.mem;
+	fixture_src(&f, &src);
 	ck_assert_int_eq(kk_lime_write(f.outfd, "mem.lime", &src, &a, err,
 	    sizeof(err)), 0);
 	ck_assert_str_eq(a.method, "lime/crash");
@@ -534,10 +538,7 @@ START_TEST(lime_no_source)
 	char err[512], path[PATH_MAX];
 
 	fixture(&f, false, false);
-	src.kcore = f.kcore;
-	src.iomem = f.iomem;
-	src.crash = f.crash;
-	src.mem = f.mem;
+	fixture_src(&f, &src);
 	ck_assert_int_eq(kk_lime_write(f.outfd, "mem.lime", &src, &a, err,
 	    sizeof(err)), -ENOENT);
 	ck_assert_msg(strstr(err, "no physical memory source") != NULL, "%s",
@@ -561,10 +562,7 @@ START_TEST(lime_no_ram)
 
 	fixture(&f, true, false);
 	kk_test_overwrite(f.iomem, "00000000-00000fff : Reserved\n", 29);
-	src.kcore = f.kcore;
-	src.iomem = f.iomem;
-	src.crash = f.crash;
-	src.mem = f.mem;
+	fixture_src(&f, &src);
 	ck_assert_int_eq(kk_lime_write(f.outfd, "mem.lime", &src, &a, err,
 	    sizeof(err)), -ENODATA);
 	ck_assert_ptr_nonnull(strstr(err, "no System RAM"));
@@ -589,10 +587,7 @@ START_TEST(lime_disk_full)
 	fixture(&f, true, true);
 	kk_test_join(small, f.dir, "small");
 	ck_assert_int_eq(mkdir(small, 0700), 0);
-	src.kcore = f.kcore;
-	src.iomem = f.iomem;
-	src.crash = f.crash;
-	src.mem = f.mem;
+	fixture_src(&f, &src);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {

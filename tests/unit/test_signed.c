@@ -166,11 +166,12 @@ check_at(struct world *w, const char *buf, size_t len, time_t now,
 }
 
 /*
- * Checks text at now and expects reason (NULL: verified).  A refused
- * command is never recorded.
+ * Checks text at now and expects reason (NULL: verified); failures name
+ * what.  A refused command is never recorded.
  */
 static void
-expect_at(struct world *w, const char *text, time_t now, const char *reason)
+expect_as(struct world *w, const char *what, const char *text, time_t now,
+    const char *reason)
 {
 	struct kd_signed_result res;
 	int rc;
@@ -178,19 +179,28 @@ expect_at(struct world *w, const char *text, time_t now, const char *reason)
 	w->record_calls = 0;
 	rc = check_at(w, text, strlen(text), now, &res);
 	if (reason == NULL) {
-		ck_assert_msg(rc == 0, "refused: %s (%s)", res.reason,
+		ck_assert_msg(rc == 0, "%s: refused: %s (%s)", what, res.reason,
 		    res.detail);
-		ck_assert_ptr_null(res.reason);
-		ck_assert(res.have_cmd);
-		ck_assert_int_eq(w->record_calls, 1);
-		ck_assert_str_eq(w->recorded, CMD_ID);
+		ck_assert_msg(res.reason == NULL && res.have_cmd, "%s", what);
+		ck_assert_msg(w->record_calls == 1 &&
+		    strcmp(w->recorded, CMD_ID) == 0, "%s: recorded %d: %s",
+		    what, w->record_calls, w->recorded);
 	} else {
-		ck_assert_msg(rc == -EACCES, "rc %d for %s", rc, reason);
-		ck_assert_ptr_nonnull(res.reason);
-		ck_assert_str_eq(res.reason, reason);
-		ck_assert_int_eq(w->record_calls, 0);
+		ck_assert_msg(rc == -EACCES, "%s: rc %d for %s", what, rc,
+		    reason);
+		ck_assert_msg(res.reason != NULL &&
+		    strcmp(res.reason, reason) == 0, "%s: %s, not %s", what,
+		    res.reason != NULL ? res.reason : "(none)", reason);
+		ck_assert_msg(w->record_calls == 0, "%s: refused, recorded",
+		    what);
 	}
 	kd_signed_result_free(&res);
+}
+
+static void
+expect_at(struct world *w, const char *text, time_t now, const char *reason)
+{
+	expect_as(w, reason != NULL ? reason : "verified", text, now, reason);
 }
 
 static void
@@ -353,15 +363,47 @@ START_TEST(test_bad_signature)
 }
 END_TEST
 
-START_TEST(test_unknown_action)
+/*
+ * One command of alice's, checked at one moment: the action, the agent
+ * and the time window against the reason each earns (NULL: verified).
+ */
+static const struct single {
+	const char	*what;
+	const char	*action;
+	const char	*agent;
+	long long	 iat, exp, at;
+	const char	*reason;
+} singles[] = {
+	{ "an unknown action", "dance", AGENT,
+	    NOW - 10, NOW + 600, NOW, "unknown-action" },
+	{ "another agent's", "isolate", OTHER,
+	    NOW - 10, NOW + 600, NOW, "wrong-agent" },
+	{ "another agent's, expired as well", "isolate", OTHER,
+	    NOW - 10, NOW + 600, NOW + 600 + SKEW + 1, "wrong-agent" },
+	{ "a second after exp + skew", "isolate", AGENT,
+	    NOW - 10, NOW + 600, NOW + 600 + SKEW + 1, "expired" },
+	{ "at exp + skew", "isolate", AGENT,
+	    NOW - 10, NOW + 600, NOW + 600 + SKEW, NULL },
+	{ "a second before iat - skew", "isolate", AGENT,
+	    NOW + 100, NOW + 700, NOW + 100 - SKEW - 1, "not-yet-valid" },
+	{ "at iat - skew", "isolate", AGENT,
+	    NOW + 100, NOW + 700, NOW + 100 - SKEW, NULL },
+	{ "exp - iat a second over max_lifetime", "isolate", AGENT,
+	    NOW - 10, NOW - 10 + LIFE + 1, NOW, "lifetime" },
+	{ "exp - iat == max_lifetime", "isolate", AGENT,
+	    NOW - 10, NOW - 10 + LIFE, NOW, NULL },
+};
+
+START_TEST(test_single)
 {
+	const struct single *c = &singles[_i];
 	struct world w;
 	char *p, *e;
 
 	world_make(&w);
-	p = payload("dance", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	p = payload(c->action, c->agent, c->iat, c->exp, NULL, 0);
 	e = signed_by(&w, p, ALICE);
-	expect(&w, e, "unknown-action");
+	expect_as(&w, c->what, e, (time_t)c->at, c->reason);
 	free(e);
 	free(p);
 	world_free(&w);
@@ -455,78 +497,6 @@ START_TEST(test_thaw_needs_release)
 }
 END_TEST
 
-START_TEST(test_wrong_agent)
-{
-	struct world w;
-	char *p, *e;
-
-	world_make(&w);
-	p = payload("isolate", OTHER, NOW - 10, NOW + 600, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect(&w, e, "wrong-agent");
-	/* before the time window: wrong-agent and expired says wrong-agent */
-	expect_at(&w, e, NOW + 600 + SKEW + 1, "wrong-agent");
-	free(e);
-	free(p);
-	world_free(&w);
-}
-END_TEST
-
-/* exp + skew is still valid, one second later is not. */
-START_TEST(test_expired)
-{
-	struct world w;
-	char *p, *e;
-
-	world_make(&w);
-	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect_at(&w, e, NOW + 600 + SKEW + 1, "expired");
-	expect_at(&w, e, NOW + 600 + SKEW, NULL);
-	free(e);
-	free(p);
-	world_free(&w);
-}
-END_TEST
-
-/* iat - skew is valid, one second before is not. */
-START_TEST(test_not_yet_valid)
-{
-	struct world w;
-	char *p, *e;
-
-	world_make(&w);
-	p = payload("isolate", AGENT, NOW + 100, NOW + 700, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect_at(&w, e, NOW + 100 - SKEW - 1, "not-yet-valid");
-	expect_at(&w, e, NOW + 100 - SKEW, NULL);
-	free(e);
-	free(p);
-	world_free(&w);
-}
-END_TEST
-
-/* exp - iat == max_lifetime passes, one second more does not. */
-START_TEST(test_lifetime)
-{
-	struct world w;
-	char *p, *e;
-
-	world_make(&w);
-	p = payload("isolate", AGENT, NOW - 10, NOW - 10 + LIFE + 1, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect(&w, e, "lifetime");
-	free(e);
-	free(p);
-	p = payload("isolate", AGENT, NOW - 10, NOW - 10 + LIFE, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect(&w, e, NULL);
-	free(e);
-	free(p);
-	world_free(&w);
-}
-END_TEST
-
 START_TEST(test_replay)
 {
 	struct world w;
@@ -592,11 +562,10 @@ signed_suite(void)
 		KK_CASE("check order", 0, 0), KK_TEST(test_verified),
 		    KK_TEST(test_envelope_cap), KK_TEST(test_payload_cap),
 		    KK_TEST(test_malformed), KK_TEST(test_payload_type),
-		    KK_TEST(test_bad_signature), KK_TEST(test_unknown_action),
+		    KK_TEST(test_bad_signature),
+		    KK_LOOP(test_single, KK_NITEMS(singles)),
 		    KK_TEST(test_role), KK_TEST(test_threshold),
-		    KK_TEST(test_thaw_needs_release), KK_TEST(test_wrong_agent),
-		    KK_TEST(test_expired), KK_TEST(test_not_yet_valid),
-		    KK_TEST(test_lifetime), KK_TEST(test_replay),
+		    KK_TEST(test_thaw_needs_release), KK_TEST(test_replay),
 		    KK_TEST(test_io),
 		KK_END
 	};
