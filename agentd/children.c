@@ -195,7 +195,8 @@ on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		sd_event_source_set_enabled(s, SD_EVENT_OFF);
 		return 0;
 	}
-	if (kk_frame_feed_each(&c->rd, buf, (size_t)n, NULL, child_msg, c) < 0) {
+	if (kk_frame_feed_each(&c->rd, buf, (size_t)n, NULL, child_msg,
+	    c) < 0) {
 		/* a child that breaks the protocol is not trusted further */
 		kd_child_kill(c, "broke the IPC framing");
 		return 0;
