@@ -505,6 +505,23 @@ kk_cfg_init(struct kk_cfg_loader *l, const char *path, unsigned flags,
 		err[0] = '\0';
 }
 
+void *
+kk_cfg_begin(struct kk_cfg_loader *l, const char *path, bool dest,
+    unsigned flags, char *err, size_t errlen, const struct kk_cfg_type *type,
+    size_t size, int *rc)
+{
+	void *scratch;
+
+	kk_cfg_init(l, dest ? path : NULL, flags, err, errlen);
+	if ((*rc = kk_cfg_read(l, type)) != 0)
+		return NULL;
+	if ((scratch = calloc(1, size)) == NULL) {
+		kk_cfg_fail(l, 0, "out of memory");
+		*rc = -ENOMEM;
+	}
+	return scratch;
+}
+
 /*
  * Refuses anything an unprivileged user could have planted or changed:
  * symbolic links, non-regular files, oversized files, files not owned by

@@ -7,6 +7,8 @@
  *
  *	kk_cfg_init(&l, path, flags, err, errlen);
  *	kk_cfg_read(&l, &type);		checked, read, scanned
+ *					(or both, and a scratch struct,
+ *					kk_cfg_begin)
  *	kk_cfg_parse(&l, &root);	libconfig
  *	... the schema, with kk_cfg_fail_at(&l, setting, ...)
  *	kk_cfg_close(&l);		always, whatever failed
@@ -62,6 +64,16 @@ void kk_cfg_init(struct kk_cfg_loader *l, const char *path, unsigned flags,
  * PATH_MAX bytes or more (-ENAMETOOLONG).
  */
 int kk_cfg_read(struct kk_cfg_loader *l, const struct kk_cfg_type *type);
+
+/*
+ * How both loaders begin: kk_cfg_init and kk_cfg_read, path refused like
+ * no path at all when the caller has nowhere to put the result (no dest),
+ * then size zeroed bytes to build the new one in.  NULL, with *rc set and
+ * err filled in, when any of it failed.
+ */
+void *kk_cfg_begin(struct kk_cfg_loader *l, const char *path, bool dest,
+    unsigned flags, char *err, size_t errlen, const struct kk_cfg_type *type,
+    size_t size, int *rc);
 
 /* Parses l->buf; *rootp stays valid until kk_cfg_close. */
 int kk_cfg_parse(struct kk_cfg_loader *l, const config_setting_t **rootp);

@@ -150,15 +150,19 @@ on_stall(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* One framed message: the header checked for length, then the row's. */
-static void
-child_msg(struct kd_child *c, const uint8_t *msg, size_t len)
+/*
+ * One framed message (freed here): the header checked for length, then
+ * the row's.  Nonzero once the child is killed, so no more of it is read.
+ */
+static int
+child_msg(void *arg, uint8_t *msg, size_t len)
 {
+	struct kd_child *c = arg;
 	struct kk_ipc_hdr h;
 	size_t i;
 
 	if (len < sizeof(h))
-		return;
+		goto out;
 	memcpy(&h, msg, sizeof(h));
 	h.peer[sizeof(h.peer) - 1] = '\0';
 	/* the child's words are data: printable ASCII only into the logs */
@@ -166,6 +170,9 @@ child_msg(struct kd_child *c, const uint8_t *msg, size_t len)
 		if (h.peer[i] < 0x20 || h.peer[i] > 0x7e)
 			h.peer[i] = '?';
 	c->kind->message(c->d, c, &h, msg + sizeof(h), len - sizeof(h));
+out:
+	free(msg);
+	return c->killed;
 }
 
 static int
@@ -173,9 +180,7 @@ on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kd_child *c = userdata;
 	uint8_t buf[65536];
-	size_t used, off = 0;
 	ssize_t n;
-	int r;
 
 	if (revents & EPOLLOUT)
 		child_flush(c);
@@ -190,21 +195,11 @@ on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		sd_event_source_set_enabled(s, SD_EVENT_OFF);
 		return 0;
 	}
-	while (off < (size_t)n && !c->killed) {
-		r = kk_frame_feed(&c->rd, buf + off, (size_t)n - off, &used);
-		off += used;
-		if (r < 0) {
-			/* a child that breaks the protocol is not trusted further */
-			kd_child_kill(c, "broke the IPC framing");
-			return 0;
-		}
-		if (r == 1) {
-			size_t len;
-			uint8_t *msg = kk_frame_take(&c->rd, &len);
-
-			child_msg(c, msg, len);
-			free(msg);
-		}
+	if (kk_frame_feed_each(&c->rd, buf, (size_t)n, NULL, child_msg,
+	    c) < 0) {
+		/* a child that breaks the protocol is not trusted further */
+		kd_child_kill(c, "broke the IPC framing");
+		return 0;
 	}
 out:
 	child_events(c);

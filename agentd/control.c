@@ -268,13 +268,16 @@ submit_apply(struct kk_conn *c, struct kd_req *kr, json_t *req)
 }
 
 /*
- * One request: to the dispatcher, which answers through the callbacks
- * above, at once or when a deferred action is done.  The connection has
- * no deadline meanwhile, and c may be gone when this returns.
+ * One request (freed here): to the dispatcher, which answers through the
+ * callbacks above, at once or when a deferred action is done.  The
+ * connection has no deadline meanwhile, and c may be gone when this
+ * returns.  One request per connection: nonzero, so nothing after it is
+ * read.
  */
-static void
-handle_frame(struct kk_conn *c, uint8_t *body, size_t len)
+static int
+handle_frame(void *arg, uint8_t *body, size_t len)
 {
+	struct kk_conn *c = arg;
 	struct kk_cred cred = {
 		.uid = c->cred.uid, .gid = c->cred.gid,
 		.groups = c->groups, .ngroups = c->ngroups,
@@ -306,6 +309,8 @@ handle_frame(struct kk_conn *c, uint8_t *body, size_t len)
 	else
 		kd_submit(c->ctl->d, &kr);
 	json_decref(req);
+	free(body);
+	return 1;
 }
 
 static int
@@ -336,7 +341,8 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kk_conn *c = userdata;
 	uint8_t buf[16384];
-	size_t used, off;
+	char msg[64];
+	json_t *resp;
 	ssize_t n;
 	int r;
 
@@ -349,36 +355,18 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		conn_free(c);
 		return 0;
 	}
-	off = 0;
-	while (off < (size_t)n) {
-		r = kk_frame_feed(&c->rd, buf + off, (size_t)n - off, &used);
-		off += used;
-		if (r < 0) {
-			char msg[64];
-			json_t *resp;
-
-			snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
-			    "request larger than %zu KiB" : "bad frame",
-			    kk_control_frame_max(c->cls) / 1024);
-			kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid,
-			    "control", r == -EMSGSIZE ? KE_TOO_LARGE :
-			    KE_BAD_FRAME, NULL);
-			resp = kk_wire_error(r == -EMSGSIZE ? KE_TOO_LARGE :
-			    KE_MALFORMED, msg);
-			if (conn_reply(c, resp) < 0)
-				conn_free(c);
-			json_decref(resp);
-			return 0;
-		}
-		if (r == 1) {
-			size_t len;
-			uint8_t *body = kk_frame_take(&c->rd, &len);
-
-			/* one request per connection: ignore anything after it */
-			handle_frame(c, body, len);
-			free(body);
-			return 0;
-		}
+	r = kk_frame_feed_each(&c->rd, buf, (size_t)n, NULL, handle_frame, c);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
+		    "request larger than %zu KiB" : "bad frame",
+		    kk_control_frame_max(c->cls) / 1024);
+		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, "control",
+		    r == -EMSGSIZE ? KE_TOO_LARGE : KE_BAD_FRAME, NULL);
+		resp = kk_wire_error(r == -EMSGSIZE ? KE_TOO_LARGE :
+		    KE_MALFORMED, msg);
+		if (conn_reply(c, resp) < 0)
+			conn_free(c);
+		json_decref(resp);
 	}
 	return 0;
 }

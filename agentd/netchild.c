@@ -233,12 +233,28 @@ reject(struct nc_conn *c, const char *reason)
 	nc_send(c->nc, KK_IPC_REJECT, c->id, c->peer, reason, strlen(reason));
 }
 
+/*
+ * A whole frame from the connection (freed here) goes to the parent, and
+ * nothing more is read from it until the receipt is back.
+ */
+static int
+conn_frame(void *arg, uint8_t *body, size_t len)
+{
+	struct nc_conn *c = arg;
+
+	c->awaiting = true;
+	nc_send(c->nc, kk_frame_is_chunk(body, len) ? KK_IPC_CHUNK :
+	    KK_IPC_ENVELOPE, c->id, c->peer, body, len);
+	free(body);
+	return 1;
+}
+
 static void
 conn_step(struct nc_conn *c)
 {
 	uint8_t buf[16384];
-	size_t used, off;
-	int r, err;
+	size_t used;
+	int r, fr, err;
 
 	if (!c->authed) {
 		handshake(c);
@@ -287,28 +303,13 @@ conn_step(struct nc_conn *c)
 			return;
 		}
 		set_deadline(c, KK_NET_IDLE_USEC);
-		off = 0;
-		while (off < (size_t)r && !c->awaiting) {
-			int fr = kk_frame_feed(&c->rd, buf + off, (size_t)r - off,
-			    &used);
-
-			off += used;
-			if (fr < 0) {
-				reject(c, fr == -EMSGSIZE ? KE_TOO_LARGE : KE_MALFORMED);
-				return;
-			}
-			if (fr == 1) {
-				size_t len;
-				uint8_t *body = kk_frame_take(&c->rd, &len);
-
-				c->awaiting = true;
-				nc_send(c->nc, kk_frame_is_chunk(body, len) ?
-				    KK_IPC_CHUNK : KK_IPC_ENVELOPE, c->id, c->peer,
-				    body, len);
-				free(body);
-			}
+		fr = kk_frame_feed_each(&c->rd, buf, (size_t)r, &used,
+		    conn_frame, c);
+		if (fr < 0) {
+			reject(c, fr == -EMSGSIZE ? KE_TOO_LARGE : KE_MALFORMED);
+			return;
 		}
-		if (off < (size_t)r) {
+		if (used < (size_t)r) {
 			/* a pipelined second frame: refuse rather than buffer */
 			c->closing = true;
 		}
@@ -523,12 +524,26 @@ on_reply(struct netchild *nc, const struct kk_ipc_hdr *h, const uint8_t *body,
 	conn_step(c);
 }
 
+/* One message from the parent (freed here): only receipts are read. */
+static int
+parent_msg(void *arg, uint8_t *msg, size_t len)
+{
+	struct kk_ipc_hdr h;
+
+	if (len >= sizeof(h)) {
+		memcpy(&h, msg, sizeof(h));
+		if (h.type == KK_IPC_REPLY)
+			on_reply(arg, &h, msg + sizeof(h), len - sizeof(h));
+	}
+	free(msg);
+	return 0;
+}
+
 static int
 on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct netchild *nc = userdata;
 	uint8_t buf[65536];
-	size_t used, off = 0;
 	ssize_t n;
 	int r;
 
@@ -551,28 +566,9 @@ on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		sd_event_exit(nc->ev, 0);
 		return 0;
 	}
-	while (off < (size_t)n) {
-		r = kk_frame_feed(&nc->prd, buf + off, (size_t)n - off, &used);
-		off += used;
-		if (r < 0) {
-			sd_event_exit(nc->ev, 1);
-			return 0;
-		}
-		if (r == 1) {
-			size_t len;
-			uint8_t *msg = kk_frame_take(&nc->prd, &len);
-
-			if (len >= sizeof(struct kk_ipc_hdr)) {
-				struct kk_ipc_hdr h;
-
-				memcpy(&h, msg, sizeof(h));
-				if (h.type == KK_IPC_REPLY)
-					on_reply(nc, &h, msg + sizeof(h),
-					    len - sizeof(h));
-			}
-			free(msg);
-		}
-	}
+	if (kk_frame_feed_each(&nc->prd, buf, (size_t)n, NULL, parent_msg,
+	    nc) < 0)
+		sd_event_exit(nc->ev, 1);
 	return 0;
 }
 

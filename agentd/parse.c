@@ -724,16 +724,10 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 	int rc;
 
 	/* Nowhere to put the policy is refused like no policy at all. */
-	kk_cfg_init(&l, p != NULL ? path : NULL, flags, err, errlen);
-	if ((rc = kk_cfg_read(&l, &policy_file)) != 0)
+	np = kk_cfg_begin(&l, path, p != NULL, flags, err, errlen,
+	    &policy_file, sizeof(*np), &rc);
+	if (np == NULL)
 		goto out;
-
-	np = malloc(sizeof(*np));
-	if (np == NULL) {
-		kk_cfg_fail(&l, 0, "out of memory");
-		rc = -ENOMEM;
-		goto out;
-	}
 	kk_policy_defaults(np);
 	snprintf(np->path, sizeof(np->path), "%s", path);
 	/* derived from agent.key once the file has said where that is */

@@ -452,16 +452,10 @@ kk_trust_load(const char *path, unsigned flags, struct kk_trust *t,
 	int rc;
 
 	/* Nowhere to put the keys is refused like no trust file at all. */
-	kk_cfg_init(&l, t != NULL ? path : NULL, flags, err, errlen);
-	if ((rc = kk_cfg_read(&l, &trust_file)) != 0)
+	nt = kk_cfg_begin(&l, path, t != NULL, flags, err, errlen,
+	    &trust_file, sizeof(*nt), &rc);
+	if (nt == NULL)
 		goto out;
-
-	nt = calloc(1, sizeof(*nt));
-	if (nt == NULL) {
-		kk_cfg_fail(&l, 0, "out of memory");
-		rc = -ENOMEM;
-		goto out;
-	}
 	for (i = 0; i < KK_ACT__MAX; i++)
 		nt->threshold[i] = 1;
 

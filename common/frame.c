@@ -92,6 +92,27 @@ kk_frame_take(struct kk_frame_reader *r, size_t *len)
 }
 
 int
+kk_frame_feed_each(struct kk_frame_reader *r, const uint8_t *data, size_t len,
+    size_t *used, int (*fn)(void *arg, uint8_t *body, size_t len), void *arg)
+{
+	size_t n, off = 0, blen;
+	uint8_t *body;
+	int ret = 0;
+
+	while (off < len && ret == 0) {
+		ret = kk_frame_feed(r, data + off, len - off, &n);
+		off += n;
+		if (ret == 1) {
+			body = kk_frame_take(r, &blen);
+			ret = fn(arg, body, blen);
+		}
+	}
+	if (used != NULL)
+		*used = off;
+	return ret;
+}
+
+int
 kk_frame_write(int fd, const void *body, size_t len)
 {
 	uint8_t hdr[4];

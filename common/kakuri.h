@@ -196,6 +196,16 @@ int kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
     size_t *used);
 /* Hands the completed body to the caller (who frees it) and resets. */
 uint8_t *kk_frame_take(struct kk_frame_reader *r, size_t *len);
+/*
+ * Feeds len bytes of data and hands each frame they complete to
+ * fn(arg, body, body_len), which owns body.  Stops after a frame for which
+ * fn returns nonzero, and returns that; returns kk_frame_feed's negative
+ * errno when the framing breaks, else 0.  *used (if not NULL) gets the
+ * bytes consumed.
+ */
+int kk_frame_feed_each(struct kk_frame_reader *r, const uint8_t *data,
+    size_t len, size_t *used, int (*fn)(void *arg, uint8_t *body, size_t len),
+    void *arg);
 int kk_frame_header(uint8_t hdr[4], size_t len, size_t max);
 int kk_frame_write(int fd, const void *body, size_t len);
 /*

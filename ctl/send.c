@@ -167,14 +167,10 @@ print_receipts(void *arg, const struct target *t,
 	json_t *rec;
 
 	json_array_foreach(json_object_get(r->members, KW_RECEIPTS), i, rec) {
-		printf("%s %s %s: %s%s%s mode=%s episode=%s\n", t->addr,
-		    json_string_value(json_object_get(rec, KW_ACTION)) ?: "-",
-		    json_string_value(json_object_get(rec, KW_COMMAND)) ?: "-",
-		    json_string_value(json_object_get(rec, KW_RESULT)) ?: "?",
-		    json_is_string(json_object_get(rec, KW_REASON)) ? " " : "",
-		    json_string_value(json_object_get(rec, KW_REASON)) ?: "",
-		    json_string_value(json_object_get(rec, KW_MODE)) ?: "?",
-		    json_string_value(json_object_get(rec, KW_EPISODE)) ?: "-");
+		printf("%s ", t->addr);
+		print_receipt_head(rec, "-");
+		printf(" mode=%s episode=%s\n", str_or(rec, KW_MODE, "?"),
+		    str_or(rec, KW_EPISODE, "-"));
 	}
 }
 

@@ -21,14 +21,6 @@
 #include "sign.h"
 #include "wire.h"
 
-static const char *
-str_or(json_t *o, const char *key, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s ? s : dflt;
-}
-
 /* --json: the answer as it came, without its "ok" */
 static int
 print_answer(json_t *resp)
@@ -541,22 +533,16 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 	if (c->json) {
 		print_json(rec);
 	} else {
-		printf("%s %s: %s%s%s, mode %s%s%s\n",
-		    json_string_value(json_object_get(rec, KW_ACTION)) ?: "command",
-		    json_string_value(json_object_get(rec, KW_COMMAND)) ?: "-",
-		    json_string_value(json_object_get(rec, KW_RESULT)) ?: "?",
-		    json_is_string(json_object_get(rec, KW_REASON)) ? " " : "",
-		    json_string_value(json_object_get(rec, KW_REASON)) ?: "",
-		    json_string_value(json_object_get(rec, KW_MODE)) ?: "?",
-		    json_is_string(json_object_get(rec, KW_EPISODE)) ? ", episode " : "",
-		    json_string_value(json_object_get(rec, KW_EPISODE)) ?: "");
+		print_receipt_head(rec, "command");
+		printf(", mode %s%s%s\n", str_or(rec, KW_MODE, "?"),
+		    json_is_string(json_object_get(rec, KW_EPISODE)) ?
+		    ", episode " : "", str_or(rec, KW_EPISODE, ""));
 	}
-	ret = strcmp(json_string_value(json_object_get(rec, KW_RESULT)) ?: "",
-	    KR_DONE) == 0 ? EX_DONE : EX_FAILED;
+	ret = strcmp(str_or(rec, KW_RESULT, ""), KR_DONE) == 0 ? EX_DONE :
+	    EX_FAILED;
 	if (ret != EX_DONE && !c->json)
-		fail_line("%s: %s",
-		    json_string_value(json_object_get(rec, KW_REASON)) ?: "refused",
-		    json_string_value(json_object_get(rec, KW_DETAIL)) ?: "");
+		fail_line("%s: %s", str_or(rec, KW_REASON, "refused"),
+		    str_or(rec, KW_DETAIL, ""));
 	json_decref(rec);
 	json_decref(resp);
 	return ret;

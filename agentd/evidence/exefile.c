@@ -56,12 +56,8 @@ static const char *const local_fs[] = {
 bool
 kk_fstype_local(const char *fstype)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(local_fs) / sizeof(local_fs[0]); i++)
-		if (strcmp(fstype, local_fs[i]) == 0)
-			return true;
-	return false;
+	return kk_name_find(local_fs, sizeof(local_fs) / sizeof(local_fs[0]),
+	    fstype) >= 0;
 }
 
 static void

@@ -14,6 +14,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
+#include "kakuri.h"
 #include "links.h"
 #include "nlreq.h"
 
@@ -41,12 +42,8 @@ static const char *const uncovered_kinds[] = {
 bool
 kk_link_kind_uncovered(const char *kind)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(uncovered_kinds) / sizeof(uncovered_kinds[0]); i++)
-		if (strcmp(kind, uncovered_kinds[i]) == 0)
-			return true;
-	return false;
+	return kk_name_find(uncovered_kinds, sizeof(uncovered_kinds) /
+	    sizeof(uncovered_kinds[0]), kind) >= 0;
 }
 
 static struct kk_link *

@@ -104,6 +104,7 @@ void col_rfc3339_now(char *buf, size_t len);
 void col_set_str(json_t *o, const char *key, const char *v);
 void col_set_int(json_t *o, const char *key, long long v);
 void col_set_bool(json_t *o, const char *key, bool v);
+json_t *col_item_family(const char *key, const char *v, int family);
 int col_open_regular(const char *path);
 ssize_t col_read_small(int atfd, const char *path, char *buf, size_t size);
 void col_chomp(char *s);

@@ -151,17 +151,14 @@ neigh_cb(const struct nlmsghdr *nlh, void *data)
 	struct rt_ctx *x = data;
 	const struct ndmsg *nd;
 	struct attrs t;
-	char fam[16], st[128];
+	char st[128];
 	json_t *o;
 	size_t i;
 
 	if ((nd = col_nl_msg(nlh, RTM_NEWNEIGH, sizeof(*nd), &t)) == NULL)
 		return MNL_CB_OK;
-	if ((o = json_object()) == NULL)
+	if ((o = col_item_family("kind", "neighbour", nd->ndm_family)) == NULL)
 		return MNL_CB_STOP;
-	col_set_str(o, "kind", "neighbour");
-	col_set_str(o, "family", col_family_name(nd->ndm_family, fam,
-	    sizeof(fam)));
 	set_dev(o, x->links, nd->ndm_ifindex);
 	col_set_addr(o, "address", nd->ndm_family, t.tb[NDA_DST]);
 	col_set_lladdr(o, "lladdr", t.tb[NDA_LLADDR]);
@@ -301,17 +298,13 @@ route_cb(const struct nlmsghdr *nlh, void *data)
 	struct rt_ctx *x = data;
 	const struct rtmsg *rt;
 	struct attrs t;
-	char fam[16];
 	json_t *o;
 	uint32_t v;
 
 	if ((rt = col_nl_msg(nlh, RTM_NEWROUTE, sizeof(*rt), &t)) == NULL)
 		return MNL_CB_OK;
-	if ((o = json_object()) == NULL)
+	if ((o = col_item_family("kind", "route", rt->rtm_family)) == NULL)
 		return MNL_CB_STOP;
-	col_set_str(o, "kind", "route");
-	col_set_str(o, "family", col_family_name(rt->rtm_family, fam,
-	    sizeof(fam)));
 	set_table(o, col_attr_u32(t.tb[RTA_TABLE], &v) ? v : rt->rtm_table);
 	set_name_or_num(o, "type", rt_type_name(rt->rtm_type), rt->rtm_type);
 	col_set_prefix(o, "dst", rt->rtm_family, t.tb[RTA_DST],
@@ -342,20 +335,16 @@ addr_cb(const struct nlmsghdr *nlh, void *data)
 	const struct ifaddrmsg *ifa;
 	const struct nlattr *local, *peer;
 	struct attrs t;
-	char fam[16];
 	json_t *o, *fl;
 	uint32_t flags;
 
 	if ((ifa = col_nl_msg(nlh, RTM_NEWADDR, sizeof(*ifa), &t)) == NULL)
 		return MNL_CB_OK;
-	if ((o = json_object()) == NULL)
+	if ((o = col_item_family("kind", "address", ifa->ifa_family)) == NULL)
 		return MNL_CB_STOP;
 	/* on point-to-point links IFA_LOCAL is ours and IFA_ADDRESS the peer */
 	local = t.tb[IFA_LOCAL] ? t.tb[IFA_LOCAL] : t.tb[IFA_ADDRESS];
 	peer = t.tb[IFA_LOCAL] ? t.tb[IFA_ADDRESS] : NULL;
-	col_set_str(o, "kind", "address");
-	col_set_str(o, "family", col_family_name(ifa->ifa_family, fam,
-	    sizeof(fam)));
 	set_dev(o, x->links, (int)ifa->ifa_index);
 	if (local != NULL)
 		col_set_prefix(o, "address", ifa->ifa_family, local,

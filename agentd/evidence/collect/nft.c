@@ -118,6 +118,29 @@ set_nft_text(json_t *o, enum nft_kind kind, const void *obj)
 		col_set_bool(o, "text_cut", true);
 }
 
+/* An item's object, with its kind and family. */
+static json_t *
+nft_item(enum nft_kind kind, uint32_t family)
+{
+	static const char *const names[] = { [NK_TABLE] = "table",
+		[NK_CHAIN] = "chain", [NK_SET] = "set", [NK_RULE] = "rule" };
+	json_t *o = json_object();
+
+	if (o != NULL) {
+		col_set_str(o, "kind", names[kind]);
+		col_set_str(o, "family", nf_family(family));
+	}
+	return o;
+}
+
+/* The item with its text to the artifact: MNL_CB_STOP once it is full. */
+static int
+nft_item_push(struct art *b, json_t *o, enum nft_kind kind, const void *obj)
+{
+	set_nft_text(o, kind, obj);
+	return col_art_push(b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
 static int
 nft_gen_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -141,22 +164,20 @@ nft_table_cb(const struct nlmsghdr *nlh, void *data)
 	struct nft_ctx *x = data;
 	struct nftnl_table *t = nftnl_table_alloc();
 	json_t *o;
+	int r = MNL_CB_OK;
 
 	if (t == NULL)
 		return MNL_CB_STOP;
-	if (nftnl_table_nlmsg_parse(nlh, t) < 0 ||
-	    (o = json_object()) == NULL) {
-		nftnl_table_free(t);
-		return MNL_CB_OK;
+	if (nftnl_table_nlmsg_parse(nlh, t) >= 0 && (o = nft_item(NK_TABLE,
+	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY))) != NULL) {
+		col_set_str(o, "name", nftnl_table_get_str(t,
+		    NFTNL_TABLE_NAME));
+		col_set_int(o, "flags", nftnl_table_get_u32(t,
+		    NFTNL_TABLE_FLAGS));
+		r = nft_item_push(x->b, o, NK_TABLE, t);
 	}
-	col_set_str(o, "kind", "table");
-	col_set_str(o, "family", nf_family(nftnl_table_get_u32(t,
-	    NFTNL_TABLE_FAMILY)));
-	col_set_str(o, "name", nftnl_table_get_str(t, NFTNL_TABLE_NAME));
-	col_set_int(o, "flags", nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS));
-	set_nft_text(o, NK_TABLE, t);
 	nftnl_table_free(t);
-	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+	return r;
 }
 
 static int
@@ -165,22 +186,20 @@ nft_chain_cb(const struct nlmsghdr *nlh, void *data)
 	struct nft_ctx *x = data;
 	struct nftnl_chain *ch = nftnl_chain_alloc();
 	json_t *o;
+	int r = MNL_CB_OK;
 
 	if (ch == NULL)
 		return MNL_CB_STOP;
-	if (nftnl_chain_nlmsg_parse(nlh, ch) < 0 ||
-	    (o = json_object()) == NULL) {
-		nftnl_chain_free(ch);
-		return MNL_CB_OK;
+	if (nftnl_chain_nlmsg_parse(nlh, ch) >= 0 && (o = nft_item(NK_CHAIN,
+	    nftnl_chain_get_u32(ch, NFTNL_CHAIN_FAMILY))) != NULL) {
+		col_set_str(o, "table", nftnl_chain_get_str(ch,
+		    NFTNL_CHAIN_TABLE));
+		col_set_str(o, "name", nftnl_chain_get_str(ch,
+		    NFTNL_CHAIN_NAME));
+		r = nft_item_push(x->b, o, NK_CHAIN, ch);
 	}
-	col_set_str(o, "kind", "chain");
-	col_set_str(o, "family", nf_family(nftnl_chain_get_u32(ch,
-	    NFTNL_CHAIN_FAMILY)));
-	col_set_str(o, "table", nftnl_chain_get_str(ch, NFTNL_CHAIN_TABLE));
-	col_set_str(o, "name", nftnl_chain_get_str(ch, NFTNL_CHAIN_NAME));
-	set_nft_text(o, NK_CHAIN, ch);
 	nftnl_chain_free(ch);
-	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+	return r;
 }
 
 /* Sets are kept until their elements have been fetched. */
@@ -229,26 +248,24 @@ static int
 nft_rule_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nft_ctx *x = data;
-	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_rule *ru = nftnl_rule_alloc();
 	json_t *o;
+	int r = MNL_CB_OK;
 
-	if (r == NULL)
+	if (ru == NULL)
 		return MNL_CB_STOP;
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
-	    (o = json_object()) == NULL) {
-		nftnl_rule_free(r);
-		return MNL_CB_OK;
+	if (nftnl_rule_nlmsg_parse(nlh, ru) >= 0 && (o = nft_item(NK_RULE,
+	    nftnl_rule_get_u32(ru, NFTNL_RULE_FAMILY))) != NULL) {
+		col_set_str(o, "table", nftnl_rule_get_str(ru,
+		    NFTNL_RULE_TABLE));
+		col_set_str(o, "chain", nftnl_rule_get_str(ru,
+		    NFTNL_RULE_CHAIN));
+		col_set_int(o, "handle", (long long)nftnl_rule_get_u64(ru,
+		    NFTNL_RULE_HANDLE));
+		r = nft_item_push(x->b, o, NK_RULE, ru);
 	}
-	col_set_str(o, "kind", "rule");
-	col_set_str(o, "family", nf_family(nftnl_rule_get_u32(r,
-	    NFTNL_RULE_FAMILY)));
-	col_set_str(o, "table", nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
-	col_set_str(o, "chain", nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
-	col_set_int(o, "handle", (long long)nftnl_rule_get_u64(r,
-	    NFTNL_RULE_HANDLE));
-	set_nft_text(o, NK_RULE, r);
-	nftnl_rule_free(r);
-	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+	nftnl_rule_free(ru);
+	return r;
 }
 
 /* The ruleset text the caller already has, one item per line. */
@@ -337,11 +354,8 @@ collect_nftables(struct collector *c, struct art *b)
 				    nft_elem_cb, &x);
 				if (err < 0)
 					col_nl_failed(b, "set elements", err);
-				if ((o = json_object()) != NULL) {
-					col_set_str(o, "kind", "set");
-					col_set_str(o, "family", nf_family(
-					    nftnl_set_get_u32(s,
-					    NFTNL_SET_FAMILY)));
+				if ((o = nft_item(NK_SET, nftnl_set_get_u32(s,
+				    NFTNL_SET_FAMILY))) != NULL) {
 					col_set_str(o, "table",
 					    nftnl_set_get_str(s,
 					    NFTNL_SET_TABLE));
@@ -353,8 +367,7 @@ collect_nftables(struct collector *c, struct art *b)
 					    &nelem);
 					col_set_int(o, "elements",
 					    (long long)nelem);
-					set_nft_text(o, NK_SET, s);
-					col_art_push(b, o, 0);
+					nft_item_push(b, o, NK_SET, s);
 				}
 			}
 			nftnl_set_free(s);

@@ -49,17 +49,14 @@ inet_diag_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct diag_ctx *x = data;
 	const struct inet_diag_msg *m;
-	char fam[16], addr[INET6_ADDRSTRLEN];
+	char addr[INET6_ADDRSTRLEN];
 	json_t *o;
 	bool tcp = strcmp(x->proto, "tcp") == 0;
 
 	if ((m = col_nl_msg(nlh, SOCK_DIAG_BY_FAMILY, sizeof(*m), NULL)) == NULL)
 		return MNL_CB_OK;
-	if ((o = json_object()) == NULL)
+	if ((o = col_item_family("proto", x->proto, m->idiag_family)) == NULL)
 		return MNL_CB_STOP;
-	col_set_str(o, "proto", x->proto);
-	col_set_str(o, "family", col_family_name(m->idiag_family, fam,
-	    sizeof(fam)));
 	col_set_str(o, "state", tcp_state(m->idiag_state, tcp));
 	if (col_fmt_addr(m->idiag_family, m->id.idiag_src,
 	    sizeof(m->id.idiag_src), addr, sizeof(addr)))

@@ -81,6 +81,21 @@ col_set_bool(json_t *o, const char *key, bool v)
 	json_object_set_new(o, key, json_boolean(v));
 }
 
+/* A new item, key (its kind) first, then its address family; or NULL. */
+json_t *
+col_item_family(const char *key, const char *v, int family)
+{
+	json_t *o = json_object();
+	char fam[16];
+
+	if (o != NULL) {
+		col_set_str(o, key, v);
+		col_set_str(o, "family", col_family_name(family, fam,
+		    sizeof(fam)));
+	}
+	return o;
+}
+
 /*
  * Opens a file to read: regular files only, without blocking on open (a
  * FIFO in place of a file must not hang the collection).
