@@ -106,6 +106,7 @@ static const struct key_spec egress_keys[] = {
 
 static const struct key_spec report_keys[] = {
 	{ "collector", KEY_ENDPOINT, KEY_REMOTE, FIELD(collector) },
+	{ "max_mb", KEY_MIB, 0, FIELD(report_max_mb) },
 };
 
 static const struct key_spec contact_keys[] = {
@@ -707,6 +708,7 @@ kk_policy_defaults(struct kk_policy *p)
 	p->collect_max_mb = 256;
 	p->snapshot_timeout = 1800;
 	p->audit_max_mb = 64;
+	p->report_max_mb = 64;
 	p->audit_keep = 4;
 }
 

@@ -129,6 +129,7 @@ struct kk_policy {
 
 	/* report { } */
 	char collector[128];
+	int report_max_mb;		/* MiB of outbox (tamper alerts: a reserve past it) */
 
 	/* contact { }: shown to the employee after a disconnect */
 	char contact_desk[KK_TEXT_MAX];
@@ -228,6 +229,7 @@ enum kk_op {
 	KK_OP_THAW,
 	KK_OP_DRILL,
 	KK_OP_APPLY,
+	KK_OP_OUTBOX,
 	KK_OP__MAX,
 };
 struct kk_cred {
