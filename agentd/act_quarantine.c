@@ -129,8 +129,8 @@ kd_act_disconnect(struct run *r)
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, actor,
 	    KW_MESSAGE, msg);
 	if (o == NULL || kd_outbox_put(d, "disconnect", o, report) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "could not queue the CSIRT notification in %s",
-		    d->outbox_dir);
+		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT notification: %s",
+		    kd_outbox_error(d));
 	json_decref(o);
 reply:
 	kk_rfc3339(d->state.since, since, sizeof(since));

@@ -108,7 +108,8 @@ kd_state_dir_open(struct kd *d)
 	    dir) >= (int)sizeof(d->outbox_dir))
 		return -ENAMETOOLONG;
 	if ((err = mkdir_private(dir)) < 0 ||
-	    (err = mkdir_private(d->outbox_dir)) < 0)
+	    (err = mkdir_private(d->outbox_dir)) < 0 ||
+	    (err = kd_outbox_open(d)) < 0)
 		return err;
 	/* room for state, replay ids and notices when the volume fills up */
 	if (snprintf(reserve, sizeof(reserve), "%s/reserve", dir) >=
@@ -168,8 +169,8 @@ alert_state_unreadable(struct kd *d, const char *kept)
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, "kakurid",
 	    KW_RESULT, "state-unreadable", KW_KEPT, kept[0] ? kept : NULL);
 	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "could not queue the tamper alert in %s", d->outbox_dir);
+		kk_log(LOG_ERR, KK_MID_ERROR, "tamper alert: %s",
+		    kd_outbox_error(d));
 	json_decref(o);
 }
 

@@ -83,8 +83,8 @@ report_tamper(struct kd *d, const char *who, const char *result,
 	if (o != NULL && extra != NULL)
 		json_object_update(o, extra);
 	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "could not queue the tamper alert in %s", d->outbox_dir);
+		kk_log(LOG_ERR, KK_MID_ERROR, "tamper alert: %s",
+		    kd_outbox_error(d));
 	json_decref(o);
 }
 

@@ -12,6 +12,7 @@
 #include "kakuri.h"
 #include "links.h"
 #include "nft.h"
+#include "outbox.h"
 
 /* timers of the parent: 1 ms is precise enough for all of them */
 #define KD_TIMER_ACCURACY_USEC	1000ULL
@@ -52,6 +53,7 @@ struct kd {
 	char state_path[PATH_MAX];
 	char audit_path[PATH_MAX];
 	char outbox_dir[PATH_MAX];
+	struct kd_outbox outbox;	/* outbox.c */
 
 	bool staff_known;
 	gid_t staff_gid;

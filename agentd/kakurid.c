@@ -131,6 +131,8 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	free(old);
 	/* trust.conf too; the network child restarts with the new settings */
 	kd_identity_load(d);
+	if (d->outbox.pending > 0)
+		kd_outbox_check(d, NULL, NULL);	/* the key may be new */
 	kd_channel_reload(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
@@ -173,6 +175,7 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--network-child") == 0)
 		kk_netchild_main(argc, argv);
 	memset(&d, 0, sizeof(d));
+	d.outbox.sealer = &kd_outbox_sealer;	/* once the identity key is loaded */
 	d.audit.fd = -1;
 	while ((ch = getopt_long(argc, argv, "df:nvh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -287,6 +290,10 @@ main(int argc, char **argv)
 		    d.remote_err : "the network child did not start");
 	else if (d.agent_id[0])
 		kk_log(LOG_INFO, KK_MID_START, "agent id %s", d.agent_id);
+	/* what waits: signed if it could not be before, corrupt files aside */
+	if ((err = kd_outbox_check(&d, NULL, NULL)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "outbox %s: %s", d.outbox_dir,
+		    strerror(-err));
 	kd_quarantine_notify(&d);
 	sd_notify(0, "READY=1");
 	kd_lean_start(&d);	/* idle: only what is used stays resident */

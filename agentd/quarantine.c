@@ -175,8 +175,8 @@ kd_release(struct kd *d, const char *episode, const char *by,
 	}
 	o = json_pack("{s:s, s:s}", KW_EPISODE, episode, KW_BY, by);
 	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR,
-		    "could not queue the release notice in %s", d->outbox_dir);
+		kk_log(LOG_ERR, KK_MID_ERROR, "release notice: %s",
+		    kd_outbox_error(d));
 	json_decref(o);
 	kd_linkwatch_released(d);
 	kd_quarantine_notify(d);

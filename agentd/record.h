@@ -1,6 +1,6 @@
 /*
- * The audit timeline and the CSIRT outbox, as kakurid's modules write
- * them (record.c).
+ * The audit timeline, as kakurid's modules write it (record.c); the
+ * CSIRT outbox is outbox.c's.
  */
 #ifndef KD_RECORD_H
 #define KD_RECORD_H
@@ -13,12 +13,7 @@ struct json_t;
 /* One audit line (actor, action, result, extra fields); consumes extra. */
 void kd_audit(struct kd *d, const char *actor, const char *action,
     const char *result, struct json_t *extra);
-/*
- * A report for the CSIRT collector of type (DESIGN 7), queued durably in
- * the outbox; *id gets its id.  body (kept by the caller) gets the
- * envelope fields.
- */
-int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
-    char id[KK_EPISODE_HEX + 1]);
+/* The outbox's reports (kd_outbox_put) are in outbox.h. */
+#include "outbox.h"
 
 #endif

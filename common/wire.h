@@ -256,11 +256,23 @@ struct json_t;
  */
 
 /*
- * An outbox report (DESIGN 7): v, id, type, time, and the body of its
- * type (disconnect: episode, mode, by, message; tamper: what the audit
- * line has).
+ * An outbox report (DESIGN 7): v, id, agent, seq, time, type, host
+ * {hostname, addresses, boot_id, os}, episode, and the body of its type
+ * (disconnect: episode, mode, by, message; tamper: what the audit line
+ * has).  The outbox verb's answer: count, bytes, max_bytes, pending,
+ * collector, waiting, messages [{id, seq, type, time, size, signed,
+ * file}], truncated.
  */
 #define KW_TYPE			"type"
+#define KW_HOST			"host"
+#define KW_HOSTNAME		"hostname"
+#define KW_OS			"os"
+#define KW_BODY			"body"
+#define KW_MESSAGES		"messages"
+#define KW_PENDING		"pending"
+#define KW_COLLECTOR		"collector"
+#define KW_WAITING		"waiting"
+#define KW_MAX_BYTES		"max_bytes"
 
 /*
  * kakurictl's --json documents (DESIGN 5).  send: receipts [RECEIPT +

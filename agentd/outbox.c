@@ -1,0 +1,693 @@
+/*
+ * The durable outbox (DESIGN 7, issue 10): what the CSIRT must hear,
+ * one file per message in state_dir/outbox, named
+ * "<seq, 20 digits>-<id>.dsse" so that names sort in seq order.  The
+ * file is the report payload signed by the agent's identity key as a DSSE
+ * envelope; it is written temp + fsync + rename + fsync of the directory
+ * (kk_write_file_atomic) before the id is given out.
+ *
+ * Without the identity key (kakurid-restore at boot, which links no
+ * libcrypto, or a kakurid started before kakurid --init) a message is
+ * written just as durably but unsigned, "<seq>-<id>.pend", the payload
+ * alone; kd_outbox_check signs it once the key is loaded and nothing
+ * leaves the host unsigned (the courier sends .dsse files only).
+ *
+ * seq strictly increases across restarts: a block of numbers is
+ * persisted ahead in outbox/seq before any of it is used, and at start
+ * the counter continues past both that file and the names on disk.
+ *
+ * Bounded by report.max_mb and KD_OUTBOX_MAX_N messages; past that only
+ * tamper alerts and quarantine notices (disconnect, isolate, release) get
+ * in, into a reserve of KD_OUTBOX_RESERVE bytes and KD_OUTBOX_RESERVE_N
+ * messages.  A file that does not read or check is moved to
+ * outbox/corrupt, audited and reported, never trusted or crashed on.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "outbox.h"
+#include "record.h"
+#include "wire.h"
+
+#define SEQ_DIGITS	20
+#define NAME_LEN	(SEQ_DIGITS + 1 + KK_EPISODE_HEX + 5)
+#define SUFFIX_SIGNED	".dsse"
+#define SUFFIX_PENDING	".pend"
+#define TMP_INFIX	".tmp."
+#define SEQ_FILE	"seq"
+#define CORRUPT_DIR	"corrupt"
+#define HOST_ADDRS_MAX	32
+
+static const char *const types[] = {
+	"self-report", "disconnect", "isolate", "release", "tamper",
+	"evidence", "drill", "blocked", "usb",
+};
+
+bool
+kd_outbox_type_ok(const char *type)
+{
+	return type != NULL &&
+	    kk_name_find(types, sizeof(types) / sizeof(types[0]), type) >= 0;
+}
+
+/* May it use the reserve past report.max_mb? */
+static bool
+is_priority(const char *type)
+{
+	return strcmp(type, "tamper") == 0 || strcmp(type, "disconnect") == 0 ||
+	    strcmp(type, "isolate") == 0 || strcmp(type, "release") == 0;
+}
+
+/* A message's name: its seq, id and whether it is signed; false if not one. */
+static bool
+parse_name(const char *name, size_t len, unsigned long long *seq,
+    char id[KK_EPISODE_HEX + 1], bool *is_signed)
+{
+	const char *suffix = name + SEQ_DIGITS + 1 + KK_EPISODE_HEX;
+	unsigned long long v = 0;
+	size_t i;
+
+	if (len != NAME_LEN || name[SEQ_DIGITS] != '-' ||
+	    !kk_is_hex(name + SEQ_DIGITS + 1, KK_EPISODE_HEX, KK_EPISODE_HEX))
+		return false;
+	if (strncmp(suffix, SUFFIX_SIGNED, 5) == 0)
+		*is_signed = true;
+	else if (strncmp(suffix, SUFFIX_PENDING, 5) == 0)
+		*is_signed = false;
+	else
+		return false;
+	for (i = 0; i < SEQ_DIGITS; i++) {
+		if (name[i] < '0' || name[i] > '9' ||
+		    v > (ULLONG_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (unsigned long long)(name[i] - '0');
+	}
+	*seq = v;
+	memcpy(id, name + SEQ_DIGITS + 1, KK_EPISODE_HEX);
+	id[KK_EPISODE_HEX] = '\0';
+	return true;
+}
+
+static void
+make_name(char name[KD_OUTBOX_NAME_MAX], unsigned long long seq,
+    const char *id, bool is_signed)
+{
+	snprintf(name, KD_OUTBOX_NAME_MAX, "%0*llu-%s%s", SEQ_DIGITS, seq, id,
+	    is_signed ? SUFFIX_SIGNED : SUFFIX_PENDING);
+}
+
+static int
+join(char *buf, size_t len, const char *dir, const char *name)
+{
+	if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The operating system, read once: os-release's PRETTY_NAME and the kernel. */
+static const char *
+host_os(void)
+{
+	static char os[256];
+	struct utsname u;
+	char *buf = NULL, *line, *end, *v;
+	size_t len;
+
+	if (os[0] != '\0')
+		return os;
+	if (kk_read_file("/etc/os-release", 64 * 1024, &buf, &len) < 0 &&
+	    kk_read_file("/usr/lib/os-release", 64 * 1024, &buf, &len) < 0)
+		buf = NULL;
+	for (line = buf; line != NULL && *line != '\0'; line = end) {
+		if ((end = strchr(line, '\n')) != NULL)
+			*end++ = '\0';
+		if (strncmp(line, "PRETTY_NAME=", 12) != 0)
+			continue;
+		v = line + 12;
+		len = strlen(v);
+		if (len >= 2 && (v[0] == '"' || v[0] == '\'') &&
+		    v[len - 1] == v[0]) {
+			v[len - 1] = '\0';
+			v++;
+		}
+		kk_text_clean(os, sizeof(os) / 2, v, strlen(v));
+		break;
+	}
+	free(buf);
+	if (uname(&u) == 0)
+		snprintf(os + strlen(os), sizeof(os) - strlen(os), "%s%s %s",
+		    os[0] ? "; " : "", u.sysname, u.release);
+	if (os[0] == '\0')
+		snprintf(os, sizeof(os), "unknown");
+	return os;
+}
+
+/* DESIGN 7's host: hostname, addresses, boot_id, os. */
+static json_t *
+host_info(void)
+{
+	char hn[256] = "", boot[64] = "", a[INET6_ADDRSTRLEN];
+	struct ifaddrs *ifs = NULL, *i;
+	json_t *addrs = json_array();
+	const void *src;
+	char *buf;
+	size_t len;
+	int fam;
+
+	if (gethostname(hn, sizeof(hn) - 1) < 0)
+		hn[0] = '\0';
+	if (kk_read_file("/proc/sys/kernel/random/boot_id", 64, &buf,
+	    &len) == 0) {
+		kk_text_copy(boot, sizeof(boot), buf, strcspn(buf, "\n"));
+		free(buf);
+	}
+	if (addrs != NULL && getifaddrs(&ifs) == 0) {
+		for (i = ifs; i != NULL && json_array_size(addrs) <
+		    HOST_ADDRS_MAX; i = i->ifa_next) {
+			if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			fam = i->ifa_addr->sa_family;
+			if (fam == AF_INET)
+				src = &((struct sockaddr_in *)(void *)
+				    i->ifa_addr)->sin_addr;
+			else if (fam == AF_INET6)
+				src = &((struct sockaddr_in6 *)(void *)
+				    i->ifa_addr)->sin6_addr;
+			else
+				continue;
+			if (inet_ntop(fam, src, a, sizeof(a)) != NULL)
+				json_array_append_new(addrs, json_string(a));
+		}
+		freeifaddrs(ifs);
+	}
+	return json_pack("{s:s, s:o, s:s, s:s}", KW_HOSTNAME, hn,
+	    KW_ADDRESSES, addrs ? addrs : json_array(), KW_BOOT_ID, boot,
+	    KW_OS, host_os());
+}
+
+/* outbox/seq: no seq at or below it was, or will be, given out again */
+static int
+seq_read(struct kd *d, unsigned long long *hi)
+{
+	char path[PATH_MAX + 16], *buf, *end;
+	size_t len;
+	int fd, r;
+
+	*hi = 0;
+	if ((r = join(path, sizeof(path), d->outbox_dir, SEQ_FILE)) < 0)
+		return r;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = kk_read_fd(fd, 64, &buf, &len);
+	close(fd);
+	if (r < 0)
+		return r;
+	errno = 0;
+	*hi = strtoull(buf, &end, 10);
+	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0'))
+		r = -EBADMSG;
+	free(buf);
+	return r;
+}
+
+static int
+next_seq(struct kd *d, unsigned long long *seq)
+{
+	struct kd_outbox *ob = &d->outbox;
+	char path[PATH_MAX + 16], buf[32];
+	unsigned long long hi;
+	int r, n;
+
+	if (ob->seq >= ob->seq_hi) {
+		hi = ob->seq + KD_OUTBOX_SEQ_BLOCK;
+		n = snprintf(buf, sizeof(buf), "%llu\n", hi);
+		if ((r = join(path, sizeof(path), d->outbox_dir, SEQ_FILE)) < 0 ||
+		    (r = kk_write_file_atomic(path, buf, (size_t)n, 0600)) < 0)
+			return r;
+		ob->seq_hi = hi;
+	}
+	*seq = ++ob->seq;
+	return 0;
+}
+
+static int
+open_dir(struct kd *d, DIR **out)
+{
+	int fd;
+
+	*out = NULL;
+	fd = open(d->outbox_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if ((*out = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	return 0;
+}
+
+int
+kd_outbox_open(struct kd *d)
+{
+	struct kd_outbox *ob = &d->outbox;
+	char id[KK_EPISODE_HEX + 1];
+	unsigned long long hi, seq, top = 0;
+	unsigned long n = 0, count = 0, pending = 0;
+	uint64_t bytes = 0;
+	struct dirent *de;
+	struct stat st;
+	bool is_signed;
+	size_t len;
+	DIR *dir;
+	int r;
+
+	if ((r = seq_read(d, &hi)) < 0)
+		kk_log(LOG_ERR, KK_MID_TAMPER, "%s/%s: %s: seq continues from "
+		    "the messages on disk", d->outbox_dir, SEQ_FILE,
+		    r == -EBADMSG ? "corrupt" : strerror(-r));
+	if ((r = open_dir(d, &dir)) < 0)
+		return r;
+	while ((de = readdir(dir)) != NULL && n++ < KD_OUTBOX_SCAN_MAX) {
+		len = strlen(de->d_name);
+		if (parse_name(de->d_name, len, &seq, id, &is_signed)) {
+			if (fstatat(dirfd(dir), de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			if (seq > top)
+				top = seq;
+			count++;
+			if (!is_signed)
+				pending++;
+			if (S_ISREG(st.st_mode))
+				bytes += (uint64_t)st.st_size;
+		} else if (len > NAME_LEN && parse_name(de->d_name, NAME_LEN,
+		    &seq, id, &is_signed) && strncmp(de->d_name + NAME_LEN,
+		    TMP_INFIX, strlen(TMP_INFIX)) == 0) {
+			/* a write a crash interrupted: never renamed, never given */
+			unlinkat(dirfd(dir), de->d_name, 0);
+		}
+	}
+	closedir(dir);
+	ob->seq = ob->seq_hi = hi > top ? hi : top;
+	ob->count = count;
+	ob->pending = pending;
+	ob->bytes = bytes;
+	ob->open = true;
+	return 0;
+}
+
+const char *
+kd_outbox_error(struct kd *d)
+{
+	return d->outbox.err;
+}
+
+int
+kd_outbox_put(struct kd *d, const char *type, json_t *body,
+    char id[KK_EPISODE_HEX + 1])
+{
+	struct kd_outbox *ob = &d->outbox;
+	char nid[KK_EPISODE_HEX + 1], since[32], name[KD_OUTBOX_NAME_MAX];
+	char path[PATH_MAX + KD_OUTBOX_NAME_MAX];
+	char *payload = NULL, *env = NULL;
+	const char *data;
+	unsigned long long seq;
+	uint64_t limit;
+	unsigned long nmax;
+	bool is_signed = false;
+	size_t len, envlen = 0;
+	json_t *p = NULL;
+	int err;
+
+	id[0] = '\0';
+	ob->err[0] = '\0';
+	if (!kd_outbox_type_ok(type) || !json_is_object(body))
+		return -EINVAL;
+	if (!ob->open && (err = kd_outbox_open(d)) < 0)
+		goto out;
+	if ((err = kk_episode_new(nid)) < 0 || (err = next_seq(d, &seq)) < 0)
+		goto out;
+	kk_rfc3339(time(NULL), since, sizeof(since));
+	p = json_pack("{s:i, s:s, s:I, s:s, s:s, s:o, s:O}", KW_V, 1,
+	    KW_ID, nid, KW_SEQ, (json_int_t)seq, KW_TIME, since, KW_TYPE, type,
+	    KW_HOST, host_info(), KW_BODY, body);
+	err = -ENOMEM;
+	if (p == NULL)
+		goto out;
+	if (d->agent_id[0] != '\0')
+		json_object_set_new(p, KW_AGENT, json_string(d->agent_id));
+	if (d->state.episode[0] != '\0')
+		json_object_set_new(p, KW_EPISODE,
+		    json_string(d->state.episode));
+	if ((payload = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		goto out;
+	data = payload;
+	len = strlen(payload);
+	if (ob->sealer != NULL && d->agent_key != NULL &&
+	    d->agent_id[0] != '\0') {
+		if ((err = ob->sealer->seal(d, payload, len, &env,
+		    &envlen)) == 0) {
+			data = env;
+			len = envlen;
+			is_signed = true;
+		} else
+			kk_log(LOG_ERR, KK_MID_ERROR, "outbox: cannot sign "
+			    "message %llu (%s): kept unsigned until it can be",
+			    seq, strerror(-err));
+	}
+
+	limit = (uint64_t)d->policy->report_max_mb << 20;
+	nmax = KD_OUTBOX_MAX_N;
+	if (is_priority(type)) {
+		limit += KD_OUTBOX_RESERVE;
+		nmax += KD_OUTBOX_RESERVE_N;
+	}
+	if (ob->bytes + len > limit || ob->count + 1 > nmax) {
+		snprintf(ob->err, sizeof(ob->err), "the outbox is full (%lu "
+		    "message(s), %llu KiB, report.max_mb %d): %s report "
+		    "refused until the collector takes what waits",
+		    ob->count, (unsigned long long)(ob->bytes >> 10),
+		    d->policy->report_max_mb, type);
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", ob->err);
+		kd_audit(d, "kakurid", "outbox", "refused-full", json_pack(
+		    "{s:s, s:I, s:I}", KW_TYPE, type, KW_COUNT,
+		    (json_int_t)ob->count, KW_BYTES, (json_int_t)ob->bytes));
+		err = -ENOSPC;
+		goto out;
+	}
+	make_name(name, seq, nid, is_signed);
+	if ((err = join(path, sizeof(path), d->outbox_dir, name)) < 0 ||
+	    (err = kk_write_file_atomic(path, data, len, 0600)) < 0)
+		goto out;
+	ob->bytes += len;
+	ob->count++;
+	if (!is_signed)
+		ob->pending++;
+	memcpy(id, nid, sizeof(nid));
+	err = 0;
+out:
+	if (err < 0 && ob->err[0] == '\0')
+		snprintf(ob->err, sizeof(ob->err), "cannot queue the %s report "
+		    "in %.120s: %s", type, d->outbox_dir, strerror(-err));
+	json_decref(p);
+	free(payload);
+	free(env);
+	return err;
+}
+
+/* Is p the payload its name says (v, id, seq, type, time, body)? */
+static bool
+payload_ok(struct kd *d, json_t *p, unsigned long long seq, const char *id,
+    bool is_signed)
+{
+	json_t *js = json_object_get(p, KW_SEQ), *ja = json_object_get(p,
+	    KW_AGENT);
+	const char *type = json_string_value(json_object_get(p, KW_TYPE));
+
+	if (!json_is_object(p) ||
+	    json_integer_value(json_object_get(p, KW_V)) != 1 ||
+	    !json_is_integer(js) || (unsigned long long)json_integer_value(js) !=
+	    seq || !json_is_string(json_object_get(p, KW_ID)) ||
+	    strcmp(json_string_value(json_object_get(p, KW_ID)), id) != 0 ||
+	    !kd_outbox_type_ok(type) ||
+	    !json_is_string(json_object_get(p, KW_TIME)) ||
+	    !json_is_object(json_object_get(p, KW_BODY)))
+		return false;
+	/* signed: by this agent; unsigned: the agent is added at signing */
+	if (is_signed)
+		return json_is_string(ja) && (d->agent_id[0] == '\0' ||
+		    strcmp(json_string_value(ja), d->agent_id) == 0);
+	return ja == NULL || json_is_string(ja);
+}
+
+/* An unsigned message signed now: *buf and *len become the envelope. */
+static int
+sign_pending(struct kd *d, int dfd, const char *name, json_t *p,
+    unsigned long long seq, const char *id, char **buf, size_t *len)
+{
+	char signed_name[KD_OUTBOX_NAME_MAX], path[PATH_MAX + KD_OUTBOX_NAME_MAX];
+	char *payload, *env = NULL;
+	size_t envlen;
+	int err;
+
+	json_object_set_new(p, KW_AGENT, json_string(d->agent_id));
+	if ((payload = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return -ENOMEM;
+	err = d->outbox.sealer->seal(d, payload, strlen(payload), &env,
+	    &envlen);
+	free(payload);
+	if (err < 0)
+		return err;
+	make_name(signed_name, seq, id, true);
+	if ((err = join(path, sizeof(path), d->outbox_dir, signed_name)) < 0 ||
+	    (err = kk_write_file_atomic(path, env, envlen, 0600)) < 0) {
+		free(env);
+		return err;
+	}
+	unlinkat(dfd, name, 0);
+	free(*buf);
+	*buf = env;
+	*len = envlen;
+	return 0;
+}
+
+/* how many entries outbox/corrupt holds, counting up to max */
+static unsigned
+count_entries(int cfd, unsigned max)
+{
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *dir;
+	int fd;
+
+	if ((fd = dup(cfd)) < 0)
+		return max;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return max;
+	}
+	while (n < max && (de = readdir(dir)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/*
+ * A file that is not a good message, out of the way: moved to
+ * outbox/corrupt as NAME-TIME (a symbolic link moves as the link), or
+ * deleted if that cannot be or holds KD_OUTBOX_CORRUPT_MAX already.
+ */
+static const char *
+move_aside(int dfd, const char *name, char *kept, size_t keptlen)
+{
+	const char *done = "deleted";
+	int cfd;
+
+	kept[0] = '\0';
+	if (mkdirat(dfd, CORRUPT_DIR, 0700) < 0 && errno != EEXIST)
+		cfd = -1;
+	else
+		cfd = openat(dfd, CORRUPT_DIR, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+	if (cfd >= 0 && count_entries(cfd, KD_OUTBOX_CORRUPT_MAX) <
+	    KD_OUTBOX_CORRUPT_MAX) {
+		snprintf(kept, keptlen, "%s/%s-%lld", CORRUPT_DIR, name,
+		    (long long)time(NULL));
+		if (renameat(dfd, name, cfd, strchr(kept, '/') + 1) == 0) {
+			fsync(cfd);
+			done = "moved-aside";
+		} else
+			kept[0] = '\0';
+	}
+	if (kept[0] == '\0' && unlinkat(dfd, name, 0) < 0 &&
+	    unlinkat(dfd, name, AT_REMOVEDIR) < 0)
+		done = "left";
+	if (cfd >= 0)
+		close(cfd);
+	fsync(dfd);
+	return done;
+}
+
+struct bad {
+	char name[NAME_LEN + 1];
+	char why[96];
+};
+
+/* A corrupt file found: audited, logged, and reported as tamper. */
+static void
+report_bad(struct kd *d, const struct bad *b, const char *done,
+    const char *kept)
+{
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+
+	kk_log(LOG_CRIT, KK_MID_TAMPER, "outbox file %s %s: %s%s%s", b->name,
+	    b->why, done, kept[0] ? " as " : "", kept);
+	kd_audit(d, "kakurid", "outbox-corrupt", done, json_pack(
+	    "{s:s, s:s, s:s?}", KW_FILE, b->name, KW_WHY, b->why, KW_KEPT,
+	    kept[0] ? kept : NULL));
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", KW_RESULT, "outbox-corrupt",
+	    KW_FILE, b->name, KW_WHY, b->why, KW_WHAT, done, KW_KEPT,
+	    kept[0] ? kept : NULL);
+	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->outbox.err[0] ?
+		    d->outbox.err : "cannot report the corrupt outbox file");
+	json_decref(o);
+}
+
+/* One message read and checked; NULL and *why if it is not good. */
+static json_t *
+read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
+    const char *id, bool *is_signed, char **buf, size_t *len, char *why,
+    size_t whylen)
+{
+	json_t *p = NULL;
+	int fd, r;
+
+	*buf = NULL;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		r = errno;
+		if (r != ENOENT)
+			snprintf(why, whylen, "%s", r == ELOOP ?
+			    "is a symbolic link" : strerror(r));
+		return NULL;
+	}
+	r = kk_read_fd(fd, KD_OUTBOX_MSG_MAX, buf, len);
+	close(fd);
+	if (r < 0) {
+		snprintf(why, whylen, "%s", r == -EINVAL ?
+		    "is not a regular file" : r == -EFBIG ?
+		    "is larger than a message may be" : strerror(-r));
+		return NULL;
+	}
+	if (*is_signed) {
+		if (d->outbox.sealer == NULL)
+			r = -EOPNOTSUPP;
+		else
+			r = d->outbox.sealer->open(d, *buf, *len, &p);
+		if (r == -EOPNOTSUPP)
+			return json_object();	/* cannot tell here */
+		if (r < 0) {
+			snprintf(why, whylen, "%s", r == -EBADMSG ?
+			    "is not an envelope the agent key signed" :
+			    strerror(-r));
+			return NULL;
+		}
+	} else if ((p = json_loadb(*buf, *len, JSON_REJECT_DUPLICATES,
+	    NULL)) == NULL) {
+		snprintf(why, whylen, "is not JSON");
+		return NULL;
+	}
+	if (!payload_ok(d, p, seq, id, *is_signed)) {
+		snprintf(why, whylen, "does not hold the message its name says");
+		json_decref(p);
+		return NULL;
+	}
+	if (!*is_signed && d->outbox.sealer != NULL && d->agent_key != NULL &&
+	    d->agent_id[0] != '\0') {
+		if ((r = sign_pending(d, dfd, name, p, seq, id, buf, len)) == 0)
+			*is_signed = true;
+		else
+			kk_log(LOG_ERR, KK_MID_ERROR, "outbox: cannot sign %s: "
+			    "%s", name, strerror(-r));
+	}
+	return p;
+}
+
+int
+kd_outbox_check(struct kd *d,
+    void (*fn)(void *arg, const struct kd_outbox_entry *e), void *arg)
+{
+	struct kd_outbox *ob = &d->outbox;
+	struct kd_outbox_entry e;
+	struct bad *bad = NULL;
+	const char *done;
+	char kept[NAME_LEN + 64], why[96];
+	unsigned long n = 0, count = 0, pending = 0;
+	unsigned long long top = 0;
+	struct dirent *de;
+	uint64_t bytes = 0;
+	size_t nbad = 0, i, len;
+	char *buf;
+	json_t *p;
+	DIR *dir;
+	int r;
+
+	if (!ob->open && (r = kd_outbox_open(d)) < 0)
+		return r;
+	if ((r = open_dir(d, &dir)) < 0)
+		return r;
+	bad = calloc(KD_OUTBOX_CORRUPT_SCAN, sizeof(*bad));
+	while ((de = readdir(dir)) != NULL && n++ < KD_OUTBOX_SCAN_MAX) {
+		memset(&e, 0, sizeof(e));
+		if (!parse_name(de->d_name, strlen(de->d_name), &e.seq, e.id,
+		    &e.is_signed))
+			continue;	/* not a message: never read, never followed */
+		why[0] = '\0';
+		p = read_message(d, dirfd(dir), de->d_name, e.seq, e.id,
+		    &e.is_signed, &buf, &len, why, sizeof(why));
+		if (p == NULL) {
+			if (why[0] != '\0' && bad != NULL &&
+			    nbad < KD_OUTBOX_CORRUPT_SCAN) {
+				snprintf(bad[nbad].name, sizeof(bad[nbad].name),
+				    "%s", de->d_name);
+				snprintf(bad[nbad].why, sizeof(bad[nbad].why),
+				    "%s", why);
+				nbad++;
+			}
+			free(buf);
+			continue;
+		}
+		count++;
+		bytes += len;
+		if (!e.is_signed)
+			pending++;
+		if (e.seq > top)
+			top = e.seq;
+		make_name(e.name, e.seq, e.id, e.is_signed);
+		e.type = json_string_value(json_object_get(p, KW_TYPE));
+		e.time = json_string_value(json_object_get(p, KW_TIME));
+		e.size = len;
+		if (fn != NULL)
+			fn(arg, &e);
+		json_decref(p);
+		free(buf);
+	}
+	/* the totals first: the reports of what was moved add to them */
+	ob->count = count;
+	ob->pending = pending;
+	ob->bytes = bytes;
+	ob->corrupt += nbad;
+	if (top > ob->seq)
+		ob->seq = top;	/* next_seq persists past it before use */
+	for (i = 0; i < nbad; i++) {
+		done = move_aside(dirfd(dir), bad[i].name, kept, sizeof(kept));
+		report_bad(d, &bad[i], done, kept);
+	}
+	closedir(dir);
+	free(bad);
+	return (int)nbad;
+}

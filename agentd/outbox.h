@@ -1,0 +1,104 @@
+/*
+ * The durable outbox (DESIGN 7, issue 10): every report for the CSIRT
+ * collector, one agent-signed DSSE file per message in state_dir/outbox,
+ * written durably before its id is given out (outbox.c; the signing in
+ * outbox_seal.c, which kakurid-restore does not link).
+ */
+#ifndef KD_OUTBOX_H
+#define KD_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kakuri.h"
+
+struct kd;
+struct json_t;
+
+/* past report.max_mb: tamper alerts and quarantine notices only */
+#define KD_OUTBOX_RESERVE	(1024 * 1024)
+#define KD_OUTBOX_RESERVE_N	1024
+/* messages below report.max_mb */
+#define KD_OUTBOX_MAX_N		65536
+/* one message file (a self-report's request is at most 1 MiB) */
+#define KD_OUTBOX_MSG_MAX	(2 * 1024 * 1024)
+/* directory entries one scan looks at */
+#define KD_OUTBOX_SCAN_MAX	(KD_OUTBOX_MAX_N + KD_OUTBOX_RESERVE_N + 1024)
+/* files kept in outbox/corrupt; past it a corrupt file is deleted */
+#define KD_OUTBOX_CORRUPT_MAX	256
+/* corrupt files moved aside (and reported) by one scan */
+#define KD_OUTBOX_CORRUPT_SCAN	64
+/* seq numbers persisted ahead, so that most messages cost no extra write */
+#define KD_OUTBOX_SEQ_BLOCK	1024
+/* "<20 digits seq>-<32 hex id>.dsse" or ".pend" */
+#define KD_OUTBOX_NAME_MAX	64
+
+/*
+ * The signing side, set by kakurid (outbox_seal.c) and left NULL by
+ * kakurid-restore, which links no libcrypto: without it, or without the
+ * identity key, a message is written unsigned (".pend") with the same
+ * durability and signed by kd_outbox_check once the key is there.
+ */
+struct kd_outbox_seal {
+	/* payload signed by the agent key, as envelope text (caller frees) */
+	int (*seal)(struct kd *d, const char *payload, size_t len,
+	    char **env, size_t *envlen);
+	/* the payload of an envelope the agent key signed; -EBADMSG if not */
+	int (*open)(struct kd *d, const char *env, size_t len,
+	    struct json_t **payload);
+};
+extern const struct kd_outbox_seal kd_outbox_sealer;
+
+struct kd_outbox {
+	const struct kd_outbox_seal *sealer;
+	unsigned long long seq;		/* the last seq given */
+	unsigned long long seq_hi;	/* persisted: never given again */
+	uint64_t bytes;			/* of the messages waiting */
+	unsigned long count;
+	unsigned long pending;		/* unsigned, waiting for the key */
+	unsigned long corrupt;		/* moved aside since start */
+	bool open;
+	char err[256];			/* why the last put failed */
+};
+
+/* one message as kd_outbox_list sees it */
+struct kd_outbox_entry {
+	unsigned long long seq;
+	char id[KK_EPISODE_HEX + 1];
+	char name[KD_OUTBOX_NAME_MAX];
+	const char *type;
+	const char *time;
+	uint64_t size;
+	bool is_signed;
+};
+
+/*
+ * At start (kakurid and kakurid-restore), after the directory is made:
+ * the seq counter and the totals, from the seq file and the names (no
+ * content is read; stale temporary files of a crash are removed).
+ */
+int kd_outbox_open(struct kd *d);
+/*
+ * Every message read and checked: unsigned ones signed if the key is
+ * loaded, corrupt or unreadable ones moved to outbox/corrupt, audited and
+ * reported (a tamper message); totals recounted.  For each good message
+ * (in no particular order) fn is called, if given.  Returns the number of
+ * messages moved aside, or a negative errno.
+ */
+int kd_outbox_check(struct kd *d,
+    void (*fn)(void *arg, const struct kd_outbox_entry *e), void *arg);
+/*
+ * A report for the CSIRT collector of type (DESIGN 7: self-report,
+ * disconnect, isolate, release, tamper, evidence, drill, blocked, usb)
+ * with body (kept by the caller), on disk durably before it returns 0;
+ * *id gets its id.  -ENOSPC when the outbox is full for that type;
+ * kd_outbox_error says why in one line.
+ */
+int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
+    char id[KK_EPISODE_HEX + 1]);
+const char *kd_outbox_error(struct kd *d);
+/* is type one of DESIGN 7's? */
+bool kd_outbox_type_ok(const char *type);
+
+#endif

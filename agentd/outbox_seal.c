@@ -1,0 +1,76 @@
+/*
+ * The outbox's signing side (outbox.h): a report payload signed by the
+ * agent's identity key as a DSSE envelope, and an envelope opened again
+ * with it.  Apart from outbox.c because kakurid-restore links no
+ * libcrypto: it writes its messages unsigned and kakurid signs them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "outbox.h"
+#include "sign.h"
+
+static int
+seal(struct kd *d, const char *payload, size_t len, char **out,
+    size_t *outlen)
+{
+	struct kk_envelope env;
+	int err;
+
+	*out = NULL;
+	if (d->agent_key == NULL)
+		return -ENOKEY;
+	if ((err = kk_envelope_init(&env, KK_PT_REPORT,
+	    (const uint8_t *)payload, len)) < 0)
+		return err;
+	if ((err = kk_envelope_sign(&env, d->agent_id, d->agent_key)) == 0 &&
+	    (*out = kk_envelope_encode(&env)) == NULL)
+		err = -ENOMEM;
+	kk_envelope_free(&env);
+	if (err == 0)
+		*outlen = strlen(*out);
+	return err;
+}
+
+/*
+ * The payload of env if the agent key signed it; without the key loaded
+ * (kakurid before --init) a well-formed envelope is taken unverified:
+ * nothing is sent unverified, the courier needs the key too.
+ */
+static int
+open_env(struct kd *d, const char *buf, size_t len, json_t **out)
+{
+	struct kk_envelope env;
+	size_t i;
+	int err;
+
+	*out = NULL;
+	if ((err = kk_envelope_parse((const uint8_t *)buf, len, &env)) < 0)
+		return err == -E2BIG ? err : -EBADMSG;
+	err = -EBADMSG;
+	if (strcmp(env.type, KK_PT_REPORT) != 0)
+		goto out;
+	if (d->agent_key != NULL) {
+		for (i = 0; i < env.nsigs; i++)
+			if (kk_dsse_verify_one(&env, i, d->agent_key) == 0)
+				break;
+		if (i == env.nsigs)
+			goto out;
+	}
+	*out = json_loadb((const char *)env.payload, env.payload_len,
+	    JSON_REJECT_DUPLICATES, NULL);
+	if (*out != NULL)
+		err = 0;
+out:
+	kk_envelope_free(&env);
+	return err;
+}
+
+const struct kd_outbox_seal kd_outbox_sealer = {
+	.seal = seal,
+	.open = open_env,
+};
