@@ -18,5 +18,7 @@ int kd_act_release(struct run *r);
 int kd_act_adopt(struct run *r);
 /* act_log.c */
 int kd_act_log(struct run *r);
+/* act_outbox.c */
+int kd_act_outbox(struct run *r);
 
 #endif

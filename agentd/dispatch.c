@@ -48,6 +48,11 @@ static const struct kd_verb verbs[] = {
 	    .action = KK_ACT_STATUS, .run = kd_act_status },
 	{ .name = "log", .origins = LOCAL, .local = ANYONE,
 	    .action = KD_NO_ACTION, .run = kd_act_log },
+	/* the outbox holds employees' reports: not for every local user */
+	{ .name = "outbox", .origins = LOCAL, .local = STAFF,
+	    .action = KD_NO_ACTION, .run = kd_act_outbox,
+	    .denied = "only members of the staff group and root may read "
+	    "the outbox" },
 	/*
 	 * anyone may hand over a signed command: the signature decides, not
 	 * the caller; control.c submits the envelope as origin apply

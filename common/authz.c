@@ -20,6 +20,7 @@ static const char *const op_names[KK_OP__MAX] = {
 	[KK_OP_THAW] = "thaw",
 	[KK_OP_DRILL] = "drill",
 	[KK_OP_APPLY] = "apply",
+	[KK_OP_OUTBOX] = "outbox",
 };
 
 int

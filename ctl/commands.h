@@ -13,6 +13,7 @@ int cmd_status(struct ctl *c, int argc, char **argv);
 int cmd_disconnect(struct ctl *c, int argc, char **argv);
 int cmd_release(struct ctl *c, int argc, char **argv);
 int cmd_log(struct ctl *c, int argc, char **argv);
+int cmd_outbox(struct ctl *c, int argc, char **argv);
 int cmd_apply(struct ctl *c, int argc, char **argv);
 /* keys.c, sign.c, send.c, fetch.c: the CSIRT operator's */
 int cmd_keygen(struct ctl *c, int argc, char **argv);

@@ -547,3 +547,59 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 	json_decref(resp);
 	return ret;
 }
+
+/*
+ * outbox: what waits for delivery to the CSIRT collector, oldest first,
+ * and why.  Text fields from kakurid are cleaned before they reach the
+ * terminal (a corrupt file is kakurid's to catch, but the time and type
+ * come from the files).
+ */
+int
+cmd_outbox(struct ctl *c, int argc, char **argv)
+{
+	char t[64], ty[64], id[64], w[512];
+	json_t *resp, *m;
+	long long more;
+	size_t i;
+	int ret;
+
+	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
+		return EX_USAGE;
+	ret = ctl_call(c, json_pack("{s:s}", KW_CMD, kk_op_name(KK_OP_OUTBOX)),
+	    &resp);
+	if (ret != EX_DONE)
+		return ret;
+	if (c->json)
+		return print_answer(resp);
+	printf("outbox: %lld message(s), %lld KiB of %lld MiB",
+	    (long long)json_integer_value(json_object_get(resp, KW_COUNT)),
+	    (long long)json_integer_value(json_object_get(resp, KW_BYTES)) >> 10,
+	    (long long)json_integer_value(json_object_get(resp,
+	    KW_MAX_BYTES)) >> 20);
+	if (json_integer_value(json_object_get(resp, KW_PENDING)) > 0)
+		printf(", %lld unsigned (waiting for the agent key: kakurid "
+		    "--init)", (long long)json_integer_value(
+		    json_object_get(resp, KW_PENDING)));
+	printf("\n");
+	if (json_array_size(json_object_get(resp, KW_MESSAGES)) > 0)
+		printf("waiting: %s\n", shown(resp, KW_WAITING, "?", w,
+		    sizeof(w)));
+	json_array_foreach(json_object_get(resp, KW_MESSAGES), i, m) {
+		if (i == 0)
+			printf("%-8s %-32s %-12s %-20s %8s\n", "SEQ", "ID",
+			    "TYPE", "TIME", "SIZE");
+		printf("%-8lld %-32s %-12s %-20s %8lld%s\n",
+		    (long long)json_integer_value(json_object_get(m, KW_SEQ)),
+		    shown(m, KW_ID, "?", id, sizeof(id)),
+		    shown(m, KW_TYPE, "?", ty, sizeof(ty)),
+		    shown(m, KW_TIME, "?", t, sizeof(t)),
+		    (long long)json_integer_value(json_object_get(m, KW_SIZE)),
+		    json_is_true(json_object_get(m, KW_SIGNED)) ? "" :
+		    " (unsigned)");
+	}
+	if ((more = json_integer_value(json_object_get(resp,
+	    KW_TRUNCATED))) > 0)
+		printf("... and %lld more\n", more);
+	json_decref(resp);
+	return EX_DONE;
+}

@@ -26,5 +26,6 @@ Suite *ctl_suite(void);
 Suite *signed_suite(void);
 Suite *children_suite(void);
 Suite *lean_suite(void);
+Suite *outbox_suite(void);
 
 #endif

@@ -88,6 +88,7 @@ expected(enum kk_op op, enum who is)
 		return 0;
 	case KK_OP_DISCONNECT:
 	case KK_OP_REPORT:
+	case KK_OP_OUTBOX:
 		return is >= STAFF ? 0 : -EPERM;
 	case KK_OP_RELEASE:
 	case KK_OP_UNBLOCK:
@@ -265,7 +266,7 @@ END_TEST
  * kk_op: the one expectation here that does not come from common/authz.c.
  */
 static const char wire_names[] =
-    "status log disconnect report release unblock thaw drill apply";
+    "status log disconnect report release unblock thaw drill apply outbox";
 
 /* The _i-th word of wire_names into out; false when there is none. */
 static bool

@@ -1,0 +1,430 @@
+/*
+ * The durable outbox (agentd/outbox.c, issue 10 item 3): messages are
+ * agent-signed DSSE envelopes carrying DESIGN 7's payload, seq increases
+ * across a reopen, a full outbox refuses a self-report and takes a
+ * tamper alert, corrupt files and hostile entries are moved aside and
+ * reported, never followed.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "daemon.h"
+#include "outbox.h"
+#include "sign.h"
+#include "wire.h"
+#include "suites.h"
+#include "testutil.h"
+
+static struct kd d;
+static struct kk_policy policy;
+static char work[PATH_MAX];
+
+static void
+setup_kd(bool with_key)
+{
+	kk_test_workdir(work);
+	memset(&d, 0, sizeof(d));
+	kk_policy_defaults(&policy);
+	snprintf(policy.state_dir, sizeof(policy.state_dir), "%s", work);
+	d.policy = &policy;
+	kk_test_join(d.outbox_dir, work, "outbox");
+	ck_assert_int_eq(mkdir(d.outbox_dir, 0700), 0);
+	kk_test_join(d.audit_path, work, "audit.log");
+	ck_assert_int_eq(kk_audit_open(&d.audit, d.audit_path), 0);
+	snprintf(d.state.episode, sizeof(d.state.episode),
+	    "0123456789abcdef0123456789abcdef");
+	d.outbox.sealer = &kd_outbox_sealer;
+	if (with_key) {
+		d.agent_key = kk_key_generate();
+		ck_assert_ptr_nonnull(d.agent_key);
+		ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
+	}
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+}
+
+static void
+teardown_kd(void)
+{
+	kk_audit_close(&d.audit);
+	EVP_PKEY_free(d.agent_key);
+	d.agent_key = NULL;
+}
+
+/* the path of the message with this id, or "" */
+static void
+find_message(const char *id, char out[PATH_MAX])
+{
+	struct dirent *de;
+	DIR *dir;
+
+	out[0] = '\0';
+	ck_assert_ptr_nonnull(dir = opendir(d.outbox_dir));
+	while ((de = readdir(dir)) != NULL)
+		if (strstr(de->d_name, id) != NULL)
+			kk_test_join(out, d.outbox_dir, de->d_name);
+	closedir(dir);
+}
+
+static int
+put(const char *type, const char *k, const char *v, char id[33])
+{
+	json_t *body = json_pack("{s:s}", k, v);
+	int r;
+
+	r = kd_outbox_put(&d, type, body, id);
+	json_decref(body);
+	return r;
+}
+
+/* the payload of the message at path, verified with key */
+static json_t *
+open_message(const char *path, EVP_PKEY *key)
+{
+	struct kk_envelope env;
+	json_t *p;
+	char *buf;
+	size_t len;
+
+	ck_assert_ptr_nonnull(buf = kk_test_read(path, &len));
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)buf, len, &env), 0);
+	ck_assert_str_eq(env.type, KK_PT_REPORT);
+	ck_assert_uint_eq(env.nsigs, 1);
+	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, key), 0);
+	p = json_loadb((char *)env.payload, env.payload_len, 0, NULL);
+	ck_assert_ptr_nonnull(p);
+	kk_envelope_free(&env);
+	free(buf);
+	return p;
+}
+
+static bool
+audit_has(const char *what)
+{
+	char *buf;
+	size_t len;
+	bool r;
+
+	buf = kk_test_read(d.audit_path, &len);
+	r = buf != NULL && strstr(buf, what) != NULL;
+	free(buf);
+	return r;
+}
+
+START_TEST(test_signed_payload)
+{
+	char id[33], path[PATH_MAX];
+	json_t *p, *h;
+
+	setup_kd(true);
+	ck_assert_int_eq(put("disconnect", KW_MODE, "isolated", id), 0);
+	ck_assert_uint_eq(strlen(id), 32);
+	find_message(id, path);
+	ck_assert_ptr_nonnull(strstr(path, ".dsse"));
+	ck_assert_int_eq(kk_test_file_mode(path), 0600);
+	p = open_message(path, d.agent_key);
+	ck_assert_int_eq(json_integer_value(json_object_get(p, KW_V)), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(p, KW_ID)), id);
+	ck_assert_str_eq(json_string_value(json_object_get(p, KW_AGENT)),
+	    d.agent_id);
+	ck_assert_int_eq(json_integer_value(json_object_get(p, KW_SEQ)), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(p, KW_TYPE)),
+	    "disconnect");
+	ck_assert_ptr_nonnull(json_string_value(json_object_get(p, KW_TIME)));
+	ck_assert_str_eq(json_string_value(json_object_get(p, KW_EPISODE)),
+	    d.state.episode);
+	h = json_object_get(p, KW_HOST);
+	ck_assert(json_is_string(json_object_get(h, KW_HOSTNAME)));
+	ck_assert(json_is_array(json_object_get(h, KW_ADDRESSES)));
+	ck_assert(json_is_string(json_object_get(h, KW_BOOT_ID)));
+	ck_assert(json_string_length(json_object_get(h, KW_OS)) > 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(p,
+	    KW_BODY), KW_MODE)), "isolated");
+	json_decref(p);
+	/* a type outside DESIGN 7 is no message */
+	ck_assert_int_eq(put("gossip", KW_MODE, "x", id), -EINVAL);
+	ck_assert_str_eq(id, "");
+	teardown_kd();
+}
+END_TEST
+
+/* the seq of every message, in name order */
+static size_t
+seqs_in_name_order(long long *out, size_t max)
+{
+	struct dirent **list;
+	size_t k = 0;
+	int n, i;
+	char path[PATH_MAX];
+	json_t *p;
+
+	n = scandir(d.outbox_dir, &list, NULL, alphasort);
+	ck_assert_int_ge(n, 0);
+	for (i = 0; i < n; i++) {
+		if (strstr(list[i]->d_name, ".dsse") != NULL && k < max) {
+			kk_test_join(path, d.outbox_dir, list[i]->d_name);
+			p = open_message(path, d.agent_key);
+			out[k++] = json_integer_value(json_object_get(p, KW_SEQ));
+			json_decref(p);
+		}
+		free(list[i]);
+	}
+	free(list);
+	return k;
+}
+
+START_TEST(test_seq_reopen)
+{
+	long long seq[16];
+	char id[33], path[PATH_MAX];
+	size_t n, i;
+
+	setup_kd(true);
+	for (i = 0; i < 11; i++)
+		ck_assert_int_eq(put(i % 2 ? "tamper" : "isolate", KW_WHAT,
+		    "x", id), 0);
+	/* a restart: the counter from disk */
+	memset(&d.outbox, 0, sizeof(d.outbox));
+	d.outbox.sealer = &kd_outbox_sealer;
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	ck_assert_uint_eq(d.outbox.count, 11);
+	ck_assert_int_eq(put("release", KW_WHAT, "y", id), 0);
+	n = seqs_in_name_order(seq, 16);
+	ck_assert_uint_eq(n, 12);
+	for (i = 1; i < n; i++)
+		ck_assert_int_gt(seq[i], seq[i - 1]);
+	/* delivered and gone (the courier's job later): seq still goes on */
+	kk_test_rmtree(d.outbox_dir);
+	ck_assert_int_eq(mkdir(d.outbox_dir, 0700), 0);
+	kk_test_join(path, work, "outbox/seq");
+	kk_test_write(path, "5000\n", 5, 0600);
+	memset(&d.outbox, 0, sizeof(d.outbox));
+	d.outbox.sealer = &kd_outbox_sealer;
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	ck_assert_int_eq(put("release", KW_WHAT, "z", id), 0);
+	n = seqs_in_name_order(seq, 16);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_gt(seq[0], 5000);
+	teardown_kd();
+}
+END_TEST
+
+START_TEST(test_full)
+{
+	char id[33], *big;
+	size_t size;
+	int i, r = 0;
+
+	setup_kd(true);
+	policy.report_max_mb = 1;
+	big = malloc(200 * 1024 + 1);
+	/* filled up to the last few hundred bytes */
+	for (size = 200 * 1024; size >= 200; size /= 10) {
+		memset(big, 'a', size);
+		big[size] = '\0';
+		for (i = 0; i < 2000 && (r = put("evidence", KW_WHAT, big,
+		    id)) == 0; i++)
+			;
+		ck_assert_int_eq(r, -ENOSPC);
+	}
+	ck_assert_int_eq(put("self-report", KW_WHAT, big, id), -ENOSPC);
+	ck_assert_str_eq(id, "");
+	ck_assert_ptr_nonnull(strstr(kd_outbox_error(&d), "full"));
+	ck_assert_ptr_nonnull(strstr(kd_outbox_error(&d), "self-report"));
+	ck_assert(audit_has("refused-full"));
+	/* the reserve: tamper alerts still get in, and it is bounded */
+	ck_assert_int_eq(put("tamper", KW_WHAT, "table deleted", id), 0);
+	ck_assert_uint_eq(strlen(id), 32);
+	memset(big, 'a', 200 * 1024);
+	big[200 * 1024] = '\0';
+	for (i = 0; i < 20 && (r = put("tamper", KW_WHAT, big, id)) == 0; i++)
+		;
+	ck_assert_int_eq(r, -ENOSPC);
+	ck_assert_uint_le(d.outbox.bytes, (1 << 20) + KD_OUTBOX_RESERVE);
+	free(big);
+	teardown_kd();
+}
+END_TEST
+
+/* how many tamper messages report a corrupt outbox file */
+static int
+corrupt_reports(void)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	int n = 0;
+	json_t *p, *b;
+	DIR *dir;
+
+	ck_assert_ptr_nonnull(dir = opendir(d.outbox_dir));
+	while ((de = readdir(dir)) != NULL) {
+		/* messages only: hostile names are left where they are */
+		if (strlen(de->d_name) != 58 || de->d_name[19] == 'X' ||
+		    strstr(de->d_name, ".dsse") == NULL ||
+		    strstr(de->d_name, "00000000000000000099") != NULL)
+			continue;
+		kk_test_join(path, d.outbox_dir, de->d_name);
+		p = open_message(path, d.agent_key);
+		b = json_object_get(p, KW_BODY);
+		if (strcmp(json_string_value(json_object_get(p, KW_TYPE)),
+		    "tamper") == 0 && json_string_value(json_object_get(b,
+		    KW_RESULT)) != NULL && strcmp(json_string_value(
+		    json_object_get(b, KW_RESULT)), "outbox-corrupt") == 0)
+			n++;
+		json_decref(p);
+	}
+	closedir(dir);
+	return n;
+}
+
+START_TEST(test_corrupt)
+{
+	char id[33], path[PATH_MAX], cdir[PATH_MAX], good[PATH_MAX];
+	EVP_PKEY *saved, *other;
+	size_t marked;
+
+	setup_kd(true);
+	ck_assert_int_eq(put("disconnect", KW_MODE, "isolated", id), 0);
+	find_message(id, good);
+	/* garbage under a message's name */
+	kk_test_join(path, d.outbox_dir,
+	    "00000000000000000099-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.dsse");
+	kk_test_write(path, "{\"payload\":", 11, 0600);
+	/* well formed, but signed by another key */
+	saved = d.agent_key;
+	other = kk_key_generate();
+	d.agent_key = other;
+	ck_assert_int_eq(put("tamper", KW_WHAT, "forged", id), 0);
+	d.agent_key = saved;
+	/* the payload does not match its name */
+	kk_test_join(path, d.outbox_dir,
+	    "00000000000000000098-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.pend");
+	kk_test_write(path, "{\"v\":1}", 7, 0600);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 3);
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 3);
+	ck_assert_int_eq(corrupt_reports(), 3);
+	ck_assert(audit_has("outbox-corrupt"));
+	/* the good one stays, and a second look finds nothing more */
+	ck_assert_int_eq(access(good, F_OK), 0);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 0);
+	ck_assert_uint_eq(kk_test_count_entries(d.outbox_dir, ".dsse",
+	    &marked), 6);	/* seq, corrupt, 1 good + 3 reports */
+	ck_assert_uint_eq(marked, 4);
+	EVP_PKEY_free(other);
+	teardown_kd();
+}
+END_TEST
+
+START_TEST(test_hostile)
+{
+	char id[33], path[PATH_MAX], outside[PATH_MAX], target[PATH_MAX];
+	char cdir[PATH_MAX], odd[PATH_MAX];
+	struct stat st;
+
+	setup_kd(true);
+	kk_test_join(outside, work, "outside");
+	ck_assert_int_eq(mkdir(outside, 0700), 0);
+	kk_test_join(target, outside, "secret");
+	kk_test_write(target, "secret", 6, 0600);
+	/* a link named like a message, to a file outside */
+	kk_test_join(path, d.outbox_dir,
+	    "00000000000000000007-cccccccccccccccccccccccccccccccc.dsse");
+	ck_assert_int_eq(symlink(target, path), 0);
+	/* a FIFO named like one: must not hang the scan */
+	kk_test_join(path, d.outbox_dir,
+	    "00000000000000000008-dddddddddddddddddddddddddddddddd.pend");
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	/* names that are no message: left alone, never read */
+	kk_test_join(odd, d.outbox_dir, "notes\n.dsse");
+	ck_assert_int_eq(symlink(target, odd), 0);
+	kk_test_join(path, d.outbox_dir,
+	    "0000000000000000000X-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.dsse");
+	kk_test_write(path, "junk", 4, 0600);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 2);
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 2);
+	/* the link moved as a link; its target is untouched */
+	ck_assert_int_eq(lstat(target, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_size, 6);
+	ck_assert_int_eq(lstat(odd, &st), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	ck_assert_int_eq(corrupt_reports(), 2);
+
+	/* outbox/corrupt swapped for a link to outside: nothing lands there */
+	kk_test_rmtree(cdir);
+	ck_assert_int_eq(symlink(outside, cdir), 0);
+	kk_test_join(path, d.outbox_dir,
+	    "00000000000000000009-ffffffffffffffffffffffffffffffff.dsse");
+	kk_test_write(path, "junk", 4, 0600);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 1);
+	ck_assert_uint_eq(kk_test_count_entries(outside, NULL, NULL), 1);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	/* the seq file a link: not followed, seq goes on from the names */
+	kk_test_join(path, d.outbox_dir, "seq");
+	unlink(path);
+	ck_assert_int_eq(symlink(target, path), 0);
+	memset(&d.outbox, 0, sizeof(d.outbox));
+	d.outbox.sealer = &kd_outbox_sealer;
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	ck_assert_uint_ge(d.outbox.seq, 3);
+	/* and is replaced, not written through */
+	ck_assert_int_eq(put("tamper", KW_WHAT, "x", id), 0);
+	ck_assert_int_eq(lstat(target, &st), 0);
+	ck_assert_int_eq(st.st_size, 6);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	teardown_kd();
+}
+END_TEST
+
+START_TEST(test_pending_signed_later)
+{
+	char id[33], path[PATH_MAX];
+	json_t *p;
+
+	setup_kd(false);
+	ck_assert_int_eq(put("tamper", KW_WHAT, "at boot", id), 0);
+	find_message(id, path);
+	ck_assert_ptr_nonnull(strstr(path, ".pend"));
+	ck_assert_uint_eq(d.outbox.pending, 1);
+	/* the key is loaded: signed, the unsigned file gone */
+	d.agent_key = kk_key_generate();
+	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 0);
+	ck_assert_uint_eq(d.outbox.pending, 0);
+	find_message(id, path);
+	ck_assert_ptr_nonnull(strstr(path, ".dsse"));
+	p = open_message(path, d.agent_key);
+	ck_assert_str_eq(json_string_value(json_object_get(p, KW_AGENT)),
+	    d.agent_id);
+	ck_assert_str_eq(json_string_value(json_object_get(p, KW_ID)), id);
+	json_decref(p);
+	teardown_kd();
+}
+END_TEST
+
+Suite *
+outbox_suite(void)
+{
+	const struct kk_test tests[] = {
+		KK_CASE("outbox", KK_TMPDIR, 60),
+		    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
+		    KK_TEST(test_full), KK_TEST(test_corrupt),
+		    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
+		KK_END
+	};
+
+	return kk_suite("outbox", tests);
+}
