@@ -166,20 +166,23 @@ host_os(void)
 static json_t *
 host_info(void)
 {
-	char hn[256] = "", boot[64] = "", a[INET6_ADDRSTRLEN];
+	char hn[256] = "", boot[64] = "", raw[64], a[INET6_ADDRSTRLEN];
 	struct ifaddrs *ifs = NULL, *i;
 	json_t *addrs = json_array();
 	const void *src;
-	char *buf;
-	size_t len;
-	int fam;
+	ssize_t n;
+	int fam, fd;
 
 	if (gethostname(hn, sizeof(hn) - 1) < 0)
 		hn[0] = '\0';
-	if (kk_read_file("/proc/sys/kernel/random/boot_id", 64, &buf,
-	    &len) == 0) {
-		kk_text_copy(boot, sizeof(boot), buf, strcspn(buf, "\n"));
-		free(buf);
+	/* a proc file has no size: read it, not kk_read_file */
+	if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY |
+	    O_CLOEXEC)) >= 0) {
+		if ((n = kk_read_upto(fd, raw, sizeof(raw) - 1)) > 0) {
+			raw[n] = '\0';
+			kk_text_copy(boot, sizeof(boot), raw, strcspn(raw, "\n"));
+		}
+		close(fd);
 	}
 	if (addrs != NULL && getifaddrs(&ifs) == 0) {
 		for (i = ifs; i != NULL && json_array_size(addrs) <

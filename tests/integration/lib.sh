@@ -322,8 +322,21 @@ check_within() {
 }
 # audit_has JQ-FILTER: an audit entry matches (select(...) on .entries[])
 audit_has() { ctl log --json | jq -e "[.entries[] | select($1)] | length > 0"; }
+# outbox_json: the payload of every queued report (signed .dsse or
+# unsigned .pend, agentd/outbox.c), one compact JSON document a line
+outbox_json() {
+	local f
+	for f in "$STATE"/outbox/*.dsse "$STATE"/outbox/*.pend; do
+		[ -f "$f" ] || continue
+		case $f in
+		*.dsse) jq -r .payload "$f" | base64 -d ;;
+		*) cat "$f" ;;
+		esac
+		echo
+	done
+}
 # outbox_has TEXT: a queued report contains TEXT
-outbox_has() { grep -lq -- "$1" "$STATE"/outbox/*.json; }
+outbox_has() { outbox_json | grep -q -- "$1"; }
 # wait_until SECONDS COMMAND...: the same bounded poll as until_ok
 wait_until() { until_ok "$@"; }
 # runs_exe PID PATH: PID has exec'd PATH (what /proc/PID/exe names)

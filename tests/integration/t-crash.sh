@@ -43,7 +43,8 @@ check "corrupt state: a new episode (a release for the old one must not fit)" \
 check "corrupt state: the file is kept aside as evidence" bash -c "grep -l broken '$STATE'/state.json.corrupt-*"
 check "corrupt state: state.json is valid again and says isolated" test "$(jq -r .mode "$STATE/state.json")" = isolated
 check "corrupt state: logged" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"state-load\" and .result==\"corrupt\")] | length > 0'"
-check "corrupt state: a tamper alert is queued for the CSIRT" bash -c "cat '$STATE'/outbox/*.json | jq -s . | jtrue 'map(select(.type == \"tamper\" and .result == \"state-unreadable\")) | length == 1'"
+state_alert() { outbox_json | jq -s . | jtrue 'map(select(.type == "tamper" and .body.result == "state-unreadable")) | length == 1'; }
+check "corrupt state: a tamper alert is queued for the CSIRT" state_alert
 check "corrupt state: the host is isolated" blocked_both
 EPISODE=$(status_field episode)
 stop_kakurid -TERM

@@ -26,7 +26,7 @@ check "isolated and verified, monitor mode" \
 blocked_both() { ! reach "$EP" tcp "$NET4" 8080 && ! reach "$EP" tcp "$NET6" 8080; }
 present() { ip netns exec "$EP" nft list table inet kakuri >/dev/null 2>&1; }
 size() { stat -c %s "$STATE/audit.log"; }
-reports() { ls "$STATE/outbox" | wc -l; }
+reports() { outbox_json | grep -c .; }
 a0=$(size) o0=$(reports) l0=$(wc -c <"$DLOG")
 
 # a TCP probe every 50 ms from the endpoint while the attack runs

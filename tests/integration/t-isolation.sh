@@ -82,6 +82,6 @@ check "status counts dropped input packets ($in)" test "$in" -gt 0
 check "status counts dropped forwarded packets ($fw)" test "$fw" -gt 0
 check "audit timeline verifies" ctl log
 check "audit has the disconnect with its message" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '.entries[] | select(.action==\"disconnect\" and .message==\"fake virus popup\")'"
-check "a CSIRT notification is queued in the outbox" bash -c "ls '$STATE'/outbox/*.json"
+check "a CSIRT notification is queued in the outbox" bash -c "ls '$STATE'/outbox/*.dsse '$STATE'/outbox/*.pend 2>/dev/null | grep -q ."
 summary
 [ "$FAILED" -eq 0 ]

@@ -69,7 +69,7 @@ check "the audit summary counts the hog's refusals by uid" \
 # holding the button down: 20 presses, one quarantine; the presses that
 # changed nothing are counted, not each written to the audit log and queued
 # for the CSIRT (a staff member cannot fill the disk with notices)
-n=$(grep -l '"type":"disconnect"' "$STATE"/outbox/*.json 2>/dev/null | wc -l)
+n=$(outbox_json | grep -c '"type":"disconnect"')
 check "20 presses queue at most 4 CSIRT notices ($n)" test "$n" -ge 1 -a "$n" -le 4
 n=$(jq '[.entries[] | select(.action == "disconnect")] | length' "$WORK/log.json")
 check "20 presses write at most 4 disconnect audit lines ($n)" test "$n" -ge 1 -a "$n" -le 4

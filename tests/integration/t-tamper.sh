@@ -97,7 +97,7 @@ check "the incident's slowest restore took at most 100 ms ($(echo "$over" | jq .
 	test "$(echo "$over" | jq '.restore_max_us < 100000')" = true
 n=$(ctl log --json | jq '[.entries[] | select(.action=="tamper" and .result=="restored")] | length')
 check "one 'restored' alert for the incident, not one per tampering ($n)" test "$n" -eq 1
-n=$(grep -l '"type":"tamper"' "$STATE"/outbox/*.json 2>/dev/null | wc -l)
+n=$(outbox_json | grep -c '"type":"tamper"')
 check "the CSIRT gets the incident's opening and end ($n reports)" test "$n" -eq 2
 check "status has no tamper alert after the incident" \
 	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.tamper | length == 0'"
