@@ -2,8 +2,10 @@
  * The outbox verb (kakurictl outbox): what waits for delivery to the
  * CSIRT collector, oldest first, and why it waits.  The outbox holds the
  * employees' reports, so root and the staff group only (dispatch.c).
- * Reading it checks every message (kd_outbox_check): a corrupt one is
- * moved aside and reported on the way.
+ * Reading it checks the messages it shows, the oldest LIST_MAX
+ * (kd_outbox_check): a corrupt one is moved aside and reported on the
+ * way; the others are counted from their names and said to be unchecked,
+ * so that a full outbox does not hold the event loop up for seconds.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -76,12 +78,13 @@ kd_act_outbox(struct run *r)
 {
 	struct kd *d = r->d;
 	struct rows rs = { NULL, 0, 0, false };
+	struct kd_outbox_scan sc = { 0, LIST_MAX, 0, 0, 0 };
 	const char *waiting;
 	json_t *o, *msgs;
 	size_t i;
 	int err;
 
-	if ((err = kd_outbox_check(d, collect, &rs)) < 0 || rs.nomem) {
+	if ((err = kd_outbox_check(d, &sc, collect, &rs)) < 0 || rs.nomem) {
 		free(rs.v);
 		kd_run_fail(r, KE_IO, "cannot read the outbox %s: %s",
 		    d->outbox_dir, strerror(err < 0 ? -err : ENOMEM));
@@ -97,7 +100,7 @@ kd_act_outbox(struct run *r)
 		    "durably but has no courier yet (issue 10); they wait "
 		    "for it";
 	msgs = json_array();
-	for (i = 0; msgs != NULL && i < rs.n && i < LIST_MAX; i++)
+	for (i = 0; msgs != NULL && i < rs.n; i++)
 		json_array_append_new(msgs, json_pack(
 		    "{s:s, s:I, s:s, s:s, s:I, s:b, s:s}",
 		    KW_ID, rs.v[i].id, KW_SEQ, (json_int_t)rs.v[i].seq,
@@ -111,7 +114,7 @@ kd_act_outbox(struct run *r)
 	    KW_PENDING, (json_int_t)d->outbox.pending,
 	    KW_COLLECTOR, d->policy->collector, KW_WAITING, waiting,
 	    KW_MESSAGES, msgs,
-	    KW_TRUNCATED, (json_int_t)(rs.n > LIST_MAX ? rs.n - LIST_MAX : 0));
+	    KW_TRUNCATED, (json_int_t)sc.unchecked);
 	free(rs.v);
 	if (o == NULL) {
 		kd_run_fail(r, KE_IO, "out of memory");

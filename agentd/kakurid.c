@@ -92,6 +92,53 @@ adopt(struct kd *d, enum kd_origin origin)
 	return ok ? 0 : -1;
 }
 
+
+/*
+ * The outbox checked at start (and after a reload, for a new key) in
+ * slices of OUTBOX_SLICE messages, oldest first, one slice per turn of
+ * the event loop: tens of thousands of signatures would hold it up for
+ * seconds.  Each slice reads the names of the whole outbox (cheap) and
+ * verifies the next messages past the cursor.
+ */
+#define OUTBOX_SLICE	512
+
+static int
+on_outbox_verify(sd_event_source *s, void *userdata)
+{
+	struct kd *d = userdata;
+	struct kd_outbox_scan sc = { d->outbox.verified, OUTBOX_SLICE, 0, 0, 0 };
+	int err;
+
+	if ((err = kd_outbox_check(d, &sc, NULL, NULL)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "outbox %s: %s", d->outbox_dir,
+		    strerror(-err));
+		sc.unchecked = 0;
+	}
+	d->outbox.verified = sc.last;
+	if (sc.unchecked == 0) {
+		sd_event_source_set_enabled(s, SD_EVENT_OFF);
+		kk_log(LOG_DEBUG, KK_MID_START, "outbox: %lu message(s) "
+		    "checked", d->outbox.count);
+	}
+	return 0;
+}
+
+static void
+outbox_verify_start(struct kd *d)
+{
+	int err;
+
+	d->outbox.verified = 0;
+	if (d->outbox.verify == NULL &&
+	    (err = sd_event_add_defer(d->ev, &d->outbox.verify,
+	    on_outbox_verify, d)) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "outbox: cannot check it: %s",
+		    strerror(-err));
+		return;
+	}
+	sd_event_source_set_enabled(d->outbox.verify, SD_EVENT_ON);
+}
+
 static int
 on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
     void *userdata)
@@ -132,7 +179,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	/* trust.conf too; the network child restarts with the new settings */
 	kd_identity_load(d);
 	if (d->outbox.pending > 0)
-		kd_outbox_check(d, NULL, NULL);	/* the key may be new */
+		outbox_verify_start(d);	/* the key may be new */
 	kd_channel_reload(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
@@ -291,9 +338,7 @@ main(int argc, char **argv)
 	else if (d.agent_id[0])
 		kk_log(LOG_INFO, KK_MID_START, "agent id %s", d.agent_id);
 	/* what waits: signed if it could not be before, corrupt files aside */
-	if ((err = kd_outbox_check(&d, NULL, NULL)) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "outbox %s: %s", d.outbox_dir,
-		    strerror(-err));
+	outbox_verify_start(&d);
 	kd_quarantine_notify(&d);
 	sd_notify(0, "READY=1");
 	kd_lean_start(&d);	/* idle: only what is used stays resident */
@@ -310,6 +355,7 @@ out:
 	kd_tally_close(&d);
 	kd_quarantine_close(&d);
 	kk_audit_close(&d.audit);
+	sd_event_source_unref(d.outbox.verify);
 	sd_event_unref(d.ev);
 	free(d.policy);
 	return ret;

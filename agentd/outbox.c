@@ -270,6 +270,24 @@ open_dir(struct kd *d, DIR **out)
 	return 0;
 }
 
+/*
+ * A ".pend" whose ".dsse" exists too: a crash between sign_pending's
+ * rename and its unlink.  The signed copy wins; the unsigned one goes.
+ */
+static bool
+pend_superseded(int dfd, const char *name, unsigned long long seq,
+    const char *id)
+{
+	char signed_name[KD_OUTBOX_NAME_MAX];
+	struct stat st;
+
+	make_name(signed_name, seq, id, true);
+	if (fstatat(dfd, signed_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	unlinkat(dfd, name, 0);
+	return true;
+}
+
 int
 kd_outbox_open(struct kd *d)
 {
@@ -294,6 +312,9 @@ kd_outbox_open(struct kd *d)
 	while ((de = readdir(dir)) != NULL && n++ < KD_OUTBOX_SCAN_MAX) {
 		len = strlen(de->d_name);
 		if (parse_name(de->d_name, len, &seq, id, &is_signed)) {
+			if (!is_signed && pend_superseded(dirfd(dir),
+			    de->d_name, seq, id))
+				continue;
 			if (fstatat(dirfd(dir), de->d_name, &st,
 			    AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
@@ -620,43 +641,121 @@ read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
 	return p;
 }
 
+/* a message as the name pass of kd_outbox_check sees it */
+struct cand {
+	unsigned long long seq;
+	uint64_t size;
+	char name[NAME_LEN + 1];
+};
+
+static int
+cand_by_seq(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 int
-kd_outbox_check(struct kd *d,
+kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
     void (*fn)(void *arg, const struct kd_outbox_entry *e), void *arg)
 {
 	struct kd_outbox *ob = &d->outbox;
 	struct kd_outbox_entry e;
 	struct bad *bad = NULL;
+	struct cand *cv = NULL, *c;
 	const char *done;
-	char kept[NAME_LEN + 64], why[96];
-	unsigned long n = 0, count = 0, pending = 0;
-	unsigned long long top = 0;
+	char kept[NAME_LEN + 64], why[96], id[KK_EPISODE_HEX + 1];
+	unsigned long n = 0, count = 0, pending = 0, max, nread = 0;
+	unsigned long long top = 0, seq, after = sc ? sc->after : 0;
+	size_t ncv = 0, capcv = 0, nbad = 0, i, len;
 	struct dirent *de;
+	struct stat st;
 	uint64_t bytes = 0;
-	size_t nbad = 0, i, len;
+	bool is_signed;
 	char *buf;
 	json_t *p;
 	DIR *dir;
 	int r;
 
+	max = sc != NULL && sc->max > 0 ? sc->max : ULONG_MAX;
 	if (!ob->open && (r = kd_outbox_open(d)) < 0)
 		return r;
 	if ((r = open_dir(d, &dir)) < 0)
 		return r;
 	bad = calloc(KD_OUTBOX_CORRUPT_SCAN, sizeof(*bad));
+	/*
+	 * The names first (cheap): the messages past sc->after, oldest
+	 * first, are read and checked up to max; the rest are counted from
+	 * their names and sizes alone.
+	 */
 	while ((de = readdir(dir)) != NULL && n++ < KD_OUTBOX_SCAN_MAX) {
-		memset(&e, 0, sizeof(e));
-		if (!parse_name(de->d_name, strlen(de->d_name), &e.seq, e.id,
-		    &e.is_signed))
+		len = strlen(de->d_name);
+		if (!parse_name(de->d_name, len, &seq, id, &is_signed))
 			continue;	/* not a message: never read, never followed */
+		if (!is_signed && pend_superseded(dirfd(dir), de->d_name, seq,
+		    id))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (seq > top)
+			top = seq;
+		if (seq <= after) {
+			/* checked by an earlier slice */
+			count++;
+			bytes += (uint64_t)st.st_size;
+			if (!is_signed)
+				pending++;
+			continue;
+		}
+		if (ncv == capcv) {
+			capcv = capcv ? capcv * 2 : 256;
+			if ((c = reallocarray(cv, capcv, sizeof(*cv))) == NULL) {
+				closedir(dir);
+				free(cv);
+				free(bad);
+				return -ENOMEM;
+			}
+			cv = c;
+		}
+		c = &cv[ncv++];
+		c->seq = seq;
+		c->size = (uint64_t)st.st_size;
+		memcpy(c->name, de->d_name, len + 1);
+	}
+	if (ncv > 0)
+		qsort(cv, ncv, sizeof(*cv), cand_by_seq);
+	if (sc != NULL) {
+		sc->last = after;
+		sc->checked = sc->unchecked = 0;
+	}
+	for (i = 0; i < ncv; i++) {
+		memset(&e, 0, sizeof(e));
+		parse_name(cv[i].name, NAME_LEN, &e.seq, e.id, &e.is_signed);
+		if (nread >= max) {
+			/* not read this time: counted as its name says */
+			count++;
+			bytes += cv[i].size;
+			if (!e.is_signed)
+				pending++;
+			if (sc != NULL)
+				sc->unchecked++;
+			continue;
+		}
+		nread++;
+		if (sc != NULL) {
+			sc->last = e.seq;
+			sc->checked++;
+		}
 		why[0] = '\0';
-		p = read_message(d, dirfd(dir), de->d_name, e.seq, e.id,
+		p = read_message(d, dirfd(dir), cv[i].name, e.seq, e.id,
 		    &e.is_signed, &buf, &len, why, sizeof(why));
 		if (p == NULL) {
 			if (why[0] != '\0' && bad != NULL &&
 			    nbad < KD_OUTBOX_CORRUPT_SCAN) {
 				snprintf(bad[nbad].name, sizeof(bad[nbad].name),
-				    "%s", de->d_name);
+				    "%s", cv[i].name);
 				snprintf(bad[nbad].why, sizeof(bad[nbad].why),
 				    "%s", why);
 				nbad++;
@@ -668,8 +767,6 @@ kd_outbox_check(struct kd *d,
 		bytes += len;
 		if (!e.is_signed)
 			pending++;
-		if (e.seq > top)
-			top = e.seq;
 		make_name(e.name, e.seq, e.id, e.is_signed);
 		e.type = json_string_value(json_object_get(p, KW_TYPE));
 		e.time = json_string_value(json_object_get(p, KW_TIME));
@@ -679,6 +776,7 @@ kd_outbox_check(struct kd *d,
 		json_decref(p);
 		free(buf);
 	}
+	free(cv);
 	/* the totals first: the reports of what was moved add to them */
 	ob->count = count;
 	ob->pending = pending;

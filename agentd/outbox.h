@@ -59,6 +59,8 @@ struct kd_outbox {
 	unsigned long pending;		/* unsigned, waiting for the key */
 	unsigned long corrupt;		/* moved aside since start */
 	bool open;
+	struct sd_event_source *verify;	/* kakurid: the slices of a check */
+	unsigned long long verified;	/* its cursor: seqs checked */
 	char err[256];			/* why the last put failed */
 };
 
@@ -80,13 +82,29 @@ struct kd_outbox_entry {
  */
 int kd_outbox_open(struct kd *d);
 /*
- * Every message read and checked: unsigned ones signed if the key is
- * loaded, corrupt or unreadable ones moved to outbox/corrupt, audited and
- * reported (a tamper message); totals recounted.  For each good message
- * (in no particular order) fn is called, if given.  Returns the number of
- * messages moved aside, or a negative errno.
+ * Messages read and checked: unsigned ones signed if the key is loaded,
+ * corrupt or unreadable ones moved to outbox/corrupt, audited and
+ * reported (a tamper message); totals recounted.  A ".pend" whose
+ * ".dsse" exists too (a crash while it was being signed) is removed: the
+ * signed copy wins.  For each good message checked (in seq order) fn is
+ * called, if given.  Returns the number of messages moved aside, or a
+ * negative errno.
+ *
+ * Bounded by sc (NULL: every message): only messages past sc->after are
+ * read, the oldest sc->max of them (0: no bound); the others are counted
+ * from their names and sizes alone.  Reading the names of the whole
+ * outbox costs milliseconds; reading and verifying tens of thousands of
+ * signatures costs seconds, so kakurid checks its outbox in slices
+ * (kakurid.c) and a listing checks what it shows.
  */
-int kd_outbox_check(struct kd *d,
+struct kd_outbox_scan {
+	unsigned long long after;	/* in: messages past this seq */
+	unsigned long max;		/* in: read at most this many */
+	unsigned long long last;	/* out: the highest seq read */
+	unsigned long checked;		/* out: messages read */
+	unsigned long unchecked;	/* out: past after, not read */
+};
+int kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
     void (*fn)(void *arg, const struct kd_outbox_entry *e), void *arg);
 /*
  * A report for the CSIRT collector of type (DESIGN 7: self-report,

@@ -599,7 +599,8 @@ cmd_outbox(struct ctl *c, int argc, char **argv)
 	}
 	if ((more = json_integer_value(json_object_get(resp,
 	    KW_TRUNCATED))) > 0)
-		printf("... and %lld more\n", more);
+		printf("... and %lld more, not shown and not checked this "
+		    "time\n", more);
 	json_decref(resp);
 	return EX_DONE;
 }

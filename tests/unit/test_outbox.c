@@ -310,14 +310,14 @@ START_TEST(test_corrupt)
 	kk_test_join(path, d.outbox_dir,
 	    "00000000000000000098-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.pend");
 	kk_test_write(path, "{\"v\":1}", 7, 0600);
-	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 3);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 3);
 	kk_test_join(cdir, d.outbox_dir, "corrupt");
 	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 3);
 	ck_assert_int_eq(corrupt_reports(), 3);
 	ck_assert(audit_has("outbox-corrupt"));
 	/* the good one stays, and a second look finds nothing more */
 	ck_assert_int_eq(access(good, F_OK), 0);
-	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 0);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
 	ck_assert_uint_eq(kk_test_count_entries(d.outbox_dir, ".dsse",
 	    &marked), 6);	/* seq, corrupt, 1 good + 3 reports */
 	ck_assert_uint_eq(marked, 4);
@@ -351,7 +351,7 @@ START_TEST(test_hostile)
 	kk_test_join(path, d.outbox_dir,
 	    "0000000000000000000X-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.dsse");
 	kk_test_write(path, "junk", 4, 0600);
-	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 2);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 2);
 	kk_test_join(cdir, d.outbox_dir, "corrupt");
 	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 2);
 	/* the link moved as a link; its target is untouched */
@@ -368,7 +368,7 @@ START_TEST(test_hostile)
 	kk_test_join(path, d.outbox_dir,
 	    "00000000000000000009-ffffffffffffffffffffffffffffffff.dsse");
 	kk_test_write(path, "junk", 4, 0600);
-	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 1);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 1);
 	ck_assert_uint_eq(kk_test_count_entries(outside, NULL, NULL), 1);
 	ck_assert_int_eq(access(path, F_OK), -1);
 	/* the seq file a link: not followed, seq goes on from the names */
@@ -402,7 +402,7 @@ START_TEST(test_pending_signed_later)
 	/* the key is loaded: signed, the unsigned file gone */
 	d.agent_key = kk_key_generate();
 	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
-	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL), 0);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
 	ck_assert_uint_eq(d.outbox.pending, 0);
 	find_message(id, path);
 	ck_assert_ptr_nonnull(strstr(path, ".dsse"));
@@ -415,6 +415,98 @@ START_TEST(test_pending_signed_later)
 }
 END_TEST
 
+/* a crash between signing a .pend and removing it: the .dsse wins, once */
+START_TEST(test_pend_and_dsse)
+{
+	char id[33], path[PATH_MAX], pend[PATH_MAX], *buf;
+	size_t len;
+
+	setup_kd(false);
+	ck_assert_int_eq(put("tamper", KW_WHAT, "at boot", id), 0);
+	find_message(id, pend);
+	ck_assert_int_eq(kk_read_file(pend, 1 << 20, &buf, &len), 0);
+	d.agent_key = kk_key_generate();
+	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	/* the unsigned file back beside the signed one */
+	kk_test_write(pend, buf, len, 0600);
+	find_message(id, path);
+	memset(&d.outbox, 0, sizeof(d.outbox));
+	d.outbox.sealer = &kd_outbox_sealer;
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	ck_assert_uint_eq(d.outbox.count, 1);
+	ck_assert_uint_eq(d.outbox.pending, 0);
+	ck_assert_int_eq(access(pend, F_OK), -1);
+	/* and in a check */
+	kk_test_write(pend, buf, len, 0600);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(d.outbox.count, 1);
+	ck_assert_uint_eq(d.outbox.pending, 0);
+	ck_assert_uint_eq(d.outbox.corrupt, 0);
+	ck_assert_int_eq(access(pend, F_OK), -1);
+	find_message(id, path);
+	ck_assert_ptr_nonnull(strstr(path, ".dsse"));
+	free(buf);
+	teardown_kd();
+}
+END_TEST
+
+struct seen {
+	unsigned long n;
+	unsigned long long last;
+	bool ordered;
+};
+
+static void
+seen(void *arg, const struct kd_outbox_entry *e)
+{
+	struct seen *s = arg;
+
+	if (e->seq <= s->last)
+		s->ordered = false;
+	s->last = e->seq;
+	s->n++;
+}
+
+/* a check reads at most sc.max messages, oldest first; slices cover all */
+START_TEST(test_bounded)
+{
+	struct kd_outbox_scan sc = { 0, 4, 0, 0, 0 };
+	struct seen sn = { 0, 0, true };
+	char id[33], path[PATH_MAX];
+	unsigned long slices = 1;
+	int i, moved;
+
+	setup_kd(true);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(put("isolate", KW_MODE, "isolated", id), 0);
+	/* the newest corrupt: not found by a first slice */
+	find_message(id, path);
+	ck_assert_int_eq(unlink(path), 0);
+	kk_test_write(path, "junk", 4, 0600);
+	ck_assert_int_eq(kd_outbox_check(&d, &sc, seen, &sn), 0);
+	ck_assert_uint_eq(sc.checked, 4);
+	ck_assert_uint_eq(sc.unchecked, 6);
+	ck_assert_uint_eq(sn.n, 4);
+	ck_assert(sn.ordered);
+	ck_assert_uint_eq(sc.last, sn.last);
+	ck_assert_uint_eq(d.outbox.count, 10);
+	moved = 0;
+	while (sc.unchecked > 0) {
+		sc.after = sc.last;
+		moved += kd_outbox_check(&d, &sc, seen, &sn);
+		slices++;
+	}
+	ck_assert_uint_eq(slices, 3);
+	ck_assert_int_eq(moved, 1);
+	ck_assert_uint_eq(sn.n, 9);
+	ck_assert(sn.ordered);
+	/* nine left and the tamper report of the corrupt one */
+	ck_assert_uint_eq(d.outbox.count, 10);
+	teardown_kd();
+}
+END_TEST
+
 Suite *
 outbox_suite(void)
 {
@@ -423,6 +515,7 @@ outbox_suite(void)
 		    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
 		    KK_TEST(test_full), KK_TEST(test_corrupt),
 		    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
+		    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded),
 		KK_END
 	};
 
