@@ -13,6 +13,7 @@
 #include "act.h"
 #include "daemon.h"
 #include "log.h"
+#include "outbox.h"
 #include "quarantine.h"
 #include "record.h"
 #include "run.h"
@@ -144,6 +145,28 @@ reply:
 	return 0;
 }
 
+/*
+ * An isolate or release done: the CSIRT hears of it through the outbox
+ * whichever way it came (the CSIRT channel, kakurictl apply, the fleet, a
+ * drill).  The staff's button queues its own "disconnect" message.
+ */
+static void
+notify_csirt(struct run *r, const char *type, const char *episode,
+    const char *by)
+{
+	char id[KK_EPISODE_HEX + 1];
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+	    KW_MODE, kk_mode_name(r->d->state.mode), KW_EPISODE, episode,
+	    KW_BY, by, KW_ORIGIN, kd_origin_name(r->origin),
+	    KW_REASON, r->cmd.reason[0] ? r->cmd.reason : NULL);
+	if (o == NULL || kd_outbox_put(r->d, type, o, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s notice: %s", type,
+		    kd_outbox_error(r->d));
+	json_decref(o);
+}
+
 int
 kd_act_isolate(struct run *r)
 {
@@ -175,13 +198,15 @@ kd_act_isolate(struct run *r)
 	if (!changed)
 		snprintf(r->detail, sizeof(r->detail), "already %s",
 		    kk_mode_name(r->d->state.mode));
+	else
+		notify_csirt(r, "isolate", r->d->state.episode, by);
 	return 0;
 }
 
 int
 kd_act_release(struct run *r)
 {
-	char by[192];
+	char by[192], episode[KK_EPISODE_HEX + 1];
 	int err;
 
 	if (json_object_size(r->args) != 0) {
@@ -189,6 +214,7 @@ kd_act_release(struct run *r)
 		return -EINVAL;
 	}
 	kd_run_csirt_actor(r, by, sizeof(by));
+	snprintf(episode, sizeof(episode), "%s", r->d->state.episode);
 	err = kd_release(r->d, r->cmd.episode, by, r->cmd.reason);
 	if (err == -ENOENT) {
 		kd_run_reject(r, KE_NOT_QUARANTINED, "the host is open");
@@ -204,6 +230,7 @@ kd_act_release(struct run *r)
 		return err;
 	}
 	kd_run_committed(r);
+	notify_csirt(r, "release", episode, by);
 	return 0;
 }
 

@@ -136,9 +136,7 @@ kd_release(struct kd *d, const char *episode, const char *by,
     const char *reason)
 {
 	struct kk_state next, prev;
-	char id[KK_EPISODE_HEX + 1];
 	bool was_dirty;
-	json_t *o;
 	int err;
 
 	if (d->state.mode == KK_MODE_OPEN)
@@ -173,11 +171,6 @@ kd_release(struct kd *d, const char *episode, const char *by,
 		    strerror(-err));
 		return err;
 	}
-	o = json_pack("{s:s, s:s}", KW_EPISODE, episode, KW_BY, by);
-	if (o == NULL || kd_outbox_put(d, "release", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "release notice: %s",
-		    kd_outbox_error(d));
-	json_decref(o);
 	kd_linkwatch_released(d);
 	kd_quarantine_notify(d);
 	return 0;

@@ -50,6 +50,7 @@ struct json_t;
 #define KW_MODE			"mode"
 #define KW_BY			"by"
 #define KW_REASON		"reason"
+#define KW_ORIGIN		"origin"	/* outbox isolate/release: who asked */
 #define KW_DRILL		"drill"
 #define KW_PROTECTION		"protection"
 #define KW_VERIFIED		"verified"
