@@ -45,6 +45,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "outbox.h"
 #include "preserve.h"
 #include "wire.h"
 
@@ -170,8 +171,10 @@ evidence_done(struct job *j)
 	struct kd *d = pv->d;
 	struct run *r = j->r;
 	struct kk_manifest_ctx mc;
-	char dir[PATH_MAX], err[300] = "", how[160];
+	char dir[PATH_MAX], err[300] = "", how[160], sha[65] = "";
+	char id[KK_EPISODE_HEX + 1];
 	uint64_t bytes = 0;
+	json_t *o;
 	int dfd, e;
 
 	if (j->bad) {
@@ -198,6 +201,7 @@ evidence_done(struct job *j)
 	mc.boot_id = pv->boot_id;
 	mc.agent_version = KAKURI_VERSION;
 	mc.agent_id = d->agent_id;
+	mc.sha256 = sha;
 	e = dfd < 0 ? -errno : kk_manifest_append(dfd, &mc, &j->arts,
 	    d->agent_key, d->agent_id, err, sizeof(err));
 	if (dfd >= 0)
@@ -225,6 +229,19 @@ evidence_done(struct job *j)
 		snprintf(r->detail, sizeof(r->detail), "%zu artifact(s), %llu "
 		    "bytes in evidence/%s/%s", j->arts.n,
 		    (unsigned long long)bytes, j->evid, j->sub);
+	}
+	/* the manifest is signed: the CSIRT hears the evidence is there */
+	if (e >= 0) {
+		o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s}",
+		    KW_EVIDENCE, j->evid, KW_DIR, j->sub,
+		    KW_MANIFEST, "manifest.jsonl", KW_SHA256, sha,
+		    KW_COUNT, (json_int_t)j->arts.n, KW_BYTES, (json_int_t)bytes,
+		    KW_ORIGIN, kd_origin_name(r->origin),
+		    KW_RESULT, j->code >= 0 ? "complete" : "incomplete");
+		if (o == NULL || kd_outbox_put(d, "evidence", o, id) < 0)
+			kk_log(LOG_ERR, KK_MID_ERROR, "evidence notice: %s",
+			    kd_outbox_error(d));
+		json_decref(o);
 	}
 	return 0;
 }

@@ -489,6 +489,7 @@ struct kk_manifest_ctx {
 	const char *boot_id;
 	const char *agent_version;
 	const char *agent_id;
+	char *sha256;	/* if set (65 bytes): gets manifest.jsonl's SHA-256 */
 };
 /*
  * Appends one JSON line per artifact to dir/manifest.jsonl (fsync), then

@@ -93,6 +93,8 @@ sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
 		if (m[i] == '\n')
 			lines++;
 	kk_sha256_hex(m, mlen, hash);
+	if (ctx->sha256 != NULL)
+		memcpy(ctx->sha256, hash, sizeof(hash));
 	kk_rfc3339(time(NULL), now, sizeof(now));
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
 	    KW_V, 1, KW_MANIFEST, "manifest.jsonl", KW_SHA256, hash,

@@ -296,8 +296,9 @@ check_manifest(const char *dir, EVP_PKEY *key, const char *agent,
 START_TEST(manifest_append_and_sign)
 {
 	char dir[PATH_MAX], agent[65], err[256] = "", path[PATH_MAX], *m;
+	char sha[65] = "", want[65];
 	struct kk_manifest_ctx mc = { "0123456789abcdef0123456789abcdef",
-		"boot-1", "test", NULL };
+		"boot-1", "test", NULL, sha };
 	struct kk_artifacts l;
 	struct kk_artifact a;
 	struct kk_envelope env;
@@ -328,6 +329,9 @@ START_TEST(manifest_append_and_sign)
 	check_manifest(dir, key, agent, 4);
 	kk_test_join(path, dir, "manifest.jsonl");
 	m = kk_test_read(path, &len);
+	/* the hash handed back (the outbox's evidence message) is the file's */
+	kk_sha256_hex(m, len, want);
+	ck_assert_str_eq(sha, want);
 	line = json_loadb(m, strcspn(m, "\n"), 0, NULL);
 	ck_assert_str_eq(json_string_value(json_object_get(line, "path")), "one");
 	ck_assert_int_eq(json_integer_value(json_object_get(line, "pid")), 42);
