@@ -177,6 +177,12 @@ check "collect wrote the volatile evidence artifacts (>= 10)" test "$(jq -r .out
 EV="$STATE/evidence/IR-EVID-1"
 check "manifest.jsonl lists every artifact with its SHA-256" bash -c \
 	"jq -e -s 'length > 10 and all(.[]; (.sha256 | length) == 64 and .boot_id and .agent_version and .time)' '$EV/manifest.jsonl' >/dev/null"
+# the CSIRT hears of it: the outbox's evidence message carries the
+# manifest's SHA-256, the hash of the file as it is stored
+MSHA=$(sha256sum "$EV/manifest.jsonl" | cut -d' ' -f1)
+check "the outbox holds an evidence message for IR-EVID-1 with manifest.jsonl's sha256" bash -c \
+	"$(declare -f outbox_json); STATE='$STATE'; outbox_json | jq -e -s --arg h '$MSHA' \
+	'[.[] | select(.type == \"evidence\" and .body.evidence == \"IR-EVID-1\" and .body.sha256 == \$h)] | length >= 1'"
 fetch() {
 	ip netns exec "$PEER" "$KAKURICTL" fetch --to "[$EP6]:7443" --cert "$PKI/op-ca.crt" \
 		--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" -k "$PKI/alice.key" --id IR-EVID-1 "$@"

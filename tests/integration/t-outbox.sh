@@ -79,5 +79,29 @@ check "the tamper message verifies and names the file" bash -c \
 	"$(declare -f verify); WORK='$WORK'; verify '$WORK/t.dsse' && jq -e '.body.result == \"outbox-corrupt\" and .body.file == \"$BAD\"' '$WORK/t.dsse.payload'"
 SEQ2=$(jq .seq "$WORK/t.dsse.payload" 2>/dev/null)
 check "seq goes on across the kill -9 ($SEQ1 then $SEQ2)" test "${SEQ2:-0}" -gt "$SEQ1"
+# isolate and release from the CSIRT channel: each queues its message
+check "the CSIRT channel is listening" until_ok 20 channel_up
+EPISODE=$(status_field episode)
+REL=$(sign alice release --episode "$EPISODE" --reason "false positive")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" 2>/dev/null
+check "a signed, cosigned remote release: done" test "$(send_result "$REL")" = done
+ISO=$(sign alice isolate --incident IR-OUTBOX-1 --reason "C2 beacon")
+check "a signed remote isolate: done" test "$(send_result "$ISO")" = done
+# msg_of TYPE FILTER: the newest .dsse whose payload is TYPE and matches
+msg_of() {
+	local f
+	for f in $(ls -r "$STATE"/outbox/*.dsse); do
+		cp "$f" "$WORK/m.dsse"
+		verify "$WORK/m.dsse" || continue
+		jq -e --arg t "$1" ".type == \$t and ($2)" "$WORK/m.dsse.payload" >/dev/null && return 0
+	done
+	return 1
+}
+check "the release left a verifiable release message (episode, by, origin remote, reason)" \
+	msg_of release ".body.episode == \"$EPISODE\" and (.body.by | startswith(\"csirt:\")) and
+	.body.origin == \"remote\" and .body.reason == \"false positive\" and .body.mode == \"open\""
+check "the isolate left a verifiable isolate message (mode, episode, by, origin remote, reason)" \
+	msg_of isolate ".body.mode == \"isolated\" and (.body.episode | length) == 32 and
+	.body.by == \"csirt:IR-OUTBOX-1\" and .body.origin == \"remote\" and .body.reason == \"C2 beacon\""
 summary
 [ "$FAILED" -eq 0 ]
