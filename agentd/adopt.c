@@ -18,6 +18,7 @@
 #include "adopt.h"
 #include "daemon.h"
 #include "log.h"
+#include "outbox.h"
 #include "record.h"
 #include "tables.h"
 #include "wire.h"

@@ -17,6 +17,7 @@
 #include "alerts.h"
 #include "daemon.h"
 #include "log.h"
+#include "outbox.h"
 #include "record.h"
 #include "tables.h"
 #include "wire.h"

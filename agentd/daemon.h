@@ -12,7 +12,6 @@
 #include "kakuri.h"
 #include "links.h"
 #include "nft.h"
-#include "outbox.h"
 
 /* timers of the parent: 1 ms is precise enough for all of them */
 #define KD_TIMER_ACCURACY_USEC	1000ULL
@@ -36,6 +35,22 @@ struct kd_rejects;
 struct run;
 struct kk_trust;
 typedef struct evp_pkey_st EVP_PKEY;
+
+/* The outbox (outbox.c): what waits for the collector. */
+struct kd_outbox_seal;
+struct kd_outbox {
+	const struct kd_outbox_seal *sealer;
+	unsigned long long seq;		/* the last seq given */
+	unsigned long long seq_hi;	/* persisted: never given again */
+	uint64_t bytes;			/* of the messages waiting */
+	unsigned long count;
+	unsigned long pending;		/* unsigned, waiting for the key */
+	unsigned long corrupt;		/* moved aside since start */
+	bool open;
+	struct sd_event_source *verify;	/* kakurid: the slices of a check */
+	unsigned long long verified;	/* its cursor: seqs checked */
+	char err[256];			/* why the last put failed */
+};
 
 struct kd {
 	sd_event *ev;

@@ -28,6 +28,7 @@
 #include "identity.h"
 #include "lean.h"
 #include "quarantine.h"
+#include "outbox.h"
 #include "record.h"
 #include "restore.h"
 #include "run.h"

@@ -50,19 +50,6 @@ struct kd_outbox_seal {
 };
 extern const struct kd_outbox_seal kd_outbox_sealer;
 
-struct kd_outbox {
-	const struct kd_outbox_seal *sealer;
-	unsigned long long seq;		/* the last seq given */
-	unsigned long long seq_hi;	/* persisted: never given again */
-	uint64_t bytes;			/* of the messages waiting */
-	unsigned long count;
-	unsigned long pending;		/* unsigned, waiting for the key */
-	unsigned long corrupt;		/* moved aside since start */
-	bool open;
-	struct sd_event_source *verify;	/* kakurid: the slices of a check */
-	unsigned long long verified;	/* its cursor: seqs checked */
-	char err[256];			/* why the last put failed */
-};
 
 /* one message as kd_outbox_list sees it */
 struct kd_outbox_entry {

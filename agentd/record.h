@@ -13,7 +13,5 @@ struct json_t;
 /* One audit line (actor, action, result, extra fields); consumes extra. */
 void kd_audit(struct kd *d, const char *actor, const char *action,
     const char *result, struct json_t *extra);
-/* The outbox's reports (kd_outbox_put) are in outbox.h. */
-#include "outbox.h"
 
 #endif

@@ -157,22 +157,6 @@ col_attr_str(const struct nlattr *a)
 	return kk_json_strn(p, strnlen(p, n));
 }
 
-const char *
-col_family_name(int family, char *buf, size_t len)
-{
-	switch (family) {
-	case AF_INET:
-		return "inet";
-	case AF_INET6:
-		return "inet6";
-	case AF_UNIX:
-		return "unix";
-	default:
-		snprintf(buf, len, "%d", family);
-		return buf;
-	}
-}
-
 /* An address of family from len bytes; false if it does not fit. */
 bool
 col_fmt_addr(int family, const void *p, size_t len, char *buf, size_t size)

@@ -81,6 +81,23 @@ col_set_bool(json_t *o, const char *key, bool v)
 	json_object_set_new(o, key, json_boolean(v));
 }
 
+/* An address family by name, or its number. */
+const char *
+col_family_name(int family, char *buf, size_t len)
+{
+	switch (family) {
+	case AF_INET:
+		return "inet";
+	case AF_INET6:
+		return "inet6";
+	case AF_UNIX:
+		return "unix";
+	default:
+		snprintf(buf, len, "%d", family);
+		return buf;
+	}
+}
+
 /* A new item, key (its kind) first, then its address family; or NULL. */
 json_t *
 col_item_family(const char *key, const char *v, int family)
