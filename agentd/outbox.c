@@ -288,6 +288,20 @@ pend_superseded(int dfd, const char *name, unsigned long long seq,
 	return true;
 }
 
+/*
+ * A message's entry as a scan counts it: false for a .pend whose .dsse
+ * is there too (counted once, as the .dsse) or one that is gone; else
+ * its lstat in *st.
+ */
+static bool
+message_stat(DIR *dir, const char *name, unsigned long long seq,
+    const char *id, bool is_signed, struct stat *st)
+{
+	if (!is_signed && pend_superseded(dirfd(dir), name, seq, id))
+		return false;
+	return fstatat(dirfd(dir), name, st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 int
 kd_outbox_open(struct kd *d)
 {
@@ -312,11 +326,8 @@ kd_outbox_open(struct kd *d)
 	while ((de = readdir(dir)) != NULL && n++ < KD_OUTBOX_SCAN_MAX) {
 		len = strlen(de->d_name);
 		if (parse_name(de->d_name, len, &seq, id, &is_signed)) {
-			if (!is_signed && pend_superseded(dirfd(dir),
-			    de->d_name, seq, id))
-				continue;
-			if (fstatat(dirfd(dir), de->d_name, &st,
-			    AT_SYMLINK_NOFOLLOW) < 0)
+			if (!message_stat(dir, de->d_name, seq, id, is_signed,
+			    &st))
 				continue;
 			if (seq > top)
 				top = seq;
@@ -693,11 +704,7 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 		len = strlen(de->d_name);
 		if (!parse_name(de->d_name, len, &seq, id, &is_signed))
 			continue;	/* not a message: never read, never followed */
-		if (!is_signed && pend_superseded(dirfd(dir), de->d_name, seq,
-		    id))
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) < 0)
+		if (!message_stat(dir, de->d_name, seq, id, is_signed, &st))
 			continue;
 		if (seq > top)
 			top = seq;
