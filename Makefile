@@ -40,7 +40,7 @@ PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 # Sources are found per folder: common/ is compiled into both programs,
 # agentd/ (and its subfolders) into kakurid, ctl/ into kakurictl.
-INCLUDES := -Icommon -Iagentd $(patsubst %/,-I%,$(wildcard agentd/*/))
+INCLUDES := -Icommon -Iagentd $(patsubst %/,-I%,$(wildcard agentd/*/)) -Ictl
 COMMON_SRC := $(wildcard common/*.c)
 # evidence preservation: freeze, snapshot, collect, manifest (the
 # evidence actions of the daemon, which need it running, are in DAEMON_SRC)
@@ -48,8 +48,9 @@ EVIDENCE_SRC := $(wildcard agentd/evidence/*.c agentd/evidence/*/*.c)
 # kakurid-restore's main, and libmd's SHA-256 for it alone (it links no
 # libcrypto): in no other program
 RESTORE_MAIN := agentd/restore.c agentd/restore_sha256.c
+# the courier dials the collector with kakurictl's connection code
 AGENTD_SRC := $(filter-out $(RESTORE_MAIN),$(wildcard agentd/*.c agentd/*/*.c \
-	agentd/*/*/*.c)) $(COMMON_SRC)
+	agentd/*/*/*.c)) ctl/agentconn.c $(COMMON_SRC)
 CTL_SRC := $(wildcard ctl/*.c) $(COMMON_SRC)
 # what the unit tests, the test programs and the benchmarks share
 PROG_SRC := tests/progutil.c

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "act.h"
+#include "courier.h"
 #include "daemon.h"
 #include "outbox.h"
 #include "run.h"
@@ -92,13 +93,7 @@ kd_act_outbox(struct run *r)
 	}
 	if (rs.n > 0)
 		qsort(rs.v, rs.n, sizeof(*rs.v), by_seq);
-	if (d->policy->collector[0] == '\0')
-		waiting = "no collector configured (report.collector in the "
-		    "policy is empty): the messages stay here";
-	else
-		waiting = "not yet delivered: this kakurid queues reports "
-		    "durably but has no courier yet (issue 10); they wait "
-		    "for it";
+	waiting = kd_courier_state(d);
 	msgs = json_array();
 	for (i = 0; msgs != NULL && i < rs.n; i++)
 		json_array_append_new(msgs, json_pack(

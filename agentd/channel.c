@@ -155,78 +155,7 @@ channel_off(struct kd *d, int r, const char *fmt, ...)
 static void
 forget_material(struct kd_chan *ch)
 {
-	if (ch->cfg != NULL) {
-		OPENSSL_cleanse(ch->cfg, ch->cfglen);
-		free(ch->cfg);
-	}
-	ch->cfg = NULL;
-	ch->cfglen = 0;
-}
-
-/*
- * The child's TLS material as one KK_IPC_CONFIG body, checked here first
- * with the code the child runs (so the reason lands in our log): its key
- * and certificate, certified by the identity key the parent holds.
- */
-static int
-load_material(struct kd *d, uint8_t **out, size_t *outlen)
-{
-	const char *path[KK_PEM__MAX] = { d->policy->tls_key,
-		d->policy->tls_cert, d->policy->cert, d->policy->client_ca };
-	char *pem[KK_PEM__MAX] = { NULL }, err[300];
-	size_t len[KK_PEM__MAX] = { 0 }, total = 0, pos;
-	struct kk_tls_material m;
-	struct kk_ipc_config cfg;
-	EVP_PKEY *idpub = NULL;
-	X509 *idcert = NULL;
-	SSL_CTX *ctx = NULL;
-	uint8_t *body = NULL;
-	int i, r;
-
-	for (i = 0; i < KK_PEM__MAX; i++) {
-		if ((r = kk_pem_read(path[i], &pem[i], &len[i])) < 0) {
-			r = channel_off(d, r, "%.200s: %s%s", path[i], strerror(-r),
-			    i <= KK_PEM_TLS_CERT ? " (run kakurid --init to make "
-			    "the network child's TLS key)" : "");
-			goto out;
-		}
-		total += len[i];
-	}
-	m = (struct kk_tls_material){ pem[0], len[0], pem[1], len[1], pem[2],
-		len[2], pem[3], len[3] };
-	if ((ctx = kk_tls_server_ctx(&m, err, sizeof(err))) == NULL) {
-		r = channel_off(d, -EINVAL, "%s (run kakurid --init)", err);
-		goto out;
-	}
-	/* the chain the child shows must be the identity that signs here */
-	if (kk_cert_load(d->policy->cert, &idcert) < 0 ||
-	    (idpub = X509_get0_pubkey(idcert)) == NULL ||
-	    EVP_PKEY_eq(idpub, d->agent_key) != 1) {
-		r = channel_off(d, -EINVAL, "%.200s does not carry the identity "
-		    "key %.200s", d->policy->cert, d->policy->key);
-		goto out;
-	}
-	body = malloc(sizeof(cfg) + total);
-	if (body == NULL) {
-		r = channel_off(d, -ENOMEM, "out of memory");
-		goto out;
-	}
-	pos = sizeof(cfg);
-	for (i = 0; i < KK_PEM__MAX; i++) {
-		cfg.len[i] = (uint32_t)len[i];
-		memcpy(body + pos, pem[i], len[i]);
-		pos += len[i];
-	}
-	memcpy(body, &cfg, sizeof(cfg));
-	*out = body;
-	*outlen = pos;
-	r = 0;
-out:
-	for (i = 0; i < KK_PEM__MAX; i++)
-		kk_pem_free(pem[i]);
-	X509_free(idcert);
-	SSL_CTX_free(ctx);
-	return r;
+	kd_tls_material_forget(&ch->cfg, &ch->cfglen);
 }
 
 /* agent.listen, bound once; again only when the policy names another. */
@@ -242,7 +171,7 @@ ensure_listener(struct kd *d)
 	if (ch->listen_fd >= 0)
 		close(ch->listen_fd);
 	ch->listen_fd = -1;
-	if ((r = kk_netchild_listen(d->policy->listen, &ch->listen_fd, err,
+	if ((r = kk_tcp_listen(d->policy->listen, &ch->listen_fd, err,
 	    sizeof(err))) < 0) {
 		snprintf(ch->why, sizeof(ch->why), "%.200s", err);
 		no_child(d, false);
@@ -284,11 +213,12 @@ net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
 	if (pw == NULL || pw->pw_uid == 0)
 		return channel_off(d, -ENOENT, "agent.user '%s' %s",
 		    d->policy->user, pw ? "is root" : "does not exist");
-	if ((r = load_material(d, &ch->cfg, &ch->cfglen)) < 0)
-		return r;
+	if ((r = kd_tls_material(d, d->policy->client_ca, true, NULL, 0,
+	    &ch->cfg, &ch->cfglen, err, sizeof(err))) < 0)
+		return channel_off(d, r, "%s", err);
 	if ((r = ensure_listener(d)) < 0)
 		goto fail;
-	r = kk_netchild_spawn(ch->listen_fd, pw->pw_uid, pw->pw_gid, pid, ipc,
+	r = kk_child_spawn("--network-child", ch->listen_fd, pw->pw_uid, pw->pw_gid, pid, ipc,
 	    logfd, err, sizeof(err));
 	if (r < 0) {
 		snprintf(ch->why, sizeof(ch->why), "%.200s", err);
@@ -326,7 +256,7 @@ static const struct kd_child_kind netchild_kind = {
 	.queue_pause = KK_IPC_QUEUE_PAUSE,
 	.queue_max = KK_IPC_QUEUE_MAX,
 	.stall_usec = KK_IPC_STALL_USEC,
-	.msg_max = KK_IPC_MAX,
+	.msg_max = KK_IPC_NET_MAX,
 	.log_lines = NET_LOG_LINES,
 	.log_window_usec = NET_LOG_WINDOW,
 };

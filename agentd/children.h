@@ -115,4 +115,16 @@ void kd_child_kill(struct kd_child *c, const char *why);
 void kd_child_words(struct kd_child *c, const char *peer, const char *text,
     size_t len);
 
+/*
+ * A child's TLS material (material.c) as its KK_IPC_CONFIG body: the
+ * four PEM texts of struct kk_ipc_config (the CA at ca_path, none if it
+ * is empty) and extra bytes after them, checked as a server's (the
+ * network child) or a client's (the courier) context.  why says what is
+ * wrong.  The body holds the TLS key: kd_tls_material_forget wipes it.
+ */
+int kd_tls_material(struct kd *d, const char *ca_path, bool server,
+    const void *extra, size_t extralen, uint8_t **out, size_t *outlen,
+    char *why, size_t whylen);
+void kd_tls_material_forget(uint8_t **cfg, size_t *len);
+
 #endif

@@ -31,6 +31,7 @@ struct kk_control;
 struct kd_tally;
 struct kd_preserve;
 struct kd_chan;
+struct kd_courier;
 struct kd_rejects;
 struct run;
 struct kk_trust;
@@ -138,6 +139,7 @@ struct kd {
 
 	/* the CSIRT channel, continued */
 	struct kd_chan *chan;		/* channel.c: listener, the network child */
+	struct kd_courier *courier;	/* courier.c: the outbox to the collector */
 	struct kd_rejects *rejects;	/* run.c: refusals counted, not each logged */
 
 	/* the local side: state file, audit volume, control socket limits */

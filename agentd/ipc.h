@@ -20,6 +20,8 @@ enum kk_ipc_type {
 	KK_IPC_REPLY = 4,	/* parent -> child: receipt for the connection */
 	KK_IPC_CONFIG = 5,	/* parent -> child, first: struct kk_ipc_config + PEM */
 	KK_IPC_CHUNK = 6,	/* child -> parent: a chunk request (kk_frame_is_chunk) */
+	KK_IPC_DELIVER = 7,	/* parent -> courier: one outbox file to deliver */
+	KK_IPC_ACK = 8,		/* courier -> parent: the collector's answer */
 };
 
 struct kk_ipc_hdr {
@@ -28,7 +30,8 @@ struct kk_ipc_hdr {
 	char peer[48];		/* the child's view of the peer address, for logs */
 };
 
-#define KK_IPC_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
+/* the largest message: an outbox file (2 MiB) to the courier */
+#define KK_IPC_MAX		(2 * KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
 
 /* Messages not yet written to a non-blocking socket, oldest first. */
 struct kk_ipc_msg;

@@ -23,6 +23,7 @@
 #include <systemd/sd-event.h>
 
 #include "adopt.h"
+#include "courier.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "identity.h"
@@ -182,6 +183,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	if (d->outbox.pending > 0)
 		outbox_verify_start(d);	/* the key may be new */
 	kd_channel_reload(d);
+	kd_courier_reload(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
 	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",
@@ -222,6 +224,8 @@ main(int argc, char **argv)
 	/* the network child: kakurid executed again by itself (netchild.h) */
 	if (argc > 1 && strcmp(argv[1], "--network-child") == 0)
 		kk_netchild_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--courier") == 0)
+		kd_courier_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.outbox.sealer = &kd_outbox_sealer;	/* once the identity key is loaded */
 	d.audit.fd = -1;
@@ -340,6 +344,9 @@ main(int argc, char **argv)
 		kk_log(LOG_INFO, KK_MID_START, "agent id %s", d.agent_id);
 	/* what waits: signed if it could not be before, corrupt files aside */
 	outbox_verify_start(&d);
+	/* the outbox to the collector, by the courier child */
+	if (d.policy->collector[0] != '\0' && kd_courier_start(&d) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "courier: out of memory");
 	kd_quarantine_notify(&d);
 	sd_notify(0, "READY=1");
 	kd_lean_start(&d);	/* idle: only what is used stays resident */
@@ -347,6 +354,7 @@ main(int argc, char **argv)
 	ret = err < 0 ? 1 : 0;
 out:
 	kd_lean_stop();
+	kd_courier_stop(&d);
 	kd_channel_stop(&d);
 	kd_preserve_free(&d);
 	kd_runs_abort(&d);

@@ -16,6 +16,7 @@
 #define KK_MID_REFUSED	"6b616b7572690001a0a0a0a0a0a00006"
 #define KK_MID_ERROR	"6b616b7572690001a0a0a0a0a0a00007"
 #define KK_MID_STOP	"6b616b7572690001a0a0a0a0a0a00008"
+#define KK_MID_REPORT	"6b616b7572690001a0a0a0a0a0a00009"
 
 void kk_log_init(int foreground, int verbose);
 void kk_log(int prio, const char *mid, const char *fmt, ...)

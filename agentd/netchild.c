@@ -31,13 +31,13 @@
 #include <openssl/ssl.h>
 #include <systemd/sd-event.h>
 
+#include "childproc.h"
 #include "netchild.h"
-#include "sandbox.h"
 #include "tls.h"
 #include "wire.h"
 
-#define KK_NC_FD_LISTEN		3
-#define KK_NC_FD_IPC		4
+#define KK_NC_FD_LISTEN		KK_CHILD_FD_OWN
+#define KK_NC_FD_IPC		KK_CHILD_FD_IPC
 #define KK_NC_CONFIG_MSEC	10000	/* the parent sends the config at once */
 #define KK_NC_LOG_QUEUE_MAX	(1U << 20)	/* log lines beyond are dropped */
 
@@ -573,83 +573,6 @@ on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 }
 
 /*
- * seccomp allow-list: what an event loop, OpenSSL and sockets need, and
- * nothing that opens files, executes, or changes identity.
- */
-static int
-install_seccomp(void)
-{
-#ifdef KK_AUDIT_ARCH
-	static const int allowed[] = {
-		SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_close,
-		SYS_epoll_ctl, SYS_epoll_pwait, SYS_epoll_create1,
-#ifdef SYS_epoll_wait
-		SYS_epoll_wait,
-#endif
-#ifdef SYS_epoll_pwait2
-		SYS_epoll_pwait2,
-#endif
-		SYS_timerfd_create, SYS_timerfd_settime, SYS_timerfd_gettime,
-		SYS_accept4, SYS_recvfrom, SYS_sendto, SYS_recvmsg,
-		SYS_sendmsg, SYS_shutdown, SYS_getsockopt, SYS_setsockopt,
-		SYS_getsockname, SYS_getpeername, SYS_fcntl,
-		SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise,
-		SYS_mprotect, SYS_futex, SYS_getrandom, SYS_clock_gettime,
-		SYS_gettimeofday, SYS_exit, SYS_exit_group, SYS_getpid,
-		SYS_gettid, SYS_rt_sigprocmask, SYS_rt_sigreturn,
-		SYS_rt_sigaction, SYS_signalfd4, SYS_fstat, SYS_newfstatat,
-		SYS_lseek, SYS_prctl, SYS_sched_yield, SYS_restart_syscall,
-		SYS_pidfd_open, SYS_ppoll,
-#ifdef SYS_poll
-		SYS_poll,
-#endif
-	};
-	/* opening files is answered, not fatal: libraries may probe */
-	static const struct kk_seccomp_refusal refused[] = {
-		{ SYS_openat, EACCES },
-	};
-
-	return kk_seccomp_install(allowed, sizeof(allowed) / sizeof(allowed[0]),
-	    refused, 1, false);
-#else
-	/* unknown architecture: no-new-privs and no capabilities still hold */
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
-#endif
-}
-
-static int
-drop_privileges(uid_t uid, gid_t gid)
-{
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0)
-		return -errno;
-	/* a uid change from root clears every capability; make sure */
-	if (setresuid(0, 0, 0) == 0)
-		return -EPERM;
-	return 0;
-}
-
-/* fd is a socket of this domain and type (and listening, if asked). */
-static bool
-is_socket(int fd, int domain, int type, bool listening)
-{
-	int v = 0;
-	socklen_t l = sizeof(v);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != type)
-		return false;
-	l = sizeof(v);
-	if (domain != AF_UNSPEC && (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v,
-	    &l) < 0 || v != domain))
-		return false;
-	l = sizeof(v);
-	if (listening && (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v,
-	    &l) < 0 || v != 1))
-		return false;
-	return true;
-}
-
-/*
  * The first message: the TLS material, within KK_NC_CONFIG_MSEC.  The
  * message (it holds the TLS key) is cleared by the caller.
  */
@@ -660,33 +583,17 @@ read_config(int fd, struct kk_tls_material *m, size_t *msglen)
 		&m->client_ca };
 	size_t *lens[KK_PEM__MAX] = { &m->key_len, &m->cert_len,
 		&m->chain_len, &m->client_ca_len };
-	struct kk_frame_reader rd;
 	struct kk_ipc_config cfg;
 	struct kk_ipc_hdr h;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	uint8_t buf[4096], *msg = NULL;
-	size_t used, off, len = 0, pos;
-	ssize_t n;
-	int i, r = 0;
+	uint8_t *msg = NULL;
+	size_t len = 0, pos;
+	int i;
 
-	kk_frame_reader_init(&rd, KK_IPC_MAX);
-	while (r == 0) {
-		if (poll(&p, 1, KK_NC_CONFIG_MSEC) != 1 ||
-		    (n = read(fd, buf, sizeof(buf))) <= 0)
-			goto fail;
-		for (off = 0; off < (size_t)n && r == 0; off += used)
-			r = kk_frame_feed(&rd, buf + off, (size_t)n - off, &used);
-		if (r < 0 || (r == 1 && off != (size_t)n))
-			goto fail;
-	}
-	msg = kk_frame_take(&rd, &len);
-	if (msg == NULL || len < sizeof(h) + sizeof(cfg))
+	if (kk_ipc_recv(fd, KK_NC_CONFIG_MSEC, KK_IPC_MAX, &h, &msg,
+	    &len) < 0 || h.type != KK_IPC_CONFIG || len < sizeof(cfg))
 		goto fail;
-	memcpy(&h, msg, sizeof(h));
-	memcpy(&cfg, msg + sizeof(h), sizeof(cfg));
-	if (h.type != KK_IPC_CONFIG)
-		goto fail;
-	pos = sizeof(h) + sizeof(cfg);
+	memcpy(&cfg, msg, sizeof(cfg));
+	pos = sizeof(cfg);
 	for (i = 0; i < KK_PEM__MAX; i++) {
 		if (cfg.len[i] > len - pos)
 			goto fail;
@@ -696,47 +603,14 @@ read_config(int fd, struct kk_tls_material *m, size_t *msglen)
 	}
 	if (pos != len)
 		goto fail;
-	OPENSSL_cleanse(buf, sizeof(buf));
 	*msglen = len;
 	return msg;
 fail:
-	OPENSSL_cleanse(buf, sizeof(buf));
 	if (msg != NULL) {
 		OPENSSL_cleanse(msg, len);
 		free(msg);
 	}
-	kk_frame_reader_reset(&rd);
 	return NULL;
-}
-
-static void __attribute__((noreturn))
-child_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* stderr is the parent's pipe: it logs this as the child's line */
-static void __attribute__((noreturn))
-child_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-	_exit(3);
-}
-
-static unsigned long
-number_arg(const char *s)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v > 0x7fffffffUL)
-		child_fail("kakurid --network-child is started by kakurid only");
-	return v;
 }
 
 void
@@ -744,36 +618,15 @@ kk_netchild_main(int argc, char **argv)
 {
 	struct kk_tls_material m;
 	struct netchild nc;
-	sigset_t none;
-	uid_t uid;
-	gid_t gid;
-	pid_t ppid;
 	uint8_t *cfg;
 	size_t cfglen;
 	char err[300];
 	int r;
 
-	if (argc != 5 || !is_socket(KK_NC_FD_LISTEN, AF_UNSPEC, SOCK_STREAM,
-	    true) || !is_socket(KK_NC_FD_IPC, AF_UNIX, SOCK_STREAM, false))
-		child_fail("kakurid --network-child is started by kakurid only");
-	uid = (uid_t)number_arg(argv[2]);
-	gid = (gid_t)number_arg(argv[3]);
-	ppid = (pid_t)number_arg(argv[4]);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	prctl(PR_SET_NAME, "kakurid-net");
-	/* before anything is read: a fresh image, and no privileges */
-	if (uid == 0 || (r = drop_privileges(uid, gid)) < 0)
-		child_fail("dropping privileges to uid %lu: %s",
-		    (unsigned long)uid, uid == 0 ? "refusing root" : strerror(-r));
-	/* a uid change clears the death signal: set it now, then check */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != ppid)
-		_exit(0);
+	kk_child_enter(argc, argv, "--network-child", "kakurid-net", true);
 	memset(&m, 0, sizeof(m));
 	if ((cfg = read_config(KK_NC_FD_IPC, &m, &cfglen)) == NULL)
-		child_fail("no TLS configuration from the parent");
+		kk_child_fail("no TLS configuration from the parent");
 	memset(&nc, 0, sizeof(nc));
 	nc.lfd = KK_NC_FD_LISTEN;
 	nc.pfd = KK_NC_FD_IPC;
@@ -781,18 +634,18 @@ kk_netchild_main(int argc, char **argv)
 	OPENSSL_cleanse(cfg, cfglen);
 	free(cfg);
 	if (nc.ctx == NULL)
-		child_fail("TLS: %s", err);
+		kk_child_fail("TLS: %s", err);
 	kk_frame_reader_init(&nc.prd, KK_IPC_MAX);
 	if (fcntl(nc.pfd, F_SETFL, fcntl(nc.pfd, F_GETFL) | O_NONBLOCK) < 0 ||
 	    fcntl(nc.lfd, F_SETFL, fcntl(nc.lfd, F_GETFL) | O_NONBLOCK) < 0 ||
 	    sd_event_new(&nc.ev) < 0)
-		child_fail("setting up the event loop failed");
-	if ((r = install_seccomp()) < 0)
-		child_fail("seccomp: %s", strerror(-r));
+		kk_child_fail("setting up the event loop failed");
+	if ((r = kk_child_seccomp(false)) < 0)
+		kk_child_fail("seccomp: %s", strerror(-r));
 	if (sd_event_add_io(nc.ev, NULL, nc.lfd, EPOLLIN, on_accept, &nc) < 0 ||
 	    sd_event_add_io(nc.ev, &nc.pio, nc.pfd, EPOLLIN, on_parent,
 	    &nc) < 0)
-		child_fail("setting up the event loop failed");
+		kk_child_fail("setting up the event loop failed");
 	r = sd_event_loop(nc.ev);
 	_exit(r < 0 ? 1 : r);
 }

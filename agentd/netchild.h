@@ -44,6 +44,7 @@ struct kk_ipc_config {
 };
 
 /* The network child's row of the children table (channel.c). */
+#define KK_IPC_NET_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
 #define KK_IPC_QUEUE_PAUSE	(4U << 20)	/* stop reading the child above this */
 #define KK_IPC_QUEUE_MAX	(40U << 20)	/* 64 chunk replies fit; more: restart */
 #define KK_IPC_STALL_USEC	(2ULL * 1000000ULL)	/* queued, nothing read: restart */
@@ -56,16 +57,12 @@ struct kk_ipc_config {
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
 
 /*
- * The listening socket for agent.listen ("ADDR:PORT"), non-blocking and
- * close-on-exec, made once by the parent.  err explains failures.
- */
-int kk_netchild_listen(const char *listen, int *fd, char *err, size_t errlen);
-/*
- * Forks and executes the child as uid/gid with the listener lfd.  Returns
+ * Forks and executes a child (kakurid FLAG: --network-child, --courier)
+ * as uid/gid with fd3 (the listener; -1: /dev/null) as its fd 3.  Returns
  * its pid, the parent's end of the IPC socket (*ipc, non-blocking) and
  * the read end of its stdout/stderr pipe (*logfd, non-blocking).
  */
-int kk_netchild_spawn(int lfd, uid_t uid, gid_t gid, pid_t *pid, int *ipc,
+int kk_child_spawn(const char *flag, int fd3, uid_t uid, gid_t gid, pid_t *pid, int *ipc,
     int *logfd, char *err, size_t errlen);
 /* kakurid --network-child UID GID PPID: the child's main; never returns. */
 void kk_netchild_main(int argc, char **argv) __attribute__((noreturn));

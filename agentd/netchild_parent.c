@@ -18,64 +18,6 @@
 
 #include "netchild.h"
 
-int
-kk_netchild_listen(const char *addrport, int *fdp, char *err, size_t errlen)
-{
-	struct sockaddr_storage ss;
-	struct kk_addr addr;
-	uint16_t port;
-	socklen_t sl;
-	int fd = -1, one = 1, r;
-
-	*fdp = -1;
-	if (kk_endpoint_parse(addrport, &addr, &port) < 0) {
-		snprintf(err, errlen, "listen: bad address '%s'", addrport);
-		r = -EINVAL;
-		goto out;
-	}
-	memset(&ss, 0, sizeof(ss));
-	if (addr.family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_addr = addr.a.v4;
-		s4->sin_port = htons(port);
-		sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = addr.a.v6;
-		s6->sin6_port = htons(port);
-		sl = sizeof(*s6);
-	}
-	fd = socket(addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		goto out;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (addr.family == AF_INET6) {
-		int zero = 0;
-
-		/* [::] also takes IPv4 */
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 512) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "listen on %s: %s", addrport, strerror(errno));
-		goto out;
-	}
-	*fdp = fd;
-	fd = -1;
-	r = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
 /*
  * In the forked child, before exec: only async-signal-safe calls.  The
  * descriptors are first moved above the ones they go to, so that no
@@ -103,11 +45,11 @@ exec_child(int null, int logw, int lfd, int ipc, char **argv)
 }
 
 int
-kk_netchild_spawn(int lfd, uid_t uid, gid_t gid, pid_t *pidp, int *ipcp,
-    int *logp, char *err, size_t errlen)
+kk_child_spawn(const char *flag, int fd3, uid_t uid, gid_t gid, pid_t *pidp,
+    int *ipcp, int *logp, char *err, size_t errlen)
 {
 	char suid[16], sgid[16], sppid[16];
-	char *argv[] = { "kakurid", "--network-child", suid, sgid, sppid, NULL };
+	char *argv[] = { "kakurid", (char *)flag, suid, sgid, sppid, NULL };
 	int sv[2] = { -1, -1 }, lp[2] = { -1, -1 }, null = -1, r;
 	pid_t pid;
 
@@ -118,7 +60,7 @@ kk_netchild_spawn(int lfd, uid_t uid, gid_t gid, pid_t *pidp, int *ipcp,
 	    pipe2(lp, O_CLOEXEC) < 0 ||
 	    (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "network child: %s", strerror(errno));
+		snprintf(err, errlen, "%s: %s", flag, strerror(errno));
 		goto out;
 	}
 	pid = fork();
@@ -128,7 +70,7 @@ kk_netchild_spawn(int lfd, uid_t uid, gid_t gid, pid_t *pidp, int *ipcp,
 		goto out;
 	}
 	if (pid == 0)
-		exec_child(null, lp[1], lfd, sv[1], argv);
+		exec_child(null, lp[1], fd3 >= 0 ? fd3 : null, sv[1], argv);
 	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
 	fcntl(lp[0], F_SETFL, fcntl(lp[0], F_GETFL) | O_NONBLOCK);
 	*pidp = pid;

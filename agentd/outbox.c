@@ -441,6 +441,8 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body,
 		ob->pending++;
 	memcpy(id, nid, sizeof(nid));
 	err = 0;
+	if (ob->sealer != NULL && ob->sealer->queued != NULL)
+		ob->sealer->queued(d);	/* the courier tries now */
 out:
 	if (err < 0 && ob->err[0] == '\0')
 		snprintf(ob->err, sizeof(ob->err), "cannot queue the %s report "
@@ -798,4 +800,44 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 	closedir(dir);
 	free(bad);
 	return (int)nbad;
+}
+
+int
+kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len)
+{
+	int dfd, fd, r;
+
+	*buf = NULL;
+	dfd = open(d->outbox_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	r = fd < 0 ? -errno : kk_read_fd(fd, KD_OUTBOX_MSG_MAX, buf, len);
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return r;
+}
+
+int
+kd_outbox_remove(struct kd *d, const char *name, uint64_t size)
+{
+	struct kd_outbox *ob = &d->outbox;
+	int dfd, r = 0;
+
+	dfd = open(d->outbox_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	/* gone for good before anyone is told it is delivered */
+	if (unlinkat(dfd, name, 0) < 0 || fsync(dfd) < 0)
+		r = -errno;
+	close(dfd);
+	if (r == 0) {
+		ob->bytes = ob->bytes > size ? ob->bytes - size : 0;
+		if (ob->count > 0)
+			ob->count--;
+	}
+	return r;
 }

@@ -47,6 +47,8 @@ struct kd_outbox_seal {
 	/* the payload of an envelope the agent key signed; -EBADMSG if not */
 	int (*open)(struct kd *d, const char *env, size_t len,
 	    struct json_t **payload);
+	/* a message was queued (kakurid: the courier tries at once) */
+	void (*queued)(struct kd *d);
 };
 extern const struct kd_outbox_seal kd_outbox_sealer;
 
@@ -103,6 +105,10 @@ int kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
     char id[KK_EPISODE_HEX + 1]);
 const char *kd_outbox_error(struct kd *d);
+/* The bytes of the message file name (caller frees). */
+int kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len);
+/* A delivered message deleted (the directory synced), totals updated. */
+int kd_outbox_remove(struct kd *d, const char *name, uint64_t size);
 /* is type one of DESIGN 7's? */
 bool kd_outbox_type_ok(const char *type);
 

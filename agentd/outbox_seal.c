@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "courier.h"
 #include "daemon.h"
 #include "outbox.h"
 #include "sign.h"
@@ -73,4 +74,5 @@ out:
 const struct kd_outbox_seal kd_outbox_sealer = {
 	.seal = seal,
 	.open = open_env,
+	.queued = kd_courier_kick,
 };

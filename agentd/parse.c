@@ -42,6 +42,7 @@ enum key_kind {
 	KEY_PATHS,		/* list of absolute paths */
 	KEY_MIB,		/* integer 1..KK_MIB_MAX */
 	KEY_KEEP,		/* integer 1..KK_AUDIT_KEEP_MAX */
+	KEY_KEYID,		/* 64 lowercase hex: a pinned key's id */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -106,6 +107,8 @@ static const struct key_spec egress_keys[] = {
 
 static const struct key_spec report_keys[] = {
 	{ "collector", KEY_ENDPOINT, KEY_REMOTE, FIELD(collector) },
+	{ "collector_id", KEY_KEYID, 0, FIELD(collector_id) },
+	{ "ca", KEY_PATH, 0, FIELD(report_ca) },
 	{ "max_mb", KEY_MIB, 0, FIELD(report_max_mb) },
 };
 
@@ -537,6 +540,16 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 			snprintf(dst, k->size, "%s", v);
 			rc = 0;
 			break;
+		case KEY_KEYID:
+			if (!kk_is_hex(v, strlen(v), KK_KEYID_HEX)) {
+				kk_cfg_fail_at(l, s, "%s must be %d lowercase hex "
+				    "digits (kakurictl agent-id CERT)", qname,
+				    KK_KEYID_HEX);
+				goto out;
+			}
+			snprintf(dst, k->size, "%s", v);
+			rc = 0;
+			break;
 		case KEY_ENDPOINT:
 			rc = load_endpoint(l, s, qname, v, k->flags, dst,
 			    k->size);
@@ -740,6 +753,14 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 	if ((rc = load_root(&l, root, np)) != 0)
 		goto out;
 	default_tls_paths(np);
+	if (np->collector[0] != '\0' && np->collector_id[0] == '\0' &&
+	    np->report_ca[0] == '\0') {
+		/* reports never go to a collector nobody authenticated */
+		kk_cfg_fail(&l, 0, "report.collector needs report.collector_id "
+		    "or report.ca");
+		rc = -EINVAL;
+		goto out;
+	}
 	if (strcmp(np->tls_key, np->key) == 0 ||
 	    strcmp(np->tls_cert, np->cert) == 0) {
 		kk_cfg_fail(&l, 0, "agent.tls_key and agent.tls_cert must be "

@@ -30,6 +30,7 @@
 #define KK_MAX_PORTS		32	/* per port list */
 #define KK_NAME_MAX		64	/* user and group names */
 #define KK_TEXT_MAX		256	/* free text: reasons, contact lines */
+#define KK_KEYID_HEX		64	/* a key's id: SHA-256 of the raw key, hex */
 #define KK_EPISODE_HEX		32	/* 128-bit episode id, hex */
 /*
  * The control socket (authz.c, control.c): connections in all, for users
@@ -128,7 +129,9 @@ struct kk_policy {
 	struct kk_portlist web_udp;
 
 	/* report { } */
-	char collector[128];
+	char collector[128];		/* "ADDR:PORT"; "": no courier */
+	char collector_id[KK_KEYID_HEX + 1];	/* pinned collector key, or ... */
+	char report_ca[PATH_MAX];	/* ... a CA its certificate chains to */
 	int report_max_mb;		/* MiB of outbox (tamper alerts: a reserve past it) */
 
 	/* contact { }: shown to the employee after a disconnect */
@@ -175,6 +178,16 @@ const char *kk_addr_problem(const char *s);
 /* kk_endpoint_parse, but NULL when valid and otherwise why not. */
 const char *kk_endpoint_problem(const char *s, struct kk_addr *addr,
     uint16_t *port);
+
+/*
+ * listen.c: a listening socket for "ADDR:PORT" (ADDR an IP literal, "[::]"
+ * takes IPv4 too), non-blocking and close-on-exec.  err explains failures.
+ */
+int kk_tcp_listen(const char *addrport, int *fd, char *err, size_t errlen);
+/* a peer's address as "ADDR:PORT" or "[ADDR]:PORT", for logs */
+struct sockaddr_storage;
+void kk_sockaddr_text(const struct sockaddr_storage *ss, char *buf,
+    size_t len);
 
 /* frame.c: 4-byte big-endian length + body, body 1..max bytes. */
 struct kk_frame_reader {

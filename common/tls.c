@@ -88,77 +88,104 @@ fail:
 	return NULL;
 }
 
-SSL_CTX *
-kk_tls_server_ctx(const struct kk_tls_material *m, char *err, size_t errlen)
+/*
+ * The agent's side of a connection: its TLS key and certificate, with
+ * the identity certificate that certified it as the chain.
+ */
+static int
+use_material(SSL_CTX *ctx, const struct kk_tls_material *m, char *err,
+    size_t errlen)
 {
-	STACK_OF(X509) *cert = NULL, *chain = NULL, *cas = NULL;
-	X509_STORE *store;
+	STACK_OF(X509) *cert = NULL, *chain = NULL;
 	EVP_PKEY *key = NULL, *idkey;
-	SSL_CTX *ctx;
 	char e[256];
-	int i;
+	int i, r = -EINVAL;
 
-	ctx = new_ctx(TLS_server_method(), err, errlen);
-	if (ctx == NULL)
-		return NULL;
 	if (kk_key_parse_private(m->key, m->key_len, &key) < 0) {
 		snprintf(err, errlen, "TLS key: not an Ed25519 private key");
-		goto fail;
+		goto out;
 	}
 	if ((cert = pem_certs("TLS certificate", m->cert, m->cert_len, 1, err,
 	    errlen)) == NULL ||
 	    (chain = pem_certs("identity certificate", m->chain, m->chain_len,
-	    KK_TLS_MAX_CHAIN, err, errlen)) == NULL ||
-	    (cas = pem_certs("client CA", m->client_ca, m->client_ca_len,
-	    KK_TLS_MAX_CAS, err, errlen)) == NULL)
-		goto fail;
+	    KK_TLS_MAX_CHAIN, err, errlen)) == NULL)
+		goto out;
 	/* what the operator will check, checked here first */
 	idkey = X509_get0_pubkey(sk_X509_value(chain, 0));
 	if (idkey == NULL || kk_cert_check_issued(sk_X509_value(cert, 0),
 	    idkey) < 0) {
 		snprintf(err, errlen, "the TLS certificate is not certified by "
 		    "the identity key");
-		goto fail;
+		goto out;
 	}
 	if (SSL_CTX_use_certificate(ctx, sk_X509_value(cert, 0)) != 1 ||
 	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(err, errlen, "TLS key and certificate: %s",
 		    kk_tls_error(e, sizeof(e)));
-		goto fail;
+		goto out;
 	}
 	for (i = 0; i < sk_X509_num(chain); i++) {
 		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
 			snprintf(err, errlen, "identity certificate: %s",
 			    kk_tls_error(e, sizeof(e)));
-			goto fail;
+			goto out;
 		}
 	}
-	store = SSL_CTX_get_cert_store(ctx);
-	for (i = 0; i < sk_X509_num(cas); i++) {
+	r = 0;
+out:
+	sk_X509_pop_free(cert, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/* The CA certificates of pem into the context's store (and, for a
+ * server, the list of CAs it asks client certificates of). */
+static int
+use_cas(SSL_CTX *ctx, const char *what, const char *pem, size_t len,
+    bool server, char *err, size_t errlen)
+{
+	STACK_OF(X509) *cas;
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	char e[256];
+	int i, r = 0;
+
+	if ((cas = pem_certs(what, pem, len, KK_TLS_MAX_CAS, err,
+	    errlen)) == NULL)
+		return -EINVAL;
+	for (i = 0; i < sk_X509_num(cas) && r == 0; i++) {
 		if (X509_STORE_add_cert(store, sk_X509_value(cas, i)) != 1 ||
-		    SSL_CTX_add_client_CA(ctx, sk_X509_value(cas, i)) != 1) {
-			snprintf(err, errlen, "client CA: %s",
+		    (server && SSL_CTX_add_client_CA(ctx,
+		    sk_X509_value(cas, i)) != 1)) {
+			snprintf(err, errlen, "%s: %s", what,
 			    kk_tls_error(e, sizeof(e)));
-			goto fail;
+			r = -EINVAL;
 		}
+	}
+	sk_X509_pop_free(cas, X509_free);
+	return r;
+}
+
+SSL_CTX *
+kk_tls_server_ctx(const struct kk_tls_material *m, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	ctx = new_ctx(TLS_server_method(), err, errlen);
+	if (ctx == NULL)
+		return NULL;
+	if (use_material(ctx, m, err, errlen) < 0 ||
+	    use_cas(ctx, "client CA", m->client_ca, m->client_ca_len, true,
+	    err, errlen) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
 	}
 	/* no certificate from the CSIRT's CA, no connection */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
 	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE, NULL);
 	SSL_CTX_set_verify_depth(ctx, 4);
-	sk_X509_pop_free(cert, X509_free);
-	sk_X509_pop_free(chain, X509_free);
-	sk_X509_pop_free(cas, X509_free);
-	EVP_PKEY_free(key);
 	return ctx;
-fail:
-	sk_X509_pop_free(cert, X509_free);
-	sk_X509_pop_free(chain, X509_free);
-	sk_X509_pop_free(cas, X509_free);
-	EVP_PKEY_free(key);
-	SSL_CTX_free(ctx);
-	return NULL;
 }
 
 /*
@@ -200,6 +227,25 @@ kk_tls_client_ctx(const char *cert, const char *key, const char *ca,
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+SSL_CTX *
+kk_tls_client_ctx_mem(const struct kk_tls_material *m, char *err,
+    size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	ctx = new_ctx(TLS_client_method(), err, errlen);
+	if (ctx == NULL)
+		return NULL;
+	if (use_material(ctx, m, err, errlen) < 0 || (m->client_ca_len > 0 &&
+	    use_cas(ctx, "CA", m->client_ca, m->client_ca_len, false, err,
+	    errlen) < 0)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_for_identity_check);
+	return ctx;
 }
 
 /* The identity certificate chains to the CA (intermediates from the peer). */

@@ -46,6 +46,13 @@ SSL_CTX *kk_tls_server_ctx(const struct kk_tls_material *m, char *err,
 SSL_CTX *kk_tls_client_ctx(const char *cert, const char *key, const char *ca,
     char *err, size_t errlen);
 /*
+ * Client with the agent's material (kakurid's courier): m->client_ca, if
+ * not empty, is the CA the server's certificate is checked against
+ * (after the handshake, as kk_tls_client_ctx).
+ */
+SSL_CTX *kk_tls_client_ctx_mem(const struct kk_tls_material *m, char *err,
+    size_t errlen);
+/*
  * The agent identity behind a chain as a client receives it: chain[0] the
  * TLS certificate, chain[1] the identity certificate, further ones
  * intermediates.  The identity key must be Ed25519, differ from the TLS

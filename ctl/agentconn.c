@@ -24,6 +24,7 @@
 
 #include "kakuri.h"
 #include "agentconn.h"
+#include "report.h"
 #include "sign.h"
 #include "tls.h"
 #include "wire.h"
@@ -90,6 +91,9 @@ tcp_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 	return fd;
 }
 
+static int pinned(struct agentconn *ac, bool have_ca, const char *pin,
+    const char *who, char *err, size_t errlen);
+
 /*
  * After the handshake, who the agent is: its identity key and id from the
  * chain (tls.h), authenticated by the CA (have_ca) or by pin (if not
@@ -106,10 +110,36 @@ agent_identity(struct agentconn *ac, bool have_ca, const char *pin,
 		snprintf(err, errlen, "%s", why);
 		return EX_UNREACHABLE;
 	}
+	return pinned(ac, have_ca, pin, "agent", err, errlen);
+}
+
+/* A collector is the key of its own certificate (report.h). */
+static int
+collector_identity(struct agentconn *ac, bool have_ca, const char *pin,
+    char *err, size_t errlen)
+{
+	const char *why = "";
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ac->ssl);
+
+	if (kk_collector_identity(SSL_get0_peer_certificate(ac->ssl),
+	    SSL_get_peer_cert_chain(ac->ssl), have_ca ?
+	    SSL_CTX_get_cert_store(ctx) : NULL, &ac->identity, ac->id,
+	    &why) < 0) {
+		snprintf(err, errlen, "%s", why);
+		return EX_UNREACHABLE;
+	}
+	return pinned(ac, have_ca, pin, "collector", err, errlen);
+}
+
+/* The id found is the one pinned, or a CA vouched for it. */
+static int
+pinned(struct agentconn *ac, bool have_ca, const char *pin, const char *who,
+    char *err, size_t errlen)
+{
 	/* without a CA the pinned agent id is the only authentication */
 	if (pin != NULL ? strcmp(pin, ac->id) != 0 : !have_ca) {
-		snprintf(err, errlen, "agent id %.16s... does not match the "
-		    "pinned id", ac->id);
+		snprintf(err, errlen, "%s id %.16s... does not match the "
+		    "pinned id", who, ac->id);
 		EVP_PKEY_free(ac->identity);
 		ac->identity = NULL;
 		return EX_UNREACHABLE;
@@ -124,6 +154,7 @@ agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
 	char e[200];
 
 	memset(ac, 0, sizeof(*ac));
+	ac->frame_max = cfg->frame_max ? cfg->frame_max : KK_FRAME_MAX;
 	ac->fd = tcp_connect(addr, cfg->timeout_ms, err, errlen);
 	if (ac->fd < 0)
 		return EX_UNREACHABLE;
@@ -137,6 +168,8 @@ agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
 		snprintf(err, errlen, "TLS: %s", kk_tls_error(e, sizeof(e)));
 		return EX_UNREACHABLE;
 	}
+	if (cfg->collector)
+		return collector_identity(ac, cfg->have_ca, pin, err, errlen);
 	return agent_identity(ac, cfg->have_ca, pin, err, errlen);
 }
 
@@ -181,7 +214,7 @@ agentconn_send(struct agentconn *ac, const void *body, size_t len)
 	msg = malloc(len + 4);
 	if (msg == NULL)
 		return -ENOMEM;
-	if ((r = kk_frame_header(msg, len, KK_FRAME_MAX)) == 0) {
+	if ((r = kk_frame_header(msg, len, ac->frame_max)) == 0) {
 		memcpy(msg + 4, body, len);
 		r = ssl_write_all(ac->ssl, msg, len + 4);
 	}
@@ -197,7 +230,7 @@ agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len)
 	size_t used, off;
 	int n, r = -E2BIG, i;
 
-	kk_frame_reader_init(&rd, KK_FRAME_MAX);
+	kk_frame_reader_init(&rd, ac->frame_max);
 	for (i = 0; i < READS_PER_FRAME_MAX; i++) {
 		n = SSL_read(ac->ssl, buf, sizeof(buf));
 		if (n <= 0) {

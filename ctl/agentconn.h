@@ -24,6 +24,12 @@ struct agentconn_cfg {
 	SSL_CTX *tls;		/* kk_tls_client_ctx: our certificate, the CA */
 	bool have_ca;		/* CA mode: the identity must chain to it */
 	int timeout_ms;		/* connect, and every read and write */
+	/*
+	 * The peer is a collector (report.h), not an agent: its identity is
+	 * the key of its own TLS certificate (kakurid's courier).
+	 */
+	bool collector;
+	size_t frame_max;	/* frames both ways; 0: KK_FRAME_MAX */
 };
 
 struct agentconn {
@@ -31,6 +37,7 @@ struct agentconn {
 	SSL *ssl;
 	EVP_PKEY *identity;		/* the agent's identity key */
 	char id[KK_AGENT_ID_HEX + 1];	/* its agent id */
+	size_t frame_max;
 };
 
 /*

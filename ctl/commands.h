@@ -22,5 +22,7 @@ int cmd_sign(struct ctl *c, int argc, char **argv);
 int cmd_cosign(struct ctl *c, int argc, char **argv);
 int cmd_send(struct ctl *c, int argc, char **argv);
 int cmd_fetch(struct ctl *c, int argc, char **argv);
+int cmd_collector(struct ctl *c, int argc, char **argv);
+int cmd_reports(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -62,6 +62,12 @@ static const struct command commands[] = {
 	  .synopsis = "--to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n"
 	      "--verify DIR --agent-key FILE [--json]",
 	  .description = "pull evidence from an agent and verify it; --verify: check it again" },
+	{ .name = "collector", .run = cmd_collector,
+	  .synopsis = "--listen ADDR:PORT --dir DIR --cert CRT --key KEY (--ca CA | --agents FILE) [--exec PROG]",
+	  .description = "receive the agents' reports over mutual TLS, store them durably, ack them" },
+	{ .name = "reports", .run = cmd_reports,
+	  .synopsis = "[--json] [--agent ID] [--type T] [--since TIME] DIR",
+	  .description = "what the collector stored in DIR, each signature verified again" },
 	{ .name = "help", .run = cmd_help,
 	  .synopsis = "[command]",
 	  .description = "this text, or what one command takes" },

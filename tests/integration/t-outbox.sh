@@ -12,7 +12,8 @@ echo "== outbox: signed, durable, checked"
 topology || { fail "topology"; summary; exit 1; }
 pki_setup || { fail "PKI setup"; summary; exit 1; }
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-report: { collector = \"$PEER4:7444\"; max_mb = 2; };"
+report: { collector = \"$PEER4:7444\"; max_mb = 2;
+  collector_id = \"$(printf '%064d' 0)\"; };"
 AGENT_ID=$(agent_init)
 check "kakurid --init: an agent id" grep -Eq '^[0-9a-f]{64}$' <<<"$AGENT_ID"
 openssl pkey -in "$PKI/agent.key" -pubout -out "$WORK/agent.pub" 2>/dev/null
@@ -56,8 +57,8 @@ check "after the restart: kakurictl outbox --json lists it (signed, type, size)"
 	jq -e --arg id "$ID" '[.messages[] | select(.id == $id and .type == "disconnect" and
 	.signed == true and .size > 0)] | length == 1' "$WORK/ob1.json"
 check "the file is the same, byte for byte" cmp -s "$F" "$WORK/msg.dsse"
-check "it says why it waits: no courier yet, and the collector" \
-	jq -e '(.waiting | test("courier")) and (.collector | length) > 0 and .count >= 1 and .max_bytes == 2097152' "$WORK/ob1.json"
+check "it says why it waits: the collector cannot be reached" \
+	jq -e '(.waiting | test("collector")) and (.collector | length) > 0 and .count >= 1 and .max_bytes == 2097152' "$WORK/ob1.json"
 ctl outbox >"$WORK/ob1.txt"
 check "the text form names it and why it waits" bash -c "grep -q '$ID' '$WORK/ob1.txt' && grep -q '^waiting: ' '$WORK/ob1.txt'"
 check "staff may read the outbox" as_staff "$KAKURICTL" -s "$SOCK" outbox --json

@@ -27,5 +27,6 @@ Suite *signed_suite(void);
 Suite *children_suite(void);
 Suite *lean_suite(void);
 Suite *outbox_suite(void);
+Suite *report_suite(void);
 
 #endif

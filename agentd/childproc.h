@@ -1,0 +1,45 @@
+/*
+ * The first steps every exec'd child of kakurid takes, whichever row of
+ * the children table (children.h) started it: kakurid --network-child or
+ * --courier UID GID PPID, fds 0-2 /dev/null and the parent's log pipe,
+ * fd 3 the row's own (the listener, or /dev/null), fd 4 the IPC socket.
+ */
+#ifndef KD_CHILDPROC_H
+#define KD_CHILDPROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc.h"
+
+#define KK_CHILD_FD_OWN		3
+#define KK_CHILD_FD_IPC		4
+
+/* A line on stderr (the parent logs it as the child's), then exit 3. */
+void kk_child_fail(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
+/*
+ * Checks how it was started (argv, fd 4 a unix stream socket, fd 3 a
+ * listening socket if listener), becomes UID/GID with no capabilities
+ * (never root), dies with the parent, and names itself comm.  Fails
+ * through kk_child_fail.
+ */
+void kk_child_enter(int argc, char **argv, const char *flag, const char *comm,
+    bool listener);
+/*
+ * The seccomp allow-list of a child: an event loop, OpenSSL, sockets it
+ * is given (and with outbound, sockets it makes and connects); never
+ * opening files, executing or changing identity.
+ */
+int kk_child_seccomp(bool outbound);
+/*
+ * One whole message from a blocking IPC socket within timeout_ms (-1:
+ * no limit): its header and body (caller frees; NULL for an empty one).
+ * -ETIMEDOUT, -EPIPE when the parent is gone, -EBADMSG for a message
+ * that is not one, -EMSGSIZE past max.
+ */
+int kk_ipc_recv(int fd, int timeout_ms, size_t max, struct kk_ipc_hdr *h,
+    uint8_t **body, size_t *len);
+
+#endif

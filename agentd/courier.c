@@ -1,0 +1,541 @@
+/*
+ * The courier's row of the children table, and the parent's half of the
+ * delivery (courier.h): what goes next, when, and whether the collector
+ * really took it.  A file leaves the outbox only after an ack signed by
+ * the collector's key, the key of the certificate it showed, which
+ * report.collector_id pins or report.ca vouches for -- all checked here,
+ * not in the child that talked to the network.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "children.h"
+#include "courier.h"
+#include "daemon.h"
+#include "log.h"
+#include "outbox.h"
+#include "record.h"
+#include "report.h"
+#include "wire.h"
+
+#define COURIER_RESTART_MIN	(1000000ULL)
+#define COURIER_RESTART_MAX	(60ULL * 1000000ULL)
+#define COURIER_HEALTHY		(30ULL * 1000000ULL)
+#define COURIER_LOG_WINDOW	(60ULL * 1000000ULL)
+#define COURIER_LOG_LINES	10
+/* the child's answer: an ack with the collector's chain */
+#define COURIER_MSG_MAX		(sizeof(struct kk_ipc_hdr) + 4 + \
+				 KK_COURIER_CHAIN_MAX + KK_ACK_MAX)
+
+struct kd_courier {
+	struct kd_child *child;
+	uint8_t *cfg;			/* the child's material, until sent */
+	size_t cfglen;
+	X509_STORE *ca;			/* report.ca, or NULL: pinned */
+	/* the oldest signed messages, from one look at the directory */
+	struct kd_outbox_entry batch[KD_COURIER_BATCH];
+	size_t nbatch, next;
+	unsigned long long cursor;	/* seqs looked at by this pass */
+	/* the delivery with the child now */
+	bool busy;
+	uint32_t token;
+	struct kd_outbox_entry cur;
+	char sha[65];
+	sd_event_source *timer;		/* backoff, or the answer's deadline */
+	uint64_t backoff;		/* usec; 0 after a success */
+	bool waiting;			/* the timer is a backoff */
+	unsigned long delivered;
+	char why[240];			/* the last failure, "" after a success */
+	char logged[240];
+};
+
+static void pump(struct kd *d);
+
+static uint64_t
+now_usec(struct kd *d)
+{
+	uint64_t t = 0;
+
+	sd_event_now(d->ev, CLOCK_MONOTONIC, &t);
+	return t;
+}
+
+static int
+on_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct kd *d = arg;
+	struct kd_courier *co = d->courier;
+
+	co->waiting = false;
+	if (co->busy) {
+		/* the child did not answer: a stuck connection is not waited on */
+		kd_child_kill(co->child, "no answer from the courier");
+		co->busy = false;
+		snprintf(co->why, sizeof(co->why), "the courier did not answer "
+		    "within %llu s", KD_COURIER_ANSWER_USEC / 1000000ULL);
+		return 0;	/* gone() arms the backoff */
+	}
+	pump(d);
+	return 0;
+}
+
+static void
+arm(struct kd *d, uint64_t usec)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co->timer == NULL) {
+		if (sd_event_add_time_relative(d->ev, &co->timer,
+		    CLOCK_MONOTONIC, usec, 100000, on_timer, d) < 0)
+			co->timer = NULL;
+		return;
+	}
+	sd_event_source_set_time(co->timer, now_usec(d) + usec);
+	sd_event_source_set_enabled(co->timer, SD_EVENT_ONESHOT);
+}
+
+static void
+disarm(struct kd_courier *co)
+{
+	if (co->timer != NULL)
+		sd_event_source_set_enabled(co->timer, SD_EVENT_OFF);
+	co->waiting = false;
+}
+
+/*
+ * A delivery that failed: tried again after the backoff, doubled each
+ * time from 1 s to 5 min, with jitter (the delay is drawn from the upper
+ * half) so that a fleet does not return in step.
+ */
+static void
+failed(struct kd *d, const char *why)
+{
+	struct kd_courier *co = d->courier;
+	uint64_t delay, r = 0;
+
+	co->busy = false;
+	if (why != NULL)
+		snprintf(co->why, sizeof(co->why), "%s", why);
+	co->backoff = co->backoff == 0 ? KD_COURIER_BACKOFF_MIN :
+	    co->backoff * 2 > KD_COURIER_BACKOFF_MAX ? KD_COURIER_BACKOFF_MAX :
+	    co->backoff * 2;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = now_usec(d);	/* jitter only: any spread will do */
+	delay = co->backoff / 2 + r % (co->backoff / 2 + 1);
+	if (strcmp(co->logged, co->why) != 0) {
+		snprintf(co->logged, sizeof(co->logged), "%s", co->why);
+		kk_log(LOG_WARNING, KK_MID_ERROR, "courier: %s; %lu message(s) "
+		    "wait, trying again", co->why, d->outbox.count);
+	}
+	co->waiting = true;
+	arm(d, delay);
+}
+
+static void
+collect_signed(void *arg, const struct kd_outbox_entry *e)
+{
+	struct kd_courier *co = arg;
+
+	if (e->is_signed && co->nbatch < KD_COURIER_BATCH)
+		co->batch[co->nbatch++] = *e;
+}
+
+/* The next message to deliver, oldest first; false when none waits. */
+static bool
+next_message(struct kd *d, struct kd_outbox_entry *e)
+{
+	struct kd_courier *co = d->courier;
+	struct kd_outbox_scan sc;
+
+	if (co->next >= co->nbatch) {
+		co->nbatch = co->next = 0;
+		sc = (struct kd_outbox_scan){ .after = co->cursor,
+			.max = KD_COURIER_BATCH };
+		if (kd_outbox_check(d, &sc, collect_signed, co) < 0)
+			return false;
+		co->cursor = sc.last;
+		if (co->nbatch == 0) {
+			/* the end: the next pass starts from the oldest again */
+			co->cursor = 0;
+			if (sc.unchecked > 0)
+				return next_message(d, e);
+			return false;
+		}
+	}
+	*e = co->batch[co->next];
+	return true;
+}
+
+/* Hands the next message to the child, if it is free and one waits. */
+static void
+pump(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (co == NULL || co->busy || co->waiting ||
+	    !kd_child_running(co->child))
+		return;
+	while (next_message(d, &co->cur)) {
+		r = kd_outbox_read(d, co->cur.name, &buf, &len);
+		if (r == -ENOENT) {
+			co->next++;	/* gone meanwhile (moved aside) */
+			continue;
+		}
+		if (r < 0) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "cannot read outbox/%s: %s",
+			    co->cur.name, strerror(-r));
+			failed(d, why);
+			return;
+		}
+		kk_report_sha256(buf, len, co->sha);
+		co->cur.size = len;
+		co->busy = true;
+		co->token++;
+		kd_child_send(co->child, KK_IPC_DELIVER, co->token, buf, len);
+		free(buf);
+		arm(d, KD_COURIER_ANSWER_USEC);
+		return;
+	}
+}
+
+/*
+ * The collector's identity from the chain the child passed on, checked
+ * against report.ca or report.collector_id here.
+ */
+static int
+collector_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
+    const char **why)
+{
+	STACK_OF(X509) *chain = NULL;
+	char id[KK_AGENT_ID_HEX + 1];
+	X509 *x;
+	BIO *mem;
+	int r = -EKEYREJECTED;
+
+	*why = "the collector's certificate chain is unreadable";
+	if ((mem = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (chain = sk_X509_new_null()) == NULL)
+		goto out;
+	while (sk_X509_num(chain) < 8 &&
+	    (x = PEM_read_bio_X509(mem, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_push(chain, x) <= 0) {
+			X509_free(x);
+			goto out;
+		}
+	if (sk_X509_num(chain) < 1)
+		goto out;
+	if ((r = kk_collector_identity(sk_X509_value(chain, 0), chain,
+	    d->courier->ca, key, id, why)) < 0)
+		goto out;
+	if (d->policy->collector_id[0] != '\0' &&
+	    strcmp(id, d->policy->collector_id) != 0) {
+		*why = "the collector's key is not report.collector_id";
+		EVP_PKEY_free(*key);
+		*key = NULL;
+		r = -EKEYREJECTED;
+	}
+out:
+	sk_X509_pop_free(chain, X509_free);
+	BIO_free(mem);
+	ERR_clear_error();
+	return r;
+}
+
+/* The answer to the delivery with the child: an ack, checked. */
+static void
+acked(struct kd *d, const uint8_t *body, size_t len)
+{
+	struct kd_courier *co = d->courier;
+	EVP_PKEY *key = NULL;
+	const char *why = "";
+	char line[240];
+	uint32_t cl;
+	int r;
+
+	if (len < 4 || (memcpy(&cl, body, 4), cl > len - 4) ||
+	    cl > KK_COURIER_CHAIN_MAX) {
+		kd_child_kill(co->child, "sent an ack that does not add up");
+		co->busy = false;
+		return;
+	}
+	if (collector_key(d, body + 4, cl, &key, &why) < 0 ||
+	    kk_ack_check(body + 4 + cl, len - 4 - cl, key, d->agent_id,
+	    co->cur.id, co->sha, &why) < 0) {
+		/* not deleted: tried again, and the CSIRT's log says why */
+		snprintf(line, sizeof(line), "%s for outbox/%s", why,
+		    co->cur.name);
+		kd_audit(d, "kakurid", "courier", "ack-refused", json_pack(
+		    "{s:s, s:s}", KW_FILE, co->cur.name, KW_WHY, why));
+		EVP_PKEY_free(key);
+		failed(d, line);
+		return;
+	}
+	EVP_PKEY_free(key);
+	disarm(co);
+	co->busy = false;
+	co->next++;
+	if ((r = kd_outbox_remove(d, co->cur.name, co->cur.size)) < 0) {
+		snprintf(line, sizeof(line), "delivered outbox/%s but cannot "
+		    "delete it: %s", co->cur.name, strerror(-r));
+		failed(d, line);
+		return;
+	}
+	co->delivered++;
+	co->backoff = 0;
+	co->why[0] = co->logged[0] = '\0';
+	kk_log(LOG_INFO, KK_MID_REPORT, "courier: %s report %s (seq %llu) "
+	    "delivered to %s", co->cur.type ? co->cur.type : "a",
+	    co->cur.id, co->cur.seq, d->policy->collector);
+	co->cur.type = NULL;	/* it pointed into a payload now freed */
+	pump(d);
+}
+
+static void
+courier_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
+    const uint8_t *body, size_t len)
+{
+	struct kd_courier *co = d->courier;
+	char why[240];
+	size_t i;
+
+	if (h->type == KK_IPC_LOG) {
+		kd_child_words(c, h->peer, (const char *)body, len);
+		return;
+	}
+	if (!co->busy || h->conn != co->token ||
+	    (h->type != KK_IPC_ACK && h->type != KK_IPC_REJECT)) {
+		/* nothing was asked of it: not trusted further */
+		kd_child_kill(c, "answered what was not asked");
+		co->busy = false;
+		return;
+	}
+	if (h->type == KK_IPC_ACK) {
+		acked(d, body, len);
+		return;
+	}
+	/* its one line of why, printable only */
+	for (i = 0; i < len && i < sizeof(why) - 1; i++)
+		why[i] = body[i] >= 0x20 && body[i] < 0x7f ? (char)body[i] : '?';
+	why[i] = '\0';
+	failed(d, why);
+}
+
+static void
+courier_gone(struct kd *d, struct kd_child *c)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co->busy)
+		failed(d, co->why[0] ? NULL : "the courier died");
+}
+
+static void
+courier_started(struct kd *d, struct kd_child *c)
+{
+	struct kd_courier *co = d->courier;
+
+	kd_child_send(c, KK_IPC_CONFIG, 0, co->cfg, co->cfglen);
+	kd_tls_material_forget(&co->cfg, &co->cfglen);
+	co->nbatch = co->next = 0;
+	co->cursor = 0;
+	pump(d);
+}
+
+static int
+courier_off(struct kd *d, int r, const char *why)
+{
+	struct kd_courier *co = d->courier;
+
+	snprintf(co->why, sizeof(co->why), "%s", why);
+	if (strcmp(co->logged, co->why) != 0) {
+		snprintf(co->logged, sizeof(co->logged), "%s", co->why);
+		kk_log(LOG_ERR, KK_MID_ERROR, "courier off: %s", why);
+	}
+	return r;
+}
+
+static int
+load_ca(struct kd *d, char *why, size_t whylen)
+{
+	struct kd_courier *co = d->courier;
+
+	X509_STORE_free(co->ca);
+	co->ca = NULL;
+	if (d->policy->report_ca[0] == '\0')
+		return 0;
+	if ((co->ca = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(co->ca, d->policy->report_ca) != 1) {
+		snprintf(why, whylen, "report.ca %.200s: not a readable PEM "
+		    "CA file", d->policy->report_ca);
+		X509_STORE_free(co->ca);
+		co->ca = NULL;
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
+    int *logfd, bool *retry)
+{
+	struct kd_courier *co = d->courier;
+	struct kk_courier_config where;
+	struct passwd *pw;
+	char err[300];
+	int r;
+
+	if (d->policy->collector[0] == '\0')
+		return courier_off(d, -ENOKEY, "no collector configured "
+		    "(report.collector)");
+	*retry = true;
+	if (d->agent_key == NULL)
+		return courier_off(d, -ENOKEY, "no agent identity key (run "
+		    "kakurid --init)");
+	pw = getpwnam(d->policy->user);
+	if (pw == NULL || pw->pw_uid == 0) {
+		snprintf(err, sizeof(err), "agent.user '%s' %s",
+		    d->policy->user, pw ? "is root" : "does not exist");
+		return courier_off(d, -ENOENT, err);
+	}
+	memset(&where, 0, sizeof(where));
+	snprintf(where.collector, sizeof(where.collector), "%s",
+	    d->policy->collector);
+	snprintf(where.pin, sizeof(where.pin), "%s", d->policy->collector_id);
+	if ((r = load_ca(d, err, sizeof(err))) < 0 ||
+	    (r = kd_tls_material(d, d->policy->report_ca, false, &where,
+	    sizeof(where), &co->cfg, &co->cfglen, err, sizeof(err))) < 0)
+		return courier_off(d, r, err);
+	r = kk_child_spawn("--courier", -1, pw->pw_uid, pw->pw_gid, pid, ipc,
+	    logfd, err, sizeof(err));
+	if (r < 0) {
+		kd_tls_material_forget(&co->cfg, &co->cfglen);
+		return courier_off(d, r, err);
+	}
+	kk_log(LOG_INFO, KK_MID_START, "courier for %s (child %d, uid %u)",
+	    d->policy->collector, (int)*pid, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+static const struct kd_child_kind courier_kind = {
+	.name = "courier",
+	.audit_name = "courier",
+	.entry = courier_entry,
+	.started = courier_started,
+	.message = courier_message,
+	.gone = courier_gone,
+	.restart_min_usec = COURIER_RESTART_MIN,
+	.restart_max_usec = COURIER_RESTART_MAX,
+	.healthy_usec = COURIER_HEALTHY,
+	.queue_pause = KK_IPC_MAX,
+	.queue_max = 2 * KK_IPC_MAX,
+	.stall_usec = KD_COURIER_ANSWER_USEC,
+	.msg_max = COURIER_MSG_MAX,
+	.log_lines = COURIER_LOG_LINES,
+	.log_window_usec = COURIER_LOG_WINDOW,
+};
+
+int
+kd_courier_start(struct kd *d)
+{
+	struct kd_courier *co;
+
+	if (d->courier == NULL) {
+		if ((co = calloc(1, sizeof(*co))) == NULL)
+			return -ENOMEM;
+		d->courier = co;
+		if ((co->child = kd_child_new(d, &courier_kind, co)) == NULL) {
+			free(co);
+			d->courier = NULL;
+			return -ENOMEM;
+		}
+	}
+	kd_child_start(d->courier->child);
+	return 0;
+}
+
+void
+kd_courier_reload(struct kd *d)
+{
+	if (d->courier == NULL) {
+		kd_courier_start(d);
+		return;
+	}
+	d->courier->backoff = 0;
+	disarm(d->courier);
+	d->courier->busy = false;
+	if (d->policy->collector[0] == '\0')
+		kd_child_halt(d->courier->child);
+	else
+		kd_child_restart(d->courier->child);
+}
+
+void
+kd_courier_kick(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co == NULL || co->busy)
+		return;
+	/* a new message is tried now; the backoff level stays */
+	disarm(co);
+	pump(d);
+}
+
+const char *
+kd_courier_state(struct kd *d)
+{
+	static char buf[320];
+	struct kd_courier *co = d->courier;
+
+	if (d->policy->collector[0] == '\0')
+		return "no collector configured (report.collector in the "
+		    "policy is empty): the messages stay here";
+	if (co == NULL || !kd_child_running(co->child)) {
+		snprintf(buf, sizeof(buf), "courier not running%s%.240s",
+		    co && co->why[0] ? ": " : "", co ? co->why : "");
+		return buf;
+	}
+	if (co->busy)
+		return "being delivered";
+	if (co->why[0] != '\0') {
+		snprintf(buf, sizeof(buf), "retrying: %.240s", co->why);
+		return buf;
+	}
+	return "delivering in order";
+}
+
+unsigned long
+kd_courier_delivered(struct kd *d)
+{
+	return d->courier != NULL ? d->courier->delivered : 0;
+}
+
+void
+kd_courier_stop(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co == NULL)
+		return;
+	kd_child_free(co->child);
+	kd_tls_material_forget(&co->cfg, &co->cfglen);
+	X509_STORE_free(co->ca);
+	sd_event_source_unref(co->timer);
+	free(co);
+	d->courier = NULL;
+}

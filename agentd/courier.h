@@ -1,0 +1,54 @@
+/*
+ * The courier (issue 10, DESIGN 7): the outbox delivered to the CSIRT
+ * collector over mutual TLS by an unprivileged child, one row of the
+ * children table.  TLS never runs as root.
+ *
+ * The parent (courier.c) decides everything: which file goes next (the
+ * oldest signed one, in seq order), when to try (at once when a message
+ * is queued, else exponential backoff with jitter from 1 s to 5 min),
+ * and whether an answer is an ack: it checks the collector's identity
+ * (report.collector_id or report.ca) and the ack's signature over
+ * (agent, id, sha256 of the file) itself before it deletes anything.
+ * The child (courier_child.c, kakurid --courier) only connects, sends
+ * the bytes it is given and passes back what the collector answered
+ * with the collector's certificate chain.
+ */
+#ifndef KD_COURIER_H
+#define KD_COURIER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kd;
+
+/* After the four PEM texts of the courier's KK_IPC_CONFIG. */
+struct kk_courier_config {
+	char collector[128];	/* report.collector */
+	char pin[65];		/* report.collector_id, or "" (CA mode) */
+};
+
+/* KK_IPC_ACK body: u32 length of the chain PEM, the PEM, the answer. */
+#define KK_COURIER_CHAIN_MAX	(64 * 1024)
+
+#define KK_COURIER_TIMEOUT_MS	10000	/* connect, and each read and write */
+#define KK_COURIER_IDLE_MS	30000	/* an idle connection is closed */
+#define KD_COURIER_BACKOFF_MIN	(1000000ULL)		/* 1 s */
+#define KD_COURIER_BACKOFF_MAX	(300ULL * 1000000ULL)	/* 5 min */
+/* the child's answer to one delivery, at the latest */
+#define KD_COURIER_ANSWER_USEC	(3ULL * KK_COURIER_TIMEOUT_MS * 1000ULL + \
+				 5ULL * 1000000ULL)
+#define KD_COURIER_BATCH	64	/* names read per directory scan */
+
+/* kakurid: started when report.collector is set (and again on reload) */
+int kd_courier_start(struct kd *d);
+void kd_courier_reload(struct kd *d);
+void kd_courier_stop(struct kd *d);
+/* a message was queued or the mode changed: try now */
+void kd_courier_kick(struct kd *d);
+/* for kakurictl outbox: what the courier does, and the last failure */
+const char *kd_courier_state(struct kd *d);
+unsigned long kd_courier_delivered(struct kd *d);
+/* kakurid --courier UID GID PPID: the child's main; never returns */
+void kd_courier_main(int argc, char **argv) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * The courier child: kakurid --courier, an exec'd image as agent.user
+ * with no capabilities under seccomp (courier.h).  It reads its TLS
+ * material, then, one message at a time, connects to the collector (or
+ * keeps the connection it has), sends the outbox file it was given as
+ * one frame and passes back the collector's answer with the collector's
+ * certificate chain.  It decides nothing: the parent checks the answer.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "agentconn.h"
+#include "childproc.h"
+#include "courier.h"
+#include "netchild.h"
+#include "report.h"
+#include "tls.h"
+#include "wire.h"
+
+struct courier {
+	struct agentconn_cfg cfg;
+	struct agentconn ac;
+	bool connected;
+	struct kk_courier_config where;
+};
+
+/* One message to the parent, written whole (the socket is blocking). */
+static void
+tell(uint32_t type, uint32_t token, const void *body, size_t len)
+{
+	struct kk_ipc_queue q = { 0 };
+	int r;
+
+	if (kk_ipc_queue_add(&q, type, token, NULL, body, len) < 0)
+		kk_child_fail("courier: cannot frame an answer");
+	r = kk_ipc_queue_flush(&q, KK_CHILD_FD_IPC, NULL);
+	kk_ipc_queue_clear(&q);
+	if (r < 0)
+		_exit(0);	/* the parent is gone */
+}
+
+static void
+refuse(uint32_t token, const char *fmt, ...) __attribute__((format(printf,
+    2, 3)));
+
+/* A delivery that did not happen, and why (one line of text). */
+static void
+refuse(uint32_t token, const char *fmt, ...)
+{
+	char line[300];
+	va_list ap;
+	size_t i;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (i = 0; line[i] != '\0'; i++)
+		if (line[i] < 0x20 || line[i] > 0x7e)
+			line[i] = '?';
+	tell(KK_IPC_REJECT, token, line, strlen(line));
+}
+
+static void
+hang_up(struct courier *co)
+{
+	agentconn_close(&co->ac);
+	co->connected = false;
+}
+
+/* The collector's chain as PEM text, its own certificate first. */
+static char *
+chain_pem(SSL *ssl, size_t *len)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long n;
+	int i;
+
+	if (mem == NULL || chain == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(chain) && i < 8; i++)
+		if (PEM_write_bio_X509(mem, sk_X509_value(chain, i)) != 1)
+			goto out;
+	n = BIO_get_mem_data(mem, &data);
+	if (n <= 0 || (size_t)n > KK_COURIER_CHAIN_MAX ||
+	    (out = malloc((size_t)n)) == NULL)
+		goto out;
+	memcpy(out, data, (size_t)n);
+	*len = (size_t)n;
+out:
+	BIO_free(mem);
+	return out;
+}
+
+/* The collector refused in words: {"error": word, "message": text}. */
+static bool
+refused_in_words(uint32_t token, const uint8_t *ans, size_t len)
+{
+	json_t *o = json_loadb((const char *)ans, len, 0, NULL);
+	const char *word, *msg;
+	bool words = false;
+
+	if (json_is_object(o) && json_object_get(o, KW_ERROR) != NULL) {
+		word = json_string_value(json_object_get(o, KW_ERROR));
+		msg = json_string_value(json_object_get(o, KW_MESSAGE));
+		refuse(token, "the collector refused it: %.40s%s%.160s",
+		    word ? word : "?", msg ? ": " : "", msg ? msg : "");
+		words = true;
+	}
+	json_decref(o);
+	return words;
+}
+
+/* Sends one report and reads one answer on the connection there is. */
+static int
+exchange(struct courier *co, const uint8_t *rep, size_t len, uint8_t **ans,
+    size_t *anslen)
+{
+	int r;
+
+	if ((r = agentconn_send(&co->ac, rep, len)) < 0)
+		return r;
+	return agentconn_recv(&co->ac, ans, anslen);
+}
+
+static void
+deliver(struct courier *co, uint32_t token, const uint8_t *rep, size_t len)
+{
+	char err[300];
+	uint8_t *ans = NULL, *body = NULL;
+	char *chain = NULL;
+	size_t anslen = 0, chainlen = 0;
+	uint32_t cl;
+	bool reused = co->connected;
+	int r;
+
+again:
+	if (!co->connected) {
+		r = agentconn_open(&co->ac, &co->cfg, co->where.collector,
+		    co->where.pin[0] ? co->where.pin : NULL, err, sizeof(err));
+		if (r != EX_DONE) {
+			hang_up(co);
+			refuse(token, "collector %s: %s", co->where.collector,
+			    err);
+			return;
+		}
+		co->connected = true;
+	}
+	if ((r = exchange(co, rep, len, &ans, &anslen)) < 0) {
+		hang_up(co);
+		if (reused) {
+			/* the kept connection was closed by the collector */
+			reused = false;
+			goto again;
+		}
+		refuse(token, "collector %s: %s", co->where.collector,
+		    r == -E2BIG || r == -EMSGSIZE ? "answer too large" :
+		    "no answer");
+		return;
+	}
+	if (refused_in_words(token, ans, anslen))
+		goto out;
+	if ((chain = chain_pem(co->ac.ssl, &chainlen)) == NULL ||
+	    (body = malloc(4 + chainlen + anslen)) == NULL) {
+		refuse(token, "out of memory");
+		goto out;
+	}
+	cl = (uint32_t)chainlen;
+	memcpy(body, &cl, 4);
+	memcpy(body + 4, chain, chainlen);
+	memcpy(body + 4 + chainlen, ans, anslen);
+	tell(KK_IPC_ACK, token, body, 4 + chainlen + anslen);
+out:
+	free(body);
+	free(chain);
+	free(ans);
+}
+
+/* The first message: TLS material, then where the collector is. */
+static void
+configure(struct courier *co)
+{
+	struct kk_tls_material m;
+	struct kk_ipc_hdr h;
+	uint32_t lens[KK_PEM__MAX];
+	uint8_t *msg = NULL;
+	size_t len = 0, pos;
+	char err[300];
+	const char **text[KK_PEM__MAX] = { &m.key, &m.cert, &m.chain,
+		&m.client_ca };
+	size_t *tlen[KK_PEM__MAX] = { &m.key_len, &m.cert_len, &m.chain_len,
+		&m.client_ca_len };
+	int i;
+
+	if (kk_ipc_recv(KK_CHILD_FD_IPC, 10000, KK_IPC_MAX, &h, &msg,
+	    &len) < 0 || h.type != KK_IPC_CONFIG || len < sizeof(lens))
+		kk_child_fail("no configuration from the parent");
+	memcpy(lens, msg, sizeof(lens));
+	pos = sizeof(lens);
+	for (i = 0; i < KK_PEM__MAX; i++) {
+		if (lens[i] > len - pos)
+			kk_child_fail("a configuration that does not add up");
+		*text[i] = (const char *)msg + pos;
+		*tlen[i] = lens[i];
+		pos += lens[i];
+	}
+	if (len - pos != sizeof(co->where))
+		kk_child_fail("a configuration that does not add up");
+	memcpy(&co->where, msg + pos, sizeof(co->where));
+	co->where.collector[sizeof(co->where.collector) - 1] = '\0';
+	co->where.pin[sizeof(co->where.pin) - 1] = '\0';
+	co->cfg.tls = kk_tls_client_ctx_mem(&m, err, sizeof(err));
+	OPENSSL_cleanse(msg, len);
+	free(msg);
+	if (co->cfg.tls == NULL)
+		kk_child_fail("TLS: %s", err);
+	co->cfg.have_ca = m.client_ca_len > 0;
+	co->cfg.timeout_ms = KK_COURIER_TIMEOUT_MS;
+	co->cfg.collector = true;
+	co->cfg.frame_max = KK_REPORT_MAX;
+}
+
+void
+kd_courier_main(int argc, char **argv)
+{
+	struct courier co;
+	struct kk_ipc_hdr h;
+	uint8_t *body;
+	size_t len;
+	int r;
+
+	kk_child_enter(argc, argv, "--courier", "kakurid-courier", false);
+	memset(&co, 0, sizeof(co));
+	co.ac.fd = -1;
+	configure(&co);
+	if ((r = kk_child_seccomp(true)) < 0)
+		kk_child_fail("seccomp: %s", strerror(-r));
+	for (;;) {
+		r = kk_ipc_recv(KK_CHILD_FD_IPC, co.connected ?
+		    KK_COURIER_IDLE_MS : -1, KK_IPC_MAX, &h, &body, &len);
+		if (r == -ETIMEDOUT) {
+			hang_up(&co);	/* idle: the collector gets its slot back */
+			continue;
+		}
+		if (r < 0)
+			_exit(r == -EPIPE ? 0 : 3);
+		if (h.type != KK_IPC_DELIVER || body == NULL)
+			kk_child_fail("courier: a message it does not take");
+		deliver(&co, h.conn, body, len);
+		free(body);
+	}
+}

@@ -1,0 +1,103 @@
+/*
+ * The TLS material a child of kakurid gets as its first message
+ * (netchild.h, KK_IPC_CONFIG): the child's TLS key and certificate, the
+ * identity certificate as chain and a CA, as PEM text, checked here with
+ * the code the child runs so that the reason lands in the parent's log.
+ * The identity key itself never leaves the parent.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "children.h"
+#include "daemon.h"
+#include "netchild.h"
+#include "sign.h"
+#include "tls.h"
+
+int
+kd_tls_material(struct kd *d, const char *ca_path, bool server,
+    const void *extra, size_t extralen, uint8_t **out, size_t *outlen,
+    char *why, size_t whylen)
+{
+	const char *path[KK_PEM__MAX] = { d->policy->tls_key,
+		d->policy->tls_cert, d->policy->cert, ca_path };
+	char *pem[KK_PEM__MAX] = { NULL }, err[300];
+	size_t len[KK_PEM__MAX] = { 0 }, total = extralen, pos;
+	struct kk_tls_material m;
+	struct kk_ipc_config cfg;
+	EVP_PKEY *idpub = NULL;
+	X509 *idcert = NULL;
+	SSL_CTX *ctx = NULL;
+	uint8_t *body = NULL;
+	int i, r;
+
+	*out = NULL;
+	for (i = 0; i < KK_PEM__MAX; i++) {
+		if (path[i] == NULL || path[i][0] == '\0')
+			continue;	/* no CA: a pinned peer */
+		if ((r = kk_pem_read(path[i], &pem[i], &len[i])) < 0) {
+			snprintf(why, whylen, "%.200s: %s%s", path[i],
+			    strerror(-r), i <= KK_PEM_TLS_CERT ? " (run kakurid "
+			    "--init to make the children's TLS key)" : "");
+			goto out;
+		}
+		total += len[i];
+	}
+	m = (struct kk_tls_material){ pem[0], len[0], pem[1], len[1], pem[2],
+		len[2], pem[3], len[3] };
+	ctx = server ? kk_tls_server_ctx(&m, err, sizeof(err)) :
+	    kk_tls_client_ctx_mem(&m, err, sizeof(err));
+	if (ctx == NULL) {
+		snprintf(why, whylen, "%s (run kakurid --init)", err);
+		r = -EINVAL;
+		goto out;
+	}
+	/* the chain the child shows must be the identity that signs here */
+	if (kk_cert_load(d->policy->cert, &idcert) < 0 ||
+	    (idpub = X509_get0_pubkey(idcert)) == NULL ||
+	    EVP_PKEY_eq(idpub, d->agent_key) != 1) {
+		snprintf(why, whylen, "%.200s does not carry the identity key "
+		    "%.200s", d->policy->cert, d->policy->key);
+		r = -EINVAL;
+		goto out;
+	}
+	if ((body = malloc(sizeof(cfg) + total)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	pos = sizeof(cfg);
+	for (i = 0; i < KK_PEM__MAX; i++) {
+		cfg.len[i] = (uint32_t)len[i];
+		if (len[i] > 0)
+			memcpy(body + pos, pem[i], len[i]);
+		pos += len[i];
+	}
+	memcpy(body, &cfg, sizeof(cfg));
+	if (extralen > 0)
+		memcpy(body + pos, extra, extralen);
+	*out = body;
+	*outlen = pos + extralen;
+	r = 0;
+out:
+	for (i = 0; i < KK_PEM__MAX; i++)
+		kk_pem_free(pem[i]);
+	X509_free(idcert);
+	SSL_CTX_free(ctx);
+	return r;
+}
+
+void
+kd_tls_material_forget(uint8_t **cfg, size_t *len)
+{
+	if (*cfg != NULL) {
+		OPENSSL_cleanse(*cfg, *len);
+		free(*cfg);
+	}
+	*cfg = NULL;
+	*len = 0;
+}

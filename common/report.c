@@ -1,0 +1,218 @@
+/*
+ * Reports and acks between the courier and the collector (report.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "kakuri.h"
+#include "report.h"
+#include "sha256.h"
+#include "wire.h"
+
+static const char *const report_types[] = {
+	"self-report", "disconnect", "isolate", "release", "tamper",
+	"evidence", "drill", "blocked", "usb",
+};
+
+bool
+kk_report_type_ok(const char *type)
+{
+	size_t i;
+
+	for (i = 0; type != NULL && i < sizeof(report_types) /
+	    sizeof(report_types[0]); i++)
+		if (strcmp(type, report_types[i]) == 0)
+			return true;
+	return false;
+}
+
+void
+kk_report_sha256(const void *buf, size_t len, char out[65])
+{
+	unsigned char md[32];
+
+	kk_sha256(buf, len, md);
+	kk_hex(md, sizeof(md), out);
+}
+
+/* The payload of env if one of its signatures verifies with key. */
+static json_t *
+open_signed(const uint8_t *buf, size_t len, size_t max, const char *type,
+    EVP_PKEY *key, const char **why)
+{
+	struct kk_envelope env;
+	json_t *o = NULL;
+	size_t i;
+
+	if (len > max) {
+		*why = "too large";
+		return NULL;
+	}
+	if (kk_envelope_parse(buf, len, &env) < 0) {
+		*why = "not a DSSE envelope";
+		return NULL;
+	}
+	if (strcmp(env.type, type) != 0) {
+		*why = "wrong payload type";
+		goto out;
+	}
+	for (i = 0; i < env.nsigs; i++)
+		if (kk_dsse_verify_one(&env, i, key) == 0)
+			break;
+	if (i == env.nsigs) {
+		*why = "the signature does not verify";
+		goto out;
+	}
+	o = json_loadb((const char *)env.payload, env.payload_len,
+	    JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+		*why = "malformed payload";
+	}
+out:
+	kk_envelope_free(&env);
+	return o;
+}
+
+static bool
+string_is(json_t *o, const char *key, const char *want)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL && strcmp(s, want) == 0;
+}
+
+static bool
+hex_member(json_t *o, const char *key, size_t n)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) && kk_is_hex(json_string_value(v),
+	    json_string_length(v), n);
+}
+
+json_t *
+kk_report_open(const uint8_t *buf, size_t len, EVP_PKEY *identity,
+    const char *agent_id, const char **why)
+{
+	json_t *o, *seq;
+
+	o = open_signed(buf, len, KK_REPORT_MAX, KK_PT_REPORT, identity, why);
+	if (o == NULL)
+		return NULL;
+	seq = json_object_get(o, KW_SEQ);
+	if (json_integer_value(json_object_get(o, KW_V)) != 1 ||
+	    !json_is_integer(json_object_get(o, KW_V))) {
+		*why = "unknown report version";
+		goto fail;
+	}
+	if (!string_is(o, KW_AGENT, agent_id)) {
+		*why = "the report names another agent";
+		goto fail;
+	}
+	if (!hex_member(o, KW_ID, KK_EPISODE_HEX) || !json_is_integer(seq) ||
+	    json_integer_value(seq) < 1 ||
+	    !kk_report_type_ok(json_string_value(json_object_get(o, KW_TYPE))) ||
+	    !json_is_string(json_object_get(o, KW_TIME)) ||
+	    !json_is_object(json_object_get(o, KW_BODY))) {
+		*why = "the report lacks its id, seq, type, time or body";
+		goto fail;
+	}
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+char *
+kk_ack_make(EVP_PKEY *key, const char *agent, const char *id,
+    const char *sha256)
+{
+	struct kk_envelope env;
+	char *payload = NULL, *out = NULL, keyid[KK_AGENT_ID_HEX + 1];
+	json_t *o;
+
+	o = json_pack("{s:i, s:s, s:s, s:s}", KW_V, 1, KW_AGENT, agent, KW_ID,
+	    id, KW_SHA256, sha256);
+	if (o == NULL || (payload = json_dumps(o, JSON_COMPACT)) == NULL ||
+	    kk_key_id(key, keyid) < 0)
+		goto out;
+	if (kk_envelope_init(&env, KK_PT_ACK, (const uint8_t *)payload,
+	    strlen(payload)) < 0)
+		goto out;
+	if (kk_envelope_sign(&env, keyid, key) == 0)
+		out = kk_envelope_encode(&env);
+	kk_envelope_free(&env);
+out:
+	free(payload);
+	json_decref(o);
+	return out;
+}
+
+int
+kk_ack_check(const uint8_t *buf, size_t len, EVP_PKEY *collector,
+    const char *agent, const char *id, const char *sha256, const char **why)
+{
+	json_t *o;
+	int r = -EBADMSG;
+
+	o = open_signed(buf, len, KK_ACK_MAX, KK_PT_ACK, collector, why);
+	if (o == NULL)
+		return -EBADMSG;
+	if (json_integer_value(json_object_get(o, KW_V)) != 1 ||
+	    !string_is(o, KW_AGENT, agent) || !string_is(o, KW_ID, id) ||
+	    !string_is(o, KW_SHA256, sha256))
+		*why = "the ack is not of this report";
+	else
+		r = 0;
+	json_decref(o);
+	return r;
+}
+
+int
+kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
+    EVP_PKEY **key, char id[KK_AGENT_ID_HEX + 1], const char **why)
+{
+	X509_STORE_CTX *vctx = NULL;
+	EVP_PKEY *k;
+	int r = -EKEYREJECTED;
+
+	*key = NULL;
+	id[0] = '\0';
+	if (leaf == NULL || (k = X509_get0_pubkey(leaf)) == NULL ||
+	    kk_key_id(k, id) < 0) {
+		*why = "the collector's certificate carries no Ed25519 key";
+		goto out;
+	}
+	if (ca != NULL) {
+		if ((vctx = X509_STORE_CTX_new()) == NULL ||
+		    X509_STORE_CTX_init(vctx, ca, leaf, untrusted) != 1) {
+			*why = "out of memory";
+			r = -ENOMEM;
+			goto out;
+		}
+		if (X509_verify_cert(vctx) != 1) {
+			*why = "the collector's certificate does not chain to "
+			    "report.ca";
+			goto out;
+		}
+	}
+	if (EVP_PKEY_up_ref(k) != 1) {
+		r = -ENOMEM;
+		goto out;
+	}
+	*key = k;
+	r = 0;
+out:
+	X509_STORE_CTX_free(vctx);
+	ERR_clear_error();
+	if (r < 0)
+		id[0] = '\0';
+	return r;
+}

@@ -1,0 +1,804 @@
+/*
+ * kakurictl collector: the CSIRT's receiving end of the agents' outboxes
+ * (DESIGN 7, issue 10).  A mutual TLS server: an agent is accepted by
+ * the CA that certified its identity (--ca) or by its agent id listed in
+ * --agents; each report envelope is verified with the key of that same
+ * identity, stored durably as DIR/<agent>/<id>.json (temp, fsync,
+ * rename, directory fsync), appended to DIR/index.jsonl, and only then
+ * acked with a signature of the collector's own key over (agent, id,
+ * sha256).  A report already stored is acked again without a second
+ * copy.  One line per stored report on stdout (the journal under
+ * systemd); --exec runs a program with the stored file's path, no shell.
+ *
+ * One process, one sd-event loop, non-blocking TLS; every connection
+ * holds at most one frame of a report (2 MiB) and its answer, and the
+ * number of connections is bounded.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <systemd/sd-event.h>
+
+#include "commands.h"
+#include "ctl.h"
+#include "kakuri.h"
+#include "output.h"
+#include "report.h"
+#include "sign.h"
+#include "tls.h"
+#include "wire.h"
+
+#define COL_MAX_CONNS		1100	/* 1,000 agents and some to spare */
+#define COL_MAX_PREAUTH		256	/* still in the handshake */
+#define COL_HANDSHAKE_USEC	(10ULL * 1000000ULL)
+#define COL_IDLE_USEC		(60ULL * 1000000ULL)
+#define COL_MAX_AGENTS_LISTED	100000
+#define COL_EXEC_MAX		8	/* --exec programs at once */
+#define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
+
+struct collector;
+
+struct col_conn {
+	struct collector *col;
+	int fd;
+	SSL *ssl;
+	bool authed;
+	bool closing;			/* close once the answer is written */
+	sd_event_source *io, *timer;
+	struct kk_frame_reader rd;
+	uint8_t *out;			/* the framed answer */
+	size_t out_len, out_off;
+	EVP_PKEY *identity;
+	char agent[KK_AGENT_ID_HEX + 1];
+	char peer[64];
+	struct col_conn *prev, *next;
+};
+
+struct collector {
+	sd_event *ev;
+	SSL_CTX *ctx;
+	EVP_PKEY *key;			/* signs acks: the TLS certificate's */
+	X509_STORE *ca;			/* --ca, or NULL */
+	char **agents;			/* --agents, sorted */
+	size_t nagents;
+	const char *dir;
+	int dirfd;
+	const char *exec;
+	unsigned nexec;
+	char *exec_queue[COL_EXEC_QUEUE];
+	size_t exec_head, exec_n;
+	struct col_conn *conns;
+	unsigned nconns, npreauth;
+	unsigned long stored, acked, refused;
+};
+
+static void conn_close(struct col_conn *cn);
+
+static void
+say(struct col_conn *cn, const char *fmt, ...) __attribute__((format(printf,
+    2, 3)));
+
+/* A line about a connection on stderr (the journal under systemd). */
+static void
+say(struct col_conn *cn, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "collector: %s%s%.16s: ", cn->peer,
+	    cn->agent[0] ? " agent " : "", cn->agent);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --agents FILE: one agent id per line, # comments. */
+static int
+load_agents(struct collector *col, const char *path)
+{
+	char *text = NULL, *line, *save = NULL, *p;
+	size_t len, cap = 0;
+	char **v;
+	int r;
+
+	if ((r = kk_read_file(path, 16U << 20, &text, &len)) < 0) {
+		fail_line("%s: %s", path, strerror(-r));
+		return -1;
+	}
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		line += strspn(line, " \t");
+		line[strcspn(line, " \t\r")] = '\0';
+		if (*line == '\0')
+			continue;
+		if (!kk_is_hex(line, strlen(line), KK_AGENT_ID_HEX)) {
+			fail_line("%s: '%.80s' is not an agent id (%d lowercase "
+			    "hex digits)", path, line, KK_AGENT_ID_HEX);
+			goto fail;
+		}
+		if (col->nagents == COL_MAX_AGENTS_LISTED) {
+			fail_line("%s: more than %d agents", path,
+			    COL_MAX_AGENTS_LISTED);
+			goto fail;
+		}
+		if (col->nagents == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((v = reallocarray(col->agents, cap,
+			    sizeof(*v))) == NULL)
+				goto fail;
+			col->agents = v;
+		}
+		if ((col->agents[col->nagents] = strdup(line)) == NULL)
+			goto fail;
+		col->nagents++;
+	}
+	free(text);
+	if (col->nagents > 0)
+		qsort(col->agents, col->nagents, sizeof(char *), cmp_str);
+	return 0;
+fail:
+	free(text);
+	return -1;
+}
+
+static bool
+agent_listed(struct collector *col, const char *id)
+{
+	return col->nagents > 0 && bsearch(&id, col->agents, col->nagents,
+	    sizeof(char *), cmp_str) != NULL;
+}
+
+/* ---- --exec: the ticketing system's hook, no shell, bounded ---- */
+
+static void exec_next(struct collector *col);
+
+static int
+on_exec_exit(sd_event_source *s, const siginfo_t *si, void *arg)
+{
+	struct collector *col = arg;
+
+	if (si->si_code != CLD_EXITED || si->si_status != 0)
+		fprintf(stderr, "collector: %s (pid %d) ended with %s %d\n",
+		    col->exec, (int)si->si_pid, si->si_code == CLD_EXITED ?
+		    "status" : "signal", si->si_status);
+	sd_event_source_unref(s);
+	col->nexec--;
+	exec_next(col);
+	return 0;
+}
+
+static void
+exec_next(struct collector *col)
+{
+	char *path;
+	pid_t pid;
+
+	while (col->nexec < COL_EXEC_MAX && col->exec_n > 0) {
+		path = col->exec_queue[col->exec_head];
+		col->exec_head = (col->exec_head + 1) % COL_EXEC_QUEUE;
+		col->exec_n--;
+		pid = fork();
+		if (pid == 0) {
+			char *const argv[] = { (char *)col->exec, path, NULL };
+			sigset_t none;
+
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			execv(col->exec, argv);
+			_exit(127);
+		}
+		if (pid < 0 || sd_event_add_child(col->ev, NULL, pid,
+		    WEXITED, on_exec_exit, col) < 0)
+			fprintf(stderr, "collector: cannot run %s for %s\n",
+			    col->exec, path);
+		else
+			col->nexec++;
+		free(path);
+	}
+}
+
+static void
+exec_for(struct collector *col, const char *path)
+{
+	char *copy;
+
+	if (col->exec == NULL)
+		return;
+	if (col->exec_n == COL_EXEC_QUEUE || (copy = strdup(path)) == NULL) {
+		fprintf(stderr, "collector: %s not run for %s: %d already "
+		    "wait\n", col->exec, path, COL_EXEC_QUEUE);
+		return;
+	}
+	col->exec_queue[(col->exec_head + col->exec_n) % COL_EXEC_QUEUE] = copy;
+	col->exec_n++;
+	exec_next(col);
+}
+
+/* ---- storing a report ---- */
+
+/* DIR/<agent>/identity.pem: the key reports verify with, kept once. */
+static int
+keep_identity(struct collector *col, struct col_conn *cn)
+{
+	char path[PATH_MAX];
+	EVP_PKEY *known = NULL;
+	int r;
+
+	if (mkdirat(col->dirfd, cn->agent, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%s/identity.pem", col->dir, cn->agent);
+	if (kk_key_load_public(path, &known) == 0) {
+		/* the id is the key's hash: the same id, the same key */
+		EVP_PKEY_free(known);
+		return 0;
+	}
+	if ((r = kk_key_save_public(cn->identity, path)) < 0 && r != -EEXIST)
+		return r;
+	return kk_fsync_dir_of(path);
+}
+
+/* One line of DIR/index.jsonl, synced before the ack. */
+static int
+index_append(struct collector *col, json_t *line)
+{
+	char *text;
+	size_t len;
+	ssize_t n;
+	int fd, r = 0;
+
+	if ((text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return -ENOMEM;
+	len = strlen(text);
+	text[len++] = '\n';	/* json_dumps' NUL: room for the newline */
+	fd = openat(col->dirfd, "index.jsonl", O_WRONLY | O_APPEND | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		r = -errno;
+	else if ((n = write(fd, text, len)) != (ssize_t)len)
+		r = n < 0 ? -errno : -EIO;
+	else if (fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	return r;
+}
+
+/*
+ * The report stored (or found stored): 0 and the answer to send, or a
+ * negative errno and an error word.
+ */
+static int
+store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
+    const char **word)
+{
+	struct collector *col = cn->col;
+	const char *id = json_string_value(json_object_get(p, KW_ID));
+	const char *type = json_string_value(json_object_get(p, KW_TYPE));
+	const char *host = json_string_value(json_object_get(
+	    json_object_get(p, KW_HOST), KW_HOSTNAME));
+	char path[PATH_MAX], sha[65], old_sha[65], when[40];
+	char *old = NULL;
+	size_t oldlen;
+	json_t *line;
+	int r;
+
+	*word = KE_IO;
+	kk_report_sha256(buf, len, sha);
+	snprintf(path, sizeof(path), "%s/%s/%s.json", col->dir, cn->agent, id);
+	if (kk_read_file(path, KK_REPORT_MAX, &old, &oldlen) == 0) {
+		kk_report_sha256(old, oldlen, old_sha);
+		free(old);
+		if (strcmp(old_sha, sha) != 0) {
+			/* the same id with other bytes: never overwritten */
+			*word = KE_REPLAY;
+			return -EEXIST;
+		}
+		col->acked++;
+		return 0;	/* stored before: acked, not stored again */
+	}
+	if ((r = keep_identity(col, cn)) < 0 ||
+	    (r = kk_write_file_atomic(path, buf, len, 0640)) < 0)
+		return r;
+	kk_rfc3339(time(NULL), when, sizeof(when));
+	line = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}",
+	    KW_TIME, when, KW_AGENT, cn->agent, KW_ID, id, KW_SEQ,
+	    json_integer_value(json_object_get(p, KW_SEQ)), KW_TYPE, type,
+	    KW_SHA256, sha, KW_HOSTNAME, host ? host : "",
+	    KW_FILE, path + strlen(col->dir) + 1);
+	if (line == NULL)
+		return -ENOMEM;
+	r = index_append(col, line);
+	json_decref(line);
+	if (r < 0)
+		return r;
+	col->stored++;
+	printf("report %s %s from %.16s (%s) seq %lld: %s\n", type, id,
+	    cn->agent, host ? host : "?", (long long)json_integer_value(
+	    json_object_get(p, KW_SEQ)), path);
+	fflush(stdout);
+	exec_for(col, path);
+	return 0;
+}
+
+/* ---- connections ---- */
+
+static void
+conn_events(struct col_conn *cn, bool want_write)
+{
+	sd_event_source_set_io_events(cn->io, EPOLLIN | (want_write ?
+	    EPOLLOUT : 0));
+}
+
+/* One framed answer to send; the connection is closed after it if last. */
+static void
+answer(struct col_conn *cn, const char *text, bool last)
+{
+	size_t len = strlen(text);
+
+	free(cn->out);
+	cn->out = malloc(len + 4);
+	if (cn->out == NULL || kk_frame_header(cn->out, len, KK_ACK_MAX) < 0) {
+		cn->closing = true;
+		cn->out_len = 0;
+		return;
+	}
+	memcpy(cn->out + 4, text, len);
+	cn->out_len = len + 4;
+	cn->out_off = 0;
+	cn->closing = last;
+	conn_events(cn, true);
+}
+
+static void
+answer_error(struct col_conn *cn, const char *word, const char *msg)
+{
+	json_t *o = kk_wire_error(word, msg);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	cn->col->refused++;
+	say(cn, "refused: %s: %s", word, msg);
+	answer(cn, text ? text : "{}", true);
+	free(text);
+	json_decref(o);
+}
+
+/* One whole report frame from an authenticated agent. */
+static void
+on_report(struct col_conn *cn, uint8_t *buf, size_t len)
+{
+	const char *why = "", *word;
+	char sha[65], *ack;
+	json_t *p;
+	int r;
+
+	p = kk_report_open(buf, len, cn->identity, cn->agent, &why);
+	if (p == NULL) {
+		answer_error(cn, KE_BAD_SIGNATURE, why);
+		return;
+	}
+	if ((r = store(cn, buf, len, p, &word)) < 0) {
+		answer_error(cn, word, r == -EEXIST ? "a report with this id "
+		    "and other content is stored" : strerror(-r));
+		json_decref(p);
+		return;
+	}
+	kk_report_sha256(buf, len, sha);
+	ack = kk_ack_make(cn->col->key, cn->agent,
+	    json_string_value(json_object_get(p, KW_ID)), sha);
+	json_decref(p);
+	if (ack == NULL) {
+		answer_error(cn, KE_IO, "cannot sign the ack");
+		return;
+	}
+	answer(cn, ack, false);
+	free(ack);
+}
+
+/* After the handshake: who the agent is, and whether it is welcome. */
+static int
+authenticate(struct col_conn *cn)
+{
+	struct collector *col = cn->col;
+	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(cn->ssl), *chain;
+	char why[240];
+	int i, r;
+
+	/* a server's view of the chain lacks the peer's own certificate */
+	if ((chain = sk_X509_new_null()) == NULL ||
+	    sk_X509_push(chain, SSL_get0_peer_certificate(cn->ssl)) <= 0) {
+		sk_X509_free(chain);
+		return -ENOMEM;
+	}
+	for (i = 0; sent != NULL && i < sk_X509_num(sent) && i < 8; i++)
+		sk_X509_push(chain, sk_X509_value(sent, i));
+	r = kk_tls_chain_identity(chain, col->ca, &cn->identity, cn->agent,
+	    why, sizeof(why));
+	sk_X509_free(chain);
+	if (r < 0) {
+		say(cn, "not an agent: %s", why);
+		return r;
+	}
+	if (col->ca == NULL && !agent_listed(col, cn->agent)) {
+		say(cn, "agent not listed in --agents");
+		return -EACCES;
+	}
+	return 0;
+}
+
+static void
+conn_touch(struct col_conn *cn, uint64_t usec)
+{
+	uint64_t now = 0;
+
+	sd_event_now(cn->col->ev, CLOCK_MONOTONIC, &now);
+	sd_event_source_set_time(cn->timer, now + usec);
+}
+
+static int
+frame_in(void *arg, uint8_t *body, size_t len)
+{
+	struct col_conn *cn = arg;
+
+	on_report(cn, body, len);
+	free(body);
+	return 1;	/* one report at a time: the answer first */
+}
+
+static int
+on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
+{
+	struct col_conn *cn = arg;
+	struct collector *col = cn->col;
+	uint8_t buf[16384];
+	int n, err, r, rounds;
+
+	if (!cn->authed) {
+		ERR_clear_error();
+		n = SSL_do_handshake(cn->ssl);
+		if (n != 1) {
+			err = SSL_get_error(cn->ssl, n);
+			if (err == SSL_ERROR_WANT_READ ||
+			    err == SSL_ERROR_WANT_WRITE) {
+				conn_events(cn, err == SSL_ERROR_WANT_WRITE);
+				return 0;
+			}
+			conn_close(cn);
+			return 0;
+		}
+		col->npreauth--;
+		cn->authed = true;
+		if (authenticate(cn) < 0) {
+			conn_close(cn);
+			return 0;
+		}
+		conn_touch(cn, COL_IDLE_USEC);
+		conn_events(cn, false);
+	}
+	/* the answer out first: no new report read before it is gone */
+	while (cn->out_off < cn->out_len) {
+		n = SSL_write(cn->ssl, cn->out + cn->out_off,
+		    (int)(cn->out_len - cn->out_off));
+		if (n <= 0) {
+			err = SSL_get_error(cn->ssl, n);
+			if (err == SSL_ERROR_WANT_WRITE ||
+			    err == SSL_ERROR_WANT_READ)
+				return 0;
+			conn_close(cn);
+			return 0;
+		}
+		cn->out_off += (size_t)n;
+	}
+	if (cn->out_len > 0) {
+		free(cn->out);
+		cn->out = NULL;
+		cn->out_len = cn->out_off = 0;
+		if (cn->closing) {
+			conn_close(cn);
+			return 0;
+		}
+		conn_events(cn, false);
+	}
+	for (rounds = 0; rounds < 64 && cn->out_len == 0; rounds++) {
+		n = SSL_read(cn->ssl, buf, sizeof(buf));
+		if (n <= 0) {
+			err = SSL_get_error(cn->ssl, n);
+			if (err == SSL_ERROR_WANT_READ ||
+			    err == SSL_ERROR_WANT_WRITE)
+				return 0;
+			conn_close(cn);
+			return 0;
+		}
+		conn_touch(cn, COL_IDLE_USEC);
+		r = kk_frame_feed_each(&cn->rd, buf, (size_t)n, NULL, frame_in,
+		    cn);
+		if (r < 0) {
+			answer_error(cn, r == -EMSGSIZE ? KE_TOO_LARGE :
+			    KE_BAD_FRAME, "not one framed report");
+			return 0;
+		}
+		if (r > 0)
+			/* bytes past the report: a client that does not wait */
+			if (cn->rd.hdr_have > 0 || cn->rd.body_have > 0) {
+				conn_close(cn);
+				return 0;
+			}
+	}
+	if (cn->out_len > 0)
+		return on_conn_io(s, fd, EPOLLOUT, arg);
+	return 0;
+}
+
+static int
+on_conn_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	conn_close(arg);
+	return 0;
+}
+
+static void
+conn_close(struct col_conn *cn)
+{
+	struct collector *col = cn->col;
+
+	if (!cn->authed)
+		col->npreauth--;
+	col->nconns--;
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		col->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	sd_event_source_disable_unref(cn->io);
+	sd_event_source_disable_unref(cn->timer);
+	if (cn->ssl != NULL)
+		SSL_free(cn->ssl);
+	close(cn->fd);
+	kk_frame_reader_reset(&cn->rd);
+	EVP_PKEY_free(cn->identity);
+	free(cn->out);
+	free(cn);
+}
+
+static int
+on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
+{
+	struct collector *col = arg;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct col_conn *cn;
+	int fd, i;
+
+	for (i = 0; i < 64; i++) {
+		sl = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK |
+		    SOCK_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		if (col->nconns >= COL_MAX_CONNS ||
+		    col->npreauth >= COL_MAX_PREAUTH ||
+		    (cn = calloc(1, sizeof(*cn))) == NULL) {
+			close(fd);	/* full: the courier tries again later */
+			continue;
+		}
+		cn->col = col;
+		cn->fd = fd;
+		kk_sockaddr_text(&ss, cn->peer, sizeof(cn->peer));
+		kk_frame_reader_init(&cn->rd, KK_REPORT_MAX);
+		if ((cn->ssl = SSL_new(col->ctx)) == NULL ||
+		    SSL_set_fd(cn->ssl, fd) != 1 ||
+		    sd_event_add_io(col->ev, &cn->io, fd, EPOLLIN, on_conn_io,
+		    cn) < 0 ||
+		    sd_event_add_time_relative(col->ev, &cn->timer,
+		    CLOCK_MONOTONIC, COL_HANDSHAKE_USEC, 0, on_conn_timer,
+		    cn) < 0) {
+			if (cn->ssl)
+				SSL_free(cn->ssl);
+			sd_event_source_disable_unref(cn->io);
+			close(fd);
+			free(cn);
+			continue;
+		}
+		SSL_set_accept_state(cn->ssl);
+		col->nconns++;
+		col->npreauth++;
+		cn->next = col->conns;
+		if (col->conns)
+			col->conns->prev = cn;
+		col->conns = cn;
+	}
+	return 0;
+}
+
+/* The handshake takes any chain; authenticate() decides after it. */
+static int
+accept_any(int ok, X509_STORE_CTX *store)
+{
+	return 1;
+}
+
+static SSL_CTX *
+server_ctx(const char *cert, const char *key, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char e[256];
+
+	if (ctx == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "%s / %s: %s", cert, key,
+		    kk_tls_error(e, sizeof(e)));
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+	return ctx;
+}
+
+static int
+on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
+{
+	sd_event_exit(sd_event_source_get_event(s), 0);
+	return 0;
+}
+
+/* Room for 1,000 agents' sockets. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+cmd_collector(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "ca", required_argument, NULL, 'C' },
+		{ "agents", required_argument, NULL, 'A' },
+		{ "exec", required_argument, NULL, 'x' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct collector col = { .dirfd = -1 };
+	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
+	const char *agents = NULL;
+	X509 *x = NULL;
+	char err[300], id[KK_AGENT_ID_HEX + 1];
+	sigset_t mask;
+	size_t i;
+	int ch, lfd = -1, ret = EX_USAGE;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': listen = optarg; break;
+		case 'd': col.dir = optarg; break;
+		case 'c': cert = optarg; break;
+		case 'k': key = optarg; break;
+		case 'C': ca = optarg; break;
+		case 'A': agents = optarg; break;
+		case 'x': col.exec = optarg; break;
+		default: goto out;
+		}
+	}
+	if (optind != argc || listen == NULL || col.dir == NULL ||
+	    cert == NULL || key == NULL || (ca == NULL) == (agents == NULL))
+		goto out;
+	ret = EX_FAILED;
+	if (col.exec != NULL && (col.exec[0] != '/' ||
+	    access(col.exec, X_OK) < 0)) {
+		fail_line("--exec %s: not an executable given by its absolute "
+		    "path", col.exec);
+		goto out;
+	}
+	if (agents != NULL && load_agents(&col, agents) < 0)
+		goto out;
+	if (ca != NULL && ((col.ca = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(col.ca, ca) != 1)) {
+		fail_line("--ca %s: not a readable PEM CA file", ca);
+		goto out;
+	}
+	if (kk_key_load_private(key, &col.key) < 0 ||
+	    kk_cert_load(cert, &x) < 0 ||
+	    EVP_PKEY_eq(X509_get0_pubkey(x), col.key) != 1 ||
+	    kk_key_id(col.key, id) < 0) {
+		fail_line("%s and %s: not an Ed25519 key and its certificate "
+		    "(the acks are signed with that key)", key, cert);
+		goto out;
+	}
+	if ((col.ctx = server_ctx(cert, key, err, sizeof(err))) == NULL) {
+		fail_line("%s", err);
+		goto out;
+	}
+	if (mkdir(col.dir, 0750) < 0 && errno != EEXIST) {
+		fail_line("%s: %s", col.dir, strerror(errno));
+		goto out;
+	}
+	if ((col.dirfd = open(col.dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) < 0) {
+		fail_line("%s: %s", col.dir, strerror(errno));
+		goto out;
+	}
+	if (kk_tcp_listen(listen, &lfd, err, sizeof(err)) < 0) {
+		fail_line("%s", err);
+		goto out;
+	}
+	raise_nofile();
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (sd_event_default(&col.ev) < 0 ||
+	    sd_event_add_io(col.ev, NULL, lfd, EPOLLIN, on_accept, &col) < 0 ||
+	    sd_event_add_signal(col.ev, NULL, SIGTERM, on_signal, NULL) < 0 ||
+	    sd_event_add_signal(col.ev, NULL, SIGINT, on_signal, NULL) < 0) {
+		fail_line("cannot set up the event loop");
+		goto out;
+	}
+	printf("collector %s listening on %s, storing in %s (agents by %s)\n",
+	    id, listen, col.dir, ca ? "CA" : "list");
+	fflush(stdout);
+	ret = sd_event_loop(col.ev) < 0 ? EX_FAILED : EX_DONE;
+	fprintf(stderr, "collector: %lu stored, %lu acked again, %lu "
+	    "refused\n", col.stored, col.acked, col.refused);
+out:
+	while (col.conns != NULL)
+		conn_close(col.conns);
+	if (lfd >= 0)
+		close(lfd);
+	if (col.dirfd >= 0)
+		close(col.dirfd);
+	for (i = 0; i < col.nagents; i++)
+		free(col.agents[i]);
+	free(col.agents);
+	X509_free(x);
+	X509_STORE_free(col.ca);
+	EVP_PKEY_free(col.key);
+	SSL_CTX_free(col.ctx);
+	sd_event_unref(col.ev);
+	return ret;
+}

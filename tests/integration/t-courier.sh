@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The courier and the collector (issue 10, items 4 and 5): the outbox is
+# delivered over mutual TLS by an unprivileged child to `kakurictl
+# collector` in the CSIRT's namespace, while the host is isolated; in
+# order; a file leaves the outbox only after the collector's signed ack;
+# nothing is stored twice; a collector whose key is not the pinned one
+# gets nothing; an agent the collector does not know is refused;
+# `kakurictl reports` re-verifies what was stored and catches a changed
+# file; --exec runs a program with the stored file's path.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== courier: the outbox reaches the collector"
+topology || die topology
+pki_setup || die "PKI setup"
+COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
+ROGUE_ID=$("$KAKURICTL" agent-id "$PKI/op-rogue.crt")
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };"
+AGENT_ID=$(agent_init)
+check "kakurid --init: an agent id" grep -Eq '^[0-9a-f]{64}$' <<<"$AGENT_ID"
+COL="$WORK/collected"
+echo "$AGENT_ID  # the test agent" >"$WORK/agents"
+HOOK="$WORK/hook.sh"
+printf '#!/bin/sh\nprintf "%%s\\n" "$1" >>"%s"\n' "$WORK/hooked" >"$HOOK"
+chmod 0755 "$HOOK"
+
+COLPID=
+# collector CERT KEY [more options]: kakurictl collector in the peer
+# namespace on 7444, up when it says it listens
+collector() {
+	local cert=$1 key=$2; shift 2
+	: >"$WORK/col.out"
+	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" \
+		--dir "$COL" --cert "$cert" --key "$key" "$@" \
+		>>"$WORK/col.out" 2>>"$WORK/col.err" &
+	COLPID=$!
+	PIDS+=($COLPID)
+	until_ok 5 grep -q listening "$WORK/col.out"
+}
+collector_stop() {
+	[ -n "$COLPID" ] || return 0
+	kill "$COLPID" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$COLPID" 2>/dev/null || break; sleep 0.05; done
+	wait "$COLPID" 2>/dev/null
+	COLPID=
+}
+mode_is() { [ "$(status_field mode)" = "$1" ]; }
+# cycle N: a signed release (alice and bob) and a signed isolate, handed
+# over with kakurictl apply: two messages in the outbox
+cycle() {
+	local rel iso
+	rel=$(sign alice release --episode "$(status_field episode)" --reason "round $1") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$rel" >/dev/null 2>&1 &&
+	ctl apply "$rel" >/dev/null &&
+	iso=$(sign alice isolate --incident "IR-C-$1" --reason "round $1") &&
+	ctl apply "$iso" >/dev/null
+}
+outbox_count() { ctl outbox --json | jq -r .count; }
+outbox_empty() { [ "$(outbox_count)" = 0 ]; }
+waiting_says() { ctl outbox --json | jq -e --arg w "$1" '.waiting | test($w)' >/dev/null; }
+stored() { test -s "$COL/$AGENT_ID/$1.json"; }
+index_lines() { [ -f "$COL/index.jsonl" ] && wc -l <"$COL/index.jsonl" || echo 0; }
+
+start_kakurid || die "kakurid starts"
+check_within "the courier runs, as agent.user (nobody), not root" 5 \
+	bash -c "ps -o user= -C kakurid-courier | grep -qx nobody"
+
+# --- nobody listens yet: the report waits, and the outbox says why ---
+ctl disconnect --json >"$WORK/d1.json"
+ID1=$(jq -r .report "$WORK/d1.json")
+cp "$STATE"/outbox/*-"$ID1".dsse "$WORK/d1.dsse"
+check_within "no collector: the outbox says it retries and why" 5 \
+	waiting_says "retrying: collector $PEER4:7444"
+check "the disconnect stays in the outbox" bash -c "[ \$(ls '$STATE'/outbox/*-$ID1.dsse | wc -l) -eq 1 ]"
+
+# --- a collector with another key on the port: it gets nothing ---
+collector "$PKI/op-rogue.crt" "$PKI/op-rogue.key" --agents "$WORK/agents" ||
+	die "the rogue collector starts"
+ctl disconnect >/dev/null	# a new message: the courier tries at once
+check_within "a collector that is not report.collector_id: refused by the courier" 5 \
+	waiting_says "does not match the pinned id"
+refute "it received no report" bash -c "ls '$COL'/*/*.json"
+check "the messages are still in the outbox" bash -c "[ \$(ls '$STATE'/outbox/*.dsse | wc -l) -ge 2 ]"
+collector_stop
+
+# --- the real collector, while the host is isolated ---
+check "the host is isolated (the staff button)" mode_is isolated
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" --exec "$HOOK" ||
+	die "the collector starts"
+ctl disconnect >/dev/null
+check_within "delivered while isolated: the outbox empties" 15 outbox_empty
+check "the collector stored the first report as DIR/<agent>/<id>.json" stored "$ID1"
+check "byte for byte what the agent signed" cmp -s "$COL/$AGENT_ID/$ID1.json" "$WORK/d1.dsse"
+check "index.jsonl has one line per report, with the sha256 of the stored bytes" \
+	jq -se --arg id "$ID1" --arg sha "$(sha256sum <"$WORK/d1.dsse" | cut -c1-64)" \
+	'[.[] | select(.id == $id and .sha256 == $sha and .type == "disconnect")] | length == 1' "$COL/index.jsonl"
+check "one line per stored report on the collector's stdout" \
+	grep -q "^report disconnect $ID1 from ${AGENT_ID:0:16}" "$WORK/col.out"
+check_within "--exec ran with the stored file's path" 5 grep -qx "$COL/$AGENT_ID/$ID1.json" "$WORK/hooked"
+check "it was delivered in seq order" bash -c "jq -s '[.[].seq] | . == sort' '$COL/index.jsonl' | grep -qx true"
+check "the courier is back to waiting calmly" waiting_says "delivering in order"
+"$KAKURICTL" reports "$COL" >"$WORK/rep.txt"; rc=$?
+check "kakurictl reports: every stored report verified (exit 0)" bash -c \
+	"[ $rc -eq 0 ] && grep -q '$ID1' '$WORK/rep.txt' && ! grep -q 'NOT VERIFIED' '$WORK/rep.txt'"
+"$KAKURICTL" reports --json --type disconnect --agent "${AGENT_ID:0:12}" "$COL" >"$WORK/rep.json"
+check "reports --json --type --agent: the payloads, verified" \
+	jq -se --arg id "$ID1" '[.[] | select(.verified and .payload.id == $id and .payload.body.mode == "isolated")] | length == 1' "$WORK/rep.json"
+
+# --- in order, several at once; and nothing stored twice ---
+collector_stop
+N0=$(index_lines)
+check "two signed release/isolate rounds while the collector is down" \
+	eval 'cycle 1 && cycle 2' 
+check "four messages wait" test "$(outbox_count)" = 4
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
+cycle 3 || fail "a third round"
+check_within "they all arrive" 15 outbox_empty
+check "six more index lines" bash -c "[ \$(( \$(wc -l <'$COL/index.jsonl') - $N0 )) -eq 6 ]"
+check "of the types sent, in order: release isolate release isolate release isolate" bash -c \
+	"tail -6 '$COL/index.jsonl' | jq -r .type | tr '\\n' ' ' | grep -qx 'release isolate release isolate release isolate '"
+check "in seq order" bash -c "jq -s '[.[].seq] | . == sort' '$COL/index.jsonl' | grep -qx true"
+# an ack lost on the way: the same file comes again
+N1=$(index_lines)
+SEQ1=$(jq -r .payload "$WORK/d1.dsse" | base64 -d | jq -r .seq)
+cp "$WORK/d1.dsse" "$STATE/outbox/$(printf '%020d' "$SEQ1")-$ID1.dsse"
+cycle 4 || fail "a fourth round"
+check_within "a report sent again is acked again and leaves the outbox" 15 outbox_empty
+check "... but is not stored twice (two more lines: the new round's)" \
+	bash -c "[ \$(( \$(wc -l <'$COL/index.jsonl') - $N1 )) -eq 2 ]"
+collector_stop
+check "the collector says it acked one again" grep -q ', 1 acked again' "$WORK/col.err"
+
+# --- the collector's side of an attack ---
+: >"$WORK/nobody-listed"
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/nobody-listed" || die "the collector restarts"
+cycle 5 || fail "a fifth round"
+check_within "an agent not listed is refused: its report stays home" 5 \
+	waiting_says "retrying"
+refute "... and nothing was stored" bash -c "[ \$(wc -l <'$COL/index.jsonl') -gt $((N1 + 2)) ]"
+timeout 5 ip netns exec "$PEER" openssl s_client -connect "[::1]:7444" -quiet \
+	-cert "$PKI/op-rogue.crt" -key "$PKI/op-rogue.key" </dev/null >/dev/null 2>&1
+check "a TLS client that is no agent: refused, the collector still serves" \
+	bash -c "kill -0 $COLPID && grep -q 'not an agent' '$WORK/col.err'"
+collector_stop
+
+# --- a report changed on the collector's disk is caught ---
+F="$COL/$AGENT_ID/$ID1.json"
+jq -c '.payload |= (@base64d | fromjson | .body.mode = "egress" | tojson | @base64)' "$F" >"$WORK/forged" &&
+	cat "$WORK/forged" >"$F"
+"$KAKURICTL" reports "$COL" >"$WORK/rep2.txt"; rc=$?
+check "kakurictl reports: a changed report is NOT VERIFIED (exit 1)" \
+	bash -c "[ $rc -eq 1 ] && grep '$ID1' '$WORK/rep2.txt' | grep -q 'NOT VERIFIED'"
+
+check "kakurid served throughout" kill -0 "$KPID"
+summary
+[ "$FAILED" -eq 0 ]
