@@ -8,11 +8,20 @@
 #ifndef KD_ACT_H
 #define KD_ACT_H
 
+#include <stdbool.h>
+
 struct run;
 
 /* act_quarantine.c */
 int kd_act_status(struct run *r);
 int kd_act_disconnect(struct run *r);
+/*
+ * The button pressed for r's caller (msg NULL: the button's own words):
+ * the mode entered, audited, and a disconnect message queued (its id in
+ * report, "" if the press was only counted).  On failure r failed.
+ */
+int kd_press_disconnect(struct run *r, const char *msg, bool *changed,
+    char report[]);
 int kd_act_isolate(struct run *r);
 int kd_act_release(struct run *r);
 int kd_act_adopt(struct run *r);
@@ -20,5 +29,7 @@ int kd_act_adopt(struct run *r);
 int kd_act_log(struct run *r);
 /* act_outbox.c */
 int kd_act_outbox(struct run *r);
+/* act_report.c */
+int kd_act_report(struct run *r);
 
 #endif

@@ -79,28 +79,18 @@ disconnect_message(json_t *req, char *buf, size_t len, bool *cut,
  * and answer with what the employee needs (the contact).
  */
 int
-kd_act_disconnect(struct run *r)
+kd_press_disconnect(struct run *r, const char *msg, bool *changed,
+    char report[])
 {
 	struct kd *d = r->d;
 	const char *actor = r->via;
-	json_t *req = r->args;
 	enum kk_mode mode = d->policy->disconnect_mode;
-	char since[32] = "", report[KK_EPISODE_HEX + 1] = "";
-	char text[KK_TEXT_MAX], why[96];
-	const char *msg;
-	bool changed, cut;
 	json_t *o;
 	int err;
 
-	msg = disconnect_message(req, text, sizeof(text), &cut, why,
-	    sizeof(why));
-	if (msg == NULL) {
-		kd_tally_refused(d, r->uid, r->pid, "disconnect", KE_MALFORMED,
-		    json_pack("{s:s}", KW_ERROR, why));
-		kd_run_reject(r, KE_MALFORMED, why);
-		return -EINVAL;
-	}
-	err = kd_enter_mode(d, mode, actor, msg, &changed);
+	report[0] = '\0';
+	err = kd_enter_mode(d, mode, actor, msg ? msg : "staff disconnect "
+	    "button", changed);
 	if (err < 0) {
 		const char *what = d->state_dirty ? KE_SAVE_FAILED : KE_APPLY_FAILED;
 
@@ -113,16 +103,14 @@ kd_act_disconnect(struct run *r)
 		    strerror(-err));
 		return err;
 	}
-	if (!json_is_string(json_object_get(req, KW_MESSAGE)))
-		msg = NULL;
 	/* holding the button down: counted, not recorded press by press */
-	if (!changed && !kd_tally_repeat(d, r->uid, "disconnect"))
-		goto reply;
+	if (!*changed && !kd_tally_repeat(d, r->uid, "disconnect"))
+		return 0;
 	kk_log(LOG_NOTICE, KK_MID_APPLY,
 	    "disconnect by %s: %s, episode %s (%s; last apply+verify %llu us)",
 	    actor, kk_mode_name(d->state.mode), d->state.episode,
-	    changed ? "applied" : "already in force", d->last_apply_usec);
-	kd_audit(d, actor, "disconnect", changed ? "applied" : "already",
+	    *changed ? "applied" : "already in force", d->last_apply_usec);
+	kd_audit(d, actor, "disconnect", *changed ? "applied" : "already",
 	    json_pack("{s:s, s:s?, s:I}", KW_MODE, kk_mode_name(d->state.mode),
 	    KW_MESSAGE, msg, KW_APPLY_US, (json_int_t)d->last_apply_usec));
 	/* tell the CSIRT: queued durably, delivered by the outbox */
@@ -133,7 +121,32 @@ kd_act_disconnect(struct run *r)
 		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT notification: %s",
 		    kd_outbox_error(d));
 	json_decref(o);
-reply:
+	return 0;
+}
+
+int
+kd_act_disconnect(struct run *r)
+{
+	struct kd *d = r->d;
+	json_t *req = r->args;
+	char since[32] = "", report[KK_EPISODE_HEX + 1] = "";
+	char text[KK_TEXT_MAX], why[96];
+	const char *msg;
+	bool changed, cut;
+	int err;
+
+	msg = disconnect_message(req, text, sizeof(text), &cut, why,
+	    sizeof(why));
+	if (msg == NULL) {
+		kd_tally_refused(d, r->uid, r->pid, "disconnect", KE_MALFORMED,
+		    json_pack("{s:s}", KW_ERROR, why));
+		kd_run_reject(r, KE_MALFORMED, why);
+		return -EINVAL;
+	}
+	if (!json_is_string(json_object_get(req, KW_MESSAGE)))
+		msg = NULL;
+	if ((err = kd_press_disconnect(r, msg, &changed, report)) < 0)
+		return err;
 	kk_rfc3339(d->state.since, since, sizeof(since));
 	r->answer = json_pack("{s:b, s:s, s:s, s:s, s:b, s:b, s:s?, s:{s:s, s:s, s:s}}",
 	    KW_OK, 1, KW_MODE, kk_mode_name(d->state.mode),

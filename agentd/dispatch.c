@@ -63,8 +63,9 @@ static const struct kd_verb verbs[] = {
 	    .action = KD_NO_ACTION, .run = kd_act_disconnect,
 	    .denied = "only members of the staff group and root may press "
 	    "disconnect" },
-	{ .name = "report", .origins = LOCAL, .local = STAFF,
-	    .action = KD_NO_ACTION },
+	/* any local user may report (issue 10); pressing with it is staff's */
+	{ .name = "report", .origins = LOCAL, .local = ANYONE,
+	    .action = KD_NO_ACTION, .run = kd_act_report },
 	{ .name = "isolate", .origins = SIGNED, .action = KK_ACT_ISOLATE,
 	    .run = kd_act_isolate },
 	{ .name = "release", .origins = SIGNED, .action = KK_ACT_RELEASE,
@@ -209,8 +210,9 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 			    NULL);
 		goto done;
 	}
-	why = kd_verb_refusal(r->verb, r->origin, local ? kk_peer_class(cred,
-	    d->staff_known, d->staff_gid) : KK_PEER__MAX);
+	r->local_class = local ? (int)kk_peer_class(cred, d->staff_known,
+	    d->staff_gid) : KK_PEER__MAX;
+	why = kd_verb_refusal(r->verb, r->origin, r->local_class);
 	if (why != NULL) {
 		refuse(r, name, why, cred);
 		goto done;

@@ -90,6 +90,7 @@ struct run {
 	char via[128];		/* the actor: "tls:ADDR", "local:uid=N(name),pid=P" */
 	uid_t uid;		/* KD_ORIGIN_LOCAL: the caller, as the kernel says */
 	pid_t pid;
+	int local_class;	/* ... its enum kk_peer_class */
 	json_t *args;		/* the request's (unsigned) or the command's */
 	struct timespec received;
 	struct timespec applied;

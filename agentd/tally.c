@@ -29,13 +29,15 @@ struct kd_tally {
 	/* staff presses that changed nothing (already quarantined) */
 	struct kk_refusals repeats;
 	sd_event_source *summary;
-	/* signed commands handed over per uid in this interval */
-	struct {
-		uid_t uid;
-		unsigned n;
-	} rate[RATE_UIDS];
-	size_t nrate;
-	uint64_t rate_since;
+	/* signed commands handed over, self-reports, per uid in an interval */
+	struct kd_rate {
+		struct {
+			uid_t uid;
+			unsigned n;
+		} uids[RATE_UIDS];
+		size_t n;
+		uint64_t since;
+	} applies, reports;
 };
 
 void
@@ -153,28 +155,45 @@ kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
 		summary_arm(tl);
 }
 
-bool
-kd_tally_apply_ok(struct kd *d, uid_t uid)
+/* one more of uid's in this interval of every (max per uid)? */
+static bool
+rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid, uint64_t every,
+    unsigned max)
 {
-	struct kd_tally *tl = d->tally;
 	uint64_t now = 0;
 	size_t i;
 
-	if (tl == NULL || uid == 0)
-		return true;
 	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
-	if (now - tl->rate_since >= KK_REFUSAL_INTERVAL_USEC) {
-		tl->nrate = 0;
-		tl->rate_since = now;
+	if (now - rt->since >= every) {
+		rt->n = 0;
+		rt->since = now;
 	}
-	for (i = 0; i < tl->nrate; i++)
-		if (tl->rate[i].uid == uid)
-			return ++tl->rate[i].n <= KK_APPLY_PER_INTERVAL;
-	if (tl->nrate == RATE_UIDS)
+	for (i = 0; i < rt->n; i++)
+		if (rt->uids[i].uid == uid)
+			return ++rt->uids[i].n <= max;
+	if (rt->n == RATE_UIDS)
 		return false;	/* too many uids at once: the next interval */
-	tl->rate[tl->nrate].uid = uid;
-	tl->rate[tl->nrate++].n = 1;
+	rt->uids[rt->n].uid = uid;
+	rt->uids[rt->n++].n = 1;
 	return true;
+}
+
+bool
+kd_tally_apply_ok(struct kd *d, uid_t uid)
+{
+	if (d->tally == NULL || uid == 0)
+		return true;
+	return rate_ok(d, &d->tally->applies, uid, KK_REFUSAL_INTERVAL_USEC,
+	    KK_APPLY_PER_INTERVAL);
+}
+
+bool
+kd_tally_report_ok(struct kd *d, uid_t uid)
+{
+	if (d->tally == NULL || uid == 0)
+		return true;
+	return rate_ok(d, &d->tally->reports, uid, KD_REPORT_INTERVAL_USEC,
+	    KD_REPORTS_PER_INTERVAL);
 }
 
 int

@@ -30,5 +30,13 @@ void kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
 bool kd_tally_repeat(struct kd *d, uid_t uid, const char *action);
 /* Whether uid may hand over one more signed command in this interval. */
 bool kd_tally_apply_ok(struct kd *d, uid_t uid);
+/*
+ * Whether uid may queue one more self-report: a few per ten minutes, so
+ * that nobody fills the outbox the CSIRT's other messages need (root is
+ * not counted).
+ */
+#define KD_REPORT_INTERVAL_USEC	(600ULL * 1000000ULL)
+#define KD_REPORTS_PER_INTERVAL	10
+bool kd_tally_report_ok(struct kd *d, uid_t uid);
 
 #endif

@@ -305,6 +305,28 @@ struct json_t;
 #define KW_NPIDS		"npids"
 #define KW_DONE			"done"
 
+/*
+ * A self-report (DESIGN 7, kakurictl report -> kakurid "report" -> the
+ * outbox): the intake fields of the guides, what kakurid adds (reporter
+ * from SO_PEERCRED, sessions from logind, recent audit entries), and the
+ * attachments {name, size, sha256, data}.  The collector's index lines
+ * (kakurictl collector, reports) use hostname and file.
+ */
+#define KW_CATEGORY		"category"
+#define KW_FOUND_AT		"found_at"
+#define KW_LOCATION		"location"
+#define KW_DISCONNECT		"disconnect"
+#define KW_DISCONNECTED		"disconnected"
+#define KW_ATTACHMENTS		"attachments"
+#define KW_NAME			"name"
+#define KW_DATA			"data"
+#define KW_USER			"user"
+#define KW_REPORTER		"reporter"
+#define KW_SESSIONS		"sessions"
+#define KW_TTY			"tty"
+#define KW_SEAT			"seat"
+#define KW_RECENT		"recent"
+
 /* A receipt's result (DESIGN 4). */
 #define KR_DONE			"done"
 #define KR_REJECTED		"rejected"

@@ -14,6 +14,7 @@ int cmd_disconnect(struct ctl *c, int argc, char **argv);
 int cmd_release(struct ctl *c, int argc, char **argv);
 int cmd_log(struct ctl *c, int argc, char **argv);
 int cmd_outbox(struct ctl *c, int argc, char **argv);
+int cmd_report(struct ctl *c, int argc, char **argv);
 int cmd_apply(struct ctl *c, int argc, char **argv);
 /* keys.c, sign.c, send.c, fetch.c: the CSIRT operator's */
 int cmd_keygen(struct ctl *c, int argc, char **argv);

@@ -1,0 +1,376 @@
+/*
+ * kakurictl report: an employee's self-report of a suspicious popup,
+ * mail, file... (issue 10, DESIGN 5 and 7).  Any local user may report.
+ * The intake fields of the guides come from the options, from a JSON
+ * record (--from, for GUIs and scripts) or, on a terminal, from
+ * questions in Japanese or English with the guidance for a suspicious
+ * popup.  Attachments are read here, as the calling user, capped and
+ * hashed.  The report id is printed only once kakurid has it on disk.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "client.h"
+#include "commands.h"
+#include "ctl.h"
+#include "guidance.h"
+#include "kakuri.h"
+#include "output.h"
+#include "report.h"
+#include "wire.h"
+
+#define ANSWER_MAX		8192	/* one typed answer */
+#define FROM_MAX		(1024 * 1024)
+#define ATTACH_MAX		3
+#define ATTACH_BYTES		(256 * 1024)
+
+/* The words of the form, per language. */
+struct words {
+	const char *guidance;
+	const char *category;
+	const char *when;
+	const char *where;
+	const char *what;
+	const char *why;
+	const char *contact;
+	const char *done;
+	const char *notice;
+};
+
+static const struct words words_en = {
+	.guidance =
+	    "Suspicious popup or message? Until the CSIRT tells you otherwise:\n"
+	    "  - do not click anything in it, do not install anything,\n"
+	    "  - do not type passwords or personal data,\n"
+	    "  - do not call the numbers it shows or follow its instructions,\n"
+	    "  - keep the PC switched on (do not shut it down or restart it).\n"
+	    "Answer a few questions; the report goes to the CSIRT.\n",
+	.category = "What kind of thing was it? (popup, mail, file, web, "
+	    "device, behaviour, other)",
+	.when = "When did you notice it?",
+	.where = "Where (this PC, room)?",
+	.what = "What happened? (one line; what you saw and did)",
+	.why = "Why did it seem wrong?",
+	.contact = "How can the CSIRT reach you? (phone, extension; may be empty)",
+	.done = "Stored; it will reach the CSIRT. Report id:",
+	.notice = "Keep the PC on. The CSIRT desk:",
+};
+
+static const struct words words_ja = {
+	.guidance =
+	    "不審なポップアップやメッセージですか？ CSIRTから指示があるまで:\n"
+	    "  ・表示されたものをクリックしない、何もインストールしない\n"
+	    "  ・パスワードや個人情報を入力しない\n"
+	    "  ・表示された電話番号に電話しない、指示に従わない\n"
+	    "  ・PCの電源は切らない（シャットダウン・再起動しない）\n"
+	    "いくつか質問に答えてください。報告はCSIRTに届きます。\n",
+	.category = "何が起きましたか？ (popup, mail, file, web, device, "
+	    "behaviour, other)",
+	.when = "発見日時",
+	.where = "発見場所（このPC、部屋など）",
+	.what = "経緯（何を見て、何をしたか）",
+	.why = "なぜ異常と判断したか",
+	.contact = "連絡先（電話・内線、空でも可）",
+	.done = "報告を保存しました。CSIRTに届きます。報告ID:",
+	.notice = "PCの電源は切らないでください。窓口:",
+};
+
+struct intake {
+	json_t *fields;		/* category, found_at, location, what, why, contact */
+	bool disconnect;
+	const char *attach[ATTACH_MAX];
+	size_t nattach;
+};
+
+static void
+set_text(struct intake *in, const char *key, const char *v)
+{
+	json_object_set_new(in->fields, key, json_string(v));
+}
+
+/* --from FILE: the body keys of DESIGN 7, nothing else, strings only. */
+static int
+read_from(struct intake *in, const char *path)
+{
+	static const char *const keys[] = { KW_CATEGORY, KW_FOUND_AT,
+		KW_LOCATION, KW_WHAT, KW_WHY, KW_CONTACT, KW_DISCONNECT };
+	json_error_t jerr;
+	const char *key;
+	char *text = NULL;
+	size_t len, i;
+	json_t *o, *v;
+	int r;
+
+	if ((r = kk_read_file(path, FROM_MAX, &text, &len)) < 0) {
+		fail_line("--from %s: %s", path, r == -EFBIG ?
+		    "larger than 1 MiB" : strerror(-r));
+		return -1;
+	}
+	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (!json_is_object(o)) {
+		fail_line("--from %s: not a JSON object (%s, line %d)", path,
+		    o ? "another value" : jerr.text, jerr.line);
+		json_decref(o);
+		return -1;
+	}
+	json_object_foreach(o, key, v) {
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			fail_line("--from %s: unknown field \"%.40s\"", path, key);
+			goto fail;
+		}
+		if (strcmp(key, KW_DISCONNECT) == 0) {
+			if (!json_is_boolean(v)) {
+				fail_line("--from %s: disconnect must be true or "
+				    "false", path);
+				goto fail;
+			}
+			in->disconnect = in->disconnect || json_is_true(v);
+			continue;
+		}
+		if (!json_is_string(v)) {
+			fail_line("--from %s: %s must be a string", path, key);
+			goto fail;
+		}
+		/* the command line wins over the record */
+		if (json_object_get(in->fields, key) == NULL)
+			json_object_set(in->fields, key, v);
+	}
+	json_decref(o);
+	return 0;
+fail:
+	json_decref(o);
+	return -1;
+}
+
+/* One line from the terminal, or NULL at its end. */
+static char *
+ask(const char *question, const char *dflt)
+{
+	static char line[ANSWER_MAX + 2];
+	size_t n;
+
+	printf("%s%s%s%s\n> ", question, dflt ? " [" : "", dflt ? dflt : "",
+	    dflt ? "]" : "");
+	fflush(stdout);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return NULL;
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n == 0 && dflt != NULL)
+		return (char *)dflt;
+	return line;
+}
+
+static bool
+category_known(const char *c)
+{
+	static const char *const cats[] = { "popup", "mail", "file", "web",
+		"device", "behaviour", "other" };
+	size_t i;
+
+	for (i = 0; c != NULL && i < sizeof(cats) / sizeof(cats[0]); i++)
+		if (strcmp(c, cats[i]) == 0)
+			return true;
+	return false;
+}
+
+/* On a terminal: the guidance, then what is still missing. */
+static int
+prompt(struct intake *in, const struct words *w, const char *now,
+    const char *where)
+{
+	struct { const char *key; const char *q; const char *dflt; } qs[] = {
+		{ KW_CATEGORY, w->category, "popup" },
+		{ KW_FOUND_AT, w->when, now },
+		{ KW_LOCATION, w->where, where },
+		{ KW_WHAT, w->what, NULL },
+		{ KW_WHY, w->why, NULL },
+		{ KW_CONTACT, w->contact, "" },
+	};
+	const char *a;
+	size_t i;
+	int tries;
+
+	fputs(w->guidance, stdout);
+	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		if (json_object_get(in->fields, qs[i].key) != NULL)
+			continue;
+		for (tries = 0; tries < 5; tries++) {
+			if ((a = ask(qs[i].q, qs[i].dflt && qs[i].dflt[0] ?
+			    qs[i].dflt : NULL)) == NULL)
+				return -1;
+			if (strcmp(qs[i].key, KW_CATEGORY) == 0 &&
+			    !category_known(a))
+				continue;
+			if (strcmp(qs[i].key, KW_WHAT) == 0 && a[0] == '\0')
+				continue;
+			break;
+		}
+		if (tries == 5)
+			return -1;
+		if (a[0] != '\0')
+			set_text(in, qs[i].key, a);
+	}
+	return 0;
+}
+
+/* One attachment read as the caller: name, size, sha256, data. */
+static json_t *
+attachment(const char *path)
+{
+	unsigned char *b64 = NULL;
+	const char *base;
+	char *data = NULL, sha[65];
+	size_t len;
+	json_t *o = NULL;
+	int r;
+
+	if ((r = kk_read_file(path, ATTACH_BYTES, &data, &len)) < 0) {
+		fail_line("--attach %s: %s", path, r == -EFBIG ?
+		    "larger than 256 KiB" : r == -EINVAL ?
+		    "not a regular file" : strerror(-r));
+		return NULL;
+	}
+	if (len == 0 || (b64 = malloc(4 * ((len + 2) / 3) + 1)) == NULL) {
+		fail_line("--attach %s: %s", path, len ? "out of memory" :
+		    "empty");
+		goto out;
+	}
+	EVP_EncodeBlock(b64, (const unsigned char *)data, (int)len);
+	kk_report_sha256(data, len, sha);
+	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	o = json_pack("{s:s, s:I, s:s, s:s}", KW_NAME, base, KW_SIZE,
+	    (json_int_t)len, KW_SHA256, sha, KW_DATA, (char *)b64);
+	if (o == NULL)
+		fail_line("--attach %s: the name is not text", path);
+out:
+	free(b64);
+	free(data);
+	return o;
+}
+
+int
+cmd_report(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "category", required_argument, NULL, 'c' },
+		{ "when", required_argument, NULL, 'w' },
+		{ "where", required_argument, NULL, 'W' },
+		{ "what", required_argument, NULL, 'a' },
+		{ "why", required_argument, NULL, 'y' },
+		{ "contact", required_argument, NULL, 'C' },
+		{ "attach", required_argument, NULL, 'A' },
+		{ "disconnect", no_argument, NULL, 'D' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'J' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct words *w = strcmp(kk_guidance_lang(), "ja") == 0 ?
+	    &words_ja : &words_en;
+	struct intake in = { .fields = json_object() };
+	const char *from = NULL, *refused;
+	char now[40], host[256] = "", where[300];
+	json_t *req = NULL, *resp = NULL, *att, *contact;
+	bool json = c->json, tty = isatty(STDIN_FILENO) == 1;
+	size_t i;
+	int ch, ret = EX_USAGE;
+
+	if (in.fields == NULL)
+		return EX_FAILED;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': set_text(&in, KW_CATEGORY, optarg); break;
+		case 'w': set_text(&in, KW_FOUND_AT, optarg); break;
+		case 'W': set_text(&in, KW_LOCATION, optarg); break;
+		case 'a': set_text(&in, KW_WHAT, optarg); break;
+		case 'y': set_text(&in, KW_WHY, optarg); break;
+		case 'C': set_text(&in, KW_CONTACT, optarg); break;
+		case 'A':
+			if (in.nattach == ATTACH_MAX) {
+				fail_line("at most %d attachments", ATTACH_MAX);
+				goto out;
+			}
+			in.attach[in.nattach++] = optarg;
+			break;
+		case 'D': in.disconnect = true; break;
+		case 'f': from = optarg; break;
+		case 'J': json = true; break;
+		default: goto out;
+		}
+	}
+	if (optind != argc)
+		goto out;
+	ret = EX_FAILED;
+	if (from != NULL && read_from(&in, from) < 0)
+		goto out;	/* a bad record: one line, exit 1 */
+	kk_rfc3339(time(NULL), now, sizeof(now));
+	gethostname(host, sizeof(host) - 1);
+	snprintf(where, sizeof(where), "%s", host);
+	if (tty && (json_object_get(in.fields, KW_CATEGORY) == NULL ||
+	    json_object_get(in.fields, KW_WHAT) == NULL)) {
+		if (prompt(&in, w, now, where) < 0) {
+			fail_line("no report was sent");
+			goto out;
+		}
+	}
+	if (!category_known(json_string_value(json_object_get(in.fields,
+	    KW_CATEGORY))) || json_object_get(in.fields, KW_WHAT) == NULL) {
+		fail_line("a report needs --category (popup, mail, file, web, "
+		    "device, behaviour, other) and --what (or a terminal to "
+		    "ask on)");
+		ret = EX_USAGE;
+		goto out;
+	}
+	if (json_object_get(in.fields, KW_FOUND_AT) == NULL)
+		set_text(&in, KW_FOUND_AT, now);
+	if (json_object_get(in.fields, KW_LOCATION) == NULL)
+		set_text(&in, KW_LOCATION, where);
+	req = json_pack("{s:s, s:b}", KW_CMD, kk_op_name(KK_OP_REPORT), KW_DISCONNECT,
+	    in.disconnect);
+	if (req == NULL || json_object_update(req, in.fields) < 0)
+		goto out;
+	if (in.nattach > 0) {
+		json_object_set_new(req, KW_ATTACHMENTS, json_array());
+		for (i = 0; i < in.nattach; i++) {
+			if ((att = attachment(in.attach[i])) == NULL)
+				goto out;
+			json_array_append_new(json_object_get(req,
+			    KW_ATTACHMENTS), att);
+		}
+	}
+	/* the request is consumed; the id comes back once it is on disk */
+	ret = ctl_call(c, req, &resp);
+	req = NULL;
+	if (ret != EX_DONE)
+		goto out;
+	if (json) {
+		print_json(resp);
+		goto out;
+	}
+	printf("%s %s\n", w->done, str_or(resp, KW_REPORT, "?"));
+	if ((refused = json_string_value(json_object_get(resp,
+	    KW_REFUSED))) != NULL)
+		fprintf(stderr, "kakurictl: not disconnected: %s\n", refused);
+	contact = json_object_get(resp, KW_CONTACT);
+	printf("%s %s %s %s\n", w->notice, str_or(contact, KW_DESK, ""),
+	    str_or(contact, KW_PHONE, ""), str_or(contact, KW_EMAIL, ""));
+out:
+	json_decref(resp);
+	json_decref(req);
+	json_decref(in.fields);
+	return ret;
+}

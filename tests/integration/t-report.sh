@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# The employee's self-report (issue 10, item 1): any local user may
+# report; every field arrives at the collector with what kakurid adds
+# (uid, pid and user name from SO_PEERCRED even when the request claims
+# others, mode, episode, recent audit entries); the id is printed only
+# once the report is durable (kill -9 right after it: delivered after the
+# restart); --attach is read as the caller, capped and hashed; --from
+# takes a JSON record and refuses hostile ones clearly; on a terminal the
+# questions come in Japanese under a Japanese locale, in English
+# otherwise; without a terminal a missing field is a usage error;
+# --disconnect presses the button for staff only; a burst of 1,000
+# reports arrives complete, in order, with a collector killed mid-stream.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== report: the employee's self-report reaches the CSIRT"
+topology || die topology
+pki_setup || die "PKI setup"
+COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };"
+AGENT_ID=$(agent_init)
+COL="$WORK/collected"
+echo "$AGENT_ID" >"$WORK/agents"
+COLPID=
+collector() {
+	: >"$WORK/col.out"
+	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" \
+		--dir "$COL" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+		--agents "$WORK/agents" >>"$WORK/col.out" 2>>"$WORK/col.err" &
+	COLPID=$!
+	PIDS+=($COLPID)
+	until_ok 5 grep -q listening "$WORK/col.out"
+}
+collector_stop() {
+	[ -n "$COLPID" ] || return 0
+	kill "${1:--TERM}" "$COLPID" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$COLPID" 2>/dev/null || break; sleep 0.05; done
+	wait "$COLPID" 2>/dev/null
+	COLPID=
+}
+stored_payload() {	# stored_payload ID: the payload the collector stored
+	jq -r .payload "$COL/$AGENT_ID/$1.json" | base64 -d
+}
+mode_is() { [ "$(status_field mode)" = "$1" ]; }
+outbox_empty() { [ "$(ctl outbox --json | jq -r .count)" = 0 ]; }
+NOBODY_UID=$(id -u nobody)
+
+start_kakurid || die "kakurid starts"
+collector || die "the collector starts"
+
+# --- a report with every field, by a user outside the staff group ---
+printf 'fake invoice.pdf.exe bytes' >"$WORK/evidence.bin"
+chmod 0644 "$WORK/evidence.bin"
+as_nobody "$KAKURICTL" -s "$SOCK" report --json --category popup \
+	--when 2026-11-30T09:58:00+09:00 --where "3F meeting room B" \
+	--what "A window said the PC is infected and to call a number" \
+	--why "It appeared while browsing and blocked the screen" \
+	--contact "ext. 4321" --attach "$WORK/evidence.bin" </dev/null >"$WORK/r1.json"
+R1=$(jq -r .report "$WORK/r1.json")
+check "any local user may report: an id is printed" grep -Eq '^[0-9a-f]{32}$' <<<"$R1"
+check_within "it reaches the collector" 10 test -s "$COL/$AGENT_ID/$R1.json"
+stored_payload "$R1" >"$WORK/p1.json"
+check "every field arrives (category, found_at, location, what, why, contact)" \
+	jq -e '.type == "self-report" and .body.category == "popup" and
+	.body.found_at == "2026-11-30T09:58:00+09:00" and .body.location == "3F meeting room B" and
+	(.body.what | test("call a number")) and (.body.why | test("blocked")) and
+	.body.reporter.contact == "ext. 4321"' "$WORK/p1.json"
+check "kakurid's facts: reporter uid and user name from SO_PEERCRED, pid, host, mode, recent audit" \
+	jq -e --argjson u "$NOBODY_UID" '.body.reporter.uid == $u and .body.reporter.user == "nobody" and
+	.body.reporter.pid > 1 and (.host.hostname | length) > 0 and (.host.boot_id | length) > 0 and
+	.body.mode == "open" and (.body.recent | length) > 0 and (.body.sessions | type) == "array"' "$WORK/p1.json"
+check "the attachment: name, size, sha256 and the bytes as read by the caller" \
+	jq -e --arg sha "$(sha256sum <"$WORK/evidence.bin" | cut -c1-64)" \
+	'.body.attachments[0] | .name == "evidence.bin" and .size == 26 and .sha256 == $sha and
+	(.data | @base64d) == "fake invoice.pdf.exe bytes"' "$WORK/p1.json"
+check "not disconnected: the report alone changes nothing" test "$(status_field mode)" = open
+
+# --- the request claims another uid and pid: kakurid takes the kernel's ---
+python3 - "$SOCK" >"$WORK/claim.json" <<'EOF'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+req = json.dumps({"cmd": "report", "category": "other", "what": "claim",
+                  "uid": 0, "pid": 1, "user": "root",
+                  "reporter": {"uid": 0, "user": "root"}}).encode()
+s.sendall(struct.pack(">I", len(req)) + req)
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+print(s.recv(n, socket.MSG_WAITALL).decode())
+EOF
+R2=$(jq -r .report "$WORK/claim.json")
+check_within "a report claiming uid 0 and pid 1 arrives" 10 test -s "$COL/$AGENT_ID/$R2.json"
+check "... with the caller's uid (root here, via SO_PEERCRED) and real pid, not the claim" \
+	bash -c "jq -r .payload '$COL/$AGENT_ID/$R2.json' | base64 -d | jq -e '.body.reporter.uid == 0 and .body.reporter.pid != 1'"
+as_nobody /usr/bin/python3 - "$SOCK" >"$WORK/claim2.json" 2>/dev/null <<'EOF'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+req = json.dumps({"cmd": "report", "category": "other", "what": "claim",
+                  "uid": 0, "pid": 1, "reporter": {"uid": 0}}).encode()
+s.sendall(struct.pack(">I", len(req)) + req)
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+print(s.recv(n, socket.MSG_WAITALL).decode())
+EOF
+R3=$(jq -r .report "$WORK/claim2.json")
+check_within "nobody claiming uid 0: stored with nobody's uid" 10 bash -c \
+	"jq -r .payload '$COL/$AGENT_ID/$R3.json' | base64 -d | jq -e --argjson u $NOBODY_UID '.body.reporter.uid == \$u'"
+
+# --- no terminal, a required field missing: a usage error, nothing sent ---
+N=$(wc -l <"$COL/index.jsonl")
+as_nobody "$KAKURICTL" -s "$SOCK" report --category popup </dev/null >/dev/null 2>"$WORK/usage.err"; rc=$?
+check "without a terminal and without --what: a usage error (exit 2) that names --what" \
+	bash -c "[ $rc -eq 2 ] && head -1 '$WORK/usage.err' | grep -q -- '--what'"
+
+# --- --from: a record, and hostile ones ---
+echo '{"category":"mail","what":"a mail asked for my password","why":"odd sender","disconnect":false}' >"$WORK/ok.json"
+chmod 0644 "$WORK/ok.json"
+R4=$(as_nobody "$KAKURICTL" -s "$SOCK" report --json --from "$WORK/ok.json" </dev/null | jq -r .report)
+check_within "--from a JSON record: reported" 10 test -s "$COL/$AGENT_ID/$R4.json"
+hostile() {	# hostile NAME CONTENT WORDS: refused with a one-line reason, exit 1
+	printf '%s' "$2" >"$WORK/h-$1.json"
+	"$KAKURICTL" -s "$SOCK" report --from "$WORK/h-$1.json" </dev/null >/dev/null 2>"$WORK/h-$1.err"
+	[ $? -eq 1 ] && [ "$(wc -l <"$WORK/h-$1.err")" -eq 1 ] && grep -q -- "$3" "$WORK/h-$1.err"
+}
+check "--from with a number for a string: refused, named" hostile types '{"category":"popup","what":42}' "what must be a string"
+check "--from with an unknown field: refused, named" hostile unknown '{"category":"popup","what":"x","uid":0}' 'unknown field "uid"'
+check "--from with invalid UTF-8: refused" hostile utf8 $'{"category":"popup","what":"\xff\xfe"}' "not a JSON object"
+check "--from that is not an object: refused" hostile array '["popup"]' "not a JSON object"
+head -c 2000000 /dev/zero | tr '\0' a | sed 's/^/{"category":"popup","what":"/; s/$/"}/' >"$WORK/h-huge.json"
+"$KAKURICTL" -s "$SOCK" report --from "$WORK/h-huge.json" </dev/null >/dev/null 2>"$WORK/h-huge.err"; rc=$?
+check "--from larger than 1 MiB: refused, one line" bash -c "[ $rc -eq 1 ] && grep -q 'larger than 1 MiB' '$WORK/h-huge.err'"
+python3 -c 'import json; print(json.dumps({"category":"popup","what":"x"*9000}))' >"$WORK/h-long.json"
+"$KAKURICTL" -s "$SOCK" report --from "$WORK/h-long.json" </dev/null >/dev/null 2>"$WORK/h-long.err"; rc=$?
+check "a 9000-byte what: kakurid refuses it (what is too long), exit 1" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'what is too long' '$WORK/h-long.err'"
+check "no hostile record reached the collector" bash -c "[ \$(wc -l <'$COL/index.jsonl') -eq $((N + 1)) ]"
+check "kakurid still serves" kill -0 "$KPID"
+
+# --- questions on a terminal: Japanese or English by locale ---
+# pty LANG ANSWERS...: kakurictl report on a pseudo-terminal, the
+# answers typed one per question; prints what the terminal showed
+pty() {
+	local lang=$1; shift
+	LANG=$lang LC_ALL= LC_MESSAGES= python3 - "$KAKURICTL" "$SOCK" "$@" <<'EOF'
+import os, pty, select, sys, time
+ctl, sock, answers = sys.argv[1], sys.argv[2], sys.argv[3:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(ctl, [ctl, "-s", sock, "report"])
+out, deadline = b"", time.monotonic() + 20
+while time.monotonic() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if out.count(b"> ") > 0 and answers and out.rstrip().endswith(b">"):
+            os.write(fd, (answers.pop(0) + "\n").encode())
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace"))
+EOF
+}
+pty ja_JP.UTF-8 popup "" "" "画面に警告が出た" "突然表示された" "" >"$WORK/ja.txt"
+check "LANG=ja_JP.UTF-8: the questions are Japanese (発見日時, 発見場所, 経緯, なぜ異常と判断したか)" \
+	bash -c "grep -q 発見日時 '$WORK/ja.txt' && grep -q 発見場所 '$WORK/ja.txt' && grep -q 経緯 '$WORK/ja.txt' && grep -q なぜ異常と判断したか '$WORK/ja.txt'"
+check "... with the guidance for a suspicious popup (電源は切らない)" grep -q "電源は切らない" "$WORK/ja.txt"
+RJ=$(grep -o '[0-9a-f]\{32\}' "$WORK/ja.txt" | tail -1)
+check "... and the report id once it is stored" test -n "$RJ"
+check_within "the Japanese answers arrive as typed" 10 bash -c \
+	"jq -r .payload '$COL/$AGENT_ID/$RJ.json' | base64 -d | jq -e '.body.what == \"画面に警告が出た\" and .body.category == \"popup\"'"
+pty C.UTF-8 mail "" "" "a mail with a strange link" "" "" >"$WORK/en.txt"
+check "otherwise English (What happened?, keep the PC switched on)" \
+	bash -c "grep -q 'What happened' '$WORK/en.txt' && grep -q 'keep the PC switched on' '$WORK/en.txt' && ! grep -q 発見日時 '$WORK/en.txt'"
+
+# --- --disconnect: staff press the button with it; others may not ---
+as_nobody "$KAKURICTL" -s "$SOCK" report --json --category popup --what x --disconnect </dev/null >"$WORK/nd.json"
+check "nobody with --disconnect: reported, not disconnected, told why" \
+	jq -e '(.report | length) == 32 and .disconnected == false and (.refused | test("staff"))' "$WORK/nd.json"
+check "... and the host stays open" mode_is open
+ctl report --json --category popup --what "ransom note on screen" --disconnect </dev/null >"$WORK/d.json"
+RD=$(jq -r .report "$WORK/d.json")
+check "root with --disconnect: isolated, and the report says so" \
+	jq -e '.disconnected == true and .mode == "isolated"' "$WORK/d.json"
+check "... and the host is isolated" mode_is isolated
+check_within "delivered while isolated, disconnected: true, with the episode" 10 bash -c \
+	"jq -r .payload '$COL/$AGENT_ID/$RD.json' | base64 -d | jq -e '.body.disconnected == true and (.body.episode | length) == 32'"
+
+# --- kill -9 right after the id is printed: delivered after the restart ---
+collector_stop
+RK=$(ctl report --json --category file --what "kill -9 test" </dev/null | jq -r .report)
+kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
+check "the id was printed before the kill" grep -Eq '^[0-9a-f]{32}$' <<<"$RK"
+start_kakurid || die "kakurid restarts"
+collector || die "the collector restarts"
+ctl report --category other --what "a nudge" </dev/null >/dev/null
+check_within "after the restart it is delivered" 15 test -s "$COL/$AGENT_ID/$RK.json"
+
+# --- a burst of 1,000 with the collector killed mid-stream ---
+collector_stop
+N0=$(wc -l <"$COL/index.jsonl")
+for i in $(seq 1 1000); do
+	ctl report --category other --what "burst $i" </dev/null >/dev/null || break
+done
+outbox_holds() { [ "$(ctl outbox --json | jq -r .count)" -ge "$1" ]; }
+check "1,000 reports queued" outbox_holds 1000
+collector || die "the collector restarts"
+ctl report --category other --what "go" </dev/null >/dev/null
+until_ok 30 bash -c "[ \$(wc -l <'$COL/index.jsonl') -ge $((N0 + 300)) ]"
+collector_stop -KILL
+check "the collector was killed mid-stream (some, not all, stored)" \
+	bash -c "n=\$(wc -l <'$COL/index.jsonl'); [ \$n -ge $((N0 + 300)) ] && [ \$n -lt $((N0 + 1001)) ]"
+collector || die "the collector restarts"
+ctl report --category other --what "go on" </dev/null >/dev/null
+check_within "after it returns, the outbox drains" 120 outbox_empty
+check "every one of the burst arrived exactly once" bash -c \
+	"tail -n +$((N0 + 1)) '$COL/index.jsonl' | jq -r .id | sort | uniq -d | wc -l | grep -qx 0 &&
+	 [ \$(tail -n +$((N0 + 1)) '$COL/index.jsonl' | wc -l) -eq 1002 ]"
+check "in seq order" bash -c "jq -s '[.[].seq] | . == sort' '$COL/index.jsonl' | grep -qx true"
+(cd "$COL" && tail -n +$((N0 + 1)) index.jsonl | jq -r .file | xargs cat |
+	jq -r '.payload | @base64d | fromjson | .body.what') >"$WORK/whats"
+check "burst 1, 500 and 1000 are among them" bash -c \
+	"grep -qx 'burst 1' '$WORK/whats' && grep -qx 'burst 500' '$WORK/whats' && grep -qx 'burst 1000' '$WORK/whats'"
+"$KAKURICTL" reports "$COL" >/dev/null; rc=$?
+check "kakurictl reports verifies all of them" test "$rc" -eq 0
+summary
+[ "$FAILED" -eq 0 ]
