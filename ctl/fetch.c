@@ -128,7 +128,7 @@ sink_finish(struct sink *s, struct ffile *ff)
 	SHA256_Final(md, &s->sha);
 	if (ftruncate(s->fd, (off_t)s->off) < 0 || fsync(s->fd) < 0)
 		return -errno;
-	hex32(md, ff->sha256);
+	kk_hex(md, sizeof(md), ff->sha256);
 	ff->size = s->off;
 	return 0;
 }
@@ -558,7 +558,7 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	if (to == NULL || cert == NULL || key == NULL || signfile == NULL ||
 	    f.evid == NULL || outdir == NULL || agentkey != NULL)
 		goto out;
-	if (pin && (strlen(pin) != KK_AGENT_ID_HEX || !is_hex64(pin))) {
+	if (pin && !kk_is_hex(pin, strlen(pin), KK_AGENT_ID_HEX)) {
 		fail_line("--agent-id must be %d lowercase hex digits",
 		    KK_AGENT_ID_HEX);
 		goto out;
