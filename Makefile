@@ -45,9 +45,8 @@ COMMON_SRC := $(wildcard common/*.c)
 # evidence preservation: freeze, snapshot, collect, manifest (the
 # evidence actions of the daemon, which need it running, are in DAEMON_SRC)
 EVIDENCE_SRC := $(wildcard agentd/evidence/*.c agentd/evidence/*/*.c)
-# kakurid-restore's main, and libmd's SHA-256 for it alone (it links no
-# libcrypto): in no other program
-RESTORE_MAIN := agentd/restore.c agentd/restore_sha256.c
+# kakurid-restore's main: in no other program
+RESTORE_MAIN := agentd/restore.c
 # the courier dials the collector with kakurictl's connection code
 AGENTD_SRC := $(filter-out $(RESTORE_MAIN),$(wildcard agentd/*.c agentd/*/*.c \
 	agentd/*/*/*.c)) ctl/agentconn.c $(COMMON_SRC)
@@ -110,7 +109,15 @@ $(OBJDIR)/restore-lib.a: $(call obj,$(RESTORE_LIB_SRC))
 	$(call quiet,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-kakurid-restore: $(call obj,$(RESTORE_MAIN)) $(OBJDIR)/restore-lib.a
+# common/sha256.c once more with libmd's SHA-256, for kakurid-restore
+# alone (it links no libcrypto)
+$(OBJDIR)/common/sha256-libmd.o: common/sha256.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$< libmd)
+	$(Q)$(CC) $(CFLAGS) -DKK_SHA256_LIBMD $(PKG_CFLAGS) -c -o $@ $<
+
+kakurid-restore: $(call obj,$(RESTORE_MAIN)) $(OBJDIR)/common/sha256-libmd.o \
+		$(OBJDIR)/restore-lib.a
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ \
 		$(shell $(PKG_CONFIG) --libs $(RESTORE_PKGS) 2>/dev/null)

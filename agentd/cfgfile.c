@@ -109,6 +109,34 @@ kk_cfg_has_control(const char *s)
 }
 
 int
+kk_cfg_members(struct kk_cfg_loader *l, const config_setting_t *g,
+    const char *parent, const char *const *names, size_t nnames,
+    const config_setting_t **f)
+{
+	const config_setting_t *s;
+	const char *name;
+	size_t i, j, n;
+
+	for (j = 0; j < nnames; j++)
+		f[j] = NULL;
+	n = (size_t)config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(g, (unsigned)i);
+		name = config_setting_name(s);
+		for (j = 0; j < nnames; j++)
+			if (strcmp(name, names[j]) == 0)
+				break;
+		if (j == nnames) {
+			kk_cfg_fail_at(l, s, "unknown key '%s%s%s'",
+			    parent ? parent : "", parent ? "." : "", name);
+			return -EINVAL;
+		}
+		f[j] = s;
+	}
+	return 0;
+}
+
+int
 kk_cfg_string(struct kk_cfg_loader *l, const config_setting_t *s,
     const char *qname, const char **out)
 {

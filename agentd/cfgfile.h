@@ -111,6 +111,15 @@ bool kk_cfg_is_list(const config_setting_t *s);
 /* Whether s holds a C0 control character or DEL. */
 bool kk_cfg_has_control(const char *s);
 
+/*
+ * The members of the group g by name: f[j] is the one named names[j],
+ * NULL where it is not written.  A member of another name is refused
+ * (-EINVAL) as "unknown key 'PARENT.NAME'" ('NAME' when parent is NULL).
+ */
+int kk_cfg_members(struct kk_cfg_loader *l, const config_setting_t *g,
+    const char *parent, const char *const *names, size_t nnames,
+    const config_setting_t **f);
+
 /* s as a string in *out, or -EINVAL with "QNAME must be a string". */
 int kk_cfg_string(struct kk_cfg_loader *l, const config_setting_t *s,
     const char *qname, const char **out);

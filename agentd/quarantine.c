@@ -422,6 +422,15 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* err of an nftables call, with its message (d->nft.err) logged if it failed */
+static int
+nft_logged(struct kd *d, int err)
+{
+	if (err < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+	return err;
+}
+
 /*
  * The watch: the tamper monitor (nftables events), the verify timer, the
  * alert summaries and the interface watch.  Only the first two are
@@ -434,10 +443,8 @@ kd_quarantine_monitor(struct kd *d)
 {
 	int err;
 
-	if ((err = kk_nft_monitor_open(&d->nft)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+	if ((err = nft_logged(d, kk_nft_monitor_open(&d->nft))) < 0)
 		return err;
-	}
 	return sd_event_add_io(d->ev, &d->mon_src, kk_nft_monitor_fd(&d->nft),
 	    EPOLLIN, on_nft_event, d);
 }
@@ -475,10 +482,8 @@ kd_quarantine_open(struct kd *d)
 {
 	int err;
 
-	if ((err = kk_nft_open(&d->nft)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->nft.err);
+	if ((err = nft_logged(d, kk_nft_open(&d->nft))) < 0)
 		return err;
-	}
 	d->table_flags = d->policy->protect == KK_PROTECT_AUTO ?
 	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST : 0;
 	d->persist_supported = d->table_flags != 0;

@@ -255,10 +255,9 @@ load_key(struct kk_cfg_loader *l, const config_setting_t *g, size_t idx,
     struct kk_trust *nt)
 {
 	struct kk_trust_key *k = &nt->keys[nt->nkeys];
-	const config_setting_t *f[F__MAX] = { NULL }, *s;
-	const char *name;
+	const config_setting_t *f[F__MAX];
 	char qname[KK_NAME_MAX + 32];
-	size_t i, j, n;
+	size_t j;
 	int rc = -EINVAL;
 
 	memset(k, 0, sizeof(*k));
@@ -267,20 +266,10 @@ load_key(struct kk_cfg_loader *l, const config_setting_t *g, size_t idx,
 		    "public_key = ...; roles = [ ... ]; }", idx);
 		goto out;
 	}
-	n = (size_t)config_setting_length(g);
-	for (i = 0; i < n; i++) {
-		s = config_setting_get_elem(g, (unsigned)i);
-		name = config_setting_name(s);
-		for (j = 0; j < F__MAX; j++)
-			if (strcmp(name, key_fields[j]) == 0)
-				break;
-		if (j == F__MAX) {
-			kk_cfg_fail_at(l, s, "unknown key 'keys[%zu].%s'", idx,
-			    name);
-			goto out;
-		}
-		f[j] = s;
-	}
+	snprintf(qname, sizeof(qname), "keys[%zu]", idx);
+	if ((rc = kk_cfg_members(l, g, qname, key_fields, F__MAX, f)) != 0)
+		goto out;
+	rc = -EINVAL;
 	for (j = 0; j < F__MAX; j++) {
 		if (f[j] == NULL) {
 			kk_cfg_fail_at(l, g, "missing required key "
@@ -390,36 +379,30 @@ out:
 	return rc;
 }
 
+enum { R_KEYS, R_THRESHOLDS, R__MAX };
+static const char *const root_fields[R__MAX] = {
+	[R_KEYS] = "keys",
+	[R_THRESHOLDS] = "thresholds",
+};
+
 static int
 load_root(struct kk_cfg_loader *l, const config_setting_t *root,
     struct kk_trust *nt)
 {
-	const config_setting_t *s, *keys = NULL, *thresholds = NULL;
-	const char *name;
-	size_t i, n;
-	int rc = -EINVAL;
+	const config_setting_t *f[R__MAX];
+	int rc;
 
-	n = (size_t)config_setting_length(root);
-	for (i = 0; i < n; i++) {
-		s = config_setting_get_elem(root, (unsigned)i);
-		name = config_setting_name(s);
-		if (strcmp(name, "keys") == 0)
-			keys = s;
-		else if (strcmp(name, "thresholds") == 0)
-			thresholds = s;
-		else {
-			kk_cfg_fail_at(l, s, "unknown key '%s'", name);
-			goto out;
-		}
-	}
-	if (keys == NULL) {
+	if ((rc = kk_cfg_members(l, root, NULL, root_fields, R__MAX, f)) != 0)
+		goto out;
+	if (f[R_KEYS] == NULL) {
 		kk_cfg_fail(l, 0, "missing required key 'keys'");
+		rc = -EINVAL;
 		goto out;
 	}
-	if ((rc = load_keys(l, keys, nt)) != 0)
+	if ((rc = load_keys(l, f[R_KEYS], nt)) != 0)
 		goto out;
-	if (thresholds != NULL &&
-	    (rc = load_thresholds(l, thresholds, nt)) != 0)
+	if (f[R_THRESHOLDS] != NULL &&
+	    (rc = load_thresholds(l, f[R_THRESHOLDS], nt)) != 0)
 		goto out;
 	rc = 0;
 out:

@@ -439,6 +439,8 @@ uint64_t kk_mono_ns(void);
 long long kk_mono_ms(void);
 /* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
 int kk_write_all(int fd, const void *buf, size_t len);
+/* The same at offset off (>= 0, else -EINVAL) of fd, its position unmoved. */
+int kk_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* Up to len bytes of fd, fewer only at end of file: how many, or -errno. */
 ssize_t kk_read_upto(int fd, void *buf, size_t len);
 /*

@@ -1,36 +1,67 @@
 /*
- * SHA-256 for kakurid and kakurictl: OpenSSL's direct functions, not
- * EVP (the first EVP digest loads the default provider and openssl.cnf).
- * See sha256.h.
+ * SHA-256 in steps, one source compiled twice (see sha256.h):
+ * - as common/sha256.o for kakurid and kakurictl: OpenSSL's direct
+ *   functions, not EVP (the first EVP digest loads the default provider
+ *   and openssl.cnf);
+ * - with -DKK_SHA256_LIBMD for kakurid-restore alone: libmd's (Debian's
+ *   libmd0, the BSD message digest functions), so that the boot restore
+ *   links no libcrypto.
+ * Both libraries' final step takes the digest first, then the context.
  */
+#ifdef KK_SHA256_LIBMD
+#include <sys/types.h>
+
+#include <sha2.h>
+
+typedef SHA2_CTX backend_ctx;
+#define backend_init	SHA256Init
+#define backend_update	SHA256Update
+#define backend_final	SHA256Final
+#else
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
+typedef SHA256_CTX backend_ctx;
+#define backend_init	SHA256_Init
+#define backend_update	SHA256_Update
+#define backend_final	SHA256_Final
+#endif
+
 #include "sha256.h"
 
-_Static_assert(sizeof(SHA256_CTX) <= sizeof(struct kk_sha256_ctx),
-    "struct kk_sha256_ctx cannot hold SHA256_CTX");
+_Static_assert(sizeof(backend_ctx) <= sizeof(struct kk_sha256_ctx),
+    "struct kk_sha256_ctx cannot hold the library's context");
+
+static backend_ctx *
+backend_of(struct kk_sha256_ctx *c)
+{
+	return (backend_ctx *)(void *)c->opaque;
+}
 
 void
 kk_sha256_begin(struct kk_sha256_ctx *c)
 {
-	SHA256_Init((SHA256_CTX *)(void *)c->opaque);
+	backend_init(backend_of(c));
 }
 
 void
 kk_sha256_add(struct kk_sha256_ctx *c, const void *data, size_t len)
 {
-	SHA256_Update((SHA256_CTX *)(void *)c->opaque, data, len);
+	backend_update(backend_of(c), data, len);
 }
 
 void
 kk_sha256_end(struct kk_sha256_ctx *c, unsigned char out[32])
 {
-	SHA256_Final(out, (SHA256_CTX *)(void *)c->opaque);
+	backend_final(out, backend_of(c));
 }
 
 void
 kk_sha256(const void *data, size_t len, unsigned char out[32])
 {
-	SHA256(data, len, out);
+	struct kk_sha256_ctx c;
+
+	kk_sha256_begin(&c);
+	kk_sha256_add(&c, data, len);
+	kk_sha256_end(&c, out);
 }

@@ -1,8 +1,8 @@
 /*
  * SHA-256 in steps, behind one interface with two implementations chosen
- * at link time: OpenSSL's (common/sha256.c) in kakurid and kakurictl,
- * libmd's (agentd/restore_sha256.c) in kakurid-restore, which links no
- * libcrypto so that boot does not bind its relocations for a few
+ * at build time from the one common/sha256.c: OpenSSL's in kakurid and
+ * kakurictl, libmd's (-DKK_SHA256_LIBMD) in kakurid-restore, which links
+ * no libcrypto so that boot does not bind its relocations for a few
  * kilobytes of hashing.  t-crash holds the two equal: the audit chain the
  * restore writes is verified by kakurid's code.
  */

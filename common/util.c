@@ -192,22 +192,40 @@ kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65])
 	return sha256_fd(fd, -1, max, deadline_ns, out);
 }
 
-int
-kk_write_all(int fd, const void *buf, size_t len)
+/*
+ * The one loop of kk_write_all and kk_pwrite_all: with off >= 0 at off
+ * (pwrite), otherwise at fd's position (write).
+ */
+static int
+write_all_at(int fd, const void *buf, size_t len, off_t off)
 {
 	const char *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
-		n = write(fd, p, len);
+		n = off >= 0 ? pwrite(fd, p, len, off) : write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
 		p += n;
 		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
+}
+
+int
+kk_write_all(int fd, const void *buf, size_t len)
+{
+	return write_all_at(fd, buf, len, -1);
+}
+
+int
+kk_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	return off < 0 ? -EINVAL : write_all_at(fd, buf, len, off);
 }
 
 ssize_t

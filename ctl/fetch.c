@@ -82,24 +82,6 @@ all_zero(const uint8_t *p, size_t n)
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static int
-pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	ssize_t k;
-
-	while (n > 0) {
-		k = pwrite(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
 /*
  * Appends n bytes.  Aligned all-zero 4 KiB blocks are skipped, not
  * written: a sparse core or RAM image stays sparse here too (the size is
@@ -129,7 +111,7 @@ sink_write(struct sink *s, const uint8_t *p, size_t n)
 				break;
 			run += b;
 		}
-		if ((r = pwrite_all(s->fd, p, run, s->off)) < 0)
+		if ((r = kk_pwrite_all(s->fd, p, run, (off_t)s->off)) < 0)
 			return r;
 		s->off += run;
 		p += run;
@@ -146,7 +128,7 @@ sink_finish(struct sink *s, struct ffile *ff)
 	SHA256_Final(md, &s->sha);
 	if (ftruncate(s->fd, (off_t)s->off) < 0 || fsync(s->fd) < 0)
 		return -errno;
-	hex32(md, ff->sha256);
+	kk_hex(md, sizeof(md), ff->sha256);
 	ff->size = s->off;
 	return 0;
 }
@@ -576,7 +558,7 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	if (to == NULL || cert == NULL || key == NULL || signfile == NULL ||
 	    f.evid == NULL || outdir == NULL || agentkey != NULL)
 		goto out;
-	if (pin && (strlen(pin) != KK_AGENT_ID_HEX || !is_hex64(pin))) {
+	if (pin && !kk_is_hex(pin, strlen(pin), KK_AGENT_ID_HEX)) {
 		fail_line("--agent-id must be %d lowercase hex digits",
 		    KK_AGENT_ID_HEX);
 		goto out;

@@ -51,6 +51,36 @@ parse_json_flag(struct ctl *c, int argc, char **argv, const char *extra,
 	return optind;
 }
 
+/*
+ * req to kakurid: EX_DONE with the answer in *resp for the caller to
+ * show, or with --json the answer printed as it came and *resp NULL;
+ * else what failed (said already) and *resp NULL.
+ */
+static int
+ask(struct ctl *c, json_t *req, json_t **resp)
+{
+	int ret = ctl_call(c, req, resp);
+
+	if (ret == EX_DONE && !c->json)
+		return EX_DONE;
+	if (ret == EX_DONE)
+		ret = print_answer(*resp);	/* and frees it */
+	else
+		json_decref(*resp);
+	*resp = NULL;
+	return ret;
+}
+
+/* ask for op, a question without arguments: --json or nothing */
+static int
+ask_plain(struct ctl *c, int argc, char **argv, enum kk_op op, json_t **resp)
+{
+	*resp = NULL;
+	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
+		return EX_USAGE;
+	return ask(c, json_pack("{s:s}", KW_CMD, kk_op_name(op)), resp);
+}
+
 int
 cmd_status(struct ctl *c, int argc, char **argv)
 {
@@ -58,14 +88,9 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	json_t *resp, *cnt;
 	int ret, i;
 
-	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
-		return EX_USAGE;
-	ret = ctl_call(c, json_pack("{s:s}", KW_CMD, kk_op_name(KK_OP_STATUS)),
-	    &resp);
-	if (ret != EX_DONE)
+	ret = ask_plain(c, argc, argv, KK_OP_STATUS, &resp);
+	if (resp == NULL)
 		return ret;
-	if (c->json)
-		return print_answer(resp);
 	printf("mode:        %s\n", str_or(resp, KW_MODE, "?"));
 	printf("episode:     %s\n", str_or(resp, KW_EPISODE, "-"));
 	printf("since:       %s\n", str_or(resp, KW_SINCE, "-"));
@@ -133,12 +158,10 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 		    kk_text_problem(r), bad);
 		return EX_USAGE;
 	}
-	ret = ctl_call(c, json_pack("{s:s, s:s?}",
+	ret = ask(c, json_pack("{s:s, s:s?}",
 	    KW_CMD, kk_op_name(KK_OP_DISCONNECT), KW_MESSAGE, message), &resp);
-	if (ret != EX_DONE)
+	if (resp == NULL)
 		return ret;
-	if (c->json)
-		return print_answer(resp);
 	contact = json_object_get(resp, KW_CONTACT);
 	memset(&g, 0, sizeof(g));
 	g.mode = str_or(resp, KW_MODE, "isolated");
@@ -563,14 +586,9 @@ cmd_outbox(struct ctl *c, int argc, char **argv)
 	size_t i;
 	int ret;
 
-	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
-		return EX_USAGE;
-	ret = ctl_call(c, json_pack("{s:s}", KW_CMD, kk_op_name(KK_OP_OUTBOX)),
-	    &resp);
-	if (ret != EX_DONE)
+	ret = ask_plain(c, argc, argv, KK_OP_OUTBOX, &resp);
+	if (resp == NULL)
 		return ret;
-	if (c->json)
-		return print_answer(resp);
 	printf("outbox: %lld message(s), %lld KiB of %lld MiB",
 	    (long long)json_integer_value(json_object_get(resp, KW_COUNT)),
 	    (long long)json_integer_value(json_object_get(resp, KW_BYTES)) >> 10,

@@ -71,31 +71,6 @@ outcome_add(json_t *list, const char *fmt, ...)
 	json_array_append_new(list, json_string(buf));
 }
 
-void
-hex32(const unsigned char md[32], char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[64] = '\0';
-}
-
-bool
-is_hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[64] == '\0';
-}
-
 /*
  * A path the agent names, before anything is written under it: relative,
  * printable ASCII, no empty, "." or ".." components, at most 255 bytes.
@@ -257,7 +232,7 @@ hash_fd(int fd, uint64_t *size, char out[65])
 	if (total > FETCH_MAX_TOTAL)
 		return -EFBIG;
 	SHA256_Final(md, &sha);
-	hex32(md, out);
+	kk_hex(md, sizeof(md), out);
 	*size = total;
 	return 0;
 }
@@ -418,8 +393,8 @@ parse_entry(const char *line, size_t len, struct mentry *e)
 		why = "no valid size";
 		goto out;
 	}
-	if (!json_is_string(sh) || json_string_length(sh) != 64 ||
-	    !is_hex64(json_string_value(sh))) {
+	if (!json_is_string(sh) || !kk_is_hex(json_string_value(sh),
+	    json_string_length(sh), 64)) {
 		why = "no valid sha256";
 		goto out;
 	}
@@ -497,8 +472,8 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 	    strcmp(json_string_value(json_object_get(o, KW_MANIFEST)),
 	    "manifest.jsonl") != 0 ||
 	    !json_is_string(json_object_get(o, KW_SHA256)) ||
-	    json_string_length(json_object_get(o, KW_SHA256)) != 64 ||
-	    !is_hex64(json_string_value(json_object_get(o, KW_SHA256))) ||
+	    !kk_is_hex(json_string_value(json_object_get(o, KW_SHA256)),
+	    json_string_length(json_object_get(o, KW_SHA256)), 64) ||
 	    !json_is_integer(json_object_get(o, KW_SIZE)) ||
 	    json_integer_value(json_object_get(o, KW_SIZE)) < 0 ||
 	    !json_is_string(json_object_get(o, KW_AGENT))) {

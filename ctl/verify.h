@@ -53,8 +53,6 @@ void outcome_add(json_t *list, const char *fmt, ...)
 /* Something did not match or could not be had: the run fails. */
 #define problem(oc, ...)	outcome_add((oc)->problems, __VA_ARGS__)
 
-void hex32(const unsigned char md[32], char out[65]);
-bool is_hex64(const char *s);
 /*
  * A path the agent names, before anything is written under it: relative,
  * printable ASCII, no empty, "." or ".." components, at most
