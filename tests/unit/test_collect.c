@@ -206,6 +206,22 @@ collect(int dfd, const struct kk_collect_limits *lim,
 	return kk_collect(dfd, lim, arts, err, errlen);
 }
 
+/*
+ * A collection into dfd (dir) into a fresh list arts that succeeds and
+ * passes check_artifacts; its artifacts' total size.
+ */
+static uint64_t
+collect_checked(int dfd, const char *dir, const struct kk_collect_limits *lim,
+    struct kk_artifacts *arts, char *err, size_t errlen)
+{
+	uint64_t total;
+
+	kk_artifacts_init(arts);
+	ck_assert_int_eq(collect(dfd, lim, arts, err, errlen), 0);
+	check_artifacts(dir, arts, 0, &total);
+	return total;
+}
+
 /* ---- order, names, hashes ------------------------------------------- */
 
 START_TEST(artifacts_in_order_and_hashed)
@@ -250,7 +266,6 @@ START_TEST(process_table_has_self)
 	unsigned long long start;
 	char dir[PATH_MAX], err[256], exe[PATH_MAX], h[65];
 	json_t *doc, *me, *parent;
-	uint64_t total;
 	size_t len;
 	ssize_t n;
 	int dfd = open_dir(dir);
@@ -261,9 +276,7 @@ START_TEST(process_table_has_self)
 	sha256_file("/proc/self/exe", h, &len);
 	ck_assert_int_eq(kk_proc_start_time(getpid(), &start), 0);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 	ck_assert(!arts.v[2].incomplete);
 
 	doc = load_doc(dir, "collect/03-processes.json");
@@ -379,7 +392,6 @@ START_TEST(sockets_have_ours_with_owner)
 	struct stat st;
 	char dir[PATH_MAX], err[256], upath[PATH_MAX], abstract[64];
 	json_t *doc, *items, *it;
-	uint64_t total;
 	bool v6;
 	int dfd = open_dir(dir), ufd, afd;
 	size_t i;
@@ -410,9 +422,7 @@ START_TEST(sockets_have_ours_with_owner)
 	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 	    strlen(abstract))), 0);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 	doc = load_doc(dir, "collect/02-sockets.json");
 	ck_assert_str_eq(str_of(doc, "source"), "sock_diag");
 	ck_assert_msg(json_object_get(doc, "error") == NULL, "%s",
@@ -476,13 +486,10 @@ START_TEST(routes_kernel_mounts_files)
 	struct utsname u;
 	char dir[PATH_MAX], err[256], bootid[64];
 	json_t *doc, *items, *it;
-	uint64_t total;
 	size_t n;
 	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 
 	/* routing table: the kernel's own local route for 127.0.0.1 on lo */
 	doc = load_doc(dir, "collect/01-routes.json");
@@ -592,12 +599,9 @@ START_TEST(nft_text_from_caller)
 	struct kk_artifacts arts;
 	char dir[PATH_MAX], err[256];
 	json_t *doc, *items;
-	uint64_t total;
 	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 	ck_assert_str_eq(arts.v[6].method, "caller");
 	doc = load_doc(dir, "collect/07-nftables.json");
 	items = items_of(doc);
@@ -739,9 +743,7 @@ START_TEST(tiny_size_budget_truncates)
 	size_t i, k;
 	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	total = collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 	/* only the envelopes: under 1 KiB each */
 	for (i = 0; i < arts.n; i++)
 		ck_assert_uint_lt(arts.v[i].size, 1024);
@@ -771,9 +773,7 @@ START_TEST(tiny_size_budget_truncates)
 	lim.max_bytes = 48 * 1024;
 	close(dfd);
 	dfd = open_dir(dir);
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	total = collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 	ck_assert_uint_le(total, lim.max_bytes + NNAMES * 1024);
 	for (i = 0; i < arts.n; i++) {
 		doc = load_doc(dir, arts.v[i].path);
@@ -793,15 +793,14 @@ START_TEST(one_millisecond_deadline)
 	struct kk_artifacts arts;
 	char dir[PATH_MAX], err[256];
 	json_t *doc;
-	uint64_t total;
 	size_t i, timed_out = 0;
 	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	/* no timing assertion here: what the deadline cut is what counts */
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	/* every source is listed, each a valid document */
-	check_artifacts(dir, &arts, 0, &total);
+	/*
+	 * no timing assertion here: what the deadline cut is what counts;
+	 * every source is listed, each a valid document
+	 */
+	collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 	for (i = 0; i < arts.n; i++) {
 		if (strncmp(arts.v[i].error, "timeout", 7) != 0)
 			continue;
@@ -830,9 +829,7 @@ START_TEST(second_collection_is_a_hard_error)
 	uint64_t total;
 	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	collect_checked(dfd, dir, &lim, &arts, err, sizeof(err));
 	/* evidence is never overwritten, no file claimed that is not ours */
 	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), -EEXIST);
 	ck_assert_ptr_nonnull(strstr(err, "collect/01-routes.json"));
