@@ -411,72 +411,57 @@ END_TEST
 
 /* ---- images ---- */
 
-START_TEST(lime_from_kcore)
+/*
+ * An image from each source in turn: from kcore, and from the crash file
+ * when kcore is missing or garbage; each leaves one gap, where its source
+ * has nothing for a range of RAM.
+ */
+static const struct image {
+	const char *what;
+	bool kcore;
+	const char *bad_kcore;	/* written over kcore; NULL: left alone */
+	const char *name, *method;
+	struct kk_range missing;	/* the uncovered range: zeros, a gap */
+} images[] = {
+	{ "from kcore", true, NULL, "ram/mem.lime", "lime/kcore",
+	    { 0x102000, 0x102fff } },
+	/* the crash file ends before the last range */
+	{ "no kcore: from crash", false, NULL, "mem.lime", "lime/crash",
+	    { 0x400800, 0x400bff } },
+	{ "garbage kcore: from crash", false, "\177ELF but not really",
+	    "mem.lime", "lime/crash", { 0x400800, 0x400bff } },
+};
+
+START_TEST(lime_images)
 {
-	static const struct kk_range missing[] = { { 0x102000, 0x102fff } };
+	const struct image *im = &images[_i];
 	struct fixture f;
 	struct kk_lime_src src;
 	struct kk_artifact a;
 	char err[256], path[PATH_MAX];
 
-	fixture(&f, true, true);
+	fixture(&f, im->kcore, true);
+	if (im->bad_kcore != NULL)
+		kk_test_write(f.kcore, im->bad_kcore, strlen(im->bad_kcore),
+		    0600);
 	fixture_src(&f, &src);
-	ck_assert_int_eq(kk_lime_write(f.outfd, "ram/mem.lime", &src, &a, err,
-	    sizeof(err)), 0);
+	ck_assert_msg(kk_lime_write(f.outfd, im->name, &src, &a, err,
+	    sizeof(err)) == 0, "%s: %s", im->what, err);
 	ck_assert_str_eq(err, "");
-	ck_assert_str_eq(a.path, "ram/mem.lime");
-	ck_assert_str_eq(a.method, "lime/kcore");
+	ck_assert_str_eq(a.path, im->name);
+	ck_assert_str_eq(a.method, im->method);
 	ck_assert(!a.incomplete);
 	ck_assert_int_eq(a.pid, 0);
 
-	kk_test_join(path, f.out, "ram/mem.lime");
-	check_image(path, missing, 1);
+	kk_test_join(path, f.out, im->name);
+	check_image(path, &im->missing, 1);
 	ck_assert(kk_test_file_matches(path, a.size, a.sha256));
-
-	/* the uncovered page: one gap, where it is in the file */
 	ck_assert_ptr_nonnull(a.gaps);
 	ck_assert_uint_eq(json_array_size(a.gaps), 1);
-	check_gap(a.gaps, 0, image_offset(0x102000), 0x1000);
+	check_gap(a.gaps, 0, image_offset(im->missing.start),
+	    im->missing.end - im->missing.start + 1);
 	json_decref(a.gaps);
 	close(f.outfd);
-}
-END_TEST
-
-static void
-crash_case(bool garbage_kcore)
-{
-	static const struct kk_range missing[] = { { 0x400800, 0x400bff } };
-	struct fixture f;
-	struct kk_lime_src src;
-	struct kk_artifact a;
-	char err[256], path[PATH_MAX];
-
-	fixture(&f, false, true);
-	if (garbage_kcore)
-		kk_test_write(f.kcore, "\177ELF but not really", 19, 0600);
-	fixture_src(&f, &src);
-	ck_assert_int_eq(kk_lime_write(f.outfd, "mem.lime", &src, &a, err,
-	    sizeof(err)), 0);
-	ck_assert_str_eq(a.method, "lime/crash");
-	kk_test_join(path, f.out, "mem.lime");
-	/* the crash file ends before the last range: zeros and a gap */
-	check_image(path, missing, 1);
-	ck_assert(kk_test_file_matches(path, a.size, a.sha256));
-	ck_assert_uint_eq(json_array_size(a.gaps), 1);
-	check_gap(a.gaps, 0, image_offset(0x400800), 0x400);
-	json_decref(a.gaps);
-	close(f.outfd);
-}
-
-START_TEST(lime_falls_back_to_crash)
-{
-	crash_case(false);
-}
-END_TEST
-
-START_TEST(lime_bad_kcore_falls_back)
-{
-	crash_case(true);
 }
 END_TEST
 
@@ -605,8 +590,8 @@ lime_suite(void)
 		KK_CASE("lime", KK_TMPDIR, 30),
 		    KK_TEST(iomem_nested_sorted_merged),
 		    KK_TEST(iomem_overlaps_merge), KK_TEST(iomem_hostile),
-		    KK_TEST(lime_from_kcore), KK_TEST(lime_falls_back_to_crash),
-		    KK_TEST(lime_bad_kcore_falls_back), KK_TEST(lime_mem_last),
+		    KK_LOOP(lime_images, KK_NITEMS(images)),
+		    KK_TEST(lime_mem_last),
 		    KK_TEST(lime_no_source), KK_TEST(lime_no_ram),
 		    KK_TEST(lime_disk_full),
 		KK_END
