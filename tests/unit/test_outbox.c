@@ -314,7 +314,8 @@ START_TEST(test_corrupt)
 	ck_assert_int_eq(put("disconnect", KW_MODE, "isolated", id), 0);
 	find_message(id, good);
 	/* garbage under a message's name */
-	plant(path, "00000000000000000099-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.dsse",
+	plant(path,
+	    "00000000000000000099-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.dsse",
 	    "{\"payload\":");
 	/* well formed, but signed by another key */
 	saved = d.agent_key;
@@ -323,7 +324,8 @@ START_TEST(test_corrupt)
 	ck_assert_int_eq(put("tamper", KW_WHAT, "forged", id), 0);
 	d.agent_key = saved;
 	/* the payload does not match its name */
-	plant(path, "00000000000000000098-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.pend",
+	plant(path,
+	    "00000000000000000098-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.pend",
 	    "{\"v\":1}");
 	expect_moved(3, cdir);
 	ck_assert_int_eq(corrupt_reports(), 3);
@@ -361,7 +363,8 @@ START_TEST(test_hostile)
 	/* names that are no message: left alone, never read */
 	kk_test_join(odd, d.outbox_dir, "notes\n.dsse");
 	ck_assert_int_eq(symlink(target, odd), 0);
-	plant(path, "0000000000000000000X-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.dsse",
+	plant(path,
+	    "0000000000000000000X-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.dsse",
 	    "junk");
 	expect_moved(2, cdir);
 	/* the link moved as a link; its target is untouched */
@@ -375,7 +378,8 @@ START_TEST(test_hostile)
 	/* outbox/corrupt swapped for a link to outside: nothing lands there */
 	kk_test_rmtree(cdir);
 	ck_assert_int_eq(symlink(outside, cdir), 0);
-	plant(path, "00000000000000000009-ffffffffffffffffffffffffffffffff.dsse",
+	plant(path,
+	    "00000000000000000009-ffffffffffffffffffffffffffffffff.dsse",
 	    "junk");
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 1);
 	ck_assert_uint_eq(kk_test_count_entries(outside, NULL, NULL), 1);

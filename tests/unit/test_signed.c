@@ -209,7 +209,7 @@ expect(struct world *w, const char *text, const char *reason)
 	expect_at(w, text, NOW, reason);
 }
 
-/* Expects reason for the envelope of p (type) signed by keys (see envelope()). */
+/* Expects reason for the envelope of p (type) signed by keys (envelope()). */
 static void
 expect_envelope(struct world *w, const char *type, const char *p,
     EVP_PKEY *const *keys, const char *const *ids, size_t nkeys,
