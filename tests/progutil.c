@@ -1,10 +1,13 @@
 /* Helpers the test programs and benchmarks share; see progutil.h. */
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,4 +123,30 @@ void
 pu_rmtree(const char *dir)
 {
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+pu_in_small_tmpfs(const char *dir, const char *size,
+    int (*fn)(int dfd, void *arg), void *arg)
+{
+	char opts[64];
+	pid_t pid;
+	int st, dfd;
+
+	snprintf(opts, sizeof(opts), "size=%s", size);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("tmpfs", dir, "tmpfs", 0, opts) < 0)
+			_exit(PU_NO_NAMESPACE);
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			_exit(2);
+		_exit(fn(dfd, arg));
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

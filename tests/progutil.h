@@ -1,9 +1,9 @@
 /*
  * Helpers the test programs in tests/integration and the benchmarks in
  * bench share: the monotonic clock, short sleeps, an address and
- * port as a sockaddr, a median, a small file read whole (a /proc file)
- * and removing a temporary tree.  Plain C
- * and libc only, so that each program keeps its own build flags.
+ * port as a sockaddr, a median, a small file read whole (a /proc file),
+ * removing a temporary tree and a child with a small tmpfs of its own.
+ * Plain C and libc only, so that each program keeps its own build flags.
  */
 #ifndef KK_PROGUTIL_H
 #define KK_PROGUTIL_H
@@ -34,5 +34,18 @@ long	pu_read_small(const char *path, char *buf, size_t len);
 
 /* Removes dir and everything below it, following no link. */
 void	pu_rmtree(const char *dir);
+
+/*
+ * Runs fn in a child, in a mount namespace of its own where a tmpfs of
+ * size (mount(8)'s size=, "1m") is mounted over the directory dir: a disk
+ * that fills up, which nothing outlives.  fn gets that directory open as
+ * dfd and returns the child's exit status (0: all was as it should be).
+ * Returns that status; 77 when no such namespace can be made (no
+ * privilege), 2 when the directory cannot be opened, 128 + the signal if
+ * the child was killed, -1 if it could not be started or waited for.
+ */
+#define PU_NO_NAMESPACE	77
+int	pu_in_small_tmpfs(const char *dir, const char *size,
+	    int (*fn)(int dfd, void *arg), void *arg);
 
 #endif

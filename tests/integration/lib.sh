@@ -275,6 +275,20 @@ evidence_setup() {
 	} >"$PKI/trust.conf"
 }
 
+# evidence_start [EVIDENCE-SETTINGS]: the policy, with the CSIRT channel
+# on, protects $WORK/prot/sleep (a copy of sleep(1)) and has the
+# EVIDENCE-SETTINGS in its evidence group; kakurid --init ($AGENT_ID),
+# started and its channel listening, or the scenario ends here.
+evidence_start() {
+	mkdir -p "$WORK/prot"
+	cp /bin/sleep "$WORK/prot/sleep"
+	write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+evidence: { protect = [ \"$WORK/prot/sleep\" ]; $1 };"
+	AGENT_ID=$(agent_init)
+	start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+	check "the CSIRT channel is listening" wait_until 30 channel_up
+}
+
 # the agent section lines that turn the CSIRT channel on
 remote_agent_conf() {
 	echo "listen = \"[::]:7443\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";"

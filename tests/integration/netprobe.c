@@ -556,6 +556,17 @@ ndp_message(uint8_t *buf, uint8_t type, const struct in6_addr *target)
 	return 24 + strlen(NDP_TAG);
 }
 
+/* A tagged NDP message of type about target, sent to to. */
+static ssize_t
+ndp_send(int fd, uint8_t type, const struct in6_addr *target,
+    const struct sockaddr_in6 *to)
+{
+	uint8_t out[256];
+
+	return sendto(fd, out, ndp_message(out, type, target), 0,
+	    (const struct sockaddr *)to, sizeof(*to));
+}
+
 static bool
 ndp_tagged(const uint8_t *buf, ssize_t len, uint8_t type)
 {
@@ -569,17 +580,18 @@ ndp_tagged(const uint8_t *buf, ssize_t len, uint8_t type)
  */
 static int
 ndp_recv(int fd, uint8_t type, long long end, int poll_ms,
-    struct sockaddr_in6 *from, socklen_t *flen)
+    struct sockaddr_in6 *from)
 {
 	uint8_t buf[256];
+	socklen_t flen;
 	ssize_t r;
 
 	while (pu_now_ns() < end) {
 		if (wait_fd(fd, POLLIN, poll_ms) < 0)
 			continue;
-		*flen = sizeof(*from);
+		flen = sizeof(*from);
 		r = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)from,
-		    flen);
+		    &flen);
 		if (ndp_tagged(buf, r, type))
 			return 0;
 	}
@@ -591,21 +603,17 @@ ndp_serve(const char *addr, int seconds, const char *log)
 {
 	struct sockaddr_in6 self, from;
 	struct sockaddr_storage ss;
-	socklen_t flen;
-	uint8_t out[256];
 	long long end = pu_now_ns() + (long long)seconds * 1000000000LL;
 	int fd;
 
 	fd = ndp_socket(addr, &self, ND_NEIGHBOR_SOLICIT);
 	if (fd < 0)
 		return 2;
-	while (ndp_recv(fd, ND_NEIGHBOR_SOLICIT, end, 200, &from,
-	    &flen) == 0) {
+	while (ndp_recv(fd, ND_NEIGHBOR_SOLICIT, end, 200, &from) == 0) {
 		memset(&ss, 0, sizeof(ss));
 		memcpy(&ss, &from, sizeof(from));
 		record(log, "ndp", &ss);
-		sendto(fd, out, ndp_message(out, ND_NEIGHBOR_ADVERT,
-		    &self.sin6_addr), 0, (struct sockaddr *)&from, flen);
+		ndp_send(fd, ND_NEIGHBOR_ADVERT, &self.sin6_addr, &from);
 	}
 	return 0;
 }
@@ -614,18 +622,15 @@ static int
 ndp_probe(const char *addr, int timeout_ms)
 {
 	struct sockaddr_in6 to, from;
-	socklen_t flen;
-	uint8_t out[256];
 	long long end = pu_now_ns() + (long long)timeout_ms * 1000000LL;
 	int fd;
 
 	fd = ndp_socket(addr, &to, ND_NEIGHBOR_ADVERT);
 	if (fd < 0)
 		return 2;
-	if (sendto(fd, out, ndp_message(out, ND_NEIGHBOR_SOLICIT,
-	    &to.sin6_addr), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+	if (ndp_send(fd, ND_NEIGHBOR_SOLICIT, &to.sin6_addr, &to) < 0)
 		return 1;
-	while (ndp_recv(fd, ND_NEIGHBOR_ADVERT, end, 50, &from, &flen) == 0)
+	while (ndp_recv(fd, ND_NEIGHBOR_ADVERT, end, 50, &from) == 0)
 		if (memcmp(&from.sin6_addr, &to.sin6_addr, 16) == 0)
 			return 0;
 	return 1;

@@ -29,14 +29,8 @@ mkdir -p "$WORK/prot" "$WORK/fuse" "$WORK/ovl" "$WORK/empty" "$WORK/big" "$STATE
 # 100 ms, which says nothing about hostile files.
 mount -t tmpfs -o size=512m,mode=0700 kakuri-test-state "$STATE" ||
 	{ fail "a tmpfs for the state directory"; summary; exit 1; }
-cp /bin/sleep "$WORK/prot/sleep"
 FREEZE_TIMEOUT=10
-write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-evidence: { protect = [ \"$WORK/prot/sleep\" ]; freeze_timeout = $FREEZE_TIMEOUT; snapshot_timeout = 10; };"
-AGENT_ID=$(agent_init)
-start_kakurid || { fail "kakurid starts"; summary; exit 1; }
-listening() { [ "$(status_field csirt_channel)" = listening ]; }
-check "the CSIRT channel is listening" wait_until 30 listening
+evidence_start "freeze_timeout = $FREEZE_TIMEOUT; snapshot_timeout = 10;"
 # The status latency below is to say whether kakurid's loop is ever held
 # (by a hostile file), not whether a machine whose cores other builds keep
 # busy schedules it at once: kakurid gets a real-time priority here, which

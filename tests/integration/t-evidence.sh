@@ -14,14 +14,8 @@ need_built "$CORETARGET" "$FORKER"
 command -v gdb >/dev/null || unable "gdb is missing (make check installs it)" "gdb present"
 echo "== evidence: freeze, snapshot, collect, manifest, fetch"
 evidence_setup '{ id = "carol"; public_key = "'"$PKI"'/carol.pub"; roles = [ "status" ]; }'
-mkdir -p "$WORK/prot" "$WORK/a" "$WORK/b"
-cp /bin/sleep "$WORK/prot/sleep"
-write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-evidence: { protect = [ \"$WORK/prot/sleep\" ]; freeze_timeout = 10; };"
-AGENT_ID=$(agent_init)
-start_kakurid || { fail "kakurid starts"; summary; exit 1; }
-listening() { [ "$(status_field csirt_channel)" = listening ]; }
-check "the CSIRT channel is listening" wait_until 30 listening
+mkdir -p "$WORK/a" "$WORK/b"
+evidence_start "freeze_timeout = 10;"
 METHOD=$(ctl status --json | jq -r .evidence.freezer)
 check "a freezer is available (cgroup2 or freezer-v1): $METHOD" test "$METHOD" = cgroup2 -o "$METHOD" = freezer-v1
 

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,6 @@
 
 #include <check.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "evidence.h"
 #include "suites.h"
@@ -61,29 +61,6 @@ open_dir(char out[PATH_MAX])
 	fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	return fd;
-}
-
-/* SHA-256 by OpenSSL's EVP, independent of the code under test */
-static void
-sha256_buf(const void *p, size_t n, char out[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	unsigned int i;
-
-	ck_assert_int_eq(EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL), 1);
-	ck_assert_uint_eq(mdlen, 32);
-	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static void
-sha256_file(const char *path, char out[65], size_t *len)
-{
-	char *buf = kk_test_read(path, len);
-
-	sha256_buf(buf, *len, out);
-	free(buf);
 }
 
 static json_t *
@@ -145,17 +122,18 @@ str_of(json_t *o, const char *key)
  * What every collection must satisfy: the ten artifacts in order (after
  * the `first` already in the list), each file hashing to its entry, each
  * a document {"collected","source","items","truncated"} whose error and
- * truncation agree with the incomplete flag.
+ * truncation agree with the incomplete flag.  Returns the ten's total
+ * size.
  */
-static void
+static uint64_t
 check_artifacts(const char *dir, const struct kk_artifacts *arts,
-    size_t first, uint64_t *total)
+    size_t first)
 {
-	char path[PATH_MAX], h[65];
-	size_t i, len;
+	char path[PATH_MAX];
+	uint64_t total = 0;
+	size_t i;
 	json_t *doc;
 
-	*total = 0;
 	ck_assert_uint_eq(arts->n, first + NNAMES);
 	for (i = 0; i < NNAMES; i++) {
 		const struct kk_artifact *a = &arts->v[first + i];
@@ -164,12 +142,12 @@ check_artifacts(const char *dir, const struct kk_artifacts *arts,
 
 		ck_assert_str_eq(a->path, names[i]);
 		kk_test_join(path, dir, a->path);
-		sha256_file(path, h, &len);
-		ck_assert_str_eq(a->sha256, h);
-		ck_assert_uint_eq(a->size, len);
+		ck_assert_msg(kk_test_file_matches(path, a->size, a->sha256),
+		    "%s: not %ju bytes of SHA-256 %s", a->path,
+		    (uintmax_t)a->size, a->sha256);
 		ck_assert_str_ne(a->method, "");
 		ck_assert_int_eq(a->pid, 0);
-		*total += a->size;
+		total += a->size;
 
 		doc = load_doc(dir, a->path);
 		when = str_of(doc, "collected");
@@ -195,6 +173,7 @@ check_artifacts(const char *dir, const struct kk_artifacts *arts,
 		}
 		json_decref(doc);
 	}
+	return total;
 }
 
 static int
@@ -206,38 +185,66 @@ collect(int dfd, const struct kk_collect_limits *lim,
 	return kk_collect(dfd, lim, arts, err, errlen);
 }
 
+/* A collection of a test's own: its directory, its list, its error. */
+struct run {
+	char dir[PATH_MAX];
+	char err[256];
+	struct kk_artifacts arts;
+	int dfd;
+};
+
+/* A fresh directory and an empty list. */
+static void
+run_start(struct run *r)
+{
+	r->dfd = open_dir(r->dir);
+	kk_artifacts_init(&r->arts);
+}
+
+static void
+run_end(struct run *r)
+{
+	kk_artifacts_free(&r->arts);
+	close(r->dfd);
+}
+
+/* A collection into r that succeeds and passes check_artifacts; its size. */
+static uint64_t
+run_collect(struct run *r, const struct kk_collect_limits *lim)
+{
+	ck_assert_int_eq(collect(r->dfd, lim, &r->arts, r->err,
+	    sizeof(r->err)), 0);
+	return check_artifacts(r->dir, &r->arts, 0);
+}
+
 /* ---- order, names, hashes ------------------------------------------- */
 
 START_TEST(artifacts_in_order_and_hashed)
 {
-	struct kk_artifacts arts;
+	struct run r;
 	struct kk_artifact mine;
-	char dir[PATH_MAX], err[256];
-	uint64_t total;
-	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
+	run_start(&r);
 	/* appended after what the list already holds */
 	memset(&mine, 0, sizeof(mine));
 	snprintf(mine.path, sizeof(mine.path), "earlier.bin");
-	ck_assert_int_eq(kk_artifacts_add(&arts, &mine), 0);
+	ck_assert_int_eq(kk_artifacts_add(&r.arts, &mine), 0);
 
 	/* NULL limits: the defaults (30 s, 64 MiB, 1000 entries) */
-	ck_assert_int_eq(collect(dfd, NULL, &arts, err, sizeof(err)), 0);
-	ck_assert_str_eq(arts.v[0].path, "earlier.bin");
-	check_artifacts(dir, &arts, 1, &total);
-	ck_assert_uint_gt(total, 0);
+	ck_assert_int_eq(collect(r.dfd, NULL, &r.arts, r.err, sizeof(r.err)),
+	    0);
+	ck_assert_str_eq(r.arts.v[0].path, "earlier.bin");
+	ck_assert_uint_gt(check_artifacts(r.dir, &r.arts, 1), 0);
 	/* nothing left beside them: collect/ holds exactly the ten */
 	{
 		char sub[PATH_MAX];
 
-		kk_test_join(sub, dir, "collect");
+		kk_test_join(sub, r.dir, "collect");
 		ck_assert_uint_eq(kk_test_count_entries(sub, NULL, NULL),
 		    NNAMES);
-		ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 1);
+		ck_assert_uint_eq(kk_test_count_entries(r.dir, NULL, NULL), 1);
 	}
-	kk_artifacts_free(&arts);
-	close(dfd);
+	run_end(&r);
 }
 END_TEST
 
@@ -246,27 +253,24 @@ END_TEST
 START_TEST(process_table_has_self)
 {
 	struct kk_collect_limits lim = { .timeout_ms = 60000 };
-	struct kk_artifacts arts;
+	struct run r;
 	unsigned long long start;
-	char dir[PATH_MAX], err[256], exe[PATH_MAX], h[65];
+	char exe[PATH_MAX];
 	json_t *doc, *me, *parent;
-	uint64_t total;
-	size_t len;
+	struct stat st;
 	ssize_t n;
-	int dfd = open_dir(dir);
 
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	ck_assert_int_gt(n, 0);
 	exe[n] = '\0';
-	sha256_file("/proc/self/exe", h, &len);
+	ck_assert_int_eq(stat("/proc/self/exe", &st), 0);
 	ck_assert_int_eq(kk_proc_start_time(getpid(), &start), 0);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
-	ck_assert(!arts.v[2].incomplete);
+	run_start(&r);
+	run_collect(&r, &lim);
+	ck_assert(!r.arts.v[2].incomplete);
 
-	doc = load_doc(dir, "collect/03-processes.json");
+	doc = load_doc(r.dir, "collect/03-processes.json");
 	ck_assert_str_eq(str_of(doc, "source"), "procfs");
 	me = find_item(items_of(doc), "pid", json_integer(getpid()), NULL, NULL,
 	    NULL, NULL);
@@ -280,7 +284,8 @@ START_TEST(process_table_has_self)
 	ck_assert_int_eq(json_integer_value(json_object_get(me, "gid")),
 	    getgid());
 	ck_assert_str_eq(str_of(me, "exe"), exe);
-	ck_assert_str_eq(str_of(me, "exe_sha256"), h);
+	ck_assert(kk_test_file_matches("/proc/self/exe", (uint64_t)st.st_size,
+	    str_of(me, "exe_sha256")));
 	ck_assert_uint_eq((unsigned long long)json_integer_value(
 	    json_object_get(me, "start_time")), start);
 	ck_assert_uint_eq(strlen(str_of(me, "started")), 27);
@@ -296,8 +301,7 @@ START_TEST(process_table_has_self)
 	ck_assert_ptr_nonnull(find_item(items_of(doc), "pid", json_integer(2),
 	    "exe", json_null(), NULL, NULL));
 	json_decref(doc);
-	kk_artifacts_free(&arts);
-	close(dfd);
+	run_end(&r);
 }
 END_TEST
 
@@ -370,27 +374,42 @@ assert_owned(json_t *it, unsigned long ino)
 	    getuid());
 }
 
+/* s is in items, ours, with its protocol, address, port and state. */
+static void
+assert_inet_listed(json_t *items, const struct sock *s)
+{
+	bool v4 = s->family == AF_INET, stream = s->type == SOCK_STREAM;
+	json_t *it;
+
+	it = find_item(items, "proto", json_string(stream ? "tcp" : "udp"),
+	    "local_port", json_integer(s->port), "local_addr",
+	    json_string(v4 ? "127.0.0.1" : "::1"));
+	assert_owned(it, s->ino);
+	ck_assert_str_eq(str_of(it, "family"), v4 ? "inet" : "inet6");
+	ck_assert_str_eq(str_of(it, "state"), stream ? "LISTEN" : "UNCONN");
+}
+
 START_TEST(sockets_have_ours_with_owner)
 {
 	struct kk_collect_limits lim = { .timeout_ms = 60000 };
-	struct kk_artifacts arts;
+	struct run r;
 	struct sock s[4];
 	struct sockaddr_un un;
 	struct stat st;
-	char dir[PATH_MAX], err[256], upath[PATH_MAX], abstract[64];
+	char upath[PATH_MAX], abstract[64];
 	json_t *doc, *items, *it;
-	uint64_t total;
 	bool v6;
-	int dfd = open_dir(dir), ufd, afd;
+	int ufd, afd;
 	size_t i;
 
+	run_start(&r);
 	ck_assert(loopback_socket(AF_INET, SOCK_STREAM, &s[0]));
 	ck_assert(loopback_socket(AF_INET, SOCK_DGRAM, &s[1]));
 	v6 = loopback_socket(AF_INET6, SOCK_STREAM, &s[2]) &&
 	    loopback_socket(AF_INET6, SOCK_DGRAM, &s[3]);
 
 	/* a UNIX listener on a path, and an abstract datagram socket */
-	kk_test_join(upath, dir, "kk.sock");
+	kk_test_join(upath, r.dir, "kk.sock");
 	ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(ufd, 0);
 	memset(&un, 0, sizeof(un));
@@ -410,34 +429,15 @@ START_TEST(sockets_have_ours_with_owner)
 	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
 	    strlen(abstract))), 0);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
-	doc = load_doc(dir, "collect/02-sockets.json");
+	run_collect(&r, &lim);
+	doc = load_doc(r.dir, "collect/02-sockets.json");
 	ck_assert_str_eq(str_of(doc, "source"), "sock_diag");
 	ck_assert_msg(json_object_get(doc, "error") == NULL, "%s",
 	    json_string_value(json_object_get(doc, "error")));
 	items = items_of(doc);
 
-	it = find_item(items, "proto", json_string("tcp"), "local_port",
-	    json_integer(s[0].port), "local_addr", json_string("127.0.0.1"));
-	assert_owned(it, s[0].ino);
-	ck_assert_str_eq(str_of(it, "state"), "LISTEN");
-	ck_assert_str_eq(str_of(it, "family"), "inet");
-	it = find_item(items, "proto", json_string("udp"), "local_port",
-	    json_integer(s[1].port), "local_addr", json_string("127.0.0.1"));
-	assert_owned(it, s[1].ino);
-	ck_assert_str_eq(str_of(it, "state"), "UNCONN");
-	if (v6) {
-		it = find_item(items, "proto", json_string("tcp"), "local_port",
-		    json_integer(s[2].port), "local_addr", json_string("::1"));
-		assert_owned(it, s[2].ino);
-		ck_assert_str_eq(str_of(it, "family"), "inet6");
-		ck_assert_str_eq(str_of(it, "state"), "LISTEN");
-		it = find_item(items, "proto", json_string("udp"), "local_port",
-		    json_integer(s[3].port), "local_addr", json_string("::1"));
-		assert_owned(it, s[3].ino);
-	}
+	for (i = 0; i < (v6 ? 4 : 2); i++)
+		assert_inet_listed(items, &s[i]);
 	ck_assert_int_eq(fstat(ufd, &st), 0);
 	it = find_item(items, "proto", json_string("unix"), "path",
 	    json_string(upath), NULL, NULL);
@@ -456,13 +456,12 @@ START_TEST(sockets_have_ours_with_owner)
 	}
 
 	json_decref(doc);
-	kk_artifacts_free(&arts);
 	for (i = 0; i < 4; i++)
 		if (i < 2 || v6)
 			close(s[i].fd);
 	close(ufd);
 	close(afd);
-	close(dfd);
+	run_end(&r);
 }
 END_TEST
 
@@ -472,20 +471,17 @@ START_TEST(routes_kernel_mounts_files)
 {
 	struct kk_collect_limits lim = { .timeout_ms = 60000,
 	    .journal_entries = 5 };
-	struct kk_artifacts arts;
+	struct run r;
 	struct utsname u;
-	char dir[PATH_MAX], err[256], bootid[64];
+	char bootid[64];
 	json_t *doc, *items, *it;
-	uint64_t total;
 	size_t n;
-	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	run_start(&r);
+	run_collect(&r, &lim);
 
 	/* routing table: the kernel's own local route for 127.0.0.1 on lo */
-	doc = load_doc(dir, "collect/01-routes.json");
+	doc = load_doc(r.dir, "collect/01-routes.json");
 	ck_assert_str_eq(str_of(doc, "source"), "rtnetlink");
 	items = items_of(doc);
 	it = find_item(items, "kind", json_string("route"), "dst",
@@ -503,7 +499,7 @@ START_TEST(routes_kernel_mounts_files)
 
 	/* kernel: the release running, this boot */
 	ck_assert_int_eq(uname(&u), 0);
-	doc = load_doc(dir, "collect/05-kernel.json");
+	doc = load_doc(r.dir, "collect/05-kernel.json");
 	items = items_of(doc);
 	it = find_item(items, "kind", json_string("uname"), NULL, NULL, NULL,
 	    NULL);
@@ -528,7 +524,7 @@ START_TEST(routes_kernel_mounts_files)
 	json_decref(doc);
 
 	/* mounts: "/" is there */
-	doc = load_doc(dir, "collect/06-mounts.json");
+	doc = load_doc(r.dir, "collect/06-mounts.json");
 	it = find_item(items_of(doc), "mount_point", json_string("/"), NULL,
 	    NULL, NULL, NULL);
 	ck_assert_ptr_nonnull(it);
@@ -536,19 +532,19 @@ START_TEST(routes_kernel_mounts_files)
 	json_decref(doc);
 
 	/* os-release: the ID the file says */
-	doc = load_doc(dir, "collect/09-os-release.json");
+	doc = load_doc(r.dir, "collect/09-os-release.json");
 	if (access("/etc/os-release", R_OK) == 0 ||
 	    access("/usr/lib/os-release", R_OK) == 0) {
 		ck_assert_ptr_nonnull(find_item(items_of(doc), "key",
 		    json_string("ID"), NULL, NULL, NULL, NULL));
-		ck_assert(!arts.v[8].incomplete);
+		ck_assert(!r.arts.v[8].incomplete);
 	} else {
-		ck_assert(arts.v[8].incomplete);
+		ck_assert(r.arts.v[8].incomplete);
 	}
 	json_decref(doc);
 
 	/* packages: dpkg itself is installed wherever dpkg is */
-	doc = load_doc(dir, "collect/10-packages.json");
+	doc = load_doc(r.dir, "collect/10-packages.json");
 	if (access("/var/lib/dpkg/status", R_OK) == 0) {
 		it = find_item(items_of(doc), "package", json_string("dpkg"),
 		    NULL, NULL, NULL, NULL);
@@ -562,7 +558,7 @@ START_TEST(routes_kernel_mounts_files)
 	json_decref(doc);
 
 	/* journal: at most what was asked; none is a note, not an error */
-	doc = load_doc(dir, "collect/08-journal.json");
+	doc = load_doc(r.dir, "collect/08-journal.json");
 	ck_assert_str_eq(str_of(doc, "source"), "sd-journal");
 	n = json_array_size(items_of(doc));
 	ck_assert_uint_le(n, 5);
@@ -574,12 +570,11 @@ START_TEST(routes_kernel_mounts_files)
 	json_decref(doc);
 
 	/* users: a document either way (no utmp in containers) */
-	doc = load_doc(dir, "collect/04-users.json");
+	doc = load_doc(r.dir, "collect/04-users.json");
 	items_of(doc);
 	json_decref(doc);
 
-	kk_artifacts_free(&arts);
-	close(dfd);
+	run_end(&r);
 }
 END_TEST
 
@@ -589,17 +584,13 @@ START_TEST(nft_text_from_caller)
 {
 	struct kk_collect_limits lim = { .timeout_ms = 60000,
 	    .nft_ruleset_text = "table inet t {\n\tchain c {\n\t}\n}\n" };
-	struct kk_artifacts arts;
-	char dir[PATH_MAX], err[256];
+	struct run r;
 	json_t *doc, *items;
-	uint64_t total;
-	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
-	ck_assert_str_eq(arts.v[6].method, "caller");
-	doc = load_doc(dir, "collect/07-nftables.json");
+	run_start(&r);
+	run_collect(&r, &lim);
+	ck_assert_str_eq(r.arts.v[6].method, "caller");
+	doc = load_doc(r.dir, "collect/07-nftables.json");
 	items = items_of(doc);
 	ck_assert_uint_eq(json_array_size(items), 4);
 	ck_assert_str_eq(json_string_value(json_array_get(items, 0)),
@@ -608,8 +599,7 @@ START_TEST(nft_text_from_caller)
 	    "\tchain c {");
 	ck_assert_str_eq(json_string_value(json_array_get(items, 3)), "}");
 	json_decref(doc);
-	kk_artifacts_free(&arts);
-	close(dfd);
+	run_end(&r);
 }
 END_TEST
 
@@ -732,114 +722,100 @@ START_TEST(tiny_size_budget_truncates)
 		"collect/05-kernel.json", "collect/06-mounts.json",
 	};
 	struct kk_collect_limits lim = { .timeout_ms = 60000, .max_bytes = 1 };
-	struct kk_artifacts arts;
-	char dir[PATH_MAX], err[256];
+	struct run r;
 	json_t *doc;
 	uint64_t total;
 	size_t i, k;
-	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	run_start(&r);
+	total = run_collect(&r, &lim);
 	/* only the envelopes: under 1 KiB each */
-	for (i = 0; i < arts.n; i++)
-		ck_assert_uint_lt(arts.v[i].size, 1024);
+	for (i = 0; i < r.arts.n; i++)
+		ck_assert_uint_lt(r.arts.v[i].size, 1024);
 	ck_assert_uint_lt(total, NNAMES * 1024);
 	/* these always have something to say, and said none of it */
 	for (k = 0; k < sizeof(big) / sizeof(big[0]); k++) {
-		for (i = 0; i < arts.n; i++)
-			if (strcmp(arts.v[i].path, big[k]) == 0)
+		for (i = 0; i < r.arts.n; i++)
+			if (strcmp(r.arts.v[i].path, big[k]) == 0)
 				break;
-		ck_assert_uint_lt(i, arts.n);
-		ck_assert(arts.v[i].incomplete);
-		ck_assert_ptr_nonnull(strstr(arts.v[i].error,
+		ck_assert_uint_lt(i, r.arts.n);
+		ck_assert(r.arts.v[i].incomplete);
+		ck_assert_ptr_nonnull(strstr(r.arts.v[i].error,
 		    "truncated at 0 items"));
-		doc = load_doc(dir, big[k]);
+		doc = load_doc(r.dir, big[k]);
 		ck_assert(json_is_true(json_object_get(doc, "truncated")));
 		ck_assert_uint_eq(json_array_size(items_of(doc)), 0);
 		json_decref(doc);
 	}
 	/* and the caller hears about it */
-	ck_assert_ptr_nonnull(strstr(err, "artifacts incomplete"));
-	kk_artifacts_free(&arts);
+	ck_assert_ptr_nonnull(strstr(r.err, "artifacts incomplete"));
+	run_end(&r);
 
 	/*
 	 * 48 KiB: each artifact keeps what fits its share, the total stays
 	 * under the budget plus the envelopes
 	 */
 	lim.max_bytes = 48 * 1024;
-	close(dfd);
-	dfd = open_dir(dir);
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	run_start(&r);
+	total = run_collect(&r, &lim);
 	ck_assert_uint_le(total, lim.max_bytes + NNAMES * 1024);
-	for (i = 0; i < arts.n; i++) {
-		doc = load_doc(dir, arts.v[i].path);
+	for (i = 0; i < r.arts.n; i++) {
+		doc = load_doc(r.dir, r.arts.v[i].path);
 		if (json_is_true(json_object_get(doc, "truncated")))
-			ck_assert_ptr_nonnull(strstr(arts.v[i].error,
+			ck_assert_ptr_nonnull(strstr(r.arts.v[i].error,
 			    "size share"));
 		json_decref(doc);
 	}
-	kk_artifacts_free(&arts);
-	close(dfd);
+	run_end(&r);
 }
 END_TEST
 
 START_TEST(one_millisecond_deadline)
 {
 	struct kk_collect_limits lim = { .timeout_ms = 1 };
-	struct kk_artifacts arts;
-	char dir[PATH_MAX], err[256];
+	struct run r;
 	json_t *doc;
-	uint64_t total;
 	size_t i, timed_out = 0;
-	int dfd = open_dir(dir);
 
-	kk_artifacts_init(&arts);
-	/* no timing assertion here: what the deadline cut is what counts */
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	/* every source is listed, each a valid document */
-	check_artifacts(dir, &arts, 0, &total);
-	for (i = 0; i < arts.n; i++) {
-		if (strncmp(arts.v[i].error, "timeout", 7) != 0)
+	/*
+	 * no timing assertion here: what the deadline cut is what counts;
+	 * every source is listed, each a valid document
+	 */
+	run_start(&r);
+	run_collect(&r, &lim);
+	for (i = 0; i < r.arts.n; i++) {
+		if (strncmp(r.arts.v[i].error, "timeout", 7) != 0)
 			continue;
 		timed_out++;
-		doc = load_doc(dir, arts.v[i].path);
+		doc = load_doc(r.dir, r.arts.v[i].path);
 		ck_assert(json_is_true(json_object_get(doc, "truncated")));
 		json_decref(doc);
 	}
 	ck_assert_uint_gt(timed_out, 0);
 	/* the least volatile is never reached in a millisecond */
-	ck_assert_str_eq(arts.v[NNAMES - 1].error, "timeout: not collected");
-	doc = load_doc(dir, arts.v[NNAMES - 1].path);
+	ck_assert_str_eq(r.arts.v[NNAMES - 1].error, "timeout: not collected");
+	doc = load_doc(r.dir, r.arts.v[NNAMES - 1].path);
 	ck_assert_uint_eq(json_array_size(items_of(doc)), 0);
 	json_decref(doc);
-	ck_assert_ptr_nonnull(strstr(err, "timeout"));
-	kk_artifacts_free(&arts);
-	close(dfd);
+	ck_assert_ptr_nonnull(strstr(r.err, "timeout"));
+	run_end(&r);
 }
 END_TEST
 
 START_TEST(second_collection_is_a_hard_error)
 {
 	struct kk_collect_limits lim = { .timeout_ms = 60000 };
-	struct kk_artifacts arts;
-	char dir[PATH_MAX], err[256];
-	uint64_t total;
-	int dfd = open_dir(dir);
+	struct run r;
 
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), 0);
-	check_artifacts(dir, &arts, 0, &total);
+	run_start(&r);
+	run_collect(&r, &lim);
 	/* evidence is never overwritten, no file claimed that is not ours */
-	ck_assert_int_eq(collect(dfd, &lim, &arts, err, sizeof(err)), -EEXIST);
-	ck_assert_ptr_nonnull(strstr(err, "collect/01-routes.json"));
-	ck_assert_uint_eq(arts.n, NNAMES);
-	check_artifacts(dir, &arts, 0, &total);
-	kk_artifacts_free(&arts);
-	close(dfd);
+	ck_assert_int_eq(collect(r.dfd, &lim, &r.arts, r.err, sizeof(r.err)),
+	    -EEXIST);
+	ck_assert_ptr_nonnull(strstr(r.err, "collect/01-routes.json"));
+	ck_assert_uint_eq(r.arts.n, NNAMES);
+	check_artifacts(r.dir, &r.arts, 0);
+	run_end(&r);
 }
 END_TEST
 

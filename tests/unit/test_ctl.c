@@ -187,27 +187,42 @@ write_list(const char *name, const char *text)
 	return path;
 }
 
-/* Every target of ts as "ADDR PIN|-" lines (caller frees). */
-static char *
-drain(struct targets *ts)
+/*
+ * ts with the one list at path, checked (ca: --ca given; at most max
+ * targets): what targets_check returns, *count the targets it counted.
+ */
+static int
+check_list(struct targets *ts, const char *path, bool ca, size_t max,
+    size_t *count, char *err, size_t errlen)
+{
+	targets_init(ts);
+	ck_assert_int_eq(targets_add(ts, path, true), 0);
+	return targets_check(ts, ca, max, count, err, errlen);
+}
+
+/* Every target of ts, as "ADDR PIN|-" lines, is want. */
+static void
+expect_drained(struct targets *ts, const char *want)
 {
 	struct capture c;
 	struct target t;
-	char err[300];
+	char err[300], *out;
 	int r;
 
 	capture_start(&c);
 	while ((r = targets_next(ts, &t, err, sizeof(err))) == 1)
 		fprintf(c.f, "%s %s\n", t.addr, t.pin[0] ? t.pin : "-");
 	ck_assert_int_eq(r, 0);
-	return capture_end(&c);
+	out = capture_end(&c);
+	ck_assert_str_eq(out, want);
+	free(out);
 }
 
 START_TEST(test_targets_order)
 {
 	struct targets ts;
 	size_t count;
-	char err[300], *path, *out, *expect;
+	char err[300], *path;
 
 	path = write_list("hosts", "# the first agents\n"
 	    "\n"
@@ -224,14 +239,11 @@ START_TEST(test_targets_order)
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(count, 5);
 	/* the order given; --agent-id for those without an id of their own */
-	expect = "first:1 " PIN_B "\n"
+	expect_drained(&ts, "first:1 " PIN_B "\n"
 	    "192.0.2.1:7443 " PIN_A "\n"
 	    "[2001:db8::1]:7443 " PIN_B "\n"
 	    "192.0.2.3:7443 " PIN_B "\n"
-	    "last:1 " PIN_B "\n";
-	out = drain(&ts);
-	ck_assert_str_eq(out, expect);
-	free(out);
+	    "last:1 " PIN_B "\n");
 	targets_free(&ts);
 }
 END_TEST
@@ -256,21 +268,17 @@ START_TEST(test_targets_refused)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		path = write_list("hosts", cases[i].list);
-		targets_init(&ts);
-		ck_assert_int_eq(targets_add(&ts, path, true), 0);
 		err[0] = '\0';
-		ck_assert_int_lt(targets_check(&ts, cases[i].ca, cases[i].max,
-		    &count, err, sizeof(err)), 0);
+		ck_assert_int_lt(check_list(&ts, path, cases[i].ca,
+		    cases[i].max, &count, err, sizeof(err)), 0);
 		ck_assert_msg(strstr(err, cases[i].why) != NULL,
 		    "case %zu: '%s' does not say '%s'", i, err, cases[i].why);
 		ck_assert_uint_eq(count, 0);
 		targets_free(&ts);
 	}
 	/* a file that is not there */
-	targets_init(&ts);
-	ck_assert_int_eq(targets_add(&ts, "/nonexistent/hosts", true), 0);
-	ck_assert_int_eq(targets_check(&ts, true, 10, &count, err,
-	    sizeof(err)), -ENOENT);
+	ck_assert_int_eq(check_list(&ts, "/nonexistent/hosts", true, 10,
+	    &count, err, sizeof(err)), -ENOENT);
 	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/hosts"));
 	targets_free(&ts);
 }
@@ -280,7 +288,7 @@ START_TEST(test_targets_long_lines)
 {
 	struct targets ts;
 	size_t count;
-	char err[300], *path, *text, *out;
+	char err[300], *path, *text;
 
 	/* an overlong comment is skipped whole, not read as a target */
 	text = malloc(2 * TARGET_LINE_MAX + 64);
@@ -289,21 +297,15 @@ START_TEST(test_targets_long_lines)
 	text[0] = '#';
 	strcpy(text + 2 * TARGET_LINE_MAX, "\na:1\n");
 	path = write_list("hosts", text);
-	targets_init(&ts);
-	ck_assert_int_eq(targets_add(&ts, path, true), 0);
-	ck_assert_int_eq(targets_check(&ts, true, 10, &count, err,
+	ck_assert_int_eq(check_list(&ts, path, true, 10, &count, err,
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(count, 1);
-	out = drain(&ts);
-	ck_assert_str_eq(out, "a:1 -\n");
-	free(out);
+	expect_drained(&ts, "a:1 -\n");
 	targets_free(&ts);
 	/* an overlong target line is an error, not two targets */
 	text[0] = 'x';
 	path = write_list("hosts2", text);
-	targets_init(&ts);
-	ck_assert_int_eq(targets_add(&ts, path, true), 0);
-	ck_assert_int_lt(targets_check(&ts, true, 10, &count, err,
+	ck_assert_int_lt(check_list(&ts, path, true, 10, &count, err,
 	    sizeof(err)), 0);
 	ck_assert_ptr_nonnull(strstr(err, ":1: expected"));
 	targets_free(&ts);
@@ -314,7 +316,7 @@ END_TEST
 START_TEST(test_targets_pipe)
 {
 	static const char list[] = "a:1 " PIN_A "\nb:1 " PIN_B "\n";
-	char path[64], err[300], *out;
+	char path[64], err[300];
 	struct targets ts;
 	size_t count;
 	int p[2];
@@ -324,14 +326,10 @@ START_TEST(test_targets_pipe)
 	ck_assert_int_eq(write(p[1], list, strlen(list)), (ssize_t)strlen(list));
 	close(p[1]);
 	snprintf(path, sizeof(path), "/dev/fd/%d", p[0]);
-	targets_init(&ts);
-	ck_assert_int_eq(targets_add(&ts, path, true), 0);
-	ck_assert_int_eq(targets_check(&ts, false, 10, &count, err,
+	ck_assert_int_eq(check_list(&ts, path, false, 10, &count, err,
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(count, 2);
-	out = drain(&ts);
-	ck_assert_str_eq(out, "a:1 " PIN_A "\nb:1 " PIN_B "\n");
-	free(out);
+	expect_drained(&ts, "a:1 " PIN_A "\nb:1 " PIN_B "\n");
 	targets_free(&ts);
 	close(p[0]);
 }
@@ -339,25 +337,21 @@ END_TEST
 
 START_TEST(test_targets_limit)
 {
-	char err[300], *path, *out;
+	char err[300], *path;
 	struct targets ts;
 	size_t count;
 	FILE *f;
 
 	/* the sending takes what was checked, not what came since */
 	path = write_list("hosts", "a:1\nb:1\n");
-	targets_init(&ts);
-	ck_assert_int_eq(targets_add(&ts, path, true), 0);
-	ck_assert_int_eq(targets_check(&ts, true, 10, &count, err,
+	ck_assert_int_eq(check_list(&ts, path, true, 10, &count, err,
 	    sizeof(err)), 0);
 	ck_assert_uint_eq(count, 2);
 	f = fopen(path, "a");
 	ck_assert_ptr_nonnull(f);
 	fputs("c:1\n", f);
 	fclose(f);
-	out = drain(&ts);
-	ck_assert_str_eq(out, "a:1 -\nb:1 -\n");
-	free(out);
+	expect_drained(&ts, "a:1 -\nb:1 -\n");
 	targets_free(&ts);
 }
 END_TEST

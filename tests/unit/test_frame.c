@@ -47,17 +47,29 @@ pattern(size_t len, unsigned seed)
 	return p;
 }
 
-/* hdr + body in one buffer */
-static uint8_t *
-framed(const uint8_t *body, size_t len, size_t *outlen)
-{
-	uint8_t *f = malloc(len + 4);
+/* A body of len pattern bytes and its frame: header and body in one buffer. */
+struct sample {
+	uint8_t *body, *frame;
+	size_t len, flen;
+};
 
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(kk_frame_header(f, len, KK_FRAME_MAX), 0);
-	memcpy(f + 4, body, len);
-	*outlen = len + 4;
-	return f;
+static void
+sample_make(struct sample *s, size_t len, unsigned seed)
+{
+	s->body = pattern(len, seed);
+	s->len = len;
+	s->flen = len + 4;
+	s->frame = malloc(s->flen);
+	ck_assert_ptr_nonnull(s->frame);
+	ck_assert_int_eq(kk_frame_header(s->frame, len, KK_FRAME_MAX), 0);
+	memcpy(s->frame + 4, s->body, len);
+}
+
+static void
+sample_free(struct sample *s)
+{
+	free(s->body);
+	free(s->frame);
 }
 
 static void
@@ -124,10 +136,33 @@ assert_empty(int fd)
 static const size_t hdr_lens[] = { 1, 255, 256, 65535, 65536,
     KK_FRAME_MAX - 1, KK_FRAME_MAX };
 
+/*
+ * Feeds n bytes at p to r: it must say done (1: a whole frame) or
+ * not yet (0), having used want_used of them.
+ */
+static void
+feed_eq(struct kk_frame_reader *r, const uint8_t *p, size_t n, int done,
+    size_t want_used)
+{
+	size_t used = 99;
+
+	ck_assert_int_eq(kk_frame_feed(r, p, n, &used), done);
+	ck_assert_uint_eq(used, want_used);
+}
+
+/* r holds no frame, not even part of a header, and keeps its max. */
+static void
+reader_is_clean(const struct kk_frame_reader *r, size_t max)
+{
+	ck_assert_ptr_null(r->body);
+	ck_assert_uint_eq(r->hdr_have, 0);
+	ck_assert_uint_eq(r->max, max);
+}
+
 START_TEST(test_header_roundtrip)
 {
 	struct kk_frame_reader r;
-	size_t len = hdr_lens[_i], used;
+	size_t len = hdr_lens[_i];
 	uint8_t hdr[4];
 
 	memset(hdr, 0xee, sizeof(hdr));
@@ -138,14 +173,11 @@ START_TEST(test_header_roundtrip)
 	ck_assert_uint_eq(hdr[3], len & 0xff);
 
 	kk_frame_reader_init(&r, KK_FRAME_MAX);
-	ck_assert_int_eq(kk_frame_feed(&r, hdr, 4, &used), 0);
-	ck_assert_uint_eq(used, 4);
+	feed_eq(&r, hdr, 4, 0, 4);
 	ck_assert_uint_eq(r.body_len, len);
 	ck_assert_ptr_nonnull(r.body);
 	kk_frame_reader_reset(&r);
-	ck_assert_ptr_null(r.body);
-	ck_assert_uint_eq(r.hdr_have, 0);
-	ck_assert_uint_eq(r.max, KK_FRAME_MAX);
+	reader_is_clean(&r, KK_FRAME_MAX);
 }
 END_TEST
 
@@ -221,25 +253,17 @@ take_eq(struct kk_frame_reader *r, const void *want, size_t len)
 START_TEST(test_feed_byte_by_byte)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f;
-	size_t len = 300, flen, i, used;
+	struct sample s;
+	size_t i;
 
-	body = pattern(len, 1);
-	f = framed(body, len, &flen);
+	sample_make(&s, 300, 1);
 	kk_frame_reader_init(&r, KK_FRAME_MAX);
-	for (i = 0; i < flen; i++) {
-		used = 99;
-		ck_assert_int_eq(kk_frame_feed(&r, f + i, 1, &used),
-		    i + 1 == flen ? 1 : 0);
-		ck_assert_uint_eq(used, 1);
-	}
-	take_eq(&r, body, len);
+	for (i = 0; i < s.flen; i++)
+		feed_eq(&r, s.frame + i, 1, i + 1 == s.flen ? 1 : 0, 1);
+	take_eq(&r, s.body, s.len);
 	/* take resets the reader for the next frame */
-	ck_assert_ptr_null(r.body);
-	ck_assert_uint_eq(r.hdr_have, 0);
-	ck_assert_uint_eq(r.max, KK_FRAME_MAX);
-	free(f);
-	free(body);
+	reader_is_clean(&r, KK_FRAME_MAX);
+	sample_free(&s);
 }
 END_TEST
 
@@ -247,56 +271,44 @@ END_TEST
 START_TEST(test_feed_every_split)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f;
-	size_t len = 40, flen, cut, used;
+	struct sample s;
+	size_t cut;
 
-	body = pattern(len, 2);
-	f = framed(body, len, &flen);
-	for (cut = 0; cut <= flen; cut++) {
+	sample_make(&s, 40, 2);
+	for (cut = 0; cut <= s.flen; cut++) {
 		kk_frame_reader_init(&r, 64);
-		ck_assert_int_eq(kk_frame_feed(&r, f, cut, &used),
-		    cut == flen ? 1 : 0);
-		ck_assert_uint_eq(used, cut);
-		if (cut < flen) {
-			ck_assert_int_eq(kk_frame_feed(&r, f + cut, flen - cut,
-			    &used), 1);
-			ck_assert_uint_eq(used, flen - cut);
-		}
-		take_eq(&r, body, len);
+		feed_eq(&r, s.frame, cut, cut == s.flen ? 1 : 0, cut);
+		if (cut < s.flen)
+			feed_eq(&r, s.frame + cut, s.flen - cut, 1,
+			    s.flen - cut);
+		take_eq(&r, s.body, s.len);
 	}
-	free(f);
-	free(body);
+	sample_free(&s);
 }
 END_TEST
 
 START_TEST(test_feed_back_to_back)
 {
 	struct kk_frame_reader r;
-	uint8_t *b1, *b2, *buf;
-	size_t l1 = 10, l2 = 1000, total, used;
+	struct sample a, b;
+	uint8_t *buf;
 
-	b1 = pattern(l1, 3);
-	b2 = pattern(l2, 4);
-	total = 4 + l1 + 4 + l2;
-	buf = malloc(total);
+	sample_make(&a, 10, 3);
+	sample_make(&b, 1000, 4);
+	buf = malloc(a.flen + b.flen);
 	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(kk_frame_header(buf, l1, KK_FRAME_MAX), 0);
-	memcpy(buf + 4, b1, l1);
-	ck_assert_int_eq(kk_frame_header(buf + 4 + l1, l2, KK_FRAME_MAX), 0);
-	memcpy(buf + 8 + l1, b2, l2);
+	memcpy(buf, a.frame, a.flen);
+	memcpy(buf + a.flen, b.frame, b.flen);
 
 	kk_frame_reader_init(&r, KK_FRAME_MAX);
-	ck_assert_int_eq(kk_frame_feed(&r, buf, total, &used), 1);
-	ck_assert_uint_eq(used, 4 + l1);
-	take_eq(&r, b1, l1);
-
-	ck_assert_int_eq(kk_frame_feed(&r, buf + used, total - used, &used),
-	    1);
-	ck_assert_uint_eq(used, 4 + l2);
-	take_eq(&r, b2, l2);
+	/* the first frame is done, the second not touched */
+	feed_eq(&r, buf, a.flen + b.flen, 1, a.flen);
+	take_eq(&r, a.body, a.len);
+	feed_eq(&r, buf + a.flen, b.flen, 1, b.flen);
+	take_eq(&r, b.body, b.len);
 	free(buf);
-	free(b1);
-	free(b2);
+	sample_free(&a);
+	sample_free(&b);
 }
 END_TEST
 
@@ -305,19 +317,16 @@ START_TEST(test_feed_bounds)
 {
 	struct kk_frame_reader r;
 	uint8_t f[4 + 16];
-	size_t used;
 
 	kk_frame_reader_init(&r, 16);
 	put_be32(f, 1);
 	f[4] = 0x7f;
-	ck_assert_int_eq(kk_frame_feed(&r, f, 5, &used), 1);
-	ck_assert_uint_eq(used, 5);
+	feed_eq(&r, f, 5, 1, 5);
 	take_eq(&r, "\x7f", 1);
 
 	put_be32(f, 16);
 	memset(f + 4, 'm', 16);
-	ck_assert_int_eq(kk_frame_feed(&r, f, sizeof(f), &used), 1);
-	ck_assert_uint_eq(used, sizeof(f));
+	feed_eq(&r, f, sizeof(f), 1, sizeof(f));
 	take_eq(&r, f + 4, 16);
 }
 END_TEST
@@ -373,22 +382,17 @@ END_TEST
 START_TEST(test_feed_reset_midframe)
 {
 	struct kk_frame_reader r;
-	uint8_t *body, *f;
-	size_t len = 50, flen, used;
+	struct sample s;
 
-	body = pattern(len, 5);
-	f = framed(body, len, &flen);
+	sample_make(&s, 50, 5);
 	kk_frame_reader_init(&r, KK_FRAME_MAX);
-	ck_assert_int_eq(kk_frame_feed(&r, f, 20, &used), 0);
+	feed_eq(&r, s.frame, 20, 0, 20);
 	ck_assert_ptr_nonnull(r.body);
 	kk_frame_reader_reset(&r);
-	ck_assert_ptr_null(r.body);
-	ck_assert_uint_eq(r.hdr_have, 0);
-	ck_assert_int_eq(kk_frame_feed(&r, f, flen, &used), 1);
-	ck_assert_uint_eq(used, flen);
-	take_eq(&r, body, len);
-	free(f);
-	free(body);
+	reader_is_clean(&r, KK_FRAME_MAX);
+	feed_eq(&r, s.frame, s.flen, 1, s.flen);
+	take_eq(&r, s.body, s.len);
+	sample_free(&s);
 }
 END_TEST
 

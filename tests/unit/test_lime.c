@@ -5,14 +5,11 @@
  * with a known byte at every physical address; a "crash" file read at the
  * physical address.  The images are parsed back header by header.
  */
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +17,10 @@
 #include <unistd.h>
 
 #include <check.h>
-#include <openssl/evp.h>
 
 #include "evidence.h"
 #include "suites.h"
+#include "../progutil.h"
 #include "testutil.h"
 
 #define LIME_MAGIC	0x4C694D45U
@@ -209,27 +206,6 @@ fixture_src(const struct fixture *f, struct kk_lime_src *src)
 	src->iomem = f->iomem;
 	src->crash = f->crash;
 	src->mem = f->mem;
-}
-
-static void
-file_sha256(const char *path, char hex[65])
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-	char *data;
-	size_t len;
-
-	data = kk_test_read(path, &len);
-	ck_assert_int_eq(EVP_Digest(data, len, md, &mdlen, EVP_sha256(),
-	    NULL), 1);
-	ck_assert_uint_eq(mdlen, 32);
-	for (i = 0; i < mdlen; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[64] = '\0';
-	free(data);
 }
 
 static uint32_t
@@ -435,77 +411,57 @@ END_TEST
 
 /* ---- images ---- */
 
-START_TEST(lime_from_kcore)
+/*
+ * An image from each source in turn: from kcore, and from the crash file
+ * when kcore is missing or garbage; each leaves one gap, where its source
+ * has nothing for a range of RAM.
+ */
+static const struct image {
+	const char *what;
+	bool kcore;
+	const char *bad_kcore;	/* written over kcore; NULL: left alone */
+	const char *name, *method;
+	struct kk_range missing;	/* the uncovered range: zeros, a gap */
+} images[] = {
+	{ "from kcore", true, NULL, "ram/mem.lime", "lime/kcore",
+	    { 0x102000, 0x102fff } },
+	/* the crash file ends before the last range */
+	{ "no kcore: from crash", false, NULL, "mem.lime", "lime/crash",
+	    { 0x400800, 0x400bff } },
+	{ "garbage kcore: from crash", false, "\177ELF but not really",
+	    "mem.lime", "lime/crash", { 0x400800, 0x400bff } },
+};
+
+START_TEST(lime_images)
 {
-	static const struct kk_range missing[] = { { 0x102000, 0x102fff } };
+	const struct image *im = &images[_i];
 	struct fixture f;
 	struct kk_lime_src src;
 	struct kk_artifact a;
-	char err[256], path[PATH_MAX], hex[65];
-	struct stat st;
+	char err[256], path[PATH_MAX];
 
-	fixture(&f, true, true);
+	fixture(&f, im->kcore, true);
+	if (im->bad_kcore != NULL)
+		kk_test_write(f.kcore, im->bad_kcore, strlen(im->bad_kcore),
+		    0600);
 	fixture_src(&f, &src);
-	ck_assert_int_eq(kk_lime_write(f.outfd, "ram/mem.lime", &src, &a, err,
-	    sizeof(err)), 0);
+	ck_assert_msg(kk_lime_write(f.outfd, im->name, &src, &a, err,
+	    sizeof(err)) == 0, "%s: %s", im->what, err);
 	ck_assert_str_eq(err, "");
-	ck_assert_str_eq(a.path, "ram/mem.lime");
-	ck_assert_str_eq(a.method, "lime/kcore");
+	ck_assert_str_eq(a.path, im->name);
+	ck_assert_str_eq(a.method, im->method);
 	ck_assert(!a.incomplete);
 	ck_assert_int_eq(a.pid, 0);
 
-	kk_test_join(path, f.out, "ram/mem.lime");
-	ck_assert_int_eq(stat(path, &st), 0);
-	ck_assert_uint_eq(a.size, (uint64_t)st.st_size);
-	check_image(path, missing, 1);
-	file_sha256(path, hex);
-	ck_assert_str_eq(a.sha256, hex);
-
-	/* the uncovered page: one gap, where it is in the file */
+	kk_test_join(path, f.out, im->name);
+	check_image(path, &im->missing, 1);
+	ck_assert(kk_test_file_matches(path, a.size, a.sha256));
 	ck_assert_ptr_nonnull(a.gaps);
 	ck_assert_uint_eq(json_array_size(a.gaps), 1);
-	check_gap(a.gaps, 0, image_offset(0x102000), 0x1000);
+	check_gap(a.gaps, 0, image_offset(im->missing.start),
+	    im->missing.end - im->missing.start + 1);
 	json_decref(a.gaps);
 	close(f.outfd);
-}
-END_TEST
-
-static void
-crash_case(bool garbage_kcore)
-{
-	static const struct kk_range missing[] = { { 0x400800, 0x400bff } };
-	struct fixture f;
-	struct kk_lime_src src;
-	struct kk_artifact a;
-	char err[256], path[PATH_MAX], hex[65];
-
-	fixture(&f, false, true);
-	if (garbage_kcore)
-		kk_test_write(f.kcore, "\177ELF but not really", 19, 0600);
-	fixture_src(&f, &src);
-	ck_assert_int_eq(kk_lime_write(f.outfd, "mem.lime", &src, &a, err,
-	    sizeof(err)), 0);
-	ck_assert_str_eq(a.method, "lime/crash");
-	kk_test_join(path, f.out, "mem.lime");
-	/* the crash file ends before the last range: zeros and a gap */
-	check_image(path, missing, 1);
-	file_sha256(path, hex);
-	ck_assert_str_eq(a.sha256, hex);
-	ck_assert_uint_eq(json_array_size(a.gaps), 1);
-	check_gap(a.gaps, 0, image_offset(0x400800), 0x400);
-	json_decref(a.gaps);
-	close(f.outfd);
-}
-
-START_TEST(lime_falls_back_to_crash)
-{
-	crash_case(false);
-}
-END_TEST
-
-START_TEST(lime_bad_kcore_falls_back)
-{
-	crash_case(true);
 }
 END_TEST
 
@@ -570,6 +526,39 @@ START_TEST(lime_no_ram)
 }
 END_TEST
 
+/* What lime_disk_full's child writes: an image of src into dir. */
+struct full_lime {
+	const char *dir;
+	const struct kk_lime_src *src;
+};
+
+/*
+ * In the child, on the small tmpfs: -ENOSPC with "no space left", the
+ * image marked incomplete, and kept exactly as far as it was hashed.
+ * It must not ck_assert: its exit status says what went wrong.
+ */
+static int
+lime_onto_full_disk(int dfd, void *arg)
+{
+	const struct full_lime *fl = arg;
+	struct kk_artifact a;
+	char err[256], path[PATH_MAX + 16];
+
+	if (kk_lime_write(dfd, "mem.lime", fl->src, &a, err,
+	    sizeof(err)) != -ENOSPC)
+		return 3;
+	if (strstr(err, "no space left") == NULL)
+		return 4;
+	if (!a.incomplete || strcmp(a.path, "mem.lime") != 0 ||
+	    a.size > 8192 || strlen(a.sha256) != 64)
+		return 5;
+	snprintf(path, sizeof(path), "%s/mem.lime", fl->dir);
+	if (!kk_test_file_matches(path, a.size, a.sha256))
+		return 6;
+	json_decref(a.gaps);
+	return 0;
+}
+
 /*
  * A full disk: the image is kept as far as it got, marked incomplete,
  * and -ENOSPC comes back.  Needs a small tmpfs, mounted in a private
@@ -579,44 +568,18 @@ START_TEST(lime_disk_full)
 {
 	struct fixture f;
 	struct kk_lime_src src;
-	struct kk_artifact a;
-	char err[256], small[PATH_MAX], path[PATH_MAX + 16];
-	pid_t pid;
-	int st, fd, r;
+	char small[PATH_MAX];
+	struct full_lime fl = { .dir = small, .src = &src };
+	int st;
 
 	fixture(&f, true, true);
 	kk_test_join(small, f.dir, "small");
 	ck_assert_int_eq(mkdir(small, 0700), 0);
 	fixture_src(&f, &src);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-		    mount("tmpfs", small, "tmpfs", 0, "size=8k") < 0)
-			_exit(77);
-		if ((fd = open(small, O_RDONLY | O_DIRECTORY)) < 0)
-			_exit(2);
-		r = kk_lime_write(fd, "mem.lime", &src, &a, err, sizeof(err));
-		if (r != -ENOSPC)
-			_exit(3);
-		if (strstr(err, "no space left") == NULL)
-			_exit(4);
-		if (!a.incomplete || strcmp(a.path, "mem.lime") != 0 ||
-		    a.size > 8192 || strlen(a.sha256) != 64)
-			_exit(5);
-		snprintf(path, sizeof(path), "%s/mem.lime", small);
-		if (!kk_test_file_matches(path, a.size, a.sha256))
-			_exit(6);
-		json_decref(a.gaps);
-		_exit(0);
-	}
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert(WIFEXITED(st));
-	if (WEXITSTATUS(st) == 77)
-		return;		/* no mount namespaces here: nothing to test */
-	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	st = pu_in_small_tmpfs(small, "8k", lime_onto_full_disk, &fl);
 	close(f.outfd);
+	/* without mount namespaces here there is nothing to test */
+	ck_assert_msg(st == 0 || st == PU_NO_NAMESPACE, "child: %d", st);
 }
 END_TEST
 
@@ -627,8 +590,8 @@ lime_suite(void)
 		KK_CASE("lime", KK_TMPDIR, 30),
 		    KK_TEST(iomem_nested_sorted_merged),
 		    KK_TEST(iomem_overlaps_merge), KK_TEST(iomem_hostile),
-		    KK_TEST(lime_from_kcore), KK_TEST(lime_falls_back_to_crash),
-		    KK_TEST(lime_bad_kcore_falls_back), KK_TEST(lime_mem_last),
+		    KK_LOOP(lime_images, KK_NITEMS(images)),
+		    KK_TEST(lime_mem_last),
 		    KK_TEST(lime_no_source), KK_TEST(lime_no_ram),
 		    KK_TEST(lime_disk_full),
 		KK_END

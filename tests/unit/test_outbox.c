@@ -287,6 +287,23 @@ corrupt_reports(void)
 	return n;
 }
 
+/* outbox/name (its path in path): a file of text where a message would be. */
+static void
+plant(char path[PATH_MAX], const char *name, const char *text)
+{
+	kk_test_join(path, d.outbox_dir, name);
+	kk_test_write(path, text, strlen(text), 0600);
+}
+
+/* A scan moves n entries aside, into outbox/corrupt (its path in cdir). */
+static void
+expect_moved(int n, char cdir[PATH_MAX])
+{
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), n);
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), (size_t)n);
+}
+
 START_TEST(test_corrupt)
 {
 	char id[33], path[PATH_MAX], cdir[PATH_MAX], good[PATH_MAX];
@@ -297,9 +314,9 @@ START_TEST(test_corrupt)
 	ck_assert_int_eq(put("disconnect", KW_MODE, "isolated", id), 0);
 	find_message(id, good);
 	/* garbage under a message's name */
-	kk_test_join(path, d.outbox_dir,
-	    "00000000000000000099-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.dsse");
-	kk_test_write(path, "{\"payload\":", 11, 0600);
+	plant(path,
+	    "00000000000000000099-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.dsse",
+	    "{\"payload\":");
 	/* well formed, but signed by another key */
 	saved = d.agent_key;
 	other = kk_key_generate();
@@ -307,12 +324,10 @@ START_TEST(test_corrupt)
 	ck_assert_int_eq(put("tamper", KW_WHAT, "forged", id), 0);
 	d.agent_key = saved;
 	/* the payload does not match its name */
-	kk_test_join(path, d.outbox_dir,
-	    "00000000000000000098-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.pend");
-	kk_test_write(path, "{\"v\":1}", 7, 0600);
-	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 3);
-	kk_test_join(cdir, d.outbox_dir, "corrupt");
-	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 3);
+	plant(path,
+	    "00000000000000000098-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.pend",
+	    "{\"v\":1}");
+	expect_moved(3, cdir);
 	ck_assert_int_eq(corrupt_reports(), 3);
 	ck_assert(audit_has("outbox-corrupt"));
 	/* the good one stays, and a second look finds nothing more */
@@ -348,12 +363,10 @@ START_TEST(test_hostile)
 	/* names that are no message: left alone, never read */
 	kk_test_join(odd, d.outbox_dir, "notes\n.dsse");
 	ck_assert_int_eq(symlink(target, odd), 0);
-	kk_test_join(path, d.outbox_dir,
-	    "0000000000000000000X-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.dsse");
-	kk_test_write(path, "junk", 4, 0600);
-	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 2);
-	kk_test_join(cdir, d.outbox_dir, "corrupt");
-	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 2);
+	plant(path,
+	    "0000000000000000000X-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.dsse",
+	    "junk");
+	expect_moved(2, cdir);
 	/* the link moved as a link; its target is untouched */
 	ck_assert_int_eq(lstat(target, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
@@ -365,9 +378,9 @@ START_TEST(test_hostile)
 	/* outbox/corrupt swapped for a link to outside: nothing lands there */
 	kk_test_rmtree(cdir);
 	ck_assert_int_eq(symlink(outside, cdir), 0);
-	kk_test_join(path, d.outbox_dir,
-	    "00000000000000000009-ffffffffffffffffffffffffffffffff.dsse");
-	kk_test_write(path, "junk", 4, 0600);
+	plant(path,
+	    "00000000000000000009-ffffffffffffffffffffffffffffffff.dsse",
+	    "junk");
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 1);
 	ck_assert_uint_eq(kk_test_count_entries(outside, NULL, NULL), 1);
 	ck_assert_int_eq(access(path, F_OK), -1);

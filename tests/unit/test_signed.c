@@ -209,6 +209,33 @@ expect(struct world *w, const char *text, const char *reason)
 	expect_at(w, text, NOW, reason);
 }
 
+/* Expects reason for the envelope of p (type) signed by keys (envelope()). */
+static void
+expect_envelope(struct world *w, const char *type, const char *p,
+    EVP_PKEY *const *keys, const char *const *ids, size_t nkeys,
+    const char *reason)
+{
+	char *e = envelope(type, p, keys, ids, nkeys);
+
+	expect(w, e, reason);
+	free(e);
+}
+
+/* Expects reason for command p signed by key k alone. */
+static void
+expect_by(struct world *w, const char *p, int k, const char *reason)
+{
+	expect_envelope(w, KK_PT_COMMAND, p, &w->key[k], &names[k], 1, reason);
+}
+
+/* Expects reason for command p signed by mallory under alice's key id. */
+static void
+expect_mallory(struct world *w, const char *p, const char *reason)
+{
+	expect_envelope(w, KK_PT_COMMAND, p, &w->mallory, &names[ALICE], 1,
+	    reason);
+}
+
 /* isolate by alice, valid now; freed by the caller */
 static char *
 good(struct world *w)
@@ -275,7 +302,7 @@ END_TEST
 START_TEST(test_payload_cap)
 {
 	struct world w;
-	char *p, *e;
+	char *p;
 	size_t base;
 
 	world_make(&w);
@@ -285,16 +312,12 @@ START_TEST(test_payload_cap)
 	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL,
 	    KK_COMMAND_MAX - base);
 	ck_assert_uint_eq(strlen(p), KK_COMMAND_MAX);
-	e = signed_by(&w, p, ALICE);
-	expect(&w, e, NULL);
-	free(e);
+	expect_by(&w, p, ALICE, NULL);
 	free(p);
 	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL,
 	    KK_COMMAND_MAX - base + 1);
 	/* signed by nobody: the size is refused before any signature */
-	e = envelope(KK_PT_COMMAND, p, &w.mallory, &names[ALICE], 1);
-	expect(&w, e, "too-large");
-	free(e);
+	expect_mallory(&w, p, "too-large");
 	free(p);
 	world_free(&w);
 }
@@ -303,16 +326,14 @@ END_TEST
 START_TEST(test_malformed)
 {
 	struct world w;
-	char *p, *e;
+	char *p;
 
 	world_make(&w);
 	expect(&w, "not json", "malformed");
 	expect(&w, "{\"payloadType\":\"x\"}", "malformed");
 	/* signed, but not a strict command: unknown top-level field */
 	p = payload("isolate", AGENT, NOW - 10, NOW + 600, ",\"extra\":1", 0);
-	e = signed_by(&w, p, ALICE);
-	expect(&w, e, "malformed");
-	free(e);
+	expect_by(&w, p, ALICE, "malformed");
 	free(p);
 	world_free(&w);
 }
@@ -321,13 +342,12 @@ END_TEST
 START_TEST(test_payload_type)
 {
 	struct world w;
-	char *p, *e;
+	char *p;
 
 	world_make(&w);
 	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
-	e = envelope(KK_PT_RECEIPT, p, &w.key[ALICE], &names[ALICE], 1);
-	expect(&w, e, "payload-type");
-	free(e);
+	expect_envelope(&w, KK_PT_RECEIPT, p, &w.key[ALICE], &names[ALICE], 1,
+	    "payload-type");
 	free(p);
 	world_free(&w);
 }
@@ -341,9 +361,7 @@ START_TEST(test_bad_signature)
 	world_make(&w);
 	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
 	/* a key that is not trusted, even under a trusted keyid */
-	e = envelope(KK_PT_COMMAND, p, &w.mallory, &names[ALICE], 1);
-	expect(&w, e, "bad-signature");
-	free(e);
+	expect_mallory(&w, p, "bad-signature");
 	/* a trusted signature over other bytes: one payload byte changed */
 	e = signed_by(&w, p, ALICE);
 	at = strstr(e, "\"payload\":\"");
@@ -355,9 +373,7 @@ START_TEST(test_bad_signature)
 	free(p);
 	/* nothing of an unsigned payload is read: not unknown-action */
 	p = payload("dance", AGENT, NOW - 10, NOW + 600, NULL, 0);
-	e = envelope(KK_PT_COMMAND, p, &w.mallory, &names[ALICE], 1);
-	expect(&w, e, "bad-signature");
-	free(e);
+	expect_mallory(&w, p, "bad-signature");
 	free(p);
 	world_free(&w);
 }
@@ -432,32 +448,35 @@ START_TEST(test_role)
 }
 END_TEST
 
+/*
+ * w where release needs two signers, and a command of action for an
+ * episode, valid now; the caller frees it.
+ */
+static char *
+release_by_two(struct world *w, const char *action)
+{
+	world_make(w);
+	w->t.threshold[KK_ACT_RELEASE] = 2;
+	return payload(action, AGENT, NOW - 10, NOW + 600,
+	    ",\"episode\":\"" EPISODE "\"", 0);
+}
+
 /* release = 2: one signer is threshold - 1, two are the threshold. */
 START_TEST(test_threshold)
 {
-	EVP_PKEY *keys[2];
+	EVP_PKEY *bob_twice[2];
 	const char *ids[2] = { "bob", "carol" };
 	struct world w;
-	char *p, *e;
+	char *p;
 
-	world_make(&w);
-	w.t.threshold[KK_ACT_RELEASE] = 2;
-	keys[0] = w.key[BOB];
-	keys[1] = w.key[CAROL];
-	p = payload("release", AGENT, NOW - 10, NOW + 600,
-	    ",\"episode\":\"" EPISODE "\"", 0);
-	e = envelope(KK_PT_COMMAND, p, keys, ids, 1);
-	expect(&w, e, "threshold");
-	free(e);
+	p = release_by_two(&w, "release");
+	expect_envelope(&w, KK_PT_COMMAND, p, &w.key[BOB], &names[BOB], 1,
+	    "threshold");
 	/* the same key twice is one person */
-	keys[1] = w.key[BOB];
-	e = envelope(KK_PT_COMMAND, p, keys, ids, 2);
-	expect(&w, e, "threshold");
-	free(e);
-	keys[1] = w.key[CAROL];
-	e = envelope(KK_PT_COMMAND, p, keys, ids, 2);
-	expect(&w, e, NULL);
-	free(e);
+	bob_twice[0] = bob_twice[1] = w.key[BOB];
+	expect_envelope(&w, KK_PT_COMMAND, p, bob_twice, ids, 2, "threshold");
+	expect_envelope(&w, KK_PT_COMMAND, p, &w.key[BOB], &names[BOB], 2,
+	    NULL);
 	free(p);
 	world_free(&w);
 }
@@ -466,32 +485,21 @@ END_TEST
 /* thaw needs the release threshold as well: the verb table says so. */
 START_TEST(test_thaw_needs_release)
 {
-	EVP_PKEY *keys[3];
-	const char *ids[3] = { "alice", "bob", "carol" };
 	struct kd_signed_result res;
 	struct world w;
 	char *p, *e;
 
-	world_make(&w);
-	w.t.threshold[KK_ACT_RELEASE] = 2;
-	keys[0] = w.key[ALICE];
-	keys[1] = w.key[BOB];
-	keys[2] = w.key[CAROL];
-	p = payload("thaw", AGENT, NOW - 10, NOW + 600,
-	    ",\"episode\":\"" EPISODE "\"", 0);
+	p = release_by_two(&w, "thaw");
 	/* alice alone holds thaw: its own threshold is met, release's is not */
-	e = envelope(KK_PT_COMMAND, p, keys, ids, 1);
+	e = signed_by(&w, p, ALICE);
 	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
 	ck_assert_str_eq(res.reason, "threshold");
 	ck_assert_str_eq(res.detail, "needs the release threshold as well");
 	kd_signed_result_free(&res);
 	free(e);
-	e = envelope(KK_PT_COMMAND, p, keys, ids, 2);
-	expect(&w, e, "threshold");
-	free(e);
-	e = envelope(KK_PT_COMMAND, p, keys, ids, 3);
-	expect(&w, e, NULL);
-	free(e);
+	/* alice, bob, carol in this order */
+	expect_envelope(&w, KK_PT_COMMAND, p, w.key, names, 2, "threshold");
+	expect_envelope(&w, KK_PT_COMMAND, p, w.key, names, 3, NULL);
 	free(p);
 	world_free(&w);
 }

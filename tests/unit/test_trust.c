@@ -174,33 +174,67 @@ load_two(struct kk_trust *t, EVP_PKEY **a, EVP_PKEY **b, const char *text)
 	ck_assert_str_eq(err, "");
 }
 
+/* 63 characters, the longest key id */
+#define LONG_ID	"b23456789012345678901234567890123456789012345678901" \
+		"234567890123"
+
+/* trust.conf files with keys a.pub and b.pub that load, and what they hold. */
+static const struct valid {
+	const char *text;
+	const char *id[2];
+	uint32_t roles[2];
+	unsigned threshold[KK_ACT__MAX];	/* 0: the default, 1 */
+} valids[] = {
+	{ "# CSIRT signing keys\n"
+	  "keys = (\n"
+	  "  { id = \"alice\"; public_key = \"@/a.pub\";\n"
+	  "    roles = [ \"isolate\", \"release\", \"status\", \"freeze\",\n"
+	  "      \"snapshot\", \"collect\", \"fetch\" ]; },\n"
+	  "  { id = \"bob\";   public_key = \"@/b.pub\";"
+	  "   roles = [ \"release\" ]; }\n"
+	  ");\n"
+	  "thresholds = { release = 2; };\n",
+	  { "alice", "bob" },
+	  { BIT(KK_ACT_ISOLATE) | BIT(KK_ACT_RELEASE) | BIT(KK_ACT_STATUS) |
+	    BIT(KK_ACT_FREEZE) | BIT(KK_ACT_SNAPSHOT) | BIT(KK_ACT_COLLECT) |
+	    BIT(KK_ACT_FETCH), BIT(KK_ACT_RELEASE) },
+	  { [KK_ACT_RELEASE] = 2 } },
+	/* every action as a role and as a threshold; key ids of every kind */
+	{ "keys = ( { id = \"csirt.oncall@example-1_A\";"
+	  " public_key = \"@/a.pub\"; roles = [ \"isolate\", \"release\","
+	  " \"status\", \"freeze\", \"thaw\", \"snapshot\", \"collect\","
+	  " \"fetch\", \"drill\", \"unblock\" ]; },\n"
+	  " { id = \"" LONG_ID "\"; public_key = \"@/b.pub\";"
+	  " roles = ( \"release\", \"thaw\", \"unblock\" ); } );\n"
+	  "thresholds = { isolate = 1; release = 2; status = 1; freeze = 1;"
+	  " thaw = 2; snapshot = 1; collect = 1; fetch = 1; drill = 1;"
+	  " unblock = 2L; };\n",
+	  { "csirt.oncall@example-1_A", LONG_ID },
+	  { ALL_ROLES,
+	    BIT(KK_ACT_RELEASE) | BIT(KK_ACT_THAW) | BIT(KK_ACT_UNBLOCK) },
+	  { [KK_ACT_RELEASE] = 2, [KK_ACT_THAW] = 2, [KK_ACT_UNBLOCK] = 2 } },
+};
+
 START_TEST(test_valid)
 {
+	const struct valid *v = &valids[_i];
 	struct kk_trust t;
 	EVP_PKEY *a, *b;
+	unsigned want;
 	size_t i;
 
-	load_two(&t, &a, &b,
-	    "# CSIRT signing keys\n"
-	    "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";\n"
-	    "    roles = [ \"isolate\", \"release\", \"status\", \"freeze\",\n"
-	    "      \"snapshot\", \"collect\", \"fetch\" ]; },\n"
-	    "  { id = \"bob\";   public_key = \"@/b.pub\";"
-	    "   roles = [ \"release\" ]; }\n"
-	    ");\n"
-	    "thresholds = { release = 2; };\n");
+	load_two(&t, &a, &b, v->text);
 	ck_assert_uint_eq(t.nkeys, 2);
-	ck_assert_str_eq(t.keys[0].id, "alice");
-	ck_assert_str_eq(t.keys[1].id, "bob");
-	ck_assert_uint_eq(t.keys[0].roles, BIT(KK_ACT_ISOLATE) |
-	    BIT(KK_ACT_RELEASE) | BIT(KK_ACT_STATUS) | BIT(KK_ACT_FREEZE) |
-	    BIT(KK_ACT_SNAPSHOT) | BIT(KK_ACT_COLLECT) | BIT(KK_ACT_FETCH));
-	ck_assert_uint_eq(t.keys[1].roles, BIT(KK_ACT_RELEASE));
+	for (i = 0; i < 2; i++) {
+		ck_assert_str_eq(t.keys[i].id, v->id[i]);
+		ck_assert_uint_eq(t.keys[i].roles, v->roles[i]);
+	}
 	ck_assert_int_eq(EVP_PKEY_eq(t.keys[0].pub, a), 1);
 	ck_assert_int_eq(EVP_PKEY_eq(t.keys[1].pub, b), 1);
-	for (i = 0; i < KK_ACT__MAX; i++)
-		ck_assert_uint_eq(t.threshold[i], i == KK_ACT_RELEASE ? 2 : 1);
+	for (i = 0; i < KK_ACT__MAX; i++) {
+		want = v->threshold[i] != 0 ? v->threshold[i] : 1;
+		ck_assert_uint_eq(t.threshold[i], want);
+	}
 	kk_trust_free(&t);
 	ck_assert_uint_eq(t.nkeys, 0);
 	/* a freed trust fails closed: no count can meet its thresholds */
@@ -208,38 +242,6 @@ START_TEST(test_valid)
 		ck_assert_uint_gt(t.threshold[i], KK_TRUST_MAX_KEYS);
 	kk_trust_free(&t);		/* twice is harmless */
 	kk_trust_free(NULL);
-	EVP_PKEY_free(a);
-	EVP_PKEY_free(b);
-}
-END_TEST
-
-/* Every action as a role and as a threshold; key ids of every kind. */
-START_TEST(test_valid_all)
-{
-	struct kk_trust t;
-	EVP_PKEY *a, *b;
-	size_t i;
-
-	load_two(&t, &a, &b,
-	    "keys = ( { id = \"csirt.oncall@example-1_A\";"
-	    " public_key = \"@/a.pub\"; roles = [ \"isolate\", \"release\","
-	    " \"status\", \"freeze\", \"thaw\", \"snapshot\", \"collect\","
-	    " \"fetch\", \"drill\", \"unblock\" ]; },\n"
-	    " { id = \"b23456789012345678901234567890123456789012345678901"
-	    "234567890123\"; public_key = \"@/b.pub\"; roles = ( \"release\","
-	    " \"thaw\", \"unblock\" ); } );\n"
-	    "thresholds = { isolate = 1; release = 2; status = 1; freeze = 1;"
-	    " thaw = 2; snapshot = 1; collect = 1; fetch = 1; drill = 1;"
-	    " unblock = 2L; };\n");
-	ck_assert_uint_eq(t.nkeys, 2);
-	ck_assert_str_eq(t.keys[0].id, "csirt.oncall@example-1_A");
-	ck_assert_uint_eq(strlen(t.keys[1].id), 63);
-	ck_assert_uint_eq(t.keys[0].roles, ALL_ROLES);
-	ck_assert_uint_eq(t.threshold[KK_ACT_THAW], 2);
-	ck_assert_uint_eq(t.threshold[KK_ACT_UNBLOCK], 2);
-	for (i = 0; i < KK_ACT__MAX; i++)
-		ck_assert_uint_ge(t.threshold[i], 1);
-	kk_trust_free(&t);
 	EVP_PKEY_free(a);
 	EVP_PKEY_free(b);
 }
@@ -362,74 +364,78 @@ END_TEST
 			"  { id = \"alice\"; public_key = \"@/a.pub\";" \
 			" roles = [ \"isolate\" ]; }\n);\n"
 
-/* Semantic errors that need real key files. */
+/*
+ * Semantic errors that need real key files: a.pub and b.pub, and
+ * a-again.pub, a's public key again under another file name.
+ */
+static const struct semantic {
+	const char *text;
+	unsigned line;
+	const char *want;
+} semantics[] = {
+	/* duplicate id */
+	{ "keys = (\n"
+	  "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	  " roles = [ \"isolate\" ]; },\n"
+	  "  { id = \"alice\"; public_key = \"@/b.pub\";"
+	  " roles = [ \"isolate\" ]; }\n);\n",
+	  3, "duplicate key id 'alice'" },
+	/* the same public key twice, under another file name */
+	{ "keys = (\n"
+	  "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	  " roles = [ \"release\" ]; },\n"
+	  "  { id = \"mallory\"; public_key = \"@/a-again.pub\";"
+	  " roles = [ \"release\" ]; }\n);\n",
+	  3, "the same public key as key 'alice'" },
+	/* the same file twice is the same key too */
+	{ "keys = (\n"
+	  "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	  " roles = [ \"release\" ]; },\n"
+	  "  { id = \"alice2\"; public_key = \"@/a.pub\";"
+	  " roles = [ \"release\" ]; }\n);\n",
+	  3, "the same public key" },
+	/* thresholds */
+	{ "keys = (\n"
+	  "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	  " roles = [ \"isolate\", \"release\" ]; },\n"
+	  "  { id = \"bob\"; public_key = \"@/b.pub\";"
+	  " roles = [ \"isolate\" ]; }\n);\n"
+	  "thresholds = { isolate = 2; release = 2; };\n",
+	  5, "thresholds.release = 2 can never be met: 1 key holds the role" },
+	{ ALICE_ISOLATE "thresholds = { drill = 1; };\n",
+	  4, "0 keys hold the role" },
+	{ ALICE_ISOLATE "thresholds = {\n  isolate = 0;\n};\n",
+	  5, "thresholds.isolate: 0 out of range" },
+	{ ALICE_ISOLATE "thresholds = { isolate = -1; };\n",
+	  4, "out of range 1-64" },
+	{ ALICE_ISOLATE "thresholds = { isolate = 65; };\n",
+	  4, "out of range 1-64" },
+	{ ALICE_ISOLATE "thresholds = { isolate = \"1\"; };\n",
+	  4, "thresholds.isolate must be an integer" },
+	{ ALICE_ISOLATE "thresholds = { isolate = 1.0; };\n",
+	  4, "must be an integer" },
+	{ ALICE_ISOLATE "thresholds = { reboot = 1; };\n",
+	  4, "unknown key 'thresholds.reboot'" },
+	{ ALICE_ISOLATE "thresholds = ( 1 );\n",
+	  4, "thresholds must be a group" },
+	/* written before the keys: still judged against them */
+	{ "thresholds = { release = 2; };\n"
+	  "keys = (\n"
+	  "  { id = \"alice\"; public_key = \"@/a.pub\";"
+	  " roles = [ \"release\" ]; }\n);\n",
+	  1, "can never be met" },
+};
+
 START_TEST(test_semantic)
 {
+	const struct semantic *s = &semantics[_i];
 	EVP_PKEY *a, *b;
 	char d[PATH_MAX], p[PATH_MAX];
-	const char *path;
 
 	two_keys(d, "a.pub", &a, "b.pub", &b);
-
-	/* duplicate id */
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\" ]; },\n"
-	    "  { id = \"alice\"; public_key = \"@/b.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n");
-	expect_fail(path, 0, -EINVAL, 3, "duplicate key id 'alice'");
-
-	/* the same public key twice, under another file name */
 	kk_test_join(p, d, "a-again.pub");
 	ck_assert_int_eq(kk_key_save_public(a, p), 0);
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"release\" ]; },\n"
-	    "  { id = \"mallory\"; public_key = \"@/a-again.pub\";"
-	    " roles = [ \"release\" ]; }\n);\n");
-	expect_fail(path, 0, -EINVAL, 3,
-	    "the same public key as key 'alice'");
-	/* the same file twice is the same key too */
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"release\" ]; },\n"
-	    "  { id = \"alice2\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"release\" ]; }\n);\n");
-	expect_fail(path, 0, -EINVAL, 3, "the same public key");
-
-	/* thresholds */
-	path = conf(d, "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"isolate\", \"release\" ]; },\n"
-	    "  { id = \"bob\"; public_key = \"@/b.pub\";"
-	    " roles = [ \"isolate\" ]; }\n);\n"
-	    "thresholds = { isolate = 2; release = 2; };\n");
-	expect_fail(path, 0, -EINVAL, 5,
-	    "thresholds.release = 2 can never be met: 1 key holds the role");
-	path = conf(d, ALICE_ISOLATE "thresholds = { drill = 1; };\n");
-	expect_fail(path, 0, -EINVAL, 4, "0 keys hold the role");
-	path = conf(d, ALICE_ISOLATE "thresholds = {\n  isolate = 0;\n};\n");
-	expect_fail(path, 0, -EINVAL, 5, "thresholds.isolate: 0 out of range");
-	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = -1; };\n");
-	expect_fail(path, 0, -EINVAL, 4, "out of range 1-64");
-	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = 65; };\n");
-	expect_fail(path, 0, -EINVAL, 4, "out of range 1-64");
-	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = \"1\"; };\n");
-	expect_fail(path, 0, -EINVAL, 4, "thresholds.isolate must be an "
-	    "integer");
-	path = conf(d, ALICE_ISOLATE "thresholds = { isolate = 1.0; };\n");
-	expect_fail(path, 0, -EINVAL, 4, "must be an integer");
-	path = conf(d, ALICE_ISOLATE "thresholds = { reboot = 1; };\n");
-	expect_fail(path, 0, -EINVAL, 4, "unknown key 'thresholds.reboot'");
-	path = conf(d, ALICE_ISOLATE "thresholds = ( 1 );\n");
-	expect_fail(path, 0, -EINVAL, 4, "thresholds must be a group");
-	/* written before the keys: still judged against them */
-	path = conf(d, "thresholds = { release = 2; };\n"
-	    "keys = (\n"
-	    "  { id = \"alice\"; public_key = \"@/a.pub\";"
-	    " roles = [ \"release\" ]; }\n);\n");
-	expect_fail(path, 0, -EINVAL, 1, "can never be met");
-
+	expect_fail(conf(d, "%s", s->text), 0, -EINVAL, s->line, s->want);
 	EVP_PKEY_free(a);
 	EVP_PKEY_free(b);
 }
@@ -890,11 +896,13 @@ Suite *
 trust_suite(void)
 {
 	const struct kk_test tests[] = {
-		KK_CASE("load", KK_TMPDIR, 60), KK_TEST(test_valid),
-		    KK_TEST(test_valid_all), KK_TEST(test_failure_keeps_trust),
+		KK_CASE("load", KK_TMPDIR, 60),
+		    KK_LOOP(test_valid, KK_NITEMS(valids)),
+		    KK_TEST(test_failure_keeps_trust),
 		    KK_TEST(test_max_keys),
 		    KK_LOOP(test_hostile, KK_NITEMS(hostiles)),
-		    KK_TEST(test_semantic), KK_TEST(test_key_files),
+		    KK_LOOP(test_semantic, KK_NITEMS(semantics)),
+		    KK_TEST(test_key_files),
 		    KK_TEST(test_trust_file), KK_TEST(test_bad_args),
 		KK_CASE("signers", KK_TMPDIR, 60),
 		    KK_LOOP(test_signings, KK_NITEMS(signings)),
