@@ -313,18 +313,10 @@ START_TEST(test_halt_stays_down)
 }
 END_TEST
 
-Suite *
-children_suite(void)
-{
-	Suite *s = suite_create("children");
-	TCase *tc = kk_tcase("children");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_echo_typed);
-	tcase_add_test(tc, test_broken_framing_restarts);
-	tcase_add_test(tc, test_dies_backoff);
-	tcase_add_test(tc, test_deaf_is_killed);
-	tcase_add_test(tc, test_halt_stays_down);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(children_suite, "children",
+	KK_CASE_FIXTURE("children", KK_CHECKED, 0, setup, teardown),
+	    KK_TEST(test_echo_typed),
+	    KK_TEST(test_broken_framing_restarts),
+	    KK_TEST(test_dies_backoff),
+	    KK_TEST(test_deaf_is_killed),
+	    KK_TEST(test_halt_stays_down))

@@ -1794,33 +1794,25 @@ START_TEST(test_parse_big_payload)
 }
 END_TEST
 
-Suite *
-dsse_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("pae", 0, 0), KK_TEST(test_pae_vectors),
-		    KK_TEST(test_pae_args),
-		KK_CASE("keys", KK_TMPDIR, 0), KK_TEST(test_key_files),
-		    KK_TEST(test_key_no_follow), KK_TEST(test_key_distinct),
-		    KK_TEST(test_key_id_kat),
-		    KK_TEST(test_key_refuse_other_types),
-		    KK_TEST(test_key_load_bad_files),
-		    KK_TEST(test_cert_contents), KK_TEST(test_tls_cert_issue),
-		KK_CASE("tls-identity", 0, 0), KK_TEST(test_chain_identity),
-		    KK_TEST(test_receipt_identity_only),
-		KK_CASE("sign", 0, 0), KK_TEST(test_sign_kat),
-		    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
-		    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),
-		    KK_TEST(test_sign_keyid_rules), KK_TEST(test_init_and_free),
-		    KK_TEST(test_roundtrip),
-		KK_CASE_FIXTURE("parse", 0, 0, tokens_make, tokens_free),
-		    KK_LOOP(test_parse_accepted, KK_NITEMS(accepted)),
-		    KK_LOOP(test_parse_rejected, KK_NITEMS(rejected)),
-		    KK_TEST(test_parse_limits), KK_TEST(test_parse_nul_bytes),
-		    KK_TEST(test_parse_size_cap),
-		    KK_TEST(test_parse_big_payload),
-		KK_END
-	};
-
-	return kk_suite("dsse", tests);
-}
+KK_SUITE(dsse_suite, "dsse",
+	KK_CASE("pae", 0, 0), KK_TEST(test_pae_vectors),
+	    KK_TEST(test_pae_args),
+	KK_CASE("keys", KK_TMPDIR, 0), KK_TEST(test_key_files),
+	    KK_TEST(test_key_no_follow), KK_TEST(test_key_distinct),
+	    KK_TEST(test_key_id_kat),
+	    KK_TEST(test_key_refuse_other_types),
+	    KK_TEST(test_key_load_bad_files),
+	    KK_TEST(test_cert_contents), KK_TEST(test_tls_cert_issue),
+	KK_CASE("tls-identity", 0, 0), KK_TEST(test_chain_identity),
+	    KK_TEST(test_receipt_identity_only),
+	KK_CASE("sign", 0, 0), KK_TEST(test_sign_kat),
+	    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
+	    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),
+	    KK_TEST(test_sign_keyid_rules), KK_TEST(test_init_and_free),
+	    KK_TEST(test_roundtrip),
+	KK_CASE_FIXTURE("parse", 0, 0, tokens_make, tokens_free),
+	    KK_LOOP(test_parse_accepted, KK_NITEMS(accepted)),
+	    KK_LOOP(test_parse_rejected, KK_NITEMS(rejected)),
+	    KK_TEST(test_parse_limits), KK_TEST(test_parse_nul_bytes),
+	    KK_TEST(test_parse_size_cap),
+	    KK_TEST(test_parse_big_payload))

@@ -2601,31 +2601,23 @@ END_TEST
 /* One case per test: the fixture cleans up after each of them. */
 #define FZ_CASE(name)	KK_CASE_FIXTURE(name, 0, 0, fz_setup, fz_teardown)
 
-Suite *
-freeze_suite(void)
-{
-	const struct kk_test tests[] = {
-		FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
-		FZ_CASE("partial"), KK_TEST(test_partial_thaw),
-		FZ_CASE("gone"), KK_TEST(test_gone),
-		FZ_CASE("protected"), KK_TEST(test_protected),
-		FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
-		FZ_CASE("protected_inode"), KK_TEST(test_protected_inode),
-		FZ_CASE("hopper"), KK_TEST(test_hopper),
-		FZ_CASE("thaw_gone_cgroup"), KK_TEST(test_thaw_gone_cgroup),
-		FZ_CASE("in_place"), KK_TEST(test_in_place),
-		FZ_CASE("in_place_partial"), KK_TEST(test_in_place_partial),
-		FZ_CASE("in_place_refused"), KK_TEST(test_in_place_refused),
-		FZ_CASE("in_place_hopper"), KK_TEST(test_in_place_hopper),
-		FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
-		FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
-		FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
-		FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
-		FZ_CASE("selectors"), KK_TEST(test_selectors),
-		FZ_CASE("v1"), KK_TEST(test_v1_fallback),
-		KK_CASE("json", KK_TMPDIR, 0), KK_TEST(test_json),
-		KK_END
-	};
-
-	return kk_suite("freeze", tests);
-}
+KK_SUITE(freeze_suite, "freeze",
+	FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
+	FZ_CASE("partial"), KK_TEST(test_partial_thaw),
+	FZ_CASE("gone"), KK_TEST(test_gone),
+	FZ_CASE("protected"), KK_TEST(test_protected),
+	FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
+	FZ_CASE("protected_inode"), KK_TEST(test_protected_inode),
+	FZ_CASE("hopper"), KK_TEST(test_hopper),
+	FZ_CASE("thaw_gone_cgroup"), KK_TEST(test_thaw_gone_cgroup),
+	FZ_CASE("in_place"), KK_TEST(test_in_place),
+	FZ_CASE("in_place_partial"), KK_TEST(test_in_place_partial),
+	FZ_CASE("in_place_refused"), KK_TEST(test_in_place_refused),
+	FZ_CASE("in_place_hopper"), KK_TEST(test_in_place_hopper),
+	FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
+	FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
+	FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
+	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
+	FZ_CASE("selectors"), KK_TEST(test_selectors),
+	FZ_CASE("v1"), KK_TEST(test_v1_fallback),
+	KK_CASE("json", KK_TMPDIR, 0), KK_TEST(test_json))

@@ -1204,33 +1204,25 @@ START_TEST(table_names_ours)
 }
 END_TEST
 
-Suite *
-nft_build_suite(void)
-{
-	Suite *s = suite_create("nft_build");
-	TCase *tc = kk_tcase("batch");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, isolated_batch_shape);
-	tcase_add_test(tc, isolated_every_chain_ends_in_counted_drop);
-	tcase_add_test(tc, isolated_no_unconditional_accept);
-	tcase_add_test(tc, isolated_own_socket_match);
-	tcase_add_test(tc, isolated_optional_services);
-	tcase_add_test(tc, egress_blocks_mail_and_web_only);
-	tcase_add_test(tc, open_is_an_empty_table);
-	tcase_add_test(tc, replace_is_one_transaction);
-	tcase_add_test(tc, sequence_numbers_name_rules);
-	tcase_add_test(tc, comment_round_trip);
-	tcase_add_test(tc, canonical_forms_detect_changes);
-	tcase_add_test(tc, limits_are_enforced);
-	tcase_add_test(tc, isolated_dhcp_only_broadcast_or_listed);
-	tcase_add_test(tc, isolated_ndp_on_link_only);
-	tcase_add_test(tc, bridge_table_while_isolated);
-	tcase_add_test(tc, bridge_table_in_egress);
-	tcase_add_test(tc, isolated_mld_link_local_only);
-	tcase_add_test(tc, batch_swaps_tables_atomically);
-	tcase_add_test(tc, fallback_name_builds_same_rules);
-	tcase_add_test(tc, table_names_ours);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(nft_build_suite, "nft_build",
+	KK_CASE_FIXTURE("batch", KK_CHECKED, 0, setup, teardown),
+	    KK_TEST(isolated_batch_shape),
+	    KK_TEST(isolated_every_chain_ends_in_counted_drop),
+	    KK_TEST(isolated_no_unconditional_accept),
+	    KK_TEST(isolated_own_socket_match),
+	    KK_TEST(isolated_optional_services),
+	    KK_TEST(egress_blocks_mail_and_web_only),
+	    KK_TEST(open_is_an_empty_table),
+	    KK_TEST(replace_is_one_transaction),
+	    KK_TEST(sequence_numbers_name_rules),
+	    KK_TEST(comment_round_trip),
+	    KK_TEST(canonical_forms_detect_changes),
+	    KK_TEST(limits_are_enforced),
+	    KK_TEST(isolated_dhcp_only_broadcast_or_listed),
+	    KK_TEST(isolated_ndp_on_link_only),
+	    KK_TEST(bridge_table_while_isolated),
+	    KK_TEST(bridge_table_in_egress),
+	    KK_TEST(isolated_mld_link_local_only),
+	    KK_TEST(batch_swaps_tables_atomically),
+	    KK_TEST(fallback_name_builds_same_rules),
+	    KK_TEST(table_names_ours))

@@ -445,13 +445,6 @@ START_TEST(rulesets_match_golden)
 }
 END_TEST
 
-Suite *
-nft_rules_suite(void)
-{
-	Suite *s = suite_create("nft_rules");
-	TCase *tc = kk_tcase("golden");
-
-	tcase_add_test(tc, rulesets_match_golden);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(nft_rules_suite, "nft_rules",
+	KK_CASE("golden", 0, 0),
+	    KK_TEST(rulesets_match_golden))

@@ -687,20 +687,13 @@ START_TEST(check_reads_follow_the_generation)
 }
 END_TEST
 
-Suite *
-nft_sets_suite(void)
-{
-	Suite *s = suite_create("nft_sets");
-	TCase *tc = kk_tcase("intervals");
-
-	tcase_add_test(tc, ranges_parse_and_merge);
-	tcase_add_test(tc, digest_is_of_the_elements);
-	tcase_add_test(tc, batch_of_100k_ranges_decodes);
-	tcase_add_test(tc, refused_element_is_named);
-	tcase_add_test(tc, ipsets_are_checked);
-	tcase_add_test(tc, swaps_change_the_digest);
-	tcase_add_test(tc, plain_set_swap_is_seen);
-	tcase_add_test(tc, check_reads_follow_the_generation);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(nft_sets_suite, "nft_sets",
+	KK_CASE("intervals", 0, 0),
+	    KK_TEST(ranges_parse_and_merge),
+	    KK_TEST(digest_is_of_the_elements),
+	    KK_TEST(batch_of_100k_ranges_decodes),
+	    KK_TEST(refused_element_is_named),
+	    KK_TEST(ipsets_are_checked),
+	    KK_TEST(swaps_change_the_digest),
+	    KK_TEST(plain_set_swap_is_seen),
+	    KK_TEST(check_reads_follow_the_generation))

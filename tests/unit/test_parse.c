@@ -885,37 +885,29 @@ START_TEST(test_addr_format_errors)
 }
 END_TEST
 
-Suite *
-parse_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("shipped", KK_TMPDIR, 0), KK_TEST(test_shipped_default),
-		    KK_TEST(test_shipped_direct_path),
-		    KK_TEST(test_example_minimal),
-		    KK_TEST(test_example_egress_first),
-		    KK_TEST(test_example_pinned_dns),
-		    KK_TEST(test_examples_all_load),
-		KK_CASE("valid", 0, 0), KK_TEST(test_defaults),
-		    KK_TEST(test_valid_full), KK_TEST(test_valid_sparse),
-		    KK_TEST(test_success_clears_err),
-		    KK_TEST(test_reload_resets_defaults),
-		    KK_TEST(test_failed_load_keeps_policy),
-		KK_CASE("hostile", 0, 0),
-		    KK_LOOP(test_hostile, KK_NITEMS(hostile)),
-		    KK_TEST(test_audit_keys),
-		KK_CASE("file", KK_TMPDIR, 20), KK_TEST(test_symlink_refused),
-		    KK_LOOP(test_writable_refused, KK_NITEMS(writable_modes)),
-		    KK_TEST(test_owner_refused),
-		    KK_TEST(test_owner_root_accepted), KK_TEST(test_size_limit),
-		    KK_TEST(test_nonexistent), KK_TEST(test_not_regular),
-		    KK_TEST(test_nul_byte), KK_TEST(test_empty_file),
-		    KK_TEST(test_err_one_line), KK_TEST(test_tls_key_paths),
-		KK_CASE("addr", 0, 0), KK_TEST(test_addr_v4),
-		    KK_TEST(test_addr_v6),
-		    KK_LOOP(test_addr_rejects, KK_NITEMS(bad_addrs)),
-		    KK_TEST(test_addr_format_errors),
-		KK_END
-	};
-
-	return kk_suite("parse", tests);
-}
+KK_SUITE(parse_suite, "parse",
+	KK_CASE("shipped", KK_TMPDIR, 0), KK_TEST(test_shipped_default),
+	    KK_TEST(test_shipped_direct_path),
+	    KK_TEST(test_example_minimal),
+	    KK_TEST(test_example_egress_first),
+	    KK_TEST(test_example_pinned_dns),
+	    KK_TEST(test_examples_all_load),
+	KK_CASE("valid", 0, 0), KK_TEST(test_defaults),
+	    KK_TEST(test_valid_full), KK_TEST(test_valid_sparse),
+	    KK_TEST(test_success_clears_err),
+	    KK_TEST(test_reload_resets_defaults),
+	    KK_TEST(test_failed_load_keeps_policy),
+	KK_CASE("hostile", 0, 0),
+	    KK_LOOP(test_hostile, KK_NITEMS(hostile)),
+	    KK_TEST(test_audit_keys),
+	KK_CASE("file", KK_TMPDIR, 20), KK_TEST(test_symlink_refused),
+	    KK_LOOP(test_writable_refused, KK_NITEMS(writable_modes)),
+	    KK_TEST(test_owner_refused),
+	    KK_TEST(test_owner_root_accepted), KK_TEST(test_size_limit),
+	    KK_TEST(test_nonexistent), KK_TEST(test_not_regular),
+	    KK_TEST(test_nul_byte), KK_TEST(test_empty_file),
+	    KK_TEST(test_err_one_line), KK_TEST(test_tls_key_paths),
+	KK_CASE("addr", 0, 0), KK_TEST(test_addr_v4),
+	    KK_TEST(test_addr_v6),
+	    KK_LOOP(test_addr_rejects, KK_NITEMS(bad_addrs)),
+	    KK_TEST(test_addr_format_errors))
