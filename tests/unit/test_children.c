@@ -223,14 +223,28 @@ first_one_gone(struct kd_child *c)
 	return seen.gone >= 1 && kill(first_pid, 0) < 0;
 }
 
+/*
+ * A child of test_kind that behaves as how, started; first_pid is its
+ * first process.
+ */
+static struct kd_child *
+start_child(enum behaviour how)
+{
+	struct kd_child *c;
+
+	seen.how = how;
+	c = kd_child_new(&d, &test_kind, NULL);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(kd_child_start(c), 0);
+	first_pid = seen.last_pid;
+	return c;
+}
+
 START_TEST(test_echo_typed)
 {
 	struct kd_child *c;
 
-	seen.how = ECHO;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_ptr_nonnull(c);
-	ck_assert_int_eq(kd_child_start(c), 0);
+	c = start_child(ECHO);
 	ck_assert(kd_child_running(c));
 	kd_child_send(c, 42, 7, "ping", 4);
 	ck_assert_msg(run_until(got_message, c), "no echo within 20 s");
@@ -246,10 +260,7 @@ START_TEST(test_broken_framing_restarts)
 {
 	struct kd_child *c;
 
-	seen.how = BREAK_FRAMING;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
-	first_pid = seen.last_pid;
+	c = start_child(BREAK_FRAMING);
 	ck_assert_msg(run_until(started_again, c),
 	    "not started again (%u starts)", seen.starts);
 	ck_assert_int_ne(c->pid, first_pid);
@@ -264,9 +275,7 @@ START_TEST(test_dies_backoff)
 {
 	struct kd_child *c;
 
-	seen.how = DIE;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
+	c = start_child(DIE);
 	ck_assert_msg(run_until(restarted_twice, c) || seen.starts >= 3,
 	    "not restarted (%u starts)", seen.starts);
 	ck_assert_uint_ge(c->restarts, 2);
@@ -281,10 +290,7 @@ START_TEST(test_deaf_is_killed)
 	struct kd_child *c;
 	int i;
 
-	seen.how = DEAF;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
-	first_pid = seen.last_pid;
+	c = start_child(DEAF);
 	/* socket buffers take some; the queue takes the rest, up to 256 KiB */
 	for (i = 0; i < 200 && !c->killed; i++)
 		kd_child_send(c, 1, 0, body, sizeof(body));
@@ -300,10 +306,7 @@ START_TEST(test_halt_stays_down)
 {
 	struct kd_child *c;
 
-	seen.how = ECHO;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
-	first_pid = seen.last_pid;
+	c = start_child(ECHO);
 	kd_child_halt(c);
 	ck_assert_msg(run_until(first_one_gone, c), "the halted child lives on");
 	ck_assert(!kd_child_running(c));
