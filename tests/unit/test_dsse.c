@@ -193,6 +193,35 @@ pem_write_privkey(const char *path, EVP_PKEY *k)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+/*
+ * k, of a type kakuri does not take, written to path by write: load
+ * refuses it and sets no key.
+ */
+static void
+load_refused(const char *path, EVP_PKEY *k,
+    void (*write)(const char *, EVP_PKEY *),
+    int (*load)(const char *, EVP_PKEY **))
+{
+	EVP_PKEY *out = (EVP_PKEY *)1;
+
+	write(path, k);
+	ck_assert_int_eq(load(path, &out), -EINVAL);
+	ck_assert_ptr_null(out);
+}
+
+/* What the memory BIO b holds, written to the new file path; b freed. */
+static void
+write_bio(const char *path, BIO *b)
+{
+	char *pem;
+	long len;
+
+	len = BIO_get_mem_data(b, &pem);
+	ck_assert_int_ge(len, 0);
+	kk_test_write(path, pem, (size_t)len, 0600);
+	BIO_free(b);
+}
+
 static X509 *
 read_cert(const char *path)
 {
@@ -458,16 +487,12 @@ START_TEST(test_key_refuse_other_types)
 		ck_assert_ptr_nonnull(others[i]);
 		snprintf(name, sizeof(name), "o%zu.pub", i);
 		kk_test_join(path, dir, name);
-		pem_write_pubkey(path, others[i]);
-		out = (EVP_PKEY *)1;
-		ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
-		ck_assert_ptr_null(out);
+		load_refused(path, others[i], pem_write_pubkey,
+		    kk_key_load_public);
 		snprintf(name, sizeof(name), "o%zu.key", i);
 		kk_test_join(path, dir, name);
-		pem_write_privkey(path, others[i]);
-		out = (EVP_PKEY *)1;
-		ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
-		ck_assert_ptr_null(out);
+		load_refused(path, others[i], pem_write_privkey,
+		    kk_key_load_private);
 		ck_assert_int_eq(kk_key_id(others[i], id), -EINVAL);
 		snprintf(name, sizeof(name), "o%zu.save", i);
 		kk_test_join(path, dir, name);
@@ -561,24 +586,20 @@ START_TEST(test_key_load_bad_files)
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
 	    (unsigned char *)big, derlen + 1), 0);
-	pemlen = (size_t)BIO_get_mem_data(b, &pem);
 	kk_test_join(path, dir, "trailing.pub");
-	kk_test_write(path, pem, pemlen, 0600);
+	write_bio(path, b);
 	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
 	ck_assert_ptr_null(out);
-	BIO_free(b);
 	/* the same DER, exact: accepted (so the rejection above is the byte) */
 	b = BIO_new(BIO_s_mem());
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
 	    (unsigned char *)big, derlen), 0);
-	pemlen = (size_t)BIO_get_mem_data(b, &pem);
 	kk_test_join(path, dir, "exact.pub");
-	kk_test_write(path, pem, pemlen, 0600);
+	write_bio(path, b);
 	ck_assert_int_eq(kk_key_load_public(path, &out), 0);
 	assert_same_id(out, k);
 	EVP_PKEY_free(out);
-	BIO_free(b);
 	free(big);
 	OPENSSL_free(der);
 
@@ -607,12 +628,10 @@ START_TEST(test_key_load_bad_files)
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(PEM_write_bio_PKCS8PrivateKey(b, k,
 	    EVP_aes_256_cbc(), "pw", 2, NULL, NULL), 1);
-	pemlen = (size_t)BIO_get_mem_data(b, &pem);
 	kk_test_join(path, dir, "enc.key");
-	kk_test_write(path, pem, pemlen, 0600);
+	write_bio(path, b);
 	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
 	ck_assert_ptr_null(out);
-	BIO_free(b);
 
 	EVP_PKEY_free(k);
 }
@@ -1140,22 +1159,24 @@ END_TEST
 /* PAE's lengths keep the type/payload boundary from moving. */
 START_TEST(test_boundary_shift)
 {
+	/* "ab" + "cd" signed; the same bytes split elsewhere */
+	static const struct {
+		const char *type, *payload;
+	} moves[] = { { "a", "bcd" }, { "ab ", "d" } };
 	struct kk_envelope env, moved;
 	EVP_PKEY *k;
+	size_t i;
 
 	k = signed_env(&env, "ab", "cd", 2);
-	ck_assert_int_eq(kk_envelope_init(&moved, "a",
-	    (const uint8_t *)"bcd", 3), 0);
-	moved.sigs[0] = env.sigs[0];
-	moved.nsigs = 1;
-	ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
-	kk_envelope_free(&moved);
-	ck_assert_int_eq(kk_envelope_init(&moved, "ab ",
-	    (const uint8_t *)"d", 1), 0);
-	moved.sigs[0] = env.sigs[0];
-	moved.nsigs = 1;
-	ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
-	kk_envelope_free(&moved);
+	for (i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		ck_assert_int_eq(kk_envelope_init(&moved, moves[i].type,
+		    (const uint8_t *)moves[i].payload,
+		    strlen(moves[i].payload)), 0);
+		moved.sigs[0] = env.sigs[0];
+		moved.nsigs = 1;
+		ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
+		kk_envelope_free(&moved);
+	}
 	kk_envelope_free(&env);
 	EVP_PKEY_free(k);
 }
@@ -1321,6 +1342,9 @@ END_TEST
 #define SG	"\"signatures\":[{\"keyid\":\"k\",\"sig\":\"@SIG@\"}]"
 #define SG_(x)	"\"signatures\":[" x "]"
 #define ENV	"{" PT "," PL "," SG "}"
+/* ENV with another payload (its base64 as written) or payloadType */
+#define BAD_PL(b64)	"{" PT ",\"payload\":\"" b64 "\"," SG "}"
+#define BAD_PT(t)	"{\"payloadType\":\"" t "\"," PL "," SG "}"
 
 /* 64-byte signatures and their malformed cousins, made by our own b64 */
 static char *tok_sig, *tok_s63, *tok_s65, *tok_snc, *tok_snp;
@@ -1498,66 +1522,37 @@ static const struct pcase rejected[] = {
 	    "0000000000000000000000000000000000000000000000000000000000000000"
 	    "0000000000000000000000000000000000000000000000000000000000000000"
 	    "\"}") "}", NULL },
-	{ "payload not base64", "{" PT ",\"payload\":\"hello world!\"," SG "}",
-	    NULL },
-	{ "payload bad char", "{" PT ",\"payload\":\"aGVsbG8%\"," SG "}",
-	    NULL },
-	{ "payload missing padding", "{" PT ",\"payload\":\"aGVsbG8\"," SG "}",
-	    NULL },
-	{ "payload missing both padding", "{" PT ",\"payload\":\"aGVsbA\","
-	    SG "}", NULL },
-	{ "payload one of two padding", "{" PT ",\"payload\":\"aGVsbA=\"," SG
-	    "}", NULL },
-	{ "payload extra padding", "{" PT ",\"payload\":\"aGVsbG8==\"," SG
-	    "}", NULL },
-	{ "payload padding group", "{" PT ",\"payload\":\"aGVsbG8=====\"," SG
-	    "}", NULL },
-	{ "payload YR==", "{" PT ",\"payload\":\"YR==\"," SG "}", NULL },
-	{ "payload padding bits, one =", "{" PT ",\"payload\":\"aGVsbG9=\","
-	    SG "}", NULL },
-	{ "payload three padding", "{" PT ",\"payload\":\"a===\"," SG "}",
-	    NULL },
-	{ "payload all padding", "{" PT ",\"payload\":\"====\"," SG "}", NULL },
-	{ "payload padding inside", "{" PT ",\"payload\":\"YQ==YQ==\"," SG "}",
-	    NULL },
-	{ "payload padding middle of group", "{" PT ",\"payload\":\"aG=sbG8=\","
-	    SG "}", NULL },
-	{ "payload url-safe alphabet", "{" PT ",\"payload\":\"-_8=\"," SG "}",
-	    NULL },
-	{ "payload leading space", "{" PT ",\"payload\":\" aGVsbG8=\"," SG "}",
-	    NULL },
-	{ "payload trailing space", "{" PT ",\"payload\":\"aGVsbG8= \"," SG
-	    "}", NULL },
-	{ "payload inner space", "{" PT ",\"payload\":\"aGVs bG8=\"," SG "}",
-	    NULL },
-	{ "payload newline", "{" PT ",\"payload\":\"aGVs\\nbG8=\"," SG "}",
-	    NULL },
-	{ "payload trailing newline", "{" PT ",\"payload\":\"aGVsbG8=\\n\"," SG
-	    "}", NULL },
-	{ "payload trailing CR", "{" PT ",\"payload\":\"aGVsbG8=\\r\"," SG "}",
-	    NULL },
-	{ "payload NUL escape", "{" PT ",\"payload\":\"aGVsbG8=\\u0000\"," SG
-	    "}", NULL },
-	{ "payloadType C0", "{\"payloadType\":\"a\\u0001b\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType newline", "{\"payloadType\":\"a\\nb\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType tab", "{\"payloadType\":\"a\\tb\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType ESC", "{\"payloadType\":\"a\\u001b[31m\"," PL "," SG
-	    "}", NULL },
-	{ "payloadType DEL", "{\"payloadType\":\"a\\u007f\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType C1 NEL", "{\"payloadType\":\"a\\u0085\"," PL "," SG
-	    "}", NULL },
-	{ "payloadType NUL", "{\"payloadType\":\"a\\u0000b\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType raw newline", "{\"payloadType\":\"a\nb\"," PL "," SG
-	    "}", NULL },
-	{ "payloadType invalid UTF-8", "{\"payloadType\":\"a\xff\"," PL ","
-	    SG "}", NULL },
-	{ "payloadType lone surrogate", "{\"payloadType\":\"a\\ud800\"," PL
-	    "," SG "}", NULL },
+	{ "payload not base64", BAD_PL("hello world!"), NULL },
+	{ "payload bad char", BAD_PL("aGVsbG8%"), NULL },
+	{ "payload missing padding", BAD_PL("aGVsbG8"), NULL },
+	{ "payload missing both padding", BAD_PL("aGVsbA"), NULL },
+	{ "payload one of two padding", BAD_PL("aGVsbA="), NULL },
+	{ "payload extra padding", BAD_PL("aGVsbG8=="), NULL },
+	{ "payload padding group", BAD_PL("aGVsbG8====="), NULL },
+	{ "payload YR==", BAD_PL("YR=="), NULL },
+	{ "payload padding bits, one =", BAD_PL("aGVsbG9="), NULL },
+	{ "payload three padding", BAD_PL("a==="), NULL },
+	{ "payload all padding", BAD_PL("===="), NULL },
+	{ "payload padding inside", BAD_PL("YQ==YQ=="), NULL },
+	{ "payload padding middle of group", BAD_PL("aG=sbG8="), NULL },
+	{ "payload url-safe alphabet", BAD_PL("-_8="), NULL },
+	{ "payload leading space", BAD_PL(" aGVsbG8="), NULL },
+	{ "payload trailing space", BAD_PL("aGVsbG8= "), NULL },
+	{ "payload inner space", BAD_PL("aGVs bG8="), NULL },
+	{ "payload newline", BAD_PL("aGVs\\nbG8="), NULL },
+	{ "payload trailing newline", BAD_PL("aGVsbG8=\\n"), NULL },
+	{ "payload trailing CR", BAD_PL("aGVsbG8=\\r"), NULL },
+	{ "payload NUL escape", BAD_PL("aGVsbG8=\\u0000"), NULL },
+	{ "payloadType C0", BAD_PT("a\\u0001b"), NULL },
+	{ "payloadType newline", BAD_PT("a\\nb"), NULL },
+	{ "payloadType tab", BAD_PT("a\\tb"), NULL },
+	{ "payloadType ESC", BAD_PT("a\\u001b[31m"), NULL },
+	{ "payloadType DEL", BAD_PT("a\\u007f"), NULL },
+	{ "payloadType C1 NEL", BAD_PT("a\\u0085"), NULL },
+	{ "payloadType NUL", BAD_PT("a\\u0000b"), NULL },
+	{ "payloadType raw newline", BAD_PT("a\nb"), NULL },
+	{ "payloadType invalid UTF-8", BAD_PT("a\xff"), NULL },
+	{ "payloadType lone surrogate", BAD_PT("a\\ud800"), NULL },
 	{ "keyid control", "{" PT "," PL "," SG_("{\"keyid\":\"k\\u0007\","
 	    "\"sig\":\"@SIG@\"}") "}", NULL },
 	{ "trailing garbage", ENV "x", NULL },
