@@ -1339,12 +1339,19 @@ END_TEST
 
 #define PT	"\"payloadType\":\"" KK_PT_COMMAND "\""
 #define PL	"\"payload\":\"aGVsbG8=\""
-#define SG	"\"signatures\":[{\"keyid\":\"k\",\"sig\":\"@SIG@\"}]"
+#define SIG1	"{\"keyid\":\"k\",\"sig\":\"@SIG@\"}"	/* one good signature */
 #define SG_(x)	"\"signatures\":[" x "]"
+#define SG	SG_(SIG1)
 #define ENV	"{" PT "," PL "," SG "}"
-/* ENV with another payload (its base64 as written) or payloadType */
-#define BAD_PL(b64)	"{" PT ",\"payload\":\"" b64 "\"," SG "}"
-#define BAD_PT(t)	"{\"payloadType\":\"" t "\"," PL "," SG "}"
+/*
+ * ENV with another payload (its base64 as written), payloadType or list
+ * of signatures
+ */
+#define ENV_PL(b64)	"{" PT ",\"payload\":\"" b64 "\"," SG "}"
+#define ENV_PT(t)	"{\"payloadType\":\"" t "\"," PL "," SG "}"
+#define ENV_SG(x)	"{" PT "," PL "," SG_(x) "}"
+/* ENV whose one signature (keyid k) is the string s */
+#define ENV_SIG(s)	ENV_SG("{\"keyid\":\"k\",\"sig\":\"" s "\"}")
 
 /* 64-byte signatures and their malformed cousins, made by our own b64 */
 static char *tok_sig, *tok_s63, *tok_s65, *tok_snc, *tok_snp;
@@ -1429,16 +1436,15 @@ static const struct pcase accepted[] = {
 	{ "base", ENV, "hello" },
 	{ "whitespace around", " \n\t\r" ENV " \n\t\r", "hello" },
 	{ "other key order", "{" SG "," PL "," PT "}", "hello" },
-	{ "sig keys reversed", "{" PT "," PL "," SG_("{\"sig\":\"@SIG@\","
-	    "\"keyid\":\"k\"}") "}", "hello" },
-	{ "empty payload", "{" PT ",\"payload\":\"\"," SG "}", "" },
-	{ "no padding needed", "{" PT ",\"payload\":\"aGVsbG8h\"," SG "}",
-	    "hello!" },
-	{ "two padding", "{" PT ",\"payload\":\"aGVsbA==\"," SG "}", "hell" },
-	{ "empty keyid", "{" PT "," PL "," SG_("{\"keyid\":\"\",\"sig\":"
-	    "\"@SIG@\"}") "}", "hello" },
-	{ "two signatures", "{" PT "," PL "," SG_("{\"keyid\":\"a\",\"sig\":"
-	    "\"@SIG@\"},{\"keyid\":\"a\",\"sig\":\"@SIG@\"}") "}", "hello" },
+	{ "sig keys reversed", ENV_SG("{\"sig\":\"@SIG@\","
+	    "\"keyid\":\"k\"}"), "hello" },
+	{ "empty payload", ENV_PL(""), "" },
+	{ "no padding needed", ENV_PL("aGVsbG8h"), "hello!" },
+	{ "two padding", ENV_PL("aGVsbA=="), "hell" },
+	{ "empty keyid", ENV_SG("{\"keyid\":\"\",\"sig\":"
+	    "\"@SIG@\"}"), "hello" },
+	{ "two signatures", ENV_SG("{\"keyid\":\"a\",\"sig\":"
+	    "\"@SIG@\"},{\"keyid\":\"a\",\"sig\":\"@SIG@\"}"), "hello" },
 	{ "unicode type", "{\"payloadType\":\"t\\u00e9\xe2\x82\xac\"," PL ","
 	    SG "}", "hello" },
 };
@@ -1467,10 +1473,10 @@ static const struct pcase rejected[] = {
 	{ "duplicate payload", "{" PT "," PL ",\"payload\":\"\"," SG "}",
 	    NULL },
 	{ "duplicate signatures", "{" PT "," PL "," SG "," SG "}", NULL },
-	{ "duplicate keyid", "{" PT "," PL "," SG_("{\"keyid\":\"a\","
-	    "\"keyid\":\"b\",\"sig\":\"@SIG@\"}") "}", NULL },
-	{ "duplicate sig", "{" PT "," PL "," SG_("{\"keyid\":\"a\","
-	    "\"sig\":\"@SIG@\",\"sig\":\"@SIG@\"}") "}", NULL },
+	{ "duplicate keyid", ENV_SG("{\"keyid\":\"a\","
+	    "\"keyid\":\"b\",\"sig\":\"@SIG@\"}"), NULL },
+	{ "duplicate sig", ENV_SG("{\"keyid\":\"a\","
+	    "\"sig\":\"@SIG@\",\"sig\":\"@SIG@\"}"), NULL },
 	{ "payloadType number", "{\"payloadType\":1," PL "," SG "}", NULL },
 	{ "payloadType null", "{\"payloadType\":null," PL "," SG "}", NULL },
 	{ "payloadType array", "{\"payloadType\":[\"t\"]," PL "," SG "}",
@@ -1480,81 +1486,66 @@ static const struct pcase rejected[] = {
 	{ "payload true", "{" PT ",\"payload\":true," SG "}", NULL },
 	{ "payload null", "{" PT ",\"payload\":null," SG "}", NULL },
 	{ "payload object", "{" PT ",\"payload\":{\"v\":1}," SG "}", NULL },
-	{ "signatures object", "{" PT "," PL ",\"signatures\":{\"keyid\":"
-	    "\"k\",\"sig\":\"@SIG@\"}}", NULL },
+	{ "signatures object", "{" PT "," PL ",\"signatures\":" SIG1 "}", NULL },
 	{ "signatures string", "{" PT "," PL ",\"signatures\":\"x\"}", NULL },
 	{ "signatures null", "{" PT "," PL ",\"signatures\":null}", NULL },
-	{ "signature string", "{" PT "," PL "," SG_("\"@SIG@\"") "}", NULL },
-	{ "signature array", "{" PT "," PL "," SG_("[\"k\",\"@SIG@\"]") "}",
-	    NULL },
-	{ "signature null", "{" PT "," PL "," SG_("null") "}", NULL },
-	{ "second signature bad", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SIG@\"},1") "}", NULL },
-	{ "keyid number", "{" PT "," PL "," SG_("{\"keyid\":1,\"sig\":"
-	    "\"@SIG@\"}") "}", NULL },
-	{ "keyid null", "{" PT "," PL "," SG_("{\"keyid\":null,\"sig\":"
-	    "\"@SIG@\"}") "}", NULL },
-	{ "sig number", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":1}")
-	    "}", NULL },
-	{ "sig array", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
-	    "[\"@SIG@\"]}") "}", NULL },
-	{ "sig missing", "{" PT "," PL "," SG_("{\"keyid\":\"k\"}") "}",
-	    NULL },
-	{ "keyid missing", "{" PT "," PL "," SG_("{\"sig\":\"@SIG@\"}") "}",
-	    NULL },
-	{ "signature empty object", "{" PT "," PL "," SG_("{}") "}", NULL },
-	{ "signature extra key", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SIG@\",\"alg\":\"ed25519\"}") "}", NULL },
-	{ "zero signatures", "{" PT "," PL "," SG_("") "}", NULL },
-	{ "sig empty", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":\"\"}")
-	    "}", NULL },
-	{ "sig 63 bytes", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
-	    "\"@S63@\"}") "}", NULL },
-	{ "sig 65 bytes", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
-	    "\"@S65@\"}") "}", NULL },
-	{ "sig padding bits set", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SNC@\"}") "}", NULL },
-	{ "sig without padding", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SNP@\"}") "}", NULL },
-	{ "sig with newline", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SNP@\\n==\"}") "}", NULL },
-	{ "sig hex", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":\""
+	{ "signature string", ENV_SG("\"@SIG@\""), NULL },
+	{ "signature array", ENV_SG("[\"k\",\"@SIG@\"]"), NULL },
+	{ "signature null", ENV_SG("null"), NULL },
+	{ "second signature bad", ENV_SG(SIG1 ",1"), NULL },
+	{ "keyid number", ENV_SG("{\"keyid\":1,\"sig\":\"@SIG@\"}"), NULL },
+	{ "keyid null", ENV_SG("{\"keyid\":null,\"sig\":\"@SIG@\"}"), NULL },
+	{ "sig number", ENV_SG("{\"keyid\":\"k\",\"sig\":1}"), NULL },
+	{ "sig array", ENV_SG("{\"keyid\":\"k\",\"sig\":[\"@SIG@\"]}"), NULL },
+	{ "sig missing", ENV_SG("{\"keyid\":\"k\"}"), NULL },
+	{ "keyid missing", ENV_SG("{\"sig\":\"@SIG@\"}"), NULL },
+	{ "signature empty object", ENV_SG("{}"), NULL },
+	{ "signature extra key", ENV_SG("{\"keyid\":\"k\","
+	    "\"sig\":\"@SIG@\",\"alg\":\"ed25519\"}"), NULL },
+	{ "zero signatures", ENV_SG(""), NULL },
+	{ "sig empty", ENV_SIG(""), NULL },
+	{ "sig 63 bytes", ENV_SIG("@S63@"), NULL },
+	{ "sig 65 bytes", ENV_SIG("@S65@"), NULL },
+	{ "sig padding bits set", ENV_SIG("@SNC@"), NULL },
+	{ "sig without padding", ENV_SIG("@SNP@"), NULL },
+	{ "sig with newline", ENV_SIG("@SNP@\\n=="), NULL },
+	{ "sig hex", ENV_SIG(
 	    "0000000000000000000000000000000000000000000000000000000000000000"
-	    "0000000000000000000000000000000000000000000000000000000000000000"
-	    "\"}") "}", NULL },
-	{ "payload not base64", BAD_PL("hello world!"), NULL },
-	{ "payload bad char", BAD_PL("aGVsbG8%"), NULL },
-	{ "payload missing padding", BAD_PL("aGVsbG8"), NULL },
-	{ "payload missing both padding", BAD_PL("aGVsbA"), NULL },
-	{ "payload one of two padding", BAD_PL("aGVsbA="), NULL },
-	{ "payload extra padding", BAD_PL("aGVsbG8=="), NULL },
-	{ "payload padding group", BAD_PL("aGVsbG8====="), NULL },
-	{ "payload YR==", BAD_PL("YR=="), NULL },
-	{ "payload padding bits, one =", BAD_PL("aGVsbG9="), NULL },
-	{ "payload three padding", BAD_PL("a==="), NULL },
-	{ "payload all padding", BAD_PL("===="), NULL },
-	{ "payload padding inside", BAD_PL("YQ==YQ=="), NULL },
-	{ "payload padding middle of group", BAD_PL("aG=sbG8="), NULL },
-	{ "payload url-safe alphabet", BAD_PL("-_8="), NULL },
-	{ "payload leading space", BAD_PL(" aGVsbG8="), NULL },
-	{ "payload trailing space", BAD_PL("aGVsbG8= "), NULL },
-	{ "payload inner space", BAD_PL("aGVs bG8="), NULL },
-	{ "payload newline", BAD_PL("aGVs\\nbG8="), NULL },
-	{ "payload trailing newline", BAD_PL("aGVsbG8=\\n"), NULL },
-	{ "payload trailing CR", BAD_PL("aGVsbG8=\\r"), NULL },
-	{ "payload NUL escape", BAD_PL("aGVsbG8=\\u0000"), NULL },
-	{ "payloadType C0", BAD_PT("a\\u0001b"), NULL },
-	{ "payloadType newline", BAD_PT("a\\nb"), NULL },
-	{ "payloadType tab", BAD_PT("a\\tb"), NULL },
-	{ "payloadType ESC", BAD_PT("a\\u001b[31m"), NULL },
-	{ "payloadType DEL", BAD_PT("a\\u007f"), NULL },
-	{ "payloadType C1 NEL", BAD_PT("a\\u0085"), NULL },
-	{ "payloadType NUL", BAD_PT("a\\u0000b"), NULL },
-	{ "payloadType raw newline", BAD_PT("a\nb"), NULL },
-	{ "payloadType invalid UTF-8", BAD_PT("a\xff"), NULL },
-	{ "payloadType lone surrogate", BAD_PT("a\\ud800"), NULL },
-	{ "keyid control", "{" PT "," PL "," SG_("{\"keyid\":\"k\\u0007\","
-	    "\"sig\":\"@SIG@\"}") "}", NULL },
+	    "0000000000000000000000000000000000000000000000000000000000000000"),
+	    NULL },
+	{ "payload not base64", ENV_PL("hello world!"), NULL },
+	{ "payload bad char", ENV_PL("aGVsbG8%"), NULL },
+	{ "payload missing padding", ENV_PL("aGVsbG8"), NULL },
+	{ "payload missing both padding", ENV_PL("aGVsbA"), NULL },
+	{ "payload one of two padding", ENV_PL("aGVsbA="), NULL },
+	{ "payload extra padding", ENV_PL("aGVsbG8=="), NULL },
+	{ "payload padding group", ENV_PL("aGVsbG8====="), NULL },
+	{ "payload YR==", ENV_PL("YR=="), NULL },
+	{ "payload padding bits, one =", ENV_PL("aGVsbG9="), NULL },
+	{ "payload three padding", ENV_PL("a==="), NULL },
+	{ "payload all padding", ENV_PL("===="), NULL },
+	{ "payload padding inside", ENV_PL("YQ==YQ=="), NULL },
+	{ "payload padding middle of group", ENV_PL("aG=sbG8="), NULL },
+	{ "payload url-safe alphabet", ENV_PL("-_8="), NULL },
+	{ "payload leading space", ENV_PL(" aGVsbG8="), NULL },
+	{ "payload trailing space", ENV_PL("aGVsbG8= "), NULL },
+	{ "payload inner space", ENV_PL("aGVs bG8="), NULL },
+	{ "payload newline", ENV_PL("aGVs\\nbG8="), NULL },
+	{ "payload trailing newline", ENV_PL("aGVsbG8=\\n"), NULL },
+	{ "payload trailing CR", ENV_PL("aGVsbG8=\\r"), NULL },
+	{ "payload NUL escape", ENV_PL("aGVsbG8=\\u0000"), NULL },
+	{ "payloadType C0", ENV_PT("a\\u0001b"), NULL },
+	{ "payloadType newline", ENV_PT("a\\nb"), NULL },
+	{ "payloadType tab", ENV_PT("a\\tb"), NULL },
+	{ "payloadType ESC", ENV_PT("a\\u001b[31m"), NULL },
+	{ "payloadType DEL", ENV_PT("a\\u007f"), NULL },
+	{ "payloadType C1 NEL", ENV_PT("a\\u0085"), NULL },
+	{ "payloadType NUL", ENV_PT("a\\u0000b"), NULL },
+	{ "payloadType raw newline", ENV_PT("a\nb"), NULL },
+	{ "payloadType invalid UTF-8", ENV_PT("a\xff"), NULL },
+	{ "payloadType lone surrogate", ENV_PT("a\\ud800"), NULL },
+	{ "keyid control", ENV_SG("{\"keyid\":\"k\\u0007\","
+	    "\"sig\":\"@SIG@\"}"), NULL },
 	{ "trailing garbage", ENV "x", NULL },
 	{ "trailing object", ENV "{}", NULL },
 	{ "trailing bracket", ENV "]", NULL },
