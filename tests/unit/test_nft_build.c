@@ -32,15 +32,7 @@ setup(void)
 {
 	pol = calloc(1, sizeof(*pol));
 	ck_assert_ptr_nonnull(pol);
-	kk_policy_defaults(pol);
-	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &pol->peers.addr[0]), 0);
-	ck_assert_int_eq(kk_addr_parse("2001:db8::10", &pol->peers.addr[1]), 0);
-	pol->peers.n = 2;
-	pol->mgmt_ports.port[0] = 7443;
-	pol->mgmt_ports.port[1] = 7444;
-	pol->mgmt_ports.n = 2;
-	pol->dhcp = true;
-	pol->ndp = true;
+	kk_test_policy_base(pol);
 }
 
 static void

@@ -33,32 +33,11 @@
 
 static const char *const EPISODE = "00112233445566778899aabbccddeeff";
 
-static void
-addr(struct kk_addrlist *l, const char *s)
-{
-	ck_assert_uint_lt(l->n, KK_MAX_ADDRS);
-	ck_assert_int_eq(kk_addr_parse(s, &l->addr[l->n]), 0);
-	l->n++;
-}
-
-/* The policies of the golden file. */
-static void
-pol_base(struct kk_policy *p)
-{
-	kk_policy_defaults(p);
-	addr(&p->peers, "192.0.2.10");
-	addr(&p->peers, "2001:db8::10");
-	p->mgmt_ports.port[0] = 7443;
-	p->mgmt_ports.port[1] = 7444;
-	p->mgmt_ports.n = 2;
-	p->dhcp = true;
-	p->ndp = true;
-}
-
+/* The policies of the golden file; "base" is kk_test_policy_base. */
 static void
 pol_bare(struct kk_policy *p)
 {
-	pol_base(p);
+	kk_test_policy_base(p);
 	p->dhcp = false;
 	p->ndp = false;
 }
@@ -66,26 +45,26 @@ pol_bare(struct kk_policy *p)
 static void
 pol_services(struct kk_policy *p)
 {
-	pol_base(p);
-	addr(&p->dns, "192.0.2.53");
-	addr(&p->dns, "2001:db8::53");
-	addr(&p->dns, "198.51.100.53");
-	addr(&p->dhcp_servers, "192.0.2.67");
-	addr(&p->dhcp_servers, "2001:db8::67");
+	kk_test_policy_base(p);
+	kk_test_addr_add(&p->dns, "192.0.2.53");
+	kk_test_addr_add(&p->dns, "2001:db8::53");
+	kk_test_addr_add(&p->dns, "198.51.100.53");
+	kk_test_addr_add(&p->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&p->dhcp_servers, "2001:db8::67");
 }
 
 static void
 pol_v6_dhcp_no_ndp(struct kk_policy *p)
 {
 	kk_policy_defaults(p);
-	addr(&p->peers, "2001:db8::10");
-	addr(&p->peers, "fe80::1");
+	kk_test_addr_add(&p->peers, "2001:db8::10");
+	kk_test_addr_add(&p->peers, "fe80::1");
 	p->mgmt_ports.port[0] = 443;
 	p->mgmt_ports.n = 1;
 	p->dhcp = true;
 	p->ndp = false;
-	addr(&p->dhcp_servers, "192.0.2.67");
-	addr(&p->dns, "2001:db8::53");
+	kk_test_addr_add(&p->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&p->dns, "2001:db8::53");
 	p->mail_tcp.n = 1;
 	p->web_udp.n = 0;
 }
@@ -93,10 +72,10 @@ pol_v6_dhcp_no_ndp(struct kk_policy *p)
 static void
 pol_servers_no_dhcp(struct kk_policy *p)
 {
-	pol_base(p);
+	kk_test_policy_base(p);
 	p->dhcp = false;
-	addr(&p->dhcp_servers, "192.0.2.67");
-	addr(&p->dns, "2001:db8::53");
+	kk_test_addr_add(&p->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&p->dns, "2001:db8::53");
 }
 
 static void
@@ -105,14 +84,14 @@ pol_max(struct kk_policy *p)
 	char s[64];
 	size_t i;
 
-	pol_base(p);
+	kk_test_policy_base(p);
 	p->peers.n = 0;
 	for (i = 0; i < KK_MAX_ADDRS; i++) {
 		if (i % 2)
 			snprintf(s, sizeof(s), "2001:db8:%zx::%zx", i, i + 1);
 		else
 			snprintf(s, sizeof(s), "198.51.100.%zu", i + 1);
-		addr(&p->peers, s);
+		kk_test_addr_add(&p->peers, s);
 	}
 	for (i = 0; i < KK_MAX_PORTS; i++)
 		p->mgmt_ports.port[i] = (uint16_t)(7000 + 3 * i);
@@ -125,7 +104,7 @@ static const struct golden_policy {
 	const char *name;
 	void (*make)(struct kk_policy *);
 } policies[] = {
-	{ "base", pol_base },
+	{ "base", kk_test_policy_base },
 	{ "bare", pol_bare },
 	{ "services", pol_services },
 	{ "v6-dhcp-no-ndp", pol_v6_dhcp_no_ndp },

@@ -117,4 +117,14 @@ bool	kk_test_file_matches(const char *path, uint64_t size, const char *hex);
 size_t	kk_test_count_entries(const char *dir, const char *mark,
 	    size_t *marked);
 
+/* Parses s into the next free address of l. */
+struct kk_addrlist;
+void	kk_test_addr_add(struct kk_addrlist *l, const char *s);
+/*
+ * The policy the nftables tests build on: the defaults, peers 192.0.2.10
+ * and 2001:db8::10, management ports 7443 and 7444, DHCP and NDP on.
+ */
+struct kk_policy;
+void	kk_test_policy_base(struct kk_policy *p);
+
 #endif
