@@ -1177,22 +1177,28 @@ START_TEST(fallback_name_builds_same_rules)
 }
 END_TEST
 
+/* Only the names kakurid makes: exact, or _ and 8 lowercase hex. */
+static const char *const names_ours[] = {
+	"kakuri", "kakuri_fallback", "kakuri_fallback_0badcafe",
+};
+static const char *const names_not_ours[] = {
+	"kakuri2", "decoy", "", "kakuri_fallbackX", "kakuri_fallback_",
+	"kakuri_fallback_0badcaf", "kakuri_fallback_0badcafe0",
+	"kakuri_fallback_0BADCAFE", "kakuri_fallback_0badcafg",
+	"kakuri_fallback-0badcafe",
+};
+
 START_TEST(table_names_ours)
 {
-	ck_assert(kk_nft_name_ours("kakuri"));
-	ck_assert(kk_nft_name_ours("kakuri_fallback"));
-	ck_assert(kk_nft_name_ours("kakuri_fallback_0badcafe"));
-	ck_assert(!kk_nft_name_ours("kakuri2"));
-	ck_assert(!kk_nft_name_ours("decoy"));
-	ck_assert(!kk_nft_name_ours(""));
-	/* only the names kakurid makes: exact, or _ and 8 lowercase hex */
-	ck_assert(!kk_nft_name_ours("kakuri_fallbackX"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcaf"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcafe0"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0BADCAFE"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcafg"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback-0badcafe"));
+	size_t i;
+
+	for (i = 0; i < sizeof(names_ours) / sizeof(names_ours[0]); i++)
+		ck_assert_msg(kk_nft_name_ours(names_ours[i]),
+		    "\"%s\" is not ours", names_ours[i]);
+	for (i = 0; i < sizeof(names_not_ours) / sizeof(names_not_ours[0]);
+	    i++)
+		ck_assert_msg(!kk_nft_name_ours(names_not_ours[i]),
+		    "\"%s\" is taken for ours", names_not_ours[i]);
 }
 END_TEST
 
