@@ -242,9 +242,8 @@ start_child(enum behaviour how)
 
 START_TEST(test_echo_typed)
 {
-	struct kd_child *c;
+	struct kd_child *c = start_child(ECHO);
 
-	c = start_child(ECHO);
 	ck_assert(kd_child_running(c));
 	kd_child_send(c, 42, 7, "ping", 4);
 	ck_assert_msg(run_until(got_message, c), "no echo within 20 s");
@@ -258,9 +257,8 @@ END_TEST
 /* A child that breaks the framing is killed and another one started. */
 START_TEST(test_broken_framing_restarts)
 {
-	struct kd_child *c;
+	struct kd_child *c = start_child(BREAK_FRAMING);
 
-	c = start_child(BREAK_FRAMING);
 	ck_assert_msg(run_until(started_again, c),
 	    "not started again (%u starts)", seen.starts);
 	ck_assert_int_ne(c->pid, first_pid);
@@ -273,9 +271,8 @@ END_TEST
 /* One that keeps dying is started again, with the backoff counting up. */
 START_TEST(test_dies_backoff)
 {
-	struct kd_child *c;
+	struct kd_child *c = start_child(DIE);
 
-	c = start_child(DIE);
 	ck_assert_msg(run_until(restarted_twice, c) || seen.starts >= 3,
 	    "not restarted (%u starts)", seen.starts);
 	ck_assert_uint_ge(c->restarts, 2);
@@ -287,10 +284,9 @@ END_TEST
 START_TEST(test_deaf_is_killed)
 {
 	static char body[60000];
-	struct kd_child *c;
+	struct kd_child *c = start_child(DEAF);
 	int i;
 
-	c = start_child(DEAF);
 	/* socket buffers take some; the queue takes the rest, up to 256 KiB */
 	for (i = 0; i < 200 && !c->killed; i++)
 		kd_child_send(c, 1, 0, body, sizeof(body));
@@ -304,9 +300,8 @@ END_TEST
 /* Halted, it stays down; no restart is waiting. */
 START_TEST(test_halt_stays_down)
 {
-	struct kd_child *c;
+	struct kd_child *c = start_child(ECHO);
 
-	c = start_child(ECHO);
 	kd_child_halt(c);
 	ck_assert_msg(run_until(first_one_gone, c), "the halted child lives on");
 	ck_assert(!kd_child_running(c));
