@@ -781,6 +781,30 @@ scope(const char *what, char *rel, size_t len, char *dir)
 	test_cgroup(rel, dir);
 }
 
+/*
+ * begin() for the cgroup2 tests, and a scope of the test's own (what,
+ * rel, dir as for scope()); false: no cgroup2 here.
+ */
+static bool
+begin_in_scope(struct fz_test *t, const char *what, char *rel, size_t len,
+    char *dir)
+{
+	if (!begin(t, true))
+		return false;
+	scope(what, rel, len, dir);
+	return true;
+}
+
+/*
+ * A uid nobody else has, one of two of this run (which 0 or 1), so that
+ * tests running at once do not share one.
+ */
+static uid_t
+unused_uid(int which)
+{
+	return 2000000000U + (uid_t)(getpid() % 1000000) * 2 + (uid_t)which;
+}
+
 /* Of the first two registered processes, the one that is not pid. */
 static pid_t
 other_proc(pid_t pid)
@@ -1041,22 +1065,21 @@ START_TEST(test_gone)
 }
 END_TEST
 
-/* Refused: pid 1, kernel threads, kakurid and its children, ourselves. */
-START_TEST(test_protected)
+/*
+ * A process with a child of its own, both registered: the parent's pid
+ * (other_proc names the child).  The child runs exe (a copy of sleep) in
+ * the cgroup svc, as a service is started in its unit's cgroup; with exe
+ * NULL it waits.
+ */
+static pid_t
+spawn_with_child(const char *svc, const char *exe)
 {
-	struct fz_test t;
-	struct kk_selector sel;
-	char err[512];
-	pid_t standin, parent = getpid(), kid;
-	unsigned long flags;
-	struct stat st;
-	int r;
+	pid_t parent = getpid(), p;
 
-	begin(&t, false);
-	/* a stand-in for kakurid, with a child of its own */
-	standin = fork();
-	ck_assert_int_ge(standin, 0);
-	if (standin == 0) {
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
 		pid_t me;
 
 		child_init(parent);
@@ -1064,14 +1087,36 @@ START_TEST(test_protected)
 		if (fork() == 0) {
 			child_init(me);
 			reg_proc(getpid());
+			if (exe != NULL) {
+				move_into(svc, 0);
+				execv(exe, argv);
+				_exit(127);
+			}
 			for (;;)
 				pause();
 		}
 		for (;;)
 			pause();
 	}
-	reg_proc(standin);
+	reg_proc(p);
 	reg_wait(2);
+	return p;
+}
+
+/* Refused: pid 1, kernel threads, kakurid and its children, ourselves. */
+START_TEST(test_protected)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	char err[512];
+	pid_t standin, kid;
+	unsigned long flags;
+	struct stat st;
+	int r;
+
+	begin(&t, false);
+	/* a stand-in for kakurid, with a child of its own */
+	standin = spawn_with_child(NULL, NULL);
 	kid = other_proc(standin);
 	t.guard.self = standin;
 	sel_kind(&sel, KK_SEL_PID);
@@ -1235,7 +1280,7 @@ START_TEST(test_protected_exe)
 	char before[1024], now[1024];
 	const char *paths[1];
 	json_t *skipped = NULL, *o;
-	pid_t r0, parent = getpid(), c;
+	pid_t r0, c;
 	int r;
 
 	begin(&t, false);
@@ -1247,27 +1292,7 @@ START_TEST(test_protected_exe)
 	snprintf(rel, sizeof(rel), "%s/prot-%d.service", slice, (int)getpid());
 	test_cgroup(rel, svc);
 	scope("user", rel, sizeof(rel), user);
-	r0 = fork();
-	ck_assert_int_ge(r0, 0);
-	if (r0 == 0) {
-		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
-		pid_t me;
-
-		child_init(parent);
-		me = getpid();
-		if (fork() == 0) {
-			child_init(me);
-			reg_proc(getpid());
-			/* the service: started in its unit's cgroup */
-			move_into(svc, 0);
-			execv(prot, argv);
-			_exit(127);
-		}
-		for (;;)
-			pause();
-	}
-	reg_proc(r0);
-	reg_wait(2);
+	r0 = spawn_with_child(svc, prot);
 	c = other_proc(r0);
 	wait_exe(c, prot);
 	proc_cgroup(c, before, sizeof(before));
@@ -1520,10 +1545,9 @@ START_TEST(test_hopper)
 	uid_t uid;
 	int round, r;
 
-	if (!begin(&t, true))
+	if (!begin_in_scope(&t, "hop", rel, sizeof(rel), src))
 		return;
-	scope("hop", rel, sizeof(rel), src);
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
+	uid = unused_uid(1);
 	spawn_hopper(uid, src, 0);
 	sel_kind(&sel, KK_SEL_UID);
 	sel.uid = uid;
@@ -1657,9 +1681,8 @@ START_TEST(test_in_place)
 	int j;
 	char state;
 
-	if (!begin(&t, true))
+	if (!begin_in_scope(&t, "inplace", rel, sizeof(rel), dir))
 		return;
-	scope("inplace", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 3, 0);
 
 	sel_pid(&sel, root, true);
@@ -1744,9 +1767,8 @@ START_TEST(test_in_place_partial)
 	size_t i;
 	pid_t root;
 
-	if (!begin(&t, true))
+	if (!begin_in_scope(&t, "part", rel, sizeof(rel), dir))
 		return;
-	scope("part", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 1, 0);
 	sel_pid(&sel, root, true);
 	freeze_ok(&t, &sel);
@@ -1814,6 +1836,21 @@ write_as(uid_t uid, const char *dir, const char *file, const char *val)
 	return WEXITSTATUS(status);
 }
 
+/* sel freezes p and p2, both moved into t's group (not frozen in place). */
+static void
+moved_both(struct fz_test *t, const struct kk_selector *sel, pid_t p,
+    pid_t p2)
+{
+	size_t i;
+
+	freeze_ok(t, sel);
+	ck_assert_uint_eq(t->set.n, 2);
+	for (i = 0; i < t->set.n; i++)
+		ck_assert(!t->set.v[i].in_place);
+	ck_assert(in_group(t->gdir, p));
+	ck_assert(in_group(t->gdir, p2));
+}
+
 /*
  * Not in place where that would be less safe than moving.  A cgroup
  * delegated to a user: its targets are moved, so the user writing 0 to
@@ -1827,13 +1864,12 @@ START_TEST(test_in_place_refused)
 	struct kk_selector sel;
 	char dir[PATH_MAX], rel[256];
 	char num[24];
-	size_t i;
 	uid_t uid;
 	pid_t p, p2, q;
 
 	if (!begin(&t, true))
 		return;
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2;
+	uid = unused_uid(0);
 
 	/* delegated: moved (both), and the user thaws nothing */
 	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-user.slice/deleg.scope",
@@ -1846,12 +1882,7 @@ START_TEST(test_in_place_refused)
 	delegate(dir, uid);
 	sel_kind(&sel, KK_SEL_UID);
 	sel.uid = uid;
-	freeze_ok(&t, &sel);
-	ck_assert_uint_eq(t.set.n, 2);
-	for (i = 0; i < t.set.n; i++)
-		ck_assert(!t.set.v[i].in_place);
-	ck_assert(in_group(t.gdir, p));
-	ck_assert(in_group(t.gdir, p2));
+	moved_both(&t, &sel, p, p2);
 	ck_assert(thawed_state(dir));
 	ck_assert_int_eq(write_as(uid, dir, "cgroup.freeze", "0"), 0);
 	snprintf(num, sizeof(num), "%d", (int)p);
@@ -1867,12 +1898,7 @@ START_TEST(test_in_place_refused)
 	move_into(dir, p);
 	move_into(dir, p2);
 	sel.kind = KK_SEL_UID;
-	freeze_ok(&t, &sel);
-	ck_assert_uint_eq(t.set.n, 2);
-	for (i = 0; i < t.set.n; i++)
-		ck_assert(!t.set.v[i].in_place);
-	ck_assert(in_group(t.gdir, p));
-	ck_assert(in_group(t.gdir, p2));
+	moved_both(&t, &sel, p, p2);
 	ck_assert(!in_group(t.gdir, q));
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counter_moves(5), "the rest of the cgroup does not run");
@@ -1924,10 +1950,9 @@ START_TEST(test_in_place_hopper)
 	pid_t sub;
 	int round, r;
 
-	if (!begin(&t, true))
+	if (!begin_in_scope(&t, "hopin", rel, sizeof(rel), dir))
 		return;
-	scope("hopin", rel, sizeof(rel), dir);
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
+	uid = unused_uid(1);
 	sub = spawn_hopper(uid, dir, 0);
 	sel_pid(&sel, sub, true);
 	sel_kind(&all, KK_SEL_ALL);
@@ -2003,9 +2028,8 @@ START_TEST(test_in_place_mixed_tree)
 	size_t i;
 	pid_t root, other;
 
-	if (!begin(&t, true))
+	if (!begin_in_scope(&t, "mixtree", rel, sizeof(rel), dir))
 		return;
-	scope("mixtree", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 2, 0);
 	other = spawn_tree_in(dir, 0, 5);	/* counts in counter 5 */
 	sel_pid(&sel, root, true);
@@ -2038,9 +2062,8 @@ START_TEST(test_in_place_joiner)
 	pid_t root, other;
 	int r;
 
-	if (!begin(&t, true))
+	if (!begin_in_scope(&t, "join", rel, sizeof(rel), dir))
 		return;
-	scope("join", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 2, 0);
 	other = spawn_tree(0, 5);		/* elsewhere, for now */
 	sel_pid(&sel, root, true);
@@ -2370,7 +2393,7 @@ START_TEST(test_selectors)
 	freeze_exactly(&t, &sel, pb, pa, 2);
 
 	/* uid: two processes of a uid nobody else has */
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2;
+	uid = unused_uid(0);
 	pu[0] = spawn_as(uid);
 	pu[1] = spawn_as(uid);
 	po[0] = spawn_as(uid + 1);
