@@ -1529,6 +1529,86 @@ counter_moves(int slot)
 	return false;
 }
 
+/* Is the cgroup in dir set to thaw (cgroup.freeze 0)? */
+static bool
+thawed_state(const char *dir)
+{
+	char path[PATH_MAX + 32], buf[64];
+
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	read_proc(path, buf, sizeof(buf));
+	return strcmp(buf, "0\n") == 0;
+}
+
+/* Counter slot stands still over 50 ms. */
+static bool
+counter_stands(int slot)
+{
+	unsigned long c0 = reg->counter[slot];
+
+	sleep_ms(50);
+	return reg->counter[slot] == c0;
+}
+
+/*
+ * Ten rounds against a hopper (spawn_hopper, counters 0 to 2) alone with
+ * its subreaper in a scope of its own (what): frozen by uid, or by its
+ * subreaper's tree, then checked by frozen (which also has the round's
+ * number); thawed, its scope is not frozen, and it hops again.
+ */
+static void
+hopper_rounds(const char *what, enum kk_sel_kind kind,
+    void (*frozen)(struct fz_test *, const char *, int))
+{
+	struct fz_test t;
+	struct kk_selector sel, all;
+	char err[1024], dir[PATH_MAX], rel[256];
+	size_t gone;
+	uid_t uid;
+	pid_t sub;
+	int round, r;
+
+	if (!begin_in_scope(&t, what, rel, sizeof(rel), dir))
+		return;
+	uid = unused_uid(1);
+	sub = spawn_hopper(uid, dir, 0);
+	if (kind == KK_SEL_UID) {
+		sel_kind(&sel, KK_SEL_UID);
+		sel.uid = uid;
+	} else
+		sel_pid(&sel, sub, true);
+	sel_kind(&all, KK_SEL_ALL);
+	for (round = 0; round < 10; round++) {
+		r = try_freeze(&t, &sel, NULL, err, sizeof(err));
+		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
+		frozen(&t, dir, round);
+		r = try_thaw(&t, &all, &gone, NULL, err, sizeof(err));
+		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
+		ck_assert_uint_eq(t.set.n, 0);
+		ck_assert(thawed_state(dir));
+		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
+		    "again", round);
+		kk_frozen_set_free(&t.thawed);
+	}
+	done(&t);
+}
+
+/* Taken by uid: the hopper was moved, and its scope runs on. */
+static void
+hopper_moved(struct fz_test *t, const char *dir, int round)
+{
+	ck_assert_uint_ge(t->set.n, 1);
+	/* the hopper as it is now, not a pid it left behind */
+	ck_assert_msg(in_group(t->gdir, (pid_t)reg->counter[2]),
+	    "round %d: the hopper %lu is not frozen", round, reg->counter[2]);
+	/* it holds still (a lasting state, not a moment) */
+	ck_assert_msg(counter_stands(0), "round %d: it hops", round);
+	/* and its cgroup is as it was: running, its subreaper too */
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counter_moves(1), "round %d: the rest of the "
+	    "source cgroup does not run", round);
+}
+
 /*
  * Freeze evasion by pid hopping: freezing by uid a process that takes a
  * new pid every millisecond catches it every time, because its cgroup is
@@ -1536,48 +1616,7 @@ counter_moves(int slot)
  */
 START_TEST(test_hopper)
 {
-	struct fz_test t;
-	struct kk_selector sel, all;
-	char err[1024], src[PATH_MAX], rel[256];
-	char path[PATH_MAX + 32], buf[64];
-	unsigned long c0;
-	size_t gone;
-	uid_t uid;
-	int round, r;
-
-	if (!begin_in_scope(&t, "hop", rel, sizeof(rel), src))
-		return;
-	uid = unused_uid(1);
-	spawn_hopper(uid, src, 0);
-	sel_kind(&sel, KK_SEL_UID);
-	sel.uid = uid;
-	sel_kind(&all, KK_SEL_ALL);
-	for (round = 0; round < 10; round++) {
-		r = try_freeze(&t, &sel, NULL, err, sizeof(err));
-		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
-		ck_assert_uint_ge(t.set.n, 1);
-		/* the hopper as it is now, not a pid it left behind */
-		ck_assert_msg(in_group(t.gdir, (pid_t)reg->counter[2]),
-		    "round %d: the hopper %lu is not frozen", round,
-		    reg->counter[2]);
-		/* it holds still (a lasting state, not a moment) */
-		c0 = reg->counter[0];
-		sleep_ms(50);
-		ck_assert_uint_eq(reg->counter[0], c0);
-		/* and its cgroup is as it was: running, its subreaper too */
-		snprintf(path, sizeof(path), "%s/cgroup.freeze", src);
-		read_proc(path, buf, sizeof(buf));
-		ck_assert_str_eq(buf, "0\n");
-		ck_assert_msg(counter_moves(1), "round %d: the rest of the "
-		    "source cgroup does not run", round);
-		r = try_thaw(&t, &all, &gone, NULL, err, sizeof(err));
-		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
-		ck_assert_uint_eq(t.set.n, 0);
-		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
-		    "again", round);
-		kk_frozen_set_free(&t.thawed);
-	}
-	done(&t);
+	hopper_rounds("hop", KK_SEL_UID, hopper_moved);
 }
 END_TEST
 
@@ -1648,15 +1687,32 @@ END_TEST
 
 /* ---- whole cgroups frozen in place ---- */
 
-/* Is the cgroup in dir set to thaw (cgroup.freeze 0)? */
-static bool
-thawed_state(const char *dir)
+/*
+ * A tree of root and nworkers (counters 0 to nworkers) alone in a scope
+ * of its own (what, rel and dir as for scope()), frozen by root's tree:
+ * in place, every one of it.  root, or 0 where there is no cgroup2.
+ */
+static pid_t
+tree_frozen_in_place(struct fz_test *t, const char *what, int nworkers,
+    char *rel, size_t len, char *dir)
 {
-	char path[PATH_MAX + 32], buf[64];
+	struct kk_selector sel;
+	pid_t root;
+	size_t i;
 
-	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
-	read_proc(path, buf, sizeof(buf));
-	return strcmp(buf, "0\n") == 0;
+	if (!begin_in_scope(t, what, rel, len, dir))
+		return 0;
+	root = spawn_tree_in(dir, nworkers, 0);
+	sel_pid(&sel, root, true);
+	freeze_ok(t, &sel);
+	ck_assert_uint_ge(t->set.n, (size_t)nworkers + 1);
+	ck_assert(frozen_state(&t->fz, dir));
+	for (i = 0; i < t->set.n; i++) {
+		ck_assert_msg(t->set.v[i].in_place, "pid %d not in place",
+		    (int)t->set.v[i].pid);
+		ck_assert_str_eq(t->set.v[i].orig_cgroup, rel);
+	}
+	return root;
 }
 
 /*
@@ -1681,20 +1737,11 @@ START_TEST(test_in_place)
 	int j;
 	char state;
 
-	if (!begin_in_scope(&t, "inplace", rel, sizeof(rel), dir))
+	root = tree_frozen_in_place(&t, "inplace", 3, rel, sizeof(rel), dir);
+	if (root == 0)
 		return;
-	root = spawn_tree_in(dir, 3, 0);
-
-	sel_pid(&sel, root, true);
-	freeze_ok(&t, &sel);
-	ck_assert_uint_ge(t.set.n, 4);
-	ck_assert(frozen_state(&t.fz, dir));
-	for (i = 0; i < t.set.n; i++) {
-		ck_assert_msg(t.set.v[i].in_place, "pid %d not in place",
-		    (int)t.set.v[i].pid);
-		ck_assert_str_eq(t.set.v[i].orig_cgroup, rel);
+	for (i = 0; i < t.set.n; i++)
 		ck_assert(!t.set.v[i].described);
-	}
 	/* nobody moved: each is in its cgroup, the quarantine group gone */
 	nb = tree_of(root, before, MAX_TREE);
 	for (i = 0; i < nb; i++) {
@@ -1726,9 +1773,7 @@ START_TEST(test_in_place)
 	ck_assert_int_eq(stat(t.gdir, &st), -1);
 
 	/* again; a worker killed while frozen is dropped when described */
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
+	sel_pid(&sel, root, true);
 	freeze_ok(&t, &sel);
 	victim = other_proc(root);
 	ck_assert(set_has(&t.set, victim));
@@ -1767,16 +1812,12 @@ START_TEST(test_in_place_partial)
 	size_t i;
 	pid_t root;
 
-	if (!begin_in_scope(&t, "part", rel, sizeof(rel), dir))
+	root = tree_frozen_in_place(&t, "part", 1, rel, sizeof(rel), dir);
+	if (root == 0)
 		return;
-	root = spawn_tree_in(dir, 1, 0);
-	sel_pid(&sel, root, true);
-	freeze_ok(&t, &sel);
-	ck_assert_uint_ge(t.set.n, 2);
-	ck_assert(t.set.v[0].in_place);
 
 	/* the root alone: its worker goes to the quarantine group */
-	sel.tree = false;
+	sel_pid(&sel, root, false);
 	thaw_ok(&t, &sel);
 	ck_assert_uint_eq(t.thawed.n, 1);
 	ck_assert_int_eq(t.thawed.v[0].pid, root);
@@ -1922,14 +1963,29 @@ poll_done(struct kk_freeze_op *op, char *err, size_t errlen)
 	return r;
 }
 
-/* Counter slot stands still over 50 ms. */
-static bool
-counter_stands(int slot)
+/* Taken by its subreaper's tree: its scope frozen in place, nobody moved. */
+static void
+hopper_in_place(struct fz_test *t, const char *dir, int round)
 {
-	unsigned long c0 = reg->counter[slot];
+	struct stat st;
+	size_t i, notplaced;
 
-	sleep_ms(50);
-	return reg->counter[slot] == c0;
+	kk_frozen_describe(&t->set, 0);
+	for (i = 0, notplaced = 0; i < t->set.n; i++)
+		if (!t->set.v[i].in_place)
+			notplaced++;
+	ck_assert_msg(notplaced == 0, "round %d: %zu of %zu moved",
+	    round, notplaced, t->set.n);
+	/* the hopper as it is now, recorded, in its own cgroup */
+	ck_assert_msg(set_has(&t->set, (pid_t)reg->counter[2]),
+	    "round %d: the hopper %lu is not recorded", round,
+	    reg->counter[2]);
+	ck_assert(in_group(dir, (pid_t)reg->counter[2]));
+	ck_assert(frozen_state(&t->fz, dir));
+	ck_assert_int_eq(stat(t->gdir, &st), -1);
+	ck_assert_msg(counter_stands(0), "round %d: it hops", round);
+	ck_assert_msg(counter_stands(1), "round %d: its subreaper "
+	    "runs", round);
 }
 
 /*
@@ -1941,49 +1997,7 @@ counter_stands(int slot)
  */
 START_TEST(test_in_place_hopper)
 {
-	struct fz_test t;
-	struct kk_selector sel, all;
-	char err[1024], dir[PATH_MAX], rel[256];
-	struct stat st;
-	size_t gone, i, notplaced;
-	uid_t uid;
-	pid_t sub;
-	int round, r;
-
-	if (!begin_in_scope(&t, "hopin", rel, sizeof(rel), dir))
-		return;
-	uid = unused_uid(1);
-	sub = spawn_hopper(uid, dir, 0);
-	sel_pid(&sel, sub, true);
-	sel_kind(&all, KK_SEL_ALL);
-	for (round = 0; round < 10; round++) {
-		r = try_freeze(&t, &sel, NULL, err, sizeof(err));
-		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
-		kk_frozen_describe(&t.set, 0);
-		for (i = 0, notplaced = 0; i < t.set.n; i++)
-			if (!t.set.v[i].in_place)
-				notplaced++;
-		ck_assert_msg(notplaced == 0, "round %d: %zu of %zu moved",
-		    round, notplaced, t.set.n);
-		/* the hopper as it is now, recorded, in its own cgroup */
-		ck_assert_msg(set_has(&t.set, (pid_t)reg->counter[2]),
-		    "round %d: the hopper %lu is not recorded", round,
-		    reg->counter[2]);
-		ck_assert(in_group(dir, (pid_t)reg->counter[2]));
-		ck_assert(frozen_state(&t.fz, dir));
-		ck_assert_int_eq(stat(t.gdir, &st), -1);
-		ck_assert_msg(counter_stands(0), "round %d: it hops", round);
-		ck_assert_msg(counter_stands(1), "round %d: its subreaper "
-		    "runs", round);
-		r = try_thaw(&t, &all, &gone, NULL, err, sizeof(err));
-		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
-		ck_assert_uint_eq(t.set.n, 0);
-		ck_assert(thawed_state(dir));
-		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
-		    "again", round);
-		kk_frozen_set_free(&t.thawed);
-	}
-	done(&t);
+	hopper_rounds("hopin", KK_SEL_PID, hopper_in_place);
 }
 END_TEST
 
