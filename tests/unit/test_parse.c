@@ -55,10 +55,12 @@ policy_teardown(void)
 	policy = NULL;
 }
 
+/* path loaded into policy, without the owner check. */
 static int
-load(const char *path, struct kk_policy *p, char *err, size_t errlen)
+load(const char *path, char *err, size_t errlen)
 {
-	return kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, p, err, errlen);
+	return kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, policy, err,
+	    errlen);
 }
 
 static void
@@ -107,6 +109,19 @@ assert_common_defaults(const struct kk_policy *p)
 	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
 }
 
+/*
+ * The defaults of the optional keys the shipped policy sets: no
+ * collector, the default help desk, no phone or mail address.
+ */
+static void
+assert_optional_defaults(const struct kk_policy *p)
+{
+	ck_assert_str_eq(p->collector, "");
+	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
+	ck_assert_str_eq(p->contact_phone, "");
+	ck_assert_str_eq(p->contact_email, "");
+}
+
 /* A private copy of src with the given mode; returns its path in dst. */
 static void
 copy_to_tmp(const char *src, const char *name, mode_t mode, char dst[PATH_MAX])
@@ -126,17 +141,16 @@ copy_to_tmp(const char *src, const char *name, mode_t mode, char dst[PATH_MAX])
  * private 0644 copy.
  */
 static int
-load_shipped(const char *path, const char *name, struct kk_policy *p,
-    char *err, size_t errlen)
+load_shipped(const char *path, const char *name, char *err, size_t errlen)
 {
 	char copy[PATH_MAX];
 	struct stat st;
 
 	ck_assert_int_eq(stat(path, &st), 0);
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
-		return load(path, p, err, errlen);
+		return load(path, err, errlen);
 	copy_to_tmp(path, name, 0644, copy);
-	return load(copy, p, err, errlen);
+	return load(copy, err, errlen);
 }
 
 /*
@@ -150,9 +164,9 @@ loaded(const char *path, const char *name)
 	int rc;
 
 	if (name != NULL)
-		rc = load_shipped(path, name, policy, err, sizeof(err));
+		rc = load_shipped(path, name, err, sizeof(err));
 	else
-		rc = load(path, policy, err, sizeof(err));
+		rc = load(path, err, sizeof(err));
 	ck_assert_msg(rc == 0, "%s: %s", path, err);
 }
 
@@ -188,10 +202,9 @@ START_TEST(test_shipped_direct_path)
 	/* By its path in the tree: fine unless umask 002 made it 0664. */
 	ck_assert_int_eq(stat(SHIPPED, &st), 0);
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		ck_assert_int_eq(load(SHIPPED, policy, err, sizeof(err)),
-		    -EPERM);
+		ck_assert_int_eq(load(SHIPPED, err, sizeof(err)), -EPERM);
 	} else {
-		ck_assert_int_eq(load(SHIPPED, policy, err, sizeof(err)), 0);
+		ck_assert_int_eq(load(SHIPPED, err, sizeof(err)), 0);
 		ck_assert_str_eq(policy->path, SHIPPED);
 	}
 }
@@ -207,10 +220,7 @@ START_TEST(test_example_minimal)
 	assert_ports(&policy->mgmt_ports, mgmt, 1);
 	/* every optional key takes its default */
 	assert_common_defaults(policy);
-	ck_assert_str_eq(policy->collector, "");
-	ck_assert_str_eq(policy->contact_desk, "CSIRT / IT help desk");
-	ck_assert_str_eq(policy->contact_phone, "");
-	ck_assert_str_eq(policy->contact_email, "");
+	assert_optional_defaults(policy);
 }
 END_TEST
 
@@ -261,8 +271,7 @@ START_TEST(test_examples_all_load)
 	ck_assert_uint_ge(g.gl_pathc, 3);
 	for (i = 0; i < g.gl_pathc; i++) {
 		snprintf(name, sizeof(name), "example-%zu.conf", i);
-		rc = load_shipped(g.gl_pathv[i], name, policy, err,
-		    sizeof(err));
+		rc = load_shipped(g.gl_pathv[i], name, err, sizeof(err));
 		ck_assert_msg(rc == 0, "%s: %s", g.gl_pathv[i], err);
 		ck_assert_uint_ge(policy->peers.n, 1);
 		ck_assert_uint_ge(policy->mgmt_ports.n, 1);
@@ -283,10 +292,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(policy->cert, "/etc/kakuri/agent.crt");
 	ck_assert_uint_eq(policy->peers.n, 0);
 	ck_assert_uint_eq(policy->mgmt_ports.n, 0);
-	ck_assert_str_eq(policy->collector, "");
-	ck_assert_str_eq(policy->contact_desk, "CSIRT / IT help desk");
-	ck_assert_str_eq(policy->contact_phone, "");
-	ck_assert_str_eq(policy->contact_email, "");
+	assert_optional_defaults(policy);
 }
 END_TEST
 
@@ -349,12 +355,11 @@ START_TEST(test_success_clears_err)
 {
 	char err[64] = "stale message";
 
-	ck_assert_int_eq(load(FIX("valid_sparse"), policy, err, sizeof(err)),
-	    0);
+	ck_assert_int_eq(load(FIX("valid_sparse"), err, sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	/* err is optional */
-	ck_assert_int_eq(load(FIX("valid_sparse"), policy, NULL, 0), 0);
-	ck_assert_int_eq(load(FIX("unknown_key"), policy, NULL, 0), -EINVAL);
+	ck_assert_int_eq(load(FIX("valid_sparse"), NULL, 0), 0);
+	ck_assert_int_eq(load(FIX("unknown_key"), NULL, 0), -EINVAL);
 }
 END_TEST
 
@@ -363,10 +368,9 @@ START_TEST(test_reload_resets_defaults)
 {
 	char err[512];
 
-	ck_assert_int_eq(load(FIX("valid_full"), policy, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(FIX("valid_full"), err, sizeof(err)), 0);
 	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_EGRESS);
-	ck_assert_int_eq(load(FIX("valid_sparse"), policy, err, sizeof(err)),
-	    0);
+	ck_assert_int_eq(load(FIX("valid_sparse"), err, sizeof(err)), 0);
 	ck_assert_str_eq(policy->path, FIX("valid_sparse"));
 	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_ISOLATED);
 	ck_assert(policy->dhcp);
@@ -391,10 +395,10 @@ START_TEST(test_failed_load_keeps_policy)
 	char err[512];
 	size_t i;
 
-	ck_assert_int_eq(load(FIX("valid_full"), policy, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(FIX("valid_full"), err, sizeof(err)), 0);
 	memcpy(saved, policy, sizeof(*policy));
 	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
-		ck_assert_int_lt(load(broken[i], policy, err, sizeof(err)), 0);
+		ck_assert_int_lt(load(broken[i], err, sizeof(err)), 0);
 		ck_assert_msg(memcmp(policy, saved, sizeof(*policy)) == 0,
 		    "%s changed the policy", broken[i]);
 	}
@@ -513,11 +517,11 @@ START_TEST(test_audit_keys)
 {
 	char err[512];
 
-	ck_assert_msg(load(FIX("audit_valid"), policy, err, sizeof(err)) == 0,
+	ck_assert_msg(load(FIX("audit_valid"), err, sizeof(err)) == 0,
 	    "%s", err);
 	ck_assert_int_eq(policy->audit_max_mb, 1);
 	ck_assert_int_eq(policy->audit_keep, 16);
-	ck_assert_msg(load(FIX("valid_sparse"), policy, err, sizeof(err)) == 0,
+	ck_assert_msg(load(FIX("valid_sparse"), err, sizeof(err)) == 0,
 	    "%s", err);
 	ck_assert_int_eq(policy->audit_max_mb, 64);
 	ck_assert_int_eq(policy->audit_keep, 4);
@@ -530,7 +534,7 @@ START_TEST(test_hostile)
 	char err[512], prefix[PATH_MAX + 32];
 	int rc;
 
-	rc = load(h->file, policy, err, sizeof(err));
+	rc = load(h->file, err, sizeof(err));
 	ck_assert_msg(rc == h->rc, "%s: rc %d, want %d (%s)", h->file, rc,
 	    h->rc, err);
 	if (h->line > 0)
@@ -554,8 +558,8 @@ START_TEST(test_symlink_refused)
 	copy_to_tmp(FIX("valid_sparse"), "target.conf", 0644, target);
 	kk_test_join(link, kk_test_base, "link.conf");
 	ck_assert_int_eq(symlink(target, link), 0);
-	ck_assert_int_eq(load(target, policy, err, sizeof(err)), 0);
-	ck_assert_int_eq(load(link, policy, err, sizeof(err)), -ELOOP);
+	ck_assert_int_eq(load(target, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(link, err, sizeof(err)), -ELOOP);
 	snprintf(want, sizeof(want), "%s: refused: is a symbolic link", link);
 	ck_assert_str_eq(err, want);
 }
@@ -571,7 +575,7 @@ START_TEST(test_writable_refused)
 	snprintf(name, sizeof(name), "mode-%04o.conf", (unsigned)mode);
 	copy_to_tmp(FIX("valid_sparse"), name, mode, path);
 	/* the owner check is skipped, the mode check never is */
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EPERM);
 	snprintf(want, sizeof(want),
 	    "%s: refused: group- or world-writable (mode %04o)", path,
 	    (unsigned)mode);
@@ -597,7 +601,7 @@ START_TEST(test_owner_refused)
 	    path, (unsigned)owner);
 	ck_assert_str_eq(err, want);
 	/* the flag skips exactly this check */
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(path, err, sizeof(err)), 0);
 }
 END_TEST
 
@@ -642,13 +646,13 @@ START_TEST(test_size_limit)
 	buf = padded_policy(MIB);
 	kk_test_join(path, kk_test_base, "exactly-1mib.conf");
 	kk_test_write(path, buf, MIB, 0644);
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(path, err, sizeof(err)), 0);
 	free(buf);
 
 	buf = padded_policy(MIB + 1);
 	kk_test_join(path, kk_test_base, "over-1mib.conf");
 	kk_test_write(path, buf, MIB + 1, 0644);
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), -EFBIG);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EFBIG);
 	snprintf(want, sizeof(want), "%s: refused: larger than 1048576 bytes",
 	    path);
 	ck_assert_str_eq(err, want);
@@ -660,7 +664,7 @@ START_TEST(test_nonexistent)
 {
 	char err[512];
 
-	ck_assert_int_eq(load("fixtures/does_not_exist.conf", policy, err,
+	ck_assert_int_eq(load("fixtures/does_not_exist.conf", err,
 	    sizeof(err)), -ENOENT);
 	ck_assert_str_eq(err, "fixtures/does_not_exist.conf: cannot open: "
 	    "No such file or directory");
@@ -671,13 +675,13 @@ START_TEST(test_not_regular)
 {
 	char fifo[PATH_MAX], err[512];
 
-	ck_assert_int_eq(load("fixtures", policy, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(load("fixtures", err, sizeof(err)), -EPERM);
 	ck_assert_str_eq(err, "fixtures: refused: not a regular file");
 
 	/* a FIFO must be refused, not block the daemon on open() */
 	kk_test_join(fifo, kk_test_base, "fifo.conf");
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	ck_assert_int_eq(load(fifo, policy, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(load(fifo, err, sizeof(err)), -EPERM);
 	ck_assert_ptr_nonnull(strstr(err, "refused: not a regular file"));
 }
 END_TEST
@@ -690,7 +694,7 @@ START_TEST(test_nul_byte)
 
 	kk_test_join(path, kk_test_base, "nul.conf");
 	kk_test_write(path, text, sizeof(text) - 1, 0644);
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, ".conf:3: NUL byte"));
 }
 END_TEST
@@ -701,7 +705,7 @@ START_TEST(test_empty_file)
 
 	kk_test_join(path, kk_test_base, "empty.conf");
 	kk_test_write(path, "", 0, 0644);
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s: missing required section 'agent'",
 	    path);
 	ck_assert_str_eq(err, want);
@@ -713,7 +717,7 @@ START_TEST(test_err_one_line)
 {
 	char err[512], tiny[16];
 
-	ck_assert_int_eq(load("fixtures/no\nsuch\x1b.conf", policy, err,
+	ck_assert_int_eq(load("fixtures/no\nsuch\x1b.conf", err,
 	    sizeof(err)), -ENOENT);
 	ck_assert_ptr_null(strchr(err, '\n'));
 	ck_assert_ptr_null(strchr(err, '\x1b'));
@@ -721,7 +725,7 @@ START_TEST(test_err_one_line)
 
 	/* a short buffer is truncated, never overrun */
 	memset(tiny, 'Z', sizeof(tiny));
-	ck_assert_int_eq(load(FIX("unknown_key"), policy, tiny, 8), -EINVAL);
+	ck_assert_int_eq(load(FIX("unknown_key"), tiny, 8), -EINVAL);
 	ck_assert_uint_eq(strlen(tiny), 7);
 	ck_assert_int_eq(tiny[8], 'Z');
 }
@@ -747,38 +751,52 @@ agent_policy(const char *name, const char *agent, char path[PATH_MAX])
 	kk_test_write(path, text, (size_t)n, 0600);
 }
 
+/* agent settings, and the TLS key and certificate they make */
+static const struct tls_paths {
+	const char *agent, *key, *cert;
+} tls_paths[] = {
+	/* not given: beside agent.key, wherever that is */
+	{ "key = \"/srv/k/id.key\"; cert = \"/srv/c/id.crt\";",
+	    "/srv/k/agent-tls.key", "/srv/k/agent-tls.crt" },
+	{ "", "/etc/kakuri/agent-tls.key", "/etc/kakuri/agent-tls.crt" },
+	/* given */
+	{ "tls_key = \"/a/t.key\"; tls_cert = \"/b/t.crt\";",
+	    "/a/t.key", "/b/t.crt" },
+};
+
+/* agent settings refused for the TLS key or certificate, and why */
+static const struct tls_refused {
+	const char *agent, *why;	/* why: NULL, not checked */
+} tls_refused[] = {
+	{ "key = \"/k/a.key\"; tls_key = \"/k/a.key\";",
+	    "identity key stays in the root parent" },
+	{ "tls_cert = \"/etc/kakuri/agent.crt\";", NULL },
+	{ "tls_key = \"agent-tls.key\";", NULL },
+};
+
 START_TEST(test_tls_key_paths)
 {
-	char path[PATH_MAX], err[512];
+	char path[PATH_MAX], name[32], err[512];
+	size_t i;
 
 	kk_policy_defaults(policy);
 	ck_assert_str_eq(policy->tls_key, "/etc/kakuri/agent-tls.key");
 	ck_assert_str_eq(policy->tls_cert, "/etc/kakuri/agent-tls.crt");
-	/* not given: beside agent.key, wherever that is */
-	agent_policy("beside.conf", "key = \"/srv/k/id.key\"; "
-	    "cert = \"/srv/c/id.crt\";", path);
-	ck_assert_msg(load(path, policy, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_str_eq(policy->tls_key, "/srv/k/agent-tls.key");
-	ck_assert_str_eq(policy->tls_cert, "/srv/k/agent-tls.crt");
-	agent_policy("none.conf", "", path);
-	ck_assert_msg(load(path, policy, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_str_eq(policy->tls_key, "/etc/kakuri/agent-tls.key");
-	/* given */
-	agent_policy("given.conf", "tls_key = \"/a/t.key\"; "
-	    "tls_cert = \"/b/t.crt\";", path);
-	ck_assert_msg(load(path, policy, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_str_eq(policy->tls_key, "/a/t.key");
-	ck_assert_str_eq(policy->tls_cert, "/b/t.crt");
-	/* the identity key as the child's TLS key: refused */
-	agent_policy("same.conf", "key = \"/k/a.key\"; tls_key = \"/k/a.key\";",
-	    path);
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "identity key stays in the root parent"));
-	agent_policy("samecert.conf", "tls_cert = \"/etc/kakuri/agent.crt\";",
-	    path);
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), -EINVAL);
-	agent_policy("relative.conf", "tls_key = \"agent-tls.key\";", path);
-	ck_assert_int_eq(load(path, policy, err, sizeof(err)), -EINVAL);
+	for (i = 0; i < sizeof(tls_paths) / sizeof(tls_paths[0]); i++) {
+		snprintf(name, sizeof(name), "tls-%zu.conf", i);
+		agent_policy(name, tls_paths[i].agent, path);
+		ck_assert_msg(load(path, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_str_eq(policy->tls_key, tls_paths[i].key);
+		ck_assert_str_eq(policy->tls_cert, tls_paths[i].cert);
+	}
+	for (i = 0; i < sizeof(tls_refused) / sizeof(tls_refused[0]); i++) {
+		snprintf(name, sizeof(name), "tls-refused-%zu.conf", i);
+		agent_policy(name, tls_refused[i].agent, path);
+		ck_assert_msg(load(path, err, sizeof(err)) == -EINVAL,
+		    "%s: %s", tls_refused[i].agent, err);
+		if (tls_refused[i].why != NULL)
+			ck_assert_ptr_nonnull(strstr(err, tls_refused[i].why));
+	}
 }
 END_TEST
 
