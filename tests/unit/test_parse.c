@@ -800,45 +800,44 @@ START_TEST(test_tls_key_paths)
 }
 END_TEST
 
-START_TEST(test_addr_v4)
+/* Any spelling goes in, the canonical one (RFC 5952) comes out. */
+static const struct good_addr {
+	const char *in;
+	int family;
+	const char *out;
+} good_addrs[] = {
+	{ "192.0.2.10", AF_INET, "192.0.2.10" },
+	{ "255.255.255.255", AF_INET, "255.255.255.255" },
+	{ "2001:0DB8:0000::0010", AF_INET6, "2001:db8::10" },
+	{ "::1", AF_INET6, "::1" },
+	{ "fe80::1:2:3:4", AF_INET6, "fe80::1:2:3:4" },
+};
+
+START_TEST(test_addr_canonical)
 {
+	const struct good_addr *g = &good_addrs[_i];
 	struct kk_addr a;
 	char buf[INET6_ADDRSTRLEN];
 
-	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &a), 0);
-	ck_assert_int_eq(a.family, AF_INET);
-	ck_assert_uint_eq(a.a.v4.s_addr, htonl(0xc000020a));
+	ck_assert_int_eq(kk_addr_parse(g->in, &a), 0);
+	ck_assert_int_eq(a.family, g->family);
 	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "192.0.2.10");
-
-	ck_assert_int_eq(kk_addr_parse("255.255.255.255", &a), 0);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "255.255.255.255");
+	ck_assert_str_eq(buf, g->out);
 }
 END_TEST
 
-START_TEST(test_addr_v6)
+/* The bytes parsed, in network order. */
+START_TEST(test_addr_bytes)
 {
-	static const uint8_t want[16] = {
+	static const uint8_t v6[16] = {
 		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 	};
 	struct kk_addr a;
-	char buf[INET6_ADDRSTRLEN];
 
-	/* any spelling goes in, the canonical one (RFC 5952) comes out */
+	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &a), 0);
+	ck_assert_uint_eq(a.a.v4.s_addr, htonl(0xc000020a));
 	ck_assert_int_eq(kk_addr_parse("2001:0DB8:0000::0010", &a), 0);
-	ck_assert_int_eq(a.family, AF_INET6);
-	ck_assert_mem_eq(a.a.v6.s6_addr, want, 16);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "2001:db8::10");
-
-	ck_assert_int_eq(kk_addr_parse("::1", &a), 0);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "::1");
-
-	ck_assert_int_eq(kk_addr_parse("fe80::1:2:3:4", &a), 0);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "fe80::1:2:3:4");
+	ck_assert_mem_eq(a.a.v6.s6_addr, v6, 16);
 }
 END_TEST
 
@@ -906,7 +905,8 @@ KK_SUITE(parse_suite, "parse",
 	    KK_TEST(test_nonexistent), KK_TEST(test_not_regular),
 	    KK_TEST(test_nul_byte), KK_TEST(test_empty_file),
 	    KK_TEST(test_err_one_line), KK_TEST(test_tls_key_paths),
-	KK_CASE("addr", 0, 0), KK_TEST(test_addr_v4),
-	    KK_TEST(test_addr_v6),
+	KK_CASE("addr", 0, 0),
+	    KK_LOOP(test_addr_canonical, KK_NITEMS(good_addrs)),
+	    KK_TEST(test_addr_bytes),
 	    KK_LOOP(test_addr_rejects, KK_NITEMS(bad_addrs)),
 	    KK_TEST(test_addr_format_errors))
