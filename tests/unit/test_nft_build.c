@@ -613,8 +613,7 @@ START_TEST(isolated_optional_services)
 	kk_nft_objects_free(&without);
 
 	/* pinned DNS adds its sets and rules */
-	ck_assert_int_eq(kk_addr_parse("192.0.2.53", &pol->dns.addr[0]), 0);
-	pol->dns.n = 1;
+	kk_test_addr_add(&pol->dns, "192.0.2.53");
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &with), 0);
 	ck_assert_uint_eq(with.nsets, 5);
 	kk_nft_objects_free(&with);
@@ -835,6 +834,22 @@ END_TEST
 
 
 /*
+ * The rule of chain whose comment has part: it loads len bytes at off of
+ * the network header and compares them with want.
+ */
+static const struct nftnl_rule *
+rule_matching(const struct kk_nft_objects *o, const char *chain,
+    const char *part, uint32_t off, const void *want, uint32_t len)
+{
+	const struct nftnl_rule *r = rule_named(o, chain, part);
+
+	ck_assert_msg(r != NULL, "no rule \"%s\" in %s", part, chain);
+	ck_assert_msg(rule_loads(r, off, len) && rule_compares(r, want, len),
+	    "%s: another match", part);
+	return r;
+}
+
+/*
  * DHCP while isolated: never "any address on port 67": to and from the
  * broadcast addresses, DHCPv6 answers from link-local addresses, and the
  * policy's servers only when it lists some.
@@ -852,18 +867,13 @@ START_TEST(isolated_dhcp_only_broadcast_or_listed)
 	int ndhcp = 0;
 
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
-	r = rule_named(&o, "output", "DHCPv4 client -> broadcast");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 16, 4) && rule_compares(r, bcast, 4));
-	r = rule_named(&o, "input", "DHCPv4 server -> client (broadcast)");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 16, 4) && rule_compares(r, bcast, 4));
-	r = rule_named(&o, "output", "DHCPv6 client -> all DHCP agents");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 24, 16) && rule_compares(r, agents, 16));
-	r = rule_named(&o, "input", "DHCPv6 server or relay (link-local)");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 8, 2) && rule_compares(r, ll, 2));
+	rule_matching(&o, "output", "DHCPv4 client -> broadcast", 16, bcast, 4);
+	rule_matching(&o, "input", "DHCPv4 server -> client (broadcast)", 16,
+	    bcast, 4);
+	rule_matching(&o, "output", "DHCPv6 client -> all DHCP agents", 24,
+	    agents, 16);
+	r = rule_matching(&o, "input", "DHCPv6 server or relay (link-local)", 8,
+	    ll, 2);
 	ck_assert_int_eq(count_exprs(r, "bitwise"), 1);	/* fe80::/10 */
 	/* no servers listed: no set, no rule for them */
 	ck_assert_ptr_null(rule_named(&o, "output", "of the policy"));
@@ -882,9 +892,8 @@ START_TEST(isolated_dhcp_only_broadcast_or_listed)
 	kk_nft_objects_free(&o);
 
 	/* listed servers: their own sets and rules, both directions */
-	ck_assert_int_eq(kk_addr_parse("192.0.2.67", &pol->dhcp_servers.addr[0]), 0);
-	ck_assert_int_eq(kk_addr_parse("2001:db8::67", &pol->dhcp_servers.addr[1]), 0);
-	pol->dhcp_servers.n = 2;
+	kk_test_addr_add(&pol->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&pol->dhcp_servers, "2001:db8::67");
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
 	for (i = 0; i < 2; i++) {
 		const char *chain = i ? "input" : "output";
@@ -963,22 +972,29 @@ START_TEST(isolated_ndp_on_link_only)
 }
 END_TEST
 
+/* o is a bridge table of one chain, forward, with this policy. */
+static void
+bridge_forward_only(const struct kk_nft_objects *o, uint32_t policy)
+{
+	ck_assert_int_eq(o->family, NFPROTO_BRIDGE);
+	ck_assert_uint_eq(nftnl_table_get_u32(o->table, NFTNL_TABLE_FAMILY),
+	    NFPROTO_BRIDGE);
+	ck_assert_uint_eq(o->nchains, 1);
+	ck_assert_str_eq(nftnl_chain_get_str(o->chains[0], NFTNL_CHAIN_NAME),
+	    "forward");
+	ck_assert_uint_eq(nftnl_chain_get_u32(o->chains[0],
+	    NFTNL_CHAIN_HOOKNUM), NF_BR_FORWARD);
+	ck_assert_uint_eq(nftnl_chain_get_u32(o->chains[0], NFTNL_CHAIN_POLICY),
+	    policy);
+}
+
 START_TEST(bridge_table_while_isolated)
 {
 	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
 	struct kk_nft_objects o;
 
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), 0);
-	ck_assert_int_eq(o.family, NFPROTO_BRIDGE);
-	ck_assert_uint_eq(nftnl_table_get_u32(o.table, NFTNL_TABLE_FAMILY),
-	    NFPROTO_BRIDGE);
-	ck_assert_uint_eq(o.nchains, 1);
-	ck_assert_str_eq(nftnl_chain_get_str(o.chains[0], NFTNL_CHAIN_NAME),
-	    "forward");
-	ck_assert_uint_eq(nftnl_chain_get_u32(o.chains[0], NFTNL_CHAIN_HOOKNUM),
-	    NF_BR_FORWARD);
-	ck_assert_uint_eq(nftnl_chain_get_u32(o.chains[0], NFTNL_CHAIN_POLICY),
-	    NF_DROP);
+	bridge_forward_only(&o, NF_DROP);
 	ck_assert_uint_eq(o.nrules, 1);
 	ck_assert_uint_eq(nftnl_rule_get_u32(o.rules[0], NFTNL_RULE_FAMILY),
 	    NFPROTO_BRIDGE);
@@ -1014,13 +1030,7 @@ START_TEST(bridge_table_in_egress)
 
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &br), 0);
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &in), 0);
-	ck_assert_uint_eq(br.nchains, 1);
-	ck_assert_str_eq(nftnl_chain_get_str(br.chains[0], NFTNL_CHAIN_NAME),
-	    "forward");
-	ck_assert_uint_eq(nftnl_chain_get_u32(br.chains[0], NFTNL_CHAIN_HOOKNUM),
-	    NF_BR_FORWARD);
-	ck_assert_uint_eq(nftnl_chain_get_u32(br.chains[0], NFTNL_CHAIN_POLICY),
-	    NF_ACCEPT);
+	bridge_forward_only(&br, NF_ACCEPT);
 	ck_assert_uint_eq(br.nsets, 3);
 	ck_assert_uint_eq(br.nrules, 3);
 	for (i = 0; i < in.nrules; i++) {
