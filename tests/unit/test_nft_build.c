@@ -160,10 +160,9 @@ decode_page(const char *buf, size_t len, struct decoded *d, int *kp,
 			d->first_types[k - 1] = NFNL_MSG_TYPE(type);
 		switch (NFNL_MSG_TYPE(type)) {
 		case NFT_MSG_NEWTABLE: {
-			struct nftnl_table *t = nftnl_table_alloc();
+			struct nftnl_table *t = KK_NFT_PARSED(table, nlh);
 			const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
 
-			ck_assert_int_ge(nftnl_table_nlmsg_parse(nlh, t), 0);
 			ck_assert(kk_nft_name_ours(nftnl_table_get_str(t,
 			    NFTNL_TABLE_NAME)));
 			ck_assert_int_lt(d->ntables, 8);
@@ -182,16 +181,10 @@ decode_page(const char *buf, size_t len, struct decoded *d, int *kp,
 			d->last_del = k;
 			break;
 		case NFT_MSG_NEWCHAIN:
-			d->chains[d->nchains] = nftnl_chain_alloc();
-			ck_assert_int_ge(nftnl_chain_nlmsg_parse(nlh,
-			    d->chains[d->nchains]), 0);
-			d->nchains++;
+			d->chains[d->nchains++] = KK_NFT_PARSED(chain, nlh);
 			break;
 		case NFT_MSG_NEWSET:
-			d->sets[d->nsets] = nftnl_set_alloc();
-			ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh,
-			    d->sets[d->nsets]), 0);
-			d->nsets++;
+			d->sets[d->nsets++] = KK_NFT_PARSED(set, nlh);
 			break;
 		case NFT_MSG_NEWSETELEM: {
 			/* attach to the set declared just before */
@@ -201,11 +194,8 @@ decode_page(const char *buf, size_t len, struct decoded *d, int *kp,
 			break;
 		}
 		case NFT_MSG_NEWRULE:
-			d->rules[d->nrules] = nftnl_rule_alloc();
-			ck_assert_int_ge(nftnl_rule_nlmsg_parse(nlh,
-			    d->rules[d->nrules]), 0);
 			d->rule_seq[d->nrules] = nlh->nlmsg_seq;
-			d->nrules++;
+			d->rules[d->nrules++] = KK_NFT_PARSED(rule, nlh);
 			break;
 		default:
 			ck_abort_msg("unexpected message type %u", type);

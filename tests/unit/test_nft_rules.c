@@ -134,35 +134,40 @@ static const struct golden_spec {
 static void
 text_table(FILE *f, const struct nlmsghdr *nlh)
 {
-	struct nftnl_table *t = nftnl_table_alloc();
+	struct nftnl_table *t = KK_NFT_PARSED(table, nlh);
 	char buf[512];
 
-	ck_assert_int_ge(nftnl_table_nlmsg_parse(nlh, t), 0);
 	ck_assert_int_eq(kk_nft_canon_table(t, buf, sizeof(buf)), 0);
 	fprintf(f, " %s", buf);
 	nftnl_table_free(t);
 }
 
-static void
-text_chain(FILE *f, const struct nlmsghdr *nlh)
-{
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	char buf[512];
-
-	ck_assert_int_ge(nftnl_chain_nlmsg_parse(nlh, c), 0);
-	ck_assert_int_eq(kk_nft_canon_chain(c, buf, sizeof(buf)), 0);
-	fprintf(f, " table=%s family=%u %s",
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
-	    nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY), buf);
-	nftnl_chain_free(c);
+/*
+ * text_chain and text_rule: the table and family a chain or rule names,
+ * and its canonical form.
+ */
+#define TEXT_IN_TABLE(kind, KIND)					\
+static void								\
+text_##kind(FILE *f, const struct nlmsghdr *nlh)			\
+{									\
+	struct nftnl_##kind *o = KK_NFT_PARSED(kind, nlh);		\
+	char buf[2048];							\
+									\
+	ck_assert_int_eq(kk_nft_canon_##kind(o, buf, sizeof(buf)), 0);	\
+	fprintf(f, " table=%s family=%u %s",				\
+	    nftnl_##kind##_get_str(o, NFTNL_##KIND##_TABLE),		\
+	    nftnl_##kind##_get_u32(o, NFTNL_##KIND##_FAMILY), buf);	\
+	nftnl_##kind##_free(o);						\
 }
+
+TEXT_IN_TABLE(chain, CHAIN)
+TEXT_IN_TABLE(rule, RULE)
 
 static void
 text_set(FILE *f, const struct nlmsghdr *nlh)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set *s = KK_NFT_PARSED(set, nlh);
 
-	ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh, s), 0);
 	fprintf(f, " table=%s set %s family=%u id=%u flags=0x%x type=%u keylen=%u",
 	    nftnl_set_get_str(s, NFTNL_SET_TABLE),
 	    nftnl_set_get_str(s, NFTNL_SET_NAME),
@@ -226,20 +231,6 @@ text_elems(FILE *f, const struct nlmsghdr *nlh)
 			    mnl_attr_get_type(a));
 		}
 	}
-}
-
-static void
-text_rule(FILE *f, const struct nlmsghdr *nlh)
-{
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	char buf[2048];
-
-	ck_assert_int_ge(nftnl_rule_nlmsg_parse(nlh, r), 0);
-	ck_assert_int_eq(kk_nft_canon_rule(r, buf, sizeof(buf)), 0);
-	fprintf(f, " table=%s family=%u %s",
-	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
-	    nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY), buf);
-	nftnl_rule_free(r);
 }
 
 static void

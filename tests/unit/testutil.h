@@ -117,6 +117,19 @@ bool	kk_test_file_matches(const char *path, uint64_t size, const char *hex);
 size_t	kk_test_count_entries(const char *dir, const char *mark,
 	    size_t *marked);
 
+/*
+ * A new libnftnl object of kind (table, chain, set or rule) parsed from
+ * the netlink message nlh, which must parse; the caller frees it.  The
+ * caller includes the libnftnl header of kind.
+ */
+#define KK_NFT_PARSED(kind, nlh) __extension__ ({			\
+	struct nftnl_##kind *parsed_ = nftnl_##kind##_alloc();		\
+									\
+	ck_assert_ptr_nonnull(parsed_);					\
+	ck_assert_int_ge(nftnl_##kind##_nlmsg_parse((nlh), parsed_), 0);	\
+	parsed_;							\
+})
+
 /* Parses s into the next free address of l. */
 struct kk_addrlist;
 void	kk_test_addr_add(struct kk_addrlist *l, const char *s);
