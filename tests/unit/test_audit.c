@@ -1425,42 +1425,34 @@ START_TEST(test_sha256_kat)
 }
 END_TEST
 
-Suite *
-audit_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("chain", KK_TMPDIR, 0), KK_TEST(test_chain_written),
-		    KK_TEST(test_chain_state),
-		    KK_TEST(test_log_not_world_readable),
-		    KK_TEST(test_append_after_close),
-		    KK_TEST(test_extra_merged), KK_TEST(test_hostile_strings),
-		KK_CASE("verify", KK_TMPDIR, 30), KK_TEST(test_verify_whole),
-		    KK_LOOP(test_verify_modified, 2 * NEV - 1),
-		    KK_TEST(test_verify_every_byte),
-		    KK_LOOP(test_verify_deleted, NEV - 1),
-		    KK_LOOP(test_verify_swapped, NEV - 1),
-		    KK_LOOP(test_verify_inserted_copy, NEV),
-		    KK_LOOP(test_verify_inserted_forgery, NEV),
-		    KK_LOOP(test_verify_garbage, KK_NITEMS(verify_bad)),
-		    KK_TEST(test_verify_blank_line),
-		KK_CASE("reopen", KK_TMPDIR, 0), KK_TEST(test_reopen_continues),
-		    KK_TEST(test_reopen_empty), KK_TEST(test_torn_last_line),
-		    KK_TEST(test_torn_last_line_seq),
-		    KK_TEST(test_torn_newline_only),
-		    KK_LOOP(test_reopen_long_line, 2),
-		    KK_TEST(test_symlink_refused),
-		KK_CASE("limits", KK_TMPDIR, 0), KK_LOOP(test_field_cut, 5),
-		    KK_TEST(test_line_capped), KK_TEST(test_rotate_chain),
-		    KK_LOOP(test_rotate_reopen, 2),
-		KK_CASE("tail", KK_TMPDIR, 0), KK_LOOP(test_tail_lines, 5),
-		    KK_LOOP(test_tail_rotated, 4), KK_TEST(test_tail_since),
-		    KK_TEST(test_tail_since_bisect), KK_TEST(test_tail_empty),
-		KK_CASE("refusals", KK_TMPDIR, 0),
-		    KK_TEST(test_refusals_budget),
-		    KK_TEST(test_refusals_many_uids),
-		KK_CASE("sha256", 0, 0), KK_TEST(test_sha256_kat),
-		KK_END
-	};
-
-	return kk_suite("audit", tests);
-}
+KK_SUITE(audit_suite, "audit",
+	KK_CASE("chain", KK_TMPDIR, 0), KK_TEST(test_chain_written),
+	    KK_TEST(test_chain_state),
+	    KK_TEST(test_log_not_world_readable),
+	    KK_TEST(test_append_after_close),
+	    KK_TEST(test_extra_merged), KK_TEST(test_hostile_strings),
+	KK_CASE("verify", KK_TMPDIR, 30), KK_TEST(test_verify_whole),
+	    KK_LOOP(test_verify_modified, 2 * NEV - 1),
+	    KK_TEST(test_verify_every_byte),
+	    KK_LOOP(test_verify_deleted, NEV - 1),
+	    KK_LOOP(test_verify_swapped, NEV - 1),
+	    KK_LOOP(test_verify_inserted_copy, NEV),
+	    KK_LOOP(test_verify_inserted_forgery, NEV),
+	    KK_LOOP(test_verify_garbage, KK_NITEMS(verify_bad)),
+	    KK_TEST(test_verify_blank_line),
+	KK_CASE("reopen", KK_TMPDIR, 0), KK_TEST(test_reopen_continues),
+	    KK_TEST(test_reopen_empty), KK_TEST(test_torn_last_line),
+	    KK_TEST(test_torn_last_line_seq),
+	    KK_TEST(test_torn_newline_only),
+	    KK_LOOP(test_reopen_long_line, 2),
+	    KK_TEST(test_symlink_refused),
+	KK_CASE("limits", KK_TMPDIR, 0), KK_LOOP(test_field_cut, 5),
+	    KK_TEST(test_line_capped), KK_TEST(test_rotate_chain),
+	    KK_LOOP(test_rotate_reopen, 2),
+	KK_CASE("tail", KK_TMPDIR, 0), KK_LOOP(test_tail_lines, 5),
+	    KK_LOOP(test_tail_rotated, 4), KK_TEST(test_tail_since),
+	    KK_TEST(test_tail_since_bisect), KK_TEST(test_tail_empty),
+	KK_CASE("refusals", KK_TMPDIR, 0),
+	    KK_TEST(test_refusals_budget),
+	    KK_TEST(test_refusals_many_uids),
+	KK_CASE("sha256", 0, 0), KK_TEST(test_sha256_kat))

@@ -223,14 +223,27 @@ first_one_gone(struct kd_child *c)
 	return seen.gone >= 1 && kill(first_pid, 0) < 0;
 }
 
-START_TEST(test_echo_typed)
+/*
+ * A child of test_kind that behaves as how, started; first_pid is its
+ * first process.
+ */
+static struct kd_child *
+start_child(enum behaviour how)
 {
 	struct kd_child *c;
 
-	seen.how = ECHO;
+	seen.how = how;
 	c = kd_child_new(&d, &test_kind, NULL);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_int_eq(kd_child_start(c), 0);
+	first_pid = seen.last_pid;
+	return c;
+}
+
+START_TEST(test_echo_typed)
+{
+	struct kd_child *c = start_child(ECHO);
+
 	ck_assert(kd_child_running(c));
 	kd_child_send(c, 42, 7, "ping", 4);
 	ck_assert_msg(run_until(got_message, c), "no echo within 20 s");
@@ -244,12 +257,8 @@ END_TEST
 /* A child that breaks the framing is killed and another one started. */
 START_TEST(test_broken_framing_restarts)
 {
-	struct kd_child *c;
+	struct kd_child *c = start_child(BREAK_FRAMING);
 
-	seen.how = BREAK_FRAMING;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
-	first_pid = seen.last_pid;
 	ck_assert_msg(run_until(started_again, c),
 	    "not started again (%u starts)", seen.starts);
 	ck_assert_int_ne(c->pid, first_pid);
@@ -262,11 +271,8 @@ END_TEST
 /* One that keeps dying is started again, with the backoff counting up. */
 START_TEST(test_dies_backoff)
 {
-	struct kd_child *c;
+	struct kd_child *c = start_child(DIE);
 
-	seen.how = DIE;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
 	ck_assert_msg(run_until(restarted_twice, c) || seen.starts >= 3,
 	    "not restarted (%u starts)", seen.starts);
 	ck_assert_uint_ge(c->restarts, 2);
@@ -278,13 +284,9 @@ END_TEST
 START_TEST(test_deaf_is_killed)
 {
 	static char body[60000];
-	struct kd_child *c;
+	struct kd_child *c = start_child(DEAF);
 	int i;
 
-	seen.how = DEAF;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
-	first_pid = seen.last_pid;
 	/* socket buffers take some; the queue takes the rest, up to 256 KiB */
 	for (i = 0; i < 200 && !c->killed; i++)
 		kd_child_send(c, 1, 0, body, sizeof(body));
@@ -298,12 +300,8 @@ END_TEST
 /* Halted, it stays down; no restart is waiting. */
 START_TEST(test_halt_stays_down)
 {
-	struct kd_child *c;
+	struct kd_child *c = start_child(ECHO);
 
-	seen.how = ECHO;
-	c = kd_child_new(&d, &test_kind, NULL);
-	ck_assert_int_eq(kd_child_start(c), 0);
-	first_pid = seen.last_pid;
 	kd_child_halt(c);
 	ck_assert_msg(run_until(first_one_gone, c), "the halted child lives on");
 	ck_assert(!kd_child_running(c));
@@ -313,18 +311,10 @@ START_TEST(test_halt_stays_down)
 }
 END_TEST
 
-Suite *
-children_suite(void)
-{
-	Suite *s = suite_create("children");
-	TCase *tc = kk_tcase("children");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_echo_typed);
-	tcase_add_test(tc, test_broken_framing_restarts);
-	tcase_add_test(tc, test_dies_backoff);
-	tcase_add_test(tc, test_deaf_is_killed);
-	tcase_add_test(tc, test_halt_stays_down);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(children_suite, "children",
+	KK_CASE_FIXTURE("children", KK_CHECKED, 0, setup, teardown),
+	    KK_TEST(test_echo_typed),
+	    KK_TEST(test_broken_framing_restarts),
+	    KK_TEST(test_dies_backoff),
+	    KK_TEST(test_deaf_is_killed),
+	    KK_TEST(test_halt_stays_down))

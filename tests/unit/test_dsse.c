@@ -193,6 +193,35 @@ pem_write_privkey(const char *path, EVP_PKEY *k)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+/*
+ * k, of a type kakuri does not take, written to path by write: load
+ * refuses it and sets no key.
+ */
+static void
+load_refused(const char *path, EVP_PKEY *k,
+    void (*write)(const char *, EVP_PKEY *),
+    int (*load)(const char *, EVP_PKEY **))
+{
+	EVP_PKEY *out = (EVP_PKEY *)1;
+
+	write(path, k);
+	ck_assert_int_eq(load(path, &out), -EINVAL);
+	ck_assert_ptr_null(out);
+}
+
+/* What the memory BIO b holds, written to the new file path; b freed. */
+static void
+write_bio(const char *path, BIO *b)
+{
+	char *pem;
+	long len;
+
+	len = BIO_get_mem_data(b, &pem);
+	ck_assert_int_ge(len, 0);
+	kk_test_write(path, pem, (size_t)len, 0600);
+	BIO_free(b);
+}
+
 static X509 *
 read_cert(const char *path)
 {
@@ -458,16 +487,12 @@ START_TEST(test_key_refuse_other_types)
 		ck_assert_ptr_nonnull(others[i]);
 		snprintf(name, sizeof(name), "o%zu.pub", i);
 		kk_test_join(path, dir, name);
-		pem_write_pubkey(path, others[i]);
-		out = (EVP_PKEY *)1;
-		ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
-		ck_assert_ptr_null(out);
+		load_refused(path, others[i], pem_write_pubkey,
+		    kk_key_load_public);
 		snprintf(name, sizeof(name), "o%zu.key", i);
 		kk_test_join(path, dir, name);
-		pem_write_privkey(path, others[i]);
-		out = (EVP_PKEY *)1;
-		ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
-		ck_assert_ptr_null(out);
+		load_refused(path, others[i], pem_write_privkey,
+		    kk_key_load_private);
 		ck_assert_int_eq(kk_key_id(others[i], id), -EINVAL);
 		snprintf(name, sizeof(name), "o%zu.save", i);
 		kk_test_join(path, dir, name);
@@ -561,24 +586,20 @@ START_TEST(test_key_load_bad_files)
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
 	    (unsigned char *)big, derlen + 1), 0);
-	pemlen = (size_t)BIO_get_mem_data(b, &pem);
 	kk_test_join(path, dir, "trailing.pub");
-	kk_test_write(path, pem, pemlen, 0600);
+	write_bio(path, b);
 	ck_assert_int_eq(kk_key_load_public(path, &out), -EINVAL);
 	ck_assert_ptr_null(out);
-	BIO_free(b);
 	/* the same DER, exact: accepted (so the rejection above is the byte) */
 	b = BIO_new(BIO_s_mem());
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_gt(PEM_write_bio(b, "PUBLIC KEY", "",
 	    (unsigned char *)big, derlen), 0);
-	pemlen = (size_t)BIO_get_mem_data(b, &pem);
 	kk_test_join(path, dir, "exact.pub");
-	kk_test_write(path, pem, pemlen, 0600);
+	write_bio(path, b);
 	ck_assert_int_eq(kk_key_load_public(path, &out), 0);
 	assert_same_id(out, k);
 	EVP_PKEY_free(out);
-	BIO_free(b);
 	free(big);
 	OPENSSL_free(der);
 
@@ -607,12 +628,10 @@ START_TEST(test_key_load_bad_files)
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(PEM_write_bio_PKCS8PrivateKey(b, k,
 	    EVP_aes_256_cbc(), "pw", 2, NULL, NULL), 1);
-	pemlen = (size_t)BIO_get_mem_data(b, &pem);
 	kk_test_join(path, dir, "enc.key");
-	kk_test_write(path, pem, pemlen, 0600);
+	write_bio(path, b);
 	ck_assert_int_eq(kk_key_load_private(path, &out), -EINVAL);
 	ck_assert_ptr_null(out);
-	BIO_free(b);
 
 	EVP_PKEY_free(k);
 }
@@ -1140,22 +1159,24 @@ END_TEST
 /* PAE's lengths keep the type/payload boundary from moving. */
 START_TEST(test_boundary_shift)
 {
+	/* "ab" + "cd" signed; the same bytes split elsewhere */
+	static const struct {
+		const char *type, *payload;
+	} moves[] = { { "a", "bcd" }, { "ab ", "d" } };
 	struct kk_envelope env, moved;
 	EVP_PKEY *k;
+	size_t i;
 
 	k = signed_env(&env, "ab", "cd", 2);
-	ck_assert_int_eq(kk_envelope_init(&moved, "a",
-	    (const uint8_t *)"bcd", 3), 0);
-	moved.sigs[0] = env.sigs[0];
-	moved.nsigs = 1;
-	ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
-	kk_envelope_free(&moved);
-	ck_assert_int_eq(kk_envelope_init(&moved, "ab ",
-	    (const uint8_t *)"d", 1), 0);
-	moved.sigs[0] = env.sigs[0];
-	moved.nsigs = 1;
-	ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
-	kk_envelope_free(&moved);
+	for (i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		ck_assert_int_eq(kk_envelope_init(&moved, moves[i].type,
+		    (const uint8_t *)moves[i].payload,
+		    strlen(moves[i].payload)), 0);
+		moved.sigs[0] = env.sigs[0];
+		moved.nsigs = 1;
+		ck_assert_int_eq(kk_dsse_verify_one(&moved, 0, k), -EBADMSG);
+		kk_envelope_free(&moved);
+	}
 	kk_envelope_free(&env);
 	EVP_PKEY_free(k);
 }
@@ -1318,9 +1339,19 @@ END_TEST
 
 #define PT	"\"payloadType\":\"" KK_PT_COMMAND "\""
 #define PL	"\"payload\":\"aGVsbG8=\""
-#define SG	"\"signatures\":[{\"keyid\":\"k\",\"sig\":\"@SIG@\"}]"
+#define SIG1	"{\"keyid\":\"k\",\"sig\":\"@SIG@\"}"	/* one good signature */
 #define SG_(x)	"\"signatures\":[" x "]"
+#define SG	SG_(SIG1)
 #define ENV	"{" PT "," PL "," SG "}"
+/*
+ * ENV with another payload (its base64 as written), payloadType or list
+ * of signatures
+ */
+#define ENV_PL(b64)	"{" PT ",\"payload\":\"" b64 "\"," SG "}"
+#define ENV_PT(t)	"{\"payloadType\":\"" t "\"," PL "," SG "}"
+#define ENV_SG(x)	"{" PT "," PL "," SG_(x) "}"
+/* ENV whose one signature (keyid k) is the string s */
+#define ENV_SIG(s)	ENV_SG("{\"keyid\":\"k\",\"sig\":\"" s "\"}")
 
 /* 64-byte signatures and their malformed cousins, made by our own b64 */
 static char *tok_sig, *tok_s63, *tok_s65, *tok_snc, *tok_snp;
@@ -1405,16 +1436,15 @@ static const struct pcase accepted[] = {
 	{ "base", ENV, "hello" },
 	{ "whitespace around", " \n\t\r" ENV " \n\t\r", "hello" },
 	{ "other key order", "{" SG "," PL "," PT "}", "hello" },
-	{ "sig keys reversed", "{" PT "," PL "," SG_("{\"sig\":\"@SIG@\","
-	    "\"keyid\":\"k\"}") "}", "hello" },
-	{ "empty payload", "{" PT ",\"payload\":\"\"," SG "}", "" },
-	{ "no padding needed", "{" PT ",\"payload\":\"aGVsbG8h\"," SG "}",
-	    "hello!" },
-	{ "two padding", "{" PT ",\"payload\":\"aGVsbA==\"," SG "}", "hell" },
-	{ "empty keyid", "{" PT "," PL "," SG_("{\"keyid\":\"\",\"sig\":"
-	    "\"@SIG@\"}") "}", "hello" },
-	{ "two signatures", "{" PT "," PL "," SG_("{\"keyid\":\"a\",\"sig\":"
-	    "\"@SIG@\"},{\"keyid\":\"a\",\"sig\":\"@SIG@\"}") "}", "hello" },
+	{ "sig keys reversed", ENV_SG("{\"sig\":\"@SIG@\","
+	    "\"keyid\":\"k\"}"), "hello" },
+	{ "empty payload", ENV_PL(""), "" },
+	{ "no padding needed", ENV_PL("aGVsbG8h"), "hello!" },
+	{ "two padding", ENV_PL("aGVsbA=="), "hell" },
+	{ "empty keyid", ENV_SG("{\"keyid\":\"\",\"sig\":"
+	    "\"@SIG@\"}"), "hello" },
+	{ "two signatures", ENV_SG("{\"keyid\":\"a\",\"sig\":"
+	    "\"@SIG@\"},{\"keyid\":\"a\",\"sig\":\"@SIG@\"}"), "hello" },
 	{ "unicode type", "{\"payloadType\":\"t\\u00e9\xe2\x82\xac\"," PL ","
 	    SG "}", "hello" },
 };
@@ -1443,10 +1473,10 @@ static const struct pcase rejected[] = {
 	{ "duplicate payload", "{" PT "," PL ",\"payload\":\"\"," SG "}",
 	    NULL },
 	{ "duplicate signatures", "{" PT "," PL "," SG "," SG "}", NULL },
-	{ "duplicate keyid", "{" PT "," PL "," SG_("{\"keyid\":\"a\","
-	    "\"keyid\":\"b\",\"sig\":\"@SIG@\"}") "}", NULL },
-	{ "duplicate sig", "{" PT "," PL "," SG_("{\"keyid\":\"a\","
-	    "\"sig\":\"@SIG@\",\"sig\":\"@SIG@\"}") "}", NULL },
+	{ "duplicate keyid", ENV_SG("{\"keyid\":\"a\","
+	    "\"keyid\":\"b\",\"sig\":\"@SIG@\"}"), NULL },
+	{ "duplicate sig", ENV_SG("{\"keyid\":\"a\","
+	    "\"sig\":\"@SIG@\",\"sig\":\"@SIG@\"}"), NULL },
 	{ "payloadType number", "{\"payloadType\":1," PL "," SG "}", NULL },
 	{ "payloadType null", "{\"payloadType\":null," PL "," SG "}", NULL },
 	{ "payloadType array", "{\"payloadType\":[\"t\"]," PL "," SG "}",
@@ -1456,110 +1486,66 @@ static const struct pcase rejected[] = {
 	{ "payload true", "{" PT ",\"payload\":true," SG "}", NULL },
 	{ "payload null", "{" PT ",\"payload\":null," SG "}", NULL },
 	{ "payload object", "{" PT ",\"payload\":{\"v\":1}," SG "}", NULL },
-	{ "signatures object", "{" PT "," PL ",\"signatures\":{\"keyid\":"
-	    "\"k\",\"sig\":\"@SIG@\"}}", NULL },
+	{ "signatures object", "{" PT "," PL ",\"signatures\":" SIG1 "}", NULL },
 	{ "signatures string", "{" PT "," PL ",\"signatures\":\"x\"}", NULL },
 	{ "signatures null", "{" PT "," PL ",\"signatures\":null}", NULL },
-	{ "signature string", "{" PT "," PL "," SG_("\"@SIG@\"") "}", NULL },
-	{ "signature array", "{" PT "," PL "," SG_("[\"k\",\"@SIG@\"]") "}",
-	    NULL },
-	{ "signature null", "{" PT "," PL "," SG_("null") "}", NULL },
-	{ "second signature bad", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SIG@\"},1") "}", NULL },
-	{ "keyid number", "{" PT "," PL "," SG_("{\"keyid\":1,\"sig\":"
-	    "\"@SIG@\"}") "}", NULL },
-	{ "keyid null", "{" PT "," PL "," SG_("{\"keyid\":null,\"sig\":"
-	    "\"@SIG@\"}") "}", NULL },
-	{ "sig number", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":1}")
-	    "}", NULL },
-	{ "sig array", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
-	    "[\"@SIG@\"]}") "}", NULL },
-	{ "sig missing", "{" PT "," PL "," SG_("{\"keyid\":\"k\"}") "}",
-	    NULL },
-	{ "keyid missing", "{" PT "," PL "," SG_("{\"sig\":\"@SIG@\"}") "}",
-	    NULL },
-	{ "signature empty object", "{" PT "," PL "," SG_("{}") "}", NULL },
-	{ "signature extra key", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SIG@\",\"alg\":\"ed25519\"}") "}", NULL },
-	{ "zero signatures", "{" PT "," PL "," SG_("") "}", NULL },
-	{ "sig empty", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":\"\"}")
-	    "}", NULL },
-	{ "sig 63 bytes", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
-	    "\"@S63@\"}") "}", NULL },
-	{ "sig 65 bytes", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":"
-	    "\"@S65@\"}") "}", NULL },
-	{ "sig padding bits set", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SNC@\"}") "}", NULL },
-	{ "sig without padding", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SNP@\"}") "}", NULL },
-	{ "sig with newline", "{" PT "," PL "," SG_("{\"keyid\":\"k\","
-	    "\"sig\":\"@SNP@\\n==\"}") "}", NULL },
-	{ "sig hex", "{" PT "," PL "," SG_("{\"keyid\":\"k\",\"sig\":\""
+	{ "signature string", ENV_SG("\"@SIG@\""), NULL },
+	{ "signature array", ENV_SG("[\"k\",\"@SIG@\"]"), NULL },
+	{ "signature null", ENV_SG("null"), NULL },
+	{ "second signature bad", ENV_SG(SIG1 ",1"), NULL },
+	{ "keyid number", ENV_SG("{\"keyid\":1,\"sig\":\"@SIG@\"}"), NULL },
+	{ "keyid null", ENV_SG("{\"keyid\":null,\"sig\":\"@SIG@\"}"), NULL },
+	{ "sig number", ENV_SG("{\"keyid\":\"k\",\"sig\":1}"), NULL },
+	{ "sig array", ENV_SG("{\"keyid\":\"k\",\"sig\":[\"@SIG@\"]}"), NULL },
+	{ "sig missing", ENV_SG("{\"keyid\":\"k\"}"), NULL },
+	{ "keyid missing", ENV_SG("{\"sig\":\"@SIG@\"}"), NULL },
+	{ "signature empty object", ENV_SG("{}"), NULL },
+	{ "signature extra key", ENV_SG("{\"keyid\":\"k\","
+	    "\"sig\":\"@SIG@\",\"alg\":\"ed25519\"}"), NULL },
+	{ "zero signatures", ENV_SG(""), NULL },
+	{ "sig empty", ENV_SIG(""), NULL },
+	{ "sig 63 bytes", ENV_SIG("@S63@"), NULL },
+	{ "sig 65 bytes", ENV_SIG("@S65@"), NULL },
+	{ "sig padding bits set", ENV_SIG("@SNC@"), NULL },
+	{ "sig without padding", ENV_SIG("@SNP@"), NULL },
+	{ "sig with newline", ENV_SIG("@SNP@\\n=="), NULL },
+	{ "sig hex", ENV_SIG(
 	    "0000000000000000000000000000000000000000000000000000000000000000"
-	    "0000000000000000000000000000000000000000000000000000000000000000"
-	    "\"}") "}", NULL },
-	{ "payload not base64", "{" PT ",\"payload\":\"hello world!\"," SG "}",
+	    "0000000000000000000000000000000000000000000000000000000000000000"),
 	    NULL },
-	{ "payload bad char", "{" PT ",\"payload\":\"aGVsbG8%\"," SG "}",
-	    NULL },
-	{ "payload missing padding", "{" PT ",\"payload\":\"aGVsbG8\"," SG "}",
-	    NULL },
-	{ "payload missing both padding", "{" PT ",\"payload\":\"aGVsbA\","
-	    SG "}", NULL },
-	{ "payload one of two padding", "{" PT ",\"payload\":\"aGVsbA=\"," SG
-	    "}", NULL },
-	{ "payload extra padding", "{" PT ",\"payload\":\"aGVsbG8==\"," SG
-	    "}", NULL },
-	{ "payload padding group", "{" PT ",\"payload\":\"aGVsbG8=====\"," SG
-	    "}", NULL },
-	{ "payload YR==", "{" PT ",\"payload\":\"YR==\"," SG "}", NULL },
-	{ "payload padding bits, one =", "{" PT ",\"payload\":\"aGVsbG9=\","
-	    SG "}", NULL },
-	{ "payload three padding", "{" PT ",\"payload\":\"a===\"," SG "}",
-	    NULL },
-	{ "payload all padding", "{" PT ",\"payload\":\"====\"," SG "}", NULL },
-	{ "payload padding inside", "{" PT ",\"payload\":\"YQ==YQ==\"," SG "}",
-	    NULL },
-	{ "payload padding middle of group", "{" PT ",\"payload\":\"aG=sbG8=\","
-	    SG "}", NULL },
-	{ "payload url-safe alphabet", "{" PT ",\"payload\":\"-_8=\"," SG "}",
-	    NULL },
-	{ "payload leading space", "{" PT ",\"payload\":\" aGVsbG8=\"," SG "}",
-	    NULL },
-	{ "payload trailing space", "{" PT ",\"payload\":\"aGVsbG8= \"," SG
-	    "}", NULL },
-	{ "payload inner space", "{" PT ",\"payload\":\"aGVs bG8=\"," SG "}",
-	    NULL },
-	{ "payload newline", "{" PT ",\"payload\":\"aGVs\\nbG8=\"," SG "}",
-	    NULL },
-	{ "payload trailing newline", "{" PT ",\"payload\":\"aGVsbG8=\\n\"," SG
-	    "}", NULL },
-	{ "payload trailing CR", "{" PT ",\"payload\":\"aGVsbG8=\\r\"," SG "}",
-	    NULL },
-	{ "payload NUL escape", "{" PT ",\"payload\":\"aGVsbG8=\\u0000\"," SG
-	    "}", NULL },
-	{ "payloadType C0", "{\"payloadType\":\"a\\u0001b\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType newline", "{\"payloadType\":\"a\\nb\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType tab", "{\"payloadType\":\"a\\tb\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType ESC", "{\"payloadType\":\"a\\u001b[31m\"," PL "," SG
-	    "}", NULL },
-	{ "payloadType DEL", "{\"payloadType\":\"a\\u007f\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType C1 NEL", "{\"payloadType\":\"a\\u0085\"," PL "," SG
-	    "}", NULL },
-	{ "payloadType NUL", "{\"payloadType\":\"a\\u0000b\"," PL "," SG "}",
-	    NULL },
-	{ "payloadType raw newline", "{\"payloadType\":\"a\nb\"," PL "," SG
-	    "}", NULL },
-	{ "payloadType invalid UTF-8", "{\"payloadType\":\"a\xff\"," PL ","
-	    SG "}", NULL },
-	{ "payloadType lone surrogate", "{\"payloadType\":\"a\\ud800\"," PL
-	    "," SG "}", NULL },
-	{ "keyid control", "{" PT "," PL "," SG_("{\"keyid\":\"k\\u0007\","
-	    "\"sig\":\"@SIG@\"}") "}", NULL },
+	{ "payload not base64", ENV_PL("hello world!"), NULL },
+	{ "payload bad char", ENV_PL("aGVsbG8%"), NULL },
+	{ "payload missing padding", ENV_PL("aGVsbG8"), NULL },
+	{ "payload missing both padding", ENV_PL("aGVsbA"), NULL },
+	{ "payload one of two padding", ENV_PL("aGVsbA="), NULL },
+	{ "payload extra padding", ENV_PL("aGVsbG8=="), NULL },
+	{ "payload padding group", ENV_PL("aGVsbG8====="), NULL },
+	{ "payload YR==", ENV_PL("YR=="), NULL },
+	{ "payload padding bits, one =", ENV_PL("aGVsbG9="), NULL },
+	{ "payload three padding", ENV_PL("a==="), NULL },
+	{ "payload all padding", ENV_PL("===="), NULL },
+	{ "payload padding inside", ENV_PL("YQ==YQ=="), NULL },
+	{ "payload padding middle of group", ENV_PL("aG=sbG8="), NULL },
+	{ "payload url-safe alphabet", ENV_PL("-_8="), NULL },
+	{ "payload leading space", ENV_PL(" aGVsbG8="), NULL },
+	{ "payload trailing space", ENV_PL("aGVsbG8= "), NULL },
+	{ "payload inner space", ENV_PL("aGVs bG8="), NULL },
+	{ "payload newline", ENV_PL("aGVs\\nbG8="), NULL },
+	{ "payload trailing newline", ENV_PL("aGVsbG8=\\n"), NULL },
+	{ "payload trailing CR", ENV_PL("aGVsbG8=\\r"), NULL },
+	{ "payload NUL escape", ENV_PL("aGVsbG8=\\u0000"), NULL },
+	{ "payloadType C0", ENV_PT("a\\u0001b"), NULL },
+	{ "payloadType newline", ENV_PT("a\\nb"), NULL },
+	{ "payloadType tab", ENV_PT("a\\tb"), NULL },
+	{ "payloadType ESC", ENV_PT("a\\u001b[31m"), NULL },
+	{ "payloadType DEL", ENV_PT("a\\u007f"), NULL },
+	{ "payloadType C1 NEL", ENV_PT("a\\u0085"), NULL },
+	{ "payloadType NUL", ENV_PT("a\\u0000b"), NULL },
+	{ "payloadType raw newline", ENV_PT("a\nb"), NULL },
+	{ "payloadType invalid UTF-8", ENV_PT("a\xff"), NULL },
+	{ "payloadType lone surrogate", ENV_PT("a\\ud800"), NULL },
+	{ "keyid control", ENV_SG("{\"keyid\":\"k\\u0007\","
+	    "\"sig\":\"@SIG@\"}"), NULL },
 	{ "trailing garbage", ENV "x", NULL },
 	{ "trailing object", ENV "{}", NULL },
 	{ "trailing bracket", ENV "]", NULL },
@@ -1794,33 +1780,25 @@ START_TEST(test_parse_big_payload)
 }
 END_TEST
 
-Suite *
-dsse_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("pae", 0, 0), KK_TEST(test_pae_vectors),
-		    KK_TEST(test_pae_args),
-		KK_CASE("keys", KK_TMPDIR, 0), KK_TEST(test_key_files),
-		    KK_TEST(test_key_no_follow), KK_TEST(test_key_distinct),
-		    KK_TEST(test_key_id_kat),
-		    KK_TEST(test_key_refuse_other_types),
-		    KK_TEST(test_key_load_bad_files),
-		    KK_TEST(test_cert_contents), KK_TEST(test_tls_cert_issue),
-		KK_CASE("tls-identity", 0, 0), KK_TEST(test_chain_identity),
-		    KK_TEST(test_receipt_identity_only),
-		KK_CASE("sign", 0, 0), KK_TEST(test_sign_kat),
-		    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
-		    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),
-		    KK_TEST(test_sign_keyid_rules), KK_TEST(test_init_and_free),
-		    KK_TEST(test_roundtrip),
-		KK_CASE_FIXTURE("parse", 0, 0, tokens_make, tokens_free),
-		    KK_LOOP(test_parse_accepted, KK_NITEMS(accepted)),
-		    KK_LOOP(test_parse_rejected, KK_NITEMS(rejected)),
-		    KK_TEST(test_parse_limits), KK_TEST(test_parse_nul_bytes),
-		    KK_TEST(test_parse_size_cap),
-		    KK_TEST(test_parse_big_payload),
-		KK_END
-	};
-
-	return kk_suite("dsse", tests);
-}
+KK_SUITE(dsse_suite, "dsse",
+	KK_CASE("pae", 0, 0), KK_TEST(test_pae_vectors),
+	    KK_TEST(test_pae_args),
+	KK_CASE("keys", KK_TMPDIR, 0), KK_TEST(test_key_files),
+	    KK_TEST(test_key_no_follow), KK_TEST(test_key_distinct),
+	    KK_TEST(test_key_id_kat),
+	    KK_TEST(test_key_refuse_other_types),
+	    KK_TEST(test_key_load_bad_files),
+	    KK_TEST(test_cert_contents), KK_TEST(test_tls_cert_issue),
+	KK_CASE("tls-identity", 0, 0), KK_TEST(test_chain_identity),
+	    KK_TEST(test_receipt_identity_only),
+	KK_CASE("sign", 0, 0), KK_TEST(test_sign_kat),
+	    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
+	    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),
+	    KK_TEST(test_sign_keyid_rules), KK_TEST(test_init_and_free),
+	    KK_TEST(test_roundtrip),
+	KK_CASE_FIXTURE("parse", 0, 0, tokens_make, tokens_free),
+	    KK_LOOP(test_parse_accepted, KK_NITEMS(accepted)),
+	    KK_LOOP(test_parse_rejected, KK_NITEMS(rejected)),
+	    KK_TEST(test_parse_limits), KK_TEST(test_parse_nul_bytes),
+	    KK_TEST(test_parse_size_cap),
+	    KK_TEST(test_parse_big_payload))

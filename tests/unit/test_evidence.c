@@ -358,21 +358,13 @@ START_TEST(manifest_append_and_sign)
 }
 END_TEST
 
-Suite *
-evidence_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("store", KK_TMPDIR, 60),
-		    KK_TEST(sink_hash_matches_file),
-		    KK_TEST(sink_refuses_escaping_paths),
-		    KK_TEST(sink_holes_and_pipeline),
-		    KK_TEST(sink_error_marks_incomplete),
-		    KK_TEST(copy_path_caps_and_says_so),
-		    KK_TEST(artifact_list_and_gaps),
-		    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
-		    KK_TEST(manifest_append_and_sign),
-		KK_END
-	};
-
-	return kk_suite("evidence", tests);
-}
+KK_SUITE(evidence_suite, "evidence",
+	KK_CASE("store", KK_TMPDIR, 60),
+	    KK_TEST(sink_hash_matches_file),
+	    KK_TEST(sink_refuses_escaping_paths),
+	    KK_TEST(sink_holes_and_pipeline),
+	    KK_TEST(sink_error_marks_incomplete),
+	    KK_TEST(copy_path_caps_and_says_so),
+	    KK_TEST(artifact_list_and_gaps),
+	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
+	    KK_TEST(manifest_append_and_sign))

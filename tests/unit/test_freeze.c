@@ -73,6 +73,19 @@ struct reg {
 static struct reg *reg;
 static int group_seq;
 
+/*
+ * What a freeze test works with: the probed freezer, a guard (self 0: no
+ * kakurid here; the test itself is never frozen), a quarantine group of
+ * this run, and the sets kk_freeze and kk_thaw fill.  begin() makes it,
+ * done() ends the test.
+ */
+struct fz_test {
+	struct kk_freeze_guard guard;
+	struct kk_freezer fz;
+	struct kk_frozen_set set, thawed;
+	char group[64], gdir[PATH_MAX];
+};
+
 /* ---- /proc helpers (test side, independent of freeze.c) ---- */
 
 /* A whole /proc file (st_size is 0 there); "" when it cannot be read. */
@@ -390,15 +403,19 @@ fz_teardown(void)
 	kk_test_base_remove();
 }
 
-/* A group name of this run; its directory is registered for cleanup. */
+/*
+ * A group of this run for t's freezer; its directory is registered for
+ * cleanup.
+ */
 static void
-new_group(const struct kk_freezer *fz, char *group, size_t len, char *gdir)
+new_group(struct fz_test *t)
 {
 	ck_assert_int_lt(reg->ngroups, REG_GROUPS);
-	snprintf(group, len, "ut-%d-%d", (int)getpid(), group_seq++);
-	ck_assert_int_lt(snprintf(gdir, PATH_MAX, "%s/%s", fz->base, group),
-	    PATH_MAX);
-	snprintf(reg->groups[reg->ngroups++], PATH_MAX, "%s", gdir);
+	snprintf(t->group, sizeof(t->group), "ut-%d-%d", (int)getpid(),
+	    group_seq++);
+	ck_assert_int_lt(snprintf(t->gdir, PATH_MAX, "%s/%s", t->fz.base,
+	    t->group), PATH_MAX);
+	snprintf(reg->groups[reg->ngroups++], PATH_MAX, "%s", t->gdir);
 }
 
 static void
@@ -675,14 +692,15 @@ set_has(const struct kk_frozen_set *s, pid_t pid)
 
 /* ---- what the tests share ---- */
 
-/* The probed freezer and a group of this run; false: cg2 and no cgroup2. */
+/* t with the probed freezer and a group of this run; false: cg2 and none. */
 static bool
-begin(struct kk_freezer *fz, bool cg2, char *group, size_t len, char *gdir)
+begin(struct fz_test *t, bool cg2)
 {
-	probe(fz);
-	if (cg2 && strcmp(fz->method, "cgroup2") != 0)
+	memset(t, 0, sizeof(*t));
+	probe(&t->fz);
+	if (cg2 && strcmp(t->fz.method, "cgroup2") != 0)
 		return false;	/* the v1 case: test_v1_fallback */
-	new_group(fz, group, len, gdir);
+	new_group(t);
 	return true;
 }
 
@@ -701,44 +719,57 @@ sel_pid(struct kk_selector *sel, pid_t pid, bool tree)
 	sel->tree = tree;
 }
 
-/* kk_freeze and kk_thaw that must succeed; a failure names the line. */
-#define freeze_ok(fz, guard, sel, group, set)				\
-	freeze_ok_at(__LINE__, fz, guard, sel, group, set)
-#define thaw_ok(fz, sel, set, thawed)					\
-	thaw_ok_at(__LINE__, fz, sel, set, thawed)
+/* kk_freeze by sel with t's guard, into t's group and set. */
+static int
+try_freeze(struct fz_test *t, const struct kk_selector *sel,
+    json_t **skipped, char *err, size_t errlen)
+{
+	return kk_freeze(&t->fz, &t->guard, sel, t->group, &t->set, skipped,
+	    err, errlen);
+}
+
+/* kk_thaw by sel of t's set, into t's thawed. */
+static int
+try_thaw(struct fz_test *t, const struct kk_selector *sel, size_t *gone,
+    json_t **kept, char *err, size_t errlen)
+{
+	return kk_thaw(&t->fz, sel, &t->set, &t->thawed, gone, kept, err,
+	    errlen);
+}
+
+/* try_freeze and try_thaw that must succeed; a failure names the line. */
+#define freeze_ok(t, sel)	freeze_ok_at(__LINE__, t, sel)
+#define thaw_ok(t, sel)		thaw_ok_at(__LINE__, t, sel)
 
 static void
-freeze_ok_at(int line, struct kk_freezer *fz,
-    const struct kk_freeze_guard *guard, const struct kk_selector *sel,
-    const char *group, struct kk_frozen_set *set)
+freeze_ok_at(int line, struct fz_test *t, const struct kk_selector *sel)
 {
 	char err[1024] = "";
 	int r;
 
-	r = kk_freeze(fz, guard, sel, group, set, NULL, err, sizeof(err));
+	r = try_freeze(t, sel, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "line %d: kk_freeze: %d %s", line, r, err);
 }
 
 /* How many of the thawed were gone. */
 static size_t
-thaw_ok_at(int line, struct kk_freezer *fz, const struct kk_selector *sel,
-    struct kk_frozen_set *set, struct kk_frozen_set *thawed)
+thaw_ok_at(int line, struct fz_test *t, const struct kk_selector *sel)
 {
 	char err[1024] = "";
 	size_t gone = 0;
 	int r;
 
-	r = kk_thaw(fz, sel, set, thawed, &gone, NULL, err, sizeof(err));
+	r = try_thaw(t, sel, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "line %d: kk_thaw: %d %s", line, r, err);
 	return gone;
 }
 
-/* The end of a test: both sets freed, the processes and groups gone. */
+/* The end of a test: t's sets freed, the processes and groups gone. */
 static void
-done(struct kk_frozen_set *set, struct kk_frozen_set *thawed)
+done(struct fz_test *t)
 {
-	kk_frozen_set_free(set);
-	kk_frozen_set_free(thawed);
+	kk_frozen_set_free(&t->set);
+	kk_frozen_set_free(&t->thawed);
 	cleanup();
 }
 
@@ -748,6 +779,30 @@ scope(const char *what, char *rel, size_t len, char *dir)
 {
 	snprintf(rel, len, "/kakuri-ut-%d-%s.scope", (int)getpid(), what);
 	test_cgroup(rel, dir);
+}
+
+/*
+ * begin() for the cgroup2 tests, and a scope of the test's own (what,
+ * rel, dir as for scope()); false: no cgroup2 here.
+ */
+static bool
+begin_in_scope(struct fz_test *t, const char *what, char *rel, size_t len,
+    char *dir)
+{
+	if (!begin(t, true))
+		return false;
+	scope(what, rel, len, dir);
+	return true;
+}
+
+/*
+ * A uid nobody else has, one of two of this run (which 0 or 1), so that
+ * tests running at once do not share one.
+ */
+static uid_t
+unused_uid(int which)
+{
+	return 2000000000U + (uid_t)(getpid() % 1000000) * 2 + (uid_t)which;
 }
 
 /* Of the first two registered processes, the one that is not pid. */
@@ -800,26 +855,23 @@ holds_still(pid_t root, const pid_t *before, size_t nb, int n)
 /* ---- tests ---- */
 
 /*
- * The body of the fork-loop test, for the method the freezer was probed
- * with: frozen whole (nothing new for 300 ms, everybody in the group,
- * the counters stand, the parent saw no stop), then thawed back.
+ * The body of the fork-loop test, for the method t's freezer was probed
+ * with, into t's group: frozen whole (nothing new for 300 ms, everybody
+ * in the group, the counters stand, the parent saw no stop), then thawed
+ * back.
  */
 static void
-tree_roundtrip(struct kk_freezer *fz, int nworkers)
+tree_roundtrip(struct fz_test *t, int nworkers)
 {
 	static pid_t before[MAX_TREE];
-	struct kk_freeze_guard guard = { 0 };
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[512] = "", group[64], gdir[PATH_MAX];
-	char orig[REG_PROCS][1024], now[1024];
+	char err[512] = "", orig[REG_PROCS][1024], now[1024];
 	pid_t root, pids[REG_PROCS];
 	size_t nb, i, gone = 9;
 	json_t *skipped = NULL;
 	struct stat st;
 	int status, npids, j, r;
 
-	new_group(fz, group, sizeof(group), gdir);
 	root = spawn_tree(nworkers, 0);
 	npids = reg->nprocs;
 	ck_assert_int_eq(npids, nworkers + 1);
@@ -830,32 +882,30 @@ tree_roundtrip(struct kk_freezer *fz, int nworkers)
 	}
 
 	sel_pid(&sel, root, true);
-	/* guard.self 0: no kakurid here; the test itself is never frozen */
-	r = kk_freeze(fz, &guard, &sel, group, &set, &skipped, err,
-	    sizeof(err));
+	r = try_freeze(t, &sel, &skipped, err, sizeof(err));
 	ck_assert_msg(r == 0, "kk_freeze: %d %s", r, err);
 	ck_assert_ptr_nonnull(skipped);
 	ck_assert_uint_eq(json_array_size(skipped), 0);
-	ck_assert_uint_ge(set.n, (size_t)npids);
+	ck_assert_uint_ge(t->set.n, (size_t)npids);
 	for (j = 0; j < npids; j++)
-		ck_assert_msg(set_has(&set, pids[j]), "pid %d not recorded",
+		ck_assert_msg(set_has(&t->set, pids[j]), "pid %d not recorded",
 		    (int)pids[j]);
-	for (i = 0; i < set.n; i++) {
-		ck_assert_str_eq(set.v[i].group, group);
-		ck_assert_str_eq(set.v[i].method, fz->method);
-		ck_assert_uint_eq(set.v[i].uid, getuid());
+	for (i = 0; i < t->set.n; i++) {
+		ck_assert_str_eq(t->set.v[i].group, t->group);
+		ck_assert_str_eq(t->set.v[i].method, t->fz.method);
+		ck_assert_uint_eq(t->set.v[i].uid, getuid());
 	}
 	for (j = 0; j < npids; j++)
-		for (i = 0; i < set.n; i++)
-			if (set.v[i].pid == pids[j]) {
-				ck_assert_uint_eq(set.v[i].start_time,
+		for (i = 0; i < t->set.n; i++)
+			if (t->set.v[i].pid == pids[j]) {
+				ck_assert_uint_eq(t->set.v[i].start_time,
 				    start_of(pids[j]));
 				ck_assert_msg(strstr(orig[j],
-				    set.v[i].orig_cgroup) != NULL,
-				    "orig %s not in %s", set.v[i].orig_cgroup,
-				    orig[j]);
+				    t->set.v[i].orig_cgroup) != NULL,
+				    "orig %s not in %s",
+				    t->set.v[i].orig_cgroup, orig[j]);
 			}
-	ck_assert(frozen_state(fz, gdir));
+	ck_assert(frozen_state(&t->fz, t->gdir));
 
 	nb = tree_of(root, before, MAX_TREE);
 	for (i = 0; i < nb; i++) {
@@ -865,19 +915,19 @@ tree_roundtrip(struct kk_freezer *fz, int nworkers)
 		 */
 		if (!live(before[i]))
 			continue;
-		ck_assert_msg(in_group(gdir, before[i]),
-		    "pid %d of the tree is not in %s", (int)before[i], gdir);
-		ck_assert_msg(set_has(&set, before[i]),
+		ck_assert_msg(in_group(t->gdir, before[i]),
+		    "pid %d of the tree is not in %s", (int)before[i], t->gdir);
+		ck_assert_msg(set_has(&t->set, before[i]),
 		    "pid %d of the tree is not recorded", (int)before[i]);
 	}
 	holds_still(root, before, nb, nworkers);
 
 	sel_kind(&sel, KK_SEL_ALL);
-	r = kk_thaw(fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	r = try_thaw(t, &sel, &gone, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "kk_thaw: %d %s", r, err);
-	ck_assert_uint_eq(set.n, 0);
-	ck_assert_uint_ge(thawed.n, (size_t)npids);
-	ck_assert_uint_le(gone, thawed.n);
+	ck_assert_uint_eq(t->set.n, 0);
+	ck_assert_uint_ge(t->thawed.n, (size_t)npids);
+	ck_assert_uint_le(gone, t->thawed.n);
 	ck_assert_msg(counters_advance(nworkers), "the tree did not run again");
 	for (j = 0; j < npids; j++) {
 		proc_cgroup(pids[j], now, sizeof(now));
@@ -885,36 +935,34 @@ tree_roundtrip(struct kk_freezer *fz, int nworkers)
 	}
 	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
 	/* the empty group was removed */
-	ck_assert_int_eq(stat(gdir, &st), -1);
+	ck_assert_int_eq(stat(t->gdir, &st), -1);
 	ck_assert_int_eq(errno, ENOENT);
 
 	json_decref(skipped);
-	done(&set, &thawed);
+	done(t);
 }
 
 START_TEST(test_tree_fork_loop)
 {
-	struct kk_freezer fz;
+	struct fz_test t;
 
-	probe(&fz);
-	tree_roundtrip(&fz, 3);
+	begin(&t, false);
+	tree_roundtrip(&t, 3);
 }
 END_TEST
 
 /* A tree frozen twice into the same group, and a partial thaw by pid. */
 START_TEST(test_partial_thaw)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[512] = "", group[64], gdir[PATH_MAX], orig[1024], now[1024];
+	char err[512] = "", orig[1024], now[1024];
 	pid_t a, b, atree[MAX_TREE];
 	size_t gone, na;
 	struct stat st;
 	int r;
 
-	begin(&fz, false, group, sizeof(group), gdir);
+	begin(&t, false);
 	a = spawn_tree(1, 0);
 	b = spawn_tree(1, 2);
 	proc_cgroup(a, orig, sizeof(orig));
@@ -922,60 +970,58 @@ START_TEST(test_partial_thaw)
 	ck_assert_uint_ge(na, 2);
 
 	sel_pid(&sel, a, false);	/* the root only */
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_eq(set.n, 1);
-	ck_assert_int_eq(set.v[0].pid, a);
-	ck_assert(in_group(gdir, a));
-	ck_assert(!in_group(gdir, atree[1]));	/* a's worker */
+	freeze_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 1);
+	ck_assert_int_eq(t.set.v[0].pid, a);
+	ck_assert(in_group(t.gdir, a));
+	ck_assert(!in_group(t.gdir, atree[1]));	/* a's worker */
 	/* the same again: already frozen, nothing added */
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_eq(set.n, 1);
+	freeze_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 1);
 
 	sel.pid = b;
 	sel.tree = true;
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_ge(set.n, 3);
-	ck_assert(frozen_state(&fz, gdir));
+	freeze_ok(&t, &sel);
+	ck_assert_uint_ge(t.set.n, 3);
+	ck_assert(frozen_state(&t.fz, t.gdir));
 
 	/* thaw a alone: b's tree stays frozen in the group */
 	sel.pid = a;
 	sel.tree = true;
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(thawed.n, 1);
-	ck_assert_int_eq(thawed.v[0].pid, a);
+	thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.thawed.n, 1);
+	ck_assert_int_eq(t.thawed.v[0].pid, a);
 	proc_cgroup(a, now, sizeof(now));
 	ck_assert_str_eq(now, orig);
-	ck_assert(in_group(gdir, b));
-	ck_assert(frozen_state(&fz, gdir));
-	ck_assert(!set_has(&set, a));
+	ck_assert(in_group(t.gdir, b));
+	ck_assert(frozen_state(&t.fz, t.gdir));
+	ck_assert(!set_has(&t.set, a));
 	/* nothing of a's left to thaw */
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	r = try_thaw(&t, &sel, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
 	ck_assert_str_ne(err, "");
 
 	/* b's tree by its root */
 	sel.pid = b;
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(set.n, 0);
-	ck_assert_int_eq(stat(gdir, &st), -1);
-	done(&set, &thawed);
+	thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 0);
+	ck_assert_int_eq(stat(t.gdir, &st), -1);
+	done(&t);
 }
 END_TEST
 
 /* A process killed while frozen is dropped from the set and counted. */
 START_TEST(test_gone)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[512] = "", group[64], gdir[PATH_MAX];
+	char err[512] = "";
 	pid_t p, dead;
 	size_t gone = 0;
 	struct stat st;
 	int r, k;
 
-	begin(&fz, false, group, sizeof(group), gdir);
+	begin(&t, false);
 	/* a pid that has just been reaped names nothing */
 	dead = fork();
 	ck_assert_int_ge(dead, 0);
@@ -983,16 +1029,17 @@ START_TEST(test_gone)
 		_exit(0);
 	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
 	sel_pid(&sel, dead, false);
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
 	ck_assert_str_ne(err, "");
-	ck_assert_int_eq(stat(gdir, &st), -1);	/* nothing was created */
+	/* nothing was created */
+	ck_assert_int_eq(stat(t.gdir, &st), -1);
 
 	p = spawn_exec("/bin/sleep");
 	sel.pid = p;
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_eq(set.n, 1);
-	if (strcmp(fz.method, "cgroup2") == 0) {
+	freeze_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 1);
+	if (strcmp(t.fz.method, "cgroup2") == 0) {
 		/* cgroup2 lets SIGKILL through to a frozen task */
 		ck_assert_int_eq(kill(p, SIGKILL), 0);
 		for (k = 0; k < WAIT_ROUNDS; k++) {
@@ -1003,39 +1050,36 @@ START_TEST(test_gone)
 		ck_assert_int_lt(k, WAIT_ROUNDS);
 	}
 	sel_kind(&sel, KK_SEL_ALL);
-	gone = thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(set.n, 0);
-	if (strcmp(fz.method, "cgroup2") == 0) {
+	gone = thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 0);
+	if (strcmp(t.fz.method, "cgroup2") == 0) {
 		ck_assert_uint_eq(gone, 1);
-		ck_assert_uint_eq(thawed.n, 0);
+		ck_assert_uint_eq(t.thawed.n, 0);
 	}
-	ck_assert_int_eq(stat(gdir, &st), -1);
+	ck_assert_int_eq(stat(t.gdir, &st), -1);
 	/* an empty set thaws to nothing, without complaint */
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, NULL, err, sizeof(err));
+	r = try_thaw(&t, &sel, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, 0);
 	ck_assert_uint_eq(gone, 0);
-	done(&set, &thawed);
+	done(&t);
 }
 END_TEST
 
-/* Refused: pid 1, kernel threads, kakurid and its children, ourselves. */
-START_TEST(test_protected)
+/*
+ * A process with a child of its own, both registered: the parent's pid
+ * (other_proc names the child).  The child runs exe (a copy of sleep) in
+ * the cgroup svc, as a service is started in its unit's cgroup; with exe
+ * NULL it waits.
+ */
+static pid_t
+spawn_with_child(const char *svc, const char *exe)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
-	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 };
-	char err[512], group[64], gdir[PATH_MAX];
-	pid_t standin, parent = getpid(), kid;
-	unsigned long flags;
-	struct stat st;
-	int r;
+	pid_t parent = getpid(), p;
 
-	begin(&fz, false, group, sizeof(group), gdir);
-	/* a stand-in for kakurid, with a child of its own */
-	standin = fork();
-	ck_assert_int_ge(standin, 0);
-	if (standin == 0) {
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
 		pid_t me;
 
 		child_init(parent);
@@ -1043,56 +1087,78 @@ START_TEST(test_protected)
 		if (fork() == 0) {
 			child_init(me);
 			reg_proc(getpid());
+			if (exe != NULL) {
+				move_into(svc, 0);
+				execv(exe, argv);
+				_exit(127);
+			}
 			for (;;)
 				pause();
 		}
 		for (;;)
 			pause();
 	}
-	reg_proc(standin);
+	reg_proc(p);
 	reg_wait(2);
+	return p;
+}
+
+/* Refused: pid 1, kernel threads, kakurid and its children, ourselves. */
+START_TEST(test_protected)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	char err[512];
+	pid_t standin, kid;
+	unsigned long flags;
+	struct stat st;
+	int r;
+
+	begin(&t, false);
+	/* a stand-in for kakurid, with a child of its own */
+	standin = spawn_with_child(NULL, NULL);
 	kid = other_proc(standin);
-	guard.self = standin;
+	t.guard.self = standin;
 	sel_kind(&sel, KK_SEL_PID);
 	sel.tree = true;
 
 	sel.pid = standin;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EPERM);
 	ck_assert_msg(strstr(err, "protected (kakurid itself)") != NULL, "%s",
 	    err);
 	sel.pid = kid;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EPERM);
 	ck_assert_msg(strstr(err, "a process of kakurid") != NULL, "%s", err);
 	sel.pid = 1;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EPERM);
 	ck_assert_str_eq(err, "pid 1 is protected (pid 1)");
 	sel.pid = getpid();
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EPERM);
 	/* kthreadd, where this pid namespace has it */
 	if (proc_stat(2, NULL, NULL, NULL, &flags) == 0 &&
 	    (flags & 0x00200000)) {
 		sel.pid = 2;
-		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
-		    sizeof(err));
+		r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 		ck_assert_int_eq(r, -EPERM);
 		ck_assert_msg(strstr(err, "kernel thread") != NULL, "%s", err);
 	}
 	/* refused before anything was made */
-	ck_assert_uint_eq(set.n, 0);
-	ck_assert_int_eq(stat(gdir, &st), -1);
+	ck_assert_uint_eq(t.set.n, 0);
+	ck_assert_int_eq(stat(t.gdir, &st), -1);
 
 	/* bad arguments */
 	sel.pid = standin;
-	r = kk_freeze(&fz, &guard, &sel, "../x", &set, NULL, err, sizeof(err));
+	r = kk_freeze(&t.fz, &t.guard, &sel, "../x", &t.set, NULL, err,
+	    sizeof(err));
 	ck_assert_int_eq(r, -EINVAL);
 	sel.kind = KK_SEL_ALL;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EINVAL);
-	cleanup();
+	done(&t);
 }
 END_TEST
 
@@ -1206,20 +1272,18 @@ wait_exe(pid_t pid, const char *path)
  */
 START_TEST(test_protected_exe)
 {
-	struct kk_freeze_guard guard = { 0 };
+	struct fz_test t;
 	struct kk_protected_exe pe[1];
-	struct kk_freezer fz;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
+	char err[1024], dir[PATH_MAX], prot[PATH_MAX];
 	char slice[128], svc[PATH_MAX], user[PATH_MAX], rel[256];
 	char before[1024], now[1024];
 	const char *paths[1];
 	json_t *skipped = NULL, *o;
-	pid_t r0, parent = getpid(), c;
+	pid_t r0, c;
 	int r;
 
-	begin(&fz, false, group, sizeof(group), gdir);
+	begin(&t, false);
 	kk_test_workdir(dir);
 	kk_test_join(prot, dir, "protected-sleep");
 	sleep_copy(prot, "kakuri-test-protected");
@@ -1228,43 +1292,22 @@ START_TEST(test_protected_exe)
 	snprintf(rel, sizeof(rel), "%s/prot-%d.service", slice, (int)getpid());
 	test_cgroup(rel, svc);
 	scope("user", rel, sizeof(rel), user);
-	r0 = fork();
-	ck_assert_int_ge(r0, 0);
-	if (r0 == 0) {
-		char *argv[] = { (char *)"sleep", (char *)"600", NULL };
-		pid_t me;
-
-		child_init(parent);
-		me = getpid();
-		if (fork() == 0) {
-			child_init(me);
-			reg_proc(getpid());
-			/* the service: started in its unit's cgroup */
-			move_into(svc, 0);
-			execv(prot, argv);
-			_exit(127);
-		}
-		for (;;)
-			pause();
-	}
-	reg_proc(r0);
-	reg_wait(2);
+	r0 = spawn_with_child(svc, prot);
 	c = other_proc(r0);
 	wait_exe(c, prot);
 	proc_cgroup(c, before, sizeof(before));
 	paths[0] = prot;
 	kk_protect_resolve(paths, 1, pe);
 	ck_assert(pe[0].resolved);
-	guard.protect = pe;
-	guard.nprotect = 1;
-	guard.service_slice = slice;
+	t.guard.protect = pe;
+	t.guard.nprotect = 1;
+	t.guard.service_slice = slice;
 
 	sel_pid(&sel, r0, true);
-	r = kk_freeze(&fz, &guard, &sel, group, &set, &skipped, err,
-	    sizeof(err));
+	r = try_freeze(&t, &sel, &skipped, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_uint_eq(set.n, 1);
-	ck_assert_int_eq(set.v[0].pid, r0);
+	ck_assert_uint_eq(t.set.n, 1);
+	ck_assert_int_eq(t.set.v[0].pid, r0);
 	ck_assert_uint_eq(json_array_size(skipped), 1);
 	o = json_array_get(skipped, 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "pid")), c);
@@ -1272,12 +1315,12 @@ START_TEST(test_protected_exe)
 	ck_assert_msg(strncmp(json_string_value(json_object_get(o, "why")),
 	    "protected by the policy", 23) == 0, "%s",
 	    json_string_value(json_object_get(o, "why")));
-	ck_assert(!in_group(gdir, c));
+	ck_assert(!in_group(t.gdir, c));
 	proc_cgroup(c, now, sizeof(now));
 	ck_assert_str_eq(now, before);
 
 	sel.pid = c;
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -EPERM);
 	ck_assert_msg(strstr(err, "(protected by the policy") != NULL, "%s",
 	    err);
@@ -1286,11 +1329,10 @@ START_TEST(test_protected_exe)
 	skipped = NULL;
 	sel_kind(&sel, KK_SEL_EXE);
 	snprintf(sel.exe, sizeof(sel.exe), "%s", prot);
-	r = kk_freeze(&fz, &guard, &sel, group, &set, &skipped, err,
-	    sizeof(err));
+	r = try_freeze(&t, &sel, &skipped, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
 	ck_assert_uint_eq(json_array_size(skipped), 1);
-	ck_assert_uint_eq(set.n, 1);
+	ck_assert_uint_eq(t.set.n, 1);
 
 	/*
 	 * The same file, run where a user runs things: not the service.
@@ -1299,27 +1341,27 @@ START_TEST(test_protected_exe)
 	 */
 	move_into(user, c);
 	sel_pid(&sel, c, false);
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "outside the service slice: %d %s", r, err);
-	ck_assert(in_group(gdir, c));
-	ck_assert_uint_eq(set.n, 2);
-	ck_assert(!set.v[1].in_place);
-	thaw_ok(&fz, &sel, &set, &thawed);
+	ck_assert(in_group(t.gdir, c));
+	ck_assert_uint_eq(t.set.n, 2);
+	ck_assert(!t.set.v[1].in_place);
+	thaw_ok(&t, &sel);
 	cg2_of(c, now, sizeof(now));
 	ck_assert_str_eq(now, user + strlen(user) - strlen(rel));
 
 	/* a service cgroup delegated to a user (owned by it): not either */
 	move_into(svc, c);
 	ck_assert_int_eq(chown(svc, 4242, 4242), 0);
-	r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err, sizeof(err));
+	r = try_freeze(&t, &sel, NULL, err, sizeof(err));
 	ck_assert_msg(r == 0, "delegated service cgroup: %d %s", r, err);
-	ck_assert(in_group(gdir, c));
+	ck_assert(in_group(t.gdir, c));
 
 	sel_kind(&sel, KK_SEL_ALL);
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(set.n, 0);
+	thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 0);
 	json_decref(skipped);
-	done(&set, &thawed);
+	done(&t);
 }
 END_TEST
 
@@ -1331,17 +1373,15 @@ END_TEST
  */
 START_TEST(test_protected_inode)
 {
-	struct kk_freeze_guard guard = { 0 };
+	struct fz_test t;
 	struct kk_protected_exe pe[1];
-	struct kk_freezer fz;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char group[64], gdir[PATH_MAX], dir[PATH_MAX], prot[PATH_MAX];
+	char dir[PATH_MAX], prot[PATH_MAX];
 	char evil[PATH_MAX], slice[128], svc[PATH_MAX], rel[256], why[1024];
 	const char *paths[1];
 	pid_t parent = getpid(), p, q;
 
-	begin(&fz, false, group, sizeof(group), gdir);
+	begin(&t, false);
 	kk_test_workdir(dir);
 	kk_test_join(prot, dir, "protected-sleep");
 	kk_test_join(evil, dir, "evil-sleep");
@@ -1381,22 +1421,22 @@ START_TEST(test_protected_inode)
 	wait_exe(q, prot);
 	paths[0] = prot;
 	kk_protect_resolve(paths, 1, pe);
-	guard.protect = pe;
-	guard.nprotect = 1;
-	guard.service_slice = slice;
-	ck_assert_ptr_nonnull(kk_protected(&guard, q, why, sizeof(why)));
-	ck_assert_ptr_null(kk_protected(&guard, p, why, sizeof(why)));
+	t.guard.protect = pe;
+	t.guard.nprotect = 1;
+	t.guard.service_slice = slice;
+	ck_assert_ptr_nonnull(kk_protected(&t.guard, q, why, sizeof(why)));
+	ck_assert_ptr_null(kk_protected(&t.guard, p, why, sizeof(why)));
 
 	sel_kind(&sel, KK_SEL_EXE);
 	snprintf(sel.exe, sizeof(sel.exe), "%s", prot);
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_eq(set.n, 1);
-	ck_assert_int_eq(set.v[0].pid, p);
-	ck_assert(in_group(gdir, p));
-	ck_assert(!in_group(gdir, q));
+	freeze_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 1);
+	ck_assert_int_eq(t.set.v[0].pid, p);
+	ck_assert(in_group(t.gdir, p));
+	ck_assert(!in_group(t.gdir, q));
 	sel.kind = KK_SEL_ALL;
-	thaw_ok(&fz, &sel, &set, &thawed);
-	done(&set, &thawed);
+	thaw_ok(&t, &sel);
+	done(&t);
 }
 END_TEST
 
@@ -1489,6 +1529,86 @@ counter_moves(int slot)
 	return false;
 }
 
+/* Is the cgroup in dir set to thaw (cgroup.freeze 0)? */
+static bool
+thawed_state(const char *dir)
+{
+	char path[PATH_MAX + 32], buf[64];
+
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	read_proc(path, buf, sizeof(buf));
+	return strcmp(buf, "0\n") == 0;
+}
+
+/* Counter slot stands still over 50 ms. */
+static bool
+counter_stands(int slot)
+{
+	unsigned long c0 = reg->counter[slot];
+
+	sleep_ms(50);
+	return reg->counter[slot] == c0;
+}
+
+/*
+ * Ten rounds against a hopper (spawn_hopper, counters 0 to 2) alone with
+ * its subreaper in a scope of its own (what): frozen by uid, or by its
+ * subreaper's tree, then checked by frozen (which also has the round's
+ * number); thawed, its scope is not frozen, and it hops again.
+ */
+static void
+hopper_rounds(const char *what, enum kk_sel_kind kind,
+    void (*frozen)(struct fz_test *, const char *, int))
+{
+	struct fz_test t;
+	struct kk_selector sel, all;
+	char err[1024], dir[PATH_MAX], rel[256];
+	size_t gone;
+	uid_t uid;
+	pid_t sub;
+	int round, r;
+
+	if (!begin_in_scope(&t, what, rel, sizeof(rel), dir))
+		return;
+	uid = unused_uid(1);
+	sub = spawn_hopper(uid, dir, 0);
+	if (kind == KK_SEL_UID) {
+		sel_kind(&sel, KK_SEL_UID);
+		sel.uid = uid;
+	} else
+		sel_pid(&sel, sub, true);
+	sel_kind(&all, KK_SEL_ALL);
+	for (round = 0; round < 10; round++) {
+		r = try_freeze(&t, &sel, NULL, err, sizeof(err));
+		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
+		frozen(&t, dir, round);
+		r = try_thaw(&t, &all, &gone, NULL, err, sizeof(err));
+		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
+		ck_assert_uint_eq(t.set.n, 0);
+		ck_assert(thawed_state(dir));
+		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
+		    "again", round);
+		kk_frozen_set_free(&t.thawed);
+	}
+	done(&t);
+}
+
+/* Taken by uid: the hopper was moved, and its scope runs on. */
+static void
+hopper_moved(struct fz_test *t, const char *dir, int round)
+{
+	ck_assert_uint_ge(t->set.n, 1);
+	/* the hopper as it is now, not a pid it left behind */
+	ck_assert_msg(in_group(t->gdir, (pid_t)reg->counter[2]),
+	    "round %d: the hopper %lu is not frozen", round, reg->counter[2]);
+	/* it holds still (a lasting state, not a moment) */
+	ck_assert_msg(counter_stands(0), "round %d: it hops", round);
+	/* and its cgroup is as it was: running, its subreaper too */
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counter_moves(1), "round %d: the rest of the "
+	    "source cgroup does not run", round);
+}
+
 /*
  * Freeze evasion by pid hopping: freezing by uid a process that takes a
  * new pid every millisecond catches it every time, because its cgroup is
@@ -1496,54 +1616,7 @@ counter_moves(int slot)
  */
 START_TEST(test_hopper)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
-	struct kk_selector sel, all;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], src[PATH_MAX], rel[256];
-	char path[PATH_MAX + 32], buf[64];
-	unsigned long c0;
-	size_t gone;
-	uid_t uid;
-	int round, r;
-
-	if (!begin(&fz, true, group, sizeof(group), gdir))
-		return;
-	scope("hop", rel, sizeof(rel), src);
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
-	spawn_hopper(uid, src, 0);
-	sel_kind(&sel, KK_SEL_UID);
-	sel.uid = uid;
-	sel_kind(&all, KK_SEL_ALL);
-	for (round = 0; round < 10; round++) {
-		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
-		    sizeof(err));
-		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
-		ck_assert_uint_ge(set.n, 1);
-		/* the hopper as it is now, not a pid it left behind */
-		ck_assert_msg(in_group(gdir, (pid_t)reg->counter[2]),
-		    "round %d: the hopper %lu is not frozen", round,
-		    reg->counter[2]);
-		/* it holds still (a lasting state, not a moment) */
-		c0 = reg->counter[0];
-		sleep_ms(50);
-		ck_assert_uint_eq(reg->counter[0], c0);
-		/* and its cgroup is as it was: running, its subreaper too */
-		snprintf(path, sizeof(path), "%s/cgroup.freeze", src);
-		read_proc(path, buf, sizeof(buf));
-		ck_assert_str_eq(buf, "0\n");
-		ck_assert_msg(counter_moves(1), "round %d: the rest of the "
-		    "source cgroup does not run", round);
-		r = kk_thaw(&fz, &all, &set, &thawed, &gone, NULL, err,
-		    sizeof(err));
-		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
-		ck_assert_uint_eq(set.n, 0);
-		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
-		    "again", round);
-		kk_frozen_set_free(&thawed);
-	}
-	kk_frozen_set_free(&set);
-	cleanup();
+	hopper_rounds("hop", KK_SEL_UID, hopper_moved);
 }
 END_TEST
 
@@ -1554,18 +1627,16 @@ END_TEST
  */
 START_TEST(test_thaw_gone_cgroup)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], orig[PATH_MAX], rel[320];
+	char err[1024], orig[PATH_MAX], rel[320];
 	char slice[128], now[PATH_MAX], sdir[PATH_MAX];
 	json_t *kept = NULL;
 	size_t gone;
 	pid_t p;
 	int r;
 
-	if (!begin(&fz, true, group, sizeof(group), gdir))
+	if (!begin(&t, true))
 		return;
 	snprintf(slice, sizeof(slice), "/kakuri-ut-%d.slice", (int)getpid());
 	snprintf(rel, sizeof(rel), "%s/orig-%d.scope", slice, (int)getpid());
@@ -1577,27 +1648,27 @@ START_TEST(test_thaw_gone_cgroup)
 	sel_pid(&sel, p, false);
 
 	/* the scope is gone: made again, inside the slice */
-	freeze_ok(&fz, &guard, &sel, group, &set);
+	freeze_ok(&t, &sel);
 	ck_assert_int_eq(rmdir(orig), 0);
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
+	r = try_thaw(&t, &sel, &gone, &kept, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	ck_assert_uint_eq(json_array_size(kept), 0);
 	cg2_of(p, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
 
 	/* the slice is gone as well: it stays frozen, and says why */
-	freeze_ok(&fz, &guard, &sel, group, &set);
+	freeze_ok(&t, &sel);
 	ck_assert_int_eq(rmdir(orig), 0);
 	ck_assert_int_eq(rmdir(sdir), 0);
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
+	r = try_thaw(&t, &sel, &gone, &kept, err, sizeof(err));
 	ck_assert_int_eq(r, -EAGAIN);
 	ck_assert_uint_eq(json_array_size(kept), 1);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(
 	    kept, 0), "pid")), p);
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
 	    json_array_get(kept, 0), "why")), "is gone, and so is its slice"));
-	ck_assert_uint_eq(set.n, 1);
-	ck_assert(in_group(gdir, p));
+	ck_assert_uint_eq(t.set.n, 1);
+	ck_assert(in_group(t.gdir, p));
 	cg2_of(p, now, sizeof(now));
 	ck_assert_str_ne(now, "/");
 
@@ -1605,26 +1676,43 @@ START_TEST(test_thaw_gone_cgroup)
 	ck_assert_int_eq(mkdir(sdir, 0755), 0);
 	json_decref(kept);
 	kept = NULL;
-	r = kk_thaw(&fz, &sel, &set, &thawed, &gone, &kept, err, sizeof(err));
+	r = try_thaw(&t, &sel, &gone, &kept, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	cg2_of(p, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
 	json_decref(kept);
-	done(&set, &thawed);
+	done(&t);
 }
 END_TEST
 
 /* ---- whole cgroups frozen in place ---- */
 
-/* Is the cgroup in dir set to thaw (cgroup.freeze 0)? */
-static bool
-thawed_state(const char *dir)
+/*
+ * A tree of root and nworkers (counters 0 to nworkers) alone in a scope
+ * of its own (what, rel and dir as for scope()), frozen by root's tree:
+ * in place, every one of it.  root, or 0 where there is no cgroup2.
+ */
+static pid_t
+tree_frozen_in_place(struct fz_test *t, const char *what, int nworkers,
+    char *rel, size_t len, char *dir)
 {
-	char path[PATH_MAX + 32], buf[64];
+	struct kk_selector sel;
+	pid_t root;
+	size_t i;
 
-	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
-	read_proc(path, buf, sizeof(buf));
-	return strcmp(buf, "0\n") == 0;
+	if (!begin_in_scope(t, what, rel, len, dir))
+		return 0;
+	root = spawn_tree_in(dir, nworkers, 0);
+	sel_pid(&sel, root, true);
+	freeze_ok(t, &sel);
+	ck_assert_uint_ge(t->set.n, (size_t)nworkers + 1);
+	ck_assert(frozen_state(&t->fz, dir));
+	for (i = 0; i < t->set.n; i++) {
+		ck_assert_msg(t->set.v[i].in_place, "pid %d not in place",
+		    (int)t->set.v[i].pid);
+		ck_assert_str_eq(t->set.v[i].orig_cgroup, rel);
+	}
+	return root;
 }
 
 /*
@@ -1639,11 +1727,9 @@ thawed_state(const char *dir)
 START_TEST(test_in_place)
 {
 	static pid_t before[MAX_TREE];
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char dir[PATH_MAX], rel[256];
 	char now[PATH_MAX];
 	size_t nb, i, n0;
 	pid_t root, victim;
@@ -1651,21 +1737,11 @@ START_TEST(test_in_place)
 	int j;
 	char state;
 
-	if (!begin(&fz, true, group, sizeof(group), gdir))
+	root = tree_frozen_in_place(&t, "inplace", 3, rel, sizeof(rel), dir);
+	if (root == 0)
 		return;
-	scope("inplace", rel, sizeof(rel), dir);
-	root = spawn_tree_in(dir, 3, 0);
-
-	sel_pid(&sel, root, true);
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_ge(set.n, 4);
-	ck_assert(frozen_state(&fz, dir));
-	for (i = 0; i < set.n; i++) {
-		ck_assert_msg(set.v[i].in_place, "pid %d not in place",
-		    (int)set.v[i].pid);
-		ck_assert_str_eq(set.v[i].orig_cgroup, rel);
-		ck_assert(!set.v[i].described);
-	}
+	for (i = 0; i < t.set.n; i++)
+		ck_assert(!t.set.v[i].described);
 	/* nobody moved: each is in its cgroup, the quarantine group gone */
 	nb = tree_of(root, before, MAX_TREE);
 	for (i = 0; i < nb; i++) {
@@ -1675,34 +1751,32 @@ START_TEST(test_in_place)
 		cg2_of(before[i], now, sizeof(now));
 		ck_assert_msg(strcmp(now, rel) == 0, "pid %d is in %s",
 		    (int)before[i], now);
-		ck_assert_msg(set_has(&set, before[i]),
+		ck_assert_msg(set_has(&t.set, before[i]),
 		    "pid %d of the tree is not recorded", (int)before[i]);
 	}
-	ck_assert_int_eq(stat(gdir, &st), -1);
+	ck_assert_int_eq(stat(t.gdir, &st), -1);
 	holds_still(root, before, nb, 3);
-	kk_frozen_describe(&set, 0);
-	for (i = 0; i < set.n; i++) {
-		ck_assert(set.v[i].described);
-		ck_assert_uint_eq(set.v[i].uid, getuid());
+	kk_frozen_describe(&t.set, 0);
+	for (i = 0; i < t.set.n; i++) {
+		ck_assert(t.set.v[i].described);
+		ck_assert_uint_eq(t.set.v[i].uid, getuid());
 	}
-	ck_assert(set_has(&set, root));
+	ck_assert(set_has(&t.set, root));
 
 	sel_kind(&sel, KK_SEL_ALL);
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(set.n, 0);
+	thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 0);
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counters_advance(3), "the tree did not run again");
 	cg2_of(root, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
-	ck_assert_int_eq(stat(gdir, &st), -1);
+	ck_assert_int_eq(stat(t.gdir, &st), -1);
 
 	/* again; a worker killed while frozen is dropped when described */
-	sel.kind = KK_SEL_PID;
-	sel.pid = root;
-	sel.tree = true;
-	freeze_ok(&fz, &guard, &sel, group, &set);
+	sel_pid(&sel, root, true);
+	freeze_ok(&t, &sel);
 	victim = other_proc(root);
-	ck_assert(set_has(&set, victim));
+	ck_assert(set_has(&t.set, victim));
 	ck_assert_int_eq(kill(victim, SIGKILL), 0);
 	for (j = 0; j < WAIT_ROUNDS; j++) {
 		if (proc_stat(victim, NULL, &state, NULL, NULL) < 0 ||
@@ -1710,16 +1784,16 @@ START_TEST(test_in_place)
 			break;
 		sleep_ms(10);
 	}
-	n0 = set.n;
-	kk_frozen_describe(&set, 0);
-	ck_assert_uint_lt(set.n, n0);
-	ck_assert(!set_has(&set, victim));
-	ck_assert(set_has(&set, root));
+	n0 = t.set.n;
+	kk_frozen_describe(&t.set, 0);
+	ck_assert_uint_lt(t.set.n, n0);
+	ck_assert(!set_has(&t.set, victim));
+	ck_assert(set_has(&t.set, root));
 	sel.kind = KK_SEL_ALL;
-	thaw_ok(&fz, &sel, &set, &thawed);
+	thaw_ok(&t, &sel);
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counter_moves(0), "the root did not run again");
-	done(&set, &thawed);
+	done(&t);
 }
 END_TEST
 
@@ -1730,40 +1804,33 @@ END_TEST
  */
 START_TEST(test_in_place_partial)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char dir[PATH_MAX], rel[256];
 	char now[PATH_MAX];
 	unsigned long w0;
 	size_t i;
 	pid_t root;
 
-	if (!begin(&fz, true, group, sizeof(group), gdir))
+	root = tree_frozen_in_place(&t, "part", 1, rel, sizeof(rel), dir);
+	if (root == 0)
 		return;
-	scope("part", rel, sizeof(rel), dir);
-	root = spawn_tree_in(dir, 1, 0);
-	sel_pid(&sel, root, true);
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_ge(set.n, 2);
-	ck_assert(set.v[0].in_place);
 
 	/* the root alone: its worker goes to the quarantine group */
-	sel.tree = false;
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(thawed.n, 1);
-	ck_assert_int_eq(thawed.v[0].pid, root);
+	sel_pid(&sel, root, false);
+	thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.thawed.n, 1);
+	ck_assert_int_eq(t.thawed.v[0].pid, root);
 	ck_assert(thawed_state(dir));
 	cg2_of(root, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
 	ck_assert_msg(counter_moves(0), "the root does not run");
-	ck_assert(frozen_state(&fz, gdir));
-	ck_assert_uint_ge(set.n, 1);
-	for (i = 0; i < set.n; i++) {
-		ck_assert(!set.v[i].in_place);
-		ck_assert_str_eq(set.v[i].orig_cgroup, rel);
-		ck_assert(in_group(gdir, set.v[i].pid));
+	ck_assert(frozen_state(&t.fz, t.gdir));
+	ck_assert_uint_ge(t.set.n, 1);
+	for (i = 0; i < t.set.n; i++) {
+		ck_assert(!t.set.v[i].in_place);
+		ck_assert_str_eq(t.set.v[i].orig_cgroup, rel);
+		ck_assert(in_group(t.gdir, t.set.v[i].pid));
 	}
 	w0 = reg->counter[1];
 	sleep_ms(100);
@@ -1771,13 +1838,13 @@ START_TEST(test_in_place_partial)
 
 	/* the rest, back where it was */
 	sel.kind = KK_SEL_ALL;
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(set.n, 0);
+	thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 0);
 	ck_assert_msg(counter_moves(1), "the worker does not run again");
 	cg2_of(reg->procs[0].pid == root ? reg->procs[1].pid :
 	    reg->procs[0].pid, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
-	done(&set, &thawed);
+	done(&t);
 }
 END_TEST
 
@@ -1810,6 +1877,21 @@ write_as(uid_t uid, const char *dir, const char *file, const char *val)
 	return WEXITSTATUS(status);
 }
 
+/* sel freezes p and p2, both moved into t's group (not frozen in place). */
+static void
+moved_both(struct fz_test *t, const struct kk_selector *sel, pid_t p,
+    pid_t p2)
+{
+	size_t i;
+
+	freeze_ok(t, sel);
+	ck_assert_uint_eq(t->set.n, 2);
+	for (i = 0; i < t->set.n; i++)
+		ck_assert(!t->set.v[i].in_place);
+	ck_assert(in_group(t->gdir, p));
+	ck_assert(in_group(t->gdir, p2));
+}
+
 /*
  * Not in place where that would be less safe than moving.  A cgroup
  * delegated to a user: its targets are moved, so the user writing 0 to
@@ -1819,19 +1901,16 @@ write_as(uid_t uid, const char *dir, const char *file, const char *val)
  */
 START_TEST(test_in_place_refused)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char dir[PATH_MAX], rel[256];
 	char num[24];
-	size_t i;
 	uid_t uid;
 	pid_t p, p2, q;
 
-	if (!begin(&fz, true, group, sizeof(group), gdir))
+	if (!begin(&t, true))
 		return;
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2;
+	uid = unused_uid(0);
 
 	/* delegated: moved (both), and the user thaws nothing */
 	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-user.slice/deleg.scope",
@@ -1844,20 +1923,15 @@ START_TEST(test_in_place_refused)
 	delegate(dir, uid);
 	sel_kind(&sel, KK_SEL_UID);
 	sel.uid = uid;
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_eq(set.n, 2);
-	for (i = 0; i < set.n; i++)
-		ck_assert(!set.v[i].in_place);
-	ck_assert(in_group(gdir, p));
-	ck_assert(in_group(gdir, p2));
+	moved_both(&t, &sel, p, p2);
 	ck_assert(thawed_state(dir));
 	ck_assert_int_eq(write_as(uid, dir, "cgroup.freeze", "0"), 0);
 	snprintf(num, sizeof(num), "%d", (int)p);
 	ck_assert_int_ne(write_as(uid, dir, "cgroup.procs", num), 0);
-	ck_assert(in_group(gdir, p));
-	ck_assert(frozen_state(&fz, gdir));
+	ck_assert(in_group(t.gdir, p));
+	ck_assert(frozen_state(&t.fz, t.gdir));
 	sel.kind = KK_SEL_ALL;
-	thaw_ok(&fz, &sel, &set, &thawed);
+	thaw_ok(&t, &sel);
 
 	/* mixed: the other process of the cgroup runs on */
 	scope("mixed", rel, sizeof(rel), dir);
@@ -1865,18 +1939,13 @@ START_TEST(test_in_place_refused)
 	move_into(dir, p);
 	move_into(dir, p2);
 	sel.kind = KK_SEL_UID;
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_eq(set.n, 2);
-	for (i = 0; i < set.n; i++)
-		ck_assert(!set.v[i].in_place);
-	ck_assert(in_group(gdir, p));
-	ck_assert(in_group(gdir, p2));
-	ck_assert(!in_group(gdir, q));
+	moved_both(&t, &sel, p, p2);
+	ck_assert(!in_group(t.gdir, q));
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counter_moves(5), "the rest of the cgroup does not run");
 	sel.kind = KK_SEL_ALL;
-	thaw_ok(&fz, &sel, &set, &thawed);
-	done(&set, &thawed);
+	thaw_ok(&t, &sel);
+	done(&t);
 }
 END_TEST
 
@@ -1894,14 +1963,29 @@ poll_done(struct kk_freeze_op *op, char *err, size_t errlen)
 	return r;
 }
 
-/* Counter slot stands still over 50 ms. */
-static bool
-counter_stands(int slot)
+/* Taken by its subreaper's tree: its scope frozen in place, nobody moved. */
+static void
+hopper_in_place(struct fz_test *t, const char *dir, int round)
 {
-	unsigned long c0 = reg->counter[slot];
+	struct stat st;
+	size_t i, notplaced;
 
-	sleep_ms(50);
-	return reg->counter[slot] == c0;
+	kk_frozen_describe(&t->set, 0);
+	for (i = 0, notplaced = 0; i < t->set.n; i++)
+		if (!t->set.v[i].in_place)
+			notplaced++;
+	ck_assert_msg(notplaced == 0, "round %d: %zu of %zu moved",
+	    round, notplaced, t->set.n);
+	/* the hopper as it is now, recorded, in its own cgroup */
+	ck_assert_msg(set_has(&t->set, (pid_t)reg->counter[2]),
+	    "round %d: the hopper %lu is not recorded", round,
+	    reg->counter[2]);
+	ck_assert(in_group(dir, (pid_t)reg->counter[2]));
+	ck_assert(frozen_state(&t->fz, dir));
+	ck_assert_int_eq(stat(t->gdir, &st), -1);
+	ck_assert_msg(counter_stands(0), "round %d: it hops", round);
+	ck_assert_msg(counter_stands(1), "round %d: its subreaper "
+	    "runs", round);
 }
 
 /*
@@ -1913,55 +1997,7 @@ counter_stands(int slot)
  */
 START_TEST(test_in_place_hopper)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
-	struct kk_selector sel, all;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
-	struct stat st;
-	size_t gone, i, notplaced;
-	uid_t uid;
-	pid_t sub;
-	int round, r;
-
-	if (!begin(&fz, true, group, sizeof(group), gdir))
-		return;
-	scope("hopin", rel, sizeof(rel), dir);
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2 + 1;
-	sub = spawn_hopper(uid, dir, 0);
-	sel_pid(&sel, sub, true);
-	sel_kind(&all, KK_SEL_ALL);
-	for (round = 0; round < 10; round++) {
-		r = kk_freeze(&fz, &guard, &sel, group, &set, NULL, err,
-		    sizeof(err));
-		ck_assert_msg(r == 0, "round %d: %d %s", round, r, err);
-		kk_frozen_describe(&set, 0);
-		for (i = 0, notplaced = 0; i < set.n; i++)
-			if (!set.v[i].in_place)
-				notplaced++;
-		ck_assert_msg(notplaced == 0, "round %d: %zu of %zu moved",
-		    round, notplaced, set.n);
-		/* the hopper as it is now, recorded, in its own cgroup */
-		ck_assert_msg(set_has(&set, (pid_t)reg->counter[2]),
-		    "round %d: the hopper %lu is not recorded", round,
-		    reg->counter[2]);
-		ck_assert(in_group(dir, (pid_t)reg->counter[2]));
-		ck_assert(frozen_state(&fz, dir));
-		ck_assert_int_eq(stat(gdir, &st), -1);
-		ck_assert_msg(counter_stands(0), "round %d: it hops", round);
-		ck_assert_msg(counter_stands(1), "round %d: its subreaper "
-		    "runs", round);
-		r = kk_thaw(&fz, &all, &set, &thawed, &gone, NULL, err,
-		    sizeof(err));
-		ck_assert_msg(r == 0, "round %d: thaw %d %s", round, r, err);
-		ck_assert_uint_eq(set.n, 0);
-		ck_assert(thawed_state(dir));
-		ck_assert_msg(counter_moves(0), "round %d: it does not hop "
-		    "again", round);
-		kk_frozen_set_free(&thawed);
-	}
-	kk_frozen_set_free(&set);
-	cleanup();
+	hopper_rounds("hopin", KK_SEL_PID, hopper_in_place);
 }
 END_TEST
 
@@ -1971,8 +2007,7 @@ END_TEST
  * frozen; thawed, the tree runs again, back in rel.
  */
 static void
-moved_back(struct kk_freezer *fz, struct kk_frozen_set *set,
-    struct kk_frozen_set *thawed, pid_t root, pid_t other, const char *dir,
+moved_back(struct fz_test *t, pid_t root, pid_t other, const char *dir,
     const char *rel)
 {
 	struct kk_selector all;
@@ -1986,11 +2021,11 @@ moved_back(struct kk_freezer *fz, struct kk_frozen_set *set,
 	for (i = 0; i <= 2; i++)
 		ck_assert_msg(counter_stands(i), "counter %d moves", i);
 	sel_kind(&all, KK_SEL_ALL);
-	thaw_ok(fz, &all, set, thawed);
+	thaw_ok(t, &all);
 	ck_assert_msg(counters_advance(2), "the tree does not run again");
 	cg2_of(root, now, sizeof(now));
 	ck_assert_str_eq(now, rel);
-	done(set, thawed);
+	done(t);
 }
 
 /*
@@ -2001,28 +2036,25 @@ moved_back(struct kk_freezer *fz, struct kk_frozen_set *set,
  */
 START_TEST(test_in_place_mixed_tree)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char dir[PATH_MAX], rel[256];
 	size_t i;
 	pid_t root, other;
 
-	if (!begin(&fz, true, group, sizeof(group), gdir))
+	if (!begin_in_scope(&t, "mixtree", rel, sizeof(rel), dir))
 		return;
-	scope("mixtree", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 2, 0);
 	other = spawn_tree_in(dir, 0, 5);	/* counts in counter 5 */
 	sel_pid(&sel, root, true);
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert_uint_ge(set.n, 3);
-	ck_assert(!set_has(&set, other));
-	for (i = 0; i < set.n; i++)
-		ck_assert_msg(!set.v[i].in_place, "pid %d frozen in place",
-		    (int)set.v[i].pid);
-	ck_assert(in_group(gdir, root));
-	moved_back(&fz, &set, &thawed, root, other, dir, rel);
+	freeze_ok(&t, &sel);
+	ck_assert_uint_ge(t.set.n, 3);
+	ck_assert(!set_has(&t.set, other));
+	for (i = 0; i < t.set.n; i++)
+		ck_assert_msg(!t.set.v[i].in_place, "pid %d frozen in place",
+		    (int)t.set.v[i].pid);
+	ck_assert(in_group(t.gdir, root));
+	moved_back(&t, root, other, dir, rel);
 }
 END_TEST
 
@@ -2036,41 +2068,38 @@ END_TEST
  */
 START_TEST(test_in_place_joiner)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
 	struct kk_freeze_op *op = NULL;
-	char err[1024], group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char err[1024], dir[PATH_MAX], rel[256];
 	size_t i;
 	pid_t root, other;
 	int r;
 
-	if (!begin(&fz, true, group, sizeof(group), gdir))
+	if (!begin_in_scope(&t, "join", rel, sizeof(rel), dir))
 		return;
-	scope("join", rel, sizeof(rel), dir);
 	root = spawn_tree_in(dir, 2, 0);
 	other = spawn_tree(0, 5);		/* elsewhere, for now */
 	sel_pid(&sel, root, true);
-	r = kk_freeze_begin(&fz, &guard, &sel, group, &set, NULL, &op, err,
-	    sizeof(err));
+	r = kk_freeze_begin(&t.fz, &t.guard, &sel, t.group, &t.set, NULL, &op,
+	    err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_uint_ge(set.n, 3);
-	ck_assert(set.v[0].in_place);
+	ck_assert_uint_ge(t.set.n, 3);
+	ck_assert(t.set.v[0].in_place);
 	move_into(dir, other);
 	r = poll_done(op, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert(!set_has(&set, other));
-	ck_assert_uint_ge(set.n, 3);
-	for (i = 0; i < set.n; i++) {
-		ck_assert_msg(!set.v[i].in_place, "pid %d still in place",
-		    (int)set.v[i].pid);
-		ck_assert(!set.v[i].start_later);
-		ck_assert_str_eq(set.v[i].orig_cgroup, rel);
-		ck_assert_msg(in_group(gdir, set.v[i].pid), "pid %d is not "
-		    "in the quarantine group", (int)set.v[i].pid);
+	ck_assert(!set_has(&t.set, other));
+	ck_assert_uint_ge(t.set.n, 3);
+	for (i = 0; i < t.set.n; i++) {
+		ck_assert_msg(!t.set.v[i].in_place, "pid %d still in place",
+		    (int)t.set.v[i].pid);
+		ck_assert(!t.set.v[i].start_later);
+		ck_assert_str_eq(t.set.v[i].orig_cgroup, rel);
+		ck_assert_msg(in_group(t.gdir, t.set.v[i].pid), "pid %d is not "
+		    "in the quarantine group", (int)t.set.v[i].pid);
 	}
-	moved_back(&fz, &set, &thawed, root, other, dir, rel);
+	moved_back(&t, root, other, dir, rel);
 }
 END_TEST
 
@@ -2083,11 +2112,9 @@ END_TEST
 START_TEST(test_in_place_restart)
 {
 	static pid_t tree[MAX_TREE];
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_freezer fz;
+	struct fz_test t;
 	struct kk_selector sel;
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
-	char group[64], gdir[PATH_MAX], dir[PATH_MAX], rel[256];
+	char dir[PATH_MAX], rel[256];
 	char dir2[PATH_MAX], rel2[256], now[PATH_MAX];
 	size_t i, n, later = 0, in2 = 0;
 	struct stat st;
@@ -2095,7 +2122,7 @@ START_TEST(test_in_place_restart)
 	json_t *j;
 	int nw = 0;
 
-	if (!begin(&fz, true, group, sizeof(group), gdir))
+	if (!begin(&t, true))
 		return;
 	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-re.scope", (int)getpid());
 	snprintf(rel2, sizeof(rel2), "/kakuri-ut-%d-re2.scope", (int)getpid());
@@ -2121,44 +2148,44 @@ START_TEST(test_in_place_restart)
 	move_into(dir2, w[0]);
 	move_into(dir2, w[1]);
 	sel_pid(&sel, root, true);
-	freeze_ok(&fz, &guard, &sel, group, &set);
-	ck_assert(frozen_state(&fz, dir));
-	ck_assert(frozen_state(&fz, dir2));
-	ck_assert_int_eq(stat(gdir, &st), -1);
-	for (i = 0; i < set.n; i++) {
-		ck_assert_msg(set.v[i].in_place, "pid %d of %s moved",
-		    (int)set.v[i].pid, set.v[i].orig_cgroup);
-		if (set.v[i].start_later)
+	freeze_ok(&t, &sel);
+	ck_assert(frozen_state(&t.fz, dir));
+	ck_assert(frozen_state(&t.fz, dir2));
+	ck_assert_int_eq(stat(t.gdir, &st), -1);
+	for (i = 0; i < t.set.n; i++) {
+		ck_assert_msg(t.set.v[i].in_place, "pid %d of %s moved",
+		    (int)t.set.v[i].pid, t.set.v[i].orig_cgroup);
+		if (t.set.v[i].start_later)
 			later++;
-		if (strcmp(set.v[i].orig_cgroup, rel2) == 0)
+		if (strcmp(t.set.v[i].orig_cgroup, rel2) == 0)
 			in2++;
 	}
-	ck_assert(set_has(&set, w[0]));
-	ck_assert(set_has(&set, w[1]));
+	ck_assert(set_has(&t.set, w[0]));
+	ck_assert(set_has(&t.set, w[1]));
 	ck_assert_uint_ge(in2, 2);
 	ck_assert_uint_ge(later, 1);	/* found by the children lists */
 	for (i = 0; i <= 3; i++)
 		ck_assert_msg(counter_stands((int)i), "counter %zu moves", i);
 
 	/* kakurid restarts: only what frozen.json says is known */
-	j = kk_frozen_to_json(&set);
+	j = kk_frozen_to_json(&t.set);
 	ck_assert_ptr_nonnull(j);
-	kk_frozen_set_free(&set);
-	ck_assert_int_eq(kk_frozen_from_json(j, &set), 0);
+	kk_frozen_set_free(&t.set);
+	ck_assert_int_eq(kk_frozen_from_json(j, &t.set), 0);
 	json_decref(j);
-	for (i = 0, later = 0; i < set.n; i++)
-		if (set.v[i].start_later)
+	for (i = 0, later = 0; i < t.set.n; i++)
+		if (t.set.v[i].start_later)
 			later++;
 	ck_assert_uint_ge(later, 1);
 	sel_kind(&sel, KK_SEL_ALL);
-	thaw_ok(&fz, &sel, &set, &thawed);
-	ck_assert_uint_eq(set.n, 0);
+	thaw_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 0);
 	ck_assert(thawed_state(dir));
 	ck_assert(thawed_state(dir2));
 	ck_assert_msg(counters_advance(3), "the tree does not run again");
 	cg2_of(w[0], now, sizeof(now));
 	ck_assert_str_eq(now, rel2);
-	done(&set, &thawed);
+	done(&t);
 }
 END_TEST
 
@@ -2286,41 +2313,38 @@ START_TEST(test_hash_scan)
 }
 END_TEST
 
-/* Freezes by sel and checks that exactly want[] (and no other[]) froze. */
+/*
+ * Freezes by sel into t, whose sets are empty, and checks that exactly
+ * want[] (and no other[]) froze; thawed, the sets are empty again.
+ */
 static void
-freeze_exactly(struct kk_freezer *fz, const struct kk_selector *sel,
-    const char *group, const char *gdir, const pid_t *want, const pid_t *other,
-    int n)
+freeze_exactly(struct fz_test *t, const struct kk_selector *sel,
+    const pid_t *want, const pid_t *other, int n)
 {
-	struct kk_freeze_guard guard = { 0 };
-	struct kk_frozen_set set = { 0 }, thawed = { 0 };
 	struct kk_selector all;
 	char err[512] = "";
 	size_t gone;
 	int i, r;
 
-	r = kk_freeze(fz, &guard, sel, group, &set, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_uint_eq(set.n, (size_t)n);
+	freeze_ok(t, sel);
+	ck_assert_uint_eq(t->set.n, (size_t)n);
 	for (i = 0; i < n; i++) {
-		ck_assert(set_has(&set, want[i]));
-		ck_assert(in_group(gdir, want[i]));
-		ck_assert(!in_group(gdir, other[i]));
+		ck_assert(set_has(&t->set, want[i]));
+		ck_assert(in_group(t->gdir, want[i]));
+		ck_assert(!in_group(t->gdir, other[i]));
 	}
 	/* the other binary's processes do not match for thaw either */
 	sel_kind(&all, KK_SEL_PID);
 	all.pid = other[0];
-	r = kk_thaw(fz, &all, &set, &thawed, &gone, NULL, err, sizeof(err));
+	r = try_thaw(t, &all, &gone, NULL, err, sizeof(err));
 	ck_assert_int_eq(r, -ESRCH);
-	ck_assert_uint_eq(set.n, (size_t)n);
-	r = kk_thaw(fz, sel, &set, &thawed, &gone, NULL, err, sizeof(err));
-	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_uint_eq(set.n, 0);
-	ck_assert_uint_eq(thawed.n, (size_t)n);
+	ck_assert_uint_eq(t->set.n, (size_t)n);
+	thaw_ok(t, sel);
+	ck_assert_uint_eq(t->set.n, 0);
+	ck_assert_uint_eq(t->thawed.n, (size_t)n);
 	for (i = 0; i < n; i++)
-		ck_assert(!in_group(gdir, want[i]));
-	kk_frozen_set_free(&set);
-	kk_frozen_set_free(&thawed);
+		ck_assert(!in_group(t->gdir, want[i]));
+	kk_frozen_set_free(&t->thawed);
 }
 
 /*
@@ -2331,19 +2355,19 @@ START_TEST(test_selectors)
 {
 	static const char abc_sha[] =
 	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	struct fz_test t;
 	struct kk_hash_spec spec;
 	struct kk_hash_result res;
 	struct kk_file_id *ids;
-	struct kk_freezer fz;
 	struct kk_selector sel;
 	char dir[PATH_MAX], a[PATH_MAX], b[PATH_MAX], f[PATH_MAX];
-	char ha[65], hb[65], h[65], group[64], gdir[PATH_MAX];
+	char ha[65], hb[65], h[65], err[256];
 	pid_t pa[2], pb[2], pu[2], po[2], all[4];
 	size_t n;
 	uid_t uid;
 	int i;
 
-	begin(&fz, false, group, sizeof(group), gdir);
+	begin(&t, false);
 	kk_test_workdir(dir);
 	kk_test_join(f, dir, "abc");
 	kk_test_write(f, "abc", 3, 0600);
@@ -2374,42 +2398,34 @@ START_TEST(test_selectors)
 	sel_kind(&sel, KK_SEL_FILES);
 	sel.files = ids;
 	sel.nfiles = n;
-	freeze_exactly(&fz, &sel, group, gdir, pa, pb, 2);
+	freeze_exactly(&t, &sel, pa, pb, 2);
 	free(ids);
 	kk_hash_result_free(&res);
 
 	sel_kind(&sel, KK_SEL_EXE);
 	snprintf(sel.exe, sizeof(sel.exe), "%s", b);
-	freeze_exactly(&fz, &sel, group, gdir, pb, pa, 2);
+	freeze_exactly(&t, &sel, pb, pa, 2);
 
 	/* uid: two processes of a uid nobody else has */
-	uid = 2000000000U + (uid_t)(getpid() % 1000000) * 2;
+	uid = unused_uid(0);
 	pu[0] = spawn_as(uid);
 	pu[1] = spawn_as(uid);
 	po[0] = spawn_as(uid + 1);
 	po[1] = spawn_as(uid + 1);
 	sel_kind(&sel, KK_SEL_UID);
 	sel.uid = uid;
-	freeze_exactly(&fz, &sel, group, gdir, pu, po, 2);
+	freeze_exactly(&t, &sel, pu, po, 2);
 
 	/* bad selectors */
 	sel.kind = KK_SEL_EXE;
 	sel.exe[0] = 'x';
-	{
-		struct kk_freeze_guard guard = { 0 };
-		struct kk_frozen_set set = { 0 };
-		char err[256];
-
-		ck_assert_int_eq(kk_freeze(&fz, &guard, &sel, group, &set,
-		    NULL, err, sizeof(err)), -EINVAL);
-		/* reading executables is never the caller's business here */
-		sel.kind = KK_SEL_SHA256;
-		memcpy(sel.sha256, ha, sizeof(ha));
-		ck_assert_int_eq(kk_freeze(&fz, &guard, &sel, group, &set,
-		    NULL, err, sizeof(err)), -EINVAL);
-		ck_assert_uint_eq(set.n, 0);
-	}
-	cleanup();
+	ck_assert_int_eq(try_freeze(&t, &sel, NULL, err, sizeof(err)), -EINVAL);
+	/* reading executables is never the caller's business here */
+	sel.kind = KK_SEL_SHA256;
+	memcpy(sel.sha256, ha, sizeof(ha));
+	ck_assert_int_eq(try_freeze(&t, &sel, NULL, err, sizeof(err)), -EINVAL);
+	ck_assert_uint_eq(t.set.n, 0);
+	done(&t);
 }
 END_TEST
 
@@ -2567,65 +2583,58 @@ END_TEST
  */
 START_TEST(test_v1_fallback)
 {
-	struct kk_freezer fz;
+	struct fz_test t;
 	char err[512] = "", v1root[PATH_MAX];
 	int r;
 
 	mount_of(true, v1root, sizeof(v1root));
 	ck_assert_int_eq(setenv("KAKURI_FREEZER", "v1", 1), 0);
-	memset(&fz, 0, sizeof(fz));
-	r = kk_freezer_probe(&fz, err, sizeof(err));
+	memset(&t, 0, sizeof(t));
+	r = kk_freezer_probe(&t.fz, err, sizeof(err));
 	if (v1root[0] == '\0') {
 		ck_assert_int_eq(r, -ENOTSUP);
 		ck_assert_msg(strstr(err, "no freezer hierarchy") != NULL,
 		    "%s", err);
-		ck_assert_str_eq(fz.method, "");
+		ck_assert_str_eq(t.fz.method, "");
 	} else {
 		ck_assert_msg(r == 0, "v1 probe: %s", err);
-		ck_assert_str_eq(fz.method, "freezer-v1");
-		ck_assert_str_eq(fz.root, v1root);
-		tree_roundtrip(&fz, 2);
+		ck_assert_str_eq(t.fz.method, "freezer-v1");
+		ck_assert_str_eq(t.fz.root, v1root);
+		new_group(&t);
+		tree_roundtrip(&t, 2);
 	}
 	ck_assert_int_eq(setenv("KAKURI_FREEZER", "bogus", 1), 0);
-	ck_assert_int_eq(kk_freezer_probe(&fz, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(kk_freezer_probe(&t.fz, err, sizeof(err)), -EINVAL);
 	ck_assert_str_ne(err, "");
 	unsetenv("KAKURI_FREEZER");
 	/* a timeout set before probing is kept */
-	memset(&fz, 0, sizeof(fz));
-	fz.timeout_ms = 1234;
-	if (kk_freezer_probe(&fz, err, sizeof(err)) == 0)
-		ck_assert_uint_eq(fz.timeout_ms, 1234);
+	memset(&t.fz, 0, sizeof(t.fz));
+	t.fz.timeout_ms = 1234;
+	if (kk_freezer_probe(&t.fz, err, sizeof(err)) == 0)
+		ck_assert_uint_eq(t.fz.timeout_ms, 1234);
 }
 END_TEST
 
 /* One case per test: the fixture cleans up after each of them. */
 #define FZ_CASE(name)	KK_CASE_FIXTURE(name, 0, 0, fz_setup, fz_teardown)
 
-Suite *
-freeze_suite(void)
-{
-	const struct kk_test tests[] = {
-		FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
-		FZ_CASE("partial"), KK_TEST(test_partial_thaw),
-		FZ_CASE("gone"), KK_TEST(test_gone),
-		FZ_CASE("protected"), KK_TEST(test_protected),
-		FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
-		FZ_CASE("protected_inode"), KK_TEST(test_protected_inode),
-		FZ_CASE("hopper"), KK_TEST(test_hopper),
-		FZ_CASE("thaw_gone_cgroup"), KK_TEST(test_thaw_gone_cgroup),
-		FZ_CASE("in_place"), KK_TEST(test_in_place),
-		FZ_CASE("in_place_partial"), KK_TEST(test_in_place_partial),
-		FZ_CASE("in_place_refused"), KK_TEST(test_in_place_refused),
-		FZ_CASE("in_place_hopper"), KK_TEST(test_in_place_hopper),
-		FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
-		FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
-		FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
-		FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
-		FZ_CASE("selectors"), KK_TEST(test_selectors),
-		FZ_CASE("v1"), KK_TEST(test_v1_fallback),
-		KK_CASE("json", KK_TMPDIR, 0), KK_TEST(test_json),
-		KK_END
-	};
-
-	return kk_suite("freeze", tests);
-}
+KK_SUITE(freeze_suite, "freeze",
+	FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
+	FZ_CASE("partial"), KK_TEST(test_partial_thaw),
+	FZ_CASE("gone"), KK_TEST(test_gone),
+	FZ_CASE("protected"), KK_TEST(test_protected),
+	FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
+	FZ_CASE("protected_inode"), KK_TEST(test_protected_inode),
+	FZ_CASE("hopper"), KK_TEST(test_hopper),
+	FZ_CASE("thaw_gone_cgroup"), KK_TEST(test_thaw_gone_cgroup),
+	FZ_CASE("in_place"), KK_TEST(test_in_place),
+	FZ_CASE("in_place_partial"), KK_TEST(test_in_place_partial),
+	FZ_CASE("in_place_refused"), KK_TEST(test_in_place_refused),
+	FZ_CASE("in_place_hopper"), KK_TEST(test_in_place_hopper),
+	FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
+	FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
+	FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
+	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
+	FZ_CASE("selectors"), KK_TEST(test_selectors),
+	FZ_CASE("v1"), KK_TEST(test_v1_fallback),
+	KK_CASE("json", KK_TMPDIR, 0), KK_TEST(test_json))

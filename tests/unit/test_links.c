@@ -299,18 +299,10 @@ START_TEST(request_skips_leftovers)
 }
 END_TEST
 
-Suite *
-links_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE_FIXTURE("links", KK_CHECKED, 0, setup, teardown),
-		    KK_TEST(moves_deletes_and_paired_veths),
-		    KK_TEST(untracked_interface_still_reported),
-		    KK_TEST(rescan_finds_what_vanished),
-		    KK_TEST(uncovered_kinds),
-		KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
-		KK_END
-	};
-
-	return kk_suite("links", tests);
-}
+KK_SUITE(links_suite, "links",
+	KK_CASE_FIXTURE("links", KK_CHECKED, 0, setup, teardown),
+	    KK_TEST(moves_deletes_and_paired_veths),
+	    KK_TEST(untracked_interface_still_reported),
+	    KK_TEST(rescan_finds_what_vanished),
+	    KK_TEST(uncovered_kinds),
+	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers))

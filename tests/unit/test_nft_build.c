@@ -32,15 +32,7 @@ setup(void)
 {
 	pol = calloc(1, sizeof(*pol));
 	ck_assert_ptr_nonnull(pol);
-	kk_policy_defaults(pol);
-	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &pol->peers.addr[0]), 0);
-	ck_assert_int_eq(kk_addr_parse("2001:db8::10", &pol->peers.addr[1]), 0);
-	pol->peers.n = 2;
-	pol->mgmt_ports.port[0] = 7443;
-	pol->mgmt_ports.port[1] = 7444;
-	pol->mgmt_ports.n = 2;
-	pol->dhcp = true;
-	pol->ndp = true;
+	kk_test_policy_base(pol);
 }
 
 static void
@@ -168,10 +160,9 @@ decode_page(const char *buf, size_t len, struct decoded *d, int *kp,
 			d->first_types[k - 1] = NFNL_MSG_TYPE(type);
 		switch (NFNL_MSG_TYPE(type)) {
 		case NFT_MSG_NEWTABLE: {
-			struct nftnl_table *t = nftnl_table_alloc();
+			struct nftnl_table *t = KK_NFT_PARSED(table, nlh);
 			const struct nfgenmsg *g = mnl_nlmsg_get_payload(nlh);
 
-			ck_assert_int_ge(nftnl_table_nlmsg_parse(nlh, t), 0);
 			ck_assert(kk_nft_name_ours(nftnl_table_get_str(t,
 			    NFTNL_TABLE_NAME)));
 			ck_assert_int_lt(d->ntables, 8);
@@ -190,16 +181,10 @@ decode_page(const char *buf, size_t len, struct decoded *d, int *kp,
 			d->last_del = k;
 			break;
 		case NFT_MSG_NEWCHAIN:
-			d->chains[d->nchains] = nftnl_chain_alloc();
-			ck_assert_int_ge(nftnl_chain_nlmsg_parse(nlh,
-			    d->chains[d->nchains]), 0);
-			d->nchains++;
+			d->chains[d->nchains++] = KK_NFT_PARSED(chain, nlh);
 			break;
 		case NFT_MSG_NEWSET:
-			d->sets[d->nsets] = nftnl_set_alloc();
-			ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh,
-			    d->sets[d->nsets]), 0);
-			d->nsets++;
+			d->sets[d->nsets++] = KK_NFT_PARSED(set, nlh);
 			break;
 		case NFT_MSG_NEWSETELEM: {
 			/* attach to the set declared just before */
@@ -209,11 +194,8 @@ decode_page(const char *buf, size_t len, struct decoded *d, int *kp,
 			break;
 		}
 		case NFT_MSG_NEWRULE:
-			d->rules[d->nrules] = nftnl_rule_alloc();
-			ck_assert_int_ge(nftnl_rule_nlmsg_parse(nlh,
-			    d->rules[d->nrules]), 0);
 			d->rule_seq[d->nrules] = nlh->nlmsg_seq;
-			d->nrules++;
+			d->rules[d->nrules++] = KK_NFT_PARSED(rule, nlh);
 			break;
 		default:
 			ck_abort_msg("unexpected message type %u", type);
@@ -621,8 +603,7 @@ START_TEST(isolated_optional_services)
 	kk_nft_objects_free(&without);
 
 	/* pinned DNS adds its sets and rules */
-	ck_assert_int_eq(kk_addr_parse("192.0.2.53", &pol->dns.addr[0]), 0);
-	pol->dns.n = 1;
+	kk_test_addr_add(&pol->dns, "192.0.2.53");
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &with), 0);
 	ck_assert_uint_eq(with.nsets, 5);
 	kk_nft_objects_free(&with);
@@ -843,6 +824,22 @@ END_TEST
 
 
 /*
+ * The rule of chain whose comment has part: it loads len bytes at off of
+ * the network header and compares them with want.
+ */
+static const struct nftnl_rule *
+rule_matching(const struct kk_nft_objects *o, const char *chain,
+    const char *part, uint32_t off, const void *want, uint32_t len)
+{
+	const struct nftnl_rule *r = rule_named(o, chain, part);
+
+	ck_assert_msg(r != NULL, "no rule \"%s\" in %s", part, chain);
+	ck_assert_msg(rule_loads(r, off, len) && rule_compares(r, want, len),
+	    "%s: another match", part);
+	return r;
+}
+
+/*
  * DHCP while isolated: never "any address on port 67": to and from the
  * broadcast addresses, DHCPv6 answers from link-local addresses, and the
  * policy's servers only when it lists some.
@@ -860,18 +857,13 @@ START_TEST(isolated_dhcp_only_broadcast_or_listed)
 	int ndhcp = 0;
 
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
-	r = rule_named(&o, "output", "DHCPv4 client -> broadcast");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 16, 4) && rule_compares(r, bcast, 4));
-	r = rule_named(&o, "input", "DHCPv4 server -> client (broadcast)");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 16, 4) && rule_compares(r, bcast, 4));
-	r = rule_named(&o, "output", "DHCPv6 client -> all DHCP agents");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 24, 16) && rule_compares(r, agents, 16));
-	r = rule_named(&o, "input", "DHCPv6 server or relay (link-local)");
-	ck_assert_ptr_nonnull(r);
-	ck_assert(rule_loads(r, 8, 2) && rule_compares(r, ll, 2));
+	rule_matching(&o, "output", "DHCPv4 client -> broadcast", 16, bcast, 4);
+	rule_matching(&o, "input", "DHCPv4 server -> client (broadcast)", 16,
+	    bcast, 4);
+	rule_matching(&o, "output", "DHCPv6 client -> all DHCP agents", 24,
+	    agents, 16);
+	r = rule_matching(&o, "input", "DHCPv6 server or relay (link-local)", 8,
+	    ll, 2);
 	ck_assert_int_eq(count_exprs(r, "bitwise"), 1);	/* fe80::/10 */
 	/* no servers listed: no set, no rule for them */
 	ck_assert_ptr_null(rule_named(&o, "output", "of the policy"));
@@ -890,9 +882,8 @@ START_TEST(isolated_dhcp_only_broadcast_or_listed)
 	kk_nft_objects_free(&o);
 
 	/* listed servers: their own sets and rules, both directions */
-	ck_assert_int_eq(kk_addr_parse("192.0.2.67", &pol->dhcp_servers.addr[0]), 0);
-	ck_assert_int_eq(kk_addr_parse("2001:db8::67", &pol->dhcp_servers.addr[1]), 0);
-	pol->dhcp_servers.n = 2;
+	kk_test_addr_add(&pol->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&pol->dhcp_servers, "2001:db8::67");
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
 	for (i = 0; i < 2; i++) {
 		const char *chain = i ? "input" : "output";
@@ -971,22 +962,29 @@ START_TEST(isolated_ndp_on_link_only)
 }
 END_TEST
 
+/* o is a bridge table of one chain, forward, with this policy. */
+static void
+bridge_forward_only(const struct kk_nft_objects *o, uint32_t policy)
+{
+	ck_assert_int_eq(o->family, NFPROTO_BRIDGE);
+	ck_assert_uint_eq(nftnl_table_get_u32(o->table, NFTNL_TABLE_FAMILY),
+	    NFPROTO_BRIDGE);
+	ck_assert_uint_eq(o->nchains, 1);
+	ck_assert_str_eq(nftnl_chain_get_str(o->chains[0], NFTNL_CHAIN_NAME),
+	    "forward");
+	ck_assert_uint_eq(nftnl_chain_get_u32(o->chains[0],
+	    NFTNL_CHAIN_HOOKNUM), NF_BR_FORWARD);
+	ck_assert_uint_eq(nftnl_chain_get_u32(o->chains[0], NFTNL_CHAIN_POLICY),
+	    policy);
+}
+
 START_TEST(bridge_table_while_isolated)
 {
 	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
 	struct kk_nft_objects o;
 
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &o), 0);
-	ck_assert_int_eq(o.family, NFPROTO_BRIDGE);
-	ck_assert_uint_eq(nftnl_table_get_u32(o.table, NFTNL_TABLE_FAMILY),
-	    NFPROTO_BRIDGE);
-	ck_assert_uint_eq(o.nchains, 1);
-	ck_assert_str_eq(nftnl_chain_get_str(o.chains[0], NFTNL_CHAIN_NAME),
-	    "forward");
-	ck_assert_uint_eq(nftnl_chain_get_u32(o.chains[0], NFTNL_CHAIN_HOOKNUM),
-	    NF_BR_FORWARD);
-	ck_assert_uint_eq(nftnl_chain_get_u32(o.chains[0], NFTNL_CHAIN_POLICY),
-	    NF_DROP);
+	bridge_forward_only(&o, NF_DROP);
 	ck_assert_uint_eq(o.nrules, 1);
 	ck_assert_uint_eq(nftnl_rule_get_u32(o.rules[0], NFTNL_RULE_FAMILY),
 	    NFPROTO_BRIDGE);
@@ -1022,13 +1020,7 @@ START_TEST(bridge_table_in_egress)
 
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_BRIDGE, &br), 0);
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &in), 0);
-	ck_assert_uint_eq(br.nchains, 1);
-	ck_assert_str_eq(nftnl_chain_get_str(br.chains[0], NFTNL_CHAIN_NAME),
-	    "forward");
-	ck_assert_uint_eq(nftnl_chain_get_u32(br.chains[0], NFTNL_CHAIN_HOOKNUM),
-	    NF_BR_FORWARD);
-	ck_assert_uint_eq(nftnl_chain_get_u32(br.chains[0], NFTNL_CHAIN_POLICY),
-	    NF_ACCEPT);
+	bridge_forward_only(&br, NF_ACCEPT);
 	ck_assert_uint_eq(br.nsets, 3);
 	ck_assert_uint_eq(br.nrules, 3);
 	for (i = 0; i < in.nrules; i++) {
@@ -1185,52 +1177,50 @@ START_TEST(fallback_name_builds_same_rules)
 }
 END_TEST
 
+/* Only the names kakurid makes: exact, or _ and 8 lowercase hex. */
+static const char *const names_ours[] = {
+	"kakuri", "kakuri_fallback", "kakuri_fallback_0badcafe",
+};
+static const char *const names_not_ours[] = {
+	"kakuri2", "decoy", "", "kakuri_fallbackX", "kakuri_fallback_",
+	"kakuri_fallback_0badcaf", "kakuri_fallback_0badcafe0",
+	"kakuri_fallback_0BADCAFE", "kakuri_fallback_0badcafg",
+	"kakuri_fallback-0badcafe",
+};
+
 START_TEST(table_names_ours)
 {
-	ck_assert(kk_nft_name_ours("kakuri"));
-	ck_assert(kk_nft_name_ours("kakuri_fallback"));
-	ck_assert(kk_nft_name_ours("kakuri_fallback_0badcafe"));
-	ck_assert(!kk_nft_name_ours("kakuri2"));
-	ck_assert(!kk_nft_name_ours("decoy"));
-	ck_assert(!kk_nft_name_ours(""));
-	/* only the names kakurid makes: exact, or _ and 8 lowercase hex */
-	ck_assert(!kk_nft_name_ours("kakuri_fallbackX"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcaf"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcafe0"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0BADCAFE"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback_0badcafg"));
-	ck_assert(!kk_nft_name_ours("kakuri_fallback-0badcafe"));
+	size_t i;
+
+	for (i = 0; i < sizeof(names_ours) / sizeof(names_ours[0]); i++)
+		ck_assert_msg(kk_nft_name_ours(names_ours[i]),
+		    "\"%s\" is not ours", names_ours[i]);
+	for (i = 0; i < sizeof(names_not_ours) / sizeof(names_not_ours[0]);
+	    i++)
+		ck_assert_msg(!kk_nft_name_ours(names_not_ours[i]),
+		    "\"%s\" is taken for ours", names_not_ours[i]);
 }
 END_TEST
 
-Suite *
-nft_build_suite(void)
-{
-	Suite *s = suite_create("nft_build");
-	TCase *tc = kk_tcase("batch");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, isolated_batch_shape);
-	tcase_add_test(tc, isolated_every_chain_ends_in_counted_drop);
-	tcase_add_test(tc, isolated_no_unconditional_accept);
-	tcase_add_test(tc, isolated_own_socket_match);
-	tcase_add_test(tc, isolated_optional_services);
-	tcase_add_test(tc, egress_blocks_mail_and_web_only);
-	tcase_add_test(tc, open_is_an_empty_table);
-	tcase_add_test(tc, replace_is_one_transaction);
-	tcase_add_test(tc, sequence_numbers_name_rules);
-	tcase_add_test(tc, comment_round_trip);
-	tcase_add_test(tc, canonical_forms_detect_changes);
-	tcase_add_test(tc, limits_are_enforced);
-	tcase_add_test(tc, isolated_dhcp_only_broadcast_or_listed);
-	tcase_add_test(tc, isolated_ndp_on_link_only);
-	tcase_add_test(tc, bridge_table_while_isolated);
-	tcase_add_test(tc, bridge_table_in_egress);
-	tcase_add_test(tc, isolated_mld_link_local_only);
-	tcase_add_test(tc, batch_swaps_tables_atomically);
-	tcase_add_test(tc, fallback_name_builds_same_rules);
-	tcase_add_test(tc, table_names_ours);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(nft_build_suite, "nft_build",
+	KK_CASE_FIXTURE("batch", KK_CHECKED, 0, setup, teardown),
+	    KK_TEST(isolated_batch_shape),
+	    KK_TEST(isolated_every_chain_ends_in_counted_drop),
+	    KK_TEST(isolated_no_unconditional_accept),
+	    KK_TEST(isolated_own_socket_match),
+	    KK_TEST(isolated_optional_services),
+	    KK_TEST(egress_blocks_mail_and_web_only),
+	    KK_TEST(open_is_an_empty_table),
+	    KK_TEST(replace_is_one_transaction),
+	    KK_TEST(sequence_numbers_name_rules),
+	    KK_TEST(comment_round_trip),
+	    KK_TEST(canonical_forms_detect_changes),
+	    KK_TEST(limits_are_enforced),
+	    KK_TEST(isolated_dhcp_only_broadcast_or_listed),
+	    KK_TEST(isolated_ndp_on_link_only),
+	    KK_TEST(bridge_table_while_isolated),
+	    KK_TEST(bridge_table_in_egress),
+	    KK_TEST(isolated_mld_link_local_only),
+	    KK_TEST(batch_swaps_tables_atomically),
+	    KK_TEST(fallback_name_builds_same_rules),
+	    KK_TEST(table_names_ours))

@@ -33,32 +33,11 @@
 
 static const char *const EPISODE = "00112233445566778899aabbccddeeff";
 
-static void
-addr(struct kk_addrlist *l, const char *s)
-{
-	ck_assert_uint_lt(l->n, KK_MAX_ADDRS);
-	ck_assert_int_eq(kk_addr_parse(s, &l->addr[l->n]), 0);
-	l->n++;
-}
-
-/* The policies of the golden file. */
-static void
-pol_base(struct kk_policy *p)
-{
-	kk_policy_defaults(p);
-	addr(&p->peers, "192.0.2.10");
-	addr(&p->peers, "2001:db8::10");
-	p->mgmt_ports.port[0] = 7443;
-	p->mgmt_ports.port[1] = 7444;
-	p->mgmt_ports.n = 2;
-	p->dhcp = true;
-	p->ndp = true;
-}
-
+/* The policies of the golden file; "base" is kk_test_policy_base. */
 static void
 pol_bare(struct kk_policy *p)
 {
-	pol_base(p);
+	kk_test_policy_base(p);
 	p->dhcp = false;
 	p->ndp = false;
 }
@@ -66,26 +45,26 @@ pol_bare(struct kk_policy *p)
 static void
 pol_services(struct kk_policy *p)
 {
-	pol_base(p);
-	addr(&p->dns, "192.0.2.53");
-	addr(&p->dns, "2001:db8::53");
-	addr(&p->dns, "198.51.100.53");
-	addr(&p->dhcp_servers, "192.0.2.67");
-	addr(&p->dhcp_servers, "2001:db8::67");
+	kk_test_policy_base(p);
+	kk_test_addr_add(&p->dns, "192.0.2.53");
+	kk_test_addr_add(&p->dns, "2001:db8::53");
+	kk_test_addr_add(&p->dns, "198.51.100.53");
+	kk_test_addr_add(&p->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&p->dhcp_servers, "2001:db8::67");
 }
 
 static void
 pol_v6_dhcp_no_ndp(struct kk_policy *p)
 {
 	kk_policy_defaults(p);
-	addr(&p->peers, "2001:db8::10");
-	addr(&p->peers, "fe80::1");
+	kk_test_addr_add(&p->peers, "2001:db8::10");
+	kk_test_addr_add(&p->peers, "fe80::1");
 	p->mgmt_ports.port[0] = 443;
 	p->mgmt_ports.n = 1;
 	p->dhcp = true;
 	p->ndp = false;
-	addr(&p->dhcp_servers, "192.0.2.67");
-	addr(&p->dns, "2001:db8::53");
+	kk_test_addr_add(&p->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&p->dns, "2001:db8::53");
 	p->mail_tcp.n = 1;
 	p->web_udp.n = 0;
 }
@@ -93,10 +72,10 @@ pol_v6_dhcp_no_ndp(struct kk_policy *p)
 static void
 pol_servers_no_dhcp(struct kk_policy *p)
 {
-	pol_base(p);
+	kk_test_policy_base(p);
 	p->dhcp = false;
-	addr(&p->dhcp_servers, "192.0.2.67");
-	addr(&p->dns, "2001:db8::53");
+	kk_test_addr_add(&p->dhcp_servers, "192.0.2.67");
+	kk_test_addr_add(&p->dns, "2001:db8::53");
 }
 
 static void
@@ -105,14 +84,14 @@ pol_max(struct kk_policy *p)
 	char s[64];
 	size_t i;
 
-	pol_base(p);
+	kk_test_policy_base(p);
 	p->peers.n = 0;
 	for (i = 0; i < KK_MAX_ADDRS; i++) {
 		if (i % 2)
 			snprintf(s, sizeof(s), "2001:db8:%zx::%zx", i, i + 1);
 		else
 			snprintf(s, sizeof(s), "198.51.100.%zu", i + 1);
-		addr(&p->peers, s);
+		kk_test_addr_add(&p->peers, s);
 	}
 	for (i = 0; i < KK_MAX_PORTS; i++)
 		p->mgmt_ports.port[i] = (uint16_t)(7000 + 3 * i);
@@ -125,7 +104,7 @@ static const struct golden_policy {
 	const char *name;
 	void (*make)(struct kk_policy *);
 } policies[] = {
-	{ "base", pol_base },
+	{ "base", kk_test_policy_base },
 	{ "bare", pol_bare },
 	{ "services", pol_services },
 	{ "v6-dhcp-no-ndp", pol_v6_dhcp_no_ndp },
@@ -155,35 +134,40 @@ static const struct golden_spec {
 static void
 text_table(FILE *f, const struct nlmsghdr *nlh)
 {
-	struct nftnl_table *t = nftnl_table_alloc();
+	struct nftnl_table *t = KK_NFT_PARSED(table, nlh);
 	char buf[512];
 
-	ck_assert_int_ge(nftnl_table_nlmsg_parse(nlh, t), 0);
 	ck_assert_int_eq(kk_nft_canon_table(t, buf, sizeof(buf)), 0);
 	fprintf(f, " %s", buf);
 	nftnl_table_free(t);
 }
 
-static void
-text_chain(FILE *f, const struct nlmsghdr *nlh)
-{
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	char buf[512];
-
-	ck_assert_int_ge(nftnl_chain_nlmsg_parse(nlh, c), 0);
-	ck_assert_int_eq(kk_nft_canon_chain(c, buf, sizeof(buf)), 0);
-	fprintf(f, " table=%s family=%u %s",
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
-	    nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY), buf);
-	nftnl_chain_free(c);
+/*
+ * text_chain and text_rule: the table and family a chain or rule names,
+ * and its canonical form.
+ */
+#define TEXT_IN_TABLE(kind, KIND)					\
+static void								\
+text_##kind(FILE *f, const struct nlmsghdr *nlh)			\
+{									\
+	struct nftnl_##kind *o = KK_NFT_PARSED(kind, nlh);		\
+	char buf[2048];							\
+									\
+	ck_assert_int_eq(kk_nft_canon_##kind(o, buf, sizeof(buf)), 0);	\
+	fprintf(f, " table=%s family=%u %s",				\
+	    nftnl_##kind##_get_str(o, NFTNL_##KIND##_TABLE),		\
+	    nftnl_##kind##_get_u32(o, NFTNL_##KIND##_FAMILY), buf);	\
+	nftnl_##kind##_free(o);						\
 }
+
+TEXT_IN_TABLE(chain, CHAIN)
+TEXT_IN_TABLE(rule, RULE)
 
 static void
 text_set(FILE *f, const struct nlmsghdr *nlh)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set *s = KK_NFT_PARSED(set, nlh);
 
-	ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh, s), 0);
 	fprintf(f, " table=%s set %s family=%u id=%u flags=0x%x type=%u keylen=%u",
 	    nftnl_set_get_str(s, NFTNL_SET_TABLE),
 	    nftnl_set_get_str(s, NFTNL_SET_NAME),
@@ -247,20 +231,6 @@ text_elems(FILE *f, const struct nlmsghdr *nlh)
 			    mnl_attr_get_type(a));
 		}
 	}
-}
-
-static void
-text_rule(FILE *f, const struct nlmsghdr *nlh)
-{
-	struct nftnl_rule *r = nftnl_rule_alloc();
-	char buf[2048];
-
-	ck_assert_int_ge(nftnl_rule_nlmsg_parse(nlh, r), 0);
-	ck_assert_int_eq(kk_nft_canon_rule(r, buf, sizeof(buf)), 0);
-	fprintf(f, " table=%s family=%u %s",
-	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
-	    nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY), buf);
-	nftnl_rule_free(r);
 }
 
 static void
@@ -445,13 +415,6 @@ START_TEST(rulesets_match_golden)
 }
 END_TEST
 
-Suite *
-nft_rules_suite(void)
-{
-	Suite *s = suite_create("nft_rules");
-	TCase *tc = kk_tcase("golden");
-
-	tcase_add_test(tc, rulesets_match_golden);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(nft_rules_suite, "nft_rules",
+	KK_CASE("golden", 0, 0),
+	    KK_TEST(rulesets_match_golden))

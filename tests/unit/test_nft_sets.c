@@ -47,6 +47,27 @@ range_is(const struct kk_nft_ranges *r, size_t i, const char *want)
 	ck_assert_str_eq(buf, want);
 }
 
+/*
+ * The IPv4 elements of r as the kernel would list them, backwards when
+ * reversed, into e, which keeps at most max of them.
+ */
+static void
+listed(struct kk_nft_elems *e, const struct kk_nft_ranges *r, size_t max,
+    bool reversed)
+{
+	uint8_t key[16];
+	size_t k, i;
+	bool end;
+
+	ck_assert_int_eq(kk_nft_elems_init(e, 4, max), 0);
+	for (k = 0; k < r->nelems; k++) {
+		i = reversed ? r->nelems - 1 - k : k;
+		kk_nft_ranges_elem(r, i, key, &end);
+		ck_assert_int_eq(kk_nft_elems_add(e, key,
+		    end ? NFT_SET_ELEM_INTERVAL_END : 0), 0);
+	}
+}
+
 START_TEST(ranges_parse_and_merge)
 {
 	static const char *const v4[] = {
@@ -115,9 +136,8 @@ START_TEST(digest_is_of_the_elements)
 	struct kk_nft_ranges ra, rb, rc;
 	struct kk_nft_elems e;
 	unsigned char d[32];
-	uint8_t key[16];
+	uint8_t key[16] = { 0 };
 	size_t i;
-	bool end;
 
 	ranges(&ra, AF_INET, a, 3);
 	ranges(&rb, AF_INET, b, 2);
@@ -125,12 +145,7 @@ START_TEST(digest_is_of_the_elements)
 	ck_assert_mem_eq(ra.digest, rb.digest, 32);	/* merged: 10.0.0.0-10.0.2.255 */
 	ck_assert(memcmp(ra.digest, rc.digest, 32) != 0);
 	/* what the kernel lists, backwards, digests as what was committed */
-	ck_assert_int_eq(kk_nft_elems_init(&e, 4, 16), 0);
-	for (i = rc.nelems; i-- > 0;) {
-		kk_nft_ranges_elem(&rc, i, key, &end);
-		ck_assert_int_eq(kk_nft_elems_add(&e, key,
-		    end ? NFT_SET_ELEM_INTERVAL_END : 0), 0);
-	}
+	listed(&e, &rc, 16, true);
 	ck_assert_int_eq(kk_nft_elems_digest(&e, d), 0);
 	ck_assert_mem_eq(d, rc.digest, 32);
 	/* an end flag lost is another set */
@@ -553,9 +568,6 @@ START_TEST(swaps_change_the_digest)
 	struct kk_nft_ranges rw, rs, rt;
 	struct kk_nft_elems e;
 	unsigned char d[32];
-	uint8_t key[16];
-	size_t i;
-	bool end;
 
 	ranges(&rw, AF_INET, want, 3);
 	ranges(&rs, AF_INET, swap, 3);
@@ -565,12 +577,7 @@ START_TEST(swaps_change_the_digest)
 	ck_assert(memcmp(rs.digest, rw.digest, 32) != 0);
 	ck_assert(memcmp(rt.digest, rw.digest, 32) != 0);
 	/* as the kernel would list the swapped set: the same count, another digest */
-	ck_assert_int_eq(kk_nft_elems_init(&e, 4, rw.nelems + 1), 0);
-	for (i = 0; i < rs.nelems; i++) {
-		kk_nft_ranges_elem(&rs, i, key, &end);
-		ck_assert_int_eq(kk_nft_elems_add(&e, key,
-		    end ? NFT_SET_ELEM_INTERVAL_END : 0), 0);
-	}
+	listed(&e, &rs, rw.nelems + 1, false);
 	ck_assert_uint_eq(e.n, rw.nelems);
 	ck_assert(!e.more);
 	ck_assert_int_eq(kk_nft_elems_digest(&e, d), 0);
@@ -687,20 +694,13 @@ START_TEST(check_reads_follow_the_generation)
 }
 END_TEST
 
-Suite *
-nft_sets_suite(void)
-{
-	Suite *s = suite_create("nft_sets");
-	TCase *tc = kk_tcase("intervals");
-
-	tcase_add_test(tc, ranges_parse_and_merge);
-	tcase_add_test(tc, digest_is_of_the_elements);
-	tcase_add_test(tc, batch_of_100k_ranges_decodes);
-	tcase_add_test(tc, refused_element_is_named);
-	tcase_add_test(tc, ipsets_are_checked);
-	tcase_add_test(tc, swaps_change_the_digest);
-	tcase_add_test(tc, plain_set_swap_is_seen);
-	tcase_add_test(tc, check_reads_follow_the_generation);
-	suite_add_tcase(s, tc);
-	return s;
-}
+KK_SUITE(nft_sets_suite, "nft_sets",
+	KK_CASE("intervals", 0, 0),
+	    KK_TEST(ranges_parse_and_merge),
+	    KK_TEST(digest_is_of_the_elements),
+	    KK_TEST(batch_of_100k_ranges_decodes),
+	    KK_TEST(refused_element_is_named),
+	    KK_TEST(ipsets_are_checked),
+	    KK_TEST(swaps_change_the_digest),
+	    KK_TEST(plain_set_swap_is_seen),
+	    KK_TEST(check_reads_follow_the_generation))

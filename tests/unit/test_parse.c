@@ -39,10 +39,28 @@ policy_new(void)
 	return p;
 }
 
-static int
-load(const char *path, struct kk_policy *p, char *err, size_t errlen)
+/* The policy a test loads into: new (all 0xa5) for every test. */
+static struct kk_policy *policy;
+
+static void
+policy_setup(void)
 {
-	return kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, p, err, errlen);
+	policy = policy_new();
+}
+
+static void
+policy_teardown(void)
+{
+	free(policy);
+	policy = NULL;
+}
+
+/* path loaded into policy, without the owner check. */
+static int
+load(const char *path, char *err, size_t errlen)
+{
+	return kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, policy, err,
+	    errlen);
 }
 
 static void
@@ -91,6 +109,19 @@ assert_common_defaults(const struct kk_policy *p)
 	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
 }
 
+/*
+ * The defaults of the optional keys the shipped policy sets: no
+ * collector, the default help desk, no phone or mail address.
+ */
+static void
+assert_optional_defaults(const struct kk_policy *p)
+{
+	ck_assert_str_eq(p->collector, "");
+	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
+	ck_assert_str_eq(p->contact_phone, "");
+	ck_assert_str_eq(p->contact_email, "");
+}
+
 /* A private copy of src with the given mode; returns its path in dst. */
 static void
 copy_to_tmp(const char *src, const char *name, mode_t mode, char dst[PATH_MAX])
@@ -110,36 +141,33 @@ copy_to_tmp(const char *src, const char *name, mode_t mode, char dst[PATH_MAX])
  * private 0644 copy.
  */
 static int
-load_shipped(const char *path, const char *name, struct kk_policy *p,
-    char *err, size_t errlen)
+load_shipped(const char *path, const char *name, char *err, size_t errlen)
 {
 	char copy[PATH_MAX];
 	struct stat st;
 
 	ck_assert_int_eq(stat(path, &st), 0);
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
-		return load(path, p, err, errlen);
+		return load(path, err, errlen);
 	copy_to_tmp(path, name, 0644, copy);
-	return load(copy, p, err, errlen);
+	return load(copy, err, errlen);
 }
 
 /*
- * A new policy loaded from path, which must load: a shipped file (through
+ * path loaded into policy, which it must: a shipped file (through
  * load_shipped() and a copy named name), or with name NULL a fixture.
  */
-static struct kk_policy *
+static void
 loaded(const char *path, const char *name)
 {
-	struct kk_policy *p = policy_new();
 	char err[512];
 	int rc;
 
 	if (name != NULL)
-		rc = load_shipped(path, name, p, err, sizeof(err));
+		rc = load_shipped(path, name, err, sizeof(err));
 	else
-		rc = load(path, p, err, sizeof(err));
+		rc = load(path, err, sizeof(err));
 	ck_assert_msg(rc == 0, "%s: %s", path, err);
-	return p;
 }
 
 /* --- shipped policies --- */
@@ -147,59 +175,52 @@ loaded(const char *path, const char *name)
 START_TEST(test_shipped_default)
 {
 	static const uint16_t mgmt[] = { 7443, 7444 };
-	struct kk_policy *p = loaded(SHIPPED, "shipped.conf");
 
-	ck_assert_ptr_nonnull(strstr(p->path, ".conf"));
-	ck_assert_str_eq(p->state_dir, "/var/lib/kakuri");
-	ck_assert_str_eq(p->control_socket, "/run/kakuri/control.sock");
-	assert_common_defaults(p);
-	ck_assert_str_eq(p->key, "/etc/kakuri/agent.key");
-	ck_assert_str_eq(p->cert, "/etc/kakuri/agent.crt");
-	ck_assert_uint_eq(p->peers.n, 2);
-	assert_addr(&p->peers.addr[0], AF_INET, "192.0.2.10");
-	assert_addr(&p->peers.addr[1], AF_INET6, "2001:db8::10");
-	assert_ports(&p->mgmt_ports, mgmt, 2);
-	ck_assert_str_eq(p->collector, "192.0.2.10:7444");
-	ck_assert_str_ne(p->contact_desk, "");
-	ck_assert_str_ne(p->contact_phone, "");
-	ck_assert_str_ne(p->contact_email, "");
-	free(p);
+	loaded(SHIPPED, "shipped.conf");
+	ck_assert_ptr_nonnull(strstr(policy->path, ".conf"));
+	ck_assert_str_eq(policy->state_dir, "/var/lib/kakuri");
+	ck_assert_str_eq(policy->control_socket, "/run/kakuri/control.sock");
+	assert_common_defaults(policy);
+	ck_assert_str_eq(policy->key, "/etc/kakuri/agent.key");
+	ck_assert_str_eq(policy->cert, "/etc/kakuri/agent.crt");
+	ck_assert_uint_eq(policy->peers.n, 2);
+	assert_addr(&policy->peers.addr[0], AF_INET, "192.0.2.10");
+	assert_addr(&policy->peers.addr[1], AF_INET6, "2001:db8::10");
+	assert_ports(&policy->mgmt_ports, mgmt, 2);
+	ck_assert_str_eq(policy->collector, "192.0.2.10:7444");
+	ck_assert_str_ne(policy->contact_desk, "");
+	ck_assert_str_ne(policy->contact_phone, "");
+	ck_assert_str_ne(policy->contact_email, "");
 }
 END_TEST
 
 START_TEST(test_shipped_direct_path)
 {
-	struct kk_policy *p = policy_new();
 	struct stat st;
 	char err[512];
 
 	/* By its path in the tree: fine unless umask 002 made it 0664. */
 	ck_assert_int_eq(stat(SHIPPED, &st), 0);
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		ck_assert_int_eq(load(SHIPPED, p, err, sizeof(err)), -EPERM);
+		ck_assert_int_eq(load(SHIPPED, err, sizeof(err)), -EPERM);
 	} else {
-		ck_assert_int_eq(load(SHIPPED, p, err, sizeof(err)), 0);
-		ck_assert_str_eq(p->path, SHIPPED);
+		ck_assert_int_eq(load(SHIPPED, err, sizeof(err)), 0);
+		ck_assert_str_eq(policy->path, SHIPPED);
 	}
-	free(p);
 }
 END_TEST
 
 START_TEST(test_example_minimal)
 {
 	static const uint16_t mgmt[] = { 7443 };
-	struct kk_policy *p = loaded(EXAMPLES "/minimal.conf", "minimal.conf");
 
-	ck_assert_uint_eq(p->peers.n, 1);
-	assert_addr(&p->peers.addr[0], AF_INET, "192.0.2.10");
-	assert_ports(&p->mgmt_ports, mgmt, 1);
+	loaded(EXAMPLES "/minimal.conf", "minimal.conf");
+	ck_assert_uint_eq(policy->peers.n, 1);
+	assert_addr(&policy->peers.addr[0], AF_INET, "192.0.2.10");
+	assert_ports(&policy->mgmt_ports, mgmt, 1);
 	/* every optional key takes its default */
-	assert_common_defaults(p);
-	ck_assert_str_eq(p->collector, "");
-	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
-	ck_assert_str_eq(p->contact_phone, "");
-	ck_assert_str_eq(p->contact_email, "");
-	free(p);
+	assert_common_defaults(policy);
+	assert_optional_defaults(policy);
 }
 END_TEST
 
@@ -209,43 +230,38 @@ START_TEST(test_example_egress_first)
 		25, 465, 587, 2525, 110, 995, 143, 993,
 	};
 	static const uint16_t web[] = { 80, 443, 3128, 8080, 8443 };
-	struct kk_policy *p = loaded(EXAMPLES "/egress-first.conf",
-	    "egress.conf");
 
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_EGRESS);
-	ck_assert_uint_eq(p->peers.n, 3);
-	ck_assert_int_eq(p->peers.addr[0].family, AF_INET);
-	ck_assert_int_eq(p->peers.addr[1].family, AF_INET);
-	assert_addr(&p->peers.addr[2], AF_INET6, "2001:db8::10");
-	assert_ports(&p->mail_tcp, mail, 8);
-	assert_ports(&p->web_tcp, web, 5);
-	ck_assert_uint_eq(p->web_udp.n, 1);
-	ck_assert_str_eq(p->contact_desk, "Information Security Office");
-	free(p);
+	loaded(EXAMPLES "/egress-first.conf", "egress.conf");
+	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_EGRESS);
+	ck_assert_uint_eq(policy->peers.n, 3);
+	ck_assert_int_eq(policy->peers.addr[0].family, AF_INET);
+	ck_assert_int_eq(policy->peers.addr[1].family, AF_INET);
+	assert_addr(&policy->peers.addr[2], AF_INET6, "2001:db8::10");
+	assert_ports(&policy->mail_tcp, mail, 8);
+	assert_ports(&policy->web_tcp, web, 5);
+	ck_assert_uint_eq(policy->web_udp.n, 1);
+	ck_assert_str_eq(policy->contact_desk, "Information Security Office");
 }
 END_TEST
 
 START_TEST(test_example_pinned_dns)
 {
-	struct kk_policy *p = loaded(EXAMPLES "/pinned-dns.conf",
-	    "pinned.conf");
+	loaded(EXAMPLES "/pinned-dns.conf", "pinned.conf");
 
-	ck_assert_uint_eq(p->dns.n, 2);
-	assert_addr(&p->dns.addr[0], AF_INET, "198.51.100.53");
-	assert_addr(&p->dns.addr[1], AF_INET6, "2001:db8:53::53");
-	ck_assert(!p->dhcp);
-	ck_assert(p->ndp);
-	ck_assert_str_eq(p->listen, "198.51.100.20:7443");
-	ck_assert_str_eq(p->collector, "[2001:db8::10]:7444");
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
-	free(p);
+	ck_assert_uint_eq(policy->dns.n, 2);
+	assert_addr(&policy->dns.addr[0], AF_INET, "198.51.100.53");
+	assert_addr(&policy->dns.addr[1], AF_INET6, "2001:db8:53::53");
+	ck_assert(!policy->dhcp);
+	ck_assert(policy->ndp);
+	ck_assert_str_eq(policy->listen, "198.51.100.20:7443");
+	ck_assert_str_eq(policy->collector, "[2001:db8::10]:7444");
+	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_ISOLATED);
 }
 END_TEST
 
 /* Every example shipped, including ones added later, must load. */
 START_TEST(test_examples_all_load)
 {
-	struct kk_policy *p = policy_new();
 	char err[512], name[64];
 	glob_t g;
 	size_t i;
@@ -255,13 +271,12 @@ START_TEST(test_examples_all_load)
 	ck_assert_uint_ge(g.gl_pathc, 3);
 	for (i = 0; i < g.gl_pathc; i++) {
 		snprintf(name, sizeof(name), "example-%zu.conf", i);
-		rc = load_shipped(g.gl_pathv[i], name, p, err, sizeof(err));
+		rc = load_shipped(g.gl_pathv[i], name, err, sizeof(err));
 		ck_assert_msg(rc == 0, "%s: %s", g.gl_pathv[i], err);
-		ck_assert_uint_ge(p->peers.n, 1);
-		ck_assert_uint_ge(p->mgmt_ports.n, 1);
+		ck_assert_uint_ge(policy->peers.n, 1);
+		ck_assert_uint_ge(policy->mgmt_ports.n, 1);
 	}
 	globfree(&g);
-	free(p);
 }
 END_TEST
 
@@ -269,20 +284,15 @@ END_TEST
 
 START_TEST(test_defaults)
 {
-	struct kk_policy *p = policy_new();
 
-	kk_policy_defaults(p);
-	ck_assert_str_eq(p->path, "");
-	assert_common_defaults(p);
-	ck_assert_str_eq(p->key, "/etc/kakuri/agent.key");
-	ck_assert_str_eq(p->cert, "/etc/kakuri/agent.crt");
-	ck_assert_uint_eq(p->peers.n, 0);
-	ck_assert_uint_eq(p->mgmt_ports.n, 0);
-	ck_assert_str_eq(p->collector, "");
-	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
-	ck_assert_str_eq(p->contact_phone, "");
-	ck_assert_str_eq(p->contact_email, "");
-	free(p);
+	kk_policy_defaults(policy);
+	ck_assert_str_eq(policy->path, "");
+	assert_common_defaults(policy);
+	ck_assert_str_eq(policy->key, "/etc/kakuri/agent.key");
+	ck_assert_str_eq(policy->cert, "/etc/kakuri/agent.crt");
+	ck_assert_uint_eq(policy->peers.n, 0);
+	ck_assert_uint_eq(policy->mgmt_ports.n, 0);
+	assert_optional_defaults(policy);
 }
 END_TEST
 
@@ -291,89 +301,84 @@ START_TEST(test_valid_full)
 	static const uint16_t mgmt[] = { 7467, 7444, 22 };
 	static const uint16_t mail[] = { 25 };
 	static const uint16_t web[] = { 80, 443 };
-	struct kk_policy *p = loaded(FIX("valid_full"), NULL);
 
-	ck_assert_str_eq(p->path, FIX("valid_full"));
-	ck_assert_str_eq(p->state_dir, "/srv/kakuri/state");
-	ck_assert_str_eq(p->control_socket, "/srv/kakuri/run/ctl.sock");
-	ck_assert_str_eq(p->staff_group, "csirt-staff");
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_EGRESS);
-	ck_assert_str_eq(p->user, "_kakuri");
-	ck_assert_str_eq(p->listen, "198.51.100.7:9443");
-	ck_assert_str_eq(p->key, "/srv/kakuri/etc/agent.key");
-	ck_assert_str_eq(p->cert, "/srv/kakuri/etc/agent.crt");
-	ck_assert_str_eq(p->trust, "/srv/kakuri/etc/trust.conf");
-	ck_assert_str_eq(p->client_ca, "/srv/kakuri/etc/ca.pem");
-	ck_assert_uint_eq(p->peers.n, 3);
-	assert_addr(&p->peers.addr[0], AF_INET, "203.0.113.5");
-	assert_addr(&p->peers.addr[1], AF_INET6, "2001:db8:1::5");
-	assert_addr(&p->peers.addr[2], AF_INET, "203.0.113.6");
-	assert_ports(&p->mgmt_ports, mgmt, 3);
-	ck_assert_uint_eq(p->dns.n, 2);
-	assert_addr(&p->dns.addr[1], AF_INET6, "2001:db8:1::53");
-	ck_assert(!p->dhcp);
-	ck_assert(!p->ndp);
-	assert_ports(&p->mail_tcp, mail, 1);
-	assert_ports(&p->web_tcp, web, 2);
-	ck_assert_uint_eq(p->web_udp.n, 0);
-	ck_assert_str_eq(p->collector, "[2001:db8:1::5]:7444");
-	ck_assert_str_eq(p->contact_desk,
+	loaded(FIX("valid_full"), NULL);
+	ck_assert_str_eq(policy->path, FIX("valid_full"));
+	ck_assert_str_eq(policy->state_dir, "/srv/kakuri/state");
+	ck_assert_str_eq(policy->control_socket, "/srv/kakuri/run/ctl.sock");
+	ck_assert_str_eq(policy->staff_group, "csirt-staff");
+	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_EGRESS);
+	ck_assert_str_eq(policy->user, "_kakuri");
+	ck_assert_str_eq(policy->listen, "198.51.100.7:9443");
+	ck_assert_str_eq(policy->key, "/srv/kakuri/etc/agent.key");
+	ck_assert_str_eq(policy->cert, "/srv/kakuri/etc/agent.crt");
+	ck_assert_str_eq(policy->trust, "/srv/kakuri/etc/trust.conf");
+	ck_assert_str_eq(policy->client_ca, "/srv/kakuri/etc/ca.pem");
+	ck_assert_uint_eq(policy->peers.n, 3);
+	assert_addr(&policy->peers.addr[0], AF_INET, "203.0.113.5");
+	assert_addr(&policy->peers.addr[1], AF_INET6, "2001:db8:1::5");
+	assert_addr(&policy->peers.addr[2], AF_INET, "203.0.113.6");
+	assert_ports(&policy->mgmt_ports, mgmt, 3);
+	ck_assert_uint_eq(policy->dns.n, 2);
+	assert_addr(&policy->dns.addr[1], AF_INET6, "2001:db8:1::53");
+	ck_assert(!policy->dhcp);
+	ck_assert(!policy->ndp);
+	assert_ports(&policy->mail_tcp, mail, 1);
+	assert_ports(&policy->web_tcp, web, 2);
+	ck_assert_uint_eq(policy->web_udp.n, 0);
+	ck_assert_str_eq(policy->collector, "[2001:db8:1::5]:7444");
+	ck_assert_str_eq(policy->contact_desk,
 	    "\xe6\x83\x85\xe5\xa0\xb1\xe3\x82\xbb\xe3\x82\xad\xe3\x83\xa5"
 	    "\xe3\x83\xaa\xe3\x83\x86\xe3\x82\xa3\xe5\xae\xa4 (CSIRT)");
-	ck_assert_str_eq(p->contact_phone, "+81 3 0000 0000");
-	ck_assert_str_eq(p->contact_email, "csirt@example.jp");
-	ck_assert_int_eq(p->protect, KK_PROTECT_MONITOR);
-	free(p);
+	ck_assert_str_eq(policy->contact_phone, "+81 3 0000 0000");
+	ck_assert_str_eq(policy->contact_email, "csirt@example.jp");
+	ck_assert_int_eq(policy->protect, KK_PROTECT_MONITOR);
 }
 END_TEST
 
 START_TEST(test_valid_sparse)
 {
-	struct kk_policy *p = loaded(FIX("valid_sparse"), NULL);
+	loaded(FIX("valid_sparse"), NULL);
 
-	ck_assert_uint_eq(p->peers.n, 1);
-	assert_addr(&p->peers.addr[0], AF_INET6, "2001:db8::10");
-	ck_assert_uint_eq(p->web_udp.n, 0);	/* [] means: block none */
-	ck_assert_uint_eq(p->web_tcp.n, 4);	/* left out: the default */
-	ck_assert_str_eq(p->collector, "");
-	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
-	ck_assert_str_eq(p->contact_desk, "CSIRT / IT help desk");
-	free(p);
+	ck_assert_uint_eq(policy->peers.n, 1);
+	assert_addr(&policy->peers.addr[0], AF_INET6, "2001:db8::10");
+	/* [] means: block none; left out: the default */
+	ck_assert_uint_eq(policy->web_udp.n, 0);
+	ck_assert_uint_eq(policy->web_tcp.n, 4);
+	ck_assert_str_eq(policy->collector, "");
+	ck_assert_str_eq(policy->client_ca, "/etc/kakuri/csirt-ca.pem");
+	ck_assert_str_eq(policy->contact_desk, "CSIRT / IT help desk");
 }
 END_TEST
 
 START_TEST(test_success_clears_err)
 {
-	struct kk_policy *p = policy_new();
 	char err[64] = "stale message";
 
-	ck_assert_int_eq(load(FIX("valid_sparse"), p, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(FIX("valid_sparse"), err, sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	/* err is optional */
-	ck_assert_int_eq(load(FIX("valid_sparse"), p, NULL, 0), 0);
-	ck_assert_int_eq(load(FIX("unknown_key"), p, NULL, 0), -EINVAL);
-	free(p);
+	ck_assert_int_eq(load(FIX("valid_sparse"), NULL, 0), 0);
+	ck_assert_int_eq(load(FIX("unknown_key"), NULL, 0), -EINVAL);
 }
 END_TEST
 
 /* A reload replaces the whole policy: keys left out go back to defaults. */
 START_TEST(test_reload_resets_defaults)
 {
-	struct kk_policy *p = policy_new();
 	char err[512];
 
-	ck_assert_int_eq(load(FIX("valid_full"), p, err, sizeof(err)), 0);
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_EGRESS);
-	ck_assert_int_eq(load(FIX("valid_sparse"), p, err, sizeof(err)), 0);
-	ck_assert_str_eq(p->path, FIX("valid_sparse"));
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
-	ck_assert(p->dhcp);
-	ck_assert_uint_eq(p->dns.n, 0);
-	ck_assert_uint_eq(p->mail_tcp.n, 7);
-	ck_assert_str_eq(p->staff_group, "kakuri");
-	ck_assert_str_eq(p->contact_phone, "");
-	ck_assert_int_eq(p->protect, KK_PROTECT_AUTO);
-	free(p);
+	ck_assert_int_eq(load(FIX("valid_full"), err, sizeof(err)), 0);
+	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_EGRESS);
+	ck_assert_int_eq(load(FIX("valid_sparse"), err, sizeof(err)), 0);
+	ck_assert_str_eq(policy->path, FIX("valid_sparse"));
+	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_ISOLATED);
+	ck_assert(policy->dhcp);
+	ck_assert_uint_eq(policy->dns.n, 0);
+	ck_assert_uint_eq(policy->mail_tcp.n, 7);
+	ck_assert_str_eq(policy->staff_group, "kakuri");
+	ck_assert_str_eq(policy->contact_phone, "");
+	ck_assert_int_eq(policy->protect, KK_PROTECT_AUTO);
 }
 END_TEST
 
@@ -386,19 +391,18 @@ START_TEST(test_failed_load_keeps_policy)
 		FIX("contact_escape"), FIX("missing_management"),
 		"fixtures/does_not_exist.conf",
 	};
-	struct kk_policy *p = policy_new(), *saved = policy_new();
+	struct kk_policy *saved = policy_new();
 	char err[512];
 	size_t i;
 
-	ck_assert_int_eq(load(FIX("valid_full"), p, err, sizeof(err)), 0);
-	memcpy(saved, p, sizeof(*p));
+	ck_assert_int_eq(load(FIX("valid_full"), err, sizeof(err)), 0);
+	memcpy(saved, policy, sizeof(*policy));
 	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
-		ck_assert_int_lt(load(broken[i], p, err, sizeof(err)), 0);
-		ck_assert_msg(memcmp(p, saved, sizeof(*p)) == 0,
+		ck_assert_int_lt(load(broken[i], err, sizeof(err)), 0);
+		ck_assert_msg(memcmp(policy, saved, sizeof(*policy)) == 0,
 		    "%s changed the policy", broken[i]);
 	}
 	free(saved);
-	free(p);
 }
 END_TEST
 
@@ -511,29 +515,26 @@ static const struct hostile {
 /* audit { }: the rotation of the audit log, and its defaults. */
 START_TEST(test_audit_keys)
 {
-	struct kk_policy *p = policy_new();
 	char err[512];
 
-	ck_assert_msg(load(FIX("audit_valid"), p, err, sizeof(err)) == 0,
+	ck_assert_msg(load(FIX("audit_valid"), err, sizeof(err)) == 0,
 	    "%s", err);
-	ck_assert_int_eq(p->audit_max_mb, 1);
-	ck_assert_int_eq(p->audit_keep, 16);
-	ck_assert_msg(load(FIX("valid_sparse"), p, err, sizeof(err)) == 0,
+	ck_assert_int_eq(policy->audit_max_mb, 1);
+	ck_assert_int_eq(policy->audit_keep, 16);
+	ck_assert_msg(load(FIX("valid_sparse"), err, sizeof(err)) == 0,
 	    "%s", err);
-	ck_assert_int_eq(p->audit_max_mb, 64);
-	ck_assert_int_eq(p->audit_keep, 4);
-	free(p);
+	ck_assert_int_eq(policy->audit_max_mb, 64);
+	ck_assert_int_eq(policy->audit_keep, 4);
 }
 END_TEST
 
 START_TEST(test_hostile)
 {
 	const struct hostile *h = &hostile[_i];
-	struct kk_policy *p = policy_new();
 	char err[512], prefix[PATH_MAX + 32];
 	int rc;
 
-	rc = load(h->file, p, err, sizeof(err));
+	rc = load(h->file, err, sizeof(err));
 	ck_assert_msg(rc == h->rc, "%s: rc %d, want %d (%s)", h->file, rc,
 	    h->rc, err);
 	if (h->line > 0)
@@ -545,7 +546,6 @@ START_TEST(test_hostile)
 	ck_assert_msg(strstr(err + strlen(prefix), h->msg) != NULL,
 	    "got '%s', want '%s'", err, h->msg);
 	ck_assert_ptr_null(strchr(err, '\n'));
-	free(p);
 }
 END_TEST
 
@@ -553,17 +553,15 @@ END_TEST
 
 START_TEST(test_symlink_refused)
 {
-	struct kk_policy *p = policy_new();
 	char target[PATH_MAX], link[PATH_MAX], want[PATH_MAX + 64], err[512];
 
 	copy_to_tmp(FIX("valid_sparse"), "target.conf", 0644, target);
 	kk_test_join(link, kk_test_base, "link.conf");
 	ck_assert_int_eq(symlink(target, link), 0);
-	ck_assert_int_eq(load(target, p, err, sizeof(err)), 0);
-	ck_assert_int_eq(load(link, p, err, sizeof(err)), -ELOOP);
+	ck_assert_int_eq(load(target, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(link, err, sizeof(err)), -ELOOP);
 	snprintf(want, sizeof(want), "%s: refused: is a symbolic link", link);
 	ck_assert_str_eq(err, want);
-	free(p);
 }
 END_TEST
 
@@ -571,26 +569,24 @@ static const mode_t writable_modes[] = { 0666, 0664, 0620, 0602 };
 
 START_TEST(test_writable_refused)
 {
-	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], name[32], want[PATH_MAX + 64], err[512];
 	mode_t mode = writable_modes[_i];
 
 	snprintf(name, sizeof(name), "mode-%04o.conf", (unsigned)mode);
 	copy_to_tmp(FIX("valid_sparse"), name, mode, path);
 	/* the owner check is skipped, the mode check never is */
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EPERM);
 	snprintf(want, sizeof(want),
 	    "%s: refused: group- or world-writable (mode %04o)", path,
 	    (unsigned)mode);
 	ck_assert_str_eq(err, want);
-	ck_assert_int_eq(kk_policy_load(path, 0, p, err, sizeof(err)), -EPERM);
-	free(p);
+	ck_assert_int_eq(kk_policy_load(path, 0, policy, err, sizeof(err)),
+	    -EPERM);
 }
 END_TEST
 
 START_TEST(test_owner_refused)
 {
-	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
 	uid_t owner = geteuid();
 
@@ -599,29 +595,27 @@ START_TEST(test_owner_refused)
 		ck_assert_int_eq(chown(path, 65534, 65534), 0);
 		owner = 65534;
 	}
-	ck_assert_int_eq(kk_policy_load(path, 0, p, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(kk_policy_load(path, 0, policy, err, sizeof(err)),
+	    -EPERM);
 	snprintf(want, sizeof(want), "%s: refused: owned by uid %u, not root",
 	    path, (unsigned)owner);
 	ck_assert_str_eq(err, want);
 	/* the flag skips exactly this check */
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), 0);
-	free(p);
+	ck_assert_int_eq(load(path, err, sizeof(err)), 0);
 }
 END_TEST
 
 START_TEST(test_owner_root_accepted)
 {
-	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], err[512];
 	int rc;
 
 	copy_to_tmp(FIX("valid_sparse"), "root.conf", 0600, path);
-	rc = kk_policy_load(path, 0, p, err, sizeof(err));
+	rc = kk_policy_load(path, 0, policy, err, sizeof(err));
 	if (geteuid() == 0)
 		ck_assert_msg(rc == 0, "%s", err);
 	else
 		ck_assert_int_eq(rc, -EPERM);
-	free(p);
 }
 END_TEST
 
@@ -646,55 +640,49 @@ padded_policy(size_t len)
 
 START_TEST(test_size_limit)
 {
-	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
 	char *buf;
 
 	buf = padded_policy(MIB);
 	kk_test_join(path, kk_test_base, "exactly-1mib.conf");
 	kk_test_write(path, buf, MIB, 0644);
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), 0);
+	ck_assert_int_eq(load(path, err, sizeof(err)), 0);
 	free(buf);
 
 	buf = padded_policy(MIB + 1);
 	kk_test_join(path, kk_test_base, "over-1mib.conf");
 	kk_test_write(path, buf, MIB + 1, 0644);
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EFBIG);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EFBIG);
 	snprintf(want, sizeof(want), "%s: refused: larger than 1048576 bytes",
 	    path);
 	ck_assert_str_eq(err, want);
 	free(buf);
-	free(p);
 }
 END_TEST
 
 START_TEST(test_nonexistent)
 {
-	struct kk_policy *p = policy_new();
 	char err[512];
 
-	ck_assert_int_eq(load("fixtures/does_not_exist.conf", p, err,
+	ck_assert_int_eq(load("fixtures/does_not_exist.conf", err,
 	    sizeof(err)), -ENOENT);
 	ck_assert_str_eq(err, "fixtures/does_not_exist.conf: cannot open: "
 	    "No such file or directory");
-	free(p);
 }
 END_TEST
 
 START_TEST(test_not_regular)
 {
-	struct kk_policy *p = policy_new();
 	char fifo[PATH_MAX], err[512];
 
-	ck_assert_int_eq(load("fixtures", p, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(load("fixtures", err, sizeof(err)), -EPERM);
 	ck_assert_str_eq(err, "fixtures: refused: not a regular file");
 
 	/* a FIFO must be refused, not block the daemon on open() */
 	kk_test_join(fifo, kk_test_base, "fifo.conf");
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-	ck_assert_int_eq(load(fifo, p, err, sizeof(err)), -EPERM);
+	ck_assert_int_eq(load(fifo, err, sizeof(err)), -EPERM);
 	ck_assert_ptr_nonnull(strstr(err, "refused: not a regular file"));
-	free(p);
 }
 END_TEST
 
@@ -702,39 +690,34 @@ START_TEST(test_nul_byte)
 {
 	static const char text[] =
 	    "agent:\n{\n  state_dir = \"/var/lib/kakuri\";\0 junk\n";
-	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], err[512];
 
 	kk_test_join(path, kk_test_base, "nul.conf");
 	kk_test_write(path, text, sizeof(text) - 1, 0644);
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, ".conf:3: NUL byte"));
-	free(p);
 }
 END_TEST
 
 START_TEST(test_empty_file)
 {
-	struct kk_policy *p = policy_new();
 	char path[PATH_MAX], want[PATH_MAX + 64], err[512];
 
 	kk_test_join(path, kk_test_base, "empty.conf");
 	kk_test_write(path, "", 0, 0644);
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(load(path, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s: missing required section 'agent'",
 	    path);
 	ck_assert_str_eq(err, want);
-	free(p);
 }
 END_TEST
 
 /* The path is echoed; it must not break the one-line rule. */
 START_TEST(test_err_one_line)
 {
-	struct kk_policy *p = policy_new();
 	char err[512], tiny[16];
 
-	ck_assert_int_eq(load("fixtures/no\nsuch\x1b.conf", p, err,
+	ck_assert_int_eq(load("fixtures/no\nsuch\x1b.conf", err,
 	    sizeof(err)), -ENOENT);
 	ck_assert_ptr_null(strchr(err, '\n'));
 	ck_assert_ptr_null(strchr(err, '\x1b'));
@@ -742,10 +725,9 @@ START_TEST(test_err_one_line)
 
 	/* a short buffer is truncated, never overrun */
 	memset(tiny, 'Z', sizeof(tiny));
-	ck_assert_int_eq(load(FIX("unknown_key"), p, tiny, 8), -EINVAL);
+	ck_assert_int_eq(load(FIX("unknown_key"), tiny, 8), -EINVAL);
 	ck_assert_uint_eq(strlen(tiny), 7);
 	ck_assert_int_eq(tiny[8], 'Z');
-	free(p);
 }
 END_TEST
 
@@ -769,82 +751,93 @@ agent_policy(const char *name, const char *agent, char path[PATH_MAX])
 	kk_test_write(path, text, (size_t)n, 0600);
 }
 
+/* agent settings, and the TLS key and certificate they make */
+static const struct tls_paths {
+	const char *agent, *key, *cert;
+} tls_paths[] = {
+	/* not given: beside agent.key, wherever that is */
+	{ "key = \"/srv/k/id.key\"; cert = \"/srv/c/id.crt\";",
+	    "/srv/k/agent-tls.key", "/srv/k/agent-tls.crt" },
+	{ "", "/etc/kakuri/agent-tls.key", "/etc/kakuri/agent-tls.crt" },
+	/* given */
+	{ "tls_key = \"/a/t.key\"; tls_cert = \"/b/t.crt\";",
+	    "/a/t.key", "/b/t.crt" },
+};
+
+/* agent settings refused for the TLS key or certificate, and why */
+static const struct tls_refused {
+	const char *agent, *why;	/* why: NULL, not checked */
+} tls_refused[] = {
+	{ "key = \"/k/a.key\"; tls_key = \"/k/a.key\";",
+	    "identity key stays in the root parent" },
+	{ "tls_cert = \"/etc/kakuri/agent.crt\";", NULL },
+	{ "tls_key = \"agent-tls.key\";", NULL },
+};
+
 START_TEST(test_tls_key_paths)
 {
-	struct kk_policy *p = policy_new();
-	char path[PATH_MAX], err[512];
+	char path[PATH_MAX], name[32], err[512];
+	size_t i;
 
-	kk_policy_defaults(p);
-	ck_assert_str_eq(p->tls_key, "/etc/kakuri/agent-tls.key");
-	ck_assert_str_eq(p->tls_cert, "/etc/kakuri/agent-tls.crt");
-	/* not given: beside agent.key, wherever that is */
-	agent_policy("beside.conf", "key = \"/srv/k/id.key\"; "
-	    "cert = \"/srv/c/id.crt\";", path);
-	ck_assert_msg(load(path, p, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_str_eq(p->tls_key, "/srv/k/agent-tls.key");
-	ck_assert_str_eq(p->tls_cert, "/srv/k/agent-tls.crt");
-	agent_policy("none.conf", "", path);
-	ck_assert_msg(load(path, p, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_str_eq(p->tls_key, "/etc/kakuri/agent-tls.key");
-	/* given */
-	agent_policy("given.conf", "tls_key = \"/a/t.key\"; "
-	    "tls_cert = \"/b/t.crt\";", path);
-	ck_assert_msg(load(path, p, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_str_eq(p->tls_key, "/a/t.key");
-	ck_assert_str_eq(p->tls_cert, "/b/t.crt");
-	/* the identity key as the child's TLS key: refused */
-	agent_policy("same.conf", "key = \"/k/a.key\"; tls_key = \"/k/a.key\";",
-	    path);
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "identity key stays in the root parent"));
-	agent_policy("samecert.conf", "tls_cert = \"/etc/kakuri/agent.crt\";",
-	    path);
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
-	agent_policy("relative.conf", "tls_key = \"agent-tls.key\";", path);
-	ck_assert_int_eq(load(path, p, err, sizeof(err)), -EINVAL);
-	free(p);
+	kk_policy_defaults(policy);
+	ck_assert_str_eq(policy->tls_key, "/etc/kakuri/agent-tls.key");
+	ck_assert_str_eq(policy->tls_cert, "/etc/kakuri/agent-tls.crt");
+	for (i = 0; i < sizeof(tls_paths) / sizeof(tls_paths[0]); i++) {
+		snprintf(name, sizeof(name), "tls-%zu.conf", i);
+		agent_policy(name, tls_paths[i].agent, path);
+		ck_assert_msg(load(path, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_str_eq(policy->tls_key, tls_paths[i].key);
+		ck_assert_str_eq(policy->tls_cert, tls_paths[i].cert);
+	}
+	for (i = 0; i < sizeof(tls_refused) / sizeof(tls_refused[0]); i++) {
+		snprintf(name, sizeof(name), "tls-refused-%zu.conf", i);
+		agent_policy(name, tls_refused[i].agent, path);
+		ck_assert_msg(load(path, err, sizeof(err)) == -EINVAL,
+		    "%s: %s", tls_refused[i].agent, err);
+		if (tls_refused[i].why != NULL)
+			ck_assert_ptr_nonnull(strstr(err, tls_refused[i].why));
+	}
 }
 END_TEST
 
-START_TEST(test_addr_v4)
+/* Any spelling goes in, the canonical one (RFC 5952) comes out. */
+static const struct good_addr {
+	const char *in;
+	int family;
+	const char *out;
+} good_addrs[] = {
+	{ "192.0.2.10", AF_INET, "192.0.2.10" },
+	{ "255.255.255.255", AF_INET, "255.255.255.255" },
+	{ "2001:0DB8:0000::0010", AF_INET6, "2001:db8::10" },
+	{ "::1", AF_INET6, "::1" },
+	{ "fe80::1:2:3:4", AF_INET6, "fe80::1:2:3:4" },
+};
+
+START_TEST(test_addr_canonical)
 {
+	const struct good_addr *g = &good_addrs[_i];
 	struct kk_addr a;
 	char buf[INET6_ADDRSTRLEN];
 
-	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &a), 0);
-	ck_assert_int_eq(a.family, AF_INET);
-	ck_assert_uint_eq(a.a.v4.s_addr, htonl(0xc000020a));
+	ck_assert_int_eq(kk_addr_parse(g->in, &a), 0);
+	ck_assert_int_eq(a.family, g->family);
 	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "192.0.2.10");
-
-	ck_assert_int_eq(kk_addr_parse("255.255.255.255", &a), 0);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "255.255.255.255");
+	ck_assert_str_eq(buf, g->out);
 }
 END_TEST
 
-START_TEST(test_addr_v6)
+/* The bytes parsed, in network order. */
+START_TEST(test_addr_bytes)
 {
-	static const uint8_t want[16] = {
+	static const uint8_t v6[16] = {
 		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 	};
 	struct kk_addr a;
-	char buf[INET6_ADDRSTRLEN];
 
-	/* any spelling goes in, the canonical one (RFC 5952) comes out */
+	ck_assert_int_eq(kk_addr_parse("192.0.2.10", &a), 0);
+	ck_assert_uint_eq(a.a.v4.s_addr, htonl(0xc000020a));
 	ck_assert_int_eq(kk_addr_parse("2001:0DB8:0000::0010", &a), 0);
-	ck_assert_int_eq(a.family, AF_INET6);
-	ck_assert_mem_eq(a.a.v6.s6_addr, want, 16);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "2001:db8::10");
-
-	ck_assert_int_eq(kk_addr_parse("::1", &a), 0);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "::1");
-
-	ck_assert_int_eq(kk_addr_parse("fe80::1:2:3:4", &a), 0);
-	ck_assert_int_eq(kk_addr_format(&a, buf, sizeof(buf)), 0);
-	ck_assert_str_eq(buf, "fe80::1:2:3:4");
+	ck_assert_mem_eq(a.a.v6.s6_addr, v6, 16);
 }
 END_TEST
 
@@ -885,37 +878,35 @@ START_TEST(test_addr_format_errors)
 }
 END_TEST
 
-Suite *
-parse_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("shipped", KK_TMPDIR, 0), KK_TEST(test_shipped_default),
-		    KK_TEST(test_shipped_direct_path),
-		    KK_TEST(test_example_minimal),
-		    KK_TEST(test_example_egress_first),
-		    KK_TEST(test_example_pinned_dns),
-		    KK_TEST(test_examples_all_load),
-		KK_CASE("valid", 0, 0), KK_TEST(test_defaults),
-		    KK_TEST(test_valid_full), KK_TEST(test_valid_sparse),
-		    KK_TEST(test_success_clears_err),
-		    KK_TEST(test_reload_resets_defaults),
-		    KK_TEST(test_failed_load_keeps_policy),
-		KK_CASE("hostile", 0, 0),
-		    KK_LOOP(test_hostile, KK_NITEMS(hostile)),
-		    KK_TEST(test_audit_keys),
-		KK_CASE("file", KK_TMPDIR, 20), KK_TEST(test_symlink_refused),
-		    KK_LOOP(test_writable_refused, KK_NITEMS(writable_modes)),
-		    KK_TEST(test_owner_refused),
-		    KK_TEST(test_owner_root_accepted), KK_TEST(test_size_limit),
-		    KK_TEST(test_nonexistent), KK_TEST(test_not_regular),
-		    KK_TEST(test_nul_byte), KK_TEST(test_empty_file),
-		    KK_TEST(test_err_one_line), KK_TEST(test_tls_key_paths),
-		KK_CASE("addr", 0, 0), KK_TEST(test_addr_v4),
-		    KK_TEST(test_addr_v6),
-		    KK_LOOP(test_addr_rejects, KK_NITEMS(bad_addrs)),
-		    KK_TEST(test_addr_format_errors),
-		KK_END
-	};
+/* A case whose tests load into policy (policy_setup around each one). */
+#define PARSE_CASE(name, flags, timeout)				\
+	KK_CASE_FIXTURE(name, (flags) | KK_CHECKED, timeout, policy_setup, \
+	    policy_teardown)
 
-	return kk_suite("parse", tests);
-}
+KK_SUITE(parse_suite, "parse",
+	PARSE_CASE("shipped", KK_TMPDIR, 0), KK_TEST(test_shipped_default),
+	    KK_TEST(test_shipped_direct_path),
+	    KK_TEST(test_example_minimal),
+	    KK_TEST(test_example_egress_first),
+	    KK_TEST(test_example_pinned_dns),
+	    KK_TEST(test_examples_all_load),
+	PARSE_CASE("valid", 0, 0), KK_TEST(test_defaults),
+	    KK_TEST(test_valid_full), KK_TEST(test_valid_sparse),
+	    KK_TEST(test_success_clears_err),
+	    KK_TEST(test_reload_resets_defaults),
+	    KK_TEST(test_failed_load_keeps_policy),
+	PARSE_CASE("hostile", 0, 0),
+	    KK_LOOP(test_hostile, KK_NITEMS(hostile)),
+	    KK_TEST(test_audit_keys),
+	PARSE_CASE("file", KK_TMPDIR, 20), KK_TEST(test_symlink_refused),
+	    KK_LOOP(test_writable_refused, KK_NITEMS(writable_modes)),
+	    KK_TEST(test_owner_refused),
+	    KK_TEST(test_owner_root_accepted), KK_TEST(test_size_limit),
+	    KK_TEST(test_nonexistent), KK_TEST(test_not_regular),
+	    KK_TEST(test_nul_byte), KK_TEST(test_empty_file),
+	    KK_TEST(test_err_one_line), KK_TEST(test_tls_key_paths),
+	KK_CASE("addr", 0, 0),
+	    KK_LOOP(test_addr_canonical, KK_NITEMS(good_addrs)),
+	    KK_TEST(test_addr_bytes),
+	    KK_LOOP(test_addr_rejects, KK_NITEMS(bad_addrs)),
+	    KK_TEST(test_addr_format_errors))

@@ -706,34 +706,26 @@ START_TEST(test_rfc3339)
 }
 END_TEST
 
-Suite *
-state_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("state", KK_TMPDIR, 0),
-		    KK_LOOP(test_roundtrip, KK_NITEMS(rt_cases)),
-		    KK_LOOP(test_resave, KK_NITEMS(resave)),
-		    KK_TEST(test_save_file_mode),
-		    KK_TEST(test_load_control_cleaned), KK_TEST(test_set_aside),
-		    KK_TEST(test_reserve), KK_TEST(test_load_missing),
-		    KK_TEST(test_load_minimal),
-		    KK_LOOP(test_load_bad, KK_NITEMS(bad_json)),
-		    KK_LOOP(test_load_text_limit, 2),
-		    KK_TEST(test_stale_temp_ignored),
-		    KK_TEST(test_stale_temp_only),
-		KK_CASE("atomic", KK_TMPDIR, 0),
-		    KK_TEST(test_atomic_no_temp_left),
-		    KK_LOOP(test_atomic_mode, KK_NITEMS(atomic_modes)),
-		    KK_TEST(test_atomic_replace_whole),
-		    KK_TEST(test_atomic_binary), KK_TEST(test_atomic_no_dir),
-		    KK_TEST(test_atomic_fail_cleans_up),
-		    KK_TEST(test_atomic_name_too_long),
-		KK_CASE("episode", KK_TMPDIR, 0), KK_TEST(test_episode_new),
-		    KK_TEST(test_episode_loads),
-		KK_CASE("util", 0, 0), KK_TEST(test_mode_names),
-		    KK_TEST(test_rfc3339),
-		KK_END
-	};
-
-	return kk_suite("state", tests);
-}
+KK_SUITE(state_suite, "state",
+	KK_CASE("state", KK_TMPDIR, 0),
+	    KK_LOOP(test_roundtrip, KK_NITEMS(rt_cases)),
+	    KK_LOOP(test_resave, KK_NITEMS(resave)),
+	    KK_TEST(test_save_file_mode),
+	    KK_TEST(test_load_control_cleaned), KK_TEST(test_set_aside),
+	    KK_TEST(test_reserve), KK_TEST(test_load_missing),
+	    KK_TEST(test_load_minimal),
+	    KK_LOOP(test_load_bad, KK_NITEMS(bad_json)),
+	    KK_LOOP(test_load_text_limit, 2),
+	    KK_TEST(test_stale_temp_ignored),
+	    KK_TEST(test_stale_temp_only),
+	KK_CASE("atomic", KK_TMPDIR, 0),
+	    KK_TEST(test_atomic_no_temp_left),
+	    KK_LOOP(test_atomic_mode, KK_NITEMS(atomic_modes)),
+	    KK_TEST(test_atomic_replace_whole),
+	    KK_TEST(test_atomic_binary), KK_TEST(test_atomic_no_dir),
+	    KK_TEST(test_atomic_fail_cleans_up),
+	    KK_TEST(test_atomic_name_too_long),
+	KK_CASE("episode", KK_TMPDIR, 0), KK_TEST(test_episode_new),
+	    KK_TEST(test_episode_loads),
+	KK_CASE("util", 0, 0), KK_TEST(test_mode_names),
+	    KK_TEST(test_rfc3339))

@@ -220,19 +220,11 @@ START_TEST(test_clean_any_bytes)
 }
 END_TEST
 
-Suite *
-text_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("check", 0, 0), KK_LOOP(test_check, KK_NITEMS(checks)),
-		    KK_TEST(test_problem_words),
-		KK_CASE("cut", 0, 0), KK_LOOP(test_cut_japanese, 3),
-		    KK_TEST(test_cut_four_byte), KK_TEST(test_copy_limits),
-		    KK_TEST(test_copy_refuses),
-		KK_CASE("clean", 0, 0), KK_TEST(test_clean),
-		    KK_TEST(test_clean_any_bytes),
-		KK_END
-	};
-
-	return kk_suite("text", tests);
-}
+KK_SUITE(text_suite, "text",
+	KK_CASE("check", 0, 0), KK_LOOP(test_check, KK_NITEMS(checks)),
+	    KK_TEST(test_problem_words),
+	KK_CASE("cut", 0, 0), KK_LOOP(test_cut_japanese, 3),
+	    KK_TEST(test_cut_four_byte), KK_TEST(test_copy_limits),
+	    KK_TEST(test_copy_refuses),
+	KK_CASE("clean", 0, 0), KK_TEST(test_clean),
+	    KK_TEST(test_clean_any_bytes))

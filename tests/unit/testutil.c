@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "../progutil.h"
+#include "kakuri.h"
 #include "testutil.h"
 
 char kk_test_base[PATH_MAX];
@@ -225,4 +226,25 @@ kk_suite(const char *name, const struct kk_test *tests)
 	if (tc != NULL)
 		suite_add_tcase(s, tc);
 	return s;
+}
+
+void
+kk_test_addr_add(struct kk_addrlist *l, const char *s)
+{
+	ck_assert_uint_lt(l->n, KK_MAX_ADDRS);
+	ck_assert_int_eq(kk_addr_parse(s, &l->addr[l->n]), 0);
+	l->n++;
+}
+
+void
+kk_test_policy_base(struct kk_policy *p)
+{
+	kk_policy_defaults(p);
+	kk_test_addr_add(&p->peers, "192.0.2.10");
+	kk_test_addr_add(&p->peers, "2001:db8::10");
+	p->mgmt_ports.port[0] = 7443;
+	p->mgmt_ports.port[1] = 7444;
+	p->mgmt_ports.n = 2;
+	p->dhcp = true;
+	p->ndp = true;
 }

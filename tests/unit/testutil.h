@@ -30,15 +30,13 @@ TCase	*kk_tcase(const char *name);
  * seconds (0: KK_TCASE_TIMEOUT); KK_CASE_FIXTURE adds setup and teardown,
  * an unchecked fixture, or a checked one (around every test) when flags
  * has KK_CHECKED.  The KK_TEST and KK_LOOP rows after it are its tests; a
- * loop test runs with _i from 0 to n - 1.  KK_END ends the table:
+ * loop test runs with _i from 0 to n - 1.  KK_SUITE defines the suite
+ * function from the rows and ends the table (KK_END) itself:
  *
- *	const struct kk_test tests[] = {
+ *	KK_SUITE(audit_suite, "audit",
  *		KK_CASE("verify", KK_TMPDIR, 30), KK_TEST(test_verify_whole),
  *		    KK_LOOP(test_verify_cut, 5),
- *		KK_CASE("sha256", 0, 0), KK_TEST(test_sha256_kat),
- *		KK_END
- *	};
- *	return kk_suite("audit", tests);
+ *		KK_CASE("sha256", 0, 0), KK_TEST(test_sha256_kat))
  *
  * The table is local to the suite function: a test's TTest pointer is no
  * constant.
@@ -68,6 +66,15 @@ struct kk_test {
 #define KK_NITEMS(a)	((int)(sizeof(a) / sizeof((a)[0])))
 
 Suite	*kk_suite(const char *name, const struct kk_test *tests);
+
+#define KK_SUITE(fn, name, ...)						\
+Suite *									\
+fn(void)								\
+{									\
+	const struct kk_test tests[] = { __VA_ARGS__, KK_END };		\
+									\
+	return kk_suite((name), tests);					\
+}
 
 /*
  * The test case's private mkdtemp(3) directory.  Made and removed by an
@@ -109,5 +116,28 @@ bool	kk_test_file_matches(const char *path, uint64_t size, const char *hex);
  */
 size_t	kk_test_count_entries(const char *dir, const char *mark,
 	    size_t *marked);
+
+/*
+ * A new libnftnl object of kind (table, chain, set or rule) parsed from
+ * the netlink message nlh, which must parse; the caller frees it.  The
+ * caller includes the libnftnl header of kind.
+ */
+#define KK_NFT_PARSED(kind, nlh) __extension__ ({			\
+	struct nftnl_##kind *parsed_ = nftnl_##kind##_alloc();		\
+									\
+	ck_assert_ptr_nonnull(parsed_);					\
+	ck_assert_int_ge(nftnl_##kind##_nlmsg_parse((nlh), parsed_), 0);	\
+	parsed_;							\
+})
+
+/* Parses s into the next free address of l. */
+struct kk_addrlist;
+void	kk_test_addr_add(struct kk_addrlist *l, const char *s);
+/*
+ * The policy the nftables tests build on: the defaults, peers 192.0.2.10
+ * and 2001:db8::10, management ports 7443 and 7444, DHCP and NDP on.
+ */
+struct kk_policy;
+void	kk_test_policy_base(struct kk_policy *p);
 
 #endif
