@@ -819,23 +819,15 @@ START_TEST(second_collection_is_a_hard_error)
 }
 END_TEST
 
-Suite *
-collect_suite(void)
-{
-	const struct kk_test tests[] = {
-		/* executables of the whole machine are hashed; ASan is slow */
-		KK_CASE("collect", KK_TMPDIR, 120),
-		    KK_TEST(artifacts_in_order_and_hashed),
-		    KK_TEST(process_table_has_self),
-		    KK_TEST(sockets_have_ours_with_owner),
-		    KK_TEST(routes_kernel_mounts_files),
-		    KK_TEST(nft_text_from_caller),
-		    KK_TEST(nft_ruleset_in_own_netns),
-		    KK_TEST(tiny_size_budget_truncates),
-		    KK_TEST(one_millisecond_deadline),
-		    KK_TEST(second_collection_is_a_hard_error),
-		KK_END
-	};
-
-	return kk_suite("collect", tests);
-}
+KK_SUITE(collect_suite, "collect",
+	/* executables of the whole machine are hashed; ASan is slow */
+	KK_CASE("collect", KK_TMPDIR, 120),
+	    KK_TEST(artifacts_in_order_and_hashed),
+	    KK_TEST(process_table_has_self),
+	    KK_TEST(sockets_have_ours_with_owner),
+	    KK_TEST(routes_kernel_mounts_files),
+	    KK_TEST(nft_text_from_caller),
+	    KK_TEST(nft_ruleset_in_own_netns),
+	    KK_TEST(tiny_size_budget_truncates),
+	    KK_TEST(one_millisecond_deadline),
+	    KK_TEST(second_collection_is_a_hard_error))

@@ -553,21 +553,13 @@ START_TEST(test_parse_then_time)
 }
 END_TEST
 
-Suite *
-command_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("valid", 0, 0), KK_TEST(test_action_names),
-		    KK_TEST(test_valid), KK_TEST(test_valid_variants),
-		    KK_TEST(test_text_limits),
-		KK_CASE("strict", 0, 0), KK_LOOP(test_missing_key, (int)NBASE),
-		    KK_LOOP(test_bad, KK_NITEMS(bads)),
-		    KK_TEST(test_release_episode), KK_TEST(test_unknown_action),
-		    KK_TEST(test_framing), KK_TEST(test_why_printable),
-		KK_CASE("time", 0, 0), KK_LOOP(test_time, KK_NITEMS(times)),
-		    KK_TEST(test_time_bad_args), KK_TEST(test_parse_then_time),
-		KK_END
-	};
-
-	return kk_suite("command", tests);
-}
+KK_SUITE(command_suite, "command",
+	KK_CASE("valid", 0, 0), KK_TEST(test_action_names),
+	    KK_TEST(test_valid), KK_TEST(test_valid_variants),
+	    KK_TEST(test_text_limits),
+	KK_CASE("strict", 0, 0), KK_LOOP(test_missing_key, (int)NBASE),
+	    KK_LOOP(test_bad, KK_NITEMS(bads)),
+	    KK_TEST(test_release_episode), KK_TEST(test_unknown_action),
+	    KK_TEST(test_framing), KK_TEST(test_why_printable),
+	KK_CASE("time", 0, 0), KK_LOOP(test_time, KK_NITEMS(times)),
+	    KK_TEST(test_time_bad_args), KK_TEST(test_parse_then_time))

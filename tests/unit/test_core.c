@@ -689,15 +689,7 @@ START_TEST(core_disk_full)
 }
 END_TEST
 
-Suite *
-core_suite(void)
-{
-	const struct kk_test tests[] = {
-		/* a gigabyte of holes is hashed twice; gdb takes its time */
-		KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
-		    KK_TEST(core_vanished_pid), KK_TEST(core_disk_full),
-		KK_END
-	};
-
-	return kk_suite("core", tests);
-}
+KK_SUITE(core_suite, "core",
+	/* a gigabyte of holes is hashed twice; gdb takes its time */
+	KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
+	    KK_TEST(core_vanished_pid), KK_TEST(core_disk_full))

@@ -486,19 +486,11 @@ START_TEST(test_fanout)
 }
 END_TEST
 
-Suite *
-ctl_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
-		    KK_TEST(test_usage_lines), KK_TEST(test_describe),
-		KK_CASE("targets", KK_TMPDIR, 0), KK_TEST(test_targets_order),
-		    KK_TEST(test_targets_refused),
-		    KK_TEST(test_targets_long_lines),
-		    KK_TEST(test_targets_pipe), KK_TEST(test_targets_limit),
-		KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout),
-		KK_END
-	};
-
-	return kk_suite("ctl", tests);
-}
+KK_SUITE(ctl_suite, "ctl",
+	KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
+	    KK_TEST(test_usage_lines), KK_TEST(test_describe),
+	KK_CASE("targets", KK_TMPDIR, 0), KK_TEST(test_targets_order),
+	    KK_TEST(test_targets_refused),
+	    KK_TEST(test_targets_long_lines),
+	    KK_TEST(test_targets_pipe), KK_TEST(test_targets_limit),
+	KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout))

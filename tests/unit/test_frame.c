@@ -603,32 +603,24 @@ START_TEST(test_read_trailing)
 }
 END_TEST
 
-Suite *
-frame_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("header", 0, 0),
-		    KK_LOOP(test_header_roundtrip, KK_NITEMS(hdr_lens)),
-		    KK_TEST(test_header_known_bytes),
-		    KK_TEST(test_header_limits),
-		    KK_TEST(test_header_over_32bit),
-		KK_CASE("reader", 0, 0), KK_TEST(test_feed_byte_by_byte),
-		    KK_TEST(test_feed_every_split),
-		    KK_TEST(test_feed_back_to_back), KK_TEST(test_feed_bounds),
-		    KK_LOOP(test_feed_oversize, KK_NITEMS(oversize)),
-		    KK_TEST(test_feed_zero_length),
-		    KK_TEST(test_feed_reset_midframe),
-		KK_CASE("io", 0, 30),
-		    KK_LOOP(test_rw_roundtrip, KK_NITEMS(rw_lens)),
-		    KK_TEST(test_rw_sequence), KK_TEST(test_write_limits),
-		    KK_TEST(test_write_closed_peer),
-		    KK_LOOP(test_read_timeout, 2),
-		    KK_TEST(test_read_timeout_idle),
-		    KK_LOOP(test_read_peer_closes, 4),
-		    KK_TEST(test_read_over_max), KK_TEST(test_read_bad_prefix),
-		    KK_LOOP(test_read_trailing, 2),
-		KK_END
-	};
-
-	return kk_suite("frame", tests);
-}
+KK_SUITE(frame_suite, "frame",
+	KK_CASE("header", 0, 0),
+	    KK_LOOP(test_header_roundtrip, KK_NITEMS(hdr_lens)),
+	    KK_TEST(test_header_known_bytes),
+	    KK_TEST(test_header_limits),
+	    KK_TEST(test_header_over_32bit),
+	KK_CASE("reader", 0, 0), KK_TEST(test_feed_byte_by_byte),
+	    KK_TEST(test_feed_every_split),
+	    KK_TEST(test_feed_back_to_back), KK_TEST(test_feed_bounds),
+	    KK_LOOP(test_feed_oversize, KK_NITEMS(oversize)),
+	    KK_TEST(test_feed_zero_length),
+	    KK_TEST(test_feed_reset_midframe),
+	KK_CASE("io", 0, 30),
+	    KK_LOOP(test_rw_roundtrip, KK_NITEMS(rw_lens)),
+	    KK_TEST(test_rw_sequence), KK_TEST(test_write_limits),
+	    KK_TEST(test_write_closed_peer),
+	    KK_LOOP(test_read_timeout, 2),
+	    KK_TEST(test_read_timeout_idle),
+	    KK_LOOP(test_read_peer_closes, 4),
+	    KK_TEST(test_read_over_max), KK_TEST(test_read_bad_prefix),
+	    KK_LOOP(test_read_trailing, 2))

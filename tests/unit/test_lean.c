@@ -81,14 +81,6 @@ START_TEST(test_settle_drops_clean_keeps_written)
 }
 END_TEST
 
-Suite *
-lean_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("settle", KK_TMPDIR, 0),
-		    KK_TEST(test_settle_drops_clean_keeps_written),
-		KK_END
-	};
-
-	return kk_suite("lean", tests);
-}
+KK_SUITE(lean_suite, "lean",
+	KK_CASE("settle", KK_TMPDIR, 0),
+	    KK_TEST(test_settle_drops_clean_keeps_written))

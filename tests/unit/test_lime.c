@@ -583,19 +583,11 @@ START_TEST(lime_disk_full)
 }
 END_TEST
 
-Suite *
-lime_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("lime", KK_TMPDIR, 30),
-		    KK_TEST(iomem_nested_sorted_merged),
-		    KK_TEST(iomem_overlaps_merge), KK_TEST(iomem_hostile),
-		    KK_LOOP(lime_images, KK_NITEMS(images)),
-		    KK_TEST(lime_mem_last),
-		    KK_TEST(lime_no_source), KK_TEST(lime_no_ram),
-		    KK_TEST(lime_disk_full),
-		KK_END
-	};
-
-	return kk_suite("lime", tests);
-}
+KK_SUITE(lime_suite, "lime",
+	KK_CASE("lime", KK_TMPDIR, 30),
+	    KK_TEST(iomem_nested_sorted_merged),
+	    KK_TEST(iomem_overlaps_merge), KK_TEST(iomem_hostile),
+	    KK_LOOP(lime_images, KK_NITEMS(images)),
+	    KK_TEST(lime_mem_last),
+	    KK_TEST(lime_no_source), KK_TEST(lime_no_ram),
+	    KK_TEST(lime_disk_full))

@@ -520,17 +520,9 @@ START_TEST(test_bounded)
 }
 END_TEST
 
-Suite *
-outbox_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("outbox", KK_TMPDIR, 60),
-		    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
-		    KK_TEST(test_full), KK_TEST(test_corrupt),
-		    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
-		    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded),
-		KK_END
-	};
-
-	return kk_suite("outbox", tests);
-}
+KK_SUITE(outbox_suite, "outbox",
+	KK_CASE("outbox", KK_TMPDIR, 60),
+	    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
+	    KK_TEST(test_full), KK_TEST(test_corrupt),
+	    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
+	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded))

@@ -358,19 +358,11 @@ START_TEST(test_prune_bounded)
 }
 END_TEST
 
-Suite *
-replay_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("store", KK_TMPDIR, 0), KK_TEST(test_record_once),
-		    KK_TEST(test_existing_store), KK_TEST(test_restart),
-		    KK_LOOP(test_hostile_id, KK_NITEMS(hostile_ids)),
-		    KK_TEST(test_bad_args), KK_TEST(test_unsafe_store),
-		    KK_TEST(test_planted_entry),
-		KK_CASE("prune", KK_TMPDIR, 120), KK_TEST(test_prune),
-		    KK_TEST(test_prune_extremes), KK_TEST(test_prune_bounded),
-		KK_END
-	};
-
-	return kk_suite("replay", tests);
-}
+KK_SUITE(replay_suite, "replay",
+	KK_CASE("store", KK_TMPDIR, 0), KK_TEST(test_record_once),
+	    KK_TEST(test_existing_store), KK_TEST(test_restart),
+	    KK_LOOP(test_hostile_id, KK_NITEMS(hostile_ids)),
+	    KK_TEST(test_bad_args), KK_TEST(test_unsafe_store),
+	    KK_TEST(test_planted_entry),
+	KK_CASE("prune", KK_TMPDIR, 120), KK_TEST(test_prune),
+	    KK_TEST(test_prune_extremes), KK_TEST(test_prune_bounded))

@@ -222,17 +222,9 @@ START_TEST(collector_is_its_certificate_key)
 }
 END_TEST
 
-Suite *
-report_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("report", KK_TMPDIR, 0), KK_TEST(ack_only_of_this_report),
-		    KK_TEST(ack_of_another_type_or_shape),
-		    KK_TEST(report_by_its_agent_only),
-		    KK_TEST(report_size_is_capped),
-		    KK_TEST(collector_is_its_certificate_key),
-		KK_END
-	};
-
-	return kk_suite("report", tests);
-}
+KK_SUITE(report_suite, "report",
+	KK_CASE("report", KK_TMPDIR, 0), KK_TEST(ack_only_of_this_report),
+	    KK_TEST(ack_of_another_type_or_shape),
+	    KK_TEST(report_by_its_agent_only),
+	    KK_TEST(report_size_is_capped),
+	    KK_TEST(collector_is_its_certificate_key))

@@ -563,20 +563,12 @@ START_TEST(test_io)
 }
 END_TEST
 
-Suite *
-signed_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("check order", 0, 0), KK_TEST(test_verified),
-		    KK_TEST(test_envelope_cap), KK_TEST(test_payload_cap),
-		    KK_TEST(test_malformed), KK_TEST(test_payload_type),
-		    KK_TEST(test_bad_signature),
-		    KK_LOOP(test_single, KK_NITEMS(singles)),
-		    KK_TEST(test_role), KK_TEST(test_threshold),
-		    KK_TEST(test_thaw_needs_release), KK_TEST(test_replay),
-		    KK_TEST(test_io),
-		KK_END
-	};
-
-	return kk_suite("signed", tests);
-}
+KK_SUITE(signed_suite, "signed",
+	KK_CASE("check order", 0, 0), KK_TEST(test_verified),
+	    KK_TEST(test_envelope_cap), KK_TEST(test_payload_cap),
+	    KK_TEST(test_malformed), KK_TEST(test_payload_type),
+	    KK_TEST(test_bad_signature),
+	    KK_LOOP(test_single, KK_NITEMS(singles)),
+	    KK_TEST(test_role), KK_TEST(test_threshold),
+	    KK_TEST(test_thaw_needs_release), KK_TEST(test_replay),
+	    KK_TEST(test_io))

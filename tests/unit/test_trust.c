@@ -892,26 +892,18 @@ START_TEST(test_signers_args)
 }
 END_TEST
 
-Suite *
-trust_suite(void)
-{
-	const struct kk_test tests[] = {
-		KK_CASE("load", KK_TMPDIR, 60),
-		    KK_LOOP(test_valid, KK_NITEMS(valids)),
-		    KK_TEST(test_failure_keeps_trust),
-		    KK_TEST(test_max_keys),
-		    KK_LOOP(test_hostile, KK_NITEMS(hostiles)),
-		    KK_LOOP(test_semantic, KK_NITEMS(semantics)),
-		    KK_TEST(test_key_files),
-		    KK_TEST(test_trust_file), KK_TEST(test_bad_args),
-		KK_CASE("signers", KK_TMPDIR, 60),
-		    KK_LOOP(test_signings, KK_NITEMS(signings)),
-		    KK_TEST(test_one_key_many), KK_TEST(test_bad_sigs),
-		    KK_TEST(test_role_bits), KK_TEST(test_tampered),
-		    KK_TEST(test_key_63),
-		    KK_TEST(test_signers_args),
-		KK_END
-	};
-
-	return kk_suite("trust", tests);
-}
+KK_SUITE(trust_suite, "trust",
+	KK_CASE("load", KK_TMPDIR, 60),
+	    KK_LOOP(test_valid, KK_NITEMS(valids)),
+	    KK_TEST(test_failure_keeps_trust),
+	    KK_TEST(test_max_keys),
+	    KK_LOOP(test_hostile, KK_NITEMS(hostiles)),
+	    KK_LOOP(test_semantic, KK_NITEMS(semantics)),
+	    KK_TEST(test_key_files),
+	    KK_TEST(test_trust_file), KK_TEST(test_bad_args),
+	KK_CASE("signers", KK_TMPDIR, 60),
+	    KK_LOOP(test_signings, KK_NITEMS(signings)),
+	    KK_TEST(test_one_key_many), KK_TEST(test_bad_sigs),
+	    KK_TEST(test_role_bits), KK_TEST(test_tampered),
+	    KK_TEST(test_key_63),
+	    KK_TEST(test_signers_args))
