@@ -60,6 +60,7 @@
 #include "readback.h"
 
 #define CANON_MAX	2048
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const char *const chain_order[KK_NFT_MAX_CHAINS] = {
 	"input", "output", "forward",
@@ -214,27 +215,18 @@ readback_keep(struct readback *rb, enum kk_nft_kind_id kind, void *obj)
 	if (!readback_ours(rb, k->get_u32(obj, k->family),
 	    k->get_str(obj, k->table)))
 		return false;
-	switch (kind) {
-	case KK_NFT_CHAIN:
-		if (rb->nchains == sizeof(rb->chains) / sizeof(rb->chains[0]))
-			break;
+	if (kind == KK_NFT_CHAIN && rb->nchains < nitems(rb->chains))
 		rb->chains[rb->nchains++] = obj;
-		return true;
-	case KK_NFT_SET:
-		if (rb->nsets == sizeof(rb->sets) / sizeof(rb->sets[0]))
-			break;
+	else if (kind == KK_NFT_SET && rb->nsets < nitems(rb->sets))
 		rb->sets[rb->nsets++].s = obj;
-		return true;
-	case KK_NFT_RULE:
-		if (rb->nrules == sizeof(rb->rules) / sizeof(rb->rules[0]))
-			break;
+	else if (kind == KK_NFT_RULE && rb->nrules < nitems(rb->rules))
 		rb->rules[rb->nrules++] = obj;
-		return true;
-	case KK_NFT_TABLE:
-		return false;	/* read by kk_nft_get_table() */
+	else {
+		/* a full list (tables are read by kk_nft_get_table()) */
+		rb->overflow = true;
+		return false;
 	}
-	rb->overflow = true;
-	return false;
+	return true;
 }
 
 /* A request of read_objects() and where its replies go. */
@@ -474,6 +466,43 @@ set_line(struct lines *l, const struct setline *sl)
 	return 0;
 }
 
+/* A line of l: the canonical text of obj, a table, chain or rule. */
+static int
+canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
+{
+	char *buf;
+
+	if ((buf = lines_new(l, CANON_MAX)) == NULL)
+		return -ENOMEM;
+	switch (kind) {
+	case KK_NFT_TABLE:
+		return kk_nft_canon_table(obj, buf, CANON_MAX);
+	case KK_NFT_CHAIN:
+		return kk_nft_canon_chain(obj, buf, CANON_MAX);
+	case KK_NFT_RULE:
+		return kk_nft_canon_rule(obj, buf, CANON_MAX);
+	case KK_NFT_SET:
+		break;		/* set_line() */
+	}
+	return -EINVAL;
+}
+
+/*
+ * If obj, a chain or a rule, is (in) the chain chain_order[c]: its line
+ * at the end of l.
+ */
+static int
+chain_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj,
+    size_t c)
+{
+	const char *chain = kind == KK_NFT_CHAIN ?
+	    nftnl_chain_get_str(obj, NFTNL_CHAIN_NAME) :
+	    nftnl_rule_get_str(obj, NFTNL_RULE_CHAIN);
+
+	return strcmp(chain, chain_order[c]) == 0 ? canon_line(l, kind, obj) :
+	    0;
+}
+
 /*
  * Table, chains in hook order, sets by name, rules in kernel (=
  * insertion) order per chain; chains or rules with names kakurid never
@@ -489,38 +518,22 @@ canon_lines(struct lines *l, struct nftnl_table *t,
 	char *buf;
 	int err;
 
-	if ((buf = lines_new(l, CANON_MAX)) == NULL)
-		return -ENOMEM;
-	if ((err = kk_nft_canon_table(t, buf, CANON_MAX)) < 0)
+	if ((err = canon_line(l, KK_NFT_TABLE, t)) < 0)
 		return err;
-	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
-		for (i = 0; i < nchains; i++) {
-			if (strcmp(nftnl_chain_get_str(chains[i],
-			    NFTNL_CHAIN_NAME), chain_order[c]) != 0)
-				continue;
-			if ((buf = lines_new(l, CANON_MAX)) == NULL)
-				return -ENOMEM;
-			if ((err = kk_nft_canon_chain(chains[i], buf,
-			    CANON_MAX)) < 0)
+	for (c = 0; c < KK_NFT_MAX_CHAINS; c++)
+		for (i = 0; i < nchains; i++)
+			if ((err = chain_line(l, KK_NFT_CHAIN, chains[i],
+			    c)) < 0)
 				return err;
-		}
-	}
 	qsort(sets, nsets, sizeof(sets[0]), by_name);
 	for (i = 0; i < nsets; i++)
 		if ((err = set_line(l, &sets[i])) < 0)
 			return err;
-	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
-		for (i = 0; i < nrules; i++) {
-			if (strcmp(nftnl_rule_get_str(rules[i], NFTNL_RULE_CHAIN),
-			    chain_order[c]) != 0)
-				continue;
-			if ((buf = lines_new(l, CANON_MAX)) == NULL)
-				return -ENOMEM;
-			if ((err = kk_nft_canon_rule(rules[i], buf,
-			    CANON_MAX)) < 0)
+	for (c = 0; c < KK_NFT_MAX_CHAINS; c++)
+		for (i = 0; i < nrules; i++)
+			if ((err = chain_line(l, KK_NFT_RULE, rules[i],
+			    c)) < 0)
 				return err;
-		}
-	}
 	while (l->n < first + total) {
 		if ((buf = lines_new(l, CANON_MAX)) == NULL)
 			return -ENOMEM;
