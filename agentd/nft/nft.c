@@ -659,17 +659,6 @@ struct event_ctx {
 };
 
 static int
-attr_cb(const struct nlattr *attr, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(attr);
-
-	if (type < 8)
-		tb[type] = attr;
-	return MNL_CB_OK;
-}
-
-static int
 event_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct event_ctx *ctx = data;
@@ -682,7 +671,8 @@ event_cb(const struct nlmsghdr *nlh, void *data)
 	/* our own changes come from our socket's port id */
 	if (nlh->nlmsg_pid == ctx->n->portid)
 		return MNL_CB_OK;
-	if (mnl_attr_parse(nlh, sizeof(*g), attr_cb, tb) < 0)
+	if (kk_nl_parse(nlh, sizeof(*g), tb,
+	    sizeof(tb) / sizeof(tb[0]) - 1) < 0)
 		return MNL_CB_OK;
 	if (type == NFT_MSG_NEWGEN) {
 		ctx->ev->foreign_commit = true;
