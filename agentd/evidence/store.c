@@ -157,9 +157,8 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
     const struct kk_artifacts *arts, EVP_PKEY *key, const char *keyid,
     char *err, size_t errlen)
 {
-	char now[40], *line = NULL;
+	char now[40];
 	size_t i;
-	json_t *o;
 	off_t start;
 	int fd, r = 0;
 
@@ -173,19 +172,9 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
 	}
 	start = lseek(fd, 0, SEEK_END);
 	for (i = 0; i < arts->n; i++) {
-		o = entry(ctx, &arts->v[i], now);
-		line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(o);
-		if (line == NULL) {
-			r = -ENOMEM;
+		if ((r = kk_json_put_line(fd, entry(ctx, &arts->v[i], now),
+		    JSON_COMPACT | JSON_PRESERVE_ORDER)) < 0)
 			break;
-		}
-		if ((r = kk_write_all(fd, line, strlen(line))) < 0 ||
-		    (r = kk_write_all(fd, "\n", 1)) < 0) {
-			free(line);
-			break;
-		}
-		free(line);
 	}
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
