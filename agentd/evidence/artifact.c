@@ -456,14 +456,11 @@ kk_json_put_line(int fd, json_t *o, size_t flags)
 {
 	char *text = NULL;
 	size_t len;
-	int r;
+	int r = -ENOMEM;
 
-	if (o != NULL)
-		text = kk_json_line(o, flags, &len);
+	if (o != NULL && (text = kk_json_line(o, flags, &len)) != NULL)
+		r = kk_write_all(fd, text, len);
 	json_decref(o);
-	if (text == NULL)
-		return -ENOMEM;
-	r = kk_write_all(fd, text, len);
 	free(text);
 	return r;
 }

@@ -488,19 +488,35 @@ canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
 }
 
 /*
- * If obj, a chain or a rule, is (in) the chain chain_order[c]: its line
- * at the end of l.
+ * The lines of list[0..n), the chains or the rules (kind) of a table, in
+ * hook order: those (in) the chain chain_order[0] first, and so on.
  */
 static int
-chain_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj,
-    size_t c)
+hook_lines(struct lines *l, enum kk_nft_kind_id kind, const void *list,
+    size_t n)
 {
-	const char *chain = kind == KK_NFT_CHAIN ?
-	    nftnl_chain_get_str(obj, NFTNL_CHAIN_NAME) :
-	    nftnl_rule_get_str(obj, NFTNL_RULE_CHAIN);
+	const char *chain;
+	const void *obj;
+	size_t c, i;
+	int err;
 
-	return strcmp(chain, chain_order[c]) == 0 ? canon_line(l, kind, obj) :
-	    0;
+	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
+		for (i = 0; i < n; i++) {
+			if (kind == KK_NFT_CHAIN) {
+				obj = ((struct nftnl_chain *const *)list)[i];
+				chain = nftnl_chain_get_str(obj,
+				    NFTNL_CHAIN_NAME);
+			} else {
+				obj = ((struct nftnl_rule *const *)list)[i];
+				chain = nftnl_rule_get_str(obj,
+				    NFTNL_RULE_CHAIN);
+			}
+			if (strcmp(chain, chain_order[c]) == 0 &&
+			    (err = canon_line(l, kind, obj)) < 0)
+				return err;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -514,26 +530,19 @@ canon_lines(struct lines *l, struct nftnl_table *t,
     struct setline *sets, size_t nsets,
     struct nftnl_rule *const *rules, size_t nrules)
 {
-	size_t total = 1 + nchains + nsets + nrules, first = l->n, i, c;
+	size_t total = 1 + nchains + nsets + nrules, first = l->n, i;
 	char *buf;
 	int err;
 
-	if ((err = canon_line(l, KK_NFT_TABLE, t)) < 0)
+	if ((err = canon_line(l, KK_NFT_TABLE, t)) < 0 ||
+	    (err = hook_lines(l, KK_NFT_CHAIN, chains, nchains)) < 0)
 		return err;
-	for (c = 0; c < KK_NFT_MAX_CHAINS; c++)
-		for (i = 0; i < nchains; i++)
-			if ((err = chain_line(l, KK_NFT_CHAIN, chains[i],
-			    c)) < 0)
-				return err;
 	qsort(sets, nsets, sizeof(sets[0]), by_name);
 	for (i = 0; i < nsets; i++)
 		if ((err = set_line(l, &sets[i])) < 0)
 			return err;
-	for (c = 0; c < KK_NFT_MAX_CHAINS; c++)
-		for (i = 0; i < nrules; i++)
-			if ((err = chain_line(l, KK_NFT_RULE, rules[i],
-			    c)) < 0)
-				return err;
+	if ((err = hook_lines(l, KK_NFT_RULE, rules, nrules)) < 0)
+		return err;
 	while (l->n < first + total) {
 		if ((buf = lines_new(l, CANON_MAX)) == NULL)
 			return -ENOMEM;
