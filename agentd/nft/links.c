@@ -280,10 +280,8 @@ fail:
 void
 kk_links_close(struct kk_links *l)
 {
-	if (l->mon)
-		mnl_socket_close(l->mon);
-	if (l->nl)
-		mnl_socket_close(l->nl);
+	kk_nl_close(&l->mon);
+	kk_nl_close(&l->nl);
 	free(l->known);
 	memset(l, 0, sizeof(*l));
 }

@@ -58,8 +58,7 @@ kk_nft_open(struct kk_nft *n)
 	if (mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int err = -errno;
 
-		mnl_socket_close(n->nl);
-		n->nl = NULL;
+		kk_nl_close(&n->nl);
 		return kk_nft_seterr(n, err, "netlink bind: %s", strerror(-err));
 	}
 	/* every receive is bounded: a silent kernel must not hang kakurid */
@@ -78,12 +77,8 @@ kk_nft_open(struct kk_nft *n)
 void
 kk_nft_close(struct kk_nft *n)
 {
-	if (n->nl)
-		mnl_socket_close(n->nl);
-	if (n->mon)
-		mnl_socket_close(n->mon);
-	n->nl = NULL;
-	n->mon = NULL;
+	kk_nl_close(&n->nl);
+	kk_nl_close(&n->mon);
 }
 
 /* What the kernel has under one name in one family. */
@@ -636,8 +631,7 @@ kk_nft_monitor_open(struct kk_nft *n)
 	    MNL_SOCKET_AUTOPID) < 0) {
 		int err = -errno;
 
-		mnl_socket_close(n->mon);
-		n->mon = NULL;
+		kk_nl_close(&n->mon);
 		return kk_nft_seterr(n, err, "monitor bind: %s", strerror(-err));
 	}
 	fd = mnl_socket_get_fd(n->mon);

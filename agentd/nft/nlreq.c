@@ -129,6 +129,14 @@ kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost)
 	return err;
 }
 
+void
+kk_nl_close(struct mnl_socket **nl)
+{
+	if (*nl != NULL)
+		mnl_socket_close(*nl);
+	*nl = NULL;
+}
+
 /* An attribute table being filled: tb[0..max]. */
 struct attr_table {
 	const struct nlattr **tb;
