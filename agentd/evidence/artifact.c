@@ -425,25 +425,44 @@ kk_artifact_write_json(int dirfd, const char *rel, json_t *o,
 	size_t len;
 	int err;
 
-	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (text == NULL)
+	if ((text = kk_json_line(o, JSON_COMPACT | JSON_PRESERVE_ORDER,
+	    &len)) == NULL)
 		return -ENOMEM;
-	len = strlen(text);
-	text[len] = '\0';
-	{
-		char *t2 = realloc(text, len + 2);
-
-		if (t2 == NULL) {
-			free(text);
-			return -ENOMEM;
-		}
-		text = t2;
-		text[len++] = '\n';
-		text[len] = '\0';
-	}
 	err = kk_artifact_write(dirfd, rel, text, len, method, a);
 	free(text);
 	return err;
+}
+
+char *
+kk_json_line(const json_t *o, size_t flags, size_t *len)
+{
+	char *text, *grown;
+	size_t n;
+
+	if ((text = json_dumps(o, flags)) == NULL)
+		return NULL;
+	n = strlen(text);
+	if ((grown = realloc(text, n + 2)) == NULL) {
+		free(text);
+		return NULL;
+	}
+	memcpy(grown + n, "\n", 2);
+	*len = n + 1;
+	return grown;
+}
+
+int
+kk_json_put_line(int fd, json_t *o, size_t flags)
+{
+	char *text = NULL;
+	size_t len;
+	int r = -ENOMEM;
+
+	if (o != NULL && (text = kk_json_line(o, flags, &len)) != NULL)
+		r = kk_write_all(fd, text, len);
+	json_decref(o);
+	free(text);
+	return r;
 }
 
 void

@@ -111,6 +111,14 @@ int kk_artifact_copy_fd(int dirfd, const char *rel, int fd, const char *src,
 /* json_dumps(o) to rel (compact, one trailing newline) */
 int kk_artifact_write_json(int dirfd, const char *rel, json_t *o,
     const char *method, struct kk_artifact *a);
+/*
+ * o as one line: json_dumps(o, flags) and a newline, NUL-terminated; *len
+ * counts the newline, not the NUL.  NULL when memory ran out.  o stays
+ * the caller's.
+ */
+char *kk_json_line(const json_t *o, size_t flags, size_t *len);
+/* Writes o to fd as such a line and lets go of o (NULL: -ENOMEM). */
+int kk_json_put_line(int fd, json_t *o, size_t flags);
 
 /*
  * A whole file read into a NUL-terminated buffer (for /proc, whose files

@@ -76,21 +76,7 @@ cmp_size(const void *a, const void *b)
 static int
 put_line(int fd, json_t *o)
 {
-	char *text;
-	size_t len;
-	int r;
-
-	if (o == NULL)
-		return -ENOMEM;
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (text == NULL)
-		return -ENOMEM;
-	len = strlen(text);
-	text[len] = '\n';	/* json_dumps leaves room for the NUL */
-	r = kk_write_all(fd, text, len + 1);
-	free(text);
-	return r;
+	return kk_json_put_line(fd, o, JSON_COMPACT);
 }
 
 static int

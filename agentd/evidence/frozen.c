@@ -291,26 +291,18 @@ int
 kk_frozen_save(const char *path, const struct kk_frozen_set *set)
 {
 	json_t *arr;
-	char *text = NULL, *nl;
+	char *text;
 	size_t len;
 	int r;
 
 	if ((arr = kk_frozen_to_json(set)) == NULL)
 		return -ENOMEM;
-	text = json_dumps(arr, JSON_COMPACT);
+	text = kk_json_line(arr, JSON_COMPACT, &len);
 	json_decref(arr);
 	if (text == NULL)
 		return -ENOMEM;
-	len = strlen(text);
-	if ((nl = realloc(text, len + 2)) == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	text = nl;
-	memcpy(text + len, "\n", 2);
 	/* temp file, fsync, rename, fsync of the directory (state.c) */
-	r = kk_write_file_atomic(path, text, len + 1, 0600);
-out:
+	r = kk_write_file_atomic(path, text, len, 0600);
 	free(text);
 	return r;
 }

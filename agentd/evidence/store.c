@@ -74,6 +74,32 @@ read_manifest(int dirfd, char **out, size_t *len)
 	return err;
 }
 
+/*
+ * manifest.dsse: text and a newline, through a temporary file renamed
+ * over it, so that a reader sees the old envelope or the new one.
+ */
+static int
+write_dsse(int dirfd, const char *text)
+{
+	int fd, r;
+
+	unlinkat(dirfd, "manifest.dsse.tmp", 0);
+	fd = openat(dirfd, "manifest.dsse.tmp", O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if ((r = kk_write_all(fd, text, strlen(text))) < 0 ||
+	    (r = kk_write_all(fd, "\n", 1)) < 0 ||
+	    (fsync(fd) < 0 && (r = -errno) < 0) ||
+	    (renameat(dirfd, "manifest.dsse.tmp", dirfd, "manifest.dsse") < 0 &&
+	    (r = -errno) < 0))
+		unlinkat(dirfd, "manifest.dsse.tmp", 0);
+	else
+		fsync(dirfd);
+	close(fd);
+	return r;
+}
+
 static int
 sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
     const char *keyid, char *err, size_t errlen)
@@ -82,7 +108,7 @@ sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
 	char *text = NULL, *payload = NULL, *m = NULL, hash[65], now[40];
 	size_t mlen, i, lines = 0;
 	json_t *o = NULL;
-	int fd = -1, r;
+	int r;
 
 	memset(&env, 0, sizeof(env));
 	if ((r = read_manifest(dirfd, &m, &mlen)) < 0) {
@@ -115,32 +141,9 @@ sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
 		r = -ENOMEM;
 		goto out;
 	}
-	unlinkat(dirfd, "manifest.dsse.tmp", 0);
-	fd = openat(dirfd, "manifest.dsse.tmp", O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "manifest.dsse: %s", strerror(errno));
-		goto out;
-	}
-	if ((r = kk_write_all(fd, text, strlen(text))) < 0 ||
-	    (r = kk_write_all(fd, "\n", 1)) < 0 ||
-	    (fsync(fd) < 0 && (r = -errno) < 0)) {
+	if ((r = write_dsse(dirfd, text)) < 0)
 		snprintf(err, errlen, "manifest.dsse: %s", strerror(-r));
-		unlinkat(dirfd, "manifest.dsse.tmp", 0);
-		goto out;
-	}
-	if (renameat(dirfd, "manifest.dsse.tmp", dirfd, "manifest.dsse") < 0) {
-		r = -errno;
-		snprintf(err, errlen, "manifest.dsse: %s", strerror(errno));
-		unlinkat(dirfd, "manifest.dsse.tmp", 0);
-		goto out;
-	}
-	fsync(dirfd);
-	r = 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	kk_envelope_free(&env);
 	json_decref(o);
 	free(payload);
@@ -154,9 +157,8 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
     const struct kk_artifacts *arts, EVP_PKEY *key, const char *keyid,
     char *err, size_t errlen)
 {
-	char now[40], *line = NULL;
+	char now[40];
 	size_t i;
-	json_t *o;
 	off_t start;
 	int fd, r = 0;
 
@@ -170,19 +172,9 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
 	}
 	start = lseek(fd, 0, SEEK_END);
 	for (i = 0; i < arts->n; i++) {
-		o = entry(ctx, &arts->v[i], now);
-		line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(o);
-		if (line == NULL) {
-			r = -ENOMEM;
+		if ((r = kk_json_put_line(fd, entry(ctx, &arts->v[i], now),
+		    JSON_COMPACT | JSON_PRESERVE_ORDER)) < 0)
 			break;
-		}
-		if ((r = kk_write_all(fd, line, strlen(line))) < 0 ||
-		    (r = kk_write_all(fd, "\n", 1)) < 0) {
-			free(line);
-			break;
-		}
-		free(line);
 	}
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;

@@ -76,28 +76,6 @@ report(struct cb_ctx *c, enum kk_link_how how, int ifindex, const char *name,
 		c->fn(c->data, &ch);
 }
 
-static int
-attr_cb(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (type <= IFLA_MAX)
-		tb[type] = a;
-	return MNL_CB_OK;
-}
-
-static int
-info_cb(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (type <= IFLA_INFO_MAX)
-		tb[type] = a;
-	return MNL_CB_OK;
-}
-
 /* The interface's kind, from IFLA_LINKINFO / IFLA_INFO_KIND; NULL if none. */
 static const char *
 kind_of(const struct nlattr *linkinfo)
@@ -105,7 +83,7 @@ kind_of(const struct nlattr *linkinfo)
 	const struct nlattr *tb[IFLA_INFO_MAX + 1] = { 0 };
 
 	if (linkinfo == NULL ||
-	    mnl_attr_parse_nested(linkinfo, info_cb, tb) < 0 ||
+	    kk_nl_parse_nested(linkinfo, tb, IFLA_INFO_MAX) < 0 ||
 	    tb[IFLA_INFO_KIND] == NULL ||
 	    mnl_attr_validate(tb[IFLA_INFO_KIND], MNL_TYPE_NUL_STRING) < 0)
 		return NULL;
@@ -120,7 +98,7 @@ parse(const struct nlmsghdr *nlh, struct parsed *p)
 
 	memset(p, 0, sizeof(*p));
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi) ||
-	    mnl_attr_parse(nlh, sizeof(*ifi), attr_cb, tb) < 0)
+	    kk_nl_parse(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
 		return -EBADMSG;
 	p->ifindex = ifi->ifi_index;
 	p->nsid = -1;
@@ -302,10 +280,8 @@ fail:
 void
 kk_links_close(struct kk_links *l)
 {
-	if (l->mon)
-		mnl_socket_close(l->mon);
-	if (l->nl)
-		mnl_socket_close(l->nl);
+	kk_nl_close(&l->mon);
+	kk_nl_close(&l->nl);
 	free(l->known);
 	memset(l, 0, sizeof(*l));
 }

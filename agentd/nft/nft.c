@@ -58,8 +58,7 @@ kk_nft_open(struct kk_nft *n)
 	if (mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int err = -errno;
 
-		mnl_socket_close(n->nl);
-		n->nl = NULL;
+		kk_nl_close(&n->nl);
 		return kk_nft_seterr(n, err, "netlink bind: %s", strerror(-err));
 	}
 	/* every receive is bounded: a silent kernel must not hang kakurid */
@@ -78,12 +77,8 @@ kk_nft_open(struct kk_nft *n)
 void
 kk_nft_close(struct kk_nft *n)
 {
-	if (n->nl)
-		mnl_socket_close(n->nl);
-	if (n->mon)
-		mnl_socket_close(n->mon);
-	n->nl = NULL;
-	n->mon = NULL;
+	kk_nl_close(&n->nl);
+	kk_nl_close(&n->mon);
 }
 
 /* What the kernel has under one name in one family. */
@@ -636,8 +631,7 @@ kk_nft_monitor_open(struct kk_nft *n)
 	    MNL_SOCKET_AUTOPID) < 0) {
 		int err = -errno;
 
-		mnl_socket_close(n->mon);
-		n->mon = NULL;
+		kk_nl_close(&n->mon);
 		return kk_nft_seterr(n, err, "monitor bind: %s", strerror(-err));
 	}
 	fd = mnl_socket_get_fd(n->mon);
@@ -659,17 +653,6 @@ struct event_ctx {
 };
 
 static int
-attr_cb(const struct nlattr *attr, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(attr);
-
-	if (type < 8)
-		tb[type] = attr;
-	return MNL_CB_OK;
-}
-
-static int
 event_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct event_ctx *ctx = data;
@@ -682,7 +665,8 @@ event_cb(const struct nlmsghdr *nlh, void *data)
 	/* our own changes come from our socket's port id */
 	if (nlh->nlmsg_pid == ctx->n->portid)
 		return MNL_CB_OK;
-	if (mnl_attr_parse(nlh, sizeof(*g), attr_cb, tb) < 0)
+	if (kk_nl_parse(nlh, sizeof(*g), tb,
+	    sizeof(tb) / sizeof(tb[0]) - 1) < 0)
 		return MNL_CB_OK;
 	if (type == NFT_MSG_NEWGEN) {
 		ctx->ev->foreign_commit = true;

@@ -128,3 +128,46 @@ kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost)
 	free(buf);
 	return err;
 }
+
+void
+kk_nl_close(struct mnl_socket **nl)
+{
+	if (*nl != NULL)
+		mnl_socket_close(*nl);
+	*nl = NULL;
+}
+
+/* An attribute table being filled: tb[0..max]. */
+struct attr_table {
+	const struct nlattr **tb;
+	uint16_t max;
+};
+
+static int
+attr_cb(const struct nlattr *a, void *data)
+{
+	const struct attr_table *t = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (type <= t->max)
+		t->tb[type] = a;
+	return MNL_CB_OK;
+}
+
+int
+kk_nl_parse(const struct nlmsghdr *nlh, size_t hdrlen,
+    const struct nlattr **tb, uint16_t max)
+{
+	struct attr_table t = { .tb = tb, .max = max };
+
+	return mnl_attr_parse(nlh, (unsigned)hdrlen, attr_cb, &t);
+}
+
+int
+kk_nl_parse_nested(const struct nlattr *nest, const struct nlattr **tb,
+    uint16_t max)
+{
+	struct attr_table t = { .tb = tb, .max = max };
+
+	return mnl_attr_parse_nested(nest, attr_cb, &t);
+}

@@ -39,4 +39,18 @@ int kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 #define KK_NL_DRAIN_MAX		1024
 int kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost);
 
+/* Closes *nl if it is open, and forgets it. */
+void kk_nl_close(struct mnl_socket **nl);
+
+/*
+ * The attributes of a message after its fixed header of hdrlen bytes, or
+ * nested in nest, into tb[type] for every type up to max (tb holds max +
+ * 1, zeroed by the caller); others are passed over.  Returns what
+ * mnl_attr_parse() does: < 0 when they do not parse.
+ */
+int kk_nl_parse(const struct nlmsghdr *nlh, size_t hdrlen,
+    const struct nlattr **tb, uint16_t max);
+int kk_nl_parse_nested(const struct nlattr *nest, const struct nlattr **tb,
+    uint16_t max);
+
 #endif

@@ -55,10 +55,12 @@
 
 #include "sha256.h"
 #include "nft.h"
+#include "nftkind.h"
 #include "nlreq.h"
 #include "readback.h"
 
 #define CANON_MAX	2048
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const char *const chain_order[KK_NFT_MAX_CHAINS] = {
 	"input", "output", "forward",
@@ -202,81 +204,81 @@ readback_ours(const struct readback *rb, uint32_t family, const char *table)
 }
 
 /*
- * Keep an object the dump listed, of family and table, in a list that
- * holds n of max?  Not if it is another table's; not either, overflow
- * noted, if the list is full.
+ * Keep obj, of kind, that a request listed?  Not if it is another table's;
+ * not either, overflow noted, if its list is full.
  */
 static bool
-readback_keep(struct readback *rb, uint32_t family, const char *table,
-    size_t n, size_t max)
+readback_keep(struct readback *rb, enum kk_nft_kind_id kind, void *obj)
 {
-	if (!readback_ours(rb, family, table))
+	const struct kk_nft_kind *k = &kk_nft_kinds[kind];
+
+	if (!readback_ours(rb, k->get_u32(obj, k->family),
+	    k->get_str(obj, k->table)))
 		return false;
-	if (n >= max) {
+	if (kind == KK_NFT_CHAIN && rb->nchains < nitems(rb->chains))
+		rb->chains[rb->nchains++] = obj;
+	else if (kind == KK_NFT_SET && rb->nsets < nitems(rb->sets))
+		rb->sets[rb->nsets++].s = obj;
+	else if (kind == KK_NFT_RULE && rb->nrules < nitems(rb->rules))
+		rb->rules[rb->nrules++] = obj;
+	else {
+		/* a full list (tables are read by kk_nft_get_table()) */
 		rb->overflow = true;
 		return false;
 	}
 	return true;
 }
 
-static int
-chain_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct readback *rb = data;
-	struct nftnl_chain *c = nftnl_chain_alloc();
+/* A request of read_objects() and where its replies go. */
+struct listing {
+	struct readback *rb;
+	enum kk_nft_kind_id kind;
+};
 
-	if (c == NULL)
+static int
+object_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct listing *l = data;
+	const struct kk_nft_kind *k = &kk_nft_kinds[l->kind];
+	void *obj = k->alloc();
+
+	if (obj == NULL)
 		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 ||
-	    !readback_keep(rb, nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), rb->nchains,
-	    sizeof(rb->chains) / sizeof(rb->chains[0])))
-		nftnl_chain_free(c);
-	else
-		rb->chains[rb->nchains++] = c;
+	if (k->parse(nlh, obj) < 0 || !readback_keep(l->rb, l->kind, obj))
+		k->free(obj);
 	return MNL_CB_OK;
 }
 
+/*
+ * Reads the objects of kind in the table read back into rb: the one
+ * called name, or all of them when name is NULL.
+ */
 static int
-set_cb(const struct nlmsghdr *nlh, void *data)
+read_objects(struct kk_nft *n, struct readback *rb, enum kk_nft_kind_id kind,
+    const char *name)
 {
-	struct readback *rb = data;
-	struct nftnl_set *s = nftnl_set_alloc();
+	const struct kk_nft_kind *k = &kk_nft_kinds[kind];
+	struct listing l = { .rb = rb, .kind = kind };
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	void *q = k->alloc();
 
-	if (s == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_set_nlmsg_parse(nlh, s) < 0 ||
-	    !readback_keep(rb, nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
-	    nftnl_set_get_str(s, NFTNL_SET_TABLE), rb->nsets,
-	    sizeof(rb->sets) / sizeof(rb->sets[0])))
-		nftnl_set_free(s);
-	else
-		rb->sets[rb->nsets++].s = s;
-	return MNL_CB_OK;
+	if (q == NULL)
+		return -ENOMEM;
+	k->set_str(q, k->table, rb->name);
+	if (name != NULL)
+		k->set_str(q, (uint16_t)k->name, name);
+	nlh = nftnl_nlmsg_build_hdr(buf, k->get, (uint16_t)rb->family,
+	    name != NULL ? NLM_F_ACK : NLM_F_DUMP, ++n->seq);
+	k->build(nlh, q);
+	k->free(q);
+	return kk_nl_request(n->nl, nlh, object_cb, &l);
 }
 
 static int
 elem_cb(const struct nlmsghdr *nlh, void *data)
 {
 	return kk_nft_elems_parse(data, nlh) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
-}
-
-static int
-rule_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct readback *rb = data;
-	struct nftnl_rule *r = nftnl_rule_alloc();
-
-	if (r == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 ||
-	    !readback_keep(rb, nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
-	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE), rb->nrules,
-	    sizeof(rb->rules) / sizeof(rb->rules[0])))
-		nftnl_rule_free(r);
-	else
-		rb->rules[rb->nrules++] = r;
-	return MNL_CB_OK;
 }
 
 /* The wanted set of this name in o, or -1. */
@@ -352,9 +354,6 @@ static int
 read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
     const struct kk_nft_objects *o, bool owned, bool settled)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh;
-	uint16_t fam = (uint16_t)family;
 	size_t i;
 	long w;
 	bool settle;
@@ -371,33 +370,13 @@ read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
 	 * The chains kakurid makes, each by name: a dump would list every
 	 * chain of the family.  Others in the table show in its use count.
 	 */
-	for (i = 0; i < KK_NFT_MAX_CHAINS; i++) {
-		struct nftnl_chain *q = nftnl_chain_alloc();
-
-		if (q == NULL)
-			return -ENOMEM;
-		nftnl_chain_set_str(q, NFTNL_CHAIN_TABLE, name);
-		nftnl_chain_set_str(q, NFTNL_CHAIN_NAME, chain_order[i]);
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, fam,
-		    NLM_F_ACK, ++n->seq);
-		nftnl_chain_nlmsg_build_payload(nlh, q);
-		nftnl_chain_free(q);
-		if ((err = kk_nl_request(n->nl, nlh, chain_cb, rb)) < 0 &&
-		    err != -ENOENT)
+	for (i = 0; i < KK_NFT_MAX_CHAINS; i++)
+		if ((err = read_objects(n, rb, KK_NFT_CHAIN,
+		    chain_order[i])) < 0 && err != -ENOENT)
 			return err;
-	}
 
 	if (o != NULL) {
-		struct nftnl_set *q = nftnl_set_alloc();
-
-		if (q == NULL)
-			return -ENOMEM;
-		nftnl_set_set_str(q, NFTNL_SET_TABLE, name);
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, fam,
-		    NLM_F_DUMP, ++n->seq);
-		nftnl_set_nlmsg_build_payload(nlh, q);
-		nftnl_set_free(q);
-		if ((err = kk_nl_request(n->nl, nlh, set_cb, rb)) < 0)
+		if ((err = read_objects(n, rb, KK_NFT_SET, NULL)) < 0)
 			return err;
 		settle = settled || (owned && owned_here(n, rb->table));
 		for (i = 0; i < rb->nsets; i++) {
@@ -410,19 +389,8 @@ read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
 		}
 	}
 
-	{
-		struct nftnl_rule *q = nftnl_rule_alloc();
-
-		if (q == NULL)
-			return -ENOMEM;
-		nftnl_rule_set_str(q, NFTNL_RULE_TABLE, name);
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, fam,
-		    NLM_F_DUMP, ++n->seq);
-		nftnl_rule_nlmsg_build_payload(nlh, q);
-		nftnl_rule_free(q);
-		if ((err = kk_nl_request(n->nl, nlh, rule_cb, rb)) < 0)
-			return err;
-	}
+	if ((err = read_objects(n, rb, KK_NFT_RULE, NULL)) < 0)
+		return err;
 	return rb->overflow ? -E2BIG : 0;
 }
 
@@ -498,6 +466,59 @@ set_line(struct lines *l, const struct setline *sl)
 	return 0;
 }
 
+/* A line of l: the canonical text of obj, a table, chain or rule. */
+static int
+canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
+{
+	char *buf;
+
+	if ((buf = lines_new(l, CANON_MAX)) == NULL)
+		return -ENOMEM;
+	switch (kind) {
+	case KK_NFT_TABLE:
+		return kk_nft_canon_table(obj, buf, CANON_MAX);
+	case KK_NFT_CHAIN:
+		return kk_nft_canon_chain(obj, buf, CANON_MAX);
+	case KK_NFT_RULE:
+		return kk_nft_canon_rule(obj, buf, CANON_MAX);
+	case KK_NFT_SET:
+		break;		/* set_line() */
+	}
+	return -EINVAL;
+}
+
+/*
+ * The lines of list[0..n), the chains or the rules (kind) of a table, in
+ * hook order: those (in) the chain chain_order[0] first, and so on.
+ */
+static int
+hook_lines(struct lines *l, enum kk_nft_kind_id kind, const void *list,
+    size_t n)
+{
+	const char *chain;
+	const void *obj;
+	size_t c, i;
+	int err;
+
+	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
+		for (i = 0; i < n; i++) {
+			if (kind == KK_NFT_CHAIN) {
+				obj = ((struct nftnl_chain *const *)list)[i];
+				chain = nftnl_chain_get_str(obj,
+				    NFTNL_CHAIN_NAME);
+			} else {
+				obj = ((struct nftnl_rule *const *)list)[i];
+				chain = nftnl_rule_get_str(obj,
+				    NFTNL_RULE_CHAIN);
+			}
+			if (strcmp(chain, chain_order[c]) == 0 &&
+			    (err = canon_line(l, kind, obj)) < 0)
+				return err;
+		}
+	}
+	return 0;
+}
+
 /*
  * Table, chains in hook order, sets by name, rules in kernel (=
  * insertion) order per chain; chains or rules with names kakurid never
@@ -509,42 +530,19 @@ canon_lines(struct lines *l, struct nftnl_table *t,
     struct setline *sets, size_t nsets,
     struct nftnl_rule *const *rules, size_t nrules)
 {
-	size_t total = 1 + nchains + nsets + nrules, first = l->n, i, c;
+	size_t total = 1 + nchains + nsets + nrules, first = l->n, i;
 	char *buf;
 	int err;
 
-	if ((buf = lines_new(l, CANON_MAX)) == NULL)
-		return -ENOMEM;
-	if ((err = kk_nft_canon_table(t, buf, CANON_MAX)) < 0)
+	if ((err = canon_line(l, KK_NFT_TABLE, t)) < 0 ||
+	    (err = hook_lines(l, KK_NFT_CHAIN, chains, nchains)) < 0)
 		return err;
-	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
-		for (i = 0; i < nchains; i++) {
-			if (strcmp(nftnl_chain_get_str(chains[i],
-			    NFTNL_CHAIN_NAME), chain_order[c]) != 0)
-				continue;
-			if ((buf = lines_new(l, CANON_MAX)) == NULL)
-				return -ENOMEM;
-			if ((err = kk_nft_canon_chain(chains[i], buf,
-			    CANON_MAX)) < 0)
-				return err;
-		}
-	}
 	qsort(sets, nsets, sizeof(sets[0]), by_name);
 	for (i = 0; i < nsets; i++)
 		if ((err = set_line(l, &sets[i])) < 0)
 			return err;
-	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
-		for (i = 0; i < nrules; i++) {
-			if (strcmp(nftnl_rule_get_str(rules[i], NFTNL_RULE_CHAIN),
-			    chain_order[c]) != 0)
-				continue;
-			if ((buf = lines_new(l, CANON_MAX)) == NULL)
-				return -ENOMEM;
-			if ((err = kk_nft_canon_rule(rules[i], buf,
-			    CANON_MAX)) < 0)
-				return err;
-		}
-	}
+	if ((err = hook_lines(l, KK_NFT_RULE, rules, nrules)) < 0)
+		return err;
 	while (l->n < first + total) {
 		if ((buf = lines_new(l, CANON_MAX)) == NULL)
 			return -ENOMEM;

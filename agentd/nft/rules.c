@@ -160,6 +160,30 @@ struct row {
 	.icmp6_hi = ICMP6_NDP_LAST
 
 /*
+ * The management channel of one family (fam V4 or V6, set its addresses,
+ * name "IPv4" or "IPv6"), from the CSIRT peer's side (input) and toward
+ * it (output).
+ */
+#define MGMT_INPUT(fam, set, name) \
+	{ 0, { fam, TCP, .saddr = (set), .dport_set = SET_MGMT_PORTS }, \
+	    ACCEPT("CSIRT peer -> management port (" name ")") }, \
+	{ IF_OWN_UID, { fam, TCP, .saddr = (set), \
+	    .sport_set = SET_MGMT_PORTS, .established = true }, \
+	    ACCEPT("replies to kakurid's own management connections (" \
+	    name ")") }
+#define MGMT_OUTPUT(fam, set, name) \
+	{ 0, { fam, TCP, .daddr = (set), .sport_set = SET_MGMT_PORTS, \
+	    .not_syn = true }, ACCEPT("replies to the CSIRT peer (" name ")") }, \
+	{ IF_OWN_UID, { fam, TCP, .daddr = (set), \
+	    .dport_set = SET_MGMT_PORTS, .own_socket = true }, \
+	    ACCEPT("kakurid's own connections to the CSIRT (" name ")") }
+
+/* DNS goes over UDP and TCP alike: a row for each, the same otherwise. */
+#define DNS_ROWS(comment, ...) \
+	{ IF_DNS, { UDP, __VA_ARGS__ }, ACCEPT(comment) }, \
+	{ IF_DNS, { TCP, __VA_ARGS__ }, ACCEPT(comment) }
+
+/*
  * isolated: DESIGN 3.  Only loopback, the management channel (both
  * directions, outbound only from kakurid's own uid/gid), and optionally
  * DHCP, NDP and pinned DNS; the chains' policy is drop, and the final
@@ -185,16 +209,8 @@ struct row {
  */
 static const struct row isolated_input[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
-	{ 0, { V4, TCP, .saddr = SET_MGMT4, .dport_set = SET_MGMT_PORTS },
-	    ACCEPT("CSIRT peer -> management port (IPv4)") },
-	{ IF_OWN_UID, { V4, TCP, .saddr = SET_MGMT4,
-	    .sport_set = SET_MGMT_PORTS, .established = true },
-	    ACCEPT("replies to kakurid's own management connections (IPv4)") },
-	{ 0, { V6, TCP, .saddr = SET_MGMT6, .dport_set = SET_MGMT_PORTS },
-	    ACCEPT("CSIRT peer -> management port (IPv6)") },
-	{ IF_OWN_UID, { V6, TCP, .saddr = SET_MGMT6,
-	    .sport_set = SET_MGMT_PORTS, .established = true },
-	    ACCEPT("replies to kakurid's own management connections (IPv6)") },
+	MGMT_INPUT(V4, SET_MGMT4, "IPv4"),
+	MGMT_INPUT(V6, SET_MGMT6, "IPv6"),
 	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 67, .dport = 68 },
 	    ACCEPT("DHCPv4 server -> client (broadcast)") },
 	{ IF_DHCP, { V6, UDP, .sprefix = &link_local6, .sport = 547,
@@ -207,14 +223,10 @@ static const struct row isolated_input[] = {
 	{ IF_NDP, { NDP, .hoplimit = NDP_HOPLIMIT },
 	    ACCEPT("ICMPv6 neighbour discovery, hop limit 255 (on-link)") },
 	MLD_ROWS,
-	{ IF_DNS, { V4, UDP, .saddr = SET_DNS4, .sport = 53,
-	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
-	{ IF_DNS, { V4, TCP, .saddr = SET_DNS4, .sport = 53,
-	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
-	{ IF_DNS, { V6, UDP, .saddr = SET_DNS6, .sport = 53,
-	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
-	{ IF_DNS, { V6, TCP, .saddr = SET_DNS6, .sport = 53,
-	    .established = true }, ACCEPT("answers from pinned DNS resolvers") },
+	DNS_ROWS("answers from pinned DNS resolvers", V4, .saddr = SET_DNS4,
+	    .sport = 53, .established = true),
+	DNS_ROWS("answers from pinned DNS resolvers", V6, .saddr = SET_DNS6,
+	    .sport = 53, .established = true),
 	{ 0, { 0 }, DROP("isolated: drop everything else") },
 };
 
@@ -227,16 +239,8 @@ static const struct row isolated_input[] = {
  */
 static const struct row isolated_output[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
-	{ 0, { V4, TCP, .daddr = SET_MGMT4, .sport_set = SET_MGMT_PORTS,
-	    .not_syn = true }, ACCEPT("replies to the CSIRT peer (IPv4)") },
-	{ IF_OWN_UID, { V4, TCP, .daddr = SET_MGMT4,
-	    .dport_set = SET_MGMT_PORTS, .own_socket = true },
-	    ACCEPT("kakurid's own connections to the CSIRT (IPv4)") },
-	{ 0, { V6, TCP, .daddr = SET_MGMT6, .sport_set = SET_MGMT_PORTS,
-	    .not_syn = true }, ACCEPT("replies to the CSIRT peer (IPv6)") },
-	{ IF_OWN_UID, { V6, TCP, .daddr = SET_MGMT6,
-	    .dport_set = SET_MGMT_PORTS, .own_socket = true },
-	    ACCEPT("kakurid's own connections to the CSIRT (IPv6)") },
+	MGMT_OUTPUT(V4, SET_MGMT4, "IPv4"),
+	MGMT_OUTPUT(V6, SET_MGMT6, "IPv6"),
 	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 68, .dport = 67 },
 	    ACCEPT("DHCPv4 client -> broadcast") },
 	{ IF_DHCP, { V6, UDP, .dprefix = &dhcp6_agents, .sport = 546,
@@ -255,14 +259,10 @@ static const struct row isolated_output[] = {
 	{ IF_NDP, { NDP, .hoplimit = NDP_HOPLIMIT },
 	    ACCEPT("the kernel's neighbour discovery (on-link neighbours)") },
 	MLD_ROWS,
-	{ IF_DNS, { V4, UDP, .daddr = SET_DNS4, .dport = 53 },
-	    ACCEPT("queries to pinned DNS resolvers") },
-	{ IF_DNS, { V4, TCP, .daddr = SET_DNS4, .dport = 53 },
-	    ACCEPT("queries to pinned DNS resolvers") },
-	{ IF_DNS, { V6, UDP, .daddr = SET_DNS6, .dport = 53 },
-	    ACCEPT("queries to pinned DNS resolvers") },
-	{ IF_DNS, { V6, TCP, .daddr = SET_DNS6, .dport = 53 },
-	    ACCEPT("queries to pinned DNS resolvers") },
+	DNS_ROWS("queries to pinned DNS resolvers", V4, .daddr = SET_DNS4,
+	    .dport = 53),
+	DNS_ROWS("queries to pinned DNS resolvers", V6, .daddr = SET_DNS6,
+	    .dport = 53),
 	{ 0, { 0 }, DROP("isolated: drop everything else") },
 };
 
@@ -319,6 +319,9 @@ static const struct row egress_forward[] = {
 #undef ACCEPT
 #undef DROP
 #undef NDP
+#undef MGMT_INPUT
+#undef MGMT_OUTPUT
+#undef DNS_ROWS
 
 struct set_row {
 	unsigned when;

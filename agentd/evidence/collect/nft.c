@@ -20,13 +20,13 @@
 #include <libnftnl/table.h>
 
 #include "collect.h"
+#include "nftkind.h"
 
 /* ---- 07 nftables: libnftnl ------------------------------------------ */
 
-enum nft_kind { NK_TABLE, NK_CHAIN, NK_SET, NK_RULE };
-
 struct nft_ctx {
 	struct art *b;
+	enum kk_nft_kind_id kind;	/* of the objects being dumped */
 	struct nftnl_set **sets;
 	size_t nsets;
 	struct nftnl_set *cur;		/* whose elements are being dumped */
@@ -60,35 +60,18 @@ nf_family(uint32_t f)
 
 /* An object in libnftnl's own text form, bounded by NFT_TEXT_MAX. */
 static json_t *
-nft_text(enum nft_kind kind, const void *obj, bool *cut)
+nft_text(const struct kk_nft_kind *k, const void *obj, bool *cut)
 {
 	size_t size = 4096;
 	json_t *s = NULL;
 	char *buf;
-	int n = -1;
+	int n;
 
 	*cut = false;
 	for (;;) {
 		if ((buf = malloc(size)) == NULL)
 			return NULL;
-		switch (kind) {
-		case NK_TABLE:
-			n = nftnl_table_snprintf(buf, size, obj,
-			    NFTNL_OUTPUT_DEFAULT, 0);
-			break;
-		case NK_CHAIN:
-			n = nftnl_chain_snprintf(buf, size, obj,
-			    NFTNL_OUTPUT_DEFAULT, 0);
-			break;
-		case NK_SET:
-			n = nftnl_set_snprintf(buf, size, obj,
-			    NFTNL_OUTPUT_DEFAULT, 0);
-			break;
-		case NK_RULE:
-			n = nftnl_rule_snprintf(buf, size, obj,
-			    NFTNL_OUTPUT_DEFAULT, 0);
-			break;
-		}
+		n = k->snprintf(buf, size, obj, NFTNL_OUTPUT_DEFAULT, 0);
 		if (n < 0) {
 			free(buf);
 			return NULL;
@@ -108,36 +91,47 @@ nft_text(enum nft_kind kind, const void *obj, bool *cut)
 	return s;
 }
 
-static void
-set_nft_text(json_t *o, enum nft_kind kind, const void *obj)
-{
-	bool cut;
-
-	json_object_set_new(o, "text", nft_text(kind, obj, &cut));
-	if (cut)
-		col_set_bool(o, "text_cut", true);
-}
-
-/* An item's object, with its kind and family. */
+/*
+ * An item's object: its kind, family, table and name; a table's flags, a
+ * rule's chain and handle.
+ */
 static json_t *
-nft_item(enum nft_kind kind, uint32_t family)
+nft_item(enum kk_nft_kind_id kind, const void *obj)
 {
-	static const char *const names[] = { [NK_TABLE] = "table",
-		[NK_CHAIN] = "chain", [NK_SET] = "set", [NK_RULE] = "rule" };
+	const struct kk_nft_kind *k = &kk_nft_kinds[kind];
 	json_t *o = json_object();
 
-	if (o != NULL) {
-		col_set_str(o, "kind", names[kind]);
-		col_set_str(o, "family", nf_family(family));
+	if (o == NULL)
+		return NULL;
+	col_set_str(o, "kind", k->what);
+	col_set_str(o, "family", nf_family(k->get_u32(obj, k->family)));
+	if (kind != KK_NFT_TABLE)
+		col_set_str(o, "table", k->get_str(obj, k->table));
+	if (k->name >= 0)
+		col_set_str(o, "name", k->get_str(obj, (uint16_t)k->name));
+	if (kind == KK_NFT_TABLE)
+		col_set_int(o, "flags", nftnl_table_get_u32(obj,
+		    NFTNL_TABLE_FLAGS));
+	if (kind == KK_NFT_RULE) {
+		col_set_str(o, "chain", nftnl_rule_get_str(obj,
+		    NFTNL_RULE_CHAIN));
+		col_set_int(o, "handle", (long long)nftnl_rule_get_u64(obj,
+		    NFTNL_RULE_HANDLE));
 	}
 	return o;
 }
 
 /* The item with its text to the artifact: MNL_CB_STOP once it is full. */
 static int
-nft_item_push(struct art *b, json_t *o, enum nft_kind kind, const void *obj)
+nft_item_push(struct art *b, json_t *o, enum kk_nft_kind_id kind,
+    const void *obj)
 {
-	set_nft_text(o, kind, obj);
+	bool cut;
+
+	json_object_set_new(o, "text", nft_text(&kk_nft_kinds[kind], obj,
+	    &cut));
+	if (cut)
+		col_set_bool(o, "text_cut", true);
 	return col_art_push(b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
 }
 
@@ -158,47 +152,21 @@ nft_gen_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* A table, chain or rule (x->kind), straight to the artifact. */
 static int
-nft_table_cb(const struct nlmsghdr *nlh, void *data)
+nft_object_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct nft_ctx *x = data;
-	struct nftnl_table *t = nftnl_table_alloc();
+	const struct kk_nft_kind *k = &kk_nft_kinds[x->kind];
+	void *obj = k->alloc();
 	json_t *o;
 	int r = MNL_CB_OK;
 
-	if (t == NULL)
+	if (obj == NULL)
 		return MNL_CB_STOP;
-	if (nftnl_table_nlmsg_parse(nlh, t) >= 0 && (o = nft_item(NK_TABLE,
-	    nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY))) != NULL) {
-		col_set_str(o, "name", nftnl_table_get_str(t,
-		    NFTNL_TABLE_NAME));
-		col_set_int(o, "flags", nftnl_table_get_u32(t,
-		    NFTNL_TABLE_FLAGS));
-		r = nft_item_push(x->b, o, NK_TABLE, t);
-	}
-	nftnl_table_free(t);
-	return r;
-}
-
-static int
-nft_chain_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct nft_ctx *x = data;
-	struct nftnl_chain *ch = nftnl_chain_alloc();
-	json_t *o;
-	int r = MNL_CB_OK;
-
-	if (ch == NULL)
-		return MNL_CB_STOP;
-	if (nftnl_chain_nlmsg_parse(nlh, ch) >= 0 && (o = nft_item(NK_CHAIN,
-	    nftnl_chain_get_u32(ch, NFTNL_CHAIN_FAMILY))) != NULL) {
-		col_set_str(o, "table", nftnl_chain_get_str(ch,
-		    NFTNL_CHAIN_TABLE));
-		col_set_str(o, "name", nftnl_chain_get_str(ch,
-		    NFTNL_CHAIN_NAME));
-		r = nft_item_push(x->b, o, NK_CHAIN, ch);
-	}
-	nftnl_chain_free(ch);
+	if (k->parse(nlh, obj) >= 0 && (o = nft_item(x->kind, obj)) != NULL)
+		r = nft_item_push(x->b, o, x->kind, obj);
+	k->free(obj);
 	return r;
 }
 
@@ -244,30 +212,6 @@ count_elem(struct nftnl_set_elem *e, void *data)
 	return 0;
 }
 
-static int
-nft_rule_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct nft_ctx *x = data;
-	struct nftnl_rule *ru = nftnl_rule_alloc();
-	json_t *o;
-	int r = MNL_CB_OK;
-
-	if (ru == NULL)
-		return MNL_CB_STOP;
-	if (nftnl_rule_nlmsg_parse(nlh, ru) >= 0 && (o = nft_item(NK_RULE,
-	    nftnl_rule_get_u32(ru, NFTNL_RULE_FAMILY))) != NULL) {
-		col_set_str(o, "table", nftnl_rule_get_str(ru,
-		    NFTNL_RULE_TABLE));
-		col_set_str(o, "chain", nftnl_rule_get_str(ru,
-		    NFTNL_RULE_CHAIN));
-		col_set_int(o, "handle", (long long)nftnl_rule_get_u64(ru,
-		    NFTNL_RULE_HANDLE));
-		r = nft_item_push(x->b, o, NK_RULE, ru);
-	}
-	nftnl_rule_free(ru);
-	return r;
-}
-
 /* The ruleset text the caller already has, one item per line. */
 static void
 nft_from_text(struct art *b, const char *text)
@@ -287,25 +231,75 @@ nft_from_text(struct art *b, const char *text)
 	}
 }
 
+/* The ruleset generation into x, x->have_gen if the kernel said it. */
+static int
+nft_read_gen(struct collector *c, struct nft_ctx *x)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+
+	x->have_gen = false;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC,
+	    NLM_F_ACK, 0);
+	return col_nl_dump(c, NETLINK_NETFILTER, nlh, nft_gen_cb, x);
+}
+
+/* Each set x kept, with its elements, to the artifact; then let it go. */
+static void
+nft_sets_push(struct collector *c, struct nft_ctx *x)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	size_t k, nelem;
+	json_t *o;
+	int err;
+
+	for (k = 0; k < x->nsets; k++) {
+		struct nftnl_set *s = x->sets[k];
+
+		if (col_art_alive(x->b)) {
+			nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM,
+			    (uint16_t)nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+			    NLM_F_DUMP, 0);
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			x->cur = s;
+			x->elem_msgs = 0;
+			err = col_nl_dump(c, NETLINK_NETFILTER, nlh,
+			    nft_elem_cb, x);
+			if (err < 0)
+				col_nl_failed(x->b, "set elements", err);
+			if ((o = nft_item(KK_NFT_SET, s)) != NULL) {
+				nelem = 0;
+				nftnl_set_elem_foreach(s, count_elem, &nelem);
+				col_set_int(o, "elements", (long long)nelem);
+				nft_item_push(x->b, o, KK_NFT_SET, s);
+			}
+		}
+		nftnl_set_free(s);
+		x->sets[k] = NULL;
+	}
+	x->nsets = 0;
+}
+
 void
 collect_nftables(struct collector *c, struct art *b)
 {
 	static const struct {
-		uint16_t type;
+		enum kk_nft_kind_id kind;
 		mnl_cb_t cb;
 		const char *what;
 	} dumps[] = {
-		{ NFT_MSG_GETTABLE, nft_table_cb, "tables" },
-		{ NFT_MSG_GETCHAIN, nft_chain_cb, "chains" },
-		{ NFT_MSG_GETSET, nft_set_cb, "sets" },
-		{ NFT_MSG_GETRULE, nft_rule_cb, "rules" },
+		{ KK_NFT_TABLE, nft_object_cb, "tables" },
+		{ KK_NFT_CHAIN, nft_object_cb, "chains" },
+		{ KK_NFT_SET, nft_set_cb, "sets" },
+		{ KK_NFT_RULE, nft_object_cb, "rules" },
 	};
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	struct nft_ctx x;
 	uint32_t gen0 = 0;
 	bool have_gen0;
-	size_t i, k, nelem;
+	size_t i, k;
 	int err;
 
 	if (c->nft_text != NULL) {
@@ -319,10 +313,7 @@ collect_nftables(struct collector *c, struct art *b)
 		return;
 	}
 	/* the generation before and after says whether it changed meanwhile */
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC,
-	    NLM_F_ACK, 0);
-	if ((err = col_nl_dump(c, NETLINK_NETFILTER, nlh, nft_gen_cb,
-	    &x)) < 0) {
+	if ((err = nft_read_gen(c, &x)) < 0) {
 		col_nl_failed(b, "generation", err);
 		goto out;
 	}
@@ -330,50 +321,14 @@ collect_nftables(struct collector *c, struct art *b)
 	gen0 = x.gen;
 	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]) && col_art_alive(b);
 	    i++) {
-		nlh = nftnl_nlmsg_build_hdr(buf, dumps[i].type, NFPROTO_UNSPEC,
-		    NLM_F_DUMP, 0);
+		x.kind = dumps[i].kind;
+		nlh = nftnl_nlmsg_build_hdr(buf, kk_nft_kinds[x.kind].get,
+		    NFPROTO_UNSPEC, NLM_F_DUMP, 0);
 		if ((err = col_nl_dump(c, NETLINK_NETFILTER, nlh, dumps[i].cb,
 		    &x)) < 0)
 			col_nl_failed(b, dumps[i].what, err);
-		if (dumps[i].type != NFT_MSG_GETSET)
-			continue;
-		/* each set with its elements, then let it go */
-		for (k = 0; k < x.nsets; k++) {
-			struct nftnl_set *s = x.sets[k];
-			json_t *o;
-
-			if (col_art_alive(b)) {
-				nlh = nftnl_nlmsg_build_hdr(buf,
-				    NFT_MSG_GETSETELEM,
-				    (uint16_t)nftnl_set_get_u32(s,
-				    NFTNL_SET_FAMILY), NLM_F_DUMP, 0);
-				nftnl_set_elems_nlmsg_build_payload(nlh, s);
-				x.cur = s;
-				x.elem_msgs = 0;
-				err = col_nl_dump(c, NETLINK_NETFILTER, nlh,
-				    nft_elem_cb, &x);
-				if (err < 0)
-					col_nl_failed(b, "set elements", err);
-				if ((o = nft_item(NK_SET, nftnl_set_get_u32(s,
-				    NFTNL_SET_FAMILY))) != NULL) {
-					col_set_str(o, "table",
-					    nftnl_set_get_str(s,
-					    NFTNL_SET_TABLE));
-					col_set_str(o, "name",
-					    nftnl_set_get_str(s,
-					    NFTNL_SET_NAME));
-					nelem = 0;
-					nftnl_set_elem_foreach(s, count_elem,
-					    &nelem);
-					col_set_int(o, "elements",
-					    (long long)nelem);
-					nft_item_push(b, o, NK_SET, s);
-				}
-			}
-			nftnl_set_free(s);
-			x.sets[k] = NULL;
-		}
-		x.nsets = 0;
+		if (x.kind == KK_NFT_SET)
+			nft_sets_push(c, &x);
 	}
 	if (x.sets_cut)
 		col_art_cut(b, "at most %d sets", MAX_NFT_SETS);
@@ -382,11 +337,7 @@ collect_nftables(struct collector *c, struct art *b)
 		    MAX_NFT_ELEM_MSGS);
 	if (have_gen0) {
 		col_set_int(b->extra, "generation", gen0);
-		x.have_gen = false;
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN,
-		    NFPROTO_UNSPEC, NLM_F_ACK, 0);
-		if (col_nl_dump(c, NETLINK_NETFILTER, nlh, nft_gen_cb,
-		    &x) == 0 && x.have_gen && x.gen != gen0)
+		if (nft_read_gen(c, &x) == 0 && x.have_gen && x.gen != gen0)
 			col_art_note(b, "ruleset changed during the dump "
 			    "(generation %u to %u)", gen0, x.gen);
 	}
