@@ -35,28 +35,12 @@
 #define REPORT_RECENT_BYTES	(64 * 1024)
 #define REPORT_SESSIONS		32
 
-static const char *const categories[] = {
-	"popup", "mail", "file", "web", "device", "behaviour", "other",
-};
-
 /* the request's keys; the reporter's own fields are ignored, not trusted */
 static const char *const known_keys[] = {
 	KW_CMD, KW_CATEGORY, KW_FOUND_AT, KW_LOCATION, KW_WHAT, KW_WHY,
 	KW_CONTACT, KW_DISCONNECT, KW_ATTACHMENTS, KW_UID, KW_PID, KW_USER,
 	KW_REPORTER,
 };
-
-static bool
-category_ok(const char *c)
-{
-	size_t i;
-
-	for (i = 0; c != NULL && i < sizeof(categories) /
-	    sizeof(categories[0]); i++)
-		if (strcmp(c, categories[i]) == 0)
-			return true;
-	return false;
-}
 
 /* Text the CSIRT will read: UTF-8, no control characters but newlines
  * and tabs where multiline, at most max bytes. */
@@ -116,7 +100,7 @@ attachment_data_ok(const char *b64, size_t len, json_int_t size,
 		free(raw);
 		return false;
 	}
-	kk_report_sha256(raw, (size_t)size, got);
+	kk_sha256_hex(raw, (size_t)size, got);
 	free(raw);
 	return strcmp(got, sha) == 0;
 }
@@ -167,7 +151,7 @@ request_problem(json_t *req, char *buf, size_t len)
 			return buf;
 		}
 	}
-	if (!category_ok(json_string_value(json_object_get(req,
+	if (!kk_report_category_ok(json_string_value(json_object_get(req,
 	    KW_CATEGORY))))
 		return "category must be popup, mail, file, web, device, "
 		    "behaviour or other";

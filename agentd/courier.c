@@ -201,7 +201,7 @@ pump(struct kd *d)
 			failed(d, why);
 			return;
 		}
-		kk_report_sha256(buf, len, co->sha);
+		kk_sha256_hex(buf, len, co->sha);
 		co->cur.size = len;
 		co->busy = true;
 		co->token++;

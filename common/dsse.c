@@ -540,3 +540,38 @@ out:
 	free(pae);
 	return r;
 }
+
+json_t *
+kk_envelope_open(const uint8_t *buf, size_t len, const char *type,
+    EVP_PKEY *key, const char **why)
+{
+	struct kk_envelope env;
+	json_t *o = NULL;
+	size_t i;
+
+	if (kk_envelope_parse(buf, len, &env) < 0) {
+		*why = "not a DSSE envelope";
+		return NULL;
+	}
+	if (strcmp(env.type, type) != 0) {
+		*why = "wrong payload type";
+		goto out;
+	}
+	for (i = 0; i < env.nsigs; i++)
+		if (kk_dsse_verify_one(&env, i, key) == 0)
+			break;
+	if (i == env.nsigs) {
+		*why = "the signature does not verify";
+		goto out;
+	}
+	o = json_loadb((const char *)env.payload, env.payload_len,
+	    JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+		*why = "malformed payload";
+	}
+out:
+	kk_envelope_free(&env);
+	return o;
+}

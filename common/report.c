@@ -19,65 +19,45 @@ static const char *const report_types[] = {
 	"evidence", "drill", "blocked", "usb",
 };
 
-bool
-kk_report_type_ok(const char *type)
+static const char *const categories[] = {
+	"popup", "mail", "file", "web", "device", "behaviour", "other",
+};
+
+static bool
+one_of(const char *s, const char *const *words, size_t n)
 {
 	size_t i;
 
-	for (i = 0; type != NULL && i < sizeof(report_types) /
-	    sizeof(report_types[0]); i++)
-		if (strcmp(type, report_types[i]) == 0)
+	for (i = 0; s != NULL && i < n; i++)
+		if (strcmp(s, words[i]) == 0)
 			return true;
 	return false;
 }
 
-void
-kk_report_sha256(const void *buf, size_t len, char out[65])
+bool
+kk_report_type_ok(const char *type)
 {
-	unsigned char md[32];
-
-	kk_sha256(buf, len, md);
-	kk_hex(md, sizeof(md), out);
+	return one_of(type, report_types, sizeof(report_types) /
+	    sizeof(report_types[0]));
 }
 
-/* The payload of env if one of its signatures verifies with key. */
+bool
+kk_report_category_ok(const char *c)
+{
+	return one_of(c, categories, sizeof(categories) /
+	    sizeof(categories[0]));
+}
+
+/* The payload of a signed envelope of at most max bytes. */
 static json_t *
 open_signed(const uint8_t *buf, size_t len, size_t max, const char *type,
     EVP_PKEY *key, const char **why)
 {
-	struct kk_envelope env;
-	json_t *o = NULL;
-	size_t i;
-
 	if (len > max) {
 		*why = "too large";
 		return NULL;
 	}
-	if (kk_envelope_parse(buf, len, &env) < 0) {
-		*why = "not a DSSE envelope";
-		return NULL;
-	}
-	if (strcmp(env.type, type) != 0) {
-		*why = "wrong payload type";
-		goto out;
-	}
-	for (i = 0; i < env.nsigs; i++)
-		if (kk_dsse_verify_one(&env, i, key) == 0)
-			break;
-	if (i == env.nsigs) {
-		*why = "the signature does not verify";
-		goto out;
-	}
-	o = json_loadb((const char *)env.payload, env.payload_len,
-	    JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		o = NULL;
-		*why = "malformed payload";
-	}
-out:
-	kk_envelope_free(&env);
-	return o;
+	return kk_envelope_open(buf, len, type, key, why);
 }
 
 static bool

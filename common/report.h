@@ -27,8 +27,6 @@
 #define KK_REPORT_MAX		(2 * 1024 * 1024)
 #define KK_ACK_MAX		4096
 
-/* the lowercase hex SHA-256 of buf */
-void kk_report_sha256(const void *buf, size_t len, char out[65]);
 /*
  * The payload of a report envelope whose signature verifies with the
  * agent's identity key and which names that agent (agent_id), with a
@@ -38,6 +36,9 @@ json_t *kk_report_open(const uint8_t *buf, size_t len, EVP_PKEY *identity,
     const char *agent_id, const char **why);
 /* is type one of DESIGN 7's report types? */
 bool kk_report_type_ok(const char *type);
+/* is c one of a self-report's categories (popup, mail, file, web, device,
+ * behaviour, other)? */
+bool kk_report_category_ok(const char *c);
 /* The ack of (agent, id, sha256), signed by key, as envelope text. */
 char *kk_ack_make(EVP_PKEY *key, const char *agent, const char *id,
     const char *sha256);

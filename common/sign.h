@@ -100,6 +100,12 @@ int kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key);
 char *kk_envelope_encode(const struct kk_envelope *env);
 /* 0 if signature i verifies with pub, -EBADMSG if not; -EINVAL/-ENOMEM on misuse */
 int kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub);
+/*
+ * The payload object of an envelope of type that a signature by key
+ * verifies (verified before the payload is parsed); NULL and *why if not.
+ */
+struct json_t *kk_envelope_open(const uint8_t *buf, size_t len,
+    const char *type, EVP_PKEY *key, const char **why);
 
 /*
  * receipt.c: a receipt's payload object if a signature by the agent's

@@ -309,10 +309,10 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	int r;
 
 	*word = KE_IO;
-	kk_report_sha256(buf, len, sha);
+	kk_sha256_hex(buf, len, sha);
 	snprintf(path, sizeof(path), "%s/%s/%s.json", col->dir, cn->agent, id);
 	if (kk_read_file(path, KK_REPORT_MAX, &old, &oldlen) == 0) {
-		kk_report_sha256(old, oldlen, old_sha);
+		kk_sha256_hex(old, oldlen, old_sha);
 		free(old);
 		if (strcmp(old_sha, sha) != 0) {
 			/* the same id with other bytes: never overwritten */
@@ -408,7 +408,7 @@ on_report(struct col_conn *cn, uint8_t *buf, size_t len)
 		json_decref(p);
 		return;
 	}
-	kk_report_sha256(buf, len, sha);
+	kk_sha256_hex(buf, len, sha);
 	ack = kk_ack_make(cn->col->key, cn->agent,
 	    json_string_value(json_object_get(p, KW_ID)), sha);
 	json_decref(p);

@@ -174,19 +174,6 @@ ask(const char *question, const char *dflt)
 	return line;
 }
 
-static bool
-category_known(const char *c)
-{
-	static const char *const cats[] = { "popup", "mail", "file", "web",
-		"device", "behaviour", "other" };
-	size_t i;
-
-	for (i = 0; c != NULL && i < sizeof(cats) / sizeof(cats[0]); i++)
-		if (strcmp(c, cats[i]) == 0)
-			return true;
-	return false;
-}
-
 /* On a terminal: the guidance, then what is still missing. */
 static int
 prompt(struct intake *in, const struct words *w, const char *now,
@@ -213,7 +200,7 @@ prompt(struct intake *in, const struct words *w, const char *now,
 			    qs[i].dflt : NULL)) == NULL)
 				return -1;
 			if (strcmp(qs[i].key, KW_CATEGORY) == 0 &&
-			    !category_known(a))
+			    !kk_report_category_ok(a))
 				continue;
 			if (strcmp(qs[i].key, KW_WHAT) == 0 && a[0] == '\0')
 				continue;
@@ -250,7 +237,7 @@ attachment(const char *path)
 		goto out;
 	}
 	EVP_EncodeBlock(b64, (const unsigned char *)data, (int)len);
-	kk_report_sha256(data, len, sha);
+	kk_sha256_hex(data, len, sha);
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	o = json_pack("{s:s, s:I, s:s, s:s}", KW_NAME, base, KW_SIZE,
 	    (json_int_t)len, KW_SHA256, sha, KW_DATA, (char *)b64);
@@ -327,7 +314,7 @@ cmd_report(struct ctl *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!category_known(json_string_value(json_object_get(in.fields,
+	if (!kk_report_category_ok(json_string_value(json_object_get(in.fields,
 	    KW_CATEGORY))) || json_object_get(in.fields, KW_WHAT) == NULL) {
 		fail_line("a report needs --category (popup, mail, file, web, "
 		    "device, behaviour, other) and --what (or a terminal to "

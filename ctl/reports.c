@@ -94,7 +94,7 @@ check(const char *dir, json_t *line, const char **why)
 		*why = "the stored report is missing";
 		goto out;
 	}
-	kk_report_sha256(buf, len, sha);
+	kk_sha256_hex(buf, len, sha);
 	if (strcmp(sha, str_or(line, KW_SHA256, "")) != 0) {
 		*why = "the stored report is not what was acked (SHA-256)";
 		goto out;
