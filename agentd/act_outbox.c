@@ -102,12 +102,13 @@ kd_act_outbox(struct run *r)
 		    KW_TYPE, rs.v[i].type, KW_TIME, rs.v[i].time,
 		    KW_SIZE, (json_int_t)rs.v[i].size,
 		    KW_SIGNED, rs.v[i].is_signed, KW_FILE, rs.v[i].name));
-	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:s, s:s, s:o*, s:I}",
+	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:s, s:s, s:o*, s:o*, s:I}",
 	    KW_OK, 1, KW_COUNT, (json_int_t)d->outbox.count,
 	    KW_BYTES, (json_int_t)d->outbox.bytes,
 	    KW_MAX_BYTES, (json_int_t)d->policy->report_max_mb << 20,
 	    KW_PENDING, (json_int_t)d->outbox.pending,
 	    KW_COLLECTOR, d->policy->collector, KW_WAITING, waiting,
+	    KW_COURIER, kd_courier_json(d),
 	    KW_MESSAGES, msgs,
 	    KW_TRUNCATED, (json_int_t)sc.unchecked);
 	free(rs.v);

@@ -54,6 +54,11 @@ struct kd_courier {
 	uint64_t backoff;		/* usec; 0 after a success */
 	bool waiting;			/* the timer is a backoff */
 	unsigned long delivered;
+	unsigned long failures;		/* attempts that failed, since start */
+	struct {
+		unsigned long n;	/* its number among the failures */
+		char why[240];
+	} recent[KD_COURIER_RECENT];	/* the last ones, for kakurictl outbox */
 	char why[240];			/* the last failure, "" after a success */
 	char logged[240];
 };
@@ -125,6 +130,10 @@ failed(struct kd *d, const char *why)
 	co->busy = false;
 	if (why != NULL)
 		snprintf(co->why, sizeof(co->why), "%s", why);
+	co->failures++;
+	co->recent[co->failures % KD_COURIER_RECENT].n = co->failures;
+	snprintf(co->recent[co->failures % KD_COURIER_RECENT].why,
+	    sizeof(co->recent[0].why), "%s", co->why);
 	co->backoff = co->backoff == 0 ? KD_COURIER_BACKOFF_MIN :
 	    co->backoff * 2 > KD_COURIER_BACKOFF_MAX ? KD_COURIER_BACKOFF_MAX :
 	    co->backoff * 2;
@@ -519,10 +528,25 @@ kd_courier_state(struct kd *d)
 	return "delivering in order";
 }
 
-unsigned long
-kd_courier_delivered(struct kd *d)
+json_t *
+kd_courier_json(struct kd *d)
 {
-	return d->courier != NULL ? d->courier->delivered : 0;
+	struct kd_courier *co = d->courier;
+	json_t *recent = json_array(), *o;
+	unsigned long n;
+
+	if (co == NULL)
+		return json_pack("{s:I, s:I, s:o}", KW_DELIVERED, 0,
+		    KW_FAILURES, 0, KW_RECENT, recent);
+	/* oldest first */
+	for (n = co->failures > KD_COURIER_RECENT ? co->failures -
+	    KD_COURIER_RECENT + 1 : 1; n <= co->failures && recent; n++)
+		json_array_append_new(recent, json_pack("{s:I, s:s}", KW_SEQ,
+		    (json_int_t)n, KW_WHY, co->recent[n % KD_COURIER_RECENT].why));
+	o = json_pack("{s:I, s:I, s:o*}", KW_DELIVERED,
+	    (json_int_t)co->delivered, KW_FAILURES, (json_int_t)co->failures,
+	    KW_RECENT, recent);
+	return o;
 }
 
 void

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 struct kd;
+struct json_t;
 
 /* After the four PEM texts of the courier's KK_IPC_CONFIG. */
 struct kk_courier_config {
@@ -38,6 +39,7 @@ struct kk_courier_config {
 #define KD_COURIER_ANSWER_USEC	(3ULL * KK_COURIER_TIMEOUT_MS * 1000ULL + \
 				 5ULL * 1000000ULL)
 #define KD_COURIER_BATCH	64	/* names read per directory scan */
+#define KD_COURIER_RECENT	8	/* failures kakurictl outbox shows */
 
 /* kakurid: started when report.collector is set (and again on reload) */
 int kd_courier_start(struct kd *d);
@@ -47,7 +49,8 @@ void kd_courier_stop(struct kd *d);
 void kd_courier_kick(struct kd *d);
 /* for kakurictl outbox: what the courier does, and the last failure */
 const char *kd_courier_state(struct kd *d);
-unsigned long kd_courier_delivered(struct kd *d);
+/* {delivered, failures, recent: [{seq, why}]}, the last failures */
+struct json_t *kd_courier_json(struct kd *d);
 /* kakurid --courier UID GID PPID: the child's main; never returns */
 void kd_courier_main(int argc, char **argv) __attribute__((noreturn));
 

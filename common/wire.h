@@ -326,6 +326,10 @@ struct json_t;
 #define KW_TTY			"tty"
 #define KW_SEAT			"seat"
 #define KW_RECENT		"recent"
+/* kakurictl outbox: the courier's {delivered, failures, recent} */
+#define KW_COURIER		"courier"
+#define KW_DELIVERED		"delivered"
+#define KW_FAILURES		"failures"
 
 /* A receipt's result (DESIGN 4). */
 #define KR_DONE			"done"

@@ -114,7 +114,7 @@ check "two signed release/isolate rounds while the collector is down" \
 check "four messages wait" test "$(outbox_count)" = 4
 collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
 cycle 3 || fail "a third round"
-check_within "they all arrive" 15 outbox_empty
+check_within "they all arrive" 15 outbox_empty || { ctl outbox --json | jq -c "[.waiting,.count]"; grep -a courier "$DLOG" | tail -6; tail -3 "$WORK/col.err"; }
 check "six more index lines" bash -c "[ \$(( \$(wc -l <'$COL/index.jsonl') - $N0 )) -eq 6 ]"
 check "of the types sent, in order: release isolate release isolate release isolate" bash -c \
 	"tail -6 '$COL/index.jsonl' | jq -r .type | tr '\\n' ' ' | grep -qx 'release isolate release isolate release isolate '"
@@ -141,6 +141,86 @@ timeout 5 ip netns exec "$PEER" openssl s_client -connect "[::1]:7444" -quiet \
 	-cert "$PKI/op-rogue.crt" -key "$PKI/op-rogue.key" </dev/null >/dev/null 2>&1
 check "a TLS client that is no agent: refused, the collector still serves" \
 	bash -c "kill -0 $COLPID && grep -q 'not an agent' '$WORK/col.err'"
+collector_stop
+
+# --- hostile collectors: garbage, an oversized frame, no ack at all ---
+# fake WHAT FILE: a TLS server with the collector's own certificate (so
+# the courier talks to it) that answers what the file holds and then
+# keeps the connection open
+fake() {
+	rm -f "$WORK/fake.in" && mkfifo "$WORK/fake.in"
+	(cat "$2"; sleep 40) >"$WORK/fake.in" & PIDS+=($!)
+	ip netns exec "$PEER" timeout 60 openssl s_server -quiet -naccept 3 \
+		-accept "$PEER4:7444" -tls1_3 -verify 1 \
+		-cert "$PKI/op-ca.crt" -key "$PKI/op-ca.key" <"$WORK/fake.in" >/dev/null 2>&1 &
+	FAKE=$!
+	PIDS+=($FAKE)
+	until_ok 5 port_open
+}
+port_open() { ip netns exec "$PEER" ss -ltnH 'sport = :7444' | grep -q .; }
+port_closed() { ! port_open; }
+fake_stop() { kill "$FAKE" 2>/dev/null; wait "$FAKE" 2>/dev/null; until_ok 5 port_closed; }
+COURIER=$(pgrep -x kakurid-courier | head -1)
+printf 'garbage, not a frame at all\n' >"$WORK/garbage"
+{ printf '\x00\x50\x00\x00'; head -c 100000 /dev/zero; } >"$WORK/oversized"
+: >"$WORK/silent"
+before=$(ls "$STATE"/outbox/*.dsse 2>/dev/null | wc -l)
+# failures: how many deliveries failed so far; failed_since N PATTERN: a
+# failure after the first N says PATTERN (kakurictl outbox keeps the last)
+failures() { ctl outbox --json | jq -r .courier.failures; }
+failed_since() {
+	ctl outbox --json | jq -e --argjson n "$1" --arg p "$2" \
+		'[.courier.recent[] | select(.seq > $n and (.why | test($p)))] | length > 0' >/dev/null
+}
+at=$(failures)
+fake garbage "$WORK/garbage" || fail "the garbage collector starts"
+cycle 6 || fail "a sixth round"
+check_within "a collector that answers garbage: refused, retried" 20 \
+	failed_since "$at" "collector .*: answer too large"
+fake_stop
+at=$(failures)
+fake oversized "$WORK/oversized" || fail "the oversized collector starts"
+cycle 7 || fail "a seventh round"
+check_within "a collector that announces a 5 MiB frame: refused, retried" 20 \
+	failed_since "$at" "collector .*: answer too large"
+fake_stop
+at=$(failures)
+fake silent "$WORK/silent" || fail "the silent collector starts"
+cycle 8 || fail "an eighth round"
+check_within "a collector that never acks: the courier gives up on it after its timeout" 30 \
+	failed_since "$at" "collector .*: no answer"
+fake_stop
+check "the courier did not crash (the same child)" test "$(pgrep -x kakurid-courier | head -1)" = "$COURIER"
+check "no entry was lost" bash -c "[ \$(ls '$STATE'/outbox/*.dsse | wc -l) -ge $((before + 6)) ]"
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
+cycle 9 || fail "a ninth round"
+check_within "the real collector again: all of it arrives" 30 outbox_empty
+collector_stop
+
+# --- CA mode on both sides: a collector outside report.ca, an agent
+# --- outside the collector's --ca ---
+stop_kakurid -TERM
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; ca = \"$PKI/rogue.pem\"; };"
+start_kakurid || die "kakurid restarts with report.ca"
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
+ctl disconnect >/dev/null; cycle 10 >/dev/null
+check_within "a collector whose certificate does not chain to report.ca: refused by the courier" 10 \
+	waiting_says "does not chain to report.ca"
+collector_stop
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; ca = \"$PKI/ca.pem\"; };"
+kill -HUP "$KPID"
+N2=$(wc -l <"$COL/index.jsonl")
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --ca "$PKI/rogue.pem" || die "the collector restarts"
+cycle 11 >/dev/null
+check_within "an agent whose identity the collector's --ca did not certify: refused by the collector" 10 \
+	grep -q "does not chain to the CA" "$WORK/col.err"
+check "... and nothing of it was stored" test "$(wc -l <"$COL/index.jsonl")" = "$N2"
+collector_stop
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
+cycle 12 >/dev/null
+check_within "report.ca that certified the collector, an agent it lists: delivered" 30 outbox_empty
 collector_stop
 
 # --- a report changed on the collector's disk is caught ---
