@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +38,7 @@
 #include "commands.h"
 #include "ctl.h"
 #include "kakuri.h"
+#include "options.h"
 #include "output.h"
 #include "report.h"
 #include "sign.h"
@@ -691,40 +691,28 @@ raise_nofile(void)
 int
 cmd_collector(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "dir", required_argument, NULL, 'd' },
-		{ "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "ca", required_argument, NULL, 'C' },
-		{ "agents", required_argument, NULL, 'A' },
-		{ "exec", required_argument, NULL, 'x' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct collector col = { .dirfd = -1 };
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
 	const char *agents = NULL;
+	const struct ctl_option opts[] = {
+		CTL_TEXT("listen", &listen),
+		CTL_TEXT("dir", &col.dir),
+		CTL_TEXT("cert", &cert),
+		CTL_TEXT("key", &key),
+		CTL_TEXT("ca", &ca),
+		CTL_TEXT("agents", &agents),
+		CTL_TEXT("exec", &col.exec),
+		CTL_OPTIONS_END,
+	};
 	X509 *x = NULL;
 	char err[300], id[KK_AGENT_ID_HEX + 1];
 	sigset_t mask;
 	size_t i;
-	int ch, lfd = -1, ret = EX_USAGE;
+	int lfd = -1, ret = EX_USAGE;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'l': listen = optarg; break;
-		case 'd': col.dir = optarg; break;
-		case 'c': cert = optarg; break;
-		case 'k': key = optarg; break;
-		case 'C': ca = optarg; break;
-		case 'A': agents = optarg; break;
-		case 'x': col.exec = optarg; break;
-		default: goto out;
-		}
-	}
-	if (optind != argc || listen == NULL || col.dir == NULL ||
-	    cert == NULL || key == NULL || (ca == NULL) == (agents == NULL))
+	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE ||
+	    listen == NULL || col.dir == NULL || cert == NULL || key == NULL ||
+	    (ca == NULL) == (agents == NULL))
 		goto out;
 	ret = EX_FAILED;
 	if (col.exec != NULL && (col.exec[0] != '/' ||

@@ -28,7 +28,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +41,7 @@
 #include "kakuri.h"
 #include "agentconn.h"
 #include "commands.h"
+#include "options.h"
 #include "output.h"
 #include "sign.h"
 #include "signing.h"
@@ -61,7 +61,7 @@ struct fetch {
 	EVP_PKEY *signkey;
 	const char *keyid;
 	const char *evid;
-	long ttl;
+	long long ttl;
 	unsigned renewals;
 	bool fresh;		/* a grant and no chunk since */
 	uint64_t total;		/* bytes received */
@@ -478,21 +478,6 @@ open_outdir(const char *dir, bool *created)
 int
 cmd_fetch(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "ca", required_argument, NULL, 'C' },
-		{ "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'y' },
-		{ "agent-id", required_argument, NULL, 'a' },
-		{ "keyid", required_argument, NULL, 'K' },
-		{ "id", required_argument, NULL, 'i' },
-		{ "ttl", required_argument, NULL, 'T' },
-		{ "timeout", required_argument, NULL, 'w' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "verify", required_argument, NULL, 'V' },
-		{ "agent-key", required_argument, NULL, 'A' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *to = NULL, *ca = NULL, *cert = NULL, *key = NULL;
 	const char *pin = NULL, *signfile = NULL, *keyid = NULL, *outdir = NULL;
 	const char *vdir = NULL, *agentkey = NULL;
@@ -503,11 +488,27 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	struct fset fs = { 0 };
 	EVP_PKEY *agent_key = NULL;
 	json_t *files = NULL;
-	long timeout = DEFAULT_TIMEOUT;
+	long long timeout = DEFAULT_TIMEOUT;
+	const struct ctl_option opts[] = {
+		CTL_TEXT("to", &to),
+		CTL_TEXT("ca", &ca),
+		CTL_TEXT("cert", &cert),
+		CTL_TEXT("key", &key),
+		CTL_TEXT("agent-id", &pin),
+		CTL_TEXT("k", &signfile),
+		CTL_TEXT("keyid", &keyid),
+		CTL_TEXT("id", &f.evid),
+		CTL_TEXT("o", &outdir),
+		CTL_NUMBER("ttl", &f.ttl, 1, 7 * 86400, NULL),
+		CTL_NUMBER("timeout", &timeout, 1, 3600, NULL),
+		CTL_FLAG("json", &c->json),
+		CTL_TEXT("verify", &vdir),
+		CTL_TEXT("agent-key", &agentkey),
+		CTL_OPTIONS_END,
+	};
 	size_t i;
 	bool created = false, report = false;
-	char *end;
-	int ch, dfd = -1, r, ret = EX_USAGE;
+	int dfd = -1, r, ret = EX_USAGE;
 
 	oc.problems = json_array();
 	oc.notes = json_array();
@@ -516,37 +517,9 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 		ret = EX_FAILED;
 		goto out;
 	}
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 't': to = optarg; break;
-		case 'C': ca = optarg; break;
-		case 'c': cert = optarg; break;
-		case 'y': key = optarg; break;
-		case 'a': pin = optarg; break;
-		case 'k': signfile = optarg; break;
-		case 'K': keyid = optarg; break;
-		case 'i': f.evid = optarg; break;
-		case 'o': outdir = optarg; break;
-		case 'J': c->json = true; break;
-		case 'V': vdir = optarg; break;
-		case 'A': agentkey = optarg; break;
-		case 'T':
-			f.ttl = strtol(optarg, &end, 10);
-			if (*end != '\0' || f.ttl <= 0 || f.ttl > 7 * 86400)
-				goto out;
-			break;
-		case 'w':
-			timeout = strtol(optarg, &end, 10);
-			if (*end != '\0' || timeout < 1 || timeout > 3600)
-				goto out;
-			break;
-		default:
-			goto out;
-		}
-	}
-	if (optind != argc)
+	if ((ret = ctl_options(argc, argv, opts, 0, 0, NULL)) != EX_DONE)
 		goto out;
+	ret = EX_USAGE;
 	if (vdir != NULL) {
 		/* offline: nothing of the network side applies */
 		if (agentkey == NULL || to || ca || cert || key || pin ||

@@ -8,7 +8,6 @@
  * hashed.  The report id is printed only once kakurid has it on disk.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "ctl.h"
 #include "guidance.h"
 #include "kakuri.h"
+#include "options.h"
 #include "output.h"
 #include "report.h"
 #include "wire.h"
@@ -33,56 +33,72 @@
 #define ATTACH_MAX		3
 #define ATTACH_BYTES		(256 * 1024)
 
-/* The words of the form, per language. */
+/* A text of the form in the two languages it speaks (guidance.h). */
 struct words {
-	const char *guidance;
-	const char *category;
-	const char *when;
-	const char *where;
-	const char *what;
-	const char *why;
-	const char *contact;
-	const char *done;
-	const char *notice;
+	const char *en;
+	const char *ja;
 };
 
-static const struct words words_en = {
-	.guidance =
+static const struct words guidance = {
+	.en =
 	    "Suspicious popup or message? Until the CSIRT tells you otherwise:\n"
 	    "  - do not click anything in it, do not install anything,\n"
 	    "  - do not type passwords or personal data,\n"
 	    "  - do not call the numbers it shows or follow its instructions,\n"
 	    "  - keep the PC switched on (do not shut it down or restart it).\n"
 	    "Answer a few questions; the report goes to the CSIRT.\n",
-	.category = "What kind of thing was it? (popup, mail, file, web, "
-	    "device, behaviour, other)",
-	.when = "When did you notice it?",
-	.where = "Where (this PC, room)?",
-	.what = "What happened? (one line; what you saw and did)",
-	.why = "Why did it seem wrong?",
-	.contact = "How can the CSIRT reach you? (phone, extension; may be empty)",
-	.done = "Stored; it will reach the CSIRT. Report id:",
-	.notice = "Keep the PC on. The CSIRT desk:",
-};
-
-static const struct words words_ja = {
-	.guidance =
+	.ja =
 	    "不審なポップアップやメッセージですか？ CSIRTから指示があるまで:\n"
 	    "  ・表示されたものをクリックしない、何もインストールしない\n"
 	    "  ・パスワードや個人情報を入力しない\n"
 	    "  ・表示された電話番号に電話しない、指示に従わない\n"
 	    "  ・PCの電源は切らない（シャットダウン・再起動しない）\n"
 	    "いくつか質問に答えてください。報告はCSIRTに届きます。\n",
-	.category = "何が起きましたか？ (popup, mail, file, web, device, "
-	    "behaviour, other)",
-	.when = "発見日時",
-	.where = "発見場所（このPC、部屋など）",
-	.what = "経緯（何を見て、何をしたか）",
-	.why = "なぜ異常と判断したか",
-	.contact = "連絡先（電話・内線、空でも可）",
-	.done = "報告を保存しました。CSIRTに届きます。報告ID:",
-	.notice = "PCの電源は切らないでください。窓口:",
 };
+
+/* The intake fields of DESIGN 7, in the order they are asked for. */
+enum { Q_CATEGORY, Q_FOUND_AT, Q_LOCATION, Q_WHAT, Q_WHY, Q_CONTACT,
+	NQUESTIONS };
+
+static const struct question {
+	const char *key;
+	struct words ask;
+} questions[NQUESTIONS] = {
+	[Q_CATEGORY] = { KW_CATEGORY, {
+	    "What kind of thing was it? (popup, mail, file, web, device, "
+	    "behaviour, other)",
+	    "何が起きましたか？ (popup, mail, file, web, device, behaviour, "
+	    "other)" } },
+	[Q_FOUND_AT] = { KW_FOUND_AT, { "When did you notice it?",
+	    "発見日時" } },
+	[Q_LOCATION] = { KW_LOCATION, { "Where (this PC, room)?",
+	    "発見場所（このPC、部屋など）" } },
+	[Q_WHAT] = { KW_WHAT, {
+	    "What happened? (one line; what you saw and did)",
+	    "経緯（何を見て、何をしたか）" } },
+	[Q_WHY] = { KW_WHY, { "Why did it seem wrong?",
+	    "なぜ異常と判断したか" } },
+	[Q_CONTACT] = { KW_CONTACT, {
+	    "How can the CSIRT reach you? (phone, extension; may be empty)",
+	    "連絡先（電話・内線、空でも可）" } },
+};
+
+static const struct words done = {
+	.en = "Stored; it will reach the CSIRT. Report id:",
+	.ja = "報告を保存しました。CSIRTに届きます。報告ID:",
+};
+
+static const struct words notice = {
+	.en = "Keep the PC on. The CSIRT desk:",
+	.ja = "PCの電源は切らないでください。窓口:",
+};
+
+/* w in the language of the user (kk_guidance_lang) */
+static const char *
+said(const struct words *w)
+{
+	return strcmp(kk_guidance_lang(), "ja") == 0 ? w->ja : w->en;
+}
 
 struct intake {
 	json_t *fields;		/* category, found_at, location, what, why, contact */
@@ -101,8 +117,6 @@ set_text(struct intake *in, const char *key, const char *v)
 static int
 read_from(struct intake *in, const char *path)
 {
-	static const char *const keys[] = { KW_CATEGORY, KW_FOUND_AT,
-		KW_LOCATION, KW_WHAT, KW_WHY, KW_CONTACT, KW_DISCONNECT };
 	json_error_t jerr;
 	const char *key;
 	char *text = NULL;
@@ -124,14 +138,14 @@ read_from(struct intake *in, const char *path)
 		return -1;
 	}
 	json_object_foreach(o, key, v) {
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (strcmp(key, keys[i]) == 0)
+		for (i = 0; i < NQUESTIONS; i++)
+			if (strcmp(key, questions[i].key) == 0)
 				break;
-		if (i == sizeof(keys) / sizeof(keys[0])) {
+		if (i == NQUESTIONS && strcmp(key, KW_DISCONNECT) != 0) {
 			fail_line("--from %s: unknown field \"%.40s\"", path, key);
 			goto fail;
 		}
-		if (strcmp(key, KW_DISCONNECT) == 0) {
+		if (i == NQUESTIONS) {
 			if (!json_is_boolean(v)) {
 				fail_line("--from %s: disconnect must be true or "
 				    "false", path);
@@ -176,40 +190,33 @@ ask(const char *question, const char *dflt)
 
 /* On a terminal: the guidance, then what is still missing. */
 static int
-prompt(struct intake *in, const struct words *w, const char *now,
-    const char *where)
+prompt(struct intake *in, const char *now, const char *where)
 {
-	struct { const char *key; const char *q; const char *dflt; } qs[] = {
-		{ KW_CATEGORY, w->category, "popup" },
-		{ KW_FOUND_AT, w->when, now },
-		{ KW_LOCATION, w->where, where },
-		{ KW_WHAT, w->what, NULL },
-		{ KW_WHY, w->why, NULL },
-		{ KW_CONTACT, w->contact, "" },
+	const char *dflt[NQUESTIONS] = {
+		[Q_CATEGORY] = "popup", [Q_FOUND_AT] = now, [Q_LOCATION] = where,
 	};
 	const char *a;
 	size_t i;
 	int tries;
 
-	fputs(w->guidance, stdout);
-	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-		if (json_object_get(in->fields, qs[i].key) != NULL)
+	fputs(said(&guidance), stdout);
+	for (i = 0; i < NQUESTIONS; i++) {
+		if (json_object_get(in->fields, questions[i].key) != NULL)
 			continue;
 		for (tries = 0; tries < 5; tries++) {
-			if ((a = ask(qs[i].q, qs[i].dflt && qs[i].dflt[0] ?
-			    qs[i].dflt : NULL)) == NULL)
+			if ((a = ask(said(&questions[i].ask), dflt[i] &&
+			    dflt[i][0] ? dflt[i] : NULL)) == NULL)
 				return -1;
-			if (strcmp(qs[i].key, KW_CATEGORY) == 0 &&
-			    !kk_report_category_ok(a))
+			if (i == Q_CATEGORY && !kk_report_category_ok(a))
 				continue;
-			if (strcmp(qs[i].key, KW_WHAT) == 0 && a[0] == '\0')
+			if (i == Q_WHAT && a[0] == '\0')
 				continue;
 			break;
 		}
 		if (tries == 5)
 			return -1;
 		if (a[0] != '\0')
-			set_text(in, qs[i].key, a);
+			set_text(in, questions[i].key, a);
 	}
 	return 0;
 }
@@ -249,58 +256,51 @@ out:
 	return o;
 }
 
+/* --attach FILE, up to ATTACH_MAX of them */
+static int
+take_attach(char *path, void *intake)
+{
+	struct intake *in = intake;
+
+	if (in->nattach == ATTACH_MAX) {
+		fail_line("at most %d attachments", ATTACH_MAX);
+		return EX_USAGE;
+	}
+	in->attach[in->nattach++] = path;
+	return EX_DONE;
+}
+
 int
 cmd_report(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "category", required_argument, NULL, 'c' },
-		{ "when", required_argument, NULL, 'w' },
-		{ "where", required_argument, NULL, 'W' },
-		{ "what", required_argument, NULL, 'a' },
-		{ "why", required_argument, NULL, 'y' },
-		{ "contact", required_argument, NULL, 'C' },
-		{ "attach", required_argument, NULL, 'A' },
-		{ "disconnect", no_argument, NULL, 'D' },
-		{ "from", required_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'J' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const struct words *w = strcmp(kk_guidance_lang(), "ja") == 0 ?
-	    &words_ja : &words_en;
 	struct intake in = { .fields = json_object() };
-	const char *from = NULL, *refused;
+	const char *given[NQUESTIONS] = { NULL }, *from = NULL, *refused;
+	bool json = c->json, tty = isatty(STDIN_FILENO) == 1;
+	const struct ctl_option opts[] = {
+		CTL_TEXT("category", &given[Q_CATEGORY]),
+		CTL_TEXT("when", &given[Q_FOUND_AT]),
+		CTL_TEXT("where", &given[Q_LOCATION]),
+		CTL_TEXT("what", &given[Q_WHAT]),
+		CTL_TEXT("why", &given[Q_WHY]),
+		CTL_TEXT("contact", &given[Q_CONTACT]),
+		CTL_CALL("attach", take_attach, &in),
+		CTL_FLAG("disconnect", &in.disconnect),
+		CTL_TEXT("from", &from),
+		CTL_FLAG("json", &json),
+		CTL_OPTIONS_END,
+	};
 	char now[40], host[256] = "", where[300];
 	json_t *req = NULL, *resp = NULL, *att, *contact;
-	bool json = c->json, tty = isatty(STDIN_FILENO) == 1;
 	size_t i;
-	int ch, ret = EX_USAGE;
+	int ret;
 
 	if (in.fields == NULL)
 		return EX_FAILED;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c': set_text(&in, KW_CATEGORY, optarg); break;
-		case 'w': set_text(&in, KW_FOUND_AT, optarg); break;
-		case 'W': set_text(&in, KW_LOCATION, optarg); break;
-		case 'a': set_text(&in, KW_WHAT, optarg); break;
-		case 'y': set_text(&in, KW_WHY, optarg); break;
-		case 'C': set_text(&in, KW_CONTACT, optarg); break;
-		case 'A':
-			if (in.nattach == ATTACH_MAX) {
-				fail_line("at most %d attachments", ATTACH_MAX);
-				goto out;
-			}
-			in.attach[in.nattach++] = optarg;
-			break;
-		case 'D': in.disconnect = true; break;
-		case 'f': from = optarg; break;
-		case 'J': json = true; break;
-		default: goto out;
-		}
-	}
-	if (optind != argc)
+	if ((ret = ctl_options(argc, argv, opts, 0, 0, NULL)) != EX_DONE)
 		goto out;
+	for (i = 0; i < NQUESTIONS; i++)
+		if (given[i] != NULL)
+			set_text(&in, questions[i].key, given[i]);
 	ret = EX_FAILED;
 	if (from != NULL && read_from(&in, from) < 0)
 		goto out;	/* a bad record: one line, exit 1 */
@@ -309,7 +309,7 @@ cmd_report(struct ctl *c, int argc, char **argv)
 	snprintf(where, sizeof(where), "%s", host);
 	if (tty && (json_object_get(in.fields, KW_CATEGORY) == NULL ||
 	    json_object_get(in.fields, KW_WHAT) == NULL)) {
-		if (prompt(&in, w, now, where) < 0) {
+		if (prompt(&in, now, where) < 0) {
 			fail_line("no report was sent");
 			goto out;
 		}
@@ -348,12 +348,12 @@ cmd_report(struct ctl *c, int argc, char **argv)
 		print_json(resp);
 		goto out;
 	}
-	printf("%s %s\n", w->done, str_or(resp, KW_REPORT, "?"));
+	printf("%s %s\n", said(&done), str_or(resp, KW_REPORT, "?"));
 	if ((refused = json_string_value(json_object_get(resp,
 	    KW_REFUSED))) != NULL)
 		fprintf(stderr, "kakurictl: not disconnected: %s\n", refused);
 	contact = json_object_get(resp, KW_CONTACT);
-	printf("%s %s %s %s\n", w->notice, str_or(contact, KW_DESK, ""),
+	printf("%s %s %s %s\n", said(&notice), str_or(contact, KW_DESK, ""),
 	    str_or(contact, KW_PHONE, ""), str_or(contact, KW_EMAIL, ""));
 out:
 	json_decref(resp);

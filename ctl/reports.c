@@ -6,7 +6,6 @@
  * hold: a CSIRT must not act on a report that was changed on disk.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "commands.h"
 #include "ctl.h"
 #include "kakuri.h"
+#include "options.h"
 #include "output.h"
 #include "report.h"
 #include "sign.h"
@@ -31,21 +31,36 @@ struct filter {
 	char since[40];			/* RFC 3339 UTC, compared as text */
 };
 
+/* --type: one of the report types */
+static int
+take_type(char *value, void *filter)
+{
+	struct filter *f = filter;
+
+	if (!kk_report_type_ok(value))
+		return EX_USAGE;
+	f->type = value;
+	return EX_DONE;
+}
+
 /* --since: RFC 3339 (as stored: UTC, "Z") or seconds since the epoch. */
 static int
-parse_since(const char *s, char *out, size_t len)
+take_since(char *value, void *filter)
 {
+	struct filter *f = filter;
 	char *end;
 	long long v;
 
 	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno == 0 && end != s && *end == '\0' && v >= 0)
-		return kk_rfc3339((time_t)v, out, len);
-	if (strlen(s) < 20 || strlen(s) >= len || s[4] != '-' || s[10] != 'T')
-		return -EINVAL;
-	snprintf(out, len, "%s", s);
-	return 0;
+	v = strtoll(value, &end, 10);
+	if (errno == 0 && end != value && *end == '\0' && v >= 0)
+		return kk_rfc3339((time_t)v, f->since, sizeof(f->since)) < 0 ?
+		    EX_USAGE : EX_DONE;
+	if (strlen(value) < 20 || strlen(value) >= sizeof(f->since) ||
+	    value[4] != '-' || value[10] != 'T')
+		return EX_USAGE;
+	snprintf(f->since, sizeof(f->since), "%s", value);
+	return EX_DONE;
 }
 
 static bool
@@ -135,42 +150,25 @@ show(json_t *line, json_t *p, const char *why, bool json)
 int
 cmd_reports(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "agent", required_argument, NULL, 'a' },
-		{ "type", required_argument, NULL, 't' },
-		{ "since", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct filter f = { 0 };
+	bool json = c->json;
+	const struct ctl_option opts[] = {
+		CTL_FLAG("json", &json),
+		CTL_TEXT("agent", &f.agent),
+		CTL_CALL("type", take_type, &f),
+		CTL_CALL("since", take_since, &f),
+		CTL_OPTIONS_END,
+	};
 	char path[PATH_MAX], *text = NULL, *line, *save = NULL;
 	const char *dir, *why;
 	unsigned long shown = 0, bad = 0;
-	bool json = c->json;
 	json_t *o, *p;
 	size_t len;
-	int ch, r, ret = EX_USAGE;
+	int first, r, ret;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'J': json = true; break;
-		case 'a': f.agent = optarg; break;
-		case 't':
-			if (!kk_report_type_ok(optarg))
-				goto out;
-			f.type = optarg;
-			break;
-		case 's':
-			if (parse_since(optarg, f.since, sizeof(f.since)) < 0)
-				goto out;
-			break;
-		default: goto out;
-		}
-	}
-	if (optind != argc - 1)
+	if ((ret = ctl_options(argc, argv, opts, 1, 1, &first)) != EX_DONE)
 		goto out;
-	dir = argv[optind];
+	dir = argv[first];
 	ret = EX_FAILED;
 	snprintf(path, sizeof(path), "%s/index.jsonl", dir);
 	if ((r = kk_read_file(path, INDEX_MAX, &text, &len)) < 0) {

@@ -5,7 +5,6 @@
  * the workers are fanout.c's; what is here is what a command file is and
  * who may get it.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "agentconn.h"
 #include "commands.h"
 #include "fanout.h"
+#include "options.h"
 #include "output.h"
 #include "sign.h"
 #include "tls.h"
@@ -174,67 +174,55 @@ print_receipts(void *arg, const struct target *t,
 	}
 }
 
+/* --to HOST:PORT[,...] and --targets FILE: where the commands go */
+static int
+add_to(char *value, void *ts)
+{
+	return targets_add(ts, value, false) < 0 ? EX_FAILED : EX_DONE;
+}
+
+static int
+add_targets(char *value, void *ts)
+{
+	return targets_add(ts, value, true) < 0 ? EX_FAILED : EX_DONE;
+}
+
 int
 cmd_send(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, 't' },
-		{ "targets", required_argument, NULL, 'T' },
-		{ "ca", required_argument, NULL, 'C' },
-		{ "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "agent-id", required_argument, NULL, 'a' },
-		{ "concurrency", required_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 'w' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "by-agent", no_argument, NULL, 'B' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct send_ctx sc = { .conn.timeout_ms = DEFAULT_TIMEOUT_MS };
-	struct fanout fo = { .workers = DEFAULT_CONCURRENCY, .json = c->json,
-		.serve = serve, .print = print_receipts, .arg = &sc };
+	struct send_ctx sc = { 0 };
+	struct fanout fo = { .json = c->json, .serve = serve,
+		.print = print_receipts, .arg = &sc };
 	struct targets ts;
 	const char *ca = NULL, *cert = NULL, *key = NULL;
+	long long workers = DEFAULT_CONCURRENCY, timeout_ms = DEFAULT_TIMEOUT_MS;
+	const struct ctl_option opts[] = {
+		CTL_CALL("to", add_to, &ts),
+		CTL_CALL("targets", add_targets, &ts),
+		CTL_TEXT("ca", &ca),
+		CTL_TEXT("cert", &cert),
+		CTL_TEXT("key", &key),
+		CTL_TEXT("agent-id", &ts.default_pin),
+		CTL_NUMBER("concurrency", &workers, 1, FANOUT_WORKERS_MAX, NULL),
+		CTL_NUMBER("timeout", &timeout_ms, 100, 600000, NULL),
+		CTL_FLAG("json", &fo.json),
+		CTL_FLAG("by-agent", &sc.by_agent),
+		CTL_OPTIONS_END,
+	};
 	char err[300];
 	size_t i;
-	int ch, r, conc, ret = EX_USAGE;
+	int r, first, ret;
 
 	targets_init(&ts);
 	fo.targets = &ts;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 't':
-		case 'T':
-			if (targets_add(&ts, optarg, ch == 'T') < 0) {
-				ret = EX_FAILED;
-				goto out;
-			}
-			break;
-		case 'C': ca = optarg; break;
-		case 'c': cert = optarg; break;
-		case 'k': key = optarg; break;
-		case 'a': ts.default_pin = optarg; break;
-		case 'j':
-			conc = atoi(optarg);
-			if (conc < 1 || conc > FANOUT_WORKERS_MAX)
-				goto out;
-			fo.workers = (unsigned)conc;
-			break;
-		case 'w':
-			sc.conn.timeout_ms = atoi(optarg);
-			if (sc.conn.timeout_ms < 100 ||
-			    sc.conn.timeout_ms > 600000)
-				goto out;
-			break;
-		case 'J': fo.json = true; break;
-		case 'B': sc.by_agent = true; break;
-		default: goto out;
-		}
-	}
-	if (ts.nsrc == 0 || cert == NULL || key == NULL || optind >= argc ||
-	    argc - optind > MAX_FILES)
+	ret = ctl_options(argc, argv, opts, 1, MAX_FILES, &first);
+	if (ret != EX_DONE)
 		goto out;
+	ret = EX_USAGE;
+	if (ts.nsrc == 0 || cert == NULL || key == NULL)
+		goto out;
+	fo.workers = (unsigned)workers;
+	sc.conn.timeout_ms = (int)timeout_ms;
 	if (ts.default_pin && strlen(ts.default_pin) != KK_AGENT_ID_HEX) {
 		fail_line("--agent-id must be %d hex digits", KK_AGENT_ID_HEX);
 		goto out;
@@ -248,12 +236,12 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	if (fo.count == 0)
 		goto out;
 	ret = EX_FAILED;
-	sc.nfiles = (size_t)(argc - optind);
+	sc.nfiles = (size_t)(argc - first);
 	sc.files = calloc(sc.nfiles, sizeof(*sc.files));
 	if (sc.files == NULL)
 		goto out;
 	for (i = 0; i < sc.nfiles; i++) {
-		sc.files[i].path = argv[optind + i];
+		sc.files[i].path = argv[first + i];
 		if ((r = load_file(&sc.files[i])) < 0) {
 			fail_line("%s: %s", sc.files[i].path, strerror(-r));
 			goto out;

@@ -5,7 +5,7 @@
  * fetch signs its own fetch commands with sign_command.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 
 #include "kakuri.h"
 #include "commands.h"
+#include "options.h"
 #include "output.h"
 #include "sign.h"
 #include "signing.h"
@@ -119,87 +120,64 @@ out:
 	return ret;
 }
 
+/* --arg KEY=TEXT or KEY:=JSON, one member of the command's args */
+static int
+take_arg(char *value, void *args)
+{
+	char *eq = strchr(value, '=');
+	json_error_t jerr;
+	json_t *v;
+
+	if (eq == NULL || eq == value)
+		return EX_USAGE;
+	if (eq[-1] == ':') {	/* k:=JSON */
+		eq[-1] = '\0';
+		v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
+		if (v == NULL) {
+			fail_line("--arg %s: not JSON: %s", value, jerr.text);
+			return EX_USAGE;
+		}
+	} else {
+		*eq = '\0';
+		v = json_string(eq + 1);
+	}
+	json_object_set_new(args, value, v);
+	return EX_DONE;
+}
+
 int
 cmd_sign(struct ctl *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "agent", required_argument, NULL, 'a' },
-		{ "action", required_argument, NULL, 'A' },
-		{ "arg", required_argument, NULL, 'g' },
-		{ "episode", required_argument, NULL, 'e' },
-		{ "incident", required_argument, NULL, 'i' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "ttl", required_argument, NULL, 't' },
-		{ "keyid", required_argument, NULL, 'K' },
-		{ "valid-from", required_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *keyfile = NULL, *out = NULL, *keyid = NULL;
 	struct cmd_spec s = { .incident = "", .reason = "", .ttl = 600,
-		.iat = time(NULL) };
+		.args = json_object() };
+	/* a token prepared now for later (or dated back) */
+	long long iat = time(NULL);
+	const struct ctl_option opts[] = {
+		CTL_TEXT("k", &keyfile),
+		CTL_TEXT("o", &out),
+		CTL_TEXT("agent", &s.agent),
+		CTL_TEXT("action", &s.action),
+		CTL_CALL("arg", take_arg, s.args),
+		CTL_TEXT("episode", &s.episode),
+		CTL_TEXT("incident", &s.incident),
+		CTL_TEXT("reason", &s.reason),
+		CTL_NUMBER("ttl", &s.ttl, 1, 7 * 86400, NULL),
+		CTL_TEXT("keyid", &keyid),
+		CTL_NUMBER("valid-from", &iat, 1, LLONG_MAX, NULL),
+		CTL_OPTIONS_END,
+	};
 	char hint[KK_KEYID_MAX], id[KK_ID_HEX + 1], why[160], *text = NULL;
 	enum kk_action a;
 	EVP_PKEY *k = NULL;
-	int ch, r, ret = EX_USAGE;
+	int r, ret = EX_USAGE;
 
-	s.args = json_object();
 	if (s.args == NULL)
 		return EX_FAILED;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'k': keyfile = optarg; break;
-		case 'o': out = optarg; break;
-		case 'a': s.agent = optarg; break;
-		case 'A': s.action = optarg; break;
-		case 'e': s.episode = optarg; break;
-		case 'i': s.incident = optarg; break;
-		case 'r': s.reason = optarg; break;
-		case 'K': keyid = optarg; break;
-		case 'V': {
-			/* a token prepared now for later (or dated back) */
-			char *end;
-			long long v = strtoll(optarg, &end, 10);
-
-			if (*end != '\0' || v <= 0)
-				goto out;
-			s.iat = (time_t)v;
-			break;
-		}
-		case 't':
-			s.ttl = strtol(optarg, NULL, 10);
-			if (s.ttl <= 0 || s.ttl > 7 * 86400)
-				goto out;
-			break;
-		case 'g': {
-			char *eq = strchr(optarg, '=');
-			json_t *v;
-			json_error_t jerr;
-
-			if (eq == NULL || eq == optarg)
-				goto out;
-			if (eq[-1] == ':') {	/* k:=JSON */
-				eq[-1] = '\0';
-				v = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
-				if (v == NULL) {
-					fail_line("--arg %s: not JSON: %s", optarg,
-					    jerr.text);
-					goto out;
-				}
-			} else {
-				*eq = '\0';
-				v = json_string(eq + 1);
-			}
-			json_object_set_new(s.args, optarg, v);
-			break;
-		}
-		default:
-			goto out;
-		}
-	}
-	if (optind != argc || keyfile == NULL || s.agent == NULL ||
-	    s.action == NULL)
+	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE ||
+	    keyfile == NULL || s.agent == NULL || s.action == NULL)
 		goto out;
+	s.iat = (time_t)iat;
 	if (kk_action_parse(s.action, &a) < 0) {
 		fail_line("unknown action '%s'", s.action);
 		goto out;
@@ -222,7 +200,7 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if (out && strcmp(out, "-") != 0)
-		fprintf(stderr, "signed %s %s (id %s, expires in %ld s) -> %s\n",
+		fprintf(stderr, "signed %s %s (id %s, expires in %lld s) -> %s\n",
 		    s.action, s.agent, id, s.ttl, out);
 	ret = EX_DONE;
 out:
@@ -235,34 +213,29 @@ out:
 int
 cmd_cosign(struct ctl *c, int argc, char **argv)
 {
-	const char *keyfile = NULL, *keyid = NULL, *out = NULL;
-	static const struct option opts[] = {
-		{ "keyid", required_argument, NULL, 'K' },
-		{ NULL, 0, NULL, 0 },
+	const char *keyfile = NULL, *keyid = NULL, *out = NULL, *path;
+	const struct ctl_option opts[] = {
+		CTL_TEXT("k", &keyfile),
+		CTL_TEXT("o", &out),
+		CTL_TEXT("keyid", &keyid),
+		CTL_OPTIONS_END,
 	};
 	struct kk_envelope env;
 	char hint[KK_KEYID_MAX], *buf = NULL, *text = NULL;
 	EVP_PKEY *k = NULL;
 	size_t len;
-	int ch, r, ret = EX_FAILED;
+	int r, first, ret = EX_FAILED;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'k': keyfile = optarg; break;
-		case 'o': out = optarg; break;
-		case 'K': keyid = optarg; break;
-		default: return EX_USAGE;
-		}
-	}
-	if (keyfile == NULL || optind != argc - 1)
+	if (ctl_options(argc, argv, opts, 1, 1, &first) != EX_DONE ||
+	    keyfile == NULL)
 		return EX_USAGE;
-	if ((r = kk_read_file(argv[optind], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
-		fail_line("%s: %s", argv[optind], strerror(-r));
+	path = argv[first];
+	if ((r = kk_read_file(path, KK_ENVELOPE_MAX, &buf, &len)) < 0) {
+		fail_line("%s: %s", path, strerror(-r));
 		return EX_FAILED;
 	}
 	if (kk_envelope_parse((uint8_t *)buf, len, &env) < 0) {
-		fail_line("%s: not a DSSE envelope", argv[optind]);
+		fail_line("%s: not a DSSE envelope", path);
 		free(buf);
 		return EX_FAILED;
 	}
@@ -276,12 +249,12 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	text = kk_envelope_encode(&env);
-	if (text == NULL || write_out(out ? out : argv[optind], text) < 0) {
-		fail_line("writing %s failed", out ? out : argv[optind]);
+	if (text == NULL || write_out(out ? out : path, text) < 0) {
+		fail_line("writing %s failed", out ? out : path);
 		goto out;
 	}
 	fprintf(stderr, "%zu signature(s) on %s\n", env.nsigs,
-	    out ? out : argv[optind]);
+	    out ? out : path);
 	ret = EX_DONE;
 out:
 	kk_envelope_free(&env);

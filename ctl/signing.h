@@ -23,7 +23,7 @@ struct cmd_spec {
 	const char *incident;
 	const char *reason;
 	time_t iat;
-	long ttl;		/* exp = iat + ttl */
+	long long ttl;		/* exp = iat + ttl */
 };
 
 /* "alice" for ".../alice.key": the default keyid hint */

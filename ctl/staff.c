@@ -5,7 +5,7 @@
  * always refused locally.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@
 #include "client.h"
 #include "commands.h"
 #include "guidance.h"
+#include "options.h"
 #include "output.h"
 #include "sign.h"
 #include "wire.h"
@@ -31,24 +32,16 @@ print_answer(json_t *resp)
 	return EX_DONE;
 }
 
+/* --json and between min and max operands: what most of these take */
 static int
-parse_json_flag(struct ctl *c, int argc, char **argv, const char *extra,
-    int (*opt)(int, const char *, void *), void *arg)
+json_only(struct ctl *c, int argc, char **argv, int min, int max, int *first)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ NULL, 0, NULL, 0 },
+	const struct ctl_option opts[] = {
+		CTL_FLAG("json", &c->json),
+		CTL_OPTIONS_END,
 	};
-	int ch;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, extra, longopts, NULL)) != -1) {
-		if (ch == 'J')
-			c->json = true;
-		else if (opt == NULL || opt(ch, optarg, arg) < 0)
-			return -1;
-	}
-	return optind;
+	return ctl_options(argc, argv, opts, min, max, first);
 }
 
 /*
@@ -76,7 +69,7 @@ static int
 ask_plain(struct ctl *c, int argc, char **argv, enum kk_op op, json_t **resp)
 {
 	*resp = NULL;
-	if (parse_json_flag(c, argc, argv, "", NULL, NULL) != argc)
+	if (json_only(c, argc, argv, 0, 0, NULL) != EX_DONE)
 		return EX_USAGE;
 	return ask(c, json_pack("{s:s}", KW_CMD, kk_op_name(op)), resp);
 }
@@ -129,26 +122,21 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	return EX_DONE;
 }
 
-static int
-disconnect_opt(int ch, const char *arg, void *data)
-{
-	if (ch != 'm')
-		return -1;
-	*(const char **)data = arg;
-	return 0;
-}
-
 int
 cmd_disconnect(struct ctl *c, int argc, char **argv)
 {
 	const char *message = NULL;
+	const struct ctl_option opts[] = {
+		CTL_TEXT("m", &message),
+		CTL_FLAG("json", &c->json),
+		CTL_OPTIONS_END,
+	};
 	struct kk_guidance g;
 	json_t *resp, *contact;
 	size_t bad;
 	int ret, r;
 
-	if (parse_json_flag(c, argc, argv, "m:", disconnect_opt,
-	    &message) != argc)
+	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE)
 		return EX_USAGE;
 	/* kakurid checks it too; here the employee learns why at once */
 	if (message && (r = kk_text_check(message, strlen(message),
@@ -184,8 +172,7 @@ cmd_release(struct ctl *c, int argc, char **argv)
 	json_t *resp;
 	int ret, first;
 
-	first = parse_json_flag(c, argc, argv, "", NULL, NULL);
-	if (first < 0 || argc - first > 1)
+	if (json_only(c, argc, argv, 0, 1, &first) != EX_DONE)
 		return EX_USAGE;
 	/* kakurid refuses this; asking it makes the attempt part of the audit */
 	ret = ctl_call(c, json_pack("{s:s, s:s?}",
@@ -300,38 +287,20 @@ parse_since(const char *s, time_t *out)
 	return 0;
 }
 
-struct log_opts {
-	long long lines;
-	time_t since;
-	bool have_lines;
-	bool have_since;
-};
-
+/* --since, for log: from when on (before 1970 is from the start) */
 static int
-log_opt(int ch, const char *arg, void *data)
+take_since(char *value, void *since)
 {
-	struct log_opts *o = data;
-	char *e;
+	time_t *t = since;
 
-	switch (ch) {
-	case 'n':
-		o->lines = strtoll(arg, &e, 10);
-		if (*arg == '\0' || *e != '\0' || o->lines < 0) {
-			fail_line("-n wants a number of lines (0: all)");
-			return -1;
-		}
-		o->have_lines = true;
-		return 0;
-	case 'S':
-		if (parse_since(arg, &o->since) < 0) {
-			fail_line("--since: '%s' is not a time (2026-03-01T09:00:00Z, 2026-03-01, @EPOCH, 15m, 2h, 7d)",
-			    arg);
-			return -1;
-		}
-		o->have_since = true;
-		return 0;
+	if (parse_since(value, t) < 0) {
+		fail_line("--since: '%s' is not a time (2026-03-01T09:00:00Z, 2026-03-01, @EPOCH, 15m, 2h, 7d)",
+		    value);
+		return EX_USAGE;
 	}
-	return -1;
+	if (*t < 0)
+		*t = 0;
+	return EX_DONE;
 }
 
 /* The lines of a log stream, checked as they come. */
@@ -410,12 +379,15 @@ log_feed(struct log_view *v, const char *p, size_t len)
 int
 cmd_log(struct ctl *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "since", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
+	long long lines = -1;
+	time_t since = -1;
+	const struct ctl_option opts[] = {
+		CTL_NUMBER("n", &lines, 0, LLONG_MAX,
+		    "-n wants a number of lines (0: all)"),
+		CTL_CALL("since", take_since, &since),
+		CTL_FLAG("json", &c->json),
+		CTL_OPTIONS_END,
 	};
-	struct log_opts o = { .lines = KK_LOG_DEFAULT_LINES };
 	struct log_view v = { .c = c };
 	struct ctl_stream *fs = NULL;
 	const char *head, *anchor;
@@ -424,25 +396,18 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	uint8_t *body;
 	json_t *req, *resp = NULL;
 	bool broken, truncated;
-	int ch, fd = -1, ret, err;
+	int fd = -1, ret, err;
 
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
-		if (ch == 'J')
-			c->json = true;
-		else if (log_opt(ch, optarg, &o) < 0)
-			return EX_USAGE;
-	}
-	if (optind != argc)
+	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE)
 		return EX_USAGE;
 	/* --since without -n: everything since then */
-	if (o.have_since && !o.have_lines)
-		o.lines = 0;
+	if (lines < 0)
+		lines = since >= 0 ? 0 : KK_LOG_DEFAULT_LINES;
 	req = json_pack("{s:s, s:I}", KW_CMD, kk_op_name(KK_OP_LOG),
-	    KW_LINES, (json_int_t)o.lines);
-	if (o.have_since)
+	    KW_LINES, (json_int_t)lines);
+	if (since >= 0)
 		json_object_set_new(req, KW_SINCE, json_integer(
-		    (json_int_t)(o.since < 0 ? 0 : o.since)));
+		    (json_int_t)since));
 	ret = ctl_send(c, req, &fd);
 	json_decref(req);
 	if (ret != EX_DONE)
@@ -524,14 +489,12 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 	const char *rtext;
 	char *buf = NULL;
 	size_t len;
-	int r, ret;
+	int first, r, ret;
 
-	if (argc != 2 && !(argc == 3 && strcmp(argv[1], "--json") == 0))
+	if (json_only(c, argc, argv, 1, 1, &first) != EX_DONE)
 		return EX_USAGE;
-	if (argc == 3)
-		c->json = true;
-	if ((r = kk_read_file(argv[argc - 1], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
-		fail_line("%s: %s", argv[argc - 1], strerror(-r));
+	if ((r = kk_read_file(argv[first], KK_ENVELOPE_MAX, &buf, &len)) < 0) {
+		fail_line("%s: %s", argv[first], strerror(-r));
 		return EX_FAILED;
 	}
 	ret = ctl_call(c, json_pack("{s:s, s:s}",
