@@ -1,9 +1,8 @@
 /*
- * The verbs' handlers, one file per family (act_*.c; the evidence verbs
- * are in run.h).  Each takes the run the dispatcher made, sets its
- * result (kd_run_reject, kd_run_fail; done by default) and its answer or
- * output, and returns 0, a negative errno, or KD_RUN_PENDING when it
- * finishes later (kd_run_finish).
+ * The verbs' handlers, one file per family (act_*.c).  Each takes the
+ * run the dispatcher made, sets its result (kd_run_reject, kd_run_fail;
+ * done by default) and its answer or output, and returns 0, a negative
+ * errno, or KD_RUN_PENDING when it finishes later (kd_run_finish).
  */
 #ifndef KD_ACT_H
 #define KD_ACT_H
@@ -31,5 +30,11 @@ int kd_act_log(struct run *r);
 int kd_act_outbox(struct run *r);
 /* act_report.c */
 int kd_act_report(struct run *r);
+/* act_freeze.c, act_evidence.c, act_fetch.c: the evidence verbs (DESIGN 4) */
+int kd_act_freeze(struct run *r);
+int kd_act_thaw(struct run *r);
+int kd_act_snapshot(struct run *r);
+int kd_act_collect(struct run *r);
+int kd_act_fetch(struct run *r);
 
 #endif

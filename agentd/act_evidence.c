@@ -44,6 +44,7 @@
 
 #include <jansson.h>
 
+#include "act.h"
 #include "log.h"
 #include "outbox.h"
 #include "preserve.h"

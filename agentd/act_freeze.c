@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "act.h"
 #include "log.h"
 #include "preserve.h"
 #include "wire.h"

@@ -94,8 +94,8 @@ mkdir_private(const char *path)
 }
 
 /* state.json, the audit log, the outbox and the reserve, made private. */
-int
-kd_state_dir_open(struct kd *d)
+static int
+state_dir_open(struct kd *d)
 {
 	const char *dir = d->policy->state_dir;
 	char reserve[PATH_MAX];
@@ -125,6 +125,17 @@ kd_state_dir_open(struct kd *d)
 	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
 	    (unsigned)d->policy->audit_keep);
 	return 0;
+}
+
+int
+kd_state_dir_open(struct kd *d)
+{
+	int err;
+
+	if ((err = state_dir_open(d)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: %s",
+		    d->policy->state_dir, strerror(-err));
+	return err;
 }
 
 /*

@@ -10,7 +10,10 @@
 
 struct kd;
 
-/* state_dir made private: state.json, audit.log, outbox/, the reserve */
+/*
+ * state_dir made private: state.json, audit.log, outbox/, the reserve.
+ * What failed is logged.
+ */
 int kd_state_dir_open(struct kd *d);
 
 /* mode in force through every enforcer, in order */

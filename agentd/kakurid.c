@@ -287,11 +287,8 @@ main(int argc, char **argv)
 	}
 	umask(0077);
 	resolve_ids(&d);
-	if ((err = kd_state_dir_open(&d)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: %s",
-		    d.policy->state_dir, strerror(-err));
+	if (kd_state_dir_open(&d) < 0)
 		goto out;
-	}
 	if (kd_quarantine_open(&d) < 0)
 		goto out;
 

@@ -170,11 +170,8 @@ main(int argc, char **argv)
 	}
 	umask(0077);
 	resolve_own(&d);
-	if ((err = kd_state_dir_open(&d)) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: %s",
-		    d.policy->state_dir, strerror(-err));
+	if (kd_state_dir_open(&d) < 0)
 		goto out;
-	}
 	if ((err = kk_nft_open(&d.nft)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d.nft.err);
 		goto out;

@@ -130,11 +130,4 @@ void kd_runs_abort(struct kd *d);
 /* and what the refusal counting holds */
 void kd_runs_free(struct kd *d);
 
-/* preserve.c: the evidence actions (DESIGN 4 args) */
-int kd_act_freeze(struct run *r);
-int kd_act_thaw(struct run *r);
-int kd_act_snapshot(struct run *r);
-int kd_act_collect(struct run *r);
-int kd_act_fetch(struct run *r);
-
 #endif

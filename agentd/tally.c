@@ -37,6 +37,8 @@ struct kd_tally {
 		} uids[RATE_UIDS];
 		size_t n;
 		uint64_t since;
+		uint64_t every;		/* the interval */
+		unsigned max;		/* per uid in an interval */
 	} applies, reports;
 };
 
@@ -155,22 +157,23 @@ kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
 		summary_arm(tl);
 }
 
-/* one more of uid's in this interval of every (max per uid)? */
+/* one more of uid's in rt's interval? root is not counted */
 static bool
-rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid, uint64_t every,
-    unsigned max)
+rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid)
 {
 	uint64_t now = 0;
 	size_t i;
 
+	if (uid == 0)
+		return true;
 	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
-	if (now - rt->since >= every) {
+	if (now - rt->since >= rt->every) {
 		rt->n = 0;
 		rt->since = now;
 	}
 	for (i = 0; i < rt->n; i++)
 		if (rt->uids[i].uid == uid)
-			return ++rt->uids[i].n <= max;
+			return ++rt->uids[i].n <= rt->max;
 	if (rt->n == RATE_UIDS)
 		return false;	/* too many uids at once: the next interval */
 	rt->uids[rt->n].uid = uid;
@@ -181,19 +184,13 @@ rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid, uint64_t every,
 bool
 kd_tally_apply_ok(struct kd *d, uid_t uid)
 {
-	if (d->tally == NULL || uid == 0)
-		return true;
-	return rate_ok(d, &d->tally->applies, uid, KK_REFUSAL_INTERVAL_USEC,
-	    KK_APPLY_PER_INTERVAL);
+	return d->tally == NULL || rate_ok(d, &d->tally->applies, uid);
 }
 
 bool
 kd_tally_report_ok(struct kd *d, uid_t uid)
 {
-	if (d->tally == NULL || uid == 0)
-		return true;
-	return rate_ok(d, &d->tally->reports, uid, KD_REPORT_INTERVAL_USEC,
-	    KD_REPORTS_PER_INTERVAL);
+	return d->tally == NULL || rate_ok(d, &d->tally->reports, uid);
 }
 
 int
@@ -206,6 +203,10 @@ kd_tally_open(struct kd *d)
 	t->d = d;
 	kk_refusals_init(&t->refusals);
 	kk_refusals_init(&t->repeats);
+	t->applies.every = KK_REFUSAL_INTERVAL_USEC;
+	t->applies.max = KK_APPLY_PER_INTERVAL;
+	t->reports.every = KD_REPORT_INTERVAL_USEC;
+	t->reports.max = KD_REPORTS_PER_INTERVAL;
 	d->tally = t;
 	return 0;
 }
