@@ -52,6 +52,7 @@
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 #define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
+#define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
 
 struct collector;
 
@@ -290,6 +291,64 @@ index_append(struct collector *col, json_t *line)
 }
 
 /*
+ * Whether the last COL_INDEX_TAIL bytes of index.jsonl name report id: a
+ * collector killed between storing a report and indexing it finds the
+ * report again when the agent sends it once more (its ack was lost), and
+ * that resend comes right after, in the agent's order.
+ */
+static bool
+index_has(struct collector *col, const char *id)
+{
+	char needle[KK_EPISODE_HEX + 16], *buf;
+	struct stat st;
+	off_t from;
+	ssize_t n;
+	bool found = false;
+	int fd;
+
+	fd = openat(col->dirfd, "index.jsonl", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && (buf = malloc(COL_INDEX_TAIL)) != NULL) {
+		from = st.st_size > COL_INDEX_TAIL ? st.st_size - COL_INDEX_TAIL :
+		    0;
+		n = pread(fd, buf, COL_INDEX_TAIL, from);
+		snprintf(needle, sizeof(needle), "\"%s\":\"%s\"", KW_ID, id);
+		found = n > 0 && memmem(buf, (size_t)n, needle,
+		    strlen(needle)) != NULL;
+		free(buf);
+	}
+	close(fd);
+	return found;
+}
+
+/* The index line of a stored report, synced. */
+static int
+index_report(struct col_conn *cn, json_t *p, const char *sha,
+    const char *path)
+{
+	struct collector *col = cn->col;
+	const char *host = json_string_value(json_object_get(
+	    json_object_get(p, KW_HOST), KW_HOSTNAME));
+	char when[40];
+	json_t *line;
+	int r;
+
+	kk_rfc3339(time(NULL), when, sizeof(when));
+	line = json_pack("{s:s, s:s, s:O, s:O, s:O, s:s, s:s, s:s}",
+	    KW_TIME, when, KW_AGENT, cn->agent, KW_ID, json_object_get(p, KW_ID),
+	    KW_SEQ, json_object_get(p, KW_SEQ), KW_TYPE, json_object_get(p,
+	    KW_TYPE), KW_SHA256, sha, KW_HOSTNAME, host ? host : "",
+	    KW_FILE, path + strlen(col->dir) + 1);
+	if (line == NULL)
+		return -ENOMEM;
+	r = index_append(col, line);
+	json_decref(line);
+	return r;
+}
+
+/*
  * The report stored (or found stored): 0 and the answer to send, or a
  * negative errno and an error word.
  */
@@ -299,13 +358,11 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 {
 	struct collector *col = cn->col;
 	const char *id = json_string_value(json_object_get(p, KW_ID));
-	const char *type = json_string_value(json_object_get(p, KW_TYPE));
 	const char *host = json_string_value(json_object_get(
 	    json_object_get(p, KW_HOST), KW_HOSTNAME));
-	char path[PATH_MAX], sha[65], old_sha[65], when[40];
+	char path[PATH_MAX], sha[65], old_sha[65];
 	char *old = NULL;
 	size_t oldlen;
-	json_t *line;
 	int r;
 
 	*word = KE_IO;
@@ -320,26 +377,17 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 			return -EEXIST;
 		}
 		col->acked++;
-		return 0;	/* stored before: acked, not stored again */
+		/* stored before: acked, not stored again; indexed if it was not */
+		return index_has(col, id) ? 0 : index_report(cn, p, sha, path);
 	}
 	if ((r = keep_identity(col, cn)) < 0 ||
-	    (r = kk_write_file_atomic(path, buf, len, 0640)) < 0)
-		return r;
-	kk_rfc3339(time(NULL), when, sizeof(when));
-	line = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}",
-	    KW_TIME, when, KW_AGENT, cn->agent, KW_ID, id, KW_SEQ,
-	    json_integer_value(json_object_get(p, KW_SEQ)), KW_TYPE, type,
-	    KW_SHA256, sha, KW_HOSTNAME, host ? host : "",
-	    KW_FILE, path + strlen(col->dir) + 1);
-	if (line == NULL)
-		return -ENOMEM;
-	r = index_append(col, line);
-	json_decref(line);
-	if (r < 0)
+	    (r = kk_write_file_atomic(path, buf, len, 0640)) < 0 ||
+	    (r = index_report(cn, p, sha, path)) < 0)
 		return r;
 	col->stored++;
-	printf("report %s %s from %.16s (%s) seq %lld: %s\n", type, id,
-	    cn->agent, host ? host : "?", (long long)json_integer_value(
+	printf("report %s %s from %.16s (%s) seq %lld: %s\n",
+	    json_string_value(json_object_get(p, KW_TYPE)), id, cn->agent,
+	    host ? host : "?", (long long)json_integer_value(
 	    json_object_get(p, KW_SEQ)), path);
 	fflush(stdout);
 	exec_for(col, path);
