@@ -14,6 +14,7 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+APPLICATIONSDIR ?= $(PREFIX)/share/applications
 DESTDIR ?=
 
 PKGS := libnftnl libmnl libsystemd libssl libcrypto jansson libconfig
@@ -284,7 +285,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SYSCONFDIR)/kakuri $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(APPLICATIONSDIR)
 	install -m 0755 kakurid $(DESTDIR)$(SBINDIR)/kakurid
 	install -m 0755 kakurid-restore $(DESTDIR)$(SBINDIR)/kakurid-restore
 	install -m 0755 kakurictl $(DESTDIR)$(BINDIR)/kakurictl
@@ -293,7 +295,8 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/kakuri/kakuri.conf || \
 		install -m 0600 policies/kakuri.conf $(DESTDIR)$(SYSCONFDIR)/kakuri/kakuri.conf
 	install -m 0644 systemd/kakurid.service systemd/kakuri-restore.service \
-		$(DESTDIR)$(UNITDIR)/
+		systemd/kakuri-collector.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 desktop/kakuri-report.desktop $(DESTDIR)$(APPLICATIONSDIR)/
 	install -m 0644 systemd/kakuri.sysusers $(DESTDIR)$(SYSUSERSDIR)/kakuri.conf
 	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf
 
