@@ -43,12 +43,14 @@ struct kd_courier {
 	X509_STORE *ca;			/* report.ca, or NULL: pinned */
 	/* the oldest signed messages, from one look at the directory */
 	struct kd_outbox_entry batch[KD_COURIER_BATCH];
+	char types[KD_COURIER_BATCH][16];	/* theirs: e->type is the scan's */
 	size_t nbatch, next;
 	unsigned long long cursor;	/* seqs looked at by this pass */
 	/* the delivery with the child now */
 	bool busy;
 	uint32_t token;
 	struct kd_outbox_entry cur;
+	char cur_type[16];
 	char sha[65];
 	sd_event_source *timer;		/* backoff, or the answer's deadline */
 	uint64_t backoff;		/* usec; 0 after a success */
@@ -154,8 +156,14 @@ collect_signed(void *arg, const struct kd_outbox_entry *e)
 {
 	struct kd_courier *co = arg;
 
-	if (e->is_signed && co->nbatch < KD_COURIER_BATCH)
-		co->batch[co->nbatch++] = *e;
+	if (!e->is_signed || co->nbatch == KD_COURIER_BATCH)
+		return;
+	/* the entry's strings live only as long as the scan's payload */
+	snprintf(co->types[co->nbatch], sizeof(co->types[0]), "%s",
+	    e->type ? e->type : "?");
+	co->batch[co->nbatch] = *e;
+	co->batch[co->nbatch].type = NULL;
+	co->batch[co->nbatch++].time = NULL;
 }
 
 /* The next message to deliver, oldest first; false when none waits. */
@@ -181,6 +189,8 @@ next_message(struct kd *d, struct kd_outbox_entry *e)
 		}
 	}
 	*e = co->batch[co->next];
+	snprintf(co->cur_type, sizeof(co->cur_type), "%s",
+	    co->types[co->next]);
 	return true;
 }
 
@@ -304,12 +314,16 @@ acked(struct kd *d, const uint8_t *body, size_t len)
 		return;
 	}
 	co->delivered++;
+	/* the timeline shows what reached the CSIRT, and when */
+	kd_audit(d, "kakurid", "courier", "delivered", json_pack("{s:s, s:s, "
+	    "s:I, s:s}", KW_REPORT, co->cur.id, KW_TYPE, co->cur_type,
+	    KW_SEQ, (json_int_t)co->cur.seq, KW_COLLECTOR,
+	    d->policy->collector));
 	co->backoff = 0;
 	co->why[0] = co->logged[0] = '\0';
 	kk_log(LOG_INFO, KK_MID_REPORT, "courier: %s report %s (seq %llu) "
-	    "delivered to %s", co->cur.type ? co->cur.type : "a",
+	    "delivered to %s", co->cur_type,
 	    co->cur.id, co->cur.seq, d->policy->collector);
-	co->cur.type = NULL;	/* it pointed into a payload now freed */
 	pump(d);
 }
 
