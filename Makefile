@@ -142,6 +142,16 @@ $(OBJDIR)/send-bench: $(call obj,$(SEND_BENCH_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# the employee's report, the outbox and the collector (issue 10)
+$(OBJDIR)/report-bench: $(call obj,bench/report_bench.c $(COMMON_SRC) $(PROG_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(OBJDIR)/collector-bench: $(call obj,bench/collector_bench.c ctl/agentconn.c \
+    $(COMMON_SRC) $(PROG_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # evidence tests and benchmarks (issue 4)
 EVB_SRC := $(EVIDENCE_SRC) $(COMMON_SRC)
 $(OBJDIR)/freeze-bench: $(call obj,bench/freeze_bench.c $(EVB_SRC) $(PROG_SRC))
@@ -278,7 +288,7 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(TESTPROGS) $(OBJDIR)/apply-bench \
 		$(OBJDIR)/send-bench $(OBJDIR)/freeze-bench $(OBJDIR)/snapshot-bench \
-		$(OBJDIR)/collect-bench
+		$(OBJDIR)/collect-bench $(OBJDIR)/report-bench $(OBJDIR)/collector-bench
 	$(Q)bench/run
 
 install: all
