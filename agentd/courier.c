@@ -46,12 +46,32 @@ struct kd_courier {
 	char types[KD_COURIER_BATCH][16];	/* theirs: e->type is the scan's */
 	size_t nbatch, next;
 	unsigned long long cursor;	/* seqs looked at by this pass */
-	/* the delivery with the child now */
+	/*
+	 * The batch with the child now: sent back to back, answered in
+	 * order (the collector syncs a batch once, not each report).
+	 */
 	bool busy;
 	uint32_t token;
-	struct kd_outbox_entry cur;
-	char cur_type[16];
-	char sha[65];
+	struct kd_courier_msg {
+		struct kd_outbox_entry e;
+		char type[16];
+		char sha[65];
+		uint32_t token;
+	} win[KD_COURIER_WINDOW];
+	size_t nwin, nanswered;
+	size_t win_start;		/* batch[] index of its first message */
+	bool win_failed;
+	json_t *win_done;		/* what of it was delivered, for the audit */
+	/* acked, deleted while the next batch is on its way */
+	struct kd_courier_gone {
+		char name[KD_OUTBOX_NAME_MAX];
+		uint64_t size;
+	} gone[KD_COURIER_WINDOW];
+	size_t ngone;
+	/* the collector's key as the last chain showed it, checked */
+	uint8_t *chain;
+	size_t chainlen;
+	EVP_PKEY *chain_key;
 	sd_event_source *timer;		/* backoff, or the answer's deadline */
 	uint64_t backoff;		/* usec; 0 after a success */
 	bool waiting;			/* the timer is a backoff */
@@ -66,6 +86,18 @@ struct kd_courier {
 };
 
 static void pump(struct kd *d);
+
+/*
+ * What the batch did not get acked is sent again, from the first of it:
+ * the names read from the directory are kept (what was acked is gone,
+ * and skipped then), so a collector that stays away costs no rescan.
+ */
+static void
+rescan(struct kd_courier *co)
+{
+	co->next = co->win_start;
+	co->nwin = co->nanswered = 0;
+}
 
 static uint64_t
 now_usec(struct kd *d)
@@ -87,6 +119,7 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 		/* the child did not answer: a stuck connection is not waited on */
 		kd_child_kill(co->child, "no answer from the courier");
 		co->busy = false;
+		rescan(co);
 		snprintf(co->why, sizeof(co->why), "the courier did not answer "
 		    "within %llu s", KD_COURIER_ANSWER_USEC / 1000000ULL);
 		return 0;	/* gone() arms the backoff */
@@ -130,6 +163,7 @@ failed(struct kd *d, const char *why)
 	uint64_t delay, r = 0;
 
 	co->busy = false;
+	rescan(co);
 	if (why != NULL)
 		snprintf(co->why, sizeof(co->why), "%s", why);
 	co->failures++;
@@ -168,7 +202,7 @@ collect_signed(void *arg, const struct kd_outbox_entry *e)
 
 /* The next message to deliver, oldest first; false when none waits. */
 static bool
-next_message(struct kd *d, struct kd_outbox_entry *e)
+next_message(struct kd *d, struct kd_courier_msg *m)
 {
 	struct kd_courier *co = d->courier;
 	struct kd_outbox_scan sc;
@@ -184,51 +218,70 @@ next_message(struct kd *d, struct kd_outbox_entry *e)
 			/* the end: the next pass starts from the oldest again */
 			co->cursor = 0;
 			if (sc.unchecked > 0)
-				return next_message(d, e);
+				return next_message(d, m);
 			return false;
 		}
 	}
-	*e = co->batch[co->next];
-	snprintf(co->cur_type, sizeof(co->cur_type), "%s",
-	    co->types[co->next]);
+	m->e = co->batch[co->next];
+	snprintf(m->type, sizeof(m->type), "%s", co->types[co->next]);
+	co->next++;
 	return true;
 }
 
-/* Hands the next message to the child, if it is free and one waits. */
+/*
+ * Hands the child the next batch, oldest first: up to KD_COURIER_WINDOW
+ * messages or KD_COURIER_WINDOW_BYTES (at least one), if it is free.
+ */
 static void
 pump(struct kd *d)
 {
 	struct kd_courier *co = d->courier;
-	char *buf = NULL;
-	size_t len = 0;
+	struct kd_courier_msg *m;
+	size_t bytes = 0, len = 0;
+	char *buf = NULL, why[200];
 	int r;
 
 	if (co == NULL || co->busy || co->waiting ||
 	    !kd_child_running(co->child))
 		return;
-	while (next_message(d, &co->cur)) {
-		r = kd_outbox_read(d, co->cur.name, &buf, &len);
-		if (r == -ENOENT) {
-			co->next++;	/* gone meanwhile (moved aside) */
-			continue;
-		}
+	co->nwin = co->nanswered = 0;
+	co->win_failed = false;
+	for (;;) {
+		if (co->nwin == KD_COURIER_WINDOW ||
+		    bytes >= KD_COURIER_WINDOW_BYTES)
+			break;
+		/* a batch never spans two looks at the directory */
+		if (co->nwin > 0 && co->next >= co->nbatch)
+			break;
+		m = &co->win[co->nwin];
+		if (!next_message(d, m))
+			break;
+		if (co->nwin == 0)	/* where a failed batch starts again */
+			co->win_start = co->next - 1;
+		r = kd_outbox_read(d, m->e.name, &buf, &len);
+		if (r == -ENOENT)
+			continue;	/* gone meanwhile (moved aside) */
 		if (r < 0) {
-			char why[200];
-
 			snprintf(why, sizeof(why), "cannot read outbox/%s: %s",
-			    co->cur.name, strerror(-r));
-			failed(d, why);
-			return;
+			    m->e.name, strerror(-r));
+			if (co->nwin == 0) {
+				failed(d, why);
+				return;
+			}
+			break;	/* the batch so far goes; this one again later */
 		}
-		kk_sha256_hex(buf, len, co->sha);
-		co->cur.size = len;
-		co->busy = true;
-		co->token++;
-		kd_child_send(co->child, KK_IPC_DELIVER, co->token, buf, len);
+		kk_sha256_hex(buf, len, m->sha);
+		m->e.size = len;
+		m->token = ++co->token;
+		kd_child_send(co->child, KK_IPC_DELIVER, m->token, buf, len);
 		free(buf);
-		arm(d, KD_COURIER_ANSWER_USEC);
-		return;
+		bytes += len;
+		co->nwin++;
 	}
+	if (co->nwin == 0)
+		return;
+	co->busy = true;
+	arm(d, KD_COURIER_ANSWER_USEC);
 }
 
 /*
@@ -274,57 +327,119 @@ out:
 	return r;
 }
 
-/* The answer to the delivery with the child: an ack, checked. */
+/*
+ * collector_key() for the chain of this ack: the acks of a batch, and of
+ * a kept connection, come with the same chain, which is checked once.
+ */
+static int
+chain_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
+    const char **why)
+{
+	struct kd_courier *co = d->courier;
+	int r;
+
+	if (co->chain_key != NULL && len == co->chainlen &&
+	    memcmp(pem, co->chain, len) == 0) {
+		if (EVP_PKEY_up_ref(co->chain_key) != 1)
+			return -ENOMEM;
+		*key = co->chain_key;
+		return 0;
+	}
+	if ((r = collector_key(d, pem, len, key, why)) < 0)
+		return r;
+	EVP_PKEY_free(co->chain_key);
+	free(co->chain);
+	co->chain_key = NULL;
+	if ((co->chain = malloc(len)) != NULL && EVP_PKEY_up_ref(*key) == 1) {
+		memcpy(co->chain, pem, len);
+		co->chainlen = len;
+		co->chain_key = *key;
+	}
+	return 0;
+}
+
+/* The answer to one message of the batch: an ack, checked, or why not. */
 static void
-acked(struct kd *d, const uint8_t *body, size_t len)
+acked(struct kd *d, struct kd_courier_msg *m, const uint8_t *body,
+    size_t len)
 {
 	struct kd_courier *co = d->courier;
 	EVP_PKEY *key = NULL;
 	const char *why = "";
 	char line[240];
 	uint32_t cl;
-	int r;
 
-	if (len < 4 || (memcpy(&cl, body, 4), cl > len - 4) ||
-	    cl > KK_COURIER_CHAIN_MAX) {
-		kd_child_kill(co->child, "sent an ack that does not add up");
-		co->busy = false;
-		return;
-	}
-	if (collector_key(d, body + 4, cl, &key, &why) < 0 ||
+	memcpy(&cl, body, 4);
+	if (chain_key(d, body + 4, cl, &key, &why) < 0 ||
 	    kk_ack_check(body + 4 + cl, len - 4 - cl, key, d->agent_id,
-	    co->cur.id, co->sha, &why) < 0) {
+	    m->e.id, m->sha, &why) < 0) {
 		/* not deleted: tried again, and the CSIRT's log says why */
-		snprintf(line, sizeof(line), "%s for outbox/%s", why,
-		    co->cur.name);
+		snprintf(line, sizeof(line), "%s for outbox/%s", why, m->e.name);
 		kd_audit(d, "kakurid", "courier", "ack-refused", json_pack(
-		    "{s:s, s:s}", KW_FILE, co->cur.name, KW_WHY, why));
+		    "{s:s, s:s}", KW_FILE, m->e.name, KW_WHY, why));
 		EVP_PKEY_free(key);
-		failed(d, line);
+		snprintf(co->why, sizeof(co->why), "%s", line);
+		co->win_failed = true;
 		return;
 	}
 	EVP_PKEY_free(key);
+	memcpy(co->gone[co->ngone].name, m->e.name, sizeof(m->e.name));
+	co->gone[co->ngone++].size = m->e.size;
+	co->delivered++;
+	if (co->win_done == NULL)
+		co->win_done = json_array();
+	json_array_append_new(co->win_done, json_pack("{s:s, s:s, s:I}",
+	    KW_REPORT, m->e.id, KW_TYPE, m->type, KW_SEQ,
+	    (json_int_t)m->e.seq));
+	kk_log(LOG_INFO, KK_MID_REPORT, "courier: %s report %s (seq %llu) "
+	    "delivered to %s", m->type, m->e.id, m->e.seq,
+	    d->policy->collector);
+}
+
+/*
+ * The acked files deleted: after the next batch went out, so that the
+ * deletions (a discard on some disks) overlap its round trip.  One the
+ * scan would see again is never sent: it lies behind the batch's names.
+ */
+static void
+forget_acked(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+	size_t i;
+	int r;
+
+	for (i = 0; i < co->ngone; i++)
+		if ((r = kd_outbox_remove(d, co->gone[i].name,
+		    co->gone[i].size)) < 0 && r != -ENOENT)
+			kk_log(LOG_ERR, KK_MID_ERROR, "courier: outbox/%s was "
+			    "delivered but cannot be deleted: %s",
+			    co->gone[i].name, strerror(-r));
+	co->ngone = 0;
+}
+
+/* Every message of the batch answered: the next batch, or the backoff. */
+static void
+batch_done(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+
 	disarm(co);
 	co->busy = false;
-	co->next++;
-	if ((r = kd_outbox_remove(d, co->cur.name, co->cur.size)) < 0) {
-		snprintf(line, sizeof(line), "delivered outbox/%s but cannot "
-		    "delete it: %s", co->cur.name, strerror(-r));
-		failed(d, line);
-		return;
+	/* the timeline shows what reached the CSIRT, and when: a line a batch */
+	if (co->win_done != NULL)
+		kd_audit(d, "kakurid", "courier", "delivered", json_pack(
+		    "{s:I, s:o, s:s}", KW_COUNT, (json_int_t)json_array_size(
+		    co->win_done), KW_MESSAGES, co->win_done, KW_COLLECTOR,
+		    d->policy->collector));
+	co->win_done = NULL;
+	if (co->win_failed) {
+		failed(d, NULL);
+	} else {
+		co->backoff = 0;
+		co->why[0] = co->logged[0] = '\0';
+		pump(d);
 	}
-	co->delivered++;
-	/* the timeline shows what reached the CSIRT, and when */
-	kd_audit(d, "kakurid", "courier", "delivered", json_pack("{s:s, s:s, "
-	    "s:I, s:s}", KW_REPORT, co->cur.id, KW_TYPE, co->cur_type,
-	    KW_SEQ, (json_int_t)co->cur.seq, KW_COLLECTOR,
-	    d->policy->collector));
-	co->backoff = 0;
-	co->why[0] = co->logged[0] = '\0';
-	kk_log(LOG_INFO, KK_MID_REPORT, "courier: %s report %s (seq %llu) "
-	    "delivered to %s", co->cur_type,
-	    co->cur.id, co->cur.seq, d->policy->collector);
-	pump(d);
+	forget_acked(d);
 }
 
 static void
@@ -332,29 +447,39 @@ courier_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
     const uint8_t *body, size_t len)
 {
 	struct kd_courier *co = d->courier;
-	char why[240];
+	struct kd_courier_msg *m;
+	uint32_t cl;
 	size_t i;
 
 	if (h->type == KK_IPC_LOG) {
 		kd_child_words(c, h->peer, (const char *)body, len);
 		return;
 	}
-	if (!co->busy || h->conn != co->token ||
-	    (h->type != KK_IPC_ACK && h->type != KK_IPC_REJECT)) {
-		/* nothing was asked of it: not trusted further */
+	m = co->busy && co->nanswered < co->nwin ? &co->win[co->nanswered] :
+	    NULL;
+	if (m == NULL || h->conn != m->token ||
+	    (h->type != KK_IPC_ACK && h->type != KK_IPC_REJECT) ||
+	    (h->type == KK_IPC_ACK && (len < 4 || (memcpy(&cl, body, 4),
+	    cl > len - 4) || cl > KK_COURIER_CHAIN_MAX))) {
+		/* nothing was asked of it, or not in this order: not trusted */
 		kd_child_kill(c, "answered what was not asked");
 		co->busy = false;
+		rescan(co);
 		return;
 	}
+	co->nanswered++;
 	if (h->type == KK_IPC_ACK) {
-		acked(d, body, len);
-		return;
+		acked(d, m, body, len);
+	} else if (!co->win_failed) {
+		/* its one line of why, printable only */
+		for (i = 0; i < len && i < sizeof(co->why) - 1; i++)
+			co->why[i] = body[i] >= 0x20 && body[i] < 0x7f ?
+			    (char)body[i] : '?';
+		co->why[i] = '\0';
+		co->win_failed = true;
 	}
-	/* its one line of why, printable only */
-	for (i = 0; i < len && i < sizeof(why) - 1; i++)
-		why[i] = body[i] >= 0x20 && body[i] < 0x7f ? (char)body[i] : '?';
-	why[i] = '\0';
-	failed(d, why);
+	if (co->nanswered == co->nwin)
+		batch_done(d);
 }
 
 static void
@@ -364,6 +489,8 @@ courier_gone(struct kd *d, struct kd_child *c)
 
 	if (co->busy)
 		failed(d, co->why[0] ? NULL : "the courier died");
+	else
+		rescan(co);
 }
 
 static void
@@ -439,6 +566,9 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	snprintf(where.collector, sizeof(where.collector), "%s",
 	    d->policy->collector);
 	snprintf(where.pin, sizeof(where.pin), "%s", d->policy->collector_id);
+	/* a new policy may pin another collector: nothing checked is kept */
+	EVP_PKEY_free(co->chain_key);
+	co->chain_key = NULL;
 	if ((r = load_ca(d, err, sizeof(err))) < 0 ||
 	    (r = kd_tls_material(d, d->policy->report_ca, false, &where,
 	    sizeof(where), &co->cfg, &co->cfglen, err, sizeof(err))) < 0)
@@ -573,6 +703,9 @@ kd_courier_stop(struct kd *d)
 	kd_child_free(co->child);
 	kd_tls_material_forget(&co->cfg, &co->cfglen);
 	X509_STORE_free(co->ca);
+	EVP_PKEY_free(co->chain_key);
+	free(co->chain);
+	json_decref(co->win_done);
 	sd_event_source_unref(co->timer);
 	free(co);
 	d->courier = NULL;

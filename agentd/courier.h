@@ -38,8 +38,11 @@ struct kk_courier_config {
 /* the child's answer to one delivery, at the latest */
 #define KD_COURIER_ANSWER_USEC	(3ULL * KK_COURIER_TIMEOUT_MS * 1000ULL + \
 				 5ULL * 1000000ULL)
-#define KD_COURIER_BATCH	64	/* names read per directory scan */
+#define KD_COURIER_BATCH	1024	/* messages read per look at the directory */
 #define KD_COURIER_RECENT	8	/* failures kakurictl outbox shows */
+/* one batch: sent back to back, answered in order, synced once there */
+#define KD_COURIER_WINDOW	32
+#define KD_COURIER_WINDOW_BYTES	(1024 * 1024)
 
 /* kakurid: started when report.collector is set (and again on reload) */
 int kd_courier_start(struct kd *d);

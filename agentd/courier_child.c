@@ -7,6 +7,7 @@
  * certificate chain.  It decides nothing: the parent checks the answer.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,26 +122,63 @@ refused_in_words(uint32_t token, const uint8_t *ans, size_t len)
 	return words;
 }
 
-/* Sends one report and reads one answer on the connection there is. */
+/* One message of the batch from the parent. */
+struct parcel {
+	uint32_t token;
+	uint8_t *body;
+	size_t len;
+};
+
+/* Every report of the batch out, back to back. */
 static int
-exchange(struct courier *co, const uint8_t *rep, size_t len, uint8_t **ans,
-    size_t *anslen)
+send_all(struct courier *co, const struct parcel *p, size_t n)
 {
+	size_t i;
 	int r;
 
-	if ((r = agentconn_send(&co->ac, rep, len)) < 0)
-		return r;
-	return agentconn_recv(&co->ac, ans, anslen);
+	for (i = 0; i < n; i++)
+		if ((r = agentconn_send(&co->ac, p[i].body, p[i].len)) < 0)
+			return r;
+	return 0;
 }
 
+/* The collector's answer to p, passed on with its certificate chain. */
 static void
-deliver(struct courier *co, uint32_t token, const uint8_t *rep, size_t len)
+pass_on(struct courier *co, const struct parcel *p, const uint8_t *ans,
+    size_t anslen)
+{
+	uint8_t *body = NULL;
+	char *chain = NULL;
+	size_t chainlen = 0;
+	uint32_t cl;
+
+	if (refused_in_words(p->token, ans, anslen))
+		return;
+	if ((chain = chain_pem(co->ac.ssl, &chainlen)) == NULL ||
+	    (body = malloc(4 + chainlen + anslen)) == NULL) {
+		refuse(p->token, "out of memory");
+		goto out;
+	}
+	cl = (uint32_t)chainlen;
+	memcpy(body, &cl, 4);
+	memcpy(body + 4, chain, chainlen);
+	memcpy(body + 4 + chainlen, ans, anslen);
+	tell(KK_IPC_ACK, p->token, body, 4 + chainlen + anslen);
+out:
+	free(body);
+	free(chain);
+}
+
+/*
+ * A batch: connected (or on the connection kept), every report sent,
+ * then the answers read in order; each is passed on or refused.
+ */
+static void
+deliver(struct courier *co, const struct parcel *p, size_t n)
 {
 	char err[300];
-	uint8_t *ans = NULL, *body = NULL;
-	char *chain = NULL;
-	size_t anslen = 0, chainlen = 0;
-	uint32_t cl;
+	uint8_t *ans = NULL;
+	size_t anslen = 0, i;
 	bool reused = co->connected;
 	int r;
 
@@ -150,40 +188,43 @@ again:
 		    co->where.pin[0] ? co->where.pin : NULL, err, sizeof(err));
 		if (r != EX_DONE) {
 			hang_up(co);
-			refuse(token, "collector %s: %s", co->where.collector,
-			    err);
+			for (i = 0; i < n; i++)
+				refuse(p[i].token, "collector %s: %s",
+				    co->where.collector, err);
 			return;
 		}
 		co->connected = true;
 	}
-	if ((r = exchange(co, rep, len, &ans, &anslen)) < 0) {
+	if (send_all(co, p, n) < 0) {
 		hang_up(co);
 		if (reused) {
 			/* the kept connection was closed by the collector */
 			reused = false;
 			goto again;
 		}
-		refuse(token, "collector %s: %s", co->where.collector,
-		    r == -E2BIG || r == -EMSGSIZE ? "answer too large" :
-		    "no answer");
+		for (i = 0; i < n; i++)
+			refuse(p[i].token, "collector %s: cannot send",
+			    co->where.collector);
 		return;
 	}
-	if (refused_in_words(token, ans, anslen))
-		goto out;
-	if ((chain = chain_pem(co->ac.ssl, &chainlen)) == NULL ||
-	    (body = malloc(4 + chainlen + anslen)) == NULL) {
-		refuse(token, "out of memory");
-		goto out;
+	for (i = 0; i < n; i++) {
+		if ((r = agentconn_recv(&co->ac, &ans, &anslen)) < 0) {
+			hang_up(co);
+			if (reused && i == 0 && r == -ECONNRESET) {
+				reused = false;
+				goto again;
+			}
+			for (; i < n; i++)
+				refuse(p[i].token, "collector %s: %s",
+				    co->where.collector, r == -E2BIG ||
+				    r == -EMSGSIZE ? "answer too large" :
+				    "no answer");
+			return;
+		}
+		pass_on(co, &p[i], ans, anslen);
+		free(ans);
+		ans = NULL;
 	}
-	cl = (uint32_t)chainlen;
-	memcpy(body, &cl, 4);
-	memcpy(body + 4, chain, chainlen);
-	memcpy(body + 4 + chainlen, ans, anslen);
-	tell(KK_IPC_ACK, token, body, 4 + chainlen + anslen);
-out:
-	free(body);
-	free(chain);
-	free(ans);
 }
 
 /* The first message: TLS material, then where the collector is. */
@@ -233,10 +274,12 @@ configure(struct courier *co)
 void
 kd_courier_main(int argc, char **argv)
 {
+	struct parcel batch[KD_COURIER_WINDOW];
 	struct courier co;
 	struct kk_ipc_hdr h;
+	struct pollfd p;
 	uint8_t *body;
-	size_t len;
+	size_t len, n, i;
 	int r;
 
 	kk_child_enter(argc, argv, "--courier", "kakurid-courier", false);
@@ -254,9 +297,23 @@ kd_courier_main(int argc, char **argv)
 		}
 		if (r < 0)
 			_exit(r == -EPIPE ? 0 : 3);
-		if (h.type != KK_IPC_DELIVER || body == NULL)
-			kk_child_fail("courier: a message it does not take");
-		deliver(&co, h.conn, body, len);
-		free(body);
+		n = 0;
+		/* the parent sends a batch back to back: take all of it */
+		for (;;) {
+			if (h.type != KK_IPC_DELIVER || body == NULL)
+				kk_child_fail("courier: a message it does not "
+				    "take");
+			batch[n++] = (struct parcel){ h.conn, body, len };
+			p = (struct pollfd){ .fd = KK_CHILD_FD_IPC,
+				.events = POLLIN };
+			if (n == KD_COURIER_WINDOW || poll(&p, 1, 0) != 1)
+				break;
+			if ((r = kk_ipc_recv(KK_CHILD_FD_IPC, 1000, KK_IPC_MAX,
+			    &h, &body, &len)) < 0)
+				_exit(r == -EPIPE ? 0 : 3);
+		}
+		deliver(&co, batch, n);
+		for (i = 0; i < n; i++)
+			free(batch[i].body);
 	}
 }

@@ -830,8 +830,12 @@ kd_outbox_remove(struct kd *d, const char *name, uint64_t size)
 	    O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	/* gone for good before anyone is told it is delivered */
-	if (unlinkat(dfd, name, 0) < 0 || fsync(dfd) < 0)
+	/*
+	 * No directory sync: an unlink lost in a crash only sends the
+	 * message again, and the collector acks a report it has without
+	 * storing it twice.
+	 */
+	if (unlinkat(dfd, name, 0) < 0)
 		r = -errno;
 	close(dfd);
 	if (r == 0) {

@@ -107,7 +107,7 @@ int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
 const char *kd_outbox_error(struct kd *d);
 /* The bytes of the message file name (caller frees). */
 int kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len);
-/* A delivered message deleted (the directory synced), totals updated. */
+/* A delivered message deleted, totals updated. */
 int kd_outbox_remove(struct kd *d, const char *name, uint64_t size);
 /* is type one of DESIGN 7's? */
 bool kd_outbox_type_ok(const char *type);

@@ -226,25 +226,29 @@ int
 agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len)
 {
 	struct kk_frame_reader rd;
-	uint8_t buf[16384];
-	size_t used, off;
+	size_t used;
 	int n, r = -E2BIG, i;
 
 	kk_frame_reader_init(&rd, ac->frame_max);
 	for (i = 0; i < READS_PER_FRAME_MAX; i++) {
-		n = SSL_read(ac->ssl, buf, sizeof(buf));
-		if (n <= 0) {
-			r = -ECONNRESET;
-			goto out;
-		}
-		for (off = 0; off < (size_t)n; off += used) {
-			r = kk_frame_feed(&rd, buf + off, (size_t)n - off, &used);
-			if (r < 0)
+		if (ac->rbuf_off == ac->rbuf_len) {
+			n = SSL_read(ac->ssl, ac->rbuf, sizeof(ac->rbuf));
+			if (n <= 0) {
+				r = -ECONNRESET;
 				goto out;
-			if (r == 1) {
-				*body = kk_frame_take(&rd, len);
-				return 0;
 			}
+			ac->rbuf_len = (size_t)n;
+			ac->rbuf_off = 0;
+		}
+		/* what follows this frame stays for the next call */
+		r = kk_frame_feed(&rd, ac->rbuf + ac->rbuf_off,
+		    ac->rbuf_len - ac->rbuf_off, &used);
+		ac->rbuf_off += used;
+		if (r < 0)
+			goto out;
+		if (r == 1) {
+			*body = kk_frame_take(&rd, len);
+			return 0;
 		}
 	}
 	r = -E2BIG;

@@ -38,6 +38,9 @@ struct agentconn {
 	EVP_PKEY *identity;		/* the agent's identity key */
 	char id[KK_AGENT_ID_HEX + 1];	/* its agent id */
 	size_t frame_max;
+	/* read and not yet framed: the answers of a batch come together */
+	uint8_t rbuf[16384];
+	size_t rbuf_len, rbuf_off;
 };
 
 /*

@@ -3,8 +3,9 @@
  * (DESIGN 7, issue 10).  A mutual TLS server: an agent is accepted by
  * the CA that certified its identity (--ca) or by its agent id listed in
  * --agents; each report envelope is verified with the key of that same
- * identity, stored durably as DIR/<agent>/<id>.json (temp, fsync,
- * rename, directory fsync), appended to DIR/index.jsonl, and only then
+ * identity, stored as DIR/<agent>/<id>.json (a temporary file renamed
+ * into place), appended to DIR/index.jsonl, all of a batch synced at once
+ * (syncfs: the files, their directories, the index), and only then
  * acked with a signature of the collector's own key over (agent, id,
  * sha256).  A report already stored is acked again without a second
  * copy.  One line per stored report on stdout (the journal under
@@ -53,6 +54,7 @@
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 #define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
 #define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
+#define COL_PIPELINE		64	/* reports of a connection answered at once */
 
 struct collector;
 
@@ -64,8 +66,11 @@ struct col_conn {
 	bool closing;			/* close once the answer is written */
 	sd_event_source *io, *timer;
 	struct kk_frame_reader rd;
-	uint8_t *out;			/* the framed answer */
+	uint8_t *out;			/* the framed answers of a batch */
 	size_t out_len, out_off;
+	unsigned nanswers;		/* in out */
+	bool dirty;			/* stored or acked since the last sync */
+	bool identity_kept;		/* DIR/<agent>/identity.pem is there */
 	EVP_PKEY *identity;
 	char agent[KK_AGENT_ID_HEX + 1];
 	char peer[64];
@@ -263,7 +268,7 @@ keep_identity(struct collector *col, struct col_conn *cn)
 	return kk_fsync_dir_of(path);
 }
 
-/* One line of DIR/index.jsonl, synced before the ack. */
+/* One line of DIR/index.jsonl (synced with its batch, before the acks). */
 static int
 index_append(struct collector *col, json_t *line)
 {
@@ -282,11 +287,37 @@ index_append(struct collector *col, json_t *line)
 		r = -errno;
 	else if ((n = write(fd, text, len)) != (ssize_t)len)
 		r = n < 0 ? -errno : -EIO;
-	else if (fsync(fd) < 0)
-		r = -errno;
 	if (fd >= 0)
 		close(fd);
 	free(text);
+	return r;
+}
+
+/*
+ * A report's file: a temporary file renamed into place, so that a
+ * reader never sees half of one; synced with its batch (syncfs) before
+ * it is acked.
+ */
+static int
+store_file(const char *path, const uint8_t *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd, r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
+	if (fd < 0)
+		return -errno;
+	if ((r = kk_write_all(fd, buf, len)) == 0 && close(fd) < 0)
+		r = -errno;
+	else if (r < 0)
+		close(fd);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
 	return r;
 }
 
@@ -366,6 +397,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	int r;
 
 	*word = KE_IO;
+	cn->dirty = true;	/* stored or not, synced before the ack */
 	kk_sha256_hex(buf, len, sha);
 	snprintf(path, sizeof(path), "%s/%s/%s.json", col->dir, cn->agent, id);
 	if (kk_read_file(path, KK_REPORT_MAX, &old, &oldlen) == 0) {
@@ -380,8 +412,10 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		/* stored before: acked, not stored again; indexed if it was not */
 		return index_has(col, id) ? 0 : index_report(cn, p, sha, path);
 	}
-	if ((r = keep_identity(col, cn)) < 0 ||
-	    (r = kk_write_file_atomic(path, buf, len, 0640)) < 0 ||
+	if (!cn->identity_kept && (r = keep_identity(col, cn)) < 0)
+		return r;
+	cn->identity_kept = true;
+	if ((r = store_file(path, buf, len)) < 0 ||
 	    (r = index_report(cn, p, sha, path)) < 0)
 		return r;
 	col->stored++;
@@ -403,24 +437,28 @@ conn_events(struct col_conn *cn, bool want_write)
 	    EPOLLOUT : 0));
 }
 
-/* One framed answer to send; the connection is closed after it if last. */
+/*
+ * One framed answer after the ones still to send (the answers of a batch
+ * go out together, after one sync); the connection is closed after it if
+ * last.
+ */
 static void
 answer(struct col_conn *cn, const char *text, bool last)
 {
 	size_t len = strlen(text);
+	uint8_t *out;
 
-	free(cn->out);
-	cn->out = malloc(len + 4);
-	if (cn->out == NULL || kk_frame_header(cn->out, len, KK_ACK_MAX) < 0) {
+	if ((out = realloc(cn->out, cn->out_len + len + 4)) == NULL ||
+	    kk_frame_header(out + cn->out_len, len, KK_ACK_MAX) < 0) {
+		cn->out = out ? out : cn->out;
 		cn->closing = true;
-		cn->out_len = 0;
 		return;
 	}
-	memcpy(cn->out + 4, text, len);
-	cn->out_len = len + 4;
-	cn->out_off = 0;
-	cn->closing = last;
-	conn_events(cn, true);
+	memcpy(out + cn->out_len + 4, text, len);
+	cn->out = out;
+	cn->out_len += len + 4;
+	cn->nanswers++;
+	cn->closing = cn->closing || last;
 }
 
 static void
@@ -513,9 +551,11 @@ frame_in(void *arg, uint8_t *body, size_t len)
 {
 	struct col_conn *cn = arg;
 
-	on_report(cn, body, len);
+	/* after an error answer the connection only closes */
+	if (!cn->closing)
+		on_report(cn, body, len);
 	free(body);
-	return 1;	/* one report at a time: the answer first */
+	return cn->closing || cn->nanswers >= COL_PIPELINE;
 }
 
 static int
@@ -524,6 +564,7 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 	struct col_conn *cn = arg;
 	struct collector *col = cn->col;
 	uint8_t buf[16384];
+	size_t used;
 	int n, err, r, rounds;
 
 	if (!cn->authed) {
@@ -548,58 +589,73 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 		conn_touch(cn, COL_IDLE_USEC);
 		conn_events(cn, false);
 	}
-	/* the answer out first: no new report read before it is gone */
-	while (cn->out_off < cn->out_len) {
-		n = SSL_write(cn->ssl, cn->out + cn->out_off,
-		    (int)(cn->out_len - cn->out_off));
-		if (n <= 0) {
-			err = SSL_get_error(cn->ssl, n);
-			if (err == SSL_ERROR_WANT_WRITE ||
-			    err == SSL_ERROR_WANT_READ)
-				return 0;
-			conn_close(cn);
-			return 0;
-		}
-		cn->out_off += (size_t)n;
-	}
-	if (cn->out_len > 0) {
-		free(cn->out);
-		cn->out = NULL;
-		cn->out_len = cn->out_off = 0;
-		if (cn->closing) {
-			conn_close(cn);
-			return 0;
-		}
-		conn_events(cn, false);
-	}
-	for (rounds = 0; rounds < 64 && cn->out_len == 0; rounds++) {
-		n = SSL_read(cn->ssl, buf, sizeof(buf));
-		if (n <= 0) {
-			err = SSL_get_error(cn->ssl, n);
-			if (err == SSL_ERROR_WANT_READ ||
-			    err == SSL_ERROR_WANT_WRITE)
-				return 0;
-			conn_close(cn);
-			return 0;
-		}
-		conn_touch(cn, COL_IDLE_USEC);
-		r = kk_frame_feed_each(&cn->rd, buf, (size_t)n, NULL, frame_in,
-		    cn);
-		if (r < 0) {
-			answer_error(cn, r == -EMSGSIZE ? KE_TOO_LARGE :
-			    KE_BAD_FRAME, "not one framed report");
-			return 0;
-		}
-		if (r > 0)
-			/* bytes past the report: a client that does not wait */
-			if (cn->rd.hdr_have > 0 || cn->rd.body_have > 0) {
+	for (;;) {
+		/* the answers out first: the next reports after them */
+		while (cn->out_off < cn->out_len) {
+			n = SSL_write(cn->ssl, cn->out + cn->out_off,
+			    (int)(cn->out_len - cn->out_off));
+			if (n <= 0) {
+				err = SSL_get_error(cn->ssl, n);
+				if (err == SSL_ERROR_WANT_WRITE ||
+				    err == SSL_ERROR_WANT_READ) {
+					conn_events(cn, true);
+					return 0;
+				}
 				conn_close(cn);
 				return 0;
 			}
+			cn->out_off += (size_t)n;
+		}
+		if (cn->out_len > 0) {
+			free(cn->out);
+			cn->out = NULL;
+			cn->out_len = cn->out_off = 0;
+			cn->nanswers = 0;
+			if (cn->closing) {
+				conn_close(cn);
+				return 0;
+			}
+			conn_events(cn, false);
+		}
+		/* every report that has arrived, as long as it keeps coming */
+		for (rounds = 0; rounds < 64 && !cn->closing &&
+		    cn->nanswers < COL_PIPELINE; rounds++) {
+			n = SSL_read(cn->ssl, buf, sizeof(buf));
+			if (n <= 0) {
+				err = SSL_get_error(cn->ssl, n);
+				if (err == SSL_ERROR_WANT_READ ||
+				    err == SSL_ERROR_WANT_WRITE)
+					break;
+				conn_close(cn);
+				return 0;
+			}
+			conn_touch(cn, COL_IDLE_USEC);
+			r = kk_frame_feed_each(&cn->rd, buf, (size_t)n, &used,
+			    frame_in, cn);
+			if (r < 0) {
+				answer_error(cn, r == -EMSGSIZE ? KE_TOO_LARGE :
+				    KE_BAD_FRAME, "not one framed report");
+				break;
+			}
+			if (r > 0 && used < (size_t)n && !cn->closing) {
+				/* more than a batch unanswered: it does not wait */
+				conn_close(cn);
+				return 0;
+			}
+		}
+		if (cn->out_len == 0)
+			return 0;
+		/*
+		 * One sync for the batch: the reports, their directories and
+		 * the index lines are on disk before any of them is acked.
+		 */
+		if (cn->dirty && syncfs(col->dirfd) < 0) {
+			say(cn, "syncfs: %s: nothing acked", strerror(errno));
+			conn_close(cn);
+			return 0;
+		}
+		cn->dirty = false;
 	}
-	if (cn->out_len > 0)
-		return on_conn_io(s, fd, EPOLLOUT, arg);
-	return 0;
 }
 
 static int

@@ -199,6 +199,7 @@ ctl report --category other --what "a nudge" </dev/null >/dev/null
 check_within "after the restart it is delivered" 15 test -s "$COL/$AGENT_ID/$RK.json"
 
 # --- a burst of 1,000 with the collector killed mid-stream ---
+check_within "everything before it has arrived (the outbox is empty)" 15 outbox_empty
 collector_stop
 N0=$(wc -l <"$COL/index.jsonl")
 for i in $(seq 1 1000); do
@@ -215,6 +216,7 @@ check "the collector was killed mid-stream (some, not all, stored)" \
 collector || die "the collector restarts"
 ctl report --category other --what "go on" </dev/null >/dev/null
 check_within "after it returns, the outbox drains" 120 outbox_empty
+tail -n +$((N0 + 1)) "$COL/index.jsonl" | jq -r .type | sort | uniq -c
 check "every one of the burst arrived exactly once" bash -c \
 	"tail -n +$((N0 + 1)) '$COL/index.jsonl' | jq -r .id | sort | uniq -d | wc -l | grep -qx 0 &&
 	 [ \$(tail -n +$((N0 + 1)) '$COL/index.jsonl' | wc -l) -eq 1002 ]"
