@@ -104,5 +104,20 @@ check "the release left a verifiable release message (episode, by, origin remote
 check "the isolate left a verifiable isolate message (mode, episode, by, origin remote, reason)" \
 	msg_of isolate ".body.mode == \"isolated\" and (.body.episode | length) == 32 and
 	.body.by == \"csirt:IR-OUTBOX-1\" and .body.origin == \"remote\" and .body.reason == \"C2 beacon\""
+# a full outbox (report.max_mb = 2, nobody collecting): self-reports are
+# refused with a clear line, tamper alerts still get in
+for i in $(seq 1 2000); do
+	ctl report --category other --what "filler $i $(head -c 600 /dev/zero | tr '\0' x)" \
+		</dev/null >/dev/null 2>"$WORK/full.err" || break
+done
+check "the outbox fills up: a self-report is refused (exit 1) with one clear line" \
+	bash -c "grep -q 'the outbox is full' '$WORK/full.err' && [ \$(wc -l <'$WORK/full.err') -eq 1 ]"
+check "the refusal is audited" audit_has '.action == "outbox" and .result == "refused-full"'
+BAD2=00000000000000000043-0123456789abcdef0123456789abcdee.dsse
+printf 'not an envelope' >"$STATE/outbox/$BAD2"
+ctl outbox --json >/dev/null
+check "a tamper alert still gets in past the limit (into the reserve)" bash -c \
+	"ls '$STATE'/outbox/*.dsse | while read -r f; do jq -r .payload \"\$f\" | base64 -d | jq -r 'select(.type == \"tamper\") | .body.file'; done | grep -qx '$BAD2'"
+check "kakurid still serves" kill -0 "$KPID"
 summary
 [ "$FAILED" -eq 0 ]
