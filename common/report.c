@@ -11,7 +11,7 @@
 
 #include "kakuri.h"
 #include "report.h"
-#include "sha256.h"
+#include "tls.h"
 #include "wire.h"
 
 static const char *const report_types[] = {
@@ -159,7 +159,7 @@ int
 kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
     EVP_PKEY **key, char id[KK_AGENT_ID_HEX + 1], const char **why)
 {
-	X509_STORE_CTX *vctx = NULL;
+	const char *err;
 	EVP_PKEY *k;
 	int r = -EKEYREJECTED;
 
@@ -170,18 +170,11 @@ kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
 		*why = "the collector's certificate carries no Ed25519 key";
 		goto out;
 	}
-	if (ca != NULL) {
-		if ((vctx = X509_STORE_CTX_new()) == NULL ||
-		    X509_STORE_CTX_init(vctx, ca, leaf, untrusted) != 1) {
-			*why = "out of memory";
-			r = -ENOMEM;
-			goto out;
-		}
-		if (X509_verify_cert(vctx) != 1) {
-			*why = "the collector's certificate does not chain to "
-			    "report.ca";
-			goto out;
-		}
+	if (ca != NULL && (r = kk_tls_verify(ca, leaf, untrusted,
+	    &err)) < 0) {
+		*why = r == -ENOMEM ? "out of memory" : "the collector's "
+		    "certificate does not chain to report.ca";
+		goto out;
 	}
 	if (EVP_PKEY_up_ref(k) != 1) {
 		r = -ENOMEM;
@@ -190,8 +183,6 @@ kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
 	*key = k;
 	r = 0;
 out:
-	X509_STORE_CTX_free(vctx);
-	ERR_clear_error();
 	if (r < 0)
 		id[0] = '\0';
 	return r;

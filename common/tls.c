@@ -248,42 +248,48 @@ kk_tls_client_ctx_mem(const struct kk_tls_material *m, char *err,
 	return ctx;
 }
 
+int
+kk_tls_verify(X509_STORE *ca, X509 *cert, STACK_OF(X509) *untrusted,
+    const char **err)
+{
+	X509_STORE_CTX *vctx;
+	int r = -EKEYREJECTED;
+
+	*err = "out of memory";
+	if ((vctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(vctx, ca, cert, untrusted) != 1)
+		r = -ENOMEM;
+	else if (X509_verify_cert(vctx) == 1)
+		r = 0;
+	else
+		*err = X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(vctx));
+	X509_STORE_CTX_free(vctx);
+	ERR_clear_error();
+	return r;
+}
+
 /* The identity certificate chains to the CA (intermediates from the peer). */
 static int
 check_ca(X509_STORE *ca, STACK_OF(X509) *chain, char *why, size_t whylen)
 {
-	STACK_OF(X509) *untrusted = NULL;
-	X509_STORE_CTX *vctx = NULL;
-	int i, r = -EKEYREJECTED;
+	STACK_OF(X509) *untrusted;
+	const char *err;
+	int i, r = -ENOMEM;
 
-	if ((untrusted = sk_X509_new_null()) == NULL ||
-	    (vctx = X509_STORE_CTX_new()) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		r = -ENOMEM;
+	if ((untrusted = sk_X509_new_null()) == NULL)
 		goto out;
-	}
 	for (i = 2; i < sk_X509_num(chain); i++)
-		if (sk_X509_push(untrusted, sk_X509_value(chain, i)) <= 0) {
-			r = -ENOMEM;
+		if (sk_X509_push(untrusted, sk_X509_value(chain, i)) <= 0)
 			goto out;
-		}
-	if (X509_STORE_CTX_init(vctx, ca, sk_X509_value(chain, 1),
-	    untrusted) != 1) {
-		snprintf(why, whylen, "out of memory");
-		r = -ENOMEM;
-		goto out;
-	}
-	if (X509_verify_cert(vctx) != 1) {
+	r = kk_tls_verify(ca, sk_X509_value(chain, 1), untrusted, &err);
+	if (r == -EKEYREJECTED)
 		snprintf(why, whylen, "the agent's identity certificate does not "
-		    "chain to the CA: %s", X509_verify_cert_error_string(
-		    X509_STORE_CTX_get_error(vctx)));
-		goto out;
-	}
-	r = 0;
+		    "chain to the CA: %s", err);
 out:
-	X509_STORE_CTX_free(vctx);
+	if (r == -ENOMEM)
+		snprintf(why, whylen, "out of memory");
 	sk_X509_free(untrusted);	/* the certificates are the chain's */
-	ERR_clear_error();
 	return r;
 }
 

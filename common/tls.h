@@ -67,6 +67,12 @@ int kk_tls_chain_identity(STACK_OF(X509) *chain, X509_STORE *ca,
 /* The same for the peer of a client connection (ca: CA mode). */
 int kk_tls_peer_identity(SSL *ssl, bool ca, EVP_PKEY **identity,
     char id[KK_AGENT_ID_HEX + 1], char *why, size_t whylen);
+/*
+ * cert chains to ca (untrusted: intermediates that came with it): 0,
+ * -EKEYREJECTED with *err OpenSSL's reason, or -ENOMEM.
+ */
+int kk_tls_verify(X509_STORE *ca, X509 *cert, STACK_OF(X509) *untrusted,
+    const char **err);
 /* The last OpenSSL error as text. */
 const char *kk_tls_error(char *buf, size_t len);
 
