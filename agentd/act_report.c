@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -233,6 +234,19 @@ recent_audit(struct kd *d)
 	return a;
 }
 
+/* Where, when the reporter did not say: the host and the policy's text. */
+static json_t *
+default_location(struct kd *d)
+{
+	char host[256] = "", text[256 + KK_TEXT_MAX + 4];
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(text, sizeof(text), "%s%s%s", host,
+	    d->policy->report_location[0] ? ", " : "",
+	    d->policy->report_location);
+	return json_string(text);
+}
+
 int
 kd_act_report(struct run *r)
 {
@@ -283,6 +297,8 @@ kd_act_report(struct run *r)
 			json_object_set(body, key, v);
 	}
 	json_object_set(body, KW_CATEGORY, json_object_get(req, KW_CATEGORY));
+	if (json_object_get(req, KW_LOCATION) == NULL)
+		json_object_set_new(body, KW_LOCATION, default_location(d));
 	json_object_set_new(body, KW_REPORTER, json_pack("{s:I, s:I, s:s, "
 	    "s:O?}", KW_UID, (json_int_t)r->uid, KW_PID, (json_int_t)r->pid,
 	    KW_USER, name, KW_CONTACT, json_object_get(req, KW_CONTACT)));

@@ -109,6 +109,7 @@ static const struct key_spec report_keys[] = {
 	{ "collector", KEY_ENDPOINT, KEY_REMOTE, FIELD(collector) },
 	{ "collector_id", KEY_KEYID, 0, FIELD(collector_id) },
 	{ "ca", KEY_PATH, 0, FIELD(report_ca) },
+	{ "location", KEY_TEXT, 0, FIELD(report_location) },
 	{ "max_mb", KEY_MIB, 0, FIELD(report_max_mb) },
 };
 

@@ -132,6 +132,7 @@ struct kk_policy {
 	char collector[128];		/* "ADDR:PORT"; "": no courier */
 	char collector_id[KK_KEYID_HEX + 1];	/* pinned collector key, or ... */
 	char report_ca[PATH_MAX];	/* ... a CA its certificate chains to */
+	char report_location[KK_TEXT_MAX];	/* where this PC is, for reports */
 	int report_max_mb;		/* MiB of outbox (tamper alerts: a reserve past it) */
 
 	/* contact { }: shown to the employee after a disconnect */

@@ -215,6 +215,9 @@ prompt(struct intake *in, const char *now, const char *where)
 		}
 		if (tries == 5)
 			return -1;
+		/* the PC's own place: kakurid adds the policy's text to it */
+		if (i == Q_LOCATION && a == dflt[i])
+			continue;
 		if (a[0] != '\0')
 			set_text(in, questions[i].key, a);
 	}
@@ -324,8 +327,6 @@ cmd_report(struct ctl *c, int argc, char **argv)
 	}
 	if (json_object_get(in.fields, KW_FOUND_AT) == NULL)
 		set_text(&in, KW_FOUND_AT, now);
-	if (json_object_get(in.fields, KW_LOCATION) == NULL)
-		set_text(&in, KW_LOCATION, where);
 	req = json_pack("{s:s, s:b}", KW_CMD, kk_op_name(KK_OP_REPORT), KW_DISCONNECT,
 	    in.disconnect);
 	if (req == NULL || json_object_update(req, in.fields) < 0)

@@ -17,7 +17,7 @@ topology || die topology
 pki_setup || die "PKI setup"
 COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };"
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; location = \"Tokyo HQ 3F\"; };"
 AGENT_ID=$(agent_init)
 COL="$WORK/collected"
 echo "$AGENT_ID" >"$WORK/agents"
@@ -171,6 +171,8 @@ RJ=$(grep -o '[0-9a-f]\{32\}' "$WORK/ja.txt" | tail -1)
 check "... and the report id once it is stored" test -n "$RJ"
 check_within "the Japanese answers arrive as typed" 10 bash -c \
 	"jq -r .payload '$COL/$AGENT_ID/$RJ.json' | base64 -d | jq -e '.body.what == \"画面に警告が出た\" and .body.category == \"popup\"'"
+check "where, left at its default: the host name and the policy's location text" bash -c \
+	"jq -r .payload '$COL/$AGENT_ID/$RJ.json' | base64 -d | jq -e --arg h \"\$(hostname)\" '.body.location == (\$h + \", Tokyo HQ 3F\")'"
 pty C.UTF-8 mail "" "" "a mail with a strange link" "" "" >"$WORK/en.txt"
 check "otherwise English (What happened?, keep the PC switched on)" \
 	bash -c "grep -q 'What happened' '$WORK/en.txt' && grep -q 'keep the PC switched on' '$WORK/en.txt' && ! grep -q 発見日時 '$WORK/en.txt'"
