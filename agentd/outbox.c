@@ -23,18 +23,12 @@
  * outbox/corrupt, audited and reported, never trusted or crashed on.
  */
 #include <sys/types.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <limits.h>
-#include <net/if.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +38,7 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "hostfacts.h"
 #include "log.h"
 #include "outbox.h"
 #include "record.h"
@@ -56,7 +51,6 @@
 #define TMP_INFIX	".tmp."
 #define SEQ_FILE	"seq"
 #define CORRUPT_DIR	"corrupt"
-#define HOST_ADDRS_MAX	32
 
 static const char *const types[] = {
 	"self-report", "disconnect", "isolate", "release", "tamper",
@@ -122,90 +116,6 @@ join(char *buf, size_t len, const char *dir, const char *name)
 	if (snprintf(buf, len, "%s/%s", dir, name) >= (int)len)
 		return -ENAMETOOLONG;
 	return 0;
-}
-
-/* The operating system, read once: os-release's PRETTY_NAME and the kernel. */
-static const char *
-host_os(void)
-{
-	static char os[256];
-	struct utsname u;
-	char *buf = NULL, *line, *end, *v;
-	size_t len;
-
-	if (os[0] != '\0')
-		return os;
-	if (kk_read_file("/etc/os-release", 64 * 1024, &buf, &len) < 0 &&
-	    kk_read_file("/usr/lib/os-release", 64 * 1024, &buf, &len) < 0)
-		buf = NULL;
-	for (line = buf; line != NULL && *line != '\0'; line = end) {
-		if ((end = strchr(line, '\n')) != NULL)
-			*end++ = '\0';
-		if (strncmp(line, "PRETTY_NAME=", 12) != 0)
-			continue;
-		v = line + 12;
-		len = strlen(v);
-		if (len >= 2 && (v[0] == '"' || v[0] == '\'') &&
-		    v[len - 1] == v[0]) {
-			v[len - 1] = '\0';
-			v++;
-		}
-		kk_text_clean(os, sizeof(os) / 2, v, strlen(v));
-		break;
-	}
-	free(buf);
-	if (uname(&u) == 0)
-		snprintf(os + strlen(os), sizeof(os) - strlen(os), "%s%s %s",
-		    os[0] ? "; " : "", u.sysname, u.release);
-	if (os[0] == '\0')
-		snprintf(os, sizeof(os), "unknown");
-	return os;
-}
-
-/* DESIGN 7's host: hostname, addresses, boot_id, os. */
-static json_t *
-host_info(void)
-{
-	char hn[256] = "", boot[64] = "", raw[64], a[INET6_ADDRSTRLEN];
-	struct ifaddrs *ifs = NULL, *i;
-	json_t *addrs = json_array();
-	const void *src;
-	ssize_t n;
-	int fam, fd;
-
-	if (gethostname(hn, sizeof(hn) - 1) < 0)
-		hn[0] = '\0';
-	/* a proc file has no size: read it, not kk_read_file */
-	if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY |
-	    O_CLOEXEC)) >= 0) {
-		if ((n = kk_read_upto(fd, raw, sizeof(raw) - 1)) > 0) {
-			raw[n] = '\0';
-			kk_text_copy(boot, sizeof(boot), raw, strcspn(raw, "\n"));
-		}
-		close(fd);
-	}
-	if (addrs != NULL && getifaddrs(&ifs) == 0) {
-		for (i = ifs; i != NULL && json_array_size(addrs) <
-		    HOST_ADDRS_MAX; i = i->ifa_next) {
-			if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK))
-				continue;
-			fam = i->ifa_addr->sa_family;
-			if (fam == AF_INET)
-				src = &((struct sockaddr_in *)(void *)
-				    i->ifa_addr)->sin_addr;
-			else if (fam == AF_INET6)
-				src = &((struct sockaddr_in6 *)(void *)
-				    i->ifa_addr)->sin6_addr;
-			else
-				continue;
-			if (inet_ntop(fam, src, a, sizeof(a)) != NULL)
-				json_array_append_new(addrs, json_string(a));
-		}
-		freeifaddrs(ifs);
-	}
-	return json_pack("{s:s, s:o, s:s, s:s}", KW_HOSTNAME, hn,
-	    KW_ADDRESSES, addrs ? addrs : json_array(), KW_BOOT_ID, boot,
-	    KW_OS, host_os());
 }
 
 /* outbox/seq: no seq at or below it was, or will be, given out again */
@@ -386,7 +296,7 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body,
 	kk_rfc3339(time(NULL), since, sizeof(since));
 	p = json_pack("{s:i, s:s, s:I, s:s, s:s, s:o, s:O}", KW_V, 1,
 	    KW_ID, nid, KW_SEQ, (json_int_t)seq, KW_TIME, since, KW_TYPE, type,
-	    KW_HOST, host_info(), KW_BODY, body);
+	    KW_HOST, kd_host_facts(), KW_BODY, body);
 	err = -ENOMEM;
 	if (p == NULL)
 		goto out;
