@@ -207,20 +207,23 @@ next_message(struct kd *d, struct kd_courier_msg *m)
 	struct kd_courier *co = d->courier;
 	struct kd_outbox_scan sc;
 
-	if (co->next >= co->nbatch) {
+	/*
+	 * The names past the cursor, 1,024 read at a time, until one of
+	 * them is signed; the end of the outbox starts the next pass from
+	 * the oldest.  Bounded: each look moves the cursor on.
+	 */
+	while (co->next >= co->nbatch) {
 		co->nbatch = co->next = 0;
 		sc = (struct kd_outbox_scan){ .after = co->cursor,
 			.max = KD_COURIER_BATCH };
 		if (kd_outbox_check(d, &sc, collect_signed, co) < 0)
 			return false;
-		co->cursor = sc.last;
-		if (co->nbatch == 0) {
-			/* the end: the next pass starts from the oldest again */
-			co->cursor = 0;
-			if (sc.unchecked > 0)
-				return next_message(d, m);
-			return false;
+		if (co->nbatch > 0 || (sc.unchecked > 0 && sc.last > co->cursor)) {
+			co->cursor = sc.last;
+			continue;
 		}
+		co->cursor = 0;
+		return false;
 	}
 	m->e = co->batch[co->next];
 	snprintf(m->type, sizeof(m->type), "%s", co->types[co->next]);
