@@ -36,5 +36,9 @@ int kd_act_thaw(struct run *r);
 int kd_act_snapshot(struct run *r);
 int kd_act_collect(struct run *r);
 int kd_act_fetch(struct run *r);
+/* act_drill.c: drills (issue 11) */
+int kd_act_drill(struct run *r);
+int kd_act_drill_history(struct run *r);
+int kd_act_drill_event(struct run *r);
 
 #endif

@@ -571,3 +571,11 @@ kk_control_close(struct kd *d)
 	free(ctl);
 	d->control = NULL;
 }
+
+/* Watchers come with kakurictl watch (issue 11): none yet. */
+void
+kd_events_emit(struct kd *d, struct json_t *ev)
+{
+	(void)d;
+	(void)ev;
+}

@@ -80,8 +80,20 @@ static const struct kd_verb verbs[] = {
 	    .run = kd_act_collect },
 	{ .name = "fetch", .origins = KD_FROM(KD_ORIGIN_REMOTE),
 	    .action = KK_ACT_FETCH, .run = kd_act_fetch },
+	/* drills (issue 11): started and stopped by root or the drill role */
 	{ .name = "drill", .origins = LOCAL | SIGNED, .local = ROOT,
-	    .action = KK_ACT_DRILL },
+	    .action = KK_ACT_DRILL, .run = kd_act_drill,
+	    .denied = "only root may start or stop a drill locally" },
+	{ .name = "drill-history", .origins = LOCAL, .local = STAFF,
+	    .action = KD_NO_ACTION, .run = kd_act_drill_history,
+	    .denied = "only members of the staff group and root may read "
+	    "the drill history" },
+	/* kakurictl watch: what an employee saw and did during a drill */
+	{ .name = "drill-event", .origins = LOCAL, .local = ANYONE,
+	    .action = KD_NO_ACTION, .run = kd_act_drill_event },
+	/* kakurictl watch: control.c keeps the connection for the events */
+	{ .name = "watch", .origins = LOCAL, .local = ANYONE,
+	    .action = KD_NO_ACTION },
 	{ .name = "unblock", .origins = SIGNED, .action = KK_ACT_UNBLOCK,
 	    .also = RELEASE_TOO },
 	/* what state.json and the kernel say, in force: at start and at boot */

@@ -21,6 +21,9 @@ static const char *const op_names[KK_OP__MAX] = {
 	[KK_OP_DRILL] = "drill",
 	[KK_OP_APPLY] = "apply",
 	[KK_OP_OUTBOX] = "outbox",
+	[KK_OP_DRILL_HISTORY] = "drill-history",
+	[KK_OP_DRILL_EVENT] = "drill-event",
+	[KK_OP_WATCH] = "watch",
 };
 
 int

@@ -244,6 +244,9 @@ enum kk_op {
 	KK_OP_DRILL,
 	KK_OP_APPLY,
 	KK_OP_OUTBOX,
+	KK_OP_DRILL_HISTORY,
+	KK_OP_DRILL_EVENT,
+	KK_OP_WATCH,
 	KK_OP__MAX,
 };
 struct kk_cred {

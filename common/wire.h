@@ -328,6 +328,57 @@ struct json_t;
 #define KW_RECENT		"recent"
 /* kakurictl outbox: the courier's {delivered, failures, recent} */
 #define KW_COURIER		"courier"
+
+/*
+ * Drills (DESIGN 3, 4, 7; issue 11).  Control requests: {"cmd": "drill",
+ * "action": "start", kind, duration, scenario, announce} | {"cmd":
+ * "drill", "action": "stop"}; {"cmd": "drill-history", limit};
+ * {"cmd": "drill-event", drill, what: "notified"|"report"|"disconnect"}
+ * (kakurictl watch: what the employee saw and did).  A signed drill:
+ * args {kind, duration, scenario, announce} or {stop: true}.  A drill's
+ * record (history, and the body of a "drill" report): id, kind, origin,
+ * by, scenario, announce, state, started, deadline, ended, end, result,
+ * timings_ms {committed, verified, first_blocked, notified, action,
+ * reverted, connectivity_back}, employee {notified, action, uid,
+ * action_ms}, probes [{target, result, detail, ms}], management
+ * {target, reachable, detail, ms}, dns [{target, result, detail}],
+ * counters {packets, bytes}, leak.  The history answer: drills [RECORD],
+ * running (the record of the one running, or absent).
+ */
+#define KW_ANNOUNCE		"announce"
+#define KW_STOP			"stop"
+#define KW_LIMIT		"limit"
+#define KW_DRILLS		"drills"
+#define KW_RUNNING		"running"
+#define KW_STATE		"state"
+#define KW_STARTED		"started"
+#define KW_DEADLINE		"deadline"
+#define KW_ENDED		"ended"
+#define KW_TIMINGS_MS		"timings_ms"
+#define KW_COMMITTED		"committed"
+#define KW_FIRST_BLOCKED	"first_blocked"
+#define KW_NOTIFIED		"notified"
+#define KW_REVERTED		"reverted"
+#define KW_CONNECTIVITY_BACK	"connectivity_back"
+#define KW_EMPLOYEE		"employee"
+#define KW_ACTION_MS		"action_ms"
+#define KW_PROBES		"probes"
+#define KW_MANAGEMENT		"management"
+#define KW_REACHABLE		"reachable"
+#define KW_MS			"ms"
+#define KW_DNS			"dns"
+#define KW_LEAK			"leak"
+
+/*
+ * kakurictl watch (issue 11): {"cmd": "watch"} is answered like status,
+ * then the connection stays open and kakurid sends one frame per event:
+ * {"event": "mode", mode, episode, since, by, drill} when the mode
+ * changes; {"event": "drill", phase: "announce"|"start"|"end", drill:
+ * {id, kind, announce, scenario, started, deadline}, result (at end:
+ * the record's result, end, and employee)}.
+ */
+#define KW_EVENT		"event"
+#define KW_PHASE		"phase"
 #define KW_DELIVERED		"delivered"
 #define KW_FAILURES		"failures"
 

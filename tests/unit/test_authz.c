@@ -86,9 +86,12 @@ expected(enum kk_op op, enum who is)
 	case KK_OP_LOG:
 	case KK_OP_APPLY:
 	case KK_OP_REPORT:
+	case KK_OP_DRILL_EVENT:
+	case KK_OP_WATCH:
 		return 0;
 	case KK_OP_DISCONNECT:
 	case KK_OP_OUTBOX:
+	case KK_OP_DRILL_HISTORY:
 		return is >= STAFF ? 0 : -EPERM;
 	case KK_OP_RELEASE:
 	case KK_OP_UNBLOCK:
@@ -266,7 +269,8 @@ END_TEST
  * kk_op: the one expectation here that does not come from common/authz.c.
  */
 static const char wire_names[] =
-    "status log disconnect report release unblock thaw drill apply outbox";
+    "status log disconnect report release unblock thaw drill apply outbox "
+    "drill-history drill-event watch";
 
 /* The _i-th word of wire_names into out; false when there is none. */
 static bool
