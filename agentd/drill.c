@@ -113,6 +113,7 @@ struct drill {
 
 /* One drill at a time: kakurid's, kept here. */
 static struct drill *current;
+static json_t *last_done;	/* the record of the last drill that ended */
 static char drills_dir[PATH_MAX - 256];	/* room for a record's name */
 
 static void drill_end(struct drill *dr, const char *end);
@@ -204,7 +205,8 @@ record_of(const struct drill *dr)
 		json_array_append_new(probes, probe_json(target,
 		    &dr->probes[i]));
 	}
-	timings = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	timings = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    KW_STARTED, ms_or_null(dr->started),
 	    KW_COMMITTED, ms_or_null(dr->committed),
 	    KW_VERIFIED, ms_or_null(dr->verified),
 	    KW_FIRST_BLOCKED, ms_or_null(dr->first_blocked),
@@ -313,6 +315,7 @@ enum outcome {
 };
 
 static void probe_done(struct probe *pr, enum outcome o, int err);
+static bool lapsed(struct drill *dr);
 
 static void
 probe_free(struct probe *pr)
@@ -337,6 +340,9 @@ probe_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	socklen_t len = sizeof(int);
 	int soerr = 0;
 
+	/* a drill whose gate lapsed proves nothing more: it ends */
+	if (lapsed(((struct probe *)userdata)->dr))
+		return 0;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
 		soerr = errno;
 	if (soerr == EINPROGRESS)
@@ -349,6 +355,8 @@ probe_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static int
 probe_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
+	if (lapsed(((struct probe *)userdata)->dr))
+		return 0;
 	probe_done(userdata, O_TIMEOUT, ETIMEDOUT);
 	return 0;
 }
@@ -590,6 +598,25 @@ check_endpoint(struct drill *dr)
 
 /* ---- timers ---- */
 
+/*
+ * kakurid did not run for the gate period (stopped, or starved): the
+ * kernel has lifted the drill already; it ends, whichever timer sees it.
+ */
+static bool
+lapsed(struct drill *dr)
+{
+	uint64_t now = kd_now_usec();
+
+	if (dr->state != DS_RUNNING || dr->kind != KD_DRILL_LIVE ||
+	    now - dr->renewed < dr->gate_ms * 1000)
+		return false;
+	kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: the gate lapsed (kakurid "
+	    "did not run for %llu ms): the drill ends now", dr->id,
+	    (unsigned long long)((now - dr->renewed) / 1000));
+	drill_end(dr, "gate-lapsed");
+	return true;
+}
+
 static int
 on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -599,6 +626,8 @@ on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct probe *pr;
 	bool busy = false;
 
+	if (lapsed(dr))
+		return 0;
 	if (now > last && now - last >= dr->gate_ms * 1000) {
 		kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: %s not reachable "
 		    "for %llu s: the drill ends now", dr->id, dr->check_text,
@@ -623,14 +652,8 @@ on_gate_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	uint64_t now = kd_now_usec();
 	int err;
 
-	/* kakurid was stopped past the gate: the kernel lifted it already */
-	if (now - dr->renewed >= dr->gate_ms * 1000) {
-		kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: the gate lapsed "
-		    "(kakurid did not run for %llu ms): the drill ends now",
-		    dr->id, (unsigned long long)((now - dr->renewed) / 1000));
-		drill_end(dr, "gate-lapsed");
+	if (lapsed(dr))
 		return 0;
-	}
 	if ((err = kk_nft_drill_refresh(&d->nft, dr->gate_ms)) < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "renewing the gate: %s",
 		    d->nft.err[0] ? d->nft.err : strerror(-err));
@@ -796,6 +819,8 @@ finish(struct drill *dr)
 
 	record_save(dr);
 	report(dr);
+	json_decref(last_done);
+	last_done = record_of(dr);
 	kd_audit(d, dr->by, "drill", result_of(dr), json_pack("{s:s, s:s, "
 	    "s:s, s:o, s:o}", KW_ID, dr->id, KW_KIND, kind_name(dr->kind),
 	    KW_END, dr->end, KW_REVERTED, ms_or_null(dr->reverted),
@@ -860,6 +885,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
     const char **reason, char *why, size_t whylen)
 {
 	const struct kk_policy *p = d->policy;
+	struct timespec ts;
 	struct drill *dr;
 	int err;
 
@@ -923,9 +949,10 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 		free(dr);
 		return err;
 	}
-	/* named by when it was asked for: the listing's order */
-	snprintf(dr->file, sizeof(dr->file), "%s/%010lld-%s.json", drills_dir,
-	    (long long)dr->asked_rt, dr->id);
+	/* named by when it was asked for, in ms: the listing's order */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(dr->file, sizeof(dr->file), "%s/%013lld-%s.json", drills_dir,
+	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, dr->id);
 	check_endpoint(dr);
 	current = dr;
 	if (dr->announce > 0) {
@@ -966,7 +993,7 @@ kd_drill_stop(struct kd *d, const char *by, json_t **record)
 	kk_log(LOG_NOTICE, KK_MID_APPLY, "drill %s stopped by %s", dr->id, by);
 	drill_end(dr, "stop");
 	/* still checking connectivity, or done and recorded */
-	*record = current == dr ? record_of(dr) : NULL;
+	*record = current == dr ? record_of(dr) : json_incref(last_done);
 	return 0;
 }
 
@@ -1175,9 +1202,11 @@ kd_drill_free(struct kd *d)
 {
 	struct drill *dr = current;
 
-	if (dr == NULL)
-		return;
-	/* no connectivity check: the loop is ending */
-	dr->no_back = true;
-	drill_end(dr, "shutdown");
+	if (dr != NULL) {
+		/* no connectivity check: the loop is ending */
+		dr->no_back = true;
+		drill_end(dr, "shutdown");
+	}
+	json_decref(last_done);
+	last_done = NULL;
 }

@@ -338,8 +338,8 @@ struct json_t;
  * args {kind, duration, scenario, announce} or {stop: true}.  A drill's
  * record (history, and the body of a "drill" report): id, kind, origin,
  * by, scenario, announce, state, started, deadline, ended, end, result,
- * timings_ms {committed, verified, first_blocked, notified, action,
- * reverted, connectivity_back}, employee {notified, action, uid,
+ * timings_ms {started, committed, verified, first_blocked, notified,
+ * action, reverted, connectivity_back}, employee {notified, action, uid,
  * action_ms}, probes [{target, result, detail, ms}], management
  * {target, reachable, detail, ms}, dns [{target, result, detail}],
  * counters {packets, bytes}, leak.  The history answer: drills [RECORD],

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Drills (issue 11): a live drill isolates the endpoint for real (IPv4 and
+# IPv6 packets to the internet host dropped, the CSIRT peer still
+# reaching the management port), its probes report blocked, and it can
+# never strand the host: kill -9 kakurid and the kernel removes the
+# drill's table at once; SIGSTOP kakurid and the gate element times out;
+# the deadline ends it within a second; a management channel that cannot
+# be reached for the gate period ends it at once; a restart never puts it
+# back (the record says aborted).  A staff disconnect during a drill
+# outlives it; a drill while isolated is refused; a local non-root user
+# can neither start nor stop one; a signed drill needs the drill role; a
+# probe the policy leaves reachable gives a "leak" result that reaches
+# the collector.  Tabletop drills isolate nothing and time the employee.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== drill: live drills that never strand a host"
+topology || die topology
+pki_setup || die "PKI setup"
+# carol may start drills; alice may not (role)
+sed -i 's/roles = \[ "status" \]; }/roles = [ "status", "drill" ]; }/' "$PKI/trust.conf"
+COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
+GATE=2
+drill_policy() {	# drill_policy [PROBES] [MANAGEMENT-EXTRA]
+	write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };
+drill: { probes = [ ${1:-\"$NET4:8080\", \"[$NET6]:8080\"} ]; check = \"$PEER4:7444\"; gate = $GATE; max_duration = 120; };"
+	[ -z "${2:-}" ] || sed -i "s|ports = \[ 7443, 7444 \];|ports = [ 7443, 7444 ]; $2|" "$POLICY"
+}
+drill_policy
+AGENT_ID=$(agent_init)
+COL="$WORK/collected"
+echo "$AGENT_ID" >"$WORK/agents"
+for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
+serve "$EP" "$EP4" 7444
+COLPID=
+collector() {
+	: >"$WORK/col.out"
+	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" \
+		--dir "$COL" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+		--agents "$WORK/agents" >>"$WORK/col.out" 2>>"$WORK/col.err" &
+	COLPID=$!
+	PIDS+=($COLPID)
+	until_ok 5 grep -q listening "$WORK/col.out"
+}
+
+# drill_req JSON [setpriv options]: one control request, its answer
+drill_req() {
+	local f="$WORK/req.$RANDOM.json"
+	printf '%s' "$1" >"$f"; shift
+	raw_request "$f" "$@"
+}
+live() { drill_req "{\"cmd\":\"drill\",\"action\":\"start\",\"kind\":\"live\",\"duration\":${1:-60}}"; }
+stop_drill() { drill_req '{"cmd":"drill","action":"stop"}'; }
+history() { drill_req '{"cmd":"drill-history","limit":50}'; }
+latest() { history | jq -r ".drills[0]$1"; }
+running() { history | jq -r ".running$1"; }
+internet() { reach "$EP" tcp "$NET4" 8080 && reach "$EP" tcp "$NET6" 8080; }
+cut_v4() { ! reach "$EP" tcp "$NET4" 8080 400; }
+cut_v6() { ! reach "$EP" tcp "$NET6" 8080 400; }
+drill_table() { ip netns exec "$EP" nft list table inet kakuri_drill >/dev/null 2>&1; }
+mgmt_in() { reach "$PEER" tcp "$EP4" 7444; }
+is_() { [ "$("$@" 2>/dev/null | tail -1)" = "$WANT" ]; }
+latest_is() { WANT=$2 is_ latest "$1"; }
+
+start_kakurid || die "kakurid starts"
+collector || die "the collector starts"
+check_within "the internet host answers before any drill" 5 internet
+
+# --- a live drill holds, for IPv4 and IPv6, and keeps the CSIRT's way in ---
+live 60 >"$WORK/a1.json"
+check "a live drill starts (root)" jtrue '.ok' <"$WORK/a1.json"
+D1=$(jq -r .drill.id "$WORK/a1.json")
+check_within "IPv4 to the internet host is dropped" 3 cut_v4
+check_within "IPv6 to the internet host is dropped" 3 cut_v6
+check "the CSIRT peer still reaches the management port" mgmt_in
+check "status says a drill runs" jtrue '.drill' < <(ctl status --json)
+probes_blocked() { [ "$(running '.probes | map(.result) | unique | join(",")')" = blocked ]; }
+check_within "every probe reports blocked (IPv4 and IPv6)" 5 probes_blocked
+check "the management channel was reachable during the drill" \
+	bash -c "[ \"\$1\" = true ]" _ "$(running .management.reachable)"
+check "DNS to an unpinned address is dropped" \
+	bash -c "[ \"\$1\" = blocked ]" _ "$(running '.dns[0].result')"
+check "the drill is not in the main table: mode stays open" \
+	bash -c "[ \"\$1\" = open ]" _ "$(status_field mode)"
+
+# --- kill -9: the kernel removes the drill's table with the process ---
+stop_kakurid -KILL
+check_within "kill -9 kakurid: the internet is back within 1 s" 1 internet
+refute "no drill table is left" drill_table
+start_kakurid || die "kakurid restarts"
+check "a restart does not put the drill back" internet
+refute "... no drill table" drill_table
+check "the killed drill is recorded as aborted (restart)" latest_is .end restart
+check "... with the result aborted" latest_is .result aborted
+check "... under its id" latest_is .id "$D1"
+
+# --- SIGSTOP: the gate element times out in the kernel ---
+live 60 >/dev/null
+check_within "a second live drill holds" 3 cut_v4
+kill -STOP "$KPID"
+check_within "SIGSTOP kakurid: the internet is back within the gate ($GATE s)" \
+	$((GATE + 2)) internet
+kill -CONT "$KPID"
+check_within "kakurid, running again, ends the drill (gate-lapsed)" 5 \
+	latest_is .end gate-lapsed
+refute "... and its table is gone" drill_table
+
+# --- the deadline, within a second ---
+live 3 >/dev/null
+check_within "a 3 s drill holds" 2 cut_v4
+check_within "it ends at its deadline" 6 latest_is .end deadline
+late() {
+	local t
+	t=$(latest '.timings_ms | (.reverted - .started - 3000)')
+	awk -v t="$t" 'BEGIN { exit !(t >= 0 && t < 1000) }'
+}
+check "reverted within 1 s of the deadline ($(latest '.timings_ms | (.reverted - .started - 3000)') ms late)" late
+check_within "connectivity is back after it" 2 internet
+check "its record has the time connectivity came back" \
+	bash -c "[ \"\$1\" != null ]" _ "$(latest .timings_ms.connectivity_back)"
+
+# --- the management channel cut: reverted at once (after the gate) ---
+live 60 >/dev/null
+check_within "a live drill holds again" 3 cut_v4
+# the peer keeps its IPv6 address over the cut (the signed commands below use it)
+ip netns exec "$PEER" sysctl -qw net.ipv6.conf.to-ep.keep_addr_on_down=1
+ip -n "$PEER" link set to-ep down
+check_within "the management peer unreachable: the drill ends (management-lost)" \
+	$((GATE + 4)) latest_is .end management-lost
+ip -n "$PEER" link set to-ep up
+ip -n "$PEER" route replace default via "$EP4" 2>/dev/null
+ip -n "$PEER" -6 route replace default via "$EP6" 2>/dev/null
+check_within "... and the internet is back" 3 internet
+
+# --- who may: root locally, the drill role signed ---
+for who in staff nobody; do
+	if [ $who = staff ]; then id=("${STAFF_ID[@]}"); else id=("${NOBODY_ID[@]}"); fi
+	drill_req '{"cmd":"drill","action":"start","kind":"live","duration":30}' "${id[@]}" >"$WORK/n.json"
+	check "a local $who user cannot start a drill" \
+		bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/n.json"
+done
+check "... and nothing started" bash -c "[ \"\$1\" = null ]" _ "$(running .id)"
+check_within "the CSIRT channel is up" 5 channel_up
+F=$(sign alice drill --arg kind=tabletop --arg duration:=30)
+check "a signed drill without the drill role is refused (role)" \
+	bash -c "[ \"\$1\" = role ]" _ "$(send_result "$F")"
+F=$(sign carol drill --arg kind=live --arg duration:=30)
+check "a signed drill with the drill role runs" \
+	bash -c "[ \"\$1\" = done ]" _ "$(send_result "$F")"
+check_within "... and holds" 3 cut_v4
+drill_req '{"cmd":"drill","action":"stop"}' "${STAFF_ID[@]}" >"$WORK/n.json"
+check "a staff member cannot stop it" \
+	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/n.json"
+check "... it still holds" cut_v4
+
+F=$(sign carol drill --arg stop:=true)
+check "a signed drill stop ends it" bash -c "[ \"\$1\" = done ]" _ "$(send_result "$F")"
+check_within "the drill is over" 5 latest_is .end stop
+check_within "... and the internet is back" 3 internet
+
+# --- a probe the policy leaves reachable: leak, reported to the collector ---
+stop_kakurid -TERM
+rm -f "$STATE/state.json"
+# a pinned DNS resolver is reachable on port 53 by anyone: a probe there leaks
+serve "$PEER" "$PEER4" 53
+drill_policy "\"$PEER4:53\", \"$NET4:8080\"" "dns = [ \"$PEER4\" ];"
+start_kakurid || die "kakurid restarts with the leaky policy"
+check_within "open again" 3 internet
+live 20 >/dev/null
+leak_seen() { [ "$(running .leak)" = true ] || [ "$(latest .result)" = leak ]; }
+check_within "the drill result says leak" 5 leak_seen
+check "... naming the probe that got through" \
+	bash -c "[ \"\$1\" = leak ]" _ "$(running '.probes[] | select(.target == "'"$PEER4:53"'") | .result')"
+payload_leak() {
+	local f
+	for f in "$COL/$AGENT_ID"/*.json; do
+		[ -f "$f" ] || continue
+		jq -r .payload "$f" | base64 -d | jq -e '.type == "drill" and .body.leak == true' && return 0
+	done
+	return 1
+}
+check_within "the leak reached the collector at once, as a drill report" 10 payload_leak
+stop_drill >/dev/null
+
+# --- a tabletop drill isolates nothing and times the employee ---
+drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":30,"scenario":"popup"}' >"$WORK/t.json"
+T1=$(jq -r .drill.id "$WORK/t.json")
+check "a tabletop drill starts" jtrue '.ok' <"$WORK/t.json"
+check "... and isolates nothing" internet
+refute "... no drill table" drill_table
+drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"notified\"}" "${NOBODY_ID[@]}" >/dev/null
+drill_req '{"cmd":"drill-event","drill":"00000000000000000000000000000000","what":"report"}' "${NOBODY_ID[@]}" >"$WORK/n.json"
+check "an event for another drill is refused" \
+	bash -c "[ \"\$(jq -r .error \"\$1\")\" = no-drill ]" _ "$WORK/n.json"
+as_nobody "$KAKURICTL" -s "$SOCK" report --category popup --when 2026-11-30T10:00:00+09:00 \
+	--where desk --what "a popup" --why "drill" </dev/null >/dev/null 2>&1
+check "the employee's report is the timed response" \
+	bash -c "[ \"\$1\" = report ]" _ "$(running .employee.action)"
+check "... by that user" bash -c "[ \"\$1\" = 65534 ]" _ "$(running .employee.uid)"
+check "... notified counted" bash -c "[ \"\$1\" = 1 ]" _ "$(running .employee.notified)"
+stop_drill >/dev/null
+check_within "the tabletop drill is recorded" 3 latest_is .id "$T1"
+check "audit has the drill's start and end" audit_has '.action == "drill" and .result == "started"'
+
+# --- a real isolation during a drill outlives the drill ---
+live 60 >/dev/null
+check_within "a live drill holds" 3 cut_v4
+as_staff "$KAKURICTL" -s "$SOCK" disconnect >/dev/null 2>&1
+check "a staff disconnect during the drill isolates for real" \
+	bash -c "[ \"\$1\" = isolated ]" _ "$(status_field mode)"
+stop_drill >/dev/null
+check_within "the drill is over (stop)" 5 latest_is .end stop
+check "the employee's disconnect is the drill's timed response" \
+	latest_is .employee.action disconnect
+check "the staff isolation is still in force after the drill" cut_v4
+check "... mode isolated" bash -c "[ \"\$1\" = isolated ]" _ "$(status_field mode)"
+live 30 >"$WORK/n.json"
+check "a drill while really isolated is refused" \
+	bash -c "[ \"\$(jq -r .error \"\$1\")\" = quarantined ]" _ "$WORK/n.json"
+
+summary
