@@ -572,47 +572,6 @@ on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	return 0;
 }
 
-/*
- * The first message: the TLS material, within KK_NC_CONFIG_MSEC.  The
- * message (it holds the TLS key) is cleared by the caller.
- */
-static uint8_t *
-read_config(int fd, struct kk_tls_material *m, size_t *msglen)
-{
-	const char **text[KK_PEM__MAX] = { &m->key, &m->cert, &m->chain,
-		&m->client_ca };
-	size_t *lens[KK_PEM__MAX] = { &m->key_len, &m->cert_len,
-		&m->chain_len, &m->client_ca_len };
-	struct kk_ipc_config cfg;
-	struct kk_ipc_hdr h;
-	uint8_t *msg = NULL;
-	size_t len = 0, pos;
-	int i;
-
-	if (kk_ipc_recv(fd, KK_NC_CONFIG_MSEC, KK_IPC_MAX, &h, &msg,
-	    &len) < 0 || h.type != KK_IPC_CONFIG || len < sizeof(cfg))
-		goto fail;
-	memcpy(&cfg, msg, sizeof(cfg));
-	pos = sizeof(cfg);
-	for (i = 0; i < KK_PEM__MAX; i++) {
-		if (cfg.len[i] > len - pos)
-			goto fail;
-		*text[i] = (const char *)msg + pos;
-		*lens[i] = cfg.len[i];
-		pos += cfg.len[i];
-	}
-	if (pos != len)
-		goto fail;
-	*msglen = len;
-	return msg;
-fail:
-	if (msg != NULL) {
-		OPENSSL_cleanse(msg, len);
-		free(msg);
-	}
-	return NULL;
-}
-
 void
 kk_netchild_main(int argc, char **argv)
 {
@@ -625,14 +584,14 @@ kk_netchild_main(int argc, char **argv)
 
 	kk_child_enter(argc, argv, "--network-child", "kakurid-net", true);
 	memset(&m, 0, sizeof(m));
-	if ((cfg = read_config(KK_NC_FD_IPC, &m, &cfglen)) == NULL)
+	if ((cfg = kk_child_read_config(KK_NC_CONFIG_MSEC, &m, 0,
+	    &cfglen)) == NULL)
 		kk_child_fail("no TLS configuration from the parent");
 	memset(&nc, 0, sizeof(nc));
 	nc.lfd = KK_NC_FD_LISTEN;
 	nc.pfd = KK_NC_FD_IPC;
 	nc.ctx = kk_tls_server_ctx(&m, err, sizeof(err));
-	OPENSSL_cleanse(cfg, cfglen);
-	free(cfg);
+	kk_child_config_free(cfg, cfglen);
 	if (nc.ctx == NULL)
 		kk_child_fail("TLS: %s", err);
 	kk_frame_reader_init(&nc.prd, KK_IPC_MAX);

@@ -740,39 +740,6 @@ on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 	return 0;
 }
 
-/* The handshake takes any chain; authenticate() decides after it. */
-static int
-accept_any(int ok, X509_STORE_CTX *store)
-{
-	return 1;
-}
-
-static SSL_CTX *
-server_ctx(const char *cert, const char *key, char *err, size_t errlen)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	char e[256];
-
-	if (ctx == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "%s / %s: %s", cert, key,
-		    kk_tls_error(e, sizeof(e)));
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
-	return ctx;
-}
-
 static int
 on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
 {
@@ -840,7 +807,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		    "(the acks are signed with that key)", key, cert);
 		goto out;
 	}
-	if ((col.ctx = server_ctx(cert, key, err, sizeof(err))) == NULL) {
+	if ((col.ctx = kk_tls_collector_ctx(cert, key, err, sizeof(err))) == NULL) {
 		fail_line("%s", err);
 		goto out;
 	}
