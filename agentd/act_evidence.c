@@ -173,7 +173,6 @@ evidence_done(struct job *j)
 	struct run *r = j->r;
 	struct kk_manifest_ctx mc;
 	char dir[PATH_MAX], err[300] = "", how[160], sha[65] = "";
-	char id[KK_EPISODE_HEX + 1];
 	uint64_t bytes = 0;
 	json_t *o;
 	int dfd, e;
@@ -239,10 +238,7 @@ evidence_done(struct job *j)
 		    KW_COUNT, (json_int_t)j->arts.n, KW_BYTES, (json_int_t)bytes,
 		    KW_ORIGIN, kd_origin_name(r->origin),
 		    KW_RESULT, j->code >= 0 ? "complete" : "incomplete");
-		if (o == NULL || kd_outbox_put(d, "evidence", o, id) < 0)
-			kk_log(LOG_ERR, KK_MID_ERROR, "evidence notice: %s",
-			    kd_outbox_error(d));
-		json_decref(o);
+		kd_outbox_notify(d, "evidence", o, "evidence notice");
 	}
 	return 0;
 }

@@ -174,16 +174,12 @@ state_unreadable(struct kd *d, int load_err, struct kk_state *st,
 static void
 alert_state_unreadable(struct kd *d, const char *kept)
 {
-	char id[KK_EPISODE_HEX + 1];
 	json_t *o;
 
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, "kakurid",
 	    KW_RESULT, "state-unreadable", KW_KEPT, kept[0] ? kept : NULL);
-	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "tamper alert: %s",
-		    kd_outbox_error(d));
-	json_decref(o);
+	kd_outbox_notify(d, "tamper", o, "tamper alert");
 }
 
 static bool

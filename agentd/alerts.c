@@ -74,7 +74,6 @@ static void
 report_tamper(struct kd *d, const char *who, const char *result,
     const char *what, json_t *extra)
 {
-	char id[KK_EPISODE_HEX + 1];
 	json_t *o;
 
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}",
@@ -83,10 +82,7 @@ report_tamper(struct kd *d, const char *who, const char *result,
 	    KW_WHAT, what);
 	if (o != NULL && extra != NULL)
 		json_object_update(o, extra);
-	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "tamper alert: %s",
-		    kd_outbox_error(d));
-	json_decref(o);
+	kd_outbox_notify(d, "tamper", o, "tamper alert");
 }
 
 /*

@@ -16,9 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "childproc.h"
 #include "kakuri.h"
+#include "netchild.h"
 #include "sandbox.h"
+#include "tls.h"
 
 void
 kk_child_fail(const char *fmt, ...)
@@ -231,4 +235,48 @@ kk_ipc_recv(int fd, int timeout_ms, size_t max, struct kk_ipc_hdr *h,
 		*len = 0;
 	}
 	return r;
+}
+
+uint8_t *
+kk_child_read_config(int timeout_ms, struct kk_tls_material *m, size_t extra,
+    size_t *msglen)
+{
+	const char **text[KK_PEM__MAX] = { &m->key, &m->cert, &m->chain,
+		&m->client_ca };
+	size_t *lens[KK_PEM__MAX] = { &m->key_len, &m->cert_len,
+		&m->chain_len, &m->client_ca_len };
+	struct kk_ipc_config cfg;
+	struct kk_ipc_hdr h;
+	uint8_t *msg = NULL;
+	size_t len = 0, pos;
+	int i;
+
+	if (kk_ipc_recv(KK_CHILD_FD_IPC, timeout_ms, KK_IPC_MAX, &h, &msg,
+	    &len) < 0 || h.type != KK_IPC_CONFIG || len < sizeof(cfg))
+		goto fail;
+	memcpy(&cfg, msg, sizeof(cfg));
+	pos = sizeof(cfg);
+	for (i = 0; i < KK_PEM__MAX; i++) {
+		if (cfg.len[i] > len - pos)
+			goto fail;
+		*text[i] = (const char *)msg + pos;
+		*lens[i] = cfg.len[i];
+		pos += cfg.len[i];
+	}
+	if (len - pos != extra)
+		goto fail;
+	*msglen = len;
+	return msg;
+fail:
+	kk_child_config_free(msg, len);
+	return NULL;
+}
+
+void
+kk_child_config_free(uint8_t *msg, size_t len)
+{
+	if (msg == NULL)
+		return;
+	OPENSSL_cleanse(msg, len);
+	free(msg);
 }

@@ -13,6 +13,8 @@
 
 #include "ipc.h"
 
+struct kk_tls_material;
+
 #define KK_CHILD_FD_OWN		3
 #define KK_CHILD_FD_IPC		4
 
@@ -41,5 +43,15 @@ int kk_child_seccomp(bool outbound);
  */
 int kk_ipc_recv(int fd, int timeout_ms, size_t max, struct kk_ipc_hdr *h,
     uint8_t **body, size_t *len);
+/*
+ * The first message from the parent, KK_IPC_CONFIG within timeout_ms:
+ * struct kk_ipc_config, the PEM texts it counts (m points into the
+ * message), then exactly extra bytes of the row's own at *msglen - extra.
+ * NULL when none came or it does not add up.  The message holds the TLS
+ * key: the caller clears it (kk_child_config_free) once m is used.
+ */
+uint8_t *kk_child_read_config(int timeout_ms, struct kk_tls_material *m,
+    size_t extra, size_t *msglen);
+void kk_child_config_free(uint8_t *msg, size_t len);
 
 #endif

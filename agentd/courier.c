@@ -342,12 +342,8 @@ chain_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
 	int r;
 
 	if (co->chain_key != NULL && len == co->chainlen &&
-	    memcmp(pem, co->chain, len) == 0) {
-		if (EVP_PKEY_up_ref(co->chain_key) != 1)
-			return -ENOMEM;
-		*key = co->chain_key;
-		return 0;
-	}
+	    memcmp(pem, co->chain, len) == 0)
+		return kk_key_hold(co->chain_key, key);
 	if ((r = collector_key(d, pem, len, key, why)) < 0)
 		return r;
 	EVP_PKEY_free(co->chain_key);

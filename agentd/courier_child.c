@@ -232,37 +232,18 @@ static void
 configure(struct courier *co)
 {
 	struct kk_tls_material m;
-	struct kk_ipc_hdr h;
-	uint32_t lens[KK_PEM__MAX];
-	uint8_t *msg = NULL;
-	size_t len = 0, pos;
+	uint8_t *msg;
+	size_t len;
 	char err[300];
-	const char **text[KK_PEM__MAX] = { &m.key, &m.cert, &m.chain,
-		&m.client_ca };
-	size_t *tlen[KK_PEM__MAX] = { &m.key_len, &m.cert_len, &m.chain_len,
-		&m.client_ca_len };
-	int i;
 
-	if (kk_ipc_recv(KK_CHILD_FD_IPC, 10000, KK_IPC_MAX, &h, &msg,
-	    &len) < 0 || h.type != KK_IPC_CONFIG || len < sizeof(lens))
+	msg = kk_child_read_config(10000, &m, sizeof(co->where), &len);
+	if (msg == NULL)
 		kk_child_fail("no configuration from the parent");
-	memcpy(lens, msg, sizeof(lens));
-	pos = sizeof(lens);
-	for (i = 0; i < KK_PEM__MAX; i++) {
-		if (lens[i] > len - pos)
-			kk_child_fail("a configuration that does not add up");
-		*text[i] = (const char *)msg + pos;
-		*tlen[i] = lens[i];
-		pos += lens[i];
-	}
-	if (len - pos != sizeof(co->where))
-		kk_child_fail("a configuration that does not add up");
-	memcpy(&co->where, msg + pos, sizeof(co->where));
+	memcpy(&co->where, msg + len - sizeof(co->where), sizeof(co->where));
 	co->where.collector[sizeof(co->where.collector) - 1] = '\0';
 	co->where.pin[sizeof(co->where.pin) - 1] = '\0';
 	co->cfg.tls = kk_tls_client_ctx_mem(&m, err, sizeof(err));
-	OPENSSL_cleanse(msg, len);
-	free(msg);
+	kk_child_config_free(msg, len);
 	if (co->cfg.tls == NULL)
 		kk_child_fail("TLS: %s", err);
 	co->cfg.have_ca = m.client_ca_len > 0;

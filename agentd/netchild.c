@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -67,7 +68,7 @@ struct nc_conn {
 	size_t out_off;
 	char peer[48];
 	struct nc_src src;
-	struct nc_conn *prev, *next;	/* oldest first */
+	TAILQ_ENTRY(nc_conn) entry;	/* oldest first */
 };
 
 struct netchild {
@@ -78,7 +79,7 @@ struct netchild {
 	sd_event_source *pio;
 	struct kk_frame_reader prd;
 	struct kk_ipc_queue out;	/* to the parent, not yet written */
-	struct nc_conn *head, *tail;
+	TAILQ_HEAD(, nc_conn) conns;
 	uint32_t next_id;
 	unsigned npreauth;
 	unsigned nauthed;
@@ -126,14 +127,7 @@ conn_close(struct nc_conn *c)
 {
 	struct netchild *nc = c->nc;
 
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		nc->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		nc->tail = c->prev;
+	TAILQ_REMOVE(&nc->conns, c, entry);
 	if (c->authed)
 		nc->nauthed--;
 	else
@@ -156,7 +150,7 @@ conn_find(struct netchild *nc, uint32_t id)
 {
 	struct nc_conn *c;
 
-	for (c = nc->head; c; c = c->next)
+	TAILQ_FOREACH(c, &nc->conns, entry)
 		if (c->id == id)
 			return c;
 	return NULL;
@@ -397,7 +391,8 @@ oldest_of_biggest_source(struct netchild *nc)
 	struct nc_conn *v[KK_NET_MAX_PREAUTH + 1], *c, *best = NULL;
 	size_t n = 0, i, run = 0, bestrun = 0;
 
-	for (c = nc->head; c && n < KK_NET_MAX_PREAUTH + 1; c = c->next)
+	for (c = TAILQ_FIRST(&nc->conns); c && n < KK_NET_MAX_PREAUTH + 1;
+	    c = TAILQ_NEXT(c, entry))
 		if (!c->authed)
 			v[n++] = c;
 	qsort(v, n, sizeof(v[0]), conn_by_src);
@@ -424,7 +419,7 @@ make_room(struct netchild *nc, const struct nc_src *src)
 	struct nc_conn *c, *own = NULL;
 	unsigned n = 0;
 
-	for (c = nc->head; c; c = c->next) {
+	TAILQ_FOREACH(c, &nc->conns, entry) {
 		if (c->authed || !src_eq(&c->src, src))
 			continue;
 		if (own == NULL)
@@ -484,12 +479,7 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			continue;
 		}
 		SSL_set_accept_state(c->ssl);
-		c->prev = nc->tail;
-		if (nc->tail)
-			nc->tail->next = c;
-		else
-			nc->head = c;
-		nc->tail = c;
+		TAILQ_INSERT_TAIL(&nc->conns, c, entry);
 		nc->npreauth++;
 		if (sd_event_add_io(nc->ev, &c->io, cfd, EPOLLIN, conn_io, c) < 0 ||
 		    sd_event_add_time(nc->ev, &c->timer, CLOCK_MONOTONIC, 0, 0,
@@ -572,47 +562,6 @@ on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	return 0;
 }
 
-/*
- * The first message: the TLS material, within KK_NC_CONFIG_MSEC.  The
- * message (it holds the TLS key) is cleared by the caller.
- */
-static uint8_t *
-read_config(int fd, struct kk_tls_material *m, size_t *msglen)
-{
-	const char **text[KK_PEM__MAX] = { &m->key, &m->cert, &m->chain,
-		&m->client_ca };
-	size_t *lens[KK_PEM__MAX] = { &m->key_len, &m->cert_len,
-		&m->chain_len, &m->client_ca_len };
-	struct kk_ipc_config cfg;
-	struct kk_ipc_hdr h;
-	uint8_t *msg = NULL;
-	size_t len = 0, pos;
-	int i;
-
-	if (kk_ipc_recv(fd, KK_NC_CONFIG_MSEC, KK_IPC_MAX, &h, &msg,
-	    &len) < 0 || h.type != KK_IPC_CONFIG || len < sizeof(cfg))
-		goto fail;
-	memcpy(&cfg, msg, sizeof(cfg));
-	pos = sizeof(cfg);
-	for (i = 0; i < KK_PEM__MAX; i++) {
-		if (cfg.len[i] > len - pos)
-			goto fail;
-		*text[i] = (const char *)msg + pos;
-		*lens[i] = cfg.len[i];
-		pos += cfg.len[i];
-	}
-	if (pos != len)
-		goto fail;
-	*msglen = len;
-	return msg;
-fail:
-	if (msg != NULL) {
-		OPENSSL_cleanse(msg, len);
-		free(msg);
-	}
-	return NULL;
-}
-
 void
 kk_netchild_main(int argc, char **argv)
 {
@@ -625,14 +574,15 @@ kk_netchild_main(int argc, char **argv)
 
 	kk_child_enter(argc, argv, "--network-child", "kakurid-net", true);
 	memset(&m, 0, sizeof(m));
-	if ((cfg = read_config(KK_NC_FD_IPC, &m, &cfglen)) == NULL)
+	if ((cfg = kk_child_read_config(KK_NC_CONFIG_MSEC, &m, 0,
+	    &cfglen)) == NULL)
 		kk_child_fail("no TLS configuration from the parent");
 	memset(&nc, 0, sizeof(nc));
+	TAILQ_INIT(&nc.conns);
 	nc.lfd = KK_NC_FD_LISTEN;
 	nc.pfd = KK_NC_FD_IPC;
 	nc.ctx = kk_tls_server_ctx(&m, err, sizeof(err));
-	OPENSSL_cleanse(cfg, cfglen);
-	free(cfg);
+	kk_child_config_free(cfg, cfglen);
 	if (nc.ctx == NULL)
 		kk_child_fail("TLS: %s", err);
 	kk_frame_reader_init(&nc.prd, KK_IPC_MAX);

@@ -268,6 +268,20 @@ kd_outbox_error(struct kd *d)
 	return d->outbox.err;
 }
 
+void
+kd_outbox_notify(struct kd *d, const char *type, json_t *body,
+    const char *what)
+{
+	char id[KK_EPISODE_HEX + 1];
+
+	if (body == NULL)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s: out of memory", what);
+	else if (kd_outbox_put(d, type, body, id) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s: %s", what,
+		    kd_outbox_error(d));
+	json_decref(body);
+}
+
 int
 kd_outbox_put(struct kd *d, const char *type, json_t *body,
     char id[KK_EPISODE_HEX + 1])

@@ -105,6 +105,13 @@ int kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
     char id[KK_EPISODE_HEX + 1]);
 const char *kd_outbox_error(struct kd *d);
+/*
+ * A notice whose loss must not stop what it tells of: body (released
+ * here; NULL when it could not be built) put as type, a failure logged
+ * as what's.
+ */
+void kd_outbox_notify(struct kd *d, const char *type, struct json_t *body,
+    const char *what);
 /* The bytes of the message file name (caller frees). */
 int kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len);
 /* A delivered message deleted, totals updated. */

@@ -332,6 +332,15 @@ kk_key_id(EVP_PKEY *k, char out[KK_AGENT_ID_HEX + 1])
 	return 0;
 }
 
+int
+kk_key_hold(EVP_PKEY *k, EVP_PKEY **out)
+{
+	if (EVP_PKEY_up_ref(k) != 1)
+		return -ENOMEM;
+	*out = k;
+	return 0;
+}
+
 static int
 add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {

@@ -176,12 +176,7 @@ kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
 		    "certificate does not chain to report.ca";
 		goto out;
 	}
-	if (EVP_PKEY_up_ref(k) != 1) {
-		r = -ENOMEM;
-		goto out;
-	}
-	*key = k;
-	r = 0;
+	r = kk_key_hold(k, key);
 out:
 	if (r < 0)
 		id[0] = '\0';

@@ -43,6 +43,8 @@ int kk_key_parse_private(const char *pem, size_t len, EVP_PKEY **out);
 int kk_key_load_public(const char *path, EVP_PKEY **out);
 /* lowercase hex SHA-256 of the raw 32-byte Ed25519 public key */
 int kk_key_id(EVP_PKEY *k, char out[KK_AGENT_ID_HEX + 1]);
+/* *out is k with a reference of its own (the caller frees it), or -ENOMEM */
+int kk_key_hold(EVP_PKEY *k, EVP_PKEY **out);
 /* self-signed X.509 (v3, CN=cn, valid days), PEM, mode 0644 */
 int kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path);
 /*

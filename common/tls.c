@@ -191,7 +191,7 @@ kk_tls_server_ctx(const struct kk_tls_material *m, char *err, size_t errlen)
 /*
  * The handshake accepts the agent's chain as it comes: the identity
  * certificate is an end-entity certificate (CA:FALSE), so no library
- * chain check fits.  kk_tls_peer_identity decides, before a byte is sent.
+ * chain check fits.  kk_tls_chain_identity decides, before a byte is sent.
  */
 static int
 accept_for_identity_check(int ok, X509_STORE_CTX *store)
@@ -199,14 +199,15 @@ accept_for_identity_check(int ok, X509_STORE_CTX *store)
 	return 1;
 }
 
-SSL_CTX *
-kk_tls_client_ctx(const char *cert, const char *key, const char *ca,
-    char *err, size_t errlen)
+/* A context of method with the certificate chain, key and CA (if any) files. */
+static SSL_CTX *
+files_ctx(const SSL_METHOD *method, const char *cert, const char *key,
+    const char *ca, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
 	char e[256];
 
-	ctx = new_ctx(TLS_client_method(), err, errlen);
+	ctx = new_ctx(method, err, errlen);
 	if (ctx == NULL)
 		return NULL;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
@@ -222,11 +223,36 @@ kk_tls_client_ctx(const char *cert, const char *key, const char *ca,
 		snprintf(err, errlen, "%s: %s", ca, kk_tls_error(e, sizeof(e)));
 		goto fail;
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_for_identity_check);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+SSL_CTX *
+kk_tls_client_ctx(const char *cert, const char *key, const char *ca,
+    char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	ctx = files_ctx(TLS_client_method(), cert, key, ca, err, errlen);
+	if (ctx != NULL)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER,
+		    accept_for_identity_check);
+	return ctx;
+}
+
+SSL_CTX *
+kk_tls_collector_ctx(const char *cert, const char *key, char *err,
+    size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	ctx = files_ctx(TLS_server_method(), cert, key, NULL, err, errlen);
+	if (ctx != NULL)
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_for_identity_check);
+	return ctx;
 }
 
 SSL_CTX *
@@ -340,12 +366,7 @@ kk_tls_chain_identity(STACK_OF(X509) *chain, X509_STORE *ca,
 	}
 	if (ca != NULL && (r = check_ca(ca, chain, why, whylen)) < 0)
 		goto out;
-	if (EVP_PKEY_up_ref(idkey) != 1) {
-		r = -ENOMEM;
-		goto out;
-	}
-	*identity = idkey;
-	r = 0;
+	r = kk_key_hold(idkey, identity);
 out:
 	if (r < 0)
 		id[0] = '\0';

@@ -46,6 +46,13 @@ SSL_CTX *kk_tls_server_ctx(const struct kk_tls_material *m, char *err,
 SSL_CTX *kk_tls_client_ctx(const char *cert, const char *key, const char *ca,
     char *err, size_t errlen);
 /*
+ * The collector's server (kakurictl collector): TLS 1.3 only, our
+ * certificate and key; a client certificate is required, but the
+ * handshake takes any chain: kk_tls_chain_identity decides, after it.
+ */
+SSL_CTX *kk_tls_collector_ctx(const char *cert, const char *key, char *err,
+    size_t errlen);
+/*
  * Client with the agent's material (kakurid's courier): m->client_ca, if
  * not empty, is the CA the server's certificate is checked against
  * (after the handshake, as kk_tls_client_ctx).

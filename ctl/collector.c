@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -74,7 +75,7 @@ struct col_conn {
 	EVP_PKEY *identity;
 	char agent[KK_AGENT_ID_HEX + 1];
 	char peer[64];
-	struct col_conn *prev, *next;
+	LIST_ENTRY(col_conn) entry;
 };
 
 struct collector {
@@ -90,7 +91,7 @@ struct collector {
 	unsigned nexec;
 	char *exec_queue[COL_EXEC_QUEUE];
 	size_t exec_head, exec_n;
-	struct col_conn *conns;
+	LIST_HEAD(, col_conn) conns;
 	unsigned nconns, npreauth;
 	unsigned long stored, acked, refused;
 };
@@ -673,12 +674,7 @@ conn_close(struct col_conn *cn)
 	if (!cn->authed)
 		col->npreauth--;
 	col->nconns--;
-	if (cn->prev)
-		cn->prev->next = cn->next;
-	else
-		col->conns = cn->next;
-	if (cn->next)
-		cn->next->prev = cn->prev;
+	LIST_REMOVE(cn, entry);
 	sd_event_source_disable_unref(cn->io);
 	sd_event_source_disable_unref(cn->timer);
 	if (cn->ssl != NULL)
@@ -732,45 +728,9 @@ on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 		SSL_set_accept_state(cn->ssl);
 		col->nconns++;
 		col->npreauth++;
-		cn->next = col->conns;
-		if (col->conns)
-			col->conns->prev = cn;
-		col->conns = cn;
+		LIST_INSERT_HEAD(&col->conns, cn, entry);
 	}
 	return 0;
-}
-
-/* The handshake takes any chain; authenticate() decides after it. */
-static int
-accept_any(int ok, X509_STORE_CTX *store)
-{
-	return 1;
-}
-
-static SSL_CTX *
-server_ctx(const char *cert, const char *key, char *err, size_t errlen)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	char e[256];
-
-	if (ctx == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "%s / %s: %s", cert, key,
-		    kk_tls_error(e, sizeof(e)));
-		SSL_CTX_free(ctx);
-		return NULL;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
-	return ctx;
 }
 
 static int
@@ -840,7 +800,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		    "(the acks are signed with that key)", key, cert);
 		goto out;
 	}
-	if ((col.ctx = server_ctx(cert, key, err, sizeof(err))) == NULL) {
+	if ((col.ctx = kk_tls_collector_ctx(cert, key, err, sizeof(err))) == NULL) {
 		fail_line("%s", err);
 		goto out;
 	}
@@ -878,8 +838,8 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	fprintf(stderr, "collector: %lu stored, %lu acked again, %lu "
 	    "refused\n", col.stored, col.acked, col.refused);
 out:
-	while (col.conns != NULL)
-		conn_close(col.conns);
+	while (!LIST_EMPTY(&col.conns))
+		conn_close(LIST_FIRST(&col.conns));
 	if (lfd >= 0)
 		close(lfd);
 	if (col.dirfd >= 0)

@@ -496,11 +496,13 @@ kk_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first,
 	void *v, *nv;
 	size_t ncap;
 
+	if (n >= max)
+		return -E2BIG;
 	if (n < *cap)
 		return 0;
-	if (*cap >= max)
-		return -E2BIG;
 	ncap = *cap == 0 ? first : *cap * 2;
+	if (ncap > max)
+		ncap = max;
 	/* the pointer is copied, not cast: vp points at a typed pointer */
 	memcpy(&v, vp, sizeof(v));
 	if ((nv = realloc(v, ncap * size)) == NULL)
@@ -515,8 +517,6 @@ kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
 {
 	int err;
 
-	if (l->n >= KK_ART_MAX)
-		return -E2BIG;
 	if ((err = kk_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 16,
 	    KK_ART_MAX)) < 0)
 		return err;

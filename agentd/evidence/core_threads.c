@@ -24,8 +24,6 @@ add_thread(struct snap *sn, pid_t tid)
 {
 	int err;
 
-	if (sn->nt >= MAX_THREADS)
-		return -E2BIG;
 	if ((err = kk_grow(&sn->t, &sn->captb, sn->nt, sizeof(*sn->t), 64,
 	    MAX_THREADS)) < 0)
 		return err;

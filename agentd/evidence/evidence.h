@@ -132,8 +132,8 @@ int kk_proc_start_time(pid_t pid, unsigned long long *out);
 /*
  * Room for element n of a growing array: vp is the address of the array
  * pointer, *cap its elements of size bytes.  When n == *cap it doubles
- * (first: the first size); -E2BIG once *cap has reached max, -ENOMEM
- * (the array is left as it was).
+ * (first: the first size); -E2BIG when n is max (no more than max
+ * elements, whatever *cap is), -ENOMEM (the array is left as it was).
  */
 int kk_grow(void *vp, size_t *cap, size_t n, size_t size, size_t first,
     size_t max);

@@ -216,6 +216,26 @@ START_TEST(artifact_list_and_gaps)
 }
 END_TEST
 
+/* max is the element limit, whatever the doubling would give */
+START_TEST(grow_stops_at_max)
+{
+	int *v = NULL;
+	size_t cap = 0, n;
+
+	for (n = 0; n < 5; n++) {
+		ck_assert_int_eq(kk_grow(&v, &cap, n, sizeof(*v), 4, 5), 0);
+		ck_assert_uint_gt(cap, n);
+		ck_assert_uint_le(cap, 5);
+		v[n] = (int)n;
+	}
+	ck_assert_uint_eq(cap, 5);
+	ck_assert_int_eq(kk_grow(&v, &cap, n, sizeof(*v), 4, 5), -E2BIG);
+	ck_assert_uint_eq(cap, 5);
+	ck_assert_int_eq(v[4], 4);
+	free(v);
+}
+END_TEST
+
 START_TEST(start_time_of_self)
 {
 	unsigned long long st = 0, mine = 0;
@@ -365,6 +385,6 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(sink_holes_and_pipeline),
 	    KK_TEST(sink_error_marks_incomplete),
 	    KK_TEST(copy_path_caps_and_says_so),
-	    KK_TEST(artifact_list_and_gaps),
+	    KK_TEST(artifact_list_and_gaps), KK_TEST(grow_stops_at_max),
 	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
 	    KK_TEST(manifest_append_and_sign))

@@ -83,6 +83,35 @@ assert_ports(const struct kk_portlist *l, const uint16_t *want, size_t n)
 		ck_assert_uint_eq(l->port[i], want[i]);
 }
 
+/* Who may do what and where the agent listens: one fixture's settings. */
+struct want_agent {
+	const char *staff_group;
+	enum kk_mode disconnect_mode;
+	const char *user;
+	const char *listen;
+	const char *trust;
+	const char *client_ca;
+};
+
+/* staff_group, disconnect_mode, user, listen, trust, client_ca */
+static const struct want_agent agent_defaults = { "kakuri", KK_MODE_ISOLATED,
+	"kakuri", "[::]:7443", "/etc/kakuri/trust.conf",
+	"/etc/kakuri/csirt-ca.pem" };
+static const struct want_agent agent_full = { "csirt-staff", KK_MODE_EGRESS,
+	"_kakuri", "198.51.100.7:9443", "/srv/kakuri/etc/trust.conf",
+	"/srv/kakuri/etc/ca.pem" };
+
+static void
+assert_agent(const struct kk_policy *p, const struct want_agent *w)
+{
+	ck_assert_str_eq(p->staff_group, w->staff_group);
+	ck_assert_int_eq(p->disconnect_mode, w->disconnect_mode);
+	ck_assert_str_eq(p->user, w->user);
+	ck_assert_str_eq(p->listen, w->listen);
+	ck_assert_str_eq(p->trust, w->trust);
+	ck_assert_str_eq(p->client_ca, w->client_ca);
+}
+
 /*
  * The built-in defaults that kk_policy_defaults(), the shipped policy and
  * the minimal example all have.
@@ -94,12 +123,7 @@ assert_common_defaults(const struct kk_policy *p)
 	static const uint16_t web[] = { 80, 443, 8080, 8443 };
 	static const uint16_t udp[] = { 443 };
 
-	ck_assert_str_eq(p->staff_group, "kakuri");
-	ck_assert_int_eq(p->disconnect_mode, KK_MODE_ISOLATED);
-	ck_assert_str_eq(p->user, "kakuri");
-	ck_assert_str_eq(p->listen, "[::]:7443");
-	ck_assert_str_eq(p->trust, "/etc/kakuri/trust.conf");
-	ck_assert_str_eq(p->client_ca, "/etc/kakuri/csirt-ca.pem");
+	assert_agent(p, &agent_defaults);
 	ck_assert_uint_eq(p->dns.n, 0);
 	ck_assert(p->dhcp);
 	ck_assert(p->ndp);
@@ -306,14 +330,9 @@ START_TEST(test_valid_full)
 	ck_assert_str_eq(policy->path, FIX("valid_full"));
 	ck_assert_str_eq(policy->state_dir, "/srv/kakuri/state");
 	ck_assert_str_eq(policy->control_socket, "/srv/kakuri/run/ctl.sock");
-	ck_assert_str_eq(policy->staff_group, "csirt-staff");
-	ck_assert_int_eq(policy->disconnect_mode, KK_MODE_EGRESS);
-	ck_assert_str_eq(policy->user, "_kakuri");
-	ck_assert_str_eq(policy->listen, "198.51.100.7:9443");
+	assert_agent(policy, &agent_full);
 	ck_assert_str_eq(policy->key, "/srv/kakuri/etc/agent.key");
 	ck_assert_str_eq(policy->cert, "/srv/kakuri/etc/agent.crt");
-	ck_assert_str_eq(policy->trust, "/srv/kakuri/etc/trust.conf");
-	ck_assert_str_eq(policy->client_ca, "/srv/kakuri/etc/ca.pem");
 	ck_assert_uint_eq(policy->peers.n, 3);
 	assert_addr(&policy->peers.addr[0], AF_INET, "203.0.113.5");
 	assert_addr(&policy->peers.addr[1], AF_INET6, "2001:db8:1::5");
