@@ -74,15 +74,99 @@ out:
 	return ret;
 }
 
+/* "-" when the record says nothing, the employee's action and its time */
+static const char *
+employee_text(json_t *rec, char *buf, size_t len)
+{
+	json_t *emp = json_object_get(rec, KW_EMPLOYEE);
+	json_t *ms = json_object_get(emp, KW_ACTION_MS);
+	char action[32], took[32];
+
+	if (json_is_string(json_object_get(emp, KW_ACTION)))
+		snprintf(buf, len, "%s %s",
+		    ctl_text(emp, KW_ACTION, "", action, sizeof(action)),
+		    drill_ms_text(json_is_integer(ms) ?
+		    (long long)json_integer_value(ms) : -1, took,
+		    sizeof(took)));
+	else
+		snprintf(buf, len, "%s", json_is_object(emp) ? "none" : "-");
+	return buf;
+}
+
+/* the leaking probe targets, ","-joined, cleaned; "-" for none */
+static const char *
+leak_text(json_t *rec, char *buf, size_t len)
+{
+	json_t *targets = drill_leak_targets(rec), *t;
+	size_t i, off = 0;
+
+	snprintf(buf, len, "%s", drill_leaked(rec) ? "yes" : "-");
+	json_array_foreach(targets, i, t) {
+		if (off + 2 >= len)
+			break;
+		if (i > 0)
+			buf[off++] = ',';
+		off += kk_text_clean(buf + off, len - off,
+		    json_string_value(t), strlen(json_string_value(t)));
+	}
+	json_decref(targets);
+	return buf;
+}
+
+/* time to isolate: a live drill's verified, "-" for a tabletop drill */
+static const char *
+isolate_text(json_t *rec, char *buf, size_t len)
+{
+	const char *kind = json_string_value(json_object_get(rec, KW_KIND));
+
+	if (kind == NULL || strcmp(kind, DRILL_LIVE) != 0) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	return drill_ms_text(drill_timing(rec, KW_VERIFIED), buf, len);
+}
+
+/* A record's fields as they may go to a terminal. */
+struct drill_view {
+	char id[80], started[64], deadline[64], ended[64];
+	char kind[32], result[64], end[64];
+	char isolate[32], employee[96], leak[256];
+};
+
+static void
+drill_view(json_t *rec, struct drill_view *v)
+{
+	ctl_text(rec, KW_ID, "?", v->id, sizeof(v->id));
+	ctl_text(rec, KW_STARTED, "?", v->started, sizeof(v->started));
+	ctl_text(rec, KW_DEADLINE, "?", v->deadline, sizeof(v->deadline));
+	ctl_text(rec, KW_ENDED, "-", v->ended, sizeof(v->ended));
+	ctl_text(rec, KW_KIND, "?", v->kind, sizeof(v->kind));
+	ctl_text(rec, KW_RESULT, "-", v->result, sizeof(v->result));
+	ctl_text(rec, KW_END, "-", v->end, sizeof(v->end));
+	isolate_text(rec, v->isolate, sizeof(v->isolate));
+	employee_text(rec, v->employee, sizeof(v->employee));
+	leak_text(rec, v->leak, sizeof(v->leak));
+}
+
 static void
 show_started(json_t *rec)
 {
-	char id[80], kind[32], deadline[64];
+	struct drill_view v;
 
-	printf("drill %s: %s, deadline %s\n",
-	    ctl_text(rec, KW_ID, "?", id, sizeof(id)),
-	    ctl_text(rec, KW_KIND, "?", kind, sizeof(kind)),
-	    ctl_text(rec, KW_DEADLINE, "?", deadline, sizeof(deadline)));
+	drill_view(rec, &v);
+	printf("drill %s: %s, deadline %s\n", v.id, v.kind, v.deadline);
+}
+
+/* the line of a drill that ended: its result and how it ended */
+static void
+show_ended(json_t *rec)
+{
+	struct drill_view v;
+
+	drill_view(rec, &v);
+	printf("drill %s: %s (%s), ended %s; isolated in %s, employee %s, "
+	    "leak %s\n", v.id, v.result, v.end, v.ended, v.isolate,
+	    v.employee, v.leak);
 }
 
 int
@@ -132,73 +216,6 @@ cmd_drill_start(struct ctl *c, int argc, char **argv)
 	return drill_call(c, req, show_started);
 }
 
-/* "-" when the record says nothing, the employee's action and its time */
-static const char *
-employee_text(json_t *rec, char *buf, size_t len)
-{
-	json_t *emp = json_object_get(rec, KW_EMPLOYEE);
-	json_t *ms = json_object_get(emp, KW_ACTION_MS);
-	char action[32], took[32];
-
-	if (json_is_string(json_object_get(emp, KW_ACTION)))
-		snprintf(buf, len, "%s %s",
-		    ctl_text(emp, KW_ACTION, "", action, sizeof(action)),
-		    drill_ms_text(json_is_integer(ms) ?
-		    (long long)json_integer_value(ms) : -1, took,
-		    sizeof(took)));
-	else
-		snprintf(buf, len, "%s", json_is_object(emp) ? "none" : "-");
-	return buf;
-}
-
-/* the leaking probe targets, ","-joined, cleaned; "-" for none */
-static const char *
-leak_text(json_t *rec, char *buf, size_t len)
-{
-	json_t *targets = drill_leak_targets(rec), *t;
-	size_t i, off = 0;
-
-	snprintf(buf, len, "%s", drill_leaked(rec) ? "yes" : "-");
-	json_array_foreach(targets, i, t) {
-		if (off + 2 >= len)
-			break;
-		if (i > 0)
-			buf[off++] = ',';
-		off += kk_text_clean(buf + off, len - off,
-		    json_string_value(t), strlen(json_string_value(t)));
-	}
-	json_decref(targets);
-	return buf;
-}
-
-/* time to isolate: a live drill's verified, "-" for a tabletop drill */
-static const char *
-isolate_text(json_t *rec, char *buf, size_t len)
-{
-	const char *kind = json_string_value(json_object_get(rec, KW_KIND));
-
-	if (kind == NULL || strcmp(kind, DRILL_LIVE) != 0)
-		return "-";
-	return drill_ms_text(drill_timing(rec, KW_VERIFIED), buf, len);
-}
-
-/* the line of a drill that ended: its result and how it ended */
-static void
-show_ended(json_t *rec)
-{
-	char id[80], result[64], end[64], ended[64], iso[32], emp[96];
-	char leak[256];
-
-	printf("drill %s: %s (%s), ended %s; isolated in %s, employee %s, "
-	    "leak %s\n", ctl_text(rec, KW_ID, "?", id, sizeof(id)),
-	    ctl_text(rec, KW_RESULT, "?", result, sizeof(result)),
-	    ctl_text(rec, KW_END, "?", end, sizeof(end)),
-	    ctl_text(rec, KW_ENDED, "?", ended, sizeof(ended)),
-	    isolate_text(rec, iso, sizeof(iso)),
-	    employee_text(rec, emp, sizeof(emp)),
-	    leak_text(rec, leak, sizeof(leak)));
-}
-
 int
 cmd_drill_stop(struct ctl *c, int argc, char **argv)
 {
@@ -229,18 +246,12 @@ newest_first(const void *a, const void *b)
 static void
 history_row(json_t *rec)
 {
-	char id[80], started[64], kind[32], result[64], end[64], iso[32];
-	char emp[96], leak[256];
+	struct drill_view v;
 
+	drill_view(rec, &v);
 	printf("%-8.8s  %-20.20s  %-8.8s  %-8.8s  %-10.10s  %-9s  %-16s  %s\n",
-	    ctl_text(rec, KW_ID, "?", id, sizeof(id)),
-	    ctl_text(rec, KW_STARTED, "?", started, sizeof(started)),
-	    ctl_text(rec, KW_KIND, "?", kind, sizeof(kind)),
-	    ctl_text(rec, KW_RESULT, "-", result, sizeof(result)),
-	    ctl_text(rec, KW_END, "-", end, sizeof(end)),
-	    isolate_text(rec, iso, sizeof(iso)),
-	    employee_text(rec, emp, sizeof(emp)),
-	    leak_text(rec, leak, sizeof(leak)));
+	    v.id, v.started, v.kind, v.result, v.end, v.isolate, v.employee,
+	    v.leak);
 }
 
 int

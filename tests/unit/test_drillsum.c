@@ -35,6 +35,32 @@ add(struct drillsum *s, const char *agent, const char *host, const char *text)
 	json_decref(rec);
 }
 
+/* the records texts[] (up to a NULL) added for agent/hostname */
+static void
+add_all(struct drillsum *s, const char *agent, const char *host,
+    const char *const *texts)
+{
+	for (; *texts != NULL; texts++)
+		add(s, agent, host, *texts);
+}
+
+/* the summary of a's records on host "a" and b's (if any) on "b" */
+static json_t *
+summed(const char *const *a, const char *const *b)
+{
+	struct drillsum *s = drillsum_new();
+	json_t *sum;
+
+	ck_assert_ptr_nonnull(s);
+	add_all(s, AGENT_A, "a", a);
+	if (b != NULL)
+		add_all(s, AGENT_B, "b", b);
+	sum = drillsum_json(s);
+	drillsum_free(s);
+	ck_assert_ptr_nonnull(sum);
+	return sum;
+}
+
 static json_int_t
 num(json_t *o, const char *path1, const char *path2)
 {
@@ -45,6 +71,13 @@ num(json_t *o, const char *path1, const char *path2)
 	ck_assert_msg(json_is_integer(v), "%s%s%s is no integer", path1,
 	    path2 ? "." : "", path2 ? path2 : "");
 	return json_integer_value(v);
+}
+
+/* the summary's figures for the fleet */
+static json_t *
+overall(json_t *sum)
+{
+	return json_object_get(sum, KW_OVERALL);
 }
 
 /* the summary's host entry of agent */
@@ -131,16 +164,12 @@ START_TEST(test_isolate_median_worst)
 	    "{\"verified\":1}}");
 	sum = drillsum_json(s);
 	/* 100 200 300 1000: the middle two averaged */
-	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
-	    json_object_get(sum, KW_OVERALL), KW_ISOLATE_MS), KW_MEDIAN)),
+	ck_assert_int_eq(num(overall(sum), KW_ISOLATE_MS, KW_MEDIAN),
 	    250);
-	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
-	    json_object_get(sum, KW_OVERALL), KW_ISOLATE_MS), KW_WORST)),
+	ck_assert_int_eq(num(overall(sum), KW_ISOLATE_MS, KW_WORST),
 	    1000);
-	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
-	    host(sum, AGENT_A), KW_ISOLATE_MS), KW_MEDIAN)), 200);
-	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
-	    host(sum, AGENT_B), KW_ISOLATE_MS), KW_MEDIAN)), 1000);
+	ck_assert_int_eq(num(host(sum, AGENT_A), KW_ISOLATE_MS, KW_MEDIAN), 200);
+	ck_assert_int_eq(num(host(sum, AGENT_B), KW_ISOLATE_MS, KW_MEDIAN), 1000);
 	json_decref(sum);
 	drillsum_free(s);
 }
@@ -154,10 +183,8 @@ START_TEST(test_isolate_none)
 
 	add(s, AGENT_A, "a", "{\"kind\":\"tabletop\"}");
 	sum = drillsum_json(s);
-	ck_assert(json_is_null(json_object_get(json_object_get(sum,
-	    KW_OVERALL), KW_ISOLATE_MS)));
-	ck_assert(json_is_null(json_object_get(json_object_get(sum,
-	    KW_OVERALL), KW_REVERT_MS)));
+	ck_assert(json_is_null(json_object_get(overall(sum), KW_ISOLATE_MS)));
+	ck_assert(json_is_null(json_object_get(overall(sum), KW_REVERT_MS)));
 	json_decref(sum);
 	drillsum_free(s);
 }
@@ -165,31 +192,31 @@ END_TEST
 
 START_TEST(test_leaks)
 {
-	struct drillsum *s = drillsum_new();
-	json_t *sum, *targets;
+	static const char *const a[] = {
+		"{\"kind\":\"live\",\"result\":\"leak\","
+		    "\"leak\":\"198.51.100.20:443\"}",
+		"{\"kind\":\"live\",\"result\":\"leak\","
+		    "\"leak\":{\"target\":\"198.51.100.20:443\",\"ms\":5}}",
+		NULL,
+	}, *const b[] = {
+		"{\"kind\":\"live\",\"result\":\"leak\",\"leak\":["
+		    "{\"target\":\"[2001:db8::1]:443\"},\"192.0.2.1:80\"]}",
+		/* result leak without a target named: still a leak */
+		"{\"kind\":\"live\",\"result\":\"leak\"}",
+		"{\"kind\":\"live\",\"result\":\"held\",\"leak\":null}",
+		NULL,
+	};
+	json_t *sum = summed(a, b), *targets;
 
-	add(s, AGENT_A, "a", "{\"kind\":\"live\",\"result\":\"leak\","
-	    "\"leak\":\"198.51.100.20:443\"}");
-	add(s, AGENT_A, "a", "{\"kind\":\"live\",\"result\":\"leak\","
-	    "\"leak\":{\"target\":\"198.51.100.20:443\",\"ms\":5}}");
-	add(s, AGENT_B, "b", "{\"kind\":\"live\",\"result\":\"leak\","
-	    "\"leak\":[{\"target\":\"[2001:db8::1]:443\"},\"192.0.2.1:80\"]}");
-	/* result leak without a target named: still a leak */
-	add(s, AGENT_B, "b", "{\"kind\":\"live\",\"result\":\"leak\"}");
-	add(s, AGENT_B, "b", "{\"kind\":\"live\",\"result\":\"held\","
-	    "\"leak\":null}");
-	sum = drillsum_json(s);
 	ck_assert_int_eq(num(sum, KW_OVERALL, KW_LEAKS), 4);
 	ck_assert_int_eq(num(host(sum, AGENT_A), KW_LEAKS, NULL), 2);
 	targets = json_object_get(host(sum, AGENT_A), KW_LEAK_TARGETS);
 	ck_assert_int_eq(json_array_size(targets), 1);	/* distinct */
 	ck_assert_str_eq(json_string_value(json_array_get(targets, 0)),
 	    "198.51.100.20:443");
-	targets = json_object_get(json_object_get(sum, KW_OVERALL),
-	    KW_LEAK_TARGETS);
+	targets = json_object_get(overall(sum), KW_LEAK_TARGETS);
 	ck_assert_int_eq(json_array_size(targets), 3);
 	json_decref(sum);
-	drillsum_free(s);
 }
 END_TEST
 
@@ -209,8 +236,8 @@ START_TEST(test_leak_targets_bounded)
 	sum = drillsum_json(s);
 	ck_assert_int_eq(num(sum, KW_OVERALL, KW_LEAKS),
 	    3 * DRILL_LEAK_TARGETS_MAX);
-	ck_assert_int_eq(json_array_size(json_object_get(json_object_get(sum,
-	    KW_OVERALL), KW_LEAK_TARGETS)), DRILL_LEAK_TARGETS_MAX);
+	ck_assert_int_eq(json_array_size(json_object_get(overall(sum),
+	    KW_LEAK_TARGETS)), DRILL_LEAK_TARGETS_MAX);
 	json_decref(sum);
 	drillsum_free(s);
 }
@@ -223,54 +250,55 @@ END_TEST
  */
 START_TEST(test_reported_share)
 {
-	struct drillsum *s = drillsum_new();
-	json_t *sum, *share;
+	static const char *const a[] = {
+		"{\"kind\":\"tabletop\",\"employee\":{\"notified\":1,"
+		    "\"action\":\"report\",\"action_ms\":300000}}",
+		"{\"kind\":\"tabletop\",\"employee\":{\"notified\":1,"
+		    "\"action\":\"report\",\"action_ms\":300001}}",
+		"{\"kind\":\"tabletop\",\"employee\":{\"notified\":2,"
+		    "\"action\":\"disconnect\",\"action_ms\":1000}}",
+		"{\"kind\":\"tabletop\",\"employee\":{\"notified\":1,"
+		    "\"action\":\"report\",\"action_ms\":42}}",
+		NULL,
+	}, *const b[] = {
+		"{\"kind\":\"live\",\"employee\":{\"notified\":0,"
+		    "\"action\":\"report\",\"action_ms\":10}}",
+		NULL,
+	};
+	json_t *sum = summed(a, b), *share;
 
-	add(s, AGENT_A, "a", "{\"kind\":\"tabletop\",\"employee\":{"
-	    "\"notified\":1,\"action\":\"report\",\"action_ms\":300000}}");
-	add(s, AGENT_A, "a", "{\"kind\":\"tabletop\",\"employee\":{"
-	    "\"notified\":1,\"action\":\"report\",\"action_ms\":300001}}");
-	add(s, AGENT_A, "a", "{\"kind\":\"tabletop\",\"employee\":{"
-	    "\"notified\":2,\"action\":\"disconnect\",\"action_ms\":1000}}");
-	add(s, AGENT_A, "a", "{\"kind\":\"tabletop\",\"employee\":{"
-	    "\"notified\":1,\"action\":\"report\",\"action_ms\":42}}");
-	add(s, AGENT_B, "b", "{\"kind\":\"live\",\"employee\":{"
-	    "\"notified\":0,\"action\":\"report\",\"action_ms\":10}}");
-	sum = drillsum_json(s);
 	ck_assert_int_eq(num(sum, KW_OVERALL, KW_NOTIFIED), 4);
 	ck_assert_int_eq(num(sum, KW_OVERALL, KW_REPORTED_IN_TIME), 2);
-	share = json_object_get(json_object_get(sum, KW_OVERALL), KW_SHARE);
+	share = json_object_get(overall(sum), KW_SHARE);
 	ck_assert(json_is_real(share));
 	ck_assert_double_eq_tol(json_real_value(share), 0.5, 1e-9);
 	/* nobody notified on b: n/a, not 0 % */
 	ck_assert(json_is_null(json_object_get(host(sum, AGENT_B),
 	    KW_SHARE)));
 	json_decref(sum);
-	drillsum_free(s);
 }
 END_TEST
 
 /* connectivity_back - reverted, when both are there and in order */
 START_TEST(test_revert_median)
 {
-	struct drillsum *s = drillsum_new();
-	json_t *sum;
+	static const char *const a[] = {
+		"{\"kind\":\"live\",\"timings_ms\":{\"reverted\":1000,"
+		    "\"connectivity_back\":1040}}",
+		"{\"kind\":\"live\",\"timings_ms\":{\"reverted\":2000,"
+		    "\"connectivity_back\":2100}}",
+		"{\"kind\":\"live\",\"timings_ms\":{\"reverted\":3000,"
+		    "\"connectivity_back\":3060}}",
+		/* no connectivity_back; one before its revert: left out */
+		"{\"kind\":\"live\",\"timings_ms\":{\"reverted\":3000}}",
+		"{\"kind\":\"live\",\"timings_ms\":{\"reverted\":5000,"
+		    "\"connectivity_back\":10}}",
+		NULL,
+	};
+	json_t *sum = summed(a, NULL);
 
-	add(s, AGENT_A, "a", "{\"kind\":\"live\",\"timings_ms\":{"
-	    "\"reverted\":1000,\"connectivity_back\":1040}}");
-	add(s, AGENT_A, "a", "{\"kind\":\"live\",\"timings_ms\":{"
-	    "\"reverted\":2000,\"connectivity_back\":2100}}");
-	add(s, AGENT_A, "a", "{\"kind\":\"live\",\"timings_ms\":{"
-	    "\"reverted\":3000,\"connectivity_back\":3060}}");
-	add(s, AGENT_A, "a", "{\"kind\":\"live\",\"timings_ms\":{"
-	    "\"reverted\":3000}}");
-	add(s, AGENT_A, "a", "{\"kind\":\"live\",\"timings_ms\":{"
-	    "\"reverted\":5000,\"connectivity_back\":10}}");
-	sum = drillsum_json(s);
-	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
-	    json_object_get(sum, KW_OVERALL), KW_REVERT_MS), KW_MEDIAN)), 60);
+	ck_assert_int_eq(num(overall(sum), KW_REVERT_MS, KW_MEDIAN), 60);
 	json_decref(sum);
-	drillsum_free(s);
 }
 END_TEST
 
@@ -302,8 +330,7 @@ START_TEST(test_empty)
 	json_t *sum = drillsum_json(s);
 
 	ck_assert_int_eq(num(sum, KW_OVERALL, KW_COUNT), 0);
-	ck_assert(json_is_null(json_object_get(json_object_get(sum,
-	    KW_OVERALL), KW_SHARE)));
+	ck_assert(json_is_null(json_object_get(overall(sum), KW_SHARE)));
 	ck_assert_int_eq(json_array_size(json_object_get(sum, KW_HOSTS)), 0);
 	json_decref(sum);
 	drillsum_free(s);
