@@ -307,6 +307,11 @@ install: all
 		install -m 0600 policies/kakuri.conf $(DESTDIR)$(SYSCONFDIR)/kakuri/kakuri.conf
 	install -m 0644 systemd/kakurid.service systemd/kakuri-restore.service \
 		systemd/kakuri-collector.service $(DESTDIR)$(UNITDIR)/
+	# the scheduled drill: installed, never enabled (the admin's choice)
+	for u in kakuri-drill.service kakuri-drill.timer; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
 	install -m 0644 desktop/kakuri-report.desktop $(DESTDIR)$(APPLICATIONSDIR)/
 	install -m 0644 systemd/kakuri.sysusers $(DESTDIR)$(SYSUSERSDIR)/kakuri.conf
 	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf
