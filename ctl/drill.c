@@ -85,9 +85,8 @@ employee_text(json_t *rec, char *buf, size_t len)
 	if (json_is_string(json_object_get(emp, KW_ACTION)))
 		snprintf(buf, len, "%s %s",
 		    ctl_text(emp, KW_ACTION, "", action, sizeof(action)),
-		    drill_ms_text(json_is_integer(ms) ?
-		    (long long)json_integer_value(ms) : -1, took,
-		    sizeof(took)));
+		    drill_ms_text(json_is_number(ms) ? json_number_value(ms) :
+		    -1, took, sizeof(took)));
 	else
 		snprintf(buf, len, "%s", json_is_object(emp) ? "none" : "-");
 	return buf;
@@ -224,11 +223,32 @@ cmd_drill_stop(struct ctl *c, int argc, char **argv)
 		CTL_OPTIONS_END,
 	};
 
+	json_t *resp, *last = NULL;
+	int ret;
+
 	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE)
 		return EX_USAGE;
-	return drill_call(c, json_pack("{s:s, s:s}",
-	    KW_CMD, kk_op_name(KK_OP_DRILL), KW_ACTION, DRILL_STOP),
-	    show_ended);
+	ret = ctl_call(c, json_pack("{s:s, s:s}", KW_CMD,
+	    kk_op_name(KK_OP_DRILL), KW_ACTION, DRILL_STOP), &resp);
+	if (ret != EX_DONE || json_is_object(json_object_get(resp, KW_DRILL)))
+		goto show;
+	/* a drill that ended at once is in the history, not the answer */
+	json_decref(resp);
+	if ((ret = ctl_call(c, json_pack("{s:s, s:i}", KW_CMD,
+	    kk_op_name(KK_OP_DRILL_HISTORY), KW_LIMIT, 1), &resp)) != EX_DONE)
+		goto show;
+	last = json_array_get(json_object_get(resp, KW_DRILLS), 0);
+	if (last != NULL)
+		json_object_set(resp, KW_DRILL, last);
+show:
+	if (ret == EX_DONE && c->json) {
+		json_object_del(resp, KW_OK);
+		print_json(resp);
+	} else if (ret == EX_DONE) {
+		show_ended(json_object_get(resp, KW_DRILL));
+	}
+	json_decref(resp);
+	return ret;
 }
 
 /* newest first: started as RFC 3339 UTC text compares as time */

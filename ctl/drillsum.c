@@ -18,7 +18,7 @@
 #include "wire.h"
 
 struct ms_list {
-	long long *v;
+	double *v;
 	size_t n, cap;
 };
 
@@ -43,9 +43,9 @@ struct drillsum {
 };
 
 static int
-ms_add(struct ms_list *l, long long ms)
+ms_add(struct ms_list *l, double ms)
 {
-	long long *grown;
+	double *grown;
 	size_t cap;
 
 	if (l->n == l->cap) {
@@ -62,7 +62,7 @@ ms_add(struct ms_list *l, long long ms)
 static int
 ms_cmp(const void *a, const void *b)
 {
-	long long x = *(const long long *)a, y = *(const long long *)b;
+	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
 }
@@ -71,7 +71,7 @@ ms_cmp(const void *a, const void *b)
 static json_t *
 ms_figures(const struct ms_list *l, bool worst)
 {
-	long long *v, median;
+	double *v, median;
 	json_t *o = NULL;
 
 	if (l->n == 0)
@@ -82,10 +82,9 @@ ms_figures(const struct ms_list *l, bool worst)
 	qsort(v, l->n, sizeof(*v), ms_cmp);
 	median = l->n % 2 ? v[l->n / 2] :
 	    (v[l->n / 2 - 1] + v[l->n / 2]) / 2;
-	o = json_pack("{s:I}", KW_MEDIAN, (json_int_t)median);
+	o = json_pack("{s:f}", KW_MEDIAN, median);
 	if (o != NULL && worst)
-		json_object_set_new(o, KW_WORST,
-		    json_integer((json_int_t)v[l->n - 1]));
+		json_object_set_new(o, KW_WORST, json_real(v[l->n - 1]));
 	free(v);
 	return o;
 }
@@ -98,14 +97,14 @@ stats_free(struct drill_stats *st)
 	json_decref(st->leak_targets);
 }
 
-long long
+double
 drill_timing(json_t *rec, const char *key)
 {
 	json_t *v = json_object_get(json_object_get(rec, KW_TIMINGS_MS), key);
 
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
+	if (!json_is_number(v) || json_number_value(v) < 0)
 		return -1;
-	return (long long)json_integer_value(v);
+	return json_number_value(v);
 }
 
 bool
@@ -145,6 +144,23 @@ add_distinct(json_t *list, const char *text)
 	    -ENOMEM : 0;
 }
 
+/* the targets of probes (a record's probes or dns) whose result is leak */
+static int
+probes_leaking(json_t *list, json_t *probes)
+{
+	const char *result, *t;
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(probes, i, p) {
+		result = json_string_value(json_object_get(p, KW_RESULT));
+		if (result != NULL && strcmp(result, DRILL_RESULT_LEAK) == 0 &&
+		    (t = leak_target(p)) != NULL && add_distinct(list, t) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 json_t *
 drill_leak_targets(json_t *rec)
 {
@@ -163,6 +179,10 @@ drill_leak_targets(json_t *rec)
 	    add_distinct(list, t) < 0) {
 		goto fail;
 	}
+	/* kakurid's records: "leak": true, the probe that got through */
+	if (probes_leaking(list, json_object_get(rec, KW_PROBES)) < 0 ||
+	    probes_leaking(list, json_object_get(rec, KW_DNS)) < 0)
+		goto fail;
 	return list;
 fail:
 	json_decref(list);
@@ -170,17 +190,20 @@ fail:
 }
 
 const char *
-drill_ms_text(long long ms, char *buf, size_t len)
+drill_ms_text(double ms, char *buf, size_t len)
 {
+	long long s = (long long)(ms / 1000);
+
 	if (ms < 0)
 		snprintf(buf, len, "?");
+	else if (ms < 10)
+		snprintf(buf, len, "%.2f ms", ms);
 	else if (ms < 10000)
-		snprintf(buf, len, "%lld ms", ms);
+		snprintf(buf, len, "%.0f ms", ms);
 	else if (ms < 600000)
-		snprintf(buf, len, "%.1f s", (double)ms / 1000);
+		snprintf(buf, len, "%.1f s", ms / 1000);
 	else
-		snprintf(buf, len, "%lld min %02lld s", ms / 60000,
-		    ms / 1000 % 60);
+		snprintf(buf, len, "%lld min %02lld s", s / 60, s % 60);
 	return buf;
 }
 
@@ -202,8 +225,8 @@ reported_in_time(json_t *emp)
 	json_t *ms = json_object_get(emp, KW_ACTION_MS);
 
 	return action != NULL && strcmp(action, DRILL_ACTION_REPORT) == 0 &&
-	    json_is_integer(ms) && json_integer_value(ms) >= 0 &&
-	    json_integer_value(ms) <= DRILL_REPORT_IN_TIME_MS;
+	    json_is_number(ms) && json_number_value(ms) >= 0 &&
+	    json_number_value(ms) <= DRILL_REPORT_IN_TIME_MS;
 }
 
 static int
@@ -211,7 +234,7 @@ stats_add(struct drill_stats *st, json_t *rec)
 {
 	const char *kind = json_string_value(json_object_get(rec, KW_KIND));
 	json_t *emp = json_object_get(rec, KW_EMPLOYEE), *targets, *t;
-	long long verified, reverted, back;
+	double verified, reverted, back;
 	size_t i;
 	int err = 0;
 

@@ -48,16 +48,17 @@ int drillsum_add(struct drillsum *s, const char *agent, const char *hostname,
 json_t *drillsum_json(const struct drillsum *s);
 
 /* The milliseconds a record's timings_ms names, or -1 when it does not. */
-long long drill_timing(json_t *rec, const char *key);
+double drill_timing(json_t *rec, const char *key);
 /* Did isolation fail to hold: result "leak", or a leak named? */
 bool drill_leaked(json_t *rec);
 /*
  * What got through in a leaked drill: the record's leak as a target
- * text, an object's target, or an array of either.  A new array of
- * strings (maybe empty); NULL if out of memory.
+ * text, an object's target, or an array of either, and the targets of
+ * its probes and dns checks whose result is "leak".  A new array of
+ * distinct strings (maybe empty); NULL if out of memory.
  */
 json_t *drill_leak_targets(json_t *rec);
-/* ms for a person: "850 ms", "12.3 s", "4 min 05 s". */
-const char *drill_ms_text(long long ms, char *buf, size_t len);
+/* ms for a person: "0.42 ms", "850 ms", "12.3 s", "10 min 05 s". */
+const char *drill_ms_text(double ms, char *buf, size_t len);
 
 #endif

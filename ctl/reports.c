@@ -250,9 +250,9 @@ figure(json_t *o, const char *key, char *buf, size_t len)
 {
 	json_t *v = json_object_get(o, key);
 
-	if (!json_is_integer(v))
+	if (!json_is_number(v))
 		return "-";
-	return drill_ms_text((long long)json_integer_value(v), buf, len);
+	return drill_ms_text(json_number_value(v), buf, len);
 }
 
 static long long

@@ -56,6 +56,20 @@ read -r -a ARGS <<<"${EXEC#@BINDIR@/kakurictl }"
 check "its command line, run by a user: the same refusal from kakurid" \
 	refused_with "$ROOT_ONLY" as_nobody "${ARGS[@]}"
 
+# --- root: a tabletop drill through kakurid, stopped, in the history ---
+ctl drill start --scenario "fake invoice popup" --duration 120 >"$WORK/start.out" 2>"$WORK/start.err"; rc=$?
+check "root starts a tabletop drill: exit 0, its id, kind and deadline" \
+	bash -c "[ $rc -eq 0 ] && grep -Eq '^drill [0-9a-f]{8,}: tabletop, deadline [0-9]{4}-' '$WORK/start.out'"
+check "nothing is cut by a tabletop drill" test "$(status_field mode)" = open
+ctl drill stop >"$WORK/stop.out" 2>&1; rc=$?
+check "drill stop: exit 0, the result line of that drill" \
+	bash -c "[ $rc -eq 0 ] && grep -q \"^drill \$(awk '{print \$2}' '$WORK/start.out' | tr -d :): .*ended\" '$WORK/stop.out'"
+check_within "drill history as a staff member: that drill, newest first" 5 bash -c \
+	"setpriv ${STAFF_ID[*]} '$KAKURICTL' -s '$SOCK' drill history | sed -n 2p |
+		grep -q \"^\$(awk '{print substr(\$2, 1, 8)}' '$WORK/start.out') .* tabletop .* -  \""
+check "drill history --json: the drills array, the scenario as given" bash -c \
+	"'$KAKURICTL' -s '$SOCK' drill history --json | jq -e '.[0].scenario == \"fake invoice popup\" and .[0].kind == \"tabletop\"'"
+
 # --- usage errors: exit 2, and nothing sent (no socket behind -s) ---
 NOSOCK="$WORK/no-such.sock"
 usage_error() {	# usage_error WORD kakurictl-args...: exit 2, WORD on stderr

@@ -68,9 +68,9 @@ num(json_t *o, const char *path1, const char *path2)
 
 	if (path2 != NULL)
 		v = json_object_get(v, path2);
-	ck_assert_msg(json_is_integer(v), "%s%s%s is no integer", path1,
+	ck_assert_msg(json_is_number(v), "%s%s%s is no number", path1,
 	    path2 ? "." : "", path2 ? path2 : "");
-	return json_integer_value(v);
+	return (json_int_t)json_number_value(v);
 }
 
 /* the summary's figures for the fleet */
@@ -220,6 +220,48 @@ START_TEST(test_leaks)
 }
 END_TEST
 
+/*
+ * kakurid's own records: timings in ms with fractions, "leak": true and
+ * the probe (or DNS check) that got through, in probes.
+ */
+START_TEST(test_kakurid_record)
+{
+	static const char *const a[] = {
+		"{\"kind\":\"live\",\"result\":\"leak\",\"leak\":true,"
+		    "\"timings_ms\":{\"committed\":1.25,\"verified\":2.5,"
+		    "\"reverted\":9000.5,\"connectivity_back\":9001.0},"
+		    "\"probes\":[{\"target\":\"192.0.2.1:443\",\"result\":"
+		    "\"blocked\"},{\"target\":\"198.51.100.20:8080\","
+		    "\"result\":\"leak\"}],\"dns\":[{\"target\":"
+		    "\"198.51.100.53\",\"result\":\"leak\"}],"
+		    "\"employee\":{\"notified\":1,\"action\":\"report\","
+		    "\"action_ms\":299999.9}}",
+		"{\"kind\":\"live\",\"result\":\"ok\",\"leak\":false,"
+		    "\"timings_ms\":{\"verified\":3.5,\"reverted\":null},"
+		    "\"probes\":[{\"target\":\"192.0.2.1:443\",\"result\":"
+		    "\"blocked\"}]}",
+		NULL,
+	};
+	json_t *sum = summed(a, NULL), *targets, *median;
+
+	ck_assert_int_eq(num(sum, KW_OVERALL, KW_LEAKS), 1);
+	targets = json_object_get(overall(sum), KW_LEAK_TARGETS);
+	ck_assert_int_eq(json_array_size(targets), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(targets, 0)),
+	    "198.51.100.20:8080");
+	ck_assert_str_eq(json_string_value(json_array_get(targets, 1)),
+	    "198.51.100.53");
+	median = json_object_get(json_object_get(overall(sum),
+	    KW_ISOLATE_MS), KW_MEDIAN);
+	ck_assert_double_eq_tol(json_number_value(median), 3.0, 1e-9);
+	ck_assert_double_eq_tol(json_number_value(json_object_get(
+	    json_object_get(overall(sum), KW_REVERT_MS), KW_MEDIAN)), 0.5,
+	    1e-9);
+	ck_assert_int_eq(num(sum, KW_OVERALL, KW_REPORTED_IN_TIME), 1);
+	json_decref(sum);
+}
+END_TEST
+
 /* the distinct targets kept are bounded */
 START_TEST(test_leak_targets_bounded)
 {
@@ -320,6 +362,7 @@ START_TEST(test_record_helpers)
 	ck_assert_str_eq(drill_ms_text(605000, buf, sizeof(buf)),
 	    "10 min 05 s");
 	ck_assert_str_eq(drill_ms_text(-1, buf, sizeof(buf)), "?");
+	ck_assert_str_eq(drill_ms_text(0.42, buf, sizeof(buf)), "0.42 ms");
 }
 END_TEST
 
@@ -341,7 +384,8 @@ KK_SUITE(drillsum_suite, "drillsum",
 	KK_CASE("summary", 0, 10), KK_TEST(test_counts_per_host),
 	    KK_TEST(test_host_order_and_name),
 	    KK_TEST(test_isolate_median_worst), KK_TEST(test_isolate_none),
-	    KK_TEST(test_leaks), KK_TEST(test_leak_targets_bounded),
+	    KK_TEST(test_leaks), KK_TEST(test_kakurid_record),
+	    KK_TEST(test_leak_targets_bounded),
 	    KK_TEST(test_reported_share), KK_TEST(test_revert_median),
 	    KK_TEST(test_empty),
 	KK_CASE("record", 0, 10), KK_TEST(test_record_helpers))
