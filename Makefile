@@ -59,8 +59,9 @@ UNIT_SRC := $(wildcard tests/unit/*.c) $(PROG_SRC)
 # test binary
 DAEMON_SRC := agentd/kakurid.c
 # kakurictl's parts that need no agent: the command table, the target
-# stream, the worker pool
-CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c
+# stream, the worker pool, the drill summary
+CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c \
+	ctl/drillsum.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
 HELPER_SRC := tests/integration/netprobe.c $(PROG_SRC)
 # the nftables module with the policy loader: apply bench, nftset test helper
@@ -306,6 +307,11 @@ install: all
 		install -m 0600 policies/kakuri.conf $(DESTDIR)$(SYSCONFDIR)/kakuri/kakuri.conf
 	install -m 0644 systemd/kakurid.service systemd/kakuri-restore.service \
 		systemd/kakuri-collector.service $(DESTDIR)$(UNITDIR)/
+	# the scheduled drill: installed, never enabled (the admin's choice)
+	for u in kakuri-drill.service kakuri-drill.timer; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
 	install -m 0644 desktop/kakuri-report.desktop $(DESTDIR)$(APPLICATIONSDIR)/
 	install -m 0644 systemd/kakuri.sysusers $(DESTDIR)$(SYSUSERSDIR)/kakuri.conf
 	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf

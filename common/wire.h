@@ -454,4 +454,24 @@ struct json_t *kk_wire_error(const char *word, const char *message);
 int kk_wire_answer(struct json_t *answer, const char **word,
     const char **message);
 
+/*
+ * kakurictl reports DIR --drills --json (issue 11, ctl/drillsum.c): a
+ * fleet's drills summed up, {overall: STATS, hosts: [{agent, hostname,
+ * STATS}], problems}.  STATS: count, live, tabletop, isolate_ms {median,
+ * worst}, leaks, leak_targets, notified, reported_in_time, share,
+ * revert_ms {median}.
+ */
+#define KW_OVERALL		"overall"
+#define KW_HOSTS		"hosts"
+#define KW_LIVE			"live"
+#define KW_TABLETOP		"tabletop"
+#define KW_ISOLATE_MS		"isolate_ms"
+#define KW_MEDIAN		"median"
+#define KW_WORST		"worst"
+#define KW_LEAKS		"leaks"
+#define KW_LEAK_TARGETS		"leak_targets"
+#define KW_REPORTED_IN_TIME	"reported_in_time"
+#define KW_SHARE		"share"
+#define KW_REVERT_MS		"revert_ms"
+
 #endif /* KAKURI_WIRE_H */

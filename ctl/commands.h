@@ -6,6 +6,7 @@
 #ifndef KAKURICTL_COMMANDS_H
 #define KAKURICTL_COMMANDS_H
 
+#include "cmdtab.h"
 #include "ctl.h"
 
 /* staff.c: on the endpoint, over the control socket */
@@ -16,6 +17,11 @@ int cmd_log(struct ctl *c, int argc, char **argv);
 int cmd_outbox(struct ctl *c, int argc, char **argv);
 int cmd_report(struct ctl *c, int argc, char **argv);
 int cmd_apply(struct ctl *c, int argc, char **argv);
+/* drill.c: drills on the endpoint; the words of "drill" */
+extern const struct command drill_words[];
+int cmd_drill_start(struct ctl *c, int argc, char **argv);
+int cmd_drill_stop(struct ctl *c, int argc, char **argv);
+int cmd_drill_history(struct ctl *c, int argc, char **argv);
 /* keys.c, sign.c, send.c, fetch.c: the CSIRT operator's */
 int cmd_keygen(struct ctl *c, int argc, char **argv);
 int cmd_agent_id(struct ctl *c, int argc, char **argv);

@@ -4,6 +4,10 @@
  * with (DIR/<agent>/identity.pem, whose hash is the agent id) and its
  * bytes against the SHA-256 the collector acked.  Exit 1 if any does not
  * hold: a CSIRT must not act on a report that was changed on disk.
+ *
+ * --drills: the drill reports, checked the same way, summed up per host
+ * and overall (drillsum.c); a report that does not verify is named and
+ * left out of the figures.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,8 +18,10 @@
 
 #include <jansson.h>
 
+#include "client.h"
 #include "commands.h"
 #include "ctl.h"
+#include "drillsum.h"
 #include "kakuri.h"
 #include "options.h"
 #include "output.h"
@@ -126,50 +132,24 @@ out:
 	return p;
 }
 
-static void
-show(json_t *line, json_t *p, const char *why, bool json)
-{
-	json_t *o;
+/* What to do with each wanted report: p its payload, or NULL and why. */
+typedef int report_fn(void *arg, json_t *line, json_t *p, const char *why);
 
-	if (json) {
-		o = json_pack("{s:O, s:b, s:s*, s:O*}", KW_REPORT, line,
-		    KW_VERIFIED, p != NULL, KW_WHY, p ? NULL : why,
-		    KW_PAYLOAD, p);
-		print_json(o);
-		json_decref(o);
-		return;
-	}
-	printf("%s  %-11s %.16s  %-20.20s seq %-6lld %s  %s%s\n",
-	    str_or(line, KW_TIME, "?"), str_or(line, KW_TYPE, "?"),
-	    str_or(line, KW_AGENT, "?"), str_or(line, KW_HOSTNAME, "?"),
-	    (long long)json_integer_value(json_object_get(line, KW_SEQ)),
-	    str_or(line, KW_ID, "?"), p ? "verified" : "NOT VERIFIED: ",
-	    p ? "" : why);
-}
-
-int
-cmd_reports(struct ctl *c, int argc, char **argv)
+/*
+ * Every report of DIR's index that f wants, checked, to fn; *bad counts
+ * the lines that are not JSON or do not verify.  EX_DONE, or EX_FAILED
+ * if the index cannot be read or fn fails.
+ */
+static int
+each_report(const char *dir, const struct filter *f, report_fn *fn,
+    void *arg, unsigned long *bad)
 {
-	struct filter f = { 0 };
-	bool json = c->json;
-	const struct ctl_option opts[] = {
-		CTL_FLAG("json", &json),
-		CTL_TEXT("agent", &f.agent),
-		CTL_CALL("type", take_type, &f),
-		CTL_CALL("since", take_since, &f),
-		CTL_OPTIONS_END,
-	};
 	char path[PATH_MAX], *text = NULL, *line, *save = NULL;
-	const char *dir, *why;
-	unsigned long shown = 0, bad = 0;
+	const char *why;
 	json_t *o, *p;
 	size_t len;
-	int first, r, ret;
+	int r, ret = EX_FAILED;
 
-	if ((ret = ctl_options(argc, argv, opts, 1, 1, &first)) != EX_DONE)
-		goto out;
-	dir = argv[first];
-	ret = EX_FAILED;
 	snprintf(path, sizeof(path), "%s/index.jsonl", dir);
 	if ((r = kk_read_file(path, INDEX_MAX, &text, &len)) < 0) {
 		if (r != -ENOENT) {
@@ -183,25 +163,232 @@ cmd_reports(struct ctl *c, int argc, char **argv)
 		o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
 		if (!json_is_object(o)) {
 			json_decref(o);
-			bad++;
+			(*bad)++;
 			fprintf(stderr, "%s: a line that is not JSON\n", path);
 			continue;
 		}
-		if (wanted(&f, o)) {
+		r = 0;
+		if (wanted(f, o)) {
 			why = "";
-			p = check(dir, o, &why);
-			if (p == NULL)
-				bad++;
-			show(o, p, why, json);
+			if ((p = check(dir, o, &why)) == NULL)
+				(*bad)++;
+			r = fn(arg, o, p, why);
 			json_decref(p);
-			shown++;
 		}
 		json_decref(o);
+		if (r < 0)
+			goto out;
 	}
-	if (!json)
-		printf("%lu report(s), %lu not verified\n", shown, bad);
-	ret = bad > 0 ? EX_FAILED : EX_DONE;
+	ret = EX_DONE;
 out:
 	free(text);
 	return ret;
+}
+
+struct listing {
+	bool json;
+	unsigned long shown;
+};
+
+static int
+show(void *arg, json_t *line, json_t *p, const char *why)
+{
+	struct listing *l = arg;
+	json_t *o;
+
+	l->shown++;
+	if (l->json) {
+		o = json_pack("{s:O, s:b, s:s*, s:O*}", KW_REPORT, line,
+		    KW_VERIFIED, p != NULL, KW_WHY, p ? NULL : why,
+		    KW_PAYLOAD, p);
+		print_json(o);
+		json_decref(o);
+		return 0;
+	}
+	printf("%s  %-11s %.16s  %-20.20s seq %-6lld %s  %s%s\n",
+	    str_or(line, KW_TIME, "?"), str_or(line, KW_TYPE, "?"),
+	    str_or(line, KW_AGENT, "?"), str_or(line, KW_HOSTNAME, "?"),
+	    (long long)json_integer_value(json_object_get(line, KW_SEQ)),
+	    str_or(line, KW_ID, "?"), p ? "verified" : "NOT VERIFIED: ",
+	    p ? "" : why);
+	return 0;
+}
+
+/* --drills: the verified drill reports summed up, the others named */
+struct drills {
+	struct drillsum *sum;
+	json_t *problems;	/* one line each */
+	unsigned long reports;
+};
+
+static int
+add_drill(void *arg, json_t *line, json_t *p, const char *why)
+{
+	struct drills *d = arg;
+	const char *host;
+	char agent[80], id[80], text[512];
+
+	d->reports++;
+	if (p == NULL) {
+		snprintf(text, sizeof(text), "report %s of %.16s: NOT "
+		    "VERIFIED: %s", ctl_text(line, KW_ID, "?", id, sizeof(id)),
+		    ctl_text(line, KW_AGENT, "?", agent, sizeof(agent)), why);
+		fprintf(stderr, "kakurictl: %s\n", text);
+		return json_array_append_new(d->problems, json_string(text));
+	}
+	/* what the agent signed, before what the collector's index says */
+	host = json_string_value(json_object_get(json_object_get(p, KW_HOST),
+	    KW_HOSTNAME));
+	return drillsum_add(d->sum, str_or(p, KW_AGENT, ""),
+	    host ? host : str_or(line, KW_HOSTNAME, ""),
+	    json_object_get(p, KW_BODY));
+}
+
+/* ms figure key of o (an object, or null) as text; "-" when null */
+static const char *
+figure(json_t *o, const char *key, char *buf, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_number(v))
+		return "-";
+	return drill_ms_text(json_number_value(v), buf, len);
+}
+
+static long long
+count_of(json_t *st, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(st, key));
+}
+
+/* one line of the table: a host's figures, or the fleet's */
+static void
+stats_row(const char *name, const char *agent, json_t *st)
+{
+	char med[32], worst[32], revert[32], iso[80], rep[48];
+	json_t *isolate = json_object_get(st, KW_ISOLATE_MS);
+
+	snprintf(iso, sizeof(iso), "%s / %s",
+	    figure(isolate, KW_MEDIAN, med, sizeof(med)),
+	    figure(isolate, KW_WORST, worst, sizeof(worst)));
+	if (json_is_number(json_object_get(st, KW_SHARE)))
+		snprintf(rep, sizeof(rep), "%lld of %lld (%.0f%%)",
+		    count_of(st, KW_REPORTED_IN_TIME), count_of(st, KW_NOTIFIED),
+		    100 * json_number_value(json_object_get(st, KW_SHARE)));
+	else
+		snprintf(rep, sizeof(rep), "n/a");
+	printf("%-20.20s %-16.16s %6lld %5lld %8lld  %-21s %5lld  %-17s %s\n",
+	    name, agent, count_of(st, KW_COUNT), count_of(st, KW_LIVE),
+	    count_of(st, KW_TABLETOP), iso, count_of(st, KW_LEAKS), rep,
+	    figure(json_object_get(st, KW_REVERT_MS), KW_MEDIAN, revert,
+	    sizeof(revert)));
+}
+
+/* the leaking probe targets of a host, on one line */
+static void
+leak_line(const char *name, const char *agent, json_t *st)
+{
+	char target[256];
+	json_t *t;
+	size_t i;
+
+	if (count_of(st, KW_LEAKS) == 0)
+		return;
+	printf("  leaked on %s (%.16s): %lld drill(s)", name, agent,
+	    count_of(st, KW_LEAKS));
+	json_array_foreach(json_object_get(st, KW_LEAK_TARGETS), i, t) {
+		kk_text_clean(target, sizeof(target), json_string_value(t),
+		    strlen(json_string_value(t)));
+		printf("%s%s", i ? ", " : ": ", target);
+	}
+	putchar('\n');
+}
+
+static void
+print_drills(json_t *sum)
+{
+	char name[128], agent[80], all[32];
+	json_t *h, *hosts = json_object_get(sum, KW_HOSTS);
+	size_t i;
+
+	printf("%-20s %-16s %6s %5s %8s  %-21s %5s  %-17s %s\n", "HOST",
+	    "AGENT", "DRILLS", "LIVE", "TABLETOP", "ISOLATE MEDIAN/WORST",
+	    "LEAKS", "REPORTED <5 MIN", "REVERT MEDIAN");
+	json_array_foreach(hosts, i, h)
+		stats_row(ctl_text(h, KW_HOSTNAME, "?", name, sizeof(name)),
+		    ctl_text(h, KW_AGENT, "?", agent, sizeof(agent)), h);
+	snprintf(all, sizeof(all), "all (%zu host%s)", json_array_size(hosts),
+	    json_array_size(hosts) == 1 ? "" : "s");
+	stats_row(all, "", json_object_get(sum, KW_OVERALL));
+	json_array_foreach(hosts, i, h)
+		leak_line(ctl_text(h, KW_HOSTNAME, "?", name, sizeof(name)),
+		    ctl_text(h, KW_AGENT, "?", agent, sizeof(agent)), h);
+}
+
+static int
+drills_summary(const char *dir, const struct filter *f, bool json)
+{
+	struct drills d = { .sum = drillsum_new(), .problems = json_array() };
+	unsigned long bad = 0;
+	json_t *sum = NULL;
+	int ret = EX_FAILED;
+
+	if (d.sum == NULL || d.problems == NULL)
+		goto out;
+	if ((ret = each_report(dir, f, add_drill, &d, &bad)) != EX_DONE)
+		goto out;
+	ret = EX_FAILED;
+	if ((sum = drillsum_json(d.sum)) == NULL ||
+	    json_object_set(sum, KW_PROBLEMS, d.problems) < 0) {
+		fail_line("out of memory");
+		goto out;
+	}
+	if (json)
+		print_json(sum);
+	else {
+		print_drills(sum);
+		printf("%lu drill report(s), %lu not verified\n", d.reports,
+		    bad);
+	}
+	ret = bad > 0 ? EX_FAILED : EX_DONE;
+out:
+	json_decref(sum);
+	json_decref(d.problems);
+	drillsum_free(d.sum);
+	return ret;
+}
+
+int
+cmd_reports(struct ctl *c, int argc, char **argv)
+{
+	struct filter f = { 0 };
+	struct listing l = { .json = c->json };
+	bool drills = false;
+	const struct ctl_option opts[] = {
+		CTL_FLAG("json", &l.json),
+		CTL_TEXT("agent", &f.agent),
+		CTL_CALL("type", take_type, &f),
+		CTL_CALL("since", take_since, &f),
+		CTL_FLAG("drills", &drills),
+		CTL_OPTIONS_END,
+	};
+	unsigned long bad = 0;
+	int first, ret;
+
+	if ((ret = ctl_options(argc, argv, opts, 1, 1, &first)) != EX_DONE)
+		return ret;
+	if (drills) {
+		if (f.type != NULL && strcmp(f.type, DRILL_REPORT_TYPE) != 0) {
+			fail_line("--drills sums up the drill reports: "
+			    "--type %s does not go with it", f.type);
+			return EX_USAGE;
+		}
+		f.type = DRILL_REPORT_TYPE;
+		return drills_summary(argv[first], &f, l.json);
+	}
+	if ((ret = each_report(argv[first], &f, show, &l, &bad)) != EX_DONE)
+		return ret;
+	if (!l.json)
+		printf("%lu report(s), %lu not verified\n", l.shown, bad);
+	return bad > 0 ? EX_FAILED : EX_DONE;
 }
