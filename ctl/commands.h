@@ -16,6 +16,8 @@ int cmd_log(struct ctl *c, int argc, char **argv);
 int cmd_outbox(struct ctl *c, int argc, char **argv);
 int cmd_report(struct ctl *c, int argc, char **argv);
 int cmd_apply(struct ctl *c, int argc, char **argv);
+/* watch.c: the employee's session agent */
+int cmd_watch(struct ctl *c, int argc, char **argv);
 /* keys.c, sign.c, send.c, fetch.c: the CSIRT operator's */
 int cmd_keygen(struct ctl *c, int argc, char **argv);
 int cmd_agent_id(struct ctl *c, int argc, char **argv);
