@@ -217,7 +217,7 @@ $(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/netstress $(OBJDIR)/hog \
-	$(OBJDIR)/mklog $(OBJDIR)/nftset
+	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
@@ -290,6 +290,11 @@ bench: deps
 		$(OBJDIR)/send-bench $(OBJDIR)/freeze-bench $(OBJDIR)/snapshot-bench \
 		$(OBJDIR)/collect-bench $(OBJDIR)/report-bench $(OBJDIR)/collector-bench
 	$(Q)bench/run
+
+# a freedesktop notification server that records (t-watch)
+$(OBJDIR)/notifyd: $(call obj,tests/integration/notifyd.c)
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \

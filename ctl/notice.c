@@ -300,9 +300,12 @@ mode(struct notice_view *v, json_t *msg, struct notice *n)
 		json_decref(v->contact);
 		v->contact = json_incref(contact);
 	}
-	v->drill_mode = json_is_true(json_object_get(msg, KW_DRILL));
-	/* a live drill's isolation: the drill's own notice says it */
-	if (is_cut && !same && !v->drill_mode)
+	/*
+	 * The mode is the real quarantine's: a live drill isolates through
+	 * a table of its own and says so in its drill events.  A real
+	 * isolation during a drill is shown as what it is.
+	 */
+	if (is_cut && !same)
 		r = isolation(v, m, ep, n);
 	else if (!is_cut && was_cut) {
 		snprintf(n->summary, sizeof(n->summary), "%s",

@@ -20,7 +20,6 @@ struct notice_view {
 	bool known;		/* a status came: mode below is kakurid's */
 	char mode[16];
 	char episode[80];	/* of the isolation last shown */
-	bool drill_mode;	/* the mode is a live drill's */
 	json_t *drill;		/* the drill started and not ended, or NULL */
 	json_t *contact;	/* the policy's contact section, or NULL */
 };

@@ -45,8 +45,13 @@
 #define SHOWN_MAX	16	/* notices whose buttons are remembered */
 #define DEFAULT_TERMINAL "x-terminal-emulator"
 
-/* A notice on the desktop: its server's id, and its drill's. */
+/*
+ * A notice on the desktop: the server that took it (its unique name: a
+ * restarted server counts its ids from 1 again), its id there, and its
+ * drill's id.
+ */
 struct shown {
+	char server[64];
 	uint32_t id;
 	json_t *drill_id;
 };
@@ -118,13 +123,15 @@ print_notice(const struct notice *n)
 
 /* The notice is in front of the employee. */
 static void
-notice_seen(struct watch *w, struct notice *n, uint32_t id)
+notice_seen(struct watch *w, struct notice *n, const char *server,
+    uint32_t id)
 {
 	struct shown *s;
 
-	if (id != 0) {
+	if (id != 0 && server != NULL) {
 		s = &w->shown[w->next_shown++ % SHOWN_MAX];
 		json_decref(s->drill_id);
+		snprintf(s->server, sizeof(s->server), "%s", server);
 		s->id = id;
 		s->drill_id = json_incref(n->drill_id);
 	}
@@ -148,7 +155,7 @@ notify_done(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		print_notice(&p->n);
 		id = 0;
 	}
-	notice_seen(p->w, &p->n, id);
+	notice_seen(p->w, &p->n, sd_bus_message_get_sender(m), id);
 	notice_free(&p->n);
 	free(p);
 	return 0;
@@ -265,7 +272,7 @@ show(struct watch *w, struct notice *n)
 	    strerror(-r));
 terminal:
 	print_notice(n);
-	notice_seen(w, n, 0);
+	notice_seen(w, n, NULL, 0);
 	notice_free(n);
 	free(p);
 out:
@@ -332,15 +339,16 @@ on_action(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	struct watch *w = userdata;
 	struct notice n = { .urgent = false };
 	const struct shown *s = NULL;
-	const char *key;
+	const char *key, *server = sd_bus_message_get_sender(m);
 	uint32_t id;
 	bool drill;
 	size_t i;
 
 	if (sd_bus_message_read(m, "us", &id, &key) < 0)
 		return 0;
-	for (i = 0; i < SHOWN_MAX && s == NULL; i++)
-		if (w->shown[i].id == id && id != 0)
+	for (i = 0; i < SHOWN_MAX && s == NULL && server != NULL; i++)
+		if (w->shown[i].id == id && id != 0 &&
+		    strcmp(w->shown[i].server, server) == 0)
 			s = &w->shown[i];
 	/* another program's notice */
 	if (s == NULL || (strcmp(key, "report") != 0 &&
@@ -367,13 +375,15 @@ static int
 on_closed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	struct watch *w = userdata;
+	const char *server = sd_bus_message_get_sender(m);
 	uint32_t id, why;
 	size_t i;
 
-	if (sd_bus_message_read(m, "uu", &id, &why) < 0)
+	if (sd_bus_message_read(m, "uu", &id, &why) < 0 || server == NULL)
 		return 0;
 	for (i = 0; i < SHOWN_MAX; i++) {
-		if (w->shown[i].id == id && id != 0) {
+		if (w->shown[i].id == id && id != 0 &&
+		    strcmp(w->shown[i].server, server) == 0) {
 			w->shown[i].id = 0;
 			json_decref(w->shown[i].drill_id);
 			w->shown[i].drill_id = NULL;
@@ -478,6 +488,10 @@ on_frame(void *arg, uint8_t *body, size_t len)
 		}
 		w->answered = true;
 		w->backoff = RETRY_MIN_S;
+		printf("kakurictl watch: following the agent at %s, notices to "
+		    "%s\n", w->c->socket_path, w->bus ? "the desktop" :
+		    "this terminal");
+		fflush(stdout);
 	}
 	if (notice_of(&w->v, msg, &n) > 0)
 		show(w, &n);
