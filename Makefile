@@ -15,6 +15,8 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 APPLICATIONSDIR ?= $(PREFIX)/share/applications
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+AUTOSTARTDIR ?= $(SYSCONFDIR)/xdg/autostart
 DESTDIR ?=
 
 PKGS := libnftnl libmnl libsystemd libssl libcrypto jansson libconfig
@@ -312,6 +314,9 @@ install: all
 	install -m 0644 systemd/kakurid.service systemd/kakuri-restore.service \
 		systemd/kakuri-collector.service $(DESTDIR)$(UNITDIR)/
 	install -m 0644 desktop/kakuri-report.desktop $(DESTDIR)$(APPLICATIONSDIR)/
+	install -d $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(AUTOSTARTDIR)
+	install -m 0644 systemd/kakuri-watch.service $(DESTDIR)$(USERUNITDIR)/
+	install -m 0644 desktop/kakuri-watch.desktop $(DESTDIR)$(AUTOSTARTDIR)/
 	install -m 0644 systemd/kakuri.sysusers $(DESTDIR)$(SYSUSERSDIR)/kakuri.conf
 	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf
 
