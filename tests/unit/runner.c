@@ -37,6 +37,7 @@ main(void)
 	srunner_add_suite(sr, lean_suite());
 	srunner_add_suite(sr, outbox_suite());
 	srunner_add_suite(sr, report_suite());
+	srunner_add_suite(sr, watch_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -28,5 +28,6 @@ Suite *children_suite(void);
 Suite *lean_suite(void);
 Suite *outbox_suite(void);
 Suite *report_suite(void);
+Suite *watch_suite(void);
 
 #endif
