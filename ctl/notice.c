@@ -16,76 +16,67 @@
 #include "output.h"
 #include "wire.h"
 
-struct words {
-	const char *release_summary;
-	const char *release_body;
-	const char *drill_intro;	/* an announced drill's notice */
-	const char *drill_announce;
-	const char *drill_live;
-	const char *drill_tabletop;
-	const char *drill_scenario;	/* before the scenario */
-	const char *drill_what;
-	const char *end_summary;
-	const char *end_action[3];	/* around the button and the seconds */
-	const char *end_other;		/* someone else answered */
-	const char *end_none;
-	const char *end_result;		/* before the drill's result */
-	const char *report;
-	const char *disconnect;
-	const char *drill_no_disconnect;
+/* Every text in English and Japanese, side by side: [EN] and [JA]. */
+enum { EN, JA };
+
+static const struct words {
+	const char *release_summary[2];
+	const char *release_body[2];
+	const char *drill_intro[2];	/* an announced drill's notice */
+	const char *drill_announce[2];
+	const char *drill_live[2];
+	const char *drill_tabletop[2];
+	const char *drill_scenario[2];	/* before the scenario */
+	const char *drill_what[2];
+	const char *end_summary[2];
+	const char *end_action[2][3];	/* around the button and the seconds */
+	const char *end_other[2];	/* someone else answered */
+	const char *end_none[2];
+	const char *end_result[2];	/* before the drill's result */
+	const char *report[2];
+	const char *disconnect[2];
+	const char *drill_no_disconnect[2];
+} words = {
+	.release_summary = { "Connectivity is back", "通信が復旧しました" },
+	.release_body = {
+	    "The network isolation of this computer has been lifted. You "
+	    "can use it as usual.\n",
+	    "このパソコンのネットワーク隔離は解除されました。"
+	    "通常どおり利用できます。\n" },
+	.drill_intro = { "This is a drill, not a real incident.\n",
+	    "これは訓練です。実際のインシデントではありません。\n" },
+	.drill_announce = { "A drill starts soon.\n",
+	    "まもなく訓練が始まります。\n" },
+	.drill_live = {
+	    "For the drill, this computer is cut off from the network for a "
+	    "while. It comes back by itself at the end.\n",
+	    "訓練のため、このパソコンは一時的にネットワークから"
+	    "隔離されます。終了すると自動で復旧します。\n" },
+	.drill_tabletop = { "Nothing is cut off (a tabletop drill).\n",
+	    "通信は遮断されていません（机上訓練）。\n" },
+	.drill_scenario = { "Scenario: ", "想定：" },
+	.drill_what = {
+	    "Respond as you would to a suspicious screen: press Report or "
+	    "Disconnect.\n",
+	    "不審な画面を見たときと同じように対応してください："
+	    "「報告する」または「切断する」を押します。\n" },
+	.end_summary = { "The drill is over", "訓練が終了しました" },
+	.end_action = { { "Your response: ", " (after ", " s)" },
+	    { "あなたの対応：「", "」（", " 秒）" } },
+	.end_other = { "Another user responded.\n",
+	    "対応は別の利用者が行いました。\n" },
+	.end_none = { "Your response: none\n", "あなたの対応：なし\n" },
+	.end_result = { "Result of the drill: ", "訓練の結果：" },
+	.report = { "Report", "報告する" },
+	.disconnect = { "Disconnect", "切断する" },
+	.drill_no_disconnect = {
+	    "This is a drill: nothing is cut off. Your response was "
+	    "recorded.",
+	    "訓練中のため、実際には切断しません。対応は記録されました。" },
 };
 
-static const struct words ja = {
-	.release_summary = "通信が復旧しました",
-	.release_body = "このパソコンのネットワーク隔離は解除されました。"
-	    "通常どおり利用できます。\n",
-	.drill_intro = "これは訓練です。実際のインシデントではありません。\n",
-	.drill_announce = "まもなく訓練が始まります。\n",
-	.drill_live = "訓練のため、このパソコンは一時的にネットワークから"
-	    "隔離されます。終了すると自動で復旧します。\n",
-	.drill_tabletop = "通信は遮断されていません（机上訓練）。\n",
-	.drill_scenario = "想定：",
-	.drill_what = "不審な画面を見たときと同じように対応してください："
-	    "「報告する」または「切断する」を押します。\n",
-	.end_summary = "訓練が終了しました",
-	.end_action = { "あなたの対応：「", "」（", " 秒）" },
-	.end_other = "対応は別の利用者が行いました。\n",
-	.end_none = "あなたの対応：なし\n",
-	.end_result = "訓練の結果：",
-	.report = "報告する",
-	.disconnect = "切断する",
-	.drill_no_disconnect = "訓練中のため、実際には切断しません。"
-	    "対応は記録されました。",
-};
-
-static const struct words en = {
-	.release_summary = "Connectivity is back",
-	.release_body = "The network isolation of this computer has been "
-	    "lifted. You can use it as usual.\n",
-	.drill_intro = "This is a drill, not a real incident.\n",
-	.drill_announce = "A drill starts soon.\n",
-	.drill_live = "For the drill, this computer is cut off from the "
-	    "network for a while. It comes back by itself at the end.\n",
-	.drill_tabletop = "Nothing is cut off (a tabletop drill).\n",
-	.drill_scenario = "Scenario: ",
-	.drill_what = "Respond as you would to a suspicious screen: press "
-	    "Report or Disconnect.\n",
-	.end_summary = "The drill is over",
-	.end_action = { "Your response: ", " (after ", " s)" },
-	.end_other = "Another user responded.\n",
-	.end_none = "Your response: none\n",
-	.end_result = "Result of the drill: ",
-	.report = "Report",
-	.disconnect = "Disconnect",
-	.drill_no_disconnect = "This is a drill: nothing is cut off. Your "
-	    "response was recorded.",
-};
-
-static const struct words *
-words_of(const struct notice_view *v)
-{
-	return strcmp(v->lang, "ja") == 0 ? &ja : &en;
-}
+/* The text f in v's language. */
+#define WORD(v, f)	(words.f[strcmp((v)->lang, "ja") == 0 ? JA : EN])
 
 void
 notice_view_init(struct notice_view *v, const char *lang, uid_t uid)
@@ -115,14 +106,14 @@ notice_free(struct notice *n)
 const char *
 notice_action_label(const struct notice_view *v, const char *key)
 {
-	return strcmp(key, "report") == 0 ? words_of(v)->report :
-	    words_of(v)->disconnect;
+	return strcmp(key, "report") == 0 ? WORD(v, report) :
+	    WORD(v, disconnect);
 }
 
 const char *
 notice_drill_disconnect(const struct notice_view *v)
 {
-	return words_of(v)->drill_no_disconnect;
+	return WORD(v, drill_no_disconnect);
 }
 
 bool
@@ -210,32 +201,30 @@ end_field(json_t *ev, const char *key)
 static void
 drill_end_body(const struct notice_view *v, json_t *ev, FILE *f)
 {
-	const struct words *w = words_of(v);
 	json_t *emp = end_field(ev, KW_EMPLOYEE), *res, *uid;
 	const char *action = str_or(emp, KW_ACTION, "");
 
 	uid = json_object_get(emp, KW_UID);
 	if (*action == '\0')
-		add(f, "%s", w->end_none);
+		add(f, "%s", WORD(v, end_none));
 	else if (json_is_integer(uid) &&
 	    json_integer_value(uid) != (json_int_t)v->uid)
-		add(f, "%s", w->end_other);
+		add(f, "%s", WORD(v, end_other));
 	else
-		add(f, "%s%s%s%.1f%s\n", w->end_action[0],
-		    notice_action_label(v, action), w->end_action[1],
+		add(f, "%s%s%s%.1f%s\n", WORD(v, end_action)[0],
+		    notice_action_label(v, action), WORD(v, end_action)[1],
 		    (double)json_integer_value(json_object_get(emp,
-		    KW_ACTION_MS)) / 1000.0, w->end_action[2]);
+		    KW_ACTION_MS)) / 1000.0, WORD(v, end_action)[2]);
 	res = json_object_get(ev, KW_RESULT);
 	if (!json_is_string(res))
 		res = json_object_get(res, KW_RESULT);
 	if (json_is_string(res))
-		add(f, "%s%s\n", w->end_result, json_string_value(res));
+		add(f, "%s%s\n", WORD(v, end_result), json_string_value(res));
 }
 
 static int
 drill(struct notice_view *v, json_t *ev, struct notice *n)
 {
-	const struct words *w = words_of(v);
 	const char *phase = str_or(ev, KW_PHASE, "");
 	json_t *d = json_object_get(ev, KW_DRILL);
 	const char *scen = str_or(d, KW_SCENARIO, "");
@@ -261,19 +250,20 @@ drill(struct notice_view *v, json_t *ev, struct notice *n)
 		return -ENOMEM;
 	if (strcmp(phase, "end") == 0) {
 		snprintf(n->summary, sizeof(n->summary), "%s: %s",
-		    w->end_summary, NOTICE_DRILL_SUMMARY);
+		    WORD(v, end_summary), NOTICE_DRILL_SUMMARY);
 		drill_end_body(v, ev, f);
 	} else {
 		snprintf(n->summary, sizeof(n->summary), "%s",
 		    NOTICE_DRILL_SUMMARY);
-		add(f, "%s", w->drill_intro);
+		add(f, "%s", WORD(v, drill_intro));
 		if (strcmp(phase, "announce") == 0)
-			add(f, "%s", w->drill_announce);
-		add(f, "%s", live ? w->drill_live : w->drill_tabletop);
+			add(f, "%s", WORD(v, drill_announce));
+		add(f, "%s", live ? WORD(v, drill_live) :
+		    WORD(v, drill_tabletop));
 		if (*scen != '\0')
-			add(f, "%s%s\n", w->drill_scenario, scen);
+			add(f, "%s%s\n", WORD(v, drill_scenario), scen);
 		if (strcmp(phase, "start") == 0) {
-			add(f, "%s", w->drill_what);
+			add(f, "%s", WORD(v, drill_what));
 			n->actions = true;
 		}
 	}
@@ -309,8 +299,8 @@ mode(struct notice_view *v, json_t *msg, struct notice *n)
 		r = isolation(v, m, ep, n);
 	else if (!is_cut && was_cut) {
 		snprintf(n->summary, sizeof(n->summary), "%s",
-		    words_of(v)->release_summary);
-		r = (n->body = strdup(words_of(v)->release_body)) ? 1 : -ENOMEM;
+		    WORD(v, release_summary));
+		r = (n->body = strdup(WORD(v, release_body))) ? 1 : -ENOMEM;
 	}
 	v->known = true;
 	snprintf(v->mode, sizeof(v->mode), "%s", m);

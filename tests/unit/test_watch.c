@@ -65,51 +65,46 @@ static const char ev_isolated[] = "{\"event\":\"mode\",\"mode\":\"isolated\","
 static const char ev_open[] = "{\"event\":\"mode\",\"mode\":\"open\","
     "\"drill\":false}";
 
-START_TEST(test_isolation_release_en)
+static const struct {
+	const char *lang;
+	const char *title;
+	const char *guidance;	/* a line of guidance.c's */
+	const char *release;
+	const char *report;
+	const char *disconnect;
+} langs[] = {
+	{ "en", TITLE_EN, "Keep the computer switched on",
+	    "Connectivity is back", "Report", "Disconnect" },
+	{ "ja", TITLE_JA, "電源は入れたまま", "通信が復旧しました",
+	    "報告する", "切断する" },
+};
+
+START_TEST(test_isolation_release)
 {
 	struct notice_view v;
 	struct notice n;
 
-	notice_view_init(&v, "en", 1000);
+	notice_view_init(&v, langs[_i].lang, 1000);
 	ck_assert_int_eq(feed(&v, status_open, &n), 0);
 	ck_assert_int_eq(feed(&v, ev_isolated, &n), 1);
-	ck_assert_str_eq(n.summary, TITLE_EN);
+	ck_assert_str_eq(n.summary, langs[_i].title);
 	ck_assert(n.actions && n.urgent);
 	ck_assert_ptr_null(n.drill_id);
-	ck_assert_ptr_nonnull(strstr(n.body, "Keep the computer switched on"));
+	ck_assert_ptr_nonnull(strstr(n.body, langs[_i].guidance));
 	ck_assert_ptr_nonnull(strstr(n.body, "Desk 7"));
 	ck_assert_ptr_nonnull(strstr(n.body, "e1"));
-	ck_assert_ptr_null(strstr(n.body, TITLE_EN));
+	ck_assert_ptr_null(strstr(n.body, langs[_i].title));
 	notice_free(&n);
 	/* the same isolation again (a reconnect): nothing new to show */
 	ck_assert_int_eq(feed(&v, ev_isolated, &n), 0);
 	ck_assert_int_eq(feed(&v, ev_open, &n), 1);
-	ck_assert_str_eq(n.summary, "Connectivity is back");
+	ck_assert_str_eq(n.summary, langs[_i].release);
 	ck_assert(!n.actions);
 	notice_free(&n);
 	ck_assert_int_eq(feed(&v, ev_open, &n), 0);
-	ck_assert_str_eq(notice_action_label(&v, "report"), "Report");
-	ck_assert_str_eq(notice_action_label(&v, "disconnect"), "Disconnect");
-	notice_view_reset(&v);
-}
-END_TEST
-
-START_TEST(test_isolation_release_ja)
-{
-	struct notice_view v;
-	struct notice n;
-
-	notice_view_init(&v, "ja", 1000);
-	ck_assert_int_eq(feed(&v, status_open, &n), 0);
-	ck_assert_int_eq(feed(&v, ev_isolated, &n), 1);
-	ck_assert_str_eq(n.summary, TITLE_JA);
-	ck_assert_ptr_nonnull(strstr(n.body, "電源は入れたまま"));
-	notice_free(&n);
-	ck_assert_int_eq(feed(&v, ev_open, &n), 1);
-	ck_assert_str_eq(n.summary, "通信が復旧しました");
-	notice_free(&n);
-	ck_assert_str_eq(notice_action_label(&v, "report"), "報告する");
-	ck_assert_str_eq(notice_action_label(&v, "disconnect"), "切断する");
+	ck_assert_str_eq(notice_action_label(&v, "report"), langs[_i].report);
+	ck_assert_str_eq(notice_action_label(&v, "disconnect"),
+	    langs[_i].disconnect);
 	notice_view_reset(&v);
 }
 END_TEST
@@ -344,8 +339,8 @@ START_TEST(test_watcher_behind_is_dropped)
 END_TEST
 
 KK_SUITE(watch_suite, "watch",
-	KK_CASE("notice", 0, 0), KK_TEST(test_isolation_release_en),
-	    KK_TEST(test_isolation_release_ja),
+	KK_CASE("notice", 0, 0),
+	    KK_LOOP(test_isolation_release, KK_NITEMS(langs)),
 	    KK_TEST(test_status_isolated_and_changes),
 	    KK_TEST(test_drill_announced), KK_TEST(test_drill_unannounced),
 	KK_CASE("watchers", 0, 0), KK_TEST(test_watchers_frames_and_limits),
