@@ -12,6 +12,7 @@
 
 #include "act.h"
 #include "daemon.h"
+#include "drill.h"
 #include "log.h"
 #include "outbox.h"
 #include "quarantine.h"
@@ -103,6 +104,8 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 		    strerror(-err));
 		return err;
 	}
+	/* during a drill, pressing is the response the drill times */
+	kd_drill_employee(d, NULL, r->uid, KW_DISCONNECT);
 	/* holding the button down: counted, not recorded press by press */
 	if (!*changed && !kd_tally_repeat(d, r->uid, "disconnect"))
 		return 0;

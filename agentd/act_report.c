@@ -20,6 +20,7 @@
 
 #include "act.h"
 #include "daemon.h"
+#include "drill.h"
 #include "log.h"
 #include "outbox.h"
 #include "record.h"
@@ -322,6 +323,8 @@ kd_act_report(struct run *r)
 		return err;
 	}
 	json_decref(body);
+	/* during a drill, reporting is the response the drill times */
+	kd_drill_employee(d, NULL, r->uid, KW_REPORT);
 	kk_log(LOG_NOTICE, KK_MID_REPORT, "self-report %s by %s (%s)%s", id,
 	    r->via, json_string_value(json_object_get(req, KW_CATEGORY)),
 	    pressed ? ", disconnected" : "");

@@ -25,6 +25,7 @@
 #include "adopt.h"
 #include "courier.h"
 #include "daemon.h"
+#include "drill.h"
 #include "dispatch.h"
 #include "identity.h"
 #include "lean.h"
@@ -332,6 +333,9 @@ main(int argc, char **argv)
 	/* evidence: the freezer, what was frozen before a restart */
 	if ((err = kd_preserve_init(&d)) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "evidence: %s", strerror(-err));
+	/* drills: never put back; a record a killed kakurid left is closed */
+	if ((err = kd_drill_init(&d)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "drills: %s", strerror(-err));
 	/* the CSIRT channel is optional: isolation never waits for it */
 	if (kd_identity_load(&d) < 0 || kd_channel_start(&d) < 0)
 		kk_log(LOG_WARNING, KK_MID_START,
@@ -351,6 +355,7 @@ main(int argc, char **argv)
 	ret = err < 0 ? 1 : 0;
 out:
 	kd_lean_stop();
+	kd_drill_free(&d);
 	kd_courier_stop(&d);
 	kd_channel_stop(&d);
 	kd_preserve_free(&d);

@@ -43,6 +43,8 @@ enum key_kind {
 	KEY_MIB,		/* integer 1..KK_MIB_MAX */
 	KEY_KEEP,		/* integer 1..KK_AUDIT_KEEP_MAX */
 	KEY_KEYID,		/* 64 lowercase hex: a pinned key's id */
+	KEY_ENDPOINTS,		/* list of "ADDR:PORT" */
+	KEY_GATE,		/* integer KK_GATE_MIN..KK_GATE_MAX */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -52,6 +54,8 @@ enum key_kind {
 #define KEY_EMPTY_OFF	0x8	/* endpoint we listen on: "" turns it off */
 #define KK_SECONDS_MAX	(7 * 86400)
 #define KK_MIB_MAX	(1024 * 1024)
+#define KK_GATE_MIN	1		/* drill.gate: refreshed every third of it */
+#define KK_GATE_MAX	300
 
 struct key_spec {
 	const char *name;
@@ -138,6 +142,19 @@ static const struct key_spec evidence_keys[] = {
 	{ "snapshot_timeout", KEY_SECONDS, 0, FIELD(snapshot_timeout) },
 };
 
+/*
+ * Drills: the addresses a live drill must find unreachable, the
+ * management endpoint it must still reach, how long one may last, and
+ * how long the kernel keeps a drill's isolation without kakurid
+ * refreshing it.
+ */
+static const struct key_spec drill_keys[] = {
+	{ "probes", KEY_ENDPOINTS, 0, FIELD(drill_probes) },
+	{ "check", KEY_ENDPOINT, KEY_REMOTE, FIELD(drill_check) },
+	{ "max_duration", KEY_SECONDS, 0, FIELD(drill_max_duration) },
+	{ "gate", KEY_GATE, 0, FIELD(drill_gate) },
+};
+
 /* The audit log: rotated past max_mb, keep rotated files kept. */
 static const struct key_spec audit_keys[] = {
 	{ "max_mb", KEY_MIB, 0, FIELD(audit_max_mb) },
@@ -154,6 +171,7 @@ static const struct section_spec sections[] = {
 	{ "nftables",	false,	nftables_keys,	 nitems(nftables_keys) },
 	{ "commands",	false,	commands_keys,	 nitems(commands_keys) },
 	{ "evidence",	false,	evidence_keys,	 nitems(evidence_keys) },
+	{ "drill",	false,	drill_keys,	 nitems(drill_keys) },
 	{ "audit",	false,	audit_keys,	 nitems(audit_keys) },
 };
 
@@ -380,6 +398,27 @@ add_path(struct kk_cfg_loader *l, const config_setting_t *e,
 	return 0;
 }
 
+static int
+add_endpoint(struct kk_cfg_loader *l, const config_setting_t *e,
+    const char *qname, void *arg)
+{
+	struct kk_endpointlist *dst = arg;
+	const char *v = config_setting_get_string(e), *why;
+	struct kk_endpoint ep;
+	char q[KK_CFG_QUOTE_SIZE];
+
+	why = kk_endpoint_problem(v, &ep.addr, &ep.port);
+	if (why == NULL)
+		why = addr_unusable(&ep.addr);
+	if (why != NULL) {
+		kk_cfg_fail_at(l, e, "%s: '%s': %s", qname,
+		    kk_cfg_quote(v, q, sizeof(q)), why);
+		return -EINVAL;
+	}
+	dst->ep[dst->n++] = ep;
+	return 0;
+}
+
 static const struct list_kind list_kinds[] = {
 	[KEY_ADDRS] = { { "strings", CONFIG_TYPE_STRING, "addresses",
 	    KK_MAX_ADDRS }, add_addr },
@@ -387,6 +426,8 @@ static const struct list_kind list_kinds[] = {
 	    KK_MAX_PORTS }, add_port },
 	[KEY_PATHS] = { { "strings", CONFIG_TYPE_STRING, "paths",
 	    KK_MAX_PROTECT }, add_path },
+	[KEY_ENDPOINTS] = { { "strings", CONFIG_TYPE_STRING, "endpoints",
+	    KK_MAX_PROBES }, add_endpoint },
 };
 
 static int
@@ -453,6 +494,7 @@ static const struct int_kind int_kinds[] = {
 	    "must be a number of seconds" },
 	[KEY_MIB] = { 1, KK_MIB_MAX, " (MiB)", NULL },
 	[KEY_KEEP] = { 1, KK_AUDIT_KEEP_MAX, " (files)", NULL },
+	[KEY_GATE] = { KK_GATE_MIN, KK_GATE_MAX, " seconds", NULL },
 };
 
 static int
@@ -507,7 +549,12 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
 		    &((struct kk_pathlist *)(void *)dst)->n, dst);
 		break;
+	case KEY_ENDPOINTS:
+		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
+		    &((struct kk_endpointlist *)(void *)dst)->n, dst);
+		break;
 	case KEY_SECONDS:
+	case KEY_GATE:
 	case KEY_MIB:
 	case KEY_KEEP:
 		rc = load_int(l, s, qname, &int_kinds[k->kind],
@@ -724,6 +771,8 @@ kk_policy_defaults(struct kk_policy *p)
 	p->audit_max_mb = 64;
 	p->report_max_mb = 64;
 	p->audit_keep = 4;
+	p->drill_max_duration = 3600;
+	p->drill_gate = 10;
 }
 
 /*

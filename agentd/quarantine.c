@@ -28,6 +28,7 @@
 #include "adopt.h"
 #include "alerts.h"
 #include "daemon.h"
+#include "drill.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "quarantine.h"
@@ -82,6 +83,26 @@ save_state(struct kd *d)
 	return 0;
 }
 
+/* The mode as it is now, to the watchers (kakurictl watch). */
+static void
+emit_mode(struct kd *d)
+{
+	char since[32] = "";
+	json_t *ev;
+
+	if (d->state.since)
+		kk_rfc3339(d->state.since, since, sizeof(since));
+	ev = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:b}", KW_EVENT, KW_MODE,
+	    KW_MODE, kk_mode_name(d->state.mode),
+	    KW_EPISODE, d->state.episode[0] ? d->state.episode : NULL,
+	    KW_SINCE, since[0] ? since : NULL,
+	    KW_BY, d->state.by[0] ? d->state.by : NULL,
+	    KW_DRILL, kd_drill_running(d));
+	if (ev != NULL)
+		kd_events_emit(d, ev);
+	json_decref(ev);
+}
+
 /*
  * Enter a quarantine mode.  Isolating is idempotent: the same or a
  * weaker request while already quarantined changes nothing (the kernel is
@@ -123,7 +144,9 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 	d->state = next;
 	*changed = true;
 	kd_quarantine_notify(d);
-	return save_state(d);
+	err = save_state(d);
+	emit_mode(d);
+	return err;
 }
 
 /*
@@ -173,6 +196,7 @@ kd_release(struct kd *d, const char *episode, const char *by,
 	}
 	kd_linkwatch_released(d);
 	kd_quarantine_notify(d);
+	emit_mode(d);
 	return 0;
 }
 
@@ -261,7 +285,7 @@ kd_quarantine_status(struct kd *d)
 	    KW_SINCE, since[0] ? since : NULL,
 	    KW_BY, d->state.by[0] ? d->state.by : NULL,
 	    KW_REASON, d->state.reason[0] ? d->state.reason : NULL,
-	    KW_DRILL, d->state.drill,
+	    KW_DRILL, kd_drill_running(d),
 	    KW_PROTECTION, d->table_flags ? "owner+persist" : "monitor",
 	    KW_VERIFIED, verified,
 	    KW_TAMPER_EVENTS, (json_int_t)d->tamper_events);

@@ -13,8 +13,8 @@
 #include "log.h"
 #include "tables.h"
 
-static void
-make_spec(struct kd *d, enum kk_mode mode, const char *episode,
+void
+kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
     const char *name, struct kk_nft_spec *spec)
 {
 	memset(spec, 0, sizeof(*spec));
@@ -63,7 +63,7 @@ apply_named(struct kd *d, enum kk_mode mode, const char *episode,
 	struct kk_nft_spec spec;
 	int err;
 
-	make_spec(d, mode, episode, name, &spec);
+	kd_tables_spec(d, mode, episode, name, &spec);
 	err = kk_nft_apply(&d->nft, &spec);
 	if (err == -EOPNOTSUPP && d->table_flags != 0 &&
 	    d->nft.err_family != NFPROTO_BRIDGE) {
@@ -72,7 +72,7 @@ apply_named(struct kd *d, enum kk_mode mode, const char *episode,
 		    d->nft.err);
 		d->table_flags = 0;
 		d->persist_supported = false;
-		make_spec(d, mode, episode, name, &spec);
+		kd_tables_spec(d, mode, episode, name, &spec);
 		err = kk_nft_apply(&d->nft, &spec);
 	}
 	if (err < 0 && d->nft.err_family == NFPROTO_BRIDGE &&
@@ -81,7 +81,7 @@ apply_named(struct kd *d, enum kk_mode mode, const char *episode,
 		    "kernel refused the bridge table (%s): bridged traffic is NOT cut off; isolating without it",
 		    d->nft.err);
 		d->no_bridge = true;
-		make_spec(d, mode, episode, name, &spec);
+		kd_tables_spec(d, mode, episode, name, &spec);
 		err = kk_nft_apply(&d->nft, &spec);
 	}
 	return err;
@@ -154,7 +154,7 @@ tables_verify(struct kd *d, enum kk_mode mode, const char *episode)
 {
 	struct kk_nft_spec spec;
 
-	make_spec(d, mode, episode, kd_tables_name(d), &spec);
+	kd_tables_spec(d, mode, episode, kd_tables_name(d), &spec);
 	return kk_nft_verify(&d->nft, &spec);
 }
 

@@ -9,11 +9,16 @@
 
 #include "enforcer.h"
 
+struct kk_nft_spec;
+
 extern const struct kd_enforcer kd_tables_enforcer;
 
 /* The name kakurid's tables have now: its own, or a fallback. */
 const char *kd_tables_name(const struct kd *d);
 /* Whether that is kakurid's own name (KK_TABLE_NAME). */
 bool kd_tables_own_name(const struct kd *d);
+/* What the tables of mode are under name, from the policy and the kernel's flags. */
+void kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
+    const char *name, struct kk_nft_spec *spec);
 
 #endif

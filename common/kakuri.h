@@ -82,6 +82,16 @@ struct kk_addrlist {
 	size_t n;
 };
 
+/* "ADDR:PORT" endpoints: drill.probes */
+#define KK_MAX_PROBES		16
+struct kk_endpointlist {
+	struct kk_endpoint {
+		struct kk_addr addr;
+		uint16_t port;
+	} ep[KK_MAX_PROBES];
+	size_t n;
+};
+
 #define KK_MAX_PROTECT		32	/* evidence.protect entries */
 #define KK_PROTECT_PATH_MAX	256
 
@@ -153,6 +163,13 @@ struct kk_policy {
 	int collect_timeout;		/* seconds for a whole collect */
 	int collect_max_mb;		/* MiB of collect output */
 	int snapshot_timeout;		/* seconds a snapshot worker may run */
+
+	/* drill { } (issue 11) */
+	struct kk_endpointlist drill_probes;	/* must be unreachable while live */
+	char drill_check[128];		/* the management endpoint a live drill
+					   must still reach; "": report.collector */
+	int drill_max_duration;		/* seconds a drill may last */
+	int drill_gate;			/* seconds: the kernel lifts a hung drill */
 
 	/* audit { } */
 	int audit_max_mb;		/* rotate audit.log past this */

@@ -435,6 +435,10 @@ struct json_t;
 /* fetch's chunks */
 #define KE_NO_GRANT		"no-grant"
 #define KE_NO_FILE		"no-file"
+/* drills: one is running already; this PC is really quarantined; none runs */
+#define KE_DRILL_RUNNING	"drill-running"
+#define KE_QUARANTINED		"quarantined"
+#define KE_NO_DRILL		"no-drill"
 
 /*
  * {"ok": false, "error": word, "message": message}; NULL if out of

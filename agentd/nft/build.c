@@ -262,6 +262,7 @@ struct elem_src {
 	size_t n;		/* elements in all */
 	size_t next;		/* the next one to put */
 	uint32_t keylen;
+	bool timeouts;		/* a set with timeouts: each element has its own */
 };
 
 static int
@@ -284,6 +285,8 @@ src_open(struct elem_src *src, const struct kk_nft_objects *o, size_t i)
 	nftnl_set_elems_iter_destroy(src->it);
 	src->it = nftnl_set_elems_iter_create(o->sets[i]);
 	src->keylen = nftnl_set_get_u32(o->sets[i], NFTNL_SET_KEY_LEN);
+	src->timeouts = (nftnl_set_get_u32(o->sets[i], NFTNL_SET_FLAGS) &
+	    NFT_SET_TIMEOUT) != 0;
 	return src->it == NULL ? -ENOMEM : 0;
 }
 
@@ -301,6 +304,7 @@ elem_size(const struct elem_src *src, bool end)
 {
 	return MNL_ATTR_HDRLEN +			/* the element's nest */
 	    (end ? MNL_ATTR_HDRLEN + MNL_ALIGN(sizeof(uint32_t)) : 0) +
+	    (src->timeouts ? MNL_ATTR_HDRLEN + sizeof(uint64_t) : 0) +
 	    MNL_ATTR_HDRLEN +				/* NFTA_SET_ELEM_KEY */
 	    MNL_ATTR_HDRLEN + MNL_ALIGN(src->keylen);	/* NFTA_DATA_VALUE */
 }
@@ -320,6 +324,7 @@ src_put(struct elem_src *src, struct nlmsghdr *nlh, uint16_t idx)
 	uint8_t buf[16];
 	const void *k;
 	uint32_t klen = src->keylen;
+	uint64_t timeout = 0;
 	bool end = false;
 
 	if (src->r != NULL) {
@@ -332,11 +337,17 @@ src_put(struct elem_src *src, struct nlmsghdr *nlh, uint16_t idx)
 		k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
 		if (klen != src->keylen)
 			return -EINVAL;
+		if (src->timeouts && (!nftnl_set_elem_is_set(e,
+		    NFTNL_SET_ELEM_TIMEOUT) || (timeout = nftnl_set_elem_get_u64(
+		    e, NFTNL_SET_ELEM_TIMEOUT)) == 0))
+			return -EINVAL;
 	}
 	nest = mnl_attr_nest_start(nlh, idx);
 	if (end)
 		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS,
 		    htonl(NFT_SET_ELEM_INTERVAL_END));
+	if (src->timeouts)
+		mnl_attr_put_u64(nlh, NFTA_SET_ELEM_TIMEOUT, htobe64(timeout));
 	key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
 	mnl_attr_put(nlh, NFTA_DATA_VALUE, klen, k);
 	mnl_attr_nest_end(nlh, key);
@@ -485,6 +496,61 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
 	for (i = 0; i < nplan; i++)
 		if (plan[i].o && (err = batch_create(&c, plan[i].o)) < 0)
 			goto fail;
+	b->seq_last = c.seq - 1;
+	if ((err = batch_mark(&c, false)) < 0)
+		goto fail;
+	return 0;
+fail:
+	kk_nft_batch_free(b);
+	return err;
+}
+
+/*
+ * A drill gate's element, key 1, deleted (timeout 0) or added with a
+ * timeout, as one message of the batch.
+ */
+static int
+gate_elem_msg(struct batch_ctx *c, uint16_t type, const char *table,
+    uint64_t timeout_ms)
+{
+	const uint32_t one = htonl(1);
+	struct nlattr *list, *nest, *key;
+	struct nlmsghdr *nlh;
+
+	nlh = msg_begin(c, type, NFPROTO_INET, type == NFT_MSG_NEWSETELEM ?
+	    NLM_F_CREATE : 0, "%s the drill gate of %s", type ==
+	    NFT_MSG_NEWSETELEM ? "renewing" : "replacing", table);
+	if (nlh == NULL)
+		return -ENOBUFS;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, KK_DRILL_GATE);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	nest = mnl_attr_nest_start(nlh, 1);
+	key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, sizeof(one), &one);
+	mnl_attr_nest_end(nlh, key);
+	if (timeout_ms)
+		mnl_attr_put_u64(nlh, NFTA_SET_ELEM_TIMEOUT,
+		    htobe64(timeout_ms));
+	mnl_attr_nest_end(nlh, nest);
+	mnl_attr_nest_end(nlh, list);
+	return msg_end(c, nlh);
+}
+
+int
+kk_nft_batch_gate(struct kk_nft_batch *b, const char *table,
+    uint64_t gate_ms, uint32_t seq)
+{
+	struct batch_ctx c = { .b = b, .seq = seq };
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	b->seq_first = seq;
+	/* out and in again in one transaction: never a moment without it */
+	if ((err = batch_mark(&c, true)) < 0 ||
+	    (err = gate_elem_msg(&c, NFT_MSG_DELSETELEM, table, 0)) < 0 ||
+	    (err = gate_elem_msg(&c, NFT_MSG_NEWSETELEM, table, gate_ms)) < 0)
+		goto fail;
 	b->seq_last = c.seq - 1;
 	if ((err = batch_mark(&c, false)) < 0)
 		goto fail;

@@ -224,3 +224,19 @@ kk_expr_verdict(struct nftnl_rule *r, int verdict)
 	}
 	return expr_add(r, e);
 }
+
+int
+kk_expr_gate(struct nftnl_rule *r, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+	const uint32_t one = htonl(1);
+	int err;
+
+	if (e != NULL) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+		nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &one, sizeof(one));
+	}
+	if ((err = expr_add(r, e)) < 0)
+		return err;
+	return expr_lookup(r, set, set_id);
+}

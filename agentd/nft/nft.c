@@ -451,6 +451,19 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 	return 0;
 }
 
+int
+kk_nft_send(struct kk_nft *n, struct kk_nft_batch *b)
+{
+	int err;
+
+	n->err[0] = '\0';
+	n->err_family = 0;
+	n->seq = b->seq_last + 1;
+	if ((err = send_batch(n, b)) == 0)
+		clock_gettime(CLOCK_REALTIME, &n->committed);
+	return err;
+}
+
 /* The objects of every table spec wants, in family order. */
 static int
 build_all(struct kk_nft *n, const struct kk_nft_spec *spec,

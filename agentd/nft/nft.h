@@ -44,6 +44,15 @@ struct nlmsghdr;
 #define KK_NFT_SMALL_MAX	(2 * KK_MAX_ADDRS + KK_MAX_PORTS)	/* a plain set's elements */
 
 #define KK_FALLBACK_NAME	"kakuri_fallback"	/* and kakuri_fallback_<hex> */
+/*
+ * A live drill's table (issue 11): inet only, an owner table without
+ * persist (the kernel removes it with kakurid's socket), chains that
+ * accept by default, and every drop gated by the one element of the set
+ * KK_DRILL_GATE, which has a timeout kakurid refreshes (the kernel lifts
+ * the drill when kakurid hangs).
+ */
+#define KK_DRILL_TABLE		"kakuri_drill"
+#define KK_DRILL_GATE		"drill_gate"
 #define KK_FALLBACK_HEX		8	/* hex digits of the random suffix */
 #define KK_NFT_NAME_MAX		32
 #define KK_NFT_KNOWN_MAX	16	/* random fallback names followed */
@@ -137,6 +146,9 @@ struct kk_nft_spec {
 	bool no_bridge;			/* the kernel has no bridge family */
 	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
 	size_t nipsets;
+	/* a live drill's table (KK_DRILL_TABLE): mode isolated, gated drops */
+	bool drill;
+	uint64_t gate_ms;		/* the gate element's timeout */
 };
 
 /* The objects of one table of a spec, to build the batch and to compare. */
@@ -209,6 +221,9 @@ struct kk_nft_plan {
  */
 int kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
     size_t nplan, uint32_t seq);
+/* A drill gate renewed for gate_ms (KK_DRILL_GATE of table), as one batch. */
+int kk_nft_batch_gate(struct kk_nft_batch *b, const char *table,
+    uint64_t gate_ms, uint32_t seq);
 /* The map entry of seq, or NULL (the batch begin and end have none). */
 const struct kk_nft_msgmap *kk_nft_batch_msg(const struct kk_nft_batch *b,
     uint32_t seq);
@@ -326,6 +341,18 @@ int kk_nft_name_held(struct kk_nft *n, const char *name);
 int kk_nft_genid(struct kk_nft *n, uint32_t *gen);
 int kk_nft_counters(struct kk_nft *n, const char *name,
     struct kk_nft_counters *c);
+/*
+ * drill.c: a live drill's table (spec->drill, name KK_DRILL_TABLE),
+ * committed alone and read back; the gate's element renewed for
+ * gate_ms; the table gone.  None touches kakurid's other tables.
+ */
+int kk_nft_drill_apply(struct kk_nft *n, const struct kk_nft_spec *spec);
+int kk_nft_drill_verify(struct kk_nft *n, const struct kk_nft_spec *spec);
+int kk_nft_drill_refresh(struct kk_nft *n, uint64_t gate_ms);
+int kk_nft_drill_remove(struct kk_nft *n);
+/* 1 if the drill table exists, 0 if not, or a negative errno */
+int kk_nft_drill_exists(struct kk_nft *n);
+
 int kk_nft_monitor_open(struct kk_nft *n);
 int kk_nft_monitor_fd(const struct kk_nft *n);
 int kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev);

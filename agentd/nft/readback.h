@@ -11,6 +11,8 @@
 /* Writes n->err and returns err. */
 int kk_nft_seterr(struct kk_nft *n, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Sends a batch built by build.c and collects its acks (nft.c). */
+int kk_nft_send(struct kk_nft *n, struct kk_nft_batch *b);
 /* The table name of family, or *out NULL if there is none. */
 int kk_nft_get_table(struct kk_nft *n, int family, const char *name,
     struct nftnl_table **out);

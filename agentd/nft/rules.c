@@ -34,6 +34,7 @@
 #define NFT_TYPE_IPADDR		7
 #define NFT_TYPE_IP6ADDR	8
 #define NFT_TYPE_INET_SERVICE	13
+#define NFT_TYPE_MARK		19	/* the drill gate's key: a constant */
 
 #define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
 #define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
@@ -57,6 +58,7 @@ enum set_id {
 	SET_MGMT4 = 1, SET_MGMT6, SET_MGMT_PORTS, SET_DNS4, SET_DNS6,
 	SET_MAIL_TCP, SET_WEB_TCP, SET_WEB_UDP, SET_DHCP4, SET_DHCP6,
 };
+#define GATE_SET_ID	99	/* a drill's gate, below the interval sets' ids */
 
 static const struct set_def {
 	const char *name;
@@ -488,8 +490,13 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
-	if ((err = rule_set_comment(r, row->comment)) < 0 ||
-	    (err = compile_match(r, &row->m, hook, spec)) < 0)
+	if ((err = rule_set_comment(r, row->comment)) < 0)
+		goto fail;
+	/* a drill's drops hold only while kakurid renews the gate */
+	if (spec->drill && row->verdict == NF_DROP &&
+	    (err = kk_expr_gate(r, KK_DRILL_GATE, GATE_SET_ID)) < 0)
+		goto fail;
+	if ((err = compile_match(r, &row->m, hook, spec)) < 0)
 		goto fail;
 	if (row->counter && (err = kk_expr_counter(r)) < 0)
 		goto fail;
@@ -503,7 +510,8 @@ fail:
 }
 
 static int
-add_chain(struct kk_nft_objects *o, const struct chain_def *cd)
+add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
+    const struct kk_nft_spec *spec)
 {
 	struct nftnl_chain *c;
 
@@ -519,7 +527,9 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd)
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chain_hooks[cd->hook]);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, (uint32_t)cd->policy);
+	/* a drill's chains accept: only its gated drops drop */
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, spec->drill ? NF_ACCEPT :
+	    (uint32_t)cd->policy);
 	o->chains[o->nchains++] = c;
 	return 0;
 }
@@ -625,7 +635,7 @@ build_table(struct kk_nft_objects *o, const struct table_def *td,
 			return err;
 	}
 	for (i = 0; i < td->nchains; i++)
-		if ((err = add_chain(o, &td->chains[i])) < 0)
+		if ((err = add_chain(o, &td->chains[i], spec)) < 0)
 			return err;
 	for (i = 0; i < td->nchains; i++) {
 		cd = &td->chains[i];
@@ -644,6 +654,28 @@ build_table(struct kk_nft_objects *o, const struct table_def *td,
  * declared here, their elements put in by build.c from the ranges.
  */
 #define IPSET_ID_BASE	100	/* set ids above the rows' own */
+
+/* A drill's gate: one element, key 1, that times out unless renewed. */
+static int
+add_gate(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
+{
+	struct nftnl_set_elem *e;
+	struct nftnl_set *s;
+	const uint32_t one = htonl(1);
+	int err;
+
+	if (spec->gate_ms == 0)
+		return -EINVAL;
+	if ((err = new_set(o, KK_DRILL_GATE, NFT_TYPE_MARK, sizeof(one),
+	    GATE_SET_ID, NFT_SET_TIMEOUT, &s)) < 0)
+		return err;
+	if ((e = nftnl_set_elem_alloc()) == NULL)
+		return -ENOMEM;
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &one, sizeof(one));
+	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, spec->gate_ms);
+	nftnl_set_elem_add(s, e);
+	return 0;
+}
 
 static int
 add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
@@ -702,8 +734,10 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 
 	memset(o, 0, sizeof(*o));
 	if (!kk_nft_wants(spec->mode, family) ||
-	    (family == NFPROTO_BRIDGE && spec->no_bridge))
+	    (family == NFPROTO_BRIDGE && (spec->no_bridge || spec->drill)))
 		return -ENOENT;
+	if (spec->drill && spec->mode != KK_MODE_ISOLATED)
+		return -EINVAL;
 	if (spec->mode != KK_MODE_OPEN && spec->mode != KK_MODE_EGRESS &&
 	    spec->mode != KK_MODE_ISOLATED)
 		return -EINVAL;
@@ -714,7 +748,8 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 	nftnl_table_set_str(o->table, NFTNL_TABLE_NAME, kk_nft_spec_name(spec));
 	nftnl_table_set_u32(o->table, NFTNL_TABLE_FAMILY, (uint32_t)family);
 	nftnl_table_set_u32(o->table, NFTNL_TABLE_FLAGS, spec->table_flags);
-	if ((err = table_set_comment(o->table, spec)) < 0)
+	if ((err = table_set_comment(o->table, spec)) < 0 ||
+	    (spec->drill && (err = add_gate(o, spec)) < 0))
 		goto fail;
 	/* open: the table alone, empty */
 	for (i = 0; i < sizeof(table_defs) / sizeof(table_defs[0]); i++) {
