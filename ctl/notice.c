@@ -213,8 +213,8 @@ drill_end_body(const struct notice_view *v, json_t *ev, FILE *f)
 	else
 		add(f, "%s%s%s%.1f%s\n", WORD(v, end_action)[0],
 		    notice_action_label(v, action), WORD(v, end_action)[1],
-		    (double)json_integer_value(json_object_get(emp,
-		    KW_ACTION_MS)) / 1000.0, WORD(v, end_action)[2]);
+		    json_number_value(json_object_get(emp, KW_ACTION_MS)) /
+		    1000.0, WORD(v, end_action)[2]);
 	res = json_object_get(ev, KW_RESULT);
 	if (!json_is_string(res))
 		res = json_object_get(res, KW_RESULT);

@@ -170,7 +170,7 @@ START_TEST(test_drill_announced)
 	ck_assert_int_eq(feed(&v, "{\"event\":\"drill\",\"phase\":\"end\","
 	    "\"drill\":{\"id\":\"d1\",\"announce\":1},\"result\":{\"result\":"
 	    "\"ok\",\"end\":\"deadline\",\"employee\":{\"action\":\"report\","
-	    "\"uid\":1000,\"action_ms\":1500}}}", &n), 1);
+	    "\"uid\":1000,\"action_ms\":1500.4}}}", &n), 1);
 	ck_assert_ptr_nonnull(strstr(n.summary, NOTICE_DRILL_SUMMARY));
 	ck_assert_ptr_nonnull(strstr(n.body, "Your response: Report (after 1.5 s)"));
 	ck_assert_ptr_nonnull(strstr(n.body, "Result of the drill: ok"));
