@@ -15,6 +15,8 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 APPLICATIONSDIR ?= $(PREFIX)/share/applications
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+AUTOSTARTDIR ?= $(SYSCONFDIR)/xdg/autostart
 DESTDIR ?=
 
 PKGS := libnftnl libmnl libsystemd libssl libcrypto jansson libconfig
@@ -59,9 +61,9 @@ UNIT_SRC := $(wildcard tests/unit/*.c) $(PROG_SRC)
 # test binary
 DAEMON_SRC := agentd/kakurid.c
 # kakurictl's parts that need no agent: the command table, the target
-# stream, the worker pool, the drill summary
+# stream, the worker pool, the drill summary, the watch's notices
 CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c \
-	ctl/drillsum.c
+	ctl/drillsum.c ctl/notice.c ctl/guidance.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
 HELPER_SRC := tests/integration/netprobe.c $(PROG_SRC)
 # the nftables module with the policy loader: apply bench, nftset test helper
@@ -218,7 +220,7 @@ $(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/netstress $(OBJDIR)/hog \
-	$(OBJDIR)/mklog $(OBJDIR)/nftset
+	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)
@@ -292,6 +294,11 @@ bench: deps
 		$(OBJDIR)/collect-bench $(OBJDIR)/report-bench $(OBJDIR)/collector-bench
 	$(Q)bench/run
 
+# a freedesktop notification server that records (t-watch)
+$(OBJDIR)/notifyd: $(call obj,tests/integration/notifyd.c)
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
@@ -313,6 +320,9 @@ install: all
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 0644 desktop/kakuri-report.desktop $(DESTDIR)$(APPLICATIONSDIR)/
+	install -d $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(AUTOSTARTDIR)
+	install -m 0644 systemd/kakuri-watch.service $(DESTDIR)$(USERUNITDIR)/
+	install -m 0644 desktop/kakuri-watch.desktop $(DESTDIR)$(AUTOSTARTDIR)/
 	install -m 0644 systemd/kakuri.sysusers $(DESTDIR)$(SYSUSERSDIR)/kakuri.conf
 	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf
 

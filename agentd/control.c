@@ -31,6 +31,8 @@
 
 #include "daemon.h"
 #include "dispatch.h"
+#include "events.h"
+#include "quarantine.h"
 #include "tally.h"
 #include "log.h"
 #include "wire.h"
@@ -70,6 +72,7 @@ struct kk_control {
 	uint64_t next_serial;
 	uint8_t busy[256];	/* the answer to a connection over quota */
 	size_t busy_len;
+	struct kd_watchers *watchers;	/* events.c: kakurictl watch */
 };
 
 
@@ -95,7 +98,8 @@ conn_free(struct kk_conn *c)
 	ctl->nclass[c->cls]--;
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
-	close(c->fd);
+	if (c->fd >= 0)		/* -1: handed over to the watchers */
+		close(c->fd);
 	kk_frame_reader_reset(&c->rd);
 	if (c->tail != NULL) {
 		kk_audit_tail_close(c->tail);
@@ -268,6 +272,53 @@ submit_apply(struct kk_conn *c, struct kd_req *kr, json_t *req)
 }
 
 /*
+ * kakurictl watch: the status now, then the connection leaves the
+ * request slots for the watchers (events.c), which have limits of their
+ * own.  The contact goes with it: the employee's notice names the desk.
+ */
+static void
+submit_watch(struct kk_conn *c)
+{
+	struct kk_control *ctl = c->ctl;
+	struct kk_policy *pol = ctl->d->policy;
+	uid_t uid = c->cred.uid;
+	const char *word;
+	char msg[128];
+	json_t *resp;
+	int fd, err;
+
+	if ((err = kd_watchers_room(ctl->watchers, uid)) < 0) {
+		word = err == -EUSERS ? KE_BUSY_UID : KE_BUSY;
+		if (err == -EUSERS)
+			snprintf(msg, sizeof(msg), "this user watches %d times "
+			    "already: one kakurictl watch per session",
+			    KD_WATCH_PER_UID);
+		else
+			snprintf(msg, sizeof(msg), "%d watchers already; try "
+			    "again later", KD_WATCH_MAX);
+		kd_tally_refused(ctl->d, uid, c->cred.pid, "watch", word, NULL);
+		resp = kk_wire_error(word, msg);
+		answer(c, resp);
+		json_decref(resp);
+		return;
+	}
+	resp = kd_quarantine_status(ctl->d);
+	if (resp != NULL)
+		json_object_set_new(resp, KW_CONTACT, json_pack("{s:s, s:s, s:s}",
+		    KW_DESK, pol->contact_desk, KW_PHONE, pol->contact_phone,
+		    KW_EMAIL, pol->contact_email));
+	fd = c->fd;
+	c->fd = -1;
+	conn_free(c);
+	if (resp == NULL) {
+		close(fd);
+		return;
+	}
+	kd_watchers_add(ctl->watchers, fd, uid, resp);
+	json_decref(resp);
+}
+
+/*
  * One request (freed here): to the dispatcher, which answers through the
  * callbacks above, at once or when a deferred action is done.  The
  * connection has no deadline meanwhile, and c may be gone when this
@@ -306,6 +357,10 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 	    kd_local_refusal(KK_OP_APPLY, &cred, c->ctl->d->staff_known,
 	    c->ctl->d->staff_gid, NULL) == NULL)
 		submit_apply(c, &kr, req);
+	else if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_WATCH)) == 0 &&
+	    kd_local_refusal(KK_OP_WATCH, &cred, c->ctl->d->staff_known,
+	    c->ctl->d->staff_gid, NULL) == NULL)
+		submit_watch(c);
 	else
 		kd_submit(c->ctl->d, &kr);
 	json_decref(req);
@@ -512,9 +567,14 @@ kk_control_open(struct kd *d, const char *path)
 	if (ctl == NULL)
 		return -ENOMEM;
 	ctl->d = d;
+	ctl->fd = -1;
 	if ((err = make_busy_frame(ctl)) < 0) {
 		free(ctl);
 		return err;
+	}
+	if ((ctl->watchers = kd_watchers_new(d->ev)) == NULL) {
+		err = -ENOMEM;
+		goto fail;
 	}
 	strcpy(sun.sun_path, path);
 	strcpy(ctl->path, path);
@@ -552,6 +612,7 @@ kk_control_open(struct kd *d, const char *path)
 fail:
 	if (ctl->fd >= 0)
 		close(ctl->fd);
+	kd_watchers_free(ctl->watchers);
 	free(ctl);
 	return err;
 }
@@ -565,6 +626,7 @@ kk_control_close(struct kd *d)
 		return;
 	while (ctl->conns)
 		conn_free(ctl->conns);
+	kd_watchers_free(ctl->watchers);
 	sd_event_source_disable_unref(ctl->src);
 	close(ctl->fd);
 	unlink(ctl->path);
@@ -572,10 +634,9 @@ kk_control_close(struct kd *d)
 	d->control = NULL;
 }
 
-/* Watchers come with kakurictl watch (issue 11): none yet. */
 void
 kd_events_emit(struct kd *d, struct json_t *ev)
 {
-	(void)d;
-	(void)ev;
+	if (d->control != NULL)
+		kd_watchers_emit(d->control->watchers, ev);
 }

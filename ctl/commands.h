@@ -22,6 +22,8 @@ extern const struct command drill_words[];
 int cmd_drill_start(struct ctl *c, int argc, char **argv);
 int cmd_drill_stop(struct ctl *c, int argc, char **argv);
 int cmd_drill_history(struct ctl *c, int argc, char **argv);
+/* watch.c: the employee's session agent */
+int cmd_watch(struct ctl *c, int argc, char **argv);
 /* keys.c, sign.c, send.c, fetch.c: the CSIRT operator's */
 int cmd_keygen(struct ctl *c, int argc, char **argv);
 int cmd_agent_id(struct ctl *c, int argc, char **argv);

@@ -47,6 +47,9 @@ static const struct command commands[] = {
 	{ .name = "apply", .run = cmd_apply,
 	  .synopsis = "[--json] FILE",
 	  .description = "hand a signed command file to the agent" },
+	{ .name = "watch", .run = cmd_watch,
+	  .synopsis = "[--terminal PROG] [--once]",
+	  .description = "the employee's session agent: desktop notices of isolation, release, drills" },
 	/* on the CSIRT workstation */
 	{ .name = "keygen", .run = cmd_keygen,
 	  .synopsis = "NAME",

@@ -29,5 +29,6 @@ Suite *lean_suite(void);
 Suite *outbox_suite(void);
 Suite *report_suite(void);
 Suite *drillsum_suite(void);
+Suite *watch_suite(void);
 
 #endif

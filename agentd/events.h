@@ -1,0 +1,45 @@
+/*
+ * The watchers of the control socket (kakurictl watch, issue 11): a
+ * connection that asked for "watch" is handed over here after its first
+ * answer, and gets one frame per event (wire.h) until it goes away.
+ */
+#ifndef KD_EVENTS_H
+#define KD_EVENTS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-event.h>
+
+/*
+ * Watchers are counted apart from the control socket's connection slots,
+ * so that one user's watchers cannot keep other users' requests out.
+ */
+#define KD_WATCH_PER_UID	2
+#define KD_WATCH_MAX		64
+/* a watcher with more than this unsent is too far behind: dropped */
+#define KD_WATCH_QUEUE		(64 * 1024)
+
+struct kd_watchers;
+struct json_t;
+
+struct kd_watchers *kd_watchers_new(sd_event *ev);
+/* Ends every watcher too. */
+void kd_watchers_free(struct kd_watchers *w);
+/*
+ * Whether uid may add one more watcher: 0, or -EUSERS (its own limit)
+ * or -EBUSY (the limit of all).
+ */
+int kd_watchers_room(const struct kd_watchers *w, uid_t uid);
+/*
+ * fd (taken, also on failure) becomes a watcher of uid; first (not
+ * taken) is its first frame, the answer to "watch".  0, or -errno.
+ */
+int kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid,
+    struct json_t *first);
+/* ev (not taken) to every watcher, one frame; nothing here waits. */
+void kd_watchers_emit(struct kd_watchers *w, struct json_t *ev);
+/* How many watch now. */
+unsigned kd_watchers_count(const struct kd_watchers *w);
+
+#endif
