@@ -105,7 +105,9 @@ parse_ask(json_t *o, bool local, struct kd_drill_ask *ask, bool *stop,
 		return -EINVAL;
 	ask->duration = (unsigned)dur;
 	ask->announce = (unsigned)ann;
-	v = json_object_get(o, KW_SCENARIO);
+	/* null is no scenario */
+	if ((v = json_object_get(o, KW_SCENARIO)) != NULL && json_is_null(v))
+		v = NULL;
 	if (v != NULL && (!json_is_string(v) ||
 	    kk_text_check(json_string_value(v), json_string_length(v),
 	    NULL) < 0)) {

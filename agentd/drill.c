@@ -1011,10 +1011,13 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 		for (i = 0; i < dr->nnotified; i++)
 			if (dr->notified_uids[i] == uid)
 				return 0;
-		if (dr->nnotified < KD_DRILL_EMPLOYEES)
-			dr->notified_uids[dr->nnotified++] = uid;
+		if (dr->nnotified >= KD_DRILL_EMPLOYEES)
+			return 0;
+		dr->notified_uids[dr->nnotified++] = uid;
 		if (dr->notified == 0)
 			dr->notified = since_t0(dr);
+		/* on disk at once: a killed kakurid's record keeps it */
+		record_save(dr);
 		return 0;
 	}
 	if (strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0)
@@ -1026,6 +1029,7 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 		snprintf(dr->action_word, sizeof(dr->action_word), "%s", what);
 		kd_audit(d, "", "drill", "employee", json_pack("{s:s, s:s, s:I}",
 		    KW_ID, dr->id, KW_ACTION, what, KW_UID, (json_int_t)uid));
+		record_save(dr);
 	}
 	return 0;
 }

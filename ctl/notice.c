@@ -179,13 +179,15 @@ add(FILE *f, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A tabletop drill is always shown as an exercise; a live one if announced. */
 static bool
 announced(json_t *drill)
 {
 	json_t *a = json_object_get(drill, KW_ANNOUNCE);
+	const char *kind = json_string_value(json_object_get(drill, KW_KIND));
 
-	return json_is_true(a) || (json_is_integer(a) &&
-	    json_integer_value(a) != 0);
+	return (kind != NULL && strcmp(kind, "tabletop") == 0) ||
+	    json_is_true(a) || (json_is_integer(a) && json_integer_value(a) != 0);
 }
 
 /* The employee's part of a drill's end: in ev or in its result object. */
