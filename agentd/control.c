@@ -72,7 +72,6 @@ struct kk_control {
 	uint64_t next_serial;
 	uint8_t busy[256];	/* the answer to a connection over quota */
 	size_t busy_len;
-	struct kd_watchers *watchers;	/* events.c: kakurictl watch */
 };
 
 
@@ -287,7 +286,7 @@ submit_watch(struct kk_conn *c)
 	json_t *resp;
 	int fd, err;
 
-	if ((err = kd_watchers_room(ctl->watchers, uid)) < 0) {
+	if ((err = kd_watchers_room(ctl->d->watchers, uid)) < 0) {
 		word = err == -EUSERS ? KE_BUSY_UID : KE_BUSY;
 		if (err == -EUSERS)
 			snprintf(msg, sizeof(msg), "this user watches %d times "
@@ -314,7 +313,7 @@ submit_watch(struct kk_conn *c)
 		close(fd);
 		return;
 	}
-	kd_watchers_add(ctl->watchers, fd, uid, resp);
+	kd_watchers_add(ctl->d->watchers, fd, uid, resp);
 	json_decref(resp);
 }
 
@@ -572,7 +571,7 @@ kk_control_open(struct kd *d, const char *path)
 		free(ctl);
 		return err;
 	}
-	if ((ctl->watchers = kd_watchers_new(d->ev)) == NULL) {
+	if ((ctl->d->watchers = kd_watchers_new(d->ev)) == NULL) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -612,7 +611,8 @@ kk_control_open(struct kd *d, const char *path)
 fail:
 	if (ctl->fd >= 0)
 		close(ctl->fd);
-	kd_watchers_free(ctl->watchers);
+	kd_watchers_free(d->watchers);
+	d->watchers = NULL;
 	free(ctl);
 	return err;
 }
@@ -626,17 +626,11 @@ kk_control_close(struct kd *d)
 		return;
 	while (ctl->conns)
 		conn_free(ctl->conns);
-	kd_watchers_free(ctl->watchers);
+	kd_watchers_free(d->watchers);
+	d->watchers = NULL;
 	sd_event_source_disable_unref(ctl->src);
 	close(ctl->fd);
 	unlink(ctl->path);
 	free(ctl);
 	d->control = NULL;
-}
-
-void
-kd_events_emit(struct kd *d, struct json_t *ev)
-{
-	if (d->control != NULL)
-		kd_watchers_emit(d->control->watchers, ev);
 }

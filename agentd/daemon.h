@@ -28,6 +28,7 @@ kd_now_usec(void)
 }
 
 struct kk_control;
+struct kd_watchers;
 struct kd_tally;
 struct kd_preserve;
 struct kd_chan;
@@ -78,6 +79,7 @@ struct kd {
 	gid_t own_gid;
 
 	struct kk_control *control;
+	struct kd_watchers *watchers;	/* events.c: kakurictl watch */
 	struct kd_tally *tally;		/* tally.c: what local users did, per uid */
 	unsigned long tamper_events;
 	unsigned long long last_apply_usec;
@@ -168,9 +170,9 @@ const char *kd_channel_state(struct kd *d);
 int kk_control_open(struct kd *d, const char *path);
 void kk_control_close(struct kd *d);
 /*
- * One event (wire.h, "kakurictl watch") to every watcher on the control
- * socket, as one frame; ev is not taken.  A watcher too far behind is
- * dropped (it reconnects); nothing here waits.
+ * events.c: one event (wire.h, "kakurictl watch") to every watcher on
+ * the control socket, as one frame; ev is not taken.  A watcher too far
+ * behind is dropped (it reconnects); nothing here waits.
  */
 void kd_events_emit(struct kd *d, struct json_t *ev);
 

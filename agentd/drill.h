@@ -62,8 +62,14 @@ int kd_drill_stop(struct kd *d, const char *by, struct json_t **record);
  */
 int kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
     const char *what);
+/* drill_history.c: the records on disk */
+/* state_dir/drills, made if missing; and its path */
+int kd_drill_dir_open(struct kd *d);
+const char *kd_drill_dir(void);
 /* The newest records, at most limit, newest first. */
 struct json_t *kd_drill_history(struct kd *d, size_t limit);
+/* Records left running by a killed kakurid: closed as aborted, reported. */
+void kd_drill_close_leftovers(struct kd *d);
 /* The record of the drill running, or NULL. */
 struct json_t *kd_drill_current(struct kd *d);
 

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "kakuri.h"
+#include "daemon.h"
 #include "events.h"
 
 struct watcher {
@@ -241,4 +242,11 @@ kd_watchers_emit(struct kd_watchers *w, json_t *ev)
 			flush(x);
 	}
 	free(f);
+}
+
+void
+kd_events_emit(struct kd *d, struct json_t *ev)
+{
+	if (d->watchers != NULL)
+		kd_watchers_emit(d->watchers, ev);
 }

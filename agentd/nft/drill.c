@@ -32,6 +32,18 @@ drill_objects(struct kk_nft *n, const struct kk_nft_spec *spec,
 	return 0;
 }
 
+/* The drill table as the kernel has it (*t NULL: none). */
+static int
+drill_table(struct kk_nft *n, struct nftnl_table **t)
+{
+	int err;
+
+	if ((err = kk_nft_get_table(n, NFPROTO_INET, KK_DRILL_TABLE, t)) < 0)
+		return kk_nft_seterr(n, err, "reading table inet %s: %s",
+		    KK_DRILL_TABLE, strerror(-err));
+	return 0;
+}
+
 /*
  * The drill table read back whole.  The main tables' last match (what
  * their cheap checks rest on) is kept: this check is not of them.
@@ -59,11 +71,8 @@ kk_nft_drill_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 	memset(&o, 0, sizeof(o));
 	if ((err = drill_objects(n, spec, &o)) < 0)
 		return err;
-	if ((err = kk_nft_get_table(n, NFPROTO_INET, KK_DRILL_TABLE, &t)) < 0) {
-		kk_nft_seterr(n, err, "reading table inet %s: %s",
-		    KK_DRILL_TABLE, strerror(-err));
+	if ((err = drill_table(n, &t)) < 0)
 		goto out;
-	}
 	memset(&plan, 0, sizeof(plan));
 	plan.family = NFPROTO_INET;
 	snprintf(plan.name, sizeof(plan.name), "%s", KK_DRILL_TABLE);
@@ -119,11 +128,8 @@ kk_nft_drill_exists(struct kk_nft *n)
 	struct nftnl_table *t = NULL;
 	int err;
 
-	if ((err = kk_nft_get_table(n, NFPROTO_INET, KK_DRILL_TABLE, &t)) < 0)
-		return kk_nft_seterr(n, err, "reading table inet %s: %s",
-		    KK_DRILL_TABLE, strerror(-err));
-	if (t == NULL)
-		return 0;
+	if ((err = drill_table(n, &t)) < 0 || t == NULL)
+		return err;
 	nftnl_table_free(t);
 	return 1;
 }
@@ -136,11 +142,8 @@ kk_nft_drill_remove(struct kk_nft *n)
 	struct nftnl_table *t = NULL;
 	int err;
 
-	if ((err = kk_nft_get_table(n, NFPROTO_INET, KK_DRILL_TABLE, &t)) < 0)
-		return kk_nft_seterr(n, err, "reading table inet %s: %s",
-		    KK_DRILL_TABLE, strerror(-err));
-	if (t == NULL)
-		return 0;
+	if ((err = drill_table(n, &t)) < 0 || t == NULL)
+		return err;
 	memset(&plan, 0, sizeof(plan));
 	plan.family = NFPROTO_INET;
 	snprintf(plan.name, sizeof(plan.name), "%s", KK_DRILL_TABLE);

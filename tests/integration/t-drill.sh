@@ -32,17 +32,6 @@ COL="$WORK/collected"
 echo "$AGENT_ID" >"$WORK/agents"
 for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
 serve "$EP" "$EP4" 7444
-COLPID=
-collector() {
-	: >"$WORK/col.out"
-	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" \
-		--dir "$COL" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
-		--agents "$WORK/agents" >>"$WORK/col.out" 2>>"$WORK/col.err" &
-	COLPID=$!
-	PIDS+=($COLPID)
-	until_ok 5 grep -q listening "$WORK/col.out"
-}
-
 # drill_req JSON [setpriv options]: one control request, its answer
 drill_req() {
 	local f="$WORK/req.$RANDOM.json"

@@ -21,23 +21,6 @@ report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; location = \"
 AGENT_ID=$(agent_init)
 COL="$WORK/collected"
 echo "$AGENT_ID" >"$WORK/agents"
-COLPID=
-collector() {
-	: >"$WORK/col.out"
-	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" \
-		--dir "$COL" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
-		--agents "$WORK/agents" >>"$WORK/col.out" 2>>"$WORK/col.err" &
-	COLPID=$!
-	PIDS+=($COLPID)
-	until_ok 5 grep -q listening "$WORK/col.out"
-}
-collector_stop() {
-	[ -n "$COLPID" ] || return 0
-	kill "${1:--TERM}" "$COLPID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$COLPID" 2>/dev/null || break; sleep 0.05; done
-	wait "$COLPID" 2>/dev/null
-	COLPID=
-}
 stored_payload() {	# stored_payload ID: the payload the collector stored
 	jq -r .payload "$COL/$AGENT_ID/$1.json" | base64 -d
 }

@@ -139,7 +139,7 @@ START_TEST(test_status_isolated_and_changes)
 END_TEST
 
 static const char drill_start[] = "{\"event\":\"drill\",\"phase\":\"start\","
-    "\"drill\":{\"id\":\"d1\",\"kind\":\"tabletop\",\"announce\":%d,"
+    "\"drill\":{\"id\":\"d1\",\"kind\":\"%s\",\"announce\":%d,"
     "\"scenario\":\"fake invoice\"}}";
 
 START_TEST(test_drill_announced)
@@ -158,7 +158,7 @@ START_TEST(test_drill_announced)
 	ck_assert_ptr_nonnull(strstr(n.body, "cut off from the network for a while"));
 	notice_free(&n);
 	ck_assert(!notice_drill_running(&v, id));
-	snprintf(text, sizeof(text), drill_start, 1);
+	snprintf(text, sizeof(text), drill_start, "tabletop", 1);
 	ck_assert_int_eq(feed(&v, text, &n), 1);
 	ck_assert_str_eq(n.summary, NOTICE_DRILL_SUMMARY);
 	ck_assert(n.actions);
@@ -191,7 +191,7 @@ START_TEST(test_drill_unannounced)
 	notice_view_init(&v, "ja", 1000);
 	ck_assert_int_eq(feed(&v, "{\"event\":\"drill\",\"phase\":\"announce\","
 	    "\"drill\":{\"id\":\"d1\",\"announce\":0}}", &n), 0);
-	snprintf(text, sizeof(text), drill_start, 0);
+	snprintf(text, sizeof(text), drill_start, "live", 0);
 	ck_assert_int_eq(feed(&v, text, &n), 1);
 	ck_assert_str_eq(n.summary, TITLE_JA);
 	ck_assert(n.actions);
