@@ -24,7 +24,7 @@ stats() {	# stats FILE -> "median worst" (worst: the largest)
 		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
 		printf "%.2f %.2f\n", m, v[NR] }'
 }
-latest() { ctl drill history --json --limit 1 | jq -r ".drills[0]$1"; }
+latest() { ctl drill history --json --limit 1 | jq -r ".[0]$1"; }
 done_id() { [ "$(latest .id)" = "$1" ] && [ "$(latest .state)" = done ]; }
 
 : >"$WORK/verified" ; : >"$WORK/cli" ; : >"$WORK/back" ; : >"$WORK/late"
@@ -34,7 +34,7 @@ for i in $(seq 1 "$N"); do
 	t1=$(date +%s%N)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e6 }' >>"$WORK/cli"
 	until_ok 10 done_id "$id" || { echo "drill $id did not end"; exit 1; }
-	rec=$(ctl drill history --json --limit 1 | jq -c '.drills[0].timings_ms')
+	rec=$(ctl drill history --json --limit 1 | jq -c '.[0].timings_ms')
 	jq -r .verified <<<"$rec" >>"$WORK/verified"
 	jq -r '.connectivity_back - .reverted' <<<"$rec" >>"$WORK/back"
 	jq -r '.reverted - .started - 1000' <<<"$rec" >>"$WORK/late"
