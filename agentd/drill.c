@@ -7,25 +7,13 @@
  * Times are CLOCK_MONOTONIC microseconds from when it was asked for; the
  * record gives them in milliseconds.
  *
- * Probes are non-blocking connects in the event loop, never waited for.
- * A probe that must be blocked is made as root (the drill's drops hold
- * for everyone but kakurid's own management connections); the
- * management check is made with the file system ids of agent.user, so
- * its socket is kakurid's own (meta skuid/skgid) as the courier's is.
+ * The probes are drill_probe.c's, the records on disk drill_history.c's.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/fsuid.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -37,78 +25,7 @@
 #include "tables.h"
 #include "wire.h"
 
-#define PROBE_TIMEOUT_USEC	1000000ULL	/* a connect that gets no answer: blocked */
-#define MGMT_PERIOD_USEC	1000000ULL	/* the management channel, checked */
-#define BACK_PERIOD_USEC	100000ULL	/* after the revert: tried again */
-#define BACK_MAX_USEC		5000000ULL	/* ... for at most this long */
-#define NOTICE_MAX		4096		/* bytes of a record kept on disk */
-
-enum drill_state { DS_ANNOUNCED, DS_RUNNING, DS_ENDING };
-enum probe_kind { PK_BLOCK, PK_MGMT, PK_BACK };
-
-struct probe_result {
-	const char *result;	/* "blocked", "leak", "no-route"; NULL: not yet */
-	char detail[64];
-	double ms;		/* after the drill's start */
-};
-
-struct drill;
-
-struct probe {
-	struct drill *dr;
-	enum probe_kind kind;
-	size_t idx;		/* of drill.probes; the check: nprobes */
-	int fd;
-	sd_event_source *io, *timer;
-	uint64_t t0;
-	struct probe *next;
-};
-
-struct drill {
-	struct kd *d;
-	enum drill_state state;
-	enum kd_drill_kind kind;
-	char id[KK_EPISODE_HEX + 1];
-	char origin[16];
-	char by[KK_TEXT_MAX];
-	char scenario[KD_DRILL_SCENARIO_MAX + 1];
-	unsigned announce, duration;
-	char file[PATH_MAX + 64];	/* its record on disk */
-
-	uint64_t t0;		/* asked for (monotonic usec) */
-	time_t asked_rt, started_rt, deadline_rt, ended_rt;
-	uint64_t started, committed, verified, first_blocked, notified,
-	    action, reverted, back;	/* usec after t0; 0: not (yet) */
-
-	char end[24];		/* "deadline", "stop", "management-lost", ... */
-	char failure[400];	/* why it failed, if it did */
-	bool leak;
-	bool leak_reported;
-
-	/* the employees */
-	uid_t notified_uids[KD_DRILL_EMPLOYEES];
-	size_t nnotified;
-	char action_word[16];
-	uid_t action_uid;
-
-	/* probes */
-	struct probe_result probes[KK_MAX_PROBES];
-	size_t nprobes, probes_left;
-	struct kk_endpoint check;
-	char check_text[64];
-	struct probe_result mgmt;
-	uint64_t mgmt_ok;	/* last reachable (usec after t0) */
-	struct json_t *dns;
-	uint64_t packets, bytes;	/* the drill table's drops */
-	struct probe *inflight;
-	bool starting;		/* a round of probes is being started */
-	bool no_back;		/* kakurid exits: no connectivity check */
-
-	sd_event_source *announce_timer, *deadline_timer, *gate_timer,
-	    *mgmt_timer, *back_timer;
-	uint64_t gate_ms;
-	uint64_t renewed;	/* last gate renewal (monotonic usec) */
-};
+#include "drill_int.h"
 
 /* One drill at a time: kakurid's, kept here. */
 static struct drill *current;
@@ -116,24 +33,13 @@ static json_t *last_done;	/* the record of the last drill that ended */
 
 static void drill_end(struct drill *dr, const char *end);
 
-static uint64_t
-since_t0(const struct drill *dr)
+uint64_t
+kd_drill_since(const struct drill *dr)
 {
 	uint64_t now = kd_now_usec();
 
 	/* 0 means "not yet": a time is never 0 */
 	return now > dr->t0 ? now - dr->t0 : 1;
-}
-
-static void
-endpoint_text(const struct kk_endpoint *ep, char *buf, size_t len)
-{
-	char addr[INET6_ADDRSTRLEN];
-
-	if (kk_addr_format(&ep->addr, addr, sizeof(addr)) < 0)
-		snprintf(addr, sizeof(addr), "?");
-	snprintf(buf, len, ep->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-	    addr, (unsigned)ep->port);
 }
 
 static json_t *
@@ -199,7 +105,7 @@ record_of(const struct drill *dr)
 
 	probes = json_array();
 	for (i = 0; i < dr->nprobes; i++) {
-		endpoint_text(&p->drill_probes.ep[i], target, sizeof(target));
+		kd_drill_endpoint_text(&p->drill_probes.ep[i], target, sizeof(target));
 		json_array_append_new(probes, probe_json(target,
 		    &dr->probes[i]));
 	}
@@ -220,13 +126,14 @@ record_of(const struct drill *dr)
 	    KW_ACTION_MS, dr->action_word[0] ? ms_or_null(dr->action -
 	    (dr->notified && dr->notified < dr->action ? dr->notified :
 	    dr->started) + 1) : json_null());
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:s, s:o, s:o, s:o, "
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:s, s:o, s:o, s:o, s:o, "
 	    "s:s?, s:s, s:s?, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I}, s:b}",
 	    KW_ID, dr->id, KW_KIND, kind_name(dr->kind),
 	    KW_ORIGIN, dr->origin, KW_BY, dr->by,
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL,
 	    KW_ANNOUNCE, (int)dr->announce,
 	    KW_STATE, dr->state == DS_ENDING ? "done" : state_name(dr),
+	    KW_RECEIVED, time_or_null(dr->asked_rt),
 	    KW_STARTED, time_or_null(dr->started_rt),
 	    KW_DEADLINE, time_or_null(dr->deadline_rt),
 	    KW_ENDED, time_or_null(dr->ended_rt),
@@ -246,8 +153,8 @@ record_of(const struct drill *dr)
 }
 
 /* The record on disk: written when the drill starts and when it ends. */
-static void
-record_save(struct drill *dr)
+void
+kd_drill_record_save(struct drill *dr)
 {
 	json_t *o = record_of(dr);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
@@ -301,157 +208,8 @@ emit(struct drill *dr, const char *phase)
 	json_decref(ev);
 }
 
-/* ---- probes ---- */
-
-/* What a connect came to. */
-enum outcome {
-	O_ANSWERED,	/* connected, refused, or an ICMP error: packets flowed */
-	O_DROPPED,	/* EPERM on the way out: nothing left the host */
-	O_NOROUTE,	/* no route: nothing left the host either */
-	O_TIMEOUT,	/* no answer in PROBE_TIMEOUT_USEC */
-	O_ERROR,	/* no socket */
-};
-
-static void probe_done(struct probe *pr, enum outcome o, int err);
-static bool lapsed(struct drill *dr);
-
-static void
-probe_free(struct probe *pr)
-{
-	struct probe **pp;
-
-	for (pp = &pr->dr->inflight; *pp; pp = &(*pp)->next)
-		if (*pp == pr) {
-			*pp = pr->next;
-			break;
-		}
-	sd_event_source_disable_unref(pr->io);
-	sd_event_source_disable_unref(pr->timer);
-	if (pr->fd >= 0)
-		close(pr->fd);
-	free(pr);
-}
-
-static int
-probe_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	socklen_t len = sizeof(int);
-	int soerr = 0;
-
-	/* a drill whose gate lapsed proves nothing more: it ends */
-	if (lapsed(((struct probe *)userdata)->dr))
-		return 0;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		soerr = errno;
-	if (soerr == EINPROGRESS)
-		return 0;
-	probe_done(userdata, soerr == EPERM || soerr == EACCES ? O_DROPPED :
-	    O_ANSWERED, soerr);
-	return 0;
-}
-
-static int
-probe_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	if (lapsed(((struct probe *)userdata)->dr))
-		return 0;
-	probe_done(userdata, O_TIMEOUT, ETIMEDOUT);
-	return 0;
-}
-
-/* The endpoint's socket address. */
-static socklen_t
-endpoint_sockaddr(const struct kk_endpoint *ep, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (ep->addr.family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(ep->port);
-		sin->sin_addr = ep->addr.a.v4;
-		return sizeof(*sin);
-	}
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(ep->port);
-	sin6->sin6_addr = ep->addr.a.v6;
-	return sizeof(*sin6);
-}
-
-/*
- * A socket made with agent.user's file system ids is kakurid's own for
- * the rules (meta skuid/skgid look at the socket's file credentials).
- */
-static int
-socket_as(const struct kd *d, int family, int type, bool own)
-{
-	int fd, saved;
-
-	if (own) {
-		setfsgid(d->own_gid);
-		setfsuid(d->own_uid);
-	}
-	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	saved = errno;
-	if (own) {
-		setfsuid(0);
-		setfsgid(0);
-	}
-	errno = saved;
-	return fd;
-}
-
-static void
-probe_start(struct drill *dr, enum probe_kind kind, size_t idx,
-    const struct kk_endpoint *ep)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = endpoint_sockaddr(ep, &ss);
-	struct probe *pr;
-
-	if ((pr = calloc(1, sizeof(*pr))) == NULL)
-		return;
-	pr->dr = dr;
-	pr->kind = kind;
-	pr->idx = idx;
-	pr->t0 = kd_now_usec();
-	pr->next = dr->inflight;
-	dr->inflight = pr;
-	pr->fd = socket_as(dr->d, ep->addr.family, SOCK_STREAM,
-	    kind == PK_MGMT && dr->d->own_known);
-	if (pr->fd < 0) {
-		probe_done(pr, O_ERROR, errno);
-		return;
-	}
-	if (connect(pr->fd, (struct sockaddr *)&ss, sl) == 0) {
-		probe_done(pr, O_ANSWERED, 0);
-		return;
-	}
-	switch (errno) {
-	case EINPROGRESS:
-		break;
-	case EPERM:
-	case EACCES:
-		probe_done(pr, O_DROPPED, errno);
-		return;
-	case ENETUNREACH:
-	case EHOSTUNREACH:
-		probe_done(pr, O_NOROUTE, errno);
-		return;
-	default:
-		probe_done(pr, O_ANSWERED, errno);
-		return;
-	}
-	if (sd_event_add_io(dr->d->ev, &pr->io, pr->fd, EPOLLOUT, probe_io,
-	    pr) < 0 || sd_event_add_time_relative(dr->d->ev, &pr->timer,
-	    CLOCK_MONOTONIC, PROBE_TIMEOUT_USEC, KD_TIMER_ACCURACY_USEC,
-	    probe_timeout, pr) < 0)
-		probe_done(pr, O_ERROR, ENOMEM);
-}
-
-static void
-leak_found(struct drill *dr, const char *what)
+void
+kd_drill_leak(struct drill *dr, const char *what)
 {
 	if (dr->leak_reported)
 		return;
@@ -466,133 +224,7 @@ leak_found(struct drill *dr, const char *what)
 }
 
 static void back_round(struct drill *dr);
-static void back_round_done(struct drill *dr);
 static void finish(struct drill *dr);
-
-/* A probe that must be blocked: what it proved. */
-static void
-block_result(struct drill *dr, size_t idx, enum outcome o, int err,
-    uint64_t at)
-{
-	static const char *const words[] = {
-		[O_ANSWERED] = "leak", [O_DROPPED] = "blocked",
-		[O_NOROUTE] = "no-route", [O_TIMEOUT] = "blocked",
-		[O_ERROR] = "error",
-	};
-	struct probe_result *res = &dr->probes[idx];
-	char target[64];
-
-	res->result = words[o];
-	res->ms = (double)at / 1000.0;
-	snprintf(res->detail, sizeof(res->detail), "%s", err ? strerror(err) :
-	    "connected");
-	if ((o == O_DROPPED || o == O_TIMEOUT) && dr->first_blocked == 0)
-		dr->first_blocked = at;
-	if (o == O_ANSWERED) {
-		endpoint_text(&dr->d->policy->drill_probes.ep[idx], target,
-		    sizeof(target));
-		leak_found(dr, target);
-	}
-	if (dr->probes_left > 0 && --dr->probes_left == 0)
-		record_save(dr);
-}
-
-static void
-probe_done(struct probe *pr, enum outcome o, int err)
-{
-	struct drill *dr = pr->dr;
-	enum probe_kind kind = pr->kind;
-	uint64_t at = since_t0(dr);
-
-	switch (kind) {
-	case PK_BLOCK:
-		block_result(dr, pr->idx, o, err, at);
-		break;
-	case PK_MGMT:
-		/* reachable: it took the connection */
-		if (o == O_ANSWERED && err == 0)
-			dr->mgmt_ok = at;
-		snprintf(dr->mgmt.detail, sizeof(dr->mgmt.detail), "%s",
-		    err ? strerror(err) : "connected");
-		break;
-	case PK_BACK:
-		/* an answer of any kind: the network is back */
-		if (o == O_ANSWERED && dr->back == 0)
-			dr->back = at;
-		break;
-	}
-	probe_free(pr);
-	if (kind == PK_BACK && !dr->starting && dr->inflight == NULL)
-		back_round_done(dr);
-}
-
-/*
- * DNS only to pinned resolvers: a query to a pinned one leaves, one to
- * another address (each probe's, port 53) is dropped on the way out.
- */
-static void
-dns_checks(struct drill *dr)
-{
-	static const uint8_t query[] = {	/* ". IN NS", id 0x6b6b */
-		0x6b, 0x6b, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0,
-		0x00, 0x00, 0x02, 0x00, 0x01,
-	};
-	const struct kk_policy *p = dr->d->policy;
-	struct kk_endpoint ep;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	char target[64];
-	const char *res;
-	size_t i, n = p->dns.n + p->drill_probes.n;
-	int fd, e;
-
-	dr->dns = json_array();
-	for (i = 0; i < n && dr->dns; i++) {
-		bool pinned = i < p->dns.n;
-
-		ep.addr = pinned ? p->dns.addr[i] :
-		    p->drill_probes.ep[i - p->dns.n].addr;
-		ep.port = 53;
-		sl = endpoint_sockaddr(&ep, &ss);
-		endpoint_text(&ep, target, sizeof(target));
-		fd = socket_as(dr->d, ep.addr.family, SOCK_DGRAM, false);
-		e = fd < 0 ? errno : sendto(fd, query, sizeof(query), 0,
-		    (struct sockaddr *)&ss, sl) < 0 ? errno : 0;
-		if (fd >= 0)
-			close(fd);
-		if (e == EPERM || e == EACCES) {
-			res = "blocked";
-			/* a datagram is refused at once: the first proof */
-			if (!pinned && dr->first_blocked == 0)
-				dr->first_blocked = since_t0(dr);
-		}
-		else if (e != 0)
-			res = "error";
-		else
-			res = pinned ? "allowed" : "leak";
-		/* a pinned resolver blocked is no leak, only worth seeing */
-		json_array_append_new(dr->dns, json_pack("{s:s, s:s, s:s}",
-		    KW_TARGET, target, KW_RESULT, res,
-		    KW_DETAIL, e ? strerror(e) : "sent"));
-		if (!pinned && strcmp(res, "leak") == 0)
-			leak_found(dr, target);
-	}
-}
-
-/* The endpoint the management check dials. */
-static void
-check_endpoint(struct drill *dr)
-{
-	const struct kk_policy *p = dr->d->policy;
-	const char *text = p->drill_check[0] ? p->drill_check : p->collector;
-
-	if (text[0] == '\0' || kk_endpoint_parse(text, &dr->check.addr,
-	    &dr->check.port) < 0) {
-		dr->check.addr = p->peers.addr[0];
-		dr->check.port = p->mgmt_ports.port[0];
-	}
-	endpoint_text(&dr->check, dr->check_text, sizeof(dr->check_text));
-}
 
 /* ---- timers ---- */
 
@@ -600,8 +232,8 @@ check_endpoint(struct drill *dr)
  * kakurid did not run for the gate period (stopped, or starved): the
  * kernel has lifted the drill already; it ends, whichever timer sees it.
  */
-static bool
-lapsed(struct drill *dr)
+bool
+kd_drill_lapsed(struct drill *dr)
 {
 	uint64_t now = kd_now_usec();
 
@@ -619,12 +251,12 @@ static int
 on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct drill *dr = userdata;
-	uint64_t now = since_t0(dr), last = dr->mgmt_ok ? dr->mgmt_ok :
+	uint64_t now = kd_drill_since(dr), last = dr->mgmt_ok ? dr->mgmt_ok :
 	    dr->verified;
 	struct probe *pr;
 	bool busy = false;
 
-	if (lapsed(dr))
+	if (kd_drill_lapsed(dr))
 		return 0;
 	if (now > last && now - last >= dr->gate_ms * 1000) {
 		kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: %s not reachable "
@@ -636,7 +268,7 @@ on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	for (pr = dr->inflight; pr; pr = pr->next)
 		busy |= pr->kind == PK_MGMT;
 	if (!busy)
-		probe_start(dr, PK_MGMT, 0, &dr->check);
+		kd_probe_start(dr, PK_MGMT, 0, &dr->check);
 	sd_event_source_set_time_relative(s, MGMT_PERIOD_USEC);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
@@ -650,7 +282,7 @@ on_gate_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	uint64_t now = kd_now_usec();
 	int err;
 
-	if (lapsed(dr))
+	if (kd_drill_lapsed(dr))
 		return 0;
 	if ((err = kk_nft_drill_refresh(&d->nft, dr->gate_ms)) < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "renewing the gate: %s",
@@ -692,7 +324,7 @@ static void
 drill_free(struct drill *dr)
 {
 	while (dr->inflight)
-		probe_free(dr->inflight);
+		kd_probe_free(dr->inflight);
 	sd_event_source_disable_unref(dr->announce_timer);
 	sd_event_source_disable_unref(dr->deadline_timer);
 	sd_event_source_disable_unref(dr->gate_timer);
@@ -718,19 +350,19 @@ apply_live(struct drill *dr)
 	/* never persist: the kernel removes it with kakurid's socket */
 	spec.table_flags = KK_NFT_F_OWNER;
 	err = kk_nft_drill_apply(&d->nft, &spec);
-	dr->committed = since_t0(dr);
+	dr->committed = kd_drill_since(dr);
 	if (err < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "%s", d->nft.err[0] ?
 		    d->nft.err : strerror(-err));
 		return err;
 	}
-	dr->verified = since_t0(dr);
+	dr->verified = kd_drill_since(dr);
 	dr->renewed = kd_now_usec();
 	dr->nprobes = dr->probes_left = d->policy->drill_probes.n;
 	for (i = 0; i < dr->nprobes; i++)
-		probe_start(dr, PK_BLOCK, i, &d->policy->drill_probes.ep[i]);
-	dns_checks(dr);
-	probe_start(dr, PK_MGMT, 0, &dr->check);
+		kd_probe_start(dr, PK_BLOCK, i, &d->policy->drill_probes.ep[i]);
+	kd_drill_dns_checks(dr);
+	kd_probe_start(dr, PK_MGMT, 0, &dr->check);
 	if (timer(dr, &dr->gate_timer, dr->gate_ms * 1000 / 3,
 	    on_gate_timer) < 0 || timer(dr, &dr->mgmt_timer,
 	    MGMT_PERIOD_USEC, on_mgmt_timer) < 0)
@@ -744,7 +376,7 @@ begin(struct drill *dr)
 	struct kd *d = dr->d;
 
 	dr->state = DS_RUNNING;
-	dr->started = since_t0(dr);
+	dr->started = kd_drill_since(dr);
 	dr->started_rt = time(NULL);
 	dr->deadline_rt = dr->started_rt + (time_t)dr->duration;
 	if (timer(dr, &dr->deadline_timer, (uint64_t)dr->duration * 1000000,
@@ -767,7 +399,7 @@ begin(struct drill *dr)
 	    "s:s?}", KW_ID, dr->id, KW_KIND, kind_name(dr->kind),
 	    KW_DURATION, (int)dr->duration,
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL));
-	record_save(dr);
+	kd_drill_record_save(dr);
 	emit(dr, "start");
 }
 
@@ -791,19 +423,19 @@ back_round(struct drill *dr)
 
 	dr->starting = true;
 	for (i = 0; i < p->drill_probes.n; i++)
-		probe_start(dr, PK_BACK, i, &p->drill_probes.ep[i]);
-	probe_start(dr, PK_BACK, i, &dr->check);
+		kd_probe_start(dr, PK_BACK, i, &p->drill_probes.ep[i]);
+	kd_probe_start(dr, PK_BACK, i, &dr->check);
 	dr->starting = false;
 	if (dr->inflight == NULL)
-		back_round_done(dr);
+		kd_drill_back_round_done(dr);
 }
 
-static void
-back_round_done(struct drill *dr)
+void
+kd_drill_back_round_done(struct drill *dr)
 {
 	sd_event_source_disable_unref(dr->back_timer);
 	dr->back_timer = NULL;
-	if (dr->back != 0 || since_t0(dr) - dr->reverted >= BACK_MAX_USEC ||
+	if (dr->back != 0 || kd_drill_since(dr) - dr->reverted >= BACK_MAX_USEC ||
 	    timer(dr, &dr->back_timer, BACK_PERIOD_USEC, on_back_timer) < 0)
 		finish(dr);
 }
@@ -814,7 +446,7 @@ finish(struct drill *dr)
 {
 	struct kd *d = dr->d;
 
-	record_save(dr);
+	kd_drill_record_save(dr);
 	report(dr);
 	json_decref(last_done);
 	last_done = record_of(dr);
@@ -850,7 +482,7 @@ drill_end(struct drill *dr, const char *end)
 	dr->announce_timer = dr->deadline_timer = dr->gate_timer =
 	    dr->mgmt_timer = NULL;
 	while (dr->inflight)
-		probe_free(dr->inflight);
+		kd_probe_free(dr->inflight);
 	dr->state = DS_ENDING;
 	if (dr->kind == KD_DRILL_LIVE && dr->committed) {
 		if (kk_nft_counters(&d->nft, KK_DRILL_TABLE, &c) == 0)
@@ -859,7 +491,7 @@ drill_end(struct drill *dr, const char *end)
 				dr->bytes += c.bytes[i];
 			}
 		err = kk_nft_drill_remove(&d->nft);
-		dr->reverted = since_t0(dr);
+		dr->reverted = kd_drill_since(dr);
 		if (err < 0) {
 			/* the gate lapses in any case: the kernel lifts it then */
 			kk_log(LOG_ERR, KK_MID_APPLY, "drill %s: removing its "
@@ -949,7 +581,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(dr->file, sizeof(dr->file), "%s/%013lld-%s.json", kd_drill_dir(),
 	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, dr->id);
-	check_endpoint(dr);
+	kd_drill_check_endpoint(dr);
 	current = dr;
 	if (dr->announce > 0) {
 		dr->state = DS_ANNOUNCED;
@@ -959,7 +591,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 			snprintf(why, whylen, "out of memory");
 			return -ENOMEM;
 		}
-		record_save(dr);
+		kd_drill_record_save(dr);
 		emit(dr, "announce");
 		kd_audit(d, dr->by, "drill", "announced", json_pack(
 		    "{s:s, s:s, s:i}", KW_ID, dr->id, KW_KIND,
@@ -1011,21 +643,21 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 			return 0;
 		dr->notified_uids[dr->nnotified++] = uid;
 		if (dr->notified == 0)
-			dr->notified = since_t0(dr);
+			dr->notified = kd_drill_since(dr);
 		/* on disk at once: a killed kakurid's record keeps it */
-		record_save(dr);
+		kd_drill_record_save(dr);
 		return 0;
 	}
 	if (strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0)
 		return -EINVAL;
 	/* the first response is the one timed */
 	if (dr->action_word[0] == '\0') {
-		dr->action = since_t0(dr);
+		dr->action = kd_drill_since(dr);
 		dr->action_uid = uid;
 		snprintf(dr->action_word, sizeof(dr->action_word), "%s", what);
 		kd_audit(d, "", "drill", "employee", json_pack("{s:s, s:s, s:I}",
 		    KW_ID, dr->id, KW_ACTION, what, KW_UID, (json_int_t)uid));
-		record_save(dr);
+		kd_drill_record_save(dr);
 	}
 	return 0;
 }

@@ -337,7 +337,8 @@ struct json_t;
  * (kakurictl watch: what the employee saw and did).  A signed drill:
  * args {kind, duration, scenario, announce} or {stop: true}.  A drill's
  * record (history, and the body of a "drill" report): id, kind, origin,
- * by, scenario, announce, state, started, deadline, ended, end, result,
+ * by, scenario, announce, state, received, started, deadline, ended, end,
+ * result,
  * timings_ms {started, committed, verified, first_blocked, notified,
  * action, reverted, connectivity_back}, employee {notified, action, uid,
  * action_ms}, probes [{target, result, detail, ms}], management

@@ -76,6 +76,10 @@ check "the drill is not in the main table: mode stays open" \
 stop_kakurid -KILL
 check_within "kill -9 kakurid: the internet is back within 1 s" 1 internet
 refute "no drill table is left" drill_table
+# the boot path: kakurid --restore re-applies the state, never a drill
+in_ep "$KAKURID" --restore -f "$POLICY" >/dev/null 2>&1
+check "kakurid --restore after it does not put the drill back" internet
+refute "... no drill table after --restore" drill_table
 start_kakurid || die "kakurid restarts"
 check "a restart does not put the drill back" internet
 refute "... no drill table" drill_table
@@ -171,6 +175,16 @@ payload_leak() {
 check_within "the leak reached the collector at once, as a drill report" 10 payload_leak
 stop_drill >/dev/null
 
+# --- announced: the notice first, the drill after it ---
+drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":10,"announce":600}' >/dev/null
+check "an announced drill waits for its start" bash -c "[ \"\$1\" = announced ]" _ "$(running .state)"
+stop_drill >/dev/null
+check_within "... and can be called off before it starts" 3 latest_is .end stop
+drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":10,"announce":1}' >/dev/null
+started_now() { [ "$(running .state)" = running ]; }
+check_within "an announced drill runs after its announcement" 5 started_now
+stop_drill >/dev/null
+
 # --- a tabletop drill isolates nothing and times the employee ---
 drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":30,"scenario":"popup"}' >"$WORK/t.json"
 T1=$(jq -r .drill.id "$WORK/t.json")
@@ -190,6 +204,11 @@ check "... notified counted" bash -c "[ \"\$1\" = 1 ]" _ "$(running .employee.no
 stop_drill >/dev/null
 check_within "the tabletop drill is recorded" 3 latest_is .id "$T1"
 check "audit has the drill's start and end" audit_has '.action == "drill" and .result == "started"'
+summary_has() {	# the collector's fleet summary of the drill reports
+	"$KAKURICTL" reports --drills --json "$COL" 2>/dev/null |
+		jq -e '.overall.leaks >= 1 and .overall.live >= 4 and .overall.tabletop >= 1'
+}
+check_within "kakurictl reports --drills sums up the drills the collector got" 10 summary_has
 
 # --- a real isolation during a drill outlives the drill ---
 live 60 >/dev/null
