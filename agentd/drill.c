@@ -90,7 +90,8 @@ result_of(const struct drill *dr)
 		return "leak";
 	if (dr->state != DS_ENDING)
 		return "running";
-	if (strcmp(dr->end, "restart") == 0)
+	/* cut short before it proved anything */
+	if (strcmp(dr->end, "restart") == 0 || strcmp(dr->end, KE_QUARANTINED) == 0)
 		return "aborted";
 	return "ok";
 }
@@ -98,14 +99,13 @@ result_of(const struct drill *dr)
 static json_t *
 record_of(const struct drill *dr)
 {
-	const struct kk_policy *p = dr->d->policy;
 	json_t *o, *probes, *timings, *employee;
 	char target[64];
 	size_t i;
 
 	probes = json_array();
 	for (i = 0; i < dr->nprobes; i++) {
-		kd_drill_endpoint_text(&p->drill_probes.ep[i], target, sizeof(target));
+		kd_drill_endpoint_text(&dr->targets.ep[i], target, sizeof(target));
 		json_array_append_new(probes, probe_json(target,
 		    &dr->probes[i]));
 	}
@@ -320,16 +320,25 @@ timer(struct drill *dr, sd_event_source **src, uint64_t usec,
 
 /* ---- the drill's course ---- */
 
+/* Its timers off and its probes gone: nothing of it fires any more. */
+static void
+quiet(struct drill *dr)
+{
+	sd_event_source **timers[] = { &dr->announce_timer,
+		&dr->deadline_timer, &dr->gate_timer, &dr->mgmt_timer,
+		&dr->back_timer };
+	size_t i;
+
+	for (i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+		*timers[i] = sd_event_source_disable_unref(*timers[i]);
+	while (dr->inflight)
+		kd_probe_free(dr->inflight);
+}
+
 static void
 drill_free(struct drill *dr)
 {
-	while (dr->inflight)
-		kd_probe_free(dr->inflight);
-	sd_event_source_disable_unref(dr->announce_timer);
-	sd_event_source_disable_unref(dr->deadline_timer);
-	sd_event_source_disable_unref(dr->gate_timer);
-	sd_event_source_disable_unref(dr->mgmt_timer);
-	sd_event_source_disable_unref(dr->back_timer);
+	quiet(dr);
 	json_decref(dr->dns);
 	if (current == dr)
 		current = NULL;
@@ -358,9 +367,9 @@ apply_live(struct drill *dr)
 	}
 	dr->verified = kd_drill_since(dr);
 	dr->renewed = kd_now_usec();
-	dr->nprobes = dr->probes_left = d->policy->drill_probes.n;
+	dr->nprobes = dr->probes_left = dr->targets.n;
 	for (i = 0; i < dr->nprobes; i++)
-		kd_probe_start(dr, PK_BLOCK, i, &d->policy->drill_probes.ep[i]);
+		kd_probe_start(dr, PK_BLOCK, i, &dr->targets.ep[i]);
 	kd_drill_dns_checks(dr);
 	kd_probe_start(dr, PK_MGMT, 0, &dr->check);
 	if (timer(dr, &dr->gate_timer, dr->gate_ms * 1000 / 3,
@@ -375,6 +384,13 @@ begin(struct drill *dr)
 {
 	struct kd *d = dr->d;
 
+	/* really quarantined during its announcement: no drill then */
+	if (d->state.mode != KK_MODE_OPEN) {
+		kk_log(LOG_NOTICE, KK_MID_APPLY, "drill %s called off: this PC "
+		    "is really %s", dr->id, kk_mode_name(d->state.mode));
+		drill_end(dr, KE_QUARANTINED);
+		return;
+	}
 	dr->state = DS_RUNNING;
 	dr->started = kd_drill_since(dr);
 	dr->started_rt = time(NULL);
@@ -418,12 +434,11 @@ on_announce(sd_event_source *s, uint64_t usec, void *userdata)
 static void
 back_round(struct drill *dr)
 {
-	const struct kk_policy *p = dr->d->policy;
 	size_t i;
 
 	dr->starting = true;
-	for (i = 0; i < p->drill_probes.n; i++)
-		kd_probe_start(dr, PK_BACK, i, &p->drill_probes.ep[i]);
+	for (i = 0; i < dr->targets.n; i++)
+		kd_probe_start(dr, PK_BACK, i, &dr->targets.ep[i]);
 	kd_probe_start(dr, PK_BACK, i, &dr->check);
 	dr->starting = false;
 	if (dr->inflight == NULL)
@@ -475,14 +490,7 @@ drill_end(struct drill *dr, const char *end)
 		return;
 	snprintf(dr->end, sizeof(dr->end), "%s", end);
 	dr->ended_rt = time(NULL);
-	sd_event_source_disable_unref(dr->announce_timer);
-	sd_event_source_disable_unref(dr->deadline_timer);
-	sd_event_source_disable_unref(dr->gate_timer);
-	sd_event_source_disable_unref(dr->mgmt_timer);
-	dr->announce_timer = dr->deadline_timer = dr->gate_timer =
-	    dr->mgmt_timer = NULL;
-	while (dr->inflight)
-		kd_probe_free(dr->inflight);
+	quiet(dr);
 	dr->state = DS_ENDING;
 	if (dr->kind == KD_DRILL_LIVE && dr->committed) {
 		if (kk_nft_counters(&d->nft, KK_DRILL_TABLE, &c) == 0)
@@ -582,6 +590,8 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 	snprintf(dr->file, sizeof(dr->file), "%s/%013lld-%s.json", kd_drill_dir(),
 	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, dr->id);
 	kd_drill_check_endpoint(dr);
+	/* a reload during the drill changes nothing of it */
+	dr->targets = p->drill_probes;
 	current = dr;
 	if (dr->announce > 0) {
 		dr->state = DS_ANNOUNCED;

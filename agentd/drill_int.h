@@ -69,6 +69,7 @@ struct drill {
 	uid_t action_uid;
 
 	/* probes */
+	struct kk_endpointlist targets;	/* drill.probes when it was asked for */
 	struct probe_result probes[KK_MAX_PROBES];
 	size_t nprobes, probes_left;
 	struct kk_endpoint check;

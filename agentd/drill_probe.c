@@ -202,7 +202,7 @@ block_result(struct drill *dr, size_t idx, enum outcome o, int err,
 	if ((o == O_DROPPED || o == O_TIMEOUT) && dr->first_blocked == 0)
 		dr->first_blocked = at;
 	if (o == O_ANSWERED) {
-		kd_drill_endpoint_text(&dr->d->policy->drill_probes.ep[idx], target,
+		kd_drill_endpoint_text(&dr->targets.ep[idx], target,
 		    sizeof(target));
 		kd_drill_leak(dr, target);
 	}
@@ -256,7 +256,7 @@ kd_drill_dns_checks(struct drill *dr)
 	socklen_t sl;
 	char target[64];
 	const char *res;
-	size_t i, n = p->dns.n + p->drill_probes.n;
+	size_t i, n = p->dns.n + dr->targets.n;
 	int fd, e;
 
 	dr->dns = json_array();
@@ -264,7 +264,7 @@ kd_drill_dns_checks(struct drill *dr)
 		bool pinned = i < p->dns.n;
 
 		ep.addr = pinned ? p->dns.addr[i] :
-		    p->drill_probes.ep[i - p->dns.n].addr;
+		    dr->targets.ep[i - p->dns.n].addr;
 		ep.port = 53;
 		sl = endpoint_sockaddr(&ep, &ss);
 		kd_drill_endpoint_text(&ep, target, sizeof(target));

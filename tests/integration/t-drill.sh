@@ -226,4 +226,16 @@ live 30 >"$WORK/n.json"
 check "a drill while really isolated is refused" \
 	bash -c "[ \"\$(jq -r .error \"\$1\")\" = quarantined ]" _ "$WORK/n.json"
 
+# --- released; an announced drill is called off if the PC is isolated meanwhile ---
+REL=$(sign alice release --episode "$(status_field episode)" --reason "drill over") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" >/dev/null 2>&1 &&
+	ctl apply "$REL" >/dev/null || fail "the signed release applies"
+check_within "released: the internet is back" 3 internet
+drill_req '{"cmd":"drill","action":"start","kind":"live","duration":30,"announce":2}' >/dev/null
+as_staff "$KAKURICTL" -s "$SOCK" disconnect >/dev/null 2>&1
+check_within "an announced drill on a PC isolated meanwhile is called off" 6 \
+	latest_is .end quarantined
+check "... as aborted" latest_is .result aborted
+refute "... and never made its table" drill_table
+
 summary
