@@ -13,6 +13,7 @@
 #include "act.h"
 #include "daemon.h"
 #include "drill.h"
+#include "drill_history.h"
 #include "run.h"
 #include "wire.h"
 

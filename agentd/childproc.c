@@ -20,7 +20,7 @@
 
 #include "childproc.h"
 #include "kakuri.h"
-#include "netchild.h"
+#include "ipc.h"
 #include "sandbox.h"
 #include "tls.h"
 

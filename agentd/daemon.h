@@ -169,11 +169,5 @@ const char *kd_channel_state(struct kd *d);
 /* control.c: the local control socket */
 int kk_control_open(struct kd *d, const char *path);
 void kk_control_close(struct kd *d);
-/*
- * events.c: one event (wire.h, "kakurictl watch") to every watcher on
- * the control socket, as one frame; ev is not taken.  A watcher too far
- * behind is dropped (it reconnects); nothing here waits.
- */
-void kd_events_emit(struct kd *d, struct json_t *ev);
 
 #endif

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "events.h"
 #include "drill.h"
 #include "log.h"
 #include "outbox.h"
@@ -25,7 +26,9 @@
 #include "tables.h"
 #include "wire.h"
 
+#include "drill_history.h"
 #include "drill_int.h"
+#include "probe.h"
 
 /* One drill at a time: kakurid's, kept here. */
 static struct drill *current;
@@ -33,8 +36,8 @@ static json_t *last_done;	/* the record of the last drill that ended */
 
 static void drill_end(struct drill *dr, const char *end);
 
-uint64_t
-kd_drill_since(const struct drill *dr)
+static uint64_t
+since_t0(const struct drill *dr)
 {
 	uint64_t now = kd_now_usec();
 
@@ -59,9 +62,9 @@ time_or_null(time_t t)
 }
 
 static const char *
-kind_name(enum kd_drill_kind k)
+kind_name(bool live)
 {
-	return k == KD_DRILL_LIVE ? "live" : "tabletop";
+	return live ? "live" : "tabletop";
 }
 
 static const char *
@@ -105,7 +108,7 @@ record_of(const struct drill *dr)
 
 	probes = json_array();
 	for (i = 0; i < dr->nprobes; i++) {
-		kd_drill_endpoint_text(&dr->targets.ep[i], target, sizeof(target));
+		kd_endpoint_text(&dr->targets.ep[i], target, sizeof(target));
 		json_array_append_new(probes, probe_json(target,
 		    &dr->probes[i]));
 	}
@@ -128,7 +131,7 @@ record_of(const struct drill *dr)
 	    dr->started) + 1) : json_null());
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:s, s:o, s:o, s:o, s:o, "
 	    "s:s?, s:s, s:s?, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I}, s:b}",
-	    KW_ID, dr->id, KW_KIND, kind_name(dr->kind),
+	    KW_ID, dr->id, KW_KIND, kind_name(dr->live),
 	    KW_ORIGIN, dr->origin, KW_BY, dr->by,
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL,
 	    KW_ANNOUNCE, (int)dr->announce,
@@ -142,7 +145,7 @@ record_of(const struct drill *dr)
 	    KW_DETAIL, dr->failure[0] ? dr->failure : NULL,
 	    KW_TIMINGS_MS, timings, KW_EMPLOYEE, employee,
 	    KW_PROBES, probes,
-	    KW_MANAGEMENT, dr->kind == KD_DRILL_LIVE ? json_pack(
+	    KW_MANAGEMENT, dr->live ? json_pack(
 	    "{s:s, s:b, s:s, s:o}", KW_TARGET, dr->check_text,
 	    KW_REACHABLE, dr->mgmt_ok != 0, KW_DETAIL, dr->mgmt.detail,
 	    KW_MS, ms_or_null(dr->mgmt_ok)) : json_null(),
@@ -153,8 +156,8 @@ record_of(const struct drill *dr)
 }
 
 /* The record on disk: written when the drill starts and when it ends. */
-void
-kd_drill_record_save(struct drill *dr)
+static void
+record_save(struct drill *dr)
 {
 	json_t *o = record_of(dr);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
@@ -191,7 +194,7 @@ emit(struct drill *dr, const char *phase)
 
 	ev = json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:s?, s:o, s:o}}",
 	    KW_EVENT, KW_DRILL, KW_PHASE, phase, KW_DRILL,
-	    KW_ID, dr->id, KW_KIND, kind_name(dr->kind),
+	    KW_ID, dr->id, KW_KIND, kind_name(dr->live),
 	    KW_ANNOUNCE, (int)dr->announce,
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL,
 	    KW_STARTED, time_or_null(dr->started_rt),
@@ -208,8 +211,8 @@ emit(struct drill *dr, const char *phase)
 	json_decref(ev);
 }
 
-void
-kd_drill_leak(struct drill *dr, const char *what)
+static void
+leak_found(struct drill *dr, const char *what)
 {
 	if (dr->leak_reported)
 		return;
@@ -226,18 +229,199 @@ kd_drill_leak(struct drill *dr, const char *what)
 static void back_round(struct drill *dr);
 static void finish(struct drill *dr);
 
+/* ---- probes (probe.c), and what they prove ---- */
+
+static void back_round_done(struct drill *dr);
+static bool lapsed(struct drill *dr);
+
+/* A probe that must be blocked: what it proved. */
+static void
+block_result(struct drill *dr, size_t idx, enum kd_probe_outcome o, int err,
+    uint64_t at)
+{
+	static const char *const words[] = {
+		[KD_PROBE_ANSWERED] = "leak", [KD_PROBE_DROPPED] = "blocked",
+		[KD_PROBE_NOROUTE] = "no-route", [KD_PROBE_TIMEOUT] = "blocked",
+		[KD_PROBE_ERROR] = "error",
+	};
+	struct probe_result *res = &dr->probes[idx];
+	char target[64];
+
+	res->result = words[o];
+	res->ms = (double)at / 1000.0;
+	snprintf(res->detail, sizeof(res->detail), "%s", err ? strerror(err) :
+	    "connected");
+	if ((o == KD_PROBE_DROPPED || o == KD_PROBE_TIMEOUT) &&
+	    dr->first_blocked == 0)
+		dr->first_blocked = at;
+	if (o == KD_PROBE_ANSWERED) {
+		kd_endpoint_text(&dr->targets.ep[idx], target, sizeof(target));
+		leak_found(dr, target);
+	}
+	if (dr->probes_left > 0 && --dr->probes_left == 0)
+		record_save(dr);
+}
+
+static void
+dprobe_unlink(struct dprobe *pr)
+{
+	struct dprobe **pp;
+
+	for (pp = &pr->dr->inflight; *pp; pp = &(*pp)->next)
+		if (*pp == pr) {
+			*pp = pr->next;
+			break;
+		}
+}
+
+/* One of the drill's probes came to o (the probe itself is gone). */
+static void
+probe_done(void *arg, enum kd_probe_outcome o, int err)
+{
+	struct dprobe *pr = arg;
+	struct drill *dr = pr->dr;
+	enum probe_kind kind = pr->kind;
+	uint64_t at = since_t0(dr);
+
+	dprobe_unlink(pr);
+	/* a drill whose gate lapsed proves nothing more: it ends */
+	if (lapsed(dr)) {
+		free(pr);
+		return;
+	}
+	switch (kind) {
+	case PK_BLOCK:
+		block_result(dr, pr->idx, o, err, at);
+		break;
+	case PK_MGMT:
+		/* reachable: it took the connection */
+		if (o == KD_PROBE_ANSWERED && err == 0)
+			dr->mgmt_ok = at;
+		snprintf(dr->mgmt.detail, sizeof(dr->mgmt.detail), "%s",
+		    err ? strerror(err) : "connected");
+		break;
+	case PK_BACK:
+		/* an answer of any kind: the network is back */
+		if (o == KD_PROBE_ANSWERED && dr->back == 0)
+			dr->back = at;
+		break;
+	}
+	free(pr);
+	if (kind == PK_BACK && !dr->starting && dr->inflight == NULL)
+		back_round_done(dr);
+}
+
+/*
+ * A probe of the drill: made as root, except the management check, made
+ * as agent.user so that the drill's rules see kakurid's own connection.
+ */
+static void
+probe_start(struct drill *dr, enum probe_kind kind, size_t idx,
+    const struct kk_endpoint *ep)
+{
+	const struct kd_probe_ids own = { dr->d->own_uid, dr->d->own_gid };
+	struct kd_probe *kp;
+	struct dprobe *pr;
+
+	if ((pr = calloc(1, sizeof(*pr))) == NULL)
+		return;
+	pr->dr = dr;
+	pr->kind = kind;
+	pr->idx = idx;
+	pr->next = dr->inflight;
+	dr->inflight = pr;
+	kp = kd_probe_connect(dr->d->ev, ep, kind == PK_MGMT &&
+	    dr->d->own_known ? &own : NULL, PROBE_TIMEOUT_USEC, probe_done, pr);
+	/* NULL: the outcome was known at once, and pr is gone with it */
+	if (kp != NULL)
+		pr->p = kp;
+}
+
+static void
+probes_cancel(struct drill *dr)
+{
+	struct dprobe *pr;
+
+	while ((pr = dr->inflight) != NULL) {
+		dr->inflight = pr->next;
+		kd_probe_cancel(pr->p);
+		free(pr);
+	}
+}
+
+/*
+ * DNS only to pinned resolvers: a query to a pinned one leaves, one to
+ * another address (each probe's, port 53) is dropped on the way out.
+ */
+static void
+dns_checks(struct drill *dr)
+{
+	static const uint8_t query[] = {	/* ". IN NS", id 0x6b6b */
+		0x6b, 0x6b, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0,
+		0x00, 0x00, 0x02, 0x00, 0x01,
+	};
+	const struct kk_policy *p = dr->d->policy;
+	struct kk_endpoint ep;
+	char target[64];
+	const char *res;
+	size_t i, n = p->dns.n + dr->targets.n;
+	int e;
+
+	dr->dns = json_array();
+	for (i = 0; i < n && dr->dns; i++) {
+		bool pinned = i < p->dns.n;
+
+		ep.addr = pinned ? p->dns.addr[i] :
+		    dr->targets.ep[i - p->dns.n].addr;
+		ep.port = 53;
+		kd_endpoint_text(&ep, target, sizeof(target));
+		e = -kd_probe_datagram(&ep, query, sizeof(query));
+		if (e == EPERM || e == EACCES) {
+			res = "blocked";
+			/* a datagram is refused at once: the first proof */
+			if (!pinned && dr->first_blocked == 0)
+				dr->first_blocked = since_t0(dr);
+		} else if (e != 0) {
+			res = "error";
+		} else {
+			res = pinned ? "allowed" : "leak";
+		}
+		/* a pinned resolver blocked is no leak, only worth seeing */
+		json_array_append_new(dr->dns, json_pack("{s:s, s:s, s:s}",
+		    KW_TARGET, target, KW_RESULT, res,
+		    KW_DETAIL, e ? strerror(e) : "sent"));
+		if (!pinned && strcmp(res, "leak") == 0)
+			leak_found(dr, target);
+	}
+}
+
+/* The endpoint the management check dials. */
+static void
+check_endpoint(struct drill *dr)
+{
+	const struct kk_policy *p = dr->d->policy;
+	const char *text = p->drill_check[0] ? p->drill_check : p->collector;
+
+	if (text[0] == '\0' || kk_endpoint_parse(text, &dr->check.addr,
+	    &dr->check.port) < 0) {
+		dr->check.addr = p->peers.addr[0];
+		dr->check.port = p->mgmt_ports.port[0];
+	}
+	kd_endpoint_text(&dr->check, dr->check_text, sizeof(dr->check_text));
+}
+
 /* ---- timers ---- */
 
 /*
  * kakurid did not run for the gate period (stopped, or starved): the
  * kernel has lifted the drill already; it ends, whichever timer sees it.
  */
-bool
-kd_drill_lapsed(struct drill *dr)
+static bool
+lapsed(struct drill *dr)
 {
 	uint64_t now = kd_now_usec();
 
-	if (dr->state != DS_RUNNING || dr->kind != KD_DRILL_LIVE ||
+	if (dr->state != DS_RUNNING || !dr->live ||
 	    now - dr->renewed < dr->gate_ms * 1000)
 		return false;
 	kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: the gate lapsed (kakurid "
@@ -251,12 +435,12 @@ static int
 on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct drill *dr = userdata;
-	uint64_t now = kd_drill_since(dr), last = dr->mgmt_ok ? dr->mgmt_ok :
+	uint64_t now = since_t0(dr), last = dr->mgmt_ok ? dr->mgmt_ok :
 	    dr->verified;
-	struct probe *pr;
+	struct dprobe *pr;
 	bool busy = false;
 
-	if (kd_drill_lapsed(dr))
+	if (lapsed(dr))
 		return 0;
 	if (now > last && now - last >= dr->gate_ms * 1000) {
 		kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: %s not reachable "
@@ -268,7 +452,7 @@ on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	for (pr = dr->inflight; pr; pr = pr->next)
 		busy |= pr->kind == PK_MGMT;
 	if (!busy)
-		kd_probe_start(dr, PK_MGMT, 0, &dr->check);
+		probe_start(dr, PK_MGMT, 0, &dr->check);
 	sd_event_source_set_time_relative(s, MGMT_PERIOD_USEC);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
@@ -282,7 +466,7 @@ on_gate_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	uint64_t now = kd_now_usec();
 	int err;
 
-	if (kd_drill_lapsed(dr))
+	if (lapsed(dr))
 		return 0;
 	if ((err = kk_nft_drill_refresh(&d->nft, dr->gate_ms)) < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "renewing the gate: %s",
@@ -331,8 +515,7 @@ quiet(struct drill *dr)
 
 	for (i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		*timers[i] = sd_event_source_disable_unref(*timers[i]);
-	while (dr->inflight)
-		kd_probe_free(dr->inflight);
+	probes_cancel(dr);
 }
 
 static void
@@ -359,19 +542,19 @@ apply_live(struct drill *dr)
 	/* never persist: the kernel removes it with kakurid's socket */
 	spec.table_flags = KK_NFT_F_OWNER;
 	err = kk_nft_drill_apply(&d->nft, &spec);
-	dr->committed = kd_drill_since(dr);
+	dr->committed = since_t0(dr);
 	if (err < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "%s", d->nft.err[0] ?
 		    d->nft.err : strerror(-err));
 		return err;
 	}
-	dr->verified = kd_drill_since(dr);
+	dr->verified = since_t0(dr);
 	dr->renewed = kd_now_usec();
 	dr->nprobes = dr->probes_left = dr->targets.n;
 	for (i = 0; i < dr->nprobes; i++)
-		kd_probe_start(dr, PK_BLOCK, i, &dr->targets.ep[i]);
-	kd_drill_dns_checks(dr);
-	kd_probe_start(dr, PK_MGMT, 0, &dr->check);
+		probe_start(dr, PK_BLOCK, i, &dr->targets.ep[i]);
+	dns_checks(dr);
+	probe_start(dr, PK_MGMT, 0, &dr->check);
 	if (timer(dr, &dr->gate_timer, dr->gate_ms * 1000 / 3,
 	    on_gate_timer) < 0 || timer(dr, &dr->mgmt_timer,
 	    MGMT_PERIOD_USEC, on_mgmt_timer) < 0)
@@ -392,7 +575,7 @@ begin(struct drill *dr)
 		return;
 	}
 	dr->state = DS_RUNNING;
-	dr->started = kd_drill_since(dr);
+	dr->started = since_t0(dr);
 	dr->started_rt = time(NULL);
 	dr->deadline_rt = dr->started_rt + (time_t)dr->duration;
 	if (timer(dr, &dr->deadline_timer, (uint64_t)dr->duration * 1000000,
@@ -401,21 +584,21 @@ begin(struct drill *dr)
 		drill_end(dr, "failed");
 		return;
 	}
-	if (dr->kind == KD_DRILL_LIVE && apply_live(dr) < 0) {
+	if (dr->live && apply_live(dr) < 0) {
 		kk_log(LOG_ERR, KK_MID_APPLY, "drill %s could not start: %s",
 		    dr->id, dr->failure);
 		drill_end(dr, "failed");
 		return;
 	}
 	kk_log(LOG_NOTICE, KK_MID_APPLY, "drill %s (%s) started by %s for %u s%s",
-	    dr->id, kind_name(dr->kind), dr->by, dr->duration,
-	    dr->kind == KD_DRILL_LIVE ? ": isolated through table inet "
+	    dr->id, kind_name(dr->live), dr->by, dr->duration,
+	    dr->live ? ": isolated through table inet "
 	    KK_DRILL_TABLE : "");
 	kd_audit(d, dr->by, "drill", "started", json_pack("{s:s, s:s, s:i, "
-	    "s:s?}", KW_ID, dr->id, KW_KIND, kind_name(dr->kind),
+	    "s:s?}", KW_ID, dr->id, KW_KIND, kind_name(dr->live),
 	    KW_DURATION, (int)dr->duration,
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL));
-	kd_drill_record_save(dr);
+	record_save(dr);
 	emit(dr, "start");
 }
 
@@ -438,19 +621,19 @@ back_round(struct drill *dr)
 
 	dr->starting = true;
 	for (i = 0; i < dr->targets.n; i++)
-		kd_probe_start(dr, PK_BACK, i, &dr->targets.ep[i]);
-	kd_probe_start(dr, PK_BACK, i, &dr->check);
+		probe_start(dr, PK_BACK, i, &dr->targets.ep[i]);
+	probe_start(dr, PK_BACK, i, &dr->check);
 	dr->starting = false;
 	if (dr->inflight == NULL)
-		kd_drill_back_round_done(dr);
+		back_round_done(dr);
 }
 
-void
-kd_drill_back_round_done(struct drill *dr)
+static void
+back_round_done(struct drill *dr)
 {
 	sd_event_source_disable_unref(dr->back_timer);
 	dr->back_timer = NULL;
-	if (dr->back != 0 || kd_drill_since(dr) - dr->reverted >= BACK_MAX_USEC ||
+	if (dr->back != 0 || since_t0(dr) - dr->reverted >= BACK_MAX_USEC ||
 	    timer(dr, &dr->back_timer, BACK_PERIOD_USEC, on_back_timer) < 0)
 		finish(dr);
 }
@@ -461,12 +644,12 @@ finish(struct drill *dr)
 {
 	struct kd *d = dr->d;
 
-	kd_drill_record_save(dr);
+	record_save(dr);
 	report(dr);
 	json_decref(last_done);
 	last_done = record_of(dr);
 	kd_audit(d, dr->by, "drill", result_of(dr), json_pack("{s:s, s:s, "
-	    "s:s, s:o, s:o}", KW_ID, dr->id, KW_KIND, kind_name(dr->kind),
+	    "s:s, s:o, s:o}", KW_ID, dr->id, KW_KIND, kind_name(dr->live),
 	    KW_END, dr->end, KW_REVERTED, ms_or_null(dr->reverted),
 	    KW_CONNECTIVITY_BACK, ms_or_null(dr->back)));
 	kk_log(LOG_NOTICE, KK_MID_APPLY, "drill %s ended (%s): %s", dr->id,
@@ -492,14 +675,14 @@ drill_end(struct drill *dr, const char *end)
 	dr->ended_rt = time(NULL);
 	quiet(dr);
 	dr->state = DS_ENDING;
-	if (dr->kind == KD_DRILL_LIVE && dr->committed) {
+	if (dr->live && dr->committed) {
 		if (kk_nft_counters(&d->nft, KK_DRILL_TABLE, &c) == 0)
 			for (i = 0; i < KK_NFT_MAX_CHAINS; i++) {
 				dr->packets += c.pkts[i];
 				dr->bytes += c.bytes[i];
 			}
 		err = kk_nft_drill_remove(&d->nft);
-		dr->reverted = kd_drill_since(dr);
+		dr->reverted = since_t0(dr);
 		if (err < 0) {
 			/* the gate lapses in any case: the kernel lifts it then */
 			kk_log(LOG_ERR, KK_MID_APPLY, "drill %s: removing its "
@@ -570,7 +753,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 	dr->d = d;
 	dr->t0 = kd_now_usec();
 	dr->asked_rt = time(NULL);
-	dr->kind = ask->kind;
+	dr->live = ask->kind == KD_DRILL_LIVE;
 	dr->duration = ask->duration ? ask->duration :
 	    (unsigned)p->drill_max_duration;
 	dr->announce = ask->announce;
@@ -589,7 +772,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(dr->file, sizeof(dr->file), "%s/%013lld-%s.json", kd_drill_dir(),
 	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, dr->id);
-	kd_drill_check_endpoint(dr);
+	check_endpoint(dr);
 	/* a reload during the drill changes nothing of it */
 	dr->targets = p->drill_probes;
 	current = dr;
@@ -601,11 +784,11 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 			snprintf(why, whylen, "out of memory");
 			return -ENOMEM;
 		}
-		kd_drill_record_save(dr);
+		record_save(dr);
 		emit(dr, "announce");
 		kd_audit(d, dr->by, "drill", "announced", json_pack(
 		    "{s:s, s:s, s:i}", KW_ID, dr->id, KW_KIND,
-		    kind_name(dr->kind), KW_ANNOUNCE, (int)dr->announce));
+		    kind_name(dr->live), KW_ANNOUNCE, (int)dr->announce));
 	} else {
 		begin(dr);
 	}
@@ -653,21 +836,21 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 			return 0;
 		dr->notified_uids[dr->nnotified++] = uid;
 		if (dr->notified == 0)
-			dr->notified = kd_drill_since(dr);
+			dr->notified = since_t0(dr);
 		/* on disk at once: a killed kakurid's record keeps it */
-		kd_drill_record_save(dr);
+		record_save(dr);
 		return 0;
 	}
 	if (strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0)
 		return -EINVAL;
 	/* the first response is the one timed */
 	if (dr->action_word[0] == '\0') {
-		dr->action = kd_drill_since(dr);
+		dr->action = since_t0(dr);
 		dr->action_uid = uid;
 		snprintf(dr->action_word, sizeof(dr->action_word), "%s", what);
 		kd_audit(d, "", "drill", "employee", json_pack("{s:s, s:s, s:I}",
 		    KW_ID, dr->id, KW_ACTION, what, KW_UID, (json_int_t)uid));
-		kd_drill_record_save(dr);
+		record_save(dr);
 	}
 	return 0;
 }

@@ -23,7 +23,6 @@ struct json_t;
 
 #define KD_DRILL_SCENARIO_MAX	512	/* bytes of a drill's scenario */
 #define KD_DRILL_ANNOUNCE_MAX	3600	/* seconds between announcement and start */
-#define KD_DRILL_HISTORY_MAX	200	/* records kept, and listed at most */
 #define KD_DRILL_EMPLOYEES	64	/* distinct users counted as notified */
 
 enum kd_drill_kind { KD_DRILL_TABLETOP, KD_DRILL_LIVE };
@@ -62,14 +61,6 @@ int kd_drill_stop(struct kd *d, const char *by, struct json_t **record);
  */
 int kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
     const char *what);
-/* drill_history.c: the records on disk */
-/* state_dir/drills, made if missing; and its path */
-int kd_drill_dir_open(struct kd *d);
-const char *kd_drill_dir(void);
-/* The newest records, at most limit, newest first. */
-struct json_t *kd_drill_history(struct kd *d, size_t limit);
-/* Records left running by a killed kakurid: closed as aborted, reported. */
-void kd_drill_close_leftovers(struct kd *d);
 /* The record of the drill running, or NULL. */
 struct json_t *kd_drill_current(struct kd *d);
 

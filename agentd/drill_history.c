@@ -15,7 +15,7 @@
 #include <jansson.h>
 
 #include "daemon.h"
-#include "drill.h"
+#include "drill_history.h"
 #include "log.h"
 #include "outbox.h"
 #include "record.h"

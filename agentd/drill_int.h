@@ -1,6 +1,6 @@
 /*
- * Inside the drill code (drill.c, drill_probe.c): one drill's state and
- * the probes it makes.  Not for anything else: drill.h is the interface.
+ * Inside drill.c: one drill's state and the probes it makes.  Not for
+ * anything else: drill.h is the interface.
  */
 #ifndef KD_DRILL_INT_H
 #define KD_DRILL_INT_H
@@ -12,7 +12,6 @@
 
 #include <systemd/sd-event.h>
 
-#include "drill.h"
 #include "kakuri.h"
 
 #define PROBE_TIMEOUT_USEC	1000000ULL	/* a connect that gets no answer: blocked */
@@ -31,20 +30,19 @@ struct probe_result {
 
 struct drill;
 
-struct probe {
+/* One probe of the drill's (probe.c does the connect). */
+struct dprobe {
 	struct drill *dr;
 	enum probe_kind kind;
-	size_t idx;		/* of drill.probes; the check: nprobes */
-	int fd;
-	sd_event_source *io, *timer;
-	uint64_t t0;
-	struct probe *next;
+	size_t idx;		/* of the targets (PK_BLOCK, PK_BACK) */
+	struct kd_probe *p;	/* NULL until it is under way */
+	struct dprobe *next;
 };
 
 struct drill {
 	struct kd *d;
 	enum drill_state state;
-	enum kd_drill_kind kind;
+	bool live;		/* else tabletop */
 	char id[KK_EPISODE_HEX + 1];
 	char origin[16];
 	char by[KK_TEXT_MAX];
@@ -78,7 +76,7 @@ struct drill {
 	uint64_t mgmt_ok;	/* last reachable (usec after t0) */
 	struct json_t *dns;
 	uint64_t packets, bytes;	/* the drill table's drops */
-	struct probe *inflight;
+	struct dprobe *inflight;
 	bool starting;		/* a round of probes is being started */
 	bool no_back;		/* kakurid exits: no connectivity check */
 
@@ -87,28 +85,5 @@ struct drill {
 	uint64_t gate_ms;
 	uint64_t renewed;	/* last gate renewal (monotonic usec) */
 };
-
-/* drill.c */
-/* usec since the drill was asked for; never 0 (0 is "not yet") */
-uint64_t kd_drill_since(const struct drill *dr);
-void kd_drill_record_save(struct drill *dr);
-/* a probe got through: recorded, audited, and reported at once */
-void kd_drill_leak(struct drill *dr, const char *what);
-/* the gate lapsed (kakurid did not run): the drill ends; true if so */
-bool kd_drill_lapsed(struct drill *dr);
-/* the probes of a round after the revert are all done */
-void kd_drill_back_round_done(struct drill *dr);
-
-/* drill_probe.c */
-void kd_drill_endpoint_text(const struct kk_endpoint *ep, char *buf,
-    size_t len);
-/* a non-blocking connect in the event loop; its result comes to dr */
-void kd_probe_start(struct drill *dr, enum probe_kind kind, size_t idx,
-    const struct kk_endpoint *ep);
-void kd_probe_free(struct probe *pr);
-/* DNS only to pinned resolvers: datagrams, answered at once */
-void kd_drill_dns_checks(struct drill *dr);
-/* drill.check, report.collector, or the first management peer and port */
-void kd_drill_check_endpoint(struct drill *dr);
 
 #endif

@@ -41,5 +41,12 @@ int kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid,
 void kd_watchers_emit(struct kd_watchers *w, struct json_t *ev);
 /* How many watch now. */
 unsigned kd_watchers_count(const struct kd_watchers *w);
+/*
+ * One event (wire.h, "kakurictl watch") to every watcher of d (its
+ * d->watchers), as one frame; ev is not taken.  A watcher too far behind
+ * is dropped (it reconnects); nothing here waits.
+ */
+struct kd;
+void kd_events_emit(struct kd *d, struct json_t *ev);
 
 #endif

@@ -30,6 +30,19 @@ struct kk_ipc_hdr {
 	char peer[48];		/* the child's view of the peer address, for logs */
 };
 
+/* KK_IPC_CONFIG body: the four lengths, then the four PEM texts in order. */
+enum kk_ipc_pem {
+	KK_PEM_TLS_KEY,		/* agent-tls.key */
+	KK_PEM_TLS_CERT,	/* agent-tls.crt */
+	KK_PEM_CHAIN,		/* agent.crt: the identity certificate */
+	KK_PEM_CLIENT_CA,	/* tls.client_ca */
+	KK_PEM__MAX,
+};
+
+struct kk_ipc_config {
+	uint32_t len[KK_PEM__MAX];
+};
+
 /* the largest message: an outbox file (2 MiB) to the courier */
 #define KK_IPC_MAX		(2 * KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
 

@@ -30,19 +30,6 @@
 #include "ipc.h"
 #include "kakuri.h"
 
-/* KK_IPC_CONFIG body: the four lengths, then the four PEM texts in order. */
-enum kk_ipc_pem {
-	KK_PEM_TLS_KEY,		/* agent-tls.key */
-	KK_PEM_TLS_CERT,	/* agent-tls.crt */
-	KK_PEM_CHAIN,		/* agent.crt: the identity certificate */
-	KK_PEM_CLIENT_CA,	/* tls.client_ca */
-	KK_PEM__MAX,
-};
-
-struct kk_ipc_config {
-	uint32_t len[KK_PEM__MAX];
-};
-
 /* The network child's row of the children table (channel.c). */
 #define KK_IPC_NET_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
 #define KK_IPC_QUEUE_PAUSE	(4U << 20)	/* stop reading the child above this */

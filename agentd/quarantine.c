@@ -28,6 +28,7 @@
 #include "adopt.h"
 #include "alerts.h"
 #include "daemon.h"
+#include "events.h"
 #include "drill.h"
 #include "linkwatch.h"
 #include "log.h"

@@ -1,0 +1,23 @@
+/*
+ * Drill records on disk (drill_history.c): state_dir/drills/, one JSON
+ * file per drill, named by when it was asked for.
+ */
+#ifndef KD_DRILL_HISTORY_H
+#define KD_DRILL_HISTORY_H
+
+#include <stddef.h>
+
+struct kd;
+struct json_t;
+
+#define KD_DRILL_HISTORY_MAX	200	/* records kept, and listed at most */
+
+/* state_dir/drills, made if missing; and its path */
+int kd_drill_dir_open(struct kd *d);
+const char *kd_drill_dir(void);
+/* The newest records, at most limit, newest first. */
+struct json_t *kd_drill_history(struct kd *d, size_t limit);
+/* Records left running by a killed kakurid: closed as aborted, reported. */
+void kd_drill_close_leftovers(struct kd *d);
+
+#endif
