@@ -41,7 +41,7 @@ fi
 pass "dpkg-buildpackage -us -uc -b builds the packages ($((SECONDS - t0)) s)"
 check "kakuri_${version}_${arch}.deb built" test -s "$AGENT"
 check "kakuri-csirt_${version}_all.deb built" test -s "$CSIRT"
-[ -s "$AGENT" ] && [ -s "$CSIRT" ] || die "both packages built"
+if [ ! -s "$AGENT" ] || [ ! -s "$CSIRT" ]; then die "both packages built"; fi
 after=$(cd "$TOP" && git status --porcelain 2>/dev/null)
 check "the build leaves the working tree as it was" test "$before" = "$after"
 
