@@ -5,6 +5,7 @@
 # make demo       isolation demo in throw-away network namespaces
 # make bench      benchmarks (figures printed as ratios against their baselines)
 # make install    PREFIX=/usr DESTDIR=... install binaries, man pages, units, policy
+# make deb        Debian packages kakuri and kakuri-csirt into build/deb/
 
 PREFIX ?= /usr
 SBINDIR ?= $(PREFIX)/sbin
@@ -326,9 +327,15 @@ install: all
 	install -m 0644 systemd/kakuri.sysusers $(DESTDIR)$(SYSUSERSDIR)/kakuri.conf
 	install -m 0644 systemd/kakuri.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kakuri.conf
 
+# The Debian packages (debian/), built by dpkg-buildpackage in a copy of
+# the tree under build/deb/, where the .deb files end up.
+deb: deps
+	$(Q)tools/ensure-deb-deps
+	$(Q)tools/build-deb
+
 clean:
 	rm -rf $(OBJDIR) kakurid kakurictl kakurid-restore
 
-.PHONY: all deps unit unit-asan fuzz integration check demo bench install clean
+.PHONY: all deps unit unit-asan fuzz integration check demo bench install deb clean
 
 -include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)
