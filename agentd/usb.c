@@ -925,7 +925,7 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 
 	/* what is about to change, saved before it is */
 	for (i = 0; i < sc->nhubs; i++)
-		if (sc->hubs[i].value > 0 && saved_hub(st, sc->hubs[i].name) == NULL) {
+		if (sc->hubs[i].value == 1 && saved_hub(st, sc->hubs[i].name) == NULL) {
 			json_array_append_new(json_object_get(st, KW_HUBS),
 			    json_pack("{s:s, s:i}", KW_NAME, sc->hubs[i].name,
 			    KW_WAS, sc->hubs[i].value));
@@ -946,7 +946,7 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 
 	/* new interfaces refused first, so that none slips in meanwhile */
 	for (i = 0; i < sc->nhubs; i++) {
-		if (sc->hubs[i].value == 0)
+		if (sc->hubs[i].value != 1)	/* 0 already, or unreadable */
 			continue;
 		if ((fd = open_dir(sc->devfd, sc->hubs[i].name, true)) < 0) {
 			note(errors, &first, sc->hubs[i].name, NULL, fd);
