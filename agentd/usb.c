@@ -134,27 +134,41 @@ is_root_hub(const char *name)
 	return true;
 }
 
+/*
+ * An attribute of dirfd opened: never through a link, never blocking on
+ * a FIFO, only a regular file (-EINVAL otherwise).  The fd or -errno.
+ */
+static int
+attr_open(int dirfd, const char *name, int flags)
+{
+	struct stat st;
+	int fd, err = 0;
+
+	fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;
+	if (err < 0) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int
 kd_usb_attr_read(int dirfd, const char *name, char *buf, size_t len)
 {
-	struct stat st;
 	ssize_t n;
 	int fd, err;
 
 	if (len < 2)
 		return -EINVAL;
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		goto out;
-	}
+	if ((fd = attr_open(dirfd, name, O_RDONLY)) < 0)
+		return fd;
 	/* sysfs says 4096 for every size: read, with room for one more */
 	n = kk_read_upto(fd, buf, len);
 	if (n < 0) {
@@ -208,22 +222,11 @@ attr_uint(int dirfd, const char *name, int base, long max)
 static int
 attr_set(int dirfd, const char *name, int value)
 {
-	struct stat st;
 	char text[16];
 	int fd, err;
 
-	fd = openat(dirfd, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
-		goto out;
-	}
+	if ((fd = attr_open(dirfd, name, O_WRONLY | O_TRUNC)) < 0)
+		return fd;
 	snprintf(text, sizeof(text), "%d\n", value);
 	if ((err = kk_write_all(fd, text, strlen(text))) < 0)
 		goto out;
@@ -484,56 +487,6 @@ kd_usb_block_devs(int ifacefd, dev_t *devs, size_t max, size_t *ndevs)
 	return err;
 }
 
-/* The whole of a file that may say size 0 (procfs), at most max bytes. */
-static int
-read_bounded(const char *path, size_t max, char **out, size_t *len)
-{
-	char *buf = NULL, *nbuf;
-	size_t have = 0, cap = 0;
-	ssize_t n;
-	int fd, err = 0;
-
-	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0)
-		return -errno;
-	for (;;) {
-		if (have == cap) {
-			if (cap > max) {
-				err = -EFBIG;
-				goto out;
-			}
-			cap = cap ? cap * 2 : 16384;
-			if ((nbuf = realloc(buf, cap + 1)) == NULL) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = nbuf;
-		}
-		n = read(fd, buf + have, cap - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-	}
-	if (have > max) {
-		err = -EFBIG;
-		goto out;
-	}
-	buf[have] = '\0';
-	*out = buf;
-	*len = have;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return err;
-}
-
 /* mountinfo's escapes (\040 for a space) undone in place */
 static void
 unescape(char *s)
@@ -589,37 +542,51 @@ kd_usb_mounts_on(const char *mountinfo, const dev_t *devs, size_t ndevs,
     struct kd_usb_mount **mounts, size_t *nmounts)
 {
 	struct kd_usb_mount m, *out = NULL;
-	char *text = NULL, *line, *save = NULL;
-	size_t len, i, n = 0;
-	int err;
+	char *line = NULL;
+	size_t cap = 0, total = 0, i, n = 0;
+	ssize_t len;
+	FILE *f = NULL;
+	int fd, err = 0;
 
 	*mounts = NULL;
 	*nmounts = 0;
 	if (ndevs == 0)
 		return 0;
-	if ((err = read_bounded(mountinfo, KD_USB_MOUNTINFO_MAX, &text,
-	    &len)) < 0)
-		return err;
-	for (line = strtok_r(text, "\n", &save); line;
-	    line = strtok_r(NULL, "\n", &save)) {
+	/* line by line: procfs says size 0; never blocking on a FIFO */
+	if ((fd = open(mountinfo, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY)) < 0)
+		return -errno;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		err = -errno;
+		close(fd);
+		goto out;
+	}
+	while (err == 0 && (len = getline(&line, &cap, f)) > 0) {
+		if ((total += (size_t)len) > KD_USB_MOUNTINFO_MAX) {
+			err = -EFBIG;
+			break;
+		}
+		line[strcspn(line, "\n")] = '\0';
 		if (!parse_mount_line(line, &m))
 			continue;
 		for (i = 0; i < ndevs && devs[i] != m.dev; i++)
 			;
 		if (i == ndevs)
 			continue;
-		if (n == KD_USB_MOUNTS_MAX) {
+		if (n == KD_USB_MOUNTS_MAX)
 			err = -E2BIG;
-			break;
-		}
-		if (out == NULL &&
-		    (out = calloc(KD_USB_MOUNTS_MAX, sizeof(*out))) == NULL) {
+		else if (out == NULL &&
+		    (out = calloc(KD_USB_MOUNTS_MAX, sizeof(*out))) == NULL)
 			err = -ENOMEM;
-			break;
-		}
-		out[n++] = m;
+		else
+			out[n++] = m;
 	}
-	free(text);
+	if (err == 0 && ferror(f))
+		err = -EIO;
+out:
+	if (f != NULL)
+		fclose(f);
+	free(line);
 	if (err < 0) {
 		free(out);
 		return err;

@@ -229,6 +229,40 @@ assert_untouched(void)
 	ck_assert(reads(DEFAULT2, "0\n"));
 }
 
+/* the storage interfaces and usb1's default: cut ("0\n") or back ("1\n") */
+static void
+assert_storage(const char *v)
+{
+	ck_assert(reads(STICK, v));
+	ck_assert(reads(COMBO_STORAGE, v));
+	ck_assert(reads(DEFAULT1, v));
+}
+
+static size_t
+count(json_t *rec, const char *key)
+{
+	return json_array_size(json_object_get(rec, key));
+}
+
+/* a deauthorize or a restore that must succeed; its record dropped */
+static void
+cut(void)
+{
+	json_t *rec;
+
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	json_decref(rec);
+}
+
+static void
+put_back(void)
+{
+	json_t *rec;
+
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	json_decref(rec);
+}
+
 START_TEST(test_deauthorize)
 {
 	json_t *rec, *e;
@@ -238,13 +272,11 @@ START_TEST(test_deauthorize)
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
 	ck_assert_ptr_nonnull(rec);
 	/* storage interfaces: 0; the composite keeps its keyboard */
-	ck_assert(reads(STICK, "0\n"));
-	ck_assert(reads(COMBO_STORAGE, "0\n"));
-	ck_assert(reads(DEFAULT1, "0\n"));
+	assert_storage("0\n");
 	assert_untouched();
-	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_INTERFACES)), 2);
-	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_HUBS)), 1);
-	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_ERRORS)), 0);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 2);
+	ck_assert_int_eq(count(rec, KW_HUBS), 1);
+	ck_assert_int_eq(count(rec, KW_ERRORS), 0);
 	e = find_iface(rec, "1-1:1.0");
 	ck_assert_ptr_nonnull(e);
 	ck_assert_str_eq(json_string_value(json_object_get(e, KW_VENDOR)), "0781");
@@ -260,7 +292,7 @@ START_TEST(test_deauthorize)
 	ck_assert_ptr_null(json_object_get(e, KW_SERIAL));
 	ck_assert_ptr_null(find_iface(rec, "1-2:1.0"));
 	/* the stick's mounts: decided, not remounted on a built tree */
-	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_MOUNTS)), 3);
+	ck_assert_int_eq(count(rec, KW_MOUNTS), 3);
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
 	ck_assert_int_eq(access(state, F_OK), 0);
 	json_decref(rec);
@@ -272,18 +304,15 @@ START_TEST(test_restore)
 	json_t *rec;
 
 	build_tree();
-	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
-	json_decref(rec);
+	cut();
 	ck_assert_int_eq(kd_usb_check(&paths, false, NULL, 0), -ESTALE);
 	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
 	ck_assert_ptr_nonnull(rec);
-	ck_assert(reads(STICK, "1\n"));
-	ck_assert(reads(COMBO_STORAGE, "1\n"));
-	ck_assert(reads(DEFAULT1, "1\n"));
+	assert_storage("1\n");
 	/* what was 0 before stays 0: it was never kakurid's */
 	assert_untouched();
-	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_INTERFACES)), 2);
-	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_ERRORS)), 0);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 2);
+	ck_assert_int_eq(count(rec, KW_ERRORS), 0);
 	ck_assert_int_eq(access(state, F_OK), -1);
 	ck_assert_int_eq(kd_usb_check(&paths, false, NULL, 0), 0);
 	json_decref(rec);
@@ -303,8 +332,7 @@ START_TEST(test_not_ours)
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
 	ck_assert_ptr_null(find_iface(rec, "1-2:1.1"));
 	json_decref(rec);
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
-	json_decref(rec);
+	put_back();
 	ck_assert(reads(STICK, "1\n"));
 	ck_assert(reads(COMBO_STORAGE, "0\n"));
 }
@@ -317,16 +345,14 @@ START_TEST(test_restart)
 	char *saved;
 
 	build_tree();
-	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
-	json_decref(rec);
+	cut();
 	saved = get(state);
 	/* kakurid starts again, still isolated: nothing new to do */
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
 	ck_assert_ptr_null(rec);
 	ck_assert(reads(state, saved));
 	free(saved);
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
-	json_decref(rec);
+	put_back();
 	ck_assert(reads(STICK, "1\n"));
 	ck_assert(reads(DEFAULT1, "1\n"));
 }
@@ -339,22 +365,20 @@ START_TEST(test_reauthorised)
 	json_t *rec;
 
 	build_tree();
-	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
-	json_decref(rec);
+	cut();
 	device("usb1", "1-4", "1234\n", "5678\n", "NEW1\n", NULL);
 	iface("usb1/1-4", "1-4:1.0", "08\n");
 	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
 	ck_assert_ptr_nonnull(strstr(why, "1-4:1.0"));
 	put(DEFAULT1, "1\n");
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
-	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_INTERFACES)), 1);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 1);
 	ck_assert_ptr_nonnull(find_iface(rec, "1-4:1.0"));
 	json_decref(rec);
 	ck_assert(reads(at("devices/usb1/1-4/1-4:1.0/authorized"), "0\n"));
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
 	/* the hub's saved value is the first one (1), not the 0 it wrote */
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
-	json_decref(rec);
+	put_back();
 	ck_assert(reads(at("devices/usb1/1-4/1-4:1.0/authorized"), "1\n"));
 	ck_assert(reads(STICK, "1\n"));
 	ck_assert(reads(DEFAULT1, "1\n"));
@@ -367,8 +391,7 @@ START_TEST(test_gone)
 	json_t *rec;
 
 	build_tree();
-	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
-	json_decref(rec);
+	cut();
 	ck_assert_int_eq(unlink(at("bus/usb/devices/1-1:1.0")), 0);
 	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(find_iface(rec,
@@ -599,8 +622,7 @@ START_TEST(test_hostile)
 		ck_assert_ptr_nonnull(json_string_value(json_object_get(
 		    find_iface(rec, "1-1:1.0"), KW_SERIAL)));
 	json_decref(rec);
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
-	json_decref(rec);
+	put_back();
 	ck_assert(reads(STICK, "1\n"));
 	ck_assert(reads(DEFAULT1, "1\n"));
 }
