@@ -132,13 +132,30 @@ check "released: the rest is as it was" untouched
 check "released: usb.json is gone" test ! -e "$STATE/usb.json"
 check "the audit has the usb restore" audit_has '.action == "usb" and .result == "restore"'
 
-# --- usb.storage = "keep": isolation leaves the media alone ---
+# --- egress cuts mail and web only; isolation from egress cuts the media ---
+stop_kakurid -TERM
+write_policy "$(remote_agent_conf) disconnect_mode = \"egress\";" "$(remote_tls_conf)
+usb: { storage = \"deauthorize\"; };"
+start_kakurid || die "kakurid starts with disconnect_mode = egress"
+check_within "the CSIRT channel is listening (egress policy)" 20 channel_up
+check "egress: a staff disconnect" as_staff "$KAKURICTL" -s "$SOCK" disconnect
+check "egress: mode egress" test "$(status_field mode)" = egress
+check "egress: the media are left alone" bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ]"
+ISO=$(sign alice isolate --reason "escalated from egress")
+check "a signed isolate from egress: done" test "$(send_result "$ISO")" = done
+check "isolated from egress: the storage interfaces are cut now" bash -c "[ \"\$(cat '$STICK')\" = 0 ] && [ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
+check "... the keyboard still untouched" untouched
+
+# --- usb.storage = "keep" while isolated: what was cut is put back at start ---
 stop_kakurid -TERM
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
 usb: { storage = \"keep\"; };"
 start_kakurid || die "kakurid starts with storage = keep"
-check "keep: a staff disconnect isolates" as_staff "$KAKURICTL" -s "$SOCK" disconnect
-check "keep: isolated" test "$(status_field mode)" = isolated
-check "keep: the storage interfaces stay authorised" bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$COMBO_DISK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ]"
+check "keep: still isolated after the restart" test "$(status_field mode)" = isolated
+check "keep: the storage interfaces and usb1 are as they were before" \
+	bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$COMBO_DISK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ] && [ \"\$(cat '$DEF2')\" = 0 ]"
+check "keep: usb.json is gone" test ! -e "$STATE/usb.json"
+check "keep: another disconnect leaves the media alone" as_staff "$KAKURICTL" -s "$SOCK" disconnect
+check "keep: the stick stays authorised" is "$STICK" 1
 summary
 [ "$FAILED" -eq 0 ]
