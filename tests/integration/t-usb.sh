@@ -115,6 +115,21 @@ check "after the restart: the saved state still says usb1 was 1" \
 	jq -e '.hubs[] | select(.name == "usb1" and .was == 1)' "$STATE/usb.json"
 check "after the restart: no new usb report (nothing new to cut)" test "$(usb_report | wc -l)" = 2
 
+# --- a reboot in isolation: the kernel forgets, kakurid --restore cuts again ---
+stop_kakurid -TERM
+echo 1 >"$STICK"; echo 1 >"$COMBO_DISK"; echo 1 >"$DEF1"	# what a boot brings back
+FRESH="${P}-fresh"
+addns "$FRESH" || die "the fresh namespace"
+out=$(ip netns exec "$FRESH" "$KAKURID" --restore -f "$POLICY" 2>&1); rc=$?
+check "boot: kakurid --restore exits 0 and says isolated" bash -c "[ $rc -eq 0 ] && grep -q 'restore: isolated' <<<'$out'"
+check "boot: the storage interfaces and usb1's default are cut again" \
+	bash -c "[ \"\$(cat '$STICK')\" = 0 ] && [ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
+check "boot: the keyboard, hubs and mouse untouched" untouched
+check "boot: usb.json still says usb1 was 1 (not the 0 it wrote)" \
+	jq -e '([.hubs[] | select(.name == "usb1" and .was == 1)] | length) == 1 and (.interfaces | length) == 2' "$STATE/usb.json"
+start_kakurid || die "kakurid starts after the boot restore"
+check_within "the CSIRT channel is listening after the boot restore" 20 channel_up
+
 # --- release: one signature is refused, two restore ---
 EPISODE=$(status_field episode)
 REL=$(sign alice release --episode "$EPISODE")
