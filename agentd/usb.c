@@ -866,7 +866,8 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 		return -ENOMEM;
 	errors = json_object_get(rec, KW_ERRORS);
 	err = state_load(p->state, &st);
-	if (err == -EBADMSG) {
+	/* not JSON, not ours, too large, not a file: nothing it says counts */
+	if (err == -EBADMSG || err == -EFBIG || err == -EINVAL) {
 		/* what it said is lost: kept for the CSIRT, begun afresh */
 		snprintf(aside, sizeof(aside), "%s.bad", p->state);
 		if (rename(p->state, aside) < 0)

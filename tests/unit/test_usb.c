@@ -661,6 +661,27 @@ START_TEST(test_state_hostile)
 }
 END_TEST
 
+/* A usb.json larger than any kakurid writes: kept aside, the media cut. */
+START_TEST(test_state_huge)
+{
+	json_t *rec;
+	int fd;
+
+	build_tree();
+	fd = open(state, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, KD_USB_STATE_MAX + 1), 0);
+	close(fd);
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), -EFBIG);
+	json_decref(rec);
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -EFBIG);
+	json_decref(rec);
+	assert_storage("0\n");
+	put_back();
+	assert_storage("1\n");
+}
+END_TEST
+
 /* Nothing is changed that could not be put back: no state, no cut. */
 START_TEST(test_state_unwritable)
 {
@@ -726,5 +747,6 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_remount_wrong_dev),
 	KK_CASE("hostile", KK_TMPDIR, 0),
 	    KK_TEST(test_attr_read), KK_LOOP(test_hostile, 8),
-	    KK_TEST(test_state_hostile), KK_TEST(test_state_unwritable),
+	    KK_TEST(test_state_hostile), KK_TEST(test_state_huge),
+	    KK_TEST(test_state_unwritable),
 	KK_CASE("policy", KK_TMPDIR, 0), KK_TEST(test_policy))
