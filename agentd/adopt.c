@@ -21,11 +21,13 @@
 #include "outbox.h"
 #include "record.h"
 #include "tables.h"
+#include "usb.h"
 #include "wire.h"
 
 /* In the order they are applied; released in the reverse order. */
 static const struct kd_enforcer *const enforcers[] = {
 	&kd_tables_enforcer,
+	&kd_usb_enforcer,	/* after the network: never holds it back */
 };
 #define NENFORCERS	(sizeof(enforcers) / sizeof(enforcers[0]))
 

@@ -45,6 +45,7 @@ enum key_kind {
 	KEY_KEYID,		/* 64 lowercase hex: a pinned key's id */
 	KEY_ENDPOINTS,		/* list of "ADDR:PORT" */
 	KEY_GATE,		/* integer KK_GATE_MIN..KK_GATE_MAX */
+	KEY_USB_STORAGE,	/* "deauthorize" or "keep" */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -161,6 +162,11 @@ static const struct key_spec audit_keys[] = {
 	{ "keep", KEY_KEEP, 0, FIELD(audit_keep) },
 };
 
+/* USB mass storage while isolated (agentd/usb.c): cut, or kept. */
+static const struct key_spec usb_keys[] = {
+	{ "storage", KEY_USB_STORAGE, 0, FIELD(usb_storage_deauthorize) },
+};
+
 static const struct section_spec sections[] = {
 	{ "agent",	true,	agent_keys,	 nitems(agent_keys) },
 	{ "tls",	false,	tls_keys,	 nitems(tls_keys) },
@@ -173,6 +179,7 @@ static const struct section_spec sections[] = {
 	{ "evidence",	false,	evidence_keys,	 nitems(evidence_keys) },
 	{ "drill",	false,	drill_keys,	 nitems(drill_keys) },
 	{ "audit",	false,	audit_keys,	 nitems(audit_keys) },
+	{ "usb",	false,	usb_keys,	 nitems(usb_keys) },
 };
 
 static const struct kk_cfg_type policy_file = {
@@ -462,6 +469,7 @@ static const struct choice choices[] = {
 	    { KK_MODE_ISOLATED, KK_MODE_EGRESS } },
 	[KEY_PROTECT] = { { "auto", "monitor" },
 	    { KK_PROTECT_AUTO, KK_PROTECT_MONITOR } },
+	[KEY_USB_STORAGE] = { { "deauthorize", "keep" }, { 1, 0 } },
 };
 
 static int
@@ -611,6 +619,11 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 			if ((rc = load_choice(l, s, qname, v,
 			    &choices[k->kind], &c)) == 0)
 				*(enum kk_protect *)(void *)dst = c;
+			break;
+		case KEY_USB_STORAGE:
+			if ((rc = load_choice(l, s, qname, v,
+			    &choices[k->kind], &c)) == 0)
+				*(bool *)(void *)dst = c != 0;
 			break;
 		default:
 			kk_cfg_fail_at(l, s, "%s: internal error", qname);

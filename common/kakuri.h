@@ -174,6 +174,9 @@ struct kk_policy {
 	/* audit { } */
 	int audit_max_mb;		/* rotate audit.log past this */
 	int audit_keep;			/* rotated files kept */
+
+	/* usb { }: "deauthorize" (true) or "keep" USB storage while isolated */
+	bool usb_storage_deauthorize;
 };
 
 /* parse.c */

@@ -475,4 +475,23 @@ int kk_wire_answer(struct json_t *answer, const char **word,
 #define KW_SHARE		"share"
 #define KW_REVERT_MS		"revert_ms"
 
+/*
+ * USB storage cut while isolated (agentd/usb.c, usb.storage =
+ * "deauthorize"): the audit's and the "usb" report's body, and
+ * state_dir/usb.json.  {hubs: [{name, was}], interfaces: [{interface,
+ * path, vendor, product, serial?, manufacturer?, product_name?}],
+ * mounts: [{mount, device, result}], errors: [{what, error}]}.
+ */
+#define KW_HUBS			"hubs"
+#define KW_WAS			"was"
+#define KW_VENDOR		"vendor"
+#define KW_PRODUCT		"product"
+#define KW_SERIAL		"serial"
+#define KW_MANUFACTURER		"manufacturer"
+#define KW_PRODUCT_NAME		"product_name"
+#define KW_MOUNTS		"mounts"
+#define KW_MOUNT		"mount"
+#define KW_DEVICE		"device"
+#define KW_STORAGE		"storage"
+
 #endif /* KAKURI_WIRE_H */

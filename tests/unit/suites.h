@@ -30,5 +30,6 @@ Suite *outbox_suite(void);
 Suite *report_suite(void);
 Suite *drillsum_suite(void);
 Suite *watch_suite(void);
+Suite *usb_suite(void);
 
 #endif

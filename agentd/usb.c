@@ -1,0 +1,1231 @@
+/*
+ * USB mass storage cut while isolated: the quarantine's second enforcer
+ * (usb.h).  The guides count external media as part of 隔離: a stick
+ * must not carry data off an infected PC, nor bring tools onto it.
+ *
+ * It works at the level of interfaces, never devices: a composite
+ * keyboard + storage device keeps its keyboard.  Every root hub gets
+ * interface_authorized_default = 0, so the kernel binds no driver to an
+ * interface that appears while isolated; each storage interface
+ * present (bInterfaceClass 08) gets authorized = 0 after whatever is
+ * mounted from it was synced and remounted read-only.  Interfaces of
+ * other classes (HID, hubs) and the host controllers are never written.
+ *
+ * What it is about to change is saved in state_dir/usb.json before it
+ * changes it (write-ahead), so that a release after a restart, or after
+ * a crash half-way, still restores the values that were there before.
+ *
+ * A failure here never holds back the network isolation: it is
+ * logged, audited and reported, and verify() says the quarantine does
+ * not hold (status: verified false) until it does.
+ */
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "outbox.h"
+#include "record.h"
+#include "usb.h"
+#include "wire.h"
+
+#define CLASS_STORAGE		0x08
+#define ERRORS_MAX		32	/* error entries in one record */
+#define DEVICES_DIR		"bus/usb/devices"
+/* state_dir (under PATH_MAX) and the file name: never cut */
+#define USB_STATE_PATH		(PATH_MAX + sizeof(KD_USB_STATE_FILE) + 1)
+
+struct usb_hub {
+	char name[KD_USB_NAME_MAX];
+	int value;			/* interface_authorized_default; -1 unread */
+};
+
+struct usb_iface {
+	char name[KD_USB_NAME_MAX];
+	int authorized;			/* -1 unread */
+};
+
+/* bus/usb/devices as it is now */
+struct usb_scan {
+	int devfd;			/* bus/usb/devices; -1 if there is none */
+	struct usb_hub hubs[KD_USB_HUBS_MAX];
+	size_t nhubs;
+	struct usb_iface ifaces[KD_USB_IFACES_MAX];
+	size_t nifaces;
+	json_t *errors;			/* [{what, error}] */
+	int err;			/* the first failure */
+};
+
+/* An error in words: the usual ones of a hostile tree said plainly. */
+static const char *
+describe(int err)
+{
+	switch (err) {
+	case -EFBIG:
+		return "larger than a sysfs attribute can be";
+	case -EBADMSG:
+		return "not a value it can have";
+	case -ELOOP:
+		return "a symbolic link where a file or directory must be";
+	case -E2BIG:
+		return "more entries than kakurid follows";
+	case -EINVAL:
+		return "not a regular file";
+	default:
+		return strerror(-err);
+	}
+}
+
+static void
+note(json_t *errors, int *first, const char *what, const char *detail,
+    int err)
+{
+	char text[KD_USB_NAME_MAX * 2 + 64];
+
+	if (*first == 0)
+		*first = err;
+	if (errors == NULL || json_array_size(errors) >= ERRORS_MAX)
+		return;
+	snprintf(text, sizeof(text), "%s%s%s", what, detail ? " " : "",
+	    detail ? detail : "");
+	json_array_append_new(errors, json_pack("{s:s, s:s}", KW_WHAT, text,
+	    KW_ERROR, describe(err)));
+}
+
+/* sysfs names: "usb1", "1-2.3", "1-2:1.0"; nothing to climb out with */
+static bool
+name_ok(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n >= KD_USB_NAME_MAX || name[0] == '.')
+		return false;
+	for (i = 0; i < n; i++)
+		if (strchr("0123456789abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.:", name[i]) == NULL)
+			return false;
+	return true;
+}
+
+static bool
+is_root_hub(const char *name)
+{
+	size_t i;
+
+	if (strncmp(name, "usb", 3) != 0 || name[3] == '\0')
+		return false;
+	for (i = 3; name[i]; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+/*
+ * An attribute of dirfd opened: never through a link, never blocking on
+ * a FIFO, only a regular file (-EINVAL otherwise).  The fd or -errno.
+ */
+static int
+attr_open(int dirfd, const char *name, int flags)
+{
+	struct stat st;
+	int fd, err = 0;
+
+	fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;
+	if (err < 0) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int
+kd_usb_attr_read(int dirfd, const char *name, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd, err;
+
+	if (len < 2)
+		return -EINVAL;
+	if ((fd = attr_open(dirfd, name, O_RDONLY)) < 0)
+		return fd;
+	/* sysfs says 4096 for every size: read, with room for one more */
+	n = kk_read_upto(fd, buf, len);
+	if (n < 0) {
+		err = (int)n;
+		goto out;
+	}
+	if ((size_t)n >= len) {
+		err = -EFBIG;
+		goto out;
+	}
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	err = (int)n;
+out:
+	close(fd);
+	return err;
+}
+
+/* An unsigned number of base 10 or 16 up to max, the whole text: or -EBADMSG. */
+static int
+parse_uint(const char *s, int base, long max)
+{
+	char *end;
+	long v;
+
+	/* no sign, no blank, no "0x": what sysfs writes and nothing else */
+	if (!(isdigit((unsigned char)s[0]) ||
+	    (base == 16 && isxdigit((unsigned char)s[0]))) ||
+	    (base == 16 && strchr(s, 'x') != NULL))
+		return -EBADMSG;
+	errno = 0;
+	v = strtol(s, &end, base);
+	if (errno != 0 || *end != '\0' || end == s || v < 0 || v > max)
+		return -EBADMSG;
+	return (int)v;
+}
+
+static int
+attr_uint(int dirfd, const char *name, int base, long max)
+{
+	char buf[KD_USB_ATTR_MAX];
+	int n;
+
+	if ((n = kd_usb_attr_read(dirfd, name, buf, sizeof(buf))) < 0)
+		return n;
+	return parse_uint(buf, base, max);
+}
+
+/* value into the attribute, then read back */
+static int
+attr_set(int dirfd, const char *name, int value)
+{
+	char text[16];
+	int fd, err;
+
+	if ((fd = attr_open(dirfd, name, O_WRONLY | O_TRUNC)) < 0)
+		return fd;
+	snprintf(text, sizeof(text), "%d\n", value);
+	if ((err = kk_write_all(fd, text, strlen(text))) < 0)
+		goto out;
+	err = attr_uint(dirfd, name, 10, 1);
+	if (err >= 0)
+		err = err == value ? 0 : -EIO;
+out:
+	close(fd);
+	return err;
+}
+
+static int
+open_dir(int dfd, const char *name, bool follow)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    (follow ? 0 : O_NOFOLLOW));
+
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * fn for each entry of dfd (not . and ..), at most KD_USB_ENTRIES_MAX:
+ * -E2BIG past that.  fn's negative return stops the walk.
+ */
+static int
+each_entry(int dfd, int (*fn)(int dfd, const char *name, void *arg),
+    void *arg)
+{
+	struct dirent *de;
+	DIR *dir;
+	size_t n = 0;
+	int fd, err = 0;
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((dir = fdopendir(fd)) == NULL) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	while (err == 0) {
+		errno = 0;
+		if ((de = readdir(dir)) == NULL) {
+			err = -errno;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (++n > KD_USB_ENTRIES_MAX) {
+			err = -E2BIG;
+			break;
+		}
+		err = fn(dfd, de->d_name, arg);
+	}
+	closedir(dir);
+	return err;
+}
+
+static int
+scan_hub(struct usb_scan *sc, int fd, const char *name)
+{
+	struct usb_hub *h;
+	int v;
+
+	if (sc->nhubs == KD_USB_HUBS_MAX) {
+		note(sc->errors, &sc->err, "root hub", name, -E2BIG);
+		return 0;
+	}
+	v = attr_uint(fd, "interface_authorized_default", 10, 1);
+	if (v < 0)
+		note(sc->errors, &sc->err, name, "interface_authorized_default",
+		    v);
+	h = &sc->hubs[sc->nhubs++];
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->value = v < 0 ? -1 : v;
+	return 0;
+}
+
+static int
+scan_iface(struct usb_scan *sc, int fd, const char *name)
+{
+	struct usb_iface *f;
+	int class, v;
+
+	class = attr_uint(fd, "bInterfaceClass", 16, 0xff);
+	if (class < 0) {
+		/* no class: not an interface kakurid may judge */
+		note(sc->errors, &sc->err, name, "bInterfaceClass", class);
+		return 0;
+	}
+	if (class != CLASS_STORAGE)
+		return 0;
+	if (sc->nifaces == KD_USB_IFACES_MAX) {
+		note(sc->errors, &sc->err, "storage interface", name, -E2BIG);
+		return 0;
+	}
+	v = attr_uint(fd, "authorized", 10, 1);
+	if (v < 0)
+		note(sc->errors, &sc->err, name, "authorized", v);
+	f = &sc->ifaces[sc->nifaces++];
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->authorized = v < 0 ? -1 : v;
+	return 0;
+}
+
+static int
+scan_entry(int dfd, const char *name, void *arg)
+{
+	struct usb_scan *sc = arg;
+	bool hub = is_root_hub(name), iface = strchr(name, ':') != NULL;
+	int fd;
+
+	if (!hub && !iface)
+		return 0;		/* a device: its interfaces say it all */
+	if (!name_ok(name)) {
+		note(sc->errors, &sc->err, DEVICES_DIR, "entry with a strange name",
+		    -EBADMSG);
+		return 0;
+	}
+	/* the entries are links into /sys/devices: followed, once */
+	if ((fd = open_dir(dfd, name, true)) < 0) {
+		note(sc->errors, &sc->err, name, NULL, fd);
+		return 0;
+	}
+	if (hub)
+		scan_hub(sc, fd, name);
+	else
+		scan_iface(sc, fd, name);
+	close(fd);
+	return 0;
+}
+
+/*
+ * The root hubs and storage interfaces under sysfs.  A machine without
+ * USB (no bus/usb/devices) has none: 0 with sc->devfd -1.
+ */
+static int
+scan(const char *sysfs, struct usb_scan *sc, json_t *errors)
+{
+	char path[PATH_MAX];
+	int err;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->devfd = -1;
+	sc->errors = errors;
+	if (snprintf(path, sizeof(path), "%s/%s", sysfs, DEVICES_DIR) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	sc->devfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sc->devfd < 0) {
+		err = -errno;
+		sc->devfd = -1;
+		return err == -ENOENT ? 0 : err;
+	}
+	if ((err = each_entry(sc->devfd, scan_entry, sc)) < 0)
+		note(sc->errors, &sc->err, DEVICES_DIR, NULL, err);
+	return 0;
+}
+
+static void
+scan_close(struct usb_scan *sc)
+{
+	if (sc->devfd >= 0)
+		close(sc->devfd);
+	sc->devfd = -1;
+}
+
+/* ---- block devices and mounts below a storage interface ---- */
+
+struct devs_walk {
+	dev_t *devs;
+	size_t max, n;
+	const char *prefix;		/* of the names followed at this level */
+	int level;
+};
+
+static int
+add_dev(int fd, struct devs_walk *w)
+{
+	char buf[KD_USB_ATTR_MAX], *colon;
+	int maj, min;
+
+	if (kd_usb_attr_read(fd, "dev", buf, sizeof(buf)) < 0 ||
+	    (colon = strchr(buf, ':')) == NULL)
+		return 0;
+	*colon = '\0';
+	if ((maj = parse_uint(buf, 10, 4095)) < 0 ||
+	    (min = parse_uint(colon + 1, 10, 1048575)) < 0)
+		return 0;
+	if (w->n == w->max)
+		return -E2BIG;
+	w->devs[w->n++] = makedev((unsigned)maj, (unsigned)min);
+	return 0;
+}
+
+/*
+ * The levels below an interface: host*, target*, H:C:T:L, block, the
+ * disk, its partitions (named after it).  Real directories only: the
+ * links of sysfs (device, subsystem, ...) lead back up, into loops.
+ */
+static int
+walk_level(int dfd, const char *name, void *arg)
+{
+	struct devs_walk *w = arg, sub;
+	int fd, err = 0;
+
+	switch (w->level) {
+	case 0:
+		if (strncmp(name, "host", 4) != 0)
+			return 0;
+		break;
+	case 1:
+		if (strncmp(name, "target", 6) != 0)
+			return 0;
+		break;
+	case 2:
+		if (strchr(name, ':') == NULL)
+			return 0;
+		break;
+	case 3:
+		if (strcmp(name, "block") != 0)
+			return 0;
+		break;
+	case 4:
+		break;
+	default:
+		if (strncmp(name, w->prefix, strlen(w->prefix)) != 0 ||
+		    strcmp(name, w->prefix) == 0)
+			return 0;
+		break;
+	}
+	if ((fd = open_dir(dfd, name, false)) < 0)
+		return 0;	/* a link or a file: not followed */
+	sub = *w;
+	sub.level = w->level + 1;
+	if (w->level >= 4) {
+		err = add_dev(fd, &sub);
+		if (err == 0 && w->level == 4) {
+			sub.prefix = name;
+			err = each_entry(fd, walk_level, &sub);
+		}
+	} else {
+		err = each_entry(fd, walk_level, &sub);
+	}
+	w->n = sub.n;
+	close(fd);
+	return err;
+}
+
+int
+kd_usb_block_devs(int ifacefd, dev_t *devs, size_t max, size_t *ndevs)
+{
+	struct devs_walk w = { devs, max, 0, "", 0 };
+	int err;
+
+	err = each_entry(ifacefd, walk_level, &w);
+	*ndevs = w.n;
+	return err;
+}
+
+/* mountinfo's escapes (\040 for a space) undone in place */
+static void
+unescape(char *s)
+{
+	char *o = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+			    (s[3] - '0'));
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+}
+
+/* "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - FSTYPE SOURCE SUPEROPTS" */
+static bool
+parse_mount_line(char *line, struct kd_usb_mount *m)
+{
+	char *field[64], *save = NULL, *tok, *colon;
+	size_t n = 0, dash;
+	int maj, min;
+
+	for (tok = strtok_r(line, " ", &save); tok && n < 64;
+	    tok = strtok_r(NULL, " ", &save))
+		field[n++] = tok;
+	for (dash = 6; dash < n && strcmp(field[dash], "-") != 0; dash++)
+		;
+	if (n < 10 || dash + 3 >= n)
+		return false;
+	if ((colon = strchr(field[2], ':')) == NULL)
+		return false;
+	*colon = '\0';
+	if ((maj = parse_uint(field[2], 10, 4095)) < 0 ||
+	    (min = parse_uint(colon + 1, 10, 1048575)) < 0)
+		return false;
+	unescape(field[4]);
+	if (field[4][0] != '/' || strlen(field[4]) >= sizeof(m->point))
+		return false;
+	snprintf(m->point, sizeof(m->point), "%s", field[4]);
+	m->dev = makedev((unsigned)maj, (unsigned)min);
+	m->ro = strcmp(field[dash + 3], "ro") == 0 ||
+	    strncmp(field[dash + 3], "ro,", 3) == 0;
+	return true;
+}
+
+int
+kd_usb_mounts_on(const char *mountinfo, const dev_t *devs, size_t ndevs,
+    struct kd_usb_mount **mounts, size_t *nmounts)
+{
+	struct kd_usb_mount m, *out = NULL;
+	char *line = NULL;
+	size_t cap = 0, total = 0, i, n = 0;
+	ssize_t len;
+	FILE *f = NULL;
+	int fd, err = 0;
+
+	*mounts = NULL;
+	*nmounts = 0;
+	if (ndevs == 0)
+		return 0;
+	/* line by line: procfs says size 0; never blocking on a FIFO */
+	if ((fd = open(mountinfo, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY)) < 0)
+		return -errno;
+	if ((f = fdopen(fd, "r")) == NULL) {
+		err = -errno;
+		close(fd);
+		goto out;
+	}
+	while (err == 0 && (len = getline(&line, &cap, f)) > 0) {
+		if ((total += (size_t)len) > KD_USB_MOUNTINFO_MAX) {
+			err = -EFBIG;
+			break;
+		}
+		line[strcspn(line, "\n")] = '\0';
+		if (!parse_mount_line(line, &m))
+			continue;
+		for (i = 0; i < ndevs && devs[i] != m.dev; i++)
+			;
+		if (i == ndevs)
+			continue;
+		if (n == KD_USB_MOUNTS_MAX)
+			err = -E2BIG;
+		else if (out == NULL &&
+		    (out = calloc(KD_USB_MOUNTS_MAX, sizeof(*out))) == NULL)
+			err = -ENOMEM;
+		else
+			out[n++] = m;
+	}
+	if (err == 0 && ferror(f))
+		err = -EIO;
+out:
+	if (f != NULL)
+		fclose(f);
+	free(line);
+	if (err < 0) {
+		free(out);
+		return err;
+	}
+	*mounts = out;
+	*nmounts = n;
+	return 0;
+}
+
+unsigned long
+kd_usb_remount_flags(unsigned long st_flag)
+{
+	static const struct { unsigned long st, ms; } keep[] = {
+		{ ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV },
+		{ ST_NOEXEC, MS_NOEXEC }, { ST_SYNCHRONOUS, MS_SYNCHRONOUS },
+		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
+		{ ST_RELATIME, MS_RELATIME },
+	};
+	unsigned long flags = MS_REMOUNT | MS_RDONLY;
+	size_t i;
+
+	/*
+	 * A remount sets the mount's own flags too: those not given are
+	 * cleared (nosuid, nodev, noexec lost) and the kernel's default
+	 * atime (relatime) is taken unless another is asked for.
+	 */
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (st_flag & keep[i].st)
+			flags |= keep[i].ms;
+	if (!(st_flag & (ST_NOATIME | ST_RELATIME)))
+		flags |= MS_STRICTATIME;
+	return flags;
+}
+
+int
+kd_usb_remount_ro(const char *point, dev_t dev)
+{
+	struct statvfs sv;
+	struct stat st;
+	char self[64];
+	int fd, err = 0;
+
+	fd = open(point, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	/* the mount point may have been swapped since mountinfo was read */
+	if (fstat(fd, &st) < 0 || fstatvfs(fd, &sv) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (st.st_dev != dev) {
+		err = -ESTALE;
+		goto out;
+	}
+	if (syncfs(fd) < 0) {
+		err = -errno;
+		goto out;
+	}
+	/* through the fd: the path is not looked up again */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (mount(NULL, self, NULL, kd_usb_remount_flags(sv.f_flag), NULL) < 0)
+		err = -errno;
+out:
+	close(fd);
+	return err;
+}
+
+/* ---- what was changed: state_dir/usb.json ---- */
+
+/* {v:1, hubs:[{name, was}], interfaces:[name]}: -ENOENT, -EBADMSG */
+static int
+state_load(const char *path, json_t **out)
+{
+	json_t *st = NULL, *hubs, *ifaces, *e, *name, *was;
+	char *text = NULL;
+	size_t len, i;
+	int err;
+
+	*out = NULL;
+	if ((err = kk_read_file(path, KD_USB_STATE_MAX, &text, &len)) < 0)
+		return err;
+	err = -EBADMSG;
+	st = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	hubs = json_object_get(st, KW_HUBS);
+	ifaces = json_object_get(st, KW_INTERFACES);
+	if (!json_is_array(hubs) || !json_is_array(ifaces) ||
+	    json_array_size(hubs) > KD_USB_HUBS_MAX ||
+	    json_array_size(ifaces) > KD_USB_IFACES_MAX)
+		goto out;
+	json_array_foreach(hubs, i, e) {
+		name = json_object_get(e, KW_NAME);
+		was = json_object_get(e, KW_WAS);
+		if (!json_is_string(name) || !is_root_hub(json_string_value(name)) ||
+		    !name_ok(json_string_value(name)) || !json_is_integer(was) ||
+		    json_integer_value(was) < 0 || json_integer_value(was) > 1)
+			goto out;
+	}
+	json_array_foreach(ifaces, i, e)
+		if (!json_is_string(e) || !name_ok(json_string_value(e)) ||
+		    strchr(json_string_value(e), ':') == NULL)
+			goto out;
+	*out = st;
+	st = NULL;
+	err = 0;
+out:
+	json_decref(st);
+	free(text);
+	return err;
+}
+
+static int
+state_save(const char *path, json_t *st)
+{
+	char *text;
+	int err;
+
+	if ((text = json_dumps(st, JSON_COMPACT)) == NULL)
+		return -ENOMEM;
+	err = kk_write_file_atomic(path, text, strlen(text), 0600);
+	free(text);
+	return err;
+}
+
+static int
+state_remove(const char *path)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return kk_fsync_dir_of(path);
+}
+
+static json_t *
+saved_hub(json_t *st, const char *name)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, KW_HUBS), i, e)
+		if (strcmp(json_string_value(json_object_get(e, KW_NAME)),
+		    name) == 0)
+			return e;
+	return NULL;
+}
+
+static bool
+saved_iface(json_t *st, const char *name)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, KW_INTERFACES), i, e)
+		if (strcmp(json_string_value(e), name) == 0)
+			return true;
+	return false;
+}
+
+static json_t *
+record_new(void)
+{
+	return json_pack("{s:[], s:[], s:[], s:[]}", KW_HUBS, KW_INTERFACES,
+	    KW_MOUNTS, KW_ERRORS);
+}
+
+/* ---- deauthorise ---- */
+
+static void
+set_text(json_t *o, const char *key, int dirfd, const char *attr)
+{
+	char raw[KD_USB_ATTR_MAX], clean[KD_USB_ATTR_MAX];
+	int n;
+
+	/* the device says what these are: any bytes, cleaned */
+	if ((n = kd_usb_attr_read(dirfd, attr, raw, sizeof(raw))) <= 0)
+		return;
+	kk_text_clean(clean, sizeof(clean), raw, (size_t)n);
+	json_object_set_new(o, key, json_string(clean));
+}
+
+/* vendor, product, serial and the strings of the device an interface is of */
+static json_t *
+describe_iface(const char *sysfs, int devfd, const char *name)
+{
+	char dev[KD_USB_NAME_MAX], path[PATH_MAX], real[PATH_MAX];
+	json_t *o;
+	int fd;
+
+	o = json_pack("{s:s}", KW_INTERFACE, name);
+	if (o == NULL)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s/%s", sysfs, DEVICES_DIR, name);
+	json_object_set_new(o, KW_PATH, json_string(realpath(path, real) ?
+	    real : path));
+	snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(name, ":"), name);
+	if ((fd = open_dir(devfd, dev, true)) < 0)
+		return o;
+	set_text(o, KW_VENDOR, fd, "idVendor");
+	set_text(o, KW_PRODUCT, fd, "idProduct");
+	set_text(o, KW_SERIAL, fd, "serial");
+	set_text(o, KW_MANUFACTURER, fd, "manufacturer");
+	set_text(o, KW_PRODUCT_NAME, fd, "product");
+	close(fd);
+	return o;
+}
+
+/* What is mounted from the interface's disks: synced, remounted read-only. */
+static void
+quiesce_mounts(const struct kd_usb_paths *p, int fd, const char *name,
+    json_t *rec, int *first)
+{
+	json_t *errors = json_object_get(rec, KW_ERRORS);
+	struct kd_usb_mount *m = NULL;
+	dev_t devs[KD_USB_DEVS_MAX];
+	const char *result;
+	char devtext[32];
+	size_t ndevs = 0, nm = 0, i;
+	int err;
+
+	if ((err = kd_usb_block_devs(fd, devs, KD_USB_DEVS_MAX, &ndevs)) < 0)
+		note(errors, first, name, "block devices", err);
+	if ((err = kd_usb_mounts_on(p->mountinfo, devs, ndevs, &m, &nm)) < 0)
+		note(errors, first, name, p->mountinfo, err);
+	for (i = 0; i < nm; i++) {
+		err = 0;
+		if (m[i].ro)
+			result = "read-only already";
+		else if (!p->remount)
+			result = "not remounted (test tree)";
+		else if ((err = kd_usb_remount_ro(m[i].point, m[i].dev)) < 0)
+			result = "remount failed";
+		else
+			result = "synced, read-only";
+		if (err < 0)
+			note(errors, first, "remount", m[i].point, err);
+		snprintf(devtext, sizeof(devtext), "%u:%u", major(m[i].dev),
+		    minor(m[i].dev));
+		json_array_append_new(json_object_get(rec, KW_MOUNTS),
+		    json_pack("{s:s, s:s, s:s, s:s}", KW_MOUNT, m[i].point,
+		    KW_DEVICE, devtext, KW_INTERFACE, name, KW_RESULT, result));
+	}
+	free(m);
+}
+
+static void
+deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
+    const char *name, json_t *rec, int *first)
+{
+	json_t *errors = json_object_get(rec, KW_ERRORS);
+	int fd, err;
+
+	if ((fd = open_dir(sc->devfd, name, true)) < 0) {
+		note(errors, first, name, NULL, fd);
+		return;
+	}
+	/* sync and remount before the disk goes away under the filesystem */
+	quiesce_mounts(p, fd, name, rec, first);
+	if ((err = attr_set(fd, "authorized", 0)) < 0)
+		note(errors, first, name, "authorized", err);
+	else
+		json_array_append_new(json_object_get(rec, KW_INTERFACES),
+		    describe_iface(p->sysfs, sc->devfd, name));
+	close(fd);
+}
+
+int
+kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
+{
+	char aside[PATH_MAX];
+	struct usb_scan *sc = NULL;
+	json_t *rec, *st = NULL, *errors;
+	size_t i;
+	bool dirty = false;
+	int err, first = 0, fd;
+
+	*record = NULL;
+	if ((rec = record_new()) == NULL)
+		return -ENOMEM;
+	errors = json_object_get(rec, KW_ERRORS);
+	err = state_load(p->state, &st);
+	/* not JSON, not ours, too large, not a file: nothing it says counts */
+	if (err == -EBADMSG || err == -EFBIG || err == -EINVAL) {
+		/* what it said is lost: kept for the CSIRT, begun afresh */
+		snprintf(aside, sizeof(aside), "%s.bad", p->state);
+		if (rename(p->state, aside) < 0)
+			note(errors, &first, p->state, "kept aside", -errno);
+		note(errors, &first, p->state, NULL, err);
+	} else if (err < 0 && err != -ENOENT) {
+		note(errors, &first, p->state, NULL, err);
+		goto out;	/* unreadable: it may still say what to restore */
+	}
+	if (st == NULL)
+		st = json_pack("{s:i, s:[], s:[]}", KW_V, 1, KW_HUBS,
+		    KW_INTERFACES);
+	if (st == NULL || (sc = calloc(1, sizeof(*sc))) == NULL) {
+		first = -ENOMEM;
+		goto out;
+	}
+	if ((err = scan(p->sysfs, sc, errors)) < 0) {
+		note(errors, &first, p->sysfs, DEVICES_DIR, err);
+		goto out;
+	}
+	if (sc->err && !first)
+		first = sc->err;
+
+	/* what is about to change, saved before it is */
+	for (i = 0; i < sc->nhubs; i++)
+		if (sc->hubs[i].value == 1 && saved_hub(st, sc->hubs[i].name) == NULL) {
+			json_array_append_new(json_object_get(st, KW_HUBS),
+			    json_pack("{s:s, s:i}", KW_NAME, sc->hubs[i].name,
+			    KW_WAS, sc->hubs[i].value));
+			dirty = true;
+		}
+	for (i = 0; i < sc->nifaces; i++)
+		if (sc->ifaces[i].authorized == 1 &&
+		    !saved_iface(st, sc->ifaces[i].name)) {
+			json_array_append_new(json_object_get(st, KW_INTERFACES),
+			    json_string(sc->ifaces[i].name));
+			dirty = true;
+		}
+	if (dirty && (err = state_save(p->state, st)) < 0) {
+		/* nothing changed that could not be put back */
+		note(errors, &first, p->state, NULL, err);
+		goto out;
+	}
+
+	/* new interfaces refused first, so that none slips in meanwhile */
+	for (i = 0; i < sc->nhubs; i++) {
+		if (sc->hubs[i].value != 1)	/* 0 already, or unreadable */
+			continue;
+		if ((fd = open_dir(sc->devfd, sc->hubs[i].name, true)) < 0) {
+			note(errors, &first, sc->hubs[i].name, NULL, fd);
+			continue;
+		}
+		err = attr_set(fd, "interface_authorized_default", 0);
+		close(fd);
+		if (err < 0)
+			note(errors, &first, sc->hubs[i].name,
+			    "interface_authorized_default", err);
+		else
+			json_array_append_new(json_object_get(rec, KW_HUBS),
+			    json_pack("{s:s, s:i}", KW_NAME, sc->hubs[i].name,
+			    KW_WAS, sc->hubs[i].value));
+	}
+	for (i = 0; i < sc->nifaces; i++)
+		if (sc->ifaces[i].authorized == 1)
+			deauthorize_iface(p, sc, sc->ifaces[i].name, rec, &first);
+out:
+	if (sc != NULL)
+		scan_close(sc);
+	free(sc);
+	json_decref(st);
+	if (json_array_size(json_object_get(rec, KW_HUBS)) ||
+	    json_array_size(json_object_get(rec, KW_INTERFACES)) ||
+	    json_array_size(errors))
+		*record = rec;
+	else
+		json_decref(rec);
+	return first;
+}
+
+/* ---- restore ---- */
+
+/* value into attr of sysfs entry name; 1 if the entry is gone */
+static int
+restore_one(int devfd, const char *name, const char *attr, int value)
+{
+	int fd, err;
+
+	if (devfd < 0)
+		return 1;
+	if ((fd = open_dir(devfd, name, true)) < 0)
+		return fd == -ENOENT ? 1 : fd;
+	err = attr_set(fd, attr, value);
+	close(fd);
+	return err == -ENOENT ? 1 : err;
+}
+
+int
+kd_usb_restore(const struct kd_usb_paths *p, json_t **record)
+{
+	json_t *rec, *st = NULL, *errors, *e, *left = NULL, *lefth = NULL;
+	struct usb_scan *sc = NULL;
+	const char *name;
+	size_t i;
+	int err, first = 0, was;
+
+	*record = NULL;
+	err = state_load(p->state, &st);
+	if (err == -ENOENT)
+		return 0;
+	if ((rec = record_new()) == NULL) {
+		json_decref(st);
+		return -ENOMEM;
+	}
+	errors = json_object_get(rec, KW_ERRORS);
+	if (err < 0) {
+		note(errors, &first, p->state, NULL, err);
+		goto out;
+	}
+	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
+	    (left = json_array()) == NULL || (lefth = json_array()) == NULL) {
+		first = -ENOMEM;
+		goto out;
+	}
+	if ((err = scan(p->sysfs, sc, NULL)) < 0)
+		note(errors, &first, p->sysfs, DEVICES_DIR, err);
+	json_array_foreach(json_object_get(st, KW_INTERFACES), i, e) {
+		name = json_string_value(e);
+		err = restore_one(sc->devfd, name, "authorized", 1);
+		if (err < 0) {
+			note(errors, &first, name, "authorized", err);
+			json_array_append(left, e);
+			continue;
+		}
+		json_array_append_new(json_object_get(rec, KW_INTERFACES),
+		    json_pack("{s:s, s:s}", KW_INTERFACE, name, KW_RESULT,
+		    err == 1 ? "gone" : "restored"));
+	}
+	json_array_foreach(json_object_get(st, KW_HUBS), i, e) {
+		name = json_string_value(json_object_get(e, KW_NAME));
+		was = (int)json_integer_value(json_object_get(e, KW_WAS));
+		err = restore_one(sc->devfd, name,
+		    "interface_authorized_default", was);
+		if (err < 0) {
+			note(errors, &first, name, "interface_authorized_default",
+			    err);
+			json_array_append(lefth, e);
+			continue;
+		}
+		json_array_append_new(json_object_get(rec, KW_HUBS),
+		    json_pack("{s:s, s:i, s:s}", KW_NAME, name, KW_WAS, was,
+		    KW_RESULT, err == 1 ? "gone" : "restored"));
+	}
+	/* what could not be put back stays saved, for the next try */
+	if (json_array_size(left) == 0 && json_array_size(lefth) == 0) {
+		err = state_remove(p->state);
+	} else {
+		json_object_set(st, KW_INTERFACES, left);
+		json_object_set(st, KW_HUBS, lefth);
+		err = state_save(p->state, st);
+	}
+	if (err < 0)
+		note(errors, &first, p->state, NULL, err);
+out:
+	if (sc != NULL)
+		scan_close(sc);
+	free(sc);
+	json_decref(left);
+	json_decref(lefth);
+	json_decref(st);
+	*record = rec;
+	return first;
+}
+
+/* ---- verify ---- */
+
+int
+kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
+    size_t whylen)
+{
+	struct usb_scan *sc;
+	struct stat st;
+	size_t i;
+	int err = 0;
+
+	if (why != NULL && whylen)
+		why[0] = '\0';
+	if (!deauthorize) {
+		if (stat(p->state, &st) == 0) {
+			if (why != NULL)
+				snprintf(why, whylen, "%s: USB changes not restored",
+				    p->state);
+			return -ESTALE;
+		}
+		return errno == ENOENT ? 0 : -errno;
+	}
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		return -ENOMEM;
+	if ((err = scan(p->sysfs, sc, NULL)) < 0)
+		goto out;
+	for (i = 0; i < sc->nhubs && err == 0; i++)
+		if (sc->hubs[i].value != 0) {
+			if (why != NULL)
+				snprintf(why, whylen, "%s accepts new interfaces",
+				    sc->hubs[i].name);
+			err = -ESTALE;
+		}
+	for (i = 0; i < sc->nifaces && err == 0; i++)
+		if (sc->ifaces[i].authorized != 0) {
+			if (why != NULL)
+				snprintf(why, whylen, "storage interface %s is authorised",
+				    sc->ifaces[i].name);
+			err = -ESTALE;
+		}
+	/* a hub or an interface it cannot judge: not known to hold */
+	if (err == 0 && sc->err != 0) {
+		if (why != NULL)
+			snprintf(why, whylen, "sysfs could not be read whole: %s",
+			    describe(sc->err));
+		err = -ESTALE;
+	}
+out:
+	scan_close(sc);
+	free(sc);
+	return err;
+}
+
+/* ---- the enforcer ---- */
+
+/*
+ * /sys and /proc/self/mountinfo, or the test hook's tree (kakurid.8).
+ * An environment variable is enough of a gate: whoever sets kakurid's
+ * environment (the unit file, root) could as well preload a library.
+ * A built tree is never remounted from: its device numbers may be a
+ * real disk's.
+ */
+static void
+usb_paths(struct kd *d, struct kd_usb_paths *p, char *state, size_t len)
+{
+	const char *root = secure_getenv(KD_USB_SYSFS_ENV);
+	const char *mi = secure_getenv(KD_USB_MOUNTINFO_ENV);
+	bool hook = root != NULL && root[0] == '/';
+
+	p->sysfs = hook ? root : KD_USB_SYSFS;
+	p->mountinfo = hook && mi != NULL && mi[0] == '/' ? mi :
+	    KD_USB_MOUNTINFO;
+	p->remount = strcmp(p->sysfs, KD_USB_SYSFS) == 0;
+	snprintf(state, len, "%s/%s", d->policy->state_dir, KD_USB_STATE_FILE);
+	p->state = state;
+}
+
+static bool
+usb_wanted(struct kd *d, enum kk_mode mode)
+{
+	return mode == KK_MODE_ISOLATED && d->policy->usb_storage_deauthorize;
+}
+
+/*
+ * A record's errors logged, once while they stay the same (verify tries
+ * again at every status): whether they are new.
+ */
+static bool
+log_errors(const char *what, json_t *rec, int err)
+{
+	static char last[512];
+	char *text;
+	bool fresh;
+
+	if (err == 0) {
+		last[0] = '\0';
+		return false;
+	}
+	text = json_dumps(json_object_get(rec, KW_ERRORS), JSON_COMPACT);
+	fresh = text == NULL || strncmp(text, last, sizeof(last) - 1) != 0;
+	if (fresh)
+		kk_log(LOG_CRIT, KK_MID_APPLY,
+		    "USB storage %s incomplete (%s): %s", what, strerror(-err),
+		    text ? text : "out of memory");
+	snprintf(last, sizeof(last), "%s", text ? text : "");
+	free(text);
+	return fresh;
+}
+
+static int
+usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	struct kd_usb_paths p;
+	char state[USB_STATE_PATH], id[KK_EPISODE_HEX + 1];
+	const char *what;
+	json_t *rec = NULL;
+	bool fresh;
+	int err;
+
+	usb_paths(d, &p, state, sizeof(state));
+	if (usb_wanted(d, mode)) {
+		what = "deauthorize";
+		err = kd_usb_deauthorize(&p, &rec);
+	} else {
+		what = "restore";
+		err = kd_usb_restore(&p, &rec);
+	}
+	fresh = log_errors(what, rec, err);
+	/* the same failure again: nothing new to write down */
+	if (rec == NULL || (!fresh &&
+	    json_array_size(json_object_get(rec, KW_HUBS)) == 0 &&
+	    json_array_size(json_object_get(rec, KW_INTERFACES)) == 0)) {
+		json_decref(rec);
+		return 0;
+	}
+	kk_log(LOG_NOTICE, KK_MID_APPLY,
+	    "USB storage %s: %zu root hubs, %zu interfaces, %zu mounts%s",
+	    what, json_array_size(json_object_get(rec, KW_HUBS)),
+	    json_array_size(json_object_get(rec, KW_INTERFACES)),
+	    json_array_size(json_object_get(rec, KW_MOUNTS)),
+	    err < 0 ? " (with errors)" : "");
+	kd_audit(d, "kakurid", "usb", what, json_pack("{s:O, s:O, s:O, s:O}",
+	    KW_HUBS, json_object_get(rec, KW_HUBS),
+	    KW_INTERFACES, json_object_get(rec, KW_INTERFACES),
+	    KW_MOUNTS, json_object_get(rec, KW_MOUNTS),
+	    KW_ERRORS, json_object_get(rec, KW_ERRORS)));
+	/* the CSIRT hears of the media that were present when it cut them */
+	if (usb_wanted(d, mode)) {
+		json_object_set_new(rec, KW_EPISODE, json_string(episode));
+		json_object_set_new(rec, KW_STORAGE, json_string(what));
+		if (kd_outbox_put(d, "usb", rec, id) < 0)
+			kk_log(LOG_ERR, KK_MID_ERROR, "usb report: %s",
+			    kd_outbox_error(d));
+	}
+	json_decref(rec);
+	/* never a reason to hold back the network's isolation */
+	return 0;
+}
+
+/* re-applied where it differs: a storage interface authorised again */
+static int
+usb_verify(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	struct kd_usb_paths p;
+	char state[USB_STATE_PATH];
+	int err;
+
+	usb_paths(d, &p, state, sizeof(state));
+	err = kd_usb_check(&p, usb_wanted(d, mode), NULL, 0);
+	if (err == -ESTALE) {
+		usb_apply(d, mode, episode);
+		err = kd_usb_check(&p, usb_wanted(d, mode), NULL, 0);
+	}
+	return err;
+}
+
+static int
+usb_release(struct kd *d)
+{
+	return usb_apply(d, KK_MODE_OPEN, "");
+}
+
+const struct kd_enforcer kd_usb_enforcer = {
+	.name = "usb",
+	.apply = usb_apply,
+	.verify = usb_verify,
+	.release = usb_release,
+};

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# External media cut while isolated (issue 12, item 3): with
+# usb.storage = "deauthorize", a staff disconnect deauthorises every USB
+# storage interface and makes the root hubs refuse new interfaces, keeps
+# the keyboard of a composite device, the hubs and the mouse; records
+# vendor, product and serial in the audit and a "usb" report; re-applies
+# when a storage interface is authorised again; survives a restart; and a
+# two-signature release puts back exactly what was there.  This
+# machine's kernel has no USB: kakurid runs against a sysfs tree built
+# here (KAKURI_SYSFS_ROOT, the test hook of kakurid.8), and a built tree
+# is never remounted from (its device numbers may be a real disk's).
+. "$(dirname "$0")/lib.sh"
+need
+echo "== usb: storage deauthorised while isolated, restored at release"
+topology || die topology
+pki_setup || die "PKI setup"
+
+SYS="$WORK/sys"
+DEV="$SYS/devices/pci0000:00/0000:00:14.0"
+# node PARENT NAME: a directory under devices, linked from bus/usb/devices
+node() {
+	mkdir -p "$DEV/$1/$2" && ln -s "$DEV/$1/$2" "$SYS/bus/usb/devices/$2"
+}
+iface() { node "$1" "$2" && echo "$3" >"$DEV/$1/$2/bInterfaceClass" && echo 1 >"$DEV/$1/$2/authorized"; }
+device() {
+	node "$1" "$2" && echo "$3" >"$DEV/$1/$2/idVendor" && echo "$4" >"$DEV/$1/$2/idProduct" &&
+		echo 1 >"$DEV/$1/$2/authorized" && { [ -z "$5" ] || echo "$5" >"$DEV/$1/$2/serial"; }
+}
+build_tree() {
+	mkdir -p "$SYS/bus/usb/devices" || return 1
+	node "" usb1 && echo 1 >"$DEV/usb1/interface_authorized_default"
+	iface usb1 1-0:1.0 09
+	device usb1 1-1 0781 5567 4C530001230101117412
+	echo "SanDisk" >"$DEV/usb1/1-1/manufacturer"
+	iface usb1/1-1 1-1:1.0 08
+	mkdir -p "$DEV/usb1/1-1/1-1:1.0/host6/target6:0:0/6:0:0:0/block/sdx/sdx1"
+	echo 8:240 >"$DEV/usb1/1-1/1-1:1.0/host6/target6:0:0/6:0:0:0/block/sdx/dev"
+	echo 8:241 >"$DEV/usb1/1-1/1-1:1.0/host6/target6:0:0/6:0:0:0/block/sdx/sdx1/dev"
+	device usb1 1-2 046d c52b ""
+	iface usb1/1-2 1-2:1.0 03
+	iface usb1/1-2 1-2:1.1 08
+	device usb1 1-3 05e3 0608 ""
+	iface usb1/1-3 1-3:1.0 09
+	device usb1/1-3 1-3.1 046d c077 ""
+	iface usb1/1-3/1-3.1 1-3.1:1.0 03
+	node "" usb2 && echo 0 >"$DEV/usb2/interface_authorized_default"
+	# the stick's partition, as mounted
+	echo "40 22 8:241 / /media/staff/STICK rw,nosuid,nodev shared:2 - vfat /dev/sdx1 rw" >"$WORK/mountinfo"
+}
+build_tree || die "the sysfs tree is built"
+export KAKURI_SYSFS_ROOT="$SYS" KAKURI_MOUNTINFO="$WORK/mountinfo"
+
+STICK="$DEV/usb1/1-1/1-1:1.0/authorized"
+COMBO_KBD="$DEV/usb1/1-2/1-2:1.0/authorized"
+COMBO_DISK="$DEV/usb1/1-2/1-2:1.1/authorized"
+HUB="$DEV/usb1/1-3/1-3:1.0/authorized"
+MOUSE="$DEV/usb1/1-3/1-3.1/1-3.1:1.0/authorized"
+ROOTHUB_IF="$DEV/usb1/1-0:1.0/authorized"
+DEF1="$DEV/usb1/interface_authorized_default"
+DEF2="$DEV/usb2/interface_authorized_default"
+is() { [ "$(cat "$1")" = "$2" ]; }
+untouched() { is "$COMBO_KBD" 1 && is "$HUB" 1 && is "$MOUSE" 1 && is "$ROOTHUB_IF" 1 && is "$DEF2" 0 &&
+	is "$DEV/usb1/1-1/authorized" 1 && is "$DEV/usb1/1-2/authorized" 1; }
+usb_report() { outbox_json | jq -c 'select(.type == "usb")'; }
+
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+usb: { storage = \"deauthorize\"; };"
+AGENT_ID=$(agent_init)
+check "the policy with a usb section is accepted" "$KAKURID" -n -f "$POLICY"
+start_kakurid || die "kakurid starts"
+check_within "the CSIRT channel is listening" 20 channel_up
+check "open: nothing is touched" bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ]"
+check "open: no usb state saved" test ! -e "$STATE/usb.json"
+
+check "a staff disconnect isolates" as_staff "$KAKURICTL" -s "$SOCK" disconnect
+check "isolated" test "$(status_field mode)" = isolated
+check "the stick's storage interface: authorized 0" is "$STICK" 0
+check "the composite device's storage interface: authorized 0" is "$COMBO_DISK" 0
+check "root hub usb1 refuses new interfaces (interface_authorized_default 0)" is "$DEF1" 0
+check "the composite's keyboard, the hubs, the mouse, the devices and usb2 are untouched" untouched
+check "what it changed is saved under state_dir (usb.json)" test -s "$STATE/usb.json"
+check "the audit has the usb record with vendor, product and serial" audit_has \
+	'.action == "usb" and .result == "deauthorize" and
+	 ([.interfaces[] | select(.interface == "1-1:1.0" and .vendor == "0781" and .product == "5567" and
+	   .serial == "4C530001230101117412" and .manufacturer == "SanDisk")] | length == 1)'
+check "the audit names the mount it found (not remounted: a built tree)" audit_has \
+	'.action == "usb" and ([.mounts[] | select(.mount == "/media/staff/STICK" and .device == "8:241" and
+	 (.result | test("test tree")))] | length == 1)'
+check "the outbox has one usb report" test "$(usb_report | wc -l)" = 1
+# usb_report_ok EPISODE: the report names both storage interfaces, not the keyboard
+usb_report_ok() {
+	usb_report | jq -e --arg ep "$1" '.body.episode == $ep and (.body.interfaces | length) == 2 and
+	([.body.interfaces[] | select(.vendor == "0781" and .product == "5567" and .serial == "4C530001230101117412")] | length) == 1 and
+	([.body.interfaces[] | select(.interface == "1-2:1.1" and .vendor == "046d" and .product == "c52b")] | length) == 1 and
+	([.body.interfaces[] | select(.interface == "1-2:1.0")] | length) == 0'
+}
+check "... with vendor, product and serial of both storage interfaces, and the episode" usb_report_ok "$(status_field episode)"
+check "status: verified" test "$(status_field verified)" = true
+
+# --- someone authorises the stick again: verify puts it back ---
+echo 1 >"$STICK"
+ctl status >/dev/null 2>&1
+check_within "a storage interface authorised again is deauthorised again" 5 is "$STICK" 0
+check "... and the composite's keyboard is still untouched" untouched
+check "... and the CSIRT hears of it: a second usb report, for the stick alone" \
+	bash -c "[ \"\$(jq -s 'length' <<<\"\$1\")\" = 2 ] && jq -s -e '.[1].body.interfaces | length == 1 and .[0].interface == \"1-1:1.0\"' <<<\"\$1\"" _ "$(usb_report)"
+
+# --- a restart in isolation keeps what was saved ---
+stop_kakurid -TERM
+check "kakurid stopped: the stick stays deauthorised" is "$STICK" 0
+start_kakurid || die "kakurid restarts"
+check_within "the CSIRT channel is listening again" 20 channel_up
+check "after the restart: still isolated" test "$(status_field mode)" = isolated
+check "after the restart: the saved state still says usb1 was 1" \
+	jq -e '.hubs[] | select(.name == "usb1" and .was == 1)' "$STATE/usb.json"
+check "after the restart: no new usb report (nothing new to cut)" test "$(usb_report | wc -l)" = 2
+
+# --- a reboot in isolation: the kernel forgets, kakurid --restore cuts again ---
+stop_kakurid -TERM
+echo 1 >"$STICK"; echo 1 >"$COMBO_DISK"; echo 1 >"$DEF1"	# what a boot brings back
+FRESH="${P}-fresh"
+addns "$FRESH" || die "the fresh namespace"
+out=$(ip netns exec "$FRESH" "$KAKURID" --restore -f "$POLICY" 2>&1); rc=$?
+check "boot: kakurid --restore exits 0 and says isolated" bash -c "[ $rc -eq 0 ] && grep -q 'restore: isolated' <<<'$out'"
+check "boot: the storage interfaces and usb1's default are cut again" \
+	bash -c "[ \"\$(cat '$STICK')\" = 0 ] && [ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
+check "boot: the keyboard, hubs and mouse untouched" untouched
+check "boot: usb.json still says usb1 was 1 (not the 0 it wrote)" \
+	jq -e '([.hubs[] | select(.name == "usb1" and .was == 1)] | length) == 1 and (.interfaces | length) == 2' "$STATE/usb.json"
+start_kakurid || die "kakurid starts after the boot restore"
+check_within "the CSIRT channel is listening after the boot restore" 20 channel_up
+
+# --- release: one signature is refused, two restore ---
+EPISODE=$(status_field episode)
+REL=$(sign alice release --episode "$EPISODE")
+check "a release with one signature: threshold" test "$(send_result "$REL")" = threshold
+check "... and the stick stays deauthorised" is "$STICK" 0
+REL2=$(sign alice release --episode "$EPISODE")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL2" 2>/dev/null
+check "a release with two signatures: done" test "$(send_result "$REL2")" = done
+check "released: open" test "$(status_field mode)" = open
+check "released: the stick's storage interface is authorised again" is "$STICK" 1
+check "released: the composite's storage interface is authorised again" is "$COMBO_DISK" 1
+check "released: usb1's interface_authorized_default is 1 again" is "$DEF1" 1
+check "released: usb2 is still 0 (it was 0 before)" is "$DEF2" 0
+check "released: the rest is as it was" untouched
+check "released: usb.json is gone" test ! -e "$STATE/usb.json"
+check "the audit has the usb restore" audit_has '.action == "usb" and .result == "restore"'
+
+# --- egress cuts mail and web only; isolation from egress cuts the media ---
+stop_kakurid -TERM
+write_policy "$(remote_agent_conf) disconnect_mode = \"egress\";" "$(remote_tls_conf)
+usb: { storage = \"deauthorize\"; };"
+start_kakurid || die "kakurid starts with disconnect_mode = egress"
+check_within "the CSIRT channel is listening (egress policy)" 20 channel_up
+check "egress: a staff disconnect" as_staff "$KAKURICTL" -s "$SOCK" disconnect
+check "egress: mode egress" test "$(status_field mode)" = egress
+check "egress: the media are left alone" bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ]"
+ISO=$(sign alice isolate --reason "escalated from egress")
+check "a signed isolate from egress: done" test "$(send_result "$ISO")" = done
+check "isolated from egress: the storage interfaces are cut now" bash -c "[ \"\$(cat '$STICK')\" = 0 ] && [ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
+check "... the keyboard still untouched" untouched
+
+# --- usb.storage = "keep" while isolated: what was cut is put back at start ---
+stop_kakurid -TERM
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+usb: { storage = \"keep\"; };"
+start_kakurid || die "kakurid starts with storage = keep"
+check "keep: still isolated after the restart" test "$(status_field mode)" = isolated
+check "keep: the storage interfaces and usb1 are as they were before" \
+	bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$COMBO_DISK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ] && [ \"\$(cat '$DEF2')\" = 0 ]"
+check "keep: usb.json is gone" test ! -e "$STATE/usb.json"
+check "keep: another disconnect leaves the media alone" as_staff "$KAKURICTL" -s "$SOCK" disconnect
+check "keep: the stick stays authorised" is "$STICK" 1
+summary
+[ "$FAILED" -eq 0 ]

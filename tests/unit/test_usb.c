@@ -1,0 +1,752 @@
+/*
+ * USB storage cut while isolated (agentd/usb.c, issue 12 item 3),
+ * against a sysfs tree built here: this machine's kernel has no USB.
+ * The tree looks like /sys: devices under devices/usbN, and
+ * bus/usb/devices holding links to them.
+ *
+ *	usb1		root hub, interface_authorized_default 1
+ *	  1-0:1.0	its hub interface (class 09)
+ *	  1-1		a stick: 1-1:1.0 storage (08), disk sdb (8:16), sdb1 (8:17)
+ *	  1-2		keyboard + storage: 1-2:1.0 HID (03), 1-2:1.1 storage
+ *	  1-3		a hub: 1-3:1.0 (09); behind it 1-3.1, a mouse (03)
+ *	usb2		root hub, interface_authorized_default 0 already
+ *
+ * The remount itself needs a real device: kd_usb_remount_ro is a thin
+ * wrapper around syncfs(2) and mount(2) and is not called on a built
+ * tree; the decision (which mounts, which flags) is tested here.
+ */
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "kakuri.h"
+#include "usb.h"
+#include "wire.h"
+#include "suites.h"
+#include "testutil.h"
+
+static char root[PATH_MAX], state[PATH_MAX], mountinfo[PATH_MAX];
+static struct kd_usb_paths paths;
+
+/* root/REL (printf-style) */
+static const char *
+at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static const char *
+at(const char *fmt, ...)
+{
+	static char buf[4][PATH_MAX];
+	static int turn;
+	char rel[PATH_MAX / 2];
+	va_list ap;
+	char *out = buf[turn++ % 4];
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(out, PATH_MAX, "%.*s/%s", PATH_MAX / 2 - 1, root, rel);
+	return out;
+}
+
+static void
+mkdirs(const char *path)
+{
+	char tmp[PATH_MAX], *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (p = tmp + strlen(root) + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		ck_assert(mkdir(tmp, 0755) == 0 || errno == EEXIST);
+		*p = '/';
+	}
+	ck_assert(mkdir(tmp, 0755) == 0 || errno == EEXIST);
+}
+
+static void
+put(const char *path, const char *text)
+{
+	kk_test_overwrite(path, text, strlen(text));
+}
+
+static char *
+get(const char *path)
+{
+	size_t len;
+
+	return kk_test_read(path, &len);
+}
+
+static bool
+reads(const char *path, const char *want)
+{
+	char *s = get(path);
+	bool same = strcmp(s, want) == 0;
+
+	free(s);
+	return same;
+}
+
+/* devices/PARENT/NAME, linked from bus/usb/devices/NAME */
+static void
+node(const char *parent, const char *name)
+{
+	char target[PATH_MAX];
+
+	mkdirs(at("devices/%s%s%s", parent, parent[0] ? "/" : "", name));
+	snprintf(target, sizeof(target), "../../../devices/%s%s%s", parent,
+	    parent[0] ? "/" : "", name);
+	ck_assert_int_eq(symlink(target, at("bus/usb/devices/%s", name)), 0);
+}
+
+static void
+device(const char *parent, const char *name, const char *vendor,
+    const char *product, const char *serial, const char *strings)
+{
+	node(parent, name);
+	put(at("devices/%s/%s/idVendor", parent, name), vendor);
+	put(at("devices/%s/%s/idProduct", parent, name), product);
+	if (serial != NULL)
+		put(at("devices/%s/%s/serial", parent, name), serial);
+	if (strings != NULL) {
+		put(at("devices/%s/%s/manufacturer", parent, name), strings);
+		put(at("devices/%s/%s/product", parent, name), strings);
+	}
+	put(at("devices/%s/%s/authorized", parent, name), "1\n");
+}
+
+static void
+iface(const char *parent, const char *name, const char *class)
+{
+	node(parent, name);
+	put(at("devices/%s/%s/bInterfaceClass", parent, name), class);
+	put(at("devices/%s/%s/authorized", parent, name), "1\n");
+}
+
+/* the disk below a storage interface: host0/target0:0:0/0:0:0:0/block/DISK */
+static void
+disk(const char *ifpath, const char *name, const char *dev,
+    const char *part, const char *pdev)
+{
+	char b[PATH_MAX];
+
+	snprintf(b, sizeof(b), "%s/host0/target0:0:0/0:0:0:0/block/%s",
+	    ifpath, name);
+	mkdirs(b);
+	put(at("%s/dev", b + strlen(root) + 1), dev);
+	/* sysfs's links lead back up: a loop if followed */
+	ck_assert_int_eq(symlink("../../../0:0:0:0",
+	    at("%s/device", b + strlen(root) + 1)), 0);
+	if (part != NULL) {
+		mkdirs(at("%s/%s", b + strlen(root) + 1, part));
+		put(at("%s/%s/dev", b + strlen(root) + 1, part), pdev);
+	}
+}
+
+static void
+build_tree(void)
+{
+	kk_test_workdir(root);
+	kk_test_join(state, root, "usb.json");
+	kk_test_join(mountinfo, root, "mountinfo");
+	mkdirs(at("bus/usb/devices"));
+	node("", "usb1");
+	put(at("devices/usb1/interface_authorized_default"), "1\n");
+	put(at("devices/usb1/bDeviceClass"), "09\n");
+	iface("usb1", "1-0:1.0", "09\n");
+	device("usb1", "1-1", "0781\n", "5567\n", "4C530001230101117412\n",
+	    "SanDisk Cruzer\n");
+	iface("usb1/1-1", "1-1:1.0", "08\n");
+	disk(at("devices/usb1/1-1/1-1:1.0"), "sdb", "8:16\n", "sdb1", "8:17\n");
+	device("usb1", "1-2", "046d\n", "c52b\n", NULL, "Combo\n");
+	iface("usb1/1-2", "1-2:1.0", "03\n");
+	iface("usb1/1-2", "1-2:1.1", "08\n");
+	device("usb1", "1-3", "05e3\n", "0608\n", NULL, NULL);
+	iface("usb1/1-3", "1-3:1.0", "09\n");
+	device("usb1/1-3", "1-3.1", "046d\n", "c077\n", NULL, "Mouse\n");
+	iface("usb1/1-3/1-3.1", "1-3.1:1.0", "03\n");
+	node("", "usb2");
+	put(at("devices/usb2/interface_authorized_default"), "0\n");
+	put(mountinfo,
+	    "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+	    "40 22 8:17 / /media/alice/STICK\\040ONE rw,nosuid,nodev shared:2 - vfat /dev/sdb1 rw,fmask=0022\n"
+	    "41 22 8:17 / /mnt/bind rw shared:2 - vfat /dev/sdb1 rw\n"
+	    "42 22 8:16 / /mnt/ro ro - iso9660 /dev/sdb ro\n"
+	    "garbage line\n"
+	    "43 22 x:y / /mnt/bad rw - ext4 /dev/x rw\n");
+	paths.sysfs = root;
+	paths.mountinfo = mountinfo;
+	paths.state = state;
+	paths.remount = false;
+}
+
+#define IF(name, path)	at("devices/usb1/%s/%s/authorized", path, name)
+#define STICK		IF("1-1:1.0", "1-1")
+#define COMBO_HID	IF("1-2:1.0", "1-2")
+#define COMBO_STORAGE	IF("1-2:1.1", "1-2")
+#define HUB_IF		IF("1-3:1.0", "1-3")
+#define MOUSE		at("devices/usb1/1-3/1-3.1/1-3.1:1.0/authorized")
+#define ROOT_IF		at("devices/usb1/1-0:1.0/authorized")
+#define DEFAULT1	at("devices/usb1/interface_authorized_default")
+#define DEFAULT2	at("devices/usb2/interface_authorized_default")
+
+static json_t *
+find_iface(json_t *rec, const char *name)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, KW_INTERFACES), i, e)
+		if (strcmp(json_string_value(json_object_get(e, KW_INTERFACE)),
+		    name) == 0)
+			return e;
+	return NULL;
+}
+
+static void
+assert_untouched(void)
+{
+	ck_assert(reads(COMBO_HID, "1\n"));
+	ck_assert(reads(HUB_IF, "1\n"));
+	ck_assert(reads(MOUSE, "1\n"));
+	ck_assert(reads(ROOT_IF, "1\n"));
+	ck_assert(reads(at("devices/usb1/1-1/authorized"), "1\n"));
+	ck_assert(reads(at("devices/usb1/1-2/authorized"), "1\n"));
+	ck_assert(reads(DEFAULT2, "0\n"));
+}
+
+/* the storage interfaces and usb1's default: cut ("0\n") or back ("1\n") */
+static void
+assert_storage(const char *v)
+{
+	ck_assert(reads(STICK, v));
+	ck_assert(reads(COMBO_STORAGE, v));
+	ck_assert(reads(DEFAULT1, v));
+}
+
+static size_t
+count(json_t *rec, const char *key)
+{
+	return json_array_size(json_object_get(rec, key));
+}
+
+/* a deauthorize or a restore that must succeed; its record dropped */
+static void
+cut(void)
+{
+	json_t *rec;
+
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	json_decref(rec);
+}
+
+static void
+put_back(void)
+{
+	json_t *rec;
+
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	json_decref(rec);
+}
+
+START_TEST(test_deauthorize)
+{
+	json_t *rec, *e;
+
+	build_tree();
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), -ESTALE);
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_nonnull(rec);
+	/* storage interfaces: 0; the composite keeps its keyboard */
+	assert_storage("0\n");
+	assert_untouched();
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 2);
+	ck_assert_int_eq(count(rec, KW_HUBS), 1);
+	ck_assert_int_eq(count(rec, KW_ERRORS), 0);
+	e = find_iface(rec, "1-1:1.0");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_VENDOR)), "0781");
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_PRODUCT)), "5567");
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_SERIAL)),
+	    "4C530001230101117412");
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_PRODUCT_NAME)),
+	    "SanDisk Cruzer");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e,
+	    KW_PATH)), "devices/usb1/1-1/1-1:1.0"));
+	e = find_iface(rec, "1-2:1.1");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_null(json_object_get(e, KW_SERIAL));
+	ck_assert_ptr_null(find_iface(rec, "1-2:1.0"));
+	/* the stick's mounts: decided, not remounted on a built tree */
+	ck_assert_int_eq(count(rec, KW_MOUNTS), 3);
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	ck_assert_int_eq(access(state, F_OK), 0);
+	json_decref(rec);
+}
+END_TEST
+
+START_TEST(test_restore)
+{
+	json_t *rec;
+
+	build_tree();
+	cut();
+	ck_assert_int_eq(kd_usb_check(&paths, false, NULL, 0), -ESTALE);
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_ptr_nonnull(rec);
+	assert_storage("1\n");
+	/* what was 0 before stays 0: it was never kakurid's */
+	assert_untouched();
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 2);
+	ck_assert_int_eq(count(rec, KW_ERRORS), 0);
+	ck_assert_int_eq(access(state, F_OK), -1);
+	ck_assert_int_eq(kd_usb_check(&paths, false, NULL, 0), 0);
+	json_decref(rec);
+	/* nothing left to restore */
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+}
+END_TEST
+
+/* An interface someone else had deauthorised is not kakurid's to restore. */
+START_TEST(test_not_ours)
+{
+	json_t *rec;
+
+	build_tree();
+	put(COMBO_STORAGE, "0\n");
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_null(find_iface(rec, "1-2:1.1"));
+	json_decref(rec);
+	put_back();
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(COMBO_STORAGE, "0\n"));
+}
+END_TEST
+
+/* A restart in isolation: the saved values, not the current zeros, come back. */
+START_TEST(test_restart)
+{
+	json_t *rec;
+	char *saved;
+
+	build_tree();
+	cut();
+	saved = get(state);
+	/* kakurid starts again, still isolated: nothing new to do */
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert(reads(state, saved));
+	free(saved);
+	put_back();
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(DEFAULT1, "1\n"));
+}
+END_TEST
+
+/* A storage interface authorised again (or a new one): verify sees it. */
+START_TEST(test_reauthorised)
+{
+	char why[256];
+	json_t *rec;
+
+	build_tree();
+	cut();
+	device("usb1", "1-4", "1234\n", "5678\n", "NEW1\n", NULL);
+	iface("usb1/1-4", "1-4:1.0", "08\n");
+	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(why, "1-4:1.0"));
+	put(DEFAULT1, "1\n");
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 1);
+	ck_assert_ptr_nonnull(find_iface(rec, "1-4:1.0"));
+	json_decref(rec);
+	ck_assert(reads(at("devices/usb1/1-4/1-4:1.0/authorized"), "0\n"));
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	/* the hub's saved value is the first one (1), not the 0 it wrote */
+	put_back();
+	ck_assert(reads(at("devices/usb1/1-4/1-4:1.0/authorized"), "1\n"));
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(DEFAULT1, "1\n"));
+}
+END_TEST
+
+/* A stick pulled while isolated: gone at release, not an error. */
+START_TEST(test_gone)
+{
+	json_t *rec;
+
+	build_tree();
+	cut();
+	ck_assert_int_eq(unlink(at("bus/usb/devices/1-1:1.0")), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(find_iface(rec,
+	    "1-1:1.0"), KW_RESULT)), "gone");
+	ck_assert_str_eq(json_string_value(json_object_get(find_iface(rec,
+	    "1-2:1.1"), KW_RESULT)), "restored");
+	json_decref(rec);
+	ck_assert_int_eq(access(state, F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_no_usb)
+{
+	json_t *rec;
+
+	kk_test_workdir(root);
+	kk_test_join(state, root, "usb.json");
+	paths.sysfs = root;
+	paths.mountinfo = "/nonexistent";
+	paths.state = state;
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert_int_eq(access(state, F_OK), -1);
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+}
+END_TEST
+
+/* ---- mounts ---- */
+
+START_TEST(test_block_devs)
+{
+	dev_t devs[KD_USB_DEVS_MAX];
+	size_t n = 0;
+	int fd;
+
+	build_tree();
+	fd = open(at("bus/usb/devices/1-1:1.0"), O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kd_usb_block_devs(fd, devs, KD_USB_DEVS_MAX, &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert(devs[0] == makedev(8, 16) || devs[1] == makedev(8, 16));
+	ck_assert(devs[0] == makedev(8, 17) || devs[1] == makedev(8, 17));
+	/* room for one: -E2BIG, not an overflow */
+	ck_assert_int_eq(kd_usb_block_devs(fd, devs, 1, &n), -E2BIG);
+	close(fd);
+	fd = open(at("bus/usb/devices/1-2:1.0"), O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(kd_usb_block_devs(fd, devs, KD_USB_DEVS_MAX, &n), 0);
+	ck_assert_int_eq(n, 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_mounts_on)
+{
+	dev_t devs[] = { makedev(8, 16), makedev(8, 17) };
+	struct kd_usb_mount *m;
+	size_t n;
+
+	build_tree();
+	ck_assert_int_eq(kd_usb_mounts_on(mountinfo, devs, 2, &m, &n), 0);
+	ck_assert_int_eq(n, 3);
+	ck_assert_str_eq(m[0].point, "/media/alice/STICK ONE");
+	ck_assert(m[0].dev == makedev(8, 17) && !m[0].ro);
+	ck_assert_str_eq(m[1].point, "/mnt/bind");
+	ck_assert_str_eq(m[2].point, "/mnt/ro");
+	ck_assert(m[2].ro);
+	free(m);
+	/* the machine's own root (8:1) is never among them */
+	ck_assert_int_eq(kd_usb_mounts_on(mountinfo, devs + 1, 1, &m, &n), 0);
+	ck_assert_int_eq(n, 2);
+	free(m);
+	ck_assert_int_eq(kd_usb_mounts_on("/nonexistent/mountinfo", devs, 2,
+	    &m, &n), -ENOENT);
+	ck_assert_int_eq(kd_usb_mounts_on(mountinfo, devs, 0, &m, &n), 0);
+	ck_assert_int_eq(n, 0);
+}
+END_TEST
+
+START_TEST(test_mounts_bounded)
+{
+	dev_t dev = makedev(8, 17);
+	struct kd_usb_mount *m;
+	char *text;
+	size_t n, i, len = 0;
+	int fd;
+
+	build_tree();
+	/* more mounts of the stick than are followed */
+	text = malloc(100 * 128);
+	ck_assert_ptr_nonnull(text);
+	for (i = 0; i < 100; i++)
+		len += (size_t)sprintf(text + len,
+		    "%zu 1 8:17 / /m/%zu rw - vfat /dev/sdb1 rw\n", i + 50, i);
+	put(mountinfo, text);
+	free(text);
+	ck_assert_int_eq(kd_usb_mounts_on(mountinfo, &dev, 1, &m, &n), -E2BIG);
+	/* a mountinfo larger than any real one */
+	fd = open(mountinfo, O_WRONLY | O_TRUNC);
+	ck_assert_int_eq(ftruncate(fd, KD_USB_MOUNTINFO_MAX + 1), 0);
+	close(fd);
+	ck_assert_int_eq(kd_usb_mounts_on(mountinfo, &dev, 1, &m, &n), -EFBIG);
+}
+END_TEST
+
+START_TEST(test_remount_flags)
+{
+	unsigned long f;
+
+	f = kd_usb_remount_flags(ST_NOSUID | ST_NODEV | ST_RELATIME);
+	ck_assert(f & MS_REMOUNT);
+	ck_assert(f & MS_RDONLY);
+	ck_assert(f & MS_NOSUID);
+	ck_assert(f & MS_NODEV);
+	ck_assert(f & MS_RELATIME);
+	ck_assert(!(f & MS_NOEXEC));
+	ck_assert(!(f & MS_STRICTATIME));
+	ck_assert(!(f & MS_BIND));	/* the filesystem, not one mount of it */
+	f = kd_usb_remount_flags(ST_NOEXEC);
+	ck_assert(f & MS_NOEXEC);
+	ck_assert(f & MS_STRICTATIME);
+	f = kd_usb_remount_flags(ST_NOATIME);
+	ck_assert(f & MS_NOATIME);
+	ck_assert(!(f & MS_STRICTATIME));
+}
+END_TEST
+
+/* The wrapper refuses a mount point that is not the device it was told. */
+START_TEST(test_remount_wrong_dev)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat("/", &st), 0);
+	ck_assert_int_eq(kd_usb_remount_ro("/", st.st_dev + 1), -ESTALE);
+	ck_assert_int_eq(kd_usb_remount_ro("/nonexistent", st.st_dev), -ENOENT);
+}
+END_TEST
+
+/* ---- hostile trees ---- */
+
+START_TEST(test_attr_read)
+{
+	char buf[16];
+	int dfd;
+
+	build_tree();
+	dfd = open(root, O_RDONLY | O_DIRECTORY);
+	put(at("a"), "08\n");
+	ck_assert_int_eq(kd_usb_attr_read(dfd, "a", buf, sizeof(buf)), 2);
+	ck_assert_str_eq(buf, "08");
+	put(at("big"), "0123456789abcdefXYZ");
+	ck_assert_int_eq(kd_usb_attr_read(dfd, "big", buf, sizeof(buf)), -EFBIG);
+	ck_assert_int_eq(mkfifo(at("fifo"), 0600), 0);
+	ck_assert_int_eq(kd_usb_attr_read(dfd, "fifo", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(symlink("a", at("link")), 0);
+	ck_assert_int_eq(kd_usb_attr_read(dfd, "link", buf, sizeof(buf)), -ELOOP);
+	ck_assert_int_eq(kd_usb_attr_read(dfd, "none", buf, sizeof(buf)), -ENOENT);
+	close(dfd);
+}
+END_TEST
+
+/* each row: what is done to the tree, and the interface that suffers */
+static void
+hostile(int i)
+{
+	int fd;
+
+	switch (i) {
+	case 0:	/* a link loop among the devices */
+		ck_assert_int_eq(symlink("loop-b", at("bus/usb/devices/9-9:1.0")), 0);
+		ck_assert_int_eq(symlink("9-9:1.0", at("bus/usb/devices/loop-b")), 0);
+		break;
+	case 1:	/* a huge authorized file */
+		fd = open(COMBO_STORAGE, O_WRONLY | O_TRUNC);
+		ck_assert_int_eq(ftruncate(fd, 64 << 20), 0);
+		close(fd);
+		break;
+	case 2:	/* no authorized file */
+		ck_assert_int_eq(unlink(COMBO_STORAGE), 0);
+		break;
+	case 3:	/* not a number */
+		put(COMBO_STORAGE, "yes\n");
+		break;
+	case 4:	/* a class that is no hex byte */
+		put(at("devices/usb1/1-2/1-2:1.1/bInterfaceClass"), "zz\n");
+		break;
+	case 5:	/* a root hub's default no boolean */
+		put(DEFAULT2, "-1\n");
+		break;
+	case 6:	/* a loop below the interface, where disks are looked for */
+		ck_assert_int_eq(symlink(".", at("devices/usb1/1-1/1-1:1.0/host1")), 0);
+		break;
+	case 7:	/* a device string of control characters and bad UTF-8 */
+		put(at("devices/usb1/1-1/serial"), "\x1b[2J\xff\xfe");
+		break;
+	}
+}
+
+START_TEST(test_hostile)
+{
+	json_t *rec, *e;
+	int err;
+
+	build_tree();
+	hostile(_i);
+	err = kd_usb_deauthorize(&paths, &rec);
+	ck_assert_ptr_nonnull(rec);
+	/* the stick is cut whatever else the tree holds */
+	ck_assert(reads(STICK, "0\n"));
+	ck_assert(reads(DEFAULT1, "0\n"));
+	ck_assert(reads(COMBO_HID, "1\n"));
+	ck_assert(reads(MOUSE, "1\n"));
+	e = json_array_get(json_object_get(rec, KW_ERRORS), 0);
+	if (_i == 6 || _i == 7) {
+		ck_assert_int_eq(err, 0);
+		ck_assert_ptr_null(e);
+	} else {
+		/* a clear error, naming what it is about */
+		ck_assert_int_lt(err, 0);
+		ck_assert_ptr_nonnull(e);
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(e, KW_WHAT)));
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(e, KW_ERROR)));
+		/* and what it cannot judge is not claimed to hold */
+		ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), -ESTALE);
+	}
+	if (_i == 7)
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(
+		    find_iface(rec, "1-1:1.0"), KW_SERIAL)));
+	json_decref(rec);
+	put_back();
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(DEFAULT1, "1\n"));
+}
+END_TEST
+
+START_TEST(test_state_hostile)
+{
+	static const char *const bad[] = {
+		"not json",
+		"{\"v\":1,\"hubs\":[],\"interfaces\":[\"../../../etc/x:1\"]}",
+		"{\"v\":1,\"hubs\":[{\"name\":\"sda\",\"was\":1}],\"interfaces\":[]}",
+		"{\"v\":1,\"hubs\":[{\"name\":\"usb1\",\"was\":7}],\"interfaces\":[]}",
+		"{\"v\":1,\"hubs\":{},\"interfaces\":[]}",
+	};
+	char aside[PATH_MAX + 8];
+	json_t *rec;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		build_tree();
+		put(state, bad[i]);
+		/* restore refuses it and keeps it */
+		ck_assert_int_eq(kd_usb_restore(&paths, &rec), -EBADMSG);
+		json_decref(rec);
+		ck_assert_int_eq(access(state, F_OK), 0);
+		/* apply keeps it aside and cuts anyway */
+		ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -EBADMSG);
+		json_decref(rec);
+		snprintf(aside, sizeof(aside), "%s.bad", state);
+		ck_assert_int_eq(access(aside, F_OK), 0);
+		ck_assert(reads(STICK, "0\n"));
+		ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+		json_decref(rec);
+		ck_assert(reads(STICK, "1\n"));
+	}
+}
+END_TEST
+
+/* A usb.json larger than any kakurid writes: kept aside, the media cut. */
+START_TEST(test_state_huge)
+{
+	json_t *rec;
+	int fd;
+
+	build_tree();
+	fd = open(state, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, KD_USB_STATE_MAX + 1), 0);
+	close(fd);
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), -EFBIG);
+	json_decref(rec);
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -EFBIG);
+	json_decref(rec);
+	assert_storage("0\n");
+	put_back();
+	assert_storage("1\n");
+}
+END_TEST
+
+/* Nothing is changed that could not be put back: no state, no cut. */
+START_TEST(test_state_unwritable)
+{
+	json_t *rec;
+
+	build_tree();
+	kk_test_join(state, root, "no/such/dir/usb.json");
+	ck_assert_int_lt(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_nonnull(rec);
+	json_decref(rec);
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(DEFAULT1, "1\n"));
+}
+END_TEST
+
+/* ---- the policy key ---- */
+
+START_TEST(test_policy)
+{
+	static const struct { const char *usb; int rc; bool want; } rows[] = {
+		{ "", 0, false },
+		{ "usb: { storage = \"deauthorize\"; };", 0, true },
+		{ "usb: { storage = \"keep\"; };", 0, false },
+		{ "usb: { storage = \"maybe\"; };", -EINVAL, false },
+		{ "usb: { storage = 1; };", -EINVAL, false },
+		{ "usb: { stroage = \"keep\"; };", -EINVAL, false },
+	};
+	struct kk_policy p;
+	char dir[PATH_MAX], path[PATH_MAX], text[1024], err[256];
+	size_t i;
+	int rc;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "kakuri.conf");
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		snprintf(text, sizeof(text),
+		    "agent: { state_dir = \"/var/lib/kakuri\"; "
+		    "control_socket = \"/run/kakuri/control.sock\"; };\n"
+		    "management: { peers = [ \"192.0.2.10\" ]; ports = [ 7443 ]; };\n"
+		    "%s\n", rows[i].usb);
+		put(path, text);
+		err[0] = '\0';
+		rc = kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, &p, err,
+		    sizeof(err));
+		ck_assert_msg(rc == rows[i].rc, "row %zu: %d (%s)", i, rc, err);
+		if (rc == 0)
+			ck_assert(p.usb_storage_deauthorize == rows[i].want);
+		else
+			ck_assert_ptr_nonnull(strstr(err, "usb.st"));
+	}
+}
+END_TEST
+
+KK_SUITE(usb_suite, "usb",
+	KK_CASE("enforce", KK_TMPDIR, 0),
+	    KK_TEST(test_deauthorize), KK_TEST(test_restore),
+	    KK_TEST(test_not_ours), KK_TEST(test_restart),
+	    KK_TEST(test_reauthorised), KK_TEST(test_gone),
+	    KK_TEST(test_no_usb),
+	KK_CASE("mounts", KK_TMPDIR, 0),
+	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
+	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
+	    KK_TEST(test_remount_wrong_dev),
+	KK_CASE("hostile", KK_TMPDIR, 0),
+	    KK_TEST(test_attr_read), KK_LOOP(test_hostile, 8),
+	    KK_TEST(test_state_hostile), KK_TEST(test_state_huge),
+	    KK_TEST(test_state_unwritable),
+	KK_CASE("policy", KK_TMPDIR, 0), KK_TEST(test_policy))
