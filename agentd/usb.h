@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "enforcer.h"
+#include "usb_sysfs.h"
 
 struct json_t;
 
@@ -32,14 +33,9 @@ struct json_t;
 #define KD_USB_SYSFS_ENV	"KAKURI_SYSFS_ROOT"
 #define KD_USB_MOUNTINFO_ENV	"KAKURI_MOUNTINFO"
 
-/* Limits: what a device or a hostile tree can make kakurid hold. */
-#define KD_USB_ENTRIES_MAX	4096	/* entries read in one directory */
+/* Limits: what a device or a hostile tree can make kakurid hold (and usb_sysfs.h's). */
 #define KD_USB_HUBS_MAX		64	/* root hubs followed */
 #define KD_USB_IFACES_MAX	256	/* storage interfaces followed */
-#define KD_USB_DEVS_MAX		32	/* block devices per interface */
-#define KD_USB_MOUNTS_MAX	64	/* mounts per interface */
-#define KD_USB_ATTR_MAX		256	/* bytes of one sysfs attribute */
-#define KD_USB_MOUNTINFO_MAX	(4 * 1024 * 1024)
 #define KD_USB_STATE_MAX	(256 * 1024)
 #define KD_USB_NAME_MAX		64	/* "1-2.3.4:1.0" and the like */
 
@@ -77,38 +73,6 @@ int kd_usb_restore(const struct kd_usb_paths *p, struct json_t **record);
  */
 int kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
     size_t whylen);
-
-/*
- * The decision of the mount part: the mounts in the mountinfo file whose
- * device is one of devs, as {mount, device, ro} (ro: the filesystem is
- * read-only already).  At most KD_USB_MOUNTS_MAX (-E2BIG past it).
- */
-struct kd_usb_mount {
-	char point[4096];
-	dev_t dev;
-	bool ro;
-};
-int kd_usb_mounts_on(const char *mountinfo, const dev_t *devs, size_t ndevs,
-    struct kd_usb_mount **mounts, size_t *nmounts);
-/*
- * The block devices below a storage interface's sysfs directory
- * (host*\/target*\/H:C:T:L/block/sdX[/sdXN]/dev), at most max.
- */
-int kd_usb_block_devs(int ifacefd, dev_t *devs, size_t max, size_t *ndevs);
-/* The mount flags that keep a mount's own flags (statvfs f_flag) on remount. */
-unsigned long kd_usb_remount_flags(unsigned long st_flag);
-/*
- * The syscalls alone: the filesystem on point (which must still be dev)
- * synced, then remounted read-only.  Not unit-tested: it needs a real
- * device.
- */
-int kd_usb_remount_ro(const char *point, dev_t dev);
-/*
- * One sysfs attribute of dirfd into buf (len bytes, NUL included), the
- * trailing newline cut: its length, -EFBIG if longer, -EINVAL if not a
- * regular file, or another negative errno.
- */
-int kd_usb_attr_read(int dirfd, const char *name, char *buf, size_t len);
 
 extern const struct kd_enforcer kd_usb_enforcer;
 
