@@ -39,8 +39,14 @@ struct nlmsghdr;
 
 #define KK_NFT_MAX_CHAINS	3
 #define KK_NFT_MAX_IPSETS	32	/* interval sets of addresses (IOC lists) */
-#define KK_NFT_MAX_SETS		(10 + KK_NFT_MAX_IPSETS)
-#define KK_NFT_MAX_RULES	64
+#define KK_NFT_MAX_BLOCK_PORTS	16	/* ports of one block list */
+/* a block list's port set per interval set, besides the policy's 10 */
+#define KK_NFT_MAX_SETS		(10 + 2 * KK_NFT_MAX_IPSETS)
+/*
+ * The modes' own rules, and per interval set at most 4 hooks/directions
+ * x 2 protocols (ports) x 2 (log, drop).
+ */
+#define KK_NFT_MAX_RULES	(64 + 16 * KK_NFT_MAX_IPSETS)
 #define KK_NFT_SMALL_MAX	(2 * KK_MAX_ADDRS + KK_MAX_PORTS)	/* a plain set's elements */
 
 #define KK_FALLBACK_NAME	"kakuri_fallback"	/* and kakuri_fallback_<hex> */
@@ -127,10 +133,27 @@ int kk_nft_elems_parse(struct kk_nft_elems *e, const struct nlmsghdr *nlh);
 /* Sorts them and digests them as kk_nft_ranges_seal() digests its own. */
 int kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32]);
 
-/* An interval set of the inet table. */
+/* What a block list's rules drop: packets to its addresses, from them. */
+#define KK_NFT_BLOCK_OUT	0x1	/* output and forward: daddr */
+#define KK_NFT_BLOCK_IN		0x2	/* input and forward: saddr */
+#define KK_NFT_BLOCK_PREFIX	"kakuri:"	/* an NFLOG prefix: "kakuri:" + list */
+
+/*
+ * An interval set of the inet table.  With block set, it is an IOC block
+ * list's (issue 12): in every mode, before the mode's own rules, each
+ * hook it applies to has a rate-limited NFLOG rule (log_group of the
+ * spec, prefix KK_NFT_BLOCK_PREFIX + list) and a counted drop, matching
+ * the addresses and, with ports, TCP and UDP to (out) or from (in) those
+ * ports only.
+ */
 struct kk_nft_ipset {
 	char name[KK_NFT_NAME_MAX];
 	const struct kk_nft_ranges *ranges;	/* sealed */
+	unsigned block;			/* KK_NFT_BLOCK_* bits; 0: no rules */
+	const char *list;		/* the block list's name */
+	uint32_t version;
+	const uint16_t *ports;		/* host order; none: every protocol */
+	size_t nports;
 };
 
 /* What the table should be. */
@@ -146,6 +169,9 @@ struct kk_nft_spec {
 	bool no_bridge;			/* the kernel has no bridge family */
 	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
 	size_t nipsets;
+	/* block lists' NFLOG rules: group, packets per second (0: none) */
+	uint16_t log_group;
+	uint32_t log_rate;
 	/* a live drill's table (KK_DRILL_TABLE): mode isolated, gated drops */
 	bool drill;
 	uint64_t gate_ms;		/* the gate element's timeout */
