@@ -200,8 +200,8 @@ msg_end(struct batch_ctx *c, struct nlmsghdr *nlh)
 	return 0;
 }
 
-static const char *
-rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
+const char *
+kk_nft_rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
 {
 	const struct nftnl_udata *attr;
 	const void *data;
@@ -454,7 +454,7 @@ batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 		    o->family == NFPROTO_INET ? "" : fam,
 		    o->family == NFPROTO_INET ? "" : " ",
 		    nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
-		    rule_comment(o->rules[i], what, sizeof(what)));
+		    kk_nft_rule_comment(o->rules[i], what, sizeof(what)));
 		if (nlh == NULL)
 			return -ENOBUFS;
 		nftnl_rule_nlmsg_build_payload(nlh, o->rules[i]);
@@ -714,7 +714,7 @@ kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len)
 
 	n = snprintf(buf, len, "rule %s \"%s\":",
 	    nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
-	    rule_comment(r, comment, sizeof(comment)));
+	    kk_nft_rule_comment(r, comment, sizeof(comment)));
 	if (n < 0 || (size_t)n >= len)
 		return -ENOBUFS;
 	off = (size_t)n;

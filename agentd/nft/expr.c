@@ -242,13 +242,13 @@ kk_expr_gate(struct nftnl_rule *r, const char *set, uint32_t set_id)
 }
 
 int
-kk_expr_limit(struct nftnl_rule *r, uint32_t per_second)
+kk_expr_limit(struct nftnl_rule *r, uint32_t rate, uint32_t unit)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("limit");
 
 	if (e != NULL) {
-		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, per_second);
-		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, unit ? unit : 1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, 5);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);

@@ -108,6 +108,10 @@ int kk_nft_ranges_seal(struct kk_nft_ranges *r);
 /* Element i < nelems as the kernel holds it: its key, and whether it ends a range. */
 void kk_nft_ranges_elem(const struct kk_nft_ranges *r, size_t i,
     uint8_t key[16], bool *end);
+/* Whether a sealed r holds addr (keylen bytes, network order). */
+bool kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr);
+/* Whether a sealed r is one range over every address of its family. */
+bool kk_nft_ranges_everything(const struct kk_nft_ranges *r);
 /* Range i as text: "ADDR" or "FIRST-LAST". */
 int kk_nft_ranges_format(const struct kk_nft_ranges *r, size_t i, char *buf,
     size_t len);
@@ -169,9 +173,10 @@ struct kk_nft_spec {
 	bool no_bridge;			/* the kernel has no bridge family */
 	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
 	size_t nipsets;
-	/* block lists' NFLOG rules: group, packets per second (0: none) */
+	/* block lists' NFLOG rules: group, packets per log_unit s (0: none) */
 	uint16_t log_group;
 	uint32_t log_rate;
+	uint32_t log_unit;
 	/* a live drill's table (KK_DRILL_TABLE): mode isolated, gated drops */
 	bool drill;
 	uint64_t gate_ms;		/* the gate element's timeout */
@@ -367,6 +372,16 @@ int kk_nft_name_held(struct kk_nft *n, const char *name);
 int kk_nft_genid(struct kk_nft *n, uint32_t *gen);
 int kk_nft_counters(struct kk_nft *n, const char *name,
     struct kk_nft_counters *c);
+/* A rule's comment ("" if none), in buf. */
+const char *kk_nft_rule_comment(const struct nftnl_rule *r, char *buf,
+    size_t len);
+/* The counted drops of one block list (its rules' comments name it). */
+struct kk_nft_block_count {
+	const char *list;	/* in: the list's name */
+	uint64_t pkts, bytes;	/* out: since its rules went in */
+};
+int kk_nft_block_counters(struct kk_nft *n, const char *name,
+    struct kk_nft_block_count *c, size_t nc);
 /*
  * drill.c: a live drill's table (spec->drill, name KK_DRILL_TABLE),
  * committed alone and read back; the gate's element renewed for

@@ -816,3 +816,59 @@ kk_nft_counters(struct kk_nft *n, const char *name, struct kk_nft_counters *c)
 		err = add_counters(n, kk_nft_families[i], name, c);
 	return err;
 }
+
+/* "block NAME vN: ..., drop": the list a counted drop belongs to */
+static struct kk_nft_block_count *
+block_count_of(const struct nftnl_rule *r, struct kk_nft_block_count *c,
+    size_t nc)
+{
+	char comment[128];
+	const char *s, *end;
+	size_t i, len;
+
+	s = kk_nft_rule_comment(r, comment, sizeof(comment));
+	len = strlen(s);
+	if (strncmp(s, "block ", 6) != 0 || len < 6 ||
+	    strcmp(s + len - 6, ", drop") != 0 ||
+	    (end = strstr(s + 6, " v")) == NULL)
+		return NULL;
+	for (i = 0; i < nc; i++)
+		if (strlen(c[i].list) == (size_t)(end - s - 6) &&
+		    strncmp(c[i].list, s + 6, (size_t)(end - s - 6)) == 0)
+			return &c[i];
+	return NULL;
+}
+
+int
+kk_nft_block_counters(struct kk_nft *n, const char *name,
+    struct kk_nft_block_count *c, size_t nc)
+{
+	struct kk_nft_block_count *bc;
+	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
+	struct readback rb;
+	size_t i;
+	int err;
+
+	for (i = 0; i < nc; i++)
+		c[i].pkts = c[i].bytes = 0;
+	err = read_back(n, NFPROTO_INET, name, &rb, NULL, false, false);
+	for (i = 0; err == 0 && i < rb.nrules; i++) {
+		if ((bc = block_count_of(rb.rules[i], c, nc)) == NULL)
+			continue;
+		if ((it = nftnl_expr_iter_create(rb.rules[i])) == NULL) {
+			err = -ENOMEM;
+			break;
+		}
+		while ((e = nftnl_expr_iter_next(it)) != NULL) {
+			if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME),
+			    "counter") != 0)
+				continue;
+			bc->pkts += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+			bc->bytes += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+		}
+		nftnl_expr_iter_destroy(it);
+	}
+	readback_free(&rb);
+	return err;
+}

@@ -802,7 +802,7 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	    (uint32_t)(PORTSET_ID_BASE + i))) < 0))
 		goto fail;
 	if (log)
-		err = kk_expr_limit(r, spec->log_rate);
+		err = kk_expr_limit(r, spec->log_rate, spec->log_unit);
 	if (err == 0 && log)
 		err = kk_expr_nflog(r, spec->log_group, prefix, NFLOG_SNAPLEN);
 	if (err == 0 && !log && (err = kk_expr_counter(r)) == 0)
