@@ -31,6 +31,7 @@ struct nftnl_chain;
 struct nftnl_set;
 struct nftnl_rule;
 struct mnl_socket;
+struct kk_nft;
 struct nlmsghdr;
 
 /* Table flags from linux/netfilter/nf_tables.h; PERSIST is Linux >= 6.9. */
@@ -235,6 +236,23 @@ int kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
     struct kk_nft_objects *o);
 void kk_nft_objects_free(struct kk_nft_objects *o);
 
+/*
+ * What a table in the kernel holds by name (kk_nft_table_names), for a
+ * change in place: its comment (mode and episode), chains and sets.
+ */
+struct kk_nft_names {
+	char comment[128];
+	char chains[KK_NFT_MAX_CHAINS + 8][KK_NFT_NAME_MAX];
+	size_t nchains;
+	char sets[KK_NFT_MAX_SETS + 8][KK_NFT_NAME_MAX];
+	size_t nsets;
+};
+int kk_nft_table_names(struct kk_nft *n, int family, const char *name,
+    struct kk_nft_names *out);
+
+/* Set ids from here on are a block list's version's: their contents never change. */
+#define KK_NFT_VERSIONED_ID	100
+
 /* What one batch does to one table. */
 struct kk_nft_plan {
 	int family;
@@ -242,6 +260,13 @@ struct kk_nft_plan {
 	bool exists;		/* in the kernel: re-declared and deleted first */
 	uint32_t prev_flags;	/* its flags, so the re-declaration claims it */
 	const struct kk_nft_objects *o;	/* NULL: only delete it */
+	/*
+	 * Changed in place rather than deleted and created anew: the table
+	 * holds these, with the same comment and flags as o's.  A block
+	 * list's sets that are there already stay; new ones are filled
+	 * before anything is deleted (see build.c).
+	 */
+	const struct kk_nft_names *keep;
 };
 
 /*

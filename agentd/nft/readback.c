@@ -872,3 +872,34 @@ kk_nft_block_counters(struct kk_nft *n, const char *name,
 	readback_free(&rb);
 	return err;
 }
+
+int
+kk_nft_table_names(struct kk_nft *n, int family, const char *name,
+    struct kk_nft_names *out)
+{
+	struct readback rb;
+	size_t i;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = read_back(n, family, name, &rb, NULL, false, false);
+	if (err == 0 && rb.table == NULL)
+		err = -ENOENT;
+	if (err == 0)
+		err = read_objects(n, &rb, KK_NFT_SET, NULL);
+	if (err == 0 && (rb.overflow || rb.nchains > nitems(out->chains) ||
+	    rb.nsets > nitems(out->sets)))
+		err = -E2BIG;
+	if (err < 0)
+		goto out;
+	kk_nft_table_comment(rb.table, out->comment, sizeof(out->comment));
+	for (i = 0; i < rb.nchains; i++)
+		snprintf(out->chains[out->nchains++], KK_NFT_NAME_MAX, "%s",
+		    nftnl_chain_get_str(rb.chains[i], NFTNL_CHAIN_NAME));
+	for (i = 0; i < rb.nsets; i++)
+		snprintf(out->sets[out->nsets++], KK_NFT_NAME_MAX, "%s",
+		    nftnl_set_get_str(rb.sets[i].s, NFTNL_SET_NAME));
+out:
+	readback_free(&rb);
+	return err;
+}

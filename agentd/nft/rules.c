@@ -662,7 +662,7 @@ build_rows(struct kk_nft_objects *o, const struct table_def *td,
  * The interval sets of the inet table (IOC block lists), in every mode:
  * declared here, their elements put in by build.c from the ranges.
  */
-#define IPSET_ID_BASE	100	/* set ids above the rows' own */
+#define IPSET_ID_BASE	KK_NFT_VERSIONED_ID	/* set ids above the rows' own */
 #define PORTSET_ID_BASE	200	/* a block list's ports, per interval set */
 #define NFLOG_SNAPLEN	128	/* the headers a "blocked" report needs */
 

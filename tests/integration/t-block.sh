@@ -131,3 +131,123 @@ check "isolated: the management channel still passes (a signed status over it)" 
 F=$(sign alice release --episode "$EPISODE") && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
 check "release (two signatures) is done" test "$(send_result "$F")" = done
 check "open again: the lists still hold" samples_hold "$EP"
+
+echo "-- a new version replaces the old in one transaction"
+BOTH=$(v4_of 60000 5) OLD=$(v4_of 60001 5) NEW=$(v4_of 60002 5)
+for a in "$BOTH" "$OLD" "$NEW"; do ip -n "$NET" addr add "$a/32" dev lo; done
+{ gen swap 1 20000 70000 | jq -c --arg b "$BOTH" --arg o "$OLD" '.addresses += [$b, $o]'; } >"$WORK/swap1.json"
+{ gen swap 2 20000 80000 | jq -c --arg b "$BOTH" --arg n "$NEW" '.addresses += [$b, $n]'; } >"$WORK/swap2.json"
+check "version 1 (20,002 entries) is done" test "$(send_result "$(block_cmd "$WORK/swap1.json")")" = done
+check "version 1 drops the address in both versions and the one only in it" \
+	eval 'blocked "$EP" tcp "$BOTH" 8080 && blocked "$EP" tcp "$OLD" 8080'
+check "the address only in version 2 passes before it" reach "$EP" tcp "$NEW" 8080
+F=$(block_cmd "$WORK/swap2.json")
+# probe the address in both versions without a pause while version 2 goes in
+: >"$WORK/leaks"
+( end=$(( $(date +%s) + 20 )); n=0
+  while [ ! -e "$WORK/swap.done" ] && [ "$(date +%s)" -lt "$end" ]; do
+	ip netns exec "$EP" "$NETPROBE" tcp "$BOTH" 8080 50 >/dev/null 2>&1 && date +%T.%N >>"$WORK/leaks"
+	n=$((n + 1))
+  done; echo "$n" >"$WORK/probes" ) &
+PROBER=$!
+PIDS+=("$PROBER")
+sleep 0.3
+t0=$(now_ms)
+R=$(send_result "$F")
+t1=$(now_ms)
+sleep 0.3
+touch "$WORK/swap.done"
+wait "$PROBER"
+check "version 2 is done ($((t1 - t0)) ms, sending included)" test "$R" = done
+check "no probe of the address in both versions got through during the swap ($(cat "$WORK/probes") probes)" \
+	eval 'test ! -s "$WORK/leaks" && test "$(cat "$WORK/probes")" -gt 5'
+[ -s "$WORK/leaks" ] && { echo "     leaks at: $(tr '\n' ' ' <"$WORK/leaks")"; grep -v freeze "$DLOG" | tail -4; }
+check "the address only in the old version passes afterwards" reach "$EP" tcp "$OLD" 8080
+check "the address only in the new version is dropped" blocked "$EP" tcp "$NEW" 8080
+check "the old version's sets are gone, the new one's hold 10,002 IPv4 ranges" eval \
+	'! ip netns exec "$EP" nft list set inet kakuri swap_v1_4 >/dev/null 2>&1 &&
+	 test "$(ip netns exec "$EP" nft list set inet kakuri swap_v2_4 | grep -oE "[0-9]+(\.[0-9]+){3}" | wc -l)" = 10002'
+check "version 1 again (a new command) is refused as stale" \
+	test "$(send_result "$(block_cmd "$WORK/swap1.json")")" = stale
+check "version 2 again is stale too" test "$(send_result "$(block_cmd "$WORK/swap2.json")")" = stale
+
+echo "-- unblock needs the release threshold"
+F=$(sign alice unblock --arg set=swap)
+check "unblock with one signature is refused (threshold)" test "$(send_result "$F")" = threshold
+check "the list still holds" blocked "$EP" tcp "$BOTH" 8080
+"$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
+check "with a second signature it is done" test "$(send_result "$F")" = done
+check "its addresses pass again" reach "$EP" tcp "$BOTH" 8080
+check "its file is gone" test ! -e "$STATE/blocklists/swap.list"
+F=$(sign alice unblock --arg set=swap) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
+check "unblock of a list not in force: unknown-set" test "$(send_result "$F")" = unknown-set
+check "a local unblock without a signature is refused" eval '! ctl unblock 2>/dev/null'
+
+echo "-- hostile lists are refused whole, with the reason"
+hostile() {	# hostile NAME REASON-PATTERN ADDRESS...: refused, nothing applied
+	local name=$1 pat=$2 out; shift 2
+	jq -nc --arg s "$name" '{set: $s, version: 1, addresses: ($ARGS.positional)}' --args "11.200.0.0/16" "$@" >"$WORK/h.json"
+	out=$(send "$(block_cmd "$WORK/h.json")" 2>/dev/null | jq -r '.receipts[0] | "\(.reason) \(.detail)"')
+	echo "     $name: $out"
+	grep -Eq -- "$pat" <<<"$out" && ! ip netns exec "$EP" nft list set inet kakuri "${name}_v1_4" >/dev/null 2>&1
+}
+check "a /0 (IPv4) is refused and named" hostile h1 '^malformed entry 1 \(0\.0\.0\.0/0\): a /0' 0.0.0.0/0
+check "a /0 (IPv6) is refused and named" hostile h2 '^malformed entry 2 \(::/0\)' 2001:db8::/32 ::/0
+check "garbage is refused and named" hostile h3 '^malformed entry 1 \(evil\.example\)' evil.example
+check "a CIDR with host bits set is refused and named" hostile h4 '^malformed entry 1 \(11\.0\.0\.1/24\): not a CIDR' 11.0.0.1/24
+check "a range the wrong way round is refused" hostile h5 '^malformed entry 1 .*after its last' 11.0.0.9-11.0.0.1
+check "a management peer in a list is refused (it would cut the CSIRT channel)" hostile h6 '^malformed .*management peer 192\.0\.2\.10' 192.0.2.0/24
+check "ranges covering every IPv4 address are refused" hostile h7 'every IPv4' 0.0.0.0/1 128.0.0.0/1
+jq -nc '{set: "h8", version: 1, addresses: ["11.200.0.0/16", "11.200.1.0/24", "11.200.1.7", "11.200.0.0-11.201.0.255", "11.201.1.0/24"]}' >"$WORK/h8.json"
+check "overlaps, duplicates, contained and adjacent entries are merged, not refused" \
+	test "$(send "$(block_cmd "$WORK/h8.json")" 2>/dev/null | jq -r '.receipts[0] | "\(.result) \(.output.entries) \(.output.ranges)"')" = "done 5 1"
+check "the merged list is one range in the kernel" eval \
+	'ip netns exec "$EP" nft list set inet kakuri h8_v1_4 | grep -q "11.200.0.0-11.201.1.255"'
+awk 'BEGIN { printf "{\"set\":\"huge\",\"version\":1,\"addresses\":["; for (i = 0; i < 10000000; i++) printf "%s\"%d.%d.%d.%d\"", (i ? "," : ""), 12 + int(i / 16777216), int(i / 65536) % 256, int(i / 256) % 256, i % 256; printf "]}" }' >"$WORK/huge.json"
+check "10 million entries: kakurictl sign refuses the file clearly" eval \
+	'! "$KAKURICTL" sign -k "$PKI/alice.key" --agent "$AGENT_ID" --action block --args "$WORK/huge.json" -o "$WORK/huge.dsse" 2>"$WORK/huge.err" && grep -q "larger than 32 MiB" "$WORK/huge.err"'
+head -c 17000000 "$WORK/huge.json" | sed 's/,"[0-9.]*$//' >"$WORK/big.json"; echo ']}' >>"$WORK/big.json"
+rm -f "$WORK/huge.json"
+F=$(block_cmd "$WORK/big.json")
+check "a 17 MiB payload is signed (the operator's tool does not decide)" test -s "$F"
+R=$(send_result "$F")
+echo "     17 MiB: ${R:-no receipt}"
+check "a 17 MiB payload is refused, nothing applied" eval \
+	'[ "$R" != done ] && ! ip netns exec "$EP" nft list set inet kakuri huge_v1_4 >/dev/null 2>&1'
+check "the agent keeps serving (status over the channel, and locally)" eval \
+	'test "$(send_result "$(sign alice status)")" = done && ctl status >/dev/null'
+check "the lists in force are untouched" samples_hold "$EP"
+
+echo "-- restart and boot restore put the lists back"
+stop_kakurid -TERM
+start_kakurid || die "kakurid starts again"
+check "after a restart the lists hold" samples_hold "$EP"
+check "after a restart the version 1 sets are adopted (ioc0_v1_4 in the kernel)" \
+	eval 'ip netns exec "$EP" nft list set inet kakuri ioc0_v1_4 >/dev/null'
+stop_kakurid -TERM
+# a fresh namespace, as at boot: no table at all
+FRESH="${P}-fresh"
+addns "$FRESH" || die namespace
+ip -n "$FRESH" link add to-net type veth peer name to-fresh netns "$NET"
+ip -n "$FRESH" addr add 198.51.101.2/24 dev to-net
+ip -n "$NET" addr add 198.51.101.20/24 dev to-fresh
+ip -n "$FRESH" link set to-net up; ip -n "$NET" link set to-fresh up
+ip -n "$FRESH" route add 11.0.0.0/8 via 198.51.101.20
+ip -n "$NET" route add 198.51.101.0/24 dev to-fresh 2>/dev/null
+check_within "the fresh namespace reaches a sampled blocked address before the restore" 5 \
+	reach "$FRESH" tcp "$(v4_of 777 5)" 8080
+t0=$(now_ms)
+ip netns exec "$FRESH" "$KAKURID" --restore -f "$POLICY" >>"$DLOG" 2>&1
+rc=$?
+t1=$(now_ms)
+check "kakurid --restore in a fresh namespace succeeds ($((t1 - t0)) ms for 100,000+ entries)" test "$rc" = 0
+check "after --restore a sampled blocked address is dropped" blocked "$FRESH" tcp "$(v4_of 777 5)" 8080
+check "... and the address just outside it passes" reach "$FRESH" tcp "$(v4_of 777 40)" 8080
+check "... with every list's sets in the table" test "$(ip netns exec "$FRESH" nft list table inet kakuri | grep -c 'set ioc[0-3]_v1_[46] ')" = 8
+echo "x" >"$STATE/blocklists/ioc3.list"
+start_kakurid || die "kakurid starts with a damaged list file"
+check "a damaged list file is set aside and named, the other lists hold" eval \
+	'test -e "$STATE/blocklists/ioc3.list.bad" && grep -q "do not load.*ioc3" "$DLOG" &&
+	 ip netns exec "$EP" nft list set inet kakuri ioc0_v1_4 >/dev/null &&
+	 ! ip netns exec "$EP" nft list set inet kakuri ioc3_v1_4 >/dev/null 2>&1'
+summary
