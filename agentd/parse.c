@@ -46,6 +46,7 @@ enum key_kind {
 	KEY_ENDPOINTS,		/* list of "ADDR:PORT" */
 	KEY_GATE,		/* integer KK_GATE_MIN..KK_GATE_MAX */
 	KEY_LOG_GROUP,		/* integer 0..65535: an NFLOG group */
+	KEY_INTERVAL,		/* integer 1..3600 seconds */
 	KEY_RATE,		/* "N/second" or "N/minute", N 0..KK_RATE_MAX */
 };
 
@@ -116,6 +117,7 @@ static const struct key_spec egress_keys[] = {
 static const struct key_spec blocklists_keys[] = {
 	{ "log_group", KEY_LOG_GROUP, 0, FIELD(block_log_group) },
 	{ "log_rate", KEY_RATE, 0, FIELD(block_log_rate) },
+	{ "report_interval", KEY_INTERVAL, 0, FIELD(block_report_interval) },
 };
 
 static const struct key_spec report_keys[] = {
@@ -506,6 +508,7 @@ static const struct int_kind int_kinds[] = {
 	[KEY_KEEP] = { 1, KK_AUDIT_KEEP_MAX, " (files)", NULL },
 	[KEY_GATE] = { KK_GATE_MIN, KK_GATE_MAX, " seconds", NULL },
 	[KEY_LOG_GROUP] = { 0, 65535, " (an NFLOG group)", NULL },
+	[KEY_INTERVAL] = { 1, 3600, " seconds", NULL },
 };
 
 /* KEY_RATE: "N/second" or "N/minute" into the rate and, after it, its unit */
@@ -588,6 +591,7 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 	case KEY_SECONDS:
 	case KEY_GATE:
 	case KEY_LOG_GROUP:
+	case KEY_INTERVAL:
 	case KEY_MIB:
 	case KEY_KEEP:
 		rc = load_int(l, s, qname, &int_kinds[k->kind],
@@ -812,6 +816,7 @@ kk_policy_defaults(struct kk_policy *p)
 	p->block_log_group = 7;
 	p->block_log_rate = 10;
 	p->block_log_unit = 1;
+	p->block_report_interval = 60;
 }
 
 /*

@@ -142,6 +142,7 @@ struct kk_policy {
 	int block_log_group;		/* NFLOG group kakurid reads */
 	int block_log_rate;		/* packets logged per block_log_unit; 0: none */
 	int block_log_unit;		/* seconds: 1 or 60 */
+	int block_report_interval;	/* seconds between "blocked" reports */
 
 	/* report { } */
 	char collector[128];		/* "ADDR:PORT"; "": no courier */

@@ -24,9 +24,13 @@ keys = (
 );
 thresholds = { release = 2; };
 EOT
+COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
+COL="$WORK/collected"
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-blocklists: { log_group = 7; log_rate = \"10/second\"; };"
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };
+blocklists: { log_group = 7; log_rate = \"10/second\"; report_interval = 2; };"
 AGENT_ID=$(agent_init)
+echo "$AGENT_ID" >"$WORK/agents"
 
 # The blocked ranges live behind the "internet" host: ep routes them
 # there, and net answers on the sampled addresses (and on the ones just
@@ -217,6 +221,25 @@ check "a 17 MiB payload is refused, nothing applied" eval \
 check "the agent keeps serving (status over the channel, and locally)" eval \
 	'test "$(send_result "$(sign alice status)")" = done && ctl status >/dev/null'
 check "the lists in force are untouched" samples_hold "$EP"
+
+echo "-- who tried: a blocked connection by a test user arrives as a blocked report"
+collector || die "the collector starts"
+NOBODY_UID=$(id -u nobody)
+TRIED=$(v4_of 12345 5)
+refute "user nobody's connection to a blocked address is dropped" \
+	ip netns exec "$EP" setpriv "${NOBODY_ID[@]}" "$NETPROBE" tcp "$TRIED" 8080 300
+blocked_report() {	# a stored "blocked" report names $TRIED, port 8080, TCP, nobody's uid
+	local f
+	for f in "$COL/$AGENT_ID"/*.json; do
+		[ -e "$f" ] || continue
+		jq -r .payload "$f" | base64 -d | jq -e --arg a "$TRIED" --argjson u "$NOBODY_UID" \
+			'.type == "blocked" and .body.set == "ioc0" and .body.version == 1 and
+			 any(.body.hits[]; .destination == $a and .port == 8080 and .protocol == 6 and
+			     .uid == $u and .count >= 1 and (.first_seen | length) > 0)' >/dev/null && return 0
+	done
+	return 1
+}
+check_within "the blocked report reaches the collector with the address, port, protocol and uid" 30 blocked_report
 
 echo "-- restart and boot restore put the lists back"
 stop_kakurid -TERM
