@@ -222,27 +222,40 @@ kk_nft_rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
 }
 
 /* (Re)declare an existing table with the flags it has, then delete it. */
+/* A NEWTABLE of p's table with the flags it has: claims an orphaned one. */
 static int
-batch_remove(struct batch_ctx *c, const struct kk_nft_plan *p)
+batch_claim(struct batch_ctx *c, const struct kk_nft_plan *p,
+    struct nftnl_table *prev)
 {
-	struct nftnl_table *prev = nftnl_table_alloc();
-	const char *fam = kk_nft_family_name(p->family);
 	struct nlmsghdr *nlh;
-	int err = -ENOBUFS;
 
-	if (prev == NULL)
-		return -ENOMEM;
 	nftnl_table_set_str(prev, NFTNL_TABLE_NAME, p->name);
 	nftnl_table_set_u32(prev, NFTNL_TABLE_FAMILY, (uint32_t)p->family);
 	nftnl_table_set_u32(prev, NFTNL_TABLE_FLAGS, p->prev_flags);
 	nlh = msg_begin(c, NFT_MSG_NEWTABLE, p->family, NLM_F_CREATE,
-	    "adopt existing table %s %s", fam, p->name);
+	    "adopt existing table %s %s", kk_nft_family_name(p->family),
+	    p->name);
 	if (nlh == NULL)
-		goto out;
+		return -ENOBUFS;
 	nftnl_table_nlmsg_build_payload(nlh, prev);
-	msg_end(c, nlh);
+	return msg_end(c, nlh);
+}
+
+/* (Re)declare an existing table with the flags it has, then delete it. */
+static int
+batch_remove(struct batch_ctx *c, const struct kk_nft_plan *p)
+{
+	struct nftnl_table *prev = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	int err;
+
+	if (prev == NULL)
+		return -ENOMEM;
+	if ((err = batch_claim(c, p, prev)) < 0)
+		goto out;
+	err = -ENOBUFS;
 	nlh = msg_begin(c, NFT_MSG_DELTABLE, p->family, 0,
-	    "delete old table %s %s", fam, p->name);
+	    "delete old table %s %s", kk_nft_family_name(p->family), p->name);
 	if (nlh == NULL)
 		goto out;
 	nftnl_table_nlmsg_build_payload(nlh, prev);
@@ -568,16 +581,7 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 
 	if (prev == NULL)
 		return -ENOMEM;
-	nftnl_table_set_str(prev, NFTNL_TABLE_NAME, p->name);
-	nftnl_table_set_u32(prev, NFTNL_TABLE_FAMILY, (uint32_t)p->family);
-	nftnl_table_set_u32(prev, NFTNL_TABLE_FLAGS, p->prev_flags);
-	nlh = msg_begin(c, NFT_MSG_NEWTABLE, p->family, NLM_F_CREATE,
-	    "adopt existing table %s %s", kk_nft_family_name(p->family),
-	    p->name);
-	if (nlh != NULL) {
-		nftnl_table_nlmsg_build_payload(nlh, prev);
-		err = msg_end(c, nlh);
-	}
+	err = batch_claim(c, p, prev);
 	nftnl_table_free(prev);
 	/* new versions' sets, filled while the old ones still hold */
 	for (i = 0; err == 0 && i < o->nsets; i++)

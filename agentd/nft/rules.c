@@ -473,6 +473,42 @@ rule_set_comment(struct nftnl_rule *r, const char *comment)
 	return 0;
 }
 
+/* A rule of o's table on hook with its comment, or NULL and *err. */
+static struct nftnl_rule *
+rule_new(const struct kk_nft_objects *o, int hook, const char *comment,
+    int *err)
+{
+	struct nftnl_rule *r;
+
+	*err = -E2BIG;
+	if (o->nrules >= KK_NFT_MAX_RULES)
+		return NULL;
+	*err = -ENOMEM;
+	if ((r = nftnl_rule_alloc()) == NULL)
+		return NULL;
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
+	if ((*err = rule_set_comment(r, comment)) < 0) {
+		nftnl_rule_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* r in o, once its expressions went in (err 0), or freed. */
+static int
+rule_done(struct kk_nft_objects *o, struct nftnl_rule *r, int err)
+{
+	if (err < 0) {
+		nftnl_rule_free(r);
+		return err;
+	}
+	o->rules[o->nrules++] = r;
+	return 0;
+}
+
 /* One row of a chain as a rule of o's table. */
 static int
 compile(struct kk_nft_objects *o, int hook, const struct row *row,
@@ -481,17 +517,8 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 	struct nftnl_rule *r;
 	int err;
 
-	if (o->nrules >= KK_NFT_MAX_RULES)
-		return -E2BIG;
-	r = nftnl_rule_alloc();
-	if (r == NULL)
-		return -ENOMEM;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
-	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
-	if ((err = rule_set_comment(r, row->comment)) < 0)
-		goto fail;
+	if ((r = rule_new(o, hook, row->comment, &err)) == NULL)
+		return err;
 	/* a drill's drops hold only while kakurid renews the gate */
 	if (spec->drill && row->verdict == NF_DROP &&
 	    (err = kk_expr_gate(r, KK_DRILL_GATE, GATE_SET_ID)) < 0)
@@ -500,13 +527,9 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 		goto fail;
 	if (row->counter && (err = kk_expr_counter(r)) < 0)
 		goto fail;
-	if ((err = kk_expr_verdict(r, row->verdict)) < 0)
-		goto fail;
-	o->rules[o->nrules++] = r;
-	return 0;
+	err = kk_expr_verdict(r, row->verdict);
 fail:
-	nftnl_rule_free(r);
-	return err;
+	return rule_done(o, r, err);
 }
 
 static int
@@ -776,8 +799,6 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	char ports[KK_NFT_NAME_MAX + 1];	/* add_block_ports refused longer */
 	int err;
 
-	if (o->nrules >= KK_NFT_MAX_RULES)
-		return -E2BIG;
 	snprintf(comment, sizeof(comment), "block %s v%u: %s %s%s%s, %s",
 	    ip->list, ip->version, dst ? "to" : "from", v6 ? "IPv6" : "IPv4",
 	    l4 == IPPROTO_TCP ? " tcp" : l4 == IPPROTO_UDP ? " udp" : "",
@@ -785,14 +806,9 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	snprintf(prefix, sizeof(prefix), "%s%s", KK_NFT_BLOCK_PREFIX,
 	    ip->list);
 	snprintf(ports, sizeof(ports), "%sp", ip->name);
-	if ((r = nftnl_rule_alloc()) == NULL)
-		return -ENOMEM;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
-	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
-	if ((err = rule_set_comment(r, comment)) < 0 ||
-	    (err = kk_expr_meta8(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 :
+	if ((r = rule_new(o, hook, comment, &err)) == NULL)
+		return err;
+	if ((err = kk_expr_meta8(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 :
 	    NFPROTO_IPV4)) < 0 ||
 	    (l4 && (err = kk_expr_meta8(r, NFT_META_L4PROTO,
 	    (uint8_t)l4)) < 0) ||
@@ -807,13 +823,8 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 		err = kk_expr_nflog(r, spec->log_group, prefix, NFLOG_SNAPLEN);
 	if (err == 0 && !log && (err = kk_expr_counter(r)) == 0)
 		err = kk_expr_verdict(r, NF_DROP);
-	if (err < 0)
-		goto fail;
-	o->rules[o->nrules++] = r;
-	return 0;
 fail:
-	nftnl_rule_free(r);
-	return err;
+	return rule_done(o, r, err);
 }
 
 /*
