@@ -18,6 +18,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/object.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
@@ -417,6 +418,21 @@ batch_elem_msg(struct batch_ctx *c, const struct kk_nft_objects *o, size_t i,
 	return msg_end(c, nlh);
 }
 
+/* Named counter i of o (o->objs). */
+static int
+batch_obj(struct batch_ctx *c, const struct kk_nft_objects *o, size_t i)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = msg_begin(c, NFT_MSG_NEWOBJ, o->family,
+	    NLM_F_CREATE | NLM_F_EXCL, "counter %s",
+	    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME));
+	if (nlh == NULL)
+		return -ENOBUFS;
+	nftnl_obj_nlmsg_build_payload(nlh, o->objs[i]);
+	return msg_end(c, nlh);
+}
+
 /* The rules of o, in order, appended. */
 static int
 batch_rules(struct batch_ctx *c, const struct kk_nft_objects *o)
@@ -493,6 +509,9 @@ batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 	for (i = 0; i < o->nsets; i++)
 		if ((err = batch_set(c, o, i)) < 0)
 			return err;
+	for (i = 0; i < o->nobjs; i++)
+		if ((err = batch_obj(c, o, i)) < 0)
+			return err;
 	return batch_rules(c, o);
 }
 
@@ -527,6 +546,18 @@ set_wanted(const struct kk_nft_objects *o, const char *name)
 }
 
 static bool
+counter_wanted(const struct kk_nft_objects *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nobjs; i++)
+		if (strcmp(nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME),
+		    name) == 0)
+			return true;
+	return false;
+}
+
+static bool
 chain_wanted(const struct kk_nft_objects *o, const char *name)
 {
 	size_t i;
@@ -547,13 +578,17 @@ batch_del(struct batch_ctx *c, const struct kk_nft_plan *p, uint16_t type,
 
 	nlh = msg_begin(c, type, p->family, 0, "%s %s",
 	    type == NFT_MSG_DELSET ? "delete set" : type == NFT_MSG_DELCHAIN ?
-	    "delete chain" : "flush chain", name);
+	    "delete chain" : type == NFT_MSG_DELOBJ ? "delete counter" :
+	    "flush chain", name);
 	if (nlh == NULL)
 		return -ENOBUFS;
-	/* NFTA_{SET,CHAIN,RULE}_TABLE are all 1 */
+	/* NFTA_{SET,CHAIN,RULE,OBJ}_TABLE are all 1 */
 	mnl_attr_put_strz(nlh, NFTA_SET_TABLE, p->name);
 	mnl_attr_put_strz(nlh, type == NFT_MSG_DELSET ? NFTA_SET_NAME :
-	    type == NFT_MSG_DELCHAIN ? NFTA_CHAIN_NAME : NFTA_RULE_CHAIN, name);
+	    type == NFT_MSG_DELCHAIN ? NFTA_CHAIN_NAME : type == NFT_MSG_DELOBJ ?
+	    NFTA_OBJ_NAME : NFTA_RULE_CHAIN, name);
+	if (type == NFT_MSG_DELOBJ)
+		mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
 	return msg_end(c, nlh);
 }
 
@@ -593,6 +628,9 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 	for (i = 0; err == 0 && i < k->nsets; i++)
 		if (!set_wanted(o, k->sets[i]))
 			err = batch_del(c, p, NFT_MSG_DELSET, k->sets[i]);
+	for (i = 0; err == 0 && i < k->ncounters; i++)
+		if (!counter_wanted(o, k->counters[i]))
+			err = batch_del(c, p, NFT_MSG_DELOBJ, k->counters[i]);
 	for (i = 0; err == 0 && i < k->nchains; i++)
 		if (!chain_wanted(o, k->chains[i]))
 			err = batch_del(c, p, NFT_MSG_DELCHAIN, k->chains[i]);
@@ -610,6 +648,11 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 	for (i = 0; err == 0 && i < o->nsets; i++)
 		if (!versioned(o->sets[i]))
 			err = batch_set(c, o, i);
+	/* a list's counter stays: its count goes on across versions */
+	for (i = 0; err == 0 && i < o->nobjs; i++)
+		if (!name_in(k->counters, k->ncounters,
+		    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME)))
+			err = batch_obj(c, o, i);
 	return err < 0 ? err : batch_rules(c, o);
 }
 

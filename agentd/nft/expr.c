@@ -214,6 +214,19 @@ kk_expr_counter(struct nftnl_rule *r)
 }
 
 int
+kk_expr_counter_named(struct nftnl_rule *r, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("objref");
+
+	if (e != NULL) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE,
+		    NFT_OBJECT_COUNTER);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+	}
+	return expr_add(r, e);
+}
+
+int
 kk_expr_verdict(struct nftnl_rule *r, int verdict)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");

@@ -30,6 +30,7 @@ struct nftnl_table;
 struct nftnl_chain;
 struct nftnl_set;
 struct nftnl_rule;
+struct nftnl_obj;
 struct mnl_socket;
 struct kk_nft;
 struct nlmsghdr;
@@ -142,6 +143,7 @@ int kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32]);
 #define KK_NFT_BLOCK_OUT	0x1	/* output and forward: daddr */
 #define KK_NFT_BLOCK_IN		0x2	/* input and forward: saddr */
 #define KK_NFT_BLOCK_PREFIX	"kakuri:"	/* an NFLOG prefix: "kakuri:" + list */
+#define KK_NFT_DROPS_SUFFIX	"_drops"	/* a list's named counter: list + it */
 
 /*
  * An interval set of the inet table.  With block set, it is an IOC block
@@ -195,6 +197,9 @@ struct kk_nft_objects {
 	size_t nsets;
 	struct nftnl_rule *rules[KK_NFT_MAX_RULES];
 	size_t nrules;
+	/* named counters: a block list's drops (stateful objects) */
+	struct nftnl_obj *objs[KK_NFT_MAX_IPSETS];
+	size_t nobjs;
 };
 
 /* What one message of a batch carries, found by its sequence number. */
@@ -246,6 +251,8 @@ struct kk_nft_names {
 	size_t nchains;
 	char sets[KK_NFT_MAX_SETS + 8][KK_NFT_NAME_MAX];
 	size_t nsets;
+	char counters[KK_NFT_MAX_IPSETS + 8][KK_NFT_NAME_MAX];
+	size_t ncounters;
 };
 int kk_nft_table_names(struct kk_nft *n, int family, const char *name,
     struct kk_nft_names *out);
@@ -400,7 +407,7 @@ int kk_nft_counters(struct kk_nft *n, const char *name,
 /* A rule's comment ("" if none), in buf. */
 const char *kk_nft_rule_comment(const struct nftnl_rule *r, char *buf,
     size_t len);
-/* The counted drops of one block list (its rules' comments name it). */
+/* The counted drops of one block list (its named counter, LIST_drops). */
 struct kk_nft_block_count {
 	const char *list;	/* in: the list's name */
 	uint64_t pkts, bytes;	/* out: since its rules went in */

@@ -46,6 +46,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/object.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/gen.h>
@@ -644,12 +645,12 @@ compare(struct kk_nft *n, const struct kk_nft_objects *o,
 	/* chains, sets and stateful objects of other names count here */
 	if (nftnl_table_is_set(rb->table, NFTNL_TABLE_USE) &&
 	    nftnl_table_get_u32(rb->table, NFTNL_TABLE_USE) !=
-	    o->nchains + o->nsets) {
+	    o->nchains + o->nsets + o->nobjs) {
 		err = kk_nft_seterr(n, -ESTALE,
 		    "kernel has %u chains, sets or objects in %s %s, want %zu",
 		    nftnl_table_get_u32(rb->table, NFTNL_TABLE_USE),
 		    kk_nft_family_name(rb->family), rb->name,
-		    o->nchains + o->nsets);
+		    o->nchains + o->nsets + o->nobjs);
 		goto out;
 	}
 	err = 0;
@@ -817,66 +818,85 @@ kk_nft_counters(struct kk_nft *n, const char *name, struct kk_nft_counters *c)
 	return err;
 }
 
-/* "block NAME vN: ..., drop": the list a counted drop belongs to */
-static struct kk_nft_block_count *
-block_count_of(const struct nftnl_rule *r, struct kk_nft_block_count *c,
-    size_t nc)
-{
-	char comment[128];
-	const char *s, *end;
-	size_t i, len;
+/* The named counters of a table, as a GETOBJ dump hands them over. */
+struct counters_dump {
+	const char *table;
+	struct kk_nft_block_count *c;	/* by name: their values */
+	size_t nc;
+	struct kk_nft_names *names;	/* or their names */
+	bool overflow;
+};
 
-	s = kk_nft_rule_comment(r, comment, sizeof(comment));
-	len = strlen(s);
-	if (strncmp(s, "block ", 6) != 0 || len < 6 ||
-	    strcmp(s + len - 6, ", drop") != 0 ||
-	    (end = strstr(s + 6, " v")) == NULL)
-		return NULL;
-	for (i = 0; i < nc; i++)
-		if (strlen(c[i].list) == (size_t)(end - s - 6) &&
-		    strncmp(c[i].list, s + 6, (size_t)(end - s - 6)) == 0)
-			return &c[i];
-	return NULL;
+static int
+counter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct counters_dump *cd = data;
+	struct nftnl_obj *obj = nftnl_obj_alloc();
+	char want[KK_NFT_NAME_MAX + 8];
+	const char *name;
+	size_t i;
+
+	if (obj == NULL)
+		return MNL_CB_ERROR;
+	if (nftnl_obj_nlmsg_parse(nlh, obj) < 0 ||
+	    nftnl_obj_get_u32(obj, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER ||
+	    strcmp(nftnl_obj_get_str(obj, NFTNL_OBJ_TABLE), cd->table) != 0)
+		goto out;
+	name = nftnl_obj_get_str(obj, NFTNL_OBJ_NAME);
+	for (i = 0; i < cd->nc; i++) {
+		snprintf(want, sizeof(want), "%s" KK_NFT_DROPS_SUFFIX,
+		    cd->c[i].list);
+		if (strcmp(want, name) != 0)
+			continue;
+		cd->c[i].pkts = nftnl_obj_get_u64(obj, NFTNL_OBJ_CTR_PKTS);
+		cd->c[i].bytes = nftnl_obj_get_u64(obj, NFTNL_OBJ_CTR_BYTES);
+	}
+	if (cd->names != NULL && cd->names->ncounters <
+	    nitems(cd->names->counters))
+		snprintf(cd->names->counters[cd->names->ncounters++],
+		    KK_NFT_NAME_MAX, "%s", name);
+	else if (cd->names != NULL)
+		cd->overflow = true;
+out:
+	nftnl_obj_free(obj);
+	return MNL_CB_OK;
+}
+
+static int
+read_counters(struct kk_nft *n, int family, struct counters_dump *cd)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_obj *q = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+
+	if (q == NULL)
+		return -ENOMEM;
+	nftnl_obj_set_str(q, NFTNL_OBJ_TABLE, cd->table);
+	nftnl_obj_set_u32(q, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, (uint16_t)family,
+	    NLM_F_DUMP, ++n->seq);
+	nftnl_obj_nlmsg_build_payload(nlh, q);
+	nftnl_obj_free(q);
+	return kk_nl_request(n->nl, nlh, counter_cb, cd);
 }
 
 int
 kk_nft_block_counters(struct kk_nft *n, const char *name,
     struct kk_nft_block_count *c, size_t nc)
 {
-	struct kk_nft_block_count *bc;
-	struct nftnl_expr_iter *it;
-	struct nftnl_expr *e;
-	struct readback rb;
+	struct counters_dump cd = { .table = name, .c = c, .nc = nc };
 	size_t i;
-	int err;
 
 	for (i = 0; i < nc; i++)
 		c[i].pkts = c[i].bytes = 0;
-	err = read_back(n, NFPROTO_INET, name, &rb, NULL, false, false);
-	for (i = 0; err == 0 && i < rb.nrules; i++) {
-		if ((bc = block_count_of(rb.rules[i], c, nc)) == NULL)
-			continue;
-		if ((it = nftnl_expr_iter_create(rb.rules[i])) == NULL) {
-			err = -ENOMEM;
-			break;
-		}
-		while ((e = nftnl_expr_iter_next(it)) != NULL) {
-			if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME),
-			    "counter") != 0)
-				continue;
-			bc->pkts += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
-			bc->bytes += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
-		}
-		nftnl_expr_iter_destroy(it);
-	}
-	readback_free(&rb);
-	return err;
+	return read_counters(n, NFPROTO_INET, &cd);
 }
 
 int
 kk_nft_table_names(struct kk_nft *n, int family, const char *name,
     struct kk_nft_names *out)
 {
+	struct counters_dump cd = { 0 };
 	struct readback rb;
 	size_t i;
 	int err;
@@ -892,6 +912,12 @@ kk_nft_table_names(struct kk_nft *n, int family, const char *name,
 		err = -E2BIG;
 	if (err < 0)
 		goto out;
+	cd.table = name;
+	cd.names = out;
+	if ((err = read_counters(n, family, &cd)) < 0 || cd.overflow) {
+		err = err < 0 ? err : -E2BIG;
+		goto out;
+	}
 	kk_nft_table_comment(rb.table, out->comment, sizeof(out->comment));
 	for (i = 0; i < rb.nchains; i++)
 		snprintf(out->chains[out->nchains++], KK_NFT_NAME_MAX, "%s",

@@ -22,6 +22,7 @@
 #include <linux/netfilter_bridge.h>
 #include <linux/netfilter/nf_tables.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -770,6 +771,44 @@ add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 	return 0;
 }
 
+/*
+ * A block list's named counter (LIST_drops), once per list: its drops on
+ * every hook and family, kept across its versions by a change in place.
+ */
+static int
+add_counters(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
+{
+	char name[KK_NFT_NAME_MAX + 8];
+	struct nftnl_obj *c;
+	size_t i, k;
+
+	for (i = 0; !spec->drill && i < spec->nipsets; i++) {
+		if (spec->ipsets[i].block == 0)
+			continue;
+		snprintf(name, sizeof(name), "%s" KK_NFT_DROPS_SUFFIX,
+		    spec->ipsets[i].list);
+		if (strlen(name) >= KK_NFT_NAME_MAX)
+			return -ENAMETOOLONG;
+		for (k = 0; k < o->nobjs; k++)
+			if (strcmp(nftnl_obj_get_str(o->objs[k], NFTNL_OBJ_NAME),
+			    name) == 0)
+				break;
+		if (k < o->nobjs)
+			continue;
+		if (o->nobjs >= KK_NFT_MAX_IPSETS)
+			return -E2BIG;
+		if ((c = nftnl_obj_alloc()) == NULL)
+			return -ENOMEM;
+		nftnl_obj_set_str(c, NFTNL_OBJ_TABLE,
+		    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+		nftnl_obj_set_str(c, NFTNL_OBJ_NAME, name);
+		nftnl_obj_set_u32(c, NFTNL_OBJ_FAMILY, (uint32_t)o->family);
+		nftnl_obj_set_u32(c, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+		o->objs[o->nobjs++] = c;
+	}
+	return 0;
+}
+
 /* Whether spec has block rules (a drill's table has none: it is not kakurid's own). */
 static bool
 blocks(const struct kk_nft_spec *spec)
@@ -797,6 +836,7 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	struct nftnl_rule *r;
 	char comment[96], prefix[KK_NFT_NAME_MAX + 8];
 	char ports[KK_NFT_NAME_MAX + 1];	/* add_block_ports refused longer */
+	char counter[KK_NFT_NAME_MAX + 8];
 	int err;
 
 	snprintf(comment, sizeof(comment), "block %s v%u: %s %s%s%s, %s",
@@ -821,7 +861,9 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 		err = kk_expr_limit(r, spec->log_rate, spec->log_unit);
 	if (err == 0 && log)
 		err = kk_expr_nflog(r, spec->log_group, prefix, NFLOG_SNAPLEN);
-	if (err == 0 && !log && (err = kk_expr_counter(r)) == 0)
+	snprintf(counter, sizeof(counter), "%s" KK_NFT_DROPS_SUFFIX, ip->list);
+	if (err == 0 && !log && (err = kk_expr_counter_named(r,
+	    counter)) == 0)
 		err = kk_expr_verdict(r, NF_DROP);
 fail:
 	return rule_done(o, r, err);
@@ -929,7 +971,8 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 		    table_defs[i].family == family)
 			td = &table_defs[i];
 	if ((err = build_sets(o, td, spec)) < 0 ||
-	    (family == NFPROTO_INET && (err = add_ipsets(o, spec)) < 0))
+	    (family == NFPROTO_INET && ((err = add_ipsets(o, spec)) < 0 ||
+	    (err = add_counters(o, spec)) < 0)))
 		goto fail;
 	for (i = 0; td != NULL && i < td->nchains; i++)
 		if ((err = add_chain(o, &td->chains[i], spec)) < 0)
@@ -968,5 +1011,7 @@ kk_nft_objects_free(struct kk_nft_objects *o)
 		nftnl_set_free(o->sets[i]);
 	for (i = 0; i < o->nrules; i++)
 		nftnl_rule_free(o->rules[i]);
+	for (i = 0; i < o->nobjs; i++)
+		nftnl_obj_free(o->objs[i]);
 	memset(o, 0, sizeof(*o));
 }

@@ -60,10 +60,10 @@ block_cmd() {	# block_cmd FILE [more sign options]: a signed block with args FIL
 	sign alice block --args "$f" "$@"
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# the packets the drops of list SET counted in chain CHAIN
+# the packets list SET's named counter counted (its drops on every hook)
 drops() {
-	ip netns exec "$EP" nft list chain inet kakuri "$2" 2>/dev/null |
-		awk -v c="block $1 v" 'index($0, c) && /, drop"/ { for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
+	ip netns exec "$EP" nft list counter inet kakuri "$1_drops" 2>/dev/null |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
 }
 blocked() { ! reach "$@" 300; }	# blocked NS tcp ADDR PORT: no echo in 300 ms
 # every sample: blocked addresses dropped, the ones just outside pass, from NS
@@ -96,7 +96,7 @@ check "each list is on disk" test "$(ls "$STATE/blocklists" | grep -c '\.list$')
 echo "-- open mode"
 check "open: blocked samples dropped, addresses just outside pass (output, IPv4 + IPv6)" samples_hold "$EP"
 check "open: the same for a container behind the host (forward)" samples_hold "$CT"
-check "open: the list's counter counted the drops" test "$(drops ioc0 output)" -gt 0
+check "open: the list's counter counted the drops" test "$(drops ioc0)" -gt 0
 
 echo "-- egress mode"
 F=$(sign alice isolate --arg mode=egress)
@@ -108,10 +108,10 @@ echo "-- isolated mode"
 F=$(sign alice isolate --arg mode=isolated)
 check "isolate is done" test "$(send_result "$F")" = done
 EPISODE=$(status_field episode)
-before=$(drops ioc0 output)
+before=$(drops ioc0)
 refute "isolated: a blocked sample is dropped" reach "$EP" tcp "$(v4_of 0 5)" 8080 300
 check "isolated: the block list's rule dropped it (its counter, before the isolation's drop)" \
-	test "$(drops ioc0 output)" -gt "$before"
+	test "$(drops ioc0)" -gt "$before"
 check "isolated: the management channel still passes (a signed status over it)" \
 	test "$(send_result "$(sign alice status)")" = done
 F=$(sign alice release --episode "$EPISODE") && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
@@ -128,6 +128,7 @@ check "version 1 drops the address in both versions and the one only in it" \
 	eval 'blocked "$EP" tcp "$BOTH" 8080 && blocked "$EP" tcp "$OLD" 8080'
 check "the address only in version 2 passes before it" reach "$EP" tcp "$NEW" 8080
 F=$(block_cmd "$WORK/swap2.json")
+SWAP_DROPS=$(drops swap)
 # probe the address in both versions without a pause while version 2 goes in
 : >"$WORK/leaks"
 ( end=$(( $(date +%s) + 20 )); n=0
@@ -148,6 +149,8 @@ check "version 2 is done ($((t1 - t0)) ms, sending included)" test "$R" = done
 check "no probe of the address in both versions got through during the swap ($(cat "$WORK/probes") probes)" \
 	eval 'test ! -s "$WORK/leaks" && test "$(cat "$WORK/probes")" -gt 5'
 [ -s "$WORK/leaks" ] && { echo "     leaks at: $(tr '\n' ' ' <"$WORK/leaks")"; grep -v freeze "$DLOG" | tail -4; }
+check "the list's named counter (swap_drops) kept counting across the swap ($SWAP_DROPS before)" \
+	eval 'test "$SWAP_DROPS" -gt 0 && test "$(drops swap)" -gt "$SWAP_DROPS"'
 check "the address only in the old version passes afterwards" reach "$EP" tcp "$OLD" 8080
 check "the address only in the new version is dropped" blocked "$EP" tcp "$NEW" 8080
 check "the old version's sets are gone, the new one's hold 10,002 IPv4 ranges" eval \

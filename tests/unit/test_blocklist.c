@@ -337,11 +337,12 @@ START_TEST(rules_in_every_mode)
 				    rules, ex);
 			else
 				ck_assert_msg(strcmp(ex, "meta cmp meta cmp payload "
-				    "lookup payload lookup counter immediate") == 0,
+				    "lookup payload lookup objref immediate") == 0,
 				    "%s: %s", rules, ex);
 		}
-		/* the interval sets and their port sets */
+		/* the interval sets and their port sets; one named counter */
 		ck_assert_uint_eq(o.nsets >= 4, 1);
+		ck_assert_uint_eq(o.nobjs, 1);
 		kk_nft_objects_free(&o);
 	}
 	/* no log rate: drops only; a drill's table: none */
