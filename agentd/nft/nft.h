@@ -176,6 +176,11 @@ struct kk_nft_spec {
 	bool no_bridge;			/* the kernel has no bridge family */
 	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
 	size_t nipsets;
+	/*
+	 * Every chain drops by default: the first of two steps when a table
+	 * holding block lists is made anew (nft.c).
+	 */
+	bool hold;
 	/* block lists' NFLOG rules: group, packets per log_unit s (0: none) */
 	uint16_t log_group;
 	uint32_t log_rate;

@@ -553,7 +553,7 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
 	/* a drill's chains accept: only its gated drops drop */
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, spec->drill ? NF_ACCEPT :
-	    (uint32_t)cd->policy);
+	    spec->hold ? NF_DROP : (uint32_t)cd->policy);
 	o->chains[o->nchains++] = c;
 	return 0;
 }

@@ -66,6 +66,29 @@ drops() {
 		awk '{ for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
 }
 blocked() { ! reach "$@" 300; }	# blocked NS tcp ADDR PORT: no echo in 300 ms
+# send_probed FILE ADDR: sends FILE (a signed command) while ADDR is
+# probed without a pause; $R gets its result, $LEAKS the probes that got
+# through, $PROBES how many were made, $SEND_MS how long sending took
+send_probed() {
+	local f=$1 a=$2 t0
+	: >"$WORK/leaks"; rm -f "$WORK/probe.stop"
+	( end=$(( $(date +%s) + 30 )); n=0
+	  while [ ! -e "$WORK/probe.stop" ] && [ "$(date +%s)" -lt "$end" ]; do
+		ip netns exec "$EP" "$NETPROBE" tcp "$a" 8080 50 >/dev/null 2>&1 && date +%T.%N >>"$WORK/leaks"
+		n=$((n + 1))
+	  done; echo "$n" >"$WORK/probes" ) &
+	local prober=$!
+	PIDS+=("$prober")
+	sleep 0.3
+	t0=$(now_ms)
+	R=$(send_result "$f")
+	SEND_MS=$(( $(now_ms) - t0 ))
+	sleep 0.3
+	touch "$WORK/probe.stop"
+	wait "$prober"
+	LEAKS=$(wc -l <"$WORK/leaks") PROBES=$(cat "$WORK/probes")
+	[ "$LEAKS" = 0 ] || echo "     leaks at: $(tr '\n' ' ' <"$WORK/leaks")"
+}
 # every sample: blocked addresses dropped, the ones just outside pass, from NS
 samples_hold() {
 	local ns=$1 i
@@ -99,8 +122,11 @@ check "open: the same for a container behind the host (forward)" samples_hold "$
 check "open: the list's counter counted the drops" test "$(drops ioc0)" -gt 0
 
 echo "-- egress mode"
-F=$(sign alice isolate --arg mode=egress)
-check "isolate egress is done" test "$(send_result "$F")" = done
+# a change of mode makes the table anew: nothing may get through meanwhile
+send_probed "$(sign alice isolate --arg mode=egress)" "$(v4_of 777 5)"
+check "isolate egress is done ($SEND_MS ms)" test "$R" = done
+check "no probe of a blocked address got through while the mode changed ($PROBES probes)" \
+	eval 'test "$LEAKS" = 0 && test "$PROBES" -gt 5'
 check "egress: blocked samples dropped, addresses just outside pass (output)" samples_hold "$EP"
 check "egress: the same for the container (forward)" samples_hold "$CT"
 
@@ -115,7 +141,10 @@ check "isolated: the block list's rule dropped it (its counter, before the isola
 check "isolated: the management channel still passes (a signed status over it)" \
 	test "$(send_result "$(sign alice status)")" = done
 F=$(sign alice release --episode "$EPISODE") && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
-check "release (two signatures) is done" test "$(send_result "$F")" = done
+send_probed "$F" "$(v4_of 777 5)"
+check "release (two signatures) is done ($SEND_MS ms)" test "$R" = done
+check "no probe of a blocked address got through while the host was released ($PROBES probes)" \
+	eval 'test "$LEAKS" = 0 && test "$PROBES" -gt 5'
 check "open again: the lists still hold" samples_hold "$EP"
 
 echo "-- a new version replaces the old in one transaction"
@@ -130,25 +159,10 @@ check "the address only in version 2 passes before it" reach "$EP" tcp "$NEW" 80
 F=$(block_cmd "$WORK/swap2.json")
 SWAP_DROPS=$(drops swap)
 # probe the address in both versions without a pause while version 2 goes in
-: >"$WORK/leaks"
-( end=$(( $(date +%s) + 20 )); n=0
-  while [ ! -e "$WORK/swap.done" ] && [ "$(date +%s)" -lt "$end" ]; do
-	ip netns exec "$EP" "$NETPROBE" tcp "$BOTH" 8080 50 >/dev/null 2>&1 && date +%T.%N >>"$WORK/leaks"
-	n=$((n + 1))
-  done; echo "$n" >"$WORK/probes" ) &
-PROBER=$!
-PIDS+=("$PROBER")
-sleep 0.3
-t0=$(now_ms)
-R=$(send_result "$F")
-t1=$(now_ms)
-sleep 0.3
-touch "$WORK/swap.done"
-wait "$PROBER"
-check "version 2 is done ($((t1 - t0)) ms, sending included)" test "$R" = done
-check "no probe of the address in both versions got through during the swap ($(cat "$WORK/probes") probes)" \
-	eval 'test ! -s "$WORK/leaks" && test "$(cat "$WORK/probes")" -gt 5'
-[ -s "$WORK/leaks" ] && { echo "     leaks at: $(tr '\n' ' ' <"$WORK/leaks")"; grep -v freeze "$DLOG" | tail -4; }
+send_probed "$F" "$BOTH"
+check "version 2 is done ($SEND_MS ms, sending included)" test "$R" = done
+check "no probe of the address in both versions got through during the swap ($PROBES probes)" \
+	eval 'test "$LEAKS" = 0 && test "$PROBES" -gt 5'
 check "the list's named counter (swap_drops) kept counting across the swap ($SWAP_DROPS before)" \
 	eval 'test "$SWAP_DROPS" -gt 0 && test "$(drops swap)" -gt "$SWAP_DROPS"'
 check "the address only in the old version passes afterwards" reach "$EP" tcp "$OLD" 8080
