@@ -10,6 +10,8 @@
 #include <stdbool.h>
 
 struct run;
+struct kd;
+struct json_t;
 
 /* act_quarantine.c */
 int kd_act_status(struct run *r);
@@ -40,5 +42,10 @@ int kd_act_fetch(struct run *r);
 int kd_act_drill(struct run *r);
 int kd_act_drill_history(struct run *r);
 int kd_act_drill_event(struct run *r);
+/* act_block.c: IOC block lists (issue 12) */
+int kd_act_block(struct run *r);
+int kd_act_unblock(struct run *r);
+/* status: the lists in force, each with its counted drops */
+struct json_t *kd_blocklists_status(struct kd *d);
 
 #endif

@@ -95,6 +95,42 @@ mkdir_private(const char *path)
 	return 0;
 }
 
+/*
+ * The block lists in force (issue 12), for the tables at start and at
+ * boot.  A list whose file does not load is set aside and named: the
+ * others still hold.
+ */
+static int
+blocklists_open(struct kd *d)
+{
+	char bad[256];
+	size_t i, ranges = 0;
+	int err;
+
+	if (snprintf(d->blocklist_dir, sizeof(d->blocklist_dir), "%s/%s",
+	    d->policy->state_dir, KD_BLOCK_DIR) >=
+	    (int)sizeof(d->blocklist_dir))
+		return -ENAMETOOLONG;
+	if ((err = mkdir_private(d->blocklist_dir)) < 0)
+		return err;
+	kd_blocklists_clear(&d->blocklists);
+	if ((err = kd_blocklists_load(d->blocklist_dir, &d->blocklists, bad,
+	    sizeof(bad))) < 0)
+		return err;
+	for (i = 0; i < d->blocklists.n; i++)
+		ranges += kd_blocklist_ranges(d->blocklists.list[i]);
+	if (d->blocklists.n > 0)
+		kk_log(LOG_INFO, KK_MID_START, "%zu block lists, %zu ranges",
+		    d->blocklists.n, ranges);
+	if (bad[0] != '\0') {
+		kk_log(LOG_CRIT, KK_MID_TAMPER, "block lists that do not load "
+		    "(kept as NAME.list.bad in %s): %s", d->blocklist_dir, bad);
+		kd_audit(d, "kakurid", "blocklist-load", "corrupt",
+		    json_pack("{s:s}", KW_SET, bad));
+	}
+	return 0;
+}
+
 /* state.json, the audit log, the outbox and the reserve, made private. */
 static int
 state_dir_open(struct kd *d)
@@ -126,7 +162,7 @@ state_dir_open(struct kd *d)
 		return err;
 	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
 	    (unsigned)d->policy->audit_keep);
-	return 0;
+	return blocklists_open(d);
 }
 
 int

@@ -12,6 +12,7 @@
 #include "kakuri.h"
 #include "links.h"
 #include "nft.h"
+#include "blocklist.h"
 
 /* timers of the parent: 1 ms is precise enough for all of them */
 #define KD_TIMER_ACCURACY_USEC	1000ULL
@@ -40,6 +41,7 @@ typedef struct evp_pkey_st EVP_PKEY;
 
 /* The outbox (outbox.c): what waits for the collector. */
 struct kd_outbox_seal;
+struct kd_nflog;
 struct kd_outbox {
 	const struct kd_outbox_seal *sealer;
 	unsigned long long seq;		/* the last seq given */
@@ -146,6 +148,11 @@ struct kd {
 
 	/* the local side: state file, audit volume, control socket limits */
 	bool state_dirty;		/* state.json behind d->state: save again */
+
+	/* IOC block lists in force (blocklist.c), and their folder */
+	struct kd_blocklists blocklists;
+	char blocklist_dir[PATH_MAX];
+	struct kd_nflog *nflog;		/* nflog.c: who tried */
 };
 
 struct json_t;

@@ -94,8 +94,11 @@ static const struct kd_verb verbs[] = {
 	/* kakurictl watch: control.c keeps the connection for the events */
 	{ .name = "watch", .origins = LOCAL, .local = ANYONE,
 	    .action = KD_NO_ACTION },
+	/* IOC block lists (issue 12): signed only; ending one is a release */
+	{ .name = "block", .origins = SIGNED, .action = KK_ACT_BLOCK,
+	    .run = kd_act_block },
 	{ .name = "unblock", .origins = SIGNED, .action = KK_ACT_UNBLOCK,
-	    .also = RELEASE_TOO },
+	    .also = RELEASE_TOO, .run = kd_act_unblock },
 	/* what state.json and the kernel say, in force: at start and at boot */
 	{ .name = "adopt", .origins = KD_FROM(KD_ORIGIN_START) |
 	    KD_FROM(KD_ORIGIN_RESTORE), .action = KD_NO_ACTION,

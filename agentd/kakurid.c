@@ -37,6 +37,7 @@
 #include "tally.h"
 #include "wire.h"
 #include "log.h"
+#include "nflog.h"
 #include "netchild.h"
 #include "sign.h"
 
@@ -343,6 +344,10 @@ main(int argc, char **argv)
 		    d.remote_err : "the network child did not start");
 	else if (d.agent_id[0])
 		kk_log(LOG_INFO, KK_MID_START, "agent id %s", d.agent_id);
+	/* who tried to reach a block list: NFLOG into "blocked" reports */
+	if ((err = kd_nflog_start(&d)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "NFLOG group %d: %s",
+		    d.policy->block_log_group, strerror(-err));
 	/* what waits: signed if it could not be before, corrupt files aside */
 	outbox_verify_start(&d);
 	/* the outbox to the collector, by the courier child */
@@ -355,6 +360,8 @@ main(int argc, char **argv)
 	ret = err < 0 ? 1 : 0;
 out:
 	kd_lean_stop();
+	kd_nflog_stop(&d);
+	kd_blocklists_clear(&d.blocklists);
 	kd_drill_free(&d);
 	kd_courier_stop(&d);
 	kd_channel_stop(&d);

@@ -46,6 +46,9 @@ enum key_kind {
 	KEY_ENDPOINTS,		/* list of "ADDR:PORT" */
 	KEY_GATE,		/* integer KK_GATE_MIN..KK_GATE_MAX */
 	KEY_USB_STORAGE,	/* "deauthorize" or "keep" */
+	KEY_LOG_GROUP,		/* integer 0..65535: an NFLOG group */
+	KEY_INTERVAL,		/* integer 1..3600 seconds */
+	KEY_RATE,		/* "N/second" or "N/minute", N 0..KK_RATE_MAX */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -54,6 +57,7 @@ enum key_kind {
 				   and it must name one host */
 #define KEY_EMPTY_OFF	0x8	/* endpoint we listen on: "" turns it off */
 #define KK_SECONDS_MAX	(7 * 86400)
+#define KK_RATE_MAX	10000		/* blocklists.log_rate: packets */
 #define KK_MIB_MAX	(1024 * 1024)
 #define KK_GATE_MIN	1		/* drill.gate: refreshed every third of it */
 #define KK_GATE_MAX	300
@@ -108,6 +112,13 @@ static const struct key_spec egress_keys[] = {
 	{ "mail_tcp", KEY_PORTS, 0, FIELD(mail_tcp) },
 	{ "web_tcp", KEY_PORTS, 0, FIELD(web_tcp) },
 	{ "web_udp", KEY_PORTS, 0, FIELD(web_udp) },
+};
+
+/* block lists (issue 12): who tried, sampled through NFLOG */
+static const struct key_spec blocklists_keys[] = {
+	{ "log_group", KEY_LOG_GROUP, 0, FIELD(block_log_group) },
+	{ "log_rate", KEY_RATE, 0, FIELD(block_log_rate) },
+	{ "report_interval", KEY_INTERVAL, 0, FIELD(block_report_interval) },
 };
 
 static const struct key_spec report_keys[] = {
@@ -178,6 +189,7 @@ static const struct section_spec sections[] = {
 	{ "commands",	false,	commands_keys,	 nitems(commands_keys) },
 	{ "evidence",	false,	evidence_keys,	 nitems(evidence_keys) },
 	{ "drill",	false,	drill_keys,	 nitems(drill_keys) },
+	{ "blocklists",	false,	blocklists_keys, nitems(blocklists_keys) },
 	{ "audit",	false,	audit_keys,	 nitems(audit_keys) },
 	{ "usb",	false,	usb_keys,	 nitems(usb_keys) },
 };
@@ -503,7 +515,30 @@ static const struct int_kind int_kinds[] = {
 	[KEY_MIB] = { 1, KK_MIB_MAX, " (MiB)", NULL },
 	[KEY_KEEP] = { 1, KK_AUDIT_KEEP_MAX, " (files)", NULL },
 	[KEY_GATE] = { KK_GATE_MIN, KK_GATE_MAX, " seconds", NULL },
+	[KEY_LOG_GROUP] = { 0, 65535, " (an NFLOG group)", NULL },
+	[KEY_INTERVAL] = { 1, 3600, " seconds", NULL },
 };
+
+/* KEY_RATE: "N/second" or "N/minute" into the rate and, after it, its unit */
+static int
+load_rate(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v, struct kk_policy *np)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = is_digit(v[0]) ? strtoul(v, &end, 10) : ULONG_MAX;
+	if (n > KK_RATE_MAX || errno != 0 || (strcmp(end, "/second") != 0 &&
+	    strcmp(end, "/minute") != 0)) {
+		kk_cfg_fail_at(l, s, "%s must be \"N/second\" or \"N/minute\" "
+		    "with N 0-%d", qname, KK_RATE_MAX);
+		return -EINVAL;
+	}
+	np->block_log_rate = (int)n;
+	np->block_log_unit = strcmp(end, "/second") == 0 ? 1 : 60;
+	return 0;
+}
 
 static int
 load_int(struct kk_cfg_loader *l, const config_setting_t *s,
@@ -563,6 +598,8 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 		break;
 	case KEY_SECONDS:
 	case KEY_GATE:
+	case KEY_LOG_GROUP:
+	case KEY_INTERVAL:
 	case KEY_MIB:
 	case KEY_KEEP:
 		rc = load_int(l, s, qname, &int_kinds[k->kind],
@@ -595,6 +632,9 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 			}
 			snprintf(dst, k->size, "%s", v);
 			rc = 0;
+			break;
+		case KEY_RATE:
+			rc = load_rate(l, s, qname, v, np);
 			break;
 		case KEY_KEYID:
 			if (!kk_is_hex(v, strlen(v), KK_KEYID_HEX)) {
@@ -786,6 +826,10 @@ kk_policy_defaults(struct kk_policy *p)
 	p->audit_keep = 4;
 	p->drill_max_duration = 3600;
 	p->drill_gate = 10;
+	p->block_log_group = 7;
+	p->block_log_rate = 10;
+	p->block_log_unit = 1;
+	p->block_report_interval = 60;
 }
 
 /*

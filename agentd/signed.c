@@ -90,10 +90,10 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 	memset(out, 0, sizeof(*out));
 	memset(&env, 0, sizeof(env));
 	if (in->len > KK_ENVELOPE_MAX)
-		return refuse(out, KE_TOO_LARGE, "envelope over 1 MiB");
+		return refuse(out, KE_TOO_LARGE, "envelope over 24 MiB");
 	err = kk_envelope_parse(in->buf, in->len, &env);
 	if (err == -E2BIG)
-		return refuse(out, KE_TOO_LARGE, "envelope over 1 MiB");
+		return refuse(out, KE_TOO_LARGE, "envelope over 24 MiB");
 	if (err < 0)
 		return refuse(out, KE_MALFORMED, "not a DSSE envelope");
 	if (strcmp(env.type, KK_PT_COMMAND) != 0) {
@@ -101,8 +101,9 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 		    "not a command payload type");
 		goto out;
 	}
-	if (env.payload_len > KK_COMMAND_MAX) {
-		err = refuse(out, KE_TOO_LARGE, "command payload over 64 KiB");
+	/* only a block list may be larger than KK_COMMAND_MAX: see below */
+	if (env.payload_len > KK_BLOCK_PAYLOAD_MAX) {
+		err = refuse(out, KE_TOO_LARGE, "command payload over 16 MiB");
 		goto out;
 	}
 	if (kk_trust_signers(in->trust, &env, &out->signers) < 0 ||
@@ -118,6 +119,12 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 		goto out;
 	}
 	out->have_cmd = true;
+	if (env.payload_len > KK_COMMAND_MAX &&
+	    out->cmd.action != KK_ACT_BLOCK) {
+		err = refuse(out, KE_TOO_LARGE,
+		    "command payload over 64 KiB (only block may be larger)");
+		goto out;
+	}
 	if ((err = check_roles(in, out)) < 0)
 		goto out;
 	if (strcmp(out->cmd.agent, in->agent_id) != 0) {

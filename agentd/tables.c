@@ -34,6 +34,12 @@ kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
 	spec->no_bridge = d->no_bridge;
 	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
 	snprintf(spec->name, sizeof(spec->name), "%s", name);
+	/* the block lists in force hold in every mode (a drill's table has none) */
+	spec->ipsets = d->blocklists.ipsets;
+	spec->nipsets = d->blocklists.nipsets;
+	spec->log_group = (uint16_t)d->policy->block_log_group;
+	spec->log_rate = (uint32_t)d->policy->block_log_rate;
+	spec->log_unit = (uint32_t)d->policy->block_log_unit;
 }
 
 /* The name kakurid's tables have now. */

@@ -40,6 +40,7 @@ static const char *const action_names[KK_ACT__MAX] = {
 	[KK_ACT_FETCH] = "fetch",
 	[KK_ACT_DRILL] = "drill",
 	[KK_ACT_UNBLOCK] = "unblock",
+	[KK_ACT_BLOCK] = "block",
 };
 
 /* Top-level keys; bit i of the "seen" mask is keys[i]. */
@@ -203,10 +204,15 @@ depth_ok(json_t *v, int max)
 	return true;
 }
 
+/*
+ * What ends an isolation names it.  unblock does not: block lists are in
+ * force in every mode and outlive episodes (it may name the version it
+ * ends instead, see agentd/blocklist.c).
+ */
 static bool
 needs_episode(enum kk_action a)
 {
-	return a == KK_ACT_RELEASE || a == KK_ACT_THAW || a == KK_ACT_UNBLOCK;
+	return a == KK_ACT_RELEASE || a == KK_ACT_THAW;
 }
 
 /*

@@ -138,6 +138,12 @@ struct kk_policy {
 	struct kk_portlist web_tcp;
 	struct kk_portlist web_udp;
 
+	/* blocklists { } (issue 12): the block lists' NFLOG rules */
+	int block_log_group;		/* NFLOG group kakurid reads */
+	int block_log_rate;		/* packets logged per block_log_unit; 0: none */
+	int block_log_unit;		/* seconds: 1 or 60 */
+	int block_report_interval;	/* seconds between "blocked" reports */
+
 	/* report { } */
 	char collector[128];		/* "ADDR:PORT"; "": no courier */
 	char collector_id[KK_KEYID_HEX + 1];	/* pinned collector key, or ... */

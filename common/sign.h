@@ -22,8 +22,15 @@
 #define KK_PT_REPORT	"application/vnd.kakuri.report.v1+json"
 #define KK_PT_MANIFEST	"application/vnd.kakuri.manifest.v1+json"
 
-#define KK_ENVELOPE_MAX		KK_FRAME_MAX	/* size cap, checked first */
-#define KK_COMMAND_MAX		(64 * 1024)	/* command payloads, before verifying */
+/*
+ * Size caps (DESIGN 4), checked first.  An envelope over KK_FRAME_MAX
+ * reaches kakurid only from a peer that completed mutual TLS (the
+ * transports' frame limits say so); its payload runs only if, once
+ * verified, it is a block list.
+ */
+#define KK_ENVELOPE_MAX		(24 * 1024 * 1024)
+#define KK_COMMAND_MAX		(64 * 1024)	/* payloads of every other action */
+#define KK_BLOCK_PAYLOAD_MAX	(16 * 1024 * 1024)	/* a block command's payload */
 #define KK_DSSE_MAX_SIGS	16
 #define KK_KEYID_MAX		128
 #define KK_TRUST_MAX_KEYS	64
@@ -129,6 +136,7 @@ enum kk_action {
 	KK_ACT_FETCH,
 	KK_ACT_DRILL,
 	KK_ACT_UNBLOCK,
+	KK_ACT_BLOCK,		/* IOC block lists (issue 12) */
 	KK_ACT__MAX,
 };
 int kk_action_parse(const char *name, enum kk_action *out);
@@ -188,8 +196,9 @@ struct kk_command {
  * incident, reason and optionally episode; v == 1; ids lowercase hex of
  * the right length; iat/exp integers; args an object; strings without
  * control characters; no duplicate keys, no trailing data.  Release-type
- * actions (release, thaw, unblock) need episode.  *why gets a short
- * explanation.  Returns 0, -EBADMSG (malformed) or -ENOENT
+ * actions (release, thaw) need episode; unblock does not (a block list
+ * outlives episodes: it names its set, and optionally its version).
+ * *why gets a short explanation.  Returns 0, -EBADMSG (malformed) or -ENOENT
  * (unknown-action).
  */
 int kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,

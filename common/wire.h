@@ -494,4 +494,26 @@ int kk_wire_answer(struct json_t *answer, const char **word,
 #define KW_DEVICE		"device"
 #define KW_STORAGE		"storage"
 
+/*
+ * IOC block lists (issue 12): a block command's output, status's
+ * "blocklists" (one object per list: set, version, direction, ports,
+ * entries, ranges, packets, bytes), and the body of a "blocked" report:
+ * {set, version, from, to, hits: [{destination, port, protocol, uid,
+ * count, first_seen, last_seen}], dropped_hits, logged}.
+ */
+#define KE_STALE		"stale"
+#define KE_UNKNOWN_SET		"unknown-set"
+#define KW_BLOCKLISTS		"blocklists"
+#define KW_RANGES		"ranges"
+#define KW_REPLACED		"replaced"
+#define KW_TO			"to"
+#define KW_HITS			"hits"
+#define KW_DESTINATION		"destination"
+#define KW_PORT			"port"
+#define KW_PROTOCOL		"protocol"
+#define KW_FIRST_SEEN		"first_seen"
+#define KW_LAST_SEEN		"last_seen"
+#define KW_DROPPED_HITS		"dropped_hits"
+#define KW_LOGGED		"logged"
+
 #endif /* KAKURI_WIRE_H */

@@ -145,6 +145,40 @@ take_arg(char *value, void *args)
 	return EX_DONE;
 }
 
+/*
+ * --args FILE: the command's args from a JSON object in FILE (a block
+ * list too large for a command line); --arg given after it adds to it.
+ * Read up to twice the agent's cap: the agent says what is too large.
+ */
+#define ARGS_FILE_MAX	(2 * KK_BLOCK_PAYLOAD_MAX)
+
+static int
+take_args_file(char *path, void *args)
+{
+	json_error_t jerr;
+	size_t len;
+	char *buf;
+	json_t *v;
+	int r;
+
+	if ((r = kk_read_file(path, ARGS_FILE_MAX, &buf, &len)) < 0) {
+		fail_line("--args %s: %s", path, r == -EFBIG ?
+		    "larger than 32 MiB" : strerror(-r));
+		return EX_USAGE;
+	}
+	v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (!json_is_object(v)) {
+		fail_line("--args %s: %s", path, v == NULL ? jerr.text :
+		    "not a JSON object");
+		json_decref(v);
+		return EX_USAGE;
+	}
+	json_object_update(args, v);
+	json_decref(v);
+	return EX_DONE;
+}
+
 int
 cmd_sign(struct ctl *c, int argc, char **argv)
 {
@@ -159,6 +193,7 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		CTL_TEXT("agent", &s.agent),
 		CTL_TEXT("action", &s.action),
 		CTL_CALL("arg", take_arg, s.args),
+		CTL_CALL("args", take_args_file, s.args),
 		CTL_TEXT("episode", &s.episode),
 		CTL_TEXT("incident", &s.incident),
 		CTL_TEXT("reason", &s.reason),

@@ -18,6 +18,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/object.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
@@ -200,8 +201,8 @@ msg_end(struct batch_ctx *c, struct nlmsghdr *nlh)
 	return 0;
 }
 
-static const char *
-rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
+const char *
+kk_nft_rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
 {
 	const struct nftnl_udata *attr;
 	const void *data;
@@ -222,27 +223,40 @@ rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
 }
 
 /* (Re)declare an existing table with the flags it has, then delete it. */
+/* A NEWTABLE of p's table with the flags it has: claims an orphaned one. */
 static int
-batch_remove(struct batch_ctx *c, const struct kk_nft_plan *p)
+batch_claim(struct batch_ctx *c, const struct kk_nft_plan *p,
+    struct nftnl_table *prev)
 {
-	struct nftnl_table *prev = nftnl_table_alloc();
-	const char *fam = kk_nft_family_name(p->family);
 	struct nlmsghdr *nlh;
-	int err = -ENOBUFS;
 
-	if (prev == NULL)
-		return -ENOMEM;
 	nftnl_table_set_str(prev, NFTNL_TABLE_NAME, p->name);
 	nftnl_table_set_u32(prev, NFTNL_TABLE_FAMILY, (uint32_t)p->family);
 	nftnl_table_set_u32(prev, NFTNL_TABLE_FLAGS, p->prev_flags);
 	nlh = msg_begin(c, NFT_MSG_NEWTABLE, p->family, NLM_F_CREATE,
-	    "adopt existing table %s %s", fam, p->name);
+	    "adopt existing table %s %s", kk_nft_family_name(p->family),
+	    p->name);
 	if (nlh == NULL)
-		goto out;
+		return -ENOBUFS;
 	nftnl_table_nlmsg_build_payload(nlh, prev);
-	msg_end(c, nlh);
+	return msg_end(c, nlh);
+}
+
+/* (Re)declare an existing table with the flags it has, then delete it. */
+static int
+batch_remove(struct batch_ctx *c, const struct kk_nft_plan *p)
+{
+	struct nftnl_table *prev = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	int err;
+
+	if (prev == NULL)
+		return -ENOMEM;
+	if ((err = batch_claim(c, p, prev)) < 0)
+		goto out;
+	err = -ENOBUFS;
 	nlh = msg_begin(c, NFT_MSG_DELTABLE, p->family, 0,
-	    "delete old table %s %s", fam, p->name);
+	    "delete old table %s %s", kk_nft_family_name(p->family), p->name);
 	if (nlh == NULL)
 		goto out;
 	nftnl_table_nlmsg_build_payload(nlh, prev);
@@ -404,15 +418,76 @@ batch_elem_msg(struct batch_ctx *c, const struct kk_nft_objects *o, size_t i,
 	return msg_end(c, nlh);
 }
 
+/* Named counter i of o (o->objs). */
+static int
+batch_obj(struct batch_ctx *c, const struct kk_nft_objects *o, size_t i)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = msg_begin(c, NFT_MSG_NEWOBJ, o->family,
+	    NLM_F_CREATE | NLM_F_EXCL, "counter %s",
+	    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME));
+	if (nlh == NULL)
+		return -ENOBUFS;
+	nftnl_obj_nlmsg_build_payload(nlh, o->objs[i]);
+	return msg_end(c, nlh);
+}
+
+/* The rules of o, in order, appended. */
+static int
+batch_rules(struct batch_ctx *c, const struct kk_nft_objects *o)
+{
+	const char *fam = kk_nft_family_name(o->family);
+	struct nlmsghdr *nlh;
+	char what[96];
+	size_t i;
+
+	for (i = 0; i < o->nrules; i++) {
+		nlh = msg_begin(c, NFT_MSG_NEWRULE, o->family,
+		    NLM_F_CREATE | NLM_F_APPEND, "rule %s%s%s: %s",
+		    o->family == NFPROTO_INET ? "" : fam,
+		    o->family == NFPROTO_INET ? "" : " ",
+		    nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
+		    kk_nft_rule_comment(o->rules[i], what, sizeof(what)));
+		if (nlh == NULL)
+			return -ENOBUFS;
+		nftnl_rule_nlmsg_build_payload(nlh, o->rules[i]);
+		msg_end(c, nlh);
+	}
+	return 0;
+}
+
+/* Set i of o declared, with its elements. */
+static int
+batch_set(struct batch_ctx *c, const struct kk_nft_objects *o, size_t i)
+{
+	struct elem_src src;
+	struct nlmsghdr *nlh;
+	int err;
+
+	nlh = msg_begin(c, NFT_MSG_NEWSET, o->family,
+	    NLM_F_CREATE | NLM_F_EXCL, "set %s",
+	    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME));
+	if (nlh == NULL)
+		return -ENOBUFS;
+	nftnl_set_nlmsg_build_payload(nlh, o->sets[i]);
+	msg_end(c, nlh);
+	/* an empty set needs no element message */
+	if ((err = src_open(&src, o, i)) < 0)
+		return err;
+	while (err == 0 && src.next < src.n)
+		err = batch_elem_msg(c, o, i, &src);
+	src_close(&src);
+	return err;
+}
+
 /* The table of o with its chains, sets, elements and rules. */
 static int
 batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 {
 	const char *fam = kk_nft_family_name(o->family);
 	const char *table = nftnl_table_get_str(o->table, NFTNL_TABLE_NAME);
-	struct elem_src src;
 	struct nlmsghdr *nlh;
-	char what[96];
 	size_t i;
 	int err = 0;
 
@@ -431,36 +506,154 @@ batch_create(struct batch_ctx *c, const struct kk_nft_objects *o)
 		nftnl_chain_nlmsg_build_payload(nlh, o->chains[i]);
 		msg_end(c, nlh);
 	}
-	for (i = 0; i < o->nsets; i++) {
-		nlh = msg_begin(c, NFT_MSG_NEWSET, o->family,
-		    NLM_F_CREATE | NLM_F_EXCL, "set %s",
-		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME));
+	for (i = 0; i < o->nsets; i++)
+		if ((err = batch_set(c, o, i)) < 0)
+			return err;
+	for (i = 0; i < o->nobjs; i++)
+		if ((err = batch_obj(c, o, i)) < 0)
+			return err;
+	return batch_rules(c, o);
+}
+
+static bool
+name_in(const char (*names)[KK_NFT_NAME_MAX], size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+versioned(const struct nftnl_set *s)
+{
+	return nftnl_set_get_u32(s, NFTNL_SET_ID) >= KK_NFT_VERSIONED_ID;
+}
+
+/* Whether o wants a block list version's set called name. */
+static bool
+set_wanted(const struct kk_nft_objects *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nsets; i++)
+		if (versioned(o->sets[i]) && strcmp(nftnl_set_get_str(
+		    o->sets[i], NFTNL_SET_NAME), name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+counter_wanted(const struct kk_nft_objects *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nobjs; i++)
+		if (strcmp(nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME),
+		    name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+chain_wanted(const struct kk_nft_objects *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nchains; i++)
+		if (strcmp(nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME),
+		    name) == 0)
+			return true;
+	return false;
+}
+
+/* A chain or set of p's table deleted by name; a chain's rules, flushed. */
+static int
+batch_del(struct batch_ctx *c, const struct kk_nft_plan *p, uint16_t type,
+    const char *name)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = msg_begin(c, type, p->family, 0, "%s %s",
+	    type == NFT_MSG_DELSET ? "delete set" : type == NFT_MSG_DELCHAIN ?
+	    "delete chain" : type == NFT_MSG_DELOBJ ? "delete counter" :
+	    "flush chain", name);
+	if (nlh == NULL)
+		return -ENOBUFS;
+	/* NFTA_{SET,CHAIN,RULE,OBJ}_TABLE are all 1 */
+	mnl_attr_put_strz(nlh, NFTA_SET_TABLE, p->name);
+	mnl_attr_put_strz(nlh, type == NFT_MSG_DELSET ? NFTA_SET_NAME :
+	    type == NFT_MSG_DELCHAIN ? NFTA_CHAIN_NAME : type == NFT_MSG_DELOBJ ?
+	    NFTA_OBJ_NAME : NFTA_RULE_CHAIN, name);
+	if (type == NFT_MSG_DELOBJ)
+		mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
+	return msg_end(c, nlh);
+}
+
+/*
+ * p's table changed in place (the same comment and flags: the mode and
+ * the episode are the same, a block list changed).  While a transaction
+ * is being prepared, the kernel no longer finds elements in a set it
+ * deletes (Linux 6.18: deleting the table and creating it anew lets
+ * packets to a 100k block list through for seconds), so what takes time,
+ * a new version's elements, goes in first, while the old rules and sets
+ * hold; only then are the chains flushed, what is no longer wanted
+ * deleted and the rest declared again, in a few small messages.  A
+ * version's sets that the kernel holds already stay as they are.
+ */
+static int
+batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
+{
+	const struct kk_nft_objects *o = p->o;
+	const struct kk_nft_names *k = p->keep;
+	struct nftnl_table *prev = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	const char *name;
+	size_t i;
+	int err = -ENOBUFS;
+
+	if (prev == NULL)
+		return -ENOMEM;
+	err = batch_claim(c, p, prev);
+	nftnl_table_free(prev);
+	/* new versions' sets, filled while the old ones still hold */
+	for (i = 0; err == 0 && i < o->nsets; i++)
+		if (versioned(o->sets[i]) && !name_in(k->sets, k->nsets,
+		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME)))
+			err = batch_set(c, o, i);
+	for (i = 0; err == 0 && i < k->nchains; i++)
+		err = batch_del(c, p, NFT_MSG_DELRULE, k->chains[i]);
+	for (i = 0; err == 0 && i < k->nsets; i++)
+		if (!set_wanted(o, k->sets[i]))
+			err = batch_del(c, p, NFT_MSG_DELSET, k->sets[i]);
+	for (i = 0; err == 0 && i < k->ncounters; i++)
+		if (!counter_wanted(o, k->counters[i]))
+			err = batch_del(c, p, NFT_MSG_DELOBJ, k->counters[i]);
+	for (i = 0; err == 0 && i < k->nchains; i++)
+		if (!chain_wanted(o, k->chains[i]))
+			err = batch_del(c, p, NFT_MSG_DELCHAIN, k->chains[i]);
+	for (i = 0; err == 0 && i < o->nchains; i++) {
+		name = nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME);
+		/* an existing chain is updated (its policy), a new one created */
+		nlh = msg_begin(c, NFT_MSG_NEWCHAIN, o->family, NLM_F_CREATE |
+		    (name_in(k->chains, k->nchains, name) ? 0 : NLM_F_EXCL),
+		    "chain %s %s", p->name, name);
 		if (nlh == NULL)
 			return -ENOBUFS;
-		nftnl_set_nlmsg_build_payload(nlh, o->sets[i]);
-		msg_end(c, nlh);
-		/* an empty set needs no element message */
-		if ((err = src_open(&src, o, i)) < 0)
-			return err;
-		while (err == 0 && src.next < src.n)
-			err = batch_elem_msg(c, o, i, &src);
-		src_close(&src);
-		if (err < 0)
-			return err;
+		nftnl_chain_nlmsg_build_payload(nlh, o->chains[i]);
+		err = msg_end(c, nlh);
 	}
-	for (i = 0; i < o->nrules; i++) {
-		nlh = msg_begin(c, NFT_MSG_NEWRULE, o->family,
-		    NLM_F_CREATE | NLM_F_APPEND, "rule %s%s%s: %s",
-		    o->family == NFPROTO_INET ? "" : fam,
-		    o->family == NFPROTO_INET ? "" : " ",
-		    nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
-		    rule_comment(o->rules[i], what, sizeof(what)));
-		if (nlh == NULL)
-			return -ENOBUFS;
-		nftnl_rule_nlmsg_build_payload(nlh, o->rules[i]);
-		msg_end(c, nlh);
-	}
-	return 0;
+	for (i = 0; err == 0 && i < o->nsets; i++)
+		if (!versioned(o->sets[i]))
+			err = batch_set(c, o, i);
+	/* a list's counter stays: its count goes on across versions */
+	for (i = 0; err == 0 && i < o->nobjs; i++)
+		if (!name_in(k->counters, k->ncounters,
+		    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME)))
+			err = batch_obj(c, o, i);
+	return err < 0 ? err : batch_rules(c, o);
 }
 
 /* The batch begin or end: no map entry, nothing the kernel acknowledges. */
@@ -489,13 +682,22 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
 	b->seq_first = seq;
 	if ((err = batch_mark(&c, true)) < 0)
 		goto fail;
-	/* every old table goes first, so the new ones swap in atomically */
+	/*
+	 * every old table goes first, so the new ones swap in atomically;
+	 * one changed in place does it in its own order
+	 */
 	for (i = 0; i < nplan; i++)
-		if (plan[i].exists && (err = batch_remove(&c, &plan[i])) < 0)
+		if (plan[i].exists && plan[i].keep == NULL &&
+		    (err = batch_remove(&c, &plan[i])) < 0)
 			goto fail;
-	for (i = 0; i < nplan; i++)
-		if (plan[i].o && (err = batch_create(&c, plan[i].o)) < 0)
+	for (i = 0; i < nplan; i++) {
+		if (plan[i].o && plan[i].keep != NULL)
+			err = batch_inplace(&c, &plan[i]);
+		else if (plan[i].o)
+			err = batch_create(&c, plan[i].o);
+		if (err < 0)
 			goto fail;
+	}
 	b->seq_last = c.seq - 1;
 	if ((err = batch_mark(&c, false)) < 0)
 		goto fail;
@@ -714,7 +916,7 @@ kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len)
 
 	n = snprintf(buf, len, "rule %s \"%s\":",
 	    nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
-	    rule_comment(r, comment, sizeof(comment)));
+	    kk_nft_rule_comment(r, comment, sizeof(comment)));
 	if (n < 0 || (size_t)n >= len)
 		return -ENOBUFS;
 	off = (size_t)n;

@@ -214,6 +214,19 @@ kk_expr_counter(struct nftnl_rule *r)
 }
 
 int
+kk_expr_counter_named(struct nftnl_rule *r, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("objref");
+
+	if (e != NULL) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE,
+		    NFT_OBJECT_COUNTER);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, name);
+	}
+	return expr_add(r, e);
+}
+
+int
 kk_expr_verdict(struct nftnl_rule *r, int verdict)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc("immediate");
@@ -239,4 +252,33 @@ kk_expr_gate(struct nftnl_rule *r, const char *set, uint32_t set_id)
 	if ((err = expr_add(r, e)) < 0)
 		return err;
 	return expr_lookup(r, set, set_id);
+}
+
+int
+kk_expr_limit(struct nftnl_rule *r, uint32_t rate, uint32_t unit)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("limit");
+
+	if (e != NULL) {
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, unit ? unit : 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, 5);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+	}
+	return expr_add(r, e);
+}
+
+int
+kk_expr_nflog(struct nftnl_rule *r, uint16_t group, const char *prefix,
+    uint32_t snaplen)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc("log");
+
+	if (e != NULL) {
+		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, group);
+		nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, snaplen);
+	}
+	return expr_add(r, e);
 }

@@ -34,8 +34,15 @@ int kk_expr_ct_established(struct nftnl_rule *r);
 /* tcp flags & (syn | ack) != syn: anything but the opening of a connection */
 int kk_expr_not_syn(struct nftnl_rule *r);
 int kk_expr_counter(struct nftnl_rule *r);
+/* counter name NAME: the named counter object NAME of the table */
+int kk_expr_counter_named(struct nftnl_rule *r, const char *name);
 /* The constant key 1 is in set name/id (a gate: it matches until the element times out). */
 int kk_expr_gate(struct nftnl_rule *r, const char *set, uint32_t set_id);
 int kk_expr_verdict(struct nftnl_rule *r, int verdict);
+/* at most rate packets per unit seconds (burst 5) go on: limit rate N/second */
+int kk_expr_limit(struct nftnl_rule *r, uint32_t rate, uint32_t unit);
+/* log group G prefix P snaplen S: a copy of the packet to NFLOG */
+int kk_expr_nflog(struct nftnl_rule *r, uint16_t group, const char *prefix,
+    uint32_t snaplen);
 
 #endif

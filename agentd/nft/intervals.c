@@ -397,3 +397,33 @@ kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32])
 	kk_sha256_end(&c, out);
 	return 0;
 }
+
+bool
+kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr)
+{
+	size_t lo = 0, hi = r->n, mid;
+
+	if (!r->sealed)
+		return false;
+	/* the sealed ranges are sorted and disjoint: the last starting at or before addr */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (memcmp(lo_of(r, mid), addr, r->keylen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && memcmp(addr, hi_of(r, lo - 1), r->keylen) <= 0;
+}
+
+bool
+kk_nft_ranges_everything(const struct kk_nft_ranges *r)
+{
+	static const uint8_t zero[16], ones[16] = { 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff };
+
+	return r->sealed && r->n == 1 &&
+	    memcmp(lo_of(r, 0), zero, r->keylen) == 0 &&
+	    memcmp(hi_of(r, 0), ones, r->keylen) == 0;
+}

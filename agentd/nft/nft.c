@@ -525,10 +525,38 @@ kk_nft_verify_full(struct kk_nft *n, const struct kk_nft_spec *spec)
  * in the namespace): the spec's, the two fixed ones, and the random
  * fallback names kakurid knows of.
  */
+/*
+ * Whether p's inet table can change in place (build.c): it is there under
+ * the name wanted, with the comment (mode, episode) and the flags wanted,
+ * and holds a block list's sets.  Anything else is made anew.
+ */
+static bool
+inplace(struct kk_nft *n, const struct kk_nft_plan *p,
+    struct kk_nft_names *keep)
+{
+	char comment[128];
+	size_t i;
+
+	if (p->o == NULL || !p->exists || p->family != NFPROTO_INET ||
+	    nftnl_table_get_u32(p->o->table, NFTNL_TABLE_FLAGS) !=
+	    p->prev_flags || kk_nft_table_names(n, p->family, p->name, keep) < 0)
+		return false;
+	kk_nft_table_comment(p->o->table, comment, sizeof(comment));
+	if (strcmp(comment, keep->comment) != 0)
+		return false;
+	for (i = 0; i < keep->nsets; i++)
+		if (strstr(keep->sets[i], "_v") != NULL)
+			return true;
+	for (i = 0; i < p->o->nsets; i++)
+		if (p->o->ranges[i] != NULL)
+			return true;
+	return false;
+}
+
 static int
 make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
     const struct kk_nft_objects *o, size_t no, struct kk_nft_plan *plan,
-    size_t *np)
+    size_t *np, struct kk_nft_names *keep)
 {
 	const char *name = kk_nft_spec_name(spec);
 	const char *names[KK_NFT_KNOWN_MAX + 3];
@@ -569,6 +597,8 @@ make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
 			p->exists = ts.exists;
 			p->prev_flags = ts.flags;
 			p->o = want;
+			if (keep != NULL && inplace(n, p, keep))
+				p->keep = keep;
 		}
 	}
 	return 0;
@@ -586,13 +616,33 @@ has_ranges(const struct kk_nft_objects *o, size_t no)
 	return false;
 }
 
-int
-kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
+/*
+ * Whether the batch deletes an inet table and makes it anew with block
+ * lists in it: while the kernel prepares it (the elements take seconds
+ * at 100k), the old table's set lookups no longer match (see build.c).
+ */
+static bool
+window(const struct kk_nft_plan *plan, size_t np)
+{
+	size_t i;
+
+	for (i = 0; i < np; i++)
+		if (plan[i].family == NFPROTO_INET && plan[i].exists &&
+		    plan[i].keep == NULL && plan[i].o != NULL &&
+		    has_ranges(plan[i].o, 1))
+			return true;
+	return false;
+}
+
+/* One batch for spec, or -EAGAIN when it would open a window and may not. */
+static int
+apply_once(struct kk_nft *n, const struct kk_nft_spec *spec,
+    struct kk_nft_names *keep, bool may_open, bool *kept)
 {
 	struct kk_nft_objects o[KK_NFT_FAMILIES];
 	struct kk_nft_plan plan[KK_NFT_FAMILIES * (KK_NFT_KNOWN_MAX + 3)];
 	struct kk_nft_batch b;
-	size_t no = 0, np;
+	size_t no = 0, np, i;
 	enum kk_nft_check how;
 	uint32_t gen_before = 0;
 	int err;
@@ -601,8 +651,14 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 	n->err_family = 0;
 	memset(o, 0, sizeof(o));
 	if ((err = build_all(n, spec, o, &no)) < 0 ||
-	    (err = make_plan(n, spec, o, no, plan, &np)) < 0)
+	    (err = make_plan(n, spec, o, no, plan, &np, keep)) < 0)
 		goto out;
+	for (i = 0, *kept = false; i < np; i++)
+		*kept = *kept || plan[i].keep != NULL;
+	if (!may_open && window(plan, np)) {
+		err = -EAGAIN;
+		goto out;
+	}
 	err = kk_nft_batch_build(&b, plan, np, n->seq + 1);
 	if (err < 0) {
 		kk_nft_seterr(n, err, "building batch: %s", strerror(-err));
@@ -629,6 +685,45 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 	err = kk_nft_check(n, o, no, kk_nft_spec_name(spec), how, gen_before);
 out:
 	free_all(o, no);
+	return err;
+}
+
+/*
+ * In place where it can be (build.c).  Where the table must be made anew
+ * with block lists in it (a change of mode: its comment says the mode),
+ * two steps: first anew with every chain dropping by default, so that
+ * nothing gets through while the kernel prepares it, then in place as
+ * spec says.  Between the two the host is cut off for as long as the
+ * first takes: fail closed, never open.  A change in place that does not
+ * read back as the spec (a kept set the kernel holds otherwise:
+ * tampering) is done again the same way, from scratch.
+ */
+static int
+apply_held(struct kk_nft *n, const struct kk_nft_spec *spec,
+    struct kk_nft_names *keep, bool *kept)
+{
+	struct kk_nft_spec held = *spec;
+	int err;
+
+	held.hold = true;
+	if ((err = apply_once(n, &held, NULL, true, kept)) < 0)
+		return err;
+	return apply_once(n, spec, keep, true, kept);
+}
+
+int
+kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
+{
+	struct kk_nft_names *keep = calloc(1, sizeof(*keep));
+	bool kept = false;
+	int err;
+
+	err = apply_once(n, spec, keep, spec->hold, &kept);
+	if (err == -EAGAIN)
+		err = apply_held(n, spec, keep, &kept);
+	else if (err == -ESTALE && kept)
+		err = apply_held(n, spec, NULL, &kept);
+	free(keep);
 	return err;
 }
 

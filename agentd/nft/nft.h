@@ -30,7 +30,9 @@ struct nftnl_table;
 struct nftnl_chain;
 struct nftnl_set;
 struct nftnl_rule;
+struct nftnl_obj;
 struct mnl_socket;
+struct kk_nft;
 struct nlmsghdr;
 
 /* Table flags from linux/netfilter/nf_tables.h; PERSIST is Linux >= 6.9. */
@@ -39,8 +41,14 @@ struct nlmsghdr;
 
 #define KK_NFT_MAX_CHAINS	3
 #define KK_NFT_MAX_IPSETS	32	/* interval sets of addresses (IOC lists) */
-#define KK_NFT_MAX_SETS		(10 + KK_NFT_MAX_IPSETS)
-#define KK_NFT_MAX_RULES	64
+#define KK_NFT_MAX_BLOCK_PORTS	16	/* ports of one block list */
+/* a block list's port set per interval set, besides the policy's 10 */
+#define KK_NFT_MAX_SETS		(10 + 2 * KK_NFT_MAX_IPSETS)
+/*
+ * The modes' own rules, and per interval set at most 4 hooks/directions
+ * x 2 protocols (ports) x 2 (log, drop).
+ */
+#define KK_NFT_MAX_RULES	(64 + 16 * KK_NFT_MAX_IPSETS)
 #define KK_NFT_SMALL_MAX	(2 * KK_MAX_ADDRS + KK_MAX_PORTS)	/* a plain set's elements */
 
 #define KK_FALLBACK_NAME	"kakuri_fallback"	/* and kakuri_fallback_<hex> */
@@ -102,6 +110,10 @@ int kk_nft_ranges_seal(struct kk_nft_ranges *r);
 /* Element i < nelems as the kernel holds it: its key, and whether it ends a range. */
 void kk_nft_ranges_elem(const struct kk_nft_ranges *r, size_t i,
     uint8_t key[16], bool *end);
+/* Whether a sealed r holds addr (keylen bytes, network order). */
+bool kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr);
+/* Whether a sealed r is one range over every address of its family. */
+bool kk_nft_ranges_everything(const struct kk_nft_ranges *r);
 /* Range i as text: "ADDR" or "FIRST-LAST". */
 int kk_nft_ranges_format(const struct kk_nft_ranges *r, size_t i, char *buf,
     size_t len);
@@ -127,10 +139,28 @@ int kk_nft_elems_parse(struct kk_nft_elems *e, const struct nlmsghdr *nlh);
 /* Sorts them and digests them as kk_nft_ranges_seal() digests its own. */
 int kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32]);
 
-/* An interval set of the inet table. */
+/* What a block list's rules drop: packets to its addresses, from them. */
+#define KK_NFT_BLOCK_OUT	0x1	/* output and forward: daddr */
+#define KK_NFT_BLOCK_IN		0x2	/* input and forward: saddr */
+#define KK_NFT_BLOCK_PREFIX	"kakuri:"	/* an NFLOG prefix: "kakuri:" + list */
+#define KK_NFT_DROPS_SUFFIX	"_drops"	/* a list's named counter: list + it */
+
+/*
+ * An interval set of the inet table.  With block set, it is an IOC block
+ * list's (issue 12): in every mode, before the mode's own rules, each
+ * hook it applies to has a rate-limited NFLOG rule (log_group of the
+ * spec, prefix KK_NFT_BLOCK_PREFIX + list) and a counted drop, matching
+ * the addresses and, with ports, TCP and UDP to (out) or from (in) those
+ * ports only.
+ */
 struct kk_nft_ipset {
 	char name[KK_NFT_NAME_MAX];
 	const struct kk_nft_ranges *ranges;	/* sealed */
+	unsigned block;			/* KK_NFT_BLOCK_* bits; 0: no rules */
+	const char *list;		/* the block list's name */
+	uint32_t version;
+	const uint16_t *ports;		/* host order; none: every protocol */
+	size_t nports;
 };
 
 /* What the table should be. */
@@ -146,6 +176,15 @@ struct kk_nft_spec {
 	bool no_bridge;			/* the kernel has no bridge family */
 	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
 	size_t nipsets;
+	/*
+	 * Every chain drops by default: the first of two steps when a table
+	 * holding block lists is made anew (nft.c).
+	 */
+	bool hold;
+	/* block lists' NFLOG rules: group, packets per log_unit s (0: none) */
+	uint16_t log_group;
+	uint32_t log_rate;
+	uint32_t log_unit;
 	/* a live drill's table (KK_DRILL_TABLE): mode isolated, gated drops */
 	bool drill;
 	uint64_t gate_ms;		/* the gate element's timeout */
@@ -163,6 +202,9 @@ struct kk_nft_objects {
 	size_t nsets;
 	struct nftnl_rule *rules[KK_NFT_MAX_RULES];
 	size_t nrules;
+	/* named counters: a block list's drops (stateful objects) */
+	struct nftnl_obj *objs[KK_NFT_MAX_IPSETS];
+	size_t nobjs;
 };
 
 /* What one message of a batch carries, found by its sequence number. */
@@ -204,6 +246,25 @@ int kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
     struct kk_nft_objects *o);
 void kk_nft_objects_free(struct kk_nft_objects *o);
 
+/*
+ * What a table in the kernel holds by name (kk_nft_table_names), for a
+ * change in place: its comment (mode and episode), chains and sets.
+ */
+struct kk_nft_names {
+	char comment[128];
+	char chains[KK_NFT_MAX_CHAINS + 8][KK_NFT_NAME_MAX];
+	size_t nchains;
+	char sets[KK_NFT_MAX_SETS + 8][KK_NFT_NAME_MAX];
+	size_t nsets;
+	char counters[KK_NFT_MAX_IPSETS + 8][KK_NFT_NAME_MAX];
+	size_t ncounters;
+};
+int kk_nft_table_names(struct kk_nft *n, int family, const char *name,
+    struct kk_nft_names *out);
+
+/* Set ids from here on are a block list's version's: their contents never change. */
+#define KK_NFT_VERSIONED_ID	100
+
 /* What one batch does to one table. */
 struct kk_nft_plan {
 	int family;
@@ -211,6 +272,13 @@ struct kk_nft_plan {
 	bool exists;		/* in the kernel: re-declared and deleted first */
 	uint32_t prev_flags;	/* its flags, so the re-declaration claims it */
 	const struct kk_nft_objects *o;	/* NULL: only delete it */
+	/*
+	 * Changed in place rather than deleted and created anew: the table
+	 * holds these, with the same comment and flags as o's.  A block
+	 * list's sets that are there already stay; new ones are filled
+	 * before anything is deleted (see build.c).
+	 */
+	const struct kk_nft_names *keep;
 };
 
 /*
@@ -341,6 +409,16 @@ int kk_nft_name_held(struct kk_nft *n, const char *name);
 int kk_nft_genid(struct kk_nft *n, uint32_t *gen);
 int kk_nft_counters(struct kk_nft *n, const char *name,
     struct kk_nft_counters *c);
+/* A rule's comment ("" if none), in buf. */
+const char *kk_nft_rule_comment(const struct nftnl_rule *r, char *buf,
+    size_t len);
+/* The counted drops of one block list (its named counter, LIST_drops). */
+struct kk_nft_block_count {
+	const char *list;	/* in: the list's name */
+	uint64_t pkts, bytes;	/* out: since its rules went in */
+};
+int kk_nft_block_counters(struct kk_nft *n, const char *name,
+    struct kk_nft_block_count *c, size_t nc);
 /*
  * drill.c: a live drill's table (spec->drill, name KK_DRILL_TABLE),
  * committed alone and read back; the gate's element renewed for

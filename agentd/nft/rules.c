@@ -22,6 +22,7 @@
 #include <linux/netfilter_bridge.h>
 #include <linux/netfilter/nf_tables.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -473,6 +474,42 @@ rule_set_comment(struct nftnl_rule *r, const char *comment)
 	return 0;
 }
 
+/* A rule of o's table on hook with its comment, or NULL and *err. */
+static struct nftnl_rule *
+rule_new(const struct kk_nft_objects *o, int hook, const char *comment,
+    int *err)
+{
+	struct nftnl_rule *r;
+
+	*err = -E2BIG;
+	if (o->nrules >= KK_NFT_MAX_RULES)
+		return NULL;
+	*err = -ENOMEM;
+	if ((r = nftnl_rule_alloc()) == NULL)
+		return NULL;
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
+	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
+	if ((*err = rule_set_comment(r, comment)) < 0) {
+		nftnl_rule_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* r in o, once its expressions went in (err 0), or freed. */
+static int
+rule_done(struct kk_nft_objects *o, struct nftnl_rule *r, int err)
+{
+	if (err < 0) {
+		nftnl_rule_free(r);
+		return err;
+	}
+	o->rules[o->nrules++] = r;
+	return 0;
+}
+
 /* One row of a chain as a rule of o's table. */
 static int
 compile(struct kk_nft_objects *o, int hook, const struct row *row,
@@ -481,17 +518,8 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 	struct nftnl_rule *r;
 	int err;
 
-	if (o->nrules >= KK_NFT_MAX_RULES)
-		return -E2BIG;
-	r = nftnl_rule_alloc();
-	if (r == NULL)
-		return -ENOMEM;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
-	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
-	if ((err = rule_set_comment(r, row->comment)) < 0)
-		goto fail;
+	if ((r = rule_new(o, hook, row->comment, &err)) == NULL)
+		return err;
 	/* a drill's drops hold only while kakurid renews the gate */
 	if (spec->drill && row->verdict == NF_DROP &&
 	    (err = kk_expr_gate(r, KK_DRILL_GATE, GATE_SET_ID)) < 0)
@@ -500,13 +528,9 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 		goto fail;
 	if (row->counter && (err = kk_expr_counter(r)) < 0)
 		goto fail;
-	if ((err = kk_expr_verdict(r, row->verdict)) < 0)
-		goto fail;
-	o->rules[o->nrules++] = r;
-	return 0;
+	err = kk_expr_verdict(r, row->verdict);
 fail:
-	nftnl_rule_free(r);
-	return err;
+	return rule_done(o, r, err);
 }
 
 static int
@@ -529,7 +553,7 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
 	/* a drill's chains accept: only its gated drops drop */
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, spec->drill ? NF_ACCEPT :
-	    (uint32_t)cd->policy);
+	    spec->hold ? NF_DROP : (uint32_t)cd->policy);
 	o->chains[o->nchains++] = c;
 	return 0;
 }
@@ -618,9 +642,27 @@ add_set(struct kk_nft_objects *o, enum set_id id, const struct kk_policy *p)
 	return set_fill(s, sd, p);
 }
 
-/* The sets, chains and rules of td that hold for spec, in table order. */
+/* The sets of td that hold for spec. */
 static int
-build_table(struct kk_nft_objects *o, const struct table_def *td,
+build_sets(struct kk_nft_objects *o, const struct table_def *td,
+    const struct kk_nft_spec *spec)
+{
+	const unsigned held = conditions(spec);
+	size_t i;
+	int err;
+
+	for (i = 0; td != NULL && i < td->nsets; i++) {
+		if ((td->sets[i].when & ~held) != 0)
+			continue;
+		if ((err = add_set(o, td->sets[i].id, spec->policy)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+/* The rows of td's chains that hold for spec, in chain order. */
+static int
+build_rows(struct kk_nft_objects *o, const struct table_def *td,
     const struct kk_nft_spec *spec)
 {
 	const unsigned held = conditions(spec);
@@ -628,16 +670,7 @@ build_table(struct kk_nft_objects *o, const struct table_def *td,
 	size_t i, k;
 	int err;
 
-	for (i = 0; i < td->nsets; i++) {
-		if ((td->sets[i].when & ~held) != 0)
-			continue;
-		if ((err = add_set(o, td->sets[i].id, spec->policy)) < 0)
-			return err;
-	}
-	for (i = 0; i < td->nchains; i++)
-		if ((err = add_chain(o, &td->chains[i], spec)) < 0)
-			return err;
-	for (i = 0; i < td->nchains; i++) {
+	for (i = 0; td != NULL && i < td->nchains; i++) {
 		cd = &td->chains[i];
 		for (k = 0; k < cd->nrows; k++) {
 			if ((cd->rows[k].when & ~held) != 0)
@@ -653,7 +686,9 @@ build_table(struct kk_nft_objects *o, const struct table_def *td,
  * The interval sets of the inet table (IOC block lists), in every mode:
  * declared here, their elements put in by build.c from the ranges.
  */
-#define IPSET_ID_BASE	100	/* set ids above the rows' own */
+#define IPSET_ID_BASE	KK_NFT_VERSIONED_ID	/* set ids above the rows' own */
+#define PORTSET_ID_BASE	200	/* a block list's ports, per interval set */
+#define NFLOG_SNAPLEN	128	/* the headers a "blocked" report needs */
 
 /* A drill's gate: one element, key 1, that times out unless renewed. */
 static int
@@ -677,6 +712,32 @@ add_gate(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 	return 0;
 }
 
+/* The ports of a block list's interval set i, as a set of its own. */
+static int
+add_block_ports(struct kk_nft_objects *o, const struct kk_nft_ipset *ip,
+    size_t i)
+{
+	struct nftnl_set *s;
+	char name[KK_NFT_NAME_MAX];
+	uint16_t be;
+	size_t k;
+	int n, err;
+
+	if (ip->nports > KK_NFT_MAX_BLOCK_PORTS)
+		return -E2BIG;
+	n = snprintf(name, sizeof(name), "%sp", ip->name);
+	if (n < 0 || (size_t)n >= sizeof(name))
+		return -ENAMETOOLONG;
+	if ((err = new_set(o, name, NFT_TYPE_INET_SERVICE, 2,
+	    (uint32_t)(PORTSET_ID_BASE + i), 0, &s)) < 0)
+		return err;
+	for (k = 0; err == 0 && k < ip->nports; k++) {
+		be = htons(ip->ports[k]);
+		err = elem_add(s, &be, sizeof(be));
+	}
+	return err;
+}
+
 static int
 add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 {
@@ -690,7 +751,9 @@ add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 		if (i >= KK_NFT_MAX_IPSETS || o->nsets >= KK_NFT_MAX_SETS)
 			return -E2BIG;
 		if (ip->name[0] == '\0' || ip->ranges == NULL ||
-		    !ip->ranges->sealed)
+		    !ip->ranges->sealed ||
+		    (ip->block != 0 && (ip->list == NULL || ip->nports >
+		    KK_NFT_MAX_BLOCK_PORTS)))
 			return -EINVAL;
 		for (k = 0; k < o->nsets; k++)
 			if (strcmp(nftnl_set_get_str(o->sets[k], NFTNL_SET_NAME),
@@ -701,6 +764,144 @@ add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 		    (uint32_t)(IPSET_ID_BASE + i), NFT_SET_INTERVAL, &s)) < 0)
 			return err;
 		o->ranges[o->nsets - 1] = ip->ranges;
+		if (ip->block != 0 && ip->nports > 0 &&
+		    (err = add_block_ports(o, ip, i)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * A block list's named counter (LIST_drops), once per list: its drops on
+ * every hook and family, kept across its versions by a change in place.
+ */
+static int
+add_counters(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
+{
+	char name[KK_NFT_NAME_MAX + 8];
+	struct nftnl_obj *c;
+	size_t i, k;
+
+	for (i = 0; !spec->drill && i < spec->nipsets; i++) {
+		if (spec->ipsets[i].block == 0)
+			continue;
+		snprintf(name, sizeof(name), "%s" KK_NFT_DROPS_SUFFIX,
+		    spec->ipsets[i].list);
+		if (strlen(name) >= KK_NFT_NAME_MAX)
+			return -ENAMETOOLONG;
+		for (k = 0; k < o->nobjs; k++)
+			if (strcmp(nftnl_obj_get_str(o->objs[k], NFTNL_OBJ_NAME),
+			    name) == 0)
+				break;
+		if (k < o->nobjs)
+			continue;
+		if (o->nobjs >= KK_NFT_MAX_IPSETS)
+			return -E2BIG;
+		if ((c = nftnl_obj_alloc()) == NULL)
+			return -ENOMEM;
+		nftnl_obj_set_str(c, NFTNL_OBJ_TABLE,
+		    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
+		nftnl_obj_set_str(c, NFTNL_OBJ_NAME, name);
+		nftnl_obj_set_u32(c, NFTNL_OBJ_FAMILY, (uint32_t)o->family);
+		nftnl_obj_set_u32(c, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+		o->objs[o->nobjs++] = c;
+	}
+	return 0;
+}
+
+/* Whether spec has block rules (a drill's table has none: it is not kakurid's own). */
+static bool
+blocks(const struct kk_nft_spec *spec)
+{
+	size_t i;
+
+	for (i = 0; !spec->drill && i < spec->nipsets; i++)
+		if (spec->ipsets[i].block != 0)
+			return true;
+	return false;
+}
+
+/*
+ * One rule of a block list's interval set i on hook: the packet's
+ * address (destination going out, source coming in) in the set, with
+ * ports TCP or UDP (l4) to or from one of them; then either a limited
+ * copy to NFLOG, or the counted drop.
+ */
+static int
+compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
+    bool log, size_t i, const struct kk_nft_spec *spec)
+{
+	const struct kk_nft_ipset *ip = &spec->ipsets[i];
+	const bool v6 = ip->ranges->af == AF_INET6;
+	struct nftnl_rule *r;
+	char comment[96], prefix[KK_NFT_NAME_MAX + 8];
+	char ports[KK_NFT_NAME_MAX + 1];	/* add_block_ports refused longer */
+	char counter[KK_NFT_NAME_MAX + 8];
+	int err;
+
+	snprintf(comment, sizeof(comment), "block %s v%u: %s %s%s%s, %s",
+	    ip->list, ip->version, dst ? "to" : "from", v6 ? "IPv6" : "IPv4",
+	    l4 == IPPROTO_TCP ? " tcp" : l4 == IPPROTO_UDP ? " udp" : "",
+	    l4 ? (dst ? " dport" : " sport") : "", log ? "log" : "drop");
+	snprintf(prefix, sizeof(prefix), "%s%s", KK_NFT_BLOCK_PREFIX,
+	    ip->list);
+	snprintf(ports, sizeof(ports), "%sp", ip->name);
+	if ((r = rule_new(o, hook, comment, &err)) == NULL)
+		return err;
+	if ((err = kk_expr_meta8(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 :
+	    NFPROTO_IPV4)) < 0 ||
+	    (l4 && (err = kk_expr_meta8(r, NFT_META_L4PROTO,
+	    (uint8_t)l4)) < 0) ||
+	    (err = kk_expr_addr_in(r, v6, dst, ip->name,
+	    (uint32_t)(IPSET_ID_BASE + i))) < 0 ||
+	    (l4 && (err = kk_expr_port_in(r, dst ? 2 : 0, ports,
+	    (uint32_t)(PORTSET_ID_BASE + i))) < 0))
+		goto fail;
+	if (log)
+		err = kk_expr_limit(r, spec->log_rate, spec->log_unit);
+	if (err == 0 && log)
+		err = kk_expr_nflog(r, spec->log_group, prefix, NFLOG_SNAPLEN);
+	snprintf(counter, sizeof(counter), "%s" KK_NFT_DROPS_SUFFIX, ip->list);
+	if (err == 0 && !log && (err = kk_expr_counter_named(r,
+	    counter)) == 0)
+		err = kk_expr_verdict(r, NF_DROP);
+fail:
+	return rule_done(o, r, err);
+}
+
+/*
+ * The block lists' rules on hook, before the mode's own: an IOC list
+ * holds in every mode, and the log rule comes before the drop so that
+ * the counter counts every packet however few are logged.
+ */
+static int
+build_block_rules(struct kk_nft_objects *o, int hook,
+    const struct kk_nft_spec *spec)
+{
+	static const int any[] = { 0 }, tcp_udp[] = { IPPROTO_TCP,
+		IPPROTO_UDP };
+	const struct kk_nft_ipset *ip;
+	const int *l4;
+	size_t i, k, nl4;
+	int dir, pass, err;
+
+	for (i = 0; !spec->drill && i < spec->nipsets; i++) {
+		ip = &spec->ipsets[i];
+		l4 = ip->nports > 0 ? tcp_udp : any;
+		nl4 = ip->nports > 0 ? 2 : 1;
+		for (dir = 0; dir < 2; dir++) {
+			/* dir 0: to the addresses (out), 1: from them (in) */
+			if (!(ip->block & (dir == 0 ? KK_NFT_BLOCK_OUT :
+			    KK_NFT_BLOCK_IN)) ||
+			    hook == (dir == 0 ? HOOK_IN : HOOK_OUT))
+				continue;
+			for (pass = spec->log_rate > 0 ? 0 : 1; pass < 2; pass++)
+				for (k = 0; k < nl4; k++)
+					if ((err = compile_block(o, hook,
+					    dir == 0, l4[k], pass == 0, i,
+					    spec)) < 0)
+						return err;
+		}
 	}
 	return 0;
 }
@@ -725,12 +926,25 @@ table_set_comment(struct nftnl_table *t, const struct kk_nft_spec *spec)
 	return 0;
 }
 
+/* Whether td (a mode's table, or none) has a chain on hook. */
+static bool
+has_chain(const struct table_def *td, int hook)
+{
+	size_t i;
+
+	for (i = 0; td != NULL && i < td->nchains; i++)
+		if (td->chains[i].hook == hook)
+			return true;
+	return false;
+}
+
 int
 kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
     struct kk_nft_objects *o)
 {
+	const struct table_def *td = NULL;
 	size_t i;
-	int err;
+	int h, err;
 
 	memset(o, 0, sizeof(*o));
 	if (!kk_nft_wants(spec->mode, family) ||
@@ -751,15 +965,32 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 	if ((err = table_set_comment(o->table, spec)) < 0 ||
 	    (spec->drill && (err = add_gate(o, spec)) < 0))
 		goto fail;
-	/* open: the table alone, empty */
-	for (i = 0; i < sizeof(table_defs) / sizeof(table_defs[0]); i++) {
-		if (table_defs[i].mode != spec->mode ||
-		    table_defs[i].family != family)
+	/* open: the table alone, empty, but for block lists */
+	for (i = 0; i < sizeof(table_defs) / sizeof(table_defs[0]); i++)
+		if (table_defs[i].mode == spec->mode &&
+		    table_defs[i].family == family)
+			td = &table_defs[i];
+	if ((err = build_sets(o, td, spec)) < 0 ||
+	    (family == NFPROTO_INET && ((err = add_ipsets(o, spec)) < 0 ||
+	    (err = add_counters(o, spec)) < 0)))
+		goto fail;
+	for (i = 0; td != NULL && i < td->nchains; i++)
+		if ((err = add_chain(o, &td->chains[i], spec)) < 0)
+			goto fail;
+	/* block lists need every hook; chains a mode lacks accept the rest */
+	for (h = 0; family == NFPROTO_INET && blocks(spec) &&
+	    h < KK_NFT_MAX_CHAINS; h++) {
+		const struct chain_def accept = { h, NF_ACCEPT, NULL, 0 };
+
+		if (has_chain(td, h))
 			continue;
-		if ((err = build_table(o, &table_defs[i], spec)) < 0)
+		if ((err = add_chain(o, &accept, spec)) < 0)
 			goto fail;
 	}
-	if (family == NFPROTO_INET && (err = add_ipsets(o, spec)) < 0)
+	for (h = 0; family == NFPROTO_INET && h < KK_NFT_MAX_CHAINS; h++)
+		if ((err = build_block_rules(o, h, spec)) < 0)
+			goto fail;
+	if ((err = build_rows(o, td, spec)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -780,5 +1011,7 @@ kk_nft_objects_free(struct kk_nft_objects *o)
 		nftnl_set_free(o->sets[i]);
 	for (i = 0; i < o->nrules; i++)
 		nftnl_rule_free(o->rules[i]);
+	for (i = 0; i < o->nobjs; i++)
+		nftnl_obj_free(o->objs[i]);
 	memset(o, 0, sizeof(*o));
 }

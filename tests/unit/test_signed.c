@@ -49,7 +49,7 @@ world_make(struct world *w)
 {
 	static const uint32_t roles[NKEYS] = {
 		[ALICE] = 1u << KK_ACT_ISOLATE | 1u << KK_ACT_STATUS |
-		    1u << KK_ACT_THAW,
+		    1u << KK_ACT_THAW | 1u << KK_ACT_BLOCK,
 		[BOB] = 1u << KK_ACT_RELEASE,
 		[CAROL] = 1u << KK_ACT_RELEASE,
 	};
@@ -298,7 +298,10 @@ START_TEST(test_envelope_cap)
 }
 END_TEST
 
-/* The payload's cap (before any signature is checked): exactly at it, and over. */
+/*
+ * The payload's caps: 64 KiB for every action but block, checked once
+ * the signature holds; 16 MiB for any, before a signature is checked.
+ */
 START_TEST(test_payload_cap)
 {
 	struct world w;
@@ -316,7 +319,16 @@ START_TEST(test_payload_cap)
 	free(p);
 	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL,
 	    KK_COMMAND_MAX - base + 1);
-	/* signed by nobody: the size is refused before any signature */
+	expect_by(&w, p, ALICE, "too-large");
+	free(p);
+	/* a block list may be larger */
+	p = payload("block", AGENT, NOW - 10, NOW + 600, NULL,
+	    KK_COMMAND_MAX - base + 1);
+	expect_by(&w, p, ALICE, NULL);
+	free(p);
+	/* over 16 MiB, signed by nobody: refused before any signature */
+	p = payload("block", AGENT, NOW - 10, NOW + 600, NULL,
+	    KK_BLOCK_PAYLOAD_MAX - base + 3);	/* "block" is 2 shorter */
 	expect_mallory(&w, p, "too-large");
 	free(p);
 	world_free(&w);

@@ -203,12 +203,12 @@ static const struct valid {
 	{ "keys = ( { id = \"csirt.oncall@example-1_A\";"
 	  " public_key = \"@/a.pub\"; roles = [ \"isolate\", \"release\","
 	  " \"status\", \"freeze\", \"thaw\", \"snapshot\", \"collect\","
-	  " \"fetch\", \"drill\", \"unblock\" ]; },\n"
+	  " \"fetch\", \"drill\", \"unblock\", \"block\" ]; },\n"
 	  " { id = \"" LONG_ID "\"; public_key = \"@/b.pub\";"
 	  " roles = ( \"release\", \"thaw\", \"unblock\" ); } );\n"
 	  "thresholds = { isolate = 1; release = 2; status = 1; freeze = 1;"
 	  " thaw = 2; snapshot = 1; collect = 1; fetch = 1; drill = 1;"
-	  " unblock = 2L; };\n",
+	  " unblock = 2L; block = 1; };\n",
 	  { "csirt.oncall@example-1_A", LONG_ID },
 	  { ALL_ROLES,
 	    BIT(KK_ACT_RELEASE) | BIT(KK_ACT_THAW) | BIT(KK_ACT_UNBLOCK) },

@@ -1,0 +1,695 @@
+/*
+ * IOC block lists: parsed, normalised, kept in force, and kept on disk
+ * (see blocklist.h).
+ *
+ * A list is refused whole, never applied in part: the first entry that
+ * is not an address, a canonical CIDR or a range is named, and so is a
+ * /0 (a typo that would cut the host off everything) and a management
+ * peer (a list must not cut the CSIRT's channel: isolation does that,
+ * with its own exemptions).
+ *
+ * The file of a list holds its normalised ranges as raw keys, not its
+ * text: a restore at boot only checks a digest and seals them again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <jansson.h>
+
+#include "blocklist.h"
+#include "sha256.h"
+#include "wire.h"
+
+#define FILE_MAGIC	"kakuri-blocklist 1\n"
+#define FILE_SUFFIX	".list"
+/* the largest file: a list's ranges of both families, with its header */
+#define FILE_MAX	((size_t)KK_NFT_RANGES_MAX * 2 * (4 + 16) + 4096)
+
+static void
+explain(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+explain(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+static bool
+name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > KD_BLOCK_NAME_MAX || s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static const char *const dir_names[] = { [KK_NFT_BLOCK_OUT] = "out",
+	[KK_NFT_BLOCK_IN] = "in",
+	[KK_NFT_BLOCK_OUT | KK_NFT_BLOCK_IN] = "both" };
+
+const char *
+kd_blocklist_dir_name(unsigned dir)
+{
+	return dir > 0 && dir < 4 ? dir_names[dir] : "?";
+}
+
+static int
+dir_parse(const char *s, unsigned *dir)
+{
+	unsigned i;
+
+	for (i = 1; i < 4; i++)
+		if (strcmp(s, dir_names[i]) == 0) {
+			*dir = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+void
+kd_blocklist_free(struct kd_blocklist *b)
+{
+	if (b == NULL)
+		return;
+	kk_nft_ranges_free(&b->r[0]);
+	kk_nft_ranges_free(&b->r[1]);
+	free(b);
+}
+
+static struct kd_blocklist *
+blocklist_new(void)
+{
+	struct kd_blocklist *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	kk_nft_ranges_init(&b->r[0], AF_INET);
+	kk_nft_ranges_init(&b->r[1], AF_INET6);
+	return b;
+}
+
+size_t
+kd_blocklist_ranges(const struct kd_blocklist *b)
+{
+	return b->r[0].n + b->r[1].n;
+}
+
+int
+kd_blocklist_setname(const struct kd_blocklist *b, int i, char *buf,
+    size_t len)
+{
+	int n = snprintf(buf, len, "%s_v%u_%d", b->name, b->version,
+	    i == 0 ? 4 : 6);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int
+cmp_port(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static int
+ports_parse(const json_t *v, struct kd_blocklist *b, char *why, size_t len)
+{
+	json_int_t p;
+	size_t i, k;
+	json_t *e;
+
+	if (!json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > KK_NFT_MAX_BLOCK_PORTS) {
+		explain(why, len, "ports must be a list of 1 to %d port numbers",
+		    KK_NFT_MAX_BLOCK_PORTS);
+		return -EINVAL;
+	}
+	json_array_foreach(v, i, e) {
+		p = json_is_integer(e) ? json_integer_value(e) : 0;
+		if (p < 1 || p > 65535) {
+			explain(why, len, "port %zu is not a port number", i);
+			return -EINVAL;
+		}
+		b->ports[b->nports++] = (uint16_t)p;
+	}
+	qsort(b->ports, b->nports, sizeof(b->ports[0]), cmp_port);
+	for (i = 1, k = 1; i < b->nports; i++)
+		if (b->ports[i] != b->ports[k - 1])
+			b->ports[k++] = b->ports[i];
+	b->nports = k;
+	return 0;
+}
+
+/* One entry, into the ranges of its family; why names it on failure. */
+static int
+entry_add(struct kd_blocklist *b, size_t i, const char *s, char *why,
+    size_t len)
+{
+	const char *slash = strrchr(s, '/');
+	int err;
+
+	if (slash != NULL && strcmp(slash, "/0") == 0) {
+		explain(why, len, "entry %zu (%.64s): a /0 blocks everything",
+		    i, s);
+		return -EINVAL;
+	}
+	err = kk_nft_ranges_add(&b->r[0], s);
+	if (err == -EAFNOSUPPORT)
+		err = kk_nft_ranges_add(&b->r[1], s);
+	if (err == -E2BIG) {
+		explain(why, len, "more than %d ranges of one family",
+		    KK_NFT_RANGES_MAX);
+		return err;
+	}
+	if (err == -ERANGE)
+		explain(why, len, "entry %zu (%.64s): its first address is "
+		    "after its last", i, s);
+	else if (err < 0 && slash != NULL)
+		explain(why, len, "entry %zu (%.64s): not a CIDR with its host "
+		    "bits clear", i, s);
+	else if (err < 0)
+		explain(why, len, "entry %zu (%.64s): not an IP address, CIDR "
+		    "or range", i, s);
+	return err == -ENOMEM ? err : err < 0 ? -EINVAL : 0;
+}
+
+static int
+addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
+    size_t len)
+{
+	size_t i;
+	json_t *e;
+	int err;
+
+	if (!json_is_array(v) || json_array_size(v) == 0) {
+		explain(why, len, "addresses must be a non-empty list "
+		    "(unblock removes a list)");
+		return -EINVAL;
+	}
+	if (json_array_size(v) > KD_BLOCK_ENTRIES_MAX) {
+		explain(why, len, "%zu entries: at most %d in one list",
+		    json_array_size(v), KD_BLOCK_ENTRIES_MAX);
+		return -E2BIG;
+	}
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e)) {
+			explain(why, len, "entry %zu is not a string", i);
+			return -EINVAL;
+		}
+		if ((err = entry_add(b, i, json_string_value(e), why, len)) < 0)
+			return err;
+	}
+	b->entries = json_array_size(v);
+	return 0;
+}
+
+/* Sealed, and neither a whole family nor a management peer in it. */
+static int
+seal_check(struct kd_blocklist *b, const struct kk_policy *p, char *why,
+    size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+	const struct kk_addr *a;
+	size_t i;
+	int k, err;
+
+	for (k = 0; k < 2; k++) {
+		if ((err = kk_nft_ranges_seal(&b->r[k])) < 0)
+			return err;
+		if (kk_nft_ranges_everything(&b->r[k])) {
+			explain(why, len, "the entries cover every IPv%d address",
+			    k == 0 ? 4 : 6);
+			return -EINVAL;
+		}
+	}
+	for (i = 0; p != NULL && i < p->peers.n; i++) {
+		a = &p->peers.addr[i];
+		k = a->family == AF_INET ? 0 : 1;
+		if (!kk_nft_ranges_contains(&b->r[k], (const uint8_t *)&a->a))
+			continue;
+		inet_ntop(a->family, &a->a, text, sizeof(text));
+		explain(why, len, "the list holds management peer %s: it "
+		    "would cut the CSIRT channel", text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+kd_blocklist_parse(const json_t *args, const struct kk_policy *p,
+    struct kd_blocklist **out, char *why, size_t whylen)
+{
+	struct kd_blocklist *b;
+	const char *key;
+	json_int_t ver;
+	json_t *v;
+	int err = -EINVAL;
+
+	*out = NULL;
+	if ((b = blocklist_new()) == NULL)
+		return -ENOMEM;
+	b->dir = KK_NFT_BLOCK_OUT | KK_NFT_BLOCK_IN;
+	if (!json_is_object(args)) {
+		explain(why, whylen, "args must be an object");
+		goto fail;
+	}
+	json_object_foreach((json_t *)args, key, v) {
+		if (strcmp(key, KW_SET) != 0 && strcmp(key, KW_VERSION) != 0 &&
+		    strcmp(key, KW_ADDRESSES) != 0 &&
+		    strcmp(key, KW_PORTS) != 0 &&
+		    strcmp(key, KW_DIRECTION) != 0) {
+			explain(why, whylen, "unknown argument %.32s", key);
+			goto fail;
+		}
+	}
+	v = json_object_get(args, KW_SET);
+	if (!json_is_string(v) || !name_ok(json_string_value(v))) {
+		explain(why, whylen, "set must be a name of 1 to %d of a-z, "
+		    "0-9, _ (a letter first)", KD_BLOCK_NAME_MAX);
+		goto fail;
+	}
+	snprintf(b->name, sizeof(b->name), "%s", json_string_value(v));
+	v = json_object_get(args, KW_VERSION);
+	ver = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (ver < 1 || ver > UINT32_MAX) {
+		explain(why, whylen, "version must be an integer 1..%u",
+		    UINT32_MAX);
+		goto fail;
+	}
+	b->version = (uint32_t)ver;
+	v = json_object_get(args, KW_DIRECTION);
+	if (v != NULL && (!json_is_string(v) ||
+	    dir_parse(json_string_value(v), &b->dir) < 0)) {
+		explain(why, whylen, "direction must be out, in or both");
+		goto fail;
+	}
+	if ((v = json_object_get(args, KW_PORTS)) != NULL &&
+	    (err = ports_parse(v, b, why, whylen)) < 0)
+		goto fail;
+	if ((err = addresses_parse(json_object_get(args, KW_ADDRESSES), b,
+	    why, whylen)) < 0 || (err = seal_check(b, p, why, whylen)) < 0)
+		goto fail;
+	*out = b;
+	return 0;
+fail:
+	kd_blocklist_free(b);
+	return err < 0 ? err : -EINVAL;
+}
+
+/* --- the lists in force --- */
+
+static void
+index_ipsets(struct kd_blocklists *ls)
+{
+	struct kk_nft_ipset *ip;
+	struct kd_blocklist *b;
+	size_t i;
+	int k;
+
+	ls->nipsets = 0;
+	for (i = 0; i < ls->n; i++) {
+		b = ls->list[i];
+		for (k = 0; k < 2; k++) {
+			if (b->r[k].n == 0)
+				continue;
+			ip = &ls->ipsets[ls->nipsets++];
+			memset(ip, 0, sizeof(*ip));
+			kd_blocklist_setname(b, k, ip->name, sizeof(ip->name));
+			ip->ranges = &b->r[k];
+			ip->block = b->dir;
+			ip->list = b->name;
+			ip->version = b->version;
+			ip->ports = b->ports;
+			ip->nports = b->nports;
+		}
+	}
+}
+
+struct kd_blocklist *
+kd_blocklists_find(const struct kd_blocklists *ls, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ls->n; i++)
+		if (strcmp(ls->list[i]->name, name) == 0)
+			return ls->list[i];
+	return NULL;
+}
+
+int
+kd_blocklists_put(struct kd_blocklists *ls, struct kd_blocklist *b,
+    struct kd_blocklist **old)
+{
+	size_t i, total = kd_blocklist_ranges(b), at = ls->n;
+
+	*old = NULL;
+	for (i = 0; i < ls->n; i++) {
+		if (strcmp(ls->list[i]->name, b->name) == 0)
+			at = i;
+		else
+			total += kd_blocklist_ranges(ls->list[i]);
+	}
+	if (at == ls->n && ls->n >= KD_BLOCK_LISTS_MAX)
+		return -ENOSPC;
+	if (total > KD_BLOCK_RANGES_TOTAL)
+		return -E2BIG;
+	if (at < ls->n)
+		*old = ls->list[at];
+	else
+		ls->n++;
+	ls->list[at] = b;
+	/* by name, so that the tables come out the same whatever the order */
+	for (i = at; i > 0 && strcmp(ls->list[i - 1]->name,
+	    ls->list[i]->name) > 0; i--) {
+		ls->list[i] = ls->list[i - 1];
+		ls->list[i - 1] = b;
+	}
+	for (; i + 1 < ls->n && strcmp(ls->list[i]->name,
+	    ls->list[i + 1]->name) > 0; i++) {
+		ls->list[i] = ls->list[i + 1];
+		ls->list[i + 1] = b;
+	}
+	index_ipsets(ls);
+	return 0;
+}
+
+struct kd_blocklist *
+kd_blocklists_take(struct kd_blocklists *ls, const char *name)
+{
+	struct kd_blocklist *b;
+	size_t i;
+
+	for (i = 0; i < ls->n; i++)
+		if (strcmp(ls->list[i]->name, name) == 0)
+			break;
+	if (i == ls->n)
+		return NULL;
+	b = ls->list[i];
+	memmove(&ls->list[i], &ls->list[i + 1],
+	    (ls->n - i - 1) * sizeof(ls->list[0]));
+	ls->n--;
+	index_ipsets(ls);
+	return b;
+}
+
+void
+kd_blocklists_clear(struct kd_blocklists *ls)
+{
+	size_t i;
+
+	for (i = 0; i < ls->n; i++)
+		kd_blocklist_free(ls->list[i]);
+	memset(ls, 0, sizeof(*ls));
+}
+
+/* --- files --- */
+
+static int
+file_path(const char *dir, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s" FILE_SUFFIX, dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static void
+hex_of(const unsigned char d[32], char out[65])
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+int
+kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
+{
+	char path[PATH_MAX], head[512], hex[65], ports[KK_NFT_MAX_BLOCK_PORTS *
+	    6 + 2] = "-";
+	unsigned char digest[32];
+	size_t i, off = 0, size;
+	uint8_t *buf;
+	int k, n, err;
+
+	if ((err = file_path(dir, b->name, path, sizeof(path))) < 0)
+		return err;
+	for (i = 0; i < b->nports; i++)
+		off += (size_t)snprintf(ports + off, sizeof(ports) - off,
+		    "%s%u", i ? "," : "", b->ports[i]);
+	n = snprintf(head, sizeof(head), FILE_MAGIC "set %s\nversion %u\n"
+	    "direction %s\nports %s\nentries %zu\nranges4 %zu\n", b->name,
+	    b->version, kd_blocklist_dir_name(b->dir), ports, b->entries,
+	    b->r[0].n);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -ENOBUFS;
+	size = (size_t)n + b->r[0].n * 8 + 32 + b->r[1].n * 32 + 80;
+	if ((buf = malloc(size)) == NULL)
+		return -ENOMEM;
+	memcpy(buf, head, (size_t)n);
+	off = (size_t)n;
+	for (k = 0; k < 2; k++) {
+		if (k == 1)
+			off += (size_t)sprintf((char *)buf + off, "ranges6 %zu\n",
+			    b->r[1].n);
+		memcpy(buf + off, b->r[k].keys, b->r[k].n * 2 * b->r[k].keylen);
+		off += b->r[k].n * 2 * b->r[k].keylen;
+	}
+	kk_sha256(buf, off, digest);
+	hex_of(digest, hex);
+	off += (size_t)sprintf((char *)buf + off, "sha256 %s\n", hex);
+	err = kk_write_file_atomic(path, buf, off, 0600);
+	free(buf);
+	return err;
+}
+
+int
+kd_blocklist_unlink(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if ((err = file_path(dir, name, path, sizeof(path))) < 0)
+		return err;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return kk_fsync_dir_of(path);
+}
+
+/* One "KEY VALUE\n" line at *pos; value in val (NUL-terminated). */
+static int
+line(const char *buf, size_t len, size_t *pos, const char *key, char *val,
+    size_t vlen)
+{
+	size_t klen = strlen(key), i;
+
+	if (len - *pos < klen + 2 || memcmp(buf + *pos, key, klen) != 0 ||
+	    buf[*pos + klen] != ' ')
+		return -EBADMSG;
+	*pos += klen + 1;
+	for (i = 0; *pos < len && buf[*pos] != '\n'; (*pos)++, i++) {
+		if (i + 1 >= vlen)
+			return -EBADMSG;
+		val[i] = buf[*pos];
+	}
+	if (*pos >= len)
+		return -EBADMSG;
+	val[i] = '\0';
+	(*pos)++;
+	return 0;
+}
+
+static int
+number(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -EBADMSG;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return errno != 0 || *end != '\0' || *out > max ? -EBADMSG : 0;
+}
+
+static int
+ports_load(struct kd_blocklist *b, char *s)
+{
+	unsigned long long p;
+	char *tok, *save = NULL;
+
+	if (strcmp(s, "-") == 0)
+		return 0;
+	for (tok = strtok_r(s, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (b->nports >= KK_NFT_MAX_BLOCK_PORTS ||
+		    number(tok, 65535, &p) < 0 || p == 0)
+			return -EBADMSG;
+		b->ports[b->nports++] = (uint16_t)p;
+	}
+	return 0;
+}
+
+static int
+ranges_load(struct kk_nft_ranges *r, const char *buf, size_t len, size_t *pos,
+    unsigned long long n)
+{
+	size_t i, step = 2 * r->keylen;
+	int err;
+
+	if (n > KK_NFT_RANGES_MAX || (len - *pos) / step < n)
+		return -EBADMSG;
+	for (i = 0; i < n; i++, *pos += step)
+		if ((err = kk_nft_ranges_add_raw(r, (const uint8_t *)buf + *pos,
+		    (const uint8_t *)buf + *pos + r->keylen)) < 0)
+			return err == -ENOMEM ? err : -EBADMSG;
+	return kk_nft_ranges_seal(r);
+}
+
+/* A list's file, whole and as it was written. */
+static int
+blocklist_decode(const char *buf, size_t len, const char *name,
+    struct kd_blocklist **out)
+{
+	unsigned char digest[32];
+	unsigned long long v;
+	char val[128], hex[65];
+	struct kd_blocklist *b;
+	size_t pos, end;
+	int k, err = -EBADMSG;
+
+	*out = NULL;
+	/* the digest line closes the file: "sha256 " + 64 hex + "\n" */
+	if (len < sizeof(FILE_MAGIC) + 72 || memcmp(buf, FILE_MAGIC,
+	    sizeof(FILE_MAGIC) - 1) != 0)
+		return -EBADMSG;
+	end = len - 72;
+	kk_sha256(buf, end, digest);
+	hex_of(digest, hex);
+	if (memcmp(buf + end, "sha256 ", 7) != 0 ||
+	    memcmp(buf + end + 7, hex, 64) != 0 || buf[len - 1] != '\n')
+		return -EBADMSG;
+	if ((b = blocklist_new()) == NULL)
+		return -ENOMEM;
+	pos = sizeof(FILE_MAGIC) - 1;
+	if (line(buf, end, &pos, "set", val, sizeof(val)) < 0 ||
+	    !name_ok(val) || strcmp(val, name) != 0)
+		goto fail;
+	memcpy(b->name, val, strlen(val) + 1);	/* name_ok: short enough */
+	if (line(buf, end, &pos, "version", val, sizeof(val)) < 0 ||
+	    number(val, UINT32_MAX, &v) < 0 || v == 0)
+		goto fail;
+	b->version = (uint32_t)v;
+	if (line(buf, end, &pos, "direction", val, sizeof(val)) < 0 ||
+	    dir_parse(val, &b->dir) < 0 ||
+	    line(buf, end, &pos, "ports", val, sizeof(val)) < 0 ||
+	    ports_load(b, val) < 0 ||
+	    line(buf, end, &pos, "entries", val, sizeof(val)) < 0 ||
+	    number(val, KD_BLOCK_ENTRIES_MAX, &v) < 0)
+		goto fail;
+	b->entries = (size_t)v;
+	for (k = 0; k < 2; k++) {
+		if (line(buf, end, &pos, k == 0 ? "ranges4" : "ranges6", val,
+		    sizeof(val)) < 0 || number(val, KK_NFT_RANGES_MAX, &v) < 0 ||
+		    (err = ranges_load(&b->r[k], buf, end, &pos, v)) < 0)
+			goto fail;
+	}
+	if (pos != end) {
+		err = -EBADMSG;
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	kd_blocklist_free(b);
+	return err == -ENOMEM ? err : -EBADMSG;
+}
+
+static void
+note_bad(char *bad, size_t len, const char *name)
+{
+	size_t n = strlen(bad);
+
+	if (len > n)
+		snprintf(bad + n, len - n, "%s%s", n ? "," : "", name);
+}
+
+/* The file of one list, into ls; a file that does not load is set aside. */
+static int
+load_one(const char *dir, const char *name, struct kd_blocklists *ls,
+    char *bad, size_t badlen)
+{
+	char path[PATH_MAX], aside[PATH_MAX + 8];
+	struct kd_blocklist *b, *old;
+	size_t len;
+	char *buf;
+	int err;
+
+	if ((err = file_path(dir, name, path, sizeof(path))) < 0)
+		return err;
+	if ((err = kk_read_file(path, FILE_MAX, &buf, &len)) == 0) {
+		err = blocklist_decode(buf, len, name, &b);
+		free(buf);
+	}
+	if (err == 0 && (err = kd_blocklists_put(ls, b, &old)) < 0)
+		kd_blocklist_free(b);
+	if (err == 0) {
+		kd_blocklist_free(old);
+		return 0;
+	}
+	if (err == -ENOMEM)
+		return err;
+	note_bad(bad, badlen, name);
+	snprintf(aside, sizeof(aside), "%s.bad", path);
+	if (rename(path, aside) == 0)
+		kk_fsync_dir_of(path);
+	return 0;
+}
+
+int
+kd_blocklists_load(const char *dir, struct kd_blocklists *ls, char *bad,
+    size_t badlen)
+{
+	char name[KD_BLOCK_NAME_MAX + 1];
+	struct dirent *de;
+	size_t n;
+	DIR *dp;
+	int err = 0;
+
+	if (badlen > 0)
+		bad[0] = '\0';
+	if ((dp = opendir(dir)) == NULL)
+		return errno == ENOENT ? 0 : -errno;
+	while (err == 0 && (de = readdir(dp)) != NULL) {
+		n = strlen(de->d_name);
+		if (n <= strlen(FILE_SUFFIX) || strcmp(de->d_name + n -
+		    strlen(FILE_SUFFIX), FILE_SUFFIX) != 0)
+			continue;
+		n -= strlen(FILE_SUFFIX);
+		if (n >= sizeof(name)) {
+			note_bad(bad, badlen, de->d_name);
+			continue;
+		}
+		memcpy(name, de->d_name, n);
+		name[n] = '\0';
+		err = load_one(dir, name, ls, bad, badlen);
+	}
+	closedir(dp);
+	return err;
+}

@@ -1,0 +1,364 @@
+/*
+ * Who tried (issue 12, item 2): the block lists' log rules copy a few
+ * packets a second (blocklists.log_rate) to NFLOG group
+ * blocklists.log_group with the prefix "kakuri:<list>"; kakurid reads
+ * them here, over nfnetlink_log with libmnl in the parent's event loop,
+ * and sums them per list by (destination, port, protocol, uid).  Once
+ * every blocklists.report_interval seconds, each list that had hits gets
+ * one "blocked" report in the outbox.
+ *
+ * Memory is bounded: at most NFLOG_TUPLES_MAX distinct tuples per list
+ * and interval; packets beyond them are only counted (dropped_hits).  The
+ * counter of the drop rule stays exact however few packets are logged:
+ * the log rule comes before it (nft/rules.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <jansson.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <systemd/sd-event.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "nflog.h"
+#include "outbox.h"
+#include "wire.h"
+
+#define NFLOG_TUPLES_MAX	256	/* distinct tuples per list and interval */
+#define NFLOG_COPY		128	/* bytes of each packet: its headers */
+#define NFLOG_BUF		(64 * 1024)
+
+struct hit {
+	int af;
+	uint8_t addr[16];
+	uint16_t port;		/* 0: none (not TCP or UDP) */
+	uint8_t proto;
+	bool has_uid;
+	uint32_t uid;
+	uint64_t count;
+	time_t first, last;
+};
+
+struct tally {
+	char list[KD_BLOCK_NAME_MAX + 1];
+	struct hit hits[NFLOG_TUPLES_MAX];
+	size_t n;
+	uint64_t logged;	/* packets seen, in tuples or not */
+	uint64_t dropped;	/* beyond NFLOG_TUPLES_MAX */
+	time_t from;
+};
+
+struct kd_nflog {
+	struct mnl_socket *nl;
+	sd_event_source *io, *timer;
+	uint16_t group;
+	struct tally t[KD_BLOCK_LISTS_MAX];
+	size_t nt;
+	unsigned long reports;
+};
+
+static int
+config(struct mnl_socket *nl, uint16_t group, uint8_t cmd, bool mode)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *g;
+	struct nfulnl_msg_config_cmd c = { .command = cmd };
+	struct nfulnl_msg_config_mode m = {
+		.copy_range = htonl(NFLOG_COPY), .copy_mode = NFULNL_COPY_PACKET,
+	};
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = AF_UNSPEC;
+	g->version = NFNETLINK_V0;
+	g->res_id = htons(group);
+	if (mode)
+		mnl_attr_put(nlh, NFULA_CFG_MODE, sizeof(m), &m);
+	else
+		mnl_attr_put(nlh, NFULA_CFG_CMD, sizeof(c), &c);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	if (mnl_socket_recvfrom(nl, buf, sizeof(buf)) < 0)
+		return -errno;
+	return mnl_cb_run(buf, sizeof(buf), 0, 0, NULL, NULL) < 0 ? -errno : 0;
+}
+
+static struct tally *
+tally_of(struct kd_nflog *nf, const char *list, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > KD_BLOCK_NAME_MAX)
+		return NULL;
+	for (i = 0; i < nf->nt; i++)
+		if (strlen(nf->t[i].list) == len &&
+		    memcmp(nf->t[i].list, list, len) == 0)
+			return &nf->t[i];
+	if (nf->nt >= KD_BLOCK_LISTS_MAX)
+		return NULL;
+	memset(&nf->t[nf->nt], 0, sizeof(nf->t[0]));
+	memcpy(nf->t[nf->nt].list, list, len);
+	return &nf->t[nf->nt++];
+}
+
+/* The tuple of a packet (its network header first). */
+static int
+tuple_of(const uint8_t *p, size_t len, struct hit *h)
+{
+	size_t l4 = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (len >= 20 && p[0] >> 4 == 4) {
+		h->af = AF_INET;
+		memcpy(h->addr, p + 16, 4);
+		h->proto = p[9];
+		l4 = (size_t)(p[0] & 0xf) * 4;
+	} else if (len >= 40 && p[0] >> 4 == 6) {
+		h->af = AF_INET6;
+		memcpy(h->addr, p + 24, 16);
+		h->proto = p[6];	/* extension headers: the port stays 0 */
+		l4 = 40;
+	} else {
+		return -EINVAL;
+	}
+	if ((h->proto == IPPROTO_TCP || h->proto == IPPROTO_UDP) &&
+	    len >= l4 + 4)
+		h->port = (uint16_t)(p[l4 + 2] << 8 | p[l4 + 3]);
+	return 0;
+}
+
+static void
+count(struct tally *t, const struct hit *h, time_t now)
+{
+	size_t i;
+
+	if (t->logged++ == 0)
+		t->from = now;
+	for (i = 0; i < t->n; i++) {
+		struct hit *x = &t->hits[i];
+
+		if (x->af == h->af && x->port == h->port &&
+		    x->proto == h->proto && x->has_uid == h->has_uid &&
+		    x->uid == h->uid && memcmp(x->addr, h->addr, 16) == 0) {
+			x->count++;
+			x->last = now;
+			return;
+		}
+	}
+	if (t->n >= NFLOG_TUPLES_MAX) {
+		t->dropped++;
+		return;
+	}
+	t->hits[t->n] = *h;
+	t->hits[t->n].count = 1;
+	t->hits[t->n].first = t->hits[t->n].last = now;
+	t->n++;
+}
+
+struct packet {
+	const char *prefix;
+	size_t plen;
+	const uint8_t *payload;
+	size_t len;
+	bool has_uid;
+	uint32_t uid;
+};
+
+static int
+attr_cb(const struct nlattr *a, void *data)
+{
+	struct packet *pk = data;
+
+	switch (mnl_attr_get_type(a)) {
+	case NFULA_PREFIX:
+		pk->prefix = mnl_attr_get_payload(a);
+		pk->plen = strnlen(pk->prefix, mnl_attr_get_payload_len(a));
+		break;
+	case NFULA_PAYLOAD:
+		pk->payload = mnl_attr_get_payload(a);
+		pk->len = mnl_attr_get_payload_len(a);
+		break;
+	case NFULA_UID:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
+			pk->uid = ntohl(mnl_attr_get_u32(a));
+			pk->has_uid = true;
+		}
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+/* One logged packet: "kakuri:<list>" and its headers, counted. */
+static int
+packet_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kd_nflog *nf = data;
+	const size_t pre = strlen(KK_NFT_BLOCK_PREFIX);
+	struct packet pk = { 0 };
+	struct tally *t;
+	struct hit h;
+
+	if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET)
+		return MNL_CB_OK;
+	mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, &pk);
+	if (pk.prefix == NULL || pk.plen <= pre ||
+	    memcmp(pk.prefix, KK_NFT_BLOCK_PREFIX, pre) != 0 ||
+	    tuple_of(pk.payload, pk.len, &h) < 0 ||
+	    (t = tally_of(nf, pk.prefix + pre, pk.plen - pre)) == NULL)
+		return MNL_CB_OK;
+	h.has_uid = pk.has_uid;
+	h.uid = pk.uid;
+	count(t, &h, time(NULL));
+	return MNL_CB_OK;
+}
+
+static int
+on_readable(sd_event_source *s, int fd, uint32_t revents, void *arg)
+{
+	struct kd *d = arg;
+	struct kd_nflog *nf = d->nflog;
+	static char buf[NFLOG_BUF];
+	ssize_t n;
+	int i;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	/* a bounded batch per wake-up: the loop has other work */
+	for (i = 0; i < 64; i++) {
+		n = mnl_socket_recvfrom(nf->nl, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		mnl_cb_run(buf, (size_t)n, 0, 0, packet_cb, nf);
+	}
+	return 0;
+}
+
+static json_t *
+hits_json(const struct tally *t)
+{
+	char addr[INET6_ADDRSTRLEN], first[40], last[40];
+	json_t *a = json_array(), *o;
+	size_t i;
+
+	for (i = 0; a != NULL && i < t->n; i++) {
+		const struct hit *h = &t->hits[i];
+
+		inet_ntop(h->af, h->addr, addr, sizeof(addr));
+		kk_rfc3339(h->first, first, sizeof(first));
+		kk_rfc3339(h->last, last, sizeof(last));
+		o = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s}",
+		    KW_DESTINATION, addr, KW_PORT, h->port, KW_PROTOCOL,
+		    h->proto, KW_COUNT, (json_int_t)h->count,
+		    KW_FIRST_SEEN, first, KW_LAST_SEEN, last);
+		if (o != NULL && h->has_uid)
+			json_object_set_new(o, KW_UID, json_integer(h->uid));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+/* One "blocked" report per list that had hits since the last one. */
+static int
+on_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct kd *d = arg;
+	struct kd_nflog *nf = d->nflog;
+	const struct kd_blocklist *b;
+	char id[KK_EPISODE_HEX + 1], from[40], to[40];
+	struct tally *t;
+	json_t *body;
+	size_t i;
+
+	for (i = 0; i < nf->nt; i++) {
+		t = &nf->t[i];
+		if (t->logged == 0)
+			continue;
+		b = kd_blocklists_find(&d->blocklists, t->list);
+		kk_rfc3339(t->from, from, sizeof(from));
+		kk_rfc3339(time(NULL), to, sizeof(to));
+		body = json_pack("{s:s, s:I, s:s, s:s, s:o, s:I, s:I}",
+		    KW_SET, t->list, KW_VERSION, (json_int_t)(b ? b->version : 0),
+		    KW_FROM, from, KW_TO, to, KW_HITS, hits_json(t),
+		    KW_DROPPED_HITS, (json_int_t)t->dropped,
+		    KW_LOGGED, (json_int_t)t->logged);
+		if (body == NULL || kd_outbox_put(d, "blocked", body, id) < 0)
+			kk_log(LOG_ERR, KK_MID_ERROR, "blocked report of %s: %s",
+			    t->list, body ? kd_outbox_error(d) : "no memory");
+		else
+			nf->reports++;
+		json_decref(body);
+	}
+	nf->nt = 0;
+	sd_event_source_set_time(s, usec + (uint64_t)
+	    d->policy->block_report_interval * 1000000);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+int
+kd_nflog_start(struct kd *d)
+{
+	const struct kk_policy *p = d->policy;
+	struct kd_nflog *nf;
+	uint64_t now;
+	int err;
+
+	if (p->block_log_rate == 0)
+		return 0;
+	if ((nf = calloc(1, sizeof(*nf))) == NULL)
+		return -ENOMEM;
+	nf->group = (uint16_t)p->block_log_group;
+	nf->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC |
+	    SOCK_NONBLOCK);
+	if (nf->nl == NULL || mnl_socket_bind(nf->nl, 0,
+	    MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	/* blocking for the configuration's acks, then not */
+	if ((err = config(nf->nl, nf->group, NFULNL_CFG_CMD_BIND, false)) < 0 ||
+	    (err = config(nf->nl, nf->group, 0, true)) < 0)
+		goto fail;
+	if ((err = sd_event_add_io(d->ev, &nf->io, mnl_socket_get_fd(nf->nl),
+	    EPOLLIN, on_readable, d)) < 0 ||
+	    (err = sd_event_now(d->ev, CLOCK_MONOTONIC, &now)) < 0 ||
+	    (err = sd_event_add_time(d->ev, &nf->timer, CLOCK_MONOTONIC,
+	    now + (uint64_t)p->block_report_interval * 1000000, 1000000,
+	    on_timer, d)) < 0 ||
+	    (err = sd_event_source_set_enabled(nf->timer,
+	    SD_EVENT_ONESHOT)) < 0)
+		goto fail;
+	d->nflog = nf;
+	return 0;
+fail:
+	nf->io = sd_event_source_disable_unref(nf->io);
+	if (nf->nl)
+		mnl_socket_close(nf->nl);
+	free(nf);
+	return err;
+}
+
+void
+kd_nflog_stop(struct kd *d)
+{
+	struct kd_nflog *nf = d->nflog;
+
+	if (nf == NULL)
+		return;
+	nf->io = sd_event_source_disable_unref(nf->io);
+	nf->timer = sd_event_source_disable_unref(nf->timer);
+	mnl_socket_close(nf->nl);
+	free(nf);
+	d->nflog = NULL;
+}

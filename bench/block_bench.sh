@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# 12. IOC block lists (issue 12), in namespaces of its own:
+#   a. 100,000 CIDRs (half IPv4 /27, half IPv6 /64) through the real block
+#      path: four signed block commands of 25,000 entries over the CSIRT
+#      channel (its frames are 1 MiB), each applied and read back; then
+#      the same 100,000 put back by kakurid --restore in a fresh namespace
+#      (whole process: files, commit, read-back), vs `nft -f` of the same
+#      table as nft lists it, in a fresh namespace too
+#   b. a version swap of one 25,000-entry list with 75,000 others in force
+#      (send to verified receipt, and the agent's applied -> verified)
+#   c. kakurid's RSS with 100,000 entries in force, and its peak
+#   d. TCP connect to an address outside the lists: with 100,000 entries
+#      and with none
+# BENCH_BLOCK_RUNS (5): swaps and restores timed.
+. "$(dirname "$0")/../tests/integration/lib.sh"
+. "$TOP/tests/integration/blockgen.sh"
+need
+BRUNS=${BENCH_BLOCK_RUNS:-5}
+topology || exit 1
+pki_setup || exit 1
+cat >"$PKI/trust.conf" <<EOT
+keys = ( { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "block", "status" ]; } );
+EOT
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
+AGENT_ID=$(agent_init)
+ip -n "$EP" route add 11.0.0.0/8 via "$NET4"
+ip -n "$NET" addr add "$(v4_of 3 40)/32" dev lo
+serve "$NET" :: 8080
+start_kakurid >/dev/null || exit 1
+until_ok 30 channel_up || { echo "12. the CSIRT channel did not come up"; exit 1; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+stats() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# connect_us N ADDR: median TCP connect + echo, microseconds, over N tries
+connect_us() {
+	local i t0 t1
+	for i in $(seq 1 "$1"); do
+		t0=$EPOCHREALTIME
+		ip netns exec "$EP" "$NETPROBE" tcp "$2" 8080 1000 >/dev/null || return 1
+		t1=$EPOCHREALTIME
+		echo $(( ${t1/./} - ${t0/./} ))
+	done >"$WORK/conn.us"
+	stats "$WORK/conn.us"
+}
+OUTSIDE=$(v4_of 3 40)
+c0=$(connect_us 50 "$OUTSIDE") || { echo "12. no connection to $OUTSIDE"; exit 1; }
+
+for k in 0 1 2 3; do gen "ioc$k" 1 25000 $((k * 12500)) >"$WORK/ioc$k.json"; done
+: >"$WORK/apply.ms"
+t0=$(ms)
+for k in 0 1 2 3; do
+	f=$(sign alice block --args "$WORK/ioc$k.json") || exit 1
+	a=$(ms)
+	[ "$(send_result "$f")" = done ] || { echo "12. block ioc$k failed"; exit 1; }
+	echo $(( $(ms) - a )) >>"$WORK/apply.ms"
+done
+t1=$(ms)
+rss() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$KPID/status"; }
+c1=$(connect_us 50 "$OUTSIDE") || { echo "12. no connection with the lists"; exit 1; }
+
+: >"$WORK/swap.ms"; : >"$WORK/swapk.us"
+for v in $(seq 2 $((BRUNS + 1))); do
+	gen ioc0 "$v" 25000 0 >"$WORK/swap.json"
+	f=$(sign alice block --args "$WORK/swap.json") || exit 1
+	a=$(ms)
+	send "$f" >"$WORK/swap.out" 2>/dev/null
+	echo $(( $(ms) - a )) >>"$WORK/swap.ms"
+	jq -e '.receipts[0].result == "done"' "$WORK/swap.out" >/dev/null || { echo "12. swap to v$v failed"; exit 1; }
+	jq -r '.receipts[0].timings | [.received, .verified] | map(sub("Z$"; "") | split(".") |
+		((.[0] + "Z" | fromdateiso8601) * 1000000 + (.[1] | tonumber) * 1000)) | .[1] - .[0]' \
+		"$WORK/swap.out" >>"$WORK/swapk.us"
+done
+RSS_AFTER="$(rss VmRSS) kB / $(rss VmHWM) kB"
+stop_kakurid -TERM
+
+# boot restore of the 100,000 in a fresh namespace, vs nft -f of the same
+: >"$WORK/restore.us"; : >"$WORK/nft.us"
+for i in $(seq 1 "$BRUNS"); do
+	ns="${P}-r$i"; addns "$ns" || exit 1
+	ip netns exec "$ns" bash -c 't0=$EPOCHREALTIME; "'"$TOP"'/kakurid-restore" -f "'"$POLICY"'" 2>/dev/null || exit 1
+		t1=$EPOCHREALTIME; echo $(( ${t1/./} - ${t0/./} ))' >>"$WORK/restore.us" || { echo "12. restore failed"; exit 1; }
+	[ "$i" = 1 ] && { echo "table inet kakuri"; echo "delete table inet kakuri"
+		ip netns exec "$ns" nft list table inet kakuri | sed '/^\tflags /d; s/ # progname.*//'; } >"$WORK/block.nft"
+	ns2="${P}-n$i"; addns "$ns2" || exit 1
+	ip netns exec "$ns2" bash -c 't0=$EPOCHREALTIME; nft -f "'"$WORK"'/block.nft" || exit 1
+		t1=$EPOCHREALTIME; echo $(( ${t1/./} - ${t0/./} ))' >>"$WORK/nft.us" || { echo "12. nft -f failed"; exit 1; }
+done
+echo
+echo "12. IOC block lists: 100,000 CIDRs (50,000 IPv4 /27, 50,000 IPv6 /64)"
+printf '   %-58s %6s ms (each: %s ms)\n' "4 signed block commands of 25,000 over mutual TLS, all" \
+	"$((t1 - t0))" "$(paste -sd/ "$WORK/apply.ms")"
+printf '   %-58s median %7s us\n' "kakurid --restore of the 100,000 (fresh namespace, process)" "$(stats "$WORK/restore.us")"
+printf '   %-58s median %7s us\n' "nft -f of the same table (fresh namespace, commit only)" "$(stats "$WORK/nft.us")"
+awk -v a="$(stats "$WORK/nft.us")" -v b="$(stats "$WORK/restore.us")" 'BEGIN { printf "   ratio nft/kakuri: %.2fx\n", a / b }'
+printf '   %-58s median %7s ms\n' "version swap of 25,000 with 75,000 in force, send -> receipt" "$(stats "$WORK/swap.ms")"
+printf '   %-58s median %7s us\n' "  the agent's received -> verified" "$(stats "$WORK/swapk.us")"
+printf '   %-58s %s\n' "kakurid VmRSS / VmHWM with 100,000 in force (after the swaps)" "$RSS_AFTER"
+printf '   %-58s %s / %s us\n' "TCP connect + echo to an address outside, none / 100,000" "$c0" "$c1"

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# IOC block lists (issue 12): a signed `block` puts an interval set and
+# its rules in force in every mode (open, egress, isolated) on output,
+# input and forward; 100,000 mixed IPv4/IPv6 CIDRs (generated here,
+# deterministically) drop real packets to sampled blocked addresses and
+# let through addresses just outside each sampled range; a new version
+# replaces the old in one transaction (continuous probing of an address
+# in both versions never gets through; one only in the old version
+# passes afterwards); stale versions are refused; unblock needs the
+# release threshold (one signature refused, two work); a restart and
+# `kakurid --restore` in a fresh namespace put the lists back; hostile
+# lists (/0, garbage, non-canonical CIDRs, a management peer, 10 million
+# entries, a 17 MiB payload) are refused with the reason, nothing is
+# half-applied and the agent keeps serving.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== block: IOC block lists at 100k scale"
+topology || die topology
+pki_setup || die "PKI setup"
+cat >"$PKI/trust.conf" <<EOT
+keys = (
+  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status", "block", "unblock" ]; },
+  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; }
+);
+thresholds = { release = 2; };
+EOT
+COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
+COL="$WORK/collected"
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };
+blocklists: { log_group = 7; log_rate = \"10/second\"; report_interval = 2; };"
+AGENT_ID=$(agent_init)
+echo "$AGENT_ID" >"$WORK/agents"
+
+# The blocked ranges live behind the "internet" host: ep routes them
+# there, and net answers on the sampled addresses (and on the ones just
+# outside them).
+ip -n "$EP" route add 11.0.0.0/8 via "$NET4"
+ip -n "$EP" -6 route add 2001:db8:100::/40 via "$NET6"
+ip -n "$CT" route add 11.0.0.0/8 via 203.0.113.1 2>/dev/null
+ip -n "$NET" route add 203.0.113.0/24 via "$EPN4" 2>/dev/null
+
+. "$(dirname "$0")/blockgen.sh"
+SAMPLES="0 1 777 12345 24999 49999"
+for i in $SAMPLES; do
+	ip -n "$NET" addr add "$(v4_of "$i" 5)/32" dev lo
+	ip -n "$NET" addr add "$(v4_of "$i" 40)/32" dev lo
+	ip -n "$NET" addr add "$(v6_of "$i" 0 5)/128" dev lo
+	ip -n "$NET" addr add "$(v6_of "$i" 1 5)/128" dev lo
+done
+serve "$NET" :: 8080
+check_within "the internet host answers on a sampled address before any block" 5 \
+	reach "$EP" tcp "$(v4_of 0 5)" 8080
+
+start_kakurid || die "kakurid starts"
+check_within "the CSIRT channel is listening" 30 channel_up
+
+block_cmd() {	# block_cmd FILE [more sign options]: a signed block with args FILE
+	local f=$1; shift
+	sign alice block --args "$f" "$@"
+}
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# the packets list SET's named counter counted (its drops on every hook)
+drops() {
+	ip netns exec "$EP" nft list counter inet kakuri "$1_drops" 2>/dev/null |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "packets") s += $(i + 1) } END { print s + 0 }'
+}
+blocked() { ! reach "$@" 300; }	# blocked NS tcp ADDR PORT: no echo in 300 ms
+# send_probed FILE ADDR: sends FILE (a signed command) while ADDR is
+# probed without a pause; $R gets its result, $LEAKS the probes that got
+# through, $PROBES how many were made, $SEND_MS how long sending took
+send_probed() {
+	local f=$1 a=$2 t0
+	: >"$WORK/leaks"; rm -f "$WORK/probe.stop"
+	( end=$(( $(date +%s) + 30 )); n=0
+	  while [ ! -e "$WORK/probe.stop" ] && [ "$(date +%s)" -lt "$end" ]; do
+		ip netns exec "$EP" "$NETPROBE" tcp "$a" 8080 50 >/dev/null 2>&1 && date +%T.%N >>"$WORK/leaks"
+		n=$((n + 1))
+	  done; echo "$n" >"$WORK/probes" ) &
+	local prober=$!
+	PIDS+=("$prober")
+	sleep 0.3
+	t0=$(now_ms)
+	R=$(send_result "$f")
+	SEND_MS=$(( $(now_ms) - t0 ))
+	sleep 0.3
+	touch "$WORK/probe.stop"
+	wait "$prober"
+	LEAKS=$(wc -l <"$WORK/leaks") PROBES=$(cat "$WORK/probes")
+	[ "$LEAKS" = 0 ] || echo "     leaks at: $(tr '\n' ' ' <"$WORK/leaks")"
+}
+# every sample: blocked addresses dropped, the ones just outside pass, from NS
+samples_hold() {
+	local ns=$1 i
+	for i in $SAMPLES; do
+		blocked "$ns" tcp "$(v4_of "$i" 5)" 8080 || return 1
+		blocked "$ns" tcp "$(v6_of "$i" 0 5)" 8080 || return 1
+		reach "$ns" tcp "$(v4_of "$i" 40)" 8080 || return 1
+		reach "$ns" tcp "$(v6_of "$i" 1 5)" 8080 || return 1
+	done
+}
+
+# --- 100,000 mixed CIDRs: four lists of 25,000 (the frames of the CSIRT
+# channel are 1 MiB for now), one of them a single command over it ---
+for k in 0 1 2 3; do gen "ioc$k" 1 25000 $((k * 12500)) >"$WORK/ioc$k.json"; done
+check "100,000 entries generated (50,000 IPv4, 50,000 IPv6)" \
+	test "$(cat "$WORK"/ioc?.json | jq -s '[.[].addresses[]] | length')" = 100000
+t0=$(now_ms)
+ok=0
+for k in 0 1 2 3; do
+	F=$(block_cmd "$WORK/ioc$k.json") && [ "$(send_result "$F")" = done ] && ok=$((ok + 1))
+done
+t1=$(now_ms)
+check "four signed block commands of 25,000 entries each are done ($((t1 - t0)) ms, signing included)" test "$ok" = 4
+check "the kernel holds 50,000 IPv4 ranges in the four IPv4 sets" test "$(
+	for k in 0 1 2 3; do ip netns exec "$EP" nft list set inet kakuri "ioc${k}_v1_4"; done | grep -o '/27' | wc -l)" = 50000
+check "each list is on disk" test "$(ls "$STATE/blocklists" | grep -c '\.list$')" = 4
+
+echo "-- open mode"
+check "open: blocked samples dropped, addresses just outside pass (output, IPv4 + IPv6)" samples_hold "$EP"
+check "open: the same for a container behind the host (forward)" samples_hold "$CT"
+check "open: the list's counter counted the drops" test "$(drops ioc0)" -gt 0
+
+echo "-- egress mode"
+# a change of mode makes the table anew: nothing may get through meanwhile
+send_probed "$(sign alice isolate --arg mode=egress)" "$(v4_of 777 5)"
+check "isolate egress is done ($SEND_MS ms)" test "$R" = done
+check "no probe of a blocked address got through while the mode changed ($PROBES probes)" \
+	eval 'test "$LEAKS" = 0 && test "$PROBES" -gt 5'
+check "egress: blocked samples dropped, addresses just outside pass (output)" samples_hold "$EP"
+check "egress: the same for the container (forward)" samples_hold "$CT"
+
+echo "-- isolated mode"
+F=$(sign alice isolate --arg mode=isolated)
+check "isolate is done" test "$(send_result "$F")" = done
+EPISODE=$(status_field episode)
+before=$(drops ioc0)
+refute "isolated: a blocked sample is dropped" reach "$EP" tcp "$(v4_of 0 5)" 8080 300
+check "isolated: the block list's rule dropped it (its counter, before the isolation's drop)" \
+	test "$(drops ioc0)" -gt "$before"
+check "isolated: the management channel still passes (a signed status over it)" \
+	test "$(send_result "$(sign alice status)")" = done
+F=$(sign alice release --episode "$EPISODE") && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
+send_probed "$F" "$(v4_of 777 5)"
+check "release (two signatures) is done ($SEND_MS ms)" test "$R" = done
+check "no probe of a blocked address got through while the host was released ($PROBES probes)" \
+	eval 'test "$LEAKS" = 0 && test "$PROBES" -gt 5'
+check "open again: the lists still hold" samples_hold "$EP"
+
+echo "-- a new version replaces the old in one transaction"
+BOTH=$(v4_of 60000 5) OLD=$(v4_of 60001 5) NEW=$(v4_of 60002 5)
+for a in "$BOTH" "$OLD" "$NEW"; do ip -n "$NET" addr add "$a/32" dev lo; done
+{ gen swap 1 20000 70000 | jq -c --arg b "$BOTH" --arg o "$OLD" '.addresses += [$b, $o]'; } >"$WORK/swap1.json"
+{ gen swap 2 20000 80000 | jq -c --arg b "$BOTH" --arg n "$NEW" '.addresses += [$b, $n]'; } >"$WORK/swap2.json"
+check "version 1 (20,002 entries) is done" test "$(send_result "$(block_cmd "$WORK/swap1.json")")" = done
+check "version 1 drops the address in both versions and the one only in it" \
+	eval 'blocked "$EP" tcp "$BOTH" 8080 && blocked "$EP" tcp "$OLD" 8080'
+check "the address only in version 2 passes before it" reach "$EP" tcp "$NEW" 8080
+F=$(block_cmd "$WORK/swap2.json")
+SWAP_DROPS=$(drops swap)
+# probe the address in both versions without a pause while version 2 goes in
+send_probed "$F" "$BOTH"
+check "version 2 is done ($SEND_MS ms, sending included)" test "$R" = done
+check "no probe of the address in both versions got through during the swap ($PROBES probes)" \
+	eval 'test "$LEAKS" = 0 && test "$PROBES" -gt 5'
+check "the list's named counter (swap_drops) kept counting across the swap ($SWAP_DROPS before)" \
+	eval 'test "$SWAP_DROPS" -gt 0 && test "$(drops swap)" -gt "$SWAP_DROPS"'
+check "the address only in the old version passes afterwards" reach "$EP" tcp "$OLD" 8080
+check "the address only in the new version is dropped" blocked "$EP" tcp "$NEW" 8080
+check "the old version's sets are gone, the new one's hold 10,002 IPv4 ranges" eval \
+	'! ip netns exec "$EP" nft list set inet kakuri swap_v1_4 >/dev/null 2>&1 &&
+	 test "$(ip netns exec "$EP" nft list set inet kakuri swap_v2_4 | grep -oE "[0-9]+(\.[0-9]+){3}" | wc -l)" = 10002'
+check "version 1 again (a new command) is refused as stale" \
+	test "$(send_result "$(block_cmd "$WORK/swap1.json")")" = stale
+check "version 2 again is stale too" test "$(send_result "$(block_cmd "$WORK/swap2.json")")" = stale
+
+echo "-- unblock needs the release threshold"
+F=$(sign alice unblock --arg set=swap)
+check "unblock with one signature is refused (threshold)" test "$(send_result "$F")" = threshold
+check "the list still holds" blocked "$EP" tcp "$BOTH" 8080
+"$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
+check "with a second signature it is done" test "$(send_result "$F")" = done
+check "its addresses pass again" reach "$EP" tcp "$BOTH" 8080
+check "its file is gone" test ! -e "$STATE/blocklists/swap.list"
+F=$(sign alice unblock --arg set=swap) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
+check "unblock of a list not in force: unknown-set" test "$(send_result "$F")" = unknown-set
+check "a local unblock without a signature is refused" eval '! ctl unblock 2>/dev/null'
+
+echo "-- hostile lists are refused whole, with the reason"
+hostile() {	# hostile NAME REASON-PATTERN ADDRESS...: refused, nothing applied
+	local name=$1 pat=$2 out; shift 2
+	jq -nc --arg s "$name" '{set: $s, version: 1, addresses: ($ARGS.positional)}' --args "11.200.0.0/16" "$@" >"$WORK/h.json"
+	out=$(send "$(block_cmd "$WORK/h.json")" 2>/dev/null | jq -r '.receipts[0] | "\(.reason) \(.detail)"')
+	echo "     $name: $out"
+	grep -Eq -- "$pat" <<<"$out" && ! ip netns exec "$EP" nft list set inet kakuri "${name}_v1_4" >/dev/null 2>&1
+}
+check "a /0 (IPv4) is refused and named" hostile h1 '^malformed entry 1 \(0\.0\.0\.0/0\): a /0' 0.0.0.0/0
+check "a /0 (IPv6) is refused and named" hostile h2 '^malformed entry 2 \(::/0\)' 2001:db8::/32 ::/0
+check "garbage is refused and named" hostile h3 '^malformed entry 1 \(evil\.example\)' evil.example
+check "a CIDR with host bits set is refused and named" hostile h4 '^malformed entry 1 \(11\.0\.0\.1/24\): not a CIDR' 11.0.0.1/24
+check "a range the wrong way round is refused" hostile h5 '^malformed entry 1 .*after its last' 11.0.0.9-11.0.0.1
+check "a management peer in a list is refused (it would cut the CSIRT channel)" hostile h6 '^malformed .*management peer 192\.0\.2\.10' 192.0.2.0/24
+check "ranges covering every IPv4 address are refused" hostile h7 'every IPv4' 0.0.0.0/1 128.0.0.0/1
+jq -nc '{set: "h8", version: 1, addresses: ["11.200.0.0/16", "11.200.1.0/24", "11.200.1.7", "11.200.0.0-11.201.0.255", "11.201.1.0/24"]}' >"$WORK/h8.json"
+check "overlaps, duplicates, contained and adjacent entries are merged, not refused" \
+	test "$(send "$(block_cmd "$WORK/h8.json")" 2>/dev/null | jq -r '.receipts[0] | "\(.result) \(.output.entries) \(.output.ranges)"')" = "done 5 1"
+check "the merged list is one range in the kernel" eval \
+	'ip netns exec "$EP" nft list set inet kakuri h8_v1_4 | grep -q "11.200.0.0-11.201.1.255"'
+awk 'BEGIN { printf "{\"set\":\"huge\",\"version\":1,\"addresses\":["; for (i = 0; i < 10000000; i++) printf "%s\"%d.%d.%d.%d\"", (i ? "," : ""), 12 + int(i / 16777216), int(i / 65536) % 256, int(i / 256) % 256, i % 256; printf "]}" }' >"$WORK/huge.json"
+check "10 million entries: kakurictl sign refuses the file clearly" eval \
+	'! "$KAKURICTL" sign -k "$PKI/alice.key" --agent "$AGENT_ID" --action block --args "$WORK/huge.json" -o "$WORK/huge.dsse" 2>"$WORK/huge.err" && grep -q "larger than 32 MiB" "$WORK/huge.err"'
+head -c 17000000 "$WORK/huge.json" | sed 's/,"[0-9.]*$//' >"$WORK/big.json"; echo ']}' >>"$WORK/big.json"
+rm -f "$WORK/huge.json"
+F=$(block_cmd "$WORK/big.json")
+check "a 17 MiB payload is signed (the operator's tool does not decide)" test -s "$F"
+R=$(send_result "$F")
+echo "     17 MiB: ${R:-no receipt}"
+check "a 17 MiB payload is refused, nothing applied" eval \
+	'[ "$R" != done ] && ! ip netns exec "$EP" nft list set inet kakuri huge_v1_4 >/dev/null 2>&1'
+check "the agent keeps serving (status over the channel, and locally)" eval \
+	'test "$(send_result "$(sign alice status)")" = done && ctl status >/dev/null'
+check "the lists in force are untouched" samples_hold "$EP"
+
+echo "-- who tried: a blocked connection by a test user arrives as a blocked report"
+collector || die "the collector starts"
+NOBODY_UID=$(id -u nobody)
+TRIED=$(v4_of 12345 5)
+refute "user nobody's connection to a blocked address is dropped" \
+	ip netns exec "$EP" setpriv "${NOBODY_ID[@]}" "$NETPROBE" tcp "$TRIED" 8080 300
+blocked_report() {	# a stored "blocked" report names $TRIED, port 8080, TCP, nobody's uid
+	local f
+	for f in "$COL/$AGENT_ID"/*.json; do
+		[ -e "$f" ] || continue
+		jq -r .payload "$f" | base64 -d | jq -e --arg a "$TRIED" --argjson u "$NOBODY_UID" \
+			'.type == "blocked" and .body.set == "ioc0" and .body.version == 1 and
+			 any(.body.hits[]; .destination == $a and .port == 8080 and .protocol == 6 and
+			     .uid == $u and .count >= 1 and (.first_seen | length) > 0)' >/dev/null && return 0
+	done
+	return 1
+}
+check_within "the blocked report reaches the collector with the address, port, protocol and uid" 30 blocked_report
+
+echo "-- restart and boot restore put the lists back"
+stop_kakurid -TERM
+start_kakurid || die "kakurid starts again"
+check "after a restart the lists hold" samples_hold "$EP"
+check "after a restart the version 1 sets are adopted (ioc0_v1_4 in the kernel)" \
+	eval 'ip netns exec "$EP" nft list set inet kakuri ioc0_v1_4 >/dev/null'
+stop_kakurid -TERM
+# a fresh namespace, as at boot: no table at all
+FRESH="${P}-fresh"
+addns "$FRESH" || die namespace
+ip -n "$FRESH" link add to-net type veth peer name to-fresh netns "$NET"
+ip -n "$FRESH" addr add 198.51.101.2/24 dev to-net
+ip -n "$NET" addr add 198.51.101.20/24 dev to-fresh
+ip -n "$FRESH" link set to-net up; ip -n "$NET" link set to-fresh up
+ip -n "$FRESH" route add 11.0.0.0/8 via 198.51.101.20
+ip -n "$NET" route add 198.51.101.0/24 dev to-fresh 2>/dev/null
+check_within "the fresh namespace reaches a sampled blocked address before the restore" 5 \
+	reach "$FRESH" tcp "$(v4_of 777 5)" 8080
+t0=$(now_ms)
+ip netns exec "$FRESH" "$KAKURID" --restore -f "$POLICY" >>"$DLOG" 2>&1
+rc=$?
+t1=$(now_ms)
+check "kakurid --restore in a fresh namespace succeeds ($((t1 - t0)) ms for 100,000+ entries)" test "$rc" = 0
+check "after --restore a sampled blocked address is dropped" blocked "$FRESH" tcp "$(v4_of 777 5)" 8080
+check "... and the address just outside it passes" reach "$FRESH" tcp "$(v4_of 777 40)" 8080
+check "... with every list's sets in the table" test "$(ip netns exec "$FRESH" nft list table inet kakuri | grep -c 'set ioc[0-3]_v1_[46] ')" = 8
+echo "x" >"$STATE/blocklists/ioc3.list"
+start_kakurid || die "kakurid starts with a damaged list file"
+check "a damaged list file is set aside and named, the other lists hold" eval \
+	'test -e "$STATE/blocklists/ioc3.list.bad" && grep -q "do not load.*ioc3" "$DLOG" &&
+	 ip netns exec "$EP" nft list set inet kakuri ioc0_v1_4 >/dev/null &&
+	 ! ip netns exec "$EP" nft list set inet kakuri ioc3_v1_4 >/dev/null 2>&1'
+summary

@@ -1,0 +1,506 @@
+/*
+ * IOC block lists (issue 12) without a kernel: a block command's args
+ * normalised or refused with the entry named (agentd/blocklist.c), the
+ * lists' files written and read back, a damaged one set aside; the rules
+ * a list makes in every mode (nft/rules.c), decoded; and a 100,000-entry
+ * list with its rules as one batch, including the change in place whose
+ * new elements must come before anything is deleted.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+
+#include "blocklist.h"
+#include "nft.h"
+#include "suites.h"
+#include "testutil.h"
+
+static struct kk_policy *
+policy(void)
+{
+	struct kk_policy *p = calloc(1, sizeof(*p));
+
+	ck_assert_ptr_nonnull(p);
+	kk_test_policy_base(p);
+	return p;
+}
+
+/* parse TEXT (args JSON): the error, why, and the list when it parses */
+static int
+parse(const char *text, struct kd_blocklist **b, char *why, size_t len)
+{
+	struct kk_policy *p = policy();
+	json_error_t jerr;
+	json_t *args = json_loads(text, 0, &jerr);
+	int err;
+
+	ck_assert_msg(args != NULL, "%s: %s", text, jerr.text);
+	why[0] = '\0';
+	err = kd_blocklist_parse(args, p, b, why, len);
+	json_decref(args);
+	free(p);
+	return err;
+}
+
+static void
+refused(const char *text, int want, const char *why_has)
+{
+	struct kd_blocklist *b = (void *)1;
+	char why[160];
+
+	ck_assert_int_eq(parse(text, &b, why, sizeof(why)), want);
+	ck_assert_ptr_null(b);
+	ck_assert_msg(strstr(why, why_has) != NULL, "why '%s' lacks '%s'", why,
+	    why_has);
+}
+
+START_TEST(normalised)
+{
+	struct kd_blocklist *b;
+	char why[160], buf[128];
+
+	ck_assert_int_eq(parse("{\"set\":\"c2\",\"version\":3,\"addresses\":["
+	    "\"203.0.113.0/24\",\"203.0.113.7\",\"203.0.114.0/24\","
+	    "\"198.51.100.1-198.51.100.9\",\"198.51.100.5\",\"2001:db8:bad::/48\","
+	    "\"2001:db8:bad:1::/64\",\"2001:db8::1\"],\"ports\":[443,80,443],"
+	    "\"direction\":\"out\"}", &b, why, sizeof(why)), 0);
+	ck_assert_str_eq(b->name, "c2");
+	ck_assert_uint_eq(b->version, 3);
+	ck_assert_uint_eq(b->dir, KK_NFT_BLOCK_OUT);
+	ck_assert_uint_eq(b->entries, 8);
+	/* adjacent /24s merged, the host inside dropped; the range kept whole */
+	ck_assert_uint_eq(b->r[0].n, 2);
+	kk_nft_ranges_format(&b->r[0], 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "198.51.100.1-198.51.100.9");
+	kk_nft_ranges_format(&b->r[0], 1, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "203.0.113.0-203.0.114.255");
+	/* the contained /64 dropped */
+	ck_assert_uint_eq(b->r[1].n, 2);
+	ck_assert_uint_eq(b->nports, 2);
+	ck_assert_uint_eq(b->ports[0], 80);
+	ck_assert_uint_eq(b->ports[1], 443);
+	ck_assert_str_eq(kd_blocklist_dir_name(b->dir), "out");
+	ck_assert_int_eq(kd_blocklist_setname(b, 1, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "c2_v3_6");
+	kd_blocklist_free(b);
+	/* direction defaults to both */
+	ck_assert_int_eq(parse("{\"set\":\"a\",\"version\":1,\"addresses\":"
+	    "[\"10.0.0.0/8\"]}", &b, why, sizeof(why)), 0);
+	ck_assert_uint_eq(b->dir, KK_NFT_BLOCK_OUT | KK_NFT_BLOCK_IN);
+	ck_assert_uint_eq(b->r[1].n, 0);
+	kd_blocklist_free(b);
+}
+END_TEST
+
+#define ARGS(addrs)	"{\"set\":\"x\",\"version\":1,\"addresses\":[" addrs "]}"
+
+START_TEST(hostile)
+{
+	refused(ARGS("\"10.0.0.0/8\",\"0.0.0.0/0\""), -EINVAL,
+	    "entry 1 (0.0.0.0/0): a /0");
+	refused(ARGS("\"::/0\""), -EINVAL, "entry 0 (::/0): a /0");
+	refused(ARGS("\"evil.example\""), -EINVAL,
+	    "entry 0 (evil.example): not an IP address");
+	refused(ARGS("\"10.0.0.1/8\""), -EINVAL,
+	    "entry 0 (10.0.0.1/8): not a CIDR with its host bits clear");
+	refused(ARGS("\"10.0.0.0/33\""), -EINVAL, "entry 0 (10.0.0.0/33)");
+	refused(ARGS("\"10.0.0.0/08\""), -EINVAL, "entry 0");
+	refused(ARGS("\"10.0.0.9-10.0.0.1\""), -EINVAL, "after its last");
+	refused(ARGS("\"10.0.0.1-2001:db8::1\""), -EINVAL, "entry 0");
+	refused(ARGS("\" 10.0.0.1\""), -EINVAL, "entry 0");
+	refused(ARGS("\"\""), -EINVAL, "entry 0");
+	refused(ARGS("1"), -EINVAL, "entry 0 is not a string");
+	refused(ARGS("\"0.0.0.0/1\",\"128.0.0.0/1\""), -EINVAL,
+	    "every IPv4 address");
+	refused(ARGS("\"::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff\""), -EINVAL,
+	    "every IPv6 address");
+	/* kk_test_policy_base's peers: the CSIRT channel stays */
+	refused(ARGS("\"192.0.2.0/24\""), -EINVAL, "management peer 192.0.2.10");
+	refused(ARGS(""), -EINVAL, "non-empty list");
+	refused("{\"set\":\"x\",\"version\":1}", -EINVAL, "non-empty list");
+	refused("{\"set\":\"X\",\"version\":1,\"addresses\":[\"10.0.0.1\"]}",
+	    -EINVAL, "set must be");
+	refused("{\"set\":\"abcdefghijklmnopq\",\"version\":1,\"addresses\":"
+	    "[\"10.0.0.1\"]}", -EINVAL, "set must be");
+	refused("{\"set\":\"x\",\"version\":0,\"addresses\":[\"10.0.0.1\"]}",
+	    -EINVAL, "version");
+	refused("{\"set\":\"x\",\"version\":4294967296,\"addresses\":"
+	    "[\"10.0.0.1\"]}", -EINVAL, "version");
+	refused("{\"set\":\"x\",\"version\":\"1\",\"addresses\":[\"10.0.0.1\"]}",
+	    -EINVAL, "version");
+	refused("{\"set\":\"x\",\"version\":1,\"addresses\":[\"10.0.0.1\"],"
+	    "\"direction\":\"up\"}", -EINVAL, "direction");
+	refused("{\"set\":\"x\",\"version\":1,\"addresses\":[\"10.0.0.1\"],"
+	    "\"ports\":[0]}", -EINVAL, "port 0");
+	refused("{\"set\":\"x\",\"version\":1,\"addresses\":[\"10.0.0.1\"],"
+	    "\"ports\":[]}", -EINVAL, "ports");
+	refused("{\"set\":\"x\",\"version\":1,\"addresses\":[\"10.0.0.1\"],"
+	    "\"mode\":\"x\"}", -EINVAL, "unknown argument mode");
+}
+END_TEST
+
+/* More entries than a list takes: refused before any is looked at. */
+START_TEST(too_many_entries)
+{
+	struct kk_policy *p = policy();
+	struct kd_blocklist *b;
+	json_t *args, *a = json_array();
+	char why[160];
+	size_t i;
+
+	for (i = 0; i < (size_t)KD_BLOCK_ENTRIES_MAX + 1; i++)
+		json_array_append(a, json_null());
+	args = json_pack("{s:s, s:i, s:o}", "set", "x", "version", 1,
+	    "addresses", a);
+	ck_assert_int_eq(kd_blocklist_parse(args, p, &b, why, sizeof(why)),
+	    -E2BIG);
+	ck_assert_ptr_null(b);
+	ck_assert_ptr_nonnull(strstr(why, "at most 1000000"));
+	json_decref(args);
+	free(p);
+}
+END_TEST
+
+static struct kd_blocklist *
+list_of(const char *text)
+{
+	struct kd_blocklist *b;
+	char why[160];
+
+	ck_assert_msg(parse(text, &b, why, sizeof(why)) == 0, "%s", why);
+	return b;
+}
+
+START_TEST(files_round_trip)
+{
+	struct kd_blocklists ls, back;
+	struct kd_blocklist *b, *old;
+	char dir[PATH_MAX], path[PATH_MAX], bad[64];
+	FILE *f;
+
+	kk_test_workdir(dir);
+	memset(&ls, 0, sizeof(ls));
+	memset(&back, 0, sizeof(back));
+	b = list_of("{\"set\":\"zeta\",\"version\":7,\"addresses\":[\"10.1.0.0/16\","
+	    "\"2001:db8:bad::/48\"],\"ports\":[25],\"direction\":\"in\"}");
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	ck_assert_int_eq(kd_blocklist_save(dir, b), 0);
+	b = list_of(ARGS("\"10.2.0.0/16\""));
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	ck_assert_int_eq(kd_blocklist_save(dir, b), 0);
+	/* by name, and two interval sets for zeta, one for x */
+	ck_assert_str_eq(ls.list[0]->name, "x");
+	ck_assert_uint_eq(ls.nipsets, 3);
+	ck_assert_str_eq(ls.ipsets[1].name, "zeta_v7_4");
+	ck_assert_uint_eq(ls.ipsets[1].nports, 1);
+
+	ck_assert_int_eq(kd_blocklists_load(dir, &back, bad, sizeof(bad)), 0);
+	ck_assert_str_eq(bad, "");
+	ck_assert_uint_eq(back.n, 2);
+	b = kd_blocklists_find(&back, "zeta");
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->version, 7);
+	ck_assert_uint_eq(b->dir, KK_NFT_BLOCK_IN);
+	ck_assert_uint_eq(b->ports[0], 25);
+	ck_assert_mem_eq(b->r[0].digest, ls.list[1]->r[0].digest, 32);
+	ck_assert_mem_eq(b->r[1].digest, ls.list[1]->r[1].digest, 32);
+	kd_blocklists_clear(&back);
+
+	/* a byte changed: that list is set aside and named, the other loads */
+	kk_test_join(path, dir, "zeta.list");
+	f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 40, SEEK_SET);
+	fputc('X', f);
+	fclose(f);
+	ck_assert_int_eq(kd_blocklists_load(dir, &back, bad, sizeof(bad)), 0);
+	ck_assert_str_eq(bad, "zeta");
+	ck_assert_uint_eq(back.n, 1);
+	ck_assert_str_eq(back.list[0]->name, "x");
+	strcat(path, ".bad");
+	ck_assert_int_eq(access(path, F_OK), 0);
+	kd_blocklists_clear(&back);
+
+	ck_assert_int_eq(kd_blocklist_unlink(dir, "x"), 0);
+	ck_assert_int_eq(kd_blocklists_load(dir, &back, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(back.n, 0);
+	/* a new version in place of the old one; the old one comes back out */
+	b = list_of("{\"set\":\"x\",\"version\":2,\"addresses\":[\"10.3.0.0/16\"]}");
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	ck_assert_ptr_nonnull(old);
+	ck_assert_uint_eq(old->version, 1);
+	kd_blocklist_free(old);
+	ck_assert_ptr_eq(kd_blocklists_take(&ls, "x"), b);
+	kd_blocklist_free(b);
+	ck_assert_uint_eq(ls.n, 1);
+	ck_assert_uint_eq(ls.nipsets, 2);
+	kd_blocklists_clear(&ls);
+}
+END_TEST
+
+/* The rules' comments of chain, in order, joined by '|'. */
+static void
+chain_rules(const struct kk_nft_objects *o, const char *chain, char *out,
+    size_t len)
+{
+	char c[128];
+	size_t i;
+
+	out[0] = '\0';
+	for (i = 0; i < o->nrules; i++) {
+		if (strcmp(nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
+		    chain) != 0)
+			continue;
+		kk_nft_rule_comment(o->rules[i], c, sizeof(c));
+		snprintf(out + strlen(out), len - strlen(out), "%s%s",
+		    out[0] ? "|" : "", c);
+	}
+}
+
+/* The names of rule i's expressions, space-separated. */
+static void
+rule_exprs(const struct nftnl_rule *r, char *out, size_t len)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e;
+
+	out[0] = '\0';
+	while ((e = nftnl_expr_iter_next(it)) != NULL)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s",
+		    out[0] ? " " : "", nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
+	nftnl_expr_iter_destroy(it);
+}
+
+START_TEST(rules_in_every_mode)
+{
+	static const enum kk_mode modes[] = { KK_MODE_OPEN, KK_MODE_EGRESS,
+		KK_MODE_ISOLATED };
+	struct kk_policy *p = policy();
+	struct kd_blocklists ls;
+	struct kd_blocklist *b, *old;
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	char rules[4096], ex[256];
+	const char *input_head = "block c2 v9: from IPv4 tcp sport, log|"
+	    "block c2 v9: from IPv4 udp sport, log|"
+	    "block c2 v9: from IPv4 tcp sport, drop|"
+	    "block c2 v9: from IPv4 udp sport, drop|"
+	    "block c2 v9: from IPv6 tcp sport, log|";
+	size_t m, i;
+
+	memset(&ls, 0, sizeof(ls));
+	b = list_of("{\"set\":\"c2\",\"version\":9,\"addresses\":[\"203.0.113.0/24\","
+	    "\"2001:db8:bad::/48\"],\"ports\":[443]}");
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	memset(&spec, 0, sizeof(spec));
+	spec.policy = p;
+	spec.ipsets = ls.ipsets;
+	spec.nipsets = ls.nipsets;
+	spec.log_group = 7;
+	spec.log_rate = 10;
+	spec.log_unit = 1;
+	for (m = 0; m < KK_NITEMS(modes); m++) {
+		spec.mode = modes[m];
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+		/* input: from the list, tcp and udp sports, log then drop */
+		chain_rules(&o, "input", rules, sizeof(rules));
+		ck_assert_msg(strncmp(rules, input_head, strlen(input_head)) == 0,
+		    "mode %d input: %s", (int)spec.mode, rules);
+		/* output: before the mode's own rules */
+		chain_rules(&o, "output", rules, sizeof(rules));
+		ck_assert_msg(strncmp(rules, "block c2 v9: to IPv4 tcp dport, log",
+		    35) == 0, "mode %d output: %s", (int)spec.mode, rules);
+		/* forward: both ways */
+		chain_rules(&o, "forward", rules, sizeof(rules));
+		ck_assert_ptr_nonnull(strstr(rules, "to IPv6 udp dport, drop"));
+		ck_assert_ptr_nonnull(strstr(rules, "from IPv6 udp sport, drop"));
+		for (i = 0; i < o.nrules; i++) {
+			kk_nft_rule_comment(o.rules[i], rules, sizeof(rules));
+			if (strncmp(rules, "block ", 6) != 0)
+				continue;
+			rule_exprs(o.rules[i], ex, sizeof(ex));
+			if (strstr(rules, ", log"))
+				ck_assert_msg(strcmp(ex, "meta cmp meta cmp payload "
+				    "lookup payload lookup limit log") == 0, "%s: %s",
+				    rules, ex);
+			else
+				ck_assert_msg(strcmp(ex, "meta cmp meta cmp payload "
+				    "lookup payload lookup objref immediate") == 0,
+				    "%s: %s", rules, ex);
+		}
+		/* the interval sets and their port sets; one named counter */
+		ck_assert_uint_eq(o.nsets >= 4, 1);
+		ck_assert_uint_eq(o.nobjs, 1);
+		kk_nft_objects_free(&o);
+	}
+	/* no log rate: drops only; a drill's table: none */
+	spec.mode = KK_MODE_OPEN;
+	spec.log_rate = 0;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	chain_rules(&o, "output", rules, sizeof(rules));
+	ck_assert_ptr_null(strstr(rules, ", log"));
+	kk_nft_objects_free(&o);
+	spec.mode = KK_MODE_ISOLATED;
+	spec.drill = true;
+	spec.gate_ms = 1000;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	for (i = 0; i < o.nrules; i++) {
+		kk_nft_rule_comment(o.rules[i], rules, sizeof(rules));
+		ck_assert_msg(strncmp(rules, "block ", 6) != 0, "%s", rules);
+	}
+	kk_nft_objects_free(&o);
+	kd_blocklists_clear(&ls);
+	free(p);
+}
+END_TEST
+
+static bool
+block_rule(const struct nftnl_rule *r)
+{
+	char c[128];
+
+	return strncmp(kk_nft_rule_comment(r, c, sizeof(c)), "block ", 6) == 0;
+}
+
+/* 100,000 entries, half IPv4 /27s, half IPv6 /64s, as args JSON */
+static char *
+big_args(const char *set, unsigned version)
+{
+	size_t cap = 5 * 1024 * 1024, off;
+	char *s = malloc(cap);
+	unsigned i, a;
+
+	ck_assert_ptr_nonnull(s);
+	off = (size_t)snprintf(s, cap, "{\"set\":\"%s\",\"version\":%u,"
+	    "\"addresses\":[", set, version);
+	for (i = 0; i < 50000; i++) {
+		a = (11u << 24) + i * 64;
+		off += (size_t)snprintf(s + off, cap - off, "%s\"%u.%u.%u.%u/27\","
+		    "\"2001:db8:%x:%x::/64\"", i ? "," : "", a >> 24,
+		    (a >> 16) & 255, (a >> 8) & 255, a & 255, 256 + i / 32768,
+		    2 * (i % 32768));
+	}
+	snprintf(s + off, cap - off, "]}");
+	return s;
+}
+
+/*
+ * A 100k list and its rules as one batch: decoded, every message acked
+ * and mapped; changed in place, a new version's elements all come before
+ * the first deletion, and a version the kernel holds is not sent again.
+ */
+START_TEST(batch_100k_with_rules)
+{
+	struct kk_policy *p = policy();
+	struct kd_blocklists ls;
+	struct kd_blocklist *b, *old;
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	struct kk_nft_plan plan;
+	struct kk_nft_names keep;
+	struct kk_nft_batch bt;
+	char *text;
+	size_t i, rules, elems, newsets, last_elem, first_del;
+	int pass;
+
+	memset(&ls, 0, sizeof(ls));
+	text = big_args("big", 2);
+	b = list_of(text);
+	free(text);
+	ck_assert_uint_eq(b->entries, 100000);
+	ck_assert_uint_eq(b->r[0].n + b->r[1].n, 100000);
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	memset(&spec, 0, sizeof(spec));
+	spec.policy = p;
+	spec.mode = KK_MODE_EGRESS;
+	spec.ipsets = ls.ipsets;
+	spec.nipsets = ls.nipsets;
+	spec.log_group = 7;
+	spec.log_rate = 10;
+	spec.log_unit = 1;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	/* per family: input 1 + output 1 + forward 2, each log and drop */
+	for (i = 0, rules = 0; i < o.nrules; i++)
+		rules += block_rule(o.rules[i]);
+	ck_assert_uint_eq(rules, 2 * 4 * 2);
+	for (pass = 0; pass < 3; pass++) {
+		memset(&plan, 0, sizeof(plan));
+		plan.family = NFPROTO_INET;
+		strcpy(plan.name, KK_TABLE_NAME);
+		plan.exists = pass > 0;
+		plan.o = &o;
+		memset(&keep, 0, sizeof(keep));
+		/* pass 1: version 1 in the kernel; pass 2: this version */
+		strcpy(keep.chains[keep.nchains++], "output");
+		strcpy(keep.sets[keep.nsets++], "mgmt4");
+		strcpy(keep.sets[keep.nsets++], pass == 2 ? "big_v2_4" :
+		    "big_v1_4");
+		if (pass > 0)
+			plan.keep = &keep;
+		ck_assert_int_eq(kk_nft_batch_build(&bt, &plan, 1, 1), 0);
+		rules = elems = newsets = 0;
+		last_elem = first_del = 0;
+		for (i = 0; i < bt.nmap; i++) {
+			const struct kk_nft_msgmap *m = &bt.map[i];
+
+			if (strncmp(m->what, "rule ", 5) == 0)
+				rules++;
+			if (m->count > 0)
+				elems += m->count;
+			/* the list's, not the small sets' declared again after */
+			if (m->count > 0 && strncmp(m->set, "big_", 4) == 0)
+				last_elem = i;
+			if (strncmp(m->what, "set big_", 8) == 0)
+				newsets++;
+			if (first_del == 0 && (strncmp(m->what, "delete", 6) == 0 ||
+			    strncmp(m->what, "flush", 5) == 0))
+				first_del = i;
+		}
+		ck_assert_uint_eq(rules, o.nrules);
+		if (pass == 2) {
+			/* big_v2_4 kept: of the list, only the IPv6 set's go */
+			ck_assert_uint_ge(elems, b->r[1].nelems);
+			ck_assert_uint_lt(elems, b->r[1].nelems + 100);
+			ck_assert_uint_eq(newsets, 1);
+		} else {
+			ck_assert_uint_ge(elems, b->r[0].nelems + b->r[1].nelems);
+			ck_assert_uint_eq(newsets, 2);
+		}
+		if (pass > 0)
+			ck_assert_msg(first_del > last_elem || pass == 2,
+			    "pass %d: a deletion (message %zu) before the last "
+			    "new elements (message %zu)", pass, first_del,
+			    last_elem);
+		if (pass == 1) {
+			/* the old version's set and the chains: after every element */
+			ck_assert_uint_gt(first_del, 0);
+		}
+		kk_nft_batch_free(&bt);
+	}
+	kk_nft_objects_free(&o);
+	kd_blocklists_clear(&ls);
+	free(p);
+}
+END_TEST
+
+KK_SUITE(blocklist_suite, "blocklist",
+	KK_CASE("lists", KK_TMPDIR, 0),
+	    KK_TEST(normalised),
+	    KK_TEST(hostile),
+	    KK_TEST(too_many_entries),
+	    KK_TEST(files_round_trip),
+	    KK_TEST(rules_in_every_mode),
+	KK_CASE("scale", 0, 120),
+	    KK_TEST(batch_100k_with_rules))
