@@ -37,6 +37,8 @@ kd_act_status(struct run *r)
 	json_object_set_new(o, KW_CSIRT_CHANNEL,
 	    json_string(kd_channel_state(d)));
 	json_object_set_new(o, KW_EVIDENCE, kd_preserve_status(d));
+	/* the IOC block lists in force, each with its drop counter */
+	json_object_set_new(o, KW_BLOCKLISTS, kd_blocklists_status(d));
 	/* a receipt carries it as "status"; a local caller gets it whole */
 	r->extra = o;
 	if (!kd_origin_signed(r->origin))

@@ -24,6 +24,7 @@ static const char *const op_names[KK_OP__MAX] = {
 	[KK_OP_DRILL_HISTORY] = "drill-history",
 	[KK_OP_DRILL_EVENT] = "drill-event",
 	[KK_OP_WATCH] = "watch",
+	[KK_OP_BLOCK] = "block",
 };
 
 int

@@ -273,6 +273,7 @@ enum kk_op {
 	KK_OP_DRILL_HISTORY,
 	KK_OP_DRILL_EVENT,
 	KK_OP_WATCH,
+	KK_OP_BLOCK,
 	KK_OP__MAX,
 };
 struct kk_cred {

@@ -118,6 +118,21 @@ cmd_status(struct ctl *c, int argc, char **argv)
 		    (long long)json_integer_value(json_object_get(h, KW_BYTES)),
 		    i < 2 ? "," : "\n");
 	}
+	{
+		json_t *list;
+		size_t k;
+
+		/* the IOC block lists, each with its own drop counter */
+		json_array_foreach(json_object_get(resp, KW_BLOCKLISTS), k, list)
+			printf("block list:  %s v%lld, %lld ranges, %lld pkts/%lld "
+			    "bytes dropped\n", str_or(list, KW_SET, "?"),
+			    (long long)json_integer_value(json_object_get(list,
+			    KW_VERSION)), (long long)json_integer_value(
+			    json_object_get(list, KW_RANGES)),
+			    (long long)json_integer_value(json_object_get(list,
+			    KW_PACKETS)), (long long)json_integer_value(
+			    json_object_get(list, KW_BYTES)));
+	}
 	json_decref(resp);
 	return EX_DONE;
 }

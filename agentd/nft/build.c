@@ -656,6 +656,69 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 	return err < 0 ? err : batch_rules(c, o);
 }
 
+/*
+ * The first of two transactions when a new version's sets come in: the
+ * kernel stops finding elements in a set while a transaction that
+ * deletes it is prepared (see batch_inplace), so the old version's rules
+ * cannot be what holds then.  This one adds the new sets and counters
+ * and puts o's rules in front of those in the chains there now (each
+ * inserted at the head, last first); from its commit on, the new rules
+ * hold whatever the next transaction does to the old ones.  Between the
+ * two, both versions are blocked.
+ */
+static int
+batch_bridge(struct batch_ctx *c, const struct kk_nft_plan *p)
+{
+	const struct kk_nft_objects *o = p->o;
+	const struct kk_nft_names *k = p->keep;
+	struct nftnl_table *prev = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+	char what[96];
+	size_t i;
+	int err;
+
+	if (prev == NULL)
+		return -ENOMEM;
+	err = batch_claim(c, p, prev);
+	nftnl_table_free(prev);
+	for (i = 0; err == 0 && i < o->nsets; i++)
+		if (versioned(o->sets[i]) && !name_in(k->sets, k->nsets,
+		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME)))
+			err = batch_set(c, o, i);
+	for (i = 0; err == 0 && i < o->nobjs; i++)
+		if (!name_in(k->counters, k->ncounters,
+		    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME)))
+			err = batch_obj(c, o, i);
+	for (i = o->nrules; err == 0 && i-- > 0;) {
+		if (!name_in(k->chains, k->nchains, nftnl_rule_get_str(
+		    o->rules[i], NFTNL_RULE_CHAIN)))
+			continue;
+		/* no NLM_F_APPEND: at the head of the chain */
+		nlh = msg_begin(c, NFT_MSG_NEWRULE, o->family, NLM_F_CREATE,
+		    "rule %s (ahead of the old version's): %s",
+		    nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
+		    kk_nft_rule_comment(o->rules[i], what, sizeof(what)));
+		if (nlh == NULL)
+			return -ENOBUFS;
+		nftnl_rule_nlmsg_build_payload(nlh, o->rules[i]);
+		err = msg_end(c, nlh);
+	}
+	return err;
+}
+
+bool
+kk_nft_plan_new_version(const struct kk_nft_plan *p)
+{
+	size_t i;
+
+	for (i = 0; p->o != NULL && p->keep != NULL && i < p->o->nsets; i++)
+		if (versioned(p->o->sets[i]) && !name_in(p->keep->sets,
+		    p->keep->nsets, nftnl_set_get_str(p->o->sets[i],
+		    NFTNL_SET_NAME)))
+			return true;
+	return false;
+}
+
 /* The batch begin or end: no map entry, nothing the kernel acknowledges. */
 static int
 batch_mark(struct batch_ctx *c, bool begin)
@@ -691,7 +754,9 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
 		    (err = batch_remove(&c, &plan[i])) < 0)
 			goto fail;
 	for (i = 0; i < nplan; i++) {
-		if (plan[i].o && plan[i].keep != NULL)
+		if (plan[i].o && plan[i].keep != NULL && plan[i].bridge)
+			err = batch_bridge(&c, &plan[i]);
+		else if (plan[i].o && plan[i].keep != NULL)
 			err = batch_inplace(&c, &plan[i]);
 		else if (plan[i].o)
 			err = batch_create(&c, plan[i].o);

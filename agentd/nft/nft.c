@@ -634,6 +634,42 @@ window(const struct kk_nft_plan *plan, size_t np)
 	return false;
 }
 
+/*
+ * The first transaction of a version swap, when a table changed in place
+ * brings a new version's sets; then the plan again, from what the kernel
+ * holds now.
+ */
+static int
+bridge(struct kk_nft *n, const struct kk_nft_spec *spec,
+    const struct kk_nft_objects *o, size_t no, struct kk_nft_plan *plan,
+    size_t *np, struct kk_nft_names *keep)
+{
+	struct kk_nft_plan first[KK_NFT_FAMILIES];
+	struct kk_nft_batch b;
+	size_t i, nfirst = 0;
+	int err;
+
+	/* only the tables changed in place with a new version: nothing else */
+	for (i = 0; i < *np && nfirst < KK_NFT_FAMILIES; i++) {
+		if (!kk_nft_plan_new_version(&plan[i]))
+			continue;
+		first[nfirst] = plan[i];
+		first[nfirst++].bridge = true;
+	}
+	if (nfirst == 0)
+		return 0;
+	err = kk_nft_batch_build(&b, first, nfirst, n->seq + 1);
+	if (err < 0)
+		return kk_nft_seterr(n, err, "building batch: %s",
+		    strerror(-err));
+	n->seq = b.seq_last + 1;
+	err = send_batch(n, &b);
+	kk_nft_batch_free(&b);
+	if (err < 0)
+		return err;
+	return make_plan(n, spec, o, no, plan, np, keep);
+}
+
 /* One batch for spec, or -EAGAIN when it would open a window and may not. */
 static int
 apply_once(struct kk_nft *n, const struct kk_nft_spec *spec,
@@ -659,6 +695,9 @@ apply_once(struct kk_nft *n, const struct kk_nft_spec *spec,
 		err = -EAGAIN;
 		goto out;
 	}
+	/* a new version: its rules hold before the old sets go (build.c) */
+	if ((err = bridge(n, spec, o, no, plan, &np, keep)) < 0)
+		goto out;
 	err = kk_nft_batch_build(&b, plan, np, n->seq + 1);
 	if (err < 0) {
 		kk_nft_seterr(n, err, "building batch: %s", strerror(-err));

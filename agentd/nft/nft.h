@@ -279,6 +279,12 @@ struct kk_nft_plan {
 	 * before anything is deleted (see build.c).
 	 */
 	const struct kk_nft_names *keep;
+	/*
+	 * With keep: only the first of two transactions of a version swap
+	 * (see build.c): the new versions' sets and counters, and o's rules
+	 * put in front of the rules of the chains that are there.
+	 */
+	bool bridge;
 };
 
 /*
@@ -292,6 +298,8 @@ int kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
 /* A drill gate renewed for gate_ms (KK_DRILL_GATE of table), as one batch. */
 int kk_nft_batch_gate(struct kk_nft_batch *b, const char *table,
     uint64_t gate_ms, uint32_t seq);
+/* Whether p changes its table in place and brings a new version's sets. */
+bool kk_nft_plan_new_version(const struct kk_nft_plan *p);
 /* The map entry of seq, or NULL (the batch begin and end have none). */
 const struct kk_nft_msgmap *kk_nft_batch_msg(const struct kk_nft_batch *b,
     uint32_t seq);

@@ -147,7 +147,7 @@ check "no probe of a blocked address got through while the host was released ($P
 	eval 'test "$LEAKS" = 0 && test "$PROBES" -gt 5'
 check "open again: the lists still hold" samples_hold "$EP"
 
-echo "-- a new version replaces the old in one transaction"
+echo "-- a new version replaces the old without a moment unenforced (its rules hold before the old sets go)"
 BOTH=$(v4_of 60000 5) OLD=$(v4_of 60001 5) NEW=$(v4_of 60002 5)
 for a in "$BOTH" "$OLD" "$NEW"; do ip -n "$NET" addr add "$a/32" dev lo; done
 { gen swap 1 20000 70000 | jq -c --arg b "$BOTH" --arg o "$OLD" '.addresses += [$b, $o]'; } >"$WORK/swap1.json"
@@ -239,6 +239,12 @@ blocked_report() {	# a stored "blocked" report names $TRIED, port 8080, TCP, nob
 	return 1
 }
 check_within "the blocked report reaches the collector with the address, port, protocol and uid" 30 blocked_report
+ioc0_counted() { ctl status --json | jq -e '[.blocklists[] | select(.set == "ioc0" and .packets >= 1)] | length == 1'; }
+check "status shows the list's own drop counter, counting that attempt" ioc0_counted
+check "kakurictl status prints the list with its counter" \
+	bash -c "'$KAKURICTL' -s '$SOCK' status | grep -Eq '^block list: +ioc0 v1, [0-9]+ ranges, [1-9][0-9]* pkts'"
+local_block() { printf '%s' '{"cmd":"block","set":"x","version":1,"addresses":["192.0.2.99"]}' >"$WORK/lb.json"; raw_request "$WORK/lb.json" | jq -e '.error == "signature-required"'; }
+check "a local block request needs a CSIRT signature" local_block
 
 echo "-- restart and boot restore put the lists back"
 stop_kakurid -TERM

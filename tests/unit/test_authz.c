@@ -95,6 +95,7 @@ expected(enum kk_op op, enum who is)
 		return is >= STAFF ? 0 : -EPERM;
 	case KK_OP_RELEASE:
 	case KK_OP_UNBLOCK:
+	case KK_OP_BLOCK:
 	case KK_OP_THAW:
 		return -EACCES;
 	case KK_OP_DRILL:
@@ -270,7 +271,7 @@ END_TEST
  */
 static const char wire_names[] =
     "status log disconnect report release unblock thaw drill apply outbox "
-    "drill-history drill-event watch";
+    "drill-history drill-event watch block";
 
 /* The _i-th word of wire_names into out; false when there is none. */
 static bool

@@ -397,6 +397,49 @@ big_args(const char *set, unsigned version)
 }
 
 /*
+ * The first transaction of a version swap: the new sets and o's rules
+ * for the chains there, each at the head of its chain (no
+ * NLM_F_APPEND), last first; nothing deleted, nothing flushed.
+ */
+static void
+bridge_batch(const struct kk_nft_plan *in_place, const struct kk_nft_objects *o)
+{
+	struct kk_nft_plan plan = *in_place;
+	struct kk_nft_batch bt;
+	const struct nlmsghdr *nlh;
+	size_t i, rules = 0, output_rules = 0, newsets = 0, last_set = 0;
+	size_t first_rule = 0;
+
+	for (i = 0; i < o->nrules; i++)
+		output_rules += strcmp(nftnl_rule_get_str(o->rules[i],
+		    NFTNL_RULE_CHAIN), "output") == 0;
+	plan.bridge = true;
+	ck_assert_int_eq(kk_nft_batch_build(&bt, &plan, 1, 1), 0);
+	for (i = 0; i < bt.nmap; i++) {
+		const struct kk_nft_msgmap *m = &bt.map[i];
+
+		ck_assert_msg(strncmp(m->what, "delete", 6) != 0 &&
+		    strncmp(m->what, "flush", 5) != 0, "%s", m->what);
+		if (strncmp(m->what, "set big_", 8) == 0) {
+			newsets++;
+			last_set = i;
+		}
+		if (strncmp(m->what, "rule ", 5) == 0) {
+			nlh = (const struct nlmsghdr *)(bt.pages[m->page].buf +
+			    m->off);
+			ck_assert_msg(!(nlh->nlmsg_flags & NLM_F_APPEND), "%s",
+			    m->what);
+			if (rules++ == 0)
+				first_rule = i;
+		}
+	}
+	ck_assert_uint_eq(newsets, 2);
+	ck_assert_uint_eq(rules, output_rules);
+	ck_assert_uint_gt(first_rule, last_set);
+	kk_nft_batch_free(&bt);
+}
+
+/*
  * A 100k list and its rules as one batch: decoded, every message acked
  * and mapped; changed in place, a new version's elements all come before
  * the first deletion, and a version the kernel holds is not sent again.
@@ -487,7 +530,11 @@ START_TEST(batch_100k_with_rules)
 			/* the old version's set and the chains: after every element */
 			ck_assert_uint_gt(first_del, 0);
 		}
+		/* a set of this version not in the kernel: two transactions */
+		ck_assert_int_eq(kk_nft_plan_new_version(&plan), pass > 0);
 		kk_nft_batch_free(&bt);
+		if (pass == 1)
+			bridge_batch(&plan, &o);
 	}
 	kk_nft_objects_free(&o);
 	kd_blocklists_clear(&ls);
