@@ -43,8 +43,8 @@ struct kk_ipc_config {
 	uint32_t len[KK_PEM__MAX];
 };
 
-/* the largest message: an outbox file (2 MiB) to the courier */
-#define KK_IPC_MAX		(2 * KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
+/* the largest message: an envelope of an authenticated peer (24 MiB) */
+#define KK_IPC_MAX		(KK_FRAME_AUTHED_MAX + sizeof(struct kk_ipc_hdr))
 
 /* Messages not yet written to a non-blocking socket, oldest first. */
 struct kk_ipc_msg;

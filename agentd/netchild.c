@@ -60,6 +60,7 @@ struct nc_conn {
 	bool authed;
 	bool awaiting;		/* a command is with the parent */
 	bool closing;		/* close once the pending output is written */
+	bool big;		/* reading a frame over KK_FRAME_MAX */
 	sd_event_source *io;
 	sd_event_source *timer;
 	struct kk_frame_reader rd;
@@ -83,6 +84,7 @@ struct netchild {
 	uint32_t next_id;
 	unsigned npreauth;
 	unsigned nauthed;
+	unsigned nbig;		/* frames over KK_FRAME_MAX being read */
 };
 
 /* To the parent, queued; the loop writes it when the socket takes it. */
@@ -128,6 +130,8 @@ conn_close(struct nc_conn *c)
 	struct netchild *nc = c->nc;
 
 	TAILQ_REMOVE(&nc->conns, c, entry);
+	if (c->big)
+		nc->nbig--;
 	if (c->authed)
 		nc->nauthed--;
 	else
@@ -196,6 +200,8 @@ handshake(struct nc_conn *c)
 		c->authed = true;
 		nc->npreauth--;
 		nc->nauthed++;
+		/* DESIGN 4: an authenticated peer's frames up to 24 MiB */
+		c->rd.max = KK_FRAME_AUTHED_MAX;
 		if (nc->nauthed > KK_NET_MAX_AUTHED) {
 			nc_log(nc, c->peer, "refused: %u authenticated connections already",
 			    KK_NET_MAX_AUTHED);
@@ -219,6 +225,16 @@ handshake(struct nc_conn *c)
 	conn_close(c);
 }
 
+/* a large frame is whole, or its connection gone: room for another */
+static void
+big_done(struct nc_conn *c)
+{
+	if (c->big) {
+		c->big = false;
+		c->nc->nbig--;
+	}
+}
+
 static void
 reject(struct nc_conn *c, const char *reason)
 {
@@ -236,6 +252,7 @@ conn_frame(void *arg, uint8_t *body, size_t len)
 {
 	struct nc_conn *c = arg;
 
+	big_done(c);
 	c->awaiting = true;
 	nc_send(c->nc, kk_frame_is_chunk(body, len) ? KK_IPC_CHUNK :
 	    KK_IPC_ENVELOPE, c->id, c->peer, body, len);
@@ -302,6 +319,18 @@ conn_step(struct nc_conn *c)
 		if (fr < 0) {
 			reject(c, fr == -EMSGSIZE ? KE_TOO_LARGE : KE_MALFORMED);
 			return;
+		}
+		/* a large frame holds its size: only KK_NET_BIG_MAX at once */
+		if (!c->big && c->rd.body != NULL && c->rd.body_len > KK_FRAME_MAX) {
+			if (c->nc->nbig >= KK_NET_BIG_MAX) {
+				nc_log(c->nc, c->peer, "refused: %u frames over "
+				    "1 MiB are being read already", KK_NET_BIG_MAX);
+				kk_frame_reader_reset(&c->rd);
+				reject(c, KE_BUSY);
+				return;
+			}
+			c->big = true;
+			c->nc->nbig++;
 		}
 		if (used < (size_t)r) {
 			/* a pipelined second frame: refuse rather than buffer */

@@ -31,7 +31,7 @@
 #include "kakuri.h"
 
 /* The network child's row of the children table (channel.c). */
-#define KK_IPC_NET_MAX		(KK_FRAME_MAX + sizeof(struct kk_ipc_hdr))
+#define KK_IPC_NET_MAX		(KK_FRAME_AUTHED_MAX + sizeof(struct kk_ipc_hdr))
 #define KK_IPC_QUEUE_PAUSE	(4U << 20)	/* stop reading the child above this */
 #define KK_IPC_QUEUE_MAX	(40U << 20)	/* 64 chunk replies fit; more: restart */
 #define KK_IPC_STALL_USEC	(2ULL * 1000000ULL)	/* queued, nothing read: restart */
@@ -40,6 +40,7 @@
 #define KK_NET_MAX_PREAUTH	256	/* connections still in the handshake */
 #define KK_NET_MAX_PREAUTH_SRC	16	/* ... from one IPv4 address or IPv6 /64 */
 #define KK_NET_MAX_AUTHED	64	/* authenticated connections */
+#define KK_NET_BIG_MAX		2	/* frames over 1 MiB read at once */
 #define KK_NET_HANDSHAKE_USEC	(5ULL * 1000000ULL)
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
 

@@ -115,10 +115,16 @@ kk_frame_feed_each(struct kk_frame_reader *r, const uint8_t *data, size_t len,
 int
 kk_frame_write(int fd, const void *body, size_t len)
 {
+	return kk_frame_write_max(fd, body, len, KK_FRAME_MAX);
+}
+
+int
+kk_frame_write_max(int fd, const void *body, size_t len, size_t max)
+{
 	uint8_t hdr[4];
 	int r;
 
-	r = kk_frame_header(hdr, len, KK_FRAME_MAX);
+	r = kk_frame_header(hdr, len, max);
 	if (r < 0)
 		return r;
 	r = kk_write_all(fd, hdr, sizeof(hdr));

@@ -26,6 +26,14 @@
 
 /* Limits: everything a peer or a policy can make us allocate is bounded. */
 #define KK_FRAME_MAX		(1024 * 1024)	/* DESIGN 4: body <= 1 MiB */
+/*
+ * DESIGN 4: 24 MiB for authenticated peers (a CSIRT operator's mutual
+ * TLS connection, root on the control socket): a block list of 100,000
+ * entries and more.  Few such frames are held at once (netchild.c).
+ */
+#define KK_FRAME_AUTHED_MAX	(24 * 1024 * 1024)
+/* root's control request: an apply of such an envelope, as a JSON string */
+#define KK_CONTROL_ROOT_FRAME_MAX	(KK_FRAME_AUTHED_MAX + KK_FRAME_AUTHED_MAX / 8)
 #define KK_MAX_ADDRS		64	/* management peers, DNS resolvers */
 #define KK_MAX_PORTS		32	/* per port list */
 #define KK_NAME_MAX		64	/* user and group names */
@@ -249,6 +257,8 @@ int kk_frame_feed_each(struct kk_frame_reader *r, const uint8_t *data,
     void *arg);
 int kk_frame_header(uint8_t hdr[4], size_t len, size_t max);
 int kk_frame_write(int fd, const void *body, size_t len);
+/* the same with a larger limit (the reader decides what it takes) */
+int kk_frame_write_max(int fd, const void *body, size_t len, size_t max);
 /*
  * Whether a frame's body is a chunk request ({"chunk":{...}}, DESIGN 4)
  * rather than a signed envelope: it only routes (the network child tells

@@ -42,7 +42,9 @@ ctl_send(struct ctl *c, json_t *req, int *fdp)
 		goto out;
 	}
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	err = text ? kk_frame_write(fd, text, strlen(text)) : -ENOMEM;
+	/* kakurid says what it takes from whom: root's may be larger */
+	err = text ? kk_frame_write_max(fd, text, strlen(text),
+	    KK_CONTROL_ROOT_FRAME_MAX) : -ENOMEM;
 	/*
 	 * An agent that refuses the connection (busy) answers and closes at
 	 * once, maybe before the request is written: read what it said.

@@ -100,8 +100,8 @@ samples_hold() {
 	done
 }
 
-# --- 100,000 mixed CIDRs: four lists of 25,000 (the frames of the CSIRT
-# channel are 1 MiB for now), one of them a single command over it ---
+# --- 100,000 mixed CIDRs: four lists of 25,000, then one list of 100,000
+# in a single command (over mutual TLS and by kakurictl apply) ---
 for k in 0 1 2 3; do gen "ioc$k" 1 25000 $((k * 12500)) >"$WORK/ioc$k.json"; done
 check "100,000 entries generated (50,000 IPv4, 50,000 IPv6)" \
 	test "$(cat "$WORK"/ioc?.json | jq -s '[.[].addresses[]] | length')" = 100000
@@ -115,6 +115,20 @@ check "four signed block commands of 25,000 entries each are done ($((t1 - t0)) 
 check "the kernel holds 50,000 IPv4 ranges in the four IPv4 sets" test "$(
 	for k in 0 1 2 3; do ip netns exec "$EP" nft list set inet kakuri "ioc${k}_v1_4"; done | grep -o '/27' | wc -l)" = 50000
 check "each list is on disk" test "$(ls "$STATE/blocklists" | grep -c '\.list$')" = 4
+gen whole 1 100000 >"$WORK/whole.json"
+F=$(block_cmd "$WORK/whole.json")
+WHOLE_MB=$(( $(stat -c %s "$F") / 1048576 ))
+check "one block command of 100,000 entries is a ${WHOLE_MB} MiB envelope (over the 1 MiB of other commands)" \
+	test "$(stat -c %s "$F")" -gt 1048576
+check "... sent whole over mutual TLS: done" test "$(send_result "$F")" = done
+check "... the kernel holds its 50,000 IPv4 ranges in one set" \
+	test "$(ip netns exec "$EP" nft list set inet kakuri whole_v1_4 | grep -o '/27' | wc -l)" = 50000
+gen whole 2 100000 >"$WORK/whole2.json"
+F=$(block_cmd "$WORK/whole2.json")
+check "... its next version handed over locally by root (kakurictl apply): done" \
+	eval 'ctl apply --json "$F" | jq -e ".result == \"done\"" >/dev/null && ip netns exec "$EP" nft list set inet kakuri whole_v2_4 >/dev/null'
+F=$(sign alice unblock --arg set=whole) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
+check "... and ended by a two-person unblock" test "$(send_result "$F")" = done
 
 echo "-- open mode"
 check "open: blocked samples dropped, addresses just outside pass (output, IPv4 + IPv6)" samples_hold "$EP"
