@@ -62,6 +62,22 @@ net_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 	    strlen(a->receipt));
 }
 
+/*
+ * What the child says it refused: too-large, busy (a third frame over
+ * 1 MiB at once), or malformed; its bytes are not trusted beyond that.
+ */
+static const char *
+child_word(const uint8_t *body, size_t len)
+{
+	static const char *const words[] = { KE_TOO_LARGE, KE_BUSY };
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (len == strlen(words[i]) && memcmp(body, words[i], len) == 0)
+			return words[i];
+	return KE_MALFORMED;
+}
+
 /* One typed message of the network child's. */
 static void
 net_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
@@ -91,10 +107,9 @@ net_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		free(chunk);
 		break;
 	case KK_IPC_REJECT:
-		/* only the two words the child may say */
-		kd_submit_refused(d, &req, blen == sizeof(KE_TOO_LARGE) - 1 &&
-		    memcmp(body, KE_TOO_LARGE, blen) == 0 ? KE_TOO_LARGE :
-		    KE_MALFORMED, "refused by the network child");
+		/* only the words the child may say; anything else: malformed */
+		kd_submit_refused(d, &req, child_word(body, blen),
+		    "refused by the network child");
 		break;
 	case KK_IPC_LOG:
 		kd_child_words(c, h->peer, (const char *)body, blen);

@@ -148,6 +148,32 @@ after=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: replay")
 check "... cost one audit line at once" test $((after - before)) -eq 1
 check "... and a summary naming the command counts the rest" until_ok 30 bash -c \
 	"'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result == \"rejected: replay\" and .more == 29)] | length == 1'"
+# --- frames over 1 MiB (a block list, DESIGN 4): only two read at once ---
+# three authenticated operators each announce a 20 MiB frame, send a
+# little of it and hold: the memory they could make the child hold is
+# bounded, the third is refused with a signed "busy"
+big_hold() {	# big_hold N
+	(printf '\x01\x40\x00\x00'; head -c 65536 /dev/zero; sleep 8) |
+		ip netns exec "$PEER" timeout 12 openssl s_client -quiet \
+		-cert "$PKI/op-ca.crt" -key "$PKI/op-ca.key" -connect "$EP4:7443" \
+		2>/dev/null | tail -c +5 >"$WORK/big$1.out"
+}
+big_hold 1 & B1=$!
+big_hold 2 & B2=$!
+big_hold 3 & B3=$!
+PIDS+=("$B1" "$B2" "$B3")
+busy_one() {
+	local n=0 i
+	for i in 1 2 3; do
+		jq -r .payload "$WORK/big$i.out" 2>/dev/null | base64 -d 2>/dev/null |
+			jq -e '.reason == "busy"' >/dev/null 2>&1 && n=$((n + 1))
+	done
+	[ "$n" -eq 1 ]
+}
+check_within "three 20 MiB frames announced at once: one is refused (busy, signed)" 10 busy_one
+check "... while they hold, kakurid answers status" ctl status
+wait "$B1" "$B2" "$B3" 2>/dev/null
+check "... and serves a signed status after them" test "$(send_result "$(sign carol status)")" = done
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
