@@ -385,6 +385,37 @@ refused(struct kk_nft *n, const struct kk_nft_batch *b,
 }
 
 /*
+ * The kernel makes one event per set element it commits while anyone
+ * listens to nftables events: kakurid's own tamper monitor made a batch
+ * of 100,000 elements cost seconds (nf_tables_setelem_notify).  For a
+ * batch that large the monitor leaves the group until the acks are in.
+ * Nothing is lost by it: the batch replaces what it covers, is read back
+ * after, and the verify timer compares the ruleset generation anyway.
+ */
+#define QUIET_ELEMS	4096
+
+static size_t
+batch_elems(const struct kk_nft_batch *b)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->nmap; i++)
+		n += b->map[i].count;
+	return n;
+}
+
+static bool
+monitor_quiet(struct kk_nft *n, bool quiet)
+{
+	int group = NFNLGRP_NFTABLES;
+
+	if (n->mon == NULL)
+		return false;
+	return mnl_socket_setsockopt(n->mon, quiet ? NETLINK_DROP_MEMBERSHIP :
+	    NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) == 0;
+}
+
+/*
  * Send the batch and collect one ack per message.  A refused message is
  * named by its sequence number, which the batch maps back to its rule or
  * its elements.
@@ -398,12 +429,18 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 	int err = 0, first_err = 0, fd;
 	uint32_t i;
 	ssize_t len;
+	bool quiet;
 
-	if ((err = size_buffers(n, b)) < 0 || (err = send_pages(n, b)) < 0)
+	if ((err = size_buffers(n, b)) < 0)
 		return err;
+	quiet = batch_elems(b) > QUIET_ELEMS && monitor_quiet(n, true);
+	if ((err = send_pages(n, b)) < 0)
+		goto out;
 	buf = malloc(RECV_BUFSZ);
-	if (buf == NULL)
-		return -ENOMEM;
+	if (buf == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
 	fd = mnl_socket_get_fd(n->nl);
 	pfd.fd = fd;
 	pfd.events = POLLIN;
@@ -441,14 +478,17 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 	}
 	free(buf);
 	if (first_err)
-		return first_err;
-	if (err < 0)
-		return kk_nft_seterr(n, err, "reading batch acks: %s",
-		    strerror(-err));
-	if (acked < nmsgs)
-		return kk_nft_seterr(n, -ETIMEDOUT,
+		err = first_err;
+	else if (err < 0)
+		kk_nft_seterr(n, err, "reading batch acks: %s", strerror(-err));
+	else if (acked < nmsgs)
+		err = kk_nft_seterr(n, -ETIMEDOUT,
 		    "kernel acknowledged %u of %u messages", acked, nmsgs);
-	return 0;
+out:
+	if (quiet && !monitor_quiet(n, false))
+		/* events lost from now on: the verify timer still compares */
+		kk_nft_seterr(n, err, "nftables events: %s", strerror(errno));
+	return err;
 }
 
 int
