@@ -1,7 +1,8 @@
 /*
- * The objects of kakurid's tables (rules.c) as one netlink batch, and the
- * names and canonical texts both sides of a comparison share.  Pure: no
- * sockets, no kernel, so unit tests decode what it builds.
+ * The objects of kakurid's tables (rules.c) as one netlink batch: made
+ * anew, changed in place, or the first of two transactions of a block
+ * list's new version.  Pure: no sockets, no kernel, so unit tests decode
+ * what it builds.  The names and canonical texts are canon.c's.
  *
  * Every message gets a sequence number that maps back to what it carries
  * (a rule by its comment), so a refusal of the kernel names it.
@@ -27,76 +28,6 @@
 #include <libnftnl/udata.h>
 
 #include "nft.h"
-
-const int kk_nft_families[KK_NFT_FAMILIES] = { NFPROTO_INET, NFPROTO_BRIDGE };
-
-int
-kk_nft_comment_format(enum kk_mode mode, const char *episode, char *buf,
-    size_t len)
-{
-	int n;
-
-	if (mode == KK_MODE_OPEN || episode == NULL || episode[0] == '\0')
-		n = snprintf(buf, len, "kakuri mode=%s", kk_mode_name(mode));
-	else
-		n = snprintf(buf, len, "kakuri mode=%s episode=%s",
-		    kk_mode_name(mode), episode);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-int
-kk_nft_comment_parse(const char *comment, enum kk_mode *mode,
-    char episode[KK_EPISODE_HEX + 1])
-{
-	char m[16], ep[KK_EPISODE_HEX + 2];
-	int n;
-
-	episode[0] = '\0';
-	ep[0] = '\0';
-	n = sscanf(comment, "kakuri mode=%15s episode=%33s", m, ep);
-	if (n < 1 || kk_mode_parse(m, mode) < 0)
-		return -EBADMSG;
-	if (n == 2) {
-		if (strlen(ep) != KK_EPISODE_HEX ||
-		    strspn(ep, "0123456789abcdef") != KK_EPISODE_HEX)
-			return -EBADMSG;
-		strcpy(episode, ep);
-	}
-	return 0;
-}
-
-const char *
-kk_nft_family_name(int family)
-{
-	return family == NFPROTO_BRIDGE ? "bridge" : "inet";
-}
-
-const char *
-kk_nft_spec_name(const struct kk_nft_spec *spec)
-{
-	return spec->name[0] ? spec->name : KK_TABLE_NAME;
-}
-
-bool
-kk_nft_wants(enum kk_mode mode, int family)
-{
-	return family == NFPROTO_INET ||
-	    (family == NFPROTO_BRIDGE && mode != KK_MODE_OPEN);
-}
-
-bool
-kk_nft_name_ours(const char *name)
-{
-	const size_t n = strlen(KK_FALLBACK_NAME);
-
-	if (strcmp(name, KK_TABLE_NAME) == 0 ||
-	    strcmp(name, KK_FALLBACK_NAME) == 0)
-		return true;
-	/* kakuri_fallback_ and exactly 8 lowercase hex digits */
-	return strncmp(name, KK_FALLBACK_NAME, n) == 0 && name[n] == '_' &&
-	    strlen(name + n + 1) == KK_FALLBACK_HEX &&
-	    strspn(name + n + 1, "0123456789abcdef") == KK_FALLBACK_HEX;
-}
 
 /*
  * Batch assembly: messages go into pages (a message never spans two); each
@@ -201,26 +132,6 @@ msg_end(struct batch_ctx *c, struct nlmsghdr *nlh)
 	return 0;
 }
 
-const char *
-kk_nft_rule_comment(const struct nftnl_rule *r, char *buf, size_t len)
-{
-	const struct nftnl_udata *attr;
-	const void *data;
-	uint32_t dlen = 0;
-
-	buf[0] = '\0';
-	data = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &dlen);
-	if (data == NULL)
-		return buf;
-	nftnl_udata_for_each_data(data, dlen, attr) {
-		if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT) {
-			snprintf(buf, len, "%.*s", (int)nftnl_udata_len(attr),
-			    (const char *)nftnl_udata_get(attr));
-			break;
-		}
-	}
-	return buf;
-}
 
 /* (Re)declare an existing table with the flags it has, then delete it. */
 /* A NEWTABLE of p's table with the flags it has: claims an orphaned one. */
@@ -593,6 +504,46 @@ batch_del(struct batch_ctx *c, const struct kk_nft_plan *p, uint16_t type,
 }
 
 /*
+ * p's table claimed, and the sets of o's block list versions that the
+ * kernel does not hold yet (p->keep) declared and filled.
+ */
+static int
+batch_new_sets(struct batch_ctx *c, const struct kk_nft_plan *p)
+{
+	const struct kk_nft_objects *o = p->o;
+	const struct kk_nft_names *k = p->keep;
+	struct nftnl_table *prev = nftnl_table_alloc();
+	size_t i;
+	int err;
+
+	if (prev == NULL)
+		return -ENOMEM;
+	err = batch_claim(c, p, prev);
+	nftnl_table_free(prev);
+	for (i = 0; err == 0 && i < o->nsets; i++)
+		if (versioned(o->sets[i]) && !name_in(k->sets, k->nsets,
+		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME)))
+			err = batch_set(c, o, i);
+	return err;
+}
+
+/* The counters o names that the kernel does not hold yet (p->keep). */
+static int
+batch_new_counters(struct batch_ctx *c, const struct kk_nft_plan *p)
+{
+	const struct kk_nft_objects *o = p->o;
+	const struct kk_nft_names *k = p->keep;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; err == 0 && i < o->nobjs; i++)
+		if (!name_in(k->counters, k->ncounters,
+		    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME)))
+			err = batch_obj(c, o, i);
+	return err;
+}
+
+/*
  * p's table changed in place (the same comment and flags: the mode and
  * the episode are the same, a block list changed).  While a transaction
  * is being prepared, the kernel no longer finds elements in a set it
@@ -608,21 +559,13 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 {
 	const struct kk_nft_objects *o = p->o;
 	const struct kk_nft_names *k = p->keep;
-	struct nftnl_table *prev = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
 	const char *name;
 	size_t i;
-	int err = -ENOBUFS;
+	int err;
 
-	if (prev == NULL)
-		return -ENOMEM;
-	err = batch_claim(c, p, prev);
-	nftnl_table_free(prev);
 	/* new versions' sets, filled while the old ones still hold */
-	for (i = 0; err == 0 && i < o->nsets; i++)
-		if (versioned(o->sets[i]) && !name_in(k->sets, k->nsets,
-		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME)))
-			err = batch_set(c, o, i);
+	err = batch_new_sets(c, p);
 	for (i = 0; err == 0 && i < k->nchains; i++)
 		err = batch_del(c, p, NFT_MSG_DELRULE, k->chains[i]);
 	for (i = 0; err == 0 && i < k->nsets; i++)
@@ -649,10 +592,8 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 		if (!versioned(o->sets[i]))
 			err = batch_set(c, o, i);
 	/* a list's counter stays: its count goes on across versions */
-	for (i = 0; err == 0 && i < o->nobjs; i++)
-		if (!name_in(k->counters, k->ncounters,
-		    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME)))
-			err = batch_obj(c, o, i);
+	if (err == 0)
+		err = batch_new_counters(c, p);
 	return err < 0 ? err : batch_rules(c, o);
 }
 
@@ -671,24 +612,13 @@ batch_bridge(struct batch_ctx *c, const struct kk_nft_plan *p)
 {
 	const struct kk_nft_objects *o = p->o;
 	const struct kk_nft_names *k = p->keep;
-	struct nftnl_table *prev = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
 	char what[96];
 	size_t i;
 	int err;
 
-	if (prev == NULL)
-		return -ENOMEM;
-	err = batch_claim(c, p, prev);
-	nftnl_table_free(prev);
-	for (i = 0; err == 0 && i < o->nsets; i++)
-		if (versioned(o->sets[i]) && !name_in(k->sets, k->nsets,
-		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME)))
-			err = batch_set(c, o, i);
-	for (i = 0; err == 0 && i < o->nobjs; i++)
-		if (!name_in(k->counters, k->ncounters,
-		    nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME)))
-			err = batch_obj(c, o, i);
+	if ((err = batch_new_sets(c, p)) == 0)
+		err = batch_new_counters(c, p);
 	for (i = o->nrules; err == 0 && i-- > 0;) {
 		if (!name_in(k->chains, k->nchains, nftnl_rule_get_str(
 		    o->rules[i], NFTNL_RULE_CHAIN)))
@@ -916,185 +846,4 @@ kk_nft_batch_free(struct kk_nft_batch *b)
 	free(b->pages);
 	free(b->map);
 	memset(b, 0, sizeof(*b));
-}
-
-/* Canonical texts: the attributes that define behaviour, nothing volatile. */
-
-int
-kk_nft_table_comment(const struct nftnl_table *t, char *buf, size_t len)
-{
-	const struct nftnl_udata *attr;
-	const void *data;
-	uint32_t dlen = 0;
-
-	buf[0] = '\0';
-	if (!nftnl_table_is_set(t, NFTNL_TABLE_USERDATA))
-		return -ENOENT;
-	data = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &dlen);
-	nftnl_udata_for_each_data(data, dlen, attr) {
-		if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT) {
-			snprintf(buf, len, "%.*s", (int)nftnl_udata_len(attr),
-			    (const char *)nftnl_udata_get(attr));
-			/* the kernel keeps the NUL nft(8) puts in; drop it */
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-int
-kk_nft_canon_table(const struct nftnl_table *t, char *buf, size_t len)
-{
-	char comment[128];
-	int n;
-
-	kk_nft_table_comment(t, comment, sizeof(comment));
-	n = snprintf(buf, len, "table %s %s flags=0x%x comment=\"%s\"",
-	    kk_nft_family_name((int)nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY)),
-	    nftnl_table_get_str(t, NFTNL_TABLE_NAME),
-	    nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS), comment);
-	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
-}
-
-int
-kk_nft_canon_chain(const struct nftnl_chain *c, char *buf, size_t len)
-{
-	int n;
-
-	n = snprintf(buf, len, "chain %s type=%s hook=%u prio=%d policy=%u",
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE),
-	    nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
-	    nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
-	    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));
-	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
-}
-
-int
-kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len)
-{
-	struct nftnl_expr_iter *it;
-	struct nftnl_expr *e;
-	char comment[96], ebuf[256];
-	size_t off;
-	int n;
-
-	n = snprintf(buf, len, "rule %s \"%s\":",
-	    nftnl_rule_get_str(r, NFTNL_RULE_CHAIN),
-	    kk_nft_rule_comment(r, comment, sizeof(comment)));
-	if (n < 0 || (size_t)n >= len)
-		return -ENOBUFS;
-	off = (size_t)n;
-	it = nftnl_expr_iter_create(r);
-	if (it == NULL)
-		return -ENOMEM;
-	while ((e = nftnl_expr_iter_next(it)) != NULL) {
-		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-
-		/* counter values change with traffic: only their presence counts */
-		if (strcmp(name, "counter") == 0)
-			strcpy(ebuf, "");
-		else
-			nftnl_expr_snprintf(ebuf, sizeof(ebuf), e,
-			    NFTNL_OUTPUT_DEFAULT, 0);
-		n = snprintf(buf + off, len - off, " [%s %s]", name, ebuf);
-		if (n < 0 || (size_t)n >= len - off) {
-			nftnl_expr_iter_destroy(it);
-			return -ENOBUFS;
-		}
-		off += (size_t)n;
-	}
-	nftnl_expr_iter_destroy(it);
-	return 0;
-}
-
-int
-kk_nft_canon_ipset(const struct nftnl_set *s, size_t nelems,
-    const unsigned char digest[32], char *buf, size_t len)
-{
-	char hex[65];
-	int n, i;
-
-	for (i = 0; i < 32; i++)
-		sprintf(hex + 2 * i, "%02x", digest[i]);
-	n = snprintf(buf, len,
-	    "set %s type=%u keylen=%u flags=0x%x elements: %zu sha256 %s",
-	    nftnl_set_get_str(s, NFTNL_SET_NAME),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN),
-	    nftnl_set_get_u32(s, NFTNL_SET_FLAGS), nelems, hex);
-	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
-}
-
-/* The elements of a libnftnl set, compact (at most max, then e->more). */
-int
-kk_nft_elems_of(const struct nftnl_set *s, size_t max, struct kk_nft_elems *e)
-{
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *el;
-	const void *key;
-	uint32_t klen = 0;
-	int err;
-
-	if ((err = kk_nft_elems_init(e, nftnl_set_get_u32(s,
-	    NFTNL_SET_KEY_LEN), max)) < 0)
-		return err;
-	it = nftnl_set_elems_iter_create((struct nftnl_set *)s);
-	if (it == NULL)
-		return -ENOMEM;
-	while (err == 0 && (el = nftnl_set_elems_iter_next(it)) != NULL) {
-		key = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY, &klen);
-		err = klen == e->keylen ? kk_nft_elems_add(e, key,
-		    nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_FLAGS) ?
-		    nftnl_set_elem_get_u32(el, NFTNL_SET_ELEM_FLAGS) : 0) :
-		    -EINVAL;
-	}
-	nftnl_set_elems_iter_destroy(it);
-	if (err < 0)
-		kk_nft_elems_free(e);
-	return err;
-}
-
-int
-kk_nft_canon_elems(const struct nftnl_set *s, struct kk_nft_elems *e,
-    char *buf, size_t len)
-{
-	const size_t rlen = e->keylen + 1;
-	size_t off, i, k;
-	int n;
-
-	kk_nft_elems_sort(e);
-	n = snprintf(buf, len, "set %s type=%u keylen=%u elements:",
-	    nftnl_set_get_str(s, NFTNL_SET_NAME),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
-	if (n < 0 || (size_t)n >= len)
-		return -ENOBUFS;
-	off = (size_t)n;
-	for (i = 0; i < e->n; i++) {
-		const uint8_t *r = e->rec + i * rlen;
-
-		if (off + 2 * e->keylen + 3 >= len)
-			return -ENOBUFS;
-		buf[off++] = ' ';
-		for (k = 0; k < e->keylen; k++, off += 2)
-			sprintf(buf + off, "%02x", r[k]);
-		if (r[e->keylen])	/* an interval end: none in a plain set */
-			buf[off++] = '-';
-	}
-	n = snprintf(buf + off, len - off, "%s", e->more ? " and more" : "");
-	return n < 0 || (size_t)n >= len - off ? -ENOBUFS : 0;
-}
-
-int
-kk_nft_canon_set(const struct nftnl_set *s, char *buf, size_t len)
-{
-	struct kk_nft_elems e;
-	int err;
-
-	if ((err = kk_nft_elems_of(s, KK_NFT_SMALL_MAX, &e)) < 0)
-		return err;
-	err = kk_nft_canon_elems(s, &e, buf, len);
-	kk_nft_elems_free(&e);
-	return err;
 }

@@ -30,18 +30,13 @@
 
 #include "expr.h"
 #include "nft.h"
+#include "objects.h"
 
-/* nft(8) datatype ids, so `nft list` prints the sets' types by name. */
-#define NFT_TYPE_IPADDR		7
-#define NFT_TYPE_IP6ADDR	8
-#define NFT_TYPE_INET_SERVICE	13
-#define NFT_TYPE_MARK		19	/* the drill gate's key: a constant */
 
 #define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
 #define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
 
-enum { HOOK_IN, HOOK_OUT, HOOK_FWD };
-static const char *const chain_names[] = { "input", "output", "forward" };
+const char *const kk_nft_chain_names[] = { "input", "output", "forward" };
 static const unsigned chain_hooks[] = { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 	NF_INET_FORWARD };
 
@@ -456,60 +451,6 @@ compile_match(struct nftnl_rule *r, const struct match *m, int hook,
 	return err;
 }
 
-static int
-rule_set_comment(struct nftnl_rule *r, const char *comment)
-{
-	struct nftnl_udata_buf *u;
-
-	u = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
-	if (u == NULL)
-		return -ENOMEM;
-	if (!nftnl_udata_put_strz(u, NFTNL_UDATA_RULE_COMMENT, comment)) {
-		nftnl_udata_buf_free(u);
-		return -E2BIG;
-	}
-	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(u),
-	    nftnl_udata_buf_len(u));
-	nftnl_udata_buf_free(u);
-	return 0;
-}
-
-/* A rule of o's table on hook with its comment, or NULL and *err. */
-static struct nftnl_rule *
-rule_new(const struct kk_nft_objects *o, int hook, const char *comment,
-    int *err)
-{
-	struct nftnl_rule *r;
-
-	*err = -E2BIG;
-	if (o->nrules >= KK_NFT_MAX_RULES)
-		return NULL;
-	*err = -ENOMEM;
-	if ((r = nftnl_rule_alloc()) == NULL)
-		return NULL;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE,
-	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain_names[hook]);
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)o->family);
-	if ((*err = rule_set_comment(r, comment)) < 0) {
-		nftnl_rule_free(r);
-		return NULL;
-	}
-	return r;
-}
-
-/* r in o, once its expressions went in (err 0), or freed. */
-static int
-rule_done(struct kk_nft_objects *o, struct nftnl_rule *r, int err)
-{
-	if (err < 0) {
-		nftnl_rule_free(r);
-		return err;
-	}
-	o->rules[o->nrules++] = r;
-	return 0;
-}
-
 /* One row of a chain as a rule of o's table. */
 static int
 compile(struct kk_nft_objects *o, int hook, const struct row *row,
@@ -518,7 +459,7 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 	struct nftnl_rule *r;
 	int err;
 
-	if ((r = rule_new(o, hook, row->comment, &err)) == NULL)
+	if ((r = kk_nft_rule_new(o, hook, row->comment, &err)) == NULL)
 		return err;
 	/* a drill's drops hold only while kakurid renews the gate */
 	if (spec->drill && row->verdict == NF_DROP &&
@@ -530,7 +471,7 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 		goto fail;
 	err = kk_expr_verdict(r, row->verdict);
 fail:
-	return rule_done(o, r, err);
+	return kk_nft_rule_done(o, r, err);
 }
 
 static int
@@ -546,7 +487,7 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
 		return -ENOMEM;
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE,
 	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain_names[cd->hook]);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, kk_nft_chain_names[cd->hook]);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)o->family);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chain_hooks[cd->hook]);
@@ -555,18 +496,6 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, spec->drill ? NF_ACCEPT :
 	    spec->hold ? NF_DROP : (uint32_t)cd->policy);
 	o->chains[o->nchains++] = c;
-	return 0;
-}
-
-static int
-elem_add(struct nftnl_set *s, const void *key, uint32_t len)
-{
-	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-
-	if (e == NULL)
-		return -ENOMEM;
-	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
-	nftnl_set_elem_add(s, e);
 	return 0;
 }
 
@@ -596,38 +525,13 @@ set_fill(struct nftnl_set *s, const struct set_def *sd,
 	for (i = 0; err == 0 && al && i < al->n; i++) {
 		if (al->addr[i].family != sd->af)
 			continue;
-		err = elem_add(s, &al->addr[i].a, sd->keylen);
+		err = kk_nft_elem_add(s, &al->addr[i].a, sd->keylen);
 	}
 	for (i = 0; err == 0 && pl && i < pl->n; i++) {
 		be = htons(pl->port[i]);
-		err = elem_add(s, &be, sizeof(be));
+		err = kk_nft_elem_add(s, &be, sizeof(be));
 	}
 	return err;
-}
-
-/* An empty set of o's table, appended to o->sets. */
-static int
-new_set(struct kk_nft_objects *o, const char *name, uint32_t type,
-    uint32_t keylen, uint32_t id, uint32_t flags, struct nftnl_set **sp)
-{
-	struct nftnl_set *s;
-
-	if (o->nsets >= KK_NFT_MAX_SETS)
-		return -E2BIG;
-	s = nftnl_set_alloc();
-	if (s == NULL)
-		return -ENOMEM;
-	nftnl_set_set_str(s, NFTNL_SET_TABLE,
-	    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)o->family);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, keylen);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
-	o->sets[o->nsets++] = s;
-	*sp = s;
-	return 0;
 }
 
 static int
@@ -637,7 +541,7 @@ add_set(struct kk_nft_objects *o, enum set_id id, const struct kk_policy *p)
 	struct nftnl_set *s;
 	int err;
 
-	if ((err = new_set(o, sd->name, sd->type, sd->keylen, id, 0, &s)) < 0)
+	if ((err = kk_nft_set_new(o, sd->name, sd->type, sd->keylen, id, 0, &s)) < 0)
 		return err;
 	return set_fill(s, sd, p);
 }
@@ -682,14 +586,6 @@ build_rows(struct kk_nft_objects *o, const struct table_def *td,
 	return 0;
 }
 
-/*
- * The interval sets of the inet table (IOC block lists), in every mode:
- * declared here, their elements put in by build.c from the ranges.
- */
-#define IPSET_ID_BASE	KK_NFT_VERSIONED_ID	/* set ids above the rows' own */
-#define PORTSET_ID_BASE	200	/* a block list's ports, per interval set */
-#define NFLOG_SNAPLEN	128	/* the headers a "blocked" report needs */
-
 /* A drill's gate: one element, key 1, that times out unless renewed. */
 static int
 add_gate(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
@@ -701,7 +597,7 @@ add_gate(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 
 	if (spec->gate_ms == 0)
 		return -EINVAL;
-	if ((err = new_set(o, KK_DRILL_GATE, NFT_TYPE_MARK, sizeof(one),
+	if ((err = kk_nft_set_new(o, KK_DRILL_GATE, NFT_TYPE_MARK, sizeof(one),
 	    GATE_SET_ID, NFT_SET_TIMEOUT, &s)) < 0)
 		return err;
 	if ((e = nftnl_set_elem_alloc()) == NULL)
@@ -709,200 +605,6 @@ add_gate(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &one, sizeof(one));
 	nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, spec->gate_ms);
 	nftnl_set_elem_add(s, e);
-	return 0;
-}
-
-/* The ports of a block list's interval set i, as a set of its own. */
-static int
-add_block_ports(struct kk_nft_objects *o, const struct kk_nft_ipset *ip,
-    size_t i)
-{
-	struct nftnl_set *s;
-	char name[KK_NFT_NAME_MAX];
-	uint16_t be;
-	size_t k;
-	int n, err;
-
-	if (ip->nports > KK_NFT_MAX_BLOCK_PORTS)
-		return -E2BIG;
-	n = snprintf(name, sizeof(name), "%sp", ip->name);
-	if (n < 0 || (size_t)n >= sizeof(name))
-		return -ENAMETOOLONG;
-	if ((err = new_set(o, name, NFT_TYPE_INET_SERVICE, 2,
-	    (uint32_t)(PORTSET_ID_BASE + i), 0, &s)) < 0)
-		return err;
-	for (k = 0; err == 0 && k < ip->nports; k++) {
-		be = htons(ip->ports[k]);
-		err = elem_add(s, &be, sizeof(be));
-	}
-	return err;
-}
-
-static int
-add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
-{
-	const struct kk_nft_ipset *ip;
-	struct nftnl_set *s;
-	size_t i, k;
-	int err;
-
-	for (i = 0; i < spec->nipsets; i++) {
-		ip = &spec->ipsets[i];
-		if (i >= KK_NFT_MAX_IPSETS || o->nsets >= KK_NFT_MAX_SETS)
-			return -E2BIG;
-		if (ip->name[0] == '\0' || ip->ranges == NULL ||
-		    !ip->ranges->sealed ||
-		    (ip->block != 0 && (ip->list == NULL || ip->nports >
-		    KK_NFT_MAX_BLOCK_PORTS)))
-			return -EINVAL;
-		for (k = 0; k < o->nsets; k++)
-			if (strcmp(nftnl_set_get_str(o->sets[k], NFTNL_SET_NAME),
-			    ip->name) == 0)
-				return -EEXIST;
-		if ((err = new_set(o, ip->name, ip->ranges->af == AF_INET ?
-		    NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR, ip->ranges->keylen,
-		    (uint32_t)(IPSET_ID_BASE + i), NFT_SET_INTERVAL, &s)) < 0)
-			return err;
-		o->ranges[o->nsets - 1] = ip->ranges;
-		if (ip->block != 0 && ip->nports > 0 &&
-		    (err = add_block_ports(o, ip, i)) < 0)
-			return err;
-	}
-	return 0;
-}
-
-/*
- * A block list's named counter (LIST_drops), once per list: its drops on
- * every hook and family, kept across its versions by a change in place.
- */
-static int
-add_counters(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
-{
-	char name[KK_NFT_NAME_MAX + 8];
-	struct nftnl_obj *c;
-	size_t i, k;
-
-	for (i = 0; !spec->drill && i < spec->nipsets; i++) {
-		if (spec->ipsets[i].block == 0)
-			continue;
-		snprintf(name, sizeof(name), "%s" KK_NFT_DROPS_SUFFIX,
-		    spec->ipsets[i].list);
-		if (strlen(name) >= KK_NFT_NAME_MAX)
-			return -ENAMETOOLONG;
-		for (k = 0; k < o->nobjs; k++)
-			if (strcmp(nftnl_obj_get_str(o->objs[k], NFTNL_OBJ_NAME),
-			    name) == 0)
-				break;
-		if (k < o->nobjs)
-			continue;
-		if (o->nobjs >= KK_NFT_MAX_IPSETS)
-			return -E2BIG;
-		if ((c = nftnl_obj_alloc()) == NULL)
-			return -ENOMEM;
-		nftnl_obj_set_str(c, NFTNL_OBJ_TABLE,
-		    nftnl_table_get_str(o->table, NFTNL_TABLE_NAME));
-		nftnl_obj_set_str(c, NFTNL_OBJ_NAME, name);
-		nftnl_obj_set_u32(c, NFTNL_OBJ_FAMILY, (uint32_t)o->family);
-		nftnl_obj_set_u32(c, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-		o->objs[o->nobjs++] = c;
-	}
-	return 0;
-}
-
-/* Whether spec has block rules (a drill's table has none: it is not kakurid's own). */
-static bool
-blocks(const struct kk_nft_spec *spec)
-{
-	size_t i;
-
-	for (i = 0; !spec->drill && i < spec->nipsets; i++)
-		if (spec->ipsets[i].block != 0)
-			return true;
-	return false;
-}
-
-/*
- * One rule of a block list's interval set i on hook: the packet's
- * address (destination going out, source coming in) in the set, with
- * ports TCP or UDP (l4) to or from one of them; then either a limited
- * copy to NFLOG, or the counted drop.
- */
-static int
-compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
-    bool log, size_t i, const struct kk_nft_spec *spec)
-{
-	const struct kk_nft_ipset *ip = &spec->ipsets[i];
-	const bool v6 = ip->ranges->af == AF_INET6;
-	struct nftnl_rule *r;
-	char comment[96], prefix[KK_NFT_NAME_MAX + 8];
-	char ports[KK_NFT_NAME_MAX + 1];	/* add_block_ports refused longer */
-	char counter[KK_NFT_NAME_MAX + 8];
-	int err;
-
-	snprintf(comment, sizeof(comment), "block %s v%u: %s %s%s%s, %s",
-	    ip->list, ip->version, dst ? "to" : "from", v6 ? "IPv6" : "IPv4",
-	    l4 == IPPROTO_TCP ? " tcp" : l4 == IPPROTO_UDP ? " udp" : "",
-	    l4 ? (dst ? " dport" : " sport") : "", log ? "log" : "drop");
-	snprintf(prefix, sizeof(prefix), "%s%s", KK_NFT_BLOCK_PREFIX,
-	    ip->list);
-	snprintf(ports, sizeof(ports), "%sp", ip->name);
-	if ((r = rule_new(o, hook, comment, &err)) == NULL)
-		return err;
-	if ((err = kk_expr_meta8(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 :
-	    NFPROTO_IPV4)) < 0 ||
-	    (l4 && (err = kk_expr_meta8(r, NFT_META_L4PROTO,
-	    (uint8_t)l4)) < 0) ||
-	    (err = kk_expr_addr_in(r, v6, dst, ip->name,
-	    (uint32_t)(IPSET_ID_BASE + i))) < 0 ||
-	    (l4 && (err = kk_expr_port_in(r, dst ? 2 : 0, ports,
-	    (uint32_t)(PORTSET_ID_BASE + i))) < 0))
-		goto fail;
-	if (log)
-		err = kk_expr_limit(r, spec->log_rate, spec->log_unit);
-	if (err == 0 && log)
-		err = kk_expr_nflog(r, spec->log_group, prefix, NFLOG_SNAPLEN);
-	snprintf(counter, sizeof(counter), "%s" KK_NFT_DROPS_SUFFIX, ip->list);
-	if (err == 0 && !log && (err = kk_expr_counter_named(r,
-	    counter)) == 0)
-		err = kk_expr_verdict(r, NF_DROP);
-fail:
-	return rule_done(o, r, err);
-}
-
-/*
- * The block lists' rules on hook, before the mode's own: an IOC list
- * holds in every mode, and the log rule comes before the drop so that
- * the counter counts every packet however few are logged.
- */
-static int
-build_block_rules(struct kk_nft_objects *o, int hook,
-    const struct kk_nft_spec *spec)
-{
-	static const int any[] = { 0 }, tcp_udp[] = { IPPROTO_TCP,
-		IPPROTO_UDP };
-	const struct kk_nft_ipset *ip;
-	const int *l4;
-	size_t i, k, nl4;
-	int dir, pass, err;
-
-	for (i = 0; !spec->drill && i < spec->nipsets; i++) {
-		ip = &spec->ipsets[i];
-		l4 = ip->nports > 0 ? tcp_udp : any;
-		nl4 = ip->nports > 0 ? 2 : 1;
-		for (dir = 0; dir < 2; dir++) {
-			/* dir 0: to the addresses (out), 1: from them (in) */
-			if (!(ip->block & (dir == 0 ? KK_NFT_BLOCK_OUT :
-			    KK_NFT_BLOCK_IN)) ||
-			    hook == (dir == 0 ? HOOK_IN : HOOK_OUT))
-				continue;
-			for (pass = spec->log_rate > 0 ? 0 : 1; pass < 2; pass++)
-				for (k = 0; k < nl4; k++)
-					if ((err = compile_block(o, hook,
-					    dir == 0, l4[k], pass == 0, i,
-					    spec)) < 0)
-						return err;
-		}
-	}
 	return 0;
 }
 
@@ -971,14 +673,14 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 		    table_defs[i].family == family)
 			td = &table_defs[i];
 	if ((err = build_sets(o, td, spec)) < 0 ||
-	    (family == NFPROTO_INET && ((err = add_ipsets(o, spec)) < 0 ||
-	    (err = add_counters(o, spec)) < 0)))
+	    (family == NFPROTO_INET && ((err = kk_nft_add_ipsets(o, spec)) < 0 ||
+	    (err = kk_nft_add_counters(o, spec)) < 0)))
 		goto fail;
 	for (i = 0; td != NULL && i < td->nchains; i++)
 		if ((err = add_chain(o, &td->chains[i], spec)) < 0)
 			goto fail;
 	/* block lists need every hook; chains a mode lacks accept the rest */
-	for (h = 0; family == NFPROTO_INET && blocks(spec) &&
+	for (h = 0; family == NFPROTO_INET && kk_nft_blocks(spec) &&
 	    h < KK_NFT_MAX_CHAINS; h++) {
 		const struct chain_def accept = { h, NF_ACCEPT, NULL, 0 };
 
@@ -988,7 +690,7 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 			goto fail;
 	}
 	for (h = 0; family == NFPROTO_INET && h < KK_NFT_MAX_CHAINS; h++)
-		if ((err = build_block_rules(o, h, spec)) < 0)
+		if ((err = kk_nft_block_rules(o, h, spec)) < 0)
 			goto fail;
 	if ((err = build_rows(o, td, spec)) < 0)
 		goto fail;
