@@ -469,7 +469,10 @@ kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 		if (k == 1)
 			off += (size_t)sprintf((char *)buf + off, "ranges6 %zu\n",
 			    b->r[1].n);
-		memcpy(buf + off, b->r[k].keys, b->r[k].n * 2 * b->r[k].keylen);
+		/* a family without ranges has no keys (NULL) */
+		if (b->r[k].n > 0)
+			memcpy(buf + off, b->r[k].keys, b->r[k].n * 2 *
+			    b->r[k].keylen);
 		off += b->r[k].n * 2 * b->r[k].keylen;
 	}
 	kk_sha256(buf, off, digest);

@@ -219,7 +219,9 @@ kk_nft_ranges_seal(struct kk_nft_ranges *r)
 
 	if (r->keylen == 0)
 		return -EINVAL;
-	qsort_r(r->keys, r->n, 2 * r->keylen, cmp_range, &r->keylen);
+	/* an empty list has no keys at all (NULL): nothing to sort */
+	if (r->n > 1)
+		qsort_r(r->keys, r->n, 2 * r->keylen, cmp_range, &r->keylen);
 	/* merge into the first of each run of overlapping or adjacent ranges */
 	for (i = 0, k = 0; i < r->n; i++) {
 		if (k > 0 && touches(r, hi_of(r, k - 1), lo_of(r, i))) {
