@@ -101,11 +101,13 @@ check "kakuri: the autostart entry is a conffile" \
 # 4. The maintainer scripts, against stand-ins that only log: a command
 # without a stand-in is "not found" (PATH holds nothing else), so nothing
 # on this machine is run or changed.
-STUBS=$WORK/stubs
-mkdir -p "$STUBS"
+# logging stand-ins for the systemd tools the maintainer scripts call: they
+# record each call in $WORK/calls and change nothing on this machine
+STANDINS=$WORK/standins
+mkdir -p "$STANDINS"
 for c in deb-systemd-helper deb-systemd-invoke systemctl systemd-sysusers \
     systemd-tmpfiles; do
-	cat >"$STUBS/$c" <<-EOF
+	cat >"$STANDINS/$c" <<-EOF
 	#!/bin/sh
 	echo "$c \$*" >>"$WORK/calls"
 	# a fresh installation: nothing installed or enabled before
@@ -115,7 +117,7 @@ for c in deb-systemd-helper deb-systemd-invoke systemctl systemd-sysusers \
 	esac
 	exit 0
 	EOF
-	chmod 0755 "$STUBS/$c"
+	chmod 0755 "$STANDINS/$c"
 done
 # maint SCRIPT ARGS...: run one, the calls it made in $WORK/calls.  The
 # scripts talk to systemd only where /run/systemd/system exists; the copy
@@ -123,7 +125,7 @@ done
 maint() {
 	: >"$WORK/calls"
 	sed 's|\[ -d /run/systemd/system \]|true|' "$WORK/ctl/$1" >"$WORK/$1.sh"
-	PATH=$STUBS /bin/sh -e "$WORK/$1.sh" "${@:2}"
+	PATH=$STANDINS /bin/sh -e "$WORK/$1.sh" "${@:2}"
 }
 called() { grep -qx -- "$1" "$WORK/calls"; }
 if maint postinst configure ""; then
