@@ -46,9 +46,9 @@ by_name_desc(const void *a, const void *b)
 	return -strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The record files' names, newest first, at most max; *n of them. */
+/* The record files' names, newest first; *n of them. */
 static char **
-record_names(size_t max, size_t *n)
+record_names(size_t *n)
 {
 	char **names = NULL, **grown;
 	struct dirent *de;
@@ -77,7 +77,6 @@ record_names(size_t max, size_t *n)
 	closedir(dir);
 	if (names != NULL)
 		qsort(names, *n, sizeof(*names), by_name_desc);
-	(void)max;
 	return names;
 }
 
@@ -114,7 +113,7 @@ kd_drill_history(struct kd *d, size_t limit)
 {
 	json_t *list = json_array(), *o;
 	size_t i, n;
-	char **names = record_names(limit, &n);
+	char **names = record_names(&n);
 
 	(void)d;
 	for (i = 0; i < n && json_array_size(list) < limit; i++)
@@ -136,7 +135,7 @@ kd_drill_close_leftovers(struct kd *d)
 	char path[PATH_MAX + 64], *text;
 	const char *st;
 	size_t i, n;
-	char **names = record_names(0, &n);
+	char **names = record_names(&n);
 	json_t *o;
 	char rid[KK_EPISODE_HEX + 1], ended[32];
 
