@@ -49,6 +49,8 @@ enum key_kind {
 	KEY_LOG_GROUP,		/* integer 0..65535: an NFLOG group */
 	KEY_INTERVAL,		/* integer 1..3600 seconds */
 	KEY_RATE,		/* "N/second" or "N/minute", N 0..KK_RATE_MAX */
+	KEY_BROKER,		/* "mqtts://ADDR:PORT", ADDR an IP literal */
+	KEY_GROUPS,		/* list of fleet group names */
 };
 
 #define KEY_REQUIRED	0x1	/* must be present */
@@ -178,6 +180,16 @@ static const struct key_spec usb_keys[] = {
 	{ "storage", KEY_USB_STORAGE, 0, FIELD(usb_storage_deauthorize) },
 };
 
+/*
+ * The fleet broker kakurid dials out to (DESIGN 9): always TLS, to an IP
+ * literal (so that isolation can keep it open), authenticated by ca.
+ */
+static const struct key_spec fleet_keys[] = {
+	{ "broker", KEY_BROKER, 0, FIELD(fleet_broker) },
+	{ "ca", KEY_PATH, 0, FIELD(fleet_ca) },
+	{ "groups", KEY_GROUPS, 0, FIELD(fleet_groups) },
+};
+
 static const struct section_spec sections[] = {
 	{ "agent",	true,	agent_keys,	 nitems(agent_keys) },
 	{ "tls",	false,	tls_keys,	 nitems(tls_keys) },
@@ -192,6 +204,7 @@ static const struct section_spec sections[] = {
 	{ "blocklists",	false,	blocklists_keys, nitems(blocklists_keys) },
 	{ "audit",	false,	audit_keys,	 nitems(audit_keys) },
 	{ "usb",	false,	usb_keys,	 nitems(usb_keys) },
+	{ "fleet",	false,	fleet_keys,	 nitems(fleet_keys) },
 };
 
 static const struct kk_cfg_type policy_file = {
@@ -438,6 +451,28 @@ add_endpoint(struct kk_cfg_loader *l, const config_setting_t *e,
 	return 0;
 }
 
+static int
+add_group(struct kk_cfg_loader *l, const config_setting_t *e,
+    const char *qname, void *arg)
+{
+	struct kk_grouplist *dst = arg;
+	const char *v = config_setting_get_string(e), *why;
+	char q[KK_CFG_QUOTE_SIZE];
+	size_t j;
+
+	why = kk_group_name_problem(v);
+	for (j = 0; why == NULL && j < dst->n; j++)
+		if (strcmp(dst->name[j], v) == 0)
+			why = "is named twice";
+	if (why != NULL) {
+		kk_cfg_fail_at(l, e, "%s: '%s' %s", qname,
+		    kk_cfg_quote(v, q, sizeof(q)), why);
+		return -EINVAL;
+	}
+	snprintf(dst->name[dst->n++], sizeof(dst->name[0]), "%s", v);
+	return 0;
+}
+
 static const struct list_kind list_kinds[] = {
 	[KEY_ADDRS] = { { "strings", CONFIG_TYPE_STRING, "addresses",
 	    KK_MAX_ADDRS }, add_addr },
@@ -447,6 +482,8 @@ static const struct list_kind list_kinds[] = {
 	    KK_MAX_PROTECT }, add_path },
 	[KEY_ENDPOINTS] = { { "strings", CONFIG_TYPE_STRING, "endpoints",
 	    KK_MAX_PROBES }, add_endpoint },
+	[KEY_GROUPS] = { { "strings", CONFIG_TYPE_STRING, "groups",
+	    KK_MAX_GROUPS }, add_group },
 };
 
 static int
@@ -596,6 +633,10 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
 		    &((struct kk_endpointlist *)(void *)dst)->n, dst);
 		break;
+	case KEY_GROUPS:
+		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
+		    &((struct kk_grouplist *)(void *)dst)->n, dst);
+		break;
 	case KEY_SECONDS:
 	case KEY_GATE:
 	case KEY_LOG_GROUP:
@@ -648,6 +689,19 @@ load_key(struct kk_cfg_loader *l, const struct key_spec *k, const char *qname,
 			break;
 		case KEY_ENDPOINT:
 			rc = load_endpoint(l, s, qname, v, k->flags, dst,
+			    k->size);
+			break;
+		case KEY_BROKER:
+			if (*v != '\0' && strncmp(v, KK_BROKER_SCHEME,
+			    strlen(KK_BROKER_SCHEME)) != 0) {
+				kk_cfg_fail_at(l, s, "%s must be \"\" or "
+				    "\"" KK_BROKER_SCHEME "ADDR:PORT\" (the "
+				    "broker is reached over TLS only)", qname);
+				goto out;
+			}
+			if (*v != '\0')
+				v += strlen(KK_BROKER_SCHEME);
+			rc = load_endpoint(l, s, qname, v, KEY_REMOTE, dst,
 			    k->size);
 			break;
 		case KEY_MODE:
@@ -865,6 +919,12 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 		/* reports never go to a collector nobody authenticated */
 		kk_cfg_fail(&l, 0, "report.collector needs report.collector_id "
 		    "or report.ca");
+		rc = -EINVAL;
+		goto out;
+	}
+	if (np->fleet_broker[0] != '\0' && np->fleet_ca[0] == '\0') {
+		/* the broker relays commands: never one nobody authenticated */
+		kk_cfg_fail(&l, 0, "fleet.broker needs fleet.ca");
 		rc = -EINVAL;
 		goto out;
 	}

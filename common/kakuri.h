@@ -100,6 +100,14 @@ struct kk_endpointlist {
 	size_t n;
 };
 
+#define KK_BROKER_SCHEME	"mqtts://"	/* fleet.broker: TLS only */
+#define KK_MAX_GROUPS		16	/* fleet.groups entries */
+#define KK_GROUP_NAME_MAX	64	/* a fleet group's name, bytes */
+struct kk_grouplist {
+	char name[KK_MAX_GROUPS][KK_GROUP_NAME_MAX + 1];
+	size_t n;
+};
+
 #define KK_MAX_PROTECT		32	/* evidence.protect entries */
 #define KK_PROTECT_PATH_MAX	256
 
@@ -185,6 +193,11 @@ struct kk_policy {
 	int drill_max_duration;		/* seconds a drill may last */
 	int drill_gate;			/* seconds: the kernel lifts a hung drill */
 
+	/* fleet { } (issue 13, DESIGN 9): the broker kakurid dials out to */
+	char fleet_broker[128];		/* "ADDR:PORT" of "mqtts://ADDR:PORT"; "": none */
+	char fleet_ca[PATH_MAX];	/* the CA the broker's certificate chains to */
+	struct kk_grouplist fleet_groups;	/* the groups this agent is in */
+
 	/* audit { } */
 	int audit_max_mb;		/* rotate audit.log past this */
 	int audit_keep;			/* rotated files kept */
@@ -208,6 +221,12 @@ int kk_addr_parse(const char *s, struct kk_addr *out);
 int kk_addr_format(const struct kk_addr *a, char *buf, size_t len);
 /* "ADDR:PORT", ADDR an IPv4 literal or "[IPv6 literal]" */
 int kk_endpoint_parse(const char *s, struct kk_addr *addr, uint16_t *port);
+/*
+ * A fleet group's name: 1-64 of [a-z0-9._-], starting with a letter or
+ * digit, so that it is one MQTT topic level (no '/', '+', '#').  NULL
+ * when valid, else why not.
+ */
+const char *kk_group_name_problem(const char *s);
 /* Why s is not an address kk_addr_parse takes, in words for a message. */
 const char *kk_addr_problem(const char *s);
 /* kk_endpoint_parse, but NULL when valid and otherwise why not. */

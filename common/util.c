@@ -493,3 +493,22 @@ kk_evidence_id_ok(const char *id)
 	}
 	return true;
 }
+
+const char *
+kk_group_name_problem(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0)
+		return "is empty";
+	if (n > KK_GROUP_NAME_MAX)
+		return "is longer than 64 bytes";
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return "must start with a-z or 0-9";
+	for (i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+		    s[i] == '_' || s[i] == '-'))
+			return "may hold only a-z, 0-9, '.', '_' and '-'";
+	return NULL;
+}

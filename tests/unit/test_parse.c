@@ -529,7 +529,36 @@ static const struct hostile {
 	    "audit.keep must be 1-16" },
 	{ FIX("audit_max_mb_zero"), -EINVAL, 14,
 	    "audit.max_mb must be 1-" },
+	{ FIX("fleet_plain"), -EINVAL, 14,
+	    "fleet.broker must be \"\" or \"mqtts://ADDR:PORT\"" },
+	{ FIX("fleet_no_ca"), -EINVAL, 0,
+	    "fleet.broker needs fleet.ca" },
+	{ FIX("fleet_hostname"), -EINVAL, 14,
+	    "fleet.broker: 'broker.example.org:8883': not an IP literal" },
+	{ FIX("fleet_wildcard_group"), -EINVAL, 14,
+	    "fleet.groups: '#' must start with a-z or 0-9" },
+	{ FIX("fleet_group_twice"), -EINVAL, 14,
+	    "fleet.groups: 'tokyo' is named twice" },
 };
+
+/* fleet { }: the broker is kept without its scheme, the groups in order. */
+START_TEST(test_fleet_keys)
+{
+	char err[512];
+
+	ck_assert_msg(load(FIX("fleet_valid"), err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_str_eq(policy->fleet_broker, "[2001:db8::10]:8883");
+	ck_assert_str_eq(policy->fleet_ca, "/etc/kakuri/broker-ca.pem");
+	ck_assert_uint_eq(policy->fleet_groups.n, 2);
+	ck_assert_str_eq(policy->fleet_groups.name[0], "tokyo");
+	ck_assert_str_eq(policy->fleet_groups.name[1], "finance-2");
+	ck_assert_msg(load(FIX("valid_sparse"), err, sizeof(err)) == 0,
+	    "%s", err);
+	ck_assert_str_eq(policy->fleet_broker, "");
+	ck_assert_uint_eq(policy->fleet_groups.n, 0);
+}
+END_TEST
 
 /* audit { }: the rotation of the audit log, and its defaults. */
 START_TEST(test_audit_keys)
@@ -917,6 +946,7 @@ KK_SUITE(parse_suite, "parse",
 	PARSE_CASE("hostile", 0, 0),
 	    KK_LOOP(test_hostile, KK_NITEMS(hostile)),
 	    KK_TEST(test_audit_keys),
+	    KK_TEST(test_fleet_keys),
 	PARSE_CASE("file", KK_TMPDIR, 20), KK_TEST(test_symlink_refused),
 	    KK_LOOP(test_writable_refused, KK_NITEMS(writable_modes)),
 	    KK_TEST(test_owner_refused),
