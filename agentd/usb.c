@@ -54,9 +54,11 @@ struct usb_hub {
 	int value;			/* interface_authorized_default; -1 unread */
 };
 
+/* a storage interface, or one of another class that is deauthorised */
 struct usb_iface {
 	char name[KD_USB_NAME_MAX];
 	int authorized;			/* -1 unread */
+	bool storage;
 };
 
 /* bus/usb/devices as it is now */
@@ -166,18 +168,20 @@ scan_iface(struct usb_scan *sc, int fd, const char *name)
 		note(sc->errors, &sc->err, name, "bInterfaceClass", class);
 		return 0;
 	}
-	if (class != CLASS_STORAGE)
+	v = kd_usb_attr_uint(fd, "authorized", 10, 1);
+	/* of another class, only those waiting to be let in (admit) */
+	if (class != CLASS_STORAGE && v != 0)
 		return 0;
 	if (sc->nifaces == KD_USB_IFACES_MAX) {
-		note(sc->errors, &sc->err, "storage interface", name, -E2BIG);
+		note(sc->errors, &sc->err, "interface", name, -E2BIG);
 		return 0;
 	}
-	v = kd_usb_attr_uint(fd, "authorized", 10, 1);
 	if (v < 0)
 		note(sc->errors, &sc->err, name, "authorized", v);
 	f = &sc->ifaces[sc->nifaces++];
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->authorized = v < 0 ? -1 : v;
+	f->storage = class == CLASS_STORAGE;
 	return 0;
 }
 
@@ -209,7 +213,8 @@ scan_entry(int dfd, const char *name, void *arg)
 }
 
 /*
- * The root hubs and storage interfaces under sysfs.  A machine without
+ * The root hubs and the interfaces to judge (storage ones, and those of
+ * other classes that are deauthorised) under sysfs.  A machine without
  * USB (no bus/usb/devices) has none: 0 with sc->devfd -1.
  */
 static int
@@ -235,21 +240,54 @@ scan(const char *sysfs, struct usb_scan *sc, json_t *errors)
 	return 0;
 }
 
-static void
-scan_close(struct usb_scan *sc)
+/* A scan not made yet: scan_free may follow at once. */
+static struct usb_scan *
+scan_new(void)
 {
+	struct usb_scan *sc = calloc(1, sizeof(*sc));
+
+	if (sc != NULL)
+		sc->devfd = -1;
+	return sc;
+}
+
+static void
+scan_free(struct usb_scan *sc)
+{
+	if (sc == NULL)
+		return;
 	if (sc->devfd >= 0)
 		close(sc->devfd);
-	sc->devfd = -1;
+	free(sc);
 }
 
 /* ---- what was changed: state_dir/usb.json ---- */
 
-/* {v:1, hubs:[{name, was}], interfaces:[name]}: -ENOENT, -EBADMSG */
+/* interface names ("1-2:1.0"), at most KD_USB_IFACES_MAX */
+static bool
+iface_names_ok(json_t *a)
+{
+	json_t *e;
+	size_t i;
+
+	if (!json_is_array(a) || json_array_size(a) > KD_USB_IFACES_MAX)
+		return false;
+	json_array_foreach(a, i, e)
+		if (!json_is_string(e) || !name_ok(json_string_value(e)) ||
+		    strchr(json_string_value(e), ':') == NULL)
+			return false;
+	return true;
+}
+
+/*
+ * {v:1, hubs:[{name, was}], interfaces:[name], kept:[name]}: -ENOENT,
+ * -EBADMSG.  kept (interfaces deauthorised by someone else when their
+ * hub was cut) came later: a file without it has none.
+ */
 static int
 state_load(const char *path, json_t **out)
 {
-	json_t *st = NULL, *hubs, *ifaces, *e, *name, *was;
+	json_t *st = NULL, *hubs, *e, *name, *was;
 	char *text = NULL;
 	size_t len, i;
 	int err;
@@ -260,10 +298,12 @@ state_load(const char *path, json_t **out)
 	err = -EBADMSG;
 	st = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
 	hubs = json_object_get(st, KW_HUBS);
-	ifaces = json_object_get(st, KW_INTERFACES);
-	if (!json_is_array(hubs) || !json_is_array(ifaces) ||
-	    json_array_size(hubs) > KD_USB_HUBS_MAX ||
-	    json_array_size(ifaces) > KD_USB_IFACES_MAX)
+	if (!json_is_array(hubs) || json_array_size(hubs) > KD_USB_HUBS_MAX ||
+	    !iface_names_ok(json_object_get(st, KW_INTERFACES)))
+		goto out;
+	if (json_object_get(st, KW_KEPT) == NULL)
+		json_object_set_new(st, KW_KEPT, json_array());
+	if (!iface_names_ok(json_object_get(st, KW_KEPT)))
 		goto out;
 	json_array_foreach(hubs, i, e) {
 		name = json_object_get(e, KW_NAME);
@@ -273,10 +313,6 @@ state_load(const char *path, json_t **out)
 		    json_integer_value(was) < 0 || json_integer_value(was) > 1)
 			goto out;
 	}
-	json_array_foreach(ifaces, i, e)
-		if (!json_is_string(e) || !name_ok(json_string_value(e)) ||
-		    strchr(json_string_value(e), ':') == NULL)
-			goto out;
 	*out = st;
 	st = NULL;
 	err = 0;
@@ -320,16 +356,81 @@ saved_hub(json_t *st, const char *name)
 	return NULL;
 }
 
+/* whether name is in the state's list key (KW_INTERFACES, KW_KEPT) */
 static bool
-saved_iface(json_t *st, const char *name)
+listed(json_t *st, const char *key, const char *name)
 {
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(st, KW_INTERFACES), i, e)
+	json_array_foreach(json_object_get(st, key), i, e)
 		if (strcmp(json_string_value(e), name) == 0)
 			return true;
 	return false;
+}
+
+static void
+list_add(json_t *st, const char *key, const char *name)
+{
+	json_array_append_new(json_object_get(st, key), json_string(name));
+}
+
+/* The root hub of an interface: "usb1" for "1-2.3:1.0" (and "1-0:1.0"). */
+static void
+hub_of(const char *iface, char *hub, size_t len)
+{
+	snprintf(hub, len, "usb%.*s", (int)strspn(iface, "0123456789"), iface);
+}
+
+/*
+ * What is to be done with interface f while the cut is in force, given
+ * what st says kakurid changed: its decision, apart from the writes.
+ */
+static enum kd_usb_verdict
+verdict(const struct usb_iface *f, json_t *st)
+{
+	char hub[KD_USB_NAME_MAX + 8];
+	bool ours;
+
+	if (f->storage && f->authorized == 1)
+		return KD_USB_CUT;
+	if (f->authorized != 0)
+		return KD_USB_LEAVE;		/* unreadable: not judged */
+	/*
+	 * Deauthorised: by kakurid's cut of its root hub (it came while
+	 * isolated), or by someone else (kept when the hub was cut, or on
+	 * a hub that refused new interfaces before kakurid came).
+	 */
+	hub_of(f->name, hub, sizeof(hub));
+	ours = saved_hub(st, hub) != NULL && !listed(st, KW_KEPT, f->name);
+	if (!ours)
+		return KD_USB_LEAVE;
+	if (!f->storage)
+		return KD_USB_ADMIT;
+	return listed(st, KW_INTERFACES, f->name) ? KD_USB_LEAVE :
+	    KD_USB_KEEP_OUT;
+}
+
+enum kd_usb_verdict
+kd_usb_judge(const char *sysfs, const char *name, json_t *st)
+{
+	struct usb_scan *sc;
+	enum kd_usb_verdict v = KD_USB_LEAVE;
+	char path[PATH_MAX];
+	int fd;
+
+	if (!name_ok(name) || strchr(name, ':') == NULL ||
+	    (sc = scan_new()) == NULL)
+		return KD_USB_LEAVE;
+	snprintf(path, sizeof(path), "%s/%s", sysfs, DEVICES_DIR);
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		scan_entry(fd, name, sc);
+		if (sc->nifaces == 1)
+			v = verdict(&sc->ifaces[0], st);
+		close(fd);
+	}
+	scan_free(sc);
+	return v;
 }
 
 static json_t *
@@ -439,14 +540,71 @@ deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
 	close(fd);
 }
 
+/*
+ * What is about to change added to st (write-ahead): the root hubs that
+ * accept new interfaces, with the interfaces someone else deauthorised
+ * on them (kept: never kakurid's to let in or put back), the storage
+ * interfaces to cut and those that came while isolated.  vs gets each
+ * interface's verdict, judged once the hubs are in st (a hub cut is
+ * kakurid's from now) and before the interfaces are.  Whether st
+ * changed.
+ */
+static bool
+plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs)
+{
+	char hub[KD_USB_NAME_MAX + 8];
+	bool dirty = false;
+	size_t i, j;
+
+	for (i = 0; i < sc->nhubs; i++) {
+		if (sc->hubs[i].value != 1 || saved_hub(st, sc->hubs[i].name))
+			continue;
+		json_array_append_new(json_object_get(st, KW_HUBS),
+		    json_pack("{s:s, s:i}", KW_NAME, sc->hubs[i].name,
+		    KW_WAS, sc->hubs[i].value));
+		for (j = 0; j < sc->nifaces; j++) {
+			hub_of(sc->ifaces[j].name, hub, sizeof(hub));
+			if (sc->ifaces[j].authorized == 0 &&
+			    strcmp(hub, sc->hubs[i].name) == 0 &&
+			    !listed(st, KW_KEPT, sc->ifaces[j].name))
+				list_add(st, KW_KEPT, sc->ifaces[j].name);
+		}
+		dirty = true;
+	}
+	for (i = 0; i < sc->nifaces; i++)
+		vs[i] = verdict(&sc->ifaces[i], st);
+	for (i = 0; i < sc->nifaces; i++)
+		if ((vs[i] == KD_USB_CUT || vs[i] == KD_USB_KEEP_OUT) &&
+		    !listed(st, KW_INTERFACES, sc->ifaces[i].name)) {
+			list_add(st, KW_INTERFACES, sc->ifaces[i].name);
+			dirty = true;
+		}
+	return dirty;
+}
+
+/*
+ * A storage interface that came while isolated: deauthorised by the
+ * kernel already (its hub's default), recorded as those cut are.
+ */
+static void
+keep_out(const struct kd_usb_paths *p, struct usb_scan *sc, const char *name,
+    json_t *rec)
+{
+	json_t *o = describe_iface(p->sysfs, sc->devfd, name);
+
+	json_object_set_new(o, KW_RESULT,
+	    json_string("arrived while isolated: left deauthorised"));
+	json_array_append_new(json_object_get(rec, KW_INTERFACES), o);
+}
+
 int
 kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 {
 	char aside[PATH_MAX];
 	struct usb_scan *sc = NULL;
 	json_t *rec, *st = NULL, *errors;
+	enum kd_usb_verdict *vs = NULL;
 	size_t i;
-	bool dirty = false;
 	int err, first = 0, fd;
 
 	*record = NULL;
@@ -466,9 +624,9 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 		goto out;	/* unreadable: it may still say what to restore */
 	}
 	if (st == NULL)
-		st = json_pack("{s:i, s:[], s:[]}", KW_V, 1, KW_HUBS,
-		    KW_INTERFACES);
-	if (st == NULL || (sc = calloc(1, sizeof(*sc))) == NULL) {
+		st = json_pack("{s:i, s:[], s:[], s:[]}", KW_V, 1, KW_HUBS,
+		    KW_INTERFACES, KW_KEPT);
+	if (st == NULL || (sc = scan_new()) == NULL) {
 		first = -ENOMEM;
 		goto out;
 	}
@@ -478,23 +636,11 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 	}
 	if (sc->err && !first)
 		first = sc->err;
-
-	/* what is about to change, saved before it is */
-	for (i = 0; i < sc->nhubs; i++)
-		if (sc->hubs[i].value == 1 && saved_hub(st, sc->hubs[i].name) == NULL) {
-			json_array_append_new(json_object_get(st, KW_HUBS),
-			    json_pack("{s:s, s:i}", KW_NAME, sc->hubs[i].name,
-			    KW_WAS, sc->hubs[i].value));
-			dirty = true;
-		}
-	for (i = 0; i < sc->nifaces; i++)
-		if (sc->ifaces[i].authorized == 1 &&
-		    !saved_iface(st, sc->ifaces[i].name)) {
-			json_array_append_new(json_object_get(st, KW_INTERFACES),
-			    json_string(sc->ifaces[i].name));
-			dirty = true;
-		}
-	if (dirty && (err = state_save(p->state, st)) < 0) {
+	if ((vs = calloc(sc->nifaces + 1, sizeof(*vs))) == NULL) {
+		first = -ENOMEM;
+		goto out;
+	}
+	if (plan(sc, st, vs) && (err = state_save(p->state, st)) < 0) {
 		/* nothing changed that could not be put back */
 		note(errors, &first, p->state, NULL, err);
 		goto out;
@@ -519,12 +665,13 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 			    KW_WAS, sc->hubs[i].value));
 	}
 	for (i = 0; i < sc->nifaces; i++)
-		if (sc->ifaces[i].authorized == 1)
+		if (vs[i] == KD_USB_CUT)
 			deauthorize_iface(p, sc, sc->ifaces[i].name, rec, &first);
+		else if (vs[i] == KD_USB_KEEP_OUT)
+			keep_out(p, sc, sc->ifaces[i].name, rec);
 out:
-	if (sc != NULL)
-		scan_close(sc);
-	free(sc);
+	scan_free(sc);
+	free(vs);
 	json_decref(st);
 	if (json_array_size(json_object_get(rec, KW_HUBS)) ||
 	    json_array_size(json_object_get(rec, KW_INTERFACES)) ||
@@ -574,7 +721,7 @@ kd_usb_restore(const struct kd_usb_paths *p, json_t **record)
 		note(errors, &first, p->state, NULL, err);
 		goto out;
 	}
-	if ((sc = calloc(1, sizeof(*sc))) == NULL ||
+	if ((sc = scan_new()) == NULL ||
 	    (left = json_array()) == NULL || (lefth = json_array()) == NULL) {
 		first = -ENOMEM;
 		goto out;
@@ -619,9 +766,7 @@ kd_usb_restore(const struct kd_usb_paths *p, json_t **record)
 	if (err < 0)
 		note(errors, &first, p->state, NULL, err);
 out:
-	if (sc != NULL)
-		scan_close(sc);
-	free(sc);
+	scan_free(sc);
 	json_decref(left);
 	json_decref(lefth);
 	json_decref(st);
@@ -635,7 +780,9 @@ int
 kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
     size_t whylen)
 {
+	const struct usb_iface *f;
 	struct usb_scan *sc;
+	json_t *saved = NULL;
 	struct stat st;
 	size_t i;
 	int err = 0;
@@ -651,7 +798,7 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 		}
 		return errno == ENOENT ? 0 : -errno;
 	}
-	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+	if ((sc = scan_new()) == NULL)
 		return -ENOMEM;
 	if ((err = scan(p->sysfs, sc, NULL)) < 0)
 		goto out;
@@ -662,13 +809,24 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 				    sc->hubs[i].name);
 			err = -ESTALE;
 		}
-	for (i = 0; i < sc->nifaces && err == 0; i++)
-		if (sc->ifaces[i].authorized != 0) {
+	/* unloadable: nothing is known to be kakurid's, nothing pending */
+	state_load(p->state, &saved);
+	for (i = 0; i < sc->nifaces && err == 0; i++) {
+		f = &sc->ifaces[i];
+		if (!f->storage)
+			continue;
+		if (f->authorized != 0) {
 			if (why != NULL)
 				snprintf(why, whylen, "storage interface %s is authorised",
-				    sc->ifaces[i].name);
+				    f->name);
+			err = -ESTALE;
+		} else if (verdict(f, saved) == KD_USB_KEEP_OUT) {
+			if (why != NULL)
+				snprintf(why, whylen, "storage interface %s arrived "
+				    "while isolated and is not recorded", f->name);
 			err = -ESTALE;
 		}
+	}
 	/* a hub or an interface it cannot judge: not known to hold */
 	if (err == 0 && sc->err != 0) {
 		if (why != NULL)
@@ -677,9 +835,59 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 		err = -ESTALE;
 	}
 out:
-	scan_close(sc);
-	free(sc);
+	json_decref(saved);
+	scan_free(sc);
 	return err;
+}
+
+/* ---- interfaces of other classes that came while isolated ---- */
+
+int
+kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
+{
+	struct usb_scan *sc = NULL;
+	json_t *st = NULL, *o;
+	int err, first = 0, fd;
+	size_t i;
+
+	*admitted = NULL;
+	/* nothing saved: no hub is kakurid's, nothing came in its stead */
+	if ((err = state_load(p->state, &st)) < 0)
+		return err == -ENOENT ? 0 : err;
+	if ((sc = scan_new()) == NULL ||
+	    (*admitted = json_array()) == NULL) {
+		first = -ENOMEM;
+		goto out;
+	}
+	if ((first = scan(p->sysfs, sc, NULL)) < 0)
+		goto out;
+	for (i = 0; i < sc->nifaces; i++) {
+		if (verdict(&sc->ifaces[i], st) != KD_USB_ADMIT)
+			continue;
+		o = describe_iface(p->sysfs, sc->devfd, sc->ifaces[i].name);
+		if ((fd = kd_usb_open_dir(sc->devfd, sc->ifaces[i].name,
+		    true)) < 0)
+			err = fd;
+		else
+			err = kd_usb_attr_set(fd, "authorized", 1);
+		if (fd >= 0)
+			close(fd);
+		if (err < 0) {
+			if (first == 0)
+				first = err;
+			json_object_set_new(o, KW_ERROR,
+			    json_string(describe(err)));
+		}
+		json_array_append_new(*admitted, o);
+	}
+out:
+	scan_free(sc);
+	json_decref(st);
+	if (*admitted != NULL && json_array_size(*admitted) == 0) {
+		json_decref(*admitted);
+		*admitted = NULL;
+	}
+	return first;
 }
 
 /* ---- the enforcer ---- */
@@ -713,13 +921,13 @@ usb_wanted(struct kd *d, enum kk_mode mode)
 }
 
 /*
- * A record's errors logged, once while they stay the same (verify tries
- * again at every status): whether they are new.
+ * Errors logged, once while they stay the same (verify tries again
+ * every few seconds): whether they are new.  last keeps what was logged.
  */
+#define LOGGED_MAX	512
 static bool
-log_errors(const char *what, json_t *rec, int err)
+log_errors(char last[LOGGED_MAX], const char *what, json_t *errors, int err)
 {
-	static char last[512];
 	char *text;
 	bool fresh;
 
@@ -727,15 +935,46 @@ log_errors(const char *what, json_t *rec, int err)
 		last[0] = '\0';
 		return false;
 	}
-	text = json_dumps(json_object_get(rec, KW_ERRORS), JSON_COMPACT);
-	fresh = text == NULL || strncmp(text, last, sizeof(last) - 1) != 0;
+	text = json_dumps(errors, JSON_COMPACT);
+	fresh = text == NULL || strncmp(text, last, LOGGED_MAX - 1) != 0;
 	if (fresh)
 		kk_log(LOG_CRIT, KK_MID_APPLY,
 		    "USB storage %s incomplete (%s): %s", what, strerror(-err),
 		    text ? text : "out of memory");
-	snprintf(last, sizeof(last), "%s", text ? text : "");
+	snprintf(last, LOGGED_MAX, "%s", text ? text : "");
 	free(text);
 	return fresh;
+}
+
+/*
+ * The interfaces of other classes that came while isolated let in: a
+ * keyboard plugged in now works.  Those let in are audited; a write that
+ * fails is logged (once) and tried again at the next verification.
+ */
+static void
+usb_admit(struct kd *d, const struct kd_usb_paths *p)
+{
+	static char last[LOGGED_MAX];
+	json_t *admitted = NULL, *in, *failed, *e;
+	size_t i;
+	int err;
+
+	err = kd_usb_admit(p, &admitted);
+	in = json_array();
+	failed = json_array();
+	json_array_foreach(admitted, i, e)
+		json_array_append(json_object_get(e, KW_ERROR) ? failed : in, e);
+	log_errors(last, "admission of new interfaces", failed, err);
+	if (json_array_size(in) > 0) {
+		kk_log(LOG_NOTICE, KK_MID_APPLY,
+		    "USB: %zu interfaces that came while isolated let in (not storage)",
+		    json_array_size(in));
+		kd_audit(d, "kakurid", "usb", "admit",
+		    json_pack("{s:O}", KW_INTERFACES, in));
+	}
+	json_decref(in);
+	json_decref(failed);
+	json_decref(admitted);
 }
 
 static int
@@ -744,6 +983,7 @@ usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	struct kd_usb_paths p;
 	char state[USB_STATE_PATH], id[KK_EPISODE_HEX + 1];
 	const char *what;
+	static char last[LOGGED_MAX];
 	json_t *rec = NULL;
 	bool fresh;
 	int err;
@@ -756,7 +996,9 @@ usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
 		what = "restore";
 		err = kd_usb_restore(&p, &rec);
 	}
-	fresh = log_errors(what, rec, err);
+	fresh = log_errors(last, what, json_object_get(rec, KW_ERRORS), err);
+	if (usb_wanted(d, mode))
+		usb_admit(d, &p);
 	/* the same failure again: nothing new to write down */
 	if (rec == NULL || (!fresh &&
 	    json_array_size(json_object_get(rec, KW_HUBS)) == 0 &&
@@ -788,7 +1030,12 @@ usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	return 0;
 }
 
-/* re-applied where it differs: a storage interface authorised again */
+/*
+ * Re-applied where it differs (a storage interface authorised again, or
+ * one that came while isolated and is not recorded yet); interfaces of
+ * other classes that came meanwhile let in.  The verify timer and the
+ * uevent watch (uevent.c) call it too.
+ */
 static int
 usb_verify(struct kd *d, enum kk_mode mode, const char *episode)
 {
@@ -801,6 +1048,8 @@ usb_verify(struct kd *d, enum kk_mode mode, const char *episode)
 	if (err == -ESTALE) {
 		usb_apply(d, mode, episode);
 		err = kd_usb_check(&p, usb_wanted(d, mode), NULL, 0);
+	} else if (usb_wanted(d, mode)) {
+		usb_admit(d, &p);
 	}
 	return err;
 }

@@ -8,6 +8,13 @@
  * Everything it changed is saved under state_dir first, so a restart in
  * isolation can still restore it.
  *
+ * While the cut is in force, an interface that appears is deauthorised
+ * by the kernel (its root hub's default): kd_usb_admit lets in those of
+ * other classes (a keyboard plugged in while isolated works), and
+ * kd_usb_deauthorize records the storage ones, as for those present.
+ * kakurid calls them on the kernel's uevents (uevent.c) and from the
+ * verify timer, which also finds what the events did not say.
+ *
  * The functions below take the sysfs root and the mountinfo file as
  * parameters: the unit tests and t-usb.sh run them against a tree they
  * build (this machine's kernel has no USB).
@@ -52,6 +59,23 @@ struct kd_usb_paths {
 };
 
 /*
+ * What is to be done with an interface while the cut is in force, given
+ * what kakurid changed (state: p->state as loaded, NULL for nothing).
+ */
+enum kd_usb_verdict {
+	KD_USB_LEAVE,		/* not kakurid's: someone else's, or unreadable */
+	KD_USB_CUT,		/* storage, authorised: deauthorised */
+	KD_USB_KEEP_OUT,	/* storage that came while isolated: recorded */
+	KD_USB_ADMIT,		/* another class that came while isolated: authorised */
+};
+/*
+ * The decision for interface name (of sysfs/bus/usb/devices), from its
+ * sysfs attributes alone (a uevent's text is not trusted): reads only.
+ */
+enum kd_usb_verdict kd_usb_judge(const char *sysfs, const char *name,
+    struct json_t *state);
+
+/*
  * Storage interfaces deauthorised and new interfaces refused; what was
  * there before saved in p->state first.  *record (NULL if nothing
  * changed) gets what was done and what failed (wire.h: hubs,
@@ -73,6 +97,14 @@ int kd_usb_restore(const struct kd_usb_paths *p, struct json_t **record);
  */
 int kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
     size_t whylen);
+
+/*
+ * The interfaces of other classes that came while isolated (KD_USB_ADMIT)
+ * authorised.  *admitted (NULL if none) gets them, as the record's
+ * interfaces are, with an error where the write failed.  0 or the first
+ * failure's negative errno.
+ */
+int kd_usb_admit(const struct kd_usb_paths *p, struct json_t **admitted);
 
 extern const struct kd_enforcer kd_usb_enforcer;
 
