@@ -385,6 +385,143 @@ START_TEST(test_reauthorised)
 }
 END_TEST
 
+/*
+ * A keyboard + card reader plugged in while isolated: the kernel made its
+ * interfaces with authorized 0 (usb1's default, cut).
+ */
+static void
+plug_in(void)
+{
+	device("usb1", "1-5", "04f2\n", "0402\n", "KBD5\n", "Keyboard\n");
+	iface("usb1/1-5", "1-5:1.0", "03\n");
+	iface("usb1/1-5", "1-5:1.1", "08\n");
+	put(at("devices/usb1/1-5/1-5:1.0/authorized"), "0\n");
+	put(at("devices/usb1/1-5/1-5:1.1/authorized"), "0\n");
+}
+
+#define NEW_HID		IF("1-5:1.0", "1-5")
+#define NEW_STORAGE	IF("1-5:1.1", "1-5")
+
+/* The decision for each kind of interface, from the tree and usb.json. */
+START_TEST(test_judge)
+{
+	static const struct {
+		const char *name;
+		enum kd_usb_verdict want;
+	} rows[] = {
+		{ "1-5:1.0", KD_USB_ADMIT },	/* came while isolated, HID */
+		{ "1-5:1.1", KD_USB_KEEP_OUT },	/* came while isolated, storage */
+		{ "1-1:1.0", KD_USB_LEAVE },	/* cut, recorded */
+		{ "1-2:1.1", KD_USB_CUT },	/* storage authorised again */
+		{ "1-2:1.0", KD_USB_LEAVE },	/* a keyboard that works */
+		{ "1-3.1:1.0", KD_USB_LEAVE },	/* deauthorised before the cut */
+		{ "2-1:1.0", KD_USB_LEAVE },	/* on usb2: refused before kakurid */
+		{ "9-9:1.0", KD_USB_LEAVE },	/* not there */
+		{ "1-5", KD_USB_LEAVE },	/* a device, not an interface */
+		{ "usb1", KD_USB_LEAVE },
+		{ "../1-5:1.0", KD_USB_LEAVE },	/* no climbing out */
+		{ "", KD_USB_LEAVE },
+	};
+	json_t *st;
+	size_t i;
+
+	build_tree();
+	put(MOUSE, "0\n");
+	node("usb2", "2-1");
+	iface("usb2/2-1", "2-1:1.0", "03\n");
+	put(at("devices/usb2/2-1/2-1:1.0/authorized"), "0\n");
+	cut();
+	plug_in();
+	put(COMBO_STORAGE, "1\n");
+	st = json_load_file(state, 0, NULL);
+	ck_assert_ptr_nonnull(st);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		ck_assert_msg(kd_usb_judge(root, rows[i].name, st) == rows[i].want,
+		    "%s: %d", rows[i].name, kd_usb_judge(root, rows[i].name, st));
+	/* nothing saved: no hub is kakurid's, nothing came in its stead */
+	ck_assert(kd_usb_judge(root, "1-5:1.0", NULL) == KD_USB_LEAVE);
+	ck_assert(kd_usb_judge(root, "1-2:1.1", NULL) == KD_USB_CUT);
+	json_decref(st);
+}
+END_TEST
+
+START_TEST(test_plugged_in)
+{
+	json_t *rec, *e;
+	char why[256];
+
+	build_tree();
+	cut();
+	plug_in();
+	/* not recorded yet: the cut does not hold */
+	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(why, "1-5:1.1"));
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 1);
+	e = find_iface(rec, "1-5:1.1");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_SERIAL)), "KBD5");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e,
+	    KW_RESULT)), "arrived while isolated"));
+	json_decref(rec);
+	ck_assert(reads(NEW_STORAGE, "0\n"));
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	/* recorded once */
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	/* the keyboard is let in, once */
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_int_eq(json_array_size(rec), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(rec,
+	    0), KW_INTERFACE)), "1-5:1.0");
+	json_decref(rec);
+	ck_assert(reads(NEW_HID, "1\n"));
+	ck_assert(reads(NEW_STORAGE, "0\n"));
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	assert_untouched();
+	/* released: as if it had been plugged in before */
+	put_back();
+	assert_storage("1\n");
+	ck_assert(reads(NEW_STORAGE, "1\n"));
+	ck_assert(reads(NEW_HID, "1\n"));
+}
+END_TEST
+
+/*
+ * Interfaces someone else had deauthorised when the hub was cut stay
+ * so: not let in while isolated, not put back at release, also after a
+ * restart; a usb.json of before (without "kept") still loads.
+ */
+START_TEST(test_kept)
+{
+	json_t *rec;
+
+	build_tree();
+	put(MOUSE, "0\n");
+	put(COMBO_STORAGE, "0\n");
+	cut();
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);	/* a restart */
+	ck_assert_ptr_null(rec);
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert(reads(MOUSE, "0\n"));
+	ck_assert(reads(COMBO_STORAGE, "0\n"));
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	put_back();
+	ck_assert(reads(MOUSE, "0\n"));
+	ck_assert(reads(COMBO_STORAGE, "0\n"));
+	ck_assert(reads(STICK, "1\n"));
+	/* a usb.json written before "kept" existed */
+	put(state, "{\"v\":1,\"hubs\":[{\"name\":\"usb1\",\"was\":1}],"
+	    "\"interfaces\":[\"1-1:1.0\"]}");
+	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 1);
+	json_decref(rec);
+}
+END_TEST
+
 /* A stick pulled while isolated: gone at release, not an error. */
 START_TEST(test_gone)
 {
@@ -741,6 +878,8 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_not_ours), KK_TEST(test_restart),
 	    KK_TEST(test_reauthorised), KK_TEST(test_gone),
 	    KK_TEST(test_no_usb),
+	KK_CASE("while isolated", KK_TMPDIR, 0),
+	    KK_TEST(test_judge), KK_TEST(test_plugged_in), KK_TEST(test_kept),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
