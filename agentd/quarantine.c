@@ -35,6 +35,7 @@
 #include "quarantine.h"
 #include "record.h"
 #include "tables.h"
+#include "uevent.h"
 #include "wire.h"
 
 /*
@@ -437,6 +438,8 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct kd *d = userdata;
 	uint32_t gen;
 
+	/* USB has no generation to compare: its own check, rate-limited */
+	kd_usb_watch_tick(d);
 	if ((d->incident.what[0] && (!kd_incident_holds(d) ||
 	    kd_now_usec() >= d->incident.last + KD_QUIET_USEC)) || !kd_tables_own_name(d) ||
 	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
@@ -488,6 +491,7 @@ kd_quarantine_watch(struct kd *d)
 		return err;
 	}
 	kd_linkwatch_start(d);
+	kd_uevent_start(d);
 	return 0;
 }
 
@@ -529,5 +533,6 @@ kd_quarantine_close(struct kd *d)
 	d->verify_timer = sd_event_source_disable_unref(d->verify_timer);
 	kd_alerts_stop(d);
 	kd_linkwatch_stop(d);
+	kd_uevent_stop(d);
 	kk_nft_close(&d->nft);
 }

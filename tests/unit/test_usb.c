@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "kakuri.h"
+#include "uevent.h"
 #include "usb.h"
 #include "wire.h"
 #include "suites.h"
@@ -558,6 +559,59 @@ START_TEST(test_no_usb)
 }
 END_TEST
 
+/* ---- the kernel's uevents ---- */
+
+#define MSG(s)	{ s, sizeof(s) - 1 }
+#define IFPATH	"/devices/pci0000:00/0000:00:14.0/usb1/1-5/1-5:1.0"
+
+START_TEST(test_uevent_parse)
+{
+	static const struct {
+		struct { const char *text; size_t len; } msg;
+		int rc;
+		bool usb;
+	} rows[] = {
+		{ MSG("add@" IFPATH "\0ACTION=add\0DEVPATH=" IFPATH "\0"
+		    "SUBSYSTEM=usb\0DEVTYPE=usb_interface\0SEQNUM=7\0"), 0, true },
+		{ MSG("bind@" IFPATH "\0ACTION=bind\0DEVPATH=" IFPATH "\0"
+		    "SUBSYSTEM=usb\0DEVTYPE=usb_interface\0DRIVER=usbhid\0"), 0, true },
+		{ MSG("remove@" IFPATH "\0ACTION=remove\0DEVPATH=" IFPATH "\0"
+		    "SUBSYSTEM=usb\0DEVTYPE=usb_interface\0"), 0, false },
+		{ MSG("add@/devices/x/usb1/1-5\0ACTION=add\0DEVPATH=/devices/x/usb1/1-5\0"
+		    "SUBSYSTEM=usb\0DEVTYPE=usb_device\0"), 0, false },
+		{ MSG("add@/devices/virtual/block/loop0\0ACTION=add\0"
+		    "DEVPATH=/devices/virtual/block/loop0\0SUBSYSTEM=block\0"), 0, false },
+		/* no DEVTYPE, no SUBSYSTEM: not said, not assumed */
+		{ MSG("add@" IFPATH "\0ACTION=add\0DEVPATH=" IFPATH "\0"), 0, false },
+		/* udev's own messages (group 2) */
+		{ MSG("libudev\0\xfe\xed\xca\xfe\0ACTION=add\0"), -EBADMSG, false },
+		{ MSG("add@" IFPATH "\0ACTION=add\0DEVPATH=" IFPATH "\0SUBSYSTEM=usb"),
+		    -EBADMSG, false },		/* a field not ended */
+		{ MSG("add@" IFPATH "\0DEVPATH=" IFPATH "\0SUBSYSTEM=usb\0"),
+		    -EBADMSG, false },		/* no ACTION */
+		{ MSG("add@" IFPATH "\0ACTION=add\0SUBSYSTEM=usb\0"), -EBADMSG, false },
+		{ MSG("@" IFPATH "\0ACTION=add\0DEVPATH=" IFPATH "\0"), -EBADMSG, false },
+		{ MSG("add@" IFPATH), -EBADMSG, false },	/* header not ended */
+		{ MSG(""), -EBADMSG, false },
+	};
+	struct kd_uevent ev;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		rc = kd_uevent_parse(rows[i].msg.text, rows[i].msg.len, &ev);
+		ck_assert_msg(rc == rows[i].rc, "row %zu: %d", i, rc);
+		if (rc == 0)
+			ck_assert_msg(kd_uevent_usb_interface(&ev) == rows[i].usb,
+			    "row %zu", i);
+	}
+	ck_assert_int_eq(kd_uevent_parse(rows[0].msg.text, rows[0].msg.len,
+	    &ev), 0);
+	ck_assert_str_eq(ev.devpath, IFPATH);
+	ck_assert_str_eq(ev.action, "add");
+}
+END_TEST
+
 /* ---- mounts ---- */
 
 START_TEST(test_block_devs)
@@ -880,6 +934,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_no_usb),
 	KK_CASE("while isolated", KK_TMPDIR, 0),
 	    KK_TEST(test_judge), KK_TEST(test_plugged_in), KK_TEST(test_kept),
+	    KK_TEST(test_uevent_parse),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
