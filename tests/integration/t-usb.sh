@@ -4,7 +4,9 @@
 # storage interface and makes the root hubs refuse new interfaces, keeps
 # the keyboard of a composite device, the hubs and the mouse; records
 # vendor, product and serial in the audit and a "usb" report; re-applies
-# when a storage interface is authorised again; survives a restart; and a
+# when a storage interface is authorised again (a status query, or the
+# verify timer alone); lets in the keyboard of a device plugged in while
+# isolated and records its storage; survives a restart; and a
 # two-signature release puts back exactly what was there.  This
 # machine's kernel has no USB: kakurid runs against a sysfs tree built
 # here (KAKURI_SYSFS_ROOT, the test hook of kakurid.8), and a built tree
@@ -105,7 +107,47 @@ check "... and the composite's keyboard is still untouched" untouched
 check "... and the CSIRT hears of it: a second usb report, for the stick alone" \
 	bash -c "[ \"\$(jq -s 'length' <<<\"\$1\")\" = 2 ] && jq -s -e '.[1].body.interfaces | length == 1 and .[0].interface == \"1-1:1.0\"' <<<\"\$1\"" _ "$(usb_report)"
 
+# --- the verify timer alone, no query: an interface authorised by hand goes back ---
+# usb_audits JQ-FILTER: how many usb audit entries match
+usb_audits() { ctl log --json | jq "[.entries[] | select(.action == \"usb\" and ($1))] | length"; }
+CUTS_BEFORE=$(usb_audits '.result == "deauthorize" and any(.interfaces[]; .interface == "1-2:1.1")')
+echo 1 >"$COMBO_DISK"
+check_within "the verify timer deauthorises a storage interface authorised by hand (no status query)" 15 \
+	is "$COMBO_DISK" 0
+check_within "... and a new usb audit entry names it" 5 \
+	test "$(usb_audits '.result == "deauthorize" and any(.interfaces[]; .interface == "1-2:1.1")')" = $((CUTS_BEFORE + 1))
+
+# --- a keyboard + card reader plugged in while isolated ---
+# plugged NAME CLASS: an interface of 1-5 as the kernel makes it while
+# usb1's interface_authorized_default is 0: authorized 0, its link last
+plugged() {
+	mkdir -p "$DEV/usb1/1-5/$1" && echo "$2" >"$DEV/usb1/1-5/$1/bInterfaceClass" &&
+		echo 0 >"$DEV/usb1/1-5/$1/authorized"
+}
+NEW_KBD="$DEV/usb1/1-5/1-5:1.0/authorized"
+NEW_DISK="$DEV/usb1/1-5/1-5:1.1/authorized"
+mkdir -p "$DEV/usb1/1-5" && echo 04f2 >"$DEV/usb1/1-5/idVendor" && echo 0402 >"$DEV/usb1/1-5/idProduct" &&
+	echo KBD5 >"$DEV/usb1/1-5/serial" && echo 1 >"$DEV/usb1/1-5/authorized" &&
+	plugged 1-5:1.0 03 && plugged 1-5:1.1 08 || die "the new device is built"
+ln -s "$DEV/usb1/1-5" "$SYS/bus/usb/devices/1-5"
+for n in 1-5:1.0 1-5:1.1; do ln -s "$DEV/usb1/1-5/$n" "$SYS/bus/usb/devices/$n"; done
+[ -d "$SYS/bus/usb/devices/1-5:1.1/" ] || die "the new device's links"
+check_within "plugged in while isolated: its keyboard interface is let in (authorized 1)" 15 is "$NEW_KBD" 1
+check "... its storage interface stays deauthorised" is "$NEW_DISK" 0
+new_disk_reported() {
+	usb_report | jq -e -s '[.[].body.interfaces[] | select(.interface == "1-5:1.1" and .vendor == "04f2" and
+	  .serial == "KBD5" and (.result | test("arrived while isolated")))] | length == 1'
+}
+check_within "... the storage interface is in a usb report (vendor, serial), once" 10 new_disk_reported
+check "... and in the audit" audit_has \
+	'.action == "usb" and .result == "deauthorize" and any(.interfaces[]; .interface == "1-5:1.1")'
+check "... the keyboard's admission is audited" audit_has \
+	'.action == "usb" and .result == "admit" and any(.interfaces[]; .interface == "1-5:1.0" and .vendor == "04f2")'
+check "... the rest untouched" untouched
+check "... status: verified" test "$(status_field verified)" = true
+
 # --- a restart in isolation keeps what was saved ---
+REPORTS=$(usb_report | wc -l)
 stop_kakurid -TERM
 check "kakurid stopped: the stick stays deauthorised" is "$STICK" 0
 start_kakurid || die "kakurid restarts"
@@ -113,7 +155,7 @@ check_within "the CSIRT channel is listening again" 20 channel_up
 check "after the restart: still isolated" test "$(status_field mode)" = isolated
 check "after the restart: the saved state still says usb1 was 1" \
 	jq -e '.hubs[] | select(.name == "usb1" and .was == 1)' "$STATE/usb.json"
-check "after the restart: no new usb report (nothing new to cut)" test "$(usb_report | wc -l)" = 2
+check "after the restart: no new usb report (nothing new to cut)" test "$(usb_report | wc -l)" = "$REPORTS"
 
 # --- a reboot in isolation: the kernel forgets, kakurid --restore cuts again ---
 stop_kakurid -TERM
@@ -126,7 +168,7 @@ check "boot: the storage interfaces and usb1's default are cut again" \
 	bash -c "[ \"\$(cat '$STICK')\" = 0 ] && [ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
 check "boot: the keyboard, hubs and mouse untouched" untouched
 check "boot: usb.json still says usb1 was 1 (not the 0 it wrote)" \
-	jq -e '([.hubs[] | select(.name == "usb1" and .was == 1)] | length) == 1 and (.interfaces | length) == 2' "$STATE/usb.json"
+	jq -e '([.hubs[] | select(.name == "usb1" and .was == 1)] | length) == 1 and (.interfaces | length) == 3' "$STATE/usb.json"
 start_kakurid || die "kakurid starts after the boot restore"
 check_within "the CSIRT channel is listening after the boot restore" 20 channel_up
 
@@ -144,6 +186,8 @@ check "released: the composite's storage interface is authorised again" is "$COM
 check "released: usb1's interface_authorized_default is 1 again" is "$DEF1" 1
 check "released: usb2 is still 0 (it was 0 before)" is "$DEF2" 0
 check "released: the rest is as it was" untouched
+check "released: the device plugged in while isolated is as if plugged in before (keyboard and storage 1)" \
+	bash -c "[ \"\$(cat '$NEW_KBD')\" = 1 ] && [ \"\$(cat '$NEW_DISK')\" = 1 ]"
 check "released: usb.json is gone" test ! -e "$STATE/usb.json"
 check "the audit has the usb restore" audit_has '.action == "usb" and .result == "restore"'
 
