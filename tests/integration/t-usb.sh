@@ -169,6 +169,10 @@ check "boot: the storage interfaces and usb1's default are cut again" \
 check "boot: the keyboard, hubs and mouse untouched" untouched
 check "boot: usb.json still says usb1 was 1 (not the 0 it wrote)" \
 	jq -e '([.hubs[] | select(.name == "usb1" and .was == 1)] | length) == 1 and (.interfaces | length) == 3' "$STATE/usb.json"
+echo 1 >"$COMBO_DISK"
+ip netns exec "$FRESH" "$TOP/kakurid-restore" -f "$POLICY" >/dev/null 2>&1
+check "boot: kakurid-restore itself (what kakuri-restore.service runs) cuts a storage interface again" \
+	is "$COMBO_DISK" 0
 start_kakurid || die "kakurid starts after the boot restore"
 check_within "the CSIRT channel is listening after the boot restore" 20 channel_up
 
