@@ -37,12 +37,7 @@
 #define NFLOG_BUF		(64 * 1024)
 
 struct hit {
-	int af;
-	uint8_t addr[16];
-	uint16_t port;		/* 0: none (not TCP or UDP) */
-	uint8_t proto;
-	bool has_uid;
-	uint32_t uid;
+	struct kd_nflog_tuple t;
 	uint64_t count;
 	time_t first, last;
 };
@@ -98,8 +93,6 @@ tally_of(struct kd_nflog *nf, const char *list, size_t len)
 {
 	size_t i;
 
-	if (len == 0 || len > KD_BLOCK_NAME_MAX)
-		return NULL;
 	for (i = 0; i < nf->nt; i++)
 		if (strlen(nf->t[i].list) == len &&
 		    memcmp(nf->t[i].list, list, len) == 0)
@@ -111,45 +104,55 @@ tally_of(struct kd_nflog *nf, const char *list, size_t len)
 	return &nf->t[nf->nt++];
 }
 
-/* The tuple of a packet (its network header first). */
+/*
+ * The tuple of a packet (its network header first): -EBADMSG if it is
+ * shorter than its IP header.  The port only where the transport header
+ * is in the copy: not in a later fragment, nor behind IPv6 extension
+ * headers.
+ */
 static int
-tuple_of(const uint8_t *p, size_t len, struct hit *h)
+tuple_of(const uint8_t *p, size_t len, struct kd_nflog_tuple *t)
 {
-	size_t l4 = 0;
+	size_t l4;
 
-	memset(h, 0, sizeof(*h));
-	if (len >= 20 && p[0] >> 4 == 4) {
-		h->af = AF_INET;
-		memcpy(h->addr, p + 16, 4);
-		h->proto = p[9];
+	if (len >= 1 && p[0] >> 4 == 4) {
 		l4 = (size_t)(p[0] & 0xf) * 4;
-	} else if (len >= 40 && p[0] >> 4 == 6) {
-		h->af = AF_INET6;
-		memcpy(h->addr, p + 24, 16);
-		h->proto = p[6];	/* extension headers: the port stays 0 */
+		if (len < 20 || l4 < 20 || len < l4)
+			return -EBADMSG;
+		t->af = AF_INET;
+		memcpy(t->addr, p + 16, 4);
+		t->proto = p[9];
+		if (((p[6] & 0x1f) << 8 | p[7]) != 0)
+			return 0;	/* a later fragment: no ports in it */
+	} else if (len >= 1 && p[0] >> 4 == 6) {
+		if (len < 40)
+			return -EBADMSG;
+		t->af = AF_INET6;
+		memcpy(t->addr, p + 24, 16);
+		t->proto = p[6];
 		l4 = 40;
 	} else {
-		return -EINVAL;
+		return -EBADMSG;
 	}
-	if ((h->proto == IPPROTO_TCP || h->proto == IPPROTO_UDP) &&
+	if ((t->proto == IPPROTO_TCP || t->proto == IPPROTO_UDP) &&
 	    len >= l4 + 4)
-		h->port = (uint16_t)(p[l4 + 2] << 8 | p[l4 + 3]);
+		t->port = (uint16_t)(p[l4 + 2] << 8 | p[l4 + 3]);
 	return 0;
 }
 
 static void
-count(struct tally *t, const struct hit *h, time_t now)
+count(struct tally *t, const struct kd_nflog_tuple *k, time_t now)
 {
+	struct hit *x;
 	size_t i;
 
 	if (t->logged++ == 0)
 		t->from = now;
 	for (i = 0; i < t->n; i++) {
-		struct hit *x = &t->hits[i];
-
-		if (x->af == h->af && x->port == h->port &&
-		    x->proto == h->proto && x->has_uid == h->has_uid &&
-		    x->uid == h->uid && memcmp(x->addr, h->addr, 16) == 0) {
+		x = &t->hits[i];
+		if (x->t.af == k->af && x->t.port == k->port &&
+		    x->t.proto == k->proto && x->t.has_uid == k->has_uid &&
+		    x->t.uid == k->uid && memcmp(x->t.addr, k->addr, 16) == 0) {
 			x->count++;
 			x->last = now;
 			return;
@@ -159,66 +162,91 @@ count(struct tally *t, const struct hit *h, time_t now)
 		t->dropped++;
 		return;
 	}
-	t->hits[t->n] = *h;
-	t->hits[t->n].count = 1;
-	t->hits[t->n].first = t->hits[t->n].last = now;
-	t->n++;
+	x = &t->hits[t->n++];
+	x->t = *k;
+	x->count = 1;
+	x->first = x->last = now;
 }
 
-struct packet {
-	const char *prefix;
-	size_t plen;
-	const uint8_t *payload;
-	size_t len;
-	bool has_uid;
-	uint32_t uid;
+struct attrs {
+	const struct nlattr *prefix, *payload, *uid;
 };
 
+/*
+ * The attributes after the nfgenmsg: -EBADMSG if one is cut short
+ * (libmnl's walk stops there without saying so).
+ */
 static int
-attr_cb(const struct nlattr *a, void *data)
+attrs_of(const struct nlmsghdr *nlh, struct attrs *at)
 {
-	struct packet *pk = data;
+	const struct nlattr *a;
+	const char *tail = mnl_nlmsg_get_payload_tail(nlh);
 
-	switch (mnl_attr_get_type(a)) {
-	case NFULA_PREFIX:
-		pk->prefix = mnl_attr_get_payload(a);
-		pk->plen = strnlen(pk->prefix, mnl_attr_get_payload_len(a));
-		break;
-	case NFULA_PAYLOAD:
-		pk->payload = mnl_attr_get_payload(a);
-		pk->len = mnl_attr_get_payload_len(a);
-		break;
-	case NFULA_UID:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
-			pk->uid = ntohl(mnl_attr_get_u32(a));
-			pk->has_uid = true;
+	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(struct nfgenmsg))
+		return -EBADMSG;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		switch (mnl_attr_get_type(a)) {
+		case NFULA_PREFIX:
+			at->prefix = a;
+			break;
+		case NFULA_PAYLOAD:
+			at->payload = a;
+			break;
+		case NFULA_UID:
+			at->uid = a;
+			break;
 		}
-		break;
 	}
-	return MNL_CB_OK;
+	/* what is left is less than an attribute header: padding */
+	return tail - (const char *)a >= (ptrdiff_t)MNL_ATTR_HDRLEN ?
+	    -EBADMSG : 0;
 }
 
-/* One logged packet: "kakuri:<list>" and its headers, counted. */
+int
+kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk)
+{
+	const size_t pre = strlen(KK_NFT_BLOCK_PREFIX);
+	struct attrs at = { 0 };
+	const char *prefix;
+	size_t plen;
+
+	memset(pk, 0, sizeof(*pk));
+	if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET ||
+	    (nlh->nlmsg_type >> 8) != NFNL_SUBSYS_ULOG)
+		return -ENOENT;
+	if (attrs_of(nlh, &at) < 0)
+		return -EBADMSG;
+	if (at.prefix == NULL)
+		return -ENOENT;
+	prefix = mnl_attr_get_payload(at.prefix);
+	plen = strnlen(prefix, mnl_attr_get_payload_len(at.prefix));
+	if (plen < pre || memcmp(prefix, KK_NFT_BLOCK_PREFIX, pre) != 0)
+		return -ENOENT;		/* another rule's log */
+	pk->list = prefix + pre;
+	pk->list_len = plen - pre;
+	if (pk->list_len == 0 || pk->list_len > KD_BLOCK_NAME_MAX ||
+	    at.payload == NULL ||
+	    (at.uid != NULL && mnl_attr_validate(at.uid, MNL_TYPE_U32) < 0))
+		return -EBADMSG;
+	if (at.uid != NULL) {
+		pk->tuple.uid = ntohl(mnl_attr_get_u32(at.uid));
+		pk->tuple.has_uid = true;
+	}
+	return tuple_of(mnl_attr_get_payload(at.payload),
+	    mnl_attr_get_payload_len(at.payload), &pk->tuple);
+}
+
+/* One logged packet of a block list, counted. */
 static int
 packet_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct kd_nflog *nf = data;
-	const size_t pre = strlen(KK_NFT_BLOCK_PREFIX);
-	struct packet pk = { 0 };
+	struct kd_nflog_packet pk;
 	struct tally *t;
-	struct hit h;
 
-	if ((nlh->nlmsg_type & 0xff) != NFULNL_MSG_PACKET)
-		return MNL_CB_OK;
-	mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, &pk);
-	if (pk.prefix == NULL || pk.plen <= pre ||
-	    memcmp(pk.prefix, KK_NFT_BLOCK_PREFIX, pre) != 0 ||
-	    tuple_of(pk.payload, pk.len, &h) < 0 ||
-	    (t = tally_of(nf, pk.prefix + pre, pk.plen - pre)) == NULL)
-		return MNL_CB_OK;
-	h.has_uid = pk.has_uid;
-	h.uid = pk.uid;
-	count(t, &h, time(NULL));
+	if (kd_nflog_parse(nlh, &pk) == 0 &&
+	    (t = tally_of(nf, pk.list, pk.list_len)) != NULL)
+		count(t, &pk.tuple, time(NULL));
 	return MNL_CB_OK;
 }
 
@@ -254,15 +282,15 @@ hits_json(const struct tally *t)
 	for (i = 0; a != NULL && i < t->n; i++) {
 		const struct hit *h = &t->hits[i];
 
-		inet_ntop(h->af, h->addr, addr, sizeof(addr));
+		inet_ntop(h->t.af, h->t.addr, addr, sizeof(addr));
 		kk_rfc3339(h->first, first, sizeof(first));
 		kk_rfc3339(h->last, last, sizeof(last));
 		o = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s}",
-		    KW_DESTINATION, addr, KW_PORT, h->port, KW_PROTOCOL,
-		    h->proto, KW_COUNT, (json_int_t)h->count,
+		    KW_DESTINATION, addr, KW_PORT, h->t.port, KW_PROTOCOL,
+		    h->t.proto, KW_COUNT, (json_int_t)h->count,
 		    KW_FIRST_SEEN, first, KW_LAST_SEEN, last);
-		if (o != NULL && h->has_uid)
-			json_object_set_new(o, KW_UID, json_integer(h->uid));
+		if (o != NULL && h->t.has_uid)
+			json_object_set_new(o, KW_UID, json_integer(h->t.uid));
 		json_array_append_new(a, o);
 	}
 	return a;

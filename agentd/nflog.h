@@ -6,7 +6,38 @@
 #ifndef KD_NFLOG_H
 #define KD_NFLOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 struct kd;
+struct nlmsghdr;
+
+/* What a blocked packet is counted by. */
+struct kd_nflog_tuple {
+	int af;			/* AF_INET, AF_INET6 */
+	uint8_t addr[16];	/* the destination */
+	uint16_t port;		/* 0: none (not TCP or UDP, a later fragment) */
+	uint8_t proto;
+	bool has_uid;		/* the kernel gives it for local sockets */
+	uint32_t uid;
+};
+
+/* One logged packet of a block list. */
+struct kd_nflog_packet {
+	const char *list;	/* the list's name, in the message: not NUL-ended */
+	size_t list_len;
+	struct kd_nflog_tuple tuple;
+};
+
+/*
+ * The parser, apart from the socket: one nfnetlink_log message.  0 for a
+ * packet of a block list (prefix "kakuri:<list>"); -ENOENT for another
+ * message or another prefix; -EBADMSG for a malformed one (attributes
+ * cut short, no payload, a payload shorter than its IP header, a list
+ * name longer than any list's).
+ */
+int kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk);
 
 /* Bound to blocklists.log_group in d's event loop (none if log_rate is 0). */
 int kd_nflog_start(struct kd *d);

@@ -32,5 +32,6 @@ Suite *report_suite(void);
 Suite *drillsum_suite(void);
 Suite *watch_suite(void);
 Suite *usb_suite(void);
+Suite *nflog_suite(void);
 
 #endif
