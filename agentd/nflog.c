@@ -334,6 +334,17 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 	return 0;
 }
 
+/* What start made, whole or in part. */
+static void
+nflog_free(struct kd_nflog *nf)
+{
+	nf->io = sd_event_source_disable_unref(nf->io);
+	nf->timer = sd_event_source_disable_unref(nf->timer);
+	if (nf->nl != NULL)
+		mnl_socket_close(nf->nl);
+	free(nf);
+}
+
 int
 kd_nflog_start(struct kd *d)
 {
@@ -370,10 +381,7 @@ kd_nflog_start(struct kd *d)
 	d->nflog = nf;
 	return 0;
 fail:
-	nf->io = sd_event_source_disable_unref(nf->io);
-	if (nf->nl)
-		mnl_socket_close(nf->nl);
-	free(nf);
+	nflog_free(nf);
 	return err;
 }
 
@@ -384,9 +392,6 @@ kd_nflog_stop(struct kd *d)
 
 	if (nf == NULL)
 		return;
-	nf->io = sd_event_source_disable_unref(nf->io);
-	nf->timer = sd_event_source_disable_unref(nf->timer);
-	mnl_socket_close(nf->nl);
-	free(nf);
+	nflog_free(nf);
 	d->nflog = NULL;
 }
