@@ -66,8 +66,10 @@ struct usb_scan {
 	int devfd;			/* bus/usb/devices; -1 if there is none */
 	struct usb_hub hubs[KD_USB_HUBS_MAX];
 	size_t nhubs;
-	struct usb_iface ifaces[KD_USB_IFACES_MAX];
-	size_t nifaces;
+	/* storage ones and waiting ones (deauthorised, of other classes) */
+	struct usb_iface ifaces[2 * KD_USB_IFACES_MAX];
+	size_t nifaces, nstorage, nwaiting;
+	bool waiting_over;		/* more waiting than followed */
 	json_t *errors;			/* [{what, error}] */
 	int err;			/* the first failure */
 };
@@ -172,10 +174,22 @@ scan_iface(struct usb_scan *sc, int fd, const char *name)
 	/* of another class, only those waiting to be let in (admit) */
 	if (class != CLASS_STORAGE && v != 0)
 		return 0;
-	if (sc->nifaces == KD_USB_IFACES_MAX) {
-		note(sc->errors, &sc->err, "interface", name, -E2BIG);
+	/*
+	 * Each kind has its own limit: interfaces waiting on a hub that is
+	 * not kakurid's never hide a storage interface from the cut.
+	 */
+	if (class == CLASS_STORAGE && sc->nstorage == KD_USB_IFACES_MAX) {
+		note(sc->errors, &sc->err, "storage interface", name, -E2BIG);
 		return 0;
 	}
+	if (class != CLASS_STORAGE && sc->nwaiting == KD_USB_IFACES_MAX) {
+		sc->waiting_over = true;	/* admission's failure only */
+		return 0;
+	}
+	if (class == CLASS_STORAGE)
+		sc->nstorage++;
+	else
+		sc->nwaiting++;
 	if (v < 0)
 		note(sc->errors, &sc->err, name, "authorized", v);
 	f = &sc->ifaces[sc->nifaces++];
@@ -861,6 +875,8 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 	}
 	if ((first = scan(p->sysfs, sc, NULL)) < 0)
 		goto out;
+	if (sc->waiting_over)
+		first = -E2BIG;
 	for (i = 0; i < sc->nifaces; i++) {
 		if (verdict(&sc->ifaces[i], st) != KD_USB_ADMIT)
 			continue;

@@ -528,6 +528,33 @@ START_TEST(test_kept)
 }
 END_TEST
 
+/*
+ * More deauthorised interfaces than are followed, on a hub that is not
+ * kakurid's: they hide no storage interface from the cut, and only the
+ * admission says it could not look at them all.
+ */
+START_TEST(test_many_waiting)
+{
+	char name[32];
+	json_t *rec;
+	int i;
+
+	build_tree();
+	node("usb2", "2-1");
+	for (i = 0; i < KD_USB_IFACES_MAX + 10; i++) {
+		snprintf(name, sizeof(name), "2-1:1.%d", i);
+		iface("usb2/2-1", name, "03\n");
+		put(at("devices/usb2/2-1/%s/authorized", name), "0\n");
+	}
+	cut();
+	assert_storage("0\n");
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), -E2BIG);
+	ck_assert_ptr_null(rec);
+	ck_assert(reads(at("devices/usb2/2-1/2-1:1.0/authorized"), "0\n"));
+}
+END_TEST
+
 /* A stick pulled while isolated: gone at release, not an error. */
 START_TEST(test_gone)
 {
@@ -939,7 +966,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_no_usb),
 	KK_CASE("while isolated", KK_TMPDIR, 0),
 	    KK_TEST(test_judge), KK_TEST(test_plugged_in), KK_TEST(test_kept),
-	    KK_TEST(test_uevent_parse),
+	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
