@@ -71,6 +71,15 @@ AGENT_ID=$(agent_init)
 check "the policy with a usb section is accepted" "$KAKURID" -n -f "$POLICY"
 start_kakurid || die "kakurid starts"
 check_within "the CSIRT channel is listening" 20 channel_up
+# uevent_socket: kakurid holds a NETLINK_KOBJECT_UEVENT (15) socket bound to group 1
+uevent_socket() {
+	local ino
+	for ino in $(ip netns exec "$EP" awk '$2 == 15 && $4 == "00000001" { print $NF }' /proc/net/netlink); do
+		ls -l "/proc/$KPID/fd" 2>/dev/null | grep -q "socket:\[$ino\]" && return 0
+	done
+	return 1
+}
+check "the USB watch listens to the kernel's uevents (group 1)" uevent_socket
 check "open: nothing is touched" bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ]"
 check "open: no usb state saved" test ! -e "$STATE/usb.json"
 
