@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 
 #include "children.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -311,10 +313,81 @@ START_TEST(test_halt_stays_down)
 }
 END_TEST
 
+/* The frames one kk_ipc_read_frames hands over; *stop_at > 0 stops there. */
+static struct {
+	unsigned n;
+	char last[16];
+} got;
+
+static int
+take_frame(void *arg, uint8_t *body, size_t len)
+{
+	const unsigned *stop_at = arg;
+
+	snprintf(got.last, sizeof(got.last), "%.*s", (int)len, (char *)body);
+	free(body);
+	got.n++;
+	return *stop_at > 0 && got.n >= *stop_at;
+}
+
+/*
+ * The reading side both the control socket and the network child use:
+ * nothing to read is nothing; every frame of one read is handed over,
+ * up to a handler that stops (the rest dropped); a broken framing and
+ * a peer gone are told apart.
+ */
+START_TEST(test_ipc_read_frames)
+{
+	static const uint8_t zero_len[4];
+	struct kk_frame_reader rd;
+	unsigned stop_at = 0;
+	int sv[2];
+
+	memset(&got, 0, sizeof(got));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	kk_frame_reader_init(&rd, 64);
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    0);
+	ck_assert_uint_eq(got.n, 0);
+
+	ck_assert_int_eq(kk_frame_write(sv[1], "one", 3), 0);
+	ck_assert_int_eq(kk_frame_write(sv[1], "two", 3), 0);
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    0);
+	ck_assert_uint_eq(got.n, 2);
+	ck_assert_str_eq(got.last, "two");
+
+	stop_at = 3;
+	ck_assert_int_eq(kk_frame_write(sv[1], "three", 5), 0);
+	ck_assert_int_eq(kk_frame_write(sv[1], "four", 4), 0);
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    1);
+	ck_assert_uint_eq(got.n, 3);
+	ck_assert_str_eq(got.last, "three");
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    0);
+	ck_assert_uint_eq(got.n, 3);
+
+	ck_assert_int_eq(kk_write_all(sv[1], zero_len, sizeof(zero_len)), 0);
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    -EBADMSG);
+	kk_frame_reader_reset(&rd);
+
+	close(sv[1]);
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    -EPIPE);
+	ck_assert_uint_eq(got.n, 3);
+	kk_frame_reader_reset(&rd);
+	close(sv[0]);
+}
+END_TEST
+
 KK_SUITE(children_suite, "children",
 	KK_CASE_FIXTURE("children", KK_CHECKED, 0, setup, teardown),
 	    KK_TEST(test_echo_typed),
 	    KK_TEST(test_broken_framing_restarts),
 	    KK_TEST(test_dies_backoff),
 	    KK_TEST(test_deaf_is_killed),
-	    KK_TEST(test_halt_stays_down))
+	    KK_TEST(test_halt_stays_down),
+	KK_CASE("ipc read", 0, 0), KK_TEST(test_ipc_read_frames))
