@@ -338,36 +338,42 @@ take_frame(void *arg, uint8_t *body, size_t len)
  */
 START_TEST(test_ipc_read_frames)
 {
+	/* frames written (NULL: none), then one read */
+	static const struct {
+		const char *frames[2];
+		unsigned stop_at;
+		int ret;
+		unsigned n;		/* frames handed over so far */
+		const char *last;
+	} steps[] = {
+		/* nothing to read: nothing happens */
+		{ { NULL, NULL }, 0, 0, 0, "" },
+		/* every frame of one read */
+		{ { "one", "two" }, 0, 0, 2, "two" },
+		/* a handler that stops: its value, the rest of the read dropped */
+		{ { "three", "four" }, 3, 1, 3, "three" },
+		{ { NULL, NULL }, 3, 0, 3, "three" },
+	};
 	static const uint8_t zero_len[4];
 	struct kk_frame_reader rd;
 	unsigned stop_at = 0;
+	size_t i, j;
 	int sv[2];
 
 	memset(&got, 0, sizeof(got));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
 	kk_frame_reader_init(&rd, 64);
-	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
-	    0);
-	ck_assert_uint_eq(got.n, 0);
-
-	ck_assert_int_eq(kk_frame_write(sv[1], "one", 3), 0);
-	ck_assert_int_eq(kk_frame_write(sv[1], "two", 3), 0);
-	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
-	    0);
-	ck_assert_uint_eq(got.n, 2);
-	ck_assert_str_eq(got.last, "two");
-
-	stop_at = 3;
-	ck_assert_int_eq(kk_frame_write(sv[1], "three", 5), 0);
-	ck_assert_int_eq(kk_frame_write(sv[1], "four", 4), 0);
-	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
-	    1);
-	ck_assert_uint_eq(got.n, 3);
-	ck_assert_str_eq(got.last, "three");
-	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
-	    0);
-	ck_assert_uint_eq(got.n, 3);
+	for (i = 0; i < KK_NITEMS(steps); i++) {
+		for (j = 0; j < 2 && steps[i].frames[j] != NULL; j++)
+			ck_assert_int_eq(kk_frame_write(sv[1], steps[i].frames[j],
+			    strlen(steps[i].frames[j])), 0);
+		stop_at = steps[i].stop_at;
+		ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame,
+		    &stop_at), steps[i].ret);
+		ck_assert_uint_eq(got.n, steps[i].n);
+		ck_assert_str_eq(got.last, steps[i].last);
+	}
 
 	ck_assert_int_eq(kk_write_all(sv[1], zero_len, sizeof(zero_len)), 0);
 	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
