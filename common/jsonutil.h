@@ -1,5 +1,5 @@
 /*
- * Small JSON look-ups both programs and the tests use, written once
+ * Small JSON look-ups written once, for both programs and the tests
  * (jsonutil.c).  The keys are the callers' (KW_* of wire.h): nothing
  * here names a key of the protocol.
  */
