@@ -61,6 +61,14 @@ kd_enforcers_verify(struct kd *d)
 	return err;
 }
 
+static int
+enforcer_release(struct kd *d, const struct kd_enforcer *e)
+{
+	if (e->release == NULL)
+		return e->apply(d, KK_MODE_OPEN, "");
+	return e->release(d);
+}
+
 /*
  * Every enforcer released, the last applied first.  One that fails
  * leaves the quarantine as it was: those already released are applied
@@ -74,7 +82,7 @@ kd_enforcers_release(struct kd *d)
 
 	d->gen_valid = false;
 	for (i = NENFORCERS; i > 0 && err == 0; i--)
-		err = enforcers[i - 1]->release(d);
+		err = enforcer_release(d, enforcers[i - 1]);
 	if (err < 0)
 		for (j = i + 1; j < NENFORCERS; j++)
 			enforcers[j]->apply(d, d->state.mode, d->state.episode);

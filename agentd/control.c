@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "events.h"
+#include "ipc.h"
 #include "quarantine.h"
 #include "tally.h"
 #include "log.h"
@@ -394,22 +395,17 @@ static int
 conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kk_conn *c = userdata;
-	uint8_t buf[16384];
 	char msg[64];
 	json_t *resp;
-	ssize_t n;
 	int r;
 
 	if (c->replied)
 		return conn_write(c);
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n <= 0) {
+	r = kk_ipc_read_frames(fd, &c->rd, handle_frame, c);
+	if (r == -EPIPE) {
 		conn_free(c);
 		return 0;
 	}
-	r = kk_frame_feed_each(&c->rd, buf, (size_t)n, NULL, handle_frame, c);
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
 		    "request larger than %zu KiB" : "bad frame",

@@ -17,7 +17,10 @@ struct kd_enforcer {
 	int (*apply)(struct kd *d, enum kk_mode mode, const char *episode);
 	/* 0 if the kernel holds what mode needs, -ESTALE if it differs */
 	int (*verify)(struct kd *d, enum kk_mode mode, const char *episode);
-	/* nothing of it in force any more */
+	/*
+	 * nothing of it in force any more; NULL: apply(d, KK_MODE_OPEN, ""),
+	 * for an enforcer whose open mode holds nothing
+	 */
 	int (*release)(struct kd *d);
 };
 

@@ -1,7 +1,8 @@
 /*
  * The IPC queue both sides of a child's socket use (netchild.h): framed
  * typed messages not yet written to a non-blocking socket, written with
- * writev as far as the socket takes them, never waited for.
+ * writev as far as the socket takes them, never waited for; and the
+ * frames read back from such a socket.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -124,4 +125,19 @@ kk_ipc_queue_clear(struct kk_ipc_queue *q)
 	while (q->head)
 		msg_pop(q);
 	q->bytes = 0;
+}
+
+int
+kk_ipc_read_frames(int fd, struct kk_frame_reader *rd,
+    int (*fn)(void *arg, uint8_t *body, size_t len), void *arg)
+{
+	uint8_t buf[KK_IPC_READ_CHUNK];
+	ssize_t n;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -EPIPE;
+	return kk_frame_feed_each(rd, buf, (size_t)n, NULL, fn, arg);
 }

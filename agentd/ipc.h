@@ -64,4 +64,17 @@ int kk_ipc_queue_add(struct kk_ipc_queue *q, uint32_t type, uint32_t conn,
 int kk_ipc_queue_flush(struct kk_ipc_queue *q, int fd, size_t *written);
 void kk_ipc_queue_clear(struct kk_ipc_queue *q);
 
+/*
+ * The reading side, never waiting either: one read of non-blocking fd
+ * (up to KK_IPC_READ_CHUNK bytes), each frame it completes handed to fn
+ * as kk_frame_feed_each does (fn returns 0 to go on, > 0 to stop, and
+ * that is returned; bytes after a stop are dropped).  0 as well when
+ * there was nothing to read; -EPIPE when the peer closed or the read
+ * failed; the framing's negative errno when it broke.  The control
+ * socket's requests are read so too.
+ */
+#define KK_IPC_READ_CHUNK	65536
+int kk_ipc_read_frames(int fd, struct kk_frame_reader *rd,
+    int (*fn)(void *arg, uint8_t *body, size_t len), void *arg);
+
 #endif

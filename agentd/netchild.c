@@ -562,8 +562,6 @@ static int
 on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct netchild *nc = userdata;
-	uint8_t buf[65536];
-	ssize_t n;
 	int r;
 
 	if (revents & EPOLLOUT) {
@@ -577,16 +575,11 @@ on_parent(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	}
 	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return 0;
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n <= 0) {
+	r = kk_ipc_read_frames(fd, &nc->prd, parent_msg, nc);
+	if (r == -EPIPE)
 		/* the parent is gone: nothing here may act on its own */
 		sd_event_exit(nc->ev, 0);
-		return 0;
-	}
-	if (kk_frame_feed_each(&nc->prd, buf, (size_t)n, NULL, parent_msg,
-	    nc) < 0)
+	else if (r < 0)
 		sd_event_exit(nc->ev, 1);
 	return 0;
 }

@@ -164,15 +164,9 @@ tables_verify(struct kd *d, enum kk_mode mode, const char *episode)
 	return kk_nft_verify(&d->nft, &spec);
 }
 
-static int
-tables_release(struct kd *d)
-{
-	return tables_apply(d, KK_MODE_OPEN, "");
-}
-
 const struct kd_enforcer kd_tables_enforcer = {
 	.name = "nftables",
 	.apply = tables_apply,
 	.verify = tables_verify,
-	.release = tables_release,
+	/* no release: applied open, the table drops nothing (enforcer.h) */
 };

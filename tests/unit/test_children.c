@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 
 #include "children.h"
 #include "daemon.h"
+#include "ipc.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -311,10 +313,87 @@ START_TEST(test_halt_stays_down)
 }
 END_TEST
 
+/* The frames one kk_ipc_read_frames hands over; *stop_at > 0 stops there. */
+static struct {
+	unsigned n;
+	char last[16];
+} got;
+
+static int
+take_frame(void *arg, uint8_t *body, size_t len)
+{
+	const unsigned *stop_at = arg;
+
+	snprintf(got.last, sizeof(got.last), "%.*s", (int)len, (char *)body);
+	free(body);
+	got.n++;
+	return *stop_at > 0 && got.n >= *stop_at;
+}
+
+/*
+ * The reading side both the control socket and the network child use:
+ * nothing to read is nothing; every frame of one read is handed over,
+ * up to a handler that stops (the rest dropped); a broken framing and
+ * a peer gone are told apart.
+ */
+START_TEST(test_ipc_read_frames)
+{
+	/* frames written (NULL: none), then one read */
+	static const struct {
+		const char *frames[2];
+		unsigned stop_at;
+		int ret;
+		unsigned n;		/* frames handed over so far */
+		const char *last;
+	} steps[] = {
+		/* nothing to read: nothing happens */
+		{ { NULL, NULL }, 0, 0, 0, "" },
+		/* every frame of one read */
+		{ { "one", "two" }, 0, 0, 2, "two" },
+		/* a handler that stops: its value, the rest of the read dropped */
+		{ { "three", "four" }, 3, 1, 3, "three" },
+		{ { NULL, NULL }, 3, 0, 3, "three" },
+	};
+	static const uint8_t zero_len[4];
+	struct kk_frame_reader rd;
+	unsigned stop_at = 0;
+	size_t i, j;
+	int sv[2];
+
+	memset(&got, 0, sizeof(got));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	kk_frame_reader_init(&rd, 64);
+	for (i = 0; i < KK_NITEMS(steps); i++) {
+		for (j = 0; j < 2 && steps[i].frames[j] != NULL; j++)
+			ck_assert_int_eq(kk_frame_write(sv[1], steps[i].frames[j],
+			    strlen(steps[i].frames[j])), 0);
+		stop_at = steps[i].stop_at;
+		ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame,
+		    &stop_at), steps[i].ret);
+		ck_assert_uint_eq(got.n, steps[i].n);
+		ck_assert_str_eq(got.last, steps[i].last);
+	}
+
+	ck_assert_int_eq(kk_write_all(sv[1], zero_len, sizeof(zero_len)), 0);
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    -EBADMSG);
+	kk_frame_reader_reset(&rd);
+
+	close(sv[1]);
+	ck_assert_int_eq(kk_ipc_read_frames(sv[0], &rd, take_frame, &stop_at),
+	    -EPIPE);
+	ck_assert_uint_eq(got.n, 3);
+	kk_frame_reader_reset(&rd);
+	close(sv[0]);
+}
+END_TEST
+
 KK_SUITE(children_suite, "children",
 	KK_CASE_FIXTURE("children", KK_CHECKED, 0, setup, teardown),
 	    KK_TEST(test_echo_typed),
 	    KK_TEST(test_broken_framing_restarts),
 	    KK_TEST(test_dies_backoff),
 	    KK_TEST(test_deaf_is_killed),
-	    KK_TEST(test_halt_stays_down))
+	    KK_TEST(test_halt_stays_down),
+	KK_CASE("ipc read", 0, 0), KK_TEST(test_ipc_read_frames))

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "jsonutil.h"
 #include "suites.h"
 #include "testutil.h"
 #include "wire.h"
@@ -85,14 +86,10 @@ static json_t *
 host(json_t *sum, const char *agent)
 {
 	json_t *h;
-	size_t i;
 
-	json_array_foreach(json_object_get(sum, KW_HOSTS), i, h)
-		if (strcmp(json_string_value(json_object_get(h, KW_AGENT)),
-		    agent) == 0)
-			return h;
-	ck_abort_msg("no host %s", agent);
-	return NULL;
+	h = kk_json_find(json_object_get(sum, KW_HOSTS), KW_AGENT, agent);
+	ck_assert_msg(h != NULL, "no host %s", agent);
+	return h;
 }
 
 #define LIVE(verified) "{\"kind\":\"live\",\"result\":\"held\"," \
