@@ -253,15 +253,30 @@ expect_mallory(struct world *w, const char *p, const char *reason)
 	    reason);
 }
 
-/* isolate by alice, valid now; freed by the caller */
+/*
+ * isolate for key ("agent" or "group") to, by alice, valid now;
+ * the caller frees it
+ */
 static char *
-good(struct world *w)
+isolate_for(struct world *w, const char *key, const char *to)
 {
-	char *p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	char *p = payload_to(key, to, "isolate", NOW - 10, NOW + 600, NULL, 0);
 	char *e = signed_by(w, p, ALICE);
 
 	free(p);
 	return e;
+}
+
+static char *
+good(struct world *w)
+{
+	return isolate_for(w, "agent", AGENT);
+}
+
+static char *
+group_isolate(struct world *w, const char *g)
+{
+	return isolate_for(w, "group", g);
 }
 
 START_TEST(test_verified)
@@ -439,19 +454,28 @@ static const struct single {
 	    NOW - 10, NOW - 10 + LIFE, NOW, NULL },
 };
 
+/* Command p signed by alice, in a world of its own, checked at now. */
+static void
+expect_alices(const char *what, const char *p, time_t now, const char *reason)
+{
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	e = signed_by(&w, p, ALICE);
+	expect_as(&w, what, e, now, reason);
+	free(e);
+	world_free(&w);
+}
+
 START_TEST(test_single)
 {
 	const struct single *c = &singles[_i];
-	struct world w;
-	char *p, *e;
+	char *p;
 
-	world_make(&w);
 	p = payload(c->action, c->agent, c->iat, c->exp, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect_as(&w, c->what, e, (time_t)c->at, c->reason);
-	free(e);
+	expect_alices(c->what, p, (time_t)c->at, c->reason);
 	free(p);
-	world_free(&w);
 }
 END_TEST
 
@@ -494,16 +518,11 @@ static const struct group_single {
 START_TEST(test_group_single)
 {
 	const struct group_single *c = &group_singles[_i];
-	struct world w;
-	char *p, *e;
+	char *p;
 
-	world_make(&w);
 	p = payload_to("group", c->group, "isolate", c->iat, c->exp, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect_as(&w, c->what, e, (time_t)c->at, c->reason);
-	free(e);
+	expect_alices(c->what, p, (time_t)c->at, c->reason);
 	free(p);
-	world_free(&w);
 }
 END_TEST
 
@@ -643,18 +662,6 @@ START_TEST(test_io)
 	world_free(&w);
 }
 END_TEST
-
-/* isolate for group g by alice, valid now; freed by the caller */
-static char *
-group_isolate(struct world *w, const char *g)
-{
-	char *p = payload_to("group", g, "isolate", NOW - 10, NOW + 600, NULL,
-	    0);
-	char *e = signed_by(w, p, ALICE);
-
-	free(p);
-	return e;
-}
 
 /* What a verified group command is, and what a refused one says. */
 START_TEST(test_group)
