@@ -49,9 +49,9 @@ lan || die "the LAN of three agents"
 pki_setup || die "PKI setup"
 
 # each agent: its own directory, policy (its fleet.groups), identity, state
-declare -a DIR AGENT KPIDS
+declare -a DIR AGENT
 for i in 0 1 2; do
-	DIR[$i]="$WORK/${NAMES[$i]}"
+	DIR[i]="$WORK/${NAMES[$i]}"
 	mkdir -p "${DIR[$i]}"
 	cat >"${DIR[$i]}/kakuri.conf" <<EOF
 agent: { state_dir = "${DIR[$i]}/state"; control_socket = "${DIR[$i]}/control.sock";
@@ -63,7 +63,7 @@ management: { peers = [ "$PEER4", "$PEER6" ]; ports = [ 7443 ]; };
 fleet: { groups = [ "${GROUPS_OF[$i]}", "all-pcs" ]; };
 EOF
 	chmod 0600 "${DIR[$i]}/kakuri.conf"
-	AGENT[$i]=$("$KAKURID" --init -f "${DIR[$i]}/kakuri.conf" 2>/dev/null)
+	AGENT[i]=$("$KAKURID" --init -f "${DIR[$i]}/kakuri.conf" 2>/dev/null)
 done
 check "three agents, three ids" bash -c "printf '%s\n' ${AGENT[*]} | grep -Ec '^[0-9a-f]{64}$' | grep -qx 3"
 check "the policies check (fleet.groups without a broker)" "$KAKURID" -n -f "${DIR[0]}/kakuri.conf"
@@ -74,7 +74,7 @@ achannel() { [ "$(actl "$1" status --json | jq -r .csirt_channel)" = listening ]
 for i in 0 1 2; do
 	ip netns exec "${P}-${NAMES[$i]}" "$KAKURID" -d -f "${DIR[$i]}/kakuri.conf" \
 		>>"$WORK/${NAMES[$i]}.log" 2>&1 &
-	KPIDS[$i]=$!; PIDS+=(${KPIDS[$i]})
+	PIDS+=("$!")
 done
 for i in 0 1 2; do
 	check_within "agent ${NAMES[$i]} (${GROUPS_OF[$i]}): CSIRT channel listening" 20 achannel "$i"
@@ -158,6 +158,21 @@ check "a status for group finance: wrong-agent on all three" \
 gsend "$WORK/all.json" >"$WORK/all.out" 2>/dev/null; rc=$?
 check "a status for group all-pcs (every agent's second group): done on all three, exit 0" \
 	bash -c "[ $rc -eq 0 ] && jq -s -e 'length == 3 and all(.[]; .receipts[0].result == \"done\" and .receipts[0].group == \"all-pcs\")' '$WORK/all.out'"
+
+# --- expiry, the local path, and receipts of agent commands ---
+now=$(date +%s)
+"$KAKURICTL" sign -k "$PKI/carol.key" --group tokyo --action status --valid-from $((now - 2000)) \
+	--ttl 60 -o "$WORK/old.json" 2>/dev/null
+gsend "$WORK/old.json" >"$WORK/old.out" 2>/dev/null
+check "an expired group status: expired on a1 and a2" bash -c \
+	"jq -s -e 'map(.receipts[0].reason) | sort == [\"expired\", \"expired\", \"wrong-agent\"]' '$WORK/old.out'"
+check "the tokyo isolate applied locally on a3 (osaka): wrong-agent there too" bash -c \
+	"'$KAKURICTL' -s '${DIR[2]}/control.sock' apply --json '$ISO' | jq -e '.reason == \"wrong-agent\"'"
+"$KAKURICTL" sign -k "$PKI/carol.key" --agent "${AGENT[0]}" --action status -o "$WORK/st-a1.json" 2>/dev/null
+ip netns exec "$PEER" "$KAKURICTL" send --json --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+	--to "[${ADDR6[0]}]:7443" --agent-id "${AGENT[0]}" "$WORK/st-a1.json" >"$WORK/st-a1.out" 2>/dev/null
+check "a command for a1 alone: done, and its receipt names no group (as before groups)" \
+	jq -e '.receipts[0] | .result == "done" and (has("group") | not)' "$WORK/st-a1.out"
 
 # --- release: two signatures, and the episode of each agent ---
 E1=$(jq -s -r --arg t "[${ADDR6[0]}]:7443" '.[] | select(.target == $t) | .receipts[0].episode' "$WORK/iso.out")
