@@ -314,6 +314,7 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 		.buf = buf, .len = len, .trust = d->trust,
 		.agent_id = d->agent_id, .clock_skew = d->policy->clock_skew,
 		.max_lifetime = d->policy->max_lifetime,
+		.groups = &d->policy->fleet_groups,
 		.also_needs = kd_verb_also_needs, .replay = &store,
 		.now = time(NULL),
 	};

@@ -101,6 +101,8 @@ sign_receipt(struct run *r)
 		return NULL;
 	if (r->have_cmd && r->cmd.incident[0])
 		json_object_set_new(o, KW_INCIDENT, json_string(r->cmd.incident));
+	if (r->have_cmd && r->cmd.group[0])
+		json_object_set_new(o, KW_GROUP, json_string(r->cmd.group));
 	if (r->extra)
 		json_object_set(o, KW_STATUS, r->extra);
 	if (r->output)

@@ -59,6 +59,32 @@ check_roles(const struct kd_signed_input *in, struct kd_signed_result *out)
 	return 0;
 }
 
+/*
+ * The addressee: this agent, or a group of its policy.  A group it is not
+ * in is wrong-agent as well, since the command is for other agents; the
+ * detail names the group, so the CSIRT sees which one it was.
+ */
+static int
+check_addressee(const struct kd_signed_input *in, struct kd_signed_result *out)
+{
+	const struct kk_grouplist *gl = in->groups;
+	char why[sizeof(out->detail)];
+	size_t i;
+
+	if (out->cmd.group[0] == '\0') {
+		if (strcmp(out->cmd.agent, in->agent_id) != 0)
+			return refuse(out, KE_WRONG_AGENT,
+			    "the command is for another agent");
+		return 0;
+	}
+	for (i = 0; gl != NULL && i < gl->n && i < KK_MAX_GROUPS; i++)
+		if (strcmp(out->cmd.group, gl->name[i]) == 0)
+			return 0;
+	snprintf(why, sizeof(why), "the command is for group %s, "
+	    "which this agent is not in", out->cmd.group);
+	return refuse(out, KE_WRONG_AGENT, why);
+}
+
 /* Replay: seen before, then recorded for good; 0, -EACCES or the store's error. */
 static int
 check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
@@ -127,10 +153,8 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 	}
 	if ((err = check_roles(in, out)) < 0)
 		goto out;
-	if (strcmp(out->cmd.agent, in->agent_id) != 0) {
-		err = refuse(out, KE_WRONG_AGENT, "the command is for another agent");
+	if ((err = check_addressee(in, out)) < 0)
 		goto out;
-	}
 	if (kk_command_check_time(&out->cmd, in->now, in->clock_skew,
 	    in->max_lifetime, &why_time) < 0) {
 		err = refuse(out, why_time, NULL);

@@ -30,6 +30,8 @@ struct kd_signed_input {
 	size_t len;
 	const struct kk_trust *trust;
 	const char *agent_id;		/* this agent's */
+	/* policy fleet.groups: the groups it is in (NULL: none) */
+	const struct kk_grouplist *groups;
 	int clock_skew;			/* policy: seconds tolerated */
 	int max_lifetime;		/* policy: longest exp - iat */
 	/*
@@ -53,8 +55,10 @@ struct kd_signed_result {
 /*
  * The checks, in order: size cap, envelope, payload type, payload size,
  * signatures over the raw bytes, strict parse, role, threshold (its own
- * and those also_needs names), agent id, time window, replay, and the id
- * recorded.  0: verified and recorded.  -EACCES: refused, out->reason
+ * and those also_needs names), agent id (or, for a group command, one of
+ * groups), time window, replay, and the id recorded.  A group command's
+ * id is recorded in this agent's store like any other: every agent of
+ * the group runs it once.  0: verified and recorded.  -EACCES: refused, out->reason
  * says why.  Another negative errno: the replay store failed (reason
  * "io"); the command was not recorded and must not run.
  */

@@ -46,7 +46,7 @@ static const char *const action_names[KK_ACT__MAX] = {
 /* Top-level keys; bit i of the "seen" mask is keys[i]. */
 enum {
 	K_V, K_ID, K_AGENT, K_IAT, K_EXP, K_ACTION, K_ARGS, K_INCIDENT,
-	K_REASON, K_EPISODE, K__MAX
+	K_REASON, K_EPISODE, K_GROUP, K__MAX
 };
 static const char *const top_keys[K__MAX] = {
 	[K_V] = KW_V,
@@ -59,8 +59,11 @@ static const char *const top_keys[K__MAX] = {
 	[K_INCIDENT] = KW_INCIDENT,
 	[K_REASON] = KW_REASON,
 	[K_EPISODE] = KW_EPISODE,
+	[K_GROUP] = KW_GROUP,
 };
-#define K_REQUIRED	((1u << K__MAX) - 1 - (1u << K_EPISODE))
+/* agent and group: exactly one of the two, checked on its own */
+#define K_ADDRESS	((1u << K_AGENT) | (1u << K_GROUP))
+#define K_REQUIRED	((1u << K__MAX) - 1 - (1u << K_EPISODE) - K_ADDRESS)
 
 int
 kk_action_parse(const char *name, enum kk_action *out)
@@ -155,6 +158,37 @@ get_hex(json_t *v, const char *key, size_t n, char *dst, char *why,
 		goto out;
 	}
 	memcpy(dst, json_string_value(v), n + 1);
+	rc = 0;
+out:
+	return rc;
+}
+
+/*
+ * A fleet group's name (DESIGN 9): one MQTT topic level, so that the
+ * name that picks the agents is the name of the topic it came on.
+ */
+static int
+get_group(json_t *v, char dst[KK_GROUP_NAME_MAX + 1], char *why,
+    size_t whylen)
+{
+	const char *s, *problem;
+	int rc = -EBADMSG;
+
+	if (!json_is_string(v)) {
+		explain(why, whylen, "group must be a string");
+		goto out;
+	}
+	s = json_string_value(v);
+	if (json_string_length(v) != strlen(s) ||
+	    json_string_length(v) > KK_GROUP_NAME_MAX)
+		problem = "is longer than 64 bytes";
+	else
+		problem = kk_group_name_problem(s);
+	if (problem != NULL) {
+		explain(why, whylen, "group %s", problem);
+		goto out;
+	}
+	memcpy(dst, s, json_string_length(v) + 1);
 	rc = 0;
 out:
 	return rc;
@@ -285,6 +319,16 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 		    i < K__MAX ? top_keys[i] : "?");
 		goto out;
 	}
+	/* one addressee: an agent that is both could be picked twice */
+	if ((seen & K_ADDRESS) == 0) {
+		explain(why, whylen, "missing key 'agent' (or 'group')");
+		goto out;
+	}
+	if ((seen & K_ADDRESS) == K_ADDRESS) {
+		explain(why, whylen, "both agent and group: a command names "
+		    "one of them");
+		goto out;
+	}
 
 	if (!json_is_integer(v[K_V]) || json_integer_value(v[K_V]) != 1) {
 		explain(why, whylen, "v must be the integer 1");
@@ -292,7 +336,10 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 	}
 	if ((rc = get_hex(v[K_ID], "id", KK_ID_HEX, nc.id, why, whylen)) != 0)
 		goto out;
-	if ((rc = get_hex(v[K_AGENT], "agent", KK_AGENT_ID_HEX, nc.agent, why,
+	if (v[K_AGENT] != NULL && (rc = get_hex(v[K_AGENT], "agent",
+	    KK_AGENT_ID_HEX, nc.agent, why, whylen)) != 0)
+		goto out;
+	if (v[K_GROUP] != NULL && (rc = get_group(v[K_GROUP], nc.group, why,
 	    whylen)) != 0)
 		goto out;
 	if ((rc = get_time(v[K_IAT], "iat", &nc.iat, why, whylen)) != 0)

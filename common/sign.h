@@ -181,7 +181,9 @@ int kk_replay_prune(const char *dir, time_t now, int skew);
 /* command.c: the strict command payload (DESIGN 4) */
 struct kk_command {
 	char id[KK_ID_HEX + 1];
+	/* exactly one of the two is set, the other is "" */
 	char agent[KK_AGENT_ID_HEX + 1];
+	char group[KK_GROUP_NAME_MAX + 1];	/* a fleet group (DESIGN 9) */
 	int64_t iat;
 	int64_t exp;
 	enum kk_action action;
@@ -192,8 +194,9 @@ struct kk_command {
 };
 
 /*
- * Strict: top-level keys exactly v, id, agent, iat, exp, action, args,
- * incident, reason and optionally episode; v == 1; ids lowercase hex of
+ * Strict: top-level keys exactly v, id, agent or group (one of the two),
+ * iat, exp, action, args, incident, reason and optionally episode; a
+ * group named as kk_group_name_problem says; v == 1; ids lowercase hex of
  * the right length; iat/exp integers; args an object; strings without
  * control characters; no duplicate keys, no trailing data.  Release-type
  * actions (release, thaw) need episode; unblock does not (a block list

@@ -58,7 +58,7 @@ static const struct command commands[] = {
 	  .synopsis = "FILE",
 	  .description = "the agent id of a public key or certificate" },
 	{ .name = "sign", .run = cmd_sign,
-	  .synopsis = "-k KEY --agent ID --action A [--arg k=v | --arg k:=JSON]... [--args FILE] [--episode E] [--incident I] [--reason R] [--ttl S] [--valid-from EPOCH] [--keyid K] [-o FILE]",
+	  .synopsis = "-k KEY (--agent ID | --group G) --action A [--arg k=v | --arg k:=JSON]... [--args FILE] [--episode E] [--incident I] [--reason R] [--ttl S] [--valid-from EPOCH] [--keyid K] [-o FILE]",
 	  .description = "sign a command for an agent (a DSSE envelope)" },
 	{ .name = "cosign", .run = cmd_cosign,
 	  .synopsis = "-k KEY [--keyid K] [-o OUT] FILE",

@@ -33,6 +33,7 @@ struct cmd_file {
 	size_t len;
 	char *id;		/* its command id: the receipt must name it */
 	char *agent;		/* the agent it is addressed to */
+	bool group;		/* or a group: its agents decide (DESIGN 9) */
 };
 
 struct send_ctx {
@@ -62,6 +63,7 @@ load_file(struct cmd_file *f)
 		if (json_is_string(json_object_get(p, KW_AGENT)))
 			f->agent = strdup(json_string_value(json_object_get(p,
 			    KW_AGENT)));
+		f->group = json_is_string(json_object_get(p, KW_GROUP));
 		json_decref(p);
 		kk_envelope_free(&env);
 	}
@@ -71,13 +73,15 @@ load_file(struct cmd_file *f)
 static bool
 addressed_to(const struct cmd_file *f, const char *agent)
 {
-	return f->agent != NULL && strcmp(f->agent, agent) == 0;
+	return f->group || (f->agent != NULL && strcmp(f->agent, agent) == 0);
 }
 
 /*
  * A command goes only to the agent it names: whichever agent answers at
  * this address, CA-certified or not, gets nothing that is addressed to
- * another.  0, or -1 with r filled in.
+ * another.  A group command goes to every target: only the agent knows
+ * its groups, and one of another group refuses it (wrong-agent).  0, or
+ * -1 with r filled in.
  */
 static int
 check_addressed(const struct send_ctx *sc, const char *agent,
@@ -88,7 +92,7 @@ check_addressed(const struct send_ctx *sc, const char *agent,
 
 	for (i = 0; i < sc->nfiles; i++) {
 		f = &sc->files[i];
-		if (f->agent == NULL) {
+		if (f->agent == NULL && !f->group) {
 			snprintf(r->error, sizeof(r->error),
 			    "%s: names no agent id; nothing sent", f->path);
 			return -1;

@@ -86,8 +86,10 @@ sign_command(const struct cmd_spec *s, EVP_PKEY *key, const char *keyid,
 		snprintf(why, whylen, "no random command id");
 		goto out;
 	}
+	/* the addressee where an agent id has always been */
 	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:O, s:s, s:s}",
-	    KW_V, 1, KW_ID, id, KW_AGENT, s->agent, KW_IAT, (json_int_t)s->iat,
+	    KW_V, 1, KW_ID, id, s->group ? KW_GROUP : KW_AGENT,
+	    s->group ? s->group : s->agent, KW_IAT, (json_int_t)s->iat,
 	    KW_EXP, (json_int_t)(s->iat + s->ttl), KW_ACTION, s->action,
 	    KW_ARGS, s->args, KW_INCIDENT, s->incident, KW_REASON, s->reason);
 	if (o == NULL)
@@ -191,6 +193,7 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		CTL_TEXT("k", &keyfile),
 		CTL_TEXT("o", &out),
 		CTL_TEXT("agent", &s.agent),
+		CTL_TEXT("group", &s.group),
 		CTL_TEXT("action", &s.action),
 		CTL_CALL("arg", take_arg, s.args),
 		CTL_CALL("args", take_args_file, s.args),
@@ -210,8 +213,13 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 	if (s.args == NULL)
 		return EX_FAILED;
 	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE ||
-	    keyfile == NULL || s.agent == NULL || s.action == NULL)
+	    keyfile == NULL || s.action == NULL)
 		goto out;
+	if ((s.agent == NULL) == (s.group == NULL)) {
+		fail_line("sign: %s", s.agent ? "--agent and --group exclude "
+		    "each other" : "--agent ID or --group G is needed");
+		goto out;
+	}
 	s.iat = (time_t)iat;
 	if (kk_action_parse(s.action, &a) < 0) {
 		fail_line("unknown action '%s'", s.action);
@@ -235,8 +243,9 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if (out && strcmp(out, "-") != 0)
-		fprintf(stderr, "signed %s %s (id %s, expires in %lld s) -> %s\n",
-		    s.action, s.agent, id, s.ttl, out);
+		fprintf(stderr, "signed %s %s%s (id %s, expires in %lld s) "
+		    "-> %s\n", s.action, s.group ? "group " : "",
+		    s.group ? s.group : s.agent, id, s.ttl, out);
 	ret = EX_DONE;
 out:
 	free(text);

@@ -16,7 +16,8 @@
 
 /* One command payload (DESIGN 4) to be signed. */
 struct cmd_spec {
-	const char *agent;	/* agent id, 64 hex */
+	const char *agent;	/* agent id, 64 hex; or NULL and ... */
+	const char *group;	/* ... a fleet group (DESIGN 9) */
 	const char *action;
 	json_t *args;		/* an object; borrowed */
 	const char *episode;	/* NULL: none */

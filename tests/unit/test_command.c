@@ -2,7 +2,8 @@
  * The strict command payload and its time window (common/command.c):
  * every key missing, every key extra, every field of the wrong type or
  * shape, duplicates, trailing data, release-type actions without an
- * episode, and the time window at its exact boundaries.
+ * episode, group commands (DESIGN 9: "group" instead of "agent", exactly
+ * one of the two), and the time window at its exact boundaries.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -334,6 +335,99 @@ START_TEST(test_bad)
 }
 END_TEST
 
+/* --- group commands (DESIGN 9) --- */
+
+/* The base command with "group": val (JSON) instead of "agent". */
+static const char *
+make_group(const char *val)
+{
+	char extra[256];
+	int n;
+
+	n = snprintf(extra, sizeof(extra), ",\"group\":%s", val);
+	ck_assert_int_lt(n, (int)sizeof(extra));
+	return make("agent", NULL, extra);
+}
+
+START_TEST(test_group_valid)
+{
+	char name[KK_GROUP_NAME_MAX + 3];
+	struct kk_command c;
+	char why[128] = "stale";
+
+	ck_assert_int_eq(parse_str(make_group("\"tokyo\""), &c, why,
+	    sizeof(why)), 0);
+	ck_assert_str_eq(why, "");
+	ck_assert_str_eq(c.group, "tokyo");
+	ck_assert_str_eq(c.agent, "");
+	ck_assert_str_eq(c.id, ID);
+	ck_assert_int_eq(c.action, KK_ACT_ISOLATE);
+	kk_command_free(&c);
+	/* an agent command names no group */
+	ck_assert_int_eq(parse_str(make(NULL, NULL, NULL), &c, why,
+	    sizeof(why)), 0);
+	ck_assert_str_eq(c.group, "");
+	kk_command_free(&c);
+	/* KK_GROUP_NAME_MAX bytes exactly, every kind of byte allowed */
+	memset(name, 'a', sizeof(name));
+	name[0] = '"';
+	memcpy(name + 1, "0.t_k-", 6);
+	name[KK_GROUP_NAME_MAX + 1] = '"';
+	name[KK_GROUP_NAME_MAX + 2] = '\0';
+	ck_assert_int_eq(parse_str(make_group(name), &c, why, sizeof(why)), 0);
+	ck_assert_uint_eq(strlen(c.group), KK_GROUP_NAME_MAX);
+	kk_command_free(&c);
+	/* a release for a group carries its episode like any other */
+	expect(make("agent", NULL, ",\"group\":\"osaka\",\"episode\":\"" EP
+	    "\""), 0);
+}
+END_TEST
+
+START_TEST(test_group_too_long)
+{
+	char name[KK_GROUP_NAME_MAX + 4];
+
+	memset(name, 'a', sizeof(name));
+	name[0] = '"';
+	name[KK_GROUP_NAME_MAX + 2] = '"';
+	name[KK_GROUP_NAME_MAX + 3] = '\0';
+	expect(make_group(name), -EBADMSG);
+}
+END_TEST
+
+/* Either key, never both, never neither; and the why says which. */
+START_TEST(test_group_one_addressee)
+{
+	struct kk_command c;
+	char why[128];
+
+	ck_assert_int_eq(parse_str(make(NULL, NULL, ",\"group\":\"tokyo\""),
+	    &c, why, sizeof(why)), -EBADMSG);
+	ck_assert_str_eq(why, "both agent and group: a command names one of "
+	    "them");
+	ck_assert_int_eq(parse_str(make("agent", NULL, NULL), &c, why,
+	    sizeof(why)), -EBADMSG);
+	ck_assert_str_eq(why, "missing key 'agent' (or 'group')");
+	/* a group named twice is a duplicate key */
+	expect(make("agent", NULL, ",\"group\":\"tokyo\",\"group\":\"osaka\""),
+	    -EBADMSG);
+}
+END_TEST
+
+/* Names that are not one MQTT topic level, or not a string at all. */
+static const char *const bad_groups[] = {
+	"\"\"", "\"Tokyo\"", "\"-tokyo\"", "\".tokyo\"", "\"_tokyo\"",
+	"\"tokyo/osaka\"", "\"tokyo+\"", "\"#\"", "\"+\"", "\"to kyo\"",
+	"\"tokyo\\u0000x\"", "\"tokyo\\n\"", "\"\xe6\x9d\xb1\xe4\xba\xac\"",
+	"\"tokyo*\"", "1", "null", "true", "[\"tokyo\"]", "{}",
+};
+
+START_TEST(test_group_bad_name)
+{
+	expect(make_group(bad_groups[_i]), -EBADMSG);
+}
+END_TEST
+
 START_TEST(test_release_episode)
 {
 	struct kk_command c;
@@ -562,5 +656,8 @@ KK_SUITE(command_suite, "command",
 	    KK_LOOP(test_bad, KK_NITEMS(bads)),
 	    KK_TEST(test_release_episode), KK_TEST(test_unknown_action),
 	    KK_TEST(test_framing), KK_TEST(test_why_printable),
+	KK_CASE("group", 0, 0), KK_TEST(test_group_valid),
+	    KK_TEST(test_group_too_long), KK_TEST(test_group_one_addressee),
+	    KK_LOOP(test_group_bad_name, KK_NITEMS(bad_groups)),
 	KK_CASE("time", 0, 0), KK_LOOP(test_time, KK_NITEMS(times)),
 	    KK_TEST(test_time_bad_args), KK_TEST(test_parse_then_time))

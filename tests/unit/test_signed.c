@@ -3,7 +3,9 @@
  * reason word it can give, the boundaries of the size caps, the time
  * window and the thresholds, the order of the checks (a command wrong in
  * two ways is refused for the earlier one), and the replay store asked
- * only for a command that passed everything else.
+ * only for a command that passed everything else.  Group commands
+ * (DESIGN 9) go through the same checks, the agent's groups in place of
+ * its id.
  *
  * The trust, the clock and the replay store are in memory: keys made
  * here, a store that counts its calls and fails on demand.
@@ -40,6 +42,7 @@ struct world {
 	int seen_says;		/* what seen() returns */
 	int record_says;	/* what record() returns */
 	char recorded[KK_ID_HEX + 1];
+	struct kk_grouplist groups;	/* the agent's fleet.groups */
 };
 
 static const char *const names[NKEYS] = { "alice", "bob", "carol" };
@@ -69,6 +72,9 @@ world_make(struct world *w)
 		w->t.threshold[i] = 1;
 	w->mallory = kk_key_generate();
 	ck_assert_ptr_nonnull(w->mallory);
+	snprintf(w->groups.name[0], sizeof(w->groups.name[0]), "tokyo");
+	snprintf(w->groups.name[1], sizeof(w->groups.name[1]), "finance");
+	w->groups.n = 2;
 }
 
 static void
@@ -101,19 +107,22 @@ store_record(void *ctx, const char *id, time_t exp)
 	return w->record_says;
 }
 
-/* A command payload; pad adds that many spaces inside the object. */
+/*
+ * A command payload addressed by key ("agent" or "group") to to; pad adds
+ * that many spaces inside the object.
+ */
 static char *
-payload(const char *action, const char *agent, long long iat, long long exp,
-    const char *extra, size_t pad)
+payload_to(const char *key, const char *to, const char *action,
+    long long iat, long long exp, const char *extra, size_t pad)
 {
 	char head[1024];
 	char *p;
 	int n;
 
 	n = snprintf(head, sizeof(head),
-	    "\"v\":1,\"id\":\"%s\",\"agent\":\"%s\",\"iat\":%lld,\"exp\":%lld,"
+	    "\"v\":1,\"id\":\"%s\",\"%s\":\"%s\",\"iat\":%lld,\"exp\":%lld,"
 	    "\"action\":\"%s\",\"args\":{},\"incident\":\"IR-1\","
-	    "\"reason\":\"test\"%s", CMD_ID, agent, iat, exp, action,
+	    "\"reason\":\"test\"%s", CMD_ID, key, to, iat, exp, action,
 	    extra ? extra : "");
 	ck_assert_int_lt(n, (int)sizeof(head));
 	p = malloc((size_t)n + pad + 3);
@@ -124,6 +133,13 @@ payload(const char *action, const char *agent, long long iat, long long exp,
 	p[1 + pad + (size_t)n] = '}';
 	p[2 + pad + (size_t)n] = '\0';
 	return p;
+}
+
+static char *
+payload(const char *action, const char *agent, long long iat, long long exp,
+    const char *extra, size_t pad)
+{
+	return payload_to("agent", agent, action, iat, exp, extra, pad);
 }
 
 /* The envelope of p (type), signed by each key in order; caller frees. */
@@ -158,7 +174,8 @@ check_at(struct world *w, const char *buf, size_t len, time_t now,
 	const struct kd_replay_store store = { store_seen, store_record, w };
 	const struct kd_signed_input in = {
 		.buf = (const uint8_t *)buf, .len = len, .trust = &w->t,
-		.agent_id = AGENT, .clock_skew = SKEW, .max_lifetime = LIFE,
+		.agent_id = AGENT, .groups = &w->groups, .clock_skew = SKEW,
+		.max_lifetime = LIFE,
 		.also_needs = kd_verb_also_needs, .replay = &store, .now = now,
 	};
 
@@ -236,15 +253,30 @@ expect_mallory(struct world *w, const char *p, const char *reason)
 	    reason);
 }
 
-/* isolate by alice, valid now; freed by the caller */
+/*
+ * isolate for key ("agent" or "group") to, by alice, valid now;
+ * the caller frees it
+ */
 static char *
-good(struct world *w)
+isolate_for(struct world *w, const char *key, const char *to)
 {
-	char *p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	char *p = payload_to(key, to, "isolate", NOW - 10, NOW + 600, NULL, 0);
 	char *e = signed_by(w, p, ALICE);
 
 	free(p);
 	return e;
+}
+
+static char *
+good(struct world *w)
+{
+	return isolate_for(w, "agent", AGENT);
+}
+
+static char *
+group_isolate(struct world *w, const char *g)
+{
+	return isolate_for(w, "group", g);
 }
 
 START_TEST(test_verified)
@@ -422,19 +454,75 @@ static const struct single {
 	    NOW - 10, NOW - 10 + LIFE, NOW, NULL },
 };
 
+/* Command p signed by alice, in a world of its own, checked at now. */
+static void
+expect_alices(const char *what, const char *p, time_t now, const char *reason)
+{
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	e = signed_by(&w, p, ALICE);
+	expect_as(&w, what, e, now, reason);
+	free(e);
+	world_free(&w);
+}
+
 START_TEST(test_single)
 {
 	const struct single *c = &singles[_i];
-	struct world w;
-	char *p, *e;
+	char *p;
 
-	world_make(&w);
 	p = payload(c->action, c->agent, c->iat, c->exp, NULL, 0);
-	e = signed_by(&w, p, ALICE);
-	expect_as(&w, c->what, e, (time_t)c->at, c->reason);
-	free(e);
+	expect_alices(c->what, p, (time_t)c->at, c->reason);
 	free(p);
-	world_free(&w);
+}
+END_TEST
+
+/*
+ * The same for a group command of alice's: the agent's groups (tokyo,
+ * finance) in place of its id, the same window.
+ */
+static const struct group_single {
+	const char	*what;
+	const char	*group;
+	long long	 iat, exp, at;
+	const char	*reason;
+} group_singles[] = {
+	{ "one of its groups", "tokyo",
+	    NOW - 10, NOW + 600, NOW, NULL },
+	{ "its other group", "finance",
+	    NOW - 10, NOW + 600, NOW, NULL },
+	{ "a group it is not in", "osaka",
+	    NOW - 10, NOW + 600, NOW, "wrong-agent" },
+	{ "a group that begins like one of its own", "tokyo2",
+	    NOW - 10, NOW + 600, NOW, "wrong-agent" },
+	{ "a group that is the start of one of its own", "tok",
+	    NOW - 10, NOW + 600, NOW, "wrong-agent" },
+	{ "a group it is not in, expired as well", "osaka",
+	    NOW - 10, NOW + 600, NOW + 600 + SKEW + 1, "wrong-agent" },
+	{ "a group command a second after exp + skew", "tokyo",
+	    NOW - 10, NOW + 600, NOW + 600 + SKEW + 1, "expired" },
+	{ "a group command at exp + skew", "tokyo",
+	    NOW - 10, NOW + 600, NOW + 600 + SKEW, NULL },
+	{ "a group command a second before iat - skew", "tokyo",
+	    NOW + 100, NOW + 700, NOW + 100 - SKEW - 1, "not-yet-valid" },
+	{ "a group command over max_lifetime", "tokyo",
+	    NOW - 10, NOW - 10 + LIFE + 1, NOW, "lifetime" },
+	{ "a group name that is no topic level", "tokyo/#",
+	    NOW - 10, NOW + 600, NOW, "malformed" },
+	{ "a group name in capitals", "TOKYO",
+	    NOW - 10, NOW + 600, NOW, "malformed" },
+};
+
+START_TEST(test_group_single)
+{
+	const struct group_single *c = &group_singles[_i];
+	char *p;
+
+	p = payload_to("group", c->group, "isolate", c->iat, c->exp, NULL, 0);
+	expect_alices(c->what, p, (time_t)c->at, c->reason);
+	free(p);
 }
 END_TEST
 
@@ -575,6 +663,133 @@ START_TEST(test_io)
 }
 END_TEST
 
+/* What a verified group command is, and what a refused one says. */
+START_TEST(test_group)
+{
+	struct kd_signed_result res;
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	e = group_isolate(&w, "tokyo");
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), 0);
+	ck_assert_str_eq(res.cmd.group, "tokyo");
+	ck_assert_str_eq(res.cmd.agent, "");
+	ck_assert_str_eq(w.recorded, CMD_ID);
+	kd_signed_result_free(&res);
+	free(e);
+	/* refused: the detail names the group, the command is still known */
+	e = group_isolate(&w, "osaka");
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "wrong-agent");
+	ck_assert_str_eq(res.detail, "the command is for group osaka, which "
+	    "this agent is not in");
+	ck_assert(res.have_cmd);
+	ck_assert_str_eq(res.cmd.group, "osaka");
+	kd_signed_result_free(&res);
+	free(e);
+	/* an agent in no group takes no group command */
+	w.groups.n = 0;
+	e = group_isolate(&w, "tokyo");
+	expect(&w, e, "wrong-agent");
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+/* groups NULL (a caller that has none) is the same as an empty list. */
+START_TEST(test_group_none)
+{
+	const struct kd_replay_store store = { store_seen, store_record, NULL };
+	struct kd_signed_result res;
+	struct kd_signed_input in = {
+		.agent_id = AGENT, .clock_skew = SKEW, .max_lifetime = LIFE,
+		.also_needs = kd_verb_also_needs, .replay = &store, .now = NOW,
+	};
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	in.trust = &w.t;
+	e = group_isolate(&w, "tokyo");
+	in.buf = (const uint8_t *)e;
+	in.len = strlen(e);
+	ck_assert_int_eq(kd_signed_check(&in, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "wrong-agent");
+	kd_signed_result_free(&res);
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+/* Both addressees, or neither, even when signed: malformed. */
+START_TEST(test_group_addressee)
+{
+	struct world w;
+	char *p;
+
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600,
+	    ",\"group\":\"tokyo\"", 0);
+	expect_by(&w, p, ALICE, "malformed");
+	free(p);
+	p = strdup("{\"v\":1,\"id\":\"" CMD_ID "\",\"iat\":1789999990,"
+	    "\"exp\":1790000600,\"action\":\"isolate\",\"args\":{},"
+	    "\"incident\":\"IR-1\",\"reason\":\"test\"}");
+	ck_assert_ptr_nonnull(p);
+	expect_by(&w, p, ALICE, "malformed");
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+/*
+ * A group command is recorded like any other: sent again to the same
+ * agent it is a replay, and an expired copy is refused as expired
+ * without the store being asked.
+ */
+START_TEST(test_group_replay)
+{
+	struct world w;
+	char *e;
+
+	world_make(&w);
+	e = group_isolate(&w, "tokyo");
+	expect(&w, e, NULL);
+	w.seen_says = 1;
+	expect(&w, e, "replay");
+	w.seen_calls = 0;
+	expect_at(&w, e, NOW + 600 + SKEW + 1, "expired");
+	ck_assert_int_eq(w.seen_calls, 0);
+	free(e);
+	/* another group's copy never reaches the store either */
+	e = group_isolate(&w, "osaka");
+	expect(&w, e, "wrong-agent");
+	ck_assert_int_eq(w.seen_calls, 0);
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+/* A release for a group: two signatures, as for one agent. */
+START_TEST(test_group_threshold)
+{
+	struct world w;
+	char *p;
+
+	world_make(&w);
+	w.t.threshold[KK_ACT_RELEASE] = 2;
+	p = payload_to("group", "tokyo", "release", NOW - 10, NOW + 600,
+	    ",\"episode\":\"" EPISODE "\"", 0);
+	expect_envelope(&w, KK_PT_COMMAND, p, &w.key[BOB], &names[BOB], 1,
+	    "threshold");
+	expect_envelope(&w, KK_PT_COMMAND, p, &w.key[BOB], &names[BOB], 2,
+	    NULL);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
 KK_SUITE(signed_suite, "signed",
 	KK_CASE("check order", 0, 0), KK_TEST(test_verified),
 	    KK_TEST(test_envelope_cap), KK_TEST(test_payload_cap),
@@ -583,4 +798,8 @@ KK_SUITE(signed_suite, "signed",
 	    KK_LOOP(test_single, KK_NITEMS(singles)),
 	    KK_TEST(test_role), KK_TEST(test_threshold),
 	    KK_TEST(test_thaw_needs_release), KK_TEST(test_replay),
-	    KK_TEST(test_io))
+	    KK_TEST(test_io),
+	KK_CASE("group", 0, 0), KK_TEST(test_group), KK_TEST(test_group_none),
+	    KK_LOOP(test_group_single, KK_NITEMS(group_singles)),
+	    KK_TEST(test_group_addressee), KK_TEST(test_group_replay),
+	    KK_TEST(test_group_threshold))
