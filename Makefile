@@ -20,7 +20,7 @@ USERUNITDIR ?= $(PREFIX)/lib/systemd/user
 AUTOSTARTDIR ?= $(SYSCONFDIR)/xdg/autostart
 DESTDIR ?=
 
-PKGS := libnftnl libmnl libsystemd libssl libcrypto jansson libconfig
+PKGS := libnftnl libmnl libsystemd libssl libcrypto jansson libconfig libmosquitto
 PKG_CONFIG ?= pkg-config
 
 CC ?= cc

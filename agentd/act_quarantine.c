@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "act.h"
+#include "fleet.h"
 #include "daemon.h"
 #include "drill.h"
 #include "log.h"
@@ -26,7 +27,7 @@ int
 kd_act_status(struct run *r)
 {
 	struct kd *d = r->d;
-	json_t *o;
+	json_t *o, *fj;
 
 	if ((o = kd_quarantine_status(d)) == NULL) {
 		kd_run_fail(r, KE_IO, "out of memory");
@@ -37,6 +38,9 @@ kd_act_status(struct run *r)
 	json_object_set_new(o, KW_CSIRT_CHANNEL,
 	    json_string(kd_channel_state(d)));
 	json_object_set_new(o, KW_EVIDENCE, kd_preserve_status(d));
+	/* the fleet broker's session, if there is one (DESIGN 9) */
+	if ((fj = kd_fleet_json(d)) != NULL)
+		json_object_set_new(o, KW_FLEET, fj);
 	/* the IOC block lists in force, each with its drop counter */
 	json_object_set_new(o, KW_BLOCKLISTS, kd_blocklists_status(d));
 	/* a receipt carries it as "status"; a local caller gets it whole */

@@ -125,6 +125,13 @@ void kd_child_words(struct kd_child *c, const char *peer, const char *text,
 int kd_tls_material(struct kd *d, const char *ca_path, bool server,
     const void *extra, size_t extralen, uint8_t **out, size_t *outlen,
     char *why, size_t whylen);
+/*
+ * The same for the fleet child (DESIGN 9): agent.tls_key with fleet.cert
+ * (from the broker's CA, no chain) and fleet.ca, checked as a client of
+ * the broker at broker_ip.
+ */
+int kd_fleet_material(struct kd *d, const char *broker_ip, const void *extra,
+    size_t extralen, uint8_t **out, size_t *outlen, char *why, size_t whylen);
 void kd_tls_material_forget(uint8_t **cfg, size_t *len);
 
 #endif

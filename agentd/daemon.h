@@ -34,6 +34,7 @@ struct kd_tally;
 struct kd_preserve;
 struct kd_chan;
 struct kd_courier;
+struct kd_fleet;
 struct kd_rejects;
 struct run;
 struct kk_trust;
@@ -144,6 +145,7 @@ struct kd {
 	/* the CSIRT channel, continued */
 	struct kd_chan *chan;		/* channel.c: listener, the network child */
 	struct kd_courier *courier;	/* courier.c: the outbox to the collector */
+	struct kd_fleet *fleet;		/* fleet.c: the broker, by the fleet child */
 	struct kd_rejects *rejects;	/* run.c: refusals counted, not each logged */
 
 	/* the local side: state file, audit volume, control socket limits */

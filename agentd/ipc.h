@@ -22,6 +22,7 @@ enum kk_ipc_type {
 	KK_IPC_CHUNK = 6,	/* child -> parent: a chunk request (kk_frame_is_chunk) */
 	KK_IPC_DELIVER = 7,	/* parent -> courier: one outbox file to deliver */
 	KK_IPC_ACK = 8,		/* courier -> parent: the collector's answer */
+	KK_IPC_STATE = 9,	/* fleet child -> parent: connected, or why not */
 };
 
 struct kk_ipc_hdr {

@@ -24,6 +24,7 @@
 
 #include "adopt.h"
 #include "courier.h"
+#include "fleet.h"
 #include "daemon.h"
 #include "drill.h"
 #include "dispatch.h"
@@ -186,6 +187,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 		outbox_verify_start(d);	/* the key may be new */
 	kd_channel_reload(d);
 	kd_courier_reload(d);
+	kd_fleet_reload(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
 	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",
@@ -228,6 +230,8 @@ main(int argc, char **argv)
 		kk_netchild_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--courier") == 0)
 		kd_courier_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--fleet-child") == 0)
+		kd_fleet_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.outbox.sealer = &kd_outbox_sealer;	/* once the identity key is loaded */
 	d.audit.fd = -1;
@@ -353,6 +357,9 @@ main(int argc, char **argv)
 	/* the outbox to the collector, by the courier child */
 	if (d.policy->collector[0] != '\0' && kd_courier_start(&d) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "courier: out of memory");
+	/* the fleet broker, dialed out to (DESIGN 9) */
+	if (kd_fleet_start(&d) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "fleet: out of memory");
 	kd_quarantine_notify(&d);
 	sd_notify(0, "READY=1");
 	kd_lean_start(&d);	/* idle: only what is used stays resident */
@@ -363,6 +370,7 @@ out:
 	kd_nflog_stop(&d);
 	kd_blocklists_clear(&d.blocklists);
 	kd_drill_free(&d);
+	kd_fleet_stop(&d);
 	kd_courier_stop(&d);
 	kd_channel_stop(&d);
 	kd_preserve_free(&d);

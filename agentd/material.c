@@ -18,13 +18,18 @@
 #include "sign.h"
 #include "tls.h"
 
-int
-kd_tls_material(struct kd *d, const char *ca_path, bool server,
-    const void *extra, size_t extralen, uint8_t **out, size_t *outlen,
-    char *why, size_t whylen)
+/* Whom the child's TLS material is for. */
+enum peer_kind {
+	PEER_CLIENTS,		/* the CSIRT's, the network child serving */
+	PEER_SERVER,		/* the collector's, the courier dialing */
+	PEER_BROKER,		/* the fleet broker (DESIGN 9) */
+};
+
+static int
+material(struct kd *d, const char *const path[KK_PEM__MAX],
+    enum peer_kind peer, const char *broker_ip, const void *extra,
+    size_t extralen, uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
-	const char *path[KK_PEM__MAX] = { d->policy->tls_key,
-		d->policy->tls_cert, d->policy->cert, ca_path };
 	char *pem[KK_PEM__MAX] = { NULL }, err[300];
 	size_t len[KK_PEM__MAX] = { 0 }, total = extralen, pos;
 	struct kk_tls_material m;
@@ -49,17 +54,19 @@ kd_tls_material(struct kd *d, const char *ca_path, bool server,
 	}
 	m = (struct kk_tls_material){ pem[0], len[0], pem[1], len[1], pem[2],
 		len[2], pem[3], len[3] };
-	ctx = server ? kk_tls_server_ctx(&m, err, sizeof(err)) :
-	    kk_tls_client_ctx_mem(&m, err, sizeof(err));
+	ctx = peer == PEER_CLIENTS ? kk_tls_server_ctx(&m, err, sizeof(err)) :
+	    peer == PEER_SERVER ? kk_tls_client_ctx_mem(&m, err, sizeof(err)) :
+	    kk_tls_broker_ctx(&m, broker_ip, err, sizeof(err));
 	if (ctx == NULL) {
-		snprintf(why, whylen, "%s (run kakurid --init)", err);
+		snprintf(why, whylen, "%s%s", err, peer != PEER_BROKER ?
+		    " (run kakurid --init)" : "");
 		r = -EINVAL;
 		goto out;
 	}
 	/* the chain the child shows must be the identity that signs here */
-	if (kk_cert_load(d->policy->cert, &idcert) < 0 ||
+	if (peer != PEER_BROKER && (kk_cert_load(d->policy->cert, &idcert) < 0 ||
 	    (idpub = X509_get0_pubkey(idcert)) == NULL ||
-	    EVP_PKEY_eq(idpub, d->agent_key) != 1) {
+	    EVP_PKEY_eq(idpub, d->agent_key) != 1)) {
 		snprintf(why, whylen, "%.200s does not carry the identity key "
 		    "%.200s", d->policy->cert, d->policy->key);
 		r = -EINVAL;
@@ -89,6 +96,29 @@ out:
 	X509_free(idcert);
 	SSL_CTX_free(ctx);
 	return r;
+}
+
+int
+kd_tls_material(struct kd *d, const char *ca_path, bool server,
+    const void *extra, size_t extralen, uint8_t **out, size_t *outlen,
+    char *why, size_t whylen)
+{
+	const char *path[KK_PEM__MAX] = { d->policy->tls_key,
+		d->policy->tls_cert, d->policy->cert, ca_path };
+
+	return material(d, path, server ? PEER_CLIENTS : PEER_SERVER, NULL,
+	    extra, extralen, out, outlen, why, whylen);
+}
+
+int
+kd_fleet_material(struct kd *d, const char *broker_ip, const void *extra,
+    size_t extralen, uint8_t **out, size_t *outlen, char *why, size_t whylen)
+{
+	const char *path[KK_PEM__MAX] = { d->policy->tls_key,
+		d->policy->fleet_cert, NULL, d->policy->fleet_ca };
+
+	return material(d, path, PEER_BROKER, broker_ip, extra, extralen, out,
+	    outlen, why, whylen);
 }
 
 void

@@ -374,9 +374,10 @@ run_receipt(struct run *r)
 	char *text;
 
 	/* from the network: refusals counted per reason and interval */
-	if (r->origin == KD_ORIGIN_REMOTE && strcmp(r->result,
-	    KR_REJECTED) == 0 && (e = rejects_entry(d, r->reason ? r->reason :
-	    "rejected", r->have_cmd ? r->cmd.id : "")) != NULL) {
+	if ((r->origin == KD_ORIGIN_REMOTE || r->origin == KD_ORIGIN_FLEET) &&
+	    strcmp(r->result, KR_REJECTED) == 0 && (e = rejects_entry(d,
+	    r->reason ? r->reason : "rejected", r->have_cmd ? r->cmd.id :
+	    "")) != NULL) {
 		if (e->count++ == 0)
 			finish_audit(r);
 		/* a receipt names its command: only those without share one */

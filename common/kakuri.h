@@ -196,6 +196,7 @@ struct kk_policy {
 	/* fleet { } (issue 13, DESIGN 9): the broker kakurid dials out to */
 	char fleet_broker[128];		/* "ADDR:PORT" of "mqtts://ADDR:PORT"; "": none */
 	char fleet_ca[PATH_MAX];	/* the CA the broker's certificate chains to */
+	char fleet_cert[PATH_MAX];	/* agent.tls_key's certificate from that CA */
 	struct kk_grouplist fleet_groups;	/* the groups this agent is in */
 
 	/* audit { } */

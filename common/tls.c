@@ -382,3 +382,49 @@ kk_tls_peer_identity(SSL *ssl, bool ca, EVP_PKEY **identity,
 	    ca ? SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)) : NULL,
 	    identity, id, why, whylen);
 }
+
+SSL_CTX *
+kk_tls_broker_ctx(const struct kk_tls_material *m, const char *ip, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509) *cert = NULL;
+	EVP_PKEY *key = NULL;
+	SSL_CTX *ctx;
+	char e[256];
+
+	if ((ctx = new_ctx(TLS_client_method(), err, errlen)) == NULL)
+		return NULL;
+	if (kk_key_parse_private(m->key, m->key_len, &key) < 0) {
+		snprintf(err, errlen, "TLS key: not an Ed25519 private key");
+		goto fail;
+	}
+	if ((cert = pem_certs("fleet certificate", m->cert, m->cert_len, 1,
+	    err, errlen)) == NULL)
+		goto fail;
+	if (SSL_CTX_use_certificate(ctx, sk_X509_value(cert, 0)) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "TLS key and fleet certificate: %s",
+		    kk_tls_error(e, sizeof(e)));
+		goto fail;
+	}
+	if (use_cas(ctx, "broker CA", m->client_ca, m->client_ca_len, false,
+	    err, errlen) < 0)
+		goto fail;
+	/* the library's whole chain check, and the broker's own address */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify_depth(ctx, 4);
+	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), ip) != 1) {
+		snprintf(err, errlen, "broker address '%.64s': not an IP "
+		    "literal", ip);
+		goto fail;
+	}
+	sk_X509_pop_free(cert, X509_free);
+	EVP_PKEY_free(key);
+	return ctx;
+fail:
+	sk_X509_pop_free(cert, X509_free);
+	EVP_PKEY_free(key);
+	SSL_CTX_free(ctx);
+	return NULL;
+}

@@ -36,6 +36,15 @@ struct kk_tls_material {
  * Server: TLS 1.3 only, the TLS key and certificate with the identity
  * certificate as chain, client certificates chaining to client_ca required.
  */
+/*
+ * A client of the fleet broker (DESIGN 9): TLS 1.3, m's key with the
+ * certificate the broker's CA gave it (m->cert, no chain), the broker
+ * checked by the library against m->client_ca (the broker's CA) and its
+ * certificate against the IP literal ip: a plain chain check, since the
+ * broker is an ordinary TLS server and no agent of ours.
+ */
+SSL_CTX *kk_tls_broker_ctx(const struct kk_tls_material *m, const char *ip,
+    char *err, size_t errlen);
 SSL_CTX *kk_tls_server_ctx(const struct kk_tls_material *m, char *err,
     size_t errlen);
 /*

@@ -276,6 +276,23 @@ struct json_t;
 #define KW_MAX_BYTES		"max_bytes"
 
 /*
+ * The fleet transport's out documents (DESIGN 9, common/fleet.h): v,
+ * agent, kind, identity, envelope.
+ */
+#define KW_IDENTITY		"identity"
+/* status: fleet {broker, state} */
+#define KW_FLEET		"fleet"
+#define KW_BROKER		"broker"
+/* send --broker --json: receipts and summary {done, refused, silent,
+ * reasons {word: count}, unnamed {word: count}: refusals naming no
+ * command, unverified} */
+#define KW_SUMMARY		"summary"
+#define KW_N_DONE		"done"
+#define KW_N_SILENT		"silent"
+#define KW_UNNAMED		"unnamed"
+#define KW_UNVERIFIED		"unverified"
+
+/*
  * kakurictl's --json documents (DESIGN 5).  send: receipts [RECEIPT +
  * file], target, status, error.  fetch and verify: agent, evidence,
  * dir, files, bytes, signature, manifest, verified, matched, total,

@@ -30,6 +30,8 @@ int cmd_agent_id(struct ctl *c, int argc, char **argv);
 int cmd_sign(struct ctl *c, int argc, char **argv);
 int cmd_cosign(struct ctl *c, int argc, char **argv);
 int cmd_send(struct ctl *c, int argc, char **argv);
+/* send --broker (fleetsend.c): through the fleet broker, DESIGN 9 */
+int cmd_send_broker(struct ctl *c, int argc, char **argv);
 int cmd_fetch(struct ctl *c, int argc, char **argv);
 int cmd_collector(struct ctl *c, int argc, char **argv);
 int cmd_reports(struct ctl *c, int argc, char **argv);

@@ -217,6 +217,11 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	size_t i;
 	int r, first, ret;
 
+	/* through the fleet broker (DESIGN 9): another transport altogether */
+	for (i = 1; i < (size_t)argc; i++)
+		if (strcmp(argv[i], "--broker") == 0 ||
+		    strncmp(argv[i], "--broker=", 9) == 0)
+			return cmd_send_broker(c, argc, argv);
 	targets_init(&ts);
 	fo.targets = &ts;
 	ret = ctl_options(argc, argv, opts, 1, MAX_FILES, &first);

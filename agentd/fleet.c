@@ -1,0 +1,250 @@
+/*
+ * The fleet transport in the root parent: the fleet child's row of the
+ * children table (children.h, fleet.h).  The parent gives the child its
+ * TLS key and fleet certificate (never the identity key), submits every
+ * envelope the child passes on to the dispatcher as a signed request of
+ * origin fleet, and answers with the receipt inside an out document that
+ * names this agent's identity key, for the operator to check without a
+ * TLS connection to us.  Isolation never depends on any of it.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "children.h"
+#include "daemon.h"
+#include "dispatch.h"
+#include "fleet.h"
+#include "fleetwire.h"
+#include "log.h"
+#include "netchild.h"
+#include "run.h"
+#include "wire.h"
+
+#define FLEET_RESTART_MIN	(500ULL * 1000ULL)
+#define FLEET_RESTART_MAX	(30ULL * 1000000ULL)
+#define FLEET_HEALTHY		(30ULL * 1000000ULL)
+#define FLEET_LOG_WINDOW	(10ULL * 1000000ULL)
+#define FLEET_LOG_LINES		20
+
+struct kd_fleet {
+	struct kd_child *child;
+	uint8_t *cfg;			/* its TLS material, until it is sent */
+	size_t cfglen;
+	char *identity;			/* the identity key, PEM, for out documents */
+	char state[160];		/* the child's word: connected, or why not */
+	bool off;
+};
+
+/* A receipt, into an out document, to the child that asked. */
+static void
+fleet_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
+{
+	struct kd_fleet *fl = d->fleet;
+	char *doc;
+	size_t len;
+
+	if (fl == NULL || fl->child == NULL ||
+	    (uint32_t)(token >> 32) != fl->child->gen || a->receipt == NULL ||
+	    fl->identity == NULL)
+		return;
+	if (kk_fleet_out_pack(d->agent_id, KK_FLEET_KIND_RECEIPT, fl->identity,
+	    a->receipt, strlen(a->receipt), &doc, &len) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "fleet: a receipt does not fit "
+		    "into an out document");
+		return;
+	}
+	kd_child_send(fl->child, KK_IPC_REPLY, (uint32_t)token, doc, len);
+	free(doc);
+}
+
+static void
+fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
+    const uint8_t *body, size_t blen)
+{
+	struct kd_fleet *fl = d->fleet;
+	struct kd_req req;
+	char via[96];
+	size_t i;
+
+	snprintf(via, sizeof(via), "%.60s", h->peer);
+	req = (struct kd_req){ .origin = KD_ORIGIN_FLEET, .actor = via,
+	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn };
+	switch (h->type) {
+	case KK_IPC_ENVELOPE:
+		kd_submit_envelope(d, &req, body, blen);
+		break;
+	case KK_IPC_STATE:
+		/* its words, for status: printable ASCII only */
+		for (i = 0; i < blen && i < sizeof(fl->state) - 1; i++)
+			fl->state[i] = body[i] >= 0x20 && body[i] < 0x7f ?
+			    (char)body[i] : '?';
+		fl->state[i] = '\0';
+		break;
+	case KK_IPC_LOG:
+		kd_child_words(c, h->peer, (const char *)body, blen);
+		break;
+	default:
+		kd_child_kill(c, "sent a message of an unknown type");
+		break;
+	}
+}
+
+static void
+fleet_gone(struct kd *d, struct kd_child *c)
+{
+	snprintf(d->fleet->state, sizeof(d->fleet->state), "restarting");
+}
+
+static int
+fleet_off(struct kd *d, int r, const char *why)
+{
+	struct kd_fleet *fl = d->fleet;
+
+	if (strcmp(fl->state, why) != 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "fleet broker: %s", why);
+	snprintf(fl->state, sizeof(fl->state), "%s", why);
+	return r;
+}
+
+static int
+fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
+    int *logfd, bool *retry)
+{
+	struct kd_fleet *fl = d->fleet;
+	struct kd_fleet_config cfg;
+	struct kk_addr addr;
+	struct passwd *pw;
+	char err[300] = "", why[320];
+	size_t i;
+	int r;
+
+	if (d->policy->fleet_broker[0] == '\0' || !d->remote_ready) {
+		fl->off = true;
+		return fleet_off(d, -ENOKEY, "off");
+	}
+	fl->off = false;
+	*retry = true;
+	pw = getpwnam(d->policy->user);
+	if (pw == NULL || pw->pw_uid == 0) {
+		snprintf(why, sizeof(why), "agent.user '%.64s' %s",
+		    d->policy->user, pw ? "is root" : "does not exist");
+		return fleet_off(d, -ENOENT, why);
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	if (kk_endpoint_parse(d->policy->fleet_broker, &addr, &cfg.port) < 0 ||
+	    kk_addr_format(&addr, cfg.host, sizeof(cfg.host)) < 0)
+		return fleet_off(d, -EINVAL, "fleet.broker is not ADDR:PORT");
+	snprintf(cfg.agent_id, sizeof(cfg.agent_id), "%s", d->agent_id);
+	cfg.ngroups = (uint32_t)d->policy->fleet_groups.n;
+	for (i = 0; i < d->policy->fleet_groups.n; i++)
+		snprintf(cfg.groups[i], sizeof(cfg.groups[i]), "%s",
+		    d->policy->fleet_groups.name[i]);
+	free(fl->identity);
+	if ((fl->identity = kk_fleet_identity_pem(d->agent_key)) == NULL)
+		return fleet_off(d, -ENOMEM, "the identity key as PEM: out of "
+		    "memory");
+	if ((r = kd_fleet_material(d, cfg.host, &cfg, sizeof(cfg), &fl->cfg,
+	    &fl->cfglen, err, sizeof(err))) < 0)
+		return fleet_off(d, r, err);
+	r = kk_child_spawn("--fleet-child", -1, pw->pw_uid, pw->pw_gid, pid,
+	    ipc, logfd, err, sizeof(err));
+	if (r < 0) {
+		kd_tls_material_forget(&fl->cfg, &fl->cfglen);
+		return fleet_off(d, r, err);
+	}
+	snprintf(fl->state, sizeof(fl->state), "connecting");
+	kk_log(LOG_INFO, KK_MID_START, "fleet broker %s (fleet child %d, uid %u)",
+	    d->policy->fleet_broker, (int)*pid, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+static void
+fleet_started(struct kd *d, struct kd_child *c)
+{
+	kd_child_send(c, KK_IPC_CONFIG, 0, d->fleet->cfg, d->fleet->cfglen);
+	kd_tls_material_forget(&d->fleet->cfg, &d->fleet->cfglen);
+}
+
+static const struct kd_child_kind fleet_kind = {
+	.name = "fleet child",
+	.audit_name = "fleet-child",
+	.entry = fleet_entry,
+	.started = fleet_started,
+	.message = fleet_message,
+	.gone = fleet_gone,
+	.restart_min_usec = FLEET_RESTART_MIN,
+	.restart_max_usec = FLEET_RESTART_MAX,
+	.healthy_usec = FLEET_HEALTHY,
+	.queue_pause = KK_IPC_QUEUE_PAUSE,
+	.queue_max = KK_IPC_QUEUE_MAX,
+	.stall_usec = KK_IPC_STALL_USEC,
+	.msg_max = KK_IPC_MAX,
+	.log_lines = FLEET_LOG_LINES,
+	.log_window_usec = FLEET_LOG_WINDOW,
+};
+
+int
+kd_fleet_start(struct kd *d)
+{
+	struct kd_fleet *fl;
+
+	if (d->policy->fleet_broker[0] == '\0' || !d->remote_ready)
+		return 0;
+	if (d->fleet == NULL) {
+		if ((fl = calloc(1, sizeof(*fl))) == NULL)
+			return -ENOMEM;
+		if ((fl->child = kd_child_new(d, &fleet_kind, fl)) == NULL) {
+			free(fl);
+			return -ENOMEM;
+		}
+		d->fleet = fl;
+	}
+	kd_child_start(d->fleet->child);
+	return 0;
+}
+
+int
+kd_fleet_reload(struct kd *d)
+{
+	if (d->fleet == NULL)
+		return kd_fleet_start(d);
+	if (d->policy->fleet_broker[0] == '\0' || !d->remote_ready) {
+		kd_child_halt(d->fleet->child);
+		snprintf(d->fleet->state, sizeof(d->fleet->state), "off");
+		return 0;
+	}
+	if (kd_child_running(d->fleet->child))
+		kd_child_restart(d->fleet->child);
+	else
+		kd_child_start(d->fleet->child);
+	return 0;
+}
+
+json_t *
+kd_fleet_json(struct kd *d)
+{
+	if (d->policy->fleet_broker[0] == '\0')
+		return NULL;
+	return json_pack("{s:s, s:s}", KW_BROKER, d->policy->fleet_broker,
+	    KW_STATE, d->fleet != NULL ? d->fleet->state : d->remote_ready ?
+	    "starting" : "off (signed commands are off)");
+}
+
+void
+kd_fleet_stop(struct kd *d)
+{
+	struct kd_fleet *fl = d->fleet;
+
+	if (fl == NULL)
+		return;
+	kd_child_free(fl->child);
+	kd_tls_material_forget(&fl->cfg, &fl->cfglen);
+	free(fl->identity);
+	free(fl);
+	d->fleet = NULL;
+}

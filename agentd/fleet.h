@@ -1,0 +1,54 @@
+/*
+ * The fleet transport (DESIGN 9): kakurid dials out to an MQTT broker,
+ * for the hosts the CSIRT cannot connect to (NAT, home office) and for
+ * commands to a whole group at once.  The broker is an untrusted relay:
+ * the envelopes it carries are verified by the root parent through the
+ * one dispatcher, like those of every other origin.
+ *
+ * The fleet child (fleet_child.c, kakurid --fleet-child) is a row of the
+ * children table like the network child: agent.user, no capabilities,
+ * seccomp, no identity key.  It keeps one MQTT 5 session (libmosquitto,
+ * TLS with agent.tls_key and fleet.cert, QoS 1, a persistent session),
+ * subscribes to its agent's and its groups' cmd topics, hands every
+ * message to the parent (KK_IPC_ENVELOPE) and publishes what the parent
+ * answers (KK_IPC_REPLY: an out document, common/fleetwire.h) on its out
+ * topic.  It reconnects with exponential backoff and jitter.
+ */
+#ifndef KD_FLEET_H
+#define KD_FLEET_H
+
+#include <stdint.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+struct kd;
+
+#define KD_FLEET_KEEPALIVE	30		/* seconds, MQTT keep alive */
+#define KD_FLEET_SESSION	(7 * 86400)	/* seconds the broker keeps our
+						   session (and what it queued) */
+#define KD_FLEET_BACKOFF_MIN_MS	500		/* first reconnect, about */
+#define KD_FLEET_BACKOFF_MAX_MS	30000		/* ... doubling up to this */
+#define KD_FLEET_INFLIGHT	64		/* commands at the parent at once */
+
+/* What the parent tells the child after the TLS material. */
+struct kd_fleet_config {
+	char host[64];				/* the broker: an IP literal */
+	uint16_t port;
+	char agent_id[KK_AGENT_ID_HEX + 1];	/* client id and topics */
+	uint32_t ngroups;
+	char groups[KK_MAX_GROUPS][KK_GROUP_NAME_MAX + 1];
+};
+
+/* The child's state word (KK_IPC_STATE body): "connected" or why not. */
+#define KD_FLEET_CONNECTED	"connected"
+
+int kd_fleet_start(struct kd *d);
+int kd_fleet_reload(struct kd *d);
+void kd_fleet_stop(struct kd *d);
+/* For status: {broker, state} or NULL when no broker is configured. */
+struct json_t *kd_fleet_json(struct kd *d);
+/* kakurid --fleet-child UID GID PPID: the child's main; never returns. */
+void kd_fleet_main(int argc, char **argv) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,505 @@
+/*
+ * The fleet child: kakurid --fleet-child, an exec'd image as agent.user
+ * with no capabilities under seccomp (fleet.h).  One MQTT 5 session to
+ * the broker through libmosquitto, driven from this poll loop (no
+ * threads): every message of its cmd topics goes to the parent as it
+ * came, and what the parent answers goes out on the out topic.  It
+ * decides nothing about a command; the parent verifies each one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <openssl/ssl.h>
+
+#include "childproc.h"
+#include "fleet.h"
+#include "fleetwire.h"
+#include "ipc.h"
+#include "kakuri.h"
+#include "tls.h"
+
+#define PENDING_MAX		256		/* out documents while offline */
+#define PENDING_BYTES_MAX	(16U << 20)
+#define PARENT_QUEUE_MAX	(48U << 20)	/* to the parent, not yet taken */
+#define INFLIGHT_TIMEOUT_MS	(300U * 1000U)	/* the parent never answered */
+#define PROBE_TIMEOUT_MS	3000		/* TCP reachability, before connect */
+
+struct pending {
+	char *body;
+	size_t len;
+};
+
+struct fleet {
+	struct mosquitto *mosq;
+	struct kd_fleet_config cfg;
+	char topics[1 + KK_MAX_GROUPS][KK_FLEET_TOPIC_MAX];
+	size_t ntopics;
+	char out_topic[KK_FLEET_TOPIC_MAX];
+	bool connected;			/* CONNACK success seen */
+	bool socket_open;		/* a connection, maybe still shaking hands */
+	unsigned failures;		/* in a row: the backoff */
+	uint64_t next_try;		/* ms, CLOCK_MONOTONIC */
+	uint32_t seq;			/* the parent's token of a command */
+	struct { uint32_t seq; uint64_t since; } inflight[KD_FLEET_INFLIGHT];
+	unsigned ninflight;
+	struct kk_ipc_queue parent;	/* to the parent, not yet written */
+	struct pending pending[PENDING_MAX];
+	size_t npending, pending_bytes;
+	char state[160];		/* as last told to the parent */
+};
+
+static struct fleet fl;
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One message to the parent, queued; the loop writes it when it can. */
+static void
+tell(uint32_t type, uint32_t token, const char *peer, const void *body,
+    size_t len)
+{
+	if (kk_ipc_queue_add(&fl.parent, type, token, peer, body, len) < 0)
+		kk_child_fail("fleet: cannot frame a message to the parent");
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A line for the parent's log (ASCII only: the parent trusts none of it). */
+static void
+say(const char *fmt, ...)
+{
+	char line[240];
+	va_list ap;
+	size_t i;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (i = 0; line[i] != '\0'; i++)
+		if (line[i] < 0x20 || line[i] > 0x7e)
+			line[i] = '?';
+	tell(KK_IPC_LOG, 0, "broker", line, strlen(line));
+}
+
+/* The session's state for status, told only when it changes. */
+static void
+state(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+state(const char *fmt, ...)
+{
+	char s[sizeof(fl.state)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s, sizeof(s), fmt, ap);
+	va_end(ap);
+	if (strcmp(s, fl.state) == 0)
+		return;
+	snprintf(fl.state, sizeof(fl.state), "%s", s);
+	tell(KK_IPC_STATE, 0, "broker", s, strlen(s));
+	say("%s", s);
+}
+
+/* Exponential backoff with jitter: the fleet does not reconnect in step. */
+static void
+schedule_retry(void)
+{
+	uint64_t delay = KD_FLEET_BACKOFF_MIN_MS;
+	uint32_t r = 0;
+	unsigned i;
+
+	for (i = 0; i < fl.failures && delay < KD_FLEET_BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > KD_FLEET_BACKOFF_MAX_MS)
+		delay = KD_FLEET_BACKOFF_MAX_MS;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)now_ms();
+	/* anywhere in [delay / 2, delay] */
+	fl.next_try = now_ms() + delay / 2 + r % (delay / 2 + 1);
+	if (fl.failures < 32)
+		fl.failures++;
+}
+
+static void
+lost(const char *why)
+{
+	if (fl.socket_open)
+		mosquitto_disconnect(fl.mosq);
+	fl.socket_open = fl.connected = false;
+	state("disconnected: %s", why);
+	schedule_retry();
+}
+
+/*
+ * Is the broker there at all?  libmosquitto's connect(2) blocks, for as
+ * long as the kernel retries a SYN nobody answers; this non-blocking try
+ * first bounds that to PROBE_TIMEOUT_MS.
+ */
+static bool
+reachable(void)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct pollfd p;
+	socklen_t sl, el = sizeof(int);
+	int fd, err = 0;
+	bool ok = false;
+
+	if (inet_pton(AF_INET, fl.cfg.host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(fl.cfg.port);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, fl.cfg.host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(fl.cfg.port);
+		sl = sizeof(*s6);
+	} else {
+		return false;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
+		ok = true;
+	} else if (errno == EINPROGRESS) {
+		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		ok = poll(&p, 1, PROBE_TIMEOUT_MS) == 1 &&
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 &&
+		    err == 0;
+	}
+	close(fd);
+	return ok;
+}
+
+static void
+try_connect(void)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	if (!reachable()) {
+		lost("the broker does not answer");
+		return;
+	}
+	/* the broker keeps the session, and what it queued, while we are away */
+	mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+	    KD_FLEET_SESSION);
+	/* nothing larger than an envelope is ever taken from it */
+	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+	    KK_ENVELOPE_MAX + 4096);
+	rc = mosquitto_connect_bind_v5(fl.mosq, fl.cfg.host, fl.cfg.port,
+	    KD_FLEET_KEEPALIVE, NULL, props);
+	mosquitto_property_free_all(&props);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		lost(mosquitto_strerror(rc));
+		return;
+	}
+	fl.socket_open = true;
+	state("connecting");
+}
+
+static void
+flush_pending(void)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < fl.npending; i++) {
+		rc = mosquitto_publish_v5(fl.mosq, NULL, fl.out_topic,
+		    (int)fl.pending[i].len, fl.pending[i].body, 1, false, NULL);
+		if (rc != MOSQ_ERR_SUCCESS)
+			break;
+		free(fl.pending[i].body);
+		fl.pending_bytes -= fl.pending[i].len;
+	}
+	memmove(fl.pending, fl.pending + i, (fl.npending - i) *
+	    sizeof(fl.pending[0]));
+	fl.npending -= i;
+}
+
+static void
+on_connect(struct mosquitto *m, void *arg, int rc, int flags,
+    const mosquitto_property *props)
+{
+	char *sub[1 + KK_MAX_GROUPS];
+	size_t i;
+
+	if (rc != 0) {
+		lost(mosquitto_reason_string(rc));
+		return;
+	}
+	fl.connected = true;
+	fl.failures = 0;
+	for (i = 0; i < fl.ntopics; i++)
+		sub[i] = fl.topics[i];
+	/* a persistent session has them already; asking again is harmless */
+	rc = mosquitto_subscribe_multiple(m, NULL, (int)fl.ntopics, sub, 1, 0,
+	    NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		lost(mosquitto_strerror(rc));
+		return;
+	}
+	state("%s%s", KD_FLEET_CONNECTED, (flags & 1) ? " (session resumed)" :
+	    "");
+	flush_pending();
+}
+
+static void
+on_disconnect(struct mosquitto *m, void *arg, int rc,
+    const mosquitto_property *props)
+{
+	fl.socket_open = fl.connected = false;
+	state("disconnected: %s", rc == 0 ? "closed" :
+	    mosquitto_reason_string(rc));
+	schedule_retry();
+}
+
+/* Which of ours the topic is, for the parent's log: "agent", "group/G". */
+static const char *
+topic_name(const char *topic, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < fl.ntopics; i++) {
+		if (strcmp(topic, fl.topics[i]) != 0)
+			continue;
+		if (i == 0)
+			return "mqtt:agent";
+		snprintf(buf, len, "mqtt:group/%.36s", fl.cfg.groups[i - 1]);
+		return buf;
+	}
+	return NULL;
+}
+
+static void
+on_message(struct mosquitto *m, void *arg,
+    const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	char peer[48];
+	const char *name;
+	unsigned i;
+
+	if ((name = topic_name(msg->topic, peer, sizeof(peer))) == NULL) {
+		say("a message on a topic not ours, dropped");
+		return;
+	}
+	if (msg->payloadlen <= 0 || (size_t)msg->payloadlen > KK_ENVELOPE_MAX) {
+		say("a message of %d bytes on %s, dropped", msg->payloadlen,
+		    name);
+		return;
+	}
+	for (i = 0; i < KD_FLEET_INFLIGHT; i++)
+		if (fl.inflight[i].seq == 0)
+			break;
+	if (i == KD_FLEET_INFLIGHT)
+		kk_child_fail("fleet: more commands in flight than the loop "
+		    "lets in");	/* cannot happen: reading stops before */
+	if (++fl.seq == 0)
+		fl.seq = 1;
+	fl.inflight[i].seq = fl.seq;
+	fl.inflight[i].since = now_ms();
+	fl.ninflight++;
+	tell(KK_IPC_ENVELOPE, fl.seq, name, msg->payload,
+	    (size_t)msg->payloadlen);
+}
+
+/* An answer of the parent's: out it goes (or waits for the broker). */
+static void
+answer(uint32_t seq, uint8_t *body, size_t len)
+{
+	unsigned i;
+	int rc = MOSQ_ERR_NO_CONN;
+
+	for (i = 0; i < KD_FLEET_INFLIGHT; i++) {
+		if (fl.inflight[i].seq == seq && seq != 0) {
+			fl.inflight[i].seq = 0;
+			fl.ninflight--;
+			break;
+		}
+	}
+	if (fl.connected)
+		rc = mosquitto_publish_v5(fl.mosq, NULL, fl.out_topic,
+		    (int)len, body, 1, false, NULL);
+	if (rc == MOSQ_ERR_SUCCESS) {
+		free(body);
+		return;
+	}
+	if (fl.npending == PENDING_MAX ||
+	    fl.pending_bytes + len > PENDING_BYTES_MAX) {
+		say("offline with %zu answers waiting: one dropped", fl.npending);
+		free(body);
+		return;
+	}
+	fl.pending[fl.npending++] = (struct pending){ (char *)body, len };
+	fl.pending_bytes += len;
+}
+
+/* Commands the parent never answered are forgotten, so reading resumes. */
+static void
+expire_inflight(uint64_t now)
+{
+	unsigned i;
+
+	for (i = 0; i < KD_FLEET_INFLIGHT; i++) {
+		if (fl.inflight[i].seq != 0 &&
+		    now - fl.inflight[i].since > INFLIGHT_TIMEOUT_MS) {
+			fl.inflight[i].seq = 0;
+			fl.ninflight--;
+		}
+	}
+}
+
+static void
+from_parent(void)
+{
+	struct kk_ipc_hdr h;
+	struct pollfd p = { .fd = KK_CHILD_FD_IPC, .events = POLLIN };
+	uint8_t *body;
+	size_t len;
+	int r, n;
+
+	for (n = 0; n < 64 && poll(&p, 1, 0) == 1; n++) {
+		r = kk_ipc_recv(KK_CHILD_FD_IPC, 1000, KK_IPC_MAX, &h, &body,
+		    &len);
+		if (r < 0)
+			_exit(r == -EPIPE ? 0 : 3);
+		if (h.type != KK_IPC_REPLY || body == NULL)
+			kk_child_fail("fleet: a message it does not take");
+		answer(h.conn, body, len);
+	}
+}
+
+static void
+configure(void)
+{
+	struct kk_tls_material m;
+	SSL_CTX *ctx;
+	uint8_t *msg;
+	size_t len, i;
+	char err[300];
+
+	msg = kk_child_read_config(10000, &m, sizeof(fl.cfg), &len);
+	if (msg == NULL)
+		kk_child_fail("no configuration from the parent");
+	memcpy(&fl.cfg, msg + len - sizeof(fl.cfg), sizeof(fl.cfg));
+	fl.cfg.host[sizeof(fl.cfg.host) - 1] = '\0';
+	fl.cfg.agent_id[KK_AGENT_ID_HEX] = '\0';
+	if (fl.cfg.ngroups > KK_MAX_GROUPS)
+		kk_child_fail("fleet: %u groups", fl.cfg.ngroups);
+	ctx = kk_tls_broker_ctx(&m, fl.cfg.host, err, sizeof(err));
+	kk_child_config_free(msg, len);
+	if (ctx == NULL)
+		kk_child_fail("TLS: %s", err);
+	if (kk_fleet_agent_topic(fl.topics[0], sizeof(fl.topics[0]),
+	    fl.cfg.agent_id, "cmd") < 0 || kk_fleet_agent_topic(fl.out_topic,
+	    sizeof(fl.out_topic), fl.cfg.agent_id, "out") < 0)
+		kk_child_fail("fleet: topic too long");
+	for (i = 0; i < fl.cfg.ngroups; i++) {
+		fl.cfg.groups[i][KK_GROUP_NAME_MAX] = '\0';
+		if (kk_fleet_group_topic(fl.topics[1 + i], sizeof(fl.topics[0]),
+		    fl.cfg.groups[i]) < 0)
+			kk_child_fail("fleet: topic too long");
+	}
+	fl.ntopics = 1 + fl.cfg.ngroups;
+
+	mosquitto_lib_init();
+	/* the agent id is the client id: one session per agent */
+	fl.mosq = mosquitto_new(fl.cfg.agent_id, false, NULL);
+	if (fl.mosq == NULL)
+		kk_child_fail("fleet: mosquitto_new: %s", strerror(errno));
+	mosquitto_int_option(fl.mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	    MQTT_PROTOCOL_V5);
+	mosquitto_int_option(fl.mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	/* our context, our checks: the library's defaults would load files */
+	mosquitto_int_option(fl.mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+	if (mosquitto_void_option(fl.mosq, MOSQ_OPT_SSL_CTX, ctx) !=
+	    MOSQ_ERR_SUCCESS)
+		kk_child_fail("fleet: cannot use the TLS context");
+	mosquitto_connect_v5_callback_set(fl.mosq, on_connect);
+	mosquitto_disconnect_v5_callback_set(fl.mosq, on_disconnect);
+	mosquitto_message_v5_callback_set(fl.mosq, on_message);
+}
+
+void
+kd_fleet_main(int argc, char **argv)
+{
+	struct pollfd p[2];
+	uint64_t now;
+	int timeout, sock, rc, r;
+
+	kk_child_enter(argc, argv, "--fleet-child", "kakurid-fleet", false);
+	memset(&fl, 0, sizeof(fl));
+	configure();
+	if ((r = kk_child_seccomp(true)) < 0)
+		kk_child_fail("seccomp: %s", strerror(-r));
+	fcntl(KK_CHILD_FD_IPC, F_SETFL, fcntl(KK_CHILD_FD_IPC, F_GETFL) |
+	    O_NONBLOCK);
+	state("connecting");
+	for (;;) {
+		now = now_ms();
+		expire_inflight(now);
+		if (!fl.socket_open && now >= fl.next_try)
+			try_connect();
+		now = now_ms();
+		sock = fl.socket_open ? mosquitto_socket(fl.mosq) : -1;
+		p[0] = (struct pollfd){ .fd = KK_CHILD_FD_IPC, .events = POLLIN |
+			(fl.parent.bytes > 0 ? POLLOUT : 0) };
+		/* no more from the broker than the parent can take */
+		p[1] = (struct pollfd){ .fd = sock, .events =
+			(fl.ninflight < KD_FLEET_INFLIGHT &&
+			fl.parent.bytes < PARENT_QUEUE_MAX ? POLLIN : 0) |
+			(sock >= 0 && mosquitto_want_write(fl.mosq) ?
+			POLLOUT : 0) };
+		timeout = 1000;
+		if (!fl.socket_open && fl.next_try > now &&
+		    fl.next_try - now < (uint64_t)timeout)
+			timeout = (int)(fl.next_try - now);
+		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+			kk_child_fail("poll: %s", strerror(errno));
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+			_exit(0);	/* the parent is gone */
+		if (p[0].revents & POLLIN)
+			from_parent();
+		if (sock >= 0 && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
+			rc = mosquitto_loop_read(fl.mosq, 1);
+			if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
+				lost(mosquitto_strerror(rc));
+		}
+		if (fl.socket_open && (p[1].revents & POLLOUT)) {
+			rc = mosquitto_loop_write(fl.mosq, 1);
+			if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
+				lost(mosquitto_strerror(rc));
+		}
+		if (fl.socket_open) {
+			rc = mosquitto_loop_misc(fl.mosq);
+			if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
+				lost(mosquitto_strerror(rc));
+		}
+		if (fl.parent.bytes > 0) {
+			r = kk_ipc_queue_flush(&fl.parent, KK_CHILD_FD_IPC, NULL);
+			if (r < 0 && r != -EAGAIN)
+				_exit(0);
+		}
+	}
+}

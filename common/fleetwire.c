@@ -1,0 +1,181 @@
+/*
+ * The fleet transport's topics and out documents (fleetwire.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "fleetwire.h"
+#include "wire.h"
+
+#define TOPIC_ROOT	"kakuri/v1/"
+
+static int
+topic(char *buf, size_t len, const char *kind, const char *name,
+    const char *leaf)
+{
+	int n = snprintf(buf, len, TOPIC_ROOT "%s/%s/%s", kind, name, leaf);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int
+kk_fleet_agent_topic(char *buf, size_t len, const char *id, const char *leaf)
+{
+	return topic(buf, len, "agent", id, leaf);
+}
+
+int
+kk_fleet_group_topic(char *buf, size_t len, const char *group)
+{
+	return topic(buf, len, "group", group, "cmd");
+}
+
+int
+kk_fleet_topic_agent(const char *t, const char *leaf,
+    char id[KK_AGENT_ID_HEX + 1])
+{
+	static const char head[] = TOPIC_ROOT "agent/";
+	size_t hl = sizeof(head) - 1;
+
+	if (strncmp(t, head, hl) != 0 || !kk_is_hex(t + hl, KK_AGENT_ID_HEX,
+	    KK_AGENT_ID_HEX) || t[hl + KK_AGENT_ID_HEX] != '/' ||
+	    strcmp(t + hl + KK_AGENT_ID_HEX + 1, leaf) != 0)
+		return -EINVAL;
+	memcpy(id, t + hl, KK_AGENT_ID_HEX);
+	id[KK_AGENT_ID_HEX] = '\0';
+	return 0;
+}
+
+char *
+kk_fleet_identity_pem(EVP_PKEY *identity)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long n;
+
+	if (mem == NULL || PEM_write_bio_PUBKEY(mem, identity) != 1)
+		goto out;
+	n = BIO_get_mem_data(mem, &data);
+	if (n <= 0 || n >= KK_FLEET_IDENTITY_MAX ||
+	    (out = malloc((size_t)n + 1)) == NULL)
+		goto out;
+	memcpy(out, data, (size_t)n);
+	out[n] = '\0';
+out:
+	BIO_free(mem);
+	return out;
+}
+
+int
+kk_fleet_out_pack(const char *id, const char *kind, const char *identity,
+    const void *envelope, size_t len, char **out, size_t *outlen)
+{
+	json_t *o;
+	int r = -ENOMEM;
+
+	*out = NULL;
+	o = json_pack("{s:i, s:s, s:s, s:s, s:s%}", KW_V, 1, KW_AGENT, id,
+	    KW_KIND, kind, KW_IDENTITY, identity, KW_ENVELOPE, envelope, len);
+	if (o == NULL)
+		return -EINVAL;	/* not UTF-8: not an envelope of ours */
+	if ((*out = json_dumps(o, JSON_COMPACT)) != NULL) {
+		*outlen = strlen(*out);
+		r = *outlen <= KK_FLEET_OUT_MAX ? 0 : -E2BIG;
+	}
+	if (r < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	json_decref(o);
+	return r;
+}
+
+/* The identity PEM as a key whose id is id; NULL with *why if not. */
+static EVP_PKEY *
+identity_of(const char *pem, const char *id, const char **why)
+{
+	char have[KK_AGENT_ID_HEX + 1];
+	EVP_PKEY *k = NULL;
+	BIO *mem;
+
+	*why = "identity is not a public key";
+	if ((mem = BIO_new_mem_buf(pem, -1)) == NULL)
+		return NULL;
+	k = PEM_read_bio_PUBKEY(mem, NULL, NULL, NULL);
+	BIO_free(mem);
+	if (k == NULL)
+		return NULL;
+	if (EVP_PKEY_id(k) != EVP_PKEY_ED25519 || kk_key_id(k, have) < 0) {
+		*why = "identity is not an Ed25519 key";
+		goto fail;
+	}
+	if (strcmp(have, id) != 0) {
+		*why = "identity is another agent's key than the topic names";
+		goto fail;
+	}
+	return k;
+fail:
+	EVP_PKEY_free(k);
+	return NULL;
+}
+
+int
+kk_fleet_out_open(const void *buf, size_t len, const char *id,
+    struct kk_fleet_out *o, const char **why)
+{
+	const char *agent, *kind, *identity, *env;
+	size_t envlen;
+	json_t *doc;
+	int v, r = -EBADMSG;
+
+	memset(o, 0, sizeof(*o));
+	*why = "not an out document";
+	if (len > KK_FLEET_OUT_MAX) {
+		*why = "out document too large";
+		return r;
+	}
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	if (json_unpack(doc, "{s:i, s:s, s:s, s:s, s:s%!}", KW_V, &v,
+	    KW_AGENT, &agent, KW_KIND, &kind, KW_IDENTITY, &identity,
+	    KW_ENVELOPE, &env, &envlen) != 0 || v != 1)
+		goto out;
+	if (strcmp(agent, id) != 0) {
+		*why = "out document names another agent than its topic";
+		goto out;
+	}
+	if (strcmp(kind, KK_FLEET_KIND_RECEIPT) != 0 &&
+	    strcmp(kind, KK_FLEET_KIND_REPORT) != 0) {
+		*why = "out document of an unknown kind";
+		goto out;
+	}
+	if ((o->identity = identity_of(identity, id, why)) == NULL)
+		goto out;
+	if ((o->envelope = malloc(envlen ? envlen : 1)) == NULL) {
+		*why = "out of memory";
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(o->envelope, env, envlen);
+	o->len = envlen;
+	snprintf(o->agent, sizeof(o->agent), "%s", agent);
+	snprintf(o->kind, sizeof(o->kind), "%s", kind);
+	r = 0;
+out:
+	json_decref(doc);
+	return r;
+}
+
+void
+kk_fleet_out_free(struct kk_fleet_out *o)
+{
+	EVP_PKEY_free(o->identity);
+	free(o->envelope);
+	memset(o, 0, sizeof(*o));
+}

@@ -1,0 +1,77 @@
+/*
+ * The fleet transport's wire (DESIGN 9), written once for the agent's
+ * fleet child, kakurictl send --broker / collector --broker and the
+ * fleet benchmark's simulated agents.
+ *
+ * Topics:
+ *   kakuri/v1/agent/<agent id>/cmd	signed command envelopes, as signed
+ *   kakuri/v1/group/<group>/cmd	signed group commands, as signed
+ *   kakuri/v1/agent/<agent id>/out	what the agent publishes: one "out"
+ *					document per message (below)
+ *   kakuri/v1/agent/<agent id>/ack	the collector's signed acks
+ *
+ * An out document is a JSON object {v: 1, agent, kind, identity,
+ * envelope}: kind "receipt" or "report", identity the agent's identity
+ * public key (PEM), envelope the signed DSSE text as the direct channel
+ * carries it.  The broker is an untrusted relay: the reader takes the
+ * identity only if its id is the topic's agent id (the id is the SHA-256
+ * of the key, so that is a proof), then checks the envelope's signature
+ * with it as for a direct connection.
+ */
+#ifndef KK_FLEETWIRE_H
+#define KK_FLEETWIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+#define KK_FLEET_TOPIC_MAX	160	/* bytes of a topic of ours, NUL included */
+#define KK_FLEET_OUT_MAX	(KK_ENVELOPE_MAX / 4)	/* one out document */
+#define KK_FLEET_IDENTITY_MAX	1024	/* an Ed25519 public key's PEM */
+
+#define KK_FLEET_KIND_RECEIPT	"receipt"
+#define KK_FLEET_KIND_REPORT	"report"
+
+/* "kakuri/v1/agent/<id>/<leaf>": 0, or -ENAMETOOLONG */
+int kk_fleet_agent_topic(char *buf, size_t len, const char *id,
+    const char *leaf);
+/* "kakuri/v1/group/<group>/cmd": 0, or -ENAMETOOLONG */
+int kk_fleet_group_topic(char *buf, size_t len, const char *group);
+/*
+ * The agent id of "kakuri/v1/agent/<id>/<leaf>" into id, if the topic is
+ * that exactly (64 lowercase hex digits); else -EINVAL.
+ */
+int kk_fleet_topic_agent(const char *topic, const char *leaf,
+    char id[KK_AGENT_ID_HEX + 1]);
+
+/* The identity public key as PEM (malloc'd, NUL-terminated), or NULL. */
+char *kk_fleet_identity_pem(EVP_PKEY *identity);
+/*
+ * An out document of kind for the agent id with its identity PEM around
+ * envelope (len bytes): malloc'd text in *out (*outlen bytes), 0 or a
+ * negative errno.
+ */
+int kk_fleet_out_pack(const char *id, const char *kind, const char *identity,
+    const void *envelope, size_t len, char **out, size_t *outlen);
+
+/* An out document, opened. */
+struct kk_fleet_out {
+	char agent[KK_AGENT_ID_HEX + 1];
+	char kind[16];
+	EVP_PKEY *identity;		/* its id is agent's */
+	uint8_t *envelope;		/* the signed text, as sent */
+	size_t len;
+};
+/*
+ * buf (len bytes) from the out topic of agent id: the document's agent
+ * must be id and its identity key must have that id.  0, or -EBADMSG
+ * with *why.  kk_fleet_out_free in both cases.
+ */
+int kk_fleet_out_open(const void *buf, size_t len, const char *id,
+    struct kk_fleet_out *o, const char **why);
+void kk_fleet_out_free(struct kk_fleet_out *o);
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * kakurictl's MQTT session with the fleet broker (broker.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "broker.h"
+#include "kakuri.h"
+#include "tls.h"
+
+#define KEEPALIVE	30
+
+uint64_t
+broker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+on_connect(struct mosquitto *m, void *arg, int rc, int flags,
+    const mosquitto_property *props)
+{
+	struct broker *b = arg;
+
+	b->connected = rc == 0;
+	b->refused = rc == 0 ? 0 : rc;
+}
+
+static void
+on_subscribe(struct mosquitto *m, void *arg, int mid, int n,
+    const int *granted, const mosquitto_property *props)
+{
+	struct broker *b = arg;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (granted[i] >= 0x80)
+			b->refused = granted[i];	/* not authorised */
+	if (b->subacks > 0)
+		b->subacks--;
+}
+
+static void
+on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
+    const mosquitto_property *props)
+{
+	struct broker *b = arg;
+
+	if (b->message != NULL)
+		b->message(b->arg, msg);
+}
+
+static void
+on_disconnect(struct mosquitto *m, void *arg, int rc,
+    const mosquitto_property *props)
+{
+	((struct broker *)arg)->connected = false;
+}
+
+/* "mqtts://ADDR:PORT" or "mqtt://ADDR:PORT" into b: 0 or -EINVAL */
+static int
+parse_url(struct broker *b, const char *url)
+{
+	struct kk_addr addr;
+	const char *rest;
+
+	if (strncmp(url, KK_BROKER_SCHEME, strlen(KK_BROKER_SCHEME)) == 0) {
+		b->tls = true;
+		rest = url + strlen(KK_BROKER_SCHEME);
+	} else if (strncmp(url, "mqtt://", 7) == 0) {
+		b->tls = false;
+		rest = url + 7;
+	} else {
+		return -EINVAL;
+	}
+	if (kk_endpoint_parse(rest, &addr, &b->port) < 0 ||
+	    kk_addr_format(&addr, b->host, sizeof(b->host)) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+/* The broker's chain against ca, its certificate against its address. */
+static SSL_CTX *
+broker_ctx(const struct broker *b, const char *ca, const char *cert,
+    const char *key, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = kk_tls_client_ctx(cert, key, ca, err, errlen);
+
+	if (ctx == NULL)
+		return NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	if (X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx),
+	    b->host) != 1) {
+		snprintf(err, errlen, "%s: not an IP literal", b->host);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* Until cond holds, the deadline passes or the session breaks. */
+static int
+pump(struct broker *b, uint64_t deadline, bool (*done)(void *), void *arg)
+{
+	uint64_t now;
+	int rc, wait;
+
+	for (;;) {
+		if (done != NULL && done(arg))
+			return EX_DONE;
+		now = broker_now_ms();
+		if (now >= deadline)
+			return EX_DONE;
+		wait = deadline - now > 100 ? 100 : (int)(deadline - now);
+		rc = mosquitto_loop(b->mosq, wait, 1);
+		if (rc != MOSQ_ERR_SUCCESS)
+			return EX_UNREACHABLE;
+	}
+}
+
+static bool
+settled(void *arg)
+{
+	struct broker *b = arg;
+
+	return b->connected || b->refused != 0;
+}
+
+int
+broker_open(struct broker *b, const char *url, const char *ca,
+    const char *cert, const char *key, int timeout_ms, char *err,
+    size_t errlen)
+{
+	mosquitto_property *props = NULL;
+	SSL_CTX *ctx = NULL;
+	int rc, ret = EX_USAGE;
+
+	b->mosq = NULL;
+	b->connected = false;
+	b->refused = 0;
+	b->subacks = 0;
+	if (parse_url(b, url) < 0) {
+		snprintf(err, errlen, "--broker %.100s: not mqtts://ADDR:PORT "
+		    "with ADDR an IP literal", url);
+		goto out;
+	}
+	if (b->tls && (ca == NULL || cert == NULL || key == NULL)) {
+		snprintf(err, errlen, "--broker mqtts:// needs --ca, --cert "
+		    "and --key");
+		goto out;
+	}
+	ret = EX_FAILED;
+	mosquitto_lib_init();
+	if ((b->mosq = mosquitto_new(NULL, true, b)) == NULL) {
+		snprintf(err, errlen, "mosquitto_new: %s", strerror(errno));
+		goto out;
+	}
+	mosquitto_int_option(b->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+	    MQTT_PROTOCOL_V5);
+	mosquitto_int_option(b->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+	if (b->tls) {
+		if ((ctx = broker_ctx(b, ca, cert, key, err, errlen)) == NULL)
+			goto out;
+		/* our context and checks, not the library's defaults */
+		mosquitto_int_option(b->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+		mosquitto_void_option(b->mosq, MOSQ_OPT_SSL_CTX, ctx);
+	}
+	mosquitto_connect_v5_callback_set(b->mosq, on_connect);
+	mosquitto_subscribe_v5_callback_set(b->mosq, on_subscribe);
+	mosquitto_message_v5_callback_set(b->mosq, on_message);
+	mosquitto_disconnect_v5_callback_set(b->mosq, on_disconnect);
+	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+	    KK_FRAME_AUTHED_MAX + 4096);
+	rc = mosquitto_connect_bind_v5(b->mosq, b->host, b->port, KEEPALIVE,
+	    NULL, props);
+	mosquitto_property_free_all(&props);
+	ret = EX_UNREACHABLE;
+	if (rc != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "broker %s:%u: %s", b->host, b->port,
+		    rc == MOSQ_ERR_ERRNO ? strerror(errno) :
+		    mosquitto_strerror(rc));
+		goto out;
+	}
+	if (pump(b, broker_now_ms() + (uint64_t)timeout_ms, settled, b) !=
+	    EX_DONE || !b->connected) {
+		snprintf(err, errlen, "broker %s:%u: %s", b->host, b->port,
+		    b->refused ? mosquitto_reason_string(b->refused) :
+		    "no answer (TLS or network)");
+		ret = b->refused ? EX_FAILED : EX_UNREACHABLE;
+		goto out;
+	}
+	ret = EX_DONE;
+out:
+	SSL_CTX_free(ctx);	/* the session holds its own reference */
+	return ret;
+}
+
+static bool
+subscribed(void *arg)
+{
+	struct broker *b = arg;
+
+	return b->subacks == 0 || !b->connected;
+}
+
+int
+broker_subscribe(struct broker *b, char *const *topics, int n,
+    int timeout_ms, char *err, size_t errlen)
+{
+	int rc;
+
+	b->subacks = 1;
+	rc = mosquitto_subscribe_multiple(b->mosq, NULL, n, topics, 1, 0, NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "subscribe: %s", mosquitto_strerror(rc));
+		return EX_UNREACHABLE;
+	}
+	if (pump(b, broker_now_ms() + (uint64_t)timeout_ms, subscribed, b) !=
+	    EX_DONE || b->subacks != 0) {
+		snprintf(err, errlen, "subscribe: no answer from the broker");
+		return EX_UNREACHABLE;
+	}
+	if (b->refused != 0) {
+		snprintf(err, errlen, "subscribe: the broker refused: %s",
+		    mosquitto_reason_string(b->refused));
+		return EX_FAILED;
+	}
+	return EX_DONE;
+}
+
+int
+broker_publish(struct broker *b, const char *topic, const void *body,
+    size_t len, uint32_t expiry, char *err, size_t errlen)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	if (expiry > 0)
+		mosquitto_property_add_int32(&props,
+		    MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, expiry);
+	rc = mosquitto_publish_v5(b->mosq, NULL, topic, (int)len, body, 1,
+	    false, props);
+	mosquitto_property_free_all(&props);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "publish %s: %s", topic,
+		    mosquitto_strerror(rc));
+		return EX_FAILED;
+	}
+	return EX_DONE;
+}
+
+int
+broker_run(struct broker *b, uint64_t deadline, bool (*done)(void *arg),
+    void *arg)
+{
+	return pump(b, deadline, done, arg);
+}
+
+void
+broker_close(struct broker *b)
+{
+	int i;
+
+	if (b->mosq == NULL)
+		return;
+	if (b->connected) {
+		mosquitto_disconnect(b->mosq);
+		/* the DISCONNECT out, bounded */
+		for (i = 0; i < 10 && mosquitto_want_write(b->mosq); i++)
+			mosquitto_loop_write(b->mosq, 1);
+	}
+	mosquitto_destroy(b->mosq);
+	b->mosq = NULL;
+	mosquitto_lib_cleanup();
+}

@@ -1,0 +1,60 @@
+/*
+ * kakurictl's side of the fleet broker (DESIGN 9, broker.c): one MQTT 5
+ * session over TLS (or, for a lab broker, plain TCP when the URL says
+ * mqtt://), driven by libmosquitto in this thread, for send --broker and
+ * collector --broker.  The broker is checked like any TLS server: its
+ * chain against --ca and its certificate against the address in the URL.
+ */
+#ifndef KAKURICTL_BROKER_H
+#define KAKURICTL_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctl.h"
+
+struct mosquitto;
+struct mosquitto_message;
+
+struct broker {
+	struct mosquitto *mosq;
+	char host[64];
+	uint16_t port;
+	bool tls;
+	bool connected;		/* CONNACK success */
+	int refused;		/* CONNACK's reason code, when not 0 */
+	unsigned subacks;	/* SUBACKs still to come */
+	/* each message of the subscriptions */
+	void (*message)(void *arg, const struct mosquitto_message *m);
+	void *arg;
+};
+
+/*
+ * url "mqtts://ADDR:PORT" (or "mqtt://ADDR:PORT", no TLS: a lab broker)
+ * connected with the client certificate cert/key, the broker checked
+ * against ca; client_id NULL: a fresh one, clean session.  EX_DONE, or
+ * EX_USAGE / EX_UNREACHABLE / EX_FAILED with the reason in err.
+ */
+int broker_open(struct broker *b, const char *url, const char *ca,
+    const char *cert, const char *key, int timeout_ms, char *err,
+    size_t errlen);
+/* Subscribes (QoS 1) and waits for the SUBACKs: EX_DONE or EX_UNREACHABLE. */
+int broker_subscribe(struct broker *b, char *const *topics, int n,
+    int timeout_ms, char *err, size_t errlen);
+/*
+ * Publishes (QoS 1), expiring at the broker after expiry seconds (0:
+ * never): EX_DONE or EX_FAILED.
+ */
+int broker_publish(struct broker *b, const char *topic, const void *body,
+    size_t len, uint32_t expiry, char *err, size_t errlen);
+/*
+ * Runs the session until deadline (CLOCK_MONOTONIC ms) or until done(arg)
+ * says so: EX_DONE, or EX_UNREACHABLE when the connection is lost.
+ */
+int broker_run(struct broker *b, uint64_t deadline, bool (*done)(void *arg),
+    void *arg);
+void broker_close(struct broker *b);
+uint64_t broker_now_ms(void);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * kakurictl send --broker: signed command files published through the
+ * fleet broker (DESIGN 9) to one agent's cmd topic or to a group's, then
+ * the agents' out topics read until the deadline: every receipt is
+ * checked with the identity key its out document names, after that key
+ * was proven to be the agent's of the topic (its id is the key's hash).
+ * One line per agent and a summary: done, refused (with the reasons),
+ * silent (the agents expected that did not answer).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <mosquitto.h>
+
+#include "broker.h"
+#include "commands.h"
+#include "fleetwire.h"
+#include "kakuri.h"
+#include "options.h"
+#include "output.h"
+#include "sign.h"
+#include "wire.h"
+
+#define MAX_FILES		64
+#define MAX_AGENTS		100000	/* answers kept; --expect entries */
+#define DEFAULT_TIMEOUT_MS	10000
+#define EXPIRED_KEPT		3600	/* s the broker keeps an expired command */
+
+struct bfile {
+	const char *path;
+	char *body;
+	size_t len;
+	struct kk_command cmd;
+	bool parsed;
+};
+
+/* One agent that answered, or was expected to. */
+struct answer {
+	char id[KK_AGENT_ID_HEX + 1];
+	json_t *receipts;	/* one per file, by file index; null: none yet */
+	size_t got;		/* how many files have their receipt */
+	bool expected;
+};
+
+struct bsend {
+	struct bfile *files;
+	size_t nfiles;
+	const char *agent;	/* --agent: the one agent */
+	struct answer *ans;
+	size_t nans, cap;
+	size_t expected;	/* agents named by --agent or --expect */
+	size_t complete;	/* expected agents with every receipt */
+	unsigned bad;		/* out messages that did not check */
+	/*
+	 * Refusals that name no command (a payload refused before it was
+	 * read: bad-signature, malformed): which of our files is not known,
+	 * only that something reached an agent and was refused.  By reason.
+	 */
+	json_t *unnamed;
+};
+
+static struct answer *
+find(struct bsend *s, const char *id, bool add)
+{
+	struct answer *a;
+	size_t i;
+
+	for (i = 0; i < s->nans; i++)
+		if (strcmp(s->ans[i].id, id) == 0)
+			return &s->ans[i];
+	if (!add || s->nans == MAX_AGENTS)
+		return NULL;
+	if (s->nans == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		a = realloc(s->ans, s->cap * sizeof(*a));
+		if (a == NULL)
+			return NULL;
+		s->ans = a;
+	}
+	a = &s->ans[s->nans++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	a->receipts = json_array();
+	for (i = 0; i < s->nfiles; i++)
+		json_array_append_new(a->receipts, json_null());
+	return a;
+}
+
+/* One more of word in o */
+static void
+count(json_t *o, const char *word)
+{
+	json_object_set_new(o, word, json_integer(json_integer_value(
+	    json_object_get(o, word)) + 1));
+}
+
+/* One message of an out topic: a receipt for one of our files, or nothing. */
+static void
+on_out(void *arg, const struct mosquitto_message *m)
+{
+	struct bsend *s = arg;
+	struct kk_fleet_out o;
+	struct answer *a;
+	char id[KK_AGENT_ID_HEX + 1];
+	const char *why, *cmd;
+	json_t *rec = NULL;
+	size_t i;
+
+	if (kk_fleet_topic_agent(m->topic, "out", id) < 0 ||
+	    (s->agent != NULL && strcmp(id, s->agent) != 0))
+		return;
+	if (kk_fleet_out_open(m->payload, (size_t)m->payloadlen, id, &o,
+	    &why) < 0) {
+		s->bad++;
+		goto out;
+	}
+	if (strcmp(o.kind, KK_FLEET_KIND_RECEIPT) != 0)
+		goto out;	/* a report: the collector's */
+	/* signed by the agent's root parent, whose key the id proves */
+	if ((rec = kk_receipt_open(o.envelope, o.len, o.identity, id,
+	    &why)) == NULL) {
+		s->bad++;
+		goto out;
+	}
+	cmd = json_string_value(json_object_get(rec, KW_COMMAND));
+	if (cmd == NULL) {
+		count(s->unnamed, str_or(rec, KW_REASON, "?"));
+		goto out;
+	}
+	for (i = 0; i < s->nfiles; i++)
+		if (s->files[i].parsed && strcmp(cmd, s->files[i].cmd.id) == 0)
+			break;
+	if (i == s->nfiles)
+		goto out;	/* another operator's command */
+	if ((a = find(s, id, true)) == NULL)
+		goto out;
+	/* the first receipt counts: a broker's duplicate then says replay */
+	if (!json_is_null(json_array_get(a->receipts, i)))
+		goto out;
+	json_object_set_new(rec, KW_FILE, json_string(s->files[i].path));
+	json_object_set_new(rec, KW_AGENT, json_string(id));
+	json_array_set(a->receipts, i, rec);
+	if (++a->got == s->nfiles && a->expected)
+		s->complete++;
+out:
+	json_decref(rec);
+	kk_fleet_out_free(&o);
+}
+
+static bool
+all_in(void *arg)
+{
+	struct bsend *s = arg;
+
+	return s->expected > 0 && s->complete == s->expected;
+}
+
+/* --expect FILE: the agents that should answer, one id per line */
+static int
+load_expected(struct bsend *s, const char *path)
+{
+	char line[256];
+	struct answer *a;
+	size_t n;
+	FILE *f;
+	int r = 0;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return -errno;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n = strcspn(line, " \t\r\n#");
+		line[n] = '\0';
+		if (n == 0)
+			continue;
+		if (n != KK_AGENT_ID_HEX || !kk_is_hex(line, n, n)) {
+			r = -EINVAL;
+			break;
+		}
+		if ((a = find(s, line, true)) == NULL) {
+			r = -E2BIG;
+			break;
+		}
+		if (!a->expected) {
+			a->expected = true;
+			s->expected++;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static int
+load_bfile(struct bfile *f)
+{
+	struct kk_envelope env;
+	char why[160];
+	int r;
+
+	if ((r = kk_read_file(f->path, KK_ENVELOPE_MAX, &f->body,
+	    &f->len)) < 0)
+		return r;
+	if (kk_envelope_parse((uint8_t *)f->body, f->len, &env) < 0)
+		return -EBADMSG;
+	r = kk_command_parse(env.payload, env.payload_len, &f->cmd, why,
+	    sizeof(why));
+	kk_envelope_free(&env);
+	if (r < 0)
+		return -EBADMSG;
+	f->parsed = true;
+	return 0;
+}
+
+/* What came back, per agent and in sum; the exit status. */
+static int
+report(struct bsend *s, bool json)
+{
+	size_t i, j, done = 0, refused = 0, silent = 0;
+	json_t *doc = NULL, *list, *rec, *reasons, *v;
+	const char *res, *k;
+	bool ok;
+
+	list = json_array();
+	reasons = json_object();
+	for (i = 0; i < s->nans; i++) {
+		ok = s->ans[i].got == s->nfiles;
+		for (j = 0; j < s->nfiles; j++) {
+			rec = json_array_get(s->ans[i].receipts, j);
+			if (json_is_null(rec))
+				continue;
+			res = str_or(rec, KW_RESULT, "?");
+			if (strcmp(res, KR_DONE) != 0) {
+				ok = false;
+				count(reasons, str_or(rec, KW_REASON, res));
+			}
+			json_array_append(list, rec);
+			if (!json) {
+				printf("%s ", s->ans[i].id);
+				print_receipt_head(rec, "-");
+				printf(" mode=%s episode=%s\n",
+				    str_or(rec, KW_MODE, "?"),
+				    str_or(rec, KW_EPISODE, "-"));
+			}
+		}
+		if (s->ans[i].got == 0) {
+			silent++;
+			if (!json)
+				printf("%s silent\n", s->ans[i].id);
+		} else if (ok) {
+			done++;
+		} else {
+			refused++;
+		}
+	}
+	if (json) {
+		doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:O, s:O, s:I}}",
+		    KW_RECEIPTS, list, KW_SUMMARY, KW_N_DONE, (json_int_t)done,
+		    KW_REFUSED, (json_int_t)refused, KW_N_SILENT,
+		    (json_int_t)silent, KW_REASONS, reasons, KW_UNNAMED,
+		    s->unnamed, KW_UNVERIFIED, (json_int_t)s->bad);
+		print_json(doc);
+		json_decref(doc);
+	} else {
+		printf("summary: %zu done, %zu refused, %zu silent", done,
+		    refused, silent);
+		json_object_foreach(reasons, k, v)
+			printf(" %s=%lld", k, (long long)json_integer_value(v));
+		if (json_object_size(s->unnamed) > 0) {
+			printf(", refused before the payload was read:");
+			json_object_foreach(s->unnamed, k, v)
+				printf(" %s=%lld", k,
+				    (long long)json_integer_value(v));
+		}
+		if (s->bad > 0)
+			printf(", %u unverified messages ignored", s->bad);
+		printf("\n");
+		json_decref(list);
+	}
+	json_decref(reasons);
+	if (done + refused == 0 && silent == 0)
+		return EX_UNREACHABLE;	/* nobody answered, nobody expected */
+	return refused == 0 && silent == 0 ? EX_DONE : EX_FAILED;
+}
+
+int
+cmd_send_broker(struct ctl *c, int argc, char **argv)
+{
+	struct bsend s = { 0 };
+	struct broker b = { 0 };
+	const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL;
+	const char *group = NULL, *expect = NULL;
+	long long timeout_ms = DEFAULT_TIMEOUT_MS;
+	bool json = c->json;
+	const struct ctl_option opts[] = {
+		CTL_TEXT("broker", &url),
+		CTL_TEXT("ca", &ca),
+		CTL_TEXT("cert", &cert),
+		CTL_TEXT("key", &key),
+		CTL_TEXT("agent", &s.agent),
+		CTL_TEXT("group", &group),
+		CTL_TEXT("expect", &expect),
+		CTL_NUMBER("timeout", &timeout_ms, 100, 3600000, NULL),
+		CTL_FLAG("json", &json),
+		CTL_OPTIONS_END,
+	};
+	char topic[KK_FLEET_TOPIC_MAX], sub[KK_FLEET_TOPIC_MAX], err[300];
+	char *subs[1] = { sub };
+	const char *why;
+	uint64_t deadline;
+	time_t now;
+	size_t i;
+	int r, first, ret;
+
+	ret = ctl_options(argc, argv, opts, 1, MAX_FILES, &first);
+	if (ret != EX_DONE)
+		return ret;
+	if ((s.unnamed = json_object()) == NULL)
+		return EX_FAILED;
+	ret = EX_USAGE;
+	if (url == NULL || (s.agent == NULL) == (group == NULL)) {
+		fail_line("send --broker needs exactly one of --agent and "
+		    "--group");
+		goto out;
+	}
+	if (s.agent != NULL && (strlen(s.agent) != KK_AGENT_ID_HEX ||
+	    !kk_is_hex(s.agent, KK_AGENT_ID_HEX, KK_AGENT_ID_HEX))) {
+		fail_line("--agent must be %d hex digits", KK_AGENT_ID_HEX);
+		goto out;
+	}
+	if (group != NULL && (why = kk_group_name_problem(group)) != NULL) {
+		fail_line("--group '%.64s' %s", group, why);
+		goto out;
+	}
+	ret = EX_FAILED;
+	s.nfiles = (size_t)(argc - first);
+	if ((s.files = calloc(s.nfiles, sizeof(*s.files))) == NULL)
+		goto out;
+	for (i = 0; i < s.nfiles; i++) {
+		s.files[i].path = argv[first + i];
+		if ((r = load_bfile(&s.files[i])) < 0) {
+			fail_line("%s: %s", s.files[i].path, r == -EBADMSG ?
+			    "not a signed command" : strerror(-r));
+			goto out;
+		}
+		/* a command for another agent would only be refused there */
+		if (s.agent != NULL && strcmp(s.files[i].cmd.agent,
+		    s.agent) != 0) {
+			fail_line("%s is for agent %.16s..., not %.16s...; "
+			    "nothing sent", s.files[i].path,
+			    s.files[i].cmd.agent, s.agent);
+			goto out;
+		}
+	}
+	if (s.agent != NULL) {
+		find(&s, s.agent, true)->expected = true;
+		s.expected = 1;
+	}
+	if (expect != NULL && (r = load_expected(&s, expect)) < 0) {
+		fail_line("--expect %s: %s", expect, r == -EINVAL ?
+		    "a line that is not an agent id" : strerror(-r));
+		goto out;
+	}
+	ret = broker_open(&b, url, ca, cert, key, (int)timeout_ms, err,
+	    sizeof(err));
+	if (ret != EX_DONE) {
+		fail_line("%s", err);
+		goto out;
+	}
+	b.message = on_out;
+	b.arg = &s;
+	/* listening before anything goes out: no receipt is missed */
+	if (s.agent != NULL)
+		kk_fleet_agent_topic(sub, sizeof(sub), s.agent, "out");
+	else
+		snprintf(sub, sizeof(sub), "kakuri/v1/agent/+/out");
+	if ((ret = broker_subscribe(&b, subs, 1, (int)timeout_ms, err,
+	    sizeof(err))) != EX_DONE) {
+		fail_line("%s", err);
+		goto out;
+	}
+	if (s.agent != NULL)
+		kk_fleet_agent_topic(topic, sizeof(topic), s.agent, "cmd");
+	else
+		kk_fleet_group_topic(topic, sizeof(topic), group);
+	now = time(NULL);
+	for (i = 0; i < s.nfiles; i++) {
+		/*
+		 * The broker forgets it an hour after the command expires:
+		 * until then an agent coming back refuses it as expired and
+		 * the CSIRT gets that receipt, rather than silence.
+		 */
+		ret = broker_publish(&b, topic, s.files[i].body, s.files[i].len,
+		    (uint32_t)((s.files[i].cmd.exp > now ? s.files[i].cmd.exp -
+		    now : 0) + EXPIRED_KEPT), err, sizeof(err));
+		if (ret != EX_DONE) {
+			fail_line("%s", err);
+			goto out;
+		}
+	}
+	deadline = broker_now_ms() + (uint64_t)timeout_ms;
+	if (broker_run(&b, deadline, all_in, &s) != EX_DONE)
+		fail_line("broker %s:%u: the connection was lost", b.host,
+		    b.port);
+	ret = report(&s, json);
+out:
+	broker_close(&b);
+	for (i = 0; s.files != NULL && i < s.nfiles; i++) {
+		free(s.files[i].body);
+		if (s.files[i].parsed)
+			kk_command_free(&s.files[i].cmd);
+	}
+	free(s.files);
+	for (i = 0; i < s.nans; i++)
+		json_decref(s.ans[i].receipts);
+	free(s.ans);
+	json_decref(s.unnamed);
+	return ret;
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The fleet transport (issue 13, DESIGN 9): an agent with no listening port
+# at all dials out to a Mosquitto broker in the CSIRT namespace, and is
+# isolated and released (two signatures) through it; receipts are checked
+# by kakurictl with the identity key the agent's id proves.  A broker that
+# replays, duplicates, reorders or modifies messages gets nothing executed
+# twice and nothing forged; a broker restart is survived and a command
+# published while the agent was away arrives; one that expired meanwhile
+# is refused and the CSIRT sees that receipt; the broker's ACLs keep an
+# agent's certificate off other agents' topics.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fleetlab.sh"
+need
+echo "== fleet: isolate and release through an MQTT broker, no inbound port"
+topology || die topology
+pki_setup || die "PKI setup"
+fleet_ca || die "fleet CA"
+
+# the agent: no listener (agent.listen = ""), the broker its only channel
+write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
+	"$(fleet_conf "$PKI" '"tokyo"')
+commands: { clock_skew = 1; };"
+AGENT_ID=$(agent_init)
+check "kakurid --init made the agent's identity and TLS key" test -s "$PKI/agent-tls.key"
+fleet_agent "$PKI" "$AGENT_ID" tokyo || die "the agent's fleet certificate"
+check "the policy with a fleet broker loads (kakurid -n)" "$KAKURID" -n -f "$POLICY"
+broker_start || { cat "$FLEET/mosquitto.out"; die "the broker starts"; }
+internet_echo "the internet echo answers"
+start_kakurid || die "kakurid starts"
+check "nothing listens on the agent (no inbound port)" \
+	bash -c "! ip netns exec $EP ss -Htln | grep -q ."
+fleet_state() { ctl status --json | jq -r '.fleet.state'; }
+fleet_connected() { fleet_state | grep -q '^connected'; }
+check_within "the fleet child is connected to the broker" 20 fleet_connected
+# executed: how many audit records say action A of command id ID ran
+executed() { ctl log --json | jq -e --arg id "$1" "[.entries[] | select(.command == \$id and .result == \"done\")] | length == ${2:-1}"; }
+cmd_id() { jq -r .payload "$1" | base64 -d | jq -r .id; }
+# signed NAME KEY ACTION [options]: $WORK/NAME.json, a command of its own
+# (lib.sh's sign numbers its files in a subshell: they would be reused)
+signed() {
+	local name=$1 key=$2 action=$3
+	mkdir -p "$WORK/cmds"
+	shift 3
+	"$KAKURICTL" sign -k "$PKI/$key.key" --agent "$AGENT_ID" --action "$action" \
+		-o "$WORK/cmds/$name.json" "$@" 2>/dev/null && echo "$WORK/cmds/$name.json"
+}
+
+ISO=$(signed iso alice isolate)
+send_broker operator --json --agent "$AGENT_ID" --timeout 15000 "$ISO" >"$WORK/iso.json" 2>"$WORK/iso.err"; rc=$?
+check "isolate through the broker: exit 0" test $rc -eq 0
+check "... its receipt, verified with the agent's identity, says done" \
+	jq -e '.receipts[0].result == "done" and .receipts[0].action == "isolate" and .summary.done == 1' "$WORK/iso.json"
+check "isolated" test "$(status_field mode)" = isolated
+refute "isolated: the internet is unreachable (IPv4)" reach "$EP" tcp "$NET4" 8080 700
+refute "isolated: the internet is unreachable (IPv6)" reach "$EP" tcp "$NET6" 8080 700
+check "isolated: the broker session stays up (part of the management channel)" fleet_connected
+EPISODE=$(status_field episode)
+
+# --- a hostile broker: replay, duplicate, modify, reorder ---
+send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$ISO" >"$WORK/replay.json" 2>/dev/null
+check "the same envelope again (a replay or a duplicate): refused, replay" \
+	jq -e '.receipts[0].result == "rejected" and .receipts[0].reason == "replay" and .summary.refused == 1' "$WORK/replay.json"
+check "... and executed once only" executed "$(cmd_id "$ISO")" 1
+MOD="$WORK/modified.json"
+jq --arg p "$(jq -r .payload "$ISO" | base64 -d | sed 's/"isolate"/"status"/' | base64 -w0)" '.payload = $p' "$ISO" >"$MOD"
+send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$MOD" >"$WORK/mod.json" 2>/dev/null
+check "a modified envelope: refused, bad-signature (a refusal naming no command: its payload was not read)" \
+	jq -e '.summary.unnamed["bad-signature"] == 1 and .summary.done == 0' "$WORK/mod.json"
+check "... the agent audited the bad signature from the broker" \
+	audit_has '.result == "rejected: bad-signature" and .actor == "mqtt:agent"'
+REL1=$(signed rel1 alice release --episode "$EPISODE")
+send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$REL1" >"$WORK/rel1.json" 2>/dev/null
+check "release with one signature through the broker: refused, threshold" \
+	jq -e '.receipts[0].reason == "threshold"' "$WORK/rel1.json"
+check "... still isolated" test "$(status_field mode)" = isolated
+REL2=$(signed rel2 alice release --episode "$EPISODE")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL2" 2>/dev/null
+STATUS=$(signed status alice status)
+# reordered: the release published first, then a status; both run once
+send_broker operator --json --agent "$AGENT_ID" --timeout 15000 "$REL2" "$STATUS" >"$WORK/rel2.json" 2>/dev/null; rc=$?
+check "two-signature release and a status in one publish: both done (exit 0)" test $rc -eq 0
+check "... two verified receipts" jq -e '[.receipts[] | select(.result == "done")] | length == 2' "$WORK/rel2.json"
+check "released: open" test "$(status_field mode)" = open
+check_within "released: the internet is back (IPv4)" 5 reach "$EP" tcp "$NET4" 8080 700
+check_within "released: the internet is back (IPv6)" 5 reach "$EP" tcp "$NET6" 8080 700
+
+# --- the broker's ACLs: an agent's certificate is no operator ---
+OTHER_ID=$(printf '%064d' 7)
+: >"$WORK/sub.out"
+ip netns exec "$PEER" timeout 20 mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -t 'kakuri/v1/agent/+/out' -v \
+	>"$WORK/sub.out" 2>/dev/null &
+SUBPID=$!; PIDS+=($SUBPID)
+sleep 0.5
+as_agent_pub() {
+	ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+		--cert "$PKI/agent-fleet.crt" --key "$PKI/agent-tls.key" -V mqttv5 -q 1 -t "$1" -m "$2"
+}
+as_agent_pub "kakuri/v1/agent/$OTHER_ID/out" forged-by-agent 2>/dev/null
+as_agent_pub "kakuri/v1/agent/$AGENT_ID/out" own-topic 2>/dev/null
+check_within "an agent may publish on its own out topic (the control)" 10 grep -q own-topic "$WORK/sub.out"
+check "... but never on another agent's: the broker drops it" bash -c "! grep -q forged-by-agent '$WORK/sub.out'"
+IID=$(signed intruder alice isolate)
+send_broker intruder --json --agent "$AGENT_ID" --timeout 3000 "$IID" >"$WORK/intr.json" 2>/dev/null
+check "a client without the operator's ACL cannot command an agent: no receipt (silent)" \
+	jq -e '.summary.silent == 1' "$WORK/intr.json"
+check "... the agent stays open" test "$(status_field mode)" = open
+
+# --- offline: the broker keeps what comes while the agent is away ---
+stop_kakurid -TERM
+broker_stop
+check "the broker is down" bash -c "! ip netns exec $PEER ss -Htln 'sport = :$BROKER_PORT' | grep -q LISTEN"
+broker_start || die "the broker starts again"
+LATE=$(signed late alice isolate)
+send_broker operator --json --agent "$AGENT_ID" --timeout 30000 "$LATE" >"$WORK/late.json" 2>/dev/null &
+LATEPID=$!
+sleep 1
+start_kakurid || die "kakurid starts again"
+check_within "the agent reconnects to the restarted broker, its session resumed" 20 \
+	bash -c "grep -q 'fleet child: broker: connected (session resumed)' '$DLOG'"
+wait "$LATEPID"; rc=$?
+check "a command published while the agent was away arrives and runs (exit 0)" test $rc -eq 0
+check "... isolated" test "$(status_field mode)" = isolated
+
+# expired while the agent was away: refused, and the CSIRT sees it
+stop_kakurid -TERM
+OLD=$(signed old alice status --ttl 2)
+send_broker operator --json --agent "$AGENT_ID" --timeout 30000 "$OLD" >"$WORK/old.json" 2>/dev/null &
+OLDPID=$!
+sleep 4.5
+start_kakurid || die "kakurid starts a third time"
+wait "$OLDPID"
+check "a command that expired while the agent was offline: refused on reconnect, expired" \
+	jq -e '.receipts[0].result == "rejected" and .receipts[0].reason == "expired"' "$WORK/old.json"
+
+# the broker goes away under a running agent: it retries with backoff
+broker_stop
+check_within "the agent notices the broker is gone" 40 bash -c "fleet_state() { $KAKURICTL -s $SOCK status --json | jq -r .fleet.state; }; fleet_state | grep -q disconnected"
+sleep 3
+broker_start || die "the broker starts a third time"
+check_within "and reconnects by itself once it is back" 40 fleet_connected
+check "the retries were spaced out, not a tight loop (at most 8 in 3 s)" \
+	test "$(grep -c 'fleet child: broker: disconnected' "$DLOG")" -le 12
+check "the audit chain verifies" ctl log
+summary
