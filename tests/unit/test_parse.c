@@ -532,7 +532,7 @@ static const struct hostile {
 	{ FIX("fleet_plain"), -EINVAL, 14,
 	    "fleet.broker must be \"\" or \"mqtts://ADDR:PORT\"" },
 	{ FIX("fleet_no_ca"), -EINVAL, 0,
-	    "fleet.broker needs fleet.ca" },
+	    "fleet.broker needs fleet.ca and fleet.cert" },
 	{ FIX("fleet_hostname"), -EINVAL, 14,
 	    "fleet.broker: 'broker.example.org:8883': not an IP literal" },
 	{ FIX("fleet_wildcard_group"), -EINVAL, 14,
@@ -550,6 +550,12 @@ START_TEST(test_fleet_keys)
 	    "%s", err);
 	ck_assert_str_eq(policy->fleet_broker, "[2001:db8::10]:8883");
 	ck_assert_str_eq(policy->fleet_ca, "/etc/kakuri/broker-ca.pem");
+	ck_assert_str_eq(policy->fleet_cert, "/var/lib/kakuri/agent-fleet.crt");
+	/* the broker joins the management channel: peer and port */
+	ck_assert_uint_eq(policy->peers.n, 2);
+	ck_assert_int_eq(policy->peers.addr[1].family, AF_INET6);
+	ck_assert_uint_eq(policy->mgmt_ports.n, 2);
+	ck_assert_uint_eq(policy->mgmt_ports.port[1], 8883);
 	ck_assert_uint_eq(policy->fleet_groups.n, 2);
 	ck_assert_str_eq(policy->fleet_groups.name[0], "tokyo");
 	ck_assert_str_eq(policy->fleet_groups.name[1], "finance-2");
