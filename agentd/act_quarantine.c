@@ -97,7 +97,7 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 
 	report[0] = '\0';
 	err = kd_enter_mode(d, mode, actor, msg ? msg : "staff disconnect "
-	    "button", changed);
+	    "button", NULL, changed);
 	if (err < 0) {
 		const char *what = d->state_dirty ? KE_SAVE_FAILED : KE_APPLY_FAILED;
 
@@ -211,7 +211,12 @@ kd_act_isolate(struct run *r)
 		return -EINVAL;
 	}
 	kd_run_csirt_actor(r, by, sizeof(by));
-	err = kd_enter_mode(r->d, mode, by, r->cmd.reason, &changed);
+	/*
+	 * An isolate that names an episode opens that one: a group isolate
+	 * and its group release then name the same episode on every host.
+	 */
+	err = kd_enter_mode(r->d, mode, by, r->cmd.reason, r->cmd.episode,
+	    &changed);
 	if (err < 0) {
 		kd_run_fail(r, KE_APPLY_FAILED, "%s", r->d->nft.err);
 		return err;

@@ -114,7 +114,7 @@ emit_mode(struct kd *d)
  */
 int
 kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reason,
-    bool *changed)
+    const char *episode, bool *changed)
 {
 	struct kk_state next = d->state;
 	int err;
@@ -129,7 +129,11 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 		mode = d->state.mode;
 	}
 	if (d->state.mode == KK_MODE_OPEN || next.episode[0] == '\0') {
-		if ((err = kk_episode_new(next.episode)) < 0)
+		/* the CSIRT's own (a campaign's, for a group), or a new one */
+		if (episode != NULL && episode[0] != '\0')
+			snprintf(next.episode, sizeof(next.episode), "%s",
+			    episode);
+		else if ((err = kk_episode_new(next.episode)) < 0)
 			return err;
 	}
 	if (mode != d->state.mode) {

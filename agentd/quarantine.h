@@ -33,10 +33,12 @@ void kd_quarantine_close(struct kd *d);
  * Enter a quarantine mode.  Isolating is idempotent: the same or a
  * weaker request while quarantined changes nothing (the kernel is still
  * checked); *changed says whether anything was applied.  A state that
- * could not be saved is a failure.  d->nft.err says what failed.
+ * could not be saved is a failure.  d->nft.err says what failed.  From
+ * open, the quarantine's episode is episode when given (a signed isolate
+ * that names one), else a new random one.
  */
 int kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by,
-    const char *reason, bool *changed);
+    const char *reason, const char *episode, bool *changed);
 /*
  * End the quarantine named by episode: -ENOENT when open, -ESTALE for
  * another episode.  Done and saved, or not done.

@@ -49,7 +49,7 @@ lan || die "the LAN of three agents"
 pki_setup || die "PKI setup"
 
 # each agent: its own directory, policy (its fleet.groups), identity, state
-declare -a DIR AGENT
+declare -a DIR AGENT KPID_OF
 for i in 0 1 2; do
 	DIR[i]="$WORK/${NAMES[$i]}"
 	mkdir -p "${DIR[$i]}"
@@ -74,6 +74,7 @@ achannel() { [ "$(actl "$1" status --json | jq -r .csirt_channel)" = listening ]
 for i in 0 1 2; do
 	ip netns exec "${P}-${NAMES[$i]}" "$KAKURID" -d -f "${DIR[$i]}/kakuri.conf" \
 		>>"$WORK/${NAMES[$i]}.log" 2>&1 &
+	KPID_OF[i]=$!
 	PIDS+=("$!")
 done
 for i in 0 1 2; do
@@ -203,6 +204,69 @@ for i in 0 1; do
 	check "${NAMES[$i]} is open" test "$(amode "$i")" = open
 	check_within "${NAMES[$i]} released: the internet host answers again (IPv4)" 5 reach_from "$i" "$HUB4"
 	check_within "${NAMES[$i]} released: the internet host answers again (IPv6)" 5 reach_from "$i" "$HUB6"
+done
+
+# --- a campaign: one episode named by the CSIRT, one release for the group ---
+CAMPAIGN=$(openssl rand -hex 16)
+"$KAKURICTL" sign -k "$PKI/alice.key" --group tokyo --action isolate --episode "$CAMPAIGN" \
+	-o "$WORK/campaign.json" 2>/dev/null
+gsend "$WORK/campaign.json" >"$WORK/campaign.out" 2>/dev/null
+for i in 0 1; do
+	check "a group isolate naming episode E: ${NAMES[$i]} isolated in episode E" \
+		receipt "$WORK/campaign.out" "$i" ".result == \"done\" and .episode == \"$CAMPAIGN\""
+done
+GREL="$WORK/campaign-release.json"
+"$KAKURICTL" sign -k "$PKI/alice.key" --group tokyo --action release --episode "$CAMPAIGN" -o "$GREL" 2>/dev/null
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$GREL" 2>/dev/null
+gsend "$GREL" >"$WORK/campaign-rel.out" 2>/dev/null
+for i in 0 1; do
+	check "ONE cosigned group release for E: ${NAMES[$i]} released" \
+		receipt "$WORK/campaign-rel.out" "$i" '.result == "done" and .mode == "open"'
+done
+
+# --- the same through the fleet broker: the agents dial out ---
+. "$(dirname "$0")/fleetlab.sh"
+fleet_ca || die "fleet CA"
+for i in 0 1 2; do
+	fleet_agent "${DIR[$i]}" "${AGENT[$i]}" "${GROUPS_OF[$i]}" all-pcs || die "fleet certificate ${NAMES[$i]}"
+	sed -i '/^fleet:/d' "${DIR[$i]}/kakuri.conf"
+	fleet_conf "${DIR[$i]}" "\"${GROUPS_OF[$i]}\", \"all-pcs\"" >>"${DIR[$i]}/kakuri.conf"
+done
+broker_start || die "the broker starts"
+# the policy is re-read on SIGHUP: the fleet child starts
+for i in 0 1 2; do kill -HUP "${KPID_OF[$i]}"; done
+afleet() { actl "$1" status --json | jq -e '.fleet.state | startswith("connected")'; }
+for i in 0 1 2; do
+	check_within "after SIGHUP ${NAMES[$i]} is connected to the broker" 20 afleet "$i"
+done
+printf '%s\n' "${AGENT[@]}" >"$WORK/fleet-ids"
+BISO="$WORK/broker-iso.json"
+"$KAKURICTL" sign -k "$PKI/alice.key" --group tokyo --action isolate --episode "$CAMPAIGN" -o "$BISO" 2>/dev/null
+send_broker operator --json --group tokyo --expect "$WORK/fleet-ids" --timeout 8000 "$BISO" \
+	>"$WORK/broker-iso.out" 2>/dev/null; rc=$?
+check "a group isolate through the broker: exit 1 (one agent of the list is silent)" test $rc -eq 1
+check "... done on exactly the two tokyo agents, verified; a3 (osaka) silent: not subscribed" \
+	jq -e --arg a3 "${AGENT[2]}" '.summary.done == 2 and .summary.silent == 1 and
+		([.receipts[] | select(.result == "done" and .group == "tokyo") | .agent] | sort) == (['"\"${AGENT[0]}\", \"${AGENT[1]}\""'] | sort)' \
+	"$WORK/broker-iso.out"
+for i in 0 1; do
+	check "${NAMES[$i]} isolated through the broker" test "$(amode "$i")" = isolated
+	refute "${NAMES[$i]}: the internet host cannot be reached (IPv4)" reach_from "$i" "$HUB4"
+	refute "${NAMES[$i]}: the internet host cannot be reached (IPv6)" reach_from "$i" "$HUB6"
+	check_within "${NAMES[$i]}: still connected to the broker while isolated" 10 afleet "$i"
+done
+check "a3 (osaka) stays open" test "$(amode 2)" = open
+check "a3 still reaches the internet host" reach_from 2 "$HUB4" 3000
+BREL="$WORK/broker-rel.json"
+"$KAKURICTL" sign -k "$PKI/alice.key" --group tokyo --action release --episode "$CAMPAIGN" -o "$BREL" 2>/dev/null
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$BREL" 2>/dev/null
+printf '%s\n' "${AGENT[0]}" "${AGENT[1]}" >"$WORK/tokyo-ids"
+send_broker operator --json --group tokyo --expect "$WORK/tokyo-ids" --timeout 15000 "$BREL" \
+	>"$WORK/broker-rel.out" 2>/dev/null; rc=$?
+check "one cosigned group release through the broker: both tokyo agents released (exit 0)" \
+	bash -c "[ $rc -eq 0 ] && jq -e '.summary.done == 2' '$WORK/broker-rel.out'"
+for i in 0 1; do
+	check_within "${NAMES[$i]} released: the internet host answers again" 5 reach_from "$i" "$HUB4"
 done
 for i in 0 1 2; do
 	check "${NAMES[$i]}: audit chain verifies" actl "$i" log
