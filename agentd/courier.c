@@ -20,6 +20,7 @@
 
 #include "children.h"
 #include "courier.h"
+#include "fleet.h"
 #include "daemon.h"
 #include "log.h"
 #include "outbox.h"
@@ -232,6 +233,23 @@ next_message(struct kd *d, struct kd_courier_msg *m)
 }
 
 /*
+ * Who carries the reports: the courier child to report.collector, or,
+ * without one, the fleet child through the broker (DESIGN 9) while it is
+ * connected and the collector's acks can be checked (report.ca or
+ * report.collector_id); NULL: nobody now.
+ */
+static struct kd_child *
+transport(struct kd *d)
+{
+	if (d->policy->collector[0] != '\0')
+		return d->courier->child;
+	if (d->policy->report_ca[0] == '\0' &&
+	    d->policy->collector_id[0] == '\0')
+		return NULL;
+	return kd_fleet_courier(d);
+}
+
+/*
  * Hands the child the next batch, oldest first: up to KD_COURIER_WINDOW
  * messages or KD_COURIER_WINDOW_BYTES (at least one), if it is free.
  */
@@ -240,12 +258,13 @@ pump(struct kd *d)
 {
 	struct kd_courier *co = d->courier;
 	struct kd_courier_msg *m;
+	struct kd_child *t;
 	size_t bytes = 0, len = 0;
 	char *buf = NULL, why[200];
 	int r;
 
 	if (co == NULL || co->busy || co->waiting ||
-	    !kd_child_running(co->child))
+	    (t = transport(d)) == NULL || !kd_child_running(t))
 		return;
 	co->nwin = co->nanswered = 0;
 	co->win_failed = false;
@@ -276,7 +295,7 @@ pump(struct kd *d)
 		kk_sha256_hex(buf, len, m->sha);
 		m->e.size = len;
 		m->token = ++co->token;
-		kd_child_send(co->child, KK_IPC_DELIVER, m->token, buf, len);
+		kd_child_send(t, KK_IPC_DELIVER, m->token, buf, len);
 		free(buf);
 		bytes += len;
 		co->nwin++;
@@ -481,6 +500,16 @@ courier_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		batch_done(d);
 }
 
+void
+kd_courier_answer(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
+    const uint8_t *body, size_t len)
+{
+	if (d->courier != NULL)
+		courier_message(d, c, h, body, len);
+	else
+		kd_child_kill(c, "answered what was not asked");
+}
+
 static void
 courier_gone(struct kd *d, struct kd_child *c)
 {
@@ -548,9 +577,14 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	char err[300];
 	int r;
 
-	if (d->policy->collector[0] == '\0')
-		return courier_off(d, -ENOKEY, "no collector configured "
-		    "(report.collector)");
+	if (d->policy->collector[0] == '\0') {
+		/* through the broker, if any: the acks are checked here */
+		if (d->policy->fleet_broker[0] != '\0' &&
+		    (r = load_ca(d, err, sizeof(err))) < 0)
+			return courier_off(d, r, err);
+		co->why[0] = '\0';
+		return -ENOKEY;
+	}
 	*retry = true;
 	if (d->agent_key == NULL)
 		return courier_off(d, -ENOKEY, "no agent identity key (run "
@@ -654,10 +688,21 @@ kd_courier_state(struct kd *d)
 	static char buf[320];
 	struct kd_courier *co = d->courier;
 
-	if (d->policy->collector[0] == '\0')
+	if (d->policy->collector[0] == '\0' &&
+	    d->policy->fleet_broker[0] == '\0')
 		return "no collector configured (report.collector in the "
 		    "policy is empty): the messages stay here";
-	if (co == NULL || !kd_child_running(co->child)) {
+	if (d->policy->collector[0] == '\0' && co != NULL &&
+	    transport(d) == NULL) {
+		snprintf(buf, sizeof(buf), "through the fleet broker, %s",
+		    d->policy->report_ca[0] == '\0' &&
+		    d->policy->collector_id[0] == '\0' ? "but no report.ca or "
+		    "report.collector_id to check the collector's acks: the "
+		    "messages stay here" : "which is not connected now");
+		return buf;
+	}
+	if (co == NULL || (d->policy->collector[0] != '\0' &&
+	    !kd_child_running(co->child))) {
 		snprintf(buf, sizeof(buf), "courier not running%s%.240s",
 		    co && co->why[0] ? ": " : "", co ? co->why : "");
 		return buf;

@@ -50,6 +50,11 @@ void kd_courier_reload(struct kd *d);
 void kd_courier_stop(struct kd *d);
 /* a message was queued or the mode changed: try now */
 void kd_courier_kick(struct kd *d);
+struct kd_child;
+struct kk_ipc_hdr;
+/* An answer to a delivery from another transport (the fleet child). */
+void kd_courier_answer(struct kd *d, struct kd_child *c,
+    const struct kk_ipc_hdr *h, const uint8_t *body, size_t len);
 /* for kakurictl outbox: what the courier does, and the last failure */
 const char *kd_courier_state(struct kd *d);
 /* {delivered, failures, recent: [{seq, why}]}, the last failures */

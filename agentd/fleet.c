@@ -16,10 +16,10 @@
 #include <jansson.h>
 
 #include "children.h"
+#include "courier.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "fleet.h"
-#include "fleetwire.h"
 #include "log.h"
 #include "netchild.h"
 #include "run.h"
@@ -35,31 +35,21 @@ struct kd_fleet {
 	struct kd_child *child;
 	uint8_t *cfg;			/* its TLS material, until it is sent */
 	size_t cfglen;
-	char *identity;			/* the identity key, PEM, for out documents */
 	char state[160];		/* the child's word: connected, or why not */
 	bool off;
 };
 
-/* A receipt, into an out document, to the child that asked. */
+/* A receipt, to the child that asked (it puts it into an out document). */
 static void
 fleet_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 {
 	struct kd_fleet *fl = d->fleet;
-	char *doc;
-	size_t len;
 
 	if (fl == NULL || fl->child == NULL ||
-	    (uint32_t)(token >> 32) != fl->child->gen || a->receipt == NULL ||
-	    fl->identity == NULL)
+	    (uint32_t)(token >> 32) != fl->child->gen || a->receipt == NULL)
 		return;
-	if (kk_fleet_out_pack(d->agent_id, KK_FLEET_KIND_RECEIPT, fl->identity,
-	    a->receipt, strlen(a->receipt), &doc, &len) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "fleet: a receipt does not fit "
-		    "into an out document");
-		return;
-	}
-	kd_child_send(fl->child, KK_IPC_REPLY, (uint32_t)token, doc, len);
-	free(doc);
+	kd_child_send(fl->child, KK_IPC_REPLY, (uint32_t)token, a->receipt,
+	    strlen(a->receipt));
 }
 
 static void
@@ -84,6 +74,14 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 			fl->state[i] = body[i] >= 0x20 && body[i] < 0x7f ?
 			    (char)body[i] : '?';
 		fl->state[i] = '\0';
+		/* connected: what waits in the outbox may go now */
+		if (kd_fleet_courier(d) != NULL)
+			kd_courier_kick(d);
+		break;
+	case KK_IPC_ACK:
+	case KK_IPC_REJECT:
+		/* the courier's transport: answers to its deliveries */
+		kd_courier_answer(d, c, h, body, blen);
 		break;
 	case KK_IPC_LOG:
 		kd_child_words(c, h->peer, (const char *)body, blen);
@@ -119,8 +117,8 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	struct kd_fleet_config cfg;
 	struct kk_addr addr;
 	struct passwd *pw;
-	char err[300] = "", why[320];
-	size_t i;
+	char err[300] = "", why[320], *pem = NULL;
+	size_t i, pemlen = 0;
 	int r;
 
 	if (d->policy->fleet_broker[0] == '\0' || !d->remote_ready) {
@@ -144,10 +142,15 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	for (i = 0; i < d->policy->fleet_groups.n; i++)
 		snprintf(cfg.groups[i], sizeof(cfg.groups[i]), "%s",
 		    d->policy->fleet_groups.name[i]);
-	free(fl->identity);
-	if ((fl->identity = kk_fleet_identity_pem(d->agent_key)) == NULL)
-		return fleet_off(d, -ENOMEM, "the identity key as PEM: out of "
-		    "memory");
+	if ((r = kk_pem_read(d->policy->cert, &pem, &pemlen)) < 0 ||
+	    pemlen >= sizeof(cfg.identity)) {
+		snprintf(why, sizeof(why), "%.200s: %s", d->policy->cert,
+		    r < 0 ? strerror(-r) : "too large");
+		kk_pem_free(pem);
+		return fleet_off(d, r < 0 ? r : -EFBIG, why);
+	}
+	memcpy(cfg.identity, pem, pemlen);
+	kk_pem_free(pem);
 	if ((r = kd_fleet_material(d, cfg.host, &cfg, sizeof(cfg), &fl->cfg,
 	    &fl->cfglen, err, sizeof(err))) < 0)
 		return fleet_off(d, r, err);
@@ -225,6 +228,18 @@ kd_fleet_reload(struct kd *d)
 	return 0;
 }
 
+struct kd_child *
+kd_fleet_courier(struct kd *d)
+{
+	struct kd_fleet *fl = d->fleet;
+
+	if (fl == NULL || !kd_child_running(fl->child) ||
+	    strncmp(fl->state, KD_FLEET_CONNECTED,
+	    strlen(KD_FLEET_CONNECTED)) != 0)
+		return NULL;
+	return fl->child;
+}
+
 json_t *
 kd_fleet_json(struct kd *d)
 {
@@ -244,7 +259,6 @@ kd_fleet_stop(struct kd *d)
 		return;
 	kd_child_free(fl->child);
 	kd_tls_material_forget(&fl->cfg, &fl->cfglen);
-	free(fl->identity);
 	free(fl);
 	d->fleet = NULL;
 }

@@ -19,6 +19,7 @@
 
 #include <stdint.h>
 
+#include "fleetwire.h"
 #include "kakuri.h"
 #include "sign.h"
 
@@ -38,6 +39,8 @@ struct kd_fleet_config {
 	char agent_id[KK_AGENT_ID_HEX + 1];	/* client id and topics */
 	uint32_t ngroups;
 	char groups[KK_MAX_GROUPS][KK_GROUP_NAME_MAX + 1];
+	char identity[KK_FLEET_IDENTITY_MAX];	/* agent.cert, PEM, for out
+						   documents */
 };
 
 /* The child's state word (KK_IPC_STATE body): "connected" or why not. */
@@ -46,6 +49,9 @@ struct kd_fleet_config {
 int kd_fleet_start(struct kd *d);
 int kd_fleet_reload(struct kd *d);
 void kd_fleet_stop(struct kd *d);
+/* The fleet child, when it is connected to the broker: the courier's
+ * transport for reports (courier.c); NULL otherwise. */
+struct kd_child *kd_fleet_courier(struct kd *d);
 /* For status: {broker, state} or NULL when no broker is configured. */
 struct json_t *kd_fleet_json(struct kd *d);
 /* kakurid --fleet-child UID GID PPID: the child's main; never returns. */

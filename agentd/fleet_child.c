@@ -36,6 +36,7 @@
 #define PARENT_QUEUE_MAX	(48U << 20)	/* to the parent, not yet taken */
 #define INFLIGHT_TIMEOUT_MS	(300U * 1000U)	/* the parent never answered */
 #define PROBE_TIMEOUT_MS	3000		/* TCP reachability, before connect */
+#define DELIVERIES_MAX		64		/* reports out, not yet acked */
 
 struct pending {
 	char *body;
@@ -48,6 +49,10 @@ struct fleet {
 	char topics[1 + KK_MAX_GROUPS][KK_FLEET_TOPIC_MAX];
 	size_t ntopics;
 	char out_topic[KK_FLEET_TOPIC_MAX];
+	char ack_topic[KK_FLEET_TOPIC_MAX];
+	/* the courier's deliveries out, oldest first: whose the next ack is */
+	uint32_t delivered[DELIVERIES_MAX];
+	size_t ndelivered;
 	bool connected;			/* CONNACK success seen */
 	bool socket_open;		/* a connection, maybe still shaking hands */
 	unsigned failures;		/* in a row: the backoff */
@@ -146,6 +151,7 @@ lost(const char *why)
 	if (fl.socket_open)
 		mosquitto_disconnect(fl.mosq);
 	fl.socket_open = fl.connected = false;
+	fl.ndelivered = 0;	/* the courier's timer retries those */
 	state("disconnected: %s", why);
 	schedule_retry();
 }
@@ -242,7 +248,7 @@ static void
 on_connect(struct mosquitto *m, void *arg, int rc, int flags,
     const mosquitto_property *props)
 {
-	char *sub[1 + KK_MAX_GROUPS];
+	char *sub[2 + KK_MAX_GROUPS];
 	size_t i;
 
 	if (rc != 0) {
@@ -253,9 +259,9 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	fl.failures = 0;
 	for (i = 0; i < fl.ntopics; i++)
 		sub[i] = fl.topics[i];
+	sub[i++] = fl.ack_topic;
 	/* a persistent session has them already; asking again is harmless */
-	rc = mosquitto_subscribe_multiple(m, NULL, (int)fl.ntopics, sub, 1, 0,
-	    NULL);
+	rc = mosquitto_subscribe_multiple(m, NULL, (int)i, sub, 1, 0, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		lost(mosquitto_strerror(rc));
 		return;
@@ -270,9 +276,36 @@ on_disconnect(struct mosquitto *m, void *arg, int rc,
     const mosquitto_property *props)
 {
 	fl.socket_open = fl.connected = false;
+	fl.ndelivered = 0;
 	state("disconnected: %s", rc == 0 ? "closed" :
 	    mosquitto_reason_string(rc));
 	schedule_retry();
+}
+
+/*
+ * The collector's ack document: to the courier as the answer to the
+ * oldest delivery not yet answered (the courier checks it is that one's).
+ */
+static void
+acked(const void *buf, int len)
+{
+	uint8_t *body;
+	size_t blen;
+
+	if (fl.ndelivered == 0) {
+		say("an ack nobody waits for, dropped");
+		return;
+	}
+	if (len <= 0 || kk_fleet_ack_open(buf, (size_t)len, &body,
+	    &blen) < 0) {
+		say("an ack document that is not one, dropped");
+		return;
+	}
+	tell(KK_IPC_ACK, fl.delivered[0], "broker", body, blen);
+	free(body);
+	memmove(fl.delivered, fl.delivered + 1, (fl.ndelivered - 1) *
+	    sizeof(fl.delivered[0]));
+	fl.ndelivered--;
 }
 
 /* Which of ours the topic is, for the parent's log: "agent", "group/G". */
@@ -300,6 +333,10 @@ on_message(struct mosquitto *m, void *arg,
 	const char *name;
 	unsigned i;
 
+	if (strcmp(msg->topic, fl.ack_topic) == 0) {
+		acked(msg->payload, msg->payloadlen);
+		return;
+	}
 	if ((name = topic_name(msg->topic, peer, sizeof(peer))) == NULL) {
 		say("a message on a topic not ours, dropped");
 		return;
@@ -324,12 +361,36 @@ on_message(struct mosquitto *m, void *arg,
 	    (size_t)msg->payloadlen);
 }
 
-/* An answer of the parent's: out it goes (or waits for the broker). */
+/* An out document for the out topic, now or once connected. */
 static void
-answer(uint32_t seq, uint8_t *body, size_t len)
+publish_out(char *doc, size_t len)
 {
-	unsigned i;
 	int rc = MOSQ_ERR_NO_CONN;
+
+	if (fl.connected)
+		rc = mosquitto_publish_v5(fl.mosq, NULL, fl.out_topic,
+		    (int)len, doc, 1, false, NULL);
+	if (rc == MOSQ_ERR_SUCCESS) {
+		free(doc);
+		return;
+	}
+	if (fl.npending == PENDING_MAX ||
+	    fl.pending_bytes + len > PENDING_BYTES_MAX) {
+		say("offline with %zu answers waiting: one dropped", fl.npending);
+		free(doc);
+		return;
+	}
+	fl.pending[fl.npending++] = (struct pending){ doc, len };
+	fl.pending_bytes += len;
+}
+
+/* A receipt of the parent's: out it goes, in an out document. */
+static void
+answer(uint32_t seq, const uint8_t *body, size_t len)
+{
+	char *doc;
+	size_t dlen;
+	unsigned i;
 
 	for (i = 0; i < KD_FLEET_INFLIGHT; i++) {
 		if (fl.inflight[i].seq == seq && seq != 0) {
@@ -338,21 +399,44 @@ answer(uint32_t seq, uint8_t *body, size_t len)
 			break;
 		}
 	}
-	if (fl.connected)
-		rc = mosquitto_publish_v5(fl.mosq, NULL, fl.out_topic,
-		    (int)len, body, 1, false, NULL);
-	if (rc == MOSQ_ERR_SUCCESS) {
-		free(body);
+	if (kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_RECEIPT,
+	    fl.cfg.identity, body, len, &doc, &dlen) < 0) {
+		say("a receipt that fits no out document, dropped");
 		return;
 	}
-	if (fl.npending == PENDING_MAX ||
-	    fl.pending_bytes + len > PENDING_BYTES_MAX) {
-		say("offline with %zu answers waiting: one dropped", fl.npending);
-		free(body);
+	publish_out(doc, dlen);
+}
+
+/*
+ * An outbox file from the courier: out as a report document; the answer
+ * is the collector's ack, or at once a refusal while not connected.
+ */
+static void
+deliver(uint32_t token, const uint8_t *body, size_t len)
+{
+	static const char offline[] = "the fleet broker is not connected";
+	char *doc;
+	size_t dlen;
+
+	if (!fl.connected || fl.ndelivered == DELIVERIES_MAX) {
+		tell(KK_IPC_REJECT, token, "broker", offline,
+		    strlen(offline));
 		return;
 	}
-	fl.pending[fl.npending++] = (struct pending){ (char *)body, len };
-	fl.pending_bytes += len;
+	if (kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_REPORT,
+	    fl.cfg.identity, body, len, &doc, &dlen) < 0) {
+		tell(KK_IPC_REJECT, token, "broker", "too large for the broker",
+		    strlen("too large for the broker"));
+		return;
+	}
+	if (mosquitto_publish_v5(fl.mosq, NULL, fl.out_topic, (int)dlen, doc,
+	    1, false, NULL) != MOSQ_ERR_SUCCESS) {
+		free(doc);
+		tell(KK_IPC_REJECT, token, "broker", offline, strlen(offline));
+		return;
+	}
+	free(doc);
+	fl.delivered[fl.ndelivered++] = token;
 }
 
 /* Commands the parent never answered are forgotten, so reading resumes. */
@@ -384,9 +468,14 @@ from_parent(void)
 		    &len);
 		if (r < 0)
 			_exit(r == -EPIPE ? 0 : 3);
-		if (h.type != KK_IPC_REPLY || body == NULL)
+		if ((h.type != KK_IPC_REPLY && h.type != KK_IPC_DELIVER) ||
+		    body == NULL)
 			kk_child_fail("fleet: a message it does not take");
-		answer(h.conn, body, len);
+		if (h.type == KK_IPC_REPLY)
+			answer(h.conn, body, len);
+		else
+			deliver(h.conn, body, len);
+		free(body);
 	}
 }
 
@@ -405,6 +494,7 @@ configure(void)
 	memcpy(&fl.cfg, msg + len - sizeof(fl.cfg), sizeof(fl.cfg));
 	fl.cfg.host[sizeof(fl.cfg.host) - 1] = '\0';
 	fl.cfg.agent_id[KK_AGENT_ID_HEX] = '\0';
+	fl.cfg.identity[sizeof(fl.cfg.identity) - 1] = '\0';
 	if (fl.cfg.ngroups > KK_MAX_GROUPS)
 		kk_child_fail("fleet: %u groups", fl.cfg.ngroups);
 	ctx = kk_tls_broker_ctx(&m, fl.cfg.host, err, sizeof(err));
@@ -413,7 +503,9 @@ configure(void)
 		kk_child_fail("TLS: %s", err);
 	if (kk_fleet_agent_topic(fl.topics[0], sizeof(fl.topics[0]),
 	    fl.cfg.agent_id, "cmd") < 0 || kk_fleet_agent_topic(fl.out_topic,
-	    sizeof(fl.out_topic), fl.cfg.agent_id, "out") < 0)
+	    sizeof(fl.out_topic), fl.cfg.agent_id, "out") < 0 ||
+	    kk_fleet_agent_topic(fl.ack_topic, sizeof(fl.ack_topic),
+	    fl.cfg.agent_id, "ack") < 0)
 		kk_child_fail("fleet: topic too long");
 	for (i = 0; i < fl.cfg.ngroups; i++) {
 		fl.cfg.groups[i][KK_GROUP_NAME_MAX] = '\0';

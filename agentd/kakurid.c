@@ -355,7 +355,8 @@ main(int argc, char **argv)
 	/* what waits: signed if it could not be before, corrupt files aside */
 	outbox_verify_start(&d);
 	/* the outbox to the collector, by the courier child */
-	if (d.policy->collector[0] != '\0' && kd_courier_start(&d) < 0)
+	if ((d.policy->collector[0] != '\0' ||
+	    d.policy->fleet_broker[0] != '\0') && kd_courier_start(&d) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "courier: out of memory");
 	/* the fleet broker, dialed out to (DESIGN 9) */
 	if (kd_fleet_start(&d) < 0)

@@ -53,26 +53,6 @@ kk_fleet_topic_agent(const char *t, const char *leaf,
 	return 0;
 }
 
-char *
-kk_fleet_identity_pem(EVP_PKEY *identity)
-{
-	BIO *mem = BIO_new(BIO_s_mem());
-	char *data, *out = NULL;
-	long n;
-
-	if (mem == NULL || PEM_write_bio_PUBKEY(mem, identity) != 1)
-		goto out;
-	n = BIO_get_mem_data(mem, &data);
-	if (n <= 0 || n >= KK_FLEET_IDENTITY_MAX ||
-	    (out = malloc((size_t)n + 1)) == NULL)
-		goto out;
-	memcpy(out, data, (size_t)n);
-	out[n] = '\0';
-out:
-	BIO_free(mem);
-	return out;
-}
-
 int
 kk_fleet_out_pack(const char *id, const char *kind, const char *identity,
     const void *envelope, size_t len, char **out, size_t *outlen)
@@ -97,33 +77,35 @@ kk_fleet_out_pack(const char *id, const char *kind, const char *identity,
 	return r;
 }
 
-/* The identity PEM as a key whose id is id; NULL with *why if not. */
+/* The identity certificate's key, if its id is id; NULL with *why if not. */
 static EVP_PKEY *
-identity_of(const char *pem, const char *id, const char **why)
+identity_of(const char *pem, const char *id, X509 **cert, const char **why)
 {
 	char have[KK_AGENT_ID_HEX + 1];
-	EVP_PKEY *k = NULL;
+	EVP_PKEY *k;
 	BIO *mem;
 
-	*why = "identity is not a public key";
-	if ((mem = BIO_new_mem_buf(pem, -1)) == NULL)
+	*why = "identity is not a PEM certificate";
+	if (strlen(pem) >= KK_FLEET_IDENTITY_MAX ||
+	    (mem = BIO_new_mem_buf(pem, -1)) == NULL)
 		return NULL;
-	k = PEM_read_bio_PUBKEY(mem, NULL, NULL, NULL);
+	*cert = PEM_read_bio_X509(mem, NULL, NULL, NULL);
 	BIO_free(mem);
-	if (k == NULL)
+	if (*cert == NULL)
 		return NULL;
-	if (EVP_PKEY_id(k) != EVP_PKEY_ED25519 || kk_key_id(k, have) < 0) {
-		*why = "identity is not an Ed25519 key";
-		goto fail;
+	k = X509_get0_pubkey(*cert);
+	if (k == NULL || EVP_PKEY_id(k) != EVP_PKEY_ED25519 ||
+	    kk_key_id(k, have) < 0) {
+		*why = "identity is not an Ed25519 key's certificate";
+		return NULL;
 	}
 	if (strcmp(have, id) != 0) {
 		*why = "identity is another agent's key than the topic names";
-		goto fail;
+		return NULL;
 	}
+	if (EVP_PKEY_up_ref(k) != 1)
+		return NULL;
 	return k;
-fail:
-	EVP_PKEY_free(k);
-	return NULL;
 }
 
 int
@@ -155,7 +137,7 @@ kk_fleet_out_open(const void *buf, size_t len, const char *id,
 		*why = "out document of an unknown kind";
 		goto out;
 	}
-	if ((o->identity = identity_of(identity, id, why)) == NULL)
+	if ((o->identity = identity_of(identity, id, &o->cert, why)) == NULL)
 		goto out;
 	if ((o->envelope = malloc(envlen ? envlen : 1)) == NULL) {
 		*why = "out of memory";
@@ -176,6 +158,54 @@ void
 kk_fleet_out_free(struct kk_fleet_out *o)
 {
 	EVP_PKEY_free(o->identity);
+	X509_free(o->cert);
 	free(o->envelope);
 	memset(o, 0, sizeof(*o));
+}
+
+int
+kk_fleet_ack_pack(const char *chain, const char *ack, char **out,
+    size_t *outlen)
+{
+	json_t *o = json_pack("{s:i, s:s, s:s}", KW_V, 1, KW_CHAIN, chain,
+	    KW_ACK, ack);
+
+	*out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (*out == NULL)
+		return -ENOMEM;
+	*outlen = strlen(*out);
+	return 0;
+}
+
+int
+kk_fleet_ack_open(const void *buf, size_t len, uint8_t **body,
+    size_t *bodylen)
+{
+	const char *chain, *ack;
+	size_t cl, al;
+	uint32_t c32;
+	json_t *doc;
+	int v, r = -EBADMSG;
+
+	*body = NULL;
+	if (len > KK_FLEET_ACK_MAX)
+		return r;
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	if (json_unpack(doc, "{s:i, s:s%, s:s%!}", KW_V, &v, KW_CHAIN, &chain,
+	    &cl, KW_ACK, &ack, &al) != 0 || v != 1)
+		goto out;
+	if ((*body = malloc(4 + cl + al)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	c32 = (uint32_t)cl;
+	memcpy(*body, &c32, 4);
+	memcpy(*body + 4, chain, cl);
+	memcpy(*body + 4 + cl, ack, al);
+	*bodylen = 4 + cl + al;
+	r = 0;
+out:
+	json_decref(doc);
+	return r;
 }

@@ -12,11 +12,18 @@
  *
  * An out document is a JSON object {v: 1, agent, kind, identity,
  * envelope}: kind "receipt" or "report", identity the agent's identity
- * public key (PEM), envelope the signed DSSE text as the direct channel
- * carries it.  The broker is an untrusted relay: the reader takes the
- * identity only if its id is the topic's agent id (the id is the SHA-256
- * of the key, so that is a proof), then checks the envelope's signature
- * with it as for a direct connection.
+ * certificate (PEM: agent.cert, self-signed or from the CSIRT's CA),
+ * envelope the signed DSSE text as the direct channel carries it.  The
+ * broker is an untrusted relay: the reader takes the identity only if the
+ * id of its key is the topic's agent id (the id is the SHA-256 of the
+ * key, so that is a proof), then checks the envelope's signature with it
+ * as for a direct connection; a collector in CA mode also checks the
+ * certificate against its CA.
+ *
+ * An ack document, from the collector on an agent's ack topic, is {v: 1,
+ * chain, ack}: chain the collector's certificate chain (PEM, its own
+ * first) and ack its signed ack as over a direct connection; the agent
+ * checks both exactly as it checks what its courier brings back.
  */
 #ifndef KK_FLEETWIRE_H
 #define KK_FLEETWIRE_H
@@ -25,12 +32,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/x509.h>
+
 #include "kakuri.h"
 #include "sign.h"
 
 #define KK_FLEET_TOPIC_MAX	160	/* bytes of a topic of ours, NUL included */
 #define KK_FLEET_OUT_MAX	(KK_ENVELOPE_MAX / 4)	/* one out document */
-#define KK_FLEET_IDENTITY_MAX	1024	/* an Ed25519 public key's PEM */
+#define KK_FLEET_IDENTITY_MAX	4096	/* the identity certificate's PEM */
+#define KK_FLEET_ACK_MAX	(80 * 1024)	/* an ack document */
 
 #define KK_FLEET_KIND_RECEIPT	"receipt"
 #define KK_FLEET_KIND_REPORT	"report"
@@ -47,8 +57,6 @@ int kk_fleet_group_topic(char *buf, size_t len, const char *group);
 int kk_fleet_topic_agent(const char *topic, const char *leaf,
     char id[KK_AGENT_ID_HEX + 1]);
 
-/* The identity public key as PEM (malloc'd, NUL-terminated), or NULL. */
-char *kk_fleet_identity_pem(EVP_PKEY *identity);
 /*
  * An out document of kind for the agent id with its identity PEM around
  * envelope (len bytes): malloc'd text in *out (*outlen bytes), 0 or a
@@ -62,6 +70,7 @@ struct kk_fleet_out {
 	char agent[KK_AGENT_ID_HEX + 1];
 	char kind[16];
 	EVP_PKEY *identity;		/* its id is agent's */
+	X509 *cert;			/* the identity certificate it came in */
 	uint8_t *envelope;		/* the signed text, as sent */
 	size_t len;
 };
@@ -73,5 +82,15 @@ struct kk_fleet_out {
 int kk_fleet_out_open(const void *buf, size_t len, const char *id,
     struct kk_fleet_out *o, const char **why);
 void kk_fleet_out_free(struct kk_fleet_out *o);
+
+/* An ack document of chain (PEM) and ack: malloc'd text, 0 or -errno. */
+int kk_fleet_ack_pack(const char *chain, const char *ack, char **out,
+    size_t *outlen);
+/*
+ * An ack document's parts as the courier's answer body: a 4-byte chain
+ * length, the chain, the ack (malloc'd in *body).  0, or -EBADMSG.
+ */
+int kk_fleet_ack_open(const void *buf, size_t len, uint8_t **body,
+    size_t *bodylen);
 
 #endif

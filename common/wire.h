@@ -280,6 +280,9 @@ struct json_t;
  * agent, kind, identity, envelope.
  */
 #define KW_IDENTITY		"identity"
+/* ack documents: v, chain, ack */
+#define KW_CHAIN		"chain"
+#define KW_ACK			"ack"
 /* status: fleet {broker, state} */
 #define KW_FLEET		"fleet"
 #define KW_BROKER		"broker"

@@ -18,6 +18,7 @@
 #include "tls.h"
 
 #define KEEPALIVE	30
+#define BROKER_SESSION	(7 * 86400)	/* s the broker keeps a named session */
 
 uint64_t
 broker_now_ms(void)
@@ -140,8 +141,8 @@ settled(void *arg)
 
 int
 broker_open(struct broker *b, const char *url, const char *ca,
-    const char *cert, const char *key, int timeout_ms, char *err,
-    size_t errlen)
+    const char *cert, const char *key, const char *client_id, int timeout_ms,
+    char *err, size_t errlen)
 {
 	mosquitto_property *props = NULL;
 	SSL_CTX *ctx = NULL;
@@ -163,7 +164,9 @@ broker_open(struct broker *b, const char *url, const char *ca,
 	}
 	ret = EX_FAILED;
 	mosquitto_lib_init();
-	if ((b->mosq = mosquitto_new(NULL, true, b)) == NULL) {
+	/* with an id of its own, the broker keeps what comes meanwhile */
+	if ((b->mosq = mosquitto_new(client_id, client_id == NULL,
+	    b)) == NULL) {
 		snprintf(err, errlen, "mosquitto_new: %s", strerror(errno));
 		goto out;
 	}
@@ -183,6 +186,9 @@ broker_open(struct broker *b, const char *url, const char *ca,
 	mosquitto_disconnect_v5_callback_set(b->mosq, on_disconnect);
 	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
 	    KK_FRAME_AUTHED_MAX + 4096);
+	if (client_id != NULL)
+		mosquitto_property_add_int32(&props,
+		    MQTT_PROP_SESSION_EXPIRY_INTERVAL, BROKER_SESSION);
 	rc = mosquitto_connect_bind_v5(b->mosq, b->host, b->port, KEEPALIVE,
 	    NULL, props);
 	mosquitto_property_free_all(&props);

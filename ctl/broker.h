@@ -33,12 +33,13 @@ struct broker {
 /*
  * url "mqtts://ADDR:PORT" (or "mqtt://ADDR:PORT", no TLS: a lab broker)
  * connected with the client certificate cert/key, the broker checked
- * against ca; client_id NULL: a fresh one, clean session.  EX_DONE, or
- * EX_USAGE / EX_UNREACHABLE / EX_FAILED with the reason in err.
+ * against ca; client_id NULL: a fresh one, clean session; else that id
+ * and a session the broker keeps for a week.  EX_DONE, or EX_USAGE /
+ * EX_UNREACHABLE / EX_FAILED with the reason in err.
  */
 int broker_open(struct broker *b, const char *url, const char *ca,
-    const char *cert, const char *key, int timeout_ms, char *err,
-    size_t errlen);
+    const char *cert, const char *key, const char *client_id, int timeout_ms,
+    char *err, size_t errlen);
 /* Subscribes (QoS 1) and waits for the SUBACKs: EX_DONE or EX_UNREACHABLE. */
 int broker_subscribe(struct broker *b, char *const *topics, int n,
     int timeout_ms, char *err, size_t errlen);

@@ -37,6 +37,7 @@
 #include <openssl/ssl.h>
 #include <systemd/sd-event.h>
 
+#include "collector.h"
 #include "commands.h"
 #include "ctl.h"
 #include "kakuri.h"
@@ -46,55 +47,6 @@
 #include "sign.h"
 #include "tls.h"
 #include "wire.h"
-
-#define COL_MAX_CONNS		1100	/* 1,000 agents and some to spare */
-#define COL_MAX_PREAUTH		256	/* still in the handshake */
-#define COL_HANDSHAKE_USEC	(10ULL * 1000000ULL)
-#define COL_IDLE_USEC		(60ULL * 1000000ULL)
-#define COL_MAX_AGENTS_LISTED	100000
-#define COL_EXEC_MAX		8	/* --exec programs at once */
-#define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
-#define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
-#define COL_PIPELINE		64	/* reports of a connection answered at once */
-
-struct collector;
-
-struct col_conn {
-	struct collector *col;
-	int fd;
-	SSL *ssl;
-	bool authed;
-	bool closing;			/* close once the answer is written */
-	sd_event_source *io, *timer;
-	struct kk_frame_reader rd;
-	uint8_t *out;			/* the framed answers of a batch */
-	size_t out_len, out_off;
-	unsigned nanswers;		/* in out */
-	bool dirty;			/* stored or acked since the last sync */
-	bool identity_kept;		/* DIR/<agent>/identity.pem is there */
-	EVP_PKEY *identity;
-	char agent[KK_AGENT_ID_HEX + 1];
-	char peer[64];
-	LIST_ENTRY(col_conn) entry;
-};
-
-struct collector {
-	sd_event *ev;
-	SSL_CTX *ctx;
-	EVP_PKEY *key;			/* signs acks: the TLS certificate's */
-	X509_STORE *ca;			/* --ca, or NULL */
-	char **agents;			/* --agents, sorted */
-	size_t nagents;
-	const char *dir;
-	int dirfd;
-	const char *exec;
-	unsigned nexec;
-	char *exec_queue[COL_EXEC_QUEUE];
-	size_t exec_head, exec_n;
-	LIST_HEAD(, col_conn) conns;
-	unsigned nconns, npreauth;
-	unsigned long stored, acked, refused;
-};
 
 static void conn_close(struct col_conn *cn);
 
@@ -173,8 +125,8 @@ fail:
 	return -1;
 }
 
-static bool
-agent_listed(struct collector *col, const char *id)
+bool
+col_agent_listed(struct collector *col, const char *id)
 {
 	return col->nagents > 0 && bsearch(&id, col->agents, col->nagents,
 	    sizeof(char *), cmp_str) != NULL;
@@ -476,8 +428,8 @@ answer_error(struct col_conn *cn, const char *word, const char *msg)
 }
 
 /* One whole report frame from an authenticated agent. */
-static void
-on_report(struct col_conn *cn, uint8_t *buf, size_t len)
+void
+col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 {
 	const char *why = "", *word;
 	char sha[65], *ack;
@@ -531,7 +483,7 @@ authenticate(struct col_conn *cn)
 		say(cn, "not an agent: %s", why);
 		return r;
 	}
-	if (col->ca == NULL && !agent_listed(col, cn->agent)) {
+	if (col->ca == NULL && !col_agent_listed(col, cn->agent)) {
 		say(cn, "agent not listed in --agents");
 		return -EACCES;
 	}
@@ -554,7 +506,7 @@ frame_in(void *arg, uint8_t *body, size_t len)
 
 	/* after an error answer the connection only closes */
 	if (!cn->closing)
-		on_report(cn, body, len);
+		col_report(cn, body, len);
 	free(body);
 	return cn->closing || cn->nanswers >= COL_PIPELINE;
 }
@@ -757,9 +709,11 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 {
 	struct collector col = { .dirfd = -1 };
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-	const char *agents = NULL;
+	const char *agents = NULL, *broker = NULL, *broker_ca = NULL;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("listen", &listen),
+		CTL_TEXT("broker", &broker),
+		CTL_TEXT("broker-ca", &broker_ca),
 		CTL_TEXT("dir", &col.dir),
 		CTL_TEXT("cert", &cert),
 		CTL_TEXT("key", &key),
@@ -831,13 +785,21 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		fail_line("cannot set up the event loop");
 		goto out;
 	}
-	printf("collector %s listening on %s, storing in %s (agents by %s)\n",
-	    id, listen, col.dir, ca ? "CA" : "list");
+	/* the fleet broker's reports too (DESIGN 9), the broker checked
+	 * against --broker-ca (its own CA), else --ca */
+	if (broker != NULL && (ret = colbroker_start(&col, broker,
+	    broker_ca ? broker_ca : ca, cert, key)) != EX_DONE)
+		goto out;
+	ret = EX_FAILED;
+	printf("collector %s listening on %s%s%s, storing in %s (agents by "
+	    "%s)\n", id, listen, broker ? " and subscribed at " : "",
+	    broker ? broker : "", col.dir, ca ? "CA" : "list");
 	fflush(stdout);
 	ret = sd_event_loop(col.ev) < 0 ? EX_FAILED : EX_DONE;
 	fprintf(stderr, "collector: %lu stored, %lu acked again, %lu "
 	    "refused\n", col.stored, col.acked, col.refused);
 out:
+	colbroker_stop(&col);
 	while (!LIST_EMPTY(&col.conns))
 		conn_close(LIST_FIRST(&col.conns));
 	if (lfd >= 0)

@@ -363,7 +363,7 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 		    "a line that is not an agent id" : strerror(-r));
 		goto out;
 	}
-	ret = broker_open(&b, url, ca, cert, key, (int)timeout_ms, err,
+	ret = broker_open(&b, url, ca, cert, key, NULL, (int)timeout_ms, err,
 	    sizeof(err));
 	if (ret != EX_DONE) {
 		fail_line("%s", err);

@@ -77,14 +77,20 @@ log_type warning
 log_type notice
 connection_messages true
 listener $BROKER_PORT
-cafile $FLEET/ca.pem
+cafile $FLEET/clients-ca.pem
 certfile $FLEET/broker.crt
 keyfile $FLEET/broker.key
 require_certificate true
 use_identity_as_username true
 tls_version tlsv1.3
 EOT
+	# clients: the fleet CA's, and the CSIRT CA's (the collector's key)
+	cat "$FLEET/ca.pem" ${PKI:+"$PKI/ca.pem"} >"$FLEET/clients-ca.pem" 2>/dev/null ||
+		cp "$FLEET/ca.pem" "$FLEET/clients-ca.pem"
 	{
+		echo "user operator-ca"
+		echo "topic read kakuri/v1/agent/+/out"
+		echo "topic write kakuri/v1/agent/+/ack"
 		echo "user operator"
 		echo "topic write kakuri/v1/agent/+/cmd"
 		echo "topic write kakuri/v1/group/+/cmd"
@@ -126,6 +132,21 @@ broker_stop() {
 	for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.05; done
 	wait "$BROKER_PID" 2>/dev/null
 	BROKER_PID=
+}
+
+# collector_broker [OPTIONS]: kakurictl collector in the CSIRT namespace,
+# subscribed at the broker (its key: the test CSIRT's op-ca, user
+# operator-ca at the broker), storing in $COL; up when it says so
+COL="$WORK/collected"
+COLPID=
+collector_broker() {
+	: >"$WORK/col.out"
+	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" --dir "$COL" \
+		--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" --broker "$BROKER_URL" \
+		--broker-ca "$FLEET/ca.pem" "$@" >>"$WORK/col.out" 2>>"$WORK/col.err" &
+	COLPID=$!
+	PIDS+=($COLPID)
+	until_ok 10 grep -q "subscribed at" "$WORK/col.out"
 }
 
 # send_broker WHO ARGS...: kakurictl send --broker as WHO (operator,

@@ -19,12 +19,15 @@ fleet_ca || die "fleet CA"
 # the agent: no listener (agent.listen = ""), the broker its only channel
 write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
 	"$(fleet_conf "$PKI" '"tokyo"')
-commands: { clock_skew = 1; };"
+commands: { clock_skew = 1; };
+report: { collector_id = \"$("$KAKURICTL" agent-id "$PKI/op-ca.crt")\"; };"
 AGENT_ID=$(agent_init)
 check "kakurid --init made the agent's identity and TLS key" test -s "$PKI/agent-tls.key"
 fleet_agent "$PKI" "$AGENT_ID" tokyo || die "the agent's fleet certificate"
 check "the policy with a fleet broker loads (kakurid -n)" "$KAKURID" -n -f "$POLICY"
 broker_start || { cat "$FLEET/mosquitto.out"; die "the broker starts"; }
+echo "$AGENT_ID" >"$WORK/agents"
+collector_broker --agents "$WORK/agents" || { cat "$WORK/col.err"; die "the collector subscribes at the broker"; }
 internet_echo "the internet echo answers"
 start_kakurid || die "kakurid starts"
 check "nothing listens on the agent (no inbound port)" \
@@ -55,6 +58,14 @@ refute "isolated: the internet is unreachable (IPv4)" reach "$EP" tcp "$NET4" 80
 refute "isolated: the internet is unreachable (IPv6)" reach "$EP" tcp "$NET6" 8080 700
 check "isolated: the broker session stays up (part of the management channel)" fleet_connected
 EPISODE=$(status_field episode)
+
+# --- reports go through the broker too: the isolate notice reaches the collector ---
+outbox_empty() { ctl outbox --json | jq -e '.pending == 0'; }
+check_within "the outbox empties through the broker (the collector's acks come back)" 20 outbox_empty
+check "the collector stored the agent's isolate report, verified" \
+	bash -c "grep -q '^report isolate .* from ${AGENT_ID:0:16}' '$WORK/col.out'"
+check "kakurictl reports re-verifies what came through the broker" \
+	bash -c "'$KAKURICTL' reports '$COL' --json | jq -e '[.. | objects | select(.type? == \"isolate\")] | length >= 1'"
 
 # --- a hostile broker: replay, duplicate, modify, reorder ---
 send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$ISO" >"$WORK/replay.json" 2>/dev/null

@@ -1,0 +1,309 @@
+/*
+ * kakurictl collector --broker (DESIGN 9): the reports agents publish on
+ * their out topics, through the same checks, storage and acks as over
+ * mutual TLS (collector.c), the acks published on each agent's ack topic
+ * as ack documents with this collector's certificate chain.  One MQTT
+ * session in the collector's sd-event loop, with a session of its own at
+ * the broker (what is published while the collector is away waits), and
+ * reconnects with backoff.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "broker.h"
+#include "collector.h"
+#include "fleetwire.h"
+#include "kakuri.h"
+#include "output.h"
+#include "tls.h"
+#include "wire.h"
+
+#define TICK_USEC		(500ULL * 1000ULL)
+#define BACKOFF_MAX		60	/* ticks between reconnects, at most */
+#define MAX_AGENTS		100000	/* agents remembered (identity kept) */
+
+struct colbroker {
+	struct collector *col;
+	struct broker b;
+	char *chain;			/* --cert's text: the acks' chain */
+	size_t chainlen;
+	sd_event_source *io, *timer;
+	int fd;
+	unsigned wait, backoff;		/* ticks until the next reconnect */
+	struct col_conn **agents;	/* one per agent, its identity kept */
+	size_t nagents, cap;
+};
+
+static void
+note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+note(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("broker: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* The agent's stand-in connection: who it is, what it was answered. */
+static struct col_conn *
+agent_conn(struct colbroker *cb, const char *id, EVP_PKEY *identity)
+{
+	struct col_conn *cn, **v;
+	size_t i;
+
+	for (i = 0; i < cb->nagents; i++)
+		if (strcmp(cb->agents[i]->agent, id) == 0)
+			return cb->agents[i];
+	if (cb->nagents == MAX_AGENTS)
+		return NULL;
+	if (cb->nagents == cb->cap) {
+		cb->cap = cb->cap ? 2 * cb->cap : 64;
+		if ((v = realloc(cb->agents, cb->cap * sizeof(*v))) == NULL)
+			return NULL;
+		cb->agents = v;
+	}
+	if ((cn = calloc(1, sizeof(*cn))) == NULL ||
+	    EVP_PKEY_up_ref(identity) != 1) {
+		free(cn);
+		return NULL;
+	}
+	cn->col = cb->col;
+	cn->fd = -1;
+	cn->authed = true;
+	cn->identity = identity;
+	snprintf(cn->agent, sizeof(cn->agent), "%s", id);
+	snprintf(cn->peer, sizeof(cn->peer), "mqtt:%.16s", id);
+	cb->agents[cb->nagents++] = cn;
+	return cn;
+}
+
+/* The answers col_report framed: the acks out on the agent's ack topic. */
+static void
+send_answers(struct colbroker *cb, struct col_conn *cn)
+{
+	char topic[KK_FLEET_TOPIC_MAX], *text, *doc;
+	size_t off = 0, len, dlen;
+	uint32_t n;
+	char err[200];
+
+	/* stored, directories and index on disk before anything is acked */
+	if (cn->dirty && syncfs(cb->col->dirfd) < 0) {
+		note("syncfs: %s: nothing acked", strerror(errno));
+		goto out;
+	}
+	cn->dirty = false;
+	kk_fleet_agent_topic(topic, sizeof(topic), cn->agent, "ack");
+	while (off + 4 <= cn->out_len) {
+		memcpy(&n, cn->out + off, 4);
+		len = be32toh(n);
+		if (len > cn->out_len - off - 4)
+			break;
+		text = strndup((const char *)cn->out + off + 4, len);
+		off += 4 + len;
+		/* an error answer: the agent's courier tries again later */
+		if (text == NULL || strstr(text, "\"" KW_ERROR "\"") != NULL) {
+			free(text);
+			continue;
+		}
+		if (kk_fleet_ack_pack(cb->chain, text, &doc, &dlen) == 0) {
+			if (broker_publish(&cb->b, topic, doc, dlen, 0, err,
+			    sizeof(err)) != EX_DONE)
+				note("%s", err);
+			free(doc);
+		}
+		free(text);
+	}
+out:
+	free(cn->out);
+	cn->out = NULL;
+	cn->out_len = cn->out_off = 0;
+	cn->nanswers = 0;
+	cn->closing = false;
+}
+
+/* One message of an out topic: a report, checked and stored, or nothing. */
+static void
+on_out(void *arg, const struct mosquitto_message *m)
+{
+	struct colbroker *cb = arg;
+	struct collector *col = cb->col;
+	struct kk_fleet_out o;
+	struct col_conn *cn;
+	char id[KK_AGENT_ID_HEX + 1];
+	const char *why;
+
+	if (kk_fleet_topic_agent(m->topic, "out", id) < 0)
+		return;
+	if (kk_fleet_out_open(m->payload, (size_t)m->payloadlen, id, &o,
+	    &why) < 0) {
+		col->refused++;
+		note("%.16s: %s", id, why);
+		goto out;
+	}
+	if (strcmp(o.kind, KK_FLEET_KIND_REPORT) != 0)
+		goto out;	/* a receipt: the operator's */
+	/* an agent of ours: by the CA, or listed */
+	if (col->ca != NULL ? kk_tls_verify(col->ca, o.cert, NULL,
+	    &why) < 0 : !col_agent_listed(col, id)) {
+		col->refused++;
+		note("%.16s: not an agent of ours: %s", id, col->ca ? why :
+		    "not listed in --agents");
+		goto out;
+	}
+	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
+		note("%.16s: out of memory", id);
+		goto out;
+	}
+	col_report(cn, o.envelope, o.len);
+	send_answers(cb, cn);
+out:
+	kk_fleet_out_free(&o);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t events, void *arg);
+
+static void
+watch_socket(struct colbroker *cb)
+{
+	int fd = cb->b.connected ? mosquitto_socket(cb->b.mosq) : -1;
+
+	if (fd == cb->fd && cb->io != NULL) {
+		sd_event_source_set_io_events(cb->io, EPOLLIN |
+		    (mosquitto_want_write(cb->b.mosq) ? EPOLLOUT : 0));
+		return;
+	}
+	cb->io = sd_event_source_disable_unref(cb->io);
+	cb->fd = -1;
+	if (fd < 0)
+		return;
+	if (sd_event_add_io(cb->col->ev, &cb->io, fd, EPOLLIN, on_io, cb) < 0)
+		return;
+	cb->fd = fd;
+}
+
+static int
+on_io(sd_event_source *s, int fd, uint32_t events, void *arg)
+{
+	struct colbroker *cb = arg;
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		rc = mosquitto_loop_read(cb->b.mosq, 64);
+	if (rc == MOSQ_ERR_SUCCESS && (events & EPOLLOUT))
+		rc = mosquitto_loop_write(cb->b.mosq, 64);
+	if (rc != MOSQ_ERR_SUCCESS && cb->b.connected) {
+		cb->b.connected = false;
+		note("connection lost: %s", mosquitto_strerror(rc));
+	}
+	watch_socket(cb);
+	return 0;
+}
+
+/* Keep-alive, and a reconnect with backoff when the session broke. */
+static int
+on_tick(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct colbroker *cb = arg;
+	int rc;
+
+	sd_event_source_set_time(s, usec + TICK_USEC);
+	if (cb->b.connected) {
+		if ((rc = mosquitto_loop_misc(cb->b.mosq)) != MOSQ_ERR_SUCCESS)
+			cb->b.connected = false;
+	} else if (cb->wait > 0) {
+		cb->wait--;
+	} else {
+		/* the session is the broker's: our subscription is in it */
+		rc = mosquitto_reconnect(cb->b.mosq);
+		if (rc == MOSQ_ERR_SUCCESS) {
+			cb->b.connected = true;
+			cb->backoff = 0;
+			note("reconnected");
+		} else {
+			cb->backoff = cb->backoff ? 2 * cb->backoff : 1;
+			if (cb->backoff > BACKOFF_MAX)
+				cb->backoff = BACKOFF_MAX;
+			cb->wait = cb->backoff;
+		}
+	}
+	watch_socket(cb);
+	return 0;
+}
+
+int
+colbroker_start(struct collector *col, const char *url, const char *ca,
+    const char *cert, const char *key)
+{
+	struct colbroker *cb;
+	char err[300], client[80], sub[] = "kakuri/v1/agent/+/out";
+	char *subs[1] = { sub }, id[KK_AGENT_ID_HEX + 1];
+	int r;
+
+	if ((cb = calloc(1, sizeof(*cb))) == NULL)
+		return EX_FAILED;
+	col->broker = cb;
+	cb->col = col;
+	cb->fd = -1;
+	if ((r = kk_read_file(cert, KK_FLEET_ACK_MAX / 2, &cb->chain,
+	    &cb->chainlen)) < 0) {
+		fail_line("%s: %s", cert, strerror(-r));
+		return EX_FAILED;
+	}
+	/* one session per collector key: its reports wait for it */
+	kk_key_id(col->key, id);
+	snprintf(client, sizeof(client), "kakuri-collector-%.32s", id);
+	r = broker_open(&cb->b, url, ca, cert, key, client, 10000, err,
+	    sizeof(err));
+	if (r != EX_DONE) {
+		fail_line("%s", err);
+		return r;
+	}
+	cb->b.message = on_out;
+	cb->b.arg = cb;
+	if ((r = broker_subscribe(&cb->b, subs, 1, 10000, err,
+	    sizeof(err))) != EX_DONE) {
+		fail_line("%s", err);
+		return r;
+	}
+	if (sd_event_add_time_relative(col->ev, &cb->timer, CLOCK_MONOTONIC,
+	    TICK_USEC, 0, on_tick, cb) < 0 ||
+	    sd_event_source_set_enabled(cb->timer, SD_EVENT_ON) < 0) {
+		fail_line("cannot set up the broker's timer");
+		return EX_FAILED;
+	}
+	watch_socket(cb);
+	return EX_DONE;
+}
+
+void
+colbroker_stop(struct collector *col)
+{
+	struct colbroker *cb = col->broker;
+	size_t i;
+
+	if (cb == NULL)
+		return;
+	sd_event_source_disable_unref(cb->io);
+	sd_event_source_disable_unref(cb->timer);
+	broker_close(&cb->b);
+	for (i = 0; i < cb->nagents; i++) {
+		EVP_PKEY_free(cb->agents[i]->identity);
+		free(cb->agents[i]->out);
+		free(cb->agents[i]);
+	}
+	free(cb->agents);
+	free(cb->chain);
+	free(cb);
+	col->broker = NULL;
+}

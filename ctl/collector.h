@@ -1,0 +1,89 @@
+/*
+ * kakurictl collector's insides (collector.c), shared with its fleet
+ * broker transport (colbroker.c): reports that come through the broker
+ * are stored and acked by the same code as those over mutual TLS.
+ */
+#ifndef KAKURICTL_COLLECTOR_H
+#define KAKURICTL_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <openssl/ssl.h>
+#include <systemd/sd-event.h>
+
+#include "kakuri.h"
+#include "sign.h"
+
+#define COL_MAX_CONNS		1100	/* 1,000 agents and some to spare */
+#define COL_MAX_PREAUTH		256	/* still in the handshake */
+#define COL_HANDSHAKE_USEC	(10ULL * 1000000ULL)
+#define COL_IDLE_USEC		(60ULL * 1000000ULL)
+#define COL_MAX_AGENTS_LISTED	100000
+#define COL_EXEC_MAX		8	/* --exec programs at once */
+#define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
+#define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
+#define COL_PIPELINE		64	/* reports of a connection answered at once */
+
+struct collector;
+struct colbroker;
+
+struct col_conn {
+	struct collector *col;
+	int fd;
+	SSL *ssl;
+	bool authed;
+	bool closing;			/* close once the answer is written */
+	sd_event_source *io, *timer;
+	struct kk_frame_reader rd;
+	uint8_t *out;			/* the framed answers of a batch */
+	size_t out_len, out_off;
+	unsigned nanswers;		/* in out */
+	bool dirty;			/* stored or acked since the last sync */
+	bool identity_kept;		/* DIR/<agent>/identity.pem is there */
+	EVP_PKEY *identity;
+	char agent[KK_AGENT_ID_HEX + 1];
+	char peer[64];
+	LIST_ENTRY(col_conn) entry;
+};
+
+struct collector {
+	sd_event *ev;
+	SSL_CTX *ctx;
+	EVP_PKEY *key;			/* signs acks: the TLS certificate's */
+	X509_STORE *ca;			/* --ca, or NULL */
+	char **agents;			/* --agents, sorted */
+	size_t nagents;
+	const char *dir;
+	int dirfd;
+	const char *exec;
+	unsigned nexec;
+	char *exec_queue[COL_EXEC_QUEUE];
+	size_t exec_head, exec_n;
+	LIST_HEAD(, col_conn) conns;
+	unsigned nconns, npreauth;
+	unsigned long stored, acked, refused;
+	struct colbroker *broker;	/* --broker: colbroker.c */
+};
+
+/* Is the agent id in --agents? */
+bool col_agent_listed(struct collector *col, const char *id);
+/*
+ * One report of cn's agent: checked, stored, and its answer (the signed
+ * ack, or an error) appended to cn->out as a frame; cn->dirty if the
+ * store changed and needs a sync before the answer goes.
+ */
+void col_report(struct col_conn *cn, const uint8_t *buf, size_t len);
+
+/*
+ * colbroker.c: collector --broker URL: reports from the agents' out
+ * topics, acks to their ack topics.  cert's text is the chain the acks
+ * come with.  EX_DONE or the exit status with the reason said.
+ */
+int colbroker_start(struct collector *col, const char *url, const char *ca,
+    const char *cert, const char *key);
+void colbroker_stop(struct collector *col);
+
+#endif
