@@ -65,7 +65,7 @@ check_within "the outbox empties through the broker (the collector's acks come b
 check "the collector stored the agent's isolate report, verified" \
 	bash -c "grep -q '^report isolate .* from ${AGENT_ID:0:16}' '$WORK/col.out'"
 check "kakurictl reports re-verifies what came through the broker" \
-	bash -c "'$KAKURICTL' reports '$COL' --json | jq -e '[.. | objects | select(.type? == \"isolate\")] | length >= 1'"
+	bash -c "'$KAKURICTL' reports --json --type isolate '$COL' | jq -s -e 'length >= 1 and all(.[]; .verified)'"
 
 # --- a hostile broker: replay, duplicate, modify, reorder ---
 send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$ISO" >"$WORK/replay.json" 2>/dev/null
