@@ -154,3 +154,4 @@ check "the retries were spaced out, not a tight loop (at most 8 in 3 s)" \
 	test "$(grep -c 'fleet child: broker: disconnected' "$DLOG")" -le 12
 check "the audit chain verifies" ctl log
 summary
+[ "$FAILED" -eq 0 ]
