@@ -39,6 +39,7 @@ main(void)
 	srunner_add_suite(sr, outbox_suite());
 	srunner_add_suite(sr, report_suite());
 	srunner_add_suite(sr, drillsum_suite());
+	srunner_add_suite(sr, fleetwire_suite());
 	srunner_add_suite(sr, watch_suite());
 	srunner_add_suite(sr, usb_suite());
 	srunner_add_suite(sr, nflog_suite());

@@ -30,6 +30,7 @@ Suite *lean_suite(void);
 Suite *outbox_suite(void);
 Suite *report_suite(void);
 Suite *drillsum_suite(void);
+Suite *fleetwire_suite(void);
 Suite *watch_suite(void);
 Suite *usb_suite(void);
 Suite *nflog_suite(void);

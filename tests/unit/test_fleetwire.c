@@ -1,0 +1,212 @@
+/*
+ * The fleet transport's wire (common/fleetwire.c): topics, out documents
+ * (what an agent publishes) and ack documents (what the collector
+ * publishes back).  The broker is an untrusted relay: every document it
+ * brings is opened here as an attacker would shape it.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fleetwire.h"
+#include "sign.h"
+#include "suites.h"
+#include "testutil.h"
+#include "wire.h"
+
+#define ENVELOPE	"{\"payloadType\":\"x\",\"payload\":\"eA==\",\"signatures\":[]}"
+
+/* An identity: key, self-signed certificate (PEM text), id. */
+struct ident {
+	EVP_PKEY *key;
+	char *pem;
+	char id[KK_AGENT_ID_HEX + 1];
+};
+
+static void
+ident_make(struct ident *a, const char *name)
+{
+	char path[PATH_MAX];
+	size_t len;
+
+	kk_test_join(path, kk_test_base, name);
+	ck_assert_ptr_nonnull(a->key = kk_key_generate());
+	ck_assert_int_eq(kk_cert_selfsigned(a->key, "agent", 1, path), 0);
+	a->pem = kk_test_read(path, &len);
+	ck_assert_int_eq(kk_key_id(a->key, a->id), 0);
+}
+
+static void
+ident_free(struct ident *a)
+{
+	EVP_PKEY_free(a->key);
+	free(a->pem);
+}
+
+START_TEST(test_topics)
+{
+	char t[KK_FLEET_TOPIC_MAX], id[KK_AGENT_ID_HEX + 1];
+	char good[KK_AGENT_ID_HEX + 1];
+
+	memset(good, 'a', KK_AGENT_ID_HEX);
+	good[KK_AGENT_ID_HEX] = '\0';
+	ck_assert_int_eq(kk_fleet_agent_topic(t, sizeof(t), good, "out"), 0);
+	ck_assert_str_eq(t + strlen(t) - 4, "/out");
+	ck_assert_int_eq(kk_fleet_topic_agent(t, "out", id), 0);
+	ck_assert_str_eq(id, good);
+	/* another leaf, another level, an id that is no id: none of ours */
+	ck_assert_int_eq(kk_fleet_topic_agent(t, "cmd", id), -EINVAL);
+	strcat(t, "/x");
+	ck_assert_int_eq(kk_fleet_topic_agent(t, "out", id), -EINVAL);
+	snprintf(t, sizeof(t), "kakuri/v1/agent/%.63s/out", good);
+	ck_assert_int_eq(kk_fleet_topic_agent(t, "out", id), -EINVAL);
+	snprintf(t, sizeof(t), "kakuri/v1/agent/%.63sA/out", good);
+	ck_assert_int_eq(kk_fleet_topic_agent(t, "out", id), -EINVAL);
+	snprintf(t, sizeof(t), "kakuri/v1/agent/+/out");
+	ck_assert_int_eq(kk_fleet_topic_agent(t, "out", id), -EINVAL);
+	ck_assert_int_eq(kk_fleet_group_topic(t, sizeof(t), "tokyo"), 0);
+	ck_assert_str_eq(t, "kakuri/v1/group/tokyo/cmd");
+	ck_assert_int_eq(kk_fleet_group_topic(t, 10, "tokyo"), -ENAMETOOLONG);
+}
+END_TEST
+
+START_TEST(test_out_round_trip)
+{
+	struct ident a;
+	struct kk_fleet_out o;
+	const char *why = NULL;
+	char *doc;
+	size_t len;
+
+	ident_make(&a, "a.crt");
+	ck_assert_int_eq(kk_fleet_out_pack(a.id, KK_FLEET_KIND_RECEIPT, a.pem,
+	    ENVELOPE, strlen(ENVELOPE), &doc, &len), 0);
+	ck_assert_int_eq(kk_fleet_out_open(doc, len, a.id, &o, &why), 0);
+	ck_assert_str_eq(o.kind, KK_FLEET_KIND_RECEIPT);
+	ck_assert_str_eq(o.agent, a.id);
+	ck_assert_uint_eq(o.len, strlen(ENVELOPE));
+	ck_assert(memcmp(o.envelope, ENVELOPE, o.len) == 0);
+	ck_assert_int_eq(EVP_PKEY_eq(o.identity, a.key), 1);
+	ck_assert_ptr_nonnull(o.cert);
+	kk_fleet_out_free(&o);
+	free(doc);
+	ident_free(&a);
+}
+END_TEST
+
+/* What a hostile broker (or another agent) may bring on a's out topic. */
+START_TEST(test_out_forged)
+{
+	struct ident a, b;
+	struct kk_fleet_out o;
+	const char *why;
+	char *doc, big[64];
+	size_t len;
+	json_t *j;
+
+	ident_make(&a, "forged-a.crt");
+	ident_make(&b, "forged-b.crt");
+	/* b's document on a's topic: the agent named is not the topic's */
+	ck_assert_int_eq(kk_fleet_out_pack(b.id, KK_FLEET_KIND_RECEIPT, b.pem,
+	    ENVELOPE, strlen(ENVELOPE), &doc, &len), 0);
+	ck_assert_int_eq(kk_fleet_out_open(doc, len, a.id, &o, &why), -EBADMSG);
+	ck_assert_str_eq(why, "out document names another agent than its topic");
+	kk_fleet_out_free(&o);
+	free(doc);
+	/* a's id with b's certificate: the key is not the one the id names */
+	ck_assert_int_eq(kk_fleet_out_pack(a.id, KK_FLEET_KIND_RECEIPT, b.pem,
+	    ENVELOPE, strlen(ENVELOPE), &doc, &len), 0);
+	ck_assert_int_eq(kk_fleet_out_open(doc, len, a.id, &o, &why), -EBADMSG);
+	ck_assert_str_eq(why, "identity is another agent's key than the topic "
+	    "names");
+	kk_fleet_out_free(&o);
+	free(doc);
+	/* an unknown kind, an extra key, a version, no certificate at all */
+	j = json_pack("{s:i, s:s, s:s, s:s, s:s}", KW_V, 1, KW_AGENT, a.id,
+	    KW_KIND, "command", KW_IDENTITY, a.pem, KW_ENVELOPE, ENVELOPE);
+	doc = json_dumps(j, JSON_COMPACT);
+	ck_assert_int_eq(kk_fleet_out_open(doc, strlen(doc), a.id, &o, &why),
+	    -EBADMSG);
+	ck_assert_str_eq(why, "out document of an unknown kind");
+	kk_fleet_out_free(&o);
+	free(doc);
+	json_object_set_new(j, KW_KIND, json_string(KK_FLEET_KIND_REPORT));
+	json_object_set_new(j, "extra", json_true());
+	doc = json_dumps(j, JSON_COMPACT);
+	ck_assert_int_eq(kk_fleet_out_open(doc, strlen(doc), a.id, &o, &why),
+	    -EBADMSG);
+	kk_fleet_out_free(&o);
+	free(doc);
+	json_object_del(j, "extra");
+	json_object_set_new(j, KW_V, json_integer(2));
+	doc = json_dumps(j, JSON_COMPACT);
+	ck_assert_int_eq(kk_fleet_out_open(doc, strlen(doc), a.id, &o, &why),
+	    -EBADMSG);
+	kk_fleet_out_free(&o);
+	free(doc);
+	json_object_set_new(j, KW_V, json_integer(1));
+	json_object_set_new(j, KW_IDENTITY, json_string("not a certificate"));
+	doc = json_dumps(j, JSON_COMPACT);
+	ck_assert_int_eq(kk_fleet_out_open(doc, strlen(doc), a.id, &o, &why),
+	    -EBADMSG);
+	ck_assert_str_eq(why, "identity is not a PEM certificate");
+	kk_fleet_out_free(&o);
+	free(doc);
+	json_decref(j);
+	/* not JSON; larger than any document may be */
+	ck_assert_int_eq(kk_fleet_out_open("{\"v\":1", 6, a.id, &o, &why),
+	    -EBADMSG);
+	kk_fleet_out_free(&o);
+	memset(big, ' ', sizeof(big));
+	ck_assert_int_eq(kk_fleet_out_open(big, KK_FLEET_OUT_MAX + 1, a.id, &o,
+	    &why), -EBADMSG);
+	ck_assert_str_eq(why, "out document too large");
+	kk_fleet_out_free(&o);
+	ident_free(&a);
+	ident_free(&b);
+}
+END_TEST
+
+START_TEST(test_ack_document)
+{
+	static const char chain[] = "-----BEGIN CERTIFICATE-----\nx\n";
+	static const char ack[] = "{\"signed\":\"ack\"}";
+	uint8_t *body;
+	size_t len, blen;
+	uint32_t cl;
+	char *doc;
+
+	ck_assert_int_eq(kk_fleet_ack_pack(chain, ack, &doc, &len), 0);
+	ck_assert_int_eq(kk_fleet_ack_open(doc, len, &body, &blen), 0);
+	/* the courier's answer: chain length, chain, ack */
+	memcpy(&cl, body, 4);
+	ck_assert_uint_eq(cl, strlen(chain));
+	ck_assert_uint_eq(blen, 4 + strlen(chain) + strlen(ack));
+	ck_assert(memcmp(body + 4, chain, cl) == 0);
+	ck_assert(memcmp(body + 4 + cl, ack, strlen(ack)) == 0);
+	free(body);
+	free(doc);
+	/* extra keys, a wrong version, a missing part, garbage: refused */
+	ck_assert_int_eq(kk_fleet_ack_open("{\"v\":1,\"chain\":\"c\",\"ack\":"
+	    "\"a\",\"x\":1}", 37, &body, &blen), -EBADMSG);
+	ck_assert_ptr_null(body);
+	ck_assert_int_eq(kk_fleet_ack_open("{\"v\":2,\"chain\":\"c\",\"ack\":"
+	    "\"a\"}", 31, &body, &blen), -EBADMSG);
+	ck_assert_int_eq(kk_fleet_ack_open("{\"v\":1,\"chain\":\"c\"}", 20,
+	    &body, &blen), -EBADMSG);
+	ck_assert_int_eq(kk_fleet_ack_open("\x01\x02", 2, &body, &blen),
+	    -EBADMSG);
+	ck_assert_int_eq(kk_fleet_ack_open(chain, KK_FLEET_ACK_MAX + 1, &body,
+	    &blen), -EBADMSG);
+}
+END_TEST
+
+KK_SUITE(fleetwire_suite, "fleetwire",
+	KK_CASE("topics", 0, 10), KK_TEST(test_topics),
+	KK_CASE("out", KK_TMPDIR, 20), KK_TEST(test_out_round_trip),
+	    KK_TEST(test_out_forged),
+	KK_CASE("ack", 0, 10), KK_TEST(test_ack_document))
