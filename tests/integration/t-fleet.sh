@@ -117,6 +117,29 @@ check "a client without the operator's ACL cannot command an agent: no receipt (
 	jq -e '.summary.silent == 1' "$WORK/intr.json"
 check "... the agent stays open" test "$(status_field mode)" = open
 
+# --- a hostile publisher on the agent's cmd topic: garbage, a flood ---
+as_operator_pub() {
+	ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+		--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -q 1 \
+		-t "kakuri/v1/agent/$AGENT_ID/cmd" "$@"
+}
+as_operator_pub -m 'not an envelope' 2>/dev/null
+head -c 2000000 /dev/zero | tr '\0' 'x' >"$WORK/big.bin"
+as_operator_pub -f "$WORK/big.bin" 2>/dev/null
+check_within "garbage on the cmd topic: refused as malformed, audited" 10 \
+	audit_has '.result == "rejected: malformed" and .actor == "mqtt:agent"'
+for i in $(seq 1 300); do echo "garbage $i"; done >"$WORK/flood.txt"
+ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -q 1 \
+	-t "kakuri/v1/agent/$AGENT_ID/cmd" -l <"$WORK/flood.txt" 2>/dev/null
+ST2=$(signed status2 alice status)
+send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$ST2" >"$WORK/st2.json" 2>/dev/null; rc=$?
+check "after a flood of 300 garbage messages a signed status still comes back done" \
+	bash -c "[ $rc -eq 0 ] && jq -e '.receipts[0].result == \"done\"' '$WORK/st2.json'"
+check "the audit log did not take 300 lines of it (refusals are counted, not each logged)" \
+	bash -c "[ \$($KAKURICTL -s $SOCK log --json | jq '[.entries[] | select(.result == \"rejected: malformed\")] | length') -lt 50 ]"
+check "kakurid still answers locally, the fleet child still connected" fleet_connected
+
 # --- offline: the broker keeps what comes while the agent is away ---
 stop_kakurid -TERM
 broker_stop
