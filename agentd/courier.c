@@ -20,7 +20,6 @@
 
 #include "children.h"
 #include "courier.h"
-#include "fleet.h"
 #include "daemon.h"
 #include "log.h"
 #include "outbox.h"
@@ -246,7 +245,7 @@ transport(struct kd *d)
 	if (d->policy->report_ca[0] == '\0' &&
 	    d->policy->collector_id[0] == '\0')
 		return NULL;
-	return kd_fleet_courier(d);
+	return d->report_via != NULL ? d->report_via(d) : NULL;
 }
 
 /*

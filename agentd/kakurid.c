@@ -234,6 +234,7 @@ main(int argc, char **argv)
 		kd_fleet_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.outbox.sealer = &kd_outbox_sealer;	/* once the identity key is loaded */
+	d.report_via = kd_fleet_courier;	/* reports through the broker */
 	d.audit.fd = -1;
 	while ((ch = getopt_long(argc, argv, "df:nvh", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -75,8 +75,8 @@ cmp_str(const void *a, const void *b)
 }
 
 /* --agents FILE: one agent id per line, # comments. */
-static int
-load_agents(struct collector *col, const char *path)
+int
+col_load_agents(struct collector *col, const char *path)
 {
 	char *text = NULL, *line, *save = NULL, *p;
 	size_t len, cap = 0;
@@ -638,8 +638,8 @@ conn_close(struct col_conn *cn)
 	free(cn);
 }
 
-static int
-on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
+int
+col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 {
 	struct collector *col = arg;
 	struct sockaddr_storage ss;
@@ -685,134 +685,9 @@ on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 	return 0;
 }
 
-static int
-on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *arg)
+void
+col_close_all(struct collector *col)
 {
-	sd_event_exit(sd_event_source_get_event(s), 0);
-	return 0;
-}
-
-/* Room for 1,000 agents' sockets. */
-static void
-raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-int
-cmd_collector(struct ctl *c, int argc, char **argv)
-{
-	struct collector col = { .dirfd = -1 };
-	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-	const char *agents = NULL, *broker = NULL, *broker_ca = NULL;
-	const struct ctl_option opts[] = {
-		CTL_TEXT("listen", &listen),
-		CTL_TEXT("broker", &broker),
-		CTL_TEXT("broker-ca", &broker_ca),
-		CTL_TEXT("dir", &col.dir),
-		CTL_TEXT("cert", &cert),
-		CTL_TEXT("key", &key),
-		CTL_TEXT("ca", &ca),
-		CTL_TEXT("agents", &agents),
-		CTL_TEXT("exec", &col.exec),
-		CTL_OPTIONS_END,
-	};
-	X509 *x = NULL;
-	char err[300], id[KK_AGENT_ID_HEX + 1];
-	sigset_t mask;
-	size_t i;
-	int lfd = -1, ret = EX_USAGE;
-
-	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE ||
-	    listen == NULL || col.dir == NULL || cert == NULL || key == NULL ||
-	    (ca == NULL) == (agents == NULL))
-		goto out;
-	ret = EX_FAILED;
-	if (col.exec != NULL && (col.exec[0] != '/' ||
-	    access(col.exec, X_OK) < 0)) {
-		fail_line("--exec %s: not an executable given by its absolute "
-		    "path", col.exec);
-		goto out;
-	}
-	if (agents != NULL && load_agents(&col, agents) < 0)
-		goto out;
-	if (ca != NULL && ((col.ca = X509_STORE_new()) == NULL ||
-	    X509_STORE_load_file(col.ca, ca) != 1)) {
-		fail_line("--ca %s: not a readable PEM CA file", ca);
-		goto out;
-	}
-	if (kk_key_load_private(key, &col.key) < 0 ||
-	    kk_cert_load(cert, &x) < 0 ||
-	    EVP_PKEY_eq(X509_get0_pubkey(x), col.key) != 1 ||
-	    kk_key_id(col.key, id) < 0) {
-		fail_line("%s and %s: not an Ed25519 key and its certificate "
-		    "(the acks are signed with that key)", key, cert);
-		goto out;
-	}
-	if ((col.ctx = kk_tls_collector_ctx(cert, key, err, sizeof(err))) == NULL) {
-		fail_line("%s", err);
-		goto out;
-	}
-	if (mkdir(col.dir, 0750) < 0 && errno != EEXIST) {
-		fail_line("%s: %s", col.dir, strerror(errno));
-		goto out;
-	}
-	if ((col.dirfd = open(col.dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) < 0) {
-		fail_line("%s: %s", col.dir, strerror(errno));
-		goto out;
-	}
-	if (kk_tcp_listen(listen, &lfd, err, sizeof(err)) < 0) {
-		fail_line("%s", err);
-		goto out;
-	}
-	raise_nofile();
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (sd_event_default(&col.ev) < 0 ||
-	    sd_event_add_io(col.ev, NULL, lfd, EPOLLIN, on_accept, &col) < 0 ||
-	    sd_event_add_signal(col.ev, NULL, SIGTERM, on_signal, NULL) < 0 ||
-	    sd_event_add_signal(col.ev, NULL, SIGINT, on_signal, NULL) < 0) {
-		fail_line("cannot set up the event loop");
-		goto out;
-	}
-	/* the fleet broker's reports too (DESIGN 9), the broker checked
-	 * against --broker-ca (its own CA), else --ca */
-	if (broker != NULL && (ret = colbroker_start(&col, broker,
-	    broker_ca ? broker_ca : ca, cert, key)) != EX_DONE)
-		goto out;
-	ret = EX_FAILED;
-	printf("collector %s listening on %s%s%s, storing in %s (agents by "
-	    "%s)\n", id, listen, broker ? " and subscribed at " : "",
-	    broker ? broker : "", col.dir, ca ? "CA" : "list");
-	fflush(stdout);
-	ret = sd_event_loop(col.ev) < 0 ? EX_FAILED : EX_DONE;
-	fprintf(stderr, "collector: %lu stored, %lu acked again, %lu "
-	    "refused\n", col.stored, col.acked, col.refused);
-out:
-	colbroker_stop(&col);
-	while (!LIST_EMPTY(&col.conns))
-		conn_close(LIST_FIRST(&col.conns));
-	if (lfd >= 0)
-		close(lfd);
-	if (col.dirfd >= 0)
-		close(col.dirfd);
-	for (i = 0; i < col.nagents; i++)
-		free(col.agents[i]);
-	free(col.agents);
-	X509_free(x);
-	X509_STORE_free(col.ca);
-	EVP_PKEY_free(col.key);
-	SSL_CTX_free(col.ctx);
-	sd_event_unref(col.ev);
-	return ret;
+	while (!LIST_EMPTY(&col->conns))
+		conn_close(LIST_FIRST(&col->conns));
 }

@@ -68,6 +68,12 @@ struct collector {
 	struct colbroker *broker;	/* --broker: colbroker.c */
 };
 
+/* --agents FILE: the agent ids, one a line (# comments): 0 or -errno */
+int col_load_agents(struct collector *col, const char *path);
+/* The listener's callback: a connection accepted, within the limits. */
+int col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg);
+/* Every connection closed (at the end). */
+void col_close_all(struct collector *col);
 /* Is the agent id in --agents? */
 bool col_agent_listed(struct collector *col, const char *id);
 /*

@@ -1,0 +1,208 @@
+/*
+ * The USB enforcer of the quarantine core (enforcer.h): usb.c's sysfs
+ * work driven by the mode, the test hook's paths, and what it did logged
+ * and audited.  See usb.h.
+ */
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "outbox.h"
+#include "record.h"
+#include "usb.h"
+#include "wire.h"
+
+/* ---- the enforcer ---- */
+
+/* state_dir (under PATH_MAX) and the file name: never cut */
+#define USB_STATE_PATH		(PATH_MAX + sizeof(KD_USB_STATE_FILE) + 1)
+
+/*
+ * /sys and /proc/self/mountinfo, or the test hook's tree (kakurid.8).
+ * An environment variable is enough of a gate: whoever sets kakurid's
+ * environment (the unit file, root) could as well preload a library.
+ * A built tree is never remounted from: its device numbers may be a
+ * real disk's.
+ */
+static void
+usb_paths(struct kd *d, struct kd_usb_paths *p, char *state, size_t len)
+{
+	const char *root = secure_getenv(KD_USB_SYSFS_ENV);
+	const char *mi = secure_getenv(KD_USB_MOUNTINFO_ENV);
+	bool hook = root != NULL && root[0] == '/';
+
+	p->sysfs = hook ? root : KD_USB_SYSFS;
+	p->mountinfo = hook && mi != NULL && mi[0] == '/' ? mi :
+	    KD_USB_MOUNTINFO;
+	p->remount = strcmp(p->sysfs, KD_USB_SYSFS) == 0;
+	snprintf(state, len, "%s/%s", d->policy->state_dir, KD_USB_STATE_FILE);
+	p->state = state;
+}
+
+static bool
+usb_wanted(struct kd *d, enum kk_mode mode)
+{
+	return mode == KK_MODE_ISOLATED && d->policy->usb_storage_deauthorize;
+}
+
+/*
+ * Errors logged, once while they stay the same (verify tries again
+ * every few seconds): whether they are new.  last keeps what was logged.
+ */
+#define LOGGED_MAX	512
+static bool
+log_errors(char last[LOGGED_MAX], const char *what, json_t *errors, int err)
+{
+	char *text;
+	bool fresh;
+
+	if (err == 0) {
+		last[0] = '\0';
+		return false;
+	}
+	text = json_dumps(errors, JSON_COMPACT);
+	fresh = text == NULL || strncmp(text, last, LOGGED_MAX - 1) != 0;
+	if (fresh)
+		kk_log(LOG_CRIT, KK_MID_APPLY,
+		    "USB storage %s incomplete (%s): %s", what, strerror(-err),
+		    text ? text : "out of memory");
+	snprintf(last, LOGGED_MAX, "%s", text ? text : "");
+	free(text);
+	return fresh;
+}
+
+/*
+ * The interfaces of other classes that came while isolated let in: a
+ * keyboard plugged in now works.  Those let in are audited; a write that
+ * fails is logged (once) and tried again at the next verification.
+ */
+static void
+usb_admit(struct kd *d, const struct kd_usb_paths *p)
+{
+	static char last[LOGGED_MAX];
+	json_t *admitted = NULL, *in, *failed, *e;
+	size_t i;
+	int err;
+
+	err = kd_usb_admit(p, &admitted);
+	in = json_array();
+	failed = json_array();
+	json_array_foreach(admitted, i, e)
+		json_array_append(json_object_get(e, KW_ERROR) ? failed : in, e);
+	log_errors(last, "admission of new interfaces", failed, err);
+	if (json_array_size(in) > 0) {
+		kk_log(LOG_NOTICE, KK_MID_APPLY,
+		    "USB: %zu interfaces that came while isolated let in (not storage)",
+		    json_array_size(in));
+		kd_audit(d, "kakurid", "usb", "admit",
+		    json_pack("{s:O}", KW_INTERFACES, in));
+	}
+	json_decref(in);
+	json_decref(failed);
+	json_decref(admitted);
+}
+
+static int
+usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	struct kd_usb_paths p;
+	char state[USB_STATE_PATH], id[KK_EPISODE_HEX + 1];
+	const char *what;
+	static char last[LOGGED_MAX];
+	json_t *rec = NULL;
+	bool fresh;
+	int err;
+
+	usb_paths(d, &p, state, sizeof(state));
+	if (usb_wanted(d, mode)) {
+		what = "deauthorize";
+		err = kd_usb_deauthorize(&p, &rec);
+	} else {
+		what = "restore";
+		err = kd_usb_restore(&p, &rec);
+	}
+	fresh = log_errors(last, what, json_object_get(rec, KW_ERRORS), err);
+	if (usb_wanted(d, mode))
+		usb_admit(d, &p);
+	/* the same failure again: nothing new to write down */
+	if (rec == NULL || (!fresh &&
+	    json_array_size(json_object_get(rec, KW_HUBS)) == 0 &&
+	    json_array_size(json_object_get(rec, KW_INTERFACES)) == 0)) {
+		json_decref(rec);
+		return 0;
+	}
+	kk_log(LOG_NOTICE, KK_MID_APPLY,
+	    "USB storage %s: %zu root hubs, %zu interfaces, %zu mounts%s",
+	    what, json_array_size(json_object_get(rec, KW_HUBS)),
+	    json_array_size(json_object_get(rec, KW_INTERFACES)),
+	    json_array_size(json_object_get(rec, KW_MOUNTS)),
+	    err < 0 ? " (with errors)" : "");
+	kd_audit(d, "kakurid", "usb", what, json_pack("{s:O, s:O, s:O, s:O}",
+	    KW_HUBS, json_object_get(rec, KW_HUBS),
+	    KW_INTERFACES, json_object_get(rec, KW_INTERFACES),
+	    KW_MOUNTS, json_object_get(rec, KW_MOUNTS),
+	    KW_ERRORS, json_object_get(rec, KW_ERRORS)));
+	/* the CSIRT hears of the media that were present when it cut them */
+	if (usb_wanted(d, mode)) {
+		json_object_set_new(rec, KW_EPISODE, json_string(episode));
+		json_object_set_new(rec, KW_STORAGE, json_string(what));
+		if (kd_outbox_put(d, "usb", rec, id) < 0)
+			kk_log(LOG_ERR, KK_MID_ERROR, "usb report: %s",
+			    kd_outbox_error(d));
+	}
+	json_decref(rec);
+	/* never a reason to hold back the network's isolation */
+	return 0;
+}
+
+/*
+ * Re-applied where it differs (a storage interface authorised again, or
+ * one that came while isolated and is not recorded yet); interfaces of
+ * other classes that came meanwhile let in.  The verify timer and the
+ * uevent watch (uevent.c) call it too.
+ */
+static int
+usb_verify(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	struct kd_usb_paths p;
+	char state[USB_STATE_PATH];
+	int err;
+
+	usb_paths(d, &p, state, sizeof(state));
+	err = kd_usb_check(&p, usb_wanted(d, mode), NULL, 0);
+	if (err == -ESTALE) {
+		usb_apply(d, mode, episode);
+		err = kd_usb_check(&p, usb_wanted(d, mode), NULL, 0);
+	} else if (usb_wanted(d, mode)) {
+		usb_admit(d, &p);
+	}
+	return err;
+}
+
+static int
+usb_release(struct kd *d)
+{
+	return usb_apply(d, KK_MODE_OPEN, "");
+}
+
+const struct kd_enforcer kd_usb_enforcer = {
+	.name = "usb",
+	.apply = usb_apply,
+	.verify = usb_verify,
+	.release = usb_release,
+};
