@@ -111,12 +111,8 @@ net_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		kd_submit_refused(d, &req, child_word(body, blen),
 		    "refused by the network child");
 		break;
-	case KK_IPC_LOG:
-		kd_child_words(c, h->peer, (const char *)body, blen);
-		break;
 	default:
-		/* a type the parent never takes from it: not trusted further */
-		kd_child_kill(c, "sent a message of an unknown type");
+		kd_child_other(c, h, body, blen);
 		break;
 	}
 }

@@ -160,15 +160,6 @@ kk_child_seccomp(bool outbound)
 #endif
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* exactly len bytes, by the deadline (0: none) */
 static int
 read_exact(int fd, uint64_t deadline, void *buf, size_t len)
@@ -181,7 +172,7 @@ read_exact(int fd, uint64_t deadline, void *buf, size_t len)
 	while (have < len) {
 		wait = -1;
 		if (deadline != 0) {
-			uint64_t t = now_ms();
+			uint64_t t = kk_now_ms();
 
 			if (t >= deadline)
 				return -ETIMEDOUT;
@@ -206,7 +197,7 @@ int
 kk_ipc_recv(int fd, int timeout_ms, size_t max, struct kk_ipc_hdr *h,
     uint8_t **body, size_t *len)
 {
-	uint64_t deadline = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = timeout_ms < 0 ? 0 : kk_now_ms() + (uint64_t)timeout_ms;
 	uint8_t hdr[4];
 	size_t total;
 	int r;
@@ -279,4 +270,15 @@ kk_child_config_free(uint8_t *msg, size_t len)
 		return;
 	OPENSSL_cleanse(msg, len);
 	free(msg);
+}
+
+void
+kk_child_vline(char *line, size_t len, const char *fmt, va_list ap)
+{
+	size_t i;
+
+	vsnprintf(line, len, fmt, ap);
+	for (i = 0; line[i] != '\0'; i++)
+		if (line[i] < 0x20 || line[i] > 0x7e)
+			line[i] = '?';
 }

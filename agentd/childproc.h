@@ -7,6 +7,7 @@
 #ifndef KD_CHILDPROC_H
 #define KD_CHILDPROC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,5 +54,10 @@ int kk_ipc_recv(int fd, int timeout_ms, size_t max, struct kk_ipc_hdr *h,
 uint8_t *kk_child_read_config(int timeout_ms, struct kk_tls_material *m,
     size_t extra, size_t *msglen);
 void kk_child_config_free(uint8_t *msg, size_t len);
+/*
+ * fmt into line as printable ASCII (anything else becomes '?'): what a
+ * child says to its parent, who trusts none of it beyond that.
+ */
+void kk_child_vline(char *line, size_t len, const char *fmt, va_list ap);
 
 #endif

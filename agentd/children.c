@@ -435,3 +435,13 @@ kd_child_free(struct kd_child *c)
 	sd_event_source_disable_unref(c->stall);
 	free(c);
 }
+
+void
+kd_child_other(struct kd_child *c, const struct kk_ipc_hdr *h,
+    const uint8_t *body, size_t len)
+{
+	if (h->type == KK_IPC_LOG)
+		kd_child_words(c, h->peer, (const char *)body, len);
+	else
+		kd_child_kill(c, "sent a message of an unknown type");
+}

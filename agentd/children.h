@@ -112,6 +112,13 @@ void kd_child_send(struct kd_child *c, uint32_t type, uint32_t conn,
 /* Kills it for why (logged); it is started again with backoff. */
 void kd_child_kill(struct kd_child *c, const char *why);
 /* Its words (untrusted text): printable ASCII, labelled, rate-limited. */
+/*
+ * A message its row does not take itself: its words (KK_IPC_LOG) are
+ * logged, anything else kills it (a type the parent never takes from it:
+ * nothing more of it is trusted).
+ */
+void kd_child_other(struct kd_child *c, const struct kk_ipc_hdr *h,
+    const uint8_t *body, size_t len);
 void kd_child_words(struct kd_child *c, const char *peer, const char *text,
     size_t len);
 

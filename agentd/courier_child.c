@@ -59,14 +59,10 @@ refuse(uint32_t token, const char *fmt, ...)
 {
 	char line[300];
 	va_list ap;
-	size_t i;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	kk_child_vline(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	for (i = 0; line[i] != '\0'; i++)
-		if (line[i] < 0x20 || line[i] > 0x7e)
-			line[i] = '?';
 	tell(KK_IPC_REJECT, token, line, strlen(line));
 }
 

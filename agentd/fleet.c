@@ -83,11 +83,8 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		/* the courier's transport: answers to its deliveries */
 		kd_courier_answer(d, c, h, body, blen);
 		break;
-	case KK_IPC_LOG:
-		kd_child_words(c, h->peer, (const char *)body, blen);
-		break;
 	default:
-		kd_child_kill(c, "sent a message of an unknown type");
+		kd_child_other(c, h, body, blen);
 		break;
 	}
 }

@@ -68,15 +68,6 @@ struct fleet {
 
 static struct fleet fl;
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* One message to the parent, queued; the loop writes it when it can. */
 static void
 tell(uint32_t type, uint32_t token, const char *peer, const void *body,
@@ -94,14 +85,10 @@ say(const char *fmt, ...)
 {
 	char line[240];
 	va_list ap;
-	size_t i;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	kk_child_vline(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	for (i = 0; line[i] != '\0'; i++)
-		if (line[i] < 0x20 || line[i] > 0x7e)
-			line[i] = '?';
 	tell(KK_IPC_LOG, 0, "broker", line, strlen(line));
 }
 
@@ -138,9 +125,9 @@ schedule_retry(void)
 	if (delay > KD_FLEET_BACKOFF_MAX_MS)
 		delay = KD_FLEET_BACKOFF_MAX_MS;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		r = (uint32_t)now_ms();
+		r = (uint32_t)kk_now_ms();
 	/* anywhere in [delay / 2, delay] */
-	fl.next_try = now_ms() + delay / 2 + r % (delay / 2 + 1);
+	fl.next_try = kk_now_ms() + delay / 2 + r % (delay / 2 + 1);
 	if (fl.failures < 32)
 		fl.failures++;
 }
@@ -355,7 +342,7 @@ on_message(struct mosquitto *m, void *arg,
 	if (++fl.seq == 0)
 		fl.seq = 1;
 	fl.inflight[i].seq = fl.seq;
-	fl.inflight[i].since = now_ms();
+	fl.inflight[i].since = kk_now_ms();
 	fl.ninflight++;
 	tell(KK_IPC_ENVELOPE, fl.seq, name, msg->payload,
 	    (size_t)msg->payloadlen);
@@ -549,11 +536,11 @@ kd_fleet_main(int argc, char **argv)
 	    O_NONBLOCK);
 	state("connecting");
 	for (;;) {
-		now = now_ms();
+		now = kk_now_ms();
 		expire_inflight(now);
 		if (!fl.socket_open && now >= fl.next_try)
 			try_connect();
-		now = now_ms();
+		now = kk_now_ms();
 		sock = fl.socket_open ? mosquitto_socket(fl.mosq) : -1;
 		p[0] = (struct pollfd){ .fd = KK_CHILD_FD_IPC, .events = POLLIN |
 			(fl.parent.bytes > 0 ? POLLOUT : 0) };

@@ -228,6 +228,8 @@ int kk_endpoint_parse(const char *s, struct kk_addr *addr, uint16_t *port);
  * when valid, else why not.
  */
 const char *kk_group_name_problem(const char *s);
+/* CLOCK_MONOTONIC in milliseconds */
+uint64_t kk_now_ms(void);
 /* Why s is not an address kk_addr_parse takes, in words for a message. */
 const char *kk_addr_problem(const char *s);
 /* kk_endpoint_parse, but NULL when valid and otherwise why not. */

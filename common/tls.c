@@ -88,6 +88,22 @@ fail:
 	return NULL;
 }
 
+/* The context's certificate and its key, which must match. */
+static int
+use_pair(SSL_CTX *ctx, X509 *cert, EVP_PKEY *key, const char *what, char *err,
+    size_t errlen)
+{
+	char e[256];
+
+	if (SSL_CTX_use_certificate(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "%s: %s", what, kk_tls_error(e, sizeof(e)));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /*
  * The agent's side of a connection: its TLS key and certificate, with
  * the identity certificate that certified it as the chain.
@@ -118,13 +134,9 @@ use_material(SSL_CTX *ctx, const struct kk_tls_material *m, char *err,
 		    "the identity key");
 		goto out;
 	}
-	if (SSL_CTX_use_certificate(ctx, sk_X509_value(cert, 0)) != 1 ||
-	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "TLS key and certificate: %s",
-		    kk_tls_error(e, sizeof(e)));
+	if (use_pair(ctx, sk_X509_value(cert, 0), key, "TLS key and "
+	    "certificate", err, errlen) < 0)
 		goto out;
-	}
 	for (i = 0; i < sk_X509_num(chain); i++) {
 		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
 			snprintf(err, errlen, "identity certificate: %s",
@@ -390,7 +402,6 @@ kk_tls_broker_ctx(const struct kk_tls_material *m, const char *ip, char *err,
 	STACK_OF(X509) *cert = NULL;
 	EVP_PKEY *key = NULL;
 	SSL_CTX *ctx;
-	char e[256];
 
 	if ((ctx = new_ctx(TLS_client_method(), err, errlen)) == NULL)
 		return NULL;
@@ -401,13 +412,9 @@ kk_tls_broker_ctx(const struct kk_tls_material *m, const char *ip, char *err,
 	if ((cert = pem_certs("fleet certificate", m->cert, m->cert_len, 1,
 	    err, errlen)) == NULL)
 		goto fail;
-	if (SSL_CTX_use_certificate(ctx, sk_X509_value(cert, 0)) != 1 ||
-	    SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "TLS key and fleet certificate: %s",
-		    kk_tls_error(e, sizeof(e)));
+	if (use_pair(ctx, sk_X509_value(cert, 0), key, "TLS key and fleet "
+	    "certificate", err, errlen) < 0)
 		goto fail;
-	}
 	if (use_cas(ctx, "broker CA", m->client_ca, m->client_ca_len, false,
 	    err, errlen) < 0)
 		goto fail;

@@ -512,3 +512,12 @@ kk_group_name_problem(const char *s)
 			return "may hold only a-z, 0-9, '.', '_' and '-'";
 	return NULL;
 }
+
+uint64_t
+kk_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

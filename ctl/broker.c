@@ -20,15 +20,6 @@
 #define KEEPALIVE	30
 #define BROKER_SESSION	(7 * 86400)	/* s the broker keeps a named session */
 
-uint64_t
-broker_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 on_connect(struct mosquitto *m, void *arg, int rc, int flags,
     const mosquitto_property *props)
@@ -121,7 +112,7 @@ pump(struct broker *b, uint64_t deadline, bool (*done)(void *), void *arg)
 	for (;;) {
 		if (done != NULL && done(arg))
 			return EX_DONE;
-		now = broker_now_ms();
+		now = kk_now_ms();
 		if (now >= deadline)
 			return EX_DONE;
 		wait = deadline - now > 100 ? 100 : (int)(deadline - now);
@@ -199,7 +190,7 @@ broker_open(struct broker *b, const char *url, const char *ca,
 		    mosquitto_strerror(rc));
 		goto out;
 	}
-	if (pump(b, broker_now_ms() + (uint64_t)timeout_ms, settled, b) !=
+	if (pump(b, kk_now_ms() + (uint64_t)timeout_ms, settled, b) !=
 	    EX_DONE || !b->connected) {
 		snprintf(err, errlen, "broker %s:%u: %s", b->host, b->port,
 		    b->refused ? mosquitto_reason_string(b->refused) :
@@ -233,7 +224,7 @@ broker_subscribe(struct broker *b, char *const *topics, int n,
 		snprintf(err, errlen, "subscribe: %s", mosquitto_strerror(rc));
 		return EX_UNREACHABLE;
 	}
-	if (pump(b, broker_now_ms() + (uint64_t)timeout_ms, subscribed, b) !=
+	if (pump(b, kk_now_ms() + (uint64_t)timeout_ms, subscribed, b) !=
 	    EX_DONE || b->subacks != 0) {
 		snprintf(err, errlen, "subscribe: no answer from the broker");
 		return EX_UNREACHABLE;

@@ -56,6 +56,5 @@ int broker_publish(struct broker *b, const char *topic, const void *body,
 int broker_run(struct broker *b, uint64_t deadline, bool (*done)(void *arg),
     void *arg);
 void broker_close(struct broker *b);
-uint64_t broker_now_ms(void);
 
 #endif

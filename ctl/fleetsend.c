@@ -400,7 +400,7 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	deadline = broker_now_ms() + (uint64_t)timeout_ms;
+	deadline = kk_now_ms() + (uint64_t)timeout_ms;
 	if (broker_run(&b, deadline, all_in, &s) != EX_DONE)
 		fail_line("broker %s:%u: the connection was lost", b.host,
 		    b.port);

@@ -126,27 +126,13 @@ broker_start() {
 }
 
 # broker_stop [SIGNAL]: the broker we started, by its pid
-broker_stop() {
-	[ -n "$BROKER_PID" ] || return 0
-	kill "${1:--TERM}" "$BROKER_PID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.05; done
-	wait "$BROKER_PID" 2>/dev/null
-	BROKER_PID=
-}
+broker_stop() { [ -n "$BROKER_PID" ] || return 0; end_pid "$BROKER_PID" "${1:-}"; BROKER_PID=; }
 
-# collector_broker [OPTIONS]: kakurictl collector in the CSIRT namespace,
-# subscribed at the broker (its key: the test CSIRT's op-ca, user
-# operator-ca at the broker), storing in $COL; up when it says so
-COL="$WORK/collected"
-COLPID=
+# collector_broker: lib.sh's collector (the test CSIRT's op-ca key, user
+# operator-ca at the broker), subscribed at the broker as well
 collector_broker() {
-	: >"$WORK/col.out"
-	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" --dir "$COL" \
-		--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" --broker "$BROKER_URL" \
-		--broker-ca "$FLEET/ca.pem" "$@" >>"$WORK/col.out" 2>>"$WORK/col.err" &
-	COLPID=$!
-	PIDS+=($COLPID)
-	until_ok 10 grep -q "subscribed at" "$WORK/col.out"
+	collector --broker "$BROKER_URL" --broker-ca "$FLEET/ca.pem" "$@" &&
+		until_ok 10 grep -q "subscribed at" "$WORK/col.out"
 }
 
 # send_broker WHO ARGS...: kakurictl send --broker as WHO (operator,

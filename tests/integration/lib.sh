@@ -336,7 +336,7 @@ check_within() {
 }
 # audit_has JQ-FILTER: an audit entry matches (select(...) on .entries[])
 audit_has() { ctl log --json | jq -e "[.entries[] | select($1)] | length > 0"; }
-# collector [SIGNAL]: kakurictl collector in the peer namespace on 7444
+# collector [OPTION...]: kakurictl collector in the peer namespace on 7444
 # (the operator CA's certificate, the agents in $WORK/agents), up when it
 # says it listens; collector_stop [SIGNAL] ends it
 COLPID=
@@ -344,17 +344,18 @@ collector() {
 	: >"$WORK/col.out"
 	ip netns exec "$PEER" "$KAKURICTL" collector --listen "[::]:7444" \
 		--dir "$COL" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
-		--agents "$WORK/agents" >>"$WORK/col.out" 2>>"$WORK/col.err" &
+		--agents "$WORK/agents" "$@" >>"$WORK/col.out" 2>>"$WORK/col.err" &
 	COLPID=$!
 	PIDS+=($COLPID)
-	until_ok 5 grep -q listening "$WORK/col.out"
+	until_ok 10 grep -q listening "$WORK/col.out"
 }
-collector_stop() {
-	[ -n "$COLPID" ] || return 0
-	kill "${1:--TERM}" "$COLPID" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$COLPID" 2>/dev/null || break; sleep 0.05; done
-	wait "$COLPID" 2>/dev/null
-	COLPID=
+collector_stop() { [ -n "$COLPID" ] || return 0; end_pid "$COLPID" "${1:-}"; COLPID=; }
+# end_pid PID [SIGNAL]: one of our own processes, by its pid, waited for
+# (bounded: 5 s)
+end_pid() {
+	kill "${2:--TERM}" "$1" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+	wait "$1" 2>/dev/null
 }
 # outbox_json: the payload of every queued report (signed .dsse or
 # unsigned .pend, agentd/outbox.c), one compact JSON document a line

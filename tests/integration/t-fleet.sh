@@ -27,7 +27,8 @@ fleet_agent "$PKI" "$AGENT_ID" tokyo || die "the agent's fleet certificate"
 check "the policy with a fleet broker loads (kakurid -n)" "$KAKURID" -n -f "$POLICY"
 broker_start || { cat "$FLEET/mosquitto.out"; die "the broker starts"; }
 echo "$AGENT_ID" >"$WORK/agents"
-collector_broker --agents "$WORK/agents" || { cat "$WORK/col.err"; die "the collector subscribes at the broker"; }
+COL="$WORK/collected"
+collector_broker || { cat "$WORK/col.err"; die "the collector subscribes at the broker"; }
 internet_echo "the internet echo answers"
 start_kakurid || die "kakurid starts"
 check "nothing listens on the agent (no inbound port)" \
