@@ -84,7 +84,7 @@ FUZZ_SECONDS ?= 60
 FUZZCC ?= clang
 FUZZFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS := envelope policy trust frame
+FUZZ_TARGETS := envelope policy trust frame fleet
 FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c common/dsse.c common/command.c \
 	common/keys.c common/util.c common/sha256.c
 FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c common/addr.c \
@@ -95,6 +95,8 @@ FUZZ_trust_SRC := $(FUZZ_policy_SRC)
 FUZZ_trust_DEFS := -DFUZZ_TRUST
 FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c common/frame.c common/util.c \
 	common/sha256.c
+FUZZ_fleet_SRC := tests/fuzz/fuzz_fleet.c common/fleetwire.c common/keys.c \
+	common/util.c common/sha256.c
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
