@@ -118,6 +118,11 @@ cmd_status(struct ctl *c, int argc, char **argv)
 		    (long long)json_integer_value(json_object_get(h, KW_BYTES)),
 		    i < 2 ? "," : "\n");
 	}
+	/* the fleet broker's session (DESIGN 9), when there is one */
+	if (json_is_object(json_object_get(resp, KW_FLEET)))
+		printf("fleet:       %s, %s\n", str_or(json_object_get(resp,
+		    KW_FLEET), KW_BROKER, "?"), str_or(json_object_get(resp,
+		    KW_FLEET), KW_STATE, "?"));
 	{
 		json_t *list;
 		size_t k;

@@ -36,6 +36,12 @@ check "nothing listens on the agent (no inbound port)" \
 fleet_state() { ctl status --json | jq -r '.fleet.state'; }
 fleet_connected() { fleet_state | grep -q '^connected'; }
 check_within "the fleet child is connected to the broker" 20 fleet_connected
+check "kakurictl status says so" bash -c "'$KAKURICTL' -s '$SOCK' status | grep -q '^fleet: *$PEER4:$BROKER_PORT, connected'"
+FLEETPID=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+check "the fleet child (kakurid's own) runs as agent.user (nobody), not root" \
+	bash -c "[ -n '$FLEETPID' ] && ps -o user= -p '$FLEETPID' | grep -qx nobody"
+check "... with no capabilities and under seccomp" bash -c \
+	"grep -q '^CapEff:[[:space:]]*0000000000000000' /proc/$FLEETPID/status && grep -q '^Seccomp:[[:space:]]*2' /proc/$FLEETPID/status"
 # executed: how many audit records say action A of command id ID ran
 executed() { ctl log --json | jq -e --arg id "$1" "[.entries[] | select(.command == \$id and .result == \"done\")] | length == ${2:-1}"; }
 cmd_id() { jq -r .payload "$1" | base64 -d | jq -r .id; }
