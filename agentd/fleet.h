@@ -54,6 +54,13 @@ void kd_fleet_stop(struct kd *d);
 struct kd_child *kd_fleet_courier(struct kd *d);
 /* For status: {broker, state} or NULL when no broker is configured. */
 struct json_t *kd_fleet_json(struct kd *d);
+/*
+ * The wait before reconnect attempt failures + 1: doubling from
+ * KD_FLEET_BACKOFF_MIN_MS up to KD_FLEET_BACKOFF_MAX_MS, and anywhere in
+ * the upper half of that by random (jitter: a fleet that lost its broker
+ * does not come back in step).
+ */
+uint64_t kd_fleet_backoff_ms(unsigned failures, uint32_t random);
 /* kakurid --fleet-child UID GID PPID: the child's main; never returns. */
 void kd_fleet_main(int argc, char **argv) __attribute__((noreturn));
 

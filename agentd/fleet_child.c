@@ -112,22 +112,29 @@ state(const char *fmt, ...)
 	say("%s", s);
 }
 
+uint64_t
+kd_fleet_backoff_ms(unsigned failures, uint32_t random)
+{
+	uint64_t delay = KD_FLEET_BACKOFF_MIN_MS;
+	unsigned i;
+
+	for (i = 0; i < failures && delay < KD_FLEET_BACKOFF_MAX_MS; i++)
+		delay *= 2;
+	if (delay > KD_FLEET_BACKOFF_MAX_MS)
+		delay = KD_FLEET_BACKOFF_MAX_MS;
+	/* anywhere in [delay / 2, delay] */
+	return delay / 2 + random % (delay / 2 + 1);
+}
+
 /* Exponential backoff with jitter: the fleet does not reconnect in step. */
 static void
 schedule_retry(void)
 {
-	uint64_t delay = KD_FLEET_BACKOFF_MIN_MS;
 	uint32_t r = 0;
-	unsigned i;
 
-	for (i = 0; i < fl.failures && delay < KD_FLEET_BACKOFF_MAX_MS; i++)
-		delay *= 2;
-	if (delay > KD_FLEET_BACKOFF_MAX_MS)
-		delay = KD_FLEET_BACKOFF_MAX_MS;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = (uint32_t)kk_now_ms();
-	/* anywhere in [delay / 2, delay] */
-	fl.next_try = kk_now_ms() + delay / 2 + r % (delay / 2 + 1);
+	fl.next_try = kk_now_ms() + kd_fleet_backoff_ms(fl.failures, r);
 	if (fl.failures < 32)
 		fl.failures++;
 }

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "fleet.h"
 #include "fleetwire.h"
 #include "sign.h"
 #include "suites.h"
@@ -205,7 +206,31 @@ START_TEST(test_ack_document)
 }
 END_TEST
 
+/* The fleet child's reconnect backoff: doubling, capped, jittered. */
+START_TEST(test_backoff)
+{
+	uint64_t lo, hi, prev_hi = 0;
+	unsigned f;
+
+	for (f = 0; f < 40; f++) {
+		lo = kd_fleet_backoff_ms(f, 0);		/* half the delay */
+		hi = kd_fleet_backoff_ms(f, (uint32_t)lo);	/* all of it */
+		ck_assert_uint_ge(lo, KD_FLEET_BACKOFF_MIN_MS / 2);
+		ck_assert_uint_le(hi, KD_FLEET_BACKOFF_MAX_MS);
+		ck_assert_uint_ge(hi, prev_hi);		/* never shorter */
+		ck_assert_uint_eq(lo * 2, hi);		/* jitter: half the range */
+		prev_hi = hi;
+	}
+	ck_assert_uint_eq(kd_fleet_backoff_ms(0, 0), KD_FLEET_BACKOFF_MIN_MS / 2);
+	ck_assert_uint_eq(kd_fleet_backoff_ms(1, 0), KD_FLEET_BACKOFF_MIN_MS);
+	ck_assert_uint_eq(kd_fleet_backoff_ms(39, 0), KD_FLEET_BACKOFF_MAX_MS / 2);
+	/* two agents with other random numbers wait differently */
+	ck_assert_uint_ne(kd_fleet_backoff_ms(5, 1), kd_fleet_backoff_ms(5, 999));
+}
+END_TEST
+
 KK_SUITE(fleetwire_suite, "fleetwire",
+	KK_CASE("backoff", 0, 10), KK_TEST(test_backoff),
 	KK_CASE("topics", 0, 10), KK_TEST(test_topics),
 	KK_CASE("out", KK_TMPDIR, 20), KK_TEST(test_out_round_trip),
 	    KK_TEST(test_out_forged),
