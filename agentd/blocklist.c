@@ -9,7 +9,8 @@
  * with its own exemptions).
  *
  * The file of a list holds its normalised ranges as raw keys, not its
- * text: a restore at boot only checks a digest and seals them again.
+ * text: a restore at boot checks a digest and that they are sealed (one
+ * pass, no sort, no merge), never normalises them again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -549,20 +550,20 @@ ports_load(struct kd_blocklist *b, char *s)
 	return 0;
 }
 
+/* n ranges of r's family at *pos, as seal left them when it was saved. */
 static int
 ranges_load(struct kk_nft_ranges *r, const char *buf, size_t len, size_t *pos,
     unsigned long long n)
 {
-	size_t i, step = 2 * r->keylen;
 	int err;
 
-	if (n > KK_NFT_RANGES_MAX || (len - *pos) / step < n)
+	if (n > KK_NFT_RANGES_MAX || (len - *pos) / (2 * r->keylen) < n)
 		return -EBADMSG;
-	for (i = 0; i < n; i++, *pos += step)
-		if ((err = kk_nft_ranges_add_raw(r, (const uint8_t *)buf + *pos,
-		    (const uint8_t *)buf + *pos + r->keylen)) < 0)
-			return err == -ENOMEM ? err : -EBADMSG;
-	return kk_nft_ranges_seal(r);
+	if ((err = kk_nft_ranges_load(r, (const uint8_t *)buf + *pos,
+	    (size_t)n)) < 0)
+		return err == -ENOMEM ? err : -EBADMSG;
+	*pos += (size_t)n * 2 * r->keylen;
+	return 0;
 }
 
 /* A list's file, whole and as it was written. */

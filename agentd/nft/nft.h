@@ -107,6 +107,14 @@ int kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
     const uint8_t *hi);
 /* Sort, merge overlapping and adjacent ranges, count elements, digest. */
 int kk_nft_ranges_seal(struct kk_nft_ranges *r);
+/*
+ * An empty r given n ranges as seal leaves them (keys: 2n keys, each
+ * range's first and last address), sealed with one pass and one copy:
+ * -EBADMSG, r's keys to free, unless they ascend, neither overlap nor
+ * touch, and each first address is at most its last.
+ */
+int kk_nft_ranges_load(struct kk_nft_ranges *r, const uint8_t *keys,
+    size_t n);
 /* Element i < nelems as the kernel holds it: its key, and whether it ends a range. */
 void kk_nft_ranges_elem(const struct kk_nft_ranges *r, size_t i,
     uint8_t key[16], bool *end);
