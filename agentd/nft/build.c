@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <netinet/in.h>
 
 #include <libmnl/libmnl.h>
@@ -54,9 +55,16 @@ page_cur(struct batch_ctx *c)
 		return NULL;
 	b->pages = pages;
 	pages[b->npages].len = 0;
-	/* zeroed: libmnl and libnftnl leave attribute padding as they find it */
-	pages[b->npages].buf = calloc(1, KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX);
-	if (pages[b->npages].buf == NULL)
+	/*
+	 * Zeroed: libmnl and libnftnl leave attribute padding as they find
+	 * it.  Mapped rather than calloc'ed: once malloc has seen a big block
+	 * freed (a list file read at boot) it serves these from its heap and
+	 * clears them, a second pass over megabytes the kernel hands out
+	 * zeroed already; and only the part a page fills is ever touched.
+	 */
+	pages[b->npages].buf = mmap(NULL, KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX,
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pages[b->npages].buf == MAP_FAILED)
 		return NULL;
 	return &pages[b->npages++];
 }
@@ -842,7 +850,7 @@ kk_nft_batch_free(struct kk_nft_batch *b)
 	size_t i;
 
 	for (i = 0; i < b->npages; i++)
-		free(b->pages[i].buf);
+		munmap(b->pages[i].buf, KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX);
 	free(b->pages);
 	free(b->map);
 	memset(b, 0, sizeof(*b));
