@@ -1,7 +1,8 @@
 /*
  * IOC block lists (issue 12) without a kernel: a block command's args
  * normalised or refused with the entry named (agentd/blocklist.c), the
- * lists' files written and read back, a damaged one set aside; the rules
+ * lists' files written and read back, a damaged one set aside (a
+ * digest that holds over keys not as seal left them too); the rules
  * a list makes in every mode (nft/rules.c), decoded; and a 100,000-entry
  * list with its rules as one batch, including the change in place whose
  * new elements must come before anything is deleted.
@@ -9,9 +10,11 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <libmnl/libmnl.h>
@@ -24,6 +27,7 @@
 
 #include "blocklist.h"
 #include "nft.h"
+#include "sha256.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -282,6 +286,82 @@ rule_exprs(const struct nftnl_rule *r, char *out, size_t len)
 		    out[0] ? " " : "", nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
 	nftnl_expr_iter_destroy(it);
 }
+
+/*
+ * A file whose digest is right but whose keys are not as seal leaves them
+ * (out of order, touching, a range ending before it starts): restore
+ * loads keys without sorting or merging them, so it must refuse these.
+ * ver: 0 writes the bytes back unchanged (the digest helper is right).
+ */
+static void
+rewrite_keys(const char *dir, int ver)
+{
+	char path[PATH_MAX], hex[65], *buf, *keys;
+	unsigned char d[32], pair[8];
+	size_t len, end;
+	FILE *f;
+	int i;
+
+	kk_test_join(path, dir, "ooo.list");
+	ck_assert_int_eq(kk_read_file(path, 1 << 20, &buf, &len), 0);
+	keys = strstr(buf, "ranges4 2\n");
+	ck_assert_ptr_nonnull(keys);
+	keys += strlen("ranges4 2\n");
+	if (ver == 1) {		/* the two ranges swapped */
+		memcpy(pair, keys, 8);
+		memcpy(keys, keys + 8, 8);
+		memcpy(keys + 8, pair, 8);
+	} else if (ver == 2) {	/* the second starts right after the first */
+		keys[8 + 1] = 2;
+	} else if (ver == 3) {	/* the first ends before it starts */
+		keys[4 + 1] = 0;
+	}
+	end = len - 72;
+	kk_sha256(buf, end, d);
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", d[i]);
+	memcpy(buf + end + 7, hex, 64);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+	fclose(f);
+	free(buf);
+}
+
+START_TEST(files_keys_checked)
+{
+	struct kd_blocklists back;
+	struct kd_blocklist *b;
+	char dir[PATH_MAX], path[PATH_MAX], bad[64];
+	int ver;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "ooo.list.bad");
+	for (ver = 0; ver <= 3; ver++) {
+		memset(&back, 0, sizeof(back));
+		b = list_of("{\"set\":\"ooo\",\"version\":1,\"addresses\":"
+		    "[\"10.1.0.0/16\",\"10.3.0.0/16\"]}");
+		ck_assert_int_eq(kd_blocklist_save(dir, b), 0);
+		kd_blocklist_free(b);
+		rewrite_keys(dir, ver);
+		ck_assert_int_eq(kd_blocklists_load(dir, &back, bad,
+		    sizeof(bad)), 0);
+		if (ver == 0) {
+			ck_assert_str_eq(bad, "");
+			ck_assert_uint_eq(back.n, 1);
+			ck_assert_uint_eq(back.list[0]->r[0].n, 2);
+			ck_assert_uint_eq(back.list[0]->r[0].nelems, 4);
+		} else {
+			ck_assert_msg(strcmp(bad, "ooo") == 0,
+			    "variant %d: bad '%s'", ver, bad);
+			ck_assert_uint_eq(back.n, 0);
+			ck_assert_int_eq(access(path, F_OK), 0);
+			ck_assert_int_eq(unlink(path), 0);
+		}
+		kd_blocklists_clear(&back);
+	}
+}
+END_TEST
 
 START_TEST(rules_in_every_mode)
 {
@@ -548,6 +628,7 @@ KK_SUITE(blocklist_suite, "blocklist",
 	    KK_TEST(hostile),
 	    KK_TEST(too_many_entries),
 	    KK_TEST(files_round_trip),
+	    KK_TEST(files_keys_checked),
 	    KK_TEST(rules_in_every_mode),
 	KK_CASE("scale", 0, 120),
 	    KK_TEST(batch_100k_with_rules))
