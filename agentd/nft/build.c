@@ -451,39 +451,39 @@ versioned(const struct nftnl_set *s)
 	return nftnl_set_get_u32(s, NFTNL_SET_ID) >= KK_NFT_VERSIONED_ID;
 }
 
-/* Whether o wants a block list version's set called name. */
-static bool
-set_wanted(const struct kk_nft_objects *o, const char *name)
+/*
+ * The names a change in place compares with what the table holds: a
+ * block list version's set (NULL for any other set: those are never
+ * deleted by name), a named counter, a chain.
+ */
+static const char *
+version_set_name(void *s)
 {
-	size_t i;
-
-	for (i = 0; i < o->nsets; i++)
-		if (versioned(o->sets[i]) && strcmp(nftnl_set_get_str(
-		    o->sets[i], NFTNL_SET_NAME), name) == 0)
-			return true;
-	return false;
+	return versioned(s) ? nftnl_set_get_str(s, NFTNL_SET_NAME) : NULL;
 }
 
-static bool
-counter_wanted(const struct kk_nft_objects *o, const char *name)
+static const char *
+counter_name(void *obj)
 {
-	size_t i;
-
-	for (i = 0; i < o->nobjs; i++)
-		if (strcmp(nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME),
-		    name) == 0)
-			return true;
-	return false;
+	return nftnl_obj_get_str(obj, NFTNL_OBJ_NAME);
 }
 
-static bool
-chain_wanted(const struct kk_nft_objects *o, const char *name)
+static const char *
+chain_name(void *chain)
 {
+	return nftnl_chain_get_str(chain, NFTNL_CHAIN_NAME);
+}
+
+/* Whether one of the n objects wanted is called name, as name_of says. */
+static bool
+wanted(void *const *objs, size_t n, const char *(*name_of)(void *),
+    const char *name)
+{
+	const char *have;
 	size_t i;
 
-	for (i = 0; i < o->nchains; i++)
-		if (strcmp(nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME),
-		    name) == 0)
+	for (i = 0; i < n; i++)
+		if ((have = name_of(objs[i])) != NULL && strcmp(have, name) == 0)
 			return true;
 	return false;
 }
@@ -577,13 +577,16 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 	for (i = 0; err == 0 && i < k->nchains; i++)
 		err = batch_del(c, p, NFT_MSG_DELRULE, k->chains[i]);
 	for (i = 0; err == 0 && i < k->nsets; i++)
-		if (!set_wanted(o, k->sets[i]))
+		if (!wanted((void *const *)o->sets, o->nsets, version_set_name,
+		    k->sets[i]))
 			err = batch_del(c, p, NFT_MSG_DELSET, k->sets[i]);
 	for (i = 0; err == 0 && i < k->ncounters; i++)
-		if (!counter_wanted(o, k->counters[i]))
+		if (!wanted((void *const *)o->objs, o->nobjs, counter_name,
+		    k->counters[i]))
 			err = batch_del(c, p, NFT_MSG_DELOBJ, k->counters[i]);
 	for (i = 0; err == 0 && i < k->nchains; i++)
-		if (!chain_wanted(o, k->chains[i]))
+		if (!wanted((void *const *)o->chains, o->nchains, chain_name,
+		    k->chains[i]))
 			err = batch_del(c, p, NFT_MSG_DELCHAIN, k->chains[i]);
 	for (i = 0; err == 0 && i < o->nchains; i++) {
 		name = nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME);
