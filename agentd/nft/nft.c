@@ -558,13 +558,19 @@ kk_nft_verify_full(struct kk_nft *n, const struct kk_nft_spec *spec)
 	return verify(n, spec, KK_NFT_CHECK_FULL);
 }
 
-/*
- * What the batch does: spec's tables replace whatever is under its name,
- * and every other table of kakurid's names that kakurid may touch goes.
- * Each name is read with a targeted request (never a dump of every table
- * in the namespace): the spec's, the two fixed ones, and the random
- * fallback names kakurid knows of.
- */
+/* Whether any of the tables o[0..no) holds interval sets (block lists). */
+static bool
+has_ranges(const struct kk_nft_objects *o, size_t no)
+{
+	size_t i, k;
+
+	for (i = 0; i < no; i++)
+		for (k = 0; k < o[i].nsets; k++)
+			if (o[i].ranges[k] != NULL)
+				return true;
+	return false;
+}
+
 /*
  * Whether p's inet table can change in place (build.c): it is there under
  * the name wanted, with the comment (mode, episode) and the flags wanted,
@@ -587,12 +593,16 @@ inplace(struct kk_nft *n, const struct kk_nft_plan *p,
 	for (i = 0; i < keep->nsets; i++)
 		if (strstr(keep->sets[i], "_v") != NULL)
 			return true;
-	for (i = 0; i < p->o->nsets; i++)
-		if (p->o->ranges[i] != NULL)
-			return true;
-	return false;
+	return has_ranges(p->o, 1);
 }
 
+/*
+ * What the batch does: spec's tables replace whatever is under its name,
+ * and every other table of kakurid's names that kakurid may touch goes.
+ * Each name is read with a targeted request (never a dump of every table
+ * in the namespace): the spec's, the two fixed ones, and the random
+ * fallback names kakurid knows of.
+ */
 static int
 make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
     const struct kk_nft_objects *o, size_t no, struct kk_nft_plan *plan,
@@ -644,17 +654,6 @@ make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
 	return 0;
 }
 
-static bool
-has_ranges(const struct kk_nft_objects *o, size_t no)
-{
-	size_t i, k;
-
-	for (i = 0; i < no; i++)
-		for (k = 0; k < o[i].nsets; k++)
-			if (o[i].ranges[k] != NULL)
-				return true;
-	return false;
-}
 
 /*
  * Whether the batch deletes an inet table and makes it anew with block
