@@ -174,9 +174,12 @@ entry_add(struct kd_blocklist *b, size_t i, const char *s, char *why,
 		    i, s);
 		return -EINVAL;
 	}
-	err = kk_nft_ranges_add(&b->r[0], s);
-	if (err == -EAFNOSUPPORT)
-		err = kk_nft_ranges_add(&b->r[1], s);
+	/*
+	 * Only IPv6 text has a colon: the family is known before parsing,
+	 * and an IPv6 entry is not parsed three times (as IPv4, to tell
+	 * the family, as IPv6).
+	 */
+	err = kk_nft_ranges_add(&b->r[strchr(s, ':') != NULL ? 1 : 0], s);
 	if (err == -E2BIG) {
 		explain(why, len, "more than %d ranges of one family",
 		    KK_NFT_RANGES_MAX);
