@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -715,6 +716,36 @@ note_bad(char *bad, size_t len, const char *name)
 		snprintf(bad + n, len - n, "%s%s", n ? "," : "", name);
 }
 
+/*
+ * A list's file, whole, in a buffer of its own (kk_nft_bigbuf_alloc): a
+ * 100k list's megabytes land in huge pages, not in page faults.
+ */
+static int
+read_list(const char *path, char **out, size_t *len, size_t *maplen)
+{
+	size_t size = 0;
+	ssize_t got;
+	int fd, err;
+
+	*out = NULL;
+	*len = 0;
+	/* O_NONBLOCK: a FIFO in place of the file must not hang a restore */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((err = kk_fd_regular(fd, FILE_MAX, &size)) == 0 &&
+	    (*out = kk_nft_bigbuf_alloc(size > 0 ? size : 1, maplen)) == NULL)
+		err = -ENOMEM;
+	if (err == 0 && (got = kk_read_upto(fd, *out, size)) != (ssize_t)size)
+		err = got < 0 ? (int)got : -EIO;
+	close(fd);
+	if (err < 0 && *out != NULL) {
+		kk_nft_bigbuf_free(*out, *maplen);
+		*out = NULL;
+	}
+	*len = size;
+	return err;
+}
+
 /* The file of one list, into ls; a file that does not load is set aside. */
 static int
 load_one(const char *dir, const char *name, struct kd_blocklists *ls,
@@ -722,15 +753,15 @@ load_one(const char *dir, const char *name, struct kd_blocklists *ls,
 {
 	char path[PATH_MAX], aside[PATH_MAX + 8];
 	struct kd_blocklist *b, *old;
-	size_t len;
+	size_t len, maplen;
 	char *buf;
 	int err;
 
 	if ((err = file_path(dir, name, path, sizeof(path))) < 0)
 		return err;
-	if ((err = kk_read_file(path, FILE_MAX, &buf, &len)) == 0) {
+	if ((err = read_list(path, &buf, &len, &maplen)) == 0) {
 		err = blocklist_decode(buf, len, name, &b);
-		free(buf);
+		kk_nft_bigbuf_free(buf, maplen);
 	}
 	if (err == 0 && (err = kd_blocklists_put(ls, b, &old)) < 0)
 		kd_blocklist_free(b);

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <netinet/in.h>
 
 #include <libmnl/libmnl.h>
@@ -40,11 +39,48 @@ struct batch_ctx {
 	struct nlmsghdr *cur;	/* the message being built */
 };
 
+/*
+ * The first arena holds one page, as much as most batches need; a batch
+ * of a large set's elements goes on in arenas of megabytes (huge pages).
+ */
+#define ARENA_FIRST	(KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX)
+#define ARENA_NEXT	((size_t)4 << 20)
+
+/* Room for a new page: after the last page's bytes, or a new arena. */
+static char *
+page_room(struct kk_nft_batch *b)
+{
+	struct kk_nft_arena *a, *arenas;
+	const struct kk_nft_page *last;
+	size_t used = 0, len;
+
+	if (b->narenas > 0) {
+		a = &b->arenas[b->narenas - 1];
+		last = &b->pages[b->npages - 1];
+		if (last->buf >= a->buf && last->buf < a->buf + a->len)
+			used = (size_t)(last->buf - a->buf) + last->len;
+		if (a->len - used >= KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX)
+			return a->buf + used;
+	}
+	arenas = realloc(b->arenas, (b->narenas + 1) * sizeof(*arenas));
+	if (arenas == NULL)
+		return NULL;
+	b->arenas = arenas;
+	a = &arenas[b->narenas];
+	len = b->narenas == 0 ? ARENA_FIRST : ARENA_NEXT;
+	/* zeroed: libmnl and libnftnl leave attribute padding as they find it */
+	if ((a->buf = kk_nft_bigbuf_alloc(len, &a->len)) == NULL)
+		return NULL;
+	b->narenas++;
+	return a->buf;
+}
+
 static struct kk_nft_page *
 page_cur(struct batch_ctx *c)
 {
 	struct kk_nft_batch *b = c->b;
 	struct kk_nft_page *pages;
+	char *room;
 
 	if (b->npages > 0 && b->pages[b->npages - 1].len < KK_NFT_PAGE_SIZE)
 		return &b->pages[b->npages - 1];
@@ -54,18 +90,10 @@ page_cur(struct batch_ctx *c)
 	if (pages == NULL)
 		return NULL;
 	b->pages = pages;
-	pages[b->npages].len = 0;
-	/*
-	 * Zeroed: libmnl and libnftnl leave attribute padding as they find
-	 * it.  Mapped rather than calloc'ed: once malloc has seen a big block
-	 * freed (a list file read at boot) it serves these from its heap and
-	 * clears them, a second pass over megabytes the kernel hands out
-	 * zeroed already; and only the part a page fills is ever touched.
-	 */
-	pages[b->npages].buf = mmap(NULL, KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX,
-	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (pages[b->npages].buf == MAP_FAILED)
+	if ((room = page_room(b)) == NULL)
 		return NULL;
+	pages[b->npages].len = 0;
+	pages[b->npages].buf = room;
 	return &pages[b->npages++];
 }
 
@@ -852,8 +880,9 @@ kk_nft_batch_free(struct kk_nft_batch *b)
 {
 	size_t i;
 
-	for (i = 0; i < b->npages; i++)
-		munmap(b->pages[i].buf, KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX);
+	for (i = 0; i < b->narenas; i++)
+		kk_nft_bigbuf_free(b->arenas[i].buf, b->arenas[i].len);
+	free(b->arenas);
 	free(b->pages);
 	free(b->map);
 	memset(b, 0, sizeof(*b));

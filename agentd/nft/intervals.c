@@ -45,7 +45,10 @@ kk_nft_ranges_init(struct kk_nft_ranges *r, int af)
 void
 kk_nft_ranges_free(struct kk_nft_ranges *r)
 {
-	free(r->keys);
+	if (r->keys_maplen > 0)
+		kk_nft_bigbuf_free(r->keys, r->keys_maplen);
+	else
+		free(r->keys);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -68,7 +71,8 @@ kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
 	uint8_t *keys;
 	size_t cap;
 
-	if (r->keylen == 0)
+	/* loaded keys are sealed for good: they are never added to */
+	if (r->keylen == 0 || r->keys_maplen > 0)
 		return -EINVAL;
 	if (memcmp(lo, hi, r->keylen) > 0)
 		return -ERANGE;
@@ -271,7 +275,9 @@ kk_nft_ranges_load(struct kk_nft_ranges *r, const uint8_t *keys, size_t n)
 		return -E2BIG;
 	if (n == 0)
 		return seal_done(r);
-	if ((r->keys = malloc(n * 2 * r->keylen)) == NULL)
+	/* huge pages for a large list: its keys are written once, here */
+	if ((r->keys = kk_nft_bigbuf_alloc(n * 2 * r->keylen,
+	    &r->keys_maplen)) == NULL)
 		return -ENOMEM;
 	memcpy(r->keys, keys, n * 2 * r->keylen);
 	r->n = r->cap = n;

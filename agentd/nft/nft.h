@@ -81,6 +81,15 @@ struct nlmsghdr;
 #define KK_NFT_RANGES_MAX	1000000		/* ranges of one interval set */
 
 /*
+ * Buffers of KK_NFT_BIGBUF_MIN and more in transparent huge pages where
+ * the kernel allows it (bigbuf.c), smaller ones in small pages; zeroed.
+ * maplen: what to free.  NULL when memory is out.
+ */
+#define KK_NFT_BIGBUF_MIN	((size_t)1 << 20)
+void *kk_nft_bigbuf_alloc(size_t len, size_t *maplen);
+void kk_nft_bigbuf_free(void *p, size_t maplen);
+
+/*
  * An interval set of addresses (an IOC block list): ranges of one family,
  * sorted and merged by kk_nft_ranges_seal(), which also makes the digest
  * of the elements the kernel will hold (see intervals.c).
@@ -90,6 +99,7 @@ struct kk_nft_ranges {
 	uint32_t keylen;	/* 4 or 16 */
 	uint8_t *keys;		/* n ranges: first and last address, network order */
 	size_t n, cap;
+	size_t keys_maplen;	/* keys from kk_nft_bigbuf_alloc (load), not malloc */
 	bool sealed;
 	size_t nelems;		/* kernel elements: a start, and an end unless last */
 	unsigned char digest[32];	/* SHA-256 of the canonical element list */
@@ -228,12 +238,20 @@ struct kk_nft_msgmap {
 };
 
 struct kk_nft_page {
-	char *buf;		/* KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX */
+	char *buf;		/* room for KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX */
 	size_t len;
+};
+
+/* Memory the pages of a batch are cut from, one after the other. */
+struct kk_nft_arena {
+	char *buf;
+	size_t len;		/* as mapped (kk_nft_bigbuf_alloc) */
 };
 
 struct kk_nft_batch {
 	struct kk_nft_page *pages;
+	struct kk_nft_arena *arenas;
+	size_t narenas;
 	size_t npages;
 	size_t len;		/* of all pages */
 	struct kk_nft_msgmap *map;
@@ -373,6 +391,8 @@ struct kk_nft {
 		unsigned long cheap;	/* settled by the generation alone */
 		unsigned long full;	/* tables read back */
 		unsigned long elem_dumps;	/* interval sets' elements read */
+		/* the last batch, sent to its last ack: the kernel's share */
+		unsigned long long batch_usec;
 	} stats;
 	int sndbuf, rcvbuf;
 };
