@@ -425,6 +425,7 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 {
 	char *buf;
 	struct pollfd pfd;
+	struct timespec t0, t1;
 	uint32_t acked = 0, nmsgs = b->seq_last - b->seq_first;
 	int err = 0, first_err = 0, fd;
 	uint32_t i;
@@ -434,6 +435,7 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 	if ((err = size_buffers(n, b)) < 0)
 		return err;
 	quiet = batch_elems(b) > QUIET_ELEMS && monitor_quiet(n, true);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((err = send_pages(n, b)) < 0)
 		goto out;
 	buf = malloc(RECV_BUFSZ);
@@ -477,6 +479,9 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 		}
 	}
 	free(buf);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	n->stats.batch_usec = (unsigned long long)((t1.tv_sec - t0.tv_sec) *
+	    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
 	if (first_err)
 		err = first_err;
 	else if (err < 0)
