@@ -202,7 +202,7 @@ static int
 addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
     size_t len)
 {
-	size_t i;
+	size_t i, n6 = 0;
 	json_t *e;
 	int err;
 
@@ -216,6 +216,13 @@ addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
 		    json_array_size(v), KD_BLOCK_ENTRIES_MAX);
 		return -E2BIG;
 	}
+	/* each family's room at once: the entries written once, in place */
+	json_array_foreach(v, i, e)
+		if (json_is_string(e) && strchr(json_string_value(e), ':'))
+			n6++;
+	if ((err = kk_nft_ranges_reserve(&b->r[0], json_array_size(v) -
+	    n6)) < 0 || (err = kk_nft_ranges_reserve(&b->r[1], n6)) < 0)
+		return err == -ENOMEM ? err : -E2BIG;
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e)) {
 			explain(why, len, "entry %zu is not a string", i);
@@ -464,7 +471,7 @@ kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 	char path[PATH_MAX], head[640], hex[2][65], sum[65],
 	    ports[KK_NFT_MAX_BLOCK_PORTS * 6 + 2] = "-";
 	unsigned char digest[32];
-	size_t i, off = 0, size;
+	size_t i, off = 0, size, maplen;
 	uint8_t *buf;
 	int k, n, err;
 
@@ -486,7 +493,7 @@ kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 	hex_of(digest, sum);
 	n += snprintf(head + n, sizeof(head) - (size_t)n, "sha256 %s\n", sum);
 	size = (size_t)n + b->r[0].n * 8 + b->r[1].n * 32;
-	if ((buf = malloc(size)) == NULL)
+	if ((buf = kk_nft_bigbuf_alloc(size, &maplen)) == NULL)
 		return -ENOMEM;
 	memcpy(buf, head, (size_t)n);
 	off = (size_t)n;
@@ -498,7 +505,7 @@ kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 		off += b->r[k].n * 2 * b->r[k].keylen;
 	}
 	err = kk_write_file_atomic(path, buf, off, 0600);
-	free(buf);
+	kk_nft_bigbuf_free(buf, maplen);
 	return err;
 }
 

@@ -71,8 +71,7 @@ kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
 	uint8_t *keys;
 	size_t cap;
 
-	/* loaded keys are sealed for good: they are never added to */
-	if (r->keylen == 0 || r->keys_maplen > 0)
+	if (r->keylen == 0)
 		return -EINVAL;
 	if (memcmp(lo, hi, r->keylen) > 0)
 		return -ERANGE;
@@ -82,9 +81,16 @@ kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
 		cap = r->cap ? 2 * r->cap : 64;
 		if (cap > KK_NFT_RANGES_MAX)
 			cap = KK_NFT_RANGES_MAX;
-		keys = realloc(r->keys, cap * 2 * r->keylen);
+		/* past a reservation (mapped keys): on the heap from now on */
+		keys = realloc(r->keys_maplen > 0 ? NULL : r->keys,
+		    cap * 2 * r->keylen);
 		if (keys == NULL)
 			return -ENOMEM;
+		if (r->keys_maplen > 0) {
+			memcpy(keys, r->keys, r->n * 2 * r->keylen);
+			kk_nft_bigbuf_free(r->keys, r->keys_maplen);
+			r->keys_maplen = 0;
+		}
 		r->keys = keys;
 		r->cap = cap;
 	}
@@ -92,6 +98,22 @@ kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
 	memcpy(hi_of(r, r->n), hi, r->keylen);
 	r->n++;
 	r->sealed = false;
+	return 0;
+}
+
+int
+kk_nft_ranges_reserve(struct kk_nft_ranges *r, size_t n)
+{
+	if (r->keylen == 0 || r->n != 0 || r->keys != NULL)
+		return -EINVAL;
+	if (n > KK_NFT_RANGES_MAX)
+		return -E2BIG;
+	if (n == 0)
+		return 0;
+	if ((r->keys = kk_nft_bigbuf_alloc(n * 2 * r->keylen,
+	    &r->keys_maplen)) == NULL)
+		return -ENOMEM;
+	r->cap = n;
 	return 0;
 }
 

@@ -115,6 +115,13 @@ void kk_nft_ranges_free(struct kk_nft_ranges *r);
 int kk_nft_ranges_add(struct kk_nft_ranges *r, const char *text);
 int kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
     const uint8_t *hi);
+/*
+ * Room for n ranges in an empty r, in huge pages when it is megabytes
+ * (kk_nft_bigbuf_alloc): a list of 100,000 written once into memory
+ * faulted in by the page is milliseconds of page faults.  More than n
+ * still fit (on the heap).
+ */
+int kk_nft_ranges_reserve(struct kk_nft_ranges *r, size_t n);
 /* Sort, merge overlapping and adjacent ranges, count elements, digest. */
 int kk_nft_ranges_seal(struct kk_nft_ranges *r);
 /*

@@ -132,6 +132,7 @@ END_TEST
  * Ranges as seal left them, loaded in one pass (a restore's list files):
  * the same ranges, elements and digest as sealing them; keys out of
  * order, overlapping, adjacent or reversed are refused, not repaired.
+ * Room reserved (a block command's count) holds more if more come.
  */
 START_TEST(load_takes_only_sealed_keys)
 {
@@ -177,6 +178,25 @@ START_TEST(load_takes_only_sealed_keys)
 		kk_nft_ranges_free(&r);
 	}
 	free(keys);
+	/* room reserved for fewer than come: the rest fit all the same */
+	kk_nft_ranges_init(&r, AF_INET6);
+	ck_assert_int_eq(kk_nft_ranges_reserve(&r, 2), 0);
+	ck_assert_uint_gt(r.keys_maplen, 0);
+	for (bad = 3; bad >= 0; bad--)
+		ck_assert_int_eq(kk_nft_ranges_add(&r, text[bad]), 0);
+	ck_assert_uint_eq(r.keys_maplen, 0);
+	ck_assert_int_eq(kk_nft_ranges_seal(&r), 0);
+	ck_assert_mem_eq(r.digest, sealed.digest, 32);
+	kk_nft_ranges_free(&r);
+	/* and as many as reserved stay where they were put */
+	kk_nft_ranges_init(&r, AF_INET6);
+	ck_assert_int_eq(kk_nft_ranges_reserve(&r, 4), 0);
+	for (bad = 0; bad < 4; bad++)
+		ck_assert_int_eq(kk_nft_ranges_add(&r, text[bad]), 0);
+	ck_assert_uint_gt(r.keys_maplen, 0);
+	ck_assert_int_eq(kk_nft_ranges_seal(&r), 0);
+	ck_assert_mem_eq(r.digest, sealed.digest, 32);
+	kk_nft_ranges_free(&r);
 	/* nothing at all is sealed too; the cap holds */
 	kk_nft_ranges_init(&r, AF_INET6);
 	ck_assert_int_eq(kk_nft_ranges_load(&r, NULL, 0), 0);
