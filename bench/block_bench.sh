@@ -75,12 +75,15 @@ RSS_AFTER="$(rss VmRSS) kB / $(rss VmHWM) kB"
 stop_kakurid -TERM
 
 # boot restore of the 100,000 in a fresh namespace, vs nft -f of the same
-: >"$WORK/restore.us"; : >"$WORK/restorek.us"; : >"$WORK/nft.us"
+: >"$WORK/restore.us"; : >"$WORK/restorer.us"; : >"$WORK/restorek.us"
+: >"$WORK/nft.us"
 for i in $(seq 1 "$BRUNS"); do
 	ns="${P}-r$i"; addns "$ns" || exit 1
 	ip netns exec "$ns" bash -c 't0=$EPOCHREALTIME; "'"$TOP"'/kakurid-restore" -v -f "'"$POLICY"'" 2>"'"$WORK"'/restore.err" || exit 1
 		t1=$EPOCHREALTIME; echo $(( ${t1/./} - ${t0/./} ))' >>"$WORK/restore.us" || { echo "12. restore failed"; exit 1; }
-	# -v says how long the kernel took over the batch (sendmsg to its last ack)
+	# -v says how long reading the state and the lists took, and the
+	# kernel over the batch (sendmsg to its last ack)
+	sed -n 's/.*read in \([0-9]*\) us.*/\1/p' "$WORK/restore.err" >>"$WORK/restorer.us"
 	sed -n 's/.*the last batch in the kernel \([0-9]*\) us.*/\1/p' "$WORK/restore.err" >>"$WORK/restorek.us"
 	[ "$i" = 1 ] && { echo "table inet kakuri"; echo "delete table inet kakuri"
 		ip netns exec "$ns" nft list table inet kakuri | sed '/^\tflags /d; s/ # progname.*//'; } >"$WORK/block.nft"
@@ -93,6 +96,7 @@ echo "12. IOC block lists: 100,000 CIDRs (50,000 IPv4 /27, 50,000 IPv6 /64)"
 printf '   %-58s %6s ms\n' "one signed block command of 100,000 over mutual TLS, send -> receipt" "$(cat "$WORK/apply.ms")"
 printf '   %-58s %7s us\n' "  the agent's received -> applied and read back" "$(cat "$WORK/applyk.us")"
 printf '   %-58s median %7s us\n' "kakurid --restore of the 100,000 (fresh namespace, process)" "$(stats "$WORK/restore.us")"
+printf '   %-58s median %7s us\n' "  of which reading state.json and the list files (-v)" "$(stats "$WORK/restorer.us")"
 printf '   %-58s median %7s us\n' "  of which the kernel, sendmsg to the last ack (-v)" "$(stats "$WORK/restorek.us")"
 printf '   %-58s median %7s us\n' "nft -f of the same table (fresh namespace, commit only)" "$(stats "$WORK/nft.us")"
 awk -v a="$(stats "$WORK/nft.us")" -v b="$(stats "$WORK/restore.us")" 'BEGIN {
