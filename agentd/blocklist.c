@@ -9,10 +9,13 @@
  * with its own exemptions).
  *
  * The file of a list holds its normalised ranges as raw keys, not its
- * text: a restore at boot only checks a digest and seals them again.
+ * text: a restore at boot checks that they are as seal left them (one
+ * pass, no sort, no merge) and that they make the elements digest the
+ * file's hashed text names, and never normalises them again.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +30,8 @@
 #include "sha256.h"
 #include "wire.h"
 
-#define FILE_MAGIC	"kakuri-blocklist 1\n"
+#define FILE_MAGIC	"kakuri-blocklist 2\n"
+#define FILE_MAGIC_V1	"kakuri-blocklist 1\n"	/* still read */
 #define FILE_SUFFIX	".list"
 /* the largest file: a list's ranges of both families, with its header */
 #define FILE_MAX	((size_t)KK_NFT_RANGES_MAX * 2 * (4 + 16) + 4096)
@@ -171,9 +175,12 @@ entry_add(struct kd_blocklist *b, size_t i, const char *s, char *why,
 		    i, s);
 		return -EINVAL;
 	}
-	err = kk_nft_ranges_add(&b->r[0], s);
-	if (err == -EAFNOSUPPORT)
-		err = kk_nft_ranges_add(&b->r[1], s);
+	/*
+	 * Only IPv6 text has a colon: the family is known before parsing,
+	 * and an IPv6 entry is not parsed three times (as IPv4, to tell
+	 * the family, as IPv6).
+	 */
+	err = kk_nft_ranges_add(&b->r[strchr(s, ':') != NULL ? 1 : 0], s);
 	if (err == -E2BIG) {
 		explain(why, len, "more than %d ranges of one family",
 		    KK_NFT_RANGES_MAX);
@@ -195,7 +202,7 @@ static int
 addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
     size_t len)
 {
-	size_t i;
+	size_t i, n6 = 0;
 	json_t *e;
 	int err;
 
@@ -209,6 +216,13 @@ addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
 		    json_array_size(v), KD_BLOCK_ENTRIES_MAX);
 		return -E2BIG;
 	}
+	/* each family's room at once: the entries written once, in place */
+	json_array_foreach(v, i, e)
+		if (json_is_string(e) && strchr(json_string_value(e), ':'))
+			n6++;
+	if ((err = kk_nft_ranges_reserve(&b->r[0], json_array_size(v) -
+	    n6)) < 0 || (err = kk_nft_ranges_reserve(&b->r[1], n6)) < 0)
+		return err == -ENOMEM ? err : -E2BIG;
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e)) {
 			explain(why, len, "entry %zu is not a string", i);
@@ -439,13 +453,25 @@ hex_of(const unsigned char d[32], char out[65])
 		sprintf(out + 2 * i, "%02x", d[i]);
 }
 
+/*
+ * The file: text lines, the last the SHA-256 of all before it, then the
+ * keys of both families as seal left them, unhashed: the elements
+ * lines hold the digest of the elements they make (intervals.c), which a
+ * load computes anyway, so the keys are hashed once, not twice.
+ *
+ *	kakuri-blocklist 2
+ *	set NAME / version N / direction D / ports P|- / entries N
+ *	ranges4 N / ranges6 N / elements4 HEX / elements6 HEX
+ *	sha256 HEX
+ *	KEYS4 KEYS6
+ */
 int
 kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 {
-	char path[PATH_MAX], head[512], hex[65], ports[KK_NFT_MAX_BLOCK_PORTS *
-	    6 + 2] = "-";
+	char path[PATH_MAX], head[640], hex[2][65], sum[65],
+	    ports[KK_NFT_MAX_BLOCK_PORTS * 6 + 2] = "-";
 	unsigned char digest[32];
-	size_t i, off = 0, size;
+	size_t i, off = 0, size, maplen;
 	uint8_t *buf;
 	int k, n, err;
 
@@ -454,32 +480,32 @@ kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 	for (i = 0; i < b->nports; i++)
 		off += (size_t)snprintf(ports + off, sizeof(ports) - off,
 		    "%s%u", i ? "," : "", b->ports[i]);
+	hex_of(b->r[0].digest, hex[0]);
+	hex_of(b->r[1].digest, hex[1]);
 	n = snprintf(head, sizeof(head), FILE_MAGIC "set %s\nversion %u\n"
-	    "direction %s\nports %s\nentries %zu\nranges4 %zu\n", b->name,
-	    b->version, kd_blocklist_dir_name(b->dir), ports, b->entries,
-	    b->r[0].n);
-	if (n < 0 || (size_t)n >= sizeof(head))
+	    "direction %s\nports %s\nentries %zu\nranges4 %zu\nranges6 %zu\n"
+	    "elements4 %s\nelements6 %s\n", b->name, b->version,
+	    kd_blocklist_dir_name(b->dir), ports, b->entries, b->r[0].n,
+	    b->r[1].n, hex[0], hex[1]);
+	if (n < 0 || (size_t)n + 72 >= sizeof(head))
 		return -ENOBUFS;
-	size = (size_t)n + b->r[0].n * 8 + 32 + b->r[1].n * 32 + 80;
-	if ((buf = malloc(size)) == NULL)
+	kk_sha256(head, (size_t)n, digest);
+	hex_of(digest, sum);
+	n += snprintf(head + n, sizeof(head) - (size_t)n, "sha256 %s\n", sum);
+	size = (size_t)n + b->r[0].n * 8 + b->r[1].n * 32;
+	if ((buf = kk_nft_bigbuf_alloc(size, &maplen)) == NULL)
 		return -ENOMEM;
 	memcpy(buf, head, (size_t)n);
 	off = (size_t)n;
 	for (k = 0; k < 2; k++) {
-		if (k == 1)
-			off += (size_t)sprintf((char *)buf + off, "ranges6 %zu\n",
-			    b->r[1].n);
 		/* a family without ranges has no keys (NULL) */
 		if (b->r[k].n > 0)
 			memcpy(buf + off, b->r[k].keys, b->r[k].n * 2 *
 			    b->r[k].keylen);
 		off += b->r[k].n * 2 * b->r[k].keylen;
 	}
-	kk_sha256(buf, off, digest);
-	hex_of(digest, hex);
-	off += (size_t)sprintf((char *)buf + off, "sha256 %s\n", hex);
 	err = kk_write_file_atomic(path, buf, off, 0600);
-	free(buf);
+	kk_nft_bigbuf_free(buf, maplen);
 	return err;
 }
 
@@ -549,20 +575,114 @@ ports_load(struct kd_blocklist *b, char *s)
 	return 0;
 }
 
+/* n ranges of r's family at *pos, as seal left them when it was saved. */
 static int
 ranges_load(struct kk_nft_ranges *r, const char *buf, size_t len, size_t *pos,
     unsigned long long n)
 {
-	size_t i, step = 2 * r->keylen;
 	int err;
 
-	if (n > KK_NFT_RANGES_MAX || (len - *pos) / step < n)
+	if (n > KK_NFT_RANGES_MAX || (len - *pos) / (2 * r->keylen) < n)
 		return -EBADMSG;
-	for (i = 0; i < n; i++, *pos += step)
-		if ((err = kk_nft_ranges_add_raw(r, (const uint8_t *)buf + *pos,
-		    (const uint8_t *)buf + *pos + r->keylen)) < 0)
+	if ((err = kk_nft_ranges_load(r, (const uint8_t *)buf + *pos,
+	    (size_t)n)) < 0)
+		return err == -ENOMEM ? err : -EBADMSG;
+	*pos += (size_t)n * 2 * r->keylen;
+	return 0;
+}
+
+/* The lines both versions of the file begin with, after the magic. */
+static int
+head_load(const char *buf, size_t end, size_t *pos, const char *name,
+    struct kd_blocklist *b)
+{
+	unsigned long long v;
+	char val[128];
+
+	if (line(buf, end, pos, "set", val, sizeof(val)) < 0 ||
+	    !name_ok(val) || strcmp(val, name) != 0)
+		return -EBADMSG;
+	memcpy(b->name, val, strlen(val) + 1);	/* name_ok: short enough */
+	if (line(buf, end, pos, "version", val, sizeof(val)) < 0 ||
+	    number(val, UINT32_MAX, &v) < 0 || v == 0)
+		return -EBADMSG;
+	b->version = (uint32_t)v;
+	if (line(buf, end, pos, "direction", val, sizeof(val)) < 0 ||
+	    dir_parse(val, &b->dir) < 0 ||
+	    line(buf, end, pos, "ports", val, sizeof(val)) < 0 ||
+	    ports_load(b, val) < 0 ||
+	    line(buf, end, pos, "entries", val, sizeof(val)) < 0 ||
+	    number(val, KD_BLOCK_ENTRIES_MAX, &v) < 0)
+		return -EBADMSG;
+	b->entries = (size_t)v;
+	return 0;
+}
+
+/* Does buf[pos..) begin with the line "sha256 " + hex of buf[0..pos)? */
+static bool
+sum_ok(const char *buf, size_t len, size_t pos)
+{
+	unsigned char digest[32];
+	char hex[65];
+
+	if (len - pos < 72 || memcmp(buf + pos, "sha256 ", 7) != 0 ||
+	    buf[pos + 71] != '\n')
+		return false;
+	kk_sha256(buf, pos, digest);
+	hex_of(digest, hex);
+	return memcmp(buf + pos + 7, hex, 64) == 0;
+}
+
+/* Version 1: the keys inside the hashed text, after their count. */
+static int
+decode_v1(const char *buf, size_t len, struct kd_blocklist *b, size_t pos)
+{
+	unsigned long long v;
+	char val[128];
+	size_t end = len - 72;
+	int k, err;
+
+	if (len < pos + 72 || !sum_ok(buf, len, end))
+		return -EBADMSG;
+	for (k = 0; k < 2; k++)
+		if (line(buf, end, &pos, k == 0 ? "ranges4" : "ranges6", val,
+		    sizeof(val)) < 0 || number(val, KK_NFT_RANGES_MAX, &v) < 0 ||
+		    (err = ranges_load(&b->r[k], buf, end, &pos, v)) < 0)
 			return err == -ENOMEM ? err : -EBADMSG;
-	return kk_nft_ranges_seal(r);
+	return pos == end ? 0 : -EBADMSG;
+}
+
+/* Version 2 (see kd_blocklist_save). */
+static int
+decode_v2(const char *buf, size_t len, struct kd_blocklist *b, size_t pos)
+{
+	static const char *const counts[2] = { "ranges4", "ranges6" };
+	static const char *const sums[2] = { "elements4", "elements6" };
+	unsigned long long n[2];
+	char val[128], want[2][65], hex[65];
+	int k, err;
+
+	for (k = 0; k < 2; k++)
+		if (line(buf, len, &pos, counts[k], val, sizeof(val)) < 0 ||
+		    number(val, KK_NFT_RANGES_MAX, &n[k]) < 0)
+			return -EBADMSG;
+	for (k = 0; k < 2; k++)
+		if (line(buf, len, &pos, sums[k], want[k],
+		    sizeof(want[k])) < 0 || strlen(want[k]) != 64)
+			return -EBADMSG;
+	/* the counts are bounded: the keys' size cannot wrap */
+	if (!sum_ok(buf, len, pos) || len - pos - 72 != n[0] * 8 + n[1] * 32)
+		return -EBADMSG;
+	pos += 72;
+	for (k = 0; k < 2; k++) {
+		if ((err = ranges_load(&b->r[k], buf, len, &pos, n[k])) < 0)
+			return err;
+		/* the keys make the elements the hashed text names */
+		hex_of(b->r[k].digest, hex);
+		if (memcmp(hex, want[k], 64) != 0)
+			return -EBADMSG;
+	}
+	return pos == len ? 0 : -EBADMSG;
 }
 
 /* A list's file, whole and as it was written. */
@@ -570,58 +690,28 @@ static int
 blocklist_decode(const char *buf, size_t len, const char *name,
     struct kd_blocklist **out)
 {
-	unsigned char digest[32];
-	unsigned long long v;
-	char val[128], hex[65];
 	struct kd_blocklist *b;
-	size_t pos, end;
-	int k, err = -EBADMSG;
+	size_t pos = sizeof(FILE_MAGIC) - 1;
+	bool v1;
+	int err;
 
 	*out = NULL;
-	/* the digest line closes the file: "sha256 " + 64 hex + "\n" */
-	if (len < sizeof(FILE_MAGIC) + 72 || memcmp(buf, FILE_MAGIC,
-	    sizeof(FILE_MAGIC) - 1) != 0)
+	if (len < pos)
 		return -EBADMSG;
-	end = len - 72;
-	kk_sha256(buf, end, digest);
-	hex_of(digest, hex);
-	if (memcmp(buf + end, "sha256 ", 7) != 0 ||
-	    memcmp(buf + end + 7, hex, 64) != 0 || buf[len - 1] != '\n')
+	v1 = memcmp(buf, FILE_MAGIC_V1, pos) == 0;
+	if (!v1 && memcmp(buf, FILE_MAGIC, pos) != 0)
 		return -EBADMSG;
 	if ((b = blocklist_new()) == NULL)
 		return -ENOMEM;
-	pos = sizeof(FILE_MAGIC) - 1;
-	if (line(buf, end, &pos, "set", val, sizeof(val)) < 0 ||
-	    !name_ok(val) || strcmp(val, name) != 0)
-		goto fail;
-	memcpy(b->name, val, strlen(val) + 1);	/* name_ok: short enough */
-	if (line(buf, end, &pos, "version", val, sizeof(val)) < 0 ||
-	    number(val, UINT32_MAX, &v) < 0 || v == 0)
-		goto fail;
-	b->version = (uint32_t)v;
-	if (line(buf, end, &pos, "direction", val, sizeof(val)) < 0 ||
-	    dir_parse(val, &b->dir) < 0 ||
-	    line(buf, end, &pos, "ports", val, sizeof(val)) < 0 ||
-	    ports_load(b, val) < 0 ||
-	    line(buf, end, &pos, "entries", val, sizeof(val)) < 0 ||
-	    number(val, KD_BLOCK_ENTRIES_MAX, &v) < 0)
-		goto fail;
-	b->entries = (size_t)v;
-	for (k = 0; k < 2; k++) {
-		if (line(buf, end, &pos, k == 0 ? "ranges4" : "ranges6", val,
-		    sizeof(val)) < 0 || number(val, KK_NFT_RANGES_MAX, &v) < 0 ||
-		    (err = ranges_load(&b->r[k], buf, end, &pos, v)) < 0)
-			goto fail;
-	}
-	if (pos != end) {
-		err = -EBADMSG;
-		goto fail;
+	if ((err = head_load(buf, len, &pos, name, b)) == 0)
+		err = v1 ? decode_v1(buf, len, b, pos) :
+		    decode_v2(buf, len, b, pos);
+	if (err < 0) {
+		kd_blocklist_free(b);
+		return err == -ENOMEM ? err : -EBADMSG;
 	}
 	*out = b;
 	return 0;
-fail:
-	kd_blocklist_free(b);
-	return err == -ENOMEM ? err : -EBADMSG;
 }
 
 static void
@@ -633,6 +723,36 @@ note_bad(char *bad, size_t len, const char *name)
 		snprintf(bad + n, len - n, "%s%s", n ? "," : "", name);
 }
 
+/*
+ * A list's file, whole, in a buffer of its own (kk_nft_bigbuf_alloc): a
+ * 100k list's megabytes land in huge pages, not in page faults.
+ */
+static int
+read_list(const char *path, char **out, size_t *len, size_t *maplen)
+{
+	size_t size = 0;
+	ssize_t got;
+	int fd, err;
+
+	*out = NULL;
+	*len = 0;
+	/* O_NONBLOCK: a FIFO in place of the file must not hang a restore */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((err = kk_fd_regular(fd, FILE_MAX, &size)) == 0 &&
+	    (*out = kk_nft_bigbuf_alloc(size > 0 ? size : 1, maplen)) == NULL)
+		err = -ENOMEM;
+	if (err == 0 && (got = kk_read_upto(fd, *out, size)) != (ssize_t)size)
+		err = got < 0 ? (int)got : -EIO;
+	close(fd);
+	if (err < 0 && *out != NULL) {
+		kk_nft_bigbuf_free(*out, *maplen);
+		*out = NULL;
+	}
+	*len = size;
+	return err;
+}
+
 /* The file of one list, into ls; a file that does not load is set aside. */
 static int
 load_one(const char *dir, const char *name, struct kd_blocklists *ls,
@@ -640,15 +760,15 @@ load_one(const char *dir, const char *name, struct kd_blocklists *ls,
 {
 	char path[PATH_MAX], aside[PATH_MAX + 8];
 	struct kd_blocklist *b, *old;
-	size_t len;
+	size_t len, maplen;
 	char *buf;
 	int err;
 
 	if ((err = file_path(dir, name, path, sizeof(path))) < 0)
 		return err;
-	if ((err = kk_read_file(path, FILE_MAX, &buf, &len)) == 0) {
+	if ((err = read_list(path, &buf, &len, &maplen)) == 0) {
 		err = blocklist_decode(buf, len, name, &b);
-		free(buf);
+		kk_nft_bigbuf_free(buf, maplen);
 	}
 	if (err == 0 && (err = kd_blocklists_put(ls, b, &old)) < 0)
 		kd_blocklist_free(b);

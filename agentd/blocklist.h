@@ -74,9 +74,11 @@ void kd_blocklists_clear(struct kd_blocklists *ls);
 
 /*
  * Files: dir/NAME.list, written atomically (temp, fsync, rename, fsync of
- * dir), with a digest over their bytes.  load reads every one; a file
- * that does not load is renamed NAME.list.bad and named in bad (with a
- * comma between names), the others load.
+ * dir): the normalised ranges as raw keys, with digests that cover every
+ * byte (blocklist.c).  load reads every one; a file that does not load
+ * (a digest that does not hold, keys not as seal leaves them) is renamed
+ * NAME.list.bad and named in bad (with a comma between names), the
+ * others load.
  */
 int kd_blocklist_save(const char *dir, const struct kd_blocklist *b);
 int kd_blocklist_unlink(const char *dir, const char *name);

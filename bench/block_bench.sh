@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # 12. IOC block lists (issue 12), in namespaces of its own:
 #   a. 100,000 CIDRs (half IPv4 /27, half IPv6 /64) through the real block
-#      path: four signed block commands of 25,000 entries over the CSIRT
-#      channel (its frames are 1 MiB), each applied and read back; then
-#      the same 100,000 put back by kakurid --restore in a fresh namespace
-#      (whole process: files, commit, read-back), vs `nft -f` of the same
-#      table as nft lists it, in a fresh namespace too
-#   b. a version swap of one 25,000-entry list with 75,000 others in force
-#      (send to verified receipt, and the agent's applied -> verified)
+#      path: one signed block command of 100,000 entries over the CSIRT
+#      channel, applied and read back; then the same 100,000 put back by
+#      kakurid --restore in a fresh namespace (whole process: files,
+#      commit, read-back; -v gives the kernel's share), vs `nft -f` of the
+#      same table as nft lists it, in a fresh namespace too.  Target:
+#      <= 200 ms and >= 5x faster than nft -f.
+#   b. version swaps of the 100,000 (send to verified receipt, and the
+#      agent's received -> verified)
 #   c. kakurid's RSS with 100,000 entries in force, and its peak
 #   d. TCP connect to an address outside the lists: with 100,000 entries
 #      and with none
+# Both sides pay for every process on the host that listens to nftables
+# events, in any namespace (another kakurid, `nft monitor`): the kernel
+# then builds a notification per element at commit, and 200,000 of them
+# take seconds.  The figures hold for a host without such listeners.
 # BENCH_BLOCK_RUNS (5): swaps and restores timed.
 . "$(dirname "$0")/../tests/integration/lib.sh"
 . "$TOP/tests/integration/blockgen.sh"
@@ -70,11 +75,16 @@ RSS_AFTER="$(rss VmRSS) kB / $(rss VmHWM) kB"
 stop_kakurid -TERM
 
 # boot restore of the 100,000 in a fresh namespace, vs nft -f of the same
-: >"$WORK/restore.us"; : >"$WORK/nft.us"
+: >"$WORK/restore.us"; : >"$WORK/restorer.us"; : >"$WORK/restorek.us"
+: >"$WORK/nft.us"
 for i in $(seq 1 "$BRUNS"); do
 	ns="${P}-r$i"; addns "$ns" || exit 1
-	ip netns exec "$ns" bash -c 't0=$EPOCHREALTIME; "'"$TOP"'/kakurid-restore" -f "'"$POLICY"'" 2>/dev/null || exit 1
+	ip netns exec "$ns" bash -c 't0=$EPOCHREALTIME; "'"$TOP"'/kakurid-restore" -v -f "'"$POLICY"'" 2>"'"$WORK"'/restore.err" || exit 1
 		t1=$EPOCHREALTIME; echo $(( ${t1/./} - ${t0/./} ))' >>"$WORK/restore.us" || { echo "12. restore failed"; exit 1; }
+	# -v says how long reading the state and the lists took, and the
+	# kernel over the batch (sendmsg to its last ack)
+	sed -n 's/.*read in \([0-9]*\) us.*/\1/p' "$WORK/restore.err" >>"$WORK/restorer.us"
+	sed -n 's/.*the last batch in the kernel \([0-9]*\) us.*/\1/p' "$WORK/restore.err" >>"$WORK/restorek.us"
 	[ "$i" = 1 ] && { echo "table inet kakuri"; echo "delete table inet kakuri"
 		ip netns exec "$ns" nft list table inet kakuri | sed '/^\tflags /d; s/ # progname.*//'; } >"$WORK/block.nft"
 	ns2="${P}-n$i"; addns "$ns2" || exit 1
@@ -86,8 +96,11 @@ echo "12. IOC block lists: 100,000 CIDRs (50,000 IPv4 /27, 50,000 IPv6 /64)"
 printf '   %-58s %6s ms\n' "one signed block command of 100,000 over mutual TLS, send -> receipt" "$(cat "$WORK/apply.ms")"
 printf '   %-58s %7s us\n' "  the agent's received -> applied and read back" "$(cat "$WORK/applyk.us")"
 printf '   %-58s median %7s us\n' "kakurid --restore of the 100,000 (fresh namespace, process)" "$(stats "$WORK/restore.us")"
+printf '   %-58s median %7s us\n' "  of which reading state.json and the list files (-v)" "$(stats "$WORK/restorer.us")"
+printf '   %-58s median %7s us\n' "  of which the kernel, sendmsg to the last ack (-v)" "$(stats "$WORK/restorek.us")"
 printf '   %-58s median %7s us\n' "nft -f of the same table (fresh namespace, commit only)" "$(stats "$WORK/nft.us")"
-awk -v a="$(stats "$WORK/nft.us")" -v b="$(stats "$WORK/restore.us")" 'BEGIN { printf "   ratio nft/kakuri: %.2fx\n", a / b }'
+awk -v a="$(stats "$WORK/nft.us")" -v b="$(stats "$WORK/restore.us")" 'BEGIN {
+	printf "   ratio nft/kakuri: %.2fx (target: kakuri <= 200 ms and >= 5x)\n", a / b }'
 printf '   %-58s median %7s ms\n' "version swap of the 100,000, send -> receipt" "$(stats "$WORK/swap.ms")"
 printf '   %-58s median %7s us\n' "  the agent's received -> verified" "$(stats "$WORK/swapk.us")"
 printf '   %-58s %s\n' "kakurid VmRSS with 100,000 in force" "$RSS_ONE"

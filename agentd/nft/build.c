@@ -39,11 +39,48 @@ struct batch_ctx {
 	struct nlmsghdr *cur;	/* the message being built */
 };
 
+/*
+ * The first arena holds one page, as much as most batches need; a batch
+ * of a large set's elements goes on in arenas of megabytes (huge pages).
+ */
+#define ARENA_FIRST	(KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX)
+#define ARENA_NEXT	((size_t)4 << 20)
+
+/* Room for a new page: after the last page's bytes, or a new arena. */
+static char *
+page_room(struct kk_nft_batch *b)
+{
+	struct kk_nft_arena *a, *arenas;
+	const struct kk_nft_page *last;
+	size_t used = 0, len;
+
+	if (b->narenas > 0) {
+		a = &b->arenas[b->narenas - 1];
+		last = &b->pages[b->npages - 1];
+		if (last->buf >= a->buf && last->buf < a->buf + a->len)
+			used = (size_t)(last->buf - a->buf) + last->len;
+		if (a->len - used >= KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX)
+			return a->buf + used;
+	}
+	arenas = realloc(b->arenas, (b->narenas + 1) * sizeof(*arenas));
+	if (arenas == NULL)
+		return NULL;
+	b->arenas = arenas;
+	a = &arenas[b->narenas];
+	len = b->narenas == 0 ? ARENA_FIRST : ARENA_NEXT;
+	/* zeroed: libmnl and libnftnl leave attribute padding as they find it */
+	if ((a->buf = kk_nft_bigbuf_alloc(len, &a->len)) == NULL)
+		return NULL;
+	b->narenas++;
+	return a->buf;
+}
+
 static struct kk_nft_page *
 page_cur(struct batch_ctx *c)
 {
 	struct kk_nft_batch *b = c->b;
 	struct kk_nft_page *pages;
+	char *room;
 
 	if (b->npages > 0 && b->pages[b->npages - 1].len < KK_NFT_PAGE_SIZE)
 		return &b->pages[b->npages - 1];
@@ -53,11 +90,10 @@ page_cur(struct batch_ctx *c)
 	if (pages == NULL)
 		return NULL;
 	b->pages = pages;
-	pages[b->npages].len = 0;
-	/* zeroed: libmnl and libnftnl leave attribute padding as they find it */
-	pages[b->npages].buf = calloc(1, KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX);
-	if (pages[b->npages].buf == NULL)
+	if ((room = page_room(b)) == NULL)
 		return NULL;
+	pages[b->npages].len = 0;
+	pages[b->npages].buf = room;
 	return &pages[b->npages++];
 }
 
@@ -240,37 +276,72 @@ src_peek_end(const struct elem_src *src)
 	return src->r != NULL && src->next % 2 == 1;
 }
 
+/* An attribute header at p: len bytes in all, of type. */
+static uint8_t *
+attr_head(uint8_t *p, uint16_t len, uint16_t type)
+{
+	struct nlattr *a = (struct nlattr *)p;
+
+	a->nla_len = len;
+	a->nla_type = type;
+	return p + MNL_ATTR_HDRLEN;
+}
+
+/*
+ * The next element of an interval set into nlh, numbered idx: the bytes
+ * libmnl's nest and put calls lay out (elem_size()), written in one go.
+ * 200,000 of them are a restore's whole batch, and six library calls
+ * each were most of the time spent building it.
+ */
+static void
+range_put(struct elem_src *src, struct nlmsghdr *nlh, uint16_t idx)
+{
+	uint8_t *p = mnl_nlmsg_get_payload_tail(nlh);
+	uint16_t klen = (uint16_t)src->keylen;
+	bool end = src_peek_end(src);
+	uint16_t len = (uint16_t)elem_size(src, end);
+
+	p = attr_head(p, len, idx | NLA_F_NESTED);
+	if (end) {
+		p = attr_head(p, MNL_ATTR_HDRLEN + sizeof(uint32_t),
+		    NFTA_SET_ELEM_FLAGS);
+		*(uint32_t *)(void *)p = htonl(NFT_SET_ELEM_INTERVAL_END);
+		p += sizeof(uint32_t);
+	}
+	p = attr_head(p, 2 * MNL_ATTR_HDRLEN + klen,
+	    NFTA_SET_ELEM_KEY | NLA_F_NESTED);
+	p = attr_head(p, MNL_ATTR_HDRLEN + klen, NFTA_DATA_VALUE);
+	/* keys are 4 or 16 bytes: no padding after them */
+	kk_nft_ranges_elem(src->r, src->next, p, &end);
+	nlh->nlmsg_len += len;
+	src->next++;
+}
+
 /* The next element into nlh, numbered idx within its list. */
 static int
 src_put(struct elem_src *src, struct nlmsghdr *nlh, uint16_t idx)
 {
 	struct nftnl_set_elem *e;
 	struct nlattr *nest, *key;
-	uint8_t buf[16];
 	const void *k;
 	uint32_t klen = src->keylen;
 	uint64_t timeout = 0;
-	bool end = false;
 
 	if (src->r != NULL) {
-		kk_nft_ranges_elem(src->r, src->next, buf, &end);
-		k = buf;
-	} else {
-		e = nftnl_set_elems_iter_next(src->it);
-		if (e == NULL)
-			return -EINVAL;
-		k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
-		if (klen != src->keylen)
-			return -EINVAL;
-		if (src->timeouts && (!nftnl_set_elem_is_set(e,
-		    NFTNL_SET_ELEM_TIMEOUT) || (timeout = nftnl_set_elem_get_u64(
-		    e, NFTNL_SET_ELEM_TIMEOUT)) == 0))
-			return -EINVAL;
+		range_put(src, nlh, idx);
+		return 0;
 	}
+	e = nftnl_set_elems_iter_next(src->it);
+	if (e == NULL)
+		return -EINVAL;
+	k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+	if (klen != src->keylen)
+		return -EINVAL;
+	if (src->timeouts && (!nftnl_set_elem_is_set(e,
+	    NFTNL_SET_ELEM_TIMEOUT) || (timeout = nftnl_set_elem_get_u64(
+	    e, NFTNL_SET_ELEM_TIMEOUT)) == 0))
+		return -EINVAL;
 	nest = mnl_attr_nest_start(nlh, idx);
-	if (end)
-		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS,
-		    htonl(NFT_SET_ELEM_INTERVAL_END));
 	if (src->timeouts)
 		mnl_attr_put_u64(nlh, NFTA_SET_ELEM_TIMEOUT, htobe64(timeout));
 	key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
@@ -443,39 +514,39 @@ versioned(const struct nftnl_set *s)
 	return nftnl_set_get_u32(s, NFTNL_SET_ID) >= KK_NFT_VERSIONED_ID;
 }
 
-/* Whether o wants a block list version's set called name. */
-static bool
-set_wanted(const struct kk_nft_objects *o, const char *name)
+/*
+ * The names a change in place compares with what the table holds: a
+ * block list version's set (NULL for any other set: those are never
+ * deleted by name), a named counter, a chain.
+ */
+static const char *
+version_set_name(void *s)
 {
-	size_t i;
-
-	for (i = 0; i < o->nsets; i++)
-		if (versioned(o->sets[i]) && strcmp(nftnl_set_get_str(
-		    o->sets[i], NFTNL_SET_NAME), name) == 0)
-			return true;
-	return false;
+	return versioned(s) ? nftnl_set_get_str(s, NFTNL_SET_NAME) : NULL;
 }
 
-static bool
-counter_wanted(const struct kk_nft_objects *o, const char *name)
+static const char *
+counter_name(void *obj)
 {
-	size_t i;
-
-	for (i = 0; i < o->nobjs; i++)
-		if (strcmp(nftnl_obj_get_str(o->objs[i], NFTNL_OBJ_NAME),
-		    name) == 0)
-			return true;
-	return false;
+	return nftnl_obj_get_str(obj, NFTNL_OBJ_NAME);
 }
 
-static bool
-chain_wanted(const struct kk_nft_objects *o, const char *name)
+static const char *
+chain_name(void *chain)
 {
+	return nftnl_chain_get_str(chain, NFTNL_CHAIN_NAME);
+}
+
+/* Whether one of the n objects wanted is called name, as name_of says. */
+static bool
+wanted(void *const *objs, size_t n, const char *(*name_of)(void *),
+    const char *name)
+{
+	const char *have;
 	size_t i;
 
-	for (i = 0; i < o->nchains; i++)
-		if (strcmp(nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME),
-		    name) == 0)
+	for (i = 0; i < n; i++)
+		if ((have = name_of(objs[i])) != NULL && strcmp(have, name) == 0)
 			return true;
 	return false;
 }
@@ -569,13 +640,16 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 	for (i = 0; err == 0 && i < k->nchains; i++)
 		err = batch_del(c, p, NFT_MSG_DELRULE, k->chains[i]);
 	for (i = 0; err == 0 && i < k->nsets; i++)
-		if (!set_wanted(o, k->sets[i]))
+		if (!wanted((void *const *)o->sets, o->nsets, version_set_name,
+		    k->sets[i]))
 			err = batch_del(c, p, NFT_MSG_DELSET, k->sets[i]);
 	for (i = 0; err == 0 && i < k->ncounters; i++)
-		if (!counter_wanted(o, k->counters[i]))
+		if (!wanted((void *const *)o->objs, o->nobjs, counter_name,
+		    k->counters[i]))
 			err = batch_del(c, p, NFT_MSG_DELOBJ, k->counters[i]);
 	for (i = 0; err == 0 && i < k->nchains; i++)
-		if (!chain_wanted(o, k->chains[i]))
+		if (!wanted((void *const *)o->chains, o->nchains, chain_name,
+		    k->chains[i]))
 			err = batch_del(c, p, NFT_MSG_DELCHAIN, k->chains[i]);
 	for (i = 0; err == 0 && i < o->nchains; i++) {
 		name = nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME);
@@ -757,92 +831,14 @@ fail:
 	return err;
 }
 
-const struct kk_nft_msgmap *
-kk_nft_batch_msg(const struct kk_nft_batch *b, uint32_t seq)
-{
-	/* one map entry per sequence number from seq_first + 1, in order */
-	if (seq <= b->seq_first || seq > b->seq_last ||
-	    seq - b->seq_first - 1 >= b->nmap)
-		return NULL;
-	return &b->map[seq - b->seq_first - 1];
-}
-
-const char *
-kk_nft_batch_what(const struct kk_nft_batch *b, uint32_t seq)
-{
-	const struct kk_nft_msgmap *m = kk_nft_batch_msg(b, seq);
-
-	return m ? m->what : "batch";
-}
-
-int
-kk_nft_batch_family(const struct kk_nft_batch *b, uint32_t seq)
-{
-	const struct kk_nft_msgmap *m = kk_nft_batch_msg(b, seq);
-
-	return m ? m->family : 0;
-}
-
-/* Which element of m's list holds offset off of its message; -1 if none. */
-static long
-elem_at(const struct kk_nft_batch *b, const struct kk_nft_msgmap *m,
-    uint32_t off)
-{
-	const struct nlmsghdr *nlh =
-	    (const void *)(b->pages[m->page].buf + m->off);
-	const struct nlattr *a, *el;
-	long k;
-
-	if (off >= nlh->nlmsg_len)
-		return -1;
-	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
-			continue;
-		k = 0;
-		mnl_attr_for_each_nested(el, a) {
-			if (off >= (uint32_t)((const char *)el -
-			    (const char *)nlh) &&
-			    off < (uint32_t)((const char *)el - (const char *)nlh) +
-			    el->nla_len)
-				return k;
-			k++;
-		}
-	}
-	return -1;
-}
-
-void
-kk_nft_batch_locate(const struct kk_nft_batch *b, uint32_t seq, uint32_t off,
-    char *buf, size_t len)
-{
-	const struct kk_nft_msgmap *m = kk_nft_batch_msg(b, seq);
-	char range[2 * INET6_ADDRSTRLEN + 2] = "";
-	long k;
-
-	if (m == NULL) {
-		snprintf(buf, len, "batch");
-		return;
-	}
-	k = m->count ? elem_at(b, m, off) : -1;
-	if (k < 0) {
-		snprintf(buf, len, "%s", m->what);
-		return;
-	}
-	if (m->ranges)
-		kk_nft_ranges_format(m->ranges, (m->first + (size_t)k) / 2, range,
-		    sizeof(range));
-	snprintf(buf, len, "element %zu of set %s%s%s%s",
-	    m->first + (size_t)k + 1, m->set, range[0] ? " (range " : "", range,
-	    range[0] ? ")" : "");
-}
-
 void
 kk_nft_batch_free(struct kk_nft_batch *b)
 {
 	size_t i;
 
-	for (i = 0; i < b->npages; i++)
-		free(b->pages[i].buf);
+	for (i = 0; i < b->narenas; i++)
+		kk_nft_bigbuf_free(b->arenas[i].buf, b->arenas[i].len);
+	free(b->arenas);
 	free(b->pages);
 	free(b->map);
 	memset(b, 0, sizeof(*b));

@@ -45,7 +45,10 @@ kk_nft_ranges_init(struct kk_nft_ranges *r, int af)
 void
 kk_nft_ranges_free(struct kk_nft_ranges *r)
 {
-	free(r->keys);
+	if (r->keys_maplen > 0)
+		kk_nft_bigbuf_free(r->keys, r->keys_maplen);
+	else
+		free(r->keys);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -78,9 +81,16 @@ kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
 		cap = r->cap ? 2 * r->cap : 64;
 		if (cap > KK_NFT_RANGES_MAX)
 			cap = KK_NFT_RANGES_MAX;
-		keys = realloc(r->keys, cap * 2 * r->keylen);
+		/* past a reservation (mapped keys): on the heap from now on */
+		keys = realloc(r->keys_maplen > 0 ? NULL : r->keys,
+		    cap * 2 * r->keylen);
 		if (keys == NULL)
 			return -ENOMEM;
+		if (r->keys_maplen > 0) {
+			memcpy(keys, r->keys, r->n * 2 * r->keylen);
+			kk_nft_bigbuf_free(r->keys, r->keys_maplen);
+			r->keys_maplen = 0;
+		}
 		r->keys = keys;
 		r->cap = cap;
 	}
@@ -88,6 +98,22 @@ kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
 	memcpy(hi_of(r, r->n), hi, r->keylen);
 	r->n++;
 	r->sealed = false;
+	return 0;
+}
+
+int
+kk_nft_ranges_reserve(struct kk_nft_ranges *r, size_t n)
+{
+	if (r->keylen == 0 || r->n != 0 || r->keys != NULL)
+		return -EINVAL;
+	if (n > KK_NFT_RANGES_MAX)
+		return -E2BIG;
+	if (n == 0)
+		return 0;
+	if ((r->keys = kk_nft_bigbuf_alloc(n * 2 * r->keylen,
+	    &r->keys_maplen)) == NULL)
+		return -ENOMEM;
+	r->cap = n;
 	return 0;
 }
 
@@ -190,31 +216,54 @@ touches(const struct kk_nft_ranges *r, const uint8_t *a_hi, const uint8_t *b_lo)
 	return memcmp(b_lo, next, r->keylen) <= 0;
 }
 
+/*
+ * The element list's digest, fed in blocks: two calls per element of
+ * 200,000 cost more than the hashing.
+ */
 static int
 digest_elems(const struct kk_nft_ranges *r, unsigned char out[32])
 {
 	struct kk_sha256_ctx c;
-	uint8_t key[16], end, klen = (uint8_t)r->keylen;
-	size_t i;
+	uint8_t block[4096], klen = (uint8_t)r->keylen;
+	size_t i, used = 0, step = r->keylen + 1;
 	bool is_end;
 
 	kk_sha256_begin(&c);
 	kk_sha256_add(&c, DIGEST_LABEL, sizeof(DIGEST_LABEL));
 	kk_sha256_add(&c, &klen, 1);
 	for (i = 0; i < r->nelems; i++) {
-		kk_nft_ranges_elem(r, i, key, &is_end);
-		end = is_end;
-		kk_sha256_add(&c, key, r->keylen);
-		kk_sha256_add(&c, &end, 1);
+		if (used + step > sizeof(block)) {
+			kk_sha256_add(&c, block, used);
+			used = 0;
+		}
+		kk_nft_ranges_elem(r, i, block + used, &is_end);
+		block[used + r->keylen] = is_end;
+		used += step;
 	}
+	kk_sha256_add(&c, block, used);
 	kk_sha256_end(&c, out);
 	return 0;
+}
+
+/* r's ranges sorted and merged: its elements counted and digested. */
+static int
+seal_done(struct kk_nft_ranges *r)
+{
+	uint8_t next[16];
+
+	r->nelems = 2 * r->n;
+	if (r->n > 0) {
+		memcpy(next, hi_of(r, r->n - 1), r->keylen);
+		if (!key_next(next, r->keylen))
+			r->nelems--;	/* the last range has no end element */
+	}
+	r->sealed = digest_elems(r, r->digest) == 0;
+	return r->sealed ? 0 : -ENOMEM;
 }
 
 int
 kk_nft_ranges_seal(struct kk_nft_ranges *r)
 {
-	uint8_t next[16];
 	size_t i, k;
 
 	if (r->keylen == 0)
@@ -234,14 +283,32 @@ kk_nft_ranges_seal(struct kk_nft_ranges *r)
 		k++;
 	}
 	r->n = k;
-	r->nelems = 2 * r->n;
-	if (r->n > 0) {
-		memcpy(next, hi_of(r, r->n - 1), r->keylen);
-		if (!key_next(next, r->keylen))
-			r->nelems--;	/* the last range has no end element */
-	}
-	r->sealed = digest_elems(r, r->digest) == 0;
-	return r->sealed ? 0 : -ENOMEM;
+	return seal_done(r);
+}
+
+int
+kk_nft_ranges_load(struct kk_nft_ranges *r, const uint8_t *keys, size_t n)
+{
+	size_t i;
+
+	if (r->keylen == 0 || r->n != 0)
+		return -EINVAL;
+	if (n > KK_NFT_RANGES_MAX)
+		return -E2BIG;
+	if (n == 0)
+		return seal_done(r);
+	/* huge pages for a large list: its keys are written once, here */
+	if ((r->keys = kk_nft_bigbuf_alloc(n * 2 * r->keylen,
+	    &r->keys_maplen)) == NULL)
+		return -ENOMEM;
+	memcpy(r->keys, keys, n * 2 * r->keylen);
+	r->n = r->cap = n;
+	/* exactly what seal leaves, or nothing: no sort, no merge, one pass */
+	for (i = 0; i < n; i++)
+		if (memcmp(lo_of(r, i), hi_of(r, i), r->keylen) > 0 ||
+		    (i > 0 && touches(r, hi_of(r, i - 1), lo_of(r, i))))
+			return -EBADMSG;
+	return seal_done(r);
 }
 
 void

@@ -425,6 +425,7 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 {
 	char *buf;
 	struct pollfd pfd;
+	struct timespec t0, t1;
 	uint32_t acked = 0, nmsgs = b->seq_last - b->seq_first;
 	int err = 0, first_err = 0, fd;
 	uint32_t i;
@@ -434,6 +435,7 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 	if ((err = size_buffers(n, b)) < 0)
 		return err;
 	quiet = batch_elems(b) > QUIET_ELEMS && monitor_quiet(n, true);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((err = send_pages(n, b)) < 0)
 		goto out;
 	buf = malloc(RECV_BUFSZ);
@@ -477,6 +479,9 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 		}
 	}
 	free(buf);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	n->stats.batch_usec = (unsigned long long)((t1.tv_sec - t0.tv_sec) *
+	    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
 	if (first_err)
 		err = first_err;
 	else if (err < 0)
@@ -558,13 +563,19 @@ kk_nft_verify_full(struct kk_nft *n, const struct kk_nft_spec *spec)
 	return verify(n, spec, KK_NFT_CHECK_FULL);
 }
 
-/*
- * What the batch does: spec's tables replace whatever is under its name,
- * and every other table of kakurid's names that kakurid may touch goes.
- * Each name is read with a targeted request (never a dump of every table
- * in the namespace): the spec's, the two fixed ones, and the random
- * fallback names kakurid knows of.
- */
+/* Whether any of the tables o[0..no) holds interval sets (block lists). */
+static bool
+has_ranges(const struct kk_nft_objects *o, size_t no)
+{
+	size_t i, k;
+
+	for (i = 0; i < no; i++)
+		for (k = 0; k < o[i].nsets; k++)
+			if (o[i].ranges[k] != NULL)
+				return true;
+	return false;
+}
+
 /*
  * Whether p's inet table can change in place (build.c): it is there under
  * the name wanted, with the comment (mode, episode) and the flags wanted,
@@ -587,12 +598,16 @@ inplace(struct kk_nft *n, const struct kk_nft_plan *p,
 	for (i = 0; i < keep->nsets; i++)
 		if (strstr(keep->sets[i], "_v") != NULL)
 			return true;
-	for (i = 0; i < p->o->nsets; i++)
-		if (p->o->ranges[i] != NULL)
-			return true;
-	return false;
+	return has_ranges(p->o, 1);
 }
 
+/*
+ * What the batch does: spec's tables replace whatever is under its name,
+ * and every other table of kakurid's names that kakurid may touch goes.
+ * Each name is read with a targeted request (never a dump of every table
+ * in the namespace): the spec's, the two fixed ones, and the random
+ * fallback names kakurid knows of.
+ */
 static int
 make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
     const struct kk_nft_objects *o, size_t no, struct kk_nft_plan *plan,
@@ -644,17 +659,6 @@ make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
 	return 0;
 }
 
-static bool
-has_ranges(const struct kk_nft_objects *o, size_t no)
-{
-	size_t i, k;
-
-	for (i = 0; i < no; i++)
-		for (k = 0; k < o[i].nsets; k++)
-			if (o[i].ranges[k] != NULL)
-				return true;
-	return false;
-}
 
 /*
  * Whether the batch deletes an inet table and makes it anew with block

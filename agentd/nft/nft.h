@@ -81,6 +81,15 @@ struct nlmsghdr;
 #define KK_NFT_RANGES_MAX	1000000		/* ranges of one interval set */
 
 /*
+ * Buffers of KK_NFT_BIGBUF_MIN and more in transparent huge pages where
+ * the kernel allows it (bigbuf.c), smaller ones in small pages; zeroed.
+ * maplen: what to free.  NULL when memory is out.
+ */
+#define KK_NFT_BIGBUF_MIN	((size_t)1 << 20)
+void *kk_nft_bigbuf_alloc(size_t len, size_t *maplen);
+void kk_nft_bigbuf_free(void *p, size_t maplen);
+
+/*
  * An interval set of addresses (an IOC block list): ranges of one family,
  * sorted and merged by kk_nft_ranges_seal(), which also makes the digest
  * of the elements the kernel will hold (see intervals.c).
@@ -90,6 +99,7 @@ struct kk_nft_ranges {
 	uint32_t keylen;	/* 4 or 16 */
 	uint8_t *keys;		/* n ranges: first and last address, network order */
 	size_t n, cap;
+	size_t keys_maplen;	/* keys from kk_nft_bigbuf_alloc (load), not malloc */
 	bool sealed;
 	size_t nelems;		/* kernel elements: a start, and an end unless last */
 	unsigned char digest[32];	/* SHA-256 of the canonical element list */
@@ -105,8 +115,23 @@ void kk_nft_ranges_free(struct kk_nft_ranges *r);
 int kk_nft_ranges_add(struct kk_nft_ranges *r, const char *text);
 int kk_nft_ranges_add_raw(struct kk_nft_ranges *r, const uint8_t *lo,
     const uint8_t *hi);
+/*
+ * Room for n ranges in an empty r, in huge pages when it is megabytes
+ * (kk_nft_bigbuf_alloc): a list of 100,000 written once into memory
+ * faulted in by the page is milliseconds of page faults.  More than n
+ * still fit (on the heap).
+ */
+int kk_nft_ranges_reserve(struct kk_nft_ranges *r, size_t n);
 /* Sort, merge overlapping and adjacent ranges, count elements, digest. */
 int kk_nft_ranges_seal(struct kk_nft_ranges *r);
+/*
+ * An empty r given n ranges as seal leaves them (keys: 2n keys, each
+ * range's first and last address), sealed with one pass and one copy:
+ * -EBADMSG, r's keys to free, unless they ascend, neither overlap nor
+ * touch, and each first address is at most its last.
+ */
+int kk_nft_ranges_load(struct kk_nft_ranges *r, const uint8_t *keys,
+    size_t n);
 /* Element i < nelems as the kernel holds it: its key, and whether it ends a range. */
 void kk_nft_ranges_elem(const struct kk_nft_ranges *r, size_t i,
     uint8_t key[16], bool *end);
@@ -220,12 +245,20 @@ struct kk_nft_msgmap {
 };
 
 struct kk_nft_page {
-	char *buf;		/* KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX */
+	char *buf;		/* room for KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX */
 	size_t len;
+};
+
+/* Memory the pages of a batch are cut from, one after the other. */
+struct kk_nft_arena {
+	char *buf;
+	size_t len;		/* as mapped (kk_nft_bigbuf_alloc) */
 };
 
 struct kk_nft_batch {
 	struct kk_nft_page *pages;
+	struct kk_nft_arena *arenas;
+	size_t narenas;
 	size_t npages;
 	size_t len;		/* of all pages */
 	struct kk_nft_msgmap *map;
@@ -365,6 +398,8 @@ struct kk_nft {
 		unsigned long cheap;	/* settled by the generation alone */
 		unsigned long full;	/* tables read back */
 		unsigned long elem_dumps;	/* interval sets' elements read */
+		/* the last batch, sent to its last ack: the kernel's share */
+		unsigned long long batch_usec;
 	} stats;
 	int sndbuf, rcvbuf;
 };

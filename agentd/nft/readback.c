@@ -63,7 +63,7 @@
 #define CANON_MAX	2048
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
-static const char *const chain_order[KK_NFT_MAX_CHAINS] = {
+const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS] = {
 	"input", "output", "forward",
 };
 
@@ -154,32 +154,8 @@ kk_nft_genid(struct kk_nft *n, uint32_t *gen)
 	return 0;
 }
 
-/* A set as read back: its attributes and what its elements came to. */
-struct rset {
-	struct nftnl_set *s;
-	bool wanted;		/* a set of this name is wanted: elements read */
-	bool interval;		/* wanted as an interval set: count and digest */
-	size_t nelems;
-	unsigned char digest[32];
-	struct kk_nft_elems elems;	/* a plain set's keys */
-};
-
-/* Read-back: the kernel's table, chains, sets and rules. */
-struct readback {
-	int family;
-	const char *name;
-	struct nftnl_table *table;
-	struct nftnl_chain *chains[KK_NFT_MAX_CHAINS + 8];
-	size_t nchains;
-	struct rset sets[KK_NFT_MAX_SETS + 8];
-	size_t nsets;
-	struct nftnl_rule *rules[KK_NFT_MAX_RULES + 32];
-	size_t nrules;
-	bool overflow;
-};
-
-static void
-readback_free(struct readback *rb)
+void
+kk_nft_readback_free(struct readback *rb)
 {
 	size_t i;
 
@@ -230,7 +206,7 @@ readback_keep(struct readback *rb, enum kk_nft_kind_id kind, void *obj)
 	return true;
 }
 
-/* A request of read_objects() and where its replies go. */
+/* A request of kk_nft_read_objects() and where its replies go. */
 struct listing {
 	struct readback *rb;
 	enum kk_nft_kind_id kind;
@@ -254,9 +230,9 @@ object_cb(const struct nlmsghdr *nlh, void *data)
  * Reads the objects of kind in the table read back into rb: the one
  * called name, or all of them when name is NULL.
  */
-static int
-read_objects(struct kk_nft *n, struct readback *rb, enum kk_nft_kind_id kind,
-    const char *name)
+int
+kk_nft_read_objects(struct kk_nft *n, struct readback *rb,
+    enum kk_nft_kind_id kind, const char *name)
 {
 	const struct kk_nft_kind *k = &kk_nft_kinds[kind];
 	struct listing l = { .rb = rb, .kind = kind };
@@ -351,9 +327,10 @@ owned_here(const struct kk_nft *n, const struct nftnl_table *t)
  * reading them when settled, or when owned and the table is an owner
  * table of this socket.
  */
-static int
-read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
-    const struct kk_nft_objects *o, bool owned, bool settled)
+int
+kk_nft_read_back(struct kk_nft *n, int family, const char *name,
+    struct readback *rb, const struct kk_nft_objects *o, bool owned,
+    bool settled)
 {
 	size_t i;
 	long w;
@@ -372,12 +349,12 @@ read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
 	 * chain of the family.  Others in the table show in its use count.
 	 */
 	for (i = 0; i < KK_NFT_MAX_CHAINS; i++)
-		if ((err = read_objects(n, rb, KK_NFT_CHAIN,
-		    chain_order[i])) < 0 && err != -ENOENT)
+		if ((err = kk_nft_read_objects(n, rb, KK_NFT_CHAIN,
+		    kk_nft_chain_order[i])) < 0 && err != -ENOENT)
 			return err;
 
 	if (o != NULL) {
-		if ((err = read_objects(n, rb, KK_NFT_SET, NULL)) < 0)
+		if ((err = kk_nft_read_objects(n, rb, KK_NFT_SET, NULL)) < 0)
 			return err;
 		settle = settled || (owned && owned_here(n, rb->table));
 		for (i = 0; i < rb->nsets; i++) {
@@ -390,7 +367,7 @@ read_back(struct kk_nft *n, int family, const char *name, struct readback *rb,
 		}
 	}
 
-	if ((err = read_objects(n, rb, KK_NFT_RULE, NULL)) < 0)
+	if ((err = kk_nft_read_objects(n, rb, KK_NFT_RULE, NULL)) < 0)
 		return err;
 	return rb->overflow ? -E2BIG : 0;
 }
@@ -490,7 +467,7 @@ canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
 
 /*
  * The lines of list[0..n), the chains or the rules (kind) of a table, in
- * hook order: those (in) the chain chain_order[0] first, and so on.
+ * hook order: those (in) the chain kk_nft_chain_order[0] first, and so on.
  */
 static int
 hook_lines(struct lines *l, enum kk_nft_kind_id kind, const void *list,
@@ -512,7 +489,7 @@ hook_lines(struct lines *l, enum kk_nft_kind_id kind, const void *list,
 				chain = nftnl_rule_get_str(obj,
 				    NFTNL_RULE_CHAIN);
 			}
-			if (strcmp(chain, chain_order[c]) == 0 &&
+			if (strcmp(chain, kk_nft_chain_order[c]) == 0 &&
 			    (err = canon_line(l, kind, obj)) < 0)
 				return err;
 		}
@@ -734,7 +711,7 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	n->stats.full++;
 	n->verified.valid = false;
 	for (i = 0; err == 0 && i < no; i++) {
-		err = read_back(n, o[i].family, name, &rb, &o[i],
+		err = kk_nft_read_back(n, o[i].family, name, &rb, &o[i],
 		    reads != KK_NFT_READ_ALL, reads == KK_NFT_READ_SETTLED);
 		if (err == -E2BIG)
 			err = kk_nft_seterr(n, -ESTALE,
@@ -747,7 +724,7 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 		else
 			err = compare(n, &o[i], &want, first[i],
 			    first[i + 1] - first[i], &rb);
-		readback_free(&rb);
+		kk_nft_readback_free(&rb);
 	}
 	/*
 	 * Trusted for this generation only if nothing moved meanwhile: the
@@ -762,170 +739,5 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	}
 out:
 	lines_free(&want);
-	return err;
-}
-
-/* The counted drops of one table, added to c per hook. */
-static int
-add_counters(struct kk_nft *n, int family, const char *name,
-    struct kk_nft_counters *c)
-{
-	struct readback rb;
-	size_t i, k;
-	int err;
-
-	err = read_back(n, family, name, &rb, NULL, false, false);
-	if (err < 0)
-		goto out;
-	for (i = 0; i < rb.nrules; i++) {
-		const char *chain = nftnl_rule_get_str(rb.rules[i],
-		    NFTNL_RULE_CHAIN);
-		struct nftnl_expr_iter *it;
-		struct nftnl_expr *e;
-
-		for (k = 0; k < KK_NFT_MAX_CHAINS; k++)
-			if (strcmp(chain, chain_order[k]) == 0)
-				break;
-		if (k == KK_NFT_MAX_CHAINS)
-			continue;
-		it = nftnl_expr_iter_create(rb.rules[i]);
-		if (it == NULL) {
-			err = -ENOMEM;
-			goto out;
-		}
-		while ((e = nftnl_expr_iter_next(it)) != NULL) {
-			if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME),
-			    "counter") != 0)
-				continue;
-			c->pkts[k] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
-			c->bytes[k] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
-		}
-		nftnl_expr_iter_destroy(it);
-	}
-out:
-	readback_free(&rb);
-	return err;
-}
-
-int
-kk_nft_counters(struct kk_nft *n, const char *name, struct kk_nft_counters *c)
-{
-	int i, err = 0;
-
-	memset(c, 0, sizeof(*c));
-	for (i = 0; err == 0 && i < KK_NFT_FAMILIES; i++)
-		err = add_counters(n, kk_nft_families[i], name, c);
-	return err;
-}
-
-/* The named counters of a table, as a GETOBJ dump hands them over. */
-struct counters_dump {
-	const char *table;
-	struct kk_nft_block_count *c;	/* by name: their values */
-	size_t nc;
-	struct kk_nft_names *names;	/* or their names */
-	bool overflow;
-};
-
-static int
-counter_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct counters_dump *cd = data;
-	struct nftnl_obj *obj = nftnl_obj_alloc();
-	char want[KK_NFT_NAME_MAX + 8];
-	const char *name;
-	size_t i;
-
-	if (obj == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_obj_nlmsg_parse(nlh, obj) < 0 ||
-	    nftnl_obj_get_u32(obj, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER ||
-	    strcmp(nftnl_obj_get_str(obj, NFTNL_OBJ_TABLE), cd->table) != 0)
-		goto out;
-	name = nftnl_obj_get_str(obj, NFTNL_OBJ_NAME);
-	for (i = 0; i < cd->nc; i++) {
-		snprintf(want, sizeof(want), "%s" KK_NFT_DROPS_SUFFIX,
-		    cd->c[i].list);
-		if (strcmp(want, name) != 0)
-			continue;
-		cd->c[i].pkts = nftnl_obj_get_u64(obj, NFTNL_OBJ_CTR_PKTS);
-		cd->c[i].bytes = nftnl_obj_get_u64(obj, NFTNL_OBJ_CTR_BYTES);
-	}
-	if (cd->names != NULL && cd->names->ncounters <
-	    nitems(cd->names->counters))
-		snprintf(cd->names->counters[cd->names->ncounters++],
-		    KK_NFT_NAME_MAX, "%s", name);
-	else if (cd->names != NULL)
-		cd->overflow = true;
-out:
-	nftnl_obj_free(obj);
-	return MNL_CB_OK;
-}
-
-static int
-read_counters(struct kk_nft *n, int family, struct counters_dump *cd)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nftnl_obj *q = nftnl_obj_alloc();
-	struct nlmsghdr *nlh;
-
-	if (q == NULL)
-		return -ENOMEM;
-	nftnl_obj_set_str(q, NFTNL_OBJ_TABLE, cd->table);
-	nftnl_obj_set_u32(q, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, (uint16_t)family,
-	    NLM_F_DUMP, ++n->seq);
-	nftnl_obj_nlmsg_build_payload(nlh, q);
-	nftnl_obj_free(q);
-	return kk_nl_request(n->nl, nlh, counter_cb, cd);
-}
-
-int
-kk_nft_block_counters(struct kk_nft *n, const char *name,
-    struct kk_nft_block_count *c, size_t nc)
-{
-	struct counters_dump cd = { .table = name, .c = c, .nc = nc };
-	size_t i;
-
-	for (i = 0; i < nc; i++)
-		c[i].pkts = c[i].bytes = 0;
-	return read_counters(n, NFPROTO_INET, &cd);
-}
-
-int
-kk_nft_table_names(struct kk_nft *n, int family, const char *name,
-    struct kk_nft_names *out)
-{
-	struct counters_dump cd = { 0 };
-	struct readback rb;
-	size_t i;
-	int err;
-
-	memset(out, 0, sizeof(*out));
-	err = read_back(n, family, name, &rb, NULL, false, false);
-	if (err == 0 && rb.table == NULL)
-		err = -ENOENT;
-	if (err == 0)
-		err = read_objects(n, &rb, KK_NFT_SET, NULL);
-	if (err == 0 && (rb.overflow || rb.nchains > nitems(out->chains) ||
-	    rb.nsets > nitems(out->sets)))
-		err = -E2BIG;
-	if (err < 0)
-		goto out;
-	cd.table = name;
-	cd.names = out;
-	if ((err = read_counters(n, family, &cd)) < 0 || cd.overflow) {
-		err = err < 0 ? err : -E2BIG;
-		goto out;
-	}
-	kk_nft_table_comment(rb.table, out->comment, sizeof(out->comment));
-	for (i = 0; i < rb.nchains; i++)
-		snprintf(out->chains[out->nchains++], KK_NFT_NAME_MAX, "%s",
-		    nftnl_chain_get_str(rb.chains[i], NFTNL_CHAIN_NAME));
-	for (i = 0; i < rb.nsets; i++)
-		snprintf(out->sets[out->nsets++], KK_NFT_NAME_MAX, "%s",
-		    nftnl_set_get_str(rb.sets[i].s, NFTNL_SET_NAME));
-out:
-	readback_free(&rb);
 	return err;
 }

@@ -7,6 +7,7 @@
 #define KK_NFT_READBACK_H
 
 #include "nft.h"
+#include "nftkind.h"
 
 /* Writes n->err and returns err. */
 int kk_nft_seterr(struct kk_nft *n, int err, const char *fmt, ...)
@@ -49,5 +50,46 @@ enum kk_nft_reads {
 /* Pure: decided from the generations alone. */
 enum kk_nft_reads kk_nft_check_reads(enum kk_nft_check how,
     const struct kk_nft_gens *g);
+
+/* The chains kakurid makes, in the order it reads them back. */
+extern const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS];
+
+/* A set as read back: its attributes and what its elements came to. */
+struct rset {
+	struct nftnl_set *s;
+	bool wanted;		/* a set of this name is wanted: elements read */
+	bool interval;		/* wanted as an interval set: count and digest */
+	size_t nelems;
+	unsigned char digest[32];
+	struct kk_nft_elems elems;	/* a plain set's keys */
+};
+
+/* Read-back: the kernel's table, chains, sets and rules. */
+struct readback {
+	int family;
+	const char *name;
+	struct nftnl_table *table;
+	struct nftnl_chain *chains[KK_NFT_MAX_CHAINS + 8];
+	size_t nchains;
+	struct rset sets[KK_NFT_MAX_SETS + 8];
+	size_t nsets;
+	struct nftnl_rule *rules[KK_NFT_MAX_RULES + 32];
+	size_t nrules;
+	bool overflow;
+};
+
+/*
+ * The table name of family as the kernel has it into rb (rb->table NULL
+ * if there is none).  With o: also its sets and the elements of those o
+ * wants; interval sets are settled without reading them when settled, or
+ * when owned and the table is an owner table of this socket.
+ */
+int kk_nft_read_back(struct kk_nft *n, int family, const char *name,
+    struct readback *rb, const struct kk_nft_objects *o, bool owned,
+    bool settled);
+/* The objects of kind in rb's table: the one called name, or all (NULL). */
+int kk_nft_read_objects(struct kk_nft *n, struct readback *rb,
+    enum kk_nft_kind_id kind, const char *name);
+void kk_nft_readback_free(struct readback *rb);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * IOC block lists (issue 12) without a kernel: a block command's args
  * normalised or refused with the entry named (agentd/blocklist.c), the
- * lists' files written and read back, a damaged one set aside; the rules
+ * lists' files written and read back, a damaged one set aside (a
+ * digest that holds over keys not as seal left them too); the rules
  * a list makes in every mode (nft/rules.c), decoded; and a 100,000-entry
  * list with its rules as one batch, including the change in place whose
  * new elements must come before anything is deleted.
@@ -9,9 +10,11 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <libmnl/libmnl.h>
@@ -24,6 +27,7 @@
 
 #include "blocklist.h"
 #include "nft.h"
+#include "sha256.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -282,6 +286,114 @@ rule_exprs(const struct nftnl_rule *r, char *out, size_t len)
 		    out[0] ? " " : "", nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
 	nftnl_expr_iter_destroy(it);
 }
+
+/*
+ * b's file as version 1 wrote it (the keys inside the hashed text), with
+ * its IPv4 keys changed as ver says: 0 not at all, 1 its first two
+ * ranges swapped, 2 the second starting right after the first, 3 the
+ * first ending before it starts.  Only IPv4 ranges.
+ */
+static void
+write_v1(const char *dir, const struct kd_blocklist *b, int ver)
+{
+	char path[PATH_MAX], head[256], hex[70];
+	unsigned char d[32], *keys, pair[8];
+	size_t n, len, klen = b->r[0].n * 8;
+	char *buf;
+	FILE *f;
+	int i;
+
+	n = (size_t)snprintf(head, sizeof(head), "kakuri-blocklist 1\nset %s\n"
+	    "version %u\ndirection both\nports -\nentries %zu\nranges4 %zu\n",
+	    b->name, b->version, b->entries, b->r[0].n);
+	len = n + klen + strlen("ranges6 0\n");
+	buf = malloc(len + 72);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, head, n);
+	keys = (unsigned char *)buf + n;
+	memcpy(keys, b->r[0].keys, klen);
+	memcpy(buf + n + klen, "ranges6 0\n", strlen("ranges6 0\n"));
+	if (ver == 1) {
+		memcpy(pair, keys, 8);
+		memcpy(keys, keys + 8, 8);
+		memcpy(keys + 8, pair, 8);
+	} else if (ver == 2) {
+		keys[8 + 1] = keys[4 + 1] + 1;	/* 10.2.0.0: adjacent */
+	} else if (ver == 3) {
+		keys[4 + 1] = 0;
+	}
+	kk_sha256(buf, len, d);
+	memcpy(buf + len, "sha256 ", 7);
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", d[i]);
+	memcpy(buf + len + 7, hex, 64);
+	buf[len + 71] = '\n';
+	kk_test_join(path, dir, "ooo.list");
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, len + 72, f), len + 72);
+	fclose(f);
+	free(buf);
+}
+
+/*
+ * Keys are loaded as seal left them, not sorted or merged again: a file
+ * of either version whose keys are not so is refused, even when its
+ * digest holds (version 1 hashed the keys with the text); version 2's
+ * keys must make the elements digest its hashed text names.
+ */
+START_TEST(files_keys_checked)
+{
+	struct kd_blocklists back;
+	struct kd_blocklist *b;
+	char dir[PATH_MAX], path[PATH_MAX], bad[64];
+	FILE *f;
+	int ver;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "ooo.list");
+	b = list_of("{\"set\":\"ooo\",\"version\":1,\"addresses\":"
+	    "[\"10.1.0.0/16\",\"10.3.0.0/16\"]}");
+	/* version 2, one byte of the last key changed */
+	ck_assert_int_eq(kd_blocklist_save(dir, b), 0);
+	f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, -2, SEEK_END), 0);
+	fputc(0x7f, f);
+	fclose(f);
+	memset(&back, 0, sizeof(back));
+	ck_assert_int_eq(kd_blocklists_load(dir, &back, bad, sizeof(bad)), 0);
+	ck_assert_str_eq(bad, "ooo");
+	ck_assert_uint_eq(back.n, 0);
+	strcat(path, ".bad");
+	ck_assert_int_eq(unlink(path), 0);
+	path[strlen(path) - 4] = '\0';
+	for (ver = 0; ver <= 3; ver++) {
+		write_v1(dir, b, ver);
+		memset(&back, 0, sizeof(back));
+		ck_assert_int_eq(kd_blocklists_load(dir, &back, bad,
+		    sizeof(bad)), 0);
+		if (ver == 0) {
+			/* a version 1 file still loads, as it was */
+			ck_assert_str_eq(bad, "");
+			ck_assert_uint_eq(back.n, 1);
+			ck_assert_uint_eq(back.list[0]->r[0].n, 2);
+			ck_assert_mem_eq(back.list[0]->r[0].digest,
+			    b->r[0].digest, 32);
+			ck_assert_int_eq(unlink(path), 0);
+		} else {
+			ck_assert_msg(strcmp(bad, "ooo") == 0,
+			    "variant %d: bad '%s'", ver, bad);
+			ck_assert_uint_eq(back.n, 0);
+			strcat(path, ".bad");
+			ck_assert_int_eq(unlink(path), 0);
+			path[strlen(path) - 4] = '\0';
+		}
+		kd_blocklists_clear(&back);
+	}
+	kd_blocklist_free(b);
+}
+END_TEST
 
 START_TEST(rules_in_every_mode)
 {
@@ -548,6 +660,7 @@ KK_SUITE(blocklist_suite, "blocklist",
 	    KK_TEST(hostile),
 	    KK_TEST(too_many_entries),
 	    KK_TEST(files_round_trip),
+	    KK_TEST(files_keys_checked),
 	    KK_TEST(rules_in_every_mode),
 	KK_CASE("scale", 0, 120),
 	    KK_TEST(batch_100k_with_rules))

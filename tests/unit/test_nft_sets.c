@@ -128,6 +128,85 @@ START_TEST(ranges_parse_and_merge)
 END_TEST
 
 /* The same elements digest the same, in any order; one more or less does not. */
+/*
+ * Ranges as seal left them, loaded in one pass (a restore's list files):
+ * the same ranges, elements and digest as sealing them; keys out of
+ * order, overlapping, adjacent or reversed are refused, not repaired.
+ * Room reserved (a block command's count) holds more if more come.
+ */
+START_TEST(load_takes_only_sealed_keys)
+{
+	static const char *const text[] = { "2001:db8::/48", "2001:db8:2::1",
+	    "2001:db8:4::-2001:db8:4::ff", "ffff::/16" };
+	struct kk_nft_ranges sealed, r;
+	uint8_t *keys;
+	size_t size, room;
+	int bad;
+
+	ranges(&sealed, AF_INET6, text, 4);
+	ck_assert_uint_eq(sealed.n, 4);
+	size = sealed.n * 2 * 16;
+	kk_nft_ranges_init(&r, AF_INET6);
+	ck_assert_int_eq(kk_nft_ranges_load(&r, sealed.keys, sealed.n), 0);
+	ck_assert(r.sealed);
+	ck_assert_uint_eq(r.n, sealed.n);
+	ck_assert_uint_eq(r.nelems, sealed.nelems);
+	ck_assert_uint_eq(r.nelems, 7);	/* ffff::/16 runs to the end */
+	ck_assert_mem_eq(r.digest, sealed.digest, 32);
+	kk_nft_ranges_free(&r);
+	keys = malloc(size);
+	ck_assert_ptr_nonnull(keys);
+	for (bad = 1; bad <= 4; bad++) {
+		memcpy(keys, sealed.keys, size);
+		if (bad == 1) {		/* the first two ranges swapped */
+			memcpy(keys, sealed.keys + 32, 32);
+			memcpy(keys + 32, sealed.keys, 32);
+		} else if (bad == 2) {	/* the second inside the first */
+			keys[32 + 5] = 0x00;
+			keys[48 + 5] = 0x00;
+		} else if (bad == 3) {	/* the second right after the first */
+			memcpy(keys + 32, keys + 16, 16);
+			keys[32 + 5] = 0x01;
+			memset(keys + 32 + 6, 0, 10);
+		} else {		/* the third ends before it starts */
+			keys[64 + 16 + 15] = 0x00;
+			keys[64 + 15] = 0x01;
+		}
+		kk_nft_ranges_init(&r, AF_INET6);
+		ck_assert_msg(kk_nft_ranges_load(&r, keys, sealed.n) == -EBADMSG,
+		    "variant %d loaded", bad);
+		kk_nft_ranges_free(&r);
+	}
+	free(keys);
+	/*
+	 * Room reserved for fewer than come: the rest fit all the same (on
+	 * the heap); for as many: they stay where they were put.
+	 */
+	for (room = 2; room <= 4; room += 2) {
+		kk_nft_ranges_init(&r, AF_INET6);
+		ck_assert_int_eq(kk_nft_ranges_reserve(&r, room), 0);
+		ck_assert_uint_gt(r.keys_maplen, 0);
+		for (bad = 3; bad >= 0; bad--)
+			ck_assert_int_eq(kk_nft_ranges_add(&r, text[bad]), 0);
+		ck_assert(room < 4 ? r.keys_maplen == 0 : r.keys_maplen > 0);
+		ck_assert_int_eq(kk_nft_ranges_seal(&r), 0);
+		ck_assert_mem_eq(r.digest, sealed.digest, 32);
+		kk_nft_ranges_free(&r);
+	}
+	/* nothing at all is sealed too; the cap holds */
+	kk_nft_ranges_init(&r, AF_INET6);
+	ck_assert_int_eq(kk_nft_ranges_load(&r, NULL, 0), 0);
+	ck_assert(r.sealed);
+	ck_assert_uint_eq(r.nelems, 0);
+	kk_nft_ranges_free(&r);
+	kk_nft_ranges_init(&r, AF_INET6);
+	ck_assert_int_eq(kk_nft_ranges_load(&r, sealed.keys,
+	    KK_NFT_RANGES_MAX + 1), -E2BIG);
+	kk_nft_ranges_free(&r);
+	kk_nft_ranges_free(&sealed);
+}
+END_TEST
+
 START_TEST(digest_is_of_the_elements)
 {
 	static const char *const a[] = { "10.0.0.0/24", "10.0.2.0/24", "10.0.1.0/24" };
@@ -697,6 +776,7 @@ END_TEST
 KK_SUITE(nft_sets_suite, "nft_sets",
 	KK_CASE("intervals", 0, 0),
 	    KK_TEST(ranges_parse_and_merge),
+	    KK_TEST(load_takes_only_sealed_keys),
 	    KK_TEST(digest_is_of_the_elements),
 	    KK_TEST(batch_of_100k_ranges_decodes),
 	    KK_TEST(refused_element_is_named),
