@@ -35,24 +35,14 @@ fleet_lan() {
 	done
 }
 
-# fleet_policy I: agent I's policy; no listener, the broker its channel
+# fleet_policy I: agent I's policy (lib.sh's, in agent I's directory); no
+# listener, the broker its channel, the broker's reports through it
 fleet_policy() {
 	local d=${FLEET_DIR[$1]}
-	cat >"$d/kakuri.conf" <<EOF
-agent: {
-  state_dir = "$d/state";
-  control_socket = "$d/control.sock";
-  staff_group = "users";
-  user = "nobody";
-  listen = "";                      # no inbound port at all
-  key = "$d/agent.key"; cert = "$d/agent.crt";
-  trust = "$PKI/trust.conf";
-};
-management: { peers = [ "$PEER4" ]; ports = [ 7444 ]; };   # the broker joins them
-report: { collector_id = "$COL_ID"; };   # no collector address: through the broker
-$(fleet_conf "$d" "\"${FLEET_GROUPS[$1]}\"")
-EOF
-	chmod 0600 "$d/kakuri.conf"
+	POLICY="$d/kakuri.conf" STATE="$d/state" SOCK="$d/control.sock" write_policy \
+		"listen = \"\"; key = \"$d/agent.key\"; cert = \"$d/agent.crt\"; trust = \"$PKI/trust.conf\";" \
+		"report: { collector_id = \"$COL_ID\"; };
+$(fleet_conf "$d" "\"${FLEET_GROUPS[$1]}\"")"
 }
 
 actl() { "$KAKURICTL" -s "${FLEET_DIR[$1]}/control.sock" "${@:2}"; }
