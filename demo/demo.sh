@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # make demo: the employee's report and the staff button, end to end, in
 # throw-away network namespaces (endpoint, CSIRT peer with the collector,
-# "internet", container).  Nothing touches this machine's own network
-# namespace; everything is removed at the end, also on Ctrl-C.
+# "internet", container); then the fleet: three agents with no listening
+# port on an office LAN dial out to a Mosquitto broker in the CSIRT
+# namespace, and one signed group isolate reaches them through it.
+# Nothing touches this machine's own network namespace; everything is
+# removed at the end, also on Ctrl-C.
 . "$(dirname "$0")/../tests/integration/lib.sh"
+. "$(dirname "$0")/../tests/integration/fleetlab.sh"
+. "$(dirname "$0")/fleet.sh"
 need
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
@@ -96,5 +101,8 @@ ip netns exec "$EP" nft list table inet kakuri | sed 's/^/  /'
 
 step "9. the audit timeline, hash chain verified"
 show "$KAKURICTL" -s "$SOCK" log
+
+step "10. the fleet: agents with no listening port, reached through an MQTT broker"
+fleet_part || exit 1
 
 step "done: cleaning up namespaces and processes"
