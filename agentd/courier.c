@@ -248,6 +248,18 @@ transport(struct kd *d)
 	return d->report_via != NULL ? d->report_via(d) : NULL;
 }
 
+/* Where the reports go, for the log and the audit. */
+static const char *
+destination(struct kd *d)
+{
+	static char buf[160];
+
+	if (d->policy->collector[0] != '\0')
+		return d->policy->collector;
+	snprintf(buf, sizeof(buf), "broker %s", d->policy->fleet_broker);
+	return buf;
+}
+
 /*
  * Hands the child the next batch, oldest first: up to KD_COURIER_WINDOW
  * messages or KD_COURIER_WINDOW_BYTES (at least one), if it is free.
@@ -409,8 +421,7 @@ acked(struct kd *d, struct kd_courier_msg *m, const uint8_t *body,
 	    KW_REPORT, m->e.id, KW_TYPE, m->type, KW_SEQ,
 	    (json_int_t)m->e.seq));
 	kk_log(LOG_INFO, KK_MID_REPORT, "courier: %s report %s (seq %llu) "
-	    "delivered to %s", m->type, m->e.id, m->e.seq,
-	    d->policy->collector);
+	    "delivered to %s", m->type, m->e.id, m->e.seq, destination(d));
 }
 
 /*
@@ -447,7 +458,7 @@ batch_done(struct kd *d)
 		kd_audit(d, "kakurid", "courier", "delivered", json_pack(
 		    "{s:I, s:o, s:s}", KW_COUNT, (json_int_t)json_array_size(
 		    co->win_done), KW_MESSAGES, co->win_done, KW_COLLECTOR,
-		    d->policy->collector));
+		    destination(d)));
 	co->win_done = NULL;
 	if (co->win_failed) {
 		failed(d, NULL);

@@ -128,6 +128,11 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	}
 	/* the fleet broker's reports too (DESIGN 9), the broker checked
 	 * against --broker-ca (its own CA), else --ca */
+	if (broker != NULL && broker_ca == NULL && ca == NULL) {
+		fail_line("--broker needs --broker-ca, the broker's CA (or --ca)");
+		ret = EX_USAGE;
+		goto out;
+	}
 	if (broker != NULL && (ret = colbroker_start(&col, broker,
 	    broker_ca ? broker_ca : ca, cert, key)) != EX_DONE)
 		goto out;

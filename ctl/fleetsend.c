@@ -345,12 +345,16 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 			    "not a signed command" : strerror(-r));
 			goto out;
 		}
-		/* a command for another agent would only be refused there */
+		/* a command for another addressee would only be refused */
 		if (s.agent != NULL && strcmp(s.files[i].cmd.agent,
 		    s.agent) != 0) {
-			fail_line("%s is for agent %.16s..., not %.16s...; "
-			    "nothing sent", s.files[i].path,
-			    s.files[i].cmd.agent, s.agent);
+			fail_line("%s is not for agent %.16s...; nothing sent",
+			    s.files[i].path, s.agent);
+			goto out;
+		}
+		if (group != NULL && strcmp(s.files[i].cmd.group, group) != 0) {
+			fail_line("%s is not a command for group %s; nothing "
+			    "sent", s.files[i].path, group);
 			goto out;
 		}
 	}

@@ -64,15 +64,16 @@ static const struct command commands[] = {
 	  .synopsis = "-k KEY [--keyid K] [-o OUT] FILE",
 	  .description = "add a signature to a signed command (two-person release)" },
 	{ .name = "send", .run = cmd_send,
-	  .synopsis = "--to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--json] FILE...",
-	  .description = "send signed commands to agents over mutual TLS, verify the receipts" },
+	  .synopsis = "--to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--json] FILE...\n"
+	      "--broker mqtts://ADDR:PORT --ca CA --cert CRT --key KEY (--agent ID | --group G) [--expect FILE] [--timeout MS] [--json] FILE...",
+	  .description = "send signed commands to agents over mutual TLS, or through the fleet broker; verify the receipts" },
 	{ .name = "fetch", .run = cmd_fetch,
 	  .synopsis = "--to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n"
 	      "--verify DIR --agent-key FILE [--json]",
 	  .description = "pull evidence from an agent and verify it; --verify: check it again" },
 	{ .name = "collector", .run = cmd_collector,
-	  .synopsis = "--listen ADDR:PORT --dir DIR --cert CRT --key KEY (--ca CA | --agents FILE) [--exec PROG]",
-	  .description = "receive the agents' reports over mutual TLS, store them durably, ack them" },
+	  .synopsis = "--listen ADDR:PORT --dir DIR --cert CRT --key KEY (--ca CA | --agents FILE) [--broker mqtts://ADDR:PORT [--broker-ca CA]] [--exec PROG]",
+	  .description = "receive the agents' reports over mutual TLS (and through the fleet broker), store them durably, ack them" },
 	{ .name = "reports", .run = cmd_reports,
 	  .synopsis = "[--json] [--agent ID] [--type T] [--since TIME] DIR\n"
 	      "--drills [--json] [--agent ID] [--since TIME] DIR",

@@ -242,6 +242,9 @@ done
 printf '%s\n' "${AGENT[@]}" >"$WORK/fleet-ids"
 BISO="$WORK/broker-iso.json"
 "$KAKURICTL" sign -k "$PKI/alice.key" --group tokyo --action isolate --episode "$CAMPAIGN" -o "$BISO" 2>/dev/null
+send_broker operator --group osaka --timeout 3000 "$BISO" >/dev/null 2>"$WORK/wronggroup.err"; rc=$?
+check "send --broker --group osaka with a tokyo command: refused before anything is published" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'is not a command for group osaka; nothing sent' '$WORK/wronggroup.err'"
 send_broker operator --json --group tokyo --expect "$WORK/fleet-ids" --timeout 8000 "$BISO" \
 	>"$WORK/broker-iso.out" 2>/dev/null; rc=$?
 check "a group isolate through the broker: exit 1 (one agent of the list is silent)" test $rc -eq 1
