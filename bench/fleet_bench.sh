@@ -141,7 +141,7 @@ sim_rss=$(rss "$SIMPID")
 ISO=$(signed simiso alice isolate --group "$GROUP")
 ip netns exec "$PEER" "$SIM" operator "$PEER4" "$BROKER_PORT" "$GROUP" "$WORK/sim.ids" \
 	"$ISO" 60000 "$WORK/sim.ms" "${OPTLS[@]}" >"$WORK/op.out" 2>>"$WORK/op.err"
-read -r _ got _ want _ done _ unver _ ms50 _ ms99 _ ms100 <"$WORK/op.out" ||
+read -r _ got _ want _ done _ unver _ ms50 _ ms99 _ sim100 <"$WORK/op.out" ||
 	{ cat "$WORK/op.err"; echo "the operator failed"; exit 1; }
 # the same through kakurictl, as shipped: process start, TLS, subscribe,
 # publish, every receipt checked, one JSON document
@@ -163,7 +163,7 @@ echo "    the operator uses TLS with its client certificate; TLS handshakes are 
 printf '    connected and subscribed: %s of %s in %s ms (%s lost)\n' "$nready" "$NSIM" "$connect_ms" "$nlost"
 printf '    group isolate, publish -> receipts at the operator (fleetsim operator, every receipt verified):\n'
 printf '      %s of %s receipts, %s done, %s unverified; 50%% in %s ms, 99%% in %s ms (target 10000), 100%% in %s ms (target 30000)\n' \
-	"$got" "$want" "$done" "$unver" "$ms50" "$ms99" "$ms100"
+	"$got" "$want" "$done" "$unver" "$ms50" "$ms99" "$sim100"
 printf '    kakurictl send --broker --group --expect --json, whole process: %s of %s done in %s ms\n' \
 	"${ctl_done:-?}" "$NSIM" "$ctl_ms"
 printf '    simulator: %s\n' "$handled"
@@ -178,9 +178,9 @@ read -r _ ntls tls_ms _ _ <"$WORK/tls.out"
 echo
 echo "13b. TLS 1.3 with client certificates (Ed25519, the lab's fleet CA) to the same broker, $NTLS connections, up to 400 at once"
 awk -v n="${ntls:-0}" -v ms="${tls_ms:-0}" -v want="$NTLS" -v big="$NSIM" 'BEGIN {
-	r = ms > 0 ? n / (ms / 1000) : 0;
+	r = ms > 0 ? n / (ms / 1000) : 0; t = r > 0 ? big / r : -1;
 	printf "    %d of %d connected (TLS + CONNACK) in %d ms: %.0f handshakes/s; %d agents would take %.1f s at that rate\n",
-		n, want, ms, r, big, r > 0 ? big / r : -1 }'
+		n, want, ms, r, big, t }'
 
 # c. real kakurid agents --------------------------------------------------------
 KPIDS=()
@@ -198,6 +198,27 @@ all_mode() {
 	local i
 	for i in $(seq 1 "$NREAL"); do [ "$(mode_of "$WORK/f$i" mode)" = "$1" ] || return 1; done
 }
+# release_all RUN [direct]: every agent released by a two-signature
+# release addressed to it (each has an episode of its own), through the
+# broker, or with "direct" over mutual TLS to its CSIRT listener
+release_all() {
+	local i d id rel
+	for i in $(seq 1 "$NREAL"); do
+		d="$WORK/f$i"
+		id=$(sed -n "${i}p" "$WORK/real.ids")
+		rel=$(signed "rel$1-$i" alice release --agent "$id" --episode "$(mode_of "$d" episode)")
+		"$KAKURICTL" cosign -k "$PKI/bob.key" "$rel" 2>/dev/null
+		if [ "${2:-}" = direct ]; then
+			ip netns exec "$PEER" "$KAKURICTL" send --json --to "10.99.1.$i:7443" --agent-id "$id" \
+				--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" "$rel" 2>/dev/null |
+				jq '{summary: {done: ([.receipts[]? | select(.result == "done")] | length)}}' >"$WORK/rel.json"
+		else
+			send_broker operator --json --agent "$id" --timeout 15000 "$rel" >"$WORK/rel.json" 2>/dev/null
+		fi
+		jq -e ".summary.done == 1" "$WORK/rel.json" >/dev/null || { jq -c . "$WORK/rel.json"; "$KAKURICTL" -s "$d/c.sock" status --json | jq -c .fleet; ip netns exec "${P}-f$i" nft list table inet kakuri | sed -n 1,80p; echo "run $1: agent $i not released"; return 1; }
+	done
+	until_ok 10 all_mode open || { echo "run $1: not every agent is open again"; return 1; }
+}
 : >"$WORK/real.ms"; : >"$WORK/real.all"
 for r in $(seq 1 "$RUNS"); do
 	f=$(signed "iso$r" alice isolate --group "$GROUP")
@@ -207,16 +228,7 @@ for r in $(seq 1 "$RUNS"); do
 	[ "$got" = "$want" ] && [ "$done" = "$want" ] || { echo "run $r: $(cat "$WORK/real.out")"; exit 1; }
 	echo "$ms100" >>"$WORK/real.all"
 	all_mode isolated || { echo "run $r: not every agent is isolated"; exit 1; }
-	# released one by one: each has its own episode
-	for i in $(seq 1 "$NREAL"); do
-		d="$WORK/f$i"
-		id=$(sed -n "${i}p" "$WORK/real.ids")
-		rel=$(signed "rel$r-$i" alice release --agent "$id" --episode "$(mode_of "$d" episode)")
-		"$KAKURICTL" cosign -k "$PKI/bob.key" "$rel" 2>/dev/null
-		send_broker operator --json --agent "$id" --timeout 15000 "$rel" >"$WORK/rel.json" 2>/dev/null
-		jq -e '.summary.done == 1' "$WORK/rel.json" >/dev/null || { echo "run $r: agent $i not released"; exit 1; }
-	done
-	until_ok 10 all_mode open || { echo "run $r: not every agent is open again"; exit 1; }
+	release_all "$r" || exit 1
 done
 read -r rm rp < <(stats "$WORK/real.ms")
 read -r am ap < <(stats "$WORK/real.all")
@@ -225,3 +237,68 @@ echo "13c. $NREAL real kakurid agents (own namespaces, agent.listen = \"\", one 
 echo "    (released between runs by a two-signature release addressed to each agent: every agent has its own episode)"
 printf '    publish -> receipt at the operator, %s receipts: median %s ms, p99 %s ms\n' "$(wc -l <"$WORK/real.ms")" "$rm" "$rp"
 printf '    publish -> all %s receipts in (per run): median %s ms, worst %s ms\n' "$NREAL" "$am" "$(sort -g "$WORK/real.all" | tail -1)"
+
+# d. the same group isolate by direct mutual TLS from one station -----------
+# The same agents, restarted with the CSIRT listener on as well
+# (agent.listen, tls.client_ca); kakurictl send connects to each, pins its
+# id and checks its receipt, NREAL at once.
+for i in $(seq 1 "$NREAL"); do
+	kill -TERM "${KPIDS[$((i - 1))]}" 2>/dev/null
+done
+for i in $(seq 1 "$NREAL"); do
+	for _ in $(seq 1 100); do kill -0 "${KPIDS[$((i - 1))]}" 2>/dev/null || break; sleep 0.05; done
+	wait "${KPIDS[$((i - 1))]}" 2>/dev/null
+done
+KPIDS=()
+channel_listening() { [ "$(mode_of "$1" csirt_channel)" = listening ]; }
+for i in $(seq 1 "$NREAL"); do
+	d="$WORK/f$i"
+	sed -i -e 's|listen = "";|listen = "0.0.0.0:7443";|' "$d/p.conf"
+	echo "tls: { client_ca = \"$PKI/ca.pem\"; };" >>"$d/p.conf"
+	ip netns exec "${P}-f$i" "$KAKURID" -f "$d/p.conf" >>"$d/log" 2>&1 &
+	KPIDS+=($!); PIDS+=($!)
+done
+for i in $(seq 1 "$NREAL"); do
+	until_ok 30 channel_listening "$WORK/f$i" || { tail -n 3 "$WORK/f$i/log"; echo "agent $i: no CSIRT listener"; exit 1; }
+	until_ok 30 connected "$WORK/f$i" || { echo "agent $i did not reconnect to the broker"; exit 1; }
+done
+: >"$WORK/direct.ms"
+for r in $(seq 1 "$RUNS"); do
+	f=$(signed "diso$r" alice isolate --group "$GROUP")
+	t0=$EPOCHREALTIME
+	ip netns exec "$PEER" "$KAKURICTL" send --json --concurrency "$NREAL" --targets "$WORK/targets" \
+		--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" "$f" >"$WORK/direct.json" 2>"$WORK/direct.err"
+	t1=$EPOCHREALTIME
+	ok=$(jq -r '.receipts[]?.result // .result' "$WORK/direct.json" 2>/dev/null | grep -c '^done$')
+	[ "$ok" -eq "$NREAL" ] || { head -c 600 "$WORK/direct.json" "$WORK/direct.err"; echo "direct run $r: $ok of $NREAL done"; exit 1; }
+	echo $(( (${t1/./} - ${t0/./}) / 1000 )) >>"$WORK/direct.ms"
+	all_mode isolated || { echo "direct run $r: not every agent is isolated"; exit 1; }
+	# released direct as well: after an isolate that came over TLS the
+	# broker's next message on the quiet session is dropped (the isolated
+	# ruleset takes the broker's packets only as ct established, and
+	# conntrack first sees that session inbound) until the agent's next
+	# keep-alive; an open issue of the agent's ruleset, not measured here
+	release_all "d$r" direct || exit 1
+done
+read -r dm dp < <(stats "$WORK/direct.ms")
+# the broker, the same way: the operator's whole process, kakurictl send
+: >"$WORK/bctl.ms"
+for r in $(seq 1 "$RUNS"); do
+	f=$(signed "biso$r" alice isolate --group "$GROUP")
+	t0=$EPOCHREALTIME
+	send_broker operator --json --group "$GROUP" --expect "$WORK/real.ids" --timeout 30000 "$f" \
+		>"$WORK/bctl.json" 2>/dev/null
+	t1=$EPOCHREALTIME
+	[ "$(jq -r .summary.done "$WORK/bctl.json")" = "$NREAL" ] || { echo "broker run $r: not all done"; exit 1; }
+	echo $(( (${t1/./} - ${t0/./}) / 1000 )) >>"$WORK/bctl.ms"
+	release_all "b$r" || exit 1
+done
+read -r bm bp < <(stats "$WORK/bctl.ms")
+echo
+echo "13d. side by side, the same $NREAL real agents, one group isolate, kakurictl as a whole process ($RUNS runs, median / worst ms)"
+printf '    through the broker (send --broker --group --expect):        %s / %s\n' "$bm" "$(sort -g "$WORK/bctl.ms" | tail -1)"
+printf '    direct mutual TLS fan-out (send --targets --concurrency %s): %s / %s\n' "$NREAL" "$dm" "$(sort -g "$WORK/direct.ms" | tail -1)"
+awk -v n="$NREAL" -v ms="$dm" -v big="$NSIM" -v sim="$sim100" 'BEGIN {
+	r = n / (ms / 1000); t = big / r;
+	printf "    direct: %.0f agents/s from one station; PROJECTED for %d agents at that rate: %.1f s (not run: %d TLS listeners)\n", r, big, t, big;
+	printf "    broker: %d simulated agents measured above: 100%% of receipts in %.1f s\n", big, sim / 1000 }'
