@@ -127,21 +127,47 @@ echo
 echo "13. fleet: MQTT broker (Mosquitto $("$MOSQUITTO" -h 2>/dev/null | awk 'NR == 1 { print $3 }')) in its own namespace, $(nproc) cores"
 
 # a. simulated agents -------------------------------------------------------
-ip netns exec "$PEER" "$SIM" agents "$PEER4" "$PLAIN_PORT" "$NSIM" "$GROUP" \
-	"$PKI/trust.conf" "$WORK/sim.ids" 900 >"$WORK/sim.out" 2>"$WORK/sim.err" &
-SIMPID=$!; PIDS+=($SIMPID)
-until_ok 300 grep -q '^ready' "$WORK/sim.out" || { cat "$WORK/sim.err"; echo "the simulated agents did not connect"; exit 1; }
-read -r _ nready connect_ms _ nlost <"$WORK/sim.out"
+# Each simulated agent costs the simulator 3 file descriptors (its socket
+# and libmosquitto's wake-up socket pair); this machine's hard limit is
+# what it is (raising it needs CAP_SYS_RESOURCE), so the agents are spread
+# over as few simulator processes as it allows, each one epoll loop.
+PER=$(( ($(ulimit -Hn) - 100) / 3 ))
+[ "$PER" -gt 0 ] || { echo "no file descriptors for the simulator"; exit 1; }
+NPROC=$(( (NSIM + PER - 1) / PER ))
+SIMPIDS=()
+for k in $(seq 1 "$NPROC"); do
+	n=$(( k < NPROC ? PER : NSIM - (NPROC - 1) * PER ))
+	ip netns exec "$PEER" "$SIM" agents "$PEER4" "$PLAIN_PORT" "$n" "$GROUP" \
+		"$PKI/trust.conf" "$WORK/sim$k.ids" 900 >"$WORK/sim$k.out" 2>"$WORK/sim$k.err" &
+	SIMPIDS+=($!); PIDS+=($!)
+done
+# every simulator ready, or one of them gone
+sims_settled() {
+	local k
+	for k in $(seq 1 "$NPROC"); do
+		grep -q '^ready' "$WORK/sim$k.out" && continue
+		kill -0 "${SIMPIDS[$((k - 1))]}" 2>/dev/null || return 0
+		return 1
+	done
+}
+until_ok 300 sims_settled
+cat "$WORK"/sim*.out | awk '/^ready/ { n += $2; if ($3 > ms) ms = $3; lost += $5 }
+	END { print n + 0, ms + 0, lost + 0 }' >"$WORK/ready"
+read -r nready connect_ms nlost <"$WORK/ready"
+cat "$WORK"/sim*.ids >"$WORK/sim.ids" 2>/dev/null
 [ "$nready" = "$NSIM" ] || {
-	tail -n 5 "$WORK/sim.err" "$FLEET/mosquitto.log"
+	tail -n 5 "$WORK"/sim*.err "$FLEET/mosquitto.log"
 	echo "only $nready of $NSIM simulated agents subscribed"; exit 1; }
 sleep 2	# the broker settles (session bookkeeping) before it is measured
 broker_rss1=$(rss "$BROKER_PID")
-sim_rss=$(rss "$SIMPID")
+sim_rss=$(for p in "${SIMPIDS[@]}"; do rss "$p"; done | awk '{ s += $1 } END { print s }')
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 ISO=$(signed simiso alice isolate --group "$GROUP")
+bt0=$(ticks "$BROKER_PID")
 ip netns exec "$PEER" "$SIM" operator "$PEER4" "$BROKER_PORT" "$GROUP" "$WORK/sim.ids" \
 	"$ISO" 60000 "$WORK/sim.ms" "${OPTLS[@]}" >"$WORK/op.out" 2>>"$WORK/op.err"
-read -r _ got _ want _ done _ unver _ ms50 _ ms99 _ sim100 <"$WORK/op.out" ||
+bt1=$(ticks "$BROKER_PID")
+read -r _ got _ want _ done _ unver _ ms50 _ ms99 _ sim100 _ opcpu <"$WORK/op.out" ||
 	{ cat "$WORK/op.err"; echo "the operator failed"; exit 1; }
 # the same through kakurictl, as shipped: process start, TLS, subscribe,
 # publish, every receipt checked, one JSON document
@@ -152,12 +178,16 @@ send_broker operator --json --group "$GROUP" --expect "$WORK/sim.ids" --timeout 
 t1=$EPOCHREALTIME
 ctl_ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
 ctl_done=$(jq -r '.summary.done' "$WORK/ctl.json" 2>/dev/null)
-kill -TERM "$SIMPID"
-until_ok 30 grep -q '^handled' "$WORK/sim.out"
-wait "$SIMPID" 2>/dev/null
-handled=$(grep '^handled' "$WORK/sim.out")
+kill -TERM "${SIMPIDS[@]}"
+for p in "${SIMPIDS[@]}"; do
+	for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	wait "$p" 2>/dev/null
+done
+handled=$(cat "$WORK"/sim*.out | awk '/^handled/ { d += $3; r += $5; l += $7; c += $9 }
+	END { printf "%d commands done, %d refused, %d sessions lost; %.1f CPU s for both commands", d, r, l, c }')
 echo
-echo "13a. $NSIM simulated agents (build/fleetsim: one process, one epoll loop; kakurid's kd_signed_check, signed receipts, no nftables)"
+echo "13a. $NSIM simulated agents (build/fleetsim: $NPROC process(es) of one epoll loop each, at most $PER agents in one under"
+echo "    this machine's limit of $(ulimit -Hn) file descriptors; kakurid's kd_signed_check, signed receipts, no nftables)"
 echo "    the simulated agents connect WITHOUT TLS (a plain listener of the same broker, hub namespace only);"
 echo "    the operator uses TLS with its client certificate; TLS handshakes are measured in 13b"
 printf '    connected and subscribed: %s of %s in %s ms (%s lost)\n' "$nready" "$NSIM" "$connect_ms" "$nlost"
@@ -167,6 +197,8 @@ printf '      %s of %s receipts, %s done, %s unverified; 50%% in %s ms, 99%% in 
 printf '    kakurictl send --broker --group --expect --json, whole process: %s of %s done in %s ms\n' \
 	"${ctl_done:-?}" "$NSIM" "$ctl_ms"
 printf '    simulator: %s\n' "$handled"
+printf '    CPU during the fleetsim operator run: broker %s s, operator %s s (this machine: %s cores, shared)\n' \
+	"$(awk -v t=$((bt1 - bt0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }')" "$opcpu" "$(nproc)"
 awk -v b0="$broker_rss0" -v b1="$broker_rss1" -v s="$sim_rss" -v n="$nready" 'BEGIN {
 	printf "    memory: broker RSS %d KiB idle -> %d KiB with %d sessions: %.1f KiB per connected agent\n", b0, b1, n, (b1 - b0) / n;
 	printf "            simulator RSS %d KiB with %d agents: %.1f KiB per agent (its fixed part included)\n", s, n, s / n }'

@@ -15,7 +15,8 @@
  *	(kk_fleet_out_pack), as kakurid's fleet child publishes it; nothing
  *	touches nftables.  The ids go to IDFILE (kakurictl send --expect).
  *	Prints "ready N MS" once every session is subscribed, then runs for
- *	SECONDS or until SIGTERM and prints what it handled.  With CA CERT
+ *	SECONDS or until SIGTERM and prints what it handled and the CPU
+ *	seconds that took.  With CA CERT
  *	KEY the sessions use TLS with that client certificate.
  *
  *   fleetsim tls HOST PORT M CA CERT KEY
@@ -31,8 +32,8 @@
  *	document's identity proven by the topic's id, the receipt's
  *	signature by it, the command id ours) until every agent of
  *	EXPECTFILE answered or TIMEOUT_MS passed.  Prints "got N of M done D
- *	unverified U ms50 A ms99 B ms100 C" (ms from the publish; -1: not
- *	reached) and writes each arrival (ms) to ARRIVALS ("-": nowhere).
+ *	unverified U ms50 A ms99 B ms100 C cpu S" (ms from the publish; -1:
+ *	not reached; S its CPU seconds) and writes each arrival (ms) to ARRIVALS ("-": nowhere).
  *
  * The receipt's payload is the one agentd/run.c's sign_receipt builds
  * (that function needs the daemon's state), made here from the same
@@ -101,14 +102,29 @@ on_signal(int sig)
 	S.stop = 1;
 }
 
+/* CPU seconds this process used, user and system */
+static double
+cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return -1;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void
 raise_nofile(void)
 {
 	struct rlimit rl = { 1 << 20, 1 << 20 };
 
-	/* as root the hard limit may go up to fs.nr_open; else keep it */
-	while (setrlimit(RLIMIT_NOFILE, &rl) < 0 && rl.rlim_cur > 4096)
-		rl.rlim_cur = rl.rlim_max = rl.rlim_cur / 2;
+	/* with CAP_SYS_RESOURCE up to fs.nr_open; else the hard limit */
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0 ||
+	    getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /* The lab's TLS: the broker checked against ca and its IP, our client certificate. */
@@ -456,7 +472,7 @@ agents_main(int argc, char **argv)
 	const char *host = argv[2], *idfile = argv[7];
 	int port = atoi(argv[3]);
 	size_t n = strtoul(argv[4], NULL, 10), started, i;
-	double t0, deadline, end, next_misc;
+	double t0, deadline, end, next_misc, cpu_ready = 0;
 	SSL_CTX *ctx = NULL;
 	char err[300];
 	const char *k;
@@ -498,6 +514,7 @@ agents_main(int argc, char **argv)
 		return 1;
 	printf("ready %zu %.0f lost %zu\n", S.subscribed, pu_now_ms() - t0,
 	    S.lost);
+	cpu_ready = cpu_s();
 	fflush(stdout);
 	end = pu_now_ms() + atof(argv[8]) * 1000.0;
 	next_misc = pu_now_ms() + 1000;
@@ -508,8 +525,8 @@ agents_main(int argc, char **argv)
 			next_misc = pu_now_ms() + 1000;
 		}
 	}
-	printf("handled done %u refused %u lost %zu", S.done, S.refused,
-	    S.lost);
+	printf("handled done %u refused %u lost %zu cpu_after_ready %.2f",
+	    S.done, S.refused, S.lost, cpu_s() - cpu_ready);
 	json_object_foreach(S.reasons, k, v)
 		printf(" %s=%lld", k, (long long)json_integer_value(v));
 	printf("\n");
@@ -797,9 +814,9 @@ operator_main(int argc, char **argv)
 			sorted[k++] = op.at[i];
 	qsort(sorted, k, sizeof(*sorted), dcmp);
 	printf("got %zu of %zu done %zu unverified %u ms50 %.1f ms99 %.1f "
-	    "ms100 %.1f\n", op.got, op.n, op.done, op.bad,
+	    "ms100 %.1f cpu %.2f\n", op.got, op.n, op.done, op.bad,
 	    kth(sorted, k, (op.n + 1) / 2), kth(sorted, k,
-	    (op.n * 99 + 99) / 100), kth(sorted, k, op.n));
+	    (op.n * 99 + 99) / 100), kth(sorted, k, op.n), cpu_s());
 	if (strcmp(arrivals, "-") != 0 && (f = fopen(arrivals, "ae")) != NULL) {
 		for (i = 0; i < k; i++)
 			fprintf(f, "%.1f\n", sorted[i]);
