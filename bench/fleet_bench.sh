@@ -256,7 +256,7 @@ for r in $(seq 1 "$RUNS"); do
 	f=$(signed "iso$r" alice isolate --group "$GROUP")
 	ip netns exec "$PEER" "$SIM" operator "$PEER4" "$BROKER_PORT" "$GROUP" "$WORK/real.ids" \
 		"$f" 30000 "$WORK/real.ms" "${OPTLS[@]}" >"$WORK/real.out" 2>>"$WORK/op.err"
-	read -r _ got _ want _ done _ _ _ _ _ _ _ ms100 <"$WORK/real.out"
+	read -r _ got _ want _ done _ _ _ _ _ _ _ ms100 _ <"$WORK/real.out"
 	[ "$got" = "$want" ] && [ "$done" = "$want" ] || { echo "run $r: $(cat "$WORK/real.out")"; exit 1; }
 	echo "$ms100" >>"$WORK/real.all"
 	all_mode isolated || { echo "run $r: not every agent is isolated"; exit 1; }

@@ -281,13 +281,28 @@ execute(struct sim *s, const struct kk_command *c)
 	}
 }
 
+/* payload as an envelope of type signed by key (keyid its hint): its text */
+static char *
+sealed(const char *type, const char *payload, const char *keyid, EVP_PKEY *key)
+{
+	struct kk_envelope env;
+	char *text = NULL;
+
+	if (kk_envelope_init(&env, type, (const uint8_t *)payload,
+	    strlen(payload)) < 0)
+		return NULL;
+	if (kk_envelope_sign(&env, keyid, key) == 0)
+		text = kk_envelope_encode(&env);
+	kk_envelope_free(&env);
+	return text;
+}
+
 /* The receipt's envelope text, signed with the agent's key (as run.c's). */
 static char *
 receipt(struct sim *s, const struct kd_signed_result *r, const char *result,
     const char *received)
 {
 	const struct kk_command *c = &r->cmd;
-	struct kk_envelope env;
 	char *payload, *text = NULL;
 	json_t *o;
 
@@ -303,16 +318,9 @@ receipt(struct sim *s, const struct kd_signed_result *r, const char *result,
 		return NULL;
 	if (r->have_cmd && c->group[0])
 		json_object_set_new(o, KW_GROUP, json_string(c->group));
-	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if ((payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+		text = sealed(KK_PT_RECEIPT, payload, s->id, s->key);
 	json_decref(o);
-	if (payload == NULL)
-		return NULL;
-	if (kk_envelope_init(&env, KK_PT_RECEIPT, (const uint8_t *)payload,
-	    strlen(payload)) == 0) {
-		if (kk_envelope_sign(&env, s->id, s->key) == 0)
-			text = kk_envelope_encode(&env);
-		kk_envelope_free(&env);
-	}
 	free(payload);
 	return text;
 }
