@@ -6,7 +6,8 @@
  *
  *   fleetsim agents HOST PORT N GROUP TRUST IDFILE SECONDS [CA CERT KEY]
  *	N simulated agents, each with an Ed25519 identity key of its own
- *	(its id is kk_key_id), an MQTT 5 persistent session (client id and
+ *	(its id is kk_key_id) and a self-signed identity certificate for it
+ *	(what out documents carry), an MQTT 5 persistent session (client id and
  *	user name the agent id) subscribed to its agent cmd topic and to
  *	GROUP's.  A command goes through kd_signed_check, kakurid's own
  *	check (signature against TRUST, addressee and group, time window,
@@ -52,7 +53,9 @@
 #include <jansson.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "fleetwire.h"
 #include "kakuri.h"
@@ -73,6 +76,7 @@
 struct sim {
 	struct mosquitto *mosq;
 	EVP_PKEY *key;
+	char *cert;		/* its identity certificate, PEM */
 	char id[KK_AGENT_ID_HEX + 1];
 	int fd;
 	uint32_t events;	/* what epoll watches for it */
@@ -338,7 +342,7 @@ on_command(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
 		.replay = &store, .now = time(NULL),
 	};
 	struct kd_signed_result res;
-	char received[64], topic[KK_FLEET_TOPIC_MAX], *text, *identity = NULL;
+	char received[64], topic[KK_FLEET_TOPIC_MAX], *text;
 	char *out = NULL;
 	size_t outlen;
 	int r;
@@ -356,15 +360,14 @@ on_command(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
 	}
 	text = receipt(s, &res, r == 0 ? KR_DONE : KR_REJECTED, received);
 	kd_signed_result_free(&res);
-	if (text == NULL || (identity = kk_fleet_identity_pem(s->key)) == NULL ||
-	    kk_fleet_out_pack(s->id, KK_FLEET_KIND_RECEIPT, identity, text,
+	if (text == NULL ||
+	    kk_fleet_out_pack(s->id, KK_FLEET_KIND_RECEIPT, s->cert, text,
 	    strlen(text), &out, &outlen) < 0 ||
 	    kk_fleet_agent_topic(topic, sizeof(topic), s->id, "out") < 0)
 		goto out;
 	mosquitto_publish_v5(m, NULL, topic, (int)outlen, out, 1, false, NULL);
 out:
 	free(out);
-	free(identity);
 	free(text);
 }
 
@@ -403,6 +406,40 @@ on_sim_subscribe(struct mosquitto *m, void *arg, int mid, int n,
 	}
 }
 
+/*
+ * The identity certificate an out document carries: self-signed for the
+ * identity key, as kakurid --init makes agent.crt without a CSIRT CA.
+ */
+static char *
+identity_cert(EVP_PKEY *key, const char *id)
+{
+	X509 *x;
+	X509_NAME *name;
+	BIO *mem = NULL;
+	char *pem = NULL, *p;
+	long len;
+
+	if ((x = X509_new()) == NULL)
+		return NULL;
+	name = X509_get_subject_name(x);
+	if (X509_set_version(x, 2) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 2 * 86400L) == NULL ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)id, 32, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, key) != 1 ||
+	    X509_sign(x, key, NULL) <= 0 || (mem = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509(mem, x) != 1)
+		goto out;
+	if ((len = BIO_get_mem_data(mem, &p)) > 0)
+		pem = strndup(p, (size_t)len);
+out:
+	BIO_free(mem);
+	X509_free(x);
+	return pem;
+}
+
 /* Simulated agent i: a key, its id, a session connecting. */
 static int
 sim_start(struct sim *s, const char *host, int port, SSL_CTX *ctx)
@@ -412,7 +449,8 @@ sim_start(struct sim *s, const char *host, int port, SSL_CTX *ctx)
 
 	s->fd = -1;
 	if ((s->key = kk_key_generate()) == NULL ||
-	    kk_key_id(s->key, s->id) < 0)
+	    kk_key_id(s->key, s->id) < 0 ||
+	    (s->cert = identity_cert(s->key, s->id)) == NULL)
 		return -1;
 	if ((s->mosq = client(s->id, false, s, ctx)) == NULL)
 		return -1;
@@ -541,6 +579,7 @@ agents_main(int argc, char **argv)
 	for (i = 0; i < S.n; i++) {
 		mosquitto_destroy(S.sims[i].mosq);
 		EVP_PKEY_free(S.sims[i].key);
+		free(S.sims[i].cert);
 	}
 	free(S.sims);
 	SSL_CTX_free(ctx);
