@@ -116,7 +116,7 @@ EOT
 	ip netns exec "$PEER" bash -c 'ulimit -n 1048576 2>/dev/null || ulimit -n 65536; exec "$@"' - \
 		"$MOSQUITTO" -c "$FLEET/mosquitto.conf" >>"$FLEET/mosquitto.out" 2>&1 &
 	BROKER_PID=$!
-	PIDS+=($BROKER_PID)
+	PIDS+=("$BROKER_PID")
 	until_ok 10 broker_listening
 }
 bench_broker_start || { cat "$FLEET/mosquitto.out"; echo "the broker did not start"; exit 1; }
@@ -167,7 +167,7 @@ bt0=$(ticks "$BROKER_PID")
 ip netns exec "$PEER" "$SIM" operator "$PEER4" "$BROKER_PORT" "$GROUP" "$WORK/sim.ids" \
 	"$ISO" 60000 "$WORK/sim.ms" "${OPTLS[@]}" >"$WORK/op.out" 2>>"$WORK/op.err"
 bt1=$(ticks "$BROKER_PID")
-read -r _ got _ want _ done _ unver _ ms50 _ ms99 _ sim100 _ opcpu <"$WORK/op.out" ||
+read -r _ got _ want _ ndone _ unver _ ms50 _ ms99 _ sim100 _ opcpu <"$WORK/op.out" ||
 	{ cat "$WORK/op.err"; echo "the operator failed"; exit 1; }
 # the same through kakurictl, as shipped: process start, TLS, subscribe,
 # publish, every receipt checked, one JSON document
@@ -193,7 +193,7 @@ echo "    the operator uses TLS with its client certificate; TLS handshakes are 
 printf '    connected and subscribed: %s of %s in %s ms (%s lost)\n' "$nready" "$NSIM" "$connect_ms" "$nlost"
 printf '    group isolate, publish -> receipts at the operator (fleetsim operator, every receipt verified):\n'
 printf '      %s of %s receipts, %s done, %s unverified; 50%% in %s ms, 99%% in %s ms (target 10000), 100%% in %s ms (target 30000)\n' \
-	"$got" "$want" "$done" "$unver" "$ms50" "$ms99" "$sim100"
+	"$got" "$want" "$ndone" "$unver" "$ms50" "$ms99" "$sim100"
 printf '    kakurictl send --broker --group --expect --json, whole process: %s of %s done in %s ms\n' \
 	"${ctl_done:-?}" "$NSIM" "$ctl_ms"
 printf '    simulator: %s\n' "$handled"
@@ -256,14 +256,14 @@ for r in $(seq 1 "$RUNS"); do
 	f=$(signed "iso$r" alice isolate --group "$GROUP")
 	ip netns exec "$PEER" "$SIM" operator "$PEER4" "$BROKER_PORT" "$GROUP" "$WORK/real.ids" \
 		"$f" 30000 "$WORK/real.ms" "${OPTLS[@]}" >"$WORK/real.out" 2>>"$WORK/op.err"
-	read -r _ got _ want _ done _ _ _ _ _ _ _ ms100 _ <"$WORK/real.out"
-	[ "$got" = "$want" ] && [ "$done" = "$want" ] || { echo "run $r: $(cat "$WORK/real.out")"; exit 1; }
+	read -r _ got _ want _ ndone _ _ _ _ _ _ _ ms100 _ <"$WORK/real.out"
+	[ "$got" = "$want" ] && [ "$ndone" = "$want" ] || { echo "run $r: $(cat "$WORK/real.out")"; exit 1; }
 	echo "$ms100" >>"$WORK/real.all"
 	all_mode isolated || { echo "run $r: not every agent is isolated"; exit 1; }
 	release_all "$r" || exit 1
 done
 read -r rm rp < <(stats "$WORK/real.ms")
-read -r am ap < <(stats "$WORK/real.all")
+read -r am _ < <(stats "$WORK/real.all")
 echo
 echo "13c. $NREAL real kakurid agents (own namespaces, agent.listen = \"\", one group), $RUNS group isolates through the broker"
 echo "    (released between runs by a two-signature release addressed to each agent: every agent has its own episode)"
@@ -312,7 +312,7 @@ for r in $(seq 1 "$RUNS"); do
 	# keep-alive; an open issue of the agent's ruleset, not measured here
 	release_all "d$r" direct || exit 1
 done
-read -r dm dp < <(stats "$WORK/direct.ms")
+read -r dm _ < <(stats "$WORK/direct.ms")
 # the broker, the same way: the operator's whole process, kakurictl send
 : >"$WORK/bctl.ms"
 for r in $(seq 1 "$RUNS"); do
@@ -325,7 +325,7 @@ for r in $(seq 1 "$RUNS"); do
 	echo $(( (${t1/./} - ${t0/./}) / 1000 )) >>"$WORK/bctl.ms"
 	release_all "b$r" || exit 1
 done
-read -r bm bp < <(stats "$WORK/bctl.ms")
+read -r bm _ < <(stats "$WORK/bctl.ms")
 echo
 echo "13d. side by side, the same $NREAL real agents, one group isolate, kakurictl as a whole process ($RUNS runs, median / worst ms)"
 printf '    through the broker (send --broker --group --expect):        %s / %s\n' "$bm" "$(sort -g "$WORK/bctl.ms" | tail -1)"
