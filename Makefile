@@ -158,6 +158,13 @@ $(OBJDIR)/collector-bench: $(call obj,bench/collector_bench.c ctl/agentconn.c \
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# the fleet benchmark's simulated agents and operator (issue 13): kakurid's
+# own check of a signed command (agentd/signed.c with its trust loader)
+$(OBJDIR)/fleetsim: $(call obj,bench/fleetsim.c agentd/signed.c agentd/trust.c \
+    agentd/cfgfile.c $(COMMON_SRC) $(PROG_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # evidence tests and benchmarks (issue 4)
 EVB_SRC := $(EVIDENCE_SRC) $(COMMON_SRC)
 $(OBJDIR)/freeze-bench: $(call obj,bench/freeze_bench.c $(EVB_SRC) $(PROG_SRC))
@@ -294,7 +301,8 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(TESTPROGS) $(OBJDIR)/apply-bench \
 		$(OBJDIR)/send-bench $(OBJDIR)/freeze-bench $(OBJDIR)/snapshot-bench \
-		$(OBJDIR)/collect-bench $(OBJDIR)/report-bench $(OBJDIR)/collector-bench
+		$(OBJDIR)/collect-bench $(OBJDIR)/report-bench $(OBJDIR)/collector-bench \
+		$(OBJDIR)/fleetsim
 	$(Q)bench/run
 
 # a freedesktop notification server that records (t-watch)
