@@ -160,13 +160,19 @@ struct row {
 /*
  * The management channel of one family (fam V4 or V6, set its addresses,
  * name "IPv4" or "IPv6"), from the CSIRT peer's side (input) and toward
- * it (output).
+ * it (output).  The answers to kakurid's own connections (the fleet
+ * broker's session, the courier's) are not "ct state established" for
+ * the same reason as the replies below: a session opened before the
+ * isolation, and quiet since, has no conntrack entry yet (nothing tracked
+ * connections in open mode), and the first packet the broker sends would
+ * count as new and be dropped until kakurid's keep-alive went out.  A
+ * packet that is not a bare SYN cannot open a connection to this host.
  */
 #define MGMT_INPUT(fam, set, name) \
 	{ 0, { fam, TCP, .saddr = (set), .dport_set = SET_MGMT_PORTS }, \
 	    ACCEPT("CSIRT peer -> management port (" name ")") }, \
 	{ IF_OWN_UID, { fam, TCP, .saddr = (set), \
-	    .sport_set = SET_MGMT_PORTS, .established = true }, \
+	    .sport_set = SET_MGMT_PORTS, .not_syn = true }, \
 	    ACCEPT("replies to kakurid's own management connections (" \
 	    name ")") }
 #define MGMT_OUTPUT(fam, set, name) \

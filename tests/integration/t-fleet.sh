@@ -126,6 +126,20 @@ check "a client without the operator's ACL cannot command an agent: no receipt (
 	jq -e '.summary.silent == 1' "$WORK/intr.json"
 check "... the agent stays open" test "$(status_field mode)" = open
 
+# --- isolated by the staff button while the session is idle: the broker
+# still gets through (conntrack never saw the session open) ---
+ctl disconnect -m "suspicious popup" >/dev/null
+check "the staff button isolated the agent" test "$(status_field mode)" = isolated
+EP2=$(status_field episode)
+ST1=$(signed status1 alice status)
+send_broker operator --json --agent "$AGENT_ID" --timeout 8000 "$ST1" >"$WORK/st1.json" 2>/dev/null; rc=$?
+check "a status through the broker right after, well within the keep-alive: done" \
+	bash -c "[ $rc -eq 0 ] && jq -e '.receipts[0].result == \"done\" and .receipts[0].mode == \"isolated\"' '$WORK/st1.json'"
+REL3=$(signed rel3 alice release --episode "$EP2")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL3" 2>/dev/null
+send_broker operator --json --agent "$AGENT_ID" --timeout 8000 "$REL3" >"$WORK/rel3.json" 2>/dev/null
+check "... and the CSIRT's two-signature release through the broker frees it" test "$(status_field mode)" = open
+
 # --- a hostile publisher on the agent's cmd topic: garbage, a flood ---
 as_operator_pub() {
 	ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
