@@ -68,14 +68,14 @@ CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c \
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
 HELPER_SRC := tests/integration/netprobe.c $(PROG_SRC)
 # the nftables module with the policy loader: apply bench, nftset test helper
-NFT_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c \
+NFT_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/parse_keys.c agentd/cfgfile.c \
 	$(COMMON_SRC)
 BENCH_SRC := bench/apply_bench.c tests/nftprog.c $(NFT_SRC) $(PROG_SRC)
 # kakurid-restore, the boot restore: the nftables module, the policy
 # loader, the tables enforcer and the audit/outbox writers, from an
 # archive so that only what the restore calls is linked; no libsystemd,
 # no libssl, no libcrypto (see agentd/restore.c)
-RESTORE_LIB_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/cfgfile.c agentd/blocklist.c \
+RESTORE_LIB_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/parse_keys.c agentd/cfgfile.c agentd/blocklist.c \
 	agentd/tables.c agentd/usb.c agentd/usb_enforcer.c agentd/usb_sysfs.c agentd/record.c agentd/outbox.c agentd/hostfacts.c agentd/adopt.c $(filter-out common/sha256.c,$(COMMON_SRC))
 RESTORE_PKGS := libnftnl libmnl libconfig jansson libmd
 
@@ -87,7 +87,7 @@ FUZZFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) \
 FUZZ_TARGETS := envelope policy trust frame fleet
 FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c common/dsse.c common/command.c \
 	common/keys.c common/util.c common/sha256.c
-FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c common/addr.c \
+FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c agentd/parse_keys.c common/addr.c \
 	common/util.c common/sha256.c \
 	agentd/trust.c agentd/cfgfile.c common/keys.c common/dsse.c \
 	common/command.c
