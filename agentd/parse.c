@@ -22,7 +22,7 @@
 #include "kakuri.h"
 #include "cfgfile.h"
 
-#include "parse_int.h"
+#include "parse_keys.h"
 
 struct section_spec {
 	const char *name;

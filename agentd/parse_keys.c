@@ -1,7 +1,7 @@
 /*
  * The policy's values (DESIGN 6), one key at a time: paths, names, text
  * shown to employees, addresses, ports, endpoints, groups, numbers and
- * words, each checked before it reaches struct kk_policy (parse_int.h).
+ * words, each checked before it reaches struct kk_policy (parse_keys.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parse_int.h"
+#include "parse_keys.h"
 
 static bool
 is_digit(char c)

@@ -22,10 +22,6 @@
 #include "sign.h"
 #include "wire.h"
 
-#ifndef nitems
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
-#endif
-
 #define ARGS_MAX_MEMBERS	16
 #define ARGS_MAX_DEPTH		4	/* args itself is depth 1 */
 

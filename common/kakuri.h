@@ -207,6 +207,11 @@ struct kk_policy {
 	bool usb_storage_deauthorize;
 };
 
+/* The number of elements of an array (BSD's nitems). */
+#ifndef nitems
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 /* parse.c */
 #define KK_POLICY_SKIP_OWNER_CHECK	0x1	/* unit tests on fixtures only */
 void kk_policy_defaults(struct kk_policy *p);

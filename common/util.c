@@ -20,10 +20,6 @@
 
 #define HASH_CHUNK	(1U << 16)	/* bytes of a file hashed at a time */
 
-#ifndef nitems
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
-#endif
-
 static const char *const mode_names[] = {
 	[KK_MODE_OPEN] = "open",
 	[KK_MODE_EGRESS] = "egress",

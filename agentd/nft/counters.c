@@ -23,8 +23,6 @@
 #include "nlreq.h"
 #include "readback.h"
 
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
-
 /* The counted drops of one table, added to c per hook. */
 static int
 add_counters(struct kk_nft *n, int family, const char *name,

@@ -61,7 +61,6 @@
 #include "readback.h"
 
 #define CANON_MAX	2048
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS] = {
 	"input", "output", "forward",

@@ -3,8 +3,8 @@
  * (its kind, flags and place in struct kk_policy) and the loading of one
  * key's value, every value checked before it is stored.
  */
-#ifndef KD_PARSE_INT_H
-#define KD_PARSE_INT_H
+#ifndef KD_PARSE_KEYS_H
+#define KD_PARSE_KEYS_H
 
 #include <libconfig.h>
 #include <stdbool.h>
@@ -12,10 +12,6 @@
 
 #include "kakuri.h"
 #include "cfgfile.h"
-
-#ifndef nitems
-#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
-#endif
 
 #define NAME_LEN_MAX		32	/* [a-z_][a-z0-9_-]{0,31} */
 
