@@ -12,6 +12,7 @@ BROKER_PORT=8883
 BROKER_URL="mqtts://$PEER4:$BROKER_PORT"
 BROKER_PID=
 FLEET_ACL_EXTRA=
+COL=${COL:-$WORK/collected}	# where a collector stores (lib.sh's collector)
 
 # fleet_ca: the lab's fleet CA, the broker's certificate (for both of the
 # peer's addresses) and the operator's and collector's client certificates
