@@ -71,6 +71,27 @@ stats() {	# stats FILE -> "median p99" of the numbers in FILE
 		printf "%.1f %.1f\n", m, v[i] }'
 }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+# sims_settled PREFIX PID...: the simulator of each PID (the k-th writes
+# $WORK/PREFIXk.out) ready, or one of them gone
+sims_settled() {
+	local prefix=$1 k=0 p
+	shift
+	for p; do
+		k=$((k + 1))
+		grep -q '^ready' "$WORK/$prefix$k.out" && continue
+		kill -0 "$p" 2>/dev/null || return 0
+		return 1
+	done
+}
+# sims_stop PID...: SIGTERM, then each waited for (30 s at most each)
+sims_stop() {
+	local p
+	kill -TERM "$@" 2>/dev/null
+	for p; do
+		for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		wait "$p" 2>/dev/null
+	done
+}
 signed() {	# signed NAME KEY ACTION OPTIONS...: $WORK/cmds/NAME.json
 	local name=$1 key=$2 action=$3
 	shift 3
@@ -151,16 +172,7 @@ for k in $(seq 1 "$NPROC"); do
 		"$PKI/trust.conf" "$WORK/sim$k.ids" 900 >"$WORK/sim$k.out" 2>"$WORK/sim$k.err" &
 	SIMPIDS+=($!); PIDS+=($!)
 done
-# every simulator ready, or one of them gone
-sims_settled() {
-	local k
-	for k in $(seq 1 "$NPROC"); do
-		grep -q '^ready' "$WORK/sim$k.out" && continue
-		kill -0 "${SIMPIDS[$((k - 1))]}" 2>/dev/null || return 0
-		return 1
-	done
-}
-until_ok 300 sims_settled
+until_ok 300 sims_settled sim "${SIMPIDS[@]}"
 cat "$WORK"/sim*.out | awk '/^ready/ { n += $2; if ($3 > ms) ms = $3; lost += $5 }
 	END { print n + 0, ms + 0, lost + 0 }' >"$WORK/ready"
 read -r nready connect_ms nlost <"$WORK/ready"
@@ -188,11 +200,7 @@ send_broker operator --json --group "$GROUP" --expect "$WORK/sim.ids" --timeout 
 t1=$EPOCHREALTIME
 ctl_ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
 ctl_done=$(jq -r '.summary.done' "$WORK/ctl.json" 2>/dev/null)
-kill -TERM "${SIMPIDS[@]}"
-for p in "${SIMPIDS[@]}"; do
-	for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	wait "$p" 2>/dev/null
-done
+sims_stop "${SIMPIDS[@]}"
 handled=$(cat "$WORK"/sim*.out | awk '/^handled/ { d += $3; r += $5; l += $7; c += $9 }
 	END { printf "%d commands done, %d refused, %d sessions lost; %.1f CPU s for both commands", d, r, l, c }')
 echo
@@ -228,14 +236,6 @@ DSIMPIDS=()
 DPKI=""
 trap 'rm -rf ${DPKI:+"$DPKI"}; cleanup' EXIT	# lib.sh's, and the certificates
 : >"$WORK/dsim.handled"
-dsims_settled() {
-	local k
-	for k in $(seq 1 "$DNPROC"); do
-		grep -q '^ready' "$WORK/dsim$k.out" && continue
-		kill -0 "${DSIMPIDS[$((k - 1))]}" 2>/dev/null || return 0
-		return 1
-	done
-}
 # direct_start: DNPROC simulators, fresh agents (fresh replay stores)
 direct_start() {
 	local k n base=$DIRECT_PORT
@@ -250,7 +250,7 @@ direct_start() {
 		DSIMPIDS+=($!); PIDS+=($!)
 		base=$((base + n))
 	done
-	until_ok 300 dsims_settled
+	until_ok 300 sims_settled dsim "${DSIMPIDS[@]}"
 	rm -rf "$DPKI"; DPKI=""
 	cat "$WORK"/dsim*.targets >"$WORK/direct.targets" 2>/dev/null
 	dready=$(cat "$WORK"/dsim*.out | awk '/^ready/ { n += $2; if ($3 > ms) ms = $3 } END { print n + 0, ms + 0 }')
@@ -259,13 +259,8 @@ direct_start() {
 	dsim_rss=$(for p in "${DSIMPIDS[@]}"; do rss "$p"; done | awk '{ s += $1 } END { print s }')
 }
 direct_stop() {
-	local p
 	[ -n "$DPKI" ] && rm -rf "$DPKI"
-	kill -TERM "${DSIMPIDS[@]}" 2>/dev/null
-	for p in "${DSIMPIDS[@]}"; do
-		for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		wait "$p" 2>/dev/null
-	done
+	sims_stop "${DSIMPIDS[@]}"
 	cat "$WORK"/dsim*.out | grep '^handled' >>"$WORK/dsim.handled"
 	DSIMPIDS=()
 }
@@ -461,8 +456,9 @@ awk -v d="$best_ms" -v c="$ctl_ms" -v p99="$ms99" -v p100="$sim100" -v nd="$NDIR
 	printf "      ratio direct / broker: %.1fx the whole kakurictl process, %.1fx the broker'"'"'s 99%%, %.1fx its 100%%%s\n",
 		d / c, (p99 > 0 ? d / p99 : -1), (p100 > 0 ? d / p100 : -1),
 		(nd == nb ? "" : sprintf(" (%d direct agents, %d on the broker)", nd, nb)) }'
-printf '      direct simulator: %s; RSS %s KiB with %s agents, listening in %s ms (keys and certificates made)\n' \
-	"$dhandled" "$dsim_rss" "$NDIRECT" "$dready_ms"
+printf '      direct simulator: %s\n' "$dhandled"
+awk -v s="$dsim_rss" -v n="$NDIRECT" -v ms="$dready_ms" 'BEGIN {
+	printf "      direct simulator RSS %d KiB with %d agents: %.1f KiB per agent; keys, certificates and listeners in %d ms\n", s, n, s / n, ms }'
 printf '      checks after the runs: %s\n' "$dcheck"
 awk -v n="$NREAL" -v ms="$dm" 'BEGIN {
 	printf "    per-agent rate, direct to the %d real agents above: %.0f agents/s from one station\n", n, n / (ms / 1000) }'

@@ -36,12 +36,16 @@
  *	unverified U ms50 A ms99 B ms100 C cpu S" (ms from the publish; -1:
  *	not reached; S its CPU seconds) and writes each arrival (ms) to ARRIVALS ("-": nowhere).
  *
- * The receipt's payload is the one agentd/run.c's sign_receipt builds
- * (that function needs the daemon's state), made here from the same
- * common/ code: KW_ keys, kk_envelope_sign with the agent key.
+ *   fleetsim direct HOST PORT N GROUP TRUST CLIENT_CA DIR TARGETS SECONDS
+ *	N simulated agents on the direct CSIRT channel, a TLS listener each
+ *	on HOST:PORT+i (fleetdirect.c).
+ *
+ * What a command does to a simulated agent, in every mode, is simagent.c:
+ * kd_signed_check, and a receipt whose payload is the one agentd/run.c's
+ * sign_receipt builds (that function needs the daemon's state), made from
+ * the same common/ code: KW_ keys, kk_envelope_sign with the agent key.
  */
 #include <sys/epoll.h>
-#include <sys/resource.h>
 
 #include <errno.h>
 #include <signal.h>
