@@ -158,10 +158,12 @@ $(OBJDIR)/collector-bench: $(call obj,bench/collector_bench.c ctl/agentconn.c \
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# the fleet benchmark's simulated agents and operator (issue 13): kakurid's
-# own check of a signed command (agentd/signed.c with its trust loader)
-$(OBJDIR)/fleetsim: $(call obj,bench/fleetsim.c agentd/signed.c agentd/trust.c \
-    agentd/cfgfile.c $(COMMON_SRC) $(PROG_SRC))
+# the fleet benchmark's simulated agents (through the broker and direct)
+# and operator (issue 13): kakurid's own check of a signed command
+# (agentd/signed.c with its trust loader)
+$(OBJDIR)/fleetsim: $(call obj,bench/fleetsim.c bench/simagent.c \
+    bench/fleetdirect.c agentd/signed.c agentd/trust.c agentd/cfgfile.c \
+    $(COMMON_SRC) $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

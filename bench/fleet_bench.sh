@@ -23,21 +23,31 @@
 #      is released with a two-signature release addressed to it: a
 #      release names its episode, and every agent has an episode of its
 #      own, so one group release cannot release them all.
-#   d. Side by side, the same group isolate to the same agents by direct
-#      mutual-TLS fan-out from one station (kakurictl send --targets
-#      --concurrency), with the per-agent rate projected to 10,000
-#      agents (labelled projected: 10,000 TLS listeners are not run here).
+#   d. Side by side, the same group isolate by direct mutual-TLS fan-out
+#      from one station (kakurictl send --targets --concurrency): to the
+#      same BENCH_FLEET_REAL real agents, and to BENCH_FLEET_DIRECT
+#      (BENCH_FLEET_AGENTS) simulated direct agents (build/fleetsim direct:
+#      each with an identity key, identity and TLS certificates as kakurid
+#      --init makes them, a TLS listener of its own on a port of the hub
+#      namespace, kakurid's kd_signed_check, signed receipts), measured
+#      right after (a) with (a)'s kakurictl file, C = 256 and 64, the
+#      whole kakurictl process, every receipt checked done; printed with
+#      (a)'s broker figures as a ratio.
 . "$(dirname "$0")/../tests/integration/lib.sh"
 need
 NSIM=${BENCH_FLEET_AGENTS:-10000}
 NTLS=${BENCH_FLEET_TLS:-1000}
 NREAL=${BENCH_FLEET_REAL:-20}
+NDIRECT=${BENCH_FLEET_DIRECT:-$NSIM}
+DIRECT_PORT=20000	# the simulated direct agents: DIRECT_PORT.. on the hub
 RUNS=${BENCH_FLEET_RUNS:-5}
 SIM="$TOP/build/fleetsim"
 GROUP=fleet
 PLAIN_PORT=1883
 need_built "$SIM"
 [ "$NREAL" -le 250 ] || { echo "BENCH_FLEET_REAL: at most 250"; exit 1; }
+[ "$NDIRECT" -ge 1 ] && [ $((DIRECT_PORT + NDIRECT)) -le 32768 ] ||
+	{ echo "BENCH_FLEET_DIRECT: 1..$((32768 - DIRECT_PORT)) (ports below the ephemeral range)"; exit 1; }
 
 # the hub: the broker's namespace (fleetlab.sh's $PEER) with a bridge
 PEER="${P}-hub" PEER4=10.99.0.1 PEER6=fd00:99::1
@@ -61,6 +71,27 @@ stats() {	# stats FILE -> "median p99" of the numbers in FILE
 		printf "%.1f %.1f\n", m, v[i] }'
 }
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+# sims_settled PREFIX PID...: the simulator of each PID (the k-th writes
+# $WORK/PREFIXk.out) ready, or one of them gone
+sims_settled() {
+	local prefix=$1 k=0 p
+	shift
+	for p; do
+		k=$((k + 1))
+		grep -q '^ready' "$WORK/$prefix$k.out" && continue
+		kill -0 "$p" 2>/dev/null || return 0
+		return 1
+	done
+}
+# sims_stop PID...: SIGTERM, then each waited for (30 s at most each)
+sims_stop() {
+	local p
+	kill -TERM "$@" 2>/dev/null
+	for p; do
+		for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		wait "$p" 2>/dev/null
+	done
+}
 signed() {	# signed NAME KEY ACTION OPTIONS...: $WORK/cmds/NAME.json
 	local name=$1 key=$2 action=$3
 	shift 3
@@ -141,16 +172,7 @@ for k in $(seq 1 "$NPROC"); do
 		"$PKI/trust.conf" "$WORK/sim$k.ids" 900 >"$WORK/sim$k.out" 2>"$WORK/sim$k.err" &
 	SIMPIDS+=($!); PIDS+=($!)
 done
-# every simulator ready, or one of them gone
-sims_settled() {
-	local k
-	for k in $(seq 1 "$NPROC"); do
-		grep -q '^ready' "$WORK/sim$k.out" && continue
-		kill -0 "${SIMPIDS[$((k - 1))]}" 2>/dev/null || return 0
-		return 1
-	done
-}
-until_ok 300 sims_settled
+until_ok 300 sims_settled sim "${SIMPIDS[@]}"
 cat "$WORK"/sim*.out | awk '/^ready/ { n += $2; if ($3 > ms) ms = $3; lost += $5 }
 	END { print n + 0, ms + 0, lost + 0 }' >"$WORK/ready"
 read -r nready connect_ms nlost <"$WORK/ready"
@@ -178,11 +200,7 @@ send_broker operator --json --group "$GROUP" --expect "$WORK/sim.ids" --timeout 
 t1=$EPOCHREALTIME
 ctl_ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
 ctl_done=$(jq -r '.summary.done' "$WORK/ctl.json" 2>/dev/null)
-kill -TERM "${SIMPIDS[@]}"
-for p in "${SIMPIDS[@]}"; do
-	for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	wait "$p" 2>/dev/null
-done
+sims_stop "${SIMPIDS[@]}"
 handled=$(cat "$WORK"/sim*.out | awk '/^handled/ { d += $3; r += $5; l += $7; c += $9 }
 	END { printf "%d commands done, %d refused, %d sessions lost; %.1f CPU s for both commands", d, r, l, c }')
 echo
@@ -202,6 +220,114 @@ printf '    CPU during the fleetsim operator run: broker %s s, operator %s s (th
 awk -v b0="$broker_rss0" -v b1="$broker_rss1" -v s="$sim_rss" -v n="$nready" 'BEGIN {
 	printf "    memory: broker RSS %d KiB idle -> %d KiB with %d sessions: %.1f KiB per connected agent\n", b0, b1, n, (b1 - b0) / n;
 	printf "            simulator RSS %d KiB with %d agents: %.1f KiB per agent (its fixed part included)\n", s, n, s / n }'
+
+# d, its 10,000: direct mutual TLS to simulated agents -----------------------
+# Measured here, right after (a), with (a)'s kakurictl file: the same
+# command to as many agents, the MQTT simulators gone.  Each simulated
+# direct agent holds a listening socket, each process up to DCONN_MAX
+# connections as well: as many agents in one process as the hard limit
+# of file descriptors allows.  Their certificates are written where
+# fsync is cheap (tmpfs if there is one) and removed once loaded.
+DCONN_MAX=1024	# fleetdirect.c's CONN_MAX
+DCHUNK=4096	# kakurictl send takes at most this many targets (ctl/send.c MAX_TARGETS)
+DPER=$(( $(ulimit -Hn) - DCONN_MAX - 100 ))
+[ "$DPER" -gt 0 ] || { echo "no file descriptors for the direct simulator"; exit 1; }
+DNPROC=$(( (NDIRECT + DPER - 1) / DPER ))
+DSIMPIDS=()
+DPKI=""
+trap 'rm -rf ${DPKI:+"$DPKI"}; cleanup' EXIT	# lib.sh's, and the certificates
+: >"$WORK/dsim.handled"
+# direct_start: DNPROC simulators, fresh agents (fresh replay stores)
+direct_start() {
+	local k n base=$DIRECT_PORT
+	DPKI=$(mktemp -d /dev/shm/kakuri-direct.XXXXXX 2>/dev/null || mktemp -d "$WORK/dpki.XXXXXX") || return 1
+	DSIMPIDS=()
+	for k in $(seq 1 "$DNPROC"); do
+		n=$(( k < DNPROC ? DPER : NDIRECT - (DNPROC - 1) * DPER ))
+		mkdir -p "$DPKI/$k"
+		: >"$WORK/dsim$k.out"
+		ip netns exec "$PEER" "$SIM" direct "$PEER4" "$base" "$n" "$GROUP" "$PKI/trust.conf" \
+			"$PKI/ca.pem" "$DPKI/$k" "$WORK/dsim$k.targets" 900 >"$WORK/dsim$k.out" 2>"$WORK/dsim$k.err" &
+		DSIMPIDS+=($!); PIDS+=($!)
+		base=$((base + n))
+	done
+	until_ok 300 sims_settled dsim "${DSIMPIDS[@]}"
+	rm -rf "$DPKI"; DPKI=""
+	cat "$WORK"/dsim*.targets >"$WORK/direct.targets" 2>/dev/null
+	rm -f "$WORK"/direct.chunk.*
+	split -l "$DCHUNK" -d -a 3 "$WORK/direct.targets" "$WORK/direct.chunk."
+	dready=$(cat "$WORK"/dsim*.out | awk '/^ready/ { n += $2; if ($3 > ms) ms = $3 } END { print n + 0, ms + 0 }')
+	[ "${dready% *}" = "$NDIRECT" ] && [ "$(wc -l <"$WORK/direct.targets")" = "$NDIRECT" ] || {
+		tail -n 5 "$WORK"/dsim*.err; echo "only ${dready% *} of $NDIRECT simulated direct agents listen"; return 1; }
+	dsim_rss=$(for p in "${DSIMPIDS[@]}"; do rss "$p"; done | awk '{ s += $1 } END { print s }')
+}
+direct_stop() {
+	[ -n "$DPKI" ] && rm -rf "$DPKI"
+	sims_stop "${DSIMPIDS[@]}"
+	cat "$WORK"/dsim*.out | grep '^handled' >>"$WORK/dsim.handled"
+	DSIMPIDS=()
+}
+# direct_send C: ISO2 to every simulated direct agent, C at once, by
+# one kakurictl process per DCHUNK targets, one after the other; from the
+# first one's start to the last one's exit: d_ms; d_done (targets whose
+# one receipt is done: kakurictl checked its signature by the pinned id),
+# d_rc (2: the first refused its arguments), d_nctl processes
+direct_send() {
+	local t0 t1 f
+	: >"$WORK/direct$1.json"; : >"$WORK/direct$1.err"
+	d_nctl=0
+	t0=$EPOCHREALTIME
+	for f in "$WORK"/direct.chunk.*; do
+		ip netns exec "$PEER" "$KAKURICTL" send --json --concurrency "$1" --targets "$f" \
+			--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" "$ISO2" >>"$WORK/direct$1.json" 2>>"$WORK/direct$1.err"
+		d_rc=$?
+		d_nctl=$((d_nctl + 1))
+		[ "$d_rc" = 2 ] && [ ! -s "$WORK/direct$1.json" ] && break
+	done
+	t1=$EPOCHREALTIME
+	d_ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
+	d_done=$(jq -r 'select(.status == "done" and (.receipts | length) == 1 and
+		.receipts[0].result == "done") | .target' "$WORK/direct$1.json" 2>/dev/null | sort -u | wc -l)
+}
+direct_start || exit 1
+dready_ms=${dready#* }
+dfresh=1
+best_c="" best_ms="" dnotes=""
+for c in 256 64; do
+	if [ "$dfresh" = 0 ]; then
+		direct_stop; direct_start || exit 1
+	fi
+	direct_send "$c"
+	if [ "$d_rc" = 2 ] && [ ! -s "$WORK/direct$c.json" ]; then
+		# refused before any connection: the agents are still fresh
+		dnotes+="; C=$c: refused by this kakurictl (exit 2, nothing sent)"
+		continue
+	fi
+	dfresh=0
+	dnotes+="; C=$c: $d_done of $NDIRECT done in $d_ms ms"
+	dnctl=$d_nctl
+	[ "$d_done" = "$NDIRECT" ] || { head -c 600 "$WORK/direct$c.err"; echo "direct C=$c: $d_done of $NDIRECT done"; continue; }
+	if [ -z "$best_ms" ] || [ "$d_ms" -lt "$best_ms" ]; then best_c=$c best_ms=$d_ms; fi
+done
+# honest agents: the same file again is a replay; an operator certificate
+# of another CA gets no connection (20 agents each, after the runs)
+dcheck=""
+if [ -n "$best_ms" ]; then
+	head -n 20 "$WORK/direct.targets" >"$WORK/direct.sample"
+	for who in ca rogue; do
+		ip netns exec "$PEER" "$KAKURICTL" send --json --concurrency 20 --targets "$WORK/direct.sample" \
+			--cert "$PKI/op-$who.crt" --key "$PKI/op-$who.key" "$ISO2" >"$WORK/dcheck-$who.json" 2>/dev/null
+	done
+	nsample=$(wc -l <"$WORK/direct.sample")
+	nreplay=$(jq -r 'select(.receipts[0].reason == "replay") | .target' "$WORK/dcheck-ca.json" | sort -u | wc -l)
+	nrogue=$(jq -r 'select(.status == "unreachable") | .target' "$WORK/dcheck-rogue.json" | sort -u | wc -l)
+	dcheck="sent again: $nreplay of $nsample refused as replay; rogue operator certificate: $nrogue of $nsample unreachable"
+	[ "$nreplay" = "$nsample" ] && [ "$nrogue" = "$nsample" ] || { echo "direct agents: $dcheck"; exit 1; }
+fi
+direct_stop
+dhandled=$(awk '/^handled/ { d += $3; r += $5; n += $7; b += $9; f += $11; t += $13; c += $17 }
+	END { printf "%d commands done, %d refused; %d connections, %d over the limit, %d TLS failures, %d timed out; %.1f CPU s", d, r, n, b, f, t, c }' "$WORK/dsim.handled")
+[ -n "$best_ms" ] || { echo "no direct fan-out to $NDIRECT simulated agents completed${dnotes}"; exit 1; }
 
 # b. TLS handshakes ----------------------------------------------------------
 ip netns exec "$PEER" "$SIM" tls "$PEER4" "$BROKER_PORT" "$NTLS" "$FLEET/ca.pem" \
@@ -330,7 +456,23 @@ echo
 echo "13d. side by side, the same $NREAL real agents, one group isolate, kakurictl as a whole process ($RUNS runs, median / worst ms)"
 printf '    through the broker (send --broker --group --expect):        %s / %s\n' "$bm" "$(sort -g "$WORK/bctl.ms" | tail -1)"
 printf '    direct mutual TLS fan-out (send --targets --concurrency %s): %s / %s\n' "$NREAL" "$dm" "$(sort -g "$WORK/direct.ms" | tail -1)"
-awk -v n="$NREAL" -v ms="$dm" -v big="$NSIM" -v sim="$sim100" 'BEGIN {
-	r = n / (ms / 1000); t = big / r;
-	printf "    direct: %.0f agents/s from one station; PROJECTED for %d agents at that rate: %.1f s (not run: %d TLS listeners)\n", r, big, t, big;
-	printf "    broker: %d simulated agents measured above: 100%% of receipts in %.1f s\n", big, sim / 1000 }'
+echo "    $NDIRECT simulated direct agents (build/fleetsim direct: $DNPROC process(es), own identity and TLS certificates,"
+echo "    a TLS 1.3 listener each requiring the operator's client certificate, kakurid's kd_signed_check, signed receipts),"
+echo "    $NSIM on the broker (13a); one group isolate, kakurictl as a whole process, every receipt checked done:"
+printf '      direct mutual TLS (send --targets --concurrency %s --json): %s of %s done in %s ms (%s)\n' \
+	"$best_c" "$NDIRECT" "$NDIRECT" "$best_ms" "the better of${dnotes#;}"
+echo "        ($dnctl kakurictl send processes one after the other, timed from the first start to the last exit:"
+echo "         send takes at most $DCHUNK targets)"
+printf '      through the broker (13a: send --broker --group --expect):   %s of %s done in %s ms\n' \
+	"${ctl_done:-?}" "$NSIM" "$ctl_ms"
+printf '      broker receipts at the operator (13a, fleetsim operator):   99%% in %s ms, 100%% in %s ms\n' "$ms99" "$sim100"
+awk -v d="$best_ms" -v c="$ctl_ms" -v p99="$ms99" -v p100="$sim100" -v nd="$NDIRECT" -v nb="$NSIM" 'BEGIN {
+	printf "      ratio direct / broker: %.1fx the whole kakurictl process, %.1fx the broker'"'"'s 99%%, %.1fx its 100%%%s\n",
+		d / c, (p99 > 0 ? d / p99 : -1), (p100 > 0 ? d / p100 : -1),
+		(nd == nb ? "" : sprintf(" (%d direct agents, %d on the broker)", nd, nb)) }'
+printf '      direct simulator: %s\n' "$dhandled"
+awk -v s="$dsim_rss" -v n="$NDIRECT" -v ms="$dready_ms" 'BEGIN {
+	printf "      direct simulator RSS %d KiB with %d agents: %.1f KiB per agent; keys, certificates and listeners in %d ms\n", s, n, s / n, ms }'
+printf '      checks after the runs: %s\n' "$dcheck"
+awk -v n="$NREAL" -v ms="$dm" 'BEGIN {
+	printf "    per-agent rate, direct to the %d real agents above: %.0f agents/s from one station\n", n, n / (ms / 1000) }'

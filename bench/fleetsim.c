@@ -36,12 +36,16 @@
  *	unverified U ms50 A ms99 B ms100 C cpu S" (ms from the publish; -1:
  *	not reached; S its CPU seconds) and writes each arrival (ms) to ARRIVALS ("-": nowhere).
  *
- * The receipt's payload is the one agentd/run.c's sign_receipt builds
- * (that function needs the daemon's state), made here from the same
- * common/ code: KW_ keys, kk_envelope_sign with the agent key.
+ *   fleetsim direct HOST PORT N GROUP TRUST CLIENT_CA DIR TARGETS SECONDS
+ *	N simulated agents on the direct CSIRT channel, a TLS listener each
+ *	on HOST:PORT+i (fleetdirect.c).
+ *
+ * What a command does to a simulated agent, in every mode, is simagent.c:
+ * kd_signed_check, and a receipt whose payload is the one agentd/run.c's
+ * sign_receipt builds (that function needs the daemon's state), made from
+ * the same common/ code: KW_ keys, kk_envelope_sign with the agent key.
  */
 #include <sys/epoll.h>
-#include <sys/resource.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -58,6 +62,7 @@
 #include <openssl/x509.h>
 
 #include "fleetwire.h"
+#include "simagent.h"
 #include "kakuri.h"
 #include "sign.h"
 #include "signed.h"
@@ -67,24 +72,18 @@
 
 #define MAX_SIMS	100000	/* simulated agents in one process */
 #define CONNECTING	400	/* connections before their CONNACK, at once */
-#define REPLAY_MAX	64	/* command ids each agent remembers */
 #define KEEPALIVE	60	/* s */
 #define SESSION_EXPIRY	3600	/* s the broker keeps a session */
 #define READY_TIMEOUT	300	/* s to get every session subscribed */
 #define EVENTS		256
 
 struct sim {
+	struct simagent a;	/* its key, id, mode and replay store */
 	struct mosquitto *mosq;
-	EVP_PKEY *key;
 	char *cert;		/* its identity certificate, PEM */
-	char id[KK_AGENT_ID_HEX + 1];
 	int fd;
 	uint32_t events;	/* what epoll watches for it */
 	bool connacked, subscribed, lost;
-	bool isolated;
-	char episode[KK_EPISODE_HEX + 1];
-	char seen[REPLAY_MAX][KK_ID_HEX + 1];	/* executed command ids */
-	unsigned nseen;
 };
 
 static struct {
@@ -93,10 +92,7 @@ static struct {
 	size_t n;
 	size_t connacked, subscribed, lost;
 	const char *group;
-	struct kk_trust trust;
-	struct kk_grouplist groups;
-	unsigned done, refused;
-	json_t *reasons;
+	struct simcheck chk;
 	volatile sig_atomic_t stop;
 } S;
 
@@ -104,31 +100,6 @@ static void
 on_signal(int sig)
 {
 	S.stop = 1;
-}
-
-/* CPU seconds this process used, user and system */
-static double
-cpu_s(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) < 0)
-		return -1;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static void
-raise_nofile(void)
-{
-	struct rlimit rl = { 1 << 20, 1 << 20 };
-
-	/* with CAP_SYS_RESOURCE up to fs.nr_open; else the hard limit */
-	if (setrlimit(RLIMIT_NOFILE, &rl) == 0 ||
-	    getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
-	rl.rlim_cur = rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /* The lab's TLS: the broker checked against ca and its IP, our client certificate. */
@@ -244,126 +215,20 @@ misc_all(void)
 		}
 }
 
-static int
-replay_seen(void *ctx, const char *id)
-{
-	struct sim *s = ctx;
-	unsigned i;
-
-	for (i = 0; i < s->nseen; i++)
-		if (strcmp(s->seen[i], id) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-replay_record(void *ctx, const char *id, time_t exp)
-{
-	struct sim *s = ctx;
-
-	if (replay_seen(ctx, id))
-		return -EALREADY;
-	if (s->nseen == REPLAY_MAX)
-		return -ENOSPC;		/* the limit; kakurid's is on disk */
-	snprintf(s->seen[s->nseen++], KK_ID_HEX + 1, "%s", id);
-	return 0;
-}
-
-/* What a simulated agent does with a verified command: no nftables. */
-static void
-execute(struct sim *s, const struct kk_command *c)
-{
-	uint8_t rnd[KK_EPISODE_HEX / 2];
-
-	if (c->action == KK_ACT_ISOLATE && !s->isolated) {
-		s->isolated = true;
-		RAND_bytes(rnd, sizeof(rnd));
-		kk_hex(rnd, sizeof(rnd), s->episode);
-	} else if (c->action == KK_ACT_RELEASE) {
-		s->isolated = false;
-		s->episode[0] = '\0';
-	}
-}
-
-/* payload as an envelope of type signed by key (keyid its hint): its text */
-static char *
-sealed(const char *type, const char *payload, const char *keyid, EVP_PKEY *key)
-{
-	struct kk_envelope env;
-	char *text = NULL;
-
-	if (kk_envelope_init(&env, type, (const uint8_t *)payload,
-	    strlen(payload)) < 0)
-		return NULL;
-	if (kk_envelope_sign(&env, keyid, key) == 0)
-		text = kk_envelope_encode(&env);
-	kk_envelope_free(&env);
-	return text;
-}
-
-/* The receipt's envelope text, signed with the agent's key (as run.c's). */
-static char *
-receipt(struct sim *s, const struct kd_signed_result *r, const char *result,
-    const char *received)
-{
-	const struct kk_command *c = &r->cmd;
-	char *payload, *text = NULL;
-	json_t *o;
-
-	o = json_pack("{s:i, s:s*, s:s, s:s*, s:s, s:s*, s:s*, s:s, s:s*, "
-	    "s:{s:s}}", KW_V, 1, KW_COMMAND, r->have_cmd ? c->id : NULL,
-	    KW_AGENT, s->id, KW_ACTION, r->have_cmd ?
-	    kk_action_name(c->action) : NULL, KW_RESULT, result,
-	    KW_REASON, r->reason, KW_DETAIL, r->detail[0] ? r->detail : NULL,
-	    KW_MODE, kk_mode_name(s->isolated ? KK_MODE_ISOLATED :
-	    KK_MODE_OPEN), KW_EPISODE, s->episode[0] ? s->episode : NULL,
-	    KW_TIMINGS, KW_RECEIVED, received);
-	if (o == NULL)
-		return NULL;
-	if (r->have_cmd && c->group[0])
-		json_object_set_new(o, KW_GROUP, json_string(c->group));
-	if ((payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
-		text = sealed(KK_PT_RECEIPT, payload, s->id, s->key);
-	json_decref(o);
-	free(payload);
-	return text;
-}
-
 static void
 on_command(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
     const mosquitto_property *props)
 {
 	struct sim *s = arg;
-	const struct kd_replay_store store = { replay_seen, replay_record, s };
-	struct kd_signed_input in = {
-		.buf = msg->payload, .len = (size_t)msg->payloadlen,
-		.trust = &S.trust, .agent_id = s->id, .groups = &S.groups,
-		.clock_skew = 120, .max_lifetime = 3600,	/* kakurid's defaults */
-		.replay = &store, .now = time(NULL),
-	};
-	struct kd_signed_result res;
-	char received[64], topic[KK_FLEET_TOPIC_MAX], *text;
-	char *out = NULL;
+	char topic[KK_FLEET_TOPIC_MAX], *text, *out = NULL;
 	size_t outlen;
-	int r;
 
-	kk_rfc3339(time(NULL), received, sizeof(received));
-	r = kd_signed_check(&in, &res);
-	if (r == 0) {
-		execute(s, &res.cmd);
-		S.done++;
-	} else {
-		S.refused++;
-		json_object_set_new(S.reasons, res.reason, json_integer(
-		    json_integer_value(json_object_get(S.reasons,
-		    res.reason)) + 1));
-	}
-	text = receipt(s, &res, r == 0 ? KR_DONE : KR_REJECTED, received);
-	kd_signed_result_free(&res);
+	text = simagent_answer(&S.chk, &s->a, msg->payload,
+	    (size_t)msg->payloadlen);
 	if (text == NULL ||
-	    kk_fleet_out_pack(s->id, KK_FLEET_KIND_RECEIPT, s->cert, text,
+	    kk_fleet_out_pack(s->a.id, KK_FLEET_KIND_RECEIPT, s->cert, text,
 	    strlen(text), &out, &outlen) < 0 ||
-	    kk_fleet_agent_topic(topic, sizeof(topic), s->id, "out") < 0)
+	    kk_fleet_agent_topic(topic, sizeof(topic), s->a.id, "out") < 0)
 		goto out;
 	mosquitto_publish_v5(m, NULL, topic, (int)outlen, out, 1, false, NULL);
 out:
@@ -380,14 +245,14 @@ on_sim_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	char *topics[2] = { t0, t1 };
 
 	if (rc != 0) {
-		fprintf(stderr, "fleetsim: %.16s: refused: %s\n", s->id,
+		fprintf(stderr, "fleetsim: %.16s: refused: %s\n", s->a.id,
 		    mosquitto_reason_string(rc));
 		drop(s);
 		return;
 	}
 	s->connacked = true;
 	S.connacked++;
-	if (kk_fleet_agent_topic(t0, sizeof(t0), s->id, "cmd") < 0 ||
+	if (kk_fleet_agent_topic(t0, sizeof(t0), s->a.id, "cmd") < 0 ||
 	    kk_fleet_group_topic(t1, sizeof(t1), S.group) < 0 ||
 	    mosquitto_subscribe_multiple(m, NULL, 2, topics, 1, 0, NULL) !=
 	    MOSQ_ERR_SUCCESS)
@@ -448,15 +313,14 @@ sim_start(struct sim *s, const char *host, int port, SSL_CTX *ctx)
 	int rc;
 
 	s->fd = -1;
-	if ((s->key = kk_key_generate()) == NULL ||
-	    kk_key_id(s->key, s->id) < 0 ||
-	    (s->cert = identity_cert(s->key, s->id)) == NULL)
+	if (simagent_init(&s->a) < 0 ||
+	    (s->cert = identity_cert(s->a.key, s->a.id)) == NULL)
 		return -1;
-	if ((s->mosq = client(s->id, false, s, ctx)) == NULL)
+	if ((s->mosq = client(s->a.id, false, s, ctx)) == NULL)
 		return -1;
 	/* without TLS the user name the ACL patterns use is set here */
 	if (ctx == NULL)
-		mosquitto_username_pw_set(s->mosq, s->id, NULL);
+		mosquitto_username_pw_set(s->mosq, s->a.id, NULL);
 	mosquitto_connect_v5_callback_set(s->mosq, on_sim_connect);
 	mosquitto_subscribe_v5_callback_set(s->mosq, on_sim_subscribe);
 	mosquitto_message_v5_callback_set(s->mosq, on_command);
@@ -521,26 +385,21 @@ agents_main(int argc, char **argv)
 	double t0, deadline, end, next_misc, cpu_ready = 0;
 	SSL_CTX *ctx = NULL;
 	char err[300];
-	const char *k;
-	json_t *v;
 	FILE *f;
 
 	S.group = argv[5];
-	if (n == 0 || n > MAX_SIMS || kk_group_name_problem(S.group) != NULL) {
-		fprintf(stderr, "fleetsim: N 1..%d and a group name\n", MAX_SIMS);
+	if (n == 0 || n > MAX_SIMS) {
+		fprintf(stderr, "fleetsim: N 1..%d\n", MAX_SIMS);
 		return 2;
 	}
-	if (kk_trust_load(argv[6], 0, &S.trust, err, sizeof(err)) < 0) {
+	if (simcheck_init(&S.chk, argv[6], S.group, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fleetsim: %s\n", err);
 		return 1;
 	}
-	snprintf(S.groups.name[0], sizeof(S.groups.name[0]), "%s", S.group);
-	S.groups.n = 1;
 	if (argc == 12 && (ctx = tls_ctx(host, argv[9], argv[10],
 	    argv[11])) == NULL)
 		return 1;
-	if ((S.sims = calloc(n, sizeof(*S.sims))) == NULL ||
-	    (S.reasons = json_object()) == NULL)
+	if ((S.sims = calloc(n, sizeof(*S.sims))) == NULL)
 		return 1;
 	t0 = pu_now_ms();
 	deadline = t0 + READY_TIMEOUT * 1000.0;
@@ -555,12 +414,12 @@ agents_main(int argc, char **argv)
 	if ((f = fopen(idfile, "we")) == NULL)
 		return 1;
 	for (i = 0; i < n; i++)
-		fprintf(f, "%s\n", S.sims[i].id);
+		fprintf(f, "%s\n", S.sims[i].a.id);
 	if (fclose(f) != 0)
 		return 1;
 	printf("ready %zu %.0f lost %zu\n", S.subscribed, pu_now_ms() - t0,
 	    S.lost);
-	cpu_ready = cpu_s();
+	cpu_ready = sim_cpu_s();
 	fflush(stdout);
 	end = pu_now_ms() + atof(argv[8]) * 1000.0;
 	next_misc = pu_now_ms() + 1000;
@@ -572,19 +431,17 @@ agents_main(int argc, char **argv)
 		}
 	}
 	printf("handled done %u refused %u lost %zu cpu_after_ready %.2f",
-	    S.done, S.refused, S.lost, cpu_s() - cpu_ready);
-	json_object_foreach(S.reasons, k, v)
-		printf(" %s=%lld", k, (long long)json_integer_value(v));
+	    S.chk.done, S.chk.refused, S.lost, sim_cpu_s() - cpu_ready);
+	simcheck_print_reasons(&S.chk, stdout);
 	printf("\n");
 	for (i = 0; i < S.n; i++) {
 		mosquitto_destroy(S.sims[i].mosq);
-		EVP_PKEY_free(S.sims[i].key);
+		EVP_PKEY_free(S.sims[i].a.key);
 		free(S.sims[i].cert);
 	}
 	free(S.sims);
 	SSL_CTX_free(ctx);
-	kk_trust_free(&S.trust);
-	json_decref(S.reasons);
+	simcheck_free(&S.chk);
 	return 0;
 }
 
@@ -863,7 +720,7 @@ operator_main(int argc, char **argv)
 	printf("got %zu of %zu done %zu unverified %u ms50 %.1f ms99 %.1f "
 	    "ms100 %.1f cpu %.2f\n", op.got, op.n, op.done, op.bad,
 	    kth(sorted, k, (op.n + 1) / 2), kth(sorted, k,
-	    (op.n * 99 + 99) / 100), kth(sorted, k, op.n), cpu_s());
+	    (op.n * 99 + 99) / 100), kth(sorted, k, op.n), sim_cpu_s());
 	if (strcmp(arrivals, "-") != 0 && (f = fopen(arrivals, "ae")) != NULL) {
 		for (i = 0; i < k; i++)
 			fprintf(f, "%.1f\n", sorted[i]);
@@ -895,7 +752,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	sim_raise_nofile();
 	mosquitto_lib_init();
 	if ((S.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		return 1;
@@ -905,12 +762,16 @@ main(int argc, char **argv)
 		ret = tls_main(argc, argv);
 	else if (strcmp(mode, "operator") == 0 && (argc == 9 || argc == 12))
 		ret = operator_main(argc, argv);
+	else if (strcmp(mode, "direct") == 0 && argc == 11)
+		ret = direct_main(argc, argv, &S.stop);
 	else
 		fprintf(stderr, "usage: fleetsim agents HOST PORT N GROUP TRUST "
 		    "IDFILE SECONDS [CA CERT KEY]\n"
 		    "       fleetsim tls HOST PORT M CA CERT KEY\n"
 		    "       fleetsim operator HOST PORT GROUP EXPECTFILE CMDFILE "
-		    "TIMEOUT_MS ARRIVALS [CA CERT KEY]\n");
+		    "TIMEOUT_MS ARRIVALS [CA CERT KEY]\n"
+		    "       fleetsim direct HOST PORT N GROUP TRUST CLIENT_CA DIR "
+		    "TARGETS SECONDS\n");
 	mosquitto_lib_cleanup();
 	return ret;
 }
