@@ -355,17 +355,25 @@ state_remove(const char *path)
 	return kk_fsync_dir_of(path);
 }
 
-static json_t *
-saved_hub(json_t *st, const char *name)
+json_t *
+kd_usb_entry(json_t *o, const char *list, const char *field, const char *name)
 {
+	const char *v;
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(st, KW_HUBS), i, e)
-		if (strcmp(json_string_value(json_object_get(e, KW_NAME)),
-		    name) == 0)
+	json_array_foreach(json_object_get(o, list), i, e) {
+		v = json_string_value(json_object_get(e, field));
+		if (v != NULL && strcmp(v, name) == 0)
 			return e;
+	}
 	return NULL;
+}
+
+static json_t *
+saved_hub(json_t *st, const char *name)
+{
+	return kd_usb_entry(st, KW_HUBS, KW_NAME, name);
 }
 
 /* whether name is in the state's list key (KW_INTERFACES, KW_KEPT) */

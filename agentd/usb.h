@@ -106,6 +106,13 @@ int kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
  */
 int kd_usb_admit(const struct kd_usb_paths *p, struct json_t **admitted);
 
+/*
+ * The object of o's array list whose string field is name (the state's
+ * hubs by KW_NAME, a record's interfaces by KW_INTERFACE); NULL if none.
+ */
+struct json_t *kd_usb_entry(struct json_t *o, const char *list,
+    const char *field, const char *name);
+
 extern const struct kd_enforcer kd_usb_enforcer;
 
 #endif

@@ -208,14 +208,7 @@ build_tree(void)
 static json_t *
 find_iface(json_t *rec, const char *name)
 {
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(rec, KW_INTERFACES), i, e)
-		if (strcmp(json_string_value(json_object_get(e, KW_INTERFACE)),
-		    name) == 0)
-			return e;
-	return NULL;
+	return kd_usb_entry(rec, KW_INTERFACES, KW_INTERFACE, name);
 }
 
 static void
