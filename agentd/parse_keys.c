@@ -22,6 +22,30 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+/* "QNAME: 'VALUE': WHY", the value quoted as the file has it; -EINVAL */
+static int
+refuse_value(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *v, const char *why)
+{
+	char q[KK_CFG_QUOTE_SIZE];
+
+	kk_cfg_fail_at(l, s, "%s: '%s': %s", qname,
+	    kk_cfg_quote(v, q, sizeof(q)), why);
+	return -EINVAL;
+}
+
+/* "QNAME: duplicate NOUN 'VALUE'", the value quoted; -EINVAL */
+static int
+refuse_duplicate(struct kk_cfg_loader *l, const config_setting_t *s,
+    const char *qname, const char *noun, const char *v)
+{
+	char q[KK_CFG_QUOTE_SIZE];
+
+	kk_cfg_fail_at(l, s, "%s: duplicate %s '%s'", qname, noun,
+	    kk_cfg_quote(v, q, sizeof(q)));
+	return -EINVAL;
+}
+
 static int
 check_path(struct kk_cfg_loader *l, const config_setting_t *s,
     const char *qname, const char *v, size_t size)
@@ -108,7 +132,6 @@ load_endpoint(struct kk_cfg_loader *l, const config_setting_t *s,
 	struct kk_addr addr;
 	uint16_t port;
 	const char *why;
-	char q[KK_CFG_QUOTE_SIZE];
 	int rc = -EINVAL;
 
 	if (*v == '\0' && !(flags & (KEY_REMOTE | KEY_EMPTY_OFF))) {
@@ -124,8 +147,7 @@ load_endpoint(struct kk_cfg_loader *l, const config_setting_t *s,
 		if (why == NULL && (flags & KEY_REMOTE))
 			why = addr_unusable(&addr);
 		if (why != NULL) {
-			kk_cfg_fail_at(l, s, "%s: '%s': %s", qname,
-			    kk_cfg_quote(v, q, sizeof(q)), why);
+			rc = refuse_value(l, s, qname, v, why);
 			goto out;
 		}
 	}
@@ -152,27 +174,20 @@ add_addr(struct kk_cfg_loader *l, const config_setting_t *e,
 	struct kk_addrlist *dst = arg;
 	const char *v = config_setting_get_string(e), *why;
 	struct kk_addr addr;
-	char q[KK_CFG_QUOTE_SIZE];
 	size_t j;
 
 	if (kk_addr_parse(v, &addr) != 0)
 		why = kk_addr_problem(v);
 	else
 		why = addr_unusable(&addr);
-	if (why != NULL) {
-		kk_cfg_fail_at(l, e, "%s: '%s': %s", qname,
-		    kk_cfg_quote(v, q, sizeof(q)), why);
-		return -EINVAL;
-	}
+	if (why != NULL)
+		return refuse_value(l, e, qname, v, why);
 	for (j = 0; j < dst->n; j++) {
 		if (dst->addr[j].family == addr.family &&
 		    memcmp(&dst->addr[j].a, &addr.a,
 		    addr.family == AF_INET ? sizeof(addr.a.v4) :
-		    sizeof(addr.a.v6)) == 0) {
-			kk_cfg_fail_at(l, e, "%s: duplicate address '%s'",
-			    qname, kk_cfg_quote(v, q, sizeof(q)));
-			return -EINVAL;
-		}
+		    sizeof(addr.a.v6)) == 0)
+			return refuse_duplicate(l, e, qname, "address", v);
 	}
 	dst->addr[dst->n++] = addr;
 	return 0;
@@ -208,19 +223,14 @@ add_path(struct kk_cfg_loader *l, const config_setting_t *e,
 {
 	struct kk_pathlist *dst = arg;
 	const char *v = config_setting_get_string(e);
-	char q[KK_CFG_QUOTE_SIZE];
 	size_t j;
 	int rc;
 
 	if ((rc = check_path(l, e, qname, v, KK_PROTECT_PATH_MAX)) != 0)
 		return rc;
-	for (j = 0; j < dst->n; j++) {
-		if (strcmp(dst->path[j], v) == 0) {
-			kk_cfg_fail_at(l, e, "%s: duplicate path '%s'", qname,
-			    kk_cfg_quote(v, q, sizeof(q)));
-			return -EINVAL;
-		}
-	}
+	for (j = 0; j < dst->n; j++)
+		if (strcmp(dst->path[j], v) == 0)
+			return refuse_duplicate(l, e, qname, "path", v);
 	snprintf(dst->path[dst->n++], KK_PROTECT_PATH_MAX, "%s", v);
 	return 0;
 }
@@ -232,16 +242,12 @@ add_endpoint(struct kk_cfg_loader *l, const config_setting_t *e,
 	struct kk_endpointlist *dst = arg;
 	const char *v = config_setting_get_string(e), *why;
 	struct kk_endpoint ep;
-	char q[KK_CFG_QUOTE_SIZE];
 
 	why = kk_endpoint_problem(v, &ep.addr, &ep.port);
 	if (why == NULL)
 		why = addr_unusable(&ep.addr);
-	if (why != NULL) {
-		kk_cfg_fail_at(l, e, "%s: '%s': %s", qname,
-		    kk_cfg_quote(v, q, sizeof(q)), why);
-		return -EINVAL;
-	}
+	if (why != NULL)
+		return refuse_value(l, e, qname, v, why);
 	dst->ep[dst->n++] = ep;
 	return 0;
 }
