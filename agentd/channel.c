@@ -220,10 +220,8 @@ net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
 		return -ENOKEY;
 	}
 	*retry = true;
-	pw = getpwnam(d->policy->user);
-	if (pw == NULL || pw->pw_uid == 0)
-		return channel_off(d, -ENOENT, "agent.user '%s' %s",
-		    d->policy->user, pw ? "is root" : "does not exist");
+	if ((pw = kd_child_user(d, err, sizeof(err))) == NULL)
+		return channel_off(d, -ENOENT, "%s", err);
 	if ((r = kd_tls_material(d, d->policy->client_ca, true, NULL, 0,
 	    &ch->cfg, &ch->cfglen, err, sizeof(err))) < 0)
 		return channel_off(d, r, "%s", err);

@@ -5,6 +5,7 @@
  * into the journal, restart with backoff.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,4 +445,17 @@ kd_child_other(struct kd_child *c, const struct kk_ipc_hdr *h,
 		kd_child_words(c, h->peer, (const char *)body, len);
 	else
 		kd_child_kill(c, "sent a message of an unknown type");
+}
+
+struct passwd *
+kd_child_user(struct kd *d, char *why, size_t whylen)
+{
+	struct passwd *pw = getpwnam(d->policy->user);
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		snprintf(why, whylen, "agent.user '%.64s' %s", d->policy->user,
+		    pw ? "is root" : "does not exist");
+		return NULL;
+	}
+	return pw;
 }

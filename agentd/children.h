@@ -26,6 +26,8 @@
 #include "kakuri.h"
 #include "netchild.h"
 
+struct passwd;
+
 struct kd;
 struct kd_child;
 
@@ -121,6 +123,11 @@ void kd_child_other(struct kd_child *c, const struct kk_ipc_hdr *h,
     const uint8_t *body, size_t len);
 void kd_child_words(struct kd_child *c, const char *peer, const char *text,
     size_t len);
+/*
+ * The user a child runs as (agent.user); NULL, with why, if there is
+ * none of that name or it is root: no child runs as root.
+ */
+struct passwd *kd_child_user(struct kd *d, char *why, size_t whylen);
 
 /*
  * A child's TLS material (material.c) as its KK_IPC_CONFIG body: the

@@ -599,12 +599,8 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	if (d->agent_key == NULL)
 		return courier_off(d, -ENOKEY, "no agent identity key (run "
 		    "kakurid --init)");
-	pw = getpwnam(d->policy->user);
-	if (pw == NULL || pw->pw_uid == 0) {
-		snprintf(err, sizeof(err), "agent.user '%s' %s",
-		    d->policy->user, pw ? "is root" : "does not exist");
+	if ((pw = kd_child_user(d, err, sizeof(err))) == NULL)
 		return courier_off(d, -ENOENT, err);
-	}
 	memset(&where, 0, sizeof(where));
 	snprintf(where.collector, sizeof(where.collector), "%s",
 	    d->policy->collector);

@@ -124,12 +124,8 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	}
 	fl->off = false;
 	*retry = true;
-	pw = getpwnam(d->policy->user);
-	if (pw == NULL || pw->pw_uid == 0) {
-		snprintf(why, sizeof(why), "agent.user '%.64s' %s",
-		    d->policy->user, pw ? "is root" : "does not exist");
+	if ((pw = kd_child_user(d, why, sizeof(why))) == NULL)
 		return fleet_off(d, -ENOENT, why);
-	}
 	memset(&cfg, 0, sizeof(cfg));
 	if (kk_endpoint_parse(d->policy->fleet_broker, &addr, &cfg.port) < 0 ||
 	    kk_addr_format(&addr, cfg.host, sizeof(cfg.host)) < 0)
