@@ -19,20 +19,13 @@ static int
 seal(struct kd *d, const char *payload, size_t len, char **out,
     size_t *outlen)
 {
-	struct kk_envelope env;
 	int err;
 
 	*out = NULL;
 	if (d->agent_key == NULL)
 		return -ENOKEY;
-	if ((err = kk_envelope_init(&env, KK_PT_REPORT,
-	    (const uint8_t *)payload, len)) < 0)
-		return err;
-	if ((err = kk_envelope_sign(&env, d->agent_id, d->agent_key)) == 0 &&
-	    (*out = kk_envelope_encode(&env)) == NULL)
-		err = -ENOMEM;
-	kk_envelope_free(&env);
-	if (err == 0)
+	if ((err = kk_envelope_seal(KK_PT_REPORT, (const uint8_t *)payload,
+	    len, d->agent_id, d->agent_key, out)) == 0)
 		*outlen = strlen(*out);
 	return err;
 }

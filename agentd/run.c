@@ -76,7 +76,6 @@ static char *
 sign_receipt(struct run *r)
 {
 	struct kd *d = r->d;
-	struct kk_envelope env;
 	char rec[64], app[64] = "", ver[64] = "";
 	json_t *o, *timings;
 	char *payload = NULL, *text = NULL;
@@ -111,12 +110,9 @@ sign_receipt(struct run *r)
 	json_decref(o);
 	if (payload == NULL)
 		return NULL;
-	if (kk_envelope_init(&env, KK_PT_RECEIPT, (const uint8_t *)payload,
-	    strlen(payload)) == 0) {
-		if (kk_envelope_sign(&env, d->agent_id, d->agent_key) == 0)
-			text = kk_envelope_encode(&env);
-		kk_envelope_free(&env);
-	}
+	/* on failure text stays NULL: no receipt */
+	(void)kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
+	    strlen(payload), d->agent_id, d->agent_key, &text);
 	free(payload);
 	return text;
 }

@@ -113,22 +113,6 @@ execute(struct simagent *a, const struct kk_command *c)
 	}
 }
 
-/* payload as an envelope of type signed by key (keyid its hint): its text */
-static char *
-sealed(const char *type, const char *payload, const char *keyid, EVP_PKEY *key)
-{
-	struct kk_envelope env;
-	char *text = NULL;
-
-	if (kk_envelope_init(&env, type, (const uint8_t *)payload,
-	    strlen(payload)) < 0)
-		return NULL;
-	if (kk_envelope_sign(&env, keyid, key) == 0)
-		text = kk_envelope_encode(&env);
-	kk_envelope_free(&env);
-	return text;
-}
-
 /* The receipt's envelope text, signed with the agent's key (as run.c's). */
 static char *
 receipt(struct simagent *a, const struct kd_signed_result *r,
@@ -150,8 +134,10 @@ receipt(struct simagent *a, const struct kd_signed_result *r,
 		return NULL;
 	if (r->have_cmd && c->group[0])
 		json_object_set_new(o, KW_GROUP, json_string(c->group));
+	/* on failure text stays NULL: no receipt */
 	if ((payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
-		text = sealed(KK_PT_RECEIPT, payload, a->id, a->key);
+		(void)kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
+		    strlen(payload), a->id, a->key, &text);
 	json_decref(o);
 	free(payload);
 	return text;

@@ -496,6 +496,27 @@ out:
 }
 
 int
+kk_envelope_seal(const char *type, const uint8_t *payload, size_t len,
+    const char *keyid, EVP_PKEY *key, char **text)
+{
+	struct kk_envelope env;
+	int r;
+
+	if (text == NULL)
+		return -EINVAL;
+	*text = NULL;
+	if ((r = kk_envelope_init(&env, type, payload, len)) < 0)
+		return r;
+	if ((r = kk_envelope_sign(&env, keyid, key)) < 0)
+		goto out;
+	if ((*text = kk_envelope_encode(&env)) == NULL)
+		r = -ENOMEM;
+out:
+	kk_envelope_free(&env);
+	return r;
+}
+
+int
 kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub)
 {
 	EVP_MD_CTX *ctx = NULL;

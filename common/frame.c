@@ -92,6 +92,21 @@ kk_frame_take(struct kk_frame_reader *r, size_t *len)
 }
 
 int
+kk_frame_next(struct kk_frame_reader *r, const uint8_t *buf, size_t have,
+    size_t *off, uint8_t **body, size_t *len)
+{
+	size_t used;
+	int ret;
+
+	/* one feed is enough: it stops only at a frame's end or buf's */
+	ret = kk_frame_feed(r, buf + *off, have - *off, &used);
+	*off += used;
+	if (ret == 1)
+		*body = kk_frame_take(r, len);
+	return ret;
+}
+
+int
 kk_frame_feed_each(struct kk_frame_reader *r, const uint8_t *data, size_t len,
     size_t *used, int (*fn)(void *arg, uint8_t *body, size_t len), void *arg)
 {

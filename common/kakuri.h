@@ -273,6 +273,15 @@ int kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
 /* Hands the completed body to the caller (who frees it) and resets. */
 uint8_t *kk_frame_take(struct kk_frame_reader *r, size_t *len);
 /*
+ * Feeds buf from *off to have, a read buffer that may hold more than one
+ * frame: 1 with the completed body taken (*body, *len; caller frees) and
+ * *off just past it, so what follows stays for the next call; 0 with
+ * *off == have when more bytes are needed; or kk_frame_feed's negative
+ * errno.
+ */
+int kk_frame_next(struct kk_frame_reader *r, const uint8_t *buf, size_t have,
+    size_t *off, uint8_t **body, size_t *len);
+/*
  * Feeds len bytes of data and hands each frame they complete to
  * fn(arg, body, body_len), which owns body.  Stops after a frame for which
  * fn returns nonzero, and returns that; returns kk_frame_feed's negative

@@ -114,7 +114,6 @@ char *
 kk_ack_make(EVP_PKEY *key, const char *agent, const char *id,
     const char *sha256)
 {
-	struct kk_envelope env;
 	char *payload = NULL, *out = NULL, keyid[KK_AGENT_ID_HEX + 1];
 	json_t *o;
 
@@ -123,12 +122,9 @@ kk_ack_make(EVP_PKEY *key, const char *agent, const char *id,
 	if (o == NULL || (payload = json_dumps(o, JSON_COMPACT)) == NULL ||
 	    kk_key_id(key, keyid) < 0)
 		goto out;
-	if (kk_envelope_init(&env, KK_PT_ACK, (const uint8_t *)payload,
-	    strlen(payload)) < 0)
-		goto out;
-	if (kk_envelope_sign(&env, keyid, key) == 0)
-		out = kk_envelope_encode(&env);
-	kk_envelope_free(&env);
+	/* on failure out stays NULL */
+	(void)kk_envelope_seal(KK_PT_ACK, (const uint8_t *)payload,
+	    strlen(payload), keyid, key, &out);
 out:
 	free(payload);
 	json_decref(o);

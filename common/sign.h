@@ -107,6 +107,12 @@ int kk_envelope_init(struct kk_envelope *env, const char *type,
 int kk_envelope_sign(struct kk_envelope *env, const char *keyid, EVP_PKEY *key);
 /* JSON text (caller frees) */
 char *kk_envelope_encode(const struct kk_envelope *env);
+/*
+ * init, sign by key (keyid its hint) and encode in one: *text is the
+ * envelope's JSON text (caller frees), NULL on error; 0 or -errno.
+ */
+int kk_envelope_seal(const char *type, const uint8_t *payload, size_t len,
+    const char *keyid, EVP_PKEY *key, char **text);
 /* 0 if signature i verifies with pub, -EBADMSG if not; -EINVAL/-ENOMEM on misuse */
 int kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub);
 /*

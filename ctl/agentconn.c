@@ -226,7 +226,6 @@ int
 agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len)
 {
 	struct kk_frame_reader rd;
-	size_t used;
 	int n, r = -E2BIG, i;
 
 	kk_frame_reader_init(&rd, ac->frame_max);
@@ -241,15 +240,12 @@ agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len)
 			ac->rbuf_off = 0;
 		}
 		/* what follows this frame stays for the next call */
-		r = kk_frame_feed(&rd, ac->rbuf + ac->rbuf_off,
-		    ac->rbuf_len - ac->rbuf_off, &used);
-		ac->rbuf_off += used;
+		r = kk_frame_next(&rd, ac->rbuf, ac->rbuf_len, &ac->rbuf_off,
+		    body, len);
 		if (r < 0)
 			goto out;
-		if (r == 1) {
-			*body = kk_frame_take(&rd, len);
+		if (r == 1)
 			return 0;
-		}
 	}
 	r = -E2BIG;
 out:

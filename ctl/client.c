@@ -161,21 +161,17 @@ int
 ctl_stream_frame(struct ctl_stream *s, uint8_t **body, size_t *len)
 {
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-	size_t used;
 	ssize_t n;
 	int r;
 
 	for (;;) {
-		while (s->off < s->have) {
-			r = kk_frame_feed(&s->rd, s->buf + s->off,
-			    s->have - s->off, &used);
-			s->off += used;
+		if (s->off < s->have) {
+			r = kk_frame_next(&s->rd, s->buf, s->have, &s->off,
+			    body, len);
 			if (r < 0)
 				return r;
-			if (r == 1) {
-				*body = kk_frame_take(&s->rd, len);
+			if (r == 1)
 				return 0;
-			}
 		}
 		r = poll(&pfd, 1, REQUEST_TIMEOUT_MS);
 		if (r < 0 && errno == EINTR)

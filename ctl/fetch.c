@@ -491,9 +491,7 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	long long timeout = DEFAULT_TIMEOUT;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("to", &to),
-		CTL_TEXT("ca", &ca),
-		CTL_TEXT("cert", &cert),
-		CTL_TEXT("key", &key),
+		CTL_TLS_FILES(&ca, &cert, &key),
 		CTL_TEXT("agent-id", &pin),
 		CTL_TEXT("k", &signfile),
 		CTL_TEXT("keyid", &keyid),

@@ -296,9 +296,7 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 	bool json = c->json;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("broker", &url),
-		CTL_TEXT("ca", &ca),
-		CTL_TEXT("cert", &cert),
-		CTL_TEXT("key", &key),
+		CTL_TLS_FILES(&ca, &cert, &key),
 		CTL_TEXT("agent", &s.agent),
 		CTL_TEXT("group", &group),
 		CTL_TEXT("expect", &expect),

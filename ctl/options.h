@@ -46,6 +46,9 @@ struct ctl_option {
 #define CTL_CALL(n, fn, a) { .name = (n), .kind = CTL_OPT_CALL, \
 	.call = (fn), .arg = (a) }
 #define CTL_OPTIONS_END	{ .kind = CTL_OPT_END }
+/* --ca, --cert and --key: the TLS files of every command that connects */
+#define CTL_TLS_FILES(ca, cert, key) CTL_TEXT("ca", (ca)), \
+	CTL_TEXT("cert", (cert)), CTL_TEXT("key", (key))
 
 /*
  * argv (argv[0] the command's word) by opts, ended by CTL_OPTIONS_END,

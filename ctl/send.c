@@ -203,9 +203,7 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	const struct ctl_option opts[] = {
 		CTL_CALL("to", add_to, &ts),
 		CTL_CALL("targets", add_targets, &ts),
-		CTL_TEXT("ca", &ca),
-		CTL_TEXT("cert", &cert),
-		CTL_TEXT("key", &key),
+		CTL_TLS_FILES(&ca, &cert, &key),
 		CTL_TEXT("agent-id", &ts.default_pin),
 		CTL_NUMBER("concurrency", &workers, 1, FANOUT_WORKERS_MAX, NULL),
 		CTL_NUMBER("timeout", &timeout_ms, 100, 600000, NULL),

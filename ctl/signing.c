@@ -74,7 +74,6 @@ int
 sign_command(const struct cmd_spec *s, EVP_PKEY *key, const char *keyid,
     char id[KK_ID_HEX + 1], char **text, char *why, size_t whylen)
 {
-	struct kk_envelope env;
 	struct kk_command cmd;
 	char *payload = NULL;
 	json_t *o = NULL;
@@ -105,13 +104,8 @@ sign_command(const struct cmd_spec *s, EVP_PKEY *key, const char *keyid,
 		goto out;
 	}
 	kk_command_free(&cmd);
-	if (kk_envelope_init(&env, KK_PT_COMMAND, (const uint8_t *)payload,
-	    strlen(payload)) < 0)
-		goto out;
-	if (kk_envelope_sign(&env, keyid, key) == 0)
-		*text = kk_envelope_encode(&env);
-	kk_envelope_free(&env);
-	if (*text == NULL) {
+	if (kk_envelope_seal(KK_PT_COMMAND, (const uint8_t *)payload,
+	    strlen(payload), keyid, key, text) < 0) {
 		snprintf(why, whylen, "signing failed");
 		goto out;
 	}

@@ -104,13 +104,11 @@ static int
 sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
     const char *keyid, char *err, size_t errlen)
 {
-	struct kk_envelope env;
 	char *text = NULL, *payload = NULL, *m = NULL, hash[65], now[40];
 	size_t mlen, i, lines = 0;
 	json_t *o = NULL;
 	int r;
 
-	memset(&env, 0, sizeof(env));
 	if ((r = read_manifest(dirfd, &m, &mlen)) < 0) {
 		snprintf(err, errlen, "manifest.jsonl: %s", strerror(-r));
 		return r;
@@ -131,20 +129,14 @@ sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
 		r = -ENOMEM;
 		goto out;
 	}
-	if ((r = kk_envelope_init(&env, KK_PT_MANIFEST, (uint8_t *)payload,
-	    strlen(payload))) < 0 ||
-	    (r = kk_envelope_sign(&env, keyid, key)) < 0) {
+	if ((r = kk_envelope_seal(KK_PT_MANIFEST, (uint8_t *)payload,
+	    strlen(payload), keyid, key, &text)) < 0) {
 		snprintf(err, errlen, "signing the manifest: %s", strerror(-r));
-		goto out;
-	}
-	if ((text = kk_envelope_encode(&env)) == NULL) {
-		r = -ENOMEM;
 		goto out;
 	}
 	if ((r = write_dsse(dirfd, text)) < 0)
 		snprintf(err, errlen, "manifest.dsse: %s", strerror(-r));
 out:
-	kk_envelope_free(&env);
 	json_decref(o);
 	free(payload);
 	free(text);

@@ -1288,6 +1288,53 @@ START_TEST(test_init_and_free)
 }
 END_TEST
 
+START_TEST(test_seal)
+{
+	static const char payload[] = "{\"v\":1,\"id\":\"x\"}";
+	struct kk_envelope env, back;
+	char *text, *by_hand;
+	EVP_PKEY *k, *pub;
+
+	k = signed_env(&env, KK_PT_MANIFEST, payload, sizeof(payload) - 1);
+	by_hand = kk_envelope_encode(&env);
+	ck_assert_ptr_nonnull(by_hand);
+	/* Ed25519 is deterministic: the same text as the three steps */
+	ck_assert_int_eq(kk_envelope_seal(KK_PT_MANIFEST, (const uint8_t *)payload,
+	    sizeof(payload) - 1, "alice", k, &text), 0);
+	ck_assert_str_eq(text, by_hand);
+	ck_assert_int_eq(kk_envelope_parse((uint8_t *)text, strlen(text),
+	    &back), 0);
+	ck_assert_str_eq(back.type, KK_PT_MANIFEST);
+	ck_assert_uint_eq(back.nsigs, 1);
+	ck_assert_str_eq(back.sigs[0].keyid, "alice");
+	ck_assert_int_eq(kk_dsse_verify_one(&back, 0, k), 0);
+	kk_envelope_free(&back);
+	free(text);
+
+	/* each failing step: an error and no text */
+	text = by_hand;
+	ck_assert_int_eq(kk_envelope_seal("a\tb", (const uint8_t *)payload,
+	    4, "alice", k, &text), -EINVAL);
+	ck_assert_ptr_null(text);
+	text = by_hand;
+	ck_assert_int_eq(kk_envelope_seal(KK_PT_MANIFEST, (const uint8_t *)payload,
+	    KK_ENVELOPE_MAX + 1, "alice", k, &text), -E2BIG);
+	ck_assert_ptr_null(text);
+	pub = public_of(k);
+	text = by_hand;
+	ck_assert_int_eq(kk_envelope_seal(KK_PT_MANIFEST, (const uint8_t *)payload,
+	    4, "alice", pub, &text), -EINVAL);
+	ck_assert_ptr_null(text);
+	ck_assert_int_eq(kk_envelope_seal(KK_PT_MANIFEST, (const uint8_t *)payload,
+	    4, "alice", k, NULL), -EINVAL);
+	ERR_clear_error();
+	kk_envelope_free(&env);
+	free(by_hand);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(k);
+}
+END_TEST
+
 START_TEST(test_roundtrip)
 {
 	static const uint8_t payload[] = { 'a', 0, '"', '\\', 0xff, 0, '\n' };
@@ -1795,7 +1842,7 @@ KK_SUITE(dsse_suite, "dsse",
 	    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
 	    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),
 	    KK_TEST(test_sign_keyid_rules), KK_TEST(test_init_and_free),
-	    KK_TEST(test_roundtrip),
+	    KK_TEST(test_roundtrip), KK_TEST(test_seal),
 	KK_CASE_FIXTURE("parse", 0, 0, tokens_make, tokens_free),
 	    KK_LOOP(test_parse_accepted, KK_NITEMS(accepted)),
 	    KK_LOOP(test_parse_rejected, KK_NITEMS(rejected)),

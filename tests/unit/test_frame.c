@@ -312,6 +312,57 @@ START_TEST(test_feed_back_to_back)
 }
 END_TEST
 
+/* kk_frame_next hands frame by frame out of one read buffer. */
+START_TEST(test_next_in_buffer)
+{
+	struct kk_frame_reader r;
+	struct sample a, b;
+	uint8_t *buf, *got;
+	size_t off = 0, glen, have;
+
+	sample_make(&a, 10, 5);
+	sample_make(&b, 300, 6);
+	have = a.flen + b.flen;
+	buf = malloc(have);
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, a.frame, a.flen);
+	memcpy(buf + a.flen, b.frame, b.flen);
+	kk_frame_reader_init(&r, KK_FRAME_MAX);
+
+	/* b's first 7 bytes arrive with a: a whole, b not yet */
+	ck_assert_int_eq(kk_frame_next(&r, buf, a.flen + 7, &off, &got,
+	    &glen), 1);
+	ck_assert_uint_eq(off, a.flen);
+	ck_assert_uint_eq(glen, a.len);
+	ck_assert_mem_eq(got, a.body, a.len);
+	free(got);
+	got = NULL;
+	ck_assert_int_eq(kk_frame_next(&r, buf, a.flen + 7, &off, &got,
+	    &glen), 0);
+	ck_assert_uint_eq(off, a.flen + 7);
+	ck_assert_ptr_null(got);
+	/* the rest of b */
+	ck_assert_int_eq(kk_frame_next(&r, buf, have, &off, &got, &glen), 1);
+	ck_assert_uint_eq(off, have);
+	ck_assert_uint_eq(glen, b.len);
+	ck_assert_mem_eq(got, b.body, b.len);
+	free(got);
+	reader_is_clean(&r, KK_FRAME_MAX);
+
+	/* a broken length is kk_frame_feed's error */
+	memset(buf, 0, 4);
+	off = 0;
+	got = NULL;
+	ck_assert_int_eq(kk_frame_next(&r, buf, have, &off, &got, &glen),
+	    -EBADMSG);
+	ck_assert_ptr_null(got);
+	kk_frame_reader_reset(&r);
+	free(buf);
+	sample_free(&a);
+	sample_free(&b);
+}
+END_TEST
+
 /* A one-byte body and a body of exactly max. */
 START_TEST(test_feed_bounds)
 {
@@ -614,7 +665,7 @@ KK_SUITE(frame_suite, "frame",
 	    KK_TEST(test_feed_back_to_back), KK_TEST(test_feed_bounds),
 	    KK_LOOP(test_feed_oversize, KK_NITEMS(oversize)),
 	    KK_TEST(test_feed_zero_length),
-	    KK_TEST(test_feed_reset_midframe),
+	    KK_TEST(test_feed_reset_midframe), KK_TEST(test_next_in_buffer),
 	KK_CASE("io", 0, 30),
 	    KK_LOOP(test_rw_roundtrip, KK_NITEMS(rw_lens)),
 	    KK_TEST(test_rw_sequence), KK_TEST(test_write_limits),
