@@ -23,6 +23,7 @@ main(void)
 	srunner_add_suite(sr, frame_suite());
 	srunner_add_suite(sr, authz_suite());
 	srunner_add_suite(sr, dsse_suite());
+	srunner_add_suite(sr, envlift_suite());
 	srunner_add_suite(sr, trust_suite());
 	srunner_add_suite(sr, replay_suite());
 	srunner_add_suite(sr, command_suite());

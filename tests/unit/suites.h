@@ -14,6 +14,7 @@ Suite *audit_suite(void);
 Suite *frame_suite(void);
 Suite *authz_suite(void);
 Suite *dsse_suite(void);
+Suite *envlift_suite(void);
 Suite *trust_suite(void);
 Suite *replay_suite(void);
 Suite *command_suite(void);
