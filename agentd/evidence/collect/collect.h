@@ -122,6 +122,8 @@ void col_art_cut(struct art *b, const char *fmt, ...)
 bool col_art_alive(struct art *b);
 bool col_art_push(struct art *b, json_t *item, size_t reserve);
 bool col_art_grow(struct art *b, size_t bytes);
+bool col_art_line(struct art *b, FILE *f, char *buf, size_t size,
+    unsigned *nlines, unsigned max, const char *what);
 
 /* netlink.c: dump requests and the attributes of their answers */
 int col_nl_dump(struct collector *c, int proto, struct nlmsghdr *req,
