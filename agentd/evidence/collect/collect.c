@@ -173,6 +173,24 @@ drop:
 	return false;
 }
 
+/*
+ * The next line of f into buf while the artifact takes items and at most
+ * max lines have been read (*nlines counts them): reading one more cuts
+ * the artifact ("at most MAX what").
+ */
+bool
+col_art_line(struct art *b, FILE *f, char *buf, size_t size,
+    unsigned *nlines, unsigned max, const char *what)
+{
+	if (!col_art_alive(b) || !col_read_line(f, buf, size))
+		return false;
+	if (++*nlines > max) {
+		col_art_cut(b, "at most %u %s", max, what);
+		return false;
+	}
+	return true;
+}
+
 /* Room for bytes more, added to items already pushed (not reserved). */
 bool
 col_art_grow(struct art *b, size_t bytes)

@@ -104,6 +104,8 @@ void col_rfc3339_now(char *buf, size_t len);
 void col_set_str(json_t *o, const char *key, const char *v);
 void col_set_int(json_t *o, const char *key, long long v);
 void col_set_bool(json_t *o, const char *key, bool v);
+void col_set_name_or_num(json_t *o, const char *key, const char *name,
+    unsigned v);
 json_t *col_item_family(const char *key, const char *v, int family);
 int col_open_regular(const char *path);
 ssize_t col_read_small(int atfd, const char *path, char *buf, size_t size);
@@ -122,6 +124,26 @@ void col_art_cut(struct art *b, const char *fmt, ...)
 bool col_art_alive(struct art *b);
 bool col_art_push(struct art *b, json_t *item, size_t reserve);
 bool col_art_grow(struct art *b, size_t bytes);
+bool col_art_line(struct art *b, FILE *f, char *buf, size_t size,
+    unsigned *nlines, unsigned max, const char *what);
+
+/*
+ * A dump whose messages of type are one item each (col_nl_items_cb): the
+ * member naming the item ("kind": "route"), with the header's "family"
+ * or not, and fill, which adds what the message says and returns the
+ * bytes the item may still grow by once pushed (its owner).
+ */
+struct col_nl_items {
+	struct art *b;
+	uint16_t type;
+	size_t hdrlen;
+	const char *key;
+	const char *value;
+	bool with_family;
+	size_t (*fill)(json_t *o, const void *hdr, const struct attrs *t,
+	    void *arg);
+	void *arg;
+};
 
 /* netlink.c: dump requests and the attributes of their answers */
 int col_nl_dump(struct collector *c, int proto, struct nlmsghdr *req,
@@ -130,6 +152,7 @@ void col_nl_failed(struct art *b, const char *what, int err);
 int col_attr_cb(const struct nlattr *a, void *data);
 const void *col_nl_msg(const struct nlmsghdr *nlh, uint16_t type,
     size_t hdrlen, struct attrs *t);
+int col_nl_items_cb(const struct nlmsghdr *nlh, void *data);
 bool col_attr_u32(const struct nlattr *a, uint32_t *v);
 json_t *col_attr_str(const struct nlattr *a);
 const char *col_family_name(int family, char *buf, size_t len);

@@ -25,11 +25,6 @@ struct links {
 	char name[LINK_MAP_MAX][IFNAMSIZ];
 };
 
-struct rt_ctx {
-	struct art *b;
-	struct links *links;
-};
-
 static const char *
 link_name(const struct links *l, int index)
 {
@@ -77,24 +72,19 @@ link_flags(unsigned flags)
 	return a;
 }
 
-static int
-link_cb(const struct nlmsghdr *nlh, void *data)
+static size_t
+link_fill(json_t *o, const void *hdr, const struct attrs *t, void *arg)
 {
 	static const char *const oper[] = { "unknown", "notpresent", "down",
 	    "lowerlayerdown", "testing", "dormant", "up" };
-	struct rt_ctx *x = data;
-	const struct ifinfomsg *ifi;
-	struct attrs t;
-	json_t *o;
+	struct links *l = arg;
+	const struct ifinfomsg *ifi = hdr;
 	uint32_t v;
 
-	if ((ifi = col_nl_msg(nlh, RTM_NEWLINK, sizeof(*ifi), &t)) == NULL)
-		return MNL_CB_OK;
-	if (t.tb[IFLA_IFNAME] != NULL && x->links->n < LINK_MAP_MAX) {
-		struct links *l = x->links;
-		const char *p = mnl_attr_get_payload(t.tb[IFLA_IFNAME]);
+	if (t->tb[IFLA_IFNAME] != NULL && l->n < LINK_MAP_MAX) {
+		const char *p = mnl_attr_get_payload(t->tb[IFLA_IFNAME]);
 		size_t n = strnlen(p,
-		    mnl_attr_get_payload_len(t.tb[IFLA_IFNAME]));
+		    mnl_attr_get_payload_len(t->tb[IFLA_IFNAME]));
 
 		if (n >= IFNAMSIZ)
 			n = IFNAMSIZ - 1;
@@ -103,40 +93,38 @@ link_cb(const struct nlmsghdr *nlh, void *data)
 		l->name[l->n][n] = '\0';
 		l->n++;
 	}
-	if ((o = json_object()) == NULL)
-		return MNL_CB_STOP;
-	col_set_str(o, "kind", "link");
 	col_set_int(o, "index", ifi->ifi_index);
-	if (t.tb[IFLA_IFNAME] != NULL)
-		json_object_set_new(o, "name", col_attr_str(t.tb[IFLA_IFNAME]));
+	if (t->tb[IFLA_IFNAME] != NULL)
+		json_object_set_new(o, "name",
+		    col_attr_str(t->tb[IFLA_IFNAME]));
 	col_set_int(o, "type", ifi->ifi_type);
 	json_object_set_new(o, "flags", link_flags(ifi->ifi_flags));
-	if (col_attr_u32(t.tb[IFLA_MTU], &v))
+	if (col_attr_u32(t->tb[IFLA_MTU], &v))
 		col_set_int(o, "mtu", v);
-	col_set_lladdr(o, "mac", t.tb[IFLA_ADDRESS]);
-	if (t.tb[IFLA_OPERSTATE] != NULL &&
-	    mnl_attr_get_payload_len(t.tb[IFLA_OPERSTATE]) >= 1) {
-		uint8_t s = mnl_attr_get_u8(t.tb[IFLA_OPERSTATE]);
+	col_set_lladdr(o, "mac", t->tb[IFLA_ADDRESS]);
+	if (t->tb[IFLA_OPERSTATE] != NULL &&
+	    mnl_attr_get_payload_len(t->tb[IFLA_OPERSTATE]) >= 1) {
+		uint8_t s = mnl_attr_get_u8(t->tb[IFLA_OPERSTATE]);
 
 		if (s < sizeof(oper) / sizeof(oper[0]))
 			col_set_str(o, "operstate", oper[s]);
 	}
-	if (col_attr_u32(t.tb[IFLA_MASTER], &v))
+	if (col_attr_u32(t->tb[IFLA_MASTER], &v))
 		col_set_int(o, "master", v);
-	if (t.tb[IFLA_LINKINFO] != NULL) {
+	if (t->tb[IFLA_LINKINFO] != NULL) {
 		struct attrs li;
 
 		memset(&li, 0, sizeof(li));
-		if (mnl_attr_parse_nested(t.tb[IFLA_LINKINFO], col_attr_cb,
+		if (mnl_attr_parse_nested(t->tb[IFLA_LINKINFO], col_attr_cb,
 		    &li) >= 0 && li.tb[IFLA_INFO_KIND] != NULL)
 			json_object_set_new(o, "link_kind",
 			    col_attr_str(li.tb[IFLA_INFO_KIND]));
 	}
-	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+	return 0;
 }
 
-static int
-neigh_cb(const struct nlmsghdr *nlh, void *data)
+static size_t
+neigh_fill(json_t *o, const void *hdr, const struct attrs *t, void *arg)
 {
 	static const struct {
 		unsigned bit;
@@ -148,20 +136,14 @@ neigh_cb(const struct nlmsghdr *nlh, void *data)
 		{ NUD_PROBE, "probe" }, { NUD_FAILED, "failed" },
 		{ NUD_NOARP, "noarp" }, { NUD_PERMANENT, "permanent" },
 	};
-	struct rt_ctx *x = data;
-	const struct ndmsg *nd;
-	struct attrs t;
+	const struct links *l = arg;
+	const struct ndmsg *nd = hdr;
 	char st[128];
-	json_t *o;
 	size_t i;
 
-	if ((nd = col_nl_msg(nlh, RTM_NEWNEIGH, sizeof(*nd), &t)) == NULL)
-		return MNL_CB_OK;
-	if ((o = col_item_family("kind", "neighbour", nd->ndm_family)) == NULL)
-		return MNL_CB_STOP;
-	set_dev(o, x->links, nd->ndm_ifindex);
-	col_set_addr(o, "address", nd->ndm_family, t.tb[NDA_DST]);
-	col_set_lladdr(o, "lladdr", t.tb[NDA_LLADDR]);
+	set_dev(o, l, nd->ndm_ifindex);
+	col_set_addr(o, "address", nd->ndm_family, t->tb[NDA_DST]);
+	col_set_lladdr(o, "lladdr", t->tb[NDA_LLADDR]);
 	st[0] = '\0';
 	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
 		if (nd->ndm_state & states[i].bit) {
@@ -173,7 +155,7 @@ neigh_cb(const struct nlmsghdr *nlh, void *data)
 	col_set_str(o, "state", st[0] ? st : "none");
 	if (nd->ndm_flags & NTF_ROUTER)
 		col_set_bool(o, "router", true);
-	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+	return 0;
 }
 
 static void
@@ -252,16 +234,6 @@ rt_proto_name(unsigned proto)
 	}
 }
 
-/* an attribute's name, or its number where we have no name for it */
-static void
-set_name_or_num(json_t *o, const char *key, const char *name, unsigned v)
-{
-	if (name != NULL)
-		col_set_str(o, key, name);
-	else
-		col_set_int(o, key, v);
-}
-
 /* RTA_MULTIPATH: rtnexthop records, each followed by its own attributes */
 static json_t *
 nexthops(const struct nlattr *a, int family, const struct links *l)
@@ -292,60 +264,50 @@ nexthops(const struct nlattr *a, int family, const struct links *l)
 	return arr;
 }
 
-static int
-route_cb(const struct nlmsghdr *nlh, void *data)
+static size_t
+route_fill(json_t *o, const void *hdr, const struct attrs *t, void *arg)
 {
-	struct rt_ctx *x = data;
-	const struct rtmsg *rt;
-	struct attrs t;
-	json_t *o;
+	const struct links *l = arg;
+	const struct rtmsg *rt = hdr;
 	uint32_t v;
 
-	if ((rt = col_nl_msg(nlh, RTM_NEWROUTE, sizeof(*rt), &t)) == NULL)
-		return MNL_CB_OK;
-	if ((o = col_item_family("kind", "route", rt->rtm_family)) == NULL)
-		return MNL_CB_STOP;
-	set_table(o, col_attr_u32(t.tb[RTA_TABLE], &v) ? v : rt->rtm_table);
-	set_name_or_num(o, "type", rt_type_name(rt->rtm_type), rt->rtm_type);
-	col_set_prefix(o, "dst", rt->rtm_family, t.tb[RTA_DST],
+	set_table(o, col_attr_u32(t->tb[RTA_TABLE], &v) ? v : rt->rtm_table);
+	col_set_name_or_num(o, "type", rt_type_name(rt->rtm_type),
+	    rt->rtm_type);
+	col_set_prefix(o, "dst", rt->rtm_family, t->tb[RTA_DST],
 	    rt->rtm_dst_len);
-	if (t.tb[RTA_SRC] != NULL)
-		col_set_prefix(o, "src", rt->rtm_family, t.tb[RTA_SRC],
+	if (t->tb[RTA_SRC] != NULL)
+		col_set_prefix(o, "src", rt->rtm_family, t->tb[RTA_SRC],
 		    rt->rtm_src_len);
-	col_set_addr(o, "gateway", rt->rtm_family, t.tb[RTA_GATEWAY]);
-	if (col_attr_u32(t.tb[RTA_OIF], &v))
-		set_dev(o, x->links, (int)v);
-	col_set_addr(o, "prefsrc", rt->rtm_family, t.tb[RTA_PREFSRC]);
-	if (col_attr_u32(t.tb[RTA_PRIORITY], &v))
+	col_set_addr(o, "gateway", rt->rtm_family, t->tb[RTA_GATEWAY]);
+	if (col_attr_u32(t->tb[RTA_OIF], &v))
+		set_dev(o, l, (int)v);
+	col_set_addr(o, "prefsrc", rt->rtm_family, t->tb[RTA_PREFSRC]);
+	if (col_attr_u32(t->tb[RTA_PRIORITY], &v))
 		col_set_int(o, "metric", v);
-	set_name_or_num(o, "protocol", rt_proto_name(rt->rtm_protocol),
+	col_set_name_or_num(o, "protocol", rt_proto_name(rt->rtm_protocol),
 	    rt->rtm_protocol);
-	set_name_or_num(o, "scope", rt_scope_name(rt->rtm_scope),
+	col_set_name_or_num(o, "scope", rt_scope_name(rt->rtm_scope),
 	    rt->rtm_scope);
-	if (t.tb[RTA_MULTIPATH] != NULL)
-		json_object_set_new(o, "nexthops", nexthops(t.tb[RTA_MULTIPATH],
-		    rt->rtm_family, x->links));
-	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+	if (t->tb[RTA_MULTIPATH] != NULL)
+		json_object_set_new(o, "nexthops",
+		    nexthops(t->tb[RTA_MULTIPATH], rt->rtm_family, l));
+	return 0;
 }
 
-static int
-addr_cb(const struct nlmsghdr *nlh, void *data)
+static size_t
+addr_fill(json_t *o, const void *hdr, const struct attrs *t, void *arg)
 {
-	struct rt_ctx *x = data;
-	const struct ifaddrmsg *ifa;
+	const struct links *l = arg;
+	const struct ifaddrmsg *ifa = hdr;
 	const struct nlattr *local, *peer;
-	struct attrs t;
-	json_t *o, *fl;
+	json_t *fl;
 	uint32_t flags;
 
-	if ((ifa = col_nl_msg(nlh, RTM_NEWADDR, sizeof(*ifa), &t)) == NULL)
-		return MNL_CB_OK;
-	if ((o = col_item_family("kind", "address", ifa->ifa_family)) == NULL)
-		return MNL_CB_STOP;
 	/* on point-to-point links IFA_LOCAL is ours and IFA_ADDRESS the peer */
-	local = t.tb[IFA_LOCAL] ? t.tb[IFA_LOCAL] : t.tb[IFA_ADDRESS];
-	peer = t.tb[IFA_LOCAL] ? t.tb[IFA_ADDRESS] : NULL;
-	set_dev(o, x->links, (int)ifa->ifa_index);
+	local = t->tb[IFA_LOCAL] ? t->tb[IFA_LOCAL] : t->tb[IFA_ADDRESS];
+	peer = t->tb[IFA_LOCAL] ? t->tb[IFA_ADDRESS] : NULL;
+	set_dev(o, l, (int)ifa->ifa_index);
 	if (local != NULL)
 		col_set_prefix(o, "address", ifa->ifa_family, local,
 		    ifa->ifa_prefixlen);
@@ -355,11 +317,11 @@ addr_cb(const struct nlmsghdr *nlh, void *data)
 	    memcmp(mnl_attr_get_payload(peer), mnl_attr_get_payload(local),
 	    mnl_attr_get_payload_len(peer)) != 0))
 		col_set_addr(o, "peer", ifa->ifa_family, peer);
-	set_name_or_num(o, "scope", rt_scope_name(ifa->ifa_scope),
+	col_set_name_or_num(o, "scope", rt_scope_name(ifa->ifa_scope),
 	    ifa->ifa_scope);
-	if (t.tb[IFA_LABEL] != NULL)
-		json_object_set_new(o, "label", col_attr_str(t.tb[IFA_LABEL]));
-	if (!col_attr_u32(t.tb[IFA_FLAGS], &flags))
+	if (t->tb[IFA_LABEL] != NULL)
+		json_object_set_new(o, "label", col_attr_str(t->tb[IFA_LABEL]));
+	if (!col_attr_u32(t->tb[IFA_FLAGS], &flags))
 		flags = ifa->ifa_flags;
 	if ((fl = json_array()) != NULL) {
 		if (flags & IFA_F_SECONDARY)
@@ -374,7 +336,7 @@ addr_cb(const struct nlmsghdr *nlh, void *data)
 			json_array_append_new(fl, json_string("dadfailed"));
 	}
 	json_object_set_new(o, "flags", fl);
-	return col_art_push(x->b, o, 0) ? MNL_CB_OK : MNL_CB_STOP;
+	return 0;
 }
 
 void
@@ -383,42 +345,54 @@ collect_routes(struct collector *c, struct art *b)
 	static const struct {
 		uint16_t type;
 		uint8_t family;
+		uint16_t item_type;
 		size_t hdrlen;
-		mnl_cb_t cb;
+		const char *kind;
+		bool with_family;
+		size_t (*fill)(json_t *, const void *, const struct attrs *,
+		    void *);
 		const char *what;
 	} dumps[] = {
 		/* links first: the others name their devices from them */
-		{ RTM_GETLINK, AF_UNSPEC, sizeof(struct ifinfomsg), link_cb,
+		{ RTM_GETLINK, AF_UNSPEC, RTM_NEWLINK,
+		    sizeof(struct ifinfomsg), "link", false, link_fill,
 		    "links" },
-		{ RTM_GETNEIGH, AF_INET, sizeof(struct ndmsg), neigh_cb,
-		    "neighbours/inet" },
-		{ RTM_GETNEIGH, AF_INET6, sizeof(struct ndmsg), neigh_cb,
-		    "neighbours/inet6" },
-		{ RTM_GETROUTE, AF_INET, sizeof(struct rtmsg), route_cb,
-		    "routes/inet" },
-		{ RTM_GETROUTE, AF_INET6, sizeof(struct rtmsg), route_cb,
-		    "routes/inet6" },
-		{ RTM_GETADDR, AF_UNSPEC, sizeof(struct ifaddrmsg), addr_cb,
+		{ RTM_GETNEIGH, AF_INET, RTM_NEWNEIGH, sizeof(struct ndmsg),
+		    "neighbour", true, neigh_fill, "neighbours/inet" },
+		{ RTM_GETNEIGH, AF_INET6, RTM_NEWNEIGH, sizeof(struct ndmsg),
+		    "neighbour", true, neigh_fill, "neighbours/inet6" },
+		{ RTM_GETROUTE, AF_INET, RTM_NEWROUTE, sizeof(struct rtmsg),
+		    "route", true, route_fill, "routes/inet" },
+		{ RTM_GETROUTE, AF_INET6, RTM_NEWROUTE, sizeof(struct rtmsg),
+		    "route", true, route_fill, "routes/inet6" },
+		{ RTM_GETADDR, AF_UNSPEC, RTM_NEWADDR,
+		    sizeof(struct ifaddrmsg), "address", true, addr_fill,
 		    "addresses" },
 	};
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct rt_ctx x;
+	struct col_nl_items items = { .b = b, .key = "kind" };
+	struct links *links;
 	size_t i;
 	int err;
 
-	x.b = b;
-	if ((x.links = calloc(1, sizeof(*x.links))) == NULL) {
+	if ((links = calloc(1, sizeof(*links))) == NULL) {
 		col_art_error(b, "out of memory");
 		return;
 	}
+	items.arg = links;
 	for (i = 0; i < sizeof(dumps) / sizeof(dumps[0]) && col_art_alive(b);
 	    i++) {
 		struct nlmsghdr *nlh = col_rt_request(buf, dumps[i].type,
 		    dumps[i].family, dumps[i].hdrlen);
 
-		if ((err = col_nl_dump(c, NETLINK_ROUTE, nlh, dumps[i].cb,
-		    &x)) < 0)
+		items.type = dumps[i].item_type;
+		items.hdrlen = dumps[i].hdrlen;
+		items.value = dumps[i].kind;
+		items.with_family = dumps[i].with_family;
+		items.fill = dumps[i].fill;
+		if ((err = col_nl_dump(c, NETLINK_ROUTE, nlh, col_nl_items_cb,
+		    &items)) < 0)
 			col_nl_failed(b, dumps[i].what, err);
 	}
-	free(x.links);
+	free(links);
 }

@@ -127,6 +127,32 @@ col_nl_msg(const struct nlmsghdr *nlh, uint16_t type, size_t hdrlen,
 	return mnl_nlmsg_get_payload(nlh);
 }
 
+/*
+ * The callback of a dump whose messages of one type are an item each
+ * (data: a struct col_nl_items): messages of other types are passed over.
+ * Every rtnetlink and sock_diag header starts with its family, a byte.
+ */
+int
+col_nl_items_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct col_nl_items *d = data;
+	const unsigned char *hdr;
+	struct attrs t;
+	json_t *o;
+	size_t reserve;
+
+	if ((hdr = col_nl_msg(nlh, d->type, d->hdrlen, &t)) == NULL)
+		return MNL_CB_OK;
+	if (d->with_family)
+		o = col_item_family(d->key, d->value, hdr[0]);
+	else if ((o = json_object()) != NULL)
+		col_set_str(o, d->key, d->value);
+	if (o == NULL)
+		return MNL_CB_STOP;
+	reserve = d->fill(o, hdr, &t, d->arg);
+	return col_art_push(d->b, o, reserve) ? MNL_CB_OK : MNL_CB_STOP;
+}
+
 int
 col_attr_cb(const struct nlattr *a, void *data)
 {

@@ -76,11 +76,8 @@ collect_packages(struct collector *c, struct art *b)
 	}
 	json_object_set_new(b->extra, "path", json_string(path));
 	memset(&p, 0, sizeof(p));
-	while (col_art_alive(b) && col_read_line(f, line, sizeof(line))) {
-		if (++nlines > MAX_LINES) {
-			col_art_cut(b, "at most %u lines", MAX_LINES);
-			break;
-		}
+	while (col_art_line(b, f, line, sizeof(line), &nlines, MAX_LINES,
+	    "lines")) {
 		if (line[0] == '\0') {
 			if (!pkg_flush(b, &p))
 				break;

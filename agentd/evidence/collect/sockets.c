@@ -39,24 +39,14 @@ tcp_state(unsigned s, bool tcp)
 	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "UNKNOWN";
 }
 
-struct diag_ctx {
-	struct art *b;
-	const char *proto;
-};
-
-static int
-inet_diag_cb(const struct nlmsghdr *nlh, void *data)
+/* arg: whether the sockets are TCP ones */
+static size_t
+inet_fill(json_t *o, const void *hdr, const struct attrs *t, void *arg)
 {
-	struct diag_ctx *x = data;
-	const struct inet_diag_msg *m;
+	const struct inet_diag_msg *m = hdr;
 	char addr[INET6_ADDRSTRLEN];
-	json_t *o;
-	bool tcp = strcmp(x->proto, "tcp") == 0;
+	bool tcp = *(const bool *)arg;
 
-	if ((m = col_nl_msg(nlh, SOCK_DIAG_BY_FAMILY, sizeof(*m), NULL)) == NULL)
-		return MNL_CB_OK;
-	if ((o = col_item_family("proto", x->proto, m->idiag_family)) == NULL)
-		return MNL_CB_STOP;
 	col_set_str(o, "state", tcp_state(m->idiag_state, tcp));
 	if (col_fmt_addr(m->idiag_family, m->id.idiag_src,
 	    sizeof(m->id.idiag_src), addr, sizeof(addr)))
@@ -72,42 +62,25 @@ inet_diag_cb(const struct nlmsghdr *nlh, void *data)
 	col_set_int(o, "inode", m->idiag_inode);
 	col_set_int(o, "rqueue", m->idiag_rqueue);
 	col_set_int(o, "wqueue", m->idiag_wqueue);
-	return col_art_push(x->b, o, m->idiag_inode ? OWNER_RESERVE : 0) ?
-	    MNL_CB_OK : MNL_CB_STOP;
+	return m->idiag_inode ? OWNER_RESERVE : 0;
 }
 
-static int
-unix_diag_cb(const struct nlmsghdr *nlh, void *data)
+static size_t
+unix_fill(json_t *o, const void *hdr, const struct attrs *t, void *arg)
 {
-	struct diag_ctx *x = data;
-	const struct unix_diag_msg *m;
-	struct attrs t;
-	json_t *o;
+	static const char *const types[] = { [SOCK_STREAM] = "stream",
+	    [SOCK_DGRAM] = "dgram", [SOCK_SEQPACKET] = "seqpacket" };
+	const struct unix_diag_msg *m = hdr;
+	const char *type = NULL;
 	uint32_t v;
 
-	if ((m = col_nl_msg(nlh, SOCK_DIAG_BY_FAMILY, sizeof(*m), &t)) == NULL)
-		return MNL_CB_OK;
-	if ((o = json_object()) == NULL)
-		return MNL_CB_STOP;
-	col_set_str(o, "proto", "unix");
-	switch (m->udiag_type) {
-	case SOCK_STREAM:
-		col_set_str(o, "type", "stream");
-		break;
-	case SOCK_DGRAM:
-		col_set_str(o, "type", "dgram");
-		break;
-	case SOCK_SEQPACKET:
-		col_set_str(o, "type", "seqpacket");
-		break;
-	default:
-		col_set_int(o, "type", m->udiag_type);
-		break;
-	}
+	if (m->udiag_type < sizeof(types) / sizeof(types[0]))
+		type = types[m->udiag_type];
+	col_set_name_or_num(o, "type", type, m->udiag_type);
 	col_set_str(o, "state", tcp_state(m->udiag_state, false));
-	if (t.tb[UNIX_DIAG_NAME] != NULL) {
-		const char *p = mnl_attr_get_payload(t.tb[UNIX_DIAG_NAME]);
-		size_t n = mnl_attr_get_payload_len(t.tb[UNIX_DIAG_NAME]);
+	if (t->tb[UNIX_DIAG_NAME] != NULL) {
+		const char *p = mnl_attr_get_payload(t->tb[UNIX_DIAG_NAME]);
+		size_t n = mnl_attr_get_payload_len(t->tb[UNIX_DIAG_NAME]);
 		char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 2];
 
 		if (n > sizeof(name) - 2)
@@ -123,20 +96,20 @@ unix_diag_cb(const struct nlmsghdr *nlh, void *data)
 		}
 	}
 	col_set_int(o, "inode", m->udiag_ino);
-	if (col_attr_u32(t.tb[UNIX_DIAG_PEER], &v))
+	if (col_attr_u32(t->tb[UNIX_DIAG_PEER], &v))
 		col_set_int(o, "peer", v);
-	if (col_attr_u32(t.tb[UNIX_DIAG_UID], &v))
+	if (col_attr_u32(t->tb[UNIX_DIAG_UID], &v))
 		col_set_int(o, "uid", v);
-	if (t.tb[UNIX_DIAG_RQLEN] != NULL &&
-	    mnl_attr_get_payload_len(t.tb[UNIX_DIAG_RQLEN]) >=
+	if (t->tb[UNIX_DIAG_RQLEN] != NULL &&
+	    mnl_attr_get_payload_len(t->tb[UNIX_DIAG_RQLEN]) >=
 	    sizeof(struct unix_diag_rqlen)) {
 		const struct unix_diag_rqlen *q =
-		    mnl_attr_get_payload(t.tb[UNIX_DIAG_RQLEN]);
+		    mnl_attr_get_payload(t->tb[UNIX_DIAG_RQLEN]);
 
 		col_set_int(o, "rqueue", q->udiag_rqueue);
 		col_set_int(o, "wqueue", q->udiag_wqueue);
 	}
-	return col_art_push(x->b, o, OWNER_RESERVE) ? MNL_CB_OK : MNL_CB_STOP;
+	return OWNER_RESERVE;
 }
 
 struct owner {
@@ -306,12 +279,13 @@ collect_sockets(struct collector *c, struct art *b)
 	};
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[96];
 	struct nlmsghdr *nlh;
-	struct diag_ctx x;
+	struct col_nl_items items = { .b = b, .type = SOCK_DIAG_BY_FAMILY,
+	    .key = "proto" };
+	bool tcp;
 	struct owner *own = NULL;
 	size_t i, nown = 0, denied = 0;
 	int err;
 
-	x.b = b;
 	/* the sockets first, they change fastest; their owners after */
 	for (i = 0; i < sizeof(inet) / sizeof(inet[0]) && col_art_alive(b);
 	    i++) {
@@ -324,9 +298,14 @@ collect_sockets(struct collector *c, struct art *b)
 		req->sdiag_family = inet[i].family;
 		req->sdiag_protocol = inet[i].proto;
 		req->idiag_states = ~0U;
-		x.proto = inet[i].name;
-		if ((err = col_nl_dump(c, NETLINK_SOCK_DIAG, nlh, inet_diag_cb,
-		    &x)) < 0)
+		tcp = inet[i].proto == IPPROTO_TCP;
+		items.hdrlen = sizeof(struct inet_diag_msg);
+		items.value = inet[i].name;
+		items.with_family = true;
+		items.fill = inet_fill;
+		items.arg = &tcp;
+		if ((err = col_nl_dump(c, NETLINK_SOCK_DIAG, nlh,
+		    col_nl_items_cb, &items)) < 0)
 			col_nl_failed(b, inet[i].what, err);
 	}
 	if (col_art_alive(b)) {
@@ -340,9 +319,13 @@ collect_sockets(struct collector *c, struct art *b)
 		req->udiag_states = ~0U;
 		req->udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER |
 		    UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
-		x.proto = "unix";
-		if ((err = col_nl_dump(c, NETLINK_SOCK_DIAG, nlh, unix_diag_cb,
-		    &x)) < 0)
+		items.hdrlen = sizeof(struct unix_diag_msg);
+		items.value = "unix";
+		items.with_family = false;
+		items.fill = unix_fill;
+		items.arg = NULL;
+		if ((err = col_nl_dump(c, NETLINK_SOCK_DIAG, nlh,
+		    col_nl_items_cb, &items)) < 0)
 			col_nl_failed(b, "unix", err);
 	}
 	if (b->n == 0)

@@ -87,15 +87,12 @@ collect_kernel(struct collector *c, struct art *b)
 			col_art_error(b, "/proc/modules: %s", strerror(err));
 		return;
 	}
-	while (col_art_alive(b) && col_read_line(f, line, sizeof(line))) {
+	while (col_art_line(b, f, line, sizeof(line), &nmod, MAX_MODULES,
+	    "modules")) {
 		char *fld[7], *save = NULL, *p;
 		int k = 0;
 		size_t dl;
 
-		if (++nmod > MAX_MODULES) {
-			col_art_cut(b, "at most %d modules", MAX_MODULES);
-			break;
-		}
 		for (p = strtok_r(line, " ", &save); p != NULL && k < 7;
 		    p = strtok_r(NULL, " ", &save))
 			fld[k++] = p;
@@ -161,16 +158,13 @@ collect_mounts(struct collector *c, struct art *b)
 	}
 	json_object_set_new(b->extra, "path",
 	    json_string("/proc/self/mountinfo"));
-	while (col_art_alive(b) && col_read_line(f, line, sizeof(line))) {
+	while (col_art_line(b, f, line, sizeof(line), &nlines, MAX_MOUNTS,
+	    "mounts")) {
 		char *fld[6], *tail[3], *save = NULL, *p;
 		char opt[512];
 		int k = 0, t = 0;
 		bool dash = false;
 
-		if (++nlines > MAX_MOUNTS) {
-			col_art_cut(b, "at most %d mounts", MAX_MOUNTS);
-			break;
-		}
 		opt[0] = '\0';
 		for (p = strtok_r(line, " ", &save); p != NULL;
 		    p = strtok_r(NULL, " ", &save)) {
@@ -248,11 +242,8 @@ collect_os_release(struct collector *c, struct art *b)
 		return;
 	}
 	json_object_set_new(b->extra, "path", json_string(path));
-	while (col_art_alive(b) && col_read_line(f, line, sizeof(line))) {
-		if (++nlines > MAX_OS_RELEASE) {
-			col_art_cut(b, "at most %d lines", MAX_OS_RELEASE);
-			break;
-		}
+	while (col_art_line(b, f, line, sizeof(line), &nlines, MAX_OS_RELEASE,
+	    "lines")) {
 		for (k = line; *k == ' ' || *k == '\t'; k++)
 			;
 		if (*k == '#' || (eq = strchr(k, '=')) == NULL)

@@ -81,6 +81,17 @@ col_set_bool(json_t *o, const char *key, bool v)
 	json_object_set_new(o, key, json_boolean(v));
 }
 
+/* A value's name, or its number where we have no name for it. */
+void
+col_set_name_or_num(json_t *o, const char *key, const char *name,
+    unsigned v)
+{
+	if (name != NULL)
+		col_set_str(o, key, name);
+	else
+		col_set_int(o, key, v);
+}
+
 /* An address family by name, or its number. */
 const char *
 col_family_name(int family, char *buf, size_t len)
