@@ -87,6 +87,7 @@ FUZZFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) \
 FUZZ_TARGETS := envelope policy trust frame fleet
 FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c common/dsse.c common/command.c \
 	common/keys.c common/util.c common/sha256.c
+FUZZ_envelope_DEFS := -DKK_DSSE_LIFT_MIN=16
 FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c agentd/parse_keys.c common/addr.c \
 	common/util.c common/sha256.c \
 	agentd/trust.c agentd/cfgfile.c common/keys.c common/dsse.c \

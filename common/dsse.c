@@ -291,7 +291,9 @@ out:
  * holds PLACEHOLDER once (no other string is it); otherwise the text is
  * parsed as it came.
  */
-#define LIFT_MIN	(64 * 1024)
+#ifndef KK_DSSE_LIFT_MIN	/* the fuzzer's build makes it small */
+#define KK_DSSE_LIFT_MIN	(64 * 1024)
+#endif
 #define PLACEHOLDER	"kakuri-lifted-payload"
 
 struct lift {
@@ -309,7 +311,7 @@ lift_payload(const char *buf, size_t len, struct lift *l)
 	size_t head, tail;
 
 	memset(l, 0, sizeof(*l));
-	if (len < LIFT_MIN)
+	if (len < KK_DSSE_LIFT_MIN)
 		return 0;
 	for (p = memchr(buf, '"', len); p != NULL;
 	    p = memchr(q, '"', (size_t)(end - q))) {
@@ -318,7 +320,7 @@ lift_payload(const char *buf, size_t len, struct lift *l)
 			;
 		if (q == end)
 			return 0;
-		if (*q == '"' && (size_t)(q - p - 1) >= LIFT_MIN)
+		if (*q == '"' && (size_t)(q - p - 1) >= KK_DSSE_LIFT_MIN)
 			break;
 	}
 	if (p == NULL)
