@@ -263,25 +263,6 @@ kd_usb_block_devs(int ifacefd, dev_t *devs, size_t max, size_t *ndevs)
 	return err;
 }
 
-/* mountinfo's escapes (\040 for a space) undone in place */
-static void
-unescape(char *s)
-{
-	char *o = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-			    (s[3] - '0'));
-			s += 4;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = '\0';
-}
-
 /* "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS...] - FSTYPE SOURCE SUPEROPTS" */
 static bool
 parse_mount_line(char *line, struct kd_usb_mount *m)
@@ -303,7 +284,7 @@ parse_mount_line(char *line, struct kd_usb_mount *m)
 	if ((maj = kd_usb_parse_uint(field[2], 10, 4095)) < 0 ||
 	    (min = kd_usb_parse_uint(colon + 1, 10, 1048575)) < 0)
 		return false;
-	unescape(field[4]);
+	kk_unescape_octal(field[4]);
 	if (field[4][0] != '/' || strlen(field[4]) >= sizeof(m->point))
 		return false;
 	snprintf(m->point, sizeof(m->point), "%s", field[4]);

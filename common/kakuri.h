@@ -498,6 +498,11 @@ struct json_t *kk_refusals_summary(struct kk_refusals *r);
 int kk_name_find(const char *const names[], size_t n, const char *name);
 /* names[i], or "unknown" past the end of the table or for a hole in it. */
 const char *kk_name_at(const char *const names[], size_t n, unsigned i);
+/*
+ * The \ooo escapes of /proc/self/mountinfo (\040 a space, \011 a tab,
+ * \012 a newline, \134 a backslash) undone in place.
+ */
+void kk_unescape_octal(char *s);
 /* in as lowercase hex into out (2 * len + 1 bytes, NUL-terminated) */
 void kk_hex(const void *in, size_t len, char *out);
 /* whether s (len bytes) is exactly n lowercase hex digits */

@@ -63,6 +63,24 @@ kk_mode_parse(const char *s, enum kk_mode *out)
 }
 
 void
+kk_unescape_octal(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+			    (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+void
 kk_hex(const void *in, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

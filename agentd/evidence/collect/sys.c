@@ -120,25 +120,6 @@ collect_kernel(struct collector *c, struct art *b)
 
 /* ---- 06 mounts: mountinfo ------------------------------------------- */
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo */
-static void
-unescape_octal(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-			    (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
 void
 collect_mounts(struct collector *c, struct art *b)
 {
@@ -185,15 +166,15 @@ collect_mounts(struct collector *c, struct art *b)
 		col_set_int(o, "id", strtoll(fld[0], NULL, 10));
 		col_set_int(o, "parent", strtoll(fld[1], NULL, 10));
 		col_set_str(o, "dev", fld[2]);
-		unescape_octal(fld[3]);
+		kk_unescape_octal(fld[3]);
 		col_set_str(o, "root", fld[3]);
-		unescape_octal(fld[4]);
+		kk_unescape_octal(fld[4]);
 		col_set_str(o, "mount_point", fld[4]);
 		col_set_str(o, "options", fld[5]);
 		if (opt[0] != '\0')
 			col_set_str(o, "propagation", opt);
 		col_set_str(o, "fstype", tail[0]);
-		unescape_octal(tail[1]);
+		kk_unescape_octal(tail[1]);
 		col_set_str(o, "source", tail[1]);
 		if (t > 2)
 			col_set_str(o, "super_options", tail[2]);
