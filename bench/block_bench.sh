@@ -101,6 +101,21 @@ nft_once() {
 	ip netns exec "$ns" bash -c 't0=$EPOCHREALTIME; nft -f "'"$WORK"'/block.nft" || exit 1
 		t1=$EPOCHREALTIME; echo $(( ${t1/./} - ${t0/./} ))' >>"$WORK/nft.us"
 }
+# sockets listening to nftables events (the group NFNLGRP_NFTABLES, bit
+# 0x40 of /proc/net/netlink's groups), in this namespace and every named
+# one: see the top
+listeners() {
+	local ns sk proto pid groups rest n=0
+	for ns in "" $(ip netns list | awk '{ print $1 }'); do
+		while read -r sk proto pid groups rest; do
+			[ "$proto" = 12 ] && [[ $groups =~ ^[0-9a-f]+$ ]] &&
+				(( 0x$groups & 0x40 )) && n=$((n + 1))
+		done < <(if [ -n "$ns" ]; then ip netns exec "$ns" cat /proc/net/netlink
+			else cat /proc/net/netlink; fi | tail -n +2)
+	done
+	echo "$n"
+}
+LISTENERS=$(listeners)
 # Pairs, taken back to back and in turns (restore first, then nft first):
 # this machine's speed drifts by up to 1.5x over seconds (a virtual CPU),
 # and a pair sees the same drift on both sides.
@@ -118,6 +133,7 @@ echo
 echo "12. IOC block lists: 100,000 CIDRs (50,000 IPv4 /27, 50,000 IPv6 /64)"
 printf '   %-58s %6s ms\n' "one signed block command of 100,000 over mutual TLS, send -> receipt" "$(cat "$WORK/apply.ms")"
 printf '   %-58s %7s us\n' "  the agent's received -> applied and read back" "$(cat "$WORK/applyk.us")"
+echo "   (other processes listening to nftables events on this host while timed: $LISTENERS)"
 printf '   %-58s median %7s us\n' "kakurid --restore of the 100,000 (fresh namespace, process)" "$(stats "$WORK/restore.us")"
 printf '   %-58s median %7s us\n' "  of which reading state.json and the list files (-v)" "$(stats "$WORK/restorer.us")"
 printf '   %-58s median %7s us\n' "  of which the kernel, sendmsg to the last ack (-v)" "$(stats "$WORK/restorek.us")"
