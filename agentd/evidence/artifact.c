@@ -3,8 +3,14 @@
  * SHA-256 computed on the way, so nothing has to be read back to hash it.
  *
  * A large copy (a memory image) hashes in a second thread: the writer
- * hands a filled buffer over and goes on reading into the other one, so
- * hashing costs wall time only where it is slower than the copy itself.
+ * hands a filled buffer over and goes on reading into the next one of a
+ * small ring, so hashing costs wall time only where it is slower than the
+ * copy itself.  The ring is there for busy machines: with two buffers
+ * the writer and the hasher wait for each other at every buffer, and
+ * each wait costs a trip through the scheduler.
+ * The copy can read straight into the buffer the hasher takes next
+ * (kk_sink_space, kk_sink_commit): the bytes are then written to the file
+ * from there and never copied in memory a third time.
  * Holes (pages a process never touched) stay holes in the file and are
  * hashed as zeros.
  */
@@ -24,14 +30,14 @@
 #include "evidence.h"
 #include "wire.h"
 
-#define SINK_BUF	(1U << 20)	/* pipelined buffers */
+#define SINK_BUF	(1U << 20)	/* one buffer of the ring */
+#define SINK_NBUF	4		/* buffers in the ring */
 
 static const uint8_t zeros[65536];
 
 struct sink_buf {
 	uint8_t *data;
-	size_t len;		/* bytes of data, or of zeros when hole */
-	uint64_t hole;		/* > 0: this many zero bytes instead of data */
+	size_t len;		/* bytes of data */
 };
 
 struct kk_sink {
@@ -41,14 +47,14 @@ struct kk_sink {
 	uint64_t off;
 	int err;		/* first write error */
 
-	/* pipelined hashing: two buffers, one being filled, one hashed */
+	/* pipelined hashing: a ring, filled in order, hashed in order */
 	bool piped;
 	pthread_t thr;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct sink_buf buf[2];
+	struct sink_buf buf[SINK_NBUF];
 	int fill;		/* index being filled by the writer */
-	bool pending[2];	/* handed to the hasher, not yet hashed */
+	bool pending[SINK_NBUF];	/* handed to the hasher, not hashed */
 	bool stop;
 };
 
@@ -81,13 +87,13 @@ hasher(void *arg)
 		s->buf[i].len = 0;
 		s->pending[i] = false;
 		pthread_cond_broadcast(&s->cv);
-		i ^= 1;
+		i = (i + 1) % SINK_NBUF;
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
-/* Hands the filled buffer to the hasher and waits for the other to be free. */
+/* Hands the filled buffer to the hasher and waits for the next to be free. */
 static void
 pipe_flush(struct kk_sink *s)
 {
@@ -98,7 +104,7 @@ pipe_flush(struct kk_sink *s)
 	pthread_mutex_lock(&s->mu);
 	s->pending[f] = true;
 	pthread_cond_broadcast(&s->cv);
-	s->fill = f ^ 1;
+	s->fill = (f + 1) % SINK_NBUF;
 	while (s->pending[s->fill])
 		pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
@@ -108,10 +114,14 @@ pipe_flush(struct kk_sink *s)
 static void
 pipe_drain(struct kk_sink *s)
 {
+	int i;
+
 	pipe_flush(s);
 	pthread_mutex_lock(&s->mu);
-	while (s->pending[0] || s->pending[1])
-		pthread_cond_wait(&s->cv, &s->mu);
+	/* the hasher takes them in order: the last handed over is last */
+	for (i = 0; i < SINK_NBUF; i++)
+		while (s->pending[i])
+			pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -157,7 +167,7 @@ static int
 sink_open(int dirfd, const char *rel, bool piped, struct kk_sink **out)
 {
 	struct kk_sink *s;
-	int err;
+	int err, i;
 
 	*out = NULL;
 	if (!rel_ok(rel))
@@ -177,10 +187,9 @@ sink_open(int dirfd, const char *rel, bool piped, struct kk_sink **out)
 		return err;
 	}
 	if (piped) {
-		s->buf[0].data = malloc(SINK_BUF);
-		s->buf[1].data = malloc(SINK_BUF);
-		if (s->buf[0].data == NULL || s->buf[1].data == NULL)
-			goto nopipe;
+		for (i = 0; i < SINK_NBUF; i++)
+			if ((s->buf[i].data = malloc(SINK_BUF)) == NULL)
+				goto nopipe;
 		pthread_mutex_init(&s->mu, NULL);
 		pthread_cond_init(&s->cv, NULL);
 		if (pthread_create(&s->thr, NULL, hasher, s) != 0) {
@@ -194,9 +203,10 @@ sink_open(int dirfd, const char *rel, bool piped, struct kk_sink **out)
 	return 0;
 nopipe:
 	/* hashing inline is slower, never wrong */
-	free(s->buf[0].data);
-	free(s->buf[1].data);
-	s->buf[0].data = s->buf[1].data = NULL;
+	for (i = 0; i < SINK_NBUF; i++) {
+		free(s->buf[i].data);
+		s->buf[i].data = NULL;
+	}
 	*out = s;
 	return 0;
 }
@@ -246,6 +256,51 @@ kk_sink_write(struct kk_sink *s, const void *buf, size_t len)
 	return 0;
 }
 
+void *
+kk_sink_space(struct kk_sink *s, size_t *room)
+{
+	struct sink_buf *b;
+
+	if (!s->piped) {
+		/* hashed inline: a scratch buffer, hashed when committed */
+		if (s->buf[0].data == NULL &&
+		    (s->buf[0].data = malloc(SINK_BUF)) == NULL)
+			return NULL;
+		*room = SINK_BUF;
+		return s->buf[0].data;
+	}
+	/* a full buffer was handed over: there is always room */
+	b = &s->buf[s->fill];
+	*room = SINK_BUF - b->len;
+	return b->data + b->len;
+}
+
+int
+kk_sink_commit(struct kk_sink *s, size_t len)
+{
+	struct sink_buf *b = &s->buf[s->piped ? s->fill : 0];
+	size_t at = s->piped ? b->len : 0;
+	int err;
+
+	if (s->err)
+		return s->err;
+	if (b->data == NULL || len > SINK_BUF - at)
+		return -EINVAL;		/* no kk_sink_space before: a bug */
+	if ((err = kk_write_all(s->fd, b->data + at, len)) < 0) {
+		s->err = err;
+		return err;
+	}
+	s->off += len;
+	if (!s->piped) {
+		SHA256_Update(&s->sha, b->data, len);
+		return 0;
+	}
+	b->len += len;
+	if (b->len == SINK_BUF)
+		pipe_flush(s);
+	return 0;
+}
+
 int
 kk_sink_hole(struct kk_sink *s, uint64_t len)
 {
@@ -274,7 +329,7 @@ int
 kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	int err = s->err ? s->err : 0;
+	int err = s->err ? s->err : 0, i;
 
 	if (s->piped) {
 		pipe_drain(s);
@@ -314,8 +369,8 @@ kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 			snprintf(a->error, sizeof(a->error), "%s after %llu bytes",
 			    strerror(-error), (unsigned long long)s->off);
 	}
-	free(s->buf[0].data);
-	free(s->buf[1].data);
+	for (i = 0; i < SINK_NBUF; i++)
+		free(s->buf[i].data);
 	free(s);
 	return error;
 }

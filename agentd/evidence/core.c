@@ -210,7 +210,7 @@ snap_run(struct snap *sn)
 	sn->memfd = open(path, O_RDONLY | O_CLOEXEC);
 	sn->use_vm = true;
 	sn->use_scan = true;
-	sn->buf = malloc(READ_BATCH);
+	sn->buf = malloc((size_t)sn->pgsz);
 	sn->scanvec = calloc(SCAN_VEC, sizeof(*sn->scanvec));
 	sn->pm = calloc(PM_CHUNK, sizeof(*sn->pm));
 	if (sn->buf == NULL || sn->scanvec == NULL || sn->pm == NULL) {

@@ -145,17 +145,26 @@ copy_run(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
     uint64_t start, uint64_t end)
 {
 	uint64_t addr = start, pend, pg = (uint64_t)sn->pgsz;
-	uint64_t guard = (end - start) / pg + 2;
+	/* a read per sink buffer filled, or per page that fails */
+	uint64_t guard = 2 * ((end - start) / pg) + 2;
 	ssize_t got;
 	size_t n;
+	void *dst;
 	int err;
 
 	while (addr < end && guard-- > 0) {
-		n = end - addr > READ_BATCH ? READ_BATCH : (size_t)(end - addr);
-		if ((got = mem_read(sn, addr, sn->buf, n)) < 0)
+		/*
+		 * Read straight into the buffer the hasher takes next: the
+		 * pages are copied once into memory and once into the file.
+		 */
+		if ((dst = kk_sink_space(s, &n)) == NULL)
+			return -ENOMEM;
+		if (n > end - addr)
+			n = (size_t)(end - addr);
+		if ((got = mem_read(sn, addr, dst, n)) < 0)
 			return (int)got;
 		if (got > 0) {
-			if ((err = kk_sink_write(s, sn->buf, (size_t)got)) < 0)
+			if ((err = kk_sink_commit(s, (size_t)got)) < 0)
 				return err;
 			addr += (uint64_t)got;
 		}

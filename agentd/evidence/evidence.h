@@ -82,6 +82,14 @@ struct kk_sink;
 /* creates rel (and its parent directories) under dirfd, O_EXCL, mode 0600 */
 int kk_sink_open(int dirfd, const char *rel, struct kk_sink **out);
 int kk_sink_write(struct kk_sink *s, const void *buf, size_t len);
+/*
+ * Writing without a copy: kk_sink_space says where the next bytes can be
+ * read into (at most *room of them; NULL: out of memory), and
+ * kk_sink_commit(s, len) writes len bytes from there, as kk_sink_write
+ * would.  Nothing else may touch the sink in between.
+ */
+void *kk_sink_space(struct kk_sink *s, size_t *room);
+int kk_sink_commit(struct kk_sink *s, size_t len);
 /* len zero bytes, as a hole in the file */
 int kk_sink_hole(struct kk_sink *s, uint64_t len);
 uint64_t kk_sink_offset(const struct kk_sink *s);

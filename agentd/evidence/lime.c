@@ -30,7 +30,6 @@
 
 #define LIME_MAGIC	0x4C694D45U
 #define LIME_VERSION	1U
-#define READ_BATCH	(1U << 20)	/* = the pipelined sink's buffer */
 #define PAGE		4096U		/* retry and gap granularity */
 #define IOMEM_MAX	(16U << 20)
 #define RANGES_MAX	65536
@@ -331,7 +330,6 @@ struct copy {
 	struct kk_sink *sink;
 	struct kk_artifact *a;
 	struct src *src;
-	uint8_t *buf;
 	uint64_t gap_off;	/* gap being coalesced */
 	uint64_t gap_len;
 	const char *gap_why;
@@ -391,17 +389,22 @@ read_some(int fd, void *buf, size_t len, uint64_t off)
 static int
 copy_bytes(struct copy *c, uint64_t off, uint64_t len)
 {
-	uint64_t guard = len / PAGE + len / READ_BATCH + 4;
+	/* a read per sink buffer filled, or per page that fails */
+	uint64_t guard = 2 * (len / PAGE) + 4;
 	size_t n, k;
 	ssize_t got;
+	void *dst;
 	int err;
 
 	while (len > 0 && guard-- > 0) {
-		n = len > READ_BATCH ? READ_BATCH : (size_t)len;
-		got = read_some(c->src->fd, c->buf, n, off);
+		/* straight into the buffer the hasher takes next */
+		if ((dst = kk_sink_space(c->sink, &n)) == NULL)
+			return -ENOMEM;
+		if (n > len)
+			n = (size_t)len;
+		got = read_some(c->src->fd, dst, n, off);
 		if (got > 0) {
-			if ((err = kk_sink_write(c->sink, c->buf,
-			    (size_t)got)) < 0)
+			if ((err = kk_sink_commit(c->sink, (size_t)got)) < 0)
 				return err;
 			off += (uint64_t)got;
 			len -= (uint64_t)got;
@@ -511,11 +514,6 @@ kk_lime_write(int dirfd, const char *rel, const struct kk_lime_src *ls,
 		}
 	if ((ret = open_source(ls, &s, err, errlen)) < 0)
 		goto out;
-	if ((c.buf = malloc(READ_BATCH)) == NULL) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "%s", strerror(ENOMEM));
-		goto out;
-	}
 	if ((ret = kk_sink_open_pipelined(dirfd, rel, &sink)) < 0) {
 		snprintf(err, errlen, "%s: %s", rel, strerror(-ret));
 		goto out;
@@ -551,7 +549,6 @@ out:
 	if (s.fd >= 0)
 		close(s.fd);
 	free(s.segs);
-	free(c.buf);
 	free(r);
 	return ret;
 }

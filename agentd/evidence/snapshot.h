@@ -19,7 +19,6 @@
 #define CORE_MACHINE	EM_AARCH64
 #endif
 
-#define READ_BATCH	(1U << 20)	/* a process_vm_readv; = sink buffer */
 #define STOP_TIMEOUT_MS	2000		/* for every thread to reach its stop */
 #define SMALL_MAX	(16U << 20)	/* status, cmdline, environ, auxv */
 #define SCAN_VEC	1024		/* page regions per PAGEMAP_SCAN */
@@ -113,7 +112,7 @@ struct snap {
 	size_t nlen;
 	size_t ncap;
 
-	uint8_t *buf;		/* READ_BATCH */
+	uint8_t *buf;		/* a page: the one-page retry of copy_run */
 	struct runs runs;
 	struct pm_region *scanvec;
 	uint64_t *pm;

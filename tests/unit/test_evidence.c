@@ -1,7 +1,7 @@
 /*
  * The evidence store's building blocks (agentd/artifact.c, evidence.c):
  * files hashed on the way in (inline and pipelined, holes hashed as
- * zeros and left sparse), a write that fails leaves an artifact marked
+ * zeros and left sparse, bytes read straight into the sink's buffers), a write that fails leaves an artifact marked
  * incomplete, and the manifest is appended, signed and verifiable with
  * the agent key alone.
  */
@@ -132,6 +132,79 @@ START_TEST(sink_holes_and_pipeline)
 	/* the 64 MiB hole is not allocated */
 	ck_assert_int_lt((long long)st.st_blocks * 512, 16LL << 20);
 	free(blk);
+	close(dfd);
+}
+END_TEST
+
+/*
+ * Bytes read straight into the sink (kk_sink_space, kk_sink_commit) in
+ * pieces that straddle its buffers and go round its ring several times,
+ * between ordinary writes and holes: the file and its hash are the same
+ * as when the same bytes are written with kk_sink_write, pipelined or
+ * not; a commit of more than the room given is refused and writes
+ * nothing.
+ */
+START_TEST(sink_space_commit_is_a_write)
+{
+	static const size_t piece[] = { 1, 4095, 300000, 1 << 20, 77777,
+	    3 << 20, 12345 };
+	char dir[PATH_MAX], h[65], rel[16];
+	struct kk_artifact a[3];
+	struct kk_sink *s;
+	const size_t total = 9U << 20, hole_at = (5U << 20) + 3;
+	uint8_t *src, *dst;
+	size_t len, off, room, k, i;
+	int dfd = open_dir(dir), pass;
+
+	src = malloc(total);
+	ck_assert_ptr_nonnull(src);
+	for (i = 0; i < total; i++)
+		src[i] = (uint8_t)(i * 167 + (i >> 11));
+	/* 0: kk_sink_write inline; 1, 2: space and commit, inline, piped */
+	for (pass = 0; pass < 3; pass++) {
+		memset(&a[pass], 0, sizeof(a[pass]));
+		snprintf(rel, sizeof(rel), "sc%d.bin", pass);
+		ck_assert_int_eq((pass == 2 ? kk_sink_open_pipelined :
+		    kk_sink_open)(dfd, rel, &s), 0);
+		ck_assert_int_eq(kk_sink_write(s, "ELF", 3), 0);
+		for (off = 0, i = 0; off < total; i++) {
+			k = piece[i % (sizeof(piece) / sizeof(piece[0]))];
+			if (k > total - off)
+				k = total - off;
+			/* the hole stands at the same offset in every pass */
+			if (off < hole_at && k > hole_at - off)
+				k = hole_at - off;
+			if (pass == 0) {
+				ck_assert_int_eq(kk_sink_write(s, src + off, k),
+				    0);
+				off += k;
+			} else {
+				dst = kk_sink_space(s, &room);
+				ck_assert_ptr_nonnull(dst);
+				ck_assert_uint_gt(room, 0);
+				if (k > room)
+					k = room;
+				memcpy(dst, src + off, k);
+				ck_assert_int_eq(kk_sink_commit(s, k), 0);
+				off += k;
+			}
+			if (off == hole_at)
+				ck_assert_int_eq(kk_sink_hole(s, 1 << 20), 0);
+		}
+		if (pass > 0) {
+			ck_assert_ptr_nonnull(kk_sink_space(s, &room));
+			ck_assert_int_eq(kk_sink_commit(s, room + 1), -EINVAL);
+		}
+		ck_assert_uint_eq(kk_sink_offset(s), 3 + total + (1 << 20));
+		ck_assert_int_eq(kk_sink_close(s, &a[pass], 0), 0);
+		file_hash(dir, rel, h, &len);
+		ck_assert_uint_eq(len, 3 + total + (1 << 20));
+		ck_assert_str_eq(a[pass].sha256, h);
+		ck_assert(!a[pass].incomplete);
+	}
+	ck_assert_str_eq(a[1].sha256, a[0].sha256);
+	ck_assert_str_eq(a[2].sha256, a[0].sha256);
+	free(src);
 	close(dfd);
 }
 END_TEST
@@ -383,6 +456,7 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(sink_hash_matches_file),
 	    KK_TEST(sink_refuses_escaping_paths),
 	    KK_TEST(sink_holes_and_pipeline),
+	    KK_TEST(sink_space_commit_is_a_write),
 	    KK_TEST(sink_error_marks_incomplete),
 	    KK_TEST(copy_path_caps_and_says_so),
 	    KK_TEST(artifact_list_and_gaps), KK_TEST(grow_stops_at_max),
