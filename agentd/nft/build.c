@@ -574,6 +574,34 @@ batch_del(struct batch_ctx *c, const struct kk_nft_plan *p, uint16_t type,
 	return msg_end(c, nlh);
 }
 
+/* Whether o's set i is a block list version the kernel does not hold yet. */
+static bool
+new_version_set(const struct kk_nft_plan *p, size_t i)
+{
+	const struct nftnl_set *s = p->o->sets[i];
+
+	return versioned(s) && !name_in(p->keep->sets, p->keep->nsets,
+	    nftnl_set_get_str(s, NFTNL_SET_NAME));
+}
+
+/*
+ * Those of the kernel's names (held) that none of the wanted objects has,
+ * as name_of says, deleted with type.
+ */
+static int
+batch_del_unwanted(struct batch_ctx *c, const struct kk_nft_plan *p,
+    uint16_t type, const char (*held)[KK_NFT_NAME_MAX], size_t nheld,
+    void *const *objs, size_t nobjs, const char *(*name_of)(void *))
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; err == 0 && i < nheld; i++)
+		if (!wanted(objs, nobjs, name_of, held[i]))
+			err = batch_del(c, p, type, held[i]);
+	return err;
+}
+
 /*
  * p's table claimed, and the sets of o's block list versions that the
  * kernel does not hold yet (p->keep) declared and filled.
@@ -581,8 +609,6 @@ batch_del(struct batch_ctx *c, const struct kk_nft_plan *p, uint16_t type,
 static int
 batch_new_sets(struct batch_ctx *c, const struct kk_nft_plan *p)
 {
-	const struct kk_nft_objects *o = p->o;
-	const struct kk_nft_names *k = p->keep;
 	struct nftnl_table *prev = nftnl_table_alloc();
 	size_t i;
 	int err;
@@ -591,10 +617,9 @@ batch_new_sets(struct batch_ctx *c, const struct kk_nft_plan *p)
 		return -ENOMEM;
 	err = batch_claim(c, p, prev);
 	nftnl_table_free(prev);
-	for (i = 0; err == 0 && i < o->nsets; i++)
-		if (versioned(o->sets[i]) && !name_in(k->sets, k->nsets,
-		    nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME)))
-			err = batch_set(c, o, i);
+	for (i = 0; err == 0 && i < p->o->nsets; i++)
+		if (new_version_set(p, i))
+			err = batch_set(c, p->o, i);
 	return err;
 }
 
@@ -639,18 +664,15 @@ batch_inplace(struct batch_ctx *c, const struct kk_nft_plan *p)
 	err = batch_new_sets(c, p);
 	for (i = 0; err == 0 && i < k->nchains; i++)
 		err = batch_del(c, p, NFT_MSG_DELRULE, k->chains[i]);
-	for (i = 0; err == 0 && i < k->nsets; i++)
-		if (!wanted((void *const *)o->sets, o->nsets, version_set_name,
-		    k->sets[i]))
-			err = batch_del(c, p, NFT_MSG_DELSET, k->sets[i]);
-	for (i = 0; err == 0 && i < k->ncounters; i++)
-		if (!wanted((void *const *)o->objs, o->nobjs, counter_name,
-		    k->counters[i]))
-			err = batch_del(c, p, NFT_MSG_DELOBJ, k->counters[i]);
-	for (i = 0; err == 0 && i < k->nchains; i++)
-		if (!wanted((void *const *)o->chains, o->nchains, chain_name,
-		    k->chains[i]))
-			err = batch_del(c, p, NFT_MSG_DELCHAIN, k->chains[i]);
+	if (err == 0)
+		err = batch_del_unwanted(c, p, NFT_MSG_DELSET, k->sets, k->nsets,
+		    (void *const *)o->sets, o->nsets, version_set_name);
+	if (err == 0)
+		err = batch_del_unwanted(c, p, NFT_MSG_DELOBJ, k->counters,
+		    k->ncounters, (void *const *)o->objs, o->nobjs, counter_name);
+	if (err == 0)
+		err = batch_del_unwanted(c, p, NFT_MSG_DELCHAIN, k->chains,
+		    k->nchains, (void *const *)o->chains, o->nchains, chain_name);
 	for (i = 0; err == 0 && i < o->nchains; i++) {
 		name = nftnl_chain_get_str(o->chains[i], NFTNL_CHAIN_NAME);
 		/* an existing chain is updated (its policy), a new one created */
@@ -716,9 +738,7 @@ kk_nft_plan_new_version(const struct kk_nft_plan *p)
 	size_t i;
 
 	for (i = 0; p->o != NULL && p->keep != NULL && i < p->o->nsets; i++)
-		if (versioned(p->o->sets[i]) && !name_in(p->keep->sets,
-		    p->keep->nsets, nftnl_set_get_str(p->o->sets[i],
-		    NFTNL_SET_NAME)))
+		if (new_version_set(p, i))
 			return true;
 	return false;
 }
@@ -737,18 +757,46 @@ batch_mark(struct batch_ctx *c, bool begin)
 	return msg_end(c, nlh);
 }
 
+/* b emptied and begun with sequence number seq; c builds it. */
+static int
+batch_open(struct batch_ctx *c, struct kk_nft_batch *b, uint32_t seq)
+{
+	memset(c, 0, sizeof(*c));
+	c->b = b;
+	c->seq = seq;
+	memset(b, 0, sizeof(*b));
+	b->seq_first = seq;
+	return batch_mark(c, true);
+}
+
+/*
+ * c's batch ended, when what went into it succeeded (err 0), or freed:
+ * a caller that sees an error has no batch to free.
+ */
+static int
+batch_close(struct batch_ctx *c, int err)
+{
+	if (err >= 0) {
+		c->b->seq_last = c->seq - 1;
+		err = batch_mark(c, false);
+	}
+	if (err < 0) {
+		kk_nft_batch_free(c->b);
+		return err;
+	}
+	return 0;
+}
+
 int
 kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
     size_t nplan, uint32_t seq)
 {
-	struct batch_ctx c = { .b = b, .seq = seq };
+	struct batch_ctx c;
 	size_t i;
 	int err;
 
-	memset(b, 0, sizeof(*b));
-	b->seq_first = seq;
-	if ((err = batch_mark(&c, true)) < 0)
-		goto fail;
+	if ((err = batch_open(&c, b, seq)) < 0)
+		goto out;
 	/*
 	 * every old table goes first, so the new ones swap in atomically;
 	 * one changed in place does it in its own order
@@ -756,7 +804,7 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
 	for (i = 0; i < nplan; i++)
 		if (plan[i].exists && plan[i].keep == NULL &&
 		    (err = batch_remove(&c, &plan[i])) < 0)
-			goto fail;
+			goto out;
 	for (i = 0; i < nplan; i++) {
 		if (plan[i].o && plan[i].keep != NULL && plan[i].bridge)
 			err = batch_bridge(&c, &plan[i]);
@@ -765,15 +813,10 @@ kk_nft_batch_build(struct kk_nft_batch *b, const struct kk_nft_plan *plan,
 		else if (plan[i].o)
 			err = batch_create(&c, plan[i].o);
 		if (err < 0)
-			goto fail;
+			goto out;
 	}
-	b->seq_last = c.seq - 1;
-	if ((err = batch_mark(&c, false)) < 0)
-		goto fail;
-	return 0;
-fail:
-	kk_nft_batch_free(b);
-	return err;
+out:
+	return batch_close(&c, err);
 }
 
 /*
@@ -812,23 +855,14 @@ int
 kk_nft_batch_gate(struct kk_nft_batch *b, const char *table,
     uint64_t gate_ms, uint32_t seq)
 {
-	struct batch_ctx c = { .b = b, .seq = seq };
+	struct batch_ctx c;
 	int err;
 
-	memset(b, 0, sizeof(*b));
-	b->seq_first = seq;
 	/* out and in again in one transaction: never a moment without it */
-	if ((err = batch_mark(&c, true)) < 0 ||
-	    (err = gate_elem_msg(&c, NFT_MSG_DELSETELEM, table, 0)) < 0 ||
-	    (err = gate_elem_msg(&c, NFT_MSG_NEWSETELEM, table, gate_ms)) < 0)
-		goto fail;
-	b->seq_last = c.seq - 1;
-	if ((err = batch_mark(&c, false)) < 0)
-		goto fail;
-	return 0;
-fail:
-	kk_nft_batch_free(b);
-	return err;
+	if ((err = batch_open(&c, b, seq)) == 0 &&
+	    (err = gate_elem_msg(&c, NFT_MSG_DELSETELEM, table, 0)) == 0)
+		err = gate_elem_msg(&c, NFT_MSG_NEWSETELEM, table, gate_ms);
+	return batch_close(&c, err);
 }
 
 void
