@@ -9,7 +9,6 @@
  * duplicate keys, nothing after the object.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,31 +79,6 @@ kk_action_name(enum kk_action a)
 	return kk_name_at(action_names, nitems(action_names), (unsigned)a);
 }
 
-static void
-explain(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/*
- * The explanation ends up in receipts and in the audit log, and may quote
- * the payload (a key name, jansson's "near '...'"): keep it printable
- * ASCII so that it is one safe line and valid UTF-8 wherever it goes.
- */
-static void
-explain(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-	char *p;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-	for (p = why; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-			*p = '?';
-}
-
 /*
  * A string member copied into dst (size bytes, so at most size - 1
  * bytes of text).  jansson has already checked UTF-8, and without
@@ -120,18 +94,18 @@ get_text(json_t *v, const char *key, char *dst, size_t size, char *why,
 	int rc = -EBADMSG;
 
 	if (!json_is_string(v)) {
-		explain(why, whylen, "%s must be a string", key);
+		kk_explain(why, whylen, "%s must be a string", key);
 		goto out;
 	}
 	s = json_string_value(v);
 	len = json_string_length(v);
 	if (len >= size || strlen(s) != len) {
-		explain(why, whylen, "%s is too long (at most %zu bytes)",
+		kk_explain(why, whylen, "%s is too long (at most %zu bytes)",
 		    key, size - 1);
 		goto out;
 	}
 	if ((rc = kk_text_check(s, len, NULL)) < 0) {
-		explain(why, whylen, "%s %s", key, kk_text_problem(rc));
+		kk_explain(why, whylen, "%s %s", key, kk_text_problem(rc));
 		rc = -EBADMSG;
 		goto out;
 	}
@@ -149,7 +123,7 @@ get_hex(json_t *v, const char *key, size_t n, char *dst, char *why,
 
 	if (!json_is_string(v) ||
 	    !kk_is_hex(json_string_value(v), json_string_length(v), n)) {
-		explain(why, whylen, "%s must be %zu lowercase hex digits",
+		kk_explain(why, whylen, "%s must be %zu lowercase hex digits",
 		    key, n);
 		goto out;
 	}
@@ -171,7 +145,7 @@ get_group(json_t *v, char dst[KK_GROUP_NAME_MAX + 1], char *why,
 	int rc = -EBADMSG;
 
 	if (!json_is_string(v)) {
-		explain(why, whylen, "group must be a string");
+		kk_explain(why, whylen, "group must be a string");
 		goto out;
 	}
 	s = json_string_value(v);
@@ -181,7 +155,7 @@ get_group(json_t *v, char dst[KK_GROUP_NAME_MAX + 1], char *why,
 	else
 		problem = kk_group_name_problem(s);
 	if (problem != NULL) {
-		explain(why, whylen, "group %s", problem);
+		kk_explain(why, whylen, "group %s", problem);
 		goto out;
 	}
 	memcpy(dst, s, json_string_length(v) + 1);
@@ -197,11 +171,11 @@ get_time(json_t *v, const char *key, int64_t *out, char *why, size_t whylen)
 	int rc = -EBADMSG;
 
 	if (!json_is_integer(v)) {
-		explain(why, whylen, "%s must be an integer", key);
+		kk_explain(why, whylen, "%s must be an integer", key);
 		goto out;
 	}
 	if (json_integer_value(v) <= 0) {
-		explain(why, whylen, "%s must be positive", key);
+		kk_explain(why, whylen, "%s must be positive", key);
 		goto out;
 	}
 	*out = (int64_t)json_integer_value(v);
@@ -269,15 +243,15 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 		why[0] = '\0';
 	if (c == NULL) {
 		rc = -EINVAL;
-		explain(why, whylen, "no command");
+		kk_explain(why, whylen, "no command");
 		goto out;
 	}
 	if (payload == NULL || len == 0) {
-		explain(why, whylen, "empty payload");
+		kk_explain(why, whylen, "empty payload");
 		goto out;
 	}
 	if (len > KK_ENVELOPE_MAX) {
-		explain(why, whylen, "payload too large");
+		kk_explain(why, whylen, "payload too large");
 		goto out;
 	}
 	/*
@@ -288,11 +262,11 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 	root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES,
 	    &jerr);
 	if (root == NULL) {
-		explain(why, whylen, "not valid JSON: %s", jerr.text);
+		kk_explain(why, whylen, "not valid JSON: %s", jerr.text);
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		explain(why, whylen, "not a JSON object");
+		kk_explain(why, whylen, "not a JSON object");
 		goto out;
 	}
 
@@ -301,7 +275,7 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 			if (strcmp(key, top_keys[i]) == 0)
 				break;
 		if (i == K__MAX) {
-			explain(why, whylen, "unknown key '%.32s'", key);
+			kk_explain(why, whylen, "unknown key '%.32s'", key);
 			goto out;
 		}
 		v[i] = val;
@@ -311,23 +285,23 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 		for (i = 0; i < K__MAX; i++)
 			if ((K_REQUIRED & (1u << i)) && !(seen & (1u << i)))
 				break;
-		explain(why, whylen, "missing key '%s'",
+		kk_explain(why, whylen, "missing key '%s'",
 		    i < K__MAX ? top_keys[i] : "?");
 		goto out;
 	}
 	/* one addressee: an agent that is both could be picked twice */
 	if ((seen & K_ADDRESS) == 0) {
-		explain(why, whylen, "missing key 'agent' (or 'group')");
+		kk_explain(why, whylen, "missing key 'agent' (or 'group')");
 		goto out;
 	}
 	if ((seen & K_ADDRESS) == K_ADDRESS) {
-		explain(why, whylen, "both agent and group: a command names "
+		kk_explain(why, whylen, "both agent and group: a command names "
 		    "one of them");
 		goto out;
 	}
 
 	if (!json_is_integer(v[K_V]) || json_integer_value(v[K_V]) != 1) {
-		explain(why, whylen, "v must be the integer 1");
+		kk_explain(why, whylen, "v must be the integer 1");
 		goto out;
 	}
 	if ((rc = get_hex(v[K_ID], "id", KK_ID_HEX, nc.id, why, whylen)) != 0)
@@ -344,25 +318,25 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 		goto out;
 	rc = -EBADMSG;
 	if (nc.exp < nc.iat) {
-		explain(why, whylen, "exp is before iat");
+		kk_explain(why, whylen, "exp is before iat");
 		goto out;
 	}
 	if (!json_is_string(v[K_ACTION])) {
-		explain(why, whylen, "action must be a string");
+		kk_explain(why, whylen, "action must be a string");
 		goto out;
 	}
 	aname = json_string_value(v[K_ACTION]);
 	if (!json_is_object(v[K_ARGS])) {
-		explain(why, whylen, "args must be an object");
+		kk_explain(why, whylen, "args must be an object");
 		goto out;
 	}
 	if (json_object_size(v[K_ARGS]) > ARGS_MAX_MEMBERS) {
-		explain(why, whylen, "args has too many members (at most %d)",
-		    ARGS_MAX_MEMBERS);
+		kk_explain(why, whylen,
+		    "args has too many members (at most %d)", ARGS_MAX_MEMBERS);
 		goto out;
 	}
 	if (!depth_ok(v[K_ARGS], ARGS_MAX_DEPTH)) {
-		explain(why, whylen, "args nested too deeply (at most %d)",
+		kk_explain(why, whylen, "args nested too deeply (at most %d)",
 		    ARGS_MAX_DEPTH);
 		goto out;
 	}
@@ -379,12 +353,12 @@ kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
 	if (json_string_length(v[K_ACTION]) != strlen(aname) ||
 	    kk_action_parse(aname, &nc.action) != 0) {
 		rc = -ENOENT;
-		explain(why, whylen, "unknown action");
+		kk_explain(why, whylen, "unknown action");
 		goto out;
 	}
 	if (needs_episode(nc.action) && nc.episode[0] == '\0') {
 		rc = -EBADMSG;
-		explain(why, whylen, "%s needs episode",
+		kk_explain(why, whylen, "%s needs episode",
 		    kk_action_name(nc.action));
 		goto out;
 	}

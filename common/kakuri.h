@@ -569,5 +569,12 @@ int kk_text_copy(char *dst, size_t size, const char *s, size_t len);
  * character boundary; returns the length written.  Never fails.
  */
 size_t kk_text_clean(char *dst, size_t size, const char *s, size_t len);
+/*
+ * A refusal's reason for a receipt or the audit log: formatted into why
+ * (whylen bytes; nothing when why is NULL), every byte that is not
+ * printable ASCII made '?'.
+ */
+void kk_explain(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

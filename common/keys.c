@@ -341,6 +341,18 @@ kk_key_hold(EVP_PKEY *k, EVP_PKEY **out)
 	return 0;
 }
 
+int
+kk_key_identity_end(int r, EVP_PKEY *k, EVP_PKEY **out,
+    char id[KK_AGENT_ID_HEX + 1])
+{
+	if (r == 0)
+		r = kk_key_hold(k, out);
+	/* a refused key leaves no id behind for a caller to trust */
+	if (r < 0)
+		id[0] = '\0';
+	return r;
+}
+
 static int
 add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {

@@ -156,7 +156,7 @@ kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
     EVP_PKEY **key, char id[KK_AGENT_ID_HEX + 1], const char **why)
 {
 	const char *err;
-	EVP_PKEY *k;
+	EVP_PKEY *k = NULL;
 	int r = -EKEYREJECTED;
 
 	*key = NULL;
@@ -172,9 +172,7 @@ kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
 		    "certificate does not chain to report.ca";
 		goto out;
 	}
-	r = kk_key_hold(k, key);
+	r = 0;
 out:
-	if (r < 0)
-		id[0] = '\0';
-	return r;
+	return kk_key_identity_end(r, k, key, id);
 }

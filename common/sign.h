@@ -52,6 +52,13 @@ int kk_key_load_public(const char *path, EVP_PKEY **out);
 int kk_key_id(EVP_PKEY *k, char out[KK_AGENT_ID_HEX + 1]);
 /* *out is k with a reference of its own (the caller frees it), or -ENOMEM */
 int kk_key_hold(EVP_PKEY *k, EVP_PKEY **out);
+/*
+ * The end of a check of k as an identity whose id is in id: when the
+ * check passed (r == 0) *out holds k as kk_key_hold does; else, or when
+ * that fails, id is emptied.  r, or -ENOMEM.
+ */
+int kk_key_identity_end(int r, EVP_PKEY *k, EVP_PKEY **out,
+    char id[KK_AGENT_ID_HEX + 1]);
 /* self-signed X.509 (v3, CN=cn, valid days), PEM, mode 0644 */
 int kk_cert_selfsigned(EVP_PKEY *k, const char *cn, int days, const char *path);
 /*

@@ -336,7 +336,7 @@ kk_tls_chain_identity(STACK_OF(X509) *chain, X509_STORE *ca,
     EVP_PKEY **identity, char id[KK_AGENT_ID_HEX + 1], char *why,
     size_t whylen)
 {
-	EVP_PKEY *tlskey, *idkey;
+	EVP_PKEY *tlskey, *idkey = NULL;
 	X509 *leaf;
 	int r = -EKEYREJECTED;
 
@@ -378,11 +378,9 @@ kk_tls_chain_identity(STACK_OF(X509) *chain, X509_STORE *ca,
 	}
 	if (ca != NULL && (r = check_ca(ca, chain, why, whylen)) < 0)
 		goto out;
-	r = kk_key_hold(idkey, identity);
+	r = 0;
 out:
-	if (r < 0)
-		id[0] = '\0';
-	return r;
+	return kk_key_identity_end(r, idkey, identity, id);
 }
 
 int

@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -421,6 +423,27 @@ kk_text_clean(char *dst, size_t size, const char *s, size_t len)
 	}
 	dst[o] = '\0';
 	return o;
+}
+
+/*
+ * The explanation ends up in receipts and in the audit log, and may quote
+ * the payload (a key name, jansson's "near '...'"): keep it printable
+ * ASCII so that it is one safe line and valid UTF-8 wherever it goes.
+ */
+void
+kk_explain(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	if (why == NULL || whylen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+	for (p = why; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
 }
 
 /*

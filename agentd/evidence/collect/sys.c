@@ -14,14 +14,62 @@
 
 #include "collect.h"
 
+/*
+ * Every line of f, at most max of them (the rest cut, as "at most max
+ * what"), as the item item makes of it (NULL: none for that line); f is
+ * closed.
+ */
+static void
+push_lines(struct art *b, FILE *f, unsigned max, const char *what,
+    json_t *(*item)(char *line))
+{
+	char line[TEXT_LINE];
+	unsigned nlines = 0;
+	json_t *o;
+
+	while (col_art_line(b, f, line, sizeof(line), &nlines, max, what))
+		if ((o = item(line)) != NULL && !col_art_push(b, o, 0))
+			break;
+	fclose(f);
+}
+
 /* ---- 05 kernel: uname, boot, modules -------------------------------- */
+
+/* A line of /proc/modules as an item; NULL for a short one. */
+static json_t *
+module_item(char *line)
+{
+	char *fld[7], *save = NULL, *p;
+	json_t *o;
+	int k = 0;
+	size_t dl;
+
+	for (p = strtok_r(line, " ", &save); p != NULL && k < 7;
+	    p = strtok_r(NULL, " ", &save))
+		fld[k++] = p;
+	if (k < 5 || (o = json_object()) == NULL)
+		return NULL;
+	col_set_str(o, "kind", "module");
+	col_set_str(o, "name", fld[0]);
+	col_set_int(o, "size", strtoll(fld[1], NULL, 10));
+	col_set_int(o, "refcount", strtoll(fld[2], NULL, 10));
+	dl = strlen(fld[3]);
+	if (dl > 0 && fld[3][dl - 1] == ',')
+		fld[3][dl - 1] = '\0';
+	col_set_str(o, "used_by", strcmp(fld[3], "-") == 0 ? "" : fld[3]);
+	col_set_str(o, "state", fld[4]);
+	if (k > 5)
+		col_set_str(o, "address", fld[5]);
+	if (k > 6)
+		col_set_str(o, "taint", fld[6]);
+	return o;
+}
 
 void
 collect_kernel(struct collector *c, struct art *b)
 {
 	struct utsname u;
-	char buf[4096], line[TEXT_LINE], when[48];
-	unsigned nmod = 0;
+	char buf[4096], when[48];
 	json_t *o;
 	FILE *f;
 	int err;
@@ -87,101 +135,73 @@ collect_kernel(struct collector *c, struct art *b)
 			col_art_error(b, "/proc/modules: %s", strerror(err));
 		return;
 	}
-	while (col_art_line(b, f, line, sizeof(line), &nmod, MAX_MODULES,
-	    "modules")) {
-		char *fld[7], *save = NULL, *p;
-		int k = 0;
-		size_t dl;
-
-		for (p = strtok_r(line, " ", &save); p != NULL && k < 7;
-		    p = strtok_r(NULL, " ", &save))
-			fld[k++] = p;
-		if (k < 5 || (o = json_object()) == NULL)
-			continue;
-		col_set_str(o, "kind", "module");
-		col_set_str(o, "name", fld[0]);
-		col_set_int(o, "size", strtoll(fld[1], NULL, 10));
-		col_set_int(o, "refcount", strtoll(fld[2], NULL, 10));
-		dl = strlen(fld[3]);
-		if (dl > 0 && fld[3][dl - 1] == ',')
-			fld[3][dl - 1] = '\0';
-		col_set_str(o, "used_by", strcmp(fld[3], "-") == 0 ? "" :
-		    fld[3]);
-		col_set_str(o, "state", fld[4]);
-		if (k > 5)
-			col_set_str(o, "address", fld[5]);
-		if (k > 6)
-			col_set_str(o, "taint", fld[6]);
-		if (!col_art_push(b, o, 0))
-			break;
-	}
-	fclose(f);
+	push_lines(b, f, MAX_MODULES, "modules", module_item);
 }
 
 /* ---- 06 mounts: mountinfo ------------------------------------------- */
 
+/*
+ * A line of mountinfo as an item; NULL for a short one.
+ * 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
+ * (id parent dev root mountpoint options [optional...] - fstype
+ * source superoptions)
+ */
+static json_t *
+mount_item(char *line)
+{
+	char *fld[6], *tail[3], *save = NULL, *p;
+	char opt[512];
+	int k = 0, t = 0;
+	bool dash = false;
+	json_t *o;
+
+	opt[0] = '\0';
+	for (p = strtok_r(line, " ", &save); p != NULL;
+	    p = strtok_r(NULL, " ", &save)) {
+		if (k < 6)
+			fld[k++] = p;
+		else if (!dash && strcmp(p, "-") == 0)
+			dash = true;
+		else if (!dash) {
+			size_t ol = strlen(opt);
+
+			snprintf(opt + ol, sizeof(opt) - ol, "%s%s",
+			    ol ? " " : "", p);
+		} else if (t < 3)
+			tail[t++] = p;
+	}
+	if (k < 6 || t < 2 || (o = json_object()) == NULL)
+		return NULL;
+	col_set_int(o, "id", strtoll(fld[0], NULL, 10));
+	col_set_int(o, "parent", strtoll(fld[1], NULL, 10));
+	col_set_str(o, "dev", fld[2]);
+	kk_unescape_octal(fld[3]);
+	col_set_str(o, "root", fld[3]);
+	kk_unescape_octal(fld[4]);
+	col_set_str(o, "mount_point", fld[4]);
+	col_set_str(o, "options", fld[5]);
+	if (opt[0] != '\0')
+		col_set_str(o, "propagation", opt);
+	col_set_str(o, "fstype", tail[0]);
+	kk_unescape_octal(tail[1]);
+	col_set_str(o, "source", tail[1]);
+	if (t > 2)
+		col_set_str(o, "super_options", tail[2]);
+	return o;
+}
+
 void
 collect_mounts(struct collector *c, struct art *b)
 {
-	char line[TEXT_LINE];
-	unsigned nlines = 0;
-	json_t *o;
 	FILE *f;
 
-	/*
-	 * 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
-	 * (id parent dev root mountpoint options [optional...] - fstype
-	 * source superoptions)
-	 */
 	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL) {
 		col_art_error(b, "/proc/self/mountinfo: %s", strerror(errno));
 		return;
 	}
 	json_object_set_new(b->extra, "path",
 	    json_string("/proc/self/mountinfo"));
-	while (col_art_line(b, f, line, sizeof(line), &nlines, MAX_MOUNTS,
-	    "mounts")) {
-		char *fld[6], *tail[3], *save = NULL, *p;
-		char opt[512];
-		int k = 0, t = 0;
-		bool dash = false;
-
-		opt[0] = '\0';
-		for (p = strtok_r(line, " ", &save); p != NULL;
-		    p = strtok_r(NULL, " ", &save)) {
-			if (k < 6)
-				fld[k++] = p;
-			else if (!dash && strcmp(p, "-") == 0)
-				dash = true;
-			else if (!dash) {
-				size_t ol = strlen(opt);
-
-				snprintf(opt + ol, sizeof(opt) - ol, "%s%s",
-				    ol ? " " : "", p);
-			} else if (t < 3)
-				tail[t++] = p;
-		}
-		if (k < 6 || t < 2 || (o = json_object()) == NULL)
-			continue;
-		col_set_int(o, "id", strtoll(fld[0], NULL, 10));
-		col_set_int(o, "parent", strtoll(fld[1], NULL, 10));
-		col_set_str(o, "dev", fld[2]);
-		kk_unescape_octal(fld[3]);
-		col_set_str(o, "root", fld[3]);
-		kk_unescape_octal(fld[4]);
-		col_set_str(o, "mount_point", fld[4]);
-		col_set_str(o, "options", fld[5]);
-		if (opt[0] != '\0')
-			col_set_str(o, "propagation", opt);
-		col_set_str(o, "fstype", tail[0]);
-		kk_unescape_octal(tail[1]);
-		col_set_str(o, "source", tail[1]);
-		if (t > 2)
-			col_set_str(o, "super_options", tail[2]);
-		if (!col_art_push(b, o, 0))
-			break;
-	}
-	fclose(f);
+	push_lines(b, f, MAX_MOUNTS, "mounts", mount_item);
 }
 
 /* ---- 09 os-release -------------------------------------------------- */
