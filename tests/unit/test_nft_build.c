@@ -743,8 +743,10 @@ assert_same_rules(const struct kk_nft_objects *a,
 
 	ck_assert_uint_eq(a->nrules, b->nrules);
 	for (i = 0; i < a->nrules; i++) {
-		ck_assert_int_eq(kk_nft_canon_rule(a->rules[i], x, sizeof(x)), 0);
-		ck_assert_int_eq(kk_nft_canon_rule(b->rules[i], y, sizeof(y)), 0);
+		ck_assert_int_eq(kk_nft_canon_rule(a->rules[i], x, sizeof(x)),
+		    0);
+		ck_assert_int_eq(kk_nft_canon_rule(b->rules[i], y, sizeof(y)),
+		    0);
 		ck_assert_msg(strcmp(x, y) == 0, "rule %zu: %s, then %s", i, x,
 		    y);
 	}
