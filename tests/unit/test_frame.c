@@ -117,6 +117,18 @@ write_raw(int fd, const void *data, size_t len)
 	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
 }
 
+/* len raw bytes from the peer make a read (up to KK_FRAME_MAX) fail: err */
+static void
+raw_read_fails(const void *data, size_t len, int timeout_ms, int err)
+{
+	int sv[2];
+
+	pair(sv);
+	write_raw(sv[1], data, len);
+	read_fails(sv[0], KK_FRAME_MAX, timeout_ms, err);
+	unpair(sv);
+}
+
 /* Nothing waiting on fd. */
 static void
 assert_empty(int fd)
@@ -552,12 +564,8 @@ END_TEST
 START_TEST(test_read_timeout)
 {
 	uint8_t f[8] = { 0, 0, 0, 8, 'a', 'b', 'c', 'd' };
-	int sv[2];
 
-	pair(sv);
-	write_raw(sv[1], f, _i ? 6 : 2);
-	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS, -ETIMEDOUT);
-	unpair(sv);
+	raw_read_fails(f, _i ? 6 : 2, TIMEOUT_MS, -ETIMEDOUT);
 }
 END_TEST
 
@@ -612,19 +620,11 @@ END_TEST
 START_TEST(test_read_bad_prefix)
 {
 	uint8_t f[4];
-	int sv[2];
 
-	pair(sv);
 	put_be32(f, 0xffffffffu);
-	write_raw(sv[1], f, 4);
-	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS * 10, -EMSGSIZE);
-	unpair(sv);
-
-	pair(sv);
+	raw_read_fails(f, 4, TIMEOUT_MS * 10, -EMSGSIZE);
 	put_be32(f, 0);
-	write_raw(sv[1], f, 4);
-	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS * 10, -EBADMSG);
-	unpair(sv);
+	raw_read_fails(f, 4, TIMEOUT_MS * 10, -EBADMSG);
 }
 END_TEST
 
@@ -633,7 +633,6 @@ START_TEST(test_read_trailing)
 {
 	uint8_t buf[64];
 	size_t n;
-	int sv[2];
 
 	ck_assert_int_eq(kk_frame_header(buf, 5, KK_FRAME_MAX), 0);
 	memcpy(buf + 4, "hello", 5);
@@ -647,10 +646,7 @@ START_TEST(test_read_trailing)
 		buf[9] = '\n';
 		n = 10;
 	}
-	pair(sv);
-	write_raw(sv[1], buf, n);
-	read_fails(sv[0], KK_FRAME_MAX, TIMEOUT_MS * 10, -EPROTO);
-	unpair(sv);
+	raw_read_fails(buf, n, TIMEOUT_MS * 10, -EPROTO);
 }
 END_TEST
 

@@ -29,6 +29,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -679,15 +680,28 @@ frozen_state(const struct kk_freezer *fz, const char *gdir)
 	return strncmp(buf, "FROZEN", 6) == 0;
 }
 
+/* lfind(3)'s test: 0 when the kk_frozen entry is of the pid key */
+static int
+frozen_pid_cmp(const void *key, const void *entry)
+{
+	const struct kk_frozen *f = entry;
+
+	return f->pid != *(const pid_t *)key;
+}
+
+/* The entry of pid in s, or NULL. */
+static const struct kk_frozen *
+set_entry(const struct kk_frozen_set *s, pid_t pid)
+{
+	size_t n = s->n;
+
+	return lfind(&pid, s->v, &n, sizeof(s->v[0]), frozen_pid_cmp);
+}
+
 static bool
 set_has(const struct kk_frozen_set *s, pid_t pid)
 {
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		if (s->v[i].pid == pid)
-			return true;
-	return false;
+	return set_entry(s, pid) != NULL;
 }
 
 /* ---- what the tests share ---- */
@@ -867,6 +881,7 @@ tree_roundtrip(struct fz_test *t, int nworkers)
 	struct kk_selector sel;
 	char err[512] = "", orig[REG_PROCS][1024], now[1024];
 	pid_t root, pids[REG_PROCS];
+	const struct kk_frozen *e;
 	size_t nb, i, gone = 9;
 	json_t *skipped = NULL;
 	struct stat st;
@@ -887,24 +902,18 @@ tree_roundtrip(struct fz_test *t, int nworkers)
 	ck_assert_ptr_nonnull(skipped);
 	ck_assert_uint_eq(json_array_size(skipped), 0);
 	ck_assert_uint_ge(t->set.n, (size_t)npids);
-	for (j = 0; j < npids; j++)
-		ck_assert_msg(set_has(&t->set, pids[j]), "pid %d not recorded",
-		    (int)pids[j]);
+	for (j = 0; j < npids; j++) {
+		e = set_entry(&t->set, pids[j]);
+		ck_assert_msg(e != NULL, "pid %d not recorded", (int)pids[j]);
+		ck_assert_uint_eq(e->start_time, start_of(pids[j]));
+		ck_assert_msg(strstr(orig[j], e->orig_cgroup) != NULL,
+		    "orig %s not in %s", e->orig_cgroup, orig[j]);
+	}
 	for (i = 0; i < t->set.n; i++) {
 		ck_assert_str_eq(t->set.v[i].group, t->group);
 		ck_assert_str_eq(t->set.v[i].method, t->fz.method);
 		ck_assert_uint_eq(t->set.v[i].uid, getuid());
 	}
-	for (j = 0; j < npids; j++)
-		for (i = 0; i < t->set.n; i++)
-			if (t->set.v[i].pid == pids[j]) {
-				ck_assert_uint_eq(t->set.v[i].start_time,
-				    start_of(pids[j]));
-				ck_assert_msg(strstr(orig[j],
-				    t->set.v[i].orig_cgroup) != NULL,
-				    "orig %s not in %s",
-				    t->set.v[i].orig_cgroup, orig[j]);
-			}
 	ck_assert(frozen_state(&t->fz, t->gdir));
 
 	nb = tree_of(root, before, MAX_TREE);
@@ -1841,8 +1850,7 @@ START_TEST(test_in_place_partial)
 	thaw_ok(&t, &sel);
 	ck_assert_uint_eq(t.set.n, 0);
 	ck_assert_msg(counter_moves(1), "the worker does not run again");
-	cg2_of(reg->procs[0].pid == root ? reg->procs[1].pid :
-	    reg->procs[0].pid, now, sizeof(now));
+	cg2_of(other_proc(root), now, sizeof(now));
 	ck_assert_str_eq(now, rel);
 	done(&t);
 }

@@ -302,29 +302,25 @@ rule_has_meta(const struct nftnl_rule *r, uint32_t key)
 	return found;
 }
 
-static const struct nftnl_chain *
-find_chain(const struct decoded *d, const char *name)
-{
-	int i;
-
-	for (i = 0; i < d->nchains; i++)
-		if (strcmp(nftnl_chain_get_str(d->chains[i], NFTNL_CHAIN_NAME),
-		    name) == 0)
-			return d->chains[i];
-	return NULL;
+/*
+ * find_chain and find_set: what d decoded of the chain or set called
+ * name (a set as its elements), or NULL.
+ */
+#define FIND_NAMED(kind, KIND, type, found)				\
+static const type *							\
+find_##kind(const struct decoded *d, const char *name)			\
+{									\
+	int i;								\
+									\
+	for (i = 0; i < d->n##kind##s; i++)				\
+		if (strcmp(nftnl_##kind##_get_str(d->kind##s[i],	\
+		    NFTNL_##KIND##_NAME), name) == 0)			\
+			return (found);					\
+	return NULL;							\
 }
 
-static const struct elems *
-find_set(const struct decoded *d, const char *name)
-{
-	int i;
-
-	for (i = 0; i < d->nsets; i++)
-		if (strcmp(nftnl_set_get_str(d->sets[i], NFTNL_SET_NAME),
-		    name) == 0)
-			return &d->elems[i];
-	return NULL;
-}
+FIND_NAMED(chain, CHAIN, struct nftnl_chain, d->chains[i])
+FIND_NAMED(set, SET, struct elems, &d->elems[i])
 
 static int
 set_size(const struct elems *s)
@@ -737,6 +733,25 @@ START_TEST(comment_round_trip)
 }
 END_TEST
 
+/* a and b have the same rules, in the same order, by canonical form. */
+static void
+assert_same_rules(const struct kk_nft_objects *a,
+    const struct kk_nft_objects *b)
+{
+	char x[2048], y[2048];
+	size_t i;
+
+	ck_assert_uint_eq(a->nrules, b->nrules);
+	for (i = 0; i < a->nrules; i++) {
+		ck_assert_int_eq(kk_nft_canon_rule(a->rules[i], x, sizeof(x)),
+		    0);
+		ck_assert_int_eq(kk_nft_canon_rule(b->rules[i], y, sizeof(y)),
+		    0);
+		ck_assert_msg(strcmp(x, y) == 0, "rule %zu: %s, then %s", i, x,
+		    y);
+	}
+}
+
 START_TEST(canonical_forms_detect_changes)
 {
 	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
@@ -746,11 +761,7 @@ START_TEST(canonical_forms_detect_changes)
 
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &a), 0);
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &b), 0);
-	for (i = 0; i < a.nrules; i++) {
-		ck_assert_int_eq(kk_nft_canon_rule(a.rules[i], x, sizeof(x)), 0);
-		ck_assert_int_eq(kk_nft_canon_rule(b.rules[i], y, sizeof(y)), 0);
-		ck_assert_str_eq(x, y);
-	}
+	assert_same_rules(&a, &b);
 	kk_nft_objects_free(&b);
 	/* another peer changes a set's elements */
 	ck_assert_int_eq(kk_addr_parse("192.0.2.11", &pol->peers.addr[0]), 0);
@@ -1148,7 +1159,6 @@ START_TEST(fallback_name_builds_same_rules)
 {
 	struct kk_nft_spec spec = spec_for(KK_MODE_ISOLATED);
 	struct kk_nft_objects a, f;
-	char x[2048], y[2048];
 	size_t i;
 
 	ck_assert_str_eq(kk_nft_spec_name(&spec), KK_TABLE_NAME);
@@ -1157,7 +1167,6 @@ START_TEST(fallback_name_builds_same_rules)
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &f), 0);
 	ck_assert_str_eq(nftnl_table_get_str(f.table, NFTNL_TABLE_NAME),
 	    "kakuri_fallback_0badcafe");
-	ck_assert_uint_eq(a.nrules, f.nrules);
 	ck_assert_uint_eq(a.nsets, f.nsets);
 	for (i = 0; i < f.nchains; i++)
 		ck_assert_str_eq(nftnl_chain_get_str(f.chains[i],
@@ -1165,13 +1174,10 @@ START_TEST(fallback_name_builds_same_rules)
 	for (i = 0; i < f.nsets; i++)
 		ck_assert_str_eq(nftnl_set_get_str(f.sets[i], NFTNL_SET_TABLE),
 		    spec.name);
-	for (i = 0; i < f.nrules; i++) {
+	for (i = 0; i < f.nrules; i++)
 		ck_assert_str_eq(nftnl_rule_get_str(f.rules[i],
 		    NFTNL_RULE_TABLE), spec.name);
-		ck_assert_int_eq(kk_nft_canon_rule(a.rules[i], x, sizeof(x)), 0);
-		ck_assert_int_eq(kk_nft_canon_rule(f.rules[i], y, sizeof(y)), 0);
-		ck_assert_str_eq(x, y);
-	}
+	assert_same_rules(&a, &f);
 	kk_nft_objects_free(&a);
 	kk_nft_objects_free(&f);
 }

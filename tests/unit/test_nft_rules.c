@@ -233,6 +233,33 @@ text_elems(FILE *f, const struct nlmsghdr *nlh)
 	}
 }
 
+/* The text of each kind of nftables message a batch may carry. */
+typedef void text_fn(FILE *, const struct nlmsghdr *);
+
+static const struct {
+	uint16_t type;		/* NFT_MSG_* */
+	text_fn *text;
+} msg_texts[] = {
+	{ NFT_MSG_NEWTABLE, text_table },
+	{ NFT_MSG_DELTABLE, text_table },
+	{ NFT_MSG_NEWCHAIN, text_chain },
+	{ NFT_MSG_NEWSET, text_set },
+	{ NFT_MSG_NEWSETELEM, text_elems },
+	{ NFT_MSG_NEWRULE, text_rule },
+};
+
+static text_fn *
+msg_text(uint16_t nlmsg_type)
+{
+	int i;
+
+	for (i = 0; i < KK_NITEMS(msg_texts); i++)
+		if (msg_texts[i].type == NFNL_MSG_TYPE(nlmsg_type))
+			return msg_texts[i].text;
+	ck_abort_msg("unexpected message 0x%x", nlmsg_type);
+	return NULL;
+}
+
 static void
 text_msgs(FILE *f, const void *buf, size_t len, uint32_t seq0)
 {
@@ -245,29 +272,8 @@ text_msgs(FILE *f, const void *buf, size_t len, uint32_t seq0)
 		fprintf(f, "  +%u type=0x%x flags=0x%x family=%u",
 		    nlh->nlmsg_seq - seq0, nlh->nlmsg_type, nlh->nlmsg_flags,
 		    g->nfgen_family);
-		if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_NFTABLES) {
-			switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
-			case NFT_MSG_NEWTABLE:
-			case NFT_MSG_DELTABLE:
-				text_table(f, nlh);
-				break;
-			case NFT_MSG_NEWCHAIN:
-				text_chain(f, nlh);
-				break;
-			case NFT_MSG_NEWSET:
-				text_set(f, nlh);
-				break;
-			case NFT_MSG_NEWSETELEM:
-				text_elems(f, nlh);
-				break;
-			case NFT_MSG_NEWRULE:
-				text_rule(f, nlh);
-				break;
-			default:
-				ck_abort_msg("unexpected message 0x%x",
-				    nlh->nlmsg_type);
-			}
-		}
+		if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_NFTABLES)
+			msg_text(nlh->nlmsg_type)(f, nlh);
 		fputc('\n', f);
 	}
 	ck_assert_int_eq(left, 0);

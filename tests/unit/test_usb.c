@@ -272,6 +272,15 @@ put_back(void)
 	json_decref(rec);
 }
 
+/* put_back, after which the stick and usb1's default are authorised again */
+static void
+put_back_storage(void)
+{
+	put_back();
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(DEFAULT1, "1\n"));
+}
+
 START_TEST(test_deauthorize)
 {
 	json_t *rec, *e;
@@ -351,9 +360,7 @@ START_TEST(test_restart)
 	ck_assert_ptr_null(rec);
 	ck_assert(reads(state, saved));
 	free(saved);
-	put_back();
-	ck_assert(reads(STICK, "1\n"));
-	ck_assert(reads(DEFAULT1, "1\n"));
+	put_back_storage();
 }
 END_TEST
 
@@ -377,10 +384,8 @@ START_TEST(test_reauthorised)
 	ck_assert(reads(at("devices/usb1/1-4/1-4:1.0/authorized"), "0\n"));
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
 	/* the hub's saved value is the first one (1), not the 0 it wrote */
-	put_back();
+	put_back_storage();
 	ck_assert(reads(at("devices/usb1/1-4/1-4:1.0/authorized"), "1\n"));
-	ck_assert(reads(STICK, "1\n"));
-	ck_assert(reads(DEFAULT1, "1\n"));
 }
 END_TEST
 
@@ -838,9 +843,7 @@ START_TEST(test_hostile)
 		ck_assert_ptr_nonnull(json_string_value(json_object_get(
 		    find_iface(rec, "1-1:1.0"), KW_SERIAL)));
 	json_decref(rec);
-	put_back();
-	ck_assert(reads(STICK, "1\n"));
-	ck_assert(reads(DEFAULT1, "1\n"));
+	put_back_storage();
 }
 END_TEST
 
