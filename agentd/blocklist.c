@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,22 +34,6 @@
 #define FILE_SUFFIX	".list"
 /* the largest file: a list's ranges of both families, with its header */
 #define FILE_MAX	((size_t)KK_NFT_RANGES_MAX * 2 * (4 + 16) + 4096)
-
-static void
-explain(char *why, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-explain(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 static bool
 name_ok(const char *s)
@@ -142,14 +125,15 @@ ports_parse(const json_t *v, struct kd_blocklist *b, char *why, size_t len)
 
 	if (!json_is_array(v) || json_array_size(v) == 0 ||
 	    json_array_size(v) > KK_NFT_MAX_BLOCK_PORTS) {
-		explain(why, len, "ports must be a list of 1 to %d port numbers",
-		    KK_NFT_MAX_BLOCK_PORTS);
+		kk_explain(why, len, "ports must be a list of 1 to %d port "
+		    "numbers", KK_NFT_MAX_BLOCK_PORTS);
 		return -EINVAL;
 	}
 	json_array_foreach(v, i, e) {
 		p = json_is_integer(e) ? json_integer_value(e) : 0;
 		if (p < 1 || p > 65535) {
-			explain(why, len, "port %zu is not a port number", i);
+			kk_explain(why, len, "port %zu is not a port number",
+			    i);
 			return -EINVAL;
 		}
 		b->ports[b->nports++] = (uint16_t)p;
@@ -171,8 +155,8 @@ entry_add(struct kd_blocklist *b, size_t i, const char *s, char *why,
 	int err;
 
 	if (slash != NULL && strcmp(slash, "/0") == 0) {
-		explain(why, len, "entry %zu (%.64s): a /0 blocks everything",
-		    i, s);
+		kk_explain(why, len, "entry %zu (%.64s): a /0 blocks "
+		    "everything", i, s);
 		return -EINVAL;
 	}
 	/*
@@ -182,19 +166,19 @@ entry_add(struct kd_blocklist *b, size_t i, const char *s, char *why,
 	 */
 	err = kk_nft_ranges_add(&b->r[strchr(s, ':') != NULL ? 1 : 0], s);
 	if (err == -E2BIG) {
-		explain(why, len, "more than %d ranges of one family",
+		kk_explain(why, len, "more than %d ranges of one family",
 		    KK_NFT_RANGES_MAX);
 		return err;
 	}
 	if (err == -ERANGE)
-		explain(why, len, "entry %zu (%.64s): its first address is "
+		kk_explain(why, len, "entry %zu (%.64s): its first address is "
 		    "after its last", i, s);
 	else if (err < 0 && slash != NULL)
-		explain(why, len, "entry %zu (%.64s): not a CIDR with its host "
-		    "bits clear", i, s);
+		kk_explain(why, len, "entry %zu (%.64s): not a CIDR with its "
+		    "host bits clear", i, s);
 	else if (err < 0)
-		explain(why, len, "entry %zu (%.64s): not an IP address, CIDR "
-		    "or range", i, s);
+		kk_explain(why, len, "entry %zu (%.64s): not an IP address, "
+		    "CIDR or range", i, s);
 	return err == -ENOMEM ? err : err < 0 ? -EINVAL : 0;
 }
 
@@ -207,12 +191,12 @@ addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
 	int err;
 
 	if (!json_is_array(v) || json_array_size(v) == 0) {
-		explain(why, len, "addresses must be a non-empty list "
+		kk_explain(why, len, "addresses must be a non-empty list "
 		    "(unblock removes a list)");
 		return -EINVAL;
 	}
 	if (json_array_size(v) > KD_BLOCK_ENTRIES_MAX) {
-		explain(why, len, "%zu entries: at most %d in one list",
+		kk_explain(why, len, "%zu entries: at most %d in one list",
 		    json_array_size(v), KD_BLOCK_ENTRIES_MAX);
 		return -E2BIG;
 	}
@@ -225,7 +209,7 @@ addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
 		return err == -ENOMEM ? err : -E2BIG;
 	json_array_foreach(v, i, e) {
 		if (!json_is_string(e)) {
-			explain(why, len, "entry %zu is not a string", i);
+			kk_explain(why, len, "entry %zu is not a string", i);
 			return -EINVAL;
 		}
 		if ((err = entry_add(b, i, json_string_value(e), why, len)) < 0)
@@ -249,8 +233,8 @@ seal_check(struct kd_blocklist *b, const struct kk_policy *p, char *why,
 		if ((err = kk_nft_ranges_seal(&b->r[k])) < 0)
 			return err;
 		if (kk_nft_ranges_everything(&b->r[k])) {
-			explain(why, len, "the entries cover every IPv%d address",
-			    k == 0 ? 4 : 6);
+			kk_explain(why, len, "the entries cover every IPv%d "
+			    "address", k == 0 ? 4 : 6);
 			return -EINVAL;
 		}
 	}
@@ -260,7 +244,7 @@ seal_check(struct kd_blocklist *b, const struct kk_policy *p, char *why,
 		if (!kk_nft_ranges_contains(&b->r[k], (const uint8_t *)&a->a))
 			continue;
 		inet_ntop(a->family, &a->a, text, sizeof(text));
-		explain(why, len, "the list holds management peer %s: it "
+		kk_explain(why, len, "the list holds management peer %s: it "
 		    "would cut the CSIRT channel", text);
 		return -EINVAL;
 	}
@@ -282,7 +266,7 @@ kd_blocklist_parse(const json_t *args, const struct kk_policy *p,
 		return -ENOMEM;
 	b->dir = KK_NFT_BLOCK_OUT | KK_NFT_BLOCK_IN;
 	if (!json_is_object(args)) {
-		explain(why, whylen, "args must be an object");
+		kk_explain(why, whylen, "args must be an object");
 		goto fail;
 	}
 	json_object_foreach((json_t *)args, key, v) {
@@ -290,13 +274,13 @@ kd_blocklist_parse(const json_t *args, const struct kk_policy *p,
 		    strcmp(key, KW_ADDRESSES) != 0 &&
 		    strcmp(key, KW_PORTS) != 0 &&
 		    strcmp(key, KW_DIRECTION) != 0) {
-			explain(why, whylen, "unknown argument %.32s", key);
+			kk_explain(why, whylen, "unknown argument %.32s", key);
 			goto fail;
 		}
 	}
 	v = json_object_get(args, KW_SET);
 	if (!json_is_string(v) || !name_ok(json_string_value(v))) {
-		explain(why, whylen, "set must be a name of 1 to %d of a-z, "
+		kk_explain(why, whylen, "set must be a name of 1 to %d of a-z, "
 		    "0-9, _ (a letter first)", KD_BLOCK_NAME_MAX);
 		goto fail;
 	}
@@ -304,7 +288,7 @@ kd_blocklist_parse(const json_t *args, const struct kk_policy *p,
 	v = json_object_get(args, KW_VERSION);
 	ver = json_is_integer(v) ? json_integer_value(v) : 0;
 	if (ver < 1 || ver > UINT32_MAX) {
-		explain(why, whylen, "version must be an integer 1..%u",
+		kk_explain(why, whylen, "version must be an integer 1..%u",
 		    UINT32_MAX);
 		goto fail;
 	}
@@ -312,7 +296,7 @@ kd_blocklist_parse(const json_t *args, const struct kk_policy *p,
 	v = json_object_get(args, KW_DIRECTION);
 	if (v != NULL && (!json_is_string(v) ||
 	    dir_parse(json_string_value(v), &b->dir) < 0)) {
-		explain(why, whylen, "direction must be out, in or both");
+		kk_explain(why, whylen, "direction must be out, in or both");
 		goto fail;
 	}
 	if ((v = json_object_get(args, KW_PORTS)) != NULL &&

@@ -154,6 +154,9 @@ static const struct {
 	{ WITH("\"ports\":[0]"), "port 0" },
 	{ WITH("\"ports\":[]"), "ports" },
 	{ WITH("\"mode\":\"x\""), "unknown argument mode" },
+	/* a reason goes to receipts and the audit log: no terminal escapes */
+	{ ARGS("\"10.0.0.1\\u001b[2J\""), "entry 0 (10.0.0.1?[2J)" },
+	{ WITH("\"m\\u0007\":1"), "unknown argument m?" },
 };
 
 START_TEST(hostile)
