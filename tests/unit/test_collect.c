@@ -34,6 +34,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "collect/collect.h"
 #include "evidence.h"
 #include "suites.h"
 #include "testutil.h"
@@ -819,6 +820,70 @@ START_TEST(second_collection_is_a_hard_error)
 }
 END_TEST
 
+/*
+ * The /proc/modules and mountinfo line formats, fed as text: a machine
+ * without modules (like the one these tests may run on) never reads the
+ * first, and hostile mount points are not easy to make.
+ */
+START_TEST(module_and_mount_lines)
+{
+	char mod[] = "nf_tables 368640 5 nft_chain_nat,nft_compat, Live "
+	    "0xffffffffc0a00000 (E)";
+	char mod_unused[] = "dummy 16384 0 - Loading 0x0";
+	char mod_short[] = "nf_tables 368640 5 -";
+	char mnt[] = "36 35 98:0 /root\\040dir /mnt/a\\012b rw,noatime "
+	    "master:1 shared:2 - ext4 /dev/my\\134disk rw,errors=remount-ro";
+	char mnt_short[] = "36 35 98:0 / /mnt rw - ext4";
+	json_t *o;
+
+	o = col_module_item(mod);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "name")),
+	    "nf_tables");
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "size")),
+	    368640);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "refcount")),
+	    5);
+	/* the kernel's trailing comma is not part of the list */
+	ck_assert_str_eq(json_string_value(json_object_get(o, "used_by")),
+	    "nft_chain_nat,nft_compat");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "state")),
+	    "Live");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "address")),
+	    "0xffffffffc0a00000");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "taint")),
+	    "(E)");
+	json_decref(o);
+	o = col_module_item(mod_unused);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "used_by")), "");
+	ck_assert_ptr_null(json_object_get(o, "taint"));
+	json_decref(o);
+	ck_assert_ptr_null(col_module_item(mod_short));
+
+	o = col_mount_item(mnt);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "id")), 36);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "parent")), 35);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "dev")), "98:0");
+	/* mountinfo's octal escapes undone: a space, a newline, a backslash */
+	ck_assert_str_eq(json_string_value(json_object_get(o, "root")),
+	    "/root dir");
+	ck_assert_str_eq(json_string_value(json_object_get(o,
+	    "mount_point")), "/mnt/a\nb");
+	ck_assert_str_eq(json_string_value(json_object_get(o,
+	    "propagation")), "master:1 shared:2");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "fstype")),
+	    "ext4");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "source")),
+	    "/dev/my\\disk");
+	ck_assert_str_eq(json_string_value(json_object_get(o,
+	    "super_options")), "rw,errors=remount-ro");
+	json_decref(o);
+	ck_assert_ptr_null(col_mount_item(mnt_short));
+}
+END_TEST
+
 KK_SUITE(collect_suite, "collect",
 	/* executables of the whole machine are hashed; ASan is slow */
 	KK_CASE("collect", KK_TMPDIR, 120),
@@ -830,4 +895,5 @@ KK_SUITE(collect_suite, "collect",
 	    KK_TEST(nft_ruleset_in_own_netns),
 	    KK_TEST(tiny_size_budget_truncates),
 	    KK_TEST(one_millisecond_deadline),
-	    KK_TEST(second_collection_is_a_hard_error))
+	    KK_TEST(second_collection_is_a_hard_error),
+	    KK_TEST(module_and_mount_lines))

@@ -172,6 +172,9 @@ void collect_sockets(struct collector *c, struct art *b);	/* sockets.c */
 void collect_processes(struct collector *c, struct art *b);	/* proc.c */
 void collect_users(struct collector *c, struct art *b);	/* users.c */
 void collect_kernel(struct collector *c, struct art *b);	/* sys.c */
+/* sys.c: a line of /proc/modules, of mountinfo, as an item (NULL: short) */
+json_t *col_module_item(char *line);
+json_t *col_mount_item(char *line);
 void collect_mounts(struct collector *c, struct art *b);	/* sys.c */
 void collect_nftables(struct collector *c, struct art *b);	/* nft.c */
 void collect_journal(struct collector *c, struct art *b);	/* journal.c */

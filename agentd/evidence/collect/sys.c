@@ -36,8 +36,8 @@ push_lines(struct art *b, FILE *f, unsigned max, const char *what,
 /* ---- 05 kernel: uname, boot, modules -------------------------------- */
 
 /* A line of /proc/modules as an item; NULL for a short one. */
-static json_t *
-module_item(char *line)
+json_t *
+col_module_item(char *line)
 {
 	char *fld[7], *save = NULL, *p;
 	json_t *o;
@@ -135,7 +135,7 @@ collect_kernel(struct collector *c, struct art *b)
 			col_art_error(b, "/proc/modules: %s", strerror(err));
 		return;
 	}
-	push_lines(b, f, MAX_MODULES, "modules", module_item);
+	push_lines(b, f, MAX_MODULES, "modules", col_module_item);
 }
 
 /* ---- 06 mounts: mountinfo ------------------------------------------- */
@@ -146,8 +146,8 @@ collect_kernel(struct collector *c, struct art *b)
  * (id parent dev root mountpoint options [optional...] - fstype
  * source superoptions)
  */
-static json_t *
-mount_item(char *line)
+json_t *
+col_mount_item(char *line)
 {
 	char *fld[6], *tail[3], *save = NULL, *p;
 	char opt[512];
@@ -201,7 +201,7 @@ collect_mounts(struct collector *c, struct art *b)
 	}
 	json_object_set_new(b->extra, "path",
 	    json_string("/proc/self/mountinfo"));
-	push_lines(b, f, MAX_MOUNTS, "mounts", mount_item);
+	push_lines(b, f, MAX_MOUNTS, "mounts", col_mount_item);
 }
 
 /* ---- 09 os-release -------------------------------------------------- */
