@@ -2,7 +2,7 @@
  * snapshot_bench [CORETARGET [TMPFS-DIR]]: kk_snapshot_process of a
  * process with 1 GiB resident memory into tmpfs (SHA-256 of the core
  * included), next to `gcore -a` of the same process into the same tmpfs.
- * Three runs each, in turns with the two floors (the copy alone, the
+ * Five runs each, in turns with the two floors (the copy alone, the
  * SHA-256 alone); the medians, their ratios, and whether the target's
  * RssAnon moved because of the snapshot.  The target is
  * build/coretarget --resident 1024, started, killed and reaped here by
@@ -29,7 +29,7 @@
 #include "evidence.h"
 #include "../tests/progutil.h"
 
-#define RUNS		3
+#define RUNS		5
 #define RESIDENT_MIB	1024
 
 static long

@@ -7,7 +7,10 @@
  * small ring, so hashing costs wall time only where it is slower than the
  * copy itself.  The ring is there for busy machines: with two buffers
  * the writer and the hasher wait for each other at every buffer, and
- * each wait costs a trip through the scheduler.
+ * each wait costs a trip through the scheduler.  Its buffers are small
+ * enough (256 KiB) to be hashed while still in the cache they were read
+ * into (a GiB in 708-737 ms on a 2-CPU EPYC VM, against 743-771 ms with
+ * 1 MiB ones).
  * The copy can read straight into the buffer the hasher takes next
  * (kk_sink_space, kk_sink_commit): the bytes are then written to the file
  * from there and never copied in memory a third time.
@@ -30,7 +33,7 @@
 #include "evidence.h"
 #include "wire.h"
 
-#define SINK_BUF	(1U << 20)	/* one buffer of the ring */
+#define SINK_BUF	(256U << 10)	/* one buffer of the ring */
 #define SINK_NBUF	4		/* buffers in the ring */
 
 static const uint8_t zeros[65536];
