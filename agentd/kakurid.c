@@ -364,6 +364,8 @@ main(int argc, char **argv)
 		kk_log(LOG_ERR, KK_MID_ERROR, "fleet: out of memory");
 	kd_quarantine_notify(&d);
 	sd_notify(0, "READY=1");
+	/* the CSIRT's first command does not wait for the seq block */
+	kd_outbox_reserve(&d);
 	kd_lean_start(&d);	/* idle: only what is used stays resident */
 	err = sd_event_loop(d.ev);
 	ret = err < 0 ? 1 : 0;

@@ -144,24 +144,41 @@ seq_read(struct kd *d, unsigned long long *hi)
 	return r;
 }
 
+/* The next block of seq numbers, persisted before any of it is given. */
 static int
-next_seq(struct kd *d, unsigned long long *seq)
+seq_reserve(struct kd *d)
 {
 	struct kd_outbox *ob = &d->outbox;
 	char path[PATH_MAX + 16], buf[32];
 	unsigned long long hi;
 	int r, n;
 
-	if (ob->seq >= ob->seq_hi) {
-		hi = ob->seq + KD_OUTBOX_SEQ_BLOCK;
-		n = snprintf(buf, sizeof(buf), "%llu\n", hi);
-		if ((r = join(path, sizeof(path), d->outbox_dir, SEQ_FILE)) < 0 ||
-		    (r = kk_write_file_atomic(path, buf, (size_t)n, 0600)) < 0)
-			return r;
-		ob->seq_hi = hi;
-	}
-	*seq = ++ob->seq;
+	if (ob->seq < ob->seq_hi)
+		return 0;
+	hi = ob->seq + KD_OUTBOX_SEQ_BLOCK;
+	n = snprintf(buf, sizeof(buf), "%llu\n", hi);
+	if ((r = join(path, sizeof(path), d->outbox_dir, SEQ_FILE)) < 0 ||
+	    (r = kk_write_file_atomic(path, buf, (size_t)n, 0600)) < 0)
+		return r;
+	ob->seq_hi = hi;
 	return 0;
+}
+
+static int
+next_seq(struct kd *d, unsigned long long *seq)
+{
+	int r;
+
+	if ((r = seq_reserve(d)) < 0)
+		return r;
+	*seq = ++d->outbox.seq;
+	return 0;
+}
+
+int
+kd_outbox_reserve(struct kd *d)
+{
+	return d->outbox.open ? seq_reserve(d) : 0;
 }
 
 static int

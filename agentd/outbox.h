@@ -71,6 +71,12 @@ struct kd_outbox_entry {
  */
 int kd_outbox_open(struct kd *d);
 /*
+ * kakurid, once started: the seq block persisted now, so that the first
+ * message (the CSIRT's first isolate, say) does not wait for two more
+ * fsyncs.  A failure is only a delay: the first message tries again.
+ */
+int kd_outbox_reserve(struct kd *d);
+/*
  * Messages read and checked: unsigned ones signed if the key is loaded,
  * corrupt or unreadable ones moved to outbox/corrupt, audited and
  * reported (a tamper message); totals recounted.  A ".pend" whose

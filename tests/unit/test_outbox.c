@@ -219,6 +219,62 @@ START_TEST(test_seq_reopen)
 }
 END_TEST
 
+/* outbox/seq as a number, or -1 */
+static long long
+seq_file(void)
+{
+	char path[PATH_MAX], *text;
+	long long v;
+	size_t len;
+
+	kk_test_join(path, work, "outbox/seq");
+	if (access(path, F_OK) != 0)
+		return -1;
+	text = kk_test_read(path, &len);
+	v = strtoll(text, NULL, 10);
+	free(text);
+	return v;
+}
+
+/*
+ * kd_outbox_reserve (kakurid, once started) persists the block, so the
+ * first message does not write outbox/seq; a restart with nothing sent
+ * still never gives a reserved number again.
+ */
+START_TEST(test_seq_reserved_ahead)
+{
+	char id[33], path[PATH_MAX];
+	long long seq[4], hi;
+	struct stat before, after;
+
+	setup_kd(true);
+	ck_assert_int_eq(seq_file(), -1);
+	ck_assert_int_eq(kd_outbox_reserve(&d), 0);
+	hi = seq_file();
+	ck_assert_int_eq(hi, KD_OUTBOX_SEQ_BLOCK);
+	kk_test_join(path, work, "outbox/seq");
+	ck_assert_int_eq(stat(path, &before), 0);
+	/* again, and the first message: the file is not written again */
+	ck_assert_int_eq(kd_outbox_reserve(&d), 0);
+	ck_assert_int_eq(put("isolate", KW_WHAT, "x", id), 0);
+	ck_assert_int_eq(stat(path, &after), 0);
+	ck_assert_uint_eq(after.st_ino, before.st_ino);
+	ck_assert_int_eq(seq_file(), hi);
+	ck_assert_uint_eq(seqs_in_name_order(seq, 4), 1);
+	ck_assert_int_eq(seq[0], 1);
+	/* a restart that sent nothing: the next block starts past hi */
+	memset(&d.outbox, 0, sizeof(d.outbox));
+	d.outbox.sealer = &kd_outbox_sealer;
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	ck_assert_int_eq(kd_outbox_reserve(&d), 0);
+	ck_assert_int_eq(seq_file(), hi + KD_OUTBOX_SEQ_BLOCK);
+	ck_assert_int_eq(put("release", KW_WHAT, "y", id), 0);
+	ck_assert_uint_eq(seqs_in_name_order(seq, 4), 2);
+	ck_assert_int_eq(seq[1], hi + 1);
+	teardown_kd();
+}
+END_TEST
+
 START_TEST(test_full)
 {
 	char id[33], *big;
@@ -523,6 +579,7 @@ END_TEST
 KK_SUITE(outbox_suite, "outbox",
 	KK_CASE("outbox", KK_TMPDIR, 60),
 	    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
+	    KK_TEST(test_seq_reserved_ahead),
 	    KK_TEST(test_full), KK_TEST(test_corrupt),
 	    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
 	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded))
