@@ -8,7 +8,8 @@
  * batch code), and heap the work freed but malloc kept.  Once kakurid has
  * been quiet for a moment, kd_lean_settle gives both back:
  *
- *  - malloc_trim(0): free heap pages go back to the kernel;
+ *  - the nftables batch memory kept between batches is unmapped, and
+ *    malloc_trim(0): free heap pages go back to the kernel;
  *  - the page-table entries of the file's own pages in private,
  *    read-only file mappings (code, read-only data) are dropped with
  *    MADV_DONTNEED.  /proc/self/pagemap tells them from anonymous
@@ -145,6 +146,7 @@ drop_all_clean(void)
 void
 kd_lean_settle(void)
 {
+	kk_nft_batch_cache_drop();
 	malloc_trim(0);
 	if (threads_now() == 1)
 		drop_all_clean();

@@ -46,6 +46,25 @@ struct batch_ctx {
 #define ARENA_FIRST	(KK_NFT_PAGE_SIZE + KK_NFT_MSG_MAX)
 #define ARENA_NEXT	((size_t)4 << 20)
 
+/*
+ * The first arena of the last batch, kept for the next one and zeroed
+ * again where it was used: a burst of batches (commands one after the
+ * other, a drill's gate, a restore after tampering) does not map, fault
+ * in and unmap it each time.  kakurid is one thread; kakurid's lean
+ * settle gives it back (kk_nft_batch_cache_drop), so an idle kakurid
+ * holds none.
+ */
+static struct kk_nft_arena arena_kept;
+
+static void batch_release(struct kk_nft_batch *b, bool keep);
+
+void
+kk_nft_batch_cache_drop(void)
+{
+	kk_nft_bigbuf_free(arena_kept.buf, arena_kept.len);
+	memset(&arena_kept, 0, sizeof(arena_kept));
+}
+
 /* Room for a new page: after the last page's bytes, or a new arena. */
 static char *
 page_room(struct kk_nft_batch *b)
@@ -69,7 +88,10 @@ page_room(struct kk_nft_batch *b)
 	a = &arenas[b->narenas];
 	len = b->narenas == 0 ? ARENA_FIRST : ARENA_NEXT;
 	/* zeroed: libmnl and libnftnl leave attribute padding as they find it */
-	if ((a->buf = kk_nft_bigbuf_alloc(len, &a->len)) == NULL)
+	if (b->narenas == 0 && arena_kept.buf != NULL) {
+		*a = arena_kept;
+		memset(&arena_kept, 0, sizeof(arena_kept));
+	} else if ((a->buf = kk_nft_bigbuf_alloc(len, &a->len)) == NULL)
 		return NULL;
 	b->narenas++;
 	return a->buf;
@@ -781,7 +803,7 @@ batch_close(struct batch_ctx *c, int err)
 		err = batch_mark(c, false);
 	}
 	if (err < 0) {
-		kk_nft_batch_free(c->b);
+		batch_release(c->b, false);
 		return err;
 	}
 	return 0;
@@ -865,15 +887,49 @@ kk_nft_batch_gate(struct kk_nft_batch *b, const char *table,
 	return batch_close(&c, err);
 }
 
-void
-kk_nft_batch_free(struct kk_nft_batch *b)
+/* How much of arena a the batch's pages used: all of it is zero again. */
+static void
+arena_keep(const struct kk_nft_batch *b, const struct kk_nft_arena *a)
+{
+	size_t i, used = 0, end;
+
+	for (i = 0; i < b->npages; i++)
+		if (b->pages[i].buf >= a->buf &&
+		    b->pages[i].buf < a->buf + a->len) {
+			end = (size_t)(b->pages[i].buf - a->buf) +
+			    b->pages[i].len;
+			if (end > used)
+				used = end;
+		}
+	memset(a->buf, 0, used);
+	arena_kept = *a;
+}
+
+/*
+ * keep: every message of b was finished (a batch a build returned), so
+ * no byte past a page's length was written and its first arena can be
+ * kept; a build that failed may have left a message half written.
+ */
+static void
+batch_release(struct kk_nft_batch *b, bool keep)
 {
 	size_t i;
 
 	for (i = 0; i < b->narenas; i++)
-		kk_nft_bigbuf_free(b->arenas[i].buf, b->arenas[i].len);
+		if (i == 0 && keep && arena_kept.buf == NULL &&
+		    b->arenas[0].len == ARENA_FIRST)
+			arena_keep(b, &b->arenas[0]);
+		else
+			kk_nft_bigbuf_free(b->arenas[i].buf,
+			    b->arenas[i].len);
 	free(b->arenas);
 	free(b->pages);
 	free(b->map);
 	memset(b, 0, sizeof(*b));
+}
+
+void
+kk_nft_batch_free(struct kk_nft_batch *b)
+{
+	batch_release(b, true);
 }

@@ -92,14 +92,13 @@ struct tstate {
 	bool has_mode;
 	enum kk_mode mode;
 	char episode[KK_EPISODE_HEX + 1];
+	char comment[128];	/* the table's, as kk_nft_table_comment reads it */
 };
 
 static void
 tstate_of(const struct kk_nft *n, const struct nftnl_table *t,
     struct tstate *ts)
 {
-	char comment[128];
-
 	memset(ts, 0, sizeof(*ts));
 	ts->exists = true;
 	ts->family = (int)nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY);
@@ -109,8 +108,8 @@ tstate_of(const struct kk_nft *n, const struct nftnl_table *t,
 	if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER))
 		ts->owner = nftnl_table_get_u32(t, NFTNL_TABLE_OWNER);
 	ts->held = (ts->flags & KK_NFT_F_OWNER) && ts->owner != n->portid;
-	if (kk_nft_table_comment(t, comment, sizeof(comment)) == 0 &&
-	    kk_nft_comment_parse(comment, &ts->mode, ts->episode) == 0)
+	if (kk_nft_table_comment(t, ts->comment, sizeof(ts->comment)) == 0 &&
+	    kk_nft_comment_parse(ts->comment, &ts->mode, ts->episode) == 0)
 		ts->has_mode = true;
 }
 
@@ -581,18 +580,55 @@ has_ranges(const struct kk_nft_objects *o, size_t no)
  * the name wanted, with the comment (mode, episode) and the flags wanted,
  * and holds a block list's sets.  Anything else is made anew.
  */
+/*
+ * Whether the table holds a block list's sets (versioned: "_v" in the
+ * name), from one dump of its sets; true when that cannot be told, so
+ * that inplace() looks at the whole table as before.
+ */
+static bool
+has_versioned_sets(struct kk_nft *n, int family, const char *name)
+{
+	struct readback rb;
+	const char *set;
+	bool found = true;
+	size_t i;
+
+	memset(&rb, 0, sizeof(rb));
+	rb.family = family;
+	rb.name = name;
+	if (kk_nft_read_objects(n, &rb, KK_NFT_SET, NULL) == 0 &&
+	    !rb.overflow) {
+		found = false;
+		for (i = 0; i < rb.nsets && !found; i++) {
+			set = nftnl_set_get_str(rb.sets[i].s, NFTNL_SET_NAME);
+			found = set != NULL && strstr(set, "_v") != NULL;
+		}
+	}
+	kk_nft_readback_free(&rb);
+	return found;
+}
+
 static bool
 inplace(struct kk_nft *n, const struct kk_nft_plan *p,
-    struct kk_nft_names *keep)
+    const struct tstate *ts, struct kk_nft_names *keep)
 {
 	char comment[128];
 	size_t i;
 
 	if (p->o == NULL || !p->exists || p->family != NFPROTO_INET ||
 	    nftnl_table_get_u32(p->o->table, NFTNL_TABLE_FLAGS) !=
-	    p->prev_flags || kk_nft_table_names(n, p->family, p->name, keep) < 0)
+	    p->prev_flags)
 		return false;
+	/* another mode or episode (an isolate, a release): made anew */
 	kk_nft_table_comment(p->o->table, comment, sizeof(comment));
+	if (strcmp(comment, ts->comment) != 0)
+		return false;
+	/* no block list wanted and none there: made anew, nothing more read */
+	if (!has_ranges(p->o, 1) && !has_versioned_sets(n, p->family, p->name))
+		return false;
+	/* the names, and the comment again: the table as it is now */
+	if (kk_nft_table_names(n, p->family, p->name, keep) < 0)
+		return false;
 	if (strcmp(comment, keep->comment) != 0)
 		return false;
 	for (i = 0; i < keep->nsets; i++)
@@ -652,7 +688,7 @@ make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
 			p->exists = ts.exists;
 			p->prev_flags = ts.flags;
 			p->o = want;
-			if (keep != NULL && inplace(n, p, keep))
+			if (keep != NULL && inplace(n, p, &ts, keep))
 				p->keep = keep;
 		}
 	}

@@ -346,6 +346,8 @@ int kk_nft_batch_family(const struct kk_nft_batch *b, uint32_t seq);
 void kk_nft_batch_locate(const struct kk_nft_batch *b, uint32_t seq,
     uint32_t off, char *buf, size_t len);
 void kk_nft_batch_free(struct kk_nft_batch *b);
+/* The first arena kept for the next batch, given back (kakurid idle). */
+void kk_nft_batch_cache_drop(void);
 
 /* "kakuri mode=isolated episode=<hex>": the table's comment. */
 int kk_nft_comment_format(enum kk_mode mode, const char *episode, char *buf,

@@ -834,6 +834,78 @@ START_TEST(limits_are_enforced)
 END_TEST
 
 
+/* A batch's bytes, its pages one after the other. */
+static uint8_t *
+batch_bytes(const struct kk_nft_batch *b, size_t *len)
+{
+	uint8_t *out = malloc(b->len);
+	size_t i, at = 0;
+
+	ck_assert_ptr_nonnull(out);
+	for (i = 0; i < b->npages; i++) {
+		ck_assert_uint_le(at + b->pages[i].len, b->len);
+		memcpy(out + at, b->pages[i].buf, b->pages[i].len);
+		at += b->pages[i].len;
+	}
+	*len = at;
+	return out;
+}
+
+/*
+ * The first arena is kept from one batch to the next (build.c): a batch
+ * built in the arena another, larger batch used is byte for byte the one
+ * built in fresh memory, attribute padding included.
+ */
+START_TEST(kept_arena_builds_the_same_bytes)
+{
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o, big;
+	struct kk_nft_batch b;
+	struct decoded d;
+	uint8_t *fresh, *again;
+	size_t fresh_len, again_len, i;
+	const char *arena;
+
+	kk_nft_batch_cache_drop();
+	build(KK_MODE_ISOLATED, true, &spec, &o, &b, &d);
+	fresh = batch_bytes(&b, &fresh_len);
+	release(&o, &b, &d);
+
+	/* a larger batch, other bytes everywhere, in the kept arena */
+	for (i = 0; i < KK_MAX_ADDRS; i++) {
+		pol->peers.addr[i].family = AF_INET6;
+		memset(&pol->peers.addr[i].a, 0xa5, sizeof(pol->peers.addr[i].a));
+		pol->peers.addr[i].a.v6.s6_addr[15] = (uint8_t)i;
+	}
+	pol->peers.n = KK_MAX_ADDRS;
+	spec = spec_for(KK_MODE_ISOLATED);
+	spec.own_uid = 0x5a5a5a;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &big), 0);
+	{
+		struct kk_nft_plan p = plan_for(&big, true);
+
+		ck_assert_int_eq(kk_nft_batch_build(&b, &p, 1, 77), 0);
+	}
+	ck_assert_uint_gt(b.len, fresh_len);
+	arena = b.pages[0].buf;
+	kk_nft_batch_free(&b);
+	kk_nft_objects_free(&big);
+
+	/* the first batch again, from the same policy */
+	memset(pol, 0, sizeof(*pol));
+	kk_test_policy_base(pol);
+	build(KK_MODE_ISOLATED, true, &spec, &o, &b, &d);
+	ck_assert_ptr_eq(b.pages[0].buf, arena);
+	again = batch_bytes(&b, &again_len);
+	ck_assert_uint_eq(again_len, fresh_len);
+	ck_assert(memcmp(again, fresh, fresh_len) == 0);
+	release(&o, &b, &d);
+	kk_nft_batch_cache_drop();
+	free(fresh);
+	free(again);
+}
+END_TEST
+
 /*
  * The rule of chain whose comment has part: it loads len bytes at off of
  * the network header and compares them with want.
@@ -1229,4 +1301,5 @@ KK_SUITE(nft_build_suite, "nft_build",
 	    KK_TEST(isolated_mld_link_local_only),
 	    KK_TEST(batch_swaps_tables_atomically),
 	    KK_TEST(fallback_name_builds_same_rules),
-	    KK_TEST(table_names_ours))
+	    KK_TEST(table_names_ours),
+	    KK_TEST(kept_arena_builds_the_same_bytes))
