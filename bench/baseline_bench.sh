@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# make bench, section 14: issue 9's "no worse than before" figures, side by
+# side with the tree the issue measured them on.  BENCH_BASELINE_REV
+# (d0d30bb, the last commit before issue 9's work) is taken from this
+# clone's history (git archive, nothing checked out here), built in the
+# bench's own directory, and measured in turns with this tree, in the same
+# namespaces, with the same policy and the same clients:
+#   apply      apply-bench of either tree, BENCH_BASE_APPLY (40) runs a turn
+#   round trip this tree's send-bench against either kakurid, signed
+#              isolate/release, BENCH_BASE_RT (50) commands a turn
+#   fan-out    this tree's kakurictl send isolating 20 agents of either
+#              kakurid, each agent fresh and idle for 2 s (as deployed: a
+#              quiet agent gets the CSIRT's first command), one send a turn
+#   collect    collect-bench of either tree (each a median of 3)
+# BENCH_BASE_TURNS (4) turns each, alternating; medians over all turns.
+# BENCH_BASELINE_DIR: a tree built already, in place of REV's.
+# A ratio before/now of 1.0 or more means this tree is no slower.
+. "$(dirname "$0")/../tests/integration/lib.sh"
+need
+REV=${BENCH_BASELINE_REV:-d0d30bb}
+TURNS=${BENCH_BASE_TURNS:-4}
+APPLY_RUNS=${BENCH_BASE_APPLY:-40}
+RT_RUNS=${BENCH_BASE_RT:-50}
+NAG=20
+NOW="$TOP"
+BASE="$WORK/baseline"
+
+median() {	# median FILE -> the median of the numbers in FILE
+	sort -n "$1" | awk '{ v[NR] = $1 } END {
+		printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo
+echo "14. before and after issue 9: this tree against $REV (the tree the issue measured), built from this clone's history, $TURNS turns each, in turns"
+if [ -n "${BENCH_BASELINE_DIR:-}" ]; then
+	# a tree built already (kakurid, build/apply-bench, build/collect-bench)
+	BASE=$BENCH_BASELINE_DIR
+	echo "   (the tree in $BASE stands for $REV)"
+elif ! git -C "$TOP" cat-file -e "$REV^{commit}" 2>/dev/null; then
+	echo "   cannot run: commit $REV is not in this clone (a shallow clone?); fetch the history and run make bench again"
+	exit 1
+else
+	mkdir -p "$BASE"
+	git -C "$TOP" archive "$REV" | tar -x -C "$BASE" ||
+		{ echo "   cannot run: git archive $REV failed"; exit 1; }
+	make -C "$BASE" -j"$(nproc)" all build/apply-bench build/collect-bench \
+		>"$WORK/baseline-build.log" 2>&1 ||
+		{ echo "   cannot run: $REV does not build here:"; tail -5 "$WORK/baseline-build.log"; exit 1; }
+fi
+
+topology || exit 1
+pki_setup || exit 1
+sed -i 's/thresholds = { release = 2; };/thresholds = { release = 1; };/' "$PKI/trust.conf"
+
+# which tree: sets KAKURID and the bench programs of tree $1 (now|before)
+tree() {
+	local top=$NOW
+	[ "$1" = before ] && top=$BASE
+	KAKURID="$top/kakurid"
+	APPLY_BENCH="$top/build/apply-bench"
+	COLLECT_BENCH="$top/build/collect-bench"
+}
+
+# apply: the same policy, this namespace, either tree's apply-bench
+write_policy
+for turn in $(seq 1 "$TURNS"); do
+	for t in before now; do
+		tree "$t"
+		ip netns exec "$EP" "$APPLY_BENCH" "$POLICY" "$APPLY_RUNS" \
+			>>"$WORK/apply-$t.us" || { echo "   apply-bench ($t) failed"; exit 1; }
+		ip netns exec "$EP" nft delete table inet kakuri 2>/dev/null
+	done
+done
+
+# signed round trip: each tree's kakurid with a state directory of its own
+rt_turn() {	# rt_turn TREE: one kakurid start, RT_RUNS round trips
+	local i f ep=- us res
+	tree "$1"
+	STATE="$WORK/state-$1"; POLICY="$WORK/policy-$1.conf"
+	write_policy "listen = \"[::]:7443\"; key = \"$WORK/keys-$1/agent.key\"; cert = \"$WORK/keys-$1/agent.crt\"; trust = \"$PKI/trust.conf\";" \
+		"$(remote_tls_conf)"
+	mkdir -p "$WORK/keys-$1"
+	[ -s "$WORK/id-$1" ] || agent_init >"$WORK/id-$1"
+	AGENT_ID=$(cat "$WORK/id-$1")
+	start_kakurid >/dev/null || return 1
+	for _ in $(seq 1 100); do
+		ip netns exec "$EP" ss -Hltn 'sport = :7443' | grep -q . && break
+		sleep 0.05
+	done
+	for i in $(seq 1 "$RT_RUNS"); do
+		if [ $((i % 2)) -eq 1 ]; then
+			f=$(sign alice isolate)
+		else
+			f=$(sign alice release --episode "$ep")
+		fi
+		read -r us res ep < <(ip netns exec "$PEER" "$TOP/build/send-bench" "$EP4" 7443 \
+			"$PKI/op-ca.crt" "$PKI/op-ca.key" "$AGENT_ID" "$f")
+		[ "$res" = done ] || { echo "   round trip $i ($1): ${res:-failed}"; return 1; }
+		echo "$us" >>"$WORK/rt-$1.us"
+	done
+	# an even count ends released: the next kakurid starts open
+	stop_kakurid -TERM
+}
+for turn in $(seq 1 "$TURNS"); do
+	for t in before now; do rt_turn "$t" || exit 1; done
+done
+
+# fan-out: 20 namespaces on one hub, agents of either tree started fresh
+HUB="${P}-hub"; addns "$HUB"
+for i in $(seq 1 "$NAG"); do
+	ns="${P}-a$i"; addns "$ns"
+	ip -n "$HUB" link add "a$i" type veth peer name hub netns "$ns"
+	ip -n "$HUB" addr add "198.18.$i.1/24" dev "a$i"; ip -n "$HUB" link set "a$i" up
+	ip -n "$ns" addr add "198.18.$i.2/24" dev hub; ip -n "$ns" link set hub up
+done
+fan_turn() {	# fan_turn TREE TURN: one kakurictl send isolating every agent
+	local i ns d id p pids=() files=() t0 t1 ok
+	tree "$1"
+	: >"$WORK/targets"
+	for i in $(seq 1 "$NAG"); do
+		ns="${P}-a$i"; d="$WORK/fan-$1-$2/a$i"; mkdir -p "$d"
+		cat >"$d/p.conf" <<EOC
+agent: { state_dir = "$d/state"; control_socket = "$d/c.sock"; user = "nobody";
+  listen = "0.0.0.0:7443"; key = "$d/agent.key"; cert = "$d/agent.crt"; trust = "$PKI/trust.conf"; };
+tls: { client_ca = "$PKI/ca.pem"; };
+management: { peers = [ "198.18.$i.1" ]; ports = [ 7443 ]; };
+EOC
+		chmod 0600 "$d/p.conf"
+		id=$("$KAKURID" --init -f "$d/p.conf" 2>/dev/null)
+		ip netns exec "$ns" "$KAKURID" -f "$d/p.conf" >/dev/null 2>&1 &
+		pids+=($!); PIDS+=($!)
+		echo "198.18.$i.2:7443 $id" >>"$WORK/targets"
+		AGENT_ID=$id sign alice isolate >/dev/null || return 1
+		files+=("$WORK/cmd$SIGNED.json")
+	done
+	for i in $(seq 1 "$NAG"); do
+		for _ in $(seq 1 200); do
+			ip netns exec "${P}-a$i" ss -Hltn 'sport = :7443' | grep -q . && break
+			sleep 0.05
+		done
+	done
+	sleep 2	# quiet, as an agent is when the CSIRT's first command comes
+	t0=$EPOCHREALTIME
+	ip netns exec "$HUB" "$KAKURICTL" send --json --by-agent --concurrency "$NAG" \
+		--targets "$WORK/targets" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+		"${files[@]}" >"$WORK/fan.out"
+	t1=$EPOCHREALTIME
+	ok=$(jq -r '.status' "$WORK/fan.out" | grep -c '^done$')
+	for p in "${pids[@]}"; do end_pid "$p"; done
+	for i in $(seq 1 "$NAG"); do
+		ip netns exec "${P}-a$i" nft delete table inet kakuri 2>/dev/null
+	done
+	[ "$ok" = "$NAG" ] || { echo "   fan-out ($1): $ok of $NAG agents isolated"; return 1; }
+	echo $(( (${t1/./} - ${t0/./}) / 1000 )) >>"$WORK/fan-$1.ms"
+}
+for turn in $(seq 1 "$TURNS"); do
+	for t in before now; do fan_turn "$t" "$turn" || exit 1; done
+done
+
+# collect: either tree's collect-bench, on this machine
+for turn in $(seq 1 "$TURNS"); do
+	for t in before now; do
+		tree "$t"
+		"$COLLECT_BENCH" | sed -n 's/^collect: median \([0-9.]*\) ms.*/\1/p' \
+			>>"$WORK/collect-$t.ms"
+	done
+done
+
+row() {	# row LABEL UNIT FILE-STEM
+	local b n
+	b=$(median "$WORK/$3-before.$2"); n=$(median "$WORK/$3-now.$2")
+	[ -n "$b" ] && [ -n "$n" ] && [ "$n" != 0 ] || { echo "   $1: no samples"; return 1; }
+	awk -v l="$1" -v u="$2" -v b="$b" -v n="$n" 'BEGIN {
+		printf "   %-38s before %7d %s   now %7d %s   before/now %.2fx\n", l, b, u, n, u, b / n }'
+}
+row "isolation apply (apply-bench)" us apply || exit 1
+row "signed round trip (send-bench)" us rt || exit 1
+row "fan-out, $NAG agents (kakurictl send)" ms fan || exit 1
+echo "      each turn, before: $(tr '\n' ' ' <"$WORK/fan-before.ms")ms; now: $(tr '\n' ' ' <"$WORK/fan-now.ms")ms"
+# collect-bench prints tenths of a millisecond
+for t in before now; do awk '{ printf "%.0f\n", $1 * 1000 }' "$WORK/collect-$t.ms" >"$WORK/collect-$t.us"; done
+row "collect (collect-bench)" us collect || exit 1
+echo "   (target: before/now >= 1.00 each, no worse than before issue 9)"
