@@ -7,10 +7,12 @@
  * small ring, so hashing costs wall time only where it is slower than the
  * copy itself.  The ring is there for busy machines: with two buffers
  * the writer and the hasher wait for each other at every buffer, and
- * each wait costs a trip through the scheduler.  Its buffers are small
- * enough (256 KiB) to be hashed while still in the cache they were read
- * into (a GiB in 708-737 ms on a 2-CPU EPYC VM, against 743-771 ms with
- * 1 MiB ones).
+ * each wait costs a trip through the scheduler.  For the same reason a
+ * writer that fills the ring waits until half of it is hashed, not for
+ * the next buffer, and the buffers are 1 MiB: on a 2-CPU VM whose other
+ * CPU was slow to wake (memory compaction running), a GiB took 2.3-2.8 s
+ * with a wakeup every 256 KiB and 1.3 s this way; on the same VM quiet,
+ * 729-752 ms against 756-776 ms.
  * The copy can read straight into the buffer the hasher takes next
  * (kk_sink_space, kk_sink_commit): the bytes are then written to the file
  * from there and never copied in memory a third time.
@@ -33,7 +35,7 @@
 #include "evidence.h"
 #include "wire.h"
 
-#define SINK_BUF	(256U << 10)	/* one buffer of the ring */
+#define SINK_BUF	(1024U << 10)	/* one buffer of the ring */
 #define SINK_NBUF	4		/* buffers in the ring */
 
 static const uint8_t zeros[65536];
@@ -58,6 +60,7 @@ struct kk_sink {
 	struct sink_buf buf[SINK_NBUF];
 	int fill;		/* index being filled by the writer */
 	bool pending[SINK_NBUF];	/* handed to the hasher, not hashed */
+	int npending;		/* how many are */
 	bool stop;
 };
 
@@ -89,7 +92,9 @@ hasher(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->buf[i].len = 0;
 		s->pending[i] = false;
-		pthread_cond_broadcast(&s->cv);
+		/* the writer waits for half the ring (pipe_flush) or all of it */
+		if (--s->npending == SINK_NBUF / 2 || s->npending == 0)
+			pthread_cond_broadcast(&s->cv);
 		i = (i + 1) % SINK_NBUF;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -106,10 +111,17 @@ pipe_flush(struct kk_sink *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	s->pending[f] = true;
+	s->npending++;
 	pthread_cond_broadcast(&s->cv);
 	s->fill = (f + 1) % SINK_NBUF;
-	while (s->pending[s->fill])
-		pthread_cond_wait(&s->cv, &s->mu);
+	/*
+	 * A full ring: wait until half of it is hashed, not for each buffer.
+	 * Every wakeup is a trip through the scheduler of the other CPU, and
+	 * on a virtual machine one can cost more than hashing a buffer.
+	 */
+	if (s->pending[s->fill])
+		while (s->npending > SINK_NBUF / 2)
+			pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 }
 
