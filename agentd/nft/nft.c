@@ -575,11 +575,13 @@ has_ranges(const struct kk_nft_objects *o, size_t no)
 	return false;
 }
 
-/*
- * Whether p's inet table can change in place (build.c): it is there under
- * the name wanted, with the comment (mode, episode) and the flags wanted,
- * and holds a block list's sets.  Anything else is made anew.
- */
+/* A block list's set: its name carries a version ("_v"). */
+static bool
+set_versioned(const char *name)
+{
+	return name != NULL && strstr(name, "_v") != NULL;
+}
+
 /*
  * Whether the table holds a block list's sets (versioned: "_v" in the
  * name), from one dump of its sets; true when that cannot be told, so
@@ -589,7 +591,6 @@ static bool
 has_versioned_sets(struct kk_nft *n, int family, const char *name)
 {
 	struct readback rb;
-	const char *set;
 	bool found = true;
 	size_t i;
 
@@ -599,15 +600,19 @@ has_versioned_sets(struct kk_nft *n, int family, const char *name)
 	if (kk_nft_read_objects(n, &rb, KK_NFT_SET, NULL) == 0 &&
 	    !rb.overflow) {
 		found = false;
-		for (i = 0; i < rb.nsets && !found; i++) {
-			set = nftnl_set_get_str(rb.sets[i].s, NFTNL_SET_NAME);
-			found = set != NULL && strstr(set, "_v") != NULL;
-		}
+		for (i = 0; i < rb.nsets && !found; i++)
+			found = set_versioned(nftnl_set_get_str(rb.sets[i].s,
+			    NFTNL_SET_NAME));
 	}
 	kk_nft_readback_free(&rb);
 	return found;
 }
 
+/*
+ * Whether p's inet table can change in place (build.c): it is there under
+ * the name wanted, with the comment (mode, episode) and the flags wanted,
+ * and holds a block list's sets.  Anything else is made anew.
+ */
 static bool
 inplace(struct kk_nft *n, const struct kk_nft_plan *p,
     const struct tstate *ts, struct kk_nft_names *keep)
@@ -632,7 +637,7 @@ inplace(struct kk_nft *n, const struct kk_nft_plan *p,
 	if (strcmp(comment, keep->comment) != 0)
 		return false;
 	for (i = 0; i < keep->nsets; i++)
-		if (strstr(keep->sets[i], "_v") != NULL)
+		if (set_versioned(keep->sets[i]))
 			return true;
 	return has_ranges(p->o, 1);
 }
