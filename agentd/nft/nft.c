@@ -450,10 +450,17 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 		struct nlmsghdr *nlh;
 		int left;
 
-		/* after a refusal, only drain what the kernel already sent */
-		if (poll(&pfd, 1, first_err ? 50 : RECV_TIMEOUT_MS) <= 0)
-			break;
-		len = recv(fd, buf, RECV_BUFSZ, 0);
+		/*
+		 * The kernel queues every ack within the send: poll() only
+		 * when none is there.  After a refusal, only drain what the
+		 * kernel already sent.
+		 */
+		len = recv(fd, buf, RECV_BUFSZ, MSG_DONTWAIT);
+		if (len < 0 && errno == EAGAIN) {
+			if (poll(&pfd, 1, first_err ? 50 : RECV_TIMEOUT_MS) <= 0)
+				break;
+			continue;
+		}
 		if (len < 0) {
 			err = -errno;
 			break;
@@ -575,50 +582,21 @@ has_ranges(const struct kk_nft_objects *o, size_t no)
 	return false;
 }
 
-/* A block list's set: its name carries a version ("_v"). */
-static bool
-set_versioned(const char *name)
-{
-	return name != NULL && strstr(name, "_v") != NULL;
-}
-
-/*
- * Whether the table holds a block list's sets (versioned: "_v" in the
- * name), from one dump of its sets; true when that cannot be told, so
- * that inplace() looks at the whole table as before.
- */
-static bool
-has_versioned_sets(struct kk_nft *n, int family, const char *name)
-{
-	struct readback rb;
-	bool found = true;
-	size_t i;
-
-	memset(&rb, 0, sizeof(rb));
-	rb.family = family;
-	rb.name = name;
-	if (kk_nft_read_objects(n, &rb, KK_NFT_SET, NULL) == 0 &&
-	    !rb.overflow) {
-		found = false;
-		for (i = 0; i < rb.nsets && !found; i++)
-			found = set_versioned(nftnl_set_get_str(rb.sets[i].s,
-			    NFTNL_SET_NAME));
-	}
-	kk_nft_readback_free(&rb);
-	return found;
-}
-
 /*
  * Whether p's inet table can change in place (build.c): it is there under
  * the name wanted, with the comment (mode, episode) and the flags wanted,
- * and holds a block list's sets.  Anything else is made anew.
+ * and block lists are wanted in it.  Anything else is made anew.  A table
+ * without block lists wanted is made anew even when it holds some: the
+ * window in place avoids (build.c) is one where a block list's elements
+ * are not found while the transaction is prepared, and a block list that
+ * is not wanted blocks nothing after it either way.  So a re-apply
+ * without block lists reads nothing more than the table's state.
  */
 static bool
 inplace(struct kk_nft *n, const struct kk_nft_plan *p,
     const struct tstate *ts, struct kk_nft_names *keep)
 {
 	char comment[128];
-	size_t i;
 
 	if (p->o == NULL || !p->exists || p->family != NFPROTO_INET ||
 	    nftnl_table_get_u32(p->o->table, NFTNL_TABLE_FLAGS) !=
@@ -628,18 +606,12 @@ inplace(struct kk_nft *n, const struct kk_nft_plan *p,
 	kk_nft_table_comment(p->o->table, comment, sizeof(comment));
 	if (strcmp(comment, ts->comment) != 0)
 		return false;
-	/* no block list wanted and none there: made anew, nothing more read */
-	if (!has_ranges(p->o, 1) && !has_versioned_sets(n, p->family, p->name))
+	if (!has_ranges(p->o, 1))
 		return false;
 	/* the names, and the comment again: the table as it is now */
 	if (kk_nft_table_names(n, p->family, p->name, keep) < 0)
 		return false;
-	if (strcmp(comment, keep->comment) != 0)
-		return false;
-	for (i = 0; i < keep->nsets; i++)
-		if (set_versioned(keep->sets[i]))
-			return true;
-	return has_ranges(p->o, 1);
+	return strcmp(comment, keep->comment) == 0;
 }
 
 /*

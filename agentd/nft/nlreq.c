@@ -71,12 +71,21 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 		return -ENOMEM;
 	while (!done) {
 		left = deadline - kk_mono_ms();
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+		if (left <= 0) {
 			err = err ? err : -ETIMEDOUT;
 			break;
 		}
+		/*
+		 * The kernel answers within the send, and makes each next
+		 * part of a dump within the receive before: the reply is
+		 * there, and poll() is only for when it is not.
+		 */
 		len = recv(pfd.fd, buf, RECV_BUFSZ, MSG_DONTWAIT);
 		if (len < 0) {
+			if (errno == EAGAIN && poll(&pfd, 1, (int)left) == 0) {
+				err = err ? err : -ETIMEDOUT;
+				break;
+			}
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			err = err ? err : -errno;

@@ -27,12 +27,13 @@
  *
  * The trade-off: without the owner flag any commit in the namespace (a
  * container runtime adding its rules) costs one element dump at the next
- * check; with it, none.  A match is trusted for its generation only if
- * the generation did not move while it was read: the whole 32-bit
- * generation is read again after the last reply (replies carry only its
- * low 16 bits, which 65,536 commits during a long element dump would
- * bring round again).  kk_nft_check_reads() decides which step applies;
- * it is pure and unit-tested.
+ * check; with it, none.  A match is kept with the whole 32-bit
+ * generation read before it (replies carry only its low 16 bits, which
+ * 65,536 commits during a long element dump would bring round again).
+ * If a commit came while the objects were read, the generation has moved
+ * past the one kept, and it never comes back: no later check is settled
+ * by that match.  kk_nft_check_reads() decides which step applies; it is
+ * pure and unit-tested.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -683,7 +684,6 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	size_t first[KK_NFT_FAMILIES + 1], i;
 	unsigned char digest[32];
 	enum kk_nft_reads reads;
-	uint32_t gen1 = 0;
 	int err = 0;
 
 	for (i = 0; err == 0 && i < no; i++) {
@@ -726,12 +726,13 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 		kk_nft_readback_free(&rb);
 	}
 	/*
-	 * Trusted for this generation only if nothing moved meanwhile: the
-	 * generation only ever grows, so one equal to the first means no
-	 * commit at all in between, however many an attacker made.
+	 * A match holds for the generation read before it.  Nothing needs
+	 * reading again after: the generation only ever grows, so if a
+	 * commit came in while the objects were read (what was read may be
+	 * newer than gen), the generation is no longer gen and no later
+	 * check takes this match for it (kk_nft_check_reads, step 1).
 	 */
-	if (err == 0 && g.gen_ok && kk_nft_genid(n, &gen1) == 0 &&
-	    g.gen == gen1) {
+	if (err == 0 && g.gen_ok) {
 		n->verified.valid = true;
 		n->verified.gen = g.gen;
 		memcpy(n->verified.digest, digest, sizeof(digest));
