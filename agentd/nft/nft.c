@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <arpa/inet.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,7 +422,6 @@ static int
 send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 {
 	char *buf;
-	struct pollfd pfd;
 	struct timespec t0, t1;
 	uint32_t acked = 0, nmsgs = b->seq_last - b->seq_first;
 	int err = 0, first_err = 0, fd;
@@ -443,26 +441,23 @@ send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 		goto out;
 	}
 	fd = mnl_socket_get_fd(n->nl);
-	pfd.fd = fd;
-	pfd.events = POLLIN;
 	/* one datagram per ack; a bound for anything else the socket holds */
 	for (i = 0; i < 2 * nmsgs + 64 && acked < nmsgs; i++) {
 		struct nlmsghdr *nlh;
 		int left;
 
 		/*
-		 * The kernel queues every ack within the send: poll() only
-		 * when none is there.  After a refusal, only drain what the
-		 * kernel already sent.
+		 * The kernel queues every ack within the send.  After a
+		 * refusal, only drain what the kernel already sent.
 		 */
-		len = recv(fd, buf, RECV_BUFSZ, MSG_DONTWAIT);
-		if (len < 0 && errno == EAGAIN) {
-			if (poll(&pfd, 1, first_err ? 50 : RECV_TIMEOUT_MS) <= 0)
-				break;
+		len = kk_nl_recv(fd, buf, RECV_BUFSZ, first_err ? 50 :
+		    RECV_TIMEOUT_MS);
+		if (len == -EAGAIN)
 			continue;
-		}
+		if (len == -ETIMEDOUT || len == -EINTR)
+			break;
 		if (len < 0) {
-			err = -errno;
+			err = (int)len;
 			break;
 		}
 		left = (int)len;

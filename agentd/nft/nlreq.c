@@ -49,6 +49,22 @@ reply_msg(const struct nlmsghdr *nlh, mnl_cb_t cb, void *data, int *err)
 	}
 }
 
+ssize_t
+kk_nl_recv(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+	int r;
+
+	n = recv(fd, buf, len, MSG_DONTWAIT);
+	if (n < 0 && errno == EAGAIN) {
+		if ((r = poll(&pfd, 1, timeout_ms)) <= 0)
+			return r == 0 ? -ETIMEDOUT : -errno;
+		n = recv(fd, buf, len, MSG_DONTWAIT);
+	}
+	return n < 0 ? -errno : n;
+}
+
 int
 kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
     mnl_cb_t cb, void *data)
@@ -56,7 +72,7 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 	const uint32_t seq = req->nlmsg_seq;
 	const long long end = kk_mono_ms() + KK_NL_TOTAL_MS;
 	long long deadline = kk_mono_ms() + KK_NL_BUDGET_MS;
-	struct pollfd pfd = { .fd = mnl_socket_get_fd(nl), .events = POLLIN };
+	const int fd = mnl_socket_get_fd(nl);
 	const struct nlmsghdr *nlh;
 	char *buf;
 	long long left;
@@ -75,20 +91,11 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 			err = err ? err : -ETIMEDOUT;
 			break;
 		}
-		/*
-		 * The kernel answers within the send, and makes each next
-		 * part of a dump within the receive before: the reply is
-		 * there, and poll() is only for when it is not.
-		 */
-		len = recv(pfd.fd, buf, RECV_BUFSZ, MSG_DONTWAIT);
+		len = kk_nl_recv(fd, buf, RECV_BUFSZ, (int)left);
+		if (len == -EINTR || len == -EAGAIN)
+			continue;
 		if (len < 0) {
-			if (errno == EAGAIN && poll(&pfd, 1, (int)left) == 0) {
-				err = err ? err : -ETIMEDOUT;
-				break;
-			}
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			err = err ? err : -errno;
+			err = err ? err : (int)len;
 			break;
 		}
 		n = (int)len;

@@ -7,6 +7,7 @@
 #define KK_NLREQ_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <libmnl/libmnl.h>
 
@@ -18,6 +19,15 @@
  */
 #define KK_NL_BUDGET_MS		2000
 #define KK_NL_TOTAL_MS		30000
+
+/*
+ * One datagram from fd into buf.  The kernel answers a request within the
+ * send and makes each next part of a dump within the receive before, so
+ * what is there is read at once; only when nothing is does it wait, at
+ * most timeout_ms.  The length, -ETIMEDOUT, or a negative errno (-EAGAIN
+ * or -EINTR: try again).
+ */
+ssize_t kk_nl_recv(int fd, void *buf, size_t len, int timeout_ms);
 
 /*
  * Sends req on nl and hands every reply carrying req's sequence number to
