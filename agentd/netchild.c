@@ -41,6 +41,9 @@
 #define KK_NC_FD_IPC		KK_CHILD_FD_IPC
 #define KK_NC_CONFIG_MSEC	10000	/* the parent sends the config at once */
 #define KK_NC_LOG_QUEUE_MAX	(1U << 20)	/* log lines beyond are dropped */
+/* a connection closed after its answer drains this much, this long */
+#define KK_NC_LINGER_USEC	(1ULL * 1000000ULL)
+#define KK_NC_LINGER_MAX	(256U << 10)
 
 /* ---- the child ---- */
 
@@ -61,6 +64,8 @@ struct nc_conn {
 	bool awaiting;		/* a command is with the parent */
 	bool closing;		/* close once the pending output is written */
 	bool big;		/* reading a frame over KK_FRAME_MAX */
+	bool lingering;		/* answered and shut: its input is drained */
+	size_t drained;
 	sd_event_source *io;
 	sd_event_source *timer;
 	struct kk_frame_reader rd;
@@ -139,7 +144,7 @@ conn_close(struct nc_conn *c)
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
 	if (c->ssl) {
-		if (c->authed)
+		if (c->authed && !c->lingering)
 			SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
@@ -235,6 +240,50 @@ big_done(struct nc_conn *c)
 	}
 }
 
+/*
+ * Input of a connection whose answer is out, thrown away: closed at its
+ * end, at an error, or once KK_NC_LINGER_MAX came (a close before would
+ * reset the connection, and a reset can take the answer with it).
+ */
+static void
+conn_drain(struct nc_conn *c)
+{
+	uint8_t buf[16384];
+	ssize_t r;
+
+	for (;;) {
+		r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r > 0 && (c->drained += (size_t)r) < KK_NC_LINGER_MAX)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		conn_close(c);
+		return;
+	}
+}
+
+/*
+ * The answer is written and the connection ends.  A peer that sent more
+ * than was read (a refused frame's rest) would get a reset from close(),
+ * and may lose the answer to it: the answer is closed with close_notify
+ * and a FIN instead, and what the peer still sends is drained for at most
+ * KK_NC_LINGER_USEC.  The connection's slot stays taken meanwhile.
+ */
+static void
+conn_linger(struct nc_conn *c)
+{
+	SSL_shutdown(c->ssl);
+	if (shutdown(c->fd, SHUT_WR) < 0) {
+		conn_close(c);
+		return;
+	}
+	big_done(c);
+	c->lingering = true;
+	want(c, false);
+	set_deadline(c, KK_NC_LINGER_USEC);
+	conn_drain(c);
+}
+
 static void
 reject(struct nc_conn *c, const char *reason)
 {
@@ -271,6 +320,10 @@ conn_step(struct nc_conn *c)
 		handshake(c);
 		return;
 	}
+	if (c->lingering) {
+		conn_drain(c);
+		return;
+	}
 	/* pending output first */
 	while (c->out) {
 		ERR_clear_error();
@@ -291,7 +344,7 @@ conn_step(struct nc_conn *c)
 			c->out = NULL;
 			c->awaiting = false;
 			if (c->closing) {
-				conn_close(c);
+				conn_linger(c);
 				return;
 			}
 			set_deadline(c, KK_NET_IDLE_USEC);
