@@ -10,7 +10,12 @@
 #              isolate/release, BENCH_BASE_RT (50) commands a turn
 #   fan-out    this tree's kakurictl send isolating 20 agents of either
 #              kakurid, each agent fresh and idle for 2 s (as deployed: a
-#              quiet agent gets the CSIRT's first command), one send a turn
+#              quiet agent gets the CSIRT's first command), one send a turn,
+#              BENCH_BASE_FAN_TURNS (8) turns: the wall time of 20 agents on
+#              two cores spreads by +-10% from turn to turn.  Beside it the
+#              CPU time the 20 agents spent on that command (parent, threads
+#              and children, from /proc/PID/task/TID/schedstat, read before
+#              the send and 0.3 s after it), which spreads far less
 #   collect    collect-bench of either tree (each a median of 3)
 # BENCH_BASE_TURNS (4) turns each, alternating; medians over all turns.
 # BENCH_BASELINE_DIR: a tree built already, in place of REV's.
@@ -21,6 +26,7 @@ REV=${BENCH_BASELINE_REV:-d0d30bb}
 TURNS=${BENCH_BASE_TURNS:-4}
 APPLY_RUNS=${BENCH_BASE_APPLY:-40}
 RT_RUNS=${BENCH_BASE_RT:-50}
+FAN_TURNS=${BENCH_BASE_FAN_TURNS:-8}
 NAG=20
 NOW="$TOP"
 BASE="$WORK/baseline"
@@ -31,7 +37,7 @@ median() {	# median FILE -> the median of the numbers in FILE
 }
 
 echo
-echo "14. before and after issue 9: this tree against $REV (the tree the issue measured), built from this clone's history, $TURNS turns each, in turns"
+echo "14. before and after issue 9: this tree against $REV (the tree the issue measured), built from this clone's history, $TURNS turns each ($FAN_TURNS for fan-out), in turns"
 if [ -n "${BENCH_BASELINE_DIR:-}" ]; then
 	# a tree built already (kakurid, build/apply-bench, build/collect-bench)
 	BASE=$BENCH_BASELINE_DIR
@@ -113,8 +119,19 @@ for i in $(seq 1 "$NAG"); do
 	ip -n "$HUB" addr add "198.18.$i.1/24" dev "a$i"; ip -n "$HUB" link set "a$i" up
 	ip -n "$ns" addr add "198.18.$i.2/24" dev hub; ip -n "$ns" link set hub up
 done
+agents_cpu() {	# agents_cpu PID...: the run time in ns of these, their threads and children
+	local p c t v sum=0
+	for p in "$@"; do
+		for c in "$p" $(pgrep -P "$p"); do
+			for t in /proc/"$c"/task/*/schedstat; do
+				read -r v _ <"$t" 2>/dev/null && sum=$((sum + v))
+			done
+		done
+	done
+	echo "$sum"
+}
 fan_turn() {	# fan_turn TREE TURN: one kakurictl send isolating every agent
-	local i ns d id p pids=() files=() t0 t1 ok
+	local i ns d id p pids=() files=() t0 t1 ok cpu0 cpu1
 	tree "$1"
 	: >"$WORK/targets"
 	for i in $(seq 1 "$NAG"); do
@@ -140,11 +157,14 @@ EOC
 		done
 	done
 	sleep 2	# quiet, as an agent is when the CSIRT's first command comes
+	cpu0=$(agents_cpu "${pids[@]}")
 	t0=$EPOCHREALTIME
 	ip netns exec "$HUB" "$KAKURICTL" send --json --by-agent --concurrency "$NAG" \
 		--targets "$WORK/targets" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
 		"${files[@]}" >"$WORK/fan.out"
 	t1=$EPOCHREALTIME
+	sleep 0.3	# what an agent does after its answer (the net child's close) counts too
+	cpu1=$(agents_cpu "${pids[@]}")
 	ok=$(jq -r '.status' "$WORK/fan.out" | grep -c '^done$')
 	for p in "${pids[@]}"; do end_pid "$p"; done
 	for i in $(seq 1 "$NAG"); do
@@ -152,8 +172,9 @@ EOC
 	done
 	[ "$ok" = "$NAG" ] || { echo "   fan-out ($1): $ok of $NAG agents isolated"; return 1; }
 	echo $(( (${t1/./} - ${t0/./}) / 1000 )) >>"$WORK/fan-$1.ms"
+	echo $(( (cpu1 - cpu0) / 1000 )) >>"$WORK/fancpu-$1.us"
 }
-for turn in $(seq 1 "$TURNS"); do
+for turn in $(seq 1 "$FAN_TURNS"); do
 	for t in before now; do fan_turn "$t" "$turn" || exit 1; done
 done
 
@@ -177,6 +198,7 @@ row "isolation apply (apply-bench)" us apply || exit 1
 row "signed round trip (send-bench)" us rt || exit 1
 row "fan-out, $NAG agents (kakurictl send)" ms fan || exit 1
 echo "      each turn, before: $(tr '\n' ' ' <"$WORK/fan-before.ms")ms; now: $(tr '\n' ' ' <"$WORK/fan-now.ms")ms"
+row "fan-out, CPU time of the $NAG agents" us fancpu || exit 1
 # collect-bench prints tenths of a millisecond
 for t in before now; do awk '{ printf "%.0f\n", $1 * 1000 }' "$WORK/collect-$t.ms" >"$WORK/collect-$t.us"; done
 row "collect (collect-bench)" us collect || exit 1
