@@ -15,7 +15,10 @@
 #              two cores spreads by +-10% from turn to turn.  Beside it the
 #              CPU time the 20 agents spent on that command (parent, threads
 #              and children, from /proc/PID/task/TID/schedstat, read before
-#              the send and 0.3 s after it), which spreads far less
+#              the send and 0.3 s after it), which spreads far less; a
+#              process that ends within that window would not be counted
+#              (an isolate starts none in either tree: strace -f shows the
+#              parent and its network child only)
 #   collect    collect-bench of either tree (each a median of 3)
 # BENCH_BASE_TURNS (4) turns each, alternating; medians over all turns.
 # BENCH_BASELINE_DIR: a tree built already, in place of REV's.
