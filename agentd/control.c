@@ -75,13 +75,6 @@ struct kk_control {
 	size_t busy_len;
 };
 
-
-
-
-
-
-
-
 static void
 conn_free(struct kk_conn *c)
 {
@@ -177,10 +170,6 @@ stream_next(struct kk_conn *c)
 	c->out_off = 0;
 	return 1;
 }
-
-
-
-
 
 /* The connection that waits for the answer to request serial, or NULL. */
 static struct kk_conn *

@@ -34,7 +34,6 @@
 #define ROOT	KD_CLASS(KK_PEER_ROOT)
 #define RELEASE_TOO	(UINT32_C(1) << KK_ACT_RELEASE)
 
-
 /*
  * Who may do what (DESIGN 3), and what each signed action needs (DESIGN
  * 4).  Isolating is the safe direction, releasing is not: release, thaw

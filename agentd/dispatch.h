@@ -39,7 +39,6 @@ void kd_submit_envelope(struct kd *d, const struct kd_req *req,
 void kd_submit_refused(struct kd *d, const struct kd_req *req,
     const char *reason, const char *detail);
 
-
 /* The whole table, for the unit test that walks it. */
 const struct kd_verb *kd_verb_table(size_t *n);
 /* The row of name, or NULL. */

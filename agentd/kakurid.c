@@ -97,7 +97,6 @@ adopt(struct kd *d, enum kd_origin origin)
 	return ok ? 0 : -1;
 }
 
-
 /*
  * The outbox checked at start (and after a reload, for a new key) in
  * slices of OUTBOX_SLICE messages, oldest first, one slice per turn of

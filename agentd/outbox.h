@@ -52,7 +52,6 @@ struct kd_outbox_seal {
 };
 extern const struct kd_outbox_seal kd_outbox_sealer;
 
-
 /* one message as kd_outbox_list sees it */
 struct kd_outbox_entry {
 	unsigned long long seq;

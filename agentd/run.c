@@ -177,10 +177,6 @@ kd_run_applied(struct run *r)
 	r->have_applied = true;
 }
 
-
-
-
-
 /* "csirt:INCIDENT", the incident cut on a character boundary */
 void
 kd_run_csirt_actor(const struct run *r, char *by, size_t len)

@@ -70,7 +70,6 @@ out:
 	return r;
 }
 
-
 void
 kk_sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 {

@@ -474,7 +474,6 @@ open_outdir(const char *dir, bool *created)
 	return fd;
 }
 
-
 int
 cmd_fetch(struct ctl *c, int argc, char **argv)
 {

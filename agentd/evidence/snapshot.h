@@ -131,8 +131,6 @@ struct snap {
 	const char *gap_why;
 };
 
-
-
 /* core_proc.c */
 void snap_set_err(struct snap *sn, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

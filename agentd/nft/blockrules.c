@@ -32,7 +32,6 @@
 #define PORTSET_ID_BASE	200	/* a block list's ports, per interval set */
 #define NFLOG_SNAPLEN	128	/* the headers a "blocked" report needs */
 
-
 /* The ports of a block list's interval set i, as a set of its own. */
 static int
 add_block_ports(struct kk_nft_objects *o, const struct kk_nft_ipset *ip,

@@ -190,7 +190,6 @@ msg_end(struct batch_ctx *c, struct nlmsghdr *nlh)
 	return 0;
 }
 
-
 /* (Re)declare an existing table with the flags it has, then delete it. */
 /* A NEWTABLE of p's table with the flags it has: claims an orphaned one. */
 static int

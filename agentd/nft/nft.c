@@ -667,7 +667,6 @@ make_plan(struct kk_nft *n, const struct kk_nft_spec *spec,
 	return 0;
 }
 
-
 /*
  * Whether the batch deletes an inet table and makes it anew with block
  * lists in it: while the kernel prepares it (the elements take seconds

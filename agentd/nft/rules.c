@@ -32,7 +32,6 @@
 #include "nft.h"
 #include "objects.h"
 
-
 #define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
 #define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
 

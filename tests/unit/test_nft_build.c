@@ -356,7 +356,6 @@ comment_of(const struct nftnl_rule *r, char *buf, size_t len)
 	return buf;
 }
 
-
 static const struct nftnl_rule *
 rule_named(const struct kk_nft_objects *o, const char *chain, const char *part)
 {
@@ -832,7 +831,6 @@ START_TEST(limits_are_enforced)
 	release(&o, &b, &d);
 }
 END_TEST
-
 
 /* A batch's bytes, its pages one after the other. */
 static uint8_t *
