@@ -66,7 +66,8 @@ host_os(void)
 json_t *
 kd_host_facts(void)
 {
-	char hn[256] = "", boot[64] = "", raw[64], a[INET6_ADDRSTRLEN];
+	static char boot[64];	/* the kernel's boot: read once */
+	char hn[256] = "", raw[64], a[INET6_ADDRSTRLEN];
 	struct ifaddrs *ifs = NULL, *i;
 	json_t *addrs = json_array();
 	const void *src;
@@ -76,8 +77,8 @@ kd_host_facts(void)
 	if (gethostname(hn, sizeof(hn) - 1) < 0)
 		hn[0] = '\0';
 	/* a proc file has no size: read it, not kk_read_file */
-	if ((fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY |
-	    O_CLOEXEC)) >= 0) {
+	if (boot[0] == '\0' && (fd = open("/proc/sys/kernel/random/boot_id",
+	    O_RDONLY | O_CLOEXEC)) >= 0) {
 		if ((n = kk_read_upto(fd, raw, sizeof(raw) - 1)) > 0) {
 			raw[n] = '\0';
 			kk_text_copy(boot, sizeof(boot), raw, strcspn(raw, "\n"));

@@ -108,6 +108,9 @@ check "the release left a verifiable release message (episode, by, origin remote
 check "the isolate left a verifiable isolate message (mode, episode, by, origin remote, reason)" \
 	msg_of isolate ".body.mode == \"isolated\" and (.body.episode | length) == 32 and
 	.body.by == \"csirt:IR-OUTBOX-1\" and .body.origin == \"remote\" and .body.reason == \"C2 beacon\""
+# kakurid reads the boot id once: a later message still names the kernel's
+check "the later messages of one kakurid name the kernel's boot_id too" \
+	msg_of isolate ".host.boot_id == \"$(cat /proc/sys/kernel/random/boot_id)\""
 # a full outbox (report.max_mb = 2, nobody collecting): self-reports are
 # refused with a clear line, tamper alerts still get in
 for i in $(seq 1 2000); do
