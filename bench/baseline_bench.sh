@@ -18,7 +18,8 @@
 #              the send and 0.3 s after it), which spreads far less; a
 #              process that ends within that window would not be counted
 #              (an isolate starts none in either tree: strace -f shows the
-#              parent and its network child only)
+#              parent and its network child only), and the page faults of
+#              one parent for that command (/proc/PID/stat)
 #   collect    collect-bench of either tree (each a median of 3)
 # BENCH_BASE_TURNS (4) turns each, alternating; medians over all turns.
 # BENCH_BASELINE_DIR: a tree built already, in place of REV's.
@@ -133,8 +134,15 @@ agents_cpu() {	# agents_cpu PID...: the run time in ns of these, their threads a
 	done
 	echo "$sum"
 }
+agents_faults() {	# agents_faults PID...: the page faults of these processes (not their children)
+	local p sum=0 f
+	for p in "$@"; do
+		f=$(awk '{ print $10 + $12 }' /proc/"$p"/stat 2>/dev/null) && sum=$((sum + ${f:-0}))
+	done
+	echo "$sum"
+}
 fan_turn() {	# fan_turn TREE TURN: one kakurictl send isolating every agent
-	local i ns d id p pids=() files=() t0 t1 ok cpu0 cpu1
+	local i ns d id p pids=() files=() t0 t1 ok cpu0 cpu1 flt0 flt1
 	tree "$1"
 	: >"$WORK/targets"
 	for i in $(seq 1 "$NAG"); do
@@ -160,14 +168,14 @@ EOC
 		done
 	done
 	sleep 2	# quiet, as an agent is when the CSIRT's first command comes
-	cpu0=$(agents_cpu "${pids[@]}")
+	cpu0=$(agents_cpu "${pids[@]}"); flt0=$(agents_faults "${pids[@]}")
 	t0=$EPOCHREALTIME
 	ip netns exec "$HUB" "$KAKURICTL" send --json --by-agent --concurrency "$NAG" \
 		--targets "$WORK/targets" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
 		"${files[@]}" >"$WORK/fan.out"
 	t1=$EPOCHREALTIME
 	sleep 0.3	# what an agent does after its answer (the net child's close) counts too
-	cpu1=$(agents_cpu "${pids[@]}")
+	cpu1=$(agents_cpu "${pids[@]}"); flt1=$(agents_faults "${pids[@]}")
 	ok=$(jq -r '.status' "$WORK/fan.out" | grep -c '^done$')
 	for p in "${pids[@]}"; do end_pid "$p"; done
 	for i in $(seq 1 "$NAG"); do
@@ -176,6 +184,7 @@ EOC
 	[ "$ok" = "$NAG" ] || { echo "   fan-out ($1): $ok of $NAG agents isolated"; return 1; }
 	echo $(( (${t1/./} - ${t0/./}) / 1000 )) >>"$WORK/fan-$1.ms"
 	echo $(( (cpu1 - cpu0) / 1000 )) >>"$WORK/fancpu-$1.us"
+	echo $(( (flt1 - flt0) / NAG )) >>"$WORK/fanflt-$1.faults"
 }
 for turn in $(seq 1 "$FAN_TURNS"); do
 	for t in before now; do fan_turn "$t" "$turn" || exit 1; done
@@ -202,6 +211,11 @@ row "signed round trip (send-bench)" us rt || exit 1
 row "fan-out, $NAG agents (kakurictl send)" ms fan || exit 1
 echo "      each turn, before: $(tr '\n' ' ' <"$WORK/fan-before.ms")ms; now: $(tr '\n' ' ' <"$WORK/fan-now.ms")ms"
 row "fan-out, CPU time of the $NAG agents" us fancpu || exit 1
+# what the CPU time above is spent on, in part: an idle kakurid gave back
+# the pages of its libraries (lean.c, for the RSS figure), and the first
+# command maps them again, one fault per 16 pages; a fault costs 11-14 us
+# in the guests of this kind (before/now below 1: more faults now)
+row "fan-out, page faults of a parent (mean)" faults fanflt || exit 1
 # collect-bench prints tenths of a millisecond
 for t in before now; do awk '{ printf "%.0f\n", $1 * 1000 }' "$WORK/collect-$t.ms" >"$WORK/collect-$t.us"; done
 row "collect (collect-bench)" us collect || exit 1
