@@ -45,30 +45,11 @@
 #include <jansson.h>
 
 #include "act.h"
+#include "hostfacts.h"
 #include "log.h"
 #include "outbox.h"
 #include "preserve.h"
 #include "wire.h"
-
-static void
-read_boot_id(char *out, size_t len)
-{
-	ssize_t n;
-	int fd;
-
-	snprintf(out, len, "unknown");
-	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	n = read(fd, out, len - 1);
-	close(fd);
-	if (n <= 0) {
-		snprintf(out, len, "unknown");
-		return;
-	}
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-}
 
 int
 kd_preserve_init(struct kd *d)
@@ -81,7 +62,8 @@ kd_preserve_init(struct kd *d)
 		return -ENOMEM;
 	pv->d = d;
 	d->pv = pv;
-	read_boot_id(pv->boot_id, sizeof(pv->boot_id));
+	snprintf(pv->boot_id, sizeof(pv->boot_id), "%s",
+	    kd_boot_id()[0] != '\0' ? kd_boot_id() : "unknown");
 	if (snprintf(pv->evidence_dir, sizeof(pv->evidence_dir), "%s/evidence",
 	    d->policy->state_dir) >= (int)sizeof(pv->evidence_dir) ||
 	    snprintf(pv->frozen_path, sizeof(pv->frozen_path), "%s/frozen.json",

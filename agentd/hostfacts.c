@@ -62,20 +62,15 @@ host_os(void)
 	return os;
 }
 
-/* DESIGN 7's host: hostname, addresses, boot_id, os. */
-json_t *
-kd_host_facts(void)
+/* The kernel's boot id, read once: it is fixed for the life of the process. */
+const char *
+kd_boot_id(void)
 {
-	static char boot[64];	/* the kernel's boot: read once */
-	char hn[256] = "", raw[64], a[INET6_ADDRSTRLEN];
-	struct ifaddrs *ifs = NULL, *i;
-	json_t *addrs = json_array();
-	const void *src;
+	static char boot[64];
+	char raw[64];
 	ssize_t n;
-	int fam, fd;
+	int fd;
 
-	if (gethostname(hn, sizeof(hn) - 1) < 0)
-		hn[0] = '\0';
 	/* a proc file has no size: read it, not kk_read_file */
 	if (boot[0] == '\0' && (fd = open("/proc/sys/kernel/random/boot_id",
 	    O_RDONLY | O_CLOEXEC)) >= 0) {
@@ -85,6 +80,21 @@ kd_host_facts(void)
 		}
 		close(fd);
 	}
+	return boot;
+}
+
+/* DESIGN 7's host: hostname, addresses, boot_id, os. */
+json_t *
+kd_host_facts(void)
+{
+	char hn[256] = "", a[INET6_ADDRSTRLEN];
+	struct ifaddrs *ifs = NULL, *i;
+	json_t *addrs = json_array();
+	const void *src;
+	int fam;
+
+	if (gethostname(hn, sizeof(hn) - 1) < 0)
+		hn[0] = '\0';
 	if (addrs != NULL && getifaddrs(&ifs) == 0) {
 		for (i = ifs; i != NULL && json_array_size(addrs) <
 		    HOST_ADDRS_MAX; i = i->ifa_next) {
@@ -105,7 +115,7 @@ kd_host_facts(void)
 		freeifaddrs(ifs);
 	}
 	return json_pack("{s:s, s:o, s:s, s:s}", KW_HOSTNAME, hn,
-	    KW_ADDRESSES, addrs ? addrs : json_array(), KW_BOOT_ID, boot,
+	    KW_ADDRESSES, addrs ? addrs : json_array(), KW_BOOT_ID, kd_boot_id(),
 	    KW_OS, host_os());
 }
 

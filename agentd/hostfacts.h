@@ -6,6 +6,8 @@
 
 struct json_t;
 
+/* The kernel's boot id, read once; "" while it cannot be read. */
+const char *kd_boot_id(void);
 /* {hostname, addresses, boot_id, os} (NULL without memory) */
 struct json_t *kd_host_facts(void);
 

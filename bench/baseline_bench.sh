@@ -123,23 +123,19 @@ for i in $(seq 1 "$NAG"); do
 	ip -n "$HUB" addr add "198.18.$i.1/24" dev "a$i"; ip -n "$HUB" link set "a$i" up
 	ip -n "$ns" addr add "198.18.$i.2/24" dev hub; ip -n "$ns" link set hub up
 done
-agents_cpu() {	# agents_cpu PID...: the run time in ns of these, their threads and children
-	local p c t v sum=0
+agents_usage() {	# agents_usage PID...: "NS FAULTS", the run time in ns of these, their
+	# threads and children, and the page faults of these (not their children)
+	local p c t v st sum=0 flt=0
 	for p in "$@"; do
+		# fields 10 and 12: minor and major faults (the comm "(kakurid)" has no space)
+		read -ra st <"/proc/$p/stat" 2>/dev/null && flt=$((flt + st[9] + st[11]))
 		for c in "$p" $(pgrep -P "$p"); do
 			for t in /proc/"$c"/task/*/schedstat; do
 				read -r v _ <"$t" 2>/dev/null && sum=$((sum + v))
 			done
 		done
 	done
-	echo "$sum"
-}
-agents_faults() {	# agents_faults PID...: the page faults of these processes (not their children)
-	local p sum=0 f
-	for p in "$@"; do
-		f=$(awk '{ print $10 + $12 }' /proc/"$p"/stat 2>/dev/null) && sum=$((sum + ${f:-0}))
-	done
-	echo "$sum"
+	echo "$sum $flt"
 }
 fan_turn() {	# fan_turn TREE TURN: one kakurictl send isolating every agent
 	local i ns d id p pids=() files=() t0 t1 ok cpu0 cpu1 flt0 flt1
@@ -168,14 +164,14 @@ EOC
 		done
 	done
 	sleep 2	# quiet, as an agent is when the CSIRT's first command comes
-	cpu0=$(agents_cpu "${pids[@]}"); flt0=$(agents_faults "${pids[@]}")
+	read -r cpu0 flt0 < <(agents_usage "${pids[@]}")
 	t0=$EPOCHREALTIME
 	ip netns exec "$HUB" "$KAKURICTL" send --json --by-agent --concurrency "$NAG" \
 		--targets "$WORK/targets" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
 		"${files[@]}" >"$WORK/fan.out"
 	t1=$EPOCHREALTIME
 	sleep 0.3	# what an agent does after its answer (the net child's close) counts too
-	cpu1=$(agents_cpu "${pids[@]}"); flt1=$(agents_faults "${pids[@]}")
+	read -r cpu1 flt1 < <(agents_usage "${pids[@]}")
 	ok=$(jq -r '.status' "$WORK/fan.out" | grep -c '^done$')
 	for p in "${pids[@]}"; do end_pid "$p"; done
 	for i in $(seq 1 "$NAG"); do
