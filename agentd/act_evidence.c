@@ -220,7 +220,7 @@ evidence_done(struct job *j)
 		    KW_COUNT, (json_int_t)j->arts.n, KW_BYTES, (json_int_t)bytes,
 		    KW_ORIGIN, kd_origin_name(r->origin),
 		    KW_RESULT, j->code >= 0 ? "complete" : "incomplete");
-		kd_outbox_notify(d, "evidence", o, "evidence notice");
+		kd_outbox_notify(d, KK_REPORT_EVIDENCE, o, "evidence notice");
 	}
 	return 0;
 }

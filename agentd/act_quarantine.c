@@ -126,7 +126,7 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 	o = json_pack("{s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, actor,
 	    KW_MESSAGE, msg);
-	if (o == NULL || kd_outbox_put(d, "disconnect", o, report) < 0)
+	if (o == NULL || kd_outbox_put(d, KK_REPORT_DISCONNECT, o, report) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT notification: %s",
 		    kd_outbox_error(d));
 	json_decref(o);
@@ -173,20 +173,16 @@ kd_act_disconnect(struct run *r)
  * drill).  The staff's button queues its own "disconnect" message.
  */
 static void
-notify_csirt(struct run *r, const char *type, const char *episode,
+notify_csirt(struct run *r, enum kk_report_type type, const char *episode,
     const char *by)
 {
-	char id[KK_EPISODE_HEX + 1];
-	json_t *o;
+	char what[32];
 
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+	snprintf(what, sizeof(what), "%s notice", kk_report_type_name(type));
+	kd_outbox_notify(r->d, type, json_pack("{s:s, s:s, s:s, s:s, s:s?}",
 	    KW_MODE, kk_mode_name(r->d->state.mode), KW_EPISODE, episode,
 	    KW_BY, by, KW_ORIGIN, kd_origin_name(r->origin),
-	    KW_REASON, r->cmd.reason[0] ? r->cmd.reason : NULL);
-	if (o == NULL || kd_outbox_put(r->d, type, o, id) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s notice: %s", type,
-		    kd_outbox_error(r->d));
-	json_decref(o);
+	    KW_REASON, r->cmd.reason[0] ? r->cmd.reason : NULL), what);
 }
 
 int
@@ -226,7 +222,7 @@ kd_act_isolate(struct run *r)
 		snprintf(r->detail, sizeof(r->detail), "already %s",
 		    kk_mode_name(r->d->state.mode));
 	else
-		notify_csirt(r, "isolate", r->d->state.episode, by);
+		notify_csirt(r, KK_REPORT_ISOLATE, r->d->state.episode, by);
 	return 0;
 }
 
@@ -257,7 +253,7 @@ kd_act_release(struct run *r)
 		return err;
 	}
 	kd_run_committed(r);
-	notify_csirt(r, "release", episode, by);
+	notify_csirt(r, KK_REPORT_RELEASE, episode, by);
 	return 0;
 }
 

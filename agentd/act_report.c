@@ -314,7 +314,7 @@ kd_act_report(struct run *r)
 		json_object_set(body, KW_ATTACHMENTS, v);
 	json_object_set_new(body, KW_SESSIONS, sessions());
 	json_object_set_new(body, KW_RECENT, recent_audit(d));
-	if ((err = kd_outbox_put(d, "self-report", body, id)) < 0) {
+	if ((err = kd_outbox_put(d, KK_REPORT_SELF, body, id)) < 0) {
 		kd_audit(d, r->via, "report", "refused", json_pack("{s:s}",
 		    KW_ERROR, kd_outbox_error(d)));
 		kd_run_fail(r, err == -ENOSPC ? KE_NO_SPACE : KE_IO, "%s",

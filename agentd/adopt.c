@@ -225,7 +225,7 @@ alert_state_unreadable(struct kd *d, const char *kept)
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, "kakurid",
 	    KW_RESULT, "state-unreadable", KW_KEPT, kept[0] ? kept : NULL);
-	kd_outbox_notify(d, "tamper", o, "tamper alert");
+	kd_outbox_notify(d, KK_REPORT_TAMPER, o, "tamper alert");
 }
 
 static bool

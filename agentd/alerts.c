@@ -82,7 +82,7 @@ report_tamper(struct kd *d, const char *who, const char *result,
 	    KW_WHAT, what);
 	if (o != NULL && extra != NULL)
 		json_object_update(o, extra);
-	kd_outbox_notify(d, "tamper", o, "tamper alert");
+	kd_outbox_notify(d, KK_REPORT_TAMPER, o, "tamper alert");
 }
 
 /*

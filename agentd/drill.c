@@ -180,7 +180,7 @@ report(struct drill *dr)
 	char rid[KK_EPISODE_HEX + 1];
 	json_t *o = record_of(dr);
 
-	if (o == NULL || kd_outbox_put(dr->d, "drill", o, rid) < 0)
+	if (o == NULL || kd_outbox_put(dr->d, KK_REPORT_DRILL, o, rid) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "drill %s report: %s", dr->id,
 		    kd_outbox_error(dr->d));
 	json_decref(o);

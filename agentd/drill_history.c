@@ -166,7 +166,7 @@ kd_drill_close_leftovers(struct kd *d)
 			kd_audit(d, "kakurid", "drill", "aborted", json_pack(
 			    "{s:O, s:s}", KW_ID, json_object_get(o, KW_ID),
 			    KW_END, "restart"));
-			if (kd_outbox_put(d, "drill", o, rid) < 0)
+			if (kd_outbox_put(d, KK_REPORT_DRILL, o, rid) < 0)
 				kk_log(LOG_ERR, KK_MID_ERROR, "drill report: %s",
 				    kd_outbox_error(d));
 		}

@@ -320,7 +320,8 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 		    KW_FROM, from, KW_TO, to, KW_HITS, hits_json(t),
 		    KW_DROPPED_HITS, (json_int_t)t->dropped,
 		    KW_LOGGED, (json_int_t)t->logged);
-		if (body == NULL || kd_outbox_put(d, "blocked", body, id) < 0)
+		if (body == NULL ||
+		    kd_outbox_put(d, KK_REPORT_BLOCKED, body, id) < 0)
 			kk_log(LOG_ERR, KK_MID_ERROR, "blocked report of %s: %s",
 			    t->list, body ? kd_outbox_error(d) : "no memory");
 		else

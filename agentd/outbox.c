@@ -52,24 +52,12 @@
 #define SEQ_FILE	"seq"
 #define CORRUPT_DIR	"corrupt"
 
-static const char *const types[] = {
-	"self-report", "disconnect", "isolate", "release", "tamper",
-	"evidence", "drill", "blocked", "usb",
-};
-
-bool
-kd_outbox_type_ok(const char *type)
-{
-	return type != NULL &&
-	    kk_name_find(types, sizeof(types) / sizeof(types[0]), type) >= 0;
-}
-
 /* May it use the reserve past report.max_mb? */
 static bool
-is_priority(const char *type)
+is_priority(enum kk_report_type type)
 {
-	return strcmp(type, "tamper") == 0 || strcmp(type, "disconnect") == 0 ||
-	    strcmp(type, "isolate") == 0 || strcmp(type, "release") == 0;
+	return type == KK_REPORT_TAMPER || type == KK_REPORT_DISCONNECT ||
+	    type == KK_REPORT_ISOLATE || type == KK_REPORT_RELEASE;
 }
 
 /* A message's name: its seq, id and whether it is signed; false if not one. */
@@ -286,7 +274,7 @@ kd_outbox_error(struct kd *d)
 }
 
 void
-kd_outbox_notify(struct kd *d, const char *type, json_t *body,
+kd_outbox_notify(struct kd *d, enum kk_report_type type, json_t *body,
     const char *what)
 {
 	char id[KK_EPISODE_HEX + 1];
@@ -300,14 +288,14 @@ kd_outbox_notify(struct kd *d, const char *type, json_t *body,
 }
 
 int
-kd_outbox_put(struct kd *d, const char *type, json_t *body,
+kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
     char id[KK_EPISODE_HEX + 1])
 {
 	struct kd_outbox *ob = &d->outbox;
 	char nid[KK_EPISODE_HEX + 1], since[32], name[KD_OUTBOX_NAME_MAX];
 	char path[PATH_MAX + KD_OUTBOX_NAME_MAX];
 	char *payload = NULL, *env = NULL;
-	const char *data;
+	const char *data, *tname;
 	unsigned long long seq;
 	uint64_t limit;
 	unsigned long nmax;
@@ -318,15 +306,16 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body,
 
 	id[0] = '\0';
 	ob->err[0] = '\0';
-	if (!kd_outbox_type_ok(type) || !json_is_object(body))
+	if ((unsigned)type >= KK_REPORT__MAX || !json_is_object(body))
 		return -EINVAL;
+	tname = kk_report_type_name(type);
 	if (!ob->open && (err = kd_outbox_open(d)) < 0)
 		goto out;
 	if ((err = kk_episode_new(nid)) < 0 || (err = next_seq(d, &seq)) < 0)
 		goto out;
 	kk_rfc3339(time(NULL), since, sizeof(since));
 	p = json_pack("{s:i, s:s, s:I, s:s, s:s, s:o, s:O}", KW_V, 1,
-	    KW_ID, nid, KW_SEQ, (json_int_t)seq, KW_TIME, since, KW_TYPE, type,
+	    KW_ID, nid, KW_SEQ, (json_int_t)seq, KW_TIME, since, KW_TYPE, tname,
 	    KW_HOST, kd_host_facts(), KW_BODY, body);
 	err = -ENOMEM;
 	if (p == NULL)
@@ -364,10 +353,10 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body,
 		    "message(s), %llu KiB, report.max_mb %d): %s report "
 		    "refused until the collector takes what waits",
 		    ob->count, (unsigned long long)(ob->bytes >> 10),
-		    d->policy->report_max_mb, type);
+		    d->policy->report_max_mb, tname);
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s", ob->err);
 		kd_audit(d, "kakurid", "outbox", "refused-full", json_pack(
-		    "{s:s, s:I, s:I}", KW_TYPE, type, KW_COUNT,
+		    "{s:s, s:I, s:I}", KW_TYPE, tname, KW_COUNT,
 		    (json_int_t)ob->count, KW_BYTES, (json_int_t)ob->bytes));
 		err = -ENOSPC;
 		goto out;
@@ -387,7 +376,7 @@ kd_outbox_put(struct kd *d, const char *type, json_t *body,
 out:
 	if (err < 0 && ob->err[0] == '\0')
 		snprintf(ob->err, sizeof(ob->err), "cannot queue the %s report "
-		    "in %.120s: %s", type, d->outbox_dir, strerror(-err));
+		    "in %.120s: %s", tname, d->outbox_dir, strerror(-err));
 	json_decref(p);
 	free(payload);
 	free(env);
@@ -402,13 +391,14 @@ payload_ok(struct kd *d, json_t *p, unsigned long long seq, const char *id,
 	json_t *js = json_object_get(p, KW_SEQ), *ja = json_object_get(p,
 	    KW_AGENT);
 	const char *type = json_string_value(json_object_get(p, KW_TYPE));
+	enum kk_report_type t;
 
 	if (!json_is_object(p) ||
 	    json_integer_value(json_object_get(p, KW_V)) != 1 ||
 	    !json_is_integer(js) || (unsigned long long)json_integer_value(js) !=
 	    seq || !json_is_string(json_object_get(p, KW_ID)) ||
 	    strcmp(json_string_value(json_object_get(p, KW_ID)), id) != 0 ||
-	    !kd_outbox_type_ok(type) ||
+	    kk_report_type_parse(type, &t) < 0 ||
 	    !json_is_string(json_object_get(p, KW_TIME)) ||
 	    !json_is_object(json_object_get(p, KW_BODY)))
 		return false;
@@ -529,7 +519,7 @@ report_bad(struct kd *d, const struct bad *b, const char *done,
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?}", KW_RESULT, "outbox-corrupt",
 	    KW_FILE, b->name, KW_WHY, b->why, KW_WHAT, done, KW_KEPT,
 	    kept[0] ? kept : NULL);
-	if (o == NULL || kd_outbox_put(d, "tamper", o, id) < 0)
+	if (o == NULL || kd_outbox_put(d, KK_REPORT_TAMPER, o, id) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s", d->outbox.err[0] ?
 		    d->outbox.err : "cannot report the corrupt outbox file");
 	json_decref(o);

@@ -107,7 +107,7 @@ int kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
  * *id gets its id.  -ENOSPC when the outbox is full for that type;
  * kd_outbox_error says why in one line.
  */
-int kd_outbox_put(struct kd *d, const char *type, struct json_t *body,
+int kd_outbox_put(struct kd *d, enum kk_report_type type, struct json_t *body,
     char id[KK_EPISODE_HEX + 1]);
 const char *kd_outbox_error(struct kd *d);
 /*
@@ -115,13 +115,12 @@ const char *kd_outbox_error(struct kd *d);
  * here; NULL when it could not be built) put as type, a failure logged
  * as what's.
  */
-void kd_outbox_notify(struct kd *d, const char *type, struct json_t *body,
+void kd_outbox_notify(struct kd *d, enum kk_report_type type,
+    struct json_t *body,
     const char *what);
 /* The bytes of the message file name (caller frees). */
 int kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len);
 /* A delivered message deleted, totals updated. */
 int kd_outbox_remove(struct kd *d, const char *name, uint64_t size);
-/* is type one of DESIGN 7's? */
-bool kd_outbox_type_ok(const char *type);
 
 #endif

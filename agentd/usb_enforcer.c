@@ -161,7 +161,7 @@ usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	if (usb_wanted(d, mode)) {
 		json_object_set_new(rec, KW_EPISODE, json_string(episode));
 		json_object_set_new(rec, KW_STORAGE, json_string(what));
-		if (kd_outbox_put(d, "usb", rec, id) < 0)
+		if (kd_outbox_put(d, KK_REPORT_USB, rec, id) < 0)
 			kk_log(LOG_ERR, KK_MID_ERROR, "usb report: %s",
 			    kd_outbox_error(d));
 	}

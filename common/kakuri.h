@@ -72,6 +72,24 @@ enum kk_mode {
 const char *kk_mode_name(enum kk_mode m);
 int kk_mode_parse(const char *s, enum kk_mode *out);
 
+/* DESIGN 7: what a report to the CSIRT collector tells of, its "type" */
+enum kk_report_type {
+	KK_REPORT_SELF = 0,	/* "self-report" */
+	KK_REPORT_DISCONNECT,
+	KK_REPORT_ISOLATE,
+	KK_REPORT_RELEASE,
+	KK_REPORT_TAMPER,
+	KK_REPORT_EVIDENCE,
+	KK_REPORT_DRILL,
+	KK_REPORT_BLOCKED,
+	KK_REPORT_USB,
+	KK_REPORT__MAX
+};
+
+const char *kk_report_type_name(enum kk_report_type t);
+/* 0 and *out if s (NULL too) is a report type's name; -EINVAL if not. */
+int kk_report_type_parse(const char *s, enum kk_report_type *out);
+
 struct kk_addr {
 	int family;			/* AF_INET or AF_INET6 */
 	union {

@@ -14,38 +14,23 @@
 #include "tls.h"
 #include "wire.h"
 
-static const char *const report_types[] = {
-	"self-report", "disconnect", "isolate", "release", "tamper",
-	"evidence", "drill", "blocked", "usb",
-};
-
 static const char *const categories[] = {
 	"popup", "mail", "file", "web", "device", "behaviour", "other",
 };
 
-static bool
-one_of(const char *s, const char *const *words, size_t n)
-{
-	size_t i;
-
-	for (i = 0; s != NULL && i < n; i++)
-		if (strcmp(s, words[i]) == 0)
-			return true;
-	return false;
-}
-
 bool
 kk_report_type_ok(const char *type)
 {
-	return one_of(type, report_types, sizeof(report_types) /
-	    sizeof(report_types[0]));
+	enum kk_report_type t;
+
+	return kk_report_type_parse(type, &t) == 0;
 }
 
 bool
 kk_report_category_ok(const char *c)
 {
-	return one_of(c, categories, sizeof(categories) /
-	    sizeof(categories[0]));
+	return c != NULL &&
+	    kk_name_find(categories, nitems(categories), c) >= 0;
 }
 
 /* The payload of a signed envelope of at most max bytes. */

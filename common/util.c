@@ -28,6 +28,18 @@ static const char *const mode_names[] = {
 	[KK_MODE_ISOLATED] = "isolated",
 };
 
+static const char *const report_type_names[KK_REPORT__MAX] = {
+	[KK_REPORT_SELF] = "self-report",
+	[KK_REPORT_DISCONNECT] = "disconnect",
+	[KK_REPORT_ISOLATE] = "isolate",
+	[KK_REPORT_RELEASE] = "release",
+	[KK_REPORT_TAMPER] = "tamper",
+	[KK_REPORT_EVIDENCE] = "evidence",
+	[KK_REPORT_DRILL] = "drill",
+	[KK_REPORT_BLOCKED] = "blocked",
+	[KK_REPORT_USB] = "usb",
+};
+
 int
 kk_name_find(const char *const names[], size_t n, const char *name)
 {
@@ -61,6 +73,26 @@ kk_mode_parse(const char *s, enum kk_mode *out)
 	if (i < 0)
 		return -EINVAL;
 	*out = (enum kk_mode)i;
+	return 0;
+}
+
+const char *
+kk_report_type_name(enum kk_report_type t)
+{
+	return kk_name_at(report_type_names, nitems(report_type_names),
+	    (unsigned)t);
+}
+
+int
+kk_report_type_parse(const char *s, enum kk_report_type *out)
+{
+	int i;
+
+	if (s == NULL ||
+	    (i = kk_name_find(report_type_names, nitems(report_type_names),
+	    s)) < 0)
+		return -EINVAL;
+	*out = (enum kk_report_type)i;
 	return 0;
 }
 

@@ -19,8 +19,6 @@
 #define DRILL_TABLETOP		"tabletop"
 #define DRILL_RESULT_LEAK	"leak"
 #define DRILL_ACTION_REPORT	"report"
-/* the type of the report that carries a drill record (DESIGN 7) */
-#define DRILL_REPORT_TYPE	"drill"
 
 /* An employee who reported within this of the notice counts as in time. */
 #define DRILL_REPORT_IN_TIME_MS	(5 * 60 * 1000)

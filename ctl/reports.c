@@ -378,12 +378,13 @@ cmd_reports(struct ctl *c, int argc, char **argv)
 	if ((ret = ctl_options(argc, argv, opts, 1, 1, &first)) != EX_DONE)
 		return ret;
 	if (drills) {
-		if (f.type != NULL && strcmp(f.type, DRILL_REPORT_TYPE) != 0) {
+		if (f.type != NULL &&
+		    strcmp(f.type, kk_report_type_name(KK_REPORT_DRILL)) != 0) {
 			fail_line("--drills sums up the drill reports: "
 			    "--type %s does not go with it", f.type);
 			return EX_USAGE;
 		}
-		f.type = DRILL_REPORT_TYPE;
+		f.type = kk_report_type_name(KK_REPORT_DRILL);
 		return drills_summary(argv[first], &f, l.json);
 	}
 	if ((ret = each_report(argv[first], &f, show, &l, &bad)) != EX_DONE)

@@ -77,7 +77,7 @@ find_message(const char *id, char out[PATH_MAX])
 }
 
 static int
-put(const char *type, const char *k, const char *v, char id[33])
+put(enum kk_report_type type, const char *k, const char *v, char id[33])
 {
 	json_t *body = json_pack("{s:s}", k, v);
 	int r;
@@ -127,7 +127,7 @@ START_TEST(test_signed_payload)
 	json_t *p, *h;
 
 	setup_kd(true);
-	ck_assert_int_eq(put("disconnect", KW_MODE, "isolated", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_DISCONNECT, KW_MODE, "isolated", id), 0);
 	ck_assert_uint_eq(strlen(id), 32);
 	find_message(id, path);
 	ck_assert_ptr_nonnull(strstr(path, ".dsse"));
@@ -152,7 +152,7 @@ START_TEST(test_signed_payload)
 	    KW_BODY), KW_MODE)), "isolated");
 	json_decref(p);
 	/* a type outside DESIGN 7 is no message */
-	ck_assert_int_eq(put("gossip", KW_MODE, "x", id), -EINVAL);
+	ck_assert_int_eq(put(KK_REPORT__MAX, KW_MODE, "x", id), -EINVAL);
 	ck_assert_str_eq(id, "");
 	teardown_kd();
 }
@@ -191,14 +191,14 @@ START_TEST(test_seq_reopen)
 
 	setup_kd(true);
 	for (i = 0; i < 11; i++)
-		ck_assert_int_eq(put(i % 2 ? "tamper" : "isolate", KW_WHAT,
-		    "x", id), 0);
+		ck_assert_int_eq(put(i % 2 ? KK_REPORT_TAMPER :
+		    KK_REPORT_ISOLATE, KW_WHAT, "x", id), 0);
 	/* a restart: the counter from disk */
 	memset(&d.outbox, 0, sizeof(d.outbox));
 	d.outbox.sealer = &kd_outbox_sealer;
 	ck_assert_int_eq(kd_outbox_open(&d), 0);
 	ck_assert_uint_eq(d.outbox.count, 11);
-	ck_assert_int_eq(put("release", KW_WHAT, "y", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_RELEASE, KW_WHAT, "y", id), 0);
 	n = seqs_in_name_order(seq, 16);
 	ck_assert_uint_eq(n, 12);
 	for (i = 1; i < n; i++)
@@ -211,7 +211,7 @@ START_TEST(test_seq_reopen)
 	memset(&d.outbox, 0, sizeof(d.outbox));
 	d.outbox.sealer = &kd_outbox_sealer;
 	ck_assert_int_eq(kd_outbox_open(&d), 0);
-	ck_assert_int_eq(put("release", KW_WHAT, "z", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_RELEASE, KW_WHAT, "z", id), 0);
 	n = seqs_in_name_order(seq, 16);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_gt(seq[0], 5000);
@@ -256,7 +256,7 @@ START_TEST(test_seq_reserved_ahead)
 	ck_assert_int_eq(stat(path, &before), 0);
 	/* again, and the first message: the file is not written again */
 	ck_assert_int_eq(kd_outbox_reserve(&d), 0);
-	ck_assert_int_eq(put("isolate", KW_WHAT, "x", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_ISOLATE, KW_WHAT, "x", id), 0);
 	ck_assert_int_eq(stat(path, &after), 0);
 	ck_assert_uint_eq(after.st_ino, before.st_ino);
 	ck_assert_int_eq(seq_file(), hi);
@@ -268,7 +268,7 @@ START_TEST(test_seq_reserved_ahead)
 	ck_assert_int_eq(kd_outbox_open(&d), 0);
 	ck_assert_int_eq(kd_outbox_reserve(&d), 0);
 	ck_assert_int_eq(seq_file(), hi + KD_OUTBOX_SEQ_BLOCK);
-	ck_assert_int_eq(put("release", KW_WHAT, "y", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_RELEASE, KW_WHAT, "y", id), 0);
 	ck_assert_uint_eq(seqs_in_name_order(seq, 4), 2);
 	ck_assert_int_eq(seq[1], hi + 1);
 	teardown_kd();
@@ -288,22 +288,24 @@ START_TEST(test_full)
 	for (size = 200 * 1024; size >= 200; size /= 10) {
 		memset(big, 'a', size);
 		big[size] = '\0';
-		for (i = 0; i < 2000 && (r = put("evidence", KW_WHAT, big,
-		    id)) == 0; i++)
+		for (i = 0; i < 2000 && (r = put(KK_REPORT_EVIDENCE, KW_WHAT,
+		    big, id)) == 0; i++)
 			;
 		ck_assert_int_eq(r, -ENOSPC);
 	}
-	ck_assert_int_eq(put("self-report", KW_WHAT, big, id), -ENOSPC);
+	ck_assert_int_eq(put(KK_REPORT_SELF, KW_WHAT, big, id), -ENOSPC);
 	ck_assert_str_eq(id, "");
 	ck_assert_ptr_nonnull(strstr(kd_outbox_error(&d), "full"));
 	ck_assert_ptr_nonnull(strstr(kd_outbox_error(&d), "self-report"));
 	ck_assert(audit_has("refused-full"));
 	/* the reserve: tamper alerts still get in, and it is bounded */
-	ck_assert_int_eq(put("tamper", KW_WHAT, "table deleted", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_TAMPER, KW_WHAT, "table deleted", id),
+	    0);
 	ck_assert_uint_eq(strlen(id), 32);
 	memset(big, 'a', 200 * 1024);
 	big[200 * 1024] = '\0';
-	for (i = 0; i < 20 && (r = put("tamper", KW_WHAT, big, id)) == 0; i++)
+	for (i = 0; i < 20 &&
+	    (r = put(KK_REPORT_TAMPER, KW_WHAT, big, id)) == 0; i++)
 		;
 	ck_assert_int_eq(r, -ENOSPC);
 	ck_assert_uint_le(d.outbox.bytes, (1 << 20) + KD_OUTBOX_RESERVE);
@@ -367,7 +369,7 @@ START_TEST(test_corrupt)
 	size_t marked;
 
 	setup_kd(true);
-	ck_assert_int_eq(put("disconnect", KW_MODE, "isolated", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_DISCONNECT, KW_MODE, "isolated", id), 0);
 	find_message(id, good);
 	/* garbage under a message's name */
 	plant(path,
@@ -377,7 +379,7 @@ START_TEST(test_corrupt)
 	saved = d.agent_key;
 	other = kk_key_generate();
 	d.agent_key = other;
-	ck_assert_int_eq(put("tamper", KW_WHAT, "forged", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_TAMPER, KW_WHAT, "forged", id), 0);
 	d.agent_key = saved;
 	/* the payload does not match its name */
 	plant(path,
@@ -449,7 +451,7 @@ START_TEST(test_hostile)
 	ck_assert_int_eq(kd_outbox_open(&d), 0);
 	ck_assert_uint_ge(d.outbox.seq, 3);
 	/* and is replaced, not written through */
-	ck_assert_int_eq(put("tamper", KW_WHAT, "x", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_TAMPER, KW_WHAT, "x", id), 0);
 	ck_assert_int_eq(lstat(target, &st), 0);
 	ck_assert_int_eq(st.st_size, 6);
 	ck_assert_int_eq(lstat(path, &st), 0);
@@ -464,7 +466,7 @@ START_TEST(test_pending_signed_later)
 	json_t *p;
 
 	setup_kd(false);
-	ck_assert_int_eq(put("tamper", KW_WHAT, "at boot", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_TAMPER, KW_WHAT, "at boot", id), 0);
 	find_message(id, path);
 	ck_assert_ptr_nonnull(strstr(path, ".pend"));
 	ck_assert_uint_eq(d.outbox.pending, 1);
@@ -491,7 +493,7 @@ START_TEST(test_pend_and_dsse)
 	size_t len;
 
 	setup_kd(false);
-	ck_assert_int_eq(put("tamper", KW_WHAT, "at boot", id), 0);
+	ck_assert_int_eq(put(KK_REPORT_TAMPER, KW_WHAT, "at boot", id), 0);
 	find_message(id, pend);
 	ck_assert_int_eq(kk_read_file(pend, 1 << 20, &buf, &len), 0);
 	d.agent_key = kk_key_generate();
@@ -548,7 +550,8 @@ START_TEST(test_bounded)
 
 	setup_kd(true);
 	for (i = 0; i < 10; i++)
-		ck_assert_int_eq(put("isolate", KW_MODE, "isolated", id), 0);
+		ck_assert_int_eq(put(KK_REPORT_ISOLATE, KW_MODE, "isolated",
+		    id), 0);
 	/* the newest corrupt: not found by a first slice */
 	find_message(id, path);
 	ck_assert_int_eq(unlink(path), 0);

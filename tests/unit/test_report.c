@@ -222,9 +222,49 @@ START_TEST(collector_is_its_certificate_key)
 }
 END_TEST
 
+/*
+ * DESIGN 7's report types, one table for the agent's outbox and the
+ * collector's checks: each name parses back to its type, and nothing
+ * else is a type (case, spaces, a verb that is not a report, NULL).
+ */
+START_TEST(report_types_are_design_7s)
+{
+	static const char *const names[KK_REPORT__MAX] = {
+		"self-report", "disconnect", "isolate", "release", "tamper",
+		"evidence", "drill", "blocked", "usb",
+	};
+	static const char *const bad[] = { "", "gossip", "Tamper", "usb ",
+	    "status", "freeze", "self_report" };
+	enum kk_report_type t;
+	size_t i;
+
+	for (i = 0; i < KK_REPORT__MAX; i++) {
+		ck_assert_str_eq(kk_report_type_name((enum kk_report_type)i),
+		    names[i]);
+		t = KK_REPORT__MAX;
+		ck_assert_int_eq(kk_report_type_parse(names[i], &t), 0);
+		ck_assert_int_eq(t, i);
+		ck_assert(kk_report_type_ok(names[i]));
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = KK_REPORT_USB;
+		ck_assert_int_eq(kk_report_type_parse(bad[i], &t), -EINVAL);
+		ck_assert_int_eq(t, KK_REPORT_USB);
+		ck_assert(!kk_report_type_ok(bad[i]));
+	}
+	ck_assert_int_eq(kk_report_type_parse(NULL, &t), -EINVAL);
+	ck_assert(!kk_report_type_ok(NULL));
+	ck_assert_str_eq(kk_report_type_name(KK_REPORT__MAX), "unknown");
+	ck_assert(kk_report_category_ok("popup"));
+	ck_assert(!kk_report_category_ok("Popup"));
+	ck_assert(!kk_report_category_ok(NULL));
+}
+END_TEST
+
 KK_SUITE(report_suite, "report",
 	KK_CASE("report", KK_TMPDIR, 0), KK_TEST(ack_only_of_this_report),
 	    KK_TEST(ack_of_another_type_or_shape),
 	    KK_TEST(report_by_its_agent_only),
 	    KK_TEST(report_size_is_capped),
-	    KK_TEST(collector_is_its_certificate_key))
+	    KK_TEST(collector_is_its_certificate_key),
+	    KK_TEST(report_types_are_design_7s))
