@@ -263,6 +263,32 @@ START_TEST(test_table_covers_local_ops)
 }
 END_TEST
 
+/*
+ * A signed command finds its row by its action's wire name
+ * (kk_action_name, common/command.c): every action has one, under that
+ * name, and no row claims an action under another name.
+ */
+START_TEST(test_table_rows_of_actions)
+{
+	const struct kd_verb *t, *v;
+	size_t n, i;
+	int a;
+
+	for (a = 0; a < KK_ACT__MAX; a++) {
+		v = kd_verb_find(kk_action_name((enum kk_action)a));
+		ck_assert_msg(v != NULL, "no row for %s",
+		    kk_action_name((enum kk_action)a));
+		ck_assert_int_eq(v->action, a);
+		ck_assert_ptr_eq(kd_verb_of_action((enum kk_action)a), v);
+	}
+	t = kd_verb_table(&n);
+	for (i = 0; i < n; i++)
+		if (t[i].action != KD_NO_ACTION)
+			ck_assert_str_eq(t[i].name,
+			    kk_action_name((enum kk_action)t[i].action));
+}
+END_TEST
+
 /* ---- names ---- */
 
 /*
@@ -458,6 +484,7 @@ KK_SUITE(authz_suite, "authz",
 	KK_CASE("verb table", 0, 0),
 	    KK_TEST(test_table_no_unsigned_release),
 	    KK_TEST(test_table_covers_local_ops),
+	    KK_TEST(test_table_rows_of_actions),
 	KK_CASE("names", 0, 0), KK_LOOP(test_op_names, KK_OP__MAX),
 	    KK_TEST(test_op_names_distinct),
 	    KK_LOOP(test_op_parse_rejects, KK_NITEMS(bad_names)),
