@@ -86,15 +86,24 @@ struct kd_courier {
 };
 
 static void pump(struct kd *d);
+static void failed(struct kd *d, const char *why);
+static void delivered(struct kd *d);
+static void forget_acked(struct kd *d);
 
 /*
- * What the batch did not get acked is sent again, from the first of it:
- * the names read from the directory are kept (what was acked is gone,
- * and skipped then), so a collector that stays away costs no rescan.
+ * A batch given up before all of it was answered (a failure, no answer,
+ * the child gone, a reload): what was acked of it is deleted now and
+ * the rest is sent again, from the first of it.  The names read from
+ * the directory are kept (what was acked is gone, and skipped then), so
+ * a collector that stays away costs no rescan.
  */
 static void
-rescan(struct kd_courier *co)
+rescan(struct kd *d)
 {
+	struct kd_courier *co = d->courier;
+
+	delivered(d);
+	forget_acked(d);
 	co->next = co->win_start;
 	co->nwin = co->nanswered = 0;
 }
@@ -116,13 +125,15 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 
 	co->waiting = false;
 	if (co->busy) {
-		/* the child did not answer: a stuck connection is not waited on */
+		/*
+		 * No answer (the courier child, or the broker's collector): a
+		 * stuck connection is not waited on, and the backoff applies.
+		 */
 		kd_child_kill(co->child, "no answer from the courier");
-		co->busy = false;
-		rescan(co);
 		snprintf(co->why, sizeof(co->why), "the courier did not answer "
 		    "within %llu s", KD_COURIER_ANSWER_USEC / 1000000ULL);
-		return 0;	/* gone() arms the backoff */
+		failed(d, NULL);
+		return 0;
 	}
 	pump(d);
 	return 0;
@@ -163,7 +174,7 @@ failed(struct kd *d, const char *why)
 	uint64_t delay, r = 0;
 
 	co->busy = false;
-	rescan(co);
+	rescan(d);
 	if (why != NULL)
 		snprintf(co->why, sizeof(co->why), "%s", why);
 	co->failures++;
@@ -343,6 +354,15 @@ collector_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
 		}
 	if (sk_X509_num(chain) < 1)
 		goto out;
+	/*
+	 * Nothing to check it against (report.ca unreadable, or gone with a
+	 * reload, and no pin): no ack counts, fail closed.
+	 */
+	if (d->courier->ca == NULL && d->policy->collector_id[0] == '\0') {
+		*why = "no report.ca loaded and no report.collector_id: the "
+		    "collector's ack cannot be checked";
+		goto out;
+	}
 	if ((r = kk_collector_identity(sk_X509_value(chain, 0), chain,
 	    d->courier->ca, key, id, why)) < 0)
 		goto out;
@@ -358,6 +378,17 @@ out:
 	BIO_free(mem);
 	ERR_clear_error();
 	return r;
+}
+
+/* A new policy may pin another collector: nothing checked is kept. */
+static void
+forget_chain(struct kd_courier *co)
+{
+	EVP_PKEY_free(co->chain_key);
+	co->chain_key = NULL;
+	free(co->chain);
+	co->chain = NULL;
+	co->chainlen = 0;
 }
 
 /*
@@ -412,6 +443,9 @@ acked(struct kd *d, struct kd_courier_msg *m, const uint8_t *body,
 		return;
 	}
 	EVP_PKEY_free(key);
+	/* a batch's acks, at most a window of them: never more kept */
+	if (co->ngone == KD_COURIER_WINDOW)
+		forget_acked(d);
 	memcpy(co->gone[co->ngone].name, m->e.name, sizeof(m->e.name));
 	co->gone[co->ngone++].size = m->e.size;
 	co->delivered++;
@@ -445,6 +479,20 @@ forget_acked(struct kd *d)
 	co->ngone = 0;
 }
 
+/* The timeline shows what reached the CSIRT, and when: a line a batch. */
+static void
+delivered(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co->win_done != NULL)
+		kd_audit(d, "kakurid", "courier", "delivered", json_pack(
+		    "{s:I, s:o, s:s}", KW_COUNT, (json_int_t)json_array_size(
+		    co->win_done), KW_MESSAGES, co->win_done, KW_COLLECTOR,
+		    destination(d)));
+	co->win_done = NULL;
+}
+
 /* Every message of the batch answered: the next batch, or the backoff. */
 static void
 batch_done(struct kd *d)
@@ -453,13 +501,7 @@ batch_done(struct kd *d)
 
 	disarm(co);
 	co->busy = false;
-	/* the timeline shows what reached the CSIRT, and when: a line a batch */
-	if (co->win_done != NULL)
-		kd_audit(d, "kakurid", "courier", "delivered", json_pack(
-		    "{s:I, s:o, s:s}", KW_COUNT, (json_int_t)json_array_size(
-		    co->win_done), KW_MESSAGES, co->win_done, KW_COLLECTOR,
-		    destination(d)));
-	co->win_done = NULL;
+	delivered(d);
 	if (co->win_failed) {
 		failed(d, NULL);
 	} else {
@@ -492,7 +534,7 @@ courier_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		/* nothing was asked of it, or not in this order: not trusted */
 		kd_child_kill(c, "answered what was not asked");
 		co->busy = false;
-		rescan(co);
+		rescan(d);
 		return;
 	}
 	co->nanswered++;
@@ -528,7 +570,7 @@ courier_gone(struct kd *d, struct kd_child *c)
 	if (co->busy)
 		failed(d, co->why[0] ? NULL : "the courier died");
 	else
-		rescan(co);
+		rescan(d);
 }
 
 static void
@@ -587,6 +629,7 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	char err[300];
 	int r;
 
+	forget_chain(co);
 	if (d->policy->collector[0] == '\0') {
 		/* through the broker, if any: the acks are checked here */
 		if (d->policy->fleet_broker[0] != '\0' &&
@@ -605,9 +648,6 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	snprintf(where.collector, sizeof(where.collector), "%s",
 	    d->policy->collector);
 	snprintf(where.pin, sizeof(where.pin), "%s", d->policy->collector_id);
-	/* a new policy may pin another collector: nothing checked is kept */
-	EVP_PKEY_free(co->chain_key);
-	co->chain_key = NULL;
 	if ((r = load_ca(d, err, sizeof(err))) < 0 ||
 	    (r = kd_tls_material(d, d->policy->report_ca, false, &where,
 	    sizeof(where), &co->cfg, &co->cfglen, err, sizeof(err))) < 0)
@@ -663,17 +703,31 @@ kd_courier_start(struct kd *d)
 void
 kd_courier_reload(struct kd *d)
 {
-	if (d->courier == NULL) {
+	struct kd_courier *co = d->courier;
+	char err[300];
+
+	if (co == NULL) {
 		kd_courier_start(d);
 		return;
 	}
-	d->courier->backoff = 0;
-	disarm(d->courier);
-	d->courier->busy = false;
-	if (d->policy->collector[0] == '\0')
-		kd_child_halt(d->courier->child);
-	else
-		kd_child_restart(d->courier->child);
+	co->backoff = 0;
+	disarm(co);
+	if (co->busy) {
+		co->busy = false;
+		rescan(d);
+	}
+	if (d->policy->collector[0] != '\0') {
+		kd_child_restart(co->child);	/* its entry reads the policy */
+		return;
+	}
+	/*
+	 * Through the broker (or nowhere): no child starts, so the new
+	 * report.ca and pin are taken here, and nothing checked is kept.
+	 */
+	kd_child_halt(co->child);
+	forget_chain(co);
+	if (load_ca(d, err, sizeof(err)) < 0)
+		courier_off(d, -EINVAL, err);
 }
 
 void

@@ -76,6 +76,38 @@ check "the collector stored the agent's isolate report, verified" \
 check "kakurictl reports re-verifies what came through the broker" \
 	bash -c "'$KAKURICTL' reports --json --type isolate '$COL' | jq -s -e 'length >= 1 and all(.[]; .verified)'"
 
+# --- through the broker, only report.ca or the pin vouches for an ack ---
+# A new policy is taken at SIGHUP with no child started in broker mode:
+# its report.ca must be loaded there, and the key of the last chain that
+# was checked must not be kept.  reload_to REPORT-CONF: the policy with it
+reload_to() {
+	local n
+	n=$(ctl log --json | jq '[.entries[] | select(.action == "policy-reload" and .result == "applied")] | length')
+	write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
+		"$(fleet_conf "$PKI" '"tokyo"')
+commands: { clock_skew = 1; };
+report: { $1 };"
+	kill -HUP "$KPID"
+	check_within "policy reloaded ($1)" 10 bash -c "[ \$('$KAKURICTL' -s '$SOCK' log --json | jq '[.entries[] | select(.action == \"policy-reload\" and .result == \"applied\")] | length') -gt $n ]"
+}
+refused_acks() { ctl log --json | jq '[.entries[] | select(.action == "courier" and .result == "ack-refused")] | length'; }
+report_now() { ctl report --category other --what "$1" >/dev/null; }
+acks_refused_since() { [ "$(refused_acks)" -gt "$1" ]; }
+reload_to "ca = \"$PKI/rogue.pem\";"
+n=$(refused_acks)
+report_now "after a reload to a CA that did not issue the collector"
+check_within "report.ca is another CA now: the collector's ack is refused" 20 acks_refused_since "$n"
+check "... and the report stays in the outbox" bash -c "ls '$STATE'/outbox/*.dsse >/dev/null 2>&1"
+printf 'not a certificate\n' >"$WORK/garbage-ca.pem"
+reload_to "ca = \"$WORK/garbage-ca.pem\";"
+n=$(refused_acks)
+report_now "with a report.ca that cannot be read as one"
+check_within "report.ca unreadable and no pin: no ack counts (fail closed)" 20 acks_refused_since "$n"
+check "... the audit says why" audit_has '.action == "courier" and .result == "ack-refused" and (.why | test("cannot be checked"))'
+check "... and nothing left the outbox" bash -c "[ \$(ls '$STATE'/outbox/*.dsse | wc -l) -ge 2 ]"
+reload_to "collector_id = \"$("$KAKURICTL" agent-id "$PKI/op-ca.crt")\";"
+check_within "pinned again: all of it is delivered through the broker" 30 outbox_empty
+
 # --- a hostile broker: replay, duplicate, modify, reorder ---
 send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$ISO" >"$WORK/replay.json" 2>/dev/null
 check "the same envelope again (a replay or a duplicate): refused, replay" \
