@@ -267,14 +267,10 @@ kd_act_report(struct run *r)
 		kd_run_reject(r, KE_MALFORMED, problem);
 		return -EINVAL;
 	}
-	if (!kd_tally_report_ok(d, r->uid)) {
-		kd_tally_refused(d, r->uid, r->pid, "report", KE_RATE_LIMITED,
-		    NULL);
-		kd_run_reject(r, KE_RATE_LIMITED, "too many reports from this "
-		    "user in ten minutes: call the CSIRT desk");
-		return -EBUSY;
-	}
-	/* pressing first: cutting the network is the urgent half */
+	/*
+	 * Pressing first: cutting the network is the urgent half, and no
+	 * quota of reports stands in its way (the button has its own).
+	 */
 	if (json_is_true(json_object_get(req, KW_DISCONNECT))) {
 		if (r->local_class == KK_PEER_OTHER)
 			refused = "only members of the staff group and root may "
@@ -284,6 +280,16 @@ kd_act_report(struct run *r)
 			return err;
 		else
 			pressed = true;
+	}
+	if (!kd_tally_report_ok(d, r->uid)) {
+		kd_tally_refused(d, r->uid, r->pid, "report", KE_RATE_LIMITED,
+		    NULL);
+		kd_run_reject(r, KE_RATE_LIMITED, pressed ? "disconnected; "
+		    "but too many reports from this user in ten minutes, this "
+		    "one was not queued: call the CSIRT desk" : "too many "
+		    "reports from this user in ten minutes: call the CSIRT "
+		    "desk");
+		return -EBUSY;
 	}
 	if ((pw = getpwuid(r->uid)) != NULL)
 		kk_text_clean(name, sizeof(name), pw->pw_name,

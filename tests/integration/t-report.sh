@@ -165,6 +165,18 @@ as_nobody "$KAKURICTL" -s "$SOCK" report --json --category popup --what x --disc
 check "nobody with --disconnect: reported, not disconnected, told why" \
 	jq -e '(.report | length) == 32 and .disconnected == false and (.refused | test("staff"))' "$WORK/nd.json"
 check "... and the host stays open" mode_is open
+# a member of staff who used up the reports of ten minutes still cuts the
+# network with --disconnect: the quota is the report's, not the button's
+for i in $(seq 1 10); do
+	as_staff "$KAKURICTL" -s "$SOCK" report --json --category other --what "staff $i" </dev/null >/dev/null
+done
+as_staff "$KAKURICTL" -s "$SOCK" report --json --category other --what "one too many" </dev/null >"$WORK/sq.json" 2>&1
+check "staff: the 11th report in ten minutes is refused, rate-limited" \
+	grep -q 'rate-limited\|too many reports' "$WORK/sq.json"
+check "... the host is still open" mode_is open
+as_staff "$KAKURICTL" -s "$SOCK" report --json --category popup --what "it spreads" --disconnect </dev/null >"$WORK/sd.json" 2>&1
+check "staff over the report quota with --disconnect: isolated all the same" mode_is isolated
+check "... and told the report itself was not queued" grep -q 'disconnected; but too many reports' "$WORK/sd.json"
 ctl report --json --category popup --what "ransom note on screen" --disconnect </dev/null >"$WORK/d.json"
 RD=$(jq -r .report "$WORK/d.json")
 check "root with --disconnect: isolated, and the report says so" \
