@@ -139,6 +139,16 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 
 	if (!kk_frame_is_chunk(body, len))
 		return NULL;
+	/*
+	 * A request is a path and two numbers: nothing larger is given to
+	 * jansson, which spends 40 to 80 times a hostile text's size on it
+	 * before the grant is looked at.
+	 */
+	if (len > KD_CHUNK_REQ_MAX) {
+		out = chunk_error(KE_TOO_LARGE, "a chunk request is a path, "
+		    "an offset and a length", outlen);
+		goto out;
+	}
 	if (pv == NULL) {
 		out = chunk_error(KE_UNAVAILABLE, "evidence is off", outlen);
 		goto out;

@@ -14,6 +14,7 @@
 #ifndef KD_PRESERVE_H
 #define KD_PRESERVE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -37,6 +38,8 @@ struct pending_freeze;
 #define KD_GRANT_SECONDS	1800
 
 #define KD_CHUNK_MAX		(512U * 1024)
+/* a chunk request, {"chunk": {path, offset, length}}, at most */
+#define KD_CHUNK_REQ_MAX	(PATH_MAX + 256)
 
 #define KD_FETCH_MAX_FILES	4096
 

@@ -347,6 +347,23 @@ lift_payload(const char *buf, size_t len, struct lift *l)
 	return 1;
 }
 
+/*
+ * What jansson is given is bounded, not only the bytes: text of small
+ * values ({}, [], 0) costs it 40 to 80 times its size in memory, and
+ * seconds of the parent's time for a few MiB, before any signature is
+ * looked at.  An envelope is small but for its payload (a type, at most
+ * KK_DSSE_MAX_SIGS signatures), so a large one is parsed only with its
+ * payload lifted out and at most KK_DSSE_DOC_MAX left; one too short to
+ * lift, as it came.
+ */
+static bool
+too_big_to_parse(size_t len, const struct lift *l)
+{
+	if (l->doc != NULL)
+		return l->doclen > KK_DSSE_DOC_MAX;
+	return len > KK_DSSE_LIFT_MIN + KK_DSSE_DOC_MAX;
+}
+
 /* Was the payload (a string) the run lift_payload took out? */
 static bool
 lifted_is_payload(const struct lift *l, json_t *payload)
@@ -388,6 +405,10 @@ envelope_parse(const uint8_t *buf, size_t len, struct kk_envelope *env,
 	if (may_lift && (r = lift_payload((const char *)buf, len, &l)) < 0)
 		goto out;
 	for (tries = 0; tries < 2; tries++) {
+		if (may_lift && too_big_to_parse(len, &l)) {
+			r = -EBADMSG;
+			break;
+		}
 		root = l.doc != NULL ?
 		    json_loadb(l.doc, l.doclen, JSON_REJECT_DUPLICATES, &jerr) :
 		    json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES,

@@ -108,6 +108,12 @@ int kk_dsse_pae(const char *type, const uint8_t *payload, size_t len,
  */
 int kk_envelope_parse(const uint8_t *buf, size_t len, struct kk_envelope *env);
 /*
+ * What of an envelope jansson is given, at most: a longer one parses
+ * only with its payload (one run of base64, no escapes) taken out first
+ * and at most this left; -EBADMSG otherwise, before any JSON is read.
+ */
+#define KK_DSSE_DOC_MAX		(16 * 1024)
+/*
  * The same parse without lifting a long payload out of the text before
  * jansson reads it (dsse.c): the tests and the fuzzer hold the two to the
  * same results.

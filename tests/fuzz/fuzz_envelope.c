@@ -7,6 +7,7 @@
  * bytes and more): it must give what the parse of the text as it came
  * gives, or the fuzzer stops.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,11 +23,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kk_envelope env, as_is;
 	struct kk_command cmd;
 	char why[160];
-	int r;
+	int r, r2;
 
 	r = kk_envelope_parse(data, size, &env);
-	if (kk_envelope_parse_as_is(data, size, &as_is) != r)
+	r2 = kk_envelope_parse_as_is(data, size, &as_is);
+	/* the same, but what is too long to give jansson unlifted */
+	if (r2 != r && !(r == -EBADMSG && r2 == 0 && size > KK_DSSE_DOC_MAX))
 		abort();
+	if (r2 == 0 && r != 0)
+		kk_envelope_free(&as_is);
 	if (r == 0) {
 		if (as_is.payload_len != env.payload_len ||
 		    memcmp(as_is.payload, env.payload, env.payload_len) != 0 ||

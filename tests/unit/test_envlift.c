@@ -5,9 +5,13 @@
  * same bytes, for signed envelopes, for texts built to confuse the lift
  * (the run elsewhere, the placeholder spelled by the sender, escapes,
  * duplicates, trailing data) and for a few hundred mutations around the
- * run's edges; and shown to be taken, by what jansson allocates.
+ * run's edges; and shown to be taken, by what jansson allocates.  The
+ * one difference: a text longer than KK_DSSE_DOC_MAX whose payload could
+ * not be lifted is refused unread (jansson would spend 40 to 80 times a
+ * hostile text's size on it), where the parse as it came may take it.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +52,13 @@ signed_text(uint8_t **payload)
 	return text;
 }
 
-/* both parses of text: the same result, and the same envelope if one */
+/*
+ * Both parses of text: the same result, and the same envelope if one;
+ * or, for a long text the lift did not take, refused here (*unlifted
+ * set, if given).  kk_envelope_parse's result.
+ */
 static int
-same_both_ways(const char *text, size_t len)
+both_ways(const char *text, size_t len, bool *unlifted)
 {
 	struct kk_envelope a, b;
 	int ra, rb;
@@ -58,7 +66,16 @@ same_both_ways(const char *text, size_t len)
 
 	ra = kk_envelope_parse((const uint8_t *)text, len, &a);
 	rb = kk_envelope_parse_as_is((const uint8_t *)text, len, &b);
-	ck_assert_int_eq(ra, rb);
+	if (unlifted != NULL)
+		*unlifted = ra != rb;
+	if (ra != rb) {
+		ck_assert_msg(unlifted != NULL, "%d as it came, %d lifted",
+		    rb, ra);
+		ck_assert_int_eq(ra, -EBADMSG);
+		ck_assert_int_eq(rb, 0);
+		ck_assert_uint_gt(len, KK_DSSE_DOC_MAX);
+		kk_envelope_free(&b);
+	}
 	if (ra == 0) {
 		ck_assert_str_eq(a.type, b.type);
 		ck_assert_uint_eq(a.payload_len, b.payload_len);
@@ -74,6 +91,13 @@ same_both_ways(const char *text, size_t len)
 		kk_envelope_free(&b);
 	}
 	return ra;
+}
+
+/* both parses of text: the same result, and the same envelope if one */
+static int
+same_both_ways(const char *text, size_t len)
+{
+	return both_ways(text, len, NULL);
 }
 
 /* the payload's base64 in text: [*start, *end) */
@@ -152,19 +176,21 @@ static const struct confuse {
 	const char *what;
 	const char *from;	/* replace the payload's run by ... */
 	int result;		/* the result of both parses */
+	bool unlifted;		/* as it came: 0; lifted: too long unread */
 } confusers[] = {
 	{ "the placeholder spelled by the sender, short payload",
-	    "kakuri-lifted-payload", -EBADMSG },
-	{ "an escaped first character", "\\u0041RUN", -EBADMSG },
-	{ "an escaped slash inside (no lift; decodes)", "RUN\\/AAA", 0 },
+	    "kakuri-lifted-payload", -EBADMSG, false },
+	{ "an escaped first character", "\\u0041RUN", -EBADMSG, false },
+	{ "an escaped slash inside (no lift: too long to read; decodes as "
+	    "it came)", "RUN\\/AAA", -EBADMSG, true },
 	{ "the run and the placeholder", "RUN\",\"x\":\"kakuri-lifted-payload",
-	    -EBADMSG },
+	    -EBADMSG, false },
 	{ "the run twice, the payload duplicated", "RUN\",\"payload\":\"RUN",
-	    -EBADMSG },
-	{ "the run unquoted", "\"RUN\"", -EBADMSG },
-	{ "the run with a control character", "RUN\t", -EBADMSG },
-	{ "the run cut short of its padding", "RUNA", -EBADMSG },
-	{ "the run unchanged", "RUN", 0 },
+	    -EBADMSG, false },
+	{ "the run unquoted", "\"RUN\"", -EBADMSG, false },
+	{ "the run with a control character", "RUN\t", -EBADMSG, false },
+	{ "the run cut short of its padding", "RUNA", -EBADMSG, false },
+	{ "the run unchanged", "RUN", 0, false },
 };
 
 /* with: "RUN" stands for the payload's run */
@@ -196,6 +222,7 @@ expand(const char *with, const char *run, size_t runlen)
 START_TEST(test_confusers)
 {
 	const struct confuse *c = &confusers[_i];
+	bool unlifted;
 	uint8_t *payload;
 	char *text = signed_text(&payload), *run, *with, *doc;
 	size_t s, e;
@@ -205,8 +232,10 @@ START_TEST(test_confusers)
 	ck_assert_ptr_nonnull(run);
 	with = expand(c->from, run, e - s);
 	doc = splice(text, s, e, with);
-	ck_assert_msg(same_both_ways(doc, strlen(doc)) == c->result,
+	ck_assert_msg(both_ways(doc, strlen(doc), &unlifted) == c->result,
 	    "%s: not %d", c->what, c->result);
+	ck_assert_msg(unlifted == c->unlifted, "%s: unlifted %d", c->what,
+	    unlifted);
 	free(doc);
 	free(with);
 	free(run);
@@ -222,6 +251,7 @@ START_TEST(test_run_elsewhere)
 	char *text = signed_text(&payload), *run, *doc, *doc2;
 	const char *sig;
 	size_t s, e, ss, se;
+	bool unlifted;
 
 	run_of(text, &s, &e);
 	run = strndup(text + s, e - s);
@@ -245,12 +275,16 @@ START_TEST(test_run_elsewhere)
 	ck_assert_int_eq(same_both_ways(doc2, strlen(doc2)), -EBADMSG);
 	free(doc2);
 	free(doc);
-	/* the placeholder as a key id: the lift is not taken, the text parses */
+	/*
+	 * the placeholder as a key id: the lift is not taken; the text
+	 * parses as it came, and is too long to be read unlifted
+	 */
 	sig = strstr(text, "csirt-1");
 	ck_assert_ptr_nonnull(sig);
 	ss = (size_t)(sig - text);
 	doc = splice(text, ss, ss + 7, "kakuri-lifted-payload");
-	ck_assert_int_eq(same_both_ways(doc, strlen(doc)), 0);
+	ck_assert_int_eq(both_ways(doc, strlen(doc), &unlifted), -EBADMSG);
+	ck_assert(unlifted);
 	free(doc);
 	free(run);
 	free(text);
@@ -270,6 +304,7 @@ START_TEST(test_mutations)
 	char *text = signed_text(&payload), *doc;
 	size_t s, e, len = strlen(text), at, i;
 	uint64_t x = 0x9e3779b97f4a7c15ull;
+	bool unlifted;
 	int ok = 0;
 
 	run_of(text, &s, &e);
@@ -305,7 +340,7 @@ START_TEST(test_mutations)
 			memmove(doc + at + 1, doc + at, len - at + 1);
 			break;
 		}
-		if (same_both_ways(doc, strlen(doc)) == 0)
+		if (both_ways(doc, strlen(doc), &unlifted) == 0)
 			ok++;
 	}
 	/* some mutations leave a valid envelope (a changed base64 letter) */
@@ -317,7 +352,76 @@ START_TEST(test_mutations)
 }
 END_TEST
 
+/*
+ * What jansson is given is bounded, not only the bytes: 24 MiB of empty
+ * signatures, arrays or numbers (about 2 GiB and 10 s of jansson's as
+ * they come) is refused unread, with next to nothing allocated; an
+ * envelope whose payload is too short to lift parses with up to
+ * KK_DSSE_DOC_MAX of other text, not with more.
+ */
+START_TEST(test_hostile_shapes)
+{
+	static const char *const fill[] = { "{}", "[]", "0" };
+	static const char head[] = "{\"payloadType\":\"t\",\"payload\":\"\","
+	    "\"signatures\":[";
+	struct kk_envelope env;
+	uint8_t *payload;
+	char *text = signed_text(&payload), *buf, *small;
+	size_t n = KK_ENVELOPE_MAX - 16, at, i, len, tail;
+
+	buf = malloc(n + 1);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < sizeof(fill) / sizeof(fill[0]); i++) {
+		memcpy(buf, head, sizeof(head) - 1);
+		for (at = sizeof(head) - 1; at + strlen(fill[i]) + 3 < n;
+		    at += strlen(fill[i]) + 1) {
+			memcpy(buf + at, fill[i], strlen(fill[i]));
+			buf[at + strlen(fill[i])] = ',';
+		}
+		memcpy(buf + at, "0]}", 3);
+		json_set_alloc_funcs(counting_malloc, free);
+		jansson_bytes = 0;
+		ck_assert_int_eq(kk_envelope_parse((const uint8_t *)buf,
+		    at + 3, &env), -EBADMSG);
+		json_set_alloc_funcs(malloc, free);
+		ck_assert_uint_lt(jansson_bytes, 4096);
+	}
+	free(buf);
+
+	/*
+	 * A payload too short to lift (dsse.c lifts runs of 64 KiB and
+	 * more) with blanks: read up to 64 KiB + KK_DSSE_DOC_MAX of text...
+	 */
+	at = (size_t)(strstr(text, "\"signatures\"") - text);
+	tail = strlen(text) - at;
+	small = malloc(128 * 1024);
+	ck_assert_ptr_nonnull(small);
+	n = (size_t)snprintf(small, 200, "{\"payloadType\":\"t\","
+	    "\"payload\":\"AAAA\",");
+	len = 64 * 1024 + KK_DSSE_DOC_MAX - 1024;
+	memset(small + n, ' ', len - n - tail);
+	memcpy(small + len - tail, text + at, tail);
+	ck_assert_int_eq(kk_envelope_parse((const uint8_t *)small, len, &env),
+	    0);
+	ck_assert_uint_eq(env.payload_len, 3);
+	kk_envelope_free(&env);
+	/* ... and refused unread past it (as it came, it parses) */
+	len = 64 * 1024 + KK_DSSE_DOC_MAX + 1024;
+	memset(small + n, ' ', len - n - tail);
+	memcpy(small + len - tail, text + at, tail);
+	ck_assert_int_eq(kk_envelope_parse((const uint8_t *)small, len, &env),
+	    -EBADMSG);
+	ck_assert_int_eq(kk_envelope_parse_as_is((const uint8_t *)small, len,
+	    &env), 0);
+	kk_envelope_free(&env);
+	free(small);
+	free(text);
+	free(payload);
+}
+END_TEST
+
 KK_SUITE(envlift_suite, "envlift",
 	KK_CASE("lift", 0, 60), KK_TEST(test_lifted_signed),
 	    KK_LOOP(test_confusers, KK_NITEMS(confusers)),
-	    KK_TEST(test_run_elsewhere), KK_TEST(test_mutations))
+	    KK_TEST(test_run_elsewhere), KK_TEST(test_mutations),
+	    KK_TEST(test_hostile_shapes))

@@ -20,10 +20,13 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "daemon.h"
 #include "evidence.h"
 #include "kakuri.h"
+#include "preserve.h"
 #include "sign.h"
 #include "testutil.h"
+#include "wire.h"
 
 Suite *evidence_suite(void);
 
@@ -451,6 +454,59 @@ START_TEST(manifest_append_and_sign)
 }
 END_TEST
 
+static size_t chunk_jansson_bytes;
+
+static void *
+chunk_counting_malloc(size_t n)
+{
+	chunk_jansson_bytes += n;
+	return malloc(n);
+}
+
+/*
+ * A chunk request larger than a path and two numbers is refused before
+ * jansson reads it (1 MiB of empty arrays would cost it tens of MiB),
+ * and before the grant is looked at; a small one is read.
+ */
+START_TEST(chunk_request_is_capped)
+{
+	static const char head[] = "{\"chunk\":";
+	struct kd d;
+	size_t len = 1024 * 1024, outlen = 0, i;
+	uint8_t *body, *out;
+
+	memset(&d, 0, sizeof(d));
+	body = malloc(len);
+	ck_assert_ptr_nonnull(body);
+	memcpy(body, head, sizeof(head) - 1);
+	body[sizeof(head) - 1] = '[';
+	for (i = sizeof(head); i + 3 <= len; i += 3)
+		memcpy(body + i, "[],", 3);
+	len = i;
+	json_set_alloc_funcs(chunk_counting_malloc, free);
+	chunk_jansson_bytes = 0;
+	out = kd_fetch_chunk(&d, 1, body, len, &outlen);
+	json_set_alloc_funcs(malloc, free);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(memmem(out, outlen, KE_TOO_LARGE,
+	    strlen(KE_TOO_LARGE)));
+	/* what it allocated is the answer's, not the request's */
+	ck_assert_uint_lt(chunk_jansson_bytes, 4096);
+	free(out);
+	/* at the cap it is read: no evidence here, so unavailable */
+	memset(body, ' ', KD_CHUNK_REQ_MAX);
+	len = (size_t)snprintf((char *)body, 200, "{\"chunk\":{\"path\":"
+	    "\"a\",\"offset\":0,\"length\":1}}");
+	body[len] = ' ';
+	out = kd_fetch_chunk(&d, 1, body, KD_CHUNK_REQ_MAX, &outlen);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(memmem(out, outlen, KE_UNAVAILABLE,
+	    strlen(KE_UNAVAILABLE)));
+	free(out);
+	free(body);
+}
+END_TEST
+
 KK_SUITE(evidence_suite, "evidence",
 	KK_CASE("store", KK_TMPDIR, 60),
 	    KK_TEST(sink_hash_matches_file),
@@ -461,4 +517,5 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(copy_path_caps_and_says_so),
 	    KK_TEST(artifact_list_and_gaps), KK_TEST(grow_stops_at_max),
 	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
-	    KK_TEST(manifest_append_and_sign))
+	    KK_TEST(manifest_append_and_sign),
+	    KK_TEST(chunk_request_is_capped))
