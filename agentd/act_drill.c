@@ -205,6 +205,13 @@ kd_act_drill_event(struct run *r)
 		    "id) and \"what\": notified, report or disconnect");
 		return -EINVAL;
 	}
+	/* what the drill times is what the real button allows: staff's */
+	if (strcmp(what, KW_DISCONNECT) == 0 &&
+	    r->local_class == KK_PEER_OTHER) {
+		kd_run_reject(r, KE_NOT_AUTHORIZED, "only members of the staff "
+		    "group and root may press disconnect, in a drill too");
+		return -EPERM;
+	}
 	if ((err = kd_drill_employee(r->d, id, r->uid, what)) < 0) {
 		kd_run_reject(r, KE_NO_DRILL, "that drill is not running");
 		return err;

@@ -195,6 +195,11 @@ drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"notified\"}" "$
 drill_req '{"cmd":"drill-event","drill":"00000000000000000000000000000000","what":"report"}' "${NOBODY_ID[@]}" >"$WORK/n.json"
 check "an event for another drill is refused" \
 	bash -c "[ \"\$(jq -r .error \"\$1\")\" = no-drill ]" _ "$WORK/n.json"
+drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"disconnect\"}" "${NOBODY_ID[@]}" >"$WORK/nd.json"
+check "a user outside staff claiming the disconnect response: refused, as the button is" \
+	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/nd.json"
+check "... and no response is recorded for the drill" \
+	bash -c "[ \"\$1\" = null ]" _ "$(running .employee.action)"
 as_nobody "$KAKURICTL" -s "$SOCK" report --category popup --when 2026-11-30T10:00:00+09:00 \
 	--where desk --what "a popup" --why "drill" </dev/null >/dev/null 2>&1
 check "the employee's report is the timed response" \
