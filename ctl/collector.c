@@ -37,6 +37,7 @@
 #include <openssl/ssl.h>
 #include <systemd/sd-event.h>
 
+#include "client.h"
 #include "collector.h"
 #include "commands.h"
 #include "ctl.h"
@@ -344,7 +345,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	const char *id = json_string_value(json_object_get(p, KW_ID));
 	const char *host = json_string_value(json_object_get(
 	    json_object_get(p, KW_HOST), KW_HOSTNAME));
-	char path[PATH_MAX], sha[65], old_sha[65];
+	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[64];
 	char *old = NULL;
 	size_t oldlen;
 	int r;
@@ -372,10 +373,14 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	    (r = index_report(cn, p, sha, path)) < 0)
 		return r;
 	col->stored++;
+	/* the agent's text, one line: no escape or line break of its own */
+	if (host == NULL)
+		host = "?";
+	kk_text_clean(hostname, sizeof(hostname), host, strlen(host));
 	printf("report %s %s from %.16s (%s) seq %lld: %s\n",
-	    json_string_value(json_object_get(p, KW_TYPE)), id, cn->agent,
-	    host ? host : "?", (long long)json_integer_value(
-	    json_object_get(p, KW_SEQ)), path);
+	    ctl_text(p, KW_TYPE, "?", type, sizeof(type)), id, cn->agent,
+	    hostname, (long long)json_integer_value(json_object_get(p, KW_SEQ)),
+	    path);
 	fflush(stdout);
 	exec_for(col, path);
 	return 0;

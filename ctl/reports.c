@@ -194,7 +194,8 @@ static int
 show(void *arg, json_t *line, json_t *p, const char *why)
 {
 	struct listing *l = arg;
-	json_t *o;
+	char time[40], type[24], agent[KK_AGENT_ID_HEX + 1], host[64], id[40];
+	json_t *o, *src;
 
 	l->shown++;
 	if (l->json) {
@@ -205,12 +206,21 @@ show(void *arg, json_t *line, json_t *p, const char *why)
 		json_decref(o);
 		return 0;
 	}
+	/*
+	 * What the agent wrote is its own text: cleaned of line breaks and
+	 * escapes (no line can pass for another report), and taken from the
+	 * verified payload when there is one, not from the index's copy.
+	 */
+	src = p != NULL ? p : line;
 	printf("%s  %-11s %.16s  %-20.20s seq %-6lld %s  %s%s\n",
-	    str_or(line, KW_TIME, "?"), str_or(line, KW_TYPE, "?"),
-	    str_or(line, KW_AGENT, "?"), str_or(line, KW_HOSTNAME, "?"),
-	    (long long)json_integer_value(json_object_get(line, KW_SEQ)),
-	    str_or(line, KW_ID, "?"), p ? "verified" : "NOT VERIFIED: ",
-	    p ? "" : why);
+	    ctl_text(src, KW_TIME, "?", time, sizeof(time)),
+	    ctl_text(src, KW_TYPE, "?", type, sizeof(type)),
+	    ctl_text(line, KW_AGENT, "?", agent, sizeof(agent)),
+	    ctl_text(p != NULL ? json_object_get(p, KW_HOST) : line,
+	    KW_HOSTNAME, "?", host, sizeof(host)),
+	    (long long)json_integer_value(json_object_get(src, KW_SEQ)),
+	    ctl_text(line, KW_ID, "?", id, sizeof(id)),
+	    p ? "verified" : "NOT VERIFIED: ", p ? "" : why);
 	return 0;
 }
 

@@ -231,6 +231,16 @@ jq -c '.payload |= (@base64d | fromjson | .body.mode = "egress" | tojson | @base
 check "kakurictl reports: a changed report is NOT VERIFIED (exit 1)" \
 	bash -c "[ $rc -eq 1 ] && grep '$ID1' '$WORK/rep2.txt' | grep -q 'NOT VERIFIED'"
 
+# --- what an agent wrote cannot pass for another line of the listing ---
+# an index line (the collector's copy, unverified) whose host name holds a
+# line break, a fake "verified" line and a terminal escape
+jq -c --arg h "$(printf 'pc\n2026-01-01T00:00:00Z  isolate     0000000000000000  forged   seq 1  00  verified\033[2J')" \
+	'.hostname = $h | .id = "ffffffffffffffffffffffffffffffff"' <<<"$(tail -1 "$COL/index.jsonl")" >>"$COL/index.jsonl"
+"$KAKURICTL" reports "$COL" >"$WORK/rep3.txt"
+check "kakurictl reports: no terminal escape from an agent's text" bash -c "! grep -q \$'\\033' '$WORK/rep3.txt'"
+check "... one line a report (a line break in it is no new line), marked NOT VERIFIED" \
+	bash -c "[ \$(grep -c '^2026-01-01T00:00:00Z' '$WORK/rep3.txt') -eq 0 ] && grep ffffffffffffffff '$WORK/rep3.txt' | grep -q 'NOT VERIFIED'"
+
 check "kakurid served throughout" kill -0 "$KPID"
 summary
 [ "$FAILED" -eq 0 ]
