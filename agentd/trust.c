@@ -478,7 +478,12 @@ kk_trust_free(struct kk_trust *t)
  * Each signature is credited to at most one key: the one its keyid names,
  * if that key verifies it, otherwise the first other key that does.  A
  * key is counted once however many signatures it made.  The keyid only
- * saves verifications; it never decides.
+ * saves verifications; it never decides -- but for a payload larger than
+ * KK_COMMAND_MAX (a block list, up to 16 MiB, every verification hashing
+ * all of it): there a signature is tried with the key its keyid names
+ * only, and not once that key is credited, so that garbage signatures
+ * cost at most one verification each (16), not one a key and signature
+ * (16 x 64, seconds of the parent's time per envelope).
  */
 int
 kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
@@ -486,6 +491,7 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 {
 	uint64_t got = 0;
 	size_t i, j, hint, idlen;
+	bool large;
 	int rc = -EINVAL;
 
 	if (signers != NULL)
@@ -493,6 +499,7 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 	if (t == NULL || env == NULL || signers == NULL ||
 	    t->nkeys > KK_TRUST_MAX_KEYS || env->nsigs > KK_DSSE_MAX_SIGS)
 		goto out;
+	large = env->payload_len > KK_COMMAND_MAX;
 	for (i = 0; i < env->nsigs; i++) {
 		hint = t->nkeys;
 		idlen = strnlen(env->sigs[i].keyid, KK_KEYID_MAX);
@@ -502,12 +509,14 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 				break;
 			}
 		}
+		if (large && (hint == t->nkeys || (got & UINT64_C(1) << hint)))
+			continue;
 		if (hint < t->nkeys && t->keys[hint].pub != NULL &&
 		    kk_dsse_verify_one(env, i, t->keys[hint].pub) == 0) {
 			got |= UINT64_C(1) << hint;
 			continue;
 		}
-		for (j = 0; j < t->nkeys; j++) {
+		for (j = 0; !large && j < t->nkeys; j++) {
 			if (j == hint || t->keys[j].pub == NULL)
 				continue;
 			if (kk_dsse_verify_one(env, i, t->keys[j].pub) == 0) {

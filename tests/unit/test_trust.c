@@ -733,6 +733,48 @@ START_TEST(test_signings)
 }
 END_TEST
 
+/*
+ * A payload larger than KK_COMMAND_MAX (a block list: every verification
+ * hashes all of it): a signature counts under the key its keyid names
+ * only, so that sixteen garbage signatures cost sixteen verifications,
+ * not sixteen for every trusted key.  A small one keeps the keyid a hint.
+ */
+START_TEST(test_large_payload_keyid_decides)
+{
+	struct kk_envelope env;
+	struct world w;
+	uint8_t *big;
+	size_t n = KK_COMMAND_MAX + 1;
+	int i;
+
+	world_make(&w);
+	big = malloc(n);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', n);
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND, big, n), 0);
+	sign(&env, "bob", w.carol);		/* carol under bob's name */
+	sign(&env, "nobody", w.alice);		/* alice under no name */
+	sign(&env, "bob", w.bob);		/* bob, after a wrong "bob" */
+	ck_assert_uint_eq(signers(&w.t, &env), 1u << 1);
+	kk_envelope_free(&env);
+	/* sixteen of bob's own, one counted */
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND, big, n), 0);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		sign(&env, "bob", w.bob);
+	ck_assert_uint_eq(signers(&w.t, &env), 1u << 1);
+	kk_envelope_free(&env);
+	/* the same three on a payload of KK_COMMAND_MAX: all counted */
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND, big, n - 1), 0);
+	sign(&env, "bob", w.carol);
+	sign(&env, "nobody", w.alice);
+	sign(&env, "bob", w.bob);
+	ck_assert_uint_eq(signers(&w.t, &env), 7);
+	kk_envelope_free(&env);
+	free(big);
+	world_free(&w);
+}
+END_TEST
+
 /* bob signing the release sixteen times is still one person */
 START_TEST(test_one_key_many)
 {
@@ -903,7 +945,8 @@ KK_SUITE(trust_suite, "trust",
 	    KK_TEST(test_trust_file), KK_TEST(test_bad_args),
 	KK_CASE("signers", KK_TMPDIR, 60),
 	    KK_LOOP(test_signings, KK_NITEMS(signings)),
-	    KK_TEST(test_one_key_many), KK_TEST(test_bad_sigs),
+	    KK_TEST(test_one_key_many),
+	    KK_TEST(test_large_payload_keyid_decides), KK_TEST(test_bad_sigs),
 	    KK_TEST(test_role_bits), KK_TEST(test_tampered),
 	    KK_TEST(test_key_63),
 	    KK_TEST(test_signers_args))
