@@ -209,7 +209,7 @@ $(OBJDIR)/evilpreload.so: tests/integration/evilpreload.c
 # attacks on the CSIRT port: squatting it, handshake floods
 $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # the local attacker of issue 8: holds or floods the control socket
 $(OBJDIR)/hog: tests/integration/hog.c $(PROG_SRC) tests/progutil.h

@@ -65,6 +65,7 @@ struct nc_conn {
 	bool closing;		/* close once the pending output is written */
 	bool big;		/* reading a frame over KK_FRAME_MAX */
 	bool lingering;		/* answered and shut: its input is drained */
+	unsigned parent_waits;	/* idle deadlines passed with the parent */
 	size_t drained;
 	sd_event_source *io;
 	sd_event_source *timer;
@@ -339,6 +340,8 @@ conn_step(struct nc_conn *c)
 			return;
 		}
 		c->out_off += (size_t)r;
+		/* the peer reads: the answer may take its time, not stall */
+		set_deadline(c, KK_NET_IDLE_USEC);
 		if (c->out_off == c->out_len) {
 			free(c->out);
 			c->out = NULL;
@@ -404,8 +407,22 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct nc_conn *c = userdata;
 
-	if (c->awaiting)	/* the parent is working on it */
+	/*
+	 * The parent is working on it: looked at again after the next idle
+	 * period, up to KK_NET_PARENT_WAITS of them (no answer ever would
+	 * hold the slot for good).  An answer being written is the peer's
+	 * to read: no progress in an idle period and it is closed.
+	 */
+	if (c->awaiting && c->out == NULL &&
+	    ++c->parent_waits <= KK_NET_PARENT_WAITS) {
+		set_deadline(c, KK_NET_IDLE_USEC);
 		return 0;
+	}
+	if (c->out != NULL)
+		nc_log(c->nc, c->peer, "closed: it did not read its answer for "
+		    "%llu s", KK_NET_IDLE_USEC / 1000000ULL);
+	else if (c->awaiting)
+		nc_log(c->nc, c->peer, "closed: no answer from kakurid");
 	if (!c->authed)
 		nc_log(c->nc, c->peer, "TLS handshake timed out");
 	conn_close(c);
@@ -582,8 +599,17 @@ on_reply(struct netchild *nc, const struct kk_ipc_hdr *h, const uint8_t *body,
 	struct nc_conn *c = conn_find(nc, h->conn);
 	uint8_t hdr[4];
 
-	if (c == NULL || c->out || kk_frame_header(hdr, len, KK_FRAME_MAX) < 0)
+	if (c == NULL)
 		return;
+	/* an answer it cannot send: the connection does not wait for it */
+	if (c->out || kk_frame_header(hdr, len, KK_FRAME_MAX) < 0) {
+		nc_log(nc, c->peer, "closed: an answer of %zu bytes cannot be "
+		    "sent", len);
+		conn_close(c);
+		return;
+	}
+	c->parent_waits = 0;
+	set_deadline(c, KK_NET_IDLE_USEC);
 	c->out = malloc(len + 4);
 	if (c->out == NULL) {
 		conn_close(c);

@@ -43,6 +43,8 @@
 #define KK_NET_BIG_MAX		2	/* frames over 1 MiB read at once */
 #define KK_NET_HANDSHAKE_USEC	(5ULL * 1000000ULL)
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
+/* idle periods a command may stay with the parent (10 min) */
+#define KK_NET_PARENT_WAITS	20
 
 /*
  * Forks and executes a child (kakurid FLAG: --network-child, --courier)

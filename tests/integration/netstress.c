@@ -16,6 +16,13 @@
  *       print how long each answer took, in microseconds, one a line (a
  *       missing or broken answer prints "error").  Measures the daemon,
  *       not the start of a kakurictl process.
+ *   netstress noread ADDR PORT CERT KEY FILE N SECONDS
+ *       an authenticated operator (mutual TLS with CERT and KEY) that never
+ *       reads: sends FILE (a signed command) as one frame, N times, 50 ms
+ *       apart, with a receive buffer as small as the kernel allows, then
+ *       waits for the server to close the connection.  Prints "sent M"
+ *       and then "closed after S s", or "open after S s" when SECONDS
+ *       passed first.  Its answers are never read.
  *
  * Every loop is bounded in count and time; it talks only to the address
  * it is given (test namespaces).
@@ -24,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,6 +42,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "../progutil.h"
 
@@ -229,9 +240,100 @@ status_loop(const char *path, int seconds, int interval_ms)
 	return 0;
 }
 
+/* FILE's bytes (at most 64 KiB) into buf with a frame's header. */
+static long
+frame_of(const char *path, unsigned char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf + 4, 1, size - 4, f);
+	fclose(f);
+	if (n == 0 || n == size - 4)
+		return -1;
+	buf[0] = (unsigned char)(n >> 24);
+	buf[1] = (unsigned char)(n >> 16);
+	buf[2] = (unsigned char)(n >> 8);
+	buf[3] = (unsigned char)n;
+	return (long)n + 4;
+}
+
+/* argv: ADDR PORT CERT KEY FILE N SECONDS, from argv[1] */
+static int
+noread(char **argv)
+{
+	static unsigned char frame[65536];
+	struct sockaddr_storage ss;
+	struct pollfd p;
+	socklen_t sl;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	double t0, end;
+	long flen;
+	int fd = -1, n = atoi(argv[6]), seconds = atoi(argv[7]), one = 1;
+	int small = 1, i, sent = 0, r = 2;
+
+	if (n < 1 || n > 100000 || seconds < 1 || seconds > 600 ||
+	    (flen = frame_of(argv[5], frame, sizeof(frame))) < 0 ||
+	    pu_sockaddr_of(argv[1], argv[2], &ss, &sl) < 0)
+		return 2;
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_use_certificate_file(ctx, argv[3], SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, argv[4], SSL_FILETYPE_PEM) != 1)
+		goto out;
+	/* the server is the agent's own certificate: not what is tested */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto out;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 ||
+	    (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_connect(ssl) != 1)
+		goto out;
+	/* one frame a record, never two in one: no pipelining */
+	for (i = 0; i < n; i++) {
+		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		if (poll(&p, 1, 2000) <= 0 || (p.revents & (POLLHUP | POLLERR)))
+			break;
+		if (SSL_write(ssl, frame, (int)flen) != (int)flen)
+			break;
+		sent++;
+		pu_nap_ms(50);
+	}
+	printf("sent %d\n", sent);
+	fflush(stdout);
+	/* closed by the server: its FIN, seen without reading a byte */
+	t0 = pu_now_s();
+	end = t0 + seconds;
+	r = 1;
+	while (pu_now_s() < end) {
+		p = (struct pollfd){ .fd = fd, .events = POLLRDHUP };
+		if (poll(&p, 1, 200) > 0 &&
+		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			printf("closed after %.0f s\n", pu_now_s() - t0);
+			r = 0;
+			goto out;
+		}
+	}
+	printf("open after %d s\n", seconds);
+out:
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 9 && strcmp(argv[1], "noread") == 0)
+		return noread(argv + 1);
 	if (argc == 5 && strcmp(argv[1], "squat") == 0)
 		return squat(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 6 && strcmp(argv[1], "churn") == 0)
@@ -239,6 +341,7 @@ main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "status") == 0)
 		return status_loop(argv[2], atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: netstress squat ADDR PORT SECONDS | "
-	    "churn ADDR PORT N SECONDS | status SOCKET SECONDS INTERVAL_MS\n");
+	    "churn ADDR PORT N SECONDS | status SOCKET SECONDS INTERVAL_MS | "
+	    "noread ADDR PORT CERT KEY FILE N SECONDS\n");
 	return 2;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Attacks on the CSIRT channel itself (issue 8): a local user squatting the
 # port while the network child restarts, a handshake flood from one source,
-# a network child that stops reading its parent, and a flood of refused
-# envelopes.  The channel must come back every time, legitimate commands
-# must keep working, and the root parent must keep answering at once.
+# a network child that stops reading its parent, a flood of refused
+# envelopes, and an operator who never reads its answers.  The channel
+# must come back every time, legitimate commands must keep working, and
+# the root parent must keep answering at once.
 . "$(dirname "$0")/lib.sh"
 need
 echo "== the CSIRT channel under attack (port squatting, handshake flood, a stalled child)"
@@ -148,6 +149,20 @@ after=$(ctl log --json | jq '[.entries[] | select(.result == "rejected: replay")
 check "... cost one audit line at once" test $((after - before)) -eq 1
 check "... and a summary naming the command counts the rest" until_ok 30 bash -c \
 	"'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result == \"rejected: replay\" and .more == 29)] | length == 1'"
+# --- an operator who never reads its answers does not keep its slot ---
+# 200 commands 50 ms apart on one connection, a receive buffer as small as
+# the kernel allows, nothing read: once the answers fill the way back, the
+# child stops writing; with no progress for KK_NET_IDLE_USEC (30 s) the
+# connection is closed, not held until kakurid restarts
+NR=$(sign carol status)
+ip netns exec "$PEER" "$NETSTRESS" noread "$EP4" 7443 "$PKI/op-ca.crt" "$PKI/op-ca.key" \
+	"$NR" 200 60 >"$WORK/noread.out" 2>&1; rc=$?
+check "an operator that never reads: closed by the agent (netstress saw the close)" \
+	bash -c "[ $rc -eq 0 ] && grep -q '^closed after' '$WORK/noread.out'"
+check "... it had sent its commands first (the answers had stopped flowing)" grep -q '^sent 200' "$WORK/noread.out"
+check "... and the child said why" grep -q 'closed: it did not read its answer' "$DLOG"
+check "... a signed status is served after it" test "$(send_result "$(sign carol status)")" = done
+
 # --- frames over 1 MiB (a block list, DESIGN 4): only two read at once ---
 # three authenticated operators each announce a 20 MiB frame, send a
 # little of it and hold: the memory they could make the child hold is
