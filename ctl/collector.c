@@ -337,6 +337,21 @@ index_report(struct col_conn *cn, json_t *p, const char *sha,
  * The report stored (or found stored): 0 and the answer to send, or a
  * negative errno and an error word.
  */
+/* Whether buf is a report signed by the connection's agent, naming it. */
+static bool
+report_of(struct col_conn *cn, const char *buf, size_t len)
+{
+	const char *why;
+	json_t *p;
+	bool ok;
+
+	p = kk_report_open((const uint8_t *)buf, len, cn->identity, cn->agent,
+	    &why);
+	ok = p != NULL;
+	json_decref(p);
+	return ok;
+}
+
 static int
 store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
     const char **word)
@@ -348,6 +363,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[64];
 	char *old = NULL;
 	size_t oldlen;
+	bool damaged;
 	int r;
 
 	*word = KE_IO;
@@ -356,15 +372,27 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	snprintf(path, sizeof(path), "%s/%s/%s.json", col->dir, cn->agent, id);
 	if (kk_read_file(path, KK_REPORT_MAX, &old, &oldlen) == 0) {
 		kk_sha256_hex(old, oldlen, old_sha);
+		damaged = !report_of(cn, old, oldlen);
 		free(old);
-		if (strcmp(old_sha, sha) != 0) {
-			/* the same id with other bytes: never overwritten */
+		if (strcmp(old_sha, sha) == 0) {
+			col->acked++;
+			/* stored before: acked, not stored again; indexed if not */
+			return index_has(col, id) ? 0 :
+			    index_report(cn, p, sha, path);
+		}
+		/*
+		 * The same id with other bytes: never overwritten -- unless
+		 * what is there is no report of this agent (a rename that a
+		 * power cut left empty before the sync): the agent sends it
+		 * again for want of an ack, and would be refused for good.
+		 */
+		if (!damaged) {
 			*word = KE_REPLAY;
 			return -EEXIST;
 		}
-		col->acked++;
-		/* stored before: acked, not stored again; indexed if it was not */
-		return index_has(col, id) ? 0 : index_report(cn, p, sha, path);
+		fprintf(stderr, "kakurictl collector: %s: a damaged copy "
+		    "(not a report of %.16s) replaced by the one sent again\n",
+		    path, cn->agent);
 	}
 	if (!cn->identity_kept && (r = keep_identity(col, cn)) < 0)
 		return r;

@@ -195,6 +195,21 @@ collector || die "the collector restarts"
 ctl report --category other --what "a nudge" </dev/null >/dev/null
 check_within "after the restart it is delivered" 15 test -s "$COL/$AGENT_ID/$RK.json"
 
+# --- a copy a power cut left empty on the collector is replaced, not a wall ---
+# (the rename reached the disk, its data did not, no ack went out): the
+# agent sends it again, and the same id with other bytes would be
+# refused as a replay for good, and everything behind it with it
+check_within "everything before it has arrived" 15 outbox_empty
+collector_stop
+RE=$(ctl report --json --category other --what "torn on the collector" </dev/null | jq -r .report)
+mkdir -p "$COL/$AGENT_ID" && : >"$COL/$AGENT_ID/$RE.json"
+collector || die "the collector restarts"
+ctl report --category other --what "behind it" </dev/null >/dev/null
+check_within "an empty copy of the same id: replaced by the one sent again, delivered" 15 outbox_empty
+check "... the stored copy is the agent's report again" \
+	bash -c "jq -r .payload '$COL/$AGENT_ID/$RE.json' | base64 -d | jq -e '.body.what == \"torn on the collector\"'"
+check "... the collector said so" grep -q 'damaged copy' "$WORK/col.err"
+
 # --- a burst of 1,000 with the collector killed mid-stream ---
 check_within "everything before it has arrived (the outbox is empty)" 15 outbox_empty
 collector_stop
