@@ -281,7 +281,7 @@ kd_act_report(struct run *r)
 		else
 			pressed = true;
 	}
-	if (!kd_tally_report_ok(d, r->uid)) {
+	if (!kd_tally_report_ok(d, r->uid, r->local_class != KK_PEER_OTHER)) {
 		kd_tally_refused(d, r->uid, r->pid, "report", KE_RATE_LIMITED,
 		    NULL);
 		kd_run_reject(r, KE_RATE_LIMITED, pressed ? "disconnected; "

@@ -242,7 +242,8 @@ submit_apply(struct kk_conn *c, struct kd_req *kr, json_t *req)
 
 	if (env == NULL) {
 		resp = kk_wire_error(KE_MALFORMED, "apply needs \"envelope\"");
-	} else if (!kd_tally_apply_ok(d, c->cred.uid)) {
+	} else if (!kd_tally_apply_ok(d, c->cred.uid,
+	    c->cls != KK_PEER_OTHER)) {
 		kd_tally_refused(d, c->cred.uid, c->cred.pid, "apply",
 		    KE_RATE_LIMITED, NULL);
 		resp = kk_wire_error(KE_RATE_LIMITED,

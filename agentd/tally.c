@@ -36,6 +36,12 @@ struct kd_tally {
 			unsigned n;
 		} uids[RATE_UIDS];
 		size_t n;
+		/*
+		 * The uids past a full table share one count, staff theirs:
+		 * filling the table with uids (a user with a range of
+		 * subordinate uids has thousands) refuses no one else.
+		 */
+		unsigned overflow[2];	/* others, staff */
 		uint64_t since;
 		uint64_t every;		/* the interval */
 		unsigned max;		/* per uid in an interval */
@@ -159,7 +165,7 @@ kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
 
 /* one more of uid's in rt's interval? root is not counted */
 static bool
-rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid)
+rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid, bool staff)
 {
 	uint64_t now = 0;
 	size_t i;
@@ -169,28 +175,29 @@ rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid)
 	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
 	if (now - rt->since >= rt->every) {
 		rt->n = 0;
+		rt->overflow[0] = rt->overflow[1] = 0;
 		rt->since = now;
 	}
 	for (i = 0; i < rt->n; i++)
 		if (rt->uids[i].uid == uid)
 			return ++rt->uids[i].n <= rt->max;
 	if (rt->n == RATE_UIDS)
-		return false;	/* too many uids at once: the next interval */
+		return ++rt->overflow[staff] <= rt->max;
 	rt->uids[rt->n].uid = uid;
 	rt->uids[rt->n++].n = 1;
 	return true;
 }
 
 bool
-kd_tally_apply_ok(struct kd *d, uid_t uid)
+kd_tally_apply_ok(struct kd *d, uid_t uid, bool staff)
 {
-	return d->tally == NULL || rate_ok(d, &d->tally->applies, uid);
+	return d->tally == NULL || rate_ok(d, &d->tally->applies, uid, staff);
 }
 
 bool
-kd_tally_report_ok(struct kd *d, uid_t uid)
+kd_tally_report_ok(struct kd *d, uid_t uid, bool staff)
 {
-	return d->tally == NULL || rate_ok(d, &d->tally->reports, uid);
+	return d->tally == NULL || rate_ok(d, &d->tally->reports, uid, staff);
 }
 
 int

@@ -28,8 +28,13 @@ void kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
  * CSIRT notice) one by one, false past the first few of its uid.
  */
 bool kd_tally_repeat(struct kd *d, uid_t uid, const char *action);
-/* Whether uid may hand over one more signed command in this interval. */
-bool kd_tally_apply_ok(struct kd *d, uid_t uid);
+/*
+ * Whether uid may hand over one more signed command in this interval.
+ * The table of uids counted has room for RATE_UIDS; past it, the other
+ * uids share one count and staff (members of the staff group) another,
+ * so that a user with many uids locks out neither.
+ */
+bool kd_tally_apply_ok(struct kd *d, uid_t uid, bool staff);
 /*
  * Whether uid may queue one more self-report: a few per ten minutes, so
  * that nobody fills the outbox the CSIRT's other messages need (root is
@@ -37,6 +42,6 @@ bool kd_tally_apply_ok(struct kd *d, uid_t uid);
  */
 #define KD_REPORT_INTERVAL_USEC	(600ULL * 1000000ULL)
 #define KD_REPORTS_PER_INTERVAL	10
-bool kd_tally_report_ok(struct kd *d, uid_t uid);
+bool kd_tally_report_ok(struct kd *d, uid_t uid, bool staff);
 
 #endif
