@@ -128,15 +128,6 @@ splice(const char *text, size_t from, size_t to, const char *with)
 	return out;
 }
 
-static size_t jansson_bytes;
-
-static void *
-counting_malloc(size_t n)
-{
-	jansson_bytes += n;
-	return malloc(n);
-}
-
 START_TEST(test_lifted_signed)
 {
 	uint8_t *payload;
@@ -154,18 +145,16 @@ START_TEST(test_lifted_signed)
 	 * Taken: jansson holds the payload's text (once at least) only when
 	 * it reads it; lifted, it allocates a few hundred bytes.
 	 */
-	json_set_alloc_funcs(counting_malloc, free);
-	jansson_bytes = 0;
+	kk_test_json_count_start();
 	ck_assert_int_eq(kk_envelope_parse_as_is((const uint8_t *)text, len,
 	    &env), 0);
 	kk_envelope_free(&env);
-	as_is = jansson_bytes;
-	jansson_bytes = 0;
+	as_is = kk_test_json_count_stop();
+	kk_test_json_count_start();
 	ck_assert_int_eq(kk_envelope_parse((const uint8_t *)text, len, &env), 0);
 	kk_envelope_free(&env);
-	json_set_alloc_funcs(malloc, free);
 	ck_assert_uint_ge(as_is, len);
-	ck_assert_uint_lt(jansson_bytes, 4096);
+	ck_assert_uint_lt(kk_test_json_count_stop(), 4096);
 	free(text);
 	free(payload);
 }
@@ -379,12 +368,10 @@ START_TEST(test_hostile_shapes)
 			buf[at + strlen(fill[i])] = ',';
 		}
 		memcpy(buf + at, "0]}", 3);
-		json_set_alloc_funcs(counting_malloc, free);
-		jansson_bytes = 0;
+		kk_test_json_count_start();
 		ck_assert_int_eq(kk_envelope_parse((const uint8_t *)buf,
 		    at + 3, &env), -EBADMSG);
-		json_set_alloc_funcs(malloc, free);
-		ck_assert_uint_lt(jansson_bytes, 4096);
+		ck_assert_uint_lt(kk_test_json_count_stop(), 4096);
 	}
 	free(buf);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "../progutil.h"
@@ -247,4 +248,27 @@ kk_test_policy_base(struct kk_policy *p)
 	p->mgmt_ports.n = 2;
 	p->dhcp = true;
 	p->ndp = true;
+}
+
+static size_t json_counted;
+
+static void *
+counting_malloc(size_t n)
+{
+	json_counted += n;
+	return malloc(n);
+}
+
+void
+kk_test_json_count_start(void)
+{
+	json_counted = 0;
+	json_set_alloc_funcs(counting_malloc, free);
+}
+
+size_t
+kk_test_json_count_stop(void)
+{
+	json_set_alloc_funcs(malloc, free);
+	return json_counted;
 }

@@ -130,6 +130,14 @@ size_t	kk_test_count_entries(const char *dir, const char *mark,
 	parsed_;							\
 })
 
+/*
+ * What jansson allocates, in bytes, from kk_test_json_count_start to
+ * kk_test_json_count_stop (which puts malloc back): a parse that must
+ * not read a text shows so by allocating next to nothing.
+ */
+void	kk_test_json_count_start(void);
+size_t	kk_test_json_count_stop(void);
+
 /* Parses s into the next free address of l. */
 struct kk_addrlist;
 void	kk_test_addr_add(struct kk_addrlist *l, const char *s);
