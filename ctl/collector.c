@@ -498,7 +498,9 @@ authenticate(struct col_conn *cn)
 {
 	struct collector *col = cn->col;
 	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(cn->ssl), *chain;
+	struct col_conn *o;
 	char why[240];
+	unsigned n = 0;
 	int i, r;
 
 	/* a server's view of the chain lacks the peer's own certificate */
@@ -520,6 +522,15 @@ authenticate(struct col_conn *cn)
 		say(cn, "agent not listed in --agents");
 		return -EACCES;
 	}
+	/* one agent cannot take the slots of the others */
+	LIST_FOREACH(o, &col->conns, entry)
+		if (o != cn && o->authed && o->identity != NULL &&
+		    strcmp(o->agent, cn->agent) == 0 &&
+		    ++n >= COL_MAX_PER_AGENT) {
+			say(cn, "agent %.16s has %u connections already",
+			    cn->agent, COL_MAX_PER_AGENT);
+			return -EBUSY;
+		}
 	return 0;
 }
 

@@ -19,6 +19,8 @@
 
 #define COL_MAX_CONNS		1100	/* 1,000 agents and some to spare */
 #define COL_MAX_PREAUTH		256	/* still in the handshake */
+/* one agent's at once: its courier needs one (and one while it restarts) */
+#define COL_MAX_PER_AGENT	4
 #define COL_HANDSHAKE_USEC	(10ULL * 1000000ULL)
 #define COL_IDLE_USEC		(60ULL * 1000000ULL)
 #define COL_MAX_AGENTS_LISTED	100000

@@ -130,13 +130,31 @@ check "... but is not stored twice (two more lines: the new round's)" \
 collector_stop
 check "the collector says it acked one again" grep -q ', 1 acked again' "$WORK/col.err"
 
+# --- one agent (its key stolen) cannot take every connection slot ---
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
+HOLD=()
+for i in 1 2 3 4 5 6; do
+	(sleep 20) | timeout 25 ip netns exec "$PEER" openssl s_client -quiet -connect "[::1]:7444" \
+		-cert "$PKI/agent-tls.crt" -key "$PKI/agent-tls.key" -cert_chain "$PKI/agent.crt" \
+		>/dev/null 2>&1 &
+	HOLD+=($!); PIDS+=($!)
+done
+check_within "six connections of one agent at once: those past four are refused" 10 \
+	grep -q 'connections already' "$WORK/col.err"
+for p in "${HOLD[@]}"; do kill "$p" 2>/dev/null; done
+wait "${HOLD[@]}" 2>/dev/null
+cycle 13 || fail "a round after the holders"
+check_within "... and once they are gone the agent's courier delivers" 20 outbox_empty
+collector_stop
+
 # --- the collector's side of an attack ---
+NL=$(index_lines)
 : >"$WORK/nobody-listed"
 collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/nobody-listed" || die "the collector restarts"
 cycle 5 || fail "a fifth round"
 check_within "an agent not listed is refused: its report stays home" 5 \
 	waiting_says "retrying"
-refute "... and nothing was stored" bash -c "[ \$(wc -l <'$COL/index.jsonl') -gt $((N1 + 2)) ]"
+refute "... and nothing was stored" bash -c "[ \$(wc -l <'$COL/index.jsonl') -gt $NL ]"
 timeout 5 ip netns exec "$PEER" openssl s_client -connect "[::1]:7444" -quiet \
 	-cert "$PKI/op-rogue.crt" -key "$PKI/op-rogue.key" </dev/null >/dev/null 2>&1
 check "a TLS client that is no agent: refused, the collector still serves" \
