@@ -358,12 +358,10 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 {
 	struct collector *col = cn->col;
 	const char *id = json_string_value(json_object_get(p, KW_ID));
-	const char *host = json_string_value(json_object_get(
-	    json_object_get(p, KW_HOST), KW_HOSTNAME));
 	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[64];
 	char *old = NULL;
 	size_t oldlen;
-	bool damaged;
+	bool damaged = false;
 	int r;
 
 	*word = KE_IO;
@@ -372,7 +370,9 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	snprintf(path, sizeof(path), "%s/%s/%s.json", col->dir, cn->agent, id);
 	if (kk_read_file(path, KK_REPORT_MAX, &old, &oldlen) == 0) {
 		kk_sha256_hex(old, oldlen, old_sha);
-		damaged = !report_of(cn, old, oldlen);
+		/* checked only when it differs: a resend is the common case */
+		if (strcmp(old_sha, sha) != 0)
+			damaged = !report_of(cn, old, oldlen);
 		free(old);
 		if (strcmp(old_sha, sha) == 0) {
 			col->acked++;
@@ -402,13 +402,11 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		return r;
 	col->stored++;
 	/* the agent's text, one line: no escape or line break of its own */
-	if (host == NULL)
-		host = "?";
-	kk_text_clean(hostname, sizeof(hostname), host, strlen(host));
 	printf("report %s %s from %.16s (%s) seq %lld: %s\n",
 	    ctl_text(p, KW_TYPE, "?", type, sizeof(type)), id, cn->agent,
-	    hostname, (long long)json_integer_value(json_object_get(p, KW_SEQ)),
-	    path);
+	    ctl_text(json_object_get(p, KW_HOST), KW_HOSTNAME, "?", hostname,
+	    sizeof(hostname)),
+	    (long long)json_integer_value(json_object_get(p, KW_SEQ)), path);
 	fflush(stdout);
 	exec_for(col, path);
 	return 0;
