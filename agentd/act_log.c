@@ -3,6 +3,7 @@
  * the transport that asked.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,14 @@ kd_act_log(struct run *r)
 	}
 	if (jn != NULL)
 		lines = (unsigned long)json_integer_value(jn);
+	if (r->origin == KD_ORIGIN_LOCAL && r->local_class == KK_PEER_OTHER &&
+	    lines > KK_LOG_OTHER_LINES_MAX) {
+		kd_run_reject(r, KE_TOO_LARGE, NULL);
+		snprintf(r->detail, sizeof(r->detail), "users outside "
+		    "staff_group may ask for at most %d lines, or all of them "
+		    "(-n 0)", KK_LOG_OTHER_LINES_MAX);
+		return -E2BIG;
+	}
 	if (js != NULL)
 		since = (time_t)json_integer_value(js);
 	if ((t = malloc(sizeof(*t))) == NULL) {

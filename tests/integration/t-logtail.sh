@@ -30,6 +30,21 @@ check "--since: the filler lines of the last 100 s, and what kakurid wrote since
 out=$(ctl log --since "$(date -u -d "@$((LAST - 9))" +%Y-%m-%dT%H:%M:%SZ)" -n 0 --json 2>/dev/null)
 check "--since as RFC 3339" jtrue '([.entries[] | select(.action == "filler")] | length) == 10' <<<"$out"
 
+# a user outside staff_group counts back at most 10,000 lines: a count is
+# read from the end before the answer, in the root loop (10^9 of this log
+# held it 0.4 s a request); all of it (-n 0) and --since cost no counting
+out=$(as_nobody "$KAKURICTL" -s "$SOCK" log -n 999999999 2>&1); rc=$?
+check "a user outside staff: -n 999999999 is refused as too-large, saying the limit" \
+	bash -c "test $rc -eq 1 && grep -q 'too-large: .*at most 10000 lines' <<<\"\$1\"" _ "$out"
+out=$(as_nobody "$KAKURICTL" -s "$SOCK" log -n 10001 --json 2>&1); rc=$?
+check "... and -n 10001 too" test "$rc" -eq 1
+out=$(as_nobody "$KAKURICTL" -s "$SOCK" log -n 10000 --json 2>/dev/null)
+check "... -n 10000 is answered: 10,000 entries, verified" \
+	jtrue '(.entries | length) == 10000 and .chain == "verified"' <<<"$out"
+out=$(as_staff "$KAKURICTL" -s "$SOCK" log -n 20000 --json 2>/dev/null)
+check "a staff member may count back further: -n 20000, verified" \
+	jtrue '(.entries | length) == 20000 and .chain == "verified"' <<<"$out"
+
 # the whole 500 MiB through the socket, while status is asked for
 "$HOG" "$SOCK" 120 probe >"$WORK/probe.out" 2>&1 &
 PROBEPID=$!
