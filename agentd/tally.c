@@ -29,6 +29,8 @@ struct kd_tally {
 	/* staff presses that changed nothing (already quarantined) */
 	struct kk_refusals repeats;
 	sd_event_source *summary;
+	uint64_t interval;	/* its length: longer while a flood goes on */
+	uint64_t ended;		/* when the last one ended */
 	/* signed commands handed over, self-reports, per uid in an interval */
 	struct kd_rate {
 		struct {
@@ -67,23 +69,29 @@ static int
 on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kd_tally *tl = userdata;
+	unsigned long long secs = tl->interval / 1000000ULL;
 	char who[256] = "";
 	size_t i, off = 0;
 	json_t *sum, *u;
+	bool flooded = false;
 
 	/* presses that changed nothing: one line with the counts per uid */
 	if ((sum = kk_refusals_summary(&tl->repeats)) != NULL) {
+		flooded = true;
 		json_object_set(sum, KW_PRESSED, json_object_get(sum, KW_REFUSED));
 		json_object_del(sum, KW_REFUSED);
 		kk_log(LOG_NOTICE, KK_MID_CONTROL,
 		    "control: %lld presses while already quarantined not logged one by one",
 		    (long long)json_integer_value(json_object_get(sum,
 		    KW_NOT_RECORDED)));
+		json_object_set_new(sum, KW_INTERVAL_S,
+		    json_integer((json_int_t)secs));
 		kd_audit(tl->d, "kakurid", "control-repeats", "summary", sum);
 	}
 	sum = kk_refusals_summary(&tl->refusals);
 	if (sum == NULL)
-		return 0;
+		goto out;
+	flooded = true;
 	json_array_foreach(json_object_get(sum, KW_UIDS), i, u) {
 		if (off < sizeof(who))
 			off += (size_t)snprintf(who + off, sizeof(who) - off,
@@ -95,13 +103,14 @@ on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 	kk_log(LOG_WARNING, KK_MID_REFUSED,
 	    "control: %lld requests refused in %llu s, %lld of them not logged one by one (%s)",
 	    (long long)json_integer_value(json_object_get(sum, KW_REFUSED)),
-	    KK_REFUSAL_INTERVAL_USEC / 1000000ULL,
-	    (long long)json_integer_value(json_object_get(sum,
+	    secs, (long long)json_integer_value(json_object_get(sum,
 		KW_NOT_RECORDED)),
 	    who);
-	json_object_set_new(sum, KW_INTERVAL_S,
-	    json_integer((json_int_t)(KK_REFUSAL_INTERVAL_USEC / 1000000ULL)));
+	json_object_set_new(sum, KW_INTERVAL_S, json_integer((json_int_t)secs));
 	kd_audit(tl->d, "kakurid", "control-refusals", "summary", sum);
+out:
+	tl->interval = kk_refusal_interval_next(tl->interval, flooded);
+	sd_event_now(tl->d->ev, CLOCK_MONOTONIC, &tl->ended);
 	return 0;
 }
 
@@ -110,17 +119,21 @@ static void
 summary_arm(struct kd_tally *tl)
 {
 	int enabled = SD_EVENT_OFF;
+	uint64_t now = 0;
 
 	if (tl->summary != NULL)
 		sd_event_source_get_enabled(tl->summary, &enabled);
 	if (enabled != SD_EVENT_OFF)
 		return;
+	/* as quiet as an interval since the last: the flood is over */
+	sd_event_now(tl->d->ev, CLOCK_MONOTONIC, &now);
+	if (now - tl->ended >= tl->interval)
+		tl->interval = KK_REFUSAL_INTERVAL_USEC;
 	if (tl->summary == NULL)
 		sd_event_add_time_relative(tl->d->ev, &tl->summary,
-		    CLOCK_MONOTONIC, KK_REFUSAL_INTERVAL_USEC, 0, on_summary,
-		    tl);
+		    CLOCK_MONOTONIC, tl->interval, 0, on_summary, tl);
 	else if (sd_event_source_set_time_relative(tl->summary,
-	    KK_REFUSAL_INTERVAL_USEC) >= 0)
+	    tl->interval) >= 0)
 		sd_event_source_set_enabled(tl->summary, SD_EVENT_ONESHOT);
 }
 
@@ -210,6 +223,7 @@ kd_tally_open(struct kd *d)
 	t->d = d;
 	kk_refusals_init(&t->refusals);
 	kk_refusals_init(&t->repeats);
+	t->interval = KK_REFUSAL_INTERVAL_USEC;
 	t->applies.every = KK_REFUSAL_INTERVAL_USEC;
 	t->applies.max = KK_APPLY_PER_INTERVAL;
 	t->reports.every = KD_REPORT_INTERVAL_USEC;

@@ -489,6 +489,11 @@ void kk_audit_tail_close(struct kk_audit_tail *t);
 #define KK_REFUSAL_UIDS		32	/* uids counted one by one */
 #define KK_REFUSAL_REASONS	8	/* reason words per uid */
 #define KK_REFUSAL_DETAILED	3	/* recorded in full, per uid and interval */
+/*
+ * ... and of all uids together: a user with a range of subordinate uids
+ * (thousands) would otherwise write KK_REFUSAL_UIDS times as many.
+ */
+#define KK_REFUSAL_DETAILED_ALL	12
 struct kk_refusal_uid {
 	uid_t uid;
 	unsigned long count;
@@ -502,6 +507,7 @@ struct kk_refusals {
 	unsigned long other_uids;	/* refusals of uids past the table */
 	unsigned long total;
 	unsigned long suppressed;	/* counted, not recorded in full */
+	unsigned long detailed;		/* recorded in full, all uids */
 };
 void kk_refusals_init(struct kk_refusals *r);
 /* Counts one; true when this one should be recorded in full. */
@@ -512,6 +518,15 @@ bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
  * when nothing went unrecorded (every refusal has its own line).
  */
 struct json_t *kk_refusals_summary(struct kk_refusals *r);
+/*
+ * The interval after one of cur microseconds: while intervals end with
+ * refusals only counted (flooded), each is twice as long as the one
+ * before, up to KK_REFUSAL_INTERVAL_MAX_USEC; a quiet one starts again at
+ * KK_REFUSAL_INTERVAL_USEC.  So a flood kept up for days writes a few
+ * lines every ten minutes, and cannot rotate the history out of the log.
+ */
+#define KK_REFUSAL_INTERVAL_MAX_USEC	(600ULL * 1000000ULL)
+uint64_t kk_refusal_interval_next(uint64_t cur, bool flooded);
 
 /* util.c: the small helpers both programs use, each written once */
 /*

@@ -48,8 +48,10 @@ kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason)
 			break;
 		}
 	}
-	if (u->detailed < KK_REFUSAL_DETAILED) {
+	if (u->detailed < KK_REFUSAL_DETAILED &&
+	    r->detailed < KK_REFUSAL_DETAILED_ALL) {
 		u->detailed++;
+		r->detailed++;
 		return true;
 	}
 	r->suppressed++;
@@ -99,4 +101,13 @@ kk_refusals_summary(struct kk_refusals *r)
 out:
 	kk_refusals_init(r);
 	return o;
+}
+
+uint64_t
+kk_refusal_interval_next(uint64_t cur, bool flooded)
+{
+	if (!flooded || cur < KK_REFUSAL_INTERVAL_USEC)
+		return KK_REFUSAL_INTERVAL_USEC;
+	return cur >= KK_REFUSAL_INTERVAL_MAX_USEC / 2 ?
+	    KK_REFUSAL_INTERVAL_MAX_USEC : 2 * cur;
 }

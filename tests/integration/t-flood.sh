@@ -45,6 +45,22 @@ jl=$(( $(wc -l <"$DLOG") - log_before ))
 check "the daemon log did not get a line per refusal ($jl lines)" test "$jl" -lt 200
 check "the refusals are summarised by uid (bounded wait for the interval)" \
 	wait_for 15 bash -c "'$KAKURICTL' -s '$SOCK' log -n 0 --json | jtrue '[.entries[] | select(.action == \"control-refusals\") | .uids[] | select(.uid == 65534) | .count] | add > 1000'"
+check "a flood kept up: the next interval is twice as long (summaries of 10 s, then 20 s)" \
+	wait_for 25 bash -c "'$KAKURICTL' -s '$SOCK' log -n 0 --json | jtrue '[.entries[] | select(.action == \"control-refusals\") | .interval_s] | .[0:2] == [10, 20]'"
+
+# many uids (a user's subordinate range): 40 of them refused 3 times each
+# record at most 12 lines in full an interval together, not 3 each
+printf '%s' '{"cmd":"release"}' >"$WORK/rel.json"
+for u in $(seq 200000 200039); do
+	for _ in 1 2 3; do
+		raw_request "$WORK/rel.json" --reuid="$u" --regid="$u" --clear-groups >/dev/null
+	done
+done
+full=$(ctl log -n 0 --json | jq '[.entries[] | select(.actor | test("^local:uid=2000[0-3][0-9]\\("))] | length')
+check "40 uids refused 120 times: $full lines in full (at most 12 an interval, two intervals at most)" \
+	test "${full:-999}" -ge 1 -a "${full:-999}" -le 24
+check "... and every refusal is counted in a summary (bounded wait for the interval)" \
+	wait_for 50 bash -c "'$KAKURICTL' -s '$SOCK' log -n 0 --json | jtrue '[.entries[] | select(.action == \"control-refusals\") | ((.uids // []) | map(select(.uid >= 200000) | .count) | add // 0) + (.other_uids // 0)] | add >= 108'"
 check "the escape sequences of the flood are not in the audit log, even escaped" bash -c "! grep -qiF '\\u001b' '$STATE'/audit.log*"
 check "audit chain verifies" ctl log -n 0
 summary

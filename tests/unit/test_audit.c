@@ -1373,6 +1373,69 @@ START_TEST(test_refusals_many_uids)
 }
 END_TEST
 
+/*
+ * All uids together: a user with subordinate uids records no more lines
+ * in full than KK_REFUSAL_DETAILED_ALL an interval (32 uids wrote 96).
+ */
+START_TEST(test_refusals_budget_of_all)
+{
+	struct kk_refusals r;
+	json_t *o;
+	uid_t uid;
+	int full = 0;
+
+	kk_refusals_init(&r);
+	for (uid = 100000; uid < 100000 + KK_REFUSAL_UIDS; uid++) {
+		full += kk_refusals_note(&r, uid, "malformed");
+		full += kk_refusals_note(&r, uid, "malformed");
+		full += kk_refusals_note(&r, uid, "busy");
+	}
+	ck_assert_int_eq(full, KK_REFUSAL_DETAILED_ALL);
+	ck_assert(KK_REFUSAL_DETAILED_ALL < KK_REFUSAL_UIDS *
+	    KK_REFUSAL_DETAILED);
+	o = kk_refusals_summary(&r);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "refused")),
+	    3 * KK_REFUSAL_UIDS);
+	ck_assert_int_eq(json_integer_value(json_object_get(o,
+	    "not_recorded")), 3 * KK_REFUSAL_UIDS - KK_REFUSAL_DETAILED_ALL);
+	json_decref(o);
+	/* the next interval has the whole budget again */
+	ck_assert(kk_refusals_note(&r, 100000 + KK_REFUSAL_UIDS - 1, "busy"));
+	kk_refusals_init(&r);
+}
+END_TEST
+
+/*
+ * A flood kept up: each interval twice the one before, up to ten
+ * minutes; a quiet one starts again at the first length.
+ */
+START_TEST(test_refusal_interval_backs_off)
+{
+	uint64_t iv = KK_REFUSAL_INTERVAL_USEC, seen[16];
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		seen[i] = iv;
+		iv = kk_refusal_interval_next(iv, true);
+	}
+	ck_assert_uint_eq(seen[0], KK_REFUSAL_INTERVAL_USEC);
+	ck_assert_uint_eq(seen[1], 2 * KK_REFUSAL_INTERVAL_USEC);
+	ck_assert_uint_eq(seen[2], 4 * KK_REFUSAL_INTERVAL_USEC);
+	for (i = 1; i < 16; i++)
+		ck_assert(seen[i] >= seen[i - 1] &&
+		    seen[i] <= KK_REFUSAL_INTERVAL_MAX_USEC);
+	ck_assert_uint_eq(seen[15], KK_REFUSAL_INTERVAL_MAX_USEC);
+	/* what that flood writes a day, in lines: a few hundred */
+	ck_assert_uint_le(86400ULL * 1000000ULL / KK_REFUSAL_INTERVAL_MAX_USEC *
+	    (KK_REFUSAL_DETAILED_ALL + 2), 4000);
+	ck_assert_uint_eq(kk_refusal_interval_next(iv, false),
+	    KK_REFUSAL_INTERVAL_USEC);
+	ck_assert_uint_eq(kk_refusal_interval_next(0, true),
+	    KK_REFUSAL_INTERVAL_USEC);
+}
+END_TEST
+
 /* ---- the file itself ---- */
 
 START_TEST(test_symlink_refused)
@@ -1455,4 +1518,6 @@ KK_SUITE(audit_suite, "audit",
 	KK_CASE("refusals", KK_TMPDIR, 0),
 	    KK_TEST(test_refusals_budget),
 	    KK_TEST(test_refusals_many_uids),
+	    KK_TEST(test_refusals_budget_of_all),
+	    KK_TEST(test_refusal_interval_backs_off),
 	KK_CASE("sha256", 0, 0), KK_TEST(test_sha256_kat))
