@@ -63,7 +63,8 @@ struct nc_conn {
 	bool authed;
 	bool awaiting;		/* a command is with the parent */
 	bool closing;		/* close once the pending output is written */
-	bool big;		/* reading a frame over KK_FRAME_MAX */
+	bool big;		/* a frame over KK_FRAME_MAX, until answered */
+	size_t big_window;	/* ... its bytes in this idle period */
 	bool lingering;		/* answered and shut: its input is drained */
 	unsigned parent_waits;	/* idle deadlines passed with the parent */
 	size_t drained;
@@ -302,7 +303,6 @@ conn_frame(void *arg, uint8_t *body, size_t len)
 {
 	struct nc_conn *c = arg;
 
-	big_done(c);
 	c->awaiting = true;
 	nc_send(c->nc, kk_frame_is_chunk(body, len) ? KK_IPC_CHUNK :
 	    KK_IPC_ENVELOPE, c->id, c->peer, body, len);
@@ -346,6 +346,7 @@ conn_step(struct nc_conn *c)
 			free(c->out);
 			c->out = NULL;
 			c->awaiting = false;
+			big_done(c);
 			if (c->closing) {
 				conn_linger(c);
 				return;
@@ -369,7 +370,11 @@ conn_step(struct nc_conn *c)
 			conn_close(c);
 			return;
 		}
-		set_deadline(c, KK_NET_IDLE_USEC);
+		/* a large frame is timed by what it brings in a period */
+		if (c->big)
+			c->big_window += (size_t)r;
+		else
+			set_deadline(c, KK_NET_IDLE_USEC);
 		fr = kk_frame_feed_each(&c->rd, buf, (size_t)r, &used,
 		    conn_frame, c);
 		if (fr < 0) {
@@ -386,6 +391,7 @@ conn_step(struct nc_conn *c)
 				return;
 			}
 			c->big = true;
+			c->big_window = 0;
 			c->nc->nbig++;
 		}
 		if (used < (size_t)r) {
@@ -407,6 +413,18 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct nc_conn *c = userdata;
 
+	if (c->big && !c->awaiting) {
+		if (c->big_window >= KK_NET_BIG_WINDOW_MIN) {
+			c->big_window = 0;
+			set_deadline(c, KK_NET_IDLE_USEC);
+			return 0;
+		}
+		nc_log(c->nc, c->peer, "closed: a frame over 1 MiB came slower "
+		    "than %u KiB in %llu s (%zu bytes)", KK_NET_BIG_WINDOW_MIN >> 10,
+		    KK_NET_IDLE_USEC / 1000000ULL, c->big_window);
+		conn_close(c);
+		return 0;
+	}
 	/*
 	 * The parent is working on it: looked at again after the next idle
 	 * period, up to KK_NET_PARENT_WAITS of them (no answer ever would

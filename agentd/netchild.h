@@ -41,6 +41,13 @@
 #define KK_NET_MAX_PREAUTH_SRC	16	/* ... from one IPv4 address or IPv6 /64 */
 #define KK_NET_MAX_AUTHED	64	/* authenticated connections */
 #define KK_NET_BIG_MAX		2	/* frames over 1 MiB read at once */
+/*
+ * ... each held until answered, and kept coming: a frame over 1 MiB that
+ * brings less than this in an idle period is cut (one that trickled a
+ * byte at a time held its slot for good, and the two of them every real
+ * block list out with "busy").  8.5 KiB/s: any link that is not dead.
+ */
+#define KK_NET_BIG_WINDOW_MIN	(256U << 10)
 #define KK_NET_HANDSHAKE_USEC	(5ULL * 1000000ULL)
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
 /* idle periods a command may stay with the parent (10 min) */

@@ -23,6 +23,12 @@
  *       waits for the server to close the connection.  Prints "sent M"
  *       and then "closed after S s", or "open after S s" when SECONDS
  *       passed first.  Its answers are never read.
+ *   netstress trickle ADDR PORT CERT KEY BYTES SECONDS
+ *       an authenticated operator that announces a frame of BYTES (over
+ *       1 MiB: a block list's size) and then sends it one byte every two
+ *       seconds, holding a large-frame slot as long as it is let.  Prints
+ *       "closed after S s (N bytes)" when the server closes, or "open
+ *       after S s" when SECONDS passed first.
  *
  * Every loop is bounded in count and time; it talks only to the address
  * it is given (test namespaces).
@@ -329,9 +335,75 @@ out:
 	return r;
 }
 
+/* argv: ADDR PORT CERT KEY BYTES SECONDS, from argv[1] */
+static int
+trickle(char **argv)
+{
+	struct sockaddr_storage ss;
+	struct pollfd p;
+	socklen_t sl;
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	unsigned char hdr[4], zero = 0;
+	long bytes = atol(argv[5]);
+	int seconds = atoi(argv[6]), fd = -1, r = 2, sent = 0;
+	double t0, end, next;
+
+	if (bytes <= (1L << 20) || bytes > (64L << 20) || seconds < 1 ||
+	    seconds > 600 || pu_sockaddr_of(argv[1], argv[2], &ss, &sl) < 0)
+		return 2;
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_use_certificate_file(ctx, argv[3], SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, argv[4], SSL_FILETYPE_PEM) != 1)
+		goto out;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&ss, sl) < 0 ||
+	    (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_connect(ssl) != 1)
+		goto out;
+	hdr[0] = (unsigned char)(bytes >> 24);
+	hdr[1] = (unsigned char)(bytes >> 16);
+	hdr[2] = (unsigned char)(bytes >> 8);
+	hdr[3] = (unsigned char)bytes;
+	if (SSL_write(ssl, hdr, sizeof(hdr)) != (int)sizeof(hdr))
+		goto out;
+	printf("ready\n");
+	fflush(stdout);
+	t0 = pu_now_s();
+	end = t0 + seconds;
+	next = t0 + 2;
+	r = 1;
+	while (pu_now_s() < end) {
+		p = (struct pollfd){ .fd = fd, .events = POLLRDHUP };
+		if (poll(&p, 1, 200) > 0 &&
+		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			printf("closed after %.0f s (%d bytes)\n",
+			    pu_now_s() - t0, sent);
+			r = 0;
+			goto out;
+		}
+		if (pu_now_s() >= next && sent < bytes) {
+			if (SSL_write(ssl, &zero, 1) == 1)
+				sent++;
+			next += 2;
+		}
+	}
+	printf("open after %d s (%d bytes)\n", seconds, sent);
+out:
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 8 && strcmp(argv[1], "trickle") == 0)
+		return trickle(argv + 1);
 	if (argc == 9 && strcmp(argv[1], "noread") == 0)
 		return noread(argv + 1);
 	if (argc == 5 && strcmp(argv[1], "squat") == 0)
@@ -342,6 +414,7 @@ main(int argc, char **argv)
 		return status_loop(argv[2], atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: netstress squat ADDR PORT SECONDS | "
 	    "churn ADDR PORT N SECONDS | status SOCKET SECONDS INTERVAL_MS | "
-	    "noread ADDR PORT CERT KEY FILE N SECONDS\n");
+	    "noread ADDR PORT CERT KEY FILE N SECONDS | "
+	    "trickle ADDR PORT CERT KEY BYTES SECONDS\n");
 	return 2;
 }

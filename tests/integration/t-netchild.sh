@@ -163,6 +163,24 @@ check "... it had sent its commands first (the answers had stopped flowing)" gre
 check "... and the child said why" grep -q 'closed: it did not read its answer' "$DLOG"
 check "... a signed status is served after it" test "$(send_result "$(sign carol status)")" = done
 
+# --- a frame over 1 MiB must keep coming: one that trickles is cut ---
+# two operators announce 20 MiB frames and send a byte every 2 s: each
+# would hold one of the two large-frame slots as long as it trickled (the
+# idle deadline saw progress), and every real block list got "busy";
+# under 256 KiB in an idle period (30 s) closes the connection
+for i in 1 2; do
+	ip netns exec "$PEER" "$NETSTRESS" trickle "$EP4" 7443 "$PKI/op-ca.crt" "$PKI/op-ca.key" \
+		20971520 80 >"$WORK/trickle$i.out" 2>&1 &
+	TR[$i]=$!
+	PIDS+=("${TR[$i]}")
+done
+wait "${TR[1]}"; rc1=$?
+wait "${TR[2]}"; rc2=$?
+check "two frames over 1 MiB that trickle (a byte every 2 s): both closed by the agent within 80 s" \
+	bash -c "[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && grep -q '^closed after' '$WORK/trickle1.out' && grep -q '^closed after' '$WORK/trickle2.out'"
+check "... and the child said why" grep -q 'closed: a frame over 1 MiB came slower than' "$DLOG"
+check "... a signed status is served after them" test "$(send_result "$(sign carol status)")" = done
+
 # --- frames over 1 MiB (a block list, DESIGN 4): only two read at once ---
 # three authenticated operators each announce a 20 MiB frame, send a
 # little of it and hold: the memory they could make the child hold is
