@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,62 @@ out:
 	return p;
 }
 
+/*
+ * The reports already listed, by SHA-256 of agent and report id (128 bits
+ * kept): the collector indexes a report again when the agent resends it
+ * after its first line scrolled out of the tail it looks at (an ack lost,
+ * the agent offline for long), and a report is one report however often
+ * its line stands in the index -- counted twice, a drill's figures lie.
+ */
+struct seen {
+	uint8_t (*k)[16];
+	size_t n, cap;
+};
+
+static size_t
+slot_of(const uint8_t k[16], size_t cap)
+{
+	uint64_t v;
+
+	memcpy(&v, k, sizeof(v));
+	return (size_t)(v % cap);
+}
+
+/* true if agent/id was seen before; false (and now seen) otherwise */
+static bool
+seen_before(struct seen *s, const char *agent, const char *id)
+{
+	uint8_t h[32], (*k)[16];
+	size_t i, j, cap;
+	char both[KK_AGENT_ID_HEX + KK_EPISODE_HEX + 2];
+
+	snprintf(both, sizeof(both), "%s/%s", agent, id);
+	kk_sha256(both, strlen(both), h);
+	h[0] |= 1;		/* all zeros marks a free slot */
+	if (2 * (s->n + 1) > s->cap) {
+		cap = s->cap ? 2 * s->cap : 1024;
+		if ((k = calloc(cap, sizeof(*k))) == NULL)
+			return false;	/* listed twice rather than not at all */
+		for (i = 0; i < s->cap; i++) {
+			if (s->k[i][0] == 0)
+				continue;
+			for (j = slot_of(s->k[i], cap); k[j][0] != 0;
+			    j = (j + 1) % cap)
+				;
+			memcpy(k[j], s->k[i], 16);
+		}
+		free(s->k);
+		s->k = k;
+		s->cap = cap;
+	}
+	for (j = slot_of(h, s->cap); s->k[j][0] != 0; j = (j + 1) % s->cap)
+		if (memcmp(s->k[j], h, 16) == 0)
+			return true;
+	memcpy(s->k[j], h, 16);
+	s->n++;
+	return false;
+}
+
 /* What to do with each wanted report: p its payload, or NULL and why. */
 typedef int report_fn(void *arg, json_t *line, json_t *p, const char *why);
 
@@ -145,7 +202,8 @@ each_report(const char *dir, const struct filter *f, report_fn *fn,
     void *arg, unsigned long *bad)
 {
 	char path[PATH_MAX], *text = NULL, *line, *save = NULL;
-	const char *why;
+	const char *why, *agent, *id;
+	struct seen seen = { NULL, 0, 0 };
 	json_t *o, *p;
 	size_t len;
 	int r, ret = EX_FAILED;
@@ -167,6 +225,14 @@ each_report(const char *dir, const struct filter *f, report_fn *fn,
 			fprintf(stderr, "%s: a line that is not JSON\n", path);
 			continue;
 		}
+		agent = str_or(o, KW_AGENT, "");
+		id = str_or(o, KW_ID, "");
+		if (kk_is_hex(agent, strlen(agent), KK_AGENT_ID_HEX) &&
+		    kk_is_hex(id, strlen(id), KK_EPISODE_HEX) &&
+		    seen_before(&seen, agent, id)) {
+			json_decref(o);
+			continue;
+		}
 		r = 0;
 		if (wanted(f, o)) {
 			why = "";
@@ -181,6 +247,7 @@ each_report(const char *dir, const struct filter *f, report_fn *fn,
 	}
 	ret = EX_DONE;
 out:
+	free(seen.k);
 	free(text);
 	return ret;
 }

@@ -241,6 +241,18 @@ cycle 12 >/dev/null
 check_within "report.ca that certified the collector, an agent it lists: delivered" 30 outbox_empty
 collector_stop
 
+# --- a report indexed twice is one report ---
+# the collector indexes a resent report again when its first line left
+# the tail it looks at (an ack lost, the agent away for long): listed
+# twice, it would be counted twice (a drill's figures)
+head -1 "$COL/index.jsonl" >>"$COL/index.jsonl"
+DUP=$(head -1 "$COL/index.jsonl" | jq -r .id)
+"$KAKURICTL" reports --json "$COL" >"$WORK/dup.json"; rc=$?
+check "a report whose line stands twice in the index is listed once, verified" \
+	bash -c "[ $rc -eq 0 ] && [ \$(jq -s --arg id '$DUP' '[.[] | select(.report.id == \$id and .verified)] | length' '$WORK/dup.json') -eq 1 ]"
+check "... and every report once: as many listed as ids in the index" \
+	bash -c "[ \$(jq -s length '$WORK/dup.json') -eq \$(jq -r .id '$COL/index.jsonl' | sort -u | wc -l) ]"
+
 # --- a report changed on the collector's disk is caught ---
 F="$COL/$AGENT_ID/$ID1.json"
 jq -c '.payload |= (@base64d | fromjson | .body.mode = "egress" | tojson | @base64)' "$F" >"$WORK/forged" &&
