@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "run.h"
+#include "tally.h"
 #include "wire.h"
 
 /*
@@ -50,6 +51,8 @@ kd_act_log(struct run *r)
 		snprintf(r->detail, sizeof(r->detail), "users outside "
 		    "staff_group may ask for at most %d lines, or all of them "
 		    "(-n 0)", KK_LOG_OTHER_LINES_MAX);
+		kd_tally_refused(d, r->uid, r->pid, r->local_class, "log",
+		    KE_TOO_LARGE, NULL);
 		return -E2BIG;
 	}
 	if (js != NULL)

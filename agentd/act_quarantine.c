@@ -147,7 +147,7 @@ kd_act_disconnect(struct run *r)
 	msg = disconnect_message(req, text, sizeof(text), &cut, why,
 	    sizeof(why));
 	if (msg == NULL) {
-		kd_tally_refused(d, r->uid, r->pid, "disconnect", KE_MALFORMED,
+		kd_tally_refused(d, r->uid, r->pid, r->local_class, "disconnect", KE_MALFORMED,
 		    json_pack("{s:s}", KW_ERROR, why));
 		kd_run_reject(r, KE_MALFORMED, why);
 		return -EINVAL;

@@ -262,7 +262,7 @@ kd_act_report(struct run *r)
 	int err;
 
 	if ((problem = request_problem(req, why, sizeof(why))) != NULL) {
-		kd_tally_refused(d, r->uid, r->pid, "report", KE_MALFORMED,
+		kd_tally_refused(d, r->uid, r->pid, r->local_class, "report", KE_MALFORMED,
 		    json_pack("{s:s}", KW_ERROR, problem));
 		kd_run_reject(r, KE_MALFORMED, problem);
 		return -EINVAL;
@@ -282,7 +282,7 @@ kd_act_report(struct run *r)
 			pressed = true;
 	}
 	if (!kd_tally_report_ok(d, r->uid, r->local_class != KK_PEER_OTHER)) {
-		kd_tally_refused(d, r->uid, r->pid, "report", KE_RATE_LIMITED,
+		kd_tally_refused(d, r->uid, r->pid, r->local_class, "report", KE_RATE_LIMITED,
 		    NULL);
 		kd_run_reject(r, KE_RATE_LIMITED, pressed ? "disconnected; "
 		    "but too many reports from this user in ten minutes, this "

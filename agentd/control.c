@@ -244,7 +244,7 @@ submit_apply(struct kk_conn *c, struct kd_req *kr, json_t *req)
 		resp = kk_wire_error(KE_MALFORMED, "apply needs \"envelope\"");
 	} else if (!kd_tally_apply_ok(d, c->cred.uid,
 	    c->cls != KK_PEER_OTHER)) {
-		kd_tally_refused(d, c->cred.uid, c->cred.pid, "apply",
+		kd_tally_refused(d, c->cred.uid, c->cred.pid, c->cls, "apply",
 		    KE_RATE_LIMITED, NULL);
 		resp = kk_wire_error(KE_RATE_LIMITED,
 		    "too many signed commands from this user; wait a few seconds");
@@ -286,7 +286,8 @@ submit_watch(struct kk_conn *c)
 		else
 			snprintf(msg, sizeof(msg), "%d watchers already; try "
 			    "again later", KD_WATCH_MAX);
-		kd_tally_refused(ctl->d, uid, c->cred.pid, "watch", word, NULL);
+		kd_tally_refused(ctl->d, uid, c->cred.pid, c->cls, "watch", word,
+		    NULL);
 		resp = kk_wire_error(word, msg);
 		answer(c, resp);
 		json_decref(resp);
@@ -400,8 +401,8 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
 		    "request larger than %zu KiB" : "bad frame",
 		    kk_control_frame_max(c->cls) / 1024);
-		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, "control",
-		    r == -EMSGSIZE ? KE_TOO_LARGE : KE_BAD_FRAME, NULL);
+		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
+		    "control", r == -EMSGSIZE ? KE_TOO_LARGE : KE_BAD_FRAME, NULL);
 		resp = kk_wire_error(r == -EMSGSIZE ? KE_TOO_LARGE :
 		    KE_MALFORMED, msg);
 		if (conn_reply(c, resp) < 0)
@@ -418,7 +419,7 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 	/* a request that never came is a refusal; a client that stopped reading is not */
 	if (!c->replied)
-		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid,
+		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
 		    "control", KE_TIMEOUT, NULL);
 	conn_free(c);
 	return 0;
@@ -427,14 +428,14 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 /* Over quota: a short answer if the socket takes it at once, and close. */
 static void
 refuse_busy(struct kk_control *ctl, int cfd, const struct ucred *cred,
-    int why)
+    int cls, int why)
 {
 	ssize_t n;
 
 	n = send(cfd, ctl->busy, ctl->busy_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)n;
 	close(cfd);
-	kd_tally_refused(ctl->d, cred->uid, cred->pid, "connect",
+	kd_tally_refused(ctl->d, cred->uid, cred->pid, cls, "connect",
 	    why == -EUSERS ? KE_BUSY_UID : KE_BUSY, NULL);
 }
 
@@ -480,7 +481,7 @@ admit(struct kk_control *ctl, int cfd)
 	r = kk_control_admit(c->cls, open_of_uid(ctl, c->cred.uid, c->cls),
 	    ctl->nclass, (unsigned)ctl->nconns);
 	if (r < 0) {
-		refuse_busy(ctl, cfd, &c->cred, r);
+		refuse_busy(ctl, cfd, &c->cred, c->cls, r);
 		free(c);
 		return;
 	}

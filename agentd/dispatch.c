@@ -202,7 +202,8 @@ refuse(struct run *r, const char *name, const char *why,
 		    v->name, kd_origin_name(r->origin));
 	kd_run_reject(r, why, msg);
 	if (r->origin == KD_ORIGIN_LOCAL)
-		kd_tally_refused(r->d, cred->uid, r->pid, name, why, NULL);
+		kd_tally_refused(r->d, cred->uid, r->pid, r->local_class, name,
+		    why, NULL);
 }
 
 /* The verb asked for: its row decides, then its handler runs. */
@@ -214,18 +215,18 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 	const char *why;
 	int err;
 
+	r->local_class = local ? (int)kk_peer_class(cred, d->staff_known,
+	    d->staff_gid) : KK_PEER__MAX;
 	if (name == NULL || (r->verb = kd_verb_find(name)) == NULL) {
 		kd_run_reject(r, local ? (name ? KE_UNKNOWN_COMMAND :
 		    KE_MALFORMED) : KE_UNKNOWN_ACTION, name ? "unknown command" :
 		    "request must be a JSON object with \"cmd\"");
 		if (local)
-			kd_tally_refused(d, cred->uid, r->pid, "control",
-			    r->reason, name ? json_pack("{s:s}", KW_CMD, name) :
+			kd_tally_refused(d, cred->uid, r->pid, r->local_class,
+			    "control", r->reason, name ? json_pack("{s:s}", KW_CMD, name) :
 			    NULL);
 		goto done;
 	}
-	r->local_class = local ? (int)kk_peer_class(cred, d->staff_known,
-	    d->staff_gid) : KK_PEER__MAX;
 	why = kd_verb_refusal(r->verb, r->origin, r->local_class);
 	if (why != NULL) {
 		refuse(r, name, why, cred);
@@ -235,8 +236,8 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 		if (local) {
 			kd_run_reject(r, KE_NOT_AVAILABLE, "this command is "
 			    "not available in this version of kakurid");
-			kd_tally_refused(d, cred->uid, r->pid, name, r->reason,
-			    NULL);
+			kd_tally_refused(d, cred->uid, r->pid, r->local_class,
+			    name, r->reason, NULL);
 		} else {
 			kd_run_reject(r, KE_UNSUPPORTED_ACTION,
 			    "this agent version cannot do that yet");

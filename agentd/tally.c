@@ -30,7 +30,10 @@ struct kd_tally {
 	struct kk_refusals repeats;
 	sd_event_source *summary;
 	uint64_t interval;	/* its length: longer while a flood goes on */
+	uint64_t started;	/* when this one started */
 	uint64_t ended;		/* when the last one ended */
+	/* presses that changed nothing, summed up every interval */
+	sd_event_source *repeats_timer;
 	/* signed commands handed over, self-reports, per uid in an interval */
 	struct kd_rate {
 		struct {
@@ -64,7 +67,51 @@ kd_local_actor(uid_t uid, pid_t pid, char *buf, size_t len)
 	    (int)pid);
 }
 
-/* The interval is over: one line for everything that was only counted. */
+/* A one-shot timer of tl's, armed in usec unless it is already. */
+static void
+arm(struct kd_tally *tl, sd_event_source **src, uint64_t usec,
+    sd_event_time_handler_t fn)
+{
+	int enabled = SD_EVENT_OFF;
+
+	if (*src != NULL)
+		sd_event_source_get_enabled(*src, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	if (*src == NULL)
+		sd_event_add_time_relative(tl->d->ev, src, CLOCK_MONOTONIC, usec,
+		    0, fn, tl);
+	else if (sd_event_source_set_time_relative(*src, usec) >= 0)
+		sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
+}
+
+/*
+ * Presses that changed nothing: one line with the counts per uid, every
+ * KK_REFUSAL_INTERVAL_USEC (staff and root press it: no flood of others
+ * lengthens their interval).
+ */
+static int
+on_repeats(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kd_tally *tl = userdata;
+	json_t *sum;
+
+	if ((sum = kk_refusals_summary(&tl->repeats)) == NULL)
+		return 0;
+	json_object_set(sum, KW_PRESSED, json_object_get(sum, KW_REFUSED));
+	json_object_del(sum, KW_REFUSED);
+	kk_log(LOG_NOTICE, KK_MID_CONTROL,
+	    "control: %lld presses while already quarantined not logged one by one",
+	    (long long)json_integer_value(json_object_get(sum,
+	    KW_NOT_RECORDED)));
+	kd_audit(tl->d, "kakurid", "control-repeats", "summary", sum);
+	return 0;
+}
+
+/*
+ * The refusals' interval is over (s NULL: cut short by a stop): one line
+ * for everything that was only counted, and the next interval's length.
+ */
 static int
 on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -72,26 +119,17 @@ on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 	unsigned long long secs = tl->interval / 1000000ULL;
 	char who[256] = "";
 	size_t i, off = 0;
+	uint64_t now = 0;
 	json_t *sum, *u;
-	bool flooded = false;
 
-	/* presses that changed nothing: one line with the counts per uid */
-	if ((sum = kk_refusals_summary(&tl->repeats)) != NULL) {
-		flooded = true;
-		json_object_set(sum, KW_PRESSED, json_object_get(sum, KW_REFUSED));
-		json_object_del(sum, KW_REFUSED);
-		kk_log(LOG_NOTICE, KK_MID_CONTROL,
-		    "control: %lld presses while already quarantined not logged one by one",
-		    (long long)json_integer_value(json_object_get(sum,
-		    KW_NOT_RECORDED)));
-		json_object_set_new(sum, KW_INTERVAL_S,
-		    json_integer((json_int_t)secs));
-		kd_audit(tl->d, "kakurid", "control-repeats", "summary", sum);
-	}
+	sd_event_now(tl->d->ev, CLOCK_MONOTONIC, &now);
+	if (s == NULL && now > tl->started)
+		secs = (now - tl->started + 999999ULL) / 1000000ULL;
 	sum = kk_refusals_summary(&tl->refusals);
+	tl->interval = kk_refusal_interval_next(tl->interval, sum != NULL);
+	tl->ended = now;
 	if (sum == NULL)
-		goto out;
-	flooded = true;
+		return 0;
 	json_array_foreach(json_object_get(sum, KW_UIDS), i, u) {
 		if (off < sizeof(who))
 			off += (size_t)snprintf(who + off, sizeof(who) - off,
@@ -108,13 +146,10 @@ on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 	    who);
 	json_object_set_new(sum, KW_INTERVAL_S, json_integer((json_int_t)secs));
 	kd_audit(tl->d, "kakurid", "control-refusals", "summary", sum);
-out:
-	tl->interval = kk_refusal_interval_next(tl->interval, flooded);
-	sd_event_now(tl->d->ev, CLOCK_MONOTONIC, &tl->ended);
 	return 0;
 }
 
-/* The first counted event of an interval starts it. */
+/* The first refusal of an interval starts it. */
 static void
 summary_arm(struct kd_tally *tl)
 {
@@ -125,16 +160,12 @@ summary_arm(struct kd_tally *tl)
 		sd_event_source_get_enabled(tl->summary, &enabled);
 	if (enabled != SD_EVENT_OFF)
 		return;
-	/* as quiet as an interval since the last: the flood is over */
+	/* quiet for as long as the next interval would last: the flood is over */
 	sd_event_now(tl->d->ev, CLOCK_MONOTONIC, &now);
 	if (now - tl->ended >= tl->interval)
 		tl->interval = KK_REFUSAL_INTERVAL_USEC;
-	if (tl->summary == NULL)
-		sd_event_add_time_relative(tl->d->ev, &tl->summary,
-		    CLOCK_MONOTONIC, tl->interval, 0, on_summary, tl);
-	else if (sd_event_source_set_time_relative(tl->summary,
-	    tl->interval) >= 0)
-		sd_event_source_set_enabled(tl->summary, SD_EVENT_ONESHOT);
+	tl->started = now;
+	arm(tl, &tl->summary, tl->interval, on_summary);
 }
 
 /*
@@ -151,19 +182,20 @@ kd_tally_repeat(struct kd *d, uid_t uid, const char *action)
 
 	if (tl == NULL)
 		return true;
-	full = kk_refusals_note(&tl->repeats, uid, action);
-	summary_arm(tl);
+	full = kk_refusals_note(&tl->repeats, uid, action, false);
+	arm(tl, &tl->repeats_timer, KK_REFUSAL_INTERVAL_USEC, on_repeats);
 	return full;
 }
 
 void
-kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
-    const char *reason, json_t *extra)
+kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, int cls,
+    const char *action, const char *reason, json_t *extra)
 {
 	struct kd_tally *tl = d->tally;
 	char actor[160], result[64];
 
-	if (tl == NULL || kk_refusals_note(&tl->refusals, uid, reason)) {
+	if (tl == NULL || kk_refusals_note(&tl->refusals, uid, reason,
+	    cls == KK_PEER_OTHER)) {
 		kd_local_actor(uid, pid, actor, sizeof(actor));
 		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: %s: %s refused (%s)",
 		    actor, action, reason);
@@ -240,7 +272,9 @@ kd_tally_close(struct kd *d)
 	if (t == NULL)
 		return;
 	/* what the interval counted is not lost at a stop */
+	on_repeats(NULL, 0, t);
 	on_summary(NULL, 0, t);
+	sd_event_source_disable_unref(t->repeats_timer);
 	sd_event_source_disable_unref(t->summary);
 	free(t);
 	d->tally = NULL;

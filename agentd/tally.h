@@ -19,10 +19,11 @@ void kd_local_actor(uid_t uid, pid_t pid, char *buf, size_t len);
 /*
  * A refused request: logged and audited in full for the first few of a
  * uid in an interval, counted for the interval's summary otherwise.
- * Consumes extra.
+ * cls (enum kk_peer_class): outside staff_group, its lines in full are
+ * drawn from a budget of all uids too.  Consumes extra.
  */
-void kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, const char *action,
-    const char *reason, struct json_t *extra);
+void kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, int cls,
+    const char *action, const char *reason, struct json_t *extra);
 /*
  * A press that changed nothing: true when it is to be recorded (audit,
  * CSIRT notice) one by one, false past the first few of its uid.

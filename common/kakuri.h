@@ -487,11 +487,13 @@ void kk_audit_tail_close(struct kk_audit_tail *t);
  * summary.  So a flood costs a bounded number of lines per uid.
  */
 #define KK_REFUSAL_UIDS		32	/* uids counted one by one */
+#define KK_REFUSAL_UIDS_KEPT	4	/* ... of them kept for root and staff */
 #define KK_REFUSAL_REASONS	8	/* reason words per uid */
 #define KK_REFUSAL_DETAILED	3	/* recorded in full, per uid and interval */
 /*
- * ... and of all uids together: a user with a range of subordinate uids
- * (thousands) would otherwise write KK_REFUSAL_UIDS times as many.
+ * ... and of all the uids outside staff_group together: a user with a
+ * range of subordinate uids (thousands) would otherwise write
+ * KK_REFUSAL_UIDS times as many.
  */
 #define KK_REFUSAL_DETAILED_ALL	12
 struct kk_refusal_uid {
@@ -510,8 +512,13 @@ struct kk_refusals {
 	unsigned long detailed;		/* recorded in full, all uids */
 };
 void kk_refusals_init(struct kk_refusals *r);
-/* Counts one; true when this one should be recorded in full. */
-bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason);
+/*
+ * Counts one; true when this one should be recorded in full.  shared:
+ * it draws on the budget of all uids too (users outside staff_group;
+ * root's and staff's refusals keep theirs, a flood does not hide them).
+ */
+bool kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason,
+    bool shared);
 /*
  * The interval's summary ({"refused": N, "not_recorded": M, "uids":
  * [{"uid", "count", "reasons": {...}}...]}) and a fresh interval; NULL

@@ -21,7 +21,8 @@ kk_refusals_init(struct kk_refusals *r)
 }
 
 bool
-kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason)
+kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason,
+    bool shared)
 {
 	struct kk_refusal_uid *u = NULL;
 	size_t i;
@@ -30,7 +31,8 @@ kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason)
 	for (i = 0; i < r->n && u == NULL; i++)
 		if (r->u[i].uid == uid)
 			u = &r->u[i];
-	if (u == NULL && r->n < KK_REFUSAL_UIDS) {
+	if (u == NULL && r->n < KK_REFUSAL_UIDS -
+	    (shared ? KK_REFUSAL_UIDS_KEPT : 0)) {
 		u = &r->u[r->n++];
 		u->uid = uid;
 	}
@@ -49,9 +51,9 @@ kk_refusals_note(struct kk_refusals *r, uid_t uid, const char *reason)
 		}
 	}
 	if (u->detailed < KK_REFUSAL_DETAILED &&
-	    r->detailed < KK_REFUSAL_DETAILED_ALL) {
+	    (!shared || r->detailed < KK_REFUSAL_DETAILED_ALL)) {
 		u->detailed++;
-		r->detailed++;
+		r->detailed += shared;
 		return true;
 	}
 	r->suppressed++;

@@ -1314,10 +1314,10 @@ START_TEST(test_refusals_budget)
 	kk_refusals_init(&r);
 	for (i = 0; i < 1000; i++)
 		full += kk_refusals_note(&r, 65534, i % 2 ? "busy" :
-		    "malformed");
+		    "malformed", true);
 	ck_assert_int_eq(full, KK_REFUSAL_DETAILED);
 	/* another uid has a budget of its own */
-	ck_assert(kk_refusals_note(&r, 1000, "not-authorized"));
+	ck_assert(kk_refusals_note(&r, 1000, "not-authorized", true));
 	o = kk_refusals_summary(&r);
 	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "refused")), 1001);
@@ -1330,7 +1330,7 @@ START_TEST(test_refusals_budget)
 	    "reasons"), "busy")), 500);
 	json_decref(o);
 	/* a fresh interval, a fresh budget; nothing to summarise */
-	ck_assert(kk_refusals_note(&r, 65534, "busy"));
+	ck_assert(kk_refusals_note(&r, 65534, "busy", true));
 	ck_assert_ptr_null(kk_refusals_summary(&r));
 }
 END_TEST
@@ -1347,10 +1347,10 @@ START_TEST(test_refusals_many_uids)
 
 	kk_refusals_init(&r);
 	for (uid = 1000; uid < 1200; uid++) {
-		kk_refusals_note(&r, uid, "a");
-		kk_refusals_note(&r, uid, "b");
-		kk_refusals_note(&r, uid, "c");
-		kk_refusals_note(&r, uid, "d");
+		kk_refusals_note(&r, uid, "a", true);
+		kk_refusals_note(&r, uid, "b", true);
+		kk_refusals_note(&r, uid, "c", true);
+		kk_refusals_note(&r, uid, "d", true);
 	}
 	o = kk_refusals_summary(&r);
 	ck_assert_ptr_nonnull(o);
@@ -1386,22 +1386,33 @@ START_TEST(test_refusals_budget_of_all)
 
 	kk_refusals_init(&r);
 	for (uid = 100000; uid < 100000 + KK_REFUSAL_UIDS; uid++) {
-		full += kk_refusals_note(&r, uid, "malformed");
-		full += kk_refusals_note(&r, uid, "malformed");
-		full += kk_refusals_note(&r, uid, "busy");
+		full += kk_refusals_note(&r, uid, "malformed", true);
+		full += kk_refusals_note(&r, uid, "malformed", true);
+		full += kk_refusals_note(&r, uid, "busy", true);
 	}
 	ck_assert_int_eq(full, KK_REFUSAL_DETAILED_ALL);
 	ck_assert(KK_REFUSAL_DETAILED_ALL < KK_REFUSAL_UIDS *
 	    KK_REFUSAL_DETAILED);
+	ck_assert(!kk_refusals_note(&r, 4242424, "busy", true));
+	/*
+	 * Root and staff keep lines of their own, whatever the others did:
+	 * the budget of all and the uids' table are not theirs to fill.
+	 */
+	for (uid = 0; uid < 3; uid++) {
+		ck_assert(kk_refusals_note(&r, 0, "busy", false));
+		ck_assert(kk_refusals_note(&r, 4242, "busy", false));
+	}
+	ck_assert(!kk_refusals_note(&r, 0, "busy", false));
 	o = kk_refusals_summary(&r);
 	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(json_integer_value(json_object_get(o, "refused")),
-	    3 * KK_REFUSAL_UIDS);
+	    3 * KK_REFUSAL_UIDS + 1 + 7);
 	ck_assert_int_eq(json_integer_value(json_object_get(o,
-	    "not_recorded")), 3 * KK_REFUSAL_UIDS - KK_REFUSAL_DETAILED_ALL);
+	    "not_recorded")), 3 * KK_REFUSAL_UIDS + 1 -
+	    KK_REFUSAL_DETAILED_ALL + 1);
 	json_decref(o);
 	/* the next interval has the whole budget again */
-	ck_assert(kk_refusals_note(&r, 100000 + KK_REFUSAL_UIDS - 1, "busy"));
+	ck_assert(kk_refusals_note(&r, 100000 + KK_REFUSAL_UIDS - 1, "busy", true));
 	kk_refusals_init(&r);
 }
 END_TEST
