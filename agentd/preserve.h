@@ -175,6 +175,8 @@ void pv_arm_deadline(struct job *j);
 void pv_jobs_free(struct kd_preserve *pv);
 void pv_cut_unreported(struct job *j, const char *why);
 void pv_release_space(struct job *j);
+/* One line of a worker's report, checked (the tests feed it too). */
+void pv_job_line(struct job *j, const char *line, size_t len);
 void pv_worker_end_words(const struct job *j, char *out, size_t len);
 
 /* preserve_worker.c */

@@ -6,10 +6,12 @@
  * one ends, the action that started it is told (its done callback).
  */
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +59,9 @@ take_artifact(struct job *j, json_t *v)
 	const char *p = json_string_value(json_object_get(v, KW_PATH));
 	const char *h = json_string_value(json_object_get(v, KW_SHA256));
 
-	if (p == NULL || h == NULL || !pv_is_hex(h, 64))
+	/* a path of the worker's: below its directory, or nothing of it */
+	if (p == NULL || h == NULL || !pv_is_hex(h, 64) ||
+	    !kk_artifact_rel_ok(p))
 		return -EBADMSG;
 	memset(&a, 0, sizeof(a));
 	if (pv_strf(a.path, sizeof(a.path), "%s/%s", j->sub, p) < 0)
@@ -81,9 +85,9 @@ take_artifact(struct job *j, json_t *v)
 	return 0;
 }
 
-/* One complete line from a worker. */
-static void
-job_line(struct job *j, const char *line, size_t len)
+/* One complete line from a worker (the tests feed it too). */
+void
+pv_job_line(struct job *j, const char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *o, *v;
@@ -100,9 +104,12 @@ job_line(struct job *j, const char *line, size_t len)
 		if (take_artifact(j, v) < 0)
 			j->bad = true;
 	} else if (json_is_string(v = json_object_get(o, KW_BEGIN))) {
-		if (pv_strf(j->current, sizeof(j->current), "%s",
-		    json_string_value(v)) < 0)
+		if (!kk_artifact_rel_ok(json_string_value(v)) ||
+		    pv_strf(j->current, sizeof(j->current), "%s",
+		    json_string_value(v)) < 0) {
+			j->current[0] = '\0';
 			j->bad = true;
+		}
 	} else if ((v = json_object_get(o, KW_END)) != NULL &&
 	    json_is_array(json_object_get(v, KW_ERRORS))) {
 		j->code = (int)json_integer_value(json_object_get(v, KW_CODE));
@@ -147,7 +154,8 @@ job_read(struct job *j)
 		/* every whole line now; the rest waits for its end */
 		for (off = 0; (nl = memchr(j->buf + off, '\n', j->len - off)) !=
 		    NULL; off = (size_t)(nl - j->buf) + 1)
-			job_line(j, j->buf + off, (size_t)(nl - j->buf) - off);
+			pv_job_line(j, j->buf + off, (size_t)(nl - j->buf) -
+			    off);
 		memmove(j->buf, j->buf + off, j->len - off);
 		j->len -= off;
 		if (j->len > KD_JOB_LINE_MAX) {
@@ -161,6 +169,41 @@ job_read(struct job *j)
 }
 
 /*
+ * rel (kk_artifact_rel_ok) created empty beneath dfd, its directories
+ * too, no symbolic link followed on the way: an open fd, or -errno.
+ */
+static int
+create_beneath(int dfd, const char *rel)
+{
+	struct open_how how = {
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		    RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	char tmp[KK_ART_PATH_MAX], *p;
+	int fd;
+
+	if (!kk_artifact_rel_ok(rel) ||
+	    snprintf(tmp, sizeof(tmp), "%s", rel) >= (int)sizeof(tmp))
+		return -EINVAL;
+	for (p = strchr(tmp, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+		fd = (int)syscall(SYS_openat2, dfd, tmp, &how, sizeof(how));
+		if (fd < 0 && errno == ENOENT && mkdirat(dfd, tmp, 0700) == 0)
+			fd = (int)syscall(SYS_openat2, dfd, tmp, &how,
+			    sizeof(how));
+		if (fd < 0)
+			return -errno;
+		close(fd);
+		*p = '/';
+	}
+	how.flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+	how.mode = 0600;
+	fd = (int)syscall(SYS_openat2, dfd, tmp, &how, sizeof(how));
+	return fd < 0 ? -errno : fd;
+}
+
+/*
  * The artifact the worker said it began and never finished, when no file
  * of it exists (it was held before it could make one: opening a file
  * that does not answer): listed as incomplete, with an empty file, so
@@ -170,7 +213,7 @@ static void
 note_unstarted(struct job *j, int dfd, const char *why)
 {
 	struct kk_artifact a;
-	char path[KK_ART_PATH_MAX + 64], *p;
+	char path[KK_ART_PATH_MAX + 64];
 	size_t k;
 	int fd;
 
@@ -180,15 +223,11 @@ note_unstarted(struct job *j, int dfd, const char *why)
 	for (k = 0; k < j->arts.n; k++)
 		if (strcmp(j->arts.v[k].path, path) == 0)
 			return;
-	/* its directory (pid-N/), then the empty file */
-	for (p = strchr(j->current, '/'); p != NULL; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		mkdirat(dfd, j->current, 0700);
-		*p = '/';
-	}
-	fd = openat(dfd, j->current, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	if (fd < 0)
+	/*
+	 * Its directories (pid-N/), then the empty file, beneath dfd and
+	 * through no symbolic link: the worker made what is there.
+	 */
+	if ((fd = create_beneath(dfd, j->current)) < 0)
 		return;
 	close(fd);
 	memset(&a, 0, sizeof(a));
@@ -237,8 +276,7 @@ pv_cut_unreported(struct job *j, const char *why)
 				break;
 		if (k < j->arts.n)
 			continue;
-		fd = openat(dfd, rel, O_WRONLY | O_CLOEXEC | O_NOFOLLOW |
-		    O_NONBLOCK);
+		fd = kk_evidence_open(dfd, rel, O_WRONLY | O_NONBLOCK);
 		if (fd < 0)
 			continue;
 		memset(&a, 0, sizeof(a));
@@ -269,18 +307,21 @@ pv_cut_unreported(struct job *j, const char *why)
 void
 pv_release_space(struct job *j)
 {
-	char path[PATH_MAX];
+	char dir[PATH_MAX];
 	size_t i;
-	int fd;
+	int dfd, fd;
 
+	if (pv_strf(dir, sizeof(dir), "%s/%s", j->pv->evidence_dir,
+	    j->evid) < 0 || (dfd = open(dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return;
 	for (i = 0; i < j->arts.n; i++) {
 		struct kk_artifact *a = &j->arts.v[i];
 
 		if (!a->incomplete || a->size == 0)
 			continue;
-		pv_strf(path, sizeof(path), "%s/%s/%s", j->pv->evidence_dir,
-		    j->evid, a->path);
-		fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		/* beneath the job's directory, through no link the worker made */
+		fd = kk_evidence_open(dfd, a->path, O_WRONLY | O_NONBLOCK);
 		if (fd < 0)
 			continue;
 		if (ftruncate(fd, 0) == 0) {
@@ -294,6 +335,7 @@ pv_release_space(struct job *j)
 		}
 		close(fd);
 	}
+	close(dfd);
 }
 
 /* How the worker ended, in words, when it did not say so itself. */
@@ -334,7 +376,7 @@ job_done(struct job *j)
 	}
 	pv->njobs[j->kind]--;
 	if (j->len > 0)		/* a last line without its newline */
-		job_line(j, j->buf, j->len);
+		pv_job_line(j, j->buf, j->len);
 	pending = j->done(j) == KD_RUN_PENDING;
 	job_free(j);
 	/* a freeze that now waits for the kernel finishes the run itself */

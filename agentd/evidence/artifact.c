@@ -158,8 +158,8 @@ make_parents(int dirfd, const char *rel)
 	return 0;
 }
 
-static bool
-rel_ok(const char *rel)
+bool
+kk_artifact_rel_ok(const char *rel)
 {
 	const char *p;
 
@@ -185,7 +185,7 @@ sink_open(int dirfd, const char *rel, bool piped, struct kk_sink **out)
 	int err, i;
 
 	*out = NULL;
-	if (!rel_ok(rel))
+	if (!kk_artifact_rel_ok(rel))
 		return -EINVAL;
 	if ((err = make_parents(dirfd, rel)) < 0)
 		return err;

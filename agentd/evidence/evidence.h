@@ -523,6 +523,13 @@ int kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
  */
 int kk_evidence_open(int dfd, const char *path, int flags);
 /*
+ * Whether rel may name an artifact below a job's directory: relative, no
+ * ".." component, no control character or backslash, shorter than
+ * KK_ART_PATH_MAX.  A worker's word is checked with it before root acts
+ * on the path.
+ */
+bool kk_artifact_rel_ok(const char *rel);
+/*
  * The regular files below dfd/rel ("" for dfd itself) as {path, size},
  * paths relative to dfd, at most 6 directories deep; -E2BIG once out
  * holds max of them.  Names with ".tmp" (files being written) are left
