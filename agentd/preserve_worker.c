@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,6 +107,11 @@ static const int collect_calls[] = {
 
 #define CAP(c)	((uint64_t)1 << (c))
 
+/* what core_threads.c and core_notes.c ask of ptrace, and nothing else */
+static const unsigned snapshot_ptrace[] = {
+	PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_GETREGSET, PTRACE_DETACH,
+};
+
 /* In the worker: confinement for the job, or exit. */
 static void
 worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
@@ -114,6 +120,20 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 	int calls[sizeof(worker_calls) / sizeof(worker_calls[0]) +
 	    sizeof(collect_calls) / sizeof(collect_calls[0])];
 	int keep[2] = { out, dirfd };
+	/*
+	 * CAP_SYS_PTRACE reads what others own, and would write root's
+	 * memory too: through /proc/PID/mem opened for writing (no file is
+	 * opened for writing that is not new) or ptrace(2) (only a snapshot
+	 * traces, with the requests it needs).
+	 */
+	struct kk_seccomp_rules rules = {
+		.writes_create_only = true,
+		.ptrace_limited = true,
+		.ptrace_requests = js->kind == JOB_SNAPSHOT ? snapshot_ptrace :
+		    NULL,
+		.nptrace_requests = js->kind == JOB_SNAPSHOT ?
+		    sizeof(snapshot_ptrace) / sizeof(snapshot_ptrace[0]) : 0,
+	};
 	struct kk_sandbox sb;
 	size_t n = 0, i;
 
@@ -140,6 +160,7 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 	sb.allowed = calls;
 	sb.nallowed = n;
 	sb.threads = true;	/* core.c traces from a thread of its own */
+	sb.rules = &rules;
 	if (kk_sandbox_enter(&sb) < 0)
 		_exit(KD_WORKER_NO_SANDBOX);
 	/* after the change of uid, which clears it */

@@ -41,14 +41,66 @@
 #define FILTER_MAX	4096	/* BPF_MAXINSNS */
 
 #if __BYTE_ORDER == __LITTLE_ENDIAN
-#define ARG0_LOW	offsetof(struct seccomp_data, args[0])
+#define ARG_LOW(i)	offsetof(struct seccomp_data, args[i])
 #else
-#define ARG0_LOW	(offsetof(struct seccomp_data, args[0]) + 4)
+#define ARG_LOW(i)	(offsetof(struct seccomp_data, args[i]) + 4)
 #endif
+#define ARG0_LOW	ARG_LOW(0)
+#define STMT(code, k)	((struct sock_filter)BPF_STMT(code, k))
+#define JUMP(code, k, jt, jf) \
+	((struct sock_filter)BPF_JUMP(code, k, jt, jf))
+
+/*
+ * nr(flags in argument arg): reading without truncating, or creating a
+ * new file (O_CREAT|O_EXCL), else EACCES.  10 instructions.
+ */
+static size_t
+rule_create_only(struct sock_filter *f, int nr, unsigned arg)
+{
+	size_t k = 0;
+
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 9);
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(arg));
+	f[k++] = STMT(BPF_ALU | BPF_AND | BPF_K, O_ACCMODE | O_TRUNC);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(arg));
+	f[k++] = STMT(BPF_ALU | BPF_AND | BPF_K, O_CREAT | O_EXCL);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, O_CREAT | O_EXCL, 0, 1);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES);
+	return k;
+}
+
+/* ptrace(request, ...): one of req[], else EPERM.  n + 4 instructions. */
+static size_t
+rule_ptrace(struct sock_filter *f, const unsigned *req, size_t n)
+{
+	size_t k = 0, i;
+
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ptrace, 0,
+	    (unsigned char)(n + 3));
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(0));
+	for (i = 0; i < n; i++)
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, req[i],
+		    (unsigned char)(n - i), 0);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	return k;
+}
 
 int
 kk_seccomp_install(const int *allowed, size_t nallowed,
     const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads)
+{
+	return kk_seccomp_install_rules(allowed, nallowed, refused, nrefused,
+	    threads, NULL);
+}
+
+int
+kk_seccomp_install_rules(const int *allowed, size_t nallowed,
+    const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads,
+    const struct kk_seccomp_rules *rules)
 {
 #ifdef KK_AUDIT_ARCH
 	struct sock_filter *f;
@@ -56,9 +108,12 @@ kk_seccomp_install(const int *allowed, size_t nallowed,
 	size_t i, k = 0, n;
 	int r;
 
-	/* at most: arch check, allowed, refused, the thread rules, kill */
+	/* at most: arch check, rules, allowed, refused, threads, kill */
 	n = 4 + 2 * nallowed + 2 * nrefused + (threads ? 7 : 0) + 1;
-	if (n > FILTER_MAX)
+	if (rules != NULL)
+		n += 20 + rules->nptrace_requests + 4;
+	if (n > FILTER_MAX || (rules != NULL &&
+	    rules->nptrace_requests > 200))
 		return -E2BIG;
 	if ((f = calloc(n, sizeof(*f))) == NULL)
 		return -ENOMEM;
@@ -70,6 +125,16 @@ kk_seccomp_install(const int *allowed, size_t nallowed,
 	    SECCOMP_RET_KILL_PROCESS);
 	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 	    offsetof(struct seccomp_data, nr));
+	/* each rule returns, or leaves nr loaded as it found it */
+	if (rules != NULL && rules->writes_create_only) {
+		k += rule_create_only(f + k, SYS_openat, 2);
+#ifdef SYS_open
+		k += rule_create_only(f + k, SYS_open, 1);
+#endif
+	}
+	if (rules != NULL && rules->ptrace_limited)
+		k += rule_ptrace(f + k, rules->ptrace_requests,
+		    rules->nptrace_requests);
 	for (i = 0; i < nallowed; i++) {
 		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
 		    BPF_K, (unsigned)allowed[i], 0, 1);
@@ -119,6 +184,7 @@ kk_seccomp_install(const int *allowed, size_t nallowed,
 	(void)refused;
 	(void)nrefused;
 	(void)threads;
+	(void)rules;
 	/* unknown architecture: no-new-privs and the rest still hold */
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
 #endif
@@ -219,6 +285,6 @@ kk_sandbox_enter(const struct kk_sandbox *sb)
 	/* its memory (a copy of the parent's) is nobody's to read */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -errno;
-	return kk_seccomp_install(sb->allowed, sb->nallowed, sb->refused,
-	    sb->nrefused, sb->threads);
+	return kk_seccomp_install_rules(sb->allowed, sb->nallowed, sb->refused,
+	    sb->nrefused, sb->threads, sb->rules);
 }

@@ -38,6 +38,24 @@ struct kk_seccomp_refusal {
 int kk_seccomp_install(const int *allowed, size_t nallowed,
     const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads);
 
+/*
+ * Narrower rules for calls allowed[] lets through, put before it: what
+ * a worker that was taken over could turn against root (it keeps
+ * CAP_SYS_PTRACE to read other users' processes, which would let it
+ * write the root parent's memory through /proc/PID/mem or ptrace).
+ */
+struct kk_seccomp_rules {
+	/* open(2)/openat(2) that write or truncate must create (EACCES) */
+	bool writes_create_only;
+	/* ptrace(2) only with these requests (EPERM); none at all if 0 */
+	bool ptrace_limited;
+	const unsigned *ptrace_requests;
+	size_t nptrace_requests;
+};
+int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
+    const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads,
+    const struct kk_seccomp_rules *rules);
+
 /* What an evidence worker keeps (kk_sandbox_enter). */
 struct kk_sandbox {
 	const int *keep_fds;	/* renumbered 3, 4, ... in this order */
@@ -52,6 +70,7 @@ struct kk_sandbox {
 	const struct kk_seccomp_refusal *refused;
 	size_t nrefused;
 	bool threads;
+	const struct kk_seccomp_rules *rules;	/* NULL: none */
 };
 
 /*

@@ -13,12 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
 
 #include "preserve.h"
+#include "sandbox.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -190,9 +194,92 @@ START_TEST(test_unstarted_artifact_is_noted)
 }
 END_TEST
 
+/*
+ * A worker's seccomp rules (sandbox.c): it keeps CAP_SYS_PTRACE to read
+ * what others own, which would let one that was taken over write the
+ * root parent's memory through /proc/PID/mem or ptrace(2).  In a child:
+ * bit n of the exit status is check n failing.
+ */
+static int
+confined_checks(const char *dir)
+{
+	static const int calls[] = {
+		SYS_openat, SYS_close, SYS_read, SYS_write, SYS_exit_group,
+		SYS_exit, SYS_getppid, SYS_ptrace, SYS_getpid, SYS_brk,
+		SYS_mmap, SYS_munmap, SYS_fstat, SYS_newfstatat, SYS_lseek,
+#ifdef SYS_open
+		SYS_open,
+#endif
+	};
+	static const unsigned reqs[] = { PTRACE_SEIZE, PTRACE_DETACH };
+	struct kk_seccomp_rules rules = {
+		.writes_create_only = true,
+		.ptrace_limited = true,
+		.ptrace_requests = reqs,
+		.nptrace_requests = 2,
+	};
+	char path[PATH_MAX + 32];
+	int fd, bad = 0;
+
+	if (kk_seccomp_install_rules(calls, sizeof(calls) / sizeof(calls[0]),
+	    NULL, 0, false, &rules) < 0)
+		return 1 << 7;
+	/* 0: memory of a process opened for writing */
+	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	bad |= (fd >= 0 || errno != EACCES) << 0;
+	/* 1: an existing file opened for writing, 2: truncated */
+	snprintf(path, sizeof(path), "%s/old", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	bad |= (fd >= 0 || errno != EACCES) << 1;
+	fd = open(path, O_RDONLY | O_TRUNC | O_CLOEXEC);
+	bad |= (fd >= 0 || errno != EACCES) << 2;
+	/* 3: reading it, and creating a new file, still work */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	bad |= (fd < 0) << 3;
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof(path), "%s/new", dir);
+	fd = openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600);
+	bad |= (fd < 0) << 3;
+	if (fd >= 0)
+		close(fd);
+	/* 4: a request not in the list: refused by the filter (EPERM), not
+	 * the kernel's ESRCH for a process this one does not trace */
+	bad |= (ptrace(PTRACE_POKEDATA, getppid(), NULL, NULL) != -1 ||
+	    errno != EPERM) << 4;
+	/* 5: one in the list reaches the kernel */
+	bad |= (ptrace(PTRACE_DETACH, getppid(), NULL, NULL) != -1 ||
+	    errno != ESRCH) << 5;
+	return bad;
+}
+
+START_TEST(test_worker_cannot_write_memory)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	pid_t pid;
+	int st;
+
+	kk_test_workdir(dir);
+	snprintf(path, sizeof(path), "%s/old", dir);
+	write_text(path, PRECIOUS);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(confined_checks(dir));
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st), "the confined child was killed "
+	    "(status %#x): a rule let a call fall through", st);
+	ck_assert_msg(WEXITSTATUS(st) == 0, "checks failed: %#x",
+	    WEXITSTATUS(st));
+	ck_assert_int_eq(size_of(path), (off_t)strlen(PRECIOUS));
+}
+END_TEST
+
 KK_SUITE(preserve_suite, "preserve",
 	KK_CASE("worker", KK_TMPDIR, 10),
 	    KK_TEST(test_artifact_path_escaping_is_refused),
 	    KK_TEST(test_begun_path_escaping_is_refused),
 	    KK_TEST(test_worker_links_are_not_followed),
-	    KK_TEST(test_unstarted_artifact_is_noted))
+	    KK_TEST(test_unstarted_artifact_is_noted),
+	    KK_TEST(test_worker_cannot_write_memory))
