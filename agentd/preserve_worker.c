@@ -124,7 +124,8 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 	 * CAP_SYS_PTRACE reads what others own, and would write root's
 	 * memory too: through /proc/PID/mem opened for writing (no file is
 	 * opened for writing that is not new) or ptrace(2) (only a snapshot
-	 * traces, with the requests it needs).
+	 * traces, with the requests it needs, and never kakurid: it could
+	 * stop it; nor does process_vm_readv read it).
 	 */
 	struct kk_seccomp_rules rules = {
 		.writes_create_only = true,
@@ -133,6 +134,8 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 		    NULL,
 		.nptrace_requests = js->kind == JOB_SNAPSHOT ?
 		    sizeof(snapshot_ptrace) / sizeof(snapshot_ptrace[0]) : 0,
+		/* kakurid, single-threaded, holds the agent's key */
+		.protected_pid = parent,
 	};
 	struct kk_sandbox sb;
 	size_t n = 0, i;

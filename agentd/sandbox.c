@@ -72,18 +72,39 @@ rule_create_only(struct sock_filter *f, int nr, unsigned arg)
 	return k;
 }
 
-/* ptrace(request, ...): one of req[], else EPERM.  n + 4 instructions. */
+/*
+ * ptrace(request, pid, ...): one of req[], and not of pid keep (0: any
+ * pid), else EPERM.  n + 7 instructions.
+ */
 static size_t
-rule_ptrace(struct sock_filter *f, const unsigned *req, size_t n)
+rule_ptrace(struct sock_filter *f, const unsigned *req, size_t n,
+    pid_t keep)
 {
 	size_t k = 0, i;
 
 	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ptrace, 0,
-	    (unsigned char)(n + 3));
+	    (unsigned char)(n + 6));
 	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(0));
 	for (i = 0; i < n; i++)
 		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, req[i],
 		    (unsigned char)(n - i), 0);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(1));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)keep, 0, 1);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	return k;
+}
+
+/* process_vm_readv(pid, ...): not of pid keep, else EPERM.  5. */
+static size_t
+rule_vm_read(struct sock_filter *f, pid_t keep)
+{
+	size_t k = 0;
+
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 4);
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(0));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)keep, 0, 1);
 	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
 	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	return k;
@@ -111,7 +132,7 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	/* at most: arch check, rules, allowed, refused, threads, kill */
 	n = 4 + 2 * nallowed + 2 * nrefused + (threads ? 7 : 0) + 1;
 	if (rules != NULL)
-		n += 20 + rules->nptrace_requests + 4;
+		n += 20 + rules->nptrace_requests + 7 + 5;
 	if (n > FILTER_MAX || (rules != NULL &&
 	    rules->nptrace_requests > 200))
 		return -E2BIG;
@@ -134,7 +155,9 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	}
 	if (rules != NULL && rules->ptrace_limited)
 		k += rule_ptrace(f + k, rules->ptrace_requests,
-		    rules->nptrace_requests);
+		    rules->nptrace_requests, rules->protected_pid);
+	if (rules != NULL && rules->protected_pid > 0)
+		k += rule_vm_read(f + k, rules->protected_pid);
 	for (i = 0; i < nallowed; i++) {
 		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
 		    BPF_K, (unsigned)allowed[i], 0, 1);

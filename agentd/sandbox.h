@@ -51,6 +51,8 @@ struct kk_seccomp_rules {
 	bool ptrace_limited;
 	const unsigned *ptrace_requests;
 	size_t nptrace_requests;
+	/* nor ptrace(2) nor process_vm_readv(2) of this process (its parent) */
+	pid_t protected_pid;
 };
 int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
     const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads,

@@ -16,6 +16,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -207,6 +208,7 @@ confined_checks(const char *dir)
 		SYS_openat, SYS_close, SYS_read, SYS_write, SYS_exit_group,
 		SYS_exit, SYS_getppid, SYS_ptrace, SYS_getpid, SYS_brk,
 		SYS_mmap, SYS_munmap, SYS_fstat, SYS_newfstatat, SYS_lseek,
+		SYS_process_vm_readv,
 #ifdef SYS_open
 		SYS_open,
 #endif
@@ -217,7 +219,10 @@ confined_checks(const char *dir)
 		.ptrace_limited = true,
 		.ptrace_requests = reqs,
 		.nptrace_requests = 2,
+		.protected_pid = getppid(),
 	};
+	struct iovec local, remote;
+	char byte;
 	char path[PATH_MAX + 32];
 	int fd, bad = 0;
 
@@ -248,9 +253,17 @@ confined_checks(const char *dir)
 	 * the kernel's ESRCH for a process this one does not trace */
 	bad |= (ptrace(PTRACE_POKEDATA, getppid(), NULL, NULL) != -1 ||
 	    errno != EPERM) << 4;
-	/* 5: one in the list reaches the kernel */
-	bad |= (ptrace(PTRACE_DETACH, getppid(), NULL, NULL) != -1 ||
+	/* 5: one in the list reaches the kernel (not tracing itself: ESRCH) */
+	bad |= (ptrace(PTRACE_DETACH, getpid(), NULL, NULL) != -1 ||
 	    errno != ESRCH) << 5;
+	/* 6: ... but never for the parent (it could stop it), nor is its
+	 * memory read (it holds the agent's key) */
+	bad |= (ptrace(PTRACE_SEIZE, getppid(), NULL, NULL) != -1 ||
+	    errno != EPERM) << 6;
+	local = (struct iovec){ &byte, 1 };
+	remote = (struct iovec){ &byte, 1 };
+	bad |= (process_vm_readv(getppid(), &local, 1, &remote, 1, 0) != -1 ||
+	    errno != EPERM) << 6;
 	return bad;
 }
 
