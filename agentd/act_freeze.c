@@ -310,6 +310,16 @@ do_thaw(struct run *r, const struct kk_selector *sel)
 
 	if ((e = thaw_episode_ok(r)) < 0)
 		return e;
+	/*
+	 * Asked again here: a thaw by hash comes back after its worker, and
+	 * a freeze may have started meanwhile; the set must not shrink
+	 * under it.
+	 */
+	if (pv->pending != NULL) {
+		kd_run_reject(r, "busy", "a freeze is still waiting for the "
+		    "kernel; try again");
+		return -EBUSY;
+	}
 	e = kk_thaw(&pv->fz, sel, &pv->frozen, &thawed, &gone, &kept, err,
 	    sizeof(err));
 	if (kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
