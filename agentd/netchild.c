@@ -65,6 +65,7 @@ struct nc_conn {
 	bool closing;		/* close once the pending output is written */
 	bool big;		/* a frame over KK_FRAME_MAX, until answered */
 	size_t big_window;	/* ... its bytes in this idle period */
+	uint64_t big_until;	/* ... when it must be whole (CLOCK_MONOTONIC) */
 	bool lingering;		/* answered and shut: its input is drained */
 	unsigned parent_waits;	/* idle deadlines passed with the parent */
 	size_t drained;
@@ -232,6 +233,21 @@ handshake(struct nc_conn *c)
 	conn_close(c);
 }
 
+static bool src_eq(const struct nc_src *a, const struct nc_src *b);
+
+/* The frames over 1 MiB being read or answered for src. */
+static unsigned
+big_of_src(const struct netchild *nc, const struct nc_src *src)
+{
+	const struct nc_conn *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &nc->conns, entry)
+		if (c->big && src_eq(&c->src, src))
+			n++;
+	return n;
+}
+
 /* a large frame is whole, or its connection gone: room for another */
 static void
 big_done(struct nc_conn *c)
@@ -383,15 +399,21 @@ conn_step(struct nc_conn *c)
 		}
 		/* a large frame holds its size: only KK_NET_BIG_MAX at once */
 		if (!c->big && c->rd.body != NULL && c->rd.body_len > KK_FRAME_MAX) {
-			if (c->nc->nbig >= KK_NET_BIG_MAX) {
+			if (c->nc->nbig >= KK_NET_BIG_MAX ||
+			    big_of_src(c->nc, &c->src) >= KK_NET_BIG_PER_SRC) {
 				nc_log(c->nc, c->peer, "refused: %u frames over "
-				    "1 MiB are being read already", KK_NET_BIG_MAX);
+				    "1 MiB are being read already (%u from this "
+				    "source)", c->nc->nbig, big_of_src(c->nc,
+				    &c->src));
 				kk_frame_reader_reset(&c->rd);
 				reject(c, KE_BUSY);
 				return;
 			}
 			c->big = true;
 			c->big_window = 0;
+			sd_event_now(c->nc->ev, CLOCK_MONOTONIC, &c->big_until);
+			c->big_until += KK_NET_IDLE_USEC + (uint64_t)c->rd.body_len *
+			    1000000ULL / KK_NET_BIG_RATE_MIN;
 			c->nc->nbig++;
 		}
 		if (used < (size_t)r) {
@@ -414,14 +436,17 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	struct nc_conn *c = userdata;
 
 	if (c->big && !c->awaiting) {
-		if (c->big_window >= KK_NET_BIG_WINDOW_MIN) {
+		sd_event_now(c->nc->ev, CLOCK_MONOTONIC, &usec);
+		if (c->big_window >= KK_NET_BIG_WINDOW_MIN && usec < c->big_until) {
 			c->big_window = 0;
 			set_deadline(c, KK_NET_IDLE_USEC);
 			return 0;
 		}
 		nc_log(c->nc, c->peer, "closed: a frame over 1 MiB came slower "
-		    "than %u KiB in %llu s (%zu bytes)", KK_NET_BIG_WINDOW_MIN >> 10,
-		    KK_NET_IDLE_USEC / 1000000ULL, c->big_window);
+		    "than %u KiB in %llu s (%zu bytes), or was not whole at "
+		    "%u KiB/s", KK_NET_BIG_WINDOW_MIN >> 10,
+		    KK_NET_IDLE_USEC / 1000000ULL, c->big_window,
+		    KK_NET_BIG_RATE_MIN >> 10);
 		conn_close(c);
 		return 0;
 	}

@@ -48,6 +48,13 @@
  * block list out with "busy").  8.5 KiB/s: any link that is not dead.
  */
 #define KK_NET_BIG_WINDOW_MIN	(256U << 10)
+/*
+ * ... and one from a source (an IPv4 address, an IPv6 /64) at a time,
+ * whole within an idle period and its size at 64 KiB/s (24 MiB: 7 min):
+ * one peer cannot hold both slots, nor one for long at a crawl.
+ */
+#define KK_NET_BIG_PER_SRC	1
+#define KK_NET_BIG_RATE_MIN	(64U << 10)
 #define KK_NET_HANDSHAKE_USEC	(5ULL * 1000000ULL)
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
 /* idle periods a command may stay with the parent (10 min) */

@@ -164,20 +164,32 @@ check "... and the child said why" grep -q 'closed: it did not read its answer' 
 check "... a signed status is served after it" test "$(send_result "$(sign carol status)")" = done
 
 # --- a frame over 1 MiB must keep coming: one that trickles is cut ---
-# two operators announce 20 MiB frames and send a byte every 2 s: each
-# would hold one of the two large-frame slots as long as it trickled (the
-# idle deadline saw progress), and every real block list got "busy";
-# under 256 KiB in an idle period (30 s) closes the connection
-for i in 1 2; do
-	ip netns exec "$PEER" "$NETSTRESS" trickle "$EP4" 7443 "$PKI/op-ca.crt" "$PKI/op-ca.key" \
-		20971520 80 >"$WORK/trickle$i.out" 2>&1 &
-	TR[$i]=$!
-	PIDS+=("${TR[$i]}")
-done
-wait "${TR[1]}"; rc1=$?
-wait "${TR[2]}"; rc2=$?
-check "two frames over 1 MiB that trickle (a byte every 2 s): both closed by the agent within 80 s" \
-	bash -c "[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && grep -q '^closed after' '$WORK/trickle1.out' && grep -q '^closed after' '$WORK/trickle2.out'"
+# operators announce 20 MiB frames and send a byte every 2 s: each would
+# hold one of the two large-frame slots as long as it trickled (the idle
+# deadline saw progress), and every real block list got "busy".  One
+# source holds one slot at most (a second from it is refused at once),
+# and under 256 KiB in an idle period (30 s) closes the connection
+ip netns exec "$PEER" "$NETSTRESS" trickle "$EP4" 7443 "$PKI/op-ca.crt" "$PKI/op-ca.key" \
+	20971520 80 >"$WORK/trickle1.out" 2>&1 &
+TR1=$!
+PIDS+=("$TR1")
+wait_for 10 grep -q '^ready' "$WORK/trickle1.out"
+# (the first one's header may still be on its way: a few tries, bounded)
+second_refused() {
+	ip netns exec "$PEER" "$NETSTRESS" trickle "$EP4" 7443 "$PKI/op-ca.crt" \
+		"$PKI/op-ca.key" 20971520 5 >"$WORK/trickle2.out" 2>&1 &&
+		grep -q '^closed after' "$WORK/trickle2.out"
+}
+check "a second frame over 1 MiB from the same source, while one trickles: refused at once" \
+	until_ok 25 second_refused
+check "... the child said so" grep -q 'refused: 1 frames over 1 MiB are being read already (1 from this source)' "$DLOG"
+ip netns exec "$PEER" "$NETSTRESS" trickle "$EP6" 7443 "$PKI/op-ca.crt" "$PKI/op-ca.key" \
+	20971520 4 >"$WORK/trickle3.out" 2>&1
+check "... one from another source (IPv6) is read meanwhile: not refused" \
+	grep -q '^open after 4 s' "$WORK/trickle3.out"
+wait "$TR1"; rc1=$?
+check "the one that trickles (a byte every 2 s): closed by the agent within 80 s" \
+	bash -c "[ $rc1 -eq 0 ] && grep -q '^closed after' '$WORK/trickle1.out'"
 check "... and the child said why" grep -q 'closed: a frame over 1 MiB came slower than' "$DLOG"
 check "... a signed status is served after them" test "$(send_result "$(sign carol status)")" = done
 
@@ -185,15 +197,17 @@ check "... a signed status is served after them" test "$(send_result "$(sign car
 # three authenticated operators each announce a 20 MiB frame, send a
 # little of it and hold: the memory they could make the child hold is
 # bounded, the third is refused with a signed "busy"
-big_hold() {	# big_hold N
+big_hold() {	# big_hold N ADDR
 	(printf '\x01\x40\x00\x00'; head -c 65536 /dev/zero; sleep 8) |
 		ip netns exec "$PEER" timeout 12 openssl s_client -quiet \
-		-cert "$PKI/op-ca.crt" -key "$PKI/op-ca.key" -connect "$EP4:7443" \
+		-cert "$PKI/op-ca.crt" -key "$PKI/op-ca.key" -connect "$2" \
 		2>/dev/null | tail -c +5 >"$WORK/big$1.out"
 }
-big_hold 1 & B1=$!
-big_hold 2 & B2=$!
-big_hold 3 & B3=$!
+# one from each source (IPv4, IPv6) is read, the third is refused
+big_hold 1 "$EP4:7443" & B1=$!
+big_hold 2 "[$EP6]:7443" & B2=$!
+sleep 1
+big_hold 3 "$EP4:7443" & B3=$!
 PIDS+=("$B1" "$B2" "$B3")
 busy_one() {
 	local n=0 i
