@@ -26,8 +26,6 @@
 #include "sign.h"
 #include "wire.h"
 
-#define MANIFEST_MAX	(64U << 20)	/* manifest.jsonl we are willing to hash */
-
 static json_t *
 entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
     const char *now)
@@ -58,20 +56,42 @@ entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
 	return o;
 }
 
-/* Reads manifest.jsonl whole (it is bounded) for hashing. */
+/*
+ * manifest.jsonl hashed as it is read, and its lines counted: an
+ * incident's manifest grows with every command, and no size of it may
+ * stop it being signed (the signature would no longer cover it).
+ */
 static int
-read_manifest(int dirfd, char **out, size_t *len)
+hash_manifest(int dirfd, char hash[65], size_t *size, size_t *lines)
 {
-	int fd, err;
+	unsigned char buf[65536], md[32];
+	struct kk_sha256_ctx c;
+	ssize_t n;
+	size_t i;
+	int fd, r = 0;
 
-	*out = NULL;
-	*len = 0;
+	*size = *lines = 0;
 	fd = openat(dirfd, "manifest.jsonl", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	err = kk_read_fd(fd, MANIFEST_MAX, out, len);
+	kk_sha256_begin(&c);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		for (i = 0; i < (size_t)n; i++)
+			*lines += buf[i] == '\n';
+		*size += (size_t)n;
+		kk_sha256_add(&c, buf, (size_t)n);
+	}
+	kk_sha256_end(&c, md);
+	kk_hex(md, sizeof(md), hash);
+out:
 	close(fd);
-	return err;
+	return r;
 }
 
 /*
@@ -104,19 +124,15 @@ static int
 sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
     const char *keyid, char *err, size_t errlen)
 {
-	char *text = NULL, *payload = NULL, *m = NULL, hash[65], now[40];
-	size_t mlen, i, lines = 0;
+	char *text = NULL, *payload = NULL, hash[65], now[40];
+	size_t mlen, lines;
 	json_t *o = NULL;
 	int r;
 
-	if ((r = read_manifest(dirfd, &m, &mlen)) < 0) {
+	if ((r = hash_manifest(dirfd, hash, &mlen, &lines)) < 0) {
 		snprintf(err, errlen, "manifest.jsonl: %s", strerror(-r));
 		return r;
 	}
-	for (i = 0; i < mlen; i++)
-		if (m[i] == '\n')
-			lines++;
-	kk_sha256_hex(m, mlen, hash);
 	if (ctx->sha256 != NULL)
 		memcpy(ctx->sha256, hash, sizeof(hash));
 	kk_rfc3339(time(NULL), now, sizeof(now));
@@ -140,7 +156,6 @@ out:
 	json_decref(o);
 	free(payload);
 	free(text);
-	free(m);
 	return r;
 }
 
@@ -178,8 +193,16 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
 		close(fd);
 		return r;
 	}
+	/*
+	 * Unsigned lines would leave the old signature over a file it no
+	 * longer covers, and every later append failing the same way: what
+	 * cannot be signed is taken back out, the manifest stays verifiable.
+	 */
+	if ((r = sign_manifest(dirfd, ctx, key, keyid, err, errlen)) < 0 &&
+	    start >= 0 && ftruncate(fd, start) == 0)
+		fsync(fd);
 	close(fd);
-	return sign_manifest(dirfd, ctx, key, keyid, err, errlen);
+	return r;
 }
 
 /* ---- reading the store ---- */

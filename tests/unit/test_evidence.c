@@ -439,6 +439,27 @@ START_TEST(manifest_append_and_sign)
 	ck_assert_str_eq(json_string_value(json_object_get(line, "sha256")),
 	    l.v[0].sha256);
 	json_decref(line);
+	/*
+	 * What cannot be signed (no key: as an error of the key or of
+	 * memory) is taken back out: the manifest is the bytes the last
+	 * signature covers, and still verifies (before: 2 lines more that
+	 * no signature covered, and every later append failed too)
+	 */
+	ck_assert_int_lt(kk_manifest_append(dfd, &mc, &l, NULL, agent, err,
+	    sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "signing the manifest"));
+	{
+		size_t len2;
+		char *m2 = kk_test_read(path, &len2);
+
+		ck_assert_uint_eq(len2, len);
+		ck_assert(memcmp(m2, m, len) == 0);
+		free(m2);
+	}
+	check_manifest(dir, key, agent, 4);
+	ck_assert_int_eq(kk_manifest_append(dfd, &mc, &l, key, agent, err,
+	    sizeof(err)), 0);
+	check_manifest(dir, key, agent, 6);
 	free(m);
 	/* another key does not verify it */
 	kk_test_join(path, dir, "manifest.dsse");
