@@ -37,6 +37,15 @@
 #define INFLIGHT_TIMEOUT_MS	(300U * 1000U)	/* the parent never answered */
 #define PROBE_TIMEOUT_MS	3000		/* TCP reachability, before connect */
 #define DELIVERIES_MAX		64		/* reports out, not yet acked */
+/*
+ * The courier sends a batch back to back and the next only once that one
+ * is answered or given up (after its answer timeout, at least seconds):
+ * a delivery this old when another comes belongs to a batch given up,
+ * and its late ack, matched to a newer delivery, would get this child
+ * killed for answering out of order; kept, they filled the table and
+ * every report was refused until the broker connection dropped.
+ */
+#define DELIVERY_STALE_MS	5000
 
 struct pending {
 	char *body;
@@ -52,6 +61,7 @@ struct fleet {
 	char ack_topic[KK_FLEET_TOPIC_MAX];
 	/* the courier's deliveries out, oldest first: whose the next ack is */
 	uint32_t delivered[DELIVERIES_MAX];
+	uint64_t delivered_at[DELIVERIES_MAX];	/* ms, CLOCK_MONOTONIC */
 	size_t ndelivered;
 	bool connected;			/* CONNACK success seen */
 	bool socket_open;		/* a connection, maybe still shaking hands */
@@ -276,6 +286,19 @@ on_disconnect(struct mosquitto *m, void *arg, int rc,
 	schedule_retry();
 }
 
+/* The n oldest deliveries forgotten. */
+static void
+forget_delivered(size_t n)
+{
+	if (n > fl.ndelivered)
+		n = fl.ndelivered;
+	memmove(fl.delivered, fl.delivered + n, (fl.ndelivered - n) *
+	    sizeof(fl.delivered[0]));
+	memmove(fl.delivered_at, fl.delivered_at + n, (fl.ndelivered - n) *
+	    sizeof(fl.delivered_at[0]));
+	fl.ndelivered -= n;
+}
+
 /*
  * The collector's ack document: to the courier as the answer to the
  * oldest delivery not yet answered (the courier checks it is that one's).
@@ -297,9 +320,7 @@ acked(const void *buf, int len)
 	}
 	tell(KK_IPC_ACK, fl.delivered[0], "broker", body, blen);
 	free(body);
-	memmove(fl.delivered, fl.delivered + 1, (fl.ndelivered - 1) *
-	    sizeof(fl.delivered[0]));
-	fl.ndelivered--;
+	forget_delivered(1);
 }
 
 /* Which of ours the topic is, for the parent's log: "agent", "group/G". */
@@ -409,9 +430,19 @@ static void
 deliver(uint32_t token, const uint8_t *body, size_t len)
 {
 	static const char offline[] = "the fleet broker is not connected";
+	uint64_t now = kk_now_ms();
 	char *doc;
-	size_t dlen;
+	size_t dlen, stale = 0;
 
+	/* what a batch given up left (oldest first): its acks are no one's */
+	while (stale < fl.ndelivered &&
+	    now - fl.delivered_at[stale] >= DELIVERY_STALE_MS)
+		stale++;
+	if (stale > 0) {
+		say("%zu deliveries of a batch the courier gave up forgotten",
+		    stale);
+		forget_delivered(stale);
+	}
 	if (!fl.connected || fl.ndelivered == DELIVERIES_MAX) {
 		tell(KK_IPC_REJECT, token, "broker", offline,
 		    strlen(offline));
@@ -430,6 +461,7 @@ deliver(uint32_t token, const uint8_t *body, size_t len)
 		return;
 	}
 	free(doc);
+	fl.delivered_at[fl.ndelivered] = now;
 	fl.delivered[fl.ndelivered++] = token;
 }
 
