@@ -456,8 +456,8 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	 * hold the slot for good).  An answer being written is the peer's
 	 * to read: no progress in an idle period and it is closed.
 	 */
-	if (c->awaiting && c->out == NULL &&
-	    ++c->parent_waits <= KK_NET_PARENT_WAITS) {
+	if (c->awaiting && c->out == NULL && ++c->parent_waits <=
+	    (c->big ? KK_NET_PARENT_WAITS_BIG : KK_NET_PARENT_WAITS)) {
 		set_deadline(c, KK_NET_IDLE_USEC);
 		return 0;
 	}

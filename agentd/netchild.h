@@ -59,6 +59,8 @@
 #define KK_NET_IDLE_USEC	(30ULL * 1000000ULL)
 /* idle periods a command may stay with the parent (10 min) */
 #define KK_NET_PARENT_WAITS	20
+/* ... a frame over 1 MiB (a block list, applied in seconds) 2 min: its slot */
+#define KK_NET_PARENT_WAITS_BIG	4
 
 /*
  * Forks and executes a child (kakurid FLAG: --network-child, --courier)
