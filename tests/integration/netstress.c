@@ -266,46 +266,88 @@ frame_of(const char *path, unsigned char *buf, size_t size)
 	return (long)n + 4;
 }
 
+/* An authenticated operator's connection (mutual TLS). */
+struct op {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+};
+
+/*
+ * argv: ADDR PORT CERT KEY: o connected and through the handshake, with
+ * a receive buffer as small as the kernel allows if small; 0 or -1.
+ */
+static int
+op_connect(struct op *o, char **argv, bool small)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int one = 1;
+
+	o->ctx = NULL;
+	o->ssl = NULL;
+	o->fd = -1;
+	if (pu_sockaddr_of(argv[0], argv[1], &ss, &sl) < 0 ||
+	    (o->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_use_certificate_file(o->ctx, argv[2], SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(o->ctx, argv[3], SSL_FILETYPE_PEM) != 1)
+		return -1;
+	/* the server is the agent's own certificate: not what is tested */
+	SSL_CTX_set_verify(o->ctx, SSL_VERIFY_NONE, NULL);
+	if ((o->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (small)
+		setsockopt(o->fd, SOL_SOCKET, SO_RCVBUF, &one, sizeof(one));
+	setsockopt(o->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(o->fd, (struct sockaddr *)&ss, sl) < 0 ||
+	    (o->ssl = SSL_new(o->ctx)) == NULL || SSL_set_fd(o->ssl, o->fd) != 1 ||
+	    SSL_connect(o->ssl) != 1)
+		return -1;
+	return 0;
+}
+
+static void
+op_close(struct op *o)
+{
+	ERR_clear_error();
+	SSL_free(o->ssl);
+	SSL_CTX_free(o->ctx);
+	if (o->fd >= 0)
+		close(o->fd);
+}
+
+/* Whether the server closed o (its FIN, seen without reading), in 200 ms. */
+static bool
+op_closed(const struct op *o)
+{
+	struct pollfd p = { .fd = o->fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 200) > 0 &&
+	    (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 /* argv: ADDR PORT CERT KEY FILE N SECONDS, from argv[1] */
 static int
 noread(char **argv)
 {
 	static unsigned char frame[65536];
-	struct sockaddr_storage ss;
 	struct pollfd p;
-	socklen_t sl;
-	SSL_CTX *ctx = NULL;
-	SSL *ssl = NULL;
+	struct op o = { NULL, NULL, -1 };
 	double t0, end;
 	long flen;
-	int fd = -1, n = atoi(argv[6]), seconds = atoi(argv[7]), one = 1;
-	int small = 1, i, sent = 0, r = 2;
+	int n = atoi(argv[6]), seconds = atoi(argv[7]), i, sent = 0, r = 2;
 
 	if (n < 1 || n > 100000 || seconds < 1 || seconds > 600 ||
-	    (flen = frame_of(argv[5], frame, sizeof(frame))) < 0 ||
-	    pu_sockaddr_of(argv[1], argv[2], &ss, &sl) < 0)
+	    (flen = frame_of(argv[5], frame, sizeof(frame))) < 0)
 		return 2;
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_use_certificate_file(ctx, argv[3], SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, argv[4], SSL_FILETYPE_PEM) != 1)
-		goto out;
-	/* the server is the agent's own certificate: not what is tested */
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto out;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 ||
-	    (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
-	    SSL_connect(ssl) != 1)
+	if (op_connect(&o, argv + 1, true) < 0)
 		goto out;
 	/* one frame a record, never two in one: no pipelining */
 	for (i = 0; i < n; i++) {
-		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+		p = (struct pollfd){ .fd = o.fd, .events = POLLOUT };
 		if (poll(&p, 1, 2000) <= 0 || (p.revents & (POLLHUP | POLLERR)))
 			break;
-		if (SSL_write(ssl, frame, (int)flen) != (int)flen)
+		if (SSL_write(o.ssl, frame, (int)flen) != (int)flen)
 			break;
 		sent++;
 		pu_nap_ms(50);
@@ -317,9 +359,7 @@ noread(char **argv)
 	end = t0 + seconds;
 	r = 1;
 	while (pu_now_s() < end) {
-		p = (struct pollfd){ .fd = fd, .events = POLLRDHUP };
-		if (poll(&p, 1, 200) > 0 &&
-		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+		if (op_closed(&o)) {
 			printf("closed after %.0f s\n", pu_now_s() - t0);
 			r = 0;
 			goto out;
@@ -327,11 +367,7 @@ noread(char **argv)
 	}
 	printf("open after %d s\n", seconds);
 out:
-	ERR_clear_error();
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	if (fd >= 0)
-		close(fd);
+	op_close(&o);
 	return r;
 }
 
@@ -339,34 +375,22 @@ out:
 static int
 trickle(char **argv)
 {
-	struct sockaddr_storage ss;
-	struct pollfd p;
-	socklen_t sl;
-	SSL_CTX *ctx = NULL;
-	SSL *ssl = NULL;
+	struct op o = { NULL, NULL, -1 };
 	unsigned char hdr[4], zero = 0;
 	long bytes = atol(argv[5]);
-	int seconds = atoi(argv[6]), fd = -1, r = 2, sent = 0;
+	int seconds = atoi(argv[6]), r = 2, sent = 0;
 	double t0, end, next;
 
 	if (bytes <= (1L << 20) || bytes > (64L << 20) || seconds < 1 ||
-	    seconds > 600 || pu_sockaddr_of(argv[1], argv[2], &ss, &sl) < 0)
+	    seconds > 600)
 		return 2;
-	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    SSL_CTX_use_certificate_file(ctx, argv[3], SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, argv[4], SSL_FILETYPE_PEM) != 1)
-		goto out;
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&ss, sl) < 0 ||
-	    (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
-	    SSL_connect(ssl) != 1)
+	if (op_connect(&o, argv + 1, false) < 0)
 		goto out;
 	hdr[0] = (unsigned char)(bytes >> 24);
 	hdr[1] = (unsigned char)(bytes >> 16);
 	hdr[2] = (unsigned char)(bytes >> 8);
 	hdr[3] = (unsigned char)bytes;
-	if (SSL_write(ssl, hdr, sizeof(hdr)) != (int)sizeof(hdr))
+	if (SSL_write(o.ssl, hdr, sizeof(hdr)) != (int)sizeof(hdr))
 		goto out;
 	printf("ready\n");
 	fflush(stdout);
@@ -375,27 +399,21 @@ trickle(char **argv)
 	next = t0 + 2;
 	r = 1;
 	while (pu_now_s() < end) {
-		p = (struct pollfd){ .fd = fd, .events = POLLRDHUP };
-		if (poll(&p, 1, 200) > 0 &&
-		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+		if (op_closed(&o)) {
 			printf("closed after %.0f s (%d bytes)\n",
 			    pu_now_s() - t0, sent);
 			r = 0;
 			goto out;
 		}
 		if (pu_now_s() >= next && sent < bytes) {
-			if (SSL_write(ssl, &zero, 1) == 1)
+			if (SSL_write(o.ssl, &zero, 1) == 1)
 				sent++;
 			next += 2;
 		}
 	}
 	printf("open after %d s (%d bytes)\n", seconds, sent);
 out:
-	ERR_clear_error();
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	if (fd >= 0)
-		close(fd);
+	op_close(&o);
 	return r;
 }
 
