@@ -206,6 +206,17 @@ on_freeze_poll(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* -EBUSY (and the run refused) while a freeze waits for the kernel. */
+static int
+freeze_pending(struct run *r)
+{
+	if (r->d->pv->pending == NULL)
+		return 0;
+	kd_run_reject(r, "busy", "a freeze is still waiting for the kernel; "
+	    "try again");
+	return -EBUSY;
+}
+
 /*
  * The freeze itself, within timeout_ms (0: the policy's): the targets
  * are moved now, and the receipt goes out once the kernel says the group
@@ -227,11 +238,9 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 	size_t before;
 	int e;
 
-	if (pv->pending != NULL) {
+	if ((e = freeze_pending(r)) < 0) {
 		json_decref(extra);
-		kd_run_reject(r, "busy", "a freeze is still waiting for the "
-		    "kernel; try again");
-		return -EBUSY;
+		return e;
 	}
 	/* one freeze episode while anything is frozen; thaw names it */
 	if (pv->frozen.n > 0)
@@ -315,11 +324,8 @@ do_thaw(struct run *r, const struct kk_selector *sel)
 	 * a freeze may have started meanwhile; the set must not shrink
 	 * under it.
 	 */
-	if (pv->pending != NULL) {
-		kd_run_reject(r, "busy", "a freeze is still waiting for the "
-		    "kernel; try again");
-		return -EBUSY;
-	}
+	if ((e = freeze_pending(r)) < 0)
+		return e;
 	e = kk_thaw(&pv->fz, sel, &pv->frozen, &thawed, &gone, &kept, err,
 	    sizeof(err));
 	if (kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
@@ -475,19 +481,13 @@ kd_act_freeze(struct run *r)
 int
 kd_act_thaw(struct run *r)
 {
-	struct kd_preserve *pv = r->d->pv;
 	struct kk_selector sel;
 	int e;
 
 	if (parse_selector(r, true, &sel) < 0)
 		return -EINVAL;
-	if ((e = thaw_episode_ok(r)) < 0)
+	if ((e = thaw_episode_ok(r)) < 0 || (e = freeze_pending(r)) < 0)
 		return e;
-	if (pv->pending != NULL) {
-		kd_run_reject(r, "busy", "a freeze is still waiting for the "
-		    "kernel; try again");
-		return -EBUSY;
-	}
 	if (sel.kind == KK_SEL_SHA256)
 		return start_hash(r, &sel, true);
 	return do_thaw(r, &sel);
