@@ -331,6 +331,7 @@ conn_step(struct nc_conn *c)
 {
 	uint8_t buf[16384];
 	size_t used;
+	unsigned mine;
 	int r, fr, err;
 
 	if (!c->authed) {
@@ -399,12 +400,12 @@ conn_step(struct nc_conn *c)
 		}
 		/* a large frame holds its size: only KK_NET_BIG_MAX at once */
 		if (!c->big && c->rd.body != NULL && c->rd.body_len > KK_FRAME_MAX) {
+			mine = big_of_src(c->nc, &c->src);
 			if (c->nc->nbig >= KK_NET_BIG_MAX ||
-			    big_of_src(c->nc, &c->src) >= KK_NET_BIG_PER_SRC) {
+			    mine >= KK_NET_BIG_PER_SRC) {
 				nc_log(c->nc, c->peer, "refused: %u frames over "
 				    "1 MiB are being read already (%u from this "
-				    "source)", c->nc->nbig, big_of_src(c->nc,
-				    &c->src));
+				    "source)", c->nc->nbig, mine);
 				kk_frame_reader_reset(&c->rd);
 				reject(c, KE_BUSY);
 				return;

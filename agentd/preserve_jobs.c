@@ -6,12 +6,10 @@
  * one ends, the action that started it is told (its done callback).
  */
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,10 +173,6 @@ job_read(struct job *j)
 static int
 create_beneath(int dfd, const char *rel)
 {
-	struct open_how how = {
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-		    RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-	};
 	char tmp[KK_ART_PATH_MAX], *p;
 	int fd;
 
@@ -187,19 +181,15 @@ create_beneath(int dfd, const char *rel)
 		return -EINVAL;
 	for (p = strchr(tmp, '/'); p != NULL; p = strchr(p + 1, '/')) {
 		*p = '\0';
-		how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
-		fd = (int)syscall(SYS_openat2, dfd, tmp, &how, sizeof(how));
+		fd = kk_evidence_open(dfd, tmp, O_RDONLY | O_DIRECTORY);
 		if (fd < 0 && errno == ENOENT && mkdirat(dfd, tmp, 0700) == 0)
-			fd = (int)syscall(SYS_openat2, dfd, tmp, &how,
-			    sizeof(how));
+			fd = kk_evidence_open(dfd, tmp, O_RDONLY | O_DIRECTORY);
 		if (fd < 0)
 			return -errno;
 		close(fd);
 		*p = '/';
 	}
-	how.flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
-	how.mode = 0600;
-	fd = (int)syscall(SYS_openat2, dfd, tmp, &how, sizeof(how));
+	fd = kk_evidence_openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	return fd < 0 ? -errno : fd;
 }
 

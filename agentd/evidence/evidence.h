@@ -522,6 +522,8 @@ int kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
  * other mount (RESOLVE_BENEATH and friends); flags | O_NOFOLLOW.
  */
 int kk_evidence_open(int dfd, const char *path, int flags);
+/* ... and with O_CREAT, the new file's mode */
+int kk_evidence_openat(int dfd, const char *path, int flags, mode_t mode);
 /*
  * Whether rel may name an artifact below a job's directory: relative, no
  * ".." component, no control character or backslash, shorter than

@@ -208,15 +208,22 @@ kk_manifest_append(int dirfd, const struct kk_manifest_ctx *ctx,
 /* ---- reading the store ---- */
 
 int
-kk_evidence_open(int dfd, const char *path, int flags)
+kk_evidence_openat(int dfd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.mode = (flags & O_CREAT) ? (uint64_t)mode : 0,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 		    RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
 	};
 
 	return (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+}
+
+int
+kk_evidence_open(int dfd, const char *path, int flags)
+{
+	return kk_evidence_openat(dfd, path, flags, 0);
 }
 
 static int
