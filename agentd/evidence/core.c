@@ -14,7 +14,9 @@
  * Memory is read only where the page tables say a page is present or
  * swapped (PAGEMAP_SCAN, else /proc/PID/pagemap).  Reading anything else
  * would fault it in and change the evidence (and the target's RSS), so
- * those pages become holes in the core file.  One exception, as the
+ * those pages are left out: long runs of them end a PT_LOAD segment and
+ * are not in the file at all (a mapping of terabytes would otherwise be
+ * terabytes of zeros to hash), short ones are zeros.  One exception, as the
  * kernel's own dumps make it (coredump_filter bit 4): the first page of a
  * file mapped from offset 0 is always read, because its ELF header and
  * build-id are what lets gdb place the executable and its libraries; a
@@ -93,13 +95,15 @@ put_file(struct snap *sn, const char *name, const char *buf, size_t len)
 	return err < 0 ? err : aerr;
 }
 
+/*
+ * The /proc files, read while the threads were stopped: written before
+ * the core, so that a core cut short (its deadline, a full disk) still
+ * leaves what explains the process.
+ */
 static int
-snap_files(struct snap *sn)
+snap_proc_files(struct snap *sn)
 {
-	struct kk_exe_info info;
-	struct kk_artifact a;
-	char rel[64], src[64], why[200];
-	int err, fd;
+	int err;
 
 	if ((err = put_file(sn, "maps", sn->maps, sn->mapslen)) < 0)
 		return err;
@@ -114,6 +118,16 @@ snap_files(struct snap *sn)
 		    sn->environlen)) < 0)
 			return err;
 	}
+	return 0;
+}
+
+static int
+snap_exe(struct snap *sn)
+{
+	struct kk_exe_info info;
+	struct kk_artifact a;
+	char rel[64], src[64], why[200];
+	int err, fd;
 
 	art_init(sn, &a);
 	snprintf(rel, sizeof(rel), "pid-%d/exe", (int)sn->pid);
@@ -276,6 +290,8 @@ snap_run(struct snap *sn)
 		goto out;
 	}
 
+	if ((err = snap_proc_files(sn)) < 0)
+		goto out;
 	art_init(sn, &a);
 	snprintf(path, sizeof(path), "pid-%d/core", (int)sn->pid);
 	kk_artifacts_begin(sn->arts, path);
@@ -299,7 +315,7 @@ snap_run(struct snap *sn)
 	if ((err = cerr) < 0)
 		goto out;
 
-	if ((err = snap_files(sn)) < 0)
+	if ((err = snap_exe(sn)) < 0)
 		goto out;
 	/* the registers part: an incomplete core is an error to report */
 	if (sn->unstopped > 0) {
@@ -319,6 +335,7 @@ out:
 		close(sn->memfd);
 	free(sn->t);
 	free(sn->v);
+	free(sn->seg);
 	free(sn->maps);
 	free(sn->status);
 	free(sn->cmdline);

@@ -175,7 +175,8 @@ dev_local(struct snap *sn, unsigned maj, unsigned mnr)
 }
 
 /*
- * Which mappings carry data in the core.  Unreadable ones (no 'r', the
+ * Which mappings may carry data in the core (core_mem.c then splits them
+ * into segments by what is resident).  Unreadable ones (no 'r', the
  * vvar pages, VM_IO / VM_PFNMAP) get p_filesz 0 as the kernel gives them.
  * MADV_DONTDUMP is honoured only for large mappings: sanitizer shadows and
  * address-space reserves are terabytes of holes whose SHA-256 alone would
@@ -183,9 +184,8 @@ dev_local(struct snap *sn, unsigned maj, unsigned mnr)
  * investigator wants to see.
  */
 void
-snap_plan_vmas(struct snap *sn, uint64_t data_off)
+snap_plan_vmas(struct snap *sn)
 {
-	uint64_t off = data_off;
 	size_t i;
 
 	for (i = 0; i < sn->nv; i++) {
@@ -200,7 +200,5 @@ snap_plan_vmas(struct snap *sn, uint64_t data_off)
 		v->header = v->filesz >= (uint64_t)sn->pgsz && v->pgoff == 0 &&
 		    snap_vma_file(sn, v) && dev_local(sn, v->dev_major,
 		    v->dev_minor);
-		v->off = off;
-		off += v->filesz;
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * The memory of the target into the core file: only the pages the page
  * tables say are there (PAGEMAP_SCAN, else /proc/PID/pagemap), read with
- * process_vm_readv (else /proc/PID/mem); the rest stays holes.
+ * process_vm_readv (else /proc/PID/mem); long runs of the rest are left
+ * out of the file (plan_vma), short ones are zeros.
  */
 #include <sys/ioctl.h>
 #include <sys/types.h>
@@ -286,28 +287,145 @@ present_runs(struct snap *sn, uint64_t pos, uint64_t end, uint64_t *done)
 	return 0;
 }
 
-static int
-dump_vma(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
-    const struct vma *v)
+static size_t
+seg_limit(const struct snap *sn)
 {
-	uint64_t pos = v->start, done = 0, guard, pg = (uint64_t)sn->pgsz;
+	return sn->nv + SEGS_EXTRA;
+}
+
+static int
+seg_add(struct snap *sn, const struct vma *v, uint64_t vaddr,
+    uint64_t filesz, uint64_t memsz, bool header)
+{
+	struct seg *g;
+	int err;
+
+	if ((err = kk_grow(&sn->seg, &sn->segcap, sn->nseg, sizeof(*sn->seg),
+	    256, seg_limit(sn))) < 0)
+		return err;
+	g = &sn->seg[sn->nseg++];
+	g->vaddr = vaddr;
+	g->filesz = filesz;
+	g->memsz = memsz;
+	g->off = 0;
+	g->pflags = v->pflags;
+	g->header = header;
+	return 0;
+}
+
+/*
+ * The segments of one mapping, which together cover it exactly: each
+ * starts at a resident run and ends where absent pages for SEG_SPLIT or
+ * more begin (p_filesz); its p_memsz reaches to the next one, and what
+ * lies between reads as zero, which is what an untouched anonymous page
+ * is.  A mapping's holes are thereby not in the file at all: a process
+ * that maps terabytes and touches a page at each end costs two pages of
+ * core, not terabytes of zeros to hash.  Pages of the shared zero page
+ * count as absent.  Small gaps inside a segment are written as zeros.
+ */
+static int
+plan_vma(struct snap *sn, const struct vma *v, size_t left)
+{
+	uint64_t pg = (uint64_t)sn->pgsz, pos = v->start, done = 0, guard;
+	uint64_t rs = v->start, re = v->start;	/* the segment being grown */
+	bool open = false, header = false;
 	size_t i;
 	int err;
 
 	if (v->filesz == 0)
-		return 0;
+		return seg_add(sn, v, v->start, 0, v->end - v->start, false);
 	if (v->header) {
-		if ((err = copy_run(sn, s, a, pos, pos + pg)) < 0)
-			return err;
-		pos += pg;
+		re = pos = v->start + pg;
+		open = header = true;
 	}
 	if (v->smaps && v->empty)
-		return kk_sink_hole(s, v->end - pos);
+		pos = v->end;
 	guard = (v->end - v->start) / pg + 2;
 	while (pos < v->end && guard-- > 0) {
 		if ((err = present_runs(sn, pos, v->end, &done)) < 0)
 			return err;
 		if (done <= pos || done > v->end)
+			return -EIO;	/* no progress: never loop */
+		for (i = 0; i < sn->runs.n; i++) {
+			uint64_t s = sn->runs.v[i].start;
+			uint64_t e = sn->runs.v[i].end;
+
+			if (sn->runs.v[i].zero || s < pos || e > done || s >= e)
+				continue;
+			if (open && s - re < SEG_SPLIT) {
+				re = e;
+				continue;
+			}
+			/*
+			 * Room for two more (a gap's and the last) and one
+			 * for each mapping left; else this one ends here.
+			 */
+			if (sn->nseg + left + 2 > seg_limit(sn)) {
+				sn->segs_short++;
+				goto last;
+			}
+			if (open)
+				err = seg_add(sn, v, rs, re - rs, s - rs,
+				    header);
+			else if (s > v->start)
+				err = seg_add(sn, v, v->start, 0,
+				    s - v->start, false);
+			if (err < 0)
+				return err;
+			rs = s;
+			re = e;
+			open = true;
+			header = false;
+		}
+		pos = done;
+	}
+	if (pos < v->end)
+		return -EIO;
+last:
+	if (!open)
+		return seg_add(sn, v, v->start, 0, v->end - v->start, false);
+	return seg_add(sn, v, rs, re - rs, v->end - rs, header);
+}
+
+/*
+ * Every mapping into segments, read from the page tables while the
+ * threads are stopped; the file offsets follow from data_off.
+ */
+static int
+plan_segments(struct snap *sn)
+{
+	size_t i;
+	int err;
+
+	snap_plan_vmas(sn);
+	for (i = 0; i < sn->nv; i++)
+		if ((err = plan_vma(sn, &sn->v[i], sn->nv - i - 1)) < 0)
+			return err;
+	return 0;
+}
+
+/* The data of one segment: the resident runs, zeros between them. */
+static int
+dump_seg(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
+    const struct seg *g)
+{
+	uint64_t pos = g->vaddr, end = g->vaddr + g->filesz, done = 0, guard;
+	uint64_t pg = (uint64_t)sn->pgsz;
+	size_t i;
+	int err;
+
+	if (g->filesz == 0)
+		return 0;
+	if (g->header) {
+		if ((err = copy_run(sn, s, a, pos, pos + pg)) < 0)
+			return err;
+		pos += pg;
+	}
+	guard = g->filesz / pg + 2;
+	while (pos < end && guard-- > 0) {
+		if ((err = present_runs(sn, pos, end, &done)) < 0)
+			return err;
+		if (done <= pos || done > end)
 			return -EIO;	/* no progress: never loop */
 		for (i = 0; i < sn->runs.n; i++) {
 			uint64_t rs = sn->runs.v[i].start;
@@ -329,7 +447,7 @@ dump_vma(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
 			return err;
 		pos = done;
 	}
-	return pos == v->end ? 0 : -EIO;
+	return pos == end ? 0 : -EIO;
 }
 
 static void
@@ -371,16 +489,16 @@ put_headers(struct snap *sn, uint8_t *hdr, size_t phnum, bool extnum,
 	ph.p_align = 4;
 	memcpy(hdr, &ph, sizeof(ph));
 	hdr += sizeof(ph);
-	for (i = 0; i < sn->nv; i++) {
-		const struct vma *v = &sn->v[i];
+	for (i = 0; i < sn->nseg; i++) {
+		const struct seg *g = &sn->seg[i];
 
 		memset(&ph, 0, sizeof(ph));
 		ph.p_type = PT_LOAD;
-		ph.p_flags = v->pflags;
-		ph.p_offset = v->off;
-		ph.p_vaddr = v->start;
-		ph.p_filesz = v->filesz;
-		ph.p_memsz = v->end - v->start;
+		ph.p_flags = g->pflags;
+		ph.p_offset = g->off;
+		ph.p_vaddr = g->vaddr;
+		ph.p_filesz = g->filesz;
+		ph.p_memsz = g->memsz;
 		ph.p_align = (uint64_t)sn->pgsz;
 		memcpy(hdr, &ph, sizeof(ph));
 		hdr += sizeof(ph);
@@ -388,28 +506,38 @@ put_headers(struct snap *sn, uint8_t *hdr, size_t phnum, bool extnum,
 }
 
 /*
- * The core file: ELF header, PT_NOTE + one PT_LOAD per mapping, the
- * notes, then the data of every mapping from the next page boundary on.
+ * The core file: ELF header, PT_NOTE + the PT_LOAD segments of every
+ * mapping, the notes, then the data of the segments from the next page
+ * boundary on.
  */
 int
 snap_write_core(struct snap *sn, struct kk_artifact *a)
 {
 	struct kk_sink *s = NULL;
 	char rel[64];
-	size_t phnum = sn->nv + 1, hlen, i;
+	size_t phnum, hlen, i;
 	uint64_t data_off, shoff;
-	bool extnum = phnum >= PN_XNUM;
+	bool extnum;
 	uint8_t *hdr = NULL;
 	int err;
 
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)sn->pid);
+	if ((err = plan_segments(sn)) < 0) {
+		snap_set_err(sn, "%s: reading the page tables: %s", rel,
+		    strerror(-err));
+		return err;
+	}
+	phnum = sn->nseg + 1;
+	extnum = phnum >= PN_XNUM;
 	hlen = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
 	data_off = ((uint64_t)(hlen + sn->nlen) + (uint64_t)sn->pgsz - 1) &
 	    ~((uint64_t)sn->pgsz - 1);
-	snap_plan_vmas(sn, data_off);
-	shoff = sn->nv > 0 ? sn->v[sn->nv - 1].off +
-	    sn->v[sn->nv - 1].filesz : data_off;
+	shoff = data_off;
+	for (i = 0; i < sn->nseg; i++) {
+		sn->seg[i].off = shoff;
+		shoff += sn->seg[i].filesz;
+	}
 
-	snprintf(rel, sizeof(rel), "pid-%d/core", (int)sn->pid);
 	if ((err = kk_sink_open_pipelined(sn->dirfd, rel, &s)) < 0) {
 		snap_set_err(sn, "%s: %s", rel, strerror(-err));
 		return err;
@@ -424,12 +552,12 @@ snap_write_core(struct snap *sn, struct kk_artifact *a)
 	    (err = kk_sink_write(s, sn->notes, sn->nlen)) < 0 ||
 	    (err = put_zeros(s, data_off - (hlen + sn->nlen))) < 0)
 		goto close;
-	for (i = 0; i < sn->nv; i++) {
-		if ((err = dump_vma(sn, s, a, &sn->v[i])) < 0)
+	for (i = 0; i < sn->nseg; i++) {
+		if ((err = dump_seg(sn, s, a, &sn->seg[i])) < 0)
 			goto close;
-		if (kk_sink_offset(s) != sn->v[i].off + sn->v[i].filesz) {
+		if (kk_sink_offset(s) != sn->seg[i].off + sn->seg[i].filesz) {
 			err = -EIO;	/* a bug, not the target: say so */
-			snap_set_err(sn, "core: mapping %zu written at the "
+			snap_set_err(sn, "core: segment %zu written at the "
 			    "wrong offset", i);
 			goto close;
 		}
@@ -457,6 +585,11 @@ close:
 		snprintf(a->error, sizeof(a->error), "%zu of %zu threads did "
 		    "not stop within %d ms: their registers are missing",
 		    sn->unstopped, sn->nt, STOP_TIMEOUT_MS);
+	} else if (err == 0 && sn->segs_short > 0) {
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "over %zu segments: the "
+		    "later pages of %zu mappings are missing", seg_limit(sn),
+		    sn->segs_short);
 	} else if (err == 0 && sn->seize_err != 0) {
 		a->incomplete = true;
 		snprintf(a->error, sizeof(a->error), "ptrace refused (%s): "

@@ -24,6 +24,13 @@
 #define SCAN_VEC	1024		/* page regions per PAGEMAP_SCAN */
 #define PM_CHUNK	65536		/* pagemap entries per read (512 KiB) */
 #define HEADER_DEVS	16		/* file systems judged per snapshot */
+/*
+ * A run of absent pages this long ends a PT_LOAD segment (see
+ * snap_plan_segments); past SEGS_EXTRA segments beyond one per mapping,
+ * the rest of a mapping keeps only what is planned so far.
+ */
+#define SEG_SPLIT	(64U << 10)
+#define SEGS_EXTRA	(1U << 18)
 
 /*
  * PAGEMAP_SCAN (Linux 6.7): the uapi headers here may predate it, so the
@@ -39,8 +46,7 @@ struct vma {
 	uint64_t start;
 	uint64_t end;
 	uint64_t pgoff;		/* the maps offset, bytes */
-	uint64_t off;		/* of its data in the core */
-	uint64_t filesz;
+	uint64_t filesz;	/* 0: none of it is read (unreadable, io) */
 	size_t path;		/* offset of the path in the maps text */
 	size_t pathlen;
 	uint32_t pflags;	/* PF_R | PF_W | PF_X */
@@ -52,6 +58,16 @@ struct vma {
 	bool io;		/* VmFlags io or pf: not RAM the kernel lends */
 	bool hugetlb;
 	bool empty;		/* no resident and no swapped page */
+};
+
+/* A PT_LOAD: [vaddr, vaddr + filesz) has data, the rest reads as zero. */
+struct seg {
+	uint64_t vaddr;
+	uint64_t filesz;
+	uint64_t memsz;
+	uint64_t off;		/* of its data in the core */
+	uint32_t pflags;
+	bool header;		/* its first page is read even if absent */
 };
 
 enum { T_NEW, T_SEIZED, T_STOPPED, T_GONE, T_REFUSED };
@@ -98,6 +114,10 @@ struct snap {
 	size_t mapslen;
 	struct vma *v;
 	size_t nv;
+	struct seg *seg;
+	size_t nseg;
+	size_t segcap;
+	size_t segs_short;	/* mappings cut at the segment limit */
 
 	/* files read while the process is stopped, written afterwards */
 	char *status;
@@ -148,7 +168,7 @@ void snap_detach_threads(struct snap *sn);
 int snap_parse_maps(struct snap *sn);
 bool snap_vma_file(const struct snap *sn, const struct vma *v);
 void snap_apply_smaps(struct snap *sn, char *text);
-void snap_plan_vmas(struct snap *sn, uint64_t data_off);
+void snap_plan_vmas(struct snap *sn);
 
 /* core_notes.c */
 int snap_build_notes(struct snap *sn);

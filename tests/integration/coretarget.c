@@ -4,12 +4,15 @@
  * the core shows which is which), and optionally memory it never touches
  * or memory it fills.
  *
- *	coretarget [--untouched MiB] [--resident MiB]
+ *	coretarget [--untouched MiB] [--resident MiB] [--vast TiB]
  *
  * --untouched maps that much anonymous memory and never touches it: a
  * snapshot must leave it non-resident.  --resident maps that much and
  * writes every page with pseudo-random words, so the image neither
- * compresses to nothing nor shares the zero page.  "ready PID" goes to
+ * compresses to nothing nor shares the zero page.  --vast maps that many
+ * TiB and writes a marker on its first, middle and last page only: what a
+ * process does to make its snapshot endless (terabytes of zeros to hash).
+ * "ready PID" goes to
  * stdout once everything is set up; the process exits by itself after
  * 600 s so a forgotten one cannot linger.
  */
@@ -31,6 +34,9 @@ const char *kakuri_marker = "kakuri-core-marker-4f1d";
 /* the mappings, for a debugger to find */
 void *kakuri_untouched;
 void *kakuri_resident;
+char *kakuri_vast_first;
+char *kakuri_vast_middle;
+char *kakuri_vast_last;
 
 /* workers that reached their own function: "ready" waits for all three */
 static int workers_in;
@@ -95,6 +101,20 @@ map_anon(size_t len)
 	return p;
 }
 
+static int
+tib_arg(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v == 0 || v > 64)
+		return -1;
+	*out = (size_t)v << 40;
+	return 0;
+}
+
 /* xorshift64: every page different, nothing the zero page could stand for */
 static void
 fill(uint64_t *p, size_t len)
@@ -114,7 +134,7 @@ int
 main(int argc, char **argv)
 {
 	void *(*fn[3])(void *) = { worker_alpha, worker_beta, worker_gamma };
-	size_t untouched = 0, resident = 0;
+	size_t untouched = 0, resident = 0, vast = 0;
 	pthread_t t[3];
 	volatile size_t touch;
 	int i;
@@ -126,9 +146,12 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--resident") == 0 && i + 1 < argc &&
 		    mib_arg(argv[i + 1], &resident) == 0)
 			i++;
+		else if (strcmp(argv[i], "--vast") == 0 && i + 1 < argc &&
+		    tib_arg(argv[i + 1], &vast) == 0)
+			i++;
 		else {
 			fprintf(stderr, "usage: coretarget [--untouched MiB] "
-			    "[--resident MiB]\n");
+			    "[--resident MiB] [--vast TiB]\n");
 			return 2;
 		}
 	}
@@ -143,6 +166,17 @@ main(int argc, char **argv)
 	if (resident > 0) {
 		kakuri_resident = map_anon(resident);
 		fill(kakuri_resident, resident);
+	}
+	if (vast > 0) {
+		char *v = map_anon(vast);
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+		kakuri_vast_first = v;
+		kakuri_vast_middle = v + (vast / 2 / pg) * pg;
+		kakuri_vast_last = v + vast - pg;
+		strcpy(kakuri_vast_first, "kakuri-vast-first");
+		strcpy(kakuri_vast_middle, "kakuri-vast-middle");
+		strcpy(kakuri_vast_last, "kakuri-vast-last");
 	}
 	for (i = 0; i < 3; i++)
 		if (pthread_create(&t[i], NULL, fn[i], NULL) != 0) {
