@@ -84,8 +84,8 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	struct pstat again;
 	struct source *sv;
 	const char *why;
-	char num[24], whybuf[PATH_MAX + 64];
-	int r;
+	char whybuf[PATH_MAX + 64];
+	int r, pidfd;
 
 	*descend = true;
 	/* frozen in place by this call (counted then), or earlier */
@@ -148,12 +148,24 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	snprintf(f.group, sizeof(f.group), "%s", c->group);
 	snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
 	f.described = true;
+	/*
+	 * Pinned before the move (a pidfd): a pid freed and reused since it
+	 * was read would otherwise put a stranger into the group.
+	 */
+	if ((r = fz_pin(ps->pid, ps->start, &pidfd)) < 0) {
+		c->vanished = c->vanished || r == -ESRCH;
+		return r == -ESRCH ? 0 : fz_err(c->err, c->errlen, r,
+		    "pid %d: %s", (int)ps->pid, strerror(-r));
+	}
 	/* recorded before the move, so nothing frozen is ever unrecorded */
-	if ((r = fz_set_push(c->set, &f)) < 0)
+	if ((r = fz_set_push(c->set, &f)) < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
 		return fz_err(c->err, c->errlen, r, "pid %d: %s",
 		    (int)ps->pid, strerror(-r));
-	snprintf(num, sizeof(num), "%d", (int)ps->pid);
-	r = fz_write_fd_str(c->procs_fd, num);
+	}
+	r = fz_move_pinned(c->procs_fd, c->fz->root, c->v2, c->brel, ps->pid,
+	    pidfd);
 	if (r < 0) {
 		c->set->n--;
 		if (r == -ESRCH) {

@@ -334,10 +334,9 @@ unplace(struct fzcall *c, struct source *sv, const char *dir)
 {
 	struct kk_frozen *f;
 	struct pstat ps;
-	char num[24];
 	size_t i, j;
 	pid_t lost = 0;
-	int r;
+	int r, pidfd;
 
 	for (i = c->first, j = c->first; i < c->set->n; i++) {
 		f = &c->set->v[i];
@@ -348,8 +347,10 @@ unplace(struct fzcall *c, struct source *sv, const char *dir)
 				continue;
 			f->start_time = ps.start;
 			f->start_later = false;
-			snprintf(num, sizeof(num), "%d", (int)f->pid);
-			if ((r = fz_write_fd_str(c->procs_fd, num)) < 0) {
+			if ((r = fz_pin(f->pid, ps.start, &pidfd)) == 0)
+				r = fz_move_pinned(c->procs_fd, c->fz->root,
+				    c->v2, c->brel, f->pid, pidfd);
+			if (r < 0) {
 				if (r != -ESRCH)
 					lost = f->pid;
 				continue;

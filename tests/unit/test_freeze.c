@@ -39,7 +39,11 @@
 #include <check.h>
 #include <jansson.h>
 
+#include <linux/sched.h>
+#include <sys/syscall.h>
+
 #include "evidence.h"
+#include "freezer.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -1015,6 +1019,124 @@ START_TEST(test_partial_thaw)
 	thaw_ok(&t, &sel);
 	ck_assert_uint_eq(t.set.n, 0);
 	ck_assert_int_eq(stat(t.gdir, &st), -1);
+	done(&t);
+}
+END_TEST
+
+/* A child that only sleeps, registered; its start time in *start. */
+static pid_t
+spawn_sleeper(unsigned long long *start)
+{
+	pid_t parent = getpid(), p;
+
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		child_init(parent);
+		for (;;)
+			pause();
+	}
+	reg_proc(p);
+	*start = start_of(p);
+	ck_assert_uint_ne(*start, 0);
+	return p;
+}
+
+/*
+ * In a child of the test (moved into home first): a process with the pid
+ * of a target that has exited, made with clone3's set_tid (root may ask
+ * for a free pid).  It sleeps until the cleanup kills home's members.
+ */
+static void __attribute__((noreturn))
+stranger_maker(pid_t parent, const char *home, pid_t want)
+{
+	struct clone_args ca;
+	pid_t tid = want, me;
+	long r;
+
+	child_init(parent);
+	move_into(home, 0);
+	me = getpid();
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&tid;
+	ca.set_tid_size = 1;
+	r = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (r == 0) {
+		child_init(me);
+		for (;;)
+			pause();
+	}
+	for (;;)
+		pause();
+}
+
+/*
+ * cgroup.procs takes a pid number: a target that exits between the look
+ * at it and the write of its pid, its pid given to another process, must
+ * not put that process into the quarantine group (frozen there for good,
+ * since thaw drops what is not the process it recorded).  The reuse is
+ * made on purpose between fz_pin and fz_move_pinned, as take() calls them.
+ */
+START_TEST(test_pid_reused_before_move)
+{
+	struct fz_test t;
+	char rel[PATH_MAX], home[PATH_MAX], path[PATH_MAX + 16];
+	char brel[PATH_MAX];
+	unsigned long long start0, start1;
+	pid_t p0, p1, q, pp = 0;
+	int pidfd, procs, k, st;
+
+	if (!begin_in_scope(&t, "reuse", rel, sizeof(rel), home))
+		return;
+	ck_assert(mkdir(t.fz.base, 0755) == 0 || errno == EEXIST);
+	ck_assert_int_eq(mkdir(t.gdir, 0755), 0);
+	write_ctl(t.gdir, "cgroup.freeze", "1");
+	snprintf(path, sizeof(path), "%s/cgroup.procs", t.gdir);
+	procs = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(procs, 0);
+	ck_assert_int_eq(fz_base_rel(&t.fz, brel, sizeof(brel)), 0);
+
+	/* a target that stays: pinned, moved */
+	p0 = spawn_sleeper(&start0);
+	ck_assert_int_eq(fz_pin(p0, start0, &pidfd), 0);
+	ck_assert_int_ge(pidfd, 0);
+	ck_assert_int_eq(fz_move_pinned(procs, t.fz.root, true, brel, p0,
+	    pidfd), 0);
+	ck_assert(in_group(t.gdir, p0));
+	/* a pin is only given to the process that started then */
+	ck_assert_int_eq(fz_pin(p0, start0 + 1, &pidfd), -ESRCH);
+	ck_assert_int_eq(pidfd, -1);
+
+	/* a target that exits after its pin; a stranger gets its pid */
+	p1 = spawn_sleeper(&start1);
+	ck_assert_int_eq(fz_pin(p1, start1, &pidfd), 0);
+	ck_assert_int_eq(kill(p1, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(p1, &st, 0), p1);
+	/* start times count clock ticks: the stranger's is another one */
+	sleep_ms(30);
+	q = fork();
+	ck_assert_int_ge(q, 0);
+	if (q == 0)
+		stranger_maker(getppid(), home, p1);
+	reg_proc(q);
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		if (proc_stat(p1, &pp, NULL, NULL, NULL) == 0 && pp == q)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(k < WAIT_ROUNDS, "no process got pid %d again",
+	    (int)p1);
+	ck_assert_uint_ne(start_of(p1), start1);
+	ck_assert(in_group(home, p1));
+
+	ck_assert_int_eq(fz_move_pinned(procs, t.fz.root, true, brel, p1,
+	    pidfd), -ESRCH);
+	/* the stranger is where it was born, not in the quarantine */
+	ck_assert(!in_group(t.gdir, p1));
+	ck_assert(in_group(home, p1));
+	ck_assert(in_group(t.gdir, p0));
+	close(procs);
 	done(&t);
 }
 END_TEST
@@ -2630,6 +2752,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
 	FZ_CASE("partial"), KK_TEST(test_partial_thaw),
 	FZ_CASE("gone"), KK_TEST(test_gone),
+	FZ_CASE("pid_reused"), KK_TEST(test_pid_reused_before_move),
 	FZ_CASE("protected"), KK_TEST(test_protected),
 	FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
 	FZ_CASE("protected_inode"), KK_TEST(test_protected_inode),
