@@ -102,7 +102,7 @@ result_of(const struct drill *dr)
 static json_t *
 record_of(const struct drill *dr)
 {
-	json_t *o, *probes, *timings, *employee;
+	json_t *o, *probes, *timings, *employee, *responses;
 	char target[64];
 	size_t i;
 
@@ -121,7 +121,15 @@ record_of(const struct drill *dr)
 	    KW_ACTION, ms_or_null(dr->action),
 	    KW_REVERTED, ms_or_null(dr->reverted),
 	    KW_CONNECTIVITY_BACK, ms_or_null(dr->back));
-	employee = json_pack("{s:I, s:s?, s:o, s:o}",
+	responses = json_array();
+	for (i = 0; i < dr->nresponses; i++)
+		json_array_append_new(responses, json_pack("{s:I, s:s, s:o, "
+		    "s:b}", KW_UID, (json_int_t)dr->responses[i].uid,
+		    KW_ACTION, dr->responses[i].word, KW_MS,
+		    ms_or_null(dr->responses[i].at), KW_NOTIFIED,
+		    dr->responses[i].notified));
+	employee = json_pack("{s:o, s:I, s:s?, s:o, s:o}",
+	    KW_RESPONSES, responses,
 	    KW_NOTIFIED, (json_int_t)dr->nnotified,
 	    KW_ACTION, dr->action_word[0] ? dr->action_word : NULL,
 	    KW_UID, dr->action_word[0] ? json_integer(dr->action_uid) :
@@ -823,6 +831,8 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
     const char *what)
 {
 	struct drill *dr = current;
+	bool notified = false;
+	uint64_t at;
 	size_t i;
 
 	if (dr == NULL || dr->state != DS_RUNNING ||
@@ -843,15 +853,36 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 	}
 	if (strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0)
 		return -EINVAL;
-	/* the first response is the one timed */
-	if (dr->action_word[0] == '\0') {
-		dr->action = since_t0(dr);
+	/* each user's first response is recorded, up to the table's size */
+	for (i = 0; i < dr->nresponses; i++)
+		if (dr->responses[i].uid == uid)
+			return 0;
+	if (dr->nresponses >= KD_DRILL_EMPLOYEES)
+		return 0;
+	for (i = 0; i < dr->nnotified && !notified; i++)
+		notified = dr->notified_uids[i] == uid;
+	at = since_t0(dr);
+	dr->responses[dr->nresponses].uid = uid;
+	snprintf(dr->responses[dr->nresponses].word,
+	    sizeof(dr->responses[0].word), "%s", what);
+	dr->responses[dr->nresponses].at = at;
+	dr->responses[dr->nresponses].notified = notified;
+	dr->nresponses++;
+	/*
+	 * The one timed is the first of a user the drill was shown to; any
+	 * local user may answer too (kakurictl report), and the first of
+	 * those stands only until someone who was told answers.
+	 */
+	if (dr->action_word[0] == '\0' || (notified && !dr->action_notified)) {
+		dr->action = at;
 		dr->action_uid = uid;
+		dr->action_notified = notified;
 		snprintf(dr->action_word, sizeof(dr->action_word), "%s", what);
-		kd_audit(d, "", "drill", "employee", json_pack("{s:s, s:s, s:I}",
-		    KW_ID, dr->id, KW_ACTION, what, KW_UID, (json_int_t)uid));
-		record_save(dr);
 	}
+	kd_audit(d, "", "drill", "employee", json_pack("{s:s, s:s, s:I, s:b}",
+	    KW_ID, dr->id, KW_ACTION, what, KW_UID, (json_int_t)uid,
+	    KW_NOTIFIED, notified));
+	record_save(dr);
 	return 0;
 }
 

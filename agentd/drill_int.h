@@ -63,8 +63,17 @@ struct drill {
 	/* the employees */
 	uid_t notified_uids[KD_DRILL_EMPLOYEES];
 	size_t nnotified;
-	char action_word[16];
+	char action_word[16];	/* the timed response (kd_drill_employee) */
 	uid_t action_uid;
+	bool action_notified;
+	/* every user's first response, in order */
+	struct {
+		uid_t uid;
+		char word[16];
+		uint64_t at;	/* usec after t0 */
+		bool notified;	/* the user had been shown the drill */
+	} responses[KD_DRILL_EMPLOYEES];
+	size_t nresponses;
 
 	/* probes */
 	struct kk_endpointlist targets;	/* drill.probes when it was asked for */

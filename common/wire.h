@@ -383,6 +383,7 @@ struct json_t;
 #define KW_CONNECTIVITY_BACK	"connectivity_back"
 #define KW_EMPLOYEE		"employee"
 #define KW_ACTION_MS		"action_ms"
+#define KW_RESPONSES		"responses"
 #define KW_PROBES		"probes"
 #define KW_MANAGEMENT		"management"
 #define KW_REACHABLE		"reachable"

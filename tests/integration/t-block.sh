@@ -293,3 +293,4 @@ check "a damaged list file is set aside and named, the other lists hold" eval \
 	 ip netns exec "$EP" nft list set inet kakuri ioc0_v1_4 >/dev/null &&
 	 ! ip netns exec "$EP" nft list set inet kakuri ioc3_v1_4 >/dev/null 2>&1'
 summary
+[ "$FAILED" -eq 0 ]

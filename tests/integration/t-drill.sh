@@ -200,12 +200,19 @@ check "a user outside staff claiming the disconnect response: refused, as the bu
 	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/nd.json"
 check "... and no response is recorded for the drill" \
 	bash -c "[ \"\$1\" = null ]" _ "$(running .employee.action)"
+# another local user, who was shown nothing, answers first
+setpriv --reuid=43219 --regid=43219 --clear-groups "$KAKURICTL" -s "$SOCK" report --category popup \
+	--when 2026-11-30T10:00:00+09:00 --where desk --what "a popup" --why "drill" </dev/null >/dev/null 2>&1
+check "a report by a user the drill was not shown to is recorded as a response" \
+	bash -c "[ \"\$1\" = 43219/false ]" _ "$(running '.employee.responses[0] | "\(.uid)/\(.notified)"')"
 as_nobody "$KAKURICTL" -s "$SOCK" report --category popup --when 2026-11-30T10:00:00+09:00 \
 	--where desk --what "a popup" --why "drill" </dev/null >/dev/null 2>&1
 check "the employee's report is the timed response" \
 	bash -c "[ \"\$1\" = report ]" _ "$(running .employee.action)"
-check "... by that user" bash -c "[ \"\$1\" = 65534 ]" _ "$(running .employee.uid)"
+check "... by that user, the one notified, not the first to answer" bash -c "[ \"\$1\" = 65534 ]" _ "$(running .employee.uid)"
 check "... notified counted" bash -c "[ \"\$1\" = 1 ]" _ "$(running .employee.notified)"
+check "... both responses listed, each with whether its user was notified" \
+	bash -c "[ \"\$1\" = '43219/false 65534/true' ]" _ "$(running '.employee.responses | map("\(.uid)/\(.notified)") | join(" ")')"
 stop_drill >/dev/null
 check_within "the tabletop drill is recorded" 3 latest_is .id "$T1"
 check "audit has the drill's start and end" audit_has '.action == "drill" and .result == "started"'
@@ -244,3 +251,4 @@ check "... as aborted" latest_is .result aborted
 refute "... and never made its table" drill_table
 
 summary
+[ "$FAILED" -eq 0 ]
