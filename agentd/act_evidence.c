@@ -46,6 +46,7 @@
 
 #include "act.h"
 #include "hostfacts.h"
+#include "identity.h"
 #include "log.h"
 #include "outbox.h"
 #include "preserve.h"
@@ -156,6 +157,7 @@ evidence_done(struct job *j)
 	struct kk_manifest_ctx mc;
 	char dir[PATH_MAX], err[300] = "", how[160], sha[65] = "";
 	uint64_t bytes = 0;
+	EVP_PKEY *sk;
 	json_t *o;
 	int dfd, e;
 
@@ -184,8 +186,10 @@ evidence_done(struct job *j)
 	mc.agent_version = KAKURI_VERSION;
 	mc.agent_id = d->agent_id;
 	mc.sha256 = sha;
+	sk = kd_agent_signer(d);
 	e = dfd < 0 ? -errno : kk_manifest_append(dfd, &mc, &j->arts,
-	    d->agent_key, d->agent_id, err, sizeof(err));
+	    sk, d->agent_id, err, sizeof(err));
+	EVP_PKEY_free(sk);
 	if (dfd >= 0)
 		close(dfd);
 	r->output = json_pack("{s:s, s:s, s:o, s:I, s:I, s:O}",

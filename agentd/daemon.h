@@ -89,7 +89,9 @@ struct kd {
 	unsigned long long last_apply_usec;
 
 	/* the CSIRT channel: identity.c loads it, run.c signs receipts */
-	EVP_PKEY *agent_key;		/* signs receipts */
+	EVP_PKEY *agent_key;		/* its public half: verifies, names */
+	unsigned char *agent_seed;	/* the private key (identity.c) */
+	bool agent_seed_secret;		/* in memfd_secret memory */
 	char agent_id[65];
 	struct kk_trust *trust;
 	bool remote_ready;

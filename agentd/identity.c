@@ -4,13 +4,29 @@
  * network child's own TLS key certified by it; the daemon loads the
  * identity key (it never leaves this process), trust.conf and the replay
  * store for signed commands.
+ *
+ * The private key is kept as its 32-byte seed in a page of memfd_secret(2)
+ * memory: not in the kernel's direct map, so nothing reads it through
+ * /proc/PID/mem or ptrace, not even root, and not inherited by fork
+ * (MADV_DONTFORK).  An evidence worker is forked from this process and
+ * keeps CAP_SYS_PTRACE: taken over, it finds the key neither in its own
+ * copy of the heap nor in ours.  A signing key is made from the seed for
+ * each signature and cleared right after (kd_agent_signer).  Where the
+ * kernel has no memfd_secret the page is an ordinary one, locked, left
+ * out of core dumps and still not inherited.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "daemon.h"
 #include "identity.h"
@@ -135,6 +151,82 @@ out:
 	return err;
 }
 
+#define SEED_LEN	32	/* an Ed25519 private key */
+
+/* One page for the seed: secret memory if the kernel has it. */
+static unsigned char *
+seed_page(size_t len, bool *secret)
+{
+	void *p = MAP_FAILED;
+	int fd;
+
+	*secret = false;
+#ifdef SYS_memfd_secret
+	fd = (int)syscall(SYS_memfd_secret, (unsigned)O_CLOEXEC);
+	if (fd >= 0) {
+		if (ftruncate(fd, (off_t)len) == 0)
+			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    fd, 0);
+		close(fd);
+		*secret = p != MAP_FAILED;
+	}
+#endif
+	if (p == MAP_FAILED) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		    MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		(void)mlock(p, len);
+		(void)madvise(p, len, MADV_DONTDUMP);
+	}
+	/* a forked evidence worker must not have it */
+	if (madvise(p, len, MADV_DONTFORK) < 0) {
+		munmap(p, len);
+		return NULL;
+	}
+	return p;
+}
+
+int
+kd_identity_keep(struct kd *d, EVP_PKEY *k)
+{
+	unsigned char pub[SEED_LEN];
+	size_t len = SEED_LEN, plen = sizeof(pub);
+	long pg = sysconf(_SC_PAGESIZE);
+	int r = -EINVAL;
+
+	if ((d->agent_seed = seed_page((size_t)pg, &d->agent_seed_secret)) ==
+	    NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (EVP_PKEY_get_raw_private_key(k, d->agent_seed, &len) != 1 ||
+	    len != SEED_LEN ||
+	    EVP_PKEY_get_raw_public_key(k, pub, &plen) != 1 ||
+	    plen != sizeof(pub) ||
+	    (d->agent_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
+	    NULL, pub, plen)) == NULL)
+		goto out;
+	r = 0;
+out:
+	EVP_PKEY_free(k);
+	if (r < 0 && d->agent_seed != NULL) {
+		OPENSSL_cleanse(d->agent_seed, SEED_LEN);
+		munmap(d->agent_seed, (size_t)pg);
+		d->agent_seed = NULL;
+	}
+	return r;
+}
+
+EVP_PKEY *
+kd_agent_signer(struct kd *d)
+{
+	if (d->agent_seed == NULL)
+		return NULL;
+	return EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL,
+	    d->agent_seed, SEED_LEN);
+}
+
 /*
  * The agent key (it signs receipts and certifies the network child's TLS
  * key), trust.conf and the replay store: what signed commands need.  On
@@ -156,7 +248,11 @@ kd_identity_load(struct kd *d)
 		return -errno;
 	}
 	if (d->agent_key == NULL) {
-		r = kk_key_load_private(d->policy->key, &d->agent_key);
+		EVP_PKEY *k = NULL;
+
+		r = kk_key_load_private(d->policy->key, &k);
+		if (r == 0)
+			r = kd_identity_keep(d, k);
 		if (r < 0) {
 			snprintf(d->remote_err, sizeof(d->remote_err),
 			    "agent key %.160s: %s (run kakurid --init)",
@@ -199,4 +295,9 @@ kd_identity_free(struct kd *d)
 	}
 	EVP_PKEY_free(d->agent_key);
 	d->agent_key = NULL;
+	if (d->agent_seed != NULL) {
+		OPENSSL_cleanse(d->agent_seed, SEED_LEN);
+		munmap(d->agent_seed, (size_t)sysconf(_SC_PAGESIZE));
+		d->agent_seed = NULL;
+	}
 }

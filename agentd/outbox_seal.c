@@ -12,6 +12,7 @@
 
 #include "courier.h"
 #include "daemon.h"
+#include "identity.h"
 #include "outbox.h"
 #include "sign.h"
 
@@ -19,14 +20,16 @@ static int
 seal(struct kd *d, const char *payload, size_t len, char **out,
     size_t *outlen)
 {
+	EVP_PKEY *sk;
 	int err;
 
 	*out = NULL;
-	if (d->agent_key == NULL)
-		return -ENOKEY;
+	if ((sk = kd_agent_signer(d)) == NULL)
+		return d->agent_seed == NULL ? -ENOKEY : -ENOMEM;
 	if ((err = kk_envelope_seal(KK_PT_REPORT, (const uint8_t *)payload,
-	    len, d->agent_id, d->agent_key, out)) == 0)
+	    len, d->agent_id, sk, out)) == 0)
 		*outlen = strlen(*out);
+	EVP_PKEY_free(sk);
 	return err;
 }
 

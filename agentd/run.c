@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "identity.h"
 #include "log.h"
 #include "record.h"
 #include "run.h"
@@ -79,6 +80,7 @@ sign_receipt(struct run *r)
 	char rec[64], app[64] = "", ver[64] = "";
 	json_t *o, *timings;
 	char *payload = NULL, *text = NULL;
+	EVP_PKEY *sk;
 
 	ts_rfc3339(&r->received, rec, sizeof(rec));
 	if (r->have_applied) {
@@ -111,8 +113,10 @@ sign_receipt(struct run *r)
 	if (payload == NULL)
 		return NULL;
 	/* on failure text stays NULL: no receipt */
-	(void)kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
-	    strlen(payload), d->agent_id, d->agent_key, &text);
+	if ((sk = kd_agent_signer(d)) != NULL)
+		(void)kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
+		    strlen(payload), d->agent_id, sk, &text);
+	EVP_PKEY_free(sk);
 	free(payload);
 	return text;
 }

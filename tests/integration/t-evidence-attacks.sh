@@ -150,6 +150,13 @@ fds_ok() {
 }
 check "its fds: /dev/null, its pipe, the evidence directory and what the job opens (the target's /proc files, its executable); no socket, no audit log, no epoll" fds_ok
 check "the output directory is among them" grep -q "$STATE/evidence/IR-ATTACK-6/snapshot-" "$WORK/worker-fds.txt"
+# forked from kakurid, with CAP_SYS_PTRACE: taken over, it must find the
+# identity key neither in its own memory nor in kakurid's (which it may
+# read: /proc/PPID/mem is a path seccomp cannot see)
+IDSEED=$(key_seed "$PKI/agent.key")
+check "the identity key's seed is known to the test (64 hex)" test "${#IDSEED}" -eq 64
+refute "the worker's memory holds no copy of the identity key (not inherited)" mem_has "$W" "$IDSEED"
+refute "nor can it be read from kakurid's memory (secret memory)" mem_has "$KPID" "$IDSEED"
 wait "$SNAP"
 REC=$(jq -c '.receipts[0]' "$WORK/snap.json")
 check "the snapshot ends as timeout (the worker was stopped at its deadline)" test "$(result)" = timeout

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "identity.h"
 #include "outbox.h"
 #include "sign.h"
 #include "wire.h"
@@ -46,7 +47,7 @@ setup_kd(bool with_key)
 	    "0123456789abcdef0123456789abcdef");
 	d.outbox.sealer = &kd_outbox_sealer;
 	if (with_key) {
-		d.agent_key = kk_key_generate();
+		ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
 		ck_assert_ptr_nonnull(d.agent_key);
 		ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
 	}
@@ -57,8 +58,7 @@ static void
 teardown_kd(void)
 {
 	kk_audit_close(&d.audit);
-	EVP_PKEY_free(d.agent_key);
-	d.agent_key = NULL;
+	kd_identity_free(&d);
 }
 
 /* the path of the message with this id, or "" */
@@ -365,7 +365,8 @@ expect_moved(int n, char cdir[PATH_MAX])
 START_TEST(test_corrupt)
 {
 	char id[33], path[PATH_MAX], cdir[PATH_MAX], good[PATH_MAX];
-	EVP_PKEY *saved, *other;
+	EVP_PKEY *saved;
+	unsigned char *saved_seed;
 	size_t marked;
 
 	setup_kd(true);
@@ -377,10 +378,14 @@ START_TEST(test_corrupt)
 	    "{\"payload\":");
 	/* well formed, but signed by another key */
 	saved = d.agent_key;
-	other = kk_key_generate();
-	d.agent_key = other;
+	saved_seed = d.agent_seed;
+	d.agent_key = NULL;
+	d.agent_seed = NULL;
+	ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
 	ck_assert_int_eq(put(KK_REPORT_TAMPER, KW_WHAT, "forged", id), 0);
+	kd_identity_free(&d);
 	d.agent_key = saved;
+	d.agent_seed = saved_seed;
 	/* the payload does not match its name */
 	plant(path,
 	    "00000000000000000098-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.pend",
@@ -394,7 +399,6 @@ START_TEST(test_corrupt)
 	ck_assert_uint_eq(kk_test_count_entries(d.outbox_dir, ".dsse",
 	    &marked), 6);	/* seq, corrupt, 1 good + 3 reports */
 	ck_assert_uint_eq(marked, 4);
-	EVP_PKEY_free(other);
 	teardown_kd();
 }
 END_TEST
@@ -471,7 +475,7 @@ START_TEST(test_pending_signed_later)
 	ck_assert_ptr_nonnull(strstr(path, ".pend"));
 	ck_assert_uint_eq(d.outbox.pending, 1);
 	/* the key is loaded: signed, the unsigned file gone */
-	d.agent_key = kk_key_generate();
+	ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
 	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
 	ck_assert_uint_eq(d.outbox.pending, 0);
@@ -496,7 +500,7 @@ START_TEST(test_pend_and_dsse)
 	ck_assert_int_eq(put(KK_REPORT_TAMPER, KW_WHAT, "at boot", id), 0);
 	find_message(id, pend);
 	ck_assert_int_eq(kk_read_file(pend, 1 << 20, &buf, &len), 0);
-	d.agent_key = kk_key_generate();
+	ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
 	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
 	/* the unsigned file back beside the signed one */
