@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,17 @@
  * every report was refused until the broker connection dropped.
  */
 #define DELIVERY_STALE_MS	5000
+/*
+ * What this process may allocate at all (RLIMIT_DATA).  A broker that
+ * ignores our maximum packet size can announce a PUBLISH of 256 MiB, and
+ * libmosquitto allocates a packet whole as soon as its length is read
+ * (it enforces that maximum only in the broker): then the allocation
+ * fails, the connection is dropped and tried again later.  What the
+ * child holds by design: the queue to the parent, the out documents kept
+ * while offline, one envelope being read, TLS and the libraries.
+ */
+#define DATA_MAX	(PARENT_QUEUE_MAX + PENDING_BYTES_MAX + \
+			(KK_ENVELOPE_MAX + 4096) * 2 + (64U << 20))
 
 struct pending {
 	char *body;
@@ -289,8 +301,14 @@ on_disconnect(struct mosquitto *m, void *arg, int rc,
 {
 	fl.socket_open = fl.connected = false;
 	fl.ndelivered = 0;
-	state("disconnected: %s", rc == 0 ? "closed" :
-	    mosquitto_reason_string(rc));
+	/*
+	 * rc is either the reason code of the broker's DISCONNECT (0x80
+	 * and up for an error) or libmosquitto's own error: a read that
+	 * failed (an allocation, the connection lost).  Read as a reason
+	 * code, MOSQ_ERR_NOMEM would say "Granted QoS 1".
+	 */
+	state("disconnected: %s", rc == 0 ? "closed" : rc < 0x80 ?
+	    mosquitto_strerror(rc) : mosquitto_reason_string(rc));
 	schedule_retry();
 }
 
@@ -579,6 +597,8 @@ kd_fleet_main(int argc, char **argv)
 
 	kk_child_enter(argc, argv, "--fleet-child", "kakurid-fleet", false);
 	memset(&fl, 0, sizeof(fl));
+	if (setrlimit(RLIMIT_DATA, &(struct rlimit){ DATA_MAX, DATA_MAX }) < 0)
+		kk_child_fail("data limit: %s", strerror(errno));
 	configure();
 	if ((r = kk_child_seccomp(true)) < 0)
 		kk_child_fail("seccomp: %s", strerror(-r));

@@ -73,17 +73,19 @@ WORKER(worker_alpha)
 WORKER(worker_beta)
 WORKER(worker_gamma)
 
+/* A count of units of 2^shift bytes, min to max of them. */
 static int
-mib_arg(const char *s, size_t *out)
+size_arg(const char *s, unsigned long long min, unsigned long long max,
+    unsigned shift, size_t *out)
 {
 	char *end;
 	unsigned long long v;
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v > (1ULL << 20))
+	if (errno != 0 || *end != '\0' || end == s || v < min || v > max)
 		return -1;
-	*out = (size_t)v << 20;
+	*out = (size_t)v << shift;
 	return 0;
 }
 
@@ -99,20 +101,6 @@ map_anon(size_t len)
 		exit(1);
 	}
 	return p;
-}
-
-static int
-tib_arg(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v == 0 || v > 64)
-		return -1;
-	*out = (size_t)v << 40;
-	return 0;
 }
 
 /* xorshift64: every page different, nothing the zero page could stand for */
@@ -141,13 +129,13 @@ main(int argc, char **argv)
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--untouched") == 0 && i + 1 < argc &&
-		    mib_arg(argv[i + 1], &untouched) == 0)
+		    size_arg(argv[i + 1], 0, 1ULL << 20, 20, &untouched) == 0)
 			i++;
 		else if (strcmp(argv[i], "--resident") == 0 && i + 1 < argc &&
-		    mib_arg(argv[i + 1], &resident) == 0)
+		    size_arg(argv[i + 1], 0, 1ULL << 20, 20, &resident) == 0)
 			i++;
 		else if (strcmp(argv[i], "--vast") == 0 && i + 1 < argc &&
-		    tib_arg(argv[i + 1], &vast) == 0)
+		    size_arg(argv[i + 1], 1, 64, 40, &vast) == 0)
 			i++;
 		else {
 			fprintf(stderr, "usage: coretarget [--untouched MiB] "

@@ -230,6 +230,50 @@ broker_start || die "the broker starts a third time"
 check_within "and reconnects by itself once it is back" 40 fleet_connected
 check "the retries were spaced out, not a tight loop (at most 8 in 3 s)" \
 	test "$(grep -c 'fleet child: broker: disconnected' "$DLOG")" -le 12
+# --- a hostile broker ignores the maximum packet size the agent announced
+# and sends a PUBLISH of 256 MiB: libmosquitto allocates a packet whole as
+# soon as its length is read, so only the child's data limit stops it ---
+FLEETPID=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+data_max() { awk '/^Max data size/ { print $4 }' "/proc/$FLEETPID/limits"; }
+check "the fleet child's memory is limited (RLIMIT_DATA $(data_max) bytes, under 256 MiB)" \
+	bash -c "[ '$(data_max)' != unlimited ] && [ '$(data_max)' -lt $((256 << 20)) ]"
+broker_stop
+check_within "the agent notices the broker is gone" 40 bash -c "$KAKURICTL -s $SOCK status --json | jq -r .fleet.state | grep -q disconnected"
+DROPS=$(grep -c 'fleet child: broker: disconnected' "$DLOG")
+# CONNACK (MQTT 5, success), then a PUBLISH whose remaining length is the
+# largest MQTT allows, topic "t", and that many bytes following.  The
+# child first probes the port with a bare TCP connect (closed at once),
+# then connects for real: the bytes go into the server's stdin, a FIFO,
+# only once a connection has stayed up, so the probe cannot take them.
+mkfifo "$WORK/hostile.fifo"
+ip netns exec "$PEER" timeout 120 openssl s_server -quiet -naccept 2 -tls1_3 -accept "$BROKER_PORT" \
+	-cert "$FLEET/broker.crt" -key "$FLEET/broker.key" -CAfile "$FLEET/clients-ca.pem" -Verify 1 \
+	<>"$WORK/hostile.fifo" >/dev/null 2>"$WORK/hostile.err" &
+HOSTILE=$!; PIDS+=($HOSTILE)
+held_conn() {	# one established connection to the port, the same twice 0.5 s apart
+	local a b
+	a=$(ip netns exec "$PEER" ss -Htn state established "sport = :$BROKER_PORT" | awk '{ print $4 }')
+	sleep 0.5
+	b=$(ip netns exec "$PEER" ss -Htn state established "sport = :$BROKER_PORT" | awk '{ print $4 }')
+	[ -n "$a" ] && [ "$a" = "$b" ]
+}
+check_within "the fleet child connects to the hostile broker" 60 held_conn
+{ printf '\x20\x03\x00\x00\x00\x30\xff\xff\xff\x7f\x00\x01t\x00'; head -c 268435450 /dev/zero; } \
+	>"$WORK/hostile.fifo" 2>/dev/null &
+FEED=$!; PIDS+=($FEED)
+# the hostile broker serves one connection: it is over when it has exited
+check_within "... and the connection ends" 100 \
+	bash -c "! ip netns exec $PEER ss -Htn state established 'sport = :$BROKER_PORT' | grep -q ."
+check "... the child said it dropped it" \
+	test "$(grep -c 'fleet child: broker: disconnected' "$DLOG")" -gt "$DROPS"
+WHY=$(grep -o 'fleet child: broker: disconnected: .*' "$DLOG" | tail -1)
+check "... because the packet could not be allocated (${WHY#*disconnected: })" grep -q 'fleet child: broker: disconnected: Out of memory' "$DLOG"
+HWM=$(awk '/^VmHWM/ { print $2 }' "/proc/$FLEETPID/status" 2>/dev/null)
+check "... having taken none of the 256 MiB: its peak RSS is ${HWM:-?} kB (under 64 MiB)" \
+	test "${HWM:-999999}" -lt 65536
+check "the fleet child is the same process, still running" kill -0 "$FLEETPID"
+check "kakurid still answers" test "$(status_field mode)" = isolated
+kill "$HOSTILE" "$FEED" 2>/dev/null
 check "the audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
