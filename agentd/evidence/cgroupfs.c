@@ -5,7 +5,6 @@
  * the freezer's files share (errors, paths, time).
  */
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -557,76 +556,6 @@ fz_move_to(const char *root, const char *cg, pid_t pid)
 		return r;
 	snprintf(num, sizeof(num), "%d", (int)pid);
 	return fz_write_str(path, num);
-}
-
-/*
- * cgroup.procs takes a pid number, so a check of who has the pid and the
- * write of it are apart, and the pid may be freed and given to another
- * process in between.  A pidfd opened before the check says afterwards
- * whether that happened: as long as the process it names has not been
- * reaped, its pid is still its own.  fz_pin opens it and checks the start
- * time; fz_move_pinned writes the pid and looks again.
- *
- * -ESRCH: no process has the pid, or another one than start's.  On a
- * kernel without pidfds (before 5.3) *pidfd is -1 and the move is as
- * racy as the pid number is.
- */
-int
-fz_pin(pid_t pid, unsigned long long start, int *pidfd)
-{
-	struct pstat ps;
-	int fd;
-
-	*pidfd = -1;
-	fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0 && errno != ENOSYS)
-		return errno == ESRCH || errno == EINVAL ? -ESRCH : -errno;
-	if (fz_read_pstat(pid, &ps) < 0 || ps.start != start ||
-	    fz_gone_state(ps.state)) {
-		if (fd >= 0)
-			close(fd);
-		return -ESRCH;
-	}
-	*pidfd = fd;
-	return 0;
-}
-
-/*
- * Moves the pinned process into the group whose cgroup.procs is open as
- * procs_fd (GREL, as /proc/PID/cgroup names it, under the hierarchy's
- * mount ROOT), and closes the pin.  When the process was reaped meanwhile,
- * the write may have moved whoever got its pid: a process that is now in
- * GREL and whose parent is not is put back into its parent's group, where
- * fork put it (the root group if the parent is gone too).  It is never
- * ours to freeze.  0: moved; -ESRCH: the process has exited.
- */
-int
-fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
-    pid_t pid, int pidfd)
-{
-	struct pstat ps;
-	char num[24], cg[PATH_MAX], pcg[PATH_MAX];
-	int r;
-
-	snprintf(num, sizeof(num), "%d", (int)pid);
-	r = fz_write_fd_str(procs_fd, num);
-	if (pidfd < 0)
-		return r;
-	if (r < 0 || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ||
-	    errno != ESRCH)
-		goto out;
-	r = -ESRCH;
-	if (fz_read_pstat(pid, &ps) < 0 ||
-	    fz_read_cgroup(pid, v2, cg, sizeof(cg)) < 0 ||
-	    !fz_cg_within(grel, cg))
-		goto out;
-	if (fz_read_cgroup(ps.ppid, v2, pcg, sizeof(pcg)) < 0)
-		snprintf(pcg, sizeof(pcg), "/");
-	if (!fz_cg_within(grel, pcg))
-		(void)fz_move_to(root, pcg, pid);
-out:
-	close(pidfd);
-	return r;
 }
 
 /* An empty group is thawed and removed; one still in use is kept. */

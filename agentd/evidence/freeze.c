@@ -54,7 +54,8 @@
  * source groups; inplace.c those frozen in place; thaw.c thawing;
  * frozen.c the frozen set and frozen.json; protect.c what is never
  * frozen; procfs.c and cgroupfs.c what /proc and the cgroup file system
- * say.  freezer.h is what they share.
+ * say; pin.c moves a process by its pid only while a pidfd holds it.
+ * freezer.h is what they share.
  */
 #include <sys/stat.h>
 #include <sys/types.h>

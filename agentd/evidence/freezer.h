@@ -158,14 +158,16 @@ int fz_wait_frozen_dir(const char *gdir, bool v2,
     const struct timespec *deadline);
 int fz_group_pids(const char *gdir, pid_t **out, size_t *n);
 int fz_move_to(const char *root, const char *cg, pid_t pid);
-int fz_pin(pid_t pid, unsigned long long start, int *pidfd);
-int fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
-    pid_t pid, int pidfd);
 void fz_group_remove(const char *gdir, bool v2);
 
 bool fz_cg_root_owned(const char *root, const char *cg);
 int fz_group_freeze(const char *dir, bool v2, bool frozen);
 int fz_group_freezing(const char *dir, bool v2);
+
+/* pin.c */
+int fz_pin(pid_t pid, unsigned long long start, int *pidfd);
+int fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
+    pid_t pid, int pidfd);
 
 /* procfs.c */
 bool fz_exe_is(const char *exe, const char *path);
