@@ -335,7 +335,6 @@ out:
 		close(sn->memfd);
 	free(sn->t);
 	free(sn->v);
-	free(sn->seg);
 	free(sn->maps);
 	free(sn->status);
 	free(sn->cmdline);

@@ -510,8 +510,8 @@ put_headers(struct snap *sn, uint8_t *hdr, size_t phnum, bool extnum,
  * mapping, the notes, then the data of the segments from the next page
  * boundary on.
  */
-int
-snap_write_core(struct snap *sn, struct kk_artifact *a)
+static int
+write_core(struct snap *sn, struct kk_artifact *a)
 {
 	struct kk_sink *s = NULL;
 	char rel[64];
@@ -597,5 +597,17 @@ close:
 	}
 	err = kk_sink_close(s, a, err);
 	free(hdr);
+	return err;
+}
+
+int
+snap_write_core(struct snap *sn, struct kk_artifact *a)
+{
+	int err = write_core(sn, a);
+
+	/* the plan is this core's alone */
+	free(sn->seg);
+	sn->seg = NULL;
+	sn->nseg = sn->segcap = 0;
 	return err;
 }
