@@ -294,6 +294,7 @@ struct json_t;
 #define KW_N_SILENT		"silent"
 #define KW_UNNAMED		"unnamed"
 #define KW_UNVERIFIED		"unverified"
+#define KW_UNEXPECTED		"unexpected"
 
 /*
  * kakurictl's --json documents (DESIGN 5).  send: receipts [RECEIPT +

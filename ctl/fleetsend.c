@@ -219,13 +219,27 @@ static int
 report(struct bsend *s, bool json)
 {
 	size_t i, j, done = 0, refused = 0, silent = 0;
-	json_t *doc = NULL, *list, *rec, *reasons, *v;
+	json_t *doc = NULL, *list, *rec, *reasons, *v, *unexpected;
 	const char *res, *k;
 	bool ok;
 
 	list = json_array();
 	reasons = json_object();
+	unexpected = json_array();
 	for (i = 0; i < s->nans; i++) {
+		/*
+		 * With a list of the agents expected, an answer from another
+		 * is not counted: the key that signed it proves only itself
+		 * (a broker can make up agents); it is listed on its own.
+		 */
+		if (s->expected > 0 && !s->ans[i].expected) {
+			json_array_append_new(unexpected,
+			    json_string(s->ans[i].id));
+			if (!json)
+				printf("%s unexpected: not in --expect, not "
+				    "counted\n", s->ans[i].id);
+			continue;
+		}
 		ok = s->ans[i].got == s->nfiles;
 		for (j = 0; j < s->nfiles; j++) {
 			rec = json_array_get(s->ans[i].receipts, j);
@@ -256,11 +270,12 @@ report(struct bsend *s, bool json)
 		}
 	}
 	if (json) {
-		doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:O, s:O, s:I}}",
+		doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:O, s:O, s:I, s:O}}",
 		    KW_RECEIPTS, list, KW_SUMMARY, KW_N_DONE, (json_int_t)done,
 		    KW_REFUSED, (json_int_t)refused, KW_N_SILENT,
 		    (json_int_t)silent, KW_REASONS, reasons, KW_UNNAMED,
-		    s->unnamed, KW_UNVERIFIED, (json_int_t)s->bad);
+		    s->unnamed, KW_UNVERIFIED, (json_int_t)s->bad,
+		    KW_UNEXPECTED, unexpected);
 		print_json(doc);
 		json_decref(doc);
 	} else {
@@ -276,10 +291,14 @@ report(struct bsend *s, bool json)
 		}
 		if (s->bad > 0)
 			printf(", %u unverified messages ignored", s->bad);
+		if (json_array_size(unexpected) > 0)
+			printf(", %zu unexpected agents not counted",
+			    json_array_size(unexpected));
 		printf("\n");
 		json_decref(list);
 	}
 	json_decref(reasons);
+	json_decref(unexpected);
 	if (done + refused == 0 && silent == 0)
 		return EX_UNREACHABLE;	/* nobody answered, nobody expected */
 	return refused == 0 && silent == 0 ? EX_DONE : EX_FAILED;

@@ -260,6 +260,20 @@ for i in 0 1; do
 done
 check "a3 (osaka) stays open" test "$(amode 2)" = open
 check "a3 still reaches the internet host" reach_from 2 "$HUB4" 3000
+# a list that leaves a2 out: its receipt (a real agent's, or one a broker
+# made up with a key of its own) is listed on its own, not counted.  a3
+# (osaka) is on the list and never answers a tokyo command: the send
+# waits its whole timeout, so a2's answer has come by then.
+printf '%s\n' "${AGENT[0]}" "${AGENT[2]}" >"$WORK/a1a3-ids"
+BST="$WORK/broker-status.json"
+"$KAKURICTL" sign -k "$PKI/carol.key" --group tokyo --action status -o "$BST" 2>/dev/null
+send_broker operator --json --group tokyo --expect "$WORK/a1a3-ids" --timeout 8000 "$BST" \
+	>"$WORK/broker-st.out" 2>/dev/null; rc=$?
+check "a group status with --expect naming a1 and a3: exit 1, a1 done, a3 silent" \
+	bash -c "[ $rc -eq 1 ] && jq -e '.summary.done == 1 and .summary.silent == 1 and .summary.refused == 0' '$WORK/broker-st.out'"
+check "... a2's answer is listed as unexpected, not counted, its receipt left out" \
+	jq -e --arg a2 "${AGENT[1]}" --arg a1 "${AGENT[0]}" '.summary.unexpected == [$a2] and ([.receipts[] | .agent] == [$a1])' \
+	"$WORK/broker-st.out"
 BREL="$WORK/broker-rel.json"
 "$KAKURICTL" sign -k "$PKI/alice.key" --group tokyo --action release --episode "$CAMPAIGN" -o "$BREL" 2>/dev/null
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$BREL" 2>/dev/null
