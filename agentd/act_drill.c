@@ -22,9 +22,10 @@
 /* The keys a drill request may have: the local request's, or the args. */
 static const char *const local_keys[] = {
 	KW_CMD, KW_ACTION, KW_KIND, KW_DURATION, KW_SCENARIO, KW_ANNOUNCE,
+	KW_DRILL,
 };
 static const char *const signed_keys[] = {
-	KW_KIND, KW_DURATION, KW_SCENARIO, KW_ANNOUNCE, KW_STOP,
+	KW_KIND, KW_DURATION, KW_SCENARIO, KW_ANNOUNCE, KW_STOP, KW_DRILL,
 };
 
 static bool
@@ -83,13 +84,28 @@ parse_ask(json_t *o, bool local, struct kd_drill_ask *ask, bool *stop,
 		}
 		*stop = strcmp(action, KW_STOP) == 0;
 	} else if ((v = json_object_get(o, KW_STOP)) != NULL) {
-		if (!json_is_true(v) || json_object_size(o) != 1) {
+		if (!json_is_true(v) || json_object_size(o) !=
+		    (json_object_get(o, KW_DRILL) != NULL ? 2U : 1U)) {
 			snprintf(why, whylen, "a signed drill stop is "
-			    "args {\"stop\": true} alone");
+			    "args {\"stop\": true} alone, or with the "
+			    "\"drill\" it stops");
 			return -EINVAL;
 		}
 		*stop = true;
 	}
+	/*
+	 * A stop may name its drill: one held back (by a broker, within
+	 * its validity) then cannot end a later drill.
+	 */
+	v = json_object_get(o, KW_DRILL);
+	if (v != NULL && (!*stop || !json_is_string(v) ||
+	    !kk_is_hex(json_string_value(v), json_string_length(v),
+	    KK_EPISODE_HEX))) {
+		snprintf(why, whylen, "\"drill\" names the drill a stop "
+		    "ends: its id, %d hex digits", KK_EPISODE_HEX);
+		return -EINVAL;
+	}
+	ask->drill = v != NULL ? json_string_value(v) : NULL;
 	if (*stop)
 		return 0;
 	kind = json_string_value(json_object_get(o, KW_KIND));
@@ -150,8 +166,10 @@ kd_act_drill(struct run *r)
 	else
 		kd_run_csirt_actor(r, by, sizeof(by));
 	if (stop) {
-		if (kd_drill_stop(d, by, &record) < 0) {
-			kd_run_reject(r, KE_NO_DRILL, "no drill is running");
+		if (kd_drill_stop(d, by, ask.drill, &record) < 0) {
+			kd_run_reject(r, KE_NO_DRILL, ask.drill != NULL ?
+			    "that drill is not the one running" :
+			    "no drill is running");
 			return -ENOENT;
 		}
 		answer(r, record);

@@ -812,12 +812,13 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 }
 
 int
-kd_drill_stop(struct kd *d, const char *by, json_t **record)
+kd_drill_stop(struct kd *d, const char *by, const char *drill,
+    json_t **record)
 {
 	struct drill *dr = current;
 
 	*record = NULL;
-	if (dr == NULL)
+	if (dr == NULL || (drill != NULL && strcmp(drill, dr->id) != 0))
 		return -ENOENT;
 	kk_log(LOG_NOTICE, KK_MID_APPLY, "drill %s stopped by %s", dr->id, by);
 	drill_end(dr, "stop");

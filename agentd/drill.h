@@ -35,6 +35,7 @@ struct kd_drill_ask {
 	const char *scenario;	/* NULL: none */
 	const char *origin;	/* "local", "remote", ... */
 	const char *by;		/* the actor */
+	const char *drill;	/* a stop: the id of the drill it ends */
 };
 
 /*
@@ -52,8 +53,12 @@ bool kd_drill_running(const struct kd *d);
  */
 int kd_drill_start(struct kd *d, const struct kd_drill_ask *ask,
     struct json_t **record, const char **reason, char *why, size_t whylen);
-/* Ends the one running (end "stop"); -ENOENT if none. */
-int kd_drill_stop(struct kd *d, const char *by, struct json_t **record);
+/*
+ * Ends the one running (end "stop"); -ENOENT if none, or if drill (its
+ * id, NULL: whichever runs) names another.
+ */
+int kd_drill_stop(struct kd *d, const char *by, const char *drill,
+    struct json_t **record);
 /*
  * What an employee saw or did ("notified", "report", "disconnect"),
  * counted for the drill running; -ENOENT when drill (NULL: any) is not

@@ -146,8 +146,14 @@ check "a staff member cannot stop it" \
 	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/n.json"
 check "... it still holds" cut_v4
 
-F=$(sign carol drill --arg stop:=true)
-check "a signed drill stop ends it" bash -c "[ \"\$1\" = done ]" _ "$(send_result "$F")"
+# a stop signed for another drill (one a broker held back): refused
+F=$(sign carol drill --arg stop:=true --arg drill=0123456789abcdef0123456789abcdef)
+check "a signed stop naming another drill: refused, no-drill" bash -c "[ \"\$1\" = no-drill ]" _ "$(send_result "$F")"
+check "... the drill still holds" cut_v4
+F=$(sign carol drill --arg stop:=true --arg drill=nothex)
+check "a signed stop whose drill is not an id: malformed" bash -c "[ \"\$1\" = malformed ]" _ "$(send_result "$F")"
+F=$(sign carol drill --arg stop:=true --arg drill="$(running .id)")
+check "a signed drill stop naming the running drill ends it" bash -c "[ \"\$1\" = done ]" _ "$(send_result "$F")"
 check_within "the drill is over" 5 latest_is .end stop
 check_within "... and the internet is back" 3 internet
 
