@@ -165,8 +165,8 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		return fz_err(c->err, c->errlen, r, "pid %d: %s",
 		    (int)ps->pid, strerror(-r));
 	}
-	r = fz_move_pinned(c->procs_fd, c->fz->root, c->v2, c->brel, ps->pid,
-	    pidfd);
+	r = fz_move_pinned(c->procs_fd, c->fz->root, c->v2, c->brel,
+	    f.orig_cgroup, ps->pid, pidfd);
 	if (r < 0) {
 		c->set->n--;
 		if (r == -ESRCH) {

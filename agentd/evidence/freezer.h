@@ -167,7 +167,7 @@ int fz_group_freezing(const char *dir, bool v2);
 /* pin.c */
 int fz_pin(pid_t pid, unsigned long long start, int *pidfd);
 int fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
-    pid_t pid, int pidfd);
+    const char *fallback, pid_t pid, int pidfd);
 
 /* procfs.c */
 bool fz_exe_is(const char *exe, const char *path);

@@ -349,7 +349,7 @@ unplace(struct fzcall *c, struct source *sv, const char *dir)
 			f->start_later = false;
 			if ((r = fz_pin(f->pid, ps.start, &pidfd)) == 0)
 				r = fz_move_pinned(c->procs_fd, c->fz->root,
-				    c->v2, c->brel, f->pid, pidfd);
+				    c->v2, c->brel, sv->cg, f->pid, pidfd);
 			if (r < 0) {
 				if (r != -ESRCH)
 					lost = f->pid;

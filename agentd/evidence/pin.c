@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "freezer.h"
@@ -23,8 +24,8 @@
  * time; fz_move_pinned writes the pid and looks again.
  *
  * -ESRCH: no process has the pid, or another one than start's.  On a
- * kernel without pidfds (before 5.3) *pidfd is -1 and the move is as
- * racy as the pid number is.
+ * kernel without pidfds (before 5.3), or where a sandbox refuses them
+ * (EPERM), *pidfd is -1 and the move is as racy as the pid number is.
  */
 int
 fz_pin(pid_t pid, unsigned long long start, int *pidfd)
@@ -34,7 +35,7 @@ fz_pin(pid_t pid, unsigned long long start, int *pidfd)
 
 	*pidfd = -1;
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0 && errno != ENOSYS)
+	if (fd < 0 && errno != ENOSYS && errno != EPERM)
 		return errno == ESRCH || errno == EINVAL ? -ESRCH : -errno;
 	if (fz_read_pstat(pid, &ps) < 0 || ps.start != start ||
 	    fz_gone_state(ps.state)) {
@@ -52,12 +53,14 @@ fz_pin(pid_t pid, unsigned long long start, int *pidfd)
  * mount ROOT), and closes the pin.  When the process was reaped meanwhile,
  * the write may have moved whoever got its pid: a process that is now in
  * GREL and whose parent is not is put back into its parent's group, where
- * fork put it (the root group if the parent is gone too).  It is never
- * ours to freeze.  0: moved; -ESRCH: the process has exited.
+ * fork put it moments ago.  Where that cannot be read, or is the root
+ * group (which no limit of a slice holds), it goes to FALLBACK, the group
+ * the target came from, never higher up.  It is never ours to freeze.
+ * 0: moved; -ESRCH: the process has exited.
  */
 int
 fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
-    pid_t pid, int pidfd)
+    const char *fallback, pid_t pid, int pidfd)
 {
 	struct pstat ps;
 	char num[24], cg[PATH_MAX], pcg[PATH_MAX];
@@ -75,9 +78,11 @@ fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
 	    fz_read_cgroup(pid, v2, cg, sizeof(cg)) < 0 ||
 	    !fz_cg_within(grel, cg))
 		goto out;
-	if (fz_read_cgroup(ps.ppid, v2, pcg, sizeof(pcg)) < 0)
-		snprintf(pcg, sizeof(pcg), "/");
-	if (!fz_cg_within(grel, pcg))
+	if (fz_read_cgroup(ps.ppid, v2, pcg, sizeof(pcg)) < 0 ||
+	    strcmp(pcg, "/") == 0)
+		snprintf(pcg, sizeof(pcg), "%s", fallback);
+	if (!fz_cg_within(grel, pcg) && fz_cgpath_ok(pcg) &&
+	    strcmp(pcg, "/") != 0)
 		(void)fz_move_to(root, pcg, pid);
 out:
 	close(pidfd);

@@ -1101,8 +1101,8 @@ START_TEST(test_pid_reused_before_move)
 	p0 = spawn_sleeper(&start0);
 	ck_assert_int_eq(fz_pin(p0, start0, &pidfd), 0);
 	ck_assert_int_ge(pidfd, 0);
-	ck_assert_int_eq(fz_move_pinned(procs, t.fz.root, true, brel, p0,
-	    pidfd), 0);
+	ck_assert_int_eq(fz_move_pinned(procs, t.fz.root, true, brel, rel,
+	    p0, pidfd), 0);
 	ck_assert(in_group(t.gdir, p0));
 	/* a pin is only given to the process that started then */
 	ck_assert_int_eq(fz_pin(p0, start0 + 1, &pidfd), -ESRCH);
@@ -1130,8 +1130,8 @@ START_TEST(test_pid_reused_before_move)
 	ck_assert_uint_ne(start_of(p1), start1);
 	ck_assert(in_group(home, p1));
 
-	ck_assert_int_eq(fz_move_pinned(procs, t.fz.root, true, brel, p1,
-	    pidfd), -ESRCH);
+	ck_assert_int_eq(fz_move_pinned(procs, t.fz.root, true, brel, rel,
+	    p1, pidfd), -ESRCH);
 	/* the stranger is where it was born, not in the quarantine */
 	ck_assert(!in_group(t.gdir, p1));
 	ck_assert(in_group(home, p1));
