@@ -218,6 +218,59 @@ out:
 	return r;
 }
 
+/* The public half of the seed in d->agent_seed, as d->agent_key. */
+static int
+public_of_seed(struct kd *d)
+{
+	unsigned char pub[SEED_LEN];
+	size_t plen = sizeof(pub);
+	EVP_PKEY *sk;
+	int r = -EINVAL;
+
+	if ((sk = kd_agent_signer(d)) == NULL)
+		return -ENOMEM;
+	if (EVP_PKEY_get_raw_public_key(sk, pub, &plen) == 1 &&
+	    plen == sizeof(pub) &&
+	    (d->agent_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
+	    NULL, pub, plen)) != NULL)
+		r = 0;
+	EVP_PKEY_free(sk);
+	return r;
+}
+
+/*
+ * The identity key file straight into a seed page: the plain PKCS#8 form
+ * decoded by kk_key_load_seed, which leaves no copy behind; any other
+ * form through OpenSSL's decoder (kd_identity_keep).
+ */
+static int
+load_key(struct kd *d, const char *path)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	EVP_PKEY *k = NULL;
+	int r;
+
+	if ((d->agent_seed = seed_page((size_t)pg, &d->agent_seed_secret)) ==
+	    NULL)
+		return -ENOMEM;
+	r = kk_key_load_seed(path, d->agent_seed);
+	if (r == 0 && (r = public_of_seed(d)) == 0)
+		goto out;
+	OPENSSL_cleanse(d->agent_seed, SEED_LEN);
+	munmap(d->agent_seed, (size_t)pg);
+	d->agent_seed = NULL;
+	if (r != -EINVAL)
+		goto out;
+	if ((r = kk_key_load_private(path, &k)) == 0)
+		r = kd_identity_keep(d, k);
+out:
+	if (r == 0 && !d->agent_seed_secret)
+		kk_log(LOG_WARNING, KK_MID_START, "identity key: this kernel has "
+		    "no memfd_secret; the key is kept in locked memory that "
+		    "root and ptrace-capable processes can read");
+	return r;
+}
+
 EVP_PKEY *
 kd_agent_signer(struct kd *d)
 {
@@ -248,11 +301,7 @@ kd_identity_load(struct kd *d)
 		return -errno;
 	}
 	if (d->agent_key == NULL) {
-		EVP_PKEY *k = NULL;
-
-		r = kk_key_load_private(d->policy->key, &k);
-		if (r == 0)
-			r = kd_identity_keep(d, k);
+		r = load_key(d, d->policy->key);
 		if (r < 0) {
 			snprintf(d->remote_err, sizeof(d->remote_err),
 			    "agent key %.160s: %s (run kakurid --init)",

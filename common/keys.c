@@ -246,6 +246,53 @@ parse_private(BIO *mem, void *out)
 	return 0;
 }
 
+/* PKCS#8 v1 of an Ed25519 key: the DER before its 32-byte seed (RFC 8410) */
+static const unsigned char pkcs8_ed25519[] = {
+	0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
+	0x70, 0x04, 0x22, 0x04, 0x20,
+};
+#define PEM_PKCS8_BEGIN	"-----BEGIN PRIVATE KEY-----"
+#define PEM_PKCS8_END	"-----END PRIVATE KEY-----"
+/* the base64 of those 48 bytes: 64 characters, no padding */
+#define PKCS8_B64_LEN	64
+
+int
+kk_key_load_seed(const char *path, unsigned char *seed)
+{
+	unsigned char der[PKCS8_B64_LEN];	/* 48 bytes are decoded */
+	char b64[PKCS8_B64_LEN + 1], *buf = NULL, *p, *end;
+	size_t len, n = 0;
+	int r;
+
+	if ((r = read_small_file(path, &buf, &len)) < 0)
+		return r;
+	r = -EINVAL;
+	p = buf + strspn(buf, " \t\r\n");
+	if (strncmp(p, PEM_PKCS8_BEGIN, strlen(PEM_PKCS8_BEGIN)) != 0 ||
+	    (end = strstr(p, PEM_PKCS8_END)) == NULL)
+		goto out;
+	for (p += strlen(PEM_PKCS8_BEGIN); p < end; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			continue;
+		if (n == PKCS8_B64_LEN)
+			goto out;	/* longer: not the plain form */
+		b64[n++] = *p;
+	}
+	b64[n] = '\0';
+	if (n != PKCS8_B64_LEN || strspn(end + strlen(PEM_PKCS8_END),
+	    " \t\r\n") != strlen(end + strlen(PEM_PKCS8_END)) ||
+	    EVP_DecodeBlock(der, (unsigned char *)b64, (int)n) != 48 ||
+	    memcmp(der, pkcs8_ed25519, sizeof(pkcs8_ed25519)) != 0)
+		goto out;
+	memcpy(seed, der + sizeof(pkcs8_ed25519), KK_ED25519_SEED);
+	r = 0;
+out:
+	OPENSSL_cleanse(der, sizeof(der));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	free_small_file(buf);
+	return r;
+}
+
 int
 kk_key_parse_private(const char *pem, size_t len, EVP_PKEY **out)
 {

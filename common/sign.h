@@ -44,6 +44,15 @@ int kk_key_save_private(EVP_PKEY *k, const char *path);
 /* PEM SubjectPublicKeyInfo, mode 0644 */
 int kk_key_save_public(EVP_PKEY *k, const char *path);
 int kk_key_load_private(const char *path, EVP_PKEY **out);
+/*
+ * The 32-byte seed of an Ed25519 key file in plain PKCS#8 PEM (what
+ * kakurid --init and openssl genpkey write), decoded here and not by
+ * OpenSSL's PEM and DER decoders, which free their buffers uncleared:
+ * every buffer that held the key is cleared.  -EINVAL for any other
+ * encoding (kk_key_load_private reads those).
+ */
+#define KK_ED25519_SEED		32
+int kk_key_load_seed(const char *path, unsigned char *seed);
 /* the same from PEM text in memory (never asks for a passphrase) */
 int kk_key_parse_private(const char *pem, size_t len, EVP_PKEY **out);
 /* a PEM public key or a PEM X.509 certificate; Ed25519 only */

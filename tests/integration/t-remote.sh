@@ -39,6 +39,7 @@ check "no fd of the network child is the identity key" bash -c "! ls -l /proc/$C
 refute "the network child's uid cannot open the identity key" setpriv --reuid="$(stat -c %u /proc/$CHILD)" \
 	--regid="$(stat -c %g /proc/$CHILD)" --clear-groups cat "$PKI/agent.key"
 check "the memory scan finds the TLS key in the network child (the scan works)" mem_has "$CHILD" "$TLSSEED"
+refute "the identity key just loaded left no copy in kakurid's readable memory (not even freed)" mem_has "$KPID" "$IDSEED"
 refute "the identity key is nowhere in the network child's memory (a fresh image, not a fork)" mem_has "$CHILD" "$IDSEED"
 
 ISO=$(sign alice isolate --incident IR-2026-0042 --reason "C2 beacon seen by proxy")

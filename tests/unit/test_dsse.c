@@ -13,9 +13,13 @@
  * cryptography package.  Files live below a private mkdtemp(3) directory
  * that the (unchecked, so it runs in the parent) fixture removes.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,7 @@
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -379,6 +384,32 @@ START_TEST(test_key_files)
 	ck_assert_uint_eq(env.nsigs, 1);
 	kk_envelope_free(&env);
 
+	/* the seed, decoded without OpenSSL's PEM decoder, is the key's */
+	{
+		unsigned char seed[KK_ED25519_SEED], want[KK_ED25519_SEED];
+		size_t wl = sizeof(want);
+		char bad[PATH_MAX + 8], *text;
+
+		ck_assert_int_eq(kk_key_load_seed(priv, seed), 0);
+		ck_assert_int_eq(EVP_PKEY_get_raw_private_key(k, want, &wl), 1);
+		ck_assert_mem_eq(seed, want, sizeof(seed));
+		/* anything but the plain PKCS#8 form: -EINVAL */
+		ck_assert_int_eq(kk_key_load_seed(pub, seed), -EINVAL);
+		ck_assert_int_eq(kk_key_load_seed(crt, seed), -EINVAL);
+		text = kk_test_read(priv, &blen);
+		snprintf(bad, sizeof(bad), "%s.bad", priv);
+		/* another algorithm's OID (X25519: 0x6e for 0x70) */
+		ck_assert_ptr_nonnull(strstr(text, "MC4CAQAwBQYDK2VwBCIEI"));
+		memcpy(strstr(text, "MC4CAQAwBQYDK2Vw"), "MC4CAQAwBQYDK2Vu", 16);
+		kk_test_write(bad, text, blen, 0600);
+		ck_assert_int_eq(kk_key_load_seed(bad, seed), -EINVAL);
+		/* cut short */
+		unlink(bad);
+		kk_test_write(bad, text, 40, 0600);
+		ck_assert_int_eq(kk_key_load_seed(bad, seed), -EINVAL);
+		free(text);
+	}
+
 	/* a private key file is not a public key file */
 	EVP_PKEY_free(lpub);
 	lpub = (EVP_PKEY *)1;
@@ -390,6 +421,88 @@ START_TEST(test_key_files)
 	EVP_PKEY_free(lcrt);
 	EVP_PKEY_free(lpriv);
 	EVP_PKEY_free(k);
+}
+END_TEST
+
+/* A test key (made for this test alone), as kakurid --init writes one. */
+static const char seed_test_pem[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIGek04pekEMSAAemJi+iI50XyscgF97+FVgxxje4eVRA\n"
+    "-----END PRIVATE KEY-----\n";
+
+/*
+ * Does a writable mapping of this process, other than the page skip,
+ * hold the len bytes at s?  Read through /proc/self/mem, so that a
+ * sanitizer's poisoned bytes are read as any others; mappings over 1 GiB
+ * (a sanitizer's shadow) are passed over.
+ */
+static bool
+self_mem_has(const unsigned char *s, size_t len, const void *skip)
+{
+	static unsigned char buf[1 << 20];
+	unsigned long a, b, off, n;
+	char line[512], perms[8];
+	bool found = false;
+	ssize_t got;
+	FILE *f;
+	int fd;
+
+	f = fopen("/proc/self/maps", "re");
+	fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fd, 0);
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 ||
+		    perms[0] != 'r' || perms[1] != 'w' || b - a > (1UL << 30) ||
+		    a == (unsigned long)(uintptr_t)skip ||
+		    a == (unsigned long)(uintptr_t)buf)
+			continue;
+		/* chunks that overlap by len - 1: nothing falls between */
+		for (off = a; !found && off < b; off += n - (len - 1)) {
+			n = b - off < sizeof(buf) ? b - off : sizeof(buf);
+			got = pread(fd, buf, n, (off_t)off);
+			if (got < (ssize_t)len)
+				break;
+			found = memmem(buf, (size_t)got, s, len) != NULL;
+			if (n < sizeof(buf))
+				break;
+		}
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	close(fd);
+	fclose(f);
+	return found;
+}
+
+/*
+ * kk_key_load_seed leaves the seed nowhere but where it was asked to put
+ * it (kakurid's secret page): no freed buffer of a decoder holds it.  The
+ * scan is shown to work on a copy made on purpose.
+ */
+START_TEST(test_key_seed_leaves_no_copy)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	unsigned char *page, *copy;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "agent.key");
+	kk_test_write(path, seed_test_pem, strlen(seed_test_pem), 0600);
+	/* shared: never merged with a neighbour, so the skip is exact */
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED |
+	    MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(page, MAP_FAILED);
+	ck_assert_int_eq(kk_key_load_seed(path, page), 0);
+	ck_assert_msg(!self_mem_has(page, KK_ED25519_SEED, page),
+	    "a copy of the seed is left in this process's memory");
+	/* the control: a copy on the heap is found */
+	copy = malloc(KK_ED25519_SEED);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, page, KK_ED25519_SEED);
+	ck_assert(self_mem_has(page, KK_ED25519_SEED, page));
+	OPENSSL_cleanse(copy, KK_ED25519_SEED);
+	free(copy);
+	OPENSSL_cleanse(page, 4096);
+	munmap(page, 4096);
 }
 END_TEST
 
@@ -1837,7 +1950,8 @@ KK_SUITE(dsse_suite, "dsse",
 	KK_CASE("pae", 0, 0), KK_TEST(test_pae_vectors),
 	    KK_TEST(test_pae_args),
 	KK_CASE("keys", KK_TMPDIR, 0), KK_TEST(test_key_files),
-	    KK_TEST(test_key_no_follow), KK_TEST(test_key_distinct),
+	    KK_TEST(test_key_no_follow),
+	    KK_TEST(test_key_seed_leaves_no_copy), KK_TEST(test_key_distinct),
 	    KK_TEST(test_key_id_kat),
 	    KK_TEST(test_key_refuse_other_types),
 	    KK_TEST(test_key_load_bad_files),
