@@ -565,10 +565,20 @@ fz_group_remove(const char *gdir, bool v2)
 	pid_t *pids;
 	size_t n;
 
+	char path[PATH_MAX], buf[64];
+
 	if (fz_group_pids(gdir, &pids, &n) < 0)
 		return;		/* removed already */
 	free(pids);
 	if (n != 0)
+		return;
+	/*
+	 * A process whose leader has exited while its other threads run is
+	 * in no cgroup.procs; its threads are listed (cgroup.threads, v1's
+	 * tasks).  Thawed as empty, it would run on in the group.
+	 */
+	if (fz_join(path, sizeof(path), gdir, v2 ? "/cgroup.threads" :
+	    "/tasks") < 0 || fz_read_small(path, buf, sizeof(buf)) != 0)
 		return;
 	fz_group_freeze(gdir, v2, false);
 	rmdir(gdir);

@@ -114,7 +114,7 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		c->vanished = true;
 		return 0;
 	}
-	if ((r = fz_read_cgroup(ps->pid, c->v2, f.orig_cgroup,
+	if ((r = fz_read_cgroup_ps(ps, c->v2, f.orig_cgroup,
 	    sizeof(f.orig_cgroup))) < 0) {
 		c->vanished = c->vanished || r == -ESRCH;
 		return r == -ESRCH ? 0 : fz_err(c->err, c->errlen, r,

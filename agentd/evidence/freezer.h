@@ -43,6 +43,9 @@
 #define FZ_DELETED		" (deleted)"
 
 /* What /proc/PID/stat says about one process. */
+/* fz_read_pstat's state of a process whose leader exited, threads live */
+#define FZ_STATE_LEADER_GONE	'l'
+
 struct pstat {
 	pid_t pid;
 	pid_t ppid;
@@ -177,6 +180,8 @@ int fz_read_status(pid_t pid, uid_t *uid, pid_t *tgid);
 void fz_read_exe(pid_t pid, char *out, size_t len);
 int fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len);
 int fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len);
+int fz_read_cgroup_ps(const struct pstat *ps, bool v2, char *out,
+    size_t len);
 int fz_scan_proc(struct ptab *t);
 int fz_scan_proc_except(struct ptab *t, const pid_t *skip, size_t nskip);
 int fz_children(pid_t pid, pid_t **v, size_t *n, size_t *cap);

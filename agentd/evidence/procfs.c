@@ -28,7 +28,30 @@ fz_exe_is(const char *exe, const char *path)
 	    (exe[n] == '\0' || strcmp(exe + n, FZ_DELETED) == 0);
 }
 
-/* Fields of /proc/PID/stat after the command name (which may hold ')'). */
+/*
+ * Does the thread group of pid still have a live thread?  Asked of a
+ * zombie: a leader that called pthread_exit while its other threads run
+ * shows Z in /proc/PID/stat, and "Threads:" counts the others too.
+ */
+static bool
+threads_live(pid_t pid)
+{
+	char path[64], buf[4096];
+	const char *t;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (fz_read_small(path, buf, sizeof(buf)) <= 0 ||
+	    (t = strstr(buf, "\nThreads:")) == NULL)
+		return false;
+	return strtoul(t + strlen("\nThreads:"), NULL, 10) > 1;
+}
+
+/*
+ * Fields of /proc/PID/stat after the command name (which may hold ')').
+ * A process whose leader has exited while its other threads run is not
+ * gone, whatever its leader's Z says: its state is FZ_STATE_LEADER_GONE
+ * (a process can look dead that way on purpose, to be left alone).
+ */
 int
 fz_read_pstat(pid_t pid, struct pstat *ps)
 {
@@ -68,6 +91,8 @@ fz_read_pstat(pid_t pid, struct pstat *ps)
 			ps->start = v;
 		p = end;
 	}
+	if (ps->state == 'Z' && threads_live(pid))
+		ps->state = FZ_STATE_LEADER_GONE;
 	return 0;
 }
 
@@ -121,13 +146,12 @@ fz_read_exe(pid_t pid, char *out, size_t len)
  * for cgroup2 (v1opt NULL), else the line listing v1opt ("freezer",
  * "name=systemd").
  */
-int
-fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len)
+static int
+cgroup_line(const char *path, const char *v1opt, char *out, size_t len)
 {
-	char path[64], buf[8192], *line, *save, *c1, *c2;
+	char buf[8192], *line, *save, *c1, *c2;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
 	if ((n = fz_read_small(path, buf, sizeof(buf))) < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
@@ -148,11 +172,49 @@ fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len)
 	return -ENOENT;
 }
 
+int
+fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	return cgroup_line(path, v1opt, out, len);
+}
+
 /* The group in our hierarchy: cgroup2, or the v1 freezer's. */
 int
 fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len)
 {
 	return fz_read_cgroup_opt(pid, v2 ? NULL : "freezer", out, len);
+}
+
+/*
+ * The same for a process as fz_read_pstat saw it.  A leader that has
+ * exited keeps the group it died in, whatever its threads have been moved
+ * to since: then a live thread's group is the process's.
+ */
+int
+fz_read_cgroup_ps(const struct pstat *ps, bool v2, char *out, size_t len)
+{
+	char path[96];
+	struct dirent *de;
+	DIR *d;
+	int r = -ESRCH, tid;
+
+	if (ps->state != FZ_STATE_LEADER_GONE)
+		return fz_read_cgroup(ps->pid, v2, out, len);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)ps->pid);
+	if ((d = opendir(path)) == NULL)
+		return -ESRCH;
+	while (r < 0 && r != -ENAMETOOLONG && (de = readdir(d)) != NULL) {
+		if ((tid = atoi(de->d_name)) <= 0 || tid == ps->pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup",
+		    (int)ps->pid, tid);
+		r = cgroup_line(path, v2 ? NULL : "freezer", out, len);
+	}
+	closedir(d);
+	return r == -ENOENT ? -ESRCH : r;
 }
 
 static int

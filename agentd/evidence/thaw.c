@@ -481,7 +481,7 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 		 * Moved out of the group by someone else meanwhile: not
 		 * frozen by us any more, and not ours to move.
 		 */
-		if (fz_read_cgroup(set->v[i].pid,
+		if (fz_read_cgroup_ps(&ps[i],
 		    strcmp(g->method, "cgroup2") == 0, cur, sizeof(cur)) == 0 &&
 		    strcmp(cur, g->grel) != 0) {
 			st[i] |= T_DONE;

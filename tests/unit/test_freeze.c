@@ -27,6 +27,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <limits.h>
 #include <signal.h>
 #include <search.h>
@@ -870,6 +871,41 @@ holds_still(pid_t root, const pid_t *before, size_t nb, int n)
 	ck_assert_int_eq(waitpid(root, &status, WUNTRACED | WNOHANG), 0);
 }
 
+/* Is a thread of pid other than its leader in DIR's cgroup.threads (v2)? */
+static bool
+thread_in_group(const char *gdir, pid_t pid)
+{
+	char task[64], path[PATH_MAX + 16], buf[65536], num[24], *q;
+	struct dirent *de;
+	bool in = false;
+	DIR *d;
+
+	snprintf(task, sizeof(task), "/proc/%d/task", (int)pid);
+	snprintf(path, sizeof(path), "%s/cgroup.threads", gdir);
+	read_proc(path, buf, sizeof(buf));
+	if ((d = opendir(task)) == NULL)
+		return false;
+	while (!in && (de = readdir(d)) != NULL) {
+		if (atoi(de->d_name) <= 0 || atoi(de->d_name) == pid)
+			continue;
+		snprintf(num, sizeof(num), "%d\n", atoi(de->d_name));
+		for (q = buf; !in && (q = strstr(q, num)) != NULL; q++)
+			in = q == buf || q[-1] == '\n';
+	}
+	closedir(d);
+	return in;
+}
+
+/* Counter n stands for 300 ms: what counts it is frozen. */
+static void
+holds_still_counter(int n)
+{
+	unsigned long c0 = reg->counter[n];
+
+	sleep_ms(300);
+	ck_assert_msg(reg->counter[n] == c0, "counter %d moved", n);
+}
+
 /* ---- tests ---- */
 
 /*
@@ -1137,6 +1173,73 @@ START_TEST(test_pid_reused_before_move)
 	ck_assert(in_group(home, p1));
 	ck_assert(in_group(t.gdir, p0));
 	close(procs);
+	done(&t);
+}
+END_TEST
+
+/* The thread of leader_exits(): counts in counter 0, for a minute. */
+static void *
+counting_thread(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 60000; i++) {
+		reg->counter[0]++;
+		sleep_ms(1);
+	}
+	return arg;
+}
+
+/*
+ * A process whose main thread has exited (pthread_exit) while another
+ * thread runs: /proc/PID/stat says Z, as of a zombie.  It is alive, and a
+ * freeze by its pid, or by its uid, must hold it: a process can do that
+ * on purpose to look dead and be left running.
+ */
+START_TEST(test_leader_exited)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	pid_t parent = getpid(), p;
+	char state = 0;
+	int k;
+
+	begin(&t, false);
+	reg->counter[0] = 0;
+	p = fork();
+	ck_assert_int_ge(p, 0);
+	if (p == 0) {
+		pthread_t th;
+
+		child_init(parent);
+		if (pthread_create(&th, NULL, counting_thread, NULL) != 0)
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	reg_proc(p);
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		if (proc_stat(p, NULL, &state, NULL, NULL) == 0 &&
+		    state == 'Z' && reg->counter[0] > 3)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(k < WAIT_ROUNDS, "the leader did not exit (state %c)",
+	    state);
+	ck_assert(counters_advance(0));
+
+	sel_pid(&sel, p, false);
+	freeze_ok(&t, &sel);
+	ck_assert_uint_eq(t.set.n, 1);
+	ck_assert(set_has(&t.set, p));
+	/* an exited leader is in no group's cgroup.procs: its thread is */
+	ck_assert(thread_in_group(t.gdir, p));
+	for (k = 0; k < WAIT_ROUNDS && !frozen_state(&t.fz, t.gdir); k++)
+		sleep_ms(10);
+	ck_assert_msg(frozen_state(&t.fz, t.gdir), "the group is not frozen");
+	holds_still_counter(0);
+	sel_kind(&sel, KK_SEL_ALL);
+	thaw_ok(&t, &sel);
+	ck_assert(counters_advance(0));
 	done(&t);
 }
 END_TEST
@@ -2752,6 +2855,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
 	FZ_CASE("partial"), KK_TEST(test_partial_thaw),
 	FZ_CASE("gone"), KK_TEST(test_gone),
+	FZ_CASE("leader_exited"), KK_TEST(test_leader_exited),
 	FZ_CASE("pid_reused"), KK_TEST(test_pid_reused_before_move),
 	FZ_CASE("protected"), KK_TEST(test_protected),
 	FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
