@@ -18,6 +18,8 @@
 #include "snapshot.h"
 
 #define HOLE_MIN	(256U << 10)	/* smaller zero runs are written out */
+/* zeros a snapshot may write between runs merged past a mapping's share */
+#define ZERO_BUDGET	((uint64_t)1 << 30)
 #define METHOD_VM	"elf-core/ptrace+process_vm_readv+pagemap"
 #define METHOD_MEM	"elf-core/ptrace+proc-mem+pagemap"
 
@@ -313,6 +315,16 @@ seg_add(struct snap *sn, const struct vma *v, uint64_t vaddr,
 	return 0;
 }
 
+/* One segment of v, or only counted (sn->counting). */
+static int
+emit(struct snap *sn, const struct vma *v, size_t *n, uint64_t vaddr,
+    uint64_t filesz, uint64_t memsz, bool header)
+{
+	(*n)++;
+	return sn->counting ? 0 : seg_add(sn, v, vaddr, filesz, memsz,
+	    header);
+}
+
 /*
  * The segments of one mapping, which together cover it exactly: each
  * starts at a resident run and ends where absent pages for SEG_SPLIT or
@@ -322,18 +334,24 @@ seg_add(struct snap *sn, const struct vma *v, uint64_t vaddr,
  * that maps terabytes and touches a page at each end costs two pages of
  * core, not terabytes of zeros to hash.  Pages of the shared zero page
  * count as absent.  Small gaps inside a segment are written as zeros.
+ *
+ * At most allow segments (plan_segments' share); past that, the runs left
+ * join the segment before them, zeros between, while sn->zero_left lasts,
+ * and the rest of the mapping is left out (segs_short).  *used: how many
+ * it took (sn->counting: how many it would take, without a limit).
  */
 static int
-plan_vma(struct snap *sn, const struct vma *v, size_t left)
+plan_vma(struct snap *sn, const struct vma *v, size_t allow, size_t *used)
 {
 	uint64_t pg = (uint64_t)sn->pgsz, pos = v->start, done = 0, guard;
 	uint64_t rs = v->start, re = v->start;	/* the segment being grown */
 	bool open = false, header = false;
-	size_t i;
-	int err;
+	size_t i, *n = used;
+	int err = 0;
 
+	*n = 0;
 	if (v->filesz == 0)
-		return seg_add(sn, v, v->start, 0, v->end - v->start, false);
+		return emit(sn, v, n, v->start, 0, v->end - v->start, false);
 	if (v->header) {
 		re = pos = v->start + pg;
 		open = header = true;
@@ -356,19 +374,22 @@ plan_vma(struct snap *sn, const struct vma *v, size_t left)
 				re = e;
 				continue;
 			}
-			/*
-			 * Room for two more (a gap's and the last) and one
-			 * for each mapping left; else this one ends here.
-			 */
-			if (sn->nseg + left + 2 > seg_limit(sn)) {
+			/* what this run closes, and room for the last */
+			if (!sn->counting && *n + (open || s > v->start) + 1 >
+			    allow) {
+				if (open && s - re <= sn->zero_left) {
+					sn->zero_left -= s - re;
+					re = e;
+					continue;
+				}
 				sn->segs_short++;
 				goto last;
 			}
 			if (open)
-				err = seg_add(sn, v, rs, re - rs, s - rs,
+				err = emit(sn, v, n, rs, re - rs, s - rs,
 				    header);
 			else if (s > v->start)
-				err = seg_add(sn, v, v->start, 0,
+				err = emit(sn, v, n, v->start, 0,
 				    s - v->start, false);
 			if (err < 0)
 				return err;
@@ -383,25 +404,81 @@ plan_vma(struct snap *sn, const struct vma *v, size_t left)
 		return -EIO;
 last:
 	if (!open)
-		return seg_add(sn, v, v->start, 0, v->end - v->start, false);
-	return seg_add(sn, v, rs, re - rs, v->end - rs, header);
+		return emit(sn, v, n, v->start, 0, v->end - v->start, false);
+	return emit(sn, v, n, rs, re - rs, v->end - rs, header);
+}
+
+static int
+cmp_need(const void *a, const void *b)
+{
+	const size_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/*
+ * Each mapping's share of seg_limit() when all of them would take more:
+ * the smallest needs are met in full, and what is left is split evenly
+ * among the larger ones, so that no mapping (a library, the stack, a
+ * small region that holds the secret) goes without its data because an
+ * earlier one was cut into a quarter of a million pieces.  need[i] is
+ * replaced by the share.
+ */
+static int
+fair_shares(struct snap *sn, size_t *need)
+{
+	size_t (*by)[2], i, left, total = 0, share;
+
+	for (i = 0; i < sn->nv; i++)
+		total += need[i];
+	if (total <= seg_limit(sn))
+		return 0;
+	if ((by = calloc(sn->nv, sizeof(*by))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < sn->nv; i++) {
+		by[i][0] = need[i];
+		by[i][1] = i;
+	}
+	qsort(by, sn->nv, sizeof(*by), cmp_need);
+	left = seg_limit(sn);
+	for (i = 0; i < sn->nv; i++) {
+		share = left / (sn->nv - i);
+		if (share > by[i][0])
+			share = by[i][0];
+		if (share < 1)
+			share = 1;
+		need[by[i][1]] = share;
+		left -= share < left ? share : left;
+	}
+	free(by);
+	return 0;
 }
 
 /*
  * Every mapping into segments, read from the page tables while the
- * threads are stopped; the file offsets follow from data_off.
+ * threads are stopped: counted first, then planned within each one's
+ * share (fair_shares).  The file offsets follow from data_off.
  */
 static int
 plan_segments(struct snap *sn)
 {
-	size_t i;
-	int err;
+	size_t *need, i, used;
+	int err = 0;
 
 	snap_plan_vmas(sn);
-	for (i = 0; i < sn->nv; i++)
-		if ((err = plan_vma(sn, &sn->v[i], sn->nv - i - 1)) < 0)
-			return err;
-	return 0;
+	if ((need = calloc(sn->nv ? sn->nv : 1, sizeof(*need))) == NULL)
+		return -ENOMEM;
+	sn->counting = true;
+	for (i = 0; i < sn->nv && err == 0; i++)
+		err = plan_vma(sn, &sn->v[i], SIZE_MAX, &need[i]);
+	sn->counting = false;
+	if (err == 0)
+		err = fair_shares(sn, need);
+	sn->zero_left = ZERO_BUDGET;
+	for (i = 0; i < sn->nv && err == 0; i++)
+		err = plan_vma(sn, &sn->v[i], need[i], &used);
+	free(need);
+	return err;
 }
 
 /* The data of one segment: the resident runs, zeros between them. */

@@ -25,12 +25,12 @@
 #define PM_CHUNK	65536		/* pagemap entries per read (512 KiB) */
 #define HEADER_DEVS	16		/* file systems judged per snapshot */
 /*
- * A run of absent pages this long ends a PT_LOAD segment (see
- * snap_plan_segments); past SEGS_EXTRA segments beyond one per mapping,
- * the rest of a mapping keeps only what is planned so far.
+ * A run of absent pages this long ends a PT_LOAD segment (core_mem.c,
+ * plan_vma); there are at most SEGS_EXTRA segments beyond one per mapping,
+ * shared among the mappings (fair_shares).
  */
 #define SEG_SPLIT	(64U << 10)
-#define SEGS_EXTRA	(1U << 18)
+#define SEGS_EXTRA	(1U << 16)
 
 /*
  * PAGEMAP_SCAN (Linux 6.7): the uapi headers here may predate it, so the
@@ -118,6 +118,8 @@ struct snap {
 	size_t nseg;
 	size_t segcap;
 	size_t segs_short;	/* mappings cut at the segment limit */
+	bool counting;		/* plan_vma only counts */
+	uint64_t zero_left;	/* of ZERO_BUDGET */
 
 	/* files read while the process is stopped, written afterwards */
 	char *status;
