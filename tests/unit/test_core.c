@@ -728,8 +728,11 @@ START_TEST(core_of_vast_mappings)
 	kk_test_join(path, dir, rel);
 	core_open(&c, path);
 	ck_assert_int_eq(fstat(c.fd, &st), 0);
-	/* the three marked pages and the process's own: megabytes */
-	ck_assert_msg(st.st_size < (off_t)64 << 20, "core of %lld bytes",
+	/*
+	 * the three marked pages and the process's own memory (a sanitizer
+	 * build's is tens of megabytes): nowhere near the 24 TiB mapped
+	 */
+	ck_assert_msg(st.st_size < (off_t)512 << 20, "core of %lld bytes",
 	    (long long)st.st_size);
 	snprintf(rel, sizeof(rel), "pid-%d/maps", (int)pid);
 	kk_test_join(path, dir, rel);
