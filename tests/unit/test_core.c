@@ -653,13 +653,13 @@ vast_page(int k)
 	return k == 0 ? 0 : k == 1 ? (VAST / 2 / pg) * pg : VAST - pg;
 }
 
-static void __attribute__((noreturn))
-vast_child(int wfd)
+static int
+vast_child(void *out)
 {
 	volatile uint8_t sink = 0;
-	struct vast v;
+	struct vast *v = out;
 	uint8_t *q, *z, *m;
-	int k, i;
+	int k;
 
 	q = mmap(NULL, VAST, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
 	    MAP_NORESERVE, -1, 0);
@@ -668,20 +668,65 @@ vast_child(int wfd)
 	m = mmap(NULL, VAST, PROT_READ | PROT_WRITE, MAP_PRIVATE |
 	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (q == MAP_FAILED || z == MAP_FAILED || m == MAP_FAILED)
-		_exit(1);
+		return -1;
 	for (k = 0; k < 3; k++) {
 		sink += z[vast_page(k)];
 		snprintf((char *)m + vast_page(k), 64, VAST_MARK, k);
 	}
 	(void)sink;
-	v.quiet = (uint64_t)(uintptr_t)q;
-	v.zero = (uint64_t)(uintptr_t)z;
-	v.marked = (uint64_t)(uintptr_t)m;
-	if (write(wfd, &v, sizeof(v)) != sizeof(v))
-		_exit(1);
-	for (i = 0; i < 1200; i++)
-		pu_nap_ms(100);
-	_exit(0);
+	v->quiet = (uint64_t)(uintptr_t)q;
+	v->zero = (uint64_t)(uintptr_t)z;
+	v->marked = (uint64_t)(uintptr_t)m;
+	return 0;
+}
+
+/*
+ * A child that sets itself up with body (which fills out, len bytes:
+ * where its mappings are) and naps for two minutes; its snapshot into a
+ * new work directory (dir, artifacts in arts), its core open in c and the
+ * path of its maps file in maps.  The child's pid: the caller kills it.
+ */
+static pid_t
+snapshot_child(int (*body)(void *), void *out, size_t len, char *dir,
+    struct kk_artifacts *arts, struct core *c, char *maps)
+{
+	struct pollfd pfd;
+	char err[256], rel[64], path[PATH_MAX];
+	pid_t pid;
+	int p[2], dfd, i;
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		if (body(out) < 0 || write(p[1], out, len) != (ssize_t)len)
+			_exit(1);
+		for (i = 0; i < 1200; i++)
+			pu_nap_ms(100);
+		_exit(0);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
+	ck_assert_int_eq(read(p[0], out, len), (ssize_t)len);
+	close(p[0]);
+
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(arts);
+	ck_assert_int_eq(kk_snapshot_process(dfd, pid, 0, arts, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	close(dfd);
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)pid);
+	kk_test_join(path, dir, rel);
+	core_open(c, path);
+	snprintf(rel, sizeof(rel), "pid-%d/maps", (int)pid);
+	kk_test_join(maps, dir, rel);
+	return pid;
 }
 
 START_TEST(core_of_vast_mappings)
@@ -689,44 +734,19 @@ START_TEST(core_of_vast_mappings)
 	struct kk_artifacts arts;
 	struct vast v;
 	struct core c;
-	struct pollfd pfd;
 	const Elf64_Phdr *ph;
-	char dir[PATH_MAX], path[PATH_MAX], rel[64], err[256], want[64];
-	char buf[64];
+	char dir[PATH_MAX], path[PATH_MAX], want[64], buf[64];
 	struct stat st;
 	size_t i;
 	pid_t pid;
-	int p[2], dfd, k, stc;
+	int k, stc;
 
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(p[0]);
-		vast_child(p[1]);
-	}
-	close(p[1]);
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
-	ck_assert_int_eq(read(p[0], &v, sizeof(v)), sizeof(v));
-	close(p[0]);
-
-	kk_test_workdir(dir);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(dfd, 0);
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(kk_snapshot_process(dfd, pid, 0, &arts, err,
-	    sizeof(err)), 0);
-	ck_assert_str_eq(err, "");
+	pid = snapshot_child(vast_child, &v, sizeof(v), dir, &arts, &c, path);
 	ck_assert_uint_eq(arts.n, 6);
 	for (i = 0; i < arts.n; i++)
 		ck_assert_msg(!arts.v[i].incomplete, "%s: %s", arts.v[i].path,
 		    arts.v[i].error);
 
-	snprintf(rel, sizeof(rel), "pid-%d/core", (int)pid);
-	kk_test_join(path, dir, rel);
-	core_open(&c, path);
 	ck_assert_int_eq(fstat(c.fd, &st), 0);
 	/*
 	 * the three marked pages and the process's own memory (a sanitizer
@@ -734,8 +754,6 @@ START_TEST(core_of_vast_mappings)
 	 */
 	ck_assert_msg(st.st_size < (off_t)512 << 20, "core of %lld bytes",
 	    (long long)st.st_size);
-	snprintf(rel, sizeof(rel), "pid-%d/maps", (int)pid);
-	kk_test_join(path, dir, rel);
 	check_tiling(&c, path);
 	for (k = 0; k < 3; k++) {
 		uint64_t at = v.marked + vast_page(k);
@@ -769,7 +787,6 @@ START_TEST(core_of_vast_mappings)
 	}
 	core_close(&c);
 	kk_artifacts_free(&arts);
-	close(dfd);
 	kill(pid, SIGKILL);
 	waitpid(pid, &stc, 0);
 }
@@ -791,10 +808,10 @@ struct crowd {
 	uint64_t crowded, secret, vast;
 };
 
-static void __attribute__((noreturn))
-crowd_child(int wfd)
+static int
+crowd_child(void *out)
 {
-	struct crowd c;
+	struct crowd *c = out;
 	uint8_t *a, *b, *v;
 	size_t i;
 
@@ -809,19 +826,15 @@ crowd_child(int wfd)
 	a = mmap(NULL, CROWD_RUNS * CROWD_STEP, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (a == MAP_FAILED || b == MAP_FAILED || v == MAP_FAILED)
-		_exit(1);
+		return -1;
 	for (i = 0; i < CROWD_RUNS; i++)
 		a[i * CROWD_STEP] = (uint8_t)(i | 1);
 	snprintf((char *)b, 64, "%s", CROWD_SECRET);
 	snprintf((char *)v + vast_page(2), 64, VAST_MARK, 2);
-	c.crowded = (uint64_t)(uintptr_t)a;
-	c.secret = (uint64_t)(uintptr_t)b;
-	c.vast = (uint64_t)(uintptr_t)v;
-	if (write(wfd, &c, sizeof(c)) != sizeof(c))
-		_exit(1);
-	for (i = 0; i < 1200; i++)
-		pu_nap_ms(100);
-	_exit(0);
+	c->crowded = (uint64_t)(uintptr_t)a;
+	c->secret = (uint64_t)(uintptr_t)b;
+	c->vast = (uint64_t)(uintptr_t)v;
+	return 0;
 }
 
 /* The bytes at addr in the core, into buf; false if not in the file. */
@@ -841,42 +854,15 @@ START_TEST(core_of_crowded_mapping)
 	struct kk_artifacts arts;
 	struct crowd cr;
 	struct core c;
-	struct pollfd pfd;
-	char dir[PATH_MAX], path[PATH_MAX], rel[64], err[256], buf[64];
-	char want[64];
+	char dir[PATH_MAX], path[PATH_MAX], buf[64], want[64];
 	bool whole = true;
 	uint8_t byte;
 	size_t i;
 	pid_t pid;
-	int p[2], dfd, stc;
+	int stc;
 
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(p[0]);
-		crowd_child(p[1]);
-	}
-	close(p[1]);
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
-	ck_assert_int_eq(read(p[0], &cr, sizeof(cr)), sizeof(cr));
-	close(p[0]);
-
-	kk_test_workdir(dir);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(dfd, 0);
-	kk_artifacts_init(&arts);
-	ck_assert_int_eq(kk_snapshot_process(dfd, pid, 0, &arts, err,
-	    sizeof(err)), 0);
-	ck_assert_str_eq(err, "");
-
-	snprintf(rel, sizeof(rel), "pid-%d/core", (int)pid);
-	kk_test_join(path, dir, rel);
-	core_open(&c, path);
-	snprintf(rel, sizeof(rel), "pid-%d/maps", (int)pid);
-	kk_test_join(path, dir, rel);
+	pid = snapshot_child(crowd_child, &cr, sizeof(cr), dir, &arts, &c,
+	    path);
 	check_tiling(&c, path);
 	ck_assert_uint_lt(cr.crowded, cr.secret);
 	ck_assert(core_read(&c, cr.secret, buf, sizeof(CROWD_SECRET)));
@@ -920,7 +906,6 @@ START_TEST(core_of_crowded_mapping)
 	}
 	core_close(&c);
 	kk_artifacts_free(&arts);
-	close(dfd);
 	kill(pid, SIGKILL);
 	waitpid(pid, &stc, 0);
 }
