@@ -562,10 +562,9 @@ fz_move_to(const char *root, const char *cg, pid_t pid)
 void
 fz_group_remove(const char *gdir, bool v2)
 {
+	char path[PATH_MAX], buf[64];
 	pid_t *pids;
 	size_t n;
-
-	char path[PATH_MAX], buf[64];
 
 	if (fz_group_pids(gdir, &pids, &n) < 0)
 		return;		/* removed already */

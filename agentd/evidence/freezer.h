@@ -42,10 +42,10 @@
 #define FZ_THAWED_LEAF		"kakuri-thawed"
 #define FZ_DELETED		" (deleted)"
 
-/* What /proc/PID/stat says about one process. */
 /* fz_read_pstat's state of a process whose leader exited, threads live */
 #define FZ_STATE_LEADER_GONE	'l'
 
+/* What /proc/PID/stat says about one process. */
 struct pstat {
 	pid_t pid;
 	pid_t ppid;
