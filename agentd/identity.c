@@ -187,35 +187,15 @@ seed_page(size_t len, bool *secret)
 	return p;
 }
 
-int
-kd_identity_keep(struct kd *d, EVP_PKEY *k)
+/* The seed page of d cleared and gone. */
+static void
+seed_drop(struct kd *d)
 {
-	unsigned char pub[SEED_LEN];
-	size_t len = SEED_LEN, plen = sizeof(pub);
-	long pg = sysconf(_SC_PAGESIZE);
-	int r = -EINVAL;
-
-	if ((d->agent_seed = seed_page((size_t)pg, &d->agent_seed_secret)) ==
-	    NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (EVP_PKEY_get_raw_private_key(k, d->agent_seed, &len) != 1 ||
-	    len != SEED_LEN ||
-	    EVP_PKEY_get_raw_public_key(k, pub, &plen) != 1 ||
-	    plen != sizeof(pub) ||
-	    (d->agent_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519,
-	    NULL, pub, plen)) == NULL)
-		goto out;
-	r = 0;
-out:
-	EVP_PKEY_free(k);
-	if (r < 0 && d->agent_seed != NULL) {
-		OPENSSL_cleanse(d->agent_seed, SEED_LEN);
-		munmap(d->agent_seed, (size_t)pg);
-		d->agent_seed = NULL;
-	}
-	return r;
+	if (d->agent_seed == NULL)
+		return;
+	OPENSSL_cleanse(d->agent_seed, SEED_LEN);
+	munmap(d->agent_seed, (size_t)sysconf(_SC_PAGESIZE));
+	d->agent_seed = NULL;
 }
 
 /* The public half of the seed in d->agent_seed, as d->agent_key. */
@@ -238,6 +218,22 @@ public_of_seed(struct kd *d)
 	return r;
 }
 
+int
+kd_identity_keep(struct kd *d, EVP_PKEY *k)
+{
+	size_t len = SEED_LEN;
+	int r = -ENOMEM;
+
+	if ((d->agent_seed = seed_page((size_t)sysconf(_SC_PAGESIZE),
+	    &d->agent_seed_secret)) != NULL)
+		r = EVP_PKEY_get_raw_private_key(k, d->agent_seed, &len) == 1 &&
+		    len == SEED_LEN ? public_of_seed(d) : -EINVAL;
+	EVP_PKEY_free(k);
+	if (r < 0)
+		seed_drop(d);
+	return r;
+}
+
 /*
  * The identity key file straight into a seed page: the plain PKCS#8 form
  * decoded by kk_key_load_seed, which leaves no copy behind; any other
@@ -246,19 +242,16 @@ public_of_seed(struct kd *d)
 static int
 load_key(struct kd *d, const char *path)
 {
-	long pg = sysconf(_SC_PAGESIZE);
 	EVP_PKEY *k = NULL;
 	int r;
 
-	if ((d->agent_seed = seed_page((size_t)pg, &d->agent_seed_secret)) ==
-	    NULL)
+	if ((d->agent_seed = seed_page((size_t)sysconf(_SC_PAGESIZE),
+	    &d->agent_seed_secret)) == NULL)
 		return -ENOMEM;
 	r = kk_key_load_seed(path, d->agent_seed);
 	if (r == 0 && (r = public_of_seed(d)) == 0)
 		goto out;
-	OPENSSL_cleanse(d->agent_seed, SEED_LEN);
-	munmap(d->agent_seed, (size_t)pg);
-	d->agent_seed = NULL;
+	seed_drop(d);
 	if (r != -EINVAL)
 		goto out;
 	if ((r = kk_key_load_private(path, &k)) == 0)
@@ -344,9 +337,5 @@ kd_identity_free(struct kd *d)
 	}
 	EVP_PKEY_free(d->agent_key);
 	d->agent_key = NULL;
-	if (d->agent_seed != NULL) {
-		OPENSSL_cleanse(d->agent_seed, SEED_LEN);
-		munmap(d->agent_seed, (size_t)sysconf(_SC_PAGESIZE));
-		d->agent_seed = NULL;
-	}
+	seed_drop(d);
 }

@@ -456,7 +456,8 @@ fair_shares(struct snap *sn, size_t *need)
 
 /*
  * Every mapping into segments, read from the page tables while the
- * threads are stopped: counted first, then planned within each one's
+ * threads are stopped.  One walk plans them all; only when that runs
+ * past seg_limit() are they counted and planned again, each within its
  * share (fair_shares).  The file offsets follow from data_off.
  */
 static int
@@ -466,6 +467,13 @@ plan_segments(struct snap *sn)
 	int err = 0;
 
 	snap_plan_vmas(sn);
+	sn->zero_left = ZERO_BUDGET;
+	for (i = 0; i < sn->nv && err == 0; i++)
+		err = plan_vma(sn, &sn->v[i], SIZE_MAX, &used);
+	if (err != -E2BIG)
+		return err;
+	sn->nseg = 0;
+	err = 0;
 	if ((need = calloc(sn->nv ? sn->nv : 1, sizeof(*need))) == NULL)
 		return -ENOMEM;
 	sn->counting = true;
