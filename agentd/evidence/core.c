@@ -163,11 +163,42 @@ snap_exe(struct snap *sn)
 	return err;
 }
 
+/*
+ * Where the memory of the process is (sn->mmdir, sn->mm_tid).  A zombie
+ * has none left to take; a leader that called pthread_exit looks like
+ * one (Z), but while its other threads run, so do the process and its
+ * memory: what the leader's /proc says of it is gone with the leader
+ * (empty maps and mem), the threads' is not.
+ */
+static int
+snap_find_memory(struct snap *sn)
+{
+	const char *v, *threads;
+	int err;
+
+	snprintf(sn->mmdir, sizeof(sn->mmdir), "/proc/%d", (int)sn->pid);
+	sn->mm_tid = sn->pid;
+	if ((v = snap_status_field(sn->status, "State")) != NULL)
+		v += strspn(v, " \t");
+	if (v == NULL || (*v != 'Z' && *v != 'X'))
+		return 0;
+	threads = snap_status_field(sn->status, "Threads");
+	if (threads == NULL || atoi(threads) <= 1 ||
+	    (err = kk_proc_thread_dir(sn->pid, sn->mmdir,
+	    sizeof(sn->mmdir))) < 0) {
+		snap_set_err(sn, "the process exited");
+		return -ESRCH;
+	}
+	sn->mm_tid = (pid_t)atoi(strrchr(sn->mmdir, '/') + 1);
+	sn->leader_gone = true;
+	return 0;
+}
+
 static int
 snap_run(struct snap *sn)
 {
 	struct kk_artifact a;
-	char path[64], *smaps = NULL;
+	char path[96], *smaps = NULL;
 	unsigned long long st2;
 	size_t smapslen, i;
 	const char *v;
@@ -206,21 +237,15 @@ snap_run(struct snap *sn)
 		    v ? atoi(v) : -1);
 		goto out;
 	}
-	/* a zombie has no memory left to take */
-	if ((v = snap_status_field(sn->status, "State")) != NULL)
-		v += strspn(v, " \t");
-	if (v != NULL && (*v == 'Z' || *v == 'X')) {
-		err = -ESRCH;
-		snap_set_err(sn, "the process exited");
+	if ((err = snap_find_memory(sn)) < 0)
 		goto out;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)sn->pid);
+	snprintf(path, sizeof(path), "%s/pagemap", sn->mmdir);
 	if ((sn->pmfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		err = errno == ENOENT ? -ESRCH : -errno;
 		snap_set_err(sn, "pagemap: %s", strerror(-err));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)sn->pid);
+	snprintf(path, sizeof(path), "%s/mem", sn->mmdir);
 	sn->memfd = open(path, O_RDONLY | O_CLOEXEC);
 	sn->use_vm = true;
 	sn->use_scan = true;

@@ -117,7 +117,7 @@ mem_read(struct snap *sn, uint64_t addr, void *buf, size_t n)
 		r.iov_base = (void *)(uintptr_t)addr;
 		r.iov_len = n;
 		for (tries = 0; tries < 8; tries++) {
-			got = process_vm_readv(sn->pid, &l, 1, &r, 1, 0);
+			got = process_vm_readv(sn->mm_tid, &l, 1, &r, 1, 0);
 			if (got >= 0)
 				return got;
 			if (errno != EINTR)

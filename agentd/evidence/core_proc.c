@@ -42,7 +42,10 @@ snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
 	char path[96];
 	int err;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)sn->pid, name);
+	if (sn->mmdir[0] != '\0')
+		snprintf(path, sizeof(path), "%s/%s", sn->mmdir, name);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)sn->pid, name);
 	err = kk_read_text(path, max, out, outlen);
 	return err == -ENOENT ? -ESRCH : err;
 }

@@ -72,6 +72,11 @@ seize_new(struct snap *sn, size_t *added)
 		if ((err = add_thread(sn, (pid_t)v)) < 0)
 			goto out;
 		t = &sn->t[sn->nt - 1];
+		/* an exited leader has nothing to stop (and refuses ptrace) */
+		if (sn->leader_gone && t->tid == sn->pid) {
+			t->state = T_GONE;
+			continue;
+		}
 		if (ptrace(PTRACE_SEIZE, t->tid, NULL, NULL) < 0) {
 			if (errno == ESRCH) {
 				t->state = T_GONE;

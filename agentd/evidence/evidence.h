@@ -179,6 +179,15 @@ struct kk_exe_info {
 int kk_exe_stat(pid_t pid, struct kk_exe_info *info);
 /* The same for a path (the policy's, in our own mount namespace). */
 int kk_path_id(const char *path, struct kk_file_id *id);
+/*
+ * "/proc/PID/task/TID" of the oldest thread of pid but its leader: what
+ * answers for a process whose leader called pthread_exit while its other
+ * threads run (exe, mem, maps, mountinfo of /proc/PID are gone with the
+ * leader's memory).  -ESRCH when there is no other thread.
+ */
+int kk_proc_thread_dir(pid_t pid, char *out, size_t len);
+/* readlink of pid's exe (through kk_proc_thread_dir if need be); "" */
+void kk_exe_name(pid_t pid, char *out, size_t len);
 /* Type of mount mnt_id in pid's mount table (pid 0: ours); -ENOENT. */
 int kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len);
 /* The same for the first mount of device maj:mnr (a maps line's). */

@@ -31,6 +31,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -86,13 +87,94 @@ statx_nosync(int dirfd, const char *path, int flags, struct kk_exe_info *info)
 }
 
 int
-kk_exe_stat(pid_t pid, struct kk_exe_info *info)
+kk_proc_thread_dir(pid_t pid, char *out, size_t len)
 {
 	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int r = -ESRCH, tid;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -ESRCH;
+	while ((de = readdir(d)) != NULL) {
+		if ((tid = atoi(de->d_name)) <= 0 || tid == pid)
+			continue;
+		if ((size_t)snprintf(out, len, "/proc/%d/task/%d", (int)pid,
+		    tid) >= len)
+			r = -ENAMETOOLONG;
+		else
+			r = 0;
+		break;
+	}
+	closedir(d);
+	return r;
+}
+
+/*
+ * /proc/PID/leaf on the first attempt, /proc/PID/task/TID/leaf of the
+ * process's oldest other thread on the second: a leader that called
+ * pthread_exit answers ENOENT or EINVAL (leader_gone_error) for what
+ * belonged to its memory and name spaces.
+ */
+#define PROC_TRIES	2
+
+static int
+proc_leaf(pid_t pid, int attempt, const char *leaf, char *out, size_t len)
+{
+	char dir[64];
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	r = statx_nosync(AT_FDCWD, path, 0, info);
+	if (attempt == 0)
+		snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	else if ((r = kk_proc_thread_dir(pid, dir, sizeof(dir))) < 0)
+		return r;
+	if ((size_t)snprintf(out, len, "%s/%s", dir, leaf) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Is r what the leader's /proc file says once the leader has exited? */
+static bool
+leader_gone_error(int r)
+{
+	return r == -ENOENT || r == -EINVAL || r == -ESRCH;
+}
+
+/*
+ * readlink of /proc/PID/exe; "" for kernel threads and exited processes.
+ * A process whose leader has exited is read through another thread.
+ */
+void
+kk_exe_name(pid_t pid, char *out, size_t len)
+{
+	char path[96];
+	ssize_t n = -1;
+	int attempt;
+
+	for (attempt = 0; attempt < PROC_TRIES; attempt++) {
+		if (proc_leaf(pid, attempt, "exe", path, sizeof(path)) < 0)
+			break;
+		if ((n = readlink(path, out, len - 1)) >= 0 ||
+		    !leader_gone_error(-errno))
+			break;
+	}
+	out[n > 0 ? n : 0] = '\0';
+}
+
+int
+kk_exe_stat(pid_t pid, struct kk_exe_info *info)
+{
+	char path[96];
+	int attempt, r = -ESRCH;
+
+	for (attempt = 0; attempt < PROC_TRIES; attempt++) {
+		if ((r = proc_leaf(pid, attempt, "exe", path, sizeof(path))) < 0)
+			return r;
+		r = statx_nosync(AT_FDCWD, path, 0, info);
+		if (!leader_gone_error(r))
+			break;
+	}
 	/* a kernel thread has no executable; a process that exited neither */
 	return r == -ENOENT ? -ESRCH : r;
 }
@@ -117,17 +199,25 @@ static int
 mountinfo_fstype(pid_t pid, bool by_dev, uint64_t mnt_id, unsigned maj,
     unsigned mnr, char *out, size_t len)
 {
-	char path[64], *text = NULL, *line, *next, *sep, *end;
+	char path[96], *text = NULL, *line, *next, *sep, *end;
 	unsigned long long id;
 	unsigned dmaj, dmnr;
 	size_t n, tl;
 	int r;
 
-	if (pid > 0)
-		snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/mountinfo");
-	if ((r = kk_read_text(path, MOUNTINFO_MAX, &text, &tl)) < 0)
+	int attempt;
+
+	for (attempt = 0; attempt < PROC_TRIES; attempt++) {
+		if (pid <= 0)
+			snprintf(path, sizeof(path), "/proc/self/mountinfo");
+		else if ((r = proc_leaf(pid, attempt, "mountinfo", path,
+		    sizeof(path))) < 0)
+			return r;
+		r = kk_read_text(path, MOUNTINFO_MAX, &text, &tl);
+		if (pid <= 0 || !leader_gone_error(r))
+			break;
+	}
+	if (r < 0)
 		return r == -ENOENT ? -ESRCH : r;
 	r = -ENOENT;
 	for (line = text; line != NULL && *line != '\0'; line = next) {
@@ -227,16 +317,21 @@ kk_exe_open(pid_t pid, struct kk_exe_info *info, int *fdp, char *why,
     size_t whylen)
 {
 	struct stat st;
-	char path[64];
-	int opath, fd = -1, r;
+	char path[96];
+	int opath = -1, fd = -1, attempt, r = -ESRCH;
 
 	*fdp = -1;
 	why[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	/* O_PATH: the file is pinned, and its file system not called */
-	opath = open(path, O_PATH | O_CLOEXEC);
-	if (opath < 0) {
-		r = errno == ENOENT ? -ESRCH : -errno;
+	for (attempt = 0; attempt < PROC_TRIES; attempt++) {
+		if ((r = proc_leaf(pid, attempt, "exe", path, sizeof(path))) < 0)
+			break;
+		r = (opath = open(path, O_PATH | O_CLOEXEC)) < 0 ? -errno : 0;
+		if (!leader_gone_error(r))
+			break;
+	}
+	if (r < 0) {
+		r = r == -ENOENT ? -ESRCH : r;
 		snprintf(why, whylen, "%s", r == -ESRCH ? "no executable" :
 		    strerror(-r));
 		return r;

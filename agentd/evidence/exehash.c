@@ -133,14 +133,11 @@ list_procs(const struct kk_hash_spec *spec, struct proc_ent **v, size_t *n)
 static json_t *
 file_line(size_t idx, const struct proc_ent *e, size_t n)
 {
-	char path[64], exe[PATH_MAX];
+	char exe[PATH_MAX];
 	json_t *o, *pids;
-	ssize_t len;
 	size_t i;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)e[0].pid);
-	len = readlink(path, exe, sizeof(exe) - 1);
-	exe[len > 0 ? len : 0] = '\0';
+	kk_exe_name(e[0].pid, exe, sizeof(exe));
 	if ((pids = json_array()) == NULL)
 		return NULL;
 	for (i = 0; i < n && i < LINE_PIDS; i++)

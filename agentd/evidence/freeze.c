@@ -102,7 +102,7 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	if (exe_known != NULL)
 		snprintf(f.exe, sizeof(f.exe), "%s", exe_known);
 	else
-		fz_read_exe(ps->pid, f.exe, sizeof(f.exe));
+		kk_exe_name(ps->pid, f.exe, sizeof(f.exe));
 	if ((why = fz_protected_why(c->g, ps, whybuf, sizeof(whybuf),
 	    descend)) != NULL) {
 		fz_skip_add(c, ps->pid, f.exe, why);
@@ -385,7 +385,7 @@ reconcile(struct fzcall *c)
 		memset(&f, 0, sizeof(f));
 		snprintf(f.orig_cgroup, sizeof(f.orig_cgroup), "%s",
 		    orig != NULL ? orig : "/");
-		fz_read_exe(ps.pid, f.exe, sizeof(f.exe));
+		kk_exe_name(ps.pid, f.exe, sizeof(f.exe));
 		if ((why = fz_protected_why(c->g, &ps, whybuf, sizeof(whybuf),
 		    &descend)) != NULL) {
 			char mwhy[PATH_MAX + 64];

@@ -177,7 +177,6 @@ bool fz_exe_is(const char *exe, const char *path);
 int fz_read_pstat(pid_t pid, struct pstat *ps);
 bool fz_gone_state(char s);
 int fz_read_status(pid_t pid, uid_t *uid, pid_t *tgid);
-void fz_read_exe(pid_t pid, char *out, size_t len);
 int fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len);
 int fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len);
 int fz_read_cgroup_ps(const struct pstat *ps, bool v2, char *out,

@@ -112,7 +112,7 @@ kk_frozen_describe(struct kk_frozen_set *set, size_t first)
 				continue;
 			if (fz_read_status(f->pid, &f->uid, NULL) < 0)
 				continue;
-			fz_read_exe(f->pid, f->exe, sizeof(f->exe));
+			kk_exe_name(f->pid, f->exe, sizeof(f->exe));
 			f->described = true;
 		}
 		if (j != i)

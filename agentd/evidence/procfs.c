@@ -127,20 +127,6 @@ fz_read_status(pid_t pid, uid_t *uid, pid_t *tgid)
 	return 0;
 }
 
-/* readlink of /proc/PID/exe; "" for kernel threads and exited processes. */
-void
-fz_read_exe(pid_t pid, char *out, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, out, len - 1);
-	if (n < 0)
-		n = 0;
-	out[n] = '\0';
-}
-
 /*
  * The process's group in a hierarchy: the "0::" line of /proc/PID/cgroup
  * for cgroup2 (v1opt NULL), else the line listing v1opt ("freezer",
@@ -197,23 +183,14 @@ int
 fz_read_cgroup_ps(const struct pstat *ps, bool v2, char *out, size_t len)
 {
 	char path[96];
-	struct dirent *de;
-	DIR *d;
-	int r = -ESRCH, tid;
+	int r;
 
 	if (ps->state != FZ_STATE_LEADER_GONE)
 		return fz_read_cgroup(ps->pid, v2, out, len);
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)ps->pid);
-	if ((d = opendir(path)) == NULL)
-		return -ESRCH;
-	while (r < 0 && r != -ENAMETOOLONG && (de = readdir(d)) != NULL) {
-		if ((tid = atoi(de->d_name)) <= 0 || tid == ps->pid)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup",
-		    (int)ps->pid, tid);
-		r = cgroup_line(path, v2 ? NULL : "freezer", out, len);
-	}
-	closedir(d);
+	if ((r = kk_proc_thread_dir(ps->pid, path, sizeof(path) - 8)) < 0)
+		return r;
+	strcat(path, "/cgroup");
+	r = cgroup_line(path, v2 ? NULL : "freezer", out, len);
 	return r == -ENOENT ? -ESRCH : r;
 }
 

@@ -97,6 +97,14 @@ struct snap {
 	unsigned long long want_start;	/* 0: whoever has the pid */
 
 	unsigned long long start_time;
+	/*
+	 * Where the process's memory is read: /proc/PID, or when its leader
+	 * has exited (pthread_exit) while other threads run, the
+	 * /proc/PID/task/TID of one of those, and mm_tid is that thread.
+	 */
+	char mmdir[64];
+	pid_t mm_tid;
+	bool leader_gone;
 	long pgsz;
 	long clk_tck;
 	int pmfd;		/* /proc/PID/pagemap */

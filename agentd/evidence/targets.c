@@ -145,10 +145,10 @@ fz_selected(struct fzcall *c, const struct pstat *ps, char *exe,
 			return r == -ESRCH ? -1 : 0;
 		if (uid != sel->uid)
 			return 0;
-		fz_read_exe(ps->pid, exe, exelen);
+		kk_exe_name(ps->pid, exe, exelen);
 		return 1;
 	case KK_SEL_EXE:
-		fz_read_exe(ps->pid, exe, exelen);
+		kk_exe_name(ps->pid, exe, exelen);
 		if (exe[0] == '\0' && fz_read_pstat(ps->pid, &now) < 0)
 			return -1;
 		return fz_exe_is(exe, sel->exe) ? 1 : 0;
@@ -158,7 +158,7 @@ fz_selected(struct fzcall *c, const struct pstat *ps, char *exe,
 			    -1 : 0;
 		if (!fz_file_listed(sel, &info.id))
 			return 0;
-		fz_read_exe(ps->pid, exe, exelen);
+		kk_exe_name(ps->pid, exe, exelen);
 		return 1;
 	default:
 		return 0;

@@ -221,7 +221,7 @@ thaw_match(const struct kk_selector *sel, const struct kk_frozen *e,
 		return e->uid == sel->uid;
 	case KK_SEL_EXE:
 		if (!e->described) {
-			fz_read_exe(e->pid, exe, sizeof(exe));
+			kk_exe_name(e->pid, exe, sizeof(exe));
 			return (st & T_ALIVE) && fz_exe_is(exe, sel->exe);
 		}
 		return fz_exe_is(e->exe, sel->exe);

@@ -5,6 +5,7 @@
  * or memory it fills.
  *
  *	coretarget [--untouched MiB] [--resident MiB] [--vast TiB]
+ *	    [--leader-exits]
  *
  * --untouched maps that much anonymous memory and never touches it: a
  * snapshot must leave it non-resident.  --resident maps that much and
@@ -12,6 +13,9 @@
  * compresses to nothing nor shares the zero page.  --vast maps that many
  * TiB and writes a marker on its first, middle and last page only: what a
  * process does to make its snapshot endless (terabytes of zeros to hash).
+ * --leader-exits ends the main thread (pthread_exit) right after "ready":
+ * /proc/PID/stat then says Z, exe and mem of /proc/PID are gone, and the
+ * process runs on in its workers, as one that wants to look dead.
  * "ready PID" goes to
  * stdout once everything is set up; the process exits by itself after
  * 600 s so a forgotten one cannot linger.
@@ -123,6 +127,7 @@ main(int argc, char **argv)
 {
 	void *(*fn[3])(void *) = { worker_alpha, worker_beta, worker_gamma };
 	size_t untouched = 0, resident = 0, vast = 0;
+	int leader_exits = 0;
 	pthread_t t[3];
 	volatile size_t touch;
 	int i;
@@ -137,9 +142,11 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--vast") == 0 && i + 1 < argc &&
 		    size_arg(argv[i + 1], 1, 64, 40, &vast) == 0)
 			i++;
+		else if (strcmp(argv[i], "--leader-exits") == 0)
+			leader_exits = 1;
 		else {
 			fprintf(stderr, "usage: coretarget [--untouched MiB] "
-			    "[--resident MiB] [--vast TiB]\n");
+			    "[--resident MiB] [--vast TiB] [--leader-exits]\n");
 			return 2;
 		}
 	}
@@ -180,6 +187,8 @@ main(int argc, char **argv)
 	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
+	if (leader_exits)
+		pthread_exit(NULL);
 	for (i = 0; i < LIFETIME; i++)
 		nap();
 	return 0;

@@ -146,7 +146,7 @@ gdb_check() {
 	out=$(timeout 60 gdb -nx -batch -ex 'print kakuri_marker' -ex 'thread apply all bt' "$CORETARGET" "$1" 2>&1)
 	echo "$out" >"$WORK/gdb.$2.out"
 	grep -q 'kakuri-core-marker-4f1d' <<<"$out" &&
-	[ "$(grep -c '^Thread ' <<<"$out")" -ge 4 ] &&
+	[ "$(grep -c '^Thread ' <<<"$out")" -ge "${3:-4}" ] &&
 	grep -q worker_alpha <<<"$out" && grep -q worker_beta <<<"$out" && grep -q worker_gamma <<<"$out"
 }
 check "gdb opens the core: the marker string and a backtrace of every thread (running)" gdb_check "$CORE" running
@@ -171,6 +171,41 @@ check "gdb reads the three written pages from it, and every thread's backtrace" 
 check "the manifest lists its core, maps and status with their SHA-256" bash -c \
 	"jq -e -s --arg p 'pid-$CTV/' '[.[] | select((.path | contains(\$p)) and (.sha256 | length) == 64 and (.incomplete | not)) | .path | split(\"/\") | last] | contains([\"core\", \"maps\", \"status\"])' '$STATE/evidence/IR-EVID-VAST/manifest.jsonl' >/dev/null"
 kill "$CTV" 2>/dev/null
+
+# --- a process whose main thread exited (pthread_exit) while its workers
+# run: /proc/PID/stat says Z and /proc/PID/exe, maps and mem are gone with
+# the leader.  Malware that does this on purpose must not look dead to the
+# exe and sha256 selectors, nor leave an empty core.
+# (a copy with a byte of its own: its SHA-256 is no other process's)
+mkdir -p "$WORK/lx" && cp "$CORETARGET" "$WORK/lx/coretarget-lx" && printf 'lx\n' >>"$WORK/lx/coretarget-lx"
+"$WORK/lx/coretarget-lx" --leader-exits >"$WORK/ctlx.out" 2>&1 & CTLX=$!; PIDS+=("$CTLX")
+leader_z() {
+	grep -q ready "$WORK/ctlx.out" && [ "$(awk '{ print $3 }' /proc/$CTLX/stat)" = Z ] &&
+	! readlink /proc/$CTLX/exe >/dev/null && [ "$(ls /proc/$CTLX/task | wc -l)" = 4 ]
+}
+check "the leader-exits target runs on: its leader Z, no /proc/PID/exe, 3 workers" wait_until 60 leader_z
+lx_frozen() {	# lx_frozen RESULT: the receipt froze it, and a worker is in the group
+	local w ep
+	w=$(ls /proc/$CTLX/task | grep -vx "$CTLX" | head -1)
+	ep=$(jq -r .output.freeze_episode <<<"$REC")
+	[ "$(result)/$(jq -r '[.output.frozen[].pid] | join(" ")' <<<"$REC")" = "done/$CTLX" ] &&
+	grep -q "kakuri/$ep" "/proc/$CTLX/task/$w/cgroup"
+}
+run_cmd alice freeze --arg sha256="$(sha256sum "$WORK/lx/coretarget-lx" | cut -d' ' -f1)"
+check "freeze by sha256 holds a process whose leader exited (its workers in the quarantine)" lx_frozen
+run_file "$(cosigned alice thaw --arg all:=true --episode "$(jq -r .output.freeze_episode <<<"$REC")")"
+check "and thaw all lets it go: done, nothing frozen" test "$(result)/$(ctl status --json | jq -r .evidence.frozen)" = done/0
+run_cmd alice freeze --arg exe="$WORK/lx/coretarget-lx"
+check "freeze by exe path holds it too" lx_frozen
+run_file "$(cosigned alice thaw --arg all:=true --episode "$(jq -r .output.freeze_episode <<<"$REC")")"
+check "thaw all: done" test "$(result)" = done
+run_cmd alice snapshot --arg pid:="$CTLX" --incident IR-EVID-LX
+check "snapshot of it: done" test "$(result)" = done
+LXDIR="$STATE/evidence/IR-EVID-LX/$(jq -r .output.dir <<<"$REC")/pid-$CTLX"
+check "gdb reads its memory from the core: the marker and each worker's backtrace" gdb_check "$LXDIR/core" leader-exits 3
+check "its maps, cmdline and exe were copied through a worker thread" bash -c \
+	"[ -s '$LXDIR/maps' ] && grep -q coretarget-lx '$LXDIR/maps' && [ -s '$LXDIR/cmdline' ] && cmp -s '$LXDIR/exe' '$WORK/lx/coretarget-lx'"
+kill "$CTLX" 2>/dev/null
 
 run_cmd alice freeze --arg pid:="$CT"
 FEP=$(jq -r .output.freeze_episode <<<"$REC")
