@@ -344,7 +344,7 @@ reconcile(struct fzcall *c)
 	pid_t *pids = NULL, p;
 	size_t n, i, j;
 	bool descend;
-	int k, r;
+	int k, r, pidfd;
 
 	if ((r = fz_group_pids(c->gdir, &pids, &n)) < 0)
 		return fz_err(c->err, c->errlen, r, "%s/cgroup.procs: %s",
@@ -391,8 +391,10 @@ reconcile(struct fzcall *c)
 			char mwhy[PATH_MAX + 64];
 
 			/* kakurid's or pid 1's own: out again, wherever */
-			if (fz_move_back(c->fz->root, c->brel, f.orig_cgroup,
-			    ps.pid, mwhy, sizeof(mwhy)) == 0)
+			if (fz_pin(ps.pid, ps.start, &pidfd) == 0 &&
+			    fz_move_back_pinned(c->fz->root, c->v2, c->brel,
+			    f.orig_cgroup, ps.pid, pidfd, mwhy,
+			    sizeof(mwhy)) == 0)
 				fz_skip_add(c, ps.pid, f.exe, why);
 			continue;
 		}

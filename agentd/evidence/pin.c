@@ -48,26 +48,24 @@ fz_pin(pid_t pid, unsigned long long start, int *pidfd)
 }
 
 /*
- * Moves the pinned process into the group whose cgroup.procs is open as
- * procs_fd (GREL, as /proc/PID/cgroup names it, under the hierarchy's
- * mount ROOT), and closes the pin.  When the process was reaped meanwhile,
- * the write may have moved whoever got its pid: a process that is now in
- * GREL and whose parent is not is put back into its parent's group, where
- * fork put it moments ago.  Where that cannot be read, or is the root
- * group (which no limit of a slice holds), it goes to FALLBACK, the group
- * the target came from, never higher up.  It is never ours to freeze.
- * 0: moved; -ESRCH: the process has exited.
+ * After the pinned process's pid number was written to the cgroup.procs
+ * of a group within GREL (to freeze it, or to thaw it), with r the
+ * write's result: was it the pinned process that moved?  Closes the pin.
+ * When the pidfd says that process was reaped meanwhile, the write may
+ * have moved whoever got its pid: a process now within GREL whose parent
+ * is not is put back into its parent's group, where fork put it moments
+ * ago.  Where that cannot be read, or is the root group (which no limit
+ * of a slice holds), it goes to FALLBACK, never higher up, or with no
+ * FALLBACK stays.  It is never ours to freeze or thaw.
+ * r, or -ESRCH when the process had exited.
  */
-int
-fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
-    const char *fallback, pid_t pid, int pidfd)
+static int
+unpin_after_move(int r, int pidfd, const char *root, bool v2,
+    const char *grel, const char *fallback, pid_t pid)
 {
 	struct pstat ps;
-	char num[24], cg[PATH_MAX], pcg[PATH_MAX];
-	int r;
+	char cg[PATH_MAX], pcg[PATH_MAX];
 
-	snprintf(num, sizeof(num), "%d", (int)pid);
-	r = fz_write_fd_str(procs_fd, num);
 	if (pidfd < 0)
 		return r;
 	if (r < 0 || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ||
@@ -79,12 +77,49 @@ fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
 	    !fz_cg_within(grel, cg))
 		goto out;
 	if (fz_read_cgroup(ps.ppid, v2, pcg, sizeof(pcg)) < 0 ||
-	    strcmp(pcg, "/") == 0)
+	    strcmp(pcg, "/") == 0) {
+		if (fallback == NULL)
+			goto out;
 		snprintf(pcg, sizeof(pcg), "%s", fallback);
+	}
 	if (!fz_cg_within(grel, pcg) && fz_cgpath_ok(pcg) &&
 	    strcmp(pcg, "/") != 0)
 		(void)fz_move_to(root, pcg, pid);
 out:
 	close(pidfd);
 	return r;
+}
+
+/*
+ * Moves the pinned process into the group whose cgroup.procs is open as
+ * procs_fd (GREL, as /proc/PID/cgroup names it, under the hierarchy's
+ * mount ROOT), and closes the pin.  A stranger that got the pid of a
+ * process reaped meanwhile goes back (unpin_after_move), to FALLBACK, the
+ * group the target came from, if its parent's group is not known.
+ * 0: moved; -ESRCH: the process has exited.
+ */
+int
+fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
+    const char *fallback, pid_t pid, int pidfd)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%d", (int)pid);
+	return unpin_after_move(fz_write_fd_str(procs_fd, num), pidfd, root,
+	    v2, grel, fallback, pid);
+}
+
+/*
+ * fz_move_back of a pinned process: back to ORIG, its group before it
+ * was frozen (thaw.c), and the pin closed.  A stranger that got the pid
+ * of a process reaped meanwhile is put back into its parent's group, or
+ * left where the write put it, but never into the root group.
+ * 0: moved; -ESRCH: the process has exited; else fz_move_back's error.
+ */
+int
+fz_move_back_pinned(const char *root, bool v2, const char *brel,
+    const char *orig, pid_t pid, int pidfd, char *why, size_t whylen)
+{
+	return unpin_after_move(fz_move_back(root, brel, orig, pid, why,
+	    whylen), pidfd, root, v2, orig, NULL, pid);
 }

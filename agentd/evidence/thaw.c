@@ -376,7 +376,7 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 	char cur[PATH_MAX], why[2 * PATH_MAX + 128];
 	size_t i, j, k, n = set->n, ngone = 0, nmatch = 0;
 	bool changed;
-	int r = 0, e;
+	int r = 0, e, pidfd;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -494,8 +494,16 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 			stays(&set->v[i], why, kept, &r, err, errlen);
 			continue;
 		}
-		e = fz_move_back(g->root, g->brel, set->v[i].orig_cgroup,
-		    set->v[i].pid, why, sizeof(why));
+		/* by its pid number: pinned, so that no stranger moves */
+		e = fz_pin(set->v[i].pid, set->v[i].start_time, &pidfd);
+		if (e < 0 && e != -ESRCH)
+			snprintf(why, sizeof(why), "pidfd_open: %s",
+			    strerror(-e));
+		else if (e == 0)
+			e = fz_move_back_pinned(g->root,
+			    strcmp(g->method, "cgroup2") == 0, g->brel,
+			    set->v[i].orig_cgroup, set->v[i].pid, pidfd, why,
+			    sizeof(why));
 		if (e == -ESRCH) {
 			st[i] &= (unsigned char)~T_ALIVE;	/* just exited */
 			continue;

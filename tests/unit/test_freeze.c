@@ -2810,6 +2810,71 @@ START_TEST(test_json)
 END_TEST
 
 /*
+ * Thaw writes a pid number too: a frozen target killed and reaped before
+ * thaw moves it back, its pid given to another process, must not move
+ * that process out of the group it was born in.  The reuse is made on
+ * purpose between fz_pin and fz_move_back_pinned, as fz_thaw calls them.
+ */
+START_TEST(test_thaw_pid_reused)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	char orel[PATH_MAX], odir[PATH_MAX], hrel[PATH_MAX], hdir[PATH_MAX];
+	char brel[PATH_MAX], why[PATH_MAX];
+	unsigned long long start0, start1;
+	pid_t p0, p1, q, pp = 0;
+	int pidfd, k, st;
+
+	if (!begin_in_scope(&t, "thaw-orig", orel, sizeof(orel), odir))
+		return;
+	scope("thaw-home", hrel, sizeof(hrel), hdir);
+	ck_assert_int_eq(fz_base_rel(&t.fz, brel, sizeof(brel)), 0);
+	p0 = spawn_sleeper(&start0);
+	p1 = spawn_sleeper(&start1);
+	move_into(odir, p0);
+	move_into(odir, p1);
+	sel_pid(&sel, p0, false);
+	freeze_ok(&t, &sel);
+	sel_pid(&sel, p1, false);
+	freeze_ok(&t, &sel);
+	ck_assert(in_group(t.gdir, p0) && in_group(t.gdir, p1));
+
+	/* a target that stays: pinned, moved back where it came from */
+	ck_assert_int_eq(fz_pin(p0, start0, &pidfd), 0);
+	ck_assert_int_eq(fz_move_back_pinned(t.fz.root, true, brel, orel, p0,
+	    pidfd, why, sizeof(why)), 0);
+	ck_assert(in_group(odir, p0) && !in_group(t.gdir, p0));
+
+	/* a target killed while frozen after its pin; a stranger gets its pid */
+	ck_assert_int_eq(fz_pin(p1, start1, &pidfd), 0);
+	ck_assert_int_eq(kill(p1, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(p1, &st, 0), p1);
+	sleep_ms(30);	/* another clock tick: another start time */
+	q = fork();
+	ck_assert_int_ge(q, 0);
+	if (q == 0)
+		stranger_maker(getppid(), hdir, p1);
+	reg_proc(q);
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		if (proc_stat(p1, &pp, NULL, NULL, NULL) == 0 && pp == q)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(k < WAIT_ROUNDS, "no process got pid %d again",
+	    (int)p1);
+	ck_assert_uint_ne(start_of(p1), start1);
+	ck_assert(in_group(hdir, p1));
+
+	ck_assert_int_eq(fz_move_back_pinned(t.fz.root, true, brel, orel, p1,
+	    pidfd, why, sizeof(why)), -ESRCH);
+	/* the stranger is where it was born, not in the target's group */
+	ck_assert(!in_group(odir, p1));
+	ck_assert(in_group(hdir, p1));
+	done(&t);
+}
+END_TEST
+
+/*
  * The v1 fallback: where the host has a v1 freezer hierarchy,
  * KAKURI_FREEZER=v1 freezes and thaws a forking tree with it; where it
  * has none, the probe says so (-ENOTSUP and why).
@@ -2857,6 +2922,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("gone"), KK_TEST(test_gone),
 	FZ_CASE("leader_exited"), KK_TEST(test_leader_exited),
 	FZ_CASE("pid_reused"), KK_TEST(test_pid_reused_before_move),
+	FZ_CASE("thaw_pid_reused"), KK_TEST(test_thaw_pid_reused),
 	FZ_CASE("protected"), KK_TEST(test_protected),
 	FZ_CASE("protected_exe"), KK_TEST(test_protected_exe),
 	FZ_CASE("protected_inode"), KK_TEST(test_protected_inode),
