@@ -73,6 +73,7 @@ kd_preserve_init(struct kd *d)
 	if (mkdir(pv->evidence_dir, 0700) < 0 && errno != EEXIST)
 		kk_log(LOG_ERR, KK_MID_ERROR, "evidence store %s: %s",
 		    pv->evidence_dir, strerror(errno));
+	kk_exe_prepare();	/* before any worker: they make no memfd */
 	pv->fz.timeout_ms = (unsigned)d->policy->freeze_timeout * 1000;
 	if (kk_freezer_probe(&pv->fz, pv->fz_err, sizeof(pv->fz_err)) == 0)
 		pv->fz_ok = true;

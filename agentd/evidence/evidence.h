@@ -196,6 +196,11 @@ int kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out,
 /* A local disk or memory file system, whose files may be read. */
 bool kk_fstype_local(const char *fstype);
 /*
+ * Learns what kk_exe_open needs to read an executable run from a memfd
+ * (memfd_create); once, in the parent, before any worker is forked.
+ */
+void kk_exe_prepare(void);
+/*
  * Would kk_exe_open read pid's executable?  0 yes; -EPERM with why when
  * it would not (its file system, its type); -ESRCH.  Asks no server.
  */

@@ -27,6 +27,7 @@
  * read like a local file system although a layer below it may not be
  * one: that case is left to the deadlines.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -264,6 +265,34 @@ kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out, size_t len)
 	return mountinfo_fstype(pid, true, 0, maj, mnr, out, len);
 }
 
+/*
+ * The device of the kernel's internal shmem mount, which holds every file
+ * memfd_create(2) makes.  A program run from one (fexecve: "fileless"
+ * malware) has its executable there, on a mount that is in no mount
+ * table; it is memory, with no server to wait on, so it is read.  The
+ * device is learnt from a memfd of our own by kk_exe_prepare, in the
+ * parent before evidence workers are forked (their filters allow no
+ * memfd_create); not learnt, such a file is not read.
+ */
+static dev_t shm_dev;
+static bool shm_dev_learnt;
+
+void
+kk_exe_prepare(void)
+{
+	struct stat st;
+	int fd;
+
+	if (shm_dev_learnt)
+		return;
+	shm_dev_learnt = true;
+	if ((fd = memfd_create("kakuri-shm-dev", MFD_CLOEXEC)) < 0)
+		return;
+	if (fstat(fd, &st) == 0)
+		shm_dev = st.st_dev;
+	close(fd);
+}
+
 /* NULL when info names a file that may be read, else why not (in why). */
 static const char *
 unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
@@ -275,6 +304,8 @@ unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
 		snprintf(why, len, "not a regular file");
 		return why;
 	}
+	if (shm_dev != 0 && info->id.dev == (uint64_t)shm_dev)
+		return NULL;	/* a memfd */
 	if (!info->have_mnt) {
 		snprintf(why, len, "its file system is not known (no mount "
 		    "id)");

@@ -4,7 +4,7 @@
  * the core shows which is which), and optionally memory it never touches
  * or memory it fills.
  *
- *	coretarget [--untouched MiB] [--resident MiB] [--vast TiB]
+ *	coretarget [--memfd] [--untouched MiB] [--resident MiB] [--vast TiB]
  *	    [--leader-exits]
  *
  * --untouched maps that much anonymous memory and never touches it: a
@@ -13,6 +13,9 @@
  * compresses to nothing nor shares the zero page.  --vast maps that many
  * TiB and writes a marker on its first, middle and last page only: what a
  * process does to make its snapshot endless (terabytes of zeros to hash).
+ * --memfd, first, runs the rest from memory, as "fileless" malware does:
+ * a copy of this program with the line "memfd" appended (so its SHA-256
+ * is its own) in a memfd_create(2) file, executed with fexecve(3).
  * --leader-exits ends the main thread (pthread_exit) right after "ready":
  * /proc/PID/stat then says Z, exe and mem of /proc/PID are gone, and the
  * process runs on in its workers, as one that wants to look dead.
@@ -23,6 +26,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,6 +126,39 @@ fill(uint64_t *p, size_t len)
 	}
 }
 
+/* Runs this program again from a memfd, without --memfd; no return. */
+static void
+run_from_memfd(char **argv)
+{
+	static const char tail[] = "memfd\n";
+	extern char **environ;
+	char buf[65536];
+	ssize_t n;
+	int in, fd;
+
+	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	fd = memfd_create("coretarget", MFD_CLOEXEC);
+	if (in < 0 || fd < 0) {
+		perror("coretarget: memfd");
+		exit(1);
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n) {
+			perror("coretarget: memfd write");
+			exit(1);
+		}
+	if (n < 0 || write(fd, tail, sizeof(tail) - 1) !=
+	    (ssize_t)(sizeof(tail) - 1)) {
+		perror("coretarget: memfd copy");
+		exit(1);
+	}
+	close(in);
+	argv[1] = argv[0];
+	fexecve(fd, argv + 1, environ);
+	perror("coretarget: fexecve");
+	exit(1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -132,6 +169,8 @@ main(int argc, char **argv)
 	volatile size_t touch;
 	int i;
 
+	if (argc > 1 && strcmp(argv[1], "--memfd") == 0)
+		run_from_memfd(argv);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--untouched") == 0 && i + 1 < argc &&
 		    size_arg(argv[i + 1], 0, 1ULL << 20, 20, &untouched) == 0)
@@ -145,8 +184,9 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--leader-exits") == 0)
 			leader_exits = 1;
 		else {
-			fprintf(stderr, "usage: coretarget [--untouched MiB] "
-			    "[--resident MiB] [--vast TiB] [--leader-exits]\n");
+			fprintf(stderr, "usage: coretarget [--memfd] "
+			    "[--untouched MiB] [--resident MiB] [--vast TiB] "
+			    "[--leader-exits]\n");
 			return 2;
 		}
 	}

@@ -207,6 +207,25 @@ check "its maps, cmdline and exe were copied through a worker thread" bash -c \
 	"[ -s '$LXDIR/maps' ] && grep -q coretarget-lx '$LXDIR/maps' && [ -s '$LXDIR/cmdline' ] && cmp -s '$LXDIR/exe' '$WORK/lx/coretarget-lx'"
 kill "$CTLX" 2>/dev/null
 
+# --- a program run from memory (memfd_create + fexecve), as "fileless"
+# malware runs: its executable is on the kernel's internal shmem mount,
+# in no mount table.  The CSIRT's hash must find it, and the snapshot must
+# keep the only copy of the program there is.
+"$CORETARGET" --memfd >"$WORK/ctm.out" 2>&1 & CTM=$!; PIDS+=("$CTM")
+from_memfd() { grep -q ready "$WORK/ctm.out" && [[ "$(readlink /proc/$CTM/exe)" == "/memfd:coretarget (deleted)" ]]; }
+check "the memfd target runs from memory (/proc/PID/exe is /memfd:coretarget)" wait_until 60 from_memfd
+{ cat "$CORETARGET"; printf 'memfd\n'; } >"$WORK/memfd-image"
+run_cmd alice freeze --arg sha256="$(sha256sum "$WORK/memfd-image" | cut -d' ' -f1)"
+check "freeze by sha256 finds the program run from a memfd" \
+	test "$(result)/$(jq -r '[.output.frozen[].pid] | join(" ")' <<<"$REC")" = "done/$CTM"
+run_file "$(cosigned alice thaw --arg all:=true --episode "$(jq -r .output.freeze_episode <<<"$REC")")"
+check "thaw all: done" test "$(result)" = done
+run_cmd alice snapshot --arg pid:="$CTM" --incident IR-EVID-MFD
+check "snapshot of it: done" test "$(result)" = done
+MDIR="$STATE/evidence/IR-EVID-MFD/$(jq -r .output.dir <<<"$REC")/pid-$CTM"
+check "the snapshot keeps the program from memory: its exe is the memfd's bytes" cmp -s "$MDIR/exe" "$WORK/memfd-image"
+kill "$CTM" 2>/dev/null
+
 run_cmd alice freeze --arg pid:="$CT"
 FEP=$(jq -r .output.freeze_episode <<<"$REC")
 run_cmd alice snapshot --arg frozen:=true --incident IR-EVID-1
