@@ -184,7 +184,7 @@ snap_find_memory(struct snap *sn)
 		return 0;
 	threads = snap_status_field(sn->status, "Threads");
 	if (threads == NULL || atoi(threads) <= 1 ||
-	    (err = kk_proc_thread_dir(sn->pid, sn->mmdir,
+	    (err = kk_proc_thread_dir(sn->pid, 0, sn->mmdir,
 	    sizeof(sn->mmdir))) < 0) {
 		snap_set_err(sn, "the process exited");
 		return -ESRCH;
@@ -192,6 +192,31 @@ snap_find_memory(struct snap *sn)
 	sn->mm_tid = (pid_t)atoi(strrchr(sn->mmdir, '/') + 1);
 	sn->leader_gone = true;
 	return 0;
+}
+
+/*
+ * Once the threads are stopped, a process whose leader exited is read
+ * through one of its stopped threads: the one picked before may have
+ * exited meanwhile, and its number, unlike a leader's, is free at once.
+ * Its memory is read through sn->memfd, bound to the memory when it was
+ * opened, not by a thread's number (process_vm_readv).
+ */
+static void
+snap_memory_of_stopped(struct snap *sn)
+{
+	size_t i;
+
+	if (!sn->leader_gone)
+		return;
+	if (sn->memfd >= 0)
+		sn->use_vm = false;
+	for (i = 0; i < sn->nt; i++)
+		if (sn->t[i].state == T_STOPPED && sn->t[i].tid != sn->pid) {
+			sn->mm_tid = sn->t[i].tid;
+			snprintf(sn->mmdir, sizeof(sn->mmdir),
+			    "/proc/%d/task/%d", (int)sn->pid, (int)sn->mm_tid);
+			return;
+		}
 }
 
 static int
@@ -262,6 +287,7 @@ snap_run(struct snap *sn)
 		snap_set_err(sn, "stopping threads: %s", strerror(-err));
 		goto out;
 	}
+	snap_memory_of_stopped(sn);
 	/*
 	 * Refused, and no other tracer to explain it: ptrace is not allowed
 	 * at all (and process_vm_readv would not be either).

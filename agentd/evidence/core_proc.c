@@ -35,6 +35,22 @@ snap_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * Is /proc/PID/name about the process's memory (gone with a leader that
+ * exited, so read through sn->mmdir)?  status and stat stay the leader's:
+ * they name the process (its pid, its name), a thread's would not.
+ */
+static bool
+snap_mm_file(const char *name)
+{
+	static const char *const mm_files[] = {
+		"maps", "smaps", "cmdline", "environ", "auxv",
+	};
+
+	return kk_name_find(mm_files, sizeof(mm_files) / sizeof(mm_files[0]),
+	    name) >= 0;
+}
+
 int
 snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
     char **out, size_t *outlen)
@@ -42,7 +58,7 @@ snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
 	char path[96];
 	int err;
 
-	if (sn->mmdir[0] != '\0')
+	if (sn->mmdir[0] != '\0' && snap_mm_file(name))
 		snprintf(path, sizeof(path), "%s/%s", sn->mmdir, name);
 	else
 		snprintf(path, sizeof(path), "/proc/%d/%s", (int)sn->pid, name);

@@ -180,14 +180,19 @@ int kk_exe_stat(pid_t pid, struct kk_exe_info *info);
 /* The same for a path (the policy's, in our own mount namespace). */
 int kk_path_id(const char *path, struct kk_file_id *id);
 /*
- * "/proc/PID/task/TID" of the oldest thread of pid but its leader: what
- * answers for a process whose leader called pthread_exit while its other
- * threads run (exe, mem, maps, mountinfo of /proc/PID are gone with the
- * leader's memory).  -ESRCH when there is no other thread.
+ * "/proc/PID/task/TID" of the nth oldest thread of pid but its leader
+ * (from 0): what answers for a process whose leader called pthread_exit
+ * while its other threads run (exe, mem, maps, mountinfo of /proc/PID are
+ * gone with the leader's memory).  -ESRCH when there is no such thread.
+ * Callers try up to KK_PROC_THREAD_TRIES of them: one may exit meanwhile.
  */
-int kk_proc_thread_dir(pid_t pid, char *out, size_t len);
-/* readlink of pid's exe (through kk_proc_thread_dir if need be); "" */
-void kk_exe_name(pid_t pid, char *out, size_t len);
+#define KK_PROC_THREAD_TRIES	8
+int kk_proc_thread_dir(pid_t pid, unsigned nth, char *out, size_t len);
+/*
+ * readlink of pid's exe (through kk_proc_thread_dir if need be); "" and
+ * -ESRCH when it has none (a kernel thread, gone), or another -errno.
+ */
+int kk_exe_name(pid_t pid, char *out, size_t len);
 /* Type of mount mnt_id in pid's mount table (pid 0: ours); -ENOENT. */
 int kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len);
 /* The same for the first mount of device maj:mnr (a maps line's). */

@@ -88,7 +88,7 @@ statx_nosync(int dirfd, const char *path, int flags, struct kk_exe_info *info)
 }
 
 int
-kk_proc_thread_dir(pid_t pid, char *out, size_t len)
+kk_proc_thread_dir(pid_t pid, unsigned nth, char *out, size_t len)
 {
 	char path[64];
 	struct dirent *de;
@@ -99,7 +99,7 @@ kk_proc_thread_dir(pid_t pid, char *out, size_t len)
 	if ((d = opendir(path)) == NULL)
 		return -ESRCH;
 	while ((de = readdir(d)) != NULL) {
-		if ((tid = atoi(de->d_name)) <= 0 || tid == pid)
+		if ((tid = atoi(de->d_name)) <= 0 || tid == pid || nth-- > 0)
 			continue;
 		if ((size_t)snprintf(out, len, "/proc/%d/task/%d", (int)pid,
 		    tid) >= len)
@@ -113,12 +113,12 @@ kk_proc_thread_dir(pid_t pid, char *out, size_t len)
 }
 
 /*
- * /proc/PID/leaf on the first attempt, /proc/PID/task/TID/leaf of the
- * process's oldest other thread on the second: a leader that called
- * pthread_exit answers ENOENT or EINVAL (leader_gone_error) for what
- * belonged to its memory and name spaces.
+ * /proc/PID/leaf on the first attempt, then that of the process's other
+ * threads, oldest first: a leader that called pthread_exit answers ENOENT
+ * or EINVAL (leader_gone_error) for what belonged to its memory and name
+ * spaces, and a thread that exits meanwhile ENOENT.
  */
-#define PROC_TRIES	2
+#define PROC_TRIES	(1 + KK_PROC_THREAD_TRIES)
 
 static int
 proc_leaf(pid_t pid, int attempt, const char *leaf, char *out, size_t len)
@@ -128,7 +128,8 @@ proc_leaf(pid_t pid, int attempt, const char *leaf, char *out, size_t len)
 
 	if (attempt == 0)
 		snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
-	else if ((r = kk_proc_thread_dir(pid, dir, sizeof(dir))) < 0)
+	else if ((r = kk_proc_thread_dir(pid, (unsigned)attempt - 1, dir,
+	    sizeof(dir))) < 0)
 		return r;
 	if ((size_t)snprintf(out, len, "%s/%s", dir, leaf) >= len)
 		return -ENAMETOOLONG;
@@ -146,21 +147,24 @@ leader_gone_error(int r)
  * readlink of /proc/PID/exe; "" for kernel threads and exited processes.
  * A process whose leader has exited is read through another thread.
  */
-void
+int
 kk_exe_name(pid_t pid, char *out, size_t len)
 {
 	char path[96];
 	ssize_t n = -1;
-	int attempt;
+	int attempt, r = -ESRCH;
 
 	for (attempt = 0; attempt < PROC_TRIES; attempt++) {
-		if (proc_leaf(pid, attempt, "exe", path, sizeof(path)) < 0)
+		if ((r = proc_leaf(pid, attempt, "exe", path,
+		    sizeof(path))) < 0)
 			break;
-		if ((n = readlink(path, out, len - 1)) >= 0 ||
-		    !leader_gone_error(-errno))
+		n = readlink(path, out, len - 1);
+		r = n < 0 ? -errno : 0;
+		if (!leader_gone_error(r))
 			break;
 	}
 	out[n > 0 ? n : 0] = '\0';
+	return r == -ENOENT ? -ESRCH : r;
 }
 
 int

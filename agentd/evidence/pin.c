@@ -24,8 +24,9 @@
  * time; fz_move_pinned writes the pid and looks again.
  *
  * -ESRCH: no process has the pid, or another one than start's.  On a
- * kernel without pidfds (before 5.3), or where a sandbox refuses them
- * (EPERM), *pidfd is -1 and the move is as racy as the pid number is.
+ * kernel without pidfds (before 5.3), where a sandbox refuses them
+ * (EPERM), or when none can be had (EMFILE, ENOMEM), *pidfd is -1 and the
+ * move is as racy as the pid number is: a freeze or thaw is not held up.
  */
 int
 fz_pin(pid_t pid, unsigned long long start, int *pidfd)
@@ -35,8 +36,9 @@ fz_pin(pid_t pid, unsigned long long start, int *pidfd)
 
 	*pidfd = -1;
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0 && errno != ENOSYS && errno != EPERM)
-		return errno == ESRCH || errno == EINVAL ? -ESRCH : -errno;
+	/* no pidfd for another reason (EMFILE, ENOMEM): unpinned, as before */
+	if (fd < 0 && (errno == ESRCH || errno == EINVAL))
+		return -ESRCH;
 	if (fz_read_pstat(pid, &ps) < 0 || ps.start != start ||
 	    fz_gone_state(ps.state)) {
 		if (fd >= 0)

@@ -180,18 +180,30 @@ fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len)
  * to since: then a live thread's group is the process's.
  */
 int
-fz_read_cgroup_ps(const struct pstat *ps, bool v2, char *out, size_t len)
+fz_read_cgroup_opt_ps(const struct pstat *ps, const char *v1opt, char *out,
+    size_t len)
 {
 	char path[96];
-	int r;
+	unsigned nth;
+	int r = -ESRCH;
 
 	if (ps->state != FZ_STATE_LEADER_GONE)
-		return fz_read_cgroup(ps->pid, v2, out, len);
-	if ((r = kk_proc_thread_dir(ps->pid, path, sizeof(path) - 8)) < 0)
-		return r;
-	strcat(path, "/cgroup");
-	r = cgroup_line(path, v2 ? NULL : "freezer", out, len);
+		return fz_read_cgroup_opt(ps->pid, v1opt, out, len);
+	/* a thread that exits meanwhile: the next one */
+	for (nth = 0; nth < KK_PROC_THREAD_TRIES && r == -ESRCH; nth++) {
+		if ((r = kk_proc_thread_dir(ps->pid, nth, path,
+		    sizeof(path) - 8)) < 0)
+			break;
+		strcat(path, "/cgroup");
+		r = cgroup_line(path, v1opt, out, len);
+	}
 	return r == -ENOENT ? -ESRCH : r;
+}
+
+int
+fz_read_cgroup_ps(const struct pstat *ps, bool v2, char *out, size_t len)
+{
+	return fz_read_cgroup_opt_ps(ps, v2 ? NULL : "freezer", out, len);
 }
 
 static int

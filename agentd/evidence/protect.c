@@ -112,9 +112,9 @@ fz_protected_why(const struct kk_freeze_guard *g, const struct pstat *ps,
 		    g->protect[i].id.ino != info.id.ino)
 			continue;
 		/* the systemd hierarchy: cgroup2, else v1's name=systemd */
-		if (fz_read_cgroup_opt(ps->pid, NULL, cg, sizeof(cg)) < 0) {
+		if (fz_read_cgroup_opt_ps(ps, NULL, cg, sizeof(cg)) < 0) {
 			v1opt = "name=systemd";
-			if (fz_read_cgroup_opt(ps->pid, v1opt, cg,
+			if (fz_read_cgroup_opt_ps(ps, v1opt, cg,
 			    sizeof(cg)) < 0)
 				return NULL;
 		}

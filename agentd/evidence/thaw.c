@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "freezer.h"
 #include "wire.h"
@@ -299,11 +301,11 @@ static void
 thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
     size_t first, json_t **kept, int *r, char *err, size_t errlen)
 {
-	char cg[PATH_MAX], dir[PATH_MAX], cur[PATH_MAX];
+	char cg[PATH_MAX], dir[PATH_MAX], cur[PATH_MAX], path[PATH_MAX + 16];
 	char why[PATH_MAX + 128] = "";
 	size_t i, nthaw = 0, nkeep = 0;
 	bool *mine;
-	int e;
+	int e, procs = -1, pidfd;
 
 	/* the entries moved out below are in place no more: mark first */
 	if ((mine = calloc(set->n, sizeof(*mine))) == NULL) {
@@ -331,10 +333,19 @@ thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
 		    g->method, cg);
 	else if (nkeep > 0 && (e = group_ready(g)) < 0)
 		snprintf(why, sizeof(why), "%s: %s", g->gdir, strerror(-e));
+	/* what stays frozen goes into the freeze group, each pinned */
+	if (why[0] == '\0' && nkeep > 0 &&
+	    (fz_join(path, sizeof(path), g->gdir, "/cgroup.procs") < 0 ||
+	    (procs = open(path, O_WRONLY | O_CLOEXEC)) < 0))
+		snprintf(why, sizeof(why), "%s/cgroup.procs: %s", g->gdir,
+		    strerror(errno));
 	for (i = first; why[0] == '\0' && nkeep > 0 && i < set->n; i++) {
 		if (!mine[i] || !(st[i] & T_ALIVE) || (st[i] & T_MATCH))
 			continue;
-		e = fz_move_to(g->root, g->grel, set->v[i].pid);
+		e = fz_pin(set->v[i].pid, set->v[i].start_time, &pidfd);
+		if (e == 0)
+			e = fz_move_pinned(procs, g->root, true, g->grel, cg,
+			    set->v[i].pid, pidfd);
 		if (e < 0 && e != -ESRCH)
 			snprintf(why, sizeof(why), "%s is frozen in place "
 			    "and pid %d, which stays frozen, could not be "
@@ -361,6 +372,8 @@ thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
 			stays(&set->v[i], why, kept, r, err, errlen);
 	}
 out:
+	if (procs >= 0)
+		close(procs);
 	free(mine);
 }
 
@@ -496,10 +509,7 @@ kk_thaw(const struct kk_freezer *fz, const struct kk_selector *sel,
 		}
 		/* by its pid number: pinned, so that no stranger moves */
 		e = fz_pin(set->v[i].pid, set->v[i].start_time, &pidfd);
-		if (e < 0 && e != -ESRCH)
-			snprintf(why, sizeof(why), "pidfd_open: %s",
-			    strerror(-e));
-		else if (e == 0)
+		if (e == 0)
 			e = fz_move_back_pinned(g->root,
 			    strcmp(g->method, "cgroup2") == 0, g->brel,
 			    set->v[i].orig_cgroup, set->v[i].pid, pidfd, why,

@@ -205,6 +205,7 @@ LXDIR="$STATE/evidence/IR-EVID-LX/$(jq -r .output.dir <<<"$REC")/pid-$CTLX"
 check "gdb reads its memory from the core: the marker and each worker's backtrace" gdb_check "$LXDIR/core" leader-exits 3
 check "its maps, cmdline and exe were copied through a worker thread" bash -c \
 	"[ -s '$LXDIR/maps' ] && grep -q coretarget-lx '$LXDIR/maps' && [ -s '$LXDIR/cmdline' ] && cmp -s '$LXDIR/exe' '$WORK/lx/coretarget-lx'"
+check "its status is the process's own (Pid: $CTLX), not a thread's" grep -qx "Pid:[[:space:]]*$CTLX" "$LXDIR/status"
 kill "$CTLX" 2>/dev/null
 
 # --- a program run from memory (memfd_create + fexecve), as "fileless"

@@ -126,11 +126,12 @@ exe_cmp(const void *a, const void *b)
 static json_t *
 proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 {
-	char path[64], exe[PATH_MAX], *buf;
+	char path[96], exe[PATH_MAX], *buf;
 	struct kk_exe_info info;
 	struct pstat ps;
 	json_t *o = NULL;
 	ssize_t n;
+	int r;
 
 	*hash = false;
 	/* status and cgroup files can be long (supplementary groups) */
@@ -164,10 +165,8 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 		col_rfc3339_usec(sec, usec, when, sizeof(when));
 		col_set_str(o, "started", when);
 	}
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
+	r = kk_exe_name(pid, exe, sizeof(exe));
+	if ((n = (ssize_t)strlen(exe)) > 0) {
 		col_set_str(o, "exe", exe);
 		if (n > 10 && strcmp(exe + n - 10, " (deleted)") == 0)
 			col_set_bool(o, "exe_deleted", true);
@@ -185,14 +184,19 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 		}
 	} else {
 		/* kernel threads have none; anything else is worth saying */
-		int e = errno;
-
 		json_object_set_new(o, "exe", json_null());
-		if (e != ENOENT)
-			col_set_str(o, "exe_error", strerror(e));
+		if (r < 0 && r != -ESRCH)
+			col_set_str(o, "exe_error", strerror(-r));
 	}
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if ((n = col_read_small(AT_FDCWD, path, buf, CMDLINE_MAX + 2)) > 0) {
+	n = col_read_small(AT_FDCWD, path, buf, CMDLINE_MAX + 2);
+	/* a leader that exited left no memory to read it from: a thread's */
+	if (n == 0 && ps.state == 'Z' && ps.threads > 1 &&
+	    kk_proc_thread_dir(pid, 0, path, sizeof(path) - 8) == 0) {
+		strcat(path, "/cmdline");
+		n = col_read_small(AT_FDCWD, path, buf, CMDLINE_MAX + 2);
+	}
+	if (n > 0) {
 		ssize_t i;
 		bool cut = n > CMDLINE_MAX;
 
