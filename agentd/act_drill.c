@@ -230,7 +230,13 @@ kd_act_drill_event(struct run *r)
 		    "group and root may press disconnect, in a drill too");
 		return -EPERM;
 	}
-	if ((err = kd_drill_employee(r->d, id, r->uid, what)) < 0) {
+	if ((err = kd_drill_employee(r->d, id, r->uid, what)) == -EPERM) {
+		kd_run_reject(r, KE_NOT_AUTHORIZED, "kakurid sent this user no "
+		    "notice of that drill (notified is said by kakurictl "
+		    "watch, of a notice it was sent)");
+		return err;
+	}
+	if (err < 0) {
 		kd_run_reject(r, KE_NO_DRILL, "that drill is not running");
 		return err;
 	}

@@ -194,6 +194,26 @@ report(struct drill *dr)
 	json_decref(o);
 }
 
+/*
+ * Whom the drill's notice was sent to: the users of the watchers it was
+ * just emitted to.  Only they may say they were notified; a user who was
+ * sent nothing cannot claim it (kd_drill_employee).
+ */
+static void
+shown_to_watchers(struct drill *dr)
+{
+	uid_t now[KD_WATCH_MAX];
+	size_t n, i, j;
+
+	n = kd_watchers_uids(dr->d->watchers, now, KD_WATCH_MAX);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < dr->nshown && dr->shown_uids[j] != now[i]; j++)
+			;
+		if (j == dr->nshown && dr->nshown < KD_WATCH_MAX)
+			dr->shown_uids[dr->nshown++] = now[i];
+	}
+}
+
 /* To the watchers: the drill's phase, and at its end how it went. */
 static void
 emit(struct drill *dr, const char *phase)
@@ -213,8 +233,10 @@ emit(struct drill *dr, const char *phase)
 		    KW_RESULT, json_object_get(rec, KW_RESULT),
 		    KW_END, json_object_get(rec, KW_END),
 		    KW_EMPLOYEE, json_object_get(rec, KW_EMPLOYEE)));
-	if (ev != NULL)
+	if (ev != NULL) {
 		kd_events_emit(dr->d, ev);
+		shown_to_watchers(dr);
+	}
 	json_decref(rec);
 	json_decref(ev);
 }
@@ -840,6 +862,10 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 	    (drill != NULL && strcmp(drill, dr->id) != 0))
 		return -ENOENT;
 	if (strcmp(what, KW_NOTIFIED) == 0) {
+		for (i = 0; i < dr->nshown && dr->shown_uids[i] != uid; i++)
+			;
+		if (i == dr->nshown)
+			return -EPERM;	/* sent nothing: nothing seen */
 		for (i = 0; i < dr->nnotified; i++)
 			if (dr->notified_uids[i] == uid)
 				return 0;

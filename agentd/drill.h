@@ -62,7 +62,8 @@ int kd_drill_stop(struct kd *d, const char *by, const char *drill,
 /*
  * What an employee saw or did ("notified", "report", "disconnect"),
  * counted for the drill running; -ENOENT when drill (NULL: any) is not
- * the one running.
+ * the one running, -EPERM for "notified" from a user none of whose
+ * watchers was sent the drill.
  */
 int kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
     const char *what);

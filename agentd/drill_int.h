@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "kakuri.h"
+#include "events.h"
 
 #define PROBE_TIMEOUT_USEC	1000000ULL	/* a connect that gets no answer: blocked */
 #define MGMT_PERIOD_USEC	1000000ULL	/* the management channel, checked */
@@ -61,6 +62,8 @@ struct drill {
 	bool leak_reported;
 
 	/* the employees */
+	uid_t shown_uids[KD_WATCH_MAX];	/* its notice was sent to them */
+	size_t nshown;
 	uid_t notified_uids[KD_DRILL_EMPLOYEES];
 	size_t nnotified;
 	char action_word[16];	/* the timed response (kd_drill_employee) */

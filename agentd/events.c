@@ -79,6 +79,22 @@ kd_watchers_count(const struct kd_watchers *w)
 	return w != NULL ? w->n : 0;
 }
 
+size_t
+kd_watchers_uids(const struct kd_watchers *w, uid_t *out, size_t max)
+{
+	const struct watcher *x;
+	size_t n = 0, i;
+
+	for (x = w != NULL ? w->list : NULL; x != NULL && n < max;
+	    x = x->next) {
+		for (i = 0; i < n && out[i] != x->uid; i++)
+			;
+		if (i == n)
+			out[n++] = x->uid;
+	}
+	return n;
+}
+
 int
 kd_watchers_room(const struct kd_watchers *w, uid_t uid)
 {

@@ -6,6 +6,7 @@
 #ifndef KD_EVENTS_H
 #define KD_EVENTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -41,6 +42,8 @@ int kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid,
 void kd_watchers_emit(struct kd_watchers *w, struct json_t *ev);
 /* How many watch now. */
 unsigned kd_watchers_count(const struct kd_watchers *w);
+/* The users who watch now, each once, at most max of them; how many. */
+size_t kd_watchers_uids(const struct kd_watchers *w, uid_t *out, size_t max);
 /*
  * One event (wire.h, "kakurictl watch") to every watcher of d (its
  * d->watchers), as one frame; ev is not taken.  A watcher too far behind

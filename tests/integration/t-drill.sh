@@ -192,12 +192,21 @@ check_within "an announced drill runs after its announcement" 5 started_now
 stop_drill >/dev/null
 
 # --- a tabletop drill isolates nothing and times the employee ---
+# the employee (nobody) follows kakurid with kakurictl watch; no desktop
+# here, so its notices go to its terminal, and it says it was notified
+as_nobody env -u DBUS_SESSION_BUS_ADDRESS -u XDG_RUNTIME_DIR "$KAKURICTL" -s "$SOCK" watch \
+	>"$WORK/watch.out" 2>"$WORK/watch.err" </dev/null & WPID=$!; PIDS+=($WPID)
+check_within "the employee's watcher follows kakurid" 10 grep -q "notices to this terminal" "$WORK/watch.out"
 drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":30,"scenario":"popup"}' >"$WORK/t.json"
 T1=$(jq -r .drill.id "$WORK/t.json")
 check "a tabletop drill starts" jtrue '.ok' <"$WORK/t.json"
 check "... and isolates nothing" internet
 refute "... no drill table" drill_table
-drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"notified\"}" "${NOBODY_ID[@]}" >/dev/null
+notified_is() { [ "$(running .employee.notified)" = "$1" ]; }
+check_within "the watcher shows the drill and kakurid counts its user notified" 10 notified_is 1
+drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"notified\"}" --reuid=43219 --regid=43219 --clear-groups >"$WORK/nn.json"
+check "a user kakurid sent no notice cannot say it was notified: not-authorized" \
+	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/nn.json"
 drill_req '{"cmd":"drill-event","drill":"00000000000000000000000000000000","what":"report"}' "${NOBODY_ID[@]}" >"$WORK/n.json"
 check "an event for another drill is refused" \
 	bash -c "[ \"\$(jq -r .error \"\$1\")\" = no-drill ]" _ "$WORK/n.json"
@@ -220,6 +229,7 @@ check "... notified counted" bash -c "[ \"\$1\" = 1 ]" _ "$(running .employee.no
 check "... both responses listed, each with whether its user was notified" \
 	bash -c "[ \"\$1\" = '43219/false 65534/true' ]" _ "$(running '.employee.responses | map("\(.uid)/\(.notified)") | join(" ")')"
 stop_drill >/dev/null
+end_pid "$WPID"
 check_within "the tabletop drill is recorded" 3 latest_is .id "$T1"
 check "audit has the drill's start and end" audit_has '.action == "drill" and .result == "started"'
 summary_has() {	# the collector's fleet summary of the drill reports
