@@ -195,9 +195,9 @@ report(struct drill *dr)
 }
 
 /*
- * Whom the drill's notice was sent to: the users of the watchers it was
- * just emitted to.  Only they may say they were notified; a user who was
- * sent nothing cannot claim it (kd_drill_employee).
+ * Whom the drill's notice was sent to: the users of the watchers its
+ * start was just emitted to.  Only they may say they were notified; a
+ * user who was sent nothing cannot claim it (kd_drill_employee).
  */
 static void
 shown_to_watchers(struct drill *dr)
@@ -235,7 +235,9 @@ emit(struct drill *dr, const char *phase)
 		    KW_EMPLOYEE, json_object_get(rec, KW_EMPLOYEE)));
 	if (ev != NULL) {
 		kd_events_emit(dr->d, ev);
-		shown_to_watchers(dr);
+		/* the start is the notice a watcher says it showed */
+		if (strcmp(phase, "start") == 0)
+			shown_to_watchers(dr);
 	}
 	json_decref(rec);
 	json_decref(ev);

@@ -164,42 +164,72 @@ snap_exe(struct snap *sn)
 }
 
 /*
- * Where the memory of the process is (sn->mmdir, sn->mm_tid).  A zombie
- * has none left to take; a leader that called pthread_exit looks like
- * one (Z), but while its other threads run, so do the process and its
- * memory: what the leader's /proc says of it is gone with the leader
- * (empty maps and mem), the threads' is not.
+ * Where the memory of the process is (sn->mmdir, sn->mm_tid), and its
+ * pagemap and mem opened (sn->pmfd, sn->memfd: both bound to the memory
+ * when opened).  A zombie has none left to take; a leader that called
+ * pthread_exit looks like one (Z), but while its other threads run, so do
+ * the process and its memory: what the leader's /proc says of it is gone
+ * with the leader (empty maps and mem), the threads' is not.  Such a
+ * process is read only through its mem file, never by a thread's number
+ * (process_vm_readv): a thread's number is free the moment it exits.
  */
 static int
 snap_find_memory(struct snap *sn)
 {
 	const char *v, *threads;
+	char path[96];
+	unsigned nth = 0;
 	int err;
 
 	snprintf(sn->mmdir, sizeof(sn->mmdir), "/proc/%d", (int)sn->pid);
 	sn->mm_tid = sn->pid;
 	if ((v = snap_status_field(sn->status, "State")) != NULL)
 		v += strspn(v, " \t");
-	if (v == NULL || (*v != 'Z' && *v != 'X'))
-		return 0;
-	threads = snap_status_field(sn->status, "Threads");
-	if (threads == NULL || atoi(threads) <= 1 ||
-	    (err = kk_proc_thread_dir(sn->pid, 0, sn->mmdir,
-	    sizeof(sn->mmdir))) < 0) {
-		snap_set_err(sn, "the process exited");
-		return -ESRCH;
+	if (v != NULL && (*v == 'Z' || *v == 'X')) {
+		threads = snap_status_field(sn->status, "Threads");
+		if (threads == NULL || atoi(threads) <= 1) {
+			snap_set_err(sn, "the process exited");
+			return -ESRCH;
+		}
+		sn->leader_gone = true;
 	}
-	sn->mm_tid = (pid_t)atoi(strrchr(sn->mmdir, '/') + 1);
-	sn->leader_gone = true;
-	return 0;
+	for (;;) {
+		/* a thread that exits meanwhile: the next one */
+		if (sn->leader_gone) {
+			if (nth >= KK_PROC_THREAD_TRIES ||
+			    kk_proc_thread_dir(sn->pid, nth++, sn->mmdir,
+			    sizeof(sn->mmdir)) < 0) {
+				snap_set_err(sn, "the process exited");
+				return -ESRCH;
+			}
+			sn->mm_tid = (pid_t)atoi(strrchr(sn->mmdir, '/') + 1);
+		}
+		snprintf(path, sizeof(path), "%s/pagemap", sn->mmdir);
+		if ((sn->pmfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			err = errno == ENOENT ? -ESRCH : -errno;
+			if (sn->leader_gone && err == -ESRCH)
+				continue;
+			snap_set_err(sn, "pagemap: %s", strerror(-err));
+			return err;
+		}
+		snprintf(path, sizeof(path), "%s/mem", sn->mmdir);
+		sn->memfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (sn->memfd >= 0 || !sn->leader_gone)
+			return 0;
+		err = errno == ENOENT ? -ESRCH : -errno;
+		close(sn->pmfd);
+		sn->pmfd = -1;
+		if (err != -ESRCH) {
+			snap_set_err(sn, "mem: %s", strerror(-err));
+			return err;
+		}
+	}
 }
 
 /*
- * Once the threads are stopped, a process whose leader exited is read
- * through one of its stopped threads: the one picked before may have
- * exited meanwhile, and its number, unlike a leader's, is free at once.
- * Its memory is read through sn->memfd, bound to the memory when it was
- * opened, not by a thread's number (process_vm_readv).
+ * Once the threads are stopped, a process whose leader exited names its
+ * maps and the rest through one of its stopped threads: the one picked
+ * before may have exited meanwhile.
  */
 static void
 snap_memory_of_stopped(struct snap *sn)
@@ -208,8 +238,7 @@ snap_memory_of_stopped(struct snap *sn)
 
 	if (!sn->leader_gone)
 		return;
-	if (sn->memfd >= 0)
-		sn->use_vm = false;
+	sn->use_vm = false;
 	for (i = 0; i < sn->nt; i++)
 		if (sn->t[i].state == T_STOPPED && sn->t[i].tid != sn->pid) {
 			sn->mm_tid = sn->t[i].tid;
@@ -217,6 +246,29 @@ snap_memory_of_stopped(struct snap *sn)
 			    "/proc/%d/task/%d", (int)sn->pid, (int)sn->mm_tid);
 			return;
 		}
+}
+
+/*
+ * Does a process whose leader exited still run?  Its mem file reads
+ * nothing once its memory is gone (a killed process), not an error, so a
+ * core read through it must ask afterwards.
+ */
+static bool
+snap_leader_gone_runs(const struct snap *sn)
+{
+	unsigned long long st;
+	char path[64], *buf = NULL;
+	const char *t;
+	size_t len;
+	bool runs;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)sn->pid);
+	if (kk_proc_start_time(sn->pid, &st) < 0 || st != sn->start_time ||
+	    kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
+		return false;
+	runs = (t = snap_status_field(buf, "Threads")) != NULL && atoi(t) > 1;
+	free(buf);
+	return runs;
 }
 
 static int
@@ -262,17 +314,9 @@ snap_run(struct snap *sn)
 		    v ? atoi(v) : -1);
 		goto out;
 	}
+	sn->use_vm = true;
 	if ((err = snap_find_memory(sn)) < 0)
 		goto out;
-	snprintf(path, sizeof(path), "%s/pagemap", sn->mmdir);
-	if ((sn->pmfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		err = errno == ENOENT ? -ESRCH : -errno;
-		snap_set_err(sn, "pagemap: %s", strerror(-err));
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/mem", sn->mmdir);
-	sn->memfd = open(path, O_RDONLY | O_CLOEXEC);
-	sn->use_vm = true;
 	sn->use_scan = true;
 	sn->buf = malloc((size_t)sn->pgsz);
 	sn->scanvec = calloc(SCAN_VEC, sizeof(*sn->scanvec));
@@ -347,6 +391,12 @@ snap_run(struct snap *sn)
 	snprintf(path, sizeof(path), "pid-%d/core", (int)sn->pid);
 	kk_artifacts_begin(sn->arts, path);
 	err = snap_write_core(sn, &a);
+	if (err == 0 && sn->leader_gone && !snap_leader_gone_runs(sn)) {
+		a.incomplete = true;
+		snprintf(a.error, sizeof(a.error), "the process exited during "
+		    "the snapshot: what was read after is missing");
+		err = -ESRCH;
+	}
 	snap_detach_threads(sn);
 	cerr = art_add(sn, &a);
 	if (err == -ENOSPC) {

@@ -335,10 +335,10 @@ thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
 		snprintf(why, sizeof(why), "%s: %s", g->gdir, strerror(-e));
 	/* what stays frozen goes into the freeze group, each pinned */
 	if (why[0] == '\0' && nkeep > 0 &&
-	    (fz_join(path, sizeof(path), g->gdir, "/cgroup.procs") < 0 ||
+	    ((e = fz_join(path, sizeof(path), g->gdir, "/cgroup.procs")) < 0 ||
 	    (procs = open(path, O_WRONLY | O_CLOEXEC)) < 0))
 		snprintf(why, sizeof(why), "%s/cgroup.procs: %s", g->gdir,
-		    strerror(errno));
+		    strerror(e < 0 ? -e : errno));
 	for (i = first; why[0] == '\0' && nkeep > 0 && i < set->n; i++) {
 		if (!mine[i] || !(st[i] & T_ALIVE) || (st[i] & T_MATCH))
 			continue;

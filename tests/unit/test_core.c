@@ -48,6 +48,9 @@ char core_test_marker[64];
 /* workers that reached their own function (a backtrace shows its name) */
 static int workers_in;
 
+/* child_main's main thread ends (pthread_exit) once it is set up */
+static bool child_leader_exits;
+
 struct child {
 	pid_t pid;
 	uint64_t untouched;	/* address of the never-touched mapping */
@@ -127,6 +130,8 @@ child_main(int wfd, size_t extra)
 	addr = (uint64_t)(uintptr_t)m;
 	if (write(wfd, &addr, sizeof(addr)) != sizeof(addr))
 		_exit(1);
+	if (child_leader_exits)
+		pthread_exit(NULL);
 	for (i = 0; i < 1200; i++)
 		pu_nap_ms(100);
 	_exit(0);
@@ -359,6 +364,24 @@ check_notes(const struct core *c, pid_t pid)
 		    n[i].type);
 	}
 	ck_assert_uint_eq(nprs, NTHREADS);
+}
+
+/* The threads with registers in the core; none of them is not_pid. */
+static size_t
+count_prstatus(const struct core *c, pid_t not_pid)
+{
+	struct elf_prstatus pr;
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nnotes; i++) {
+		if (c->notes[i].type != NT_PRSTATUS)
+			continue;
+		ck_assert_int_eq(pread(c->fd, &pr, sizeof(pr),
+		    (off_t)c->notes[i].off), sizeof(pr));
+		ck_assert_int_ne(pr.pr_pid, not_pid);
+		n++;
+	}
+	return n;
 }
 
 /* The lines of a maps file. */
@@ -621,6 +644,76 @@ START_TEST(core_of_running_child)
 		    strstr(text, "unit_worker_gamma") != NULL, "%s", text);
 		free(text);
 	}
+	kk_artifacts_free(&arts);
+	close(dfd);
+	child_stop(&ch);
+}
+END_TEST
+
+/*
+ * A process whose main thread has exited (pthread_exit) while its workers
+ * run: /proc/PID/stat says Z, and the leader's maps and mem are empty.
+ * Its snapshot reads the memory through a worker: the marker is in the
+ * core, each worker has its registers there, the leader none.
+ */
+START_TEST(core_of_leader_exited)
+{
+	struct kk_artifacts arts;
+	struct child ch = { 0 };
+	struct core c;
+	const Elf64_Phdr *ph;
+	char dir[PATH_MAX], path[PATH_MAX], maps[PATH_MAX], rel[64], err[256];
+	char buf[sizeof(MARKER)], statp[64], *stat;
+	size_t i;
+	int dfd, k;
+	ssize_t n;
+
+	child_leader_exits = true;
+	child_start(&ch, 0);
+	child_leader_exits = false;
+	snprintf(statp, sizeof(statp), "/proc/%d/stat", (int)ch.pid);
+	for (k = 0; k < 3000; k++) {
+		stat = read_proc(statp);
+		n = strstr(stat, ") Z ") != NULL;
+		free(stat);
+		if (n)
+			break;
+		pu_nap_ms(10);
+	}
+	ck_assert_msg(k < 3000, "the child's leader did not exit");
+
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(&arts);
+	ck_assert_int_eq(kk_snapshot_process(dfd, ch.pid, 0, &arts, err,
+	    sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	for (i = 0; i < arts.n; i++)
+		ck_assert_msg(!arts.v[i].incomplete, "%s: %s", arts.v[i].path,
+		    arts.v[i].error);
+	/* the process runs on, its three workers */
+	ck_assert_int_eq(kill(ch.pid, 0), 0);
+
+	snprintf(rel, sizeof(rel), "pid-%d/maps", (int)ch.pid);
+	kk_test_join(maps, dir, rel);
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)ch.pid);
+	kk_test_join(path, dir, rel);
+	core_open(&c, path);
+	/* the maps written are the process's, read through a worker */
+	ck_assert_uint_gt(count_maps(maps), 0);
+	check_tiling(&c, maps);
+	ph = core_segment(&c, (uint64_t)(uintptr_t)core_test_marker);
+	ck_assert_ptr_nonnull(ph);
+	ck_assert_uint_ge(ph->p_vaddr + ph->p_filesz,
+	    (uint64_t)(uintptr_t)core_test_marker + sizeof(buf));
+	n = pread(c.fd, buf, sizeof(buf), (off_t)(ph->p_offset +
+	    ((uint64_t)(uintptr_t)core_test_marker - ph->p_vaddr)));
+	ck_assert_int_eq(n, sizeof(buf));
+	ck_assert_int_eq(memcmp(buf, MARKER, sizeof(buf)), 0);
+	/* the workers' registers, not the exited leader's */
+	ck_assert_uint_eq(count_prstatus(&c, ch.pid), NTHREADS - 1);
+	core_close(&c);
 	kk_artifacts_free(&arts);
 	close(dfd);
 	child_stop(&ch);
@@ -1023,5 +1116,5 @@ KK_SUITE(core_suite, "core",
 	/* gdb takes its time */
 	KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
 	    KK_TEST(core_of_vast_mappings), KK_TEST(core_of_crowded_mapping),
-	    KK_TEST(core_vanished_pid),
+	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
 	    KK_TEST(core_disk_full))

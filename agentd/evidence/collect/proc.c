@@ -131,6 +131,7 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 	struct pstat ps;
 	json_t *o = NULL;
 	ssize_t n;
+	unsigned nth;
 	int r;
 
 	*hash = false;
@@ -191,8 +192,9 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
 	n = col_read_small(AT_FDCWD, path, buf, CMDLINE_MAX + 2);
 	/* a leader that exited left no memory to read it from: a thread's */
-	if (n == 0 && ps.state == 'Z' && ps.threads > 1 &&
-	    kk_proc_thread_dir(pid, 0, path, sizeof(path) - 8) == 0) {
+	for (nth = 0; n <= 0 && ps.state == 'Z' && ps.threads > 1 &&
+	    nth < KK_PROC_THREAD_TRIES &&
+	    kk_proc_thread_dir(pid, nth, path, sizeof(path) - 8) == 0; nth++) {
 		strcat(path, "/cmdline");
 		n = col_read_small(AT_FDCWD, path, buf, CMDLINE_MAX + 2);
 	}
