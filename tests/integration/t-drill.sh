@@ -194,7 +194,8 @@ stop_drill >/dev/null
 # --- a tabletop drill isolates nothing and times the employee ---
 # the employee (nobody) follows kakurid with kakurictl watch; no desktop
 # here, so its notices go to its terminal, and it says it was notified
-as_nobody env -u DBUS_SESSION_BUS_ADDRESS -u XDG_RUNTIME_DIR "$KAKURICTL" -s "$SOCK" watch \
+# (setpriv, not the as_nobody function: $! must be the watcher itself)
+setpriv "${NOBODY_ID[@]}" env -u DBUS_SESSION_BUS_ADDRESS -u XDG_RUNTIME_DIR "$KAKURICTL" -s "$SOCK" watch \
 	>"$WORK/watch.out" 2>"$WORK/watch.err" </dev/null & WPID=$!; PIDS+=($WPID)
 check_within "the employee's watcher follows kakurid" 10 grep -q "notices to this terminal" "$WORK/watch.out"
 drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":30,"scenario":"popup"}' >"$WORK/t.json"
