@@ -1108,6 +1108,37 @@ stranger_maker(pid_t parent, const char *home, pid_t want)
 }
 
 /*
+ * target (started at start, one of ours) killed and reaped, and its pid
+ * given to a stranger born in home (stranger_maker), for a test of what
+ * a pid number written after the target's look-up would move.
+ */
+static void
+reuse_pid(pid_t target, unsigned long long start, const char *home)
+{
+	pid_t q, pp = 0;
+	int k, st;
+
+	ck_assert_int_eq(kill(target, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(target, &st, 0), target);
+	/* start times count clock ticks: the stranger's is another one */
+	sleep_ms(30);
+	q = fork();
+	ck_assert_int_ge(q, 0);
+	if (q == 0)
+		stranger_maker(getppid(), home, target);
+	reg_proc(q);
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		if (proc_stat(target, &pp, NULL, NULL, NULL) == 0 && pp == q)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(k < WAIT_ROUNDS, "no process got pid %d again",
+	    (int)target);
+	ck_assert_uint_ne(start_of(target), start);
+	ck_assert(in_group(home, target));
+}
+
+/*
  * cgroup.procs takes a pid number: a target that exits between the look
  * at it and the write of its pid, its pid given to another process, must
  * not put that process into the quarantine group (frozen there for good,
@@ -1120,8 +1151,8 @@ START_TEST(test_pid_reused_before_move)
 	char rel[PATH_MAX], home[PATH_MAX], path[PATH_MAX + 16];
 	char brel[PATH_MAX];
 	unsigned long long start0, start1;
-	pid_t p0, p1, q, pp = 0;
-	int pidfd, procs, k, st;
+	pid_t p0, p1;
+	int pidfd, procs;
 
 	if (!begin_in_scope(&t, "reuse", rel, sizeof(rel), home))
 		return;
@@ -1147,24 +1178,7 @@ START_TEST(test_pid_reused_before_move)
 	/* a target that exits after its pin; a stranger gets its pid */
 	p1 = spawn_sleeper(&start1);
 	ck_assert_int_eq(fz_pin(p1, start1, &pidfd), 0);
-	ck_assert_int_eq(kill(p1, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(p1, &st, 0), p1);
-	/* start times count clock ticks: the stranger's is another one */
-	sleep_ms(30);
-	q = fork();
-	ck_assert_int_ge(q, 0);
-	if (q == 0)
-		stranger_maker(getppid(), home, p1);
-	reg_proc(q);
-	for (k = 0; k < WAIT_ROUNDS; k++) {
-		if (proc_stat(p1, &pp, NULL, NULL, NULL) == 0 && pp == q)
-			break;
-		sleep_ms(10);
-	}
-	ck_assert_msg(k < WAIT_ROUNDS, "no process got pid %d again",
-	    (int)p1);
-	ck_assert_uint_ne(start_of(p1), start1);
-	ck_assert(in_group(home, p1));
+	reuse_pid(p1, start1, home);
 
 	ck_assert_int_eq(fz_move_pinned(procs, t.fz.root, true, brel, rel,
 	    p1, pidfd), -ESRCH);
@@ -2822,8 +2836,8 @@ START_TEST(test_thaw_pid_reused)
 	char orel[PATH_MAX], odir[PATH_MAX], hrel[PATH_MAX], hdir[PATH_MAX];
 	char brel[PATH_MAX], why[PATH_MAX];
 	unsigned long long start0, start1;
-	pid_t p0, p1, q, pp = 0;
-	int pidfd, k, st;
+	pid_t p0, p1;
+	int pidfd;
 
 	if (!begin_in_scope(&t, "thaw-orig", orel, sizeof(orel), odir))
 		return;
@@ -2847,23 +2861,7 @@ START_TEST(test_thaw_pid_reused)
 
 	/* a target killed while frozen after its pin; a stranger gets its pid */
 	ck_assert_int_eq(fz_pin(p1, start1, &pidfd), 0);
-	ck_assert_int_eq(kill(p1, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(p1, &st, 0), p1);
-	sleep_ms(30);	/* another clock tick: another start time */
-	q = fork();
-	ck_assert_int_ge(q, 0);
-	if (q == 0)
-		stranger_maker(getppid(), hdir, p1);
-	reg_proc(q);
-	for (k = 0; k < WAIT_ROUNDS; k++) {
-		if (proc_stat(p1, &pp, NULL, NULL, NULL) == 0 && pp == q)
-			break;
-		sleep_ms(10);
-	}
-	ck_assert_msg(k < WAIT_ROUNDS, "no process got pid %d again",
-	    (int)p1);
-	ck_assert_uint_ne(start_of(p1), start1);
-	ck_assert(in_group(hdir, p1));
+	reuse_pid(p1, start1, hdir);
 
 	ck_assert_int_eq(fz_move_back_pinned(t.fz.root, true, brel, orel, p1,
 	    pidfd, why, sizeof(why)), -ESRCH);
