@@ -171,6 +171,8 @@ int fz_group_freezing(const char *dir, bool v2);
 int fz_pin(pid_t pid, unsigned long long start, int *pidfd);
 int fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
     const char *fallback, pid_t pid, int pidfd);
+int fz_unpin_after_move(int r, int pidfd, const char *root, bool v2,
+    const char *grel, const char *fallback, pid_t pid);
 int fz_move_back_pinned(const char *root, bool v2, const char *brel,
     const char *orig, pid_t pid, int pidfd, char *why, size_t whylen);
 

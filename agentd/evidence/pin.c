@@ -61,8 +61,8 @@ fz_pin(pid_t pid, unsigned long long start, int *pidfd)
  * FALLBACK stays.  It is never ours to freeze or thaw.
  * r, or -ESRCH when the process had exited.
  */
-static int
-unpin_after_move(int r, int pidfd, const char *root, bool v2,
+int
+fz_unpin_after_move(int r, int pidfd, const char *root, bool v2,
     const char *grel, const char *fallback, pid_t pid)
 {
 	struct pstat ps;
@@ -96,7 +96,7 @@ out:
  * Moves the pinned process into the group whose cgroup.procs is open as
  * procs_fd (GREL, as /proc/PID/cgroup names it, under the hierarchy's
  * mount ROOT), and closes the pin.  A stranger that got the pid of a
- * process reaped meanwhile goes back (unpin_after_move), to FALLBACK, the
+ * process reaped meanwhile goes back (fz_unpin_after_move), to FALLBACK, the
  * group the target came from, if its parent's group is not known.
  * 0: moved; -ESRCH: the process has exited.
  */
@@ -107,21 +107,6 @@ fz_move_pinned(int procs_fd, const char *root, bool v2, const char *grel,
 	char num[24];
 
 	snprintf(num, sizeof(num), "%d", (int)pid);
-	return unpin_after_move(fz_write_fd_str(procs_fd, num), pidfd, root,
+	return fz_unpin_after_move(fz_write_fd_str(procs_fd, num), pidfd, root,
 	    v2, grel, fallback, pid);
-}
-
-/*
- * fz_move_back of a pinned process: back to ORIG, its group before it
- * was frozen (thaw.c), and the pin closed.  A stranger that got the pid
- * of a process reaped meanwhile is put back into its parent's group, or
- * left where the write put it, but never into the root group.
- * 0: moved; -ESRCH: the process has exited; else fz_move_back's error.
- */
-int
-fz_move_back_pinned(const char *root, bool v2, const char *brel,
-    const char *orig, pid_t pid, int pidfd, char *why, size_t whylen)
-{
-	return unpin_after_move(fz_move_back(root, brel, orig, pid, why,
-	    whylen), pidfd, root, v2, orig, NULL, pid);
 }

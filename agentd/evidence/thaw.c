@@ -134,6 +134,21 @@ fz_move_back(const char *root, const char *brel, const char *orig, pid_t pid,
 	return -ENOENT;
 }
 
+/*
+ * fz_move_back of a pinned process: back to ORIG, its group before it
+ * was frozen (thaw.c), and the pin closed.  A stranger that got the pid
+ * of a process reaped meanwhile is put back into its parent's group, or
+ * left where the write put it, but never into the root group.
+ * 0: moved; -ESRCH: the process has exited; else fz_move_back's error.
+ */
+int
+fz_move_back_pinned(const char *root, bool v2, const char *brel,
+    const char *orig, pid_t pid, int pidfd, char *why, size_t whylen)
+{
+	return fz_unpin_after_move(fz_move_back(root, brel, orig, pid, why,
+	    whylen), pidfd, root, v2, orig, NULL, pid);
+}
+
 #define T_ALIVE		0x01	/* same pid, same start time, not a zombie */
 #define T_MATCH		0x02	/* named by the selector */
 #define T_DONE		0x04	/* moved back */
