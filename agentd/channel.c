@@ -254,20 +254,13 @@ net_started(struct kd *d, struct kd_child *c)
 
 static const struct kd_child_kind netchild_kind = {
 	.name = "network child",
-	.audit_name = "network-child",
 	.entry = net_entry,
 	.started = net_started,
 	.message = net_message,
 	.gone = net_gone,
-	.restart_min_usec = NET_RESTART_MIN,
-	.restart_max_usec = NET_RESTART_MAX,
-	.healthy_usec = NET_HEALTHY,
-	.queue_pause = KK_IPC_QUEUE_PAUSE,
-	.queue_max = KK_IPC_QUEUE_MAX,
-	.stall_usec = KK_IPC_STALL_USEC,
+	.backoff = { NET_RESTART_MIN, NET_RESTART_MAX, NET_HEALTHY },
+	.log = { NET_LOG_LINES, NET_LOG_WINDOW },
 	.msg_max = KK_IPC_NET_MAX,
-	.log_lines = NET_LOG_LINES,
-	.log_window_usec = NET_LOG_WINDOW,
 };
 
 static int

@@ -43,13 +43,13 @@ kd_child_words(struct kd_child *c, const char *peer, const char *text,
 		if (c->log_dropped)
 			kk_log(LOG_NOTICE, KK_MID_CONTROL,
 			    "%s: %lu more lines not logged (at most %u in %llu s)",
-			    k->name, c->log_dropped, k->log_lines,
-			    (unsigned long long)(k->log_window_usec / 1000000ULL));
-		c->log_window = now + k->log_window_usec;
+			    k->name, c->log_dropped, k->log.lines,
+			    (unsigned long long)(k->log.window_usec / 1000000ULL));
+		c->log_window = now + k->log.window_usec;
 		c->log_lines = 0;
 		c->log_dropped = 0;
 	}
-	if (c->log_lines >= k->log_lines) {
+	if (c->log_lines >= k->log.lines) {
 		c->log_dropped++;
 		return;
 	}
@@ -87,7 +87,7 @@ child_events(struct kd_child *c)
 	if (c->io == NULL || c->killed)
 		return;
 	/* backpressure: a child we cannot answer gets nothing more read */
-	if (c->out.bytes < c->kind->queue_pause)
+	if (c->out.bytes < c->queue.pause)
 		ev |= EPOLLIN;
 	if (c->out.bytes > 0)
 		ev |= EPOLLOUT;
@@ -110,7 +110,7 @@ child_flush(struct kd_child *c)
 	    &armed) < 0 || armed == SD_EVENT_OFF) {
 		/* the child has stall_usec to take more, from its last progress */
 		sd_event_source_set_time(c->stall, now_usec(c->d) +
-		    c->kind->stall_usec);
+		    c->queue.stall_usec);
 		sd_event_source_set_enabled(c->stall, SD_EVENT_ONESHOT);
 	}
 	child_events(c);
@@ -128,7 +128,7 @@ kd_child_send(struct kd_child *c, uint32_t type, uint32_t conn,
 		kd_child_kill(c, "cannot be answered (out of memory)");
 		return;
 	}
-	if (c->out.bytes > c->kind->queue_max) {
+	if (c->out.bytes > c->queue.max) {
 		snprintf(why, sizeof(why), "fell behind (%zu bytes not read)",
 		    c->out.bytes);
 		kd_child_kill(c, why);
@@ -146,7 +146,7 @@ on_stall(sd_event_source *s, uint64_t usec, void *userdata)
 	if (c->out.bytes == 0)
 		return 0;
 	snprintf(why, sizeof(why), "read nothing for %llu ms (%zu bytes waiting)",
-	    (unsigned long long)(c->kind->stall_usec / 1000ULL), c->out.bytes);
+	    (unsigned long long)(c->queue.stall_usec / 1000ULL), c->out.bytes);
 	kd_child_kill(c, why);
 	return 0;
 }
@@ -186,7 +186,7 @@ on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	if (revents & EPOLLOUT)
 		child_flush(c);
 	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->killed ||
-	    c->out.bytes >= c->kind->queue_pause)
+	    c->out.bytes >= c->queue.pause)
 		goto out;
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -279,13 +279,13 @@ static void
 schedule_start(struct kd_child *c, bool at_once)
 {
 	const struct kd_child_kind *k = c->kind;
-	uint64_t delay = at_once ? 0 : k->restart_min_usec <<
+	uint64_t delay = at_once ? 0 : k->backoff.first_usec <<
 	    (c->restarts < 5 ? c->restarts : 5);
 
 	if (c->restart != NULL || c->stopped)
 		return;
-	if (delay > k->restart_max_usec)
-		delay = k->restart_max_usec;
+	if (delay > k->backoff.most_usec)
+		delay = k->backoff.most_usec;
 	if (!at_once)
 		c->restarts++;
 	if (sd_event_add_time(c->d->ev, &c->restart, CLOCK_MONOTONIC,
@@ -306,6 +306,8 @@ on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	struct kd_child *c = userdata;
 	struct kd *d = c->d;
 	bool at_once = c->reload;
+	char action[32];
+	size_t i;
 
 	/* what it said last belongs before the news of its death */
 	if (c->log_io)
@@ -315,10 +317,15 @@ on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	    (int)si->si_pid, si->si_code == CLD_EXITED ? "exited with" :
 	    "killed by signal", si->si_status, c->stopped ? "" :
 	    ", restarting it");
-	kd_audit(d, "kakurid", c->kind->audit_name, c->stopped ? "stopped" :
+	/* its audit action is its name, one word: "network-child" */
+	snprintf(action, sizeof(action), "%s", c->kind->name);
+	for (i = 0; action[i] != '\0'; i++)
+		if (action[i] == ' ')
+			action[i] = '-';
+	kd_audit(d, "kakurid", action, c->stopped ? "stopped" :
 	    "restarted", json_pack("{s:i, s:i}", KW_PID, (int)si->si_pid,
 	    KW_STATUS, si->si_status));
-	if (now_usec(d) - c->started >= c->kind->healthy_usec)
+	if (now_usec(d) - c->started >= c->kind->backoff.healthy_usec)
 		c->restarts = 0;
 	c->reload = false;
 	child_forget(c);
@@ -345,7 +352,8 @@ kd_child_start(struct kd_child *c)
 		return r;
 	}
 	c->started = now_usec(d);
-	kk_frame_reader_init(&c->rd, c->kind->msg_max);
+	kk_frame_reader_init(&c->rd, c->kind->msg_max != 0 ?
+	    c->kind->msg_max : KK_IPC_MAX);
 	if ((r = sd_event_add_io(d->ev, &c->io, c->fd, EPOLLIN, on_child_io,
 	    c)) < 0 ||
 	    (r = sd_event_add_io(d->ev, &c->log_io, c->log_fd, EPOLLIN,
@@ -411,6 +419,10 @@ kd_child_new(struct kd *d, const struct kd_child_kind *kind, void *data)
 	if (c == NULL)
 		return NULL;
 	c->kind = kind;
+	c->queue = kind->queue;
+	if (c->queue.pause == 0)
+		c->queue = (struct kd_child_queue){ KK_IPC_QUEUE_PAUSE,
+		    KK_IPC_QUEUE_MAX, KK_IPC_STALL_USEC };
 	c->d = d;
 	c->data = data;
 	c->fd = c->log_fd = -1;

@@ -34,9 +34,27 @@ struct kd_child;
 #define KD_CHILD_LINE	200	/* bytes of one line of a child's words */
 
 /* One row of the children table. */
+/* Restarts: the first retry, doubling up to most; healthy resets it. */
+struct kd_child_backoff {
+	uint64_t first_usec, most_usec, healthy_usec;
+};
+
+/* Its replies, queued to it: a row that leaves it zero has the defaults. */
+struct kd_child_queue {
+	size_t pause;			/* above this: stop reading it */
+	size_t max;			/* above this: killed, started again */
+	uint64_t stall_usec;		/* queued and nothing read: killed */
+};
+
+/* Its words (stdout and stderr) into the journal: lines per window. */
+struct kd_child_log {
+	unsigned lines;
+	uint64_t window_usec;
+};
+
 struct kd_child_kind {
-	const char *name;		/* "network child", in logs and audit */
-	const char *audit_name;		/* its audit action: "network-child" */
+	/* "network child", in logs; in audit with dashes: "network-child" */
+	const char *name;
 	/*
 	 * Starts one: 0 with *pid, *ipc and *logfd (both non-blocking), or a
 	 * negative errno.  why says what is wrong; off: the configuration
@@ -52,20 +70,17 @@ struct kd_child_kind {
 	    const struct kk_ipc_hdr *h, const uint8_t *body, size_t len);
 	/* it is gone: what belonged to it is forgotten (may be NULL) */
 	void (*gone)(struct kd *d, struct kd_child *c);
-	uint64_t restart_min_usec;	/* first retry; doubling ... */
-	uint64_t restart_max_usec;	/* ... up to this */
-	uint64_t healthy_usec;		/* alive this long: backoff reset */
-	size_t queue_pause;		/* its replies above this: stop reading it */
-	size_t queue_max;		/* above this: killed, started again */
-	uint64_t stall_usec;		/* queued and nothing read: killed */
-	size_t msg_max;			/* one message from it, header included */
-	unsigned log_lines;		/* lines of its words per window */
-	uint64_t log_window_usec;
+	struct kd_child_backoff backoff;
+	struct kd_child_log log;
+	/* zero: KK_IPC_QUEUE_PAUSE, KK_IPC_QUEUE_MAX, KK_IPC_STALL_USEC */
+	struct kd_child_queue queue;
+	size_t msg_max;			/* one message from it; 0: KK_IPC_MAX */
 };
 
 /* One child of a kind, as the parent sees it. */
 struct kd_child {
 	const struct kd_child_kind *kind;
+	struct kd_child_queue queue;	/* the kind's, or the defaults */
 	struct kd *d;
 	pid_t pid;			/* 0: none running */
 	int fd;				/* the IPC socket; -1 */

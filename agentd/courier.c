@@ -665,20 +665,15 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 
 static const struct kd_child_kind courier_kind = {
 	.name = "courier",
-	.audit_name = "courier",
 	.entry = courier_entry,
 	.started = courier_started,
 	.message = courier_message,
 	.gone = courier_gone,
-	.restart_min_usec = COURIER_RESTART_MIN,
-	.restart_max_usec = COURIER_RESTART_MAX,
-	.healthy_usec = COURIER_HEALTHY,
-	.queue_pause = KK_IPC_MAX,
-	.queue_max = 2 * KK_IPC_MAX,
-	.stall_usec = KD_COURIER_ANSWER_USEC,
+	.backoff = { COURIER_RESTART_MIN, COURIER_RESTART_MAX, COURIER_HEALTHY },
+	.log = { COURIER_LOG_LINES, COURIER_LOG_WINDOW },
+	/* one report at a time: reading it may take as long as its answer */
+	.queue = { KK_IPC_MAX, 2 * KK_IPC_MAX, KD_COURIER_ANSWER_USEC },
 	.msg_max = COURIER_MSG_MAX,
-	.log_lines = COURIER_LOG_LINES,
-	.log_window_usec = COURIER_LOG_WINDOW,
 };
 
 int

@@ -168,20 +168,12 @@ fleet_started(struct kd *d, struct kd_child *c)
 
 static const struct kd_child_kind fleet_kind = {
 	.name = "fleet child",
-	.audit_name = "fleet-child",
 	.entry = fleet_entry,
 	.started = fleet_started,
 	.message = fleet_message,
 	.gone = fleet_gone,
-	.restart_min_usec = FLEET_RESTART_MIN,
-	.restart_max_usec = FLEET_RESTART_MAX,
-	.healthy_usec = FLEET_HEALTHY,
-	.queue_pause = KK_IPC_QUEUE_PAUSE,
-	.queue_max = KK_IPC_QUEUE_MAX,
-	.stall_usec = KK_IPC_STALL_USEC,
-	.msg_max = KK_IPC_MAX,
-	.log_lines = FLEET_LOG_LINES,
-	.log_window_usec = FLEET_LOG_WINDOW,
+	.backoff = { FLEET_RESTART_MIN, FLEET_RESTART_MAX, FLEET_HEALTHY },
+	.log = { FLEET_LOG_LINES, FLEET_LOG_WINDOW },
 };
 
 int

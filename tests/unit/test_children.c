@@ -142,19 +142,12 @@ test_gone(struct kd *d, struct kd_child *c)
 
 static const struct kd_child_kind test_kind = {
 	.name = "test child",
-	.audit_name = "test-child",
 	.entry = test_entry,
 	.message = test_message,
 	.gone = test_gone,
-	.restart_min_usec = 10 * 1000,
-	.restart_max_usec = 40 * 1000,
-	.healthy_usec = 60ULL * 1000000ULL,
-	.queue_pause = 64 * 1024,
-	.queue_max = 256 * 1024,
-	.stall_usec = 60ULL * 1000000ULL,
-	.msg_max = KK_IPC_MAX,
-	.log_lines = 5,
-	.log_window_usec = 1000000,
+	.backoff = { 10 * 1000, 40 * 1000, 60ULL * 1000000ULL },
+	.log = { 5, 1000000 },
+	.queue = { 64 * 1024, 256 * 1024, 60ULL * 1000000ULL },
 };
 
 static struct kd d;
