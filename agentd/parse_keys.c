@@ -159,12 +159,14 @@ out:
 
 /*
  * A list key's elements, one by one: add checks one, refuses it if the list
- * has it already and appends it; dst is the list, emptied first.
+ * has it already and appends it; dst is the list, emptied first.  Every
+ * list struct counts its elements in a size_t n, at n_off.
  */
 struct list_kind {
 	struct kk_cfg_list list;
 	int (*add)(struct kk_cfg_loader *, const config_setting_t *,
 	    const char *, void *);
+	size_t n_off;
 };
 
 static int
@@ -276,21 +278,21 @@ add_group(struct kk_cfg_loader *l, const config_setting_t *e,
 
 static const struct list_kind list_kinds[] = {
 	[KEY_ADDRS] = { { "strings", CONFIG_TYPE_STRING, "addresses",
-	    KK_MAX_ADDRS }, add_addr },
+	    KK_MAX_ADDRS }, add_addr, offsetof(struct kk_addrlist, n) },
 	[KEY_PORTS] = { { "integers", CONFIG_TYPE_INT, "ports",
-	    KK_MAX_PORTS }, add_port },
+	    KK_MAX_PORTS }, add_port, offsetof(struct kk_portlist, n) },
 	[KEY_PATHS] = { { "strings", CONFIG_TYPE_STRING, "paths",
-	    KK_MAX_PROTECT }, add_path },
+	    KK_MAX_PROTECT }, add_path, offsetof(struct kk_pathlist, n) },
 	[KEY_ENDPOINTS] = { { "strings", CONFIG_TYPE_STRING, "endpoints",
-	    KK_MAX_PROBES }, add_endpoint },
+	    KK_MAX_PROBES }, add_endpoint,
+	    offsetof(struct kk_endpointlist, n) },
 	[KEY_GROUPS] = { { "strings", CONFIG_TYPE_STRING, "groups",
-	    KK_MAX_GROUPS }, add_group },
+	    KK_MAX_GROUPS }, add_group, offsetof(struct kk_grouplist, n) },
 };
 
 static int
 load_list(struct kk_cfg_loader *l, const config_setting_t *s,
-    const char *qname, const struct list_kind *lk, bool nonempty,
-    size_t *np, void *dst)
+    const char *qname, const struct list_kind *lk, bool nonempty, void *dst)
 {
 	const config_setting_t *e;
 	size_t i, n;
@@ -298,7 +300,7 @@ load_list(struct kk_cfg_loader *l, const config_setting_t *s,
 
 	if ((rc = kk_cfg_list_len(l, s, qname, &lk->list, nonempty, &n)) != 0)
 		return rc;
-	*np = 0;
+	*(size_t *)(void *)((char *)dst + lk->n_off) = 0;
 	for (i = 0; i < n; i++) {
 		if ((e = kk_cfg_list_elem(l, s, i, qname, &lk->list)) == NULL)
 			return -EINVAL;
@@ -417,26 +419,12 @@ kd_policy_load_key(struct kk_cfg_loader *l, const struct key_spec *k,
 		rc = 0;
 		break;
 	case KEY_ADDRS:
-		rc = load_list(l, s, qname, &list_kinds[k->kind],
-		    k->flags & KEY_NONEMPTY,
-		    &((struct kk_addrlist *)(void *)dst)->n, dst);
-		break;
 	case KEY_PORTS:
-		rc = load_list(l, s, qname, &list_kinds[k->kind],
-		    k->flags & KEY_NONEMPTY,
-		    &((struct kk_portlist *)(void *)dst)->n, dst);
-		break;
 	case KEY_PATHS:
-		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
-		    &((struct kk_pathlist *)(void *)dst)->n, dst);
-		break;
 	case KEY_ENDPOINTS:
-		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
-		    &((struct kk_endpointlist *)(void *)dst)->n, dst);
-		break;
 	case KEY_GROUPS:
-		rc = load_list(l, s, qname, &list_kinds[k->kind], false,
-		    &((struct kk_grouplist *)(void *)dst)->n, dst);
+		rc = load_list(l, s, qname, &list_kinds[k->kind],
+		    k->flags & KEY_NONEMPTY, dst);
 		break;
 	case KEY_SECONDS:
 	case KEY_GATE:
