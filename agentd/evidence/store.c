@@ -75,11 +75,9 @@ hash_manifest(int dirfd, char hash[65], size_t *size, size_t *lines)
 	if (fd < 0)
 		return -errno;
 	kk_sha256_begin(&c);
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
+	while ((n = kk_read_upto(fd, buf, sizeof(buf))) != 0) {
 		if (n < 0) {
-			r = -errno;
+			r = (int)n;
 			goto out;
 		}
 		for (i = 0; i < (size_t)n; i++)
