@@ -171,11 +171,12 @@ kk_mono_ms(void)
  * off >= 0 the len bytes from off (pread; a file that ends sooner is
  * -EIO), otherwise what is left to read of fd (read; more than len bytes
  * is -EFBIG).  -ETIMEDOUT once CLOCK_MONOTONIC passes deadline_ns (0:
- * none).
+ * none).  seen, if not NULL, is shown each chunk as it is hashed, so a
+ * caller that wants more of the bytes than their hash reads them once.
  */
 static int
 sha256_fd(int fd, off_t off, uint64_t len, uint64_t deadline_ns,
-    char out[65])
+    void (*seen)(const void *, size_t, void *), void *arg, char out[65])
 {
 	unsigned char md[32], *buf;
 	uint64_t done = 0;
@@ -219,6 +220,8 @@ sha256_fd(int fd, off_t off, uint64_t len, uint64_t deadline_ns,
 			goto out;
 		}
 		kk_sha256_add(&c, buf, (size_t)n);
+		if (seen != NULL)
+			seen(buf, (size_t)n, arg);
 	}
 	kk_sha256_end(&c, md);
 	kk_hex(md, sizeof(md), out);
@@ -231,13 +234,20 @@ int
 kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65])
 {
 	return sha256_fd(fd, off < 0 ? 0 : off, len < 0 ? 0 : (uint64_t)len,
-	    0, out);
+	    0, NULL, NULL, out);
 }
 
 int
 kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65])
 {
-	return sha256_fd(fd, -1, max, deadline_ns, out);
+	return sha256_fd(fd, -1, max, deadline_ns, NULL, NULL, out);
+}
+
+int
+kk_fd_sha256_each(int fd, void (*seen)(const void *, size_t, void *),
+    void *arg, char out[65])
+{
+	return sha256_fd(fd, -1, UINT64_MAX, 0, seen, arg, out);
 }
 
 /*

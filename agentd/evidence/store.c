@@ -56,6 +56,24 @@ entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
 	return o;
 }
 
+/* What the manifest's hash passed: its bytes and its lines. */
+struct manifest_count {
+	size_t size;
+	size_t lines;
+};
+
+static void
+count_manifest(const void *chunk, size_t len, void *arg)
+{
+	const unsigned char *p = chunk;
+	struct manifest_count *mc = arg;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		mc->lines += p[i] == '\n';
+	mc->size += len;
+}
+
 /*
  * manifest.jsonl hashed as it is read, and its lines counted: an
  * incident's manifest grows with every command, and no size of it may
@@ -64,32 +82,20 @@ entry(const struct kk_manifest_ctx *ctx, const struct kk_artifact *a,
 static int
 hash_manifest(int dirfd, char hash[65], size_t *size, size_t *lines)
 {
-	unsigned char buf[65536], md[32];
-	struct kk_sha256_ctx c;
-	ssize_t n;
-	size_t i;
-	int fd, r = 0;
+	struct manifest_count mc = { 0, 0 };
+	int fd, r;
 
 	*size = *lines = 0;
 	fd = openat(dirfd, "manifest.jsonl", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	kk_sha256_begin(&c);
-	while ((n = kk_read_upto(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0) {
-			r = (int)n;
-			goto out;
-		}
-		for (i = 0; i < (size_t)n; i++)
-			*lines += buf[i] == '\n';
-		*size += (size_t)n;
-		kk_sha256_add(&c, buf, (size_t)n);
-	}
-	kk_sha256_end(&c, md);
-	kk_hex(md, sizeof(md), hash);
-out:
+	r = kk_fd_sha256_each(fd, count_manifest, &mc, hash);
 	close(fd);
-	return r;
+	if (r < 0)
+		return r;
+	*size = mc.size;
+	*lines = mc.lines;
+	return 0;
 }
 
 /*
