@@ -333,10 +333,6 @@ index_report(struct col_conn *cn, json_t *p, const char *sha,
 	return r;
 }
 
-/*
- * The report stored (or found stored): 0 and the answer to send, or a
- * negative errno and an error word.
- */
 /* Whether buf is a report signed by the connection's agent, naming it. */
 static bool
 report_of(struct col_conn *cn, const char *buf, size_t len)
@@ -352,6 +348,10 @@ report_of(struct col_conn *cn, const char *buf, size_t len)
 	return ok;
 }
 
+/*
+ * The report stored (or found stored): 0 and the answer to send, or a
+ * negative errno and an error word.
+ */
 static int
 store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
     const char **word)
