@@ -563,11 +563,11 @@ int kk_sha256_hex_range(int fd, off_t off, off_t len, char out[65]);
  */
 int kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65]);
 /*
- * The same, however long fd is, with seen shown each chunk as it is
+ * The same without a deadline, with seen shown each chunk as it is
  * hashed (arg passed on): what is hashed is read only once.
  */
-int kk_fd_sha256_each(int fd, void (*seen)(const void *, size_t, void *),
-    void *arg, char out[65]);
+int kk_fd_sha256_each(int fd, uint64_t max,
+    void (*seen)(const void *, size_t, void *), void *arg, char out[65]);
 /* CLOCK_MONOTONIC in nanoseconds: the clock of every deadline_ns */
 uint64_t kk_mono_ns(void);
 /* CLOCK_MONOTONIC in milliseconds, signed for deadline arithmetic */

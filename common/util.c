@@ -244,10 +244,10 @@ kk_fd_sha256(int fd, uint64_t max, uint64_t deadline_ns, char out[65])
 }
 
 int
-kk_fd_sha256_each(int fd, void (*seen)(const void *, size_t, void *),
-    void *arg, char out[65])
+kk_fd_sha256_each(int fd, uint64_t max,
+    void (*seen)(const void *, size_t, void *), void *arg, char out[65])
 {
-	return sha256_fd(fd, -1, UINT64_MAX, 0, seen, arg, out);
+	return sha256_fd(fd, -1, max, 0, seen, arg, out);
 }
 
 /*

@@ -11,9 +11,6 @@
  * they are checked before anything is opened or written under them, and
  * shown only as printable ASCII.
  */
-/* SHA256_* without EVP, like common/util.c: the same code, no provider */
-#define OPENSSL_SUPPRESS_DEPRECATED
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +22,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "kakuri.h"
 #include "output.h"
@@ -209,32 +205,24 @@ fset_free(struct fset *fs)
 	fs->n = 0;
 }
 
+static void
+count_bytes(const void *chunk, size_t len, void *total)
+{
+	*(uint64_t *)total += len;
+}
+
 /* SHA-256 and size of an open regular file (offline --verify). */
 static int
 hash_fd(int fd, uint64_t *size, char out[65])
 {
-	static uint8_t buf[1 << 20];
-	unsigned char md[32];
-	SHA256_CTX sha;
 	uint64_t total = 0;
-	ssize_t n;
+	int r;
 
-	SHA256_Init(&sha);
 	/* bounded: a file that keeps growing stops at the evidence cap */
-	while (total <= FETCH_MAX_TOTAL) {
-		if ((n = kk_read_upto(fd, buf, sizeof(buf))) < 0)
-			return (int)n;
-		if (n == 0)
-			break;
-		SHA256_Update(&sha, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	if (total > FETCH_MAX_TOTAL)
-		return -EFBIG;
-	SHA256_Final(md, &sha);
-	kk_hex(md, sizeof(md), out);
-	*size = total;
-	return 0;
+	r = kk_fd_sha256_each(fd, FETCH_MAX_TOTAL, count_bytes, &total, out);
+	if (r == 0)
+		*size = total;
+	return r;
 }
 
 /*

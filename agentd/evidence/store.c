@@ -89,7 +89,7 @@ hash_manifest(int dirfd, char hash[65], size_t *size, size_t *lines)
 	fd = openat(dirfd, "manifest.jsonl", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	r = kk_fd_sha256_each(fd, count_manifest, &mc, hash);
+	r = kk_fd_sha256_each(fd, UINT64_MAX, count_manifest, &mc, hash);
 	close(fd);
 	if (r < 0)
 		return r;
