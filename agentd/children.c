@@ -16,7 +16,6 @@
 #include <jansson.h>
 
 #include "children.h"
-#include "lean.h"
 #include "daemon.h"
 #include "record.h"
 #include "log.h"
@@ -197,7 +196,6 @@ on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		sd_event_source_set_enabled(s, SD_EVENT_OFF);
 		return 0;
 	}
-	kd_lean_wake();
 	if (kk_frame_feed_each(&c->rd, buf, (size_t)n, NULL, child_msg,
 	    c) < 0) {
 		/* a child that breaks the protocol is not trusted further */

@@ -33,7 +33,6 @@
 #include "dispatch.h"
 #include "events.h"
 #include "ipc.h"
-#include "lean.h"
 #include "quarantine.h"
 #include "tally.h"
 #include "log.h"
@@ -505,7 +504,6 @@ ctl_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	struct kk_control *ctl = userdata;
 	int cfd, i;
 
-	kd_lean_wake();
 	/* a batch per wake-up, so a flood of connects drains fast */
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);

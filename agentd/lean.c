@@ -23,22 +23,6 @@
  * The drop runs only while the process has one thread: another one could
  * map something new between the read of /proc/self/maps and madvise.
  *
- * Work brings them back (kd_lean_wake): the runs the last settle dropped
- * are what the work before it used, and the next work mostly uses the
- * same.  When a message arrives from a child or a local client connects,
- * each run is mapped again with one MADV_POPULATE_READ before the work
- * would fault its pages in one by one.  A page fault is an exception, and
- * in a virtual machine often an exit to the hypervisor: 20 to 30 us each
- * on the PVM guests kakuri is measured on, where one madvise maps the
- * 4.6 MB of libcrypto's cached pages in about 0.13 ms.  So the first
- * command after a quiet spell no longer pays some 70 faults for code,
- * and idle is as lean as before.  A wake maps at most what the settle
- * dropped, once: a local user who connects again and again makes it do
- * nothing more.  It only reads: a run whose mapping is gone since is
- * skipped by the kernel (ENOMEM), and whatever was mapped there since is
- * read, never written.  Before Linux 5.14 (EINVAL) pages fault in as
- * they are used, as before.
- *
  * What triggers it: a post source sees every wakeup and counts the minor
  * faults since the last settle; work that made pages resident (more than
  * LEAN_FAULTS of them) arms a one-shot timer, pushed back while work goes
@@ -46,7 +30,6 @@
  * cheap backstop checks of an idle kakurid fault in a dozen pages at
  * most, so they never arm it: idle stays idle.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -62,17 +45,8 @@
 #define LEAN_ACCURACY_USEC	(250ULL * 1000)
 #define LEAN_FAULTS		32
 
-/* The runs the last settle dropped: what kd_lean_wake maps again. */
-#define LEAN_RUNS_MAX		1024
-
-struct lean_run {
-	unsigned long start, len;
-};
-
 static sd_event_source *lean_post, *lean_timer;
 static long lean_faults;		/* minor+major faults at the last settle */
-static struct lean_run lean_runs[LEAN_RUNS_MAX];
-static size_t lean_nruns;
 
 static long
 faults_now(void)
@@ -99,19 +73,6 @@ threads_now(void)
 			break;
 	fclose(f);
 	return n;
-}
-
-/*
- * Drops [start, start + len) and lists it for kd_lean_wake, if there is
- * room: a run never spans two mappings, so one that is gone by then
- * costs only its own run.
- */
-static void
-drop_run(unsigned long start, unsigned long len)
-{
-	madvise((void *)start, len, MADV_DONTNEED);
-	if (lean_nruns < LEAN_RUNS_MAX)
-		lean_runs[lean_nruns++] = (struct lean_run){ start, len };
 }
 
 /*
@@ -145,13 +106,14 @@ drop_clean(int pm, unsigned long start, unsigned long end)
 			if (!k && (e[i] & PM_PRESENT) && run == 0)
 				run = at + i * page;	/* a run of file pages */
 			if (k && run != 0) {
-				drop_run(run, at + i * page - run);
+				madvise((void *)run, at + i * page - run,
+				    MADV_DONTNEED);
 				run = 0, runs++;
 			}
 		}
 	}
 	if (run != 0)
-		drop_run(run, at - run), runs++;
+		madvise((void *)run, at - run, MADV_DONTNEED), runs++;
 	return runs;
 }
 
@@ -186,22 +148,9 @@ kd_lean_settle(void)
 {
 	kk_nft_batch_cache_drop();
 	malloc_trim(0);
-	/* runs not woken since the last settle stay listed beside the new */
 	if (threads_now() == 1)
 		drop_all_clean();
 	lean_faults = faults_now();
-}
-
-void
-kd_lean_wake(void)
-{
-	size_t i;
-
-	for (i = 0; i < lean_nruns; i++)
-		if (madvise((void *)lean_runs[i].start, lean_runs[i].len,
-		    MADV_POPULATE_READ) < 0 && errno == EINVAL)
-			break;
-	lean_nruns = 0;
 }
 
 static int

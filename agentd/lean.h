@@ -13,7 +13,5 @@ int kd_lean_start(struct kd *d);
 void kd_lean_stop(void);
 /* Settle now: malloc_trim, then the clean file pages (one thread only). */
 void kd_lean_settle(void);
-/* Work is here: maps again what the last settle dropped (one madvise a run). */
-void kd_lean_wake(void);
 
 #endif

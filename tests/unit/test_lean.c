@@ -2,8 +2,7 @@
  * An idle kakurid gives back what it does not use (agentd/lean.c): the
  * clean pages of a private read-only file mapping are unmapped, and a page
  * of such a mapping that was written (a debugger's breakpoint: an
- * anonymous copy-on-write page) keeps what was written.  Work maps them
- * again at once (kd_lean_wake), and a mapping gone since is skipped.
+ * anonymous copy-on-write page) keeps what was written.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -82,66 +81,6 @@ START_TEST(test_settle_drops_clean_keeps_written)
 }
 END_TEST
 
-/* A private read-only mapping of a new file of NPAGES pages of 'f'. */
-static char *
-map_file(const char *name, int *fdp)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	char path[PATH_MAX + 16], *buf, *map;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", kk_test_base, name);
-	buf = malloc((size_t)page * NPAGES);
-	ck_assert_ptr_nonnull(buf);
-	memset(buf, 'f', (size_t)page * NPAGES);
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, buf, (size_t)page * NPAGES),
-	    page * NPAGES);
-	free(buf);
-	map = mmap(NULL, (size_t)page * NPAGES, PROT_READ, MAP_PRIVATE, fd, 0);
-	ck_assert_ptr_ne(map, MAP_FAILED);
-	*fdp = fd;
-	return map;
-}
-
-START_TEST(test_wake_maps_again_what_settle_dropped)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	volatile char sink = 0;
-	char *map, *gone;
-	int fd, gfd, i, back = 0;
-
-	map = map_file("used.so", &fd);
-	gone = map_file("gone.so", &gfd);
-	for (i = 0; i < NPAGES; i++)
-		sink += map[i * page] + gone[i * page];
-	kd_lean_settle();
-	for (i = 0; i < NPAGES; i++)
-		ck_assert_msg(!present(map + i * page), "page %d kept", i);
-	/* a mapping that went away between the settle and the work */
-	munmap(gone, (size_t)page * NPAGES);
-	close(gfd);
-
-	kd_lean_wake();
-
-	/* in the page tables again, before anything reads them */
-	for (i = 0; i < NPAGES; i++)
-		if (present(map + i * page))
-			back++;
-	ck_assert_msg(back == NPAGES, "%d of %d pages mapped again", back,
-	    NPAGES);
-	ck_assert_int_eq(map[3 * page], 'f');
-	/* the runs are used up: another wake has nothing to map */
-	ck_assert_int_eq(madvise(map, (size_t)page * NPAGES, MADV_DONTNEED), 0);
-	kd_lean_wake();
-	ck_assert(!present(map + 9 * page));
-	munmap(map, (size_t)page * NPAGES);
-	close(fd);
-}
-END_TEST
-
 KK_SUITE(lean_suite, "lean",
 	KK_CASE("settle", KK_TMPDIR, 0),
-	    KK_TEST(test_settle_drops_clean_keeps_written),
-	    KK_TEST(test_wake_maps_again_what_settle_dropped))
+	    KK_TEST(test_settle_drops_clean_keeps_written))
