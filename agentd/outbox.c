@@ -132,9 +132,20 @@ seq_read(struct kd *d, unsigned long long *hi)
 	return r;
 }
 
-/* The next block of seq numbers, persisted before any of it is given. */
+/* A file of the outbox: only a vital one may take the disk's reserve. */
 static int
-seq_reserve(struct kd *d)
+write_file(const char *path, const void *data, size_t len, bool vital)
+{
+	return vital ? kk_write_file_vital(path, data, len, 0600) :
+	    kk_write_file_atomic(path, data, len, 0600);
+}
+
+/*
+ * The next block of seq numbers, persisted before any of it is given;
+ * vital: for a priority notice, which may take the disk's reserve.
+ */
+static int
+seq_reserve(struct kd *d, bool vital)
 {
 	struct kd_outbox *ob = &d->outbox;
 	char path[PATH_MAX + 16], buf[32];
@@ -146,18 +157,18 @@ seq_reserve(struct kd *d)
 	hi = ob->seq + KD_OUTBOX_SEQ_BLOCK;
 	n = snprintf(buf, sizeof(buf), "%llu\n", hi);
 	if ((r = join(path, sizeof(path), d->outbox_dir, SEQ_FILE)) < 0 ||
-	    (r = kk_write_file_atomic(path, buf, (size_t)n, 0600)) < 0)
+	    (r = write_file(path, buf, (size_t)n, vital)) < 0)
 		return r;
 	ob->seq_hi = hi;
 	return 0;
 }
 
 static int
-next_seq(struct kd *d, unsigned long long *seq)
+next_seq(struct kd *d, unsigned long long *seq, bool vital)
 {
 	int r;
 
-	if ((r = seq_reserve(d)) < 0)
+	if ((r = seq_reserve(d, vital)) < 0)
 		return r;
 	*seq = ++d->outbox.seq;
 	return 0;
@@ -166,7 +177,7 @@ next_seq(struct kd *d, unsigned long long *seq)
 int
 kd_outbox_reserve(struct kd *d)
 {
-	return d->outbox.open ? seq_reserve(d) : 0;
+	return d->outbox.open ? seq_reserve(d, true) : 0;
 }
 
 static int
@@ -299,7 +310,7 @@ kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 	unsigned long long seq;
 	uint64_t limit;
 	unsigned long nmax;
-	bool is_signed = false;
+	bool is_signed = false, vital;
 	size_t len, envlen = 0;
 	json_t *p = NULL;
 	int err;
@@ -311,7 +322,14 @@ kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 	tname = kk_report_type_name(type);
 	if (!ob->open && (err = kd_outbox_open(d)) < 0)
 		goto out;
-	if ((err = kk_episode_new(nid)) < 0 || (err = next_seq(d, &seq)) < 0)
+	/*
+	 * Only the CSIRT's priority notices may take the disk's reserve
+	 * (state.c): a self-report is what a local user who filled the disk
+	 * could send to hand it to his filler.
+	 */
+	vital = is_priority(type);
+	if ((err = kk_episode_new(nid)) < 0 ||
+	    (err = next_seq(d, &seq, vital)) < 0)
 		goto out;
 	kk_rfc3339(time(NULL), since, sizeof(since));
 	p = json_pack("{s:i, s:s, s:I, s:s, s:s, s:o, s:O}", KW_V, 1,
@@ -363,7 +381,7 @@ kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 	}
 	make_name(name, seq, nid, is_signed);
 	if ((err = join(path, sizeof(path), d->outbox_dir, name)) < 0 ||
-	    (err = kk_write_file_atomic(path, data, len, 0600)) < 0)
+	    (err = write_file(path, data, len, vital)) < 0)
 		goto out;
 	ob->bytes += len;
 	ob->count++;
@@ -416,9 +434,14 @@ sign_pending(struct kd *d, int dfd, const char *name, json_t *p,
 {
 	char signed_name[KD_OUTBOX_NAME_MAX], path[PATH_MAX + KD_OUTBOX_NAME_MAX];
 	char *payload, *env = NULL;
+	enum kk_report_type type;
 	size_t envlen;
+	bool vital;
 	int err;
 
+	/* payload_ok read the type; a priority notice may take the reserve */
+	vital = kk_report_type_parse(json_string_value(json_object_get(p,
+	    KW_TYPE)), &type) == 0 && is_priority(type);
 	json_object_set_new(p, KW_AGENT, json_string(d->agent_id));
 	if ((payload = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return -ENOMEM;
@@ -429,7 +452,7 @@ sign_pending(struct kd *d, int dfd, const char *name, json_t *p,
 		return err;
 	make_name(signed_name, seq, id, true);
 	if ((err = join(path, sizeof(path), d->outbox_dir, signed_name)) < 0 ||
-	    (err = kk_write_file_atomic(path, env, envlen, 0600)) < 0) {
+	    (err = write_file(path, env, envlen, vital)) < 0) {
 		free(env);
 		return err;
 	}

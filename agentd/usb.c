@@ -342,7 +342,8 @@ state_save(const char *path, json_t *st)
 
 	if ((text = json_dumps(st, JSON_COMPACT)) == NULL)
 		return -ENOMEM;
-	err = kk_write_file_atomic(path, text, strlen(text), 0600);
+	/* write-ahead: a release must find what to restore (the reserve) */
+	err = kk_write_file_vital(path, text, strlen(text), 0600);
 	free(text);
 	return err;
 }

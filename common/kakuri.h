@@ -388,12 +388,16 @@ int kk_state_save(const char *path, const struct kk_state *s);
 int kk_episode_new(char out[KK_EPISODE_HEX + 1]);
 int kk_state_set_aside(const char *path, time_t now, char *kept,
     size_t keptlen);
+/* temp file, fsync, rename, fsync of the directory; never the reserve */
 int kk_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode);
+/* the same for a write that must not fail: it may take the reserve */
+int kk_write_file_vital(const char *path, const void *data, size_t len,
     mode_t mode);
 /* fsync of the directory path is in (after a rename or a create there) */
 int kk_fsync_dir_of(const char *path);
 /*
- * Disk space kept for the writes that must not fail: kk_write_file_atomic
+ * Disk space kept for the writes that must not fail: kk_write_file_vital
  * and kk_replay_record give the reserve file back and try again once when
  * they hit ENOSPC.  kk_reserve_init registers (and makes) it; without it
  * they behave as before.

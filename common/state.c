@@ -63,11 +63,15 @@ kk_fsync_dir_of(const char *path)
 
 /*
  * The reserve: disk space in state_dir set aside for the writes that must
- * not fail (state.json, replay ids, outbox notices).  Whoever can fill the
- * volume (a noisy audit log, /var/tmp on the same file system) could
- * otherwise stop a signed release from being recorded.  When one of those
- * writes hits ENOSPC the reserve file is removed and the write tried once
- * more; the reserve is made again when there is room for it twice over.
+ * not fail (state.json, replay ids, the CSIRT's priority notices).
+ * Whoever can fill the volume (a noisy audit log, /var/tmp on the same
+ * file system) could otherwise stop a signed release from being
+ * recorded.  When one of those writes (kk_write_file_vital) hits ENOSPC
+ * the reserve file is removed and the write tried once more; the reserve
+ * is made again when there is room for it twice over.  Any other write
+ * (kk_write_file_atomic) never takes it: a local user who fills the disk
+ * and then sends a self-report would otherwise hand the reserve to his
+ * filler, and the next isolation could not be recorded.
  * One per process: kakurid registers it at start.
  */
 static char reserve_path[PATH_MAX];
@@ -163,18 +167,32 @@ fail:
 	return r;
 }
 
-int
-kk_write_file_atomic(const char *path, const void *data, size_t len,
-    mode_t mode)
+static int
+write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode, bool vital)
 {
 	int r;
 
 	r = write_file_once(path, data, len, mode);
-	if (r == -ENOSPC && kk_reserve_release() == 0)
+	if (r == -ENOSPC && vital && kk_reserve_release() == 0)
 		r = write_file_once(path, data, len, mode);
 	else if (r == 0)
 		kk_reserve_ensure();
 	return r;
+}
+
+int
+kk_write_file_atomic(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	return write_file_atomic(path, data, len, mode, false);
+}
+
+int
+kk_write_file_vital(const char *path, const void *data, size_t len,
+    mode_t mode)
+{
+	return write_file_atomic(path, data, len, mode, true);
 }
 
 static int
@@ -284,7 +302,7 @@ kk_state_save(const char *path, const struct kk_state *s)
 		r = -E2BIG;
 		goto out;
 	}
-	r = kk_write_file_atomic(path, text, strlen(text), 0600);
+	r = kk_write_file_vital(path, text, strlen(text), 0600);
 out:
 	free(text);
 	return r;

@@ -301,8 +301,11 @@ kk_frozen_save(const char *path, const struct kk_frozen_set *set)
 	json_decref(arr);
 	if (text == NULL)
 		return -ENOMEM;
-	/* temp file, fsync, rename, fsync of the directory (state.c) */
-	r = kk_write_file_atomic(path, text, len, 0600);
+	/*
+	 * temp file, fsync, rename, fsync of the directory (state.c); what
+	 * is frozen is state, which thaw needs after a restart: the reserve
+	 */
+	r = kk_write_file_vital(path, text, len, 0600);
 	free(text);
 	return r;
 }

@@ -3,7 +3,7 @@
  * agent-signed DSSE envelopes carrying DESIGN 7's payload, seq increases
  * across a reopen, a full outbox refuses a self-report and takes a
  * tamper alert, corrupt files and hostile entries are moved aside and
- * reported, never followed.
+ * reported, never followed; a self-report never takes the disk's reserve.
  */
 #include <sys/stat.h>
 
@@ -26,6 +26,7 @@
 #include "wire.h"
 #include "suites.h"
 #include "testutil.h"
+#include "../progutil.h"
 
 static struct kd d;
 static struct kk_policy policy;
@@ -583,10 +584,80 @@ START_TEST(test_bounded)
 }
 END_TEST
 
+/*
+ * In a child with a small tmpfs over the state directory (dfd): a local
+ * user's filler has taken all the space but the reserve.  No ck_assert
+ * here: the exit status says what went wrong (0: nothing).
+ */
+static int
+reserve_on_full_disk(int dfd, void *arg)
+{
+	char path[PATH_MAX], reserve[PATH_MAX], id[33], *chunk;
+	struct stat st;
+	ssize_t n = 1;
+	int fd, i;
+
+	(void)dfd;
+	(void)arg;
+	/* the outbox again, on the small disk */
+	kk_audit_close(&d.audit);
+	if (mkdir(d.outbox_dir, 0700) < 0 ||
+	    kk_audit_open(&d.audit, d.audit_path) < 0)
+		return 3;
+	memset(&d.outbox, 0, sizeof(d.outbox));
+	d.outbox.sealer = &kd_outbox_sealer;
+	if (kd_outbox_open(&d) < 0)
+		return 4;
+	kk_test_join(reserve, work, "reserve");
+	if (kk_reserve_init(reserve, KK_RESERVE_BYTES) < 0)
+		return 5;
+	/* the filler takes everything else */
+	kk_test_join(path, work, "filler");
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
+	    (chunk = calloc(1, 65536)) == NULL)
+		return 6;
+	for (i = 0; i < 4096 && n > 0; i++)
+		n = write(fd, chunk, 65536);
+	free(chunk);
+	close(fd);
+	if (n > 0)
+		return 7;
+	/* a self-report meets a full disk, and the reserve stays */
+	if (put(KK_REPORT_SELF, KW_WHAT, "a popup", id) != -ENOSPC)
+		return 8;
+	if (stat(reserve, &st) < 0 || st.st_size < KK_RESERVE_BYTES)
+		return 9;
+	/* the CSIRT's isolation is recorded: the state takes the reserve */
+	kk_test_join(path, work, "state.json");
+	if (kk_state_save(path, &d.state) != 0)
+		return 10;
+	if (stat(reserve, &st) == 0)
+		return 11;
+	/* and its notice gets in */
+	if (put(KK_REPORT_ISOLATE, KW_MODE, "isolated", id) != 0)
+		return 12;
+	return 0;
+}
+
+/* The disk's reserve is for the CSIRT's writes, not a local user's. */
+START_TEST(test_reserve_not_for_self_reports)
+{
+	int st;
+
+	/* no key: its seed's secret memory is not the forked child's */
+	setup_kd(false);
+	st = pu_in_small_tmpfs(work, "8m", reserve_on_full_disk, NULL);
+	ck_assert_msg(st == 0, "child: %d (%d: no mount namespace here)", st,
+	    PU_NO_NAMESPACE);
+	teardown_kd();
+}
+END_TEST
+
 KK_SUITE(outbox_suite, "outbox",
 	KK_CASE("outbox", KK_TMPDIR, 60),
 	    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
 	    KK_TEST(test_seq_reserved_ahead),
 	    KK_TEST(test_full), KK_TEST(test_corrupt),
 	    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
-	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded))
+	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded),
+	    KK_TEST(test_reserve_not_for_self_reports))
