@@ -5,7 +5,8 @@
 # two-signature release from the CSIRT still works: the replay id, the
 # state and the notice are written from the reserve kakurid keeps in
 # state_dir.  Once there is room again the reserve comes back, and a
-# release handed over with `kakurictl apply` works on a full disk too.
+# release handed over with `kakurictl apply` works on a full disk too;
+# a user's self-report on the full disk does not take the reserve.
 . "$(dirname "$0")/lib.sh"
 need
 echo "== a full state volume and a signed release"
@@ -53,6 +54,10 @@ check "a staff disconnect isolates" as_staff "$KAKURICTL" -s "$SOCK" disconnect
 check "the reserve is back" test "$(stat -c %s "$STATE/reserve" 2>/dev/null || echo 0)" -ge $((2 << 20))
 REL=$(release_token)
 check "the volume is full again" fill 2
+# a local user who filled the disk cannot hand the reserve to his filler
+refute "a user's self-report on the full disk is refused" as_nobody "$KAKURICTL" -s "$SOCK" \
+	report --category other --what "a popup"
+check "the reserve is still whole" test "$(stat -c %s "$STATE/reserve" 2>/dev/null || echo 0)" -ge $((2 << 20))
 check "a release handed over with kakurictl apply on a full disk: done" ctl apply "$REL"
 check "open again (real packets)" wait_for 5 reach "$EP" tcp "$NET4" 8080
 check "state.json says open" test "$(jq -r .mode "$STATE/state.json")" = open
