@@ -548,26 +548,49 @@ report_bad(struct kd *d, const struct bad *b, const char *done,
 	json_decref(o);
 }
 
-/* One message read and checked; NULL and *why if it is not good. */
+/*
+ * Whether a read failed for want of something the system may have again
+ * (descriptors, memory) rather than for what the file holds: such a file
+ * is no corrupt message, and is read again at the next check.
+ */
+static bool
+read_later(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM ||
+	    err == ENOBUFS || err == EAGAIN || err == EINTR;
+}
+
+/*
+ * One message read and checked; NULL and *why if it is not good, NULL
+ * and *later if it could not be read now (read_later).
+ */
 static json_t *
 read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
     const char *id, bool *is_signed, char **buf, size_t *len, char *why,
-    size_t whylen)
+    size_t whylen, bool *later)
 {
+	json_error_t jerr;
 	json_t *p = NULL;
 	int fd, r;
 
 	*buf = NULL;
+	*later = false;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		r = errno;
-		if (r != ENOENT)
+		if (read_later(r))
+			*later = true;
+		else if (r != ENOENT)
 			snprintf(why, whylen, "%s", r == ELOOP ?
 			    "is a symbolic link" : strerror(r));
 		return NULL;
 	}
 	r = kk_read_fd(fd, KD_OUTBOX_MSG_MAX, buf, len);
 	close(fd);
+	if (r < 0 && read_later(-r)) {
+		*later = true;
+		return NULL;
+	}
 	if (r < 0) {
 		snprintf(why, whylen, "%s", r == -EINVAL ?
 		    "is not a regular file" : r == -EFBIG ?
@@ -581,6 +604,10 @@ read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
 			r = d->outbox.sealer->open(d, *buf, *len, &p);
 		if (r == -EOPNOTSUPP)
 			return json_object();	/* cannot tell here */
+		if (r < 0 && read_later(-r)) {
+			*later = true;
+			return NULL;
+		}
 		if (r < 0) {
 			snprintf(why, whylen, "%s", r == -EBADMSG ?
 			    "is not an envelope the agent key signed" :
@@ -588,8 +615,11 @@ read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
 			return NULL;
 		}
 	} else if ((p = json_loadb(*buf, *len, JSON_REJECT_DUPLICATES,
-	    NULL)) == NULL) {
-		snprintf(why, whylen, "is not JSON");
+	    &jerr)) == NULL) {
+		if (json_error_code(&jerr) == json_error_out_of_memory)
+			*later = true;
+		else
+			snprintf(why, whylen, "is not JSON");
 		return NULL;
 	}
 	if (!payload_ok(d, p, seq, id, *is_signed)) {
@@ -635,11 +665,11 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 	char kept[NAME_LEN + 64], why[96], id[KK_EPISODE_HEX + 1];
 	unsigned long n = 0, count = 0, pending = 0, max, nread = 0;
 	unsigned long long top = 0, seq, after = sc ? sc->after : 0;
-	size_t ncv = 0, capcv = 0, nbad = 0, i, len;
+	size_t ncv = 0, capcv = 0, nbad = 0, nlater = 0, i, len;
 	struct dirent *de;
 	struct stat st;
 	uint64_t bytes = 0;
-	bool is_signed;
+	bool is_signed, later;
 	char *buf;
 	json_t *p;
 	DIR *dir;
@@ -713,7 +743,17 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 		}
 		why[0] = '\0';
 		p = read_message(d, dirfd(dir), cv[i].name, e.seq, e.id,
-		    &e.is_signed, &buf, &len, why, sizeof(why));
+		    &e.is_signed, &buf, &len, why, sizeof(why), &later);
+		if (p == NULL && later) {
+			/* kept as it is, and counted as its name says */
+			nlater++;
+			count++;
+			bytes += cv[i].size;
+			if (!e.is_signed)
+				pending++;
+			free(buf);
+			continue;
+		}
 		if (p == NULL) {
 			if (why[0] != '\0' && bad != NULL &&
 			    nbad < KD_OUTBOX_CORRUPT_SCAN) {
@@ -740,6 +780,10 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 		free(buf);
 	}
 	free(cv);
+	if (nlater > 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "outbox: %zu message(s) could "
+		    "not be read now (out of memory or descriptors): kept, and "
+		    "read again at the next check", nlater);
 	/* the totals first: the reports of what was moved add to them */
 	ob->count = count;
 	ob->pending = pending;

@@ -42,26 +42,31 @@ static int
 open_env(struct kd *d, const char *buf, size_t len, json_t **out)
 {
 	struct kk_envelope env;
+	json_error_t jerr;
 	size_t i;
-	int err;
+	int err, v = -EBADMSG;
 
 	*out = NULL;
+	/* out of memory is no verdict on the file: -ENOMEM, read it later */
 	if ((err = kk_envelope_parse((const uint8_t *)buf, len, &env)) < 0)
-		return err == -E2BIG ? err : -EBADMSG;
+		return err == -E2BIG || err == -ENOMEM ? err : -EBADMSG;
 	err = -EBADMSG;
 	if (strcmp(env.type, KK_PT_REPORT) != 0)
 		goto out;
 	if (d->agent_key != NULL) {
-		for (i = 0; i < env.nsigs; i++)
-			if (kk_dsse_verify_one(&env, i, d->agent_key) == 0)
-				break;
-		if (i == env.nsigs)
+		for (i = 0; i < env.nsigs && v != 0 && v != -ENOMEM; i++)
+			v = kk_dsse_verify_one(&env, i, d->agent_key);
+		if (v != 0) {
+			err = v == -ENOMEM ? v : -EBADMSG;
 			goto out;
+		}
 	}
 	*out = json_loadb((const char *)env.payload, env.payload_len,
-	    JSON_REJECT_DUPLICATES, NULL);
+	    JSON_REJECT_DUPLICATES, &jerr);
 	if (*out != NULL)
 		err = 0;
+	else if (json_error_code(&jerr) == json_error_out_of_memory)
+		err = -ENOMEM;
 out:
 	kk_envelope_free(&env);
 	return err;

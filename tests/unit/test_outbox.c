@@ -5,7 +5,9 @@
  * tamper alert, corrupt files and hostile entries are moved aside and
  * reported, never followed; a self-report never takes the disk's reserve.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -585,6 +587,66 @@ START_TEST(test_bounded)
 END_TEST
 
 /*
+ * In a child with no file descriptor to spare but the one for the
+ * outbox directory: every message fails to open (EMFILE).  No ck_assert
+ * here: the exit status says what went wrong (0: nothing).
+ */
+static int
+check_without_descriptors(const char paths[][PATH_MAX], int n)
+{
+	struct rlimit rl = { 64, 64 };
+	int i, fd = -1, last = -1;
+
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 3;
+	for (i = 0; i < 64 && (fd = dup(0)) >= 0; i++)
+		last = fd;
+	if (fd >= 0 || errno != EMFILE || last < 0)
+		return 4;
+	close(last);		/* the outbox directory's */
+	/* nothing is moved aside: a file that cannot be opened now is kept */
+	if (kd_outbox_check(&d, NULL, NULL, NULL) != 0)
+		return 5;
+	for (i = 0; i < n; i++)
+		if (access(paths[i], F_OK) != 0)
+			return 6;
+	/* and counted as its name says */
+	if (d.outbox.count != (unsigned long)n)
+		return 7;
+	return 0;
+}
+
+/* Out of descriptors is no verdict on a message: it is kept, not corrupt. */
+START_TEST(test_unreadable_now_is_not_corrupt)
+{
+	char id[33], paths[3][PATH_MAX], cdir[PATH_MAX];
+	int i, st;
+	pid_t pid;
+
+	/* no key: its seed's secret memory is not the forked child's */
+	setup_kd(false);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(put(KK_REPORT_ISOLATE, KW_MODE, "isolated",
+		    id), 0);
+		find_message(id, paths[i]);
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(check_without_descriptors(paths, 3));
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: %d",
+	    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	/* with descriptors again, all three are good messages */
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_int_eq(access(cdir, F_OK), -1);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(d.outbox.count, 3);
+	teardown_kd();
+}
+END_TEST
+
+/*
  * In a child with a small tmpfs over the state directory (dfd): a local
  * user's filler has taken all the space but the reserve.  No ck_assert
  * here: the exit status says what went wrong (0: nothing).
@@ -660,4 +722,5 @@ KK_SUITE(outbox_suite, "outbox",
 	    KK_TEST(test_full), KK_TEST(test_corrupt),
 	    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
 	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded),
-	    KK_TEST(test_reserve_not_for_self_reports))
+	    KK_TEST(test_reserve_not_for_self_reports),
+	    KK_TEST(test_unreadable_now_is_not_corrupt))
