@@ -51,6 +51,11 @@ struct kd_courier {
 	 * order (the collector syncs a batch once, not each report).
 	 */
 	bool busy;
+	/*
+	 * pump runs: a kick now (a look at the outbox that moved a corrupt
+	 * file aside queues a tamper report, which kicks) is done after it
+	 */
+	bool pumping, kicked;
 	uint32_t token;
 	struct kd_courier_msg {
 		struct kd_outbox_entry e;
@@ -276,7 +281,7 @@ destination(struct kd *d)
  * messages or KD_COURIER_WINDOW_BYTES (at least one), if it is free.
  */
 static void
-pump(struct kd *d)
+pump_once(struct kd *d)
 {
 	struct kd_courier *co = d->courier;
 	struct kd_courier_msg *m;
@@ -285,8 +290,8 @@ pump(struct kd *d)
 	char *buf = NULL, why[200];
 	int r;
 
-	if (co == NULL || co->busy || co->waiting ||
-	    (t = transport(d)) == NULL || !kd_child_running(t))
+	if (co->busy || co->waiting || (t = transport(d)) == NULL ||
+	    !kd_child_running(t))
 		return;
 	co->nwin = co->nanswered = 0;
 	co->win_failed = false;
@@ -326,6 +331,32 @@ pump(struct kd *d)
 		return;
 	co->busy = true;
 	arm(d, KD_COURIER_ANSWER_USEC);
+}
+
+/*
+ * pump_once, never inside itself: next_message's look at the outbox can
+ * queue a tamper report (a corrupt file moved aside), and queuing kicks
+ * the courier.  A second batch begun in the middle of the first would
+ * fill the window the first is filling, and the child would be killed
+ * for answering what was not asked.  The kick is done once this one is.
+ */
+static void
+pump(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co == NULL)
+		return;
+	if (co->pumping) {
+		co->kicked = true;
+		return;
+	}
+	co->pumping = true;
+	co->kicked = false;
+	pump_once(d);
+	if (co->kicked)
+		pump_once(d);	/* busy: the next batch takes it */
+	co->pumping = co->kicked = false;
 }
 
 /*

@@ -213,6 +213,27 @@ check "no entry was lost" bash -c "[ \$(ls '$STATE'/outbox/*.dsse | wc -l) -ge $
 collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
 cycle 9 || fail "a ninth round"
 check_within "the real collector again: all of it arrives" 30 outbox_empty
+
+# --- corrupt files that the courier's own look at the outbox finds: each
+# --- is moved aside and reported once, and the batch being made goes on
+COURIER=$(pgrep -P "$KPID" -x kakurid-courier | head -1)
+BAD=()
+for i in 1 2 3; do
+	BAD+=("$(printf '%020d-%032x' $((5000000 + i)) "$i").dsse")
+	printf 'not an envelope %s\n' "$i" >"$STATE/outbox/${BAD[-1]}"
+done
+ctl disconnect >/dev/null	# a new message: the courier looks at once
+check_within "the three are moved aside, the rest delivered" 30 outbox_empty
+check "outbox/corrupt holds the three" bash -c \
+	"[ \$(ls '$STATE/outbox/corrupt' | grep -c '^0000000000000500000[123]-') -eq 3 ]"
+"$KAKURICTL" reports --json --type tamper "$COL" >"$WORK/tamper.json"
+check "each is reported to the CSIRT once: three outbox-corrupt reports, one a file" \
+	jq -se --arg a "${BAD[0]}" --arg b "${BAD[1]}" --arg c "${BAD[2]}" \
+	'[.[] | select(.verified and .payload.body.result == "outbox-corrupt") | .payload.body.file] | sort == ([$a, $b, $c] | sort)' \
+	"$WORK/tamper.json"
+check "the courier was not killed for it (the same child)" \
+	test "$(pgrep -P "$KPID" -x kakurid-courier | head -1)" = "$COURIER"
+refute "no answer came to what was not asked" grep -q "answered what was not asked" "$DLOG"
 collector_stop
 
 # --- CA mode on both sides: a collector outside report.ca, an agent
