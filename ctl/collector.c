@@ -222,10 +222,17 @@ keep_identity(struct collector *col, struct col_conn *cn)
 	return kk_fsync_dir_of(path);
 }
 
-/* One line of DIR/index.jsonl (synced with its batch, before the acks). */
+/*
+ * One line of DIR/index.jsonl (synced with its batch, before the acks).
+ * A write cut short (a full disk) is taken back: part of a line, with no
+ * line end, would name the report's id to index_has when the agent sends
+ * it again (acked, never indexed), and the next line would be glued onto
+ * it (two lines no reader can parse).
+ */
 static int
 index_append(struct collector *col, json_t *line)
 {
+	struct stat st;
 	char *text;
 	size_t len;
 	ssize_t n;
@@ -237,10 +244,22 @@ index_append(struct collector *col, json_t *line)
 	text[len++] = '\n';	/* json_dumps' NUL: room for the newline */
 	fd = openat(col->dirfd, "index.jsonl", O_WRONLY | O_APPEND | O_CREAT |
 	    O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0)
+	if (fd < 0) {
 		r = -errno;
-	else if ((n = write(fd, text, len)) != (ssize_t)len)
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((n = write(fd, text, len)) != (ssize_t)len) {
 		r = n < 0 ? -errno : -EIO;
+		if (ftruncate(fd, st.st_size) < 0)
+			fprintf(stderr, "kakurictl collector: %s/index.jsonl: "
+			    "part of a line left: %s\n", col->dir,
+			    strerror(errno));
+	}
+out:
 	if (fd >= 0)
 		close(fd);
 	free(text);
