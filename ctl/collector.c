@@ -223,6 +223,65 @@ keep_identity(struct collector *col, struct col_conn *cn)
 }
 
 /*
+ * A last line of index.jsonl without its line end, cut off: what a crash
+ * (a power cut) in the middle of an append leaves.  Kept, it could name
+ * the id of a report never indexed, which index_has would then take for
+ * indexed, and the next line would be glued onto it.  Only the last
+ * COL_INDEX_TAIL bytes are read, as in index_has: a line is shorter (a
+ * report is at most 2 MiB, its index line a small part of it).  fd is
+ * open for reading and writing; *size is the index's size after.
+ */
+static int
+index_mend(struct collector *col, int fd, off_t *size)
+{
+	struct stat st;
+	char last, *buf = NULL, *nl;
+	off_t from, keep;
+	ssize_t n;
+	int r = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*size = st.st_size;
+	/* the common case: one byte read */
+	if (st.st_size == 0)
+		return 0;
+	if ((n = pread(fd, &last, 1, st.st_size - 1)) != 1)
+		return n < 0 ? -errno : -EIO;
+	if (last == '\n')
+		return 0;
+	if ((buf = malloc(COL_INDEX_TAIL)) == NULL)
+		return -ENOMEM;
+	from = st.st_size > COL_INDEX_TAIL ? st.st_size - COL_INDEX_TAIL : 0;
+	if ((n = pread(fd, buf, COL_INDEX_TAIL, from)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((nl = memrchr(buf, '\n', (size_t)n)) != NULL)
+		keep = from + (nl - buf) + 1;
+	else if (from == 0)
+		keep = 0;
+	else {
+		/* no torn append makes a line that long: not ours to cut */
+		fprintf(stderr, "kakurictl collector: %s/index.jsonl: no line "
+		    "end in its last %d bytes: left as it is\n", col->dir,
+		    COL_INDEX_TAIL);
+		goto out;
+	}
+	if (ftruncate(fd, keep) < 0) {
+		r = -errno;
+		goto out;
+	}
+	*size = keep;
+	fprintf(stderr, "kakurictl collector: %s/index.jsonl: a last line "
+	    "without its line end (%lld bytes: an append cut short) cut off\n",
+	    col->dir, (long long)(st.st_size - keep));
+out:
+	free(buf);
+	return r;
+}
+
+/*
  * One line of DIR/index.jsonl (synced with its batch, before the acks).
  * A write cut short (a full disk) is taken back: part of a line, with no
  * line end, would name the report's id to index_has when the agent sends
@@ -232,8 +291,8 @@ keep_identity(struct collector *col, struct col_conn *cn)
 static int
 index_append(struct collector *col, json_t *line)
 {
-	struct stat st;
 	char *text;
+	off_t size;
 	size_t len;
 	ssize_t n;
 	int fd, r = 0;
@@ -242,19 +301,19 @@ index_append(struct collector *col, json_t *line)
 		return -ENOMEM;
 	len = strlen(text);
 	text[len++] = '\n';	/* json_dumps' NUL: room for the newline */
-	fd = openat(col->dirfd, "index.jsonl", O_WRONLY | O_APPEND | O_CREAT |
+	fd = openat(col->dirfd, "index.jsonl", O_RDWR | O_APPEND | O_CREAT |
 	    O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
+	/* a line a crash left torn first: nothing is glued onto it */
+	if ((r = index_mend(col, fd, &size)) < 0)
 		goto out;
-	}
 	if ((n = write(fd, text, len)) != (ssize_t)len) {
 		r = n < 0 ? -errno : -EIO;
-		if (ftruncate(fd, st.st_size) < 0)
+		/* if this fails too, the next append cuts the part off */
+		if (ftruncate(fd, size) < 0)
 			fprintf(stderr, "kakurictl collector: %s/index.jsonl: "
 			    "part of a line left: %s\n", col->dir,
 			    strerror(errno));
@@ -304,19 +363,22 @@ static bool
 index_has(struct collector *col, const char *id)
 {
 	char needle[KK_EPISODE_HEX + 16], *buf;
-	struct stat st;
-	off_t from;
+	off_t from, size;
 	ssize_t n;
 	bool found = false;
 	int fd;
 
-	fd = openat(col->dirfd, "index.jsonl", O_RDONLY | O_NOFOLLOW |
+	fd = openat(col->dirfd, "index.jsonl", O_RDWR | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	if (fstat(fd, &st) == 0 && (buf = malloc(COL_INDEX_TAIL)) != NULL) {
-		from = st.st_size > COL_INDEX_TAIL ? st.st_size - COL_INDEX_TAIL :
-		    0;
+	/*
+	 * A line a crash left torn may name the id: cut off first.  If that
+	 * fails, not found: index_append meets the same error and says so.
+	 */
+	if (index_mend(col, fd, &size) == 0 &&
+	    (buf = malloc(COL_INDEX_TAIL)) != NULL) {
+		from = size > COL_INDEX_TAIL ? size - COL_INDEX_TAIL : 0;
 		n = pread(fd, buf, COL_INDEX_TAIL, from);
 		snprintf(needle, sizeof(needle), "\"%s\":\"%s\"", KW_ID, id);
 		found = n > 0 && memmem(buf, (size_t)n, needle,
