@@ -56,6 +56,7 @@ struct kd_courier {
 	 * file aside queues a tamper report, which kicks) is done after it
 	 */
 	bool pumping, kicked;
+	uint64_t answer_usec;		/* the batch's time for its answers */
 	uint32_t token;
 	struct kd_courier_msg {
 		struct kd_outbox_entry e;
@@ -136,7 +137,8 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 		 */
 		kd_child_kill(co->child, "no answer from the courier");
 		snprintf(co->why, sizeof(co->why), "the courier did not answer "
-		    "within %llu s", KD_COURIER_ANSWER_USEC / 1000000ULL);
+		    "within %llu s", (unsigned long long)(co->answer_usec /
+		    1000000ULL));
 		failed(d, NULL);
 		return 0;
 	}
@@ -330,7 +332,9 @@ pump_once(struct kd *d)
 	if (co->nwin == 0)
 		return;
 	co->busy = true;
-	arm(d, KD_COURIER_ANSWER_USEC);
+	co->answer_usec = KD_COURIER_ANSWER_USEC + bytes * 1000000ULL /
+	    KD_COURIER_RATE_MIN;
+	arm(d, co->answer_usec);
 }
 
 /*
@@ -702,8 +706,8 @@ static const struct kd_child_kind courier_kind = {
 	.gone = courier_gone,
 	.backoff = { COURIER_RESTART_MIN, COURIER_RESTART_MAX, COURIER_HEALTHY },
 	.log = { COURIER_LOG_LINES, COURIER_LOG_WINDOW },
-	/* one report at a time: reading it may take as long as its answer */
-	.queue = { KK_IPC_MAX, 2 * KK_IPC_MAX, KD_COURIER_ANSWER_USEC },
+	/* it reads the next batch once this one is sent: as long as that may take */
+	.queue = { KK_IPC_MAX, 2 * KK_IPC_MAX, KD_COURIER_ANSWER_MAX_USEC },
 	.msg_max = COURIER_MSG_MAX,
 };
 

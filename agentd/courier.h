@@ -35,14 +35,26 @@ struct kk_courier_config {
 #define KK_COURIER_IDLE_MS	30000	/* an idle connection is closed */
 #define KD_COURIER_BACKOFF_MIN	(1000000ULL)		/* 1 s */
 #define KD_COURIER_BACKOFF_MAX	(300ULL * 1000000ULL)	/* 5 min */
-/* the child's answer to one delivery, at the latest */
+/*
+ * The child's answers to a batch, at the latest: KD_COURIER_ANSWER_USEC,
+ * and the time its bytes take at KD_COURIER_RATE_MIN (64 kbit/s, a slow
+ * VPN): a batch larger than a slow link carries in a fixed time would
+ * otherwise be cut off and sent again for ever, and every report behind
+ * it would wait.  A link that stops is found sooner, by the child's own
+ * timeout on each read and write.
+ */
 #define KD_COURIER_ANSWER_USEC	(3ULL * KK_COURIER_TIMEOUT_MS * 1000ULL + \
 				 5ULL * 1000000ULL)
+#define KD_COURIER_RATE_MIN	(8ULL * 1024)		/* bytes a second */
 #define KD_COURIER_BATCH	1024	/* messages read per look at the directory */
 #define KD_COURIER_RECENT	8	/* failures kakurictl outbox shows */
 /* one batch: sent back to back, answered in order, synced once there */
 #define KD_COURIER_WINDOW	32
 #define KD_COURIER_WINDOW_BYTES	(1024 * 1024)
+/* the longest a batch may take: a window and one report past it */
+#define KD_COURIER_ANSWER_MAX_USEC	(KD_COURIER_ANSWER_USEC + \
+	(KD_COURIER_WINDOW_BYTES + KK_REPORT_MAX) * 1000000ULL / \
+	KD_COURIER_RATE_MIN)
 
 /* kakurid: started when report.collector is set (and again on reload) */
 int kd_courier_start(struct kd *d);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A slow management link (DESIGN 7: nothing is lost while the collector is
+# away or far): a report larger than the link carries within the courier's
+# fixed answer time (35 s) gets the time its size needs at 64 kbit/s, so
+# it is delivered, and the report behind it too, instead of being cut off
+# and sent again for ever.  The endpoint's link to the CSIRT is shaped to
+# 160 kbit/s (a tbf qdisc inside the endpoint's own namespace).
+. "$(dirname "$0")/lib.sh"
+need
+echo "== courier: a large report over a slow link"
+topology || die topology
+pki_setup || die "PKI setup"
+COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };"
+AGENT_ID=$(agent_init)
+COL="$WORK/collected"
+echo "$AGENT_ID  # the test agent" >"$WORK/agents"
+if ! ip netns exec "$EP" tc qdisc add dev to-peer root tbf rate 160kbit \
+	burst 4kb latency 400ms; then
+	echo "cannot run: no tbf qdisc (sch_tbf) for a slow link"
+	die "a slow link"
+fi
+start_kakurid || die "kakurid starts"
+report() {	# report WHAT [--attach FILE...]: the id of the report queued
+	local what=$1; shift
+	ctl report --json --category other --what "$what" "$@" </dev/null | jq -r .report
+}
+for i in 1 2; do head -c $((250 * 1024)) /dev/urandom >"$WORK/att$i"; done
+BIG=$(report "a large one" --attach "$WORK/att1" --attach "$WORK/att2")
+SMALL=$(report "the one behind it")
+check "two reports queued" bash -c "[ -n '$BIG' ] && [ -n '$SMALL' ] && [ '$BIG' != null ] && [ '$SMALL' != null ]"
+cp "$STATE"/outbox/*-"$BIG".dsse "$WORK/big.dsse"
+SIZE=$(stat -c %s "$WORK/big.dsse")
+check "the large one takes the link more than 35 s (at most 20 KB/s)" test "$SIZE" -gt $((35 * 20000))
+T0=$SECONDS
+collector || die "the collector starts"
+check_within "the large report arrives" 180 test -s "$COL/$AGENT_ID/$BIG.json"
+echo "  (delivered in $((SECONDS - T0)) s)"
+check "byte for byte what the agent signed" cmp -s "$WORK/big.dsse" "$COL/$AGENT_ID/$BIG.json"
+check_within "and the one behind it" 60 test -s "$COL/$AGENT_ID/$SMALL.json"
+refute "the courier was never cut off for being slow" \
+	grep -Eq "did not answer within|no answer from the courier" "$DLOG"
+collector_stop
+summary
+[ "$FAILED" -eq 0 ]
