@@ -392,6 +392,18 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 	if (c->replied)
 		return conn_write(c);
+	/*
+	 * A request handed over and not yet answered is the connection's
+	 * only one: nothing after it is read, or a second request would
+	 * run on the slot of the first.  Its io events are off, so only a
+	 * hangup or an error wakes it here: the client is gone, and the
+	 * answer, when it comes, finds no connection (waiting_conn).
+	 */
+	if (c->waiting) {
+		if (revents & (EPOLLHUP | EPOLLERR))
+			conn_free(c);
+		return 0;
+	}
 	r = kk_ipc_read_frames(fd, &c->rd, handle_frame, c);
 	if (r == -EPIPE) {
 		conn_free(c);
