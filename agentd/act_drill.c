@@ -230,10 +230,12 @@ kd_act_drill_event(struct run *r)
 		    "group and root may press disconnect, in a drill too");
 		return -EPERM;
 	}
-	if ((err = kd_drill_employee(r->d, id, r->uid, what)) == -EPERM) {
+	if ((err = kd_drill_employee(r->d, id, r->uid, what, true)) ==
+	    -EPERM) {
 		kd_run_reject(r, KE_NOT_AUTHORIZED, "kakurid sent this user no "
-		    "notice of that drill (notified is said by kakurictl "
-		    "watch, of a notice it was sent)");
+		    "notice of that drill (drill-event is said by kakurictl "
+		    "watch, of a notice it was sent; kakurictl report counts "
+		    "for everyone)");
 		return err;
 	}
 	if (err < 0) {

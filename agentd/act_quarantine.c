@@ -111,7 +111,7 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 		return err;
 	}
 	/* during a drill, pressing is the response the drill times */
-	kd_drill_employee(d, NULL, r->uid, KW_DISCONNECT);
+	kd_drill_employee(d, NULL, r->uid, KW_DISCONNECT, false);
 	/* holding the button down: counted, not recorded press by press */
 	if (!*changed && !kd_tally_repeat(d, r->uid, "disconnect"))
 		return 0;

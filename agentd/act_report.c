@@ -330,7 +330,7 @@ kd_act_report(struct run *r)
 	}
 	json_decref(body);
 	/* during a drill, reporting is the response the drill times */
-	kd_drill_employee(d, NULL, r->uid, KW_REPORT);
+	kd_drill_employee(d, NULL, r->uid, KW_REPORT, false);
 	kk_log(LOG_NOTICE, KK_MID_REPORT, "self-report %s by %s (%s)%s", id,
 	    r->via, json_string_value(json_object_get(req, KW_CATEGORY)),
 	    pressed ? ", disconnected" : "");

@@ -851,9 +851,21 @@ kd_drill_stop(struct kd *d, const char *by, const char *drill,
 	return 0;
 }
 
+/* Was the drill's start sent to one of uid's watchers? */
+static bool
+shown_to(const struct drill *dr, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < dr->nshown; i++)
+		if (dr->shown_uids[i] == uid)
+			return true;
+	return false;
+}
+
 int
 kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
-    const char *what)
+    const char *what, bool via_notice)
 {
 	struct drill *dr = current;
 	bool notified = false;
@@ -863,11 +875,17 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 	if (dr == NULL || dr->state != DS_RUNNING ||
 	    (drill != NULL && strcmp(drill, dr->id) != 0))
 		return -ENOENT;
+	/*
+	 * What the notice says (shown) or its buttons say (report,
+	 * disconnect) comes only from a user it was sent to: anyone else
+	 * would claim a response without making it, and could fill the
+	 * table before the real responders.  The real report and button
+	 * (not via_notice) count for every user.
+	 */
+	if ((via_notice || strcmp(what, KW_NOTIFIED) == 0) &&
+	    !shown_to(dr, uid))
+		return -EPERM;
 	if (strcmp(what, KW_NOTIFIED) == 0) {
-		for (i = 0; i < dr->nshown && dr->shown_uids[i] != uid; i++)
-			;
-		if (i == dr->nshown)
-			return -EPERM;	/* sent nothing: nothing seen */
 		for (i = 0; i < dr->nnotified; i++)
 			if (dr->notified_uids[i] == uid)
 				return 0;

@@ -61,12 +61,14 @@ int kd_drill_stop(struct kd *d, const char *by, const char *drill,
     struct json_t **record);
 /*
  * What an employee saw or did ("notified", "report", "disconnect"),
- * counted for the drill running; -ENOENT when drill (NULL: any) is not
- * the one running, -EPERM for "notified" from a user none of whose
- * watchers was sent the drill.
+ * counted for the drill running; via_notice: said by the drill's notice
+ * (drill-event), not done through the real report or button.  -ENOENT
+ * when drill (NULL: any) is not the one running, -EPERM for "notified"
+ * or anything via_notice from a user none of whose watchers was sent
+ * the drill's start.
  */
 int kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
-    const char *what);
+    const char *what, bool via_notice);
 /* The record of the drill running, or NULL. */
 struct json_t *kd_drill_current(struct kd *d);
 

@@ -214,13 +214,27 @@ check "an event for another drill is refused" \
 drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"disconnect\"}" "${NOBODY_ID[@]}" >"$WORK/nd.json"
 check "a user outside staff claiming the disconnect response: refused, as the button is" \
 	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/nd.json"
+# the notice's buttons (drill-event report, disconnect) count only for a
+# user kakurid sent the drill to: anyone else would claim a response
+# without making it, or fill the responses table
+drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"report\"}" --reuid=43219 --regid=43219 --clear-groups >"$WORK/nr.json"
+check "a user kakurid sent no notice cannot claim the report response: not-authorized" \
+	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/nr.json"
+drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"disconnect\"}" "${STAFF_ID[@]}" >"$WORK/ns.json"
+check "a staff member kakurid sent no notice cannot claim the disconnect response: not-authorized" \
+	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/ns.json"
 check "... and no response is recorded for the drill" \
 	bash -c "[ \"\$1\" = null ]" _ "$(running .employee.action)"
+check "... none listed" bash -c "[ \"\$1\" = 0 ]" _ "$(running '.employee.responses | length')"
 # another local user, who was shown nothing, answers first
 setpriv --reuid=43219 --regid=43219 --clear-groups "$KAKURICTL" -s "$SOCK" report --category popup \
 	--when 2026-11-30T10:00:00+09:00 --where desk --what "a popup" --why "drill" </dev/null >/dev/null 2>&1
 check "a report by a user the drill was not shown to is recorded as a response" \
 	bash -c "[ \"\$1\" = 43219/false ]" _ "$(running '.employee.responses[0] | "\(.uid)/\(.notified)"')"
+# the employee presses Report on the drill's notice: its watcher says so
+# (drill-event), then the report form sends the report itself
+drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"report\"}" "${NOBODY_ID[@]}" >"$WORK/nw.json"
+check "the watcher's user may say it pressed Report on the notice" jtrue '.ok' <"$WORK/nw.json"
 as_nobody "$KAKURICTL" -s "$SOCK" report --category popup --when 2026-11-30T10:00:00+09:00 \
 	--where desk --what "a popup" --why "drill" </dev/null >/dev/null 2>&1
 check "the employee's report is the timed response" \
