@@ -67,6 +67,12 @@ struct kd_courier {
 	size_t nwin, nanswered;
 	size_t win_start;		/* batch[] index of its first message */
 	bool win_failed;
+	/*
+	 * Acks of the batch refused: the first is audited in full, the
+	 * rest summed up in one line when the batch ends (refused_summary).
+	 */
+	unsigned win_refused;
+	char refused_why[240];		/* the last one's */
 	json_t *win_done;		/* what of it was delivered, for the audit */
 	/* acked, deleted while the next batch is on its way */
 	struct kd_courier_gone {
@@ -81,6 +87,7 @@ struct kd_courier {
 	sd_event_source *timer;		/* backoff, or the answer's deadline */
 	uint64_t backoff;		/* usec; 0 after a success */
 	bool waiting;			/* the timer is a backoff */
+	bool refused;			/* ... after acks were refused */
 	unsigned long delivered;
 	unsigned long failures;		/* attempts that failed, since start */
 	struct {
@@ -94,6 +101,7 @@ struct kd_courier {
 static void pump(struct kd *d);
 static void failed(struct kd *d, const char *why);
 static void delivered(struct kd *d);
+static void refused_summary(struct kd *d);
 static void forget_acked(struct kd *d);
 
 /*
@@ -109,6 +117,7 @@ rescan(struct kd *d)
 	struct kd_courier *co = d->courier;
 
 	delivered(d);
+	refused_summary(d);
 	forget_acked(d);
 	co->next = co->win_start;
 	co->nwin = co->nanswered = 0;
@@ -178,6 +187,7 @@ static void
 failed(struct kd *d, const char *why)
 {
 	struct kd_courier *co = d->courier;
+	bool refused = co->win_refused > 0;
 	uint64_t delay, r = 0;
 
 	co->busy = false;
@@ -200,6 +210,7 @@ failed(struct kd *d, const char *why)
 		    "wait, trying again", co->why, d->outbox.count);
 	}
 	co->waiting = true;
+	co->refused = refused;
 	arm(d, delay);
 }
 
@@ -297,6 +308,7 @@ pump_once(struct kd *d)
 		return;
 	co->nwin = co->nanswered = 0;
 	co->win_failed = false;
+	co->win_refused = 0;
 	for (;;) {
 		if (co->nwin == KD_COURIER_WINDOW ||
 		    bytes >= KD_COURIER_WINDOW_BYTES)
@@ -468,10 +480,19 @@ acked(struct kd *d, struct kd_courier_msg *m, const uint8_t *body,
 	if (chain_key(d, body + 4, cl, &key, &why) < 0 ||
 	    kk_ack_check(body + 4 + cl, len - 4 - cl, key, d->agent_id,
 	    m->e.id, m->sha, &why) < 0) {
-		/* not deleted: tried again, and the CSIRT's log says why */
+		/*
+		 * Not deleted: tried again, and the CSIRT's log says why --
+		 * once a batch in full.  The answers come from a child that
+		 * talks to the network: a compromised one answers every
+		 * delivery with garbage, and a line each, fsync'd, would
+		 * flood the log and rotate the incident's history away.
+		 */
 		snprintf(line, sizeof(line), "%s for outbox/%s", why, m->e.name);
-		kd_audit(d, "kakurid", "courier", "ack-refused", json_pack(
-		    "{s:s, s:s}", KW_FILE, m->e.name, KW_WHY, why));
+		if (co->win_refused++ == 0)
+			kd_audit(d, "kakurid", "courier", "ack-refused",
+			    json_pack("{s:s, s:s}", KW_FILE, m->e.name, KW_WHY,
+			    why));
+		snprintf(co->refused_why, sizeof(co->refused_why), "%s", why);
 		EVP_PKEY_free(key);
 		snprintf(co->why, sizeof(co->why), "%s", line);
 		co->win_failed = true;
@@ -526,6 +547,24 @@ delivered(struct kd *d)
 		    co->win_done), KW_MESSAGES, co->win_done, KW_COLLECTOR,
 		    destination(d)));
 	co->win_done = NULL;
+}
+
+/*
+ * The refused acks of the batch past the first, in one line: how many,
+ * and the last one's why.
+ */
+static void
+refused_summary(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co->win_refused > 1)
+		kd_audit(d, "kakurid", "courier", "ack-refused", json_pack(
+		    "{s:I, s:I, s:s, s:s}", KW_COUNT,
+		    (json_int_t)co->win_refused, KW_NOT_RECORDED,
+		    (json_int_t)(co->win_refused - 1), KW_WHY, co->refused_why,
+		    KW_COLLECTOR, destination(d)));
+	co->win_refused = 0;
 }
 
 /* Every message of the batch answered: the next batch, or the backoff. */
@@ -770,6 +809,23 @@ kd_courier_kick(struct kd *d)
 	/* a new message is tried now; the backoff level stays */
 	disarm(co);
 	pump(d);
+}
+
+void
+kd_courier_transport_up(struct kd *d)
+{
+	struct kd_courier *co = d->courier;
+
+	/*
+	 * A backoff because the transport was down ends when it is up
+	 * again.  One because acks were refused does not: the transport
+	 * says when it is up, and one that says so in a loop and answers
+	 * each delivery with garbage would have a batch sent, and its
+	 * refusals audited, as fast as it likes.
+	 */
+	if (co == NULL || (co->waiting && co->refused))
+		return;
+	kd_courier_kick(d);
 }
 
 const char *

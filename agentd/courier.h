@@ -62,6 +62,11 @@ void kd_courier_reload(struct kd *d);
 void kd_courier_stop(struct kd *d);
 /* a message was queued or the mode changed: try now */
 void kd_courier_kick(struct kd *d);
+/*
+ * The transport (the fleet child) says it is connected: try now, unless
+ * the backoff is for acks that were refused, which runs out first.
+ */
+void kd_courier_transport_up(struct kd *d);
 struct kd_child;
 struct kk_ipc_hdr;
 /* An answer to a delivery from another transport (the fleet child). */

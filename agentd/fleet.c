@@ -76,7 +76,7 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		fl->state[i] = '\0';
 		/* connected: what waits in the outbox may go now */
 		if (kd_fleet_courier(d) != NULL)
-			kd_courier_kick(d);
+			kd_courier_transport_up(d);
 		break;
 	case KK_IPC_ACK:
 	case KK_IPC_REJECT:

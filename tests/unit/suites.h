@@ -36,5 +36,6 @@ Suite *fleetwire_suite(void);
 Suite *watch_suite(void);
 Suite *usb_suite(void);
 Suite *nflog_suite(void);
+Suite *courier_suite(void);
 
 #endif

@@ -1,0 +1,368 @@
+/*
+ * The courier's parent half (agentd/courier.c) with the fleet child as
+ * its transport, as when no report.collector is set: the transport is a
+ * row of the children table whose child is the test's own, on a
+ * socketpair, answering every delivery as the test asks.  Driven by a
+ * real sd-event loop, bounded in time.
+ *
+ * A compromised fleet child can answer every delivery with a garbage
+ * ack and say "connected" as often as it likes: the refused acks of a
+ * batch cost two audit lines, not one each, and "connected" does not cut
+ * short the backoff that the refusals started.  A backoff because the
+ * transport was down still ends when it says it is up again.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "children.h"
+#include "courier.h"
+#include "daemon.h"
+#include "identity.h"
+#include "ipc.h"
+#include "outbox.h"
+#include "sign.h"
+#include "wire.h"
+#include "suites.h"
+#include "testutil.h"
+
+#define MESSAGES	5
+
+/* How the fake transport answers each delivery. */
+enum answer { GARBAGE_ACK, REJECT };
+
+static struct {
+	enum answer how;
+	unsigned answers;	/* answers of the child handed to the courier */
+} fk;
+
+static struct kd d;
+static struct kk_policy policy;
+static char work[PATH_MAX];
+static struct kd_child *fake;
+
+/* One framed message to the parent: header, body. */
+static void
+child_send(int fd, uint32_t type, uint32_t conn, const void *body,
+    size_t len)
+{
+	struct kk_ipc_hdr h;
+	uint8_t hdr[4];
+
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.conn = conn;
+	kk_frame_header(hdr, sizeof(h) + len, KK_IPC_MAX);
+	(void)!write(fd, hdr, sizeof(hdr));
+	(void)!write(fd, &h, sizeof(h));
+	(void)!write(fd, body, len);
+}
+
+/* The child's side: every delivery answered as fk.how says. */
+static void __attribute__((noreturn))
+child_main(int ipc)
+{
+	static const char why[] = "the broker's collector is not connected";
+	struct kk_frame_reader rd;
+	struct kk_ipc_hdr h;
+	uint8_t buf[65536], ack[4 + 7 + 7];
+	uint32_t cl = 7;
+	size_t used, len, off;
+	uint8_t *msg;
+	ssize_t n;
+	int r;
+
+	/* a chain that is no chain, an ack that is no ack */
+	memcpy(ack, &cl, 4);
+	memcpy(ack + 4, "garbage", 7);
+	memcpy(ack + 11, "garbage", 7);
+	kk_frame_reader_init(&rd, KK_IPC_MAX);
+	/* bounded: the parent kills it at the end of the test anyway */
+	for (int i = 0; i < 10000; i++) {
+		if ((n = read(ipc, buf, sizeof(buf))) <= 0)
+			_exit(0);
+		for (off = 0; off < (size_t)n; off += used) {
+			r = kk_frame_feed(&rd, buf + off, (size_t)n - off, &used);
+			if (r < 0)
+				_exit(5);
+			if (r != 1)
+				continue;
+			msg = kk_frame_take(&rd, &len);
+			if (len >= sizeof(h)) {
+				memcpy(&h, msg, sizeof(h));
+				if (h.type == KK_IPC_DELIVER && fk.how == REJECT)
+					child_send(ipc, KK_IPC_REJECT, h.conn,
+					    why, sizeof(why) - 1);
+				else if (h.type == KK_IPC_DELIVER)
+					child_send(ipc, KK_IPC_ACK, h.conn, ack,
+					    sizeof(ack));
+			}
+			free(msg);
+		}
+	}
+	_exit(0);
+}
+
+static int
+fake_entry(struct kd *kd, struct kd_child *c, pid_t *pid, int *ipc,
+    int *logfd, bool *retry)
+{
+	int sv[2], lp[2];
+	pid_t p;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (pipe2(lp, O_CLOEXEC) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	if ((p = fork()) < 0)
+		return -errno;
+	if (p == 0) {
+		close(sv[0]);
+		close(lp[0]);
+		child_main(sv[1]);
+	}
+	close(sv[1]);
+	close(lp[1]);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(lp[0], F_SETFL, O_NONBLOCK);
+	*pid = p;
+	*ipc = sv[0];
+	*logfd = lp[0];
+	return 0;
+}
+
+/* As fleet.c's row: the answers to deliveries go to the courier. */
+static void
+fake_message(struct kd *kd, struct kd_child *c, const struct kk_ipc_hdr *h,
+    const uint8_t *body, size_t len)
+{
+	if (h->type != KK_IPC_ACK && h->type != KK_IPC_REJECT)
+		return;
+	fk.answers++;
+	kd_courier_answer(kd, c, h, body, len);
+}
+
+static const struct kd_child_kind fake_kind = {
+	.name = "fake fleet child",
+	.entry = fake_entry,
+	.message = fake_message,
+	.backoff = { 10 * 1000, 40 * 1000, 60ULL * 1000000ULL },
+	.log = { 5, 1000000 },
+	.queue = { KK_IPC_MAX, 2 * KK_IPC_MAX, KD_COURIER_ANSWER_USEC },
+};
+
+/* d.report_via: the fake child, while it runs (fleet.c: while connected) */
+static struct kd_child *
+fake_via(struct kd *kd)
+{
+	return fake != NULL && kd_child_running(fake) ? fake : NULL;
+}
+
+/*
+ * An agent with its identity key, an audit log, an outbox holding
+ * MESSAGES signed reports, reports through the broker (no
+ * report.collector; report.collector_id to check the acks), and the fake
+ * transport answering as how.
+ */
+static void
+start(enum answer how)
+{
+	char id[33];
+	json_t *body;
+	sigset_t m;
+	int i;
+
+	memset(&fk, 0, sizeof(fk));
+	fk.how = how;
+	kk_test_workdir(work);
+	memset(&d, 0, sizeof(d));
+	kk_policy_defaults(&policy);
+	snprintf(policy.state_dir, sizeof(policy.state_dir), "%s", work);
+	snprintf(policy.fleet_broker, sizeof(policy.fleet_broker),
+	    "127.0.0.1:8883");
+	memset(policy.collector_id, 'a', KK_KEYID_HEX);
+	policy.collector_id[KK_KEYID_HEX] = '\0';
+	d.policy = &policy;
+	ck_assert_int_eq(sd_event_new(&d.ev), 0);
+	/* the child's exit is seen through SIGCHLD */
+	sigemptyset(&m);
+	sigaddset(&m, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+	kk_test_join(d.outbox_dir, work, "outbox");
+	ck_assert_int_eq(mkdir(d.outbox_dir, 0700), 0);
+	kk_test_join(d.audit_path, work, "audit.log");
+	ck_assert_int_eq(kk_audit_open(&d.audit, d.audit_path), 0);
+	snprintf(d.state.episode, sizeof(d.state.episode),
+	    "0123456789abcdef0123456789abcdef");
+	d.outbox.sealer = &kd_outbox_sealer;
+	ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
+	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	for (i = 0; i < MESSAGES; i++) {
+		body = json_pack("{s:s}", KW_MODE, "isolated");
+		ck_assert_int_eq(kd_outbox_put(&d, KK_REPORT_DISCONNECT, body,
+		    id), 0);
+		json_decref(body);
+	}
+	d.report_via = fake_via;
+	ck_assert_int_eq(kd_courier_start(&d), 0);
+	ck_assert_ptr_nonnull(d.courier);
+	fake = kd_child_new(&d, &fake_kind, NULL);
+	ck_assert_ptr_nonnull(fake);
+	ck_assert_int_eq(kd_child_start(fake), 0);
+	ck_assert(kd_child_running(fake));
+}
+
+static void
+finish(void)
+{
+	kd_courier_stop(&d);
+	kd_child_free(fake);
+	fake = NULL;
+	d.ev = sd_event_unref(d.ev);
+	kk_audit_close(&d.audit);
+	kd_identity_free(&d);
+}
+
+static bool
+busy(void)
+{
+	return strcmp(kd_courier_state(&d), "being delivered") == 0;
+}
+
+/* The batch sent and every message of it answered. */
+static bool
+batch_over(void)
+{
+	return fk.answers >= MESSAGES && !busy();
+}
+
+/* Runs the loop until done() or 20 s; whether done() came true. */
+static bool
+run_until(bool (*done)(void))
+{
+	struct timespec t0, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 100000; i++) {
+		if (done())
+			return true;
+		sd_event_run(d.ev, 50 * 1000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 20)
+			break;
+	}
+	return done();
+}
+
+/* The audit lines whose result is result, and the last of them. */
+static unsigned
+audit_count(const char *result, json_t **last)
+{
+	char *buf, *line, *save = NULL;
+	unsigned n = 0;
+	size_t len;
+	json_t *o;
+
+	*last = NULL;
+	ck_assert_ptr_nonnull(buf = kk_test_read(d.audit_path, &len));
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if ((o = json_loads(line, 0, NULL)) == NULL)
+			continue;
+		if (json_is_string(json_object_get(o, KW_RESULT)) &&
+		    strcmp(json_string_value(json_object_get(o, KW_RESULT)),
+		    result) == 0) {
+			n++;
+			json_decref(*last);
+			*last = json_incref(o);
+		}
+		json_decref(o);
+	}
+	free(buf);
+	return n;
+}
+
+/*
+ * Garbage acks for a whole batch: the first refusal in full, the rest in
+ * one summary line; then "connected" sends nothing while the backoff the
+ * refusals started runs.
+ */
+START_TEST(test_refused_acks_bounded)
+{
+	json_t *last;
+	unsigned n;
+
+	start(GARBAGE_ACK);
+	kd_courier_kick(&d);
+	ck_assert_msg(busy(), "the batch did not go to the transport");
+	ck_assert_msg(run_until(batch_over), "the batch was not answered "
+	    "within 20 s (%u answers)", fk.answers);
+	ck_assert_uint_eq(fk.answers, MESSAGES);
+	n = audit_count("ack-refused", &last);
+	ck_assert_msg(n == 2, "%u refused acks of one batch: %u audit lines, "
+	    "not one in full and one summary", MESSAGES, n);
+	ck_assert_ptr_nonnull(last);
+	ck_assert_int_eq(json_integer_value(json_object_get(last, KW_COUNT)),
+	    MESSAGES);
+	ck_assert_int_eq(json_integer_value(json_object_get(last,
+	    KW_NOT_RECORDED)), MESSAGES - 1);
+	json_decref(last);
+	/* nothing was deleted: every message waits for a real ack */
+	ck_assert_uint_eq(d.outbox.count, MESSAGES);
+
+	/* the transport says it is connected, again and again */
+	for (int i = 0; i < 10; i++) {
+		kd_courier_transport_up(&d);
+		ck_assert_msg(!busy(), "\"connected\" %d cut the backoff of "
+		    "refused acks short: another batch was sent", i + 1);
+	}
+	ck_assert_uint_eq(audit_count("ack-refused", &last), 2);
+	json_decref(last);
+	finish();
+}
+END_TEST
+
+/*
+ * The transport could not deliver (its collector away): the backoff
+ * ends when the transport says it is connected again.
+ */
+START_TEST(test_transport_up_ends_backoff)
+{
+	json_t *last;
+
+	start(REJECT);
+	kd_courier_kick(&d);
+	ck_assert(busy());
+	ck_assert_msg(run_until(batch_over), "the batch was not answered "
+	    "within 20 s (%u answers)", fk.answers);
+	ck_assert_msg(strncmp(kd_courier_state(&d), "retrying: ", 10) == 0,
+	    "not in its backoff: %s", kd_courier_state(&d));
+	kd_courier_transport_up(&d);
+	ck_assert_msg(busy(), "\"connected\" after the transport was down "
+	    "did not send the batch again");
+	ck_assert_uint_eq(audit_count("ack-refused", &last), 0);
+	json_decref(last);
+	finish();
+}
+END_TEST
+
+KK_SUITE(courier_suite, "courier",
+	KK_CASE("fleet transport", KK_TMPDIR, 0),
+	    KK_TEST(test_refused_acks_bounded),
+	    KK_TEST(test_transport_up_ends_backoff))
