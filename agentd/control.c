@@ -34,6 +34,7 @@
 #include "events.h"
 #include "ipc.h"
 #include "quarantine.h"
+#include "subids.h"
 #include "tally.h"
 #include "log.h"
 #include "wire.h"
@@ -52,6 +53,7 @@ struct kk_conn {
 	size_t out_len;
 	size_t out_off;
 	struct ucred cred;
+	uid_t owner;			/* whose slots it takes (subids.h) */
 	gid_t groups[KK_CONTROL_MAX_GROUPS];
 	size_t ngroups;
 	enum kk_peer_class cls;
@@ -451,14 +453,16 @@ refuse_busy(struct kk_control *ctl, int cfd, const struct ucred *cred,
 	    why == -EUSERS ? KE_BUSY_UID : KE_BUSY, NULL);
 }
 
+/* The connections of owner's uids (its own and its subordinate ones). */
 static unsigned
-open_of_uid(const struct kk_control *ctl, uid_t uid, enum kk_peer_class cls)
+open_of_owner(const struct kk_control *ctl, uid_t owner,
+    enum kk_peer_class cls)
 {
 	const struct kk_conn *c;
 	unsigned n = 0;
 
 	for (c = ctl->conns; c; c = c->next)
-		if (c->cred.uid == uid && c->cls == cls)
+		if (c->owner == owner && c->cls == cls)
 			n++;
 	return n;
 }
@@ -490,7 +494,8 @@ admit(struct kk_control *ctl, int cfd)
 	kc = (struct kk_cred){ .uid = c->cred.uid, .gid = c->cred.gid,
 	    .groups = c->groups, .ngroups = c->ngroups };
 	c->cls = kk_peer_class(&kc, ctl->d->staff_known, ctl->d->staff_gid);
-	r = kk_control_admit(c->cls, open_of_uid(ctl, c->cred.uid, c->cls),
+	c->owner = kd_uid_owner(c->cred.uid);
+	r = kk_control_admit(c->cls, open_of_owner(ctl, c->owner, c->cls),
 	    ctl->nclass, (unsigned)ctl->nconns);
 	if (r < 0) {
 		refuse_busy(ctl, cfd, &c->cred, c->cls, r);

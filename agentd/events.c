@@ -17,11 +17,13 @@
 #include "kakuri.h"
 #include "daemon.h"
 #include "events.h"
+#include "subids.h"
 
 struct watcher {
 	struct kd_watchers *set;
 	int fd;
 	uid_t uid;
+	uid_t owner;		/* whose slots it takes (subids.h) */
 	sd_event_source *io;
 	uint8_t *q;		/* frames not yet sent: q[off..len) */
 	size_t off;
@@ -99,10 +101,12 @@ int
 kd_watchers_room(const struct kd_watchers *w, uid_t uid)
 {
 	const struct watcher *x;
+	uid_t owner = kd_uid_owner(uid);
 	unsigned mine = 0;
 
+	/* a user's subordinate uids share the user's slots */
 	for (x = w->list; x; x = x->next)
-		if (x->uid == uid)
+		if (x->owner == owner)
 			mine++;
 	if (mine >= KD_WATCH_PER_UID)
 		return -EUSERS;
@@ -221,6 +225,7 @@ kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid, json_t *first)
 	x->set = w;
 	x->fd = fd;
 	x->uid = uid;
+	x->owner = kd_uid_owner(uid);
 	x->next = w->list;
 	w->list = x;
 	w->n++;

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "record.h"
+#include "subids.h"
 #include "tally.h"
 #include "wire.h"
 
@@ -42,9 +43,9 @@ struct kd_tally {
 		} uids[RATE_UIDS];
 		size_t n;
 		/*
-		 * The uids past a full table share one count, staff theirs:
-		 * filling the table with uids (a user with a range of
-		 * subordinate uids has thousands) refuses no one else.
+		 * Counted per owner (subids.h): a user's subordinate uids are
+		 * the user.  The owners past a full table share one count,
+		 * staff theirs: 32 users at once is a busy terminal server.
 		 */
 		unsigned overflow[2];	/* others, staff */
 		uint64_t since;
@@ -182,7 +183,8 @@ kd_tally_repeat(struct kd *d, uid_t uid, const char *action)
 
 	if (tl == NULL)
 		return true;
-	full = kk_refusals_note(&tl->repeats, uid, action, false);
+	full = kk_refusals_note(&tl->repeats, kd_uid_owner(uid), action,
+	    false);
 	arm(tl, &tl->repeats_timer, KK_REFUSAL_INTERVAL_USEC, on_repeats);
 	return full;
 }
@@ -194,8 +196,8 @@ kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, int cls,
 	struct kd_tally *tl = d->tally;
 	char actor[160], result[64];
 
-	if (tl == NULL || kk_refusals_note(&tl->refusals, uid, reason,
-	    cls == KK_PEER_OTHER)) {
+	if (tl == NULL || kk_refusals_note(&tl->refusals, kd_uid_owner(uid),
+	    reason, cls == KK_PEER_OTHER)) {
 		kd_local_actor(uid, pid, actor, sizeof(actor));
 		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: %s: %s refused (%s)",
 		    actor, action, reason);
@@ -217,6 +219,7 @@ rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid, bool staff)
 
 	if (uid == 0)
 		return true;
+	uid = kd_uid_owner(uid);	/* a user's subordinate uids are the user */
 	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
 	if (now - rt->since >= rt->every) {
 		rt->n = 0;

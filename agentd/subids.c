@@ -1,0 +1,181 @@
+/*
+ * Subordinate uid ranges and their owners (subids.h).
+ *
+ * /etc/subuid, shadow-utils' format: one range a line, OWNER:START:COUNT,
+ * where OWNER is a user name or a uid.  The file is root's, but it is
+ * read as untrusted text all the same: lines that are not a range, names
+ * NSS does not know and ranges that overflow are skipped and counted.
+ * The ranges are kept sorted by start; a uid in two of them (a file that
+ * gives it to two users) belongs to the one that starts last.  Names are
+ * looked up here, at start and at a reload, never while a request waits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kakuri.h"
+#include "subids.h"
+
+struct subid_range {
+	uint32_t start, count;
+	uid_t owner;
+	uint64_t reach;		/* the highest end of this range and those before */
+};
+
+static struct subid_range *ranges;
+static size_t nranges;
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct subid_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* A decimal uid_t of len bytes; false if it is none. */
+static bool
+number(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 10)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX - 1)		/* (uid_t)-1 is nobody's */
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* One line's range; false if it is not one. */
+static bool
+parse_line(const char *s, size_t len, struct subid_range *r)
+{
+	const char *c1, *c2;
+	char name[256];
+	struct passwd *pw;
+	uint32_t owner;
+
+	if ((c1 = memchr(s, ':', len)) == NULL ||
+	    (c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s))) == NULL ||
+	    !number(c1 + 1, (size_t)(c2 - c1 - 1), &r->start) ||
+	    !number(c2 + 1, len - (size_t)(c2 + 1 - s), &r->count) ||
+	    r->count == 0 || (uint64_t)r->start + r->count > UINT32_MAX ||
+	    c1 == s || (size_t)(c1 - s) >= sizeof(name))
+		return false;
+	if (number(s, (size_t)(c1 - s), &owner)) {
+		r->owner = (uid_t)owner;
+		return true;
+	}
+	memcpy(name, s, (size_t)(c1 - s));
+	name[c1 - s] = '\0';
+	if ((pw = getpwnam(name)) == NULL)
+		return false;
+	r->owner = pw->pw_uid;
+	return true;
+}
+
+int
+kd_subids_parse(const char *text, size_t len, size_t *skipped)
+{
+	struct subid_range *v = NULL, *nv, r;
+	size_t n = 0, cap = 0, bad = 0, ll;
+	const char *p = text, *end = text + len, *nl, *next;
+
+	for (; p < end; p = next) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		next = nl ? nl + 1 : end;
+		ll = (size_t)(next - p) - (nl ? 1 : 0);
+		if (ll > 0 && p[ll - 1] == '\r')
+			ll--;
+		if (ll == 0 || p[0] == '#')
+			continue;	/* blank, or a comment */
+		if (n == KD_SUBIDS_MAX || !parse_line(p, ll, &r)) {
+			bad++;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = r;
+	}
+	if (n > 0)
+		qsort(v, n, sizeof(*v), range_cmp);
+	for (ll = 0; ll < n; ll++) {
+		v[ll].reach = (uint64_t)v[ll].start + v[ll].count;
+		if (ll > 0 && v[ll - 1].reach > v[ll].reach)
+			v[ll].reach = v[ll - 1].reach;
+	}
+	free(ranges);
+	ranges = v;
+	nranges = n;
+	if (skipped != NULL)
+		*skipped = bad;
+	return (int)n;
+}
+
+int
+kd_subids_load(const char *path, size_t *skipped)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (skipped != NULL)
+		*skipped = 0;
+	r = kk_read_file(path, KD_SUBIDS_FILE_MAX, &text, &len);
+	if (r == -ENOENT) {
+		kd_subids_free();
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = kd_subids_parse(text, len, skipped);
+	free(text);
+	return r < 0 ? r : 0;
+}
+
+uid_t
+kd_uid_owner(uid_t uid)
+{
+	size_t lo = 0, hi = nranges, mid;
+
+	/* past the last range that starts at or before uid */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ranges[mid].start <= (uint32_t)uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* back while a range before may still reach uid (overlaps only) */
+	while (lo > 0 && ranges[lo - 1].reach > (uint64_t)uid) {
+		lo--;
+		if ((uint32_t)uid - ranges[lo].start < ranges[lo].count)
+			return ranges[lo].owner;
+	}
+	return uid;
+}
+
+void
+kd_subids_free(void)
+{
+	free(ranges);
+	ranges = NULL;
+	nranges = 0;
+}

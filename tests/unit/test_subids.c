@@ -1,0 +1,132 @@
+/*
+ * Whose uid is it (agentd/subids.c): /etc/subuid's ranges map a
+ * subordinate uid to its owner, so that the per-user limits of the
+ * control socket count a user with 65,536 uids as one user.  The file is
+ * read as untrusted text: hostile and broken lines are skipped and
+ * counted, never trusted, and overlapping ranges still answer.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "subids.h"
+#include "suites.h"
+#include "testutil.h"
+
+static int
+parse(const char *text, size_t *skipped)
+{
+	return kd_subids_parse(text, strlen(text), skipped);
+}
+
+START_TEST(test_owner_of_a_range)
+{
+	size_t skipped = 9;
+
+	/* root is uid 0 everywhere: a name NSS always knows */
+	ck_assert_int_eq(parse("root:100000:65536\n1000:300000:10", &skipped),
+	    2);
+	ck_assert_uint_eq(skipped, 0);
+	ck_assert_uint_eq(kd_uid_owner(100000), 0);
+	ck_assert_uint_eq(kd_uid_owner(165535), 0);
+	ck_assert_uint_eq(kd_uid_owner(165536), 165536);
+	ck_assert_uint_eq(kd_uid_owner(99999), 99999);
+	/* a numeric owner, and the last line without its newline */
+	ck_assert_uint_eq(kd_uid_owner(300009), 1000);
+	ck_assert_uint_eq(kd_uid_owner(300010), 300010);
+	ck_assert_uint_eq(kd_uid_owner(1000), 1000);
+	kd_subids_free();
+	ck_assert_uint_eq(kd_uid_owner(100000), 100000);
+}
+END_TEST
+
+START_TEST(test_hostile_lines)
+{
+	char longname[400];
+	char *text;
+	size_t skipped = 0;
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	ck_assert_int_ge(asprintf(&text,
+	    "# a comment\r\n"
+	    "\n"
+	    "1000:200000:0\n"			/* an empty range */
+	    "1000:4294967290:100\n"		/* past the last uid */
+	    "1000:4294967295:1\n"		/* (uid_t)-1 */
+	    "no-such-user-kk:5000:5\n"		/* unknown to NSS */
+	    ":6000:5\n"				/* no owner */
+	    "1000::5\n1000:7000:\n1000:-1:5\n1000:7000:5x\n"
+	    "1000:8000\n"			/* two fields */
+	    "1000:99999999999:5\n"		/* too many digits */
+	    "%s:9000:5\n"			/* a name too long */
+	    "1001:400000:10\r\n",		/* and one good one */
+	    longname), 0);
+	ck_assert_int_eq(parse(text, &skipped), 1);
+	ck_assert_uint_eq(skipped, 12);
+	ck_assert_uint_eq(kd_uid_owner(400005), 1001);
+	ck_assert_uint_eq(kd_uid_owner(200000), 200000);
+	ck_assert_uint_eq(kd_uid_owner(5000), 5000);
+	ck_assert_uint_eq(kd_uid_owner(9000), 9000);
+	ck_assert_uint_eq(kd_uid_owner(4294967294U), 4294967294U);
+	free(text);
+	kd_subids_free();
+}
+END_TEST
+
+/* overlapping ranges: the one that starts last, even under a wide one */
+START_TEST(test_overlaps)
+{
+	ck_assert_int_eq(parse("1000:500000:1000\n1001:500100:10\n"
+	    "1002:500050:100\n", NULL), 3);
+	ck_assert_uint_eq(kd_uid_owner(500000), 1000);
+	ck_assert_uint_eq(kd_uid_owner(500060), 1002);
+	ck_assert_uint_eq(kd_uid_owner(500105), 1001);
+	ck_assert_uint_eq(kd_uid_owner(500120), 1002);
+	ck_assert_uint_eq(kd_uid_owner(500500), 1000);
+	ck_assert_uint_eq(kd_uid_owner(501000), 501000);
+	kd_subids_free();
+}
+END_TEST
+
+/* bounded: ranges past KD_SUBIDS_MAX are skipped and counted */
+START_TEST(test_bounded)
+{
+	size_t i, len = 0, skipped = 0, cap = (KD_SUBIDS_MAX + 2) * 24;
+	char *text = malloc(cap);
+
+	ck_assert_ptr_nonnull(text);
+	for (i = 0; i < KD_SUBIDS_MAX + 2; i++)
+		len += (size_t)snprintf(text + len, cap - len, "1000:%zu:1\n",
+		    1000000 + i);
+	ck_assert_int_eq(kd_subids_parse(text, len, &skipped), KD_SUBIDS_MAX);
+	ck_assert_uint_eq(skipped, 2);
+	ck_assert_uint_eq(kd_uid_owner(1000000 + KD_SUBIDS_MAX - 1), 1000);
+	ck_assert_uint_eq(kd_uid_owner(1000000 + KD_SUBIDS_MAX),
+	    1000000 + KD_SUBIDS_MAX);
+	free(text);
+	kd_subids_free();
+}
+END_TEST
+
+/* no file: no ranges, and a file kept from before is replaced by none */
+START_TEST(test_missing_file)
+{
+	size_t skipped = 7;
+
+	ck_assert_int_eq(parse("1000:600000:10\n", NULL), 1);
+	ck_assert_int_eq(kd_subids_load("/nonexistent/kakuri/subuid",
+	    &skipped), 0);
+	ck_assert_uint_eq(skipped, 0);
+	ck_assert_uint_eq(kd_uid_owner(600001), 600001);
+}
+END_TEST
+
+KK_SUITE(subids_suite, "subids",
+	KK_CASE("subids", 0, 0),
+	    KK_TEST(test_owner_of_a_range), KK_TEST(test_hostile_lines),
+	    KK_TEST(test_overlaps), KK_TEST(test_bounded),
+	    KK_TEST(test_missing_file))
