@@ -297,6 +297,21 @@ remote_tls_conf() { echo "tls: { client_ca = \"$PKI/ca.pem\"; };"; }
 
 agent_init() { "$KAKURID" --init -f "$POLICY" 2>/dev/null; }
 
+# collector_agent [REPORT-KEYS]: the topology, the PKI, and an agent that
+# reports to a collector on the CSIRT peer (port 7444, its key pinned),
+# with more keys of report: if given; COL is where that collector stores,
+# $WORK/agents lists the agent
+collector_agent() {
+	topology || die topology
+	pki_setup || die "PKI setup"
+	COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
+	write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; ${1:-} };"
+	AGENT_ID=$(agent_init)
+	COL="$WORK/collected"
+	echo "$AGENT_ID" >"$WORK/agents"
+}
+
 # sign KEY ACTION [more kakurictl sign options]: prints the file name
 SIGNED=0
 sign() {
@@ -378,6 +393,15 @@ wait_until() { until_ok "$@"; }
 runs_exe() { [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$2" ]; }
 # The cgroup2 mount point ("" without one).
 cgroup2_root() { awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo; }
+# need_freezer_fuse WHY-CGROUP WHY-FUSE: a writable cgroup2 hierarchy (in
+# CG2) and /dev/fuse, or the scenario cannot run and says why
+need_freezer_fuse() {
+	CG2=$(cgroup2_root)
+	if [ -z "$CG2" ] || [ ! -w "$CG2/cgroup.procs" ]; then
+		unable "no writable cgroup2 hierarchy ($1)" "cgroup2 present"
+	fi
+	[ -c /dev/fuse ] || unable "no /dev/fuse ($2)" "/dev/fuse present"
+}
 # service_cgroup UNIT PID: PID moved into /system.slice/UNIT, where a
 # system service of systemd runs (made if need be; removed at exit with
 # the system.slice it had to make, once empty)

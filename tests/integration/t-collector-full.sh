@@ -13,13 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 need
 echo "== collector: index.jsonl on a full disk and after a torn append"
-topology || die topology
-pki_setup || die "PKI setup"
-COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
-write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };"
-AGENT_ID=$(agent_init)
-echo "$AGENT_ID" >"$WORK/agents"
+collector_agent
 COL="$WORK/collected"
 mkdir -p "$COL"
 # whole 4 KiB pages, no huge ones: the fill below counts pages

@@ -8,14 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 need
 echo "== courier: a large report over a slow link"
-topology || die topology
-pki_setup || die "PKI setup"
-COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
-write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };"
-AGENT_ID=$(agent_init)
-COL="$WORK/collected"
-echo "$AGENT_ID  # the test agent" >"$WORK/agents"
+collector_agent
 if ! ip netns exec "$EP" tc qdisc add dev to-peer root tbf rate 160kbit \
 	burst 4kb latency 400ms; then
 	echo "cannot run: no tbf qdisc (sch_tbf) for a slow link"

@@ -15,11 +15,8 @@ trap 'umount -l "$STATE" 2>/dev/null; cleanup; cgroups_remove' EXIT
 need
 B="$TOP/build"
 need_built "$B/fusehang" "$B/statusprobe" "$B/pidreuse" "$B/evilpreload.so" "$B/forker" "$B/coretarget"
-CG2=$(cgroup2_root)
-if [ -z "$CG2" ] || [ ! -w "$CG2/cgroup.procs" ]; then
-	unable "no writable cgroup2 hierarchy (the freezer's source groups and the service cgroup need one)" "cgroup2 present"
-fi
-[ -c /dev/fuse ] || unable "no /dev/fuse (the FUSE-served executable needs it)" "/dev/fuse present"
+need_freezer_fuse "the freezer's source groups and the service cgroup need one" \
+	"the FUSE-served executable needs it"
 echo "== evidence under attack: hostile files, confinement, freeze evasion, pid reuse, thaw"
 evidence_setup
 mkdir -p "$WORK/prot" "$WORK/fuse" "$WORK/ovl" "$WORK/empty" "$WORK/big" "$STATE"

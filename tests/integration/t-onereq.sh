@@ -18,11 +18,7 @@ need
 B="$TOP/build"
 need_built "$B/fusehang"
 command -v socat >/dev/null || unable "no socat (the raw control frames need it)" "socat present"
-CG2=$(cgroup2_root)
-if [ -z "$CG2" ] || [ ! -w "$CG2/cgroup.procs" ]; then
-	unable "no writable cgroup2 hierarchy (the freeze needs one)" "cgroup2 present"
-fi
-[ -c /dev/fuse ] || unable "no /dev/fuse (the held target needs it)" "/dev/fuse present"
+need_freezer_fuse "the freeze needs one" "the held target needs it"
 echo "== one request per control connection, while the first is pending"
 evidence_setup
 FREEZE_TIMEOUT=8

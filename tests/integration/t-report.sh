@@ -13,14 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 need
 echo "== report: the employee's self-report reaches the CSIRT"
-topology || die topology
-pki_setup || die "PKI setup"
-COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
-write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
-report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; location = \"Tokyo HQ 3F\"; };"
-AGENT_ID=$(agent_init)
-COL="$WORK/collected"
-echo "$AGENT_ID" >"$WORK/agents"
+collector_agent 'location = "Tokyo HQ 3F";'
 stored_payload() {	# stored_payload ID: the payload the collector stored
 	jq -r .payload "$COL/$AGENT_ID/$1.json" | base64 -d
 }

@@ -91,34 +91,13 @@ static int
 test_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
     bool *retry)
 {
-	int sv[2], lp[2];
-	pid_t p;
+	int r;
 
 	*retry = true;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	if (pipe2(lp, O_CLOEXEC) < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return -errno;
-	}
-	p = fork();
-	if (p < 0)
-		return -errno;
-	if (p == 0) {
-		close(sv[0]);
-		close(lp[0]);
-		child_main(sv[1], lp[1]);
-	}
-	close(sv[1]);
-	close(lp[1]);
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	fcntl(lp[0], F_SETFL, O_NONBLOCK);
-	*pid = p;
-	*ipc = sv[0];
-	*logfd = lp[0];
+	if ((r = kk_test_child_fork(child_main, pid, ipc, logfd)) < 0)
+		return r;
 	seen.starts++;
-	seen.last_pid = p;
+	seen.last_pid = *pid;
 	return 0;
 }
 

@@ -72,7 +72,7 @@ child_send(int fd, uint32_t type, uint32_t conn, const void *body,
 
 /* The child's side: every delivery answered as fk.how says. */
 static void __attribute__((noreturn))
-child_main(int ipc)
+child_main(int ipc, int logfd)
 {
 	static const char why[] = "the broker's collector is not connected";
 	struct kk_frame_reader rd;
@@ -119,31 +119,7 @@ static int
 fake_entry(struct kd *kd, struct kd_child *c, pid_t *pid, int *ipc,
     int *logfd, bool *retry)
 {
-	int sv[2], lp[2];
-	pid_t p;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	if (pipe2(lp, O_CLOEXEC) < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return -errno;
-	}
-	if ((p = fork()) < 0)
-		return -errno;
-	if (p == 0) {
-		close(sv[0]);
-		close(lp[0]);
-		child_main(sv[1]);
-	}
-	close(sv[1]);
-	close(lp[1]);
-	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	fcntl(lp[0], F_SETFL, O_NONBLOCK);
-	*pid = p;
-	*ipc = sv[0];
-	*logfd = lp[0];
-	return 0;
+	return kk_test_child_fork(child_main, pid, ipc, logfd);
 }
 
 /* As fleet.c's row: the answers to deliveries go to the courier. */
@@ -203,16 +179,7 @@ start(enum answer how)
 	sigemptyset(&m);
 	sigaddset(&m, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &m, NULL);
-	kk_test_join(d.outbox_dir, work, "outbox");
-	ck_assert_int_eq(mkdir(d.outbox_dir, 0700), 0);
-	kk_test_join(d.audit_path, work, "audit.log");
-	ck_assert_int_eq(kk_audit_open(&d.audit, d.audit_path), 0);
-	snprintf(d.state.episode, sizeof(d.state.episode),
-	    "0123456789abcdef0123456789abcdef");
-	d.outbox.sealer = &kd_outbox_sealer;
-	ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
-	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
-	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	kk_test_outbox_kd(&d, work, true);
 	for (i = 0; i < MESSAGES; i++) {
 		body = json_pack("{s:s}", KW_MODE, "isolated");
 		ck_assert_int_eq(kd_outbox_put(&d, KK_REPORT_DISCONNECT, body,

@@ -42,19 +42,7 @@ setup_kd(bool with_key)
 	kk_policy_defaults(&policy);
 	snprintf(policy.state_dir, sizeof(policy.state_dir), "%s", work);
 	d.policy = &policy;
-	kk_test_join(d.outbox_dir, work, "outbox");
-	ck_assert_int_eq(mkdir(d.outbox_dir, 0700), 0);
-	kk_test_join(d.audit_path, work, "audit.log");
-	ck_assert_int_eq(kk_audit_open(&d.audit, d.audit_path), 0);
-	snprintf(d.state.episode, sizeof(d.state.episode),
-	    "0123456789abcdef0123456789abcdef");
-	d.outbox.sealer = &kd_outbox_sealer;
-	if (with_key) {
-		ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
-		ck_assert_ptr_nonnull(d.agent_key);
-		ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
-	}
-	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	kk_test_outbox_kd(&d, work, with_key);
 }
 
 static void

@@ -22,6 +22,21 @@ parse(const char *text, size_t *skipped)
 	return kd_subids_parse(text, strlen(text), skipped);
 }
 
+struct owned {
+	uid_t uid, owner;
+};
+
+static void
+expect_owners(const struct owned *t, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ck_assert_msg(kd_uid_owner(t[i].uid) == t[i].owner,
+		    "uid %u: owner %u, not %u", (unsigned)t[i].uid,
+		    (unsigned)kd_uid_owner(t[i].uid), (unsigned)t[i].owner);
+}
+
 START_TEST(test_owner_of_a_range)
 {
 	size_t skipped = 9;
@@ -29,15 +44,15 @@ START_TEST(test_owner_of_a_range)
 	/* root is uid 0 everywhere: a name NSS always knows */
 	ck_assert_int_eq(parse("root:100000:65536\n1000:300000:10", &skipped),
 	    2);
+	static const struct owned t[] = {
+		{ 100000, 0 }, { 165535, 0 }, { 165536, 165536 },
+		{ 99999, 99999 },
+		/* a numeric owner, and the last line without its newline */
+		{ 300009, 1000 }, { 300010, 300010 }, { 1000, 1000 },
+	};
+
 	ck_assert_uint_eq(skipped, 0);
-	ck_assert_uint_eq(kd_uid_owner(100000), 0);
-	ck_assert_uint_eq(kd_uid_owner(165535), 0);
-	ck_assert_uint_eq(kd_uid_owner(165536), 165536);
-	ck_assert_uint_eq(kd_uid_owner(99999), 99999);
-	/* a numeric owner, and the last line without its newline */
-	ck_assert_uint_eq(kd_uid_owner(300009), 1000);
-	ck_assert_uint_eq(kd_uid_owner(300010), 300010);
-	ck_assert_uint_eq(kd_uid_owner(1000), 1000);
+	expect_owners(t, KK_NITEMS(t));
 	kd_subids_free();
 	ck_assert_uint_eq(kd_uid_owner(100000), 100000);
 }
@@ -45,6 +60,10 @@ END_TEST
 
 START_TEST(test_hostile_lines)
 {
+	static const struct owned t[] = {
+		{ 400005, 1001 }, { 200000, 200000 }, { 5000, 5000 },
+		{ 9000, 9000 }, { 4294967294U, 4294967294U },
+	};
 	char longname[400];
 	char *text;
 	size_t skipped = 0;
@@ -67,11 +86,7 @@ START_TEST(test_hostile_lines)
 	    longname), 0);
 	ck_assert_int_eq(parse(text, &skipped), 1);
 	ck_assert_uint_eq(skipped, 12);
-	ck_assert_uint_eq(kd_uid_owner(400005), 1001);
-	ck_assert_uint_eq(kd_uid_owner(200000), 200000);
-	ck_assert_uint_eq(kd_uid_owner(5000), 5000);
-	ck_assert_uint_eq(kd_uid_owner(9000), 9000);
-	ck_assert_uint_eq(kd_uid_owner(4294967294U), 4294967294U);
+	expect_owners(t, KK_NITEMS(t));
 	free(text);
 	kd_subids_free();
 }
@@ -80,14 +95,14 @@ END_TEST
 /* overlapping ranges: the one that starts last, even under a wide one */
 START_TEST(test_overlaps)
 {
+	static const struct owned t[] = {
+		{ 500000, 1000 }, { 500060, 1002 }, { 500105, 1001 },
+		{ 500120, 1002 }, { 500500, 1000 }, { 501000, 501000 },
+	};
+
 	ck_assert_int_eq(parse("1000:500000:1000\n1001:500100:10\n"
 	    "1002:500050:100\n", NULL), 3);
-	ck_assert_uint_eq(kd_uid_owner(500000), 1000);
-	ck_assert_uint_eq(kd_uid_owner(500060), 1002);
-	ck_assert_uint_eq(kd_uid_owner(500105), 1001);
-	ck_assert_uint_eq(kd_uid_owner(500120), 1002);
-	ck_assert_uint_eq(kd_uid_owner(500500), 1000);
-	ck_assert_uint_eq(kd_uid_owner(501000), 501000);
+	expect_owners(t, KK_NITEMS(t));
 	kd_subids_free();
 }
 END_TEST

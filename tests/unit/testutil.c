@@ -1,4 +1,5 @@
 /* Helpers the unit test files share; see testutil.h. */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -14,7 +15,11 @@
 #include <openssl/evp.h>
 
 #include "../progutil.h"
+#include "daemon.h"
+#include "identity.h"
 #include "kakuri.h"
+#include "outbox.h"
+#include "sign.h"
 #include "testutil.h"
 
 char kk_test_base[PATH_MAX];
@@ -271,4 +276,61 @@ kk_test_json_count_stop(void)
 {
 	json_set_alloc_funcs(malloc, free);
 	return json_counted;
+}
+
+int
+kk_test_child_fork(void (*run)(int ipc, int logfd), pid_t *pid, int *ipc,
+    int *logfd)
+{
+	int sv[2], lp[2], r;
+	pid_t p;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (pipe2(lp, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail_sv;
+	}
+	if ((p = fork()) < 0) {
+		r = -errno;
+		close(lp[0]);
+		close(lp[1]);
+		goto fail_sv;
+	}
+	if (p == 0) {
+		close(sv[0]);
+		close(lp[0]);
+		run(sv[1], lp[1]);
+		_exit(0);
+	}
+	close(sv[1]);
+	close(lp[1]);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(lp[0], F_SETFL, O_NONBLOCK);
+	*pid = p;
+	*ipc = sv[0];
+	*logfd = lp[0];
+	return 0;
+fail_sv:
+	close(sv[0]);
+	close(sv[1]);
+	return r;
+}
+
+void
+kk_test_outbox_kd(struct kd *d, const char *work, bool with_key)
+{
+	kk_test_join(d->outbox_dir, work, "outbox");
+	ck_assert_int_eq(mkdir(d->outbox_dir, 0700), 0);
+	kk_test_join(d->audit_path, work, "audit.log");
+	ck_assert_int_eq(kk_audit_open(&d->audit, d->audit_path), 0);
+	snprintf(d->state.episode, sizeof(d->state.episode),
+	    "0123456789abcdef0123456789abcdef");
+	d->outbox.sealer = &kd_outbox_sealer;
+	if (with_key) {
+		ck_assert_int_eq(kd_identity_keep(d, kk_key_generate()), 0);
+		ck_assert_ptr_nonnull(d->agent_key);
+		ck_assert_int_eq(kk_key_id(d->agent_key, d->agent_id), 0);
+	}
+	ck_assert_int_eq(kd_outbox_open(d), 0);
 }

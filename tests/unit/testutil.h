@@ -148,4 +148,21 @@ void	kk_test_addr_add(struct kk_addrlist *l, const char *s);
 struct kk_policy;
 void	kk_test_policy_base(struct kk_policy *p);
 
+/*
+ * d's outbox in work/outbox, opened, with its audit log in
+ * work/audit.log, an episode, the real sealer and, with_key, an agent key
+ * of its own: what the outbox and courier tests start from.
+ */
+struct kd;
+void	kk_test_outbox_kd(struct kd *d, const char *work, bool with_key);
+
+/*
+ * A fake child for a row of the children table (agentd/children.h): as
+ * a kind's entry returns one, forked, with *ipc (a socket) and *logfd (a
+ * pipe) non-blocking on the parent's side; in the child run(ipc, logfd)
+ * must not return.  0, or a negative errno with nothing left open.
+ */
+int	kk_test_child_fork(void (*run)(int ipc, int logfd), pid_t *pid,
+	    int *ipc, int *logfd);
+
 #endif
