@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,6 +468,36 @@ open_of_owner(const struct kk_control *ctl, uid_t owner,
 	return n;
 }
 
+/*
+ * The peer's supplementary groups, as the kernel says (SO_PEERGROUPS).
+ * A member of more than KK_CONTROL_MAX_GROUPS groups is read whole once
+ * (the kernel says how many; NGROUPS_MAX at most), and of those only the
+ * one that decides anything is kept: staff_group.
+ */
+static void
+peer_groups(struct kk_conn *c, int cfd, bool staff_known, gid_t staff_gid)
+{
+	socklen_t len = sizeof(c->groups);
+	gid_t *all;
+	size_t i, n;
+
+	c->ngroups = 0;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0) {
+		c->ngroups = len / sizeof(gid_t);
+		return;
+	}
+	if (errno != ERANGE || !staff_known || len <= sizeof(c->groups) ||
+	    len > NGROUPS_MAX * sizeof(gid_t) || (all = malloc(len)) == NULL)
+		return;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, all, &len) == 0) {
+		n = len / sizeof(gid_t);
+		for (i = 0; i < n && c->ngroups == 0; i++)
+			if (all[i] == staff_gid)
+				c->groups[c->ngroups++] = staff_gid;
+	}
+	free(all);
+}
+
 /* One accepted connection: who it is, whether it may stay. */
 static void
 admit(struct kk_control *ctl, int cfd)
@@ -488,9 +519,7 @@ admit(struct kk_control *ctl, int cfd)
 		free(c);
 		return;
 	}
-	len = sizeof(c->groups);
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == 0)
-		c->ngroups = len / sizeof(gid_t);
+	peer_groups(c, cfd, ctl->d->staff_known, ctl->d->staff_gid);
 	kc = (struct kk_cred){ .uid = c->cred.uid, .gid = c->cred.gid,
 	    .groups = c->groups, .ngroups = c->ngroups };
 	c->cls = kk_peer_class(&kc, ctl->d->staff_known, ctl->d->staff_gid);
