@@ -125,6 +125,8 @@ blocklists_open(struct kd *d)
 	if ((err = kd_blocklists_load(d->blocklist_dir, &d->blocklists, bad,
 	    sizeof(bad))) < 0)
 		return err;
+	/* saved under another policy: its peers may be in them */
+	kd_blocklists_keep_channel(d, "kakurid");
 	for (i = 0; i < d->blocklists.n; i++)
 		ranges += kd_blocklist_ranges(d->blocklists.list[i]);
 	if (d->blocklists.n > 0)
@@ -137,6 +139,30 @@ blocklists_open(struct kd *d)
 		    json_pack("{s:s}", KW_SET, bad));
 	}
 	return 0;
+}
+
+int
+kd_blocklists_keep_channel(struct kd *d, const char *actor)
+{
+	char spared[512];
+	int n;
+
+	n = kd_blocklists_spare(&d->blocklists, d->policy, spared,
+	    sizeof(spared));
+	if (n < 0) {
+		kk_log(LOG_CRIT, KK_MID_POLICY, "block lists: the management "
+		    "peers cannot be taken out of them (%s): the CSIRT channel "
+		    "may be cut", strerror(-n));
+		kd_audit(d, actor, "blocklist-spare", "failed", json_pack(
+		    "{s:s}", KW_ERROR, strerror(-n)));
+	} else if (n > 0) {
+		kk_log(LOG_WARNING, KK_MID_POLICY, "block lists that hold "
+		    "management peers: the peers taken out, so that the CSIRT "
+		    "channel stays open: %s", spared);
+		kd_audit(d, actor, "blocklist-spare", "spared", json_pack(
+		    "{s:s}", KW_SET, spared));
+	}
+	return n;
 }
 
 /* state.json, the audit log, the outbox and the reserve, made private. */

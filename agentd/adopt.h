@@ -16,6 +16,13 @@ struct kd;
  */
 int kd_state_dir_open(struct kd *d);
 
+/*
+ * The policy's management peers taken out of the block lists in force
+ * (kd_blocklists_spare), logged and audited as actor: a list never cuts
+ * the CSIRT channel, whatever policy came after it.  The count, or a
+ * negative errno.
+ */
+int kd_blocklists_keep_channel(struct kd *d, const char *actor);
 /* mode in force through every enforcer, in order */
 int kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode);
 /* every enforcer holds d->state's mode */

@@ -104,8 +104,10 @@ int
 kd_blocklist_setname(const struct kd_blocklist *b, int i, char *buf,
     size_t len)
 {
-	int n = snprintf(buf, len, "%s_v%u_%d", b->name, b->version,
-	    i == 0 ? 4 : 6);
+	/* spared: a letter more for each time peers were taken out */
+	int n = b->spared == 0 ? snprintf(buf, len, "%s_v%u_%d", b->name,
+	    b->version, i == 0 ? 4 : 6) : snprintf(buf, len, "%s_v%u_%d%c",
+	    b->name, b->version, i == 0 ? 4 : 6, 'a' + (int)((b->spared - 1) % 26));
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -339,6 +341,53 @@ index_ipsets(struct kd_blocklists *ls)
 			ip->nports = b->nports;
 		}
 	}
+}
+
+int
+kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
+    char *spared, size_t len)
+{
+	char text[INET6_ADDRSTRLEN];
+	const struct kk_addr *a;
+	struct kd_blocklist *b;
+	size_t i, j, off = 0;
+	int k, n = 0, err = 0;
+	bool carved;
+
+	if (len > 0)
+		spared[0] = '\0';
+	for (i = 0; i < ls->n; i++) {
+		b = ls->list[i];
+		carved = false;
+		for (j = 0; p != NULL && j < p->peers.n; j++) {
+			a = &p->peers.addr[j];
+			k = a->family == AF_INET ? 0 : 1;
+			if (!kk_nft_ranges_contains(&b->r[k],
+			    (const uint8_t *)&a->a))
+				continue;
+			if ((err = kk_nft_ranges_carve(&b->r[k],
+			    (const uint8_t *)&a->a)) < 0)
+				break;
+			carved = true;
+			inet_ntop(a->family, &a->a, text, sizeof(text));
+			if (off < len)
+				off += (size_t)snprintf(spared + off, len - off,
+				    "%s%s: %s", n > 0 ? ", " : "", b->name, text);
+			n++;
+		}
+		/*
+		 * Other elements under the same name: a set of a new name, so
+		 * that a change in place fills it anew (build.c keeps a set
+		 * it finds under the name it wants, elements and all).
+		 */
+		if (carved)
+			b->spared++;
+		if (err < 0)
+			break;
+	}
+	if (n > 0)
+		index_ipsets(ls);
+	return err < 0 ? err : n;
 }
 
 struct kd_blocklist *

@@ -28,6 +28,7 @@ struct kd_blocklist {
 	uint16_t ports[KK_NFT_MAX_BLOCK_PORTS];	/* host order, sorted */
 	size_t nports;
 	size_t entries;			/* as the command gave them */
+	unsigned spared;		/* times peers were taken out (spare) */
 	struct kk_nft_ranges r[2];	/* IPv4, IPv6; sealed */
 };
 
@@ -71,6 +72,15 @@ int kd_blocklists_put(struct kd_blocklists *ls, struct kd_blocklist *b,
 struct kd_blocklist *kd_blocklists_take(struct kd_blocklists *ls,
     const char *name);
 void kd_blocklists_clear(struct kd_blocklists *ls);
+/*
+ * Every management peer of p taken out of the lists in force: a block
+ * command that holds one is refused (kd_blocklist_parse), but a policy
+ * changed since, or a list saved before, must not cut the CSIRT channel
+ * either.  How many were taken out, "LIST: ADDR, ..." in spared; or a
+ * negative errno (the lists as they were).
+ */
+int kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
+    char *spared, size_t len);
 
 /*
  * Files: dir/NAME.list, written atomically (temp, fsync, rename, fsync of

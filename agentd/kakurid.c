@@ -178,6 +178,8 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	}
 	d->policy = next;
 	resolve_ids(d);
+	/* a new peer may lie in a list in force: never cut off by it */
+	kd_blocklists_keep_channel(d, "signal:SIGHUP");
 	/* the new policy's table replaces the old one in one batch */
 	r = kd_quarantine_reapply(d);
 	if (r < 0) {

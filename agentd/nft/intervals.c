@@ -467,13 +467,14 @@ kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32])
 	return 0;
 }
 
-bool
-kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr)
+/* The sealed range that holds addr: its index + 1, or 0 if none does. */
+static size_t
+range_of(const struct kk_nft_ranges *r, const uint8_t *addr)
 {
 	size_t lo = 0, hi = r->n, mid;
 
 	if (!r->sealed)
-		return false;
+		return 0;
 	/* the sealed ranges are sorted and disjoint: the last starting at or before addr */
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
@@ -482,7 +483,59 @@ kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr)
 		else
 			hi = mid;
 	}
-	return lo > 0 && memcmp(addr, hi_of(r, lo - 1), r->keylen) <= 0;
+	return lo > 0 && memcmp(addr, hi_of(r, lo - 1), r->keylen) <= 0 ?
+	    lo : 0;
+}
+
+bool
+kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr)
+{
+	return range_of(r, addr) != 0;
+}
+
+/* key - 1 (big-endian); false if key was 0 */
+static bool
+key_prev(uint8_t *key, uint32_t len)
+{
+	uint32_t i;
+
+	for (i = len; i-- > 0;)
+		if (key[i]-- != 0)
+			return true;
+	return false;
+}
+
+int
+kk_nft_ranges_carve(struct kk_nft_ranges *r, const uint8_t *addr)
+{
+	uint8_t lo[16], hi[16], below[16], above[16];
+	size_t i;
+	int err;
+
+	if ((i = range_of(r, addr)) == 0)
+		return 0;
+	i--;
+	if (r->n >= KK_NFT_RANGES_MAX)
+		return -E2BIG;
+	memcpy(lo, lo_of(r, i), r->keylen);
+	memcpy(hi, hi_of(r, i), r->keylen);
+	memcpy(below, addr, r->keylen);
+	memcpy(above, addr, r->keylen);
+	/* what was below addr, and what was above it, stays: added first */
+	if (memcmp(addr, lo, r->keylen) > 0 && key_prev(below, r->keylen) &&
+	    (err = kk_nft_ranges_add_raw(r, lo, below)) < 0)
+		goto fail;
+	if (memcmp(addr, hi, r->keylen) < 0 && key_next(above, r->keylen) &&
+	    (err = kk_nft_ranges_add_raw(r, above, hi)) < 0)
+		goto fail;
+	/* then the range that held addr goes */
+	memmove(lo_of(r, i), lo_of(r, i + 1), (r->n - i - 1) * 2 * r->keylen);
+	r->n--;
+	return kk_nft_ranges_seal(r);
+fail:
+	/* a piece added lies inside range i: merged back, as it was */
+	kk_nft_ranges_seal(r);
+	return err;
 }
 
 bool

@@ -137,6 +137,12 @@ void kk_nft_ranges_elem(const struct kk_nft_ranges *r, size_t i,
     uint8_t key[16], bool *end);
 /* Whether a sealed r holds addr (keylen bytes, network order). */
 bool kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr);
+/*
+ * addr taken out of a sealed r: the range that held it split around it,
+ * shrunk or gone, and r sealed again (a new digest).  0, also when no
+ * range holds addr; a negative errno with r as it was.
+ */
+int kk_nft_ranges_carve(struct kk_nft_ranges *r, const uint8_t *addr);
 /* Whether a sealed r is one range over every address of its family. */
 bool kk_nft_ranges_everything(const struct kk_nft_ranges *r);
 /* Range i as text: "ADDR" or "FIRST-LAST". */

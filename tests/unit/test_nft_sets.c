@@ -773,6 +773,70 @@ START_TEST(check_reads_follow_the_generation)
 }
 END_TEST
 
+/*
+ * An address taken out of sealed ranges (a management peer inside a
+ * block list): the range that held it split, shrunk at either end or
+ * gone, the rest and the digest as if the list had been sent without it;
+ * the same from keys loaded whole (a list file); an address held by no
+ * range changes nothing.
+ */
+START_TEST(carve_takes_one_address_out)
+{
+	static const char *const v4[] = { "192.0.2.0/24", "198.51.100.7",
+	    "203.0.113.0/24" };
+	static const char *const without[] = { "192.0.2.0-192.0.2.9",
+	    "192.0.2.11-192.0.2.255", "203.0.113.1-203.0.113.254" };
+	static const char *const v6[] = { "2001:db8::/32" };
+	struct kk_nft_ranges r, w, l;
+	struct in6_addr a6;
+	struct in_addr a;
+
+	ranges(&r, AF_INET, v4, sizeof(v4) / sizeof(v4[0]));
+	inet_pton(AF_INET, "192.0.2.10", &a);		/* inside: split */
+	ck_assert_int_eq(kk_nft_ranges_carve(&r, (uint8_t *)&a), 0);
+	inet_pton(AF_INET, "198.51.100.7", &a);		/* all of it: gone */
+	ck_assert_int_eq(kk_nft_ranges_carve(&r, (uint8_t *)&a), 0);
+	inet_pton(AF_INET, "203.0.113.0", &a);		/* either end: shrunk */
+	ck_assert_int_eq(kk_nft_ranges_carve(&r, (uint8_t *)&a), 0);
+	inet_pton(AF_INET, "203.0.113.255", &a);
+	ck_assert_int_eq(kk_nft_ranges_carve(&r, (uint8_t *)&a), 0);
+	inet_pton(AF_INET, "10.9.9.9", &a);		/* held by none */
+	ck_assert_int_eq(kk_nft_ranges_carve(&r, (uint8_t *)&a), 0);
+	ck_assert(r.sealed);
+	ck_assert_uint_eq(r.n, 3);
+	range_is(&r, 0, "192.0.2.0-192.0.2.9");
+	range_is(&r, 1, "192.0.2.11-192.0.2.255");
+	range_is(&r, 2, "203.0.113.1-203.0.113.254");
+	inet_pton(AF_INET, "192.0.2.10", &a);
+	ck_assert(!kk_nft_ranges_contains(&r, (uint8_t *)&a));
+	inet_pton(AF_INET, "192.0.2.11", &a);
+	ck_assert(kk_nft_ranges_contains(&r, (uint8_t *)&a));
+	/* as if sent without them: the same elements and digest */
+	ranges(&w, AF_INET, without, sizeof(without) / sizeof(without[0]));
+	ck_assert_uint_eq(r.nelems, w.nelems);
+	ck_assert_mem_eq(r.digest, w.digest, sizeof(r.digest));
+	/* keys loaded whole, as from a list file (mapped, not malloc'd) */
+	ck_assert_int_eq(kk_nft_ranges_init(&l, AF_INET), 0);
+	ck_assert_int_eq(kk_nft_ranges_load(&l, w.keys, w.n), 0);
+	inet_pton(AF_INET, "192.0.2.200", &a);
+	ck_assert_int_eq(kk_nft_ranges_carve(&l, (uint8_t *)&a), 0);
+	ck_assert_uint_eq(l.n, 4);
+	range_is(&l, 1, "192.0.2.11-192.0.2.199");
+	range_is(&l, 2, "192.0.2.201-192.0.2.255");
+	kk_nft_ranges_free(&l);
+	kk_nft_ranges_free(&w);
+	kk_nft_ranges_free(&r);
+	/* IPv6 */
+	ranges(&r, AF_INET6, v6, 1);
+	inet_pton(AF_INET6, "2001:db8::10", &a6);
+	ck_assert_int_eq(kk_nft_ranges_carve(&r, (uint8_t *)&a6), 0);
+	ck_assert_uint_eq(r.n, 2);
+	range_is(&r, 0, "2001:db8::-2001:db8::f");
+	range_is(&r, 1, "2001:db8::11-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");
+	kk_nft_ranges_free(&r);
+}
+END_TEST
+
 KK_SUITE(nft_sets_suite, "nft_sets",
 	KK_CASE("intervals", 0, 0),
 	    KK_TEST(ranges_parse_and_merge),
@@ -783,4 +847,5 @@ KK_SUITE(nft_sets_suite, "nft_sets",
 	    KK_TEST(ipsets_are_checked),
 	    KK_TEST(swaps_change_the_digest),
 	    KK_TEST(plain_set_swap_is_seen),
-	    KK_TEST(check_reads_follow_the_generation))
+	    KK_TEST(check_reads_follow_the_generation),
+	    KK_TEST(carve_takes_one_address_out))
