@@ -366,6 +366,16 @@ kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 		limit += KD_OUTBOX_RESERVE;
 		nmax += KD_OUTBOX_RESERVE_N;
 	}
+	/*
+	 * What traffic makes (blocked: anyone who connects to a listed
+	 * address, or the listed host itself) stops at a quarter: while
+	 * the collector is away it must not leave the outbox full for the
+	 * employee's self-report, a drill or evidence.
+	 */
+	if (type == KK_REPORT_BLOCKED) {
+		limit /= KD_OUTBOX_BLOCKED_PART;
+		nmax /= KD_OUTBOX_BLOCKED_PART;
+	}
 	if (ob->bytes + len > limit || ob->count + 1 > nmax) {
 		snprintf(ob->err, sizeof(ob->err), "the outbox is full (%lu "
 		    "message(s), %llu KiB, report.max_mb %d): %s report "

@@ -21,6 +21,8 @@ struct json_t;
 #define KD_OUTBOX_RESERVE_N	1024
 /* messages below report.max_mb */
 #define KD_OUTBOX_MAX_N		65536
+/* blocked reports: up to the outbox filled to 1/KD_OUTBOX_BLOCKED_PART */
+#define KD_OUTBOX_BLOCKED_PART	4
 /* one message file (a self-report's request is at most 1 MiB) */
 #define KD_OUTBOX_MSG_MAX	(2 * 1024 * 1024)
 /* directory entries one scan looks at */

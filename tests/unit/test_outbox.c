@@ -305,6 +305,36 @@ START_TEST(test_full)
 }
 END_TEST
 
+/*
+ * Blocked reports (made by traffic: anyone who connects to a listed
+ * address) fill the outbox only to a quarter of report.max_mb: an
+ * employee's self-report still gets in after a flood of them.
+ */
+START_TEST(test_blocked_fill_a_quarter)
+{
+	char id[33], *big;
+	int i, r = 0;
+
+	setup_kd(true);
+	policy.report_max_mb = 1;
+	big = malloc(20 * 1024 + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'b', 20 * 1024);
+	big[20 * 1024] = '\0';
+	for (i = 0; i < 200 && (r = put(KK_REPORT_BLOCKED, KW_WHAT, big,
+	    id)) == 0; i++)
+		;
+	ck_assert_int_eq(r, -ENOSPC);
+	ck_assert_uint_le(d.outbox.bytes, (1 << 20) / 4);
+	ck_assert_uint_gt(d.outbox.bytes, (1 << 20) / 8);
+	/* the rest is the others' */
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(put(KK_REPORT_SELF, KW_WHAT, big, id), 0);
+	free(big);
+	teardown_kd();
+}
+END_TEST
+
 /* how many tamper messages report a corrupt outbox file */
 static int
 corrupt_reports(void)
@@ -711,4 +741,5 @@ KK_SUITE(outbox_suite, "outbox",
 	    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
 	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded),
 	    KK_TEST(test_reserve_not_for_self_reports),
+	    KK_TEST(test_blocked_fill_a_quarter),
 	    KK_TEST(test_unreadable_now_is_not_corrupt))
