@@ -201,6 +201,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	kd_channel_reload(d);
 	kd_courier_reload(d);
 	kd_fleet_reload(d);
+	kd_nflog_reload(d);
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "policy %s reloaded, %s re-applied",
 	    d->policy_path, kk_mode_name(d->state.mode));
 	kd_audit(d, "signal:SIGHUP", "policy-reload", "applied",

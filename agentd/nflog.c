@@ -396,3 +396,24 @@ kd_nflog_stop(struct kd *d)
 	nflog_free(nf);
 	d->nflog = NULL;
 }
+
+void
+kd_nflog_reload(struct kd *d)
+{
+	const struct kk_policy *p = d->policy;
+	struct kd_nflog *nf = d->nflog;
+	int err;
+
+	/* the same group, logging still: the socket is the right one */
+	if ((nf == NULL && p->block_log_rate == 0) || (nf != NULL &&
+	    p->block_log_rate != 0 && nf->group == p->block_log_group))
+		return;
+	/* what the old group counted is reported, then read the new one */
+	if (nf != NULL)
+		on_timer(nf->timer, 0, d);
+	kd_nflog_stop(d);
+	if ((err = kd_nflog_start(d)) < 0)
+		kk_log(LOG_ERR, KK_MID_POLICY, "blocklists: NFLOG group %d "
+		    "cannot be read (%s): no blocked reports", p->block_log_group,
+		    strerror(-err));
+}

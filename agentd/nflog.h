@@ -42,5 +42,7 @@ int kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk);
 /* Bound to blocklists.log_group in d's event loop (none if log_rate is 0). */
 int kd_nflog_start(struct kd *d);
 void kd_nflog_stop(struct kd *d);
+/* A new policy: bound to its log_group (started, moved or stopped). */
+void kd_nflog_reload(struct kd *d);
 
 #endif

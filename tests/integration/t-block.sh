@@ -241,18 +241,30 @@ NOBODY_UID=$(id -u nobody)
 TRIED=$(v4_of 12345 5)
 refute "user nobody's connection to a blocked address is dropped" \
 	ip netns exec "$EP" setpriv "${NOBODY_ID[@]}" "$NETPROBE" tcp "$TRIED" 8080 300
-blocked_report() {	# a stored "blocked" report names $TRIED, port 8080, TCP, nobody's uid
-	local f
+blocked_report() {	# blocked_report [SET]: a stored "blocked" report of SET (ioc0)
+	# names $TRIED, port 8080, TCP, nobody's uid
+	local f set=${1:-ioc0}
 	for f in "$COL/$AGENT_ID"/*.json; do
 		[ -e "$f" ] || continue
-		jq -r .payload "$f" | base64 -d | jq -e --arg a "$TRIED" --argjson u "$NOBODY_UID" \
-			'.type == "blocked" and .body.set == "ioc0" and .body.version == 1 and
+		jq -r .payload "$f" | base64 -d | jq -e --arg a "$TRIED" --argjson u "$NOBODY_UID" --arg s "$set" \
+			'.type == "blocked" and .body.set == $s and .body.version == 1 and
 			 any(.body.hits[]; .destination == $a and .port == 8080 and .protocol == 6 and
 			     .uid == $u and .count >= 1 and (.first_seen | length) > 0)' >/dev/null && return 0
 	done
 	return 1
 }
 check_within "the blocked report reaches the collector with the address, port, protocol and uid" 30 blocked_report
+# another log group by a reload: the blocked reports go on from it
+sed -i 's/log_group = 7;/log_group = 9;/' "$POLICY"
+reloads() { ctl log -n 0 --json | jq '[.entries[] | select(.action == "policy-reload" and .result == "applied")] | length'; }
+reloaded() { [ "$(reloads)" -gt "$1" ]; }
+n=$(reloads)
+kill -HUP "$KPID"
+check_within "a reload moves blocklists.log_group to 9" 10 reloaded "$n"
+TRIED=$(v4_of 24999 5)	# in ioc1, tried as nobody for the first time
+refute "user nobody's connection to another blocked address is dropped" \
+	ip netns exec "$EP" setpriv "${NOBODY_ID[@]}" "$NETPROBE" tcp "$TRIED" 8080 300
+check_within "... and its blocked report comes from the new group" 30 blocked_report ioc1
 ioc0_counted() { ctl status --json | jq -e '[.blocklists[] | select(.set == "ioc0" and .packets >= 1)] | length == 1'; }
 check "status shows the list's own drop counter, counting that attempt" ioc0_counted
 check "kakurictl status prints the list with its counter" \
