@@ -3,7 +3,10 @@
  * packets a second (blocklists.log_rate) to NFLOG group
  * blocklists.log_group with the prefix "kakuri:<list>"; kakurid reads
  * them here, over nfnetlink_log with libmnl in the parent's event loop,
- * and sums them per list by (destination, port, protocol, uid).  Once
+ * and sums them per list by (direction, the listed host's address, the
+ * destination port, protocol, uid): the rules of packets from the
+ * listed addresses add ":in" to the prefix, so that the report names the
+ * listed host, not this one.  Once
  * every blocklists.report_interval seconds, each list that had hits gets
  * one "blocked" report in the outbox.
  *
@@ -106,9 +109,10 @@ tally_of(struct kd_nflog *nf, const char *list, size_t len)
 
 /*
  * The tuple of a packet (its network header first): -EBADMSG if it is
- * shorter than its IP header.  The port only where the transport header
- * is in the copy: not in a later fragment, nor behind IPv6 extension
- * headers.
+ * shorter than its IP header.  The address is the listed host's: the
+ * source of a packet from it (t->in), else the destination.  The port
+ * (always the destination port) only where the transport header is in
+ * the copy: not in a later fragment, nor behind IPv6 extension headers.
  */
 static int
 tuple_of(const uint8_t *p, size_t len, struct kd_nflog_tuple *t)
@@ -120,7 +124,7 @@ tuple_of(const uint8_t *p, size_t len, struct kd_nflog_tuple *t)
 		if (len < 20 || l4 < 20 || len < l4)
 			return -EBADMSG;
 		t->af = AF_INET;
-		memcpy(t->addr, p + 16, 4);
+		memcpy(t->addr, p + (t->in ? 12 : 16), 4);
 		t->proto = p[9];
 		if (((p[6] & 0x1f) << 8 | p[7]) != 0)
 			return 0;	/* a later fragment: no ports in it */
@@ -128,7 +132,7 @@ tuple_of(const uint8_t *p, size_t len, struct kd_nflog_tuple *t)
 		if (len < 40)
 			return -EBADMSG;
 		t->af = AF_INET6;
-		memcpy(t->addr, p + 24, 16);
+		memcpy(t->addr, p + (t->in ? 8 : 24), 16);
 		t->proto = p[6];
 		l4 = 40;
 	} else {
@@ -150,7 +154,8 @@ count(struct tally *t, const struct kd_nflog_tuple *k, time_t now)
 		t->from = now;
 	for (i = 0; i < t->n; i++) {
 		x = &t->hits[i];
-		if (x->t.af == k->af && x->t.port == k->port &&
+		if (x->t.af == k->af && x->t.in == k->in &&
+		    x->t.port == k->port &&
 		    x->t.proto == k->proto && x->t.has_uid == k->has_uid &&
 		    x->t.uid == k->uid && memcmp(x->t.addr, k->addr, 16) == 0) {
 			x->count++;
@@ -202,10 +207,26 @@ attrs_of(const struct nlmsghdr *nlh, struct attrs *at)
 	    -EBADMSG : 0;
 }
 
+/* Whether s (len bytes) is a list's name: [a-z][a-z0-9_]*, not too long. */
+static bool
+list_name(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > KD_BLOCK_NAME_MAX || s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (i = 1; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
 int
 kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk)
 {
 	const size_t pre = strlen(KK_NFT_BLOCK_PREFIX);
+	const size_t suf = strlen(KK_NFT_BLOCK_IN_SUFFIX);
 	struct attrs at = { 0 };
 	const char *prefix;
 	size_t plen;
@@ -224,8 +245,13 @@ kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk)
 		return -ENOENT;		/* another rule's log */
 	pk->list = prefix + pre;
 	pk->list_len = plen - pre;
-	if (pk->list_len == 0 || pk->list_len > KD_BLOCK_NAME_MAX ||
-	    at.payload == NULL ||
+	/* a "from them" rule's: the listed host is the packet's source */
+	if (pk->list_len >= suf && memcmp(pk->list + pk->list_len - suf,
+	    KK_NFT_BLOCK_IN_SUFFIX, suf) == 0) {
+		pk->list_len -= suf;
+		pk->tuple.in = true;
+	}
+	if (!list_name(pk->list, pk->list_len) || at.payload == NULL ||
 	    (at.uid != NULL && mnl_attr_validate(at.uid, MNL_TYPE_U32) < 0))
 		return -EBADMSG;
 	if (at.uid != NULL) {
@@ -285,10 +311,16 @@ hits_json(const struct tally *t)
 		inet_ntop(h->t.af, h->t.addr, addr, sizeof(addr));
 		kk_rfc3339(h->first, first, sizeof(first));
 		kk_rfc3339(h->last, last, sizeof(last));
-		o = json_pack("{s:s, s:i, s:i, s:I, s:s, s:s}",
-		    KW_DESTINATION, addr, KW_PORT, h->t.port, KW_PROTOCOL,
-		    h->t.proto, KW_COUNT, (json_int_t)h->count,
-		    KW_FIRST_SEEN, first, KW_LAST_SEEN, last);
+		/*
+		 * The listed host under the name of its side of the packet:
+		 * "destination" going out (as before), "source" coming in.
+		 */
+		o = json_pack("{s:s, s:s, s:i, s:i, s:I, s:s, s:s}",
+		    KW_DIRECTION, h->t.in ? "in" : "out",
+		    h->t.in ? KW_SOURCE : KW_DESTINATION, addr, KW_PORT,
+		    h->t.port, KW_PROTOCOL, h->t.proto, KW_COUNT,
+		    (json_int_t)h->count, KW_FIRST_SEEN, first, KW_LAST_SEEN,
+		    last);
 		if (o != NULL && h->t.has_uid)
 			json_object_set_new(o, KW_UID, json_integer(h->t.uid));
 		json_array_append_new(a, o);

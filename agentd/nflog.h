@@ -13,11 +13,18 @@
 struct kd;
 struct nlmsghdr;
 
-/* What a blocked packet is counted by. */
+/*
+ * What a blocked packet is counted by: the listed host's address (the
+ * destination of a packet to it, the source of one from it: the other
+ * side is this host, or the one it forwards to), and the port the packet
+ * was sent to: the listed host's service going out, the one of ours it
+ * tried coming in (its own source port is most often a passing one).
+ */
 struct kd_nflog_tuple {
 	int af;			/* AF_INET, AF_INET6 */
-	uint8_t addr[16];	/* the destination */
-	uint16_t port;		/* 0: none (not TCP or UDP, a later fragment) */
+	bool in;		/* from the listed host (a "from them" rule's) */
+	uint8_t addr[16];	/* the listed host's */
+	uint16_t port;		/* destination; 0: none (not TCP or UDP, a later fragment) */
 	uint8_t proto;
 	bool has_uid;		/* the kernel gives it for local sockets */
 	uint32_t uid;
@@ -32,10 +39,11 @@ struct kd_nflog_packet {
 
 /*
  * The parser, apart from the socket: one nfnetlink_log message.  0 for a
- * packet of a block list (prefix "kakuri:<list>"); -ENOENT for another
+ * packet of a block list (prefix "kakuri:<list>" going to the list's
+ * addresses, "kakuri:<list>:in" coming from them); -ENOENT for another
  * message or another prefix; -EBADMSG for a malformed one (attributes
  * cut short, no payload, a payload shorter than its IP header, a list
- * name longer than any list's).
+ * name longer than any list's or not a name).
  */
 int kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk);
 

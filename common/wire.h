@@ -520,8 +520,11 @@ int kk_wire_answer(struct json_t *answer, const char **word,
  * IOC block lists (issue 12): a block command's output, status's
  * "blocklists" (one object per list: set, version, direction, ports,
  * entries, ranges, packets, bytes), and the body of a "blocked" report:
- * {set, version, from, to, hits: [{destination, port, protocol, uid,
- * count, first_seen, last_seen}], dropped_hits, logged}.
+ * {set, version, from, to, hits: [{direction, destination | source,
+ * port, protocol, uid, count, first_seen, last_seen}], dropped_hits,
+ * logged}: a hit names the listed host, as the destination of a packet
+ * to it (direction "out") or the source of one from it ("in"); port is
+ * the packet's destination port either way.
  */
 #define KE_STALE		"stale"
 #define KE_UNKNOWN_SET		"unknown-set"

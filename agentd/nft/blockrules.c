@@ -157,14 +157,20 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	char comment[96], prefix[KK_NFT_NAME_MAX + 8];
 	char ports[KK_NFT_NAME_MAX + 1];	/* add_block_ports refused longer */
 	char counter[KK_NFT_NAME_MAX + 8];
-	int err;
+	int n, err;
 
 	snprintf(comment, sizeof(comment), "block %s v%u: %s %s%s%s, %s",
 	    ip->list, ip->version, dst ? "to" : "from", v6 ? "IPv6" : "IPv4",
 	    l4 == IPPROTO_TCP ? " tcp" : l4 == IPPROTO_UDP ? " udp" : "",
 	    l4 ? (dst ? " dport" : " sport") : "", log ? "log" : "drop");
-	snprintf(prefix, sizeof(prefix), "%s%s", KK_NFT_BLOCK_PREFIX,
-	    ip->list);
+	/*
+	 * The reader (nflog.c) must know which side is the listed host: a
+	 * prefix cut short would lose the suffix that says so.
+	 */
+	n = snprintf(prefix, sizeof(prefix), "%s%s%s", KK_NFT_BLOCK_PREFIX,
+	    ip->list, dst ? "" : KK_NFT_BLOCK_IN_SUFFIX);
+	if (n < 0 || (size_t)n >= sizeof(prefix))
+		return -ENAMETOOLONG;
 	snprintf(ports, sizeof(ports), "%sp", ip->name);
 	if ((r = kk_nft_rule_new(o, hook, comment, &err)) == NULL)
 		return err;

@@ -174,13 +174,20 @@ int kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32]);
 #define KK_NFT_BLOCK_OUT	0x1	/* output and forward: daddr */
 #define KK_NFT_BLOCK_IN		0x2	/* input and forward: saddr */
 #define KK_NFT_BLOCK_PREFIX	"kakuri:"	/* an NFLOG prefix: "kakuri:" + list */
+/*
+ * A "from them" rule's prefix ends with this after the list: the report
+ * names the listed host by the packet's source there, not its
+ * destination (this host, or the one it forwards to).
+ */
+#define KK_NFT_BLOCK_IN_SUFFIX	":in"
 #define KK_NFT_DROPS_SUFFIX	"_drops"	/* a list's named counter: list + it */
 
 /*
  * An interval set of the inet table.  With block set, it is an IOC block
  * list's (issue 12): in every mode, before the mode's own rules, each
  * hook it applies to has a rate-limited NFLOG rule (log_group of the
- * spec, prefix KK_NFT_BLOCK_PREFIX + list) and a counted drop, matching
+ * spec, prefix KK_NFT_BLOCK_PREFIX + list, + KK_NFT_BLOCK_IN_SUFFIX on
+ * the rules of packets from its addresses) and a counted drop, matching
  * the addresses and, with ports, TCP and UDP to (out) or from (in) those
  * ports only.
  */

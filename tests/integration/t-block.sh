@@ -272,6 +272,40 @@ check "kakurictl status prints the list with its counter" \
 local_block() { printf '%s' '{"cmd":"block","set":"x","version":1,"addresses":["192.0.2.99"]}' >"$WORK/lb.json"; raw_request "$WORK/lb.json" | jq -e '.error == "signature-required"'; }
 check "a local block request needs a CSIRT signature" local_block
 
+echo "-- who tried from outside: a list of direction in names the listed host, not this one"
+# the listed host: an address of the internet host, the source of what
+# it sends to the endpoint (a route's preferred source)
+INB=198.51.100.77
+ip -n "$NET" addr add "$INB/32" dev to-ep
+ip -n "$NET" route add "$EPN4/32" dev to-ep src "$INB"
+serve "$EP" "$EPN4" 2222
+jq -nc --arg a "$INB" '{set: "inb", version: 1, addresses: [$a], direction: "in"}' >"$WORK/inb.json"
+check "a list of direction in is done" test "$(send_result "$(block_cmd "$WORK/inb.json")")" = done
+refute "the listed host's connection to the endpoint's port 2222 is dropped" \
+	reach "$NET" tcp "$EPN4" 2222 300
+check "... by the list (its counter)" test "$(drops inb)" -gt 0
+inbound_report() {	# a stored "blocked" report of inb names $INB as the source, port 2222
+	local f
+	for f in "$COL/$AGENT_ID"/*.json; do
+		[ -e "$f" ] || continue
+		jq -r .payload "$f" | base64 -d | jq -e --arg a "$INB" \
+			'.type == "blocked" and .body.set == "inb" and
+			 any(.body.hits[]; .direction == "in" and .source == $a and
+			     .destination == null and .port == 2222 and .protocol == 6 and .count >= 1)' >/dev/null && return 0
+	done
+	return 1
+}
+check_within "the blocked report names the listed host ($INB) as the source and the endpoint's port it tried" 30 inbound_report
+own_address_reported() {	# any inb hit naming the endpoint's own address
+	cat "$COL/$AGENT_ID"/*.json 2>/dev/null | jq -r .payload | base64 -d 2>/dev/null |
+		jq -e --arg e "$EPN4" 'select(.type == "blocked" and .body.set == "inb") |
+			any(.body.hits[]; .destination == $e or .source == $e)' 2>/dev/null | grep -q true
+}
+refute "no report names the endpoint's own address ($EPN4) for the list's hits" own_address_reported
+F=$(sign alice unblock --arg set=inb) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
+check "... the list is ended again" test "$(send_result "$F")" = done
+ip -n "$NET" route del "$EPN4/32" dev to-ep src "$INB"
+
 echo "-- restart and boot restore put the lists back"
 stop_kakurid -TERM
 start_kakurid || die "kakurid starts again"

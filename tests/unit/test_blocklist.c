@@ -297,6 +297,22 @@ rule_exprs(const struct nftnl_rule *r, char *out, size_t len)
 	nftnl_expr_iter_destroy(it);
 }
 
+/* The prefix of rule r's log expression ("" if it has none). */
+static const char *
+log_prefix(const struct nftnl_rule *r, char *out, size_t len)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e;
+
+	out[0] = '\0';
+	while ((e = nftnl_expr_iter_next(it)) != NULL)
+		if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "log") == 0)
+			snprintf(out, len, "%s",
+			    nftnl_expr_get_str(e, NFTNL_EXPR_LOG_PREFIX));
+	nftnl_expr_iter_destroy(it);
+	return out;
+}
+
 /*
  * b's file as version 1 wrote it (the keys inside the hashed text), with
  * its IPv4 keys changed as ver says: 0 not at all, 1 its first two
@@ -460,6 +476,13 @@ START_TEST(rules_in_every_mode)
 			kk_nft_rule_comment(o.rules[i], rules, sizeof(rules));
 			if (strncmp(rules, "block ", 6) != 0)
 				continue;
+			rule_exprs(o.rules[i], ex, sizeof(ex));
+			/* the reader names the listed side by the prefix */
+			if (strstr(rules, ", log"))
+				ck_assert_msg(strcmp(log_prefix(o.rules[i], ex,
+				    sizeof(ex)), strstr(rules, ": from ") != NULL ?
+				    "kakuri:c2:in" : "kakuri:c2") == 0, "%s: prefix %s",
+				    rules, ex);
 			rule_exprs(o.rules[i], ex, sizeof(ex));
 			if (strstr(rules, ", log"))
 				ck_assert_msg(strcmp(ex, "meta cmp meta cmp payload "

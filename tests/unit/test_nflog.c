@@ -19,6 +19,8 @@
 
 #define DST4		"192.0.2.66"
 #define DST6		"2001:db8::66"
+#define SRC4		"198.51.100.7"
+#define SRC6		"2001:db8:2::7"
 
 /* the packets a log rule copies: their network header first */
 enum packet {
@@ -45,7 +47,10 @@ packet(enum packet kind, uint8_t *p)
 	case V4_IHL_4:
 		p[0] = kind == V4_IHL_4 ? 0x44 : 0x45;
 		p[9] = IPPROTO_TCP;
+		inet_pton(AF_INET, SRC4, p + 12);
 		inet_pton(AF_INET, DST4, p + 16);
+		p[20] = 40000 >> 8;	/* a passing source port */
+		p[21] = 40000 & 0xff;
 		p[22] = 443 >> 8;
 		p[23] = 443 & 0xff;
 		if (kind == V4_FRAGMENT)
@@ -55,7 +60,10 @@ packet(enum packet kind, uint8_t *p)
 	case V6_SHORT:
 		p[0] = 0x60;
 		p[6] = IPPROTO_UDP;
+		inet_pton(AF_INET6, SRC6, p + 8);
 		inet_pton(AF_INET6, DST6, p + 24);
+		p[40] = 40000 >> 8;
+		p[41] = 40000 & 0xff;
 		p[42] = 0;
 		p[43] = 53;
 		return kind == V6_SHORT ? 39 : 48;
@@ -141,6 +149,16 @@ START_TEST(test_parse)
 		    0, 0, 0 },
 		{ "a list name longer than any list's", "kakuri:abcdefghijklmnopq",
 		    1001, V4_TCP, 0, -EBADMSG, 0, 0, 0 },
+		{ "from the list: the port tried", "kakuri:c2:in", -1, V4_TCP,
+		    0, 0, AF_INET, IPPROTO_TCP, 443 },
+		{ "from the list, IPv6", "kakuri:c2:in", -1, V6_UDP, 0, 0,
+		    AF_INET6, IPPROTO_UDP, 53 },
+		{ "no list name before :in", "kakuri::in", -1, V4_TCP, 0,
+		    -EBADMSG, 0, 0, 0 },
+		{ "a list name that is not a name", "kakuri:c2:out", -1, V4_TCP,
+		    0, -EBADMSG, 0, 0, 0 },
+		{ "a list name with a capital", "kakuri:C2", -1, V4_TCP, 0,
+		    -EBADMSG, 0, 0, 0 },
 		{ "not a packet", "kakuri:c2", 1001, V4_TCP, OTHER_TYPE,
 		    -ENOENT, 0, 0, 0 },
 	};
@@ -171,7 +189,11 @@ START_TEST(test_parse)
 }
 END_TEST
 
-/* The destination, and the longest list name there can be. */
+/*
+ * The listed host's address: the destination going to it, the source
+ * coming from it (":in"), never this host's; and the longest list name
+ * there can be.
+ */
 START_TEST(test_addresses)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE], text[INET6_ADDRSTRLEN];
@@ -181,6 +203,21 @@ START_TEST(test_addresses)
 	    &pk), 0);
 	ck_assert_str_eq(inet_ntop(AF_INET, pk.tuple.addr, text, sizeof(text)),
 	    DST4);
+	ck_assert(!pk.tuple.in);
+	ck_assert_int_eq(kd_nflog_parse(message(buf, "kakuri:c2:in", -1,
+	    V4_TCP, 0), &pk), 0);
+	ck_assert_str_eq(inet_ntop(AF_INET, pk.tuple.addr, text, sizeof(text)),
+	    SRC4);
+	ck_assert(pk.tuple.in);
+	ck_assert_uint_eq(pk.tuple.port, 443);	/* ours it tried, not its own */
+	ck_assert_uint_eq(pk.list_len, 2);
+	ck_assert(memcmp(pk.list, "c2", 2) == 0);
+	ck_assert_int_eq(kd_nflog_parse(message(buf,
+	    "kakuri:abcdefghijklmnop:in", -1, V6_UDP, 0), &pk), 0);
+	ck_assert_str_eq(inet_ntop(AF_INET6, pk.tuple.addr, text,
+	    sizeof(text)), SRC6);
+	ck_assert(pk.tuple.in);
+	ck_assert_uint_eq(pk.list_len, KD_BLOCK_NAME_MAX);
 	ck_assert_int_eq(kd_nflog_parse(message(buf, "kakuri:abcdefghijklmnop",
 	    -1, V6_UDP, 0), &pk), 0);
 	ck_assert_str_eq(inet_ntop(AF_INET6, pk.tuple.addr, text,
