@@ -570,6 +570,9 @@ apply_live(struct drill *dr)
 
 	kd_tables_spec(d, KK_MODE_ISOLATED, dr->id, KK_DRILL_TABLE, &spec);
 	spec.drill = true;
+	/* kakurid's own table keeps the block lists: no copy of them here */
+	spec.ipsets = NULL;
+	spec.nipsets = 0;
 	spec.gate_ms = dr->gate_ms;
 	/* never persist: the kernel removes it with kakurid's socket */
 	spec.table_flags = KK_NFT_F_OWNER;

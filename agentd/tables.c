@@ -34,7 +34,11 @@ kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
 	spec->no_bridge = d->no_bridge;
 	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
 	snprintf(spec->name, sizeof(spec->name), "%s", name);
-	/* the block lists in force hold in every mode (a drill's table has none) */
+	/*
+	 * The block lists in force hold in every mode.  A drill's table has
+	 * none (drill.c takes them off its spec, and rules.c builds none
+	 * for a drill spec): kakurid's own table keeps enforcing them.
+	 */
 	spec->ipsets = d->blocklists.ipsets;
 	spec->nipsets = d->blocklists.nipsets;
 	spec->log_group = (uint16_t)d->policy->block_log_group;

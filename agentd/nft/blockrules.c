@@ -58,6 +58,12 @@ add_block_ports(struct kk_nft_objects *o, const struct kk_nft_ipset *ip,
 	return err;
 }
 
+/*
+ * A drill's table has none: no rule of it looks them up, kakurid's own
+ * table keeps enforcing them, and a copy would double their kernel
+ * memory and lengthen the drill's commit and readback (its
+ * time-to-isolate).
+ */
 int
 kk_nft_add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 {
@@ -66,7 +72,7 @@ kk_nft_add_ipsets(struct kk_nft_objects *o, const struct kk_nft_spec *spec)
 	size_t i, k;
 	int err;
 
-	for (i = 0; i < spec->nipsets; i++) {
+	for (i = 0; !spec->drill && i < spec->nipsets; i++) {
 		ip = &spec->ipsets[i];
 		if (i >= KK_NFT_MAX_IPSETS || o->nsets >= KK_NFT_MAX_SETS)
 			return -E2BIG;

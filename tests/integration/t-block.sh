@@ -306,6 +306,24 @@ F=$(sign alice unblock --arg set=inb) && "$KAKURICTL" cosign -k "$PKI/bob.key" -
 check "... the list is ended again" test "$(send_result "$F")" = done
 ip -n "$NET" route del "$EPN4/32" dev to-ep src "$INB"
 
+echo "-- a live drill's table carries no copy of the lists (the real table keeps enforcing them)"
+printf '%s' '{"cmd":"drill","action":"start","kind":"live","duration":30}' >"$WORK/drill.json"
+raw_request "$WORK/drill.json" >"$WORK/drill.out"
+check "a live drill starts with 100,000+ ranges in force" jtrue .ok <"$WORK/drill.out"
+ip netns exec "$EP" nft list table inet kakuri_drill >"$WORK/drill.nft" 2>/dev/null
+echo "     the drill table's sets: $(grep -E '^\s*set ' "$WORK/drill.nft" | awk '{ print $2 }' | tr '\n' ' ')"
+check "the drill table has its gate and no IOC set, counter or block rule" eval \
+	'grep -qE "^\s*set drill_gate " "$WORK/drill.nft" &&
+	 ! grep -qE "_v[0-9]+_[46]|_drops|kakuri:" "$WORK/drill.nft"'
+check "the lists hold during the drill (kakurid's own table)" blocked "$EP" tcp "$(v4_of 0 5)" 8080
+printf '%s' '{"cmd":"drill","action":"stop"}' >"$WORK/drill.json"
+raw_request "$WORK/drill.json" >/dev/null
+printf '%s' '{"cmd":"drill-history","limit":1}' >"$WORK/drill.json"
+drill_over() { raw_request "$WORK/drill.json" | jq -e '.drills[0].end == "stop"' >/dev/null; }
+check_within "the drill ends at its stop" 10 drill_over
+check "its table was verified ($(raw_request "$WORK/drill.json" | jq -r '.drills[0].timings_ms | "committed \(.committed) ms, verified \(.verified) ms"'))" \
+	eval 'raw_request "$WORK/drill.json" | jq -e ".drills[0].timings_ms.verified != null" >/dev/null'
+
 echo "-- restart and boot restore put the lists back"
 stop_kakurid -TERM
 start_kakurid || die "kakurid starts again"

@@ -633,6 +633,81 @@ START_TEST(ipsets_are_checked)
 }
 END_TEST
 
+/* Whether o has a set called name. */
+static bool
+has_set(const struct kk_nft_objects *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nsets; i++)
+		if (strcmp(nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME),
+		    name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A live drill's table has no copy of the block lists: no interval set,
+ * no port set, no counter, no block rule; only its gate and the sets its
+ * isolated rows look up.  kakurid's own table (the same spec, no drill)
+ * has them all.
+ */
+START_TEST(drill_has_no_ipsets)
+{
+	static const char *const v4[] = { "198.51.100.0/24" };
+	static const uint16_t ports[] = { 443 };
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_ranges r;
+	struct kk_nft_ipset ip;
+	struct kk_nft_spec spec;
+	struct kk_nft_objects own, drill;
+	char c[128];
+	size_t i;
+
+	ck_assert_ptr_nonnull(p);
+	kk_policy_defaults(p);
+	ranges(&r, AF_INET, v4, 1);
+	memset(&ip, 0, sizeof(ip));
+	strcpy(ip.name, "ioc_v1_4");
+	ip.ranges = &r;
+	ip.block = KK_NFT_BLOCK_OUT | KK_NFT_BLOCK_IN;
+	ip.list = "ioc";
+	ip.version = 1;
+	ip.ports = ports;
+	ip.nports = 1;
+	memset(&spec, 0, sizeof(spec));
+	spec.mode = KK_MODE_ISOLATED;
+	spec.policy = p;
+	spec.ipsets = &ip;
+	spec.nipsets = 1;
+	spec.log_group = 7;
+	spec.log_rate = 10;
+	spec.log_unit = 1;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &own), 0);
+	ck_assert(has_set(&own, "ioc_v1_4") && has_set(&own, "ioc_v1_4p"));
+	ck_assert_uint_eq(own.nobjs, 1);	/* ioc_drops */
+	spec.drill = true;
+	spec.gate_ms = 1000;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &drill), 0);
+	ck_assert(has_set(&drill, KK_DRILL_GATE));
+	ck_assert_msg(!has_set(&drill, "ioc_v1_4") &&
+	    !has_set(&drill, "ioc_v1_4p"), "a drill's table has an IOC set");
+	for (i = 0; i < drill.nsets; i++)
+		ck_assert_msg(drill.ranges[i] == NULL, "set %s has ranges",
+		    nftnl_set_get_str(drill.sets[i], NFTNL_SET_NAME));
+	ck_assert_uint_eq(drill.nobjs, 0);
+	for (i = 0; i < drill.nrules; i++)
+		ck_assert_msg(strncmp(kk_nft_rule_comment(drill.rules[i], c,
+		    sizeof(c)), "block ", 6) != 0, "%s", c);
+	/* the rows' own sets, the gate instead of the list's two */
+	ck_assert_uint_eq(drill.nsets, own.nsets - 2 + 1);
+	kk_nft_objects_free(&drill);
+	kk_nft_objects_free(&own);
+	kk_nft_ranges_free(&r);
+	free(p);
+}
+END_TEST
+
 /*
  * Tampering that keeps the size: one element swapped for another, or a
  * change and a second one that brings the count back.  The count alone
@@ -845,6 +920,7 @@ KK_SUITE(nft_sets_suite, "nft_sets",
 	    KK_TEST(batch_of_100k_ranges_decodes),
 	    KK_TEST(refused_element_is_named),
 	    KK_TEST(ipsets_are_checked),
+	    KK_TEST(drill_has_no_ipsets),
 	    KK_TEST(swaps_change_the_digest),
 	    KK_TEST(plain_set_swap_is_seen),
 	    KK_TEST(check_reads_follow_the_generation),
