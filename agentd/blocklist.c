@@ -35,10 +35,10 @@
 /* the largest file: a list's ranges of both families, with its header */
 #define FILE_MAX	((size_t)KK_NFT_RANGES_MAX * 2 * (4 + 16) + 4096)
 
-static bool
-name_ok(const char *s)
+bool
+kd_blocklist_name_ok(const char *s, size_t n)
 {
-	size_t i, n = strlen(s);
+	size_t i;
 
 	if (n == 0 || n > KD_BLOCK_NAME_MAX || s[0] < 'a' || s[0] > 'z')
 		return false;
@@ -281,7 +281,8 @@ kd_blocklist_parse(const json_t *args, const struct kk_policy *p,
 		}
 	}
 	v = json_object_get(args, KW_SET);
-	if (!json_is_string(v) || !name_ok(json_string_value(v))) {
+	if (!json_is_string(v) || !kd_blocklist_name_ok(json_string_value(v),
+	    json_string_length(v))) {
 		kk_explain(why, whylen, "set must be a name of 1 to %d of a-z, "
 		    "0-9, _ (a letter first)", KD_BLOCK_NAME_MAX);
 		goto fail;
@@ -633,9 +634,9 @@ head_load(const char *buf, size_t end, size_t *pos, const char *name,
 	char val[128];
 
 	if (line(buf, end, pos, "set", val, sizeof(val)) < 0 ||
-	    !name_ok(val) || strcmp(val, name) != 0)
+	    !kd_blocklist_name_ok(val, strlen(val)) || strcmp(val, name) != 0)
 		return -EBADMSG;
-	memcpy(b->name, val, strlen(val) + 1);	/* name_ok: short enough */
+	memcpy(b->name, val, strlen(val) + 1);	/* checked: short enough */
 	if (line(buf, end, pos, "version", val, sizeof(val)) < 0 ||
 	    number(val, UINT32_MAX, &v) < 0 || v == 0)
 		return -EBADMSG;

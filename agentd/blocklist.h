@@ -57,6 +57,8 @@ void kd_blocklist_free(struct kd_blocklist *b);
 int kd_blocklist_setname(const struct kd_blocklist *b, int i, char *buf,
     size_t len);
 const char *kd_blocklist_dir_name(unsigned dir);
+/* Whether s (n bytes) is a list's name: [a-z][a-z0-9_]*, 1 to 16 of them. */
+bool kd_blocklist_name_ok(const char *s, size_t n);
 size_t kd_blocklist_ranges(const struct kd_blocklist *b);
 
 struct kd_blocklist *kd_blocklists_find(const struct kd_blocklists *ls,

@@ -207,21 +207,6 @@ attrs_of(const struct nlmsghdr *nlh, struct attrs *at)
 	    -EBADMSG : 0;
 }
 
-/* Whether s (len bytes) is a list's name: [a-z][a-z0-9_]*, not too long. */
-static bool
-list_name(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > KD_BLOCK_NAME_MAX || s[0] < 'a' || s[0] > 'z')
-		return false;
-	for (i = 1; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return false;
-	return true;
-}
-
 int
 kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk)
 {
@@ -251,8 +236,9 @@ kd_nflog_parse(const struct nlmsghdr *nlh, struct kd_nflog_packet *pk)
 		pk->list_len -= suf;
 		pk->tuple.in = true;
 	}
-	if (!list_name(pk->list, pk->list_len) || at.payload == NULL ||
-	    (at.uid != NULL && mnl_attr_validate(at.uid, MNL_TYPE_U32) < 0))
+	if (!kd_blocklist_name_ok(pk->list, pk->list_len) ||
+	    at.payload == NULL || (at.uid != NULL &&
+	    mnl_attr_validate(at.uid, MNL_TYPE_U32) < 0))
 		return -EBADMSG;
 	if (at.uid != NULL) {
 		pk->tuple.uid = ntohl(mnl_attr_get_u32(at.uid));

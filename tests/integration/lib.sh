@@ -297,6 +297,18 @@ remote_tls_conf() { echo "tls: { client_ca = \"$PKI/ca.pem\"; };"; }
 
 agent_init() { "$KAKURID" --init -f "$POLICY" 2>/dev/null; }
 
+# block_trust: trust.conf with alice allowed every role a block list
+# test needs (block and unblock too) and bob release, two to release
+block_trust() {
+	cat >"$PKI/trust.conf" <<EOT
+keys = (
+  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status", "block", "unblock" ]; },
+  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; }
+);
+thresholds = { release = 2; };
+EOT
+}
+
 # collector_agent [REPORT-KEYS]: the topology, the PKI, and an agent that
 # reports to a collector on the CSIRT peer (port 7444, its key pinned),
 # with more keys of report: if given; COL is where that collector stores,

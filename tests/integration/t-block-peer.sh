@@ -12,13 +12,7 @@ need
 echo "== block lists and a management peer added later"
 topology || die topology
 pki_setup || die "PKI setup"
-cat >"$PKI/trust.conf" <<EOT
-keys = (
-  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status", "block", "unblock" ]; },
-  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; }
-);
-thresholds = { release = 2; };
-EOT
+block_trust
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
 AGENT_ID=$(agent_init)
 NEIGHBOUR=198.51.100.21

@@ -17,13 +17,7 @@ need
 echo "== block: IOC block lists at 100k scale"
 topology || die topology
 pki_setup || die "PKI setup"
-cat >"$PKI/trust.conf" <<EOT
-keys = (
-  { id = "alice"; public_key = "$PKI/alice.pub"; roles = [ "isolate", "release", "status", "block", "unblock" ]; },
-  { id = "bob";   public_key = "$PKI/bob.pub";   roles = [ "release" ]; }
-);
-thresholds = { release = 2; };
-EOT
+block_trust
 COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
 COL="$WORK/collected"
 write_policy "$(remote_agent_conf)" "$(remote_tls_conf)

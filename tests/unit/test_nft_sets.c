@@ -38,6 +38,27 @@ ranges(struct kk_nft_ranges *r, int af, const char *const *text, size_t n)
 	ck_assert_int_eq(kk_nft_ranges_seal(r), 0);
 }
 
+/*
+ * spec as the set tests build it: the defaults of a new policy p, one
+ * interval set ip over r named name ("" for none), in mode.
+ */
+static void
+one_ipset(struct kk_nft_spec *spec, struct kk_nft_ipset *ip,
+    struct kk_nft_ranges *r, const char *name, enum kk_mode mode,
+    struct kk_policy *p)
+{
+	ck_assert_ptr_nonnull(p);
+	kk_policy_defaults(p);
+	memset(ip, 0, sizeof(*ip));
+	snprintf(ip->name, sizeof(ip->name), "%s", name);
+	ip->ranges = r;
+	memset(spec, 0, sizeof(*spec));
+	spec->mode = mode;
+	spec->policy = p;
+	spec->ipsets = ip;
+	spec->nipsets = 1;
+}
+
 static void
 range_is(const struct kk_nft_ranges *r, size_t i, const char *want)
 {
@@ -544,16 +565,8 @@ START_TEST(refused_element_is_named)
 	size_t i;
 	int k = 0;
 
-	ck_assert_ptr_nonnull(p);
-	kk_policy_defaults(p);
 	ranges(&r, AF_INET, v4, 3);
-	memset(&ip, 0, sizeof(ip));
-	strcpy(ip.name, "blk4");
-	ip.ranges = &r;
-	memset(&spec, 0, sizeof(spec));
-	spec.policy = p;
-	spec.ipsets = &ip;
-	spec.nipsets = 1;
+	one_ipset(&spec, &ip, &r, "blk4", KK_MODE_OPEN, p);
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
 	memset(&plan, 0, sizeof(plan));
 	plan.family = NFPROTO_INET;
@@ -601,16 +614,8 @@ START_TEST(ipsets_are_checked)
 	struct kk_nft_spec spec;
 	struct kk_nft_objects o;
 
-	ck_assert_ptr_nonnull(p);
-	kk_policy_defaults(p);
 	ranges(&r, AF_INET, v4, 1);
-	memset(&ip, 0, sizeof(ip));
-	ip.ranges = &r;
-	memset(&spec, 0, sizeof(spec));
-	spec.mode = KK_MODE_EGRESS;
-	spec.policy = p;
-	spec.ipsets = &ip;
-	spec.nipsets = 1;
+	one_ipset(&spec, &ip, &r, "", KK_MODE_EGRESS, p);
 	/* no name; the name of a set of the rules */
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), -EINVAL);
 	strcpy(ip.name, "mail_tcp");
@@ -664,22 +669,13 @@ START_TEST(drill_has_no_ipsets)
 	char c[128];
 	size_t i;
 
-	ck_assert_ptr_nonnull(p);
-	kk_policy_defaults(p);
 	ranges(&r, AF_INET, v4, 1);
-	memset(&ip, 0, sizeof(ip));
-	strcpy(ip.name, "ioc_v1_4");
-	ip.ranges = &r;
+	one_ipset(&spec, &ip, &r, "ioc_v1_4", KK_MODE_ISOLATED, p);
 	ip.block = KK_NFT_BLOCK_OUT | KK_NFT_BLOCK_IN;
 	ip.list = "ioc";
 	ip.version = 1;
 	ip.ports = ports;
 	ip.nports = 1;
-	memset(&spec, 0, sizeof(spec));
-	spec.mode = KK_MODE_ISOLATED;
-	spec.policy = p;
-	spec.ipsets = &ip;
-	spec.nipsets = 1;
 	spec.log_group = 7;
 	spec.log_rate = 10;
 	spec.log_unit = 1;
