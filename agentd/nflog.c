@@ -315,10 +315,9 @@ hits_json(const struct tally *t)
 }
 
 /* One "blocked" report per list that had hits since the last one. */
-static int
-on_timer(sd_event_source *s, uint64_t usec, void *arg)
+static void
+report_hits(struct kd *d)
 {
-	struct kd *d = arg;
 	struct kd_nflog *nf = d->nflog;
 	const struct kd_blocklist *b;
 	char id[KK_EPISODE_HEX + 1], from[40], to[40];
@@ -347,6 +346,14 @@ on_timer(sd_event_source *s, uint64_t usec, void *arg)
 		json_decref(body);
 	}
 	nf->nt = 0;
+}
+
+static int
+on_timer(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct kd *d = arg;
+
+	report_hits(d);
 	sd_event_source_set_time(s, usec + (uint64_t)
 	    d->policy->block_report_interval * 1000000);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
@@ -428,7 +435,7 @@ kd_nflog_reload(struct kd *d)
 		return;
 	/* what the old group counted is reported, then read the new one */
 	if (nf != NULL)
-		on_timer(nf->timer, 0, d);
+		report_hits(d);
 	kd_nflog_stop(d);
 	if ((err = kd_nflog_start(d)) < 0)
 		kk_log(LOG_ERR, KK_MID_POLICY, "blocklists: NFLOG group %d "
