@@ -387,6 +387,7 @@ collector_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
 	char id[KK_AGENT_ID_HEX + 1];
 	X509 *x;
 	BIO *mem;
+	bool pin;
 	int r = -EKEYREJECTED;
 
 	*why = "the collector's certificate chain is unreadable";
@@ -403,15 +404,24 @@ collector_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
 		goto out;
 	/*
 	 * Nothing to check it against (report.ca unreadable, or gone with a
-	 * reload, and no pin): no ack counts, fail closed.
+	 * reload): no ack counts, fail closed, a pin or not.
 	 */
-	if (d->courier->ca == NULL && d->policy->collector_id[0] == '\0') {
-		*why = "no report.ca loaded and no report.collector_id: the "
-		    "collector's ack cannot be checked";
+	if (d->courier->ca == NULL && (d->policy->report_ca[0] != '\0' ||
+	    d->policy->collector_id[0] == '\0')) {
+		*why = "report.ca not loaded and no report.collector_id, or "
+		    "report.ca unreadable: the collector's ack cannot be "
+		    "checked";
+		goto out;
+	}
+	/* through the broker no address names it: only a pin can (parse.c) */
+	pin = d->policy->collector_id[0] != '\0';
+	if (!pin && d->policy->collector[0] == '\0') {
+		*why = "acks through the broker need report.collector_id";
 		goto out;
 	}
 	if ((r = kk_collector_identity(sk_X509_value(chain, 0), chain,
-	    d->courier->ca, key, id, why)) < 0)
+	    d->courier->ca, pin ? NULL : d->policy->collector, key, id,
+	    why)) < 0)
 		goto out;
 	if (d->policy->collector_id[0] != '\0' &&
 	    strcmp(id, d->policy->collector_id) != 0) {

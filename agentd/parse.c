@@ -403,6 +403,19 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 		rc = -EINVAL;
 		goto out;
 	}
+	if (np->report_ca[0] != '\0' && np->collector[0] == '\0' &&
+	    np->collector_id[0] == '\0') {
+		/*
+		 * the CA certifies the agents too: without the collector's
+		 * address to look for in its certificate, any agent's would
+		 * pass for it (acks through the broker)
+		 */
+		kk_cfg_fail(&l, 0, "report.ca without report.collector cannot "
+		    "tell the collector from an agent: set "
+		    "report.collector_id");
+		rc = -EINVAL;
+		goto out;
+	}
 	if (np->fleet_broker[0] != '\0' && (np->fleet_ca[0] == '\0' ||
 	    np->fleet_cert[0] == '\0')) {
 		/* the broker relays commands: never one nobody authenticated */

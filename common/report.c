@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "kakuri.h"
 #include "report.h"
@@ -138,10 +140,13 @@ kk_ack_check(const uint8_t *buf, size_t len, EVP_PKEY *collector,
 
 int
 kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
-    EVP_PKEY **key, char id[KK_AGENT_ID_HEX + 1], const char **why)
+    const char *at, EVP_PKEY **key, char id[KK_AGENT_ID_HEX + 1],
+    const char **why)
 {
 	const char *err;
 	EVP_PKEY *k = NULL;
+	struct kk_addr addr;
+	uint16_t port;
 	int r = -EKEYREJECTED;
 
 	*key = NULL;
@@ -155,6 +160,20 @@ kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted, X509_STORE *ca,
 	    &err)) < 0) {
 		*why = r == -ENOMEM ? "out of memory" : "the collector's "
 		    "certificate does not chain to report.ca";
+		goto out;
+	}
+	/*
+	 * A CA certifies every agent too: what makes its certificate the
+	 * collector's is the collector's address in it (RFC 6125, as the
+	 * broker's), or else a pin.
+	 */
+	r = -EKEYREJECTED;
+	if (ca != NULL && at != NULL && (kk_endpoint_parse(at, &addr,
+	    &port) < 0 || X509_check_ip(leaf, (const unsigned char *)&addr.a,
+	    addr.family == AF_INET ? sizeof(addr.a.v4) : sizeof(addr.a.v6),
+	    0) != 1)) {
+		*why = "the collector's certificate does not name its address "
+		    "(report.collector)";
 		goto out;
 	}
 	r = 0;

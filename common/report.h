@@ -51,10 +51,12 @@ int kk_ack_check(const uint8_t *buf, size_t len, EVP_PKEY *collector,
 /*
  * A collector's identity: the Ed25519 key of its TLS certificate, and its
  * id (as an agent id: SHA-256 of the raw key).  With ca, the certificate
- * must chain to it (untrusted: the intermediates it came with).
+ * must chain to it (untrusted: the intermediates it came with) and, with
+ * at (the collector's "ADDR:PORT"), carry ADDR as an IP address name;
+ * at NULL only where a pinned id decides, which the caller checks.
  */
 int kk_collector_identity(X509 *leaf, STACK_OF(X509) *untrusted,
-    X509_STORE *ca, EVP_PKEY **key, char id[KK_AGENT_ID_HEX + 1],
-    const char **why);
+    X509_STORE *ca, const char *at, EVP_PKEY **key,
+    char id[KK_AGENT_ID_HEX + 1], const char **why);
 
 #endif

@@ -113,18 +113,21 @@ agent_identity(struct agentconn *ac, bool have_ca, const char *pin,
 	return pinned(ac, have_ca, pin, "agent", err, errlen);
 }
 
-/* A collector is the key of its own certificate (report.h). */
+/*
+ * A collector is the key of its own certificate (report.h), which a CA
+ * alone vouches for only with addr in it.
+ */
 static int
-collector_identity(struct agentconn *ac, bool have_ca, const char *pin,
-    char *err, size_t errlen)
+collector_identity(struct agentconn *ac, bool have_ca, const char *addr,
+    const char *pin, char *err, size_t errlen)
 {
 	const char *why = "";
 	SSL_CTX *ctx = SSL_get_SSL_CTX(ac->ssl);
 
 	if (kk_collector_identity(SSL_get0_peer_certificate(ac->ssl),
 	    SSL_get_peer_cert_chain(ac->ssl), have_ca ?
-	    SSL_CTX_get_cert_store(ctx) : NULL, &ac->identity, ac->id,
-	    &why) < 0) {
+	    SSL_CTX_get_cert_store(ctx) : NULL, pin == NULL ? addr : NULL,
+	    &ac->identity, ac->id, &why) < 0) {
 		snprintf(err, errlen, "%s", why);
 		return EX_UNREACHABLE;
 	}
@@ -169,7 +172,8 @@ agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
 		return EX_UNREACHABLE;
 	}
 	if (cfg->collector)
-		return collector_identity(ac, cfg->have_ca, pin, err, errlen);
+		return collector_identity(ac, cfg->have_ca, addr, pin, err,
+		    errlen);
 	return agent_identity(ac, cfg->have_ca, pin, err, errlen);
 }
 

@@ -231,7 +231,8 @@ table_present() { ip netns exec "$EP" nft list table inet kakuri >/dev/null 2>&1
 
 # --- signed commands: a CSIRT CA, operator certificates, signing keys ---
 PKI="$WORK/pki"
-# pki_setup: CSIRT CA + operator cert, a rogue CA + cert, keys alice (isolate,
+# pki_setup: CSIRT CA + operator cert (also the collector's, naming PEER4
+# and PEER6), a rogue CA + cert, keys alice (isolate,
 # release, status), bob (release), carol (status); release needs 2 signers.
 pki_setup() {
 	mkdir -p "$PKI" && (
@@ -241,7 +242,10 @@ pki_setup() {
 		openssl req -x509 -new -key $ca.key -subj "/CN=$ca" -days 2 -out $ca.pem 2>/dev/null || exit 1
 		openssl genpkey -algorithm ed25519 -out op-$ca.key 2>/dev/null &&
 		openssl req -new -key op-$ca.key -subj "/CN=operator-$ca" -out op-$ca.csr 2>/dev/null &&
+		# op-ca is the collector's certificate too: it names the
+		# collector's addresses, which report.ca alone looks for
 		openssl x509 -req -in op-$ca.csr -CA $ca.pem -CAkey $ca.key -CAcreateserial \
+			-extfile <(echo "subjectAltName=IP:$PEER4,IP:$PEER6") \
 			-days 2 -out op-$ca.crt 2>/dev/null || exit 1
 	done
 	for k in alice bob carol; do "$KAKURICTL" keygen $k >/dev/null || exit 1; done

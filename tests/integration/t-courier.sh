@@ -257,9 +257,26 @@ check_within "an agent whose identity the collector's --ca did not certify: refu
 	grep -q "does not chain to the CA" "$WORK/col.err"
 check "... and nothing of it was stored" test "$(wc -l <"$COL/index.jsonl")" = "$N2"
 collector_stop
-collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
+# another agent's certificate from the same CA (every agent has one),
+# naming its own address: it chains to report.ca, but is no collector
+(cd "$PKI" && openssl genpkey -algorithm ed25519 -out other.key 2>/dev/null &&
+	openssl req -new -key other.key -subj "/CN=agent-other" -out other.csr 2>/dev/null &&
+	openssl x509 -req -in other.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+		-extfile <(echo "subjectAltName=IP:192.0.2.77") -days 2 -out other.crt 2>/dev/null) ||
+	die "another agent's certificate"
+rm -rf "$WORK/posed"
+COLSAVE=$COL COL="$WORK/posed"
+collector "$PKI/other.crt" "$PKI/other.key" --agents "$WORK/agents" || die "the posing collector starts"
+N3=$(outbox_count)
 cycle 12 >/dev/null
-check_within "report.ca that certified the collector, an agent it lists: delivered" 30 outbox_empty
+check_within "another agent's certificate of report.ca, posing as the collector: refused by the courier" 10 \
+	waiting_says "does not name its address"
+check "... nothing reached it, and everything waits" bash -c \
+	"! ls '$COL'/*/*.json >/dev/null 2>&1 && [ \$('$KAKURICTL' -s '$SOCK' outbox --json | jq -r .count) -ge $((N3 + 2)) ]"
+collector_stop
+COL=$COLSAVE
+collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
+check_within "report.ca that certified the collector, naming its address, an agent it lists: delivered" 30 outbox_empty
 collector_stop
 
 # --- a report indexed twice is one report ---

@@ -93,16 +93,25 @@ report: { $1 };"
 refused_acks() { ctl log --json | jq '[.entries[] | select(.action == "courier" and .result == "ack-refused")] | length'; }
 report_now() { ctl report --category other --what "$1" >/dev/null; }
 acks_refused_since() { [ "$(refused_acks)" -gt "$1" ]; }
-reload_to "ca = \"$PKI/rogue.pem\";"
+PIN="collector_id = \"$("$KAKURICTL" agent-id "$PKI/op-ca.crt")\";"
+# through the broker no address names the collector: a CA alone would
+# take any agent's certificate for it, and the policy says so
+write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
+	"$(fleet_conf "$PKI" '"tokyo"')
+report: { ca = \"$PKI/ca.pem\"; };"
+"$KAKURID" -n -f "$POLICY" >"$WORK/caonly.out" 2>&1; rc=$?
+check "report.ca alone through the broker: the policy is refused, naming report.collector_id" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'cannot tell the collector from an agent: set report.collector_id' '$WORK/caonly.out'"
+reload_to "ca = \"$PKI/rogue.pem\"; $PIN"
 n=$(refused_acks)
 report_now "after a reload to a CA that did not issue the collector"
-check_within "report.ca is another CA now: the collector's ack is refused" 20 acks_refused_since "$n"
+check_within "report.ca is another CA now (the pin still the collector's): the collector's ack is refused" 20 acks_refused_since "$n"
 check "... and the report stays in the outbox" bash -c "ls '$STATE'/outbox/*.dsse >/dev/null 2>&1"
 printf 'not a certificate\n' >"$WORK/garbage-ca.pem"
-reload_to "ca = \"$WORK/garbage-ca.pem\";"
+reload_to "ca = \"$WORK/garbage-ca.pem\"; $PIN"
 n=$(refused_acks)
 report_now "with a report.ca that cannot be read as one"
-check_within "report.ca unreadable and no pin: no ack counts (fail closed)" 20 acks_refused_since "$n"
+check_within "report.ca unreadable, a pin or not: no ack counts (fail closed)" 20 acks_refused_since "$n"
 check "... the audit says why" audit_has '.action == "courier" and .result == "ack-refused" and (.why | test("cannot be checked"))'
 check "... and nothing left the outbox" bash -c "[ \$(ls '$STATE'/outbox/*.dsse | wc -l) -ge 2 ]"
 reload_to "collector_id = \"$("$KAKURICTL" agent-id "$PKI/op-ca.crt")\";"

@@ -533,6 +533,9 @@ static const struct hostile {
 	    "fleet.broker must be \"\" or \"mqtts://ADDR:PORT\"" },
 	{ FIX("fleet_no_ca"), -EINVAL, 0,
 	    "fleet.broker needs fleet.ca and fleet.cert" },
+	{ FIX("report_ca_broker"), -EINVAL, 0,
+	    "report.ca without report.collector cannot tell the collector "
+	    "from an agent: set report.collector_id" },
 	{ FIX("fleet_hostname"), -EINVAL, 14,
 	    "fleet.broker: 'broker.example.org:8883': not an IP literal" },
 	{ FIX("fleet_wildcard_group"), -EINVAL, 14,

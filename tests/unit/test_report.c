@@ -14,6 +14,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "report.h"
 #include "sign.h"
@@ -186,6 +187,20 @@ START_TEST(report_size_is_capped)
 }
 END_TEST
 
+/* x again, naming names (subjectAltName), self-signed by key */
+static X509 *
+with_ip_names(X509 *x, EVP_PKEY *key, const char *names)
+{
+	X509_EXTENSION *ext;
+
+	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, names);
+	ck_assert_ptr_nonnull(ext);
+	ck_assert_int_eq(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+	ck_assert_int_gt(X509_sign(x, key, NULL), 0);
+	return x;
+}
+
 START_TEST(collector_is_its_certificate_key)
 {
 	EVP_PKEY *col = key(), *got = NULL;
@@ -199,23 +214,52 @@ START_TEST(collector_is_its_certificate_key)
 	ck_assert_int_eq(kk_cert_load(path, &x), 0);
 	ck_assert_int_eq(kk_key_id(col, want), 0);
 	/* pinned: the id of the certificate's key */
-	ck_assert_int_eq(kk_collector_identity(x, NULL, NULL, &got, id, &why),
-	    0);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, NULL, NULL, &got, id,
+	    &why), 0);
 	ck_assert_str_eq(id, want);
 	ck_assert_int_eq(EVP_PKEY_eq(got, col), 1);
 	EVP_PKEY_free(got);
 	/* CA mode: a certificate the CA did not issue is refused */
 	ca = X509_STORE_new();
 	ck_assert_ptr_nonnull(ca);
-	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, &got, id, &why),
-	    -EKEYREJECTED);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, NULL, &got, id,
+	    &why), -EKEYREJECTED);
 	ck_assert_ptr_null(got);
 	ck_assert_str_eq(id, "");
-	/* ... and one the store trusts is taken */
+	/* ... and one the store trusts is taken where a pin decides */
 	ck_assert_int_eq(X509_STORE_add_cert(ca, x), 1);
-	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, &got, id, &why),
-	    0);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, NULL, &got, id,
+	    &why), 0);
 	EVP_PKEY_free(got);
+	/*
+	 * A CA alone: the store trusts the certificate (as it would any
+	 * agent's of that CA), but it does not name the collector's address
+	 */
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, "192.0.2.10:7444",
+	    &got, id, &why), -EKEYREJECTED);
+	ck_assert_ptr_null(got);
+	ck_assert_str_eq(why, "the collector's certificate does not name its "
+	    "address (report.collector)");
+	X509_STORE_free(ca);
+	/* one that names 192.0.2.10 and 2001:db8::10 is that collector only */
+	x = with_ip_names(x, col, "IP:192.0.2.10,IP:2001:db8::10");
+	ca = X509_STORE_new();
+	ck_assert_ptr_nonnull(ca);
+	ck_assert_int_eq(X509_STORE_add_cert(ca, x), 1);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, "192.0.2.10:7444",
+	    &got, id, &why), 0);
+	ck_assert_str_eq(id, want);
+	EVP_PKEY_free(got);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca,
+	    "[2001:db8::10]:7444", &got, id, &why), 0);
+	EVP_PKEY_free(got);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, "192.0.2.11:7444",
+	    &got, id, &why), -EKEYREJECTED);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, "[2001:db8::1]:7444",
+	    &got, id, &why), -EKEYREJECTED);
+	ck_assert_int_eq(kk_collector_identity(x, NULL, ca, "not an address",
+	    &got, id, &why), -EKEYREJECTED);
+	ck_assert_ptr_null(got);
 	X509_STORE_free(ca);
 	X509_free(x);
 	EVP_PKEY_free(col);
