@@ -194,17 +194,18 @@ $(OBJDIR)/forker: tests/integration/forker.c $(PROG_SRC) tests/progutil.h
 	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -o $@ $< $(PROG_SRC)
 
 # hostile input for the evidence tests: a FUSE server that stops
-# answering, a status prober, a pid reuser, an LD_PRELOAD library
+# answering, a status prober, a pid reuser, an LD_PRELOAD library; a
+# disk whose sync fails (syncfail.so, the collector's)
 $(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse: $(OBJDIR)/%: tests/integration/%.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< \
 		$(PROG_SRC)
 
-$(OBJDIR)/evilpreload.so: tests/integration/evilpreload.c
+$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so: $(OBJDIR)/%.so: tests/integration/%.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
-	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $<
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 # attacks on the CSIRT port: squatting it, handshake floods
 $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
@@ -232,7 +233,7 @@ $(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
 
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
-	$(OBJDIR)/evilpreload.so $(OBJDIR)/netstress $(OBJDIR)/hog \
+	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))

@@ -102,6 +102,8 @@ send_answers(struct colbroker *cb, struct col_conn *cn)
 		note("syncfs: %s: nothing acked", strerror(errno));
 		goto out;
 	}
+	if (cn->dirty)
+		col_synced(cb->col);
 	cn->dirty = false;
 	kk_fleet_agent_topic(topic, sizeof(topic), cn->agent, "ack");
 	while (off + 4 <= cn->out_len) {

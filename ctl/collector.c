@@ -9,7 +9,8 @@
  * acked with a signature of the collector's own key over (agent, id,
  * sha256).  A report already stored is acked again without a second
  * copy.  One line per stored report on stdout (the journal under
- * systemd); --exec runs a program with the stored file's path, no shell.
+ * systemd); --exec runs a program with the stored file's path, no shell;
+ * both once the sync has put the report on disk (col_synced).
  *
  * One process, one sd-event loop, non-blocking TLS; every connection
  * holds at most one frame of a report (2 MiB) and its answer, and the
@@ -136,6 +137,7 @@ col_agent_listed(struct collector *col, const char *id)
 /* ---- --exec: the ticketing system's hook, no shell, bounded ---- */
 
 static void exec_next(struct collector *col);
+static void exec_for(struct collector *col, const char *path);
 
 static int
 on_exec_exit(sd_event_source *s, const siginfo_t *si, void *arg)
@@ -180,6 +182,50 @@ exec_next(struct collector *col)
 			col->nexec++;
 		free(path);
 	}
+}
+
+/*
+ * A stored report is announced only once it is on disk: a ticket opened,
+ * or a line a SIEM took, for a report a power cut then lost would name
+ * nothing the agent still holds (it was not acked: the agent sends it
+ * again, and a resend of what is stored is not announced twice).
+ */
+static void
+announce_after_sync(struct collector *col, char *line, const char *path)
+{
+	char *copy = strdup(path);
+
+	if (col->nunsynced == COL_UNSYNCED_MAX && syncfs(col->dirfd) == 0)
+		col_synced(col);
+	if (line == NULL || copy == NULL ||
+	    col->nunsynced == COL_UNSYNCED_MAX) {
+		fprintf(stderr, "collector: %s: stored, not announced (%s)\n",
+		    path, line == NULL || copy == NULL ? "out of memory" :
+		    "the disk does not sync");
+		free(line);
+		free(copy);
+		return;
+	}
+	col->unsynced[col->nunsynced].line = line;
+	col->unsynced[col->nunsynced].path = copy;
+	col->nunsynced++;
+}
+
+void
+col_synced(struct collector *col)
+{
+	size_t i;
+
+	for (i = 0; i < col->nunsynced; i++) {
+		printf("%s\n", col->unsynced[i].line);
+		free(col->unsynced[i].line);
+	}
+	fflush(stdout);
+	for (i = 0; i < col->nunsynced; i++) {
+		exec_for(col, col->unsynced[i].path);
+		free(col->unsynced[i].path);
+	}
+	col->nunsynced = 0;
 }
 
 static void
@@ -440,7 +486,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	struct collector *col = cn->col;
 	const char *id = json_string_value(json_object_get(p, KW_ID));
 	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[64];
-	char *old = NULL;
+	char *old = NULL, *line;
 	size_t oldlen;
 	bool damaged = false;
 	int r;
@@ -483,13 +529,14 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		return r;
 	col->stored++;
 	/* the agent's text, one line: no escape or line break of its own */
-	printf("report %s %s from %.16s (%s) seq %lld: %s\n",
+	if (asprintf(&line, "report %s %s from %.16s (%s) seq %lld: %s",
 	    ctl_text(p, KW_TYPE, "?", type, sizeof(type)), id, cn->agent,
 	    ctl_text(json_object_get(p, KW_HOST), KW_HOSTNAME, "?", hostname,
 	    sizeof(hostname)),
-	    (long long)json_integer_value(json_object_get(p, KW_SEQ)), path);
-	fflush(stdout);
-	exec_for(col, path);
+	    (long long)json_integer_value(json_object_get(p, KW_SEQ)),
+	    path) < 0)
+		line = NULL;
+	announce_after_sync(col, line, path);
 	return 0;
 }
 
@@ -730,6 +777,8 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 			conn_close(cn);
 			return 0;
 		}
+		if (cn->dirty)
+			col_synced(col);
 		cn->dirty = false;
 	}
 }
@@ -813,4 +862,14 @@ col_close_all(struct collector *col)
 {
 	while (!LIST_EMPTY(&col->conns))
 		conn_close(LIST_FIRST(&col->conns));
+	/* what a failed sync left unannounced, if it gets on disk now */
+	if (col->nunsynced > 0 && syncfs(col->dirfd) == 0)
+		col_synced(col);
+	for (; col->nunsynced > 0; col->nunsynced--) {
+		fprintf(stderr, "collector: %s: stored, not announced (the "
+		    "disk does not sync)\n",
+		    col->unsynced[col->nunsynced - 1].path);
+		free(col->unsynced[col->nunsynced - 1].line);
+		free(col->unsynced[col->nunsynced - 1].path);
+	}
 }

@@ -26,6 +26,8 @@
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 #define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
+/* stored, announced (stdout, --exec) once a sync has put them on disk */
+#define COL_UNSYNCED_MAX	1024
 #define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
 #define COL_PIPELINE		64	/* reports of a connection answered at once */
 
@@ -64,6 +66,11 @@ struct collector {
 	unsigned nexec;
 	char *exec_queue[COL_EXEC_QUEUE];
 	size_t exec_head, exec_n;
+	struct col_unsynced {
+		char *line;		/* its stdout line */
+		char *path;		/* for --exec */
+	} unsynced[COL_UNSYNCED_MAX];
+	size_t nunsynced;
 	LIST_HEAD(, col_conn) conns;
 	unsigned nconns, npreauth;
 	unsigned long stored, acked, refused;
@@ -76,6 +83,11 @@ int col_load_agents(struct collector *col, const char *path);
 int col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg);
 /* Every connection closed (at the end). */
 void col_close_all(struct collector *col);
+/*
+ * A sync succeeded: every report stored before it is on disk, and only
+ * now announced, its stdout line printed and --exec run for it.
+ */
+void col_synced(struct collector *col);
 /* Is the agent id in --agents? */
 bool col_agent_listed(struct collector *col, const char *id);
 /*

@@ -9,10 +9,14 @@
 # lists every stored report.  Then the fragment a crash in the middle of
 # an append leaves, planted before the collector starts, naming a report
 # stored but not yet acked: it is cut off, that report and the next are
-# indexed and listed.
+# indexed and listed.  Last, a disk whose sync fails (syncfail.so):
+# nothing is acked, and the report is announced (stdout, --exec) only
+# after a sync that succeeds, once.
 . "$(dirname "$0")/lib.sh"
 need
-echo "== collector: index.jsonl on a full disk and after a torn append"
+B="$TOP/build"
+need_built "$B/syncfail.so"
+echo "== collector: index.jsonl on a full disk, after a torn append, and a failing sync"
 collector_agent
 COL="$WORK/collected"
 mkdir -p "$COL"
@@ -152,6 +156,39 @@ check "the report named by the fragment is indexed once (the fragment did not co
 check "the report after it is indexed once" indexed_once "$RY"
 check "kakurictl reports lists both, verified" eval 'listed "$RX" && listed "$RY"'
 check "the collector said it cut the torn line off" grep -q 'index.jsonl: .*cut off' "$WORK/col.err"
+
+# --- a sync that fails: a report is announced (its stdout line, --exec)
+# --- only once it is on disk ---
+collector_stop
+HOOK="$WORK/hook.sh"
+# the hook notes its path, and whether the disk still failed then
+printf '#!/bin/sh\nif [ -e "%s" ]; then s=unsynced; else s=synced; fi\nprintf "%%s %%s\\n" "$1" "$s" >>"%s"\n' \
+	"$WORK/syncfail" "$WORK/hooked" >"$HOOK"
+chmod 0755 "$HOOK"
+: >"$WORK/hooked"
+: >"$WORK/syncfail"
+: >"$WORK/col.out"
+ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" SYNCFAIL="$WORK/syncfail" \
+	"$KAKURICTL" collector --listen "[::]:7444" --dir "$COL" --cert "$PKI/op-ca.crt" \
+	--key "$PKI/op-ca.key" --agents "$WORK/agents" --exec "$HOOK" \
+	>>"$WORK/col.out" 2>>"$WORK/col.err" &
+COLPID=$!
+PIDS+=($COLPID)
+until_ok 10 grep -q listening "$WORK/col.out" || die "the collector with a failing sync starts"
+NS=$(grep -c 'syncfs: .*nothing acked' "$WORK/col.err")
+RS=$(report "stored on a disk that does not sync")
+check_within "the disk does not sync: the collector acks nothing" 15 \
+	bash -c "[ \$(grep -c 'syncfs: .*nothing acked' '$WORK/col.err') -gt $NS ]"
+check "... the report stays in the agent's outbox" test "$(outbox_count)" = 1
+check "... and it is not announced: no stdout line names it (fails on the old code)" \
+	bash -c "! grep -q '$RS' '$WORK/col.out'"
+rm -f "$WORK/syncfail"
+check_within "the disk syncs again: the resend is acked" 20 outbox_empty
+check "it is announced once: one stdout line" test "$(grep -c "$RS" "$WORK/col.out")" = 1
+check_within "... and --exec ran for it once, after the sync" 10 \
+	bash -c "[ \"\$(grep -c '$RS' '$WORK/hooked')\" = 1 ] && grep '$RS' '$WORK/hooked' | grep -q ' synced\$'"
+check "it is indexed once" indexed_once "$RS"
+collector_stop
 
 check "kakurid served throughout" kill -0 "$KPID"
 summary
