@@ -5,7 +5,8 @@
  * A drill goes announced (if it gives notice) -> running -> ending (the
  * table gone, connectivity being checked) -> done (recorded, reported).
  * Times are CLOCK_MONOTONIC microseconds from when it was asked for; the
- * record gives them in milliseconds.
+ * record gives them in milliseconds.  The notice and the end run on
+ * CLOCK_BOOTTIME (wall_timer): a suspend does not stretch them.
  *
  * The probes are drill_probe.c's, the records on disk drill_history.c's.
  */
@@ -527,11 +528,31 @@ on_back_timer(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 static int
+timer_on(struct drill *dr, clockid_t clock, sd_event_source **src,
+    uint64_t usec, sd_event_time_handler_t fn)
+{
+	return sd_event_add_time_relative(dr->d->ev, src, clock, usec,
+	    KD_TIMER_ACCURACY_USEC, fn, dr);
+}
+
+/* The drill's own rounds (gate, checks): the time the host is awake. */
+static int
 timer(struct drill *dr, sd_event_source **src, uint64_t usec,
     sd_event_time_handler_t fn)
 {
-	return sd_event_add_time_relative(dr->d->ev, src, CLOCK_MONOTONIC,
-	    usec, KD_TIMER_ACCURACY_USEC, fn, dr);
+	return timer_on(dr, CLOCK_MONOTONIC, src, usec, fn);
+}
+
+/*
+ * What the employee was told (the notice, the end of the drill): time
+ * that passes while a laptop sleeps too, or a drill of an hour would keep
+ * it cut off for an hour of awake time after a night's suspend.
+ */
+static int
+wall_timer(struct drill *dr, sd_event_source **src, uint64_t usec,
+    sd_event_time_handler_t fn)
+{
+	return timer_on(dr, CLOCK_BOOTTIME, src, usec, fn);
 }
 
 /* ---- the drill's course ---- */
@@ -613,8 +634,8 @@ begin(struct drill *dr)
 	dr->started = since_t0(dr);
 	dr->started_rt = time(NULL);
 	dr->deadline_rt = dr->started_rt + (time_t)dr->duration;
-	if (timer(dr, &dr->deadline_timer, (uint64_t)dr->duration * 1000000,
-	    on_deadline) < 0) {
+	if (wall_timer(dr, &dr->deadline_timer, (uint64_t)dr->duration *
+	    1000000, on_deadline) < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "out of memory");
 		drill_end(dr, "failed");
 		return;
@@ -813,7 +834,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 	current = dr;
 	if (dr->announce > 0) {
 		dr->state = DS_ANNOUNCED;
-		if (timer(dr, &dr->announce_timer, (uint64_t)dr->announce *
+		if (wall_timer(dr, &dr->announce_timer, (uint64_t)dr->announce *
 		    1000000, on_announce) < 0) {
 			drill_free(dr);
 			snprintf(why, whylen, "out of memory");
