@@ -141,6 +141,22 @@ write_file(const char *path, const void *data, size_t len, bool vital)
 }
 
 /*
+ * A message's new file, there after a success only: a write that fails
+ * once the file is renamed into place (its directory does not sync)
+ * takes it away again, or the courier would deliver what the caller was
+ * told was refused, and a second report of the same thing after it.
+ */
+static int
+write_new(const char *path, const void *data, size_t len, bool vital)
+{
+	int r;
+
+	if ((r = write_file(path, data, len, vital)) < 0)
+		unlink(path);
+	return r;
+}
+
+/*
  * The next block of seq numbers, persisted before any of it is given;
  * vital: for a priority notice, which may take the disk's reserve.
  */
@@ -391,7 +407,7 @@ kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 	}
 	make_name(name, seq, nid, is_signed);
 	if ((err = join(path, sizeof(path), d->outbox_dir, name)) < 0 ||
-	    (err = write_file(path, data, len, vital)) < 0)
+	    (err = write_new(path, data, len, vital)) < 0)
 		goto out;
 	ob->bytes += len;
 	ob->count++;
@@ -462,7 +478,7 @@ sign_pending(struct kd *d, int dfd, const char *name, json_t *p,
 		return err;
 	make_name(signed_name, seq, id, true);
 	if ((err = join(path, sizeof(path), d->outbox_dir, signed_name)) < 0 ||
-	    (err = write_file(path, env, envlen, vital)) < 0) {
+	    (err = write_new(path, env, envlen, vital)) < 0) {
 		free(env);
 		return err;
 	}

@@ -1,30 +1,63 @@
 /*
- * syncfail.so: a disk whose sync fails, for the collector's tests
- * (LD_PRELOAD).  While the file SYNCFAIL names exists, syncfs(2) fails
- * with EIO, as on a device that reports a write error; otherwise it is
- * the real call.
+ * syncfail.so: a disk whose sync fails (LD_PRELOAD), as on a device that
+ * reports a write error.  While the file SYNCFAIL names exists, syncfs(2)
+ * fails with EIO (the collector's batch sync); while the file
+ * DIRSYNCFAIL names exists, fsync(2) of a directory fails with EIO (what
+ * makes a rename durable).  Otherwise they are the real calls.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int syncfs(int fd);
+int fsync(int fd);
+
+static int
+failing(const char *var)
+{
+	const char *flag = getenv(var);
+
+	return flag != NULL && access(flag, F_OK) == 0;
+}
+
+static void *
+real(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+
+	if (fn == NULL)
+		abort();
+	return fn;
+}
 
 int
 syncfs(int fd)
 {
-	static int (*real)(int);
-	const char *flag = getenv("SYNCFAIL");
+	static int (*real_syncfs)(int);
 
-	if (flag != NULL && access(flag, F_OK) == 0) {
+	if (failing("SYNCFAIL")) {
 		errno = EIO;
 		return -1;
 	}
-	if (real == NULL && (real = (int (*)(int))dlsym(RTLD_NEXT,
-	    "syncfs")) == NULL) {
-		errno = ENOSYS;
+	if (real_syncfs == NULL)
+		real_syncfs = (int (*)(int))real("syncfs");
+	return real_syncfs(fd);
+}
+
+int
+fsync(int fd)
+{
+	static int (*real_fsync)(int);
+	struct stat st;
+
+	if (failing("DIRSYNCFAIL") && fstat(fd, &st) == 0 &&
+	    S_ISDIR(st.st_mode)) {
+		errno = EIO;
 		return -1;
 	}
-	return real(fd);
+	if (real_fsync == NULL)
+		real_fsync = (int (*)(int))real("fsync");
+	return real_fsync(fd);
 }

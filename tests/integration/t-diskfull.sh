@@ -6,10 +6,14 @@
 # state and the notice are written from the reserve kakurid keeps in
 # state_dir.  Once there is room again the reserve comes back, and a
 # release handed over with `kakurictl apply` works on a full disk too;
-# a user's self-report on the full disk does not take the reserve.
+# a user's self-report on the full disk does not take the reserve.  Last,
+# with syncfail.so, a self-report refused because the outbox's directory
+# does not sync is not left there to be sent anyway.
 . "$(dirname "$0")/lib.sh"
 need
-echo "== a full state volume and a signed release"
+B="$TOP/build"
+need_built "$B/syncfail.so"
+echo "== a full state volume and a signed release; a directory that does not sync"
 topology || { fail "topology"; summary; exit 1; }
 pki_setup || { fail "PKI setup"; summary; exit 1; }
 mkdir -p "$STATE"
@@ -62,6 +66,28 @@ check "a release handed over with kakurictl apply on a full disk: done" ctl appl
 check "open again (real packets)" wait_for 5 reach "$EP" tcp "$NET4" 8080
 check "state.json says open" test "$(jq -r .mode "$STATE/state.json")" = open
 rm -f "$STATE"/fill-*
+
+# --- a directory that does not sync (syncfail.so): a report refused for
+# --- it is not left behind to be sent anyway ---
+stop_kakurid -TERM
+DIRFAIL="$WORK/dirsyncfail"
+LD_PRELOAD="$B/syncfail.so" DIRSYNCFAIL="$DIRFAIL" start_kakurid || die "kakurid restarts (syncfail.so)"
+outbox_files() { find "$STATE/outbox" -maxdepth 1 -name '*.dsse' -o -maxdepth 1 -name '*.pend' | wc -l; }
+check "a self-report while the disk syncs" as_nobody "$KAKURICTL" -s "$SOCK" \
+	report --category other --what "before"
+N=$(outbox_files)
+C=$(ctl outbox --json | jq -r .count)
+: >"$DIRFAIL"
+refute "the outbox's directory does not sync: a self-report is refused" as_nobody "$KAKURICTL" -s "$SOCK" \
+	report --category other --what "not durable"
+check "... and its file is not left in the outbox, to be sent anyway (fails on the old code)" \
+	test "$(outbox_files)" = "$N"
+check "... nor counted" test "$(ctl outbox --json | jq -r .count)" = "$C"
+rm -f "$DIRFAIL"
+check "it syncs again: the self-report made again is queued" as_nobody "$KAKURICTL" -s "$SOCK" \
+	report --category other --what "not durable"
+check "... once: one file more" test "$(outbox_files)" = $((N + 1))
+check "kakurid served throughout" kill -0 "$KPID"
 check "audit chain verifies" ctl log -n 0
 summary
 [ "$FAILED" -eq 0 ]
