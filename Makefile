@@ -64,7 +64,7 @@ DAEMON_SRC := agentd/kakurid.c
 # kakurictl's parts that need no agent: the command table, the target
 # stream, the worker pool, the drill summary, the watch's notices
 CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c \
-	ctl/drillsum.c ctl/notice.c ctl/guidance.c
+	ctl/drillsum.c ctl/notice.c ctl/guidance.c ctl/colquota.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
 HELPER_SRC := tests/integration/netprobe.c $(PROG_SRC)
 # the nftables module with the policy loader: apply bench, nftset test helper
@@ -212,6 +212,12 @@ $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# root malware with an agent's keys, flooding the collector
+$(OBJDIR)/floodagent: $(call obj,tests/integration/floodagent.c \
+	ctl/agentconn.c $(COMMON_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # the local attacker of issue 8: holds or floods the control socket
 $(OBJDIR)/hog: tests/integration/hog.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
@@ -234,6 +240,7 @@ $(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
+	$(OBJDIR)/floodagent \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))

@@ -40,6 +40,7 @@
 
 #include "client.h"
 #include "collector.h"
+#include "colquota.h"
 #include "commands.h"
 #include "ctl.h"
 #include "kakuri.h"
@@ -132,6 +133,15 @@ col_agent_listed(struct collector *col, const char *id)
 {
 	return col->nagents > 0 && bsearch(&id, col->agents, col->nagents,
 	    sizeof(char *), cmp_str) != NULL;
+}
+
+static uint64_t
+now_usec(struct collector *col)
+{
+	uint64_t now = 0;
+
+	sd_event_now(col->ev, CLOCK_MONOTONIC, &now);
+	return now;
 }
 
 /* ---- --exec: the ticketing system's hook, no shell, bounded ---- */
@@ -528,6 +538,11 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	    (r = index_report(cn, p, sha, path)) < 0)
 		return r;
 	col->stored++;
+	/* within_quota made room for it: this cannot fail but for memory */
+	if ((r = col_quota_charge(col->quota, cn->agent, len,
+	    now_usec(col))) < 0)
+		fprintf(stderr, "collector: %s: not charged to its agent's "
+		    "quota: %s\n", path, strerror(-r));
 	/* the agent's text, one line: no escape or line break of its own */
 	if (asprintf(&line, "report %s %s from %.16s (%s) seq %lld: %s",
 	    ctl_text(p, KW_TYPE, "?", type, sizeof(type)), id, cn->agent,
@@ -573,17 +588,59 @@ answer(struct col_conn *cn, const char *text, bool last)
 	cn->closing = cn->closing || last;
 }
 
+/* The refusal, the last answer of the connection; said if loud. */
 static void
-answer_error(struct col_conn *cn, const char *word, const char *msg)
+refuse(struct col_conn *cn, const char *word, const char *msg, bool loud)
 {
 	json_t *o = kk_wire_error(word, msg);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	cn->col->refused++;
-	say(cn, "refused: %s: %s", word, msg);
+	if (loud)
+		say(cn, "refused: %s: %s", word, msg);
 	answer(cn, text ? text : "{}", true);
 	free(text);
 	json_decref(o);
+}
+
+static void
+answer_error(struct col_conn *cn, const char *word, const char *msg)
+{
+	refuse(cn, word, msg, true);
+}
+
+/*
+ * Whether the agent may store a report of len bytes (colquota.c), before
+ * a byte of it is verified: an agent over its quota costs the collector
+ * no signature check and no disk.  Its first refusal is said, the rest
+ * are counted.
+ */
+static bool
+within_quota(struct col_conn *cn, size_t len)
+{
+	struct collector *col = cn->col;
+	char msg[160];
+	uint64_t wait;
+	bool first;
+	int r;
+
+	r = col_quota_check(col->quota, cn->agent, len, now_usec(col), &wait,
+	    &first);
+	if (r == 0)
+		return true;
+	if (r == -EDQUOT) {
+		snprintf(msg, sizeof(msg), "over this agent's quota at the "
+		    "collector: sent again in %llu s at the earliest",
+		    (unsigned long long)(wait / 1000000 + 1));
+		if (first)
+			say(cn, "over its quota (--agent-quota): its reports are "
+			    "refused for %llu s at least; a compromised host?",
+			    (unsigned long long)(wait / 1000000 + 1));
+		refuse(cn, KE_RATE_LIMITED, msg, false);
+	} else
+		answer_error(cn, KE_BUSY, r == -EUSERS ? "too many agents "
+		    "stored within the hour" : strerror(-r));
+	return false;
 }
 
 /* One whole report frame from an authenticated agent. */
@@ -595,6 +652,8 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 	json_t *p;
 	int r;
 
+	if (!within_quota(cn, len))
+		return;
 	p = kk_report_open(buf, len, cn->identity, cn->agent, &why);
 	if (p == NULL) {
 		answer_error(cn, KE_BAD_SIGNATURE, why);

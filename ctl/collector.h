@@ -75,6 +75,7 @@ struct collector {
 	unsigned nconns, npreauth;
 	unsigned long stored, acked, refused;
 	struct colbroker *broker;	/* --broker: colbroker.c */
+	struct col_quota *quota;	/* --agent-quota: colquota.c */
 };
 
 /* --agents FILE: the agent ids, one a line (# comments): 0 or -errno */

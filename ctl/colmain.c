@@ -18,6 +18,7 @@
 #include <systemd/sd-event.h>
 
 #include "collector.h"
+#include "colquota.h"
 #include "commands.h"
 #include "ctl.h"
 #include "kakuri.h"
@@ -51,6 +52,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	struct collector col = { .dirfd = -1 };
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
 	const char *agents = NULL, *broker = NULL, *broker_ca = NULL;
+	long long quota_mib = COLQ_DEFAULT_MIB;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("listen", &listen),
 		CTL_TEXT("broker", &broker),
@@ -59,6 +61,9 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		CTL_TLS_FILES(&ca, &cert, &key),
 		CTL_TEXT("agents", &agents),
 		CTL_TEXT("exec", &col.exec),
+		CTL_NUMBER("agent-quota", &quota_mib, 1, COLQ_MAX_MIB,
+		    "--agent-quota wants the MiB an agent may store an hour, "
+		    "1 to 1048576"),
 		CTL_OPTIONS_END,
 	};
 	X509 *x = NULL;
@@ -80,6 +85,10 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	}
 	if (agents != NULL && col_load_agents(&col, agents) < 0)
 		goto out;
+	if ((col.quota = col_quota_new((uint64_t)quota_mib << 20)) == NULL) {
+		fail_line("out of memory");
+		goto out;
+	}
 	if (ca != NULL && ((col.ca = X509_STORE_new()) == NULL ||
 	    X509_STORE_load_file(col.ca, ca) != 1)) {
 		fail_line("--ca %s: not a readable PEM CA file", ca);
@@ -136,8 +145,9 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		goto out;
 	ret = EX_FAILED;
 	printf("collector %s listening on %s%s%s, storing in %s (agents by "
-	    "%s)\n", id, listen, broker ? " and subscribed at " : "",
-	    broker ? broker : "", col.dir, ca ? "CA" : "list");
+	    "%s, %lld MiB an hour each)\n", id, listen, broker ?
+	    " and subscribed at " : "", broker ? broker : "", col.dir, ca ?
+	    "CA" : "list", quota_mib);
 	fflush(stdout);
 	ret = sd_event_loop(col.ev) < 0 ? EX_FAILED : EX_DONE;
 	fprintf(stderr, "collector: %lu stored, %lu acked again, %lu "
@@ -154,6 +164,7 @@ out:
 	free(col.agents);
 	X509_free(x);
 	X509_STORE_free(col.ca);
+	col_quota_free(col.quota);
 	EVP_PKEY_free(col.key);
 	SSL_CTX_free(col.ctx);
 	sd_event_unref(col.ev);

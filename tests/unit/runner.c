@@ -38,6 +38,7 @@ main(void)
 	srunner_add_suite(sr, children_suite());
 	srunner_add_suite(sr, lean_suite());
 	srunner_add_suite(sr, subids_suite());
+	srunner_add_suite(sr, colquota_suite());
 	srunner_add_suite(sr, preserve_suite());
 	srunner_add_suite(sr, outbox_suite());
 	srunner_add_suite(sr, report_suite());

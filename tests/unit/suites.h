@@ -29,6 +29,7 @@ Suite *signed_suite(void);
 Suite *children_suite(void);
 Suite *lean_suite(void);
 Suite *subids_suite(void);
+Suite *colquota_suite(void);
 Suite *preserve_suite(void);
 Suite *outbox_suite(void);
 Suite *report_suite(void);

@@ -1,0 +1,134 @@
+/*
+ * floodagent ADDR PIN CHAIN TLSKEY IDKEY COUNT SIZE: root malware on an
+ * infected PC with the agent's keys (its TLS chain and key, its identity
+ * key IDKEY), sending the collector at ADDR (pinned PIN) COUNT validly
+ * signed self-reports of about SIZE bytes each, one after the other, a
+ * new connection after each refusal (the collector closes it).  Prints
+ * one line: "acked N refused M [WORD]", WORD the last refusal's word.
+ * Exit 0 when every report got an answer (an ack or a refusal), 1 if a
+ * connection or an answer failed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "kakuri.h"
+#include "../../ctl/agentconn.h"
+#include "report.h"
+#include "sign.h"
+#include "tls.h"
+#include "wire.h"
+
+/* One signed self-report of about size bytes; its id in id. */
+static char *
+make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
+    char id[33])
+{
+	struct kk_envelope env;
+	unsigned char rnd[16];
+	char when[40], *payload, *what, *out = NULL;
+	json_t *o;
+
+	/* base64 in the envelope: 3 bytes of text are 4 of the report */
+	size = size * 3 / 4;
+	if ((what = malloc(size + 1)) == NULL)
+		return NULL;
+	memset(what, 'x', size);
+	what[size] = '\0';
+	RAND_bytes(rnd, sizeof(rnd));
+	kk_hex(rnd, sizeof(rnd), id);
+	kk_rfc3339(time(NULL), when, sizeof(when));
+	o = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s, s:{s:s}, s:{s:s, s:s}}",
+	    KW_V, 1, KW_ID, id, KW_AGENT, agent, KW_SEQ, seq, KW_TIME, when,
+	    KW_TYPE, "self-report", KW_HOST, KW_HOSTNAME, "flood",
+	    KW_BODY, KW_CATEGORY, "other", KW_WHAT, what);
+	free(what);
+	payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (payload != NULL && kk_envelope_init(&env, KK_PT_REPORT,
+	    (const uint8_t *)payload, strlen(payload)) == 0) {
+		if (kk_envelope_sign(&env, agent, key) == 0)
+			out = kk_envelope_encode(&env);
+		kk_envelope_free(&env);
+	}
+	free(payload);
+	return out;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct agentconn_cfg cfg = { .timeout_ms = 20000, .collector = true,
+		.frame_max = KK_REPORT_MAX };
+	struct agentconn ac;
+	EVP_PKEY *idkey = NULL;
+	char err[300], agent[KK_AGENT_ID_HEX + 1], id[33], sha[65];
+	char word[40] = "", *rep;
+	const char *why;
+	uint8_t *answer;
+	size_t size, alen;
+	bool open = false;
+	json_t *o;
+	int count, acked = 0, refused = 0, i, ret = 1;
+
+	if (argc != 8) {
+		fprintf(stderr, "usage: floodagent ADDR PIN CHAIN TLSKEY IDKEY "
+		    "COUNT SIZE\n");
+		return 2;
+	}
+	count = atoi(argv[6]);
+	size = (size_t)atol(argv[7]);
+	cfg.tls = kk_tls_client_ctx(argv[3], argv[4], NULL, err, sizeof(err));
+	if (cfg.tls == NULL || kk_key_load_private(argv[5], &idkey) < 0 ||
+	    kk_key_id(idkey, agent) < 0) {
+		fprintf(stderr, "floodagent: %s\n", cfg.tls ? "identity key" :
+		    err);
+		return 1;
+	}
+	for (i = 0; i < count; i++) {
+		if (!open && agentconn_open(&ac, &cfg, argv[1], argv[2], err,
+		    sizeof(err)) != EX_DONE) {
+			fprintf(stderr, "floodagent: %s\n", err);
+			goto out;
+		}
+		open = true;
+		if ((rep = make_report(idkey, agent, i + 1, size, id)) == NULL)
+			goto out;
+		kk_sha256_hex(rep, strlen(rep), sha);
+		if (agentconn_send(&ac, rep, strlen(rep)) < 0 ||
+		    agentconn_recv(&ac, &answer, &alen) < 0) {
+			fprintf(stderr, "floodagent: report %d: no answer\n", i);
+			free(rep);
+			goto out;
+		}
+		free(rep);
+		if (kk_ack_check(answer, alen, ac.identity, agent, id, sha,
+		    &why) == 0)
+			acked++;
+		else {
+			/* a refusal: {"error": word, ...}, and the end of it */
+			refused++;
+			o = json_loadb((const char *)answer, alen, 0, NULL);
+			snprintf(word, sizeof(word), "%s",
+			    json_string_value(json_object_get(o, KW_ERROR)) ?
+			    json_string_value(json_object_get(o, KW_ERROR)) :
+			    "?");
+			json_decref(o);
+			agentconn_close(&ac);
+			open = false;
+		}
+		free(answer);
+	}
+	ret = 0;
+out:
+	printf("acked %d refused %d %s\n", acked, refused, word);
+	if (open)
+		agentconn_close(&ac);
+	EVP_PKEY_free(idkey);
+	SSL_CTX_free(cfg.tls);
+	return ret;
+}

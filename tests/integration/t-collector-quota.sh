@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# One agent cannot fill the collector (kakurictl collector --agent-quota).
+# The PC a CSIRT isolates may have the attacker as root, with the agent's
+# keys: from there, over the management channel that isolation keeps
+# open, validly signed reports can be sent to the collector that every
+# other PC reports to.  With --agent-quota 1 (MiB an hour), a flood of
+# 256 KiB reports signed with the agent's own keys (floodagent) gets
+# about 1 MiB stored and the rest refused, said once on the collector's
+# stderr; the collector's disk keeps its room; another agent's report is
+# stored at once; and the flooded agent's own kakurid keeps its report in
+# the outbox, saying why (delayed, not lost).
+. "$(dirname "$0")/lib.sh"
+need
+B="$TOP/build"
+need_built "$B/floodagent"
+echo "== collector: what one agent may store in an hour"
+collector_agent
+mkdir -p "$COL"
+if ! mount -t tmpfs -o size=16m,mode=0750 kakuri-colq "$COL"; then
+	unable "no tmpfs mount for the collector's directory" "tmpfs for the collector"
+fi
+trap 'collector_stop; umount "$COL" 2>/dev/null || umount -l "$COL"; cleanup' EXIT
+
+# another PC's agent: an identity of its own, listed like the first
+mkdir -p "$WORK/b/state"
+cat >"$WORK/b/p.conf" <<EOT
+agent: { state_dir = "$WORK/b/state"; control_socket = "$WORK/b/control.sock";
+  listen = "[::]:7443"; key = "$WORK/b/agent.key"; cert = "$WORK/b/agent.crt"; trust = "$PKI/trust.conf"; };
+management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
+tls: { client_ca = "$PKI/ca.pem"; };
+EOT
+chmod 0600 "$WORK/b/p.conf"
+B_ID=$("$KAKURID" --init -f "$WORK/b/p.conf" 2>/dev/null)
+check "a second agent's identity (kakurid --init)" grep -Eq '^[0-9a-f]{64}$' <<<"$B_ID"
+echo "$B_ID" >>"$WORK/agents"
+cat "$PKI/agent-tls.crt" "$PKI/agent.crt" >"$WORK/a-chain.pem"
+cat "$WORK/b/agent-tls.crt" "$WORK/b/agent.crt" >"$WORK/b-chain.pem"
+# flood AGENT COUNT SIZE: floodagent with that agent's keys (a or b)
+flood() {
+	local k=$PKI
+	[ "$1" = b ] && k=$WORK/b
+	ip netns exec "$PEER" "$B/floodagent" "$PEER4:7444" "$COL_ID" "$WORK/$1-chain.pem" \
+		"$k/agent-tls.key" "$k/agent.key" "$2" "$3"
+}
+avail() { df --output=avail -B1 "$COL" | tail -1; }
+outbox_count() { ctl outbox --json | jq -r .count; }
+waiting_says() { ctl outbox --json | jq -e --arg w "$1" '.waiting | test($w)' >/dev/null; }
+
+start_kakurid || die "kakurid starts"
+collector --agent-quota 1 || die "the collector starts with --agent-quota 1"
+check "the collector says the quota" grep -q '1 MiB an hour each' "$WORK/col.out"
+FREE0=$(avail)
+
+# --- the infected PC's keys: 12 reports of 256 KiB, 3 MiB ---
+flood a 12 262144 >"$WORK/flood.out"; rc=$?
+read -r _ ACKED _ REFUSED WORD <"$WORK/flood.out"
+echo "  (flood: $(cat "$WORK/flood.out"))"
+check "every report of the flood was answered" test "$rc" = 0
+check "the flood: its first MiB is stored (3 reports of 256 KiB and their envelopes)" test "${ACKED:-0}" -ge 3
+check "... the rest is refused, rate-limited (fails on the old code)" \
+	bash -c "[ '${ACKED:-99}' -le 4 ] && [ '${REFUSED:-0}' -ge 8 ] && [ '$WORD' = rate-limited ]"
+check "... said once on the collector's stderr, not once a report" \
+	test "$(grep -c 'over its quota' "$WORK/col.err")" = 1
+# what is left of the bucket, in small reports (each costs 4 KiB)
+flood a 200 2000 >"$WORK/flood2.out"
+read -r _ ACKED2 _ REFUSED2 WORD2 <"$WORK/flood2.out"
+echo "  (small flood: $(cat "$WORK/flood2.out"))"
+check "small reports: the rest of the MiB, at 4 KiB each, then refused" \
+	bash -c "[ '${ACKED2:-99}' -le 64 ] && [ '${REFUSED2:-0}' -ge 136 ] && [ '$WORD2' = rate-limited ]"
+check "... still said once (a line an hour at most)" test "$(grep -c 'over its quota' "$WORK/col.err")" = 1
+check "the collector's disk keeps its room: at most the quota and a report taken" \
+	test $((FREE0 - $(avail))) -le $((1536 * 1024))
+
+# --- another PC is not held up ---
+flood b 1 2000 >"$WORK/b.out"
+check "another agent's report is stored at once" grep -q '^acked 1 refused 0' "$WORK/b.out"
+check "... and it is in the index" grep -q "\"agent\":\"$B_ID\"" "$COL/index.jsonl"
+
+# --- the flooded agent's own report: delayed, not lost ---
+R=$(ctl report --json --category other --what "a popup on the infected PC" </dev/null | jq -r .report)
+check "a self-report on the infected PC is queued" grep -Eq '^[0-9a-f]{32}$' <<<"$R"
+check_within "... it waits in the outbox, which says why" 15 waiting_says "quota"
+check "... and nothing of it was stored" bash -c "! test -e '$COL/$AGENT_ID/$R.json'"
+
+check "kakurid served throughout" kill -0 "$KPID"
+check "the collector served throughout" kill -0 "$COLPID"
+summary
+[ "$FAILED" -eq 0 ]
