@@ -701,6 +701,8 @@ finish(struct drill *dr)
 	struct kd *d = dr->d;
 
 	record_save(dr);
+	/* a kakurid that runs for years of daily drills keeps 200 of them */
+	kd_drill_prune();
 	report(dr);
 	json_decref(last_done);
 	last_done = record_of(dr);

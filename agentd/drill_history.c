@@ -46,7 +46,11 @@ by_name_desc(const void *a, const void *b)
 	return -strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The record files' names, newest first; *n of them. */
+/*
+ * The record files' names, newest first; *n of them.  All of them are
+ * read (up to KD_DRILL_NAMES_MAX, far past what kd_drill_prune leaves),
+ * as readdir's order is no order: the newest may come last.
+ */
 static char **
 record_names(size_t *n)
 {
@@ -58,8 +62,7 @@ record_names(size_t *n)
 	*n = 0;
 	if ((dir = opendir(drills_dir)) == NULL)
 		return NULL;
-	/* bounded: the directory is pruned to KD_DRILL_HISTORY_MAX */
-	while ((de = readdir(dir)) != NULL && *n < 4 * KD_DRILL_HISTORY_MAX) {
+	while ((de = readdir(dir)) != NULL && *n < KD_DRILL_NAMES_MAX) {
 		len = strlen(de->d_name);
 		if (de->d_name[0] == '.' || len < 6 ||
 		    strcmp(de->d_name + len - 5, ".json") != 0)
@@ -108,6 +111,20 @@ record_load(const char *name)
 	return o;
 }
 
+void
+kd_drill_prune(void)
+{
+	char path[PATH_MAX + 64];
+	size_t i, n;
+	char **names = record_names(&n);
+
+	for (i = KD_DRILL_HISTORY_MAX; i < n; i++)
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", drills_dir,
+		    names[i]) < sizeof(path))
+			unlink(path);
+	names_free(names, n);
+}
+
 json_t *
 kd_drill_history(struct kd *d, size_t limit)
 {
@@ -139,12 +156,9 @@ kd_drill_close_leftovers(struct kd *d)
 	json_t *o;
 	char rid[KK_EPISODE_HEX + 1], ended[32];
 
-	for (i = 0; i < n; i++) {
+	kd_drill_prune();
+	for (i = 0; i < n && i < KD_DRILL_HISTORY_MAX; i++) {
 		snprintf(path, sizeof(path), "%s/%s", drills_dir, names[i]);
-		if (i >= KD_DRILL_HISTORY_MAX) {
-			unlink(path);
-			continue;
-		}
 		if ((o = record_load(names[i])) == NULL)
 			continue;
 		st = json_string_value(json_object_get(o, KW_STATE));

@@ -11,13 +11,19 @@ struct kd;
 struct json_t;
 
 #define KD_DRILL_HISTORY_MAX	200	/* records kept, and listed at most */
+#define KD_DRILL_NAMES_MAX	65536	/* names read to find the newest */
 
 /* state_dir/drills, made if missing; and its path */
 int kd_drill_dir_open(struct kd *d);
 const char *kd_drill_dir(void);
 /* The newest records, at most limit, newest first. */
 struct json_t *kd_drill_history(struct kd *d, size_t limit);
-/* Records left running by a killed kakurid: closed as aborted, reported. */
+/*
+ * Records left running by a killed kakurid: closed as aborted, reported;
+ * the directory pruned.
+ */
 void kd_drill_close_leftovers(struct kd *d);
+/* The records past the newest KD_DRILL_HISTORY_MAX go (each drill's end). */
+void kd_drill_prune(void);
 
 #endif

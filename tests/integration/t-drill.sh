@@ -253,6 +253,22 @@ summary_has() {	# the collector's fleet summary of the drill reports
 }
 check_within "kakurictl reports --drills sums up the drills the collector got" 10 summary_has
 
+# --- years of drills without a restart: the records stay the newest 200,
+# --- the newest listed first (readdir's order is none) ---
+for i in $(seq 1 900); do
+	printf '{"id":"%032x","state":"done","kind":"tabletop","result":"passed"}' "$i" \
+		>"$STATE/drills/$(printf '%013d-%032x' "$i" "$i").json"
+done
+check "900 old drill records planted" test "$(find "$STATE/drills" -name '*.json' | wc -l)" -ge 900
+drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":10}' >"$WORK/y.json"
+T9=$(jq -r .drill.id "$WORK/y.json")
+stop_drill >/dev/null
+check_within "the drill after them ends and is listed first" 5 latest_is .id "$T9"
+check "... its end pruned the records to the newest 200 (fails on the old code)" \
+	test "$(find "$STATE/drills" -name '*.json' | wc -l)" -le 200
+check "... the oldest went, the drills of this run stayed" bash -c \
+	"! test -e '$STATE/drills/$(printf '%013d-%032x' 1 1).json' && [ \$(grep -l '\"$T1\"' '$STATE'/drills/*.json | wc -l) -eq 1 ]"
+
 # --- a real isolation during a drill outlives the drill ---
 live 60 >/dev/null
 check_within "a live drill holds" 3 cut_v4
