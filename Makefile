@@ -155,7 +155,7 @@ $(OBJDIR)/report-bench: $(call obj,bench/report_bench.c $(COMMON_SRC) $(PROG_SRC
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(OBJDIR)/collector-bench: $(call obj,bench/collector_bench.c ctl/agentconn.c \
-    $(COMMON_SRC) $(PROG_SRC))
+    tests/fakereport.c $(COMMON_SRC) $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -214,7 +214,7 @@ $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 
 # root malware with an agent's keys, flooding the collector
 $(OBJDIR)/floodagent: $(call obj,tests/integration/floodagent.c \
-	ctl/agentconn.c $(COMMON_SRC))
+	tests/fakereport.c ctl/agentconn.c $(COMMON_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

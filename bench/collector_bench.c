@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/rand.h>
 
 #include "kakuri.h"
 #include "../ctl/agentconn.h"
@@ -23,6 +22,7 @@
 #include "sign.h"
 #include "tls.h"
 #include "wire.h"
+#include "../tests/fakereport.h"
 #include "../tests/progutil.h"
 
 static long
@@ -35,34 +35,6 @@ rss_kib(const char *pid)
 	    (p = strstr(buf, "VmRSS:")) == NULL)
 		return -1;
 	return strtol(p + 6, NULL, 10);
-}
-
-/* One report of this agent, signed, as envelope text; its id in id. */
-static char *
-make_report(EVP_PKEY *key, const char *agent, int seq, char id[33])
-{
-	struct kk_envelope env;
-	unsigned char rnd[16];
-	char when[40], *payload, *out = NULL;
-	json_t *o;
-
-	RAND_bytes(rnd, sizeof(rnd));
-	kk_hex(rnd, sizeof(rnd), id);
-	kk_rfc3339(time(NULL), when, sizeof(when));
-	o = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s, s:{s:s}, s:{s:s, s:s}}",
-	    KW_V, 1, KW_ID, id, KW_AGENT, agent, KW_SEQ, seq, KW_TIME, when,
-	    KW_TYPE, "self-report", KW_HOST, KW_HOSTNAME, "bench",
-	    KW_BODY, KW_CATEGORY, "other", KW_WHAT, "collector bench");
-	payload = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (payload != NULL && kk_envelope_init(&env, KK_PT_REPORT,
-	    (const uint8_t *)payload, strlen(payload)) == 0) {
-		if (kk_envelope_sign(&env, agent, key) == 0)
-			out = kk_envelope_encode(&env);
-		kk_envelope_free(&env);
-	}
-	free(payload);
-	return out;
 }
 
 static int
@@ -120,7 +92,8 @@ main(int argc, char **argv)
 	for (i = 0; i < nrep; i++) {
 		struct agentconn *ac = &conns[(i * 7919) % nconn];
 
-		if ((rep = make_report(idkey, agent, i + 1, id)) == NULL)
+		if ((rep = fr_signed_report(idkey, agent, i + 1, "bench",
+		    "collector bench", id)) == NULL)
 			return 1;
 		kk_sha256_hex(rep, strlen(rep), sha);
 		t0 = pu_now_us();

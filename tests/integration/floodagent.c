@@ -11,10 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
-#include <openssl/rand.h>
 
 #include "kakuri.h"
 #include "../../ctl/agentconn.h"
@@ -22,16 +20,14 @@
 #include "sign.h"
 #include "tls.h"
 #include "wire.h"
+#include "../fakereport.h"
 
 /* One signed self-report of about size bytes; its id in id. */
 static char *
 make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
     char id[33])
 {
-	struct kk_envelope env;
-	unsigned char rnd[16];
-	char when[40], *payload, *what, *out = NULL;
-	json_t *o;
+	char *what, *out;
 
 	/* base64 in the envelope: 3 bytes of text are 4 of the report */
 	size = size * 3 / 4;
@@ -39,23 +35,8 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
 		return NULL;
 	memset(what, 'x', size);
 	what[size] = '\0';
-	RAND_bytes(rnd, sizeof(rnd));
-	kk_hex(rnd, sizeof(rnd), id);
-	kk_rfc3339(time(NULL), when, sizeof(when));
-	o = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s, s:{s:s}, s:{s:s, s:s}}",
-	    KW_V, 1, KW_ID, id, KW_AGENT, agent, KW_SEQ, seq, KW_TIME, when,
-	    KW_TYPE, "self-report", KW_HOST, KW_HOSTNAME, "flood",
-	    KW_BODY, KW_CATEGORY, "other", KW_WHAT, what);
+	out = fr_signed_report(key, agent, seq, "flood", what, id);
 	free(what);
-	payload = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (payload != NULL && kk_envelope_init(&env, KK_PT_REPORT,
-	    (const uint8_t *)payload, strlen(payload)) == 0) {
-		if (kk_envelope_sign(&env, agent, key) == 0)
-			out = kk_envelope_encode(&env);
-		kk_envelope_free(&env);
-	}
-	free(payload);
 	return out;
 }
 
