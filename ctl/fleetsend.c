@@ -29,6 +29,11 @@
 #define MAX_AGENTS		100000	/* answers kept; --expect entries */
 #define DEFAULT_TIMEOUT_MS	10000
 #define EXPIRED_KEPT		3600	/* s the broker keeps an expired command */
+#define REASONS_MAX		32	/* reasons told apart in the summary */
+/* receipts kept whole up to this size each, and this much in all */
+#define RECEIPT_KEPT_MAX	(64 * 1024)
+#define RECEIPTS_KEPT_MAX	(64 * 1024 * 1024)
+#define REASON_MAX		64	/* bytes of one, cleaned */
 
 struct bfile {
 	const char *path;
@@ -55,6 +60,7 @@ struct bsend {
 	size_t expected;	/* agents named by --agent or --expect */
 	size_t complete;	/* expected agents with every receipt */
 	unsigned bad;		/* out messages that did not check */
+	size_t kept;		/* bytes of the receipts kept whole */
 	/*
 	 * Refusals that name no command (a payload refused before it was
 	 * read: bad-signature, malformed): which of our files is not known,
@@ -90,12 +96,56 @@ find(struct bsend *s, const char *id, bool add)
 	return a;
 }
 
-/* One more of word in o */
+/*
+ * One more of word in o.  The words are agents' (a reason), so they are
+ * cleaned and cut, and past REASONS_MAX of them the rest are "other": a
+ * hostile agent, or a broker inventing agents, with a new reason each
+ * time grows neither the summary nor kakurictl's memory.
+ */
 static void
 count(json_t *o, const char *word)
 {
-	json_object_set_new(o, word, json_integer(json_integer_value(
-	    json_object_get(o, word)) + 1));
+	char w[REASON_MAX];
+
+	kk_text_clean(w, sizeof(w), word, strlen(word));
+	if (json_object_get(o, w) == NULL &&
+	    json_object_size(o) >= REASONS_MAX)
+		snprintf(w, sizeof(w), "other");
+	json_object_set_new(o, w, json_integer(json_integer_value(
+	    json_object_get(o, w)) + 1));
+}
+
+/*
+ * What is kept of a receipt until the end (rec is taken): all of it, or,
+ * past RECEIPT_KEPT_MAX or when RECEIPTS_KEPT_MAX are kept already, the
+ * words a line shows, marked truncated.  An out document may be 6 MiB and
+ * a broker may invent agents: what they send is not kept without bound.
+ */
+static json_t *
+kept(struct bsend *s, json_t *rec)
+{
+	static const char *const words[] = { KW_ACTION, KW_COMMAND,
+		KW_RESULT, KW_REASON, KW_MODE, KW_EPISODE };
+	size_t size = json_dumpb(rec, NULL, 0, JSON_COMPACT), i;
+	char text[REASON_MAX * 4];
+	const char *v;
+	json_t *t;
+
+	if (size <= RECEIPT_KEPT_MAX && s->kept + size <= RECEIPTS_KEPT_MAX) {
+		s->kept += size;
+		return rec;
+	}
+	if ((t = json_object()) == NULL)
+		return rec;
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if ((v = json_string_value(json_object_get(rec, words[i]))) !=
+		    NULL) {
+			kk_text_clean(text, sizeof(text), v, strlen(v));
+			json_object_set_new(t, words[i], json_string(text));
+		}
+	json_object_set_new(t, KW_TRUNCATED, json_true());
+	json_decref(rec);
+	return t;
 }
 
 /* One message of an out topic: a receipt for one of our files, or nothing. */
@@ -141,6 +191,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 	/* the first receipt counts: a broker's duplicate then says replay */
 	if (!json_is_null(json_array_get(a->receipts, i)))
 		goto out;
+	rec = kept(s, rec);
 	json_object_set_new(rec, KW_FILE, json_string(s->files[i].path));
 	json_object_set_new(rec, KW_AGENT, json_string(id));
 	json_array_set(a->receipts, i, rec);
@@ -251,13 +302,8 @@ report(struct bsend *s, bool json)
 				count(reasons, str_or(rec, KW_REASON, res));
 			}
 			json_array_append(list, rec);
-			if (!json) {
-				printf("%s ", s->ans[i].id);
-				print_receipt_head(rec, "-");
-				printf(" mode=%s episode=%s\n",
-				    str_or(rec, KW_MODE, "?"),
-				    str_or(rec, KW_EPISODE, "-"));
-			}
+			if (!json)
+				print_receipt_line(s->ans[i].id, rec);
 		}
 		if (s->ans[i].got == 0) {
 			silent++;

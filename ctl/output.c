@@ -4,9 +4,11 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <jansson.h>
 
+#include "kakuri.h"
 #include "output.h"
 #include "wire.h"
 
@@ -39,11 +41,61 @@ str_or(json_t *o, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
+/* o's member key, cleaned and cut into buf, or dflt */
+static void
+clean(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	if (s == NULL)
+		s = dflt;
+	kk_text_clean(buf, len, s, strlen(s));
+}
+
+/* o's member key if it is an id of n hex digits, else dflt or "?" */
+static void
+id_of(json_t *o, const char *key, size_t n, const char *dflt, char *buf,
+    size_t len)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	if (s == NULL)
+		s = dflt;
+	else if (!kk_is_hex(s, strlen(s), n))
+		s = "?";
+	snprintf(buf, len, "%s", s);
+}
+
+void
+receipt_text(json_t *rec, const char *no_action, struct receipt_text *t)
+{
+	clean(rec, KW_ACTION, no_action, t->action, sizeof(t->action));
+	id_of(rec, KW_COMMAND, KK_ID_HEX, "-", t->command,
+	    sizeof(t->command));
+	clean(rec, KW_RESULT, "?", t->result, sizeof(t->result));
+	clean(rec, KW_REASON, "", t->reason, sizeof(t->reason));
+	clean(rec, KW_MODE, "?", t->mode, sizeof(t->mode));
+	id_of(rec, KW_EPISODE, KK_EPISODE_HEX, "-", t->episode,
+	    sizeof(t->episode));
+}
+
 void
 print_receipt_head(json_t *rec, const char *no_action)
 {
-	printf("%s %s: %s%s%s", str_or(rec, KW_ACTION, no_action),
-	    str_or(rec, KW_COMMAND, "-"), str_or(rec, KW_RESULT, "?"),
-	    json_is_string(json_object_get(rec, KW_REASON)) ? " " : "",
-	    str_or(rec, KW_REASON, ""));
+	struct receipt_text t;
+
+	receipt_text(rec, no_action, &t);
+	printf("%s %s: %s%s%s", t.action, t.command, t.result,
+	    t.reason[0] ? " " : "", t.reason);
+}
+
+void
+print_receipt_line(const char *who, json_t *rec)
+{
+	struct receipt_text t;
+
+	receipt_text(rec, "-", &t);
+	printf("%s %s %s: %s%s%s mode=%s episode=%s\n", who, t.action,
+	    t.command, t.result, t.reason[0] ? " " : "", t.reason, t.mode,
+	    t.episode);
 }

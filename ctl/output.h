@@ -7,12 +7,35 @@
 
 #include <jansson.h>
 
+#include "kakuri.h"
+#include "sign.h"
+
 void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* o (if not NULL) as an indented JSON document, keys in their order */
 void print_json(json_t *o);
 /* o's member key if it is a string, else dflt */
 const char *str_or(json_t *o, const char *key, const char *dflt);
+/*
+ * A receipt's words for a terminal.  An agent wrote them, and an
+ * infected PC's root owns its agent: every string is cleaned (no control
+ * character, escape or line break, so that no receipt prints a line of
+ * its own or hides the ones after it) and cut; the command and episode
+ * must be ids (hex), else "?".
+ */
+struct receipt_text {
+	char action[24];
+	char command[KK_ID_HEX + 1];
+	char result[24];
+	char reason[160];	/* "" if none */
+	char mode[16];
+	char episode[KK_EPISODE_HEX + 1];
+};
+void receipt_text(json_t *rec, const char *no_action,
+    struct receipt_text *t);
 /* how a receipt's line begins: "ACTION COMMAND: RESULT[ REASON]" */
 void print_receipt_head(json_t *rec, const char *no_action);
+/* a receipt's whole line: "WHO ACTION COMMAND: RESULT[ REASON] mode=M
+ * episode=E" */
+void print_receipt_line(const char *who, json_t *rec);
 
 #endif

@@ -162,19 +162,23 @@ out:
 	agentconn_close(&ac);
 }
 
-/* Without --json: one line per receipt. */
+/*
+ * Without --json: one line per receipt, naming the address and the agent
+ * that answered there (whose key signed it: in CA mode, any agent the CA
+ * certified may answer at an address it holds).
+ */
 static void
 print_receipts(void *arg, const struct target *t,
     const struct fanout_result *r)
 {
+	char who[sizeof(t->addr) + KK_AGENT_ID_HEX + 2];
 	size_t i;
 	json_t *rec;
 
 	json_array_foreach(json_object_get(r->members, KW_RECEIPTS), i, rec) {
-		printf("%s ", t->addr);
-		print_receipt_head(rec, "-");
-		printf(" mode=%s episode=%s\n", str_or(rec, KW_MODE, "?"),
-		    str_or(rec, KW_EPISODE, "-"));
+		snprintf(who, sizeof(who), "%s %s", t->addr,
+		    str_or(rec, KW_AGENT, "?"));
+		print_receipt_line(who, rec);
 	}
 }
 

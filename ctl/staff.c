@@ -506,8 +506,9 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 	json_t *resp, *rec;
 	json_error_t jerr;
 	struct kk_envelope env;
+	struct receipt_text t;
 	const char *rtext;
-	char *buf = NULL;
+	char *buf = NULL, detail[200];
 	size_t len;
 	int first, r, ret;
 
@@ -539,16 +540,20 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 	if (c->json) {
 		print_json(rec);
 	} else {
-		print_receipt_head(rec, "command");
-		printf(", mode %s%s%s\n", str_or(rec, KW_MODE, "?"),
+		receipt_text(rec, "command", &t);
+		printf("%s %s: %s%s%s, mode %s%s%s\n", t.action, t.command,
+		    t.result, t.reason[0] ? " " : "", t.reason, t.mode,
 		    json_is_string(json_object_get(rec, KW_EPISODE)) ?
-		    ", episode " : "", str_or(rec, KW_EPISODE, ""));
+		    ", episode " : "", json_is_string(json_object_get(rec,
+		    KW_EPISODE)) ? t.episode : "");
 	}
 	ret = strcmp(str_or(rec, KW_RESULT, ""), KR_DONE) == 0 ? EX_DONE :
 	    EX_FAILED;
-	if (ret != EX_DONE && !c->json)
-		fail_line("%s: %s", str_or(rec, KW_REASON, "refused"),
-		    str_or(rec, KW_DETAIL, ""));
+	if (ret != EX_DONE && !c->json) {
+		receipt_text(rec, "command", &t);
+		fail_line("%s: %s", t.reason[0] ? t.reason : "refused",
+		    ctl_text(rec, KW_DETAIL, "", detail, sizeof(detail)));
+	}
 	json_decref(rec);
 	json_decref(resp);
 	return ret;

@@ -506,12 +506,15 @@ agent_ca_init() {
 # namespace on 127.0.0.1:PORT that shows DIR's agent-tls.crt with DIR's
 # agent.crt as chain (what a network child shows) and answers any command
 # with "done" for CMDFILE's command id, naming AGENT, signed by SIGNKEY:
-# a network child gone rogue, or another agent posing as this one
+# a network child gone rogue, or another agent posing as this one; with
+# REASON (fake_agent DIR SIGNKEY CMDFILE AGENT PORT REASON) the receipt
+# carries that reason text too (an infected PC's words)
 fake_agent() {
 	local dir=$1 key=$2 id payload t=application/vnd.kakuri.receipt.v1+json n
 	id=$(jq -r .payload "$3" | base64 -d | jq -r .id)
-	payload=$(jq -nc --arg a "$4" --arg c "$id" \
-		'{v:1, command:$c, agent:$a, action:"isolate", result:"done", mode:"isolated"}')
+	payload=$(jq -nc --arg a "$4" --arg c "$id" --arg r "${6:-}" \
+		'{v:1, command:$c, agent:$a, action:"isolate", result:"done", mode:"isolated"} +
+		(if $r == "" then {} else {reason:$r} end)')
 	printf 'DSSEv1 %d %s %d %s' ${#t} "$t" ${#payload} "$payload" >"$WORK/fake.pae"
 	jq -nc --arg t "$t" --arg p "$(printf %s "$payload" | base64 -w0)" \
 		--arg s "$(openssl pkeyutl -sign -inkey "$key" -rawin -in "$WORK/fake.pae" | base64 -w0)" \

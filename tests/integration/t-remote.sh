@@ -106,7 +106,7 @@ check "a bad client certificate (other CA) is refused in the handshake" \
 rogue_child() {
 	local file
 	file=$(sign alice isolate) || return 2
-	fake_agent "$PKI" "$1" "$file" "$AGENT_ID" 7999 || return 2
+	fake_agent "$PKI" "$1" "$file" "$AGENT_ID" 7999 "${2:-}" || return 2
 	ip netns exec "$PEER" "$KAKURICTL" send --to 127.0.0.1:7999 --cert "$PKI/op-ca.crt" \
 		--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" "$file" 2>"$WORK/rogue.err"
 }
@@ -116,6 +116,17 @@ check "... because only the identity key's signature counts" grep -q "^kakurictl
 rogue_child "$PKI/agent.key" >"$WORK/rogue.out"; rc=$?
 check "the same receipt signed with the identity key is accepted (the forgery test works)" \
 	bash -c "[ $rc -eq 0 ] && grep -q ' isolate .*: done' '$WORK/rogue.out'"
+# root on the infected PC signs with the identity key itself: its words
+# in a receipt cannot print lines of their own on the operator's
+# terminal (a fake "done" for another host, a fake summary) or hide what
+# follows (ESC[8m conceals, ESC[2J clears)
+FORGED=$(printf 'ok\n10.9.9.9:7443 %064d isolate %032d: done mode=isolated episode=-\nsummary: 40 done\033[8m\033[2J' 0 0)
+rogue_child "$PKI/agent.key" "$FORGED" >"$WORK/inject.out"; rc=$?
+check "a receipt whose reason holds line breaks and escapes: still one line on stdout (fails on the old code)" \
+	bash -c "[ $rc -eq 0 ] && [ \$(wc -l <'$WORK/inject.out') -eq 1 ]"
+check "... with no escape byte" bash -c "! grep -q \$'\\033' '$WORK/inject.out'"
+check "... and naming the agent that answered (DESIGN 5: one line per agent, naming it)" \
+	grep -q "^127.0.0.1:7999 $AGENT_ID isolate " "$WORK/inject.out"
 REL2=$(sign alice release --episode "$EPISODE")
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$REL2" 2>/dev/null
 check "with 200 idle + garbage + slow connections a valid release is served" test "$(send_result "$REL2")" = done

@@ -24,6 +24,7 @@
 #include "testutil.h"
 #include "../../ctl/cmdtab.h"
 #include "../../ctl/fanout.h"
+#include "../../ctl/output.h"
 #include "../../ctl/targets.h"
 
 #define PIN_A	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -486,6 +487,48 @@ START_TEST(test_fanout)
 }
 END_TEST
 
+/*
+ * A receipt's words as a terminal gets them: an agent's line breaks and
+ * escapes are gone, long text is cut, ids that are not hex are "?".
+ */
+START_TEST(test_receipt_text)
+{
+	struct receipt_text t;
+	json_t *rec;
+
+	rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "action",
+	    "isolate\n10.0.0.7:7443 isolate", "command", "0123456789abcdef"
+	    "0123456789abcdef", "result", "done\033[8m", "reason", "ok\r\n"
+	    "summary: 40 done\033[2J", "mode", "isolated\n", "episode",
+	    "../../etc");
+	ck_assert_ptr_nonnull(rec);
+	receipt_text(rec, "-", &t);
+	ck_assert_ptr_null(strpbrk(t.action, "\n\r\033"));
+	ck_assert_ptr_null(strpbrk(t.result, "\n\r\033"));
+	ck_assert_ptr_null(strpbrk(t.reason, "\n\r\033"));
+	ck_assert_ptr_null(strpbrk(t.mode, "\n\r\033"));
+	ck_assert_ptr_nonnull(strstr(t.reason, "summary: 40 done"));
+	ck_assert_str_eq(t.command, "0123456789abcdef0123456789abcdef");
+	ck_assert_str_eq(t.episode, "?");
+	json_decref(rec);
+	/* missing words: the defaults; a long reason: cut */
+	rec = json_pack("{s:s}", "reason", "");
+	ck_assert_ptr_nonnull(rec);
+	receipt_text(rec, "command", &t);
+	ck_assert_str_eq(t.action, "command");
+	ck_assert_str_eq(t.command, "-");
+	ck_assert_str_eq(t.result, "?");
+	ck_assert_str_eq(t.episode, "-");
+	json_object_set_new(rec, "reason", json_string("xxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+	receipt_text(rec, "-", &t);
+	ck_assert_uint_lt(strlen(t.reason), sizeof(t.reason));
+	json_decref(rec);
+}
+END_TEST
+
 KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
 	    KK_TEST(test_usage_lines), KK_TEST(test_describe),
@@ -493,4 +536,5 @@ KK_SUITE(ctl_suite, "ctl",
 	    KK_TEST(test_targets_refused),
 	    KK_TEST(test_targets_long_lines),
 	    KK_TEST(test_targets_pipe), KK_TEST(test_targets_limit),
-	KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout))
+	KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout),
+	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text))
