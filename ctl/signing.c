@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -22,6 +23,36 @@
 #include "wire.h"
 
 /* text and a newline into path (atomically), or on stdout for NULL or "-" */
+/*
+ * Whether path may be replaced by a signed command: it is not there, or
+ * it is one already (cosign, a token signed again).  Anything else -- a
+ * private key named by mistake in -o, a report -- is not overwritten.
+ */
+static bool
+replaceable(const char *path)
+{
+	struct kk_envelope env;
+	struct stat st;
+	char *old = NULL;
+	size_t len;
+	bool ok;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT;
+	if (!S_ISREG(st.st_mode) || kk_read_file(path, KK_ENVELOPE_MAX, &old,
+	    &len) < 0)
+		return false;
+	ok = kk_envelope_parse((const uint8_t *)old, len, &env) == 0;
+	if (ok)
+		kk_envelope_free(&env);
+	free(old);
+	return ok;
+}
+
+/*
+ * A signed command is a bearer token (anyone who holds a release may
+ * apply it): written 0600 whatever the umask or the old file's mode.
+ */
 static int
 write_out(const char *path, const char *text)
 {
@@ -34,12 +65,14 @@ write_out(const char *path, const char *text)
 			return -EIO;
 		return 0;
 	}
+	if (!replaceable(path))
+		return -EEXIST;
 	if ((t = malloc(len + 2)) == NULL)
 		return -ENOMEM;
 	memcpy(t, text, len);
 	t[len] = '\n';
 	t[len + 1] = '\0';
-	r = kk_write_file_atomic(path, t, len + 1, 0644);
+	r = kk_write_file_atomic(path, t, len + 1, 0600);
 	free(t);
 	return r;
 }
@@ -232,7 +265,9 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	if ((r = write_out(out, text)) < 0) {
-		fail_line("writing the signed command failed");
+		fail_line("%s: %s", out ? out : "standard output", r ==
+		    -EEXIST ? "there and not a "
+		    "signed command: not overwritten" : strerror(-r));
 		ret = EX_FAILED;
 		goto out;
 	}
@@ -287,8 +322,10 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	text = kk_envelope_encode(&env);
-	if (text == NULL || write_out(out ? out : path, text) < 0) {
-		fail_line("writing %s failed", out ? out : path);
+	if (text == NULL || (r = write_out(out ? out : path, text)) < 0) {
+		fail_line("%s: %s", out ? out : path, text == NULL ?
+		    "out of memory" : r == -EEXIST ? "there and not a signed "
+		    "command: not overwritten" : strerror(-r));
 		goto out;
 	}
 	fprintf(stderr, "%zu signature(s) on %s\n", env.nsigs,

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# kakurictl sign and cosign write bearer tokens: a signed release can be
+# applied by whoever holds it, so the file is 0600 whatever the umask and
+# stays 0600 when cosign rewrites it; and -o never replaces a file that
+# is not a signed command (a private key named by mistake).  No agent is
+# needed: nothing here touches a network namespace.
+. "$(dirname "$0")/lib.sh"
+need
+echo "== kakurictl sign and cosign: the token files"
+AG=$(printf '%064d' 7)
+cd "$WORK" || die "the work directory"
+"$KAKURICTL" keygen alice >/dev/null 2>&1 && "$KAKURICTL" keygen bob >/dev/null 2>&1 ||
+	die "two signing keys"
+mode() { stat -c %a "$1"; }
+(umask 022 && "$KAKURICTL" sign -k alice.key --agent "$AG" --action release \
+	--episode "$(printf '%032d' 1)" -o rel.json 2>/dev/null)
+check "sign -o under umask 022: the token is 0600 (fails on the old code)" test "$(mode rel.json)" = 600
+chmod 0640 rel.json
+(umask 022 && "$KAKURICTL" cosign -k bob.key rel.json 2>/dev/null); rc=$?
+check "cosign rewrites it: two signatures" bash -c "[ $rc -eq 0 ] && [ \$(jq '.signatures | length' rel.json) -eq 2 ]"
+check "... and 0600 again" test "$(mode rel.json)" = 600
+cp alice.key alice.key.orig
+"$KAKURICTL" sign -k bob.key --agent "$AG" --action isolate -o alice.key 2>"$WORK/over.err"; rc=$?
+check "sign -o naming a private key: refused (fails on the old code)" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'alice.key: there and not a signed command: not overwritten' '$WORK/over.err'"
+check "... and the key is untouched" cmp -s alice.key alice.key.orig
+"$KAKURICTL" cosign -k bob.key alice.key -o alice.pub 2>/dev/null; rc=$?
+check "cosign of a file that is not a signed command: refused, nothing written over" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'BEGIN PUBLIC KEY' alice.pub"
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o rel.json 2>/dev/null; rc=$?
+check "sign -o over a signed command: replaced" \
+	bash -c "[ $rc -eq 0 ] && [ \$(jq '.signatures | length' rel.json) -eq 1 ]"
+ln -s alice.key link.json
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o link.json 2>/dev/null; rc=$?
+check "sign -o to a symlink: refused, the key behind it untouched" \
+	bash -c "[ $rc -ne 0 ] && cmp -s alice.key alice.key.orig && [ -L link.json ]"
+summary
+[ "$FAILED" -eq 0 ]
