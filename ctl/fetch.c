@@ -439,6 +439,7 @@ out:
 static int
 open_outdir(const char *dir, bool *created)
 {
+	struct stat st;
 	struct dirent *de;
 	DIR *d;
 	int fd, fd2, n = 0;
@@ -453,6 +454,16 @@ open_outdir(const char *dir, bool *created)
 		return -errno;
 	if (*created)
 		return fd;
+	/*
+	 * One that was there: only if it is ours alone.  Whoever else may
+	 * write in it could swap a verified artifact after the check (the
+	 * hashes are of what came over the wire, not of what is on disk).
+	 */
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		close(fd);
+		return -EPERM;
+	}
 	fd2 = dup(fd);
 	d = fd2 >= 0 ? fdopendir(fd2) : NULL;
 	if (d == NULL) {
@@ -551,7 +562,10 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	/* before connecting: a full DIR should not cost the agent anything */
 	if ((dfd = open_outdir(outdir, &created)) < 0) {
 		fail_line("%s: %s", outdir, dfd == -ENOTEMPTY ?
-		    "exists and is not empty" : strerror(-dfd));
+		    "exists and is not empty" : dfd == -EPERM ? "exists and is "
+		    "not yours alone (another owner, or group or world "
+		    "writable): the evidence could be changed there" :
+		    strerror(-dfd));
 		goto out;
 	}
 	cfg.tls = kk_tls_client_ctx(cert, key, ca, err, sizeof(err));

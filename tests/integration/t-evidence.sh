@@ -272,6 +272,16 @@ fetch -o "$WORK/f3" >/dev/null 2>"$WORK/f3.err"; rc=$?
 check "a modified manifest is detected (exit 1)" bash -c "[ $rc = 1 ] && grep -q 'manifest.jsonl' '$WORK/f3.err'"
 cp "$WORK/manifest.orig" "$EV/manifest.jsonl"
 check "fetch verifies again once restored" fetch -o "$WORK/f4"
+# a destination another local user prepared (or may write in): the
+# verified evidence could be swapped there after the check
+mkdir -m 0777 "$WORK/f5"
+fetch -o "$WORK/f5" >/dev/null 2>"$WORK/f5.err"; rc=$?
+check "fetch -o into an empty world-writable directory: refused, nothing written (fails on the old code)" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'not yours alone' '$WORK/f5.err' && [ -z \"\$(ls -A '$WORK/f5')\" ]"
+mkdir -m 0700 "$WORK/f6" && chown 65534 "$WORK/f6"
+fetch -o "$WORK/f6" >/dev/null 2>"$WORK/f6.err"; rc=$?
+check "... and into one another user owns: refused" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'not yours alone' '$WORK/f6.err' && [ -z \"\$(ls -A '$WORK/f6')\" ]"
 
 # --- a full disk: the snapshot fails cleanly, the daemon keeps serving ---
 # mounted in kakurid's mount namespace (the same as ours with EP_NSENTER)
