@@ -336,6 +336,22 @@ out:
 }
 
 /*
+ * A file that did not come whole is not left under its name, where an
+ * analyst would take a cut core for the process's memory: what came is
+ * kept as NAME.partial, an empty one goes.
+ */
+static void
+not_whole(int dfd, const char *path, uint64_t got)
+{
+	char partial[PATH_MAX];
+
+	if (got == 0 || snprintf(partial, sizeof(partial), "%s.partial",
+	    path) >= (int)sizeof(partial) ||
+	    renameat(dfd, path, dfd, partial) < 0)
+		unlinkat(dfd, path, 0);
+}
+
+/*
  * One file: chunks in order until eof.  EX_DONE also when the agent
  * refused this file (a problem is recorded and the others are fetched);
  * EX_FAILED / EX_UNREACHABLE end the whole transfer.
@@ -430,8 +446,11 @@ fetch_file(struct fetch *f, int dfd, struct ffile *ff)
 	f->oc->bytes += ff->size;
 	ret = EX_DONE;
 out:
-	if (s.fd >= 0)
+	if (s.fd >= 0) {
 		close(s.fd);
+		if (!ff->have)
+			not_whole(dfd, ff->path, s.off);
+	}
 	return ret;
 }
 

@@ -282,6 +282,20 @@ mkdir -m 0700 "$WORK/f6" && chown 65534 "$WORK/f6"
 fetch -o "$WORK/f6" >/dev/null 2>"$WORK/f6.err"; rc=$?
 check "... and into one another user owns: refused" \
 	bash -c "[ $rc -ne 0 ] && grep -q 'not yours alone' '$WORK/f6.err' && [ -z \"\$(ls -A '$WORK/f6')\" ]"
+# the operator's disk fills in the middle of a file: what came of it is
+# NAME.partial, never a cut core under the core's name
+mkdir -p "$WORK/f7"
+if mount -t tmpfs -o size=256k,mode=0700 kakuri-fetch "$WORK/f7"; then
+	fetch -o "$WORK/f7" >/dev/null 2>"$WORK/f7.err"; rc=$?
+	check "fetch onto a disk too small: fails, naming the file it could not write" \
+		bash -c "[ $rc -ne 0 ] && grep -q 'writing: No space left' '$WORK/f7.err'"
+	P7=$(find "$WORK/f7" -name '*.partial' | head -1)
+	check "... the cut file is kept as NAME.partial, nothing under its name (fails on the old code)" \
+		bash -c "[ -n '$P7' ] && [ ! -e '${P7%.partial}' ]"
+	umount "$WORK/f7"
+else
+	fail "a small tmpfs for fetch -o"
+fi
 
 # --- a full disk: the snapshot fails cleanly, the daemon keeps serving ---
 # mounted in kakurid's mount namespace (the same as ours with EP_NSENTER)
