@@ -39,5 +39,6 @@ Suite *watch_suite(void);
 Suite *usb_suite(void);
 Suite *nflog_suite(void);
 Suite *courier_suite(void);
+Suite *names_suite(void);
 
 #endif
