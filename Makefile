@@ -207,6 +207,13 @@ $(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so: $(OBJDIR)/%.so: tests/integratio
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
+# a directory out of reach: an NSS module that answers one uid late (t-names)
+$(OBJDIR)/libnss_kkslow.so.2: tests/nss_slow.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+		-shared -fPIC -Wl,-soname,libnss_kkslow.so.2 -o $@ $<
+
 # attacks on the CSIRT port: squatting it, handshake floods
 $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 	$(call quiet,LINK,$@)
@@ -241,7 +248,8 @@ TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent \
-	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd
+	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd \
+	$(OBJDIR)/libnss_kkslow.so.2
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

@@ -6,9 +6,13 @@
  * the user name), the mode and episode, the logged-in sessions and the
  * last audit entries; the host facts are in every outbox message.  With
  * "disconnect" the caller presses the button too, if allowed to.
+ *
+ * The user name is never looked up here (resolver.h): a name the parent
+ * does not know yet is asked of the resolver child, and the report waits
+ * for its answer REPORT_NAME_WAIT_USEC at most, on the loop; then it goes
+ * out with the uid alone and "user_lookup": "unknown".
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 #include "outbox.h"
 #include "record.h"
 #include "report.h"
+#include "resolver.h"
 #include "run.h"
 #include "tally.h"
 #include "wire.h"
@@ -36,6 +41,7 @@
 #define REPORT_RECENT		10	/* audit entries added */
 #define REPORT_RECENT_BYTES	(64 * 1024)
 #define REPORT_SESSIONS		32
+#define REPORT_NAME_WAIT_USEC	(1000000ULL)	/* for the reporter's name */
 
 /* the request's keys; the reporter's own fields are ignored, not trusted */
 static const char *const known_keys[] = {
@@ -248,52 +254,35 @@ default_location(struct kd *d)
 	return json_string(text);
 }
 
-int
-kd_act_report(struct run *r)
+/* what a report waiting for its reporter's name is still to do */
+struct report_wait {
+	struct run *r;
+	bool pressed;
+	const char *refused;
+};
+
+static const char *
+lookup_word(enum kd_name_state st)
+{
+	return st == KD_NAME_FOUND ? "found" : st == KD_NAME_NONE ? "none" :
+	    "unknown";
+}
+
+/*
+ * The report made and queued: the reporter's name as known (st, name),
+ * and whether the caller pressed the button too (or was refused it).
+ */
+static int
+report_queue(struct run *r, bool pressed, const char *refused,
+    enum kd_name_state st, const char *name)
 {
 	struct kd *d = r->d;
 	json_t *req = r->args, *body = NULL, *v;
-	char why[160], id[KK_EPISODE_HEX + 1], press[KK_EPISODE_HEX + 1] = "";
-	char name[KK_NAME_MAX] = "?";
-	const char *problem, *key, *refused = NULL;
-	struct passwd *pw;
-	bool changed = false, pressed = false;
+	char id[KK_EPISODE_HEX + 1];
+	const char *key;
 	size_t i;
 	int err;
 
-	if ((problem = request_problem(req, why, sizeof(why))) != NULL) {
-		kd_tally_refused(d, r->uid, r->pid, r->local_class, "report", KE_MALFORMED,
-		    json_pack("{s:s}", KW_ERROR, problem));
-		kd_run_reject(r, KE_MALFORMED, problem);
-		return -EINVAL;
-	}
-	/*
-	 * Pressing first: cutting the network is the urgent half, and no
-	 * quota of reports stands in its way (the button has its own).
-	 */
-	if (json_is_true(json_object_get(req, KW_DISCONNECT))) {
-		if (r->local_class == KK_PEER_OTHER)
-			refused = "only members of the staff group and root may "
-			    "press disconnect";
-		else if ((err = kd_press_disconnect(r, "self-report",
-		    &changed, press)) < 0)
-			return err;
-		else
-			pressed = true;
-	}
-	if (!kd_tally_report_ok(d, r->uid, r->local_class != KK_PEER_OTHER)) {
-		kd_tally_refused(d, r->uid, r->pid, r->local_class, "report", KE_RATE_LIMITED,
-		    NULL);
-		kd_run_reject(r, KE_RATE_LIMITED, pressed ? "disconnected; "
-		    "but too many reports from this user in ten minutes, this "
-		    "one was not queued: call the CSIRT desk" : "too many "
-		    "reports from this user in ten minutes: call the CSIRT "
-		    "desk");
-		return -EBUSY;
-	}
-	if ((pw = getpwuid(r->uid)) != NULL)
-		kk_text_clean(name, sizeof(name), pw->pw_name,
-		    strlen(pw->pw_name));
 	body = json_object();
 	if (body == NULL)
 		goto nomem;
@@ -307,8 +296,9 @@ kd_act_report(struct run *r)
 	if (json_object_get(req, KW_LOCATION) == NULL)
 		json_object_set_new(body, KW_LOCATION, default_location(d));
 	json_object_set_new(body, KW_REPORTER, json_pack("{s:I, s:I, s:s, "
-	    "s:O?}", KW_UID, (json_int_t)r->uid, KW_PID, (json_int_t)r->pid,
-	    KW_USER, name, KW_CONTACT, json_object_get(req, KW_CONTACT)));
+	    "s:s, s:O?}", KW_UID, (json_int_t)r->uid, KW_PID, (json_int_t)r->pid,
+	    KW_USER, st == KD_NAME_FOUND ? name : "?", KW_USER_LOOKUP,
+	    lookup_word(st), KW_CONTACT, json_object_get(req, KW_CONTACT)));
 	json_object_set_new(body, KW_DISCONNECTED, json_boolean(pressed ||
 	    d->state.mode != KK_MODE_OPEN));
 	json_object_set_new(body, KW_MODE, json_string(kk_mode_name(
@@ -348,4 +338,77 @@ kd_act_report(struct run *r)
 nomem:
 	kd_run_fail(r, KE_IO, "out of memory");
 	return -ENOMEM;
+}
+
+/* The name came, or the wait is over: the report goes out now. */
+static void
+report_named(struct kd *d, void *opaque, uid_t uid, enum kd_name_state st,
+    const char *name)
+{
+	struct report_wait *w = opaque;
+	struct run *r = w->r;
+
+	/* the audit line names the reporter too, now that the name is known */
+	if (st == KD_NAME_FOUND)
+		kd_local_actor(d, r->uid, r->pid, r->via, sizeof(r->via));
+	if (report_queue(r, w->pressed, w->refused, st, name) < 0 &&
+	    strcmp(r->result, KR_DONE) == 0)
+		r->result = KR_FAILED;
+	free(w);
+	kd_run_finish(r);
+}
+
+int
+kd_act_report(struct run *r)
+{
+	struct kd *d = r->d;
+	json_t *req = r->args;
+	char why[160], press[KK_EPISODE_HEX + 1] = "";
+	char name[KK_NAME_MAX];
+	const char *problem, *refused = NULL;
+	struct report_wait *w;
+	enum kd_name_state st;
+	bool changed = false, pressed = false;
+	int err;
+
+	if ((problem = request_problem(req, why, sizeof(why))) != NULL) {
+		kd_tally_refused(d, r->uid, r->pid, r->local_class, "report", KE_MALFORMED,
+		    json_pack("{s:s}", KW_ERROR, problem));
+		kd_run_reject(r, KE_MALFORMED, problem);
+		return -EINVAL;
+	}
+	/*
+	 * Pressing first: cutting the network is the urgent half, and no
+	 * quota of reports stands in its way (the button has its own).
+	 */
+	if (json_is_true(json_object_get(req, KW_DISCONNECT))) {
+		if (r->local_class == KK_PEER_OTHER)
+			refused = "only members of the staff group and root may "
+			    "press disconnect";
+		else if ((err = kd_press_disconnect(r, "self-report",
+		    &changed, press)) < 0)
+			return err;
+		else
+			pressed = true;
+	}
+	if (!kd_tally_report_ok(d, r->uid, r->local_class != KK_PEER_OTHER)) {
+		kd_tally_refused(d, r->uid, r->pid, r->local_class, "report", KE_RATE_LIMITED,
+		    NULL);
+		kd_run_reject(r, KE_RATE_LIMITED, pressed ? "disconnected; "
+		    "but too many reports from this user in ten minutes, this "
+		    "one was not queued: call the CSIRT desk" : "too many "
+		    "reports from this user in ten minutes: call the CSIRT "
+		    "desk");
+		return -EBUSY;
+	}
+	/* a name being looked up is worth a second, never more */
+	st = kd_name_of(d, r->uid, name, sizeof(name));
+	if (st == KD_NAME_PENDING && (w = calloc(1, sizeof(*w))) != NULL) {
+		*w = (struct report_wait){ r, pressed, refused };
+		if (kd_name_wait(d, r->uid, REPORT_NAME_WAIT_USEC,
+		    report_named, w) == 0)
+			return KD_RUN_PENDING;
+		free(w);
+	}
+	return report_queue(r, pressed, refused, st, name);
 }

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +34,7 @@
 #include "events.h"
 #include "ipc.h"
 #include "quarantine.h"
+#include "resolver.h"
 #include "subids.h"
 #include "tally.h"
 #include "log.h"
@@ -257,7 +257,7 @@ submit_apply(struct kk_conn *c, struct kd_req *kr, json_t *req)
 		json_decref(resp);
 		return;
 	}
-	kd_local_actor(c->cred.uid, c->cred.pid, actor, sizeof(actor));
+	kd_local_actor(d, c->cred.uid, c->cred.pid, actor, sizeof(actor));
 	kr->actor = actor;
 	kr->origin = KD_ORIGIN_APPLY;
 	kr->reply = apply_answer;
@@ -342,7 +342,7 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 		req = NULL;
 	}
 	cmd = json_string_value(json_object_get(req, KW_CMD));
-	/* the actor (a name lookup) only for what is accepted: dispatch.c */
+	/* the actor (a name, if known) only for what is accepted: dispatch.c */
 	kr = (struct kd_req){ .origin = KD_ORIGIN_LOCAL, .actor = NULL,
 	    .cred = &cred, .pid = c->cred.pid, .verb = cmd, .args = req,
 	    .reply = local_answer, .opaque = c->ctl, .token = c->serial };

@@ -35,6 +35,7 @@ struct kd_preserve;
 struct kd_chan;
 struct kd_courier;
 struct kd_fleet;
+struct kd_resolver;
 struct kd_child;
 struct kd_rejects;
 struct run;
@@ -149,6 +150,7 @@ struct kd {
 	struct kd_chan *chan;		/* channel.c: listener, the network child */
 	struct kd_courier *courier;	/* courier.c: the outbox to the collector */
 	struct kd_fleet *fleet;		/* fleet.c: the broker, by the fleet child */
+	struct kd_resolver *resolver;	/* resolver.c: names of uids, never NSS here */
 	/* without report.collector: who carries reports (kakurid.c wires
 	 * the fleet child's kd_fleet_courier here); NULL: nobody */
 	struct kd_child *(*report_via)(struct kd *d);

@@ -19,6 +19,7 @@
 #include "act.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "resolver.h"
 #include "run.h"
 #include "signed.h"
 #include "tally.h"
@@ -244,9 +245,12 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 		}
 		goto done;
 	}
-	/* the actor of a local request: a name lookup, once it is accepted */
+	/*
+	 * the actor of a local request, once it is accepted: the name known
+	 * now, never waited for (resolver.h)
+	 */
 	if (local && r->via[0] == '\0')
-		kd_local_actor(cred->uid, r->pid, r->via, sizeof(r->via));
+		kd_local_actor(d, cred->uid, r->pid, r->via, sizeof(r->via));
 	r->result = KR_DONE;
 	err = r->verb->run(r);
 	if (err < 0 && strcmp(r->result, KR_DONE) == 0)

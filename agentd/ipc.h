@@ -23,6 +23,8 @@ enum kk_ipc_type {
 	KK_IPC_DELIVER = 7,	/* parent -> courier: one outbox file to deliver */
 	KK_IPC_ACK = 8,		/* courier -> parent: the collector's answer */
 	KK_IPC_STATE = 9,	/* fleet child -> parent: connected, or why not */
+	KK_IPC_NAME_QUERY = 10,	/* parent -> resolver: a uid (uint32_t) */
+	KK_IPC_NAME_ANSWER = 11, /* resolver -> parent: struct kd_name_answer + name */
 };
 
 struct kk_ipc_hdr {

@@ -34,6 +34,7 @@
 #include "quarantine.h"
 #include "outbox.h"
 #include "record.h"
+#include "resolver.h"
 #include "restore.h"
 #include "run.h"
 #include "tally.h"
@@ -199,6 +200,7 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 	if (d->outbox.pending > 0)
 		outbox_verify_start(d);	/* the key may be new */
 	kd_channel_reload(d);
+	kd_resolver_reload(d);
 	kd_courier_reload(d);
 	kd_fleet_reload(d);
 	kd_nflog_reload(d);
@@ -246,6 +248,8 @@ main(int argc, char **argv)
 		kd_courier_main(argc, argv);
 	if (argc > 1 && strcmp(argv[1], "--fleet-child") == 0)
 		kd_fleet_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "--names") == 0)
+		kd_resolver_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.outbox.sealer = &kd_outbox_sealer;	/* once the identity key is loaded */
 	d.report_via = kd_fleet_courier;	/* reports through the broker */
@@ -344,7 +348,9 @@ main(int argc, char **argv)
 	/* never on events alone: a timer verifies, and retries with backoff */
 	if (kd_quarantine_watch(&d) < 0)
 		goto out;
-	if ((err = kd_tally_open(&d)) < 0 ||
+	/* names of local callers, never NSS on this loop: before the socket */
+	if ((err = kd_resolver_start(&d)) < 0 ||
+	    (err = kd_tally_open(&d)) < 0 ||
 	    (err = kk_control_open(&d, d.policy->control_socket)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "control socket %s: %s",
 		    d.policy->control_socket, strerror(-err));
@@ -385,6 +391,8 @@ main(int argc, char **argv)
 	ret = err < 0 ? 1 : 0;
 out:
 	kd_lean_stop();
+	/* a report waiting for a name goes out without it, before the rest stops */
+	kd_resolver_stop(&d);
 	kd_nflog_stop(&d);
 	kd_blocklists_clear(&d.blocklists);
 	kd_drill_free(&d);

@@ -7,7 +7,6 @@
  * local flood costs a bounded number of lines, whoever sends it.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "record.h"
+#include "resolver.h"
 #include "subids.h"
 #include "tally.h"
 #include "wire.h"
@@ -53,20 +53,6 @@ struct kd_tally {
 		unsigned max;		/* per uid in an interval */
 	} applies, reports;
 };
-
-void
-kd_local_actor(uid_t uid, pid_t pid, char *buf, size_t len)
-{
-	struct passwd *pw = getpwuid(uid);
-	char name[KK_NAME_MAX] = "?";
-
-	/* a name from NSS is not necessarily text */
-	if (pw != NULL)
-		kk_text_clean(name, sizeof(name), pw->pw_name,
-		    strlen(pw->pw_name));
-	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)uid, name,
-	    (int)pid);
-}
 
 /* A one-shot timer of tl's, armed in usec unless it is already. */
 static void
@@ -198,7 +184,7 @@ kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, int cls,
 
 	if (tl == NULL || kk_refusals_note(&tl->refusals, kd_uid_owner(uid),
 	    reason, cls == KK_PEER_OTHER)) {
-		kd_local_actor(uid, pid, actor, sizeof(actor));
+		kd_local_actor(d, uid, pid, actor, sizeof(actor));
 		kk_log(LOG_WARNING, KK_MID_REFUSED, "control: %s: %s refused (%s)",
 		    actor, action, reason);
 		snprintf(result, sizeof(result), "refused: %s", reason);

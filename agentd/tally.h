@@ -14,8 +14,6 @@ struct json_t;
 int kd_tally_open(struct kd *d);
 /* The interval's summary written, then nothing counted any more. */
 void kd_tally_close(struct kd *d);
-/* "local:uid=N(name),pid=P" */
-void kd_local_actor(uid_t uid, pid_t pid, char *buf, size_t len);
 /*
  * A refused request: logged and audited in full for the first few of a
  * uid in an interval, counted for the interval's summary otherwise.

@@ -343,6 +343,8 @@ struct json_t;
 #define KW_DATA			"data"
 #define KW_USER			"user"
 #define KW_REPORTER		"reporter"
+/* the reporter's name: "found", "none" (no such user), "unknown" (no answer in time) */
+#define KW_USER_LOOKUP		"user_lookup"
 #define KW_SESSIONS		"sessions"
 #define KW_TTY			"tty"
 #define KW_SEAT			"seat"

@@ -1,0 +1,102 @@
+/*
+ * The resolver child: kakurid --names, an exec'd image as agent.user
+ * without capabilities (resolver.h).  It takes one uid at a time and
+ * answers it with getpwuid_r(3): the one place of kakurid where NSS
+ * modules (sssd, LDAP, winbind) run for a caller's name, so that a
+ * directory that hangs holds up this process, never the root parent.
+ *
+ * No seccomp allow-list: NSS modules open files, connect to sockets
+ * (sssd's pipes, nscd, an LDAP server over the network) and some start
+ * threads, and which ones a site has is the site's choice.  What keeps it
+ * harmless is that it is nobody: agent.user's uid, no capabilities, no
+ * new privileges, a fresh image without the parent's memory, and answers
+ * the parent checks as untrusted text (names.c).
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "childproc.h"
+#include "ipc.h"
+#include "names.h"
+#include "resolver.h"
+
+#define LOOKUP_BUF_MAX	(1U << 20)	/* getpwuid_r's buffer grows to this */
+
+/* One answer to the parent, written whole (the socket is blocking). */
+static void
+tell(uid_t uid, enum kd_name_state state, const char *name)
+{
+	uint8_t buf[KD_NAME_ANSWER_MAX];
+	struct kk_ipc_queue q = { 0 };
+	size_t len;
+	int r;
+
+	len = kd_names_answer_encode(buf, uid, state, name);
+	if (kk_ipc_queue_add(&q, KK_IPC_NAME_ANSWER, 0, NULL, buf, len) < 0)
+		kk_child_fail("names: cannot frame an answer");
+	r = kk_ipc_queue_flush(&q, KK_CHILD_FD_IPC, NULL);
+	kk_ipc_queue_clear(&q);
+	if (r < 0)
+		_exit(0);	/* the parent is gone */
+}
+
+/* uid's name as NSS says: found, none (no such user) or unknown (it failed). */
+static void
+lookup(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	size_t cap = 4096;
+	char *buf = NULL, *more;
+	int r;
+
+	for (;;) {
+		if ((more = realloc(buf, cap)) == NULL) {
+			r = ENOMEM;
+			break;
+		}
+		buf = more;
+		r = getpwuid_r(uid, &pw, buf, cap, &res);
+		if (r != ERANGE || cap >= LOOKUP_BUF_MAX)
+			break;
+		cap *= 2;
+	}
+	if (r == 0 && res != NULL && res->pw_name != NULL &&
+	    res->pw_name[0] != '\0')
+		tell(uid, KD_NAME_FOUND, res->pw_name);
+	else
+		/* 0 without an entry, or one of the "not found" errors */
+		tell(uid, r == 0 || r == ENOENT || r == ESRCH || r == EBADF ||
+		    r == EPERM ? KD_NAME_NONE : KD_NAME_UNKNOWN, NULL);
+	free(buf);
+}
+
+void
+kd_resolver_main(int argc, char **argv)
+{
+	struct kk_ipc_hdr h;
+	uint8_t *body;
+	uint32_t uid;
+	size_t len;
+	int r;
+
+	kk_child_enter(argc, argv, "--names", "kakurid-names", false);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		kk_child_fail("no_new_privs: %s", strerror(errno));
+	for (;;) {
+		r = kk_ipc_recv(KK_CHILD_FD_IPC, -1, sizeof(h) + sizeof(uid),
+		    &h, &body, &len);
+		if (r < 0)
+			_exit(r == -EPIPE ? 0 : 3);
+		if (h.type != KK_IPC_NAME_QUERY || len != sizeof(uid) ||
+		    body == NULL)
+			kk_child_fail("names: a message it does not take");
+		memcpy(&uid, body, sizeof(uid));
+		free(body);
+		lookup((uid_t)uid);
+	}
+}

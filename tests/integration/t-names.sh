@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# A directory out of reach never holds up kakurid (agentd/resolver.c).
+# kakurid named every local caller with getpwuid(3) on its one event
+# loop; with passwd served by sssd/LDAP/winbind and the directory slow or
+# unreachable (as it is once the host is isolated), each call blocked for
+# the NSS module's timeout and kakurid served nobody meanwhile: not the
+# employee's disconnect, not a self-report, not another user's status.
+# Now the parent reads /etc/passwd itself and asks a resolver child for
+# the rest; the name comes with a later request.
+#
+# The directory is a test NSS module (tests/nss_slow.c, "passwd: files
+# kkslow") that answers one uid after 30 s.  kakurid runs in a mount
+# namespace of its own whose /etc has the test's nsswitch.conf and
+# kkslow.conf on top and whose library directory has the module (both
+# overlays): the machine's own /etc and libraries are never touched.
+. "$(dirname "$0")/lib.sh"
+need
+KKSLOW="$TOP/build/libnss_kkslow.so.2"
+need_built "$KKSLOW"
+echo "== names: a slow directory holds up no request"
+topology || die topology
+SLOW=54321	# the slow directory's user: a staff member (group 100)
+SLOWNAME=kkslowpoke
+HOLD=54323	# another slow one, to keep the resolver busy during the flood
+QUICK=54322	# answered at once: the module is loaded at all
+DELAY=${DELAY:-30}
+BOUND=10	# far below DELAY: what a request may take
+# the C library's own directory, where dlopen looks for NSS modules
+LIBDIR=$(dirname "$(readlink -f "$(awk '$6 ~ /\/libc\.so\.6$/ { print $6; exit }' /proc/self/maps)")")
+[ -d "$LIBDIR" ] || unable "cannot find the C library's directory" "libc directory"
+mkdir -p "$WORK/etcx" "$WORK/nsslib"
+install -m 0755 "$KKSLOW" "$WORK/nsslib/"
+CALLS="$WORK/calls"
+: >"$CALLS"
+chmod 0666 "$CALLS"
+cat >"$WORK/etcx/nsswitch.conf" <<EOF
+passwd: files kkslow
+group: files
+shadow: files
+hosts: files
+EOF
+cat >"$WORK/etcx/kkslow.conf" <<EOF
+uid $SLOW $SLOWNAME $DELAY
+uid $HOLD kkholder $DELAY
+uid $QUICK kkquick 0
+log $CALLS
+EOF
+chmod 0644 "$WORK/etcx/"*
+write_policy
+# kakurid itself: unshare, sh and ip each exec the next, so $! is kakurid's pid
+unshare -m --propagation private sh -c \
+	'mount -t overlay kakuri-etc -o "lowerdir=$1:/etc" /etc &&
+	 mount -t overlay kakuri-lib -o "lowerdir=$2:$3" "$3" &&
+	 exec ip netns exec "$4" "$5" -d -f "$6"' \
+	sh "$WORK/etcx" "$WORK/nsslib" "$LIBDIR" "$EP" "$KAKURID" "$POLICY" >>"$DLOG" 2>&1 &
+KPID=$!
+until_ok 10 ctl status || die "kakurid starts"
+check "kakurid's namespace has the slow directory (uid $QUICK is kkquick there)" \
+	bash -c "nsenter -t $KPID -m getent passwd $QUICK | grep -q '^kkquick:'"
+refute "... and the machine's own has not" bash -c "getent passwd $QUICK | grep -q kkquick"
+
+as() {	# as UID [GROUPS] -- kakurictl ARGS...: within BOUND seconds
+	local u=$1 g=$2; shift 3
+	if [ -n "$g" ]; then g="--groups=$g"; else g=--clear-groups; fi
+	timeout "$BOUND" setpriv --reuid="$u" --regid="$u" "$g" "$KAKURICTL" -s "$SOCK" "$@" </dev/null
+}
+calls_of() { grep -c "^getpwuid $1 " "$CALLS"; }
+
+check "uid $SLOW's status is answered within $BOUND s (the directory takes $DELAY s)" \
+	as "$SLOW" 100 -- status
+check_within "... and the directory was asked, by the resolver child" 5 \
+	bash -c "[ \$(grep -c '^getpwuid $SLOW ' '$CALLS') -ge 1 ]"
+pid=$(awk -v u="$SLOW" '$1 == "getpwuid" && $2 == u { print $3; exit }' "$CALLS")
+check "... which is not the root parent (pid ${pid:-none}, kakurid $KPID)" \
+	bash -c "[ -n '$pid' ] && [ '$pid' != '$KPID' ] && [ \"\$(cat /proc/$pid/comm)\" = kakurid-names ]"
+check "... and runs as agent.user (nobody)" \
+	bash -c "[ \"\$(awk '/^Uid:/ { print \$2 }' /proc/$pid/status)\" = \"\$(id -u nobody)\" ]"
+
+# while the directory still sleeps on uid SLOW
+as "$SLOW" 100 -- report --json --category other --what "a slow directory" \
+	>"$WORK/r1.json" 2>&1 &
+RP=$!; PIDS+=($RP)
+check "another user's status meanwhile, within $BOUND s" as 65534 "" -- status
+check "... and a staff member's log" as 4242 100 -- log -n 3
+rc=0; wait "$RP" || rc=$?
+check "uid $SLOW's self-report is answered within $BOUND s" \
+	bash -c "[ $rc -eq 0 ] && jq -e '.ok == true and (.report | length) == 32' '$WORK/r1.json'"
+R1=$(jq -r .report "$WORK/r1.json" 2>/dev/null)
+# report_of ID JQ: the queued report ID makes JQ true
+report_of() { outbox_json | jq -e --arg id "$1" "select(.id == \$id) | $2" | grep -qx true; }
+check "... it is in the outbox, with the reporter's uid and the name unknown" \
+	report_of "$R1" ".body.reporter.uid == $SLOW and .body.reporter.user_lookup == \"unknown\""
+check "the staff button as uid $SLOW: answered within $BOUND s" as "$SLOW" 100 -- disconnect
+check "... isolated" test "$(status_field mode)" = isolated
+check "... by uid $SLOW" grep -q "uid=$SLOW" <<<"$(status_field by)"
+
+# the directory answers at last: the next requests have the name
+check_within "the directory answers uid $SLOW after $DELAY s" $((DELAY + 30)) \
+	grep -q "^done $SLOW " "$CALLS"
+rc=0; as "$SLOW" 100 -- report --json --category other --what "named now" >"$WORK/r2.json" 2>&1 || rc=$?
+check "uid $SLOW's next report, within $BOUND s" test "$rc" -eq 0
+R2=$(jq -r .report "$WORK/r2.json" 2>/dev/null)
+check "... names him in the outbox: user $SLOWNAME, found" \
+	report_of "$R2" ".body.reporter.user == \"$SLOWNAME\" and .body.reporter.user_lookup == \"found\""
+check "... and in the audit log: local:uid=$SLOW($SLOWNAME)" \
+	audit_has ".action == \"report\" and .result == \"queued\" and (.actor | startswith(\"local:uid=$SLOW($SLOWNAME),\"))"
+check "the directory was asked for uid $SLOW once (got $(calls_of $SLOW))" test "$(calls_of $SLOW)" -eq 1
+
+# the attack: many uids nobody knows, while the directory holds the resolver
+check "uid $HOLD's status starts a lookup that takes $DELAY s" as "$HOLD" "" -- status
+until_ok 5 grep -q "^getpwuid $HOLD " "$CALLS" || fail "the directory was asked for uid $HOLD"
+slow_ok=0
+for u in $(seq 300000 300299); do
+	as "$u" "" -- status >/dev/null 2>&1 && slow_ok=$((slow_ok + 1))
+	if [ "$u" -eq 300150 ]; then
+		check "half-way through 300 unknown uids, a staff member's status within $BOUND s" \
+			as 4242 100 -- status
+	fi
+done
+check "300 unknown uids: each answered within $BOUND s (got $slow_ok)" test "$slow_ok" -eq 300
+check "... and another user's report" as 65534 "" -- report --category other --what "still here"
+check "... while the directory still holds the resolver" bash -c "! grep -q '^done $HOLD ' '$CALLS'"
+check_within "the directory answers uid $HOLD" $((DELAY + 30)) grep -q "^done $HOLD " "$CALLS"
+# the lookups that were queued behind it are answered at once ("not found")
+flood() { grep -c '^getpwuid 300[0-2][0-9][0-9] ' "$CALLS"; }
+check_within "the queued lookups are done after it" 10 \
+	bash -c "[ \$(grep -c '^getpwuid 300[0-2][0-9][0-9] ' '$CALLS') -ge 12 ]"
+check "... no more than the queue holds: $(flood) of 300 uids asked (at most 16)" test "$(flood)" -le 16
+check "a staff member's status after the flood" as 4242 100 -- status
+check "kakurid is the same process" kill -0 "$KPID"
+check "audit chain verifies" ctl log -n 0
+stop_kakurid -TERM
+summary
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,105 @@
+/*
+ * libnss_kkslow.so.2: a test NSS module that plays a directory that is
+ * out of reach (t-names).  /etc/kkslow.conf (overlaid in kakurid's own
+ * mount namespace, never the machine's) says, one setting a line:
+ *	uid UID NAME SECONDS	getpwuid(UID) is NAME, after SECONDS
+ *	log PATH		every getpwuid call appended to PATH, and
+ *				the answer of a uid above once it is given
+ * and it knows nothing else: every other uid, and every name, is "not
+ * found" at once.  Only getpwuid_r and getpwnam_r are here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <nss.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONF	"/etc/kkslow.conf"
+
+enum nss_status _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw,
+    char *buf, size_t len, int *errnop);
+enum nss_status _nss_kkslow_getpwnam_r(const char *name, struct passwd *pw,
+    char *buf, size_t len, int *errnop);
+
+/* "getpwuid UID PID" as a call starts, "done UID PID" as it answers */
+static void
+note(const char *path, const char *what, uid_t uid)
+{
+	char line[64];
+	int fd, n;
+
+	if (path[0] == '\0' || (fd = open(path, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%s %u %d\n", what, (unsigned)uid,
+	    (int)getpid());
+	if (write(fd, line, (size_t)n) < 0)
+		n = 0;
+	close(fd);
+}
+
+static void
+pause_for(unsigned secs)
+{
+	struct timespec ts = { (time_t)secs, 0 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+enum nss_status
+_nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
+    int *errnop)
+{
+	char line[256], name[64] = "", one[64], log[200] = "", word[8];
+	unsigned long u = 0, secs = 0, slow = 0;
+	int found = 0;
+	FILE *f;
+
+	if ((f = fopen(CONF, "re")) == NULL)
+		return NSS_STATUS_UNAVAIL;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%7s", word) != 1)
+			continue;
+		if (strcmp(word, "log") == 0)
+			sscanf(line, "log %199s", log);
+		else if (strcmp(word, "uid") == 0 && sscanf(line,
+		    "uid %lu %63s %lu", &u, one, &secs) == 3 &&
+		    (uid_t)u == uid && !found) {
+			found = 1;
+			slow = secs;
+			memcpy(name, one, sizeof(name));
+		}
+	}
+	fclose(f);
+	note(log, "getpwuid", uid);
+	if (!found)
+		return NSS_STATUS_NOTFOUND;
+	pause_for((unsigned)slow);
+	note(log, "done", uid);
+	if (strlen(name) * 2 + 8 > len) {
+		*errnop = ERANGE;
+		return NSS_STATUS_TRYAGAIN;
+	}
+	memset(pw, 0, sizeof(*pw));
+	strcpy(buf, name);
+	pw->pw_name = buf;
+	pw->pw_passwd = buf + strlen(name);	/* "" */
+	pw->pw_uid = uid;
+	pw->pw_gid = uid;
+	pw->pw_gecos = pw->pw_passwd;
+	pw->pw_dir = (char *)"/";
+	pw->pw_shell = (char *)"/bin/false";
+	return NSS_STATUS_SUCCESS;
+}
+
+enum nss_status
+_nss_kkslow_getpwnam_r(const char *name, struct passwd *pw, char *buf,
+    size_t len, int *errnop)
+{
+	return NSS_STATUS_NOTFOUND;
+}
