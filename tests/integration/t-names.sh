@@ -6,7 +6,10 @@
 # the NSS module's timeout and kakurid served nobody meanwhile: not the
 # employee's disconnect, not a self-report, not another user's status.
 # Now the parent reads /etc/passwd itself and asks a resolver child for
-# the rest; the name comes with a later request.
+# the rest; the name comes with a later request.  Many unknown uids fill
+# the resolver's queue (16), not kakurid; a resolver that never answers
+# is killed after 60 s and started again, and what it was asked is
+# unknown.
 #
 # The directory is a test NSS module (tests/nss_slow.c, "passwd: files
 # kkslow") that answers one uid after 30 s.  kakurid runs in a mount
@@ -23,6 +26,7 @@ SLOW=54321	# the slow directory's user: a staff member (group 100)
 SLOWNAME=kkslowpoke
 HOLD=54323	# another slow one, to keep the resolver busy during the flood
 QUICK=54322	# answered at once: the module is loaded at all
+STUCK=54324	# never answered in time: the resolver is restarted
 DELAY=${DELAY:-30}
 BOUND=10	# far below DELAY: what a request may take
 # the C library's own directory, where dlopen looks for NSS modules
@@ -43,6 +47,7 @@ cat >"$WORK/etcx/kkslow.conf" <<EOF
 uid $SLOW $SLOWNAME $DELAY
 uid $HOLD kkholder $DELAY
 uid $QUICK kkquick 0
+uid $STUCK kkstuck 600
 log $CALLS
 EOF
 chmod 0644 "$WORK/etcx/"*
@@ -127,6 +132,20 @@ check_within "the queued lookups are done after it" 10 \
 	bash -c "[ \$(grep -c '^getpwuid 300[0-2][0-9][0-9] ' '$CALLS') -ge 12 ]"
 check "... no more than the queue holds: $(flood) of 300 uids asked (at most 16)" test "$(flood)" -le 16
 check "a staff member's status after the flood" as 4242 100 -- status
+
+# a directory that never answers: the resolver is restarted, nothing waits for it
+old=$(pgrep -P "$KPID" -x kakurid-names | head -1)
+check "uid $STUCK's status starts a lookup that never ends" as "$STUCK" "" -- status
+until_ok 5 grep -q "^getpwuid $STUCK " "$CALLS" || fail "the directory was asked for uid $STUCK"
+check "uid $QUICK's status meanwhile (its lookup waits behind)" as "$QUICK" "" -- status
+check_within "after 60 s without an answer the resolver is killed and restarted" 90 \
+	grep -q "resolver $old answered no name lookup in 60 s; restarting it" "$DLOG"
+check_within "... a new one runs" 10 bash -c "p=\$(pgrep -P $KPID -x kakurid-names) && [ -n \"\$p\" ] && [ \"\$p\" != '$old' ]"
+check "... and the stuck lookup died with the old one" bash -c "! grep -q '^done $STUCK ' '$CALLS'"
+rc=0; as "$QUICK" "" -- report --json --category other --what "after the restart" >"$WORK/r3.json" 2>&1 || rc=$?
+check "uid $QUICK's report right after, within $BOUND s" test "$rc" -eq 0
+check "... its lookup was answered \"unknown\" when the resolver died" \
+	report_of "$(jq -r .report "$WORK/r3.json" 2>/dev/null)" ".body.reporter.uid == $QUICK and .body.reporter.user_lookup == \"unknown\""
 check "kakurid is the same process" kill -0 "$KPID"
 check "audit chain verifies" ctl log -n 0
 stop_kakurid -TERM
