@@ -214,13 +214,21 @@ start_kakurid() {
 	return 1
 }
 
+# stop_kakurid SIGNAL: kakurid ended by its pid; one that has not ended
+# 10 s after the signal (stuck in the kernel or a library call) is
+# killed, so that a scenario never waits without bound
 stop_kakurid() {
+	local i
 	[ -n "$KPID" ] || return 0
 	kill "$1" "$KPID" 2>/dev/null
-	for _ in $(seq 1 100); do
+	for i in $(seq 1 500); do
 		kill -0 "$KPID" 2>/dev/null || break
 		sleep 0.02
 	done
+	if kill -0 "$KPID" 2>/dev/null; then
+		echo "  (kakurid $KPID did not end 10 s after $1: killed)"
+		kill -KILL "$KPID" 2>/dev/null
+	fi
 	wait "$KPID" 2>/dev/null
 	KPID=
 }
