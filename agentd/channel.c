@@ -10,7 +10,6 @@
  * children.c's; isolation never depends on any of it.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,7 +203,8 @@ net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
     bool *retry)
 {
 	struct kd_chan *ch = d->chan;
-	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
 	char err[300] = "";
 	int r;
 
@@ -220,14 +220,14 @@ net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
 		return -ENOKEY;
 	}
 	*retry = true;
-	if ((pw = kd_child_user(d, err, sizeof(err))) == NULL)
+	if (kd_child_user(d, &uid, &gid, err, sizeof(err)) < 0)
 		return channel_off(d, -ENOENT, "%s", err);
 	if ((r = kd_tls_material(d, d->policy->client_ca, true, NULL, 0,
 	    &ch->cfg, &ch->cfglen, err, sizeof(err))) < 0)
 		return channel_off(d, r, "%s", err);
 	if ((r = ensure_listener(d)) < 0)
 		goto fail;
-	r = kk_child_spawn("--network-child", ch->listen_fd, pw->pw_uid, pw->pw_gid, pid, ipc,
+	r = kk_child_spawn("--network-child", ch->listen_fd, uid, gid, pid, ipc,
 	    logfd, err, sizeof(err));
 	if (r < 0) {
 		snprintf(ch->why, sizeof(ch->why), "%.200s", err);
@@ -237,7 +237,7 @@ net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
 	ch->logged[0] = '\0';
 	kk_log(LOG_INFO, KK_MID_START,
 	    "CSIRT channel on %s (network child %d, uid %u)",
-	    d->policy->listen, (int)*pid, (unsigned)pw->pw_uid);
+	    d->policy->listen, (int)*pid, (unsigned)uid);
 	return 0;
 fail:
 	forget_material(ch);

@@ -5,7 +5,6 @@
  * into the journal, restart with backoff.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,15 +458,21 @@ kd_child_other(struct kd_child *c, const struct kk_ipc_hdr *h,
 		kd_child_kill(c, "sent a message of an unknown type");
 }
 
-struct passwd *
-kd_child_user(struct kd *d, char *why, size_t whylen)
+int
+kd_child_user(struct kd *d, uid_t *uid, gid_t *gid, char *why,
+    size_t whylen)
 {
-	struct passwd *pw = getpwnam(d->policy->user);
-
-	if (pw == NULL || pw->pw_uid == 0) {
+	/*
+	 * As looked up at start or reload (resolve_ids): a child restarted
+	 * at any time never waits for NSS on the event loop.
+	 */
+	if (!d->own_known || d->own_uid == 0) {
 		snprintf(why, whylen, "agent.user '%.64s' %s", d->policy->user,
-		    pw ? "is root" : "does not exist");
-		return NULL;
+		    d->own_known ? "is root" : "did not exist at start or the "
+		    "last reload");
+		return -ENOENT;
 	}
-	return pw;
+	*uid = d->own_uid;
+	*gid = d->own_gid;
+	return 0;
 }

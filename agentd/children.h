@@ -139,10 +139,12 @@ void kd_child_other(struct kd_child *c, const struct kk_ipc_hdr *h,
 void kd_child_words(struct kd_child *c, const char *peer, const char *text,
     size_t len);
 /*
- * The user a child runs as (agent.user); NULL, with why, if there is
- * none of that name or it is root: no child runs as root.
+ * The user a child runs as (agent.user, as found at start or the last
+ * reload): 0 and its ids; -ENOENT, with why, if there was none of that
+ * name or it is root: no child runs as root.
  */
-struct passwd *kd_child_user(struct kd *d, char *why, size_t whylen);
+int kd_child_user(struct kd *d, uid_t *uid, gid_t *gid, char *why,
+    size_t whylen);
 
 /*
  * A child's TLS material (material.c) as its KK_IPC_CONFIG body: the

@@ -7,7 +7,6 @@
  * not in the child that talked to the network.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -709,7 +708,8 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 {
 	struct kd_courier *co = d->courier;
 	struct kk_courier_config where;
-	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
 	char err[300];
 	int r;
 
@@ -726,7 +726,7 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	if (d->agent_key == NULL)
 		return courier_off(d, -ENOKEY, "no agent identity key (run "
 		    "kakurid --init)");
-	if ((pw = kd_child_user(d, err, sizeof(err))) == NULL)
+	if (kd_child_user(d, &uid, &gid, err, sizeof(err)) < 0)
 		return courier_off(d, -ENOENT, err);
 	memset(&where, 0, sizeof(where));
 	snprintf(where.collector, sizeof(where.collector), "%s",
@@ -736,14 +736,14 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	    (r = kd_tls_material(d, d->policy->report_ca, false, &where,
 	    sizeof(where), &co->cfg, &co->cfglen, err, sizeof(err))) < 0)
 		return courier_off(d, r, err);
-	r = kk_child_spawn("--courier", -1, pw->pw_uid, pw->pw_gid, pid, ipc,
+	r = kk_child_spawn("--courier", -1, uid, gid, pid, ipc,
 	    logfd, err, sizeof(err));
 	if (r < 0) {
 		kd_tls_material_forget(&co->cfg, &co->cfglen);
 		return courier_off(d, r, err);
 	}
 	kk_log(LOG_INFO, KK_MID_START, "courier for %s (child %d, uid %u)",
-	    d->policy->collector, (int)*pid, (unsigned)pw->pw_uid);
+	    d->policy->collector, (int)*pid, (unsigned)uid);
 	return 0;
 }
 

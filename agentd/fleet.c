@@ -8,7 +8,6 @@
  * TLS connection to us.  Isolation never depends on any of it.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +112,8 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	struct kd_fleet *fl = d->fleet;
 	struct kd_fleet_config cfg;
 	struct kk_addr addr;
-	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
 	char err[300] = "", why[320], *pem = NULL;
 	size_t i, pemlen = 0;
 	int r;
@@ -124,7 +124,7 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	}
 	fl->off = false;
 	*retry = true;
-	if ((pw = kd_child_user(d, why, sizeof(why))) == NULL)
+	if (kd_child_user(d, &uid, &gid, why, sizeof(why)) < 0)
 		return fleet_off(d, -ENOENT, why);
 	memset(&cfg, 0, sizeof(cfg));
 	if (kk_endpoint_parse(d->policy->fleet_broker, &addr, &cfg.port) < 0 ||
@@ -147,7 +147,7 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	if ((r = kd_fleet_material(d, cfg.host, &cfg, sizeof(cfg), &fl->cfg,
 	    &fl->cfglen, err, sizeof(err))) < 0)
 		return fleet_off(d, r, err);
-	r = kk_child_spawn("--fleet-child", -1, pw->pw_uid, pw->pw_gid, pid,
+	r = kk_child_spawn("--fleet-child", -1, uid, gid, pid,
 	    ipc, logfd, err, sizeof(err));
 	if (r < 0) {
 		kd_tls_material_forget(&fl->cfg, &fl->cfglen);
@@ -155,7 +155,7 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	}
 	snprintf(fl->state, sizeof(fl->state), "connecting");
 	kk_log(LOG_INFO, KK_MID_START, "fleet broker %s (fleet child %d, uid %u)",
-	    d->policy->fleet_broker, (int)*pid, (unsigned)pw->pw_uid);
+	    d->policy->fleet_broker, (int)*pid, (unsigned)uid);
 	return 0;
 }
 
