@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
@@ -283,20 +284,74 @@ out:
 	return ret;
 }
 
+/*
+ * What the second person is asked to sign, on stderr: the command's
+ * words, not just a file name (the two-person rule is worth what the
+ * second person sees).  Agent text is cleaned; the signers are named as
+ * they name themselves (a keyid is a hint: the agent checks the keys).
+ */
+static void
+show_command(const char *path, const struct kk_command *cmd,
+    const struct kk_envelope *env)
+{
+	char when[40], args[200], *a;
+	time_t now = time(NULL);
+	size_t i;
+
+	a = cmd->args ? json_dumps(cmd->args, JSON_COMPACT) : NULL;
+	kk_text_clean(args, sizeof(args), a ? a : "{}", a ? strlen(a) : 2);
+	free(a);
+	kk_rfc3339((time_t)cmd->exp, when, sizeof(when));
+	fprintf(stderr, "%s: %s for %s %s\n", path,
+	    kk_action_name(cmd->action), cmd->group[0] ? "group" : "agent",
+	    cmd->group[0] ? cmd->group : cmd->agent);
+	fprintf(stderr, "  command %s, episode %s\n", cmd->id,
+	    cmd->episode[0] ? cmd->episode : "-");
+	fprintf(stderr, "  incident: %s\n  reason: %s\n  args: %s\n",
+	    cmd->incident, cmd->reason, args);
+	fprintf(stderr, "  expires %s (%s)\n", when, cmd->exp < now ?
+	    "EXPIRED: no agent takes it" : "valid");
+	fprintf(stderr, "  signed by:");
+	for (i = 0; i < env->nsigs; i++)
+		fprintf(stderr, " %s", env->sigs[i].keyid);
+	fputc('\n', stderr);
+}
+
+/* On a terminal, without --yes: the second person says yes. */
+static bool
+confirmed(void)
+{
+	char line[16];
+	FILE *tty;
+	bool yes;
+
+	if (!isatty(STDIN_FILENO) || (tty = fopen("/dev/tty", "r+e")) == NULL)
+		return true;
+	fputs("add your signature? [y/N] ", tty);
+	fflush(tty);
+	yes = fgets(line, sizeof(line), tty) != NULL &&
+	    (strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0);
+	fclose(tty);
+	return yes;
+}
+
 int
 cmd_cosign(struct ctl *c, int argc, char **argv)
 {
 	const char *keyfile = NULL, *keyid = NULL, *out = NULL, *path;
+	bool yes = false;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("k", &keyfile),
 		CTL_TEXT("o", &out),
 		CTL_TEXT("keyid", &keyid),
+		CTL_FLAG("yes", &yes),
 		CTL_OPTIONS_END,
 	};
 	struct kk_envelope env;
-	char hint[KK_KEYID_MAX], *buf = NULL, *text = NULL;
+	struct kk_command cmd = { 0 };
+	char hint[KK_KEYID_MAX], why[160], *buf = NULL, *text = NULL;
 	EVP_PKEY *k = NULL;
-	size_t len;
+	size_t len, i;
 	int r, first, ret = EX_FAILED;
 
 	if (ctl_options(argc, argv, opts, 1, 1, &first) != EX_DONE ||
@@ -312,8 +367,29 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 		free(buf);
 		return EX_FAILED;
 	}
+	/* only a command is cosigned, and only one that can be read */
+	if (strcmp(env.type, KK_PT_COMMAND) != 0 ||
+	    kk_command_parse(env.payload, env.payload_len, &cmd, why,
+	    sizeof(why)) < 0) {
+		fail_line("%s: not a kakuri command (%s): nothing signed", path,
+		    strcmp(env.type, KK_PT_COMMAND) != 0 ? "another payload "
+		    "type" : why);
+		goto out;
+	}
 	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
 		fail_line("%s: %s", keyfile, strerror(-r));
+		goto out;
+	}
+	/* a second signature of the same key counts once: say so now */
+	for (i = 0; i < env.nsigs; i++)
+		if (kk_dsse_verify_one(&env, i, k) == 0) {
+			fail_line("%s is signed by %s already: another signature "
+			    "of the same key would not count", path, keyfile);
+			goto out;
+		}
+	show_command(path, &cmd, &env);
+	if (!yes && !confirmed()) {
+		fail_line("not signed");
 		goto out;
 	}
 	if (kk_envelope_sign(&env, keyid ? keyid : key_hint(keyfile, hint,
@@ -332,6 +408,7 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 	    out ? out : path);
 	ret = EX_DONE;
 out:
+	kk_command_free(&cmd);
 	kk_envelope_free(&env);
 	EVP_PKEY_free(k);
 	free(buf);

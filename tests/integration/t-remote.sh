@@ -75,7 +75,11 @@ check "status with carol (status role): done" test "$(send_result "$(sign carol 
 REL=$(sign alice release --episode "$EPISODE")
 check "release with one signature (release = 2): threshold" test "$(send_result "$REL")" = threshold
 cp "$REL" "$WORK/twice.json"
-"$KAKURICTL" cosign -k "$PKI/alice.key" "$WORK/twice.json" 2>/dev/null
+"$KAKURICTL" cosign -k "$PKI/alice.key" "$WORK/twice.json" 2>"$WORK/twice.err"; rc=$?
+check "kakurictl cosign with the key that signed already: refused, it would not count" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'signed by .*alice.key already' '$WORK/twice.err'"
+# what kakurictl will not do, a hand can: the same signature twice
+jq -c '.signatures += .signatures' "$REL" >"$WORK/twice.json"
 check "the same key twice still counts once: threshold" test "$(send_result "$WORK/twice.json")" = threshold
 OLD=$(sign alice release --episode 0123456789abcdef0123456789abcdef)
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$OLD" 2>/dev/null

@@ -27,6 +27,28 @@ check "... and the key is untouched" cmp -s alice.key alice.key.orig
 "$KAKURICTL" cosign -k bob.key alice.key -o alice.pub 2>/dev/null; rc=$?
 check "cosign of a file that is not a signed command: refused, nothing written over" \
 	bash -c "[ $rc -ne 0 ] && grep -q 'BEGIN PUBLIC KEY' alice.pub"
+# cosign shows what it signs: the second person sees the command
+"$KAKURICTL" sign -k alice.key --group tokyo --action unblock --arg set=ioc1 \
+	--incident IR-7 --reason "lists wrong" -o unb.json 2>/dev/null
+"$KAKURICTL" cosign -k bob.key unb.json 2>"$WORK/show.err"; rc=$?
+check "cosign names the action, the group, the incident and the signer already there" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'unb.json: unblock for group tokyo' '$WORK/show.err' &&
+		grep -q 'incident: IR-7' '$WORK/show.err' && grep -q 'signed by: alice' '$WORK/show.err'"
+"$KAKURICTL" cosign -k bob.key unb.json 2>"$WORK/again.err"; rc=$?
+check "... a second cosign with the same key: refused, it would not count" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'already' '$WORK/again.err' && [ \$(jq '.signatures | length' unb.json) -eq 2 ]"
+# on a terminal the second person says yes, or nothing is signed
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o tty.json 2>/dev/null
+echo n | timeout 10 script -qec "'$KAKURICTL' cosign -k bob.key tty.json" /dev/null >"$WORK/tty.out" 2>&1
+check "cosign on a terminal, answered n: not signed (fails on the old code)" \
+	bash -c "grep -q 'add your signature' '$WORK/tty.out' && [ \$(jq '.signatures | length' tty.json) -eq 1 ]"
+echo y | timeout 10 script -qec "'$KAKURICTL' cosign -k bob.key tty.json" /dev/null >"$WORK/tty.out" 2>&1
+check "... answered y: signed" test "$(jq '.signatures | length' tty.json)" = 2
+printf '{"payloadType":"text/plain","payload":"aGk=","signatures":[{"keyid":"x","sig":"%s"}]}' \
+	"$(head -c 64 /dev/zero | base64 -w0)" >other.json
+"$KAKURICTL" cosign -k bob.key other.json 2>"$WORK/other.err"; rc=$?
+check "cosign of an envelope that is not a kakuri command: refused, nothing signed" \
+	bash -c "[ $rc -ne 0 ] && grep -q 'not a kakuri command' '$WORK/other.err'"
 "$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o rel.json 2>/dev/null; rc=$?
 check "sign -o over a signed command: replaced" \
 	bash -c "[ $rc -eq 0 ] && [ \$(jq '.signatures | length' rel.json) -eq 1 ]"
