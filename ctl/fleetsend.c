@@ -269,7 +269,7 @@ load_bfile(struct bfile *f)
 static int
 report(struct bsend *s, bool json)
 {
-	size_t i, j, done = 0, refused = 0, silent = 0;
+	size_t i, j, done = 0, refused = 0, silent = 0, unnamed = 0;
 	json_t *doc = NULL, *list, *rec, *reasons, *v, *unexpected;
 	const char *res, *k;
 	bool ok;
@@ -345,9 +345,13 @@ report(struct bsend *s, bool json)
 	}
 	json_decref(reasons);
 	json_decref(unexpected);
-	if (done + refused == 0 && silent == 0)
+	/* a refusal naming no command is a refusal all the same */
+	json_object_foreach(s->unnamed, k, v)
+		unnamed += (size_t)json_integer_value(v);
+	if (done + refused + unnamed == 0 && silent == 0)
 		return EX_UNREACHABLE;	/* nobody answered, nobody expected */
-	return refused == 0 && silent == 0 ? EX_DONE : EX_FAILED;
+	return refused == 0 && silent == 0 && unnamed == 0 ? EX_DONE :
+	    EX_FAILED;
 }
 
 int
@@ -397,6 +401,10 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 		fail_line("--group '%.64s' %s", group, why);
 		goto out;
 	}
+	if (group != NULL && expect == NULL)
+		fprintf(stderr, "kakurictl: without --expect only the agents "
+		    "that answer are known: one whose receipt the broker drops "
+		    "is not missed, one it makes up is counted\n");
 	ret = EX_FAILED;
 	s.nfiles = (size_t)(argc - first);
 	if ((s.files = calloc(s.nfiles, sizeof(*s.files))) == NULL)

@@ -274,6 +274,14 @@ check "a group status with --expect naming a1 and a3: exit 1, a1 done, a3 silent
 check "... a2's answer is listed as unexpected, not counted, its receipt left out" \
 	jq -e --arg a2 "${AGENT[1]}" --arg a1 "${AGENT[0]}" '.summary.unexpected == [$a2] and ([.receipts[] | .agent] == [$a1])' \
 	"$WORK/broker-st.out"
+# a group command changed on its way (the broker's, or anyone's): both
+# tokyo agents refuse it before reading the payload, naming no command
+BAD="$WORK/broker-bad.json"
+jq --arg p "$(jq -r .payload "$BST" | base64 -d | sed 's/"status"/"isolate"/' | base64 -w0)" '.payload = $p' "$BST" >"$BAD"
+send_broker operator --group tokyo --timeout 5000 "$BAD" >"$WORK/bad.out" 2>"$WORK/bad.err"; rc=$?
+check "a tampered group command, no --expect: refused by both tokyo agents, exit 1 (not 3: they answered; fails on the old code)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'refused before the payload was read: bad-signature=2' '$WORK/bad.out'"
+check "... and without --expect it says what cannot be known" grep -q 'without --expect only the agents' "$WORK/bad.err"
 BREL="$WORK/broker-rel.json"
 "$KAKURICTL" sign -k "$PKI/alice.key" --group tokyo --action release --episode "$CAMPAIGN" -o "$BREL" 2>/dev/null
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$BREL" 2>/dev/null
