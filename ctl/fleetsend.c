@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <mosquitto.h>
@@ -22,6 +23,7 @@
 #include "kakuri.h"
 #include "options.h"
 #include "output.h"
+#include "receipts.h"
 #include "sign.h"
 #include "wire.h"
 
@@ -61,6 +63,8 @@ struct bsend {
 	size_t complete;	/* expected agents with every receipt */
 	unsigned bad;		/* out messages that did not check */
 	size_t kept;		/* bytes of the receipts kept whole */
+	int save_fd;		/* --save-receipts DIR, or -1 */
+	unsigned unsaved;	/* receipts it could not keep */
 	/*
 	 * Refusals that name no command (a payload refused before it was
 	 * read: bad-signature, malformed): which of our files is not known,
@@ -148,6 +152,23 @@ kept(struct bsend *s, json_t *rec)
 	return t;
 }
 
+/* --save-receipts: the verified envelope of a receipt, as it came */
+static void
+keep(struct bsend *s, const char *agent, const char *cmd,
+    const struct kk_fleet_out *o)
+{
+	int r;
+
+	if (s->save_fd < 0)
+		return;
+	if ((r = receipt_save(s->save_fd, agent, cmd, o->envelope,
+	    o->len)) < 0) {
+		fail_line("--save-receipts: agent %.16s...: %s", agent,
+		    strerror(-r));
+		s->unsaved++;
+	}
+}
+
 /* One message of an out topic: a receipt for one of our files, or nothing. */
 static void
 on_out(void *arg, const struct mosquitto_message *m)
@@ -179,6 +200,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 	cmd = json_string_value(json_object_get(rec, KW_COMMAND));
 	if (cmd == NULL) {
 		count(s->unnamed, str_or(rec, KW_REASON, "?"));
+		keep(s, id, NULL, &o);
 		goto out;
 	}
 	for (i = 0; i < s->nfiles; i++)
@@ -186,6 +208,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 			break;
 	if (i == s->nfiles)
 		goto out;	/* another operator's command */
+	keep(s, id, cmd, &o);
 	if ((a = find(s, id, true)) == NULL)
 		goto out;
 	/* the first receipt counts: a broker's duplicate then says replay */
@@ -357,10 +380,10 @@ report(struct bsend *s, bool json)
 int
 cmd_send_broker(struct ctl *c, int argc, char **argv)
 {
-	struct bsend s = { 0 };
+	struct bsend s = { .save_fd = -1 };
 	struct broker b = { 0 };
 	const char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL;
-	const char *group = NULL, *expect = NULL;
+	const char *group = NULL, *expect = NULL, *save = NULL;
 	long long timeout_ms = DEFAULT_TIMEOUT_MS;
 	bool json = c->json;
 	const struct ctl_option opts[] = {
@@ -371,6 +394,7 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 		CTL_TEXT("expect", &expect),
 		CTL_NUMBER("timeout", &timeout_ms, 100, 3600000, NULL),
 		CTL_FLAG("json", &json),
+		CTL_TEXT("save-receipts", &save),
 		CTL_OPTIONS_END,
 	};
 	char topic[KK_FLEET_TOPIC_MAX], sub[KK_FLEET_TOPIC_MAX], err[300];
@@ -399,6 +423,13 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 	}
 	if (group != NULL && (why = kk_group_name_problem(group)) != NULL) {
 		fail_line("--group '%.64s' %s", group, why);
+		goto out;
+	}
+	/* where the proofs go, before anything is sent */
+	if (save != NULL && (s.save_fd = receipts_open(save, err,
+	    sizeof(err))) < 0) {
+		fail_line("--save-receipts %s", err);
+		ret = EX_FAILED;
 		goto out;
 	}
 	if (group != NULL && expect == NULL)
@@ -480,7 +511,14 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 		fail_line("broker %s:%u: the connection was lost", b.host,
 		    b.port);
 	ret = report(&s, json);
+	if (s.unsaved > 0) {
+		fail_line("--save-receipts %s: %u receipt(s) could not be kept",
+		    save, s.unsaved);
+		ret = EX_FAILED;
+	}
 out:
+	if (s.save_fd >= 0)
+		close(s.save_fd);
 	broker_close(&b);
 	for (i = 0; s.files != NULL && i < s.nfiles; i++) {
 		free(s.files[i].body);

@@ -64,8 +64,8 @@ static const struct command commands[] = {
 	  .synopsis = "-k KEY [--keyid K] [--yes] [-o OUT] FILE",
 	  .description = "add a signature to a signed command (two-person release)" },
 	{ .name = "send", .run = cmd_send,
-	  .synopsis = "--to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--json] FILE...\n"
-	      "--broker mqtts://ADDR:PORT --ca CA --cert CRT --key KEY (--agent ID | --group G) [--expect FILE] [--timeout MS] [--json] FILE...",
+	  .synopsis = "--to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--save-receipts DIR] [--json] FILE...\n"
+	      "--broker mqtts://ADDR:PORT --ca CA --cert CRT --key KEY (--agent ID | --group G) [--expect FILE] [--timeout MS] [--save-receipts DIR] [--json] FILE...",
 	  .description = "send signed commands to agents over mutual TLS, or through the fleet broker; verify the receipts" },
 	{ .name = "fetch", .run = cmd_fetch,
 	  .synopsis = "--to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n"

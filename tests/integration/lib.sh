@@ -538,6 +538,21 @@ fake_agent() {
 	until_ok 10 bash -c "ip netns exec '$PEER' ss -Hltn 'sport = :$5' | grep -q ':$5'"
 }
 
+# dsse_verifies FILE CERT: FILE is a DSSE envelope whose (first)
+# signature verifies with the key of CERT (an agent's identity
+# certificate), checked by openssl over the PAE, not by kakuri's code
+dsse_verifies() {
+	local t p
+	t=$(jq -r .payloadType "$1") || return 1
+	jq -r .payload "$1" | base64 -d >"$WORK/dsse.payload" || return 1
+	p=$(stat -c %s "$WORK/dsse.payload")
+	{ printf 'DSSEv1 %d %s %d ' ${#t} "$t" "$p"; cat "$WORK/dsse.payload"; } >"$WORK/dsse.pae"
+	jq -r '.signatures[0].sig' "$1" | base64 -d >"$WORK/dsse.sig" || return 1
+	openssl x509 -in "$2" -pubkey -noout >"$WORK/dsse.pub" 2>/dev/null || return 1
+	openssl pkeyutl -verify -pubin -inkey "$WORK/dsse.pub" -rawin -in "$WORK/dsse.pae" \
+		-sigfile "$WORK/dsse.sig" >/dev/null 2>&1
+}
+
 # --- the local side (issue 8): raw control frames, other uids, bounded polls ---
 # raw_frame FILE: FILE's bytes as one control frame (4-byte big-endian length)
 raw_frame() {

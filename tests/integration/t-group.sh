@@ -245,13 +245,21 @@ BISO="$WORK/broker-iso.json"
 send_broker operator --group osaka --timeout 3000 "$BISO" >/dev/null 2>"$WORK/wronggroup.err"; rc=$?
 check "send --broker --group osaka with a tokyo command: refused before anything is published" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'is not a command for group osaka; nothing sent' '$WORK/wronggroup.err'"
-send_broker operator --json --group tokyo --expect "$WORK/fleet-ids" --timeout 8000 "$BISO" \
-	>"$WORK/broker-iso.out" 2>/dev/null; rc=$?
+send_broker operator --json --group tokyo --expect "$WORK/fleet-ids" --timeout 8000 \
+	--save-receipts "$WORK/proofs" "$BISO" >"$WORK/broker-iso.out" 2>/dev/null; rc=$?
 check "a group isolate through the broker: exit 1 (one agent of the list is silent)" test $rc -eq 1
 check "... done on exactly the two tokyo agents, verified; a3 (osaka) silent: not subscribed" \
 	jq -e --arg a3 "${AGENT[2]}" '.summary.done == 2 and .summary.silent == 1 and
 		([.receipts[] | select(.result == "done" and .group == "tokyo") | .agent] | sort) == (['"\"${AGENT[0]}\", \"${AGENT[1]}\""'] | sort)' \
 	"$WORK/broker-iso.out"
+BISO_ID=$(jq -r .payload "$BISO" | base64 -d | jq -r .id)
+for i in 0 1; do
+	check "--save-receipts: ${NAMES[$i]}'s signed receipt kept as DIR/<agent>/<command>.dsse, 0600, and it verifies with its certificate's key" \
+		bash -c "$(declare -f dsse_verifies); WORK='$WORK'; f='$WORK/proofs/${AGENT[$i]}/$BISO_ID.dsse';
+			[ \"\$(stat -c %a \"\$f\")\" = 600 ] && dsse_verifies \"\$f\" '${DIR[$i]}/agent.crt' &&
+			jq -r .payload \"\$f\" | base64 -d | jq -e '.result == \"done\"' >/dev/null"
+done
+check "... and none for a3, which never answered" test ! -e "$WORK/proofs/${AGENT[2]}"
 for i in 0 1; do
 	check "${NAMES[$i]} isolated through the broker" test "$(amode "$i")" = isolated
 	refute "${NAMES[$i]}: the internet host cannot be reached (IPv4)" reach_from "$i" "$HUB4"
@@ -274,6 +282,11 @@ check "a group status with --expect naming a1 and a3: exit 1, a1 done, a3 silent
 check "... a2's answer is listed as unexpected, not counted, its receipt left out" \
 	jq -e --arg a2 "${AGENT[1]}" --arg a1 "${AGENT[0]}" '.summary.unexpected == [$a2] and ([.receipts[] | .agent] == [$a1])' \
 	"$WORK/broker-st.out"
+mkdir -m 0777 "$WORK/openproofs"
+send_broker operator --group tokyo --timeout 3000 --save-receipts "$WORK/openproofs" "$BST" \
+	>/dev/null 2>"$WORK/openproofs.err"; rc=$?
+check "--save-receipts into a world-writable directory: refused, nothing kept there" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'not yours alone' '$WORK/openproofs.err' && [ -z \"\$(ls -A '$WORK/openproofs')\" ]"
 # a group command changed on its way (the broker's, or anyone's): both
 # tokyo agents refuse it before reading the payload, naming no command
 BAD="$WORK/broker-bad.json"

@@ -1,0 +1,27 @@
+/*
+ * send --save-receipts DIR (DESIGN 5): each signed receipt envelope kept
+ * as it came, the proof of what the agent said it did (receipts.c).
+ */
+#ifndef KAKURICTL_RECEIPTS_H
+#define KAKURICTL_RECEIPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * DIR, made 0700 if it is not there, else only if it is the caller's
+ * alone (no other owner, no group or world write): its fd, or -errno
+ * with err filled in.
+ */
+int receipts_open(const char *dir, char *err, size_t errlen);
+/*
+ * The verified receipt envelope (len bytes) of agent for command (NULL
+ * or "": a refusal that names none) as DIR/<agent>/<command>.dsse, 0600,
+ * synced; never over another file: the same bytes again are kept once,
+ * other bytes get <command>.<their SHA-256, 16 digits>.dsse.  0 or
+ * -errno.  Safe from several threads.
+ */
+int receipt_save(int dfd, const char *agent, const char *command,
+    const void *env, size_t len);
+
+#endif
