@@ -122,15 +122,6 @@ rescan(struct kd *d)
 	co->nwin = co->nanswered = 0;
 }
 
-static uint64_t
-now_usec(struct kd *d)
-{
-	uint64_t t = 0;
-
-	sd_event_now(d->ev, CLOCK_MONOTONIC, &t);
-	return t;
-}
-
 static int
 on_timer(sd_event_source *s, uint64_t usec, void *arg)
 {
@@ -165,7 +156,7 @@ arm(struct kd *d, uint64_t usec)
 			co->timer = NULL;
 		return;
 	}
-	sd_event_source_set_time(co->timer, now_usec(d) + usec);
+	sd_event_source_set_time(co->timer, kd_loop_now(d) + usec);
 	sd_event_source_set_enabled(co->timer, SD_EVENT_ONESHOT);
 }
 
@@ -201,7 +192,7 @@ failed(struct kd *d, const char *why)
 	    co->backoff * 2 > KD_COURIER_BACKOFF_MAX ? KD_COURIER_BACKOFF_MAX :
 	    co->backoff * 2;
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = now_usec(d);	/* jitter only: any spread will do */
+		r = kd_loop_now(d);	/* jitter only: any spread will do */
 	delay = co->backoff / 2 + r % (co->backoff / 2 + 1);
 	if (strcmp(co->logged, co->why) != 0) {
 		snprintf(co->logged, sizeof(co->logged), "%s", co->why);

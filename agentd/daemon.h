@@ -28,6 +28,20 @@ kd_now_usec(void)
 	    (unsigned long long)ts.tv_nsec / 1000;
 }
 
+/*
+ * The loop's CLOCK_MONOTONIC time in microseconds: when this wakeup
+ * began, the same for every handler of it (sd_event_now).
+ */
+static inline uint64_t
+kd_loop_now_of(sd_event *ev)
+{
+	uint64_t now = 0;
+
+	sd_event_now(ev, CLOCK_MONOTONIC, &now);
+	return now;
+}
+#define kd_loop_now(d)	kd_loop_now_of((d)->ev)
+
 struct kk_control;
 struct kd_watchers;
 struct kd_tally;

@@ -43,15 +43,6 @@ struct kd_resolver {
 	size_t nwaiters;
 };
 
-static uint64_t
-now_usec(struct kd *d)
-{
-	uint64_t now = 0;
-
-	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
-	return now;
-}
-
 static void
 waiter_free(struct waiter *w)
 {
@@ -116,7 +107,7 @@ stall_arm(struct kd_resolver *rs)
 		sd_event_source_set_enabled(rs->stall, SD_EVENT_OFF);
 		return;
 	}
-	sd_event_source_set_time(rs->stall, now_usec(rs->d) +
+	sd_event_source_set_time(rs->stall, kd_loop_now(rs->d) +
 	    KD_RESOLVER_STALL_USEC);
 	sd_event_source_set_enabled(rs->stall, SD_EVENT_ONESHOT);
 }
@@ -156,11 +147,11 @@ kd_name_of(struct kd *d, uid_t uid, char *name, size_t len)
 		snprintf(name, len, "?");
 		return KD_NAME_UNKNOWN;
 	}
-	st = kd_names_get(&rs->names, uid, now_usec(d), name, len);
+	st = kd_names_get(&rs->names, uid, kd_loop_now(d), name, len);
 	if (st != KD_NAME_UNKNOWN || !child_ready(rs))
 		return st;
 	idle = kd_names_pending(&rs->names) == 0;
-	if (kd_names_ask(&rs->names, uid, kd_uid_owner(uid), now_usec(d)) < 0)
+	if (kd_names_ask(&rs->names, uid, kd_uid_owner(uid), kd_loop_now(d)) < 0)
 		return st;
 	kd_child_send(rs->child, KK_IPC_NAME_QUERY, 0, &q, sizeof(q));
 	if (idle)
@@ -186,7 +177,7 @@ kd_name_wait(struct kd *d, uid_t uid, uint64_t usec, kd_name_fn fn,
 	char name[KK_NAME_MAX];
 	struct waiter *w;
 
-	if (rs == NULL || kd_names_get(&rs->names, uid, now_usec(d), name,
+	if (rs == NULL || kd_names_get(&rs->names, uid, kd_loop_now(d), name,
 	    sizeof(name)) != KD_NAME_PENDING)
 		return -ESRCH;
 	if (rs->nwaiters >= KD_RESOLVER_WAITERS)
@@ -221,7 +212,7 @@ resolver_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		kd_child_other(c, h, body, len);
 		return;
 	}
-	st = kd_names_answer(&rs->names, body, len, now_usec(d), &uid);
+	st = kd_names_answer(&rs->names, body, len, kd_loop_now(d), &uid);
 	if (st < 0) {
 		/* nothing was asked of it, or not an answer: not trusted */
 		kd_child_kill(c, st == -ESRCH ? "answered what was not asked" :
@@ -229,7 +220,7 @@ resolver_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		return;
 	}
 	stall_arm(rs);
-	kd_names_get(&rs->names, uid, now_usec(d), name, sizeof(name));
+	kd_names_get(&rs->names, uid, kd_loop_now(d), name, sizeof(name));
 	wake(rs, uid, false, (enum kd_name_state)st, name);
 }
 
@@ -238,7 +229,7 @@ resolver_gone(struct kd *d, struct kd_child *c)
 {
 	struct kd_resolver *rs = d->resolver;
 
-	kd_names_fail_pending(&rs->names, now_usec(d));
+	kd_names_fail_pending(&rs->names, kd_loop_now(d));
 	sd_event_source_set_enabled(rs->stall, SD_EVENT_OFF);
 	wake(rs, 0, true, KD_NAME_UNKNOWN, "?");
 }
@@ -300,7 +291,7 @@ kd_resolver_start(struct kd *d)
 	}
 	sd_event_source_set_enabled(rs->stall, SD_EVENT_OFF);
 	d->resolver = rs;
-	(void)kd_names_refresh(&rs->names, now_usec(d), true);
+	(void)kd_names_refresh(&rs->names, kd_loop_now(d), true);
 	kd_child_start(rs->child);
 	return 0;
 }

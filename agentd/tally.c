@@ -106,10 +106,9 @@ on_summary(sd_event_source *s, uint64_t usec, void *userdata)
 	unsigned long long secs = tl->interval / 1000000ULL;
 	char who[256] = "";
 	size_t i, off = 0;
-	uint64_t now = 0;
+	uint64_t now = kd_loop_now(tl->d);
 	json_t *sum, *u;
 
-	sd_event_now(tl->d->ev, CLOCK_MONOTONIC, &now);
 	if (s == NULL && now > tl->started)
 		secs = (now - tl->started + 999999ULL) / 1000000ULL;
 	sum = kk_refusals_summary(&tl->refusals);
@@ -148,7 +147,7 @@ summary_arm(struct kd_tally *tl)
 	if (enabled != SD_EVENT_OFF)
 		return;
 	/* quiet for as long as the next interval would last: the flood is over */
-	sd_event_now(tl->d->ev, CLOCK_MONOTONIC, &now);
+	now = kd_loop_now(tl->d);
 	if (now - tl->ended >= tl->interval)
 		tl->interval = KK_REFUSAL_INTERVAL_USEC;
 	tl->started = now;
@@ -206,7 +205,7 @@ rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid, bool staff)
 	if (uid == 0)
 		return true;
 	uid = kd_uid_owner(uid);	/* a user's subordinate uids are the user */
-	sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
+	now = kd_loop_now(d);
 	if (now - rt->since >= rt->every) {
 		rt->n = 0;
 		rt->overflow[0] = rt->overflow[1] = 0;
