@@ -219,6 +219,11 @@ $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# an agent that answers one byte at a time (t-send-drip)
+$(OBJDIR)/dripagent: $(call obj,tests/integration/dripagent.c $(PROG_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # root malware with an agent's keys, flooding the collector
 $(OBJDIR)/floodagent: $(call obj,tests/integration/floodagent.c \
 	tests/fakereport.c ctl/agentconn.c $(COMMON_SRC))
@@ -247,7 +252,7 @@ $(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
-	$(OBJDIR)/floodagent \
+	$(OBJDIR)/floodagent $(OBJDIR)/dripagent \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd \
 	$(OBJDIR)/libnss_kkslow.so.2
 
