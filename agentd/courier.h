@@ -31,7 +31,8 @@ struct kk_courier_config {
 /* KK_IPC_ACK body: u32 length of the chain PEM, the PEM, the answer. */
 #define KK_COURIER_CHAIN_MAX	(64 * 1024)
 
-#define KK_COURIER_TIMEOUT_MS	10000	/* connect, and each read and write */
+/* the connection (TCP, TLS) as a whole; a collector silent this long */
+#define KK_COURIER_TIMEOUT_MS	10000
 #define KK_COURIER_IDLE_MS	30000	/* an idle connection is closed */
 #define KD_COURIER_BACKOFF_MIN	(1000000ULL)		/* 1 s */
 #define KD_COURIER_BACKOFF_MAX	(300ULL * 1000000ULL)	/* 5 min */
@@ -40,8 +41,9 @@ struct kk_courier_config {
  * and the time its bytes take at KD_COURIER_RATE_MIN (64 kbit/s, a slow
  * VPN): a batch larger than a slow link carries in a fixed time would
  * otherwise be cut off and sent again for ever, and every report behind
- * it would wait.  A link that stops is found sooner, by the child's own
- * timeout on each read and write.
+ * it would wait.  A link that stops is found sooner, by the child: a
+ * collector that for KK_COURIER_TIMEOUT_MS neither acked a byte (TCP)
+ * nor sent one.
  */
 #define KD_COURIER_ANSWER_USEC	(3ULL * KK_COURIER_TIMEOUT_MS * 1000ULL + \
 				 5ULL * 1000000ULL)
@@ -51,6 +53,15 @@ struct kk_courier_config {
 /* one batch: sent back to back, answered in order, synced once there */
 #define KD_COURIER_WINDOW	32
 #define KD_COURIER_WINDOW_BYTES	(1024 * 1024)
+/*
+ * The child's own bound on a batch of bytes, in ms from its start to its
+ * last answer: the parent's less its 5 s margin.  A collector that
+ * trickles its answers to hold the courier, a byte before it would count
+ * as silent, is cut by the child, which says why, before the parent gives
+ * up on the child.
+ */
+#define KK_COURIER_BATCH_MS(bytes)	(3ULL * KK_COURIER_TIMEOUT_MS + \
+	(uint64_t)(bytes) * 1000ULL / KD_COURIER_RATE_MIN)
 /* the longest a batch may take: a window and one report past it */
 #define KD_COURIER_ANSWER_MAX_USEC	(KD_COURIER_ANSWER_USEC + \
 	(KD_COURIER_WINDOW_BYTES + KK_REPORT_MAX) * 1000000ULL / \

@@ -125,7 +125,7 @@ struct parcel {
 	size_t len;
 };
 
-/* Every report of the batch out, back to back. */
+/* Every report of the batch out, back to back, by the batch's deadline. */
 static int
 send_all(struct courier *co, const struct parcel *p, size_t n)
 {
@@ -133,7 +133,7 @@ send_all(struct courier *co, const struct parcel *p, size_t n)
 	int r;
 
 	for (i = 0; i < n; i++)
-		if ((r = agentconn_send(&co->ac, p[i].body, p[i].len)) < 0)
+		if ((r = agentconn_write(&co->ac, p[i].body, p[i].len)) < 0)
 			return r;
 	return 0;
 }
@@ -166,18 +166,46 @@ out:
 }
 
 /*
+ * Why a batch of bytes failed with r once connected (sending or reading
+ * the answers), in words: at its deadline (end), or when the collector
+ * went silent (agentconn's idle_ms).
+ */
+static void
+batch_why(int r, bool sending, size_t bytes, long long end, char *why,
+    size_t len)
+{
+	const char *what = sending ? "not taken" : "no answer";
+
+	if (r == -ETIMEDOUT && kk_mono_ms() >= end)
+		snprintf(why, len, "%s within %llu s", what,
+		    (unsigned long long)KK_COURIER_BATCH_MS(bytes) / 1000);
+	else if (r == -ETIMEDOUT)
+		snprintf(why, len, "%s (silent for %d s)", what,
+		    KK_COURIER_TIMEOUT_MS / 1000);
+	else if (!sending && (r == -E2BIG || r == -EMSGSIZE))
+		snprintf(why, len, "answer too large");
+	else
+		snprintf(why, len, "%s", sending ? "cannot send" : what);
+}
+
+/*
  * A batch: connected (or on the connection kept), every report sent,
  * then the answers read in order; each is passed on or refused.
  */
 static void
 deliver(struct courier *co, const struct parcel *p, size_t n)
 {
-	char err[300];
+	char err[300], why[64];
 	uint8_t *ans = NULL;
-	size_t anslen = 0, i;
+	size_t anslen = 0, bytes = 0, i;
 	bool reused = co->connected;
+	long long end;
 	int r;
 
+	for (i = 0; i < n; i++)
+		bytes += p[i].len;
+	/* the time its size needs on a slow link, no more (courier.h) */
+	end = kk_mono_ms() + (long long)KK_COURIER_BATCH_MS(bytes);
 again:
 	if (!co->connected) {
 		r = agentconn_open(&co->ac, &co->cfg, co->where.collector,
@@ -191,16 +219,19 @@ again:
 		}
 		co->connected = true;
 	}
-	if (send_all(co, p, n) < 0) {
+	/* the sends and every answer: one deadline, not one for each */
+	co->ac.deadline = end;
+	if ((r = send_all(co, p, n)) < 0) {
 		hang_up(co);
-		if (reused) {
+		if (reused && r != -ETIMEDOUT) {
 			/* the kept connection was closed by the collector */
 			reused = false;
 			goto again;
 		}
+		batch_why(r, true, bytes, end, why, sizeof(why));
 		for (i = 0; i < n; i++)
-			refuse(p[i].token, "collector %s: cannot send",
-			    co->where.collector);
+			refuse(p[i].token, "collector %s: %s",
+			    co->where.collector, why);
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -210,11 +241,10 @@ again:
 				reused = false;
 				goto again;
 			}
+			batch_why(r, false, bytes, end, why, sizeof(why));
 			for (; i < n; i++)
 				refuse(p[i].token, "collector %s: %s",
-				    co->where.collector, r == -E2BIG ||
-				    r == -EMSGSIZE ? "answer too large" :
-				    "no answer");
+				    co->where.collector, why);
 			return;
 		}
 		pass_on(co, &p[i], ans, anslen);
@@ -244,6 +274,8 @@ configure(struct courier *co)
 		kk_child_fail("TLS: %s", err);
 	co->cfg.have_ca = m.client_ca_len > 0;
 	co->cfg.timeout_ms = KK_COURIER_TIMEOUT_MS;
+	/* a batch has its own deadline; a collector gone silent, sooner */
+	co->cfg.idle_ms = KK_COURIER_TIMEOUT_MS;
 	co->cfg.collector = true;
 	co->cfg.frame_max = KK_REPORT_MAX;
 }

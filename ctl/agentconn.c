@@ -6,7 +6,7 @@
  * what must have signed every receipt.
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -29,20 +28,76 @@
 #include "tls.h"
 #include "wire.h"
 
-#define READS_PER_FRAME_MAX	100000	/* SSL_read calls for one frame */
-
-/* TCP to HOST:PORT ([v6]:PORT) with send/receive timeouts; fd or -1 + err */
+/* ms to ac->deadline for a poll; 0 when it has passed */
 static int
-tcp_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
+time_left(const struct agentconn *ac)
+{
+	long long left = ac->deadline - kk_mono_ms();
+
+	if (left <= 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/*
+ * Whether the peer showed life in the last ms: an ACK of our bytes or
+ * data of its own (TCP_INFO).  On a slow link a wait for room to write,
+ * or for an answer while our last bytes still drain, outlasts ms though
+ * the peer takes every byte.
+ */
+static bool
+peer_alive(int fd, int ms)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return false;
+	return ti.tcpi_last_ack_recv < (unsigned)ms ||
+	    ti.tcpi_last_data_recv < (unsigned)ms;
+}
+
+/*
+ * Waits until fd is ready for events by ac->deadline: 0, -ETIMEDOUT or
+ * -errno.  The deadline is absolute: a peer that sends a byte just
+ * before each wait would end gets no more time for the step as a whole.
+ * With ac->idle_ms, a peer silent that long ends it sooner.
+ */
+static int
+wait_fd(const struct agentconn *ac, int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	bool slice;
+	int left, r;
+
+	for (;;) {
+		if ((left = time_left(ac)) == 0)
+			return -ETIMEDOUT;
+		slice = ac->idle_ms > 0 && left > ac->idle_ms;
+		r = poll(&p, 1, slice ? ac->idle_ms : left);
+		if (r > 0)
+			return 0;
+		if (r == 0 && !(slice && peer_alive(fd, ac->idle_ms)))
+			return -ETIMEDOUT;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * TCP to HOST:PORT ([v6]:PORT) by ac->deadline, every address tried
+ * within it; a non-blocking fd (every step polls to its deadline) or -1
+ * with err filled in.
+ */
+static int
+tcp_connect(struct agentconn *ac, const char *hostport, int timeout_ms,
+    char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_NUMERICSERV }, *res = NULL, *ai;
 	char host[128], *port;
-	struct pollfd p;
 	int fd = -1, soerr = 0, r;
 	socklen_t sl = sizeof(soerr);
-	struct timeval tv = { .tv_sec = timeout_ms / 1000,
-		.tv_usec = (timeout_ms % 1000) * 1000 };
 
 	if (snprintf(host, sizeof(host), "%s", hostport) >= (int)sizeof(host)) {
 		snprintf(err, errlen, "address too long");
@@ -70,25 +125,48 @@ tcp_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		if (errno == EINPROGRESS) {
-			p = (struct pollfd){ .fd = fd, .events = POLLOUT };
-			if (poll(&p, 1, timeout_ms) == 1 &&
-			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
-			    soerr == 0)
+			r = wait_fd(ac, fd, POLLOUT);
+			if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR,
+			    &soerr, &sl) == 0 && soerr == 0)
 				break;
-			errno = soerr ? soerr : ETIMEDOUT;
+			errno = r < 0 ? -r : soerr ? soerr : EIO;
 		}
-		snprintf(err, errlen, "connect %s: %s", hostport, strerror(errno));
+		if (errno == ETIMEDOUT)
+			snprintf(err, errlen, "connect %s: no answer within "
+			    "%d ms", hostport, timeout_ms);
+		else
+			snprintf(err, errlen, "connect %s: %s", hostport,
+			    strerror(errno));
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
-	if (fd < 0)
-		return -1;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+		    sizeof(int));
 	return fd;
+}
+
+/*
+ * After an SSL call on the non-blocking socket returned n <= 0: waits
+ * for what the TLS engine asked for (0: call it again), or the step is
+ * over: -ETIMEDOUT at the deadline, -ECONNRESET when the peer closed,
+ * -EPROTO for a TLS error (left in OpenSSL's error queue).
+ */
+static int
+ssl_wait(struct agentconn *ac, int n)
+{
+	switch (SSL_get_error(ac->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		return wait_fd(ac, ac->fd, POLLIN);
+	case SSL_ERROR_WANT_WRITE:
+		return wait_fd(ac, ac->fd, POLLOUT);
+	case SSL_ERROR_ZERO_RETURN:
+	case SSL_ERROR_SYSCALL:
+		return -ECONNRESET;
+	default:
+		return -EPROTO;
+	}
 }
 
 static int pinned(struct agentconn *ac, bool have_ca, const char *pin,
@@ -150,15 +228,35 @@ pinned(struct agentconn *ac, bool have_ca, const char *pin, const char *who,
 	return EX_DONE;
 }
 
+/*
+ * The handshake by ac->deadline: 0, or -ETIMEDOUT, -ECONNRESET or
+ * -EPROTO as ssl_wait says.
+ */
+static int
+handshake(struct agentconn *ac)
+{
+	int n, r;
+
+	while ((n = SSL_connect(ac->ssl)) != 1)
+		if ((r = ssl_wait(ac, n)) < 0)
+			return r;
+	return 0;
+}
+
 int
 agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
     const char *addr, const char *pin, char *err, size_t errlen)
 {
 	char e[200];
+	int r;
 
 	memset(ac, 0, sizeof(*ac));
 	ac->frame_max = cfg->frame_max ? cfg->frame_max : KK_FRAME_MAX;
-	ac->fd = tcp_connect(addr, cfg->timeout_ms, err, errlen);
+	ac->timeout_ms = cfg->timeout_ms;
+	ac->idle_ms = cfg->idle_ms;
+	/* one deadline for TCP, TLS and the identity, not one for each */
+	ac->deadline = kk_mono_ms() + cfg->timeout_ms;
+	ac->fd = tcp_connect(ac, addr, cfg->timeout_ms, err, errlen);
 	if (ac->fd < 0)
 		return EX_UNREACHABLE;
 	ac->ssl = SSL_new(cfg->tls);
@@ -167,8 +265,17 @@ agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
 		return EX_FAILED;
 	}
 	ERR_clear_error();
-	if (SSL_connect(ac->ssl) != 1) {
-		snprintf(err, errlen, "TLS: %s", kk_tls_error(e, sizeof(e)));
+	if ((r = handshake(ac)) < 0) {
+		if (r == -ETIMEDOUT)
+			snprintf(err, errlen, "TLS: no answer within %d ms",
+			    cfg->timeout_ms);
+		else if (r == -ECONNRESET && ERR_peek_last_error() == 0)
+			snprintf(err, errlen, "TLS: connection closed");
+		else if (r == -EPROTO || r == -ECONNRESET)
+			snprintf(err, errlen, "TLS: %s",
+			    kk_tls_error(e, sizeof(e)));
+		else
+			snprintf(err, errlen, "TLS: %s", strerror(-r));
 		return EX_UNREACHABLE;
 	}
 	if (cfg->collector)
@@ -183,6 +290,7 @@ agentconn_close(struct agentconn *ac)
 	EVP_PKEY_free(ac->identity);
 	ac->identity = NULL;
 	if (ac->ssl != NULL) {
+		/* a close_notify if it fits now: the socket never blocks */
 		if (SSL_is_init_finished(ac->ssl))
 			SSL_shutdown(ac->ssl);
 		SSL_free(ac->ssl);
@@ -193,23 +301,35 @@ agentconn_close(struct agentconn *ac)
 	ac->fd = -1;
 }
 
+/* len bytes out by ac->deadline: 0, -ETIMEDOUT or -EIO. */
 static int
-ssl_write_all(SSL *ssl, const void *buf, size_t len)
+ssl_write_all(struct agentconn *ac, const void *buf, size_t len)
 {
 	size_t done = 0;
-	int n;
+	int n, r;
 
 	while (done < len) {
-		n = SSL_write(ssl, (const char *)buf + done, (int)(len - done));
-		if (n <= 0)
-			return -EIO;
-		done += (size_t)n;
+		/* after WANT_*, the same buffer and length again (SSL_write) */
+		n = SSL_write(ac->ssl, (const char *)buf + done,
+		    (int)(len - done));
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if ((r = ssl_wait(ac, n)) < 0)
+			return r == -ETIMEDOUT ? r : -EIO;
 	}
 	return 0;
 }
 
+void
+agentconn_within(struct agentconn *ac, long long ms)
+{
+	ac->deadline = kk_mono_ms() + ms;
+}
+
 int
-agentconn_send(struct agentconn *ac, const void *body, size_t len)
+agentconn_write(struct agentconn *ac, const void *body, size_t len)
 {
 	uint8_t *msg;
 	int r;
@@ -220,24 +340,44 @@ agentconn_send(struct agentconn *ac, const void *body, size_t len)
 		return -ENOMEM;
 	if ((r = kk_frame_header(msg, len, ac->frame_max)) == 0) {
 		memcpy(msg + 4, body, len);
-		r = ssl_write_all(ac->ssl, msg, len + 4);
+		r = ssl_write_all(ac, msg, len + 4);
 	}
 	free(msg);
 	return r;
 }
 
 int
+agentconn_send(struct agentconn *ac, const void *body, size_t len)
+{
+	/* a request starts an exchange: it and its answer get the timeout */
+	agentconn_within(ac, ac->timeout_ms);
+	return agentconn_write(ac, body, len);
+}
+
+int
 agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len)
 {
 	struct kk_frame_reader rd;
-	int n, r = -E2BIG, i;
+	int n, r;
 
+	/*
+	 * No count of reads: the frame reader takes at most frame_max + 4
+	 * bytes for a frame, and every wait for more ends at the deadline.
+	 */
 	kk_frame_reader_init(&rd, ac->frame_max);
-	for (i = 0; i < READS_PER_FRAME_MAX; i++) {
+	for (;;) {
 		if (ac->rbuf_off == ac->rbuf_len) {
+			/* a peer that keeps the socket busy with no data */
+			if (time_left(ac) == 0) {
+				r = -ETIMEDOUT;
+				goto out;
+			}
 			n = SSL_read(ac->ssl, ac->rbuf, sizeof(ac->rbuf));
 			if (n <= 0) {
-				r = -ECONNRESET;
+				if ((r = ssl_wait(ac, n)) == 0)
+					continue;
+				if (r != -ETIMEDOUT)
+					r = -ECONNRESET;
 				goto out;
 			}
 			ac->rbuf_len = (size_t)n;
@@ -251,7 +391,6 @@ agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len)
 		if (r == 1)
 			return 0;
 	}
-	r = -E2BIG;
 out:
 	kk_frame_reader_reset(&rd);
 	return r;
@@ -268,6 +407,7 @@ agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
 
 	*receipt = NULL;
 	*why = "no receipt";
+	/* the command and its receipt within one timeout (agentconn_send) */
 	if (agentconn_send(ac, envelope, len) < 0 ||
 	    agentconn_recv(ac, &reply, &rlen) < 0)
 		return EX_UNREACHABLE;

@@ -1,10 +1,11 @@
 /*
  * One connection to an agent's CSIRT channel (DESIGN 4), as send, fetch
- * and the fleet commands make it: TCP with a timeout, TLS 1.3 with the
+ * and the fleet commands make it: TCP, TLS 1.3 with the
  * operator's client certificate (common/tls.c), the agent's identity
  * behind the TLS chain authenticated by a CA or a pinned agent id,
  * frames, and receipts checked against that identity (common/receipt.c).
- * Nothing here prints: errors come back as text for the caller to say.
+ * Every step ends by a deadline (below).  Nothing here prints: errors
+ * come back as text for the caller to say.
  */
 #ifndef KAKURICTL_AGENTCONN_H
 #define KAKURICTL_AGENTCONN_H
@@ -23,7 +24,18 @@
 struct agentconn_cfg {
 	SSL_CTX *tls;		/* kk_tls_client_ctx: our certificate, the CA */
 	bool have_ca;		/* CA mode: the identity must chain to it */
-	int timeout_ms;		/* connect, and every read and write */
+	/*
+	 * The connection as a whole (TCP, TLS, identity), then each
+	 * exchange as a whole (a request and its answer), not each read
+	 * or write: a peer that trickles its bytes still ends by it.
+	 */
+	int timeout_ms;
+	/*
+	 * If not 0, a step also ends when the peer has neither acked our
+	 * bytes nor sent any for this long: a stopped link is found before
+	 * a long deadline, a slow one is not.
+	 */
+	int idle_ms;
 	/*
 	 * The peer is a collector (report.h), not an agent: its identity is
 	 * the key of its own TLS certificate (kakurid's courier).
@@ -38,6 +50,12 @@ struct agentconn {
 	EVP_PKEY *identity;		/* the agent's identity key */
 	char id[KK_AGENT_ID_HEX + 1];	/* its agent id */
 	size_t frame_max;
+	int timeout_ms, idle_ms;
+	/*
+	 * kk_mono_ms when the step under way ends: every wait of every
+	 * read and write is cut there (the socket never blocks).
+	 */
+	long long deadline;
 	/* read and not yet framed: the answers of a batch come together */
 	uint8_t rbuf[16384];
 	size_t rbuf_len, rbuf_off;
@@ -54,17 +72,34 @@ struct agentconn {
 int agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
     const char *addr, const char *pin, char *err, size_t errlen);
 void agentconn_close(struct agentconn *ac);
-/* One frame out, header and body in one TLS record: 0 or -errno. */
+/*
+ * Deadlines: agentconn_open ends within cfg->timeout_ms of its start.
+ * agentconn_send starts an exchange: it and the agentconn_recv calls
+ * after it end within cfg->timeout_ms of its start.  A caller whose steps
+ * need other bounds (the courier's batch) sets ac->deadline itself, or
+ * ms from now with agentconn_within, and sends with agentconn_write,
+ * which keeps it.  Past the deadline a step fails with -ETIMEDOUT.
+ */
+void agentconn_within(struct agentconn *ac, long long ms);
+/*
+ * One frame out, header and body in one TLS record, by ac->deadline:
+ * 0, -ETIMEDOUT, or another -errno.
+ */
+int agentconn_write(struct agentconn *ac, const void *body, size_t len);
+/* agentconn_within(timeout_ms), then agentconn_write. */
 int agentconn_send(struct agentconn *ac, const void *body, size_t len);
-/* One frame in (body <= KK_FRAME_MAX, caller frees): 0 or -errno. */
+/*
+ * One frame in (body <= frame_max, caller frees) by ac->deadline: 0,
+ * -ETIMEDOUT, -ECONNRESET (closed or a TLS error), or another -errno.
+ */
 int agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len);
 /*
  * One signed command and its receipt: EX_DONE with *receipt (the
  * payload, caller decrefs) when a signature of the agent's identity key
  * verifies, the receipt names this agent and, if command_id is given and
  * the receipt names a command, that command; EX_FAILED with *why if not;
- * EX_UNREACHABLE when no receipt came back.  The result word inside is
- * the caller's to judge.
+ * EX_UNREACHABLE when no receipt came back in time.  The result word
+ * inside is the caller's to judge.
  */
 int agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
     const char *command_id, json_t **receipt, const char **why);

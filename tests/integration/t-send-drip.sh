@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# A hostile agent holds the CSIRT's kakurictl send: root on the infected
+# PC owns the agent's keys and port, completes TLS as the agent would and
+# then answers one byte every 0.5 s (dripagent), or drips the handshake
+# itself.  --timeout bounds each step as a whole (the connection, each
+# command and its receipt), not each read: the send gives up within its
+# timeout, says the target is unreachable (exit 3), and a fan-out with as
+# many drip agents as workers still reaches the honest agent behind them.
+. "$(dirname "$0")/lib.sh"
+need
+DRIP="$TOP/build/dripagent"
+need_built "$DRIP"
+echo "== send: agents that answer one byte at a time"
+topology || die topology
+pki_setup || die "PKI setup"
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
+AGENT_ID=$(agent_init)
+start_kakurid || die "kakurid starts"
+check "the CSIRT channel is listening" until_ok 20 channel_up
+HONEST="[$EP6]:7443"
+check "an honest send: done" test "$(send_result "$(sign carol status)")" = done
+
+# drip PORT MODE: a dripagent posing as this agent (its TLS key and
+# chain) on the CSIRT peer's 127.0.0.1:PORT for 120 s, far longer than
+# any bounded send; what it saw in $WORK/drip-PORT.out
+drip() {
+	ip netns exec "$PEER" "$DRIP" 127.0.0.1 "$1" "$PKI/agent-tls.crt" "$PKI/agent-tls.key" \
+		"$PKI/agent.crt" "$2" 120 >"$WORK/drip-$1.out" 2>&1 &
+	PIDS+=($!)
+	until_ok 10 grep -q '^ready' "$WORK/drip-$1.out"
+}
+# send_bg NAME FILE TARGET...: kakurictl send --timeout 1000 --concurrency 2
+# from the CSIRT peer in the background; $WORK/NAME.out and .err its
+# output, .pid its pid, .rc its exit status once it ended
+send_bg() {
+	local name=$1 file=$2 t args=()
+	shift 2
+	for t; do args+=(--to "$t"); done
+	(
+		ip netns exec "$PEER" "$KAKURICTL" send --json --timeout 1000 --concurrency 2 \
+			"${args[@]}" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+			--agent-id "$AGENT_ID" "$file" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+		echo $! >"$WORK/$name.pid"
+		wait $!
+		echo $? >"$WORK/$name.rc"
+	) &
+	PIDS+=($!)
+	until_ok 5 test -s "$WORK/$name.pid" && PIDS+=("$(cat "$WORK/$name.pid")")
+}
+# ended_within NAME SECONDS: NAME's send ended in time (about how long
+# it took in $WORK/NAME.ms); if not it is stopped here, by its pid
+ended_within() {
+	local t0
+	t0=$(($(date +%s%N) / 1000000))
+	if until_ok "$2" test -s "$WORK/$1.rc"; then
+		echo $(($(date +%s%N) / 1000000 - t0)) >"$WORK/$1.ms"
+		return 0
+	fi
+	kill "$(cat "$WORK/$1.pid")" 2>/dev/null
+	return 1
+}
+rc_of() { cat "$WORK/$1.rc" 2>/dev/null; }
+took() { echo "  ($1 ended after about $(cat "$WORK/$1.ms" 2>/dev/null || echo '?') ms)"; }
+
+drip 7901 receipt || die "a drip agent starts"
+drip 7902 receipt || die "a second drip agent starts"
+drip 7903 handshake || die "a handshake drip agent starts"
+CMD=$(sign carol status)
+
+# the receipt, one byte every 0.5 s: the old send waited for the whole
+# frame (hours), each byte well within the 1 s timeout of one read
+send_bg one "$CMD" 127.0.0.1:7901
+check "a send to an agent that drips its receipt ends within 10 s (timeout 1000 ms)" ended_within one 10
+took one
+check "... exit 3: the agent is unreachable" test "$(rc_of one)" = 3
+check "... one JSON line: the target unreachable" \
+	jq -e '.target == "127.0.0.1:7901" and .status == "unreachable"' "$WORK/one.out"
+check "... one line on stderr naming the target" grep -q '^kakurictl: 127\.0\.0\.1:7901: .*no receipt' "$WORK/one.err"
+check "... and the agent saw kakurictl hang up" until_ok 5 grep -q '^closed after' "$WORK/drip-7901.out"
+
+# the handshake itself, one byte every 0.5 s
+send_bg hs "$CMD" 127.0.0.1:7903
+check "a send to an agent that drips its TLS handshake ends within 10 s" ended_within hs 10
+took hs
+check "... exit 3: unreachable" test "$(rc_of hs)" = 3
+check "... saying no answer came within the timeout" \
+	grep -q '^kakurictl: 127\.0\.0\.1:7903: TLS: no answer within 1000 ms' "$WORK/hs.err"
+
+# as many drip agents as workers, listed first, the honest agent last
+send_bg fan "$CMD" 127.0.0.1:7901 127.0.0.1:7902 "$HONEST"
+check "a fan-out (2 workers) over 2 drip agents and an honest one ends within 10 s" ended_within fan 10
+took fan
+check "... exit 3: some target unreachable" test "$(rc_of fan)" = 3
+check "... the honest agent's verified receipt: done" jq -se --arg t "$HONEST" --arg a "$AGENT_ID" \
+	'[.[] | select(.target == $t and .status == "done" and .receipts[0].result == "done" and .receipts[0].agent == $a)] | length == 1' \
+	"$WORK/fan.out"
+check "... both drip agents unreachable" jq -se \
+	'[.[] | select((.target == "127.0.0.1:7901" or .target == "127.0.0.1:7902") and .status == "unreachable")] | length == 2' \
+	"$WORK/fan.out"
+
+check "after it all an honest send (default timeout): done" test "$(send_result "$(sign carol status)")" = done
+summary
+[ "$FAILED" -eq 0 ]
