@@ -289,6 +289,8 @@ agentconn_close(struct agentconn *ac)
 {
 	EVP_PKEY_free(ac->identity);
 	ac->identity = NULL;
+	free(ac->receipt);
+	ac->receipt = NULL;
 	if (ac->ssl != NULL) {
 		/* a close_notify if it fits now: the socket never blocks */
 		if (SSL_is_init_finished(ac->ssl))
@@ -413,9 +415,14 @@ agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
 		return EX_UNREACHABLE;
 	/* signed by the agent's root parent, never by the TLS key */
 	rec = kk_receipt_open(reply, rlen, ac->identity, ac->id, why);
-	free(reply);
-	if (rec == NULL)
+	if (rec == NULL) {
+		free(reply);
 		return EX_FAILED;
+	}
+	/* the envelope as it came, for send --save-receipts */
+	free(ac->receipt);
+	ac->receipt = reply;
+	ac->receipt_len = rlen;
 	/* a refusal before the payload was parsed carries no command id */
 	cmd = json_string_value(json_object_get(rec, KW_COMMAND));
 	if (command_id != NULL && cmd != NULL && strcmp(cmd, command_id) != 0) {

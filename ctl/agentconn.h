@@ -56,6 +56,9 @@ struct agentconn {
 	 * read and write is cut there (the socket never blocks).
 	 */
 	long long deadline;
+	/* the last receipt agentconn_command verified: its envelope */
+	uint8_t *receipt;
+	size_t receipt_len;
 	/* read and not yet framed: the answers of a batch come together */
 	uint8_t rbuf[16384];
 	size_t rbuf_len, rbuf_off;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -17,6 +18,7 @@
 #include "fanout.h"
 #include "options.h"
 #include "output.h"
+#include "receipts.h"
 #include "sign.h"
 #include "tls.h"
 #include "wire.h"
@@ -41,6 +43,7 @@ struct send_ctx {
 	struct cmd_file *files;
 	size_t nfiles;
 	bool by_agent;		/* each target gets only the files for it */
+	int save_fd;		/* --save-receipts DIR, or -1 */
 };
 
 /* The file's envelope, read, and the command id and agent it names. */
@@ -107,6 +110,22 @@ check_addressed(const struct send_ctx *sc, const char *agent,
 	return 0;
 }
 
+/* --save-receipts: the envelope agentconn_command verified, as it came */
+static int
+save(const struct send_ctx *sc, const struct agentconn *ac, json_t *rec,
+    struct fanout_result *r)
+{
+	int e;
+
+	e = receipt_save(sc->save_fd, ac->id, json_string_value(
+	    json_object_get(rec, KW_COMMAND)), ac->receipt, ac->receipt_len);
+	if (e == 0)
+		return r->status;
+	snprintf(r->error, sizeof(r->error), "--save-receipts: the receipt "
+	    "cannot be kept: %s", strerror(-e));
+	return EX_FAILED;
+}
+
 /* One target: connect, check, then the files one after the other. */
 static void
 serve(void *arg, const struct target *t, struct fanout_result *r)
@@ -145,6 +164,11 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 			snprintf(r->error, sizeof(r->error), "%s: %s", f->path,
 			    why);
 			r->status = EX_FAILED;
+			goto out;
+		}
+		if (sc->save_fd >= 0 && (r->status = save(sc, &ac, rec, r)) !=
+		    EX_DONE) {
+			json_decref(rec);
 			goto out;
 		}
 		json_object_set_new(rec, KW_FILE, json_string(f->path));
@@ -198,11 +222,11 @@ add_targets(char *value, void *ts)
 int
 cmd_send(struct ctl *c, int argc, char **argv)
 {
-	struct send_ctx sc = { 0 };
+	struct send_ctx sc = { .save_fd = -1 };
 	struct fanout fo = { .json = c->json, .serve = serve,
 		.print = print_receipts, .arg = &sc };
 	struct targets ts;
-	const char *ca = NULL, *cert = NULL, *key = NULL;
+	const char *ca = NULL, *cert = NULL, *key = NULL, *save_dir = NULL;
 	long long workers = DEFAULT_CONCURRENCY, timeout_ms = DEFAULT_TIMEOUT_MS;
 	const struct ctl_option opts[] = {
 		CTL_CALL("to", add_to, &ts),
@@ -213,6 +237,7 @@ cmd_send(struct ctl *c, int argc, char **argv)
 		CTL_NUMBER("timeout", &timeout_ms, 100, 600000, NULL),
 		CTL_FLAG("json", &fo.json),
 		CTL_FLAG("by-agent", &sc.by_agent),
+		CTL_TEXT("save-receipts", &save_dir),
 		CTL_OPTIONS_END,
 	};
 	char err[300];
@@ -266,8 +291,16 @@ cmd_send(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	sc.conn.have_ca = ca != NULL;
+	/* where the proofs go, before anything is sent */
+	if (save_dir != NULL && (sc.save_fd = receipts_open(save_dir, err,
+	    sizeof(err))) < 0) {
+		fail_line("--save-receipts %s", err);
+		goto out;
+	}
 	ret = fanout_run(&fo);
 out:
+	if (sc.save_fd >= 0)
+		close(sc.save_fd);
 	for (i = 0; sc.files != NULL && i < sc.nfiles; i++) {
 		free(sc.files[i].body);
 		free(sc.files[i].id);

@@ -72,6 +72,18 @@ check "a lifetime over the policy's maximum: lifetime" test "$(send_result "$(si
 check "a key without the role: role" test "$(send_result "$(sign carol isolate)")" = role
 check "status with carol (status role): done" test "$(send_result "$(sign carol status)")" = done
 
+# --save-receipts DIR: the agent's signed word kept, as it came
+ST=$(sign carol status)
+STID=$(jq -r .payload "$ST" | base64 -d | jq -r .id)
+send --save-receipts "$WORK/proofs" "$ST" >/dev/null 2>&1
+send --save-receipts "$WORK/proofs" "$ST" >/dev/null 2>&1
+check "send --save-receipts: the receipt is DIR/<agent>/<command>.dsse, 0600, verifying with the agent's certificate key" \
+	bash -c "$(declare -f dsse_verifies); WORK='$WORK'; f='$WORK/proofs/$AGENT_ID/$STID.dsse';
+		[ \"\$(stat -c %a \"\$f\")\" = 600 ] && dsse_verifies \"\$f\" '$PKI/agent.crt' &&
+		jq -r .payload \"\$f\" | base64 -d | jq -e '.result == \"done\"' >/dev/null"
+check "... the same command again (a replay, refused) is kept beside it, not over it" \
+	bash -c "[ \$(ls '$WORK/proofs/$AGENT_ID' | wc -l) -eq 2 ] && ls '$WORK/proofs/$AGENT_ID' | grep -Eq '^$STID\.[0-9a-f]{16}\.dsse\$' &&
+		jq -r .payload '$WORK/proofs/$AGENT_ID/$STID.dsse' | base64 -d | jq -e '.result == \"done\"' >/dev/null"
 REL=$(sign alice release --episode "$EPISODE")
 check "release with one signature (release = 2): threshold" test "$(send_result "$REL")" = threshold
 cp "$REL" "$WORK/twice.json"
