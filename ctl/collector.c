@@ -10,7 +10,7 @@
  * sha256).  A report already stored is acked again without a second
  * copy.  One line per stored report on stdout (the journal under
  * systemd); --exec runs a program with the stored file's path, no shell;
- * both once the sync has put the report on disk (col_synced).
+ * both once the sync has put the report on disk (colannounce.c).
  *
  * One process, one sd-event loop, non-blocking TLS; every connection
  * holds at most one frame of a report (2 MiB) and its answer, and the
@@ -142,117 +142,6 @@ now_usec(struct collector *col)
 
 	sd_event_now(col->ev, CLOCK_MONOTONIC, &now);
 	return now;
-}
-
-/* ---- --exec: the ticketing system's hook, no shell, bounded ---- */
-
-static void exec_next(struct collector *col);
-static void exec_for(struct collector *col, const char *path);
-
-static int
-on_exec_exit(sd_event_source *s, const siginfo_t *si, void *arg)
-{
-	struct collector *col = arg;
-
-	if (si->si_code != CLD_EXITED || si->si_status != 0)
-		fprintf(stderr, "collector: %s (pid %d) ended with %s %d\n",
-		    col->exec, (int)si->si_pid, si->si_code == CLD_EXITED ?
-		    "status" : "signal", si->si_status);
-	sd_event_source_unref(s);
-	col->nexec--;
-	exec_next(col);
-	return 0;
-}
-
-static void
-exec_next(struct collector *col)
-{
-	char *path;
-	pid_t pid;
-
-	while (col->nexec < COL_EXEC_MAX && col->exec_n > 0) {
-		path = col->exec_queue[col->exec_head];
-		col->exec_head = (col->exec_head + 1) % COL_EXEC_QUEUE;
-		col->exec_n--;
-		pid = fork();
-		if (pid == 0) {
-			char *const argv[] = { (char *)col->exec, path, NULL };
-			sigset_t none;
-
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			execv(col->exec, argv);
-			_exit(127);
-		}
-		if (pid < 0 || sd_event_add_child(col->ev, NULL, pid,
-		    WEXITED, on_exec_exit, col) < 0)
-			fprintf(stderr, "collector: cannot run %s for %s\n",
-			    col->exec, path);
-		else
-			col->nexec++;
-		free(path);
-	}
-}
-
-/*
- * A stored report is announced only once it is on disk: a ticket opened,
- * or a line a SIEM took, for a report a power cut then lost would name
- * nothing the agent still holds (it was not acked: the agent sends it
- * again, and a resend of what is stored is not announced twice).
- */
-static void
-announce_after_sync(struct collector *col, char *line, const char *path)
-{
-	char *copy = strdup(path);
-
-	if (col->nunsynced == COL_UNSYNCED_MAX && syncfs(col->dirfd) == 0)
-		col_synced(col);
-	if (line == NULL || copy == NULL ||
-	    col->nunsynced == COL_UNSYNCED_MAX) {
-		fprintf(stderr, "collector: %s: stored, not announced (%s)\n",
-		    path, line == NULL || copy == NULL ? "out of memory" :
-		    "the disk does not sync");
-		free(line);
-		free(copy);
-		return;
-	}
-	col->unsynced[col->nunsynced].line = line;
-	col->unsynced[col->nunsynced].path = copy;
-	col->nunsynced++;
-}
-
-void
-col_synced(struct collector *col)
-{
-	size_t i;
-
-	for (i = 0; i < col->nunsynced; i++) {
-		printf("%s\n", col->unsynced[i].line);
-		free(col->unsynced[i].line);
-	}
-	fflush(stdout);
-	for (i = 0; i < col->nunsynced; i++) {
-		exec_for(col, col->unsynced[i].path);
-		free(col->unsynced[i].path);
-	}
-	col->nunsynced = 0;
-}
-
-static void
-exec_for(struct collector *col, const char *path)
-{
-	char *copy;
-
-	if (col->exec == NULL)
-		return;
-	if (col->exec_n == COL_EXEC_QUEUE || (copy = strdup(path)) == NULL) {
-		fprintf(stderr, "collector: %s not run for %s: %d already "
-		    "wait\n", col->exec, path, COL_EXEC_QUEUE);
-		return;
-	}
-	col->exec_queue[(col->exec_head + col->exec_n) % COL_EXEC_QUEUE] = copy;
-	col->exec_n++;
-	exec_next(col);
 }
 
 /* ---- storing a report ---- */
@@ -551,7 +440,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	    (long long)json_integer_value(json_object_get(p, KW_SEQ)),
 	    path) < 0)
 		line = NULL;
-	announce_after_sync(col, line, path);
+	col_announce(col, line, path);
 	return 0;
 }
 

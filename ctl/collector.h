@@ -85,8 +85,13 @@ int col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg);
 /* Every connection closed (at the end). */
 void col_close_all(struct collector *col);
 /*
- * A sync succeeded: every report stored before it is on disk, and only
- * now announced, its stdout line printed and --exec run for it.
+ * colannounce.c: a report stored at path, announced by line (taken; NULL
+ * without memory) once a sync has put it on disk...
+ */
+void col_announce(struct collector *col, char *line, const char *path);
+/*
+ * ...which is now: a sync succeeded, every report stored before it is on
+ * disk, and only now announced, its stdout line printed and --exec run.
  */
 void col_synced(struct collector *col);
 /* Is the agent id in --agents? */
