@@ -341,10 +341,14 @@ out:
  * kept as NAME.partial, an empty one goes.
  */
 static void
-not_whole(int dfd, const char *path, uint64_t got)
+not_whole(int dfd, int fd, const char *path, uint64_t got)
 {
 	char partial[PATH_MAX];
+	struct stat st;
 
+	/* bytes a failed write left count too, as the holes skipped do */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > got)
+		got = (uint64_t)st.st_size;
 	if (got == 0 || snprintf(partial, sizeof(partial), "%s.partial",
 	    path) >= (int)sizeof(partial) ||
 	    renameat(dfd, path, dfd, partial) < 0)
@@ -447,9 +451,9 @@ fetch_file(struct fetch *f, int dfd, struct ffile *ff)
 	ret = EX_DONE;
 out:
 	if (s.fd >= 0) {
-		close(s.fd);
 		if (!ff->have)
-			not_whole(dfd, ff->path, s.off);
+			not_whole(dfd, s.fd, ff->path, s.off);
+		close(s.fd);
 	}
 	return ret;
 }

@@ -289,9 +289,12 @@ if mount -t tmpfs -o size=256k,mode=0700 kakuri-fetch "$WORK/f7"; then
 	fetch -o "$WORK/f7" >/dev/null 2>"$WORK/f7.err"; rc=$?
 	check "fetch onto a disk too small: fails, naming the file it could not write" \
 		bash -c "[ $rc -ne 0 ] && grep -q 'writing: No space left' '$WORK/f7.err'"
-	P7=$(find "$WORK/f7" -name '*.partial' | head -1)
-	check "... the cut file is kept as NAME.partial, nothing under its name (fails on the old code)" \
-		bash -c "[ -n '$P7' ] && [ ! -e '${P7%.partial}' ]"
+	# the file it could not write, as it names it
+	X7=$(sed -n 's/.*[: ]\([^ :]*\): writing: No space left.*/\1/p' "$WORK/f7.err" | head -1)
+	check "... that file is not left under its name, cut short (fails on the old code)" \
+		bash -c "[ -n '$X7' ] && [ ! -e '$WORK/f7/$X7' ]"
+	check "... what came of it, if anything did, is NAME.partial" \
+		bash -c "[ ! -e '$WORK/f7/$X7.partial' ] || [ -s '$WORK/f7/$X7.partial' ]"
 	umount "$WORK/f7"
 else
 	fail "a small tmpfs for fetch -o"
