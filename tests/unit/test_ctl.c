@@ -494,6 +494,7 @@ END_TEST
 START_TEST(test_receipt_text)
 {
 	struct receipt_text t;
+	char longer[2 * sizeof(t.reason)];
 	json_t *rec;
 
 	rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "action",
@@ -519,10 +520,10 @@ START_TEST(test_receipt_text)
 	ck_assert_str_eq(t.command, "-");
 	ck_assert_str_eq(t.result, "?");
 	ck_assert_str_eq(t.episode, "-");
-	json_object_set_new(rec, "reason", json_string("xxxxxxxxxxxxxxxxxxxx"
-	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+	/* a reason longer than a line keeps: twice what the line holds */
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	json_object_set_new(rec, "reason", json_string(longer));
 	receipt_text(rec, "-", &t);
 	ck_assert_uint_lt(strlen(t.reason), sizeof(t.reason));
 	json_decref(rec);
