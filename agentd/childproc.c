@@ -25,6 +25,21 @@
 #include "tls.h"
 
 void
+kk_child_tell(const char *who, uint32_t type, uint32_t token,
+    const void *body, size_t len)
+{
+	struct kk_ipc_queue q = { 0 };
+	int r;
+
+	if (kk_ipc_queue_add(&q, type, token, NULL, body, len) < 0)
+		kk_child_fail("%s: cannot frame an answer", who);
+	r = kk_ipc_queue_flush(&q, KK_CHILD_FD_IPC, NULL);
+	kk_ipc_queue_clear(&q);
+	if (r < 0)
+		_exit(0);	/* the parent is gone */
+}
+
+void
 kk_child_fail(const char *fmt, ...)
 {
 	va_list ap;

@@ -23,6 +23,13 @@ struct kk_tls_material;
 void kk_child_fail(const char *fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));
 /*
+ * One message to the parent on the blocking IPC socket, written whole; a
+ * child whose parent is gone exits quietly (0), one that cannot frame it
+ * fails naming who it is.
+ */
+void kk_child_tell(const char *who, uint32_t type, uint32_t token,
+    const void *body, size_t len);
+/*
  * Checks how it was started (argv, fd 4 a unix stream socket, fd 3 a
  * listening socket if listener), becomes UID/GID with no capabilities
  * (never root), dies with the parent, and names itself comm.  Fails

@@ -38,15 +38,7 @@ struct courier {
 static void
 tell(uint32_t type, uint32_t token, const void *body, size_t len)
 {
-	struct kk_ipc_queue q = { 0 };
-	int r;
-
-	if (kk_ipc_queue_add(&q, type, token, NULL, body, len) < 0)
-		kk_child_fail("courier: cannot frame an answer");
-	r = kk_ipc_queue_flush(&q, KK_CHILD_FD_IPC, NULL);
-	kk_ipc_queue_clear(&q);
-	if (r < 0)
-		_exit(0);	/* the parent is gone */
+	kk_child_tell("courier", type, token, body, len);
 }
 
 static void

@@ -32,17 +32,10 @@ static void
 tell(uid_t uid, enum kd_name_state state, const char *name)
 {
 	uint8_t buf[KD_NAME_ANSWER_MAX];
-	struct kk_ipc_queue q = { 0 };
 	size_t len;
-	int r;
 
 	len = kd_names_answer_encode(buf, uid, state, name);
-	if (kk_ipc_queue_add(&q, KK_IPC_NAME_ANSWER, 0, NULL, buf, len) < 0)
-		kk_child_fail("names: cannot frame an answer");
-	r = kk_ipc_queue_flush(&q, KK_CHILD_FD_IPC, NULL);
-	kk_ipc_queue_clear(&q);
-	if (r < 0)
-		_exit(0);	/* the parent is gone */
+	kk_child_tell("names", KK_IPC_NAME_ANSWER, 0, buf, len);
 }
 
 /* uid's name as NSS says: found, none (no such user) or unknown (it failed). */

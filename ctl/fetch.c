@@ -43,6 +43,7 @@
 #include "commands.h"
 #include "options.h"
 #include "output.h"
+#include "receipts.h"
 #include "sign.h"
 #include "signing.h"
 #include "tls.h"
@@ -462,7 +463,6 @@ out:
 static int
 open_outdir(const char *dir, bool *created)
 {
-	struct stat st;
 	struct dirent *de;
 	DIR *d;
 	int fd, fd2, n = 0;
@@ -482,8 +482,7 @@ open_outdir(const char *dir, bool *created)
 	 * write in it could swap a verified artifact after the check (the
 	 * hashes are of what came over the wire, not of what is on disk).
 	 */
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+	if (!dir_is_ours(fd)) {
 		close(fd);
 		return -EPERM;
 	}

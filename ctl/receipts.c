@@ -22,10 +22,18 @@
 #include "receipts.h"
 #include "sign.h"
 
+bool
+dir_is_ours(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
 int
 receipts_open(const char *dir, char *err, size_t errlen)
 {
-	struct stat st;
 	int fd;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -37,8 +45,7 @@ receipts_open(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
-	    (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+	if (!dir_is_ours(fd)) {
 		snprintf(err, errlen, "%s: not yours alone (another owner, or "
 		    "group or world writable): a receipt kept there could be "
 		    "changed", dir);

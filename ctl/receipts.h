@@ -5,6 +5,7 @@
 #ifndef KAKURICTL_RECEIPTS_H
 #define KAKURICTL_RECEIPTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,12 @@
  * with err filled in.
  */
 int receipts_open(const char *dir, char *err, size_t errlen);
+/*
+ * Whether the directory fd is the caller's alone: its owner, and no
+ * group or world write (fetch -o and --save-receipts: what anyone else
+ * may change there proves nothing).
+ */
+bool dir_is_ours(int fd);
 /*
  * The verified receipt envelope (len bytes) of agent for command (NULL
  * or "": a refusal that names none) as DIR/<agent>/<command>.dsse, 0600,
