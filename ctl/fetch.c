@@ -8,7 +8,7 @@
  * On one TLS connection:
  *   -> a fetch command signed in-process, {"action":"fetch","args":{"id":EVID}}
  *   <- the receipt, signed by the agent key; output.files = [{path, size}]
- *   -> {"chunk":{"path":P,"offset":O,"length":L}}, L <= 512 KiB
+ *   -> {"chunk":{"path":P,"offset":O,"length":L}}, 16 KiB <= L <= 512 KiB
  *   <- {"ok":true,"path":P,"offset":O,"length":n,"eof":b} "\n" n raw bytes,
  *      or {"ok":false,"error":WORD,"message":TEXT} "\n"
  * The agent lets only the connection that carried the command read the
@@ -51,6 +51,7 @@
 #include "wire.h"
 
 #define CHUNK_LEN		(512U * 1024)	/* the agent's limit */
+#define CHUNK_MIN		(16U * 1024)	/* asked for on a slow link */
 #define HEADER_MAX		4096		/* a chunk reply's header */
 #define MAX_RENEWALS		64		/* fetch commands per run */
 #define BLOCK			4096		/* hole granularity */
@@ -65,6 +66,7 @@ struct fetch {
 	long long ttl;
 	unsigned renewals;
 	bool fresh;		/* a grant and no chunk since */
+	size_t want;		/* the next chunk's length (chunk_adapt) */
 	uint64_t total;		/* bytes received */
 	struct outcome *oc;
 };
@@ -259,6 +261,28 @@ parse_listing(json_t *files, struct fset *fs, struct outcome *oc)
 	return 0;
 }
 
+/*
+ * The next chunk's length, from how long this one took.  Every exchange
+ * must end within --timeout, and a fixed 512 KiB chunk needed 140 kbit/s
+ * to do so at the default 30 s: an isolated PC's management link, a VPN
+ * or a site link under an incident's load is often slower.  So the first
+ * chunk is small and the length follows the link: doubled after a whole
+ * chunk that took under a quarter of the timeout, halved after one that
+ * took over half (a link whose rate wavers does not flap), between 16 KiB
+ * (about 4.4 kbit/s at 30 s) and the agent's 512 KiB.  A fast link is at
+ * 512 KiB after five exchanges.
+ */
+static void
+chunk_adapt(struct fetch *f, size_t got, long long took_ms)
+{
+	long long limit = f->conn.timeout_ms;
+
+	if (took_ms * 2 > limit && f->want > CHUNK_MIN)
+		f->want /= 2;
+	else if (got == f->want && took_ms * 4 < limit && f->want < CHUNK_LEN)
+		f->want *= 2;
+}
+
 /* chunk(): besides an EX_* status after a reported problem */
 #define CHUNK_OK	0
 #define CHUNK_REFUSED	(-1)
@@ -279,15 +303,17 @@ chunk(struct fetch *f, const char *path, uint64_t off, uint8_t **body,
 	const char *w, *m;
 	char *text = NULL;
 	size_t len, hlen;
+	long long t0;
 	int ok, ret = EX_FAILED;
 
 	*body = NULL;
 	req = json_pack("{s:{s:s, s:I, s:I}}", KW_CHUNK, KW_PATH, path,
-	    KW_OFFSET, (json_int_t)off, KW_LENGTH, (json_int_t)CHUNK_LEN);
+	    KW_OFFSET, (json_int_t)off, KW_LENGTH, (json_int_t)f->want);
 	text = req ? json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(req);
 	if (text == NULL)
 		goto out;
+	t0 = kk_mono_ms();
 	if (agentconn_send(&f->conn, text, strlen(text)) < 0 ||
 	    agentconn_recv(&f->conn, body, &len) < 0) {
 		problem(f->oc, "%s: connection to the agent lost at offset %llu",
@@ -315,7 +341,7 @@ chunk(struct fetch *f, const char *path, uint64_t off, uint8_t **body,
 	    (uint64_t)json_integer_value(json_object_get(h, KW_OFFSET)) !=
 	    off ||
 	    !json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > CHUNK_LEN ||
+	    (uint64_t)json_integer_value(v) > f->want ||
 	    (size_t)json_integer_value(v) != len - hlen ||
 	    !json_is_boolean(json_object_get(h, KW_EOF))) {
 		problem(f->oc, "%s: the agent's chunk header at offset %llu does not match the request",
@@ -325,6 +351,7 @@ chunk(struct fetch *f, const char *path, uint64_t off, uint8_t **body,
 	*data = *body + hlen;
 	*n = len - hlen;
 	*eof = json_is_true(json_object_get(h, KW_EOF));
+	chunk_adapt(f, *n, kk_mono_ms() - t0);
 	ret = CHUNK_OK;
 out:
 	if (ret != CHUNK_OK) {
@@ -380,8 +407,11 @@ fetch_file(struct fetch *f, int dfd, struct ffile *ff)
 		goto out;
 	}
 	SHA256_Init(&s.sha);
-	/* the file may grow by a chunk while we read; not by more */
-	maxreq = ff->listed / CHUNK_LEN + 2;
+	/*
+	 * The file may grow by a chunk while we read; not by more.  Counted
+	 * in the smallest chunks: whole larger ones only take fewer.
+	 */
+	maxreq = ff->listed / CHUNK_MIN + 2;
 	for (req = 0; req < maxreq && !eof; ) {
 		r = chunk(f, ff->path, s.off, &body, &data, &n, &eof, word,
 		    sizeof(word), msg, sizeof(msg));
@@ -515,7 +545,8 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	const char *vdir = NULL, *agentkey = NULL;
 	char err[300], hint[KK_KEYID_MAX];
 	struct outcome oc = { 0 };
-	struct fetch f = { .conn.fd = -1, .ttl = DEFAULT_TTL };
+	struct fetch f = { .conn.fd = -1, .ttl = DEFAULT_TTL,
+		.want = CHUNK_MIN };
 	struct agentconn_cfg cfg = { 0 };
 	struct fset fs = { 0 };
 	EVP_PKEY *agent_key = NULL;
