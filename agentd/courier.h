@@ -47,7 +47,15 @@ struct kk_courier_config {
  */
 #define KD_COURIER_ANSWER_USEC	(3ULL * KK_COURIER_TIMEOUT_MS * 1000ULL + \
 				 5ULL * 1000000ULL)
-#define KD_COURIER_RATE_MIN	(8ULL * 1024)		/* bytes a second */
+/*
+ * What a 64 kbit/s link carries of a report: 8,000 bytes a second on the
+ * wire, less TCP/IP headers and their ACKs, TLS records and the frames
+ * (t-courier-slow measures about 7,300 through a tbf qdisc), less a
+ * margin for a link that is shared.  8 KiB, as it was, is more than the
+ * line rate: with the fixed 35 s, a batch of over about 2.3 MB (a window
+ * and a large report past it) was cut off and sent again for ever.
+ */
+#define KD_COURIER_RATE_MIN	6000ULL			/* bytes a second */
 #define KD_COURIER_BATCH	1024	/* messages read per look at the directory */
 #define KD_COURIER_RECENT	8	/* failures kakurictl outbox shows */
 /* one batch: sent back to back, answered in order, synced once there */
