@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -84,18 +85,114 @@ wait_fd(const struct agentconn *ac, int fd, short events)
 	}
 }
 
+/* HOST:PORT as given, and each of its parts */
+#define HOSTPORT_MAX	128
+
 /*
- * TCP to HOST:PORT ([v6]:PORT) by ac->deadline, every address tried
- * within it; a non-blocking fd (every step polls to its deadline) or -1
- * with err filled in.
+ * A host name's lookup, in one block: glibc's helper thread reads the
+ * name, the service and the hints and writes its answer into the gaicb
+ * while the caller waits, so they are allocated and freed together.
+ */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[HOSTPORT_MAX], port[HOSTPORT_MAX];
+};
+
+/*
+ * The addresses of host, port (numeric) by ac->deadline: 0 with *res
+ * (freeaddrinfo), or -1 with err filled in, naming hostport.
+ *
+ * getaddrinfo(3) alone waits for the resolver as long as resolv.conf
+ * says (timeout x attempts x servers: minutes with a DNS server that
+ * does not answer, as in an incident), though every other step of the
+ * connection ends by the deadline.  An address literal needs no lookup
+ * and is answered at once (AI_NUMERICHOST: no NSS, no thread, as before
+ * and as the courier's seccomp filter needs); only a name is looked up,
+ * by glibc's helper threads (getaddrinfo_a), and waited for up to the
+ * deadline.  glibc keeps its requests under a lock of its own and each
+ * caller waits for its own request only: the fan-out's worker threads
+ * look names up side by side.
+ */
+static int
+lookup(struct agentconn *ac, const char *host, const char *port,
+    const char *hostport, int timeout_ms, struct addrinfo **res,
+    char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST };
+	struct lookup *lk = NULL;
+	struct gaicb *list[1];
+	const struct gaicb *pending[1];
+	struct timespec ts;
+	int left, r;
+
+	*res = NULL;
+	/* a name, or a port that is no number (its lookup fails as before) */
+	if ((r = getaddrinfo(host, port, &hints, res)) != EAI_NONAME)
+		goto out;
+	if ((lk = calloc(1, sizeof(*lk))) == NULL) {
+		r = EAI_MEMORY;
+		goto out;
+	}
+	snprintf(lk->host, sizeof(lk->host), "%s", host);
+	snprintf(lk->port, sizeof(lk->port), "%s", port);
+	lk->hints.ai_socktype = SOCK_STREAM;
+	lk->hints.ai_flags = AI_NUMERICSERV;
+	lk->cb.ar_name = lk->host;
+	lk->cb.ar_service = lk->port;
+	lk->cb.ar_request = &lk->hints;
+	list[0] = &lk->cb;
+	pending[0] = &lk->cb;
+	if ((r = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) != 0)
+		goto out;
+	/* woken by a signal, or by nothing: wait on for what is left */
+	while ((r = gai_error(&lk->cb)) == EAI_INPROGRESS &&
+	    (left = time_left(ac)) > 0) {
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (long)(left % 1000) * 1000000;
+		gai_suspend(pending, 1, &ts);
+	}
+	if (r == 0) {
+		*res = lk->cb.ar_result;
+		lk->cb.ar_result = NULL;
+	} else if (r == EAI_INPROGRESS) {
+		/*
+		 * Past the deadline.  A request still queued is cancelled;
+		 * one a helper thread works on cannot be (EAI_NOTCANCELED):
+		 * that thread still reads the name and will write its answer
+		 * into the block, so the block is left to it, never freed.
+		 * One per target whose lookup outlived its deadline, and
+		 * while they hang no more than glibc runs at once (20
+		 * threads; a lookup queued behind them is cancelled at its
+		 * deadline and freed): kakurictl is a command that ends.
+		 */
+		if (gai_cancel(&lk->cb) == EAI_NOTCANCELED)
+			lk = NULL;
+		else if (lk->cb.ar_result != NULL)
+			freeaddrinfo(lk->cb.ar_result);	/* it ended just now */
+	}
+out:
+	if (r == EAI_INPROGRESS)
+		snprintf(err, errlen, "%s: no address within %d ms", hostport,
+		    timeout_ms);
+	else if (r != 0)
+		snprintf(err, errlen, "%s: %s", hostport, gai_strerror(r));
+	free(lk);
+	return r == 0 ? 0 : -1;
+}
+
+/*
+ * TCP to HOST:PORT ([v6]:PORT) by ac->deadline, the name's lookup and
+ * every address tried within it; a non-blocking fd (every step polls to
+ * its deadline) or -1 with err filled in.
  */
 static int
 tcp_connect(struct agentconn *ac, const char *hostport, int timeout_ms,
     char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICSERV }, *res = NULL, *ai;
-	char host[128], *port;
+	struct addrinfo *res = NULL, *ai;
+	char host[HOSTPORT_MAX], *port;
 	int fd = -1, soerr = 0, r;
 	socklen_t sl = sizeof(soerr);
 
@@ -113,10 +210,9 @@ tcp_connect(struct agentconn *ac, const char *hostport, int timeout_ms,
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
-	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "%s: %s", hostport, gai_strerror(r));
+	if (lookup(ac, host, port, hostport, timeout_ms, &res, err,
+	    errlen) < 0)
 		return -1;
-	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
