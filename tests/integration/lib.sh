@@ -585,3 +585,36 @@ ja() { local s; s=$(printf '%*s' "$1" '' | tr ' ' x); printf '%s' "$s"; printf '
 # jtrue EXPR: the JSON on stdin makes EXPR true (jq -e passes on empty input)
 jtrue() { local out; out=$(jq "$1" 2>/dev/null) && [ "$out" = true ]; }
 export -f jtrue
+# send_bg NAME MS FILE TARGET...: kakurictl send --timeout MS --concurrency 2
+# from the CSIRT peer in the background; $WORK/NAME.out and .err its
+# output, .pid its pid, .rc its exit status once it ended
+send_bg() {
+	local name=$1 ms=$2 file=$3 t args=()
+	shift 3
+	for t; do args+=(--to "$t"); done
+	rm -f "$WORK/$name".*
+	(
+		ip netns exec "$PEER" "$KAKURICTL" send --json --timeout "$ms" --concurrency 2 \
+			"${args[@]}" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+			--agent-id "$AGENT_ID" "$file" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+		echo $! >"$WORK/$name.pid"
+		wait $!
+		echo $? >"$WORK/$name.rc"
+	) &
+	PIDS+=($!)
+	until_ok 5 test -s "$WORK/$name.pid" && PIDS+=("$(cat "$WORK/$name.pid")")
+}
+# ended_within NAME SECONDS: NAME's send ended in time (about how long
+# it took in $WORK/NAME.ms); if not it is stopped here, by its pid
+ended_within() {
+	local t0
+	t0=$(($(date +%s%N) / 1000000))
+	if until_ok "$2" test -s "$WORK/$1.rc"; then
+		echo $(($(date +%s%N) / 1000000 - t0)) >"$WORK/$1.ms"
+		return 0
+	fi
+	kill "$(cat "$WORK/$1.pid")" 2>/dev/null
+	return 1
+}
+rc_of() { cat "$WORK/$1.rc" 2>/dev/null; }
+took() { echo "  ($1 ended after about $(cat "$WORK/$1.ms" 2>/dev/null || echo '?') ms)"; }

@@ -65,40 +65,14 @@ check "... the resolver itself is still waiting for agent.invalid-test after 4 s
 check "... and asked the silent server" test "$(dns_asked)" -gt 0
 ASKED=$(dns_asked)
 
-# send_in NAME TARGET...: kakurictl send --timeout 2000 --concurrency 2
-# --json of a status command signed for it (a command is done once) from
-# the CSIRT namespace, in the background; $WORK/NAME.out and .err its
-# output, .pid its pid, .rc its exit status once it ended
+# send_in NAME TARGET...: a signed status to each, --timeout 2000, in the
+# background (send_bg)
 send_in() {
-	local name=$1 t args=() cmd
+	local name=$1 cmd
 	shift
-	for t; do args+=(--to "$t"); done
-	rm -f "$WORK/$name".*
 	cmd=$(sign carol status) || return 1
-	(
-		ip netns exec "$PEER" "$KAKURICTL" send --json --timeout 2000 --concurrency 2 \
-			"${args[@]}" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
-			--agent-id "$AGENT_ID" "$cmd" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-		echo $! >"$WORK/$name.pid"
-		wait $!
-		echo $? >"$WORK/$name.rc"
-	) &
-	PIDS+=($!)
-	until_ok 5 test -s "$WORK/$name.pid" && PIDS+=("$(cat "$WORK/$name.pid")")
+	send_bg "$name" 2000 "$cmd" "$@"
 }
-# ended_within NAME SECONDS: NAME's send ended in time (the seconds it took
-# in $WORK/NAME.s); if not it is stopped here, by its pid
-ended_within() {
-	local t0=$SECONDS
-	if until_ok "$2" test -s "$WORK/$1.rc"; then
-		echo $((SECONDS - t0)) >"$WORK/$1.s"
-		return 0
-	fi
-	kill "$(cat "$WORK/$1.pid")" 2>/dev/null
-	return 1
-}
-rc_of() { cat "$WORK/$1.rc" 2>/dev/null; }
-took() { echo "  ($1 ended after about $(cat "$WORK/$1.s" 2>/dev/null || echo '?') s)"; }
 # done_by NAME TARGET: NAME's JSON has TARGET done with this agent's receipt
 done_by() {
 	jq -se --arg t "$2" --arg a "$AGENT_ID" \

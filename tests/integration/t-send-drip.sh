@@ -29,38 +29,6 @@ drip() {
 	PIDS+=($!)
 	until_ok 10 grep -q '^ready' "$WORK/drip-$1.out"
 }
-# send_bg NAME FILE TARGET...: kakurictl send --timeout 1000 --concurrency 2
-# from the CSIRT peer in the background; $WORK/NAME.out and .err its
-# output, .pid its pid, .rc its exit status once it ended
-send_bg() {
-	local name=$1 file=$2 t args=()
-	shift 2
-	for t; do args+=(--to "$t"); done
-	(
-		ip netns exec "$PEER" "$KAKURICTL" send --json --timeout 1000 --concurrency 2 \
-			"${args[@]}" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
-			--agent-id "$AGENT_ID" "$file" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-		echo $! >"$WORK/$name.pid"
-		wait $!
-		echo $? >"$WORK/$name.rc"
-	) &
-	PIDS+=($!)
-	until_ok 5 test -s "$WORK/$name.pid" && PIDS+=("$(cat "$WORK/$name.pid")")
-}
-# ended_within NAME SECONDS: NAME's send ended in time (about how long
-# it took in $WORK/NAME.ms); if not it is stopped here, by its pid
-ended_within() {
-	local t0
-	t0=$(($(date +%s%N) / 1000000))
-	if until_ok "$2" test -s "$WORK/$1.rc"; then
-		echo $(($(date +%s%N) / 1000000 - t0)) >"$WORK/$1.ms"
-		return 0
-	fi
-	kill "$(cat "$WORK/$1.pid")" 2>/dev/null
-	return 1
-}
-rc_of() { cat "$WORK/$1.rc" 2>/dev/null; }
-took() { echo "  ($1 ended after about $(cat "$WORK/$1.ms" 2>/dev/null || echo '?') ms)"; }
 
 drip 7901 receipt || die "a drip agent starts"
 drip 7902 receipt || die "a second drip agent starts"
@@ -69,7 +37,7 @@ CMD=$(sign carol status)
 
 # the receipt, one byte every 0.5 s: the old send waited for the whole
 # frame (hours), each byte well within the 1 s timeout of one read
-send_bg one "$CMD" 127.0.0.1:7901
+send_bg one 1000 "$CMD" 127.0.0.1:7901
 check "a send to an agent that drips its receipt ends within 10 s (timeout 1000 ms)" ended_within one 10
 took one
 check "... exit 3: the agent is unreachable" test "$(rc_of one)" = 3
@@ -79,7 +47,7 @@ check "... one line on stderr naming the target" grep -q '^kakurictl: 127\.0\.0\
 check "... and the agent saw kakurictl hang up" until_ok 5 grep -q '^closed after' "$WORK/drip-7901.out"
 
 # the handshake itself, one byte every 0.5 s
-send_bg hs "$CMD" 127.0.0.1:7903
+send_bg hs 1000 "$CMD" 127.0.0.1:7903
 check "a send to an agent that drips its TLS handshake ends within 10 s" ended_within hs 10
 took hs
 check "... exit 3: unreachable" test "$(rc_of hs)" = 3
@@ -87,7 +55,7 @@ check "... saying no answer came within the timeout" \
 	grep -q '^kakurictl: 127\.0\.0\.1:7903: TLS: no answer within 1000 ms' "$WORK/hs.err"
 
 # as many drip agents as workers, listed first, the honest agent last
-send_bg fan "$CMD" 127.0.0.1:7901 127.0.0.1:7902 "$HONEST"
+send_bg fan 1000 "$CMD" 127.0.0.1:7901 127.0.0.1:7902 "$HONEST"
 check "a fan-out (2 workers) over 2 drip agents and an honest one ends within 10 s" ended_within fan 10
 took fan
 check "... exit 3: some target unreachable" test "$(rc_of fan)" = 3
