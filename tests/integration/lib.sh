@@ -618,3 +618,13 @@ ended_within() {
 }
 rc_of() { cat "$WORK/$1.rc" 2>/dev/null; }
 took() { echo "  ($1 ended after about $(cat "$WORK/$1.ms" 2>/dev/null || echo '?') ms)"; }
+# remote_agent_up: the topology, the PKI and kakurid with the CSIRT channel
+# on, listening ($AGENT_ID its id); dies if any of it fails
+remote_agent_up() {
+	topology || die topology
+	pki_setup || die "PKI setup"
+	write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
+	AGENT_ID=$(agent_init)
+	start_kakurid || die "kakurid starts"
+	check "the CSIRT channel is listening" until_ok 20 channel_up
+}

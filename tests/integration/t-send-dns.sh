@@ -22,12 +22,7 @@ ETC_NETNS_MADE=
 [ -d /etc/netns ] || ETC_NETNS_MADE=1
 trap 'rm -rf "$NSETC"; [ -z "$ETC_NETNS_MADE" ] || rmdir /etc/netns 2>/dev/null; cleanup' EXIT
 
-topology || die topology
-pki_setup || die "PKI setup"
-write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
-AGENT_ID=$(agent_init)
-start_kakurid || die "kakurid starts"
-check "the CSIRT channel is listening" until_ok 20 channel_up
+remote_agent_up
 
 # the silent DNS server: the internet host drops every DNS packet, counted
 DNS=$NET4

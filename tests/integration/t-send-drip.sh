@@ -11,12 +11,7 @@ need
 DRIP="$TOP/build/dripagent"
 need_built "$DRIP"
 echo "== send: agents that answer one byte at a time"
-topology || die topology
-pki_setup || die "PKI setup"
-write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
-AGENT_ID=$(agent_init)
-start_kakurid || die "kakurid starts"
-check "the CSIRT channel is listening" until_ok 20 channel_up
+remote_agent_up
 HONEST="[$EP6]:7443"
 check "an honest send: done" test "$(send_result "$(sign carol status)")" = done
 
