@@ -52,6 +52,10 @@
 #include "preserve.h"
 #include "wire.h"
 
+/* a snapshot's processes, and the physical image, fit in its list */
+_Static_assert(KD_SNAPSHOT_PIDS * KD_SNAPSHOT_ARTS_PER_PID + 16 <= KK_ART_MAX,
+    "a snapshot's artifacts must fit in one command's list");
+
 int
 kd_preserve_init(struct kd *d)
 {
@@ -211,6 +215,11 @@ evidence_done(struct job *j)
 		    KE_TIMEOUT : "incomplete", "%s",
 		    json_string_value(json_array_get(j->errors, 0)) ?:
 		    strerror(-j->code));
+	} else if (j->left_out > 0) {
+		kd_run_fail(r, "incomplete", "%zu frozen processes over the "
+		    "%d one snapshot takes were not taken (the first %d "
+		    "under skipped)", j->left_out, KD_SNAPSHOT_PIDS,
+		    KD_SNAPSHOT_LEFT_LISTED);
 	} else {
 		kd_run_applied(r);
 		snprintf(r->detail, sizeof(r->detail), "%zu artifact(s), %llu "
@@ -224,7 +233,8 @@ evidence_done(struct job *j)
 		    KW_MANIFEST, "manifest.jsonl", KW_SHA256, sha,
 		    KW_COUNT, (json_int_t)j->arts.n, KW_BYTES, (json_int_t)bytes,
 		    KW_ORIGIN, kd_origin_name(r->origin),
-		    KW_RESULT, j->code >= 0 ? "complete" : "incomplete");
+		    KW_RESULT, j->code >= 0 && j->left_out == 0 ? "complete" :
+		    "incomplete");
 		kd_outbox_notify(d, KK_REPORT_EVIDENCE, o, "evidence notice");
 	}
 	return 0;
@@ -243,7 +253,7 @@ kd_act_snapshot(struct run *r)
 	json_t *v, *skipped = NULL;
 	char why[PATH_MAX + 64];
 	bool frozen = false, any = false;
-	size_t i;
+	size_t i, left_out = 0;
 	int e;
 
 	memset(&js, 0, sizeof(js));
@@ -289,12 +299,24 @@ kd_act_snapshot(struct run *r)
 		/*
 		 * Only the processes that were frozen: a pid whose start
 		 * time changed belongs to someone else now (the worker
-		 * checks again, against the same start time).
+		 * checks again, against the same start time).  Those over
+		 * what one snapshot takes are named too, and the snapshot
+		 * is not done: malware that started a thousand decoys
+		 * first would otherwise have its own process dropped
+		 * without a word.
 		 */
-		for (i = 0; i < pv->frozen.n && js.npids < KD_SNAPSHOT_PIDS;
-		    i++) {
+		for (i = 0; i < pv->frozen.n; i++) {
 			const struct kk_frozen *f = &pv->frozen.v[i];
 
+			if (js.npids == KD_SNAPSHOT_PIDS) {
+				if (left_out++ < KD_SNAPSHOT_LEFT_LISTED)
+					json_array_append_new(skipped,
+					    json_pack("{s:i, s:s}", KW_PID,
+					    (int)f->pid, KW_WHY, "over what one "
+					    "snapshot takes: snapshot it by "
+					    "pid"));
+				continue;
+			}
 			if (kk_proc_start_time(f->pid, &st) < 0 ||
 			    st != f->start_time) {
 				json_array_append_new(skipped, json_pack(
@@ -333,6 +355,7 @@ kd_act_snapshot(struct run *r)
 		    1000;
 		if (json_array_size(skipped) > 0)
 			j->skipped = json_incref(skipped);
+		j->left_out = left_out;
 		pv_arm_deadline(j);
 	}
 out:

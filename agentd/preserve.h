@@ -47,7 +47,15 @@ struct pending_freeze;
 
 #define KD_RECEIPT_UNHASHED	256	/* unhashed files listed in a receipt */
 
-#define KD_SNAPSHOT_PIDS	1024	/* processes in one snapshot */
+/*
+ * Processes in one snapshot: each leaves six artifacts (core, exe, maps,
+ * status, cmdline, environ), and a command's list holds KK_ART_MAX.  At
+ * 1,024, pids past about 680 failed one by one for want of room.
+ */
+#define KD_SNAPSHOT_PIDS	512
+#define KD_SNAPSHOT_ARTS_PER_PID	6
+/* frozen ones over it, named in the receipt (a count says how many) */
+#define KD_SNAPSHOT_LEFT_LISTED	64
 
 #define KD_HASH_FILE_MAX	((uint64_t)1 << 30)	/* larger: not hashed */
 
@@ -108,6 +116,7 @@ struct job {
 	json_t *errors;
 	int code;
 	json_t *skipped;	/* snapshot: pids not taken */
+	size_t left_out;	/* snapshot: frozen ones over KD_SNAPSHOT_PIDS */
 	char current[KK_ART_PATH_MAX];	/* the artifact last begun */
 	/* hash: the selector it resolves */
 	struct kk_hash_result hres;

@@ -323,6 +323,30 @@ else
 	fail "a tbf qdisc (sch_tbf) for a slow link"
 fi
 
+# --- a frozen set larger than one snapshot takes (512 processes) ---
+# malware that started decoys first: those past the limit are named in
+# the receipt, and the snapshot is not done
+( for i in $(seq 520); do sleep 300 & done; wait ) & SWARM=$!; PIDS+=("$SWARM")
+swarm_up() { [ "$(pgrep -c -P "$SWARM")" -ge 520 ]; }
+check "520 sleepers under one parent" wait_until 60 swarm_up
+PIDS+=($(pgrep -P "$SWARM"))
+run_cmd alice freeze --arg pid:="$SWARM" --incident IR-EVID-MANY
+check "freeze them all: done" test "$(result)" = done
+MEP=$(jq -r .output.freeze_episode <<<"$REC")
+T0=$SECONDS
+run_cmd alice snapshot --arg frozen:=true --incident IR-EVID-MANY
+echo "  (snapshot of 512 processes: $((SECONDS - T0)) s)"
+check "snapshot frozen: true of 521 processes: incomplete, not done (fails on the old code)" \
+	bash -c "[ '$(result)' = incomplete ] && jq -e '.detail | test(\"over the 512 one snapshot takes\")' >/dev/null <<<'$REC'"
+check "... the receipt names the 9 not taken (fails on the old code)" jq -e \
+	'[.output.skipped[] | select(.why | test("over what one snapshot takes"))] | length >= 9' <<<"$REC"
+check "... and every one of the 512 taken has its core, no error" jq -e \
+	'(.output.errors | length) == 0 and ([.output.artifacts[] | select(.path | endswith("/core"))] | length) >= 1' <<<"$REC"
+check "... 512 cores on disk" test "$(find "$STATE/evidence/IR-EVID-MANY" -name core | wc -l)" -eq 512
+run_file "$(cosigned alice thaw --arg all:=true --episode "$MEP")"
+check "thaw them: done" test "$(result)" = done
+kill $(pgrep -P "$SWARM") 2>/dev/null
+
 # --- a full disk: the snapshot fails cleanly, the daemon keeps serving ---
 # mounted in kakurid's mount namespace (the same as ours with EP_NSENTER)
 mkdir -p "$STATE/evidence/IR-EVID-FULL"
