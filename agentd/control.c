@@ -10,7 +10,9 @@
  * slots and must send their request within a second, staff members and
  * root have slots nobody else can take, and refusals are counted per uid
  * and summarised once per interval instead of logged one by one
- * (tally.c).
+ * (tally.c).  An answer is bounded between sends for everyone, and as a
+ * whole for users outside staff_group: a slow reader of a long log
+ * stream is cut off instead of holding his slots.
  *
  * It is a transport: a request goes to the dispatcher (dispatch.c) with
  * the caller's credentials, and the answer comes back through a reply
@@ -61,6 +63,7 @@ struct kk_conn {
 	uint64_t serial;	/* names it to a reply that comes later */
 	bool waiting;		/* a worker is doing what it asked */
 	bool replied;		/* the answer is set: the rest is writing it */
+	uint64_t answer_end;	/* sent whole by then (usec); 0: no bound */
 	struct kk_audit_tail *tail;	/* a log stream after the answer */
 	struct kk_conn *next;
 };
@@ -105,11 +108,18 @@ conn_free(struct kk_conn *c)
 	free(c);
 }
 
-/* Answering: the deadline becomes an idle limit, renewed as it is taken. */
+/*
+ * Answering: the deadline becomes an idle limit, renewed as it is taken,
+ * but never past the end of the whole answer where there is one.
+ */
 static void
 conn_rearm(struct kk_conn *c)
 {
-	sd_event_source_set_time_relative(c->timer, KK_CONTROL_REPLY_IDLE_USEC);
+	uint64_t when = kd_loop_now(c->ctl->d) + KK_CONTROL_REPLY_IDLE_USEC;
+
+	if (c->answer_end != 0 && c->answer_end < when)
+		when = c->answer_end;
+	sd_event_source_set_time(c->timer, when);
 	sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
@@ -118,6 +128,7 @@ conn_reply(struct kk_conn *c, json_t *resp)
 {
 	char *text;
 	size_t len;
+	uint64_t bound;
 	uint8_t hdr[4];
 	int err;
 
@@ -142,6 +153,9 @@ conn_reply(struct kk_conn *c, json_t *resp)
 	c->out_len = len + 4;
 	c->out_off = 0;
 	c->replied = true;
+	/* from now on, the stream that follows included */
+	if ((bound = kk_control_answer_max(c->cls)) != 0)
+		c->answer_end = kd_loop_now(c->ctl->d) + bound;
 	conn_rearm(c);
 	return sd_event_source_set_io_events(c->io, EPOLLOUT);
 }
@@ -432,10 +446,17 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kk_conn *c = userdata;
 
-	/* a request that never came is a refusal; a client that stopped reading is not */
+	/*
+	 * A request that never came is a refusal, and so is an answer not
+	 * taken whole in time (the client sees a stream shorter than
+	 * announced); a client that stopped reading is not.
+	 */
 	if (!c->replied)
 		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
 		    "control", KE_TIMEOUT, NULL);
+	else if (c->answer_end != 0 && usec >= c->answer_end)
+		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
+		    c->tail != NULL ? "log" : "control", KE_TIMEOUT, NULL);
 	conn_free(c);
 	return 0;
 }

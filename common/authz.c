@@ -64,7 +64,10 @@ kk_cred_is_staff(const struct kk_cred *c, bool staff_known, gid_t staff_gid)
  * so what one of them can hold is bounded, and the staff's button does
  * not queue behind them.  Users outside staff_group share a few slots (a
  * few each) and must send their request within a second; staff members
- * have slots of their own, and root a reserve nobody else can take.
+ * have slots of their own, and root a reserve nobody else can take.  An
+ * answer to a user outside staff_group is bounded as a whole too, not
+ * only between sends, or a slow reader of a long log stream would hold
+ * his slots for good.
  */
 enum kk_peer_class
 kk_peer_class(const struct kk_cred *c, bool staff_known, gid_t staff_gid)
@@ -81,13 +84,15 @@ static const struct {
 	unsigned per_uid;	/* of one uid in the class */
 	uint64_t deadline;	/* usec to send the request */
 	size_t frame_max;	/* bytes of the request */
+	uint64_t answer_max;	/* usec for the whole answer; 0: none */
 } peer_limits[KK_PEER__MAX] = {
 	[KK_PEER_ROOT] = { KK_CONTROL_MAX_CONN, KK_CONTROL_MAX_CONN,
-	    KK_CONTROL_IDLE_USEC, KK_CONTROL_ROOT_FRAME_MAX },
+	    KK_CONTROL_IDLE_USEC, KK_CONTROL_ROOT_FRAME_MAX, 0 },
 	[KK_PEER_STAFF] = { KK_CONTROL_STAFF_MAX, KK_CONTROL_STAFF_PER_UID,
-	    KK_CONTROL_IDLE_USEC, KK_FRAME_MAX },
+	    KK_CONTROL_IDLE_USEC, KK_FRAME_MAX, 0 },
 	[KK_PEER_OTHER] = { KK_CONTROL_OTHER_MAX, KK_CONTROL_OTHER_PER_UID,
-	    KK_CONTROL_OTHER_IDLE_USEC, KK_CONTROL_OTHER_FRAME_MAX },
+	    KK_CONTROL_OTHER_IDLE_USEC, KK_CONTROL_OTHER_FRAME_MAX,
+	    KK_CONTROL_OTHER_ANSWER_USEC },
 };
 
 int
@@ -121,4 +126,15 @@ kk_control_frame_max(enum kk_peer_class cls)
 {
 	return (unsigned)cls < KK_PEER__MAX ? peer_limits[cls].frame_max :
 	    KK_CONTROL_OTHER_FRAME_MAX;
+}
+
+/*
+ * Staff and root have slots of their own: a long read of theirs holds
+ * only those, so the idle limit alone bounds it.
+ */
+uint64_t
+kk_control_answer_max(enum kk_peer_class cls)
+{
+	return (unsigned)cls < KK_PEER__MAX ? peer_limits[cls].answer_max :
+	    KK_CONTROL_OTHER_ANSWER_USEC;
 }

@@ -44,7 +44,8 @@
  * The control socket (authz.c, control.c): connections in all, for users
  * outside staff_group together and each, for each staff member, and what
  * root keeps for itself; the time to send a request (1 s outside the
- * staff), then to take the answer; the size of a request.
+ * staff), then to take each part of the answer, and outside the staff the
+ * whole answer; the size of a request.
  */
 #define KK_CONTROL_MAX_CONN		64
 #define KK_CONTROL_OTHER_MAX		16
@@ -55,6 +56,17 @@
 #define KK_CONTROL_IDLE_USEC		(5ULL * 1000000ULL)
 #define KK_CONTROL_OTHER_IDLE_USEC	(1ULL * 1000000ULL)
 #define KK_CONTROL_REPLY_IDLE_USEC	(10ULL * 1000000ULL)
+/*
+ * An idle limit alone lets a slow reader of a long log stream hold his
+ * slots for as long as he likes, and a few uids all of the slots outside
+ * the staff (an employee's self-report is then refused as busy): outside
+ * staff_group the whole answer has 30 s.  That is the most such a user
+ * may count back, 10,000 lines (4 MB of 400-byte lines; 41 MB if each
+ * were KK_AUDIT_LINE_MAX), at a modest 1.4 MB/s; kakurictl takes some
+ * 20 MB/s.  Longer reads (all of a big log, -n 0) are the staff's, who
+ * have slots of their own.
+ */
+#define KK_CONTROL_OTHER_ANSWER_USEC	(30ULL * 1000000ULL)
 #define KK_CONTROL_OTHER_FRAME_MAX	(64 * 1024)
 /* refusals are summarised, signed commands from one uid limited, per interval */
 #define KK_REFUSAL_INTERVAL_USEC	(10ULL * 1000000ULL)
@@ -372,6 +384,8 @@ enum kk_peer_class kk_peer_class(const struct kk_cred *c, bool staff_known,
 int kk_control_admit(enum kk_peer_class cls, unsigned uid_open,
     const unsigned class_open[KK_PEER__MAX], unsigned total_open);
 uint64_t kk_control_deadline(enum kk_peer_class cls);
+/* usec to send the whole answer, stream included; 0: no bound but idle */
+uint64_t kk_control_answer_max(enum kk_peer_class cls);
 size_t kk_control_frame_max(enum kk_peer_class cls);
 
 /* state.c: the persisted quarantine state (state.json). */

@@ -2,9 +2,11 @@
 # `kakurictl log` over a big audit log (issue 8, item 4): kakurid reads the
 # tail from the end in bounded chunks and streams it, so a 500 MiB log
 # keeps it under 16 MiB resident and its loop keeps answering; -n and
-# --since pick the tail; rotation keeps the hash chain verifiable across
-# files (each file goes on from the last hash of the one before) and keeps
-# at most audit.keep old files.
+# --since pick the tail; a user outside staff_group who reads a long
+# stream slowly is cut off 30 s after the answer, staff and root are not;
+# rotation keeps the hash chain verifiable across files (each file goes on
+# from the last hash of the one before) and keeps at most audit.keep old
+# files.
 . "$(dirname "$0")/lib.sh"
 need
 MKLOG="$TOP/build/mklog" HOG="$TOP/build/hog"
@@ -57,6 +59,84 @@ check "status kept answering during the stream ($answered of $probes, slowest $w
 	test "${probes:-0}" -gt 10 -a "${answered:-0}" -eq "${probes:-1}" -a "${worst:-9999}" -lt 1000
 h=$(hwm)
 check "kakurid stayed under 16 MiB resident through it all (VmHWM ${h} kB)" test "${h:-99999}" -lt 16384
+
+# a slow reader of a long stream: the answer to a user outside staff_group
+# is bounded as a whole (30 s), not only between sends (10 s), or a few
+# uids reading a few KiB a second would hold every slot outside the staff
+# for good (and an employee's report is refused as busy); staff and root
+# have slots of their own and keep the idle limit only.  Each reader asks
+# for 10,000 lines (about 4 MB here), takes 16 KiB every 250 ms (64 KiB/s:
+# well within each idle limit) for 45 s, then the rest at full speed.
+cat >"$WORK/slowlog.py" <<'PY'
+import json, os, socket, struct, sys, time
+sock, uid, gid, groups, slow_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+os.setgroups([int(g) for g in groups.split(",") if g])
+os.setresgid(gid, gid, gid)
+os.setresuid(uid, uid, uid)
+s = socket.socket(socket.AF_UNIX)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.settimeout(20)
+s.connect(sock)
+b = json.dumps({"cmd": "log", "lines": 10000}).encode()
+s.sendall(struct.pack(">I", len(b)) + b)
+data = bytearray()
+def fill(n):
+    while len(data) < n:
+        d = s.recv(65536)
+        if not d:
+            raise SystemExit("closed before the answer")
+        data.extend(d)
+fill(4)
+n = struct.unpack(">I", data[:4])[0]
+fill(4 + n)
+want = json.loads(bytes(data[4:4 + n]))["stream"]
+del data[:4 + n]
+t0 = time.monotonic()
+eof_at = None
+end = t0 + slow_s
+while eof_at is None and time.monotonic() < end:
+    d = s.recv(16384)
+    if not d:
+        eof_at = time.monotonic() - t0
+        break
+    data.extend(d)
+    time.sleep(0.25)
+slow_bytes = len(data)
+while eof_at is None and time.monotonic() < end + 120:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    data.extend(d)
+got, off = 0, 0
+while off + 4 <= len(data):
+    n = struct.unpack(">I", data[off:off + 4])[0]
+    got += min(n, len(data) - off - 4)
+    off += 4 + n
+print(json.dumps({"want": want, "got": got, "slow_bytes": slow_bytes,
+    "eof_at": eof_at}), flush=True)
+PY
+slow_log() {	# slow_log NAME UID GID GROUPS: a reader in the background
+	timeout 200 python3 "$WORK/slowlog.py" "$SOCK" "$2" "$3" "$4" 45 >"$WORK/slow-$1.out" 2>&1 &
+	PIDS+=($!)
+	eval "SLOW_$1=$!"
+}
+slow_log other 4600 4600 ""
+slow_log staff 4242 4242 100
+slow_log root 0 0 ""
+for who in other staff root; do
+	eval "pid=\$SLOW_$who"
+	# bounded: the reader's own limits are 45 s slow, 120 s for the rest
+	wait "$pid" 2>/dev/null
+	echo "    $who: $(cat "$WORK/slow-$who.out")"
+done
+check "outside staff: a slow reader of -n 10000 is cut off by the whole answer's deadline (closed after 20..44 s, part of the stream)" \
+	jtrue '.eof_at != null and .eof_at >= 20 and .eof_at < 44 and .got < .want' <"$WORK/slow-other.out"
+check "... the cut is a refusal, tallied: log refused (timeout), uid 4600" \
+	grep -q "uid=4600[^ ]*: log refused (timeout)" "$DLOG"
+check "a staff member reading just as slowly is not cut off: 45 s, then the whole stream" \
+	jtrue '.eof_at == null and .slow_bytes > 1000000 and .got == .want' <"$WORK/slow-staff.out"
+check "... and root neither" \
+	jtrue '.eof_at == null and .slow_bytes > 1000000 and .got == .want' <"$WORK/slow-root.out"
 
 # rotation: past max_mb the log moves to audit.log.1, the chain goes on
 stop_kakurid -TERM

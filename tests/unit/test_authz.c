@@ -476,6 +476,27 @@ START_TEST(test_deadlines)
 }
 END_TEST
 
+/*
+ * The whole answer: bounded outside the staff, longer than one idle
+ * limit (a reader that keeps up is never cut by it), and not bounded
+ * for staff and root, whose slots are their own; a class out of range
+ * gets the strictest.
+ */
+START_TEST(test_answer_max)
+{
+	ck_assert_uint_eq(kk_control_answer_max(KK_PEER_OTHER),
+	    KK_CONTROL_OTHER_ANSWER_USEC);
+	ck_assert_uint_gt(kk_control_answer_max(KK_PEER_OTHER),
+	    KK_CONTROL_REPLY_IDLE_USEC);
+	ck_assert_uint_le(kk_control_answer_max(KK_PEER_OTHER),
+	    60ULL * 1000000ULL);
+	ck_assert_uint_eq(kk_control_answer_max(KK_PEER_STAFF), 0);
+	ck_assert_uint_eq(kk_control_answer_max(KK_PEER_ROOT), 0);
+	ck_assert_uint_eq(kk_control_answer_max(KK_PEER__MAX),
+	    KK_CONTROL_OTHER_ANSWER_USEC);
+}
+END_TEST
+
 KK_SUITE(authz_suite, "authz",
 	KK_CASE("matrix", 0, 0),
 	    KK_LOOP(test_matrix, (int)(KK_OP__MAX * NCALLERS)),
@@ -492,4 +513,4 @@ KK_SUITE(authz_suite, "authz",
 	KK_CASE("connections", 0, 0),
 	    KK_LOOP(test_peer_class, (int)NCALLERS),
 	    KK_TEST(test_admit_per_uid), KK_TEST(test_admit_reserved),
-	    KK_TEST(test_deadlines))
+	    KK_TEST(test_deadlines), KK_TEST(test_answer_max))
