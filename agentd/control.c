@@ -294,12 +294,16 @@ submit_watch(struct kk_conn *c)
 	json_t *resp;
 	int fd, err;
 
-	if ((err = kd_watchers_room(ctl->d->watchers, uid)) < 0) {
+	if ((err = kd_watchers_room(ctl->d->watchers, uid, c->cls)) < 0) {
 		word = err == -EUSERS ? KE_BUSY_UID : KE_BUSY;
 		if (err == -EUSERS)
 			snprintf(msg, sizeof(msg), "this user watches %d times "
 			    "already: one kakurictl watch per session",
 			    KD_WATCH_PER_UID);
+		else if (kd_watchers_count(ctl->d->watchers) < KD_WATCH_MAX)
+			snprintf(msg, sizeof(msg), "%d watchers of users "
+			    "outside staff_group already; try again later",
+			    KD_WATCH_MAX - KD_WATCH_STAFF_RESERVED);
 		else
 			snprintf(msg, sizeof(msg), "%d watchers already; try "
 			    "again later", KD_WATCH_MAX);
@@ -322,7 +326,7 @@ submit_watch(struct kk_conn *c)
 		close(fd);
 		return;
 	}
-	kd_watchers_add(ctl->d->watchers, fd, uid, resp);
+	kd_watchers_add(ctl->d->watchers, fd, uid, c->cls, resp);
 	json_decref(resp);
 }
 

@@ -5,6 +5,9 @@
  * the queue is full, and it reconnects; kakurid never waits for it.  A
  * watcher says nothing after its request: any byte from it, or its
  * end, ends it.  There is no idle limit: a watcher waits for events.
+ * Users outside staff_group share what staff and root leave them, as on
+ * the control socket (authz.c), so that their watchers cannot keep a
+ * staff member's session or root's from watching.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@ struct watcher {
 	int fd;
 	uid_t uid;
 	uid_t owner;		/* whose slots it takes (subids.h) */
+	bool other;		/* outside staff_group: of their share */
 	sd_event_source *io;
 	uint8_t *q;		/* frames not yet sent: q[off..len) */
 	size_t off;
@@ -35,6 +39,7 @@ struct kd_watchers {
 	sd_event *ev;
 	struct watcher *list;
 	unsigned n;
+	unsigned nother;	/* of users outside staff_group */
 };
 
 struct kd_watchers *
@@ -59,6 +64,8 @@ watcher_free(struct watcher *x)
 		}
 	}
 	x->set->n--;
+	if (x->other)
+		x->set->nother--;
 	sd_event_source_disable_unref(x->io);
 	close(x->fd);
 	free(x->q);
@@ -81,6 +88,12 @@ kd_watchers_count(const struct kd_watchers *w)
 	return w != NULL ? w->n : 0;
 }
 
+unsigned
+kd_watchers_others(const struct kd_watchers *w)
+{
+	return w != NULL ? w->nother : 0;
+}
+
 size_t
 kd_watchers_uids(const struct kd_watchers *w, uid_t *out, size_t max)
 {
@@ -98,7 +111,8 @@ kd_watchers_uids(const struct kd_watchers *w, uid_t *out, size_t max)
 }
 
 int
-kd_watchers_room(const struct kd_watchers *w, uid_t uid)
+kd_watchers_room(const struct kd_watchers *w, uid_t uid,
+    enum kk_peer_class cls)
 {
 	const struct watcher *x;
 	uid_t owner = kd_uid_owner(uid);
@@ -111,6 +125,10 @@ kd_watchers_room(const struct kd_watchers *w, uid_t uid)
 	if (mine >= KD_WATCH_PER_UID)
 		return -EUSERS;
 	if (w->n >= KD_WATCH_MAX)
+		return -EBUSY;
+	/* staff and root keep a share nobody else can take */
+	if (cls == KK_PEER_OTHER &&
+	    w->nother >= KD_WATCH_MAX - KD_WATCH_STAFF_RESERVED)
 		return -EBUSY;
 	return 0;
 }
@@ -207,14 +225,15 @@ frame_of(json_t *o, size_t *flen)
 }
 
 int
-kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid, json_t *first)
+kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid,
+    enum kk_peer_class cls, json_t *first)
 {
 	struct watcher *x;
 	uint8_t *f;
 	size_t flen = 0;
 	int err;
 
-	if ((err = kd_watchers_room(w, uid)) < 0) {
+	if ((err = kd_watchers_room(w, uid, cls)) < 0) {
 		close(fd);
 		return err;
 	}
@@ -226,9 +245,12 @@ kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid, json_t *first)
 	x->fd = fd;
 	x->uid = uid;
 	x->owner = kd_uid_owner(uid);
+	x->other = cls == KK_PEER_OTHER;
 	x->next = w->list;
 	w->list = x;
 	w->n++;
+	if (x->other)
+		w->nother++;
 	f = frame_of(first, &flen);
 	err = f != NULL ? enqueue(x, f, flen) : -ENOMEM;
 	free(f);

@@ -12,12 +12,18 @@
 
 #include <systemd/sd-event.h>
 
+#include "kakuri.h"
+
 /*
  * Watchers are counted apart from the control socket's connection slots,
  * so that one user's watchers cannot keep other users' requests out.
+ * Of all of them, users outside staff_group may hold KD_WATCH_MAX -
+ * KD_WATCH_STAFF_RESERVED together: 32 such uids at two each would
+ * otherwise leave none for a staff member's session or root's.
  */
 #define KD_WATCH_PER_UID	2
 #define KD_WATCH_MAX		64
+#define KD_WATCH_STAFF_RESERVED	16
 /* a watcher with more than this unsent is too far behind: dropped */
 #define KD_WATCH_QUEUE		(64 * 1024)
 
@@ -28,16 +34,21 @@ struct kd_watchers *kd_watchers_new(sd_event *ev);
 /* Ends every watcher too. */
 void kd_watchers_free(struct kd_watchers *w);
 /*
- * Whether uid may add one more watcher: 0, or -EUSERS (its own limit)
- * or -EBUSY (the limit of all).
+ * Whether uid, of class cls (kk_peer_class), may add one more watcher:
+ * 0, or -EUSERS (its own limit) or -EBUSY (the limit of all, or of the
+ * users outside staff_group together).
  */
-int kd_watchers_room(const struct kd_watchers *w, uid_t uid);
+int kd_watchers_room(const struct kd_watchers *w, uid_t uid,
+    enum kk_peer_class cls);
 /*
- * fd (taken, also on failure) becomes a watcher of uid; first (not
- * taken) is its first frame, the answer to "watch".  0, or -errno.
+ * fd (taken, also on failure) becomes a watcher of uid, of class cls;
+ * first (not taken) is its first frame, the answer to "watch".  0, or
+ * -errno.
  */
 int kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid,
-    struct json_t *first);
+    enum kk_peer_class cls, struct json_t *first);
+/* How many of the watchers are of users outside staff_group. */
+unsigned kd_watchers_others(const struct kd_watchers *w);
 /* ev (not taken) to every watcher, one frame; nothing here waits. */
 void kd_watchers_emit(struct kd_watchers *w, struct json_t *ev);
 /* How many watch now. */

@@ -8,7 +8,9 @@
 # argv only; Disconnect pressed on an egress notice isolates for a staff
 # member and is refused with its reason for others; a third watcher of
 # one uid is refused and a watcher that never reads holds nothing up;
-# without a session bus the notices go to the terminal.
+# without a session bus the notices go to the terminal; users outside
+# the staff hold at most their share of the watchers, and a staff
+# member's watch and root's are accepted when it is full.
 . "$(dirname "$0")/lib.sh"
 need
 NOTIFYD="$TOP/build/notifyd"
@@ -209,6 +211,87 @@ check "without a session bus the isolation notice is printed to the terminal" \
 check "with the guidance and what to type instead of the buttons" \
 	bash -c "grep -q 'Keep the computer switched on' '$WORK/term.out' && grep -q 'kakurictl report' '$WORK/term.out'"
 check "and it says why" grep -q "no session bus" "$WORK/term.err"
+
+# --- the watchers of users outside staff: a share, the rest kept for
+# staff and root.  Fresh uids outside the staff (5000...) take two
+# watchers each until refused; the share is 48 of 64 in all (the ja
+# watcher, uid 65534, may hold one or two of it already) ---
+cat >"$WORK/fill.py" <<'PY'
+import json, os, signal, socket, struct, sys, time
+sock, base, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def watch():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(sock)
+    b = json.dumps({"cmd": "watch"}).encode()
+    s.sendall(struct.pack(">I", len(b)) + b)
+    data = b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+        d = s.recv(65536)
+        if not d:
+            return s, "closed"
+        data += d
+    a = json.loads(data[4:4 + struct.unpack(">I", data[:4])[0]])
+    return s, "ok" if a.get("ok") else a.get("error", "?")
+held, kids, first_no = 0, [], None
+for uid in range(base, base + 40):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        ppid, keep, out = os.getppid(), [], []
+        for i in range(2):
+            try:
+                c, word = watch()
+            except OSError as e:
+                c, word = None, "error:" + str(e)
+            keep.append(c)
+            out.append(word)
+        os.write(w, (" ".join(out) + "\n").encode())
+        os.close(w)
+        # held while the parent lives, 180 s at most
+        t0 = time.monotonic()
+        while os.getppid() == ppid and time.monotonic() - t0 < 180:
+            time.sleep(0.2)
+        os._exit(0)
+    os.close(w)
+    kids.append(pid)
+    with os.fdopen(r) as f:
+        words = f.readline().split()
+    held += words.count("ok")
+    refused = [x for x in words if x != "ok"]
+    if refused:
+        first_no = refused[0]
+        break
+print(json.dumps({"held": held, "refused": first_no}), flush=True)
+t0 = time.monotonic()
+while not os.path.exists(stop) and time.monotonic() - t0 < 180:
+    time.sleep(0.2)
+for pid in kids:
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+PY
+timeout 300 python3 "$WORK/fill.py" "$SOCK" 5000 "$WORK/fill.stop" >"$WORK/fill.out" 2>&1 &
+FILLPID=$!
+PIDS+=($FILLPID)
+until_ok 60 grep -q held "$WORK/fill.out" || fail "the watchers outside the staff are taken"
+echo "    $(cat "$WORK/fill.out")"
+check "users outside the staff hold at most their share, 48 of 64, then are refused busy" \
+	jtrue '.held >= 46 and .held <= 48 and .refused == "busy"' <"$WORK/fill.out"
+# (no session bus: the notice goes to the terminal, and --once ends it)
+watch_once() { env -u DBUS_SESSION_BUS_ADDRESS LANG=C timeout 10 "$@" "$KAKURICTL" -s "$SOCK" watch --once; }
+notice_once() { watch_once "$@" | grep -q "== kakuri: IMPORTANT"; }
+check "with the share full, a staff member's watch is accepted" notice_once setpriv "${STAFF_ID[@]}"
+check "and root's" notice_once
+rc=0
+watch_once setpriv --reuid=5999 --regid=5999 --clear-groups >/dev/null 2>"$WORK/other-busy.err" || rc=$?
+check "one more watch outside the staff is refused busy (exit 1), naming the share" \
+	bash -c "test $rc -eq 1 && grep -q 'busy: 48 watchers of users outside staff_group' '$WORK/other-busy.err'"
+touch "$WORK/fill.stop"
+until_ok 10 bash -c "! kill -0 $FILLPID" || fail "the filler ends"
 
 
 summary

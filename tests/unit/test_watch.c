@@ -259,20 +259,23 @@ START_TEST(test_watchers_frames_and_limits)
 	for (i = 0; i <= KD_WATCH_MAX; i++)
 		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
 		    0, sp[i]), 0);
-	ck_assert_int_eq(kd_watchers_add(w, sp[0][0], 1000, first), 0);
-	ck_assert_int_eq(kd_watchers_add(w, sp[1][0], 1000, first), 0);
-	ck_assert_int_eq(kd_watchers_room(w, 1000), -EUSERS);
-	ck_assert_int_eq(kd_watchers_add(w, sp[2][0], 1000, first), -EUSERS);
+	ck_assert_int_eq(kd_watchers_add(w, sp[0][0], 1000, KK_PEER_OTHER,
+	    first), 0);
+	ck_assert_int_eq(kd_watchers_add(w, sp[1][0], 1000, KK_PEER_OTHER,
+	    first), 0);
+	ck_assert_int_eq(kd_watchers_room(w, 1000, KK_PEER_OTHER), -EUSERS);
+	ck_assert_int_eq(kd_watchers_add(w, sp[2][0], 1000, KK_PEER_OTHER,
+	    first), -EUSERS);
 	ck_assert_uint_eq(kd_watchers_count(w), 2);
 	/* the answer, then one frame per event */
 	kd_watchers_emit(w, e);
 	kd_watchers_emit(w, e);
 	ck_assert_int_eq(frames(sp[0][1], "mode"), 3);
 	ck_assert_int_eq(frames(sp[1][1], "mode"), 3);
-	/* in all: KD_WATCH_MAX, one uid each */
+	/* in all: KD_WATCH_MAX, one (staff) uid each */
 	for (i = 3; i <= KD_WATCH_MAX; i++)
 		ck_assert_int_eq(kd_watchers_add(w, sp[i][0], (uid_t)(2000 + i),
-		    first), i - 1 < KD_WATCH_MAX ? 0 : -EBUSY);
+		    KK_PEER_STAFF, first), i - 1 < KD_WATCH_MAX ? 0 : -EBUSY);
 	ck_assert_uint_eq(kd_watchers_count(w), KD_WATCH_MAX);
 	/* a byte from a watcher, or its end, ends it */
 	ck_assert_int_eq(write(sp[0][1], "x", 1), 1);
@@ -310,8 +313,10 @@ START_TEST(test_watcher_behind_is_dropped)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, slow), 0);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, quick), 0);
 	setsockopt(slow[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	ck_assert_int_eq(kd_watchers_add(w, slow[0], 1000, first), 0);
-	ck_assert_int_eq(kd_watchers_add(w, quick[0], 1001, first), 0);
+	ck_assert_int_eq(kd_watchers_add(w, slow[0], 1000, KK_PEER_OTHER,
+	    first), 0);
+	ck_assert_int_eq(kd_watchers_add(w, quick[0], 1001, KK_PEER_OTHER,
+	    first), 0);
 	t0 = now_ms();
 	for (i = 0; i < 200 && kd_watchers_count(w) == 2; i++) {
 		kd_watchers_emit(w, e);
@@ -338,10 +343,85 @@ START_TEST(test_watcher_behind_is_dropped)
 }
 END_TEST
 
+/*
+ * Users outside the staff take every watcher they can, two uids' worth
+ * each: they stop at their share, and staff members and root still get
+ * in, up to the limit of all; the per-uid limit is the same for every
+ * class; a share freed is theirs again.
+ */
+START_TEST(test_watchers_staff_share)
+{
+	struct kd_watchers *w;
+	sd_event *ev;
+	json_t *first = json_pack("{s:b}", KW_OK, 1);
+	int sp[KD_WATCH_MAX + 8][2], k = 0, i, r = 0;
+	uid_t uid;
+
+	ck_assert_int_ge(sd_event_new(&ev), 0);
+	w = kd_watchers_new(ev);
+	ck_assert_ptr_nonnull(w);
+	for (i = 0; i < KD_WATCH_MAX + 8; i++)
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+		    0, sp[i]), 0);
+	/* others, up to the per-uid limit each, until refused as busy */
+	for (uid = 3000; r == 0 && k < KD_WATCH_MAX; uid++)
+		for (i = 0; i < KD_WATCH_PER_UID && r == 0; i++)
+			r = kd_watchers_add(w, sp[k++][0], uid, KK_PEER_OTHER,
+			    first);
+	ck_assert_int_eq(r, -EBUSY);
+	ck_assert_uint_eq(kd_watchers_others(w),
+	    KD_WATCH_MAX - KD_WATCH_STAFF_RESERVED);
+	ck_assert_uint_eq(kd_watchers_count(w),
+	    KD_WATCH_MAX - KD_WATCH_STAFF_RESERVED);
+	/* a new uid outside the staff: busy; one at its own limit: busy-uid */
+	ck_assert_int_eq(kd_watchers_room(w, 9999, KK_PEER_OTHER), -EBUSY);
+	ck_assert_int_eq(kd_watchers_room(w, 3000, KK_PEER_OTHER), -EUSERS);
+	/* staff and root still get in */
+	ck_assert_int_eq(kd_watchers_room(w, 4242, KK_PEER_STAFF), 0);
+	ck_assert_int_eq(kd_watchers_room(w, 0, KK_PEER_ROOT), 0);
+	/* root's per-uid limit is unchanged: two, then busy-uid */
+	for (i = 0; i < KD_WATCH_PER_UID; i++)
+		ck_assert_int_eq(kd_watchers_add(w, sp[k++][0], 0, KK_PEER_ROOT,
+		    first), 0);
+	ck_assert_int_eq(kd_watchers_room(w, 0, KK_PEER_ROOT), -EUSERS);
+	/* staff members fill the rest, then the limit of all holds */
+	for (uid = 4000; kd_watchers_count(w) < KD_WATCH_MAX; uid++)
+		for (i = 0; i < KD_WATCH_PER_UID &&
+		    kd_watchers_count(w) < KD_WATCH_MAX; i++)
+			ck_assert_int_eq(kd_watchers_add(w, sp[k++][0], uid,
+			    KK_PEER_STAFF, first), 0);
+	ck_assert_int_eq(kd_watchers_room(w, 4999, KK_PEER_STAFF), -EBUSY);
+	ck_assert_int_eq(kd_watchers_add(w, sp[k++][0], 4999, KK_PEER_STAFF,
+	    first), -EBUSY);
+	ck_assert_uint_eq(kd_watchers_count(w), KD_WATCH_MAX);
+	ck_assert_uint_eq(kd_watchers_others(w),
+	    KD_WATCH_MAX - KD_WATCH_STAFF_RESERVED);
+	/* one of the others' ends: one of them may watch again */
+	close(sp[0][1]);
+	sp[0][1] = -1;
+	for (i = 0; i < 10 && kd_watchers_count(w) == KD_WATCH_MAX; i++)
+		sd_event_run(ev, 100000);
+	ck_assert_uint_eq(kd_watchers_others(w),
+	    KD_WATCH_MAX - KD_WATCH_STAFF_RESERVED - 1);
+	ck_assert_int_eq(kd_watchers_room(w, 9999, KK_PEER_OTHER), 0);
+	kd_watchers_free(w);
+	/* what was not handed over is still ours to close */
+	for (i = 0; i < KD_WATCH_MAX + 8; i++) {
+		if (i >= k)
+			close(sp[i][0]);
+		if (sp[i][1] >= 0)
+			close(sp[i][1]);
+	}
+	sd_event_unref(ev);
+	json_decref(first);
+}
+END_TEST
+
 KK_SUITE(watch_suite, "watch",
 	KK_CASE("notice", 0, 0),
 	    KK_LOOP(test_isolation_release, KK_NITEMS(langs)),
 	    KK_TEST(test_status_isolated_and_changes),
 	    KK_TEST(test_drill_announced), KK_TEST(test_drill_unannounced),
 	KK_CASE("watchers", 0, 0), KK_TEST(test_watchers_frames_and_limits),
-	    KK_TEST(test_watcher_behind_is_dropped))
+	    KK_TEST(test_watcher_behind_is_dropped),
+	    KK_TEST(test_watchers_staff_share))
