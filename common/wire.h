@@ -170,6 +170,7 @@ struct json_t;
 #define KW_NOT_HASHED		"not_hashed"
 #define KW_FROZEN_TOTAL		"frozen_total"
 #define KW_IN_PLACE		"in_place"
+#define KW_CGROUP_ID		"cgroup_id"
 #define KW_FILES		"files"
 
 /*

@@ -347,6 +347,12 @@ struct kk_frozen {
 	 */
 	bool in_place;
 	/*
+	 * That cgroup's id (its directory's inode, never reused within a
+	 * boot), 0 if not known (a state file of an older kakurid): thaw
+	 * thaws that cgroup, not one made again under the same name.
+	 */
+	uint64_t cg_id;
+	/*
 	 * Frozen in place, its start time not read yet (0 until then): the
 	 * pid, frozen in a cgroup only root may move anything into, is
 	 * enough until kk_frozen_describe (or kk_thaw) reads it.

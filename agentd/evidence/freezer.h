@@ -73,6 +73,7 @@ struct source {
 	bool frozen;			/* by us: put back at the end */
 	bool candidate;			/* may stay frozen where it is */
 	bool in_place;			/* kept frozen: its members recorded */
+	uint64_t cg_id;			/* its directory's inode, when frozen */
 };
 
 /* One kk_freeze call. */

@@ -192,7 +192,9 @@ kk_frozen_to_json(const struct kk_frozen_set *set)
 		    KW_METHOD, f->method);
 		/* the episode froze that cgroup in place: thaw it there */
 		if (o != NULL && f->in_place &&
-		    json_object_set_new(o, KW_IN_PLACE, json_true()) < 0) {
+		    (json_object_set_new(o, KW_IN_PLACE, json_true()) < 0 ||
+		    (f->cg_id != 0 && json_object_set_new(o, KW_CGROUP_ID,
+		    json_integer((json_int_t)f->cg_id)) < 0))) {
 			json_decref(o);
 			o = NULL;
 		}
@@ -244,11 +246,18 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 		memset(&f, 0, sizeof(f));
 		/*
 		 * exactly these seven members, each of its type, and
-		 * "in_place": true for a process frozen where it was
+		 * "in_place": true for a process frozen where it was, with
+		 * its cgroup's id (not in an older kakurid's file)
 		 */
 		f.in_place = json_is_true(json_object_get(o, KW_IN_PLACE));
-		if (!json_is_object(o) ||
-		    json_object_size(o) != (f.in_place ? 8 : 7)) {
+		if (f.in_place && json_object_get(o, KW_CGROUP_ID) != NULL) {
+			if ((r = get_int(o, KW_CGROUP_ID, 1, INT64_MAX,
+			    &v)) < 0)
+				goto fail;
+			f.cg_id = (uint64_t)v;
+		}
+		if (!json_is_object(o) || json_object_size(o) !=
+		    (size_t)(7 + f.in_place + (f.cg_id != 0))) {
 			r = -EBADMSG;
 			goto fail;
 		}

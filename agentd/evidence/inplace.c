@@ -62,6 +62,7 @@ record(struct fzcall *c, const struct source *sv, pid_t pid,
 	snprintf(f->group, sizeof(f->group), "%s", c->group);
 	snprintf(f->method, sizeof(f->method), "%s", c->fz->method);
 	f->in_place = true;
+	f->cg_id = sv->cg_id;
 	f->start_later = start_later;
 	f->described = false;
 	c->set->n++;

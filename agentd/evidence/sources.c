@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "freezer.h"
@@ -107,6 +108,7 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 	char dir[PATH_MAX];
 	struct timespec dl;
 	struct source *sv;
+	struct stat st;
 	size_t i;
 
 	for (i = 0; i < c->nsrc; i++)
@@ -126,6 +128,8 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 	    fz_group_freeze(dir, c->v2, true) < 0)
 		return NULL;
 	sv->frozen = true;
+	if (stat(dir, &st) == 0)
+		sv->cg_id = (uint64_t)st.st_ino;
 	/*
 	 * A task that will not freeze (held in the kernel) only makes this
 	 * wait, and not for long: the call runs in kakurid's event loop.

@@ -319,6 +319,7 @@ thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
 	char cg[PATH_MAX], dir[PATH_MAX], cur[PATH_MAX], path[PATH_MAX + 16];
 	char why[PATH_MAX + 128] = "";
 	size_t i, nthaw = 0, nkeep = 0;
+	struct stat sb;
 	bool *mine;
 	int e, procs = -1, pidfd;
 
@@ -373,6 +374,15 @@ thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
 	if (why[0] == '\0' && (fz_cg_within(g->brel, cg) ||
 	    fz_cg_dir_root(g->root, cg, dir, sizeof(dir)) < 0))
 		snprintf(why, sizeof(why), "%s is not a cgroup to thaw", cg);
+	/*
+	 * Only the cgroup that was frozen: one made again under its name
+	 * (the unit restarted, then frozen by an admin or systemd) is not
+	 * ours to thaw, least of all once none of ours is left in it.
+	 */
+	if (why[0] == '\0' && set->v[first].cg_id != 0 &&
+	    stat(dir, &sb) == 0 && (uint64_t)sb.st_ino != set->v[first].cg_id)
+		snprintf(why, sizeof(why), "%s is not the cgroup that was "
+		    "frozen (made again since): left as it is", cg);
 	if (why[0] == '\0' && (e = fz_group_freeze(dir, true, false)) < 0 &&
 	    e != -ENOENT)
 		snprintf(why, sizeof(why), "thawing %s: %s", cg, strerror(-e));

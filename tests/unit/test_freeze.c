@@ -2436,6 +2436,64 @@ START_TEST(test_in_place_restart)
 }
 END_TEST
 
+/*
+ * A cgroup frozen in place whose processes all died, made again under
+ * its name and frozen by someone else (the unit restarted, then frozen
+ * by an admin or systemd): thaw leaves it frozen, it is not the cgroup
+ * that was frozen.  Its id is kept through frozen.json (kakurid
+ * restarted meanwhile).
+ */
+START_TEST(test_in_place_remade)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	char dir[PATH_MAX], rel[256], err[1024], path[PATH_MAX + 16];
+	char buf[256];
+	json_t *j, *kept = NULL;
+	size_t i, gone;
+	pid_t root, p;
+	int r, k;
+
+	root = tree_frozen_in_place(&t, "remade", 1, rel, sizeof(rel), dir);
+	if (root == 0)
+		return;
+	for (i = 0; i < t.set.n; i++)
+		ck_assert_uint_ne(t.set.v[i].cg_id, 0);
+	j = kk_frozen_to_json(&t.set);
+	ck_assert_ptr_nonnull(j);
+	kk_frozen_set_free(&t.set);
+	ck_assert_int_eq(kk_frozen_from_json(j, &t.set), 0);
+	json_decref(j);
+	ck_assert_uint_gt(t.set.n, 0);
+	ck_assert_uint_ne(t.set.v[0].cg_id, 0);
+
+	/* all of it dies, and the cgroup is made again, frozen by another */
+	kill_group_members(dir);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		read_proc(path, buf, sizeof(buf));
+		if (buf[0] == '\0')
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(k < WAIT_ROUNDS, "the tree did not die");
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	write_ctl(dir, "cgroup.freeze", "1");
+	p = spawn_exec("/bin/sleep");
+	move_into(dir, p);
+
+	sel_kind(&sel, KK_SEL_ALL);
+	r = try_thaw(&t, &sel, &gone, &kept, err, sizeof(err));
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_msg(!thawed_state(dir), "a cgroup made again was thawed");
+	ck_assert(frozen_state(&t.fz, dir));
+	json_decref(kept);
+	write_ctl(dir, "cgroup.freeze", "0");
+	done(&t);
+}
+END_TEST
+
 /* kk_exe_hash_scan's lines, read back into a result. */
 static void
 hash_scan(const struct kk_hash_spec *spec, struct kk_hash_result *res)
@@ -2933,6 +2991,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
 	FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
 	FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
+	FZ_CASE("in_place_remade"), KK_TEST(test_in_place_remade),
 	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
 	FZ_CASE("selectors"), KK_TEST(test_selectors),
 	FZ_CASE("v1"), KK_TEST(test_v1_fallback),
