@@ -468,6 +468,7 @@ on_frame(void *arg, uint8_t *body, size_t len)
 	struct watch *w = arg;
 	struct notice n;
 	json_error_t jerr;
+	const char *why, *text;
 	json_t *msg;
 	int r = 0;
 
@@ -480,7 +481,20 @@ on_frame(void *arg, uint8_t *body, size_t len)
 		return 0;
 	}
 	if (!w->answered) {
-		/* refused (busy-uid: watching already): no point in retrying */
+		/*
+		 * Every watcher slot open to this user taken (a flood of
+		 * other users' watchers): a session's notices must not end
+		 * with it, so later, as after a restart.  Other refusals
+		 * (busy-uid: watching already) end it.
+		 */
+		if (!w->once && kk_wire_answer(msg, &why, &text) == 0 &&
+		    strcmp(why, KE_BUSY) == 0) {
+			fail_line("watch: %s: %s; trying again in %u s", why,
+			    text, w->backoff);
+			json_decref(msg);
+			retry_later(w);
+			return 1;
+		}
 		if (ctl_check_ok(w->c, msg) != EX_DONE) {
 			json_decref(msg);
 			finish(w, EX_FAILED);

@@ -290,8 +290,18 @@ rc=0
 watch_once setpriv --reuid=5999 --regid=5999 --clear-groups >/dev/null 2>"$WORK/other-busy.err" || rc=$?
 check "one more watch outside the staff is refused busy (exit 1), naming the share" \
 	bash -c "test $rc -eq 1 && grep -q 'busy: 48 watchers of users outside staff_group' '$WORK/other-busy.err'"
+# a session's watcher that meets the full share does not give up: it
+# says so, tries again later, and follows kakurid once there is room
+setpriv --reuid=5998 --regid=5998 --clear-groups env LANG=C KAKURI_TERMINAL="$WORK/fake-term" \
+	"$KAKURICTL" -s "$SOCK" watch >"$WORK/late.out" 2>"$WORK/late.err" &
+LATE=$!; PIDS+=($LATE)
+check "a session's watch that meets the full share says it will try again (fails on the old code)" \
+	until_ok 10 grep -q 'busy: .*trying again in' "$WORK/late.err"
+check "... and waits, still running (fails on the old code)" kill -0 "$LATE"
 touch "$WORK/fill.stop"
 until_ok 10 bash -c "! kill -0 $FILLPID" || fail "the filler ends"
+check "... once the share has room, it follows kakurid" until_ok 60 grep -q "following the agent" "$WORK/late.out"
+kill "$LATE" 2>/dev/null
 
 
 summary
