@@ -138,6 +138,75 @@ check "a staff member reading just as slowly is not cut off: 45 s, then the whol
 check "... and root neither" \
 	jtrue '.eof_at == null and .slow_bytes > 1000000 and .got == .want' <"$WORK/slow-root.out"
 
+# streams outside the staff take at most 8 of their 16 slots: four uids
+# asking for four streams each (their per-uid limit), reading nothing,
+# would otherwise hold all 16 for as long as they reconnect, and an
+# employee's report in the meantime is refused as busy
+cat >"$WORK/streams.py" <<'PY'
+import json, os, socket, struct, sys, time
+sock, base, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def ask():
+    s = socket.socket(socket.AF_UNIX)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(5)
+    s.connect(sock)
+    b = json.dumps({"cmd": "log", "lines": 10000}).encode()
+    s.sendall(struct.pack(">I", len(b)) + b)
+    data = b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
+        d = s.recv(4096)
+        if not d:
+            return s, "closed"
+        data += d
+    a = json.loads(data[4:4 + struct.unpack(">I", data[:4])[0]])
+    return s, "stream" if a.get("ok") else a.get("error", "?")
+kids, words = [], []
+for uid in range(base, base + 4):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        keep, out = [], []
+        for i in range(4):
+            try:
+                c, word = ask()
+            except OSError as e:
+                c, word = None, "error"
+            keep.append(c)
+            out.append(word)
+        os.write(w, (" ".join(out) + "\n").encode())
+        os.close(w)
+        t0 = time.monotonic()
+        while not os.path.exists(stop) and time.monotonic() - t0 < 60:
+            time.sleep(0.1)
+        os._exit(0)
+    os.close(w)
+    kids.append(pid)
+    with os.fdopen(r) as f:
+        words += f.readline().split()
+print(json.dumps({"stream": words.count("stream"), "busy": words.count("busy"),
+    "words": words}), flush=True)
+t0 = time.monotonic()
+while not os.path.exists(stop) and time.monotonic() - t0 < 60:
+    time.sleep(0.1)
+for pid in kids:
+    os.waitpid(pid, 0)
+PY
+timeout 120 python3 "$WORK/streams.py" "$SOCK" 4700 "$WORK/streams.stop" >"$WORK/streams.out" 2>&1 &
+STREAMS=$!; PIDS+=($STREAMS)
+until_ok 30 grep -q '"stream"' "$WORK/streams.out" || fail "four uids ask for four streams each"
+echo "    $(cat "$WORK/streams.out")"
+check "outside staff: 8 log streams at most, the other 8 refused busy (fails on the old code)" \
+	jtrue '.stream == 8 and .busy == 8' <"$WORK/streams.out"
+check "... with them held, another user's report is accepted (fails on the old code)" \
+	bash -c "setpriv --reuid=4800 --regid=4800 --clear-groups '$KAKURICTL' -s '$SOCK' report \
+		--category other --what 'a popup while the slots are held' </dev/null >/dev/null"
+touch "$WORK/streams.stop"
+until_ok 70 bash -c "! kill -0 $STREAMS" || fail "the stream holders end"
+
 # rotation: past max_mb the log moves to audit.log.1, the chain goes on
 stop_kakurid -TERM
 write_policy "" "audit: { max_mb = 1; keep = 2; };"
