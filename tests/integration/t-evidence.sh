@@ -243,6 +243,18 @@ check "thaw after the snapshot: done" test "$(result)" = done
 run_cmd alice collect --incident IR-EVID-1
 check "collect: done" test "$(result)" = done
 check "collect wrote the volatile evidence artifacts (>= 10)" test "$(jq -r .output.count <<<"$REC")" -ge 10
+# a later worker (kakurid's user, nobody here, reading past modes with
+# CAP_DAC_READ_SEARCH) compromised by what it parses cannot remove or
+# replace what an earlier one recorded: the directory is root's by then
+CDIR=$(ls -d "$STATE"/evidence/IR-EVID-1/collect-* | head -1)
+check "the collect's directory and its files are root's once its worker is through (fails on the old code)" \
+	bash -c "[ -d '$CDIR' ] && [ -z \"\$(find '$CDIR' ! -uid 0)\" ]"
+AFILE=$(find "$CDIR" -type f | head -1)
+as_worker() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps +dac_read_search \
+	--ambient-caps +dac_read_search "$@"; }
+check "the worker's user with its capability can read the tree (the test can fail)" as_worker head -c1 "$AFILE"
+refute "... but cannot remove an artifact of it (fails on the old code)" as_worker rm -f "$AFILE"
+check "... which is still there" test -s "$AFILE"
 
 # --- the manifest, and fetch with verification ---
 EV="$STATE/evidence/IR-EVID-1"
