@@ -68,29 +68,15 @@ check "kakurid stayed under 16 MiB resident through it all (VmHWM ${h} kB)" test
 # for 10,000 lines (about 4 MB here), takes 16 KiB every 250 ms (64 KiB/s:
 # well within each idle limit) for 45 s, then the rest at full speed.
 cat >"$WORK/slowlog.py" <<'PY'
-import json, os, socket, struct, sys, time
+import json, struct, sys, time
+from ctlsock import become, request
 sock, uid, gid, groups, slow_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
-os.setgroups([int(g) for g in groups.split(",") if g])
-os.setresgid(gid, gid, gid)
-os.setresuid(uid, uid, uid)
-s = socket.socket(socket.AF_UNIX)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.settimeout(20)
-s.connect(sock)
-b = json.dumps({"cmd": "log", "lines": 10000}).encode()
-s.sendall(struct.pack(">I", len(b)) + b)
-data = bytearray()
-def fill(n):
-    while len(data) < n:
-        d = s.recv(65536)
-        if not d:
-            raise SystemExit("closed before the answer")
-        data.extend(d)
-fill(4)
-n = struct.unpack(">I", data[:4])[0]
-fill(4 + n)
-want = json.loads(bytes(data[4:4 + n]))["stream"]
-del data[:4 + n]
+become(uid, gid, [int(g) for g in groups.split(",") if g])
+s, a, rest = request(sock, {"cmd": "log", "lines": 10000}, rcvbuf=4096, timeout=20)
+if a is None:
+    raise SystemExit("closed before the answer")
+want = a["stream"]
+data = bytearray(rest)
 t0 = time.monotonic()
 eof_at = None
 end = t0 + slow_s
@@ -116,7 +102,7 @@ print(json.dumps({"want": want, "got": got, "slow_bytes": slow_bytes,
     "eof_at": eof_at}), flush=True)
 PY
 slow_log() {	# slow_log NAME UID GID GROUPS: a reader in the background
-	timeout 200 python3 "$WORK/slowlog.py" "$SOCK" "$2" "$3" "$4" 45 >"$WORK/slow-$1.out" 2>&1 &
+	PYTHONPATH="$TOP/tests/integration" timeout 200 python3 "$WORK/slowlog.py" "$SOCK" "$2" "$3" "$4" 45 >"$WORK/slow-$1.out" 2>&1 &
 	PIDS+=($!)
 	eval "SLOW_$1=$!"
 }
@@ -143,50 +129,17 @@ check "... and root neither" \
 # would otherwise hold all 16 for as long as they reconnect, and an
 # employee's report in the meantime is refused as busy
 cat >"$WORK/streams.py" <<'PY'
-import json, os, socket, struct, sys, time
+import json, os, sys, time
+from ctlsock import hold_as, request, word
 sock, base, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def ask():
-    s = socket.socket(socket.AF_UNIX)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(5)
-    s.connect(sock)
-    b = json.dumps({"cmd": "log", "lines": 10000}).encode()
-    s.sendall(struct.pack(">I", len(b)) + b)
-    data = b""
-    while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
-        d = s.recv(4096)
-        if not d:
-            return s, "closed"
-        data += d
-    a = json.loads(data[4:4 + struct.unpack(">I", data[:4])[0]])
-    return s, "stream" if a.get("ok") else a.get("error", "?")
+def streams():
+    return [(s, word(a, "stream")) for s, a, _ in
+            (request(sock, {"cmd": "log", "lines": 10000}, rcvbuf=4096) for _ in range(4))]
 kids, words = [], []
 for uid in range(base, base + 4):
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        keep, out = [], []
-        for i in range(4):
-            try:
-                c, word = ask()
-            except OSError as e:
-                c, word = None, "error"
-            keep.append(c)
-            out.append(word)
-        os.write(w, (" ".join(out) + "\n").encode())
-        os.close(w)
-        t0 = time.monotonic()
-        while not os.path.exists(stop) and time.monotonic() - t0 < 60:
-            time.sleep(0.1)
-        os._exit(0)
-    os.close(w)
+    pid, w = hold_as(uid, streams, stop, 60)
     kids.append(pid)
-    with os.fdopen(r) as f:
-        words += f.readline().split()
+    words += w
 print(json.dumps({"stream": words.count("stream"), "busy": words.count("busy"),
     "words": words}), flush=True)
 t0 = time.monotonic()
@@ -195,7 +148,7 @@ while not os.path.exists(stop) and time.monotonic() - t0 < 60:
 for pid in kids:
     os.waitpid(pid, 0)
 PY
-timeout 120 python3 "$WORK/streams.py" "$SOCK" 4700 "$WORK/streams.stop" >"$WORK/streams.out" 2>&1 &
+PYTHONPATH="$TOP/tests/integration" timeout 120 python3 "$WORK/streams.py" "$SOCK" 4700 "$WORK/streams.stop" >"$WORK/streams.out" 2>&1 &
 STREAMS=$!; PIDS+=($STREAMS)
 until_ok 30 grep -q '"stream"' "$WORK/streams.out" || fail "four uids ask for four streams each"
 echo "    $(cat "$WORK/streams.out")"

@@ -217,50 +217,16 @@ check "and it says why" grep -q "no session bus" "$WORK/term.err"
 # watchers each until refused; the share is 48 of 64 in all (the ja
 # watcher, uid 65534, may hold one or two of it already) ---
 cat >"$WORK/fill.py" <<'PY'
-import json, os, signal, socket, struct, sys, time
+import json, os, signal, sys, time
+from ctlsock import hold_as, request, word
 sock, base, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def watch():
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(5)
-    s.connect(sock)
-    b = json.dumps({"cmd": "watch"}).encode()
-    s.sendall(struct.pack(">I", len(b)) + b)
-    data = b""
-    while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
-        d = s.recv(65536)
-        if not d:
-            return s, "closed"
-        data += d
-    a = json.loads(data[4:4 + struct.unpack(">I", data[:4])[0]])
-    return s, "ok" if a.get("ok") else a.get("error", "?")
+def watches():
+    return [(s, word(a)) for s, a, _ in
+            (request(sock, {"cmd": "watch"}) for _ in range(2))]
 held, kids, first_no = 0, [], None
 for uid in range(base, base + 40):
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-        ppid, keep, out = os.getppid(), [], []
-        for i in range(2):
-            try:
-                c, word = watch()
-            except OSError as e:
-                c, word = None, "error:" + str(e)
-            keep.append(c)
-            out.append(word)
-        os.write(w, (" ".join(out) + "\n").encode())
-        os.close(w)
-        # held while the parent lives, 180 s at most
-        t0 = time.monotonic()
-        while os.getppid() == ppid and time.monotonic() - t0 < 180:
-            time.sleep(0.2)
-        os._exit(0)
-    os.close(w)
+    pid, words = hold_as(uid, watches, stop, 180)
     kids.append(pid)
-    with os.fdopen(r) as f:
-        words = f.readline().split()
     held += words.count("ok")
     refused = [x for x in words if x != "ok"]
     if refused:
@@ -274,7 +240,7 @@ for pid in kids:
     os.kill(pid, signal.SIGTERM)
     os.waitpid(pid, 0)
 PY
-timeout 300 python3 "$WORK/fill.py" "$SOCK" 5000 "$WORK/fill.stop" >"$WORK/fill.out" 2>&1 &
+PYTHONPATH="$TOP/tests/integration" timeout 300 python3 "$WORK/fill.py" "$SOCK" 5000 "$WORK/fill.stop" >"$WORK/fill.out" 2>&1 &
 FILLPID=$!
 PIDS+=($FILLPID)
 until_ok 60 grep -q held "$WORK/fill.out" || fail "the watchers outside the staff are taken"
