@@ -12,6 +12,7 @@
  * Reading the machine is all kk_collect does; the test opens sockets on
  * loopback only and changes nftables only inside its own namespace.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,11 +25,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -303,6 +306,156 @@ START_TEST(process_table_has_self)
 	    "exe", json_null(), NULL, NULL));
 	json_decref(doc);
 	run_end(&r);
+}
+END_TEST
+
+/*
+ * Children whose arguments collect reads: "sh -c 'sleep 60; :'
+ * kakuri-argv-test", on the pages exec left (present), and a fork of
+ * ours that maps a memfd over every page of its argument area.  The
+ * kernel reads arguments from anonymous memory only: the memfd is never
+ * read, as a FUSE file mapped there would not be (nor waited for).  The
+ * fork does it on a stack of its own (its frames may share the page with
+ * the arguments) and never returns to the old one.
+ */
+static ucontext_t argv_main, argv_hidden;
+static int argv_pipe = -1;
+static unsigned long argv_lo, argv_hi;
+
+static void
+argv_hide(void)
+{
+	int fd;
+	char c = 'n';
+
+	fd = memfd_create("kakuri-argv", MFD_CLOEXEC);
+	if (fd >= 0 && ftruncate(fd, (off_t)(argv_hi - argv_lo)) == 0 &&
+	    mmap((void *)argv_lo, argv_hi - argv_lo, PROT_READ,
+	    MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED)
+		c = 'y';
+	if (write(argv_pipe, &c, 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+/* fields 48 and 49 of /proc/self/stat: the argument area */
+static void
+own_arg_area(unsigned long *start, unsigned long *end)
+{
+	char buf[4096], *p, *tok, *save = NULL;
+	int field, fd;
+	ssize_t n;
+
+	*start = *end = 0;
+	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_ptr_nonnull(p = strrchr(buf, ')'));
+	for (field = 3, tok = strtok_r(p + 1, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save), field++)
+		if (field == 48)
+			*start = strtoul(tok, NULL, 10);
+		else if (field == 49)
+			*end = strtoul(tok, NULL, 10);
+}
+
+static pid_t
+argv_child(bool hidden)
+{
+	unsigned long pg = (unsigned long)sysconf(_SC_PAGESIZE);
+	static char stack[65536];
+	int p[2], st;
+	pid_t pid;
+	char c = 'n';
+
+	ck_assert_int_eq(pipe(p), 0);
+	own_arg_area(&argv_lo, &argv_hi);
+	ck_assert_uint_gt(argv_hi, argv_lo);
+	argv_lo &= ~(pg - 1);
+	argv_hi = (argv_hi + pg - 1) & ~(pg - 1);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		if (!hidden) {
+			dup2(p[1], 1);
+			execl("/bin/sh", "sh", "-c", "echo y; sleep 60; :",
+			    "kakuri-argv-test", (char *)NULL);
+			_exit(127);
+		}
+		argv_pipe = p[1];
+		if (getcontext(&argv_hidden) < 0)
+			_exit(1);
+		argv_hidden.uc_stack.ss_sp = stack;
+		argv_hidden.uc_stack.ss_size = sizeof(stack);
+		argv_hidden.uc_link = NULL;
+		makecontext(&argv_hidden, argv_hide, 0);
+		swapcontext(&argv_main, &argv_hidden);
+		_exit(1);
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1 || c != 'y') {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		ck_abort_msg("the %s child did not start", hidden ? "hidden" :
+		    "plain");
+	}
+	close(p[0]);
+	return pid;
+}
+
+START_TEST(process_arguments_cut_where_unreadable)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000 };
+	unsigned long start, end;
+	pid_t plain, hidden;
+	json_t *doc, *o;
+	struct run r;
+	int st;
+
+	own_arg_area(&start, &end);
+	plain = argv_child(false);
+	hidden = argv_child(true);
+
+	run_start(&r);
+	run_collect(&r, &lim);
+	doc = load_doc(r.dir, "collect/03-processes.json");
+
+	/* present anonymous pages: as ever, and nothing more */
+	o = find_item(items_of(doc), "pid", json_integer(plain), NULL, NULL,
+	    NULL, NULL);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(str_of(o, "cmdline"),
+	    "sh -c echo y; sleep 60; : kakuri-argv-test");
+	ck_assert_ptr_null(json_object_get(o, "cmdline_incomplete"));
+	ck_assert_ptr_null(json_object_get(o, "cmdline_area"));
+	ck_assert_ptr_null(json_object_get(o, "cmdline_cut"));
+
+	/* none of it read (not waited for either): no cmdline, and said */
+	o = find_item(items_of(doc), "pid", json_integer(hidden), NULL, NULL,
+	    NULL, NULL);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_null(json_object_get(o, "cmdline"));
+	ck_assert(json_is_true(json_object_get(o, "cmdline_incomplete")));
+	ck_assert_int_eq(json_integer_value(json_object_get(o,
+	    "cmdline_area")), (json_int_t)(end - start));
+
+	/* ours, read whole, says nothing of it */
+	o = find_item(items_of(doc), "pid", json_integer(getpid()), NULL,
+	    NULL, NULL, NULL);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_null(json_object_get(o, "cmdline_incomplete"));
+
+	json_decref(doc);
+	run_end(&r);
+	kill(plain, SIGKILL);
+	kill(hidden, SIGKILL);
+	waitpid(plain, &st, 0);
+	waitpid(hidden, &st, 0);
 }
 END_TEST
 
@@ -889,6 +1042,7 @@ KK_SUITE(collect_suite, "collect",
 	KK_CASE("collect", KK_TMPDIR, 120),
 	    KK_TEST(artifacts_in_order_and_hashed),
 	    KK_TEST(process_table_has_self),
+	    KK_TEST(process_arguments_cut_where_unreadable),
 	    KK_TEST(sockets_have_ours_with_owner),
 	    KK_TEST(routes_kernel_mounts_files),
 	    KK_TEST(nft_text_from_caller),

@@ -22,6 +22,8 @@ struct pstat {
 	long ppid;
 	long threads;
 	unsigned long long start;
+	unsigned long long arg_start;	/* 0: no memory (zombie, kthread) */
+	unsigned long long arg_end;
 };
 
 /*
@@ -57,12 +59,43 @@ parse_stat(char *buf, struct pstat *ps)
 			break;
 		case 22:
 			ps->start = strtoull(tok, NULL, 10);
+			break;
+		case 48:
+			ps->arg_start = strtoull(tok, NULL, 10);
+			break;
+		case 49:
+			ps->arg_end = strtoull(tok, NULL, 10);
 			return 0;
 		default:
 			break;
 		}
 	}
-	return -EBADMSG;
+	/* kernels before 3.5 end at field 44: no argument area known */
+	return field > 22 ? 0 : -EBADMSG;
+}
+
+/*
+ * Did the kernel leave out part of the arguments?  It reads them only
+ * from anonymous memory (FOLL_ANON, since Linux 4.17: a file mapped over
+ * them is never read, so a FUSE server cannot hold the read) and stops at
+ * the first page it cannot read, so a hostile process can hide the rest
+ * of its arguments, or all of them.  The whole area (up to what is read)
+ * ends with a NUL, and so does a title set by setproctitle(3), which the
+ * kernel reads up to its NUL: a shorter read ending inside a string is a
+ * cut.  A cut just after a NUL looks whole, and is not seen.
+ */
+static bool
+cmdline_short(const struct pstat *ps, const char *buf, ssize_t n)
+{
+	unsigned long long len;
+
+	if (ps->arg_end <= ps->arg_start)
+		return false;
+	len = ps->arg_end - ps->arg_start;
+	if (n <= 0)
+		return true;
+	return (unsigned long long)n < len && n < CMDLINE_MAX + 1 &&
+	    buf[n - 1] != '\0';
 }
 
 /* "Uid:\treal\teffective\tsaved\tfs" and the same for Gid */
@@ -132,6 +165,7 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 	json_t *o = NULL;
 	ssize_t n;
 	unsigned nth;
+	bool incomplete;
 	int r;
 
 	*hash = false;
@@ -198,6 +232,7 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 		strcat(path, "/cmdline");
 		n = col_read_small(AT_FDCWD, path, buf, CMDLINE_MAX + 2);
 	}
+	incomplete = cmdline_short(&ps, buf, n);
 	if (n > 0) {
 		ssize_t i;
 		bool cut = n > CMDLINE_MAX;
@@ -213,6 +248,12 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 		json_object_set_new(o, "cmdline", kk_json_strn(buf, (size_t)n));
 		if (cut)
 			col_set_bool(o, "cmdline_cut", true);
+	}
+	/* what is missing, and how large the whole was */
+	if (incomplete) {
+		col_set_bool(o, "cmdline_incomplete", true);
+		col_set_int(o, "cmdline_area", (long long)(ps.arg_end -
+		    ps.arg_start));
 	}
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
 	if (col_read_small(AT_FDCWD, path, buf, 16384) > 0)
