@@ -3,7 +3,7 @@
  * stops answering, for the tests that kakurid never waits on a file an
  * attacker controls.  It speaks /dev/fuse directly (no libfuse).
  *
- *	fusehang MNT FILE UID [--overlay MNT2 EMPTYDIR]
+ *	fusehang MNT FILE UID [--overlay MNT2 EMPTYDIR | --argv]
  *
  * In a mount namespace of its own it mounts a FUSE file system on MNT
  * ("fuse.kakuritest", allow_other, as a user's FUSE mount with
@@ -15,6 +15,14 @@
  * the file (the exec's) is answered, every later one never is.  Whoever
  * opens the file after the exec waits until this server exits, which it
  * does after 120 s (its mounts go with it).
+ *
+ * With --argv the child executes nothing: as UID it opens MNT/evil (the
+ * open answered) and maps it over every page of its own argument and
+ * environment area (/proc/self/stat fields 48-51), none of it ever read
+ * (no READ is answered): whoever reads those pages of its memory, and
+ * faults them in, waits for this server.  It does so on a stack of its
+ * own, as its frames may share a page with the arguments, and pauses there
+ * for good.
  */
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -31,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define LIFETIME_S	120
@@ -42,6 +52,10 @@
 static uint8_t *content;
 static size_t content_len;
 static unsigned opens;
+static int argv_mode;
+static ucontext_t old_ctx, argv_ctx;
+static unsigned long argv_lo, argv_hi;
+static int argv_fd = -1;
 
 static void
 reply(int fd, const struct fuse_in_header *in, int error, const void *p,
@@ -158,6 +172,8 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 
 		if (in->nodeid != FILE_INO)
 			n = 0;
+		if (argv_mode)
+			break;		/* never: the pages over the arguments */
 		reply(fd, in, 0, content + off, n);
 		break;
 	}
@@ -189,6 +205,44 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 		reply(fd, in, ENOSYS, NULL, 0);
 		break;
 	}
+}
+
+/* fields 48 (arg_start) to 51 (env_end) of /proc/self/stat, in pages */
+static int
+argv_area(void)
+{
+	char buf[4096], *p, *tok, *save = NULL;
+	unsigned long pg = (unsigned long)sysconf(_SC_PAGESIZE);
+	int field, fd;
+	ssize_t n;
+
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 3, tok = strtok_r(p + 1, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save), field++)
+		if (field == 48)
+			argv_lo = strtoul(tok, NULL, 10) & ~(pg - 1);
+		else if (field == 51)
+			argv_hi = (strtoul(tok, NULL, 10) + pg - 1) & ~(pg - 1);
+	return argv_hi > argv_lo ? 0 : -1;
+}
+
+/* on the stack of its own: the old one may be under the mapping */
+static void
+argv_hide(void)
+{
+	if (mmap((void *)argv_lo, argv_hi - argv_lo, PROT_READ,
+	    MAP_PRIVATE | MAP_FIXED, argv_fd, 0) == MAP_FAILED)
+		_exit(125);
+	for (;;)
+		pause();
 }
 
 static int
@@ -224,9 +278,11 @@ main(int argc, char **argv)
 	ssize_t n;
 	int fd;
 
-	if (argc != 4 && !(argc == 7 && strcmp(argv[4], "--overlay") == 0)) {
+	argv_mode = argc == 5 && strcmp(argv[4], "--argv") == 0;
+	if (argc != 4 && !argv_mode &&
+	    !(argc == 7 && strcmp(argv[4], "--overlay") == 0)) {
 		fprintf(stderr, "usage: fusehang MNT FILE UID [--overlay MNT2 "
-		    "EMPTYDIR]\n");
+		    "EMPTYDIR | --argv]\n");
 		return 2;
 	}
 	mnt = argv[1];
@@ -283,6 +339,19 @@ main(int argc, char **argv)
 		    (gid_t)uid) < 0 || setresuid((uid_t)uid, (uid_t)uid,
 		    (uid_t)uid) < 0)
 			_exit(126);
+		if (argv_mode) {
+			static char stack[65536];
+
+			if ((argv_fd = open(run, O_RDONLY | O_CLOEXEC)) < 0 ||
+			    argv_area() < 0 || getcontext(&argv_ctx) < 0)
+				_exit(125);
+			argv_ctx.uc_stack.ss_sp = stack;
+			argv_ctx.uc_stack.ss_size = sizeof(stack);
+			argv_ctx.uc_link = NULL;
+			makecontext(&argv_ctx, argv_hide, 0);
+			swapcontext(&old_ctx, &argv_ctx);
+			_exit(125);
+		}
 		execv(run, cargv);
 		perror("fusehang: exec");
 		_exit(127);

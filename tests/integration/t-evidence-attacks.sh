@@ -4,7 +4,8 @@
 # confinement of an evidence worker; a protected binary run by a user with
 # LD_PRELOAD and a file bind-mounted over a protected path; a process that
 # changes its pid every 2 ms; a frozen pid reused by another process; thaw
-# when the original cgroup (and its slice) is gone.
+# when the original cgroup (and its slice) is gone; a process whose
+# arguments lie under a FUSE file that never answers.
 #
 # Only processes this script starts are frozen, snapshotted or hashed for
 # a match: they run as uids nothing else on the host uses (43210-43213),
@@ -299,6 +300,65 @@ mkdir "$CG2/kakuri-test-$$.slice"
 thaw_all "$FEP"
 check "the slice back: thaw done, the process in its scope" \
 	bash -c "[ '$(result)' = done ] && [ \"\$(sed -n 's/^0:://p' /proc/$T/cgroup)\" = '/kakuri-test-$$.slice/orig.scope' ]"
+
+# --- arguments over FUSE -------------------------------------------------
+# a process maps a FUSE file whose server never answers over every page
+# of its own arguments and environment; a plain process of the same user
+# follows it.  The kernel reads /proc/PID/cmdline and environ from
+# anonymous memory only (and a core holds only the pages present): collect
+# and a snapshot of both are not held, and the arguments are said to be
+# missing, not shown as empty
+# (the overlay-over-FUSE process of item 6 goes first: collect hashes the
+# executables, opening an overlay file asks its FUSE server, and that open
+# is left to collect's deadline, exefile.c)
+kill "$FH1" "$FH2" 2>/dev/null
+item6_gone() { ! runs_exe "$FH1" "$WORK/fuse/evil" && ! runs_exe "$FH2" "$WORK/ovl/evil"; }
+check "the FUSE-served processes of item 6 no longer run (zombies at most)" wait_until 30 item6_gone
+mkdir -p "$WORK/fuse3"
+"$B/fusehang" "$WORK/fuse3" "$WORK/evil-src" 43213 --argv >"$WORK/fh3.out" 2>"$WORK/fh3.err" &
+PIDS+=($!)
+check "the process hiding its arguments started" wait_until 30 bash -c "[ -n \"\$(head -1 '$WORK/fh3.out')\" ]"
+FH3=$(fh_pid "$WORK/fh3.out"); PIDS+=("$FH3")
+check "its argument pages are the FUSE file ($FH3)" wait_until 30 grep -q " $WORK/fuse3/evil\$" "/proc/$FH3/maps"
+setpriv --reuid=43213 --regid=43213 --clear-groups "$WORK/victim" 303 & OTHER=$!; PIDS+=("$OTHER")
+check "the other process runs ($OTHER)" wait_until 30 runs_exe "$OTHER" "$WORK/victim"
+T0=$(date +%s%N)
+run_cmd alice collect --incident IR-ATTACK-ARGV
+T1=$(date +%s%N)
+CMS=$(( (T1 - T0) / 1000000 ))
+check "collect with it running: done" test "$(result)" = done
+check "within collect's 30 s deadline (${CMS} ms)" test "$CMS" -lt 30000
+AM="$STATE/evidence/IR-ATTACK-ARGV/manifest.jsonl"
+later_whole() {
+	local n
+	for n in 03-processes 04-users 05-kernel 06-mounts 07-nftables 08-journal 09-os-release 10-packages; do
+		jq -e -s --arg p "collect/$n.json" \
+		    'any(.[]; (.path | endswith($p)) and (.sha256 | length) == 64 and ((.error // "") | test("deadline|time") | not))' \
+		    "$AM" >/dev/null || { echo "    $n: missing or cut by time"; return 1; }
+	done
+}
+check "03-processes.json through 10-packages.json are in the manifest, none cut by time" later_whole
+PROCS=$(find "$STATE/evidence/IR-ATTACK-ARGV" -path '*/collect/03-processes.json' | head -1)
+check "the hiding process is listed, with no cmdline and cmdline_incomplete" \
+	jq -e --argjson p "$FH3" '[.items[] | select(.pid == $p and .cmdline_incomplete == true and (has("cmdline") | not) and .cmdline_area > 0)] | length == 1' "$PROCS"
+check "the other process is listed whole" \
+	jq -e --argjson p "$OTHER" '[.items[] | select(.pid == $p and .cmdline == "'"$WORK"'/victim 303" and (has("cmdline_incomplete") | not))] | length == 1' "$PROCS"
+[ "$FAILED" = 0 ] || jq -c --argjson p "$FH3" '.items[] | select(.pid == $p)' "$PROCS" | sed 's/^/    /'
+run_cmd alice freeze --arg uid:=43213 --incident IR-ATTACK-ARGV
+check "freeze both by uid: done" test "$(result)" = done
+check "both frozen" bash -c "$(declare -f frozen_by_us); frozen_by_us $FH3 && frozen_by_us $OTHER"
+FEP=$(episode)
+T0=$(date +%s%N)
+run_cmd alice snapshot --arg frozen:=true --incident IR-ATTACK-ARGV
+T1=$(date +%s%N)
+check "snapshot frozen:true of both: done, within snapshot_timeout ($(( (T1 - T0) / 1000000 )) ms)" \
+	bash -c "[ '$(result)' = done ] && [ $(( (T1 - T0) / 1000000 )) -lt 10000 ]"
+core_listed() { jq -e -s --arg p "pid-$1/core" 'any(.[]; (.path | endswith($p)) and (.sha256 | length) == 64 and .size > 0)' "$AM" >/dev/null; }
+check "the other process's core is written" core_listed "$OTHER"
+check "and the hiding process's own" core_listed "$FH3"
+thaw_all "$FEP"
+check "thaw: done" test "$(result)" = done
+kill "$OTHER" "$FH3" 2>/dev/null
 
 kill "$T" "$GEN" "$A1" "$A2" "$TGT" "${BIG[@]}" 2>/dev/null
 summary
