@@ -65,6 +65,7 @@ struct kk_conn {
 	bool replied;		/* the answer is set: the rest is writing it */
 	uint64_t answer_end;	/* sent whole by then (usec); 0: no bound */
 	struct kk_audit_tail *tail;	/* a log stream after the answer */
+	bool stream_slot;	/* a log request outside the staff */
 	struct kk_conn *next;
 };
 
@@ -76,6 +77,7 @@ struct kk_control {
 	struct kk_conn *conns;
 	size_t nconns;
 	unsigned nclass[KK_PEER__MAX];
+	unsigned nstreams;	/* stream_slot connections */
 	uint64_t next_serial;
 	uint8_t busy[256];	/* the answer to a connection over quota */
 	size_t busy_len;
@@ -95,6 +97,8 @@ conn_free(struct kk_conn *c)
 	}
 	ctl->nconns--;
 	ctl->nclass[c->cls]--;
+	if (c->stream_slot)
+		ctl->nstreams--;
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
 	if (c->fd >= 0)		/* -1: handed over to the watchers */
@@ -331,6 +335,33 @@ submit_watch(struct kk_conn *c)
 }
 
 /*
+ * A log stream outside the staff: one of KK_CONTROL_OTHER_STREAMS, or
+ * refused busy (answered here, false), so that streams cannot hold all
+ * the slots the employees' reports need.
+ */
+static bool
+take_stream_slot(struct kk_conn *c)
+{
+	struct kk_control *ctl = c->ctl;
+	char msg[128];
+	json_t *resp;
+
+	if (ctl->nstreams < KK_CONTROL_OTHER_STREAMS) {
+		c->stream_slot = true;
+		ctl->nstreams++;
+		return true;
+	}
+	snprintf(msg, sizeof(msg), "%d log streams of users outside "
+	    "staff_group already; try again later", KK_CONTROL_OTHER_STREAMS);
+	kd_tally_refused(ctl->d, c->cred.uid, c->cred.pid, c->cls, "log",
+	    KE_BUSY, NULL);
+	resp = kk_wire_error(KE_BUSY, msg);
+	answer(c, resp);
+	json_decref(resp);
+	return false;
+}
+
+/*
  * One request (freed here): to the dispatcher, which answers through the
  * callbacks above, at once or when a deferred action is done.  The
  * connection has no deadline meanwhile, and c may be gone when this
@@ -360,6 +391,12 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 		req = NULL;
 	}
 	cmd = json_string_value(json_object_get(req, KW_CMD));
+	if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_LOG)) == 0 &&
+	    c->cls == KK_PEER_OTHER && !take_stream_slot(c)) {
+		json_decref(req);
+		free(body);
+		return 1;
+	}
 	/* the actor (a name, if known) only for what is accepted: dispatch.c */
 	kr = (struct kd_req){ .origin = KD_ORIGIN_LOCAL, .actor = NULL,
 	    .cred = &cred, .pid = c->cred.pid, .verb = cmd, .args = req,

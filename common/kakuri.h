@@ -67,6 +67,14 @@
  * have slots of their own.
  */
 #define KK_CONTROL_OTHER_ANSWER_USEC	(30ULL * 1000000ULL)
+/*
+ * Of the KK_CONTROL_OTHER_MAX slots, those a log stream may hold: a
+ * stream lasts up to the bound above, and a few uids streaming would
+ * otherwise hold every slot, for as long as they reconnect, and an
+ * employee's report would be refused as busy.  The rest are for the
+ * requests that are answered at once.
+ */
+#define KK_CONTROL_OTHER_STREAMS	8
 #define KK_CONTROL_OTHER_FRAME_MAX	(64 * 1024)
 /* refusals are summarised, signed commands from one uid limited, per interval */
 #define KK_REFUSAL_INTERVAL_USEC	(10ULL * 1000000ULL)
