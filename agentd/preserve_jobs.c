@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -350,6 +351,94 @@ pv_worker_end_words(const struct job *j, char *out, size_t len)
 		    "was through", job_names[j->kind], WEXITSTATUS(j->status));
 }
 
+/* Entries seal_dir looks at in one job's directory, and how deep. */
+#define SEAL_ENTRIES	(KK_ART_MAX + 1024)
+#define SEAL_DEPTH	4
+
+/*
+ * Everything below dfd made root's: 0 or the first error.  Depth and
+ * entries bounded (a worker's output is); symbolic links are not
+ * followed (the worker cannot make them, but nothing here relies on it).
+ */
+static int
+seal_dir(int dfd, int depth, size_t *left)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int fd, err = 0, e;
+
+	if (depth > SEAL_DEPTH)
+		return -ELOOP;
+	if ((fd = dup(dfd)) < 0 || (dir = fdopendir(fd)) == NULL) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	while (*left > 0 && (de = readdir(dir)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		(*left)--;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			e = -errno;
+		} else if (S_ISDIR(st.st_mode)) {
+			fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			e = fd < 0 ? -errno : seal_dir(fd, depth + 1, left);
+			if (fd >= 0 && fchown(fd, 0, 0) < 0 && e == 0)
+				e = -errno;
+			if (fd >= 0)
+				close(fd);
+		} else {
+			e = fchownat(dfd, de->d_name, 0, 0,
+			    AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		}
+		if (err == 0)
+			err = e;
+	}
+	if (*left == 0 && err == 0)
+		err = -E2BIG;
+	closedir(dir);
+	return err;
+}
+
+/*
+ * A worker's directory, once it is through, is root's: the next worker
+ * runs as kakurid's user too, reads past modes (CAP_DAC_READ_SEARCH) and
+ * parses what an attacker wrote (dpkg's status, the journal, maps).
+ * Compromised, it could otherwise remove or replace what an earlier one
+ * recorded, of any incident.  The manifest's hashes would show a file
+ * replaced, but the evidence would be gone.
+ */
+static void
+seal_job_dir(struct job *j)
+{
+	struct kd_preserve *pv = j->pv;
+	char dir[PATH_MAX];
+	size_t left = SEAL_ENTRIES;
+	int dfd, err;
+
+	if (j->sub[0] == '\0' || j->evid[0] == '\0' || !pv->d->own_known)
+		return;
+	pv_strf(dir, sizeof(dir), "%s/%s/%s", pv->evidence_dir, j->evid,
+	    j->sub);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			return;
+	} else {
+		err = seal_dir(dfd, 0, &left);
+		if (fchown(dfd, 0, 0) < 0 && err == 0)
+			err = -errno;
+		close(dfd);
+	}
+	if (err < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "%s: not all of it made "
+		    "root's after its worker: %s", dir, strerror(-err));
+}
+
 static void
 job_done(struct job *j)
 {
@@ -367,6 +456,7 @@ job_done(struct job *j)
 	pv->njobs[j->kind]--;
 	if (j->len > 0)		/* a last line without its newline */
 		pv_job_line(j, j->buf, j->len);
+	seal_job_dir(j);
 	pending = j->done(j) == KD_RUN_PENDING;
 	job_free(j);
 	/* a freeze that now waits for the kernel finishes the run itself */
