@@ -6,10 +6,11 @@
  * It works at the level of interfaces, never devices: a composite
  * keyboard + storage device keeps its keyboard.  Every root hub gets
  * interface_authorized_default = 0, so the kernel binds no driver to an
- * interface that appears while isolated; each storage interface
- * present (bInterfaceClass 08) gets authorized = 0 after whatever is
- * mounted from it was synced and remounted read-only.  Interfaces of
- * other classes (HID, hubs) and the host controllers are never written.
+ * interface that appears while isolated; each interface present whose
+ * class is not let in (usb_admitted: HID and hubs; storage, bInterfaceClass
+ * 08, is the first of the others) gets authorized = 0 after whatever is
+ * mounted from it was synced and remounted read-only.  HID and hub
+ * interfaces and the host controllers are never deauthorised.
  *
  * What it is about to change is saved in state_dir/usb.json before it
  * changes it (write-ahead), so that a release after a restart, or after
@@ -43,20 +44,55 @@
 #include "usb.h"
 #include "wire.h"
 
-#define CLASS_STORAGE		0x08
 #define ERRORS_MAX		32	/* error entries in one record */
 #define DEVICES_DIR		"bus/usb/devices"
+
+/*
+ * The interface classes let in while isolated, and only these: what an
+ * isolated PC needs to be used at all.  Every other class is kept out as
+ * storage is (cut when present, left deauthorised and recorded when it
+ * arrives): not only storage (08) carries files off a PC, an Android
+ * phone's MTP or PTP does (06, or vendor class ff, which the desktop's
+ * file manager opens), usb-storage and the ums-* drivers bind some vendor
+ * class (ff) devices by vendor and product id, and a printer, a network
+ * adapter or a camera has no business on a PC cut off for an incident.
+ * A list of what is let in fails closed for a class nobody thought of.
+ */
+static const struct {
+	int class;
+	const char *name;
+} usb_admitted[] = {
+	/* keyboards and mice: the employee still works at the isolated PC */
+	{ 0x03, "HID" },
+	/* a hub: what is plugged in behind it is judged in its turn */
+	{ 0x09, "hub" },
+};
+
+static bool
+class_admitted(int class)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(usb_admitted) / sizeof(usb_admitted[0]); i++)
+		if (usb_admitted[i].class == class)
+			return true;
+	return false;
+}
 
 struct usb_hub {
 	char name[KD_USB_NAME_MAX];
 	int value;			/* interface_authorized_default; -1 unread */
 };
 
-/* a storage interface, or one of another class that is deauthorised */
+/*
+ * An interface of a class kept out while isolated (barred: storage and
+ * all but usb_admitted), or one of a class let in that is deauthorised
+ */
 struct usb_iface {
 	char name[KD_USB_NAME_MAX];
 	int authorized;			/* -1 unread */
-	bool storage;
+	int class;			/* bInterfaceClass */
+	bool barred;			/* not of a class in usb_admitted */
 };
 
 /* bus/usb/devices as it is now */
@@ -64,10 +100,10 @@ struct usb_scan {
 	int devfd;			/* bus/usb/devices; -1 if there is none */
 	struct usb_hub hubs[KD_USB_HUBS_MAX];
 	size_t nhubs;
-	/* storage ones and waiting ones (deauthorised, of other classes) */
+	/* barred ones not deauthorised, and deauthorised ones (any class) */
 	struct usb_iface ifaces[2 * KD_USB_IFACES_MAX];
-	size_t nifaces, nstorage, nwaiting;
-	bool waiting_over;		/* more waiting than followed */
+	size_t nifaces, nbarred, nwaiting;
+	bool waiting_over;		/* more deauthorised than followed */
 	json_t *errors;			/* [{what, error}] */
 	int err;			/* the first failure */
 };
@@ -160,6 +196,7 @@ static int
 scan_iface(struct usb_scan *sc, int fd, const char *name)
 {
 	struct usb_iface *f;
+	bool barred;
 	int class, v;
 
 	class = kd_usb_attr_uint(fd, "bInterfaceClass", 16, 0xff);
@@ -169,23 +206,25 @@ scan_iface(struct usb_scan *sc, int fd, const char *name)
 		return 0;
 	}
 	v = kd_usb_attr_uint(fd, "authorized", 10, 1);
-	/* of another class, only those waiting to be let in (admit) */
-	if (class != CLASS_STORAGE && v != 0)
+	barred = !class_admitted(class);
+	/* of a class let in, only those waiting to be let in (admit) */
+	if (!barred && v != 0)
 		return 0;
 	/*
-	 * Each kind has its own limit: interfaces waiting on a hub that is
-	 * not kakurid's never hide a storage interface from the cut.
+	 * Each kind has its own limit: interfaces deauthorised on a hub that
+	 * is not kakurid's never hide an authorised one from the cut.  Those
+	 * past the limit are deauthorised already: held out, only not judged.
 	 */
-	if (class == CLASS_STORAGE && sc->nstorage == KD_USB_IFACES_MAX) {
-		note(sc->errors, &sc->err, "storage interface", name, -E2BIG);
+	if (v != 0 && sc->nbarred == KD_USB_IFACES_MAX) {
+		note(sc->errors, &sc->err, "interface", name, -E2BIG);
 		return 0;
 	}
-	if (class != CLASS_STORAGE && sc->nwaiting == KD_USB_IFACES_MAX) {
+	if (v == 0 && sc->nwaiting == KD_USB_IFACES_MAX) {
 		sc->waiting_over = true;	/* admission's failure only */
 		return 0;
 	}
-	if (class == CLASS_STORAGE)
-		sc->nstorage++;
+	if (v != 0)
+		sc->nbarred++;
 	else
 		sc->nwaiting++;
 	if (v < 0)
@@ -193,7 +232,8 @@ scan_iface(struct usb_scan *sc, int fd, const char *name)
 	f = &sc->ifaces[sc->nifaces++];
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->authorized = v < 0 ? -1 : v;
-	f->storage = class == CLASS_STORAGE;
+	f->class = class;
+	f->barred = barred;
 	return 0;
 }
 
@@ -225,8 +265,8 @@ scan_entry(int dfd, const char *name, void *arg)
 }
 
 /*
- * The root hubs and the interfaces to judge (storage ones, and those of
- * other classes that are deauthorised) under sysfs.  A machine without
+ * The root hubs and the interfaces to judge (those of a class kept out,
+ * and those of a class let in that are deauthorised) under sysfs.  A machine without
  * USB (no bus/usb/devices) has none: 0 with sc->devfd -1.
  */
 static int
@@ -413,7 +453,7 @@ verdict(const struct usb_iface *f, json_t *st)
 	char hub[KD_USB_NAME_MAX + 8];
 	bool ours;
 
-	if (f->storage && f->authorized == 1)
+	if (f->barred && f->authorized == 1)
 		return KD_USB_CUT;
 	if (f->authorized != 0)
 		return KD_USB_LEAVE;		/* unreadable: not judged */
@@ -426,7 +466,7 @@ verdict(const struct usb_iface *f, json_t *st)
 	ours = saved_hub(st, hub) != NULL && !listed(st, KW_KEPT, f->name);
 	if (!ours)
 		return KD_USB_LEAVE;
-	if (!f->storage)
+	if (!f->barred)
 		return KD_USB_ADMIT;
 	return listed(st, KW_INTERFACES, f->name) ? KD_USB_LEAVE :
 	    KD_USB_KEEP_OUT;
@@ -476,15 +516,21 @@ set_text(json_t *o, const char *key, int dirfd, const char *attr)
 	json_object_set_new(o, key, json_string(clean));
 }
 
-/* vendor, product, serial and the strings of the device an interface is of */
+/*
+ * An interface's class and the vendor, product, serial and strings of the
+ * device it is of
+ */
 static json_t *
-describe_iface(const char *sysfs, int devfd, const char *name)
+describe_iface(const char *sysfs, int devfd, const struct usb_iface *f)
 {
-	char dev[KD_USB_NAME_MAX], path[PATH_MAX], real[PATH_MAX];
+	char dev[KD_USB_NAME_MAX], path[PATH_MAX], real[PATH_MAX], class[4];
+	const char *name = f->name;
 	json_t *o;
 	int fd;
 
-	o = json_pack("{s:s}", KW_INTERFACE, name);
+	/* as sysfs and lsusb write it: "08", "06", "ff" */
+	snprintf(class, sizeof(class), "%02x", f->class & 0xff);
+	o = json_pack("{s:s, s:s}", KW_INTERFACE, name, KD_USB_KW_CLASS, class);
 	if (o == NULL)
 		return NULL;
 	snprintf(path, sizeof(path), "%s/%s/%s", sysfs, DEVICES_DIR, name);
@@ -542,9 +588,10 @@ quiesce_mounts(const struct kd_usb_paths *p, int fd, const char *name,
 
 static void
 deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
-    const char *name, json_t *rec, int *first)
+    const struct usb_iface *f, json_t *rec, int *first)
 {
 	json_t *errors = json_object_get(rec, KW_ERRORS);
+	const char *name = f->name;
 	int fd, err;
 
 	if ((fd = kd_usb_open_dir(sc->devfd, name, true)) < 0) {
@@ -557,15 +604,15 @@ deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
 		note(errors, first, name, "authorized", err);
 	else
 		json_array_append_new(json_object_get(rec, KW_INTERFACES),
-		    describe_iface(p->sysfs, sc->devfd, name));
+		    describe_iface(p->sysfs, sc->devfd, f));
 	close(fd);
 }
 
 /*
  * What is about to change added to st (write-ahead): the root hubs that
  * accept new interfaces, with the interfaces someone else deauthorised
- * on them (kept: never kakurid's to let in or put back), the storage
- * interfaces to cut and those that came while isolated.  vs gets each
+ * on them (kept: never kakurid's to let in or put back), the interfaces
+ * of a class kept out to cut and those that came while isolated.  vs gets each
  * interface's verdict, judged once the hubs are in st (a hub cut is
  * kakurid's from now) and before the interfaces are.  Whether st
  * changed.
@@ -604,14 +651,15 @@ plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs)
 }
 
 /*
- * A storage interface that came while isolated: deauthorised by the
- * kernel already (its hub's default), recorded as those cut are.
+ * An interface of a class kept out that came while isolated (storage, a
+ * phone): deauthorised by the kernel already (its hub's default),
+ * recorded as those cut are.
  */
 static void
-keep_out(const struct kd_usb_paths *p, struct usb_scan *sc, const char *name,
-    json_t *rec)
+keep_out(const struct kd_usb_paths *p, struct usb_scan *sc,
+    const struct usb_iface *f, json_t *rec)
 {
-	json_t *o = describe_iface(p->sysfs, sc->devfd, name);
+	json_t *o = describe_iface(p->sysfs, sc->devfd, f);
 
 	json_object_set_new(o, KW_RESULT,
 	    json_string("arrived while isolated: left deauthorised"));
@@ -687,9 +735,9 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 	}
 	for (i = 0; i < sc->nifaces; i++)
 		if (vs[i] == KD_USB_CUT)
-			deauthorize_iface(p, sc, sc->ifaces[i].name, rec, &first);
+			deauthorize_iface(p, sc, &sc->ifaces[i], rec, &first);
 		else if (vs[i] == KD_USB_KEEP_OUT)
-			keep_out(p, sc, sc->ifaces[i].name, rec);
+			keep_out(p, sc, &sc->ifaces[i], rec);
 out:
 	scan_free(sc);
 	free(vs);
@@ -834,17 +882,19 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 	state_load(p->state, &saved);
 	for (i = 0; i < sc->nifaces && err == 0; i++) {
 		f = &sc->ifaces[i];
-		if (!f->storage)
+		/* of a class kept out: as storage, whatever it is */
+		if (!f->barred)
 			continue;
 		if (f->authorized != 0) {
 			if (why != NULL)
-				snprintf(why, whylen, "storage interface %s is authorised",
-				    f->name);
+				snprintf(why, whylen, "interface %s (class %02x) is "
+				    "authorised", f->name, f->class & 0xff);
 			err = -ESTALE;
 		} else if (verdict(f, saved) == KD_USB_KEEP_OUT) {
 			if (why != NULL)
-				snprintf(why, whylen, "storage interface %s arrived "
-				    "while isolated and is not recorded", f->name);
+				snprintf(why, whylen, "interface %s (class %02x) "
+				    "arrived while isolated and is not recorded",
+				    f->name, f->class & 0xff);
 			err = -ESTALE;
 		}
 	}
@@ -861,7 +911,7 @@ out:
 	return err;
 }
 
-/* ---- interfaces of other classes that came while isolated ---- */
+/* ---- interfaces of a class let in that came while isolated ---- */
 
 int
 kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
@@ -887,7 +937,7 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 	for (i = 0; i < sc->nifaces; i++) {
 		if (verdict(&sc->ifaces[i], st) != KD_USB_ADMIT)
 			continue;
-		o = describe_iface(p->sysfs, sc->devfd, sc->ifaces[i].name);
+		o = describe_iface(p->sysfs, sc->devfd, &sc->ifaces[i]);
 		if ((fd = kd_usb_open_dir(sc->devfd, sc->ifaces[i].name,
 		    true)) < 0)
 			err = fd;

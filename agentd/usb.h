@@ -2,16 +2,17 @@
  * USB mass storage cut while isolated (usb.c): an enforcer of the
  * quarantine core beside nftables (enforcer.h).  With usb.storage =
  * "deauthorize", isolation refuses new USB interfaces on every root hub
- * (interface_authorized_default = 0) and deauthorises each storage
- * interface present (bInterfaceClass 08), after syncing and remounting
- * read-only what is mounted from it; release restores what was there.
- * Everything it changed is saved under state_dir first, so a restart in
- * isolation can still restore it.
+ * (interface_authorized_default = 0) and deauthorises each interface
+ * present whose class is not let in while isolated (all but HID and
+ * hubs: storage, bInterfaceClass 08, a phone's MTP, 06 or ff, ...), after
+ * syncing and remounting read-only what is mounted from it; release
+ * restores what was there.  Everything it changed is saved under
+ * state_dir first, so a restart in isolation can still restore it.
  *
  * While the cut is in force, an interface that appears is deauthorised
  * by the kernel (its root hub's default): kd_usb_admit lets in those of
- * other classes (a keyboard plugged in while isolated works), and
- * kd_usb_deauthorize records the storage ones, as for those present.
+ * the classes let in (a keyboard plugged in while isolated works), and
+ * kd_usb_deauthorize records the others, as for those present.
  * kakurid calls them on the kernel's uevents (uevent.c) and from the
  * verify timer, which also finds what the events did not say.
  *
@@ -42,9 +43,12 @@ struct json_t;
 
 /* Limits: what a device or a hostile tree can make kakurid hold (and usb_sysfs.h's). */
 #define KD_USB_HUBS_MAX		64	/* root hubs followed */
-#define KD_USB_IFACES_MAX	256	/* storage interfaces followed */
+#define KD_USB_IFACES_MAX	256	/* interfaces cut or kept out followed */
 #define KD_USB_STATE_MAX	(256 * 1024)
 #define KD_USB_NAME_MAX		64	/* "1-2.3.4:1.0" and the like */
+
+/* An interface's bInterfaceClass in a record ("08", "06", "ff"); wire.h's keys have none. */
+#define KD_USB_KW_CLASS		"class"
 
 struct kd_usb_paths {
 	const char *sysfs;		/* "/sys", or a test tree */
@@ -64,9 +68,9 @@ struct kd_usb_paths {
  */
 enum kd_usb_verdict {
 	KD_USB_LEAVE,		/* not kakurid's: someone else's, or unreadable */
-	KD_USB_CUT,		/* storage, authorised: deauthorised */
-	KD_USB_KEEP_OUT,	/* storage that came while isolated: recorded */
-	KD_USB_ADMIT,		/* another class that came while isolated: authorised */
+	KD_USB_CUT,		/* of a class kept out, authorised: deauthorised */
+	KD_USB_KEEP_OUT,	/* of a class kept out, came while isolated: recorded */
+	KD_USB_ADMIT,		/* HID or hub that came while isolated: authorised */
 };
 /*
  * The decision for interface name (of sysfs/bus/usb/devices), from its
@@ -76,9 +80,9 @@ enum kd_usb_verdict kd_usb_judge(const char *sysfs, const char *name,
     struct json_t *state);
 
 /*
- * Storage interfaces deauthorised and new interfaces refused; what was
- * there before saved in p->state first.  *record (NULL if nothing
- * changed) gets what was done and what failed (wire.h: hubs,
+ * Interfaces of a class kept out deauthorised and new interfaces
+ * refused; what was there before saved in p->state first.  *record (NULL
+ * if nothing changed) gets what was done and what failed (wire.h: hubs,
  * interfaces, mounts, errors).  0, or the first failure's negative errno
  * (the rest was still done).
  */
@@ -91,18 +95,18 @@ int kd_usb_deauthorize(const struct kd_usb_paths *p, struct json_t **record);
 int kd_usb_restore(const struct kd_usb_paths *p, struct json_t **record);
 /*
  * Whether it holds: with deauthorize, every root hub refuses new
- * interfaces and no storage interface is authorised; without, nothing
- * is left to restore.  0, -ESTALE, or another negative errno; why (may
- * be NULL) says what differs.
+ * interfaces and no interface of a class kept out is authorised or
+ * unrecorded; without, nothing is left to restore.  0, -ESTALE, or
+ * another negative errno; why (may be NULL) says what differs.
  */
 int kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
     size_t whylen);
 
 /*
- * The interfaces of other classes that came while isolated (KD_USB_ADMIT)
- * authorised.  *admitted (NULL if none) gets them, as the record's
- * interfaces are, with an error where the write failed.  0 or the first
- * failure's negative errno.
+ * The interfaces of a class let in (HID, hub) that came while isolated
+ * (KD_USB_ADMIT) authorised.  *admitted (NULL if none) gets them, as the
+ * record's interfaces are, with an error where the write failed.  0 or
+ * the first failure's negative errno.
  */
 int kd_usb_admit(const struct kd_usb_paths *p, struct json_t **admitted);
 

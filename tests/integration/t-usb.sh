@@ -127,11 +127,12 @@ check_within "... and a new usb audit entry names it" 5 \
 	test "$(usb_audits '.result == "deauthorize" and any(.interfaces[]; .interface == "1-2:1.1")')" = $((CUTS_BEFORE + 1))
 
 # --- a keyboard + card reader plugged in while isolated ---
-# plugged NAME CLASS: an interface of 1-5 as the kernel makes it while
-# usb1's interface_authorized_default is 0: authorized 0, its link last
+# plugged NAME CLASS: an interface (of device 1-5 for 1-5:1.0) as the
+# kernel makes it while usb1's interface_authorized_default is 0:
+# authorized 0, its link last
 plugged() {
-	mkdir -p "$DEV/usb1/1-5/$1" && echo "$2" >"$DEV/usb1/1-5/$1/bInterfaceClass" &&
-		echo 0 >"$DEV/usb1/1-5/$1/authorized"
+	local d="$DEV/usb1/${1%%:*}"
+	mkdir -p "$d/$1" && echo "$2" >"$d/$1/bInterfaceClass" && echo 0 >"$d/$1/authorized"
 }
 NEW_KBD="$DEV/usb1/1-5/1-5:1.0/authorized"
 NEW_DISK="$DEV/usb1/1-5/1-5:1.1/authorized"
@@ -153,6 +154,33 @@ check "... and in the audit" audit_has \
 check "... the keyboard's admission is audited" audit_has \
 	'.action == "usb" and .result == "admit" and any(.interfaces[]; .interface == "1-5:1.0" and .vendor == "04f2")'
 check "... the rest untouched" untouched
+check "... status: verified" test "$(status_field verified)" = true
+
+# --- an Android phone plugged in while isolated: MTP/PTP is class 06 or vendor ff ---
+PHONE_PTP="$DEV/usb1/1-6/1-6:1.0/authorized"
+PHONE_VND="$DEV/usb1/1-6/1-6:1.1/authorized"
+mkdir -p "$DEV/usb1/1-6" && echo 18d1 >"$DEV/usb1/1-6/idVendor" && echo 4ee1 >"$DEV/usb1/1-6/idProduct" &&
+	echo PHONE6 >"$DEV/usb1/1-6/serial" && echo 1 >"$DEV/usb1/1-6/authorized" &&
+	plugged 1-6:1.0 06 && plugged 1-6:1.1 ff || die "the phone is built"
+ln -s "$DEV/usb1/1-6" "$SYS/bus/usb/devices/1-6"
+for n in 1-6:1.0 1-6:1.1; do ln -s "$DEV/usb1/1-6/$n" "$SYS/bus/usb/devices/$n"; done
+[ -d "$SYS/bus/usb/devices/1-6:1.1/" ] || die "the phone's links"
+phone_reported() {
+	usb_report | jq -e -s '[.[].body.interfaces[] | select(.serial == "PHONE6" and
+	  (.result | test("arrived while isolated")) and
+	  ((.interface == "1-6:1.0" and .class == "06") or (.interface == "1-6:1.1" and .class == "ff")))] | length == 2'
+}
+check_within "a phone plugged in while isolated: its PTP (06) and vendor (ff) interfaces are in a usb report with their class" 15 \
+	phone_reported
+check "... both stay deauthorised (not let in as the keyboard is)" bash -c "[ \"\$(cat '$PHONE_PTP')\" = 0 ] && [ \"\$(cat '$PHONE_VND')\" = 0 ]"
+phone_not_admitted() {
+	! ctl log --json | jq -e '.entries[] | select(.action == "usb" and .result == "admit") |
+	  .interfaces[] | select(.interface | startswith("1-6:"))' >/dev/null
+}
+check "... and no admission names them" phone_not_admitted
+echo 1 >"$PHONE_VND"
+ctl status >/dev/null 2>&1
+check_within "the phone's vendor interface authorised by hand is deauthorised again" 5 is "$PHONE_VND" 0
 check "... status: verified" test "$(status_field verified)" = true
 
 # --- a restart in isolation keeps what was saved ---
@@ -177,7 +205,7 @@ check "boot: the storage interfaces and usb1's default are cut again" \
 	bash -c "[ \"\$(cat '$STICK')\" = 0 ] && [ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
 check "boot: the keyboard, hubs and mouse untouched" untouched
 check "boot: usb.json still says usb1 was 1 (not the 0 it wrote)" \
-	jq -e '([.hubs[] | select(.name == "usb1" and .was == 1)] | length) == 1 and (.interfaces | length) == 3' "$STATE/usb.json"
+	jq -e '([.hubs[] | select(.name == "usb1" and .was == 1)] | length) == 1 and (.interfaces | length) == 5' "$STATE/usb.json"
 echo 1 >"$COMBO_DISK"
 ip netns exec "$FRESH" "$TOP/kakurid-restore" -f "$POLICY" >/dev/null 2>&1
 check "boot: kakurid-restore itself (what kakuri-restore.service runs) cuts a storage interface again" \
@@ -201,6 +229,8 @@ check "released: usb2 is still 0 (it was 0 before)" is "$DEF2" 0
 check "released: the rest is as it was" untouched
 check "released: the device plugged in while isolated is as if plugged in before (keyboard and storage 1)" \
 	bash -c "[ \"\$(cat '$NEW_KBD')\" = 1 ] && [ \"\$(cat '$NEW_DISK')\" = 1 ]"
+check "released: the phone plugged in while isolated is authorised (PTP and vendor 1)" \
+	bash -c "[ \"\$(cat '$PHONE_PTP')\" = 1 ] && [ \"\$(cat '$PHONE_VND')\" = 1 ]"
 check "released: usb.json is gone" test ! -e "$STATE/usb.json"
 check "the audit has the usb restore" audit_has '.action == "usb" and .result == "restore"'
 

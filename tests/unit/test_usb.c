@@ -494,6 +494,120 @@ START_TEST(test_plugged_in)
 END_TEST
 
 /*
+ * Only HID (03) and hubs (09) are let in while isolated.  An Android
+ * phone plugged in (MTP/PTP: still image 06, and a vendor class ff
+ * interface, which usb-storage binds for some devices too) stays out and
+ * is recorded as storage is; a phone present at isolation is cut; a hub
+ * and a keyboard plugged in are let in; release puts the phone back.
+ */
+#define PHONE_PTP	IF("1-6:1.0", "1-6")
+#define PHONE_VENDOR	IF("1-6:1.1", "1-6")
+#define NEW_KBD		IF("1-6:1.2", "1-6")
+#define NEW_HUB		IF("1-7:1.0", "1-7")
+#define OLD_PHONE	IF("1-8:1.0", "1-8")
+
+static void
+plug_in_phone(void)
+{
+	device("usb1", "1-6", "18d1\n", "4ee1\n", "PHONE6\n", "Pixel\n");
+	iface("usb1/1-6", "1-6:1.0", "06\n");
+	iface("usb1/1-6", "1-6:1.1", "ff\n");
+	iface("usb1/1-6", "1-6:1.2", "03\n");
+	device("usb1", "1-7", "05e3\n", "0610\n", NULL, NULL);
+	iface("usb1/1-7", "1-7:1.0", "09\n");
+	put(PHONE_PTP, "0\n");
+	put(PHONE_VENDOR, "0\n");
+	put(NEW_KBD, "0\n");
+	put(NEW_HUB, "0\n");
+}
+
+/* whether a list of interfaces (kd_usb_admit's) names name */
+static bool
+in_list(json_t *list, const char *name)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(list, i, e)
+		if (strcmp(json_string_value(json_object_get(e, KW_INTERFACE)),
+		    name) == 0)
+			return true;
+	return false;
+}
+
+static const char *
+class_of(json_t *rec, const char *name)
+{
+	return json_string_value(json_object_get(find_iface(rec, name),
+	    KD_USB_KW_CLASS));
+}
+
+START_TEST(test_other_classes)
+{
+	json_t *rec, *st;
+	char why[256];
+
+	build_tree();
+	/* a phone in MTP mode plugged in before the isolation */
+	device("usb1", "1-8", "04e8\n", "6860\n", "OLD8\n", "Galaxy\n");
+	iface("usb1/1-8", "1-8:1.0", "ff\n");
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert(reads(OLD_PHONE, "0\n"));
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 3);
+	ck_assert_str_eq(class_of(rec, "1-8:1.0"), "ff");
+	ck_assert_str_eq(class_of(rec, "1-1:1.0"), "08");
+	json_decref(rec);
+	assert_untouched();
+
+	plug_in_phone();
+	st = json_load_file(state, 0, NULL);
+	ck_assert(kd_usb_judge(root, "1-6:1.0", st) == KD_USB_KEEP_OUT);
+	ck_assert(kd_usb_judge(root, "1-6:1.1", st) == KD_USB_KEEP_OUT);
+	ck_assert(kd_usb_judge(root, "1-6:1.2", st) == KD_USB_ADMIT);
+	ck_assert(kd_usb_judge(root, "1-7:1.0", st) == KD_USB_ADMIT);
+	json_decref(st);
+	/* not recorded yet: the cut does not hold */
+	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(why, "1-6:1."));
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 2);
+	ck_assert_str_eq(class_of(rec, "1-6:1.0"), "06");
+	ck_assert_str_eq(class_of(rec, "1-6:1.1"), "ff");
+	ck_assert_str_eq(json_string_value(json_object_get(find_iface(rec,
+	    "1-6:1.1"), KW_SERIAL)), "PHONE6");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
+	    find_iface(rec, "1-6:1.0"), KW_RESULT)), "arrived while isolated"));
+	json_decref(rec);
+	/* the keyboard and the hub are let in, the phone is not */
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_int_eq(json_array_size(rec), 2);
+	ck_assert(in_list(rec, "1-6:1.2") && in_list(rec, "1-7:1.0"));
+	json_decref(rec);
+	ck_assert(reads(NEW_KBD, "1\n"));
+	ck_assert(reads(NEW_HUB, "1\n"));
+	ck_assert(reads(PHONE_PTP, "0\n"));
+	ck_assert(reads(PHONE_VENDOR, "0\n"));
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+
+	/* the phone's vendor interface authorised by hand: cut again */
+	put(PHONE_VENDOR, "1\n");
+	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(why, "1-6:1.1 (class ff) is authorised"));
+	cut();
+	ck_assert(reads(PHONE_VENDOR, "0\n"));
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+
+	/* released: as if plugged in before */
+	put_back_storage();
+	ck_assert(reads(PHONE_PTP, "1\n"));
+	ck_assert(reads(PHONE_VENDOR, "1\n"));
+	ck_assert(reads(OLD_PHONE, "1\n"));
+	ck_assert(reads(NEW_KBD, "1\n"));
+	assert_untouched();
+}
+END_TEST
+
+/*
  * Interfaces someone else had deauthorised when the hub was cut stay
  * so: not let in while isolated, not put back at release, also after a
  * restart; a usb.json of before (without "kept") still loads.
@@ -961,7 +1075,8 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_reauthorised), KK_TEST(test_gone),
 	    KK_TEST(test_no_usb),
 	KK_CASE("while isolated", KK_TMPDIR, 0),
-	    KK_TEST(test_judge), KK_TEST(test_plugged_in), KK_TEST(test_kept),
+	    KK_TEST(test_judge), KK_TEST(test_plugged_in),
+	    KK_TEST(test_other_classes), KK_TEST(test_kept),
 	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
