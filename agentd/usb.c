@@ -15,6 +15,11 @@
  * What it is about to change is saved in state_dir/usb.json before it
  * changes it (write-ahead), so that a release after a restart, or after
  * a crash half-way, still restores the values that were there before.
+ * It is held in memory too: a usb.json that cannot be written (a full
+ * disk, chattr +i by root malware) or read is an error, audited, and
+ * never a reason not to cut (fail closed); the release then restores
+ * from memory, and with no record at all gives the root hubs the
+ * kernel's default.
  *
  * A failure here never holds back the network isolation: it is
  * logged, audited and reported, and verify() says the quarantine does
@@ -46,6 +51,13 @@
 
 #define ERRORS_MAX		32	/* error entries in one record */
 #define DEVICES_DIR		"bus/usb/devices"
+/*
+ * usb.json's flag: the cut was found in force with no record of it (a
+ * restart after a save that failed), so root hubs refusing new
+ * interfaces may be a predecessor's; the release gives them the
+ * kernel's default.
+ */
+#define KW_UNRECORDED		"unrecorded"
 
 /*
  * The interface classes let in while isolated, and only these: what an
@@ -123,6 +135,8 @@ describe(int err)
 		return "more entries than kakurid follows";
 	case -EINVAL:
 		return "not a regular file";
+	case -ENODATA:
+		return "no record of what the USB cut changed";
 	default:
 		return strerror(-err);
 	}
@@ -332,14 +346,15 @@ iface_names_ok(json_t *a)
 }
 
 /*
- * {v:1, hubs:[{name, was}], interfaces:[name], kept:[name]}: -ENOENT,
- * -EBADMSG.  kept (interfaces deauthorised by someone else when their
- * hub was cut) came later: a file without it has none.
+ * {v:1, hubs:[{name, was}], interfaces:[name], kept:[name],
+ * unrecorded?:bool}: -ENOENT, -EBADMSG.  kept (interfaces deauthorised by
+ * someone else when their hub was cut) came later: a file without it has
+ * none.
  */
 static int
 state_load(const char *path, json_t **out)
 {
-	json_t *st = NULL, *hubs, *e, *name, *was;
+	json_t *st = NULL, *hubs, *e, *name, *was, *flag;
 	char *text = NULL;
 	size_t len, i;
 	int err;
@@ -356,6 +371,9 @@ state_load(const char *path, json_t **out)
 	if (json_object_get(st, KW_KEPT) == NULL)
 		json_object_set_new(st, KW_KEPT, json_array());
 	if (!iface_names_ok(json_object_get(st, KW_KEPT)))
+		goto out;
+	flag = json_object_get(st, KW_UNRECORDED);
+	if (flag != NULL && !json_is_boolean(flag))
 		goto out;
 	json_array_foreach(hubs, i, e) {
 		name = json_object_get(e, KW_NAME);
@@ -394,6 +412,65 @@ state_remove(const char *path)
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	return kk_fsync_dir_of(path);
+}
+
+static json_t *
+state_fresh(void)
+{
+	return json_pack("{s:i, s:[], s:[], s:[]}", KW_V, 1, KW_HUBS,
+	    KW_INTERFACES, KW_KEPT);
+}
+
+/* ---- what was changed, in memory ---- */
+
+static json_t *
+mem_state(const struct kd_usb_paths *p)
+{
+	return p->mem != NULL ? p->mem->state : NULL;
+}
+
+/* st held in memory (a copy); saved: usb.json says all of it */
+static void
+mem_keep(const struct kd_usb_paths *p, json_t *st, bool saved)
+{
+	json_t *copy;
+
+	if (p->mem == NULL)
+		return;
+	/* out of memory: the older copy, still not all in usb.json */
+	if ((copy = json_deep_copy(st)) != NULL) {
+		json_decref(p->mem->state);
+		p->mem->state = copy;
+	}
+	p->mem->unsaved = !saved || copy == NULL;
+}
+
+static void
+mem_forget(const struct kd_usb_paths *p)
+{
+	if (p->mem == NULL)
+		return;
+	json_decref(p->mem->state);
+	p->mem->state = NULL;
+	p->mem->unsaved = false;
+}
+
+/*
+ * What kakurid changed as far as it knows: memory where usb.json is
+ * behind it (not saved) or says nothing (gone, unreadable), usb.json
+ * otherwise.  0 with *st, or usb.json's error.
+ */
+static int
+state_known(const struct kd_usb_paths *p, json_t **st)
+{
+	int err = state_load(p->state, st);
+
+	if (mem_state(p) != NULL && (err < 0 || p->mem->unsaved)) {
+		json_decref(*st);
+		*st = json_deep_copy(mem_state(p));
+		return *st == NULL ? -ENOMEM : 0;
+	}
+	return err;
 }
 
 json_t *
@@ -666,6 +743,40 @@ keep_out(const struct kd_usb_paths *p, struct usb_scan *sc,
 	json_array_append_new(json_object_get(rec, KW_INTERFACES), o);
 }
 
+/* a root hub refusing new interfaces that st does not name */
+static bool
+hub_unrecorded(const struct usb_scan *sc, json_t *st)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nhubs; i++)
+		if (sc->hubs[i].value == 0 &&
+		    saved_hub(st, sc->hubs[i].name) == NULL)
+			return true;
+	return false;
+}
+
+/*
+ * What the cut is about to change saved in usb.json and held in memory;
+ * a save that failed before is tried again.  writable: usb.json was read
+ * or is not there (set aside, or never written); an unreadable one is
+ * not written over, as it may still say what to restore.  A save that
+ * fails is noted and the cut made all the same: what it changes is in
+ * memory and in the record.
+ */
+static void
+save(const struct kd_usb_paths *p, json_t *st, bool dirty, bool writable,
+    json_t *errors, int *first)
+{
+	bool need = dirty || (p->mem != NULL && p->mem->unsaved);
+	int err = 0;
+
+	if (need && writable && (err = state_save(p->state, st)) < 0)
+		note(errors, first, "not saved, cut all the same:", p->state,
+		    err);
+	mem_keep(p, st, !need || (writable && err == 0));
+}
+
 int
 kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 {
@@ -673,28 +784,40 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 	struct usb_scan *sc = NULL;
 	json_t *rec, *st = NULL, *errors;
 	enum kd_usb_verdict *vs = NULL;
+	bool dirty, writable = true, recorded;
 	size_t i;
-	int err, first = 0, fd;
+	int err, loaded, first = 0, fd;
 
 	*record = NULL;
 	if ((rec = record_new()) == NULL)
 		return -ENOMEM;
 	errors = json_object_get(rec, KW_ERRORS);
-	err = state_load(p->state, &st);
+	loaded = state_load(p->state, &st);
 	/* not JSON, not ours, too large, not a file: nothing it says counts */
-	if (err == -EBADMSG || err == -EFBIG || err == -EINVAL) {
+	if (loaded == -EBADMSG || loaded == -EFBIG || loaded == -EINVAL) {
 		/* what it said is lost: kept for the CSIRT, begun afresh */
 		snprintf(aside, sizeof(aside), "%s.bad", p->state);
-		if (rename(p->state, aside) < 0)
+		if (rename(p->state, aside) < 0) {
 			note(errors, &first, p->state, "kept aside", -errno);
-		note(errors, &first, p->state, NULL, err);
-	} else if (err < 0 && err != -ENOENT) {
-		note(errors, &first, p->state, NULL, err);
-		goto out;	/* unreadable: it may still say what to restore */
+			writable = false;
+		}
+		note(errors, &first, p->state, NULL, loaded);
+	} else if (loaded < 0 && loaded != -ENOENT) {
+		/*
+		 * Unreadable: it may still say what to restore, so it is not
+		 * written over; the cut is made all the same (fail closed).
+		 */
+		note(errors, &first, p->state, NULL, loaded);
+		writable = false;
 	}
-	if (st == NULL)
-		st = json_pack("{s:i, s:[], s:[], s:[]}", KW_V, 1, KW_HUBS,
-		    KW_INTERFACES, KW_KEPT);
+	/* memory is ahead of a file that could not be written or read */
+	recorded = loaded == 0 || mem_state(p) != NULL;
+	if (mem_state(p) != NULL && (loaded < 0 || p->mem->unsaved)) {
+		json_decref(st);
+		st = json_deep_copy(mem_state(p));
+	} else if (st == NULL) {
+		st = state_fresh();
+	}
 	if (st == NULL || (sc = scan_new()) == NULL) {
 		first = -ENOMEM;
 		goto out;
@@ -709,11 +832,24 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 		first = -ENOMEM;
 		goto out;
 	}
-	if (plan(sc, st, vs) && (err = state_save(p->state, st)) < 0) {
-		/* nothing changed that could not be put back */
-		note(errors, &first, p->state, NULL, err);
-		goto out;
+	/*
+	 * Found in force with no record of it: a predecessor's record is
+	 * lost, and the release gives such hubs the kernel's default.
+	 */
+	if (!recorded && p->resumed && hub_unrecorded(sc, st)) {
+		json_object_set_new(st, KW_UNRECORDED, json_true());
+		note(errors, &first, "root hubs refuse new interfaces",
+		    "with no usb.json: given the kernel's default at release",
+		    -ENODATA);
 	}
+	dirty = plan(sc, st, vs);
+	/*
+	 * The first cut writes usb.json even with nothing in it: one that
+	 * is not there at a release then says its record was lost.
+	 */
+	if (loaded != 0 && sc->devfd >= 0)
+		dirty = true;
+	save(p, st, dirty, writable, errors, &first);
 
 	/* new interfaces refused first, so that none slips in meanwhile */
 	for (i = 0; i < sc->nhubs; i++) {
@@ -768,33 +904,102 @@ restore_one(int devfd, const char *name, const char *attr, int value)
 	return err == -ENOENT ? 1 : err;
 }
 
+/* what src says was changed added to dst, where dst does not say it */
+static void
+state_merge(json_t *dst, json_t *src)
+{
+	static const char *const lists[] = { KW_INTERFACES, KW_KEPT };
+	const char *name;
+	json_t *e;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(src, KW_HUBS), i, e) {
+		name = json_string_value(json_object_get(e, KW_NAME));
+		if (name != NULL && saved_hub(dst, name) == NULL)
+			json_array_append(json_object_get(dst, KW_HUBS), e);
+	}
+	for (k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
+		json_array_foreach(json_object_get(src, lists[k]), i, e)
+			if (!listed(dst, lists[k], json_string_value(e)))
+				list_add(dst, lists[k], json_string_value(e));
+	if (json_is_true(json_object_get(src, KW_UNRECORDED)))
+		json_object_set_new(dst, KW_UNRECORDED, json_true());
+}
+
+/*
+ * No record of what the cut changed (usb.json and memory both lost: a
+ * restart after a save that failed): the root hubs that refuse new
+ * interfaces and that st does not name get the kernel's default (1), so
+ * the PC takes devices again after the release.  The interfaces cut are
+ * recorded nowhere: they stay deauthorised (a replug brings them back).
+ */
+static void
+restore_defaults(const struct usb_scan *sc, json_t *st, json_t *rec,
+    int *first)
+{
+	json_t *errors = json_object_get(rec, KW_ERRORS);
+	const char *name;
+	size_t i, n = 0;
+	int err;
+
+	for (i = 0; i < sc->nhubs; i++) {
+		name = sc->hubs[i].name;
+		if (sc->hubs[i].value != 0 || saved_hub(st, name) != NULL)
+			continue;
+		err = restore_one(sc->devfd, name,
+		    "interface_authorized_default", 1);
+		if (err < 0) {
+			note(errors, first, name,
+			    "interface_authorized_default", err);
+			continue;
+		}
+		json_array_append_new(json_object_get(rec, KW_HUBS), json_pack(
+		    "{s:s, s:s}", KW_NAME, name, KW_RESULT,
+		    "no record: the kernel's default (1)"));
+		n++;
+	}
+	if (n > 0)
+		note(errors, first, "root hubs given the kernel's default;",
+		    "interfaces cut stay deauthorised", -ENODATA);
+}
+
 int
-kd_usb_restore(const struct kd_usb_paths *p, json_t **record)
+kd_usb_restore(const struct kd_usb_paths *p, bool was_cut, json_t **record)
 {
 	json_t *rec, *st = NULL, *errors, *e, *left = NULL, *lefth = NULL;
 	struct usb_scan *sc = NULL;
 	const char *name;
+	bool writable, lost;
 	size_t i;
-	int err, first = 0, was;
+	int err, loaded, first = 0, was;
 
 	*record = NULL;
-	err = state_load(p->state, &st);
-	if (err == -ENOENT)
+	loaded = state_load(p->state, &st);
+	/* nothing recorded, and no cut left: nothing was changed */
+	if (loaded == -ENOENT && mem_state(p) == NULL && !was_cut)
 		return 0;
 	if ((rec = record_new()) == NULL) {
 		json_decref(st);
 		return -ENOMEM;
 	}
 	errors = json_object_get(rec, KW_ERRORS);
-	if (err < 0) {
-		note(errors, &first, p->state, NULL, err);
-		goto out;
-	}
-	if ((sc = scan_new()) == NULL ||
+	/* unreadable or not ours: kept as it is, for the CSIRT */
+	writable = loaded == 0 || loaded == -ENOENT;
+	if (!writable)
+		note(errors, &first, p->state, NULL, loaded);
+	lost = was_cut && loaded < 0 && mem_state(p) == NULL;
+	if (st == NULL)
+		st = state_fresh();
+	if (st == NULL || (sc = scan_new()) == NULL ||
 	    (left = json_array()) == NULL || (lefth = json_array()) == NULL) {
 		first = -ENOMEM;
 		goto out;
 	}
+	/* what could not be saved, or was lost from the file since */
+	if (mem_state(p) != NULL)
+		state_merge(st, mem_state(p));
+	lost = lost || (was_cut && json_is_true(json_object_get(st,
+	    KW_UNRECORDED)));
 	if ((err = scan(p->sysfs, sc, NULL)) < 0)
 		note(errors, &first, p->sysfs, DEVICES_DIR, err);
 	json_array_foreach(json_object_get(st, KW_INTERFACES), i, e) {
@@ -824,13 +1029,20 @@ kd_usb_restore(const struct kd_usb_paths *p, json_t **record)
 		    json_pack("{s:s, s:i, s:s}", KW_NAME, name, KW_WAS, was,
 		    KW_RESULT, err == 1 ? "gone" : "restored"));
 	}
+	if (lost)
+		restore_defaults(sc, st, rec, &first);
 	/* what could not be put back stays saved, for the next try */
+	err = 0;
 	if (json_array_size(left) == 0 && json_array_size(lefth) == 0) {
-		err = state_remove(p->state);
+		mem_forget(p);
+		if (writable && loaded == 0)
+			err = state_remove(p->state);
 	} else {
 		json_object_set(st, KW_INTERFACES, left);
 		json_object_set(st, KW_HUBS, lefth);
-		err = state_save(p->state, st);
+		if (writable)
+			err = state_save(p->state, st);
+		mem_keep(p, st, writable && err == 0);
 	}
 	if (err < 0)
 		note(errors, &first, p->state, NULL, err);
@@ -839,6 +1051,13 @@ out:
 	json_decref(left);
 	json_decref(lefth);
 	json_decref(st);
+	/* nothing there, nothing done, nothing failed: no record */
+	if (json_array_size(json_object_get(rec, KW_HUBS)) == 0 &&
+	    json_array_size(json_object_get(rec, KW_INTERFACES)) == 0 &&
+	    json_array_size(errors) == 0 && loaded == -ENOENT) {
+		json_decref(rec);
+		rec = NULL;
+	}
 	*record = rec;
 	return first;
 }
@@ -859,7 +1078,7 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 	if (why != NULL && whylen)
 		why[0] = '\0';
 	if (!deauthorize) {
-		if (stat(p->state, &st) == 0) {
+		if (stat(p->state, &st) == 0 || mem_state(p) != NULL) {
 			if (why != NULL)
 				snprintf(why, whylen, "%s: USB changes not restored",
 				    p->state);
@@ -879,7 +1098,7 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 			err = -ESTALE;
 		}
 	/* unloadable: nothing is known to be kakurid's, nothing pending */
-	state_load(p->state, &saved);
+	state_known(p, &saved);
 	for (i = 0; i < sc->nifaces && err == 0; i++) {
 		f = &sc->ifaces[i];
 		/* of a class kept out: as storage, whatever it is */
@@ -905,6 +1124,13 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 			    describe(sc->err));
 		err = -ESTALE;
 	}
+	/* held, but a restart would lose what to restore: tried again */
+	if (err == 0 && p->mem != NULL && p->mem->unsaved) {
+		if (why != NULL)
+			snprintf(why, whylen, "%s could not be saved: what the "
+			    "USB cut changed is held in memory only", p->state);
+		err = -ESTALE;
+	}
 out:
 	json_decref(saved);
 	scan_free(sc);
@@ -923,7 +1149,7 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 
 	*admitted = NULL;
 	/* nothing saved: no hub is kakurid's, nothing came in its stead */
-	if ((err = state_load(p->state, &st)) < 0)
+	if ((err = state_known(p, &st)) < 0)
 		return err == -ENOENT ? 0 : err;
 	if ((sc = scan_new()) == NULL ||
 	    (*admitted = json_array()) == NULL) {

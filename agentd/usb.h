@@ -50,6 +50,17 @@ struct json_t;
 /* An interface's bInterfaceClass in a record ("08", "06", "ff"); wire.h's keys have none. */
 #define KD_USB_KW_CLASS		"class"
 
+/*
+ * What the cut changed, held in memory as well as in usb.json (one per
+ * process: usb_enforcer.c's).  usb.json may be neither writable (a full
+ * disk, chattr +i by root malware) nor readable: the cut is made anyway
+ * (fail closed), and the release puts back what is held here.
+ */
+struct kd_usb_memory {
+	struct json_t *state;	/* as usb.json says it; NULL: nothing */
+	bool unsaved;		/* state is not (all) in usb.json */
+};
+
 struct kd_usb_paths {
 	const char *sysfs;		/* "/sys", or a test tree */
 	const char *mountinfo;		/* "/proc/self/mountinfo", or a file */
@@ -60,6 +71,14 @@ struct kd_usb_paths {
 	 * the machine running the test.
 	 */
 	bool remount;
+	/* NULL: usb.json alone says what was changed */
+	struct kd_usb_memory *mem;
+	/*
+	 * The cut was in force before this process (a restart in
+	 * isolation): a root hub found refusing new interfaces with no
+	 * record at all may be a predecessor's whose record was lost.
+	 */
+	bool resumed;
 };
 
 /*
@@ -81,23 +100,28 @@ enum kd_usb_verdict kd_usb_judge(const char *sysfs, const char *name,
 
 /*
  * Interfaces of a class kept out deauthorised and new interfaces
- * refused; what was there before saved in p->state first.  *record (NULL
- * if nothing changed) gets what was done and what failed (wire.h: hubs,
- * interfaces, mounts, errors).  0, or the first failure's negative errno
- * (the rest was still done).
+ * refused; what was there before saved in p->state first, and held in
+ * p->mem.  A usb.json that cannot be read or written is an error, never
+ * a reason not to cut.  *record (NULL if nothing changed) gets what was
+ * done and what failed (wire.h: hubs, interfaces, mounts, errors).  0,
+ * or the first failure's negative errno (the rest was still done).
  */
 int kd_usb_deauthorize(const struct kd_usb_paths *p, struct json_t **record);
 /*
- * What p->state says was changed put back, and p->state removed (kept
- * with what could not be restored).  *record as above, NULL if there was
- * nothing to restore.
+ * What p->state and p->mem say was changed put back, and p->state
+ * removed (kept with what could not be restored).  was_cut: a quarantine
+ * with the cut in force is being left; with no record of what it changed,
+ * the root hubs that refuse new interfaces get the kernel's default (1)
+ * and -ENODATA says so.  *record as above, NULL if nothing was done.
  */
-int kd_usb_restore(const struct kd_usb_paths *p, struct json_t **record);
+int kd_usb_restore(const struct kd_usb_paths *p, bool was_cut,
+    struct json_t **record);
 /*
  * Whether it holds: with deauthorize, every root hub refuses new
- * interfaces and no interface of a class kept out is authorised or
- * unrecorded; without, nothing is left to restore.  0, -ESTALE, or
- * another negative errno; why (may be NULL) says what differs.
+ * interfaces, no interface of a class kept out is authorised or
+ * unrecorded, and what was changed is in usb.json, not in p->mem alone;
+ * without, nothing is left to restore.  0, -ESTALE, or another negative
+ * errno; why (may be NULL) says what differs.
  */
 int kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
     size_t whylen);

@@ -33,6 +33,13 @@
 #define USB_STATE_PATH		(PATH_MAX + sizeof(KD_USB_STATE_FILE) + 1)
 
 /*
+ * What the cut changed, as usb.json says it or would: the release's
+ * record when usb.json cannot be written or read.  One per process,
+ * as the cut is.
+ */
+static struct kd_usb_memory usb_memory;
+
+/*
  * /sys and /proc/self/mountinfo, or the test hook's tree (kakurid.8).
  * An environment variable is enough of a gate: whoever sets kakurid's
  * environment (the unit file, root) could as well preload a library.
@@ -52,6 +59,13 @@ usb_paths(struct kd *d, struct kd_usb_paths *p, char *state, size_t len)
 	p->remount = strcmp(p->sysfs, KD_USB_SYSFS) == 0;
 	snprintf(state, len, "%s/%s", d->policy->state_dir, KD_USB_STATE_FILE);
 	p->state = state;
+	p->mem = &usb_memory;
+	/*
+	 * Isolated already: a restart or the boot restore (adoption sets
+	 * the mode before it applies), or a verification; a new isolation
+	 * applies before the mode is set.
+	 */
+	p->resumed = d->state.mode == KK_MODE_ISOLATED;
 }
 
 static bool
@@ -117,8 +131,12 @@ usb_admit(struct kd *d, const struct kd_usb_paths *p)
 	json_decref(admitted);
 }
 
+/*
+ * mode in force; was_cut: a quarantine with the cut in force is left (a
+ * release), so that with no record of it the kernel's defaults come back.
+ */
 static int
-usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
+usb_run(struct kd *d, enum kk_mode mode, const char *episode, bool was_cut)
 {
 	struct kd_usb_paths p;
 	char state[USB_STATE_PATH], id[KK_EPISODE_HEX + 1];
@@ -134,7 +152,7 @@ usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
 		err = kd_usb_deauthorize(&p, &rec);
 	} else {
 		what = "restore";
-		err = kd_usb_restore(&p, &rec);
+		err = kd_usb_restore(&p, was_cut, &rec);
 	}
 	fresh = log_errors(last, what, json_object_get(rec, KW_ERRORS), err);
 	if (usb_wanted(d, mode))
@@ -166,8 +184,23 @@ usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
 			    kd_outbox_error(d));
 	}
 	json_decref(rec);
-	/* never a reason to hold back the network's isolation */
+	/*
+	 * Never a reason to hold back the network's isolation: a failure
+	 * (usb.json not written included) is in the log, the audit and
+	 * the report above, and verify says the cut does not hold (status:
+	 * verified false) until it does.  An error here would make the
+	 * quarantine core leave the mode uncommitted with the tables in
+	 * force, and their verification would then put the network back
+	 * open; at a release, it would hold the network isolated for a
+	 * USB record.
+	 */
 	return 0;
+}
+
+static int
+usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
+{
+	return usb_run(d, mode, episode, false);
 }
 
 /*
@@ -197,7 +230,7 @@ usb_verify(struct kd *d, enum kk_mode mode, const char *episode)
 static int
 usb_release(struct kd *d)
 {
-	return usb_apply(d, KK_MODE_OPEN, "");
+	return usb_run(d, KK_MODE_OPEN, "", usb_wanted(d, d->state.mode));
 }
 
 const struct kd_enforcer kd_usb_enforcer = {

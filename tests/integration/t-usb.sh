@@ -7,7 +7,8 @@
 # when a storage interface is authorised again (a status query, or the
 # verify timer alone); lets in the keyboard of a device plugged in while
 # isolated and records its storage; survives a restart; and a
-# two-signature release puts back exactly what was there.  This
+# two-signature release puts back exactly what was there, from memory
+# when usb.json cannot be written (chattr +i).  This
 # machine's kernel has no USB: kakurid runs against a sysfs tree built
 # here (KAKURI_SYSFS_ROOT, the test hook of kakurid.8), and a built tree
 # is never remounted from (its device numbers may be a real disk's).
@@ -259,5 +260,37 @@ check "keep: the storage interfaces and usb1 are as they were before" \
 check "keep: usb.json is gone" test ! -e "$STATE/usb.json"
 check "keep: another disconnect leaves the media alone" as_staff "$KAKURICTL" -s "$SOCK" disconnect
 check "keep: the stick stays authorised" is "$STICK" 1
+
+# --- usb.json cannot be written (chattr +i, as root malware may): cut all the same ---
+EPISODE=$(status_field episode)
+REL=$(sign alice release --episode "$EPISODE")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" 2>/dev/null
+check "keep: a release with two signatures: done" test "$(send_result "$REL")" = done
+stop_kakurid -TERM
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
+usb: { storage = \"deauthorize\"; };"
+start_kakurid || die "kakurid starts with storage = deauthorize again"
+check_within "the CSIRT channel is listening (deauthorize again)" 20 channel_up
+printf '{"v":1,"hubs":[],"interfaces":[],"kept":[]}' >"$STATE/usb.json"
+chattr +i "$STATE/usb.json" || unable "chattr +i on $STATE" "an immutable usb.json"
+trap 'chattr -i "$STATE/usb.json" 2>/dev/null; cleanup' EXIT
+check "unwritable usb.json: a staff disconnect isolates" as_staff "$KAKURICTL" -s "$SOCK" disconnect
+check "... the storage interfaces and usb1's default are cut all the same (fail closed)" \
+	bash -c "[ \"\$(cat '$STICK')\" = 0 ] && [ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
+check "... the phone is cut too" bash -c "[ \"\$(cat '$PHONE_PTP')\" = 0 ] && [ \"\$(cat '$PHONE_VND')\" = 0 ]"
+check "... the keyboard still untouched" untouched
+check "... the audit says usb.json was not saved, with usb1's value before and the interfaces cut" audit_has \
+	'.action == "usb" and .result == "deauthorize" and any(.errors[]; .what | test("not saved")) and
+	 any(.hubs[]; .name == "usb1" and .was == 1) and any(.interfaces[]; .interface == "1-1:1.0")'
+check "... status: not verified (what to restore is in memory only)" test "$(status_field verified)" = false
+EPISODE=$(status_field episode)
+REL=$(sign alice release --episode "$EPISODE")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" 2>/dev/null
+check "unwritable usb.json: a release with two signatures: done" test "$(send_result "$REL")" = done
+check "... released from memory: the storage interfaces, the phone and usb1's default are back" \
+	bash -c "[ \"\$(cat '$STICK')\" = 1 ] && [ \"\$(cat '$COMBO_DISK')\" = 1 ] && [ \"\$(cat '$DEF1')\" = 1 ] &&
+	  [ \"\$(cat '$PHONE_PTP')\" = 1 ] && [ \"\$(cat '$PHONE_VND')\" = 1 ]"
+check "... usb2 is still 0" is "$DEF2" 0
+chattr -i "$STATE/usb.json"
 summary
 [ "$FAILED" -eq 0 ]

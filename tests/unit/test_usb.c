@@ -193,6 +193,8 @@ build_tree(void)
 	paths.mountinfo = mountinfo;
 	paths.state = state;
 	paths.remount = false;
+	paths.mem = NULL;
+	paths.resumed = false;
 }
 
 #define IF(name, path)	at("devices/usb1/%s/%s/authorized", path, name)
@@ -268,7 +270,7 @@ put_back(void)
 {
 	json_t *rec;
 
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
 	json_decref(rec);
 }
 
@@ -319,13 +321,13 @@ START_TEST(test_restore)
 	build_tree();
 	cut();
 	ck_assert_int_eq(kd_usb_check(&paths, false, NULL, 0), -ESTALE);
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
 	assert_applied(rec, "1\n");
 	ck_assert_int_eq(access(state, F_OK), -1);
 	ck_assert_int_eq(kd_usb_check(&paths, false, NULL, 0), 0);
 	json_decref(rec);
 	/* nothing left to restore */
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
 	ck_assert_ptr_null(rec);
 }
 END_TEST
@@ -634,7 +636,7 @@ START_TEST(test_kept)
 	/* a usb.json written before "kept" existed */
 	put(state, "{\"v\":1,\"hubs\":[{\"name\":\"usb1\",\"was\":1}],"
 	    "\"interfaces\":[\"1-1:1.0\"]}");
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
 	ck_assert_int_eq(count(rec, KW_INTERFACES), 1);
 	json_decref(rec);
 }
@@ -675,7 +677,7 @@ START_TEST(test_gone)
 	build_tree();
 	cut();
 	ck_assert_int_eq(unlink(at("bus/usb/devices/1-1:1.0")), 0);
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
 	ck_assert_str_eq(json_string_value(json_object_get(find_iface(rec,
 	    "1-1:1.0"), KW_RESULT)), "gone");
 	ck_assert_str_eq(json_string_value(json_object_get(find_iface(rec,
@@ -698,7 +700,7 @@ START_TEST(test_no_usb)
 	ck_assert_ptr_null(rec);
 	ck_assert_int_eq(access(state, F_OK), -1);
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
 	ck_assert_ptr_null(rec);
 }
 END_TEST
@@ -978,7 +980,7 @@ START_TEST(test_state_hostile)
 		build_tree();
 		put(state, bad[i]);
 		/* restore refuses it and keeps it */
-		ck_assert_int_eq(kd_usb_restore(&paths, &rec), -EBADMSG);
+		ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), -EBADMSG);
 		json_decref(rec);
 		ck_assert_int_eq(access(state, F_OK), 0);
 		/* apply keeps it aside and cuts anyway */
@@ -987,7 +989,7 @@ START_TEST(test_state_hostile)
 		snprintf(aside, sizeof(aside), "%s.bad", state);
 		ck_assert_int_eq(access(aside, F_OK), 0);
 		ck_assert(reads(STICK, "0\n"));
-		ck_assert_int_eq(kd_usb_restore(&paths, &rec), 0);
+		ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
 		json_decref(rec);
 		ck_assert(reads(STICK, "1\n"));
 	}
@@ -1005,7 +1007,7 @@ START_TEST(test_state_huge)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(ftruncate(fd, KD_USB_STATE_MAX + 1), 0);
 	close(fd);
-	ck_assert_int_eq(kd_usb_restore(&paths, &rec), -EFBIG);
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), -EFBIG);
 	json_decref(rec);
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -EFBIG);
 	json_decref(rec);
@@ -1015,18 +1017,143 @@ START_TEST(test_state_huge)
 }
 END_TEST
 
-/* Nothing is changed that could not be put back: no state, no cut. */
+/* whether rec's errors name text */
+static bool
+error_says(json_t *rec, const char *text)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(rec, KW_ERRORS), i, e) {
+		if (strstr(json_string_value(json_object_get(e, KW_WHAT)),
+		    text) != NULL || strstr(json_string_value(json_object_get(e,
+		    KW_ERROR)), text) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * usb.json cannot be written (a full disk, chattr +i): the cut is made
+ * anyway (fail closed), the error returned and recorded with what was
+ * changed; the release puts it back from memory.
+ */
 START_TEST(test_state_unwritable)
 {
+	struct kd_usb_memory mem = { NULL, false };
+	char why[256];
+	json_t *rec;
+
+	build_tree();
+	paths.mem = &mem;
+	kk_test_join(state, root, "no/such/dir/usb.json");
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -ENOENT);
+	ck_assert_ptr_nonnull(rec);
+	ck_assert(error_says(rec, "not saved, cut all the same"));
+	/* what is needed to restore is in the record: the hub's value before */
+	ck_assert_int_eq(json_integer_value(json_object_get(kd_usb_entry(rec,
+	    KW_HUBS, KW_NAME, "usb1"), KW_WAS)), 1);
+	ck_assert_ptr_nonnull(find_iface(rec, "1-1:1.0"));
+	json_decref(rec);
+	assert_storage("0\n");
+	assert_untouched();
+	ck_assert(mem.unsaved);
+	/* it holds, but not durably: not verified, and tried again */
+	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(why, "held in memory only"));
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -ENOENT);
+	json_decref(rec);
+	/* a phone that comes meanwhile is judged from memory */
+	plug_in_phone();
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_int_eq(json_array_size(rec), 2);
+	json_decref(rec);
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -ENOENT);
+	ck_assert_ptr_nonnull(find_iface(rec, "1-6:1.0"));
+	json_decref(rec);
+	ck_assert(reads(PHONE_PTP, "0\n"));
+	/* released: from memory */
+	ck_assert_int_eq(kd_usb_restore(&paths, true, &rec), 0);
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 4);
+	json_decref(rec);
+	assert_storage("1\n");
+	ck_assert(reads(PHONE_PTP, "1\n"));
+	ck_assert_ptr_null(mem.state);
+	ck_assert_int_eq(kd_usb_check(&paths, false, NULL, 0), 0);
+}
+END_TEST
+
+/*
+ * Neither usb.json nor memory (the process that cut is gone, and it
+ * could not save): the release gives the root hubs the kernel's
+ * default and says so; the interfaces cut stay deauthorised.
+ */
+START_TEST(test_state_lost)
+{
+	struct kd_usb_memory mem = { NULL, false };
 	json_t *rec;
 
 	build_tree();
 	kk_test_join(state, root, "no/such/dir/usb.json");
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -ENOENT);
+	json_decref(rec);
+	assert_storage("0\n");
+	/* a restart in isolation: it finds the cut in force, no record */
+	paths.mem = &mem;
+	paths.resumed = true;
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -ENODATA);
+	ck_assert(error_says(rec, "no record"));
+	json_decref(rec);
+	ck_assert(json_is_true(json_object_get(mem.state, "unrecorded")));
+	/* not a release of a cut (egress, open at start): nothing */
+	paths.mem = NULL;
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert(reads(DEFAULT1, "0\n"));
+	/* the release: usb1 back to the kernel's default, usb2 as well */
+	ck_assert_int_eq(kd_usb_restore(&paths, true, &rec), -ENODATA);
+	ck_assert(error_says(rec, "kernel's default"));
+	ck_assert_ptr_nonnull(kd_usb_entry(rec, KW_HUBS, KW_NAME, "usb1"));
+	json_decref(rec);
+	ck_assert(reads(DEFAULT1, "1\n"));
+	ck_assert(reads(STICK, "0\n"));
+	/* from the memory's flag alone, too */
+	put(DEFAULT1, "0\n");
+	paths.mem = &mem;
+	ck_assert_int_eq(kd_usb_restore(&paths, true, &rec), -ENODATA);
+	json_decref(rec);
+	ck_assert(reads(DEFAULT1, "1\n"));
+	ck_assert_ptr_null(mem.state);
+}
+END_TEST
+
+/*
+ * An existing usb.json that cannot be read: not written over (it may
+ * still say what to restore), and the media are cut all the same.
+ */
+START_TEST(test_state_unreadable)
+{
+	struct kd_usb_memory mem = { NULL, false };
+	char target[PATH_MAX];
+	json_t *rec;
+
+	build_tree();
+	paths.mem = &mem;
+	/* a link loop: ELOOP, which even root cannot read through */
+	ck_assert_int_eq(symlink("usb.json", state), 0);
 	ck_assert_int_lt(kd_usb_deauthorize(&paths, &rec), 0);
 	ck_assert_ptr_nonnull(rec);
+	ck_assert(error_says(rec, "symbolic link"));
 	json_decref(rec);
-	ck_assert(reads(STICK, "1\n"));
-	ck_assert(reads(DEFAULT1, "1\n"));
+	assert_storage("0\n");
+	assert_untouched();
+	ck_assert_int_eq(readlink(state, target, sizeof(target)), 8);
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), -ESTALE);
+	/* released from memory; the file is left for the CSIRT */
+	ck_assert_int_lt(kd_usb_restore(&paths, true, &rec), 0);
+	json_decref(rec);
+	assert_storage("1\n");
+	ck_assert_int_eq(readlink(state, target, sizeof(target)), 8);
 }
 END_TEST
 
@@ -1085,5 +1212,6 @@ KK_SUITE(usb_suite, "usb",
 	KK_CASE("hostile", KK_TMPDIR, 0),
 	    KK_TEST(test_attr_read), KK_LOOP(test_hostile, 8),
 	    KK_TEST(test_state_hostile), KK_TEST(test_state_huge),
-	    KK_TEST(test_state_unwritable),
+	    KK_TEST(test_state_unwritable), KK_TEST(test_state_lost),
+	    KK_TEST(test_state_unreadable),
 	KK_CASE("policy", KK_TMPDIR, 0), KK_TEST(test_policy))
