@@ -889,6 +889,27 @@ out:
 
 /* ---- restore ---- */
 
+/*
+ * A driver bound to an interface just authorised: authorized = 1 only
+ * sets the flag, so a keyboard let in while isolated, or a stick put
+ * back at release, would stay without a driver until plugged in again.
+ * A probe that fails is no reason to take the authorisation back: it is
+ * logged, and said in o (the audit's entry for the interface).
+ */
+static void
+probe(const struct kd_usb_paths *p, const char *name, json_t *o)
+{
+	char text[128];
+	int err;
+
+	if ((err = kd_usb_probe(p->sysfs, name)) == 0)
+		return;
+	snprintf(text, sizeof(text), "authorised, no driver probed "
+	    "(bus/usb/drivers_probe: %s)", describe(err));
+	kk_log(LOG_WARNING, KK_MID_APPLY, "USB interface %s %s", name, text);
+	json_object_set_new(o, KW_DETAIL, json_string(text));
+}
+
 /* value into attr of sysfs entry name; 1 if the entry is gone */
 static int
 restore_one(int devfd, const char *name, const char *attr, int value)
@@ -966,7 +987,7 @@ restore_defaults(const struct usb_scan *sc, json_t *st, json_t *rec,
 int
 kd_usb_restore(const struct kd_usb_paths *p, bool was_cut, json_t **record)
 {
-	json_t *rec, *st = NULL, *errors, *e, *left = NULL, *lefth = NULL;
+	json_t *rec, *st = NULL, *errors, *e, *o, *left = NULL, *lefth = NULL;
 	struct usb_scan *sc = NULL;
 	const char *name;
 	bool writable, lost;
@@ -1010,9 +1031,11 @@ kd_usb_restore(const struct kd_usb_paths *p, bool was_cut, json_t **record)
 			json_array_append(left, e);
 			continue;
 		}
-		json_array_append_new(json_object_get(rec, KW_INTERFACES),
-		    json_pack("{s:s, s:s}", KW_INTERFACE, name, KW_RESULT,
-		    err == 1 ? "gone" : "restored"));
+		o = json_pack("{s:s, s:s}", KW_INTERFACE, name, KW_RESULT,
+		    err == 1 ? "gone" : "restored");
+		if (err == 0 && o != NULL)
+			probe(p, name, o);
+		json_array_append_new(json_object_get(rec, KW_INTERFACES), o);
 	}
 	json_array_foreach(json_object_get(st, KW_HUBS), i, e) {
 		name = json_string_value(json_object_get(e, KW_NAME));
@@ -1176,6 +1199,8 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 				first = err;
 			json_object_set_new(o, KW_ERROR,
 			    json_string(describe(err)));
+		} else {
+			probe(p, sc->ifaces[i].name, o);
 		}
 		json_array_append_new(*admitted, o);
 	}

@@ -124,6 +124,32 @@ out:
 }
 
 int
+kd_usb_probe(const char *sysfs, const char *name)
+{
+	char path[PATH_MAX], line[KD_USB_ATTR_MAX];
+	int dfd, fd, err, n;
+
+	n = snprintf(line, sizeof(line), "%s\n", name);
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    snprintf(path, sizeof(path), "%s/bus/usb", sysfs) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	/*
+	 * sysfs takes the name whatever the offset (the newline is
+	 * allowed); O_APPEND lets a built tree's file keep every name.
+	 */
+	fd = kd_usb_attr_open(dfd, "drivers_probe", O_WRONLY | O_APPEND);
+	close(dfd);
+	if (fd < 0)
+		return fd;
+	err = kk_write_all(fd, line, (size_t)n);
+	close(fd);
+	return err;
+}
+
+int
 kd_usb_open_dir(int dfd, const char *name, bool follow)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |

@@ -31,6 +31,7 @@ device() {
 }
 build_tree() {
 	mkdir -p "$SYS/bus/usb/devices" || return 1
+	: >"$SYS/bus/usb/drivers_probe"		# a file: what is written stays
 	node "" usb1 && echo 1 >"$DEV/usb1/interface_authorized_default"
 	iface usb1 1-0:1.0 09
 	device usb1 1-1 0781 5567 4C530001230101117412
@@ -152,6 +153,9 @@ new_disk_reported() {
 check_within "... the storage interface is in a usb report (vendor, serial), once" 10 new_disk_reported
 check "... and in the audit" audit_has \
 	'.action == "usb" and .result == "deauthorize" and any(.interfaces[]; .interface == "1-5:1.1")'
+# probed NAME: NAME was written to bus/usb/drivers_probe (a driver bound)
+probed() { grep -qx "$1" "$SYS/bus/usb/drivers_probe"; }
+check "... the keyboard is bound to its driver (its name written to bus/usb/drivers_probe)" probed 1-5:1.0
 check "... the keyboard's admission is audited" audit_has \
 	'.action == "usb" and .result == "admit" and any(.interfaces[]; .interface == "1-5:1.0" and .vendor == "04f2")'
 check "... the rest untouched" untouched
@@ -179,6 +183,7 @@ phone_not_admitted() {
 	  .interfaces[] | select(.interface | startswith("1-6:"))' >/dev/null
 }
 check "... and no admission names them" phone_not_admitted
+check "... and no driver is probed for them" bash -c "! grep -q '^1-6:' '$SYS/bus/usb/drivers_probe'"
 echo 1 >"$PHONE_VND"
 ctl status >/dev/null 2>&1
 check_within "the phone's vendor interface authorised by hand is deauthorised again" 5 is "$PHONE_VND" 0
@@ -232,6 +237,8 @@ check "released: the device plugged in while isolated is as if plugged in before
 	bash -c "[ \"\$(cat '$NEW_KBD')\" = 1 ] && [ \"\$(cat '$NEW_DISK')\" = 1 ]"
 check "released: the phone plugged in while isolated is authorised (PTP and vendor 1)" \
 	bash -c "[ \"\$(cat '$PHONE_PTP')\" = 1 ] && [ \"\$(cat '$PHONE_VND')\" = 1 ]"
+check "released: a driver is probed for the stick, the composite's storage, the new card reader and the phone" \
+	bash -c "for n in 1-1:1.0 1-2:1.1 1-5:1.1 1-6:1.0 1-6:1.1; do grep -qx \"\$n\" '$SYS/bus/usb/drivers_probe' || exit 1; done"
 check "released: usb.json is gone" test ! -e "$STATE/usb.json"
 check "the audit has the usb restore" audit_has '.action == "usb" and .result == "restore"'
 

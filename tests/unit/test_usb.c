@@ -10,6 +10,7 @@
  *	  1-2		keyboard + storage: 1-2:1.0 HID (03), 1-2:1.1 storage
  *	  1-3		a hub: 1-3:1.0 (09); behind it 1-3.1, a mouse (03)
  *	usb2		root hub, interface_authorized_default 0 already
+ *	bus/usb/drivers_probe	a regular file: what was written to it stays
  *
  * The remount itself needs a real device: kd_usb_remount_ro is a thin
  * wrapper around syncfs(2) and mount(2) and is not called on a built
@@ -165,6 +166,7 @@ build_tree(void)
 	kk_test_join(state, root, "usb.json");
 	kk_test_join(mountinfo, root, "mountinfo");
 	mkdirs(at("bus/usb/devices"));
+	put(at("bus/usb/drivers_probe"), "");
 	node("", "usb1");
 	put(at("devices/usb1/interface_authorized_default"), "1\n");
 	put(at("devices/usb1/bDeviceClass"), "09\n");
@@ -408,6 +410,20 @@ plug_in(void)
 #define NEW_HID		IF("1-5:1.0", "1-5")
 #define NEW_STORAGE	IF("1-5:1.1", "1-5")
 
+/* whether name was written to bus/usb/drivers_probe (a line of its own) */
+static bool
+probed(const char *name)
+{
+	char *text = get(at("bus/usb/drivers_probe")), line[KD_USB_NAME_MAX + 2];
+	bool found;
+
+	snprintf(line, sizeof(line), "%s\n", name);
+	found = strncmp(text, line, strlen(line)) == 0 ||
+	    (strstr(text, line) != NULL && strstr(text, line)[-1] == '\n');
+	free(text);
+	return found;
+}
+
 /* The decision for each kind of interface, from the tree and usb.json. */
 START_TEST(test_judge)
 {
@@ -483,15 +499,55 @@ START_TEST(test_plugged_in)
 	json_decref(rec);
 	ck_assert(reads(NEW_HID, "1\n"));
 	ck_assert(reads(NEW_STORAGE, "0\n"));
+	/* and bound to its driver: authorized 1 alone binds none */
+	ck_assert(reads(at("bus/usb/drivers_probe"), "1-5:1.0\n"));
 	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
 	ck_assert_ptr_null(rec);
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
 	assert_untouched();
-	/* released: as if it had been plugged in before */
+	/* released: as if it had been plugged in before, drivers probed */
 	put_back();
 	assert_storage("1\n");
 	ck_assert(reads(NEW_STORAGE, "1\n"));
 	ck_assert(reads(NEW_HID, "1\n"));
+	ck_assert(probed("1-1:1.0") && probed("1-2:1.1") && probed("1-5:1.1"));
+	ck_assert(!probed("1-2:1.0"));
+}
+END_TEST
+
+/*
+ * A tree without bus/usb/drivers_probe: the interfaces are authorised
+ * all the same, and the entries say no driver was probed.
+ */
+START_TEST(test_probe_missing)
+{
+	const char *detail;
+	json_t *rec;
+
+	build_tree();
+	ck_assert_int_eq(unlink(at("bus/usb/drivers_probe")), 0);
+	cut();
+	plug_in();
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	json_decref(rec);
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_int_eq(json_array_size(rec), 1);
+	ck_assert_ptr_null(json_object_get(json_array_get(rec, 0), KW_ERROR));
+	detail = json_string_value(json_object_get(json_array_get(rec, 0),
+	    KW_DETAIL));
+	ck_assert_ptr_nonnull(detail);
+	ck_assert_ptr_nonnull(strstr(detail, "drivers_probe"));
+	json_decref(rec);
+	ck_assert(reads(NEW_HID, "1\n"));
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
+	ck_assert_int_eq(count(rec, KW_ERRORS), 0);
+	detail = json_string_value(json_object_get(find_iface(rec, "1-1:1.0"),
+	    KW_DETAIL));
+	ck_assert_ptr_nonnull(detail);
+	ck_assert_ptr_nonnull(strstr(detail, "No such file"));
+	json_decref(rec);
+	assert_storage("1\n");
+	ck_assert(reads(NEW_STORAGE, "1\n"));
 }
 END_TEST
 
@@ -587,6 +643,7 @@ START_TEST(test_other_classes)
 	json_decref(rec);
 	ck_assert(reads(NEW_KBD, "1\n"));
 	ck_assert(reads(NEW_HUB, "1\n"));
+	ck_assert(probed("1-6:1.2") && probed("1-7:1.0") && !probed("1-6:1.0"));
 	ck_assert(reads(PHONE_PTP, "0\n"));
 	ck_assert(reads(PHONE_VENDOR, "0\n"));
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
@@ -1203,7 +1260,8 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_no_usb),
 	KK_CASE("while isolated", KK_TMPDIR, 0),
 	    KK_TEST(test_judge), KK_TEST(test_plugged_in),
-	    KK_TEST(test_other_classes), KK_TEST(test_kept),
+	    KK_TEST(test_other_classes), KK_TEST(test_probe_missing),
+	    KK_TEST(test_kept),
 	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
