@@ -78,6 +78,12 @@ static const struct {
 	{ 0x03, "HID" },
 	/* a hub: what is plugged in behind it is judged in its turn */
 	{ 0x09, "hub" },
+	/*
+	 * a smart card reader (CCID): the employee unlocks the screen with a
+	 * card (PIV, a national or company ID); a card holds keys and a few
+	 * kilobytes, not files
+	 */
+	{ 0x0b, "smart card" },
 };
 
 static bool

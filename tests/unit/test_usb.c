@@ -552,7 +552,8 @@ START_TEST(test_probe_missing)
 END_TEST
 
 /*
- * Only HID (03) and hubs (09) are let in while isolated.  An Android
+ * Only HID (03), hubs (09) and smart card readers (0b) are let in while
+ * isolated.  An Android
  * phone plugged in (MTP/PTP: still image 06, and a vendor class ff
  * interface, which usb-storage binds for some devices too) stays out and
  * is recorded as storage is; a phone present at isolation is cut; a hub
@@ -573,6 +574,9 @@ plug_in_phone(void)
 	iface("usb1/1-6", "1-6:1.2", "03\n");
 	device("usb1", "1-7", "05e3\n", "0610\n", NULL, NULL);
 	iface("usb1/1-7", "1-7:1.0", "09\n");
+	/* a smart card reader in the same hub's port: the screen's lock */
+	iface("usb1/1-7", "1-7:1.1", "0b\n");
+	put(IF("1-7:1.1", "1-7"), "0\n");
 	put(PHONE_PTP, "0\n");
 	put(PHONE_VENDOR, "0\n");
 	put(NEW_KBD, "0\n");
@@ -623,6 +627,7 @@ START_TEST(test_other_classes)
 	ck_assert(kd_usb_judge(root, "1-6:1.1", st) == KD_USB_KEEP_OUT);
 	ck_assert(kd_usb_judge(root, "1-6:1.2", st) == KD_USB_ADMIT);
 	ck_assert(kd_usb_judge(root, "1-7:1.0", st) == KD_USB_ADMIT);
+	ck_assert(kd_usb_judge(root, "1-7:1.1", st) == KD_USB_ADMIT);
 	json_decref(st);
 	/* not recorded yet: the cut does not hold */
 	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
@@ -636,10 +641,11 @@ START_TEST(test_other_classes)
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
 	    find_iface(rec, "1-6:1.0"), KW_RESULT)), "arrived while isolated"));
 	json_decref(rec);
-	/* the keyboard and the hub are let in, the phone is not */
+	/* the keyboard, the hub and the card reader are let in, the phone not */
 	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
-	ck_assert_int_eq(json_array_size(rec), 2);
-	ck_assert(in_list(rec, "1-6:1.2") && in_list(rec, "1-7:1.0"));
+	ck_assert_int_eq(json_array_size(rec), 3);
+	ck_assert(in_list(rec, "1-6:1.2") && in_list(rec, "1-7:1.0") &&
+	    in_list(rec, "1-7:1.1"));
 	json_decref(rec);
 	ck_assert(reads(NEW_KBD, "1\n"));
 	ck_assert(reads(NEW_HUB, "1\n"));
@@ -1123,7 +1129,7 @@ START_TEST(test_state_unwritable)
 	/* a phone that comes meanwhile is judged from memory */
 	plug_in_phone();
 	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
-	ck_assert_int_eq(json_array_size(rec), 2);
+	ck_assert_int_eq(json_array_size(rec), 3);
 	json_decref(rec);
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -ENOENT);
 	ck_assert_ptr_nonnull(find_iface(rec, "1-6:1.0"));
