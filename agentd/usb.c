@@ -613,7 +613,7 @@ describe_iface(const char *sysfs, int devfd, const struct usb_iface *f)
 
 	/* as sysfs and lsusb write it: "08", "06", "ff" */
 	snprintf(class, sizeof(class), "%02x", f->class & 0xff);
-	o = json_pack("{s:s, s:s}", KW_INTERFACE, name, KD_USB_KW_CLASS, class);
+	o = json_pack("{s:s, s:s}", KW_INTERFACE, name, KW_CLASS, class);
 	if (o == NULL)
 		return NULL;
 	snprintf(path, sizeof(path), "%s/%s/%s", sysfs, DEVICES_DIR, name);

@@ -47,9 +47,6 @@ struct json_t;
 #define KD_USB_STATE_MAX	(256 * 1024)
 #define KD_USB_NAME_MAX		64	/* "1-2.3.4:1.0" and the like */
 
-/* An interface's bInterfaceClass in a record ("08", "06", "ff"); wire.h's keys have none. */
-#define KD_USB_KW_CLASS		"class"
-
 /*
  * What the cut changed, held in memory as well as in usb.json (one per
  * process: usb_enforcer.c's).  usb.json may be neither writable (a full

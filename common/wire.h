@@ -238,6 +238,7 @@ struct json_t;
 #define KW_TOTAL		"total"
 #define KW_INTERVAL_S		"interval_s"
 #define KW_INTERFACE		"interface"
+#define KW_CLASS		"class"		/* bInterfaceClass: "08", "ff" */
 #define KW_IFINDEX		"ifindex"
 #define KW_NETNSID		"netnsid"
 #define KW_INTERFACES		"interfaces"

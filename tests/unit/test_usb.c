@@ -601,7 +601,7 @@ static const char *
 class_of(json_t *rec, const char *name)
 {
 	return json_string_value(json_object_get(find_iface(rec, name),
-	    KD_USB_KW_CLASS));
+	    KW_CLASS));
 }
 
 START_TEST(test_other_classes)
