@@ -631,10 +631,15 @@ describe_iface(const char *sysfs, int devfd, const struct usb_iface *f)
 	return o;
 }
 
-/* What is mounted from the interface's disks: synced, remounted read-only. */
+/*
+ * What is mounted from the interface's disks: synced, remounted read-only,
+ * by quiesce_by (kk_mono_ms) at the latest.  A sync still running then
+ * (gigabytes left for a slow stick) goes on in its thread, and the
+ * interface is cut all the same: isolation does not wait for a stick.
+ */
 static void
 quiesce_mounts(const struct kd_usb_paths *p, int fd, const char *name,
-    json_t *rec, int *first)
+    json_t *rec, int *first, long long quiesce_by)
 {
 	json_t *errors = json_object_get(rec, KW_ERRORS);
 	struct kd_usb_mount *m = NULL;
@@ -654,7 +659,11 @@ quiesce_mounts(const struct kd_usb_paths *p, int fd, const char *name,
 			result = "read-only already";
 		else if (!p->remount)
 			result = "not remounted (test tree)";
-		else if ((err = kd_usb_remount_ro(m[i].point, m[i].dev)) < 0)
+		else if ((err = kd_usb_remount_ro_by(m[i].point, m[i].dev,
+		    quiesce_by)) == -ETIMEDOUT)
+			result = "still syncing at the deadline: cut all the "
+			    "same";
+		else if (err < 0)
 			result = "remount failed";
 		else
 			result = "synced, read-only";
@@ -671,7 +680,7 @@ quiesce_mounts(const struct kd_usb_paths *p, int fd, const char *name,
 
 static void
 deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
-    const struct usb_iface *f, json_t *rec, int *first)
+    const struct usb_iface *f, json_t *rec, int *first, long long quiesce_by)
 {
 	json_t *errors = json_object_get(rec, KW_ERRORS);
 	const char *name = f->name;
@@ -682,7 +691,7 @@ deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
 		return;
 	}
 	/* sync and remount before the disk goes away under the filesystem */
-	quiesce_mounts(p, fd, name, rec, first);
+	quiesce_mounts(p, fd, name, rec, first, quiesce_by);
 	if ((err = kd_usb_attr_set(fd, "authorized", 0)) < 0)
 		note(errors, first, name, "authorized", err);
 	else
@@ -791,6 +800,7 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 	json_t *rec, *st = NULL, *errors;
 	enum kd_usb_verdict *vs = NULL;
 	bool dirty, writable = true, recorded;
+	long long quiesce_by;
 	size_t i;
 	int err, loaded, first = 0, fd;
 
@@ -875,9 +885,12 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 			    json_pack("{s:s, s:i}", KW_NAME, sc->hubs[i].name,
 			    KW_WAS, sc->hubs[i].value));
 	}
+	/* every mount's sync within one budget: the loop waits meanwhile */
+	quiesce_by = kk_mono_ms() + KD_USB_QUIESCE_MS;
 	for (i = 0; i < sc->nifaces; i++)
 		if (vs[i] == KD_USB_CUT)
-			deauthorize_iface(p, sc, &sc->ifaces[i], rec, &first);
+			deauthorize_iface(p, sc, &sc->ifaces[i], rec, &first,
+			    quiesce_by);
 		else if (vs[i] == KD_USB_KEEP_OUT)
 			keep_out(p, sc, &sc->ifaces[i], rec);
 out:

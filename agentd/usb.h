@@ -46,6 +46,12 @@ struct json_t;
 #define KD_USB_IFACES_MAX	256	/* interfaces cut or kept out followed */
 #define KD_USB_STATE_MAX	(256 * 1024)
 #define KD_USB_NAME_MAX		64	/* "1-2.3.4:1.0" and the like */
+/*
+ * The time an isolation gives the sticks' filesystems to sync and go
+ * read-only, all of them together, before they are cut all the same:
+ * kakurid's loop waits meanwhile (its watchdog is 30 s).
+ */
+#define KD_USB_QUIESCE_MS	5000
 
 /*
  * What the cut changed, held in memory as well as in usb.json (one per

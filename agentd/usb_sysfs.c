@@ -12,9 +12,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "kakuri.h"
 #include "usb_sysfs.h"
@@ -438,3 +441,106 @@ out:
 	return err;
 }
 
+/*
+ * One mount's sync and remount, in a thread of its own: syncfs(2) waits,
+ * and cannot be interrupted, until every dirty page reached the disk,
+ * minutes on a slow stick, and kakurid's loop (the staff's button, the
+ * CSIRT's commands, the tamper checks) must not wait with it.  Whoever
+ * is done last (the thread, or the caller that stopped waiting) frees it.
+ */
+struct remount_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int (*work)(const char *point, dev_t dev);
+	char point[PATH_MAX];
+	dev_t dev;
+	int err;
+	bool done;
+	bool abandoned;
+};
+
+static void
+remount_job_free(struct remount_job *j)
+{
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+static void *
+remount_thread(void *arg)
+{
+	struct remount_job *j = arg;
+	int err = j->work(j->point, j->dev);
+	bool orphan;
+
+	pthread_mutex_lock(&j->lock);
+	j->err = err;
+	j->done = true;
+	orphan = j->abandoned;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	if (orphan)
+		remount_job_free(j);
+	return NULL;
+}
+
+int
+kd_usb_remount_ro_by(const char *point, dev_t dev, long long deadline_ms)
+{
+	return kd_usb_call_by(kd_usb_remount_ro, point, dev, deadline_ms);
+}
+
+int
+kd_usb_call_by(int (*work)(const char *point, dev_t dev), const char *point,
+    dev_t dev, long long deadline_ms)
+{
+	struct remount_job *j;
+	pthread_condattr_t ca;
+	pthread_attr_t ta;
+	struct timespec ts;
+	pthread_t t;
+	int err, r = 0;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -ENOMEM;
+	if (snprintf(j->point, sizeof(j->point), "%s", point) >=
+	    (int)sizeof(j->point)) {
+		free(j);
+		return -ENAMETOOLONG;
+	}
+	j->dev = dev;
+	j->work = work;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&t, &ta, remount_thread, j);
+	pthread_attr_destroy(&ta);
+	if (err != 0) {
+		remount_job_free(j);
+		return -err;
+	}
+	ts.tv_sec = deadline_ms / 1000;
+	ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+	pthread_mutex_lock(&j->lock);
+	while (!j->done && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+	if (j->done) {
+		err = j->err;
+		pthread_mutex_unlock(&j->lock);
+		remount_job_free(j);
+		return err;
+	}
+	/*
+	 * Still syncing: the thread is left to finish (the interface is
+	 * cut next, and a disk that is gone ends the sync with an error)
+	 * and frees the job then.
+	 */
+	j->abandoned = true;
+	pthread_mutex_unlock(&j->lock);
+	return -ETIMEDOUT;
+}

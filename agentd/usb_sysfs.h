@@ -43,6 +43,14 @@ unsigned long kd_usb_remount_flags(unsigned long st_flag);
  */
 int kd_usb_remount_ro(const char *point, dev_t dev);
 /*
+ * The same, waited for until deadline_ms (kk_mono_ms) at most: then
+ * -ETIMEDOUT, and the sync goes on in a thread of its own.
+ */
+int kd_usb_remount_ro_by(const char *point, dev_t dev, long long deadline_ms);
+/* work(point, dev) in a thread, waited for as kd_usb_remount_ro_by does */
+int kd_usb_call_by(int (*work)(const char *point, dev_t dev), const char *point,
+    dev_t dev, long long deadline_ms);
+/*
  * One sysfs attribute of dirfd into buf (len bytes, NUL included), the
  * trailing newline cut: its length, -EFBIG if longer, -EINVAL if not a
  * regular file, or another negative errno.

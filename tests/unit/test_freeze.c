@@ -2487,6 +2487,9 @@ START_TEST(test_in_place_remade)
 	r = try_thaw(&t, &sel, &gone, &kept, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	ck_assert_msg(!thawed_state(dir), "a cgroup made again was thawed");
+	/* its new member stops in its own time: a bounded wait */
+	for (k = 0; k < WAIT_ROUNDS && !frozen_state(&t.fz, dir); k++)
+		sleep_ms(10);
 	ck_assert(frozen_state(&t.fz, dir));
 	json_decref(kept);
 	write_ctl(dir, "cgroup.freeze", "0");

@@ -21,6 +21,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -921,6 +922,84 @@ START_TEST(test_remount_flags)
 END_TEST
 
 /* The wrapper refuses a mount point that is not the device it was told. */
+/*
+ * A sync that takes minutes (a slow stick's dirty pages; syncfs(2) cannot
+ * be interrupted) holds the caller until its deadline and no longer: the
+ * work goes on in its thread, which frees what it shares once it is done.
+ * A stand-in that blocks on a pipe plays the sync; the real one is not
+ * exercised (the test tree has no mounts).
+ */
+static int slow_pipe[2] = { -1, -1 };
+static volatile int slow_done;
+
+static int
+slow_work(const char *point, dev_t dev)
+{
+	char c;
+
+	(void)point;
+	(void)dev;
+	while (read(slow_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+	__atomic_store_n(&slow_done, 1, __ATOMIC_SEQ_CST);
+	return -EIO;
+}
+
+/* the threads of this process */
+static int
+threads(void)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int
+quick_work(const char *point, dev_t dev)
+{
+	return strcmp(point, "/mnt/stick") == 0 && dev == makedev(8, 17) ?
+	    0 : -EINVAL;
+}
+
+START_TEST(test_remount_bounded)
+{
+	long long t0, took;
+	int i;
+
+	/* done in time: its answer */
+	ck_assert_int_eq(kd_usb_call_by(quick_work, "/mnt/stick",
+	    makedev(8, 17), kk_mono_ms() + 5000), 0);
+	/* not done: -ETIMEDOUT at the deadline, the work left running */
+	ck_assert_int_eq(pipe(slow_pipe), 0);
+	t0 = kk_mono_ms();
+	ck_assert_int_eq(kd_usb_call_by(slow_work, "/mnt/stick", 0, t0 + 200),
+	    -ETIMEDOUT);
+	took = kk_mono_ms() - t0;
+	ck_assert_msg(took >= 190, "returned after %lld ms", took);
+	ck_assert(!__atomic_load_n(&slow_done, __ATOMIC_SEQ_CST));
+	/* the sync ends later: the thread finishes and frees its job */
+	ck_assert_int_eq(write(slow_pipe[1], "x", 1), 1);
+	for (i = 0; i < 3000 && !__atomic_load_n(&slow_done,
+	    __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	ck_assert(__atomic_load_n(&slow_done, __ATOMIC_SEQ_CST));
+	/* gone once it freed the job (else ASan counts a leak at exit) */
+	for (i = 0; i < 3000 && threads() > 1; i++)
+		usleep(1000);
+	ck_assert_int_eq(threads(), 1);
+	close(slow_pipe[0]);
+	close(slow_pipe[1]);
+}
+END_TEST
+
 START_TEST(test_remount_wrong_dev)
 {
 	struct stat st;
@@ -1272,7 +1351,7 @@ KK_SUITE(usb_suite, "usb",
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
-	    KK_TEST(test_remount_wrong_dev),
+	    KK_TEST(test_remount_wrong_dev), KK_TEST(test_remount_bounded),
 	KK_CASE("hostile", KK_TMPDIR, 0),
 	    KK_TEST(test_attr_read), KK_LOOP(test_hostile, 8),
 	    KK_TEST(test_state_hostile), KK_TEST(test_state_huge),
