@@ -201,6 +201,25 @@ int kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out,
 /* A local disk or memory file system, whose files may be read. */
 bool kk_fstype_local(const char *fstype);
 /*
+ * The layers of an overlay mount from its super options as mountinfo
+ * shows them (sopts: octal escapes still in it): the paths of lowerdir
+ * (':' and "::" between them), upperdir, lowerdir+ and datadir+, without
+ * their escapes, one after the other in buf, each ended by a NUL, and
+ * their number in *n.  -ENODATA without a lower layer, -EINVAL for a path
+ * that is empty, relative or cannot be read, -ENAMETOOLONG when buf (len
+ * bytes; strlen(sopts) + 2 always do) is too small.
+ */
+int kk_ovl_layers(const char *sopts, char *buf, size_t len, size_t *n);
+/*
+ * The type of the mount that holds path in a mount table (the text of a
+ * mountinfo file): the one whose mount point is the longest prefix of
+ * path, component by component.  Of mounts stacked on that point, the
+ * last, or the first that is not local if any is not.  -ENOENT.  Only the
+ * text is looked at: no file system is called.
+ */
+int kk_path_mount(const char *table, const char *path, char *fstype,
+    size_t len);
+/*
  * Learns what kk_exe_open needs to read an executable run from a memfd
  * (memfd_create); once, in the parent, before any worker is forked.
  */

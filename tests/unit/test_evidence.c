@@ -517,6 +517,140 @@ START_TEST(chunk_request_is_capped)
 }
 END_TEST
 
+/* kk_ovl_layers: the paths, joined by spaces, or the error's number. */
+static const char *
+layers_of(const char *sopts, char *out, size_t outlen)
+{
+	char buf[512];
+	const char *l;
+	size_t n, i;
+	int r;
+
+	out[0] = '\0';
+	if ((r = kk_ovl_layers(sopts, buf, sizeof(buf), &n)) < 0) {
+		snprintf(out, outlen, "%d", r);
+		return out;
+	}
+	for (i = 0, l = buf; i < n; i++, l += strlen(l) + 1)
+		snprintf(out + strlen(out), outlen - strlen(out), "%s[%.100s]",
+		    i > 0 ? " " : "", l);
+	return out;
+}
+
+START_TEST(ovl_options_parsed)
+{
+	static const struct {
+		const char *sopts;
+		const char *want;
+	} c[] = {
+		/* as Linux 6.18 shows them */
+		{ "rw,lowerdir=/l,upperdir=/u,workdir=/w,uuid=on",
+		    "[/l] [/u]" },
+		{ "rw,lowerdir=/a:/b:/c,upperdir=/u,workdir=/w",
+		    "[/a] [/b] [/c] [/u]" },
+		/* a space, ':' and ',' in paths: \040, \134: and \134\054 */
+		{ "rw,lowerdir=/t/l\\0401:/t/l\\134:3::/t/l\\134\\0542,"
+		    "upperdir=/t/u,workdir=/t/w,uuid=on",
+		    "[/t/l 1] [/t/l:3] [/t/l,2] [/t/u]" },
+		/* data-only layers after "::" */
+		{ "ro,lowerdir=/a::/d1::/d2", "[/a] [/d1] [/d2]" },
+		/* no upperdir: a read-only overlay */
+		{ "ro,lowerdir=/a:/b", "[/a] [/b]" },
+		/* one option per layer (fsconfig) */
+		{ "rw,lowerdir+=/a,lowerdir+=/b,datadir+=/d,upperdir=/u,"
+		    "workdir=/w", "[/a] [/b] [/d] [/u]" },
+		/* a backslash in a path, and in another option's value */
+		{ "rw,xino=a\\134\\054b,lowerdir=/x\\134\\134y", "[/x\\y]" },
+		/* no lower layer, nothing, garbage */
+		{ "rw,upperdir=/u,workdir=/w", "-61" },
+		{ "", "-61" },
+		{ "rw,lowerdir=", "-22" },
+		{ "rw,lowerdir=/a:", "-22" },
+		{ "rw,lowerdir=:/a", "-22" },
+		{ "rw,lowerdir=/a:::/b", "-22" },
+		{ "rw,lowerdir=relative/path", "-22" },
+		{ "rw,lowerdir=/a,upperdir=,workdir=/w", "-22" },
+		{ "rw,lowerdir=/a\\134", "-22" },
+		{ "rw,lowerdir=/a\\9", "-22" },
+		{ "rw,lowerdir=/a\\04", "-22" },
+	};
+	char out[512], buf[8];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		ck_assert_msg(strcmp(layers_of(c[i].sopts, out, sizeof(out)),
+		    c[i].want) == 0, "%s: %s, not %s", c[i].sopts, out,
+		    c[i].want);
+	/* a buffer too small is said, not overrun */
+	ck_assert_int_eq(kk_ovl_layers("lowerdir=/abcdefgh", buf,
+	    sizeof(buf), &n), -ENAMETOOLONG);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(kk_ovl_layers("lowerdir=/abcde", buf, sizeof(buf),
+	    &n), 0);
+	ck_assert_str_eq(buf, "/abcde");
+}
+END_TEST
+
+START_TEST(path_mount_longest_prefix)
+{
+	static const char table[] =
+	    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+	    "40 27 0:40 / /tmp rw - tmpfs tmpfs rw\n"
+	    "41 40 0:41 / /tmp/fuse rw,nosuid - fuse.kakuritest k rw,"
+	    "user_id=0\n"
+	    "42 40 0:42 / /tmp/ovl rw - overlay x rw,lowerdir=/tmp/fuse\n"
+	    "43 40 0:43 / /tmp/a\\040b rw - nfs4 srv:/x rw\n"
+	    "50 40 0:50 / /tmp/nf rw - nfs srv:/y rw\n"
+	    "44 27 0:44 / /srv rw - tmpfs tmpfs rw\n"
+	    "45 27 0:45 / /srv rw - fuse.sshfs s rw\n"
+	    "46 27 0:46 / /srv rw - tmpfs tmpfs rw\n"
+	    "47 27 0:47 / /home rw - fuse f rw\n"
+	    "48 47 0:48 / /home rw - xfs /dev/x rw\n"
+	    "garbage line\n"
+	    "49 27 0:49 / /mnt rw - ext4";
+	static const struct {
+		const char *path;
+		const char *want;
+	} c[] = {
+		{ "/tmp/fuse/layer", "fuse.kakuritest" },
+		{ "/tmp/fuse", "fuse.kakuritest" },	/* the mount point */
+		{ "/tmp/fuse/", "fuse.kakuritest" },
+		{ "/tmp/fu", "tmpfs" },	/* not a component prefix */
+		{ "/tmp/fusex/l", "tmpfs" },
+		{ "/tmp/fu/se", "tmpfs" },
+		{ "/tmp/nfs/layer", "tmpfs" },	/* /tmp/nf is no prefix */
+		{ "/tmp/nf/layer", "nfs" },
+		{ "/var/lib/x", "ext4" },	/* under / */
+		{ "/", "ext4" },
+		{ "/tmp/ovl/l", "overlay" },
+		{ "/tmp/a b/c", "nfs4" },	/* an escaped mount point */
+		{ "/tmp/a\\040b/c", "tmpfs" },
+		/* stacked: the one that is not local, wherever it is */
+		{ "/srv/l", "fuse.sshfs" },
+		{ "/home/u", "fuse" },
+		{ "/mnt/x", "ext4" },	/* a line without its end */
+	};
+	char fstype[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		ck_assert_msg(kk_path_mount(table, c[i].path, fstype,
+		    sizeof(fstype)) == 0, "%s: not found", c[i].path);
+		ck_assert_msg(strcmp(fstype, c[i].want) == 0, "%s: %s, not %s",
+		    c[i].path, fstype, c[i].want);
+	}
+	/* a table without "/" holds no relative or outside path */
+	ck_assert_int_eq(kk_path_mount("40 1 0:40 / /tmp rw - tmpfs t rw\n",
+	    "/etc/x", fstype, sizeof(fstype)), -ENOENT);
+	ck_assert_int_eq(kk_path_mount(table, "relative", fstype,
+	    sizeof(fstype)), -ENOENT);
+	ck_assert_int_eq(kk_path_mount("", "/x", fstype, sizeof(fstype)),
+	    -ENOENT);
+	ck_assert(!kk_fstype_local("fuse.kakuritest"));
+	ck_assert(kk_fstype_local("overlay"));
+}
+END_TEST
+
 KK_SUITE(evidence_suite, "evidence",
 	KK_CASE("store", KK_TMPDIR, 60),
 	    KK_TEST(sink_hash_matches_file),
@@ -528,4 +662,6 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(artifact_list_and_gaps), KK_TEST(grow_stops_at_max),
 	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
 	    KK_TEST(manifest_append_and_sign),
-	    KK_TEST(chunk_request_is_capped))
+	    KK_TEST(chunk_request_is_capped),
+	KK_CASE("exefile", 0, 0),
+	    KK_TEST(ovl_options_parsed), KK_TEST(path_mount_longest_prefix))
