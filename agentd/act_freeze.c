@@ -130,6 +130,36 @@ struct pending_freeze {
 
 #define KD_FREEZE_POLL_MS	10
 
+/*
+ * The twins the freezer took (a process sharing memory with a target,
+ * frozen with it), noted among skipped as {pid, twin_of, why}: taken out
+ * of it into a list of their own, and logged.
+ */
+#define KD_TWIN_OF	"twin_of"
+#define KD_TWINS	"shared_memory"
+
+static json_t *
+twins_split(json_t *skipped)
+{
+	json_t *twins = json_array(), *o;
+	size_t i = 0;
+
+	while (twins != NULL && skipped != NULL &&
+	    i < json_array_size(skipped)) {
+		o = json_array_get(skipped, i);
+		if (json_object_get(o, KD_TWIN_OF) == NULL) {
+			i++;
+			continue;
+		}
+		kk_log(LOG_WARNING, KK_MID_APPLY, "freeze: pid %d %s: frozen "
+		    "with it", (int)json_integer_value(json_object_get(o,
+		    KW_PID)), json_string_value(json_object_get(o, KW_WHY)));
+		json_array_append(twins, o);
+		json_array_remove(skipped, i);
+	}
+	return twins;
+}
+
 /* The receipt of a freeze, whatever its end. */
 static void
 freeze_result(struct run *r, int e, const char *err, json_t *skipped,
@@ -137,7 +167,7 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 {
 	struct kd_preserve *pv = r->d->pv;
 	const char *key;
-	json_t *v;
+	json_t *v, *twins = twins_split(skipped);
 
 	/* uid and exe of those frozen in place, read now that they hold */
 	kk_frozen_describe(&pv->frozen, before);
@@ -152,6 +182,10 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 	    KW_FROZEN, frozen_list(pv->frozen.v + before, pv->frozen.n - before),
 	    KW_SKIPPED, skipped ? json_incref(skipped) : json_array(),
 	    KW_FROZEN_TOTAL, (json_int_t)pv->frozen.n);
+	/* why those were taken: they share memory with a target */
+	if (r->output != NULL && twins != NULL && json_array_size(twins) > 0)
+		json_object_set(r->output, KD_TWINS, twins);
+	json_decref(twins);
 	json_object_foreach(extra, key, v)
 		json_object_set(r->output, key, v);
 	if (e == -EPERM) {

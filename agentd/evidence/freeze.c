@@ -184,16 +184,55 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 }
 
 /*
+ * Takes the twins found among cand (fz_twins): each is a target, and
+ * why is noted.  *moved counts those moved; the candidates' indexes
+ * found are in idx (ntaken of them, idx may be NULL), and in desc
+ * whether their trees are to be walked (not a protected one's).
+ */
+static int
+take_twins(struct fzcall *c, const struct pstat *cand, size_t ncand,
+    size_t *nmoved, size_t *idx, bool *desc, size_t *ntaken)
+{
+	struct twin *tw = NULL;
+	size_t ntw = 0, i;
+	bool moved, descend;
+	int r;
+
+	*ntaken = 0;
+	if ((r = fz_twins(c, cand, ncand, &tw, &ntw)) < 0)
+		return fz_err(c->err, c->errlen, r, "%s", strerror(-r));
+	for (i = 0; i < ntw; i++) {
+		moved = false;
+		if ((r = take(c, &tw[i].ps, NULL, &moved, &descend)) < 0)
+			goto out;
+		if (moved)
+			(*nmoved)++;
+		if (moved || fz_placed(c, tw[i].ps.pid))
+			fz_twin_note(c, tw[i].ps.pid, tw[i].of);
+		if (idx != NULL) {
+			desc[*ntaken] = descend;
+			idx[(*ntaken)++] = tw[i].idx;
+		}
+	}
+	r = 0;
+out:
+	free(tw);
+	return r;
+}
+
+/*
  * One pass over the tree under the selector's pid, parents first.  What
  * is frozen in place is not read again: only its children elsewhere are
- * looked for.
+ * looked for.  Once the tree is walked, the processes that share memory
+ * with what it took are targets too (fz_twins), and their trees.
  */
 static int
 pass_tree(struct fzcall *c, struct ptab *t, size_t *nmoved)
 {
-	struct pstat *q = NULL, root;
-	size_t head = 0, tail = 0, i;
-	bool moved, descend;
+	struct pstat *q = NULL, *cand = NULL, root;
+	size_t head = 0, tail = 0, i, k, ncand, ntaken, round;
+	size_t *cidx = NULL, *taken = NULL;
+	bool moved, descend, *seen = NULL, *desc = NULL;
 	int r;
 
 	*nmoved = 0;
@@ -207,7 +246,12 @@ pass_tree(struct fzcall *c, struct ptab *t, size_t *nmoved)
 	 * each process is queued at most once: the table has it once, or
 	 * it is one of those in place (the root may be both)
 	 */
-	if ((q = calloc(t->n + c->nplaced + 1, sizeof(*q))) == NULL) {
+	if ((q = calloc(t->n + c->nplaced + 1, sizeof(*q))) == NULL ||
+	    (seen = calloc(t->n + 1, sizeof(*seen))) == NULL ||
+	    (cand = calloc(t->n + 1, sizeof(*cand))) == NULL ||
+	    (cidx = calloc(t->n + 1, sizeof(*cidx))) == NULL ||
+	    (taken = calloc(t->n + 1, sizeof(*taken))) == NULL ||
+	    (desc = calloc(t->n + 1, sizeof(*desc))) == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -224,23 +268,64 @@ pass_tree(struct fzcall *c, struct ptab *t, size_t *nmoved)
 		memset(&q[tail], 0, sizeof(q[tail]));
 		q[tail++].pid = c->placed[i];
 	}
-	while (head < tail) {
-		struct pstat p = q[head++];
+	/* every entry of t is queued or a candidate once: bounded */
+	for (round = 0; round < FZ_TWIN_ROUNDS; round++) {
+		while (head < tail) {
+			struct pstat p = q[head++];
 
-		moved = false;
-		if ((r = take(c, &p, NULL, &moved, &descend)) < 0)
+			moved = false;
+			if ((r = take(c, &p, NULL, &moved, &descend)) < 0)
+				goto out;
+			if (moved)
+				(*nmoved)++;
+			if (!descend || !c->sel->tree)
+				continue;
+			for (i = fz_first_child(t, p.pid); i < t->n &&
+			    t->v[i].ppid == p.pid &&
+			    tail <= t->n + c->nplaced; i++) {
+				if (seen[i])
+					continue;
+				seen[i] = true;
+				q[tail++] = t->v[i];
+			}
+		}
+		/* whatever was not walked, if it may share memory */
+		for (i = 0, ncand = 0; i < t->n; i++) {
+			if (seen[i] || t->v[i].pid == c->sel->pid ||
+			    !fz_twin_candidate(c, &t->v[i]))
+				continue;
+			cidx[ncand] = i;
+			cand[ncand++] = t->v[i];
+		}
+		if ((r = take_twins(c, cand, ncand, nmoved, taken, desc,
+		    &ntaken)) < 0)
 			goto out;
-		if (moved)
-			(*nmoved)++;
-		if (!descend || !c->sel->tree)
-			continue;
-		for (i = fz_first_child(t, p.pid); i < t->n &&
-		    t->v[i].ppid == p.pid && tail <= t->n + c->nplaced; i++)
-			q[tail++] = t->v[i];
+		if (ntaken == 0)
+			break;
+		/* their children are below a target now */
+		for (k = 0; k < ntaken; k++) {
+			i = cidx[taken[k]];
+			seen[i] = true;
+			if (!desc[k] || !c->sel->tree)
+				continue;
+			for (i = fz_first_child(t, cand[taken[k]].pid);
+			    i < t->n && t->v[i].ppid == cand[taken[k]].pid &&
+			    tail <= t->n + c->nplaced; i++) {
+				if (seen[i])
+					continue;
+				seen[i] = true;
+				q[tail++] = t->v[i];
+			}
+		}
 	}
 	r = 0;
 out:
 	free(q);
+	free(seen);
+	free(cand);
+	free(cidx);
+	free(taken);
+	free(desc);
 	return r;
 }
 
@@ -278,8 +363,8 @@ pass_match(struct fzcall *c, size_t *nmoved)
 {
 	struct proclist pl;
 	char exe[PATH_MAX];
-	struct pstat ps;
-	size_t i;
+	struct pstat ps, *cand = NULL;
+	size_t i, ncand = 0, capcand = 0, ntaken;
 	bool moved, descend;
 	pid_t pid;
 	int m, r;
@@ -308,6 +393,15 @@ pass_match(struct fzcall *c, size_t *nmoved)
 			continue;
 		if ((m = fz_selected(c, &ps, exe, sizeof(exe))) < 0)
 			c->vanished = true;
+		/*
+		 * One that may share memory with a target (the targets are
+		 * known once the pass is through): a twin that setuid'd is
+		 * not the uid's
+		 */
+		if (m == 0 && fz_twin_candidate(c, &ps) &&
+		    kk_grow(&cand, &capcand, ncand, sizeof(*cand), 64,
+		    FZ_SCAN_MAX) == 0)
+			cand[ncand++] = ps;
 		if (m <= 0)
 			continue;
 		moved = false;
@@ -317,6 +411,9 @@ pass_match(struct fzcall *c, size_t *nmoved)
 			(*nmoved)++;
 	}
 	close(pl.fd);
+	if (r == 0)
+		r = take_twins(c, cand, ncand, nmoved, NULL, NULL, &ntaken);
+	free(cand);
 	return r;
 }
 
@@ -623,7 +720,10 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	 * by the next pass; one forked after is born in the group; one
 	 * whose source froze under it is found, holding still, next time.
 	 */
+	c->tw_lo = c->tw_mid = c->first;
 	for (pass = 0; pass < FZ_PASSES_MAX; pass++) {
+		c->tw_lo = c->tw_mid;
+		c->tw_mid = set->n;
 		if ((r = fz_keys_build(c)) < 0) {
 			fz_err(err, errlen, r, "%s", strerror(-r));
 			goto out;

@@ -16,6 +16,8 @@
 #include "evidence.h"
 
 #define PF_KTHREAD		0x00200000	/* include/linux/sched.h */
+#define PF_FORKNOEXEC		0x00000040	/* forked, has not exec'd */
+#define FZ_TWIN_ROUNDS		64	/* looks for twins per pass */
 #define FZ_TIMEOUT_MS		5000	/* default wait for "frozen 1" */
 #define FZ_PASSES_MAX		1000	/* re-scans for children forked meanwhile */
 #define FZ_SCAN_MAX		(1 << 20)	/* /proc entries looked at per scan */
@@ -109,6 +111,14 @@ struct fzcall {
 	/* the last scan of /proc, by pid */
 	struct pstat *bypid;
 	size_t nbypid;
+	/*
+	 * Targets compared for twins: those recorded from tw_lo on.  One
+	 * is compared in the pass that took it and in the next (a twin it
+	 * made between that pass's scan and its freeze); frozen, it makes
+	 * no more.
+	 */
+	size_t tw_lo;
+	size_t tw_mid;			/* set->n when this pass began */
 	/* this call's processes frozen in place (inplace.c), sorted */
 	pid_t *placed;
 	size_t nplaced;
@@ -220,6 +230,20 @@ int fz_selected(struct fzcall *c, const struct pstat *ps, char *exe,
 int fz_scan_index(struct fzcall *c, const struct ptab *t);
 int fz_member_pstat(const struct fzcall *c, pid_t pid, struct pstat *ps);
 int fz_is_target(struct fzcall *c, const struct pstat *ps);
+bool fz_twin_candidate(const struct fzcall *c, const struct pstat *ps);
+
+/*
+ * A process sharing its memory with a target (a twin, targets.c): who,
+ * and the target it shares with.
+ */
+struct twin {
+	struct pstat ps;
+	pid_t of;
+	size_t idx;			/* in the candidates */
+};
+int fz_twins(const struct fzcall *c, const struct pstat *cand, size_t ncand,
+    struct twin **out, size_t *nout);
+void fz_twin_note(struct fzcall *c, pid_t pid, pid_t of);
 
 /* sources.c */
 void fz_sources_init(struct fzcall *c);

@@ -6,10 +6,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <linux/kcmp.h>
 
 #include "freezer.h"
 #include "wire.h"
@@ -281,4 +285,203 @@ fz_placed_add(struct fzcall *c, size_t first)
 	}
 	qsort(c->placed, c->nplaced, sizeof(*c->placed), fz_cmp_pid);
 	return 0;
+}
+
+/*
+ * Twins.  clone(CLONE_VM) without CLONE_THREAD makes a process of its
+ * own that runs on the memory (the mm) of the one that made it; with
+ * CLONE_PARENT it is not even its child.  No pid, tree or ppid chain
+ * leads to it, and frozen without it the target's memory is written on
+ * (secrets scrubbed, state kept alive, a snapshot rewritten as it is
+ * taken).  So a process that shares its mm with a target is a target.
+ *
+ * Only a process that has not exec'd since it was forked can be one (an
+ * exec gives it an mm of its own): PF_FORKNOEXEC, which it cannot clear
+ * but by giving the memory up.  Those few (subshells, workers of a
+ * server) are the candidates, compared by kcmp(KCMP_VM), exact and
+ * race-free, with this call's targets: the candidates are put in kcmp's
+ * order (meant for sorting), and each target is looked up among them,
+ * a few kcmp calls each.  A call gone wrong (a process exited meanwhile)
+ * falls back to comparing with each in turn.
+ *
+ * Targets frozen in place are not compared: all of their group are
+ * targets, and a twin is born in the group of the one that made it and
+ * cannot leave a group whose cgroup.procs up to the root are root's; a
+ * twin in the group is not a target of the selector, so the group is
+ * not kept in place, and its targets are moved and compared.
+ */
+/* 0 same mm, 1 a's below b's, 2 above, < 0 gone or cannot say */
+static int
+mm_cmp(pid_t a, pid_t b)
+{
+	long r = syscall(SYS_kcmp, a, b, KCMP_VM, 0UL, 0UL);
+
+	return r < 0 ? -errno : r >= 0 && r <= 2 ? (int)r : -ENOTSUP;
+}
+
+/* Can ps be a twin?  Alive, a user's, never exec'd since its fork. */
+bool
+fz_twin_candidate(const struct fzcall *c, const struct pstat *ps)
+{
+	return !fz_gone_state(ps->state) && !(ps->flags & PF_KTHREAD) &&
+	    (ps->flags & PF_FORKNOEXEC) && !fz_placed(c, ps->pid) &&
+	    !fz_in_set(c, ps->pid, ps->start);
+}
+
+/*
+ * The candidates (indexes into cand), in kcmp's order, by binary
+ * insertion: each takes log2(n) calls.  A candidate kcmp cannot place
+ * (one of the two exited, or the kernel gives no order) is left in
+ * loose, compared with each target in turn.
+ */
+static void
+mm_order(const struct pstat *cand, size_t n, size_t *ord, size_t *nord,
+    size_t *loose, size_t *nloose)
+{
+	size_t i, lo, hi, mid;
+	int r;
+
+	*nord = *nloose = 0;
+	for (i = 0; i < n; i++) {
+		lo = 0;
+		hi = *nord;
+		r = 0;
+		while (lo < hi) {
+			mid = lo + (hi - lo) / 2;
+			if ((r = mm_cmp(cand[i].pid, cand[ord[mid]].pid)) < 0)
+				break;
+			if (r == 1)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		if (r < 0) {
+			loose[(*nloose)++] = i;
+			continue;
+		}
+		memmove(&ord[lo + 1], &ord[lo], (*nord - lo) * sizeof(*ord));
+		ord[lo] = i;
+		(*nord)++;
+	}
+}
+
+/*
+ * Marks in hit[] (the target's pid) the ordered candidates that share
+ * pid's mm: a binary search, then its equal neighbours.  false when kcmp
+ * failed on the way: the caller compares with each.
+ */
+static bool
+mm_lookup(pid_t pid, const struct pstat *cand, const size_t *ord,
+    size_t nord, pid_t *hit)
+{
+	size_t lo = 0, hi = nord, mid, k;
+	int r;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((r = mm_cmp(pid, cand[ord[mid]].pid)) < 0)
+			return r == -ESRCH && mm_cmp(pid, pid) < 0;
+		if (r == 0) {
+			for (k = mid; k < nord &&
+			    mm_cmp(pid, cand[ord[k]].pid) == 0; k++)
+				hit[ord[k]] = pid;
+			for (k = mid; k > 0 &&
+			    mm_cmp(pid, cand[ord[k - 1]].pid) == 0; k--)
+				hit[ord[k - 1]] = pid;
+			return true;
+		}
+		if (r == 1)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return true;
+}
+
+/*
+ * Which of the candidates (fz_twin_candidate, read by this pass) share
+ * their mm with one of this call's targets (from c->tw_lo on), those
+ * frozen in place but the pid selector's root: *out, *nout of them.  At most ncand of them;
+ * a target that exited since (its pid maybe another's now) is not
+ * compared.
+ */
+int
+fz_twins(const struct fzcall *c, const struct pstat *cand, size_t ncand,
+    struct twin **out, size_t *nout)
+{
+	const struct kk_frozen *f;
+	struct pstat now;
+	size_t *ord = NULL, *loose = NULL, nord, nloose, i, j;
+	pid_t *hit = NULL;
+	int r = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (ncand == 0 || c->set->n == c->first)
+		return 0;
+	if ((ord = calloc(ncand, sizeof(*ord))) == NULL ||
+	    (loose = calloc(ncand, sizeof(*loose))) == NULL ||
+	    (hit = calloc(ncand, sizeof(*hit))) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	mm_order(cand, ncand, ord, &nord, loose, &nloose);
+	for (i = c->tw_lo > c->first ? c->tw_lo : c->first; i < c->set->n;
+	    i++) {
+		f = &c->set->v[i];
+		if (strcmp(f->group, c->group) != 0 || f->start_later ||
+		    (f->in_place && !(c->sel != NULL &&
+		    c->sel->kind == KK_SEL_PID && f->pid == c->sel->pid)))
+			continue;
+		if (!mm_lookup(f->pid, cand, ord, nord, hit))
+			for (j = 0; j < nord; j++)
+				if (mm_cmp(f->pid, cand[ord[j]].pid) == 0)
+					hit[ord[j]] = f->pid;
+		for (j = 0; j < nloose; j++)
+			if (mm_cmp(f->pid, cand[loose[j]].pid) == 0)
+				hit[loose[j]] = f->pid;
+	}
+	if ((*out = calloc(ncand, sizeof(**out))) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < ncand; i++) {
+		if (hit[i] == 0)
+			continue;
+		/* still the target that was recorded, not a pid reused */
+		for (j = c->first; j < c->set->n; j++)
+			if (c->set->v[j].pid == hit[i])
+				break;
+		if (j == c->set->n || fz_read_pstat(hit[i], &now) < 0 ||
+		    now.start != c->set->v[j].start_time)
+			continue;
+		(*out)[*nout].ps = cand[i];
+		(*out)[*nout].idx = i;
+		(*out)[(*nout)++].of = hit[i];
+	}
+out:
+	free(ord);
+	free(loose);
+	free(hit);
+	return r;
+}
+
+/*
+ * Why a twin was taken, for the receipt: {pid, twin_of, why} among
+ * *skipped, which kakurid moves out of it (act_freeze.c) into its own
+ * list: it was frozen, not skipped.
+ */
+void
+fz_twin_note(struct fzcall *c, pid_t pid, pid_t of)
+{
+	char why[96];
+	json_t *o;
+
+	if (c->skipped == NULL || json_array_size(c->skipped) >= FZ_SKIP_MAX)
+		return;
+	snprintf(why, sizeof(why), "shares memory with pid %d", (int)of);
+	o = json_pack("{s:i, s:i, s:s}", KW_PID, (int)pid, "twin_of",
+	    (int)of, KW_WHY, why);
+	if (o != NULL)
+		json_array_append_new(c->skipped, o);
 }

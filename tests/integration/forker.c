@@ -3,6 +3,7 @@
  *
  *	forker N [COUNTFILE]
  *	forker --hop MS [--uid UID] COUNTFILE
+ *	forker --twin COUNTFILE
  *
  * forker N forks N children (1..1024).  Each child loops: fork a
  * grandchild that exits at once, reap it, sleep about 1 ms.  The parent
@@ -24,6 +25,16 @@
  * writing a non-zero counter 2 (the stop flag) makes the hopper and then
  * the subreaper exit.  The subreaper prints its pid on stdout.
  *
+ * forker --twin COUNTFILE is a process that makes a twin with
+ * clone(CLONE_VM | CLONE_PARENT | SIGCHLD): a process of its own that
+ * shares its memory, whose parent is the forker's parent, not the
+ * forker (no pid or tree leads from the forker to it).  The twin adds
+ * one to counter 0 of COUNTFILE every millisecond, and also to a
+ * counter in the forker's private memory, which a snapshot of the forker
+ * shows changing.  The forker prints its own pid, then the twin's, one
+ * per line.  The twin dies with its parent and, as the forker, stops
+ * after 600 s; it also stops once the forker is gone.
+ *
  * Everything runs until killed, and at most 600 s.  forker N then kills
  * its children (by pid), reaps them and exits 0; the children die with
  * the parent (PR_SET_PDEATHSIG) and also stop by themselves after 600 s.
@@ -37,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -236,6 +248,66 @@ hop(long ms, long uid, const char *countfile)
 	return 0;
 }
 
+#define TWIN_STACK	(256 * 1024)
+
+/* the twin's counter in the forker's own (private) memory */
+static volatile uint64_t twin_private;
+
+struct twin_arg {
+	uint64_t *counter;
+	pid_t maker;
+	double end;
+};
+
+/* The twin: counts every millisecond on its maker's memory. */
+static int
+twin_main(void *p)
+{
+	struct twin_arg *a = p;
+	int k;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (k = 0; k < LIFETIME_S * 1000 && pu_now_s() < a->end &&
+	    kill(a->maker, 0) == 0; k++) {
+		__atomic_add_fetch(a->counter, 1, __ATOMIC_SEQ_CST);
+		twin_private++;
+		pu_nap_ms(1);
+	}
+	return 0;
+}
+
+static int
+twin(const char *countfile)
+{
+	static struct twin_arg a;
+	char *stack;
+	pid_t w;
+	int k;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	a.counter = counters_map(countfile, 1);
+	a.maker = getpid();
+	a.end = pu_now_s() + LIFETIME_S;
+	stack = mmap(NULL, TWIN_STACK, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		fprintf(stderr, "forker: mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	w = clone(twin_main, stack + TWIN_STACK, CLONE_VM | CLONE_PARENT |
+	    SIGCHLD, &a);
+	if (w < 0) {
+		fprintf(stderr, "forker: clone: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("%d\n%d\n", (int)a.maker, (int)w);
+	fflush(stdout);
+	for (k = 0; k < LIFETIME_S && pu_now_s() < a.end; k++)
+		pu_nap_ms(1000);
+	kill(w, SIGKILL);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -256,6 +328,8 @@ main(int argc, char **argv)
 			goto usage;
 		return hop(n, uid, argv[argc - 1]);
 	}
+	if (argc == 3 && strcmp(argv[1], "--twin") == 0)
+		return twin(argv[2]);
 	if (argc != 2 && argc != 3)
 		goto usage;
 	n = strtol(argv[1], &e, 10);
@@ -266,6 +340,7 @@ main(int argc, char **argv)
 	return tree(n, argc == 3 ? argv[2] : NULL);
 usage:
 	fprintf(stderr, "usage: forker N [COUNTFILE]\n"
-	    "       forker --hop MS [--uid UID] COUNTFILE\n");
+	    "       forker --hop MS [--uid UID] COUNTFILE\n"
+	    "       forker --twin COUNTFILE\n");
 	return 2;
 }

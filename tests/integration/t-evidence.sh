@@ -359,6 +359,28 @@ run_file "$(cosigned alice thaw --arg all:=true --episode "$MEP")"
 check "thaw them: done" test "$(result)" = done
 kill $(pgrep -P "$SWARM") 2>/dev/null
 
+# --- a twin: clone(CLONE_VM | CLONE_PARENT) makes a process of its own
+# that runs on its maker's memory, its parent the maker's parent: no pid
+# or tree leads to it.  Frozen without it, the "frozen" memory is still
+# written (secrets scrubbed, a snapshot rewritten as it is read).
+"$FORKER" --twin "$WORK/twin.cnt" >"$WORK/twin.out" 2>&1 & TWT=$!; PIDS+=("$TWT")
+twin_up() { [ "$(wc -l <"$WORK/twin.out")" -ge 2 ] && advanced "$WORK/twin.cnt" 10; }
+check "the twin runs (it counts)" wait_until 30 twin_up
+TWW=$(sed -n 2p "$WORK/twin.out"); PIDS+=("$TWW")
+run_cmd alice freeze --arg pid:="$TWT" --incident IR-EVID-TWIN
+check "freeze of the twin's maker by pid: done" test "$(result)" = done
+TWEP=$(jq -r .output.freeze_episode <<<"$REC")
+check "the twin $TWW is listed among the frozen (fails on the old code)" \
+	jq -e --argjson p "$TWW" '[.output.frozen[].pid] | index($p) != null' <<<"$REC"
+check "and why: it shares memory with pid $TWT" jq -e --argjson p "$TWW" --argjson t "$TWT" \
+	'[.output.shared_memory[] | select(.pid == $p and .twin_of == $t)] | length == 1' <<<"$REC"
+TC1=$(counters "$WORK/twin.cnt"); sleep 0.5; TC2=$(counters "$WORK/twin.cnt")
+check "the twin's counter stands still for 0.5 s ($TC1 -> $TC2) (fails on the old code)" test "$TC1" = "$TC2"
+run_file "$(cosigned alice thaw --arg all:=true --episode "$TWEP")"
+check "thaw all: done, nothing left frozen" test "$(result)/$(ctl status --json | jq -r .evidence.frozen)" = done/0
+check "the twin counts again" wait_until 30 advanced "$WORK/twin.cnt" "$TC2"
+kill "$TWT" "$TWW" 2>/dev/null
+
 # --- a full disk: the snapshot fails cleanly, the daemon keeps serving ---
 # mounted in kakurid's mount namespace (the same as ours with EP_NSENTER)
 mkdir -p "$STATE/evidence/IR-EVID-FULL"

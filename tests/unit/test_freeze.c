@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2972,6 +2973,109 @@ START_TEST(test_v1_fallback)
 }
 END_TEST
 
+/* ---- twins: clone(CLONE_VM) without CLONE_THREAD ---- */
+
+#define TWIN_STACK	(256 * 1024)
+
+/* The twin: counts in its slot every millisecond, on its maker's memory. */
+static int
+twin_main(void *arg)
+{
+	int slot = (int)(intptr_t)arg;
+
+	/* its parent is its maker's (CLONE_PARENT): the test's process */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	alarm(LIFETIME);
+	for (;;) {
+		reg->counter[slot]++;
+		sleep_ms(1);
+	}
+	return 0;
+}
+
+/*
+ * A process (in dir if given) that makes a twin with
+ * clone(CLONE_VM | CLONE_PARENT | SIGCHLD): a process of its own,
+ * sharing its memory, its parent the test's process, not its maker.
+ * The twin counts in counter slot; its pid into *twin.
+ */
+static pid_t
+spawn_twin(const char *dir, int slot, pid_t *twin)
+{
+	pid_t r, parent = getpid(), w;
+	char *stack;
+	int k;
+
+	reg->counter[slot] = 0;
+	reg->counter[slot + 1] = 0;
+	r = fork();
+	ck_assert_int_ge(r, 0);
+	if (r == 0) {
+		child_init(parent);
+		if (dir != NULL)
+			move_into(dir, 0);
+		stack = mmap(NULL, TWIN_STACK, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED)
+			_exit(1);
+		w = clone(twin_main, stack + TWIN_STACK, CLONE_VM |
+		    CLONE_PARENT | SIGCHLD, (void *)(intptr_t)slot);
+		if (w < 0)
+			_exit(1);
+		reg->counter[slot + 1] = (unsigned long)w;
+		for (k = 0; k < LIFETIME * 10; k++)
+			sleep_ms(100);
+		_exit(0);
+	}
+	reg_proc(r);
+	for (k = 0; k < WAIT_ROUNDS && (reg->counter[slot + 1] == 0 ||
+	    reg->counter[slot] < 3); k++)
+		sleep_ms(10);
+	ck_assert_msg(k < WAIT_ROUNDS, "the twin did not start");
+	*twin = (pid_t)reg->counter[slot + 1];
+	reg_proc(*twin);
+	return r;
+}
+
+/*
+ * A twin is frozen with the process whose memory it shares, though no
+ * pid or tree leads to it: alone with its maker in a scope (tree), and
+ * in the test's own group beside others (the pid alone, no tree).  It
+ * stands still, and runs again once thawed.
+ */
+START_TEST(test_twin)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	char dir[PATH_MAX], rel[256];
+	pid_t p, w;
+	int round;
+
+	if (!begin(&t, true))
+		return;
+	scope("twin", rel, sizeof(rel), dir);
+	for (round = 0; round < 2; round++) {
+		p = spawn_twin(round == 0 ? dir : NULL, 6, &w);
+		ck_assert_int_ne(w, p);
+		sel_pid(&sel, p, round == 0);
+		freeze_ok(&t, &sel);
+		ck_assert_msg(set_has(&t.set, p), "round %d: %d not frozen",
+		    round, (int)p);
+		ck_assert_msg(set_has(&t.set, w), "round %d: the twin %d of "
+		    "%d is not frozen", round, (int)w, (int)p);
+		ck_assert_msg(counter_stands(6), "round %d: the twin runs on",
+		    round);
+		sel_kind(&sel, KK_SEL_ALL);
+		thaw_ok(&t, &sel);
+		ck_assert_msg(counter_moves(6), "round %d: the twin does not "
+		    "run again", round);
+		kill(w, SIGKILL);
+		kill(p, SIGKILL);
+	}
+	done(&t);
+}
+END_TEST
+
 /* One case per test: the fixture cleans up after each of them. */
 #define FZ_CASE(name)	KK_CASE_FIXTURE(name, 0, 0, fz_setup, fz_teardown)
 
@@ -2997,5 +3101,6 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_remade"), KK_TEST(test_in_place_remade),
 	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
 	FZ_CASE("selectors"), KK_TEST(test_selectors),
+	FZ_CASE("twin"), KK_TEST(test_twin),
 	FZ_CASE("v1"), KK_TEST(test_v1_fallback),
 	KK_CASE("json", KK_TMPDIR, 0), KK_TEST(test_json))
