@@ -390,7 +390,7 @@ snap_run(struct snap *sn)
 	art_init(sn, &a);
 	snprintf(path, sizeof(path), "pid-%d/core", (int)sn->pid);
 	kk_artifacts_begin(sn->arts, path);
-	err = snap_write_core(sn, &a);
+	err = snap_shared_mark(sn, &a, snap_write_core(sn, &a));
 	if (err == 0 && sn->leader_gone && !snap_leader_gone_runs(sn)) {
 		a.incomplete = true;
 		snprintf(a.error, sizeof(a.error), "the process exited during "

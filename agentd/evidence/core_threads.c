@@ -1,23 +1,33 @@
 /*
  * Stopping every thread of the target for the snapshot, and letting them
- * go: PTRACE_SEIZE + PTRACE_INTERRUPT, no signal sent (see core.c).
+ * go: PTRACE_SEIZE + PTRACE_INTERRUPT, no signal sent (see core.c).  And
+ * what stopping them cannot hold: another process on the same memory.
  */
 #include <sys/ptrace.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/kcmp.h>
+
+#include "freezer.h"
 #include "snapshot.h"
 
 #define SEIZE_ROUNDS	64		/* re-scans of /proc/PID/task */
 #define MAX_THREADS	65536
+#define SHARED_SCAN_MAX	(1 << 20)	/* /proc entries looked at */
+#define SHARED_SCAN_MS	2000		/* and at most this long */
+#define STAT_FIELDS	49		/* up to field 51, env_end */
 
 static int
 add_thread(struct snap *sn, pid_t tid)
@@ -154,6 +164,262 @@ wait_stops(struct snap *sn, uint64_t deadline)
 }
 
 /*
+ * Another process on the target's memory.  clone(CLONE_VM) without
+ * CLONE_THREAD makes a process of its own (a twin) that shares the mm:
+ * stopping the target's threads does not stop it, and it can rewrite
+ * what the core is read from.  Only a process that has not exec'd since
+ * its fork can be one (PF_FORKNOEXEC).  The fields of /proc/PID/stat
+ * that the mm holds (where code, data, heap, stack, arguments and
+ * environment begin and end; its size and resident pages) are read from
+ * the one mm, so a twin shows the target's, all of them; a child forked
+ * without exec starts with the same addresses but an mm of its own.
+ * kcmp(KCMP_VM) then says so exactly, where it may be called: not under
+ * the seccomp filter of an evidence worker, which kills the caller of a
+ * system call it does not allow.  There the resident pages, read twice
+ * from both with nothing between, stand in (a forked child does not map
+ * the file pages its parent had, until it touches them).
+ */
+
+/* /proc/PID/stat fields (f[k] is field k + 3) that the mm holds */
+static const int mm_fields[] = {
+	20, 21, 23, 24, 25, 42, 43, 44, 45, 46, 47, 48
+};
+
+struct mmid {
+	char state;
+	unsigned long flags;
+	unsigned long long v[sizeof(mm_fields) / sizeof(mm_fields[0])];
+};
+
+static int
+read_mmid(pid_t pid, struct mmid *m)
+{
+	char path[64], *buf = NULL, *f[STAT_FIELDS];
+	size_t len, i;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((err = kk_read_text(path, SMALL_MAX, &buf, &len)) < 0)
+		return err;
+	if (snap_stat_fields(buf, f, STAT_FIELDS) < STAT_FIELDS) {
+		err = -EBADMSG;
+		goto out;
+	}
+	m->state = f[0][0];
+	m->flags = strtoul(f[6], NULL, 10);
+	for (i = 0; i < sizeof(mm_fields) / sizeof(mm_fields[0]); i++)
+		m->v[i] = strtoull(f[mm_fields[i]], NULL, 10);
+	err = 0;
+out:
+	free(buf);
+	return err;
+}
+
+static bool
+same_mmid(const struct mmid *a, const struct mmid *b)
+{
+	return memcmp(a->v, b->v, sizeof(a->v)) == 0;
+}
+
+/* May this process call kcmp?  Not under a seccomp filter. */
+static bool
+kcmp_allowed(void)
+{
+	char *buf = NULL;
+	const char *v;
+	size_t len;
+	bool ok;
+
+	if (kk_read_text("/proc/self/status", SMALL_MAX, &buf, &len) < 0)
+		return false;
+	ok = (v = snap_status_field(buf, "Seccomp")) != NULL && atoi(v) == 0;
+	free(buf);
+	return ok;
+}
+
+/* Does pid share the target's mm?  Its stat (m) matches already. */
+static bool
+shares_mm(const struct snap *sn, pid_t pid, const struct mmid *tm,
+    bool kcmp_ok)
+{
+	struct mmid a, b;
+
+	if (kcmp_ok)
+		return syscall(SYS_kcmp, sn->pid, pid, KCMP_VM, 0UL, 0UL) == 0;
+	return read_mmid(pid, &a) == 0 && read_mmid(sn->pid, &b) == 0 &&
+	    same_mmid(&a, tm) && same_mmid(&b, tm);
+}
+
+/*
+ * Is pid held still?  Stopped or traced, or in a frozen cgroup (v2:
+ * cgroup.events says "frozen 1"; v1: freezer.state FROZEN), the
+ * hierarchies mounted at mnt[0] (v2) and mnt[1] (v1), "" if not.  What
+ * cannot be read is not known to hold.
+ */
+static bool
+held_still(pid_t pid, char state, char mnt[2][PATH_MAX])
+{
+	char path[PATH_MAX * 2 + 64], cg[PATH_MAX], *buf = NULL;
+	const char *v;
+	size_t len;
+	bool held = false;
+	int i;
+
+	if (state == 'T' || state == 't')
+		return true;
+	for (i = 0; i < 2 && !held; i++) {
+		if (mnt[i][0] == '\0' ||
+		    fz_read_cgroup(pid, i == 0, cg, sizeof(cg)) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s%s/%s", mnt[i], cg, i == 1 ?
+		    "freezer.state" : "cgroup.events");
+		if (kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
+			continue;
+		held = i == 1 ? strncmp(buf, "FROZEN", 6) == 0 :
+		    (v = strstr(buf, "frozen ")) != NULL && v[7] == '1';
+		free(buf);
+		buf = NULL;
+	}
+	return held;
+}
+
+/*
+ * The processes that could be twins, as a scan of /proc found them:
+ * listing /proc and reading every stat costs tens of milliseconds on a
+ * host with thousands of processes, and a snapshot of the frozen takes
+ * hundreds of them in a row.  A scan is used for SHARED_CACHE_MS; what
+ * it holds is read again before it counts.  One snapshot at a time per
+ * process reads it (kk_snapshot_process waits for its thread), the lock
+ * is for the day that changes.
+ */
+#define SHARED_CACHE_MS	1000
+#define SHARED_CAND_MAX	65536
+
+static struct {
+	pthread_mutex_t lock;
+	uint64_t at;		/* when it was scanned, 0 never */
+	struct {
+		pid_t pid;
+		struct mmid m;
+		bool held;	/* found held still (frozen) in this scan */
+	} *v;
+	size_t n;
+	size_t cap;
+	char mnt[2][PATH_MAX];	/* the freezers: cgroup2, v1 */
+} cands = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+cands_scan(void)
+{
+	uint64_t now = snap_now_ms(), deadline = now + SHARED_SCAN_MS;
+	struct dirent *de;
+	struct mmid m;
+	size_t i;
+	char *end;
+	long v;
+	DIR *d;
+
+	if (cands.at != 0 && now - cands.at < SHARED_CACHE_MS)
+		return;
+	cands.n = 0;
+	cands.at = now;
+	if (fz_find_mount(false, cands.mnt[0], sizeof(cands.mnt[0])) < 0)
+		cands.mnt[0][0] = '\0';
+	if (fz_find_mount(true, cands.mnt[1], sizeof(cands.mnt[1])) < 0)
+		cands.mnt[1][0] = '\0';
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	for (i = 0; i < SHARED_SCAN_MAX && (de = readdir(d)) != NULL; i++) {
+		if ((i & 255) == 0 && snap_now_ms() >= deadline)
+			break;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		errno = 0;
+		v = strtol(de->d_name, &end, 10);
+		if (errno != 0 || *end != '\0' || v <= 0 || v > INT_MAX)
+			continue;
+		if (read_mmid((pid_t)v, &m) < 0 || (m.flags & PF_KTHREAD) ||
+		    !(m.flags & PF_FORKNOEXEC) || fz_gone_state(m.state))
+			continue;
+		if (kk_grow(&cands.v, &cands.cap, cands.n, sizeof(*cands.v),
+		    64, SHARED_CAND_MAX) < 0)
+			break;
+		cands.v[cands.n].pid = (pid_t)v;
+		cands.v[cands.n].held = false;
+		cands.v[cands.n++].m = m;
+	}
+	closedir(d);
+}
+
+/* Where the mm's areas begin and end: what a fork keeps, all of it. */
+static bool
+same_layout(const struct mmid *a, const struct mmid *b)
+{
+	return memcmp(a->v + 2, b->v + 2, sizeof(a->v) - 2 *
+	    sizeof(a->v[0])) == 0;
+}
+
+/*
+ * After the threads are stopped: the first live process that shares the
+ * target's memory and is not held still goes into sn->shared_with.
+ * Bounded in entries and time.
+ */
+static void
+find_shared(struct snap *sn)
+{
+	struct mmid tm, m;
+	bool kcmp_ok;
+	size_t i;
+	pid_t pid;
+
+	sn->shared_with = 0;
+	if (read_mmid(sn->pid, &tm) < 0)
+		return;
+	kcmp_ok = kcmp_allowed();
+	pthread_mutex_lock(&cands.lock);
+	cands_scan();
+	for (i = 0; i < cands.n && sn->shared_with == 0; i++) {
+		pid = cands.v[i].pid;
+		/*
+		 * Without kcmp the whole of it must match, as scanned: the
+		 * frozen children of one parent, hundreds of them, all
+		 * look alike but for that, and each is asked once.
+		 */
+		if (pid == sn->pid || cands.v[i].held ||
+		    !(kcmp_ok ? same_layout(&cands.v[i].m, &tm) :
+		    same_mmid(&cands.v[i].m, &tm)))
+			continue;
+		/* as it is now */
+		if (read_mmid(pid, &m) < 0 || !same_layout(&m, &tm) ||
+		    fz_gone_state(m.state) || !shares_mm(sn, pid, &tm,
+		    kcmp_ok))
+			continue;
+		if ((cands.v[i].held = held_still(pid, m.state, cands.mnt)))
+			continue;
+		sn->shared_with = pid;
+	}
+	pthread_mutex_unlock(&cands.lock);
+}
+
+/*
+ * The core was read while another process could write its memory: it is
+ * marked incomplete, and the snapshot's error names that process.  err
+ * as it was, or -EBUSY.
+ */
+int
+snap_shared_mark(struct snap *sn, struct kk_artifact *a, int err)
+{
+	if (err < 0 || sn->shared_with == 0)
+		return err;
+	a->incomplete = true;
+	snprintf(a->error, sizeof(a->error), "memory shared with pid %d, "
+	    "which was not stopped: it may have changed while it was read",
+	    (int)sn->shared_with);
+	snap_set_err(sn, "%s", a->error);
+	return -EBUSY;
+}
+
+/*
  * Stops every thread.  New threads can appear until their creator is
  * stopped, so /proc/PID/task is read again until nothing new shows up.
  */
@@ -175,6 +441,7 @@ snap_stop_threads(struct snap *sn)
 	for (i = 0; i < sn->nt; i++)
 		if (sn->t[i].state == T_SEIZED)
 			sn->unstopped++;
+	find_shared(sn);
 	return 0;
 }
 

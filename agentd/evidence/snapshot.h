@@ -117,6 +117,11 @@ struct snap {
 	size_t captb;
 	int seize_err;		/* first PTRACE_SEIZE refusal */
 	size_t unstopped;	/* threads that never reached their stop */
+	/*
+	 * A live process, not stopped, that shares the memory (a twin made
+	 * with clone(CLONE_VM)): it can write it while the core is read.
+	 */
+	pid_t shared_with;
 
 	char *maps;		/* /proc/PID/maps, as written */
 	size_t mapslen;
@@ -173,6 +178,7 @@ const char *snap_status_field(const char *text, const char *key);
 /* core_threads.c */
 int snap_stop_threads(struct snap *sn);
 void snap_detach_threads(struct snap *sn);
+int snap_shared_mark(struct snap *sn, struct kk_artifact *a, int err);
 
 /* core_maps.c */
 int snap_parse_maps(struct snap *sn);

@@ -380,6 +380,20 @@ run_file "$(cosigned alice thaw --arg all:=true --episode "$TWEP")"
 check "thaw all: done, nothing left frozen" test "$(result)/$(ctl status --json | jq -r .evidence.frozen)" = done/0
 check "the twin counts again" wait_until 30 advanced "$WORK/twin.cnt" "$TC2"
 kill "$TWT" "$TWW" 2>/dev/null
+# a snapshot of a process whose twin runs: the core is read while the
+# twin can write it, and says so
+"$FORKER" --twin "$WORK/twin2.cnt" >"$WORK/twin2.out" 2>&1 & TWT2=$!; PIDS+=("$TWT2")
+twin2_up() { [ "$(wc -l <"$WORK/twin2.out")" -ge 2 ] && advanced "$WORK/twin2.cnt" 10; }
+check "a second twin runs" wait_until 30 twin2_up
+TWW2=$(sed -n 2p "$WORK/twin2.out"); PIDS+=("$TWW2")
+run_cmd alice snapshot --arg pid:="$TWT2" --incident IR-EVID-TWIN
+check "snapshot of a process whose twin runs: incomplete, naming the twin (fails on the old code)" \
+	bash -c "[ '$(result)' = incomplete ] && jq -e --arg w 'memory shared with pid $TWW2,' '.detail | contains(\$w)' >/dev/null <<<'$REC'"
+check "the manifest marks its core incomplete, naming the twin" nsenter -t "$KPID" -m -- \
+	jq -e -s --arg c "pid-$TWT2/core" --arg w "memory shared with pid $TWW2," \
+	'any(.[]; (.path | endswith($c)) and .incomplete == true and (.error | contains($w)))' \
+	"$STATE/evidence/IR-EVID-TWIN/manifest.jsonl"
+kill "$TWT2" "$TWW2" 2>/dev/null
 
 # --- a full disk: the snapshot fails cleanly, the daemon keeps serving ---
 # mounted in kakurid's mount namespace (the same as ours with EP_NSENTER)
