@@ -554,6 +554,9 @@ op_end(struct kk_freeze_op *op)
 	free(c->zombies);
 	free(c->bypid);
 	free(c->placed);
+	free(c->twprev);
+	free(c->twcur);
+	c->twprev = c->twcur = NULL;
 	c->keys = NULL;
 	c->zombies = NULL;
 	c->bypid = NULL;
@@ -724,6 +727,7 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	for (pass = 0; pass < FZ_PASSES_MAX; pass++) {
 		c->tw_lo = c->tw_mid;
 		c->tw_mid = set->n;
+		fz_twins_pass(c);
 		if ((r = fz_keys_build(c)) < 0) {
 			fz_err(err, errlen, r, "%s", strerror(-r));
 			goto out;

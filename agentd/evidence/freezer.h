@@ -119,6 +119,16 @@ struct fzcall {
 	 */
 	size_t tw_lo;
 	size_t tw_mid;			/* set->n when this pass began */
+	/*
+	 * The candidates of the pass before (sorted) and of this one: in
+	 * its second pass a target is only compared with those that are
+	 * new, the others it was compared with already.
+	 */
+	struct pidkey *twprev;
+	size_t ntwprev;
+	struct pidkey *twcur;
+	size_t ntwcur;
+	size_t captwcur;
 	/* this call's processes frozen in place (inplace.c), sorted */
 	pid_t *placed;
 	size_t nplaced;
@@ -241,8 +251,9 @@ struct twin {
 	pid_t of;
 	size_t idx;			/* in the candidates */
 };
-int fz_twins(const struct fzcall *c, const struct pstat *cand, size_t ncand,
+int fz_twins(struct fzcall *c, const struct pstat *cand, size_t ncand,
     struct twin **out, size_t *nout);
+void fz_twins_pass(struct fzcall *c);
 void fz_twin_note(struct fzcall *c, pid_t pid, pid_t of);
 
 /* sources.c */

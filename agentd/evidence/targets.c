@@ -405,13 +405,31 @@ mm_lookup(pid_t pid, const struct pstat *cand, const size_t *ord,
  * a target that exited since (its pid maybe another's now) is not
  * compared.
  */
+/*
+ * A new pass: this pass's candidates become the last pass's, sorted.
+ * Without room to keep them, every candidate counts as new.
+ */
+void
+fz_twins_pass(struct fzcall *c)
+{
+	free(c->twprev);
+	c->twprev = c->twcur;
+	c->ntwprev = c->ntwcur;
+	c->twcur = NULL;
+	c->ntwcur = c->captwcur = 0;
+	if (c->ntwprev > 0)
+		qsort(c->twprev, c->ntwprev, sizeof(*c->twprev), cmp_key);
+}
+
 int
-fz_twins(const struct fzcall *c, const struct pstat *cand, size_t ncand,
+fz_twins(struct fzcall *c, const struct pstat *cand, size_t ncand,
     struct twin **out, size_t *nout)
 {
 	const struct kk_frozen *f;
+	struct pidkey key;
 	struct pstat now;
-	size_t *ord = NULL, *loose = NULL, nord, nloose, i, j;
+	size_t *ord = NULL, *loose = NULL, *fresh = NULL, nord, nloose;
+	size_t nfresh = 0, i, j;
 	pid_t *hit = NULL;
 	int r = 0;
 
@@ -421,9 +439,22 @@ fz_twins(const struct fzcall *c, const struct pstat *cand, size_t ncand,
 		return 0;
 	if ((ord = calloc(ncand, sizeof(*ord))) == NULL ||
 	    (loose = calloc(ncand, sizeof(*loose))) == NULL ||
+	    (fresh = calloc(ncand, sizeof(*fresh))) == NULL ||
 	    (hit = calloc(ncand, sizeof(*hit))) == NULL) {
 		r = -ENOMEM;
 		goto out;
+	}
+	/* those the last pass did not have; this pass's, for the next */
+	for (i = 0; i < ncand; i++) {
+		key.pid = cand[i].pid;
+		key.start = cand[i].start;
+		key.idx = 0;
+		if (c->ntwprev == 0 || bsearch(&key, c->twprev, c->ntwprev,
+		    sizeof(key), cmp_key) == NULL)
+			fresh[nfresh++] = i;
+		if (kk_grow(&c->twcur, &c->captwcur, c->ntwcur,
+		    sizeof(*c->twcur), 64, FZ_SCAN_MAX) == 0)
+			c->twcur[c->ntwcur++] = key;
 	}
 	mm_order(cand, ncand, ord, &nord, loose, &nloose);
 	for (i = c->tw_lo > c->first ? c->tw_lo : c->first; i < c->set->n;
@@ -433,6 +464,13 @@ fz_twins(const struct fzcall *c, const struct pstat *cand, size_t ncand,
 		    (f->in_place && !(c->sel != NULL &&
 		    c->sel->kind == KK_SEL_PID && f->pid == c->sel->pid)))
 			continue;
+		/* its second pass: the new ones, if that is fewer calls */
+		if (i < c->tw_mid && nfresh < 8) {
+			for (j = 0; j < nfresh; j++)
+				if (mm_cmp(f->pid, cand[fresh[j]].pid) == 0)
+					hit[fresh[j]] = f->pid;
+			continue;
+		}
 		if (!mm_lookup(f->pid, cand, ord, nord, hit))
 			for (j = 0; j < nord; j++)
 				if (mm_cmp(f->pid, cand[ord[j]].pid) == 0)
@@ -462,6 +500,7 @@ fz_twins(const struct fzcall *c, const struct pstat *cand, size_t ncand,
 out:
 	free(ord);
 	free(loose);
+	free(fresh);
 	free(hit);
 	return r;
 }
