@@ -1,0 +1,263 @@
+/*
+ * The USB enforcer's look at bus/usb/devices (usb.h): the root hubs and
+ * the interfaces it follows, each read without trusting the tree, and
+ * the classes let in while isolated.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "usb_int.h"
+#include "wire.h"
+
+/*
+ * The interface classes let in while isolated, and only these: what an
+ * isolated PC needs to be used at all.  Every other class is kept out as
+ * storage is (cut when present, left deauthorised and recorded when it
+ * arrives): not only storage (08) carries files off a PC, an Android
+ * phone's MTP or PTP does (06, or vendor class ff, which the desktop's
+ * file manager opens), usb-storage and the ums-* drivers bind some vendor
+ * class (ff) devices by vendor and product id, and a printer, a network
+ * adapter or a camera has no business on a PC cut off for an incident.
+ * A list of what is let in fails closed for a class nobody thought of.
+ */
+static const struct {
+	int class;
+	const char *name;
+} usb_admitted[] = {
+	/* keyboards and mice: the employee still works at the isolated PC */
+	{ 0x03, "HID" },
+	/* a hub: what is plugged in behind it is judged in its turn */
+	{ 0x09, "hub" },
+	/*
+	 * a smart card reader (CCID): the employee unlocks the screen with a
+	 * card (PIV, a national or company ID); a card holds keys and a few
+	 * kilobytes, not files
+	 */
+	{ 0x0b, "smart card" },
+};
+
+static bool
+class_admitted(int class)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(usb_admitted) / sizeof(usb_admitted[0]); i++)
+		if (usb_admitted[i].class == class)
+			return true;
+	return false;
+}
+
+/* An error in words: the usual ones of a hostile tree said plainly. */
+const char *
+usb_describe(int err)
+{
+	switch (err) {
+	case -EFBIG:
+		return "larger than a sysfs attribute can be";
+	case -EBADMSG:
+		return "not a value it can have";
+	case -ELOOP:
+		return "a symbolic link where a file or directory must be";
+	case -E2BIG:
+		return "more entries than kakurid follows";
+	case -EINVAL:
+		return "not a regular file";
+	case -ENODATA:
+		return "no record of what the USB cut changed";
+	default:
+		return strerror(-err);
+	}
+}
+
+void
+usb_note(json_t *errors, int *first, const char *what, const char *detail,
+    int err)
+{
+	char text[KD_USB_NAME_MAX * 2 + 64];
+
+	if (*first == 0)
+		*first = err;
+	if (errors == NULL || json_array_size(errors) >= ERRORS_MAX)
+		return;
+	snprintf(text, sizeof(text), "%s%s%s", what, detail ? " " : "",
+	    detail ? detail : "");
+	json_array_append_new(errors, json_pack("{s:s, s:s}", KW_WHAT, text,
+	    KW_ERROR, usb_describe(err)));
+}
+
+/* sysfs names: "usb1", "1-2.3", "1-2:1.0"; nothing to climb out with */
+bool
+usb_name_ok(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n >= KD_USB_NAME_MAX || name[0] == '.')
+		return false;
+	for (i = 0; i < n; i++)
+		if (strchr("0123456789abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.:", name[i]) == NULL)
+			return false;
+	return true;
+}
+
+bool
+usb_is_root_hub(const char *name)
+{
+	size_t i;
+
+	if (strncmp(name, "usb", 3) != 0 || name[3] == '\0')
+		return false;
+	for (i = 3; name[i]; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+static int
+scan_hub(struct usb_scan *sc, int fd, const char *name)
+{
+	struct usb_hub *h;
+	int v;
+
+	if (sc->nhubs == KD_USB_HUBS_MAX) {
+		usb_note(sc->errors, &sc->err, "root hub", name, -E2BIG);
+		return 0;
+	}
+	v = kd_usb_attr_uint(fd, "interface_authorized_default", 10, 1);
+	if (v < 0)
+		usb_note(sc->errors, &sc->err, name, "interface_authorized_default",
+		    v);
+	h = &sc->hubs[sc->nhubs++];
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->value = v < 0 ? -1 : v;
+	return 0;
+}
+
+static int
+scan_iface(struct usb_scan *sc, int fd, const char *name)
+{
+	struct usb_iface *f;
+	bool barred;
+	int class, v;
+
+	class = kd_usb_attr_uint(fd, "bInterfaceClass", 16, 0xff);
+	if (class < 0) {
+		/* no class: not an interface kakurid may judge */
+		usb_note(sc->errors, &sc->err, name, "bInterfaceClass", class);
+		return 0;
+	}
+	v = kd_usb_attr_uint(fd, "authorized", 10, 1);
+	barred = !class_admitted(class);
+	/* of a class let in, only those waiting to be let in (admit) */
+	if (!barred && v != 0)
+		return 0;
+	/*
+	 * Each kind has its own limit: interfaces deauthorised on a hub that
+	 * is not kakurid's never hide an authorised one from the cut.  Those
+	 * past the limit are deauthorised already: held out, only not judged.
+	 */
+	if (v != 0 && sc->nbarred == KD_USB_IFACES_MAX) {
+		usb_note(sc->errors, &sc->err, "interface", name, -E2BIG);
+		return 0;
+	}
+	if (v == 0 && sc->nwaiting == KD_USB_IFACES_MAX) {
+		sc->waiting_over = true;	/* admission's failure only */
+		return 0;
+	}
+	if (v != 0)
+		sc->nbarred++;
+	else
+		sc->nwaiting++;
+	if (v < 0)
+		usb_note(sc->errors, &sc->err, name, "authorized", v);
+	f = &sc->ifaces[sc->nifaces++];
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->authorized = v < 0 ? -1 : v;
+	f->class = class;
+	f->barred = barred;
+	return 0;
+}
+
+int
+usb_scan_entry(int dfd, const char *name, void *arg)
+{
+	struct usb_scan *sc = arg;
+	bool hub = usb_is_root_hub(name), iface = strchr(name, ':') != NULL;
+	int fd;
+
+	if (!hub && !iface)
+		return 0;		/* a device: its interfaces say it all */
+	if (!usb_name_ok(name)) {
+		usb_note(sc->errors, &sc->err, DEVICES_DIR, "entry with a strange name",
+		    -EBADMSG);
+		return 0;
+	}
+	/* the entries are links into /sys/devices: followed, once */
+	if ((fd = kd_usb_open_dir(dfd, name, true)) < 0) {
+		usb_note(sc->errors, &sc->err, name, NULL, fd);
+		return 0;
+	}
+	if (hub)
+		scan_hub(sc, fd, name);
+	else
+		scan_iface(sc, fd, name);
+	close(fd);
+	return 0;
+}
+
+/*
+ * The root hubs and the interfaces to judge (those of a class kept out,
+ * and those of a class let in that are deauthorised) under sysfs.  A machine without
+ * USB (no bus/usb/devices) has none: 0 with sc->devfd -1.
+ */
+int
+usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors)
+{
+	char path[PATH_MAX];
+	int err;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->devfd = -1;
+	sc->errors = errors;
+	if (snprintf(path, sizeof(path), "%s/%s", sysfs, DEVICES_DIR) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	sc->devfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sc->devfd < 0) {
+		err = -errno;
+		sc->devfd = -1;
+		return err == -ENOENT ? 0 : err;
+	}
+	if ((err = kd_usb_each_entry(sc->devfd, usb_scan_entry, sc)) < 0)
+		usb_note(sc->errors, &sc->err, DEVICES_DIR, NULL, err);
+	return 0;
+}
+
+/* A scan not made yet: scan_free may follow at once. */
+struct usb_scan *
+usb_scan_new(void)
+{
+	struct usb_scan *sc = calloc(1, sizeof(*sc));
+
+	if (sc != NULL)
+		sc->devfd = -1;
+	return sc;
+}
+
+void
+usb_scan_free(struct usb_scan *sc)
+{
+	if (sc == NULL)
+		return;
+	if (sc->devfd >= 0)
+		close(sc->devfd);
+	free(sc);
+}
