@@ -449,6 +449,26 @@ child_init(pid_t parent)
 }
 
 /*
+ * A child of the test (0 in it, its pid here), set up by child_init and
+ * moved into the cgroup dir if that is not NULL.
+ */
+static void move_into(const char *dir, pid_t pid);
+
+static pid_t
+fork_in(pid_t parent, const char *dir)
+{
+	pid_t r = fork();
+
+	ck_assert_int_ge(r, 0);
+	if (r == 0) {
+		child_init(parent);
+		if (dir != NULL)
+			move_into(dir, 0);
+	}
+	return r;
+}
+
+/*
  * A worker: counts, and forks a child that forks a grandchild, both
  * short-lived, as fast as it can.
  */
@@ -481,7 +501,6 @@ worker(int slot)
 	}
 }
 
-static void move_into(const char *dir, pid_t pid);
 static void test_cgroup(const char *rel, char *dir);
 
 /*
@@ -498,12 +517,8 @@ spawn_tree_in(const char *dir, int nworkers, int base)
 	ck_assert_int_lt(base + nworkers, NCOUNTERS);
 	for (i = base; i <= base + nworkers; i++)
 		reg->counter[i] = 0;
-	r = fork();
-	ck_assert_int_ge(r, 0);
+	r = fork_in(parent, dir);
 	if (r == 0) {
-		child_init(parent);
-		if (dir != NULL)
-			move_into(dir, 0);
 		me = getpid();
 		for (i = 1; i <= nworkers; i++) {
 			pid_t w = fork();
@@ -3008,12 +3023,8 @@ spawn_twin(const char *dir, int slot, pid_t *twin)
 
 	reg->counter[slot] = 0;
 	reg->counter[slot + 1] = 0;
-	r = fork();
-	ck_assert_int_ge(r, 0);
+	r = fork_in(parent, dir);
 	if (r == 0) {
-		child_init(parent);
-		if (dir != NULL)
-			move_into(dir, 0);
 		stack = mmap(NULL, TWIN_STACK, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 		if (stack == MAP_FAILED)
