@@ -135,9 +135,6 @@ struct pending_freeze {
  * frozen with it), noted among skipped as {pid, twin_of, why}: taken out
  * of it into a list of their own, and logged.
  */
-#define KD_TWIN_OF	"twin_of"
-#define KD_TWINS	"shared_memory"
-
 static json_t *
 twins_split(json_t *skipped)
 {
@@ -147,7 +144,7 @@ twins_split(json_t *skipped)
 	while (twins != NULL && skipped != NULL &&
 	    i < json_array_size(skipped)) {
 		o = json_array_get(skipped, i);
-		if (json_object_get(o, KD_TWIN_OF) == NULL) {
+		if (json_object_get(o, KW_TWIN_OF) == NULL) {
 			i++;
 			continue;
 		}
@@ -184,7 +181,7 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 	    KW_FROZEN_TOTAL, (json_int_t)pv->frozen.n);
 	/* why those were taken: they share memory with a target */
 	if (r->output != NULL && twins != NULL && json_array_size(twins) > 0)
-		json_object_set(r->output, KD_TWINS, twins);
+		json_object_set(r->output, KW_SHARED_MEMORY, twins);
 	json_decref(twins);
 	json_object_foreach(extra, key, v)
 		json_object_set(r->output, key, v);

@@ -519,7 +519,7 @@ fz_twin_note(struct fzcall *c, pid_t pid, pid_t of)
 	if (c->skipped == NULL || json_array_size(c->skipped) >= FZ_SKIP_MAX)
 		return;
 	snprintf(why, sizeof(why), "shares memory with pid %d", (int)of);
-	o = json_pack("{s:i, s:i, s:s}", KW_PID, (int)pid, "twin_of",
+	o = json_pack("{s:i, s:i, s:s}", KW_PID, (int)pid, KW_TWIN_OF,
 	    (int)of, KW_WHY, why);
 	if (o != NULL)
 		json_array_append_new(c->skipped, o);
