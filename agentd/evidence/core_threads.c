@@ -259,28 +259,18 @@ shares_mm(const struct snap *sn, pid_t pid, const struct mmid *tm,
 static bool
 held_still(pid_t pid, char state, char mnt[2][PATH_MAX])
 {
-	char path[PATH_MAX * 2 + 64], cg[PATH_MAX], *buf = NULL;
-	const char *v;
-	size_t len;
-	bool held = false;
+	char dir[PATH_MAX * 2], cg[PATH_MAX];
 	int i;
 
 	if (state == 'T' || state == 't')
 		return true;
-	for (i = 0; i < 2 && !held; i++) {
-		if (mnt[i][0] == '\0' ||
-		    fz_read_cgroup(pid, i == 0, cg, sizeof(cg)) < 0)
-			continue;
-		snprintf(path, sizeof(path), "%s%s/%s", mnt[i], cg, i == 1 ?
-		    "freezer.state" : "cgroup.events");
-		if (kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
-			continue;
-		held = i == 1 ? strncmp(buf, "FROZEN", 6) == 0 :
-		    (v = strstr(buf, "frozen ")) != NULL && v[7] == '1';
-		free(buf);
-		buf = NULL;
-	}
-	return held;
+	for (i = 0; i < 2; i++)
+		if (mnt[i][0] != '\0' &&
+		    fz_read_cgroup(pid, i == 0, cg, sizeof(cg)) == 0 &&
+		    fz_cg_dir_root(mnt[i], cg, dir, sizeof(dir)) == 0 &&
+		    fz_wait_frozen_dir(dir, i == 0, NULL) == 0)
+			return true;
+	return false;
 }
 
 /*
