@@ -240,13 +240,18 @@ fds_ok() {
 		t=$(readlink "$fd") || continue
 		case "$t" in
 		/dev/null|pipe:*|"$STATE"/evidence/*|/proc/"$CT7"/*|"$B/coretarget") ;;
-		*) echo "    unexpected fd ${fd##*/} -> $t"; bad=1 ;;
+		# the twin check's look at other processes, read-only and for a
+		# moment: /proc, their stat and cgroup, the mount table, and
+		# whether their cgroup is frozen
+		/proc|/proc/[0-9]*/stat|/proc/[0-9]*/cgroup|/proc/self/mountinfo|/proc/self/status|/proc/[0-9]*/mountinfo|/proc/[0-9]*/status|/sys/fs/cgroup/*) ;;
+		*) echo "    unexpected fd ${fd##*/} -> $t" >>"$WORK/worker-fds-bad.txt"; bad=1 ;;
 		esac
 	done
 	ls -l /proc/"$W"/fd/ | sed 's/^/    /' >"$WORK/worker-fds.txt"
 	[ $bad = 0 ]
 }
-check "its fds: /dev/null, its pipe, the evidence directory and what the job opens (the target's /proc files, its executable); no socket, no audit log, no epoll" fds_ok
+check "its fds: /dev/null, its pipe, the evidence directory and what the job opens (the target's /proc files, its executable, the twin check's /proc and cgroup files); no socket, no audit log, no epoll" fds_ok
+[ -s "$WORK/worker-fds-bad.txt" ] && cat "$WORK/worker-fds-bad.txt"
 check "the output directory is among them" grep -q "$STATE/evidence/IR-ATTACK-7/snapshot-" "$WORK/worker-fds.txt"
 # forked from kakurid, with CAP_SYS_PTRACE: taken over, it must find the
 # identity key neither in its own memory nor in kakurid's (which it may
