@@ -37,8 +37,8 @@ static json_t *last_done;	/* the record of the last drill that ended */
 
 static void drill_end(struct drill *dr, const char *end);
 
-static uint64_t
-since_t0(const struct drill *dr)
+uint64_t
+drill_since_t0(const struct drill *dr)
 {
 	uint64_t now = kd_now_usec();
 
@@ -165,8 +165,8 @@ record_of(const struct drill *dr)
 }
 
 /* The record on disk: written when the drill starts and when it ends. */
-static void
-record_save(struct drill *dr)
+void
+drill_record_save(struct drill *dr)
 {
 	json_t *o = record_of(dr);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
@@ -244,8 +244,8 @@ emit(struct drill *dr, const char *phase)
 	json_decref(ev);
 }
 
-static void
-leak_found(struct drill *dr, const char *what)
+void
+drill_leak_found(struct drill *dr, const char *what)
 {
 	if (dr->leak_reported)
 		return;
@@ -262,195 +262,14 @@ leak_found(struct drill *dr, const char *what)
 static void back_round(struct drill *dr);
 static void finish(struct drill *dr);
 
-/* ---- probes (probe.c), and what they prove ---- */
-
-static void back_round_done(struct drill *dr);
-static bool lapsed(struct drill *dr);
-
-/* A probe that must be blocked: what it proved. */
-static void
-block_result(struct drill *dr, size_t idx, enum kd_probe_outcome o, int err,
-    uint64_t at)
-{
-	static const char *const words[] = {
-		[KD_PROBE_ANSWERED] = "leak", [KD_PROBE_DROPPED] = "blocked",
-		[KD_PROBE_NOROUTE] = "no-route", [KD_PROBE_TIMEOUT] = "blocked",
-		[KD_PROBE_ERROR] = "error",
-	};
-	struct probe_result *res = &dr->probes[idx];
-	char target[64];
-
-	res->result = words[o];
-	res->ms = (double)at / 1000.0;
-	snprintf(res->detail, sizeof(res->detail), "%s", err ? strerror(err) :
-	    "connected");
-	if ((o == KD_PROBE_DROPPED || o == KD_PROBE_TIMEOUT) &&
-	    dr->first_blocked == 0)
-		dr->first_blocked = at;
-	if (o == KD_PROBE_ANSWERED) {
-		kd_endpoint_text(&dr->targets.ep[idx], target, sizeof(target));
-		leak_found(dr, target);
-	}
-	if (dr->probes_left > 0 && --dr->probes_left == 0)
-		record_save(dr);
-}
-
-static void
-dprobe_unlink(struct dprobe *pr)
-{
-	struct dprobe **pp;
-
-	for (pp = &pr->dr->inflight; *pp; pp = &(*pp)->next)
-		if (*pp == pr) {
-			*pp = pr->next;
-			break;
-		}
-}
-
-/* One of the drill's probes came to o (the probe itself is gone). */
-static void
-probe_done(void *arg, enum kd_probe_outcome o, int err)
-{
-	struct dprobe *pr = arg;
-	struct drill *dr = pr->dr;
-	enum probe_kind kind = pr->kind;
-	uint64_t at = since_t0(dr);
-
-	dprobe_unlink(pr);
-	/* a drill whose gate lapsed proves nothing more: it ends */
-	if (lapsed(dr)) {
-		free(pr);
-		return;
-	}
-	switch (kind) {
-	case PK_BLOCK:
-		block_result(dr, pr->idx, o, err, at);
-		break;
-	case PK_MGMT:
-		/* reachable: it took the connection */
-		if (o == KD_PROBE_ANSWERED && err == 0)
-			dr->mgmt_ok = at;
-		snprintf(dr->mgmt.detail, sizeof(dr->mgmt.detail), "%s",
-		    err ? strerror(err) : "connected");
-		break;
-	case PK_BACK:
-		/* an answer of any kind: the network is back */
-		if (o == KD_PROBE_ANSWERED && dr->back == 0)
-			dr->back = at;
-		break;
-	}
-	free(pr);
-	if (kind == PK_BACK && !dr->starting && dr->inflight == NULL)
-		back_round_done(dr);
-}
-
-/*
- * A probe of the drill: made as root, except the management check, made
- * as agent.user so that the drill's rules see kakurid's own connection.
- */
-static void
-probe_start(struct drill *dr, enum probe_kind kind, size_t idx,
-    const struct kk_endpoint *ep)
-{
-	const struct kd_probe_ids own = { dr->d->own_uid, dr->d->own_gid };
-	struct kd_probe *kp;
-	struct dprobe *pr;
-
-	if ((pr = calloc(1, sizeof(*pr))) == NULL)
-		return;
-	pr->dr = dr;
-	pr->kind = kind;
-	pr->idx = idx;
-	pr->next = dr->inflight;
-	dr->inflight = pr;
-	kp = kd_probe_connect(dr->d->ev, ep, kind == PK_MGMT &&
-	    dr->d->own_known ? &own : NULL, PROBE_TIMEOUT_USEC, probe_done, pr);
-	/* NULL: the outcome was known at once, and pr is gone with it */
-	if (kp != NULL)
-		pr->p = kp;
-}
-
-static void
-probes_cancel(struct drill *dr)
-{
-	struct dprobe *pr;
-
-	while ((pr = dr->inflight) != NULL) {
-		dr->inflight = pr->next;
-		kd_probe_cancel(pr->p);
-		free(pr);
-	}
-}
-
-/*
- * DNS only to pinned resolvers: a query to a pinned one leaves, one to
- * another address (each probe's, port 53) is dropped on the way out.
- */
-static void
-dns_checks(struct drill *dr)
-{
-	static const uint8_t query[] = {	/* ". IN NS", id 0x6b6b */
-		0x6b, 0x6b, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0,
-		0x00, 0x00, 0x02, 0x00, 0x01,
-	};
-	const struct kk_policy *p = dr->d->policy;
-	struct kk_endpoint ep;
-	char target[64];
-	const char *res;
-	size_t i, n = p->dns.n + dr->targets.n;
-	int e;
-
-	dr->dns = json_array();
-	for (i = 0; i < n && dr->dns; i++) {
-		bool pinned = i < p->dns.n;
-
-		ep.addr = pinned ? p->dns.addr[i] :
-		    dr->targets.ep[i - p->dns.n].addr;
-		ep.port = 53;
-		kd_endpoint_text(&ep, target, sizeof(target));
-		e = -kd_probe_datagram(&ep, query, sizeof(query));
-		if (e == EPERM || e == EACCES) {
-			res = "blocked";
-			/* a datagram is refused at once: the first proof */
-			if (!pinned && dr->first_blocked == 0)
-				dr->first_blocked = since_t0(dr);
-		} else if (e != 0) {
-			res = "error";
-		} else {
-			res = pinned ? "allowed" : "leak";
-		}
-		/* a pinned resolver blocked is no leak, only worth seeing */
-		json_array_append_new(dr->dns, json_pack("{s:s, s:s, s:s}",
-		    KW_TARGET, target, KW_RESULT, res,
-		    KW_DETAIL, e ? strerror(e) : "sent"));
-		if (!pinned && strcmp(res, "leak") == 0)
-			leak_found(dr, target);
-	}
-}
-
-/* The endpoint the management check dials. */
-static void
-check_endpoint(struct drill *dr)
-{
-	const struct kk_policy *p = dr->d->policy;
-	const char *text = p->drill_check[0] ? p->drill_check : p->collector;
-
-	if (text[0] == '\0' || kk_endpoint_parse(text, &dr->check.addr,
-	    &dr->check.port) < 0) {
-		dr->check.addr = p->peers.addr[0];
-		dr->check.port = p->mgmt_ports.port[0];
-	}
-	kd_endpoint_text(&dr->check, dr->check_text, sizeof(dr->check_text));
-}
-
 /* ---- timers ---- */
 
 /*
  * kakurid did not run for the gate period (stopped, or starved): the
  * kernel has lifted the drill already; it ends, whichever timer sees it.
  */
-static bool
-lapsed(struct drill *dr)
+bool
+drill_lapsed(struct drill *dr)
 {
 	uint64_t now = kd_now_usec();
 
@@ -468,12 +287,12 @@ static int
 on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct drill *dr = userdata;
-	uint64_t now = since_t0(dr), last = dr->mgmt_ok ? dr->mgmt_ok :
+	uint64_t now = drill_since_t0(dr), last = dr->mgmt_ok ? dr->mgmt_ok :
 	    dr->verified;
 	struct dprobe *pr;
 	bool busy = false;
 
-	if (lapsed(dr))
+	if (drill_lapsed(dr))
 		return 0;
 	if (now > last && now - last >= dr->gate_ms * 1000) {
 		kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: %s not reachable "
@@ -485,7 +304,7 @@ on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	for (pr = dr->inflight; pr; pr = pr->next)
 		busy |= pr->kind == PK_MGMT;
 	if (!busy)
-		probe_start(dr, PK_MGMT, 0, &dr->check);
+		drill_probe_start(dr, PK_MGMT, 0, &dr->check);
 	sd_event_source_set_time_relative(s, MGMT_PERIOD_USEC);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
@@ -499,7 +318,7 @@ on_gate_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	uint64_t now = kd_now_usec();
 	int err;
 
-	if (lapsed(dr))
+	if (drill_lapsed(dr))
 		return 0;
 	if ((err = kk_nft_drill_refresh(&d->nft, dr->gate_ms)) < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "renewing the gate: %s",
@@ -568,7 +387,7 @@ quiet(struct drill *dr)
 
 	for (i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		*timers[i] = sd_event_source_disable_unref(*timers[i]);
-	probes_cancel(dr);
+	drill_probes_cancel(dr);
 }
 
 static void
@@ -598,19 +417,19 @@ apply_live(struct drill *dr)
 	/* never persist: the kernel removes it with kakurid's socket */
 	spec.table_flags = KK_NFT_F_OWNER;
 	err = kk_nft_drill_apply(&d->nft, &spec);
-	dr->committed = since_t0(dr);
+	dr->committed = drill_since_t0(dr);
 	if (err < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "%s", d->nft.err[0] ?
 		    d->nft.err : strerror(-err));
 		return err;
 	}
-	dr->verified = since_t0(dr);
+	dr->verified = drill_since_t0(dr);
 	dr->renewed = kd_now_usec();
 	dr->nprobes = dr->probes_left = dr->targets.n;
 	for (i = 0; i < dr->nprobes; i++)
-		probe_start(dr, PK_BLOCK, i, &dr->targets.ep[i]);
-	dns_checks(dr);
-	probe_start(dr, PK_MGMT, 0, &dr->check);
+		drill_probe_start(dr, PK_BLOCK, i, &dr->targets.ep[i]);
+	drill_dns_checks(dr);
+	drill_probe_start(dr, PK_MGMT, 0, &dr->check);
 	if (timer(dr, &dr->gate_timer, dr->gate_ms * 1000 / 3,
 	    on_gate_timer) < 0 || timer(dr, &dr->mgmt_timer,
 	    MGMT_PERIOD_USEC, on_mgmt_timer) < 0)
@@ -631,7 +450,7 @@ begin(struct drill *dr)
 		return;
 	}
 	dr->state = DS_RUNNING;
-	dr->started = since_t0(dr);
+	dr->started = drill_since_t0(dr);
 	dr->started_rt = time(NULL);
 	dr->deadline_rt = dr->started_rt + (time_t)dr->duration;
 	if (wall_timer(dr, &dr->deadline_timer, (uint64_t)dr->duration *
@@ -654,7 +473,7 @@ begin(struct drill *dr)
 	    "s:s?}", KW_ID, dr->id, KW_KIND, kind_name(dr->live),
 	    KW_DURATION, (int)dr->duration,
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL));
-	record_save(dr);
+	drill_record_save(dr);
 	emit(dr, "start");
 }
 
@@ -677,19 +496,19 @@ back_round(struct drill *dr)
 
 	dr->starting = true;
 	for (i = 0; i < dr->targets.n; i++)
-		probe_start(dr, PK_BACK, i, &dr->targets.ep[i]);
-	probe_start(dr, PK_BACK, i, &dr->check);
+		drill_probe_start(dr, PK_BACK, i, &dr->targets.ep[i]);
+	drill_probe_start(dr, PK_BACK, i, &dr->check);
 	dr->starting = false;
 	if (dr->inflight == NULL)
-		back_round_done(dr);
+		drill_back_round_done(dr);
 }
 
-static void
-back_round_done(struct drill *dr)
+void
+drill_back_round_done(struct drill *dr)
 {
 	sd_event_source_disable_unref(dr->back_timer);
 	dr->back_timer = NULL;
-	if (dr->back != 0 || since_t0(dr) - dr->reverted >= BACK_MAX_USEC ||
+	if (dr->back != 0 || drill_since_t0(dr) - dr->reverted >= BACK_MAX_USEC ||
 	    timer(dr, &dr->back_timer, BACK_PERIOD_USEC, on_back_timer) < 0)
 		finish(dr);
 }
@@ -700,7 +519,7 @@ finish(struct drill *dr)
 {
 	struct kd *d = dr->d;
 
-	record_save(dr);
+	drill_record_save(dr);
 	/* a kakurid that runs for years of daily drills keeps 200 of them */
 	kd_drill_prune();
 	report(dr);
@@ -740,7 +559,7 @@ drill_end(struct drill *dr, const char *end)
 				dr->bytes += c.bytes[i];
 			}
 		err = kk_nft_drill_remove(&d->nft);
-		dr->reverted = since_t0(dr);
+		dr->reverted = drill_since_t0(dr);
 		if (err < 0) {
 			/* the gate lapses in any case: the kernel lifts it then */
 			kk_log(LOG_ERR, KK_MID_APPLY, "drill %s: removing its "
@@ -830,7 +649,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(dr->file, sizeof(dr->file), "%s/%013lld-%s.json", kd_drill_dir(),
 	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, dr->id);
-	check_endpoint(dr);
+	drill_check_endpoint(dr);
 	/* a reload during the drill changes nothing of it */
 	dr->targets = p->drill_probes;
 	current = dr;
@@ -842,7 +661,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 			snprintf(why, whylen, "out of memory");
 			return -ENOMEM;
 		}
-		record_save(dr);
+		drill_record_save(dr);
 		emit(dr, "announce");
 		kd_audit(d, dr->by, "drill", "announced", json_pack(
 		    "{s:s, s:s, s:i}", KW_ID, dr->id, KW_KIND,
@@ -919,9 +738,9 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 			return 0;
 		dr->notified_uids[dr->nnotified++] = uid;
 		if (dr->notified == 0)
-			dr->notified = since_t0(dr);
+			dr->notified = drill_since_t0(dr);
 		/* on disk at once: a killed kakurid's record keeps it */
-		record_save(dr);
+		drill_record_save(dr);
 		return 0;
 	}
 	if (strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0)
@@ -934,7 +753,7 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 		return 0;
 	for (i = 0; i < dr->nnotified && !notified; i++)
 		notified = dr->notified_uids[i] == uid;
-	at = since_t0(dr);
+	at = drill_since_t0(dr);
 	dr->responses[dr->nresponses].uid = uid;
 	snprintf(dr->responses[dr->nresponses].word,
 	    sizeof(dr->responses[0].word), "%s", what);
@@ -955,7 +774,7 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 	kd_audit(d, "", "drill", "employee", json_pack("{s:s, s:s, s:I, s:b}",
 	    KW_ID, dr->id, KW_ACTION, what, KW_UID, (json_int_t)uid,
 	    KW_NOTIFIED, notified));
-	record_save(dr);
+	drill_record_save(dr);
 	return 0;
 }
 

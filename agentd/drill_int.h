@@ -1,6 +1,6 @@
 /*
- * Inside drill.c: one drill's state and the probes it makes.  Not for
- * anything else: drill.h is the interface.
+ * Inside drill.c and drill_probe.c: one drill's state and the probes it
+ * makes.  Not for anything else: drill.h is the interface.
  */
 #ifndef KD_DRILL_INT_H
 #define KD_DRILL_INT_H
@@ -97,5 +97,23 @@ struct drill {
 	uint64_t gate_ms;
 	uint64_t renewed;	/* last gate renewal (monotonic usec) */
 };
+
+/* drill.c, for drill_probe.c */
+uint64_t drill_since_t0(const struct drill *dr);
+void drill_record_save(struct drill *dr);
+/* isolation did not hold: audited, and the CSIRT told at once */
+void drill_leak_found(struct drill *dr, const char *what);
+/* the gate lapsed: the drill ends now (true) */
+bool drill_lapsed(struct drill *dr);
+/* a round of probes after the revert is over: another, or the end */
+void drill_back_round_done(struct drill *dr);
+
+/* drill_probe.c */
+struct kk_endpoint;
+void drill_probe_start(struct drill *dr, enum probe_kind kind, size_t idx,
+    const struct kk_endpoint *ep);
+void drill_probes_cancel(struct drill *dr);
+void drill_dns_checks(struct drill *dr);
+void drill_check_endpoint(struct drill *dr);
 
 #endif
