@@ -123,6 +123,7 @@ struct pending_freeze {
 	struct kk_freeze_op *op;
 	sd_event_source *timer;
 	json_t *skipped;
+	json_t *twins;		/* frozen with a target: shared memory */
 	json_t *extra;		/* more for the receipt's output (sha256) */
 	size_t before;
 	char group[KK_EPISODE_HEX + 1];
@@ -132,40 +133,30 @@ struct pending_freeze {
 
 /*
  * The twins the freezer took (a process sharing memory with a target,
- * frozen with it), noted among skipped as {pid, twin_of, why}: taken out
- * of it into a list of their own, and logged.
+ * frozen with it), logged: nothing led to them but that.
  */
-static json_t *
-twins_split(json_t *skipped)
+static void
+twins_log(json_t *twins)
 {
-	json_t *twins = json_array(), *o;
-	size_t i = 0;
+	json_t *o;
+	size_t i;
 
-	while (twins != NULL && skipped != NULL &&
-	    i < json_array_size(skipped)) {
-		o = json_array_get(skipped, i);
-		if (json_object_get(o, KW_TWIN_OF) == NULL) {
-			i++;
-			continue;
-		}
+	json_array_foreach(twins, i, o)
 		kk_log(LOG_WARNING, KK_MID_APPLY, "freeze: pid %d %s: frozen "
 		    "with it", (int)json_integer_value(json_object_get(o,
 		    KW_PID)), json_string_value(json_object_get(o, KW_WHY)));
-		json_array_append(twins, o);
-		json_array_remove(skipped, i);
-	}
-	return twins;
 }
 
 /* The receipt of a freeze, whatever its end. */
 static void
 freeze_result(struct run *r, int e, const char *err, json_t *skipped,
-    size_t before, const char *group, json_t *extra)
+    json_t *twins, size_t before, const char *group, json_t *extra)
 {
 	struct kd_preserve *pv = r->d->pv;
 	const char *key;
-	json_t *v, *twins = twins_split(skipped);
+	json_t *v;
 
+	twins_log(twins);
 	/* uid and exe of those frozen in place, read now that they hold */
 	kk_frozen_describe(&pv->frozen, before);
 	if (pv->frozen.n != before &&
@@ -180,9 +171,8 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 	    KW_SKIPPED, skipped ? json_incref(skipped) : json_array(),
 	    KW_FROZEN_TOTAL, (json_int_t)pv->frozen.n);
 	/* why those were taken: they share memory with a target */
-	if (r->output != NULL && twins != NULL && json_array_size(twins) > 0)
+	if (r->output != NULL && json_array_size(twins) > 0)
 		json_object_set(r->output, KW_SHARED_MEMORY, twins);
-	json_decref(twins);
 	json_object_foreach(extra, key, v)
 		json_object_set(r->output, key, v);
 	if (e == -EPERM) {
@@ -209,6 +199,7 @@ pv_pending_free(struct pending_freeze *pf)
 	sd_event_source_disable_unref(pf->timer);
 	kk_freeze_op_free(pf->op);
 	json_decref(pf->skipped);
+	json_decref(pf->twins);
 	json_decref(pf->extra);
 	free(pf);
 }
@@ -229,8 +220,8 @@ on_freeze_poll(sd_event_source *s, uint64_t usec, void *userdata)
 		return 0;
 	}
 	pf->op = NULL;		/* freed by the poll that ended it */
-	freeze_result(r, e, err, pf->skipped, pf->before, pf->group,
-	    pf->extra);
+	freeze_result(r, e, err, pf->skipped, pf->twins, pf->before,
+	    pf->group, pf->extra);
 	pv->pending = NULL;
 	pv_pending_free(pf);
 	kd_run_finish(r);
@@ -265,7 +256,7 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 	struct kk_freezer fz = pv->fz;
 	struct kk_freeze_op *op = NULL;
 	char group[KK_EPISODE_HEX + 1], err[512] = "";
-	json_t *skipped = NULL;
+	json_t *skipped = NULL, *twins = NULL;
 	size_t before;
 	int e;
 
@@ -285,8 +276,8 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 	if (timeout_ms != 0)
 		fz.timeout_ms = timeout_ms;
 	before = pv->frozen.n;
-	e = kk_freeze_begin(&fz, &g, sel, group, &pv->frozen, &skipped, &op,
-	    err, sizeof(err));
+	e = kk_freeze_begin(&fz, &g, sel, group, &pv->frozen, &skipped, &twins,
+	    &op, err, sizeof(err));
 	/* a path that cannot wait: the kernel is waited for here */
 	while (e == 0 && r->reply == NULL &&
 	    (e = kk_freeze_poll(op, err, sizeof(err))) == -EAGAIN)
@@ -298,6 +289,7 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 			pf->r = r;
 			pf->op = op;
 			pf->skipped = skipped;
+			pf->twins = twins;
 			pf->extra = extra;
 			pf->before = before;
 			snprintf(pf->group, sizeof(pf->group), "%s", group);
@@ -309,8 +301,9 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 		while ((e = kk_freeze_poll(op, err, sizeof(err))) == -EAGAIN)
 			usleep(KD_FREEZE_POLL_MS * 1000);
 	}
-	freeze_result(r, e, err, skipped, before, group, extra);
+	freeze_result(r, e, err, skipped, twins, before, group, extra);
 	json_decref(skipped);
+	json_decref(twins);
 	json_decref(extra);
 	return e < 0 ? e : 0;
 }

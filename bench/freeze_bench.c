@@ -211,7 +211,7 @@ freeze_round(struct kk_freezer *fz, const char *group, bool in_place,
 	sel.pid = parent_pid;
 	sel.tree = true;
 	t0 = pu_now_ms();
-	r = kk_freeze(fz, &guard, &sel, group, &frozen, NULL, err,
+	r = kk_freeze(fz, &guard, &sel, group, &frozen, NULL, NULL, err,
 	    sizeof(err));
 	t1 = pu_now_ms();
 	/* what kakurid reads before it answers: uid and exe of each */

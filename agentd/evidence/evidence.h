@@ -419,29 +419,33 @@ int kk_freezer_probe(struct kk_freezer *fz, char *err, size_t errlen);
  * A selector that names a protected process explicitly (pid selector) is
  * refused with -EPERM; the uid/exe/files selectors skip protected
  * processes and list them in *skipped (array of {pid, exe, why}) if
- * given.  KK_SEL_SHA256 is -EINVAL: a worker resolves it to
- * KK_SEL_FILES first (exehash.c).  -ESRCH if nothing matched; -ETIMEDOUT
- * if "frozen 1" never came (the processes stay in the frozen group and in
- * *set).
+ * given.  A process that shares its memory with a target (clone(2) with
+ * CLONE_VM, not a thread of it: a twin) is frozen with it, and listed in
+ * *twins (array of {pid, twin_of, why}) if given; the two lists hold
+ * 4096 entries together.  KK_SEL_SHA256 is -EINVAL: a worker resolves it
+ * to KK_SEL_FILES first (exehash.c).  -ESRCH if nothing matched;
+ * -ETIMEDOUT if "frozen 1" never came (the processes stay in the frozen
+ * group and in *set).
  */
 int kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
     const struct kk_selector *sel, const char *group,
-    struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen);
+    struct kk_frozen_set *set, json_t **skipped, json_t **twins, char *err,
+    size_t errlen);
 /*
  * kk_freeze without blocking on the kernel (an event loop's way): the
  * targets are moved and 0 returned with *op; then kk_freeze_poll until it
  * no longer says -EAGAIN ("frozen 1" not yet, time left), its result
  * being kk_freeze's (op is freed then).  A process in an uninterruptible
  * wait (a file that does not answer) can keep "frozen 1" away for the
- * whole timeout; the loop serves meanwhile.  set and *skipped must stay
- * until the end; kk_freeze_op_free drops an op that is not polled to its
- * end (the processes stay in the frozen group).
+ * whole timeout; the loop serves meanwhile.  set, *skipped and *twins
+ * must stay until the end; kk_freeze_op_free drops an op that is not
+ * polled to its end (the processes stay in the frozen group).
  */
 struct kk_freeze_op;
 int kk_freeze_begin(const struct kk_freezer *fz,
     const struct kk_freeze_guard *g, const struct kk_selector *sel,
     const char *group, struct kk_frozen_set *set, json_t **skipped,
-    struct kk_freeze_op **op, char *err, size_t errlen);
+    json_t **twins, struct kk_freeze_op **op, char *err, size_t errlen);
 int kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen);
 void kk_freeze_op_free(struct kk_freeze_op *op);
 /*

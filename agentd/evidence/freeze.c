@@ -566,7 +566,7 @@ op_end(struct kk_freeze_op *op)
 /* Everything up to the wait for "frozen 1". */
 static int
 freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
-    struct kk_frozen_set *set, json_t **skipped)
+    struct kk_frozen_set *set, json_t **skipped, json_t **twins)
 {
 	struct fzcall *c = &op->c;
 	const struct kk_freezer *fz = &op->fz;
@@ -599,6 +599,13 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 			goto out;
 		}
 		c->skipped = *skipped;
+	}
+	if (twins != NULL) {
+		if (*twins == NULL && (*twins = json_array()) == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		c->twins = *twins;
 	}
 	if (!fz_is_method(fz->method)) {
 		r = fz_err(err, errlen, -ENOTSUP, "no freezer (probe first)");
@@ -856,8 +863,8 @@ op_done(struct kk_freeze_op *op, int r, char *err, size_t errlen)
 int
 kk_freeze_begin(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
     const struct kk_selector *sel, const char *group,
-    struct kk_frozen_set *set, json_t **skipped, struct kk_freeze_op **opp,
-    char *err, size_t errlen)
+    struct kk_frozen_set *set, json_t **skipped, json_t **twins,
+    struct kk_freeze_op **opp, char *err, size_t errlen)
 {
 	struct kk_freeze_op *op;
 	int r;
@@ -869,7 +876,7 @@ kk_freeze_begin(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 			    "bad freeze group id");
 		return fz_err(err, errlen, -ENOMEM, "out of memory");
 	}
-	if ((r = freeze_begin(op, sel, set, skipped)) < 0)
+	if ((r = freeze_begin(op, sel, set, skipped, twins)) < 0)
 		return op_done(op, r, err, errlen);
 	/* the selector is not looked at again */
 	op->c.sel = NULL;
@@ -895,13 +902,14 @@ kk_freeze_op_free(struct kk_freeze_op *op)
 int
 kk_freeze(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
     const struct kk_selector *sel, const char *group,
-    struct kk_frozen_set *set, json_t **skipped, char *err, size_t errlen)
+    struct kk_frozen_set *set, json_t **skipped, json_t **twins, char *err,
+    size_t errlen)
 {
 	struct kk_freeze_op *op;
 	int r;
 
-	if ((r = kk_freeze_begin(fz, g, sel, group, set, skipped, &op, err,
-	    errlen)) < 0)
+	if ((r = kk_freeze_begin(fz, g, sel, group, set, skipped, twins, &op,
+	    err, errlen)) < 0)
 		return r;
 	return op_done(op, freeze_finish(op, true), err, errlen);
 }

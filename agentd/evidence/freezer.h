@@ -22,7 +22,7 @@
 #define FZ_PASSES_MAX		1000	/* re-scans for children forked meanwhile */
 #define FZ_SCAN_MAX		(1 << 20)	/* /proc entries looked at per scan */
 #define FZ_SET_MAX		(1 << 20)	/* processes in a frozen set */
-#define FZ_SKIP_MAX		4096	/* entries in *skipped */
+#define FZ_SKIP_MAX		4096	/* entries in *skipped and *twins */
 #define FZ_CHAIN_MAX		64	/* ppid steps to a recorded ancestor */
 #define FZ_MOUNTINFO_LINES	100000
 #define FZ_PROCS_FILE_MAX	(16 << 20)	/* bytes of one cgroup.procs */
@@ -94,6 +94,7 @@ struct fzcall {
 	struct pidkey *keys;		/* the set, sorted, rebuilt every pass */
 	size_t nkeys;
 	json_t *skipped;
+	json_t *twins;			/* {pid, twin_of, why}: frozen with */
 	struct source *src;		/* FZ_SOURCES_MAX of them */
 	size_t nsrc;
 	bool src_moved;			/* a pass froze a source: look again */

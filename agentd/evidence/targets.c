@@ -18,20 +18,37 @@
 #include "freezer.h"
 #include "wire.h"
 
+/* the two lists together hold FZ_SKIP_MAX entries at most */
+static bool
+notes_full(const struct fzcall *c)
+{
+	return json_array_size(c->skipped) + json_array_size(c->twins) >=
+	    FZ_SKIP_MAX;
+}
+
+/* is pid in a (an array of objects with a pid) */
+static bool
+listed(json_t *a, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(a); i++)
+		if (json_integer_value(json_object_get(json_array_get(a, i),
+		    KW_PID)) == pid)
+			return true;
+	return false;
+}
+
 void
 fz_skip_add(struct fzcall *c, pid_t pid, const char *exe, const char *why)
 {
 	json_t *o;
-	size_t i;
 
-	if (c->skipped == NULL || json_array_size(c->skipped) >= FZ_SKIP_MAX)
+	if (c->skipped == NULL || notes_full(c))
 		return;
-	/* every pass sees it again */
-	for (i = 0; i < json_array_size(c->skipped); i++) {
-		o = json_array_get(c->skipped, i);
-		if (json_integer_value(json_object_get(o, KW_PID)) == pid)
-			return;
-	}
+	/* every pass sees it again; one frozen as a twin is not skipped */
+	if (listed(c->skipped, pid) || listed(c->twins, pid))
+		return;
 	o = json_pack("{s:i, s:o, s:s}", KW_PID, (int)pid, KW_EXE,
 	    kk_json_str(exe), KW_WHY, why);
 	if (o != NULL)
@@ -506,9 +523,8 @@ out:
 }
 
 /*
- * Why a twin was taken, for the receipt: {pid, twin_of, why} among
- * *skipped, which kakurid moves out of it (act_freeze.c) into its own
- * list: it was frozen, not skipped.
+ * Why a twin was taken, for the receipt: {pid, twin_of, why} in
+ * *twins, a list of its own: it was frozen, not skipped.
  */
 void
 fz_twin_note(struct fzcall *c, pid_t pid, pid_t of)
@@ -516,11 +532,11 @@ fz_twin_note(struct fzcall *c, pid_t pid, pid_t of)
 	char why[96];
 	json_t *o;
 
-	if (c->skipped == NULL || json_array_size(c->skipped) >= FZ_SKIP_MAX)
+	if (c->twins == NULL || notes_full(c))
 		return;
 	snprintf(why, sizeof(why), "shares memory with pid %d", (int)of);
 	o = json_pack("{s:i, s:i, s:s}", KW_PID, (int)pid, KW_TWIN_OF,
 	    (int)of, KW_WHY, why);
 	if (o != NULL)
-		json_array_append_new(c->skipped, o);
+		json_array_append_new(c->twins, o);
 }

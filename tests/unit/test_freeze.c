@@ -760,7 +760,7 @@ try_freeze(struct fz_test *t, const struct kk_selector *sel,
     json_t **skipped, char *err, size_t errlen)
 {
 	return kk_freeze(&t->fz, &t->guard, sel, t->group, &t->set, skipped,
-	    err, errlen);
+	    NULL, err, errlen);
 }
 
 /* kk_thaw by sel of t's set, into t's thawed. */
@@ -1416,7 +1416,7 @@ START_TEST(test_protected)
 
 	/* bad arguments */
 	sel.pid = standin;
-	r = kk_freeze(&t.fz, &t.guard, &sel, "../x", &t.set, NULL, err,
+	r = kk_freeze(&t.fz, &t.guard, &sel, "../x", &t.set, NULL, NULL, err,
 	    sizeof(err));
 	ck_assert_int_eq(r, -EINVAL);
 	sel.kind = KK_SEL_ALL;
@@ -2344,8 +2344,8 @@ START_TEST(test_in_place_joiner)
 	root = spawn_tree_in(dir, 2, 0);
 	other = spawn_tree(0, 5);		/* elsewhere, for now */
 	sel_pid(&sel, root, true);
-	r = kk_freeze_begin(&t.fz, &t.guard, &sel, t.group, &t.set, NULL, &op,
-	    err, sizeof(err));
+	r = kk_freeze_begin(&t.fz, &t.guard, &sel, t.group, &t.set, NULL, NULL,
+	    &op, err, sizeof(err));
 	ck_assert_msg(r == 0, "%d %s", r, err);
 	ck_assert_uint_ge(t.set.n, 3);
 	ck_assert(t.set.v[0].in_place);
@@ -3058,9 +3058,10 @@ START_TEST(test_twin)
 {
 	struct fz_test t;
 	struct kk_selector sel;
-	char dir[PATH_MAX], rel[256];
+	char dir[PATH_MAX], rel[256], err[1024];
+	json_t *skipped, *twins, *o;
 	pid_t p, w;
-	int round;
+	int round, r;
 
 	if (!begin(&t, true))
 		return;
@@ -3069,7 +3070,24 @@ START_TEST(test_twin)
 		p = spawn_twin(round == 0 ? dir : NULL, 6, &w);
 		ck_assert_int_ne(w, p);
 		sel_pid(&sel, p, round == 0);
-		freeze_ok(&t, &sel);
+		skipped = twins = NULL;
+		err[0] = '\0';
+		r = kk_freeze(&t.fz, &t.guard, &sel, t.group, &t.set, &skipped,
+		    &twins, err, sizeof(err));
+		ck_assert_msg(r == 0, "round %d: kk_freeze: %d %s", round, r,
+		    err);
+		/* why it was taken, in a list of its own: it is not skipped */
+		ck_assert_uint_eq(json_array_size(skipped), 0);
+		ck_assert_uint_eq(json_array_size(twins), 1);
+		o = json_array_get(twins, 0);
+		ck_assert_int_eq(json_integer_value(json_object_get(o, "pid")),
+		    w);
+		ck_assert_int_eq(json_integer_value(json_object_get(o,
+		    "twin_of")), p);
+		ck_assert_ptr_nonnull(json_string_value(json_object_get(o,
+		    "why")));
+		json_decref(skipped);
+		json_decref(twins);
 		ck_assert_msg(set_has(&t.set, p), "round %d: %d not frozen",
 		    round, (int)p);
 		ck_assert_msg(set_has(&t.set, w), "round %d: the twin %d of "
