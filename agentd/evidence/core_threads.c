@@ -221,18 +221,30 @@ same_mmid(const struct mmid *a, const struct mmid *b)
 	return memcmp(a->v, b->v, sizeof(a->v)) == 0;
 }
 
-/* May this process call kcmp?  Not under a seccomp filter. */
+/*
+ * May this process call kcmp?  Not under a seccomp filter.  A filter is
+ * never taken off, and a child inherits it: once one is seen, this
+ * process and those it forks are asked no more (an evidence worker, each
+ * of whose snapshots asked here, reads its status once).  Without one,
+ * it is asked every time: a filter may come later (a worker is forked
+ * without one and confines itself), and kcmp under a worker's kills.
+ */
 static bool
 kcmp_allowed(void)
 {
+	static bool filtered;		/* under cands.lock */
 	char *buf = NULL;
 	const char *v;
 	size_t len;
 	bool ok;
 
+	if (filtered)
+		return false;
 	if (kk_read_text("/proc/self/status", SMALL_MAX, &buf, &len) < 0)
 		return false;
 	ok = (v = snap_status_field(buf, "Seccomp")) != NULL && atoi(v) == 0;
+	if (v != NULL && atoi(v) != 0)
+		filtered = true;
 	free(buf);
 	return ok;
 }
@@ -365,8 +377,8 @@ find_shared(struct snap *sn)
 	sn->shared_with = 0;
 	if (read_mmid(sn->pid, &tm) < 0)
 		return;
-	kcmp_ok = kcmp_allowed();
 	pthread_mutex_lock(&cands.lock);
+	kcmp_ok = kcmp_allowed();
 	cands_scan();
 	for (i = 0; i < cands.n && sn->shared_with == 0; i++) {
 		pid = cands.v[i].pid;
