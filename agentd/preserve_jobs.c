@@ -355,52 +355,47 @@ pv_worker_end_words(const struct job *j, char *out, size_t len)
 #define SEAL_ENTRIES	(KK_ART_MAX + 1024)
 #define SEAL_DEPTH	4
 
+/* One entry below a job's directory made root's; the first error kept. */
+static int
+seal_one(const struct kk_walk_ent *e, void *arg)
+{
+	int *err = arg, r;
+
+	if (e->st == NULL) {
+		r = e->err;
+	} else if (S_ISDIR(e->st->st_mode)) {
+		/* made root's also when it was not (all) read */
+		r = e->err;
+		if (e->fd >= 0 && fchown(e->fd, 0, 0) < 0 && r == 0)
+			r = -errno;
+	} else
+		r = fchownat(e->dfd, e->name, 0, 0, AT_SYMLINK_NOFOLLOW) < 0 ?
+		    -errno : 0;
+	if (*err == 0)
+		*err = r;
+	return 0;
+}
+
 /*
  * Everything below dfd made root's: 0 or the first error.  Depth and
  * entries bounded (a worker's output is); symbolic links are not
- * followed (the worker cannot make them, but nothing here relies on it).
+ * followed, nothing but a directory is opened (the worker cannot make
+ * links, but nothing here relies on it).
  */
 static int
-seal_dir(int dfd, int depth, size_t *left)
+seal_dir(int dfd)
 {
-	struct dirent *de;
-	struct stat st;
-	DIR *dir;
-	int fd, err = 0, e;
+	int err = 0, r;
+	struct kk_walk w = {
+		.max_depth = SEAL_DEPTH,
+		.entries = SEAL_ENTRIES,
+		.path_max = PATH_MAX,
+		.visit = seal_one,
+		.arg = &err,
+	};
 
-	if (depth > SEAL_DEPTH)
-		return -ELOOP;
-	if ((fd = dup(dfd)) < 0 || (dir = fdopendir(fd)) == NULL) {
-		err = -errno;
-		if (fd >= 0)
-			close(fd);
-		return err;
-	}
-	while (*left > 0 && (de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		(*left)--;
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			e = -errno;
-		} else if (S_ISDIR(st.st_mode)) {
-			fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
-			    O_NOFOLLOW | O_CLOEXEC);
-			e = fd < 0 ? -errno : seal_dir(fd, depth + 1, left);
-			if (fd >= 0 && fchown(fd, 0, 0) < 0 && e == 0)
-				e = -errno;
-			if (fd >= 0)
-				close(fd);
-		} else {
-			e = fchownat(dfd, de->d_name, 0, 0,
-			    AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-		}
-		if (err == 0)
-			err = e;
-	}
-	if (*left == 0 && err == 0)
-		err = -E2BIG;
-	closedir(dir);
-	return err;
+	r = kk_evidence_walk(dfd, "", &w);
+	return err < 0 ? err : r;
 }
 
 /*
@@ -416,7 +411,6 @@ seal_job_dir(struct job *j)
 {
 	struct kd_preserve *pv = j->pv;
 	char dir[PATH_MAX];
-	size_t left = SEAL_ENTRIES;
 	int dfd, err;
 
 	if (j->sub[0] == '\0' || j->evid[0] == '\0' || !pv->d->own_known)
@@ -429,7 +423,7 @@ seal_job_dir(struct job *j)
 		if (err == -ENOENT)
 			return;
 	} else {
-		err = seal_dir(dfd, 0, &left);
+		err = seal_dir(dfd);
 		if (fchown(dfd, 0, 0) < 0 && err == 0)
 			err = -errno;
 		close(dfd);

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -582,9 +583,47 @@ bool kk_artifact_rel_ok(const char *rel);
 /*
  * The regular files below dfd/rel ("" for dfd itself) as {path, size},
  * paths relative to dfd, at most 6 directories deep; -E2BIG once out
- * holds max of them.  Names with ".tmp" (files being written) are left
- * out.
+ * holds max of them (or 4 * max + 1024 entries of any kind were looked
+ * at).  Names with ".tmp" (files being written) are left out.
  */
 int kk_evidence_list(int dfd, const char *rel, size_t max, json_t *out);
+
+/*
+ * One entry met by kk_evidence_walk.  st is lstat's (NULL: err says why
+ * it could not be had, -ENAMETOOLONG: its path would not fit path_max,
+ * and path is NULL).  A directory is met after its contents, open (fd,
+ * no link followed, not on another mount), also when the walk stopped
+ * in them; err then says why it was not read: it could not be opened
+ * (fd -1), or -ELOOP, it is max_depth deep.
+ */
+struct kk_walk_ent {
+	int dfd;			/* the directory it is in */
+	const char *name;		/* in dfd */
+	const char *path;		/* rel/.../name */
+	int depth;			/* 0: an entry of rel itself */
+	const struct stat *st;
+	int fd;				/* a directory, else -1 */
+	int err;
+};
+struct kk_walk {
+	int max_depth;			/* directories read below rel */
+	size_t entries;			/* looked at in all, then -E2BIG */
+	size_t path_max;		/* of an entry's path, with its NUL */
+	const char *pass_over;		/* names with it left alone, or NULL */
+	/* 0 to go on, or a negative errno that ends the walk */
+	int (*visit)(const struct kk_walk_ent *e, void *arg);
+	void *arg;
+};
+/*
+ * Every entry below dfd/rel ("" for dfd itself), depth first, in the
+ * order the directories list them, met by w->visit: what a worker wrote,
+ * which may hold links, fifos, devices and deep or wide trees.  Nothing
+ * but a directory is opened, and a directory only through openat2
+ * without links (kk_evidence_openat) and O_NONBLOCK; every entry is
+ * lstat'ed.  Entries named with pass_over, and those whose path does not
+ * fit path_max, are not descended into.  0, or what ended it: -E2BIG
+ * when there was more than entries entries, or visit's error.
+ */
+int kk_evidence_walk(int dfd, const char *rel, const struct kk_walk *w);
 
 #endif

@@ -230,54 +230,181 @@ kk_evidence_open(int dfd, const char *path, int flags)
 	return kk_evidence_openat(dfd, path, flags, 0);
 }
 
+/* ---- one bounded walk of an evidence directory ---- */
+
+struct walker {
+	const struct kk_walk *w;
+	size_t left;			/* entries still to be looked at */
+	char path[PATH_MAX];
+	size_t len;			/* of path */
+};
+
+/* A directory stream on a dup of fd (just opened): 0 or a -errno. */
 static int
-list_dir(int dfd, const char *rel, int depth, size_t max, json_t *out)
+dir_of(int fd, DIR **dir)
 {
+	int dfd, r;
+
+	if ((dfd = dup(fd)) < 0)
+		return -errno;
+	if ((*dir = fdopendir(dfd)) == NULL) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	return 0;
+}
+
+/*
+ * The entries of the directory fd, read from dir (closed here), depth
+ * levels below the top.  0, or what stopped the walk.
+ */
+static int
+walk_dir(struct walker *k, DIR *dir, int fd, int depth)
+{
+	const struct kk_walk *w = k->w;
+	struct kk_walk_ent e;
 	struct dirent *de;
 	struct stat st;
-	char path[KK_ART_PATH_MAX];
-	DIR *dir;
-	int fd, e = 0;
+	size_t len = k->len, nlen;
+	DIR *sub;
+	int r = 0, rsub;
 
-	if (depth > 6)
-		return 0;
-	fd = rel[0] ? kk_evidence_open(dfd, rel, O_RDONLY | O_DIRECTORY) :
-	    dup(dfd);
-	if (fd < 0)
-		return -errno;
-	dir = fdopendir(fd);
-	if (dir == NULL) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(dir)) != NULL) {
+	while (r == 0 && (de = readdir(dir)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (strstr(de->d_name, ".tmp") != NULL)
-			continue;
-		if (snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "",
-		    de->d_name) >= (int)sizeof(path))
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			if ((e = list_dir(dfd, path, depth + 1, max, out)) < 0)
-				break;
-		} else if (S_ISREG(st.st_mode)) {
-			if (json_array_size(out) >= max) {
-				e = -E2BIG;
-				break;
-			}
-			json_array_append_new(out, json_pack("{s:s, s:I}", KW_PATH,
-			    path, KW_SIZE, (json_int_t)st.st_size));
+		/* a worker may have made millions of anything */
+		if (k->left == 0) {
+			r = -E2BIG;
+			break;
 		}
+		k->left--;
+		if (w->pass_over != NULL &&
+		    strstr(de->d_name, w->pass_over) != NULL)
+			continue;
+		memset(&e, 0, sizeof(e));
+		e.dfd = fd;
+		e.name = de->d_name;
+		e.path = k->path;
+		e.depth = depth;
+		e.fd = -1;
+		nlen = strlen(de->d_name);
+		if (len + (len > 0) + nlen + 1 > w->path_max ||
+		    len + (len > 0) + nlen + 1 > sizeof(k->path)) {
+			/* nor is anything below it looked at */
+			e.path = NULL;
+			e.err = -ENAMETOOLONG;
+			r = w->visit(&e, w->arg);
+			continue;
+		}
+		k->len = len;
+		if (len > 0)
+			k->path[k->len++] = '/';
+		memcpy(k->path + k->len, de->d_name, nlen + 1);
+		k->len += nlen;
+		/* the entry itself, never what a link points to */
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			e.err = -errno;
+		} else if (S_ISDIR(st.st_mode)) {
+			e.st = &st;
+			/*
+			 * No link, no other mount, and never blocking: a fifo
+			 * put there since the fstatat is not opened (ENOTDIR).
+			 */
+			rsub = 0;
+			e.fd = kk_evidence_openat(fd, de->d_name, O_RDONLY |
+			    O_DIRECTORY | O_NONBLOCK, 0);
+			if (e.fd < 0)
+				e.err = -errno;
+			else if (depth >= w->max_depth)
+				e.err = -ELOOP;
+			else if ((e.err = dir_of(e.fd, &sub)) == 0)
+				rsub = walk_dir(k, sub, e.fd, depth + 1);
+			/* after its contents, also when they stopped the walk */
+			r = w->visit(&e, w->arg);
+			if (rsub < 0)
+				r = rsub;
+			if (e.fd >= 0)
+				close(e.fd);
+			e.fd = -1;
+			k->path[k->len] = '\0';
+			continue;
+		} else {
+			e.st = &st;
+		}
+		r = w->visit(&e, w->arg);
 	}
+	k->len = len;
+	k->path[len] = '\0';
 	closedir(dir);
-	return e;
+	return r;
+}
+
+int
+kk_evidence_walk(int dfd, const char *rel, const struct kk_walk *w)
+{
+	struct walker k;
+	DIR *dir;
+	int fd, r;
+
+	memset(&k, 0, sizeof(k));
+	k.w = w;
+	k.left = w->entries;
+	/* (one longer than path_max: its entries are all passed over) */
+	if ((k.len = strlen(rel)) >= sizeof(k.path))
+		return -ENAMETOOLONG;
+	memcpy(k.path, rel, k.len + 1);
+	/* opened again, not dup'ed: read from its start, dfd's offset kept */
+	fd = kk_evidence_open(dfd, rel[0] ? rel : ".", O_RDONLY | O_DIRECTORY |
+	    O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if ((r = dir_of(fd, &dir)) == 0)
+		r = walk_dir(&k, dir, fd, 0);
+	close(fd);
+	return r;
+}
+
+/* kk_evidence_list's walk */
+#define LIST_DEPTH	6
+struct listing {
+	size_t max;
+	json_t *out;
+};
+
+static int
+list_one(const struct kk_walk_ent *e, void *arg)
+{
+	struct listing *l = arg;
+
+	/* not to be looked at, or its path too long for an artifact's */
+	if (e->st == NULL)
+		return 0;
+	/* a directory that cannot be read fails the listing; too deep: not */
+	if (S_ISDIR(e->st->st_mode))
+		return e->err == 0 || e->depth >= LIST_DEPTH ? 0 : e->err;
+	if (!S_ISREG(e->st->st_mode))
+		return 0;
+	if (json_array_size(l->out) >= l->max)
+		return -E2BIG;
+	json_array_append_new(l->out, json_pack("{s:s, s:I}", KW_PATH,
+	    e->path, KW_SIZE, (json_int_t)e->st->st_size));
+	return 0;
 }
 
 int
 kk_evidence_list(int dfd, const char *rel, size_t max, json_t *out)
 {
-	return list_dir(dfd, rel, 0, max, out);
+	struct listing l = { max, out };
+	struct kk_walk w = {
+		.max_depth = LIST_DEPTH,
+		/* files, their directories, and what else a worker left */
+		.entries = 4 * max + 1024,
+		.path_max = KK_ART_PATH_MAX,
+		.pass_over = ".tmp",
+		.visit = list_one,
+		.arg = &l,
+	};
+
+	return kk_evidence_walk(dfd, rel, &w);
 }

@@ -651,6 +651,244 @@ START_TEST(path_mount_longest_prefix)
 }
 END_TEST
 
+/* ---- kk_evidence_walk: what a (compromised) worker may have left ---- */
+
+#define WALK_SEEN	64
+
+/* What a walk met: each entry's path (or "!" + name), kind and fd. */
+struct walk_seen {
+	size_t n;
+	char path[WALK_SEEN][PATH_MAX];
+	mode_t type[WALK_SEEN];		/* 0: no lstat */
+	int err[WALK_SEEN];
+	bool fd[WALK_SEEN];		/* met with a directory open */
+};
+
+static int
+walk_note(const struct kk_walk_ent *e, void *arg)
+{
+	struct walk_seen *w = arg;
+	struct stat st;
+
+	ck_assert_uint_lt(w->n, WALK_SEEN);
+	snprintf(w->path[w->n], PATH_MAX, "%s%s", e->path ? "" : "!",
+	    e->path ? e->path : e->name);
+	w->type[w->n] = e->st != NULL ? (e->st->st_mode & S_IFMT) : 0;
+	w->err[w->n] = e->err;
+	w->fd[w->n] = e->fd >= 0;
+	/* the fd given is the directory met, not what a link names */
+	if (e->fd >= 0) {
+		ck_assert_int_eq(fstat(e->fd, &st), 0);
+		ck_assert_int_eq(st.st_ino, e->st->st_ino);
+	}
+	w->n++;
+	return 0;
+}
+
+/* index of path among those met, or -1 */
+static int
+walk_found(const struct walk_seen *w, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		if (strcmp(w->path[i], path) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+mkdir_in(const char *dir, const char *rel)
+{
+	char path[PATH_MAX];
+
+	kk_test_join(path, dir, rel);
+	ck_assert_msg(mkdir(path, 0700) == 0, "%s: %s", path, strerror(errno));
+}
+
+static void
+file_in(const char *dir, const char *rel)
+{
+	char path[PATH_MAX];
+
+	kk_test_join(path, dir, rel);
+	kk_test_write(path, "evidence", 8, 0600);
+}
+
+/*
+ * Links are met as links, never followed, to a directory or a file
+ * outside; a fifo is met without being opened (the walk would block on
+ * it); names with pass_over are left alone, and what is below them.
+ */
+START_TEST(walk_links_and_fifos)
+{
+	char dir[PATH_MAX], top[PATH_MAX], out[PATH_MAX], path[PATH_MAX];
+	struct walk_seen *w = calloc(1, sizeof(*w));
+	struct kk_walk walk = {
+		.max_depth = 6, .entries = 100, .path_max = PATH_MAX,
+		.pass_over = ".tmp", .visit = walk_note, .arg = w,
+	};
+	json_t *files;
+	int dfd, i;
+
+	ck_assert_ptr_nonnull(w);
+	kk_test_workdir(dir);
+	kk_test_join(top, dir, "top");
+	kk_test_join(out, dir, "outside");
+	mkdir_in(dir, "top");
+	mkdir_in(dir, "outside");
+	file_in(out, "secret");
+	file_in(top, "a");
+	mkdir_in(top, "sub");
+	file_in(top, "sub/b");
+	kk_test_join(path, top, "dlink");
+	ck_assert_int_eq(symlink(out, path), 0);
+	kk_test_join(path, top, "sub/flink");
+	ck_assert_int_eq(symlink("../../outside/secret", path), 0);
+	kk_test_join(path, top, "fifo");
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	file_in(top, "x.tmp");
+	mkdir_in(top, "d.tmp");
+	file_in(top, "d.tmp/c");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+
+	ck_assert_int_eq(kk_evidence_walk(dfd, "top", &walk), 0);
+	ck_assert_uint_eq(w->n, 6);
+	ck_assert_int_eq(w->type[walk_found(w, "top/a")], S_IFREG);
+	ck_assert_int_eq(w->type[walk_found(w, "top/sub/b")], S_IFREG);
+	ck_assert_int_eq(w->type[walk_found(w, "top/dlink")], S_IFLNK);
+	ck_assert_int_eq(w->type[walk_found(w, "top/sub/flink")], S_IFLNK);
+	ck_assert_int_eq(w->type[walk_found(w, "top/fifo")], S_IFIFO);
+	i = walk_found(w, "top/sub");
+	ck_assert_int_eq(w->type[i], S_IFDIR);
+	ck_assert(w->fd[i] && w->err[i] == 0);
+	/* a directory after what is in it */
+	ck_assert_int_gt(i, walk_found(w, "top/sub/b"));
+	ck_assert_int_eq(walk_found(w, "top/dlink/secret"), -1);
+	ck_assert(!w->fd[walk_found(w, "top/dlink")]);
+	ck_assert(!w->fd[walk_found(w, "top/fifo")]);
+
+	/* the top itself a link: refused, not followed */
+	kk_test_join(path, dir, "toplink");
+	ck_assert_int_eq(symlink("top", path), 0);
+	w->n = 0;
+	ck_assert_int_lt(kk_evidence_walk(dfd, "toplink", &walk), 0);
+	ck_assert_uint_eq(w->n, 0);
+
+	/* the listing: the two regular files, nothing else */
+	files = json_array();
+	ck_assert_int_eq(kk_evidence_list(dfd, "top", 10, files), 0);
+	ck_assert_uint_eq(json_array_size(files), 2);
+	for (i = 0; i < 2; i++) {
+		const char *p = json_string_value(json_object_get(
+		    json_array_get(files, i), "path"));
+
+		ck_assert_msg(strcmp(p, "top/a") == 0 ||
+		    strcmp(p, "top/sub/b") == 0, "%s listed", p);
+		ck_assert_int_eq(json_integer_value(json_object_get(
+		    json_array_get(files, i), "size")), 8);
+	}
+	json_decref(files);
+	close(dfd);
+	free(w);
+}
+END_TEST
+
+/*
+ * Depth: a directory max_depth deep is met (open, -ELOOP) but not read.
+ * Entries: one more than allowed ends the walk with -E2BIG, and the
+ * directories it was in are still met, open.  A path longer than
+ * path_max is met by name only, nothing below it.
+ */
+START_TEST(walk_limits)
+{
+	char dir[PATH_MAX], rel[PATH_MAX], name[32], longname[201];
+	struct walk_seen *w = calloc(1, sizeof(*w));
+	struct kk_walk walk = {
+		.max_depth = 3, .entries = 100, .path_max = PATH_MAX,
+		.visit = walk_note, .arg = w,
+	};
+	json_t *files;
+	int dfd, i;
+
+	ck_assert_ptr_nonnull(w);
+	dfd = open_dir(dir);
+	/* d0/f, d0/d1/f, ... d0/.../d9/f */
+	rel[0] = '\0';
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "%sd%d", i ? "/" : "", i);
+		strcat(rel, name);
+		mkdir_in(dir, rel);
+		snprintf(name, sizeof(name), "%s/f", rel);
+		file_in(dir, name);
+	}
+	ck_assert_int_eq(kk_evidence_walk(dfd, "", &walk), 0);
+	/* d0, d0/f, d0/d1, d0/d1/f, d0/d1/d2, d0/d1/d2/f, and d3 */
+	ck_assert_uint_eq(w->n, 7);
+	i = walk_found(w, "d0/d1/d2/d3");
+	ck_assert_int_ge(i, 0);
+	ck_assert(w->fd[i] && w->err[i] == -ELOOP);
+	ck_assert_int_eq(walk_found(w, "d0/d1/d2/d3/f"), -1);
+	/* the listing: 6 deep, not a file below */
+	files = json_array();
+	ck_assert_int_eq(kk_evidence_list(dfd, "", 100, files), 0);
+	ck_assert_uint_eq(json_array_size(files), 6);
+	json_decref(files);
+
+	/* 20 files in p/s */
+	mkdir_in(dir, "p");
+	mkdir_in(dir, "p/s");
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "p/s/f%d", i);
+		file_in(dir, name);
+	}
+	w->n = 0;
+	walk.entries = 21;
+	ck_assert_int_eq(kk_evidence_walk(dfd, "p/s", &walk), 0);
+	ck_assert_uint_eq(w->n, 20);
+	w->n = 0;
+	walk.entries = 20;
+	ck_assert_int_eq(kk_evidence_walk(dfd, "p/s", &walk), 0);
+	ck_assert_uint_eq(w->n, 20);
+	w->n = 0;
+	walk.entries = 19;
+	ck_assert_int_eq(kk_evidence_walk(dfd, "p/s", &walk), -E2BIG);
+	ck_assert_uint_eq(w->n, 19);
+	/* stopped inside s (s and 4 files): s is met after them, open */
+	w->n = 0;
+	walk.entries = 5;
+	ck_assert_int_eq(kk_evidence_walk(dfd, "p", &walk), -E2BIG);
+	ck_assert_uint_eq(w->n, 5);
+	ck_assert_str_eq(w->path[4], "p/s");
+	ck_assert(w->fd[4] && w->err[4] == 0);
+	/* the listing stops too: -E2BIG once out holds max files */
+	files = json_array();
+	ck_assert_int_eq(kk_evidence_list(dfd, "p/s", 5, files), -E2BIG);
+	ck_assert_uint_eq(json_array_size(files), 5);
+	json_decref(files);
+
+	/* a path too long: met by name only, nothing below it */
+	memset(longname, 'n', 200);
+	longname[200] = '\0';
+	mkdir_in(dir, longname);
+	snprintf(rel, sizeof(rel), "%s/f", longname);
+	file_in(dir, rel);
+	w->n = 0;
+	walk.entries = 100;
+	walk.path_max = 64;
+	ck_assert_int_eq(kk_evidence_walk(dfd, "", &walk), 0);
+	snprintf(rel, sizeof(rel), "!%s", longname);
+	i = walk_found(w, rel);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(w->err[i], -ENAMETOOLONG);
+	ck_assert_int_eq(w->type[i], 0);
+	ck_assert_int_eq(walk_found(w, "!f"), -1);
+	close(dfd);
+	free(w);
+}
+END_TEST
+
 KK_SUITE(evidence_suite, "evidence",
 	KK_CASE("store", KK_TMPDIR, 60),
 	    KK_TEST(sink_hash_matches_file),
@@ -663,5 +901,7 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
 	    KK_TEST(manifest_append_and_sign),
 	    KK_TEST(chunk_request_is_capped),
+	KK_CASE("walk", KK_TMPDIR, 60),
+	    KK_TEST(walk_links_and_fifos), KK_TEST(walk_limits),
 	KK_CASE("exefile", 0, 0),
 	    KK_TEST(ovl_options_parsed), KK_TEST(path_mount_longest_prefix))
