@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "act.h"
+#include "adopt.h"
 #include "fleet.h"
 #include "daemon.h"
 #include "drill.h"
@@ -120,8 +121,10 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 	    actor, kk_mode_name(d->state.mode), d->state.episode,
 	    *changed ? "applied" : "already in force", d->last_apply_usec);
 	kd_audit(d, actor, "disconnect", *changed ? "applied" : "already",
-	    json_pack("{s:s, s:s?, s:I}", KW_MODE, kk_mode_name(d->state.mode),
-	    KW_MESSAGE, msg, KW_APPLY_US, (json_int_t)d->last_apply_usec));
+	    json_pack("{s:s, s:s?, s:I, s:o*}", KW_MODE,
+	    kk_mode_name(d->state.mode), KW_MESSAGE, msg, KW_APPLY_US,
+	    (json_int_t)d->last_apply_usec, KW_ENFORCERS,
+	    kd_enforcers_json(d, false)));
 	/* tell the CSIRT: queued durably, delivered by the outbox */
 	o = json_pack("{s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, actor,
@@ -164,6 +167,9 @@ kd_act_disconnect(struct run *r)
 	    KW_CONTACT, KW_DESK, d->policy->contact_desk,
 	    KW_PHONE, d->policy->contact_phone,
 	    KW_EMAIL, d->policy->contact_email);
+	if (r->answer != NULL)
+		json_object_set_new(r->answer, KW_ENFORCERS,
+		    kd_enforcers_json(d, false));
 	return 0;
 }
 
@@ -215,6 +221,7 @@ kd_act_isolate(struct run *r)
 	    &changed);
 	if (err < 0) {
 		kd_run_fail(r, KE_APPLY_FAILED, "%s", r->d->nft.err);
+		kd_run_enforcers(r);
 		return err;
 	}
 	kd_run_committed(r);
@@ -223,6 +230,8 @@ kd_act_isolate(struct run *r)
 		    kk_mode_name(r->d->state.mode));
 	else
 		notify_csirt(r, KK_REPORT_ISOLATE, r->d->state.episode, by);
+	/* the network's isolation holds; whether the USB cut does, too */
+	kd_run_enforcers(r);
 	return 0;
 }
 
@@ -250,10 +259,13 @@ kd_act_release(struct run *r)
 	}
 	if (err < 0) {
 		kd_run_fail(r, KE_APPLY_FAILED, "%s", r->d->nft.err);
+		kd_run_enforcers(r);
 		return err;
 	}
 	kd_run_committed(r);
 	notify_csirt(r, KK_REPORT_RELEASE, episode, by);
+	/* open; whether all the USB cut changed was put back */
+	kd_run_enforcers(r);
 	return 0;
 }
 

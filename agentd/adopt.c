@@ -31,6 +31,33 @@ static const struct kd_enforcer *const enforcers[] = {
 };
 #define NENFORCERS	(sizeof(enforcers) / sizeof(enforcers[0]))
 
+/*
+ * What the last apply, verify or release through this list returned, per
+ * enforcer: the outcome of one without its own (the tables), and a
+ * failure of any.  One not reached by the last apply (an earlier one
+ * failed) has no outcome of its own to show.
+ */
+enum reach { NOT_RUN, RAN, VERIFIED, SKIPPED };
+static int last_err[NENFORCERS];
+static enum reach reached[NENFORCERS];
+
+/* a verification that does not hold is not (yet) a failure: retried */
+static int
+looked(size_t i, int err)
+{
+	last_err[i] = err;
+	reached[i] = VERIFIED;
+	return err;
+}
+
+static int
+ran(size_t i, int err)
+{
+	last_err[i] = err;
+	reached[i] = RAN;
+	return err;
+}
+
 /* mode in force through every enforcer, in order */
 int
 kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode)
@@ -38,8 +65,10 @@ kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	size_t i;
 	int err = 0;
 
+	for (i = 0; i < NENFORCERS; i++)
+		reached[i] = SKIPPED;
 	for (i = 0; i < NENFORCERS && err == 0; i++)
-		err = enforcers[i]->apply(d, mode, episode);
+		err = ran(i, enforcers[i]->apply(d, mode, episode));
 	/*
 	 * The apply read its tables back at a generation nothing moved in:
 	 * the backstop check compares with that one instead of reading
@@ -57,7 +86,8 @@ kd_enforcers_verify(struct kd *d)
 	int err = 0;
 
 	for (i = 0; i < NENFORCERS && err == 0; i++)
-		err = enforcers[i]->verify(d, d->state.mode, d->state.episode);
+		err = looked(i, enforcers[i]->verify(d, d->state.mode,
+		    d->state.episode));
 	return err;
 }
 
@@ -82,11 +112,72 @@ kd_enforcers_release(struct kd *d)
 
 	d->gen_valid = false;
 	for (i = NENFORCERS; i > 0 && err == 0; i--)
-		err = enforcer_release(d, enforcers[i - 1]);
+		err = ran(i - 1, enforcer_release(d, enforcers[i - 1]));
 	if (err < 0)
 		for (j = i + 1; j < NENFORCERS; j++)
-			enforcers[j]->apply(d, d->state.mode, d->state.episode);
+			ran(j, enforcers[j]->apply(d, d->state.mode,
+			    d->state.episode));
 	return err;
+}
+
+static const char *const enforced_words[] = {
+	[KD_ENF_APPLIED] = KR_APPLIED,
+	[KD_ENF_DEGRADED] = KR_DEGRADED,
+	[KD_ENF_FAILED] = KR_FAILED,
+};
+
+json_t *
+kd_enforcers_json(struct kd *d, bool age)
+{
+	struct kd_outcome out;
+	json_t *list, *e;
+	size_t i;
+
+	if ((list = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < NENFORCERS; i++) {
+		memset(&out, 0, sizeof(out));
+		if (reached[i] == SKIPPED)
+			continue;
+		if (reached[i] == RAN && last_err[i] < 0) {
+			out.result = KD_ENF_FAILED;
+			snprintf(out.reason, sizeof(out.reason), "%s",
+			    KE_APPLY_FAILED);
+			snprintf(out.detail, sizeof(out.detail), "%s",
+			    strerror(-last_err[i]));
+		} else if (enforcers[i]->outcome != NULL) {
+			/* its own watch (USB uevents) may have looked since */
+			enforcers[i]->outcome(d, &out);
+			if (reached[i] == NOT_RUN && out.at == 0)
+				continue;
+		} else if (reached[i] == VERIFIED && last_err[i] < 0) {
+			out.result = KD_ENF_DEGRADED;
+			snprintf(out.reason, sizeof(out.reason), "not-verified");
+			snprintf(out.detail, sizeof(out.detail), "%s",
+			    strerror(-last_err[i]));
+		} else if (reached[i] == NOT_RUN) {
+			continue;
+		}
+		e = kk_enforcer_entry(enforcers[i]->name,
+		    enforced_words[out.result], out.reason, out.detail);
+		if (e != NULL && age && out.at != 0)
+			json_object_set_new(e, KW_AGE_MS, json_integer(
+			    (json_int_t)((kd_now_usec() - out.at) / 1000)));
+		json_array_append_new(list, e);
+	}
+	return list;
+}
+
+size_t
+kd_enforcers_degraded(struct kd *d, char *buf, size_t len)
+{
+	json_t *rec;
+	size_t n;
+
+	rec = json_pack("{s:o}", KW_ENFORCERS, kd_enforcers_json(d, false));
+	n = kk_receipt_degraded(rec, buf, len);
+	json_decref(rec);
+	return n;
 }
 
 static int

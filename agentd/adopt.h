@@ -32,6 +32,14 @@ int kd_enforcers_verify(struct kd *d);
  * the quarantine as it was.
  */
 int kd_enforcers_release(struct kd *d);
+/*
+ * How each enforcer's last apply, verify or release through the list
+ * went: wire.h's KW_ENFORCERS entries, those not reached left out.  age:
+ * with age_ms, how old the look is (status).
+ */
+struct json_t *kd_enforcers_json(struct kd *d, bool age);
+/* How many did not do all their part; buf says which, in words. */
+size_t kd_enforcers_degraded(struct kd *d, char *buf, size_t len);
 
 /*
  * The mode from state.json and the kernel's table (the stricter wins; a

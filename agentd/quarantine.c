@@ -313,6 +313,8 @@ kd_quarantine_status(struct kd *d)
 			    KW_BYTES, (json_int_t)cnt.bytes[i]));
 	}
 	json_object_set_new(o, KW_COUNTERS, counters);
+	/* as verified just now (the USB look may be up to a second old) */
+	json_object_set_new(o, KW_ENFORCERS, kd_enforcers_json(d, true));
 	return o;
 }
 

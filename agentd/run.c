@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "adopt.h"
 #include "daemon.h"
 #include "identity.h"
 #include "log.h"
@@ -108,6 +109,8 @@ sign_receipt(struct run *r)
 		json_object_set(o, KW_STATUS, r->extra);
 	if (r->output)
 		json_object_set(o, KW_OUTPUT, r->output);
+	if (r->enforcers)
+		json_object_set(o, KW_ENFORCERS, r->enforcers);
 	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (payload == NULL)
@@ -134,6 +137,8 @@ finish_audit(struct run *r)
 	    KW_INCIDENT, r->have_cmd && r->cmd.incident[0] ? r->cmd.incident : NULL,
 	    KW_REASON, r->have_cmd && r->cmd.reason[0] ? r->cmd.reason : NULL,
 	    KW_DETAIL, r->detail[0] ? r->detail : NULL);
+	if (extra != NULL && r->enforcers != NULL)
+		json_object_set(extra, KW_ENFORCERS, r->enforcers);
 	kd_audit(r->d, r->via, r->have_cmd ? kk_action_name(r->cmd.action) :
 	    "command", result, extra);
 	kk_log(strcmp(r->result, KR_DONE) == 0 ? LOG_NOTICE : LOG_WARNING,
@@ -179,6 +184,24 @@ kd_run_applied(struct run *r)
 	clock_gettime(CLOCK_REALTIME, &r->applied);
 	r->verified = r->applied;
 	r->have_applied = true;
+}
+
+void
+kd_run_enforcers(struct run *r)
+{
+	char what[sizeof(r->detail)];
+	size_t used;
+
+	json_decref(r->enforcers);
+	r->enforcers = kd_enforcers_json(r->d, false);
+	if (strcmp(r->result, KR_DONE) != 0 ||
+	    kd_enforcers_degraded(r->d, what, sizeof(what)) == 0)
+		return;
+	/* the network's part is done; the rest said in words too */
+	r->reason = KR_DEGRADED;
+	used = strlen(r->detail);
+	snprintf(r->detail + used, sizeof(r->detail) - used, "%s%s",
+	    used ? "; " : "", what);
 }
 
 /* "csirt:INCIDENT", the incident cut on a character boundary */
@@ -353,6 +376,7 @@ run_free(struct run *r)
 	json_decref(r->args);
 	json_decref(r->extra);
 	json_decref(r->output);
+	json_decref(r->enforcers);
 	json_decref(r->answer);
 	if (r->tail != NULL) {
 		kk_audit_tail_close(r->tail);

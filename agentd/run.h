@@ -103,6 +103,7 @@ struct run {
 	char detail[400];
 	json_t *extra;		/* status output (status action) */
 	json_t *output;		/* action output (evidence actions) */
+	json_t *enforcers;	/* the quarantine's, per enforcer (wire.h) */
 	json_t *answer;		/* unsigned origins: the answer, if set */
 	struct kk_audit_tail *tail;	/* ... and what follows it */
 	kd_reply_fn reply;	/* never NULL */
@@ -117,6 +118,12 @@ void kd_run_fail(struct run *r, const char *reason, const char *fmt, ...)
 void kd_run_applied(struct run *r);
 /* applied when the tables were committed, verified now */
 void kd_run_committed(struct run *r);
+/*
+ * The quarantine's enforcers as they are after a mode change, in the
+ * receipt and the audit; a done run whose enforcers did not all do their
+ * part says so: reason "degraded", and which in the detail.
+ */
+void kd_run_enforcers(struct run *r);
 /* "csirt:INCIDENT": who a signed command acts as */
 void kd_run_csirt_actor(const struct run *r, char *by, size_t len);
 

@@ -112,7 +112,8 @@ static void
 verify_usb(struct kd *d)
 {
 	last_tick = kd_now_usec();
-	kd_usb_enforcer.verify(d, d->state.mode, d->state.episode);
+	/* a new interface is cut at once, whatever status looked at */
+	kd_usb_verify_at(d, last_tick, true);
 }
 
 static int

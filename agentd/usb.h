@@ -144,6 +144,25 @@ int kd_usb_admit(const struct kd_usb_paths *p, struct json_t **admitted);
 struct json_t *kd_usb_entry(struct json_t *o, const char *list,
     const char *field, const char *name);
 
+/* How many times bus/usb/devices was read: what a caller can make kakurid do. */
+extern unsigned long kd_usb_scans;
+
+/*
+ * How long a look at sysfs answers a verification that is not forced:
+ * status (any local user may ask it, as often as it likes) and an
+ * isolate while isolated reuse the last result that long rather than
+ * scan sysfs each time.  The kernel's uevents and the verify timer look
+ * again at once.
+ */
+#define KD_USB_CHECK_REUSE_USEC	(1000ULL * 1000)
+
+/*
+ * The enforcer's verification at monotonic time now (usec): the last
+ * one's result if it is younger than KD_USB_CHECK_REUSE_USEC and for the
+ * same decision, unless force.  0, -ESTALE, or another negative errno.
+ */
+int kd_usb_verify_at(struct kd *d, unsigned long long now, bool force);
+
 extern const struct kd_enforcer kd_usb_enforcer;
 
 #endif

@@ -39,6 +39,16 @@
  */
 static struct kd_usb_memory usb_memory;
 
+/* How the last apply, release or verification went (enforcer.h). */
+static struct kd_outcome usb_outcome;
+
+/* The last verification's result, reused for a moment (usb.h). */
+static struct {
+	unsigned long long at;	/* kd_now_usec(); 0: none to reuse */
+	bool wanted;		/* the decision it was for */
+	int err;
+} usb_checked;
+
 /*
  * /sys and /proc/self/mountinfo, or the test hook's tree (kakurid.8).
  * An environment variable is enough of a gate: whoever sets kakurid's
@@ -132,6 +142,68 @@ usb_admit(struct kd *d, const struct kd_usb_paths *p)
 }
 
 /*
+ * The word for what an apply or release left undone, from its first
+ * error: the receipt's enforcer reason.
+ */
+static const char *
+reason_word(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return "sync-timeout";	/* KD_USB_QUIESCE_MS spent */
+	case -E2BIG:
+		return "over-limits";	/* more than kakurid follows */
+	case -ENODATA:
+		return "no-record";	/* what was changed is not known */
+	default:
+		break;
+	}
+	/* cut all the same, but what to restore is in memory only */
+	if (usb_memory.unsaved)
+		return "state-unsaved";
+	if (err == -EACCES || err == -EPERM || err == -EROFS)
+		return "write-refused";
+	return "incomplete";
+}
+
+/* The outcome of an apply or release that returned err with errors. */
+static void
+set_outcome(int err, json_t *errors)
+{
+	char *p = usb_outcome.detail, part[160];
+	size_t len = sizeof(usb_outcome.detail), i;
+	const char *what, *why;
+	json_t *e;
+
+	memset(&usb_outcome, 0, sizeof(usb_outcome));
+	usb_outcome.at = kd_now_usec();
+	if (err == 0)
+		return;
+	usb_outcome.result = KD_ENF_DEGRADED;
+	snprintf(usb_outcome.reason, sizeof(usb_outcome.reason), "%s",
+	    reason_word(err));
+	/* what was not done, and why: as many errors as fit, whole */
+	json_array_foreach(errors, i, e) {
+		what = json_string_value(json_object_get(e, KW_WHAT));
+		why = json_string_value(json_object_get(e, KW_ERROR));
+		snprintf(part, sizeof(part), "%s%s: %s", i ? "; " : "",
+		    what ? what : "?", why ? why : "?");
+		if (strlen(p) + strlen(part) + 1 > len)
+			break;
+		strcat(p, part);
+	}
+	if (p[0] == '\0')
+		snprintf(p, len, "%s", strerror(-err));
+}
+
+static void
+usb_outcome_get(struct kd *d, struct kd_outcome *out)
+{
+	(void)d;
+	*out = usb_outcome;
+}
+
+/*
  * mode in force; was_cut: a quarantine with the cut in force is left (a
  * release), so that with no record of it the kernel's defaults come back.
  */
@@ -155,6 +227,9 @@ usb_run(struct kd *d, enum kk_mode mode, const char *episode, bool was_cut)
 		err = kd_usb_restore(&p, was_cut, &rec);
 	}
 	fresh = log_errors(last, what, json_object_get(rec, KW_ERRORS), err);
+	set_outcome(err, json_object_get(rec, KW_ERRORS));
+	/* the sysfs changed: nothing looked at before says how it is now */
+	usb_checked.at = 0;
 	if (usb_wanted(d, mode))
 		usb_admit(d, &p);
 	/* the same failure again: nothing new to write down */
@@ -206,25 +281,56 @@ usb_apply(struct kd *d, enum kk_mode mode, const char *episode)
 /*
  * Re-applied where it differs (a storage interface authorised again, or
  * one that came while isolated and is not recorded yet); interfaces of
- * other classes that came meanwhile let in.  The verify timer and the
- * uevent watch (uevent.c) call it too.
+ * other classes that came meanwhile let in.  The uevent watch and the
+ * verify timer (uevent.c) force a look; status and an isolate while
+ * isolated may get the last one's result, which bounds the sysfs scans
+ * any local user can cause by asking status in a loop.
  */
+int
+kd_usb_verify_at(struct kd *d, unsigned long long now, bool force)
+{
+	struct kd_usb_paths p;
+	char state[USB_STATE_PATH], why[sizeof(usb_outcome.detail)];
+	enum kk_mode mode = d->state.mode;
+	bool wanted = usb_wanted(d, mode);
+	int err;
+
+	if (!force && usb_checked.at != 0 && usb_checked.wanted == wanted &&
+	    now >= usb_checked.at &&
+	    now - usb_checked.at < KD_USB_CHECK_REUSE_USEC)
+		return usb_checked.err;
+	usb_paths(d, &p, state, sizeof(state));
+	err = kd_usb_check(&p, wanted, why, sizeof(why));
+	memset(&usb_outcome, 0, sizeof(usb_outcome));
+	if (err == -ESTALE) {
+		usb_apply(d, mode, d->state.episode);
+		err = kd_usb_check(&p, wanted, why, sizeof(why));
+	} else if (wanted) {
+		usb_admit(d, &p);
+	}
+	/* the apply's words, if it just said what it could not do */
+	if (err < 0 && usb_outcome.result != KD_ENF_DEGRADED) {
+		usb_outcome.result = KD_ENF_DEGRADED;
+		snprintf(usb_outcome.reason, sizeof(usb_outcome.reason),
+		    "not-verified");
+		snprintf(usb_outcome.detail, sizeof(usb_outcome.detail), "%s",
+		    why[0] ? why : strerror(-err));
+	} else if (err == 0) {
+		memset(&usb_outcome, 0, sizeof(usb_outcome));
+	}
+	usb_outcome.at = now;
+	usb_checked.at = now;
+	usb_checked.wanted = wanted;
+	usb_checked.err = err;
+	return err;
+}
+
 static int
 usb_verify(struct kd *d, enum kk_mode mode, const char *episode)
 {
-	struct kd_usb_paths p;
-	char state[USB_STATE_PATH];
-	int err;
-
-	usb_paths(d, &p, state, sizeof(state));
-	err = kd_usb_check(&p, usb_wanted(d, mode), NULL, 0);
-	if (err == -ESTALE) {
-		usb_apply(d, mode, episode);
-		err = kd_usb_check(&p, usb_wanted(d, mode), NULL, 0);
-	} else if (usb_wanted(d, mode)) {
-		usb_admit(d, &p);
-	}
-	return err;
+	(void)mode;
+	(void)episode;
+	return kd_usb_verify_at(d, kd_now_usec(), false);
 }
 
 static int
@@ -238,4 +344,5 @@ const struct kd_enforcer kd_usb_enforcer = {
 	.apply = usb_apply,
 	.verify = usb_verify,
 	.release = usb_release,
+	.outcome = usb_outcome_get,
 };

@@ -227,6 +227,7 @@ usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors)
 	memset(sc, 0, sizeof(*sc));
 	sc->devfd = -1;
 	sc->errors = errors;
+	kd_usb_scans++;
 	if (snprintf(path, sizeof(path), "%s/%s", sysfs, DEVICES_DIR) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
@@ -240,6 +241,8 @@ usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors)
 		usb_note(sc->errors, &sc->err, DEVICES_DIR, NULL, err);
 	return 0;
 }
+
+unsigned long kd_usb_scans;
 
 /* A scan not made yet: scan_free may follow at once. */
 struct usb_scan *

@@ -297,6 +297,7 @@ struct json_t;
 #define KW_SUMMARY		"summary"
 #define KW_N_DONE		"done"
 #define KW_N_SILENT		"silent"
+#define KW_N_DEGRADED		"degraded"	/* done, an enforcer degraded */
 #define KW_UNNAMED		"unnamed"
 #define KW_UNVERIFIED		"unverified"
 #define KW_UNEXPECTED		"unexpected"
@@ -416,6 +417,23 @@ struct json_t;
 #define KR_DONE			"done"
 #define KR_REJECTED		"rejected"
 #define KR_FAILED		"failed"
+/*
+ * A done receipt's reason when an enforcer after the network did not do
+ * all its part (the network's isolation holds; the USB cut may not): the
+ * receipt's enforcers say which and why.  Old readers see "done" with a
+ * reason; the member is additive.
+ */
+#define KR_DEGRADED		"degraded"
+
+/*
+ * The enforcers of a quarantine, in the order applied: an isolate's,
+ * release's or disconnect's receipt, answer and audit, and status.  Each
+ * {name, result: "applied"|"degraded"|"failed", reason?, detail?};
+ * status adds age_ms, how old the look it reports is.
+ */
+#define KW_ENFORCERS		"enforcers"
+#define KR_APPLIED		"applied"
+#define KW_AGE_MS		"age_ms"
 
 /*
  * The words of a rejection or failure (DESIGN 4, 5): a receipt's reason,
@@ -475,6 +493,19 @@ struct json_t;
  * memory, or message is NULL.
  */
 struct json_t *kk_wire_error(const char *word, const char *message);
+/*
+ * One entry of a receipt's enforcers (wire.h: KW_ENFORCERS); reason and
+ * detail may be NULL or "".
+ */
+struct json_t *kk_enforcer_entry(const char *name, const char *result,
+    const char *reason, const char *detail);
+/*
+ * How many of a receipt's (or status's) enforcers did not do all their
+ * part; buf gets them in words for a terminal ("usb degraded
+ * write-refused: ..."), cleaned and cut.  0 for an old receipt without
+ * the member.
+ */
+size_t kk_receipt_degraded(struct json_t *rec, char *buf, size_t len);
 
 /*
  * An answer's verdict: 1 if "ok" is true, 0 if false, -1 if it is no

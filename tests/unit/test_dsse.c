@@ -40,6 +40,7 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "wire.h"
 #include "testutil.h"
 #include "tls.h"
 
@@ -1074,6 +1075,45 @@ make_receipt(const char *agent, EVP_PKEY *key)
 }
 
 /*
+ * A receipt's enforcers, as kakurictl shows them: an old receipt has
+ * none (nothing degraded), an applied one says nothing, a degraded one
+ * its name, word and detail; what the agent wrote is cleaned of line
+ * breaks and escapes (a root-owned agent must not print lines of its
+ * own on the operator's terminal) and cut.
+ */
+START_TEST(test_receipt_enforcers)
+{
+	char buf[128], big[600];
+	json_t *rec;
+
+	rec = json_pack("{s:s}", KW_RESULT, KR_DONE);
+	ck_assert_int_eq(kk_receipt_degraded(rec, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "");
+	json_object_set_new(rec, KW_ENFORCERS, json_pack("[o, o]",
+	    kk_enforcer_entry("nftables", KR_APPLIED, NULL, ""),
+	    kk_enforcer_entry("usb", KR_APPLIED, "", NULL)));
+	ck_assert_int_eq(kk_receipt_degraded(rec, buf, sizeof(buf)), 0);
+	ck_assert_ptr_null(json_object_get(json_array_get(json_object_get(rec,
+	    KW_ENFORCERS), 1), KW_REASON));
+	json_array_set_new(json_object_get(rec, KW_ENFORCERS), 1,
+	    kk_enforcer_entry("usb", KR_DEGRADED, "write-refused",
+	    "1-1:1.0 authorized:\n\033[2J Permission denied"));
+	ck_assert_int_eq(kk_receipt_degraded(rec, buf, sizeof(buf)), 1);
+	ck_assert_ptr_nonnull(strstr(buf, "usb degraded write-refused: 1-1:1.0"));
+	ck_assert_ptr_null(strchr(buf, '\n'));
+	ck_assert_ptr_null(strchr(buf, '\033'));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	json_array_append_new(json_object_get(rec, KW_ENFORCERS),
+	    kk_enforcer_entry("other", KR_FAILED, "apply-failed", big));
+	ck_assert_int_eq(kk_receipt_degraded(rec, buf, sizeof(buf)), 2);
+	ck_assert_uint_lt(strlen(buf), sizeof(buf));
+	ck_assert_int_eq(kk_receipt_degraded(rec, NULL, 0), 2);
+	json_decref(rec);
+}
+END_TEST
+
+/*
  * A compromised network child holds the TLS key: a receipt it signs
  * ("done" for an isolate the parent never saw) must not count.
  */
@@ -1958,6 +1998,7 @@ KK_SUITE(dsse_suite, "dsse",
 	    KK_TEST(test_cert_contents), KK_TEST(test_tls_cert_issue),
 	KK_CASE("tls-identity", 0, 0), KK_TEST(test_chain_identity),
 	    KK_TEST(test_receipt_identity_only),
+	    KK_TEST(test_receipt_enforcers),
 	KK_CASE("sign", 0, 0), KK_TEST(test_sign_kat),
 	    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
 	    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),

@@ -34,7 +34,12 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "adopt.h"
+#include "daemon.h"
+#include "identity.h"
 #include "kakuri.h"
+#include "run.h"
+#include "sign.h"
 #include "uevent.h"
 #include "usb.h"
 #include "wire.h"
@@ -1337,6 +1342,212 @@ START_TEST(test_policy)
 }
 END_TEST
 
+/* ---- the enforcer: what it says it did, and how often it looks ---- */
+
+static struct kd kd;
+static struct kk_policy kpolicy;
+static char *receipt_text;
+
+/*
+ * kakurid as far as the USB enforcer needs it (policy, audit, outbox,
+ * identity key), on the tree: the test hook of kakurid.8
+ */
+static void
+enforcer_kd(const char *state_dir)
+{
+	memset(&kd, 0, sizeof(kd));
+	kk_policy_defaults(&kpolicy);
+	snprintf(kpolicy.state_dir, sizeof(kpolicy.state_dir), "%s",
+	    state_dir);
+	kpolicy.usb_storage_deauthorize = true;
+	kd.policy = &kpolicy;
+	kk_test_outbox_kd(&kd, root, true);
+	ck_assert_int_eq(setenv(KD_USB_SYSFS_ENV, root, 1), 0);
+	ck_assert_int_eq(setenv(KD_USB_MOUNTINFO_ENV, mountinfo, 1), 0);
+}
+
+static void
+enforcer_kd_free(void)
+{
+	kk_audit_close(&kd.audit);
+	kd_identity_free(&kd);
+	unsetenv(KD_USB_SYSFS_ENV);
+	unsetenv(KD_USB_MOUNTINFO_ENV);
+	free(receipt_text);
+	receipt_text = NULL;
+}
+
+static void
+keep_receipt(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
+{
+	(void)d;
+	(void)opaque;
+	(void)token;
+	ck_assert_ptr_nonnull(a->receipt);
+	receipt_text = strdup(a->receipt);
+}
+
+/*
+ * A done signed isolate's receipt after the USB enforcer applied, as
+ * kakurictl reads it: opened with the agent's identity key.
+ */
+static json_t *
+isolate_receipt(void)
+{
+	struct run *r;
+	const char *why = NULL;
+	json_t *rec;
+
+	r = kd_run_new(&kd, KD_ORIGIN_APPLY, "test", keep_receipt, NULL, 0);
+	ck_assert_ptr_nonnull(r);
+	r->result = KR_DONE;
+	kd_run_enforcers(r);
+	kd_run_finish(r);
+	ck_assert_ptr_nonnull(receipt_text);
+	rec = kk_receipt_open((const uint8_t *)receipt_text,
+	    strlen(receipt_text), kd.agent_key, kd.agent_id, &why);
+	ck_assert_msg(rec != NULL, "%s", why);
+	free(receipt_text);
+	receipt_text = NULL;
+	return rec;
+}
+
+/*
+ * The USB cut done only partly (usb.json cannot be written): the
+ * network's isolation is never held back (apply answers 0), but the
+ * enforcer says degraded, and so do the receipt (still "done": an old
+ * kakurictl accepts it) and the audit, naming usb and why.
+ */
+START_TEST(test_enforcer_degraded)
+{
+	char dir[PATH_MAX], what[512], *audit;
+	struct kd_outcome out;
+	json_t *rec, *e;
+	size_t len;
+
+	build_tree();
+	kk_test_join(dir, root, "no/such/dir");
+	enforcer_kd(dir);
+	ck_assert_int_eq(kd_usb_enforcer.apply(&kd, KK_MODE_ISOLATED,
+	    kd.state.episode), 0);
+	assert_storage("0\n");
+	ck_assert_ptr_nonnull(kd_usb_enforcer.outcome);
+	kd_usb_enforcer.outcome(&kd, &out);
+	ck_assert_int_eq(out.result, KD_ENF_DEGRADED);
+	ck_assert_str_eq(out.reason, "state-unsaved");
+	ck_assert_ptr_nonnull(strstr(out.detail, "not saved"));
+
+	rec = isolate_receipt();
+	ck_assert_str_eq(json_string_value(json_object_get(rec, KW_RESULT)),
+	    KR_DONE);
+	ck_assert_str_eq(json_string_value(json_object_get(rec, KW_REASON)),
+	    KR_DEGRADED);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(rec,
+	    KW_DETAIL)), "usb degraded state-unsaved"));
+	ck_assert_int_eq(json_array_size(json_object_get(rec, KW_ENFORCERS)),
+	    1);
+	e = json_array_get(json_object_get(rec, KW_ENFORCERS), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_NAME)), "usb");
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_RESULT)),
+	    KR_DEGRADED);
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_REASON)),
+	    "state-unsaved");
+	/* what kakurictl send shows the operator */
+	ck_assert_int_eq(kk_receipt_degraded(rec, what, sizeof(what)), 1);
+	ck_assert_ptr_nonnull(strstr(what, "usb degraded state-unsaved: "));
+	ck_assert_ptr_nonnull(strstr(what, "not saved"));
+	json_decref(rec);
+	audit = kk_test_read(kd.audit_path, &len);
+	ck_assert_ptr_nonnull(strstr(audit, "\"enforcers\""));
+	ck_assert_ptr_nonnull(strstr(audit, "state-unsaved"));
+	free(audit);
+
+	/* status, isolated: not verified, and still says why */
+	kd.state.mode = KK_MODE_ISOLATED;
+	ck_assert_int_eq(kd_usb_enforcer.verify(&kd, KK_MODE_ISOLATED,
+	    kd.state.episode), -ESTALE);
+	kd_usb_enforcer.outcome(&kd, &out);
+	ck_assert_int_eq(out.result, KD_ENF_DEGRADED);
+	ck_assert_str_eq(out.reason, "state-unsaved");
+
+	/* released from memory: all of it back, nothing degraded */
+	ck_assert_int_eq(kd_usb_enforcer.release(&kd), 0);
+	assert_storage("1\n");
+	kd_usb_enforcer.outcome(&kd, &out);
+	ck_assert_int_eq(out.result, KD_ENF_APPLIED);
+	enforcer_kd_free();
+}
+END_TEST
+
+/* The whole cut: the receipt names usb applied, and says nothing more. */
+START_TEST(test_enforcer_applied)
+{
+	char what[64];
+	json_t *rec, *e;
+
+	build_tree();
+	enforcer_kd(root);
+	ck_assert_int_eq(kd_usb_enforcer.apply(&kd, KK_MODE_ISOLATED,
+	    kd.state.episode), 0);
+	assert_storage("0\n");
+	rec = isolate_receipt();
+	ck_assert_ptr_null(json_object_get(rec, KW_REASON));
+	e = json_array_get(json_object_get(rec, KW_ENFORCERS), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_RESULT)),
+	    KR_APPLIED);
+	ck_assert_int_eq(kk_receipt_degraded(rec, what, sizeof(what)), 0);
+	json_decref(rec);
+	kd.state.mode = KK_MODE_ISOLATED;
+	ck_assert_int_eq(kd_usb_enforcer.release(&kd), 0);
+	assert_storage("1\n");
+	enforcer_kd_free();
+}
+END_TEST
+
+/*
+ * status (any local user, as often as it likes) verifies the USB cut:
+ * within KD_USB_CHECK_REUSE_USEC of a look, the same result without a
+ * scan of sysfs.  The kernel's uevents (force) look at once.  The time
+ * is given, not waited for.
+ */
+START_TEST(test_status_scans)
+{
+	const unsigned long long t0 = 1000ULL * 1000 * 1000;
+	struct kd_outcome out;
+	unsigned long before, looked;
+	int i;
+
+	build_tree();
+	enforcer_kd(root);
+	ck_assert_int_eq(kd_usb_enforcer.apply(&kd, KK_MODE_ISOLATED,
+	    kd.state.episode), 0);
+	kd.state.mode = KK_MODE_ISOLATED;
+	before = kd_usb_scans;
+	ck_assert_int_eq(kd_usb_verify_at(&kd, t0, false), 0);
+	looked = kd_usb_scans;
+	ck_assert_uint_gt(looked, before);
+	/* a thousand status requests within the second: no scan */
+	for (i = 0; i < 1000; i++)
+		ck_assert_int_eq(kd_usb_verify_at(&kd, t0 + (unsigned)i * 900,
+		    false), 0);
+	ck_assert_uint_eq(kd_usb_scans, looked);
+	/* the result says when it was looked at: its age */
+	kd_usb_enforcer.outcome(&kd, &out);
+	ck_assert_uint_eq(out.at, t0);
+	/* a stick authorised by hand: a uevent's look cuts it at once */
+	put(STICK, "1\n");
+	ck_assert_int_eq(kd_usb_verify_at(&kd, t0 + 1000, true), 0);
+	ck_assert(reads(STICK, "0\n"));
+	looked = kd_usb_scans;
+	/* once the result is a second old, status looks again */
+	ck_assert_int_eq(kd_usb_verify_at(&kd, t0 + 1000 +
+	    KD_USB_CHECK_REUSE_USEC, false), 0);
+	ck_assert_uint_gt(kd_usb_scans, looked);
+	ck_assert_int_eq(kd_usb_enforcer.release(&kd), 0);
+	enforcer_kd_free();
+}
+END_TEST
+
 KK_SUITE(usb_suite, "usb",
 	KK_CASE("enforce", KK_TMPDIR, 0),
 	    KK_TEST(test_deauthorize), KK_TEST(test_restore),
@@ -1357,4 +1568,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_state_hostile), KK_TEST(test_state_huge),
 	    KK_TEST(test_state_unwritable), KK_TEST(test_state_lost),
 	    KK_TEST(test_state_unreadable),
+	KK_CASE("enforcer", KK_TMPDIR, 0),
+	    KK_TEST(test_enforcer_degraded), KK_TEST(test_enforcer_applied),
+	    KK_TEST(test_status_scans),
 	KK_CASE("policy", KK_TMPDIR, 0), KK_TEST(test_policy))
