@@ -293,6 +293,8 @@ static int
 report(struct bsend *s, bool json)
 {
 	size_t i, j, done = 0, refused = 0, silent = 0, unnamed = 0;
+	size_t degraded = 0;
+	bool worse;
 	json_t *doc = NULL, *list, *rec, *reasons, *v, *unexpected;
 	const char *res, *k;
 	bool ok;
@@ -315,6 +317,7 @@ report(struct bsend *s, bool json)
 			continue;
 		}
 		ok = s->ans[i].got == s->nfiles;
+		worse = false;
 		for (j = 0; j < s->nfiles; j++) {
 			rec = json_array_get(s->ans[i].receipts, j);
 			if (json_is_null(rec))
@@ -327,6 +330,9 @@ report(struct bsend *s, bool json)
 			json_array_append(list, rec);
 			if (!json)
 				print_receipt_line(s->ans[i].id, rec);
+			if (strcmp(res, KR_DONE) == 0 && print_receipt_degraded(
+			    s->ans[i].id, rec, !json))
+				worse = true;
 		}
 		if (s->ans[i].got == 0) {
 			silent++;
@@ -334,13 +340,16 @@ report(struct bsend *s, bool json)
 				printf("%s silent\n", s->ans[i].id);
 		} else if (ok) {
 			done++;
+			if (worse)
+				degraded++;
 		} else {
 			refused++;
 		}
 	}
 	if (json) {
-		doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:O, s:O, s:I, s:O}}",
+		doc = json_pack("{s:o, s:{s:I, s:I, s:I, s:I, s:O, s:O, s:I, s:O}}",
 		    KW_RECEIPTS, list, KW_SUMMARY, KW_N_DONE, (json_int_t)done,
+		    KW_N_DEGRADED, (json_int_t)degraded,
 		    KW_REFUSED, (json_int_t)refused, KW_N_SILENT,
 		    (json_int_t)silent, KW_REASONS, reasons, KW_UNNAMED,
 		    s->unnamed, KW_UNVERIFIED, (json_int_t)s->bad,
@@ -348,8 +357,10 @@ report(struct bsend *s, bool json)
 		print_json(doc);
 		json_decref(doc);
 	} else {
-		printf("summary: %zu done, %zu refused, %zu silent", done,
-		    refused, silent);
+		printf("summary: %zu done", done);
+		if (degraded > 0)
+			printf(" (%zu degraded)", degraded);
+		printf(", %zu refused, %zu silent", refused, silent);
 		json_object_foreach(reasons, k, v)
 			printf(" %s=%lld", k, (long long)json_integer_value(v));
 		if (json_object_size(s->unnamed) > 0) {

@@ -99,3 +99,21 @@ print_receipt_line(const char *who, json_t *rec)
 	    t.command, t.result, t.reason[0] ? " " : "", t.reason, t.mode,
 	    t.episode);
 }
+
+bool
+print_receipt_degraded(const char *who, json_t *rec, bool print)
+{
+	struct receipt_text t;
+	char what[512];
+
+	if (kk_receipt_degraded(rec, what, sizeof(what)) == 0)
+		return false;
+	if (!print)
+		return true;
+	receipt_text(rec, "-", &t);
+	printf("%s degraded: %s\n", who, what);
+	/* stdout may go to a file: the operator sees it on the terminal too */
+	fail_line("%s: %s %s, but not all of it: %s", who, t.action, t.result,
+	    what);
+	return true;
+}

@@ -5,6 +5,8 @@
 #ifndef KAKURICTL_OUTPUT_H
 #define KAKURICTL_OUTPUT_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #include "kakuri.h"
@@ -37,5 +39,11 @@ void print_receipt_head(json_t *rec, const char *no_action);
 /* a receipt's whole line: "WHO ACTION COMMAND: RESULT[ REASON] mode=M
  * episode=E" */
 void print_receipt_line(const char *who, json_t *rec);
+/*
+ * Whether a receipt says an enforcer did not do all its part (the USB
+ * cut of an isolate the network part of which is done); if print, the
+ * line "WHO degraded: WHAT" after the receipt's, and WHAT on stderr.
+ */
+bool print_receipt_degraded(const char *who, json_t *rec, bool print);
 
 #endif

@@ -135,7 +135,7 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 	struct agentconn ac;
 	const char *why, *res;
 	json_t *receipts, *rec;
-	size_t i;
+	size_t i, degraded = 0;
 
 	receipts = json_array();
 	r->members = json_pack("{s:o}", KW_RECEIPTS, receipts);
@@ -175,8 +175,18 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 		res = json_string_value(json_object_get(rec, KW_RESULT));
 		if (res == NULL || strcmp(res, KR_DONE) != 0)
 			r->status = EX_FAILED;
+		else if (print_receipt_degraded(NULL, rec, false))
+			degraded++;
 		json_array_append_new(receipts, rec);
 	}
+	/*
+	 * Done, but an enforcer did not do all its part: the status word
+	 * says so (the exit status stays 0: what isolate promises, the
+	 * network cut, holds; kakurictl.1)
+	 */
+	if (r->status == EX_DONE && degraded > 0)
+		json_object_set_new(r->members, KW_STATUS,
+		    json_string(KR_DEGRADED));
 	if (json_array_size(receipts) == 0 && r->status == EX_DONE) {
 		snprintf(r->error, sizeof(r->error),
 		    "no command is addressed to agent %.16s...", ac.id);
@@ -203,6 +213,7 @@ print_receipts(void *arg, const struct target *t,
 		snprintf(who, sizeof(who), "%s %s", t->addr,
 		    str_or(rec, KW_AGENT, "?"));
 		print_receipt_line(who, rec);
+		print_receipt_degraded(who, rec, true);
 	}
 }
 

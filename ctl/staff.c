@@ -99,6 +99,7 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	    (long long)json_integer_value(json_object_get(resp, KW_TAMPER_EVENTS)));
 	{
 		json_t *alert;
+		char what[512];
 		size_t k;
 
 		/* what keeps the quarantine from being verified, until it holds */
@@ -107,6 +108,9 @@ cmd_status(struct ctl *c, int argc, char **argv)
 			    str_or(alert, KW_WHAT, "?"));
 		if (json_object_get(resp, KW_NOT_COVERED))
 			printf("NOT COVERED: %s\n", str_or(resp, KW_NOT_COVERED, "?"));
+		/* an enforcer that does not hold all its part (the USB cut) */
+		if (kk_receipt_degraded(resp, what, sizeof(what)) > 0)
+			printf("DEGRADED:    %s\n", what);
 	}
 	cnt = json_object_get(resp, KW_COUNTERS);
 	printf("blocked:    ");
