@@ -4,12 +4,14 @@
 # storage interface and makes the root hubs refuse new interfaces, keeps
 # the keyboard of a composite device, the hubs and the mouse; records
 # vendor, product and serial in the audit and a "usb" report; re-applies
-# when a storage interface is authorised again (a status query, or the
-# verify timer alone); lets in the keyboard of a device plugged in while
-# isolated and records its storage; survives a restart; and a
-# two-signature release puts back exactly what was there, from memory
-# when usb.json cannot be written (chattr +i).  This
-# machine's kernel has no USB: kakurid runs against a sysfs tree built
+# when a storage interface is authorised again (a status query, at most
+# one look a second, or the verify timer alone); lets in the keyboard of
+# a device plugged in while isolated and records its storage; survives a
+# restart; a two-signature release puts back exactly what was there, from
+# memory when usb.json cannot be written (chattr +i); and when the cut
+# cannot be completed (a sysfs write refused), the signed isolate's
+# receipt, kakurictl send, the audit and status say degraded, while the
+# network isolation holds.  This machine's kernel has no USB: kakurid runs against a sysfs tree built
 # here (KAKURI_SYSFS_ROOT, the test hook of kakurid.8), and a built tree
 # is never remounted from (its device numbers may be a real disk's).
 . "$(dirname "$0")/lib.sh"
@@ -111,9 +113,12 @@ check "... with vendor, product and serial of both storage interfaces, and the e
 check "status: verified" test "$(status_field verified)" = true
 
 # --- someone authorises the stick again: verify puts it back ---
+# status_recut FILE: a status query, then FILE reads 0.  status reuses a
+# USB look younger than a second (KD_USB_CHECK_REUSE_USEC): polled, it
+# looks again within about a second.
+status_recut() { ctl status >/dev/null 2>&1; is "$1" 0; }
 echo 1 >"$STICK"
-ctl status >/dev/null 2>&1
-check_within "a storage interface authorised again is deauthorised again" 5 is "$STICK" 0
+check_within "a storage interface authorised again is deauthorised again (status)" 5 status_recut "$STICK"
 check "... and the composite's keyboard is still untouched" untouched
 check "... and the CSIRT hears of it: a second usb report, for the stick alone" \
 	bash -c "[ \"\$(jq -s 'length' <<<\"\$1\")\" = 2 ] && jq -s -e '.[1].body.interfaces | length == 1 and .[0].interface == \"1-1:1.0\"' <<<\"\$1\"" _ "$(usb_report)"
@@ -185,8 +190,7 @@ phone_not_admitted() {
 check "... and no admission names them" phone_not_admitted
 check "... and no driver is probed for them" bash -c "! grep -q '^1-6:' '$SYS/bus/usb/drivers_probe'"
 echo 1 >"$PHONE_VND"
-ctl status >/dev/null 2>&1
-check_within "the phone's vendor interface authorised by hand is deauthorised again" 5 is "$PHONE_VND" 0
+check_within "the phone's vendor interface authorised by hand is deauthorised again (status)" 5 status_recut "$PHONE_VND"
 check "... status: verified" test "$(status_field verified)" = true
 
 # --- a restart in isolation keeps what was saved ---
@@ -299,5 +303,48 @@ check "... released from memory: the storage interfaces, the phone and usb1's de
 	  [ \"\$(cat '$PHONE_PTP')\" = 1 ] && [ \"\$(cat '$PHONE_VND')\" = 1 ]"
 check "... usb2 is still 0" is "$DEF2" 0
 chattr -i "$STATE/usb.json"
+
+# --- the USB cut cannot be completed (a sysfs write refused): the CSIRT is told ---
+# The stick's authorized attribute is immutable: writing 0 fails (EPERM).
+# The network's isolation must hold all the same (fail closed), and the
+# signed isolate's receipt, kakurictl send, the audit and status must say
+# that the USB part is degraded and why, not just "done".
+rm -f "$STATE/usb.json"
+internet_echo "open: the endpoint reaches the internet host (TCP 8080)"
+chattr +i "$STICK" || unable "chattr +i on the sysfs tree" "an authorized attribute that refuses writes"
+trap 'chattr -i "$STICK" 2>/dev/null; cleanup' EXIT
+ISO=$(sign alice isolate --reason "C2 beacon; the stick cannot be cut")
+ip netns exec "$PEER" "$KAKURICTL" send --to "[$EP6]:7443" --cert "$PKI/op-ca.crt" \
+	--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" "$ISO" >"$WORK/deg.out" 2>"$WORK/deg.err"
+rc=$?
+cat "$WORK/deg.out" "$WORK/deg.err" | sed 's/^/    | /'
+check "USB cut refused: kakurictl send exits 0 (the isolate is done: the network is cut)" test "$rc" = 0
+check "... its receipt line says done, degraded" grep -q "isolate [0-9a-f]*: done degraded mode=isolated" "$WORK/deg.out"
+check "... and names the USB enforcer, the word and the interface not cut" \
+	grep -q "degraded: usb degraded write-refused: 1-1:1.0 authorized: Operation not permitted" "$WORK/deg.out"
+check "... and says so on stderr too" grep -q "^kakurictl: .*isolate done, but not all of it: usb degraded write-refused" "$WORK/deg.err"
+check "the network isolation is in force: mode isolated" test "$(status_field mode)" = isolated
+refute "... TCP endpoint -> internet is dropped (real packets)" reach "$EP" tcp "$NET4" 8080
+refute "... over IPv6 too" reach "$EP" tcp "$NET6" 8080
+check "... the composite's storage interface and usb1's default are cut all the same" \
+	bash -c "[ \"\$(cat '$COMBO_DISK')\" = 0 ] && [ \"\$(cat '$DEF1')\" = 0 ]"
+check "... the stick could not be cut (still 1)" is "$STICK" 1
+# deg_json: the receipt of a second isolate (already isolated), --json
+ISO2=$(sign alice isolate --reason "again")
+send "$ISO2" >"$WORK/deg.json" 2>/dev/null
+check "--json: the target's status word is degraded" jq -e '.status == "degraded"' "$WORK/deg.json"
+check "--json: the receipt is done, reason degraded, and its enforcers name usb (write-refused, the stick) and nftables applied" \
+	jq -e '.receipts[0] | .result == "done" and .reason == "degraded" and
+	  any(.enforcers[]; .name == "usb" and .result == "degraded" and .reason == "write-refused" and (.detail | test("1-1:1.0"))) and
+	  any(.enforcers[]; .name == "nftables" and .result == "applied")' "$WORK/deg.json"
+check "status: the usb enforcer degraded, with the age of its look" bash -c \
+	"ctl() { \"$KAKURICTL\" -s '$SOCK' \"\$@\"; }; ctl status --json | jq -e 'any(.enforcers[]; .name == \"usb\" and .result == \"degraded\" and .reason == \"write-refused\" and (.age_ms | type) == \"number\")'"
+check "status (text): a DEGRADED line names usb" bash -c "'$KAKURICTL' -s '$SOCK' status | grep -q '^DEGRADED: *usb degraded write-refused'"
+check "the audit's isolate record is done: degraded, with the enforcers" audit_has \
+	'.action == "isolate" and .result == "done: degraded" and any(.enforcers[]; .name == "usb" and .reason == "write-refused")'
+chattr -i "$STICK"
+check_within "the stick writable again: the verify timer cuts it" 10 is "$STICK" 0
+check_within "... and status says the usb enforcer applied" 10 bash -c \
+	"'$KAKURICTL' -s '$SOCK' status --json | jq -e 'any(.enforcers[]; .name == \"usb\" and .result == \"applied\")'"
 summary
 [ "$FAILED" -eq 0 ]
