@@ -195,8 +195,7 @@ evidence_done(struct job *j)
 	e = dfd < 0 ? -errno : kk_manifest_append(dfd, &mc, &j->arts,
 	    sk, d->agent_id, err, sizeof(err));
 	EVP_PKEY_free(sk);
-	if (dfd >= 0)
-		close(dfd);
+	kk_close(dfd);
 	r->output = json_pack("{s:s, s:s, s:o, s:I, s:I, s:O}",
 	    KW_EVIDENCE, j->evid, KW_DIR, j->sub,
 	    KW_ARTIFACTS, receipt_artifacts(&j->arts, &bytes),

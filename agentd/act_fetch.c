@@ -224,10 +224,8 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 	*outlen = hlen + 1 + (size_t)want;
 out:
 	free(hdr);
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
+	kk_close(fd);
+	kk_close(dfd);
 	json_decref(o);
 	return out;
 }

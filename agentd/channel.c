@@ -178,9 +178,7 @@ ensure_listener(struct kd *d)
 
 	if (ch->listen_fd >= 0 && strcmp(ch->listen_addr, d->policy->listen) == 0)
 		return 0;
-	if (ch->listen_fd >= 0)
-		close(ch->listen_fd);
-	ch->listen_fd = -1;
+	ch->listen_fd = kk_close(ch->listen_fd);
 	if ((r = kk_tcp_listen(d->policy->listen, &ch->listen_fd, err,
 	    sizeof(err))) < 0) {
 		snprintf(ch->why, sizeof(ch->why), "%.200s", err);
@@ -212,9 +210,7 @@ net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
 	ch->why[0] = '\0';
 	if (d->policy->listen[0] == '\0' || !d->remote_ready) {
 		/* turned off by a reload: the port is given back */
-		if (ch->listen_fd >= 0)
-			close(ch->listen_fd);
-		ch->listen_fd = -1;
+		ch->listen_fd = kk_close(ch->listen_fd);
 		ch->off = true;
 		snprintf(ch->why, sizeof(ch->why), "signed commands are off");
 		return -ENOKEY;
@@ -315,9 +311,7 @@ kd_channel_reload(struct kd *d)
 		if (d->chan != NULL && kd_child_running(d->chan->child)) {
 			kd_child_halt(d->chan->child);
 			/* the port is given back */
-			if (d->chan->listen_fd >= 0)
-				close(d->chan->listen_fd);
-			d->chan->listen_fd = -1;
+			d->chan->listen_fd = kk_close(d->chan->listen_fd);
 			d->chan->off = true;
 			snprintf(d->chan->why, sizeof(d->chan->why),
 			    "signed commands are off");
@@ -361,8 +355,7 @@ kd_channel_stop(struct kd *d)
 		return;
 	kd_child_free(ch->child);
 	forget_material(ch);
-	if (ch->listen_fd >= 0)
-		close(ch->listen_fd);
+	kk_close(ch->listen_fd);
 	free(ch);
 	d->chan = NULL;
 }

@@ -246,11 +246,8 @@ child_forget(struct kd_child *c)
 	sd_event_source_disable_unref(c->exit_src);
 	sd_event_source_disable_unref(c->log_io);
 	c->io = c->exit_src = c->log_io = NULL;
-	if (c->fd >= 0)
-		close(c->fd);
-	if (c->log_fd >= 0)
-		close(c->log_fd);
-	c->fd = c->log_fd = -1;
+	c->fd = kk_close(c->fd);
+	c->log_fd = kk_close(c->log_fd);
 	c->pid = 0;
 	kk_ipc_queue_clear(&c->out);
 	sd_event_source_set_enabled(c->stall, SD_EVENT_OFF);

@@ -704,8 +704,7 @@ kk_control_open(struct kd *d, const char *path)
 	d->control = ctl;
 	return 0;
 fail:
-	if (ctl->fd >= 0)
-		close(ctl->fd);
+	kk_close(ctl->fd);
 	kd_watchers_free(d->watchers);
 	d->watchers = NULL;
 	free(ctl);

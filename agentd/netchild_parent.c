@@ -79,15 +79,10 @@ kk_child_spawn(const char *flag, int fd3, uid_t uid, gid_t gid, pid_t *pidp,
 	sv[0] = lp[0] = -1;
 	r = 0;
 out:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	if (lp[0] >= 0)
-		close(lp[0]);
-	if (lp[1] >= 0)
-		close(lp[1]);
-	if (null >= 0)
-		close(null);
+	kk_close(sv[0]);
+	kk_close(sv[1]);
+	kk_close(lp[0]);
+	kk_close(lp[1]);
+	kk_close(null);
 	return r;
 }

@@ -541,8 +541,7 @@ move_aside(int dfd, const char *name, char *kept, size_t keptlen)
 	if (kept[0] == '\0' && unlinkat(dfd, name, 0) < 0 &&
 	    unlinkat(dfd, name, AT_REMOVEDIR) < 0)
 		done = "left";
-	if (cfd >= 0)
-		close(cfd);
+	kk_close(cfd);
 	fsync(dfd);
 	return done;
 }
@@ -838,8 +837,7 @@ kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len)
 		return -errno;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	r = fd < 0 ? -errno : kk_read_fd(fd, KD_OUTBOX_MSG_MAX, buf, len);
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	close(dfd);
 	return r;
 }

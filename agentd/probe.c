@@ -31,8 +31,7 @@ probe_free(struct kd_probe *p)
 {
 	sd_event_source_disable_unref(p->io);
 	sd_event_source_disable_unref(p->timer);
-	if (p->fd >= 0)
-		close(p->fd);
+	kk_close(p->fd);
 	free(p);
 }
 

@@ -165,9 +165,7 @@ kd_uevent_stop(struct kd *d)
 {
 	(void)d;
 	uevent_src = sd_event_source_disable_unref(uevent_src);
-	if (uevent_fd >= 0)
-		close(uevent_fd);
-	uevent_fd = -1;
+	uevent_fd = kk_close(uevent_fd);
 }
 
 void

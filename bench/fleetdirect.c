@@ -416,8 +416,7 @@ free_all(void)
 		if (D.conns[i].ag != NULL)
 			conn_close(&D.conns[i]);
 	for (i = 0; i < D.n; i++) {
-		if (D.agents[i].lfd >= 0)
-			close(D.agents[i].lfd);
+		kk_close(D.agents[i].lfd);
 		EVP_PKEY_free(D.agents[i].a.key);
 		EVP_PKEY_free(D.agents[i].tlskey);
 		X509_free(D.agents[i].tlscert);
@@ -426,8 +425,7 @@ free_all(void)
 	free(D.agents);
 	SSL_CTX_free(D.ctx);
 	simcheck_free(&D.chk);
-	if (D.ep >= 0)
-		close(D.ep);
+	kk_close(D.ep);
 }
 
 int

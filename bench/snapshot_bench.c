@@ -233,8 +233,7 @@ copy_alone(const char *dir, pid_t target)
 out:
 	if (maps != NULL)
 		fclose(maps);
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	free(buf);
 	return t;
 }

@@ -167,9 +167,7 @@ out:
 void
 kk_audit_close(struct kk_audit *a)
 {
-	if (a->fd >= 0)
-		close(a->fd);
-	a->fd = -1;
+	a->fd = kk_close(a->fd);
 }
 
 void

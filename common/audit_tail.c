@@ -416,8 +416,7 @@ kk_audit_tail_open(const struct kk_audit *a, unsigned long max_lines,
 	t->nfiles = start + 1;
 out:
 	for (i = 0; i <= KK_AUDIT_KEEP_MAX; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+		kk_close(fds[i]);
 	free(s.buf);
 	if (r < 0)
 		kk_audit_tail_close(t);
@@ -452,9 +451,7 @@ kk_audit_tail_close(struct kk_audit_tail *t)
 	size_t i;
 
 	for (i = 0; i <= KK_AUDIT_KEEP_MAX; i++) {
-		if (t->fd[i] >= 0)
-			close(t->fd[i]);
-		t->fd[i] = -1;
+		t->fd[i] = kk_close(t->fd[i]);
 	}
 	t->nfiles = 0;
 }

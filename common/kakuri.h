@@ -598,6 +598,13 @@ int kk_fd_sha256_each(int fd, uint64_t max,
 uint64_t kk_mono_ns(void);
 /* CLOCK_MONOTONIC in milliseconds, signed for deadline arithmetic */
 long long kk_mono_ms(void);
+/*
+ * Closes fd if it is open (>= 0), errno kept as it was, and returns -1:
+ * `fd = kk_close(fd);` in a cleanup path leaves no number to close twice.
+ * Only close(2) is called, so it may be used after fork and in a signal
+ * handler.
+ */
+int kk_close(int fd);
 /* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
 int kk_write_all(int fd, const void *buf, size_t len);
 /* The same at offset off (>= 0, else -EINVAL) of fd, its position unmoved. */

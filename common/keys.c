@@ -97,8 +97,7 @@ create_file(const char *path, mode_t mode, BIO *mem)
 	r = close(fd) < 0 ? -errno : 0;
 	fd = -1;
 out:
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	if (r < 0 && created)
 		(void)unlink(path);
 	return r;
@@ -144,8 +143,7 @@ read_small_file(const char *path, char **out, size_t *outlen)
 out:
 	if (buf != NULL)
 		OPENSSL_secure_clear_free(buf, KK_KEYFILE_MAX + 1);
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	return r;
 }
 

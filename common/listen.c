@@ -65,8 +65,7 @@ kk_tcp_listen(const char *addrport, int *fdp, char *err, size_t errlen)
 	fd = -1;
 	r = 0;
 out:
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	return r;
 }
 

@@ -161,8 +161,7 @@ write_file_once(const char *path, const void *data, size_t len, mode_t mode)
 	}
 	return kk_fsync_dir_of(path);
 fail:
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	unlink(tmp);
 	return r;
 }

@@ -1,9 +1,10 @@
 /*
  * Small helpers both programs use, each written once: mode names, hex,
- * SHA-256 of memory and of a file, writing all of a buffer, reading a
- * whole file, the evidence id rule, and the one check every piece of text
- * goes through where it crosses a boundary (control requests, signed
- * command fields, the policy, the audit log).
+ * SHA-256 of memory and of a file, writing all of a buffer, closing a
+ * descriptor that may be open, reading a whole file, the evidence id
+ * rule, and the one check every piece of text goes through where it
+ * crosses a boundary (control requests, signed command fields, the
+ * policy, the audit log).
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -272,6 +273,22 @@ write_all_at(int fd, const void *buf, size_t len, off_t off)
 			off += n;
 	}
 	return 0;
+}
+
+int
+kk_close(int fd)
+{
+	int saved = errno;
+
+	/*
+	 * close's own error is of no use here: the descriptor is gone
+	 * either way (Linux frees it even on EINTR), and the caller's errno
+	 * still tells of what went wrong before.
+	 */
+	if (fd >= 0)
+		(void)close(fd);
+	errno = saved;
+	return -1;
 }
 
 int

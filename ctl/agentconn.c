@@ -394,9 +394,7 @@ agentconn_close(struct agentconn *ac)
 		SSL_free(ac->ssl);
 		ac->ssl = NULL;
 	}
-	if (ac->fd >= 0)
-		close(ac->fd);
-	ac->fd = -1;
+	ac->fd = kk_close(ac->fd);
 }
 
 /* len bytes out by ac->deadline: 0, -ETIMEDOUT or -EIO. */

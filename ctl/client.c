@@ -58,8 +58,7 @@ ctl_send(struct ctl *c, json_t *req, int *fdp)
 	fd = -1;
 	ret = EX_DONE;
 out:
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	free(text);
 	return ret;
 }
@@ -116,8 +115,7 @@ ctl_call(struct ctl *c, json_t *req, json_t **resp)
 	if ((ret = parse_answer(body, len, resp)) == EX_DONE)
 		ret = ctl_check_ok(c, *resp);
 out:
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	free(body);
 	return ret;
 }
@@ -151,8 +149,7 @@ ctl_stream_free(struct ctl_stream *s)
 {
 	if (s == NULL)
 		return;
-	if (s->fd >= 0)
-		close(s->fd);
+	kk_close(s->fd);
 	kk_frame_reader_reset(&s->rd);
 	free(s);
 }

@@ -264,8 +264,7 @@ index_append(struct collector *col, json_t *line)
 			    strerror(errno));
 	}
 out:
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	free(text);
 	return r;
 }

@@ -155,10 +155,8 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 out:
 	colbroker_stop(&col);
 	col_close_all(&col);
-	if (lfd >= 0)
-		close(lfd);
-	if (col.dirfd >= 0)
-		close(col.dirfd);
+	kk_close(lfd);
+	kk_close(col.dirfd);
 	for (i = 0; i < col.nagents; i++)
 		free(col.agents[i]);
 	free(col.agents);

@@ -519,8 +519,7 @@ open_outdir(const char *dir, bool *created)
 	fd2 = dup(fd);
 	d = fd2 >= 0 ? fdopendir(fd2) : NULL;
 	if (d == NULL) {
-		if (fd2 >= 0)
-			close(fd2);
+		kk_close(fd2);
 		close(fd);
 		return -EIO;
 	}

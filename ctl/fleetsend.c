@@ -528,8 +528,7 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 		ret = EX_FAILED;
 	}
 out:
-	if (s.save_fd >= 0)
-		close(s.save_fd);
+	kk_close(s.save_fd);
 	broker_close(&b);
 	for (i = 0; s.files != NULL && i < s.nfiles; i++) {
 		free(s.files[i].body);

@@ -310,8 +310,7 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	}
 	ret = fanout_run(&fo);
 out:
-	if (sc.save_fd >= 0)
-		close(sc.save_fd);
+	kk_close(sc.save_fd);
 	for (i = 0; sc.files != NULL && i < sc.nfiles; i++) {
 		free(sc.files[i].body);
 		free(sc.files[i].id);

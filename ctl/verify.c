@@ -321,8 +321,7 @@ walk(int dfd, const char *rel, int depth, struct fset *fs, size_t *cap,
 		else
 			fs->v[fs->n].have = true;
 		r = 0;
-		if (fd >= 0)
-			close(fd);
+		kk_close(fd);
 		fs->n++;
 	}
 	closedir(d);
@@ -692,8 +691,7 @@ verify_offline(struct ctl *c, const char *dir, const char *keyfile,
 	print_outcome(c, "checked", agent, NULL, dir, oc);
 	ret = json_array_size(oc->problems) ? EX_FAILED : EX_DONE;
 out:
-	if (dfd >= 0)
-		close(dfd);
+	kk_close(dfd);
 	fset_free(&fs);
 	EVP_PKEY_free(k);
 	return ret;

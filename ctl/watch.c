@@ -432,9 +432,7 @@ static void
 close_agent(struct watch *w)
 {
 	w->io = sd_event_source_disable_unref(w->io);
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
+	w->fd = kk_close(w->fd);
 	kk_frame_reader_reset(&w->rd);
 }
 

@@ -430,10 +430,8 @@ snap_run(struct snap *sn)
 	}
 out:
 	snap_detach_threads(sn);
-	if (sn->pmfd >= 0)
-		close(sn->pmfd);
-	if (sn->memfd >= 0)
-		close(sn->memfd);
+	kk_close(sn->pmfd);
+	kk_close(sn->memfd);
 	free(sn->t);
 	free(sn->v);
 	free(sn->maps);

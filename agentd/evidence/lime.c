@@ -546,8 +546,7 @@ kk_lime_write(int dirfd, const char *rel, const struct kk_lime_src *ls,
 		snprintf(err, errlen, "%s: %s", rel, a->error[0] ? a->error :
 		    strerror(-ret));
 out:
-	if (s.fd >= 0)
-		close(s.fd);
+	kk_close(s.fd);
 	free(s.segs);
 	free(r);
 	return ret;

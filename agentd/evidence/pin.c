@@ -41,8 +41,7 @@ fz_pin(pid_t pid, unsigned long long start, int *pidfd)
 		return -ESRCH;
 	if (fz_read_pstat(pid, &ps) < 0 || ps.start != start ||
 	    fz_gone_state(ps.state)) {
-		if (fd >= 0)
-			close(fd);
+		kk_close(fd);
 		return -ESRCH;
 	}
 	*pidfd = fd;

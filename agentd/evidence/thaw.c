@@ -397,8 +397,7 @@ thaw_in_place(struct tgroup *g, struct kk_frozen_set *set, unsigned char *st,
 			stays(&set->v[i], why, kept, r, err, errlen);
 	}
 out:
-	if (procs >= 0)
-		close(procs);
+	kk_close(procs);
 	free(mine);
 }
 

@@ -237,14 +237,12 @@ confined_checks(const char *dir)
 	/* 3: reading it, and creating a new file, still work */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	bad |= (fd < 0) << 3;
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	snprintf(path, sizeof(path), "%s/new", dir);
 	fd = openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600);
 	bad |= (fd < 0) << 3;
-	if (fd >= 0)
-		close(fd);
+	kk_close(fd);
 	/* 4: a request not in the list: refused by the filter (EPERM), not
 	 * the kernel's ESRCH for a process this one does not trace */
 	bad |= (ptrace(PTRACE_POKEDATA, getppid(), NULL, NULL) != -1 ||

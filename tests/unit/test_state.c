@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -706,6 +707,41 @@ START_TEST(test_rfc3339)
 }
 END_TEST
 
+/*
+ * kk_close: a descriptor that is open is closed and -1 comes back, so
+ * `fd = kk_close(fd);` makes a second call a no-op; errno is what it was
+ * before, in both cases, so a cleanup path does not overwrite the error
+ * it is cleaning up after.
+ */
+START_TEST(test_close)
+{
+	int fd;
+
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	errno = ENOSPC;
+	fd = kk_close(fd);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	/* already closed: nothing is closed and errno is still ENOSPC */
+	ck_assert_int_eq(kk_close(fd), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	/* an fd that was closed by kk_close is really gone */
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(kk_close(dup(fd)), -1);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), FD_CLOEXEC);
+	errno = 0;
+	ck_assert_int_eq(kk_close(fd), -1);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* close(2) fails (EBADF on the stale number): errno is kept */
+	errno = ENOSPC;
+	ck_assert_int_eq(kk_close(fd), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+}
+END_TEST
+
 KK_SUITE(state_suite, "state",
 	KK_CASE("state", KK_TMPDIR, 0),
 	    KK_LOOP(test_roundtrip, KK_NITEMS(rt_cases)),
@@ -728,4 +764,4 @@ KK_SUITE(state_suite, "state",
 	KK_CASE("episode", KK_TMPDIR, 0), KK_TEST(test_episode_new),
 	    KK_TEST(test_episode_loads),
 	KK_CASE("util", 0, 0), KK_TEST(test_mode_names),
-	    KK_TEST(test_rfc3339))
+	    KK_TEST(test_rfc3339), KK_TEST(test_close))

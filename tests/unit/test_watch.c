@@ -409,8 +409,7 @@ START_TEST(test_watchers_staff_share)
 	for (i = 0; i < KD_WATCH_MAX + 8; i++) {
 		if (i >= k)
 			close(sp[i][0]);
-		if (sp[i][1] >= 0)
-			close(sp[i][1]);
+		kk_close(sp[i][1]);
 	}
 	sd_event_unref(ev);
 	json_decref(first);
