@@ -20,7 +20,6 @@
 #include "../ctl/agentconn.h"
 #include "report.h"
 #include "sign.h"
-#include "tls.h"
 #include "wire.h"
 #include "../tests/fakereport.h"
 #include "../tests/progutil.h"
@@ -71,11 +70,9 @@ main(int argc, char **argv)
 	    (conns = calloc((size_t)nconn, sizeof(*conns))) == NULL ||
 	    (lat = calloc((size_t)nrep, sizeof(*lat))) == NULL)
 		return 2;
-	cfg.tls = kk_tls_client_ctx(argv[3], argv[4], NULL, err, sizeof(err));
-	if (cfg.tls == NULL || kk_key_load_private(argv[5], &idkey) < 0 ||
-	    kk_key_id(idkey, agent) < 0) {
-		fprintf(stderr, "collector_bench: %s\n", cfg.tls ? "identity key" :
-		    err);
+	if (fr_agent_load(argv[3], argv[4], argv[5], &cfg.tls, &idkey, agent,
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "collector_bench: %s\n", err);
 		return 1;
 	}
 	before = rss_kib(argv[8]);

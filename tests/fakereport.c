@@ -1,4 +1,5 @@
-/* A self-report signed as an agent signs one (fakereport.h). */
+/* An agent's credentials and a signed self-report (fakereport.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,8 +9,28 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "tls.h"
 #include "wire.h"
 #include "fakereport.h"
+
+int
+fr_agent_load(const char *chain, const char *tlskey, const char *idkey,
+    SSL_CTX **tls, EVP_PKEY **key, char *agent, char *err, size_t errlen)
+{
+	*key = NULL;
+	*tls = kk_tls_client_ctx(chain, tlskey, NULL, err, errlen);
+	if (*tls == NULL)
+		return -1;
+	if (kk_key_load_private(idkey, key) < 0 || kk_key_id(*key, agent) < 0) {
+		snprintf(err, errlen, "identity key");
+		EVP_PKEY_free(*key);
+		*key = NULL;
+		SSL_CTX_free(*tls);
+		*tls = NULL;
+		return -1;
+	}
+	return 0;
+}
 
 char *
 fr_signed_report(EVP_PKEY *key, const char *agent, int seq, const char *host,

@@ -18,7 +18,6 @@
 #include "../../ctl/agentconn.h"
 #include "report.h"
 #include "sign.h"
-#include "tls.h"
 #include "wire.h"
 #include "../fakereport.h"
 
@@ -63,11 +62,9 @@ main(int argc, char **argv)
 	}
 	count = atoi(argv[6]);
 	size = (size_t)atol(argv[7]);
-	cfg.tls = kk_tls_client_ctx(argv[3], argv[4], NULL, err, sizeof(err));
-	if (cfg.tls == NULL || kk_key_load_private(argv[5], &idkey) < 0 ||
-	    kk_key_id(idkey, agent) < 0) {
-		fprintf(stderr, "floodagent: %s\n", cfg.tls ? "identity key" :
-		    err);
+	if (fr_agent_load(argv[3], argv[4], argv[5], &cfg.tls, &idkey, agent,
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "floodagent: %s\n", err);
 		return 1;
 	}
 	for (i = 0; i < count; i++) {
