@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "progutil.h"
@@ -149,4 +150,47 @@ pu_in_small_tmpfs(const char *dir, const char *size,
 	if (waitpid(pid, &st, 0) != pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+pu_arg_area(bool env, unsigned long *start, unsigned long *end)
+{
+	char buf[4096], *p, *tok, *save = NULL;
+	int field, last = env ? 51 : 49, fd;
+	ssize_t n;
+
+	*start = *end = 0;
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* the command name in parentheses may hold spaces and ')' */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 3, tok = strtok_r(p + 1, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save), field++)
+		if (field == 48)
+			*start = strtoul(tok, NULL, 10);
+		else if (field == last)
+			*end = strtoul(tok, NULL, 10);
+	return *end > *start ? 0 : -1;
+}
+
+int
+pu_on_own_stack(void (*fn)(void))
+{
+	static char stack[65536];
+	static ucontext_t old, own;
+
+	if (getcontext(&own) < 0)
+		return -1;
+	own.uc_stack.ss_sp = stack;
+	own.uc_stack.ss_size = sizeof(stack);
+	own.uc_link = NULL;
+	makecontext(&own, fn, 0);
+	swapcontext(&old, &own);
+	return -1;
 }

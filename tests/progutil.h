@@ -2,12 +2,15 @@
  * Helpers the test programs in tests/integration and the benchmarks in
  * bench share: the monotonic clock, short sleeps, an address and
  * port as a sockaddr, a median, a small file read whole (a /proc file),
- * removing a temporary tree and a child with a small tmpfs of its own.
+ * removing a temporary tree, a child with a small tmpfs of its own, and
+ * what a process that hides its arguments needs.
  * Plain C and libc only, so that each program keeps its own build flags.
  */
 #ifndef KK_PROGUTIL_H
 #define KK_PROGUTIL_H
 #include <sys/socket.h>
+
+#include <stdbool.h>
 
 /* CLOCK_MONOTONIC in nanoseconds, microseconds, milliseconds, seconds */
 long long	pu_now_ns(void);
@@ -47,5 +50,21 @@ void	pu_rmtree(const char *dir);
 #define PU_NO_NAMESPACE	77
 int	pu_in_small_tmpfs(const char *dir, const char *size,
 	    int (*fn)(int dfd, void *arg), void *arg);
+
+/*
+ * This process's argument area, arg_start and arg_end of /proc/self/stat
+ * (fields 48 and 49), or with env arg_start to env_end (48 to 51), as
+ * addresses (not rounded to pages): 0, or -1 when it cannot be read or is
+ * empty.
+ */
+int	pu_arg_area(bool env, unsigned long *start, unsigned long *end);
+
+/*
+ * Calls fn on a stack of its own, for code that maps something over pages
+ * the current stack may share (the argument area).  fn must not return
+ * (it pauses or _exits); neither does this, unless the context cannot be
+ * made: then -1.  The stack is static: once per process (after fork).
+ */
+int	pu_on_own_stack(void (*fn)(void));
 
 #endif

@@ -41,8 +41,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
+
+#include "../progutil.h"
 
 #define LIFETIME_S	120
 #define BUF_SIZE	(1 << 20)
@@ -53,7 +54,6 @@ static uint8_t *content;
 static size_t content_len;
 static unsigned opens;
 static int argv_mode;
-static ucontext_t old_ctx, argv_ctx;
 static unsigned long argv_lo, argv_hi;
 static int argv_fd = -1;
 
@@ -207,31 +207,17 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 	}
 }
 
-/* fields 48 (arg_start) to 51 (env_end) of /proc/self/stat, in pages */
+/* arg_start to env_end of /proc/self/stat, in whole pages */
 static int
 argv_area(void)
 {
-	char buf[4096], *p, *tok, *save = NULL;
 	unsigned long pg = (unsigned long)sysconf(_SC_PAGESIZE);
-	int field, fd;
-	ssize_t n;
 
-	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) < 0)
+	if (pu_arg_area(true, &argv_lo, &argv_hi) < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL)
-		return -1;
-	for (field = 3, tok = strtok_r(p + 1, " ", &save); tok != NULL;
-	    tok = strtok_r(NULL, " ", &save), field++)
-		if (field == 48)
-			argv_lo = strtoul(tok, NULL, 10) & ~(pg - 1);
-		else if (field == 51)
-			argv_hi = (strtoul(tok, NULL, 10) + pg - 1) & ~(pg - 1);
-	return argv_hi > argv_lo ? 0 : -1;
+	argv_lo &= ~(pg - 1);
+	argv_hi = (argv_hi + pg - 1) & ~(pg - 1);
+	return 0;
 }
 
 /* on the stack of its own: the old one may be under the mapping */
@@ -340,16 +326,9 @@ main(int argc, char **argv)
 		    (uid_t)uid) < 0)
 			_exit(126);
 		if (argv_mode) {
-			static char stack[65536];
-
-			if ((argv_fd = open(run, O_RDONLY | O_CLOEXEC)) < 0 ||
-			    argv_area() < 0 || getcontext(&argv_ctx) < 0)
-				_exit(125);
-			argv_ctx.uc_stack.ss_sp = stack;
-			argv_ctx.uc_stack.ss_size = sizeof(stack);
-			argv_ctx.uc_link = NULL;
-			makecontext(&argv_ctx, argv_hide, 0);
-			swapcontext(&old_ctx, &argv_ctx);
+			if ((argv_fd = open(run, O_RDONLY | O_CLOEXEC)) >= 0 &&
+			    argv_area() == 0)
+				pu_on_own_stack(argv_hide);
 			_exit(125);
 		}
 		execv(run, cargv);

@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -41,6 +40,7 @@
 #include "evidence.h"
 #include "suites.h"
 #include "testutil.h"
+#include "../progutil.h"
 
 static const char *const names[] = {
 	"collect/01-routes.json",
@@ -318,7 +318,6 @@ END_TEST
  * fork does it on a stack of its own (its frames may share the page with
  * the arguments) and never returns to the old one.
  */
-static ucontext_t argv_main, argv_hidden;
 static int argv_pipe = -1;
 static unsigned long argv_lo, argv_hi;
 
@@ -339,42 +338,16 @@ argv_hide(void)
 		pause();
 }
 
-/* fields 48 and 49 of /proc/self/stat: the argument area */
-static void
-own_arg_area(unsigned long *start, unsigned long *end)
-{
-	char buf[4096], *p, *tok, *save = NULL;
-	int field, fd;
-	ssize_t n;
-
-	*start = *end = 0;
-	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	ck_assert_int_gt(n, 0);
-	buf[n] = '\0';
-	ck_assert_ptr_nonnull(p = strrchr(buf, ')'));
-	for (field = 3, tok = strtok_r(p + 1, " ", &save); tok != NULL;
-	    tok = strtok_r(NULL, " ", &save), field++)
-		if (field == 48)
-			*start = strtoul(tok, NULL, 10);
-		else if (field == 49)
-			*end = strtoul(tok, NULL, 10);
-}
-
 static pid_t
 argv_child(bool hidden)
 {
 	unsigned long pg = (unsigned long)sysconf(_SC_PAGESIZE);
-	static char stack[65536];
 	int p[2], st;
 	pid_t pid;
 	char c = 'n';
 
 	ck_assert_int_eq(pipe(p), 0);
-	own_arg_area(&argv_lo, &argv_hi);
-	ck_assert_uint_gt(argv_hi, argv_lo);
+	ck_assert_int_eq(pu_arg_area(false, &argv_lo, &argv_hi), 0);
 	argv_lo &= ~(pg - 1);
 	argv_hi = (argv_hi + pg - 1) & ~(pg - 1);
 	pid = fork();
@@ -388,13 +361,7 @@ argv_child(bool hidden)
 			_exit(127);
 		}
 		argv_pipe = p[1];
-		if (getcontext(&argv_hidden) < 0)
-			_exit(1);
-		argv_hidden.uc_stack.ss_sp = stack;
-		argv_hidden.uc_stack.ss_size = sizeof(stack);
-		argv_hidden.uc_link = NULL;
-		makecontext(&argv_hidden, argv_hide, 0);
-		swapcontext(&argv_main, &argv_hidden);
+		pu_on_own_stack(argv_hide);
 		_exit(1);
 	}
 	close(p[1]);
@@ -417,7 +384,7 @@ START_TEST(process_arguments_cut_where_unreadable)
 	struct run r;
 	int st;
 
-	own_arg_area(&start, &end);
+	ck_assert_int_eq(pu_arg_area(false, &start, &end), 0);
 	plain = argv_child(false);
 	hidden = argv_child(true);
 
