@@ -23,7 +23,11 @@
  * still for those milliseconds.  A source is left running (and the chase
  * above is all there is) when it is the root, holds kakurid, the caller
  * or pid 1, holds a protected process, or has child groups (freezing it
- * would freeze them too).
+ * would freeze them too).  A source delegated to a user (cgroup2) is
+ * not frozen itself, since its owner could thaw it or make a child group
+ * to keep it from being frozen: its nearest ancestor that is root's
+ * alone is, under the same rules, with every process below it looked
+ * at (a few thousand at most), and child groups allowed.
  *
  * A source all of whose processes are targets (a service, a session, a
  * container: two processes at least) is not put back at all: it stays
@@ -72,6 +76,8 @@
 #include <jansson.h>
 
 #include "freezer.h"
+
+int (*fz_pass_hook)(struct fzcall *c, int pass);
 
 /*
  * Moves one target into the group and records it.  Already frozen ones
@@ -732,6 +738,11 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	 */
 	c->tw_lo = c->tw_mid = c->first;
 	for (pass = 0; pass < FZ_PASSES_MAX; pass++) {
+		if (fz_pass_hook != NULL && (r = fz_pass_hook(c, pass)) < 0) {
+			fz_err(err, errlen, r, "pass %d: %s", pass,
+			    strerror(-r));
+			goto out;
+		}
 		c->tw_lo = c->tw_mid;
 		c->tw_mid = set->n;
 		fz_twins_pass(c);

@@ -31,6 +31,9 @@
 #define FZ_SOURCES_MAX		64	/* source groups frozen per call */
 #define FZ_SOURCE_WAIT_MS	100	/* for one source group to be frozen */
 #define FZ_SOURCES_WAIT_MS	300	/* for all of them, per call */
+/* below an ancestor frozen for a delegated source: looked at, at most */
+#define FZ_ANCESTOR_GROUPS	256	/* groups */
+#define FZ_ANCESTOR_PROCS	4096	/* processes */
 /*
  * Processes a group holds at least to be frozen in place: one alone is
  * moved, as it always was (one migration costs what the freeze of its
@@ -75,6 +78,11 @@ struct source {
 	bool frozen;			/* by us: put back at the end */
 	bool candidate;			/* may stay frozen where it is */
 	bool in_place;			/* kept frozen: its members recorded */
+	/*
+	 * Not a source: the nearest ancestor that is root's alone of
+	 * delegated sources, frozen for them (sources.c); never in place.
+	 */
+	bool ancestor;
 	uint64_t cg_id;			/* its directory's inode, when frozen */
 };
 
@@ -261,6 +269,14 @@ void fz_twin_note(struct fzcall *c, pid_t pid, pid_t of);
 void fz_sources_init(struct fzcall *c);
 struct source *fz_freeze_source(struct fzcall *c, const char *cg);
 void fz_sources_restore(struct fzcall *c);
+
+/*
+ * freeze.c: when set, called before each pass, while the call's sources
+ * are frozen; an error ends the call there, as any error would.  Set by
+ * the unit tests only (what happens then, and on the way out); NULL in
+ * kakurid.
+ */
+extern int (*fz_pass_hook)(struct fzcall *c, int pass);
 
 /* inplace.c */
 bool fz_placed(const struct fzcall *c, pid_t pid);

@@ -159,7 +159,9 @@ fz_inplace_take(struct fzcall *c, struct source *sv)
 	size_t n = 0, i, first = c->set->n;
 	int r = 0, t;
 
-	if (!sv->candidate || fz_cg_dir(c->fz, sv->cg, dir, sizeof(dir)) < 0 ||
+	/* an ancestor (or a delegated group) is frozen for a moment only */
+	if (!sv->candidate || sv->ancestor ||
+	    fz_cg_dir(c->fz, sv->cg, dir, sizeof(dir)) < 0 ||
 	    fz_group_pids(dir, &pids, &n) < 0)
 		return 0;
 	for (i = 0; i < n; i++) {

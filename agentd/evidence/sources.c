@@ -2,8 +2,12 @@
  * Source groups: the cgroups the targets come from.  One that may be is
  * frozen while its targets are moved out, then put back as it was (see
  * freeze.c), or, when all of it are targets, kept frozen where it is
- * (inplace.c).
+ * (inplace.c).  A delegated one (cgroup2, its owner may write its
+ * cgroup.freeze and make child groups in it) is held still by its
+ * nearest ancestor that is root's alone, frozen for the moment instead.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +44,10 @@ members_to_read(struct fzcall *c, const char *cg, pid_t *pids, size_t n)
 
 	if (g == NULL)
 		return false;
+	/* cg below the slice, or (an ancestor, sources below) above it */
 	if (g->nprotect > 0 && g->service_slice != NULL &&
-	    fz_cg_within(g->service_slice, cg))
+	    (fz_cg_within(g->service_slice, cg) ||
+	    fz_cg_within(cg, g->service_slice)))
 		return true;
 	if (g->self <= 0)
 		return false;
@@ -57,62 +63,254 @@ members_to_read(struct fzcall *c, const char *cg, pid_t *pids, size_t n)
 	return any;
 }
 
+/* Is one of pids (n of them, in the group or subtree cg) protected? */
+static bool
+holds_protected(struct fzcall *c, const char *cg, pid_t *pids, size_t n)
+{
+	char why[PATH_MAX + 64];
+	struct pstat ps;
+	bool descend;
+	size_t i;
+
+	if (!members_to_read(c, cg, pids, n))
+		return false;
+	for (i = 0; i < n; i++)
+		if (fz_member_pstat(c, pids[i], &ps) == 0 &&
+		    fz_protected_why(c->g, &ps, why, sizeof(why),
+		    &descend) != NULL)
+			return true;
+	return false;
+}
+
 /*
- * May the group cg be frozen for a moment?  Not the root (it cannot be),
- * not a freeze group, not one that holds kakurid, the caller or pid 1
- * (or is above them), not one with child groups (they would freeze too,
- * unseen), not one that holds a protected process.  sv->candidate says
- * whether it may also stay frozen where it is (cgroup2, nothing of it
- * delegated, FZ_INPLACE_MIN processes at least); whether all of them
- * are targets is asked only once it is frozen (inplace.c): before, it is
- * a moving picture.
+ * The groups a frozen cg must not be or contain: the root (it cannot be
+ * frozen), the freeze groups, those of kakurid, the caller and pid 1.
+ * Above: cg is an ancestor, which must not contain the freeze groups
+ * either.
+ */
+static bool
+cg_excluded(const struct fzcall *c, const char *cg, bool above)
+{
+	return !c->src_ok || strcmp(cg, "/") == 0 || !fz_cgpath_ok(cg) ||
+	    fz_cg_within(c->brel, cg) || (above && fz_cg_within(cg, c->brel)) ||
+	    fz_cg_within(cg, c->caller_cg) || fz_cg_within(cg, c->init_cg) ||
+	    (c->self_cg[0] != '\0' && fz_cg_within(cg, c->self_cg));
+}
+
+/*
+ * May the group cg be frozen for a moment?  Not one cg_excluded names,
+ * not one with child groups (they would freeze too, unseen), not one
+ * that holds a protected process.  sv->candidate says whether it may
+ * also stay frozen where it is (cgroup2, nothing of it delegated,
+ * FZ_INPLACE_MIN processes at least); whether all of them are targets
+ * is asked only once it is frozen (inplace.c): before, it is a moving
+ * picture.
  */
 static bool
 source_freezable(struct fzcall *c, struct source *sv, const char *dir)
 {
-	char why[PATH_MAX + 64];
 	const char *cg = sv->cg;
-	struct pstat ps;
 	pid_t *pids = NULL;
-	size_t n = 0, i;
-	bool descend, ok = true;
+	size_t n = 0;
+	bool ok;
 
-	if (!c->src_ok || strcmp(cg, "/") == 0 || fz_cg_within(c->brel, cg) ||
-	    !fz_cgpath_ok(cg) || fz_cg_within(cg, c->caller_cg) ||
-	    fz_cg_within(cg, c->init_cg) ||
-	    (c->self_cg[0] != '\0' && fz_cg_within(cg, c->self_cg)) ||
-	    fz_has_child_groups(dir) || fz_group_pids(dir, &pids, &n) < 0)
+	if (cg_excluded(c, cg, false) || fz_has_child_groups(dir) ||
+	    fz_group_pids(dir, &pids, &n) < 0)
 		return false;
-	if (members_to_read(c, cg, pids, n))
-		for (i = 0; i < n && ok; i++)
-			if (fz_member_pstat(c, pids[i], &ps) == 0 &&
-			    fz_protected_why(c->g, &ps, why, sizeof(why),
-			    &descend) != NULL)
-				ok = false;
+	ok = !holds_protected(c, cg, pids, n);
 	free(pids);
 	sv->candidate = ok && c->v2 && n >= FZ_INPLACE_MIN &&
 	    fz_cg_root_owned(c->fz->root, cg);
 	return ok;
 }
 
+/* The child groups of dirs[k] join dirs (*ndirs of them, bounded). */
+static int
+subtree_children(char ***dirs, size_t *ndirs, size_t *cap, size_t k)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if ((d = opendir((*dirs)[k])) == NULL)
+		return -errno;
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((r = fz_join3(path, sizeof(path), (*dirs)[k], "/",
+		    de->d_name)) < 0 || (r = kk_grow(dirs, cap, *ndirs,
+		    sizeof(**dirs), 16, FZ_ANCESTOR_GROUPS)) < 0)
+			break;
+		if (((*dirs)[*ndirs] = strdup(path)) == NULL)
+			r = -ENOMEM;
+		else
+			(*ndirs)++;
+	}
+	closedir(d);
+	return r;
+}
+
 /*
- * Freezes the group a target is in, once per call, if it may be and
- * nobody froze it before us.  The source when it was frozen just now:
- * the caller keeps it frozen in place (fz_inplace_take) or looks at its
- * target again (it may have forked and exited in the meantime; what
- * took its place now holds still for the next pass).
+ * The processes of the group in dir and of every group below it, into
+ * *out (*n of them).  -E2BIG past FZ_ANCESTOR_GROUPS groups or
+ * FZ_ANCESTOR_PROCS processes: what is below is not known then.
+ */
+static int
+subtree_pids(const char *dir, pid_t **out, size_t *n)
+{
+	char **dirs = NULL;
+	pid_t *v = NULL, *p;
+	size_t ndirs = 0, capdirs = 0, cap = 0, k, i, np;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = kk_grow(&dirs, &capdirs, 0, sizeof(*dirs), 16,
+	    FZ_ANCESTOR_GROUPS)) < 0)
+		return r;
+	if ((dirs[0] = strdup(dir)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ndirs = 1;
+	/* each group read once; dirs only grows, and is bounded */
+	for (k = 0; k < ndirs; k++) {
+		if ((r = fz_group_pids(dirs[k], &p, &np)) < 0)
+			goto out;
+		for (i = 0; i < np; i++) {
+			if ((r = kk_grow(&v, &cap, *n, sizeof(*v), 64,
+			    FZ_ANCESTOR_PROCS)) < 0)
+				break;
+			v[(*n)++] = p[i];
+		}
+		free(p);
+		if (r < 0 || (r = subtree_children(&dirs, &ndirs, &capdirs,
+		    k)) < 0)
+			goto out;
+	}
+	*out = v;
+	v = NULL;
+	r = 0;
+out:
+	for (k = 0; k < ndirs; k++)
+		free(dirs[k]);
+	free(dirs);
+	free(v);
+	if (r < 0)
+		*n = 0;
+	return r;
+}
+
+/*
+ * May the ancestor cg (dir) be frozen for a moment, for the delegated
+ * groups below it?  As a source (cg_excluded, and not above the freeze
+ * groups either), but its child groups are the point: every process
+ * below it is looked at, and if there are too many to tell, no.
+ */
+static bool
+ancestor_freezable(struct fzcall *c, const char *cg, const char *dir)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	bool ok;
+
+	if (cg_excluded(c, cg, true) || subtree_pids(dir, &pids, &n) < 0)
+		return false;
+	ok = !holds_protected(c, cg, pids, n);
+	free(pids);
+	return ok;
+}
+
+/*
+ * A group frozen by this call just now: until it holds still, briefly.
+ * A task that will not freeze (held in the kernel) only makes this
+ * wait, and not for long: the call runs in kakurid's event loop.  Past
+ * the budget the group is frozen without waiting; it holds still a
+ * moment later.
+ */
+static void
+settle(struct fzcall *c, struct source *sv, const char *dir)
+{
+	struct timespec dl;
+	struct stat st;
+
+	sv->frozen = true;
+	if (stat(dir, &st) == 0)
+		sv->cg_id = (uint64_t)st.st_ino;
+	fz_deadline_in(&dl, FZ_SOURCE_WAIT_MS);
+	if (fz_ms_left(&dl) > fz_ms_left(&c->src_wait_until))
+		dl = c->src_wait_until;
+	if (fz_ms_left(&dl) > 0)
+		fz_wait_frozen_dir(dir, c->v2, &dl);
+}
+
+/*
+ * cg is delegated (cgroup2, not fz_cg_root_owned): its owner may write 0
+ * to its cgroup.freeze, or have made a child group so that it is no
+ * source.  Its nearest ancestor that is root's alone is frozen instead,
+ * once per call: a group is frozen while any ancestor is, the owner
+ * cannot thaw that one from below nor move a process out of it, and
+ * the child groups freeze with it.  1 that ancestor is frozen by this
+ * call (now or before), 0 not (none may be, or someone else froze it).
+ */
+static int
+freeze_ancestor(struct fzcall *c, const char *cg)
+{
+	char anc[PATH_MAX], dir[PATH_MAX], *slash;
+	struct source *av;
+	size_t i;
+	int k;
+
+	snprintf(anc, sizeof(anc), "%s", cg);
+	for (k = 0; k < FZ_UP_MAX; k++) {
+		/* the root is never frozen */
+		if ((slash = strrchr(anc, '/')) == NULL || slash == anc)
+			return 0;
+		*slash = '\0';
+		if (fz_cg_root_owned(c->fz->root, anc))
+			break;
+	}
+	if (k == FZ_UP_MAX)
+		return 0;
+	for (i = 0; i < c->nsrc; i++)
+		if (c->src[i].ancestor && strcmp(c->src[i].cg, anc) == 0)
+			return c->src[i].frozen;
+	if (c->nsrc >= FZ_SOURCES_MAX)
+		return 0;
+	av = &c->src[c->nsrc++];
+	memset(av, 0, sizeof(*av));
+	av->ancestor = true;
+	snprintf(av->cg, sizeof(av->cg), "%s", anc);
+	if (fz_cg_dir(c->fz, anc, dir, sizeof(dir)) < 0 ||
+	    !ancestor_freezable(c, anc, dir))
+		return 0;
+	/* frozen by someone else: theirs to thaw, not ours */
+	if (fz_group_freezing(dir, true) != 0 ||
+	    fz_group_freeze(dir, true, true) < 0)
+		return 0;
+	settle(c, av, dir);
+	return 1;
+}
+
+/*
+ * Freezes the group a target is in (or, delegated, its ancestor), once
+ * per call, if it may be and nobody froze it before us.  The source
+ * when it (or its ancestor) was frozen by this call: the caller keeps it
+ * frozen in place (fz_inplace_take) or looks at its target again (it
+ * may have forked and exited in the meantime; what took its place now
+ * holds still for the next pass).
  */
 struct source *
 fz_freeze_source(struct fzcall *c, const char *cg)
 {
 	char dir[PATH_MAX];
-	struct timespec dl;
 	struct source *sv;
-	struct stat st;
 	size_t i;
 
 	for (i = 0; i < c->nsrc; i++)
-		if (strcmp(c->src[i].cg, cg) == 0)
+		if (!c->src[i].ancestor && strcmp(c->src[i].cg, cg) == 0)
 			return NULL;
 	if (c->src == NULL || c->nsrc >= FZ_SOURCES_MAX ||
 	    strlen(cg) >= sizeof(sv->cg))
@@ -120,33 +318,31 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 	sv = &c->src[c->nsrc++];
 	memset(sv, 0, sizeof(*sv));
 	snprintf(sv->cg, sizeof(sv->cg), "%s", cg);
-	if (fz_cg_dir(c->fz, cg, dir, sizeof(dir)) < 0 ||
-	    !source_freezable(c, sv, dir))
+	if (fz_cg_dir(c->fz, cg, dir, sizeof(dir)) < 0)
+		return NULL;
+	/*
+	 * Delegated: held still by its ancestor (never in place: not
+	 * a candidate).  Where none may be frozen, the group itself as
+	 * before, if it may be: its owner can thaw that, but a hopper
+	 * that does not is held still.
+	 */
+	if (c->v2 && !fz_cg_root_owned(c->fz->root, cg) &&
+	    freeze_ancestor(c, cg) > 0)
+		return sv;
+	if (!source_freezable(c, sv, dir))
 		return NULL;
 	/* frozen by someone else: theirs to thaw, not ours */
 	if (fz_group_freezing(dir, c->v2) != 0 ||
 	    fz_group_freeze(dir, c->v2, true) < 0)
 		return NULL;
-	sv->frozen = true;
-	if (stat(dir, &st) == 0)
-		sv->cg_id = (uint64_t)st.st_ino;
-	/*
-	 * A task that will not freeze (held in the kernel) only makes this
-	 * wait, and not for long: the call runs in kakurid's event loop.
-	 * Past the budget the group is frozen without waiting; it holds
-	 * still a moment later.
-	 */
-	fz_deadline_in(&dl, FZ_SOURCE_WAIT_MS);
-	if (fz_ms_left(&dl) > fz_ms_left(&c->src_wait_until))
-		dl = c->src_wait_until;
-	if (fz_ms_left(&dl) > 0)
-		fz_wait_frozen_dir(dir, c->v2, &dl);
+	settle(c, sv, dir);
 	return sv;
 }
 
 /*
- * Every source this call froze runs again (as it was before), but for
- * those that stay frozen in place.
+ * Every source and ancestor this call froze runs again (as it was
+ * before), but for those that stay frozen in place.  Every way out of a
+ * call comes here (op_end), errors included.
  */
 void
 fz_sources_restore(struct fzcall *c)

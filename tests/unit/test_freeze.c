@@ -2264,6 +2264,276 @@ START_TEST(test_in_place_hopper)
 }
 END_TEST
 
+/* ---- delegated sources: frozen by their ancestor ---- */
+
+/* Until the cgroup in dir is frozen ("frozen 1"), a bounded poll. */
+static bool
+comes_frozen(const struct kk_freezer *fz, const char *dir)
+{
+	int k;
+
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		if (frozen_state(fz, dir))
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/*
+ * A slice of the test's own (root's: anc, rel "/kakuri-ut-PID-what.slice")
+ * and in it a scope delegated to uid (dir, drel), holding a hopper
+ * (spawn_hopper, counters 0 to 2).  With child, an empty child group of
+ * its owner's in that scope too (the second way out of a source freeze).
+ */
+static void
+deleg_hopper(const char *what, uid_t uid, bool child, char *anc, char *drel,
+    size_t len, char *dir)
+{
+	char rel[128], crel[320], cdir[PATH_MAX];
+
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-%s.slice", (int)getpid(),
+	    what);
+	test_cgroup(rel, anc);
+	snprintf(drel, len, "%s/deleg.scope", rel);
+	test_cgroup(drel, dir);
+	if (child) {
+		snprintf(crel, sizeof(crel), "%s/empty.scope", drel);
+		test_cgroup(crel, cdir);
+		delegate(cdir, uid);
+	}
+	spawn_hopper(uid, dir, 0);
+	delegate(dir, uid);
+}
+
+/* A call of t's, for fz_freeze_source as take() calls it. */
+static void
+call_init(struct fzcall *c, struct fz_test *t)
+{
+	memset(c, 0, sizeof(*c));
+	c->fz = &t->fz;
+	c->g = &t->guard;
+	c->v2 = true;
+	c->procs_fd = -1;
+	ck_assert_int_eq(fz_base_rel(&t->fz, c->brel, sizeof(c->brel)), 0);
+	fz_sources_init(c);
+	ck_assert(c->src_ok);
+}
+
+/*
+ * A source delegated to its user, with an empty child group the user
+ * made beforehand (which kept any source freeze off): its nearest
+ * ancestor that is root's alone is frozen instead, and the hopper in it
+ * holds still, also when the user writes 0 to the cgroup.freeze of its
+ * group and of the child group; the user cannot thaw the ancestor.  A
+ * second delegated source below it shares that ancestor: recorded
+ * once.  Put back, the ancestor runs, and so does the hopper.
+ */
+START_TEST(test_deleg_child)
+{
+	struct fz_test t;
+	struct fzcall c;
+	struct source *sv;
+	char anc[PATH_MAX], dir[PATH_MAX], dir2[PATH_MAX], drel[256];
+	char rel2[320];
+	unsigned long pid;
+	size_t i, nanc;
+	uid_t uid;
+
+	if (!begin(&t, true))
+		return;
+	uid = unused_uid(0);
+	deleg_hopper("dchild", uid, true, anc, drel, sizeof(drel), dir);
+	call_init(&c, &t);
+	sv = fz_freeze_source(&c, drel);
+	ck_assert_msg(sv != NULL, "a delegated source with a child group "
+	    "is not frozen at all");
+	ck_assert(!sv->candidate && !sv->in_place && !sv->ancestor);
+	ck_assert_msg(comes_frozen(&t.fz, anc), "its ancestor is not frozen");
+	ck_assert(thawed_state(dir));
+	pid = reg->counter[2];
+	ck_assert_msg(counter_stands(0), "the hopper hops");
+	/* what its owner may thaw, thawed: nothing of it moves */
+	ck_assert_int_eq(write_as(uid, dir, "cgroup.freeze", "0"), 0);
+	ck_assert_int_lt(snprintf(dir2, sizeof(dir2), "%s/empty.scope", dir),
+	    PATH_MAX);
+	ck_assert_int_eq(write_as(uid, dir2, "cgroup.freeze", "0"), 0);
+	ck_assert_msg(counter_stands(0), "the owner thawed the hopper");
+	ck_assert_uint_eq(reg->counter[2], pid);
+	ck_assert(live((pid_t)pid));
+	ck_assert_int_ne(write_as(uid, anc, "cgroup.freeze", "0"), 0);
+	ck_assert(frozen_state(&t.fz, anc));
+	/* another delegated group below the same ancestor */
+	snprintf(rel2, sizeof(rel2), "%.*s/deleg2.scope",
+	    (int)(strrchr(drel, '/') - drel), drel);
+	test_cgroup(rel2, dir2);
+	delegate(dir2, uid);
+	ck_assert_ptr_nonnull(fz_freeze_source(&c, rel2));
+	for (i = 0, nanc = 0; i < c.nsrc; i++)
+		nanc += c.src[i].ancestor;
+	ck_assert_uint_eq(nanc, 1);
+	fz_sources_restore(&c);
+	ck_assert(thawed_state(anc));
+	ck_assert_msg(counter_moves(0), "the hopper does not hop again");
+	free(c.src);
+	done(&t);
+}
+END_TEST
+
+/* What the pass hook (fz_pass_hook) does in test_deleg_thaw. */
+static struct {
+	const struct kk_freezer *fz;
+	const char *anc;		/* the ancestor's directory */
+	const char *dir;		/* the delegated group's */
+	uid_t uid;			/* its owner */
+	int fail_at;			/* -EIO at that pass; -1 never */
+	int seen;			/* passes the hook saw */
+} hk;
+
+/*
+ * Before the first pass the pid selector's group was frozen (its
+ * ancestor): the owner writes 0 to the group's cgroup.freeze, and the
+ * hopper, not moved yet, holds still all the same.
+ */
+static int
+deleg_hook(struct fzcall *c, int pass)
+{
+	unsigned long pid;
+
+	hk.seen++;
+	if (pass == 0) {
+		ck_assert_msg(comes_frozen(hk.fz, hk.anc), "the ancestor is "
+		    "not frozen");
+		pid = reg->counter[2];
+		ck_assert_int_eq(write_as(hk.uid, hk.dir, "cgroup.freeze",
+		    "0"), 0);
+		ck_assert_msg(counter_stands(0), "the owner thawed the hopper");
+		ck_assert_uint_eq(reg->counter[2], pid);
+	}
+	ck_assert(frozen_state(hk.fz, hk.anc));
+	return pass == hk.fail_at ? -EIO : 0;
+}
+
+/*
+ * A source delegated to its user, frozen by the subreaper's tree: the
+ * user writing 0 to its cgroup.freeze while the call has it held does
+ * not let the hopper run (its ancestor is frozen, not it).  The call
+ * moves the hopper, as the pid it has now, and its ancestor runs again
+ * afterwards; so it does when the call fails before any pass, or after
+ * one.
+ */
+START_TEST(test_deleg_thaw)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	char anc[PATH_MAX], dir[PATH_MAX], drel[256], err[1024];
+	struct stat st;
+	uid_t uid;
+	pid_t sub;
+	int fail, r;
+
+	if (!begin(&t, true))
+		return;
+	uid = unused_uid(0);
+	deleg_hopper("dthaw", uid, false, anc, drel, sizeof(drel), dir);
+	sub = reg->procs[0].pid;
+	memset(&hk, 0, sizeof(hk));
+	hk.fz = &t.fz;
+	hk.anc = anc;
+	hk.dir = dir;
+	hk.uid = uid;
+	hk.fail_at = -1;
+	fz_pass_hook = deleg_hook;
+	sel_pid(&sel, sub, true);
+	freeze_ok(&t, &sel);
+	ck_assert_int_ge(hk.seen, 1);
+	ck_assert(thawed_state(anc));
+	ck_assert(!frozen_state(&t.fz, anc));
+	ck_assert_msg(in_group(t.gdir, (pid_t)reg->counter[2]),
+	    "the hopper %lu is not frozen", reg->counter[2]);
+	ck_assert(in_group(t.gdir, sub));
+	ck_assert_msg(counter_stands(0), "the hopper hops");
+	sel_kind(&sel, KK_SEL_ALL);
+	thaw_ok(&t, &sel);
+	ck_assert_msg(counter_moves(0), "the hopper does not hop again");
+
+	/* an error before the first pass, and after it */
+	for (fail = 0; fail < 2; fail++) {
+		hk.fail_at = fail;
+		hk.seen = 0;
+		sel_pid(&sel, sub, true);
+		r = try_freeze(&t, &sel, NULL, err, sizeof(err));
+		ck_assert_msg(r == -EIO, "fail at %d: %d %s", fail, r, err);
+		ck_assert_int_eq(hk.seen, fail + 1);
+		ck_assert_msg(thawed_state(anc), "fail at %d: the ancestor "
+		    "stays frozen", fail);
+		ck_assert(!frozen_state(&t.fz, anc));
+		if (t.set.n > 0) {
+			sel_kind(&sel, KK_SEL_ALL);
+			thaw_ok(&t, &sel);
+		}
+		ck_assert_int_eq(stat(t.gdir, &st), -1);
+		ck_assert_msg(counter_moves(0), "fail at %d: the hopper does "
+		    "not hop again", fail);
+	}
+	fz_pass_hook = NULL;
+	done(&t);
+}
+END_TEST
+
+/*
+ * An ancestor that holds a protected process (the policy's program in a
+ * service cgroup beside the delegated one) is never frozen: the
+ * delegated group itself is, as it always was.
+ */
+START_TEST(test_deleg_protected)
+{
+	struct fz_test t;
+	struct kk_protected_exe pe[1];
+	struct fzcall c;
+	struct source *sv;
+	char anc[PATH_MAX], dir[PATH_MAX], drel[256], wdir[PATH_MAX];
+	char prot[PATH_MAX], slice[128], srel[256], svc[PATH_MAX];
+	const char *paths[1];
+	pid_t r0;
+	uid_t uid;
+
+	if (!begin(&t, true))
+		return;
+	uid = unused_uid(0);
+	kk_test_workdir(wdir);
+	kk_test_join(prot, wdir, "protected-sleep");
+	sleep_copy(prot, "kakuri-test-protected");
+	snprintf(slice, sizeof(slice), "/kakuri-ut-%d-dprot.slice",
+	    (int)getpid());
+	snprintf(srel, sizeof(srel), "%s/prot-%d.service", slice,
+	    (int)getpid());
+	test_cgroup(srel, svc);
+	r0 = spawn_with_child(svc, prot);
+	wait_exe(other_proc(r0), prot);
+	paths[0] = prot;
+	kk_protect_resolve(paths, 1, pe);
+	ck_assert(pe[0].resolved);
+	t.guard.protect = pe;
+	t.guard.nprotect = 1;
+	t.guard.service_slice = slice;
+	deleg_hopper("dprot", uid, false, anc, drel, sizeof(drel), dir);
+	ck_assert_str_eq(anc + strlen(anc) - strlen(slice), slice);
+
+	call_init(&c, &t);
+	sv = fz_freeze_source(&c, drel);
+	ck_assert_ptr_nonnull(sv);
+	ck_assert(sv->frozen);
+	ck_assert(thawed_state(anc));
+	ck_assert(!thawed_state(dir));
+	fz_sources_restore(&c);
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counter_moves(0), "the hopper does not hop again");
+	free(c.src);
+	done(&t);
+}
+END_TEST
+
 /*
  * The end of the mixed cgroup tests: the tree of root (counters 0..2) was
  * moved and stands, while other (counter 5) runs on in dir, which is not
@@ -3124,6 +3394,9 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_partial"), KK_TEST(test_in_place_partial),
 	FZ_CASE("in_place_refused"), KK_TEST(test_in_place_refused),
 	FZ_CASE("in_place_hopper"), KK_TEST(test_in_place_hopper),
+	FZ_CASE("deleg_child"), KK_TEST(test_deleg_child),
+	FZ_CASE("deleg_thaw"), KK_TEST(test_deleg_thaw),
+	FZ_CASE("deleg_protected"), KK_TEST(test_deleg_protected),
 	FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
 	FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
 	FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
