@@ -2,7 +2,8 @@
  * forker: processes that never hold still, for the freeze tests.
  *
  *	forker N [COUNTFILE]
- *	forker --hop MS [--uid UID] COUNTFILE
+ *	forker --hop MS [--uid UID] [--thaw FILE] COUNTFILE
+ *	forker --unfreeze FILE
  *	forker --twin COUNTFILE
  *
  * forker N forks N children (1..1024).  Each child loops: fork a
@@ -16,14 +17,21 @@
  * grandchild it has reaped: a test sees the tree run, or stand still,
  * without having to catch a grandchild that lives for microseconds.
  *
- * forker --hop MS is a process that changes its pid every MS ms (1..1000):
+ * forker --hop MS is a process that changes its pid every MS ms (0..1000,
+ * 0 as fast as it can):
  * it forks, the parent exits, the child carries on, and so on.  The first
  * process stays as a subreaper that reaps the hoppers as they exit; the
  * hoppers run as UID if given (the subreaper keeps its own uid, so that
  * a freeze by uid finds nothing but the hopping process).  Counter 0 of
  * COUNTFILE counts the hops, counter 1 holds the current hopper's pid;
  * writing a non-zero counter 2 (the stop flag) makes the hopper and then
- * the subreaper exit.  The subreaper prints its pid on stdout.
+ * the subreaper exit.  The subreaper prints its pid on stdout.  With
+ * --thaw, every hopper writes 0 to FILE (its cgroup's cgroup.freeze, in
+ * a cgroup delegated to its user) before it forks: a freeze of that
+ * cgroup is undone as soon as the hopper runs at all.
+ *
+ * forker --unfreeze FILE writes 0 to FILE every millisecond: the owner of
+ * a delegated cgroup thawing it from elsewhere, while it is frozen.
  *
  * forker --twin COUNTFILE is a process that makes a twin with
  * clone(CLONE_VM | CLONE_PARENT | SIGCHLD): a process of its own that
@@ -169,15 +177,31 @@ tree(long n, const char *countfile)
 	return 0;
 }
 
+/* "0" into path (a cgroup.freeze), whatever comes of it. */
+static void
+write_zero(const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (write(fd, "0", 1) < 0) {
+		/* not ours to write, or gone: the attack failed, no more */
+	}
+	close(fd);
+}
+
 /* The hopping process: a new pid every ms milliseconds. */
 static void __attribute__((noreturn))
-hopper(long ms, uint64_t *c, double end)
+hopper(long ms, uint64_t *c, double end, const char *thaw)
 {
 	pid_t p;
 
 	__atomic_store_n(&c[1], (uint64_t)getpid(), __ATOMIC_SEQ_CST);
 	for (;;) {
 		__atomic_add_fetch(&c[0], 1, __ATOMIC_SEQ_CST);
+		if (thaw != NULL)
+			write_zero(thaw);
 		pu_nap_ms(ms);
 		if (__atomic_load_n(&c[2], __ATOMIC_SEQ_CST) != 0 ||
 		    pu_now_s() >= end)
@@ -208,7 +232,7 @@ hopper(long ms, uint64_t *c, double end)
 }
 
 static int
-hop(long ms, long uid, const char *countfile)
+hop(long ms, long uid, const char *thaw, const char *countfile)
 {
 	double end = pu_now_s() + LIFETIME_S;
 	uint64_t *c = counters_map(countfile, HOP_SLOTS);
@@ -235,7 +259,7 @@ hop(long ms, long uid, const char *countfile)
 			    strerror(errno));
 			_exit(1);
 		}
-		hopper(ms, c, end);
+		hopper(ms, c, end, thaw);
 	}
 	/* until the stop flag and no hopper left, or the lifetime is over */
 	while (pu_now_s() < end + 5) {
@@ -308,6 +332,21 @@ twin(const char *countfile)
 	return 0;
 }
 
+/* 0 into path every millisecond, for LIFETIME_S at most. */
+static int
+unfreeze(const char *path)
+{
+	double end = pu_now_s() + LIFETIME_S;
+
+	printf("%d\n", (int)getpid());
+	fflush(stdout);
+	while (pu_now_s() < end) {
+		write_zero(path);
+		pu_nap_ms(1);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -317,17 +356,28 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	if (argc >= 3 && strcmp(argv[1], "--hop") == 0) {
+		const char *thaw = NULL;
+		int i;
+
 		n = strtol(argv[2], &e, 10);
-		if (*e != '\0' || n < 1 || n > 1000)
+		if (*e != '\0' || n < 0 || n > 1000)
 			goto usage;
-		if (argc == 6 && strcmp(argv[3], "--uid") == 0) {
-			uid = strtol(argv[4], &e, 10);
-			if (*e != '\0' || uid < 0 || uid > 0x7fffffffL)
+		for (i = 3; i + 2 < argc; i += 2) {
+			if (strcmp(argv[i], "--uid") == 0) {
+				uid = strtol(argv[i + 1], &e, 10);
+				if (*e != '\0' || uid < 0 || uid > 0x7fffffffL)
+					goto usage;
+			} else if (strcmp(argv[i], "--thaw") == 0)
+				thaw = argv[i + 1];
+			else
 				goto usage;
-		} else if (argc != 4)
+		}
+		if (i != argc - 1)
 			goto usage;
-		return hop(n, uid, argv[argc - 1]);
+		return hop(n, uid, thaw, argv[argc - 1]);
 	}
+	if (argc == 3 && strcmp(argv[1], "--unfreeze") == 0)
+		return unfreeze(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "--twin") == 0)
 		return twin(argv[2]);
 	if (argc != 2 && argc != 3)
@@ -340,7 +390,8 @@ main(int argc, char **argv)
 	return tree(n, argc == 3 ? argv[2] : NULL);
 usage:
 	fprintf(stderr, "usage: forker N [COUNTFILE]\n"
-	    "       forker --hop MS [--uid UID] COUNTFILE\n"
+	    "       forker --hop MS [--uid UID] [--thaw FILE] COUNTFILE\n"
+	    "       forker --unfreeze FILE\n"
 	    "       forker --twin COUNTFILE\n");
 	return 2;
 }

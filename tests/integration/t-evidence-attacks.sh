@@ -3,13 +3,14 @@
 # never answer and executables of 4 GiB while status must stay quick; the
 # confinement of an evidence worker; a protected binary run by a user with
 # LD_PRELOAD and a file bind-mounted over a protected path; a process that
-# changes its pid every 2 ms; a frozen pid reused by another process; thaw
+# changes its pid every 2 ms (also one in a cgroup delegated to its user,
+# who thaws that cgroup); a frozen pid reused by another process; thaw
 # when the original cgroup (and its slice) is gone; a process whose
 # arguments lie under a FUSE file that never answers; an overlay over
 # FUSE is not opened, an overlay on local layers still is.
 #
 # Only processes this script starts are frozen, snapshotted or hashed for
-# a match: they run as uids nothing else on the host uses (43210-43213),
+# a match: they run as uids nothing else on the host uses (43210-43215),
 # in cgroups of the test's own, or are named by pid.  The FUSE and overlay
 # mounts live in a mount namespace of their own (fusehang); the local
 # overlay and its tmpfs are mounted here, under $WORK, and unmounted at
@@ -367,6 +368,76 @@ done
 check "the 2 ms hopper frozen, 10 of 10 ($ok)" test "$ok" = 10
 check "its cgroup runs again after every freeze (cgroup.freeze 0)" grep -qx 0 "$HOPCG/cgroup.freeze"
 printf '\001\000\000\000\000\000\000\000' | dd of="$WORK/hop.cnt" bs=8 seek=2 conv=notrunc status=none
+
+# --- item 8, delegated: the hopper's cgroup is its user's -----------------
+# As systemd delegates user@UID.service: its directory, cgroup.procs,
+# cgroup.threads and cgroup.subtree_control are the user's; the groups
+# the user makes below it are wholly theirs.  Every hopper writes 0 to
+# its group's cgroup.freeze, and so does, every millisecond, a process
+# outside it (another account of the user's, to which the user opened
+# that file; not a target of a freeze by uid).  Rounds 1 to 5 the user
+# has made an empty child group in the hopper's group (which kept any
+# source freeze off), rounds 6 to 10 not (the group was frozen and its
+# owner thawed it).  Its nearest ancestor that only root may write,
+# frozen instead, holds the hopper all the same.
+DU=43214; DU2=43215
+test_cgroup "/kakuri-test-$$-user.slice/user-$DU.slice/user@$DU.service"; DSVC=$TCG
+USLICE=${DSVC%/*}
+chown "$DU:$DU" "$DSVC" "$DSVC/cgroup.procs" "$DSVC/cgroup.threads" "$DSVC/cgroup.subtree_control"
+DAPP="$DSVC/app.scope"
+check "the user makes its own group and an empty child group in it" \
+	setpriv --reuid=$DU --regid=$DU --clear-groups sh -c \
+	"mkdir '$DAPP' '$DAPP/empty.scope' && chmod o+w '$DAPP/cgroup.freeze'"
+CGROUPS_MADE+=("$DAPP" "$DAPP/empty.scope")
+check "the user's group is wholly the user's (its cgroup.freeze too)" \
+	test "$(stat -c %u "$DAPP/cgroup.freeze")" = "$DU"
+sh -c "echo \$\$ >'$DAPP/cgroup.procs' && exec '$B/forker' --hop 0 --uid $DU --thaw '$DAPP/cgroup.freeze' '$WORK/dhop.cnt'" \
+	>"$WORK/dhop.out" 2>&1 & DHOPPER=$!; PIDS+=("$DHOPPER")
+setpriv --reuid=$DU2 --regid=$DU2 --clear-groups "$B/forker" --unfreeze "$DAPP/cgroup.freeze" \
+	>"$WORK/unfreeze.out" 2>&1 & UNFREEZER=$!; PIDS+=("$UNFREEZER")
+dhops() { counter "$WORK/dhop.cnt" 0; }
+dhop_moves() { local a b; a=$(dhops); sleep 0.05; b=$(dhops); [ -n "$a" ] && [ "$b" -gt "$a" ]; }
+check "the delegated hopper hops" wait_until 30 dhop_moves
+# kakurid as it runs when installed (no real-time priority, which
+# outruns a hopper all by itself), for these rounds
+check "kakurid at its ordinary priority" chrt -o -p 0 "$KPID"
+# every live process of the user's frozen by us
+all_frozen() {
+	local p s
+	for p in $(ps -o pid= -u "$DU"); do
+		s=$(sed -n 's/^State:\t\(.\).*/\1/p' "/proc/$p/status" 2>/dev/null)
+		[ -z "$s" ] || [ "$s" = Z ] || frozen_by_us "$p" || return 1
+	done
+}
+ok=0
+for round in 1 2 3 4 5 6 7 8 9 10; do
+	[ "$round" = 6 ] && setpriv --reuid=$DU --regid=$DU --clear-groups rmdir "$DAPP/empty.scope"
+	run_cmd alice freeze --arg uid:=$DU
+	CUR=$(counter "$WORK/dhop.cnt" 1)
+	H0=$(dhops)
+	sleep 0.2	# frozen is a lasting state: nothing may move meanwhile
+	H1=$(dhops)
+	if [ "$(result)" = done ] && frozen_by_us "$CUR" && [ "$H0" = "$H1" ] &&
+	    all_frozen && ! frozen_by_us "$DHOPPER" && ! frozen_by_us "$UNFREEZER" &&
+	    grep -qx 0 "$USLICE/cgroup.freeze"; then
+		ok=$((ok + 1))
+	else
+		echo "    round $round: $(result) hopper $CUR $(cg2_of "$CUR") hops $H0 -> $H1" \
+		    "user's: $(ps -o pid=,stat= -u "$DU" | tr '\n' ' ')" \
+		    "slice freeze $(cat "$USLICE/cgroup.freeze")" \
+		    "frozen: $(jq -c '[.output.frozen[].pid]' <<<"$REC")"
+	fi
+	FEP=$(episode)
+	thaw_all "$FEP"
+	wait_until 30 dhop_moves || echo "    round $round: the hopper does not hop after thaw"
+done
+check "the delegated hopper (no pause between hops) whose group is thawed frozen, 10 of 10 ($ok)" test "$ok" = 10
+check "the writes of 0 went on all along" kill -0 "$UNFREEZER"
+check "its ancestor runs again (cgroup.freeze 0, not frozen)" \
+	bash -c "grep -qx 0 '$USLICE/cgroup.freeze' && grep -qx 'frozen 0' '$USLICE/cgroup.events'"
+printf '\001\000\000\000\000\000\000\000' | dd of="$WORK/dhop.cnt" bs=8 seek=2 conv=notrunc status=none
+kill "$UNFREEZER" 2>/dev/null
+check "kakurid back at its real-time priority" chrt --reset-on-fork -f -p 10 "$KPID"
 
 # --- item 13: snapshot frozen:true and a reused pid -----------------------
 cp /bin/sleep "$WORK/victim"
