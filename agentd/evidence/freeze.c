@@ -26,8 +26,8 @@
  * would freeze them too).  A source delegated to a user (cgroup2) is
  * not frozen itself, since its owner could thaw it or make a child group
  * to keep it from being frozen: its nearest ancestor that is root's
- * alone is, under the same rules, with every process below it looked
- * at (a few thousand at most), and child groups allowed.
+ * alone is, under the same rules, child groups allowed: no process
+ * below it may be protected (sources.c).
  *
  * A source all of whose processes are targets (a service, a session, a
  * container: two processes at least) is not put back at all: it stays

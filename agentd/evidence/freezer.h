@@ -31,7 +31,7 @@
 #define FZ_SOURCES_MAX		64	/* source groups frozen per call */
 #define FZ_SOURCE_WAIT_MS	100	/* for one source group to be frozen */
 #define FZ_SOURCES_WAIT_MS	300	/* for all of them, per call */
-/* below an ancestor frozen for a delegated source: looked at, at most */
+/* below an ancestor of a delegated source in or above the service slice */
 #define FZ_ANCESTOR_GROUPS	256	/* groups */
 #define FZ_ANCESTOR_PROCS	4096	/* processes */
 /*

@@ -204,19 +204,58 @@ out:
 }
 
 /*
+ * Is one of kakurid's children below cg?  Their groups are read: they
+ * are few, while below cg there may be any number of processes.  Where
+ * that cannot be told: yes.
+ */
+static bool
+holds_kakurid_child(const struct fzcall *c, const char *cg)
+{
+	char kcg[PATH_MAX];
+	pid_t *kids = NULL;
+	size_t nkids = 0, cap = 0, i;
+	bool any = false;
+	int r;
+
+	if (c->g == NULL || c->g->self <= 0)
+		return false;
+	if (fz_children(c->g->self, &kids, &nkids, &cap) < 0)
+		any = true;
+	for (i = 0; i < nkids && !any; i++) {
+		r = fz_read_cgroup(kids[i], c->v2, kcg, sizeof(kcg));
+		/* exited meanwhile: nowhere */
+		any = r == 0 ? fz_cg_within(cg, kcg) :
+		    r != -ESRCH && r != -ENOENT;
+	}
+	free(kids);
+	return any;
+}
+
+/*
  * May the ancestor cg (dir) be frozen for a moment, for the delegated
  * groups below it?  As a source (cg_excluded, and not above the freeze
- * groups either), but its child groups are the point: every process
- * below it is looked at, and if there are too many to tell, no.
+ * groups either), but its child groups are the point: no process below
+ * it may be protected.  kakurid's children are looked for where they
+ * are; a program the policy protects is protected only in a service's
+ * cgroup below the service slice, so only an ancestor below or above
+ * that slice has every process below it read, and if there are too
+ * many to tell, it is not frozen.
  */
 static bool
 ancestor_freezable(struct fzcall *c, const char *cg, const char *dir)
 {
+	const struct kk_freeze_guard *g = c->g;
 	pid_t *pids = NULL;
 	size_t n = 0;
 	bool ok;
 
-	if (cg_excluded(c, cg, true) || subtree_pids(dir, &pids, &n) < 0)
+	if (cg_excluded(c, cg, true) || holds_kakurid_child(c, cg))
+		return false;
+	if (g == NULL || g->nprotect == 0 || g->service_slice == NULL ||
+	    !(fz_cg_within(g->service_slice, cg) ||
+	    fz_cg_within(cg, g->service_slice)))
+		return true;
+	if (subtree_pids(dir, &pids, &n) < 0)
 		return false;
 	ok = !holds_protected(c, cg, pids, n);
 	free(pids);

@@ -2484,7 +2484,8 @@ END_TEST
 /*
  * An ancestor that holds a protected process (the policy's program in a
  * service cgroup beside the delegated one) is never frozen: the
- * delegated group itself is, as it always was.
+ * delegated group itself is, as it always was.  One that holds a child
+ * of kakurid's is not either.
  */
 START_TEST(test_deleg_protected)
 {
@@ -2529,6 +2530,21 @@ START_TEST(test_deleg_protected)
 	fz_sources_restore(&c);
 	ck_assert(thawed_state(dir));
 	ck_assert_msg(counter_moves(0), "the hopper does not hop again");
+	free(c.src);
+
+	/*
+	 * Nor one that holds a child of kakurid's (the test stands for
+	 * kakurid: the hopper's subreaper is its child), nor then the
+	 * group itself.
+	 */
+	t.guard.nprotect = 0;
+	t.guard.self = getpid();
+	call_init(&c, &t);
+	ck_assert_ptr_null(fz_freeze_source(&c, drel));
+	ck_assert(thawed_state(anc));
+	ck_assert(thawed_state(dir));
+	ck_assert_msg(counter_moves(0), "the hopper does not hop");
+	fz_sources_restore(&c);
 	free(c.src);
 	done(&t);
 }
