@@ -381,18 +381,23 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 /*
  * Every source and ancestor this call froze runs again (as it was
  * before), but for those that stay frozen in place.  Every way out of a
- * call comes here (op_end), errors included.
+ * call comes here (op_end), errors included.  The group it froze, by its
+ * inode: one removed and made again at its path meanwhile is someone
+ * else's, and so is its freeze.
  */
 void
 fz_sources_restore(struct fzcall *c)
 {
 	char dir[PATH_MAX];
+	struct stat st;
 	size_t i;
 
 	for (i = 0; i < c->nsrc; i++) {
 		if (!c->src[i].frozen || c->src[i].in_place)
 			continue;
-		if (fz_cg_dir(c->fz, c->src[i].cg, dir, sizeof(dir)) == 0)
+		if (fz_cg_dir(c->fz, c->src[i].cg, dir, sizeof(dir)) == 0 &&
+		    (c->src[i].cg_id == 0 || (stat(dir, &st) == 0 &&
+		    (uint64_t)st.st_ino == c->src[i].cg_id)))
 			fz_group_freeze(dir, c->v2, false);
 		c->src[i].frozen = false;
 	}

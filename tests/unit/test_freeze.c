@@ -2799,6 +2799,60 @@ START_TEST(test_in_place_remade)
 }
 END_TEST
 
+/* What the pass hook does in test_source_remade. */
+static struct {
+	const char *dir;		/* the source's directory */
+	int seen;			/* passes at which it was made again */
+} remade;
+
+/*
+ * Pass 1: the target is moved out of its source, which the call froze
+ * at pass 0; root removes that group and makes it again, and freezes the
+ * new one for reasons of its own.
+ */
+static int
+remade_hook(struct fzcall *c, int pass)
+{
+	if (pass != 1)
+		return 0;
+	remade.seen++;
+	ck_assert_int_eq(rmdir(remade.dir), 0);
+	ck_assert_int_eq(mkdir(remade.dir, 0755), 0);
+	write_ctl(remade.dir, "cgroup.freeze", "1");
+	return 0;
+}
+
+/*
+ * The sources a call froze for a moment run again at its end: the groups
+ * it froze, by their inode, not whatever stands at their path by then.
+ */
+START_TEST(test_source_remade)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	char dir[PATH_MAX], rel[256];
+	pid_t p;
+
+	if (!begin_in_scope(&t, "srcremade", rel, sizeof(rel), dir))
+		return;
+	p = spawn_exec("/bin/sleep");
+	move_into(dir, p);
+	memset(&remade, 0, sizeof(remade));
+	remade.dir = dir;
+	fz_pass_hook = remade_hook;
+	sel_pid(&sel, p, false);
+	freeze_ok(&t, &sel);
+	fz_pass_hook = NULL;
+	ck_assert_int_eq(remade.seen, 1);
+	ck_assert(in_group(t.gdir, p));
+	ck_assert_msg(!thawed_state(dir), "a source made again was thawed");
+	write_ctl(dir, "cgroup.freeze", "0");
+	sel_kind(&sel, KK_SEL_ALL);
+	thaw_ok(&t, &sel);
+	done(&t);
+}
+END_TEST
+
 /* kk_exe_hash_scan's lines, read back into a result. */
 static void
 hash_scan(const struct kk_hash_spec *spec, struct kk_hash_result *res)
@@ -3417,6 +3471,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_joiner"), KK_TEST(test_in_place_joiner),
 	FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
 	FZ_CASE("in_place_remade"), KK_TEST(test_in_place_remade),
+	FZ_CASE("source_remade"), KK_TEST(test_source_remade),
 	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
 	FZ_CASE("selectors"), KK_TEST(test_selectors),
 	FZ_CASE("twin"), KK_TEST(test_twin),
