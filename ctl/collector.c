@@ -373,6 +373,19 @@ report_of(struct col_conn *cn, const char *buf, size_t len)
 	return ok;
 }
 
+/* A report's cost to its agent's quota (within_quota made room for it). */
+static void
+charge(struct col_conn *cn, size_t len, const char *path)
+{
+	int r;
+
+	/* this cannot fail but for memory */
+	if ((r = col_quota_charge(cn->col->quota, cn->agent, len,
+	    now_usec(cn->col))) < 0)
+		fprintf(stderr, "collector: %s: not charged to its agent's "
+		    "quota: %s\n", path, strerror(-r));
+}
+
 /*
  * The report stored (or found stored): 0 and the answer to send, or a
  * negative errno and an error word.
@@ -401,6 +414,12 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		free(old);
 		if (strcmp(old_sha, sha) == 0) {
 			col->acked++;
+			/*
+			 * It cost a read, a hash, a signature check and a sync
+			 * as a new one does: charged as one, or a resend loop
+			 * would take the collector for free.
+			 */
+			charge(cn, len, path);
 			/* stored before: acked, not stored again; indexed if not */
 			return index_has(col, id) ? 0 :
 			    index_report(cn, p, sha, path);
@@ -426,11 +445,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	    (r = index_report(cn, p, sha, path)) < 0)
 		return r;
 	col->stored++;
-	/* within_quota made room for it: this cannot fail but for memory */
-	if ((r = col_quota_charge(col->quota, cn->agent, len,
-	    now_usec(col))) < 0)
-		fprintf(stderr, "collector: %s: not charged to its agent's "
-		    "quota: %s\n", path, strerror(-r));
+	charge(cn, len, path);
 	/* the agent's text, one line: no escape or line break of its own */
 	if (asprintf(&line, "report %s %s from %.16s (%s) seq %lld: %s",
 	    ctl_text(p, KW_TYPE, "?", type, sizeof(type)), id, cn->agent,

@@ -6,8 +6,10 @@
  * new connection after each refusal (the collector closes it).  Prints
  * one line: "acked N refused M [WORD]", WORD the last refusal's word.
  * Exit 0 when every report got an answer (an ack or a refusal), 1 if a
- * connection or an answer failed.
+ * connection or an answer failed.  With an eighth word, "same": one
+ * report sent COUNT times (an agent that resends what is stored).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,19 +49,23 @@ main(int argc, char **argv)
 	struct agentconn ac;
 	EVP_PKEY *idkey = NULL;
 	char err[300], agent[KK_AGENT_ID_HEX + 1], id[33], sha[65];
-	char word[40] = "", *rep;
+	char word[40] = "", *rep = NULL;
 	const char *why;
 	uint8_t *answer;
 	size_t size, alen;
 	bool open = false;
 	json_t *o;
+	bool same;
 	int count, acked = 0, refused = 0, i, ret = 1;
 
-	if (argc != 8) {
+	if (argc != 8 && !(argc == 9 && strcmp(argv[8], "same") == 0)) {
 		fprintf(stderr, "usage: floodagent ADDR PIN CHAIN TLSKEY IDKEY "
-		    "COUNT SIZE\n");
+		    "COUNT SIZE [same]\n");
 		return 2;
 	}
+	same = argc == 9;
+	/* a collector that closes the connection: said, not a silent death */
+	signal(SIGPIPE, SIG_IGN);
 	count = atoi(argv[6]);
 	size = (size_t)atol(argv[7]);
 	if (fr_agent_load(argv[3], argv[4], argv[5], &cfg.tls, &idkey, agent,
@@ -74,16 +80,19 @@ main(int argc, char **argv)
 			goto out;
 		}
 		open = true;
-		if ((rep = make_report(idkey, agent, i + 1, size, id)) == NULL)
+		if (rep == NULL && (rep = make_report(idkey, agent, i + 1,
+		    size, id)) == NULL)
 			goto out;
 		kk_sha256_hex(rep, strlen(rep), sha);
 		if (agentconn_send(&ac, rep, strlen(rep)) < 0 ||
 		    agentconn_recv(&ac, &answer, &alen) < 0) {
 			fprintf(stderr, "floodagent: report %d: no answer\n", i);
-			free(rep);
 			goto out;
 		}
-		free(rep);
+		if (!same) {
+			free(rep);
+			rep = NULL;
+		}
 		if (kk_ack_check(answer, alen, ac.identity, agent, id, sha,
 		    &why) == 0)
 			acked++;
@@ -106,6 +115,7 @@ out:
 	printf("acked %d refused %d %s\n", acked, refused, word);
 	if (open)
 		agentconn_close(&ac);
+	free(rep);
 	EVP_PKEY_free(idkey);
 	SSL_CTX_free(cfg.tls);
 	return ret;

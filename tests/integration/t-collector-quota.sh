@@ -7,8 +7,9 @@
 # 256 KiB reports signed with the agent's own keys (floodagent) gets
 # about 1 MiB stored and the rest refused, said once on the collector's
 # stderr; the collector's disk keeps its room; another agent's report is
-# stored at once; and the flooded agent's own kakurid keeps its report in
-# the outbox, saying why (delayed, not lost).
+# stored at once; a report sent again and again is charged each time; and
+# the flooded agent's own kakurid keeps its report in the outbox, saying
+# why (delayed, not lost).
 . "$(dirname "$0")/lib.sh"
 need
 B="$TOP/build"
@@ -40,7 +41,7 @@ flood() {
 	local k=$PKI
 	[ "$1" = b ] && k=$WORK/b
 	ip netns exec "$PEER" "$B/floodagent" "$PEER4:7444" "$COL_ID" "$WORK/$1-chain.pem" \
-		"$k/agent-tls.key" "$k/agent.key" "$2" "$3"
+		"$k/agent-tls.key" "$k/agent.key" "${@:2}"
 }
 avail() { df --output=avail -B1 "$COL" | tail -1; }
 outbox_count() { ctl outbox --json | jq -r .count; }
@@ -75,6 +76,17 @@ check "the collector's disk keeps its room: at most the quota and a report taken
 flood b 1 2000 >"$WORK/b.out"
 check "another agent's report is stored at once" grep -q '^acked 1 refused 0' "$WORK/b.out"
 check "... and it is in the index" grep -q "\"agent\":\"$B_ID\"" "$COL/index.jsonl"
+
+# --- a resend costs what a new report costs ---
+# one 100 KB report sent 40 times: each resend is read, hashed, verified
+# and synced again, and is charged; about 10 fit the MiB (the old code
+# acked all 40 and charged none)
+flood b 40 100000 same >"$WORK/resend.out"
+read -r _ ACKED3 _ REFUSED3 WORD3 <"$WORK/resend.out"
+echo "  (resends: $(cat "$WORK/resend.out"))"
+check "the same report sent 40 times: charged each time, then refused (fails on the old code)" \
+	bash -c "[ '${ACKED3:-99}' -ge 1 ] && [ '${ACKED3:-99}' -le 12 ] && [ '${REFUSED3:-0}' -ge 28 ] && [ '$WORD3' = rate-limited ]"
+check "... stored once" test "$(grep -c "\"agent\":\"$B_ID\"" "$COL/index.jsonl")" = 2
 
 # --- the flooded agent's own report: delayed, not lost ---
 R=$(ctl report --json --category other --what "a popup on the infected PC" </dev/null | jq -r .report)
