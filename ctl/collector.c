@@ -146,11 +146,16 @@ now_usec(struct collector *col)
 
 /* ---- storing a report ---- */
 
-/* DIR/<agent>/identity.pem: the key reports verify with, kept once. */
+/*
+ * DIR/<agent>/identity.pem: the key reports verify with, kept once.  Put
+ * in place by a rename, whole or not at all; one that does not parse
+ * (what a crash could leave of an older collector's) is replaced, or
+ * `kakurictl reports` could verify none of the agent's reports again.
+ */
 static int
 keep_identity(struct collector *col, struct col_conn *cn)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	EVP_PKEY *known = NULL;
 	int r;
 
@@ -162,8 +167,15 @@ keep_identity(struct collector *col, struct col_conn *cn)
 		EVP_PKEY_free(known);
 		return 0;
 	}
-	if ((r = kk_key_save_public(cn->identity, path)) < 0 && r != -EEXIST)
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	(void)unlink(tmp);	/* a crash's leftover */
+	if ((r = kk_key_save_public(cn->identity, tmp)) < 0)
 		return r;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		(void)unlink(tmp);
+		return r;
+	}
 	return kk_fsync_dir_of(path);
 }
 
@@ -298,15 +310,17 @@ store_file(const char *path, const uint8_t *buf, size_t len)
 }
 
 /*
- * Whether the last COL_INDEX_TAIL bytes of index.jsonl name report id: a
- * collector killed between storing a report and indexing it finds the
- * report again when the agent sends it once more (its ack was lost), and
- * that resend comes right after, in the agent's order.
+ * Whether the last COL_INDEX_TAIL bytes of index.jsonl name the agent's
+ * report id: a collector killed between storing a report and indexing it
+ * finds the report again when the agent sends it once more (its ack was
+ * lost), and that resend comes right after, in the agent's order.  By
+ * its file, agent and id: another agent's report of the same id is not
+ * this one.
  */
 static bool
-index_has(struct collector *col, const char *id)
+index_has(struct collector *col, const char *agent, const char *id)
 {
-	char needle[KK_EPISODE_HEX + 16], *buf;
+	char needle[KK_AGENT_ID_HEX + KK_EPISODE_HEX + 32], *buf;
 	off_t from, size;
 	ssize_t n;
 	bool found = false;
@@ -324,7 +338,8 @@ index_has(struct collector *col, const char *id)
 	    (buf = malloc(COL_INDEX_TAIL)) != NULL) {
 		from = size > COL_INDEX_TAIL ? size - COL_INDEX_TAIL : 0;
 		n = pread(fd, buf, COL_INDEX_TAIL, from);
-		snprintf(needle, sizeof(needle), "\"%s\":\"%s\"", KW_ID, id);
+		snprintf(needle, sizeof(needle), "\"%s\":\"%s/%s.json\"",
+		    KW_FILE, agent, id);
 		found = n > 0 && memmem(buf, (size_t)n, needle,
 		    strlen(needle)) != NULL;
 		free(buf);
@@ -421,7 +436,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 			 */
 			charge(cn, len, path);
 			/* stored before: acked, not stored again; indexed if not */
-			return index_has(col, id) ? 0 :
+			return index_has(col, cn->agent, id) ? 0 :
 			    index_report(cn, p, sha, path);
 		}
 		/*
@@ -677,6 +692,12 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 	for (;;) {
 		/* the answers out first: the next reports after them */
 		while (cn->out_off < cn->out_len) {
+			/*
+			 * SSL_get_error reads the thread's error queue: what
+			 * another connection's failed handshake left there
+			 * would close this one.
+			 */
+			ERR_clear_error();
 			n = SSL_write(cn->ssl, cn->out + cn->out_off,
 			    (int)(cn->out_len - cn->out_off));
 			if (n <= 0) {
@@ -705,6 +726,7 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 		/* every report that has arrived, as long as it keeps coming */
 		for (rounds = 0; rounds < 64 && !cn->closing &&
 		    cn->nanswers < COL_PIPELINE; rounds++) {
+			ERR_clear_error();
 			n = SSL_read(cn->ssl, buf, sizeof(buf));
 			if (n <= 0) {
 				err = SSL_get_error(cn->ssl, n);
@@ -772,6 +794,58 @@ conn_close(struct col_conn *cn)
 	free(cn);
 }
 
+/*
+ * Where a connection comes from, for counting handshakes: an IPv4
+ * address (as ::ffff:a.b.c.d) or an IPv6 /64, what one host has.
+ */
+static void
+peer_net(const struct sockaddr_storage *ss, uint8_t net[16])
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+	memset(net, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		net[10] = net[11] = 0xff;
+		memcpy(net + 12, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			memcpy(net, &in6->sin6_addr, 16);
+		else
+			memcpy(net, &in6->sin6_addr, 8);
+	}
+}
+
+/*
+ * Whether one more connection may start its handshake.  Before it a peer
+ * is nobody: at most COL_PREAUTH_PER_NET of them from one address (or
+ * /64), and when all COL_MAX_PREAUTH places are taken the oldest gives
+ * its place (it had COL_HANDSHAKE_USEC less to go), so that silent
+ * sockets, from one host or many, can delay an agent's report but not
+ * keep it out.
+ */
+static bool
+handshake_room(struct collector *col, const struct sockaddr_storage *ss)
+{
+	struct col_conn *cn, *oldest = NULL;
+	uint8_t net[16];
+	unsigned n = 0;
+
+	peer_net(ss, net);
+	LIST_FOREACH(cn, &col->conns, entry) {
+		if (cn->authed)
+			continue;
+		/* new ones go first in the list: the last is the oldest */
+		oldest = cn;
+		if (memcmp(cn->net, net, sizeof(net)) == 0 &&
+		    ++n >= COL_PREAUTH_PER_NET)
+			return false;
+	}
+	if (col->npreauth >= COL_MAX_PREAUTH && oldest != NULL)
+		conn_close(oldest);
+	return col->npreauth < COL_MAX_PREAUTH;
+}
+
 int
 col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 {
@@ -788,13 +862,14 @@ col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 		if (fd < 0)
 			return 0;
 		if (col->nconns >= COL_MAX_CONNS ||
-		    col->npreauth >= COL_MAX_PREAUTH ||
+		    !handshake_room(col, &ss) ||
 		    (cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);	/* full: the courier tries again later */
 			continue;
 		}
 		cn->col = col;
 		cn->fd = fd;
+		peer_net(&ss, cn->net);
 		kk_sockaddr_text(&ss, cn->peer, sizeof(cn->peer));
 		kk_frame_reader_init(&cn->rd, KK_REPORT_MAX);
 		if ((cn->ssl = SSL_new(col->ctx)) == NULL ||

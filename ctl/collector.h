@@ -19,6 +19,7 @@
 
 #define COL_MAX_CONNS		1100	/* 1,000 agents and some to spare */
 #define COL_MAX_PREAUTH		256	/* still in the handshake */
+#define COL_PREAUTH_PER_NET	16	/* ... from one address or IPv6 /64 */
 /* one agent's at once: its courier needs one (and one while it restarts) */
 #define COL_MAX_PER_AGENT	4
 #define COL_HANDSHAKE_USEC	(10ULL * 1000000ULL)
@@ -50,6 +51,7 @@ struct col_conn {
 	EVP_PKEY *identity;
 	char agent[KK_AGENT_ID_HEX + 1];
 	char peer[64];
+	uint8_t net[16];		/* its address, or /64 (peer_net) */
 	LIST_ENTRY(col_conn) entry;
 };
 
