@@ -37,15 +37,6 @@ static json_t *last_done;	/* the record of the last drill that ended */
 
 static void drill_end(struct drill *dr, const char *end);
 
-uint64_t
-drill_since_t0(const struct drill *dr)
-{
-	uint64_t now = kd_now_usec();
-
-	/* 0 means "not yet": a time is never 0 */
-	return now > dr->t0 ? now - dr->t0 : 1;
-}
-
 static json_t *
 ms_or_null(uint64_t usec)
 {
@@ -165,8 +156,8 @@ record_of(const struct drill *dr)
 }
 
 /* The record on disk: written when the drill starts and when it ends. */
-void
-drill_record_save(struct drill *dr)
+static void
+record_save(struct drill *dr)
 {
 	json_t *o = record_of(dr);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
@@ -244,8 +235,8 @@ emit(struct drill *dr, const char *phase)
 	json_decref(ev);
 }
 
-void
-drill_leak_found(struct drill *dr, const char *what)
+static void
+leak_found(struct drill *dr, const char *what)
 {
 	if (dr->leak_reported)
 		return;
@@ -260,6 +251,7 @@ drill_leak_found(struct drill *dr, const char *what)
 }
 
 static void back_round(struct drill *dr);
+static void back_round_done(struct drill *dr);
 static void finish(struct drill *dr);
 
 /* ---- timers ---- */
@@ -268,8 +260,8 @@ static void finish(struct drill *dr);
  * kakurid did not run for the gate period (stopped, or starved): the
  * kernel has lifted the drill already; it ends, whichever timer sees it.
  */
-bool
-drill_lapsed(struct drill *dr)
+static bool
+lapsed(struct drill *dr)
 {
 	uint64_t now = kd_now_usec();
 
@@ -292,7 +284,7 @@ on_mgmt_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct dprobe *pr;
 	bool busy = false;
 
-	if (drill_lapsed(dr))
+	if (lapsed(dr))
 		return 0;
 	if (now > last && now - last >= dr->gate_ms * 1000) {
 		kk_log(LOG_WARNING, KK_MID_APPLY, "drill %s: %s not reachable "
@@ -318,7 +310,7 @@ on_gate_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	uint64_t now = kd_now_usec();
 	int err;
 
-	if (drill_lapsed(dr))
+	if (lapsed(dr))
 		return 0;
 	if ((err = kk_nft_drill_refresh(&d->nft, dr->gate_ms)) < 0) {
 		snprintf(dr->failure, sizeof(dr->failure), "renewing the gate: %s",
@@ -473,7 +465,7 @@ begin(struct drill *dr)
 	    "s:s?}", KW_ID, dr->id, KW_KIND, kind_name(dr->live),
 	    KW_DURATION, (int)dr->duration,
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL));
-	drill_record_save(dr);
+	record_save(dr);
 	emit(dr, "start");
 }
 
@@ -500,11 +492,11 @@ back_round(struct drill *dr)
 	drill_probe_start(dr, PK_BACK, i, &dr->check);
 	dr->starting = false;
 	if (dr->inflight == NULL)
-		drill_back_round_done(dr);
+		back_round_done(dr);
 }
 
-void
-drill_back_round_done(struct drill *dr)
+static void
+back_round_done(struct drill *dr)
 {
 	sd_event_source_disable_unref(dr->back_timer);
 	dr->back_timer = NULL;
@@ -513,13 +505,34 @@ drill_back_round_done(struct drill *dr)
 		finish(dr);
 }
 
+/* What the probes (drill_probe.c) tell the drill's course. */
+static bool
+heard(struct drill *dr, enum probe_event ev, const char *target)
+{
+	switch (ev) {
+	case PE_ANSWER:
+		/* a drill whose gate lapsed proves nothing more: it ends */
+		return !lapsed(dr);
+	case PE_LEAK:
+		leak_found(dr, target);
+		break;
+	case PE_BLOCKED_ALL:
+		record_save(dr);
+		break;
+	case PE_BACK_ROUND:
+		back_round_done(dr);
+		break;
+	}
+	return true;
+}
+
 /* Recorded, audited, reported, announced; then forgotten. */
 static void
 finish(struct drill *dr)
 {
 	struct kd *d = dr->d;
 
-	drill_record_save(dr);
+	record_save(dr);
 	/* a kakurid that runs for years of daily drills keeps 200 of them */
 	kd_drill_prune();
 	report(dr);
@@ -628,6 +641,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 		return -ENOMEM;
 	}
 	dr->d = d;
+	dr->heard = heard;
 	dr->t0 = kd_now_usec();
 	dr->asked_rt = time(NULL);
 	dr->live = ask->kind == KD_DRILL_LIVE;
@@ -661,7 +675,7 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 			snprintf(why, whylen, "out of memory");
 			return -ENOMEM;
 		}
-		drill_record_save(dr);
+		record_save(dr);
 		emit(dr, "announce");
 		kd_audit(d, dr->by, "drill", "announced", json_pack(
 		    "{s:s, s:s, s:i}", KW_ID, dr->id, KW_KIND,
@@ -740,7 +754,7 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 		if (dr->notified == 0)
 			dr->notified = drill_since_t0(dr);
 		/* on disk at once: a killed kakurid's record keeps it */
-		drill_record_save(dr);
+		record_save(dr);
 		return 0;
 	}
 	if (strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0)
@@ -774,7 +788,7 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 	kd_audit(d, "", "drill", "employee", json_pack("{s:s, s:s, s:I, s:b}",
 	    KW_ID, dr->id, KW_ACTION, what, KW_UID, (json_int_t)uid,
 	    KW_NOTIFIED, notified));
-	drill_record_save(dr);
+	record_save(dr);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "kakuri.h"
+#include "daemon.h"
 #include "events.h"
 
 #define PROBE_TIMEOUT_USEC	1000000ULL	/* a connect that gets no answer: blocked */
@@ -22,6 +23,13 @@
 
 enum drill_state { DS_ANNOUNCED, DS_RUNNING, DS_ENDING };
 enum probe_kind { PK_BLOCK, PK_MGMT, PK_BACK };
+/* what the probes tell the drill's course (struct drill's heard) */
+enum probe_event {
+	PE_ANSWER,	/* a probe came back; false: the drill has ended */
+	PE_LEAK,	/* what must be blocked got through (to target) */
+	PE_BLOCKED_ALL,	/* every probe that must be blocked has its result */
+	PE_BACK_ROUND,	/* a round of probes after the revert is over */
+};
 
 struct probe_result {
 	const char *result;	/* "blocked", "leak", "no-route"; NULL: not yet */
@@ -90,6 +98,11 @@ struct drill {
 	uint64_t packets, bytes;	/* the drill table's drops */
 	struct dprobe *inflight;
 	bool starting;		/* a round of probes is being started */
+	/*
+	 * drill.c's, for the probes: as probe.c calls back its caller, they
+	 * do not call up into the drill's course (drill_probe.c is below it)
+	 */
+	bool (*heard)(struct drill *dr, enum probe_event ev, const char *target);
 	bool no_back;		/* kakurid exits: no connectivity check */
 
 	sd_event_source *announce_timer, *deadline_timer, *gate_timer,
@@ -98,17 +111,16 @@ struct drill {
 	uint64_t renewed;	/* last gate renewal (monotonic usec) */
 };
 
-/* drill.c, for drill_probe.c */
-uint64_t drill_since_t0(const struct drill *dr);
-void drill_record_save(struct drill *dr);
-/* isolation did not hold: audited, and the CSIRT told at once */
-void drill_leak_found(struct drill *dr, const char *what);
-/* the gate lapsed: the drill ends now (true) */
-bool drill_lapsed(struct drill *dr);
-/* a round of probes after the revert is over: another, or the end */
-void drill_back_round_done(struct drill *dr);
+/* usec after the drill was asked for; never 0, which means "not yet" */
+static inline uint64_t
+drill_since_t0(const struct drill *dr)
+{
+	uint64_t now = kd_now_usec();
 
-/* drill_probe.c */
+	return now > dr->t0 ? now - dr->t0 : 1;
+}
+
+/* drill_probe.c: the probes, which tell the drill's course (dr->heard) */
 struct kk_endpoint;
 void drill_probe_start(struct drill *dr, enum probe_kind kind, size_t idx,
     const struct kk_endpoint *ep);

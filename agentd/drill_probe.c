@@ -40,10 +40,10 @@ block_result(struct drill *dr, size_t idx, enum kd_probe_outcome o, int err,
 		dr->first_blocked = at;
 	if (o == KD_PROBE_ANSWERED) {
 		kd_endpoint_text(&dr->targets.ep[idx], target, sizeof(target));
-		drill_leak_found(dr, target);
+		dr->heard(dr, PE_LEAK, target);
 	}
 	if (dr->probes_left > 0 && --dr->probes_left == 0)
-		drill_record_save(dr);
+		dr->heard(dr, PE_BLOCKED_ALL, NULL);
 }
 
 static void
@@ -68,8 +68,8 @@ probe_done(void *arg, enum kd_probe_outcome o, int err)
 	uint64_t at = drill_since_t0(dr);
 
 	dprobe_unlink(pr);
-	/* a drill whose gate lapsed proves nothing more: it ends */
-	if (drill_lapsed(dr)) {
+	/* the drill has ended meanwhile (its gate lapsed): nothing to prove */
+	if (!dr->heard(dr, PE_ANSWER, NULL)) {
 		free(pr);
 		return;
 	}
@@ -92,7 +92,7 @@ probe_done(void *arg, enum kd_probe_outcome o, int err)
 	}
 	free(pr);
 	if (kind == PK_BACK && !dr->starting && dr->inflight == NULL)
-		drill_back_round_done(dr);
+		dr->heard(dr, PE_BACK_ROUND, NULL);
 }
 
 /*
@@ -175,7 +175,7 @@ drill_dns_checks(struct drill *dr)
 		    KW_TARGET, target, KW_RESULT, res,
 		    KW_DETAIL, e ? strerror(e) : "sent"));
 		if (!pinned && strcmp(res, "leak") == 0)
-			drill_leak_found(dr, target);
+			dr->heard(dr, PE_LEAK, target);
 	}
 }
 
