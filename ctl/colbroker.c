@@ -5,12 +5,14 @@
  * as ack documents with this collector's certificate chain.  One MQTT
  * session in the collector's sd-event loop, with a session of its own at
  * the broker (what is published while the collector is away waits), and
- * reconnects with backoff.
+ * reconnects with backoff, the connect driven by the loop's events: a
+ * broker that does not answer never stops the reports over --listen.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -25,6 +27,7 @@
 
 #define TICK_USEC		(500ULL * 1000ULL)
 #define BACKOFF_MAX		60	/* ticks between reconnects, at most */
+#define CONNECT_TICKS		20	/* for a reconnect's TCP, TLS, CONNACK */
 #define MAX_AGENTS		100000	/* agents remembered (identity kept) */
 
 struct colbroker {
@@ -33,7 +36,10 @@ struct colbroker {
 	char *chain;			/* --cert's text: the acks' chain */
 	size_t chainlen;
 	sd_event_source *io, *timer;
-	int fd;
+	int fd;				/* the socket io watches, or -1 */
+	enum { CB_UP, CB_DOWN, CB_CONNECTING } state;
+	bool tcp_up;			/* connecting: the TCP connect done */
+	unsigned ticks;			/* connecting: left until it failed */
 	unsigned wait, backoff;		/* ticks until the next reconnect */
 	struct col_conn **agents;	/* one per agent, its identity kept */
 	size_t nagents, cap;
@@ -175,23 +181,134 @@ out:
 
 static int on_io(sd_event_source *s, int fd, uint32_t events, void *arg);
 
+/* Not watched: before libmosquitto closes the socket, or after it did. */
+static void
+unwatch(struct colbroker *cb)
+{
+	cb->io = sd_event_source_disable_unref(cb->io);
+	cb->fd = -1;
+}
+
+/*
+ * The socket watched for what the session needs now.  While connecting:
+ * for the TCP connect to finish (writable), then only for the broker's
+ * TLS and CONNACK (a connected socket is always writable: watching that
+ * would spin the loop until the broker answers).
+ */
 static void
 watch_socket(struct colbroker *cb)
 {
-	int fd = cb->b.connected ? mosquitto_socket(cb->b.mosq) : -1;
+	int fd = cb->state == CB_DOWN ? -1 : mosquitto_socket(cb->b.mosq);
+	uint32_t ev;
 
-	if (fd == cb->fd && cb->io != NULL) {
-		sd_event_source_set_io_events(cb->io, EPOLLIN |
-		    (mosquitto_want_write(cb->b.mosq) ? EPOLLOUT : 0));
-		return;
-	}
-	cb->io = sd_event_source_disable_unref(cb->io);
-	cb->fd = -1;
+	if (cb->state == CB_CONNECTING)
+		ev = EPOLLIN | EPOLLRDHUP | (cb->tcp_up ? 0 : EPOLLOUT);
+	else
+		ev = EPOLLIN | (mosquitto_want_write(cb->b.mosq) ? EPOLLOUT :
+		    0);
+	if (fd != cb->fd || fd < 0)
+		unwatch(cb);
 	if (fd < 0)
 		return;
-	if (sd_event_add_io(cb->col->ev, &cb->io, fd, EPOLLIN, on_io, cb) < 0)
+	if (cb->io != NULL) {
+		sd_event_source_set_io_events(cb->io, ev);
+		return;
+	}
+	if (sd_event_add_io(cb->col->ev, &cb->io, fd, ev, on_io, cb) < 0)
 		return;
 	cb->fd = fd;
+}
+
+/* The session broke: a new one at the next tick. */
+static void
+went_down(struct colbroker *cb, const char *why)
+{
+	unwatch(cb);
+	cb->state = CB_DOWN;
+	cb->b.connected = false;
+	cb->wait = 0;
+	note("connection lost: %s", why);
+}
+
+/* A reconnect that did not get the session: the next after a backoff. */
+static void
+attempt_failed(struct colbroker *cb, const char *why)
+{
+	unwatch(cb);
+	cb->state = CB_DOWN;
+	cb->b.connected = false;
+	cb->backoff = cb->backoff ? 2 * cb->backoff : 1;
+	if (cb->backoff > BACKOFF_MAX)
+		cb->backoff = BACKOFF_MAX;
+	cb->wait = cb->backoff;
+	note("reconnect failed: %s; again in %u ms", why,
+	    (cb->wait + 1) * (unsigned)(TICK_USEC / 1000));
+}
+
+/*
+ * A reconnect, never blocking the loop that also serves --listen: the
+ * TCP connect, the TLS handshake and the CONNACK all come as events,
+ * within CONNECT_TICKS.  libmosquitto's blocking reconnect waited in
+ * connect(2) for as long as the kernel retried a SYN nobody answered
+ * (two minutes), and nothing was stored or acked meanwhile.
+ */
+static void
+start_attempt(struct colbroker *cb)
+{
+	int rc;
+
+	unwatch(cb);	/* the old socket is closed by the reconnect */
+	cb->b.connected = false;
+	cb->b.refused = 0;
+	cb->tcp_up = false;
+	/* the session is the broker's: our subscription is in it */
+	rc = mosquitto_reconnect_async(cb->b.mosq);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		attempt_failed(cb, rc == MOSQ_ERR_ERRNO ? strerror(errno) :
+		    mosquitto_strerror(rc));
+		return;
+	}
+	cb->state = CB_CONNECTING;
+	cb->ticks = CONNECT_TICKS;
+	watch_socket(cb);
+}
+
+/* An event of the socket of a reconnect under way. */
+static void
+connecting_io(struct colbroker *cb, int fd, uint32_t events)
+{
+	socklen_t len = sizeof(int);
+	int err = 0, rc;
+
+	if (!cb->tcp_up) {
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0) {
+			attempt_failed(cb, strerror(err));
+			return;
+		}
+		if (!(events & EPOLLOUT))
+			return;
+		cb->tcp_up = true;
+	}
+	/* the TLS handshake (loop_read drives it), then the CONNECT out */
+	rc = mosquitto_loop_read(cb->b.mosq, 1);
+	if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(cb->b.mosq) >= 0)
+		rc = mosquitto_loop_write(cb->b.mosq, 1);
+	if (cb->b.connected) {
+		cb->state = CB_UP;
+		cb->backoff = 0;
+		note("reconnected");
+		return;
+	}
+	/* an end of the stream with no CONNACK would be read again and again */
+	if (rc != MOSQ_ERR_SUCCESS || cb->b.refused != 0 ||
+	    mosquitto_socket(cb->b.mosq) < 0 ||
+	    (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
+		attempt_failed(cb, cb->b.refused != 0 ?
+		    mosquitto_reason_string(cb->b.refused) :
+		    rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) :
+		    "closed by the broker");
 }
 
 static int
@@ -200,19 +317,23 @@ on_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 	struct colbroker *cb = arg;
 	int rc = MOSQ_ERR_SUCCESS;
 
+	if (cb->state == CB_CONNECTING) {
+		connecting_io(cb, fd, events);
+		watch_socket(cb);
+		return 0;
+	}
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 		rc = mosquitto_loop_read(cb->b.mosq, 64);
 	if (rc == MOSQ_ERR_SUCCESS && (events & EPOLLOUT))
 		rc = mosquitto_loop_write(cb->b.mosq, 64);
-	if (rc != MOSQ_ERR_SUCCESS && cb->b.connected) {
-		cb->b.connected = false;
-		note("connection lost: %s", mosquitto_strerror(rc));
-	}
+	if (rc != MOSQ_ERR_SUCCESS || !cb->b.connected)
+		went_down(cb, rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) :
+		    "disconnected");
 	watch_socket(cb);
 	return 0;
 }
 
-/* Keep-alive, and a reconnect with backoff when the session broke. */
+/* Keep-alive, a reconnect's deadline, and a reconnect with backoff. */
 static int
 on_tick(sd_event_source *s, uint64_t usec, void *arg)
 {
@@ -220,24 +341,24 @@ on_tick(sd_event_source *s, uint64_t usec, void *arg)
 	int rc;
 
 	sd_event_source_set_time(s, usec + TICK_USEC);
-	if (cb->b.connected) {
-		if ((rc = mosquitto_loop_misc(cb->b.mosq)) != MOSQ_ERR_SUCCESS)
-			cb->b.connected = false;
-	} else if (cb->wait > 0) {
-		cb->wait--;
-	} else {
-		/* the session is the broker's: our subscription is in it */
-		rc = mosquitto_reconnect(cb->b.mosq);
-		if (rc == MOSQ_ERR_SUCCESS) {
-			cb->b.connected = true;
-			cb->backoff = 0;
-			note("reconnected");
-		} else {
-			cb->backoff = cb->backoff ? 2 * cb->backoff : 1;
-			if (cb->backoff > BACKOFF_MAX)
-				cb->backoff = BACKOFF_MAX;
-			cb->wait = cb->backoff;
-		}
+	switch (cb->state) {
+	case CB_UP:
+		rc = mosquitto_loop_misc(cb->b.mosq);
+		if (rc != MOSQ_ERR_SUCCESS || !cb->b.connected)
+			went_down(cb, rc != MOSQ_ERR_SUCCESS ?
+			    mosquitto_strerror(rc) : "disconnected");
+		break;
+	case CB_CONNECTING:
+		if (--cb->ticks == 0)
+			attempt_failed(cb, cb->tcp_up ? "no CONNACK in time" :
+			    "the broker does not answer");
+		break;
+	case CB_DOWN:
+		if (cb->wait > 0)
+			cb->wait--;
+		else
+			start_attempt(cb);
+		break;
 	}
 	watch_socket(cb);
 	return 0;
