@@ -3,7 +3,7 @@
  * sync has put it on disk (collector.c calls col_announce at the store
  * and col_synced after each sync that succeeds): its line on stdout and
  * --exec, the ticketing system's hook, with no shell, eight at a time
- * and a bounded queue.
+ * and a bounded queue that each agent has a share of.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,31 +20,120 @@
 static void exec_next(struct collector *col);
 static void exec_for(struct collector *col, const char *path);
 
+/*
+ * The agent whose report path is: DIR/<agent>/<id>.json (collector.c),
+ * the directory the file is in.  Into agent, "" if there is none.
+ */
+static void
+agent_of(const char *path, char agent[KK_AGENT_ID_HEX + 1])
+{
+	const char *end = strrchr(path, '/'), *start;
+	size_t n;
+
+	agent[0] = '\0';
+	if (end == NULL)
+		return;
+	for (start = end; start > path && start[-1] != '/'; start--)
+		;
+	n = (size_t)(end - start);
+	if (n > KK_AGENT_ID_HEX)
+		n = KK_AGENT_ID_HEX;
+	memcpy(agent, start, n);
+	agent[n] = '\0';
+}
+
+/* How many of agent's paths wait. */
+static size_t
+waiting(const struct collector *col, const char *agent)
+{
+	char a[KK_AGENT_ID_HEX + 1];
+	size_t i, n = 0;
+
+	for (i = 0; i < col->exec_n; i++) {
+		agent_of(col->exec_queue[i], a);
+		n += strcmp(a, agent) == 0;
+	}
+	return n;
+}
+
+/* How many programs run for agent's reports now. */
+static unsigned
+running(const struct collector *col, const char *agent)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < COL_EXEC_MAX; i++)
+		n += col->exec_running[i].pid > 0 &&
+		    strcmp(col->exec_running[i].agent, agent) == 0;
+	return n;
+}
+
+/* The path at i leaves the queue (taken: the caller frees it). */
+static char *
+unqueue(struct collector *col, size_t i)
+{
+	char *path = col->exec_queue[i];
+
+	memmove(&col->exec_queue[i], &col->exec_queue[i + 1],
+	    (col->exec_n - i - 1) * sizeof(col->exec_queue[0]));
+	col->exec_n--;
+	return path;
+}
+
 static int
 on_exec_exit(sd_event_source *s, const siginfo_t *si, void *arg)
 {
 	struct collector *col = arg;
+	unsigned i;
 
 	if (si->si_code != CLD_EXITED || si->si_status != 0)
 		fprintf(stderr, "collector: %s (pid %d) ended with %s %d\n",
 		    col->exec, (int)si->si_pid, si->si_code == CLD_EXITED ?
 		    "status" : "signal", si->si_status);
 	sd_event_source_unref(s);
+	for (i = 0; i < COL_EXEC_MAX; i++)
+		if (col->exec_running[i].pid == si->si_pid)
+			col->exec_running[i].pid = 0;
 	col->nexec--;
 	exec_next(col);
 	return 0;
 }
 
+/*
+ * The next to run: the oldest path of an agent with the fewest programs
+ * running for it.  One agent with hundreds of reports waiting does not
+ * hold every program while another's single report waits behind them.
+ */
+static size_t
+next_index(const struct collector *col)
+{
+	char a[KK_AGENT_ID_HEX + 1];
+	size_t i, best = 0;
+	unsigned r, fewest = COL_EXEC_MAX + 1;
+
+	for (i = 0; i < col->exec_n && fewest > 0; i++) {
+		agent_of(col->exec_queue[i], a);
+		if ((r = running(col, a)) < fewest) {
+			fewest = r;
+			best = i;
+		}
+	}
+	return best;
+}
+
 static void
 exec_next(struct collector *col)
 {
+	struct col_exec *slot;
 	char *path;
+	unsigned i;
 	pid_t pid;
 
 	while (col->nexec < COL_EXEC_MAX && col->exec_n > 0) {
-		path = col->exec_queue[col->exec_head];
-		col->exec_head = (col->exec_head + 1) % COL_EXEC_QUEUE;
-		col->exec_n--;
+		path = unqueue(col, next_index(col));
+		for (i = 0, slot = NULL; i < COL_EXEC_MAX && slot == NULL; i++)
+			if (col->exec_running[i].pid <= 0)
+				slot = &col->exec_running[i];
 		pid = fork();
 		if (pid == 0) {
 			char *const argv[] = { (char *)col->exec, path, NULL };
@@ -56,11 +145,16 @@ exec_next(struct collector *col)
 			_exit(127);
 		}
 		if (pid < 0 || sd_event_add_child(col->ev, NULL, pid,
-		    WEXITED, on_exec_exit, col) < 0)
+		    WEXITED, on_exec_exit, col) < 0) {
 			fprintf(stderr, "collector: cannot run %s for %s\n",
 			    col->exec, path);
-		else
+		} else {
 			col->nexec++;
+			if (slot != NULL) {
+				slot->pid = pid;
+				agent_of(path, slot->agent);
+			}
+		}
 		free(path);
 	}
 }
@@ -109,20 +203,93 @@ col_synced(struct collector *col)
 	col->nunsynced = 0;
 }
 
+static int
+by_agent(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+/*
+ * The agent with the most paths waiting (into agent) and how many: the
+ * queue's agents sorted, n log n, for this runs once a report while the
+ * queue is full.  0 without memory.
+ */
+static size_t
+busiest(const struct collector *col, char agent[KK_AGENT_ID_HEX + 1])
+{
+	char (*ids)[KK_AGENT_ID_HEX + 1];
+	size_t i, run = 0, most = 0;
+
+	if ((ids = calloc(col->exec_n, sizeof(*ids))) == NULL)
+		return 0;
+	for (i = 0; i < col->exec_n; i++)
+		agent_of(col->exec_queue[i], ids[i]);
+	qsort(ids, col->exec_n, sizeof(*ids), by_agent);
+	for (i = 0; i < col->exec_n; i++) {
+		run = i > 0 && strcmp(ids[i], ids[i - 1]) == 0 ? run + 1 : 1;
+		if (run > most) {
+			most = run;
+			memcpy(agent, ids[i], sizeof(ids[i]));
+		}
+	}
+	free(ids);
+	return most;
+}
+
+/* Where agent's newest waiting path is (it has one). */
+static size_t
+newest_of(const struct collector *col, const char *agent)
+{
+	char a[KK_AGENT_ID_HEX + 1];
+	size_t i;
+
+	for (i = col->exec_n; i > 0; i--) {
+		agent_of(col->exec_queue[i - 1], a);
+		if (strcmp(a, agent) == 0)
+			return i - 1;
+	}
+	return col->exec_n - 1;
+}
+
+/*
+ * path waits for --exec, within the queue and its agent's share of it:
+ * one agent's flood of small reports (the quota lets through thousands
+ * at once) cannot take every place, and another agent's report, however
+ * late, still gets its ticket.  What is not run is said, by path.
+ */
 static void
 exec_for(struct collector *col, const char *path)
 {
-	char *copy;
+	char agent[KK_AGENT_ID_HEX + 1], a[KK_AGENT_ID_HEX + 1];
+	char *copy, *dropped;
+	size_t mine, most;
 
 	if (col->exec == NULL)
 		return;
-	if (col->exec_n == COL_EXEC_QUEUE || (copy = strdup(path)) == NULL) {
-		fprintf(stderr, "collector: %s not run for %s: %d already "
-		    "wait\n", col->exec, path, COL_EXEC_QUEUE);
+	agent_of(path, agent);
+	if ((mine = waiting(col, agent)) >= COL_EXEC_PER_AGENT) {
+		fprintf(stderr, "collector: %s not run for %s: %zu of its "
+		    "agent's reports already wait (its share of %d)\n",
+		    col->exec, path, mine, COL_EXEC_QUEUE);
 		return;
 	}
-	col->exec_queue[(col->exec_head + col->exec_n) % COL_EXEC_QUEUE] = copy;
-	col->exec_n++;
+	if (col->exec_n == COL_EXEC_QUEUE) {
+		/* full: a place of the agent with the most waiting, if more */
+		if ((most = busiest(col, a)) <= mine + 1) {
+			fprintf(stderr, "collector: %s not run for %s: %d "
+			    "already wait\n", col->exec, path, COL_EXEC_QUEUE);
+			return;
+		}
+		dropped = unqueue(col, newest_of(col, a));
+		fprintf(stderr, "collector: %s not run for %s: its place "
+		    "went to another agent's report\n", col->exec, dropped);
+		free(dropped);
+	}
+	if ((copy = strdup(path)) == NULL) {
+		fprintf(stderr, "collector: %s not run for %s: out of memory\n",
+		    col->exec, path);
+		return;
+	}
+	col->exec_queue[col->exec_n++] = copy;
 	exec_next(col);
 }
-

@@ -27,6 +27,8 @@
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 #define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
+/* one agent's of them, at most: another agent's report finds a place */
+#define COL_EXEC_PER_AGENT	(COL_EXEC_QUEUE / 8)
 /* stored, announced (stdout, --exec) once a sync has put them on disk */
 #define COL_UNSYNCED_MAX	1024
 #define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
@@ -66,8 +68,12 @@ struct collector {
 	int dirfd;
 	const char *exec;
 	unsigned nexec;
-	char *exec_queue[COL_EXEC_QUEUE];
-	size_t exec_head, exec_n;
+	struct col_exec {
+		pid_t pid;
+		char agent[KK_AGENT_ID_HEX + 1];
+	} exec_running[COL_EXEC_MAX];
+	char *exec_queue[COL_EXEC_QUEUE];	/* stored paths, oldest first */
+	size_t exec_n;
 	struct col_unsynced {
 		char *line;		/* its stdout line */
 		char *path;		/* for --exec */
