@@ -230,6 +230,12 @@ $(OBJDIR)/floodagent: $(call obj,tests/integration/floodagent.c \
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# an agent's root answering through the broker with receipts of its own
+$(OBJDIR)/fakereceipt: $(call obj,tests/integration/fakereceipt.c \
+	$(COMMON_SRC))
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # the local attacker of issue 8: holds or floods the control socket
 $(OBJDIR)/hog: tests/integration/hog.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
@@ -252,7 +258,7 @@ $(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
-	$(OBJDIR)/floodagent $(OBJDIR)/dripagent \
+	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd \
 	$(OBJDIR)/libnss_kkslow.so.2
 

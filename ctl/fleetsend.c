@@ -36,6 +36,8 @@
 #define RECEIPT_KEPT_MAX	(64 * 1024)
 #define RECEIPTS_KEPT_MAX	(64 * 1024 * 1024)
 #define REASON_MAX		64	/* bytes of one, cleaned */
+/* --save-receipts: bytes written in all, at most (an out document: 6 MiB) */
+#define RECEIPTS_SAVED_MAX	(256 * 1024 * 1024)
 
 struct bfile {
 	const char *path;
@@ -51,6 +53,7 @@ struct answer {
 	json_t *receipts;	/* one per file, by file index; null: none yet */
 	size_t got;		/* how many files have their receipt */
 	bool expected;
+	bool unnamed;		/* a refusal naming no command came (saved) */
 };
 
 struct bsend {
@@ -64,6 +67,8 @@ struct bsend {
 	unsigned bad;		/* out messages that did not check */
 	size_t kept;		/* bytes of the receipts kept whole */
 	int save_fd;		/* --save-receipts DIR, or -1 */
+	size_t saved;		/* bytes written there */
+	bool full;		/* RECEIPTS_SAVED_MAX reached (said) */
 	unsigned unsaved;	/* receipts it could not keep */
 	/*
 	 * Refusals that name no command (a payload refused before it was
@@ -152,7 +157,20 @@ kept(struct bsend *s, json_t *rec)
 	return t;
 }
 
-/* --save-receipts: the verified envelope of a receipt, as it came */
+/* Whether an agent's answers count: with --expect, only those listed. */
+static bool
+counts(const struct bsend *s, const struct answer *a)
+{
+	return s->expected == 0 || a->expected;
+}
+
+/*
+ * --save-receipts: the verified envelope of a receipt, as it came.  Only
+ * the one that counts (the first per agent and file, or naming no
+ * command) of an agent that counts, and RECEIPTS_SAVED_MAX in all: an
+ * agent may publish distinct receipts, each a new file, for as long as
+ * send waits, and a broker may make up agents.
+ */
 static void
 keep(struct bsend *s, const char *agent, const char *cmd,
     const struct kk_fleet_out *o)
@@ -161,12 +179,22 @@ keep(struct bsend *s, const char *agent, const char *cmd,
 
 	if (s->save_fd < 0)
 		return;
+	if (s->saved + o->len > RECEIPTS_SAVED_MAX) {
+		if (!s->full)
+			fail_line("--save-receipts: %d MiB kept: no more",
+			    RECEIPTS_SAVED_MAX >> 20);
+		s->full = true;
+		s->unsaved++;
+		return;
+	}
 	if ((r = receipt_save(s->save_fd, agent, cmd, o->envelope,
 	    o->len)) < 0) {
 		fail_line("--save-receipts: agent %.16s...: %s", agent,
 		    strerror(-r));
 		s->unsaved++;
+		return;
 	}
+	s->saved += o->len;
 }
 
 /* One message of an out topic: a receipt for one of our files, or nothing. */
@@ -199,8 +227,13 @@ on_out(void *arg, const struct mosquitto_message *m)
 	}
 	cmd = json_string_value(json_object_get(rec, KW_COMMAND));
 	if (cmd == NULL) {
+		/* an agent not in --expect is listed, its refusal not counted */
+		if ((a = find(s, id, true)) == NULL || !counts(s, a))
+			goto out;
 		count(s->unnamed, str_or(rec, KW_REASON, "?"));
-		keep(s, id, NULL, &o);
+		if (!a->unnamed)
+			keep(s, id, NULL, &o);
+		a->unnamed = true;
 		goto out;
 	}
 	for (i = 0; i < s->nfiles; i++)
@@ -208,12 +241,13 @@ on_out(void *arg, const struct mosquitto_message *m)
 			break;
 	if (i == s->nfiles)
 		goto out;	/* another operator's command */
-	keep(s, id, cmd, &o);
 	if ((a = find(s, id, true)) == NULL)
 		goto out;
 	/* the first receipt counts: a broker's duplicate then says replay */
 	if (!json_is_null(json_array_get(a->receipts, i)))
 		goto out;
+	if (counts(s, a))
+		keep(s, id, cmd, &o);
 	rec = kept(s, rec);
 	json_object_set_new(rec, KW_FILE, json_string(s->files[i].path));
 	json_object_set_new(rec, KW_AGENT, json_string(id));
@@ -316,6 +350,9 @@ report(struct bsend *s, bool json)
 				    "counted\n", s->ans[i].id);
 			continue;
 		}
+		/* only refusals naming no command: counted in unnamed */
+		if (s->ans[i].got == 0 && !s->ans[i].expected)
+			continue;
 		ok = s->ans[i].got == s->nfiles;
 		worse = false;
 		for (j = 0; j < s->nfiles; j++) {
@@ -379,7 +416,10 @@ report(struct bsend *s, bool json)
 	}
 	json_decref(reasons);
 	json_decref(unexpected);
-	/* a refusal naming no command is a refusal all the same */
+	/*
+	 * a refusal naming no command is a refusal all the same (only an
+	 * agent's that counts is in unnamed)
+	 */
 	json_object_foreach(s->unnamed, k, v)
 		unnamed += (size_t)json_integer_value(v);
 	if (done + refused + unnamed == 0 && silent == 0)
