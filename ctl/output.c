@@ -103,10 +103,13 @@ print_receipt_line(const char *who, json_t *rec)
 bool
 print_receipt_degraded(const char *who, json_t *rec, bool print)
 {
+	const char *result = json_string_value(json_object_get(rec, KW_RESULT));
 	struct receipt_text t;
 	char what[512];
 
-	if (kk_receipt_degraded(rec, what, sizeof(what)) == 0)
+	/* only what is done is degraded: a failure says so itself */
+	if (result == NULL || strcmp(result, KR_DONE) != 0 ||
+	    kk_receipt_degraded(rec, what, sizeof(what)) == 0)
 		return false;
 	if (!print)
 		return true;

@@ -26,6 +26,7 @@
 #include "../../ctl/fanout.h"
 #include "../../ctl/output.h"
 #include "../../ctl/targets.h"
+#include "wire.h"
 
 #define PIN_A	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define PIN_B	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -530,6 +531,32 @@ START_TEST(test_receipt_text)
 }
 END_TEST
 
+/*
+ * A receipt is degraded only when it is done: a failed isolate whose
+ * nftables apply failed is a failure, not "done, but not all of it".
+ */
+START_TEST(test_receipt_degraded_done_only)
+{
+	json_t *rec;
+
+	rec = json_pack("{s:s, s:s, s:[o, o]}", KW_ACTION, "isolate",
+	    KW_RESULT, KR_FAILED, KW_ENFORCERS,
+	    kk_enforcer_entry("nftables", KR_FAILED, KE_APPLY_FAILED,
+	    "Operation not permitted"),
+	    kk_enforcer_entry("usb", KR_APPLIED, NULL, NULL));
+	ck_assert_ptr_nonnull(rec);
+	ck_assert(!print_receipt_degraded("t", rec, false));
+	json_object_set_new(rec, KW_RESULT, json_string(KR_DONE));
+	json_array_set_new(json_object_get(rec, KW_ENFORCERS), 0,
+	    kk_enforcer_entry("nftables", KR_APPLIED, NULL, NULL));
+	ck_assert(!print_receipt_degraded("t", rec, false));
+	json_array_set_new(json_object_get(rec, KW_ENFORCERS), 1,
+	    kk_enforcer_entry("usb", KR_DEGRADED, "write-refused", "1-1:1.0"));
+	ck_assert(print_receipt_degraded("t", rec, false));
+	json_decref(rec);
+}
+END_TEST
+
 KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
 	    KK_TEST(test_usage_lines), KK_TEST(test_describe),
@@ -538,4 +565,5 @@ KK_SUITE(ctl_suite, "ctl",
 	    KK_TEST(test_targets_long_lines),
 	    KK_TEST(test_targets_pipe), KK_TEST(test_targets_limit),
 	KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout),
-	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text))
+	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text),
+	    KK_TEST(test_receipt_degraded_done_only))
