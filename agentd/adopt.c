@@ -91,6 +91,32 @@ kd_enforcers_verify(struct kd *d)
 	return err;
 }
 
+int
+kd_enforcers_hold(struct kd *d)
+{
+	size_t i, j;
+	int err = 0;
+
+	for (i = 0; i < NENFORCERS && err == 0; i++)
+		err = looked(i, enforcers[i]->verify(d, d->state.mode,
+		    d->state.episode));
+	if (err == 0)
+		return 0;
+	if (--i == 0)
+		return 1;
+	/*
+	 * Not a change of mode, nor tampering with the tables: what it
+	 * could not do before (a refused write) or what was undone since
+	 * (a device authorised again) is done again.  Its outcome says how
+	 * far it got; only the network's failing fails the mode.
+	 */
+	kk_log(LOG_WARNING, KK_MID_TAMPER, "%s: not as %s needs it: "
+	    "applied again", enforcers[i]->name, kk_mode_name(d->state.mode));
+	for (j = i; j < NENFORCERS; j++)
+		ran(j, enforcers[j]->apply(d, d->state.mode, d->state.episode));
+	return 0;
+}
+
 static int
 enforcer_release(struct kd *d, const struct kd_enforcer *e)
 {

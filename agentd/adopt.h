@@ -28,6 +28,13 @@ int kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode);
 /* every enforcer holds d->state's mode */
 int kd_enforcers_verify(struct kd *d);
 /*
+ * The same mode asked for again: every enforcer verified in order, and
+ * if the network's holds but a later one's (the USB cut) does not, that
+ * one and those after it applied again.  0: all holds (again); 1: the
+ * network's own does not verify, the caller applies the mode whole.
+ */
+int kd_enforcers_hold(struct kd *d);
+/*
  * Every enforcer released, the last applied first; one that fails leaves
  * the quarantine as it was.
  */

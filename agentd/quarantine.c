@@ -121,8 +121,8 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 
 	*changed = false;
 	if (mode <= d->state.mode && d->state.mode != KK_MODE_OPEN) {
-		err = kd_enforcers_verify(d);
-		if (err == 0)
+		/* the network holds: a later enforcer is put right, if need be */
+		if (kd_enforcers_hold(d) == 0)
 			return d->state_dirty ? save_state(d) : 0;
 		kk_log(LOG_WARNING, KK_MID_TAMPER,
 		    "table differs from state (%s): re-applying", d->nft.err);

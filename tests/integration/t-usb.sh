@@ -333,6 +333,8 @@ check "... the stick could not be cut (still 1)" is "$STICK" 1
 ISO2=$(sign alice isolate --reason "again")
 send "$ISO2" >"$WORK/deg.json" 2>/dev/null
 check "--json: the target's status word is degraded" jq -e '.status == "degraded"' "$WORK/deg.json"
+check "... the second isolate is no new one: already isolated, the USB cut alone tried again (fails on the old code)" \
+	jq -e '.receipts[0].detail | startswith("already isolated")' "$WORK/deg.json"
 check "--json: the receipt is done, reason degraded, and its enforcers name usb (write-refused, the stick) and nftables applied" \
 	jq -e '.receipts[0] | .result == "done" and .reason == "degraded" and
 	  any(.enforcers[]; .name == "usb" and .result == "degraded" and .reason == "write-refused" and (.detail | test("1-1:1.0"))) and
