@@ -336,6 +336,34 @@ report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; ${1:-} };"
 	echo "$AGENT_ID" >"$WORK/agents"
 }
 
+# collector_agent_b: another PC's agent for the collector scenarios: an
+# identity of its own in $WORK/b (kakurid --init), B_ID, listed in
+# $WORK/agents beside the first; both agents' TLS chains in
+# $WORK/a-chain.pem and $WORK/b-chain.pem, for flood
+collector_agent_b() {
+	mkdir -p "$WORK/b/state"
+	cat >"$WORK/b/p.conf" <<EOT
+agent: { state_dir = "$WORK/b/state"; control_socket = "$WORK/b/control.sock";
+  listen = "[::]:7443"; key = "$WORK/b/agent.key"; cert = "$WORK/b/agent.crt"; trust = "$PKI/trust.conf"; };
+management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
+tls: { client_ca = "$PKI/ca.pem"; };
+EOT
+	chmod 0600 "$WORK/b/p.conf"
+	B_ID=$("$KAKURID" --init -f "$WORK/b/p.conf" 2>/dev/null)
+	check "a second agent's identity (kakurid --init)" grep -Eq '^[0-9a-f]{64}$' <<<"$B_ID"
+	echo "$B_ID" >>"$WORK/agents"
+	cat "$PKI/agent-tls.crt" "$PKI/agent.crt" >"$WORK/a-chain.pem"
+	cat "$WORK/b/agent-tls.crt" "$WORK/b/agent.crt" >"$WORK/b-chain.pem"
+}
+# flood AGENT COUNT SIZE [same]: the test program floodagent with that
+# agent's keys (a or b), from the peer's IPv4 address to the collector
+flood() {
+	local k=$PKI
+	[ "$1" = b ] && k=$WORK/b
+	ip netns exec "$PEER" "$TOP/build/floodagent" "$PEER4:7444" "$COL_ID" \
+		"$WORK/$1-chain.pem" "$k/agent-tls.key" "$k/agent.key" "${@:2}"
+}
+
 # sign KEY ACTION [more kakurictl sign options]: prints the file name
 SIGNED=0
 sign() {

@@ -26,36 +26,13 @@ collector_agent
 mkdir -p "$COL"
 trap 'touch "$WORK/stop"; collector_stop; cleanup' EXIT
 
-# another PC's agent: an identity of its own, listed like the first
-mkdir -p "$WORK/b/state"
-cat >"$WORK/b/p.conf" <<EOT
-agent: { state_dir = "$WORK/b/state"; control_socket = "$WORK/b/control.sock";
-  listen = "[::]:7443"; key = "$WORK/b/agent.key"; cert = "$WORK/b/agent.crt"; trust = "$PKI/trust.conf"; };
-management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
-tls: { client_ca = "$PKI/ca.pem"; };
-EOT
-chmod 0600 "$WORK/b/p.conf"
-B_ID=$("$KAKURID" --init -f "$WORK/b/p.conf" 2>/dev/null)
-check "a second agent's identity (kakurid --init)" grep -Eq '^[0-9a-f]{64}$' <<<"$B_ID"
-echo "$B_ID" >>"$WORK/agents"
-cat "$WORK/b/agent-tls.crt" "$WORK/b/agent.crt" >"$WORK/b-chain.pem"
-cat "$PKI/agent-tls.crt" "$PKI/agent.crt" >"$WORK/a-chain.pem"
-# flood_b COUNT SIZE: agent b's reports, from the peer's IPv4 address;
-# flood_a likewise for the first agent
-flood_b() {
-	ip netns exec "$PEER" "$B/floodagent" "$PEER4:7444" "$COL_ID" "$WORK/b-chain.pem" \
-		"$WORK/b/agent-tls.key" "$WORK/b/agent.key" "$1" "$2"
-}
-flood_a() {
-	ip netns exec "$PEER" "$B/floodagent" "$PEER4:7444" "$COL_ID" "$WORK/a-chain.pem" \
-		"$PKI/agent-tls.key" "$PKI/agent.key" "$1" "$2"
-}
+collector_agent_b
 
 # --- a damaged identity.pem, planted before the agent's first report ---
 mkdir -p "$COL/$B_ID"
 : >"$COL/$B_ID/identity.pem"
 collector || die "the collector starts"
-flood_b 1 2000 >"$WORK/first.out"
+flood b 1 2000 >"$WORK/first.out"
 check "agent b's first report is acked" grep -q '^acked 1 refused 0' "$WORK/first.out"
 check "its empty identity.pem was replaced by its key (fails on the old code)" \
 	openssl pkey -pubin -in "$COL/$B_ID/identity.pem" -noout
@@ -72,7 +49,7 @@ ip netns exec "$PEER" bash -c '
 	done' - "$WORK" "$PEER4" &
 HS=$!; PIDS+=("$HS")
 check_within "the handshake loop runs" 20 test -s "$WORK/handshakes"
-flood_a 20 1300000 >"$WORK/big.out"; rc=$?
+flood a 20 1300000 >"$WORK/big.out"; rc=$?
 NHS=$(wc -l <"$WORK/handshakes")
 touch "$WORK/stop"
 end_pid "$HS"
@@ -84,7 +61,7 @@ check "... while handshakes failed all along" test "$NHS" -ge 3
 # --- silent sockets: from one address, then from 20 networks ---
 cat >"$WORK/silent.py" <<'EOT'
 import os, select, socket, sys, time
-# silent.py DST SRC... : 16 + 300 / len(SRC) silent connections from each
+# silent.py WORK DST SRC...: 16 + 300 / len(SRC) silent connections from each
 # source address to DST port 7444; prints how many the collector still
 # holds once it has closed the others (or after 5 s), then waits for the
 # stop file (at most 120 s) and closes them
@@ -119,38 +96,38 @@ end = time.time() + 120
 while time.time() < end and not os.path.exists(work + "/stop"):
     time.sleep(0.1)
 EOT
-rm -f "$WORK/stop"
-ip netns exec "$PEER" python3 "$WORK/silent.py" "$WORK" "$PEER6" "$PEER6" >"$WORK/silent1.out" &
-SP=$!; PIDS+=("$SP")
-check_within "300 silent connections from one address are made" 30 test -s "$WORK/silent1.out"
-read -r MADE HELD <"$WORK/silent1.out"
-flood_b 1 2000 >"$WORK/after1.out"; rc=$?
-echo "  (one address: $MADE connections, $HELD held; then $(cat "$WORK/after1.out"))"
+# silent WHAT SRC...: silent.py from those source addresses held open
+# while agent b sends one report; MADE and HELD as it says, RC and
+# $WORK/after.out floodagent's
+silent() {
+	local what=$1 sp; shift
+	rm -f "$WORK/stop" "$WORK/silent.out"
+	ip netns exec "$PEER" python3 "$WORK/silent.py" "$WORK" "$PEER6" "$@" >"$WORK/silent.out" &
+	sp=$!; PIDS+=("$sp")
+	check_within "silent connections from $what are made" 30 test -s "$WORK/silent.out"
+	read -r MADE HELD <"$WORK/silent.out"
+	flood b 1 2000 >"$WORK/after.out"; RC=$?
+	echo "  ($what: $MADE connections, $HELD held; then $(cat "$WORK/after.out"))"
+	touch "$WORK/stop"
+	end_pid "$sp"
+}
+acked_meanwhile() { [ "$RC" = 0 ] && grep -q '^acked 1 refused 0' "$WORK/after.out"; }
+
+silent "one address" "$PEER6"
 check "one address holds at most 16 handshake places ($HELD of $MADE) (fails on the old code)" \
 	bash -c "[ '${HELD:-999}' -le 16 ] && [ '${MADE:-0}' -ge 256 ]"
-check "... and an agent's report is acked meanwhile (fails on the old code)" \
-	bash -c "[ $rc = 0 ] && grep -q '^acked 1 refused 0' '$WORK/after1.out'"
-touch "$WORK/stop"
-end_pid "$SP"
+check "... and an agent's report is acked meanwhile (fails on the old code)" acked_meanwhile
 
 SRCS=()
 for i in $(seq 1 20); do
 	ip -n "$PEER" addr add "2001:db8:7$((i + 10))::1/128" dev lo nodad 2>/dev/null
 	SRCS+=("2001:db8:7$((i + 10))::1")
 done
-rm -f "$WORK/stop"
-ip netns exec "$PEER" python3 "$WORK/silent.py" "$WORK" "$PEER6" "${SRCS[@]}" >"$WORK/silent2.out" &
-SP=$!; PIDS+=("$SP")
-check_within "silent connections from 20 networks are made" 30 test -s "$WORK/silent2.out"
-read -r MADE2 HELD2 <"$WORK/silent2.out"
-flood_b 1 2000 >"$WORK/after2.out"; rc=$?
-echo "  (20 networks: $MADE2 connections, $HELD2 held; then $(cat "$WORK/after2.out"))"
-check "20 networks fill the 256 places ($HELD2 held of $MADE2)" \
-	bash -c "[ '${HELD2:-0}' -ge 250 ] && [ '${HELD2:-999}' -le 256 ]"
+silent "20 networks" "${SRCS[@]}"
+check "20 networks fill the 256 places ($HELD held of $MADE)" \
+	bash -c "[ '${HELD:-0}' -ge 250 ] && [ '${HELD:-999}' -le 256 ]"
 check "... and an agent's report is acked all the same: the oldest gives way (fails on the old code)" \
-	bash -c "[ $rc = 0 ] && grep -q '^acked 1 refused 0' '$WORK/after2.out'"
-touch "$WORK/stop"
-end_pid "$SP"
+	acked_meanwhile
 
 verified_of() { "$KAKURICTL" reports --json "$COL" 2>/dev/null | jq -s "[.[] | select(.report.agent == \"$1\" and .verified)] | length"; }
 check "every report is listed, verified: 20 of the first agent, 3 of agent b" \

@@ -16,27 +16,7 @@ collector_agent
 mkdir -p "$COL"
 trap 'collector_stop; cleanup' EXIT
 
-# another PC's agent: an identity of its own, listed like the first
-mkdir -p "$WORK/b/state"
-cat >"$WORK/b/p.conf" <<EOT
-agent: { state_dir = "$WORK/b/state"; control_socket = "$WORK/b/control.sock";
-  listen = "[::]:7443"; key = "$WORK/b/agent.key"; cert = "$WORK/b/agent.crt"; trust = "$PKI/trust.conf"; };
-management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
-tls: { client_ca = "$PKI/ca.pem"; };
-EOT
-chmod 0600 "$WORK/b/p.conf"
-B_ID=$("$KAKURID" --init -f "$WORK/b/p.conf" 2>/dev/null)
-check "a second agent's identity (kakurid --init)" grep -Eq '^[0-9a-f]{64}$' <<<"$B_ID"
-echo "$B_ID" >>"$WORK/agents"
-cat "$PKI/agent-tls.crt" "$PKI/agent.crt" >"$WORK/a-chain.pem"
-cat "$WORK/b/agent-tls.crt" "$WORK/b/agent.crt" >"$WORK/b-chain.pem"
-# flood AGENT COUNT SIZE: floodagent with that agent's keys (a or b)
-flood() {
-	local k=$PKI
-	[ "$1" = b ] && k=$WORK/b
-	ip netns exec "$PEER" "$B/floodagent" "$PEER4:7444" "$COL_ID" "$WORK/$1-chain.pem" \
-		"$k/agent-tls.key" "$k/agent.key" "$2" "$3"
-}
+collector_agent_b
 
 # a slow ticketing hook: notes the path it was run for, then takes 2 s
 HOOK="$WORK/hook"

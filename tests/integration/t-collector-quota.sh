@@ -22,27 +22,7 @@ if ! mount -t tmpfs -o size=16m,mode=0750 kakuri-colq "$COL"; then
 fi
 trap 'collector_stop; umount "$COL" 2>/dev/null || umount -l "$COL"; cleanup' EXIT
 
-# another PC's agent: an identity of its own, listed like the first
-mkdir -p "$WORK/b/state"
-cat >"$WORK/b/p.conf" <<EOT
-agent: { state_dir = "$WORK/b/state"; control_socket = "$WORK/b/control.sock";
-  listen = "[::]:7443"; key = "$WORK/b/agent.key"; cert = "$WORK/b/agent.crt"; trust = "$PKI/trust.conf"; };
-management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
-tls: { client_ca = "$PKI/ca.pem"; };
-EOT
-chmod 0600 "$WORK/b/p.conf"
-B_ID=$("$KAKURID" --init -f "$WORK/b/p.conf" 2>/dev/null)
-check "a second agent's identity (kakurid --init)" grep -Eq '^[0-9a-f]{64}$' <<<"$B_ID"
-echo "$B_ID" >>"$WORK/agents"
-cat "$PKI/agent-tls.crt" "$PKI/agent.crt" >"$WORK/a-chain.pem"
-cat "$WORK/b/agent-tls.crt" "$WORK/b/agent.crt" >"$WORK/b-chain.pem"
-# flood AGENT COUNT SIZE: floodagent with that agent's keys (a or b)
-flood() {
-	local k=$PKI
-	[ "$1" = b ] && k=$WORK/b
-	ip netns exec "$PEER" "$B/floodagent" "$PEER4:7444" "$COL_ID" "$WORK/$1-chain.pem" \
-		"$k/agent-tls.key" "$k/agent.key" "${@:2}"
-}
+collector_agent_b
 avail() { df --output=avail -B1 "$COL" | tail -1; }
 outbox_count() { ctl outbox --json | jq -r .count; }
 waiting_says() { ctl outbox --json | jq -e --arg w "$1" '.waiting | test($w)' >/dev/null; }

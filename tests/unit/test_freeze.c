@@ -1534,6 +1534,20 @@ wait_exe(pid_t pid, const char *path)
  * protected only where a service runs: the same file outside the service
  * slice, or in a service cgroup delegated to a user, is frozen.
  */
+/* t's guard protects the program at prot (pe, one), in slice's services. */
+static void
+guard_protect(struct fz_test *t, const char *prot,
+    struct kk_protected_exe *pe, const char *slice)
+{
+	const char *paths[1] = { prot };
+
+	kk_protect_resolve(paths, 1, pe);
+	ck_assert(pe[0].resolved);
+	t->guard.protect = pe;
+	t->guard.nprotect = 1;
+	t->guard.service_slice = slice;
+}
+
 START_TEST(test_protected_exe)
 {
 	struct fz_test t;
@@ -1542,7 +1556,6 @@ START_TEST(test_protected_exe)
 	char err[1024], dir[PATH_MAX], prot[PATH_MAX];
 	char slice[128], svc[PATH_MAX], user[PATH_MAX], rel[256];
 	char before[1024], now[1024];
-	const char *paths[1];
 	json_t *skipped = NULL, *o;
 	pid_t r0, c;
 	int r;
@@ -1560,12 +1573,7 @@ START_TEST(test_protected_exe)
 	c = other_proc(r0);
 	wait_exe(c, prot);
 	proc_cgroup(c, before, sizeof(before));
-	paths[0] = prot;
-	kk_protect_resolve(paths, 1, pe);
-	ck_assert(pe[0].resolved);
-	t.guard.protect = pe;
-	t.guard.nprotect = 1;
-	t.guard.service_slice = slice;
+	guard_protect(&t, prot, pe, slice);
 
 	sel_pid(&sel, r0, true);
 	r = try_freeze(&t, &sel, &skipped, err, sizeof(err));
@@ -1642,7 +1650,6 @@ START_TEST(test_protected_inode)
 	struct kk_selector sel;
 	char dir[PATH_MAX], prot[PATH_MAX];
 	char evil[PATH_MAX], slice[128], svc[PATH_MAX], rel[256], why[1024];
-	const char *paths[1];
 	pid_t parent = getpid(), p, q;
 
 	begin(&t, false);
@@ -1683,11 +1690,7 @@ START_TEST(test_protected_inode)
 	reg_proc(q);
 	wait_exe(p, prot);
 	wait_exe(q, prot);
-	paths[0] = prot;
-	kk_protect_resolve(paths, 1, pe);
-	t.guard.protect = pe;
-	t.guard.nprotect = 1;
-	t.guard.service_slice = slice;
+	guard_protect(&t, prot, pe, slice);
 	ck_assert_ptr_nonnull(kk_protected(&t.guard, q, why, sizeof(why)));
 	ck_assert_ptr_null(kk_protected(&t.guard, p, why, sizeof(why)));
 
@@ -2495,7 +2498,6 @@ START_TEST(test_deleg_protected)
 	struct source *sv;
 	char anc[PATH_MAX], dir[PATH_MAX], drel[256], wdir[PATH_MAX];
 	char prot[PATH_MAX], slice[128], srel[256], svc[PATH_MAX];
-	const char *paths[1];
 	pid_t r0;
 	uid_t uid;
 
@@ -2512,12 +2514,7 @@ START_TEST(test_deleg_protected)
 	test_cgroup(srel, svc);
 	r0 = spawn_with_child(svc, prot);
 	wait_exe(other_proc(r0), prot);
-	paths[0] = prot;
-	kk_protect_resolve(paths, 1, pe);
-	ck_assert(pe[0].resolved);
-	t.guard.protect = pe;
-	t.guard.nprotect = 1;
-	t.guard.service_slice = slice;
+	guard_protect(&t, prot, pe, slice);
 	deleg_hopper("dprot", uid, false, anc, drel, sizeof(drel), dir);
 	ck_assert_str_eq(anc + strlen(anc) - strlen(slice), slice);
 
