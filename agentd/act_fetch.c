@@ -28,9 +28,8 @@ kd_act_fetch(struct run *r)
 	const char *id;
 	char dir[PATH_MAX];
 	json_t *files;
-	struct grant *g = NULL;
+	struct grant *g;
 	time_t now = time(NULL);
-	size_t i;
 	int dfd, e;
 
 	id = json_string_value(json_object_get(r->cmd.args, KW_ID));
@@ -71,14 +70,7 @@ kd_act_fetch(struct run *r)
 		}
 	}
 	/* the connection that carried the command may read this directory */
-	for (i = 0; i < KD_MAX_GRANTS; i++) {
-		if (pv->grants[i].until < now || pv->grants[i].token == r->token) {
-			g = &pv->grants[i];
-			break;
-		}
-		if (g == NULL || pv->grants[i].until < g->until)
-			g = &pv->grants[i];
-	}
+	g = kd_grant_slot(pv, r->token, now);
 	g->token = r->token;
 	snprintf(g->evid, sizeof(g->evid), "%s", id);
 	g->until = now + KD_GRANT_SECONDS;
@@ -87,6 +79,24 @@ kd_act_fetch(struct run *r)
 	r->output = json_pack("{s:s, s:o}", KW_EVIDENCE, id, KW_FILES, files);
 	kd_run_applied(r);
 	return 0;
+}
+
+struct grant *
+kd_grant_slot(struct kd_preserve *pv, uint64_t token, time_t now)
+{
+	struct grant *g = NULL;
+	size_t i;
+
+	for (i = 0; i < KD_MAX_GRANTS; i++)
+		if (pv->grants[i].token == token)
+			return &pv->grants[i];
+	for (i = 0; i < KD_MAX_GRANTS; i++) {
+		if (pv->grants[i].until < now)
+			return &pv->grants[i];
+		if (g == NULL || pv->grants[i].until < g->until)
+			g = &pv->grants[i];
+	}
+	return g;
 }
 
 void

@@ -159,6 +159,15 @@ struct kd_preserve {
 	struct grant grants[KD_MAX_GRANTS];
 };
 
+/*
+ * act_fetch.c: the grant a fetch on connection token takes: its own, one
+ * a connection (a second fetch replaces the first: with two, chunks were
+ * read from the older while the client believed it read the newer), else
+ * a free one, else the one that ends first.
+ */
+struct grant *kd_grant_slot(struct kd_preserve *pv, uint64_t token,
+    time_t now);
+
 /* preserve.c */
 int pv_strf(char *out, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -517,6 +517,42 @@ START_TEST(chunk_request_is_capped)
 }
 END_TEST
 
+/*
+ * One grant a connection: a second fetch on it takes its own slot again,
+ * even with an ended one before it in the table.  With two, a chunk
+ * request was served from whichever came last in the table: the older
+ * fetch's evidence, while the client believed it read the newer.
+ */
+START_TEST(grant_one_per_connection)
+{
+	static struct kd_preserve pv;
+	struct grant *g;
+	time_t now = 1000000;
+	size_t i;
+
+	memset(&pv, 0, sizeof(pv));
+	g = kd_grant_slot(&pv, 7, now);
+	ck_assert_ptr_eq(g, &pv.grants[0]);
+	g->token = 7;
+	g->until = now + 10;
+	g = kd_grant_slot(&pv, 9, now);
+	ck_assert_ptr_eq(g, &pv.grants[1]);
+	g->token = 9;
+	g->until = now + 100;
+	/* connection 7's has ended; 9 fetches again: its own, not 7's */
+	ck_assert_ptr_eq(kd_grant_slot(&pv, 9, now + 20), &pv.grants[1]);
+	/* another connection: the ended one */
+	ck_assert_ptr_eq(kd_grant_slot(&pv, 11, now + 20), &pv.grants[0]);
+	/* every one taken and running: the one that ends first */
+	for (i = 0; i < KD_MAX_GRANTS; i++) {
+		pv.grants[i].token = 100 + i;
+		pv.grants[i].until = now + 1000 + (time_t)i;
+	}
+	pv.grants[5].until = now + 500;
+	ck_assert_ptr_eq(kd_grant_slot(&pv, 12, now), &pv.grants[5]);
+}
+END_TEST
+
 /* kk_ovl_layers: the paths, joined by spaces, or the error's number. */
 static const char *
 layers_of(const char *sopts, char *out, size_t outlen)
@@ -901,6 +937,7 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
 	    KK_TEST(manifest_append_and_sign),
 	    KK_TEST(chunk_request_is_capped),
+	    KK_TEST(grant_one_per_connection),
 	KK_CASE("walk", KK_TMPDIR, 60),
 	    KK_TEST(walk_links_and_fifos), KK_TEST(walk_limits),
 	KK_CASE("exefile", 0, 0),
