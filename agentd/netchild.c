@@ -61,12 +61,15 @@ struct nc_conn {
 	int fd;
 	SSL *ssl;
 	bool authed;
+	bool heard;		/* before it: it has sent something */
 	bool awaiting;		/* a command is with the parent */
 	bool closing;		/* close once the pending output is written */
 	bool big;		/* a frame over KK_FRAME_MAX, until answered */
 	size_t big_window;	/* ... its bytes in this idle period */
 	uint64_t big_until;	/* ... when it must be whole (CLOCK_MONOTONIC) */
 	bool lingering;		/* answered and shut: its input is drained */
+	/* when a frame of 1 MiB or less began (0: none is being read) */
+	uint64_t frame_start;
 	unsigned parent_waits;	/* idle deadlines passed with the parent */
 	size_t drained;
 	sd_event_source *io;
@@ -187,6 +190,51 @@ want(struct nc_conn *c, bool wr)
 /* Drive the connection as far as it goes without blocking. */
 static void conn_step(struct nc_conn *c);
 
+static bool src_eq(const struct nc_src *a, const struct nc_src *b);
+
+/*
+ * Room for c, just authenticated (counted already): at most
+ * KK_NET_MAX_AUTHED_SRC from one source (an IPv4 address or IPv6 /64),
+ * and when all KK_NET_MAX_AUTHED are taken the oldest that has no
+ * command at the parent and no answer going out gives way.  A peer with
+ * a certificate (one compromised endpoint, if agents' certificates come
+ * from the client CA) that holds connections open can delay the CSIRT's,
+ * not keep it out: a command is sent as soon as a connection is up.
+ */
+static bool
+authed_room(struct netchild *nc, struct nc_conn *c)
+{
+	struct nc_conn *o, *idle = NULL;
+	unsigned mine = 0;
+
+	TAILQ_FOREACH(o, &nc->conns, entry) {
+		if (o == c || !o->authed)
+			continue;
+		if (src_eq(&o->src, &c->src))
+			mine++;
+		/* oldest first: the first idle one is the oldest */
+		if (idle == NULL && !o->awaiting && o->out == NULL &&
+		    !o->lingering)
+			idle = o;
+	}
+	if (mine >= KK_NET_MAX_AUTHED_SRC) {
+		nc_log(nc, c->peer, "refused: %u authenticated connections "
+		    "from this source already", mine);
+		return false;
+	}
+	if (nc->nauthed <= KK_NET_MAX_AUTHED)
+		return true;
+	if (idle == NULL) {
+		nc_log(nc, c->peer, "refused: %u authenticated connections "
+		    "already, each with a command", KK_NET_MAX_AUTHED);
+		return false;
+	}
+	nc_log(nc, idle->peer, "closed: %u authenticated connections, and "
+	    "this one the oldest with no command", KK_NET_MAX_AUTHED);
+	conn_close(idle);
+	return true;
+}
+
 static void
 handshake(struct nc_conn *c)
 {
@@ -210,9 +258,7 @@ handshake(struct nc_conn *c)
 		nc->nauthed++;
 		/* DESIGN 4: an authenticated peer's frames up to 24 MiB */
 		c->rd.max = KK_FRAME_AUTHED_MAX;
-		if (nc->nauthed > KK_NET_MAX_AUTHED) {
-			nc_log(nc, c->peer, "refused: %u authenticated connections already",
-			    KK_NET_MAX_AUTHED);
+		if (!authed_room(nc, c)) {
 			conn_close(c);
 			return;
 		}
@@ -232,8 +278,6 @@ handshake(struct nc_conn *c)
 	    kk_tls_error(e, sizeof(e)));
 	conn_close(c);
 }
-
-static bool src_eq(const struct nc_src *a, const struct nc_src *b);
 
 /* The frames over 1 MiB being read or answered for src. */
 static unsigned
@@ -302,6 +346,34 @@ conn_linger(struct nc_conn *c)
 	conn_drain(c);
 }
 
+/*
+ * A frame of 1 MiB or less is whole within KK_NET_IDLE_USEC of its first
+ * byte and its length at KK_NET_BIG_RATE_MIN, as a larger one is: the
+ * idle deadline alone, renewed by every byte, let a frame sent a byte
+ * every 20 s hold its connection for good.  Between frames, or with a
+ * command at the parent, the idle deadline.
+ */
+static void
+frame_deadline(struct nc_conn *c)
+{
+	uint64_t until;
+
+	if (c->awaiting || (c->rd.hdr_have == 0 && c->rd.body == NULL)) {
+		c->frame_start = 0;
+		set_deadline(c, KK_NET_IDLE_USEC);
+		return;
+	}
+	if (c->frame_start == 0)
+		sd_event_now(c->nc->ev, CLOCK_MONOTONIC, &c->frame_start);
+	until = c->frame_start + KK_NET_IDLE_USEC;
+	/* the length known: its time at the least rate */
+	if (c->rd.body != NULL)
+		until += (uint64_t)c->rd.body_len * 1000000ULL /
+		    KK_NET_BIG_RATE_MIN;
+	sd_event_source_set_time(c->timer, until);
+	sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
 static void
 reject(struct nc_conn *c, const char *reason)
 {
@@ -335,6 +407,7 @@ conn_step(struct nc_conn *c)
 	int r, fr, err;
 
 	if (!c->authed) {
+		c->heard = true;	/* woken: it sent something, or closed */
 		handshake(c);
 		return;
 	}
@@ -390,8 +463,6 @@ conn_step(struct nc_conn *c)
 		/* a large frame is timed by what it brings in a period */
 		if (c->big)
 			c->big_window += (size_t)r;
-		else
-			set_deadline(c, KK_NET_IDLE_USEC);
 		fr = kk_frame_feed_each(&c->rd, buf, (size_t)r, &used,
 		    conn_frame, c);
 		if (fr < 0) {
@@ -412,6 +483,9 @@ conn_step(struct nc_conn *c)
 			}
 			c->big = true;
 			c->big_window = 0;
+			c->frame_start = 0;
+			/* from now on timed by what it brings in a period */
+			set_deadline(c, KK_NET_IDLE_USEC);
 			sd_event_now(c->nc->ev, CLOCK_MONOTONIC, &c->big_until);
 			c->big_until += KK_NET_IDLE_USEC + (uint64_t)c->rd.body_len *
 			    1000000ULL / KK_NET_BIG_RATE_MIN;
@@ -421,6 +495,8 @@ conn_step(struct nc_conn *c)
 			/* a pipelined second frame: refuse rather than buffer */
 			c->closing = true;
 		}
+		if (!c->big)
+			frame_deadline(c);
 	}
 }
 
@@ -467,6 +543,11 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 		    "%llu s", KK_NET_IDLE_USEC / 1000000ULL);
 	else if (c->awaiting)
 		nc_log(c->nc, c->peer, "closed: no answer from kakurid");
+	else if (c->frame_start != 0)
+		nc_log(c->nc, c->peer, "closed: a frame (%zu bytes) not whole "
+		    "%llu s after its first byte and its length at %u KiB/s",
+		    c->rd.body_len, KK_NET_IDLE_USEC / 1000000ULL,
+		    KK_NET_BIG_RATE_MIN >> 10);
 	if (!c->authed)
 		nc_log(c->nc, c->peer, "TLS handshake timed out");
 	conn_close(c);
@@ -527,24 +608,41 @@ conn_by_src(const void *x, const void *y)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* The oldest handshake of the source that has the most of them. */
+/*
+ * The handshake to give up when all places are taken: one of the source
+ * that holds the most (a flood from one address or /64 evicts its own).
+ * Among sources that hold as many (a flood from many /64s, one each),
+ * one that has sent nothing yet before one whose handshake is under way,
+ * then the oldest: broken by address order, as it was, the tie evicted
+ * the lowest address every time, which could be the CSIRT's.
+ */
 static struct nc_conn *
-oldest_of_biggest_source(struct netchild *nc)
+handshake_to_drop(struct netchild *nc)
 {
 	struct nc_conn *v[KK_NET_MAX_PREAUTH + 1], *c, *best = NULL;
-	size_t n = 0, i, run = 0, bestrun = 0;
+	size_t runlen[KK_NET_MAX_PREAUTH + 1];
+	size_t n = 0, i, j, start, most = 0;
 
 	for (c = TAILQ_FIRST(&nc->conns); c && n < KK_NET_MAX_PREAUTH + 1;
 	    c = TAILQ_NEXT(c, entry))
 		if (!c->authed)
 			v[n++] = c;
 	qsort(v, n, sizeof(v[0]), conn_by_src);
+	for (start = 0; start < n; start = i) {
+		for (i = start + 1; i < n && src_eq(&v[i]->src,
+		    &v[start]->src); i++)
+			;
+		for (j = start; j < i; j++)
+			runlen[j] = i - start;
+		if (i - start > most)
+			most = i - start;
+	}
 	for (i = 0; i < n; i++) {
-		run = i > 0 && src_eq(&v[i]->src, &v[i - 1]->src) ? run + 1 : 1;
-		if (run > bestrun) {
-			bestrun = run;
-			best = v[i - run + 1];	/* the run's lowest id: its oldest */
-		}
+		if (runlen[i] != most)
+			continue;
+		if (best == NULL || (!v[i]->heard && best->heard) ||
+		    (v[i]->heard == best->heard && v[i]->id < best->id))
+			best = v[i];
 	}
 	return best;
 }
@@ -575,7 +673,7 @@ make_room(struct netchild *nc, const struct nc_src *src)
 		return;
 	}
 	if (nc->npreauth >= KK_NET_MAX_PREAUTH &&
-	    (c = oldest_of_biggest_source(nc)) != NULL)
+	    (c = handshake_to_drop(nc)) != NULL)
 		conn_close(c);
 }
 

@@ -40,6 +40,7 @@
 #define KK_NET_MAX_PREAUTH	256	/* connections still in the handshake */
 #define KK_NET_MAX_PREAUTH_SRC	16	/* ... from one IPv4 address or IPv6 /64 */
 #define KK_NET_MAX_AUTHED	64	/* authenticated connections */
+#define KK_NET_MAX_AUTHED_SRC	8	/* ... from one IPv4 address or IPv6 /64 */
 #define KK_NET_BIG_MAX		2	/* frames over 1 MiB read at once */
 /*
  * ... each held until answered, and kept coming: a frame over 1 MiB that
