@@ -2,9 +2,11 @@
  * kakurictl's MQTT session with the fleet broker (broker.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,20 +124,70 @@ pump(struct broker *b, uint64_t deadline, bool (*done)(void *), void *arg)
 	}
 }
 
+struct opening {
+	struct broker *b;
+	int err;		/* the socket's error; -1: closed under us */
+};
+
 static bool
 settled(void *arg)
 {
-	struct broker *b = arg;
+	struct opening *o = arg;
+	struct pollfd p = { .fd = mosquitto_socket(o->b->mosq) };
+	socklen_t len = sizeof(o->err);
 
-	return b->connected || b->refused != 0;
+	if (o->b->connected || o->b->refused != 0)
+		return true;
+	/*
+	 * A connect refused or reset: libmosquitto's TLS handshake writes to
+	 * the dead socket again and again (EPIPE, and the socket readable)
+	 * until the deadline, a busy loop that answers nothing.
+	 */
+	if (p.fd < 0)
+		return false;	/* mosquitto_loop says why */
+	if (getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &o->err, &len) == 0 &&
+	    o->err != 0)
+		return true;
+	o->err = 0;
+	if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP))) {
+		o->err = -1;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The CONNECT's properties into the session, and nothing more.  libmosquitto
+ * (2.0) keeps them for every connect of the session, but takes them only
+ * in mosquitto_connect_bind_v5, which then connects blocking: connect(2)
+ * waits for as long as the kernel retries a SYN nobody answers (about two
+ * minutes), whatever our timeout.  It stores them before it checks the
+ * keepalive, so with one it refuses (below 5 s) it returns at once, and the
+ * asynchronous connect that follows (and each reconnect) sends them.
+ */
+static int
+connect_props(struct broker *b, const char *client_id)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+	    KK_FRAME_AUTHED_MAX + 4096);
+	if (client_id != NULL)
+		mosquitto_property_add_int32(&props,
+		    MQTT_PROP_SESSION_EXPIRY_INTERVAL, BROKER_SESSION);
+	rc = mosquitto_connect_bind_v5(b->mosq, b->host, b->port, 1, NULL,
+	    props);
+	mosquitto_property_free_all(&props);
+	return rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS :
+	    rc == MOSQ_ERR_SUCCESS ? MOSQ_ERR_NOT_SUPPORTED : rc;
 }
 
 int
-broker_open(struct broker *b, const char *url, const char *ca,
-    const char *cert, const char *key, const char *client_id, int timeout_ms,
-    char *err, size_t errlen)
+broker_start(struct broker *b, const char *url, const char *ca,
+    const char *cert, const char *key, const char *client_id, char *err,
+    size_t errlen)
 {
-	mosquitto_property *props = NULL;
 	SSL_CTX *ctx = NULL;
 	int rc, ret = EX_USAGE;
 
@@ -175,33 +227,59 @@ broker_open(struct broker *b, const char *url, const char *ca,
 	mosquitto_subscribe_v5_callback_set(b->mosq, on_subscribe);
 	mosquitto_message_v5_callback_set(b->mosq, on_message);
 	mosquitto_disconnect_v5_callback_set(b->mosq, on_disconnect);
-	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-	    KK_FRAME_AUTHED_MAX + 4096);
-	if (client_id != NULL)
-		mosquitto_property_add_int32(&props,
-		    MQTT_PROP_SESSION_EXPIRY_INTERVAL, BROKER_SESSION);
-	rc = mosquitto_connect_bind_v5(b->mosq, b->host, b->port, KEEPALIVE,
-	    NULL, props);
-	mosquitto_property_free_all(&props);
+	if ((rc = connect_props(b, client_id)) != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "broker %s:%u: the CONNECT's properties: "
+		    "%s", b->host, b->port, mosquitto_strerror(rc));
+		goto out;
+	}
+	/* the TCP connect under way (or failed already), never waited for */
+	rc = mosquitto_connect_bind_async(b->mosq, b->host, b->port, KEEPALIVE,
+	    NULL);
 	ret = EX_UNREACHABLE;
-	if (rc != MOSQ_ERR_SUCCESS) {
+	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
 		snprintf(err, errlen, "broker %s:%u: %s", b->host, b->port,
 		    rc == MOSQ_ERR_ERRNO ? strerror(errno) :
 		    mosquitto_strerror(rc));
-		goto out;
-	}
-	if (pump(b, kk_now_ms() + (uint64_t)timeout_ms, settled, b) !=
-	    EX_DONE || !b->connected) {
-		snprintf(err, errlen, "broker %s:%u: %s", b->host, b->port,
-		    b->refused ? mosquitto_reason_string(b->refused) :
-		    "no answer (TLS or network)");
-		ret = b->refused ? EX_FAILED : EX_UNREACHABLE;
 		goto out;
 	}
 	ret = EX_DONE;
 out:
 	SSL_CTX_free(ctx);	/* the session holds its own reference */
 	return ret;
+}
+
+int
+broker_open(struct broker *b, const char *url, const char *ca,
+    const char *cert, const char *key, const char *client_id, int timeout_ms,
+    char *err, size_t errlen)
+{
+	uint64_t deadline = kk_now_ms() + (uint64_t)timeout_ms;
+	struct opening o = { .b = b };
+	int ret;
+
+	ret = broker_start(b, url, ca, cert, key, client_id, err, errlen);
+	if (ret != EX_DONE)
+		return ret;
+	/* TCP, TLS and CONNACK, all within the deadline */
+	ret = pump(b, deadline, settled, &o);
+	if (b->connected)
+		return EX_DONE;
+	if (b->refused)
+		snprintf(err, errlen, "broker %s:%u: %s", b->host, b->port,
+		    mosquitto_reason_string(b->refused));
+	else if (o.err > 0)
+		snprintf(err, errlen, "broker %s:%u: %s", b->host, b->port,
+		    strerror(o.err));
+	else if (o.err < 0)
+		snprintf(err, errlen, "broker %s:%u: the connection was refused "
+		    "or closed", b->host, b->port);
+	else if (ret != EX_DONE)
+		snprintf(err, errlen, "broker %s:%u: the connection failed "
+		    "(network or TLS)", b->host, b->port);
+	else
+		snprintf(err, errlen, "broker %s:%u: no answer in %d ms",
+		    b->host, b->port, timeout_ms);
+	return b->refused ? EX_FAILED : EX_UNREACHABLE;
 }
 
 static bool

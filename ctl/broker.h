@@ -31,10 +31,20 @@ struct broker {
 };
 
 /*
+ * The session set up and its connect begun, never waited for (the TCP
+ * connect, TLS and CONNACK come through mosquitto_loop, or the caller's
+ * event loop): EX_DONE, or EX_USAGE / EX_UNREACHABLE / EX_FAILED with
+ * the reason in err.  Arguments as broker_open's.
+ */
+int broker_start(struct broker *b, const char *url, const char *ca,
+    const char *cert, const char *key, const char *client_id, char *err,
+    size_t errlen);
+/*
  * url "mqtts://ADDR:PORT" (or "mqtt://ADDR:PORT", no TLS: a lab broker)
  * connected with the client certificate cert/key, the broker checked
  * against ca; client_id NULL: a fresh one, clean session; else that id
- * and a session the broker keeps for a week.  EX_DONE, or EX_USAGE /
+ * and a session the broker keeps for a week.  Connected (CONNACK)
+ * within timeout_ms whatever the network does: EX_DONE, or EX_USAGE /
  * EX_UNREACHABLE / EX_FAILED with the reason in err.
  */
 int broker_open(struct broker *b, const char *url, const char *ca,
