@@ -5,8 +5,9 @@
  * as ack documents with this collector's certificate chain.  One MQTT
  * session in the collector's sd-event loop, with a session of its own at
  * the broker (what is published while the collector is away waits), and
- * reconnects with backoff, the connect driven by the loop's events: a
- * broker that does not answer never stops the reports over --listen.
+ * reconnects with backoff, every connect (the first one too) driven by the
+ * loop's events: a broker that does not answer never stops the reports
+ * over --listen, not even at the start.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +42,9 @@ struct colbroker {
 	bool tcp_up;			/* connecting: the TCP connect done */
 	unsigned ticks;			/* connecting: left until it failed */
 	unsigned wait, backoff;		/* ticks until the next reconnect */
+	bool ever_up;			/* connected once since the start */
+	bool subscribing;		/* the SUBACK still to come */
+	char url[128];			/* --broker, for what is said */
 	struct col_conn **agents;	/* one per agent, its identity kept */
 	size_t nagents, cap;
 };
@@ -226,6 +230,7 @@ went_down(struct colbroker *cb, const char *why)
 	unwatch(cb);
 	cb->state = CB_DOWN;
 	cb->b.connected = false;
+	cb->subscribing = false;
 	cb->wait = 0;
 	note("connection lost: %s", why);
 }
@@ -241,7 +246,8 @@ attempt_failed(struct colbroker *cb, const char *why)
 	if (cb->backoff > BACKOFF_MAX)
 		cb->backoff = BACKOFF_MAX;
 	cb->wait = cb->backoff;
-	note("reconnect failed: %s; again in %u ms", why,
+	note("%s failed: %s; again in %u ms", cb->ever_up ? "reconnect" :
+	    "connect", why,
 	    (cb->wait + 1) * (unsigned)(TICK_USEC / 1000));
 }
 
@@ -261,7 +267,7 @@ start_attempt(struct colbroker *cb)
 	cb->b.connected = false;
 	cb->b.refused = 0;
 	cb->tcp_up = false;
-	/* the session is the broker's: our subscription is in it */
+	/* the CONNECT's properties are the session's (broker_start) */
 	rc = mosquitto_reconnect_async(cb->b.mosq);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		attempt_failed(cb, rc == MOSQ_ERR_ERRNO ? strerror(errno) :
@@ -273,7 +279,47 @@ start_attempt(struct colbroker *cb)
 	watch_socket(cb);
 }
 
-/* An event of the socket of a reconnect under way. */
+/*
+ * Connected: our subscription asked for (again: a broker that kept no
+ * sessions, or restarted without them, would send us nothing), its SUBACK
+ * read in on_io.
+ */
+static void
+came_up(struct colbroker *cb)
+{
+	static char sub[] = "kakuri/v1/agent/+/out";
+	char *subs[1] = { sub };
+	int rc;
+
+	cb->state = CB_UP;
+	cb->backoff = 0;
+	note("%s", cb->ever_up ? "reconnected" : "connected");
+	cb->ever_up = true;
+	cb->b.subacks = 1;
+	cb->subscribing = true;
+	rc = mosquitto_subscribe_multiple(cb->b.mosq, NULL, 1, subs, 1, 0,
+	    NULL);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		cb->subscribing = false;
+		note("subscribe: %s", mosquitto_strerror(rc));
+	}
+}
+
+/* The SUBACK, once: said, or the broker's refusal said. */
+static void
+check_suback(struct colbroker *cb)
+{
+	if (!cb->subscribing || cb->b.subacks != 0)
+		return;
+	cb->subscribing = false;
+	if (cb->b.refused != 0)
+		note("subscribe: the broker refused: %s",
+		    mosquitto_reason_string(cb->b.refused));
+	else
+		note("subscribed at %s", cb->url);
+}
+
+/* An event of the socket of a (re)connect under way. */
 static void
 connecting_io(struct colbroker *cb, int fd, uint32_t events)
 {
@@ -296,9 +342,7 @@ connecting_io(struct colbroker *cb, int fd, uint32_t events)
 	if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(cb->b.mosq) >= 0)
 		rc = mosquitto_loop_write(cb->b.mosq, 1);
 	if (cb->b.connected) {
-		cb->state = CB_UP;
-		cb->backoff = 0;
-		note("reconnected");
+		came_up(cb);
 		return;
 	}
 	/* an end of the stream with no CONNACK would be read again and again */
@@ -329,6 +373,8 @@ on_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 	if (rc != MOSQ_ERR_SUCCESS || !cb->b.connected)
 		went_down(cb, rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) :
 		    "disconnected");
+	else
+		check_suback(cb);
 	watch_socket(cb);
 	return 0;
 }
@@ -369,8 +415,7 @@ colbroker_start(struct collector *col, const char *url, const char *ca,
     const char *cert, const char *key)
 {
 	struct colbroker *cb;
-	char err[300], client[80], sub[] = "kakuri/v1/agent/+/out";
-	char *subs[1] = { sub }, id[KK_AGENT_ID_HEX + 1];
+	char err[300], client[80], id[KK_AGENT_ID_HEX + 1];
 	int r;
 
 	if ((cb = calloc(1, sizeof(*cb))) == NULL)
@@ -378,6 +423,7 @@ colbroker_start(struct collector *col, const char *url, const char *ca,
 	col->broker = cb;
 	cb->col = col;
 	cb->fd = -1;
+	snprintf(cb->url, sizeof(cb->url), "%s", url);
 	if ((r = kk_read_file(cert, KK_FLEET_ACK_MAX / 2, &cb->chain,
 	    &cb->chainlen)) < 0) {
 		fail_line("%s: %s", cert, strerror(-r));
@@ -386,24 +432,35 @@ colbroker_start(struct collector *col, const char *url, const char *ca,
 	/* one session per collector key: its reports wait for it */
 	kk_key_id(col->key, id);
 	snprintf(client, sizeof(client), "kakuri-collector-%.32s", id);
-	r = broker_open(&cb->b, url, ca, cert, key, client, 10000, err,
-	    sizeof(err));
-	if (r != EX_DONE) {
+	/*
+	 * Never waited for: the connect is the loop's, like a reconnect, and
+	 * --listen serves from the start.  A broker that does not answer
+	 * (SYNs dropped) held the start for two minutes, then the collector
+	 * exited, and reports sent to it directly had nobody to take them.
+	 */
+	r = broker_start(&cb->b, url, ca, cert, key, client, err, sizeof(err));
+	/* bad options, certificates or keys: said now, not retried */
+	if (r != EX_DONE && r != EX_UNREACHABLE) {
 		fail_line("%s", err);
 		return r;
 	}
 	cb->b.message = on_out;
 	cb->b.arg = cb;
-	if ((r = broker_subscribe(&cb->b, subs, 1, 10000, err,
-	    sizeof(err))) != EX_DONE) {
-		fail_line("%s", err);
-		return r;
-	}
 	if (sd_event_add_time_relative(col->ev, &cb->timer, CLOCK_MONOTONIC,
 	    TICK_USEC, 0, on_tick, cb) < 0 ||
 	    sd_event_source_set_enabled(cb->timer, SD_EVENT_ON) < 0) {
 		fail_line("cannot set up the broker's timer");
 		return EX_FAILED;
+	}
+	if (r == EX_DONE) {
+		cb->state = CB_CONNECTING;
+		cb->ticks = CONNECT_TICKS;
+		note("connecting to %s; reports over TLS are taken meanwhile",
+		    url);
+	} else {
+		cb->state = CB_DOWN;
+		note("cannot connect to %s now (%s); tried again in the "
+		    "background, reports over TLS are taken meanwhile", url, err);
 	}
 	watch_socket(cb);
 	return EX_DONE;

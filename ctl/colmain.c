@@ -146,7 +146,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	ret = EX_FAILED;
 	printf("collector %s listening on %s%s%s, storing in %s (agents by "
 	    "%s, %lld MiB an hour each)\n", id, listen, broker ?
-	    " and subscribed at " : "", broker ? broker : "", col.dir, ca ?
+	    " and at the broker " : "", broker ? broker : "", col.dir, ca ?
 	    "CA" : "list", quota_mib);
 	fflush(stdout);
 	ret = sd_event_loop(col.ev) < 0 ? EX_FAILED : EX_DONE;
