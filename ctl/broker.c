@@ -29,6 +29,7 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	struct broker *b = arg;
 
 	b->connected = rc == 0;
+	b->resumed = rc == 0 && (flags & 1);	/* session present */
 	b->refused = rc == 0 ? 0 : rc;
 }
 

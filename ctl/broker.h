@@ -23,6 +23,7 @@ struct broker {
 	uint16_t port;
 	bool tls;
 	bool connected;		/* CONNACK success */
+	bool resumed;		/* ... the broker had kept our session */
 	int refused;		/* CONNACK's reason code, when not 0 */
 	unsigned subacks;	/* SUBACKs still to come */
 	/* each message of the subscriptions */

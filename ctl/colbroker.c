@@ -293,7 +293,8 @@ came_up(struct colbroker *cb)
 
 	cb->state = CB_UP;
 	cb->backoff = 0;
-	note("%s", cb->ever_up ? "reconnected" : "connected");
+	note("%s%s", cb->ever_up ? "reconnected" : "connected",
+	    cb->b.resumed ? " (session resumed)" : "");
 	cb->ever_up = true;
 	cb->b.subacks = 1;
 	cb->subscribing = true;

@@ -77,5 +77,12 @@ sendb up
 check "send --broker to the broker now: it connects (exit 0 or a missing receipt, not unreachable)" \
 	bash -c "[ $RC -ne 3 ] && ! grep -q 'no answer\|connection failed' '$WORK/up.err'"
 check "the collector served throughout" kill -0 "$COLPID"
+# the CONNECT's properties went with the asynchronous connect: with no
+# session expiry the broker forgets the collector's session (and what
+# agents publish while it is away) as soon as it goes
+collector_stop
+check "the collector starts again, the broker up" \
+	collector --broker "$BROKER_URL" --broker-ca "$FLEET/ca.pem"
+check_within "... and the broker had kept its session (the session expiry was sent)" 20 grep -q '^broker: connected (session resumed)' "$WORK/col.out"
 summary
 [ "$FAILED" -eq 0 ]
