@@ -364,6 +364,16 @@ flood() {
 		"$WORK/$1-chain.pem" "$k/agent-tls.key" "$k/agent.key" "${@:2}"
 }
 
+# direct NAME: one report of the first agent's (its chain in
+# $WORK/a-chain.pem), sent to the collector over TLS within 10 s;
+# floodagent's line in $WORK/NAME.out; true if it was acked
+direct() {
+	ip netns exec "$PEER" timeout 10 "$TOP/build/floodagent" "$PEER4:7444" "$COL_ID" \
+		"$WORK/a-chain.pem" "$PKI/agent-tls.key" "$PKI/agent.key" 1 1000 >"$WORK/$1.out" 2>&1
+	echo "  ($1: $(cat "$WORK/$1.out"))"
+	grep -q '^acked 1 refused 0' "$WORK/$1.out"
+}
+
 # sign KEY ACTION [more kakurictl sign options]: prints the file name
 SIGNED=0
 sign() {

@@ -57,13 +57,6 @@ check "collector --broker listens at once while the broker does not answer (fail
 [ -n "${COLPID:-}" ] && kill -0 "$COLPID" 2>/dev/null || { cat "$WORK/col.err"; die "the collector runs"; }
 check "... and says in one line that it connects in the background" \
 	test "$(grep -c '^broker: connecting to ' "$WORK/col.out")" -eq 1
-# direct NAME: one report of the agent's, sent to the collector over TLS
-direct() {
-	ip netns exec "$PEER" timeout 10 "$TOP/build/floodagent" "$PEER4:7444" "$COL_ID" \
-		"$WORK/a-chain.pem" "$PKI/agent-tls.key" "$PKI/agent.key" 1 1000 >"$WORK/$1.out" 2>&1
-	echo "  ($1: $(cat "$WORK/$1.out"))"
-	grep -q '^acked 1 refused 0' "$WORK/$1.out"
-}
 check "a report over TLS is acked meanwhile (fails on the old code)" direct first
 check_within "the collector gives the connect 10 s, then says it failed" 20 \
 	grep -q '^broker: connect failed: the broker does not answer' "$WORK/col.out"

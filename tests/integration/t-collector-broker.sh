@@ -17,13 +17,6 @@ fleet_ca || die "fleet CA"
 broker_start || { cat "$FLEET/mosquitto.out"; die "the broker starts"; }
 collector_broker || { cat "$WORK/col.err"; die "the collector subscribes at the broker"; }
 cat "$PKI/agent-tls.crt" "$PKI/agent.crt" >"$WORK/a-chain.pem"
-# direct NAME: one report of the agent's, sent to the collector over TLS
-direct() {
-	ip netns exec "$PEER" timeout 10 "$TOP/build/floodagent" "$PEER4:7444" "$COL_ID" \
-		"$WORK/a-chain.pem" "$PKI/agent-tls.key" "$PKI/agent.key" 1 1000 >"$WORK/$1.out" 2>&1
-	echo "  ($1: $(cat "$WORK/$1.out"))"
-	grep -q '^acked 1 refused 0' "$WORK/$1.out"
-}
 check "a report over TLS is acked while the broker is up" direct up
 
 ip netns exec "$PEER" nft -f - <<EOT || die "an nft table that drops SYNs to the broker's port"
