@@ -79,30 +79,37 @@ kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	return err;
 }
 
-int
-kd_enforcers_verify(struct kd *d)
+/* Each verified in order: the first error, and in *bad its enforcer's index. */
+static int
+verify_all(struct kd *d, size_t *bad)
 {
 	size_t i;
 	int err = 0;
 
-	for (i = 0; i < NENFORCERS && err == 0; i++)
-		err = looked(i, enforcers[i]->verify(d, d->state.mode,
-		    d->state.episode));
+	for (i = 0; i < NENFORCERS; i++)
+		if ((err = looked(i, enforcers[i]->verify(d, d->state.mode,
+		    d->state.episode))) != 0)
+			break;
+	*bad = i;
 	return err;
+}
+
+int
+kd_enforcers_verify(struct kd *d)
+{
+	size_t bad;
+
+	return verify_all(d, &bad);
 }
 
 int
 kd_enforcers_hold(struct kd *d)
 {
 	size_t i, j;
-	int err = 0;
 
-	for (i = 0; i < NENFORCERS && err == 0; i++)
-		err = looked(i, enforcers[i]->verify(d, d->state.mode,
-		    d->state.episode));
-	if (err == 0)
+	if (verify_all(d, &i) == 0)
 		return 0;
-	if (--i == 0)
+	if (i == 0)
 		return 1;
 	/*
 	 * Not a change of mode, nor tampering with the tables: what it

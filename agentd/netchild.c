@@ -49,12 +49,6 @@
 
 struct netchild;
 
-/* Where a connection comes from: an IPv4 address or an IPv6 /64. */
-struct nc_src {
-	uint8_t family;			/* 4 or 6 */
-	uint8_t a[8];
-};
-
 struct nc_conn {
 	struct netchild *nc;
 	uint32_t id;
@@ -79,7 +73,7 @@ struct nc_conn {
 	size_t out_len;
 	size_t out_off;
 	char peer[48];
-	struct nc_src src;
+	struct kk_source src;
 	TAILQ_ENTRY(nc_conn) entry;	/* oldest first */
 };
 
@@ -190,8 +184,6 @@ want(struct nc_conn *c, bool wr)
 /* Drive the connection as far as it goes without blocking. */
 static void conn_step(struct nc_conn *c);
 
-static bool src_eq(const struct nc_src *a, const struct nc_src *b);
-
 /*
  * Room for c, just authenticated (counted already): at most
  * KK_NET_MAX_AUTHED_SRC from one source (an IPv4 address or IPv6 /64),
@@ -210,7 +202,7 @@ authed_room(struct netchild *nc, struct nc_conn *c)
 	TAILQ_FOREACH(o, &nc->conns, entry) {
 		if (o == c || !o->authed)
 			continue;
-		if (src_eq(&o->src, &c->src))
+		if (kk_source_eq(&o->src, &c->src))
 			mine++;
 		/* oldest first: the first idle one is the oldest */
 		if (idle == NULL && !o->awaiting && o->out == NULL &&
@@ -281,13 +273,13 @@ handshake(struct nc_conn *c)
 
 /* The frames over 1 MiB being read or answered for src. */
 static unsigned
-big_of_src(const struct netchild *nc, const struct nc_src *src)
+big_of_src(const struct netchild *nc, const struct kk_source *src)
 {
 	const struct nc_conn *c;
 	unsigned n = 0;
 
 	TAILQ_FOREACH(c, &nc->conns, entry)
-		if (c->big && src_eq(&c->src, src))
+		if (c->big && kk_source_eq(&c->src, src))
 			n++;
 	return n;
 }
@@ -557,43 +549,24 @@ conn_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 /* The peer as text for logs, and the source it counts against. */
 static void
 peer_of(const struct sockaddr_storage *ss, char *buf, size_t len,
-    struct nc_src *src)
+    struct kk_source *src)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff };
 	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
 
-	memset(src, 0, sizeof(*src));
+	kk_sockaddr_source(ss, src);
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
 
 		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
 		port = ntohs(s4->sin_port);
-		src->family = 4;
-		memcpy(src->a, &s4->sin_addr, 4);
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-		const uint8_t *a = s6->sin6_addr.s6_addr;
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 		port = ntohs(s6->sin6_port);
-		/* [::] takes IPv4 too: an IPv4 peer is one address */
-		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
-			src->family = 4;
-			memcpy(src->a, a + 12, 4);
-		} else {
-			src->family = 6;
-			memcpy(src->a, a, 8);
-		}
 	}
 	snprintf(buf, len, "%s:%d", host, port);
-}
-
-static bool
-src_eq(const struct nc_src *a, const struct nc_src *b)
-{
-	return a->family == b->family && memcmp(a->a, b->a, sizeof(a->a)) == 0;
 }
 
 static int
@@ -629,7 +602,7 @@ handshake_to_drop(struct netchild *nc)
 			v[n++] = c;
 	qsort(v, n, sizeof(v[0]), conn_by_src);
 	for (start = 0; start < n; start = i) {
-		for (i = start + 1; i < n && src_eq(&v[i]->src,
+		for (i = start + 1; i < n && kk_source_eq(&v[i]->src,
 		    &v[start]->src); i++)
 			;
 		for (j = start; j < i; j++)
@@ -655,13 +628,13 @@ handshake_to_drop(struct netchild *nc)
  * ever evicts its own connections.
  */
 static void
-make_room(struct netchild *nc, const struct nc_src *src)
+make_room(struct netchild *nc, const struct kk_source *src)
 {
 	struct nc_conn *c, *own = NULL;
 	unsigned n = 0;
 
 	TAILQ_FOREACH(c, &nc->conns, entry) {
-		if (c->authed || !src_eq(&c->src, src))
+		if (c->authed || !kk_source_eq(&c->src, src))
 			continue;
 		if (own == NULL)
 			own = c;
@@ -682,7 +655,7 @@ on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct netchild *nc = userdata;
 	struct sockaddr_storage ss;
-	struct nc_src src;
+	struct kk_source src;
 	struct nc_conn *c;
 	socklen_t sl;
 	char peer[48];

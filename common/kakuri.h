@@ -295,6 +295,17 @@ int kk_tcp_listen(const char *addrport, int *fd, char *err, size_t errlen);
 struct sockaddr_storage;
 void kk_sockaddr_text(const struct sockaddr_storage *ss, char *buf,
     size_t len);
+/*
+ * Where a peer comes from, for limits per source: an IPv4 address (also
+ * one that came over an IPv6 socket) or an IPv6 /64, what one host has.
+ */
+struct kk_source {
+	uint8_t family;			/* 4 or 6; 0: neither */
+	uint8_t a[8];
+};
+void kk_sockaddr_source(const struct sockaddr_storage *ss,
+    struct kk_source *src);
+bool kk_source_eq(const struct kk_source *a, const struct kk_source *b);
 
 /* frame.c: 4-byte big-endian length + body, body 1..max bytes. */
 struct kk_frame_reader {

@@ -87,3 +87,36 @@ kk_sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 	} else
 		snprintf(buf, len, "?");
 }
+
+void
+kk_sockaddr_source(const struct sockaddr_storage *ss, struct kk_source *src)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
+
+	memset(src, 0, sizeof(*src));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		src->family = 4;
+		memcpy(src->a, &s4->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const uint8_t *a =
+		    ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+
+		/* [::] takes IPv4 too: an IPv4 peer is one address */
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			src->family = 4;
+			memcpy(src->a, a + 12, 4);
+		} else {
+			src->family = 6;
+			memcpy(src->a, a, 8);
+		}
+	}
+}
+
+bool
+kk_source_eq(const struct kk_source *a, const struct kk_source *b)
+{
+	return a->family == b->family && memcmp(a->a, b->a, sizeof(a->a)) == 0;
+}

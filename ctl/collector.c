@@ -795,28 +795,6 @@ conn_close(struct col_conn *cn)
 }
 
 /*
- * Where a connection comes from, for counting handshakes: an IPv4
- * address (as ::ffff:a.b.c.d) or an IPv6 /64, what one host has.
- */
-static void
-peer_net(const struct sockaddr_storage *ss, uint8_t net[16])
-{
-	const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-	memset(net, 0, 16);
-	if (ss->ss_family == AF_INET) {
-		net[10] = net[11] = 0xff;
-		memcpy(net + 12, &in->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6) {
-		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-			memcpy(net, &in6->sin6_addr, 16);
-		else
-			memcpy(net, &in6->sin6_addr, 8);
-	}
-}
-
-/*
  * Whether one more connection may start its handshake.  Before it a peer
  * is nobody: at most COL_PREAUTH_PER_NET of them from one address (or
  * /64), and when all COL_MAX_PREAUTH places are taken the oldest gives
@@ -828,16 +806,16 @@ static bool
 handshake_room(struct collector *col, const struct sockaddr_storage *ss)
 {
 	struct col_conn *cn, *oldest = NULL;
-	uint8_t net[16];
+	struct kk_source src;
 	unsigned n = 0;
 
-	peer_net(ss, net);
+	kk_sockaddr_source(ss, &src);
 	LIST_FOREACH(cn, &col->conns, entry) {
 		if (cn->authed)
 			continue;
 		/* new ones go first in the list: the last is the oldest */
 		oldest = cn;
-		if (memcmp(cn->net, net, sizeof(net)) == 0 &&
+		if (kk_source_eq(&cn->src, &src) &&
 		    ++n >= COL_PREAUTH_PER_NET)
 			return false;
 	}
@@ -869,7 +847,7 @@ col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 		}
 		cn->col = col;
 		cn->fd = fd;
-		peer_net(&ss, cn->net);
+		kk_sockaddr_source(&ss, &cn->src);
 		kk_sockaddr_text(&ss, cn->peer, sizeof(cn->peer));
 		kk_frame_reader_init(&cn->rd, KK_REPORT_MAX);
 		if ((cn->ssl = SSL_new(col->ctx)) == NULL ||

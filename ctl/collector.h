@@ -53,7 +53,7 @@ struct col_conn {
 	EVP_PKEY *identity;
 	char agent[KK_AGENT_ID_HEX + 1];
 	char peer[64];
-	uint8_t net[16];		/* its address, or /64 (peer_net) */
+	struct kk_source src;		/* its address, or /64 */
 	LIST_ENTRY(col_conn) entry;
 };
 
