@@ -183,10 +183,10 @@ $(OBJDIR)/collect-bench: $(call obj,bench/collect_bench.c $(EVB_SRC) $(PROG_SRC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
 # test programs: built with symbols and without optimisation, for gdb
-$(OBJDIR)/coretarget: tests/integration/coretarget.c
+$(OBJDIR)/coretarget: tests/integration/coretarget.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
-	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -pthread -o $@ $<
+	$(Q)$(CC) -g -O0 -std=gnu11 -D_GNU_SOURCE -pthread -o $@ $< $(PROG_SRC)
 
 $(OBJDIR)/forker: tests/integration/forker.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)

@@ -110,6 +110,7 @@ static const int collect_calls[] = {
 /* what core_threads.c and core_notes.c ask of ptrace, and nothing else */
 static const unsigned snapshot_ptrace[] = {
 	PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_GETREGSET, PTRACE_DETACH,
+	PTRACE_GETEVENTMSG,
 };
 
 /* In the worker: confinement for the job, or exit. */

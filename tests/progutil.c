@@ -1,5 +1,7 @@
 /* Helpers the test programs and benchmarks share; see progutil.h. */
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -193,4 +195,75 @@ pu_on_own_stack(void (*fn)(void))
 	makecontext(&own, fn, 0);
 	swapcontext(&old, &own);
 	return -1;
+}
+
+/*
+ * Each link runs on a stack of its own from a pool; the kernel marks the
+ * stack free when the link has exited (CLONE_CHILD_CLEARTID, as pthreads
+ * do), so a link held stopped keeps its stack.  glibc's wrapper is
+ * called without CLONE_SETTLS, so a link shares its creator's thread
+ * pointer: it calls nothing but the clock, clone() and exit.
+ */
+#define HOP_STACKS	1024
+#define HOP_STACK	(64 << 10)
+#define HOP_FLAGS	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | \
+			    CLONE_THREAD | CLONE_SYSVSEM | CLONE_CHILD_CLEARTID)
+static char (*hop_stacks)[HOP_STACK];
+static pid_t hop_busy[HOP_STACKS];	/* 0: free */
+static unsigned hop_next;
+static double hop_until_ms;
+
+static int hop_link(void *arg);
+
+/* One more link, on a free stack; none free: the chain ends. */
+static int
+hop_spawn(void)
+{
+	unsigned k, i;
+	pid_t zero;
+
+	for (i = 0; i < HOP_STACKS; i++) {
+		k = __atomic_fetch_add(&hop_next, 1, __ATOMIC_SEQ_CST) %
+		    HOP_STACKS;
+		zero = 0;
+		if (!__atomic_compare_exchange_n(&hop_busy[k], &zero, 1,
+		    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			continue;
+		if (clone(hop_link, hop_stacks[k] + HOP_STACK, HOP_FLAGS,
+		    NULL, NULL, NULL, &hop_busy[k]) > 0)
+			return 0;
+		__atomic_store_n(&hop_busy[k], 0, __ATOMIC_SEQ_CST);
+		return -1;
+	}
+	return -1;
+}
+
+static int
+hop_link(void *arg)
+{
+	(void)arg;
+	if (pu_now_ms() < hop_until_ms)
+		hop_spawn();
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+int
+pu_hop_start(unsigned chains, unsigned seconds)
+{
+	unsigned k;
+
+	if (chains == 0 || chains > 64 || hop_stacks != NULL)
+		return -1;
+	hop_stacks = mmap(NULL, (size_t)HOP_STACKS * HOP_STACK,
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (hop_stacks == MAP_FAILED) {
+		hop_stacks = NULL;
+		return -1;
+	}
+	hop_until_ms = pu_now_ms() + seconds * 1000.0;
+	for (k = 0; k < chains; k++)
+		if (hop_spawn() < 0)
+			return -1;
+	return 0;
 }

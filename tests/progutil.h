@@ -67,4 +67,13 @@ int	pu_arg_area(bool env, unsigned long *start, unsigned long *end);
  */
 int	pu_on_own_stack(void (*fn)(void));
 
+/*
+ * Threads that hop, as malware does to slip past a debugger: chains
+ * threads (0 < chains <= 64), each thread making its successor and
+ * ending, for seconds.  Raw clone(): a link lives for a few microseconds,
+ * a pthread for tens.  Once per process (after fork); 0, or -1 when the
+ * first links cannot be made.
+ */
+int	pu_hop_start(unsigned chains, unsigned seconds);
+
 #endif

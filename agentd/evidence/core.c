@@ -240,7 +240,8 @@ snap_memory_of_stopped(struct snap *sn)
 		return;
 	sn->use_vm = false;
 	for (i = 0; i < sn->nt; i++)
-		if (sn->t[i].state == T_STOPPED && sn->t[i].tid != sn->pid) {
+		if (sn->t[i].state == T_STOPPED && !sn->t[i].other &&
+		    sn->t[i].tid != sn->pid) {
 			sn->mm_tid = sn->t[i].tid;
 			snprintf(sn->mmdir, sizeof(sn->mmdir),
 			    "/proc/%d/task/%d", (int)sn->pid, (int)sn->mm_tid);

@@ -236,7 +236,8 @@ thread_notes(struct snap *sn, const struct thr *t, bool *first,
 	struct iovec iov;
 	int err;
 
-	if (t->state != T_STOPPED || !thread_prstatus(sn, t->tid, &pr))
+	if (t->state != T_STOPPED || t->other ||
+	    !thread_prstatus(sn, t->tid, &pr))
 		return 0;
 	if ((err = note_add(sn, "CORE", NT_PRSTATUS, &pr, sizeof(pr))) < 0)
 		return err;

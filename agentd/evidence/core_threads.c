@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -40,61 +41,147 @@ add_thread(struct snap *sn, pid_t tid)
 	sn->t[sn->nt].tid = tid;
 	sn->t[sn->nt].state = T_NEW;
 	sn->t[sn->nt].sig = 0;
+	sn->t[sn->nt].other = false;
 	sn->nt++;
 	return 0;
 }
 
-static bool
-known_thread(const struct snap *sn, pid_t tid)
+/* The entry of tid, or NULL. */
+static struct thr *
+thread_of(struct snap *sn, pid_t tid)
 {
 	size_t i;
 
 	for (i = 0; i < sn->nt; i++)
 		if (sn->t[i].tid == tid)
-			return true;
-	return false;
+			return &sn->t[i];
+	return NULL;
 }
 
-/* Seizes and interrupts every thread not seen before; *added counts them. */
+/*
+ * A tid listed in /proc/PID/task that this call has not seized: never
+ * seen, or seen gone and listed again.  Thread ids come back quickly
+ * where threads are made fast (pid_max can be 32768): a gone thread's
+ * id is then a new thread, not one known.
+ */
+static bool
+unseen_thread(struct snap *sn, pid_t tid)
+{
+	const struct thr *t = thread_of(sn, tid);
+
+	if (t == NULL)
+		return true;
+	/* an exited leader stays listed while other threads run */
+	return t->state == T_GONE && !(sn->leader_gone && tid == sn->pid);
+}
+
+/* The tids listed in /proc/PID/task, one at a time: 0 at the end. */
+static pid_t
+next_task(DIR *d)
+{
+	struct dirent *de;
+	char *end;
+	long v;
+
+	while ((de = readdir(d)) != NULL) {
+		errno = 0;
+		v = strtol(de->d_name, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0 && v <= INT_MAX)
+			return (pid_t)v;
+	}
+	return 0;
+}
+
+static DIR *
+open_tasks(const struct snap *sn)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)sn->pid);
+	return opendir(path);
+}
+
+/*
+ * Why a task of the target refused PTRACE_SEIZE with EPERM, where the
+ * kernel says it for a task with an exit state (on its way out: gone)
+ * or one traced already: by this thread, when another thread of the
+ * target cloned it between its own seize and stop and it was listed
+ * before that stop was seen (it is then ours, seized).
+ */
+enum { SEIZE_REFUSED, SEIZE_GONE, SEIZE_OURS };
+
+static int
+seize_refusal(const struct snap *sn, pid_t tid)
+{
+	char path[96], *buf = NULL;
+	const char *state, *tracer;
+	size_t len;
+	int why = SEIZE_REFUSED;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)sn->pid,
+	    (int)tid);
+	if (kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
+		return SEIZE_GONE;
+	state = snap_status_field(buf, "State");
+	tracer = snap_status_field(buf, "TracerPid");
+	if (state == NULL || *state == 'Z' || *state == 'X')
+		why = SEIZE_GONE;
+	else if (tracer != NULL && atol(tracer) == (long)syscall(SYS_gettid))
+		why = SEIZE_OURS;
+	free(buf);
+	return why;
+}
+
+/*
+ * Seizes and interrupts every thread not seen before; *added counts
+ * them, and the ones gone before they could be seized (a thread that
+ * made its successor first).  PTRACE_O_TRACECLONE: a thread that makes
+ * another between its seize and its stop hands it over seized
+ * (wait_stops takes it), so a chain of threads, each making the next
+ * and ending, is held once any one of its links is seized.
+ */
 static int
 seize_new(struct snap *sn, size_t *added)
 {
-	char path[64];
-	struct dirent *de;
+	struct thr *t;
 	DIR *d;
-	int err = 0;
-	long v;
-	char *end;
+	int err = 0, why;
+	pid_t tid;
 
 	*added = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)sn->pid);
-	if ((d = opendir(path)) == NULL)
+	if ((d = open_tasks(sn)) == NULL)
 		return errno == ENOENT ? -ESRCH : -errno;
-	while ((de = readdir(d)) != NULL) {
-		struct thr *t;
-
-		errno = 0;
-		v = strtol(de->d_name, &end, 10);
-		if (errno != 0 || *end != '\0' || v <= 0 || v > INT_MAX)
+	while ((tid = next_task(d)) != 0) {
+		if (!unseen_thread(sn, tid))
 			continue;
-		if (known_thread(sn, (pid_t)v))
-			continue;
-		if ((err = add_thread(sn, (pid_t)v)) < 0)
-			goto out;
-		t = &sn->t[sn->nt - 1];
+		if ((t = thread_of(sn, tid)) == NULL) {
+			if ((err = add_thread(sn, tid)) < 0)
+				goto out;
+			t = &sn->t[sn->nt - 1];
+		}
+		t->state = T_NEW;
+		t->sig = 0;
 		/* an exited leader has nothing to stop (and refuses ptrace) */
 		if (sn->leader_gone && t->tid == sn->pid) {
 			t->state = T_GONE;
 			continue;
 		}
-		if (ptrace(PTRACE_SEIZE, t->tid, NULL, NULL) < 0) {
-			if (errno == ESRCH) {
-				t->state = T_GONE;
+		if (ptrace(PTRACE_SEIZE, t->tid, NULL,
+		    (void *)(long)PTRACE_O_TRACECLONE) < 0) {
+			int e = errno;
+
+			why = e == ESRCH ? SEIZE_GONE : e == EPERM ?
+			    seize_refusal(sn, t->tid) : SEIZE_REFUSED;
+			if (why != SEIZE_REFUSED) {
+				/* ours stops by itself (PTRACE_EVENT_STOP) */
+				t->state = why == SEIZE_OURS ? T_SEIZED :
+				    T_GONE;
+				(*added)++;
 				continue;
 			}
 			t->state = T_REFUSED;
 			if (sn->seize_err == 0)
-				sn->seize_err = -errno;
+				sn->seize_err = -e;
 			continue;
 		}
 		t->state = T_SEIZED;
@@ -107,6 +194,43 @@ seize_new(struct snap *sn, size_t *added)
 out:
 	closedir(d);
 	return err;
+}
+
+/*
+ * A seized thread stopped at its clone: the new task is seized too, and
+ * stops on its own (PTRACE_EVENT_STOP).  A thread of the target is
+ * waited for like the others.  A process of its own (clone without
+ * CLONE_THREAD) is not part of the core: it is let go at its stop, and
+ * if it shares the memory find_shared names it.
+ */
+static int
+take_clone(struct snap *sn, pid_t parent)
+{
+	unsigned long msg = 0;
+	char path[64];
+	struct thr *t;
+	pid_t tid;
+	int err, fd;
+
+	if (ptrace(PTRACE_GETEVENTMSG, parent, NULL, &msg) < 0 || msg == 0 ||
+	    msg > INT_MAX)
+		return 0;
+	tid = (pid_t)msg;
+	if ((t = thread_of(sn, tid)) == NULL) {
+		if ((err = add_thread(sn, tid)) < 0) {
+			sn->lost++;
+			return err;
+		}
+		t = &sn->t[sn->nt - 1];
+	}
+	t->state = T_SEIZED;
+	t->sig = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)sn->pid,
+	    (int)tid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	t->other = fd < 0;
+	kk_close(fd);
+	return 0;
 }
 
 /* Collects the stops (or deaths) of seized threads until deadline. */
@@ -150,6 +274,15 @@ wait_stops(struct snap *sn, uint64_t deadline)
 				 */
 				if ((st >> 16) == 0)
 					t->sig = WSTOPSIG(st);
+				else if ((st >> 16) == PTRACE_EVENT_CLONE) {
+					/* may move sn->t: t is not used after */
+					take_clone(sn, t->tid);
+					pending++;
+				} else if (t->other) {
+					ptrace(PTRACE_DETACH, t->tid, NULL,
+					    NULL);
+					t->state = T_GONE;
+				}
 			} else if (WIFEXITED(st) || WIFSIGNALED(st))
 				t->state = T_GONE;
 		}
@@ -422,6 +555,27 @@ snap_shared_mark(struct snap *sn, struct kk_artifact *a, int err)
 }
 
 /*
+ * Threads listed now that this call never held: made faster than they
+ * were seized, for SEIZE_ROUNDS rounds.  Held threads make none, so when
+ * this is 0 nothing of the process runs.
+ */
+static size_t
+unseen_now(struct snap *sn)
+{
+	size_t n = 0, i;
+	DIR *d;
+	pid_t tid;
+
+	if ((d = open_tasks(sn)) == NULL)
+		return 0;
+	for (i = 0; i < MAX_THREADS && (tid = next_task(d)) != 0; i++)
+		if (unseen_thread(sn, tid))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
  * Stops every thread.  New threads can appear until their creator is
  * stopped, so /proc/PID/task is read again until nothing new shows up.
  */
@@ -439,10 +593,11 @@ snap_stop_threads(struct snap *sn)
 			break;
 		wait_stops(sn, deadline);
 	}
-	sn->unstopped = 0;
+	sn->unstopped = sn->lost;
 	for (i = 0; i < sn->nt; i++)
-		if (sn->t[i].state == T_SEIZED)
+		if (sn->t[i].state == T_SEIZED && !sn->t[i].other)
 			sn->unstopped++;
+	sn->unstopped += unseen_now(sn);
 	find_shared(sn);
 	return 0;
 }

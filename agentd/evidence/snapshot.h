@@ -76,6 +76,7 @@ struct thr {
 	pid_t tid;
 	int state;
 	int sig;		/* signal to give back on detach */
+	bool other;		/* a process of its own that a thread cloned */
 };
 
 struct runs {
@@ -117,6 +118,7 @@ struct snap {
 	size_t captb;
 	int seize_err;		/* first PTRACE_SEIZE refusal */
 	size_t unstopped;	/* threads that never reached their stop */
+	size_t lost;		/* handed over seized, but not listed */
 	/*
 	 * A live process, not stopped, that shares the memory (a twin made
 	 * with clone(CLONE_VM)): it can write it while the core is read.

@@ -5,7 +5,7 @@
  * or memory it fills.
  *
  *	coretarget [--memfd] [--untouched MiB] [--resident MiB] [--vast TiB]
- *	    [--leader-exits]
+ *	    [--leader-exits] [--hop CHAINS]
  *
  * --untouched maps that much anonymous memory and never touches it: a
  * snapshot must leave it non-resident.  --resident maps that much and
@@ -19,6 +19,8 @@
  * --leader-exits ends the main thread (pthread_exit) right after "ready":
  * /proc/PID/stat then says Z, exe and mem of /proc/PID are gone, and the
  * process runs on in its workers, as one that wants to look dead.
+ * --hop adds that many chains of threads that hop (pu_hop_start): each
+ * makes its successor and ends, as a process does to slip past a tracer.
  * "ready PID" goes to
  * stdout once everything is set up; the process exits by itself after
  * 600 s so a forgotten one cannot linger.
@@ -34,6 +36,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../progutil.h"
 
 #define LIFETIME	600	/* seconds */
 
@@ -163,7 +167,7 @@ int
 main(int argc, char **argv)
 {
 	void *(*fn[3])(void *) = { worker_alpha, worker_beta, worker_gamma };
-	size_t untouched = 0, resident = 0, vast = 0;
+	size_t untouched = 0, resident = 0, vast = 0, hop = 0;
 	int leader_exits = 0;
 	pthread_t t[3];
 	volatile size_t touch;
@@ -183,10 +187,13 @@ main(int argc, char **argv)
 			i++;
 		else if (strcmp(argv[i], "--leader-exits") == 0)
 			leader_exits = 1;
+		else if (strcmp(argv[i], "--hop") == 0 && i + 1 < argc &&
+		    size_arg(argv[i + 1], 1, 64, 0, &hop) == 0)
+			i++;
 		else {
 			fprintf(stderr, "usage: coretarget [--memfd] "
 			    "[--untouched MiB] [--resident MiB] [--vast TiB] "
-			    "[--leader-exits]\n");
+			    "[--leader-exits] [--hop CHAINS]\n");
 			return 2;
 		}
 	}
@@ -224,6 +231,10 @@ main(int argc, char **argv)
 		struct timespec ts = { 0, 10000000 };
 
 		nanosleep(&ts, NULL);
+	}
+	if (hop > 0 && pu_hop_start((unsigned)hop, LIFETIME) < 0) {
+		fprintf(stderr, "coretarget: the hopping threads failed\n");
+		return 1;
 	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);

@@ -275,6 +275,18 @@ check "the core it was writing is in the manifest, whole" \
 kill "$CT7" 2>/dev/null
 # the core is 192 MiB of the state tmpfs's 512: room for what follows
 rm -f "$STATE"/evidence/IR-ATTACK-7/snapshot-*/pid-"$CT7"/core
+# a process whose threads hop, each making its successor and ending: the
+# snapshot holds all of them (a thread that clones while it is being
+# stopped hands its clone over, PTRACE_O_TRACECLONE), inside the worker's
+# seccomp filter, which must allow PTRACE_GETEVENTMSG for it
+"$B/coretarget" --hop 32 >"$WORK/cth.out" 2>&1 & CTH=$!; PIDS+=("$CTH")
+check "a target with 32 chains of hopping threads is ready" wait_until 60 grep -q ready "$WORK/cth.out"
+run_cmd alice snapshot --arg pid:="$CTH" --incident IR-ATTACK-HOP
+check "its snapshot is done ($(jq -r '.error // .output.error // empty' <<<"$REC" | head -c 200))" test "$(result)" = done
+check "its core is whole: every thread was held while it was read" \
+	jq -e -s --arg p "pid-$CTH/core" 'any(.[]; (.path | endswith($p)) and (.sha256 | length) == 64 and (.incomplete | not))' "$STATE/evidence/IR-ATTACK-HOP/manifest.jsonl"
+check "and the target runs on, its threads still hopping" kill -0 "$CTH"
+kill "$CTH" 2>/dev/null
 run_cmd alice snapshot --arg pid:="$FH1" --incident IR-ATTACK-6
 check "a snapshot of the FUSE process: done" test "$(result)" = done
 check "its executable was not read: an empty artifact saying why" \

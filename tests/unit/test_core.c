@@ -1112,9 +1112,120 @@ START_TEST(core_disk_full)
 }
 END_TEST
 
+/*
+ * A child with 32 chains of threads, each making its successor and
+ * ending, for 60 s (pu_hop_start): read /proc/PID/task, seize what it
+ * lists, and the thread named there may be gone already, its successor
+ * not listed yet.
+ */
+#define CHAIN_ROUNDS	50
+
+static pid_t
+chain_start(void)
+{
+	struct pollfd pfd;
+	int p[2], i;
+	pid_t pid;
+	char c = 1;
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		if (pu_hop_start(32, 60) < 0 || write(p[1], &c, 1) != 1)
+			_exit(1);
+		for (i = 0; i < 600; i++)
+			pu_nap_ms(100);
+		_exit(0);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 30000), 1);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+/* Tasks of pid not in a ptrace stop ('t') and not on their way out. */
+static size_t
+tasks_running(pid_t pid)
+{
+	char path[320], *stat, *rp;
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+	int fd;
+	ssize_t len;
+	char buf[512];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat",
+		    (int)pid, de->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;	/* gone meanwhile: it was not stopped */
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		stat = buf;
+		if ((rp = strrchr(stat, ')')) == NULL || rp[1] == '\0')
+			continue;
+		if (rp[2] != 't' && rp[2] != 'Z' && rp[2] != 'X')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Threads that keep making successors: after the threads are stopped,
+ * either nothing of the process runs, or the snapshot says how many
+ * threads did not stop (and so calls its core incomplete).  A core
+ * called whole while a thread of the process runs on could be written
+ * to while it is read.
+ */
+START_TEST(core_thread_chain)
+{
+	struct snap sn;
+	size_t running, caught = 0;
+	pid_t pid;
+	int round, st;
+
+	pid = chain_start();
+	for (round = 0; round < CHAIN_ROUNDS; round++) {
+		memset(&sn, 0, sizeof(sn));
+		sn.pid = pid;
+		ck_assert_int_eq(snap_stop_threads(&sn), 0);
+		/* a link on its way out is gone, not a refusal */
+		ck_assert_int_eq(sn.seize_err, 0);
+		running = tasks_running(pid);
+		ck_assert_msg(sn.unstopped > 0 || running == 0,
+		    "round %d: %zu threads run on, none said to (%zu known)",
+		    round, running, sn.nt);
+		if (sn.unstopped == 0)
+			caught++;
+		snap_detach_threads(&sn);
+		free(sn.t);
+	}
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &st, __WALL), pid);
+	if (getenv("KK_TEST_CHAIN_VERBOSE") != NULL)
+		fprintf(stderr, "core_thread_chain: %zu of %d rounds stopped "
+		    "every thread\n", caught, CHAIN_ROUNDS);
+}
+END_TEST
+
 KK_SUITE(core_suite, "core",
 	/* gdb takes its time */
 	KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
 	    KK_TEST(core_of_vast_mappings), KK_TEST(core_of_crowded_mapping),
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
-	    KK_TEST(core_disk_full))
+	    KK_TEST(core_disk_full), KK_TEST(core_thread_chain))
