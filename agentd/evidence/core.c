@@ -422,8 +422,8 @@ snap_run(struct snap *sn)
 	/* the registers part: an incomplete core is an error to report */
 	if (sn->unstopped > 0) {
 		err = -ETIMEDOUT;
-		snap_set_err(sn, "%zu of %zu threads did not stop within %d ms",
-		    sn->unstopped, sn->nt, STOP_TIMEOUT_MS);
+		snap_set_err(sn, "%zu threads did not stop within %d ms",
+		    sn->unstopped, STOP_TIMEOUT_MS);
 	} else if (sn->seize_err != 0) {
 		err = sn->seize_err;
 		snap_set_err(sn, "ptrace refused (traced by another process?): "

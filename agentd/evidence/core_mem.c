@@ -667,9 +667,9 @@ close:
 	/* registers of threads that never stopped are missing */
 	if (err == 0 && sn->unstopped > 0) {
 		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "%zu of %zu threads did "
-		    "not stop within %d ms: their registers are missing",
-		    sn->unstopped, sn->nt, STOP_TIMEOUT_MS);
+		snprintf(a->error, sizeof(a->error), "%zu threads did not "
+		    "stop within %d ms: their registers are missing",
+		    sn->unstopped, STOP_TIMEOUT_MS);
 	} else if (err == 0 && sn->segs_short > 0) {
 		a->incomplete = true;
 		snprintf(a->error, sizeof(a->error), "over %zu segments: the "
