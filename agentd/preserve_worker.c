@@ -137,6 +137,8 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 		    sizeof(snapshot_ptrace) / sizeof(snapshot_ptrace[0]) : 0,
 		/* kakurid, single-threaded, holds the agent's key */
 		.protected_pid = parent,
+		/* the twin check, exact */
+		.kcmp_vm = js->kind == JOB_SNAPSHOT,
 	};
 	struct kk_sandbox sb;
 	size_t n = 0, i;
@@ -167,6 +169,8 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 	sb.rules = &rules;
 	if (kk_sandbox_enter(&sb) < 0)
 		_exit(KD_WORKER_NO_SANDBOX);
+	if (rules.kcmp_vm)
+		kk_snapshot_kcmp_filtered_ok();
 	/* after the change of uid, which clears it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)

@@ -32,6 +32,7 @@
 
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/kcmp.h>
 #include <linux/securebits.h>
 #include <linux/seccomp.h>
 
@@ -96,6 +97,24 @@ rule_ptrace(struct sock_filter *f, const unsigned *req, size_t n,
 	return k;
 }
 
+/*
+ * kcmp(pid1, pid2, type, ...): only type KCMP_VM, which says whether two
+ * processes share their memory and nothing about what is in it; other
+ * types (files, file descriptors, I/O, namespaces) EPERM.  5.
+ */
+static size_t
+rule_kcmp_vm(struct sock_filter *f)
+{
+	size_t k = 0;
+
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kcmp, 0, 4);
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(2));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, KCMP_VM, 1, 0);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	return k;
+}
+
 /* process_vm_readv(pid, ...): not of pid keep, else EPERM.  5. */
 static size_t
 rule_vm_read(struct sock_filter *f, pid_t keep)
@@ -132,7 +151,7 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	/* at most: arch check, rules, allowed, refused, threads, kill */
 	n = 4 + 2 * nallowed + 2 * nrefused + (threads ? 7 : 0) + 1;
 	if (rules != NULL)
-		n += 20 + rules->nptrace_requests + 7 + 5;
+		n += 20 + rules->nptrace_requests + 7 + 5 + 5;
 	if (n > FILTER_MAX || (rules != NULL &&
 	    rules->nptrace_requests > 200))
 		return -E2BIG;
@@ -158,6 +177,8 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 		    rules->nptrace_requests, rules->protected_pid);
 	if (rules != NULL && rules->protected_pid > 0)
 		k += rule_vm_read(f + k, rules->protected_pid);
+	if (rules != NULL && rules->kcmp_vm)
+		k += rule_kcmp_vm(f + k);
 	for (i = 0; i < nallowed; i++) {
 		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
 		    BPF_K, (unsigned)allowed[i], 0, 1);

@@ -53,6 +53,9 @@ struct kk_seccomp_rules {
 	size_t nptrace_requests;
 	/* nor ptrace(2) nor process_vm_readv(2) of this process (its parent) */
 	pid_t protected_pid;
+	/* kcmp(2) whether two processes share their memory (KCMP_VM), and
+	 * nothing else of it (EPERM) */
+	bool kcmp_vm;
 };
 int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
     const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads,

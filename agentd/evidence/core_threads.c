@@ -355,13 +355,23 @@ same_mmid(const struct mmid *a, const struct mmid *b)
 }
 
 /*
- * May this process call kcmp?  Not under a seccomp filter.  A filter is
- * never taken off, and a child inherits it: once one is seen, this
- * process and those it forks are asked no more (an evidence worker, each
- * of whose snapshots asked here, reads its status once).  Without one,
- * it is asked every time: a filter may come later (a worker is forked
- * without one and confines itself), and kcmp under a worker's kills.
+ * May this process call kcmp?  Without a seccomp filter, or under one
+ * that was said to let KCMP_VM through (kk_snapshot_kcmp_filtered_ok):
+ * under any other filter it kills.  A filter is never taken off, and a
+ * child inherits it: once one is seen, this process and those it forks
+ * are asked no more (an evidence worker, each of whose snapshots asked
+ * here, reads its status once).  Without one, it is asked every time: a
+ * filter may come later (a worker is forked without one and confines
+ * itself).
  */
+static bool kcmp_filter_ok;
+
+void
+kk_snapshot_kcmp_filtered_ok(void)
+{
+	kcmp_filter_ok = true;
+}
+
 static bool
 kcmp_allowed(void)
 {
@@ -371,6 +381,8 @@ kcmp_allowed(void)
 	size_t len;
 	bool ok;
 
+	if (kcmp_filter_ok)
+		return true;
 	if (filtered)
 		return false;
 	if (kk_read_text("/proc/self/status", SMALL_MAX, &buf, &len) < 0)

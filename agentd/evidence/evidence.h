@@ -505,6 +505,14 @@ int kk_frozen_load(const char *path, struct kk_frozen_set *set);
 int kk_snapshot_process(int dirfd, pid_t pid, unsigned long long start_time,
     struct kk_artifacts *arts, char *err, size_t errlen);
 
+/*
+ * Said by a process whose seccomp filter lets kcmp(2) of KCMP_VM through
+ * (an evidence worker's, kk_seccomp_rules.kcmp_vm): the twin check then
+ * asks the kernel, as it does without a filter, instead of comparing
+ * /proc figures that a forked child can make its own look like.
+ */
+void kk_snapshot_kcmp_filtered_ok(void);
+
 /* lime.c -------------------------------------------------------------- */
 
 struct kk_lime_src {
