@@ -355,31 +355,48 @@ check "both attacks frozen by uid, 10 of 10 ($ok), the genuine service never" te
 test_cgroup "/kakuri-test-$$-user.slice/session-2.scope"; HOPCG=$TCG
 sh -c "echo \$\$ >'$HOPCG/cgroup.procs' && exec '$B/forker' --hop 2 --uid 43211 '$WORK/hop.cnt'" \
 	>"$WORK/hop.out" 2>&1 & HOPPER=$!; PIDS+=("$HOPPER")
-hops() { counter "$WORK/hop.cnt" 0; }
-hop_moves() { local a b; a=$(hops); sleep 0.05; b=$(hops); [ -n "$a" ] && [ "$b" -gt "$a" ]; }
-check "the hopper hops" wait_until 30 hop_moves
-ok=0
-for round in 1 2 3 4 5 6 7 8 9 10; do
-	run_cmd alice freeze --arg uid:=43211
-	CUR=$(counter "$WORK/hop.cnt" 1)
-	H0=$(hops)
-	sleep 0.2	# frozen is a lasting state: nothing may move meanwhile
-	H1=$(hops)
-	if [ "$(result)" = done ] && frozen_by_us "$CUR" && [ "$H0" = "$H1" ] &&
-	    ! frozen_by_us "$HOPPER"; then
-		ok=$((ok + 1))
-	else
-		echo "    round $round: $(result) hopper $CUR $(cg2_of "$CUR") hops $H0 -> $H1" \
-		    "$(grep State: /proc/$CUR/status 2>&1) group: $(cat "$CG2/kakuri/$(episode)/cgroup.procs" 2>&1 | tr '\n' ' ')" \
-		    "frozen: $(jq -c '[.output.frozen[].pid]' <<<"$REC")"
-	fi
-	FEP=$(episode)
-	thaw_all "$FEP"
-	wait_until 30 hop_moves || echo "    round $round: the hopper does not hop after thaw"
-done
+# A hopper (forker --hop) counts its hops in slot 0 of its counter file
+# CNT and keeps its pid of the moment in slot 1; a 1 in slot 2 stops it.
+hops() { counter "$1" 0; }
+hop_moves() { local a b; a=$(hops "$1"); sleep 0.05; b=$(hops "$1"); [ -n "$a" ] && [ "$b" -gt "$a" ]; }
+hopper_stop() { printf '\001\000\000\000\000\000\000\000' | dd of="$1" bs=8 seek=2 conv=notrunc status=none; }
+# freeze_rounds UID CNT GOOD DIAG [BEFORE]: ten rounds of a freeze by UID
+# and a thaw of its episode.  A round is good when the freeze is done,
+# the hopper's pid of the moment (CUR) is frozen by us and does not hop
+# for 0.2 s, and the command GOOD succeeds too; any other round is told,
+# with what DIAG prints.  After each thaw the hopper must hop again.
+# BEFORE (none: :) runs at the start of every round, with round set.
+# Sets ok to the number of good rounds.
+freeze_rounds() {
+	local uid=$1 cnt=$2 good=$3 diag=$4 before=${5:-:} round CUR H0 H1
+	ok=0
+	for round in 1 2 3 4 5 6 7 8 9 10; do
+		$before
+		run_cmd alice freeze --arg uid:="$uid"
+		CUR=$(counter "$cnt" 1)
+		H0=$(hops "$cnt")
+		sleep 0.2	# frozen is a lasting state: nothing may move meanwhile
+		H1=$(hops "$cnt")
+		if [ "$(result)" = done ] && frozen_by_us "$CUR" && [ "$H0" = "$H1" ] && $good; then
+			ok=$((ok + 1))
+		else
+			echo "    round $round: $(result) hopper $CUR $(cg2_of "$CUR") hops $H0 -> $H1" \
+			    "$($diag)" "frozen: $(jq -c '[.output.frozen[].pid]' <<<"$REC")"
+		fi
+		FEP=$(episode)
+		thaw_all "$FEP"
+		wait_until 30 hop_moves "$cnt" || echo "    round $round: the hopper does not hop after thaw"
+	done
+}
+check "the hopper hops" wait_until 30 hop_moves "$WORK/hop.cnt"
+hopper_good() { ! frozen_by_us "$HOPPER"; }
+hopper_diag() {
+	echo "$(grep State: /proc/$CUR/status 2>&1) group: $(cat "$CG2/kakuri/$(episode)/cgroup.procs" 2>&1 | tr '\n' ' ')"
+}
+freeze_rounds 43211 "$WORK/hop.cnt" hopper_good hopper_diag
 check "the 2 ms hopper frozen, 10 of 10 ($ok)" test "$ok" = 10
 check "its cgroup runs again after every freeze (cgroup.freeze 0)" grep -qx 0 "$HOPCG/cgroup.freeze"
-printf '\001\000\000\000\000\000\000\000' | dd of="$WORK/hop.cnt" bs=8 seek=2 conv=notrunc status=none
+hopper_stop "$WORK/hop.cnt"
 
 # --- item 8, delegated: the hopper's cgroup is its user's -----------------
 # As systemd delegates user@UID.service: its directory, cgroup.procs,
@@ -407,9 +424,7 @@ sh -c "echo \$\$ >'$DAPP/cgroup.procs' && exec '$B/forker' --hop 0 --uid $DU --t
 	>"$WORK/dhop.out" 2>&1 & DHOPPER=$!; PIDS+=("$DHOPPER")
 setpriv --reuid=$DU2 --regid=$DU2 --clear-groups "$B/forker" --unfreeze "$DAPP/cgroup.freeze" \
 	>"$WORK/unfreeze.out" 2>&1 & UNFREEZER=$!; PIDS+=("$UNFREEZER")
-dhops() { counter "$WORK/dhop.cnt" 0; }
-dhop_moves() { local a b; a=$(dhops); sleep 0.05; b=$(dhops); [ -n "$a" ] && [ "$b" -gt "$a" ]; }
-check "the delegated hopper hops" wait_until 30 dhop_moves
+check "the delegated hopper hops" wait_until 30 hop_moves "$WORK/dhop.cnt"
 # kakurid as it runs when installed (no real-time priority, which
 # outruns a hopper all by itself), for these rounds
 check "kakurid at its ordinary priority" chrt -o -p 0 "$KPID"
@@ -421,33 +436,24 @@ all_frozen() {
 		[ -z "$s" ] || [ "$s" = Z ] || frozen_by_us "$p" || return 1
 	done
 }
-ok=0
-for round in 1 2 3 4 5 6 7 8 9 10; do
-	[ "$round" = 6 ] && setpriv --reuid=$DU --regid=$DU --clear-groups rmdir "$DAPP/empty.scope"
-	run_cmd alice freeze --arg uid:=$DU
-	CUR=$(counter "$WORK/dhop.cnt" 1)
-	H0=$(dhops)
-	sleep 0.2	# frozen is a lasting state: nothing may move meanwhile
-	H1=$(dhops)
-	if [ "$(result)" = done ] && frozen_by_us "$CUR" && [ "$H0" = "$H1" ] &&
-	    all_frozen && ! frozen_by_us "$DHOPPER" && ! frozen_by_us "$UNFREEZER" &&
-	    grep -qx 0 "$USLICE/cgroup.freeze"; then
-		ok=$((ok + 1))
-	else
-		echo "    round $round: $(result) hopper $CUR $(cg2_of "$CUR") hops $H0 -> $H1" \
-		    "user's: $(ps -o pid=,stat= -u "$DU" | tr '\n' ' ')" \
-		    "slice freeze $(cat "$USLICE/cgroup.freeze")" \
-		    "frozen: $(jq -c '[.output.frozen[].pid]' <<<"$REC")"
-	fi
-	FEP=$(episode)
-	thaw_all "$FEP"
-	wait_until 30 dhop_moves || echo "    round $round: the hopper does not hop after thaw"
-done
+dhopper_good() {
+	all_frozen && ! frozen_by_us "$DHOPPER" && ! frozen_by_us "$UNFREEZER" &&
+	    grep -qx 0 "$USLICE/cgroup.freeze"
+}
+dhopper_diag() {
+	echo "user's: $(ps -o pid=,stat= -u "$DU" | tr '\n' ' ')" \
+	    "slice freeze $(cat "$USLICE/cgroup.freeze")"
+}
+# from round 6 on, without the user's empty child group
+dhopper_before() {
+	[ "$round" != 6 ] || setpriv --reuid=$DU --regid=$DU --clear-groups rmdir "$DAPP/empty.scope"
+}
+freeze_rounds $DU "$WORK/dhop.cnt" dhopper_good dhopper_diag dhopper_before
 check "the delegated hopper (no pause between hops) whose group is thawed frozen, 10 of 10 ($ok)" test "$ok" = 10
 check "the writes of 0 went on all along" kill -0 "$UNFREEZER"
 check "its ancestor runs again (cgroup.freeze 0, not frozen)" \
 	bash -c "grep -qx 0 '$USLICE/cgroup.freeze' && grep -qx 'frozen 0' '$USLICE/cgroup.events'"
-printf '\001\000\000\000\000\000\000\000' | dd of="$WORK/dhop.cnt" bs=8 seek=2 conv=notrunc status=none
+hopper_stop "$WORK/dhop.cnt"
 kill "$UNFREEZER" 2>/dev/null
 check "kakurid back at its real-time priority" chrt --reset-on-fork -f -p 10 "$KPID"
 
