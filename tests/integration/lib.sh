@@ -374,13 +374,21 @@ direct() {
 	grep -q '^acked 1 refused 0' "$WORK/$1.out"
 }
 
-# sign KEY ACTION [more kakurictl sign options]: prints the file name
-SIGNED=0
+# sign KEY ACTION [more kakurictl sign options]: prints the file name,
+# $WORK/cmdN.json, N new at every call.  N is counted in a file, under a
+# lock: sign mostly runs in $(...), a subshell, where a count kept in a
+# variable would be lost with it (every file cmd1.json, each signed
+# command overwriting the one before).
 sign() {
-	local key=$1 action=$2; shift 2
-	SIGNED=$((SIGNED + 1))
+	local key=$1 action=$2 n=; shift 2
+	{
+		flock 9 || return 1
+		read -r n <"$WORK/sign.count"
+		n=$((${n:-0} + 1))
+		echo "$n" >"$WORK/sign.count"
+	} 9>>"$WORK/sign.count"
 	"$KAKURICTL" sign -k "$PKI/$key.key" --agent "${AGENT_ID:?}" --action "$action" \
-		-o "$WORK/cmd$SIGNED.json" "$@" 2>/dev/null && echo "$WORK/cmd$SIGNED.json"
+		-o "$WORK/cmd$n.json" "$@" 2>/dev/null && echo "$WORK/cmd$n.json"
 }
 
 # send FILE... from the CSIRT peer namespace; prints receipts as JSON lines

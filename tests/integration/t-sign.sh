@@ -56,5 +56,14 @@ ln -s alice.key link.json
 "$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o link.json 2>/dev/null; rc=$?
 check "sign -o to a symlink: refused, the key behind it untouched" \
 	bash -c "[ $rc -ne 0 ] && cmp -s alice.key alice.key.orig && [ -L link.json ]"
+# lib.sh's sign, as the scenarios call it: in $(...), a subshell each
+# time, and every command still gets a file of its own
+PKI=$WORK AGENT_ID=$AG
+action_of() { jq -r .payload "$1" | base64 -d | jq -r .action; }
+S1=$(sign alice isolate); S2=$(sign alice status)
+check "lib.sh's sign in two subshells: two files (fails on the old lib.sh)" \
+	bash -c "[ -n '$S1' ] && [ -n '$S2' ] && [ '$S1' != '$S2' ]"
+check "... the first still the isolate, the second the status" \
+	test "$(action_of "$S1") $(action_of "$S2")" = "isolate status"
 summary
 [ "$FAILED" -eq 0 ]
