@@ -90,10 +90,8 @@ check "fetch without --agent-id is a usage error that says why (exit 2)" \
 
 # one send to both agents (issue 9): the targets read as a stream, from a
 # pipe, each agent given only the command addressed to it, a JSON line each
-# (sign runs in $(...): each file is cmd1.json until it is copied away)
-cp "$ISO_A" "$WORK/iso-a.json" && ISO_A=$WORK/iso-a.json
-AGENT_ID=$AGENT_A; ST_A=$WORK/st-a.json; cp "$(sign carol status)" "$ST_A"
-AGENT_ID=$AGENT_B; ST_B=$WORK/st-b.json; cp "$(sign carol status)" "$ST_B"
+AGENT_ID=$AGENT_A; ST_A=$(sign carol status)
+AGENT_ID=$AGENT_B; ST_B=$(sign carol status)
 AGENT_ID=$AGENT_A
 ip netns exec "$PEER" "$KAKURICTL" send --json --by-agent --ca "$PKI/ca.pem" --cert "$PKI/op-ca.crt" \
 	--key "$PKI/op-ca.key" --targets <(printf '# A\n[%s]:7443\n\n# B\n[%s]:7443\n' "$EP6" "$NET6") \

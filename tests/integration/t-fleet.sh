@@ -45,17 +45,7 @@ check "... with no capabilities and under seccomp" bash -c \
 # executed: how many audit records say action A of command id ID ran
 executed() { ctl log --json | jq -e --arg id "$1" "[.entries[] | select(.command == \$id and .result == \"done\")] | length == ${2:-1}"; }
 cmd_id() { jq -r .payload "$1" | base64 -d | jq -r .id; }
-# signed NAME KEY ACTION [options]: $WORK/NAME.json, a command of its own
-# (lib.sh's sign numbers its files in a subshell: they would be reused)
-signed() {
-	local name=$1 key=$2 action=$3
-	mkdir -p "$WORK/cmds"
-	shift 3
-	"$KAKURICTL" sign -k "$PKI/$key.key" --agent "$AGENT_ID" --action "$action" \
-		-o "$WORK/cmds/$name.json" "$@" 2>/dev/null && echo "$WORK/cmds/$name.json"
-}
-
-ISO=$(signed iso alice isolate)
+ISO=$(sign alice isolate)
 send_broker operator --json --agent "$AGENT_ID" --timeout 15000 "$ISO" >"$WORK/iso.json" 2>"$WORK/iso.err"; rc=$?
 check "isolate through the broker: exit 0" test $rc -eq 0
 check "... its receipt, verified with the agent's identity, says done" \
@@ -129,14 +119,14 @@ check "a modified envelope: refused, bad-signature (a refusal naming no command:
 	jq -e '.summary.unnamed["bad-signature"] == 1 and .summary.done == 0' "$WORK/mod.json"
 check "... the agent audited the bad signature from the broker" \
 	audit_has '.result == "rejected: bad-signature" and .actor == "mqtt:agent"'
-REL1=$(signed rel1 alice release --episode "$EPISODE")
+REL1=$(sign alice release --episode "$EPISODE")
 send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$REL1" >"$WORK/rel1.json" 2>/dev/null
 check "release with one signature through the broker: refused, threshold" \
 	jq -e '.receipts[0].reason == "threshold"' "$WORK/rel1.json"
 check "... still isolated" test "$(status_field mode)" = isolated
-REL2=$(signed rel2 alice release --episode "$EPISODE")
+REL2=$(sign alice release --episode "$EPISODE")
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$REL2" 2>/dev/null
-STATUS=$(signed status alice status)
+STATUS=$(sign alice status)
 # reordered: the release published first, then a status; both run once
 send_broker operator --json --agent "$AGENT_ID" --timeout 15000 "$REL2" "$STATUS" >"$WORK/rel2.json" 2>/dev/null; rc=$?
 check "two-signature release and a status in one publish: both done (exit 0)" test $rc -eq 0
@@ -161,7 +151,7 @@ as_agent_pub "kakuri/v1/agent/$OTHER_ID/out" forged-by-agent 2>/dev/null
 as_agent_pub "kakuri/v1/agent/$AGENT_ID/out" own-topic 2>/dev/null
 check_within "an agent may publish on its own out topic (the control)" 10 grep -q own-topic "$WORK/sub.out"
 check "... but never on another agent's: the broker drops it" bash -c "! grep -q forged-by-agent '$WORK/sub.out'"
-IID=$(signed intruder alice isolate)
+IID=$(sign alice isolate)
 send_broker intruder --json --agent "$AGENT_ID" --timeout 3000 "$IID" >"$WORK/intr.json" 2>/dev/null
 check "a client without the operator's ACL cannot command an agent: no receipt (silent)" \
 	jq -e '.summary.silent == 1' "$WORK/intr.json"
@@ -172,11 +162,11 @@ check "... the agent stays open" test "$(status_field mode)" = open
 ctl disconnect -m "suspicious popup" >/dev/null
 check "the staff button isolated the agent" test "$(status_field mode)" = isolated
 EP2=$(status_field episode)
-ST1=$(signed status1 alice status)
+ST1=$(sign alice status)
 send_broker operator --json --agent "$AGENT_ID" --timeout 8000 "$ST1" >"$WORK/st1.json" 2>/dev/null; rc=$?
 check "a status through the broker right after, well within the keep-alive: done" \
 	bash -c "[ $rc -eq 0 ] && jq -e '.receipts[0].result == \"done\" and .receipts[0].mode == \"isolated\"' '$WORK/st1.json'"
-REL3=$(signed rel3 alice release --episode "$EP2")
+REL3=$(sign alice release --episode "$EP2")
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$REL3" 2>/dev/null
 send_broker operator --json --agent "$AGENT_ID" --timeout 8000 "$REL3" >"$WORK/rel3.json" 2>/dev/null
 check "... and the CSIRT's two-signature release through the broker frees it" test "$(status_field mode)" = open
@@ -196,7 +186,7 @@ for i in $(seq 1 300); do echo "garbage $i"; done >"$WORK/flood.txt"
 ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
 	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -q 1 \
 	-t "kakuri/v1/agent/$AGENT_ID/cmd" -l <"$WORK/flood.txt" 2>/dev/null
-ST2=$(signed status2 alice status)
+ST2=$(sign alice status)
 send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$ST2" >"$WORK/st2.json" 2>/dev/null; rc=$?
 check "after a flood of 300 garbage messages a signed status still comes back done" \
 	bash -c "[ $rc -eq 0 ] && jq -e '.receipts[0].result == \"done\"' '$WORK/st2.json'"
@@ -209,7 +199,7 @@ stop_kakurid -TERM
 broker_stop
 check "the broker is down" bash -c "! ip netns exec $PEER ss -Htln 'sport = :$BROKER_PORT' | grep -q LISTEN"
 broker_start || die "the broker starts again"
-LATE=$(signed late alice isolate)
+LATE=$(sign alice isolate)
 send_broker operator --json --agent "$AGENT_ID" --timeout 30000 "$LATE" >"$WORK/late.json" 2>/dev/null &
 LATEPID=$!
 sleep 1
@@ -222,7 +212,7 @@ check "... isolated" test "$(status_field mode)" = isolated
 
 # expired while the agent was away: refused, and the CSIRT sees it
 stop_kakurid -TERM
-OLD=$(signed old alice status --ttl 2)
+OLD=$(sign alice status --ttl 2)
 send_broker operator --json --agent "$AGENT_ID" --timeout 30000 "$OLD" >"$WORK/old.json" 2>/dev/null &
 OLDPID=$!
 sleep 4.5
