@@ -9,8 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,7 +35,17 @@
 #define PENDING_BYTES_MAX	(16U << 20)
 #define PARENT_QUEUE_MAX	(48U << 20)	/* to the parent, not yet taken */
 #define INFLIGHT_TIMEOUT_MS	(300U * 1000U)	/* the parent never answered */
-#define PROBE_TIMEOUT_MS	3000		/* TCP reachability, before connect */
+/*
+ * A connect, from its SYN to the broker's CONNACK (TCP, TLS, MQTT), is
+ * given this long, then dropped and tried again after the backoff.  It
+ * never blocks: the TCP connect is non-blocking and every step comes
+ * through the poll loop.  libmosquitto's blocking connect waited in
+ * connect(2) for as long as the kernel retried a SYN nobody answered
+ * (about two minutes), and a broker that took the connection and said
+ * nothing held the session "connecting" until the keep-alive ran out:
+ * meanwhile no fleet command was heard.
+ */
+#define CONNECT_MS		10000
 #define DELIVERIES_MAX		64		/* reports out, not yet acked */
 /*
  * The loop stops reading the broker at KD_FLEET_INFLIGHT commands with
@@ -86,6 +94,8 @@ struct fleet {
 	size_t ndelivered;
 	bool connected;			/* CONNACK success seen */
 	bool socket_open;		/* a connection, maybe still shaking hands */
+	bool tcp_up;			/* ... its TCP connect done */
+	uint64_t connect_by;		/* ... its CONNACK due by (ms) */
 	unsigned failures;		/* in a row: the backoff */
 	uint64_t next_try;		/* ms, CLOCK_MONOTONIC */
 	uint32_t seq;			/* the parent's token of a command */
@@ -123,24 +133,47 @@ say(const char *fmt, ...)
 	tell(KK_IPC_LOG, 0, "broker", line, strlen(line));
 }
 
-/* The session's state for status, told only when it changes. */
+/*
+ * The session's state for status, told only when it changes, and said
+ * in the parent's log unless quiet (a reconnect's "connecting": the line
+ * that ends the attempt says what happened).
+ */
 static void
-state(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-state(const char *fmt, ...)
+vstate(bool quiet, const char *fmt, va_list ap)
 {
 	char s[sizeof(fl.state)];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(s, sizeof(s), fmt, ap);
-	va_end(ap);
 	if (strcmp(s, fl.state) == 0)
 		return;
 	snprintf(fl.state, sizeof(fl.state), "%s", s);
 	tell(KK_IPC_STATE, 0, "broker", s, strlen(s));
-	say("%s", s);
+	if (!quiet)
+		say("%s", s);
+}
+
+static void state(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void quiet_state(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+state(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vstate(false, fmt, ap);
+	va_end(ap);
+}
+
+static void
+quiet_state(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vstate(true, fmt, ap);
+	va_end(ap);
 }
 
 uint64_t
@@ -157,97 +190,134 @@ kd_fleet_backoff_ms(unsigned failures, uint32_t random)
 	return delay / 2 + random % (delay / 2 + 1);
 }
 
-/* Exponential backoff with jitter: the fleet does not reconnect in step. */
-static void
+/*
+ * Exponential backoff with jitter: the fleet does not reconnect in step.
+ * The wait in ms.
+ */
+static uint64_t
 schedule_retry(void)
 {
+	uint64_t wait;
 	uint32_t r = 0;
 
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = (uint32_t)kk_now_ms();
-	fl.next_try = kk_now_ms() + kd_fleet_backoff_ms(fl.failures, r);
+	wait = kd_fleet_backoff_ms(fl.failures, r);
+	fl.next_try = kk_now_ms() + wait;
 	if (fl.failures < 32)
 		fl.failures++;
+	return wait;
+}
+
+/*
+ * The session, or the attempt at one, is over: said in one line, with
+ * when the next attempt comes.
+ */
+static void
+down(const char *why)
+{
+	uint64_t wait;
+
+	fl.socket_open = fl.connected = false;
+	fl.ndelivered = 0;	/* the courier's timer retries those */
+	wait = schedule_retry();
+	quiet_state("disconnected: %s", why);
+	say("disconnected: %s; next try in %llu.%llu s", why,
+	    (unsigned long long)(wait / 1000),
+	    (unsigned long long)(wait % 1000 / 100));
 }
 
 static void
 lost(const char *why)
 {
-	if (fl.socket_open)
-		mosquitto_disconnect(fl.mosq);
+	bool open = fl.socket_open;
+
+	/*
+	 * Not open any more before the DISCONNECT: when it goes out at once
+	 * libmosquitto calls on_disconnect, which would say it all again.
+	 * A socket still shaking hands stays open until the next attempt
+	 * replaces it.
+	 */
 	fl.socket_open = fl.connected = false;
-	fl.ndelivered = 0;	/* the courier's timer retries those */
-	state("disconnected: %s", why);
-	schedule_retry();
+	if (open)
+		mosquitto_disconnect(fl.mosq);
+	down(why);
+}
+
+/* Why a connect that took too long is given up: how far it came. */
+static const char *
+too_long(void)
+{
+	static char why[80];
+	SSL *ssl = mosquitto_ssl_get(fl.mosq);
+
+	snprintf(why, sizeof(why), "the broker does not answer: no %s in %d s",
+	    !fl.tcp_up ? "TCP connection" : ssl == NULL ||
+	    !SSL_is_init_finished(ssl) ? "TLS handshake" : "CONNACK",
+	    CONNECT_MS / 1000);
+	return why;
 }
 
 /*
- * Is the broker there at all?  libmosquitto's connect(2) blocks, for as
- * long as the kernel retries a SYN nobody answers; this non-blocking try
- * first bounds that to PROBE_TIMEOUT_MS.
+ * A connect begun, never waited for: the TCP connect, the TLS handshake
+ * and the CONNACK come through the poll loop (connecting_io), within
+ * CONNECT_MS.  The CONNECT's properties are the session's (configure).
  */
-static bool
-reachable(void)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	struct pollfd p;
-	socklen_t sl, el = sizeof(int);
-	int fd, err = 0;
-	bool ok = false;
-
-	if (inet_pton(AF_INET, fl.cfg.host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(fl.cfg.port);
-		sl = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, fl.cfg.host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(fl.cfg.port);
-		sl = sizeof(*s6);
-	} else {
-		return false;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
-		ok = true;
-	} else if (errno == EINPROGRESS) {
-		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
-		ok = poll(&p, 1, PROBE_TIMEOUT_MS) == 1 &&
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 &&
-		    err == 0;
-	}
-	close(fd);
-	return ok;
-}
-
 static void
 try_connect(void)
 {
-	mosquitto_property *props = NULL;
 	int rc;
 
-	if (!reachable()) {
-		lost("the broker does not answer");
-		return;
-	}
-	/* the broker keeps the session, and what it queued, while we are away */
-	mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
-	    KD_FLEET_SESSION);
-	/* nothing larger than an envelope is ever taken from it */
-	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-	    KK_ENVELOPE_MAX + 4096);
-	rc = mosquitto_connect_bind_v5(fl.mosq, fl.cfg.host, fl.cfg.port,
-	    KD_FLEET_KEEPALIVE, NULL, props);
-	mosquitto_property_free_all(&props);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		lost(mosquitto_strerror(rc));
+	fl.tcp_up = false;
+	rc = mosquitto_connect_bind_async(fl.mosq, fl.cfg.host, fl.cfg.port,
+	    KD_FLEET_KEEPALIVE, NULL);
+	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
+		down(rc == MOSQ_ERR_ERRNO ? strerror(errno) :
+		    mosquitto_strerror(rc));
 		return;
 	}
 	fl.socket_open = true;
-	state("connecting");
+	fl.connect_by = kk_now_ms() + CONNECT_MS;
+	quiet_state("connecting");
+}
+
+/* An event of the socket of a connect under way. */
+static void
+connecting_io(int sock, short revents)
+{
+	socklen_t len = sizeof(int);
+	int err = 0, rc;
+
+	if (!fl.tcp_up) {
+		if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0) {
+			lost(strerror(err));
+			return;
+		}
+		if (!(revents & POLLOUT)) {
+			if (revents & (POLLERR | POLLHUP))
+				lost("the connection failed");
+			return;
+		}
+		fl.tcp_up = true;
+	}
+	/* the TLS handshake (loop_read drives it), then the CONNECT out */
+	rc = mosquitto_loop_read(fl.mosq, 1);
+	if (rc == MOSQ_ERR_SUCCESS && fl.socket_open &&
+	    mosquitto_socket(fl.mosq) >= 0)
+		rc = mosquitto_loop_write(fl.mosq, 1);
+	/* on_connect: connected, or lost() said the broker's refusal */
+	if (fl.connected || !fl.socket_open)
+		return;
+	/*
+	 * An end of the stream during the handshake is no error to
+	 * libmosquitto: it would be read again and again until the deadline.
+	 */
+	if (rc != MOSQ_ERR_SUCCESS || mosquitto_socket(fl.mosq) < 0 ||
+	    (revents & (POLLERR | POLLHUP | POLLRDHUP)))
+		lost(rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) :
+		    "closed by the broker");
 }
 
 static void
@@ -300,17 +370,16 @@ static void
 on_disconnect(struct mosquitto *m, void *arg, int rc,
     const mosquitto_property *props)
 {
-	fl.socket_open = fl.connected = false;
-	fl.ndelivered = 0;
+	if (!fl.socket_open)
+		return;	/* lost(), whose DISCONNECT this is, says it */
 	/*
 	 * rc is either the reason code of the broker's DISCONNECT (0x80
 	 * and up for an error) or libmosquitto's own error: a read that
 	 * failed (an allocation, the connection lost).  Read as a reason
 	 * code, MOSQ_ERR_NOMEM would say "Granted QoS 1".
 	 */
-	state("disconnected: %s", rc == 0 ? "closed" : rc < 0x80 ?
-	    mosquitto_strerror(rc) : mosquitto_reason_string(rc));
-	schedule_retry();
+	down(rc == 0 ? "closed" : rc < 0x80 ? mosquitto_strerror(rc) :
+	    mosquitto_reason_string(rc));
 }
 
 /* The n oldest deliveries forgotten. */
@@ -535,6 +604,33 @@ from_parent(void)
 	}
 }
 
+/*
+ * The CONNECT's properties into the session, and nothing more.
+ * libmosquitto (2.0) keeps them for every connect of the session, but
+ * takes them only in mosquitto_connect_bind_v5, which then connects
+ * blocking.  It stores them before it checks the keepalive, so with one
+ * it refuses (below 5 s) it returns at once, and every asynchronous
+ * connect sends them (as ctl/broker.c does).
+ */
+static int
+connect_props(void)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	/* the broker keeps the session, and what it queued, while we are away */
+	mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
+	    KD_FLEET_SESSION);
+	/* nothing larger than an envelope is ever taken from it */
+	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+	    KK_ENVELOPE_MAX + 4096);
+	rc = mosquitto_connect_bind_v5(fl.mosq, fl.cfg.host, fl.cfg.port, 1,
+	    NULL, props);
+	mosquitto_property_free_all(&props);
+	return rc == MOSQ_ERR_INVAL ? MOSQ_ERR_SUCCESS :
+	    rc == MOSQ_ERR_SUCCESS ? MOSQ_ERR_NOT_SUPPORTED : rc;
+}
+
 static void
 configure(void)
 {
@@ -543,6 +639,7 @@ configure(void)
 	uint8_t *msg;
 	size_t len, i;
 	char err[300];
+	int rc;
 
 	msg = kk_child_read_config(10000, &m, sizeof(fl.cfg), &len);
 	if (msg == NULL)
@@ -587,13 +684,18 @@ configure(void)
 	mosquitto_connect_v5_callback_set(fl.mosq, on_connect);
 	mosquitto_disconnect_v5_callback_set(fl.mosq, on_disconnect);
 	mosquitto_message_v5_callback_set(fl.mosq, on_message);
+	if ((rc = connect_props()) != MOSQ_ERR_SUCCESS)
+		kk_child_fail("fleet: the CONNECT's properties: %s",
+		    mosquitto_strerror(rc));
 }
 
 void
 kd_fleet_main(int argc, char **argv)
 {
 	struct pollfd p[2];
-	uint64_t now;
+	uint64_t now, until;
+	bool connecting;
+	short ev;
 	int timeout, sock, rc, r;
 
 	kk_child_enter(argc, argv, "--fleet-child", "kakurid-fleet", false);
@@ -616,39 +718,62 @@ kd_fleet_main(int argc, char **argv)
 	for (;;) {
 		now = kk_now_ms();
 		expire_inflight(now);
+		if (fl.socket_open && !fl.connected && now >= fl.connect_by)
+			lost(too_long());
 		if (!fl.socket_open && now >= fl.next_try)
 			try_connect();
 		now = kk_now_ms();
+		connecting = fl.socket_open && !fl.connected;
 		sock = fl.socket_open ? mosquitto_socket(fl.mosq) : -1;
 		p[0] = (struct pollfd){ .fd = KK_CHILD_FD_IPC, .events = POLLIN |
 			(fl.parent.bytes > 0 ? POLLOUT : 0) };
-		/* no more from the broker than the parent can take */
-		p[1] = (struct pollfd){ .fd = sock, .events =
-			(fl.ninflight < KD_FLEET_INFLIGHT &&
-			fl.parent.bytes < PARENT_QUEUE_MAX ? POLLIN : 0) |
-			(sock >= 0 && mosquitto_want_write(fl.mosq) ?
-			POLLOUT : 0) };
+		if (connecting) {
+			/*
+			 * Writable: the TCP connect is done.  Then only what
+			 * the broker says: a connected socket is always
+			 * writable, and libmosquitto's want_write stays set
+			 * from the handshake's first try.
+			 */
+			ev = fl.tcp_up ? POLLIN | POLLRDHUP : POLLOUT;
+		} else {
+			/* no more from the broker than the parent can take */
+			ev = (fl.ninflight < KD_FLEET_INFLIGHT &&
+			    fl.parent.bytes < PARENT_QUEUE_MAX ? POLLIN : 0) |
+			    (sock >= 0 && mosquitto_want_write(fl.mosq) ?
+			    POLLOUT : 0);
+		}
+		p[1] = (struct pollfd){ .fd = sock, .events = ev };
 		timeout = 1000;
-		if (!fl.socket_open && fl.next_try > now &&
-		    fl.next_try - now < (uint64_t)timeout)
-			timeout = (int)(fl.next_try - now);
+		until = connecting ? fl.connect_by : !fl.socket_open ?
+		    fl.next_try : 0;
+		if (until > now && until - now < (uint64_t)timeout)
+			timeout = (int)(until - now);
+		else if (until != 0 && until <= now)
+			timeout = 0;
 		if (poll(p, 2, timeout) < 0 && errno != EINTR)
 			kk_child_fail("poll: %s", strerror(errno));
 		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL))
 			_exit(0);	/* the parent is gone */
 		if (p[0].revents & POLLIN)
 			from_parent();
-		if (sock >= 0 && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
-			rc = mosquitto_loop_read(fl.mosq, 1);
-			if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
-				lost(mosquitto_strerror(rc));
+		if (connecting && fl.socket_open && sock >= 0 && p[1].revents)
+			connecting_io(sock, p[1].revents);
+		else if (connecting && fl.socket_open && sock < 0)
+			lost("the connection failed");
+		if (!connecting) {
+			if (sock >= 0 && (p[1].revents &
+			    (POLLIN | POLLERR | POLLHUP))) {
+				rc = mosquitto_loop_read(fl.mosq, 1);
+				if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
+					lost(mosquitto_strerror(rc));
+			}
+			if (fl.socket_open && (p[1].revents & POLLOUT)) {
+				rc = mosquitto_loop_write(fl.mosq, 1);
+				if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
+					lost(mosquitto_strerror(rc));
+			}
 		}
-		if (fl.socket_open && (p[1].revents & POLLOUT)) {
-			rc = mosquitto_loop_write(fl.mosq, 1);
-			if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
-				lost(mosquitto_strerror(rc));
-		}
-		if (fl.socket_open) {
+		if (fl.socket_open && fl.connected) {
 			rc = mosquitto_loop_misc(fl.mosq);
 			if (rc != MOSQ_ERR_SUCCESS && fl.socket_open)
 				lost(mosquitto_strerror(rc));

@@ -243,11 +243,9 @@ check_within "the agent notices the broker is gone" 40 bash -c "$KAKURICTL -s $S
 DROPS=$(grep -c 'fleet child: broker: disconnected' "$DLOG")
 # CONNACK (MQTT 5, success), then a PUBLISH whose remaining length is the
 # largest MQTT allows, topic "t", and that many bytes following.  The
-# child first probes the port with a bare TCP connect (closed at once),
-# then connects for real: the bytes go into the server's stdin, a FIFO,
-# only once a TLS handshake with the agent has been completed (-brief
-# prints the peer on stderr then), so the probe cannot take them, however
-# slow.
+# bytes go into the server's stdin, a FIFO, only once a TLS handshake
+# with the agent has been completed (-brief prints the peer on stderr
+# then): the CONNACK is within the 10 s the child gives a connect.
 mkfifo "$WORK/hostile.fifo"
 ip netns exec "$PEER" timeout 120 openssl s_server -brief -naccept 2 -tls1_3 -accept "$BROKER_PORT" \
 	-cert "$FLEET/broker.crt" -key "$FLEET/broker.key" -CAfile "$FLEET/clients-ca.pem" -Verify 1 \
