@@ -293,7 +293,7 @@ subscribed(void *arg)
 
 int
 broker_subscribe(struct broker *b, char *const *topics, int n,
-    int timeout_ms, char *err, size_t errlen)
+    uint64_t deadline, char *err, size_t errlen)
 {
 	int rc;
 
@@ -303,8 +303,7 @@ broker_subscribe(struct broker *b, char *const *topics, int n,
 		snprintf(err, errlen, "subscribe: %s", mosquitto_strerror(rc));
 		return EX_UNREACHABLE;
 	}
-	if (pump(b, kk_now_ms() + (uint64_t)timeout_ms, subscribed, b) !=
-	    EX_DONE || b->subacks != 0) {
+	if (pump(b, deadline, subscribed, b) != EX_DONE || b->subacks != 0) {
 		snprintf(err, errlen, "subscribe: no answer from the broker");
 		return EX_UNREACHABLE;
 	}

@@ -51,9 +51,13 @@ int broker_start(struct broker *b, const char *url, const char *ca,
 int broker_open(struct broker *b, const char *url, const char *ca,
     const char *cert, const char *key, const char *client_id, int timeout_ms,
     char *err, size_t errlen);
-/* Subscribes (QoS 1) and waits for the SUBACKs: EX_DONE or EX_UNREACHABLE. */
+/*
+ * Subscribes (QoS 1) and waits for the SUBACKs until deadline
+ * (CLOCK_MONOTONIC ms): EX_DONE, EX_UNREACHABLE, or EX_FAILED when the
+ * broker refused.
+ */
 int broker_subscribe(struct broker *b, char *const *topics, int n,
-    int timeout_ms, char *err, size_t errlen);
+    uint64_t deadline, char *err, size_t errlen);
 /*
  * Publishes (QoS 1), expiring at the broker after expiry seconds (0:
  * never): EX_DONE or EX_FAILED.

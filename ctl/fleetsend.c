@@ -520,6 +520,12 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 		    "a line that is not an agent id" : strerror(-r));
 		goto out;
 	}
+	/*
+	 * --timeout is one deadline for all of it: the connect, the
+	 * subscription and the receipts.  Each was given the whole of it,
+	 * and a slow broker made a send of --timeout T last up to 3T.
+	 */
+	deadline = kk_now_ms() + (uint64_t)timeout_ms;
 	ret = broker_open(&b, url, ca, cert, key, NULL, (int)timeout_ms, err,
 	    sizeof(err));
 	if (ret != EX_DONE) {
@@ -533,7 +539,7 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 		kk_fleet_agent_topic(sub, sizeof(sub), s.agent, "out");
 	else
 		snprintf(sub, sizeof(sub), "kakuri/v1/agent/+/out");
-	if ((ret = broker_subscribe(&b, subs, 1, (int)timeout_ms, err,
+	if ((ret = broker_subscribe(&b, subs, 1, deadline, err,
 	    sizeof(err))) != EX_DONE) {
 		fail_line("%s", err);
 		goto out;
@@ -557,7 +563,6 @@ cmd_send_broker(struct ctl *c, int argc, char **argv)
 			goto out;
 		}
 	}
-	deadline = kk_now_ms() + (uint64_t)timeout_ms;
 	if (broker_run(&b, deadline, all_in, &s) != EX_DONE)
 		fail_line("broker %s:%u: the connection was lost", b.host,
 		    b.port);
