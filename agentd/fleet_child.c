@@ -139,41 +139,28 @@ say(const char *fmt, ...)
  * that ends the attempt says what happened).
  */
 static void
-vstate(bool quiet, const char *fmt, va_list ap)
+set_state(bool quiet, const char *s)
 {
-	char s[sizeof(fl.state)];
-
-	vsnprintf(s, sizeof(s), fmt, ap);
 	if (strcmp(s, fl.state) == 0)
 		return;
 	snprintf(fl.state, sizeof(fl.state), "%s", s);
-	tell(KK_IPC_STATE, 0, "broker", s, strlen(s));
+	tell(KK_IPC_STATE, 0, "broker", fl.state, strlen(fl.state));
 	if (!quiet)
-		say("%s", s);
+		say("%s", fl.state);
 }
 
 static void state(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void quiet_state(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
 
 static void
 state(const char *fmt, ...)
 {
+	char s[sizeof(fl.state)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vstate(false, fmt, ap);
+	vsnprintf(s, sizeof(s), fmt, ap);
 	va_end(ap);
-}
-
-static void
-quiet_state(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vstate(true, fmt, ap);
-	va_end(ap);
+	set_state(false, s);
 }
 
 uint64_t
@@ -216,12 +203,14 @@ schedule_retry(void)
 static void
 down(const char *why)
 {
+	char s[sizeof(fl.state)];
 	uint64_t wait;
 
 	fl.socket_open = fl.connected = false;
 	fl.ndelivered = 0;	/* the courier's timer retries those */
 	wait = schedule_retry();
-	quiet_state("disconnected: %s", why);
+	snprintf(s, sizeof(s), "disconnected: %s", why);
+	set_state(true, s);
 	say("disconnected: %s; next try in %llu.%llu s", why,
 	    (unsigned long long)(wait / 1000),
 	    (unsigned long long)(wait % 1000 / 100));
@@ -278,7 +267,7 @@ try_connect(void)
 	}
 	fl.socket_open = true;
 	fl.connect_by = kk_now_ms() + CONNECT_MS;
-	quiet_state("connecting");
+	set_state(true, "connecting");
 }
 
 /* An event of the socket of a connect under way. */

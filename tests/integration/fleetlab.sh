@@ -57,6 +57,29 @@ fleet_agent() {
 	} >>"$FLEET/acl.agents"
 }
 
+# fleet_lab: the scenario's namespaces, the test PKI and the fleet CA, or
+# the scenario dies
+fleet_lab() {
+	topology || die topology
+	pki_setup || die "PKI setup"
+	fleet_ca || die "fleet CA"
+}
+
+# fleet_lab_agent EXTRA GROUP...: the agent with no listener (the broker
+# its only channel) in GROUPs, EXTRA appended to its policy; its identity
+# (kakurid --init, the id in AGENT_ID) and its fleet certificate and ACL
+fleet_lab_agent() {
+	local extra=$1 g groups=
+	shift
+	for g; do groups+="${groups:+, }\"$g\""; done
+	write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
+		"$(fleet_conf "$PKI" "$groups")${extra:+
+$extra}"
+	AGENT_ID=$(agent_init)
+	[ -n "$AGENT_ID" ] || die "kakurid --init"
+	fleet_agent "$PKI" "$AGENT_ID" "$@" || die "the agent's fleet certificate"
+}
+
 # the policy's fleet section for an agent whose TLS key is in DIR
 fleet_conf() {
 	local dir=$1 groups=${2:-}

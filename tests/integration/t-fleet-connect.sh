@@ -14,18 +14,11 @@
 # through the broker gets its receipt.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleetlab.sh"
-# namespaces of this scenario's own (another branch's tests may run beside)
-P="h-broker$$" EP="h-broker$$-ep" PEER="h-broker$$-peer" NET="h-broker$$-net" CT="h-broker$$-ct"
 need
 command -v python3 >/dev/null || unable "no python3 for the silent listener" "python3"
 echo "== fleet: a broker that does not answer never holds the fleet child"
-topology || die topology
-pki_setup || die "PKI setup"
-fleet_ca || die "fleet CA"
-write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
-	"$(fleet_conf "$PKI" '"tokyo"')"
-AGENT_ID=$(agent_init)
-fleet_agent "$PKI" "$AGENT_ID" tokyo || die "the agent's fleet certificate"
+fleet_lab
+fleet_lab_agent "" tokyo
 
 # the broker's address takes TCP (the kernel completes the handshake into
 # the backlog) and nothing is ever read or said: bounded by its sleep

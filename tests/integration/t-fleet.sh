@@ -12,18 +12,12 @@
 . "$(dirname "$0")/fleetlab.sh"
 need
 echo "== fleet: isolate and release through an MQTT broker, no inbound port"
-topology || die topology
-pki_setup || die "PKI setup"
-fleet_ca || die "fleet CA"
+fleet_lab
 
 # the agent: no listener (agent.listen = ""), the broker its only channel
-write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
-	"$(fleet_conf "$PKI" '"tokyo"')
-commands: { clock_skew = 1; };
-report: { collector_id = \"$("$KAKURICTL" agent-id "$PKI/op-ca.crt")\"; };"
-AGENT_ID=$(agent_init)
+fleet_lab_agent "commands: { clock_skew = 1; };
+report: { collector_id = \"$("$KAKURICTL" agent-id "$PKI/op-ca.crt")\"; };" tokyo
 check "kakurid --init made the agent's identity and TLS key" test -s "$PKI/agent-tls.key"
-fleet_agent "$PKI" "$AGENT_ID" tokyo || die "the agent's fleet certificate"
 check "the policy with a fleet broker loads (kakurid -n)" "$KAKURID" -n -f "$POLICY"
 broker_start || { cat "$FLEET/mosquitto.out"; die "the broker starts"; }
 echo "$AGENT_ID" >"$WORK/agents"

@@ -15,9 +15,7 @@
 . "$(dirname "$0")/fleetlab.sh"
 need
 echo "== the example Mosquitto configuration (examples/mosquitto/)"
-topology || die topology
-pki_setup || die "PKI setup"
-fleet_ca || die "fleet CA"
+fleet_lab
 
 EX="$TOP/examples/mosquitto"
 ETC="$WORK/etc-mosquitto"
@@ -54,13 +52,9 @@ check "the example's only changes here are its /etc/mosquitto paths" \
 	bash -c "diff <(sed 's|$ETC/|/etc/mosquitto/|g' '$ETC/conf.d/kakuri.conf') '$EX/kakuri.conf'"
 
 # the agent: no listener, group tokyo, reports through the broker to the
-# collector (CN collector, from the fleet CA), whose key it pins
-write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
-	"$(fleet_conf "$PKI" '"tokyo"')
-report: { collector_id = \"$("$KAKURICTL" agent-id "$FLEET/collector.crt")\"; };"
-AGENT_ID=$(agent_init)
-[ -n "$AGENT_ID" ] || die "kakurid --init"
-fleet_sign_key "$PKI/agent-tls.key" "$AGENT_ID" "$PKI/agent-fleet.crt" || die "the agent's fleet certificate"
+# collector (CN collector, from the CSIRT clients' CA), whose key it pins
+# (the lab's ACL lines fleet_lab_agent writes are not used here)
+fleet_lab_agent "report: { collector_id = \"$("$KAKURICTL" agent-id "$FLEET/collector.crt")\"; };" tokyo
 # the example's first agent (tokyo, all-pcs) becomes this agent; its second
 # (osaka) stays as written, for a certificate with that CN
 EX_AGENTS=($(grep -Eo '^user [0-9a-f]{64}$' "$EX/kakuri.acl" | cut -d' ' -f2))

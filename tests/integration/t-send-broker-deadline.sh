@@ -9,14 +9,10 @@
 # within T), and the agent addressed does not exist: no receipt comes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleetlab.sh"
-# namespaces of this scenario's own (another branch's tests may run beside)
-P="h-broker$$" EP="h-broker$$-ep" PEER="h-broker$$-peer" NET="h-broker$$-net" CT="h-broker$$-ct"
 need
 command -v python3 >/dev/null || unable "no python3 for the slow proxy" "python3"
 echo "== send --broker: --timeout bounds the whole send"
-topology || die topology
-pki_setup || die "PKI setup"
-fleet_ca || die "fleet CA"
+fleet_lab
 broker_start || { cat "$FLEET/mosquitto.out"; die "the broker starts"; }
 # an agent nobody runs: its receipt never comes
 AGENT_ID=$(printf 'h-broker silent agent' | sha256sum | cut -c1-64)

@@ -13,13 +13,8 @@
 need
 need_built "$TOP/build/fakereceipt"
 echo "== send --broker: receipts an agent makes up are not all kept"
-topology || die topology
-pki_setup || die "PKI setup"
-fleet_ca || die "fleet CA"
-write_policy "listen = \"\"; key = \"$PKI/agent.key\"; cert = \"$PKI/agent.crt\"; trust = \"$PKI/trust.conf\";" \
-	"$(fleet_conf "$PKI" '"tokyo"')"
-AGENT_ID=$(agent_init)
-fleet_agent "$PKI" "$AGENT_ID" tokyo || die "agent a's fleet certificate"
+fleet_lab
+fleet_lab_agent "" tokyo
 # agent b: an identity of its own, in the same group
 mkdir -p "$WORK/b/state"
 cat >"$WORK/b/p.conf" <<EOT

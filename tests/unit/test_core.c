@@ -774,19 +774,16 @@ vast_child(void *out)
 }
 
 /*
- * A child that sets itself up with body (which fills out, len bytes:
- * where its mappings are) and naps for two minutes; its snapshot into a
- * new work directory (dir, artifacts in arts), its core open in c and the
- * path of its maps file in maps.  The child's pid: the caller kills it.
+ * A child that sets itself up with body (which fills out, len bytes: what
+ * the test needs to know of it), sends out back and naps for two
+ * minutes.  Its pid once out came: the caller kills it.
  */
 static pid_t
-snapshot_child(int (*body)(void *), void *out, size_t len, char *dir,
-    struct kk_artifacts *arts, struct core *c, char *maps)
+body_child(int (*body)(void *), void *out, size_t len)
 {
 	struct pollfd pfd;
-	char err[256], rel[64], path[PATH_MAX];
 	pid_t pid;
-	int p[2], dfd, i;
+	int p[2], i;
 
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	pid = fork();
@@ -805,7 +802,23 @@ snapshot_child(int (*body)(void *), void *out, size_t len, char *dir,
 	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
 	ck_assert_int_eq(read(p[0], out, len), (ssize_t)len);
 	close(p[0]);
+	return pid;
+}
 
+/*
+ * A body_child (where its mappings are, in out); its snapshot into a new
+ * work directory (dir, artifacts in arts), its core open in c and the
+ * path of its maps file in maps.  The child's pid: the caller kills it.
+ */
+static pid_t
+snapshot_child(int (*body)(void *), void *out, size_t len, char *dir,
+    struct kk_artifacts *arts, struct core *c, char *maps)
+{
+	char err[256], rel[64], path[PATH_MAX];
+	pid_t pid;
+	int dfd;
+
+	pid = body_child(body, out, len);
 	kk_test_workdir(dir);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(dfd, 0);
@@ -1120,32 +1133,19 @@ END_TEST
  */
 #define CHAIN_ROUNDS	50
 
+static int
+chain_body(void *out)
+{
+	*(char *)out = 1;
+	return pu_hop_start(32, 60);
+}
+
 static pid_t
 chain_start(void)
 {
-	struct pollfd pfd;
-	int p[2], i;
-	pid_t pid;
-	char c = 1;
+	char c;
 
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(p[0]);
-		if (pu_hop_start(32, 60) < 0 || write(p[1], &c, 1) != 1)
-			_exit(1);
-		for (i = 0; i < 600; i++)
-			pu_nap_ms(100);
-		_exit(0);
-	}
-	close(p[1]);
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 30000), 1);
-	ck_assert_int_eq(read(p[0], &c, 1), 1);
-	close(p[0]);
-	return pid;
+	return body_child(chain_body, &c, 1);
 }
 
 /* Tasks of pid not in a ptrace stop ('t') and not on their way out. */

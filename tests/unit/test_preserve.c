@@ -202,12 +202,24 @@ END_TEST
  * root parent's memory through /proc/PID/mem or ptrace(2).  In a child:
  * bit n of the exit status is check n failing.
  */
+/*
+ * Every call allowed but what the rules say: only they are tested (a
+ * sanitizer's runtime makes calls of its own).  0, or -1.
+ */
+static int
+confine_by_rules(const struct kk_seccomp_rules *rules)
+{
+	int calls[450], i;
+
+	for (i = 0; i < (int)(sizeof(calls) / sizeof(calls[0])); i++)
+		calls[i] = i;
+	return kk_seccomp_install_rules(calls, sizeof(calls) /
+	    sizeof(calls[0]), NULL, 0, false, rules) < 0 ? -1 : 0;
+}
+
 static int
 confined_checks(const char *dir)
 {
-	/* every call allowed but what the rules say: only they are tested
-	 * (a sanitizer's runtime makes calls of its own) */
-	int calls[450];
 	static const unsigned reqs[] = { PTRACE_SEIZE, PTRACE_DETACH };
 	struct kk_seccomp_rules rules = {
 		.writes_create_only = true,
@@ -221,10 +233,7 @@ confined_checks(const char *dir)
 	char path[PATH_MAX + 32];
 	int fd, bad = 0;
 
-	for (fd = 0; fd < (int)(sizeof(calls) / sizeof(calls[0])); fd++)
-		calls[fd] = fd;
-	if (kk_seccomp_install_rules(calls, sizeof(calls) / sizeof(calls[0]),
-	    NULL, 0, false, &rules) < 0)
+	if (confine_by_rules(&rules) < 0)
 		return 1 << 7;
 	/* 0: memory of a process opened for writing */
 	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
@@ -288,21 +297,17 @@ END_TEST
  * A snapshot worker's kcmp(2) rule: KCMP_VM, which says whether two
  * processes share their memory, reaches the kernel (the twin check asks
  * it); every other type is refused (EPERM), although here the call
- * itself is on the allowed list.  In a child: bit n of the exit status
- * is check n failing.
+ * itself is allowed (confine_by_rules).  In a child: bit n of the exit
+ * status is check n failing.
  */
 static int
 confined_kcmp(void)
 {
-	int calls[450];
 	struct kk_seccomp_rules rules = { .kcmp_vm = true };
 	long r;
-	int i, bad = 0;
+	int bad = 0;
 
-	for (i = 0; i < (int)(sizeof(calls) / sizeof(calls[0])); i++)
-		calls[i] = i;
-	if (kk_seccomp_install_rules(calls, sizeof(calls) / sizeof(calls[0]),
-	    NULL, 0, false, &rules) < 0)
+	if (confine_by_rules(&rules) < 0)
 		return 1 << 7;
 	/* 0: this process and itself share their memory: 0 */
 	bad |= (syscall(SYS_kcmp, getpid(), getpid(), KCMP_VM, 0UL, 0UL) !=
