@@ -33,9 +33,17 @@ meets(const struct kk_trust *t, uint64_t signers, enum kk_action a,
 	return *have >= *need;
 }
 
-/* Role and thresholds; 0 or the refusal. */
+#define BUDGET_DETAIL	"too many signatures failed under the key their " \
+	"keyid names for all to be tried: give each the signer's trust.conf id"
+
+/*
+ * Role and thresholds; 0 or the refusal.  cut: not every signature was
+ * tried (kk_trust_signers ran out of its budget), so one that was not
+ * might have been the one missing, and the refusal says that instead.
+ */
 static int
-check_roles(const struct kd_signed_input *in, struct kd_signed_result *out)
+check_roles(const struct kd_signed_input *in, struct kd_signed_result *out,
+    bool cut)
 {
 	enum kk_action a = out->cmd.action;
 	uint32_t also = in->also_needs ? in->also_needs(a) : 0;
@@ -43,6 +51,8 @@ check_roles(const struct kd_signed_input *in, struct kd_signed_result *out)
 	unsigned have, need, b;
 
 	if (!meets(in->trust, out->signers, a, &have, &need) || have == 0) {
+		if (cut)
+			return refuse(out, KE_SIGNATURE_BUDGET, BUDGET_DETAIL);
 		if (have == 0)
 			return refuse(out, KE_ROLE,
 			    "no signer holds this action's role");
@@ -54,8 +64,9 @@ check_roles(const struct kd_signed_input *in, struct kd_signed_result *out)
 		if ((also & (UINT32_C(1) << b)) && b != (unsigned)a &&
 		    !meets(in->trust, out->signers, (enum kk_action)b, &have,
 		    &need))
-			return refuse(out, KE_THRESHOLD, "needs the release "
-			    "threshold as well");
+			return cut ? refuse(out, KE_SIGNATURE_BUDGET,
+			    BUDGET_DETAIL) : refuse(out, KE_THRESHOLD,
+			    "needs the release threshold as well");
 	return 0;
 }
 
@@ -111,6 +122,7 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 	struct kk_envelope env;
 	const char *why_time;
 	char why[160] = "";
+	bool cut;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -132,9 +144,16 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 		err = refuse(out, KE_TOO_LARGE, "command payload over 16 MiB");
 		goto out;
 	}
-	if (kk_trust_signers(in->trust, &env, &out->signers) < 0 ||
-	    out->signers == 0) {
-		err = refuse(out, KE_BAD_SIGNATURE, "no signature by a trusted key");
+	/*
+	 * A cut check still names real signers: the envelope is refused
+	 * for it only when they are not enough (check_roles).
+	 */
+	err = kk_trust_signers(in->trust, &env, &out->signers);
+	cut = err == -EDQUOT;
+	if ((err < 0 && !cut) || out->signers == 0) {
+		err = cut ? refuse(out, KE_SIGNATURE_BUDGET, BUDGET_DETAIL) :
+		    refuse(out, KE_BAD_SIGNATURE,
+		    "no signature by a trusted key");
 		goto out;
 	}
 	err = kk_command_parse(env.payload, env.payload_len, &out->cmd, why,
@@ -151,7 +170,7 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 		    "command payload over 64 KiB (only block may be larger)");
 		goto out;
 	}
-	if ((err = check_roles(in, out)) < 0)
+	if ((err = check_roles(in, out, cut)) < 0)
 		goto out;
 	if ((err = check_addressee(in, out)) < 0)
 		goto out;

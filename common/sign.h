@@ -194,9 +194,25 @@ int kk_trust_load(const char *path, unsigned flags, struct kk_trust *t,
     char *err, size_t errlen);
 void kk_trust_free(struct kk_trust *t);
 /*
+ * Failed verifications kk_trust_signers spends on one envelope at most.
+ * An honest signature costs one verification when its keyid is the
+ * signer's id in trust.conf, and up to one for every other key when it is
+ * not (kakurictl's keyid is the key file's name unless --keyid is given,
+ * and other signers may give none), plus one when it names another
+ * trusted key.  Twice the most keys: a two-person release whose signers
+ * both name themselves wrongly still verifies with the largest trust.conf
+ * (at most 2 x 63 failures), and with up to 15 keys no envelope of honest
+ * signatures can reach it, whatever their keyids.  Sixteen garbage
+ * signatures then cost at most 128 verifications, not 16 x 64 = 1,024.
+ */
+#define KK_TRUST_FAIL_BUDGET	(2 * KK_TRUST_MAX_KEYS)
+/*
  * Which trusted keys signed env: *signers gets bit i set for every trust
  * key i whose signature verifies (each key counts once, however many
- * signatures it made; keyid only decides which key is tried first).
+ * signatures it made; keyid only decides which key is tried first).  0,
+ * or -EDQUOT when KK_TRUST_FAIL_BUDGET ran out before every signature was
+ * tried with every key: *signers holds the keys that did verify, and a
+ * signature not tried might have added one.  -EINVAL on misuse.
  */
 int kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
     uint64_t *signers);

@@ -444,6 +444,8 @@ struct json_t;
 #define KE_MALFORMED		"malformed"
 #define KE_PAYLOAD_TYPE		"payload-type"
 #define KE_BAD_SIGNATURE	"bad-signature"
+/* too many signatures failed for all to be tried (KK_TRUST_FAIL_BUDGET) */
+#define KE_SIGNATURE_BUDGET	"signature-budget"
 #define KE_ROLE			"role"
 #define KE_THRESHOLD		"threshold"
 #define KE_UNKNOWN_ACTION	"unknown-action"

@@ -613,6 +613,124 @@ START_TEST(test_thaw_needs_release)
 }
 END_TEST
 
+/*
+ * The trust made as large as it may be (KK_TRUST_MAX_KEYS keys, the new
+ * ones holding no role), and sixteen keys it does not know.
+ */
+static void
+crowd(struct world *w, EVP_PKEY *stranger[KK_DSSE_MAX_SIGS])
+{
+	size_t i;
+
+	for (i = NKEYS; i < KK_TRUST_MAX_KEYS; i++) {
+		w->t.keys[i].pub = kk_key_generate();
+		ck_assert_ptr_nonnull(w->t.keys[i].pub);
+		snprintf(w->t.keys[i].id, sizeof(w->t.keys[i].id), "k%zu", i);
+	}
+	w->t.nkeys = KK_TRUST_MAX_KEYS;
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++) {
+		stranger[i] = kk_key_generate();
+		ck_assert_ptr_nonnull(stranger[i]);
+	}
+}
+
+static void
+crowd_free(struct world *w, EVP_PKEY *stranger[KK_DSSE_MAX_SIGS])
+{
+	size_t i;
+
+	for (i = NKEYS; i < KK_TRUST_MAX_KEYS; i++)
+		EVP_PKEY_free(w->t.keys[i].pub);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		EVP_PKEY_free(stranger[i]);
+	world_free(w);
+}
+
+/*
+ * Expects reason for p signed by the n keys of first (their ids as
+ * keyids, or "" for those of NULL), then by strangers up to sixteen
+ * signatures, without a keyid.
+ */
+static void
+expect_among_strangers(struct world *w, EVP_PKEY *stranger[KK_DSSE_MAX_SIGS],
+    const char *p, const int *first, size_t n, const char *const *ids,
+    const char *reason)
+{
+	EVP_PKEY *keys[KK_DSSE_MAX_SIGS];
+	const char *kid[KK_DSSE_MAX_SIGS];
+	char *e;
+	size_t i;
+
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++) {
+		keys[i] = i < n ? w->key[first[i]] : stranger[i];
+		kid[i] = i < n && ids != NULL ? ids[i] : "";
+	}
+	e = envelope(KK_PT_COMMAND, p, keys, kid, KK_DSSE_MAX_SIGS);
+	expect(w, e, reason);
+	free(e);
+}
+
+/*
+ * Against 64 trusted keys, sixteen signatures that do not verify are not
+ * all tried (KK_TRUST_FAIL_BUDGET): the envelope is refused with
+ * signature-budget when the keys that did verify are not enough, and
+ * runs when they are.
+ */
+START_TEST(test_signature_budget)
+{
+	static const int alice[] = { ALICE }, bob[] = { BOB };
+	static const int two[] = { BOB, CAROL };
+	EVP_PKEY *stranger[KK_DSSE_MAX_SIGS];
+	struct kd_signed_result res;
+	struct world w;
+	char *p, *e;
+
+	/* with three keys, every signature is tried with every key */
+	world_make(&w);
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	crowd(&w, stranger);
+	w.t.nkeys = NKEYS;
+	expect_among_strangers(&w, stranger, p, NULL, 0, NULL,
+	    "bad-signature");
+	w.t.nkeys = KK_TRUST_MAX_KEYS;
+	expect_among_strangers(&w, stranger, p, NULL, 0, NULL,
+	    "signature-budget");
+	e = envelope(KK_PT_COMMAND, p, stranger, names, 1);
+	expect(&w, e, "bad-signature");	/* one is tried with all */
+	free(e);
+	/* alice under her keyid, then fifteen strangers: isolate runs */
+	expect_among_strangers(&w, stranger, p, alice, 1, &names[ALICE],
+	    NULL);
+	/* ... and without one: found before the budget runs out */
+	expect_among_strangers(&w, stranger, p, alice, 1, NULL, NULL);
+	free(p);
+	crowd_free(&w, stranger);
+
+	/* release = 2: bob alone among strangers might have had company */
+	p = release_by_two(&w, "release");
+	crowd(&w, stranger);
+	expect_among_strangers(&w, stranger, p, bob, 1, &names[BOB],
+	    "signature-budget");
+	expect_among_strangers(&w, stranger, p, two, 2, &names[BOB], NULL);
+	expect_among_strangers(&w, stranger, p, two, 2, NULL, NULL);
+	free(p);
+	crowd_free(&w, stranger);
+
+	/* thaw: alice holds its role, release's threshold is not met */
+	p = release_by_two(&w, "thaw");
+	crowd(&w, stranger);
+	e = envelope(KK_PT_COMMAND, p, w.key, names, 1);
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "threshold");
+	kd_signed_result_free(&res);
+	free(e);
+	expect_among_strangers(&w, stranger, p, alice, 1, &names[ALICE],
+	    "signature-budget");
+	free(p);
+	crowd_free(&w, stranger);
+}
+END_TEST
+
 START_TEST(test_replay)
 {
 	struct world w;
@@ -805,7 +923,8 @@ KK_SUITE(signed_suite, "signed",
 	    KK_TEST(test_bad_signature),
 	    KK_LOOP(test_single, KK_NITEMS(singles)),
 	    KK_TEST(test_role), KK_TEST(test_threshold),
-	    KK_TEST(test_thaw_needs_release), KK_TEST(test_replay),
+	    KK_TEST(test_thaw_needs_release), KK_TEST(test_signature_budget),
+	    KK_TEST(test_replay),
 	    KK_TEST(test_io),
 	KK_CASE("group", 0, 0), KK_TEST(test_group), KK_TEST(test_group_none),
 	    KK_LOOP(test_group_single, KK_NITEMS(group_singles)),

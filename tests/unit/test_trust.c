@@ -9,6 +9,7 @@
  */
 #include <sys/stat.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -912,6 +913,223 @@ START_TEST(test_key_63)
 }
 END_TEST
 
+/* --- what an envelope costs: KK_TRUST_FAIL_BUDGET --- */
+
+/*
+ * Ed25519 verifications, counted.  This binary's EVP_DigestVerify comes
+ * before libcrypto's, so that kk_dsse_verify_one calls it, and it passes
+ * every call on to libcrypto's.  Counting below trust.c needs no hook in
+ * it, and counts the code before the budget the same way.
+ */
+static unsigned long verifications;
+
+typedef int verify_fn(EVP_MD_CTX *, const unsigned char *, size_t,
+    const unsigned char *, size_t);
+
+int
+EVP_DigestVerify(EVP_MD_CTX *ctx, const unsigned char *sig, size_t siglen,
+    const unsigned char *tbs, size_t tbslen)
+{
+	static verify_fn *real;
+
+	if (real == NULL)
+		real = (verify_fn *)dlsym(RTLD_NEXT, "EVP_DigestVerify");
+	if (real == NULL)
+		abort();
+	verifications++;
+	return real(ctx, sig, siglen, tbs, tbslen);
+}
+
+/*
+ * The largest trust: KK_TRUST_MAX_KEYS keys k0..k63 in memory, their
+ * private halves kept for signing, and as many untrusted keys x0..x15.
+ */
+struct crowd {
+	struct kk_trust t;
+	EVP_PKEY *key[KK_TRUST_MAX_KEYS];
+	EVP_PKEY *stranger[KK_DSSE_MAX_SIGS];
+	uint8_t *payload;	/* KK_COMMAND_MAX bytes: the most verified */
+};
+
+static void
+crowd_make(struct crowd *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < KK_TRUST_MAX_KEYS; i++) {
+		c->key[i] = kk_key_generate();
+		ck_assert_ptr_nonnull(c->key[i]);
+		snprintf(c->t.keys[i].id, sizeof(c->t.keys[i].id), "k%zu", i);
+		c->t.keys[i].pub = c->key[i];
+		c->t.keys[i].roles = BIT(KK_ACT_ISOLATE);
+	}
+	c->t.nkeys = KK_TRUST_MAX_KEYS;
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++) {
+		c->stranger[i] = kk_key_generate();
+		ck_assert_ptr_nonnull(c->stranger[i]);
+	}
+	c->payload = malloc(KK_COMMAND_MAX);
+	ck_assert_ptr_nonnull(c->payload);
+	memset(c->payload, 'x', KK_COMMAND_MAX);
+}
+
+static void
+crowd_free(struct crowd *c)
+{
+	size_t i;
+
+	for (i = 0; i < KK_TRUST_MAX_KEYS; i++)
+		EVP_PKEY_free(c->key[i]);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		EVP_PKEY_free(c->stranger[i]);
+	free(c->payload);
+}
+
+static void
+crowd_env(struct crowd *c, struct kk_envelope *env)
+{
+	ck_assert_int_eq(kk_envelope_init(env, KK_PT_COMMAND, c->payload,
+	    KK_COMMAND_MAX), 0);
+}
+
+/* kk_trust_signers on env: its return, *s, and verifications the count. */
+static int
+crowd_signers(struct crowd *c, const struct kk_envelope *env, uint64_t *s)
+{
+	verifications = 0;
+	return kk_trust_signers(&c->t, env, s);
+}
+
+/* How the sixteen garbage signatures name themselves. */
+static const char *const garbage_keyids[] = {
+	"none", "unknown", "trusted", "one key",
+};
+
+/*
+ * Sixteen signatures by keys not in trust.conf, against 64 keys, on a
+ * payload of 64 KiB: at most KK_TRUST_FAIL_BUDGET verifications, not 16
+ * x 64 = 1,024, whatever the keyids say; none counts, and the caller is
+ * told that not all were tried.
+ */
+START_TEST(test_budget_garbage)
+{
+	struct kk_envelope env;
+	struct crowd c;
+	char keyid[16];
+	uint64_t s = 5;
+	size_t i;
+	int rc;
+
+	crowd_make(&c);
+	crowd_env(&c, &env);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++) {
+		switch (_i) {
+		case 0:
+			keyid[0] = '\0';
+			break;
+		case 1:
+			snprintf(keyid, sizeof(keyid), "x%zu", i);
+			break;
+		case 2:
+			snprintf(keyid, sizeof(keyid), "k%zu", i * 4);
+			break;
+		default:
+			snprintf(keyid, sizeof(keyid), "k63");
+			break;
+		}
+		sign(&env, keyid, c.stranger[i]);
+	}
+	rc = crowd_signers(&c, &env, &s);
+	ck_assert_msg(verifications <= KK_TRUST_FAIL_BUDGET,
+	    "keyids %s: %lu verifications, budget %d", garbage_keyids[_i],
+	    verifications, KK_TRUST_FAIL_BUDGET);
+	/* the counter counts: every key was tried at least once */
+	ck_assert_uint_ge(verifications, KK_TRUST_MAX_KEYS);
+	ck_assert_int_eq(rc, -EDQUOT);
+	ck_assert_uint_eq(s, 0);
+	kk_envelope_free(&env);
+
+	/* one garbage signature sixteen times is tried once */
+	crowd_env(&c, &env);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		sign(&env, i % 2 ? "k1" : "", c.stranger[0]);
+	ck_assert_int_eq(crowd_signers(&c, &env, &s), 0);
+	ck_assert_uint_eq(s, 0);
+	ck_assert_uint_le(verifications, KK_TRUST_MAX_KEYS + 1);
+	kk_envelope_free(&env);
+	crowd_free(&c);
+}
+END_TEST
+
+/* Honest signatures against 64 keys, each named how it may be. */
+static const struct honest {
+	const char *what;
+	struct {
+		int key;		/* -1: the end */
+		const char *keyid;	/* NULL: the key's own id */
+	} sig[3];
+	int rc;
+	uint64_t must, may;	/* signers: all of must, none outside may */
+	unsigned long most;	/* verifications at most */
+} honests[] = {
+	{ "their own keyids", { { 62, NULL }, { 63, NULL }, { -1, NULL } },
+	    0, 3ull << 62, 3ull << 62, 2 },
+	/* the last keys, so that every other key is tried before them */
+	{ "no keyid, and a wrong one", { { 63, "" }, { 62, "k0" },
+	    { -1, NULL } }, 0, 3ull << 62, 3ull << 62,
+	    KK_TRUST_FAIL_BUDGET + 2 },
+	{ "keyids swapped", { { 63, "k62" }, { 62, "k63" }, { -1, NULL } },
+	    0, 3ull << 62, 3ull << 62, KK_TRUST_FAIL_BUDGET + 2 },
+	{ "no keyid, unknown keyid", { { 63, "" }, { 62, "alice" },
+	    { -1, NULL } }, 0, 3ull << 62, 3ull << 62,
+	    KK_TRUST_FAIL_BUDGET + 2 },
+	/* past the budget: what was found is real, and the caller is told */
+	{ "three without a keyid", { { 63, "" }, { 62, "" }, { 61, "" } },
+	    -EDQUOT, 3ull << 62, 7ull << 61, KK_TRUST_FAIL_BUDGET + 3 },
+};
+
+/*
+ * An envelope whose signers name themselves, or give no keyid or a wrong
+ * one, still verifies; one with garbage besides keeps its real signers.
+ */
+START_TEST(test_budget_honest)
+{
+	const struct honest *h = &honests[_i];
+	struct kk_envelope env;
+	struct crowd c;
+	uint64_t s;
+	size_t i;
+	int rc;
+
+	crowd_make(&c);
+	crowd_env(&c, &env);
+	for (i = 0; i < 3 && h->sig[i].key >= 0; i++)
+		sign(&env, h->sig[i].keyid != NULL ? h->sig[i].keyid :
+		    c.t.keys[h->sig[i].key].id, c.key[h->sig[i].key]);
+	rc = crowd_signers(&c, &env, &s);
+	ck_assert_msg(rc == h->rc, "%s: rc %d", h->what, rc);
+	ck_assert_msg((s & h->must) == h->must && (s & ~h->may) == 0,
+	    "%s: signers %#llx", h->what, (unsigned long long)s);
+	ck_assert_msg(verifications <= h->most, "%s: %lu verifications",
+	    h->what, verifications);
+	kk_envelope_free(&env);
+
+	/* fifteen garbage signatures after one good one: it still counts */
+	if (_i == 0) {
+		crowd_env(&c, &env);
+		sign(&env, "k40", c.key[40]);
+		for (i = 1; i < KK_DSSE_MAX_SIGS; i++)
+			sign(&env, "", c.stranger[i]);
+		ck_assert_int_eq(crowd_signers(&c, &env, &s), -EDQUOT);
+		ck_assert_uint_eq(s, UINT64_C(1) << 40);
+		ck_assert_uint_le(verifications, KK_TRUST_FAIL_BUDGET + 1);
+		kk_envelope_free(&env);
+	}
+	crowd_free(&c);
+}
+END_TEST
+
 START_TEST(test_signers_args)
 {
 	struct kk_envelope env;
@@ -949,4 +1167,7 @@ KK_SUITE(trust_suite, "trust",
 	    KK_TEST(test_large_payload_keyid_decides), KK_TEST(test_bad_sigs),
 	    KK_TEST(test_role_bits), KK_TEST(test_tampered),
 	    KK_TEST(test_key_63),
-	    KK_TEST(test_signers_args))
+	    KK_TEST(test_signers_args),
+	KK_CASE("budget", 0, 120),
+	    KK_LOOP(test_budget_garbage, KK_NITEMS(garbage_keyids)),
+	    KK_LOOP(test_budget_honest, KK_NITEMS(honests)))
