@@ -221,12 +221,22 @@ unsigned kk_trust_count_role(const struct kk_trust *t, uint64_t signers,
     enum kk_action a);
 
 /* replay.c: ids of executed commands, one file each, kept until expiry */
-/* 0 and recorded (fsync'd) if new; -EALREADY if seen before */
+/*
+ * 0 and recorded (fsync'd) if new; -EALREADY if seen before; -EKEYEXPIRED
+ * if exp is not above the store's cutoff (the highest exp of the ids it
+ * pruned: this one may be among them, whatever the clock says now);
+ * -EBADMSG if the cutoff cannot be read
+ */
 int kk_replay_record(const char *dir, const char *id, time_t exp);
 bool kk_replay_seen(const char *dir, const char *id);
 /* 1 if recorded, 0 if not, a negative errno if the store cannot be read */
 int kk_replay_lookup(const char *dir, const char *id);
-/* removes entries whose exp is before now - skew; returns how many */
+/*
+ * removes entries whose exp is before now - skew, first raising the
+ * store's cutoff to the highest of their exps (durably; never lowered);
+ * returns how many.  -EBADMSG: the cutoff file was unreadable and has
+ * been written again from now - skew, nothing pruned (the caller logs it)
+ */
 int kk_replay_prune(const char *dir, time_t now, int skew);
 
 /* command.c: the strict command payload (DESIGN 4) */

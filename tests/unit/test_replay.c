@@ -308,7 +308,9 @@ START_TEST(test_prune)
 	ck_assert(exists(dir, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"));
 	ck_assert(exists(dir, "ffffffffffffffffffffffffffffffff"));
 	ck_assert(exists(kk_test_base, "old-target"));
-	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 10);
+	/* ... and the cutoff (exp 1000, the highest pruned) */
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 11);
+	ck_assert(exists(dir, "cutoff"));
 }
 END_TEST
 
@@ -354,7 +356,165 @@ START_TEST(test_prune_bounded)
 	ck_assert_int_ge(second, 0);
 	ck_assert_int_le(second, 100000);
 	ck_assert_int_eq(first + second, total);
-	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 0);
+	/* the cutoff alone */
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 1);
+}
+END_TEST
+
+/* The cutoff file's content (at most 63 bytes), "" when there is none. */
+static const char *
+cutoff_text(const char *dir)
+{
+	static char text[64];
+	char p[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	text[0] = '\0';
+	kk_test_join(p, dir, "cutoff");
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) == -1)
+		return text;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	return text;
+}
+
+#define WEEK	(7 * 86400)
+#define T	1790000000	/* the clock when the store prunes */
+#define MONTH_AGO	"1787408000\n"	/* T - 30 days */
+
+/*
+ * The clock set back after a prune: the pruned command is valid by the
+ * clock again, but its exp is not above the store's cutoff (the highest
+ * exp it pruned), so it is refused (-EKEYEXPIRED), however far back the
+ * clock went and across restarts (the cutoff is a file).  On the old
+ * code it was recorded and would run a second time.
+ */
+START_TEST(test_clock_set_back)
+{
+	char dir[PATH_MAX];
+	const int64_t exp = T - 30 * 86400;	/* a month before T */
+
+	store(dir);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, exp), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, T - WEEK), 0);
+	ck_assert_int_eq(kk_replay_prune(dir, T, WEEK), 1);
+	ck_assert(!kk_replay_seen(dir, ID1));		/* forgotten */
+	ck_assert(kk_replay_seen(dir, ID2));	/* exp == T - WEEK */
+
+	/* now the clock says exp - 60: ID1 is valid again, and refused */
+	ck_assert_int_eq(kk_replay_record(dir, ID1, exp), -EKEYEXPIRED);
+	ck_assert(!kk_replay_seen(dir, ID1));
+	ck_assert_str_eq(cutoff_text(dir), MONTH_AGO);
+	/* so is any command as old or older */
+	ck_assert_int_eq(kk_replay_record(dir, ID3, exp), -EKEYEXPIRED);
+	ck_assert_int_eq(kk_replay_record(dir, ID3, 0), -EKEYEXPIRED);
+	ck_assert(!kk_replay_seen(dir, ID3));
+	/* a later one was not pruned: the store judges it as ever */
+	ck_assert_int_eq(kk_replay_record(dir, ID3, exp + 1), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, T - WEEK), -EALREADY);
+
+	/* a prune by the clock set back lowers nothing */
+	ck_assert_int_eq(kk_replay_prune(dir, exp - 60, WEEK), 0);
+	ck_assert_str_eq(cutoff_text(dir), MONTH_AGO);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, exp), -EKEYEXPIRED);
+	/* a later one raises it to what it removes, before it does */
+	ck_assert_int_eq(kk_replay_prune(dir, T + 10, WEEK), 2);
+	ck_assert_str_eq(cutoff_text(dir), "1789395200\n");
+	ck_assert_int_eq(kk_replay_record(dir, ID2, T - WEEK), -EKEYEXPIRED);
+	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 1);
+	/* with nothing to remove, it is not written */
+	ck_assert_int_eq(kk_replay_prune(dir, T + 20, WEEK), 0);
+	ck_assert_str_eq(cutoff_text(dir), "1789395200\n");
+}
+END_TEST
+
+/*
+ * A clock that ran years ahead and was put right: the ids pruned
+ * meanwhile stay refused, and nothing else is (the cutoff is the highest
+ * exp pruned, not the clock's now - skew).
+ */
+START_TEST(test_clock_ran_ahead)
+{
+	char dir[PATH_MAX];
+
+	store(dir);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, T + 600), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, T + 300), 0);
+	ck_assert_int_eq(kk_replay_prune(dir, T + 10 * 365 * 86400, WEEK), 2);
+	ck_assert_str_eq(cutoff_text(dir), "1790000600\n");
+	/* back at T + 60 */
+	ck_assert_int_eq(kk_replay_record(dir, ID1, T + 600), -EKEYEXPIRED);
+	ck_assert_int_eq(kk_replay_record(dir, ID2, T + 300), -EKEYEXPIRED);
+	ck_assert_int_eq(kk_replay_record(dir, ID3, T + 601), 0);
+}
+END_TEST
+
+/*
+ * A store without a cutoff (new, or written by an older kakurid) takes
+ * any exp; one whose cutoff is not a file holding an exp takes none
+ * (-EBADMSG: the caller refuses, io) until a prune writes it again from
+ * the clock and says so; one that cannot write it prunes nothing.
+ */
+START_TEST(test_cutoff_damaged)
+{
+	static const char *const bad[] = { "", "soon\n", "-5\n", "1 2\n",
+	    "99999999999999999999\n", "12345678901234567890123456789\n" };
+	char dir[PATH_MAX], p[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	store(dir);
+	ck_assert_int_eq(kk_replay_record(dir, ID1, 0), 0);	/* none */
+	ck_assert(!exists(dir, "cutoff"));
+	kk_test_join(p, dir, "cutoff");
+	for (i = 0; i < KK_NITEMS(bad); i++) {
+		unlink(p);
+		plant(dir, "cutoff", bad[i]);
+		ck_assert_msg(kk_replay_record(dir, ID2, T) == -EBADMSG,
+		    "cutoff '%s' taken", bad[i]);
+		ck_assert(!kk_replay_seen(dir, ID2));
+		/* now - skew - 1: the most this clock can have pruned */
+		ck_assert_int_eq(kk_replay_prune(dir, T, WEEK), -EBADMSG);
+		ck_assert_str_eq(cutoff_text(dir), "1789395199\n");
+		ck_assert(kk_replay_seen(dir, ID1));	/* nothing pruned */
+		ck_assert_int_eq(kk_replay_record(dir, ID2, T - WEEK - 1),
+		    -EKEYEXPIRED);
+	}
+	ck_assert_int_eq(kk_replay_record(dir, ID2, T), 0);
+
+	/* a symbolic link is not followed, and is replaced, not written */
+	kk_test_join(target, kk_test_base, "cutoff-target");
+	unlink(target);
+	kk_test_write(target, "5\n", 2, 0600);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(symlink(target, p), 0);
+	ck_assert_int_eq(kk_replay_record(dir, ID3, T), -EBADMSG);
+	ck_assert_int_eq(kk_replay_prune(dir, T, WEEK), -EBADMSG);
+	ck_assert_int_eq(lstat(p, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_str_eq(cutoff_text(dir), "1789395199\n");
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_int_eq(st.st_size, 2);
+
+	/* a directory in its way: it cannot be written, nothing goes */
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_int_lt(kk_replay_prune(dir, T + 100 * WEEK, WEEK), 0);
+	ck_assert(kk_replay_seen(dir, ID1));
+	ck_assert_int_eq(kk_replay_record(dir, ID3, T), -EBADMSG);
+	ck_assert_int_eq(rmdir(p), 0);
+	/* ... nor a directory where it is written first */
+	kk_test_join(p, dir, "cutoff.tmp");
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_int_lt(kk_replay_prune(dir, T + 100 * WEEK, WEEK), 0);
+	ck_assert(kk_replay_seen(dir, ID1));
+	ck_assert(!exists(dir, "cutoff"));
+	ck_assert_int_eq(rmdir(p), 0);
+	ck_assert_int_eq(kk_replay_prune(dir, T + 100 * WEEK, WEEK), 2);
+	ck_assert(!exists(dir, "cutoff.tmp"));
+	ck_assert_str_eq(cutoff_text(dir), "1790000000\n");
 }
 END_TEST
 
@@ -365,4 +525,6 @@ KK_SUITE(replay_suite, "replay",
 	    KK_TEST(test_bad_args), KK_TEST(test_unsafe_store),
 	    KK_TEST(test_planted_entry),
 	KK_CASE("prune", KK_TMPDIR, 120), KK_TEST(test_prune),
-	    KK_TEST(test_prune_extremes), KK_TEST(test_prune_bounded))
+	    KK_TEST(test_prune_extremes), KK_TEST(test_prune_bounded),
+	    KK_TEST(test_clock_set_back), KK_TEST(test_clock_ran_ahead),
+	    KK_TEST(test_cutoff_damaged))
