@@ -386,6 +386,25 @@ run_free(struct run *r)
 	free(r);
 }
 
+/*
+ * Prunes the replay store.  Its cutoff (replay.c) unreadable means that
+ * commands could not be recorded meanwhile (io): say so, and that it is
+ * now set from the clock.
+ */
+static void
+prune_replay(struct kd *d)
+{
+	int n = kk_replay_prune(d->replay_dir, time(NULL), KK_SECONDS_MAX);
+
+	if (n == -EBADMSG)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "replay store %s: its cutoff "
+		    "file was unreadable (signed commands were refused, io); "
+		    "written again from the clock", d->replay_dir);
+	else if (n < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "replay store %s: cannot "
+		    "prune: %s", d->replay_dir, strerror(-n));
+}
+
 /* The receipt of a signed run that is over; NULL without an agent key. */
 static char *
 run_receipt(struct run *r)
@@ -416,7 +435,7 @@ run_receipt(struct run *r)
 	 */
 	if (d->remote_ready && time(NULL) - d->replay_pruned >= 60) {
 		d->replay_pruned = time(NULL);
-		kk_replay_prune(d->replay_dir, time(NULL), KK_SECONDS_MAX);
+		prune_replay(d);
 	}
 	return text;
 }

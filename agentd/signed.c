@@ -96,7 +96,12 @@ check_addressee(const struct kd_signed_input *in, struct kd_signed_result *out)
 	return refuse(out, KE_WRONG_AGENT, why);
 }
 
-/* Replay: seen before, then recorded for good; 0, -EACCES or the store's error. */
+/*
+ * Replay: seen before, then recorded for good; 0, -EACCES or the store's
+ * error.  A store that has pruned ids up to a later exp than this one's
+ * cannot tell whether it ran: it is expired by the store's clock, which
+ * is not the one that was set back.
+ */
 static int
 check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
 {
@@ -108,9 +113,13 @@ check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
 		err = rs->record(rs->ctx, out->cmd.id, (time_t)out->cmd.exp);
 	if (err == 1 || err == -EALREADY)
 		return refuse(out, KE_REPLAY, "this command id was executed before");
+	if (err == -EKEYEXPIRED)
+		return refuse(out, KE_EXPIRED, "older than the replay store's "
+		    "cutoff (was the clock set back?)");
 	if (err < 0) {
 		out->reason = KE_IO;
 		snprintf(out->detail, sizeof(out->detail), "replay store: %s",
+		    err == -EBADMSG ? "its cutoff file is unreadable" :
 		    strerror(-err));
 	}
 	return err;

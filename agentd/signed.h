@@ -20,7 +20,10 @@
 struct kd_replay_store {
 	/* 1 if id was executed before, 0 if not, a negative errno */
 	int (*seen)(void *ctx, const char *id);
-	/* durable before it returns 0; -EALREADY if seen; a negative errno */
+	/*
+	 * durable before it returns 0; -EALREADY if seen; -EKEYEXPIRED if
+	 * exp is below what the store has pruned; a negative errno
+	 */
 	int (*record)(void *ctx, const char *id, time_t exp);
 	void *ctx;
 };

@@ -11,6 +11,7 @@
  * here, a store that counts its calls and fails on demand.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -784,6 +785,81 @@ START_TEST(test_io)
 	ck_assert_str_eq(res.reason, "io");
 	ck_assert_ptr_nonnull(strstr(res.detail, "replay store"));
 	kd_signed_result_free(&res);
+	/* a store whose cutoff cannot be read records nothing */
+	w.record_says = -EBADMSG;
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EBADMSG);
+	ck_assert_str_eq(res.reason, "io");
+	ck_assert_str_eq(res.detail, "replay store: its cutoff file is "
+	    "unreadable");
+	kd_signed_result_free(&res);
+	free(e);
+	world_free(&w);
+}
+END_TEST
+
+/*
+ * A command older than the store's cutoff (its id may have been pruned)
+ * is expired, whatever the clock says: with the store in memory, then
+ * on disk (replay.c), pruned at T and checked by a clock set back a
+ * month, when the command is valid again.  On the old code it was
+ * verified and recorded a second time: it would have run twice.
+ */
+static int
+disk_seen(void *dir, const char *id)
+{
+	return kk_replay_lookup(dir, id);
+}
+
+static int
+disk_record(void *dir, const char *id, time_t exp)
+{
+	return kk_replay_record(dir, id, exp);
+}
+
+static int
+check_on_disk(struct world *w, const char *dir, const char *e, time_t now,
+    struct kd_signed_result *res)
+{
+	const struct kd_replay_store store = { disk_seen, disk_record,
+		(void *)dir };
+	const struct kd_signed_input in = {
+		.buf = (const uint8_t *)e, .len = strlen(e), .trust = &w->t,
+		.agent_id = AGENT, .groups = &w->groups, .clock_skew = SKEW,
+		.max_lifetime = LIFE,
+		.also_needs = kd_verb_also_needs, .replay = &store, .now = now,
+	};
+
+	return kd_signed_check(&in, res);
+}
+
+START_TEST(test_clock_set_back)
+{
+	struct kd_signed_result res;
+	struct world w;
+	char dir[PATH_MAX], *e;
+
+	world_make(&w);
+	e = good(&w);		/* valid from NOW - 10 to NOW + 600 */
+	w.record_says = -EKEYEXPIRED;
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "expired");
+	ck_assert_int_eq(w.record_calls, 1);
+	kd_signed_result_free(&res);
+
+	kk_test_workdir(dir);
+	ck_assert_int_eq(check_on_disk(&w, dir, e, NOW, &res), 0);
+	kd_signed_result_free(&res);
+	ck_assert_int_eq(check_on_disk(&w, dir, e, NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "replay");
+	kd_signed_result_free(&res);
+	/* a month later the store prunes it (kakurid: every minute) */
+	ck_assert_int_eq(kk_replay_prune(dir, NOW + 30 * 86400,
+	    7 * 86400), 1);
+	/* then the clock is set back to when it was valid */
+	ck_assert_int_eq(check_on_disk(&w, dir, e, NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "expired");
+	ck_assert(!kk_replay_seen(dir, CMD_ID));
+	kd_signed_result_free(&res);
 	free(e);
 	world_free(&w);
 }
@@ -926,6 +1002,7 @@ KK_SUITE(signed_suite, "signed",
 	    KK_TEST(test_thaw_needs_release), KK_TEST(test_signature_budget),
 	    KK_TEST(test_replay),
 	    KK_TEST(test_io),
+	KK_CASE("replay store", KK_TMPDIR, 0), KK_TEST(test_clock_set_back),
 	KK_CASE("group", 0, 0), KK_TEST(test_group), KK_TEST(test_group_none),
 	    KK_LOOP(test_group_single, KK_NITEMS(group_singles)),
 	    KK_TEST(test_group_addressee), KK_TEST(test_group_replay),
