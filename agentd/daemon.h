@@ -112,7 +112,8 @@ struct kd {
 	bool remote_ready;
 	char remote_err[256];		/* why the channel is off */
 	char replay_dir[PATH_MAX];
-	time_t replay_pruned;
+	uint64_t replay_pruned_ms;	/* CLOCK_MONOTONIC: a clock set back
+					 * does not stop the pruning */
 
 	/* evidence (act_evidence.c) and requests still running (run.c) */
 	struct kd_preserve *pv;

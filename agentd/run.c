@@ -428,13 +428,16 @@ run_receipt(struct run *r)
 		text = d->agent_key ? sign_receipt(r) : NULL;
 	}
 	/*
-	 * Expired ids need not be kept: pruned at most once a minute.  Kept
-	 * for the largest clock_skew a policy may give, not this one's: a
-	 * reload that raised it made a command pruned under the old skew
+	 * Expired ids need not be kept: pruned at most once a minute, by the
+	 * monotonic clock (by the wall clock, one set back would stop the
+	 * pruning, and the repair of a damaged cutoff, until it caught up).
+	 * Kept for the largest clock_skew a policy may give, not this one's:
+	 * a reload that raised it made a command pruned under the old skew
 	 * valid again, and a replay of it was taken for new.
 	 */
-	if (d->remote_ready && time(NULL) - d->replay_pruned >= 60) {
-		d->replay_pruned = time(NULL);
+	if (d->remote_ready && (d->replay_pruned_ms == 0 ||
+	    kk_now_ms() - d->replay_pruned_ms >= 60000)) {
+		d->replay_pruned_ms = kk_now_ms();
 		prune_replay(d);
 	}
 	return text;
