@@ -293,6 +293,7 @@ submit_watch(struct kk_conn *c)
 	struct kk_control *ctl = c->ctl;
 	struct kk_policy *pol = ctl->d->policy;
 	uid_t uid = c->cred.uid;
+	enum kk_peer_class cls;
 	const char *word;
 	char msg[128];
 	json_t *resp;
@@ -323,6 +324,8 @@ submit_watch(struct kk_conn *c)
 		json_object_set_new(resp, KW_CONTACT, json_pack("{s:s, s:s, s:s}",
 		    KW_DESK, pol->contact_desk, KW_PHONE, pol->contact_phone,
 		    KW_EMAIL, pol->contact_email));
+	/* what the watcher keeps of the connection, which is freed here */
+	cls = c->cls;
 	fd = c->fd;
 	c->fd = -1;
 	conn_free(c);
@@ -330,7 +333,7 @@ submit_watch(struct kk_conn *c)
 		close(fd);
 		return;
 	}
-	kd_watchers_add(ctl->d->watchers, fd, uid, c->cls, resp);
+	kd_watchers_add(ctl->d->watchers, fd, uid, cls, resp);
 	json_decref(resp);
 }
 
