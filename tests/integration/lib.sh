@@ -24,7 +24,9 @@ PASSED=0
 FAILED=0
 PIDS=()
 NETNS=()
-P="kk$$"
+# KK_NS_PREFIX (kk): how the namespaces' names start, told apart from a
+# run beside this one
+P="${KK_NS_PREFIX:-kk}$$"
 EP="${P}-ep"
 PEER="${P}-peer"
 NET="${P}-net"
