@@ -7,7 +7,10 @@
  * one line: "acked N refused M [WORD]", WORD the last refusal's word.
  * Exit 0 when every report got an answer (an ack or a refusal), 1 if a
  * connection or an answer failed.  With an eighth word, "same": one
- * report sent COUNT times (an agent that resends what is stored).
+ * report sent COUNT times (an agent that resends what is stored); or
+ * "onward": a connection closed with no answer (a collector whose disk
+ * does not sync acks nothing) is no end, the next report goes on a new
+ * one, and the line ends with "unanswered K".
  */
 #include <signal.h>
 #include <stdio.h>
@@ -55,15 +58,18 @@ main(int argc, char **argv)
 	size_t size, alen;
 	bool open = false;
 	json_t *o;
-	bool same;
+	bool same, onward;
+	int unanswered = 0;
 	int count, acked = 0, refused = 0, i, ret = 1;
 
-	if (argc != 8 && !(argc == 9 && strcmp(argv[8], "same") == 0)) {
+	if (argc != 8 && !(argc == 9 && (strcmp(argv[8], "same") == 0 ||
+	    strcmp(argv[8], "onward") == 0))) {
 		fprintf(stderr, "usage: floodagent ADDR PIN CHAIN TLSKEY IDKEY "
-		    "COUNT SIZE [same]\n");
+		    "COUNT SIZE [same | onward]\n");
 		return 2;
 	}
-	same = argc == 9;
+	same = argc == 9 && strcmp(argv[8], "same") == 0;
+	onward = argc == 9 && strcmp(argv[8], "onward") == 0;
 	/* a collector that closes the connection: said, not a silent death */
 	signal(SIGPIPE, SIG_IGN);
 	count = atoi(argv[6]);
@@ -86,8 +92,17 @@ main(int argc, char **argv)
 		kk_sha256_hex(rep, strlen(rep), sha);
 		if (agentconn_send(&ac, rep, strlen(rep)) < 0 ||
 		    agentconn_recv(&ac, &answer, &alen) < 0) {
-			fprintf(stderr, "floodagent: report %d: no answer\n", i);
-			goto out;
+			if (!onward) {
+				fprintf(stderr, "floodagent: report %d: no "
+				    "answer\n", i);
+				goto out;
+			}
+			unanswered++;
+			agentconn_close(&ac);
+			open = false;
+			free(rep);
+			rep = NULL;
+			continue;
 		}
 		if (!same) {
 			free(rep);
@@ -112,7 +127,11 @@ main(int argc, char **argv)
 	}
 	ret = 0;
 out:
-	printf("acked %d refused %d %s\n", acked, refused, word);
+	if (onward)
+		printf("acked %d refused %d %s unanswered %d\n", acked, refused,
+		    word, unanswered);
+	else
+		printf("acked %d refused %d %s\n", acked, refused, word);
 	if (open)
 		agentconn_close(&ac);
 	free(rep);
