@@ -186,10 +186,36 @@ col_announce(struct collector *col, char *line, const char *path)
 	col->nunsynced++;
 }
 
+bool
+col_unsynced_room(struct collector *col, const char *agent)
+{
+	char a[KK_AGENT_ID_HEX + 1];
+	size_t i, mine = 0;
+
+	for (i = 0; i < col->nunsynced; i++) {
+		agent_of(col->unsynced[i].path, a);
+		mine += strcmp(a, agent) == 0;
+	}
+	if (col_unsynced_admit(col->nunsynced, mine))
+		return true;
+	/* all that waits is on disk now, if the disk syncs again */
+	if (col->nunsynced == 0 || syncfs(col->dirfd) < 0)
+		return false;
+	col_synced(col);
+	return true;
+}
+
 void
 col_synced(struct collector *col)
 {
 	size_t i;
+
+	if (col->unsynced_refused > 1)
+		fprintf(stderr, "collector: %lu reports refused in all while "
+		    "the disk did not sync (their agents' share of the "
+		    "reports waiting for it was taken)\n",
+		    col->unsynced_refused);
+	col->unsynced_refused = 0;
 
 	for (i = 0; i < col->nunsynced; i++) {
 		printf("%s\n", col->unsynced[i].line);

@@ -414,7 +414,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[64];
 	char *old = NULL, *line;
 	size_t oldlen;
-	bool damaged = false;
+	bool damaged = false, was_dirty = cn->dirty;
 	int r;
 
 	*word = KE_IO;
@@ -452,6 +452,17 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		fprintf(stderr, "kakurictl collector: %s: a damaged copy "
 		    "(not a report of %.16s) replaced by the one sent again\n",
 		    path, cn->agent);
+	}
+	/*
+	 * Announced once the disk syncs, or never (a resend finds it
+	 * stored): refused while its agent's share of the reports waiting
+	 * for a sync is taken, kept in the agent's outbox, sent again.
+	 */
+	if (!col_unsynced_room(col, cn->agent)) {
+		/* nothing of it to sync: the refusal needs no sync to go */
+		cn->dirty = was_dirty;
+		*word = KE_BUSY;
+		return -EBUSY;
 	}
 	if (!cn->identity_kept && (r = keep_identity(col, cn)) < 0)
 		return r;
@@ -577,7 +588,21 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 		answer_error(cn, KE_BAD_SIGNATURE, why);
 		return;
 	}
-	if ((r = store(cn, buf, len, p, &word)) < 0) {
+	if ((r = store(cn, buf, len, p, &word)) == -EBUSY) {
+		/* the first said, the rest summed up at the next sync */
+		if (cn->col->unsynced_refused++ == 0)
+			say(cn, "refused: the disk does not sync, and the "
+			    "reports waiting for it leave no place for this "
+			    "agent's (its share: %d of %d): reports refused "
+			    "until a sync succeeds", COLQ_UNSYNCED_PER_AGENT,
+			    COL_UNSYNCED_MAX);
+		refuse(cn, KE_BUSY, "the collector's disk does not sync, and "
+		    "the reports waiting for it leave no place for this one",
+		    false);
+		json_decref(p);
+		return;
+	}
+	if (r < 0) {
 		answer_error(cn, word, r == -EEXIST ? "a report with this id "
 		    "and other content is stored" : strerror(-r));
 		json_decref(p);

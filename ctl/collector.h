@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <systemd/sd-event.h>
 
+#include "colquota.h"
 #include "kakuri.h"
 #include "sign.h"
 
@@ -29,8 +30,11 @@
 #define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
 /* one agent's of them, at most: another agent's report finds a place */
 #define COL_EXEC_PER_AGENT	(COL_EXEC_QUEUE / 8)
-/* stored, announced (stdout, --exec) once a sync has put them on disk */
-#define COL_UNSYNCED_MAX	1024
+/*
+ * stored, announced (stdout, --exec) once a sync has put them on disk;
+ * each agent has a share (col_unsynced_admit)
+ */
+#define COL_UNSYNCED_MAX	COLQ_UNSYNCED_MAX
 #define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
 #define COL_PIPELINE		64	/* reports of a connection answered at once */
 
@@ -79,6 +83,7 @@ struct collector {
 		char *path;		/* for --exec */
 	} unsynced[COL_UNSYNCED_MAX];
 	size_t nunsynced;
+	unsigned long unsynced_refused;	/* for want of a place, since a sync */
 	LIST_HEAD(, col_conn) conns;
 	unsigned nconns, npreauth;
 	unsigned long stored, acked, refused;
@@ -102,6 +107,12 @@ void col_announce(struct collector *col, char *line, const char *path);
  * disk, and only now announced, its stdout line printed and --exec run.
  */
 void col_synced(struct collector *col);
+/*
+ * Whether one more report of agent may be stored: a place waits for its
+ * announcement, within the agent's share of them; when there is none, a
+ * sync is tried, and if it succeeds the list is announced and empty.
+ */
+bool col_unsynced_room(struct collector *col, const char *agent);
 /* Is the agent id in --agents? */
 bool col_agent_listed(struct collector *col, const char *id);
 /*

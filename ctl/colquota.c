@@ -249,3 +249,24 @@ col_quota_charge(struct col_quota *q, const char *agent, size_t len,
 	e->last = now > e->last ? now : e->last;
 	return 0;
 }
+
+/*
+ * While the disk does not sync, what is stored waits for its
+ * announcement (its stdout line, --exec) in a bounded list; a report
+ * stored when it is full is never announced, for its resend finds it
+ * stored.  One agent's keys (an infected PC's root) could take every
+ * place and keep every other agent's self-report from its ticket: each
+ * agent has a share, and a reserve is kept for agents with none
+ * waiting, so that seven agents at their share still leave room for
+ * others' first reports.
+ */
+bool
+col_unsynced_admit(size_t total, size_t mine)
+{
+	if (total >= COLQ_UNSYNCED_MAX)
+		return false;
+	if (mine == 0)
+		return true;
+	return mine < COLQ_UNSYNCED_PER_AGENT &&
+	    total < COLQ_UNSYNCED_MAX - COLQ_UNSYNCED_RESERVE;
+}

@@ -41,4 +41,19 @@ int col_quota_charge(struct col_quota *q, const char *agent, size_t len,
 /* How many agents it remembers now (tests). */
 size_t col_quota_agents(const struct col_quota *q);
 
+/*
+ * Reports stored but not yet on disk (a sync failed since), each waiting
+ * for its announcement: at most COLQ_UNSYNCED_MAX, at most
+ * COLQ_UNSYNCED_PER_AGENT of one agent (a courier's batch, 64, fits), and
+ * the last COLQ_UNSYNCED_RESERVE places only for an agent's first.
+ */
+#define COLQ_UNSYNCED_MAX	1024
+#define COLQ_UNSYNCED_PER_AGENT	(COLQ_UNSYNCED_MAX / 8)
+#define COLQ_UNSYNCED_RESERVE	(COLQ_UNSYNCED_MAX / 8)
+/*
+ * Whether one more report of an agent that has mine of the total waiting
+ * may be stored (if not, it is refused before a byte of it is stored).
+ */
+bool col_unsynced_admit(size_t total, size_t mine);
+
 #endif

@@ -185,8 +185,49 @@ START_TEST(test_bounded)
 }
 END_TEST
 
+/*
+ * The reports waiting for a sync: one agent that sends without end
+ * takes its share and no more; seven such agents still leave places for
+ * other agents' first reports, and the list is never over its bound.
+ */
+START_TEST(test_unsynced_share)
+{
+	size_t mine[16] = { 0 }, total = 0, i;
+	unsigned a;
+
+	/* one flooding agent: its share */
+	for (i = 0; i < 2 * COLQ_UNSYNCED_MAX; i++)
+		if (col_unsynced_admit(total, mine[0])) {
+			mine[0]++;
+			total++;
+		}
+	ck_assert_uint_eq(mine[0], COLQ_UNSYNCED_PER_AGENT);
+	/* another agent's self-report and its courier's batch (64) */
+	for (i = 0; i < 64; i++) {
+		ck_assert(col_unsynced_admit(total, mine[1]));
+		mine[1]++;
+		total++;
+	}
+	/* fourteen more flooding: never the reserve */
+	for (a = 2; a < 16; a++)
+		for (i = 0; i < 2 * COLQ_UNSYNCED_MAX; i++)
+			if (col_unsynced_admit(total, mine[a])) {
+				mine[a]++;
+				total++;
+			}
+	ck_assert_uint_le(total, COLQ_UNSYNCED_MAX - COLQ_UNSYNCED_RESERVE +
+	    14);
+	/* a report of an agent with none waiting still finds a place */
+	ck_assert(col_unsynced_admit(total, 0));
+	/* ... until the list is full */
+	ck_assert(!col_unsynced_admit(COLQ_UNSYNCED_MAX, 0));
+	ck_assert(!col_unsynced_admit(COLQ_UNSYNCED_MAX - 1,
+	    COLQ_UNSYNCED_PER_AGENT));
+}
+END_TEST
+
 KK_SUITE(colquota_suite, "colquota",
 	KK_CASE("colquota", 0, 0),
 	    KK_TEST(test_bucket_of_an_hour), KK_TEST(test_cost_of_a_report),
 	    KK_TEST(test_agents_apart), KK_TEST(test_hostile_ids),
-	    KK_TEST(test_bounded))
+	    KK_TEST(test_bounded), KK_TEST(test_unsynced_share))
