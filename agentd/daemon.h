@@ -58,6 +58,7 @@ typedef struct evp_pkey_st EVP_PKEY;
 
 /* The outbox (outbox.c): what waits for the collector. */
 struct kd_outbox_seal;
+struct kd_outbox_self;
 struct kd_nflog;
 struct kd_outbox {
 	const struct kd_outbox_seal *sealer;
@@ -71,6 +72,9 @@ struct kd_outbox {
 	struct sd_event_source *verify;	/* kakurid: the slices of a check */
 	unsigned long long verified;	/* its cursor: seqs checked */
 	char err[256];			/* why the last put failed */
+	/* outbox.c: the self-reports waiting, by seq, with their owners */
+	struct kd_outbox_self *self;
+	size_t nself, self_cap;
 };
 
 struct kd {

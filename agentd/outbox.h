@@ -23,6 +23,12 @@ struct json_t;
 #define KD_OUTBOX_MAX_N		65536
 /* blocked reports: up to the outbox filled to 1/KD_OUTBOX_BLOCKED_PART */
 #define KD_OUTBOX_BLOCKED_PART	4
+/*
+ * Self-reports: each reporting user's share (its owner's, subids.h) is
+ * 1/KD_OUTBOX_SELF_PART of report.max_mb and of KD_OUTBOX_MAX_N, and
+ * only a user's first waiting report may take the last such part.
+ */
+#define KD_OUTBOX_SELF_PART	8
 /* one message file (a self-report's request is at most 1 MiB) */
 #define KD_OUTBOX_MSG_MAX	(2 * 1024 * 1024)
 /* directory entries one scan looks at */
@@ -106,8 +112,9 @@ int kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
  * A report for the CSIRT collector of type (DESIGN 7: self-report,
  * disconnect, isolate, release, tamper, evidence, drill, blocked, usb)
  * with body (kept by the caller), on disk durably before it returns 0;
- * *id gets its id.  -ENOSPC when the outbox is full for that type;
- * kd_outbox_error says why in one line.
+ * *id gets its id.  -ENOSPC when the outbox is full for that type, or a
+ * self-report's user (body's reporter.uid, by its owner) has his share
+ * waiting already; kd_outbox_error says why in one line.
  */
 int kd_outbox_put(struct kd *d, enum kk_report_type type, struct json_t *body,
     char id[KK_EPISODE_HEX + 1]);
@@ -120,6 +127,8 @@ const char *kd_outbox_error(struct kd *d);
 void kd_outbox_notify(struct kd *d, enum kk_report_type type,
     struct json_t *body,
     const char *what);
+/* The self-reports' table freed (the files stay). */
+void kd_outbox_free(struct kd *d);
 /* The bytes of the message file name (caller frees). */
 int kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len);
 /* A delivered message deleted, totals updated. */

@@ -24,6 +24,7 @@
 #include "daemon.h"
 #include "identity.h"
 #include "outbox.h"
+#include "subids.h"
 #include "sign.h"
 #include "wire.h"
 #include "suites.h"
@@ -50,6 +51,7 @@ teardown_kd(void)
 {
 	kk_audit_close(&d.audit);
 	kd_identity_free(&d);
+	kd_outbox_free(&d);
 }
 
 /* the path of the message with this id, or "" */
@@ -733,6 +735,79 @@ START_TEST(test_reserve_not_for_self_reports)
 }
 END_TEST
 
+/* a self-report of uid, size bytes of text: its message's name in name */
+static int
+put_self(uid_t uid, const char *what, char id[33], char name[PATH_MAX])
+{
+	json_t *body = json_pack("{s:s, s:{s:I}}", KW_WHAT, what, KW_REPORTER,
+	    KW_UID, (json_int_t)uid);
+	int r;
+
+	r = kd_outbox_put(&d, KK_REPORT_SELF, body, id);
+	json_decref(body);
+	if (r == 0 && name != NULL) {
+		find_message(id, name);
+		snprintf(name, PATH_MAX, "%s", strrchr(name, '/') + 1);
+	}
+	return r;
+}
+
+/*
+ * One user's self-reports fill no more than his share of the outbox:
+ * while the collector is away, the rate alone (10 per 10 min) let one
+ * user fill it in hours, and every other employee's report was refused
+ * "the outbox is full".  His subordinate uids are him; his share is his
+ * again once the collector took his reports, and after a restart his
+ * waiting reports still count.
+ */
+START_TEST(test_self_share)
+{
+	char id[33], name[PATH_MAX], first[PATH_MAX], why[256], *big;
+	struct stat st;
+	int i, r = 0, ok = 0;
+
+	setup_kd(true);
+	ck_assert_int_eq(kd_subids_parse("5001:300000:10\n", 15, NULL), 1);
+	policy.report_max_mb = 1;
+	ck_assert_ptr_nonnull(big = malloc(60 * 1024 + 1));
+	memset(big, 'a', 60 * 1024);
+	big[60 * 1024] = '\0';
+	/* user A (5001), as his own uid and a subordinate one */
+	for (i = 0; i < 40 && (r = put_self(i % 2 ? 300003 : 5001, big, id,
+	    i == 0 ? first : name)) == 0; i++)
+		ok++;
+	ck_assert_int_eq(r, -ENOSPC);
+	ck_assert_int_ge(ok, 1);
+	snprintf(why, sizeof(why), "%s", kd_outbox_error(&d));
+	/* user B still gets in, and so does C */
+	ck_assert_int_eq(put_self(5002, big, id, NULL), 0);
+	ck_assert_int_eq(put_self(5003, "a popup", id, NULL), 0);
+	ck_assert_msg(strstr(why, "share") != NULL, "%s", why);
+	ck_assert(audit_has("refused-share"));
+	/* A held his share, not the outbox */
+	ck_assert_uint_le(d.outbox.bytes, (1 << 20) / KD_OUTBOX_SELF_PART +
+	    2 * 64 * 1024 + 1024);
+	/* a restart: A's waiting reports are his still */
+	kd_outbox_free(&d);
+	memset(&d.outbox, 0, sizeof(d.outbox));
+	d.outbox.sealer = &kd_outbox_sealer;
+	ck_assert_int_eq(kd_outbox_open(&d), 0);
+	ck_assert_int_ge(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(put_self(300001, big, id, NULL), -ENOSPC);
+	/* the collector took his first: room for one more of his */
+	kk_test_join(name, d.outbox_dir, first);
+	ck_assert_int_eq(stat(name, &st), 0);
+	ck_assert_int_eq(kd_outbox_remove(&d, first, (uint64_t)st.st_size), 0);
+	ck_assert_int_eq(put_self(5001, big, id, NULL), 0);
+	ck_assert_int_eq(put_self(5001, big, id, NULL), -ENOSPC);
+	/* root is held to no share, as to no rate */
+	ck_assert_int_eq(put_self(0, big, id, NULL), 0);
+	kd_subids_free();
+	free(big);
+	teardown_kd();
+}
+END_TEST
+
 KK_SUITE(outbox_suite, "outbox",
 	KK_CASE("outbox", KK_TMPDIR, 60),
 	    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
@@ -742,4 +817,5 @@ KK_SUITE(outbox_suite, "outbox",
 	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded),
 	    KK_TEST(test_reserve_not_for_self_reports),
 	    KK_TEST(test_blocked_fill_a_quarter),
-	    KK_TEST(test_unreadable_now_is_not_corrupt))
+	    KK_TEST(test_unreadable_now_is_not_corrupt),
+	    KK_TEST(test_self_share))
