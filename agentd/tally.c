@@ -35,22 +35,26 @@ struct kd_tally {
 	uint64_t ended;		/* when the last one ended */
 	/* presses that changed nothing, summed up every interval */
 	sd_event_source *repeats_timer;
-	/* signed commands handed over, self-reports, per uid in an interval */
+	/* signed commands handed over, self-reports, per owner in its window */
 	struct kd_rate {
+		/*
+		 * Counted per owner (subids.h): a user's subordinate uids are
+		 * the user.  Each owner's window starts at its first request;
+		 * a new owner takes the place of the one whose window began
+		 * first (over already, or the next to be).  The owners past a
+		 * full table (RATE_UIDS at once: a busy terminal server)
+		 * shared one count, which one user could spend for all those
+		 * after him; now the memory stays bounded and every refusal is
+		 * the refused owner's own count.
+		 */
 		struct {
 			uid_t uid;
 			unsigned n;
+			uint64_t since;
 		} uids[RATE_UIDS];
 		size_t n;
-		/*
-		 * Counted per owner (subids.h): a user's subordinate uids are
-		 * the user.  The owners past a full table share one count,
-		 * staff theirs: 32 users at once is a busy terminal server.
-		 */
-		unsigned overflow[2];	/* others, staff */
-		uint64_t since;
 		uint64_t every;		/* the interval */
-		unsigned max;		/* per uid in an interval */
+		unsigned max;		/* per owner in an interval */
 	} applies, reports;
 };
 
@@ -195,29 +199,41 @@ kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, int cls,
 		summary_arm(tl);
 }
 
-/* one more of uid's in rt's interval? root is not counted */
+/*
+ * One more of uid's in its owner's window?  Root is not counted.  staff
+ * no longer counts apart: with no shared count, nobody spends staff's.
+ */
 static bool
 rate_ok(struct kd *d, struct kd_rate *rt, uid_t uid, bool staff)
 {
 	uint64_t now = 0;
-	size_t i;
+	size_t i, slot;
 
+	(void)staff;
 	if (uid == 0)
 		return true;
 	uid = kd_uid_owner(uid);	/* a user's subordinate uids are the user */
 	now = kd_loop_now(d);
-	if (now - rt->since >= rt->every) {
-		rt->n = 0;
-		rt->overflow[0] = rt->overflow[1] = 0;
-		rt->since = now;
+	for (i = 0; i < rt->n; i++) {
+		if (rt->uids[i].uid != uid)
+			continue;
+		if (now - rt->uids[i].since >= rt->every) {
+			rt->uids[i].since = now;
+			rt->uids[i].n = 0;
+		}
+		return ++rt->uids[i].n <= rt->max;
 	}
-	for (i = 0; i < rt->n; i++)
-		if (rt->uids[i].uid == uid)
-			return ++rt->uids[i].n <= rt->max;
-	if (rt->n == RATE_UIDS)
-		return ++rt->overflow[staff] <= rt->max;
-	rt->uids[rt->n].uid = uid;
-	rt->uids[rt->n++].n = 1;
+	if (rt->n < RATE_UIDS) {
+		slot = rt->n++;
+	} else {
+		/* the window that began first: over already, or the next */
+		for (slot = 0, i = 1; i < rt->n; i++)
+			if (rt->uids[i].since < rt->uids[slot].since)
+				slot = i;
+	}
+	rt->uids[slot].uid = uid;
+	rt->uids[slot].n = 1;
+	rt->uids[slot].since = now;
 	return true;
 }
 

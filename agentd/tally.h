@@ -28,10 +28,11 @@ void kd_tally_refused(struct kd *d, uid_t uid, pid_t pid, int cls,
  */
 bool kd_tally_repeat(struct kd *d, uid_t uid, const char *action);
 /*
- * Whether uid may hand over one more signed command in this interval.
- * The table of uids counted has room for RATE_UIDS; past it, the other
- * uids share one count and staff (members of the staff group) another,
- * so that a user with many uids locks out neither.
+ * Whether uid may hand over one more signed command in its interval,
+ * counted per owner (subids.h).  The table of owners counted has room
+ * for RATE_UIDS; past it, a new owner takes the place of the one whose
+ * window began first, so that no owner is refused for another's count.
+ * staff is kept for the callers; it no longer changes the count.
  */
 bool kd_tally_apply_ok(struct kd *d, uid_t uid, bool staff);
 /*

@@ -170,14 +170,16 @@ check "... the host is still open" mode_is open
 as_staff "$KAKURICTL" -s "$SOCK" report --json --category popup --what "it spreads" --disconnect </dev/null >"$WORK/sd.json" 2>&1
 check "staff over the report quota with --disconnect: isolated all the same" mode_is isolated
 check "... and told the report itself was not queued" grep -q 'disconnected; but too many reports' "$WORK/sd.json"
-# a user with many uids (subordinate uids: thousands) fills the table of
-# uids counted and the count the uids past it share; staff still report
+# 61 users report at once (a terminal server during a phishing wave):
+# past the 32 counted, each new one takes the oldest window, so no user
+# is refused for another's count (before, the users past the table
+# shared one count of 10, and the 11th of them was refused); staff too
 for u in $(seq 5000 5060); do
 	setpriv --reuid=$u --regid=$u --clear-groups "$KAKURICTL" -s "$SOCK" report --category other --what "uid $u" </dev/null >/dev/null 2>&1
 done
 setpriv --reuid=5999 --regid=5999 --clear-groups "$KAKURICTL" -s "$SOCK" report --json --category other --what "one more uid" </dev/null >"$WORK/ov.json" 2>&1
-check "61 uids, one report each: the uids past them are refused, rate-limited" \
-	grep -q 'rate-limited\|too many reports' "$WORK/ov.json"
+check "61 users, one report each: one more user still reports" \
+	jq -e '.report | length == 32' "$WORK/ov.json"
 setpriv --reuid=4343 --regid=4343 --groups=100 "$KAKURICTL" -s "$SOCK" report --json --category other --what "staff, after the flood" </dev/null >"$WORK/st.json" 2>&1
 check "... a member of staff new in the interval still reports" jq -e '.report | length == 32' "$WORK/st.json"
 ctl report --json --category popup --what "ransom note on screen" --disconnect </dev/null >"$WORK/d.json"

@@ -12,7 +12,9 @@
 
 #include <check.h>
 
+#include "daemon.h"
 #include "subids.h"
+#include "tally.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -140,8 +142,46 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
+/*
+ * The report rate's table holds 32 owners; the owners past it shared
+ * one count of 10, so that a 33rd user (malware during a phishing wave
+ * on a terminal server) spent it and every later reporter was refused,
+ * "too many reports from this user".  Now a new owner takes the place
+ * of the one whose window began first: each refusal is one's own count.
+ */
+START_TEST(test_report_rate_past_full_table)
+{
+	struct kd d;
+	uid_t u;
+	int i;
+
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_ge(sd_event_new(&d.ev), 0);
+	ck_assert_int_eq(kd_tally_open(&d), 0);
+	for (u = 2000; u < 2032; u++)
+		ck_assert(kd_tally_report_ok(&d, u, false));
+	/* owner 33 spends his ten, and is refused the eleventh */
+	for (i = 0; i < KD_REPORTS_PER_INTERVAL; i++)
+		ck_assert(kd_tally_report_ok(&d, 3033, false));
+	ck_assert(!kd_tally_report_ok(&d, 3033, false));
+	/* owner 34 was refused for 33's count */
+	ck_assert_msg(kd_tally_report_ok(&d, 3034, false),
+	    "owner 34 refused for another's count");
+	/* a subordinate uid is its owner: his count, not a new one */
+	ck_assert_int_eq(parse("3035:400000:100\n", NULL), 1);
+	for (i = 0; i < KD_REPORTS_PER_INTERVAL; i++)
+		ck_assert(kd_tally_report_ok(&d, 400000 + (uid_t)i, false));
+	ck_assert(!kd_tally_report_ok(&d, 3035, false));
+	kd_subids_free();
+	free(d.tally);	/* kd_tally_close writes the summary to d's audit */
+	sd_event_unref(d.ev);
+}
+END_TEST
+
 KK_SUITE(subids_suite, "subids",
 	KK_CASE("subids", 0, 0),
 	    KK_TEST(test_owner_of_a_range), KK_TEST(test_hostile_lines),
 	    KK_TEST(test_overlaps), KK_TEST(test_bounded),
-	    KK_TEST(test_missing_file))
+	    KK_TEST(test_missing_file),
+	KK_CASE("per owner", 0, 0),
+	    KK_TEST(test_report_rate_past_full_table))
