@@ -24,6 +24,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "record.h"
+#include "subids.h"
 #include "tables.h"
 #include "wire.h"
 
@@ -188,21 +189,23 @@ report(struct drill *dr)
 
 /*
  * Whom the drill's notice was sent to: the users of the watchers its
- * start was just emitted to.  Only they may say they were notified; a
+ * start was just emitted to, as their owners (subids.h, as every table
+ * of the employees' here).  Only they may say they were notified; a
  * user who was sent nothing cannot claim it (kd_drill_employee).
  */
 static void
 shown_to_watchers(struct drill *dr)
 {
-	uid_t now[KD_WATCH_MAX];
+	uid_t now[KD_WATCH_MAX], owner;
 	size_t n, i, j;
 
 	n = kd_watchers_uids(dr->d->watchers, now, KD_WATCH_MAX);
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < dr->nshown && dr->shown_uids[j] != now[i]; j++)
+		owner = kd_uid_owner(now[i]);
+		for (j = 0; j < dr->nshown && dr->shown_uids[j] != owner; j++)
 			;
 		if (j == dr->nshown && dr->nshown < KD_WATCH_MAX)
-			dr->shown_uids[dr->nshown++] = now[i];
+			dr->shown_uids[dr->nshown++] = owner;
 	}
 }
 
@@ -734,6 +737,13 @@ kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
 	if (dr == NULL || dr->state != DS_RUNNING ||
 	    (drill != NULL && strcmp(drill, dr->id) != 0))
 		return -ENOENT;
+	/*
+	 * One user is one employee, whichever of his subordinate uids
+	 * (newuidmap, podman) he answers as: keyed by uid, one user filled
+	 * the table (KD_DRILL_EMPLOYEES) before the real responders.  The
+	 * audit line of the report or press names the uid itself.
+	 */
+	uid = kd_uid_owner(uid);
 	/*
 	 * What the notice says (shown) or its buttons say (report,
 	 * disconnect) comes only from a user it was sent to: anyone else

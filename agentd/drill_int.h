@@ -69,7 +69,7 @@ struct drill {
 	bool leak;
 	bool leak_reported;
 
-	/* the employees */
+	/* the employees, each as his owner (subids.h): one user is one */
 	uid_t shown_uids[KD_WATCH_MAX];	/* its notice was sent to them */
 	size_t nshown;
 	uid_t notified_uids[KD_DRILL_EMPLOYEES];

@@ -14,7 +14,7 @@ echo "== subordinate uids: a user with many uids is one user"
 topology || die topology
 OWNER=65534
 mkdir -p "$WORK/etcx"
-printf '# test ranges\n%s:200000:65536\n' "$OWNER" >"$WORK/etcx/subuid"
+printf '# test ranges\n%s:200000:65536\n43219:300000:100\n' "$OWNER" >"$WORK/etcx/subuid"
 chmod 0644 "$WORK/etcx/subuid"
 write_policy
 # kakurid itself: unshare, sh and ip each exec the next, so $! is kakurid's pid
@@ -24,7 +24,7 @@ unshare -m --propagation private sh -c \
 KPID=$!
 until_ok 10 ctl status || die "kakurid starts"
 check "kakurid reads the test's ranges, not the machine's" \
-	test "$(nsenter -t "$KPID" -m cat /etc/subuid | tail -1)" = "$OWNER:200000:65536"
+	test "$(nsenter -t "$KPID" -m cat /etc/subuid | sed -n 2p)" = "$OWNER:200000:65536"
 
 report_as() {	# report_as UID: one self-report as UID; its answer in $WORK/r-UID.json
 	setpriv --reuid="$1" --regid="$1" --clear-groups "$KAKURICTL" -s "$SOCK" report --json \
@@ -38,6 +38,21 @@ check "a user of his own (uid 43219) still reports" report_as 43219
 check "... and so does the owner's neighbour past the range (uid 265536)" report_as 265536
 check "the owner himself has no quota left" bash -c "! setpriv --reuid=$OWNER --regid=$OWNER --clear-groups \
 	'$KAKURICTL' -s '$SOCK' report --category other --what owner </dev/null >/dev/null 2>&1"
+
+# a drill's responses: one user is one employee, whichever of his uids
+# he answers as (before, each uid was one, and one user filled the table)
+drill_req() {	# drill_req JSON: one control request as root, its answer
+	printf '%s' "$1" >"$WORK/req.json"
+	raw_request "$WORK/req.json"
+}
+running() { drill_req '{"cmd":"drill-history","limit":1}' | jq -r ".running$1"; }
+drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":60}' >"$WORK/d.json"
+check "a tabletop drill starts" jtrue '.ok' <"$WORK/d.json"
+report_as 300000
+report_as 300001
+check "two reports as two of user 43219's subordinate uids: one response, his" \
+	bash -c "[ \"\$1\" = 43219 ]" _ "$(running '.employee.responses | map(.uid) | join(" ")')"
+drill_req '{"cmd":"drill","action":"stop"}' >/dev/null
 
 # watchers: two per user, whichever of his uids they run as
 WP=()
