@@ -408,6 +408,7 @@ out:
 	kd_quarantine_close(&d);
 	kk_audit_close(&d.audit);
 	sd_event_source_unref(d.outbox.verify);
+	kd_outbox_free(&d);
 	sd_event_unref(d.ev);
 	free(d.policy);
 	return ret;
