@@ -335,42 +335,6 @@ kk_policy_defaults(struct kk_policy *p)
  * The new policy is built in a scratch copy and handed over only when all
  * of it is valid, so a reload with a broken file keeps the old policy.
  */
-/*
- * While isolated the broker stays reachable (DESIGN 9): its address is a
- * management peer and its port a management port, as if the policy said
- * so; the table's own rows let only kakurid's uid connect out to them.
- */
-static int
-broker_is_management(struct kk_cfg_loader *l, struct kk_policy *np)
-{
-	struct kk_addr addr;
-	uint16_t port;
-	size_t i;
-
-	if (np->fleet_broker[0] == '\0' ||
-	    kk_endpoint_parse(np->fleet_broker, &addr, &port) < 0)
-		return 0;
-	for (i = 0; i < np->peers.n; i++)
-		if (memcmp(&np->peers.addr[i], &addr, sizeof(addr)) == 0)
-			break;
-	if (i == np->peers.n) {
-		if (np->peers.n == KK_MAX_ADDRS)
-			goto full;
-		np->peers.addr[np->peers.n++] = addr;
-	}
-	for (i = 0; i < np->mgmt_ports.n; i++)
-		if (np->mgmt_ports.port[i] == port)
-			return 0;
-	if (np->mgmt_ports.n == KK_MAX_PORTS)
-		goto full;
-	np->mgmt_ports.port[np->mgmt_ports.n++] = port;
-	return 0;
-full:
-	kk_cfg_fail(l, 0, "fleet.broker does not fit into management.peers "
-	    "and management.ports (too many entries)");
-	return -EINVAL;
-}
-
 int
 kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
     char *err, size_t errlen)
@@ -423,8 +387,6 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 		rc = -EINVAL;
 		goto out;
 	}
-	if ((rc = broker_is_management(&l, np)) != 0)
-		goto out;
 	if (strcmp(np->tls_key, np->key) == 0 ||
 	    strcmp(np->tls_cert, np->cert) == 0) {
 		kk_cfg_fail(&l, 0, "agent.tls_key and agent.tls_cert must be "

@@ -84,6 +84,15 @@ enum {
 	IF_NDP = 1 << 2,	/* management.ndp */
 	IF_DNS = 1 << 3,	/* management.dns lists resolvers */
 	IF_OWN_UID = 1 << 4,	/* agent.user resolved: kakurid's sockets are known */
+	IF_BROKER4 = 1 << 5,	/* fleet.broker is an IPv4 address */
+	IF_BROKER6 = 1 << 6,	/* fleet.broker is an IPv6 address */
+};
+
+/* A row's match on the fleet broker's address and port (fleet.broker). */
+enum broker_match {
+	BROKER_NONE,
+	BROKER_TO,		/* daddr == broker, dport == its port */
+	BROKER_FROM,		/* saddr == broker, sport == its port */
 };
 
 /* An address prefix matched in the network header. */
@@ -112,6 +121,7 @@ struct match {
 	int l4;			/* IPPROTO_TCP/UDP/ICMPV6 or 0 */
 	enum set_id saddr, daddr;	/* address set lookups */
 	const struct prefix *sprefix, *dprefix;
+	enum broker_match broker;	/* after the address sets */
 	enum set_id sport_set, dport_set;
 	uint16_t sport, dport;	/* single ports (host order), 0 = any */
 	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
@@ -159,13 +169,13 @@ struct row {
 /*
  * The management channel of one family (fam V4 or V6, set its addresses,
  * name "IPv4" or "IPv6"), from the CSIRT peer's side (input) and toward
- * it (output).  The answers to kakurid's own connections (the fleet
- * broker's session, the courier's) are not "ct state established" for
- * the same reason as the replies below: a session opened before the
- * isolation, and quiet since, has no conntrack entry yet (nothing tracked
- * connections in open mode), and the first packet the broker sends would
- * count as new and be dropped until kakurid's keep-alive went out.  A
- * packet that is not a bare SYN cannot open a connection to this host.
+ * it (output).  The answers to kakurid's own connections (the courier's
+ * to the collector) are not "ct state established" for the same reason
+ * as the replies below: a session opened before the isolation, and quiet
+ * since, has no conntrack entry yet (nothing tracked connections in open
+ * mode), and the first packet the peer sends would count as new and be
+ * dropped until kakurid's keep-alive went out.  A packet that is not a
+ * bare SYN cannot open a connection to this host.
  */
 #define MGMT_INPUT(fam, set, name) \
 	{ 0, { fam, TCP, .saddr = (set), .dport_set = SET_MGMT_PORTS }, \
@@ -180,6 +190,24 @@ struct row {
 	{ IF_OWN_UID, { fam, TCP, .daddr = (set), \
 	    .dport_set = SET_MGMT_PORTS, .own_socket = true }, \
 	    ACCEPT("kakurid's own connections to the CSIRT (" name ")") }
+
+/*
+ * The fleet broker (DESIGN 9) is an untrusted relay, not a CSIRT peer:
+ * it is reached only by kakurid's own session to its address and port,
+ * and nothing it sends can open a connection to this host.  Were it a
+ * management peer, whoever holds its address could connect to any local
+ * listener on a management port (one kakurid does not use, bound by
+ * anyone) while the host is isolated.  Its replies are "not a bare SYN"
+ * for the reason given above (a session older than the isolation).
+ */
+#define BROKER_INPUT(fam, cond, name) \
+	{ IF_OWN_UID | (cond), { fam, TCP, .broker = BROKER_FROM, \
+	    .not_syn = true }, \
+	    ACCEPT("fleet broker's replies to kakurid's session (" name ")") }
+#define BROKER_OUTPUT(fam, cond, name) \
+	{ IF_OWN_UID | (cond), { fam, TCP, .broker = BROKER_TO, \
+	    .own_socket = true }, \
+	    ACCEPT("kakurid's own session to the fleet broker (" name ")") }
 
 /* DNS goes over UDP and TCP alike: a row for each, the same otherwise. */
 #define DNS_ROWS(comment, ...) \
@@ -214,6 +242,8 @@ static const struct row isolated_input[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
 	MGMT_INPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_INPUT(V6, SET_MGMT6, "IPv6"),
+	BROKER_INPUT(V4, IF_BROKER4, "IPv4"),
+	BROKER_INPUT(V6, IF_BROKER6, "IPv6"),
 	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 67, .dport = 68 },
 	    ACCEPT("DHCPv4 server -> client (broadcast)") },
 	{ IF_DHCP, { V6, UDP, .sprefix = &link_local6, .sport = 547,
@@ -244,6 +274,8 @@ static const struct row isolated_output[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
 	MGMT_OUTPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_OUTPUT(V6, SET_MGMT6, "IPv6"),
+	BROKER_OUTPUT(V4, IF_BROKER4, "IPv4"),
+	BROKER_OUTPUT(V6, IF_BROKER6, "IPv6"),
 	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 68, .dport = 67 },
 	    ACCEPT("DHCPv4 client -> broadcast") },
 	{ IF_DHCP, { V6, UDP, .dprefix = &dhcp6_agents, .sport = 546,
@@ -308,6 +340,10 @@ static const struct row egress_output[] = {
 	    ACCEPT("management channel stays open (IPv4)") },
 	{ 0, { V6, TCP, .daddr = SET_MGMT6, .dport_set = SET_MGMT_PORTS },
 	    ACCEPT("management channel stays open (IPv6)") },
+	{ IF_BROKER4, { V4, TCP, .broker = BROKER_TO },
+	    ACCEPT("fleet broker stays reachable (IPv4)") },
+	{ IF_BROKER6, { V6, TCP, .broker = BROKER_TO },
+	    ACCEPT("fleet broker stays reachable (IPv6)") },
 	EGRESS_DROPS,
 };
 
@@ -324,6 +360,8 @@ static const struct row egress_forward[] = {
 #undef NDP
 #undef MGMT_INPUT
 #undef MGMT_OUTPUT
+#undef BROKER_INPUT
+#undef BROKER_OUTPUT
 #undef DNS_ROWS
 
 struct set_row {
@@ -379,11 +417,21 @@ static const struct table_def {
 	    }, 1 },
 };
 
+/* The fleet broker's address and port, if the policy names one. */
+static bool
+broker_of(const struct kk_policy *p, struct kk_addr *addr, uint16_t *port)
+{
+	return p->fleet_broker[0] != '\0' &&
+	    kk_endpoint_parse(p->fleet_broker, addr, port) == 0;
+}
+
 /* The conditions that hold for spec. */
 static unsigned
 conditions(const struct kk_nft_spec *spec)
 {
 	const struct kk_policy *p = spec->policy;
+	struct kk_addr broker;
+	uint16_t port;
 	unsigned held = 0;
 
 	if (p->dhcp)
@@ -396,7 +444,32 @@ conditions(const struct kk_nft_spec *spec)
 		held |= IF_DNS;
 	if (spec->own_uid_known)
 		held |= IF_OWN_UID;
+	if (broker_of(p, &broker, &port))
+		held |= broker.family == AF_INET6 ? IF_BROKER6 : IF_BROKER4;
 	return held;
+}
+
+/* ip/ip6 saddr|daddr BROKER tcp sport|dport PORT: the broker's side */
+static int
+compile_broker(struct nftnl_rule *r, const struct match *m,
+    const struct kk_policy *p)
+{
+	const bool to = m->broker == BROKER_TO;
+	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	struct kk_addr a;
+	uint16_t port;
+	int err;
+
+	/* rows of one family apply only to a broker of that family */
+	if (!broker_of(p, &a, &port) || (a.family == AF_INET6) != v6)
+		return -EINVAL;
+	if (v6)
+		err = kk_expr_prefix(r, to ? 24 : 8, (const uint8_t *)&a.a,
+		    128);
+	else
+		err = kk_expr_prefix(r, to ? 16 : 12, (const uint8_t *)&a.a,
+		    32);
+	return err < 0 ? err : kk_expr_port(r, to ? 2 : 0, port);
 }
 
 /* The matches of m, in the order nft(8) compiles them. */
@@ -420,6 +493,8 @@ compile_match(struct nftnl_rule *r, const struct match *m, int hook,
 	if (err == 0 && m->daddr)
 		err = kk_expr_addr_in(r, v6, true, set_defs[m->daddr].name,
 		    m->daddr);
+	if (err == 0 && m->broker != BROKER_NONE)
+		err = compile_broker(r, m, spec->policy);
 	if (err == 0 && m->sprefix)
 		err = kk_expr_prefix(r, v6 ? 8 : 12, m->sprefix->addr,
 		    m->sprefix->plen);

@@ -562,6 +562,115 @@ START_TEST(isolated_own_socket_match)
 }
 END_TEST
 
+/* Does r accept, and load and compare addr (a broker's) anywhere? */
+static bool
+rule_accepts_addr(const struct nftnl_rule *r, const struct kk_addr *a)
+{
+	return rule_verdict(r) == NF_ACCEPT && rule_compares(r, &a->a,
+	    a->family == AF_INET6 ? 16 : 4);
+}
+
+/*
+ * The broker of the policy at path (not a management peer) while
+ * isolated: neither its address nor its port joins the management sets,
+ * so it cannot connect to any local port; the one input row that names
+ * it takes only its replies (from its port, never a bare SYN), the one
+ * output row only kakurid's own socket to its port.  In egress it stays
+ * reachable.  Through the parser: the policy is what kakurid loads.
+ */
+static void
+assert_broker_outbound_only(const char *path, const char *broker)
+{
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	struct kk_nft_batch b;
+	struct decoded d;
+	struct kk_addr a;
+	const struct elems *m4, *m6;
+	const uint16_t port = htons(8883);
+	const uint8_t syn = 0x02;
+	char err[512], name[16];
+	int i, k, in = 0, out = 0;
+
+	ck_assert_int_eq(kk_addr_parse(broker, &a), 0);
+	ck_assert_msg(kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, pol,
+	    err, sizeof(err)) == 0, "%s", err);
+	build(KK_MODE_ISOLATED, false, &spec, &o, &b, &d);
+	m4 = find_set(&d, "mgmt4");
+	m6 = find_set(&d, "mgmt6");
+	ck_assert_ptr_nonnull(m4);
+	ck_assert_ptr_nonnull(m6);
+	for (i = 0; i < m4->n; i++)
+		ck_assert(m4->len[i] != 4 || memcmp(m4->key[i], &a.a, 4) != 0);
+	for (i = 0; i < m6->n; i++)
+		ck_assert(m6->len[i] != 16 ||
+		    memcmp(m6->key[i], &a.a, 16) != 0);
+	ck_assert(!set_has_port(find_set(&d, "mgmt_ports"), 8883));
+	ck_assert(set_has_port(find_set(&d, "mgmt_ports"), 7443));
+	for (i = 0; i < d.nrules; i++) {
+		const struct nftnl_rule *r = d.rules[i];
+		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+
+		if (!rule_accepts_addr(r, &a))
+			continue;
+		ck_assert(rule_compares(r, &port, sizeof(port)));
+		if (strcmp(chain, "input") == 0) {
+			/* from the broker: its address and port, no SYN */
+			ck_assert(rule_loads(r, a.family == AF_INET6 ? 8 : 12,
+			    a.family == AF_INET6 ? 16 : 4));
+			ck_assert(rule_has_cmp(r, NFT_CMP_NEQ, &syn, 1));
+			ck_assert(!rule_has_meta(r, NFT_META_SKUID));
+			in++;
+		} else {
+			ck_assert_str_eq(chain, "output");
+			ck_assert(rule_loads(r, a.family == AF_INET6 ? 24 : 16,
+			    a.family == AF_INET6 ? 16 : 4));
+			ck_assert(rule_has_meta(r, NFT_META_SKUID));
+			ck_assert(rule_has_meta(r, NFT_META_SKGID));
+			out++;
+		}
+	}
+	ck_assert_int_eq(in, 1);
+	ck_assert_int_eq(out, 1);
+	/* the sets a broker needs are none: the isolated table's 3 */
+	for (k = 0; k < d.nsets; k++) {
+		snprintf(name, sizeof(name), "%s",
+		    nftnl_set_get_str(d.sets[k], NFTNL_SET_NAME));
+		ck_assert_msg(strncmp(name, "mgmt", 4) == 0, "set %s", name);
+	}
+	release(&o, &b, &d);
+
+	/* without kakurid's uid there is no session to let through */
+	spec = spec_for(KK_MODE_ISOLATED);
+	spec.own_uid_known = false;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	for (i = 0; i < (int)o.nrules; i++)
+		ck_assert(!rule_accepts_addr(o.rules[i], &a));
+	kk_nft_objects_free(&o);
+
+	/* egress: the broker is reached on its port, web port or not */
+	build(KK_MODE_EGRESS, false, &spec, &o, &b, &d);
+	for (i = 0, out = 0; i < d.nrules; i++) {
+		if (!rule_accepts_addr(d.rules[i], &a))
+			continue;
+		ck_assert_str_eq(nftnl_rule_get_str(d.rules[i],
+		    NFTNL_RULE_CHAIN), "output");
+		ck_assert(rule_compares(d.rules[i], &port, sizeof(port)));
+		out++;
+	}
+	ck_assert_int_eq(out, 1);
+	release(&o, &b, &d);
+}
+
+START_TEST(isolated_broker_is_not_a_peer)
+{
+	assert_broker_outbound_only("fixtures/fleet_broker_v4.conf",
+	    "198.51.100.99");
+	assert_broker_outbound_only("fixtures/fleet_valid.conf",
+	    "2001:db8::10");
+}
+END_TEST
+
 START_TEST(isolated_optional_services)
 {
 	struct kk_nft_spec spec;
@@ -1284,6 +1393,7 @@ KK_SUITE(nft_build_suite, "nft_build",
 	    KK_TEST(isolated_every_chain_ends_in_counted_drop),
 	    KK_TEST(isolated_no_unconditional_accept),
 	    KK_TEST(isolated_own_socket_match),
+	    KK_TEST(isolated_broker_is_not_a_peer),
 	    KK_TEST(isolated_optional_services),
 	    KK_TEST(egress_blocks_mail_and_web_only),
 	    KK_TEST(open_is_an_empty_table),

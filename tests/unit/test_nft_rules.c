@@ -100,6 +100,22 @@ pol_max(struct kk_policy *p)
 	p->dhcp_servers = p->peers;
 }
 
+/* a fleet broker that is not a management peer: rows of its own */
+static void
+pol_fleet4(struct kk_policy *p)
+{
+	kk_test_policy_base(p);
+	snprintf(p->fleet_broker, sizeof(p->fleet_broker), "198.51.100.99:8883");
+}
+
+static void
+pol_fleet6(struct kk_policy *p)
+{
+	kk_test_policy_base(p);
+	snprintf(p->fleet_broker, sizeof(p->fleet_broker),
+	    "[2001:db8::99]:443");
+}
+
 static const struct golden_policy {
 	const char *name;
 	void (*make)(struct kk_policy *);
@@ -110,6 +126,8 @@ static const struct golden_policy {
 	{ "v6-dhcp-no-ndp", pol_v6_dhcp_no_ndp },
 	{ "servers-no-dhcp", pol_servers_no_dhcp },
 	{ "max", pol_max },
+	{ "fleet4", pol_fleet4 },
+	{ "fleet6", pol_fleet6 },
 };
 
 /* The specs of the golden file, per policy. */

@@ -554,11 +554,15 @@ START_TEST(test_fleet_keys)
 	ck_assert_str_eq(policy->fleet_broker, "[2001:db8::10]:8883");
 	ck_assert_str_eq(policy->fleet_ca, "/etc/kakuri/broker-ca.pem");
 	ck_assert_str_eq(policy->fleet_cert, "/var/lib/kakuri/agent-fleet.crt");
-	/* the broker joins the management channel: peer and port */
-	ck_assert_uint_eq(policy->peers.n, 2);
-	ck_assert_int_eq(policy->peers.addr[1].family, AF_INET6);
-	ck_assert_uint_eq(policy->mgmt_ports.n, 2);
-	ck_assert_uint_eq(policy->mgmt_ports.port[1], 8883);
+	/*
+	 * the broker is an untrusted relay, never a management peer: what
+	 * the policy lists stays as listed (the rules give kakurid's own
+	 * session to it a row of its own)
+	 */
+	ck_assert_uint_eq(policy->peers.n, 1);
+	ck_assert_int_eq(policy->peers.addr[0].family, AF_INET);
+	ck_assert_uint_eq(policy->mgmt_ports.n, 1);
+	ck_assert_uint_eq(policy->mgmt_ports.port[0], 7443);
 	ck_assert_uint_eq(policy->fleet_groups.n, 2);
 	ck_assert_str_eq(policy->fleet_groups.name[0], "tokyo");
 	ck_assert_str_eq(policy->fleet_groups.name[1], "finance-2");
