@@ -221,12 +221,34 @@ addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
 	return 0;
 }
 
-/* Sealed, and neither a whole family nor a management peer in it. */
+/*
+ * The addresses no block list may hold, i from 0 until NULL: the
+ * management peers, then the fleet broker (fleet.broker), which is not a
+ * peer but may be an agent's only channel, the unblock included.  The
+ * broker's address is written into *broker.
+ */
+static const struct kk_addr *
+channel_addr(const struct kk_policy *p, size_t i, struct kk_addr *broker)
+{
+	uint16_t port;
+
+	if (p == NULL)
+		return NULL;
+	if (i < p->peers.n)
+		return &p->peers.addr[i];
+	if (i == p->peers.n && p->fleet_broker[0] != '\0' &&
+	    kk_endpoint_parse(p->fleet_broker, broker, &port) == 0)
+		return broker;
+	return NULL;
+}
+
+/* Sealed, and neither a whole family nor a channel address in it. */
 static int
 seal_check(struct kd_blocklist *b, const struct kk_policy *p, char *why,
     size_t len)
 {
 	char text[INET6_ADDRSTRLEN];
+	struct kk_addr broker;
 	const struct kk_addr *a;
 	size_t i;
 	int k, err;
@@ -240,14 +262,14 @@ seal_check(struct kd_blocklist *b, const struct kk_policy *p, char *why,
 			return -EINVAL;
 		}
 	}
-	for (i = 0; p != NULL && i < p->peers.n; i++) {
-		a = &p->peers.addr[i];
+	for (i = 0; (a = channel_addr(p, i, &broker)) != NULL; i++) {
 		k = a->family == AF_INET ? 0 : 1;
 		if (!kk_nft_ranges_contains(&b->r[k], (const uint8_t *)&a->a))
 			continue;
 		inet_ntop(a->family, &a->a, text, sizeof(text));
-		kk_explain(why, len, "the list holds management peer %s: it "
-		    "would cut the CSIRT channel", text);
+		kk_explain(why, len, "the list holds %s %s: it would cut the "
+		    "CSIRT channel", a == &broker ? "the fleet broker" :
+		    "management peer", text);
 		return -EINVAL;
 	}
 	return 0;
@@ -349,6 +371,7 @@ kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
     char *spared, size_t len)
 {
 	char text[INET6_ADDRSTRLEN];
+	struct kk_addr broker;
 	const struct kk_addr *a;
 	struct kd_blocklist *b;
 	size_t i, j, off = 0;
@@ -360,8 +383,7 @@ kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
 	for (i = 0; i < ls->n; i++) {
 		b = ls->list[i];
 		carved = false;
-		for (j = 0; p != NULL && j < p->peers.n; j++) {
-			a = &p->peers.addr[j];
+		for (j = 0; (a = channel_addr(p, j, &broker)) != NULL; j++) {
 			k = a->family == AF_INET ? 0 : 1;
 			if (!kk_nft_ranges_contains(&b->r[k],
 			    (const uint8_t *)&a->a))

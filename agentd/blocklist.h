@@ -75,10 +75,10 @@ struct kd_blocklist *kd_blocklists_take(struct kd_blocklists *ls,
     const char *name);
 void kd_blocklists_clear(struct kd_blocklists *ls);
 /*
- * Every management peer of p taken out of the lists in force: a block
- * command that holds one is refused (kd_blocklist_parse), but a policy
- * changed since, or a list saved before, must not cut the CSIRT channel
- * either.  How many were taken out, "LIST: ADDR, ..." in spared; or a
+ * Every management peer of p, and its fleet broker, taken out of the
+ * lists in force: a block command that holds one is refused
+ * (kd_blocklist_parse), but a policy changed since, or a list saved
+ * before, must not cut the CSIRT channel either.  How many were taken out, "LIST: ADDR, ..." in spared; or a
  * negative errno (the lists as they were).
  */
 int kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,

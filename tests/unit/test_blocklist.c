@@ -689,6 +689,42 @@ START_TEST(batch_100k_with_rules)
 }
 END_TEST
 
+/*
+ * The fleet broker is no management peer (it may not connect in), but it
+ * may be an agent's only channel: a list that holds it is refused, and
+ * one in force is carved around it, as around a peer.
+ */
+START_TEST(broker_spared)
+{
+	struct kk_policy *p = policy();
+	struct kd_blocklists ls;
+	struct kd_blocklist *b, *old = NULL;
+	json_t *args;
+	char why[160], spared[256];
+
+	snprintf(p->fleet_broker, sizeof(p->fleet_broker),
+	    "198.51.100.7:8883");
+	args = json_loads(ARGS("\"198.51.100.0/24\""), 0, NULL);
+	ck_assert_ptr_nonnull(args);
+	b = (void *)1;
+	ck_assert_int_eq(kd_blocklist_parse(args, p, &b, why, sizeof(why)),
+	    -EINVAL);
+	ck_assert_ptr_null(b);
+	ck_assert_msg(strstr(why, "the fleet broker 198.51.100.7") != NULL,
+	    "%s", why);
+	json_decref(args);
+	/* saved before the broker was named: carved once in force */
+	memset(&ls, 0, sizeof(ls));
+	b = list_of(ARGS("\"198.51.100.0/24\""));
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	ck_assert_int_eq(kd_blocklists_spare(&ls, p, spared, sizeof(spared)),
+	    1);
+	ck_assert_str_eq(spared, "x: 198.51.100.7");
+	kd_blocklists_clear(&ls);
+	free(p);
+}
+END_TEST
+
 KK_SUITE(blocklist_suite, "blocklist",
 	KK_CASE("lists", KK_TMPDIR, 0),
 	    KK_TEST(normalised),
@@ -697,5 +733,6 @@ KK_SUITE(blocklist_suite, "blocklist",
 	    KK_TEST(files_round_trip),
 	    KK_TEST(files_keys_checked),
 	    KK_TEST(rules_in_every_mode),
+	    KK_TEST(broker_spared),
 	KK_CASE("scale", 0, 120),
 	    KK_TEST(batch_100k_with_rules))
