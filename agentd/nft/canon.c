@@ -145,6 +145,16 @@ kk_nft_canon_chain(const struct nftnl_chain *c, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
 }
 
+/* An expression's text; counter values change with traffic: only their presence counts. */
+static void
+canon_expr(struct nftnl_expr *e, char *buf, size_t len)
+{
+	if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter") == 0)
+		buf[0] = '\0';
+	else
+		nftnl_expr_snprintf(buf, len, e, NFTNL_OUTPUT_DEFAULT, 0);
+}
+
 int
 kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len)
 {
@@ -166,12 +176,7 @@ kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len)
 	while ((e = nftnl_expr_iter_next(it)) != NULL) {
 		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
 
-		/* counter values change with traffic: only their presence counts */
-		if (strcmp(name, "counter") == 0)
-			strcpy(ebuf, "");
-		else
-			nftnl_expr_snprintf(ebuf, sizeof(ebuf), e,
-			    NFTNL_OUTPUT_DEFAULT, 0);
+		canon_expr(e, ebuf, sizeof(ebuf));
 		n = snprintf(buf + off, len - off, " [%s %s]", name, ebuf);
 		if (n < 0 || (size_t)n >= len - off) {
 			nftnl_expr_iter_destroy(it);
@@ -183,22 +188,99 @@ kk_nft_canon_rule(const struct nftnl_rule *r, char *buf, size_t len)
 	return 0;
 }
 
+/* A set expression's text, appended to the walk's buffer. */
+struct expr_walk {
+	char *buf;
+	size_t len, off;
+	bool full;
+};
+
+static int
+set_expr_cb(struct nftnl_expr *e, void *data)
+{
+	struct expr_walk *w = data;
+	char ebuf[256];
+	int n;
+
+	canon_expr(e, ebuf, sizeof(ebuf));
+	n = snprintf(w->buf + w->off, w->len - w->off, " [%s %s]",
+	    nftnl_expr_get_str(e, NFTNL_EXPR_NAME), ebuf);
+	if (n < 0 || (size_t)n >= w->len - w->off) {
+		w->full = true;
+		return -1;
+	}
+	w->off += (size_t)n;
+	return 0;
+}
+
+/*
+ * "set NAME ATTRIBUTES": every attribute of a set that decides what a
+ * lookup in it matches, on both sides.  What kakurid never sets (data,
+ * object type, timeouts, policy, size, concatenation, expressions) reads
+ * back as 0 or nothing, so someone who makes a set anew with any of them
+ * (an interval set in place of a plain one: a lone start element then
+ * matches every address above it, yet lists as one element) makes a
+ * different line.  The handle, id and user data are left out: they say
+ * nothing about matching.
+ */
+static int
+canon_set_head(const struct nftnl_set *s, char *buf, size_t len)
+{
+	struct expr_walk w = { .buf = buf, .len = len };
+	const uint8_t *field = NULL;
+	uint32_t nfield = 0, i;
+	int n;
+
+	if (nftnl_set_is_set(s, NFTNL_SET_DESC_CONCAT))
+		field = nftnl_set_get_data(s, NFTNL_SET_DESC_CONCAT, &nfield);
+	n = snprintf(buf, len, "set %s type=%u keylen=%u flags=0x%x "
+	    "data=%u/%u obj=%u timeout=%llu gc=%u policy=%u size=%u fields=",
+	    nftnl_set_get_str(s, NFTNL_SET_NAME),
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN),
+	    nftnl_set_get_u32(s, NFTNL_SET_FLAGS),
+	    nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
+	    nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN),
+	    nftnl_set_get_u32(s, NFTNL_SET_OBJ_TYPE),
+	    (unsigned long long)nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT),
+	    nftnl_set_get_u32(s, NFTNL_SET_GC_INTERVAL),
+	    nftnl_set_get_u32(s, NFTNL_SET_POLICY),
+	    nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE));
+	if (n < 0 || (size_t)n >= len)
+		return -ENOBUFS;
+	w.off = (size_t)n;
+	for (i = 0; field != NULL && i < nfield; i++) {
+		n = snprintf(buf + w.off, len - w.off, "%s%u", i ? "," : "",
+		    field[i]);
+		if (n < 0 || (size_t)n >= len - w.off)
+			return -ENOBUFS;
+		w.off += (size_t)n;
+	}
+	n = snprintf(buf + w.off, len - w.off, " exprs:");
+	if (n < 0 || (size_t)n >= len - w.off)
+		return -ENOBUFS;
+	w.off += (size_t)n;
+	nftnl_set_expr_foreach(s, set_expr_cb, &w);
+	return w.full ? -ENOBUFS : (int)w.off;
+}
+
 int
 kk_nft_canon_ipset(const struct nftnl_set *s, size_t nelems,
     const unsigned char digest[32], char *buf, size_t len)
 {
-	char hex[65];
+	size_t off;
 	int n, i;
 
-	for (i = 0; i < 32; i++)
-		sprintf(hex + 2 * i, "%02x", digest[i]);
-	n = snprintf(buf, len,
-	    "set %s type=%u keylen=%u flags=0x%x elements: %zu sha256 %s",
-	    nftnl_set_get_str(s, NFTNL_SET_NAME),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN),
-	    nftnl_set_get_u32(s, NFTNL_SET_FLAGS), nelems, hex);
-	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
+	if ((n = canon_set_head(s, buf, len)) < 0)
+		return n;
+	off = (size_t)n;
+	n = snprintf(buf + off, len - off, " elements: %zu sha256 ", nelems);
+	if (n < 0 || (size_t)n >= len - off || len - off - (size_t)n < 65)
+		return -ENOBUFS;
+	off += (size_t)n;
+	for (i = 0; i < 32; i++, off += 2)
+		sprintf(buf + off, "%02x", digest[i]);
+	return 0;
 }
 
 /* The elements of a libnftnl set, compact (at most max, then e->more). */
@@ -239,23 +321,31 @@ kk_nft_canon_elems(const struct nftnl_set *s, struct kk_nft_elems *e,
 	int n;
 
 	kk_nft_elems_sort(e);
-	n = snprintf(buf, len, "set %s type=%u keylen=%u elements:",
-	    nftnl_set_get_str(s, NFTNL_SET_NAME),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
-	if (n < 0 || (size_t)n >= len)
-		return -ENOBUFS;
+	if ((n = canon_set_head(s, buf, len)) < 0)
+		return n;
 	off = (size_t)n;
+	n = snprintf(buf + off, len - off, " elements:");
+	if (n < 0 || (size_t)n >= len - off)
+		return -ENOBUFS;
+	off += (size_t)n;
 	for (i = 0; i < e->n; i++) {
 		const uint8_t *r = e->rec + i * rlen;
 
-		if (off + 2 * e->keylen + 3 >= len)
+		if (off + 2 * e->keylen + 6 >= len)
 			return -ENOBUFS;
 		buf[off++] = ' ';
 		for (k = 0; k < e->keylen; k++, off += 2)
 			sprintf(buf + off, "%02x", r[k]);
-		if (r[e->keylen])	/* an interval end: none in a plain set */
+		/*
+		 * An element's flags are part of it: an interval end "-",
+		 * others (catch-all, what else the kernel listed with it)
+		 * in hex.  None in a plain set of kakurid's.
+		 */
+		if (r[e->keylen] == KK_NFT_ELEM_END)
 			buf[off++] = '-';
+		else if (r[e->keylen] != 0)
+			off += (size_t)sprintf(buf + off, "/%02x",
+			    r[e->keylen]);
 	}
 	n = snprintf(buf + off, len - off, "%s", e->more ? " and more" : "");
 	return n < 0 || (size_t)n >= len - off ? -ENOBUFS : 0;

@@ -383,7 +383,12 @@ kk_nft_elems_add(struct kk_nft_elems *e, const void *key, uint32_t flags)
 		e->cap = cap;
 	}
 	memcpy(e->rec + e->n * rlen, key, e->keylen);
-	e->rec[e->n * rlen + e->keylen] = (flags & NFT_SET_ELEM_INTERVAL_END) ? 1 : 0;
+	/* the flags are part of the element: both sides compare them */
+	e->rec[e->n * rlen + e->keylen] =
+	    ((flags & NFT_SET_ELEM_INTERVAL_END) ? KK_NFT_ELEM_END : 0) |
+	    ((flags & NFT_SET_ELEM_CATCHALL) ? KK_NFT_ELEM_CATCHALL : 0) |
+	    ((flags & ~(uint32_t)(NFT_SET_ELEM_INTERVAL_END |
+	    NFT_SET_ELEM_CATCHALL)) ? KK_NFT_ELEM_EXTRA : 0);
 	e->n++;
 	return 0;
 }
@@ -392,8 +397,9 @@ kk_nft_elems_add(struct kk_nft_elems *e, const void *key, uint32_t flags)
 static int
 elem_parse(struct kk_nft_elems *e, const struct nlattr *el)
 {
+	static const uint8_t none[16];
 	const struct nlattr *a, *v, *key = NULL;
-	uint32_t flags = 0;
+	uint32_t flags = 0, extra = 0;
 
 	mnl_attr_for_each_nested(a, el) {
 		switch (mnl_attr_get_type(a)) {
@@ -407,13 +413,24 @@ elem_parse(struct kk_nft_elems *e, const struct nlattr *el)
 				if (mnl_attr_get_type(v) == NFTA_DATA_VALUE)
 					key = v;
 			break;
+		case NFTA_SET_ELEM_DATA:
+		case NFTA_SET_ELEM_EXPR:
+		case NFTA_SET_ELEM_OBJREF:
+		case NFTA_SET_ELEM_KEY_END:
+		case NFTA_SET_ELEM_EXPRESSIONS:
+			/* changes what a lookup does: kakurid's have none */
+			extra = KK_NFT_ELEM_F_EXTRA;
+			break;
 		default:
 			break;
 		}
 	}
+	/* a catch-all element has no key: it matches every key */
+	if (key == NULL && (flags & NFT_SET_ELEM_CATCHALL))
+		return kk_nft_elems_add(e, none, flags | extra);
 	if (key == NULL || mnl_attr_get_payload_len(key) != e->keylen)
 		return -EBADMSG;
-	return kk_nft_elems_add(e, mnl_attr_get_payload(key), flags);
+	return kk_nft_elems_add(e, mnl_attr_get_payload(key), flags | extra);
 }
 
 int

@@ -152,11 +152,23 @@ int kk_nft_ranges_format(const struct kk_nft_ranges *r, size_t i, char *buf,
 /* The elements of a set as the kernel lists them, kept compact. */
 struct kk_nft_elems {
 	uint32_t keylen;
-	uint8_t *rec;		/* n records: key, then 1 for an interval end, else 0 */
+	uint8_t *rec;		/* n records: key, then its flags (KK_NFT_ELEM_*) */
 	size_t n, cap;
 	size_t max;		/* kept at most; more sets more */
 	bool more;
 };
+
+/*
+ * An element record's flags: the kernel's NFT_SET_ELEM_INTERVAL_END and
+ * NFT_SET_ELEM_CATCHALL as they are, any other flag, or a data, object,
+ * closing key or expression listed with the element, as EXTRA.
+ * Elements of kakurid's sets have at most END.
+ */
+#define KK_NFT_ELEM_END		0x01
+#define KK_NFT_ELEM_CATCHALL	0x02
+#define KK_NFT_ELEM_EXTRA	0x80
+/* for kk_nft_elems_add(): the element came with more than key and flags */
+#define KK_NFT_ELEM_F_EXTRA	0x80000000u
 
 int kk_nft_elems_init(struct kk_nft_elems *e, uint32_t keylen, size_t max);
 void kk_nft_elems_free(struct kk_nft_elems *e);

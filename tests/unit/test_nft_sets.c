@@ -803,6 +803,176 @@ START_TEST(plain_set_swap_is_seen)
 }
 END_TEST
 
+/* The set called name of o (the test fails if there is none). */
+static size_t
+set_named(const struct kk_nft_objects *o, const char *name)
+{
+	size_t k;
+
+	for (k = 0; k < o->nsets; k++)
+		if (strcmp(nftnl_set_get_str(o->sets[k], NFTNL_SET_NAME),
+		    name) == 0)
+			return k;
+	ck_abort_msg("no set %s", name);
+	return 0;
+}
+
+/* A set as a read-back lists s: its name, key and flags (no elements). */
+static struct nftnl_set *
+listed_set(const struct nftnl_set *s, uint32_t flags)
+{
+	struct nftnl_set *l = nftnl_set_alloc();
+
+	ck_assert_ptr_nonnull(l);
+	nftnl_set_set_str(l, NFTNL_SET_TABLE,
+	    nftnl_set_get_str(s, NFTNL_SET_TABLE));
+	nftnl_set_set_str(l, NFTNL_SET_NAME, nftnl_set_get_str(s, NFTNL_SET_NAME));
+	nftnl_set_set_u32(l, NFTNL_SET_KEY_TYPE,
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE));
+	nftnl_set_set_u32(l, NFTNL_SET_KEY_LEN,
+	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
+	nftnl_set_set_u32(l, NFTNL_SET_FLAGS, flags);
+	nftnl_set_set_u64(l, NFTNL_SET_HANDLE, 42);
+	return l;
+}
+
+/*
+ * A small set made anew by someone else with other attributes, holding
+ * what lists as the same elements.  The review's case: dns4 recreated
+ * with "flags interval" and one interval start without an end
+ * (10.0.0.53): the kernel then matches every address from 10.0.0.53 up,
+ * yet dumps one element with flags 0, as in kakurid's plain set.  Its
+ * canonical line must differ, as must one with a timeout, a size, a
+ * policy or an element flagged otherwise.
+ */
+START_TEST(small_set_attributes_are_compared)
+{
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	struct kk_nft_elems want, have;
+	struct nftnl_set *s, *evil;
+	const uint32_t key = htonl(0x0a000035);	/* 10.0.0.53 */
+	char a[4096], b[4096];
+
+	ck_assert_ptr_nonnull(p);
+	kk_policy_defaults(p);
+	kk_test_addr_add(&p->peers, "192.0.2.10");
+	p->mgmt_ports.port[0] = 7443;
+	p->mgmt_ports.n = 1;
+	kk_test_addr_add(&p->dns, "10.0.0.53");
+	memset(&spec, 0, sizeof(spec));
+	spec.mode = KK_MODE_ISOLATED;
+	spec.policy = p;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	s = o.sets[set_named(&o, "dns4")];
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_FLAGS), 0);
+	ck_assert_int_eq(kk_nft_elems_of(s, KK_NFT_SMALL_MAX, &want), 0);
+	ck_assert_uint_eq(want.n, 1);
+	ck_assert_int_eq(kk_nft_canon_elems(s, &want, a, sizeof(a)), 0);
+
+	/* the kernel's dns4 as a read-back has it: the same but for its flags */
+	evil = listed_set(s, NFT_SET_INTERVAL);
+	ck_assert_int_eq(kk_nft_elems_init(&have, 4, KK_NFT_SMALL_MAX + 1), 0);
+	ck_assert_int_eq(kk_nft_elems_add(&have, &key, 0), 0);
+	ck_assert_int_eq(kk_nft_canon_elems(evil, &have, b, sizeof(b)), 0);
+	ck_assert_msg(strcmp(a, b) != 0, "an interval set with a lone start "
+	    "element canonicalises as the plain set: %s", b);
+	/* the same set as kakurid made it: the same line */
+	nftnl_set_free(evil);
+	evil = listed_set(s, 0);
+	ck_assert_int_eq(kk_nft_canon_elems(evil, &have, b, sizeof(b)), 0);
+	ck_assert_str_eq(a, b);
+
+	/* the other attributes that change what a lookup matches */
+	nftnl_set_free(evil);
+	evil = listed_set(s, NFT_SET_TIMEOUT);
+	nftnl_set_set_u64(evil, NFTNL_SET_TIMEOUT, 1000);
+	ck_assert_int_eq(kk_nft_canon_elems(evil, &have, b, sizeof(b)), 0);
+	ck_assert_str_ne(a, b);
+	nftnl_set_free(evil);
+	evil = listed_set(s, 0);
+	nftnl_set_set_u32(evil, NFTNL_SET_DESC_SIZE, 1);
+	ck_assert_int_eq(kk_nft_canon_elems(evil, &have, b, sizeof(b)), 0);
+	ck_assert_str_ne(a, b);
+	nftnl_set_free(evil);
+	evil = listed_set(s, 0);
+	nftnl_set_set_u32(evil, NFTNL_SET_POLICY, NFT_SET_POL_MEMORY);
+	ck_assert_int_eq(kk_nft_canon_elems(evil, &have, b, sizeof(b)), 0);
+	ck_assert_str_ne(a, b);
+	nftnl_set_free(evil);
+
+	/* an element is its key and its flags: an interval end is another */
+	kk_nft_elems_free(&have);
+	ck_assert_int_eq(kk_nft_elems_init(&have, 4, KK_NFT_SMALL_MAX + 1), 0);
+	ck_assert_int_eq(kk_nft_elems_add(&have, &key,
+	    NFT_SET_ELEM_INTERVAL_END), 0);
+	ck_assert_int_eq(kk_nft_canon_elems(s, &have, b, sizeof(b)), 0);
+	ck_assert_str_ne(a, b);
+	kk_nft_elems_free(&have);
+	kk_nft_elems_free(&want);
+	kk_nft_objects_free(&o);
+	free(p);
+}
+END_TEST
+
+/* One NEWSETELEM message of set "dns4" with one element: flags, key or not, extra. */
+static struct nlmsghdr *
+elem_msg(char *buf, uint32_t flags, const uint32_t *key, bool with_data)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+	struct nlattr *list, *el, *k;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = NFPROTO_INET;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, "dns4");
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	el = mnl_attr_nest_start(nlh, 1);
+	if (flags != 0)
+		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(flags));
+	if (key != NULL) {
+		k = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+		mnl_attr_put(nlh, NFTA_DATA_VALUE, sizeof(*key), key);
+		mnl_attr_nest_end(nlh, k);
+	}
+	if (with_data) {
+		k = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
+		mnl_attr_put(nlh, NFTA_DATA_VALUE, sizeof(*key), key);
+		mnl_attr_nest_end(nlh, k);
+	}
+	mnl_attr_nest_end(nlh, el);
+	mnl_attr_nest_end(nlh, list);
+	return nlh;
+}
+
+/*
+ * Elements as a dump lists them: a catch-all element (no key: it matches
+ * every key) and one that carries data are elements of their own, never
+ * the plain element with the same key.
+ */
+START_TEST(listed_element_flags_count)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	const uint32_t key = htonl(0x0a000035);
+	struct kk_nft_elems e;
+
+	ck_assert_int_eq(kk_nft_elems_init(&e, 4, 8), 0);
+	ck_assert_int_eq(kk_nft_elems_parse(&e, elem_msg(buf, 0, &key,
+	    false)), 0);
+	ck_assert_int_eq(kk_nft_elems_parse(&e, elem_msg(buf,
+	    NFT_SET_ELEM_CATCHALL, NULL, false)), 0);
+	ck_assert_int_eq(kk_nft_elems_parse(&e, elem_msg(buf, 0, &key,
+	    true)), 0);
+	ck_assert_uint_eq(e.n, 3);
+	ck_assert_uint_eq(e.rec[4], 0);
+	ck_assert_uint_eq(e.rec[5 + 4], KK_NFT_ELEM_CATCHALL);
+	ck_assert_uint_eq(e.rec[10 + 4], KK_NFT_ELEM_EXTRA);
+	kk_nft_elems_free(&e);
+}
+END_TEST
+
 /*
  * What a check reads, from the generations alone.  The generation only
  * grows: any commit since the last match, one or many, makes a check read
@@ -934,5 +1104,7 @@ KK_SUITE(nft_sets_suite, "nft_sets",
 	    KK_TEST(drill_has_no_ipsets),
 	    KK_TEST(swaps_change_the_digest),
 	    KK_TEST(plain_set_swap_is_seen),
+	    KK_TEST(small_set_attributes_are_compared),
+	    KK_TEST(listed_element_flags_count),
 	    KK_TEST(check_reads_follow_the_generation),
 	    KK_TEST(carve_takes_one_address_out))
