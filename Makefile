@@ -255,11 +255,18 @@ $(OBJDIR)/nftset: $(call obj,tests/integration/nftset.c tests/nftprog.c \
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# one transaction swapping a plain set for an interval set (t-tamper-flags)
+$(OBJDIR)/setswap: tests/integration/setswap.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< \
+		-lnftnl -lmnl
+
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
-	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd \
+	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd $(OBJDIR)/setswap \
 	$(OBJDIR)/libnss_kkslow.so.2
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
