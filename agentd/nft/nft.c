@@ -730,8 +730,10 @@ apply_once(struct kk_nft *n, const struct kk_nft_spec *spec,
 	struct kk_nft_plan plan[KK_NFT_FAMILIES * (KK_NFT_KNOWN_MAX + 3)];
 	struct kk_nft_batch b;
 	size_t no = 0, np, i;
+	struct kk_nft_written written[KK_NFT_FAMILIES];
+	struct kk_nft_plan first;
 	enum kk_nft_check how;
-	uint32_t gen_before = 0;
+	uint32_t gen_before = 0, commits = 1;
 	int err;
 
 	n->err[0] = '\0';
@@ -746,23 +748,35 @@ apply_once(struct kk_nft *n, const struct kk_nft_spec *spec,
 		err = -EAGAIN;
 		goto out;
 	}
+	/*
+	 * The generation before our commits settles the interval sets they
+	 * write, and only those (readback.c, step 2); without it their
+	 * elements are read back.  0 is never a generation.
+	 */
+	how = KK_NFT_CHECK_COMMITTED;
+	if (has_ranges(o, no) && kk_nft_genid(n, &gen_before) < 0)
+		how = KK_NFT_CHECK_FULL;
+	memset(written, 0, sizeof(written));
+	for (i = 0; i < np; i++) {
+		if (plan[i].o == NULL || !kk_nft_plan_new_version(&plan[i]))
+			continue;
+		first = plan[i];
+		first.bridge = true;
+		kk_nft_plan_written(&first, &written[plan[i].o - o]);
+		commits = 2;
+	}
 	/* a new version: its rules hold before the old sets go (build.c) */
 	if ((err = bridge(n, spec, o, no, plan, &np, keep)) < 0)
 		goto out;
+	for (i = 0; i < np; i++)
+		if (plan[i].o != NULL)
+			kk_nft_plan_written(&plan[i], &written[plan[i].o - o]);
 	err = kk_nft_batch_build(&b, plan, np, n->seq + 1);
 	if (err < 0) {
 		kk_nft_seterr(n, err, "building batch: %s", strerror(-err));
 		goto out;
 	}
 	n->seq = b.seq_last + 1;
-	/*
-	 * What was committed before ours settles interval sets (readback.c,
-	 * step 2); without it their elements are read back.  0 is never a
-	 * generation.
-	 */
-	how = KK_NFT_CHECK_COMMITTED;
-	if (has_ranges(o, no) && kk_nft_genid(n, &gen_before) < 0)
-		how = KK_NFT_CHECK_FULL;
 	err = send_batch(n, &b);
 	kk_nft_batch_free(&b);
 	if (err < 0)
@@ -772,7 +786,9 @@ apply_once(struct kk_nft *n, const struct kk_nft_spec *spec,
 	n->nknown = 0;
 	known_add(n, kk_nft_spec_name(spec));
 	/* nothing is reported done until the kernel shows it */
-	err = kk_nft_check(n, o, no, kk_nft_spec_name(spec), how, gen_before);
+	err = how == KK_NFT_CHECK_COMMITTED ? kk_nft_check_applied(n, o, no,
+	    kk_nft_spec_name(spec), gen_before, commits, written) :
+	    kk_nft_check(n, o, no, kk_nft_spec_name(spec), how, gen_before);
 out:
 	free_all(o, no);
 	return err;

@@ -17,9 +17,13 @@
  *     Their elements are settled without reading them
  *       - when the table is an owner table of kakurid's own socket: no
  *         other socket can change anything in it (NFT_TABLE_F_OWNER);
- *       - right after kakurid's own commit, when the generation is the one
- *         before it plus one: the kernel acknowledged every element in
- *         that transaction, and nothing was committed since.
+ *       - right after kakurid's own commits (a version's bridge and its
+ *         batch: two), when the generation is the one before them plus
+ *         their number: the kernel acknowledged every element in them,
+ *         and nothing else was committed since.  Only the sets those
+ *         transactions wrote: a set a change in place kept is as
+ *         whoever touched it last left it (kk_nft_plan_written), and is
+ *         read.
  *  3. Otherwise (no owner flag: kernels without persist, protect =
  *     monitor, and someone committed something) their elements are
  *     dumped, kept compact, sorted and digested, and the digest compared
@@ -323,18 +327,18 @@ owned_here(const struct kk_nft *n, const struct nftnl_table *t)
 
 /*
  * The table name of family as the kernel has it.  With o: also its sets
- * and the elements of those o wants; interval sets are settled without
- * reading them when settled, or when owned and the table is an owner
- * table of this socket.
+ * and the elements of those o wants; an interval set is settled without
+ * reading it when all are, when written says our commits wrote it, or
+ * when owned and the table is an owner table of this socket.
  */
-int
-kk_nft_read_back(struct kk_nft *n, int family, const char *name,
+static int
+read_back(struct kk_nft *n, int family, const char *name,
     struct readback *rb, const struct kk_nft_objects *o, bool owned,
-    bool settled)
+    bool all, const struct kk_nft_written *written)
 {
 	size_t i;
 	long w;
-	bool settle;
+	bool owner;
 	int err;
 
 	memset(rb, 0, sizeof(*rb));
@@ -356,13 +360,14 @@ kk_nft_read_back(struct kk_nft *n, int family, const char *name,
 	if (o != NULL) {
 		if ((err = kk_nft_read_objects(n, rb, KK_NFT_SET, NULL)) < 0)
 			return err;
-		settle = settled || (owned && owned_here(n, rb->table));
+		owner = owned && owned_here(n, rb->table);
 		for (i = 0; i < rb->nsets; i++) {
 			w = want_set(o, nftnl_set_get_str(rb->sets[i].s,
 			    NFTNL_SET_NAME));
 			/* a set no one wants differs anyway: never read its elements */
 			if (w >= 0 && (err = read_elems(n, rb, &rb->sets[i], o,
-			    (size_t)w, settle)) < 0)
+			    (size_t)w, all || owner || (written != NULL &&
+			    written->set[w]))) < 0)
 				return err;
 		}
 	}
@@ -370,6 +375,56 @@ kk_nft_read_back(struct kk_nft *n, int family, const char *name,
 	if ((err = kk_nft_read_objects(n, rb, KK_NFT_RULE, NULL)) < 0)
 		return err;
 	return rb->overflow ? -E2BIG : 0;
+}
+
+int
+kk_nft_read_back(struct kk_nft *n, int family, const char *name,
+    struct readback *rb, const struct kk_nft_objects *o, bool owned,
+    bool settled)
+{
+	return read_back(n, family, name, rb, o, owned, settled, NULL);
+}
+
+/*
+ * A set of a block list's version (build.c): a change in place keeps
+ * one the kernel holds by name, and writes every other set anew (the
+ * others it deletes first).
+ */
+static bool
+versioned(const struct nftnl_set *s)
+{
+	return nftnl_set_get_u32(s, NFTNL_SET_ID) >= KK_NFT_VERSIONED_ID;
+}
+
+static bool
+kept_version(const struct kk_nft_plan *p, const struct nftnl_set *s)
+{
+	const char *name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	size_t k;
+
+	if (!versioned(s))
+		return false;
+	for (k = 0; k < p->keep->nsets; k++)
+		if (strcmp(p->keep->sets[k], name) == 0)
+			return true;
+	return false;
+}
+
+void
+kk_nft_plan_written(const struct kk_nft_plan *p, struct kk_nft_written *w)
+{
+	const struct nftnl_set *s;
+	size_t i;
+	bool kept;
+
+	for (i = 0; p->o != NULL && i < p->o->nsets; i++) {
+		s = p->o->sets[i];
+		kept = p->keep != NULL && kept_version(p, s);
+		/* made anew: every set; in place: all but those kept; a bridge: new versions */
+		if (p->keep == NULL || (!p->bridge && !kept) ||
+		    (p->bridge && !kept && versioned(s)))
+			w->set[i] = true;
+	}
 }
 
 /* Canonical texts, in a stable order, of either side. */
@@ -661,11 +716,11 @@ kk_nft_check_reads(enum kk_nft_check how, const struct kk_nft_gens *g)
 	    g->gen == g->verified_gen)
 		return KK_NFT_READ_NOTHING;
 	/*
-	 * 2: right after our commit, when the generation is the one before
-	 * it plus one (0 is never a generation: none was read)
+	 * 2: right after our commits, when the generation is the one before
+	 * them plus their number (0 is never a generation: none was read)
 	 */
 	if (how == KK_NFT_CHECK_COMMITTED && g->gen_ok && g->gen_before != 0 &&
-	    g->gen == g->gen_before + 1)
+	    g->commits != 0 && g->gen == g->gen_before + g->commits)
 		return KK_NFT_READ_SETTLED;
 	/* an owner table of our socket holds what we last committed */
 	if (how == KK_NFT_CHECK_COMMITTED || (how == KK_NFT_CHECK_CHEAP && same))
@@ -674,13 +729,14 @@ kk_nft_check_reads(enum kk_nft_check how, const struct kk_nft_gens *g)
 	return KK_NFT_READ_ALL;
 }
 
-int
-kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
-    const char *name, enum kk_nft_check how, uint32_t gen_before)
+static int
+check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
+    const char *name, enum kk_nft_check how, uint32_t gen_before,
+    uint32_t commits, const struct kk_nft_written *written)
 {
 	struct lines want = { 0 };
 	struct readback rb;
-	struct kk_nft_gens g = { .gen_before = gen_before };
+	struct kk_nft_gens g = { .gen_before = gen_before, .commits = commits };
 	size_t first[KK_NFT_FAMILIES + 1], i;
 	unsigned char digest[32];
 	enum kk_nft_reads reads;
@@ -710,8 +766,11 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	n->stats.full++;
 	n->verified.valid = false;
 	for (i = 0; err == 0 && i < no; i++) {
-		err = kk_nft_read_back(n, o[i].family, name, &rb, &o[i],
-		    reads != KK_NFT_READ_ALL, reads == KK_NFT_READ_SETTLED);
+		/* settled: only what our commits wrote, never a set they kept */
+		err = read_back(n, o[i].family, name, &rb, &o[i],
+		    reads != KK_NFT_READ_ALL, false,
+		    reads == KK_NFT_READ_SETTLED && written != NULL ?
+		    &written[i] : NULL);
 		if (err == -E2BIG)
 			err = kk_nft_seterr(n, -ESTALE,
 			    "table %s %s has more objects than kakurid made",
@@ -740,4 +799,21 @@ kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 out:
 	lines_free(&want);
 	return err;
+}
+
+int
+kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
+    const char *name, enum kk_nft_check how, uint32_t gen_before)
+{
+	/* nothing known written: nothing settled by the generation */
+	return check(n, o, no, name, how, gen_before, 1, NULL);
+}
+
+int
+kk_nft_check_applied(struct kk_nft *n, const struct kk_nft_objects *o,
+    size_t no, const char *name, uint32_t gen_before, uint32_t commits,
+    const struct kk_nft_written *w)
+{
+	return check(n, o, no, name, KK_NFT_CHECK_COMMITTED, gen_before,
+	    commits, w);
 }

@@ -30,6 +30,26 @@ enum kk_nft_check {
 int kk_nft_check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
     const char *name, enum kk_nft_check how, uint32_t gen_before);
 
+/*
+ * The sets of one kk_nft_objects that an apply wrote: declared and
+ * filled anew by its transactions, by index in o->sets.  Only these can
+ * be settled by the generation after it (readback.c, step 2): a set a
+ * change in place kept is as whoever last touched it left it.
+ */
+struct kk_nft_written {
+	bool set[KK_NFT_MAX_SETS];
+};
+/* Pure: marks in w the sets of p->o that p's batch writes (also a bridge's). */
+void kk_nft_plan_written(const struct kk_nft_plan *p, struct kk_nft_written *w);
+/*
+ * kk_nft_check(KK_NFT_CHECK_COMMITTED) after an apply of commits
+ * transactions (a bridge and the batch: 2), gen_before read before the
+ * first; w[i]: what they wrote of o[i].
+ */
+int kk_nft_check_applied(struct kk_nft *n, const struct kk_nft_objects *o,
+    size_t no, const char *name, uint32_t gen_before, uint32_t commits,
+    const struct kk_nft_written *w);
+
 /* What a check knows before it reads anything. */
 struct kk_nft_gens {
 	bool gen_ok;		/* the generation could be read: gen */
@@ -37,13 +57,14 @@ struct kk_nft_gens {
 	bool verified_valid;	/* the last match: its generation, and */
 	uint32_t verified_gen;
 	bool same_objects;	/* whether it was of the same objects (digest) */
-	uint32_t gen_before;	/* COMMITTED: the generation before our commit */
+	uint32_t gen_before;	/* COMMITTED: the generation before our commits */
+	uint32_t commits;	/* COMMITTED: how many transactions we sent since */
 };
 
 /* What a check reads (readback.c, steps 1 to 3). */
 enum kk_nft_reads {
 	KK_NFT_READ_NOTHING,	/* the last match still holds */
-	KK_NFT_READ_SETTLED,	/* all but interval sets' elements: our commit was the last */
+	KK_NFT_READ_SETTLED,	/* all but the elements of interval sets our commits wrote: they were the last */
 	KK_NFT_READ_OWNED,	/* those too, unless the table is an owner table of ours */
 	KK_NFT_READ_ALL,	/* every element */
 };
@@ -81,8 +102,9 @@ struct readback {
 /*
  * The table name of family as the kernel has it into rb (rb->table NULL
  * if there is none).  With o: also its sets and the elements of those o
- * wants; interval sets are settled without reading them when settled, or
- * when owned and the table is an owner table of this socket.
+ * wants; interval sets are settled without reading them when settled
+ * (all of them), or when owned and the table is an owner table of this
+ * socket.
  */
 int kk_nft_read_back(struct kk_nft *n, int family, const char *name,
     struct readback *rb, const struct kk_nft_objects *o, bool owned,

@@ -14,6 +14,8 @@
 #    swapped for another (the same count) and a change followed by a
 #    second that brings the count back; with the owner flag no other
 #    process can delete one;
+#  - a set a commit in place keeps is read back after it: an element
+#    deleted before the commit is found and restored;
 #  - a batch whose element the kernel refuses changes nothing, and the
 #    error names the set, the element and its range.
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +130,19 @@ two_changes 10.0.0.8
 check "a change undone by a second one: the elements are read again and match" answered ok
 check "... read, not settled by the generation (dumps $dumps -> $(field dumps))" \
 	test "$(field dumps)" -gt "$dumps"
+
+# a commit in place keeps the sets the kernel holds: those are read back,
+# never settled by the generation after kakurid's own commit (an element
+# deleted just before a reload would stay deleted).  The extra set gives
+# the commit something to do (it deletes it): a transaction that changes
+# nothing leaves the generation as it was, and is never settled.
+ask commit
+ip netns exec "$EP" nft delete element inet kakuri ioc4 "{ 10.0.0.8 }"
+ip netns exec "$EP" nft add set inet kakuri junk "{ type ipv4_addr; }"
+ask commit
+check "a commit in place after another process deleted an element of a set it keeps" answered ok
+check "... and the element is back (the kept set was read, not settled)" in_set ioc4 10.0.0.8
+refute "... and the other process's set is gone" ip netns exec "$EP" nft list set inet kakuri junk
 
 # with the owner flag: nothing to read after an unrelated commit, nothing to delete
 ask "commit owner"

@@ -974,6 +974,75 @@ START_TEST(listed_element_flags_count)
 END_TEST
 
 /*
+ * Which sets one apply writes, so that only those are settled by the
+ * generation after it: a change in place keeps a block list's version
+ * the kernel holds (its elements as whoever touched them last left
+ * them: read back), writes the rest anew; a table made anew writes
+ * every set; a version's bridge only the new version's.
+ */
+START_TEST(settled_sets_are_the_written_ones)
+{
+	static const char *const v4[] = { "10.0.0.0/30", "10.0.0.8" };
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_ipset ip[2];
+	struct kk_nft_ranges r;
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	struct kk_nft_names *keep = calloc(1, sizeof(*keep));
+	struct kk_nft_plan plan;
+	struct kk_nft_written w;
+	size_t old4, new4, ports, k;
+
+	ck_assert_ptr_nonnull(keep);
+	ranges(&r, AF_INET, v4, 2);
+	one_ipset(&spec, &ip[0], &r, "ioc4v1", KK_MODE_ISOLATED, p);
+	kk_test_addr_add(&p->peers, "192.0.2.10");
+	p->mgmt_ports.port[0] = 7443;
+	p->mgmt_ports.n = 1;
+	ip[1] = ip[0];
+	snprintf(ip[1].name, sizeof(ip[1].name), "ioc4v2");
+	spec.nipsets = 2;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
+	old4 = set_named(&o, "ioc4v1");
+	new4 = set_named(&o, "ioc4v2");
+	ck_assert_uint_gt(o.nsets, 2);
+	ports = old4 == 0 ? 1 : 0;	/* some set of the rows' own */
+	ck_assert_uint_ne(ports, new4);
+	/* the kernel holds ioc4v1 and a rows' set by those names */
+	snprintf(keep->sets[keep->nsets++], KK_NFT_NAME_MAX, "ioc4v1");
+	snprintf(keep->sets[keep->nsets++], KK_NFT_NAME_MAX, "%s",
+	    nftnl_set_get_str(o.sets[ports], NFTNL_SET_NAME));
+
+	memset(&plan, 0, sizeof(plan));
+	plan.family = NFPROTO_INET;
+	plan.o = &o;
+	/* made anew: every set written */
+	memset(&w, 0, sizeof(w));
+	kk_nft_plan_written(&plan, &w);
+	for (k = 0; k < o.nsets; k++)
+		ck_assert_msg(w.set[k], "set %zu written anew", k);
+	/* in place: the version the kernel holds is kept, not written */
+	plan.exists = true;
+	plan.keep = keep;
+	memset(&w, 0, sizeof(w));
+	kk_nft_plan_written(&plan, &w);
+	ck_assert_msg(!w.set[old4], "a kept version is never settled");
+	ck_assert(w.set[new4]);
+	ck_assert(w.set[ports]);	/* deleted and made anew */
+	/* a bridge writes only the new version */
+	plan.bridge = true;
+	memset(&w, 0, sizeof(w));
+	kk_nft_plan_written(&plan, &w);
+	for (k = 0; k < o.nsets; k++)
+		ck_assert_msg(w.set[k] == (k == new4), "bridge, set %zu", k);
+	kk_nft_objects_free(&o);
+	kk_nft_ranges_free(&r);
+	free(keep);
+	free(p);
+}
+END_TEST
+
+/*
  * What a check reads, from the generations alone.  The generation only
  * grows: any commit since the last match, one or many, makes a check read
  * the tables again; only an owner table of kakurid's own socket, or
@@ -1022,8 +1091,20 @@ START_TEST(check_reads_follow_the_generation)
 	    KK_NFT_READ_ALL);
 	/* after our commit: settled only if ours was the only one */
 	g = m; g.verified_valid = false; g.gen_before = 999; g.gen = 1000;
+	g.commits = 1;
 	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
 	    KK_NFT_READ_SETTLED);
+	/* a bridge and its batch: two of ours, and only those */
+	g.commits = 2;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_OWNED);
+	g.gen = 1001;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_SETTLED);
+	g.gen = 1002;
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
+	    KK_NFT_READ_OWNED);
+	g.gen = 1000; g.commits = 1;
 	g.gen = 1001;	/* someone else's before or after ours */
 	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
 	    KK_NFT_READ_OWNED);
@@ -1107,4 +1188,5 @@ KK_SUITE(nft_sets_suite, "nft_sets",
 	    KK_TEST(small_set_attributes_are_compared),
 	    KK_TEST(listed_element_flags_count),
 	    KK_TEST(check_reads_follow_the_generation),
+	    KK_TEST(settled_sets_are_the_written_ones),
 	    KK_TEST(carve_takes_one_address_out))
