@@ -48,6 +48,8 @@
  */
 #define VERIFY_PERIOD_USEC	(5ULL * 1000 * 1000)
 #define VERIFY_ACCURACY_USEC	(1000ULL * 1000)
+/* the tamper monitor: block lists' elements dumped at most this often */
+#define DUMP_MIN_USEC		(1000ULL * 1000)
 #define RETRY_MIN_USEC		(20ULL * 1000)
 #define RETRY_MAX_USEC		(1000ULL * 1000)
 
@@ -383,6 +385,21 @@ enforce(struct kd *d, const char *who, bool foreign_commit)
 	int err;
 
 	err = tables->verify(d, d->state.mode, d->state.episode);
+	if (err == -EINPROGRESS) {
+		/*
+		 * All but the block lists' elements match, and they were
+		 * dumped less than DUMP_MIN_USEC ago: the timer reads them
+		 * then, never later, whatever comes in between (no match is
+		 * kept, so it does not take the generation for settled).
+		 */
+		d->gen_valid = false;
+		if (foreign_commit && d->state.mode != KK_MODE_OPEN)
+			kd_nftables_changed(d, who);
+		sd_event_source_set_time_accuracy(d->verify_timer,
+		    KD_TIMER_ACCURACY_USEC);
+		arm_earlier(d->verify_timer, DUMP_MIN_USEC);
+		return;
+	}
 	if (err == 0 && kd_tables_own_name(d)) {
 		d->verified_gen = gen;
 		d->gen_valid = gen_ok;
@@ -434,7 +451,14 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		snprintf(who, sizeof(who), "pid %d (%s)", (int)ev.pid, ev.comm);
 	else
 		snprintf(who, sizeof(who), "unknown process");
+	/*
+	 * Every foreign commit would otherwise dump every block list's
+	 * elements (some 1.5 s per 200,000) while the loop waits: at most
+	 * one dump per DUMP_MIN_USEC, the rest of the tables at once.
+	 */
+	d->nft.defer_usec = DUMP_MIN_USEC;
 	enforce(d, who, ev.foreign_commit);
+	d->nft.defer_usec = 0;
 	return 0;
 }
 

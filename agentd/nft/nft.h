@@ -425,10 +425,20 @@ struct kk_nft {
 		unsigned long cheap;	/* settled by the generation alone */
 		unsigned long full;	/* tables read back */
 		unsigned long elem_dumps;	/* interval sets' elements read */
+		unsigned long deferred;	/* checks whose element dumps waited */
 		/* the last batch, sent to its last ack: the kernel's share */
 		unsigned long long batch_usec;
 	} stats;
 	int sndbuf, rcvbuf;
+	/*
+	 * Set by the caller of a cheap check (the tamper monitor): when
+	 * it would dump block lists' elements within defer_usec of the
+	 * last dump (elem_dump_usec, CLOCK_MONOTONIC), everything else is
+	 * checked now and it returns -EINPROGRESS: the caller checks again
+	 * once defer_usec has passed.  0: never deferred.
+	 */
+	uint64_t defer_usec;
+	uint64_t elem_dump_usec;
 };
 
 /* The strictest mode any inet table of kakurid's names records. */

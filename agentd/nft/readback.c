@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <netinet/in.h>
 
 #include <libmnl/libmnl.h>
@@ -275,6 +276,21 @@ want_set(const struct kk_nft_objects *o, const char *name)
 	return -1;
 }
 
+static uint64_t
+mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+bool
+kk_nft_dump_waits(uint64_t now, uint64_t last, uint64_t min)
+{
+	return min != 0 && last != 0 && now >= last && now - last < min;
+}
+
 /*
  * The elements of a wanted set, kept compact and bounded by what is
  * wanted (one more is enough to tell a difference): no one can make
@@ -309,6 +325,7 @@ read_elems(struct kk_nft *n, struct readback *rb, struct rset *rs,
 	if (r == NULL)
 		return 0;
 	n->stats.elem_dumps++;
+	n->elem_dump_usec = mono_usec();
 	rs->nelems = rs->elems.n + (rs->elems.more ? 1 : 0);
 	err = kk_nft_elems_digest(&rs->elems, rs->digest);
 	kk_nft_elems_free(&rs->elems);
@@ -334,11 +351,11 @@ owned_here(const struct kk_nft *n, const struct nftnl_table *t)
 static int
 read_back(struct kk_nft *n, int family, const char *name,
     struct readback *rb, const struct kk_nft_objects *o, bool owned,
-    bool all, const struct kk_nft_written *written)
+    bool all, const struct kk_nft_written *written, bool *defer)
 {
 	size_t i;
 	long w;
-	bool owner;
+	bool owner, settle;
 	int err;
 
 	memset(rb, 0, sizeof(*rb));
@@ -365,9 +382,21 @@ read_back(struct kk_nft *n, int family, const char *name,
 			w = want_set(o, nftnl_set_get_str(rb->sets[i].s,
 			    NFTNL_SET_NAME));
 			/* a set no one wants differs anyway: never read its elements */
-			if (w >= 0 && (err = read_elems(n, rb, &rb->sets[i], o,
-			    (size_t)w, all || owner || (written != NULL &&
-			    written->set[w]))) < 0)
+			if (w < 0)
+				continue;
+			settle = all || owner || (written != NULL &&
+			    written->set[w]);
+			/*
+			 * a dump that waits: taken as committed for now, and
+			 * the whole check is not a match (-EINPROGRESS)
+			 */
+			if (!settle && defer != NULL && *defer &&
+			    o->ranges[w] != NULL) {
+				settle = true;
+				defer[1] = true;
+			}
+			if ((err = read_elems(n, rb, &rb->sets[i], o,
+			    (size_t)w, settle)) < 0)
 				return err;
 		}
 	}
@@ -382,7 +411,7 @@ kk_nft_read_back(struct kk_nft *n, int family, const char *name,
     struct readback *rb, const struct kk_nft_objects *o, bool owned,
     bool settled)
 {
-	return read_back(n, family, name, rb, o, owned, settled, NULL);
+	return read_back(n, family, name, rb, o, owned, settled, NULL, NULL);
 }
 
 /*
@@ -740,6 +769,8 @@ check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	size_t first[KK_NFT_FAMILIES + 1], i;
 	unsigned char digest[32];
 	enum kk_nft_reads reads;
+	/* [0]: dumps wait (the monitor, too soon after the last); [1]: one did */
+	bool defer[2] = { false, false };
 	int err = 0;
 
 	for (i = 0; err == 0 && i < no; i++) {
@@ -765,12 +796,14 @@ check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	}
 	n->stats.full++;
 	n->verified.valid = false;
+	defer[0] = how == KK_NFT_CHECK_CHEAP &&
+	    kk_nft_dump_waits(mono_usec(), n->elem_dump_usec, n->defer_usec);
 	for (i = 0; err == 0 && i < no; i++) {
 		/* settled: only what our commits wrote, never a set they kept */
 		err = read_back(n, o[i].family, name, &rb, &o[i],
 		    reads != KK_NFT_READ_ALL, false,
 		    reads == KK_NFT_READ_SETTLED && written != NULL ?
-		    &written[i] : NULL);
+		    &written[i] : NULL, defer);
 		if (err == -E2BIG)
 			err = kk_nft_seterr(n, -ESTALE,
 			    "table %s %s has more objects than kakurid made",
@@ -791,6 +824,14 @@ check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	 * newer than gen), the generation is no longer gen and no later
 	 * check takes this match for it (kk_nft_check_reads, step 1).
 	 */
+	if (err == 0 && defer[1]) {
+		/* all but the block lists' elements match: no match yet */
+		n->stats.deferred++;
+		err = kk_nft_seterr(n, -EINPROGRESS,
+		    "block lists' elements not read yet (one dump per %llu ms)",
+		    (unsigned long long)n->defer_usec / 1000);
+		goto out;
+	}
 	if (err == 0 && g.gen_ok) {
 		n->verified.valid = true;
 		n->verified.gen = g.gen;

@@ -72,6 +72,12 @@ enum kk_nft_reads {
 enum kk_nft_reads kk_nft_check_reads(enum kk_nft_check how,
     const struct kk_nft_gens *g);
 
+/*
+ * Pure: whether a dump of elements at now (usec) waits, the last one
+ * having been at last (0: none yet), at most one per min (0: never waits).
+ */
+bool kk_nft_dump_waits(uint64_t now, uint64_t last, uint64_t min);
+
 /* The chains kakurid makes, in the order it reads them back. */
 extern const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS];
 

@@ -9,10 +9,13 @@
  * Commands on stdin, one answer line each on stdout:
  *   commit [owner]   apply (batch, commit, full read-back):
  *                    "ok USEC" or "error TEXT"
- *   verify [full]    "ok USEC cheap=N full=N dumps=N", "stale TEXT" or
+ *   verify [full|defer[=MS]]  "ok USEC cheap=N full=N dumps=N", "stale TEXT" or
  *                    "error TEXT"; the counters are kakurid's: checks
  *                    settled by the generation alone, tables read back,
- *                    interval sets whose elements were read (full: all)
+ *                    interval sets whose elements were read (full: all);
+ *                    defer: as the tamper monitor checks, "deferred TEXT
+ *                    dumps=N" when elements were dumped less than a
+ *                    second (MS) ago and all else matches
  *   overlap NAME     an extra set NAME whose range 2500 of 3000 overlaps
  *                    range 2499 (the merge bypassed): the kernel must
  *                    refuse it, and the error must name the element
@@ -135,10 +138,18 @@ main(int argc, char **argv)
 			else
 				printf("ok %lld\n", pu_now_us() - t0);
 		} else if (strncmp(cmd, "verify", 6) == 0) {
+			/* defer[=MS]: as the tamper monitor checks (one dump a second) */
+			n.defer_usec = strncmp(arg, "defer", 5) != 0 ? 0 :
+			    arg[5] == '=' ? 1000 * strtoull(arg + 6, NULL, 10) :
+			    1000000;
 			rc = strcmp(arg, "full") == 0 ?
 			    kk_nft_verify_full(&n, &spec) :
 			    kk_nft_verify(&n, &spec);
-			if (rc == 0)
+			n.defer_usec = 0;
+			if (rc == -EINPROGRESS)
+				printf("deferred %s dumps=%lu\n", n.err,
+				    n.stats.elem_dumps);
+			else if (rc == 0)
 				printf("ok %lld cheap=%lu full=%lu dumps=%lu\n",
 				    pu_now_us() - t0, n.stats.cheap,
 				    n.stats.full, n.stats.elem_dumps);

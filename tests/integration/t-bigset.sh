@@ -144,6 +144,27 @@ check "a commit in place after another process deleted an element of a set it ke
 check "... and the element is back (the kept set was read, not settled)" in_set ioc4 10.0.0.8
 refute "... and the other process's set is gone" ip netns exec "$EP" nft list set inet kakuri junk
 
+# as the tamper monitor checks: one element dump a second at most, the
+# rest at once, and the check that follows (kakurid's timer) reads them.
+# 20 s here rather than 1 s: nft(8) itself lists the 200,000 elements to
+# delete one, which can take longer than a second under load.
+ask "verify full"
+dumps=$(field dumps)
+ip netns exec "$EP" nft delete element inet kakuri ioc4 "{ 10.0.0.8 }"
+ask "verify defer=20000"
+check "a monitor check soon after a dump waits for the elements" answered deferred
+check "... without dumping them (dumps still $dumps)" test "$(field dumps)" = "$dumps"
+ask "verify defer=20000"
+check "... and so does the next: no match is kept while they wait" answered deferred
+ip netns exec "$EP" nft add chain inet kakuri extra
+ask "verify defer=20000"
+check "... but what else changed is found at once" answered stale
+ask verify
+check "the check that follows (the timer's) reads the elements: the deletion is found" answered stale
+check "... naming the set" grep -q "set ioc4" <<<"$ANSWER"
+ask commit
+check "committed again" answered ok
+
 # with the owner flag: nothing to read after an unrelated commit, nothing to delete
 ask "commit owner"
 check "committed as an owner table" answered ok

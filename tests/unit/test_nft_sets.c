@@ -1043,6 +1043,23 @@ START_TEST(settled_sets_are_the_written_ones)
 END_TEST
 
 /*
+ * The tamper monitor dumps block lists' elements at most once per min:
+ * within it a dump waits, after it (or with none yet, or min 0) not.
+ */
+START_TEST(element_dumps_wait_a_second)
+{
+	const uint64_t s = 1000000;
+
+	ck_assert(!kk_nft_dump_waits(5 * s, 0, s));	/* none yet */
+	ck_assert(kk_nft_dump_waits(5 * s, 5 * s, s));
+	ck_assert(kk_nft_dump_waits(5 * s + s - 1, 5 * s, s));
+	ck_assert(!kk_nft_dump_waits(6 * s, 5 * s, s));
+	ck_assert(!kk_nft_dump_waits(5 * s, 5 * s, 0));	/* never (status, timer) */
+	ck_assert(!kk_nft_dump_waits(4 * s, 5 * s, s));	/* a clock that went back */
+}
+END_TEST
+
+/*
  * What a check reads, from the generations alone.  The generation only
  * grows: any commit since the last match, one or many, makes a check read
  * the tables again; only an owner table of kakurid's own socket, or
@@ -1189,4 +1206,5 @@ KK_SUITE(nft_sets_suite, "nft_sets",
 	    KK_TEST(listed_element_flags_count),
 	    KK_TEST(check_reads_follow_the_generation),
 	    KK_TEST(settled_sets_are_the_written_ones),
+	    KK_TEST(element_dumps_wait_a_second),
 	    KK_TEST(carve_takes_one_address_out))
