@@ -87,8 +87,7 @@ open_store(const char *dir, bool create, int *dfdp)
 	dfd = -1;
 	rc = 0;
 out:
-	if (dfd != -1)
-		close(dfd);
+	kk_close(dfd);
 	return rc;
 }
 
@@ -144,8 +143,7 @@ read_exp(int dfd, const char *name, int64_t *out)
 	*out = v;
 	rc = 0;
 out:
-	if (fd != -1)
-		close(fd);
+	kk_close(fd);
 	return rc;
 }
 
@@ -203,8 +201,7 @@ write_cutoff(int dfd, int64_t v)
 	}
 	rc = 0;
 out:
-	if (fd != -1)
-		close(fd);
+	kk_close(fd);
 	if (rc != 0)
 		unlinkat(dfd, CUTOFF_TMP, 0);
 	return rc;
@@ -260,16 +257,14 @@ record_once(const char *dir, const char *id, time_t exp)
 	}
 	rc = 0;
 out:
-	if (fd != -1)
-		close(fd);
+	kk_close(fd);
 	/*
 	 * Not recorded means not executed: take the entry back so that the
 	 * same command can be retried rather than being refused as a replay.
 	 */
 	if (rc != 0 && created)
 		unlinkat(dfd, id, 0);
-	if (dfd != -1)
-		close(dfd);
+	kk_close(dfd);
 	return rc;
 }
 
@@ -307,8 +302,7 @@ kk_replay_lookup(const char *dir, const char *id)
 	else
 		rc = errno == ENOENT ? 0 : -errno;
 out:
-	if (dfd != -1)
-		close(dfd);
+	kk_close(dfd);
 	return rc;
 }
 
@@ -418,7 +412,6 @@ kk_replay_prune(const char *dir, time_t now, int skew)
 out:
 	if (d != NULL)
 		closedir(d);
-	if (dfd != -1)
-		close(dfd);
+	kk_close(dfd);
 	return rc;
 }
