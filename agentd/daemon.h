@@ -131,6 +131,16 @@ struct kd {
 	char fallback_name[KK_NFT_NAME_MAX];	/* random, if kakuri_fallback is taken */
 	char held_err[160];		/* why the own name could not be used */
 	bool no_bridge;			/* the kernel has no nftables bridge family */
+	/*
+	 * The Ethernet devices the netdev table's chains hook (tables.c),
+	 * sorted, as the last apply built them: what verification expects.
+	 * no_netdev: the kernel refused the netdev table (no egress hook
+	 * before Linux 5.16); netdevs_over: more devices than a chain hooks.
+	 */
+	char (*netdevs)[KK_NFT_IFNAME];
+	size_t nnetdevs;
+	bool no_netdev;
+	bool netdevs_over;
 	sd_event_source *verify_timer;
 	uint32_t verified_gen;		/* ruleset generation last verified */
 	bool gen_valid;

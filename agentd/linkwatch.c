@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "linkwatch.h"
 #include "log.h"
+#include "tables.h"
 #include "wire.h"
 
 #define LINKS_PERIOD_USEC	(1000ULL * 1000)	/* while a dump must be confirmed */
@@ -134,6 +135,7 @@ on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		    strerror(-err));
 	else if (err > 0)	/* events were lost: the dump says what they said */
 		links_rescan_in(d, 0, KD_TIMER_ACCURACY_USEC);
+	kd_tables_links_changed(d);
 	return 0;
 }
 
@@ -165,6 +167,7 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    LINKS_IDLE_ACCURACY_USEC);
 	sd_event_source_set_time(s, usec + (confirm ? LINKS_PERIOD_USEC :
 	    LINKS_IDLE_USEC));
+	kd_tables_links_changed(d);
 	if (v.n == 0 || d->state.mode == KK_MODE_OPEN)
 		return 0;
 	snprintf(what, sizeof(what),

@@ -236,6 +236,12 @@ not_covered(const struct kd *d, char *buf, size_t len)
 	if (d->no_bridge)
 		append(buf, len,
 		    "bridged traffic: the kernel has no nftables bridge family");
+	if (d->state.mode == KK_MODE_ISOLATED && d->no_netdev)
+		append(buf, len,
+		    "frames of AF_PACKET sockets and stacked devices: the kernel refused the netdev table");
+	if (d->state.mode == KK_MODE_ISOLATED && d->netdevs_over)
+		append(buf, len,
+		    "Ethernet devices: more than the netdev table hooks");
 	if (d->links.known == NULL)
 		append(buf, len,
 		    "interfaces: the watch is off, moves go unnoticed");
@@ -277,7 +283,8 @@ quarantine_verified(struct kd *d)
 json_t *
 kd_quarantine_status(struct kd *d)
 {
-	static const char *const hooks[] = { "input", "output", "forward" };
+	static const char *const hooks[KK_NFT_MAX_CHAINS] = { "input",
+	    "output", "forward", "ingress", "egress" };
 	struct kk_nft_counters cnt;
 	char since[32] = "", table[KK_NFT_NAME_MAX + 8], gaps[512];
 	json_t *o, *counters;
@@ -309,7 +316,9 @@ kd_quarantine_status(struct kd *d)
 		json_object_set_new(o, KW_NOT_COVERED, json_string(gaps));
 	counters = json_object();
 	if (kk_nft_counters(&d->nft, kd_tables_name(d), &cnt) == 0) {
-		for (i = 0; i < 3; i++)
+		/* ingress, egress: the netdev table's, where it is */
+		for (i = 0; i < (d->state.mode == KK_MODE_ISOLATED &&
+		    d->nnetdevs > 0 && !d->no_netdev ? 5 : 3); i++)
 			json_object_set_new(counters, hooks[i], json_pack(
 			    "{s:I, s:I}", KW_PACKETS, (json_int_t)cnt.pkts[i],
 			    KW_BYTES, (json_int_t)cnt.bytes[i]));
@@ -503,8 +512,12 @@ kd_quarantine_monitor(struct kd *d)
 
 	if ((err = nft_logged(d, kk_nft_monitor_open(&d->nft))) < 0)
 		return err;
-	return sd_event_add_io(d->ev, &d->mon_src, kk_nft_monitor_fd(&d->nft),
-	    EPOLLIN, on_nft_event, d);
+	if ((err = sd_event_add_io(d->ev, &d->mon_src,
+	    kk_nft_monitor_fd(&d->nft), EPOLLIN, on_nft_event, d)) < 0)
+		return err;
+	/* before adoption too: its apply hooks the netdev table's devices */
+	kd_linkwatch_start(d);
+	return 0;
 }
 
 int
@@ -520,7 +533,6 @@ kd_quarantine_watch(struct kd *d)
 		    strerror(-err));
 		return err;
 	}
-	kd_linkwatch_start(d);
 	kd_uevent_start(d);
 	return 0;
 }
@@ -564,5 +576,6 @@ kd_quarantine_close(struct kd *d)
 	kd_alerts_stop(d);
 	kd_linkwatch_stop(d);
 	kd_uevent_stop(d);
+	kd_tables_free(d);
 	kk_nft_close(&d->nft);
 }

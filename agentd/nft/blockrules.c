@@ -184,9 +184,9 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	    NFPROTO_IPV4)) < 0 ||
 	    (l4 && (err = kk_expr_meta8(r, NFT_META_L4PROTO,
 	    (uint8_t)l4)) < 0) ||
-	    (err = kk_expr_addr_in(r, v6, dst, ip->name,
+	    (err = kk_expr_addr_in(r, &kk_expr_stack, v6, dst, ip->name,
 	    (uint32_t)(IPSET_ID_BASE + i))) < 0 ||
-	    (l4 && (err = kk_expr_port_in(r, dst ? 2 : 0, ports,
+	    (l4 && (err = kk_expr_port_in(r, &kk_expr_stack, dst ? 2 : 0, ports,
 	    (uint32_t)(PORTSET_ID_BASE + i))) < 0))
 		goto fail;
 	if (log)

@@ -23,7 +23,8 @@
 
 #include "nft.h"
 
-const int kk_nft_families[KK_NFT_FAMILIES] = { NFPROTO_INET, NFPROTO_BRIDGE };
+const int kk_nft_families[KK_NFT_FAMILIES] = { NFPROTO_INET, NFPROTO_BRIDGE,
+	NFPROTO_NETDEV };
 
 int
 kk_nft_comment_format(enum kk_mode mode, const char *episode, char *buf,
@@ -63,7 +64,8 @@ kk_nft_comment_parse(const char *comment, enum kk_mode *mode,
 const char *
 kk_nft_family_name(int family)
 {
-	return family == NFPROTO_BRIDGE ? "bridge" : "inet";
+	return family == NFPROTO_BRIDGE ? "bridge" :
+	    family == NFPROTO_NETDEV ? "netdev" : "inet";
 }
 
 const char *
@@ -76,7 +78,8 @@ bool
 kk_nft_wants(enum kk_mode mode, int family)
 {
 	return family == NFPROTO_INET ||
-	    (family == NFPROTO_BRIDGE && mode != KK_MODE_OPEN);
+	    (family == NFPROTO_BRIDGE && mode != KK_MODE_OPEN) ||
+	    (family == NFPROTO_NETDEV && mode == KK_MODE_ISOLATED);
 }
 
 bool
@@ -131,17 +134,59 @@ kk_nft_canon_table(const struct nftnl_table *t, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
 }
 
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * A netdev chain's devices, sorted: the kernel lists one device as
+ * NFTA_HOOK_DEV and more as NFTA_HOOK_DEVS.
+ */
+static int
+canon_devices(const struct nftnl_chain *c, char *buf, size_t len)
+{
+	const char *names[KK_NFT_NETDEVS_MAX];
+	const char *const *list;
+	size_t n = 0, i, off = 0;
+	int w;
+
+	buf[0] = '\0';
+	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEV))
+		names[n++] = nftnl_chain_get_str(c, NFTNL_CHAIN_DEV);
+	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEVICES) &&
+	    (list = nftnl_chain_get_array(c, NFTNL_CHAIN_DEVICES)) != NULL)
+		for (i = 0; list[i] != NULL; i++) {
+			if (n == KK_NFT_NETDEVS_MAX)
+				return -E2BIG;
+			names[n++] = list[i];
+		}
+	qsort(names, n, sizeof(names[0]), cmp_names);
+	for (i = 0; i < n; i++) {
+		w = snprintf(buf + off, len - off, "%s%s", i ? "," : " devices=",
+		    names[i]);
+		if (w < 0 || (size_t)w >= len - off)
+			return -ENOBUFS;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
 int
 kk_nft_canon_chain(const struct nftnl_chain *c, char *buf, size_t len)
 {
+	char devs[KK_NFT_NETDEVS_MAX * (KK_NFT_IFNAME + 1) + 16];
 	int n;
 
-	n = snprintf(buf, len, "chain %s type=%s hook=%u prio=%d policy=%u",
+	if ((n = canon_devices(c, devs, sizeof(devs))) < 0)
+		return n;
+	n = snprintf(buf, len, "chain %s type=%s hook=%u prio=%d policy=%u%s",
 	    nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
 	    nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE),
 	    nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
 	    nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
-	    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));
+	    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY), devs);
 	return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
 }
 

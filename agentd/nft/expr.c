@@ -14,6 +14,10 @@
 
 #define CT_ESTABLISHED		0x2	/* NF_CT_STATE_BIT(IP_CT_ESTABLISHED) */
 
+const struct kk_expr_at kk_expr_stack = {
+	NFT_PAYLOAD_NETWORK_HEADER, 0, NFT_PAYLOAD_TRANSPORT_HEADER, 0,
+};
+
 static int
 expr_add(struct nftnl_rule *r, struct nftnl_expr *e)
 {
@@ -110,19 +114,19 @@ kk_expr_meta8(struct nftnl_rule *r, uint32_t key, uint8_t value)
 }
 
 int
-kk_expr_addr_in(struct nftnl_rule *r, bool v6, bool dst, const char *set,
-    uint32_t set_id)
+kk_expr_addr_in(struct nftnl_rule *r, const struct kk_expr_at *at, bool v6,
+    bool dst, const char *set, uint32_t set_id)
 {
-	int err = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
-	    v6 ? (dst ? 24 : 8) : (dst ? 16 : 12), v6 ? 16 : 4);
+	int err = expr_payload(r, at->nh_base,
+	    at->nh_off + (v6 ? (dst ? 24 : 8) : (dst ? 16 : 12)), v6 ? 16 : 4);
 
 	return err < 0 ? err : expr_lookup(r, set, set_id);
 }
 
 /* Load only the bytes the prefix covers, and mask a partial last one, as nft does. */
 int
-kk_expr_prefix(struct nftnl_rule *r, uint32_t off, const uint8_t *addr,
-    unsigned plen)
+kk_expr_prefix(struct nftnl_rule *r, const struct kk_expr_at *at, uint32_t off,
+    const uint8_t *addr, unsigned plen)
 {
 	uint8_t mask[16];
 	uint32_t len = (plen + 7u) / 8u;
@@ -130,7 +134,7 @@ kk_expr_prefix(struct nftnl_rule *r, uint32_t off, const uint8_t *addr,
 
 	if (len == 0 || len > sizeof(mask))
 		return -EINVAL;
-	if ((err = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, len)) < 0)
+	if ((err = expr_payload(r, at->nh_base, at->nh_off + off, len)) < 0)
 		return err;
 	if (plen % 8) {
 		memset(mask, 0xff, len);
@@ -142,19 +146,20 @@ kk_expr_prefix(struct nftnl_rule *r, uint32_t off, const uint8_t *addr,
 }
 
 int
-kk_expr_port_in(struct nftnl_rule *r, uint32_t off, const char *set,
-    uint32_t set_id)
+kk_expr_port_in(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint32_t off, const char *set, uint32_t set_id)
 {
-	int err = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, off, 2);
+	int err = expr_payload(r, at->th_base, at->th_off + off, 2);
 
 	return err < 0 ? err : expr_lookup(r, set, set_id);
 }
 
 int
-kk_expr_port(struct nftnl_rule *r, uint32_t off, uint16_t port)
+kk_expr_port(struct nftnl_rule *r, const struct kk_expr_at *at, uint32_t off,
+    uint16_t port)
 {
 	uint16_t be = htons(port);
-	int err = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, off, 2);
+	int err = expr_payload(r, at->th_base, at->th_off + off, 2);
 
 	return err < 0 ? err : expr_cmp(r, NFT_CMP_EQ, &be, sizeof(be));
 }
@@ -168,11 +173,24 @@ kk_expr_byte(struct nftnl_rule *r, uint32_t base, uint32_t off, uint8_t value)
 }
 
 int
-kk_expr_byte_range(struct nftnl_rule *r, uint8_t lo, uint8_t hi)
+kk_expr_bytes(struct nftnl_rule *r, uint32_t base, uint32_t off,
+    const void *mask, const void *value, uint32_t len)
 {
 	int err;
 
-	if ((err = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1)) < 0 ||
+	if ((err = expr_payload(r, base, off, len)) < 0 ||
+	    (mask != NULL && (err = expr_mask(r, mask, len)) < 0))
+		return err;
+	return expr_cmp(r, NFT_CMP_EQ, value, len);
+}
+
+int
+kk_expr_byte_range(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint8_t lo, uint8_t hi)
+{
+	int err;
+
+	if ((err = expr_payload(r, at->th_base, at->th_off, 1)) < 0 ||
 	    (err = expr_cmp(r, NFT_CMP_GTE, &lo, 1)) < 0)
 		return err;
 	return expr_cmp(r, NFT_CMP_LTE, &hi, 1);
@@ -196,12 +214,12 @@ kk_expr_ct_established(struct nftnl_rule *r)
 }
 
 int
-kk_expr_not_syn(struct nftnl_rule *r)
+kk_expr_not_syn(struct nftnl_rule *r, const struct kk_expr_at *at)
 {
 	uint8_t mask = 0x12, syn = 0x02;
 	int err;
 
-	if ((err = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1)) < 0 ||
+	if ((err = expr_payload(r, at->th_base, at->th_off + 13, 1)) < 0 ||
 	    (err = expr_mask(r, &mask, 1)) < 0)
 		return err;
 	return expr_cmp(r, NFT_CMP_NEQ, &syn, 1);

@@ -11,28 +11,49 @@
 
 struct nftnl_rule;
 
+/*
+ * Where a rule finds the network and the transport header: where the
+ * kernel says they are (kk_expr_stack: the inet and bridge tables), or
+ * at fixed offsets into the frame (the netdev table's rows: rules.c also
+ * matches what makes those offsets true).  Offsets below are into the
+ * header; these add base and offset.
+ */
+struct kk_expr_at {
+	uint32_t nh_base, nh_off;	/* NFT_PAYLOAD_*_HEADER, bytes into it */
+	uint32_t th_base, th_off;
+};
+extern const struct kk_expr_at kk_expr_stack;
+
 /* meta KEY OP value (4 bytes) / == value (1 byte) */
 int kk_expr_meta(struct nftnl_rule *r, uint32_t key, uint32_t op,
     uint32_t value);
 int kk_expr_meta8(struct nftnl_rule *r, uint32_t key, uint8_t value);
 /* The source or destination address (IPv4 or IPv6) is in set name/id. */
-int kk_expr_addr_in(struct nftnl_rule *r, bool v6, bool dst, const char *set,
-    uint32_t set_id);
+int kk_expr_addr_in(struct nftnl_rule *r, const struct kk_expr_at *at,
+    bool v6, bool dst, const char *set, uint32_t set_id);
 /* The address at off of the network header is in prefix addr/plen. */
-int kk_expr_prefix(struct nftnl_rule *r, uint32_t off, const uint8_t *addr,
-    unsigned plen);
+int kk_expr_prefix(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint32_t off, const uint8_t *addr, unsigned plen);
 /* The transport port at off (0 source, 2 destination) is in set / is port. */
-int kk_expr_port_in(struct nftnl_rule *r, uint32_t off, const char *set,
-    uint32_t set_id);
-int kk_expr_port(struct nftnl_rule *r, uint32_t off, uint16_t port);
+int kk_expr_port_in(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint32_t off, const char *set, uint32_t set_id);
+int kk_expr_port(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint32_t off, uint16_t port);
 /* One byte at off of a header (base) equals value. */
 int kk_expr_byte(struct nftnl_rule *r, uint32_t base, uint32_t off,
     uint8_t value);
+/*
+ * len bytes at off of a header (base), masked (mask NULL: all of them),
+ * equal value.
+ */
+int kk_expr_bytes(struct nftnl_rule *r, uint32_t base, uint32_t off,
+    const void *mask, const void *value, uint32_t len);
 /* The first byte of the transport header (ICMPv6 type) in [lo, hi]. */
-int kk_expr_byte_range(struct nftnl_rule *r, uint8_t lo, uint8_t hi);
+int kk_expr_byte_range(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint8_t lo, uint8_t hi);
 int kk_expr_ct_established(struct nftnl_rule *r);
 /* tcp flags & (syn | ack) != syn: anything but the opening of a connection */
-int kk_expr_not_syn(struct nftnl_rule *r);
+int kk_expr_not_syn(struct nftnl_rule *r, const struct kk_expr_at *at);
 int kk_expr_counter(struct nftnl_rule *r);
 /* counter name NAME: the named counter object NAME of the table */
 int kk_expr_counter_named(struct nftnl_rule *r, const char *name);

@@ -25,6 +25,7 @@ struct parsed {
 	const char *kind;
 	bool moved;
 	int32_t nsid;
+	unsigned short type;	/* ifi_type */
 	int peer;		/* IFLA_LINK of a veth whose peer is in this namespace */
 };
 
@@ -101,6 +102,7 @@ parse(const struct nlmsghdr *nlh, struct parsed *p)
 	    kk_nl_parse(nlh, sizeof(*ifi), tb, IFLA_MAX) < 0)
 		return -EBADMSG;
 	p->ifindex = ifi->ifi_index;
+	p->type = ifi->ifi_type;
 	p->nsid = -1;
 	if (tb[IFLA_IFNAME] &&
 	    mnl_attr_validate(tb[IFLA_IFNAME], MNL_TYPE_NUL_STRING) == 0)
@@ -140,6 +142,7 @@ link_new(struct cb_ctx *c, const struct parsed *p)
 			snprintf(k->name, sizeof(k->name), "%s", p->name);
 		if (p->kind)
 			snprintf(k->kind, sizeof(k->kind), "%s", p->kind);
+		k->type = p->type;
 		k->missing = false;
 		if (c->dump)
 			k->seen = true;

@@ -35,6 +35,7 @@ struct kk_link {
 	int ifindex;
 	char name[IF_NAMESIZE];
 	char kind[KK_LINK_KIND_MAX];	/* IFLA_INFO_KIND, "" if none */
+	unsigned short type;	/* ifi_type: ARPHRD_* */
 	bool seen;		/* in the dump being read */
 	bool missing;		/* absent from the last dump, no event yet */
 };

@@ -900,7 +900,8 @@ event_cb(const struct nlmsghdr *nlh, void *data)
 	 * object and flowtable messages alike.
 	 */
 	if ((g->nfgen_family == NFPROTO_INET ||
-	    g->nfgen_family == NFPROTO_BRIDGE) && tb[1] &&
+	    g->nfgen_family == NFPROTO_BRIDGE ||
+	    g->nfgen_family == NFPROTO_NETDEV) && tb[1] &&
 	    mnl_attr_validate(tb[1], MNL_TYPE_NUL_STRING) == 0 &&
 	    kk_nft_name_ours(mnl_attr_get_str(tb[1])))
 		ctx->ev->touched = true;

@@ -1,7 +1,14 @@
 /*
  * The nftables tables "inet kakuri" and, while isolated, "bridge kakuri"
  * (frames a bridge forwards between its ports never reach the inet hooks
- * unless br_netfilter is loaded).
+ * unless br_netfilter is loaded) and "netdev kakuri": chains on the
+ * ingress and egress hooks of every Ethernet device of the namespace,
+ * which frames meet whatever made them: a macvlan, ipvlan or vlan device
+ * made straight into another namespace on top of one of them, or an
+ * AF_PACKET socket, all of which pass the inet hooks by.  The netdev
+ * chains carry the isolated mode's own rows, matched on the frame's bytes
+ * (rules.c): the kernel's idea of where the network header is can be
+ * made up by whoever writes the frame.
  *
  * rules.c turns a policy and a mode into libnftnl objects, from tables of
  * rows per mode (expr.c compiles a row's matches); build.c turns the
@@ -24,7 +31,7 @@
 #include <time.h>
 
 #include "kakuri.h"		/* first: <netinet/in.h> before the kernel's headers */
-#include <linux/netfilter.h>	/* NFPROTO_INET, NFPROTO_BRIDGE */
+#include <linux/netfilter.h>	/* NFPROTO_INET, NFPROTO_BRIDGE, NFPROTO_NETDEV */
 
 struct nftnl_table;
 struct nftnl_chain;
@@ -39,7 +46,7 @@ struct nlmsghdr;
 #define KK_NFT_F_OWNER		0x2
 #define KK_NFT_F_PERSIST	0x4
 
-#define KK_NFT_MAX_CHAINS	3
+#define KK_NFT_MAX_CHAINS	5	/* input, output, forward; ingress, egress */
 #define KK_NFT_MAX_IPSETS	32	/* interval sets of addresses (IOC lists) */
 #define KK_NFT_MAX_BLOCK_PORTS	16	/* ports of one block list */
 /* a block list's port set per interval set, besides the policy's 10 */
@@ -64,7 +71,10 @@ struct nlmsghdr;
 #define KK_FALLBACK_HEX		8	/* hex digits of the random suffix */
 #define KK_NFT_NAME_MAX		32
 #define KK_NFT_KNOWN_MAX	16	/* random fallback names followed */
-#define KK_NFT_FAMILIES		2	/* inet, bridge */
+#define KK_NFT_FAMILIES		3	/* inet, bridge, netdev */
+/* devices one netdev chain hooks, as the kernel allows (NFT_NETDEVICE_MAX) */
+#define KK_NFT_NETDEVS_MAX	256
+#define KK_NFT_IFNAME		16	/* IFNAMSIZ: <net/if.h> and <linux/if.h> clash */
 
 /*
  * Batches are built in pages, as nftables' own src/mnl.c does, and sent
@@ -224,6 +234,12 @@ struct kk_nft_spec {
 	char episode[KK_EPISODE_HEX + 1];
 	char name[KK_NFT_NAME_MAX];	/* table name; "" is KK_TABLE_NAME */
 	bool no_bridge;			/* the kernel has no bridge family */
+	/*
+	 * The devices the netdev table's chains hook (isolated, not a
+	 * drill); none: no netdev table.  Sorted, no duplicates.
+	 */
+	const char (*netdevs)[KK_NFT_IFNAME];
+	size_t nnetdevs;
 	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
 	size_t nipsets;
 	/*
@@ -242,7 +258,7 @@ struct kk_nft_spec {
 
 /* The objects of one table of a spec, to build the batch and to compare. */
 struct kk_nft_objects {
-	int family;			/* NFPROTO_INET or NFPROTO_BRIDGE */
+	int family;			/* NFPROTO_INET, _BRIDGE or _NETDEV */
 	struct nftnl_table *table;
 	struct nftnl_chain *chains[KK_NFT_MAX_CHAINS];
 	size_t nchains;
@@ -296,7 +312,10 @@ extern const int kk_nft_families[KK_NFT_FAMILIES];
 const char *kk_nft_family_name(int family);
 /* The spec's table name. */
 const char *kk_nft_spec_name(const struct kk_nft_spec *spec);
-/* kakurid keeps an inet table in every mode, a bridge table while quarantined. */
+/*
+ * kakurid keeps an inet table in every mode, a bridge table while
+ * quarantined, a netdev table while isolated.
+ */
 bool kk_nft_wants(enum kk_mode mode, int family);
 /* A name kakurid may use: KK_TABLE_NAME or a fallback name. */
 bool kk_nft_name_ours(const char *name);
@@ -450,7 +469,7 @@ struct kk_nft_table_info {
 };
 
 struct kk_nft_counters {
-	uint64_t pkts[KK_NFT_MAX_CHAINS];	/* input, output, forward + bridged */
+	uint64_t pkts[KK_NFT_MAX_CHAINS];	/* input, output, forward + bridged; ingress, egress */
 	uint64_t bytes[KK_NFT_MAX_CHAINS];
 };
 

@@ -16,8 +16,12 @@
 #define NFT_TYPE_INET_SERVICE	13
 #define NFT_TYPE_MARK		19	/* the drill gate's key: a constant */
 
-/* The base chains, as kk_nft_chain_names names them. */
-enum { HOOK_IN, HOOK_OUT, HOOK_FWD };
+/*
+ * The base chains, as kk_nft_chain_names names them: the inet and bridge
+ * tables' (KK_NFT_INET_CHAINS), then the netdev table's.
+ */
+enum { HOOK_IN, HOOK_OUT, HOOK_FWD, HOOK_INGRESS, HOOK_EGRESS };
+#define KK_NFT_INET_CHAINS	3
 extern const char *const kk_nft_chain_names[];
 
 /* A rule of o's table on hook with its comment, or NULL and *err. */

@@ -67,10 +67,19 @@
 #include "readback.h"
 
 #define CANON_MAX	2048
+/* a netdev chain's line names up to KK_NFT_NETDEVS_MAX devices */
+#define CANON_CHAIN_MAX	(CANON_MAX + KK_NFT_NETDEVS_MAX * KK_NFT_IFNAME)
 
 const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS] = {
-	"input", "output", "forward",
+	"input", "output", "forward", "ingress", "egress",
 };
+
+/* Whether a table of family has a chain called kk_nft_chain_order[i]. */
+static bool
+chain_of_family(size_t i, int family)
+{
+	return (family == NFPROTO_NETDEV) == (i >= 3);
+}
 
 int
 kk_nft_seterr(struct kk_nft *n, int err, const char *fmt, ...)
@@ -370,7 +379,8 @@ read_back(struct kk_nft *n, int family, const char *name,
 	 * chain of the family.  Others in the table show in its use count.
 	 */
 	for (i = 0; i < KK_NFT_MAX_CHAINS; i++)
-		if ((err = kk_nft_read_objects(n, rb, KK_NFT_CHAIN,
+		if (chain_of_family(i, family) &&
+		    (err = kk_nft_read_objects(n, rb, KK_NFT_CHAIN,
 		    kk_nft_chain_order[i])) < 0 && err != -ENOENT)
 			return err;
 
@@ -532,15 +542,16 @@ set_line(struct lines *l, const struct setline *sl)
 static int
 canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
 {
+	const size_t len = kind == KK_NFT_CHAIN ? CANON_CHAIN_MAX : CANON_MAX;
 	char *buf;
 
-	if ((buf = lines_new(l, CANON_MAX)) == NULL)
+	if ((buf = lines_new(l, len)) == NULL)
 		return -ENOMEM;
 	switch (kind) {
 	case KK_NFT_TABLE:
 		return kk_nft_canon_table(obj, buf, CANON_MAX);
 	case KK_NFT_CHAIN:
-		return kk_nft_canon_chain(obj, buf, CANON_MAX);
+		return kk_nft_canon_chain(obj, buf, len);
 	case KK_NFT_RULE:
 		return kk_nft_canon_rule(obj, buf, CANON_MAX);
 	case KK_NFT_SET:

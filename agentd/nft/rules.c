@@ -35,9 +35,32 @@
 #define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
 #define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
 
-const char *const kk_nft_chain_names[] = { "input", "output", "forward" };
+const char *const kk_nft_chain_names[] = { "input", "output", "forward",
+	"ingress", "egress" };
 static const unsigned chain_hooks[] = { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
-	NF_INET_FORWARD };
+	NF_INET_FORWARD, NF_NETDEV_INGRESS, NF_NETDEV_EGRESS };
+
+/*
+ * The netdev table's rows find their headers in the frame itself: an
+ * Ethernet header (14 bytes), then IPv4 without options (the transport
+ * header at 34) or IPv6 without extension headers (at 54), or with one
+ * hop-by-hop header of 8 bytes (MLD's router alert: at 62).  compile_ll()
+ * matches what makes these offsets true.  Nothing here trusts where the
+ * kernel thinks the network header is: whoever writes a frame through an
+ * AF_PACKET socket chooses that.
+ */
+#define ETH_HDR_LEN		14
+#define ETH_TYPE_OFF		12
+static const struct kk_expr_at ll_v4 = {
+	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 20,
+};
+static const struct kk_expr_at ll_v6 = {
+	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40,
+};
+static const struct kk_expr_at ll_v6_hbh = {
+	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER,
+	ETH_HDR_LEN + 40 + 8,
+};
 
 /* add_chain() hooks HOOK_FWD at NF_INET_FORWARD in the bridge family too */
 _Static_assert(NF_BR_FORWARD == NF_INET_FORWARD, "bridge forward hook");
@@ -86,6 +109,7 @@ enum {
 	IF_OWN_UID = 1 << 4,	/* agent.user resolved: kakurid's sockets are known */
 	IF_BROKER4 = 1 << 5,	/* fleet.broker is an IPv4 address */
 	IF_BROKER6 = 1 << 6,	/* fleet.broker is an IPv6 address */
+	IF_LINK = 1 << 7,	/* the netdev table (frames): ARP */
 };
 
 /* A row's match on the fleet broker's address and port (fleet.broker). */
@@ -116,6 +140,7 @@ static const struct prefix link_mcast6 = { { 0xff, 0x02 }, 16 };
 
 /* What a row matches; compile() emits the expressions in this order. */
 struct match {
+	bool arp;		/* an ARP frame (netdev rows only) */
 	bool loopback;		/* meta iif lo (input) / oif lo (output) */
 	int nfproto;		/* NFPROTO_IPV4/IPV6 or 0 */
 	int l4;			/* IPPROTO_TCP/UDP/ICMPV6 or 0 */
@@ -126,6 +151,7 @@ struct match {
 	uint16_t sport, dport;	/* single ports (host order), 0 = any */
 	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
 	uint8_t hoplimit;	/* ip6 hoplimit must be this, 0 = any */
+	bool hbh;		/* IPv6 with a hop-by-hop header (netdev rows: where l4 is) */
 	bool from_process;	/* the packet has a process's socket (kernel ones do not match) */
 	bool established;
 	bool not_syn;		/* tcp flags & (syn|ack) != syn: no new connection */
@@ -156,7 +182,8 @@ struct row {
  */
 #define MLD_MATCH(lo, hi) { V6, .l4 = IPPROTO_ICMPV6, \
 	.sprefix = &link_local6, .dprefix = &link_mcast6, \
-	.hoplimit = MLD_HOPLIMIT, .icmp6_lo = (lo), .icmp6_hi = (hi) }
+	.hoplimit = MLD_HOPLIMIT, .icmp6_lo = (lo), .icmp6_hi = (hi), \
+	.hbh = true }
 #define MLD_ROWS \
 	{ IF_NDP, MLD_MATCH(ICMP6_MLD_FIRST, ICMP6_MLD_LAST), ACCEPT( \
 	    "MLD query, report, done: link-local -> ff02::/16, hop limit 1") }, \
@@ -238,8 +265,15 @@ struct row {
  * by construction) also to global addresses.  Nothing can carry data to
  * or from a host further away.
  */
+/*
+ * ARP meets only the netdev table, which must let it through: without it
+ * no IPv4 peer is reachable.  It reaches on-link neighbours only.
+ */
+#define ARP_ROW	{ IF_LINK, { .arp = true }, ACCEPT("ARP (on-link IPv4 neighbours)") }
+
 static const struct row isolated_input[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
+	ARP_ROW,
 	MGMT_INPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_INPUT(V6, SET_MGMT6, "IPv6"),
 	BROKER_INPUT(V4, IF_BROKER4, "IPv4"),
@@ -272,6 +306,7 @@ static const struct row isolated_input[] = {
  */
 static const struct row isolated_output[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
+	ARP_ROW,
 	MGMT_OUTPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_OUTPUT(V6, SET_MGMT6, "IPv6"),
 	BROKER_OUTPUT(V4, IF_BROKER4, "IPv4"),
@@ -363,6 +398,7 @@ static const struct row egress_forward[] = {
 #undef BROKER_INPUT
 #undef BROKER_OUTPUT
 #undef DNS_ROWS
+#undef ARP_ROW
 
 struct set_row {
 	unsigned when;
@@ -415,6 +451,17 @@ static const struct table_def {
 	{ KK_MODE_ISOLATED, NFPROTO_BRIDGE, NULL, 0, {
 		{ HOOK_FWD, NF_DROP, ROWS(isolated_bridged) },
 	    }, 1 },
+	/*
+	 * The same rows again for every frame of the Ethernet devices,
+	 * whatever made it (nft.h): stateless, compiled on the frame's
+	 * bytes (compile_ll), without loopback (no chain on lo).  What
+	 * needs conntrack ("answers" from the pinned resolvers) holds only
+	 * in the inet table; here such a row is by address and port.
+	 */
+	{ KK_MODE_ISOLATED, NFPROTO_NETDEV, ROWS(isolated_sets), {
+		{ HOOK_INGRESS, NF_DROP, ROWS(isolated_input) },
+		{ HOOK_EGRESS, NF_DROP, ROWS(isolated_output) },
+	    }, 2 },
 };
 
 /* The fleet broker's address and port, if the policy names one. */
@@ -425,15 +472,17 @@ broker_of(const struct kk_policy *p, struct kk_addr *addr, uint16_t *port)
 	    kk_endpoint_parse(p->fleet_broker, addr, port) == 0;
 }
 
-/* The conditions that hold for spec. */
+/* The conditions that hold for spec's table of family. */
 static unsigned
-conditions(const struct kk_nft_spec *spec)
+conditions(const struct kk_nft_spec *spec, int family)
 {
 	const struct kk_policy *p = spec->policy;
 	struct kk_addr broker;
 	uint16_t port;
 	unsigned held = 0;
 
+	if (family == NFPROTO_NETDEV)
+		held |= IF_LINK;
 	if (p->dhcp)
 		held |= IF_DHCP;
 	if (p->dhcp && p->dhcp_servers.n > 0)
@@ -451,8 +500,8 @@ conditions(const struct kk_nft_spec *spec)
 
 /* ip/ip6 saddr|daddr BROKER tcp sport|dport PORT: the broker's side */
 static int
-compile_broker(struct nftnl_rule *r, const struct match *m,
-    const struct kk_policy *p)
+compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at,
+    const struct match *m, const struct kk_policy *p)
 {
 	const bool to = m->broker == BROKER_TO;
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
@@ -464,65 +513,124 @@ compile_broker(struct nftnl_rule *r, const struct match *m,
 	if (!broker_of(p, &a, &port) || (a.family == AF_INET6) != v6)
 		return -EINVAL;
 	if (v6)
-		err = kk_expr_prefix(r, to ? 24 : 8, (const uint8_t *)&a.a,
+		err = kk_expr_prefix(r, at, to ? 24 : 8, (const uint8_t *)&a.a,
 		    128);
 	else
-		err = kk_expr_prefix(r, to ? 16 : 12, (const uint8_t *)&a.a,
+		err = kk_expr_prefix(r, at, to ? 16 : 12, (const uint8_t *)&a.a,
 		    32);
-	return err < 0 ? err : kk_expr_port(r, to ? 2 : 0, port);
+	return err < 0 ? err : kk_expr_port(r, at, to ? 2 : 0, port);
 }
 
-/* The matches of m, in the order nft(8) compiles them. */
+/*
+ * A netdev row's frame (see ll_v4): the Ethernet type, and with a
+ * transport protocol, the headers that put it where ll_v4, ll_v6 or
+ * ll_v6_hbh say.  An IPv4 fragment other than the whole datagram does
+ * not match: where its ports would be is data.
+ */
+static int
+compile_ll(struct nftnl_rule *r, const struct match *m,
+    const struct kk_expr_at **at)
+{
+	static const uint8_t frag_mask[2] = { 0x3f, 0xff }, zero2[2];
+	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	const uint8_t l4 = (uint8_t)m->l4;
+	uint16_t type;
+	int err;
+
+	*at = v6 ? (m->hbh ? &ll_v6_hbh : &ll_v6) : &ll_v4;
+	if (m->arp) {
+		type = htons(0x0806);
+		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF,
+		    NULL, &type, sizeof(type));
+	}
+	if (m->nfproto == 0)
+		return m->l4 || m->saddr || m->daddr || m->sprefix ||
+		    m->dprefix || m->broker != BROKER_NONE ? -EINVAL : 0;
+	type = htons(v6 ? 0x86dd : 0x0800);
+	if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF, NULL,
+	    &type, sizeof(type))) < 0 || m->l4 == 0)
+		return err;
+	if (!v6) {
+		if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN,
+		    0x45)) < 0 ||
+		    (err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
+		    ETH_HDR_LEN + 6, frag_mask, zero2, 2)) < 0)
+			return err;
+		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 9,
+		    l4);
+	}
+	if (!m->hbh)
+		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
+		    l4);
+	/* next header hop-by-hop (0), 8 bytes long, then l4 */
+	if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
+	    0)) < 0 ||
+	    (err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 41,
+	    0)) < 0)
+		return err;
+	return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40, l4);
+}
+
+/*
+ * The matches of m, in the order nft(8) compiles them; in the netdev
+ * table, on the frame's bytes (compile_ll) and without conntrack.
+ */
 static int
 compile_match(struct nftnl_rule *r, const struct match *m, int hook,
-    const struct kk_nft_spec *spec)
+    const struct kk_nft_spec *spec, bool ll)
 {
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	const struct kk_expr_at *at = &kk_expr_stack;
 	int err = 0;
 
-	if (m->loopback)
-		err = kk_expr_meta(r, hook == HOOK_OUT ? NFT_META_OIF :
-		    NFT_META_IIF, NFT_CMP_EQ, LOOPBACK_IFINDEX);
-	if (err == 0 && m->nfproto)
+	if (ll)
+		err = compile_ll(r, m, &at);
+	if (err == 0 && m->arp && !ll)
+		err = -EINVAL;
+	if (err == 0 && m->loopback)
+		err = ll ? -EINVAL : kk_expr_meta(r, hook == HOOK_OUT ?
+		    NFT_META_OIF : NFT_META_IIF, NFT_CMP_EQ, LOOPBACK_IFINDEX);
+	if (err == 0 && m->nfproto && !ll)
 		err = kk_expr_meta8(r, NFT_META_NFPROTO, (uint8_t)m->nfproto);
-	if (err == 0 && m->l4)
+	if (err == 0 && m->l4 && !ll)
 		err = kk_expr_meta8(r, NFT_META_L4PROTO, (uint8_t)m->l4);
 	if (err == 0 && m->saddr)
-		err = kk_expr_addr_in(r, v6, false, set_defs[m->saddr].name,
-		    m->saddr);
+		err = kk_expr_addr_in(r, at, v6, false,
+		    set_defs[m->saddr].name, m->saddr);
 	if (err == 0 && m->daddr)
-		err = kk_expr_addr_in(r, v6, true, set_defs[m->daddr].name,
+		err = kk_expr_addr_in(r, at, v6, true, set_defs[m->daddr].name,
 		    m->daddr);
 	if (err == 0 && m->broker != BROKER_NONE)
-		err = compile_broker(r, m, spec->policy);
+		err = compile_broker(r, at, m, spec->policy);
 	if (err == 0 && m->sprefix)
-		err = kk_expr_prefix(r, v6 ? 8 : 12, m->sprefix->addr,
+		err = kk_expr_prefix(r, at, v6 ? 8 : 12, m->sprefix->addr,
 		    m->sprefix->plen);
 	if (err == 0 && m->dprefix)
-		err = kk_expr_prefix(r, v6 ? 24 : 16, m->dprefix->addr,
+		err = kk_expr_prefix(r, at, v6 ? 24 : 16, m->dprefix->addr,
 		    m->dprefix->plen);
 	if (err == 0 && m->sport_set)
-		err = kk_expr_port_in(r, 0, set_defs[m->sport_set].name,
+		err = kk_expr_port_in(r, at, 0, set_defs[m->sport_set].name,
 		    m->sport_set);
 	if (err == 0 && m->dport_set)
-		err = kk_expr_port_in(r, 2, set_defs[m->dport_set].name,
+		err = kk_expr_port_in(r, at, 2, set_defs[m->dport_set].name,
 		    m->dport_set);
 	if (err == 0 && m->sport)
-		err = kk_expr_port(r, 0, m->sport);
+		err = kk_expr_port(r, at, 0, m->sport);
 	if (err == 0 && m->dport)
-		err = kk_expr_port(r, 2, m->dport);
+		err = kk_expr_port(r, at, 2, m->dport);
 	if (err == 0 && m->icmp6_lo)
-		err = kk_expr_byte_range(r, m->icmp6_lo, m->icmp6_hi);
+		err = kk_expr_byte_range(r, at, m->icmp6_lo, m->icmp6_hi);
 	if (err == 0 && m->hoplimit)
-		err = kk_expr_byte(r, NFT_PAYLOAD_NETWORK_HEADER, 7,
+		err = kk_expr_byte(r, at->nh_base, at->nh_off + 7,
 		    m->hoplimit);
 	/* meta skuid fails (no match) for the kernel's own sockets */
 	if (err == 0 && m->from_process)
 		err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_GTE, 0);
-	if (err == 0 && m->established)
+	/* no conntrack before the inet hooks: the inet table checks it */
+	if (err == 0 && m->established && !ll)
 		err = kk_expr_ct_established(r);
 	if (err == 0 && m->not_syn)
-		err = kk_expr_not_syn(r);
+		err = kk_expr_not_syn(r, at);
 	if (err == 0 && m->own_socket &&
 	    (err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_EQ,
 	    (uint32_t)spec->own_uid)) == 0)
@@ -545,13 +653,29 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 	if (spec->drill && row->verdict == NF_DROP &&
 	    (err = kk_expr_gate(r, KK_DRILL_GATE, GATE_SET_ID)) < 0)
 		goto fail;
-	if ((err = compile_match(r, &row->m, hook, spec)) < 0)
+	if ((err = compile_match(r, &row->m, hook, spec,
+	    o->family == NFPROTO_NETDEV)) < 0)
 		goto fail;
 	if (row->counter && (err = kk_expr_counter(r)) < 0)
 		goto fail;
 	err = kk_expr_verdict(r, row->verdict);
 fail:
 	return kk_nft_rule_done(o, r, err);
+}
+
+/* A netdev chain's devices: spec's, in its order. */
+static int
+set_devices(struct nftnl_chain *c, const struct kk_nft_spec *spec)
+{
+	const char *names[KK_NFT_NETDEVS_MAX + 1];
+	size_t i;
+
+	if (spec->nnetdevs == 0 || spec->nnetdevs > KK_NFT_NETDEVS_MAX)
+		return -EINVAL;
+	for (i = 0; i < spec->nnetdevs; i++)
+		names[i] = spec->netdevs[i];
+	names[i] = NULL;
+	return nftnl_chain_set_array(c, NFTNL_CHAIN_DEVICES, names);
 }
 
 static int
@@ -572,6 +696,10 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chain_hooks[cd->hook]);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
+	if (o->family == NFPROTO_NETDEV && set_devices(c, spec) < 0) {
+		nftnl_chain_free(c);
+		return -ENOMEM;
+	}
 	/* a drill's chains accept: only its gated drops drop */
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, spec->drill ? NF_ACCEPT :
 	    spec->hold ? NF_DROP : (uint32_t)cd->policy);
@@ -631,7 +759,7 @@ static int
 build_sets(struct kk_nft_objects *o, const struct table_def *td,
     const struct kk_nft_spec *spec)
 {
-	const unsigned held = conditions(spec);
+	const unsigned held = conditions(spec, o->family);
 	size_t i;
 	int err;
 
@@ -649,7 +777,7 @@ static int
 build_rows(struct kk_nft_objects *o, const struct table_def *td,
     const struct kk_nft_spec *spec)
 {
-	const unsigned held = conditions(spec);
+	const unsigned held = conditions(spec, o->family);
 	const struct chain_def *cd;
 	size_t i, k;
 	int err;
@@ -657,7 +785,10 @@ build_rows(struct kk_nft_objects *o, const struct table_def *td,
 	for (i = 0; td != NULL && i < td->nchains; i++) {
 		cd = &td->chains[i];
 		for (k = 0; k < cd->nrows; k++) {
-			if ((cd->rows[k].when & ~held) != 0)
+			/* no chain on lo in the netdev table */
+			if ((cd->rows[k].when & ~held) != 0 ||
+			    (o->family == NFPROTO_NETDEV &&
+			    cd->rows[k].m.loopback))
 				continue;
 			if ((err = compile(o, cd->hook, &cd->rows[k], spec)) < 0)
 				return err;
@@ -730,7 +861,9 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 
 	memset(o, 0, sizeof(*o));
 	if (!kk_nft_wants(spec->mode, family) ||
-	    (family == NFPROTO_BRIDGE && (spec->no_bridge || spec->drill)))
+	    (family == NFPROTO_BRIDGE && (spec->no_bridge || spec->drill)) ||
+	    (family == NFPROTO_NETDEV && (spec->nnetdevs == 0 ||
+	    spec->drill)))
 		return -ENOENT;
 	if (spec->drill && spec->mode != KK_MODE_ISOLATED)
 		return -EINVAL;
@@ -761,7 +894,7 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 			goto fail;
 	/* block lists need every hook; chains a mode lacks accept the rest */
 	for (h = 0; family == NFPROTO_INET && kk_nft_blocks(spec) &&
-	    h < KK_NFT_MAX_CHAINS; h++) {
+	    h < KK_NFT_INET_CHAINS; h++) {
 		const struct chain_def accept = { h, NF_ACCEPT, NULL, 0 };
 
 		if (has_chain(td, h))
@@ -769,7 +902,7 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 		if ((err = add_chain(o, &accept, spec)) < 0)
 			goto fail;
 	}
-	for (h = 0; family == NFPROTO_INET && h < KK_NFT_MAX_CHAINS; h++)
+	for (h = 0; family == NFPROTO_INET && h < KK_NFT_INET_CHAINS; h++)
 		if ((err = kk_nft_block_rules(o, h, spec)) < 0)
 			goto fail;
 	if ((err = build_rows(o, td, spec)) < 0)

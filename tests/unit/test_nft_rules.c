@@ -21,6 +21,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -138,15 +139,21 @@ static const struct golden_spec {
 	uint32_t flags;
 	const char *table;
 	bool no_bridge;
+	bool netdevs;		/* two Ethernet devices: the netdev table */
 } specs[] = {
-	{ "open", KK_MODE_OPEN, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false },
-	{ "egress", KK_MODE_EGRESS, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false },
-	{ "isolated", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false },
-	{ "isolated-no-uid", KK_MODE_ISOLATED, false, 0, "", false },
+	{ "open", KK_MODE_OPEN, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false },
+	{ "egress", KK_MODE_EGRESS, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false },
+	{ "isolated", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false },
+	{ "isolated-no-uid", KK_MODE_ISOLATED, false, 0, "", false, false },
 	{ "isolated-fallback", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER,
-	    "kakuri_fallback_0badcafe", false },
-	{ "egress-no-bridge", KK_MODE_EGRESS, true, 0, "", true },
+	    "kakuri_fallback_0badcafe", false, false },
+	{ "egress-no-bridge", KK_MODE_EGRESS, true, 0, "", true, false },
+	{ "isolated-netdev", KK_MODE_ISOLATED, true,
+	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, true },
+	{ "egress-netdev", KK_MODE_EGRESS, true, 0, "", false, true },
 };
+
+static const char two_devs[2][KK_NFT_IFNAME] = { "eth0", "wlan0" };
 
 /* One line per message of the batch, decoded with libnftnl. */
 static void
@@ -336,6 +343,10 @@ text_case(FILE *f, const struct golden_policy *gp, const struct golden_spec *gs,
 	spec.own_gid = 992;
 	spec.table_flags = gs->flags;
 	spec.no_bridge = gs->no_bridge;
+	if (gs->netdevs) {
+		spec.netdevs = two_devs;
+		spec.nnetdevs = 2;
+	}
 	if (gs->mode != KK_MODE_OPEN)
 		strcpy(spec.episode, EPISODE);
 	snprintf(spec.name, sizeof(spec.name), "%s", gs->table);
@@ -439,6 +450,180 @@ START_TEST(rulesets_match_golden)
 }
 END_TEST
 
+/*
+ * The netdev table's rules read only the frame's own bytes: a payload
+ * expression based on the network or transport header (where the
+ * kernel believes they are, which whoever writes a frame through an
+ * AF_PACKET socket chooses) or a conntrack or nfproto match (which
+ * mean nothing before the inet hooks) would let a crafted frame pass.
+ */
+static void
+netdev_rules_read_frame_only(const struct kk_nft_objects *o)
+{
+	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
+	const char *name;
+	size_t i;
+
+	for (i = 0; i < o->nrules; i++) {
+		it = nftnl_expr_iter_create(o->rules[i]);
+		ck_assert_ptr_nonnull(it);
+		while ((e = nftnl_expr_iter_next(it)) != NULL) {
+			name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+			ck_assert_str_ne(name, "ct");
+			if (strcmp(name, "payload") == 0)
+				ck_assert_uint_eq(nftnl_expr_get_u32(e,
+				    NFTNL_EXPR_PAYLOAD_BASE),
+				    NFT_PAYLOAD_LL_HEADER);
+			if (strcmp(name, "meta") == 0) {
+				uint32_t key = nftnl_expr_get_u32(e,
+				    NFTNL_EXPR_META_KEY);
+
+				ck_assert_uint_ne(key, NFT_META_NFPROTO);
+				ck_assert_uint_ne(key, NFT_META_L4PROTO);
+				ck_assert_uint_ne(key, NFT_META_IIF);
+				ck_assert_uint_ne(key, NFT_META_OIF);
+			}
+		}
+		nftnl_expr_iter_destroy(it);
+	}
+}
+
+/* The rules of o's chain, by name. */
+static size_t
+rules_in(const struct kk_nft_objects *o, const char *chain)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < o->nrules; i++)
+		n += strcmp(nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
+		    chain) == 0;
+	return n;
+}
+
+START_TEST(netdev_table_frames_only)
+{
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_objects inet, nd;
+	struct kk_nft_spec spec;
+	const char *const *devs;
+	size_t i;
+
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		memset(p, 0, sizeof(*p));
+		policies[i].make(p);
+		memset(&spec, 0, sizeof(spec));
+		spec.mode = KK_MODE_ISOLATED;
+		spec.policy = p;
+		spec.own_uid_known = true;
+		spec.own_uid = 991;
+		spec.own_gid = 992;
+		strcpy(spec.episode, EPISODE);
+		spec.netdevs = two_devs;
+		spec.nnetdevs = 2;
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV,
+		    &nd), 0);
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET,
+		    &inet), 0);
+		netdev_rules_read_frame_only(&nd);
+		/* ingress, egress: both drop by default, on both devices */
+		ck_assert_uint_eq(nd.nchains, 2);
+		ck_assert_str_eq(nftnl_chain_get_str(nd.chains[0],
+		    NFTNL_CHAIN_NAME), "ingress");
+		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[0],
+		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_INGRESS);
+		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[1],
+		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_EGRESS);
+		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[1],
+		    NFTNL_CHAIN_POLICY), NF_DROP);
+		devs = nftnl_chain_get_array(nd.chains[1], NFTNL_CHAIN_DEVICES);
+		ck_assert_ptr_nonnull(devs);
+		ck_assert_str_eq(devs[0], "eth0");
+		ck_assert_str_eq(devs[1], "wlan0");
+		ck_assert_ptr_null(devs[2]);
+		/* the inet rows less loopback, plus ARP, per direction */
+		ck_assert_uint_eq(rules_in(&nd, "ingress"),
+		    rules_in(&inet, "input"));
+		ck_assert_uint_eq(rules_in(&nd, "egress"),
+		    rules_in(&inet, "output"));
+		kk_nft_objects_free(&nd);
+		kk_nft_objects_free(&inet);
+	}
+	free(p);
+}
+END_TEST
+
+/* No devices, a drill, another mode: no netdev table. */
+START_TEST(netdev_table_only_isolated)
+{
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_objects nd;
+	struct kk_nft_spec spec;
+
+	ck_assert_ptr_nonnull(p);
+	kk_test_policy_base(p);
+	memset(&spec, 0, sizeof(spec));
+	spec.mode = KK_MODE_ISOLATED;
+	spec.policy = p;
+	strcpy(spec.episode, EPISODE);
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV, &nd),
+	    -ENOENT);
+	spec.netdevs = two_devs;
+	spec.nnetdevs = 2;
+	spec.mode = KK_MODE_EGRESS;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV, &nd),
+	    -ENOENT);
+	spec.mode = KK_MODE_ISOLATED;
+	spec.drill = true;
+	spec.gate_ms = 1000;
+	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV, &nd),
+	    -ENOENT);
+	free(p);
+}
+END_TEST
+
+/*
+ * A chain's devices are part of what verification compares, in any
+ * order, whether the kernel lists one (NFTA_HOOK_DEV) or more.
+ */
+START_TEST(canon_chain_devices)
+{
+	struct nftnl_chain *a = nftnl_chain_alloc(), *b = nftnl_chain_alloc();
+	const char *ab[] = { "wlan0", "eth0", NULL }, *one[] = { "eth0", NULL };
+	char ta[512], tb[512];
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	nftnl_chain_set_str(a, NFTNL_CHAIN_NAME, "egress");
+	nftnl_chain_set_str(a, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_str(b, NFTNL_CHAIN_NAME, "egress");
+	nftnl_chain_set_str(b, NFTNL_CHAIN_TYPE, "filter");
+	ck_assert_int_eq(nftnl_chain_set_array(a, NFTNL_CHAIN_DEVICES, ab), 0);
+	ck_assert_int_eq(nftnl_chain_set_array(b, NFTNL_CHAIN_DEVICES, one), 0);
+	ck_assert_int_eq(kk_nft_canon_chain(a, ta, sizeof(ta)), 0);
+	ck_assert_int_eq(kk_nft_canon_chain(b, tb, sizeof(tb)), 0);
+	ck_assert_ptr_nonnull(strstr(ta, " devices=eth0,wlan0"));
+	ck_assert_str_ne(ta, tb);
+	/* one device, as the kernel lists it */
+	nftnl_chain_free(b);
+	b = nftnl_chain_alloc();
+	ck_assert_ptr_nonnull(b);
+	nftnl_chain_set_str(b, NFTNL_CHAIN_NAME, "egress");
+	nftnl_chain_set_str(b, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_str(b, NFTNL_CHAIN_DEV, "eth0");
+	ck_assert_int_eq(kk_nft_canon_chain(b, tb, sizeof(tb)), 0);
+	ck_assert_ptr_nonnull(strstr(tb, " devices=eth0"));
+	ck_assert_ptr_null(strstr(tb, "wlan0"));
+	nftnl_chain_free(a);
+	nftnl_chain_free(b);
+}
+END_TEST
+
 KK_SUITE(nft_rules_suite, "nft_rules",
 	KK_CASE("golden", 0, 0),
-	    KK_TEST(rulesets_match_golden))
+	    KK_TEST(rulesets_match_golden),
+	KK_CASE("netdev", 0, 0),
+	    KK_TEST(netdev_table_frames_only),
+	    KK_TEST(netdev_table_only_isolated),
+	    KK_TEST(canon_chain_devices))
