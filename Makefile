@@ -262,12 +262,17 @@ $(OBJDIR)/setswap: tests/integration/setswap.c
 	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< \
 		-lnftnl -lmnl
 
+# hand-built frames from an AF_PACKET socket, past the inet hooks (t-netdev)
+$(OBJDIR)/rawsend: $(call obj,tests/integration/rawsend.c)
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd $(OBJDIR)/setswap \
-	$(OBJDIR)/libnss_kkslow.so.2
+	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/rawsend
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

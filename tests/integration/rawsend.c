@@ -1,0 +1,256 @@
+/*
+ * rawsend - a UDP datagram as a hand-built Ethernet frame from an
+ * AF_PACKET socket: what root malware sends to go past the inet hooks
+ * (output, postrouting) that isolation puts its rules in.
+ *
+ *   rawsend [-q] [-n COUNT] [-i MS] IFNAME DSTMAC SRCIP DSTIP PORT PAYLOAD
+ *
+ * Builds Ethernet + IPv4 or IPv6 (by the addresses' family) + UDP (source
+ * port 40404, to PORT) with correct checksums, from IFNAME's own MAC
+ * address to DSTMAC, and sends it COUNT times (1), MS milliseconds apart
+ * (100), with sendto(2) on a SOCK_RAW packet socket bound to nothing.
+ * -q sets PACKET_QDISC_BYPASS: the frame goes to the driver without the
+ * queueing layer (af_packet's own path to the egress hook).
+ * Exit status 0 if every sendto succeeded, 1 if one failed, 2 on usage.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SRC_PORT	40404
+#define MAX_PAYLOAD	1024
+#define MAX_COUNT	1000
+
+/* Adds len bytes to a ones' complement sum (RFC 1071). */
+static uint32_t
+sum16(uint32_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	while (len > 1) {
+		sum += (uint32_t)(b[0] << 8 | b[1]);
+		b += 2;
+		len -= 2;
+	}
+	if (len == 1)
+		sum += (uint32_t)(b[0] << 8);
+	return sum;
+}
+
+static uint16_t
+fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static int
+parse_mac(const char *s, uint8_t mac[ETH_ALEN])
+{
+	unsigned int m[ETH_ALEN];
+	int i;
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4],
+	    &m[5]) != ETH_ALEN)
+		return -1;
+	for (i = 0; i < ETH_ALEN; i++) {
+		if (m[i] > 0xff)
+			return -1;
+		mac[i] = (uint8_t)m[i];
+	}
+	return 0;
+}
+
+/*
+ * The frame for src -> dst:port carrying payload into buf (at least
+ * 14 + 40 + 8 + MAX_PAYLOAD bytes): its length, or 0 if the addresses
+ * are not both IPv4 or both IPv6.
+ */
+static size_t
+build(uint8_t *buf, const uint8_t dmac[ETH_ALEN], const uint8_t smac[ETH_ALEN],
+    const char *src, const char *dst, uint16_t port, const char *payload,
+    uint16_t *ethertype)
+{
+	struct in_addr s4, d4;
+	struct in6_addr s6, d6;
+	size_t plen = strlen(payload), ulen = 8 + plen, hlen, off = ETH_HLEN;
+	uint8_t *ip = buf + ETH_HLEN, *udp, pseudo[40];
+	uint32_t sum;
+	uint16_t csum;
+
+	memcpy(buf, dmac, ETH_ALEN);
+	memcpy(buf + ETH_ALEN, smac, ETH_ALEN);
+	if (inet_pton(AF_INET, src, &s4) == 1 && inet_pton(AF_INET, dst, &d4) == 1) {
+		*ethertype = ETHERTYPE_IP;
+		hlen = 20;
+		memset(ip, 0, hlen);
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((hlen + ulen) >> 8);
+		ip[3] = (uint8_t)(hlen + ulen);
+		ip[6] = 0x40;		/* don't fragment */
+		ip[8] = 64;		/* TTL */
+		ip[9] = IPPROTO_UDP;
+		memcpy(ip + 12, &s4, 4);
+		memcpy(ip + 16, &d4, 4);
+		csum = fold(sum16(0, ip, hlen));
+		ip[10] = (uint8_t)(csum >> 8);
+		ip[11] = (uint8_t)csum;
+		/* pseudo header: addresses, zero, protocol, UDP length */
+		memcpy(pseudo, ip + 12, 8);
+		pseudo[8] = 0;
+		pseudo[9] = IPPROTO_UDP;
+		pseudo[10] = (uint8_t)(ulen >> 8);
+		pseudo[11] = (uint8_t)ulen;
+		sum = sum16(0, pseudo, 12);
+	} else if (inet_pton(AF_INET6, src, &s6) == 1 &&
+	    inet_pton(AF_INET6, dst, &d6) == 1) {
+		*ethertype = ETHERTYPE_IPV6;
+		hlen = 40;
+		memset(ip, 0, hlen);
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(ulen >> 8);
+		ip[5] = (uint8_t)ulen;
+		ip[6] = IPPROTO_UDP;
+		ip[7] = 64;		/* hop limit */
+		memcpy(ip + 8, &s6, 16);
+		memcpy(ip + 24, &d6, 16);
+		/* pseudo header: addresses, UDP length (32 bits), next header */
+		memcpy(pseudo, ip + 8, 32);
+		memset(pseudo + 32, 0, 8);
+		pseudo[34] = (uint8_t)(ulen >> 8);
+		pseudo[35] = (uint8_t)ulen;
+		pseudo[39] = IPPROTO_UDP;
+		sum = sum16(0, pseudo, 40);
+	} else
+		return 0;
+	buf[12] = (uint8_t)(*ethertype >> 8);
+	buf[13] = (uint8_t)*ethertype;
+	off += hlen;
+	udp = buf + off;
+	udp[0] = SRC_PORT >> 8;
+	udp[1] = SRC_PORT & 0xff;
+	udp[2] = (uint8_t)(port >> 8);
+	udp[3] = (uint8_t)port;
+	udp[4] = (uint8_t)(ulen >> 8);
+	udp[5] = (uint8_t)ulen;
+	udp[6] = udp[7] = 0;
+	memcpy(udp + 8, payload, plen);
+	csum = fold(sum16(sum, udp, ulen));
+	if (csum == 0)		/* 0 means "no checksum": send all ones */
+		csum = 0xffff;
+	udp[6] = (uint8_t)(csum >> 8);
+	udp[7] = (uint8_t)csum;
+	return off + ulen;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: rawsend [-q] [-n COUNT] [-i MS] IFNAME DSTMAC "
+	    "SRCIP DSTIP PORT PAYLOAD\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	uint8_t frame[ETH_HLEN + 40 + 8 + MAX_PAYLOAD], dmac[ETH_ALEN];
+	struct sockaddr_ll sll;
+	struct ifreq ifr;
+	struct timespec gap;
+	uint16_t ethertype = 0;
+	size_t len;
+	long port;
+	int c, count = 1, ms = 100, bypass = 0, one = 1, fd = -1, i, rc = 2;
+
+	while ((c = getopt(argc, argv, "qn:i:")) != -1) {
+		switch (c) {
+		case 'q':
+			bypass = 1;
+			break;
+		case 'n':
+			count = atoi(optarg);
+			break;
+		case 'i':
+			ms = atoi(optarg);
+			break;
+		default:
+			usage();
+			goto out;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	port = argc == 6 ? strtol(argv[4], NULL, 10) : 0;
+	if (argc != 6 || count < 1 || count > MAX_COUNT || ms < 0 ||
+	    ms > 10000 || port < 1 || port > 65535 ||
+	    strlen(argv[0]) >= IFNAMSIZ || strlen(argv[5]) > MAX_PAYLOAD ||
+	    parse_mac(argv[1], dmac) < 0) {
+		usage();
+		goto out;
+	}
+	if ((fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)) < 0) {
+		perror("rawsend: socket");
+		rc = 1;
+		goto out;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, argv[0], strlen(argv[0]));
+	if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
+		perror("rawsend: SIOCGIFINDEX");
+		rc = 1;
+		goto out;
+	}
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_ifindex = ifr.ifr_ifindex;
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+		perror("rawsend: SIOCGIFHWADDR");
+		rc = 1;
+		goto out;
+	}
+	len = build(frame, dmac, (const uint8_t *)ifr.ifr_hwaddr.sa_data,
+	    argv[2], argv[3], (uint16_t)port, argv[5], &ethertype);
+	if (len == 0) {
+		fprintf(stderr, "rawsend: %s and %s are not two IPv4 or two "
+		    "IPv6 addresses\n", argv[2], argv[3]);
+		goto out;
+	}
+	if (bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one,
+	    sizeof(one)) < 0) {
+		perror("rawsend: PACKET_QDISC_BYPASS");
+		rc = 1;
+		goto out;
+	}
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ethertype);
+	sll.sll_halen = ETH_ALEN;
+	memcpy(sll.sll_addr, dmac, ETH_ALEN);
+	gap.tv_sec = ms / 1000;
+	gap.tv_nsec = (long)(ms % 1000) * 1000000L;
+	rc = 0;
+	for (i = 0; i < count; i++) {
+		if (i > 0)
+			nanosleep(&gap, NULL);
+		if (sendto(fd, frame, len, 0, (struct sockaddr *)&sll,
+		    sizeof(sll)) != (ssize_t)len) {
+			fprintf(stderr, "rawsend: sendto %s: %s\n", argv[0],
+			    strerror(errno));
+			rc = 1;
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Isolation below the inet hooks, with real packets over IPv4 and IPv6.
+# nftables' inet hooks belong to one network namespace, so root malware
+# on an isolated host could go around table inet kakuri without touching
+# it:
+#  - an interface made DIRECTLY in another namespace on ep's uplink
+#    (`ip -n EP link add link to-net name X netns OTHER type macvlan`, the
+#    same with ipvlan or vlan): ep's rtnetlink sees no new interface, and
+#    what the other namespace sends leaves through ep's NIC without
+#    meeting ep's hooks, in either direction;
+#  - an AF_PACKET socket in ep sending hand-built Ethernet + IP + UDP
+#    frames (through the queueing layer, or with PACKET_QDISC_BYPASS):
+#    they never pass the output hook;
+#  - both again on a NIC that appears while isolated (hotplug).
+# Each is first shown to carry traffic (the listener sees it), then to
+# carry nothing while isolated, while the management channel still works,
+# then to carry traffic again after a signed release: the isolation, not
+# something else, stopped it.  ipvlan and vlan are tried only where the
+# kernel has them.
+. "$(dirname "$0")/lib.sh"
+need
+RAWSEND="$TOP/build/rawsend"
+need_built "$RAWSEND"
+echo "== isolation below the inet hooks: interfaces made in other namespaces, AF_PACKET frames, hotplug"
+topology || die "topology"
+# X: where malware makes its interfaces; Y: one more, made while isolated
+X="${P}-ndx" Y="${P}-ndy"
+addns "$X" && addns "$Y" || die "namespaces for the interfaces made elsewhere"
+PORT=9555
+NETRX="$WORK/nd-net.rx" XRX="$WORK/nd-x.rx"
+MV4=198.51.100.31 MV6=2001:db8:2::31 NEW4=198.51.100.33 NEW6=2001:db8:2::33
+UP2_4=198.18.6.1 UP2_6=2001:db8:6::1 IPV4=198.18.6.3 IPV6=2001:db8:6::3
+VL4=198.18.5.1 VL6=2001:db8:5::1 XVL4=198.18.5.2 XVL6=2001:db8:5::2
+HP4=198.18.9.1 HP6=2001:db8:9::1 EPHP4=198.18.9.2 EPHP6=2001:db8:9::2
+XHP4=198.18.9.3 XHP6=2001:db8:9::3
+
+# addrs NS DEV ADDR4 ADDR6: both addresses on DEV, DEV up
+addrs() {
+	ip -n "$1" addr add "$3/24" dev "$2" &&
+		ip -n "$1" addr add "$4/64" dev "$2" nodad &&
+		ip -n "$1" link set "$2" up
+}
+mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
+
+# a macvlan made directly in X on ep's uplink (to-net): ep sees no event
+ip -n "$EP" link add link to-net name ndmv0 netns "$X" type macvlan mode bridge &&
+	addrs "$X" ndmv0 "$MV4" "$MV6" || die "a macvlan made in X on ep's uplink"
+# ipvlan needs an uplink with no macvlan: a second one; vlan needs the
+# tagged interface on the internet side too
+HAVE_IPVLAN=0 HAVE_VLAN=0
+ip -n "$EP" link add ndup2 type veth peer name ndup2-net netns "$NET" &&
+	ip -n "$EP" link set ndup2 up && addrs "$NET" ndup2-net "$UP2_4" "$UP2_6" ||
+	die "a second uplink"
+if err=$(ip -n "$EP" link add link ndup2 name ndipv0 netns "$X" type ipvlan mode l2 2>&1); then
+	addrs "$X" ndipv0 "$IPV4" "$IPV6" && HAVE_IPVLAN=1
+else
+	echo "  (ipvlan cannot be made on this kernel: its checks are not run: $err)"
+fi
+if err=$(ip -n "$EP" link add link to-net name ndvl5 netns "$X" type vlan id 5 2>&1); then
+	ip -n "$NET" link add link to-ep name ndvl5n type vlan id 5 &&
+		addrs "$NET" ndvl5n "$VL4" "$VL6" && addrs "$X" ndvl5 "$XVL4" "$XVL6" && HAVE_VLAN=1
+else
+	echo "  (vlan cannot be made on this kernel: its checks are not run: $err)"
+fi
+NETMAC=$(mac_of "$NET" to-ep)
+
+# every listener logs one line per datagram ("udp FROM")
+for a in "$NET4" "$NET6" "$UP2_4" "$UP2_6"; do
+	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
+done
+[ $HAVE_VLAN = 1 ] && for a in "$VL4" "$VL6"; do
+	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
+done
+for a in "$MV4" "$MV6"; do
+	ip netns exec "$X" "$NETPROBE" serve "$a" $PORT 600 "$XRX" & PIDS+=($!)
+done
+for a in "$PEER4" "$PEER6"; do serve "$PEER" "$a" 7444; done
+
+# the CSIRT channel on: signed commands prove the management path
+pki_setup || die "PKI setup"
+write_policy "$(remote_agent_conf)" "$(remote_tls_conf)"
+AGENT_ID=$(agent_init)
+start_kakurid || die "kakurid starts"
+check "the CSIRT channel is listening" until_ok 20 channel_up
+
+# send_probe KIND: one datagram of KIND towards its listener (whether it
+# is answered does not matter: the listener's log says what arrived)
+udp_from() { ip netns exec "$1" "$NETPROBE" udp "$2" $PORT 100 >/dev/null 2>&1; }
+raw_from_ep() { ip netns exec "$EP" "$RAWSEND" "$@" $PORT kakuri-netdev-test >/dev/null 2>&1; }
+send_probe() {
+	case $1 in
+	mv4) udp_from "$X" "$NET4" ;;		# macvlan in X -> internet
+	mv6) udp_from "$X" "$NET6" ;;
+	in4) udp_from "$NET" "$MV4" ;;		# internet -> macvlan in X
+	in6) udp_from "$NET" "$MV6" ;;
+	new4) udp_from "$Y" "$NET4" ;;		# macvlan made in Y while isolated
+	new6) udp_from "$Y" "$NET6" ;;
+	ipv4) udp_from "$X" "$UP2_4" ;;		# ipvlan in X -> internet
+	ipv6) udp_from "$X" "$UP2_6" ;;
+	vl4) udp_from "$X" "$VL4" ;;		# vlan in X -> internet
+	vl6) udp_from "$X" "$VL6" ;;
+	raw4) raw_from_ep to-net "$NETMAC" "$EPN4" "$NET4" ;;	# AF_PACKET in ep
+	raw6) raw_from_ep to-net "$NETMAC" "$EPN6" "$NET6" ;;
+	rawq4) raw_from_ep -q to-net "$NETMAC" "$EPN4" "$NET4" ;;	# ... qdisc bypass
+	rawq6) raw_from_ep -q to-net "$NETMAC" "$EPN6" "$NET6" ;;
+	hp4) udp_from "$X" "$HP4" ;;		# macvlan in X on the hotplugged NIC
+	hp6) udp_from "$X" "$HP6" ;;
+	hpraw4) raw_from_ep ndnic9 "$HPMAC" "$EPHP4" "$HP4" ;;	# AF_PACKET out of it
+	hpraw6) raw_from_ep ndnic9 "$HPMAC" "$EPHP6" "$HP6" ;;
+	esac
+	return 0
+}
+# arrival KIND: "LOG LINE", the log and the line a datagram of KIND
+# writes there when it arrives
+arrival() {
+	case $1 in
+	mv4) echo "$NETRX udp $MV4" ;;
+	mv6) echo "$NETRX udp $MV6" ;;
+	new4) echo "$NETRX udp $NEW4" ;;
+	new6) echo "$NETRX udp $NEW6" ;;
+	in4) echo "$XRX udp $NET4" ;;
+	in6) echo "$XRX udp $NET6" ;;
+	ipv4) echo "$NETRX udp $IPV4" ;;
+	ipv6) echo "$NETRX udp $IPV6" ;;
+	vl4) echo "$NETRX udp $XVL4" ;;
+	vl6) echo "$NETRX udp $XVL6" ;;
+	raw4|rawq4) echo "$NETRX udp $EPN4" ;;
+	raw6|rawq6) echo "$NETRX udp $EPN6" ;;
+	hp4) echo "$NETRX udp $XHP4" ;;
+	hp6) echo "$NETRX udp $XHP6" ;;
+	hpraw4) echo "$NETRX udp $EPHP4" ;;
+	hpraw6) echo "$NETRX udp $EPHP6" ;;
+	esac
+}
+arrived() { local a; a=$(arrival "$1"); grep -qxF "${a#* }" "${a%% *}"; }
+forget() { local a; a=$(arrival "$1"); : >"${a%% *}"; }
+# seen KIND: a datagram of KIND sent reached its listener within 0.5 s
+seen() {
+	local i
+	send_probe "$1"
+	for i in $(seq 1 25); do arrived "$1" && return 0; sleep 0.02; done
+	return 1
+}
+# passes KIND: a datagram of KIND gets through within 5 s (tried anew
+# every half second)
+passes() { forget "$1"; until_ok 5 seen "$1"; }
+# none_arrive KIND: 5 datagrams of KIND over a second, and none arrived
+# half a second after the last
+none_arrive() {
+	local i
+	forget "$1"
+	for i in 1 2 3 4 5; do send_probe "$1"; sleep 0.2; done
+	sleep 0.3
+	! arrived "$1"
+}
+# dropped KIND: one datagram of KIND sent, not there 0.3 s later
+dropped() { forget "$1"; send_probe "$1"; sleep 0.3; ! arrived "$1"; }
+# what: KIND's words for the check lines
+what() {
+	case $1 in
+	mv*) echo "macvlan made in another netns on ep's uplink -> internet" ;;
+	in*) echo "internet -> macvlan made in another netns on ep's uplink" ;;
+	new*) echo "macvlan made in another netns while isolated -> internet" ;;
+	ipv*) echo "ipvlan made in another netns on ep's uplink -> internet" ;;
+	vl*) echo "vlan made in another netns on ep's uplink -> internet" ;;
+	rawq*) echo "AF_PACKET frame from ep (PACKET_QDISC_BYPASS) -> internet" ;;
+	raw*) echo "AF_PACKET frame from ep -> internet" ;;
+	hpraw*) echo "AF_PACKET frame out of the hotplugged NIC -> internet" ;;
+	hp*) echo "macvlan made in another netns on the hotplugged NIC -> internet" ;;
+	esac
+}
+fam() { echo "IPv${1: -1}"; }
+isolated_verified() { [ "$(status_field mode)/$(status_field verified)" = isolated/true ]; }
+KINDS="mv4 mv6 in4 in6 raw4 raw6 rawq4 rawq6"
+[ $HAVE_IPVLAN = 1 ] && KINDS="$KINDS ipv4 ipv6"
+[ $HAVE_VLAN = 1 ] && KINDS="$KINDS vl4 vl6"
+
+# 1. the paths carry traffic while open: the listeners can see it
+check "open: status says open" test "$(status_field mode)" = open
+for k in $KINDS; do
+	check "open: $(what $k) arrives ($(fam $k))" passes $k
+done
+
+# 2. isolated, by the staff button
+ctl disconnect >/dev/null
+check_within "isolated and verified (status: mode, verified)" 10 isolated_verified
+
+# 3. nothing gets through, either way, however it is sent
+ip -n "$EP" link add link to-net name ndmv1 netns "$Y" type macvlan mode bridge &&
+	addrs "$Y" ndmv1 "$NEW4" "$NEW6" || fail "a macvlan made in Y on ep's uplink while isolated"
+for k in $KINDS new4 new6; do
+	check "isolated: $(what $k): nothing arrives ($(fam $k))" none_arrive $k
+done
+
+# 4. the management channel still works: signed round trips over both
+# families, kakurid's own connections to the CSIRT
+check "isolated: a signed status command round trip over IPv6" \
+	test "$(send_result "$(sign carol status)")" = done
+st4() {
+	ip netns exec "$PEER" "$KAKURICTL" send --json --to "$EP4:7443" \
+		--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" --agent-id "$AGENT_ID" "$1" 2>/dev/null |
+		jq -r '.receipts[0].result' 2>/dev/null
+}
+check "isolated: a signed status command round trip over IPv4" test "$(st4 "$(sign carol status)")" = done
+for v in 4 6; do
+	eval peer=\$PEER$v
+	check "isolated: kakurid's uid -> CSIRT 7444 (IPv$v)" \
+		ip netns exec "$EP" setpriv --reuid=65534 --regid=65534 --clear-groups "$NETPROBE" tcp "$peer" 7444
+done
+check "isolated: still verified" isolated_verified
+
+# 6. a NIC appearing while isolated is covered within 10 s
+ip -n "$EP" link add ndnic9 type veth peer name ndnic9-net netns "$NET" &&
+	addrs "$NET" ndnic9-net "$HP4" "$HP6" && addrs "$EP" ndnic9 "$EPHP4" "$EPHP6" &&
+	ip -n "$EP" link add link ndnic9 name ndmv9 netns "$X" type macvlan mode bridge &&
+	addrs "$X" ndmv9 "$XHP4" "$XHP6" || die "a NIC hotplugged into ep"
+HPMAC=$(mac_of "$NET" ndnic9-net)
+for a in "$HP4" "$HP6"; do
+	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
+done
+HPKINDS="hp4 hp6 hpraw4 hpraw6"
+for k in $HPKINDS; do
+	check_within "hotplugged NIC: $(what $k) is dropped within 10 s ($(fam $k))" 10 dropped $k
+	check "hotplugged NIC: $(what $k): nothing arrives ($(fam $k))" none_arrive $k
+done
+check "isolated with the hotplugged NIC: still verified" isolated_verified
+
+# 5. a signed release over the channel opens every path again
+EPISODE=$(status_field episode)
+REL=$(sign alice release --episode "$EPISODE")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" 2>/dev/null
+check "a signed release (two signers) over the channel: done" test "$(send_result "$REL")" = done
+check "released: open" test "$(status_field mode)" = open
+for k in $KINDS new4 new6 $HPKINDS; do
+	check "released: $(what $k) arrives again ($(fam $k))" passes $k
+done
+summary
+[ "$FAILED" -eq 0 ]
