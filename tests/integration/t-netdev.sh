@@ -13,10 +13,10 @@
 #    they never pass the output hook;
 #  - both again on a NIC that appears while isolated (hotplug).
 # Each is first shown to carry traffic (the listener sees it), then to
-# carry nothing while isolated, while the management channel still works,
-# then to carry traffic again after a signed release: the isolation, not
-# something else, stopped it.  ipvlan and vlan are tried only where the
-# kernel has them.
+# carry nothing while isolated (the management channel still working),
+# nor while kakurid is stopped (the tables outlive it), then to carry
+# traffic again after a signed release: the isolation, not something
+# else, stopped it.  ipvlan and vlan are tried where the kernel has them.
 . "$(dirname "$0")/lib.sh"
 need
 RAWSEND="$TOP/build/rawsend"
@@ -208,6 +208,15 @@ for v in 4 6; do
 		ip netns exec "$EP" setpriv --reuid=65534 --regid=65534 --clear-groups "$NETPROBE" tcp "$peer" 7444
 done
 check "isolated: still verified" isolated_verified
+
+# the tables outlive kakurid, and a restarted kakurid takes them back
+stop_kakurid -TERM
+for k in mv4 mv6 raw4 raw6; do
+	check "kakurid stopped: $(what $k): nothing arrives ($(fam $k))" none_arrive $k
+done
+start_kakurid || die "kakurid restarts"
+check "restarted: the CSIRT channel is listening" until_ok 20 channel_up
+check_within "restarted: isolated and verified" 10 isolated_verified
 
 # 6. a NIC appearing while isolated is covered within 10 s
 ip -n "$EP" link add ndnic9 type veth peer name ndnic9-net netns "$NET" &&
