@@ -37,7 +37,7 @@ check "status still verifies the kernel table" test "$(status_field verified)" =
 stop_kakurid -TERM
 
 # --- monitor only: restored, each within 100 ms as kakurid measured it ---
-# The seven tamperings follow each other within seconds: one incident that
+# The eight tamperings follow each other within seconds: one incident that
 # counts them, opened with one alert and closed with one once the tables
 # held for 5 s, not an alert each.
 rm -rf "$STATE"
@@ -48,7 +48,8 @@ check "protection is monitor" test "$(status_field protection)" = monitor
 seen_more() { test "$(status_field tamper_events)" -gt "$1"; }
 intact() {
 	ip netns exec "$EP" nft list table inet kakuri | grep -q 'drop everything else' &&
-	ip netns exec "$EP" nft list table bridge kakuri | grep -q 'drop all bridged traffic'
+	ip netns exec "$EP" nft list table bridge kakuri | grep -q 'drop all bridged traffic' &&
+	ip netns exec "$EP" nft list chain netdev kakuri egress | grep -q 'drop everything else'
 }
 peer_intact() {
 	ip netns exec "$EP" nft list set inet kakuri mgmt4 | grep -q "elements = { $PEER4 }"
@@ -59,6 +60,7 @@ restores=""
 # count back (the generation moves twice; only a read finds them)
 for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kakuri" \
     "delete rule inet kakuri output handle 0" "delete table bridge kakuri" \
+    "delete chain netdev kakuri egress" \
     "swap a management peer (one transaction)" "swap a management peer (two commits)"; do
 	n0=$(status_field tamper_events)
 	case $attempt in
@@ -75,7 +77,7 @@ for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kaku
 		ip netns exec "$EP" nft $attempt ;;
 	esac
 	check_within "after '$attempt': kakurid saw and counted it" 5 seen_more "$n0"
-	check_within "after '$attempt': inet and bridge tables in force" 5 intact
+	check_within "after '$attempt': inet, bridge and netdev tables in force" 5 intact
 	check_within "after '$attempt': the management peer is the policy's" 5 peer_intact
 	check_within "after '$attempt': kernel tables verified" 5 \
 		bash -c "test \"\$('$KAKURICTL' -s '$SOCK' status --json | jq -r .verified)\" = true"
@@ -85,14 +87,14 @@ for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kaku
 	check "after '$attempt': kakurid restored it in at most 100 ms (${us} us)" test "${us:-999999}" -lt 100000
 done
 echo "  (restore times measured by kakurid, us:$restores)"
-check "status counts tamper events" test "$(status_field tamper_events)" -ge 7
+check "status counts tamper events" test "$(status_field tamper_events)" -ge 8
 check "status lists the incident with its count while it is open" \
-	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"restored\")] | .[0].count >= 7'"
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"restored\")] | .[0].count >= 8'"
 check_within "the incident is over once the tables held 5 s" 15 \
 	audit_has '.action=="tamper" and .result=="incident-over"'
 over=$(ctl log --json | jq -c '[.entries[] | select(.action=="tamper" and .result=="incident-over")] | last')
-check "one incident counts the seven tamperings (count $(echo "$over" | jq .count))" \
-	test "$(echo "$over" | jq .count)" -ge 7
+check "one incident counts the eight tamperings (count $(echo "$over" | jq .count))" \
+	test "$(echo "$over" | jq .count)" -ge 8
 check "the incident's slowest restore took at most 100 ms ($(echo "$over" | jq .restore_max_us) us)" \
 	test "$(echo "$over" | jq '.restore_max_us < 100000')" = true
 n=$(ctl log --json | jq '[.entries[] | select(.action=="tamper" and .result=="restored")] | length')
