@@ -82,8 +82,8 @@ send_probe() {
 	rawq6) raw_from_ep -q to-net "$NETMAC" "$EPN6" "$NET6" ;;
 	hp4) udp_from "$X" "$HP4" ;;		# macvlan in X on the hotplugged NIC
 	hp6) udp_from "$X" "$HP6" ;;
-	hpraw4) raw_from_ep ndnic9 "$HPMAC" "$EPHP4" "$HP4" ;;	# AF_PACKET out of it
-	hpraw6) raw_from_ep ndnic9 "$HPMAC" "$EPHP6" "$HP6" ;;
+	hpraw4) raw_from_ep "$HPDEV" "$HPMAC" "$EPHP4" "$HP4" ;;	# AF_PACKET out of it
+	hpraw6) raw_from_ep "$HPDEV" "$HPMAC" "$EPHP6" "$HP6" ;;
 	esac
 	return 0
 }
@@ -202,7 +202,7 @@ ip -n "$EP" link add ndnic9 type veth peer name ndnic9-net netns "$NET" &&
 	addrs "$NET" ndnic9-net "$HP4" "$HP6" && addrs "$EP" ndnic9 "$EPHP4" "$EPHP6" &&
 	ip -n "$EP" link add link ndnic9 name ndmv9 netns "$X" type macvlan mode bridge &&
 	addrs "$X" ndmv9 "$XHP4" "$XHP6" || die "a NIC hotplugged into ep"
-HPMAC=$(mac_of "$NET" ndnic9-net)
+HPMAC=$(mac_of "$NET" ndnic9-net) HPDEV=ndnic9
 for a in "$HP4" "$HP6"; do
 	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
 done
@@ -212,6 +212,17 @@ for k in $HPKINDS; do
 	check "hotplugged NIC: $(what $k): nothing arrives ($(fam $k))" none_arrive $k
 done
 check "isolated with the hotplugged NIC: still verified" isolated_verified
+
+# the chains hook devices by name: a renamed NIC is covered under its new
+# name within 10 s (root renames it down, then brings it up again)
+ip -n "$EP" link set ndnic9 down && ip -n "$EP" link set ndnic9 name ndren9 &&
+	ip -n "$EP" link set ndren9 up || fail "rename the hotplugged NIC"
+HPDEV=ndren9
+for k in hpraw4 hpraw6; do
+	check_within "renamed NIC: $(what $k) is dropped within 10 s ($(fam $k))" 10 dropped $k
+	check "renamed NIC: $(what $k): nothing arrives ($(fam $k))" none_arrive $k
+done
+check_within "isolated with the renamed NIC: verified" 10 isolated_verified
 
 # 5. a signed release over the channel opens every path again
 EPISODE=$(status_field episode)
