@@ -11,6 +11,7 @@
 
 #include "kakuri.h"
 #include "links.h"
+#include "netdevs.h"
 #include "nft.h"
 #include "blocklist.h"
 
@@ -133,14 +134,23 @@ struct kd {
 	bool no_bridge;			/* the kernel has no nftables bridge family */
 	/*
 	 * The Ethernet devices the netdev table's chains hook (tables.c),
-	 * sorted, as the last apply built them: what verification expects.
-	 * no_netdev: the kernel refused the netdev table (no egress hook
-	 * before Linux 5.16); netdevs_over: more devices than a chain hooks.
+	 * as the last apply built them: what verification expects.
+	 * netdev_unsupported: the kernel has no netdev egress hook (before
+	 * Linux 5.16), for good; netdev_failed: the last apply went without
+	 * the netdev table (the kernel refused it: a device gone between
+	 * the look and the commit), retried by netdev_timer, which also
+	 * spaces re-applies for changed devices out; netdevs_dirty: a device
+	 * of the list went away since (it may be back under the same name
+	 * and index, but unhooked where the kernel drops hooks with their
+	 * device, before 6.16).
 	 */
-	char (*netdevs)[KK_NFT_IFNAME];
-	size_t nnetdevs;
-	bool no_netdev;
-	bool netdevs_over;
+	struct kd_netdevs netdevs;
+	bool netdev_unsupported;
+	bool netdev_failed;
+	bool netdevs_dirty;
+	uint64_t netdev_apply_usec;	/* CLOCK_MONOTONIC, of the last re-apply for devices */
+	uint64_t netdev_log_usec;	/* ... and of its last log line */
+	sd_event_source *netdev_timer;
 	sd_event_source *verify_timer;
 	uint32_t verified_gen;		/* ruleset generation last verified */
 	bool gen_valid;

@@ -47,6 +47,95 @@ links_rescan_in(struct kd *d, uint64_t usec, uint64_t accuracy)
 	sd_event_source_set_enabled(d->links_timer, SD_EVENT_ON);
 }
 
+/* re-applies for changed devices, at most one per this */
+#define NETDEV_GAP_USEC		(100ULL * 1000)
+/* a netdev table the kernel refused for a while: tried again after this */
+#define NETDEV_RETRY_USEC	(1000ULL * 1000)
+#define NETDEV_LOG_USEC		(1000ULL * 1000)	/* a log line at most per this */
+
+static void links_changed(struct kd *d);
+
+static int
+on_netdev_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	links_changed(userdata);
+	return 0;
+}
+
+/* The netdev timer, oneshot, at CLOCK_MONOTONIC usec (sooner stays). */
+static void
+netdev_timer_at(struct kd *d, uint64_t usec)
+{
+	uint64_t at;
+	int on;
+
+	if (d->netdev_timer == NULL) {
+		if (sd_event_add_time(d->ev, &d->netdev_timer, CLOCK_MONOTONIC,
+		    usec, KD_TIMER_ACCURACY_USEC, on_netdev_timer, d) < 0)
+			kk_log(LOG_ERR, KK_MID_APPLY,
+			    "netdev table: no retry timer");
+		return;
+	}
+	if (sd_event_source_get_enabled(d->netdev_timer, &on) >= 0 &&
+	    on != SD_EVENT_OFF &&
+	    sd_event_source_get_time(d->netdev_timer, &at) >= 0 && at <= usec)
+		return;
+	sd_event_source_set_time(d->netdev_timer, usec);
+	sd_event_source_set_enabled(d->netdev_timer, SD_EVENT_ONESHOT);
+}
+
+/*
+ * While isolated, when the Ethernet devices differ from those the netdev
+ * table hooks (or one of those went away since), the tables are put in
+ * place again with the devices there are now.
+ */
+static void
+links_changed(struct kd *d)
+{
+	struct kd_netdevs now = { 0 };
+	uint64_t t = kd_now_usec();
+	int err;
+
+	if (d->state.mode != KK_MODE_ISOLATED || d->netdev_unsupported ||
+	    d->ev == NULL)
+		return;
+	if (kd_netdevs_gather(&d->links, &now) < 0) {
+		netdev_timer_at(d, t + NETDEV_RETRY_USEC);
+		goto out;
+	}
+	if (!d->netdevs_dirty && !d->netdev_failed &&
+	    kd_netdevs_same(&now, &d->netdevs))
+		goto out;
+	/* a storm of interface changes costs one apply per gap */
+	if (t < d->netdev_apply_usec + NETDEV_GAP_USEC) {
+		netdev_timer_at(d, d->netdev_apply_usec + NETDEV_GAP_USEC);
+		goto out;
+	}
+	d->netdev_apply_usec = t;
+	if (t >= d->netdev_log_usec + NETDEV_LOG_USEC) {
+		d->netdev_log_usec = t;
+		kk_log(LOG_NOTICE, KK_MID_APPLY,
+		    "Ethernet devices changed (%zu now, %zu before): the tables are put in place again",
+		    now.n, d->netdevs.n);
+	}
+	if ((err = kd_tables_enforcer.apply(d, d->state.mode,
+	    d->state.episode)) < 0)
+		kk_log(LOG_ERR, KK_MID_APPLY,
+		    "tables for the changed devices: %s", strerror(-err));
+	if (err < 0 || d->netdev_failed)
+		netdev_timer_at(d, t + NETDEV_RETRY_USEC);
+out:
+	kd_netdevs_free(&now);
+}
+
+/* An interface left: one the netdev table hooks is hooked again. */
+static void
+link_gone(struct kd *d, const char *name)
+{
+	if (kd_netdevs_has(&d->netdevs, name))
+		d->netdevs_dirty = true;
+}
+
 /* The quarantine ended: the interface alerts of its episode go with it. */
 void
 kd_linkwatch_released(struct kd *d)
@@ -69,6 +158,8 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		return;
 	}
 	snprintf(who, sizeof(who), "interface %s", ch->name);
+	if (ch->how != KK_LINK_UNCOVERED)
+		link_gone(d, ch->name);
 	switch (ch->how) {
 	case KK_LINK_DELETED:
 	case KK_LINK_MOVED_PAIRED:
@@ -135,7 +226,7 @@ on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		    strerror(-err));
 	else if (err > 0)	/* events were lost: the dump says what they said */
 		links_rescan_in(d, 0, KD_TIMER_ACCURACY_USEC);
-	kd_tables_links_changed(d);
+	links_changed(d);
 	return 0;
 }
 
@@ -167,7 +258,7 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    LINKS_IDLE_ACCURACY_USEC);
 	sd_event_source_set_time(s, usec + (confirm ? LINKS_PERIOD_USEC :
 	    LINKS_IDLE_USEC));
-	kd_tables_links_changed(d);
+	links_changed(d);
 	if (v.n == 0 || d->state.mode == KK_MODE_OPEN)
 		return 0;
 	snprintf(what, sizeof(what),
@@ -216,6 +307,7 @@ links_off:
 void
 kd_linkwatch_stop(struct kd *d)
 {
+	d->netdev_timer = sd_event_source_disable_unref(d->netdev_timer);
 	d->links_src = sd_event_source_disable_unref(d->links_src);
 	d->links_timer = sd_event_source_disable_unref(d->links_timer);
 	kk_links_close(&d->links);

@@ -236,10 +236,11 @@ not_covered(const struct kd *d, char *buf, size_t len)
 	if (d->no_bridge)
 		append(buf, len,
 		    "bridged traffic: the kernel has no nftables bridge family");
-	if (d->state.mode == KK_MODE_ISOLATED && d->no_netdev)
+	if (d->state.mode == KK_MODE_ISOLATED &&
+	    (d->netdev_unsupported || d->netdev_failed))
 		append(buf, len,
 		    "frames of AF_PACKET sockets and stacked devices: the kernel refused the netdev table");
-	if (d->state.mode == KK_MODE_ISOLATED && d->netdevs_over)
+	if (d->state.mode == KK_MODE_ISOLATED && d->netdevs.over)
 		append(buf, len,
 		    "Ethernet devices: more than the netdev table hooks");
 	if (d->links.known == NULL)
@@ -318,7 +319,8 @@ kd_quarantine_status(struct kd *d)
 	if (kk_nft_counters(&d->nft, kd_tables_name(d), &cnt) == 0) {
 		/* ingress, egress: the netdev table's, where it is */
 		for (i = 0; i < (d->state.mode == KK_MODE_ISOLATED &&
-		    d->nnetdevs > 0 && !d->no_netdev ? 5 : 3); i++)
+		    d->netdevs.n > 0 && !d->netdev_unsupported &&
+		    !d->netdev_failed ? 5 : 3); i++)
 			json_object_set_new(counters, hooks[i], json_pack(
 			    "{s:I, s:I}", KW_PACKETS, (json_int_t)cnt.pkts[i],
 			    KW_BYTES, (json_int_t)cnt.bytes[i]));

@@ -8,51 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <net/if_arp.h>
 
 #include "daemon.h"
 #include "enforcer.h"
 #include "log.h"
 #include "tables.h"
-
-_Static_assert(KK_NFT_IFNAME == IF_NAMESIZE, "interface name size");
-
-static int
-cmp_name(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-/*
- * The Ethernet devices of the namespace now, as the interface watch
- * knows them, sorted: into out (KK_NFT_NETDEVS_MAX names), their number
- * in *n; *over when there are more.  Every kind of frame-carrying device
- * is ARPHRD_ETHER here (veth, bridge, bond, macvlan, Wi-Fi); others (lo,
- * tun, WireGuard) have no Ethernet header to match, and nothing can be
- * stacked on them to leave the namespace.
- */
-static void
-gather(const struct kd *d, char (*out)[KK_NFT_IFNAME], size_t *n, bool *over)
-{
-	size_t i;
-
-	*n = 0;
-	*over = false;
-	for (i = 0; d->links.known != NULL && i < d->links.nknown; i++) {
-		const struct kk_link *k = &d->links.known[i];
-
-		if (k->type != ARPHRD_ETHER || k->missing || k->name[0] == '\0')
-			continue;
-		if (*n == KK_NFT_NETDEVS_MAX) {
-			*over = true;
-			break;
-		}
-		/* zero-padded: lists compare with memcmp */
-		memset(out[*n], 0, KK_NFT_IFNAME);
-		snprintf(out[(*n)++], KK_NFT_IFNAME, "%s", k->name);
-	}
-	qsort(out, *n, KK_NFT_IFNAME, cmp_name);
-}
 
 void
 kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
@@ -73,9 +33,9 @@ kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
 	if (strcmp(name, KK_TABLE_NAME) != 0)
 		spec->table_flags |= KK_NFT_F_OWNER;
 	spec->no_bridge = d->no_bridge;
-	if (!d->no_netdev) {
-		spec->netdevs = (const char (*)[KK_NFT_IFNAME])d->netdevs;
-		spec->nnetdevs = d->nnetdevs;
+	if (!d->netdev_unsupported && !d->netdev_failed) {
+		spec->netdevs = (const char (*)[KK_NFT_IFNAME])d->netdevs.name;
+		spec->nnetdevs = d->netdevs.n;
 	}
 	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
 	snprintf(spec->name, sizeof(spec->name), "%s", name);
@@ -139,64 +99,32 @@ apply_named(struct kd *d, enum kk_mode mode, const char *episode,
 		kd_tables_spec(d, mode, episode, name, &spec);
 		err = kk_nft_apply(&d->nft, &spec);
 	}
-	if (err < 0 && d->nft.err_family == NFPROTO_NETDEV &&
-	    (err == -EOPNOTSUPP || err == -ENOENT || err == -EAFNOSUPPORT ||
-	    err == -EINVAL)) {
+	if (err < 0 && d->nft.err_family == NFPROTO_NETDEV) {
+		/*
+		 * No egress hook (before Linux 5.16): for good.  Anything
+		 * else (a device gone between the look and the commit, which
+		 * kernels before 6.16 refuse with ENOENT) only this time:
+		 * the timer tries again with the devices there are then.
+		 */
+		if (err == -EOPNOTSUPP || err == -EAFNOSUPPORT)
+			d->netdev_unsupported = true;
+		else
+			d->netdev_failed = true;
 		kk_log(LOG_CRIT, KK_MID_APPLY,
-		    "kernel refused the netdev table (%s; its egress hook needs Linux 5.16): frames of AF_PACKET sockets and of devices stacked into other namespaces are NOT cut off; isolating without it",
-		    d->nft.err);
-		d->no_netdev = true;
+		    "kernel refused the netdev table (%s%s): frames of AF_PACKET sockets and of devices stacked into other namespaces are NOT cut off; isolating without it%s",
+		    d->nft.err, d->netdev_unsupported ?
+		    "; its egress hook needs Linux 5.16" : "",
+		    d->netdev_unsupported ? "" : " and trying again in 1 s");
 		kd_tables_spec(d, mode, episode, name, &spec);
 		err = kk_nft_apply(&d->nft, &spec);
 	}
 	return err;
 }
 
-static int tables_apply(struct kd *d, enum kk_mode mode, const char *episode);
-
-/* The devices there are now become the ones the tables are built with. */
-static int
-netdevs_refresh(struct kd *d)
-{
-	if (d->netdevs == NULL &&
-	    (d->netdevs = calloc(KK_NFT_NETDEVS_MAX, KK_NFT_IFNAME)) == NULL)
-		return -ENOMEM;
-	gather(d, d->netdevs, &d->nnetdevs, &d->netdevs_over);
-	return 0;
-}
-
-void
-kd_tables_links_changed(struct kd *d)
-{
-	char (*now)[KK_NFT_IFNAME];
-	size_t n;
-	bool over;
-	int err;
-
-	if (d->state.mode != KK_MODE_ISOLATED || d->no_netdev)
-		return;
-	if ((now = calloc(KK_NFT_NETDEVS_MAX, KK_NFT_IFNAME)) == NULL)
-		return;
-	gather(d, now, &n, &over);
-	if (n == d->nnetdevs && (n == 0 ||
-	    memcmp(now, d->netdevs, n * KK_NFT_IFNAME) == 0))
-		goto out;
-	kk_log(LOG_NOTICE, KK_MID_APPLY,
-	    "Ethernet devices changed (%zu now, %zu before): the netdev table is put in place again",
-	    n, d->nnetdevs);
-	if ((err = tables_apply(d, d->state.mode, d->state.episode)) < 0)
-		kk_log(LOG_ERR, KK_MID_APPLY,
-		    "netdev table for the new devices: %s", strerror(-err));
-out:
-	free(now);
-}
-
 void
 kd_tables_free(struct kd *d)
 {
-	free(d->netdevs);
-	d->netdevs = NULL;
-	d->nnetdevs = 0;
+	kd_netdevs_free(&d->netdevs);
 }
 
 #define FALLBACK_TRIES	4	/* fresh random names per apply */
@@ -240,7 +168,10 @@ tables_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	const char *name = KK_TABLE_NAME;
 	int i, err = -EPERM;
 
-	if ((err = netdevs_refresh(d)) < 0)
+	/* the devices there are now; a list that failed stays dirty */
+	d->netdev_failed = false;
+	d->netdevs_dirty = true;
+	if ((err = kd_netdevs_gather(&d->links, &d->netdevs)) < 0)
 		return err;
 	err = -EPERM;
 	if (d->nft.scan_incomplete) {
@@ -256,8 +187,10 @@ tables_apply(struct kd *d, enum kk_mode mode, const char *episode)
 			snprintf(d->held_err, sizeof(d->held_err), "%.150s",
 			    d->nft.err);
 	}
-	if (err == 0)
+	if (err == 0) {
 		snprintf(d->table_name, sizeof(d->table_name), "%s", name);
+		d->netdevs_dirty = false;
+	}
 	if (err == 0 && kd_tables_own_name(d))
 		d->fallback_name[0] = '\0';
 	d->last_apply_usec = kd_now_usec() - t0;

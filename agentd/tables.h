@@ -20,12 +20,6 @@ bool kd_tables_own_name(const struct kd *d);
 /* What the tables of mode are under name, from the policy and the kernel's flags. */
 void kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
     const char *name, struct kk_nft_spec *spec);
-/*
- * The interface watch saw a change: while isolated, when the Ethernet
- * devices differ from those the netdev table hooks, the tables are put
- * in place again with the devices there are now.
- */
-void kd_tables_links_changed(struct kd *d);
 /* What the netdev table's list took (at exit). */
 void kd_tables_free(struct kd *d);
 

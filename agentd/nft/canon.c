@@ -141,27 +141,30 @@ cmp_names(const void *a, const void *b)
 }
 
 /*
- * A netdev chain's devices, sorted: the kernel lists one device as
- * NFTA_HOOK_DEV and more as NFTA_HOOK_DEVS.
+ * A netdev chain's devices, sorted.  The kernel lists one device as
+ * NFTA_HOOK_DEV and more as NFTA_HOOK_DEVS, and libnftnl fills both
+ * fields from a dump of one: the list when there is one, else the one.
  */
 static int
 canon_devices(const struct nftnl_chain *c, char *buf, size_t len)
 {
-	const char *names[KK_NFT_NETDEVS_MAX];
-	const char *const *list;
+	const char *names[KK_NFT_NETDEVS_MAX + 1];
+	const char *const *list = NULL;
 	size_t n = 0, i, off = 0;
 	int w;
 
 	buf[0] = '\0';
-	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEV))
-		names[n++] = nftnl_chain_get_str(c, NFTNL_CHAIN_DEV);
-	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEVICES) &&
-	    (list = nftnl_chain_get_array(c, NFTNL_CHAIN_DEVICES)) != NULL)
+	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEVICES))
+		list = nftnl_chain_get_array(c, NFTNL_CHAIN_DEVICES);
+	if (list != NULL) {
 		for (i = 0; list[i] != NULL; i++) {
-			if (n == KK_NFT_NETDEVS_MAX)
+			if (n == KK_NFT_NETDEVS_MAX + 1)
 				return -E2BIG;
 			names[n++] = list[i];
 		}
+	} else if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEV)) {
+		names[n++] = nftnl_chain_get_str(c, NFTNL_CHAIN_DEV);
+	}
 	qsort(names, n, sizeof(names[0]), cmp_names);
 	for (i = 0; i < n; i++) {
 		w = snprintf(buf + off, len - off, "%s%s", i ? "," : " devices=",

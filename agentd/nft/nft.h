@@ -47,6 +47,7 @@ struct nlmsghdr;
 #define KK_NFT_F_PERSIST	0x4
 
 #define KK_NFT_MAX_CHAINS	5	/* input, output, forward; ingress, egress */
+#define KK_NFT_INET_CHAINS	3	/* the inet and bridge tables': the first three */
 #define KK_NFT_MAX_IPSETS	32	/* interval sets of addresses (IOC lists) */
 #define KK_NFT_MAX_BLOCK_PORTS	16	/* ports of one block list */
 /* a block list's port set per interval set, besides the policy's 10 */
@@ -72,8 +73,11 @@ struct nlmsghdr;
 #define KK_NFT_NAME_MAX		32
 #define KK_NFT_KNOWN_MAX	16	/* random fallback names followed */
 #define KK_NFT_FAMILIES		3	/* inet, bridge, netdev */
-/* devices one netdev chain hooks, as the kernel allows (NFT_NETDEVICE_MAX) */
-#define KK_NFT_NETDEVS_MAX	256
+/*
+ * Devices one netdev chain hooks: the kernel refuses the 256th
+ * (NFT_NETDEVICE_MAX is 256 and it counts from one) with EFBIG.
+ */
+#define KK_NFT_NETDEVS_MAX	255
 #define KK_NFT_IFNAME		16	/* IFNAMSIZ: <net/if.h> and <linux/if.h> clash */
 
 /*

@@ -21,7 +21,6 @@
  * tables' (KK_NFT_INET_CHAINS), then the netdev table's.
  */
 enum { HOOK_IN, HOOK_OUT, HOOK_FWD, HOOK_INGRESS, HOOK_EGRESS };
-#define KK_NFT_INET_CHAINS	3
 extern const char *const kk_nft_chain_names[];
 
 /* A rule of o's table on hook with its comment, or NULL and *err. */

@@ -78,7 +78,7 @@ const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS] = {
 static bool
 chain_of_family(size_t i, int family)
 {
-	return (family == NFPROTO_NETDEV) == (i >= 3);
+	return (family == NFPROTO_NETDEV) == (i >= KK_NFT_INET_CHAINS);
 }
 
 int

@@ -17,6 +17,7 @@
 #include <linux/rtnetlink.h>
 
 #include "links.h"
+#include "netdevs.h"
 #include "nlreq.h"
 #include "suites.h"
 #include "testutil.h"
@@ -299,10 +300,93 @@ START_TEST(request_skips_leftovers)
 }
 END_TEST
 
+/* A link of l, as the watch records it. */
+static void
+put_link(struct kk_links *l, int ifindex, const char *name, const char *kind,
+    unsigned short type)
+{
+	struct kk_link *k = &l->known[l->nknown++];
+
+	memset(k, 0, sizeof(*k));
+	k->ifindex = ifindex;
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	snprintf(k->kind, sizeof(k->kind), "%s", kind);
+	k->type = type;
+}
+
+/*
+ * The netdev table's devices: Ethernet ones only, sorted by name; a
+ * device gone and back under its name with a new index is a change.
+ */
+START_TEST(netdevs_ethernet_sorted)
+{
+	struct kk_links l;
+	struct kd_netdevs a = { 0 }, b = { 0 };
+
+	ck_assert_int_eq(kk_links_init(&l), 0);
+	put_link(&l, 1, "lo", "", 772);		/* ARPHRD_LOOPBACK */
+	put_link(&l, 5, "wlan0", "", 1);	/* ARPHRD_ETHER */
+	put_link(&l, 3, "eth0", "", 1);
+	put_link(&l, 9, "wg0", "wireguard", 65534);	/* ARPHRD_NONE */
+	put_link(&l, 7, "veth1", "veth", 1);
+	ck_assert_int_eq(kd_netdevs_gather(&l, &a), 0);
+	ck_assert_uint_eq(a.n, 3);
+	ck_assert_str_eq(a.name[0], "eth0");
+	ck_assert_str_eq(a.name[1], "veth1");
+	ck_assert_str_eq(a.name[2], "wlan0");
+	ck_assert_int_eq(a.ifindex[2], 5);
+	ck_assert(!a.over);
+	ck_assert(kd_netdevs_has(&a, "veth1"));
+	ck_assert(!kd_netdevs_has(&a, "wg0"));
+	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
+	ck_assert(kd_netdevs_same(&a, &b));
+	/* eth0 gone and made again: the same name, a new index */
+	l.known[2].ifindex = 11;
+	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
+	ck_assert(!kd_netdevs_same(&a, &b));
+	/* missing from the last dump: not hooked (the kernel may refuse it) */
+	l.known[2].missing = true;
+	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
+	ck_assert_uint_eq(b.n, 2);
+	kd_netdevs_free(&a);
+	kd_netdevs_free(&b);
+	kk_links_close(&l);
+}
+END_TEST
+
+/*
+ * Past what one chain hooks, NICs (no kind) go in first: a flood of
+ * virtual devices made before the isolation cannot push one out.
+ */
+START_TEST(netdevs_cap_keeps_hardware)
+{
+	struct kk_links l;
+	struct kd_netdevs a = { 0 };
+	char name[16];
+	int i;
+
+	ck_assert_int_eq(kk_links_init(&l), 0);
+	for (i = 0; i < KK_NFT_NETDEVS_MAX + 20; i++) {
+		snprintf(name, sizeof(name), "aa%d", i);
+		put_link(&l, 100 + i, name, "veth", 1);
+	}
+	put_link(&l, 2, "zz-nic", "", 1);
+	ck_assert_int_eq(kd_netdevs_gather(&l, &a), 0);
+	ck_assert_uint_eq(a.n, KK_NFT_NETDEVS_MAX);
+	ck_assert(a.over);
+	ck_assert(kd_netdevs_has(&a, "zz-nic"));
+	kd_netdevs_free(&a);
+	kk_links_close(&l);
+}
+END_TEST
+
 KK_SUITE(links_suite, "links",
 	KK_CASE_FIXTURE("links", KK_CHECKED, 0, setup, teardown),
 	    KK_TEST(moves_deletes_and_paired_veths),
 	    KK_TEST(untracked_interface_still_reported),
 	    KK_TEST(rescan_finds_what_vanished),
 	    KK_TEST(uncovered_kinds),
-	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers))
+	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
+	KK_CASE("netdevs", 0, 0),
+	    KK_TEST(netdevs_ethernet_sorted),
+	    KK_TEST(netdevs_cap_keeps_hardware))
