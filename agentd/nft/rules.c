@@ -110,6 +110,7 @@ enum {
 	IF_BROKER4 = 1 << 5,	/* fleet.broker is an IPv4 address */
 	IF_BROKER6 = 1 << 6,	/* fleet.broker is an IPv6 address */
 	IF_LINK = 1 << 7,	/* the netdev table (frames): ARP */
+	IF_STACK = 1 << 8,	/* the inet table: the socket of a packet is known */
 };
 
 /* A row's match on the fleet broker's address and port (fleet.broker). */
@@ -140,7 +141,8 @@ static const struct prefix link_mcast6 = { { 0xff, 0x02 }, 16 };
 
 /* What a row matches; compile() emits the expressions in this order. */
 struct match {
-	bool arp;		/* an ARP frame (netdev rows only) */
+	bool arp;		/* an ARP frame for IPv4 (netdev rows only) */
+	uint16_t ethertype;	/* a frame of this type (netdev rows only) */
 	bool loopback;		/* meta iif lo (input) / oif lo (output) */
 	int nfproto;		/* NFPROTO_IPV4/IPV6 or 0 */
 	int l4;			/* IPPROTO_TCP/UDP/ICMPV6 or 0 */
@@ -266,14 +268,24 @@ struct row {
  * or from a host further away.
  */
 /*
- * ARP meets only the netdev table, which must let it through: without it
- * no IPv4 peer is reachable.  It reaches on-link neighbours only.
+ * What meets only the netdev table, which must let it through.  ARP:
+ * without it no IPv4 peer is reachable.  EAPOL: 802.1X and Wi-Fi key
+ * exchanges (a WPA group rekey every hour or so) go over packet sockets
+ * with many drivers, and a link that cannot rekey drops the management
+ * channel.  LACP: a bond of 802.3ad drops its ports without it.  All
+ * reach on-link neighbours only.
  */
-#define ARP_ROW	{ IF_LINK, { .arp = true }, ACCEPT("ARP (on-link IPv4 neighbours)") }
+#define LINK_ROWS \
+	{ IF_LINK, { .arp = true }, \
+	    ACCEPT("ARP for IPv4 over Ethernet (on-link neighbours)") }, \
+	{ IF_LINK, { .ethertype = 0x888e }, \
+	    ACCEPT("EAPOL: 802.1X and Wi-Fi keys of this link") }, \
+	{ IF_LINK, { .ethertype = 0x8809 }, \
+	    ACCEPT("slow protocols: LACP keeps bonds up") }
 
 static const struct row isolated_input[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
-	ARP_ROW,
+	LINK_ROWS,
 	MGMT_INPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_INPUT(V6, SET_MGMT6, "IPv6"),
 	BROKER_INPUT(V4, IF_BROKER4, "IPv4"),
@@ -306,7 +318,7 @@ static const struct row isolated_input[] = {
  */
 static const struct row isolated_output[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
-	ARP_ROW,
+	LINK_ROWS,
 	MGMT_OUTPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_OUTPUT(V6, SET_MGMT6, "IPv6"),
 	BROKER_OUTPUT(V4, IF_BROKER4, "IPv4"),
@@ -324,10 +336,23 @@ static const struct row isolated_output[] = {
 	    ACCEPT("neighbour discovery to link-local addresses") },
 	{ IF_NDP, { NDP, .dprefix = &link_mcast6, .hoplimit = NDP_HOPLIMIT },
 	    ACCEPT("neighbour discovery to link-scope multicast") },
-	{ IF_NDP, { NDP, .from_process = true },
+	/*
+	 * Only the inet table knows a packet's socket: in the netdev table
+	 * a process of another namespace has none this one can see, and
+	 * would pass for the kernel.  There, neighbour discovery to other
+	 * addresses goes only to the peers and resolvers, which is where
+	 * this host's own resolves them when they are on-link.
+	 */
+	{ IF_NDP | IF_STACK, { NDP, .from_process = true },
 	    DROP("neighbour discovery from processes to other addresses") },
-	{ IF_NDP, { NDP, .hoplimit = NDP_HOPLIMIT },
+	{ IF_NDP | IF_STACK, { NDP, .hoplimit = NDP_HOPLIMIT },
 	    ACCEPT("the kernel's neighbour discovery (on-link neighbours)") },
+	{ IF_NDP | IF_LINK, { NDP, .daddr = SET_MGMT6,
+	    .hoplimit = NDP_HOPLIMIT },
+	    ACCEPT("neighbour discovery to an on-link CSIRT peer") },
+	{ IF_NDP | IF_DNS | IF_LINK, { NDP, .daddr = SET_DNS6,
+	    .hoplimit = NDP_HOPLIMIT },
+	    ACCEPT("neighbour discovery to an on-link pinned resolver") },
 	MLD_ROWS,
 	DNS_ROWS("queries to pinned DNS resolvers", V4, .daddr = SET_DNS4,
 	    .dport = 53),
@@ -398,7 +423,7 @@ static const struct row egress_forward[] = {
 #undef BROKER_INPUT
 #undef BROKER_OUTPUT
 #undef DNS_ROWS
-#undef ARP_ROW
+#undef LINK_ROWS
 
 struct set_row {
 	unsigned when;
@@ -481,8 +506,7 @@ conditions(const struct kk_nft_spec *spec, int family)
 	uint16_t port;
 	unsigned held = 0;
 
-	if (family == NFPROTO_NETDEV)
-		held |= IF_LINK;
+	held |= family == NFPROTO_NETDEV ? IF_LINK : IF_STACK;
 	if (p->dhcp)
 		held |= IF_DHCP;
 	if (p->dhcp && p->dhcp_servers.n > 0)
@@ -532,6 +556,11 @@ compile_ll(struct nftnl_rule *r, const struct match *m,
     const struct kk_expr_at **at)
 {
 	static const uint8_t frag_mask[2] = { 0x3f, 0xff }, zero2[2];
+	/* type 0x0806; hardware 1, protocol 0x0800, lengths 6 and 4 */
+	static const uint8_t arp_head[8] = { 0x08, 0x06, 0x00, 0x01, 0x08,
+	    0x00, 0x06, 0x04 };
+	/* an opcode below 4: request (1), reply (2); no other ARP */
+	static const uint8_t arp_code_mask[2] = { 0xff, 0xfc }, arp_code[2];
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
 	const uint8_t l4 = (uint8_t)m->l4;
 	uint16_t type;
@@ -539,7 +568,15 @@ compile_ll(struct nftnl_rule *r, const struct match *m,
 
 	*at = v6 ? (m->hbh ? &ll_v6_hbh : &ll_v6) : &ll_v4;
 	if (m->arp) {
-		type = htons(0x0806);
+		/* Ethernet, IPv4, lengths 6 and 4; a request or a reply */
+		if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
+		    ETH_TYPE_OFF, NULL, arp_head, sizeof(arp_head))) < 0)
+			return err;
+		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
+		    ETH_HDR_LEN + 6, arp_code_mask, arp_code, sizeof(arp_code));
+	}
+	if (m->ethertype) {
+		type = htons(m->ethertype);
 		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF,
 		    NULL, &type, sizeof(type));
 	}
@@ -585,7 +622,7 @@ compile_match(struct nftnl_rule *r, const struct match *m, int hook,
 
 	if (ll)
 		err = compile_ll(r, m, &at);
-	if (err == 0 && m->arp && !ll)
+	if (err == 0 && (m->arp || m->ethertype) && !ll)
 		err = -EINVAL;
 	if (err == 0 && m->loopback)
 		err = ll ? -EINVAL : kk_expr_meta(r, hook == HOOK_OUT ?

@@ -24,13 +24,14 @@
 need
 RAWSEND="$TOP/build/rawsend"
 need_built "$RAWSEND"
+command -v python3 >/dev/null || unable "no python3 for the neighbour discovery probe" "python3"
 echo "== isolation below the inet hooks: interfaces made in other namespaces, AF_PACKET frames, hotplug"
 topology || die "topology"
 # X: where malware makes its interfaces; Y: one more, made while isolated
 X="${P}-ndx" Y="${P}-ndy"
 addns "$X" && addns "$Y" || die "namespaces for the interfaces made elsewhere"
 PORT=9555
-NETRX="$WORK/nd-net.rx" XRX="$WORK/nd-x.rx"
+NETRX="$WORK/nd-net.rx" XRX="$WORK/nd-x.rx" NDRX="$WORK/nd-ndisc.rx"
 MV4=198.51.100.31 MV6=2001:db8:2::31 NEW4=198.51.100.33 NEW6=2001:db8:2::33
 HP4=198.18.9.1 HP6=2001:db8:9::1 EPHP4=198.18.9.2 EPHP6=2001:db8:9::2
 XHP4=198.18.9.3 XHP6=2001:db8:9::3
@@ -52,6 +53,31 @@ NETMAC=$(mac_of "$NET" to-ep)
 for a in "$NET4" "$NET6"; do
 	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
 done
+# neighbour discovery as a carrier: a solicitation (type 135, hop limit
+# 255) from a process in X to a global address, with data in an option
+cat >"$WORK/ndsend.py" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+opt = b"\xc8\x02" + b"kakuri-nd-prob"
+msg = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, sys.argv[1]) + opt
+s.sendto(msg, (sys.argv[1], 0))
+EOF
+cat >"$WORK/ndrecv.py" <<'EOF'
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.settimeout(0.5)
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    try:
+        data, addr = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    if data[:1] == b"\x87" and b"kakuri-nd-prob" in data:
+        with open(sys.argv[1], "a") as f:
+            f.write("nd %s\n" % addr[0].split("%")[0])
+EOF
+ip netns exec "$NET" python3 "$WORK/ndrecv.py" "$NDRX" 600 & PIDS+=($!)
 for a in "$MV4" "$MV6"; do
 	ip netns exec "$X" "$NETPROBE" serve "$a" $PORT 600 "$XRX" & PIDS+=($!)
 done
@@ -82,6 +108,7 @@ send_probe() {
 	rawq6) raw_from_ep -q to-net "$NETMAC" "$EPN6" "$NET6" ;;
 	hp4) udp_from "$X" "$HP4" ;;		# macvlan in X on the hotplugged NIC
 	hp6) udp_from "$X" "$HP6" ;;
+	nd6) ip netns exec "$X" python3 "$WORK/ndsend.py" "$NET6" >/dev/null 2>&1 ;;
 	hpraw4) raw_from_ep "$HPDEV" "$HPMAC" "$EPHP4" "$HP4" ;;	# AF_PACKET out of it
 	hpraw6) raw_from_ep "$HPDEV" "$HPMAC" "$EPHP6" "$HP6" ;;
 	esac
@@ -97,6 +124,7 @@ arrival() {
 	new6) echo "$NETRX udp $NEW6" ;;
 	in4) echo "$XRX udp $NET4" ;;
 	in6) echo "$XRX udp $NET6" ;;
+	nd6) echo "$NDRX nd $MV6" ;;
 	raw4|rawq4) echo "$NETRX udp $EPN4" ;;
 	raw6|rawq6) echo "$NETRX udp $EPN6" ;;
 	hp4) echo "$NETRX udp $XHP4" ;;
@@ -134,6 +162,7 @@ what() {
 	mv*) echo "macvlan made in another netns on ep's uplink -> internet" ;;
 	in*) echo "internet -> macvlan made in another netns on ep's uplink" ;;
 	new*) echo "macvlan made in another netns while isolated -> internet" ;;
+	nd*) echo "neighbour solicitation with data from a macvlan in another netns -> a global address" ;;
 	rawq*) echo "AF_PACKET frame from ep (PACKET_QDISC_BYPASS) -> internet" ;;
 	raw*) echo "AF_PACKET frame from ep -> internet" ;;
 	hpraw*) echo "AF_PACKET frame out of the hotplugged NIC -> internet" ;;
@@ -142,7 +171,7 @@ what() {
 }
 fam() { echo "IPv${1: -1}"; }
 isolated_verified() { [ "$(status_field mode)/$(status_field verified)" = isolated/true ]; }
-KINDS="mv4 mv6 in4 in6 raw4 raw6 rawq4 rawq6"
+KINDS="mv4 mv6 in4 in6 raw4 raw6 rawq4 rawq6 nd6"
 
 # 1. the paths carry traffic while open: the listeners can see it
 check "open: status says open" test "$(status_field mode)" = open
