@@ -1,8 +1,10 @@
 /*
- * apply_bench POLICY RUNS: time kakuri's isolation apply (one batch,
- * commit, read back and compare) RUNS times in the current network
- * namespace, and print the samples in microseconds, one per line.
- * bench/run runs it inside a throw-away namespace next to `nft -f`.
+ * apply_bench POLICY RUNS [DEV...]: time kakuri's isolation apply (one
+ * batch, commit, read back and compare) RUNS times in the current network
+ * namespace, and print the samples in microseconds, one per line.  The
+ * DEVs are the Ethernet devices the netdev table hooks, as kakurid finds
+ * them (sorted).  bench/run runs it inside a throw-away namespace next to
+ * `nft -f`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +18,14 @@ int
 main(int argc, char **argv)
 {
 	static struct kk_policy p;
+	static char devs[KK_NFT_NETDEVS_MAX][KK_NFT_IFNAME];
 	struct kk_nft_spec spec;
 	struct kk_nft n;
 	long long t0;
 	int i, runs;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: apply_bench POLICY RUNS\n");
+	if (argc < 3 || argc - 3 > KK_NFT_NETDEVS_MAX) {
+		fprintf(stderr, "usage: apply_bench POLICY RUNS [DEV...]\n");
 		return 2;
 	}
 	runs = atoi(argv[2]);
@@ -36,6 +39,10 @@ main(int argc, char **argv)
 	spec.own_gid = 65534;
 	spec.table_flags = 0;	/* same table nft -f can replace */
 	strcpy(spec.episode, "00112233445566778899aabbccddeeff");
+	for (i = 3; i < argc; i++)
+		snprintf(devs[i - 3], sizeof(devs[0]), "%s", argv[i]);
+	spec.netdevs = (const char (*)[KK_NFT_IFNAME])devs;
+	spec.nnetdevs = (size_t)(argc - 3);
 	for (i = 0; i < runs; i++) {
 		t0 = pu_now_us();
 		if (kk_nft_apply(&n, &spec) < 0) {
