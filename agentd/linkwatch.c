@@ -128,6 +128,13 @@ out:
 	kd_netdevs_free(&now);
 }
 
+bool
+kd_netdev_covers(const struct kd *d)
+{
+	return d->state.mode == KK_MODE_ISOLATED && d->netdevs.n > 0 &&
+	    !d->netdev_unsupported && !d->netdev_failed && !d->netdevs.over;
+}
+
 /* An interface left: one the netdev table hooks is hooked again. */
 static void
 link_gone(struct kd *d, const char *name)
@@ -178,6 +185,12 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		    ch->ifindex, KW_NETNSID, (int)ch->nsid));
 		return;
 	case KK_LINK_UNCOVERED:
+		if (kd_netdev_covers(d)) {
+			kk_log(LOG_NOTICE, KK_MID_TAMPER,
+			    "interface %s (%s, ifindex %d) appeared while isolated: the netdev table's chains on its lower device cut its siblings off",
+			    ch->name, ch->kind, ch->ifindex);
+			return;
+		}
 		snprintf(what, sizeof(what),
 		    "interface %s (%s, ifindex %d) appeared: traffic of its siblings on the same device bypasses kakuri's tables",
 		    ch->name, ch->kind, ch->ifindex);

@@ -222,7 +222,8 @@ append(char *buf, size_t len, const char *text)
 /*
  * What the tables cannot cover while quarantined, in words; false if
  * nothing: bridged traffic without a bridge table, interfaces of kinds
- * whose traffic never meets the hooks, interfaces not followed.
+ * whose traffic never meets the inet hooks (unless the netdev table
+ * hooks every device they can stack on), interfaces not followed.
  */
 static bool
 not_covered(const struct kd *d, char *buf, size_t len)
@@ -248,7 +249,7 @@ not_covered(const struct kd *d, char *buf, size_t len)
 		    "interfaces: the watch is off, moves go unnoticed");
 	if (d->links.untracked)
 		append(buf, len, "interfaces: more than can be followed");
-	for (i = 0; i < d->links.nknown; i++) {
+	for (i = 0; i < d->links.nknown && !kd_netdev_covers(d); i++) {
 		const struct kk_link *k = &d->links.known[i];
 
 		if (!kk_link_kind_uncovered(k->kind))

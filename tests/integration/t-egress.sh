@@ -49,6 +49,15 @@ check "egress: a web connection made before is cut" test $rc -eq 1
 out=$(ctl disconnect 2>&1)
 check "egress: guidance says mail and web are blocked" grep -qi "mail" <<<"$out"
 
+# a macvlan on ep's uplink in egress mode: its siblings' mail and web
+# meet neither the inet hooks nor a netdev table (only isolation has one)
+ip -n "$EP" link add egmv0 link to-net type macvlan mode bridge
+check_within "egress: a macvlan in ep is named in not_covered" 5 \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.not_covered | test(\"egmv0 \\\\(macvlan\\\\)\")'"
+check "egress: with the macvlan, status says verified: false" test "$(status_field verified)" = false
+check_within "egress: the audit log has it (interface-not-covered)" 5 \
+	audit_has '.action=="tamper" and .result=="interface-not-covered" and .interface=="egmv0"'
+
 # escalation: the same episode goes from egress to isolated
 EPISODE=$(status_field episode)
 sed -i 's/disconnect_mode = "egress";//' "$POLICY"
@@ -61,5 +70,7 @@ ctl disconnect >/dev/null
 check "escalation to isolated" test "$(status_field mode)" = isolated
 check "escalation keeps the episode" test "$(status_field episode)" = "$EPISODE"
 refute "isolated: TCP 22 now blocked" reach "$EP" tcp "$NET4" 22
+check_within "isolated: the netdev table covers the macvlan (not in not_covered)" 5 \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '(.not_covered // \"\") | test(\"egmv0\") | not'"
 summary
 [ "$FAILED" -eq 0 ]

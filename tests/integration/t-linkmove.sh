@@ -6,8 +6,10 @@
 # and stop reporting the quarantine as verified.  Deleting an interface is
 # not an alert, nor is moving one while open, nor moving a veth end whose
 # peer stays in ep (a container starting: its traffic still crosses ep).
-# An interface of a kind whose siblings' traffic bypasses the hooks
-# (macvlan) makes status say not_covered, never verified.
+# An interface of a kind whose siblings' traffic bypasses the inet hooks
+# (macvlan) is covered while isolated, by the netdev table's chains on
+# its lower device: no alert, still verified, and a sibling in another
+# namespace is cut off (t-egress: in egress mode, not_covered).
 . "$(dirname "$0")/lib.sh"
 need
 echo "== an interface moved to another namespace while isolated"
@@ -21,9 +23,18 @@ ip -n "$EP" link add nic0 type veth peer name nic-net netns "$NET" &&
 	ip -n "$EP" link add nic2 type veth peer name nic2-net netns "$NET" &&
 	ip -n "$EP" link add host0 type veth peer name cont0 ||
 	{ fail "interfaces"; summary; exit 1; }
-serve "$NET" 198.18.1.1 8080; serve "$NET" "$NET4" 8080
+serve "$NET" 198.18.1.1 8080; serve "$NET" "$NET4" 8080; serve "$NET" "$NET6" 8080
+# a macvlan sibling made directly in OTHER on ep's uplink (ep sees no
+# event): it reaches the internet while open
+SIB4=198.51.100.41 SIB6=2001:db8:2::41
+ip -n "$EP" link add link to-net name lmsib netns "$OTHER" type macvlan mode bridge &&
+	ip -n "$OTHER" addr add "$SIB4/24" dev lmsib &&
+	ip -n "$OTHER" addr add "$SIB6/64" dev lmsib nodad &&
+	ip -n "$OTHER" link set lmsib up || { fail "a macvlan sibling in OTHER"; summary; exit 1; }
 write_policy
 start_kakurid || die "kakurid starts"
+check_within "while open, the sibling in OTHER reaches the internet (IPv4)" 5 reach "$OTHER" tcp "$NET4" 8080
+check_within "while open, the sibling in OTHER reaches the internet (IPv6)" 5 reach "$OTHER" tcp "$NET6" 8080
 
 moved_alerts() { ctl log --json | jq '[.entries[] | select(.action=="tamper" and (.result|test("^interface-")))] | length'; }
 status_json() { ctl status --json; }
@@ -37,15 +48,20 @@ ctl disconnect >/dev/null
 check "isolated and verified" test "$(status_field mode)/$(status_field verified)" = isolated/true
 check "moving an interface while open raised no alert" test "$(moved_alerts)" -eq 0
 
-# a macvlan on ep's uplink: its siblings (in containers) bypass ep's hooks
+# a macvlan on ep's uplink: its siblings (in containers) bypass ep's inet
+# hooks, but not the netdev table's chains on the uplink
 ip -n "$EP" link add mv0 link to-net type macvlan mode bridge
-check_within "a macvlan in ep: status says not_covered, naming it" 5 \
-	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.not_covered | test(\"mv0 \\\\(macvlan\\\\)\")'"
-check "a macvlan in ep: status says verified: false" test "$(status_field verified)" = false
-check_within "a macvlan in ep: the audit log has it (interface-not-covered)" 5 \
-	audit_has '.action=="tamper" and .result=="interface-not-covered" and .interface=="mv0" and .kind=="macvlan"'
+check_within "a macvlan in ep while isolated: kakurid saw it (journal)" 5 \
+	grep -q "mv0 (macvlan, ifindex [0-9]*) appeared while isolated: the netdev table" "$DLOG"
+check_within "a macvlan in ep while isolated: status says verified, nothing not_covered" 5 \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.verified == true and .not_covered == null'"
+check "a macvlan in ep while isolated: no interface-not-covered alert" \
+	test "$(ctl log --json | jq '[.entries[] | select(.result=="interface-not-covered")] | length')" -eq 0
+refute "while isolated, the sibling in OTHER reaches the internet (IPv4)" reach "$OTHER" tcp "$NET4" 8080
+refute "while isolated, the sibling in OTHER reaches the internet (IPv6)" reach "$OTHER" tcp "$NET6" 8080
 ip -n "$EP" link del mv0
-check_within "the macvlan deleted: verified again, nothing not_covered" 5 \
+ip -n "$OTHER" link del lmsib
+check_within "the macvlan deleted: verified, nothing not_covered" 5 \
 	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.verified == true and .not_covered == null'"
 
 ip -n "$EP" link del gone0
