@@ -1,5 +1,5 @@
 /*
- * libnftnl expressions as nft(8) compiles them, for rules.c: each match
+ * libnftnl expressions as nft(8) compiles them, for match.c: each match
  * loads a value into register 1 and compares it; each returns 0 or a
  * negative errno (-ENOMEM).  Internal to agentd/nft/.
  */
@@ -14,7 +14,7 @@ struct nftnl_rule;
 /*
  * Where a rule finds the network and the transport header: where the
  * kernel says they are (kk_expr_stack: the inet and bridge tables), or
- * at fixed offsets into the frame (the netdev table's rows: rules.c also
+ * at fixed offsets into the frame (the netdev table's rows: match.c also
  * matches what makes those offsets true).  Offsets below are into the
  * header; these add base and offset.
  */

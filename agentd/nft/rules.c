@@ -5,7 +5,7 @@
  * kakurid's own uid known), what it matches, its verdict and its comment.
  * A new kind of rule is a new row; compile() turns a row into the
  * expressions nft(8) itself would compile for the ruleset shown in
- * kakurid(8).  Every rule carries its comment, so `nft list table inet
+ * kakurid(8), its match through match.c.  Every rule carries its comment, so `nft list table inet
  * kakuri` explains itself and a refused message of the batch is named.
  *
  * Pure: no sockets, no kernel; build.c turns the objects into a batch.
@@ -29,10 +29,10 @@
 #include <libnftnl/udata.h>
 
 #include "expr.h"
+#include "match.h"
 #include "nft.h"
 #include "objects.h"
 
-#define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
 #define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
 
 const char *const kk_nft_chain_names[] = { "input", "output", "forward",
@@ -40,65 +40,8 @@ const char *const kk_nft_chain_names[] = { "input", "output", "forward",
 static const unsigned chain_hooks[] = { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 	NF_INET_FORWARD, NF_NETDEV_INGRESS, NF_NETDEV_EGRESS };
 
-/*
- * The netdev table's rows find their headers in the frame itself: an
- * Ethernet header (14 bytes), then IPv4 without options (the transport
- * header at 34) or IPv6 without extension headers (at 54), or with one
- * hop-by-hop header of 8 bytes (MLD's router alert: at 62).  compile_ll()
- * matches what makes these offsets true.  Nothing here trusts where the
- * kernel thinks the network header is: whoever writes a frame through an
- * AF_PACKET socket chooses that.
- */
-#define ETH_HDR_LEN		14
-#define ETH_TYPE_OFF		12
-static const struct kk_expr_at ll_v4 = {
-	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 20,
-};
-static const struct kk_expr_at ll_v6 = {
-	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40,
-};
-static const struct kk_expr_at ll_v6_hbh = {
-	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER,
-	ETH_HDR_LEN + 40 + 8,
-};
-
 /* add_chain() hooks HOOK_FWD at NF_INET_FORWARD in the bridge family too */
 _Static_assert(NF_BR_FORWARD == NF_INET_FORWARD, "bridge forward hook");
-
-/* What a set holds, from the policy. */
-enum source {
-	SRC_PEERS, SRC_DNS, SRC_DHCP_SERVERS,		/* addresses */
-	SRC_MGMT_PORTS, SRC_MAIL_TCP, SRC_WEB_TCP, SRC_WEB_UDP,	/* ports */
-};
-
-/* Set ids number the sets in the batch; lookups name them by id too. */
-enum set_id {
-	SET_MGMT4 = 1, SET_MGMT6, SET_MGMT_PORTS, SET_DNS4, SET_DNS6,
-	SET_MAIL_TCP, SET_WEB_TCP, SET_WEB_UDP, SET_DHCP4, SET_DHCP6,
-};
-#define GATE_SET_ID	99	/* a drill's gate, below the interval sets' ids */
-
-static const struct set_def {
-	const char *name;
-	uint32_t type;
-	uint32_t keylen;
-	enum source src;
-	int af;			/* of the addresses taken from src; 0: ports */
-} set_defs[] = {
-	[SET_MGMT4] = { "mgmt4", NFT_TYPE_IPADDR, 4, SRC_PEERS, AF_INET },
-	[SET_MGMT6] = { "mgmt6", NFT_TYPE_IP6ADDR, 16, SRC_PEERS, AF_INET6 },
-	[SET_MGMT_PORTS] = { "mgmt_ports", NFT_TYPE_INET_SERVICE, 2,
-	    SRC_MGMT_PORTS, 0 },
-	[SET_DNS4] = { "dns4", NFT_TYPE_IPADDR, 4, SRC_DNS, AF_INET },
-	[SET_DNS6] = { "dns6", NFT_TYPE_IP6ADDR, 16, SRC_DNS, AF_INET6 },
-	[SET_MAIL_TCP] = { "mail_tcp", NFT_TYPE_INET_SERVICE, 2,
-	    SRC_MAIL_TCP, 0 },
-	[SET_WEB_TCP] = { "web_tcp", NFT_TYPE_INET_SERVICE, 2, SRC_WEB_TCP, 0 },
-	[SET_WEB_UDP] = { "web_udp", NFT_TYPE_INET_SERVICE, 2, SRC_WEB_UDP, 0 },
-	[SET_DHCP4] = { "dhcp4", NFT_TYPE_IPADDR, 4, SRC_DHCP_SERVERS, AF_INET },
-	[SET_DHCP6] = { "dhcp6", NFT_TYPE_IP6ADDR, 16, SRC_DHCP_SERVERS,
-	    AF_INET6 },
-};
 
 /* When a row (or a set) applies: every condition it names must hold. */
 enum {
@@ -113,18 +56,6 @@ enum {
 	IF_STACK = 1 << 8,	/* the inet table: the socket of a packet is known */
 };
 
-/* A row's match on the fleet broker's address and port (fleet.broker). */
-enum broker_match {
-	BROKER_NONE,
-	BROKER_TO,		/* daddr == broker, dport == its port */
-	BROKER_FROM,		/* saddr == broker, sport == its port */
-};
-
-/* An address prefix matched in the network header. */
-struct prefix {
-	uint8_t addr[16];
-	uint8_t plen;		/* bits */
-};
 static const struct prefix bcast4 = { { 255, 255, 255, 255 }, 32 };
 static const struct prefix dhcp6_agents = {	/* ff02::1:2 */
 	{ 0xff, 0x02, [13] = 0x01, [15] = 0x02 }, 128 };
@@ -138,27 +69,6 @@ static const struct prefix link_mcast6 = { { 0xff, 0x02 }, 16 };
 #define ICMP6_MLD_LAST		132	/* multicast listener done */
 #define ICMP6_MLD2_REPORT	143	/* MLDv2 listener report */
 #define MLD_HOPLIMIT		1	/* RFC 3810 5: link-local, never routed */
-
-/* What a row matches; compile() emits the expressions in this order. */
-struct match {
-	bool arp;		/* an ARP frame for IPv4 (netdev rows only) */
-	uint16_t ethertype;	/* a frame of this type (netdev rows only) */
-	bool loopback;		/* meta iif lo (input) / oif lo (output) */
-	int nfproto;		/* NFPROTO_IPV4/IPV6 or 0 */
-	int l4;			/* IPPROTO_TCP/UDP/ICMPV6 or 0 */
-	enum set_id saddr, daddr;	/* address set lookups */
-	const struct prefix *sprefix, *dprefix;
-	enum broker_match broker;	/* after the address sets */
-	enum set_id sport_set, dport_set;
-	uint16_t sport, dport;	/* single ports (host order), 0 = any */
-	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
-	uint8_t hoplimit;	/* ip6 hoplimit must be this, 0 = any */
-	bool hbh;		/* IPv6 with a hop-by-hop header (netdev rows: where l4 is) */
-	bool from_process;	/* the packet has a process's socket (kernel ones do not match) */
-	bool established;
-	bool not_syn;		/* tcp flags & (syn|ack) != syn: no new connection */
-	bool own_socket;	/* meta skuid/skgid == agent.user */
-};
 
 struct row {
 	unsigned when;		/* IF_*: all must hold */
@@ -479,7 +389,7 @@ static const struct table_def {
 	/*
 	 * The same rows again for every frame of the Ethernet devices,
 	 * whatever made it (nft.h): stateless, compiled on the frame's
-	 * bytes (compile_ll), without loopback (no chain on lo).  What
+	 * bytes (match.c), without loopback (no chain on lo).  What
 	 * needs conntrack ("answers" from the pinned resolvers) holds only
 	 * in the inet table; here such a row is by address and port.
 	 */
@@ -488,14 +398,6 @@ static const struct table_def {
 		{ HOOK_EGRESS, NF_DROP, ROWS(isolated_output) },
 	    }, 2 },
 };
-
-/* The fleet broker's address and port, if the policy names one. */
-static bool
-broker_of(const struct kk_policy *p, struct kk_addr *addr, uint16_t *port)
-{
-	return p->fleet_broker[0] != '\0' &&
-	    kk_endpoint_parse(p->fleet_broker, addr, port) == 0;
-}
 
 /* The conditions that hold for spec's table of family. */
 static unsigned
@@ -517,163 +419,9 @@ conditions(const struct kk_nft_spec *spec, int family)
 		held |= IF_DNS;
 	if (spec->own_uid_known)
 		held |= IF_OWN_UID;
-	if (broker_of(p, &broker, &port))
+	if (kk_nft_broker_of(p, &broker, &port))
 		held |= broker.family == AF_INET6 ? IF_BROKER6 : IF_BROKER4;
 	return held;
-}
-
-/* ip/ip6 saddr|daddr BROKER tcp sport|dport PORT: the broker's side */
-static int
-compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at,
-    const struct match *m, const struct kk_policy *p)
-{
-	const bool to = m->broker == BROKER_TO;
-	const bool v6 = m->nfproto == NFPROTO_IPV6;
-	struct kk_addr a;
-	uint16_t port;
-	int err;
-
-	/* rows of one family apply only to a broker of that family */
-	if (!broker_of(p, &a, &port) || (a.family == AF_INET6) != v6)
-		return -EINVAL;
-	if (v6)
-		err = kk_expr_prefix(r, at, to ? 24 : 8, (const uint8_t *)&a.a,
-		    128);
-	else
-		err = kk_expr_prefix(r, at, to ? 16 : 12, (const uint8_t *)&a.a,
-		    32);
-	return err < 0 ? err : kk_expr_port(r, at, to ? 2 : 0, port);
-}
-
-/*
- * A netdev row's frame (see ll_v4): the Ethernet type, and with a
- * transport protocol, the headers that put it where ll_v4, ll_v6 or
- * ll_v6_hbh say.  An IPv4 fragment other than the whole datagram does
- * not match: where its ports would be is data.
- */
-static int
-compile_ll(struct nftnl_rule *r, const struct match *m,
-    const struct kk_expr_at **at)
-{
-	static const uint8_t frag_mask[2] = { 0x3f, 0xff }, zero2[2];
-	/* type 0x0806; hardware 1, protocol 0x0800, lengths 6 and 4 */
-	static const uint8_t arp_head[8] = { 0x08, 0x06, 0x00, 0x01, 0x08,
-	    0x00, 0x06, 0x04 };
-	/* an opcode below 4: request (1), reply (2); no other ARP */
-	static const uint8_t arp_code_mask[2] = { 0xff, 0xfc }, arp_code[2];
-	const bool v6 = m->nfproto == NFPROTO_IPV6;
-	const uint8_t l4 = (uint8_t)m->l4;
-	uint16_t type;
-	int err;
-
-	*at = v6 ? (m->hbh ? &ll_v6_hbh : &ll_v6) : &ll_v4;
-	if (m->arp) {
-		/* Ethernet, IPv4, lengths 6 and 4; a request or a reply */
-		if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
-		    ETH_TYPE_OFF, NULL, arp_head, sizeof(arp_head))) < 0)
-			return err;
-		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
-		    ETH_HDR_LEN + 6, arp_code_mask, arp_code, sizeof(arp_code));
-	}
-	if (m->ethertype) {
-		type = htons(m->ethertype);
-		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF,
-		    NULL, &type, sizeof(type));
-	}
-	if (m->nfproto == 0)
-		return m->l4 || m->saddr || m->daddr || m->sprefix ||
-		    m->dprefix || m->broker != BROKER_NONE ? -EINVAL : 0;
-	type = htons(v6 ? 0x86dd : 0x0800);
-	if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF, NULL,
-	    &type, sizeof(type))) < 0 || m->l4 == 0)
-		return err;
-	if (!v6) {
-		if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN,
-		    0x45)) < 0 ||
-		    (err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
-		    ETH_HDR_LEN + 6, frag_mask, zero2, 2)) < 0)
-			return err;
-		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 9,
-		    l4);
-	}
-	if (!m->hbh)
-		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
-		    l4);
-	/* next header hop-by-hop (0), 8 bytes long, then l4 */
-	if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
-	    0)) < 0 ||
-	    (err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 41,
-	    0)) < 0)
-		return err;
-	return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40, l4);
-}
-
-/*
- * The matches of m, in the order nft(8) compiles them; in the netdev
- * table, on the frame's bytes (compile_ll) and without conntrack.
- */
-static int
-compile_match(struct nftnl_rule *r, const struct match *m, int hook,
-    const struct kk_nft_spec *spec, bool ll)
-{
-	const bool v6 = m->nfproto == NFPROTO_IPV6;
-	const struct kk_expr_at *at = &kk_expr_stack;
-	int err = 0;
-
-	if (ll)
-		err = compile_ll(r, m, &at);
-	if (err == 0 && (m->arp || m->ethertype) && !ll)
-		err = -EINVAL;
-	if (err == 0 && m->loopback)
-		err = ll ? -EINVAL : kk_expr_meta(r, hook == HOOK_OUT ?
-		    NFT_META_OIF : NFT_META_IIF, NFT_CMP_EQ, LOOPBACK_IFINDEX);
-	if (err == 0 && m->nfproto && !ll)
-		err = kk_expr_meta8(r, NFT_META_NFPROTO, (uint8_t)m->nfproto);
-	if (err == 0 && m->l4 && !ll)
-		err = kk_expr_meta8(r, NFT_META_L4PROTO, (uint8_t)m->l4);
-	if (err == 0 && m->saddr)
-		err = kk_expr_addr_in(r, at, v6, false,
-		    set_defs[m->saddr].name, m->saddr);
-	if (err == 0 && m->daddr)
-		err = kk_expr_addr_in(r, at, v6, true, set_defs[m->daddr].name,
-		    m->daddr);
-	if (err == 0 && m->broker != BROKER_NONE)
-		err = compile_broker(r, at, m, spec->policy);
-	if (err == 0 && m->sprefix)
-		err = kk_expr_prefix(r, at, v6 ? 8 : 12, m->sprefix->addr,
-		    m->sprefix->plen);
-	if (err == 0 && m->dprefix)
-		err = kk_expr_prefix(r, at, v6 ? 24 : 16, m->dprefix->addr,
-		    m->dprefix->plen);
-	if (err == 0 && m->sport_set)
-		err = kk_expr_port_in(r, at, 0, set_defs[m->sport_set].name,
-		    m->sport_set);
-	if (err == 0 && m->dport_set)
-		err = kk_expr_port_in(r, at, 2, set_defs[m->dport_set].name,
-		    m->dport_set);
-	if (err == 0 && m->sport)
-		err = kk_expr_port(r, at, 0, m->sport);
-	if (err == 0 && m->dport)
-		err = kk_expr_port(r, at, 2, m->dport);
-	if (err == 0 && m->icmp6_lo)
-		err = kk_expr_byte_range(r, at, m->icmp6_lo, m->icmp6_hi);
-	if (err == 0 && m->hoplimit)
-		err = kk_expr_byte(r, at->nh_base, at->nh_off + 7,
-		    m->hoplimit);
-	/* meta skuid fails (no match) for the kernel's own sockets */
-	if (err == 0 && m->from_process)
-		err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_GTE, 0);
-	/* no conntrack before the inet hooks: the inet table checks it */
-	if (err == 0 && m->established && !ll)
-		err = kk_expr_ct_established(r);
-	if (err == 0 && m->not_syn)
-		err = kk_expr_not_syn(r, at);
-	if (err == 0 && m->own_socket &&
-	    (err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_EQ,
-	    (uint32_t)spec->own_uid)) == 0)
-		err = kk_expr_meta(r, NFT_META_SKGID, NFT_CMP_EQ,
-		    (uint32_t)spec->own_gid);
-	return err;
 }
 
 /* One row of a chain as a rule of o's table. */
@@ -690,7 +438,7 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 	if (spec->drill && row->verdict == NF_DROP &&
 	    (err = kk_expr_gate(r, KK_DRILL_GATE, GATE_SET_ID)) < 0)
 		goto fail;
-	if ((err = compile_match(r, &row->m, hook, spec,
+	if ((err = kk_nft_match_compile(r, &row->m, hook, spec,
 	    o->family == NFPROTO_NETDEV)) < 0)
 		goto fail;
 	if (row->counter && (err = kk_expr_counter(r)) < 0)
@@ -782,7 +530,7 @@ set_fill(struct nftnl_set *s, const struct set_def *sd,
 static int
 add_set(struct kk_nft_objects *o, enum set_id id, const struct kk_policy *p)
 {
-	const struct set_def *sd = &set_defs[id];
+	const struct set_def *sd = &kk_nft_set_defs[id];
 	struct nftnl_set *s;
 	int err;
 

@@ -1,0 +1,217 @@
+/*
+ * A row's match as expressions (match.h).  Pure: no sockets, no kernel.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/rule.h>
+
+#include "kakuri.h"
+#include "expr.h"
+#include "match.h"
+#include "nft.h"
+#include "objects.h"
+
+#define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
+
+/*
+ * The netdev table's rows find their headers in the frame itself: an
+ * Ethernet header (14 bytes), then IPv4 without options (the transport
+ * header at 34) or IPv6 without extension headers (at 54), or with one
+ * hop-by-hop header of 8 bytes (MLD's router alert: at 62).  compile_ll()
+ * matches what makes these offsets true.  Nothing here trusts where the
+ * kernel thinks the network header is: whoever writes a frame through an
+ * AF_PACKET socket chooses that.
+ */
+#define ETH_HDR_LEN		14
+#define ETH_TYPE_OFF		12
+static const struct kk_expr_at ll_v4 = {
+	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 20,
+};
+static const struct kk_expr_at ll_v6 = {
+	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40,
+};
+static const struct kk_expr_at ll_v6_hbh = {
+	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER,
+	ETH_HDR_LEN + 40 + 8,
+};
+
+const struct set_def kk_nft_set_defs[KK_NFT_SET_DEFS] = {
+	[SET_MGMT4] = { "mgmt4", NFT_TYPE_IPADDR, 4, SRC_PEERS, AF_INET },
+	[SET_MGMT6] = { "mgmt6", NFT_TYPE_IP6ADDR, 16, SRC_PEERS, AF_INET6 },
+	[SET_MGMT_PORTS] = { "mgmt_ports", NFT_TYPE_INET_SERVICE, 2,
+	    SRC_MGMT_PORTS, 0 },
+	[SET_DNS4] = { "dns4", NFT_TYPE_IPADDR, 4, SRC_DNS, AF_INET },
+	[SET_DNS6] = { "dns6", NFT_TYPE_IP6ADDR, 16, SRC_DNS, AF_INET6 },
+	[SET_MAIL_TCP] = { "mail_tcp", NFT_TYPE_INET_SERVICE, 2,
+	    SRC_MAIL_TCP, 0 },
+	[SET_WEB_TCP] = { "web_tcp", NFT_TYPE_INET_SERVICE, 2, SRC_WEB_TCP, 0 },
+	[SET_WEB_UDP] = { "web_udp", NFT_TYPE_INET_SERVICE, 2, SRC_WEB_UDP, 0 },
+	[SET_DHCP4] = { "dhcp4", NFT_TYPE_IPADDR, 4, SRC_DHCP_SERVERS, AF_INET },
+	[SET_DHCP6] = { "dhcp6", NFT_TYPE_IP6ADDR, 16, SRC_DHCP_SERVERS,
+	    AF_INET6 },
+};
+
+/* The fleet broker's address and port, if the policy names one. */
+bool
+kk_nft_broker_of(const struct kk_policy *p, struct kk_addr *addr, uint16_t *port)
+{
+	return p->fleet_broker[0] != '\0' &&
+	    kk_endpoint_parse(p->fleet_broker, addr, port) == 0;
+}
+
+/* ip/ip6 saddr|daddr BROKER tcp sport|dport PORT: the broker's side */
+static int
+compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at,
+    const struct match *m, const struct kk_policy *p)
+{
+	const bool to = m->broker == BROKER_TO;
+	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	struct kk_addr a;
+	uint16_t port;
+	int err;
+
+	/* rows of one family apply only to a broker of that family */
+	if (!kk_nft_broker_of(p, &a, &port) || (a.family == AF_INET6) != v6)
+		return -EINVAL;
+	if (v6)
+		err = kk_expr_prefix(r, at, to ? 24 : 8, (const uint8_t *)&a.a,
+		    128);
+	else
+		err = kk_expr_prefix(r, at, to ? 16 : 12, (const uint8_t *)&a.a,
+		    32);
+	return err < 0 ? err : kk_expr_port(r, at, to ? 2 : 0, port);
+}
+
+/*
+ * A netdev row's frame (see ll_v4): the Ethernet type, and with a
+ * transport protocol, the headers that put it where ll_v4, ll_v6 or
+ * ll_v6_hbh say.  An IPv4 fragment other than the whole datagram does
+ * not match: where its ports would be is data.
+ */
+static int
+compile_ll(struct nftnl_rule *r, const struct match *m,
+    const struct kk_expr_at **at)
+{
+	static const uint8_t frag_mask[2] = { 0x3f, 0xff }, zero2[2];
+	/* type 0x0806; hardware 1, protocol 0x0800, lengths 6 and 4 */
+	static const uint8_t arp_head[8] = { 0x08, 0x06, 0x00, 0x01, 0x08,
+	    0x00, 0x06, 0x04 };
+	/* an opcode below 4: request (1), reply (2); no other ARP */
+	static const uint8_t arp_code_mask[2] = { 0xff, 0xfc }, arp_code[2];
+	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	const uint8_t l4 = (uint8_t)m->l4;
+	uint16_t type;
+	int err;
+
+	*at = v6 ? (m->hbh ? &ll_v6_hbh : &ll_v6) : &ll_v4;
+	if (m->arp) {
+		/* Ethernet, IPv4, lengths 6 and 4; a request or a reply */
+		if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
+		    ETH_TYPE_OFF, NULL, arp_head, sizeof(arp_head))) < 0)
+			return err;
+		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
+		    ETH_HDR_LEN + 6, arp_code_mask, arp_code, sizeof(arp_code));
+	}
+	if (m->ethertype) {
+		type = htons(m->ethertype);
+		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF,
+		    NULL, &type, sizeof(type));
+	}
+	if (m->nfproto == 0)
+		return m->l4 || m->saddr || m->daddr || m->sprefix ||
+		    m->dprefix || m->broker != BROKER_NONE ? -EINVAL : 0;
+	type = htons(v6 ? 0x86dd : 0x0800);
+	if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF, NULL,
+	    &type, sizeof(type))) < 0 || m->l4 == 0)
+		return err;
+	if (!v6) {
+		if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN,
+		    0x45)) < 0 ||
+		    (err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
+		    ETH_HDR_LEN + 6, frag_mask, zero2, 2)) < 0)
+			return err;
+		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 9,
+		    l4);
+	}
+	if (!m->hbh)
+		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
+		    l4);
+	/* next header hop-by-hop (0), 8 bytes long, then l4 */
+	if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
+	    0)) < 0 ||
+	    (err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 41,
+	    0)) < 0)
+		return err;
+	return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40, l4);
+}
+
+int
+kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
+    const struct kk_nft_spec *spec, bool ll)
+{
+	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	const struct kk_expr_at *at = &kk_expr_stack;
+	int err = 0;
+
+	if (ll)
+		err = compile_ll(r, m, &at);
+	if (err == 0 && (m->arp || m->ethertype) && !ll)
+		err = -EINVAL;
+	if (err == 0 && m->loopback)
+		err = ll ? -EINVAL : kk_expr_meta(r, hook == HOOK_OUT ?
+		    NFT_META_OIF : NFT_META_IIF, NFT_CMP_EQ, LOOPBACK_IFINDEX);
+	if (err == 0 && m->nfproto && !ll)
+		err = kk_expr_meta8(r, NFT_META_NFPROTO, (uint8_t)m->nfproto);
+	if (err == 0 && m->l4 && !ll)
+		err = kk_expr_meta8(r, NFT_META_L4PROTO, (uint8_t)m->l4);
+	if (err == 0 && m->saddr)
+		err = kk_expr_addr_in(r, at, v6, false,
+		    kk_nft_set_defs[m->saddr].name, m->saddr);
+	if (err == 0 && m->daddr)
+		err = kk_expr_addr_in(r, at, v6, true, kk_nft_set_defs[m->daddr].name,
+		    m->daddr);
+	if (err == 0 && m->broker != BROKER_NONE)
+		err = compile_broker(r, at, m, spec->policy);
+	if (err == 0 && m->sprefix)
+		err = kk_expr_prefix(r, at, v6 ? 8 : 12, m->sprefix->addr,
+		    m->sprefix->plen);
+	if (err == 0 && m->dprefix)
+		err = kk_expr_prefix(r, at, v6 ? 24 : 16, m->dprefix->addr,
+		    m->dprefix->plen);
+	if (err == 0 && m->sport_set)
+		err = kk_expr_port_in(r, at, 0, kk_nft_set_defs[m->sport_set].name,
+		    m->sport_set);
+	if (err == 0 && m->dport_set)
+		err = kk_expr_port_in(r, at, 2, kk_nft_set_defs[m->dport_set].name,
+		    m->dport_set);
+	if (err == 0 && m->sport)
+		err = kk_expr_port(r, at, 0, m->sport);
+	if (err == 0 && m->dport)
+		err = kk_expr_port(r, at, 2, m->dport);
+	if (err == 0 && m->icmp6_lo)
+		err = kk_expr_byte_range(r, at, m->icmp6_lo, m->icmp6_hi);
+	if (err == 0 && m->hoplimit)
+		err = kk_expr_byte(r, at->nh_base, at->nh_off + 7,
+		    m->hoplimit);
+	/* meta skuid fails (no match) for the kernel's own sockets */
+	if (err == 0 && m->from_process)
+		err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_GTE, 0);
+	/* no conntrack before the inet hooks: the inet table checks it */
+	if (err == 0 && m->established && !ll)
+		err = kk_expr_ct_established(r);
+	if (err == 0 && m->not_syn)
+		err = kk_expr_not_syn(r, at);
+	if (err == 0 && m->own_socket &&
+	    (err = kk_expr_meta(r, NFT_META_SKUID, NFT_CMP_EQ,
+	    (uint32_t)spec->own_uid)) == 0)
+		err = kk_expr_meta(r, NFT_META_SKGID, NFT_CMP_EQ,
+		    (uint32_t)spec->own_gid);
+	return err;
+}
