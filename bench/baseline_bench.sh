@@ -124,18 +124,13 @@ for i in $(seq 1 "$NAG"); do
 	ip -n "$ns" addr add "198.18.$i.2/24" dev hub; ip -n "$ns" link set hub up
 done
 agents_usage() {	# agents_usage PID...: "NS FAULTS", the run time in ns of these, their
-	# threads and children, and the page faults of these (not their children)
-	local p c t v st sum=0 flt=0
+	# threads and children (cpu_ns), and the page faults of these (not their children)
+	local p st flt=0
 	for p in "$@"; do
 		# fields 10 and 12: minor and major faults (the comm "(kakurid)" has no space)
 		read -ra st <"/proc/$p/stat" 2>/dev/null && flt=$((flt + st[9] + st[11]))
-		for c in "$p" $(pgrep -P "$p"); do
-			for t in /proc/"$c"/task/*/schedstat; do
-				read -r v _ <"$t" 2>/dev/null && sum=$((sum + v))
-			done
-		done
 	done
-	echo "$sum $flt"
+	echo "$(cpu_ns "$@") $flt"
 }
 fan_turn() {	# fan_turn TREE TURN: one kakurictl send isolating every agent
 	local i ns d id p pids=() files=() t0 t1 ok cpu0 cpu1 flt0 flt1

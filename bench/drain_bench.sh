@@ -55,17 +55,7 @@ col_up() {	# col_up TREE DIR
 }
 col_down() { kill -INT "$COLPID" 2>/dev/null; wait "$COLPID" 2>/dev/null; COLPID=; }
 # cpu_ms PID...: the CPU time these, their threads and children have had
-cpu_ms() {
-	local p c t v sum=0
-	for p in "$@"; do
-		for c in "$p" $(pgrep -P "$p"); do
-			for t in /proc/"$c"/task/*/schedstat; do
-				read -r v _ <"$t" 2>/dev/null && sum=$((sum + v))
-			done
-		done
-	done
-	echo $((sum / 1000000))
-}
+cpu_ms() { echo $(($(cpu_ns "$@") / 1000000)); }
 
 # one turn: DRAIN reports queued, drained by TREE's collector into a
 # fresh directory; prints reports/s, and the CPU milliseconds the

@@ -547,6 +547,21 @@ mem_has() {
 	done <"/proc/$pid/maps" | od -An -v -tx1 | tr -d ' \n' | grep -q "$hex"
 }
 
+# cpu_ns PID...: the run time in ns these, their threads and their children
+# have had, from /proc/PID/task/TID/schedstat (a child that has ended is
+# not counted); the benches' CPU figures
+cpu_ns() {
+	local p c t v sum=0
+	for p in "$@"; do
+		for c in "$p" $(pgrep -P "$p"); do
+			for t in /proc/"$c"/task/*/schedstat; do
+				read -r v _ <"$t" 2>/dev/null && sum=$((sum + v))
+			done
+		done
+	done
+	echo "$sum"
+}
+
 # agent_ca_init DIR POLICY: an agent identity certified by the test CSIRT
 # CA (CA mode) in DIR, then kakurid --init for its TLS key; prints the id
 agent_ca_init() {
