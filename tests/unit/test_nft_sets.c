@@ -664,17 +664,35 @@ START_TEST(ipsets_are_checked)
 }
 END_TEST
 
-/* Whether o has a set called name. */
-static bool
-has_set(const struct kk_nft_objects *o, const char *name)
+/* The index of o's set called name, o->nsets when it has none. */
+static size_t
+set_index(const struct kk_nft_objects *o, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < o->nsets; i++)
 		if (strcmp(nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME),
 		    name) == 0)
-			return true;
-	return false;
+			break;
+	return i;
+}
+
+/* Whether o has a set called name. */
+static bool
+has_set(const struct kk_nft_objects *o, const char *name)
+{
+	return set_index(o, name) < o->nsets;
+}
+
+/* The set called name of o (the test fails if there is none). */
+static size_t
+set_named(const struct kk_nft_objects *o, const char *name)
+{
+	size_t k = set_index(o, name);
+
+	if (k == o->nsets)
+		ck_abort_msg("no set %s", name);
+	return k;
 }
 
 /*
@@ -774,7 +792,7 @@ START_TEST(plain_set_swap_is_seen)
 	struct kk_nft_objects o;
 	struct kk_nft_elems e;
 	char a[4096], b[4096];
-	size_t k, s = SIZE_MAX;
+	size_t s;
 
 	ck_assert_ptr_nonnull(p);
 	kk_policy_defaults(p);
@@ -785,11 +803,7 @@ START_TEST(plain_set_swap_is_seen)
 	spec.mode = KK_MODE_EGRESS;
 	spec.policy = p;
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
-	for (k = 0; k < o.nsets; k++)
-		if (strcmp(nftnl_set_get_str(o.sets[k], NFTNL_SET_NAME),
-		    "mail_tcp") == 0)
-			s = k;
-	ck_assert_uint_ne(s, SIZE_MAX);
+	s = set_named(&o, "mail_tcp");
 	ck_assert_int_eq(kk_nft_elems_of(o.sets[s], KK_NFT_SMALL_MAX, &e), 0);
 	ck_assert_uint_gt(e.n, 0);
 	ck_assert_int_eq(kk_nft_canon_elems(o.sets[s], &e, a, sizeof(a)), 0);
@@ -802,20 +816,6 @@ START_TEST(plain_set_swap_is_seen)
 	free(p);
 }
 END_TEST
-
-/* The set called name of o (the test fails if there is none). */
-static size_t
-set_named(const struct kk_nft_objects *o, const char *name)
-{
-	size_t k;
-
-	for (k = 0; k < o->nsets; k++)
-		if (strcmp(nftnl_set_get_str(o->sets[k], NFTNL_SET_NAME),
-		    name) == 0)
-			return k;
-	ck_abort_msg("no set %s", name);
-	return 0;
-}
 
 /* A set as a read-back lists s: its name, key and flags (no elements). */
 static struct nftnl_set *
