@@ -46,12 +46,8 @@ spec_for(enum kk_mode mode)
 {
 	struct kk_nft_spec s;
 
-	memset(&s, 0, sizeof(s));
+	kk_test_nft_spec(&s, pol);
 	s.mode = mode;
-	s.policy = pol;
-	s.own_uid_known = true;
-	s.own_uid = 991;
-	s.own_gid = 992;
 	s.table_flags = KK_NFT_F_OWNER | KK_NFT_F_PERSIST;
 	strcpy(s.episode, EPISODE);
 	return s;

@@ -335,12 +335,9 @@ text_case(FILE *f, const struct golden_policy *gp, const struct golden_spec *gs,
 	size_t no = 0, np = 0, i;
 	int err;
 
-	memset(&spec, 0, sizeof(spec));
+	kk_test_nft_spec(&spec, p);
 	spec.mode = gs->mode;
-	spec.policy = p;
 	spec.own_uid_known = gs->own_uid_known;
-	spec.own_uid = 991;
-	spec.own_gid = 992;
 	spec.table_flags = gs->flags;
 	spec.no_bridge = gs->no_bridge;
 	if (gs->netdevs) {
@@ -529,12 +526,8 @@ START_TEST(netdev_table_frames_only)
 	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
 		memset(p, 0, sizeof(*p));
 		policies[i].make(p);
-		memset(&spec, 0, sizeof(spec));
+		kk_test_nft_spec(&spec, p);
 		spec.mode = KK_MODE_ISOLATED;
-		spec.policy = p;
-		spec.own_uid_known = true;
-		spec.own_uid = 991;
-		spec.own_gid = 992;
 		strcpy(spec.episode, EPISODE);
 		spec.netdevs = two_devs;
 		spec.nnetdevs = 2;

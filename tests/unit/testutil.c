@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "identity.h"
 #include "kakuri.h"
+#include "nft.h"
 #include "outbox.h"
 #include "sign.h"
 #include "testutil.h"
@@ -253,6 +254,16 @@ kk_test_policy_base(struct kk_policy *p)
 	p->mgmt_ports.n = 2;
 	p->dhcp = true;
 	p->ndp = true;
+}
+
+void
+kk_test_nft_spec(struct kk_nft_spec *s, struct kk_policy *p)
+{
+	memset(s, 0, sizeof(*s));
+	s->policy = p;
+	s->own_uid_known = true;
+	s->own_uid = 991;
+	s->own_gid = 992;
 }
 
 static size_t json_counted;

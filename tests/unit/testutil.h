@@ -147,6 +147,13 @@ void	kk_test_addr_add(struct kk_addrlist *l, const char *s);
  */
 struct kk_policy;
 void	kk_test_policy_base(struct kk_policy *p);
+/*
+ * The spec the nftables tests start from: all zero (mode open) but for
+ * the policy p and the agent's own uid 991 and gid 992, known (the
+ * golden file's owner rules match on them).
+ */
+struct kk_nft_spec;
+void	kk_test_nft_spec(struct kk_nft_spec *s, struct kk_policy *p);
 
 /*
  * d's outbox in work/outbox, opened, with its audit log in
