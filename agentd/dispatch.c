@@ -295,25 +295,12 @@ kd_submit(struct kd *d, const struct kd_req *req)
 	dispatch(r, req->verb, req->cred);
 }
 
-/* The replay store on disk (replay.c), for the check order. */
-static int
-replay_seen(void *dir, const char *id)
-{
-	return kk_replay_lookup(dir, id);
-}
-
-static int
-replay_record(void *dir, const char *id, time_t exp)
-{
-	return kk_replay_record(dir, id, exp);
-}
-
 void
 kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
     size_t len)
 {
-	const struct kd_replay_store store = { replay_seen, replay_record,
-		d->replay_dir };
+	const struct kd_replay_store store =
+	    kd_replay_store_disk(d->replay_dir);
 	const struct kd_signed_input in = {
 		.buf = buf, .len = len, .trust = d->trust,
 		.agent_id = d->agent_id, .clock_skew = d->policy->clock_skew,

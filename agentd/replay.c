@@ -33,6 +33,7 @@
 
 #include "kakuri.h"
 #include "sign.h"
+#include "signed.h"
 
 #define PRUNE_SCAN_MAX	100000	/* entries looked at per call */
 #define EXP_TEXT_MAX	24	/* INT64_MAX has 19 digits, plus "\n" */
@@ -314,6 +315,28 @@ bool
 kk_replay_seen(const char *dir, const char *id)
 {
 	return kk_replay_lookup(dir, id) != 0;
+}
+
+static int
+store_seen(void *dir, const char *id)
+{
+	return kk_replay_lookup(dir, id);
+}
+
+static int
+store_record(void *dir, const char *id, time_t exp)
+{
+	return kk_replay_record(dir, id, exp);
+}
+
+/* The store in dir as the check order of a signed command uses it. */
+struct kd_replay_store
+kd_replay_store_disk(const char *dir)
+{
+	const struct kd_replay_store s = { store_seen, store_record,
+		(void *)dir };
+
+	return s;
 }
 
 /*

@@ -28,6 +28,12 @@ struct kd_replay_store {
 	void *ctx;
 };
 
+/*
+ * The store on disk in dir (replay.c: kk_replay_lookup, kk_replay_record),
+ * kakurid's; dir must outlive it.
+ */
+struct kd_replay_store kd_replay_store_disk(const char *dir);
+
 struct kd_signed_input {
 	const uint8_t *buf;		/* the envelope as it came */
 	size_t len;

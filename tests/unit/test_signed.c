@@ -805,23 +805,10 @@ END_TEST
  * verified and recorded a second time: it would have run twice.
  */
 static int
-disk_seen(void *dir, const char *id)
-{
-	return kk_replay_lookup(dir, id);
-}
-
-static int
-disk_record(void *dir, const char *id, time_t exp)
-{
-	return kk_replay_record(dir, id, exp);
-}
-
-static int
 check_on_disk(struct world *w, const char *dir, const char *e, time_t now,
     struct kd_signed_result *res)
 {
-	const struct kd_replay_store store = { disk_seen, disk_record,
-		(void *)dir };
+	const struct kd_replay_store store = kd_replay_store_disk(dir);
 	const struct kd_signed_input in = {
 		.buf = (const uint8_t *)e, .len = strlen(e), .trust = &w->t,
 		.agent_id = AGENT, .groups = &w->groups, .clock_skew = SKEW,
