@@ -133,7 +133,7 @@ agents_usage() {	# agents_usage PID...: "NS FAULTS", the run time in ns of these
 	echo "$(cpu_ns "$@") $flt"
 }
 fan_turn() {	# fan_turn TREE TURN: one kakurictl send isolating every agent
-	local i ns d id p pids=() files=() t0 t1 ok cpu0 cpu1 flt0 flt1
+	local i ns d id f p pids=() files=() t0 t1 ok cpu0 cpu1 flt0 flt1
 	tree "$1"
 	: >"$WORK/targets"
 	for i in $(seq 1 "$NAG"); do
@@ -149,8 +149,8 @@ EOC
 		ip netns exec "$ns" "$KAKURID" -f "$d/p.conf" >/dev/null 2>&1 &
 		pids+=($!); PIDS+=($!)
 		echo "198.18.$i.2:7443 $id" >>"$WORK/targets"
-		AGENT_ID=$id sign alice isolate >/dev/null || return 1
-		files+=("$WORK/cmd$SIGNED.json")
+		f=$(AGENT_ID=$id sign alice isolate) || return 1
+		files+=("$f")
 	done
 	for i in $(seq 1 "$NAG"); do
 		for _ in $(seq 1 200); do
