@@ -267,12 +267,17 @@ $(OBJDIR)/rawsend: $(call obj,tests/integration/rawsend.c)
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
+# a raw-IP link between two namespaces, a modem's stand-in (t-netdev-ip)
+$(OBJDIR)/tunrelay: $(call obj,tests/integration/tunrelay.c)
+	$(call quiet,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd $(OBJDIR)/setswap \
-	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/rawsend
+	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/rawsend $(OBJDIR)/tunrelay
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

@@ -115,8 +115,8 @@ links_changed(struct kd *d)
 	if (t >= d->netdev_log_usec + NETDEV_LOG_USEC) {
 		d->netdev_log_usec = t;
 		kk_log(LOG_NOTICE, KK_MID_APPLY,
-		    "Ethernet devices changed (%zu now, %zu before): the tables are put in place again",
-		    now.n, d->netdevs.n);
+		    "Ethernet or raw-IP devices changed (%zu now, %zu before): the tables are put in place again",
+		    now.n + now.nip, d->netdevs.n + d->netdevs.nip);
 	}
 	if ((err = kd_tables_enforcer.apply(d, d->state.mode,
 	    d->state.episode)) < 0)

@@ -23,45 +23,71 @@ by_name(const void *a, const void *b)
 	    ((const struct pick *)b)->name);
 }
 
+#ifndef ARPHRD_RAWIP
+#define ARPHRD_RAWIP	519	/* linux/if_arp.h: raw IP, no header */
+#endif
+#ifndef ARPHRD_6LOWPAN
+#define ARPHRD_6LOWPAN	825
+#endif
+
+/* The two lists: Ethernet frames, and frames that start with IP. */
+enum devclass { DEV_ETHER, DEV_IP };
+
 static bool
-wanted(const struct kk_link *k)
+wanted(const struct kk_link *k, enum devclass c)
 {
-	return k->type == ARPHRD_ETHER && !k->missing && k->name[0] != '\0';
+	if (k->missing || k->name[0] == '\0')
+		return false;
+	if (c == DEV_ETHER)
+		return k->type == ARPHRD_ETHER;
+	return k->type == ARPHRD_NONE || k->type == ARPHRD_RAWIP;
 }
 
-/* Room for KK_NFT_NETDEVS_MAX devices in a, if it has none yet. */
+bool
+kd_netdev_uncovered(unsigned short type)
+{
+	switch (type) {
+	case ARPHRD_PPP:
+	case ARPHRD_IEEE80211:
+	case ARPHRD_IEEE80211_PRISM:
+	case ARPHRD_IEEE80211_RADIOTAP:
+	case ARPHRD_INFINIBAND:
+	case ARPHRD_IEEE802154:
+	case ARPHRD_6LOWPAN:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Room for KK_NFT_NETDEVS_MAX devices in a list, if it has none yet. */
 static int
-room(struct kd_netdevs *a)
+room(char (**name)[KK_NFT_IFNAME], int **ifindex)
 {
-	if (a->name == NULL)
-		a->name = calloc(KK_NFT_NETDEVS_MAX, KK_NFT_IFNAME);
-	if (a->ifindex == NULL)
-		a->ifindex = calloc(KK_NFT_NETDEVS_MAX, sizeof(*a->ifindex));
-	return a->name && a->ifindex ? 0 : -ENOMEM;
+	if (*name == NULL)
+		*name = calloc(KK_NFT_NETDEVS_MAX, KK_NFT_IFNAME);
+	if (*ifindex == NULL)
+		*ifindex = calloc(KK_NFT_NETDEVS_MAX, sizeof(**ifindex));
+	return *name && *ifindex ? 0 : -ENOMEM;
 }
 
-int
-kd_netdevs_gather(const struct kk_links *l, struct kd_netdevs *out)
+/* The devices of class c into name/ifindex (room for the cap): their count. */
+static size_t
+gather_class(const struct kk_links *l, enum devclass c, struct pick *p,
+    char (*name)[KK_NFT_IFNAME], int *ifindex, bool *over)
 {
-	struct pick *p;
 	size_t i, n = 0;
-	bool over = false;
-	int pass, err;
+	int pass;
 
-	if ((err = room(out)) < 0)
-		return err;
-	p = calloc(KK_NFT_NETDEVS_MAX, sizeof(*p));
-	if (p == NULL)
-		return -ENOMEM;
 	/* pass 0: devices of no kind (hardware); pass 1: virtual ones */
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; l->known != NULL && i < l->nknown; i++) {
 			const struct kk_link *k = &l->known[i];
 
-			if (!wanted(k) || (k->kind[0] == '\0') != (pass == 0))
+			if (!wanted(k, c) || (k->kind[0] == '\0') != (pass == 0))
 				continue;
 			if (n == KK_NFT_NETDEVS_MAX) {
-				over = true;
+				*over = true;
 				break;
 			}
 			snprintf(p[n].name, sizeof(p[n].name), "%s", k->name);
@@ -69,26 +95,51 @@ kd_netdevs_gather(const struct kk_links *l, struct kd_netdevs *out)
 		}
 	}
 	qsort(p, n, sizeof(*p), by_name);
-	memset(out->name, 0, KK_NFT_NETDEVS_MAX * KK_NFT_IFNAME);
+	memset(name, 0, KK_NFT_NETDEVS_MAX * KK_NFT_IFNAME);
 	for (i = 0; i < n; i++) {
-		memcpy(out->name[i], p[i].name, KK_NFT_IFNAME);
-		out->ifindex[i] = p[i].ifindex;
+		memcpy(name[i], p[i].name, KK_NFT_IFNAME);
+		ifindex[i] = p[i].ifindex;
 	}
-	out->n = n;
+	return n;
+}
+
+int
+kd_netdevs_gather(const struct kk_links *l, struct kd_netdevs *out)
+{
+	struct pick *p;
+	bool over = false;
+	int err;
+
+	if ((err = room(&out->name, &out->ifindex)) < 0 ||
+	    (err = room(&out->ipname, &out->ipifindex)) < 0)
+		return err;
+	p = calloc(KK_NFT_NETDEVS_MAX, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	out->n = gather_class(l, DEV_ETHER, p, out->name, out->ifindex, &over);
+	out->nip = gather_class(l, DEV_IP, p, out->ipname, out->ipifindex,
+	    &over);
 	out->over = over || l->untracked;
 	free(p);
 	return 0;
 }
 
+/* The same list: n names and indexes each. */
+static bool
+same_list(size_t n, char (*an)[KK_NFT_IFNAME], const int *ai,
+    char (*bn)[KK_NFT_IFNAME], const int *bi)
+{
+	return n == 0 || (memcmp(an, bn, n * KK_NFT_IFNAME) == 0 &&
+	    memcmp(ai, bi, n * sizeof(*ai)) == 0);
+}
+
 bool
 kd_netdevs_same(const struct kd_netdevs *a, const struct kd_netdevs *b)
 {
-	if (a->n != b->n)
-		return false;
-	if (a->n == 0)
-		return true;
-	return memcmp(a->name, b->name, a->n * KK_NFT_IFNAME) == 0 &&
-	    memcmp(a->ifindex, b->ifindex, a->n * sizeof(*a->ifindex)) == 0;
+	return a->n == b->n && a->nip == b->nip &&
+	    same_list(a->n, a->name, a->ifindex, b->name, b->ifindex) &&
+	    same_list(a->nip, a->ipname, a->ipifindex, b->ipname,
+	    b->ipifindex);
 }
 
 bool
@@ -99,6 +150,9 @@ kd_netdevs_has(const struct kd_netdevs *a, const char *name)
 	for (i = 0; i < a->n; i++)
 		if (strncmp(a->name[i], name, KK_NFT_IFNAME) == 0)
 			return true;
+	for (i = 0; i < a->nip; i++)
+		if (strncmp(a->ipname[i], name, KK_NFT_IFNAME) == 0)
+			return true;
 	return false;
 }
 
@@ -107,5 +161,7 @@ kd_netdevs_free(struct kd_netdevs *a)
 {
 	free(a->name);
 	free(a->ifindex);
+	free(a->ipname);
+	free(a->ipifindex);
 	memset(a, 0, sizeof(*a));
 }

@@ -228,7 +228,7 @@ append(char *buf, size_t len, const char *text)
 static bool
 not_covered(const struct kd *d, char *buf, size_t len)
 {
-	char part[96];
+	char part[160];
 	size_t i;
 
 	buf[0] = '\0';
@@ -243,12 +243,23 @@ not_covered(const struct kd *d, char *buf, size_t len)
 		    "frames of AF_PACKET sockets and stacked devices: the kernel refused the netdev table");
 	if (d->state.mode == KK_MODE_ISOLATED && d->netdevs.over)
 		append(buf, len,
-		    "Ethernet devices: more than the netdev table hooks");
+		    "Ethernet or raw-IP devices: more than the netdev table hooks");
 	if (d->links.known == NULL)
 		append(buf, len,
 		    "interfaces: the watch is off, moves go unnoticed");
 	if (d->links.untracked)
 		append(buf, len, "interfaces: more than can be followed");
+	for (i = 0; d->state.mode == KK_MODE_ISOLATED && i < d->links.nknown;
+	    i++) {
+		const struct kk_link *k = &d->links.known[i];
+
+		if (k->missing || !kd_netdev_uncovered(k->type))
+			continue;
+		snprintf(part, sizeof(part),
+		    "interface %s (link type %u): no netdev chains, a packet socket sends past every hook",
+		    k->name, (unsigned)k->type);
+		append(buf, len, part);
+	}
 	for (i = 0; i < d->links.nknown && !kd_netdev_covers(d); i++) {
 		const struct kk_link *k = &d->links.known[i];
 
@@ -318,10 +329,17 @@ kd_quarantine_status(struct kd *d)
 		json_object_set_new(o, KW_NOT_COVERED, json_string(gaps));
 	counters = json_object();
 	if (kk_nft_counters(&d->nft, kd_tables_name(d), &cnt) == 0) {
-		/* ingress, egress: the netdev table's, where it is */
+		/*
+		 * ingress, egress: the netdev table's, where it is; its
+		 * raw-IP devices' chains count with the Ethernet ones
+		 */
+		for (i = 0; i < 2; i++) {
+			cnt.pkts[3 + i] += cnt.pkts[5 + i];
+			cnt.bytes[3 + i] += cnt.bytes[5 + i];
+		}
 		for (i = 0; i < (d->state.mode == KK_MODE_ISOLATED &&
-		    d->netdevs.n > 0 && !d->netdev_unsupported &&
-		    !d->netdev_failed ? 5 : 3); i++)
+		    d->netdevs.n + d->netdevs.nip > 0 &&
+		    !d->netdev_unsupported && !d->netdev_failed ? 5 : 3); i++)
 			json_object_set_new(counters, hooks[i], json_pack(
 			    "{s:I, s:I}", KW_PACKETS, (json_int_t)cnt.pkts[i],
 			    KW_BYTES, (json_int_t)cnt.bytes[i]));

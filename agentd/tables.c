@@ -36,6 +36,8 @@ kd_tables_spec(struct kd *d, enum kk_mode mode, const char *episode,
 	if (!d->netdev_unsupported && !d->netdev_failed) {
 		spec->netdevs = (const char (*)[KK_NFT_IFNAME])d->netdevs.name;
 		spec->nnetdevs = d->netdevs.n;
+		spec->ipdevs = (const char (*)[KK_NFT_IFNAME])d->netdevs.ipname;
+		spec->nipdevs = d->netdevs.nip;
 	}
 	snprintf(spec->episode, sizeof(spec->episode), "%s", episode);
 	snprintf(spec->name, sizeof(spec->name), "%s", name);

@@ -21,26 +21,34 @@
 #define LOOPBACK_IFINDEX	1	/* the kernel's constant, in every netns */
 
 /*
- * The netdev table's rows find their headers in the frame itself: an
- * Ethernet header (14 bytes), then IPv4 without options (the transport
- * header at 34) or IPv6 without extension headers (at 54), or with one
- * hop-by-hop header of 8 bytes (MLD's router alert: at 62).  compile_ll()
- * matches what makes these offsets true.  Nothing here trusts where the
- * kernel thinks the network header is: whoever writes a frame through an
- * AF_PACKET socket chooses that.
+ * The netdev table's rows find their headers in the frame itself.  On an
+ * Ethernet device: an Ethernet header (14 bytes), then IPv4 without
+ * options (the transport header at 34) or IPv6 without extension headers
+ * (at 54), or with one hop-by-hop header of 8 bytes (MLD's router alert:
+ * at 62).  Nothing there trusts where the kernel thinks the network
+ * header is: whoever writes a frame through an AF_PACKET socket chooses
+ * that.  On a device without a link-layer header (raw IP: its header
+ * length is 0), the frame starts with the IP header, and the network
+ * header is the frame's start whoever wrote it: the same rows at offsets
+ * 14 bytes lower, the IP version in the first byte standing for the
+ * Ethernet type.  compile_frame() matches what makes these offsets true.
  */
 #define ETH_HDR_LEN		14
 #define ETH_TYPE_OFF		12
-static const struct kk_expr_at ll_v4 = {
-	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 20,
+struct frame {
+	uint32_t base;		/* NFT_PAYLOAD_LL_HEADER or _NETWORK_HEADER */
+	uint32_t l3;		/* where the IP header starts */
+	bool ether;		/* an Ethernet header says what follows */
+	struct kk_expr_at v4, v6, v6_hbh;
 };
-static const struct kk_expr_at ll_v6 = {
-	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40,
-};
-static const struct kk_expr_at ll_v6_hbh = {
-	NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, NFT_PAYLOAD_LL_HEADER,
-	ETH_HDR_LEN + 40 + 8,
-};
+#define FRAME(base, l3, ether) { (base), (l3), (ether), \
+	{ (base), (l3), (base), (l3) + 20 }, \
+	{ (base), (l3), (base), (l3) + 40 }, \
+	{ (base), (l3), (base), (l3) + 40 + 8 } }
+static const struct frame frame_ether =
+    FRAME(NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN, true);
+static const struct frame frame_ip =
+    FRAME(NFT_PAYLOAD_NETWORK_HEADER, 0, false);
 
 const struct set_def kk_nft_set_defs[KK_NFT_SET_DEFS] = {
 	[SET_MGMT4] = { "mgmt4", NFT_TYPE_IPADDR, 4, SRC_PEERS, AF_INET },
@@ -90,14 +98,15 @@ compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at,
 }
 
 /*
- * A netdev row's frame (see ll_v4): the Ethernet type, and with a
- * transport protocol, the headers that put it where ll_v4, ll_v6 or
- * ll_v6_hbh say.  An IPv4 fragment other than the whole datagram does
- * not match: where its ports would be is data.
+ * A netdev row's frame (see struct frame): its type (the Ethernet type,
+ * or the IP version on a raw-IP device), and with a transport protocol,
+ * the headers that put it where f's offsets say.  An IPv4 fragment other
+ * than the whole datagram does not match: where its ports would be is
+ * data.
  */
 static int
-compile_ll(struct nftnl_rule *r, const struct match *m,
-    const struct kk_expr_at **at)
+compile_frame(struct nftnl_rule *r, const struct match *m,
+    const struct frame *f, const struct kk_expr_at **at)
 {
 	static const uint8_t frag_mask[2] = { 0x3f, 0xff }, zero2[2];
 	/* type 0x0806; hardware 1, protocol 0x0800, lengths 6 and 4 */
@@ -105,63 +114,70 @@ compile_ll(struct nftnl_rule *r, const struct match *m,
 	    0x00, 0x06, 0x04 };
 	/* an opcode below 4: request (1), reply (2); no other ARP */
 	static const uint8_t arp_code_mask[2] = { 0xff, 0xfc }, arp_code[2];
+	static const uint8_t version_mask = 0xf0;
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
-	const uint8_t l4 = (uint8_t)m->l4;
+	const uint8_t l4 = (uint8_t)m->l4, version = v6 ? 0x60 : 0x40;
 	uint16_t type;
 	int err;
 
-	*at = v6 ? (m->hbh ? &ll_v6_hbh : &ll_v6) : &ll_v4;
+	*at = v6 ? (m->hbh ? &f->v6_hbh : &f->v6) : &f->v4;
+	if ((m->arp || m->ethertype) && !f->ether)
+		return -EINVAL;
 	if (m->arp) {
 		/* Ethernet, IPv4, lengths 6 and 4; a request or a reply */
-		if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
-		    ETH_TYPE_OFF, NULL, arp_head, sizeof(arp_head))) < 0)
+		if ((err = kk_expr_bytes(r, f->base, ETH_TYPE_OFF, NULL,
+		    arp_head, sizeof(arp_head))) < 0)
 			return err;
-		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
-		    ETH_HDR_LEN + 6, arp_code_mask, arp_code, sizeof(arp_code));
+		return kk_expr_bytes(r, f->base, ETH_HDR_LEN + 6,
+		    arp_code_mask, arp_code, sizeof(arp_code));
 	}
 	if (m->ethertype) {
 		type = htons(m->ethertype);
-		return kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF,
-		    NULL, &type, sizeof(type));
+		return kk_expr_bytes(r, f->base, ETH_TYPE_OFF, NULL, &type,
+		    sizeof(type));
 	}
 	if (m->nfproto == 0)
 		return m->l4 || m->saddr || m->daddr || m->sprefix ||
 		    m->dprefix || m->broker != BROKER_NONE ? -EINVAL : 0;
 	type = htons(v6 ? 0x86dd : 0x0800);
-	if ((err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER, ETH_TYPE_OFF, NULL,
-	    &type, sizeof(type))) < 0 || m->l4 == 0)
+	if (f->ether)
+		err = kk_expr_bytes(r, f->base, ETH_TYPE_OFF, NULL, &type,
+		    sizeof(type));
+	else if (v6 || m->l4 == 0)	/* IPv4 with l4: 0x45 says it */
+		err = kk_expr_bytes(r, f->base, f->l3, &version_mask,
+		    &version, 1);
+	else
+		err = 0;
+	if (err < 0 || m->l4 == 0)
 		return err;
 	if (!v6) {
-		if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN,
-		    0x45)) < 0 ||
-		    (err = kk_expr_bytes(r, NFT_PAYLOAD_LL_HEADER,
-		    ETH_HDR_LEN + 6, frag_mask, zero2, 2)) < 0)
+		if ((err = kk_expr_byte(r, f->base, f->l3, 0x45)) < 0 ||
+		    (err = kk_expr_bytes(r, f->base, f->l3 + 6, frag_mask,
+		    zero2, 2)) < 0)
 			return err;
-		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 9,
-		    l4);
+		return kk_expr_byte(r, f->base, f->l3 + 9, l4);
 	}
 	if (!m->hbh)
-		return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
-		    l4);
+		return kk_expr_byte(r, f->base, f->l3 + 6, l4);
 	/* next header hop-by-hop (0), 8 bytes long, then l4 */
-	if ((err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 6,
-	    0)) < 0 ||
-	    (err = kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 41,
-	    0)) < 0)
+	if ((err = kk_expr_byte(r, f->base, f->l3 + 6, 0)) < 0 ||
+	    (err = kk_expr_byte(r, f->base, f->l3 + 41, 0)) < 0)
 		return err;
-	return kk_expr_byte(r, NFT_PAYLOAD_LL_HEADER, ETH_HDR_LEN + 40, l4);
+	return kk_expr_byte(r, f->base, f->l3 + 40, l4);
 }
 
 int
 kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
-    const struct kk_nft_spec *spec, bool ll)
+    const struct kk_nft_spec *spec, enum kk_frame frame)
 {
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	const bool ll = frame != KK_FRAME_STACK;
 	const struct kk_expr_at *at = &kk_expr_stack;
 	int err = 0;
 
 	if (ll)
-		err = compile_ll(r, m, &at);
+		err = compile_frame(r, m, frame == KK_FRAME_IP ? &frame_ip :
+		    &frame_ether, &at);
 	if (err == 0 && (m->arp || m->ethertype) && !ll)
 		err = -EINVAL;
 	if (err == 0 && m->loopback)

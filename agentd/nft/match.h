@@ -76,12 +76,19 @@ struct match {
 /* The fleet broker's address and port, if the policy names one. */
 bool kk_nft_broker_of(const struct kk_policy *p, struct kk_addr *addr,
     uint16_t *port);
+/* Where a rule finds the headers (match.c: struct frame). */
+enum kk_frame {
+	KK_FRAME_STACK,		/* inet, bridge: where the kernel parsed them */
+	KK_FRAME_ETHER,		/* netdev: in the frame, after an Ethernet header */
+	KK_FRAME_IP,		/* netdev: in the frame, which starts with IP */
+};
 /*
  * The expressions of m, in the order nft(8) compiles them, for a rule of
- * hook; ll: in the netdev table, on the frame's bytes and without
- * conntrack.  0 or a negative errno (-EINVAL: m cannot be compiled so).
+ * hook; in the netdev table (frame not KK_FRAME_STACK) on the frame's
+ * bytes and without conntrack.  0 or a negative errno (-EINVAL: m
+ * cannot be compiled so).
  */
 int kk_nft_match_compile(struct nftnl_rule *r, const struct match *m,
-    int hook, const struct kk_nft_spec *spec, bool ll);
+    int hook, const struct kk_nft_spec *spec, enum kk_frame frame);
 
 #endif

@@ -46,7 +46,7 @@ struct nlmsghdr;
 #define KK_NFT_F_OWNER		0x2
 #define KK_NFT_F_PERSIST	0x4
 
-#define KK_NFT_MAX_CHAINS	5	/* input, output, forward; ingress, egress */
+#define KK_NFT_MAX_CHAINS	7	/* input, output, forward; ingress, egress, ingress_ip, egress_ip */
 #define KK_NFT_INET_CHAINS	3	/* the inet and bridge tables': the first three */
 #define KK_NFT_MAX_IPSETS	32	/* interval sets of addresses (IOC lists) */
 #define KK_NFT_MAX_BLOCK_PORTS	16	/* ports of one block list */
@@ -244,6 +244,13 @@ struct kk_nft_spec {
 	 */
 	const char (*netdevs)[KK_NFT_IFNAME];
 	size_t nnetdevs;
+	/*
+	 * The same for devices whose frames start with the IP header (no
+	 * link-layer header: a modem's raw IP, tun, WireGuard): the
+	 * chains ingress_ip and egress_ip, on network-header offsets.
+	 */
+	const char (*ipdevs)[KK_NFT_IFNAME];
+	size_t nipdevs;
 	const struct kk_nft_ipset *ipsets;	/* in the inet table, in every mode */
 	size_t nipsets;
 	/*

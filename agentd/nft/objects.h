@@ -20,7 +20,8 @@
  * The base chains, as kk_nft_chain_names names them: the inet and bridge
  * tables' (KK_NFT_INET_CHAINS), then the netdev table's.
  */
-enum { HOOK_IN, HOOK_OUT, HOOK_FWD, HOOK_INGRESS, HOOK_EGRESS };
+enum { HOOK_IN, HOOK_OUT, HOOK_FWD, HOOK_INGRESS, HOOK_EGRESS,
+    HOOK_INGRESS_IP, HOOK_EGRESS_IP };
 extern const char *const kk_nft_chain_names[];
 
 /* A rule of o's table on hook with its comment, or NULL and *err. */

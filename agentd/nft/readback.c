@@ -71,7 +71,8 @@
 #define CANON_CHAIN_MAX	(CANON_MAX + KK_NFT_NETDEVS_MAX * KK_NFT_IFNAME)
 
 const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS] = {
-	"input", "output", "forward", "ingress", "egress",
+	"input", "output", "forward", "ingress", "egress", "ingress_ip",
+	"egress_ip",
 };
 
 /* Whether a table of family has a chain called kk_nft_chain_order[i]. */

@@ -36,9 +36,17 @@
 #define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
 
 const char *const kk_nft_chain_names[] = { "input", "output", "forward",
-	"ingress", "egress" };
+	"ingress", "egress", "ingress_ip", "egress_ip" };
 static const unsigned chain_hooks[] = { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
-	NF_INET_FORWARD, NF_NETDEV_INGRESS, NF_NETDEV_EGRESS };
+	NF_INET_FORWARD, NF_NETDEV_INGRESS, NF_NETDEV_EGRESS,
+	NF_NETDEV_INGRESS, NF_NETDEV_EGRESS };
+
+/* The netdev chains of the raw-IP devices (KK_FRAME_IP). */
+static bool
+is_ip_hook(int hook)
+{
+	return hook == HOOK_INGRESS_IP || hook == HOOK_EGRESS_IP;
+}
 
 /* add_chain() hooks HOOK_FWD at NF_INET_FORWARD in the bridge family too */
 _Static_assert(NF_BR_FORWARD == NF_INET_FORWARD, "bridge forward hook");
@@ -396,7 +404,9 @@ static const struct table_def {
 	{ KK_MODE_ISOLATED, NFPROTO_NETDEV, ROWS(isolated_sets), {
 		{ HOOK_INGRESS, NF_DROP, ROWS(isolated_input) },
 		{ HOOK_EGRESS, NF_DROP, ROWS(isolated_output) },
-	    }, 2 },
+		{ HOOK_INGRESS_IP, NF_DROP, ROWS(isolated_input) },
+		{ HOOK_EGRESS_IP, NF_DROP, ROWS(isolated_output) },
+	    }, 4 },
 };
 
 /* The conditions that hold for spec's table of family. */
@@ -439,7 +449,8 @@ compile(struct kk_nft_objects *o, int hook, const struct row *row,
 	    (err = kk_expr_gate(r, KK_DRILL_GATE, GATE_SET_ID)) < 0)
 		goto fail;
 	if ((err = kk_nft_match_compile(r, &row->m, hook, spec,
-	    o->family == NFPROTO_NETDEV)) < 0)
+	    o->family != NFPROTO_NETDEV ? KK_FRAME_STACK :
+	    is_ip_hook(hook) ? KK_FRAME_IP : KK_FRAME_ETHER)) < 0)
 		goto fail;
 	if (row->counter && (err = kk_expr_counter(r)) < 0)
 		goto fail;
@@ -448,19 +459,39 @@ fail:
 	return kk_nft_rule_done(o, r, err);
 }
 
-/* A netdev chain's devices: spec's, in its order. */
+/* A netdev chain's devices: spec's Ethernet or raw-IP ones, in order. */
+static size_t
+devices_of(const struct kk_nft_spec *spec, int hook,
+    const char (**devs)[KK_NFT_IFNAME])
+{
+	*devs = is_ip_hook(hook) ? spec->ipdevs : spec->netdevs;
+	return is_ip_hook(hook) ? spec->nipdevs : spec->nnetdevs;
+}
+
 static int
-set_devices(struct nftnl_chain *c, const struct kk_nft_spec *spec)
+set_devices(struct nftnl_chain *c, int hook, const struct kk_nft_spec *spec)
 {
 	const char *names[KK_NFT_NETDEVS_MAX + 1];
-	size_t i;
+	const char (*devs)[KK_NFT_IFNAME];
+	size_t i, n = devices_of(spec, hook, &devs);
 
-	if (spec->nnetdevs == 0 || spec->nnetdevs > KK_NFT_NETDEVS_MAX)
+	if (n == 0 || n > KK_NFT_NETDEVS_MAX)
 		return -EINVAL;
-	for (i = 0; i < spec->nnetdevs; i++)
-		names[i] = spec->netdevs[i];
+	for (i = 0; i < n; i++)
+		names[i] = devs[i];
 	names[i] = NULL;
 	return nftnl_chain_set_array(c, NFTNL_CHAIN_DEVICES, names);
+}
+
+/* Whether cd is a chain of spec's table: a netdev one hooks devices. */
+static bool
+chain_present(const struct kk_nft_objects *o, const struct chain_def *cd,
+    const struct kk_nft_spec *spec)
+{
+	const char (*devs)[KK_NFT_IFNAME];
+
+	return o->family != NFPROTO_NETDEV ||
+	    devices_of(spec, cd->hook, &devs) > 0;
 }
 
 static int
@@ -481,7 +512,7 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chain_hooks[cd->hook]);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
-	if (o->family == NFPROTO_NETDEV && set_devices(c, spec) < 0) {
+	if (o->family == NFPROTO_NETDEV && set_devices(c, cd->hook, spec) < 0) {
 		nftnl_chain_free(c);
 		return -ENOMEM;
 	}
@@ -569,11 +600,16 @@ build_rows(struct kk_nft_objects *o, const struct table_def *td,
 
 	for (i = 0; td != NULL && i < td->nchains; i++) {
 		cd = &td->chains[i];
-		for (k = 0; k < cd->nrows; k++) {
-			/* no chain on lo in the netdev table */
+		for (k = 0; chain_present(o, cd, spec) && k < cd->nrows; k++) {
+			/*
+			 * no chain on lo in the netdev table; no Ethernet
+			 * header on a raw-IP device (ARP, EAPOL, LACP)
+			 */
 			if ((cd->rows[k].when & ~held) != 0 ||
 			    (o->family == NFPROTO_NETDEV &&
-			    cd->rows[k].m.loopback))
+			    cd->rows[k].m.loopback) ||
+			    (is_ip_hook(cd->hook) && (cd->rows[k].m.arp ||
+			    cd->rows[k].m.ethertype)))
 				continue;
 			if ((err = compile(o, cd->hook, &cd->rows[k], spec)) < 0)
 				return err;
@@ -647,8 +683,8 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 	memset(o, 0, sizeof(*o));
 	if (!kk_nft_wants(spec->mode, family) ||
 	    (family == NFPROTO_BRIDGE && (spec->no_bridge || spec->drill)) ||
-	    (family == NFPROTO_NETDEV && (spec->nnetdevs == 0 ||
-	    spec->drill)))
+	    (family == NFPROTO_NETDEV && ((spec->nnetdevs == 0 &&
+	    spec->nipdevs == 0) || spec->drill)))
 		return -ENOENT;
 	if (spec->drill && spec->mode != KK_MODE_ISOLATED)
 		return -EINVAL;
@@ -675,7 +711,8 @@ kk_nft_objects_build(const struct kk_nft_spec *spec, int family,
 	    (err = kk_nft_add_counters(o, spec)) < 0)))
 		goto fail;
 	for (i = 0; td != NULL && i < td->nchains; i++)
-		if ((err = add_chain(o, &td->chains[i], spec)) < 0)
+		if (chain_present(o, &td->chains[i], spec) &&
+		    (err = add_chain(o, &td->chains[i], spec)) < 0)
 			goto fail;
 	/* block lists need every hook; chains a mode lacks accept the rest */
 	for (h = 0; family == NFPROTO_INET && kk_nft_blocks(spec) &&

@@ -3,14 +3,16 @@
  * AF_PACKET socket: what root malware sends to go past the inet hooks
  * (output, postrouting) that isolation puts its rules in.
  *
- *   rawsend [-q] [-n COUNT] [-i MS] IFNAME DSTMAC SRCIP DSTIP PORT PAYLOAD
+ *   rawsend [-q] [-l] [-n COUNT] [-i MS] IFNAME DSTMAC SRCIP DSTIP PORT PAYLOAD
  *
  * Builds Ethernet + IPv4 or IPv6 (by the addresses' family) + UDP (source
  * port 40404, to PORT) with correct checksums, from IFNAME's own MAC
  * address to DSTMAC, and sends it COUNT times (1), MS milliseconds apart
  * (100), with sendto(2) on a SOCK_RAW packet socket bound to nothing.
  * -q sets PACKET_QDISC_BYPASS: the frame goes to the driver without the
- * queueing layer (af_packet's own path to the egress hook).
+ * queueing layer (af_packet's own path to the egress hook).  -l: IFNAME
+ * has no link-layer header (a modem's raw IP, tun): the frame is the IP
+ * packet alone, and DSTMAC is "-".
  * Exit status 0 if every sendto succeeded, 1 if one failed, 2 on usage.
  */
 #include <arpa/inet.h>
@@ -158,7 +160,7 @@ build(uint8_t *buf, const uint8_t dmac[ETH_ALEN], const uint8_t smac[ETH_ALEN],
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rawsend [-q] [-n COUNT] [-i MS] IFNAME DSTMAC "
+	fprintf(stderr, "usage: rawsend [-q] [-l] [-n COUNT] [-i MS] IFNAME DSTMAC "
 	    "SRCIP DSTIP PORT PAYLOAD\n");
 }
 
@@ -173,11 +175,16 @@ main(int argc, char **argv)
 	size_t len;
 	long port;
 	int c, count = 1, ms = 100, bypass = 0, one = 1, fd = -1, i, rc = 2;
+	int no_ll = 0;
+	const uint8_t *start = frame;
 
-	while ((c = getopt(argc, argv, "qn:i:")) != -1) {
+	while ((c = getopt(argc, argv, "qln:i:")) != -1) {
 		switch (c) {
 		case 'q':
 			bypass = 1;
+			break;
+		case 'l':
+			no_ll = 1;
 			break;
 		case 'n':
 			count = atoi(optarg);
@@ -196,7 +203,7 @@ main(int argc, char **argv)
 	if (argc != 6 || count < 1 || count > MAX_COUNT || ms < 0 ||
 	    ms > 10000 || port < 1 || port > 65535 ||
 	    strlen(argv[0]) >= IFNAMSIZ || strlen(argv[5]) > MAX_PAYLOAD ||
-	    parse_mac(argv[1], dmac) < 0) {
+	    (no_ll ? strcmp(argv[1], "-") != 0 : parse_mac(argv[1], dmac) < 0)) {
 		usage();
 		goto out;
 	}
@@ -214,6 +221,8 @@ main(int argc, char **argv)
 	}
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_ifindex = ifr.ifr_ifindex;
+	if (no_ll)
+		memset(dmac, 0, sizeof(dmac));
 	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
 		perror("rawsend: SIOCGIFHWADDR");
 		rc = 1;
@@ -234,15 +243,20 @@ main(int argc, char **argv)
 	}
 	sll.sll_family = AF_PACKET;
 	sll.sll_protocol = htons(ethertype);
-	sll.sll_halen = ETH_ALEN;
+	sll.sll_halen = no_ll ? 0 : ETH_ALEN;
 	memcpy(sll.sll_addr, dmac, ETH_ALEN);
+	/* no link-layer header: the IP packet alone */
+	if (no_ll) {
+		start = frame + ETH_HLEN;
+		len -= ETH_HLEN;
+	}
 	gap.tv_sec = ms / 1000;
 	gap.tv_nsec = (long)(ms % 1000) * 1000000L;
 	rc = 0;
 	for (i = 0; i < count; i++) {
 		if (i > 0)
 			nanosleep(&gap, NULL);
-		if (sendto(fd, frame, len, 0, (struct sockaddr *)&sll,
+		if (sendto(fd, start, len, 0, (struct sockaddr *)&sll,
 		    sizeof(sll)) != (ssize_t)len) {
 			fprintf(stderr, "rawsend: sendto %s: %s\n", argv[0],
 			    strerror(errno));

@@ -315,8 +315,10 @@ put_link(struct kk_links *l, int ifindex, const char *name, const char *kind,
 }
 
 /*
- * The netdev table's devices: Ethernet ones only, sorted by name; a
- * device gone and back under its name with a new index is a change.
+ * The netdev table's devices: Ethernet ones, and apart raw-IP ones (a
+ * modem, tun, WireGuard), each sorted by name; not lo, a tunnel or PPP
+ * (which status names instead); a device gone and back under its name
+ * with a new index is a change.
  */
 START_TEST(netdevs_ethernet_sorted)
 {
@@ -329,15 +331,29 @@ START_TEST(netdevs_ethernet_sorted)
 	put_link(&l, 3, "eth0", "", 1);
 	put_link(&l, 9, "wg0", "wireguard", 65534);	/* ARPHRD_NONE */
 	put_link(&l, 7, "veth1", "veth", 1);
+	put_link(&l, 12, "wwan0", "", 519);	/* ARPHRD_RAWIP */
+	put_link(&l, 13, "ppp0", "", 512);	/* ARPHRD_PPP */
+	put_link(&l, 14, "tunl0", "ipip", 768);	/* ARPHRD_TUNNEL */
 	ck_assert_int_eq(kd_netdevs_gather(&l, &a), 0);
 	ck_assert_uint_eq(a.n, 3);
 	ck_assert_str_eq(a.name[0], "eth0");
 	ck_assert_str_eq(a.name[1], "veth1");
 	ck_assert_str_eq(a.name[2], "wlan0");
 	ck_assert_int_eq(a.ifindex[2], 5);
+	ck_assert_uint_eq(a.nip, 2);
+	ck_assert_str_eq(a.ipname[0], "wg0");
+	ck_assert_str_eq(a.ipname[1], "wwan0");
+	ck_assert_int_eq(a.ipifindex[1], 12);
 	ck_assert(!a.over);
 	ck_assert(kd_netdevs_has(&a, "veth1"));
-	ck_assert(!kd_netdevs_has(&a, "wg0"));
+	ck_assert(kd_netdevs_has(&a, "wwan0"));
+	ck_assert(!kd_netdevs_has(&a, "ppp0"));
+	ck_assert(!kd_netdevs_has(&a, "tunl0"));
+	ck_assert(!kd_netdevs_has(&a, "lo"));
+	ck_assert(kd_netdev_uncovered(512));
+	ck_assert(!kd_netdev_uncovered(768));
+	ck_assert(!kd_netdev_uncovered(1));
+	ck_assert(!kd_netdev_uncovered(519));
 	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
 	ck_assert(kd_netdevs_same(&a, &b));
 	/* eth0 gone and made again: the same name, a new index */
@@ -348,6 +364,14 @@ START_TEST(netdevs_ethernet_sorted)
 	l.known[2].missing = true;
 	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
 	ck_assert_uint_eq(b.n, 2);
+	/* the modem gone and back: a change of the raw-IP list alone */
+	l.known[2].missing = false;
+	l.known[2].ifindex = 3;
+	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
+	ck_assert(kd_netdevs_same(&a, &b));
+	l.known[5].ifindex = 15;
+	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
+	ck_assert(!kd_netdevs_same(&a, &b));
 	kd_netdevs_free(&a);
 	kd_netdevs_free(&b);
 	kk_links_close(&l);

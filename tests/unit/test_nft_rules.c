@@ -140,20 +140,24 @@ static const struct golden_spec {
 	const char *table;
 	bool no_bridge;
 	bool netdevs;		/* two Ethernet devices: the netdev table */
+	bool ipdevs;		/* and a raw-IP one (a modem) */
 } specs[] = {
-	{ "open", KK_MODE_OPEN, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false },
-	{ "egress", KK_MODE_EGRESS, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false },
-	{ "isolated", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false },
-	{ "isolated-no-uid", KK_MODE_ISOLATED, false, 0, "", false, false },
+	{ "open", KK_MODE_OPEN, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false, false },
+	{ "egress", KK_MODE_EGRESS, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false, false },
+	{ "isolated", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, false, false },
+	{ "isolated-no-uid", KK_MODE_ISOLATED, false, 0, "", false, false, false },
 	{ "isolated-fallback", KK_MODE_ISOLATED, true, KK_NFT_F_OWNER,
-	    "kakuri_fallback_0badcafe", false, false },
-	{ "egress-no-bridge", KK_MODE_EGRESS, true, 0, "", true, false },
+	    "kakuri_fallback_0badcafe", false, false, false },
+	{ "egress-no-bridge", KK_MODE_EGRESS, true, 0, "", true, false, false },
 	{ "isolated-netdev", KK_MODE_ISOLATED, true,
-	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, true },
-	{ "egress-netdev", KK_MODE_EGRESS, true, 0, "", false, true },
+	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, true, false },
+	{ "egress-netdev", KK_MODE_EGRESS, true, 0, "", false, true, false },
+	{ "isolated-netdev-ip", KK_MODE_ISOLATED, true,
+	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST, "", false, true, true },
 };
 
 static const char two_devs[2][KK_NFT_IFNAME] = { "eth0", "wlan0" };
+static const char modem_dev[1][KK_NFT_IFNAME] = { "wwan0" };
 
 /* One line per message of the batch, decoded with libnftnl. */
 static void
@@ -344,6 +348,10 @@ text_case(FILE *f, const struct golden_policy *gp, const struct golden_spec *gs,
 		spec.netdevs = two_devs;
 		spec.nnetdevs = 2;
 	}
+	if (gs->ipdevs) {
+		spec.ipdevs = modem_dev;
+		spec.nipdevs = 1;
+	}
 	if (gs->mode != KK_MODE_OPEN)
 		strcpy(spec.episode, EPISODE);
 	snprintf(spec.name, sizeof(spec.name), "%s", gs->table);
@@ -453,16 +461,24 @@ END_TEST
  * kernel believes they are, which whoever writes a frame through an
  * AF_PACKET socket chooses) or a conntrack or nfproto match (which
  * mean nothing before the inet hooks) would let a crafted frame pass.
+ * On a raw-IP device (the chains *_ip) the frame starts with the IP
+ * header, which is where the network header is: that base, and never
+ * the link layer's (an attacker's bytes where no header is) nor the
+ * transport header's.
  */
 static void
 netdev_rules_read_frame_only(const struct kk_nft_objects *o)
 {
 	struct nftnl_expr_iter *it;
 	struct nftnl_expr *e;
-	const char *name;
+	const char *name, *chain;
+	uint32_t base;
 	size_t i;
 
 	for (i = 0; i < o->nrules; i++) {
+		chain = nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN);
+		base = strstr(chain, "_ip") != NULL ?
+		    NFT_PAYLOAD_NETWORK_HEADER : NFT_PAYLOAD_LL_HEADER;
 		it = nftnl_expr_iter_create(o->rules[i]);
 		ck_assert_ptr_nonnull(it);
 		while ((e = nftnl_expr_iter_next(it)) != NULL) {
@@ -470,8 +486,7 @@ netdev_rules_read_frame_only(const struct kk_nft_objects *o)
 			ck_assert_str_ne(name, "ct");
 			if (strcmp(name, "payload") == 0)
 				ck_assert_uint_eq(nftnl_expr_get_u32(e,
-				    NFTNL_EXPR_PAYLOAD_BASE),
-				    NFT_PAYLOAD_LL_HEADER);
+				    NFTNL_EXPR_PAYLOAD_BASE), base);
 			if (strcmp(name, "meta") == 0) {
 				uint32_t key = nftnl_expr_get_u32(e,
 				    NFTNL_EXPR_META_KEY);
@@ -602,6 +617,79 @@ START_TEST(netdev_table_only_isolated)
 END_TEST
 
 /*
+ * Raw-IP devices (a modem's wwan0, tun) get chains of their own, with the
+ * same rows on network-header offsets: no Ethernet rows there, none of
+ * the Ethernet chains' link-layer bytes; a host with only such a device
+ * has a netdev table of those two chains.
+ */
+START_TEST(netdev_table_raw_ip)
+{
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_objects inet, nd;
+	struct kk_nft_spec spec;
+	const char *const *devs;
+	size_t i;
+
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		memset(p, 0, sizeof(*p));
+		policies[i].make(p);
+		kk_test_nft_spec(&spec, p);
+		spec.mode = KK_MODE_ISOLATED;
+		strcpy(spec.episode, EPISODE);
+		spec.netdevs = two_devs;
+		spec.nnetdevs = 2;
+		spec.ipdevs = modem_dev;
+		spec.nipdevs = 1;
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV,
+		    &nd), 0);
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET,
+		    &inet), 0);
+		netdev_rules_read_frame_only(&nd);
+		ck_assert_uint_eq(nd.nchains, 4);
+		ck_assert_str_eq(nftnl_chain_get_str(nd.chains[2],
+		    NFTNL_CHAIN_NAME), "ingress_ip");
+		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[2],
+		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_INGRESS);
+		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[3],
+		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_EGRESS);
+		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[3],
+		    NFTNL_CHAIN_POLICY), NF_DROP);
+		devs = nftnl_chain_get_array(nd.chains[3], NFTNL_CHAIN_DEVICES);
+		ck_assert_ptr_nonnull(devs);
+		ck_assert_str_eq(devs[0], "wwan0");
+		ck_assert_ptr_null(devs[1]);
+		/* the Ethernet chains keep their devices, not the modem */
+		devs = nftnl_chain_get_array(nd.chains[0], NFTNL_CHAIN_DEVICES);
+		ck_assert_str_eq(devs[0], "eth0");
+		ck_assert_str_eq(devs[1], "wlan0");
+		ck_assert_ptr_null(devs[2]);
+		/* input's rows less loopback; no ARP, EAPOL or LACP */
+		ck_assert_uint_eq(rules_in(&nd, "ingress_ip"),
+		    rules_in(&inet, "input") - 1);
+		ck_assert_uint_eq(rules_in(&nd, "egress_ip") + 3,
+		    rules_in(&nd, "egress"));
+		ck_assert(!has_rule(&nd, "egress_ip", "EAPOL"));
+		ck_assert(!has_rule(&nd, "ingress_ip", "ARP"));
+		ck_assert(!has_rule(&nd, "egress_ip", "the kernel's neighbour"));
+		kk_nft_objects_free(&nd);
+		/* only a modem: its two chains */
+		spec.nnetdevs = 0;
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV,
+		    &nd), 0);
+		ck_assert_uint_eq(nd.nchains, 2);
+		ck_assert_str_eq(nftnl_chain_get_str(nd.chains[0],
+		    NFTNL_CHAIN_NAME), "ingress_ip");
+		ck_assert_uint_eq(rules_in(&nd, "ingress"), 0);
+		ck_assert_uint_gt(rules_in(&nd, "egress_ip"), 0);
+		kk_nft_objects_free(&nd);
+		kk_nft_objects_free(&inet);
+	}
+	free(p);
+}
+END_TEST
+
+/*
  * A chain's devices are part of what verification compares, in any
  * order, whether the kernel lists one (NFTA_HOOK_DEV) or more.
  */
@@ -651,4 +739,5 @@ KK_SUITE(nft_rules_suite, "nft_rules",
 	KK_CASE("netdev", 0, 0),
 	    KK_TEST(netdev_table_frames_only),
 	    KK_TEST(netdev_table_only_isolated),
+	    KK_TEST(netdev_table_raw_ip),
 	    KK_TEST(canon_chain_devices))
