@@ -4,7 +4,8 @@
  * the network comes up, then exit.
  *
  * A program of its own so that boot pays only for what a restore does:
- * the policy, state.json, one batch and its read-back, one audit line.
+ * the policy, state.json, one dump of the interfaces (the netdev table's
+ * devices), one batch and its read-back, one audit line.
  * It links libnftnl, libmnl, libconfig and jansson: not libsystemd (and
  * the compression and crypto libraries it pulls in), libssl, libcrypto
  * (SHA-256 is libmd's, see restore_sha256.c) or kakurid's daemon; its
@@ -184,6 +185,17 @@ main(int argc, char **argv)
 	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST : 0;
 	d.persist_supported = d.table_flags != 0;
 	/*
+	 * The devices the netdev table's chains hook (Ethernet, raw IP):
+	 * kakurid's interface watch reads them with the same dump before it
+	 * adopts, so the table it finds is the one it would write.  Without
+	 * them the inet and bridge tables still go in: a restore that fails
+	 * over the devices would leave the host open.
+	 */
+	if ((err = kk_links_read(&d.links)) < 0)
+		kk_log(LOG_CRIT, KK_MID_APPLY,
+		    "interfaces: %s: restoring without the netdev table: frames of AF_PACKET sockets and of devices stacked into other namespaces are NOT cut off until kakurid starts",
+		    strerror(-err));
+	/*
 	 * The flags hand the table over to the kernel (persist) when this
 	 * process exits; kakurid.service claims it later.
 	 */
@@ -194,6 +206,8 @@ main(int argc, char **argv)
 	    d.nft.stats.batch_usec);
 	kk_nft_close(&d.nft);
 out:
+	kd_tables_free(&d);
+	kk_links_close(&d.links);
 	kk_audit_close(&d.audit);
 	return ret;
 }

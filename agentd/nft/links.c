@@ -280,6 +280,26 @@ fail:
 	return err;
 }
 
+int
+kk_links_read(struct kk_links *l)
+{
+	int err;
+
+	if ((err = kk_links_init(l)) < 0)
+		return err;
+	if ((l->nl = open_socket(0, 0)) == NULL) {
+		err = -errno;
+		goto out;
+	}
+	l->seq = 1;
+	err = kk_links_rescan(l, NULL, NULL);
+	kk_nl_close(&l->nl);
+out:
+	if (err < 0)
+		kk_links_close(l);
+	return err;
+}
+
 void
 kk_links_close(struct kk_links *l)
 {

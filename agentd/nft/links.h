@@ -69,6 +69,13 @@ typedef void (*kk_link_fn)(void *data, const struct kk_link_change *ch);
 
 /* Opens both sockets and learns the namespace's interfaces. */
 int kk_links_open(struct kk_links *l);
+/*
+ * Learns the namespace's interfaces with one dump, and keeps no socket
+ * open: for the boot restore, which follows nothing afterwards (the
+ * netdev table's devices).  kk_links_close frees the table.  All or
+ * nothing, as kk_links_open.
+ */
+int kk_links_read(struct kk_links *l);
 void kk_links_close(struct kk_links *l);
 int kk_links_fd(const struct kk_links *l);
 /*
