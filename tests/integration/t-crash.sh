@@ -69,7 +69,10 @@ check "boot: the restored table carries the episode" bash -c "ip netns exec $FRE
 # boot with a state file that does not load: --restore fails closed
 boot_corrupt() {	# boot_corrupt NAME CONTENT
 	local out rc
-	ip netns exec "$FRESH" nft delete table inet kakuri 2>/dev/null
+	# every table the restore put in: netdev kakuri cuts the host too
+	for f in inet bridge netdev; do
+		ip netns exec "$FRESH" nft delete table $f kakuri 2>/dev/null
+	done
 	wait_for 5 reach "$FRESH" tcp 198.18.0.21 8081
 	check "boot, $1: the fresh host is open before restore" reach "$FRESH" tcp 198.18.0.21 8081
 	printf '%s' "$2" >"$STATE/state.json"
