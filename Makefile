@@ -195,14 +195,15 @@ $(OBJDIR)/forker: tests/integration/forker.c $(PROG_SRC) tests/progutil.h
 
 # hostile input for the evidence tests: a FUSE server that stops
 # answering, a status prober, a pid reuser, an LD_PRELOAD library; a
-# disk whose sync fails (syncfail.so, the collector's)
+# disk whose sync fails (syncfail.so, the collector's); no rtnetlink
+# (nortnl.so, the boot restore's: t-restore-netdev)
 $(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse: $(OBJDIR)/%: tests/integration/%.c $(PROG_SRC) tests/progutil.h
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< \
 		$(PROG_SRC)
 
-$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so: $(OBJDIR)/%.so: tests/integration/%.c
+$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/nortnl.so: $(OBJDIR)/%.so: tests/integration/%.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $< -ldl
@@ -274,7 +275,8 @@ $(OBJDIR)/tunrelay: $(call obj,tests/integration/tunrelay.c)
 
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
-	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/netstress $(OBJDIR)/hog \
+	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/nortnl.so \
+	$(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd $(OBJDIR)/setswap \
 	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/rawsend $(OBJDIR)/tunrelay

@@ -31,9 +31,8 @@ PORT=9556
 NETRX="$WORK/rn-net.rx" XRX="$WORK/rn-x.rx"
 MV4=198.51.100.41 MV6=2001:db8:2::41
 # the rtnetlink-refusing preload (nortnl.c), for part 4
-NORTNL="$WORK/nortnl.so"
-"${CC:-cc}" -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o "$NORTNL" \
-	"$TOP/tests/integration/nortnl.c" -ldl || die "build nortnl.so"
+NORTNL="$TOP/build/nortnl.so"
+need_built "$NORTNL"
 
 mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
 ip -n "$EP" link add link to-net name rnmv0 netns "$X" type macvlan mode bridge &&
