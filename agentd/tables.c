@@ -116,7 +116,8 @@ apply_named(struct kd *d, enum kk_mode mode, const char *episode,
 		    "kernel refused the netdev table (%s%s): frames of AF_PACKET sockets and of devices stacked into other namespaces are NOT cut off; isolating without it%s",
 		    d->nft.err, d->netdev_unsupported ?
 		    "; its egress hook needs Linux 5.16" : "",
-		    d->netdev_unsupported ? "" : " and trying again in 1 s");
+		    d->netdev_unsupported || d->ev == NULL ? "" :
+		    " and trying again in 1 s");
 		kd_tables_spec(d, mode, episode, name, &spec);
 		err = kk_nft_apply(&d->nft, &spec);
 	}

@@ -34,7 +34,11 @@ struct cb_ctx {
 	kk_link_fn fn;
 	void *data;
 	bool dump;
+	bool intr;		/* the kernel says the dump was cut by changes */
 };
+
+/* dumps tried when interfaces change while the kernel lists them */
+#define RESCAN_TRIES	3
 
 static const char *const uncovered_kinds[] = {
 	"macvlan", "macvtap", "ipvlan", "ipvtap", "openvswitch",
@@ -179,6 +183,8 @@ link_cb(const struct nlmsghdr *nlh, void *data)
 	struct cb_ctx *c = data;
 	struct parsed p;
 
+	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+		c->intr = true;
 	if ((nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK) ||
 	    parse(nlh, &p) < 0)
 		return MNL_CB_OK;
@@ -271,7 +277,8 @@ kk_links_open(struct kk_links *l)
 		goto fail;
 	}
 	l->seq = 1;
-	if ((err = kk_links_rescan(l, NULL, NULL)) < 0)
+	/* a dump cut by changes every time: the events say the rest */
+	if ((err = kk_links_rescan(l, NULL, NULL)) < 0 && err != -EAGAIN)
 		goto fail;
 	return 0;
 fail:
@@ -292,7 +299,9 @@ kk_links_read(struct kk_links *l)
 		goto out;
 	}
 	l->seq = 1;
-	err = kk_links_rescan(l, NULL, NULL);
+	/* interfaces changing all along: the ones listed are still there */
+	if ((err = kk_links_rescan(l, NULL, NULL)) == -EAGAIN)
+		err = 0;
 	kk_nl_close(&l->nl);
 out:
 	if (err < 0)
@@ -358,20 +367,31 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
-	int err;
+	int tries, err;
 
 	if (l->nl == NULL)
 		return -EBADF;
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = ++l->seq;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	kk_links_dump_begin(l);
-	/* a dump cut short says nothing about what is missing from it */
-	if ((err = kk_nl_request(l->nl, nlh, link_cb, &c)) < 0)
-		return err;
-	kk_links_dump_end(l, fn, data);
-	return 0;
+	for (tries = 0; tries < RESCAN_TRIES; tries++) {
+		nlh = mnl_nlmsg_put_header(buf);
+		nlh->nlmsg_type = RTM_GETLINK;
+		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+		nlh->nlmsg_seq = ++l->seq;
+		ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+		ifi->ifi_family = AF_UNSPEC;
+		c.intr = false;
+		kk_links_dump_begin(l);
+		/* a dump cut short says nothing about what is missing from it */
+		if ((err = kk_nl_request(l->nl, nlh, link_cb, &c)) < 0)
+			return err;
+		if (!c.intr) {
+			kk_links_dump_end(l, fn, data);
+			return 0;
+		}
+	}
+	/*
+	 * Interfaces changed under every try (NLM_F_DUMP_INTR): what the
+	 * dumps listed stands, and nothing is taken for gone, which would
+	 * unhook a device from the netdev table.
+	 */
+	return -EAGAIN;
 }

@@ -92,7 +92,9 @@ int kk_links_drain(struct kk_links *l, kk_link_fn fn, void *data);
 bool kk_links_pending(const struct kk_links *l);
 /*
  * Dumps the interfaces; one missing now and at the previous rescan, with
- * no event in between, is reported as KK_LINK_VANISHED.
+ * no event in between, is reported as KK_LINK_VANISHED.  -EAGAIN when
+ * interfaces changed under every one of a few dumps (NLM_F_DUMP_INTR):
+ * those listed are kept, and none is taken for gone.
  */
 int kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data);
 
