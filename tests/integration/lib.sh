@@ -403,6 +403,56 @@ send_result() {
 	send "$@" 2>/dev/null | jq -r '.receipts[0] | if .result == "done" then "done" else (.reason // .result) end' 2>/dev/null
 }
 
+# --- datagram probes (t-netdev, t-netdev-ip, t-restore-netdev) ---
+# A scenario defines send_probe KIND (sends one datagram of KIND towards
+# its listener) and arrival KIND (prints "LOG LINE": the listener's log,
+# and the line it writes there when a datagram of KIND arrives).
+arrived() { local a; a=$(arrival "$1"); grep -qxF "${a#* }" "${a%% *}"; }
+forget() { local a; a=$(arrival "$1"); : >"${a%% *}"; }
+# seen KIND: a datagram of KIND sent reached its listener within 0.5 s
+seen() {
+	local i
+	send_probe "$1"
+	for i in $(seq 1 25); do arrived "$1" && return 0; sleep 0.02; done
+	return 1
+}
+# passes KIND: a datagram of KIND gets through within 5 s (tried anew
+# every half second)
+passes() { forget "$1"; until_ok 5 seen "$1"; }
+# none_arrive KIND: 5 datagrams of KIND over a second, and none arrived
+# half a second after the last
+none_arrive() {
+	local i
+	forget "$1"
+	for i in 1 2 3 4 5; do send_probe "$1"; sleep 0.2; done
+	sleep 0.3
+	! arrived "$1"
+}
+# dropped KIND: one datagram of KIND sent, not there 0.3 s later
+dropped() { forget "$1"; send_probe "$1"; sleep 0.3; ! arrived "$1"; }
+
+# listen_udp NS LOG PORT ADDR...: an echo server on each ADDR:PORT in
+# NS for 600 s, logging one line per datagram ("udp FROM") to LOG
+listen_udp() {
+	local ns=$1 log=$2 port=$3 a
+	shift 3
+	for a in "$@"; do
+		ip netns exec "$ns" "$NETPROBE" serve "$a" "$port" 600 "$log" &
+		PIDS+=($!)
+	done
+}
+
+# release_signed: the quarantine in force released by a signed release
+# of two signers over the CSIRT channel; checks that it is done and open
+release_signed() {
+	local rel
+	rel=$(sign alice release --episode "$(status_field episode)")
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$rel" 2>/dev/null
+	check "a signed release (two signers) over the channel: done" \
+		test "$(send_result "$rel")" = done
+	check "released: open" test "$(status_field mode)" = open
+}
+
 # --- bounded polls (nft scenarios): wait for a state, never sample after a sleep ---
 # until_ok SECONDS CMD...: run CMD every 20 ms until it succeeds (0) or
 # SECONDS have passed (1)

@@ -44,12 +44,8 @@ check "the modem's stand-in has no link-layer header (link/none)" \
 	bash -c "ip -n '$EP' -j link show wwsim0 | jq -e '.[0].link_type == \"none\"'"
 
 # every listener logs one line per datagram ("udp FROM")
-for a in "$W4" "$W6"; do
-	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
-done
-for a in "$M4" "$M6"; do
-	ip netns exec "$EP" "$NETPROBE" serve "$a" $PORT 600 "$EPRX" & PIDS+=($!)
-done
+listen_udp "$NET" "$NETRX" $PORT "$W4" "$W6"
+listen_udp "$EP" "$EPRX" $PORT "$M4" "$M6"
 
 # the CSIRT channel on; the far end of the modem is a CSIRT peer too, so
 # that the management channel over the modem can be shown to survive
@@ -88,23 +84,6 @@ arrival() {
 	hp6) echo "$NETRX udp $H6" ;;
 	esac
 }
-arrived() { local a; a=$(arrival "$1"); grep -qxF "${a#* }" "${a%% *}"; }
-forget() { local a; a=$(arrival "$1"); : >"${a%% *}"; }
-seen() {
-	local i
-	send_probe "$1"
-	for i in $(seq 1 25); do arrived "$1" && return 0; sleep 0.02; done
-	return 1
-}
-passes() { forget "$1"; until_ok 5 seen "$1"; }
-none_arrive() {
-	local i
-	forget "$1"
-	for i in 1 2 3 4 5; do send_probe "$1"; sleep 0.2; done
-	sleep 0.3
-	! arrived "$1"
-}
-dropped() { forget "$1"; send_probe "$1"; sleep 0.3; ! arrived "$1"; }
 what() {
 	case $1 in
 	rawq*) echo "AF_PACKET IP packet out of the modem (PACKET_QDISC_BYPASS)" ;;
@@ -164,9 +143,7 @@ check_within "restarted: isolated and verified" 10 isolated_verified
 
 # 5. a modem plugged in while isolated is covered within 10 s
 modem wwsim2 wwsim3 "$H4" "$H6" "$HW4" "$HW6" || die "a second modem while isolated"
-for a in "$HW4" "$HW6"; do
-	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
-done
+listen_udp "$NET" "$NETRX" $PORT "$HW4" "$HW6"
 for k in hp4 hp6; do
 	check_within "hotplugged modem: $(what $k) is dropped within 10 s ($(fam $k))" 10 dropped $k
 	check "hotplugged modem: $(what $k): nothing arrives ($(fam $k))" none_arrive $k
@@ -174,11 +151,7 @@ done
 check_within "isolated with the hotplugged modem: verified" 10 isolated_verified
 
 # 6. a signed release opens every path again
-EPISODE=$(status_field episode)
-REL=$(sign alice release --episode "$EPISODE")
-"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" 2>/dev/null
-check "a signed release (two signers) over the channel: done" test "$(send_result "$REL")" = done
-check "released: open" test "$(status_field mode)" = open
+release_signed
 for k in $KINDS hp4 hp6; do
 	check "released: $(what $k) arrives again ($(fam $k))" passes $k
 done

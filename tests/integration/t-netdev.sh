@@ -50,9 +50,7 @@ ip -n "$EP" link add link to-net name ndmv0 netns "$X" type macvlan mode bridge 
 NETMAC=$(mac_of "$NET" to-ep)
 
 # every listener logs one line per datagram ("udp FROM")
-for a in "$NET4" "$NET6"; do
-	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
-done
+listen_udp "$NET" "$NETRX" $PORT "$NET4" "$NET6"
 # neighbour discovery as a carrier: a solicitation (type 135, hop limit
 # 255) from a process in X to a global address, with data in an option
 cat >"$WORK/ndsend.py" <<'EOF'
@@ -78,9 +76,7 @@ while time.time() < end:
             f.write("nd %s\n" % addr[0].split("%")[0])
 EOF
 ip netns exec "$NET" python3 "$WORK/ndrecv.py" "$NDRX" 600 & PIDS+=($!)
-for a in "$MV4" "$MV6"; do
-	ip netns exec "$X" "$NETPROBE" serve "$a" $PORT 600 "$XRX" & PIDS+=($!)
-done
+listen_udp "$X" "$XRX" $PORT "$MV4" "$MV6"
 for a in "$PEER4" "$PEER6"; do serve "$PEER" "$a" 7444; done
 
 # the CSIRT channel on: signed commands prove the management path
@@ -133,29 +129,6 @@ arrival() {
 	hpraw6) echo "$NETRX udp $EPHP6" ;;
 	esac
 }
-arrived() { local a; a=$(arrival "$1"); grep -qxF "${a#* }" "${a%% *}"; }
-forget() { local a; a=$(arrival "$1"); : >"${a%% *}"; }
-# seen KIND: a datagram of KIND sent reached its listener within 0.5 s
-seen() {
-	local i
-	send_probe "$1"
-	for i in $(seq 1 25); do arrived "$1" && return 0; sleep 0.02; done
-	return 1
-}
-# passes KIND: a datagram of KIND gets through within 5 s (tried anew
-# every half second)
-passes() { forget "$1"; until_ok 5 seen "$1"; }
-# none_arrive KIND: 5 datagrams of KIND over a second, and none arrived
-# half a second after the last
-none_arrive() {
-	local i
-	forget "$1"
-	for i in 1 2 3 4 5; do send_probe "$1"; sleep 0.2; done
-	sleep 0.3
-	! arrived "$1"
-}
-# dropped KIND: one datagram of KIND sent, not there 0.3 s later
-dropped() { forget "$1"; send_probe "$1"; sleep 0.3; ! arrived "$1"; }
 # what: KIND's words for the check lines
 what() {
 	case $1 in
@@ -232,9 +205,7 @@ ip -n "$EP" link add ndnic9 type veth peer name ndnic9-net netns "$NET" &&
 	ip -n "$EP" link add link ndnic9 name ndmv9 netns "$X" type macvlan mode bridge &&
 	addrs "$X" ndmv9 "$XHP4" "$XHP6" || die "a NIC hotplugged into ep"
 HPMAC=$(mac_of "$NET" ndnic9-net) HPDEV=ndnic9
-for a in "$HP4" "$HP6"; do
-	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
-done
+listen_udp "$NET" "$NETRX" $PORT "$HP4" "$HP6"
 HPKINDS="hp4 hp6 hpraw4 hpraw6"
 for k in $HPKINDS; do
 	check_within "hotplugged NIC: $(what $k) is dropped within 10 s ($(fam $k))" 10 dropped $k
@@ -254,11 +225,7 @@ done
 check_within "isolated with the renamed NIC: verified" 10 isolated_verified
 
 # 5. a signed release over the channel opens every path again
-EPISODE=$(status_field episode)
-REL=$(sign alice release --episode "$EPISODE")
-"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" 2>/dev/null
-check "a signed release (two signers) over the channel: done" test "$(send_result "$REL")" = done
-check "released: open" test "$(status_field mode)" = open
+release_signed
 for k in $KINDS new4 new6 $HPKINDS; do
 	check "released: $(what $k) arrives again ($(fam $k))" passes $k
 done

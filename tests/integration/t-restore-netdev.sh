@@ -43,12 +43,8 @@ NETMAC=$(mac_of "$NET" to-ep)
 # table's ip chains hook it
 ip -n "$EP" tuntap add mode tun name rntun0 && ip -n "$EP" link set rntun0 up ||
 	die "a tun device in ep"
-for a in "$NET4" "$NET6"; do
-	ip netns exec "$NET" "$NETPROBE" serve "$a" $PORT 600 "$NETRX" & PIDS+=($!)
-done
-for a in "$MV4" "$MV6"; do
-	ip netns exec "$X" "$NETPROBE" serve "$a" $PORT 600 "$XRX" & PIDS+=($!)
-done
+listen_udp "$NET" "$NETRX" $PORT "$NET4" "$NET6"
+listen_udp "$X" "$XRX" $PORT "$MV4" "$MV6"
 # the CSIRT peer's way in (the management rule of every table)
 for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; done
 
@@ -76,24 +72,6 @@ arrival() {
 	in4) echo "$XRX udp $NET4" ;;
 	in6) echo "$XRX udp $NET6" ;;
 	esac
-}
-arrived() { local a; a=$(arrival "$1"); grep -qxF "${a#* }" "${a%% *}"; }
-forget() { local a; a=$(arrival "$1"); : >"${a%% *}"; }
-seen() {
-	local i
-	send_probe "$1"
-	for i in $(seq 1 25); do arrived "$1" && return 0; sleep 0.02; done
-	return 1
-}
-passes() { forget "$1"; until_ok 5 seen "$1"; }
-# none_arrive KIND: 5 datagrams of KIND over a second, none arrived half
-# a second after the last
-none_arrive() {
-	local i
-	forget "$1"
-	for i in 1 2 3 4 5; do send_probe "$1"; sleep 0.2; done
-	sleep 0.3
-	! arrived "$1"
 }
 what() {
 	case $1 in

@@ -158,6 +158,8 @@ static const struct golden_spec {
 
 static const char two_devs[2][KK_NFT_IFNAME] = { "eth0", "wlan0" };
 static const char modem_dev[1][KK_NFT_IFNAME] = { "wwan0" };
+static const char *const ethernet[] = { "eth0", "wlan0", NULL };
+static const char *const modem_names[] = { "wwan0", NULL };
 
 /* One line per message of the batch, decoded with libnftnl. */
 static void
@@ -529,43 +531,72 @@ has_rule(const struct kk_nft_objects *o, const char *chain,
 	return false;
 }
 
+/*
+ * Policy i of the golden file, isolated on two Ethernet devices (and a
+ * modem): its inet and netdev tables, whose rules read only frames.
+ */
+static void
+build_isolated(struct kk_policy *p, size_t i, struct kk_nft_spec *spec,
+    struct kk_nft_objects *inet, struct kk_nft_objects *nd, bool modem)
+{
+	memset(p, 0, sizeof(*p));
+	policies[i].make(p);
+	kk_test_nft_spec(spec, p);
+	spec->mode = KK_MODE_ISOLATED;
+	strcpy(spec->episode, EPISODE);
+	spec->netdevs = two_devs;
+	spec->nnetdevs = 2;
+	if (modem) {
+		spec->ipdevs = modem_dev;
+		spec->nipdevs = 1;
+	}
+	ck_assert_int_eq(kk_nft_objects_build(spec, NFPROTO_NETDEV, nd), 0);
+	ck_assert_int_eq(kk_nft_objects_build(spec, NFPROTO_INET, inet), 0);
+	netdev_rules_read_frame_only(nd);
+}
+
+/*
+ * nd's chains k and k + 1: ingress (named so) and egress, both dropping
+ * by default, on the devices want names (NULL-terminated), in order.
+ */
+static void
+assert_chain_pair(const struct kk_nft_objects *nd, size_t k,
+    const char *ingress, const char *const *want)
+{
+	const char *const *devs;
+	size_t i, c;
+
+	ck_assert_uint_gt(nd->nchains, k + 1);
+	ck_assert_str_eq(nftnl_chain_get_str(nd->chains[k], NFTNL_CHAIN_NAME),
+	    ingress);
+	ck_assert_uint_eq(nftnl_chain_get_u32(nd->chains[k],
+	    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_INGRESS);
+	ck_assert_uint_eq(nftnl_chain_get_u32(nd->chains[k + 1],
+	    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_EGRESS);
+	for (c = k; c < k + 2; c++) {
+		ck_assert_uint_eq(nftnl_chain_get_u32(nd->chains[c],
+		    NFTNL_CHAIN_POLICY), NF_DROP);
+		devs = nftnl_chain_get_array(nd->chains[c], NFTNL_CHAIN_DEVICES);
+		ck_assert_ptr_nonnull(devs);
+		for (i = 0; want[i] != NULL; i++)
+			ck_assert_str_eq(devs[i], want[i]);
+		ck_assert_ptr_null(devs[i]);
+	}
+}
+
 START_TEST(netdev_table_frames_only)
 {
 	struct kk_policy *p = calloc(1, sizeof(*p));
 	struct kk_nft_objects inet, nd;
 	struct kk_nft_spec spec;
-	const char *const *devs;
 	size_t i;
 
 	ck_assert_ptr_nonnull(p);
 	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
-		memset(p, 0, sizeof(*p));
-		policies[i].make(p);
-		kk_test_nft_spec(&spec, p);
-		spec.mode = KK_MODE_ISOLATED;
-		strcpy(spec.episode, EPISODE);
-		spec.netdevs = two_devs;
-		spec.nnetdevs = 2;
-		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV,
-		    &nd), 0);
-		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET,
-		    &inet), 0);
-		netdev_rules_read_frame_only(&nd);
+		build_isolated(p, i, &spec, &inet, &nd, false);
 		/* ingress, egress: both drop by default, on both devices */
 		ck_assert_uint_eq(nd.nchains, 2);
-		ck_assert_str_eq(nftnl_chain_get_str(nd.chains[0],
-		    NFTNL_CHAIN_NAME), "ingress");
-		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[0],
-		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_INGRESS);
-		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[1],
-		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_EGRESS);
-		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[1],
-		    NFTNL_CHAIN_POLICY), NF_DROP);
-		devs = nftnl_chain_get_array(nd.chains[1], NFTNL_CHAIN_DEVICES);
-		ck_assert_ptr_nonnull(devs);
-		ck_assert_str_eq(devs[0], "eth0");
-		ck_assert_str_eq(devs[1], "wlan0");
-		ck_assert_ptr_null(devs[2]);
+		assert_chain_pair(&nd, 0, "ingress", ethernet);
 		/* input's rows less loopback, plus ARP, EAPOL, LACP */
 		ck_assert_uint_eq(rules_in(&nd, "ingress"),
 		    rules_in(&inet, "input") + 2);
@@ -627,43 +658,15 @@ START_TEST(netdev_table_raw_ip)
 	struct kk_policy *p = calloc(1, sizeof(*p));
 	struct kk_nft_objects inet, nd;
 	struct kk_nft_spec spec;
-	const char *const *devs;
 	size_t i;
 
 	ck_assert_ptr_nonnull(p);
 	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
-		memset(p, 0, sizeof(*p));
-		policies[i].make(p);
-		kk_test_nft_spec(&spec, p);
-		spec.mode = KK_MODE_ISOLATED;
-		strcpy(spec.episode, EPISODE);
-		spec.netdevs = two_devs;
-		spec.nnetdevs = 2;
-		spec.ipdevs = modem_dev;
-		spec.nipdevs = 1;
-		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV,
-		    &nd), 0);
-		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET,
-		    &inet), 0);
-		netdev_rules_read_frame_only(&nd);
+		build_isolated(p, i, &spec, &inet, &nd, true);
 		ck_assert_uint_eq(nd.nchains, 4);
-		ck_assert_str_eq(nftnl_chain_get_str(nd.chains[2],
-		    NFTNL_CHAIN_NAME), "ingress_ip");
-		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[2],
-		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_INGRESS);
-		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[3],
-		    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_EGRESS);
-		ck_assert_uint_eq(nftnl_chain_get_u32(nd.chains[3],
-		    NFTNL_CHAIN_POLICY), NF_DROP);
-		devs = nftnl_chain_get_array(nd.chains[3], NFTNL_CHAIN_DEVICES);
-		ck_assert_ptr_nonnull(devs);
-		ck_assert_str_eq(devs[0], "wwan0");
-		ck_assert_ptr_null(devs[1]);
+		assert_chain_pair(&nd, 2, "ingress_ip", modem_names);
 		/* the Ethernet chains keep their devices, not the modem */
-		devs = nftnl_chain_get_array(nd.chains[0], NFTNL_CHAIN_DEVICES);
-		ck_assert_str_eq(devs[0], "eth0");
-		ck_assert_str_eq(devs[1], "wlan0");
-		ck_assert_ptr_null(devs[2]);
+		assert_chain_pair(&nd, 0, "ingress", ethernet);
 		/* input's rows less loopback; no ARP, EAPOL or LACP */
 		ck_assert_uint_eq(rules_in(&nd, "ingress_ip"),
 		    rules_in(&inet, "input") - 1);
