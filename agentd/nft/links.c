@@ -263,28 +263,42 @@ open_socket(unsigned groups, int flags)
 	return nl;
 }
 
-int
-kk_links_open(struct kk_links *l)
+/*
+ * The interfaces there are now, and with watch the event socket that
+ * follows them: all or nothing, a caller that sees the error has no
+ * socket open.
+ */
+static int
+links_start(struct kk_links *l, bool watch)
 {
 	int err;
 
 	if ((err = kk_links_init(l)) < 0)
 		return err;
-	l->mon = open_socket(RTMGRP_LINK, SOCK_NONBLOCK);
+	if (watch)
+		l->mon = open_socket(RTMGRP_LINK, SOCK_NONBLOCK);
 	l->nl = open_socket(0, 0);
-	if (l->mon == NULL || l->nl == NULL) {
+	if ((watch && l->mon == NULL) || l->nl == NULL) {
 		err = -errno;
 		goto fail;
 	}
 	l->seq = 1;
-	/* a dump cut by changes every time: the events say the rest */
+	/*
+	 * A dump cut by changes every time: the interfaces it listed are
+	 * there (and the events, where watched, say the rest).
+	 */
 	if ((err = kk_links_rescan(l, NULL, NULL)) < 0 && err != -EAGAIN)
 		goto fail;
 	return 0;
 fail:
-	/* all or nothing: a caller that sees the error has no watch open */
 	kk_links_close(l);
 	return err;
+}
+
+int
+kk_links_open(struct kk_links *l)
+{
+	return links_start(l, true);
 }
 
 int
@@ -292,20 +306,8 @@ kk_links_read(struct kk_links *l)
 {
 	int err;
 
-	if ((err = kk_links_init(l)) < 0)
-		return err;
-	if ((l->nl = open_socket(0, 0)) == NULL) {
-		err = -errno;
-		goto out;
-	}
-	l->seq = 1;
-	/* interfaces changing all along: the ones listed are still there */
-	if ((err = kk_links_rescan(l, NULL, NULL)) == -EAGAIN)
-		err = 0;
-	kk_nl_close(&l->nl);
-out:
-	if (err < 0)
-		kk_links_close(l);
+	if ((err = links_start(l, false)) == 0)
+		kk_nl_close(&l->nl);
 	return err;
 }
 
