@@ -135,6 +135,23 @@ kd_netdev_covers(const struct kd *d)
 	    !d->netdev_unsupported && !d->netdev_failed && !d->netdevs.over;
 }
 
+bool
+kd_stacked_covered(const struct kd *d, const struct kk_link *k)
+{
+	size_t i;
+
+	if (!kd_netdev_covers(d) || k == NULL)
+		return false;
+	if (strcmp(k->kind, "openvswitch") == 0)
+		return true;
+	if (k->lower <= 0 || k->lower_elsewhere)
+		return false;
+	for (i = 0; i < d->netdevs.n; i++)
+		if (d->netdevs.ifindex[i] == k->lower)
+			return true;
+	return false;
+}
+
 /* An interface left: one the netdev table hooks is hooked again. */
 static void
 link_gone(struct kd *d, const char *name)
@@ -185,7 +202,8 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		    ch->ifindex, KW_NETNSID, (int)ch->nsid));
 		return;
 	case KK_LINK_UNCOVERED:
-		if (kd_netdev_covers(d)) {
+		if (kd_stacked_covered(d, kk_links_find(&d->links,
+		    ch->ifindex))) {
 			kk_log(LOG_NOTICE, KK_MID_TAMPER,
 			    "interface %s (%s, ifindex %d) appeared while isolated: the netdev table's chains on its lower device cut its siblings off",
 			    ch->name, ch->kind, ch->ifindex);

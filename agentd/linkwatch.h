@@ -20,5 +20,14 @@ void kd_linkwatch_released(struct kd *d);
  * meets its chains, so such kinds are covered.
  */
 bool kd_netdev_covers(const struct kd *d);
+/*
+ * A device of a kind whose siblings bypass the inet hooks (macvlan,
+ * macvtap, ipvlan, ipvtap; openvswitch) is covered by the netdev table:
+ * kd_netdev_covers, and the device it is stacked on is one of this
+ * namespace's that the table hooks (an Open vSwitch datapath's ports
+ * are this namespace's devices).
+ */
+struct kk_link;
+bool kd_stacked_covered(const struct kd *d, const struct kk_link *k);
 
 #endif

@@ -260,10 +260,11 @@ not_covered(const struct kd *d, char *buf, size_t len)
 		    k->name, (unsigned)k->type);
 		append(buf, len, part);
 	}
-	for (i = 0; i < d->links.nknown && !kd_netdev_covers(d); i++) {
+	for (i = 0; i < d->links.nknown; i++) {
 		const struct kk_link *k = &d->links.known[i];
 
-		if (!kk_link_kind_uncovered(k->kind))
+		if (!kk_link_kind_uncovered(k->kind) ||
+		    kd_stacked_covered(d, k))
 			continue;
 		snprintf(part, sizeof(part),
 		    "interface %s (%s): its siblings' traffic bypasses the tables",

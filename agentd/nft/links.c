@@ -27,6 +27,8 @@ struct parsed {
 	int32_t nsid;
 	unsigned short type;	/* ifi_type */
 	int peer;		/* IFLA_LINK of a veth whose peer is in this namespace */
+	int lower;		/* IFLA_LINK, whatever the kind */
+	bool lower_elsewhere;	/* IFLA_LINK_NETNSID: it is in another namespace */
 };
 
 struct cb_ctx {
@@ -60,6 +62,12 @@ find(struct kk_links *l, int ifindex)
 		if (l->known[i].ifindex == ifindex)
 			return &l->known[i];
 	return NULL;
+}
+
+const struct kk_link *
+kk_links_find(const struct kk_links *l, int ifindex)
+{
+	return find((struct kk_links *)l, ifindex);
 }
 
 static void
@@ -117,6 +125,9 @@ parse(const struct nlmsghdr *nlh, struct parsed *p)
 		p->nsid = (int32_t)mnl_attr_get_u32(tb[IFLA_NEW_NETNSID]);
 	}
 	p->kind = kind_of(tb[IFLA_LINKINFO]);
+	if (tb[IFLA_LINK] && mnl_attr_validate(tb[IFLA_LINK], MNL_TYPE_U32) == 0)
+		p->lower = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
+	p->lower_elsewhere = tb[IFLA_LINK_NETNSID] != NULL;
 	/* a peer in another namespace comes with IFLA_LINK_NETNSID */
 	if (p->kind && strcmp(p->kind, "veth") == 0 &&
 	    tb[IFLA_LINK_NETNSID] == NULL && tb[IFLA_LINK] &&
@@ -147,6 +158,8 @@ link_new(struct cb_ctx *c, const struct parsed *p)
 		if (p->kind)
 			snprintf(k->kind, sizeof(k->kind), "%s", p->kind);
 		k->type = p->type;
+		k->lower = p->lower;
+		k->lower_elsewhere = p->lower_elsewhere;
 		k->missing = false;
 		if (c->dump)
 			k->seen = true;

@@ -36,6 +36,8 @@ struct kk_link {
 	char name[IF_NAMESIZE];
 	char kind[KK_LINK_KIND_MAX];	/* IFLA_INFO_KIND, "" if none */
 	unsigned short type;	/* ifi_type: ARPHRD_* */
+	int lower;		/* IFLA_LINK: the device it is stacked on, 0 if none */
+	bool lower_elsewhere;	/* ... in another namespace (IFLA_LINK_NETNSID) */
 	bool seen;		/* in the dump being read */
 	bool missing;		/* absent from the last dump, no event yet */
 };
@@ -98,6 +100,8 @@ bool kk_links_pending(const struct kk_links *l);
  */
 int kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data);
 
+/* The interface l follows with this index, or NULL. */
+const struct kk_link *kk_links_find(const struct kk_links *l, int ifindex);
 /* Is an interface of this kind one whose traffic the tables cannot cover? */
 bool kk_link_kind_uncovered(const char *kind);
 

@@ -63,6 +63,18 @@ ip -n "$EP" link del mv0
 ip -n "$OTHER" link del lmsib
 check_within "the macvlan deleted: verified, nothing not_covered" 5 \
 	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.verified == true and .not_covered == null'"
+# a macvlan whose lower device is in another namespace, moved into ep:
+# its siblings leave through a device ep's netdev table does not hook
+ip -n "$OTHER" link add lmlow0 type veth peer name lmlow1 &&
+	ip -n "$OTHER" link add link lmlow0 name mvo type macvlan mode bridge &&
+	ip -n "$OTHER" link set mvo netns "$EP" || fail "a macvlan on a device of OTHER, moved into ep"
+check_within "a macvlan in ep on another namespace's device: status names it in not_covered" 5 \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.not_covered | test(\"mvo \\\\(macvlan\\\\)\")'"
+check "a macvlan in ep on another namespace's device: status says verified: false" \
+	test "$(status_field verified)" = false
+check_within "a macvlan in ep on another namespace's device: the audit log has it (interface-not-covered)" 5 \
+	audit_has '.action=="tamper" and .result=="interface-not-covered" and .interface=="mvo"'
+ip -n "$EP" link del mvo
 
 ip -n "$EP" link del gone0
 # a container starting: one end of a veth moves, its peer stays in ep, so
