@@ -26,8 +26,11 @@ by_name(const void *a, const void *b)
 #ifndef ARPHRD_RAWIP
 #define ARPHRD_RAWIP	519	/* linux/if_arp.h: raw IP, no header */
 #endif
-#ifndef ARPHRD_6LOWPAN
-#define ARPHRD_6LOWPAN	825
+#ifndef ARPHRD_NETLINK
+#define ARPHRD_NETLINK	824
+#endif
+#ifndef ARPHRD_IP6GRE
+#define ARPHRD_IP6GRE	823
 #endif
 
 /* The two lists: Ethernet frames, and frames that start with IP. */
@@ -43,20 +46,30 @@ wanted(const struct kk_link *k, enum devclass c)
 	return k->type == ARPHRD_NONE || k->type == ARPHRD_RAWIP;
 }
 
+/*
+ * Every link type but these: the two the netdev table hooks, loopback,
+ * IP tunnels (what a packet socket sends on one goes out encapsulated,
+ * through the output hook again) and netlink monitors (nlmon: nothing
+ * leaves).  A list of what is known to be safe, so that a type nobody
+ * thought of (teql's VOID, SLIP, CAN, AX.25, ...) is reported.
+ */
 bool
 kd_netdev_uncovered(unsigned short type)
 {
 	switch (type) {
-	case ARPHRD_PPP:
-	case ARPHRD_IEEE80211:
-	case ARPHRD_IEEE80211_PRISM:
-	case ARPHRD_IEEE80211_RADIOTAP:
-	case ARPHRD_INFINIBAND:
-	case ARPHRD_IEEE802154:
-	case ARPHRD_6LOWPAN:
-		return true;
-	default:
+	case ARPHRD_ETHER:
+	case ARPHRD_NONE:
+	case ARPHRD_RAWIP:
+	case ARPHRD_LOOPBACK:
+	case ARPHRD_TUNNEL:
+	case ARPHRD_TUNNEL6:
+	case ARPHRD_SIT:
+	case ARPHRD_IPGRE:
+	case ARPHRD_IP6GRE:
+	case ARPHRD_NETLINK:
 		return false;
+	default:
+		return true;
 	}
 }
 

@@ -41,10 +41,11 @@ bool kd_netdevs_same(const struct kd_netdevs *a, const struct kd_netdevs *b);
 /* name is in either list */
 bool kd_netdevs_has(const struct kd_netdevs *a, const char *name);
 /*
- * A link type that carries traffic off the host with no netdev chains
- * of kakurid's: PPP (its frames have a header of their own), Wi-Fi in
- * monitor mode, InfiniBand, IEEE 802.15.4 and 6LoWPAN.  What a packet
- * socket sends on such a device passes every hook.
+ * A link type with no netdev chains of kakurid's that may carry traffic
+ * off the host: any but Ethernet, raw IP, loopback, IP tunnels and
+ * netlink monitors (PPP, Wi-Fi in monitor mode, InfiniBand, teql, SLIP,
+ * CAN, ...).  What a packet socket sends on such a device passes every
+ * hook.
  */
 bool kd_netdev_uncovered(unsigned short type);
 void kd_netdevs_free(struct kd_netdevs *a);

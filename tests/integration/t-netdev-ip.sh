@@ -150,6 +150,25 @@ for k in hp4 hp6; do
 done
 check_within "isolated with the hotplugged modem: verified" 10 isolated_verified
 
+# a device of a link type the netdev table has no chains for (a tap made
+# PPP with TUNSETLINK stands for a modem's ppp0): status names it
+cat >"$WORK/mkppp.py" <<'EOF'
+import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000))
+fcntl.ioctl(fd, 0x400454cd, 512)	# TUNSETLINK: ARPHRD_PPP
+fcntl.ioctl(fd, 0x400454cb, 1)		# TUNSETPERSIST
+EOF
+if command -v python3 >/dev/null && ip netns exec "$EP" python3 "$WORK/mkppp.py" ppsim0; then
+	check_within "a PPP device while isolated: status names it in not_covered" 10 \
+		bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.not_covered | test(\"ppsim0 \\\\(link type 512\\\\)\")'"
+	check "a PPP device while isolated: not verified" test "$(status_field verified)" = false
+	ip -n "$EP" link del ppsim0
+	check_within "the PPP device gone: verified again" 10 isolated_verified
+else
+	fail "a tap made PPP (python3, TUNSETLINK)"
+fi
+
 # 6. a signed release opens every path again
 release_signed
 for k in $KINDS hp4 hp6; do

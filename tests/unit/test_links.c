@@ -350,10 +350,15 @@ START_TEST(netdevs_ethernet_sorted)
 	ck_assert(!kd_netdevs_has(&a, "ppp0"));
 	ck_assert(!kd_netdevs_has(&a, "tunl0"));
 	ck_assert(!kd_netdevs_has(&a, "lo"));
-	ck_assert(kd_netdev_uncovered(512));
-	ck_assert(!kd_netdev_uncovered(768));
+	ck_assert(kd_netdev_uncovered(512));		/* PPP */
+	ck_assert(kd_netdev_uncovered(0xffff));		/* teql (VOID) */
+	ck_assert(kd_netdev_uncovered(256));		/* SLIP */
+	ck_assert(kd_netdev_uncovered(803));		/* Wi-Fi monitor */
+	ck_assert(!kd_netdev_uncovered(768));		/* ipip */
 	ck_assert(!kd_netdev_uncovered(1));
 	ck_assert(!kd_netdev_uncovered(519));
+	ck_assert(!kd_netdev_uncovered(65534));
+	ck_assert(!kd_netdev_uncovered(772));		/* lo */
 	ck_assert_int_eq(kd_netdevs_gather(&l, &b), 0);
 	ck_assert(kd_netdevs_same(&a, &b));
 	/* eth0 gone and made again: the same name, a new index */
