@@ -114,7 +114,7 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	    0x00, 0x06, 0x04 };
 	/* an opcode below 4: request (1), reply (2); no other ARP */
 	static const uint8_t arp_code_mask[2] = { 0xff, 0xfc }, arp_code[2];
-	static const uint8_t version_mask = 0xf0;
+	static const uint8_t version_mask = 0xf0, zero;
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
 	const uint8_t l4 = (uint8_t)m->l4, version = v6 ? 0x60 : 0x40;
 	uint16_t type;
@@ -123,6 +123,13 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	*at = v6 ? (m->hbh ? &f->v6_hbh : &f->v6) : &f->v4;
 	if ((m->arp || m->ethertype) && !f->ether)
 		return -EINVAL;
+	/*
+	 * Any byte of a link-layer header, masked to nothing: the load
+	 * fails (no match) where there is none, as on a raw-IP device.
+	 */
+	if (m->ll_header)
+		return f->ether ? -EINVAL : kk_expr_bytes(r,
+		    NFT_PAYLOAD_LL_HEADER, 0, &zero, &zero, 1);
 	if (m->arp) {
 		/* Ethernet, IPv4, lengths 6 and 4; a request or a reply */
 		if ((err = kk_expr_bytes(r, f->base, ETH_TYPE_OFF, NULL,

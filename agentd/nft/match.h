@@ -67,6 +67,7 @@ struct match {
 	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
 	uint8_t hoplimit;	/* ip6 hoplimit must be this, 0 = any */
 	bool hbh;		/* IPv6 with a hop-by-hop header (netdev rows: where l4 is) */
+	bool ll_header;		/* the frame has a link-layer header (raw-IP chains only) */
 	bool from_process;	/* the packet has a process's socket (kernel ones do not match) */
 	bool established;
 	bool not_syn;		/* tcp flags & (syn|ack) != syn: no new connection */

@@ -199,7 +199,15 @@ struct row {
 	{ IF_LINK, { .ethertype = 0x888e }, \
 	    ACCEPT("EAPOL: 802.1X and Wi-Fi keys of this link") }, \
 	{ IF_LINK, { .ethertype = 0x8809 }, \
-	    ACCEPT("slow protocols: LACP keeps bonds up") }
+	    ACCEPT("slow protocols: LACP keeps bonds up") }, \
+	/* \
+	 * On a raw-IP device, the rows read the frame where the network \
+	 * header is; a device that does have a link-layer header (a driver \
+	 * of its own, a tap made NONE with TUNSETLINK) would put that \
+	 * elsewhere, under bytes a packet socket's writer chose \
+	 */ \
+	{ IF_LINK, { .ll_header = true }, \
+	    DROP("raw-IP device: a frame with a link-layer header") }
 
 static const struct row isolated_input[] = {
 	{ 0, { .loopback = true }, ACCEPT("loopback") },
@@ -603,13 +611,15 @@ build_rows(struct kk_nft_objects *o, const struct table_def *td,
 		for (k = 0; chain_present(o, cd, spec) && k < cd->nrows; k++) {
 			/*
 			 * no chain on lo in the netdev table; no Ethernet
-			 * header on a raw-IP device (ARP, EAPOL, LACP)
+			 * header on a raw-IP device (ARP, EAPOL, LACP), and
+			 * the guard against one only there
 			 */
 			if ((cd->rows[k].when & ~held) != 0 ||
 			    (o->family == NFPROTO_NETDEV &&
 			    cd->rows[k].m.loopback) ||
 			    (is_ip_hook(cd->hook) && (cd->rows[k].m.arp ||
-			    cd->rows[k].m.ethertype)))
+			    cd->rows[k].m.ethertype)) ||
+			    (!is_ip_hook(cd->hook) && cd->rows[k].m.ll_header))
 				continue;
 			if ((err = compile(o, cd->hook, &cd->rows[k], spec)) < 0)
 				return err;

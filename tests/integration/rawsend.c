@@ -3,10 +3,10 @@
  * AF_PACKET socket: what root malware sends to go past the inet hooks
  * (output, postrouting) that isolation puts its rules in.
  *
- *   rawsend [-q] [-l] [-n COUNT] [-i MS] IFNAME DSTMAC SRCIP DSTIP PORT PAYLOAD
+ *   rawsend [-q] [-l] [-s SPORT] [-n COUNT] [-i MS] IFNAME DSTMAC SRCIP DSTIP PORT PAYLOAD
  *
  * Builds Ethernet + IPv4 or IPv6 (by the addresses' family) + UDP (source
- * port 40404, to PORT) with correct checksums, from IFNAME's own MAC
+ * port SPORT, 40404 unless -s, to PORT) with correct checksums, from IFNAME's own MAC
  * address to DSTMAC, and sends it COUNT times (1), MS milliseconds apart
  * (100), with sendto(2) on a SOCK_RAW packet socket bound to nothing.
  * -q sets PACKET_QDISC_BYPASS: the frame goes to the driver without the
@@ -82,8 +82,8 @@ parse_mac(const char *s, uint8_t mac[ETH_ALEN])
  */
 static size_t
 build(uint8_t *buf, const uint8_t dmac[ETH_ALEN], const uint8_t smac[ETH_ALEN],
-    const char *src, const char *dst, uint16_t port, const char *payload,
-    uint16_t *ethertype)
+    const char *src, const char *dst, uint16_t sport, uint16_t port,
+    const char *payload, uint16_t *ethertype)
 {
 	struct in_addr s4, d4;
 	struct in6_addr s6, d6;
@@ -141,8 +141,8 @@ build(uint8_t *buf, const uint8_t dmac[ETH_ALEN], const uint8_t smac[ETH_ALEN],
 	buf[13] = (uint8_t)*ethertype;
 	off += hlen;
 	udp = buf + off;
-	udp[0] = SRC_PORT >> 8;
-	udp[1] = SRC_PORT & 0xff;
+	udp[0] = (uint8_t)(sport >> 8);
+	udp[1] = (uint8_t)sport;
 	udp[2] = (uint8_t)(port >> 8);
 	udp[3] = (uint8_t)port;
 	udp[4] = (uint8_t)(ulen >> 8);
@@ -160,7 +160,7 @@ build(uint8_t *buf, const uint8_t dmac[ETH_ALEN], const uint8_t smac[ETH_ALEN],
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rawsend [-q] [-l] [-n COUNT] [-i MS] IFNAME DSTMAC "
+	fprintf(stderr, "usage: rawsend [-q] [-l] [-s SPORT] [-n COUNT] [-i MS] IFNAME DSTMAC "
 	    "SRCIP DSTIP PORT PAYLOAD\n");
 }
 
@@ -176,15 +176,19 @@ main(int argc, char **argv)
 	long port;
 	int c, count = 1, ms = 100, bypass = 0, one = 1, fd = -1, i, rc = 2;
 	int no_ll = 0;
+	long sport = SRC_PORT;
 	const uint8_t *start = frame;
 
-	while ((c = getopt(argc, argv, "qln:i:")) != -1) {
+	while ((c = getopt(argc, argv, "qls:n:i:")) != -1) {
 		switch (c) {
 		case 'q':
 			bypass = 1;
 			break;
 		case 'l':
 			no_ll = 1;
+			break;
+		case 's':
+			sport = strtol(optarg, NULL, 10);
 			break;
 		case 'n':
 			count = atoi(optarg);
@@ -201,6 +205,7 @@ main(int argc, char **argv)
 	argv += optind;
 	port = argc == 6 ? strtol(argv[4], NULL, 10) : 0;
 	if (argc != 6 || count < 1 || count > MAX_COUNT || ms < 0 ||
+	    sport < 1 || sport > 65535 ||
 	    ms > 10000 || port < 1 || port > 65535 ||
 	    strlen(argv[0]) >= IFNAMSIZ || strlen(argv[5]) > MAX_PAYLOAD ||
 	    (no_ll ? strcmp(argv[1], "-") != 0 : parse_mac(argv[1], dmac) < 0)) {
@@ -229,7 +234,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	len = build(frame, dmac, (const uint8_t *)ifr.ifr_hwaddr.sa_data,
-	    argv[2], argv[3], (uint16_t)port, argv[5], &ethertype);
+	    argv[2], argv[3], (uint16_t)sport, (uint16_t)port, argv[5],
+	    &ethertype);
 	if (len == 0) {
 		fprintf(stderr, "rawsend: %s and %s are not two IPv4 or two "
 		    "IPv6 addresses\n", argv[2], argv[3]);

@@ -465,21 +465,25 @@ END_TEST
  * mean nothing before the inet hooks) would let a crafted frame pass.
  * On a raw-IP device (the chains *_ip) the frame starts with the IP
  * header, which is where the network header is: that base, and never
- * the link layer's (an attacker's bytes where no header is) nor the
- * transport header's.
+ * the transport header's; the link layer's only in the guard that
+ * drops a frame which has a link-layer header there.
  */
+#define LL_GUARD	"raw-IP device: a frame with a link-layer header"
 static void
 netdev_rules_read_frame_only(const struct kk_nft_objects *o)
 {
 	struct nftnl_expr_iter *it;
 	struct nftnl_expr *e;
 	const char *name, *chain;
+	char comment[128];
 	uint32_t base;
 	size_t i;
 
 	for (i = 0; i < o->nrules; i++) {
 		chain = nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN);
-		base = strstr(chain, "_ip") != NULL ?
+		base = strstr(chain, "_ip") != NULL &&
+		    strcmp(kk_nft_rule_comment(o->rules[i], comment,
+		    sizeof(comment)), LL_GUARD) != 0 ?
 		    NFT_PAYLOAD_NETWORK_HEADER : NFT_PAYLOAD_LL_HEADER;
 		it = nftnl_expr_iter_create(o->rules[i]);
 		ck_assert_ptr_nonnull(it);
@@ -584,6 +588,22 @@ assert_chain_pair(const struct kk_nft_objects *nd, size_t k,
 	}
 }
 
+/* Whether the first rule of o's chain has this comment. */
+static bool
+first_rule_is(const struct kk_nft_objects *o, const char *chain,
+    const char *comment)
+{
+	char c[128];
+	size_t i;
+
+	for (i = 0; i < o->nrules; i++)
+		if (strcmp(nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
+		    chain) == 0)
+			return strcmp(kk_nft_rule_comment(o->rules[i], c,
+			    sizeof(c)), comment) == 0;
+	return false;
+}
+
 START_TEST(netdev_table_frames_only)
 {
 	struct kk_policy *p = calloc(1, sizeof(*p));
@@ -667,11 +687,18 @@ START_TEST(netdev_table_raw_ip)
 		assert_chain_pair(&nd, 2, "ingress_ip", modem_names);
 		/* the Ethernet chains keep their devices, not the modem */
 		assert_chain_pair(&nd, 0, "ingress", ethernet);
-		/* input's rows less loopback; no ARP, EAPOL or LACP */
+		/*
+		 * input's rows less loopback; no ARP, EAPOL or LACP; first,
+		 * the guard against a frame with a link-layer header
+		 */
 		ck_assert_uint_eq(rules_in(&nd, "ingress_ip"),
-		    rules_in(&inet, "input") - 1);
-		ck_assert_uint_eq(rules_in(&nd, "egress_ip") + 3,
+		    rules_in(&inet, "input"));
+		ck_assert_uint_eq(rules_in(&nd, "egress_ip") + 2,
 		    rules_in(&nd, "egress"));
+		ck_assert(first_rule_is(&nd, "ingress_ip", LL_GUARD));
+		ck_assert(first_rule_is(&nd, "egress_ip", LL_GUARD));
+		ck_assert(!has_rule(&nd, "ingress", LL_GUARD));
+		ck_assert(!has_rule(&inet, "input", LL_GUARD));
 		ck_assert(!has_rule(&nd, "egress_ip", "EAPOL"));
 		ck_assert(!has_rule(&nd, "ingress_ip", "ARP"));
 		ck_assert(!has_rule(&nd, "egress_ip", "the kernel's neighbour"));
