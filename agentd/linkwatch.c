@@ -25,7 +25,12 @@
 #include "wire.h"
 
 #define LINKS_PERIOD_USEC	(1000ULL * 1000)	/* while a dump must be confirmed */
-#define LINKS_IDLE_USEC		(30ULL * 1000 * 1000)	/* nothing lost, nothing missing */
+/*
+ * Nothing lost, nothing missing.  The dump is also the only way to see
+ * an XDP program attached (the kernel sends no link event for it): 10 s
+ * is how long one can go unreported, for one dump of about 100 us.
+ */
+#define LINKS_IDLE_USEC		(10ULL * 1000 * 1000)
 #define LINKS_IDLE_ACCURACY_USEC	(1000ULL * 1000)
 
 /* The next rescan: usec from now, unless one is due sooner. */
@@ -182,7 +187,7 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		return;
 	}
 	snprintf(who, sizeof(who), "interface %s", ch->name);
-	if (ch->how != KK_LINK_UNCOVERED)
+	if (ch->how != KK_LINK_UNCOVERED && ch->how != KK_LINK_XDP)
 		link_gone(d, ch->name);
 	switch (ch->how) {
 	case KK_LINK_DELETED:
@@ -215,6 +220,14 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		kd_link_alert(d, who, "interface-not-covered", what, json_pack(
 		    "{s:s, s:s, s:i}", KW_INTERFACE, ch->name,
 		    KW_KIND, ch->kind, KW_IFINDEX, ch->ifindex));
+		return;
+	case KK_LINK_XDP:
+		snprintf(what, sizeof(what),
+		    "interface %s (ifindex %d): an XDP program was attached: frames it sends back or redirects pass every hook",
+		    ch->name, ch->ifindex);
+		kd_link_alert(d, who, "interface-xdp", what, json_pack(
+		    "{s:s, s:i}", KW_INTERFACE, ch->name, KW_IFINDEX,
+		    ch->ifindex));
 		return;
 	case KK_LINK_VANISHED:
 		return;		/* summed up by on_links_timer() */

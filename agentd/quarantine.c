@@ -249,6 +249,16 @@ not_covered(const struct kd *d, char *buf, size_t len)
 		    "interfaces: the watch is off, moves go unnoticed");
 	if (d->links.untracked)
 		append(buf, len, "interfaces: more than can be followed");
+	for (i = 0; i < d->links.nknown; i++) {
+		const struct kk_link *k = &d->links.known[i];
+
+		if (k->missing || !k->xdp)
+			continue;
+		snprintf(part, sizeof(part),
+		    "interface %s: an XDP program is attached, what it sends back or redirects passes every hook",
+		    k->name);
+		append(buf, len, part);
+	}
 	for (i = 0; d->state.mode == KK_MODE_ISOLATED && i < d->links.nknown;
 	    i++) {
 		const struct kk_link *k = &d->links.known[i];

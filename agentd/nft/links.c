@@ -29,6 +29,7 @@ struct parsed {
 	int peer;		/* IFLA_LINK of a veth whose peer is in this namespace */
 	int lower;		/* IFLA_LINK, whatever the kind */
 	bool lower_elsewhere;	/* IFLA_LINK_NETNSID: it is in another namespace */
+	bool xdp;		/* IFLA_XDP_ATTACHED is not XDP_ATTACHED_NONE */
 };
 
 struct cb_ctx {
@@ -103,6 +104,18 @@ kind_of(const struct nlattr *linkinfo)
 	return mnl_attr_get_str(tb[IFLA_INFO_KIND]);
 }
 
+/* Whether IFLA_XDP says a program is attached, in any mode. */
+static bool
+xdp_attached(const struct nlattr *xdp)
+{
+	const struct nlattr *tb[IFLA_XDP_MAX + 1] = { 0 };
+
+	return xdp != NULL && kk_nl_parse_nested(xdp, tb, IFLA_XDP_MAX) >= 0 &&
+	    tb[IFLA_XDP_ATTACHED] != NULL &&
+	    mnl_attr_validate(tb[IFLA_XDP_ATTACHED], MNL_TYPE_U8) == 0 &&
+	    mnl_attr_get_u8(tb[IFLA_XDP_ATTACHED]) != XDP_ATTACHED_NONE;
+}
+
 static int
 parse(const struct nlmsghdr *nlh, struct parsed *p)
 {
@@ -128,6 +141,7 @@ parse(const struct nlmsghdr *nlh, struct parsed *p)
 	if (tb[IFLA_LINK] && mnl_attr_validate(tb[IFLA_LINK], MNL_TYPE_U32) == 0)
 		p->lower = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
 	p->lower_elsewhere = tb[IFLA_LINK_NETNSID] != NULL;
+	p->xdp = xdp_attached(tb[IFLA_XDP]);
 	/* a peer in another namespace comes with IFLA_LINK_NETNSID */
 	if (p->kind && strcmp(p->kind, "veth") == 0 &&
 	    tb[IFLA_LINK_NETNSID] == NULL && tb[IFLA_LINK] &&
@@ -142,7 +156,7 @@ link_new(struct cb_ctx *c, const struct parsed *p)
 {
 	struct kk_links *l = c->l;
 	struct kk_link *k = find(l, p->ifindex);
-	bool fresh = k == NULL;
+	bool fresh = k == NULL, xdp_new = p->xdp && (k == NULL || !k->xdp);
 
 	if (k == NULL && l->nknown < KK_LINKS_MAX) {
 		k = &l->known[l->nknown++];
@@ -160,12 +174,15 @@ link_new(struct cb_ctx *c, const struct parsed *p)
 		k->type = p->type;
 		k->lower = p->lower;
 		k->lower_elsewhere = p->lower_elsewhere;
+		k->xdp = p->xdp;
 		k->missing = false;
 		if (c->dump)
 			k->seen = true;
 	}
 	if (fresh && p->kind && kk_link_kind_uncovered(p->kind))
 		report(c, KK_LINK_UNCOVERED, p->ifindex, p->name, p->kind, -1);
+	if (xdp_new)
+		report(c, KK_LINK_XDP, p->ifindex, p->name, p->kind, -1);
 }
 
 /*

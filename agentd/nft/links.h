@@ -38,6 +38,7 @@ struct kk_link {
 	unsigned short type;	/* ifi_type: ARPHRD_* */
 	int lower;		/* IFLA_LINK: the device it is stacked on, 0 if none */
 	bool lower_elsewhere;	/* ... in another namespace (IFLA_LINK_NETNSID) */
+	bool xdp;		/* an XDP program is attached (IFLA_XDP) */
 	bool seen;		/* in the dump being read */
 	bool missing;		/* absent from the last dump, no event yet */
 };
@@ -57,6 +58,7 @@ enum kk_link_how {
 	KK_LINK_MOVED_PAIRED,	/* the same, of a veth whose peer stays here */
 	KK_LINK_VANISHED,	/* missing from two dumps, no event seen */
 	KK_LINK_UNCOVERED,	/* a new interface of a kind the tables cannot cover */
+	KK_LINK_XDP,		/* an XDP program attached to an interface */
 };
 
 struct kk_link_change {

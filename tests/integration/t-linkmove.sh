@@ -12,6 +12,7 @@
 # namespace is cut off (t-egress: in egress mode, not_covered).
 . "$(dirname "$0")/lib.sh"
 need
+command -v python3 >/dev/null || unable "no python3 to attach an XDP program" "python3"
 echo "== an interface moved to another namespace while isolated"
 topology || die "topology"
 other_ns
@@ -75,6 +76,19 @@ check "a macvlan in ep on another namespace's device: status says verified: fals
 check_within "a macvlan in ep on another namespace's device: the audit log has it (interface-not-covered)" 5 \
 	audit_has '.action=="tamper" and .result=="interface-not-covered" and .interface=="mvo"'
 ip -n "$EP" link del mvo
+# an XDP program attached while isolated: what it sends back (XDP_TX) or
+# redirects meets no hook at all
+if ip netns exec "$EP" python3 "$(dirname "$0")/xdpattach.py" host0; then
+	check_within "an XDP program on host0: status names it in not_covered within 15 s (the periodic dump)" 15 \
+		bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.not_covered | test(\"host0: an XDP program\")'"
+	check_within "an XDP program on host0: the audit log has it (interface-xdp)" 5 \
+		audit_has '.action=="tamper" and .result=="interface-xdp" and .interface=="host0"'
+	ip -n "$EP" link set dev host0 xdpgeneric off
+	check_within "the XDP program detached: no longer in not_covered within 15 s" 15 \
+		bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '(.not_covered // \"\") | test(\"XDP\") | not'"
+else
+	fail "attach an XDP program (xdpattach.py)"
+fi
 
 ip -n "$EP" link del gone0
 # a container starting: one end of a veth moves, its peer stays in ep, so
