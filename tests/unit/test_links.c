@@ -221,6 +221,48 @@ START_TEST(uncovered_kinds)
 }
 END_TEST
 
+/*
+ * What a link stands on (IFLA_LINK, and whether in another namespace),
+ * and an XDP program attached to it (IFLA_XDP), reported once each time
+ * one appears.
+ */
+START_TEST(lower_and_xdp)
+{
+	struct nlmsghdr *nlh;
+	struct nlattr *x;
+	int i;
+
+	/* a macvlan on ifindex 3 here, one on ifindex 9 of namespace 4 */
+	event(RTM_NEWLINK, 7, "mv0", "macvlan", -1, 3);
+	ck_assert_int_eq(links.known[0].lower, 3);
+	ck_assert(!links.known[0].lower_elsewhere);
+	nlh = linkmsg(buf, RTM_NEWLINK, 8, "mv1", "macvlan", -1, 9);
+	mnl_attr_put_u32(nlh, IFLA_LINK_NETNSID, 4);
+	kk_links_handle(&links, nlh, false, collect, &rep);
+	ck_assert_int_eq(links.known[1].lower, 9);
+	ck_assert(links.known[1].lower_elsewhere);
+	ck_assert(!links.known[1].xdp);
+	rep.n = 0;
+	/* XDP on mv0 twice (one report), off, on again (a second one) */
+	for (i = 0; i < 4; i++) {
+		nlh = linkmsg(buf, RTM_NEWLINK, 7, "mv0", "macvlan", -1, 3);
+		x = mnl_attr_nest_start(nlh, IFLA_XDP);
+		mnl_attr_put_u8(nlh, IFLA_XDP_ATTACHED,
+		    i == 2 ? XDP_ATTACHED_NONE : XDP_ATTACHED_SKB);
+		mnl_attr_nest_end(nlh, x);
+		kk_links_handle(&links, nlh, false, collect, &rep);
+		ck_assert_int_eq(links.known[0].xdp, i != 2);
+	}
+	ck_assert_int_eq(rep.n, 2);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_XDP);
+	ck_assert_str_eq(rep.ch[0].name, "mv0");
+	ck_assert_int_eq(rep.ch[1].how, KK_LINK_XDP);
+	/* a message without IFLA_XDP says none */
+	event(RTM_NEWLINK, 7, "mv0", "macvlan", -1, 3);
+	ck_assert(!links.known[0].xdp);
+}
+END_TEST
+
 /* What kk_nl_request handed to the callback. */
 struct seen {
 	int n;
@@ -415,6 +457,7 @@ KK_SUITE(links_suite, "links",
 	    KK_TEST(untracked_interface_still_reported),
 	    KK_TEST(rescan_finds_what_vanished),
 	    KK_TEST(uncovered_kinds),
+	    KK_TEST(lower_and_xdp),
 	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
 	KK_CASE("netdevs", 0, 0),
 	    KK_TEST(netdevs_ethernet_sorted),
