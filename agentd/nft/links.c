@@ -37,7 +37,6 @@ struct cb_ctx {
 	kk_link_fn fn;
 	void *data;
 	bool dump;
-	bool intr;		/* the kernel says the dump was cut by changes */
 };
 
 /* dumps tried when interfaces change while the kernel lists them */
@@ -213,8 +212,6 @@ link_cb(const struct nlmsghdr *nlh, void *data)
 	struct cb_ctx *c = data;
 	struct parsed p;
 
-	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-		c->intr = true;
 	if ((nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK) ||
 	    parse(nlh, &p) < 0)
 		return MNL_CB_OK;
@@ -400,6 +397,7 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 	int tries, err;
+	bool intr;
 
 	if (l->nl == NULL)
 		return -EBADF;
@@ -410,12 +408,12 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 		nlh->nlmsg_seq = ++l->seq;
 		ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 		ifi->ifi_family = AF_UNSPEC;
-		c.intr = false;
 		kk_links_dump_begin(l);
 		/* a dump cut short says nothing about what is missing from it */
-		if ((err = kk_nl_request(l->nl, nlh, link_cb, &c)) < 0)
+		if ((err = kk_nl_request_intr(l->nl, nlh, link_cb, &c,
+		    &intr)) < 0)
 			return err;
-		if (!c.intr) {
+		if (!intr) {
 			kk_links_dump_end(l, fn, data);
 			return 0;
 		}

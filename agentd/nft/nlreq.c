@@ -69,6 +69,15 @@ int
 kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
     mnl_cb_t cb, void *data)
 {
+	bool intr;
+
+	return kk_nl_request_intr(nl, req, cb, data, &intr);
+}
+
+int
+kk_nl_request_intr(struct mnl_socket *nl, const struct nlmsghdr *req,
+    mnl_cb_t cb, void *data, bool *intr)
+{
 	const uint32_t seq = req->nlmsg_seq;
 	const long long end = kk_mono_ms() + KK_NL_TOTAL_MS;
 	long long deadline = kk_mono_ms() + KK_NL_BUDGET_MS;
@@ -80,6 +89,7 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 	int err = 0, n;
 	bool done = false;
 
+	*intr = false;
 	if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
 		return -errno;
 	buf = malloc(RECV_BUFSZ);
@@ -108,6 +118,8 @@ kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
 			deadline = kk_mono_ms() + KK_NL_BUDGET_MS;
 			if (deadline > end)
 				deadline = end;
+			if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+				*intr = true;
 			if (reply_msg(nlh, cb, data, &err)) {
 				done = true;
 				break;

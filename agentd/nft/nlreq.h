@@ -39,6 +39,12 @@ ssize_t kk_nl_recv(int fd, void *buf, size_t len, int timeout_ms);
  */
 int kk_nl_request(struct mnl_socket *nl, const struct nlmsghdr *req,
     mnl_cb_t cb, void *data);
+/*
+ * The same; *intr says whether the kernel flagged any reply of a dump,
+ * NLMSG_DONE included, NLM_F_DUMP_INTR (what it lists changed meanwhile).
+ */
+int kk_nl_request_intr(struct mnl_socket *nl, const struct nlmsghdr *req,
+    mnl_cb_t cb, void *data, bool *intr);
 
 /*
  * Reads what is pending on an event (multicast) socket, without waiting,
