@@ -21,6 +21,7 @@
 #include "nft.h"
 #include "nftkind.h"
 #include "nlreq.h"
+#include "objects.h"
 #include "readback.h"
 
 /* The counted drops of one table, added to c per hook. */
@@ -42,7 +43,7 @@ add_counters(struct kk_nft *n, int family, const char *name,
 		struct nftnl_expr *e;
 
 		for (k = 0; k < KK_NFT_MAX_CHAINS; k++)
-			if (strcmp(chain, kk_nft_chain_order[k]) == 0)
+			if (strcmp(chain, kk_nft_chain_names[k]) == 0)
 				break;
 		if (k == KK_NFT_MAX_CHAINS)
 			continue;

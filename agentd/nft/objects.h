@@ -22,7 +22,7 @@
  */
 enum { HOOK_IN, HOOK_OUT, HOOK_FWD, HOOK_INGRESS, HOOK_EGRESS,
     HOOK_INGRESS_IP, HOOK_EGRESS_IP };
-extern const char *const kk_nft_chain_names[];
+extern const char *const kk_nft_chain_names[KK_NFT_MAX_CHAINS];
 
 /* A rule of o's table on hook with its comment, or NULL and *err. */
 struct nftnl_rule *kk_nft_rule_new(const struct kk_nft_objects *o, int hook,

@@ -64,18 +64,14 @@
 #include "nft.h"
 #include "nftkind.h"
 #include "nlreq.h"
+#include "objects.h"
 #include "readback.h"
 
 #define CANON_MAX	2048
 /* a netdev chain's line names up to KK_NFT_NETDEVS_MAX devices */
 #define CANON_CHAIN_MAX	(CANON_MAX + KK_NFT_NETDEVS_MAX * KK_NFT_IFNAME)
 
-const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS] = {
-	"input", "output", "forward", "ingress", "egress", "ingress_ip",
-	"egress_ip",
-};
-
-/* Whether a table of family has a chain called kk_nft_chain_order[i]. */
+/* Whether a table of family has a chain called kk_nft_chain_names[i]. */
 static bool
 chain_of_family(size_t i, int family)
 {
@@ -382,7 +378,7 @@ read_back(struct kk_nft *n, int family, const char *name,
 	for (i = 0; i < KK_NFT_MAX_CHAINS; i++)
 		if (chain_of_family(i, family) &&
 		    (err = kk_nft_read_objects(n, rb, KK_NFT_CHAIN,
-		    kk_nft_chain_order[i])) < 0 && err != -ENOENT)
+		    kk_nft_chain_names[i])) < 0 && err != -ENOENT)
 			return err;
 
 	if (o != NULL) {
@@ -563,7 +559,7 @@ canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
 
 /*
  * The lines of list[0..n), the chains or the rules (kind) of a table, in
- * hook order: those (in) the chain kk_nft_chain_order[0] first, and so on.
+ * hook order: those (in) the chain kk_nft_chain_names[0] first, and so on.
  */
 static int
 hook_lines(struct lines *l, enum kk_nft_kind_id kind, const void *list,
@@ -585,7 +581,7 @@ hook_lines(struct lines *l, enum kk_nft_kind_id kind, const void *list,
 				chain = nftnl_rule_get_str(obj,
 				    NFTNL_RULE_CHAIN);
 			}
-			if (strcmp(chain, kk_nft_chain_order[c]) == 0 &&
+			if (strcmp(chain, kk_nft_chain_names[c]) == 0 &&
 			    (err = canon_line(l, kind, obj)) < 0)
 				return err;
 		}

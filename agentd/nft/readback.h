@@ -78,9 +78,6 @@ enum kk_nft_reads kk_nft_check_reads(enum kk_nft_check how,
  */
 bool kk_nft_dump_waits(uint64_t now, uint64_t last, uint64_t min);
 
-/* The chains kakurid makes, in the order it reads them back. */
-extern const char *const kk_nft_chain_order[KK_NFT_MAX_CHAINS];
-
 /* A set as read back: its attributes and what its elements came to. */
 struct rset {
 	struct nftnl_set *s;

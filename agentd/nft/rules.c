@@ -35,7 +35,7 @@
 
 #define CHAIN_PRIO		(-10)	/* after conntrack (-200): ct state is known */
 
-const char *const kk_nft_chain_names[] = { "input", "output", "forward",
+const char *const kk_nft_chain_names[KK_NFT_MAX_CHAINS] = { "input", "output", "forward",
 	"ingress", "egress", "ingress_ip", "egress_ip" };
 static const unsigned chain_hooks[] = { NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 	NF_INET_FORWARD, NF_NETDEV_INGRESS, NF_NETDEV_EGRESS,
