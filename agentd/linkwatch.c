@@ -157,6 +157,52 @@ kd_stacked_covered(const struct kd *d, const struct kk_link *k)
 	return false;
 }
 
+/*
+ * udev names a new device once, within moments of its appearance (or of
+ * kakurid's start, at boot): that first rename is logged, any other of a
+ * device the netdev table hooks is an alert.  Renaming away and back, as
+ * a toggle that unhooks the device in between, takes two.
+ */
+#define RENAME_GRACE_USEC	(5ULL * 1000 * 1000)
+
+static void
+link_renamed(struct kd *d, const struct kk_link_change *ch, const char *who)
+{
+	char what[256];
+	bool hooked;
+
+	if (d->state.mode != KK_MODE_ISOLATED) {
+		kk_log(LOG_INFO, KK_MID_TAMPER,
+		    "interface %s (ifindex %d) renamed %s while %s",
+		    ch->old_name, ch->ifindex, ch->name,
+		    kk_mode_name(d->state.mode));
+		return;
+	}
+	hooked = kd_netdevs_has(&d->netdevs, ch->old_name) ||
+	    kd_netdevs_has(&d->netdevs, ch->name);
+	if (hooked)
+		d->netdevs_dirty = true;
+	if (ch->renames == 1 && ch->age_usec < RENAME_GRACE_USEC) {
+		kk_log(LOG_NOTICE, KK_MID_TAMPER,
+		    "interface %s (ifindex %d) renamed %s %llu ms after it appeared (udev naming it): no alert",
+		    ch->old_name, ch->ifindex, ch->name,
+		    (unsigned long long)(ch->age_usec / 1000));
+		return;
+	}
+	if (!hooked) {
+		kk_log(LOG_INFO, KK_MID_TAMPER,
+		    "interface %s (ifindex %d) renamed %s while isolated: the netdev table does not hook it",
+		    ch->old_name, ch->ifindex, ch->name);
+		return;
+	}
+	snprintf(what, sizeof(what),
+	    "interface %s (ifindex %d) renamed %s while isolated: the netdev table hooks devices by name, its frames met no netdev hook until the tables were put in place again",
+	    ch->old_name, ch->ifindex, ch->name);
+	kd_link_alert(d, who, "interface-renamed", what, json_pack(
+	    "{s:s, s:s, s:i}", KW_INTERFACE, ch->name, KW_FROM, ch->old_name,
+	    KW_IFINDEX, ch->ifindex));
+}
+
 /* An interface left: one the netdev table hooks is hooked again. */
 static void
 link_gone(struct kd *d, const char *name)
@@ -187,7 +233,8 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		return;
 	}
 	snprintf(who, sizeof(who), "interface %s", ch->name);
-	if (ch->how != KK_LINK_UNCOVERED && ch->how != KK_LINK_XDP)
+	if (ch->how == KK_LINK_DELETED || ch->how == KK_LINK_MOVED ||
+	    ch->how == KK_LINK_MOVED_PAIRED || ch->how == KK_LINK_VANISHED)
 		link_gone(d, ch->name);
 	switch (ch->how) {
 	case KK_LINK_DELETED:
@@ -228,6 +275,17 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		kd_link_alert(d, who, "interface-xdp", what, json_pack(
 		    "{s:s, s:i}", KW_INTERFACE, ch->name, KW_IFINDEX,
 		    ch->ifindex));
+		return;
+	case KK_LINK_XSK:
+		snprintf(what, sizeof(what),
+		    "interface %s (ifindex %d): an AF_XDP socket was bound to it: the frames it sends go to the driver past every hook",
+		    ch->name, ch->ifindex);
+		kd_link_alert(d, who, "interface-xsk", what, json_pack(
+		    "{s:s, s:i}", KW_INTERFACE, ch->name, KW_IFINDEX,
+		    ch->ifindex));
+		return;
+	case KK_LINK_RENAMED:
+		link_renamed(d, ch, who);
 		return;
 	case KK_LINK_VANISHED:
 		return;		/* summed up by on_links_timer() */
@@ -296,6 +354,16 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
 		    strerror(-err));
+	if (d->links.xsk_err != d->xsk_err_logged) {
+		d->xsk_err_logged = d->links.xsk_err;
+		if (d->links.xsk_err < 0)
+			kk_log(LOG_WARNING, KK_MID_ERROR,
+			    "AF_XDP sockets: the queue dump failed: %s",
+			    strerror(-d->links.xsk_err));
+		else
+			kk_log(LOG_NOTICE, KK_MID_START,
+			    "AF_XDP sockets: the queue dump works again");
+	}
 	/* a failed dump is tried again soon, as one that must be confirmed */
 	confirm = err < 0 || kk_links_pending(&d->links);
 	sd_event_source_set_time_accuracy(s, confirm ? KD_TIMER_ACCURACY_USEC :
@@ -333,6 +401,10 @@ kd_linkwatch_start(struct kd *d)
 		if ((err = kk_links_set_rcvbuf(&d->links, atoi(rcvbuf))) < 0)
 			goto links_off;
 	}
+	if (d->links.xsk.listing != KK_XSK_LISTED)
+		kk_log(LOG_WARNING, KK_MID_START,
+		    "AF_XDP sockets: %s: one bound to an interface goes unreported",
+		    d->links.xsk.why);
 	if ((err = sd_event_add_io(d->ev, &d->links_src, kk_links_fd(&d->links),
 	    EPOLLIN, on_links_event, d)) < 0 ||
 	    (err = sd_event_add_time_relative(d->ev, &d->links_timer,

@@ -252,13 +252,24 @@ not_covered(const struct kd *d, char *buf, size_t len)
 	for (i = 0; i < d->links.nknown; i++) {
 		const struct kk_link *k = &d->links.known[i];
 
-		if (k->missing || !k->xdp)
+		if (k->missing)
 			continue;
-		snprintf(part, sizeof(part),
-		    "interface %s: an XDP program is attached, what it sends back or redirects passes every hook",
-		    k->name);
-		append(buf, len, part);
+		if (k->xdp) {
+			snprintf(part, sizeof(part),
+			    "interface %s: an XDP program is attached, what it sends back or redirects passes every hook",
+			    k->name);
+			append(buf, len, part);
+		}
+		if (k->xsk) {
+			snprintf(part, sizeof(part),
+			    "interface %s: an AF_XDP socket is bound to it, what it sends passes every hook",
+			    k->name);
+			append(buf, len, part);
+		}
 	}
+	if (d->links.xsk_err < 0)
+		append(buf, len,
+		    "AF_XDP sockets: the queue dump failed, a bound one goes unnoticed");
 	for (i = 0; d->state.mode == KK_MODE_ISOLATED && i < d->links.nknown;
 	    i++) {
 		const struct kk_link *k = &d->links.known[i];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
@@ -70,6 +71,15 @@ kk_links_find(const struct kk_links *l, int ifindex)
 	return find((struct kk_links *)l, ifindex);
 }
 
+static uint64_t
+now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void
 forget(struct kk_links *l, struct kk_link *k)
 {
@@ -85,6 +95,27 @@ report(struct cb_ctx *c, enum kk_link_how how, int ifindex, const char *name,
 
 	snprintf(ch.name, sizeof(ch.name), "%s", name ? name : "?");
 	snprintf(ch.kind, sizeof(ch.kind), "%s", kind ? kind : "");
+	if (c->fn)
+		c->fn(c->data, &ch);
+}
+
+/*
+ * A followed interface took another name.  The netdev table hooks devices
+ * by name (Linux 6.16 on), so one renamed away is unhooked: renamed back
+ * at once, the dump after them cannot tell, only this event can.
+ */
+static void
+report_renamed(struct cb_ctx *c, const struct kk_link *k, const char *name)
+{
+	struct kk_link_change ch = { .how = KK_LINK_RENAMED,
+	    .ifindex = k->ifindex, .nsid = -1 };
+	uint64_t now = now_usec();
+
+	snprintf(ch.name, sizeof(ch.name), "%s", name);
+	snprintf(ch.old_name, sizeof(ch.old_name), "%s", k->name);
+	snprintf(ch.kind, sizeof(ch.kind), "%s", k->kind);
+	ch.age_usec = now > k->since_usec ? now - k->since_usec : 0;
+	ch.renames = k->renames;
 	if (c->fn)
 		c->fn(c->data, &ch);
 }
@@ -161,11 +192,17 @@ link_new(struct cb_ctx *c, const struct parsed *p)
 		k = &l->known[l->nknown++];
 		memset(k, 0, sizeof(*k));
 		k->ifindex = p->ifindex;
+		k->since_usec = now_usec();
 	}
 	if (k == NULL) {
 		/* not followed: it is still reported, and status says so */
 		l->untracked = true;
 	} else {
+		if (!fresh && p->name && k->name[0] &&
+		    strncmp(k->name, p->name, sizeof(k->name)) != 0) {
+			k->renames++;
+			report_renamed(c, k, p->name);
+		}
 		if (p->name)
 			snprintf(k->name, sizeof(k->name), "%s", p->name);
 		if (p->kind)
@@ -264,6 +301,59 @@ kk_links_dump_end(struct kk_links *l, kk_link_fn fn, void *data)
 	}
 }
 
+void
+kk_links_xsk_begin(struct kk_links *l)
+{
+	size_t k;
+
+	for (k = 0; k < l->nknown; k++)
+		l->known[k].xsk_seen = false;
+}
+
+void
+kk_links_xsk_mark(void *links, int ifindex)
+{
+	struct kk_link *k = find(links, ifindex);
+
+	if (k)
+		k->xsk_seen = true;
+}
+
+void
+kk_links_xsk_end(struct kk_links *l, kk_link_fn fn, void *data)
+{
+	struct cb_ctx c = { .l = l, .fn = fn, .data = data };
+	size_t i;
+
+	for (i = 0; i < l->nknown; i++) {
+		struct kk_link *k = &l->known[i];
+		bool fresh = k->xsk_seen && !k->xsk;
+
+		k->xsk = k->xsk_seen;
+		if (fresh)
+			report(&c, KK_LINK_XSK, k->ifindex, k->name, k->kind,
+			    -1);
+	}
+}
+
+/* The queues, after the interfaces: which ones an AF_XDP socket is bound to. */
+static void
+xsk_rescan(struct kk_links *l, kk_link_fn fn, void *data)
+{
+	size_t k;
+
+	if (l->xsk.listing != KK_XSK_LISTED)
+		return;
+	kk_links_xsk_begin(l);
+	if ((l->xsk_err = kk_xsk_scan(&l->xsk, kk_links_xsk_mark, l)) == 0) {
+		kk_links_xsk_end(l, fn, data);
+		return;
+	}
+	/* a failed dump says nothing: what the last one said stands */
+	for (k = 0; k < l->nknown; k++)
+		l->known[k].xsk_seen = l->known[k].xsk;
+}
+
 int
 kk_links_init(struct kk_links *l)
 {
@@ -302,8 +392,11 @@ links_start(struct kk_links *l, bool watch)
 
 	if ((err = kk_links_init(l)) < 0)
 		return err;
-	if (watch)
+	if (watch) {
 		l->mon = open_socket(RTMGRP_LINK, SOCK_NONBLOCK);
+		/* a kernel that cannot list them: x->why says so, no failure */
+		kk_xsk_open(&l->xsk);
+	}
 	l->nl = open_socket(0, 0);
 	if ((watch && l->mon == NULL) || l->nl == NULL) {
 		err = -errno;
@@ -343,6 +436,7 @@ kk_links_close(struct kk_links *l)
 {
 	kk_nl_close(&l->mon);
 	kk_nl_close(&l->nl);
+	kk_xsk_close(&l->xsk);
 	free(l->known);
 	memset(l, 0, sizeof(*l));
 }
@@ -415,6 +509,7 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 			return err;
 		if (!intr) {
 			kk_links_dump_end(l, fn, data);
+			xsk_rescan(l, fn, data);
 			return 0;
 		}
 	}

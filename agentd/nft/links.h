@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "xsk.h"
+
 #define KK_LINKS_MAX	4096	/* interfaces followed; more are not tracked */
 #define KK_LINK_KIND_MAX	16
 
@@ -39,6 +41,10 @@ struct kk_link {
 	int lower;		/* IFLA_LINK: the device it is stacked on, 0 if none */
 	bool lower_elsewhere;	/* ... in another namespace (IFLA_LINK_NETNSID) */
 	bool xdp;		/* an XDP program is attached (IFLA_XDP) */
+	bool xsk;		/* an AF_XDP socket is bound to one of its queues */
+	bool xsk_seen;		/* ... in the queue dump being read */
+	uint64_t since_usec;	/* CLOCK_MONOTONIC when first followed */
+	unsigned renames;	/* names it took since */
 	bool seen;		/* in the dump being read */
 	bool missing;		/* absent from the last dump, no event yet */
 };
@@ -47,6 +53,8 @@ struct kk_links {
 	struct mnl_socket *mon;	/* RTNLGRP_LINK events */
 	struct mnl_socket *nl;	/* dumps */
 	uint32_t seq;
+	struct kk_xsk xsk;	/* AF_XDP sockets, with the watch */
+	int xsk_err;		/* the last queue dump's failure, 0 if none */
 	struct kk_link *known;
 	size_t nknown;
 	bool untracked;		/* the last dump or an event had one more than KK_LINKS_MAX */
@@ -59,6 +67,8 @@ enum kk_link_how {
 	KK_LINK_VANISHED,	/* missing from two dumps, no event seen */
 	KK_LINK_UNCOVERED,	/* a new interface of a kind the tables cannot cover */
 	KK_LINK_XDP,		/* an XDP program attached to an interface */
+	KK_LINK_XSK,		/* an AF_XDP socket bound to an interface */
+	KK_LINK_RENAMED,	/* an interface followed took another name */
 };
 
 struct kk_link_change {
@@ -67,6 +77,9 @@ struct kk_link_change {
 	char name[IF_NAMESIZE];
 	char kind[KK_LINK_KIND_MAX];
 	int32_t nsid;		/* KK_LINK_MOVED: the namespace's id here, or -1 */
+	char old_name[IF_NAMESIZE];	/* KK_LINK_RENAMED: the name before */
+	uint64_t age_usec;	/* KK_LINK_RENAMED: since it was first followed */
+	unsigned renames;	/* KK_LINK_RENAMED: this one included */
 };
 
 typedef void (*kk_link_fn)(void *data, const struct kk_link_change *ch);
@@ -98,7 +111,9 @@ bool kk_links_pending(const struct kk_links *l);
  * Dumps the interfaces; one missing now and at the previous rescan, with
  * no event in between, is reported as KK_LINK_VANISHED.  -EAGAIN when
  * interfaces changed under every one of a few dumps (NLM_F_DUMP_INTR):
- * those listed are kept, and none is taken for gone.
+ * those listed are kept, and none is taken for gone.  With the watch,
+ * the queues are dumped too: an AF_XDP socket newly bound is reported as
+ * KK_LINK_XSK (a failed queue dump is kept in xsk_err, not returned).
  */
 int kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data);
 
@@ -118,5 +133,9 @@ void kk_links_handle(struct kk_links *l, const struct nlmsghdr *nlh,
     bool dump, kk_link_fn fn, void *data);
 void kk_links_dump_begin(struct kk_links *l);
 void kk_links_dump_end(struct kk_links *l, kk_link_fn fn, void *data);
+/* A queue dump: every queue with a socket is marked, then the end reports. */
+void kk_links_xsk_begin(struct kk_links *l);
+void kk_links_xsk_mark(void *links, int ifindex);
+void kk_links_xsk_end(struct kk_links *l, kk_link_fn fn, void *data);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <libmnl/libmnl.h>
+#include <linux/genetlink.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 
@@ -21,6 +22,7 @@
 #include "nlreq.h"
 #include "suites.h"
 #include "testutil.h"
+#include "xsk.h"
 
 #define NREPORTS	16
 
@@ -263,6 +265,134 @@ START_TEST(lower_and_xdp)
 }
 END_TEST
 
+/*
+ * A reply of the netdev family's queue dump: the queue of ifindex, with
+ * the empty XSK nest when bound; ifindex < 0 leaves the ifindex out.
+ */
+static struct nlmsghdr *
+queuemsg(char *b, int ifindex, int type, bool bound)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b);
+	struct genlmsghdr *g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+
+	nlh->nlmsg_type = 0x14;
+	g->cmd = KK_NETDEV_CMD_QUEUE_GET;
+	mnl_attr_put_u32(nlh, KK_NETDEV_A_QUEUE_ID, 0);
+	if (ifindex >= 0)
+		mnl_attr_put_u32(nlh, KK_NETDEV_A_QUEUE_IFINDEX,
+		    (uint32_t)ifindex);
+	mnl_attr_put_u32(nlh, KK_NETDEV_A_QUEUE_TYPE, (uint32_t)type);
+	if (bound)
+		mnl_attr_nest_end(nlh, mnl_attr_nest_start(nlh,
+		    KK_NETDEV_A_QUEUE_XSK));
+	return nlh;
+}
+
+/* The queue dump's replies, the family's id, and the kernels that mark. */
+START_TEST(xsk_replies)
+{
+	struct nlmsghdr *nlh;
+
+	ck_assert_int_eq(kk_xsk_queue_bound(queuemsg(buf, 3, 0, false)), 0);
+	ck_assert_int_eq(kk_xsk_queue_bound(queuemsg(buf, 3, 1, true)), 3);
+	ck_assert_int_eq(kk_xsk_queue_bound(queuemsg(buf, -1, 1, true)),
+	    -EBADMSG);
+	ck_assert_int_eq(kk_xsk_queue_bound(queuemsg(buf, 0, 1, true)),
+	    -EBADMSG);
+	/* shorter than the generic netlink header */
+	nlh = mnl_nlmsg_put_header(buf);
+	ck_assert_int_eq(kk_xsk_queue_bound(nlh), -EBADMSG);
+	/* CTRL_CMD_NEWFAMILY: the id is a u16 */
+	nlh = mnl_nlmsg_put_header(buf);
+	mnl_nlmsg_put_extra_header(nlh, sizeof(struct genlmsghdr));
+	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, "netdev");
+	ck_assert_int_eq(kk_xsk_family_id(nlh), -EBADMSG);
+	mnl_attr_put_u16(nlh, CTRL_ATTR_FAMILY_ID, 27);
+	ck_assert_int_eq(kk_xsk_family_id(nlh), 27);
+	ck_assert(!kk_xsk_release_lists("6.14.11-amd64"));
+	ck_assert(!kk_xsk_release_lists("5.19.0"));
+	ck_assert(!kk_xsk_release_lists("junk"));
+	ck_assert(!kk_xsk_release_lists(NULL));
+	ck_assert(kk_xsk_release_lists("6.15.0"));
+	ck_assert(kk_xsk_release_lists("6.18.44-fc-v1045"));
+	ck_assert(kk_xsk_release_lists("7.0.1"));
+}
+END_TEST
+
+/* A queue dump of ifindex list (0 ends it), every queue bound. */
+static void
+xsk_dump(const int *ifindex)
+{
+	kk_links_xsk_begin(&links);
+	for (; *ifindex; ifindex++)
+		kk_links_xsk_mark(&links, *ifindex);
+	kk_links_xsk_end(&links, collect, &rep);
+}
+
+/* A socket bound is reported once, and again after it was gone. */
+START_TEST(xsk_bound_reported_once)
+{
+	static const int none[] = { 0 }, two[] = { 2, 2, 0 },
+	    both[] = { 3, 2, 99, 0 };
+
+	event(RTM_NEWLINK, 2, "eth0", NULL, -1, 0);
+	event(RTM_NEWLINK, 3, "wwan0", NULL, -1, 0);
+	xsk_dump(none);
+	ck_assert_int_eq(rep.n, 0);
+	/* two queues of eth0 (RX and TX): one report */
+	xsk_dump(two);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_XSK);
+	ck_assert_str_eq(rep.ch[0].name, "eth0");
+	ck_assert(links.known[0].xsk);
+	ck_assert(!links.known[1].xsk);
+	/* still bound: nothing new; wwan0 too (ifindex 99 is not followed) */
+	xsk_dump(both);
+	ck_assert_int_eq(rep.n, 2);
+	ck_assert_str_eq(rep.ch[1].name, "wwan0");
+	xsk_dump(none);
+	ck_assert(!links.known[0].xsk && !links.known[1].xsk);
+	ck_assert_int_eq(rep.n, 2);
+	xsk_dump(two);
+	ck_assert_int_eq(rep.n, 3);
+	ck_assert_str_eq(rep.ch[2].name, "eth0");
+}
+END_TEST
+
+/*
+ * A rename is reported with the name before and how many there were:
+ * away and back, as events, is two reports though the dump after them
+ * sees nothing changed.
+ */
+START_TEST(renames_reported)
+{
+	static const int two[] = { 2, 0 };
+
+	event(RTM_NEWLINK, 2, "wwan0", NULL, -1, 0);
+	event(RTM_NEWLINK, 2, "wwan0", NULL, -1, 0);
+	ck_assert_int_eq(rep.n, 0);
+	event(RTM_NEWLINK, 2, "x", NULL, -1, 0);
+	event(RTM_NEWLINK, 2, "wwan0", NULL, -1, 0);
+	ck_assert_int_eq(rep.n, 2);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_RENAMED);
+	ck_assert_str_eq(rep.ch[0].old_name, "wwan0");
+	ck_assert_str_eq(rep.ch[0].name, "x");
+	ck_assert_uint_eq(rep.ch[0].renames, 1);
+	ck_assert_str_eq(rep.ch[1].old_name, "x");
+	ck_assert_str_eq(rep.ch[1].name, "wwan0");
+	ck_assert_uint_eq(rep.ch[1].renames, 2);
+	ck_assert_uint_lt(rep.ch[1].age_usec, 60ULL * 1000 * 1000);
+	/* a rename that only a dump sees (its event lost) is reported too */
+	dump(two);
+	ck_assert_int_eq(rep.n, 3);
+	ck_assert_str_eq(rep.ch[2].old_name, "wwan0");
+	ck_assert_str_eq(rep.ch[2].name, "if2");
+	/* a message without a name is no rename */
+	event(RTM_NEWLINK, 2, NULL, NULL, -1, 0);
+	ck_assert_int_eq(rep.n, 3);
+}
+END_TEST
+
 /* What kk_nl_request handed to the callback. */
 struct seen {
 	int n;
@@ -458,6 +588,9 @@ KK_SUITE(links_suite, "links",
 	    KK_TEST(rescan_finds_what_vanished),
 	    KK_TEST(uncovered_kinds),
 	    KK_TEST(lower_and_xdp),
+	    KK_TEST(xsk_bound_reported_once),
+	    KK_TEST(renames_reported),
+	KK_CASE("xsk", 0, 0), KK_TEST(xsk_replies),
 	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
 	KK_CASE("netdevs", 0, 0),
 	    KK_TEST(netdevs_ethernet_sorted),
