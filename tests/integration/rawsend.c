@@ -3,7 +3,7 @@
  * AF_PACKET socket: what root malware sends to go past the inet hooks
  * (output, postrouting) that isolation puts its rules in.
  *
- *   rawsend [-q] [-l] [-s SPORT] [-n COUNT] [-i MS] IFNAME DSTMAC SRCIP DSTIP PORT PAYLOAD
+ *   rawsend [-q] [-l] [-x] [-w SECONDS] [-s SPORT] [-n COUNT] [-i MS] IFNAME DSTMAC SRCIP DSTIP PORT PAYLOAD
  *
  * Builds Ethernet + IPv4 or IPv6 (by the addresses' family) + UDP (source
  * port SPORT, 40404 unless -s, to PORT) with correct checksums, from IFNAME's own MAC
@@ -12,12 +12,17 @@
  * -q sets PACKET_QDISC_BYPASS: the frame goes to the driver without the
  * queueing layer (af_packet's own path to the egress hook).  -l: IFNAME
  * has no link-layer header (a modem's raw IP, tun): the frame is the IP
- * packet alone, and DSTMAC is "-".
+ * packet alone, and DSTMAC is "-".  -x sends from an AF_XDP socket bound
+ * to IFNAME's queue 0 in copy mode instead: its TX ring goes to the driver
+ * through dev_direct_xmit(), past the egress hook, and needs no XDP
+ * program.  -w keeps the socket open SECONDS (at most 60) after the last
+ * frame, so that kakurid's queue dump can see it bound.
  * Exit status 0 if every sendto succeeded, 1 if one failed, 2 on usage.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <linux/if_xdp.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -26,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +39,17 @@
 #define SRC_PORT	40404
 #define MAX_PAYLOAD	1024
 #define MAX_COUNT	1000
+#define MAX_HOLD	60
+#define XSK_RING	64	/* descriptors per ring, a power of two */
+#define XSK_FRAME	4096	/* bytes per UMEM chunk */
+#define XSK_WAIT_MS	2000	/* for the kernel to complete one frame */
+
+#ifndef AF_XDP
+#define AF_XDP		44
+#endif
+#ifndef SOL_XDP
+#define SOL_XDP		283
+#endif
 
 /* Adds len bytes to a ones' complement sum (RFC 1071). */
 static uint32_t
@@ -160,8 +177,135 @@ build(uint8_t *buf, const uint8_t dmac[ETH_ALEN], const uint8_t smac[ETH_ALEN],
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rawsend [-q] [-l] [-s SPORT] [-n COUNT] [-i MS] IFNAME DSTMAC "
+	fprintf(stderr, "usage: rawsend [-q] [-l] [-x] [-w SECONDS] [-s SPORT] [-n COUNT] [-i MS] IFNAME DSTMAC "
 	    "SRCIP DSTIP PORT PAYLOAD\n");
+}
+
+/* One ring of an AF_XDP socket, mapped. */
+struct xsk_ring {
+	void *map;
+	size_t len;
+	uint32_t *producer, *consumer;
+	void *desc;
+};
+
+static int
+xsk_map(int fd, struct xsk_ring *r, const struct xdp_ring_offset *off,
+    size_t entry, off_t pgoff)
+{
+	r->len = off->desc + XSK_RING * entry;
+	r->map = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, fd, pgoff);
+	if (r->map == MAP_FAILED) {
+		r->map = NULL;
+		return -1;
+	}
+	r->producer = (uint32_t *)((char *)r->map + off->producer);
+	r->consumer = (uint32_t *)((char *)r->map + off->consumer);
+	r->desc = (char *)r->map + off->desc;
+	return 0;
+}
+
+/*
+ * Sends frame count times from an AF_XDP socket bound to ifindex's queue
+ * 0 in copy mode, gap apart, then keeps it bound hold seconds.  0, or -1
+ * with a line on stderr.
+ */
+static int
+xsk_send(int ifindex, const uint8_t *frame, size_t len, int count,
+    const struct timespec *gap, int hold)
+{
+	struct xdp_umem_reg reg;
+	struct xdp_mmap_offsets off;
+	struct sockaddr_xdp sxdp;
+	struct xsk_ring tx = { 0 }, cq = { 0 };
+	socklen_t olen = sizeof(off);
+	void *umem = MAP_FAILED;
+	int fd, n = XSK_RING, i, ms, rc = -1;
+	const char *what = "socket";
+
+	if ((fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0)) < 0)
+		goto out;
+	what = "UMEM";
+	umem = mmap(NULL, (size_t)XSK_RING * XSK_FRAME, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (umem == MAP_FAILED)
+		goto out;
+	memset(&reg, 0, sizeof(reg));
+	reg.addr = (uintptr_t)umem;
+	reg.len = (uint64_t)XSK_RING * XSK_FRAME;
+	reg.chunk_size = XSK_FRAME;
+	what = "setsockopt";
+	if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof(reg)) < 0 ||
+	    setsockopt(fd, SOL_XDP, XDP_UMEM_FILL_RING, &n, sizeof(n)) < 0 ||
+	    setsockopt(fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &n,
+	    sizeof(n)) < 0 ||
+	    setsockopt(fd, SOL_XDP, XDP_TX_RING, &n, sizeof(n)) < 0)
+		goto out;
+	what = "rings";
+	if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen) < 0 ||
+	    xsk_map(fd, &tx, &off.tx, sizeof(struct xdp_desc),
+	    XDP_PGOFF_TX_RING) < 0 ||
+	    xsk_map(fd, &cq, &off.cr, sizeof(uint64_t),
+	    (off_t)XDP_UMEM_PGOFF_COMPLETION_RING) < 0)
+		goto out;
+	memset(&sxdp, 0, sizeof(sxdp));
+	sxdp.sxdp_family = AF_XDP;
+	sxdp.sxdp_flags = XDP_COPY;
+	sxdp.sxdp_ifindex = (uint32_t)ifindex;
+	sxdp.sxdp_queue_id = 0;
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0)
+		goto out;
+	for (i = 0; i < count; i++) {
+		uint32_t p = *tx.producer, c;
+		struct xdp_desc *d = (struct xdp_desc *)tx.desc +
+		    (p & (XSK_RING - 1));
+
+		if (i > 0)
+			nanosleep(gap, NULL);
+		memcpy((char *)umem + (size_t)(p & (XSK_RING - 1)) * XSK_FRAME,
+		    frame, len);
+		d->addr = (uint64_t)(p & (XSK_RING - 1)) * XSK_FRAME;
+		d->len = (uint32_t)len;
+		d->options = 0;
+		__atomic_store_n(tx.producer, p + 1, __ATOMIC_RELEASE);
+		what = "sendto";
+		if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+		    errno != EAGAIN && errno != EBUSY)
+			goto out;
+		/* the frame is gone once the kernel completes it */
+		c = *cq.consumer;
+		for (ms = 0; ms < XSK_WAIT_MS &&
+		    __atomic_load_n(cq.producer, __ATOMIC_ACQUIRE) == c; ms++) {
+			struct timespec one = { 0, 1000000L };
+
+			nanosleep(&one, NULL);
+			sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+		}
+		what = "completion";
+		if (ms == XSK_WAIT_MS) {
+			errno = ETIMEDOUT;
+			goto out;
+		}
+		__atomic_store_n(cq.consumer, c + 1, __ATOMIC_RELEASE);
+	}
+	if (hold > 0)
+		sleep((unsigned)hold);
+	rc = 0;
+out:
+	if (rc < 0)
+		fprintf(stderr, "rawsend: AF_XDP %s: %s\n", what,
+		    strerror(errno));
+	if (tx.map)
+		munmap(tx.map, tx.len);
+	if (cq.map)
+		munmap(cq.map, cq.len);
+	if (fd >= 0)
+		close(fd);
+	if (umem != MAP_FAILED)
+		munmap(umem, (size_t)XSK_RING * XSK_FRAME);
+	return rc;
 }
 
 int
@@ -175,12 +319,18 @@ main(int argc, char **argv)
 	size_t len;
 	long port;
 	int c, count = 1, ms = 100, bypass = 0, one = 1, fd = -1, i, rc = 2;
-	int no_ll = 0;
+	int no_ll = 0, xsk = 0, hold = 0;
 	long sport = SRC_PORT;
 	const uint8_t *start = frame;
 
-	while ((c = getopt(argc, argv, "qls:n:i:")) != -1) {
+	while ((c = getopt(argc, argv, "qlxw:s:n:i:")) != -1) {
 		switch (c) {
+		case 'x':
+			xsk = 1;
+			break;
+		case 'w':
+			hold = atoi(optarg);
+			break;
 		case 'q':
 			bypass = 1;
 			break;
@@ -205,6 +355,7 @@ main(int argc, char **argv)
 	argv += optind;
 	port = argc == 6 ? strtol(argv[4], NULL, 10) : 0;
 	if (argc != 6 || count < 1 || count > MAX_COUNT || ms < 0 ||
+	    hold < 0 || hold > MAX_HOLD || (xsk && (no_ll || bypass)) ||
 	    sport < 1 || sport > 65535 ||
 	    ms > 10000 || port < 1 || port > 65535 ||
 	    strlen(argv[0]) >= IFNAMSIZ || strlen(argv[5]) > MAX_PAYLOAD ||
@@ -258,6 +409,11 @@ main(int argc, char **argv)
 	}
 	gap.tv_sec = ms / 1000;
 	gap.tv_nsec = (long)(ms % 1000) * 1000000L;
+	if (xsk) {
+		rc = xsk_send(sll.sll_ifindex, frame, len, count, &gap, hold) <
+		    0 ? 1 : 0;
+		goto out;
+	}
 	rc = 0;
 	for (i = 0; i < count; i++) {
 		if (i > 0)
