@@ -507,15 +507,25 @@ netdev_rules_read_frame_only(const struct kk_nft_objects *o)
 	}
 }
 
+/* The index of o's first rule of chain at or after i; o->nrules if none. */
+static size_t
+next_in(const struct kk_nft_objects *o, const char *chain, size_t i)
+{
+	while (i < o->nrules && strcmp(nftnl_rule_get_str(o->rules[i],
+	    NFTNL_RULE_CHAIN), chain) != 0)
+		i++;
+	return i;
+}
+
 /* The rules of o's chain, by name. */
 static size_t
 rules_in(const struct kk_nft_objects *o, const char *chain)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < o->nrules; i++)
-		n += strcmp(nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
-		    chain) == 0;
+	for (i = next_in(o, chain, 0); i < o->nrules;
+	    i = next_in(o, chain, i + 1))
+		n++;
 	return n;
 }
 
@@ -527,36 +537,63 @@ has_rule(const struct kk_nft_objects *o, const char *chain,
 	char comment[128];
 	size_t i;
 
-	for (i = 0; i < o->nrules; i++)
-		if (strcmp(nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
-		    chain) == 0 && strncmp(kk_nft_rule_comment(o->rules[i],
-		    comment, sizeof(comment)), prefix, strlen(prefix)) == 0)
+	for (i = next_in(o, chain, 0); i < o->nrules;
+	    i = next_in(o, chain, i + 1))
+		if (strncmp(kk_nft_rule_comment(o->rules[i], comment,
+		    sizeof(comment)), prefix, strlen(prefix)) == 0)
 			return true;
 	return false;
 }
 
+/* Whether the first rule of o's chain has this comment. */
+static bool
+first_rule_is(const struct kk_nft_objects *o, const char *chain,
+    const char *comment)
+{
+	char c[128];
+	size_t i = next_in(o, chain, 0);
+
+	return i < o->nrules && strcmp(kk_nft_rule_comment(o->rules[i], c,
+	    sizeof(c)), comment) == 0;
+}
+
 /*
- * Policy i of the golden file, isolated on two Ethernet devices (and a
- * modem): its inet and netdev tables, whose rules read only frames.
+ * check(spec, inet, nd) for each policy of the golden file, isolated on
+ * two Ethernet devices (and a modem): its inet and netdev tables, whose
+ * rules read only frames, freed after each.
  */
 static void
-build_isolated(struct kk_policy *p, size_t i, struct kk_nft_spec *spec,
-    struct kk_nft_objects *inet, struct kk_nft_objects *nd, bool modem)
+each_isolated(bool modem, void (*check)(struct kk_nft_spec *,
+    struct kk_nft_objects *, struct kk_nft_objects *))
 {
-	memset(p, 0, sizeof(*p));
-	policies[i].make(p);
-	kk_test_nft_spec(spec, p);
-	spec->mode = KK_MODE_ISOLATED;
-	strcpy(spec->episode, EPISODE);
-	spec->netdevs = two_devs;
-	spec->nnetdevs = 2;
-	if (modem) {
-		spec->ipdevs = modem_dev;
-		spec->nipdevs = 1;
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_objects inet, nd;
+	struct kk_nft_spec spec;
+	size_t i;
+
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+		memset(p, 0, sizeof(*p));
+		policies[i].make(p);
+		kk_test_nft_spec(&spec, p);
+		spec.mode = KK_MODE_ISOLATED;
+		strcpy(spec.episode, EPISODE);
+		spec.netdevs = two_devs;
+		spec.nnetdevs = 2;
+		if (modem) {
+			spec.ipdevs = modem_dev;
+			spec.nipdevs = 1;
+		}
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV,
+		    &nd), 0);
+		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET,
+		    &inet), 0);
+		netdev_rules_read_frame_only(&nd);
+		check(&spec, &inet, &nd);
+		kk_nft_objects_free(&nd);
+		kk_nft_objects_free(&inet);
 	}
-	ck_assert_int_eq(kk_nft_objects_build(spec, NFPROTO_NETDEV, nd), 0);
-	ck_assert_int_eq(kk_nft_objects_build(spec, NFPROTO_INET, inet), 0);
-	netdev_rules_read_frame_only(nd);
+	free(p);
 }
 
 /*
@@ -588,53 +625,31 @@ assert_chain_pair(const struct kk_nft_objects *nd, size_t k,
 	}
 }
 
-/* Whether the first rule of o's chain has this comment. */
-static bool
-first_rule_is(const struct kk_nft_objects *o, const char *chain,
-    const char *comment)
+static void
+frames_only(struct kk_nft_spec *spec, struct kk_nft_objects *inet,
+    struct kk_nft_objects *nd)
 {
-	char c[128];
-	size_t i;
-
-	for (i = 0; i < o->nrules; i++)
-		if (strcmp(nftnl_rule_get_str(o->rules[i], NFTNL_RULE_CHAIN),
-		    chain) == 0)
-			return strcmp(kk_nft_rule_comment(o->rules[i], c,
-			    sizeof(c)), comment) == 0;
-	return false;
+	/* ingress, egress: both drop by default, on both devices */
+	ck_assert_uint_eq(nd->nchains, 2);
+	assert_chain_pair(nd, 0, "ingress", ethernet);
+	/* input's rows less loopback, plus ARP, EAPOL, LACP */
+	ck_assert_uint_eq(rules_in(nd, "ingress"), rules_in(inet, "input") + 2);
+	ck_assert(has_rule(nd, "egress", "EAPOL"));
+	/*
+	 * what trusts the packet's socket stays in the inet table: a
+	 * process of another namespace would pass for the kernel
+	 */
+	ck_assert(!has_rule(nd, "egress", "the kernel's neighbour"));
+	ck_assert(!has_rule(nd, "egress", "neighbour discovery from"));
+	ck_assert_int_eq(has_rule(nd, "egress",
+	    "neighbour discovery to an on-link CSIRT peer"), spec->policy->ndp);
+	ck_assert_int_eq(has_rule(inet, "output", "the kernel's neighbour"),
+	    spec->policy->ndp);
 }
 
 START_TEST(netdev_table_frames_only)
 {
-	struct kk_policy *p = calloc(1, sizeof(*p));
-	struct kk_nft_objects inet, nd;
-	struct kk_nft_spec spec;
-	size_t i;
-
-	ck_assert_ptr_nonnull(p);
-	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
-		build_isolated(p, i, &spec, &inet, &nd, false);
-		/* ingress, egress: both drop by default, on both devices */
-		ck_assert_uint_eq(nd.nchains, 2);
-		assert_chain_pair(&nd, 0, "ingress", ethernet);
-		/* input's rows less loopback, plus ARP, EAPOL, LACP */
-		ck_assert_uint_eq(rules_in(&nd, "ingress"),
-		    rules_in(&inet, "input") + 2);
-		ck_assert(has_rule(&nd, "egress", "EAPOL"));
-		/*
-		 * what trusts the packet's socket stays in the inet table: a
-		 * process of another namespace would pass for the kernel
-		 */
-		ck_assert(!has_rule(&nd, "egress", "the kernel's neighbour"));
-		ck_assert(!has_rule(&nd, "egress", "neighbour discovery from"));
-		ck_assert_int_eq(has_rule(&nd, "egress",
-		    "neighbour discovery to an on-link CSIRT peer"), p->ndp);
-		ck_assert_int_eq(has_rule(&inet, "output",
-		    "the kernel's neighbour"), p->ndp);
-		kk_nft_objects_free(&nd);
-		kk_nft_objects_free(&inet);
-	}
-	free(p);
+	each_isolated(false, frames_only);
 }
 END_TEST
 
@@ -673,49 +688,42 @@ END_TEST
  * the Ethernet chains' link-layer bytes; a host with only such a device
  * has a netdev table of those two chains.
  */
+static void
+raw_ip(struct kk_nft_spec *spec, struct kk_nft_objects *inet,
+    struct kk_nft_objects *nd)
+{
+	ck_assert_uint_eq(nd->nchains, 4);
+	assert_chain_pair(nd, 2, "ingress_ip", modem_names);
+	/* the Ethernet chains keep their devices, not the modem */
+	assert_chain_pair(nd, 0, "ingress", ethernet);
+	/*
+	 * input's rows less loopback; no ARP, EAPOL or LACP; first, the
+	 * guard against a frame with a link-layer header
+	 */
+	ck_assert_uint_eq(rules_in(nd, "ingress_ip"), rules_in(inet, "input"));
+	ck_assert_uint_eq(rules_in(nd, "egress_ip") + 2,
+	    rules_in(nd, "egress"));
+	ck_assert(first_rule_is(nd, "ingress_ip", LL_GUARD));
+	ck_assert(first_rule_is(nd, "egress_ip", LL_GUARD));
+	ck_assert(!has_rule(nd, "ingress", LL_GUARD));
+	ck_assert(!has_rule(inet, "input", LL_GUARD));
+	ck_assert(!has_rule(nd, "egress_ip", "EAPOL"));
+	ck_assert(!has_rule(nd, "ingress_ip", "ARP"));
+	ck_assert(!has_rule(nd, "egress_ip", "the kernel's neighbour"));
+	kk_nft_objects_free(nd);
+	/* only a modem: its two chains */
+	spec->nnetdevs = 0;
+	ck_assert_int_eq(kk_nft_objects_build(spec, NFPROTO_NETDEV, nd), 0);
+	ck_assert_uint_eq(nd->nchains, 2);
+	ck_assert_str_eq(nftnl_chain_get_str(nd->chains[0], NFTNL_CHAIN_NAME),
+	    "ingress_ip");
+	ck_assert_uint_eq(rules_in(nd, "ingress"), 0);
+	ck_assert_uint_gt(rules_in(nd, "egress_ip"), 0);
+}
+
 START_TEST(netdev_table_raw_ip)
 {
-	struct kk_policy *p = calloc(1, sizeof(*p));
-	struct kk_nft_objects inet, nd;
-	struct kk_nft_spec spec;
-	size_t i;
-
-	ck_assert_ptr_nonnull(p);
-	for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
-		build_isolated(p, i, &spec, &inet, &nd, true);
-		ck_assert_uint_eq(nd.nchains, 4);
-		assert_chain_pair(&nd, 2, "ingress_ip", modem_names);
-		/* the Ethernet chains keep their devices, not the modem */
-		assert_chain_pair(&nd, 0, "ingress", ethernet);
-		/*
-		 * input's rows less loopback; no ARP, EAPOL or LACP; first,
-		 * the guard against a frame with a link-layer header
-		 */
-		ck_assert_uint_eq(rules_in(&nd, "ingress_ip"),
-		    rules_in(&inet, "input"));
-		ck_assert_uint_eq(rules_in(&nd, "egress_ip") + 2,
-		    rules_in(&nd, "egress"));
-		ck_assert(first_rule_is(&nd, "ingress_ip", LL_GUARD));
-		ck_assert(first_rule_is(&nd, "egress_ip", LL_GUARD));
-		ck_assert(!has_rule(&nd, "ingress", LL_GUARD));
-		ck_assert(!has_rule(&inet, "input", LL_GUARD));
-		ck_assert(!has_rule(&nd, "egress_ip", "EAPOL"));
-		ck_assert(!has_rule(&nd, "ingress_ip", "ARP"));
-		ck_assert(!has_rule(&nd, "egress_ip", "the kernel's neighbour"));
-		kk_nft_objects_free(&nd);
-		/* only a modem: its two chains */
-		spec.nnetdevs = 0;
-		ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_NETDEV,
-		    &nd), 0);
-		ck_assert_uint_eq(nd.nchains, 2);
-		ck_assert_str_eq(nftnl_chain_get_str(nd.chains[0],
-		    NFTNL_CHAIN_NAME), "ingress_ip");
-		ck_assert_uint_eq(rules_in(&nd, "ingress"), 0);
-		ck_assert_uint_gt(rules_in(&nd, "egress_ip"), 0);
-		kk_nft_objects_free(&nd);
-		kk_nft_objects_free(&inet);
-	}
-	free(p);
+	each_isolated(true, raw_ip);
 }
 END_TEST
 
