@@ -127,6 +127,14 @@ link() {
 	ip -n "$1" link set "$2" up
 	ip -n "$5" link set "$6" up
 }
+# addrs NS DEV ADDR4 ADDR6: both addresses on DEV, DEV up
+addrs() {
+	ip -n "$1" addr add "$3/24" dev "$2" &&
+		ip -n "$1" addr add "$4/64" dev "$2" nodad &&
+		ip -n "$1" link set "$2" up
+}
+# mac_of NS DEV: DEV's link-layer address
+mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
 
 topology() {
 	addns "$EP" && addns "$PEER" && addns "$NET" && addns "$CT" || return 1
@@ -236,6 +244,8 @@ stop_kakurid() {
 }
 
 status_field() { ctl status --json | jq -r ".$1"; }
+# isolated_verified: status says isolated, and the kernel's tables verified
+isolated_verified() { [ "$(status_field mode)/$(status_field verified)" = isolated/true ]; }
 
 table_present() { ip netns exec "$EP" nft list table inet kakuri >/dev/null 2>&1; }
 
@@ -430,6 +440,11 @@ none_arrive() {
 }
 # dropped KIND: one datagram of KIND sent, not there 0.3 s later
 dropped() { forget "$1"; send_probe "$1"; sleep 0.3; ! arrived "$1"; }
+# udp_from NS ADDR: one datagram from NS to ADDR:$PORT (the scenario's
+# listeners' port); whether it is answered does not matter
+udp_from() { ip netns exec "$1" "$NETPROBE" udp "$2" $PORT 100 >/dev/null 2>&1; }
+# fam KIND: the address family of a KIND ending in 4 or 6, for check lines
+fam() { echo "IPv${1: -1}"; }
 
 # listen_udp NS LOG PORT ADDR...: an echo server on each ADDR:PORT in
 # NS for 600 s, logging one line per datagram ("udp FROM") to LOG

@@ -57,7 +57,6 @@ AGENT_ID=$(agent_init)
 start_kakurid || die "kakurid starts"
 check "the CSIRT channel is listening" until_ok 20 channel_up
 
-udp_from() { ip netns exec "$1" "$NETPROBE" udp "$2" $PORT 100 >/dev/null 2>&1; }
 raw_from_ep() { ip netns exec "$EP" "$RAWSEND" -l "$@" $PORT kakuri-netdev-ip >/dev/null 2>&1; }
 send_probe() {
 	case $1 in
@@ -93,8 +92,6 @@ what() {
 	hp*) echo "AF_PACKET IP packet out of a modem plugged in while isolated" ;;
 	esac
 }
-fam() { echo "IPv${1: -1}"; }
-isolated_verified() { [ "$(status_field mode)/$(status_field verified)" = isolated/true ]; }
 # signed status over the modem: from its far end to ep's modem address
 st_modem() {
 	ip netns exec "$NET" "$KAKURICTL" send --json --to "$1" \

@@ -36,14 +36,6 @@ MV4=198.51.100.31 MV6=2001:db8:2::31 NEW4=198.51.100.33 NEW6=2001:db8:2::33
 HP4=198.18.9.1 HP6=2001:db8:9::1 EPHP4=198.18.9.2 EPHP6=2001:db8:9::2
 XHP4=198.18.9.3 XHP6=2001:db8:9::3
 
-# addrs NS DEV ADDR4 ADDR6: both addresses on DEV, DEV up
-addrs() {
-	ip -n "$1" addr add "$3/24" dev "$2" &&
-		ip -n "$1" addr add "$4/64" dev "$2" nodad &&
-		ip -n "$1" link set "$2" up
-}
-mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
-
 # a macvlan made directly in X on ep's uplink (to-net): ep sees no event
 ip -n "$EP" link add link to-net name ndmv0 netns "$X" type macvlan mode bridge &&
 	addrs "$X" ndmv0 "$MV4" "$MV6" || die "a macvlan made in X on ep's uplink"
@@ -88,7 +80,6 @@ check "the CSIRT channel is listening" until_ok 20 channel_up
 
 # send_probe KIND: one datagram of KIND towards its listener (whether it
 # is answered does not matter: the listener's log says what arrived)
-udp_from() { ip netns exec "$1" "$NETPROBE" udp "$2" $PORT 100 >/dev/null 2>&1; }
 raw_from_ep() { ip netns exec "$EP" "$RAWSEND" "$@" $PORT kakuri-netdev-test >/dev/null 2>&1; }
 send_probe() {
 	case $1 in
@@ -142,8 +133,6 @@ what() {
 	hp*) echo "macvlan made in another netns on the hotplugged NIC -> internet" ;;
 	esac
 }
-fam() { echo "IPv${1: -1}"; }
-isolated_verified() { [ "$(status_field mode)/$(status_field verified)" = isolated/true ]; }
 KINDS="mv4 mv6 in4 in6 raw4 raw6 rawq4 rawq6 nd6"
 
 # 1. the paths carry traffic while open: the listeners can see it

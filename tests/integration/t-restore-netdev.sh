@@ -34,10 +34,8 @@ MV4=198.51.100.41 MV6=2001:db8:2::41
 NORTNL="$TOP/build/nortnl.so"
 need_built "$NORTNL"
 
-mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
 ip -n "$EP" link add link to-net name rnmv0 netns "$X" type macvlan mode bridge &&
-	ip -n "$X" addr add "$MV4/24" dev rnmv0 && ip -n "$X" addr add "$MV6/64" dev rnmv0 nodad &&
-	ip -n "$X" link set rnmv0 up || die "a macvlan made in X on ep's uplink"
+	addrs "$X" rnmv0 "$MV4" "$MV6" || die "a macvlan made in X on ep's uplink"
 NETMAC=$(mac_of "$NET" to-ep)
 # a raw-IP device (link type none, as a modem's wwan0): the netdev
 # table's ip chains hook it
@@ -48,7 +46,6 @@ listen_udp "$X" "$XRX" $PORT "$MV4" "$MV6"
 # the CSIRT peer's way in (the management rule of every table)
 for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; done
 
-udp_from() { ip netns exec "$1" "$NETPROBE" udp "$2" $PORT 100 >/dev/null 2>&1; }
 raw_from_ep() { ip netns exec "$EP" "$RAWSEND" "$@" $PORT kakuri-restore-test >/dev/null 2>&1; }
 send_probe() {
 	case $1 in
@@ -81,7 +78,6 @@ what() {
 	in*) echo "internet -> macvlan made in another netns on ep's uplink" ;;
 	esac
 }
-fam() { echo "IPv${1: -1}"; }
 KINDS="raw4 raw6 rawq4 rawq6 mv4 mv6 in4 in6"
 peer_reaches() { reach "$PEER" tcp "$EP4" 7443 && reach "$PEER" tcp "$EP6" 7443; }
 open_both() { reach "$EP" tcp "$NET4" $PORT && reach "$EP" tcp "$NET6" $PORT; }
@@ -145,7 +141,6 @@ for f in netdev inet bridge; do listing $f >"$WORK/$f.restored"; done
 
 # 3. kakurid starts, adopts the restored tables
 start_kakurid || die "kakurid starts"
-isolated_verified() { [ "$(status_field mode)/$(status_field verified)" = isolated/true ]; }
 check_within "kakurid: isolated and verified" 10 isolated_verified
 check "kakurid: the restore's episode" test "$(status_field episode)" = "$EPISODE"
 check "kakurid: no tamper event" test "$(status_field tamper_events)" = 0
