@@ -171,6 +171,7 @@ struct kd {
 	sd_event_source *links_src;
 	sd_event_source *links_timer;	/* the rescan, for events that were lost */
 	int xsk_err_logged;	/* links.xsk_err as last logged */
+	int tc_err_logged;	/* links.tc_err as last logged */
 	/*
 	 * Alert writes (log, audit, outbox) per kind: a burst, then one a
 	 * minute; what is held back is summed up once per interval.

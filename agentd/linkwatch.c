@@ -287,6 +287,15 @@ on_link_change(void *data, const struct kk_link_change *ch)
 	case KK_LINK_RENAMED:
 		link_renamed(d, ch, who);
 		return;
+	case KK_LINK_TC:
+		snprintf(what, sizeof(what),
+		    "%s%s (ifindex %d): tc on its egress side%s%s: it runs after the egress hook, and can rewrite frames or redirect them past other devices' hooks",
+		    ch->ifindex ? "interface " : "tc ", ch->name, ch->ifindex,
+		    ch->kind[0] ? ", a filter of kind " : "", ch->kind);
+		kd_link_alert(d, who, "interface-tc", what, json_pack(
+		    "{s:s, s:i, s:s}", KW_INTERFACE, ch->name, KW_IFINDEX,
+		    ch->ifindex, KW_KIND, ch->kind));
+		return;
 	case KK_LINK_VANISHED:
 		return;		/* summed up by on_links_timer() */
 	}
@@ -354,6 +363,16 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
 		    strerror(-err));
+	if (d->links.tc_err != d->tc_err_logged) {
+		d->tc_err_logged = d->links.tc_err;
+		if (d->links.tc_err < 0)
+			kk_log(LOG_WARNING, KK_MID_ERROR,
+			    "tc on egress: the look failed: %s",
+			    strerror(-d->links.tc_err));
+		else
+			kk_log(LOG_NOTICE, KK_MID_START,
+			    "tc on egress: the look works again");
+	}
 	if (d->links.xsk_err != d->xsk_err_logged) {
 		d->xsk_err_logged = d->links.xsk_err;
 		if (d->links.xsk_err < 0)

@@ -243,12 +243,49 @@ link_gone(struct cb_ctx *c, const struct parsed *p)
 		forget(c->l, k);
 }
 
+void
+kk_links_tc_set(struct kk_links *l, int ifindex, bool busy, const char *kind,
+    kk_link_fn fn, void *data)
+{
+	struct cb_ctx c = { .l = l, .fn = fn, .data = data };
+	struct kk_link *k = find(l, ifindex);
+	bool fresh;
+
+	if (k == NULL)
+		return;
+	fresh = busy && !k->tc;
+	k->tc = busy;
+	if (fresh)
+		report(&c, KK_LINK_TC, k->ifindex, k->name, kind, -1);
+}
+
+/* A tc filter added: on an egress side, reported unless already known. */
+static void
+tc_event(struct cb_ctx *c, const struct nlmsghdr *nlh)
+{
+	struct kk_tc_filter f;
+	char block[IF_NAMESIZE];
+
+	if (kk_tc_filter_parse(nlh, &f) <= 0)
+		return;
+	if (f.ifindex == 0) {
+		snprintf(block, sizeof(block), "block %u", f.block);
+		report(c, KK_LINK_TC, 0, block, f.kind, -1);
+		return;
+	}
+	kk_links_tc_set(c->l, f.ifindex, true, f.kind, c->fn, c->data);
+}
+
 static int
 link_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct cb_ctx *c = data;
 	struct parsed p;
 
+	if (nlh->nlmsg_type == RTM_NEWTFILTER) {
+		tc_event(c, nlh);
+		return MNL_CB_OK;
+	}
 	if ((nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK) ||
 	    parse(nlh, &p) < 0)
 		return MNL_CB_OK;
@@ -336,6 +373,33 @@ kk_links_xsk_end(struct kk_links *l, kk_link_fn fn, void *data)
 	}
 }
 
+/*
+ * Every interface's egress side, for tc: a few dumps and one bpf(2) call
+ * each.  What the events missed (or what was there before kakurid)
+ * shows here; what went away is forgotten here.
+ */
+static void
+tc_rescan(struct kk_links *l, kk_link_fn fn, void *data)
+{
+	size_t k;
+	bool busy;
+	int err;
+
+	l->tc_err = 0;
+	for (k = 0; k < l->nknown; k++) {
+		if (l->known[k].missing)
+			continue;
+		if ((err = kk_tc_egress_busy(l->nl, &l->seq,
+		    l->known[k].ifindex, &l->tcx, &busy)) < 0) {
+			/* gone meanwhile is no failure: the events say so */
+			if (err != -ENODEV)
+				l->tc_err = err;
+			continue;
+		}
+		kk_links_tc_set(l, l->known[k].ifindex, busy, "", fn, data);
+	}
+}
+
 /* The queues, after the interfaces: which ones an AF_XDP socket is bound to. */
 static void
 xsk_rescan(struct kk_links *l, kk_link_fn fn, void *data)
@@ -393,7 +457,8 @@ links_start(struct kk_links *l, bool watch)
 	if ((err = kk_links_init(l)) < 0)
 		return err;
 	if (watch) {
-		l->mon = open_socket(RTMGRP_LINK, SOCK_NONBLOCK);
+		/* links, and tc filters added (RTM_NEWTFILTER) */
+		l->mon = open_socket(RTMGRP_LINK | RTMGRP_TC, SOCK_NONBLOCK);
 		/* a kernel that cannot list them: x->why says so, no failure */
 		kk_xsk_open(&l->xsk);
 	}
@@ -509,7 +574,10 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 			return err;
 		if (!intr) {
 			kk_links_dump_end(l, fn, data);
-			xsk_rescan(l, fn, data);
+			if (l->mon) {
+				xsk_rescan(l, fn, data);
+				tc_rescan(l, fn, data);
+			}
 			return 0;
 		}
 	}

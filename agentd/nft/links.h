@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "egress_tc.h"
 #include "xsk.h"
 
 #define KK_LINKS_MAX	4096	/* interfaces followed; more are not tracked */
@@ -43,6 +44,7 @@ struct kk_link {
 	bool xdp;		/* an XDP program is attached (IFLA_XDP) */
 	bool xsk;		/* an AF_XDP socket is bound to one of its queues */
 	bool xsk_seen;		/* ... in the queue dump being read */
+	bool tc;		/* tc on its egress side: a filter or a tcx program */
 	uint64_t since_usec;	/* CLOCK_MONOTONIC when first followed */
 	unsigned renames;	/* names it took since */
 	bool seen;		/* in the dump being read */
@@ -55,6 +57,8 @@ struct kk_links {
 	uint32_t seq;
 	struct kk_xsk xsk;	/* AF_XDP sockets, with the watch */
 	int xsk_err;		/* the last queue dump's failure, 0 if none */
+	enum kk_tcx tcx;	/* whether tcx programs can be asked for */
+	int tc_err;		/* the last tc look's failure, 0 if none */
 	struct kk_link *known;
 	size_t nknown;
 	bool untracked;		/* the last dump or an event had one more than KK_LINKS_MAX */
@@ -69,6 +73,7 @@ enum kk_link_how {
 	KK_LINK_XDP,		/* an XDP program attached to an interface */
 	KK_LINK_XSK,		/* an AF_XDP socket bound to an interface */
 	KK_LINK_RENAMED,	/* an interface followed took another name */
+	KK_LINK_TC,		/* tc on an interface's egress side (or a shared block) */
 };
 
 struct kk_link_change {
@@ -113,7 +118,10 @@ bool kk_links_pending(const struct kk_links *l);
  * interfaces changed under every one of a few dumps (NLM_F_DUMP_INTR):
  * those listed are kept, and none is taken for gone.  With the watch,
  * the queues are dumped too: an AF_XDP socket newly bound is reported as
- * KK_LINK_XSK (a failed queue dump is kept in xsk_err, not returned).
+ * KK_LINK_XSK (a failed queue dump is kept in xsk_err, not returned),
+ * and every interface's egress side is looked at for tc: one newly busy
+ * is reported as KK_LINK_TC (failures in tc_err).  A filter added is an
+ * event too (RTNLGRP_TC), reported at once.
  */
 int kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data);
 
@@ -137,5 +145,11 @@ void kk_links_dump_end(struct kk_links *l, kk_link_fn fn, void *data);
 void kk_links_xsk_begin(struct kk_links *l);
 void kk_links_xsk_mark(void *links, int ifindex);
 void kk_links_xsk_end(struct kk_links *l, kk_link_fn fn, void *data);
+/*
+ * The tc look's result for one interface (or an event's, with the
+ * filter's kind): reported when newly busy.
+ */
+void kk_links_tc_set(struct kk_links *l, int ifindex, bool busy,
+    const char *kind, kk_link_fn fn, void *data);
 
 #endif

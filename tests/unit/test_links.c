@@ -15,6 +15,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/genetlink.h>
 #include <linux/if_link.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 
 #include "links.h"
@@ -393,6 +394,93 @@ START_TEST(renames_reported)
 }
 END_TEST
 
+/* An RTM_NEWTFILTER of kind on ifindex at parent (a block's, ifindex -1). */
+static struct nlmsghdr *
+filtermsg(char *b, int ifindex, uint32_t parent, const char *kind)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b);
+	struct tcmsg *t = mnl_nlmsg_put_extra_header(nlh, sizeof(*t));
+
+	nlh->nlmsg_type = RTM_NEWTFILTER;
+	t->tcm_family = AF_UNSPEC;
+	t->tcm_ifindex = ifindex;
+	t->tcm_parent = parent;
+	if (kind)
+		mnl_attr_put_strz(nlh, TCA_KIND, kind);
+	return nlh;
+}
+
+/* Which parents are on the egress side, and what a filter event says. */
+START_TEST(tc_filters_parsed)
+{
+	struct kk_tc_filter f;
+
+	ck_assert(kk_tc_parent_egress(TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)));
+	ck_assert(!kk_tc_parent_egress(TC_H_MAKE(TC_H_CLSACT,
+	    TC_H_MIN_INGRESS)));
+	ck_assert(!kk_tc_parent_egress(0xffff0000U));	/* ingress qdisc ffff: */
+	ck_assert(kk_tc_parent_egress(0x00010000U));	/* root qdisc 1: */
+	ck_assert(kk_tc_parent_egress(0x00010001U));	/* its class 1:1 */
+	ck_assert(kk_tc_parent_egress(TC_H_ROOT));
+	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, 1,
+	    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), "u32"), &f), 1);
+	ck_assert_int_eq(f.ifindex, 1);
+	ck_assert_str_eq(f.kind, "u32");
+	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, 1,
+	    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), "bpf"), &f), 0);
+	/* a shared block: ifindex says so, the parent is its index */
+	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, -1, 7, NULL), &f),
+	    1);
+	ck_assert_int_eq(f.ifindex, 0);
+	ck_assert_uint_eq(f.block, 7);
+	ck_assert_str_eq(f.kind, "");
+	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, 0, 0, "u32"), &f),
+	    -EBADMSG);
+	ck_assert_int_eq(kk_tc_filter_parse(mnl_nlmsg_put_header(buf), &f),
+	    -EBADMSG);
+}
+END_TEST
+
+/*
+ * A filter event on an egress side is reported once per interface until
+ * a look finds it clear; an ingress one never; a shared block's always.
+ */
+START_TEST(tc_events_reported)
+{
+	uint32_t egress = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS);
+
+	event(RTM_NEWLINK, 1, "lo", NULL, -1, 0);
+	event(RTM_NEWLINK, 2, "eth0", NULL, -1, 0);
+	kk_links_handle(&links, filtermsg(buf, 2, TC_H_MAKE(TC_H_CLSACT,
+	    TC_H_MIN_INGRESS), "u32"), false, collect, &rep);
+	ck_assert_int_eq(rep.n, 0);
+	kk_links_handle(&links, filtermsg(buf, 1, egress, "u32"), false,
+	    collect, &rep);
+	kk_links_handle(&links, filtermsg(buf, 1, egress, "bpf"), false,
+	    collect, &rep);
+	ck_assert_int_eq(rep.n, 1);
+	ck_assert_int_eq(rep.ch[0].how, KK_LINK_TC);
+	ck_assert_str_eq(rep.ch[0].name, "lo");
+	ck_assert_str_eq(rep.ch[0].kind, "u32");
+	ck_assert(links.known[0].tc);
+	/* a look finds lo clear, then busy again: a second report */
+	kk_links_tc_set(&links, 1, false, "", collect, &rep);
+	ck_assert(!links.known[0].tc);
+	kk_links_tc_set(&links, 1, true, "", collect, &rep);
+	kk_links_tc_set(&links, 1, true, "", collect, &rep);
+	ck_assert_int_eq(rep.n, 2);
+	/* a filter on an interface not followed: nothing to name */
+	kk_links_handle(&links, filtermsg(buf, 99, egress, "u32"), false,
+	    collect, &rep);
+	ck_assert_int_eq(rep.n, 2);
+	kk_links_handle(&links, filtermsg(buf, -1, 3, "u32"), false, collect,
+	    &rep);
+	ck_assert_int_eq(rep.n, 3);
+	ck_assert_str_eq(rep.ch[2].name, "block 3");
+	ck_assert_int_eq(rep.ch[2].ifindex, 0);
+}
+END_TEST
+
 /* What kk_nl_request handed to the callback. */
 struct seen {
 	int n;
@@ -590,7 +678,9 @@ KK_SUITE(links_suite, "links",
 	    KK_TEST(lower_and_xdp),
 	    KK_TEST(xsk_bound_reported_once),
 	    KK_TEST(renames_reported),
+	    KK_TEST(tc_events_reported),
 	KK_CASE("xsk", 0, 0), KK_TEST(xsk_replies),
+	KK_CASE("tc", 0, 0), KK_TEST(tc_filters_parsed),
 	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
 	KK_CASE("netdevs", 0, 0),
 	    KK_TEST(netdevs_ethernet_sorted),
