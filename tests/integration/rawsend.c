@@ -255,8 +255,18 @@ xsk_send(int ifindex, const uint8_t *frame, size_t len, int count,
 	sxdp.sxdp_ifindex = (uint32_t)ifindex;
 	sxdp.sxdp_queue_id = 0;
 	what = "bind";
-	if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0)
-		goto out;
+	/*
+	 * The kernel lets go of a queue a closed socket held in deferred
+	 * work: the one before may still hold it (EBUSY) for a moment.
+	 */
+	for (ms = 0; bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0;
+	    ms += 10) {
+		struct timespec ten = { 0, 10 * 1000000L };
+
+		if (errno != EBUSY || ms >= XSK_WAIT_MS)
+			goto out;
+		nanosleep(&ten, NULL);
+	}
 	for (i = 0; i < count; i++) {
 		uint32_t p = *tx.producer, c;
 		struct xdp_desc *d = (struct xdp_desc *)tx.desc +
