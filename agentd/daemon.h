@@ -172,6 +172,7 @@ struct kd {
 	sd_event_source *links_timer;	/* the rescan, for events that were lost */
 	int xsk_err_logged;	/* links.xsk_err as last logged */
 	int tc_err_logged;	/* links.tc_err as last logged */
+	unsigned long nl_forged_seen;	/* kk_nl_forged as last reported */
 	/*
 	 * Alert writes (log, audit, outbox) per kind: a burst, then one a
 	 * minute; what is held back is summed up once per interval.

@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "linkwatch.h"
 #include "log.h"
+#include "nlreq.h"
 #include "tables.h"
 #include "wire.h"
 
@@ -59,6 +60,7 @@ links_rescan_in(struct kd *d, uint64_t usec, uint64_t accuracy)
 #define NETDEV_LOG_USEC		(1000ULL * 1000)	/* a log line at most per this */
 
 static void links_changed(struct kd *d);
+static void forged_reported(struct kd *d);
 
 static int
 on_netdev_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -219,6 +221,25 @@ kd_linkwatch_released(struct kd *d)
 	d->nlink_alerts = 0;
 }
 
+/*
+ * A way out past every hook that nftables cannot close (an XDP program,
+ * an AF_XDP socket, tc on egress): the alert names the interface (and
+ * the filter's kind, where there is one).
+ */
+static void
+way_out(struct kd *d, const char *who, const struct kk_link_change *ch,
+    const char *result, const char *kind, const char *why)
+{
+	char what[256];
+
+	snprintf(what, sizeof(what), "%s %s (ifindex %d%s%s): %s",
+	    ch->ifindex ? "interface" : "tc", ch->name, ch->ifindex,
+	    kind && kind[0] ? ", filter " : "", kind ? kind : "", why);
+	kd_link_alert(d, who, result, what, json_pack("{s:s, s:i, s:s?}",
+	    KW_INTERFACE, ch->name, KW_IFINDEX, ch->ifindex, KW_KIND,
+	    kind && kind[0] ? kind : NULL));
+}
+
 static void
 on_link_change(void *data, const struct kk_link_change *ch)
 {
@@ -269,32 +290,19 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		    KW_KIND, ch->kind, KW_IFINDEX, ch->ifindex));
 		return;
 	case KK_LINK_XDP:
-		snprintf(what, sizeof(what),
-		    "interface %s (ifindex %d): an XDP program was attached: frames it sends back or redirects pass every hook",
-		    ch->name, ch->ifindex);
-		kd_link_alert(d, who, "interface-xdp", what, json_pack(
-		    "{s:s, s:i}", KW_INTERFACE, ch->name, KW_IFINDEX,
-		    ch->ifindex));
+		way_out(d, who, ch, "interface-xdp", NULL,
+		    "an XDP program was attached: frames it sends back or redirects pass every hook");
 		return;
 	case KK_LINK_XSK:
-		snprintf(what, sizeof(what),
-		    "interface %s (ifindex %d): an AF_XDP socket was bound to it: the frames it sends go to the driver past every hook",
-		    ch->name, ch->ifindex);
-		kd_link_alert(d, who, "interface-xsk", what, json_pack(
-		    "{s:s, s:i}", KW_INTERFACE, ch->name, KW_IFINDEX,
-		    ch->ifindex));
+		way_out(d, who, ch, "interface-xsk", NULL,
+		    "an AF_XDP socket was bound to it: the frames it sends go to the driver past every hook");
 		return;
 	case KK_LINK_RENAMED:
 		link_renamed(d, ch, who);
 		return;
 	case KK_LINK_TC:
-		snprintf(what, sizeof(what),
-		    "%s%s (ifindex %d): tc on its egress side%s%s: it runs after the egress hook, and can rewrite frames or redirect them past other devices' hooks",
-		    ch->ifindex ? "interface " : "tc ", ch->name, ch->ifindex,
-		    ch->kind[0] ? ", a filter of kind " : "", ch->kind);
-		kd_link_alert(d, who, "interface-tc", what, json_pack(
-		    "{s:s, s:i, s:s}", KW_INTERFACE, ch->name, KW_IFINDEX,
-		    ch->ifindex, KW_KIND, ch->kind));
+		way_out(d, who, ch, "interface-tc", ch->kind,
+		    "tc on its egress side runs after the egress hook, and can rewrite frames or redirect them past other devices' hooks");
 		return;
 	case KK_LINK_VANISHED:
 		return;		/* summed up by on_links_timer() */
@@ -337,8 +345,48 @@ on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		    strerror(-err));
 	else if (err > 0)	/* events were lost: the dump says what they said */
 		links_rescan_in(d, 0, KD_TIMER_ACCURACY_USEC);
+	forged_reported(d);
 	links_changed(d);
 	return 0;
+}
+
+/* A look of the rescan that failed, or works again: logged once each time. */
+static void
+look_logged(int err, int *logged, const char *look)
+{
+	if (err == *logged)
+		return;
+	*logged = err;
+	if (err < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "%s failed: %s", look,
+		    strerror(-err));
+	else
+		kk_log(LOG_NOTICE, KK_MID_START, "%s works again", look);
+}
+
+/*
+ * Netlink messages that did not come from the kernel were passed over
+ * (nlreq.h): only root sends to rtnetlink's or nftables' groups, and no
+ * one has a reason to but to pose as the kernel to kakurid.
+ */
+static void
+forged_reported(struct kd *d)
+{
+	unsigned long n = kk_nl_forged - d->nl_forged_seen;
+	char what[256];
+
+	if (n == 0)
+		return;
+	d->nl_forged_seen = kk_nl_forged;
+	snprintf(what, sizeof(what),
+	    "%lu netlink message(s) sent by a process, not the kernel, to kakurid's sockets: passed over (forged interface, tc or nftables news)",
+	    n);
+	if (d->state.mode == KK_MODE_OPEN) {
+		kk_log(LOG_WARNING, KK_MID_TAMPER, "%s while open", what);
+		return;
+	}
+	kd_link_alert(d, "netlink", "netlink-forged", what, json_pack("{s:I}",
+	    KW_COUNT, (json_int_t)n));
 }
 
 /*
@@ -363,26 +411,10 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    (err = kk_links_rescan(&d->links, on_link_rescanned, &v)) < 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
 		    strerror(-err));
-	if (d->links.tc_err != d->tc_err_logged) {
-		d->tc_err_logged = d->links.tc_err;
-		if (d->links.tc_err < 0)
-			kk_log(LOG_WARNING, KK_MID_ERROR,
-			    "tc on egress: the look failed: %s",
-			    strerror(-d->links.tc_err));
-		else
-			kk_log(LOG_NOTICE, KK_MID_START,
-			    "tc on egress: the look works again");
-	}
-	if (d->links.xsk_err != d->xsk_err_logged) {
-		d->xsk_err_logged = d->links.xsk_err;
-		if (d->links.xsk_err < 0)
-			kk_log(LOG_WARNING, KK_MID_ERROR,
-			    "AF_XDP sockets: the queue dump failed: %s",
-			    strerror(-d->links.xsk_err));
-		else
-			kk_log(LOG_NOTICE, KK_MID_START,
-			    "AF_XDP sockets: the queue dump works again");
-	}
+	forged_reported(d);
+	look_logged(d->links.tc_err, &d->tc_err_logged, "tc on egress");
+	look_logged(d->links.xsk_err, &d->xsk_err_logged,
+	    "AF_XDP sockets: the queue dump");
 	/* a failed dump is tried again soon, as one that must be confirmed */
 	confirm = err < 0 || kk_links_pending(&d->links);
 	sd_event_source_set_time_accuracy(s, confirm ? KD_TIMER_ACCURACY_USEC :

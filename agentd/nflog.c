@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "nflog.h"
+#include "nlreq.h"
 #include "outbox.h"
 #include "wire.h"
 
@@ -386,8 +387,9 @@ kd_nflog_start(struct kd *d)
 	nf->group = (uint16_t)p->block_log_group;
 	nf->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC |
 	    SOCK_NONBLOCK);
+	/* packets come as unicast: only the kernel's may (kk_nl_kernel_only) */
 	if (nf->nl == NULL || mnl_socket_bind(nf->nl, 0,
-	    MNL_SOCKET_AUTOPID) < 0) {
+	    MNL_SOCKET_AUTOPID) < 0 || kk_nl_kernel_only(nf->nl) < 0) {
 		err = -errno;
 		goto fail;
 	}

@@ -15,8 +15,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/netlink.h>
 
 #include "kakuri.h"
 #include "sha256.h"
@@ -301,6 +305,34 @@ int
 kk_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
 	return off < 0 ? -EINVAL : write_all_at(fd, buf, len, off);
+}
+
+/* datagrams not from the kernel passed over per call, at most */
+#define NL_PASSED_MAX	64
+
+ssize_t
+kk_nl_recv_from_kernel(int fd, void *buf, size_t len, int flags,
+    unsigned long *passed)
+{
+	struct sockaddr_nl from;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_name = &from, .msg_iov = &iov,
+	    .msg_iovlen = 1 };
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < NL_PASSED_MAX; i++) {
+		mh.msg_namelen = sizeof(from);
+		n = recvmsg(fd, &mh, flags);
+		if (n < 0)
+			return -errno;
+		if (mh.msg_namelen == sizeof(from) &&
+		    from.nl_family == AF_NETLINK && from.nl_pid == 0)
+			return n;
+		if (passed && *passed < (unsigned long)-1)
+			(*passed)++;
+	}
+	return -EAGAIN;
 }
 
 ssize_t

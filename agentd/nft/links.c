@@ -434,7 +434,9 @@ open_socket(unsigned groups, int flags)
 
 	if (nl == NULL)
 		return NULL;
-	if (mnl_socket_bind(nl, groups, MNL_SOCKET_AUTOPID) < 0) {
+	/* the kernel's word only: see kk_nl_kernel_only */
+	if (mnl_socket_bind(nl, groups, MNL_SOCKET_AUTOPID) < 0 ||
+	    kk_nl_kernel_only(nl) < 0) {
 		int err = errno;
 
 		mnl_socket_close(nl);

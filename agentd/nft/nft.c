@@ -54,7 +54,9 @@ kk_nft_open(struct kk_nft *n)
 	n->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (n->nl == NULL)
 		return kk_nft_seterr(n, -errno, "netlink socket: %s", strerror(errno));
-	if (mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	/* the kernel's word only: see kk_nl_kernel_only */
+	if (mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    kk_nl_kernel_only(n->nl) < 0) {
 		int err = -errno;
 
 		kk_nl_close(&n->nl);
@@ -842,7 +844,7 @@ kk_nft_monitor_open(struct kk_nft *n)
 	if (n->mon == NULL)
 		return kk_nft_seterr(n, -errno, "monitor socket: %s", strerror(errno));
 	if (mnl_socket_bind(n->mon, 1 << (NFNLGRP_NFTABLES - 1),
-	    MNL_SOCKET_AUTOPID) < 0) {
+	    MNL_SOCKET_AUTOPID) < 0 || kk_nl_kernel_only(n->mon) < 0) {
 		int err = -errno;
 
 		kk_nl_close(&n->mon);

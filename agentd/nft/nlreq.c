@@ -8,10 +8,29 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <linux/netlink.h>
+
 #include "kakuri.h"
 #include "nlreq.h"
 
 #define RECV_BUFSZ	(MNL_SOCKET_BUFFER_SIZE * 4)
+unsigned long kk_nl_forged;
+
+int
+kk_nl_kernel_only(struct mnl_socket *nl)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+
+	return connect(mnl_socket_get_fd(nl), (struct sockaddr *)&kernel,
+	    sizeof(kernel)) < 0 ? -errno : 0;
+}
+
+ssize_t
+kk_nl_recv_kernel(int fd, void *buf, size_t len)
+{
+	return kk_nl_recv_from_kernel(fd, buf, len, MSG_DONTWAIT,
+	    &kk_nl_forged);
+}
 
 /*
  * One message of the reply: 1 when it ends the request, 0 to go on.
@@ -56,13 +75,13 @@ kk_nl_recv(int fd, void *buf, size_t len, int timeout_ms)
 	ssize_t n;
 	int r;
 
-	n = recv(fd, buf, len, MSG_DONTWAIT);
-	if (n < 0 && errno == EAGAIN) {
+	n = kk_nl_recv_kernel(fd, buf, len);
+	if (n == -EAGAIN) {
 		if ((r = poll(&pfd, 1, timeout_ms)) <= 0)
 			return r == 0 ? -ETIMEDOUT : -errno;
-		n = recv(fd, buf, len, MSG_DONTWAIT);
+		n = kk_nl_recv_kernel(fd, buf, len);
 	}
-	return n < 0 ? -errno : n;
+	return n;
 }
 
 int
@@ -141,14 +160,15 @@ kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost)
 	if (buf == NULL)
 		return -ENOMEM;
 	for (i = 0; i < KK_NL_DRAIN_MAX; i++) {
-		len = recv(mnl_socket_get_fd(nl), buf, RECV_BUFSZ, MSG_DONTWAIT);
+		len = kk_nl_recv_kernel(mnl_socket_get_fd(nl), buf,
+		    RECV_BUFSZ);
 		if (len < 0) {
-			if (errno == ENOBUFS) {
+			if (len == -ENOBUFS) {
 				*lost = true;
 				continue;
 			}
-			if (errno != EAGAIN && errno != EINTR)
-				err = -errno;
+			if (len != -EAGAIN && len != -EINTR)
+				err = (int)len;
 			break;
 		}
 		mnl_cb_run(buf, (size_t)len, 0, 0, cb, data);

@@ -55,6 +55,23 @@ int kk_nl_request_intr(struct mnl_socket *nl, const struct nlmsghdr *req,
 #define KK_NL_DRAIN_MAX		1024
 int kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost);
 
+/*
+ * Root may send to any netlink socket's port id (they are listed in
+ * /proc/net/netlink), and to rtnetlink's and nftables' multicast groups:
+ * a forged RTM_DELLINK, or a forged NLMSG_DONE ending a dump, would blind
+ * kakurid.  Every read takes only what the kernel sent (nl_pid 0), and
+ * kk_nl_kernel_only connects a socket to the kernel, so that the kernel
+ * refuses a process's unicast to it (ECONNREFUSED); its multicast still
+ * arrives.  kk_nl_forged counts what was passed over.
+ */
+extern unsigned long kk_nl_forged;
+int kk_nl_kernel_only(struct mnl_socket *nl);
+/*
+ * One datagram from the kernel into buf without waiting: its length, or
+ * a negative errno (-EAGAIN: none there, or only others' for now).
+ */
+ssize_t kk_nl_recv_kernel(int fd, void *buf, size_t len);
+
 /* Closes *nl if it is open, and forgets it. */
 void kk_nl_close(struct mnl_socket **nl);
 

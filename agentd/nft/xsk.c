@@ -119,7 +119,8 @@ kk_xsk_open(struct kk_xsk *x)
 		return -EOPNOTSUPP;
 	}
 	x->nl = mnl_socket_open2(NETLINK_GENERIC, SOCK_CLOEXEC);
-	if (x->nl == NULL || mnl_socket_bind(x->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	if (x->nl == NULL || mnl_socket_bind(x->nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
+	    kk_nl_kernel_only(x->nl) < 0) {
 		err = -errno;
 		goto fail;
 	}

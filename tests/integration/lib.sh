@@ -135,6 +135,13 @@ addrs() {
 }
 # mac_of NS DEV: DEV's link-layer address
 mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
+# nic_to_net DEV NETDEV ADDR4 ADDR6: the "NIC", a veth DEV in ep (up)
+# whose other end NETDEV in NET has both addresses; NICMAC is NETDEV's
+nic_to_net() {
+	ip -n "$EP" link add "$1" type veth peer name "$2" netns "$NET" &&
+		addrs "$NET" "$2" "$3" "$4" && ip -n "$EP" link set "$1" up &&
+		NICMAC=$(mac_of "$NET" "$2")
+}
 
 topology() {
 	addns "$EP" && addns "$PEER" && addns "$NET" && addns "$CT" || return 1

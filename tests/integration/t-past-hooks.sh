@@ -27,13 +27,7 @@ echo "== past the netdev hooks: AF_XDP sockets, the rename toggle, tc on egress"
 topology || die "topology"
 PORT=9556 RX="$WORK/xr-net.rx"
 NIC4=198.18.7.1 NIC6=2001:db8:7::1 SRC4=198.18.7.2 SRC6=2001:db8:7::2
-# the "NIC": a veth in ep whose other end is the internet side
-ip -n "$EP" link add xrnic0 type veth peer name xrnic-net netns "$NET" &&
-	ip -n "$NET" addr add "$NIC4/24" dev xrnic-net &&
-	ip -n "$NET" addr add "$NIC6/64" dev xrnic-net nodad &&
-	ip -n "$NET" link set xrnic-net up && ip -n "$EP" link set xrnic0 up ||
-	die "the NIC veth"
-NICMAC=$(ip -n "$NET" -j link show xrnic-net | jq -r '.[0].address')
+nic_to_net xrnic0 xrnic-net "$NIC4" "$NIC6" || die "the NIC veth"
 listen_udp "$NET" "$RX" $PORT "$NIC4" "$NIC6"
 
 # send_probe KIND: one frame from ep's NIC (DEV, xrnic0 unless set)
@@ -76,8 +70,7 @@ check "... and says verified: false" test "$(status_field verified)" = false
 check "... and no alert: it came while open" \
 	test "$(ctl log --json | jq '[.entries[] | select(.result=="interface-tc")] | length')" -eq 0
 ipx tc qdisc del dev xrnic0 clsact
-check_within "the filter gone: isolated and verified within 15 s (the periodic look)" 15 \
-	bash -c "test \"\$('$KAKURICTL' -s '$SOCK' status --json | jq -r '.mode + \"/\" + (.verified|tostring)')\" = isolated/true"
+check_within "the filter gone: isolated and verified within 15 s (the periodic look)" 15 isolated_verified
 check "renames while open raised no alert" test "$(renamed_alerts)" -eq 0
 check "isolated: AF_PACKET frames from the NIC are dropped (IPv4)" none_arrive raw4
 check "isolated: AF_PACKET frames from the NIC are dropped (IPv6)" none_arrive raw6

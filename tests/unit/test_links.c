@@ -560,6 +560,60 @@ START_TEST(request_skips_leftovers)
 }
 END_TEST
 
+/*
+ * A process's forged reply, sent to the request socket's port id as
+ * root malware would: passed over and counted, and the request still
+ * ends with the kernel's own answer; once the socket is connected to
+ * the kernel, the kernel refuses the forger outright.
+ */
+START_TEST(forged_replies_passed_over)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_ROUTE);
+	struct mnl_socket *forger = mnl_socket_open(NETLINK_ROUTE);
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	struct nlmsghdr *nlh;
+	unsigned long before = kk_nl_forged;
+	struct seen s;
+
+	ck_assert_ptr_nonnull(nl);
+	ck_assert_ptr_nonnull(forger);
+	ck_assert_int_ge(mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0);
+	ck_assert_int_ge(mnl_socket_bind(forger, 0, MNL_SOCKET_AUTOPID), 0);
+	to.nl_pid = mnl_socket_get_portid(nl);
+	/* a done that would end a dump of sequence 7 at once, empty */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = NLMSG_DONE;
+	nlh->nlmsg_seq = 7;
+	nlh->nlmsg_pid = to.nl_pid;
+	mnl_nlmsg_put_extra_header(nlh, sizeof(int));
+	ck_assert_int_eq(sendto(mnl_socket_get_fd(forger), nlh,
+	    nlh->nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)),
+	    (ssize_t)nlh->nlmsg_len);
+	memset(&s, 0, sizeof(s));
+	s.seq = 7;
+	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 7, 0, NLM_F_DUMP),
+	    seen_cb, &s), 0);
+	ck_assert_int_gt(s.n, 0);
+	ck_assert(s.lo);
+	ck_assert_uint_eq(kk_nl_forged, before + 1);
+	/* connected to the kernel: the forger is refused */
+	ck_assert_int_eq(kk_nl_kernel_only(nl), 0);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = NLMSG_DONE;
+	errno = 0;
+	ck_assert_int_lt(sendto(mnl_socket_get_fd(forger), nlh,
+	    nlh->nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)), 0);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	memset(&s, 0, sizeof(s));
+	s.seq = 8;
+	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 8, 1, NLM_F_ACK),
+	    seen_cb, &s), 0);
+	ck_assert(s.lo);
+	mnl_socket_close(forger);
+	mnl_socket_close(nl);
+}
+END_TEST
+
 /* A link of l, as the watch records it. */
 static void
 put_link(struct kk_links *l, int ifindex, const char *name, const char *kind,
@@ -682,6 +736,7 @@ KK_SUITE(links_suite, "links",
 	KK_CASE("xsk", 0, 0), KK_TEST(xsk_replies),
 	KK_CASE("tc", 0, 0), KK_TEST(tc_filters_parsed),
 	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
+	    KK_TEST(forged_replies_passed_over),
 	KK_CASE("netdevs", 0, 0),
 	    KK_TEST(netdevs_ethernet_sorted),
 	    KK_TEST(netdevs_cap_keeps_hardware))

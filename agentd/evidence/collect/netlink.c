@@ -77,10 +77,12 @@ col_nl_dump(struct collector *c, int proto, struct nlmsghdr *req, mnl_cb_t cb,
 	for (i = 0; i < MAX_NL_READS; i++) {
 		if ((err = nl_rcvtimeo(c, nl)) < 0)
 			goto out;
-		len = mnl_socket_recvfrom(nl, buf, NL_BUFSZ);
+		/* the kernel's replies only: root may send to this port id */
+		len = kk_nl_recv_from_kernel(mnl_socket_get_fd(nl), buf,
+		    NL_BUFSZ, 0, NULL);
 		if (len < 0) {
-			err = errno == EAGAIN || errno == EWOULDBLOCK ?
-			    -ETIMEDOUT : -errno;
+			err = len == -EAGAIN || len == -EWOULDBLOCK ?
+			    -ETIMEDOUT : (int)len;
 			goto out;
 		}
 		errno = 0;

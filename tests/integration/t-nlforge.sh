@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Root malware posing as the kernel to kakurid.  Any root process may send
+# to any netlink socket's port id (they are in /proc/net/netlink) and to
+# rtnetlink's multicast groups: one forged RTM_DELLINK made kakurid drop
+# the NIC from the netdev table (a deletion is no alert), so AF_PACKET
+# frames left the isolated host until the next dump, every 10 s, and a
+# forged NLMSG_DONE blinded the AF_XDP look.  kakurid's netlink sockets
+# are now connected to the kernel (which refuses a process's unicast to
+# them) and every read takes only what the kernel sent (nl_pid 0); what
+# is passed over is a tamper alert (netlink-forged).  Real frames, IPv4
+# and IPv6.
+. "$(dirname "$0")/lib.sh"
+need
+RAWSEND="$TOP/build/rawsend"
+need_built "$RAWSEND"
+command -v python3 >/dev/null || unable "no python3 to forge netlink messages" "python3"
+echo "== netlink messages forged by a process, posing as the kernel"
+topology || die "topology"
+PORT=9557 RX="$WORK/nf-net.rx" SRC4=198.18.8.2 SRC6=2001:db8:8::2
+nic_to_net nfnic0 nfnic-net 198.18.8.1 2001:db8:8::1 || die "the NIC veth"
+listen_udp "$NET" "$RX" $PORT 198.18.8.1 2001:db8:8::1
+send_probe() {
+	local dst=198.18.8.1 src=$SRC4
+	[ "$1" = raw6 ] && dst=2001:db8:8::1 src=$SRC6
+	ip netns exec "$EP" "$RAWSEND" nfnic0 "$NICMAC" "$src" "$dst" $PORT nlforge >/dev/null 2>&1
+}
+arrival() { if [ "$1" = raw6 ]; then echo "$RX udp $SRC6"; else echo "$RX udp $SRC4"; fi; }
+
+write_policy
+start_kakurid || die "kakurid starts"
+check "while open, an AF_PACKET frame from the NIC arrives (IPv4)" passes raw4
+check "while open, an AF_PACKET frame from the NIC arrives (IPv6)" passes raw6
+ctl disconnect >/dev/null
+check_within "isolated and verified" 5 isolated_verified
+IFX=$(ip -n "$EP" -j link show nfnic0 | jq -r '.[0].ifindex')
+out=$(ip netns exec "$EP" python3 "$(dirname "$0")/nlforge.py" "$KPID" "$IFX" nfnic0 2>&1)
+echo "    nlforge: $out"
+check "the forger found kakurid's netlink sockets, and the kernel refused every unicast to them" \
+	bash -c "echo '$out' | grep -q '^unicast 0 [1-9]'"
+check "the forged link event went out to the group" bash -c "echo '$out' | grep -q '^multicast 1'"
+check_within "kakurid passed it over and says so (netlink-forged)" 15 \
+	audit_has '.action=="tamper" and .result=="netlink-forged"'
+check "the NIC is still hooked: AF_PACKET frames dropped (IPv4)" none_arrive raw4
+check "... IPv6" none_arrive raw6
+check "the netdev table still names the NIC" \
+	bash -c "ip netns exec '$EP' nft list chain netdev kakuri egress | grep -q nfnic0"
+check "the forged deletion was not taken for the kernel's (no deletion logged)" \
+	bash -c "! grep -q 'nfnic0 .*deleted while isolated' '$DLOG'"
+summary
+[ "$FAILED" -eq 0 ]
