@@ -160,10 +160,12 @@ kd_stacked_covered(const struct kd *d, const struct kk_link *k)
 }
 
 /*
- * udev names a new device once, within moments of its appearance (or of
- * kakurid's start, at boot): that first rename is logged, any other of a
- * device the netdev table hooks is an alert.  Renaming away and back, as
- * a toggle that unhooks the device in between, takes two.
+ * udev names a new device once, within moments of its appearance: that
+ * first rename of a device kakurid saw appear is logged, any other of a
+ * device the netdev table hooks is an alert (one found at kakurid's
+ * start gets no grace: restarting kakurid must not buy a silent rename).
+ * Renaming away and back, as a toggle that unhooks the device in
+ * between, takes two.
  */
 #define RENAME_GRACE_USEC	(5ULL * 1000 * 1000)
 

@@ -114,7 +114,8 @@ report_renamed(struct cb_ctx *c, const struct kk_link *k, const char *name)
 	snprintf(ch.name, sizeof(ch.name), "%s", name);
 	snprintf(ch.old_name, sizeof(ch.old_name), "%s", k->name);
 	snprintf(ch.kind, sizeof(ch.kind), "%s", k->kind);
-	ch.age_usec = now > k->since_usec ? now - k->since_usec : 0;
+	ch.age_usec = k->since_usec == UINT64_MAX ? UINT64_MAX :
+	    now > k->since_usec ? now - k->since_usec : 0;
 	ch.renames = k->renames;
 	if (c->fn)
 		c->fn(c->data, &ch);
@@ -192,7 +193,11 @@ link_new(struct cb_ctx *c, const struct parsed *p)
 		k = &l->known[l->nknown++];
 		memset(k, 0, sizeof(*k));
 		k->ifindex = p->ifindex;
-		k->since_usec = now_usec();
+		/*
+		 * Seen first in a dump (kakurid's start, lost events): how
+		 * long it has been there is unknown, it is no new device.
+		 */
+		k->since_usec = c->dump ? UINT64_MAX : now_usec();
 	}
 	if (k == NULL) {
 		/* not followed: it is still reported, and status says so */
@@ -586,7 +591,13 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 	/*
 	 * Interfaces changed under every try (NLM_F_DUMP_INTR): what the
 	 * dumps listed stands, and nothing is taken for gone, which would
-	 * unhook a device from the netdev table.
+	 * unhook a device from the netdev table.  The queues and tc are
+	 * looked at all the same: a flood of link changes must not hide a
+	 * socket or a filter.
 	 */
+	if (l->mon) {
+		xsk_rescan(l, fn, data);
+		tc_rescan(l, fn, data);
+	}
 	return -EAGAIN;
 }

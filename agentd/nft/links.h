@@ -45,7 +45,8 @@ struct kk_link {
 	bool xsk;		/* an AF_XDP socket is bound to one of its queues */
 	bool xsk_seen;		/* ... in the queue dump being read */
 	bool tc;		/* tc on its egress side: a filter or a tcx program */
-	uint64_t since_usec;	/* CLOCK_MONOTONIC when first followed */
+	uint64_t since_usec;	/* CLOCK_MONOTONIC of its RTM_NEWLINK event,
+				   UINT64_MAX when first seen in a dump */
 	unsigned renames;	/* names it took since */
 	bool seen;		/* in the dump being read */
 	bool missing;		/* absent from the last dump, no event yet */
@@ -83,7 +84,8 @@ struct kk_link_change {
 	char kind[KK_LINK_KIND_MAX];
 	int32_t nsid;		/* KK_LINK_MOVED: the namespace's id here, or -1 */
 	char old_name[IF_NAMESIZE];	/* KK_LINK_RENAMED: the name before */
-	uint64_t age_usec;	/* KK_LINK_RENAMED: since it was first followed */
+	uint64_t age_usec;	/* KK_LINK_RENAMED: since it appeared (UINT64_MAX:
+				   found in a dump, not seen appearing) */
 	unsigned renames;	/* KK_LINK_RENAMED: this one included */
 };
 

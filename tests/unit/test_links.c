@@ -391,6 +391,15 @@ START_TEST(renames_reported)
 	/* a message without a name is no rename */
 	event(RTM_NEWLINK, 2, NULL, NULL, -1, 0);
 	ck_assert_int_eq(rep.n, 3);
+	/* one first found in a dump was not seen appearing: no age */
+	kk_links_dump_begin(&links);
+	kk_links_handle(&links, linkmsg(buf, RTM_NEWLINK, 5, "eth5", NULL,
+	    -1, 0), true, collect, &rep);
+	kk_links_dump_end(&links, collect, &rep);
+	event(RTM_NEWLINK, 5, "enp5", NULL, -1, 0);
+	ck_assert_int_eq(rep.n, 4);
+	ck_assert_uint_eq(rep.ch[3].renames, 1);
+	ck_assert_uint_eq(rep.ch[3].age_usec, UINT64_MAX);
 }
 END_TEST
 
