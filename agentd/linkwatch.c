@@ -169,42 +169,52 @@ kd_stacked_covered(const struct kd *d, const struct kk_link *k)
  */
 #define RENAME_GRACE_USEC	(5ULL * 1000 * 1000)
 
+/*
+ * An alert about the interface of ch, "interface NAME (ifindex N[,
+ * detail]): why", recorded with its name and index, and extra's keys.
+ */
 static void
-link_renamed(struct kd *d, const struct kk_link_change *ch, const char *who)
+link_alert(struct kd *d, const struct kk_link_change *ch, const char *result,
+    const char *detail, json_t *extra, const char *why)
 {
-	char what[256];
-	bool hooked;
+	char who[IF_NAMESIZE + 16], what[256];
+	json_t *o = json_pack("{s:s, s:i}", KW_INTERFACE, ch->name,
+	    KW_IFINDEX, ch->ifindex);
 
-	if (d->state.mode != KK_MODE_ISOLATED) {
-		kk_log(LOG_INFO, KK_MID_TAMPER,
-		    "interface %s (ifindex %d) renamed %s while %s",
-		    ch->old_name, ch->ifindex, ch->name,
-		    kk_mode_name(d->state.mode));
-		return;
-	}
-	hooked = kd_netdevs_has(&d->netdevs, ch->old_name) ||
-	    kd_netdevs_has(&d->netdevs, ch->name);
+	snprintf(who, sizeof(who), "interface %s", ch->name);
+	snprintf(what, sizeof(what), "%s %s (ifindex %d%s%s): %s",
+	    ch->ifindex ? "interface" : "tc", ch->name, ch->ifindex,
+	    detail ? ", " : "", detail ? detail : "", why);
+	if (o && extra)
+		json_object_update(o, extra);
+	json_decref(extra);
+	kd_link_alert(d, who, result, what, o);
+}
+
+static void
+link_renamed(struct kd *d, const struct kk_link_change *ch)
+{
+	bool isolated = d->state.mode == KK_MODE_ISOLATED, hooked, grace;
+	char from[IF_NAMESIZE + 8];
+
+	hooked = isolated && (kd_netdevs_has(&d->netdevs, ch->old_name) ||
+	    kd_netdevs_has(&d->netdevs, ch->name));
 	if (hooked)
 		d->netdevs_dirty = true;
-	if (ch->renames == 1 && ch->age_usec < RENAME_GRACE_USEC) {
-		kk_log(LOG_NOTICE, KK_MID_TAMPER,
-		    "interface %s (ifindex %d) renamed %s %llu ms after it appeared (udev naming it): no alert",
+	grace = ch->renames == 1 && ch->age_usec < RENAME_GRACE_USEC;
+	if (!hooked || grace) {
+		kk_log(hooked ? LOG_NOTICE : LOG_INFO, KK_MID_TAMPER,
+		    "interface %s (ifindex %d) renamed %s while %s: %s",
 		    ch->old_name, ch->ifindex, ch->name,
-		    (unsigned long long)(ch->age_usec / 1000));
+		    kk_mode_name(d->state.mode), grace ?
+		    "just after it appeared (udev naming it), no alert" :
+		    isolated ? "not hooked, no alert" : "no alert");
 		return;
 	}
-	if (!hooked) {
-		kk_log(LOG_INFO, KK_MID_TAMPER,
-		    "interface %s (ifindex %d) renamed %s while isolated: the netdev table does not hook it",
-		    ch->old_name, ch->ifindex, ch->name);
-		return;
-	}
-	snprintf(what, sizeof(what),
-	    "interface %s (ifindex %d) renamed %s while isolated: the netdev table hooks devices by name, its frames met no netdev hook until the tables were put in place again",
-	    ch->old_name, ch->ifindex, ch->name);
-	kd_link_alert(d, who, "interface-renamed", what, json_pack(
-	    "{s:s, s:s, s:i}", KW_INTERFACE, ch->name, KW_FROM, ch->old_name,
-	    KW_IFINDEX, ch->ifindex));
+	snprintf(from, sizeof(from), "from %s", ch->old_name);
+	link_alert(d, ch, "interface-renamed", from, json_pack("{s:s}",
+	    KW_FROM, ch->old_name),
+	    "renamed while isolated: the netdev table hooks devices by name, its frames met no netdev hook until the tables were put in place again");
 }
 
 /* An interface left: one the netdev table hooks is hooked again. */
@@ -223,30 +233,12 @@ kd_linkwatch_released(struct kd *d)
 	d->nlink_alerts = 0;
 }
 
-/*
- * A way out past every hook that nftables cannot close (an XDP program,
- * an AF_XDP socket, tc on egress): the alert names the interface (and
- * the filter's kind, where there is one).
- */
-static void
-way_out(struct kd *d, const char *who, const struct kk_link_change *ch,
-    const char *result, const char *kind, const char *why)
-{
-	char what[256];
-
-	snprintf(what, sizeof(what), "%s %s (ifindex %d%s%s): %s",
-	    ch->ifindex ? "interface" : "tc", ch->name, ch->ifindex,
-	    kind && kind[0] ? ", filter " : "", kind ? kind : "", why);
-	kd_link_alert(d, who, result, what, json_pack("{s:s, s:i, s:s?}",
-	    KW_INTERFACE, ch->name, KW_IFINDEX, ch->ifindex, KW_KIND,
-	    kind && kind[0] ? kind : NULL));
-}
 
 static void
 on_link_change(void *data, const struct kk_link_change *ch)
 {
 	struct kd *d = data;
-	char who[IF_NAMESIZE + 16], what[256];
+	char nsid[24];
 
 	if (d->state.mode == KK_MODE_OPEN) {
 		if (ch->how == KK_LINK_MOVED)
@@ -255,7 +247,6 @@ on_link_change(void *data, const struct kk_link_change *ch)
 			    ch->name, ch->ifindex);
 		return;
 	}
-	snprintf(who, sizeof(who), "interface %s", ch->name);
 	if (ch->how == KK_LINK_DELETED || ch->how == KK_LINK_MOVED ||
 	    ch->how == KK_LINK_MOVED_PAIRED || ch->how == KK_LINK_VANISHED)
 		link_gone(d, ch->name);
@@ -269,12 +260,10 @@ on_link_change(void *data, const struct kk_link_change *ch)
 		    kk_mode_name(d->state.mode));
 		return;
 	case KK_LINK_MOVED:
-		snprintf(what, sizeof(what),
-		    "interface %s (ifindex %d) moved to another network namespace (netnsid %d): its traffic no longer meets kakuri's tables",
-		    ch->name, ch->ifindex, (int)ch->nsid);
-		kd_link_alert(d, who, "interface-moved", what, json_pack(
-		    "{s:s, s:i, s:i}", KW_INTERFACE, ch->name, KW_IFINDEX,
-		    ch->ifindex, KW_NETNSID, (int)ch->nsid));
+		snprintf(nsid, sizeof(nsid), "netnsid %d", (int)ch->nsid);
+		link_alert(d, ch, "interface-moved", nsid, json_pack("{s:i}",
+		    KW_NETNSID, (int)ch->nsid),
+		    "moved to another network namespace: its traffic no longer meets kakuri's tables");
 		return;
 	case KK_LINK_UNCOVERED:
 		if (kd_stacked_covered(d, kk_links_find(&d->links,
@@ -284,26 +273,24 @@ on_link_change(void *data, const struct kk_link_change *ch)
 			    ch->name, ch->kind, ch->ifindex);
 			return;
 		}
-		snprintf(what, sizeof(what),
-		    "interface %s (%s, ifindex %d) appeared: traffic of its siblings on the same device bypasses kakuri's tables",
-		    ch->name, ch->kind, ch->ifindex);
-		kd_link_alert(d, who, "interface-not-covered", what, json_pack(
-		    "{s:s, s:s, s:i}", KW_INTERFACE, ch->name,
-		    KW_KIND, ch->kind, KW_IFINDEX, ch->ifindex));
+		link_alert(d, ch, "interface-not-covered", ch->kind,
+		    json_pack("{s:s}", KW_KIND, ch->kind),
+		    "appeared: traffic of its siblings on the same device bypasses kakuri's tables");
 		return;
 	case KK_LINK_XDP:
-		way_out(d, who, ch, "interface-xdp", NULL,
+		link_alert(d, ch, "interface-xdp", NULL, NULL,
 		    "an XDP program was attached: frames it sends back or redirects pass every hook");
 		return;
 	case KK_LINK_XSK:
-		way_out(d, who, ch, "interface-xsk", NULL,
+		link_alert(d, ch, "interface-xsk", NULL, NULL,
 		    "an AF_XDP socket was bound to it: the frames it sends go to the driver past every hook");
 		return;
 	case KK_LINK_RENAMED:
-		link_renamed(d, ch, who);
+		link_renamed(d, ch);
 		return;
 	case KK_LINK_TC:
-		way_out(d, who, ch, "interface-tc", ch->kind,
+		link_alert(d, ch, "interface-tc", ch->kind[0] ? ch->kind : NULL,
+		    ch->kind[0] ? json_pack("{s:s}", KW_KIND, ch->kind) : NULL,
 		    "tc on its egress side runs after the egress hook, and can rewrite frames or redirect them past other devices' hooks");
 		return;
 	case KK_LINK_VANISHED:

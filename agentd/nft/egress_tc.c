@@ -72,13 +72,10 @@ filters_at(struct mnl_socket *nl, uint32_t *seq, int ifindex,
     uint32_t parent, unsigned *n)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct tcmsg *t;
+	struct nlmsghdr *nlh = kk_nl_put_request(buf, RTM_GETTFILTER,
+	    NLM_F_DUMP, ++*seq, sizeof(*t), (void **)&t);
 
-	nlh->nlmsg_type = RTM_GETTFILTER;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = ++*seq;
-	t = mnl_nlmsg_put_extra_header(nlh, sizeof(*t));
 	t->tcm_family = AF_UNSPEC;
 	t->tcm_ifindex = ifindex;
 	t->tcm_parent = parent;

@@ -568,11 +568,8 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 	if (l->nl == NULL)
 		return -EBADF;
 	for (tries = 0; tries < RESCAN_TRIES; tries++) {
-		nlh = mnl_nlmsg_put_header(buf);
-		nlh->nlmsg_type = RTM_GETLINK;
-		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-		nlh->nlmsg_seq = ++l->seq;
-		ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+		nlh = kk_nl_put_request(buf, RTM_GETLINK, NLM_F_DUMP, ++l->seq,
+		    sizeof(*ifi), (void **)&ifi);
 		ifi->ifi_family = AF_UNSPEC;
 		kk_links_dump_begin(l);
 		/* a dump cut short says nothing about what is missing from it */

@@ -177,6 +177,19 @@ kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost)
 	return err;
 }
 
+struct nlmsghdr *
+kk_nl_put_request(char *buf, uint16_t type, uint16_t flags, uint32_t seq,
+    size_t hdrlen, void **hdr)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = seq;
+	*hdr = mnl_nlmsg_put_extra_header(nlh, hdrlen);
+	return nlh;
+}
+
 void
 kk_nl_close(struct mnl_socket **nl)
 {

@@ -72,6 +72,13 @@ int kk_nl_kernel_only(struct mnl_socket *nl);
  */
 ssize_t kk_nl_recv_kernel(int fd, void *buf, size_t len);
 
+/*
+ * A request of type into buf: NLM_F_REQUEST | flags, seq, and its fixed
+ * header of hdrlen bytes (zeroed) at *hdr.
+ */
+struct nlmsghdr *kk_nl_put_request(char *buf, uint16_t type, uint16_t flags,
+    uint32_t seq, size_t hdrlen, void **hdr);
+
 /* Closes *nl if it is open, and forgets it. */
 void kk_nl_close(struct mnl_socket **nl);
 

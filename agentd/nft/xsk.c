@@ -90,13 +90,10 @@ static struct nlmsghdr *
 genl_header(char *buf, uint16_t type, uint8_t cmd, uint16_t flags,
     uint32_t seq)
 {
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct genlmsghdr *g;
+	struct nlmsghdr *nlh = kk_nl_put_request(buf, type, flags, seq,
+	    sizeof(*g), (void **)&g);
 
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	nlh->nlmsg_seq = seq;
-	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
 	g->cmd = cmd;
 	g->version = 1;
 	return nlh;

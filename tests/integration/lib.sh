@@ -17,6 +17,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KAKURID="$TOP/kakurid"
 KAKURICTL="$TOP/kakurictl"
 NETPROBE="$TOP/build/netprobe"
+RAWSEND="$TOP/build/rawsend"	# hand-built frames: need_built "$RAWSEND"
 # jq -e that fails on empty input (see bin/jq)
 export PATH="$TOP/tests/integration/bin:$PATH"
 

@@ -13,7 +13,7 @@
 # after a signed release.
 . "$(dirname "$0")/lib.sh"
 need
-RAWSEND="$TOP/build/rawsend" TUNRELAY="$TOP/build/tunrelay"
+TUNRELAY="$TOP/build/tunrelay"
 need_built "$RAWSEND"
 need_built "$TUNRELAY"
 [ -c /dev/net/tun ] || unable "no /dev/net/tun for the modem's stand-in" "/dev/net/tun"

@@ -22,7 +22,6 @@
 # else, stopped it.
 . "$(dirname "$0")/lib.sh"
 need
-RAWSEND="$TOP/build/rawsend"
 need_built "$RAWSEND"
 command -v python3 >/dev/null || unable "no python3 for the neighbour discovery probe" "python3"
 echo "== isolation below the inet hooks: interfaces made in other namespaces, AF_PACKET frames, hotplug"

@@ -11,7 +11,6 @@
 # and IPv6.
 . "$(dirname "$0")/lib.sh"
 need
-RAWSEND="$TOP/build/rawsend"
 need_built "$RAWSEND"
 command -v python3 >/dev/null || unable "no python3 to forge netlink messages" "python3"
 echo "== netlink messages forged by a process, posing as the kernel"

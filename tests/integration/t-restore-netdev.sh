@@ -19,7 +19,6 @@
 #     so in one line and still puts the inet and bridge tables in place.
 . "$(dirname "$0")/lib.sh"
 need
-RAWSEND="$TOP/build/rawsend"
 need_built "$RAWSEND"
 need_built "$TOP/kakurid-restore"
 command -v "${CC:-cc}" >/dev/null || unable "no C compiler for the rtnetlink-refusing preload" "${CC:-cc}"

@@ -516,16 +516,25 @@ seen_cb(const struct nlmsghdr *nlh, void *data)
 static struct nlmsghdr *
 getlink(char *b, uint32_t seq, int ifindex, uint16_t flags)
 {
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(b);
 	struct ifinfomsg *ifi;
+	struct nlmsghdr *nlh = kk_nl_put_request(b, RTM_GETLINK, flags, seq,
+	    sizeof(*ifi), (void **)&ifi);
 
-	nlh->nlmsg_type = RTM_GETLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	nlh->nlmsg_seq = seq;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	ifi->ifi_index = ifindex;
 	return nlh;
+}
+
+/* An RTM_GETLINK of seq (flags, ifindex) through kk_nl_request, into s. */
+static int
+ask(struct mnl_socket *nl, uint32_t seq, int ifindex, uint16_t flags,
+    int fail_at, struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->seq = seq;
+	s->fail_at = fail_at;
+	return kk_nl_request(nl, getlink(buf, seq, ifindex, flags), seen_cb,
+	    s);
 }
 
 START_TEST(request_skips_leftovers)
@@ -539,30 +548,17 @@ START_TEST(request_skips_leftovers)
 	/* an earlier request whose reply and ack nobody read */
 	nlh = getlink(buf, 1, 1, NLM_F_ACK);
 	ck_assert_int_ge(mnl_socket_sendto(nl, nlh, nlh->nlmsg_len), 0);
-	memset(&s, 0, sizeof(s));
-	s.seq = 2;
-	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 2, 0, NLM_F_DUMP),
-	    seen_cb, &s), 0);
+	ck_assert_int_eq(ask(nl, 2, 0, NLM_F_DUMP, 0, &s), 0);
 	ck_assert_int_gt(s.n, 0);
 	ck_assert_int_eq(s.other_seq, 0);
 	ck_assert(s.lo);
 	/* the kernel's refusal is the answer */
-	memset(&s, 0, sizeof(s));
-	s.seq = 3;
-	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 3, 0x7ffffff0,
-	    NLM_F_ACK), seen_cb, &s), -ENODEV);
+	ck_assert_int_eq(ask(nl, 3, 0x7ffffff0, NLM_F_ACK, 0, &s), -ENODEV);
 	ck_assert_int_eq(s.n, 0);
 	/* a callback that fails: reported, and the socket still answers */
-	memset(&s, 0, sizeof(s));
-	s.seq = 4;
-	s.fail_at = 1;
-	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 4, 0, NLM_F_DUMP),
-	    seen_cb, &s), -EBADMSG);
+	ck_assert_int_eq(ask(nl, 4, 0, NLM_F_DUMP, 1, &s), -EBADMSG);
 	ck_assert_int_eq(s.n, 1);
-	memset(&s, 0, sizeof(s));
-	s.seq = 5;
-	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 5, 1, NLM_F_ACK),
-	    seen_cb, &s), 0);
+	ck_assert_int_eq(ask(nl, 5, 1, NLM_F_ACK, 0, &s), 0);
 	ck_assert_int_eq(s.n, 1);
 	ck_assert(s.lo);
 	mnl_socket_close(nl);
@@ -598,10 +594,7 @@ START_TEST(forged_replies_passed_over)
 	ck_assert_int_eq(sendto(mnl_socket_get_fd(forger), nlh,
 	    nlh->nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)),
 	    (ssize_t)nlh->nlmsg_len);
-	memset(&s, 0, sizeof(s));
-	s.seq = 7;
-	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 7, 0, NLM_F_DUMP),
-	    seen_cb, &s), 0);
+	ck_assert_int_eq(ask(nl, 7, 0, NLM_F_DUMP, 0, &s), 0);
 	ck_assert_int_gt(s.n, 0);
 	ck_assert(s.lo);
 	ck_assert_uint_eq(kk_nl_forged, before + 1);
@@ -613,10 +606,7 @@ START_TEST(forged_replies_passed_over)
 	ck_assert_int_lt(sendto(mnl_socket_get_fd(forger), nlh,
 	    nlh->nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)), 0);
 	ck_assert_int_eq(errno, ECONNREFUSED);
-	memset(&s, 0, sizeof(s));
-	s.seq = 8;
-	ck_assert_int_eq(kk_nl_request(nl, getlink(buf, 8, 1, NLM_F_ACK),
-	    seen_cb, &s), 0);
+	ck_assert_int_eq(ask(nl, 8, 1, NLM_F_ACK, 0, &s), 0);
 	ck_assert(s.lo);
 	mnl_socket_close(forger);
 	mnl_socket_close(nl);
