@@ -291,7 +291,7 @@ on_link_change(void *data, const struct kk_link_change *ch)
 	case KK_LINK_TC:
 		link_alert(d, ch, "interface-tc", ch->kind[0] ? ch->kind : NULL,
 		    ch->kind[0] ? json_pack("{s:s}", KW_KIND, ch->kind) : NULL,
-		    "tc on its egress side runs after the egress hook, and can rewrite frames or redirect them past other devices' hooks");
+		    "tc on it (a filter or a tcx program) can redirect frames past every egress hook, or rewrite them after it");
 		return;
 	case KK_LINK_VANISHED:
 		return;		/* summed up by on_links_timer() */
@@ -401,7 +401,7 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "interface rescan: %s",
 		    strerror(-err));
 	forged_reported(d);
-	look_logged(d->links.tc_err, &d->tc_err_logged, "tc on egress");
+	look_logged(d->links.tc_err, &d->tc_err_logged, "the tc look");
 	look_logged(d->links.xsk_err, &d->xsk_err_logged,
 	    "AF_XDP sockets: the queue dump");
 	/* a failed dump is tried again soon, as one that must be confirmed */

@@ -268,14 +268,14 @@ not_covered(const struct kd *d, char *buf, size_t len)
 		}
 		if (k->tc) {
 			snprintf(part, sizeof(part),
-			    "interface %s: tc on its egress side runs after the egress hook, it can rewrite or redirect frames",
+			    "interface %s: tc on it can redirect frames past every egress hook, or rewrite them after it",
 			    k->name);
 			append(buf, len, part);
 		}
 	}
 	if (d->links.tc_err < 0)
 		append(buf, len,
-		    "tc on egress: the look failed, a filter goes unnoticed");
+		    "tc: the look failed, a filter goes unnoticed");
 	if (d->links.xsk_err < 0)
 		append(buf, len,
 		    "AF_XDP sockets: the queue dump failed, a bound one goes unnoticed");

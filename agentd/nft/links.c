@@ -264,14 +264,14 @@ kk_links_tc_set(struct kk_links *l, int ifindex, bool busy, const char *kind,
 		report(&c, KK_LINK_TC, k->ifindex, k->name, kind, -1);
 }
 
-/* A tc filter added: on an egress side, reported unless already known. */
+/* A tc filter added: reported unless already known. */
 static void
 tc_event(struct cb_ctx *c, const struct nlmsghdr *nlh)
 {
 	struct kk_tc_filter f;
 	char block[IF_NAMESIZE];
 
-	if (kk_tc_filter_parse(nlh, &f) <= 0)
+	if (kk_tc_filter_parse(nlh, &f) < 0)
 		return;
 	if (f.ifindex == 0) {
 		snprintf(block, sizeof(block), "block %u", f.block);
@@ -379,22 +379,25 @@ kk_links_xsk_end(struct kk_links *l, kk_link_fn fn, void *data)
 }
 
 /*
- * Every interface's egress side, for tc: a few dumps and one bpf(2) call
- * each.  What the events missed (or what was there before kakurid)
- * shows here; what went away is forgotten here.
+ * Every interface, for tc: one qdisc dump for all, then for each a filter
+ * dump per place a filter can sit (and a class dump where it has a qdisc
+ * of its own) and two bpf(2) calls.  What the events missed (or what was
+ * there before kakurid) shows here; what went away is forgotten here.
  */
 static void
 tc_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 {
+	struct kk_tc_qdiscs qs;
 	size_t k;
 	bool busy;
 	int err;
 
-	l->tc_err = 0;
+	if ((l->tc_err = kk_tc_qdiscs_read(l->nl, &l->seq, &qs)) < 0)
+		return;
 	for (k = 0; k < l->nknown; k++) {
 		if (l->known[k].missing)
 			continue;
-		if ((err = kk_tc_egress_busy(l->nl, &l->seq,
+		if ((err = kk_tc_busy(l->nl, &l->seq, &qs,
 		    l->known[k].ifindex, &l->tcx, &busy)) < 0) {
 			/* gone meanwhile is no failure: the events say so */
 			if (err != -ENODEV)
@@ -403,6 +406,7 @@ tc_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 		}
 		kk_links_tc_set(l, l->known[k].ifindex, busy, "", fn, data);
 	}
+	kk_tc_qdiscs_free(&qs);
 }
 
 /* The queues, after the interfaces: which ones an AF_XDP socket is bound to. */

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "egress_tc.h"
+#include "tcfilters.h"
 #include "xsk.h"
 
 #define KK_LINKS_MAX	4096	/* interfaces followed; more are not tracked */
@@ -44,7 +44,7 @@ struct kk_link {
 	bool xdp;		/* an XDP program is attached (IFLA_XDP) */
 	bool xsk;		/* an AF_XDP socket is bound to one of its queues */
 	bool xsk_seen;		/* ... in the queue dump being read */
-	bool tc;		/* tc on its egress side: a filter or a tcx program */
+	bool tc;		/* tc on it: a filter or a tcx program */
 	uint64_t since_usec;	/* CLOCK_MONOTONIC of its RTM_NEWLINK event,
 				   UINT64_MAX when first seen in a dump */
 	unsigned renames;	/* names it took since */
@@ -74,7 +74,7 @@ enum kk_link_how {
 	KK_LINK_XDP,		/* an XDP program attached to an interface */
 	KK_LINK_XSK,		/* an AF_XDP socket bound to an interface */
 	KK_LINK_RENAMED,	/* an interface followed took another name */
-	KK_LINK_TC,		/* tc on an interface's egress side (or a shared block) */
+	KK_LINK_TC,		/* tc on an interface (or a shared block) */
 };
 
 struct kk_link_change {
@@ -121,7 +121,7 @@ bool kk_links_pending(const struct kk_links *l);
  * those listed are kept, and none is taken for gone.  With the watch,
  * the queues are dumped too: an AF_XDP socket newly bound is reported as
  * KK_LINK_XSK (a failed queue dump is kept in xsk_err, not returned),
- * and every interface's egress side is looked at for tc: one newly busy
+ * and every interface is looked at for tc: one newly busy
  * is reported as KK_LINK_TC (failures in tc_err).  A filter added is an
  * event too (RTNLGRP_TC), reported at once.
  */

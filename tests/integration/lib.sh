@@ -143,6 +143,30 @@ nic_to_net() {
 		addrs "$NET" "$2" "$3" "$4" && ip -n "$EP" link set "$1" up &&
 		NICMAC=$(mac_of "$NET" "$2")
 }
+# nic_probes DEV NETDEV N: the NIC (nic_to_net) on 198.18.N.0/24 and
+# 2001:db8:N::/64, a listener in NET on port 9500+N, and the datagram
+# probes (send_probe, arrival) of one frame to it from ep: raw4/raw6 from
+# an AF_PACKET socket on DEV (on $DEV when set), xsk4/xsk6 from an AF_XDP
+# socket on DEV, lo4/lo6 from an AF_PACKET socket on lo
+nic_probes() {
+	NIC_DEV=$1 NIC_RX="$WORK/nic-$3.rx" NIC_PORT=$((9500 + $3))
+	NIC4=198.18.$3.1 NIC6=2001:db8:$3::1 SRC4=198.18.$3.2 SRC6=2001:db8:$3::2
+	nic_to_net "$1" "$2" "$NIC4" "$NIC6" &&
+		listen_udp "$NET" "$NIC_RX" "$NIC_PORT" "$NIC4" "$NIC6" || return 1
+	send_probe() { nic_send_probe "$@"; }
+	arrival() { nic_arrival "$@"; }
+}
+nic_frame() { ip netns exec "$EP" "$RAWSEND" "$@" "$NIC_PORT" kakuri-nic >/dev/null 2>&1; }
+nic_send_probe() {
+	local src=$SRC4 dst=$NIC4
+	case $1 in *6) src=$SRC6 dst=$NIC6 ;; esac
+	case $1 in
+	raw?) nic_frame "${DEV:-$NIC_DEV}" "$NICMAC" "$src" "$dst" ;;
+	xsk?) nic_frame -x "$NIC_DEV" "$NICMAC" "$src" "$dst" ;;
+	lo?) nic_frame lo "$NICMAC" "$src" "$dst" ;;
+	esac
+}
+nic_arrival() { case $1 in *6) echo "$NIC_RX udp $SRC6" ;; *) echo "$NIC_RX udp $SRC4" ;; esac; }
 
 topology() {
 	addns "$EP" && addns "$PEER" && addns "$NET" && addns "$CT" || return 1

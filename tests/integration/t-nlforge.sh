@@ -15,15 +15,7 @@ need_built "$RAWSEND"
 command -v python3 >/dev/null || unable "no python3 to forge netlink messages" "python3"
 echo "== netlink messages forged by a process, posing as the kernel"
 topology || die "topology"
-PORT=9557 RX="$WORK/nf-net.rx" SRC4=198.18.8.2 SRC6=2001:db8:8::2
-nic_to_net nfnic0 nfnic-net 198.18.8.1 2001:db8:8::1 || die "the NIC veth"
-listen_udp "$NET" "$RX" $PORT 198.18.8.1 2001:db8:8::1
-send_probe() {
-	local dst=198.18.8.1 src=$SRC4
-	[ "$1" = raw6 ] && dst=2001:db8:8::1 src=$SRC6
-	ip netns exec "$EP" "$RAWSEND" nfnic0 "$NICMAC" "$src" "$dst" $PORT nlforge >/dev/null 2>&1
-}
-arrival() { if [ "$1" = raw6 ]; then echo "$RX udp $SRC6"; else echo "$RX udp $SRC4"; fi; }
+nic_probes nfnic0 nfnic-net 8 || die "the NIC veth"
 
 write_policy
 start_kakurid || die "kakurid starts"

@@ -419,27 +419,22 @@ filtermsg(char *b, int ifindex, uint32_t parent, const char *kind)
 	return nlh;
 }
 
-/* Which parents are on the egress side, and what a filter event says. */
+/* What a filter event says. */
 START_TEST(tc_filters_parsed)
 {
 	struct kk_tc_filter f;
 
-	ck_assert(kk_tc_parent_egress(TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)));
-	ck_assert(!kk_tc_parent_egress(TC_H_MAKE(TC_H_CLSACT,
-	    TC_H_MIN_INGRESS)));
-	ck_assert(!kk_tc_parent_egress(0xffff0000U));	/* ingress qdisc ffff: */
-	ck_assert(kk_tc_parent_egress(0x00010000U));	/* root qdisc 1: */
-	ck_assert(kk_tc_parent_egress(0x00010001U));	/* its class 1:1 */
-	ck_assert(kk_tc_parent_egress(TC_H_ROOT));
 	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, 1,
-	    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), "u32"), &f), 1);
+	    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), "u32"), &f), 0);
 	ck_assert_int_eq(f.ifindex, 1);
 	ck_assert_str_eq(f.kind, "u32");
-	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, 1,
+	/* ingress counts too: a redirect from there skips egress hooks */
+	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, 4,
 	    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), "bpf"), &f), 0);
+	ck_assert_int_eq(f.ifindex, 4);
 	/* a shared block: ifindex says so, the parent is its index */
 	ck_assert_int_eq(kk_tc_filter_parse(filtermsg(buf, -1, 7, NULL), &f),
-	    1);
+	    0);
 	ck_assert_int_eq(f.ifindex, 0);
 	ck_assert_uint_eq(f.block, 7);
 	ck_assert_str_eq(f.kind, "");
@@ -450,9 +445,66 @@ START_TEST(tc_filters_parsed)
 }
 END_TEST
 
+/* An RTM_NEWQDISC of ifindex with handle. */
+static const struct nlmsghdr *
+qdiscmsg(char *b, int ifindex, uint32_t handle)
+{
+	struct nlmsghdr *nlh = filtermsg(b, ifindex, TC_H_ROOT, "x");
+	struct tcmsg *t = mnl_nlmsg_get_payload(nlh);
+
+	nlh->nlmsg_type = RTM_NEWQDISC;
+	t->tcm_handle = handle;
+	return nlh;
+}
+
 /*
- * A filter event on an egress side is reported once per interface until
- * a look finds it clear; an ingress one never; a shared block's always.
+ * Where filters can sit: the root always; clsact's two sides; a qdisc of
+ * its own handle (htb 1:, a child 20:), whose classes are then asked for.
+ */
+START_TEST(tc_parents_of_qdiscs)
+{
+	static struct kk_tc_qdisc q[KK_TC_QDISCS_MAX];
+	struct kk_tc_qdiscs qs = { .q = q };
+	uint32_t p[8];
+	bool classful;
+	unsigned n, i;
+
+	kk_tc_qdiscs_add(&qs, qdiscmsg(buf, 2, 0));		/* noqueue 0: */
+	kk_tc_qdiscs_add(&qs, qdiscmsg(buf, 3, 0xffff0000U));	/* clsact */
+	kk_tc_qdiscs_add(&qs, qdiscmsg(buf, 3, 0));
+	kk_tc_qdiscs_add(&qs, qdiscmsg(buf, 4, 0x00010000U));	/* htb 1: */
+	kk_tc_qdiscs_add(&qs, qdiscmsg(buf, 4, 0x00200000U));	/* child 20: */
+	ck_assert_uint_eq(qs.n, 5);
+	n = kk_tc_parents(&qs, 2, p, 8, &classful);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(p[0], TC_H_UNSPEC);
+	ck_assert(!classful);
+	n = kk_tc_parents(&qs, 3, p, 8, &classful);
+	ck_assert_uint_eq(n, 4);
+	ck_assert(!classful);
+	for (i = 0; i < n && p[i] != TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS);
+	    i++)
+		;
+	ck_assert_uint_lt(i, n);
+	for (i = 0; i < n && p[i] != TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS);
+	    i++)
+		;
+	ck_assert_uint_lt(i, n);
+	n = kk_tc_parents(&qs, 4, p, 8, &classful);
+	ck_assert_uint_eq(n, 3);
+	ck_assert(classful);
+	ck_assert_uint_eq(p[1], 0x00010000U);
+	ck_assert_uint_eq(p[2], 0x00200000U);
+	/* past max: the caller sees more than it asked for */
+	ck_assert_uint_gt(kk_tc_parents(&qs, 4, p, 2, &classful), 2);
+	/* an interface with none: the root only */
+	ck_assert_uint_eq(kk_tc_parents(&qs, 9, p, 8, &classful), 1);
+}
+END_TEST
+
+/*
+ * A filter event is reported once per interface until a look finds it
+ * clear; a shared block's always.
  */
 START_TEST(tc_events_reported)
 {
@@ -460,9 +512,6 @@ START_TEST(tc_events_reported)
 
 	event(RTM_NEWLINK, 1, "lo", NULL, -1, 0);
 	event(RTM_NEWLINK, 2, "eth0", NULL, -1, 0);
-	kk_links_handle(&links, filtermsg(buf, 2, TC_H_MAKE(TC_H_CLSACT,
-	    TC_H_MIN_INGRESS), "u32"), false, collect, &rep);
-	ck_assert_int_eq(rep.n, 0);
 	kk_links_handle(&links, filtermsg(buf, 1, egress, "u32"), false,
 	    collect, &rep);
 	kk_links_handle(&links, filtermsg(buf, 1, egress, "bpf"), false,
@@ -734,6 +783,7 @@ KK_SUITE(links_suite, "links",
 	    KK_TEST(tc_events_reported),
 	KK_CASE("xsk", 0, 0), KK_TEST(xsk_replies),
 	KK_CASE("tc", 0, 0), KK_TEST(tc_filters_parsed),
+	    KK_TEST(tc_parents_of_qdiscs),
 	KK_CASE("nlreq", 0, 0), KK_TEST(request_skips_leftovers),
 	    KK_TEST(forged_replies_passed_over),
 	KK_CASE("netdevs", 0, 0),
