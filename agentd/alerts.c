@@ -30,6 +30,7 @@ static const char *const alert_kind_names[] = {
 	[KD_ALERT_TABLES] = "tables",
 	[KD_ALERT_INTERFACES] = "interfaces",
 	[KD_ALERT_NFTABLES] = "nftables-changes",
+	[KD_ALERT_NETLINK] = "netlink",
 };
 _Static_assert(sizeof(((struct kd *)0)->alert_rl) /
     sizeof(((struct kd *)0)->alert_rl[0]) ==
@@ -63,6 +64,8 @@ kd_alerts_json(const struct kd *d)
 	n = d->nlink_alerts < slots ? d->nlink_alerts : slots;
 	for (i = 0; i < n; i++)
 		json_array_append_new(a, alert_json(&d->link_alerts[i]));
+	if (d->forged.what[0])
+		json_array_append_new(a, alert_json(&d->forged));
 	return a;
 }
 
@@ -321,6 +324,33 @@ kd_link_alert(struct kd *d, const char *who, const char *result,
 	    kk_mode_name(d->state.mode));
 	report_tamper(d, who, result, what, extra);
 	kd_audit(d, who, "tamper", result, extra);
+}
+
+void
+kd_forged_alert(struct kd *d, unsigned long n)
+{
+	struct kd_alert *a = &d->forged;
+	const char *result = "netlink-forged";
+	json_t *extra;
+
+	if (a->what[0] == '\0') {
+		a->since = time(NULL);
+		a->t0 = kd_now_usec();
+		snprintf(a->result, sizeof(a->result), "%s", result);
+	}
+	a->last = kd_now_usec();
+	a->count = a->count + n < a->count ? ULONG_MAX : a->count + n;
+	snprintf(a->what, sizeof(a->what),
+	    "%lu netlink message(s) sent by a process, not the kernel, to kakurid's sockets: passed over (forged interface, tc or nftables news)",
+	    a->count);
+	if (!kd_alert_allowed(d, KD_ALERT_NETLINK, result))
+		return;
+	extra = json_pack("{s:I}", KW_COUNT, (json_int_t)a->count);
+	kk_log(LOG_ALERT, KK_MID_TAMPER, "%s while %s", a->what,
+	    kk_mode_name(d->state.mode));
+	report_tamper(d, "netlink", result, a->what, extra);
+	kd_audit(d, "netlink", "tamper", result, extra);
+	json_decref(extra);
 }
 
 int

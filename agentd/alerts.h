@@ -14,7 +14,9 @@ struct json_t;
 /* an incident of the tables ends after this long holding */
 #define KD_QUIET_USEC	(5ULL * 1000 * 1000)
 
-enum kd_alert_kind { KD_ALERT_TABLES, KD_ALERT_INTERFACES, KD_ALERT_NFTABLES };
+enum kd_alert_kind {
+	KD_ALERT_TABLES, KD_ALERT_INTERFACES, KD_ALERT_NFTABLES, KD_ALERT_NETLINK
+};
 
 /* The summary timer (off until an alert is held back). */
 int kd_alerts_start(struct kd *d);
@@ -43,6 +45,13 @@ void kd_incident_close(struct kd *d);
 /* A foreign nftables commit while quarantined that left the tables intact. */
 void kd_nftables_changed(struct kd *d, const char *who);
 /* An interface alert; consumes extra. */
+/*
+ * n more netlink messages from a process posing as the kernel were passed
+ * over: one alert of its own that counts them all (status, verified), so
+ * that a flood of them pushes no interface alert out; written within a
+ * rate of its own.
+ */
+void kd_forged_alert(struct kd *d, unsigned long n);
 void kd_link_alert(struct kd *d, const char *who, const char *result,
     const char *what, struct json_t *extra);
 

@@ -167,6 +167,7 @@ struct kd {
 	unsigned long long restore_max_us;	/* the incident's slowest */
 	struct kd_alert link_alerts[4];	/* interfaces that left the namespace */
 	unsigned long nlink_alerts;	/* may exceed the slots; saturates */
+	struct kd_alert forged;	/* netlink messages posing as the kernel's */
 	struct kk_links links;
 	sd_event_source *links_src;
 	sd_event_source *links_timer;	/* the rescan, for events that were lost */
@@ -185,7 +186,7 @@ struct kd {
 			char result[32];
 			unsigned long n;
 		} results[6];	/* the last one counts any others */
-	} alert_rl[3];			/* tables, interfaces, nftables changes */
+	} alert_rl[4];		/* tables, interfaces, nftables changes, netlink */
 	sd_event_source *summary_timer;
 
 	/* the CSIRT channel, continued */

@@ -60,7 +60,6 @@ links_rescan_in(struct kd *d, uint64_t usec, uint64_t accuracy)
 #define NETDEV_LOG_USEC		(1000ULL * 1000)	/* a log line at most per this */
 
 static void links_changed(struct kd *d);
-static void forged_reported(struct kd *d);
 
 static int
 on_netdev_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -231,6 +230,7 @@ kd_linkwatch_released(struct kd *d)
 {
 	memset(d->link_alerts, 0, sizeof(d->link_alerts));
 	d->nlink_alerts = 0;
+	memset(&d->forged, 0, sizeof(d->forged));
 }
 
 
@@ -334,7 +334,6 @@ on_links_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		    strerror(-err));
 	else if (err > 0)	/* events were lost: the dump says what they said */
 		links_rescan_in(d, 0, KD_TIMER_ACCURACY_USEC);
-	forged_reported(d);
 	links_changed(d);
 	return 0;
 }
@@ -356,26 +355,23 @@ look_logged(int err, int *logged, const char *look)
 /*
  * Netlink messages that did not come from the kernel were passed over
  * (nlreq.h): only root sends to rtnetlink's or nftables' groups, and no
- * one has a reason to but to pose as the kernel to kakurid.
+ * one has a reason to but to pose as the kernel to kakurid.  Looked at
+ * once per rescan, whatever the flood.
  */
 static void
 forged_reported(struct kd *d)
 {
 	unsigned long n = kk_nl_forged - d->nl_forged_seen;
-	char what[256];
 
 	if (n == 0)
 		return;
 	d->nl_forged_seen = kk_nl_forged;
-	snprintf(what, sizeof(what),
-	    "%lu netlink message(s) sent by a process, not the kernel, to kakurid's sockets: passed over (forged interface, tc or nftables news)",
-	    n);
-	if (d->state.mode == KK_MODE_OPEN) {
-		kk_log(LOG_WARNING, KK_MID_TAMPER, "%s while open", what);
-		return;
-	}
-	kd_link_alert(d, "netlink", "netlink-forged", what, json_pack("{s:I}",
-	    KW_COUNT, (json_int_t)n));
+	if (d->state.mode == KK_MODE_OPEN)
+		kk_log(LOG_WARNING, KK_MID_TAMPER,
+		    "%lu netlink message(s) sent by a process, not the kernel, to kakurid's sockets: passed over, while open",
+		    n);
+	else
+		kd_forged_alert(d, n);
 }
 
 /*
@@ -393,7 +389,8 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	bool confirm;
 	int err;
 
-	if (d->state.mode == KK_MODE_OPEN && d->nlink_alerts)
+	if (d->state.mode == KK_MODE_OPEN && (d->nlink_alerts ||
+	    d->forged.what[0]))
 		kd_linkwatch_released(d);
 	/* events first: one may explain an interface the dump misses */
 	if ((err = kk_links_drain(&d->links, on_link_change, d)) < 0 ||

@@ -70,6 +70,7 @@ config(struct mnl_socket *nl, uint16_t group, uint8_t cmd, bool mode)
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct nfgenmsg *g;
+	ssize_t n;
 	struct nfulnl_msg_config_cmd c = { .command = cmd };
 	struct nfulnl_msg_config_mode m = {
 		.copy_range = htonl(NFLOG_COPY), .copy_mode = NFULNL_COPY_PACKET,
@@ -87,9 +88,11 @@ config(struct mnl_socket *nl, uint16_t group, uint8_t cmd, bool mode)
 		mnl_attr_put(nlh, NFULA_CFG_CMD, sizeof(c), &c);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
-	if (mnl_socket_recvfrom(nl, buf, sizeof(buf)) < 0)
-		return -errno;
-	return mnl_cb_run(buf, sizeof(buf), 0, 0, NULL, NULL) < 0 ? -errno : 0;
+	/* the kernel's acknowledgement, and nothing a process slipped in */
+	if ((n = kk_nl_recv(mnl_socket_get_fd(nl), buf, sizeof(buf),
+	    KK_NL_BUDGET_MS)) < 0)
+		return (int)n;
+	return mnl_cb_run(buf, (size_t)n, 0, 0, NULL, NULL) < 0 ? -errno : 0;
 }
 
 static struct tally *
@@ -277,7 +280,10 @@ on_readable(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	(void)revents;
 	/* a bounded batch per wake-up: the loop has other work */
 	for (i = 0; i < 64; i++) {
-		n = mnl_socket_recvfrom(nf->nl, buf, sizeof(buf));
+		n = kk_nl_recv_kernel(mnl_socket_get_fd(nf->nl), buf,
+		    sizeof(buf));
+		if (n == -ENOMSG)
+			continue;	/* a flood of others': the kernel's next */
 		if (n <= 0)
 			break;
 		mnl_cb_run(buf, (size_t)n, 0, 0, packet_cb, nf);

@@ -320,7 +320,8 @@ quarantine_verified(struct kd *d)
 	return kd_enforcers_verify(d) == 0 && kd_tables_own_name(d) &&
 	    (d->incident.what[0] == '\0' ||
 	    strcmp(d->incident.result, "restored") == 0) &&
-	    d->nlink_alerts == 0 && !not_covered(d, buf, sizeof(buf));
+	    d->nlink_alerts == 0 && d->forged.what[0] == '\0' &&
+	    !not_covered(d, buf, sizeof(buf));
 }
 
 /* The quarantine's fields of status (DESIGN 5). */

@@ -624,13 +624,13 @@ int kk_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 ssize_t kk_read_upto(int fd, void *buf, size_t len);
 /*
  * One datagram of netlink socket fd that the kernel sent (nl_pid 0), with
- * recvmsg flags: its length, or a negative errno (-EAGAIN when only
- * others' came, a few at most passed over per call; *passed counts them
- * if not NULL).  Root may send to any netlink socket: its forged replies
- * or events must not be taken for the kernel's.
+ * recvmsg flags: its length, or a negative errno; -ENOMSG when max others
+ * came and were passed over (*passed counts them if not NULL), so that a
+ * caller with a deadline looks at it again.  Root may send to any netlink
+ * socket: its forged replies or events must not be taken for the kernel's.
  */
 ssize_t kk_nl_recv_from_kernel(int fd, void *buf, size_t len, int flags,
-    unsigned long *passed);
+    unsigned max, unsigned long *passed);
 /*
  * The size of fd if it is a regular file of at most max bytes: 0,
  * -EINVAL (not a regular file), -EFBIG or fstat's error.

@@ -307,21 +307,18 @@ kk_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 	return off < 0 ? -EINVAL : write_all_at(fd, buf, len, off);
 }
 
-/* datagrams not from the kernel passed over per call, at most */
-#define NL_PASSED_MAX	64
-
 ssize_t
 kk_nl_recv_from_kernel(int fd, void *buf, size_t len, int flags,
-    unsigned long *passed)
+    unsigned max, unsigned long *passed)
 {
 	struct sockaddr_nl from;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr mh = { .msg_name = &from, .msg_iov = &iov,
 	    .msg_iovlen = 1 };
 	ssize_t n;
-	int i;
+	unsigned i;
 
-	for (i = 0; i < NL_PASSED_MAX; i++) {
+	for (i = 0; i < max; i++) {
 		mh.msg_namelen = sizeof(from);
 		n = recvmsg(fd, &mh, flags);
 		if (n < 0)
@@ -332,7 +329,7 @@ kk_nl_recv_from_kernel(int fd, void *buf, size_t len, int flags,
 		if (passed && *passed < (unsigned long)-1)
 			(*passed)++;
 	}
-	return -EAGAIN;
+	return -ENOMSG;
 }
 
 ssize_t

@@ -274,7 +274,7 @@ tc_event(struct cb_ctx *c, const struct nlmsghdr *nlh)
 	if (kk_tc_filter_parse(nlh, &f) < 0)
 		return;
 	if (f.ifindex == 0) {
-		snprintf(block, sizeof(block), "block %u", f.block);
+		snprintf(block, sizeof(block), "block%u", f.block);
 		report(c, KK_LINK_TC, 0, block, f.kind, -1);
 		return;
 	}

@@ -29,7 +29,7 @@ ssize_t
 kk_nl_recv_kernel(int fd, void *buf, size_t len)
 {
 	return kk_nl_recv_from_kernel(fd, buf, len, MSG_DONTWAIT,
-	    &kk_nl_forged);
+	    KK_NL_PASSED_MAX, &kk_nl_forged);
 }
 
 /*
@@ -81,7 +81,8 @@ kk_nl_recv(int fd, void *buf, size_t len, int timeout_ms)
 			return r == 0 ? -ETIMEDOUT : -errno;
 		n = kk_nl_recv_kernel(fd, buf, len);
 	}
-	return n;
+	/* only others' so far: the caller asks again, within its time */
+	return n == -ENOMSG ? -EAGAIN : n;
 }
 
 int
@@ -167,6 +168,9 @@ kk_nl_drain(struct mnl_socket *nl, mnl_cb_t cb, void *data, bool *lost)
 				*lost = true;
 				continue;
 			}
+			/* a flood of others' is no empty socket: read on */
+			if (len == -ENOMSG)
+				continue;
 			if (len != -EAGAIN && len != -EINTR)
 				err = (int)len;
 			break;

@@ -68,8 +68,10 @@ extern unsigned long kk_nl_forged;
 int kk_nl_kernel_only(struct mnl_socket *nl);
 /*
  * One datagram from the kernel into buf without waiting: its length, or
- * a negative errno (-EAGAIN: none there, or only others' for now).
+ * a negative errno (-EAGAIN: none there; -ENOMSG: KK_NL_PASSED_MAX
+ * others' passed over, more may be there).
  */
+#define KK_NL_PASSED_MAX	64
 ssize_t kk_nl_recv_kernel(int fd, void *buf, size_t len);
 
 /*

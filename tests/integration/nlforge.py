@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-# nlforge.py PID IFINDEX IFNAME: root malware posing as the kernel to
+# nlforge.py PID IFINDEX IFNAME [N]: root malware posing as the kernel to
 # kakurid (t-past-hooks).  A forged RTM_DELLINK for IFINDEX (IFNAME) is
 # sent (1) as unicast to every netlink socket of process PID, found by
-# matching its socket inodes with /proc/net/netlink, and (2) to rtnetlink's
-# link group, as the kernel's events go.  Prints "unicast SENT REFUSED" and
-# "multicast SENT": kakurid's sockets are connected to the kernel, so the
+# matching its socket inodes with /proc/net/netlink, and (2) N times (1)
+# to rtnetlink's link group, as the kernel's events go.  Prints "unicast
+# SENT REFUSED" and "multicast N": kakurid's sockets are connected to the kernel, so the
 # kernel refuses a process's unicast to them (ECONNREFUSED).
 import os, socket, struct, sys
 pid, ifindex, ifname = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode() + b"\0"
@@ -37,5 +37,7 @@ for p in ports:
     except ConnectionRefusedError:
         refused += 1
 print("unicast %d %d" % (sent, refused))
-s.sendto(msg, (0, 1))	# RTNLGRP_LINK
-print("multicast 1")
+n = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+for _ in range(min(n, 10000)):
+    s.sendto(msg, (0, 1))	# RTNLGRP_LINK
+print("multicast %d" % min(n, 10000))

@@ -36,6 +36,13 @@ check "the NIC is still hooked: AF_PACKET frames dropped (IPv4)" none_arrive raw
 check "... IPv6" none_arrive raw6
 check_within "kakurid passed it over and says so (netlink-forged)" 15 \
 	audit_has '.action=="tamper" and .result=="netlink-forged"'
+# a flood of them: one alert of its own in status, counting them all, so
+# that it pushes no interface alert out
+ip netns exec "$EP" python3 "$(dirname "$0")/nlforge.py" "$KPID" "$IFX" nfnic0 500 >/dev/null 2>&1
+check_within "a flood of 500: status shows one netlink-forged alert that counts them all" 15 \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"netlink-forged\")] | length == 1 and .[0].count >= 501'"
+check "... and says verified: false" test "$(status_field verified)" = false
+check "the NIC is still hooked after the flood (IPv4)" none_arrive raw4
 check "the forged deletion was not taken for the kernel's (no deletion logged)" \
 	bash -c "! grep -q 'nfnic0 .*deleted while isolated' '$DLOG'"
 summary

@@ -534,7 +534,7 @@ START_TEST(tc_events_reported)
 	kk_links_handle(&links, filtermsg(buf, -1, 3, "u32"), false, collect,
 	    &rep);
 	ck_assert_int_eq(rep.n, 3);
-	ck_assert_str_eq(rep.ch[2].name, "block 3");
+	ck_assert_str_eq(rep.ch[2].name, "block3");
 	ck_assert_int_eq(rep.ch[2].ifindex, 0);
 }
 END_TEST

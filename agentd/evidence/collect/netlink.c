@@ -79,7 +79,10 @@ col_nl_dump(struct collector *c, int proto, struct nlmsghdr *req, mnl_cb_t cb,
 			goto out;
 		/* the kernel's replies only: root may send to this port id */
 		len = kk_nl_recv_from_kernel(mnl_socket_get_fd(nl), buf,
-		    NL_BUFSZ, 0, NULL);
+		    NL_BUFSZ, 0, 1, NULL);
+		/* another's passed over: wait again, within the deadline */
+		if (len == -ENOMSG)
+			continue;
 		if (len < 0) {
 			err = len == -EAGAIN || len == -EWOULDBLOCK ?
 			    -ETIMEDOUT : (int)len;
