@@ -156,6 +156,14 @@ nic_probes() {
 	send_probe() { nic_send_probe "$@"; }
 	arrival() { nic_arrival "$@"; }
 }
+# nic_scenario TITLE DEV NETDEV N: the frames' program, the namespaces
+# and the NIC with its probes (nic_probes), or the scenario ends
+nic_scenario() {
+	need_built "$RAWSEND"
+	echo "== $1"
+	topology || die "topology"
+	nic_probes "$2" "$3" "$4" || die "the NIC veth"
+}
 nic_frame() { ip netns exec "$EP" "$RAWSEND" "$@" "$NIC_PORT" kakuri-nic >/dev/null 2>&1; }
 nic_send_probe() {
 	local src=$SRC4 dst=$NIC4

@@ -11,11 +11,8 @@
 # and IPv6.
 . "$(dirname "$0")/lib.sh"
 need
-need_built "$RAWSEND"
 command -v python3 >/dev/null || unable "no python3 to forge netlink messages" "python3"
-echo "== netlink messages forged by a process, posing as the kernel"
-topology || die "topology"
-nic_probes nfnic0 nfnic-net 8 || die "the NIC veth"
+nic_scenario "netlink messages forged by a process, posing as the kernel" nfnic0 nfnic-net 8
 
 write_policy
 start_kakurid || die "kakurid starts"

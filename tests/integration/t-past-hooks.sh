@@ -16,10 +16,7 @@
 # reported), with AF_PACKET frames on the same device dropped meanwhile.
 . "$(dirname "$0")/lib.sh"
 need
-need_built "$RAWSEND"
-echo "== past the netdev hooks: AF_XDP sockets, the rename toggle"
-topology || die "topology"
-nic_probes xrnic0 xrnic-net 7 || die "the NIC veth"
+nic_scenario "past the netdev hooks: AF_XDP sockets, the rename toggle" xrnic0 xrnic-net 7
 renamed_alerts() { ctl log --json | jq '[.entries[] | select(.result=="interface-renamed")] | length'; }
 # rename NS FROM TO: what a rename takes (the device must be down)
 rename() { ip -n "$EP" link set "$1" down && ip -n "$EP" link set "$1" name "$2" &&

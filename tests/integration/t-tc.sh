@@ -11,11 +11,8 @@
 # too, until it is gone.
 . "$(dirname "$0")/lib.sh"
 need
-need_built "$RAWSEND"
 command -v python3 >/dev/null || unable "no python3 to attach a tcx program" "python3"
-echo "== tc: filters and tcx programs around the netdev hooks"
-topology || die "topology"
-nic_probes tcnic0 tcnic-net 6 || die "the NIC veth"
+nic_scenario "tc: filters and tcx programs around the netdev hooks" tcnic0 tcnic-net 6
 ipx() { ip netns exec "$EP" "$@"; }
 tc_alerts() { ctl log --json | jq "[.entries[] | select(.result==\"interface-tc\" and .interface==\"$1\")] | length"; }
 named() { ctl status --json | jq -e "(.not_covered // \"\") | test(\"$1: tc on it\")"; }
