@@ -208,8 +208,12 @@ tcx_busy(int ifindex, enum kk_tcx *tcx, unsigned *n)
 
 	for (i = 0; *tcx != KK_TCX_ABSENT && i < 2; i++) {
 		progs = tcx_count(ifindex, at[i]);
-		/* EINVAL: attach types this kernel does not know */
-		if (progs == -EINVAL && *tcx == KK_TCX_UNKNOWN) {
+		/*
+		 * EINVAL: attach types this kernel does not know; EPERM,
+		 * ENOSYS: bpf(2) refused to kakurid (a unit's filter)
+		 */
+		if ((progs == -EINVAL || progs == -EPERM || progs == -ENOSYS) &&
+		    *tcx == KK_TCX_UNKNOWN) {
 			*tcx = KK_TCX_ABSENT;
 			break;
 		}
