@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
@@ -71,15 +70,6 @@ kk_links_find(const struct kk_links *l, int ifindex)
 	return find((struct kk_links *)l, ifindex);
 }
 
-static uint64_t
-now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static void
 forget(struct kk_links *l, struct kk_link *k)
 {
@@ -109,7 +99,7 @@ report_renamed(struct cb_ctx *c, const struct kk_link *k, const char *name)
 {
 	struct kk_link_change ch = { .how = KK_LINK_RENAMED,
 	    .ifindex = k->ifindex, .nsid = -1 };
-	uint64_t now = now_usec();
+	uint64_t now = kk_mono_ns() / 1000;
 
 	snprintf(ch.name, sizeof(ch.name), "%s", name);
 	snprintf(ch.old_name, sizeof(ch.old_name), "%s", k->name);
@@ -197,7 +187,7 @@ link_new(struct cb_ctx *c, const struct parsed *p)
 		 * Seen first in a dump (kakurid's start, lost events): how
 		 * long it has been there is unknown, it is no new device.
 		 */
-		k->since_usec = c->dump ? UINT64_MAX : now_usec();
+		k->since_usec = c->dump ? UINT64_MAX : kk_mono_ns() / 1000;
 	}
 	if (k == NULL) {
 		/* not followed: it is still reported, and status says so */
@@ -427,6 +417,19 @@ xsk_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 		l->known[k].xsk_seen = l->known[k].xsk;
 }
 
+/*
+ * The looks after a link dump, with the watch only: AF_XDP sockets and
+ * tc, which come with no event (tc filters with one that may be lost).
+ */
+static void
+looks(struct kk_links *l, kk_link_fn fn, void *data)
+{
+	if (l->mon == NULL)
+		return;
+	xsk_rescan(l, fn, data);
+	tc_rescan(l, fn, data);
+}
+
 int
 kk_links_init(struct kk_links *l)
 {
@@ -582,10 +585,7 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 			return err;
 		if (!intr) {
 			kk_links_dump_end(l, fn, data);
-			if (l->mon) {
-				xsk_rescan(l, fn, data);
-				tc_rescan(l, fn, data);
-			}
+			looks(l, fn, data);
 			return 0;
 		}
 	}
@@ -596,9 +596,6 @@ kk_links_rescan(struct kk_links *l, kk_link_fn fn, void *data)
 	 * looked at all the same: a flood of link changes must not hide a
 	 * socket or a filter.
 	 */
-	if (l->mon) {
-		xsk_rescan(l, fn, data);
-		tc_rescan(l, fn, data);
-	}
+	looks(l, fn, data);
 	return -EAGAIN;
 }
