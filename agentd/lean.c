@@ -27,8 +27,13 @@
  * faults since the last settle; work that made pages resident (more than
  * LEAN_FAULTS of them) arms a one-shot timer, pushed back while work goes
  * on, that settles once kakurid has been quiet for LEAN_QUIET_USEC.  The
- * cheap backstop checks of an idle kakurid fault in a dozen pages at
- * most, so they never arm it: idle stays idle.
+ * periodic checks of an idle kakurid (the generation check, the
+ * interface rescan and its looks) are not work: the pages they use every
+ * few seconds are the idle working set, and dropping them would only have
+ * the next check fault them back in.  Their faults are handed back
+ * (kd_lean_idle_work) and never arm it: a settle costs more than the
+ * checks it would follow (over a millisecond of system time), so idle
+ * stays idle.
  */
 #include <fcntl.h>
 #include <malloc.h>
@@ -151,6 +156,21 @@ kd_lean_settle(void)
 	if (threads_now() == 1)
 		drop_all_clean();
 	lean_faults = faults_now();
+}
+
+long
+kd_lean_faults(void)
+{
+	return faults_now();
+}
+
+void
+kd_lean_idle_work(long before)
+{
+	long now = faults_now();
+
+	if (now > before)
+		lean_faults += now - before;
 }
 
 static int

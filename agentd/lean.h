@@ -13,5 +13,11 @@ int kd_lean_start(struct kd *d);
 void kd_lean_stop(void);
 /* Settle now: malloc_trim, then the clean file pages (one thread only). */
 void kd_lean_settle(void);
+/*
+ * A periodic check: kd_lean_faults() before it, kd_lean_idle_work() with
+ * that after it; the pages it faulted in do not make a settle.
+ */
+long kd_lean_faults(void);
+void kd_lean_idle_work(long before);
 
 #endif

@@ -19,6 +19,7 @@
 
 #include "alerts.h"
 #include "daemon.h"
+#include "lean.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "nlreq.h"
@@ -386,6 +387,7 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct kd *d = userdata;
 	struct vanished v = { .d = d };
 	char what[256];
+	long faults = kd_lean_faults();
 	bool confirm;
 	int err;
 
@@ -401,6 +403,8 @@ on_links_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	look_logged(d->links.tc_err, &d->tc_err_logged, "the tc look");
 	look_logged(d->links.xsk_err, &d->xsk_err_logged,
 	    "AF_XDP sockets: the queue dump");
+	/* the looks use the same pages every time: no settle after them */
+	kd_lean_idle_work(faults);
 	/* a failed dump is tried again soon, as one that must be confirmed */
 	confirm = err < 0 || kk_links_pending(&d->links);
 	sd_event_source_set_time_accuracy(s, confirm ? KD_TIMER_ACCURACY_USEC :

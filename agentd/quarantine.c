@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "drill.h"
+#include "lean.h"
 #include "linkwatch.h"
 #include "log.h"
 #include "quarantine.h"
@@ -528,6 +529,7 @@ static int
 on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kd *d = userdata;
+	long faults = kd_lean_faults();
 	uint32_t gen;
 
 	/* USB has no generation to compare: its own check, rate-limited */
@@ -537,8 +539,11 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
 	    gen != d->verified_gen)
 		enforce(d, "periodic verification", false);
-	else
+	else {
 		schedule(d);
+		/* nothing to restore: an idle check, no settle after it */
+		kd_lean_idle_work(faults);
+	}
 	return 0;
 }
 
