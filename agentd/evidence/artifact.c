@@ -33,6 +33,7 @@
 #include <openssl/sha.h>
 
 #include "evidence.h"
+#include "procstat.h"
 #include "wire.h"
 
 #define SINK_BUF	(1024U << 10)	/* one buffer of the ring */
@@ -618,33 +619,13 @@ kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
 int
 kk_proc_start_time(pid_t pid, unsigned long long *out)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long v = 0;
-	ssize_t n;
-	int fd, field;
+	struct kk_pstat st;
+	int err;
 
 	*out = 0;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
-	/* comm may contain spaces and parentheses: count from the last ')' */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return -EBADMSG;
-	p++;
-	/* field 3 (state) follows; start time is field 22 */
-	for (field = 3; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (p == NULL)
-		return -EBADMSG;
-	v = strtoull(p + 1, NULL, 10);
-	*out = v;
+	if ((err = kk_pstat_read(pid, 0, &st)) < 0)
+		return err;
+	*out = st.f[KK_PSTAT_START];
 	return 0;
 }
 

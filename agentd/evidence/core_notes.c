@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "procstat.h"
 #include "snapshot.h"
 
 #define FILE_NOTE_MAX	(16U << 20)	/* NT_FILE; the kernel drops it too */
@@ -59,9 +60,8 @@ note_add(struct snap *sn, const char *name, uint32_t type, const void *desc,
 }
 
 static struct timeval
-ticks_tv(const struct snap *sn, const char *s)
+ticks_tv(const struct snap *sn, unsigned long long t)
 {
-	unsigned long long t = strtoull(s, NULL, 10);
 	struct timeval tv;
 
 	tv.tv_sec = (time_t)(t / (unsigned long long)sn->clk_tck);
@@ -74,7 +74,8 @@ ticks_tv(const struct snap *sn, const char *s)
 static bool
 thread_prstatus(struct snap *sn, pid_t tid, struct elf_prstatus *pr)
 {
-	char path[96], *text = NULL, *f[20];
+	char path[96], *text = NULL;
+	struct kk_pstat st;
 	const char *v;
 	struct iovec iov;
 	size_t len;
@@ -85,20 +86,15 @@ thread_prstatus(struct snap *sn, pid_t tid, struct elf_prstatus *pr)
 	iov.iov_len = sizeof(pr->pr_reg);
 	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)sn->pid,
-	    (int)tid);
-	if (kk_read_text(path, 65536, &text, &len) == 0 &&
-	    snap_stat_fields(text, f, 15) >= 15) {
-		pr->pr_ppid = atoi(f[1]);
-		pr->pr_pgrp = atoi(f[2]);
-		pr->pr_sid = atoi(f[3]);
-		pr->pr_utime = ticks_tv(sn, f[11]);
-		pr->pr_stime = ticks_tv(sn, f[12]);
-		pr->pr_cutime = ticks_tv(sn, f[13]);
-		pr->pr_cstime = ticks_tv(sn, f[14]);
+	if (kk_pstat_read(sn->pid, tid, &st) == 0) {
+		pr->pr_ppid = (pid_t)st.f[KK_PSTAT_PPID];
+		pr->pr_pgrp = (pid_t)st.f[KK_PSTAT_PGRP];
+		pr->pr_sid = (pid_t)st.f[KK_PSTAT_SESSION];
+		pr->pr_utime = ticks_tv(sn, st.f[KK_PSTAT_UTIME]);
+		pr->pr_stime = ticks_tv(sn, st.f[KK_PSTAT_STIME]);
+		pr->pr_cutime = ticks_tv(sn, st.f[KK_PSTAT_CUTIME]);
+		pr->pr_cstime = ticks_tv(sn, st.f[KK_PSTAT_CSTIME]);
 	}
-	free(text);
-	text = NULL;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)sn->pid,
 	    (int)tid);
 	if (kk_read_text(path, 65536, &text, &len) == 0) {
@@ -116,7 +112,8 @@ static int
 psinfo_note(struct snap *sn)
 {
 	struct elf_prpsinfo ps;
-	char *stat = NULL, *f[20], *comm, *ce;
+	struct kk_pstat st;
+	char *stat = NULL;
 	const char *v;
 	size_t len, i;
 	int err;
@@ -124,28 +121,22 @@ psinfo_note(struct snap *sn)
 	memset(&ps, 0, sizeof(ps));
 	if ((err = snap_read_pidfile(sn, "stat", 65536, &stat, &len)) < 0)
 		return err;
-	/* comm sits between the first '(' and the last ')' */
-	comm = strchr(stat, '(');
-	ce = strrchr(stat, ')');
-	if (comm != NULL && ce != NULL && ce > comm) {
-		len = (size_t)(ce - comm - 1);
-		if (len >= sizeof(ps.pr_fname))
-			len = sizeof(ps.pr_fname) - 1;
-		memcpy(ps.pr_fname, comm + 1, len);
-	}
-	if (snap_stat_fields(stat, f, 17) >= 17) {
+	if (kk_pstat_parse(stat, &st) == 0) {
 		const char *states = "RSDTZW";
-		const char *s = strchr(states, f[0][0]);
+		const char *s = strchr(states, st.state);
 
-		ps.pr_sname = f[0][0];
-		ps.pr_state = s != NULL && f[0][0] != '\0' ?
+		/* pr_fname holds what TASK_COMM_LEN does; a kthread's may be longer */
+		memcpy(ps.pr_fname, st.comm, strnlen(st.comm,
+		    sizeof(ps.pr_fname) - 1));
+		ps.pr_sname = st.state;
+		ps.pr_state = s != NULL && st.state != '\0' ?
 		    (char)(s - states) : 6;
-		ps.pr_zomb = f[0][0] == 'Z';
-		ps.pr_ppid = atoi(f[1]);
-		ps.pr_pgrp = atoi(f[2]);
-		ps.pr_sid = atoi(f[3]);
-		ps.pr_flag = strtoul(f[6], NULL, 10);
-		ps.pr_nice = (char)atoi(f[16]);
+		ps.pr_zomb = st.state == 'Z';
+		ps.pr_ppid = (pid_t)st.f[KK_PSTAT_PPID];
+		ps.pr_pgrp = (pid_t)st.f[KK_PSTAT_PGRP];
+		ps.pr_sid = (pid_t)st.f[KK_PSTAT_SESSION];
+		ps.pr_flag = (unsigned long)st.f[KK_PSTAT_FLAGS];
+		ps.pr_nice = (char)(long long)st.f[KK_PSTAT_NICE];
 	}
 	ps.pr_pid = sn->pid;
 	if (sn->status != NULL) {

@@ -66,24 +66,6 @@ snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
 	return err == -ENOENT ? -ESRCH : err;
 }
 
-/*
- * Splits a stat line after the comm (which may hold spaces and
- * parentheses): f[0] is field 3 (state), f[k] is field k + 3.
- */
-int
-snap_stat_fields(char *line, char **f, int max)
-{
-	char *p, *save = NULL;
-	int n = 0;
-
-	if ((p = strrchr(line, ')')) == NULL)
-		return -EBADMSG;
-	for (p = strtok_r(p + 1, " \n", &save); p != NULL && n < max;
-	    p = strtok_r(NULL, " \n", &save))
-		f[n++] = p;
-	return n;
-}
-
 /* The value of "Key:" in a status text, or NULL. */
 const char *
 snap_status_field(const char *text, const char *key)

@@ -22,13 +22,13 @@
 #include <linux/kcmp.h>
 
 #include "freezer.h"
+#include "procstat.h"
 #include "snapshot.h"
 
 #define SEIZE_ROUNDS	64		/* re-scans of /proc/PID/task */
 #define MAX_THREADS	65536
 #define SHARED_SCAN_MAX	(1 << 20)	/* /proc entries looked at */
 #define SHARED_SCAN_MS	2000		/* and at most this long */
-#define STAT_FIELDS	49		/* up to field 51, env_end */
 
 static int
 add_thread(struct snap *sn, pid_t tid)
@@ -313,9 +313,12 @@ wait_stops(struct snap *sn, uint64_t deadline)
  * the file pages its parent had, until it touches them).
  */
 
-/* /proc/PID/stat fields (f[k] is field k + 3) that the mm holds */
+/*
+ * /proc/PID/stat fields that the mm holds: vsize, rss, startcode,
+ * endcode, startstack, and start_data up to env_end
+ */
 static const int mm_fields[] = {
-	20, 21, 23, 24, 25, 42, 43, 44, 45, 46, 47, 48
+	23, 24, 26, 27, 28, 45, 46, 47, 48, 49, 50, KK_PSTAT_ENV_END
 };
 
 struct mmid {
@@ -327,25 +330,19 @@ struct mmid {
 static int
 read_mmid(pid_t pid, struct mmid *m)
 {
-	char path[64], *buf = NULL, *f[STAT_FIELDS];
-	size_t len, i;
+	struct kk_pstat st;
+	size_t i;
 	int err;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((err = kk_read_text(path, SMALL_MAX, &buf, &len)) < 0)
+	if ((err = kk_pstat_read(pid, 0, &st)) < 0)
 		return err;
-	if (snap_stat_fields(buf, f, STAT_FIELDS) < STAT_FIELDS) {
-		err = -EBADMSG;
-		goto out;
-	}
-	m->state = f[0][0];
-	m->flags = strtoul(f[6], NULL, 10);
+	if (st.last < KK_PSTAT_ENV_END)
+		return -EBADMSG;
+	m->state = st.state;
+	m->flags = (unsigned long)st.f[KK_PSTAT_FLAGS];
 	for (i = 0; i < sizeof(mm_fields) / sizeof(mm_fields[0]); i++)
-		m->v[i] = strtoull(f[mm_fields[i]], NULL, 10);
-	err = 0;
-out:
-	free(buf);
-	return err;
+		m->v[i] = st.f[mm_fields[i]];
+	return 0;
 }
 
 static bool

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "freezer.h"
+#include "procstat.h"
 
 /* exe (a readlink of /proc/PID/exe) names path, also once it was deleted. */
 bool
@@ -47,50 +48,25 @@ threads_live(pid_t pid)
 }
 
 /*
- * Fields of /proc/PID/stat after the command name (which may hold ')').
- * A process whose leader has exited while its other threads run is not
+ * What the freezer needs of /proc/PID/stat (procstat.h parses it).  A
+ * process whose leader has exited while its other threads run is not
  * gone, whatever its leader's Z says: its state is FZ_STATE_LEADER_GONE
  * (a process can look dead that way on purpose, to be left alone).
  */
 int
 fz_read_pstat(pid_t pid, struct pstat *ps)
 {
-	char path[64], buf[2048], *p, *end;
-	unsigned long long v;
-	ssize_t n;
-	int i;
+	struct kk_pstat st;
+	int err;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((n = fz_read_small(path, buf, sizeof(buf))) < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
-	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0')
-		return -EBADMSG;
 	memset(ps, 0, sizeof(*ps));
+	if ((err = kk_pstat_read(pid, 0, &st)) < 0)
+		return err;
 	ps->pid = pid;
-	p += 2;
-	ps->state = *p++;
-	/* field 4 ppid (index 1), 9 flags (6), 22 starttime (19) */
-	for (i = 1; i <= 19; i++) {
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			return -EBADMSG;
-		errno = 0;
-		if (*p == '-') {	/* tty_nr, tpgid can be -1 */
-			strtoll(p, &end, 10);
-			v = 0;
-		} else
-			v = strtoull(p, &end, 10);
-		if (end == p || errno != 0)
-			return -EBADMSG;
-		if (i == 1)
-			ps->ppid = (pid_t)v;
-		else if (i == 6)
-			ps->flags = (unsigned long)v;
-		else if (i == 19)
-			ps->start = v;
-		p = end;
-	}
+	ps->state = st.state;
+	ps->ppid = (pid_t)st.f[KK_PSTAT_PPID];
+	ps->flags = (unsigned long)st.f[KK_PSTAT_FLAGS];
+	ps->start = st.f[KK_PSTAT_START];
 	if (ps->state == 'Z' && threads_live(pid))
 		ps->state = FZ_STATE_LEADER_GONE;
 	return 0;

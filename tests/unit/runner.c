@@ -37,6 +37,7 @@ main(void)
 	srunner_add_suite(sr, signed_suite());
 	srunner_add_suite(sr, children_suite());
 	srunner_add_suite(sr, lean_suite());
+	srunner_add_suite(sr, procstat_suite());
 	srunner_add_suite(sr, subids_suite());
 	srunner_add_suite(sr, colquota_suite());
 	srunner_add_suite(sr, preserve_suite());

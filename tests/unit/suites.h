@@ -28,6 +28,7 @@ Suite *ctl_suite(void);
 Suite *signed_suite(void);
 Suite *children_suite(void);
 Suite *lean_suite(void);
+Suite *procstat_suite(void);
 Suite *subids_suite(void);
 Suite *colquota_suite(void);
 Suite *preserve_suite(void);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "collect.h"
+#include "procstat.h"
 
 /* ---- 03 processes: procfs ------------------------------------------- */
 
@@ -26,52 +27,23 @@ struct pstat {
 	unsigned long long arg_end;
 };
 
-/*
- * /proc/PID/stat: the comm may hold spaces and ')', so count from the
- * last ')'.
- */
+/* What the process list shows of /proc/PID/stat (procstat.h parses it). */
 static int
-parse_stat(char *buf, struct pstat *ps)
+parse_stat(const char *buf, struct pstat *ps)
 {
-	char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
-	char *tok, *save = NULL;
-	size_t n;
-	int field;
+	struct kk_pstat st;
 
-	if (lp == NULL || rp == NULL || rp < lp)
+	if (kk_pstat_parse(buf, &st) < 0)
 		return -EBADMSG;
-	n = (size_t)(rp - lp - 1);
-	if (n >= sizeof(ps->comm))
-		n = sizeof(ps->comm) - 1;
-	memcpy(ps->comm, lp + 1, n);
-	ps->comm[n] = '\0';
-	for (field = 3, tok = strtok_r(rp + 1, " ", &save); tok != NULL;
-	    tok = strtok_r(NULL, " ", &save), field++) {
-		switch (field) {
-		case 3:
-			ps->state = tok[0];
-			break;
-		case 4:
-			ps->ppid = strtol(tok, NULL, 10);
-			break;
-		case 20:
-			ps->threads = strtol(tok, NULL, 10);
-			break;
-		case 22:
-			ps->start = strtoull(tok, NULL, 10);
-			break;
-		case 48:
-			ps->arg_start = strtoull(tok, NULL, 10);
-			break;
-		case 49:
-			ps->arg_end = strtoull(tok, NULL, 10);
-			return 0;
-		default:
-			break;
-		}
-	}
-	/* kernels before 3.5 end at field 44: no argument area known */
-	return field > 22 ? 0 : -EBADMSG;
+	snprintf(ps->comm, sizeof(ps->comm), "%s", st.comm);
+	ps->state = st.state;
+	ps->ppid = (long)st.f[KK_PSTAT_PPID];
+	ps->threads = (long)st.f[KK_PSTAT_THREADS];
+	ps->start = st.f[KK_PSTAT_START];
+	/* 0 before Linux 3.5 (44 fields): no argument area known */
+	ps->arg_start = st.f[KK_PSTAT_ARG_START];
+	ps->arg_end = st.f[KK_PSTAT_ARG_END];
+	return 0;
 }
 
 /*
