@@ -31,9 +31,9 @@
  * interface rescan and its looks) are not work: the pages they use every
  * few seconds are the idle working set, and dropping them would only have
  * the next check fault them back in.  Their faults are handed back
- * (kd_lean_idle_work) and never arm it: a settle costs more than the
- * checks it would follow (over a millisecond of system time), so idle
- * stays idle.
+ * (kd_lean_idle_work) and never arm it, unless there are many of them
+ * (LEAN_IDLE_FAULTS): a settle costs more than the checks it would follow
+ * (over a millisecond of system time), so idle stays idle.
  */
 #include <fcntl.h>
 #include <malloc.h>
@@ -49,6 +49,13 @@
 #define LEAN_QUIET_USEC		(1000ULL * 1000)
 #define LEAN_ACCURACY_USEC	(250ULL * 1000)
 #define LEAN_FAULTS		32
+/*
+ * A check that faulted in more than this (a rescan of thousands of
+ * interfaces) grew, rather than used its pages again: a settle follows it
+ * as it follows work, so what it left is not kept while idle.  The checks
+ * of an idle kakurid fault in some 60 pages after a settle, then none.
+ */
+#define LEAN_IDLE_FAULTS	256
 
 static sd_event_source *lean_post, *lean_timer;
 static long lean_faults;		/* minor+major faults at the last settle */
@@ -167,10 +174,10 @@ kd_lean_faults(void)
 void
 kd_lean_idle_work(long before)
 {
-	long now = faults_now();
+	long n = faults_now() - before;
 
-	if (now > before)
-		lean_faults += now - before;
+	if (n > 0 && n <= LEAN_IDLE_FAULTS)
+		lean_faults += n;
 }
 
 static int
