@@ -176,6 +176,49 @@ nic_send_probe() {
 }
 nic_arrival() { case $1 in *6) echo "$NIC_RX udp $SRC6" ;; *) echo "$NIC_RX udp $SRC4" ;; esac; }
 
+# The probes past the inet hooks that t-netdev and t-restore-netdev share,
+# one datagram each to a listener (port $PORT): raw4/raw6, an AF_PACKET
+# frame from ep out of its uplink to the internet host (rawq4/rawq6: with
+# PACKET_QDISC_BYPASS); mv4/mv6, from a macvlan made directly in $X on
+# ep's uplink to the internet host; in4/in6, the other way.  The scenario
+# sets X, PORT, NETRX (the internet host's listener log), XRX ($X's),
+# MV4/MV6 (the macvlan's addresses) and NETMAC (the internet host's MAC).
+# uplink_probe KIND sends (1 for a kind it does not know), uplink_arrival
+# KIND says "LOG LINE", uplink_what KIND the words for the check lines.
+raw_from_ep() { ip netns exec "$EP" "$RAWSEND" "$@" "$PORT" kakuri-netdev-test >/dev/null 2>&1; }
+uplink_probe() {
+	case $1 in
+	raw4) raw_from_ep to-net "$NETMAC" "$EPN4" "$NET4" ;;
+	raw6) raw_from_ep to-net "$NETMAC" "$EPN6" "$NET6" ;;
+	rawq4) raw_from_ep -q to-net "$NETMAC" "$EPN4" "$NET4" ;;
+	rawq6) raw_from_ep -q to-net "$NETMAC" "$EPN6" "$NET6" ;;
+	mv4) udp_from "$X" "$NET4" ;;
+	mv6) udp_from "$X" "$NET6" ;;
+	in4) udp_from "$NET" "$MV4" ;;
+	in6) udp_from "$NET" "$MV6" ;;
+	*) return 1 ;;
+	esac
+	return 0
+}
+uplink_arrival() {
+	case $1 in
+	raw4|rawq4) echo "$NETRX udp $EPN4" ;;
+	raw6|rawq6) echo "$NETRX udp $EPN6" ;;
+	mv4) echo "$NETRX udp $MV4" ;;
+	mv6) echo "$NETRX udp $MV6" ;;
+	in4) echo "$XRX udp $NET4" ;;
+	in6) echo "$XRX udp $NET6" ;;
+	esac
+}
+uplink_what() {
+	case $1 in
+	rawq*) echo "AF_PACKET frame from ep (PACKET_QDISC_BYPASS) -> internet" ;;
+	raw*) echo "AF_PACKET frame from ep -> internet" ;;
+	mv*) echo "macvlan made in another netns on ep's uplink -> internet" ;;
+	in*) echo "internet -> macvlan made in another netns on ep's uplink" ;;
+	esac
+}
+
 topology() {
 	addns "$EP" && addns "$PEER" && addns "$NET" && addns "$CT" || return 1
 	link "$EP" to-peer "$EP4" "$EP6" "$PEER" to-ep "$PEER4" "$PEER6"

@@ -79,24 +79,16 @@ check "the CSIRT channel is listening" until_ok 20 channel_up
 
 # send_probe KIND: one datagram of KIND towards its listener (whether it
 # is answered does not matter: the listener's log says what arrived)
-raw_from_ep() { ip netns exec "$EP" "$RAWSEND" "$@" $PORT kakuri-netdev-test >/dev/null 2>&1; }
 send_probe() {
 	case $1 in
-	mv4) udp_from "$X" "$NET4" ;;		# macvlan in X -> internet
-	mv6) udp_from "$X" "$NET6" ;;
-	in4) udp_from "$NET" "$MV4" ;;		# internet -> macvlan in X
-	in6) udp_from "$NET" "$MV6" ;;
 	new4) udp_from "$Y" "$NET4" ;;		# macvlan made in Y while isolated
 	new6) udp_from "$Y" "$NET6" ;;
-	raw4) raw_from_ep to-net "$NETMAC" "$EPN4" "$NET4" ;;	# AF_PACKET in ep
-	raw6) raw_from_ep to-net "$NETMAC" "$EPN6" "$NET6" ;;
-	rawq4) raw_from_ep -q to-net "$NETMAC" "$EPN4" "$NET4" ;;	# ... qdisc bypass
-	rawq6) raw_from_ep -q to-net "$NETMAC" "$EPN6" "$NET6" ;;
 	hp4) udp_from "$X" "$HP4" ;;		# macvlan in X on the hotplugged NIC
 	hp6) udp_from "$X" "$HP6" ;;
 	nd6) ip netns exec "$X" python3 "$WORK/ndsend.py" "$NET6" >/dev/null 2>&1 ;;
 	hpraw4) raw_from_ep "$HPDEV" "$HPMAC" "$EPHP4" "$HP4" ;;	# AF_PACKET out of it
 	hpraw6) raw_from_ep "$HPDEV" "$HPMAC" "$EPHP6" "$HP6" ;;
+	*) uplink_probe "$1" ;;	# raw, rawq, mv, in (lib.sh)
 	esac
 	return 0
 }
@@ -104,32 +96,24 @@ send_probe() {
 # writes there when it arrives
 arrival() {
 	case $1 in
-	mv4) echo "$NETRX udp $MV4" ;;
-	mv6) echo "$NETRX udp $MV6" ;;
 	new4) echo "$NETRX udp $NEW4" ;;
 	new6) echo "$NETRX udp $NEW6" ;;
-	in4) echo "$XRX udp $NET4" ;;
-	in6) echo "$XRX udp $NET6" ;;
 	nd6) echo "$NDRX nd $MV6" ;;
-	raw4|rawq4) echo "$NETRX udp $EPN4" ;;
-	raw6|rawq6) echo "$NETRX udp $EPN6" ;;
 	hp4) echo "$NETRX udp $XHP4" ;;
 	hp6) echo "$NETRX udp $XHP6" ;;
 	hpraw4) echo "$NETRX udp $EPHP4" ;;
 	hpraw6) echo "$NETRX udp $EPHP6" ;;
+	*) uplink_arrival "$1" ;;
 	esac
 }
 # what: KIND's words for the check lines
 what() {
 	case $1 in
-	mv*) echo "macvlan made in another netns on ep's uplink -> internet" ;;
-	in*) echo "internet -> macvlan made in another netns on ep's uplink" ;;
 	new*) echo "macvlan made in another netns while isolated -> internet" ;;
 	nd*) echo "neighbour solicitation with data from a macvlan in another netns -> a global address" ;;
-	rawq*) echo "AF_PACKET frame from ep (PACKET_QDISC_BYPASS) -> internet" ;;
-	raw*) echo "AF_PACKET frame from ep -> internet" ;;
 	hpraw*) echo "AF_PACKET frame out of the hotplugged NIC -> internet" ;;
 	hp*) echo "macvlan made in another netns on the hotplugged NIC -> internet" ;;
+	*) uplink_what "$1" ;;
 	esac
 }
 KINDS="mv4 mv6 in4 in6 raw4 raw6 rawq4 rawq6 nd6"

@@ -45,38 +45,10 @@ listen_udp "$X" "$XRX" $PORT "$MV4" "$MV6"
 # the CSIRT peer's way in (the management rule of every table)
 for a in "$EP4" "$EP6"; do serve "$EP" "$a" 7443; done
 
-raw_from_ep() { ip netns exec "$EP" "$RAWSEND" "$@" $PORT kakuri-restore-test >/dev/null 2>&1; }
-send_probe() {
-	case $1 in
-	raw4) raw_from_ep to-net "$NETMAC" "$EPN4" "$NET4" ;;	# AF_PACKET in ep
-	raw6) raw_from_ep to-net "$NETMAC" "$EPN6" "$NET6" ;;
-	rawq4) raw_from_ep -q to-net "$NETMAC" "$EPN4" "$NET4" ;;	# ... qdisc bypass
-	rawq6) raw_from_ep -q to-net "$NETMAC" "$EPN6" "$NET6" ;;
-	mv4) udp_from "$X" "$NET4" ;;		# macvlan in X -> internet
-	mv6) udp_from "$X" "$NET6" ;;
-	in4) udp_from "$NET" "$MV4" ;;		# internet -> macvlan in X
-	in6) udp_from "$NET" "$MV6" ;;
-	esac
-	return 0
-}
-arrival() {
-	case $1 in
-	raw4|rawq4) echo "$NETRX udp $EPN4" ;;
-	raw6|rawq6) echo "$NETRX udp $EPN6" ;;
-	mv4) echo "$NETRX udp $MV4" ;;
-	mv6) echo "$NETRX udp $MV6" ;;
-	in4) echo "$XRX udp $NET4" ;;
-	in6) echo "$XRX udp $NET6" ;;
-	esac
-}
-what() {
-	case $1 in
-	rawq*) echo "AF_PACKET frame from ep (PACKET_QDISC_BYPASS) -> internet" ;;
-	raw*) echo "AF_PACKET frame from ep -> internet" ;;
-	mv*) echo "macvlan made in another netns on ep's uplink -> internet" ;;
-	in*) echo "internet -> macvlan made in another netns on ep's uplink" ;;
-	esac
-}
+# the probes are lib.sh's, past the inet hooks on ep's uplink
+send_probe() { uplink_probe "$1"; }
+arrival() { uplink_arrival "$1"; }
+what() { uplink_what "$1"; }
 KINDS="raw4 raw6 rawq4 rawq6 mv4 mv6 in4 in6"
 peer_reaches() { reach "$PEER" tcp "$EP4" 7443 && reach "$PEER" tcp "$EP6" 7443; }
 open_both() { reach "$EP" tcp "$NET4" $PORT && reach "$EP" tcp "$NET6" $PORT; }

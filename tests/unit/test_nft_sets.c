@@ -1059,6 +1059,11 @@ START_TEST(element_dumps_wait_a_second)
 }
 END_TEST
 
+/* a check of kind CHECK, with the generations g, reads WANT */
+#define READS(check, g, want)						\
+	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_##check, &(g)),	\
+	    KK_NFT_READ_##want)
+
 /*
  * What a check reads, from the generations alone.  The generation only
  * grows: any commit since the last match, one or many, makes a check read
@@ -1076,65 +1081,48 @@ START_TEST(check_reads_follow_the_generation)
 	m.verified_gen = 1000;
 	m.same_objects = true;
 	/* status, the timer: nothing committed since the last match */
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &m),
-	    KK_NFT_READ_NOTHING);
+	READS(CHEAP, m, NOTHING);
 	/* a change, and a change and a second change: read again */
 	g = m; g.gen = 1001;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
-	    KK_NFT_READ_OWNED);
+	READS(CHEAP, g, OWNED);
 	g.gen = 1002;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
-	    KK_NFT_READ_OWNED);
+	READS(CHEAP, g, OWNED);
 	/* 65,536 commits later: the same low 16 bits, not the same generation */
 	g.gen = 1000 + 65536;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
-	    KK_NFT_READ_OWNED);
+	READS(CHEAP, g, OWNED);
 	/* round the 32 bits */
 	g = m; g.verified_gen = UINT32_MAX; g.gen = 1;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
-	    KK_NFT_READ_OWNED);
+	READS(CHEAP, g, OWNED);
 	/* the generation unknown, no match yet, or other objects wanted */
 	g = m; g.gen_ok = false;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
-	    KK_NFT_READ_OWNED);
+	READS(CHEAP, g, OWNED);
 	g = m; g.verified_valid = false;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
-	    KK_NFT_READ_ALL);
+	READS(CHEAP, g, ALL);
 	g = m; g.same_objects = false;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_CHEAP, &g),
-	    KK_NFT_READ_ALL);
+	READS(CHEAP, g, ALL);
 	/* full: always every element */
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_FULL, &m),
-	    KK_NFT_READ_ALL);
+	READS(FULL, m, ALL);
 	/* after our commit: settled only if ours was the only one */
 	g = m; g.verified_valid = false; g.gen_before = 999; g.gen = 1000;
 	g.commits = 1;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_SETTLED);
+	READS(COMMITTED, g, SETTLED);
 	/* a bridge and its batch: two of ours, and only those */
 	g.commits = 2;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_OWNED);
+	READS(COMMITTED, g, OWNED);
 	g.gen = 1001;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_SETTLED);
+	READS(COMMITTED, g, SETTLED);
 	g.gen = 1002;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_OWNED);
+	READS(COMMITTED, g, OWNED);
 	g.gen = 1000; g.commits = 1;
 	g.gen = 1001;	/* someone else's before or after ours */
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_OWNED);
+	READS(COMMITTED, g, OWNED);
 	g.gen = 1000; g.gen_before = 0;	/* not read before the commit */
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_OWNED);
+	READS(COMMITTED, g, OWNED);
 	g.gen_before = 999; g.gen_ok = false;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_OWNED);
+	READS(COMMITTED, g, OWNED);
 	/* a commit never settles itself from a stale match */
 	g = m;
-	ck_assert_int_eq(kk_nft_check_reads(KK_NFT_CHECK_COMMITTED, &g),
-	    KK_NFT_READ_OWNED);
+	READS(COMMITTED, g, OWNED);
 }
 END_TEST
 
