@@ -183,8 +183,7 @@ snap_find_memory(struct snap *sn)
 
 	snprintf(sn->mmdir, sizeof(sn->mmdir), "/proc/%d", (int)sn->pid);
 	sn->mm_tid = sn->pid;
-	if ((v = snap_status_field(sn->status, "State")) != NULL)
-		v += strspn(v, " \t");
+	v = snap_status_field(sn->status, "State");
 	if (v != NULL && (*v == 'Z' || *v == 'X')) {
 		threads = snap_status_field(sn->status, "Threads");
 		if (threads == NULL || atoi(threads) <= 1) {

@@ -66,7 +66,7 @@ snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
 	return err == -ENOENT ? -ESRCH : err;
 }
 
-/* The value of "Key:" in a status text, or NULL. */
+/* The value of "Key:" in a status text, past its tab, or NULL. */
 const char *
 snap_status_field(const char *text, const char *key)
 {
@@ -75,7 +75,7 @@ snap_status_field(const char *text, const char *key)
 
 	while (p != NULL && *p != '\0') {
 		if (strncmp(p, key, kl) == 0 && p[kl] == ':')
-			return p + kl + 1;
+			return p + kl + 1 + strspn(p + kl + 1, " \t");
 		if ((p = strchr(p, '\n')) != NULL)
 			p++;
 	}

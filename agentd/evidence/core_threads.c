@@ -102,6 +102,40 @@ open_tasks(const struct snap *sn)
 }
 
 /*
+ * How many threads the kernel counts in the target now (Threads: of its
+ * status), 0 if that cannot be read.  A listing of /proc/PID/task is no
+ * snapshot: it ends where the thread it stands on exits, and a new
+ * thread joins at its end, so the thread that keeps a chain going is
+ * the one it misses.  The count and the list change together (under the
+ * tasklist lock): with the count read first, a listing of held threads
+ * that shows fewer has missed one that runs.
+ */
+static size_t
+task_count(const struct snap *sn)
+{
+	char path[64], *buf = NULL;
+	const char *v;
+	size_t len, n = 0;
+	long c;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)sn->pid);
+	if (kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
+		return 0;
+	if ((v = snap_status_field(buf, "Threads")) != NULL &&
+	    (c = strtol(v, NULL, 10)) > 0 && c <= MAX_THREADS)
+		n = (size_t)c;
+	free(buf);
+	return n;
+}
+
+/* What a listing of listed tids missed of count threads. */
+static size_t
+tasks_missed(size_t count, size_t listed)
+{
+	return count > listed ? count - listed : 0;
+}
+
+/*
  * Why a task of the target refused PTRACE_SEIZE with EPERM, where the
  * kernel says it for a task with an exit state (on its way out: gone)
  * or one traced already: by this thread, when another thread of the
@@ -135,23 +169,27 @@ seize_refusal(const struct snap *sn, pid_t tid)
 /*
  * Seizes and interrupts every thread not seen before; *added counts
  * them, and the ones gone before they could be seized (a thread that
- * made its successor first).  PTRACE_O_TRACECLONE: a thread that makes
+ * made its successor first); *missed, threads the listing did not show
+ * (task_count).  PTRACE_O_TRACECLONE: a thread that makes
  * another between its seize and its stop hands it over seized
  * (wait_stops takes it), so a chain of threads, each making the next
  * and ending, is held once any one of its links is seized.
  */
 static int
-seize_new(struct snap *sn, size_t *added)
+seize_new(struct snap *sn, size_t *added, size_t *missed)
 {
+	size_t count = task_count(sn), listed = 0;
 	struct thr *t;
 	DIR *d;
 	int err = 0, why;
 	pid_t tid;
 
 	*added = 0;
+	*missed = 0;
 	if ((d = open_tasks(sn)) == NULL)
 		return errno == ENOENT ? -ESRCH : -errno;
 	while ((tid = next_task(d)) != 0) {
+		listed++;
 		if (!unseen_thread(sn, tid))
 			continue;
 		if ((t = thread_of(sn, tid)) == NULL) {
@@ -191,6 +229,7 @@ seize_new(struct snap *sn, size_t *added)
 		}
 		(*added)++;
 	}
+	*missed = tasks_missed(count, listed);
 out:
 	closedir(d);
 	return err;
@@ -223,6 +262,9 @@ take_clone(struct snap *sn, pid_t parent)
 		}
 		t = &sn->t[sn->nt - 1];
 	}
+	/* listed and seized (SEIZE_OURS), its stop may be in already */
+	if (t->state == T_STOPPED)
+		return 0;
 	t->state = T_SEIZED;
 	t->sig = 0;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)sn->pid,
@@ -564,14 +606,14 @@ snap_shared_mark(struct snap *sn, struct kk_artifact *a, int err)
 }
 
 /*
- * Threads listed now that this call never held: made faster than they
- * were seized, for SEIZE_ROUNDS rounds.  Held threads make none, so when
- * this is 0 nothing of the process runs.
+ * Threads now that this call never held: made faster than they were
+ * seized, for SEIZE_ROUNDS rounds, listed or missed by the listing.
+ * Held threads make none, so when this is 0 nothing of the process runs.
  */
 static size_t
 unseen_now(struct snap *sn)
 {
-	size_t n = 0, i;
+	size_t count = task_count(sn), n = 0, i;
 	DIR *d;
 	pid_t tid;
 
@@ -581,7 +623,7 @@ unseen_now(struct snap *sn)
 		if (unseen_thread(sn, tid))
 			n++;
 	closedir(d);
-	return n;
+	return n + tasks_missed(count, i);
 }
 
 /*
@@ -592,14 +634,15 @@ int
 snap_stop_threads(struct snap *sn)
 {
 	uint64_t deadline = snap_now_ms() + STOP_TIMEOUT_MS;
-	size_t added, i;
+	size_t added, missed, i;
 	int round, err;
 
 	for (round = 0; round < SEIZE_ROUNDS; round++) {
-		if ((err = seize_new(sn, &added)) < 0)
+		if ((err = seize_new(sn, &added, &missed)) < 0)
 			return err;
-		if (added == 0)
+		if (added == 0 && (missed == 0 || snap_now_ms() >= deadline))
 			break;
+		/* a missed thread may be on its way out: list again */
 		wait_stops(sn, deadline);
 	}
 	sn->unstopped = sn->lost;

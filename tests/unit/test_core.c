@@ -1126,26 +1126,27 @@ START_TEST(core_disk_full)
 END_TEST
 
 /*
- * A child with 32 chains of threads, each making its successor and
- * ending, for 60 s (pu_hop_start): read /proc/PID/task, seize what it
- * lists, and the thread named there may be gone already, its successor
- * not listed yet.
+ * A child with chains of threads, each making its successor and ending,
+ * for 60 s (pu_hop_start): read /proc/PID/task, seize what it lists,
+ * and the thread named there may be gone already (seen exiting, state
+ * X), its successor not listed yet.  32 chains, and one: a listing that
+ * stands on the last thread when it ends stops there, and misses the
+ * successor it made, at the end of the list.
  */
 #define CHAIN_ROUNDS	50
 
+static const unsigned chain_counts[] = { 32, 1 };
+
 static int
-chain_body(void *out)
+chain_body(void *arg)
 {
-	*(char *)out = 1;
-	return pu_hop_start(32, 60);
+	return pu_hop_start(*(unsigned *)arg, 60);
 }
 
 static pid_t
-chain_start(void)
+chain_start(unsigned chains)
 {
-	char c;
-
-	return body_child(chain_body, &c, 1);
+	return body_child(chain_body, &chains, sizeof(chains));
 }
 
 /* Tasks of pid not in a ptrace stop ('t') and not on their way out. */
@@ -1199,13 +1200,14 @@ START_TEST(core_thread_chain)
 	pid_t pid;
 	int round, st;
 
-	pid = chain_start();
+	pid = chain_start(chain_counts[_i]);
 	for (round = 0; round < CHAIN_ROUNDS; round++) {
 		memset(&sn, 0, sizeof(sn));
 		sn.pid = pid;
 		ck_assert_int_eq(snap_stop_threads(&sn), 0);
 		/* a link on its way out is gone, not a refusal */
-		ck_assert_int_eq(sn.seize_err, 0);
+		ck_assert_msg(sn.seize_err == 0, "round %d: seizing: %s",
+		    round, strerror(-sn.seize_err));
 		running = tasks_running(pid);
 		ck_assert_msg(sn.unstopped > 0 || running == 0,
 		    "round %d: %zu threads run on, none said to (%zu known)",
@@ -1218,8 +1220,30 @@ START_TEST(core_thread_chain)
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	ck_assert_int_eq(waitpid(pid, &st, __WALL), pid);
 	if (getenv("KK_TEST_CHAIN_VERBOSE") != NULL)
-		fprintf(stderr, "core_thread_chain: %zu of %d rounds stopped "
-		    "every thread\n", caught, CHAIN_ROUNDS);
+		fprintf(stderr, "core_thread_chain: %u chains: %zu of %d "
+		    "rounds stopped every thread\n", chain_counts[_i], caught,
+		    CHAIN_ROUNDS);
+}
+END_TEST
+
+/*
+ * A status value starts past the tab after its key: the state letter of
+ * a thread on its way out ('X', 'Z') is what tells it gone from a
+ * refusal.
+ */
+START_TEST(core_status_field)
+{
+	const char *text = "Name:\tx\nState:\tX (dead)\nThreads:  \t7\n"
+	    "TracerPidx:\t1\nTracerPid:\t0\nEmpty:\n";
+
+	ck_assert_str_eq(snap_status_field(text, "State"), "X (dead)\n"
+	    "Threads:  \t7\nTracerPidx:\t1\nTracerPid:\t0\nEmpty:\n");
+	ck_assert_int_eq(*snap_status_field(text, "Threads"), '7');
+	ck_assert_int_eq(*snap_status_field(text, "TracerPid"), '0');
+	ck_assert_int_eq(*snap_status_field(text, "Empty"), '\n');
+	ck_assert_ptr_null(snap_status_field(text, "Tracer"));
+	ck_assert_ptr_null(snap_status_field(text, "Name:"));
+	ck_assert_ptr_null(snap_status_field("", "State"));
 }
 END_TEST
 
@@ -1228,4 +1252,5 @@ KK_SUITE(core_suite, "core",
 	KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
 	    KK_TEST(core_of_vast_mappings), KK_TEST(core_of_crowded_mapping),
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
-	    KK_TEST(core_disk_full), KK_TEST(core_thread_chain))
+	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
+	    KK_TEST(core_status_field))
