@@ -66,7 +66,7 @@ kk_pstat_read(pid_t pid, pid_t tid, struct kk_pstat *ps)
 {
 	char path[64], buf[PSTAT_READ_MAX];
 	ssize_t n;
-	int fd, err;
+	int fd;
 
 	memset(ps, 0, sizeof(*ps));
 	if (tid > 0)
@@ -76,14 +76,10 @@ kk_pstat_read(pid_t pid, pid_t tid, struct kk_pstat *ps)
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	/* procfs hands the whole line to one read */
-	do
-		n = read(fd, buf, sizeof(buf) - 1);
-	while (n < 0 && errno == EINTR);
-	err = n < 0 ? -errno : 0;
+	n = kk_read_upto(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (err < 0)
-		return err == -ENOENT ? -ESRCH : err;
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
 	if (n == 0)
 		return -ESRCH;	/* gone between the open and the read */
 	buf[n] = '\0';
