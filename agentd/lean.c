@@ -45,6 +45,7 @@
 
 #include "daemon.h"
 #include "lean.h"
+#include "procstat.h"
 
 #define LEAN_QUIET_USEC		(1000ULL * 1000)
 #define LEAN_ACCURACY_USEC	(250ULL * 1000)
@@ -74,17 +75,12 @@ faults_now(void)
 static int
 threads_now(void)
 {
-	char line[128];
-	FILE *f;
-	int n = 0;
+	struct kk_pstat st;
 
-	if ((f = fopen("/proc/self/status", "re")) == NULL)
+	if (kk_pstat_read(0, 0, &st) < 0 ||
+	    st.f[KK_PSTAT_THREADS] > INT32_MAX)
 		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
+	return (int)st.f[KK_PSTAT_THREADS];
 }
 
 /*

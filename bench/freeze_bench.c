@@ -72,7 +72,12 @@ static char home[PATH_MAX];	/* the bench's own cgroup */
  */
 static struct kk_frozen_set frozen;
 
-/* The state letter of /proc/PID/stat, 0 if it cannot be read. */
+/*
+ * The state letter of /proc/PID/stat, 0 if it cannot be read.  Not
+ * kk_pstat_read: this is the baseline's check, timed with it, and it
+ * reads only what a SIGSTOP loop needs: the strict parse of every field
+ * would add work to the side kakuri is measured against.
+ */
 static char
 proc_state(pid_t pid)
 {

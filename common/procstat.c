@@ -1,7 +1,11 @@
 /*
- * /proc/PID/stat, parsed once (procstat.h).  Strict: what follows the
- * last ')' is " S n n n ...", each n a decimal number (a leading '-' for
- * the signed fields), up to the end of the line.
+ * /proc/PID/stat and /proc/PID/status, parsed once (procstat.h).
+ *
+ * stat is strict: what follows the last ')' is " S n n n ...", each n a
+ * decimal number (a leading '-' for the signed fields), up to the end of
+ * the line.  status is "Key:<blanks>value" a line; a key counts only at
+ * the start of a line (the kernel escapes a newline in the Name: line,
+ * so a command name cannot start a line of its own).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,27 +65,98 @@ bad:
 	return -EBADMSG;
 }
 
-int
-kk_pstat_read(pid_t pid, pid_t tid, struct kk_pstat *ps)
+/*
+ * /proc/PID/NAME (/proc/self/NAME for pid 0), or /proc/PID/task/TID/NAME
+ * when tid > 0, into buf as a string: its length, -ESRCH for a process
+ * (or thread) that is gone, or another -errno.
+ */
+static ssize_t
+proc_file_read(pid_t pid, pid_t tid, const char *name, char *buf,
+    size_t len)
 {
-	char path[64], buf[PSTAT_READ_MAX];
+	char path[80];
 	ssize_t n;
 	int fd;
 
-	memset(ps, 0, sizeof(*ps));
-	if (tid > 0)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid,
-		    (int)tid);
+	buf[0] = '\0';
+	if (pid <= 0)
+		snprintf(path, sizeof(path), "/proc/self/%s", name);
+	else if (tid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid,
+		    (int)tid, name);
 	else
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	n = kk_read_upto(fd, buf, sizeof(buf) - 1);
+	n = kk_read_upto(fd, buf, len - 1);
 	close(fd);
 	if (n < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
+		return n == -ENOENT ? -ESRCH : n;
 	if (n == 0)
 		return -ESRCH;	/* gone between the open and the read */
 	buf[n] = '\0';
+	return n;
+}
+
+int
+kk_pstat_read(pid_t pid, pid_t tid, struct kk_pstat *ps)
+{
+	char buf[PSTAT_READ_MAX];
+	ssize_t n;
+
+	memset(ps, 0, sizeof(*ps));
+	if ((n = proc_file_read(pid, tid, "stat", buf, sizeof(buf))) < 0)
+		return (int)n;
 	return kk_pstat_parse(buf, ps);
+}
+
+const char *
+kk_status_field(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, key, kl) == 0 && p[kl] == ':')
+			return p + kl + 1 + strspn(p + kl + 1, " \t");
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return NULL;
+}
+
+int
+kk_status_num(const char *text, const char *key, unsigned int idx,
+    unsigned long long *out)
+{
+	const char *p = kk_status_field(text, key);
+	unsigned long long v = 0;
+	char *end;
+
+	*out = 0;
+	if (p == NULL)
+		return -ENOENT;
+	for (;;) {
+		/* a sign, or a blank strtoull would skip, is no number here */
+		if (!(*p >= '0' && *p <= '9'))
+			return -EBADMSG;
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (errno != 0 || (*end != ' ' && *end != '\t' &&
+		    *end != '\n' && *end != '\0'))
+			return -EBADMSG;
+		if (idx-- == 0)
+			break;
+		p = end + strspn(end, " \t");
+	}
+	*out = v;
+	return 0;
+}
+
+ssize_t
+kk_status_read(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	if (len < 2)
+		return -EINVAL;
+	return proc_file_read(pid, tid, "status", buf, len);
 }

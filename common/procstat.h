@@ -1,5 +1,6 @@
 /*
- * /proc/PID/stat (proc(5)), read and parsed in one place for every reader
+ * /proc/PID/stat and /proc/PID/status (proc(5)), read and parsed in one
+ * place.  stat, for every reader
  * (the freezer, the snapshot's core notes, the collector's process list,
  * the evidence's start-time pins).  The command name sits between the
  * first '(' and the last ')' and may hold spaces, parentheses and
@@ -42,9 +43,32 @@ struct kk_pstat {
 /* 0, or -EBADMSG for a line that is not a stat line through field 22. */
 int kk_pstat_parse(const char *line, struct kk_pstat *ps);
 /*
- * /proc/PID/stat, or /proc/PID/task/TID/stat when tid > 0: 0, -ESRCH for a
- * process (or thread) that is gone, -EBADMSG, or another -errno.
+ * /proc/PID/stat (/proc/self/stat for pid 0), or /proc/PID/task/TID/stat
+ * when tid > 0: 0, -ESRCH for a process (or thread) that is gone,
+ * -EBADMSG, or another -errno.
  */
 int kk_pstat_read(pid_t pid, pid_t tid, struct kk_pstat *ps);
+
+/*
+ * /proc/PID/status (/proc/self/status for pid 0), or
+ * /proc/PID/task/TID/status when tid > 0, into buf
+ * (len bytes, a string, what does not fit cut): its length, -ESRCH for a
+ * process (or thread) that is gone, or another -errno.  The file is some
+ * 1.5 KiB, but "Groups:" lists every supplementary group (up to 65536):
+ * what stands after it (Threads:, the signal masks, Seccomp) may be cut
+ * off.  The keys before it (State, Tgid, Pid, PPid, TracerPid, Uid, Gid)
+ * fit in 1 KiB.  The thread count is in stat as well.
+ */
+ssize_t kk_status_read(pid_t pid, pid_t tid, char *buf, size_t len);
+/* The value of "Key:" in a status text, past its blanks, or NULL. */
+const char *kk_status_field(const char *text, const char *key);
+/*
+ * The number at idx (0 first) of "Key:": Uid and Gid list the real,
+ * effective, saved and filesystem ids.  0; -ENOENT without the key;
+ * -EBADMSG when there is no such number or it is not one (a sign, a
+ * letter, an overflow).  *out is 0 unless 0 is returned.
+ */
+int kk_status_num(const char *text, const char *key, unsigned int idx,
+    unsigned long long *out);
 
 #endif

@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procstat.h"
 #include "snapshot.h"
 
 #define MAPS_MAX	(64U << 20)	/* maps and smaps text */
@@ -176,17 +177,18 @@ snap_exe(struct snap *sn)
 static int
 snap_find_memory(struct snap *sn)
 {
-	const char *v, *threads;
+	unsigned long long threads;
+	const char *v;
 	char path[96];
 	unsigned nth = 0;
 	int err;
 
 	snprintf(sn->mmdir, sizeof(sn->mmdir), "/proc/%d", (int)sn->pid);
 	sn->mm_tid = sn->pid;
-	v = snap_status_field(sn->status, "State");
+	v = kk_status_field(sn->status, "State");
 	if (v != NULL && (*v == 'Z' || *v == 'X')) {
-		threads = snap_status_field(sn->status, "Threads");
-		if (threads == NULL || atoi(threads) <= 1) {
+		if (kk_status_num(sn->status, "Threads", 0, &threads) < 0 ||
+		    threads <= 1) {
 			snap_set_err(sn, "the process exited");
 			return -ESRCH;
 		}
@@ -257,8 +259,8 @@ static bool
 snap_leader_gone_runs(const struct snap *sn)
 {
 	unsigned long long st;
+	unsigned long long threads;
 	char path[64], *buf = NULL;
-	const char *t;
 	size_t len;
 	bool runs;
 
@@ -266,7 +268,7 @@ snap_leader_gone_runs(const struct snap *sn)
 	if (kk_proc_start_time(sn->pid, &st) < 0 || st != sn->start_time ||
 	    kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
 		return false;
-	runs = (t = snap_status_field(buf, "Threads")) != NULL && atoi(t) > 1;
+	runs = kk_status_num(buf, "Threads", 0, &threads) == 0 && threads > 1;
 	free(buf);
 	return runs;
 }
@@ -276,9 +278,8 @@ snap_run(struct snap *sn)
 {
 	struct kk_artifact a;
 	char path[96], *smaps = NULL;
-	unsigned long long st2;
+	unsigned long long st2, tgid, tracer;
 	size_t smapslen, i;
-	const char *v;
 	int err, cerr;
 
 	sn->pgsz = sysconf(_SC_PAGESIZE);
@@ -307,11 +308,11 @@ snap_run(struct snap *sn)
 		snap_set_err(sn, "status: %s", strerror(-err));
 		goto out;
 	}
-	v = snap_status_field(sn->status, "Tgid");
-	if (v == NULL || atoi(v) != (int)sn->pid) {
+	if ((err = kk_status_num(sn->status, "Tgid", 0, &tgid)) < 0 ||
+	    tgid != (unsigned long long)sn->pid) {
+		snap_set_err(sn, "not a process id (a thread of %lld)",
+		    err < 0 ? -1LL : (long long)tgid);
 		err = -EINVAL;
-		snap_set_err(sn, "not a process id (a thread of %d)",
-		    v ? atoi(v) : -1);
 		goto out;
 	}
 	sn->use_vm = true;
@@ -342,8 +343,8 @@ snap_run(struct snap *sn)
 		for (i = 0; i < sn->nt; i++)
 			if (sn->t[i].state == T_STOPPED)
 				any = true;
-		v = snap_status_field(sn->status, "TracerPid");
-		if (!any && (v == NULL || atoi(v) == 0)) {
+		if (!any && (kk_status_num(sn->status, "TracerPid", 0,
+		    &tracer) < 0 || tracer == 0)) {
 			err = sn->seize_err;
 			snap_set_err(sn, "ptrace: %s", strerror(-err));
 			goto out;

@@ -97,10 +97,11 @@ thread_prstatus(struct snap *sn, pid_t tid, struct elf_prstatus *pr)
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)sn->pid,
 	    (int)tid);
-	if (kk_read_text(path, 65536, &text, &len) == 0) {
-		if ((v = snap_status_field(text, "SigPnd")) != NULL)
+	/* the signal masks stand after Groups:, which has no bound */
+	if (kk_read_text(path, SMALL_MAX, &text, &len) == 0) {
+		if ((v = kk_status_field(text, "SigPnd")) != NULL)
 			pr->pr_sigpend = strtoul(v, NULL, 16);
-		if ((v = snap_status_field(text, "SigBlk")) != NULL)
+		if ((v = kk_status_field(text, "SigBlk")) != NULL)
 			pr->pr_sighold = strtoul(v, NULL, 16);
 	}
 	free(text);
@@ -113,8 +114,8 @@ psinfo_note(struct snap *sn)
 {
 	struct elf_prpsinfo ps;
 	struct kk_pstat st;
+	unsigned long long id;
 	char *stat = NULL;
-	const char *v;
 	size_t len, i;
 	int err;
 
@@ -140,10 +141,10 @@ psinfo_note(struct snap *sn)
 	}
 	ps.pr_pid = sn->pid;
 	if (sn->status != NULL) {
-		if ((v = snap_status_field(sn->status, "Uid")) != NULL)
-			ps.pr_uid = (unsigned)strtoul(v, NULL, 10);
-		if ((v = snap_status_field(sn->status, "Gid")) != NULL)
-			ps.pr_gid = (unsigned)strtoul(v, NULL, 10);
+		if (kk_status_num(sn->status, "Uid", 0, &id) == 0)
+			ps.pr_uid = (unsigned)id;
+		if (kk_status_num(sn->status, "Gid", 0, &id) == 0)
+			ps.pr_gid = (unsigned)id;
 	}
 	if (sn->cmdline != NULL) {
 		len = sn->cmdlinelen;

@@ -66,18 +66,3 @@ snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
 	return err == -ENOENT ? -ESRCH : err;
 }
 
-/* The value of "Key:" in a status text, past its tab, or NULL. */
-const char *
-snap_status_field(const char *text, const char *key)
-{
-	size_t kl = strlen(key);
-	const char *p = text;
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, key, kl) == 0 && p[kl] == ':')
-			return p + kl + 1 + strspn(p + kl + 1, " \t");
-		if ((p = strchr(p, '\n')) != NULL)
-			p++;
-	}
-	return NULL;
-}

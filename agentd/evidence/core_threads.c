@@ -114,15 +114,14 @@ static size_t
 task_count(const struct snap *sn)
 {
 	char path[64], *buf = NULL;
-	const char *v;
+	unsigned long long c;
 	size_t len, n = 0;
-	long c;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)sn->pid);
 	if (kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
 		return 0;
-	if ((v = snap_status_field(buf, "Threads")) != NULL &&
-	    (c = strtol(v, NULL, 10)) > 0 && c <= MAX_THREADS)
+	if (kk_status_num(buf, "Threads", 0, &c) == 0 && c > 0 &&
+	    c <= MAX_THREADS)
 		n = (size_t)c;
 	free(buf);
 	return n;
@@ -148,7 +147,8 @@ static int
 seize_refusal(const struct snap *sn, pid_t tid)
 {
 	char path[96], *buf = NULL;
-	const char *state, *tracer;
+	unsigned long long tracer;
+	const char *state;
 	size_t len;
 	int why = SEIZE_REFUSED;
 
@@ -156,11 +156,11 @@ seize_refusal(const struct snap *sn, pid_t tid)
 	    (int)tid);
 	if (kk_read_text(path, SMALL_MAX, &buf, &len) < 0)
 		return SEIZE_GONE;
-	state = snap_status_field(buf, "State");
-	tracer = snap_status_field(buf, "TracerPid");
+	state = kk_status_field(buf, "State");
 	if (state == NULL || *state == 'Z' || *state == 'X')
 		why = SEIZE_GONE;
-	else if (tracer != NULL && atol(tracer) == (long)syscall(SYS_gettid))
+	else if (kk_status_num(buf, "TracerPid", 0, &tracer) == 0 &&
+	    tracer == (unsigned long long)syscall(SYS_gettid))
 		why = SEIZE_OURS;
 	free(buf);
 	return why;
@@ -415,20 +415,22 @@ static bool
 kcmp_allowed(void)
 {
 	static bool filtered;		/* under cands.lock */
+	unsigned long long mode;
 	char *buf = NULL;
-	const char *v;
 	size_t len;
-	bool ok;
+	bool ok = false;
 
 	if (kcmp_filter_ok)
 		return true;
 	if (filtered)
 		return false;
+	/* Seccomp: stands after Groups:, which has no bound: read it all */
 	if (kk_read_text("/proc/self/status", SMALL_MAX, &buf, &len) < 0)
 		return false;
-	ok = (v = snap_status_field(buf, "Seccomp")) != NULL && atoi(v) == 0;
-	if (v != NULL && atoi(v) != 0)
-		filtered = true;
+	if (kk_status_num(buf, "Seccomp", 0, &mode) == 0) {
+		ok = mode == 0;
+		filtered = !ok;
+	}
 	free(buf);
 	return ok;
 }

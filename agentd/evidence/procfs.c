@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,28 +31,13 @@ fz_exe_is(const char *exe, const char *path)
 }
 
 /*
- * Does the thread group of pid still have a live thread?  Asked of a
- * zombie: a leader that called pthread_exit while its other threads run
- * shows Z in /proc/PID/stat, and "Threads:" counts the others too.
- */
-static bool
-threads_live(pid_t pid)
-{
-	char path[64], buf[4096];
-	const char *t;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (fz_read_small(path, buf, sizeof(buf)) <= 0 ||
-	    (t = strstr(buf, "\nThreads:")) == NULL)
-		return false;
-	return strtoul(t + strlen("\nThreads:"), NULL, 10) > 1;
-}
-
-/*
  * What the freezer needs of /proc/PID/stat (procstat.h parses it).  A
  * process whose leader has exited while its other threads run is not
  * gone, whatever its leader's Z says: its state is FZ_STATE_LEADER_GONE
- * (a process can look dead that way on purpose, to be left alone).
+ * (a process can look dead that way on purpose, to be left alone).  The
+ * thread count is the one of the same stat line: status has it too, but
+ * after "Groups:", which a process with many supplementary groups makes
+ * longer than any buffer a reader would size for status.
  */
 int
 fz_read_pstat(pid_t pid, struct pstat *ps)
@@ -67,7 +53,7 @@ fz_read_pstat(pid_t pid, struct pstat *ps)
 	ps->ppid = (pid_t)st.f[KK_PSTAT_PPID];
 	ps->flags = (unsigned long)st.f[KK_PSTAT_FLAGS];
 	ps->start = st.f[KK_PSTAT_START];
-	if (ps->state == 'Z' && threads_live(pid))
+	if (ps->state == 'Z' && st.f[KK_PSTAT_THREADS] > 1)
 		ps->state = FZ_STATE_LEADER_GONE;
 	return 0;
 }
@@ -82,23 +68,22 @@ fz_gone_state(char s)
 int
 fz_read_status(pid_t pid, uid_t *uid, pid_t *tgid)
 {
-	char path[64], buf[4096], *p;
-	unsigned long v;
+	char buf[4096];
+	unsigned long long v;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((n = fz_read_small(path, buf, sizeof(buf))) < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
+	if ((n = kk_status_read(pid, 0, buf, sizeof(buf))) < 0)
+		return (int)n;
 	if (uid != NULL) {
-		if ((p = strstr(buf, "\nUid:")) == NULL)
+		if (kk_status_num(buf, "Uid", 0, &v) < 0 || v > UINT32_MAX)
 			return -EBADMSG;
-		v = strtoul(p + 5, NULL, 10);
 		*uid = (uid_t)v;
 	}
 	if (tgid != NULL) {
-		if ((p = strstr(buf, "\nTgid:")) == NULL)
+		if (kk_status_num(buf, "Tgid", 0, &v) < 0 || v == 0 ||
+		    v > INT32_MAX)
 			return -EBADMSG;
-		*tgid = (pid_t)strtol(p + 6, NULL, 10);
+		*tgid = (pid_t)v;
 	}
 	return 0;
 }

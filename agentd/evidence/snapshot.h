@@ -174,7 +174,6 @@ void snap_set_err(struct snap *sn, const char *fmt, ...)
 uint64_t snap_now_ms(void);
 int snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
     char **out, size_t *outlen);
-const char *snap_status_field(const char *text, const char *key);
 
 /* core_threads.c */
 int snap_stop_threads(struct snap *sn);

@@ -1226,31 +1226,9 @@ START_TEST(core_thread_chain)
 }
 END_TEST
 
-/*
- * A status value starts past the tab after its key: the state letter of
- * a thread on its way out ('X', 'Z') is what tells it gone from a
- * refusal.
- */
-START_TEST(core_status_field)
-{
-	const char *text = "Name:\tx\nState:\tX (dead)\nThreads:  \t7\n"
-	    "TracerPidx:\t1\nTracerPid:\t0\nEmpty:\n";
-
-	ck_assert_str_eq(snap_status_field(text, "State"), "X (dead)\n"
-	    "Threads:  \t7\nTracerPidx:\t1\nTracerPid:\t0\nEmpty:\n");
-	ck_assert_int_eq(*snap_status_field(text, "Threads"), '7');
-	ck_assert_int_eq(*snap_status_field(text, "TracerPid"), '0');
-	ck_assert_int_eq(*snap_status_field(text, "Empty"), '\n');
-	ck_assert_ptr_null(snap_status_field(text, "Tracer"));
-	ck_assert_ptr_null(snap_status_field(text, "Name:"));
-	ck_assert_ptr_null(snap_status_field("", "State"));
-}
-END_TEST
-
 KK_SUITE(core_suite, "core",
 	/* gdb takes its time */
 	KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
 	    KK_TEST(core_of_vast_mappings), KK_TEST(core_of_crowded_mapping),
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
-	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
-	    KK_TEST(core_status_field))
+	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2))

@@ -1224,14 +1224,21 @@ counting_thread(void *arg)
  * A process whose main thread has exited (pthread_exit) while another
  * thread runs: /proc/PID/stat says Z, as of a zombie.  It is alive, and a
  * freeze by its pid, or by its uid, must hold it: a process can do that
- * on purpose to look dead and be left running.
+ * on purpose to look dead and be left running.  The second time it also
+ * takes LEADER_GROUPS supplementary groups first: its status file then
+ * runs past 16 KiB, and "Threads:" stands after "Groups:", out of reach
+ * of a reader with a page-sized buffer (the count is read from stat).
  */
+#define LEADER_GROUPS	2048
+
 START_TEST(test_leader_exited)
 {
 	struct fz_test t;
 	struct kk_selector sel;
 	pid_t parent = getpid(), p;
-	char state = 0;
+	char state = 0, path[64], *status = NULL;
+	const char *threads;
+	size_t len = 0;
 	int k;
 
 	begin(&t, false);
@@ -1242,6 +1249,14 @@ START_TEST(test_leader_exited)
 		pthread_t th;
 
 		child_init(parent);
+		if (_i == 1) {
+			static gid_t groups[LEADER_GROUPS];
+
+			for (k = 0; k < LEADER_GROUPS; k++)
+				groups[k] = (gid_t)(1000000 + k);
+			if (setgroups(LEADER_GROUPS, groups) != 0)
+				_exit(1);
+		}
 		if (pthread_create(&th, NULL, counting_thread, NULL) != 0)
 			_exit(1);
 		pthread_exit(NULL);
@@ -1256,6 +1271,14 @@ START_TEST(test_leader_exited)
 	ck_assert_msg(k < WAIT_ROUNDS, "the leader did not exit (state %c)",
 	    state);
 	ck_assert(counters_advance(0));
+	if (_i == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)p);
+		ck_assert_int_eq(kk_read_text(path, 1 << 20, &status, &len), 0);
+		threads = strstr(status, "\nThreads:");
+		ck_assert_ptr_nonnull(threads);
+		ck_assert_uint_gt((size_t)(threads - status), 16384);
+		free(status);
+	}
 
 	sel_pid(&sel, p, false);
 	freeze_ok(&t, &sel);
@@ -3449,7 +3472,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("tree"), KK_TEST(test_tree_fork_loop),
 	FZ_CASE("partial"), KK_TEST(test_partial_thaw),
 	FZ_CASE("gone"), KK_TEST(test_gone),
-	FZ_CASE("leader_exited"), KK_TEST(test_leader_exited),
+	FZ_CASE("leader_exited"), KK_LOOP(test_leader_exited, 2),
 	FZ_CASE("pid_reused"), KK_TEST(test_pid_reused_before_move),
 	FZ_CASE("thaw_pid_reused"), KK_TEST(test_thaw_pid_reused),
 	FZ_CASE("protected"), KK_TEST(test_protected),

@@ -1,7 +1,7 @@
 /*
- * /proc/PID/stat parsed once (common/procstat.c): the command name may
- * hold what a field holds, fields must be numbers, and a short or cut
- * line is refused rather than read as zeros.
+ * /proc/PID/stat and status parsed once (common/procstat.c): the command
+ * name may hold what a field holds, fields must be numbers, and a short
+ * or cut line is refused rather than read as zeros.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -126,10 +126,94 @@ START_TEST(test_pstat_read_self)
 }
 END_TEST
 
+/*
+ * A status value starts past the blanks after its key: the state letter
+ * of a thread on its way out ('X', 'Z') is what tells it gone from a
+ * ptrace refusal.  A key counts only at the start of a line.
+ */
+START_TEST(test_status_field)
+{
+	const char *text = "Name:\tTracerPid:\t7\nState:\tX (dead)\n"
+	    "Threads:  \t7\nTracerPidx:\t1\nTracerPid:\t0\nEmpty:\n";
+
+	ck_assert_str_eq(kk_status_field(text, "State"), "X (dead)\n"
+	    "Threads:  \t7\nTracerPidx:\t1\nTracerPid:\t0\nEmpty:\n");
+	ck_assert_int_eq(*kk_status_field(text, "Threads"), '7');
+	/* not the one a command name holds, nor the longer key */
+	ck_assert_int_eq(*kk_status_field(text, "TracerPid"), '0');
+	ck_assert_int_eq(*kk_status_field(text, "Empty"), '\n');
+	ck_assert_ptr_null(kk_status_field(text, "Tracer"));
+	ck_assert_ptr_null(kk_status_field(text, "Name:"));
+	ck_assert_ptr_null(kk_status_field("", "State"));
+}
+END_TEST
+
+START_TEST(test_status_num)
+{
+	const char *text = "Name:\tUid:\t5 5\nUid:\t1000\t1001\t1002\t1003\n"
+	    "Gid: 7 8\nTgid:\t-1\nPPid:\t 12x\nNStgid:\t99999999999999999999\n"
+	    "Seccomp:\t2\nEmpty:\t\nLast:\t42";
+	static const struct {
+		const char *key;
+		unsigned int idx;
+		int rc;
+		unsigned long long v;	/* 0 for a refusal */
+	} reads[] = {
+		{ "Uid", 0, 0, 1000 }, { "Uid", 1, 0, 1001 },
+		{ "Uid", 3, 0, 1003 }, { "Gid", 1, 0, 8 },
+		{ "Seccomp", 0, 0, 2 }, { "Last", 0, 0, 42 },
+		{ "Uid", 4, -EBADMSG, 0 },	/* there are four */
+		{ "Tgid", 0, -EBADMSG, 0 },	/* a sign */
+		{ "PPid", 0, -EBADMSG, 0 },	/* "12x" */
+		{ "NStgid", 0, -EBADMSG, 0 },	/* overflow */
+		{ "Empty", 0, -EBADMSG, 0 },
+		{ "Threads", 0, -ENOENT, 0 },
+	};
+	unsigned long long v;
+	size_t i;
+
+	for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		v = 9;
+		ck_assert_msg(kk_status_num(text, reads[i].key, reads[i].idx,
+		    &v) == reads[i].rc && v == reads[i].v, "%s[%u]: %llu",
+		    reads[i].key, reads[i].idx, v);
+	}
+}
+END_TEST
+
+START_TEST(test_status_read_self)
+{
+	unsigned long long v;
+	char buf[4096];
+
+	ck_assert_int_gt(kk_status_read(getpid(), 0, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(kk_status_num(buf, "Tgid", 0, &v), 0);
+	ck_assert_uint_eq(v, (unsigned long long)getpid());
+	ck_assert_int_eq(kk_status_num(buf, "Uid", 1, &v), 0);
+	ck_assert_uint_eq(v, (unsigned long long)geteuid());
+	/* pid 0: this process, through /proc/self */
+	ck_assert_int_gt(kk_status_read(0, 0, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(kk_status_num(buf, "Tgid", 0, &v), 0);
+	ck_assert_uint_eq(v, (unsigned long long)getpid());
+	ck_assert_int_gt(kk_status_read(getpid(), getpid(), buf, sizeof(buf)), 0);
+	ck_assert_int_eq(kk_status_num(buf, "Pid", 0, &v), 0);
+	ck_assert_uint_eq(v, (unsigned long long)getpid());
+	/* cut to what fits, still a string */
+	ck_assert_int_eq(kk_status_read(getpid(), 0, buf, 8), 7);
+	ck_assert_str_eq(buf, "Name:\tu");
+	ck_assert_int_eq(kk_status_read(1 << 23, 0, buf, sizeof(buf)), -ESRCH);
+	ck_assert_int_eq(kk_status_read(getpid(), 0, buf, 1), -EINVAL);
+}
+END_TEST
+
 KK_SUITE(procstat_suite, "procstat",
 	KK_CASE("parse", 0, 0),
 	    KK_TEST(test_pstat_fields),
 	    KK_TEST(test_pstat_hostile_comm),
 	    KK_TEST(test_pstat_refused),
+	KK_CASE("status", 0, 0),
+	    KK_TEST(test_status_field),
+	    KK_TEST(test_status_num),
 	KK_CASE("read", 0, 0),
-	    KK_TEST(test_pstat_read_self))
+	    KK_TEST(test_pstat_read_self),
+	    KK_TEST(test_status_read_self))

@@ -74,16 +74,15 @@ cmdline_short(const struct pstat *ps, const char *buf, ssize_t n)
 static void
 set_ids(json_t *o, const char *status)
 {
-	const char *p;
-	unsigned long r, e;
+	unsigned long long r, e;
 
-	if ((p = strstr(status, "\nUid:")) != NULL &&
-	    sscanf(p + 5, "%lu %lu", &r, &e) == 2) {
+	if (kk_status_num(status, "Uid", 0, &r) == 0 &&
+	    kk_status_num(status, "Uid", 1, &e) == 0) {
 		col_set_int(o, "uid", (long long)r);
 		col_set_int(o, "euid", (long long)e);
 	}
-	if ((p = strstr(status, "\nGid:")) != NULL &&
-	    sscanf(p + 5, "%lu %lu", &r, &e) == 2) {
+	if (kk_status_num(status, "Gid", 0, &r) == 0 &&
+	    kk_status_num(status, "Gid", 1, &e) == 0) {
 		col_set_int(o, "gid", (long long)r);
 		col_set_int(o, "egid", (long long)e);
 	}
@@ -155,10 +154,8 @@ proc_item(struct collector *c, pid_t pid, struct exe_ref *ref, bool *hash)
 	col_set_int(o, "pid", pid);
 	col_set_int(o, "ppid", ps.ppid);
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (col_read_small(AT_FDCWD, path, buf + 1, 16383) > 0) {
-		buf[0] = '\n';
+	if (col_read_small(AT_FDCWD, path, buf, 16384) > 0)
 		set_ids(o, buf);
-	}
 	json_object_set_new(o, "comm", kk_json_str(ps.comm));
 	json_object_set_new(o, "state", kk_json_strn(&ps.state, 1));
 	col_set_int(o, "threads", ps.threads);
