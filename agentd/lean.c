@@ -77,7 +77,7 @@ threads_now(void)
 {
 	struct kk_pstat st;
 
-	if (kk_pstat_read(0, 0, &st) < 0 ||
+	if (kk_pstat_read(KK_PROC_SELF, 0, &st) < 0 ||
 	    st.f[KK_PSTAT_THREADS] > INT32_MAX)
 		return 0;
 	return (int)st.f[KK_PSTAT_THREADS];

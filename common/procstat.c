@@ -66,9 +66,11 @@ bad:
 }
 
 /*
- * /proc/PID/NAME (/proc/self/NAME for pid 0), or /proc/PID/task/TID/NAME
- * when tid > 0, into buf as a string: its length, -ESRCH for a process
- * (or thread) that is gone, or another -errno.
+ * /proc/PID/NAME, or /proc/PID/task/TID/NAME when tid > 0, or
+ * /proc/self/NAME for KK_PROC_SELF (no pid: 0 and negative numbers name
+ * no process, whatever a caller was handed), into buf as a string: its
+ * length, -ESRCH for a process (or thread) that is gone, or another
+ * -errno.
  */
 static ssize_t
 proc_file_read(pid_t pid, pid_t tid, const char *name, char *buf,
@@ -79,8 +81,10 @@ proc_file_read(pid_t pid, pid_t tid, const char *name, char *buf,
 	int fd;
 
 	buf[0] = '\0';
-	if (pid <= 0)
+	if (pid == KK_PROC_SELF)
 		snprintf(path, sizeof(path), "/proc/self/%s", name);
+	else if (pid <= 0 || tid < 0)
+		return -ESRCH;
 	else if (tid > 0)
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid,
 		    (int)tid, name);

@@ -1,8 +1,8 @@
 /*
  * /proc/PID/stat and /proc/PID/status (proc(5)), read and parsed in one
- * place.  stat, for every reader
- * (the freezer, the snapshot's core notes, the collector's process list,
- * the evidence's start-time pins).  The command name sits between the
+ * place for every reader (the freezer, the snapshot and its core notes,
+ * the collector's process list, the evidence's start-time pins, the lean
+ * settle).  The command name sits between the
  * first '(' and the last ')' and may hold spaces, parentheses and
  * newlines; every field after the state is a number, or the line is
  * refused.
@@ -11,6 +11,8 @@
 #define KK_PROCSTAT_H
 
 #include <sys/types.h>
+
+#include <limits.h>
 
 /* field numbers as proc(5) counts them (pid is 1, comm 2) */
 enum {
@@ -40,17 +42,25 @@ struct kk_pstat {
 	unsigned long long f[KK_PSTAT_LAST + 1];
 };
 
+/*
+ * The pid that reads the process itself through /proc/self: a pid of its
+ * own, so that a 0 or a negative number a caller was handed (the ppid of
+ * init, an unset field) names no process rather than kakurid.
+ */
+#define KK_PROC_SELF	((pid_t)INT_MIN)
+
 /* 0, or -EBADMSG for a line that is not a stat line through field 22. */
 int kk_pstat_parse(const char *line, struct kk_pstat *ps);
 /*
- * /proc/PID/stat (/proc/self/stat for pid 0), or /proc/PID/task/TID/stat
- * when tid > 0: 0, -ESRCH for a process (or thread) that is gone,
- * -EBADMSG, or another -errno.
+ * /proc/PID/stat (or /proc/self/stat for KK_PROC_SELF), or
+ * /proc/PID/task/TID/stat when tid > 0: 0, -ESRCH for a process (or
+ * thread) that is gone or a pid that names none (0, negative), -EBADMSG,
+ * or another -errno.
  */
 int kk_pstat_read(pid_t pid, pid_t tid, struct kk_pstat *ps);
 
 /*
- * /proc/PID/status (/proc/self/status for pid 0), or
+ * /proc/PID/status (or /proc/self/status for KK_PROC_SELF), or
  * /proc/PID/task/TID/status when tid > 0, into buf
  * (len bytes, a string, what does not fit cut): its length, -ESRCH for a
  * process (or thread) that is gone, or another -errno.  The file is some

@@ -120,8 +120,12 @@ START_TEST(test_pstat_read_self)
 	ck_assert_int_ge(st.last, KK_PSTAT_ENV_END);
 	ck_assert_int_eq(kk_pstat_read(getpid(), getpid(), &st), 0);
 	ck_assert_int_eq((pid_t)st.f[KK_PSTAT_PPID], getppid());
-	/* a pid above pid_max is never there */
+	ck_assert_int_eq(kk_pstat_read(KK_PROC_SELF, 0, &st), 0);
+	ck_assert_int_eq((pid_t)st.f[KK_PSTAT_PPID], getppid());
+	/* a pid above pid_max is never there; 0 or -1 is not this process */
 	ck_assert_int_eq(kk_pstat_read(1 << 23, 0, &st), -ESRCH);
+	ck_assert_int_eq(kk_pstat_read(0, 0, &st), -ESRCH);
+	ck_assert_int_eq(kk_pstat_read(-1, 0, &st), -ESRCH);
 	ck_assert_int_eq(kk_pstat_read(getpid(), 1 << 23, &st), -ESRCH);
 }
 END_TEST
@@ -191,8 +195,8 @@ START_TEST(test_status_read_self)
 	ck_assert_uint_eq(v, (unsigned long long)getpid());
 	ck_assert_int_eq(kk_status_num(buf, "Uid", 1, &v), 0);
 	ck_assert_uint_eq(v, (unsigned long long)geteuid());
-	/* pid 0: this process, through /proc/self */
-	ck_assert_int_gt(kk_status_read(0, 0, buf, sizeof(buf)), 0);
+	/* this process, through /proc/self */
+	ck_assert_int_gt(kk_status_read(KK_PROC_SELF, 0, buf, sizeof(buf)), 0);
 	ck_assert_int_eq(kk_status_num(buf, "Tgid", 0, &v), 0);
 	ck_assert_uint_eq(v, (unsigned long long)getpid());
 	ck_assert_int_gt(kk_status_read(getpid(), getpid(), buf, sizeof(buf)), 0);
@@ -202,6 +206,10 @@ START_TEST(test_status_read_self)
 	ck_assert_int_eq(kk_status_read(getpid(), 0, buf, 8), 7);
 	ck_assert_str_eq(buf, "Name:\tu");
 	ck_assert_int_eq(kk_status_read(1 << 23, 0, buf, sizeof(buf)), -ESRCH);
+	/* 0 and negative numbers name no process, not this one */
+	ck_assert_int_eq(kk_status_read(0, 0, buf, sizeof(buf)), -ESRCH);
+	ck_assert_int_eq(kk_status_read(-1, 0, buf, sizeof(buf)), -ESRCH);
+	ck_assert_int_eq(kk_status_read(getpid(), -1, buf, sizeof(buf)), -ESRCH);
 	ck_assert_int_eq(kk_status_read(getpid(), 0, buf, 1), -EINVAL);
 }
 END_TEST
