@@ -175,10 +175,22 @@ set_deadline(struct nc_conn *c, uint64_t usec)
 	sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
 }
 
+/*
+ * What wakes the connection.  With a command at the parent and nothing to
+ * write, nothing: nothing is read then, and the socket's readiness is
+ * level-triggered, so a peer that closed or sent more after its frame
+ * would wake the child again and again, a core spun until the answer
+ * came (up to KK_NET_PARENT_WAITS idle periods).  The answer wakes it.
+ */
 static void
 want(struct nc_conn *c, bool wr)
 {
+	if (c->awaiting && !wr) {
+		sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+		return;
+	}
 	sd_event_source_set_io_events(c->io, EPOLLIN | (wr ? EPOLLOUT : 0));
+	sd_event_source_set_enabled(c->io, SD_EVENT_ON);
 }
 
 /* Drive the connection as far as it goes without blocking. */
@@ -371,6 +383,7 @@ reject(struct nc_conn *c, const char *reason)
 {
 	c->awaiting = true;
 	c->closing = true;
+	want(c, false);
 	nc_send(c->nc, KK_IPC_REJECT, c->id, c->peer, reason, strlen(reason));
 }
 
@@ -490,6 +503,8 @@ conn_step(struct nc_conn *c)
 		if (!c->big)
 			frame_deadline(c);
 	}
+	/* a frame with the parent, or a refusal: quiet until its answer */
+	want(c, false);
 }
 
 static int

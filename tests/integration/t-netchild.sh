@@ -221,6 +221,32 @@ check_within "three 20 MiB frames announced at once: one is refused (busy, signe
 check "... while they hold, kakurid answers status" ctl status
 wait "$B1" "$B2" "$B3" 2>/dev/null
 check "... and serves a signed status after them" test "$(send_result "$(sign carol status)")" = done
+# --- a command with the parent: the child waits for it without spinning ---
+# the parent stopped stands for one busy with a long command (a snapshot,
+# a collection).  The peer sends a signed status and closes at once: its
+# socket is readable (the close) while nothing may be read from it, and
+# a readable socket that is still watched wakes the child again and
+# again, a core spun until the answer came (up to 10 minutes)
+frame_of() {	# frame_of FILE: the 4-byte length, then the file
+	local n; n=$(stat -c %s "$1")
+	printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((n >> 24 & 255)) \
+		$((n >> 16 & 255)) $((n >> 8 & 255)) $((n & 255)))"
+	cat "$1"
+}
+CH=$(net_child)
+HELD=$(sign carol status)
+kill -STOP "$KPID"
+frame_of "$HELD" | ip netns exec "$PEER" timeout 10 openssl s_client -quiet -no_ign_eof \
+	-cert "$PKI/op-ca.crt" -key "$PKI/op-ca.key" -connect "$EP4:7443" >/dev/null 2>&1
+sleep 0.5
+c0=$(cpu_ns "$CH"); sleep 5; c1=$(cpu_ns "$CH")
+kill -CONT "$KPID"
+spent=$(((c1 - c0) / 1000000))
+check "a peer that closed while its command was with the parent: the network child stayed idle (${spent} ms of CPU in 5 s)" \
+	test "$spent" -le 250
+check "... then the same child (not a restarted one) serves a signed status" \
+	test "$(send_result "$(sign carol status)")" = done
+check "... it is the same child" test "$(net_child)" = "$CH"
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
