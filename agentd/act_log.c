@@ -37,10 +37,21 @@ kd_act_log(struct run *r)
 	json_t *o;
 	int err;
 
+	/*
+	 * A "since" past the year 9999 is refused here as malformed, counted
+	 * with the uid's other refusals: it reached the audit reader, which
+	 * cannot write such a date, and every request put an error line in
+	 * the journal, past journald's rate limit for the unit (kakurid's
+	 * own alerts dropped with the flood) at anybody's ask.
+	 */
 	if ((jn != NULL && (!json_is_integer(jn) || json_integer_value(jn) < 0)) ||
-	    (js != NULL && (!json_is_integer(js) || json_integer_value(js) < 0))) {
-		kd_run_fail(r, KE_MALFORMED,
-		    "log takes \"lines\" and \"since\" as numbers >= 0");
+	    (js != NULL && (!json_is_integer(js) || json_integer_value(js) < 0 ||
+	    json_integer_value(js) > KK_LOG_SINCE_MAX))) {
+		if (r->origin == KD_ORIGIN_LOCAL)
+			kd_tally_refused(d, r->uid, r->pid, r->local_class,
+			    "log", KE_MALFORMED, NULL);
+		kd_run_fail(r, KE_MALFORMED, "log takes \"lines\" and "
+		    "\"since\" as numbers >= 0 (since before the year 10000)");
 		return -EINVAL;
 	}
 	if (jn != NULL)

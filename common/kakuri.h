@@ -89,6 +89,11 @@
  */
 #define KK_LOG_OTHER_LINES_MAX		10000
 #define KK_LOG_FRAME			(64 * 1024)
+/*
+ * The latest "since" a log request may name: 9999-12-31T23:59:59Z, the
+ * last second the audit log's timestamps can write.
+ */
+#define KK_LOG_SINCE_MAX		253402300799LL
 
 enum kk_mode {
 	KK_MODE_OPEN = 0,
