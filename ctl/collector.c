@@ -354,17 +354,22 @@ index_report(struct col_conn *cn, json_t *p, const char *sha,
     const char *path)
 {
 	struct collector *col = cn->col;
-	const char *host = json_string_value(json_object_get(
-	    json_object_get(p, KW_HOST), KW_HOSTNAME));
-	char when[40];
+	char when[40], host[COL_HOSTNAME_MAX + 1];
 	json_t *line;
 	int r;
 
 	kk_rfc3339(time(NULL), when, sizeof(when));
+	/*
+	 * The agent's hostname as text, cut: it was copied as sent (a 1.4 MB
+	 * name in a 1.5 MB report), uncharged, and one agent grew the index
+	 * past what kakurictl reports read, for every agent's reports.
+	 */
+	ctl_text(json_object_get(p, KW_HOST), KW_HOSTNAME, "", host,
+	    sizeof(host));
 	line = json_pack("{s:s, s:s, s:O, s:O, s:O, s:s, s:s, s:s}",
 	    KW_TIME, when, KW_AGENT, cn->agent, KW_ID, json_object_get(p, KW_ID),
 	    KW_SEQ, json_object_get(p, KW_SEQ), KW_TYPE, json_object_get(p,
-	    KW_TYPE), KW_SHA256, sha, KW_HOSTNAME, host ? host : "",
+	    KW_TYPE), KW_SHA256, sha, KW_HOSTNAME, host,
 	    KW_FILE, path + strlen(col->dir) + 1);
 	if (line == NULL)
 		return -ENOMEM;

@@ -36,6 +36,8 @@
  */
 #define COL_UNSYNCED_MAX	COLQ_UNSYNCED_MAX
 #define COL_INDEX_TAIL		(2 * 1024 * 1024)	/* looked at for a resend */
+/* an agent's hostname in the index: a DNS name's 253 and some (bytes) */
+#define COL_HOSTNAME_MAX	255
 #define COL_PIPELINE		64	/* reports of a connection answered at once */
 
 struct collector;

@@ -10,12 +10,15 @@
  * left out of the figures.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -30,7 +33,12 @@
 #include "sign.h"
 #include "wire.h"
 
-#define INDEX_MAX	(1024U << 20)	/* a large fleet's year, and a bound */
+/*
+ * The longest index line taken (the collector writes under 1 KiB): the
+ * index is read a line at a time, whatever its size, so that one agent's
+ * lines, however many or long, cannot keep the others' from being read.
+ */
+#define INDEX_LINE_MAX	(64U << 10)
 
 struct filter {
 	const char *agent;		/* an id or its first characters */
@@ -193,32 +201,85 @@ seen_before(struct seen *s, const char *agent, const char *id)
 typedef int report_fn(void *arg, json_t *line, json_t *p, const char *why);
 
 /*
+ * The next line of in into line (INDEX_LINE_MAX bytes and a NUL): its
+ * length, NULs and all; -1 at the end; -2 for a line too long, read to
+ * its end and dropped.
+ */
+static long
+index_line(FILE *in, char *line)
+{
+	size_t n = 0;
+	bool over = false;
+	int ch;
+
+	while ((ch = getc_unlocked(in)) != EOF && ch != '\n') {
+		if (n < INDEX_LINE_MAX)
+			line[n++] = (char)ch;
+		else
+			over = true;
+	}
+	if (ch == EOF && n == 0)
+		return -1;
+	line[n] = '\0';
+	return over ? -2 : (long)n;
+}
+
+/*
  * Every report of DIR's index that f wants, checked, to fn; *bad counts
- * the lines that are not JSON or do not verify.  EX_DONE, or EX_FAILED
+ * the lines that are not JSON, too long, or do not verify.  EX_DONE, or EX_FAILED
  * if the index cannot be read or fn fails.
  */
 static int
 each_report(const char *dir, const struct filter *f, report_fn *fn,
     void *arg, unsigned long *bad)
 {
-	char path[PATH_MAX], *text = NULL, *line, *save = NULL;
+	char path[PATH_MAX], *line = NULL;
 	const char *why, *agent, *id;
 	struct seen seen = { NULL, 0, 0 };
+	struct stat st;
+	FILE *in = NULL;
 	json_t *o, *p;
-	size_t len;
-	int r, ret = EX_FAILED;
+	long n;
+	int fd, r, ret = EX_FAILED;
 
 	snprintf(path, sizeof(path), "%s/index.jsonl", dir);
-	if ((r = kk_read_file(path, INDEX_MAX, &text, &len)) < 0) {
-		if (r != -ENOENT) {
-			fail_line("%s: %s", path, strerror(-r));
-			goto out;
-		}
-		text = NULL;	/* nothing arrived yet */
+	/* O_NONBLOCK: a FIFO in place of the index must not hang us */
+	if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			ret = EX_DONE;	/* nothing arrived yet */
+		else
+			fail_line("%s: %s", path, strerror(errno));
+		goto out;
 	}
-	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+	if (fstat(fd, &st) < 0) {
+		fail_line("%s: %s", path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fail_line("%s: not a regular file", path);
+		close(fd);
+		goto out;
+	}
+	if ((in = fdopen(fd, "r")) == NULL) {
+		fail_line("%s: %s", path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if ((line = malloc(INDEX_LINE_MAX + 1)) == NULL) {
+		fail_line("%s: out of memory", path);
+		goto out;
+	}
+	while ((n = index_line(in, line)) != -1) {
+		if (n == -2) {
+			(*bad)++;
+			fprintf(stderr, "%s: a line longer than %u KiB\n", path,
+			    INDEX_LINE_MAX >> 10);
+			continue;
+		}
+		if (n == 0)
+			continue;
+		o = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
 		if (!json_is_object(o)) {
 			json_decref(o);
 			(*bad)++;
@@ -245,10 +306,16 @@ each_report(const char *dir, const struct filter *f, report_fn *fn,
 		if (r < 0)
 			goto out;
 	}
+	if (ferror(in)) {
+		fail_line("%s: %s", path, strerror(errno));
+		goto out;
+	}
 	ret = EX_DONE;
 out:
+	if (in != NULL)
+		fclose(in);
 	free(seen.k);
-	free(text);
+	free(line);
 	return ret;
 }
 

@@ -31,7 +31,9 @@ static char *
 make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
     char id[33])
 {
-	char *what, *out;
+	const char *hn = getenv("FLOOD_HOSTNAME_BYTES");
+	char *what, *host = NULL, *out = NULL;
+	size_t hlen;
 
 	/* base64 in the envelope: 3 bytes of text are 4 of the report */
 	size = size * 3 / 4;
@@ -39,7 +41,17 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
 		return NULL;
 	memset(what, 'x', size);
 	what[size] = '\0';
-	out = fr_signed_report(key, agent, seq, "flood", what, id);
+	/* a hostile agent's hostname of that many bytes, in place of "flood" */
+	if (hn != NULL) {
+		hlen = (size_t)atol(hn);
+		if ((host = malloc(hlen + 1)) == NULL)
+			goto out;
+		memset(host, 'h', hlen);
+		host[hlen] = '\0';
+	}
+	out = fr_signed_report(key, agent, seq, host ? host : "flood", what, id);
+out:
+	free(host);
 	free(what);
 	return out;
 }

@@ -133,5 +133,35 @@ verified_of() { "$KAKURICTL" reports --json "$COL" 2>/dev/null | jq -s "[.[] | s
 check "every report is listed, verified: 20 of the first agent, 3 of agent b" \
 	bash -c "[ '$(verified_of "$AGENT_ID")' = 20 ] && [ '$(verified_of "$B_ID")' = 3 ]"
 check "the collector served throughout" kill -0 "$COLPID"
+
+# --- one agent's hostname, 1.4 MB: the index does not carry it ---
+# the collector copied the hostname of a signed report into index.jsonl as
+# sent, uncharged by the quota: one infected PC's reports grew the index
+# past what kakurictl reports read (1 GiB), and the command failed for
+# every agent's reports.  The index keeps 255 bytes of it as text.
+isize() { stat -c %s "$COL/index.jsonl"; }
+i0=$(isize)
+FLOOD_HOSTNAME_BYTES=1400000 flood a 3 100 >"$WORK/longhost.out"
+check "three reports naming a 1.4 MB hostname: acked" grep -q '^acked 3 refused 0' "$WORK/longhost.out"
+i1=$(isize)
+check "... they grew the index by under 3 KiB, not 4.2 MB ($((i1 - i0)) bytes; fails on the old code)" \
+	test $((i1 - i0)) -lt 3072
+check "... their lines name 255 bytes of the hostname" bash -c \
+	"tail -n 3 '$COL/index.jsonl' | jq -s -e 'length == 3 and all(.[]; (.hostname | length) == 255)'"
+check "... and kakurictl reports verifies them with the rest (23 of the first agent)" \
+	test "$(verified_of "$AGENT_ID")" = 23
+# an index of over 1 GiB (a large fleet's years, or a damaged one: a gap
+# of 1.1 GiB without a line end, sparse here, before every line) is read
+# a line at a time: the reports after it stay listed and verified, the
+# long line is named
+collector_stop
+mv "$COL/index.jsonl" "$WORK/index.orig"
+truncate -s 1100M "$COL/index.jsonl"
+{ echo; cat "$WORK/index.orig"; } >>"$COL/index.jsonl"
+"$KAKURICTL" reports --json "$COL" >"$WORK/big-index.out" 2>"$WORK/big-index.err"; rc=$?
+check "an index of 1.1 GiB, a line that long first: 23 and 3 reports after it verified (fails on the old code)" \
+	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 26
+check "... the long line is named, and the exit says something did not hold" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'a line longer than 64 KiB' '$WORK/big-index.err'"
 summary
 [ "$FAILED" -eq 0 ]
