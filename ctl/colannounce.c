@@ -5,11 +5,14 @@
  * --exec, the ticketing system's hook, with no shell, eight at a time
  * and a bounded queue that each agent has a share of.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -170,13 +173,22 @@ col_announce(struct collector *col, char *line, const char *path)
 {
 	char *copy = strdup(path);
 
-	if (col->nunsynced == COL_UNSYNCED_MAX && syncfs(col->dirfd) == 0)
-		col_synced(col);
-	if (line == NULL || copy == NULL ||
-	    col->nunsynced == COL_UNSYNCED_MAX) {
-		fprintf(stderr, "collector: %s: stored, not announced (%s)\n",
-		    path, line == NULL || copy == NULL ? "out of memory" :
-		    "the disk does not sync");
+	if (line == NULL || copy == NULL) {
+		fprintf(stderr, "collector: %s: stored, not announced (out of "
+		    "memory)\n", path);
+		free(line);
+		free(copy);
+		return;
+	}
+	/*
+	 * The list full: a sync makes room, or fails and removes the list
+	 * and this report, stored before it, with them.
+	 */
+	if (col->nunsynced == COL_UNSYNCED_MAX && col_sync(col) < 0) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			fprintf(stderr, "collector: %s: stored before a failed "
+			    "sync, cannot be removed: %s\n", path,
+			    strerror(errno));
 		free(line);
 		free(copy);
 		return;
@@ -199,10 +211,7 @@ col_unsynced_room(struct collector *col, const char *agent)
 	if (col_unsynced_admit(col->nunsynced, mine))
 		return true;
 	/* all that waits is on disk now, if the disk syncs again */
-	if (col->nunsynced == 0 || syncfs(col->dirfd) < 0)
-		return false;
-	col_synced(col);
-	return true;
+	return col->nunsynced > 0 && col_sync(col) == 0;
 }
 
 void
@@ -318,4 +327,64 @@ exec_for(struct collector *col, const char *path)
 	}
 	col->exec_queue[col->exec_n++] = copy;
 	exec_next(col);
+}
+
+/*
+ * After a failed sync nothing stored since the last good one can be
+ * trusted on disk: Linux says a write-back error to a syncfs once, and a
+ * later one succeeds while the lost pages stay in the page cache, clean.
+ * A resend then read the report back from memory, "stored before", and
+ * was acked: gone at the next reboot, and from the agent's outbox.  The
+ * reports are removed instead (none was acked; their announcements had
+ * not been made), and a resend stores them anew; the index is cut back to
+ * its size at the last good sync, and the resend indexes them once.
+ */
+int
+col_sync(struct collector *col)
+{
+	struct stat st;
+	size_t i, gone = 0;
+	int err, fd;
+
+	if (syncfs(col->dirfd) == 0) {
+		if (fstatat(col->dirfd, "index.jsonl", &st,
+		    AT_SYMLINK_NOFOLLOW) == 0)
+			col->index_synced = st.st_size;
+		else if (errno == ENOENT)
+			col->index_synced = 0;
+		col_synced(col);
+		return 0;
+	}
+	err = errno;
+	col->sync_failures++;
+	if (col->index_synced >= 0 && (fd = openat(col->dirfd, "index.jsonl",
+	    O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		if (fstat(fd, &st) == 0 && st.st_size > col->index_synced &&
+		    ftruncate(fd, col->index_synced) < 0)
+			fprintf(stderr, "collector: %s/index.jsonl: lines since "
+			    "the last sync cannot be cut off: %s\n", col->dir,
+			    strerror(errno));
+		close(fd);
+	}
+	for (i = 0; i < col->nunsynced; i++) {
+		if (unlink(col->unsynced[i].path) == 0 || errno == ENOENT)
+			gone++;
+		else
+			fprintf(stderr, "collector: %s: stored before a failed "
+			    "sync, cannot be removed: %s\n",
+			    col->unsynced[i].path, strerror(errno));
+		free(col->unsynced[i].line);
+		free(col->unsynced[i].path);
+	}
+	fprintf(stderr, "collector: syncfs: %s: %zu report(s) stored since "
+	    "the last sync removed, to be stored again when sent again\n",
+	    strerror(err), gone);
+	col->nunsynced = 0;
+	return -err;
+}
+
+bool
+col_batch_synced(struct collector *col, struct col_conn *cn)
+{
+	return col_sync(col) == 0 && cn->batch_failures == col->sync_failures;
 }

@@ -108,12 +108,10 @@ send_answers(struct colbroker *cb, struct col_conn *cn)
 	char err[200];
 
 	/* stored, directories and index on disk before anything is acked */
-	if (cn->dirty && syncfs(cb->col->dirfd) < 0) {
-		note("syncfs: %s: nothing acked", strerror(errno));
+	if (cn->dirty && !col_batch_synced(cb->col, cn)) {
+		note("syncfs failed: nothing acked");
 		goto out;
 	}
-	if (cn->dirty)
-		col_synced(cb->col);
 	cn->dirty = false;
 	kk_fleet_agent_topic(topic, sizeof(topic), cn->agent, "ack");
 	while (off + 4 <= cn->out_len) {

@@ -423,6 +423,8 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	int r;
 
 	*word = KE_IO;
+	if (!was_dirty)
+		cn->batch_failures = col->sync_failures;
 	cn->dirty = true;	/* stored or not, synced before the ack */
 	kk_sha256_hex(buf, len, sha);
 	snprintf(path, sizeof(path), "%s/%s/%s.json", col->dir, cn->agent, id);
@@ -786,13 +788,11 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 		 * One sync for the batch: the reports, their directories and
 		 * the index lines are on disk before any of them is acked.
 		 */
-		if (cn->dirty && syncfs(col->dirfd) < 0) {
-			say(cn, "syncfs: %s: nothing acked", strerror(errno));
+		if (cn->dirty && !col_batch_synced(col, cn)) {
+			say(cn, "syncfs failed: nothing acked");
 			conn_close(cn);
 			return 0;
 		}
-		if (cn->dirty)
-			col_synced(col);
 		cn->dirty = false;
 	}
 }
@@ -907,14 +907,7 @@ col_close_all(struct collector *col)
 {
 	while (!LIST_EMPTY(&col->conns))
 		conn_close(LIST_FIRST(&col->conns));
-	/* what a failed sync left unannounced, if it gets on disk now */
-	if (col->nunsynced > 0 && syncfs(col->dirfd) == 0)
-		col_synced(col);
-	for (; col->nunsynced > 0; col->nunsynced--) {
-		fprintf(stderr, "collector: %s: stored, not announced (the "
-		    "disk does not sync)\n",
-		    col->unsynced[col->nunsynced - 1].path);
-		free(col->unsynced[col->nunsynced - 1].line);
-		free(col->unsynced[col->nunsynced - 1].path);
-	}
+	/* what waits is announced, or removed if the disk does not sync */
+	if (col->nunsynced > 0)
+		col_sync(col);
 }

@@ -55,6 +55,7 @@ struct col_conn {
 	size_t out_len, out_off;
 	unsigned nanswers;		/* in out */
 	bool dirty;			/* stored or acked since the last sync */
+	unsigned long batch_failures;	/* col's sync_failures as it began */
 	bool identity_kept;		/* DIR/<agent>/identity.pem is there */
 	EVP_PKEY *identity;
 	char agent[KK_AGENT_ID_HEX + 1];
@@ -86,6 +87,8 @@ struct collector {
 	} unsynced[COL_UNSYNCED_MAX];
 	size_t nunsynced;
 	unsigned long unsynced_refused;	/* for want of a place, since a sync */
+	unsigned long sync_failures;	/* syncs that failed, in all */
+	off_t index_synced;		/* index.jsonl's size at the last good sync, or -1 */
 	LIST_HEAD(, col_conn) conns;
 	unsigned nconns, npreauth;
 	unsigned long stored, acked, refused;
@@ -109,6 +112,18 @@ void col_announce(struct collector *col, char *line, const char *path);
  * disk, and only now announced, its stdout line printed and --exec run.
  */
 void col_synced(struct collector *col);
+/*
+ * A sync of the collector's disk: 0, and what waited is announced; or
+ * -errno, and every report stored since the last sync that succeeded is
+ * removed (none of them was acked: their agents send them again).
+ */
+int col_sync(struct collector *col);
+/*
+ * Whether the batch of cn that a store made dirty is on disk: a sync
+ * now succeeds, and none failed since the batch began (that one said
+ * the error, and removed what the batch stored).
+ */
+bool col_batch_synced(struct collector *col, struct col_conn *cn);
 /*
  * Whether one more report of agent may be stored: a place waits for its
  * announcement, within the agent's share of them; when there is none, a

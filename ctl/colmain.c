@@ -49,7 +49,8 @@ raise_nofile(void)
 int
 cmd_collector(struct ctl *c, int argc, char **argv)
 {
-	struct collector col = { .dirfd = -1 };
+	struct collector col = { .dirfd = -1, .index_synced = -1 };
+	struct stat st;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
 	const char *agents = NULL, *broker = NULL, *broker_ca = NULL;
 	long long quota_mib = COLQ_DEFAULT_MIB;
@@ -115,6 +116,16 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		fail_line("%s: %s", col.dir, strerror(errno));
 		goto out;
 	}
+	/*
+	 * index.jsonl as found is never cut (a failed sync cuts the lines
+	 * appended since the last good one, colannounce.c); synced now if
+	 * the disk does.
+	 */
+	if (fstatat(col.dirfd, "index.jsonl", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		col.index_synced = st.st_size;
+	else if (errno == ENOENT)
+		col.index_synced = 0;
+	(void)col_sync(&col);
 	if (kk_tcp_listen(listen, &lfd, err, sizeof(err)) < 0) {
 		fail_line("%s", err);
 		goto out;

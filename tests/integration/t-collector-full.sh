@@ -175,10 +175,10 @@ ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" SYNCFAIL="$WORK/syncfail" 
 COLPID=$!
 PIDS+=($COLPID)
 until_ok 10 grep -q listening "$WORK/col.out" || die "the collector with a failing sync starts"
-NS=$(grep -c 'syncfs: .*nothing acked' "$WORK/col.err")
+NS=$(grep -c 'syncfs.*nothing acked' "$WORK/col.err")
 RS=$(report "stored on a disk that does not sync")
 check_within "the disk does not sync: the collector acks nothing" 15 \
-	bash -c "[ \$(grep -c 'syncfs: .*nothing acked' '$WORK/col.err') -gt $NS ]"
+	bash -c "[ \$(grep -c 'syncfs.*nothing acked' '$WORK/col.err') -gt $NS ]"
 check "... the report stays in the agent's outbox" test "$(outbox_count)" = 1
 check "... and it is not announced: no stdout line names it (fails on the old code)" \
 	bash -c "! grep -q '$RS' '$WORK/col.out'"
