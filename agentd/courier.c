@@ -71,6 +71,7 @@ struct kd_courier {
 	 * rest summed up in one line when the batch ends (refused_summary).
 	 */
 	unsigned win_refused;
+	bool late_said;			/* a late answer said, this batch */
 	char refused_why[240];		/* the last one's */
 	json_t *win_done;		/* what of it was delivered, for the audit */
 	/* acked, deleted while the next batch is on its way */
@@ -299,6 +300,7 @@ pump_once(struct kd *d)
 	co->nwin = co->nanswered = 0;
 	co->win_failed = false;
 	co->win_refused = 0;
+	co->late_said = false;
 	for (;;) {
 		if (co->nwin == KD_COURIER_WINDOW ||
 		    bytes >= KD_COURIER_WINDOW_BYTES)
@@ -586,6 +588,31 @@ batch_done(struct kd *d)
 	forget_acked(d);
 }
 
+/*
+ * An answer to a message asked before the one the courier waits for (of
+ * a batch given up on when its time ran out, or answered already): an
+ * ack a fleet broker held past that time, or delivered twice (MQTT's
+ * "at least once").  Late, not a lie: the report is sent again, or was
+ * acked.  Dropped, said once a batch; the child that passed it on had
+ * been killed, and the fleet commands it carries cut off for its backoff.
+ */
+static bool
+late_answer(struct kd_courier *co, const struct kk_ipc_hdr *h)
+{
+	uint32_t waited = co->busy && co->nanswered < co->nwin ?
+	    co->win[co->nanswered].token : co->token + 1;
+
+	if ((h->type != KK_IPC_ACK && h->type != KK_IPC_REJECT) ||
+	    h->conn == 0 || h->conn >= waited)
+		return false;
+	if (!co->late_said)
+		kk_log(LOG_NOTICE, KK_MID_REPORT, "courier: an answer to "
+		    "message %u, asked before the one awaited (%u), dropped",
+		    h->conn, waited);
+	co->late_said = true;
+	return true;
+}
+
 static void
 courier_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
     const uint8_t *body, size_t len)
@@ -605,6 +632,8 @@ courier_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 	    (h->type != KK_IPC_ACK && h->type != KK_IPC_REJECT) ||
 	    (h->type == KK_IPC_ACK && (len < 4 || (memcpy(&cl, body, 4),
 	    cl > len - 4) || cl > KK_COURIER_CHAIN_MAX))) {
+		if (late_answer(co, h))
+			return;
 		/* nothing was asked of it, or not in this order: not trusted */
 		kd_child_kill(c, "answered what was not asked");
 		co->busy = false;

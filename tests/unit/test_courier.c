@@ -10,6 +10,10 @@
  * batch cost two audit lines, not one each, and "connected" does not cut
  * short the backoff that the refusals started.  A backoff because the
  * transport was down still ends when it says it is up again.
+ *
+ * A broker that delivers every ack twice (MQTT's "at least once"), or
+ * holds one past the batch's time: the second answer to a message is
+ * late, not a lie, and the fleet child that passed it on is not killed.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,7 +45,7 @@
 #define MESSAGES	5
 
 /* How the fake transport answers each delivery. */
-enum answer { GARBAGE_ACK, REJECT };
+enum answer { GARBAGE_ACK, REJECT, REJECT_TWICE };
 
 static struct {
 	enum answer how;
@@ -102,7 +106,11 @@ child_main(int ipc, int logfd)
 			msg = kk_frame_take(&rd, &len);
 			if (len >= sizeof(h)) {
 				memcpy(&h, msg, sizeof(h));
-				if (h.type == KK_IPC_DELIVER && fk.how == REJECT)
+				if (h.type == KK_IPC_DELIVER && fk.how == REJECT_TWICE)
+					/* the same answer again, as a broker may */
+					child_send(ipc, KK_IPC_REJECT, h.conn,
+					    why, sizeof(why) - 1);
+				if (h.type == KK_IPC_DELIVER && fk.how != GARBAGE_ACK)
 					child_send(ipc, KK_IPC_REJECT, h.conn,
 					    why, sizeof(why) - 1);
 				else if (h.type == KK_IPC_DELIVER)
@@ -329,7 +337,41 @@ START_TEST(test_transport_up_ends_backoff)
 }
 END_TEST
 
+static bool
+all_answered_twice(void)
+{
+	return fk.answers >= 2 * MESSAGES && !busy();
+}
+
+/*
+ * Every delivery answered twice: the batch ends as with one answer each
+ * (in its backoff, nothing deleted), and the child is the same one, never
+ * killed for "answering what was not asked".
+ */
+START_TEST(test_answer_twice_not_killed)
+{
+	pid_t pid;
+
+	start(REJECT_TWICE);
+	pid = fake->pid;
+	kd_courier_kick(&d);
+	ck_assert(busy());
+	ck_assert_msg(run_until(all_answered_twice), "%u answers of %u "
+	    "within 20 s", fk.answers, 2 * MESSAGES);
+	ck_assert_uint_eq(fk.answers, 2 * MESSAGES);
+	ck_assert_msg(kd_child_running(fake) && fake->pid == pid &&
+	    fake->restarts == 0, "the child that passed a second answer on "
+	    "was killed (pid %d, was %d; %u restarts)", (int)fake->pid,
+	    (int)pid, fake->restarts);
+	ck_assert_msg(strncmp(kd_courier_state(&d), "retrying: ", 10) == 0,
+	    "not in its backoff: %s", kd_courier_state(&d));
+	ck_assert_uint_eq(d.outbox.count, MESSAGES);
+	finish();
+}
+END_TEST
+
 KK_SUITE(courier_suite, "courier",
 	KK_CASE("fleet transport", KK_TMPDIR, 0),
 	    KK_TEST(test_refused_acks_bounded),
-	    KK_TEST(test_transport_up_ends_backoff))
+	    KK_TEST(test_transport_up_ends_backoff),
+	    KK_TEST(test_answer_twice_not_killed))
