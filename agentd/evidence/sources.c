@@ -293,26 +293,37 @@ settle(struct fzcall *c, struct source *sv, const char *dir)
  * cannot thaw that one from below nor move a process out of it, and
  * the child groups freeze with it.  1 that ancestor is frozen by this
  * call (now or before), 0 not (none may be, or someone else froze it).
+ *
+ * Looked for from the top: the groups that are root's alone are a few
+ * levels from the root, and their owner's below them may be any number
+ * of levels deep, or be cut where /proc/PID/cgroup ends (4,095
+ * characters, silently).  Looked for from the bottom, a group more than
+ * FZ_UP_MAX levels below, or too long a path to open, was never frozen,
+ * and a hopper there ran on.
  */
 static int
 freeze_ancestor(struct fzcall *c, const char *cg)
 {
-	char anc[PATH_MAX], dir[PATH_MAX], *slash;
+	char anc[PATH_MAX], dir[PATH_MAX];
+	const char *next;
 	struct source *av;
-	size_t i;
+	size_t i, good = 0;
 	int k;
 
-	snprintf(anc, sizeof(anc), "%s", cg);
-	for (k = 0; k < FZ_UP_MAX; k++) {
-		/* the root is never frozen */
-		if ((slash = strrchr(anc, '/')) == NULL || slash == anc)
-			return 0;
-		*slash = '\0';
-		if (fz_cg_root_owned(c->fz->root, anc))
+	for (k = 0, next = cg; k < FZ_UP_MAX; k++) {
+		/* below the last slash is the group itself: no ancestor */
+		if ((next = strchr(next + 1, '/')) == NULL ||
+		    (size_t)(next - cg) >= sizeof(anc))
 			break;
+		snprintf(anc, sizeof(anc), "%.*s", (int)(next - cg), cg);
+		if (!fz_cg_root_owned(c->fz->root, anc))
+			break;
+		good = (size_t)(next - cg);
 	}
-	if (k == FZ_UP_MAX)
+	/* the root is never frozen */
+	if (good == 0)
 		return 0;
+	snprintf(anc, sizeof(anc), "%.*s", (int)good, cg);
 	for (i = 0; i < c->nsrc; i++)
 		if (c->src[i].ancestor && strcmp(c->src[i].cg, anc) == 0)
 			return c->src[i].frozen;
@@ -357,17 +368,19 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 	sv = &c->src[c->nsrc++];
 	memset(sv, 0, sizeof(*sv));
 	snprintf(sv->cg, sizeof(sv->cg), "%s", cg);
-	if (fz_cg_dir(c->fz, cg, dir, sizeof(dir)) < 0)
-		return NULL;
 	/*
 	 * Delegated: held still by its ancestor (never in place: not
 	 * a candidate).  Where none may be frozen, the group itself as
 	 * before, if it may be: its owner can thaw that, but a hopper
-	 * that does not is held still.
+	 * that does not is held still.  Tried before the group's own path
+	 * is made: one too long to open (or cut by the kernel) has an
+	 * ancestor all the same.
 	 */
 	if (c->v2 && !fz_cg_root_owned(c->fz->root, cg) &&
 	    freeze_ancestor(c, cg) > 0)
 		return sv;
+	if (fz_cg_dir(c->fz, cg, dir, sizeof(dir)) < 0)
+		return NULL;
 	if (!source_freezable(c, sv, dir))
 		return NULL;
 	/* frozen by someone else: theirs to thaw, not ours */

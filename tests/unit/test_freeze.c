@@ -325,11 +325,49 @@ kill_group_members(const char *gdir)
  * if it is still the same process), reaps own children, removes the
  * groups and the kakuri subtrees this run created.  Safe to run twice.
  */
+/*
+ * The groups below the directory fd that no test registered (made by
+ * name, as test_deleg_deep's, deeper than a path reaches), deepest
+ * first; their processes were killed with the registered group's
+ * (cgroup.kill): a bounded wait for each to empty.
+ */
+static void
+remove_unregistered(int fd, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int cfd, k;
+
+	if (depth > 64 || (cfd = dup(fd)) < 0)
+		return;
+	if ((d = fdopendir(cfd)) == NULL) {
+		close(cfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((cfd = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) >= 0) {
+			remove_unregistered(cfd, depth + 1);
+			close(cfd);
+		}
+		for (k = 0; k < 200; k++) {
+			if (unlinkat(fd, de->d_name, AT_REMOVEDIR) == 0 ||
+			    errno != EBUSY)
+				break;
+			sleep_ms(10);
+		}
+	}
+	closedir(d);
+}
+
 static void
 cleanup(void)
 {
 	char path[PATH_MAX], buf[256];
-	int i, k, n;
+	int i, k, n, fd;
 	pid_t pid;
 
 	if (reg == NULL)
@@ -338,6 +376,8 @@ cleanup(void)
 		write_ctl(reg->groups[i], "cgroup.freeze", "0");
 		write_ctl(reg->groups[i], "freezer.state", "THAWED");
 		kill_group_members(reg->groups[i]);
+		/* and those of groups below it that no test registered */
+		write_ctl(reg->groups[i], "cgroup.kill", "1");
 	}
 	n = reg->nprocs < REG_PROCS ? reg->nprocs : REG_PROCS;
 	for (i = 0; i < n; i++) {
@@ -366,6 +406,11 @@ cleanup(void)
 				break;
 			kill_group_members(reg->groups[i]);
 			sleep_ms(10);
+		}
+		if ((fd = open(reg->groups[i], O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) >= 0) {
+			remove_unregistered(fd, 0);
+			close(fd);
 		}
 		rmdir(reg->groups[i]);
 	}
@@ -1738,6 +1783,25 @@ END_TEST
  * same cgroup) reaps the hoppers that exit; it is what stays running of
  * that cgroup when a freeze by uid takes the hopper.
  */
+/*
+ * Levels of DEEP_NAME below spawn_hopper's dir that the next hopper goes
+ * down (0: none), walked by name: their path is longer than PATH_MAX.
+ */
+#define DEEP_LEVELS	17
+#define DEEP_NAME_LEN	250
+static int hop_deep;
+
+/* DEEP_NAME: DEEP_NAME_LEN characters, the name of every deep level. */
+static const char *
+deep_name(void)
+{
+	static char name[DEEP_NAME_LEN + 1];
+
+	memset(name, 'd', DEEP_NAME_LEN);
+	name[DEEP_NAME_LEN] = '\0';
+	return name;
+}
+
 static pid_t
 spawn_hopper(uid_t uid, const char *dir, int slot)
 {
@@ -1753,6 +1817,19 @@ spawn_hopper(uid_t uid, const char *dir, int slot)
 		child_init(parent);
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 		move_into(dir, 0);
+		if (hop_deep > 0) {
+			int fd;
+
+			if (chdir(dir) < 0)
+				_exit(1);
+			for (k = 0; k < hop_deep; k++)
+				if (chdir(deep_name()) < 0)
+					_exit(1);
+			if ((fd = open("cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0 ||
+			    write(fd, "0", 1) != 1)
+				_exit(1);
+			close(fd);
+		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		end = t.tv_sec + LIFETIME;
 		h = fork();
@@ -2402,6 +2479,81 @@ START_TEST(test_deleg_child)
 	ck_assert(thawed_state(anc));
 	ck_assert_msg(counter_moves(0), "the hopper does not hop again");
 	free(c.src);
+	done(&t);
+}
+END_TEST
+
+/*
+ * A delegated source deeper than /proc/PID/cgroup tells: DEEP_LEVELS
+ * levels of DEEP_NAME_LEN characters below the user's scope (over 4,300
+ * characters), where the kernel cuts the path at 4,095, silently.  Its
+ * nearest ancestor that is root's alone is frozen all the same, and the
+ * hopper there holds still.  Before, the cut path was made into a
+ * directory first (too long: nothing frozen), and the ancestor was
+ * looked for from the bottom, FZ_UP_MAX levels at most: the hopper ran.
+ */
+START_TEST(test_deleg_deep)
+{
+	static const char *const files[] = { "cgroup.procs", "cgroup.threads",
+		"cgroup.subtree_control", "cgroup.freeze" };
+	struct fz_test t;
+	struct fzcall c;
+	struct source *sv;
+	char rel[128], drel[256], anc[PATH_MAX], dir[PATH_MAX], cg[PATH_MAX];
+	int fds[DEEP_LEVELS + 1], i, k, r = -1;
+	size_t f;
+	uid_t uid;
+
+	if (!begin(&t, true))
+		return;
+	uid = unused_uid(0);
+	snprintf(rel, sizeof(rel), "/kakuri-ut-%d-deep.slice", (int)getpid());
+	test_cgroup(rel, anc);
+	snprintf(drel, sizeof(drel), "%s/deleg.scope", rel);
+	test_cgroup(drel, dir);
+	/* the levels, each the user's as a delegated group is */
+	fds[0] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fds[0], 0);
+	for (i = 1; i <= DEEP_LEVELS; i++) {
+		ck_assert_msg(mkdirat(fds[i - 1], deep_name(), 0755) == 0,
+		    "level %d: %s", i, strerror(errno));
+		fds[i] = openat(fds[i - 1], deep_name(), O_RDONLY |
+		    O_DIRECTORY | O_CLOEXEC);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_int_eq(fchownat(fds[i], "", uid, uid, AT_EMPTY_PATH), 0);
+		for (f = 0; f < sizeof(files) / sizeof(files[0]); f++)
+			ck_assert_int_eq(fchownat(fds[i], files[f], uid, uid, 0),
+			    0);
+	}
+	hop_deep = DEEP_LEVELS;
+	spawn_hopper(uid, dir, 0);
+	hop_deep = 0;
+	delegate(dir, uid);
+	/* the hopper's group as the kernel tells it: cut */
+	for (k = 0; k < WAIT_ROUNDS; k++) {
+		r = fz_read_cgroup((pid_t)reg->counter[2], true, cg, sizeof(cg));
+		if (r == 0)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(r == 0 && strlen(cg) == PATH_MAX - 1, "the kernel did "
+	    "not cut the hopper's cgroup at %d characters (%d, %zu): this "
+	    "test's premise", PATH_MAX - 1, r, r == 0 ? strlen(cg) : 0);
+	ck_assert_msg(strncmp(cg, drel, strlen(drel)) == 0, "the hopper is "
+	    "not below %s", drel);
+	call_init(&c, &t);
+	sv = fz_freeze_source(&c, cg);
+	ck_assert_msg(sv != NULL, "a source too deep for its path: nothing "
+	    "frozen");
+	ck_assert_msg(comes_frozen(&t.fz, anc), "its ancestor is not frozen");
+	ck_assert_msg(counter_stands(0), "the hopper hops");
+	fz_sources_restore(&c);
+	ck_assert(thawed_state(anc));
+	ck_assert_msg(counter_moves(0), "the hopper does not hop again");
+	free(c.src);
+	/* the deep levels: ended and removed by cleanup() */
+	for (i = 0; i <= DEEP_LEVELS; i++)
+		close(fds[i]);
 	done(&t);
 }
 END_TEST
@@ -3485,6 +3637,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_refused"), KK_TEST(test_in_place_refused),
 	FZ_CASE("in_place_hopper"), KK_TEST(test_in_place_hopper),
 	FZ_CASE("deleg_child"), KK_TEST(test_deleg_child),
+	FZ_CASE("deleg_deep"), KK_TEST(test_deleg_deep),
 	FZ_CASE("deleg_thaw"), KK_TEST(test_deleg_thaw),
 	FZ_CASE("deleg_protected"), KK_TEST(test_deleg_protected),
 	FZ_CASE("in_place_mixed_tree"), KK_TEST(test_in_place_mixed_tree),
