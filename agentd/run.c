@@ -356,7 +356,11 @@ cached_receipt(struct run *r, struct kd_reject_count *e)
 	char key[sizeof(e->receipt_key)];
 	char *text;
 
-	snprintf(key, sizeof(key), "%s|%s|%s", r->detail,
+	/*
+	 * The reason too: the "various" entry of a full interval holds
+	 * refusals of every reason, and a receipt for busy named malformed.
+	 */
+	snprintf(key, sizeof(key), "%s|%s|%s|%s", r->reason, r->detail,
 	    kk_mode_name(d->state.mode), d->state.episode);
 	if (e->receipt != NULL && strcmp(e->receipt_key, key) == 0)
 		return strdup(e->receipt);
