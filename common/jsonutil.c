@@ -22,3 +22,33 @@ kk_json_find(const json_t *array, const char *key, const char *value)
 	}
 	return NULL;
 }
+
+bool
+kk_json_few_values(const char *text, size_t len, size_t max)
+{
+	bool in_string = false;
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in_string) {
+			if (text[i] == '\\')
+				i++;	/* the escaped character, whatever it is */
+			else if (text[i] == '"')
+				in_string = false;
+			continue;
+		}
+		switch (text[i]) {
+		case '"':
+			in_string = true;
+			break;
+		case '{':
+		case '[':
+		case ',':
+		case ':':
+			if (++n > max)
+				return false;
+			break;
+		}
+	}
+	return true;
+}

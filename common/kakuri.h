@@ -76,6 +76,11 @@
  */
 #define KK_CONTROL_OTHER_STREAMS	8
 #define KK_CONTROL_OTHER_FRAME_MAX	(64 * 1024)
+/*
+ * Values and separators of a control request at most (kk_json_few_values):
+ * a report with its attachments has under a hundred.
+ */
+#define KK_CONTROL_VALUES_MAX		4096
 /* refusals are summarised, signed commands from one uid limited, per interval */
 #define KK_REFUSAL_INTERVAL_USEC	(10ULL * 1000000ULL)
 #define KK_APPLY_PER_INTERVAL		5

@@ -9,6 +9,10 @@
  * snprintf at 255 bytes and the incident at 180, splitting a 3-byte
  * character; json_pack then refused the state and state.json kept "open".
  * test_cut_japanese fails on a byte cut like that.
+ *
+ * kk_json_few_values (common/jsonutil.c), the look before a control
+ * request is parsed: the structure outside strings counts, what is in
+ * them (brackets, commas, escaped quotes) does not.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -18,6 +22,8 @@
 
 #include <check.h>
 #include <jansson.h>
+
+#include "jsonutil.h"
 
 #include "kakuri.h"
 #include "suites.h"
@@ -220,6 +226,56 @@ START_TEST(test_clean_any_bytes)
 }
 END_TEST
 
+static const struct {
+	const char *text;
+	size_t max;
+	bool ok;
+} shapes[] = {
+	{ "{\"cmd\":\"status\"}", 2, true },	/* { : */
+	{ "{\"cmd\":\"status\"}", 1, false },
+	{ "[{},{},{}]", 6, true },		/* [ { , { , { */
+	{ "[{},{},{}]", 5, false },
+	/* inside a string: nothing counts, an escaped quote ends nothing */
+	{ "{\"what\":\"[{},{},{},{}] \\\" ,,,: [\"}", 2, true },
+	/* an escaped backslash before the closing quote */
+	{ "{\"a\":\"x\\\\\",\"b\":[1,2]}", 6, true },
+	{ "{\"a\":\"x\\\\\",\"b\":[1,2]}", 5, false },
+	{ "", 0, true },
+	/* a string never closed: what follows its quote is string */
+	{ "\"[[[[", 0, true },
+};
+
+START_TEST(test_few_values)
+{
+	ck_assert_msg(kk_json_few_values(shapes[_i].text,
+	    strlen(shapes[_i].text), shapes[_i].max) == shapes[_i].ok,
+	    "%s at most %zu: not %s", shapes[_i].text, shapes[_i].max,
+	    shapes[_i].ok ? "ok" : "refused");
+}
+END_TEST
+
+/* 1 MiB of [{},{},...]: refused at 4096, a 1 MiB string is not */
+START_TEST(test_few_values_large)
+{
+	size_t n = 1 << 20, i;
+	char *t = malloc(n);
+
+	ck_assert_ptr_nonnull(t);
+	t[0] = '[';
+	for (i = 1; i + 3 < n; i += 3)
+		memcpy(t + i, "{},", 3);
+	for (; i < n; i++)
+		t[i] = ' ';
+	ck_assert(!kk_json_few_values(t, n, 4096));
+	memset(t, 'x', n);
+	t[0] = '"';
+	t[n - 1] = '"';
+	memcpy(t + 1, "[{},{},", 7);
+	ck_assert(kk_json_few_values(t, n, 0));
+	free(t);
+}
+END_TEST
+
 KK_SUITE(text_suite, "text",
 	KK_CASE("check", 0, 0), KK_LOOP(test_check, KK_NITEMS(checks)),
 	    KK_TEST(test_problem_words),
@@ -227,4 +283,6 @@ KK_SUITE(text_suite, "text",
 	    KK_TEST(test_cut_four_byte), KK_TEST(test_copy_limits),
 	    KK_TEST(test_copy_refuses),
 	KK_CASE("clean", 0, 0), KK_TEST(test_clean),
-	    KK_TEST(test_clean_any_bytes))
+	    KK_TEST(test_clean_any_bytes),
+	KK_CASE("few_values", 0, 0), KK_LOOP(test_few_values, KK_NITEMS(shapes)),
+	    KK_TEST(test_few_values_large))
