@@ -187,6 +187,7 @@ evidence_done(struct job *j)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	memset(&mc, 0, sizeof(mc));
 	mc.command = r->cmd.id;
+	mc.evidence = j->evid;
 	mc.boot_id = pv->boot_id;
 	mc.agent_version = KAKURI_VERSION;
 	mc.agent_id = d->agent_id;

@@ -582,10 +582,16 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	ret = EX_USAGE;
 	if (vdir != NULL) {
 		/* offline: nothing of the network side applies */
+		/* --id: the evidence id the signed manifest must name */
 		if (agentkey == NULL || to || ca || cert || key || pin ||
-		    signfile || keyid || f.evid || outdir)
+		    signfile || keyid || outdir)
 			goto out;
-		ret = verify_offline(c, vdir, agentkey, &oc);
+		if (f.evid != NULL && !kk_evidence_id_ok(f.evid)) {
+			fail_line("--id: an evidence id is 1..%d of "
+			    "[A-Za-z0-9._-]", KK_EVIDENCE_ID_MAX);
+			goto out;
+		}
+		ret = verify_offline(c, vdir, agentkey, f.evid, &oc);
 		goto out;
 	}
 	if (to == NULL || cert == NULL || key == NULL || signfile == NULL ||
@@ -656,7 +662,7 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	agent_key = f.conn.identity;
 	EVP_PKEY_up_ref(agent_key);
 	agentconn_close(&f.conn);
-	verify_dir(dfd, &fs, agent_key, f.conn.id, &oc);
+	verify_dir(dfd, &fs, agent_key, f.conn.id, f.evid, &oc);
 	ret = json_array_size(oc.problems) ? EX_FAILED : EX_DONE;
 	print_outcome(c, "fetched", f.conn.id, f.evid, outdir, &oc);
 	report = false;

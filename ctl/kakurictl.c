@@ -69,7 +69,7 @@ static const struct command commands[] = {
 	  .description = "send signed commands to agents over mutual TLS, or through the fleet broker; verify the receipts" },
 	{ .name = "fetch", .run = cmd_fetch,
 	  .synopsis = "--to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n"
-	      "--verify DIR --agent-key FILE [--json]",
+	      "--verify DIR --agent-key FILE [--id ID] [--json]",
 	  .description = "pull evidence from an agent and verify it; --verify: check it again" },
 	{ .name = "collector", .run = cmd_collector,
 	  .synopsis = "--listen ADDR:PORT --dir DIR --cert CRT --key KEY (--ca CA | --agents FILE) [--broker mqtts://ADDR:PORT [--broker-ca CA]] [--exec PROG] [--agent-quota MIB]",

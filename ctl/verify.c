@@ -412,13 +412,16 @@ out:
 
 /*
  * manifest.dsse: payload type, the agent key's signature, then the
- * payload.  Fills the signed size and SHA-256 of manifest.jsonl; sets
- * oc->signature when all of it holds.
+ * payload, which names the agent and (from this version on) the evidence
+ * id: evid's, if given (fetch --id).  Fills the signed size and SHA-256
+ * of manifest.jsonl; sets oc->signature when all of it holds.
  */
 static void
 check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
-    uint64_t *msize, char msha[65], long long *entries, struct outcome *oc)
+    const char *evid, uint64_t *msize, char msha[65], long long *entries,
+    struct outcome *oc)
 {
+	const char *signed_evid;
 	struct kk_envelope env;
 	json_t *o = NULL, *v;
 	char *buf = NULL;
@@ -478,6 +481,32 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 		    json_string_value(json_object_get(o, KW_AGENT)), agent_id);
 		goto out;
 	}
+	/*
+	 * And that it is this evidence set: another one of the agent's,
+	 * replayed by its network child, is signed as well.
+	 */
+	signed_evid = json_string_value(json_object_get(o, KW_EVIDENCE));
+	if (signed_evid != NULL && !kk_evidence_id_ok(signed_evid)) {
+		problem(oc, "manifest.dsse: names no valid evidence id");
+		goto out;
+	}
+	if (evid != NULL && signed_evid == NULL) {
+		problem(oc, "manifest.dsse: names no evidence id (signed by an "
+		    "older kakurid): it cannot show it is evidence %s", evid);
+		goto out;
+	}
+	if (evid != NULL && strcmp(signed_evid, evid) != 0) {
+		problem(oc, "manifest.dsse: is evidence %s, not %s",
+		    signed_evid, evid);
+		goto out;
+	}
+	/* with no id to check against, which one it is */
+	if (evid == NULL && signed_evid != NULL)
+		outcome_add(oc->notes, "the signed manifest is evidence %s",
+		    signed_evid);
+	else if (evid == NULL)
+		outcome_add(oc->notes, "the signed manifest names no evidence "
+		    "id (signed by an older kakurid)");
 	sig = true;
 out:
 	oc->signature = sig;
@@ -539,7 +568,7 @@ parse_manifest(const char *m, size_t mlen, struct mentry **out, size_t *nout,
 
 void
 verify_dir(int dfd, struct fset *fs, EVP_PKEY *agent_key, const char *agent_id,
-    struct outcome *oc)
+    const char *evid, struct outcome *oc)
 {
 	struct mentry *ents = NULL, *e;
 	struct ffile *ff;
@@ -551,7 +580,8 @@ verify_dir(int dfd, struct fset *fs, EVP_PKEY *agent_key, const char *agent_id,
 	int r;
 
 	qsort(fs->v, fs->n, sizeof(*fs->v), ffile_cmp);
-	check_envelope(dfd, agent_key, agent_id, &msize, msha, &entries, oc);
+	check_envelope(dfd, agent_key, agent_id, evid, &msize, msha, &entries,
+	    oc);
 	if ((r = read_small(dfd, "manifest.jsonl", MANIFEST_MAX, &m,
 	    &mlen)) < 0) {
 		problem(oc, "manifest.jsonl: %s", read_error(r));
@@ -655,10 +685,13 @@ print_outcome(struct ctl *c, const char *verb, const char *agent,
 		    "signature NOT VERIFIED", oc->matched, oc->total);
 }
 
-/* --verify DIR --agent-key FILE: step 5 alone, on a directory at hand. */
+/*
+ * --verify DIR --agent-key FILE [--id ID]: step 5 alone, on a directory
+ * at hand; with --id, the signed manifest must name that evidence id.
+ */
 int
 verify_offline(struct ctl *c, const char *dir, const char *keyfile,
-    struct outcome *oc)
+    const char *evid, struct outcome *oc)
 {
 	char agent[KK_AGENT_ID_HEX + 1];
 	struct fset fs = { 0 };
@@ -687,8 +720,8 @@ verify_offline(struct ctl *c, const char *dir, const char *keyfile,
 		oc->files++;
 		oc->bytes += fs.v[i].size;
 	}
-	verify_dir(dfd, &fs, k, agent, oc);
-	print_outcome(c, "checked", agent, NULL, dir, oc);
+	verify_dir(dfd, &fs, k, agent, evid, oc);
+	print_outcome(c, "checked", agent, evid, dir, oc);
 	ret = json_array_size(oc->problems) ? EX_FAILED : EX_DONE;
 out:
 	kk_close(dfd);

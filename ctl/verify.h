@@ -76,12 +76,12 @@ void fset_free(struct fset *fs);
  * agent_key for agent_id; everything found goes into oc.
  */
 void verify_dir(int dfd, struct fset *fs, EVP_PKEY *agent_key,
-    const char *agent_id, struct outcome *oc);
+    const char *agent_id, const char *evid, struct outcome *oc);
 /* One line (or with --json one document) saying what oc came to. */
 void print_outcome(struct ctl *c, const char *verb, const char *agent,
     const char *evid, const char *dir, const struct outcome *oc);
 /* fetch --verify DIR --agent-key FILE: an exit status. */
 int verify_offline(struct ctl *c, const char *dir, const char *keyfile,
-    struct outcome *oc);
+    const char *evid, struct outcome *oc);
 
 #endif

@@ -559,6 +559,7 @@ int kk_collect(int dirfd, const struct kk_collect_limits *lim,
 
 struct kk_manifest_ctx {
 	const char *command;		/* the command id */
+	const char *evidence;		/* the evidence id: signed in */
 	const char *boot_id;
 	const char *agent_version;
 	const char *agent_id;

@@ -140,10 +140,16 @@ sign_manifest(int dirfd, const struct kk_manifest_ctx *ctx, EVP_PKEY *key,
 	if (ctx->sha256 != NULL)
 		memcpy(ctx->sha256, hash, sizeof(hash));
 	kk_rfc3339(time(NULL), now, sizeof(now));
-	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:s}",
+	/*
+	 * The evidence id signed in: chunks pass the unprivileged network
+	 * child, which could answer a fetch of one evidence set with the
+	 * files and signed manifest of another it carried before.
+	 */
+	o = json_pack("{s:i, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
 	    KW_V, 1, KW_MANIFEST, "manifest.jsonl", KW_SHA256, hash,
 	    KW_SIZE, (json_int_t)mlen, KW_ENTRIES, (json_int_t)lines,
-	    KW_AGENT, ctx->agent_id, KW_BOOT_ID, ctx->boot_id, KW_SIGNED, now);
+	    KW_AGENT, ctx->agent_id, KW_EVIDENCE, ctx->evidence ?
+	    ctx->evidence : "", KW_BOOT_ID, ctx->boot_id, KW_SIGNED, now);
 	payload = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (payload == NULL) {
 		r = -ENOMEM;

@@ -42,15 +42,14 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
 	memset(what, 'x', size);
 	what[size] = '\0';
 	/* a hostile agent's hostname of that many bytes, in place of "flood" */
-	if (hn != NULL) {
-		hlen = (size_t)atol(hn);
-		if ((host = malloc(hlen + 1)) == NULL)
-			goto out;
+	hlen = hn != NULL ? (size_t)atol(hn) : 0;
+	if (hn != NULL && (host = malloc(hlen + 1)) != NULL) {
 		memset(host, 'h', hlen);
 		host[hlen] = '\0';
 	}
-	out = fr_signed_report(key, agent, seq, host ? host : "flood", what, id);
-out:
+	if (hn == NULL || host != NULL)
+		out = fr_signed_report(key, agent, seq, host ? host : "flood",
+		    what, id);
 	free(host);
 	free(what);
 	return out;

@@ -284,6 +284,19 @@ fetch -o "$WORK/f3" >/dev/null 2>"$WORK/f3.err"; rc=$?
 check "a modified manifest is detected (exit 1)" bash -c "[ $rc = 1 ] && grep -q 'manifest.jsonl' '$WORK/f3.err'"
 cp "$WORK/manifest.orig" "$EV/manifest.jsonl"
 check "fetch verifies again once restored" fetch -o "$WORK/f4"
+# the evidence id is signed into the manifest: the network child, which
+# carries every chunk, could answer a fetch of one evidence set with the
+# files and signed manifest of another it carried before: both verified
+check "the signed manifest names its evidence id, IR-EVID-1" bash -c \
+	"jq -r .payload '$EV/manifest.dsse' | base64 -d | jq -e '.evidence == \"IR-EVID-1\"'"
+VK=(fetch --verify "$WORK/f4" --agent-key "$PKI/agent.crt")
+check "fetch --verify --id IR-EVID-1 of what was fetched as it: verified" "$KAKURICTL" "${VK[@]}" --id IR-EVID-1
+"$KAKURICTL" "${VK[@]}" --id IR-EVID-LX >/dev/null 2>"$WORK/vk.err"; rc=$?
+check "... given as another evidence set (IR-EVID-LX), as a replaying child would: refused, exit 1, naming both (fails on the old code)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'is evidence IR-EVID-1, not IR-EVID-LX' '$WORK/vk.err'"
+"$KAKURICTL" "${VK[@]}" >/dev/null 2>"$WORK/vk0.err"; rc=$?
+check "... without --id: verified, and the id it names is said" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'the signed manifest is evidence IR-EVID-1' '$WORK/vk0.err'"
 # a destination another local user prepared (or may write in): the
 # verified evidence could be swapped there after the check
 mkdir -m 0777 "$WORK/f5"

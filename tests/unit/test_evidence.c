@@ -393,8 +393,10 @@ START_TEST(manifest_append_and_sign)
 {
 	char dir[PATH_MAX], agent[65], err[256] = "", path[PATH_MAX], *m;
 	char sha[65] = "", want[65];
-	struct kk_manifest_ctx mc = { "0123456789abcdef0123456789abcdef",
-		"boot-1", "test", NULL, sha };
+	struct kk_manifest_ctx mc = {
+		.command = "0123456789abcdef0123456789abcdef",
+		.evidence = "IR-1", .boot_id = "boot-1",
+		.agent_version = "test", .sha256 = sha };
 	struct kk_artifacts l;
 	struct kk_artifact a;
 	struct kk_envelope env;
@@ -466,6 +468,11 @@ START_TEST(manifest_append_and_sign)
 	m = kk_test_read(path, &len);
 	ck_assert_int_eq(kk_envelope_parse((uint8_t *)m, len - 1, &env), 0);
 	ck_assert_int_eq(kk_dsse_verify_one(&env, 0, other), -EBADMSG);
+	/* the evidence id is signed in: a set cannot pass for another */
+	line = json_loadb((const char *)env.payload, env.payload_len, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(line, "evidence")),
+	    "IR-1");
+	json_decref(line);
 	kk_envelope_free(&env);
 	free(m);
 	kk_artifacts_free(&l);
