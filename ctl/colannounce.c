@@ -376,9 +376,12 @@ col_sync(struct collector *col)
 		free(col->unsynced[i].line);
 		free(col->unsynced[i].path);
 	}
-	fprintf(stderr, "collector: syncfs: %s: %zu report(s) stored since "
-	    "the last sync removed, to be stored again when sent again\n",
-	    strerror(err), gone);
+	if (gone > 0)
+		fprintf(stderr, "collector: syncfs: %s: %zu report(s) stored "
+		    "since the last sync removed, to be stored again when sent "
+		    "again\n", strerror(err), gone);
+	else
+		fprintf(stderr, "collector: syncfs: %s\n", strerror(err));
 	col->nunsynced = 0;
 	return -err;
 }
