@@ -289,7 +289,16 @@ kd_blocklists_keep_channel(struct kd *d, const char *actor)
 	return n;
 }
 
-/* state.json, the audit log, the outbox and the reserve, made private. */
+/*
+ * state.json, the audit log, the outbox and the reserve, made private.
+ * A volume that cannot be written (remounted read-only after disk errors,
+ * full, failing) must not keep the state that can still be read from
+ * being enforced, at boot or by kakurid: what does not open is said and
+ * runs degraded.  The audit goes to the journal until its file can be
+ * written again (record.c), the outbox is opened again for the next report, the
+ * block lists that loaded are in force.  Only a state_dir that can never
+ * work (a name too long, not a directory) stops the start.
+ */
 static int
 state_dir_open(struct kd *d)
 {
@@ -302,25 +311,34 @@ state_dir_open(struct kd *d)
 	    snprintf(d->audit_path, sizeof(d->audit_path), "%s/audit.log",
 	    dir) >= (int)sizeof(d->audit_path) ||
 	    snprintf(d->outbox_dir, sizeof(d->outbox_dir), "%s/outbox",
-	    dir) >= (int)sizeof(d->outbox_dir))
-		return -ENAMETOOLONG;
-	if ((err = mkdir_private(dir)) < 0 ||
-	    (err = mkdir_private(d->outbox_dir)) < 0 ||
-	    (err = kd_outbox_open(d)) < 0)
-		return err;
-	/* room for state, replay ids and notices when the volume fills up */
-	if (snprintf(reserve, sizeof(reserve), "%s/reserve", dir) >=
+	    dir) >= (int)sizeof(d->outbox_dir) ||
+	    snprintf(reserve, sizeof(reserve), "%s/reserve", dir) >=
 	    (int)sizeof(reserve))
 		return -ENAMETOOLONG;
+	if ((err = mkdir_private(dir)) == -ENOTDIR)
+		return err;
+	if (err < 0)
+		kk_log(LOG_CRIT, KK_MID_ERROR, "state directory %s: %s: "
+		    "nothing can be saved", dir, strerror(-err));
+	if ((err = mkdir_private(d->outbox_dir)) < 0 ||
+	    (err = kd_outbox_open(d)) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "outbox %s: %s: opened again "
+		    "for the next report", d->outbox_dir, strerror(-err));
+	/* room for state, replay ids and notices when the volume fills up */
 	if ((err = kk_reserve_init(reserve, KK_RESERVE_BYTES)) < 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR,
 		    "cannot set %d MiB aside in %s: %s", KK_RESERVE_BYTES >> 20,
 		    reserve, strerror(-err));
-	if ((err = kk_audit_open(&d->audit, d->audit_path)) < 0)
-		return err;
-	kk_audit_set_limits(&d->audit, (uint64_t)d->policy->audit_max_mb << 20,
-	    (unsigned)d->policy->audit_keep);
-	return blocklists_open(d);
+	if ((err = kk_audit_open(&d->audit, d->audit_path)) < 0 ||
+	    d->audit.readonly)
+		kk_log(LOG_CRIT, KK_MID_ERROR, "audit log %s: %s: its records "
+		    "go to the journal until it can be written", d->audit_path,
+		    strerror(err < 0 ? -err : EROFS));
+	if ((err = blocklists_open(d)) < 0)
+		kk_log(LOG_CRIT, KK_MID_ERROR, "block lists in %s: %s: only "
+		    "those loaded are in force", d->blocklist_dir,
+		    strerror(-err));
+	return 0;
 }
 
 int

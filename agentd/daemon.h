@@ -91,6 +91,7 @@ struct kd {
 
 	struct kk_state state;
 	struct kk_audit audit;
+	uint64_t audit_tried_ms;	/* CLOCK_MONOTONIC: record.c */
 	char state_path[PATH_MAX];
 	char audit_path[PATH_MAX];
 	char outbox_dir[PATH_MAX];

@@ -145,13 +145,21 @@ kk_audit_open(struct kk_audit *a, const char *path)
 	unlink(fresh);
 	a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 	    0600);
+	/*
+	 * A volume remounted read-only (after disk errors): the log is
+	 * still read (kakurictl log, the chain's head), nothing appended.
+	 */
+	if (a->fd < 0 && errno == EROFS) {
+		a->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		a->readonly = a->fd >= 0;
+	}
 	if (a->fd < 0)
 		return -errno;
 	if (fstat(a->fd, &st) < 0) {
 		r = -errno;
 		goto out;
 	}
-	r = st.st_size > 0 ? load_tail(a, a->fd, true) :
+	r = st.st_size > 0 ? load_tail(a, a->fd, !a->readonly) :
 	    continue_from_rotated(a);
 	if (r == 0 && fstat(a->fd, &st) < 0)
 		r = -errno;
@@ -440,6 +448,8 @@ kk_audit_append(struct kk_audit *a, const char *actor, const char *action,
 
 	if (a->fd < 0)
 		return -EBADF;
+	if (a->readonly)
+		return -EROFS;
 	line = format_line(a, actor, action, result, episode, extra, &len);
 	if (line == NULL)
 		return -ENOMEM;

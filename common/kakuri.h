@@ -466,10 +466,12 @@ struct kk_audit {
 	off_t size;			/* of the current file */
 	uint64_t max_bytes;		/* rotate beyond this; 0: never */
 	unsigned keep;			/* PATH.1 .. PATH.keep */
+	bool readonly;			/* its volume is: read, not written */
 	char path[PATH_MAX];
 };
 #define KK_AUDIT_GENESIS \
 	"0000000000000000000000000000000000000000000000000000000000000000"
+/* On a read-only volume: 0, a->readonly, read and never appended (-EROFS). */
 int kk_audit_open(struct kk_audit *a, const char *path);
 void kk_audit_close(struct kk_audit *a);
 void kk_audit_set_limits(struct kk_audit *a, uint64_t max_bytes,
