@@ -196,6 +196,15 @@ ensure_listener(struct kd *d)
  * to start when the channel is off; a wrong configuration is looked at
  * again with the backoff.
  */
+/* Turned off by a reload; status says why (trust.conf that does not load). */
+static void
+chan_off_why(struct kd *d, struct kd_chan *ch)
+{
+	ch->off = true;
+	snprintf(ch->why, sizeof(ch->why), "signed commands are off%s%.200s",
+	    d->remote_err[0] ? ": " : "", d->remote_err);
+}
+
 static int
 net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
     bool *retry)
@@ -211,8 +220,7 @@ net_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc, int *logfd,
 	if (d->policy->listen[0] == '\0' || !d->remote_ready) {
 		/* turned off by a reload: the port is given back */
 		ch->listen_fd = kk_close(ch->listen_fd);
-		ch->off = true;
-		snprintf(ch->why, sizeof(ch->why), "signed commands are off");
+		chan_off_why(d, ch);
 		return -ENOKEY;
 	}
 	*retry = true;
@@ -312,12 +320,13 @@ kd_channel_reload(struct kd *d)
 			kd_child_halt(d->chan->child);
 			/* the port is given back */
 			d->chan->listen_fd = kk_close(d->chan->listen_fd);
-			d->chan->off = true;
-			snprintf(d->chan->why, sizeof(d->chan->why),
-			    "signed commands are off");
 		} else if (d->remote_ready) {
 			kd_channel_start(d);
+			return;
 		}
+		/* off already: the reason may be new */
+		if (d->chan != NULL)
+			chan_off_why(d, d->chan);
 		return;
 	}
 	kd_child_restart(d->chan->child);

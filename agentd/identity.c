@@ -26,12 +26,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "daemon.h"
 #include "identity.h"
 #include "log.h"
+#include "record.h"
 #include "sign.h"
+#include "wire.h"
 
 /* --init: an Ed25519 key file, loaded if it exists, else created (0600). */
 static int
@@ -276,7 +279,7 @@ kd_agent_signer(struct kd *d)
 /*
  * The agent key (it signs receipts and certifies the network child's TLS
  * key), trust.conf and the replay store: what signed commands need.  On
- * SIGHUP again: a broken new trust.conf leaves the one in force.
+ * SIGHUP again: a new trust.conf that does not load turns them off.
  */
 int
 kd_identity_load(struct kd *d)
@@ -308,12 +311,25 @@ kd_identity_load(struct kd *d)
 		return -ENOMEM;
 	r = kk_trust_load(d->policy->trust, 0, t, err, sizeof(err));
 	if (r < 0) {
-		/* a broken new trust.conf leaves the one in force in place */
-		if (!d->remote_ready)
-			snprintf(d->remote_err, sizeof(d->remote_err), "%s", err);
-		else
-			kk_log(LOG_ERR, KK_MID_POLICY,
-			    "trust reload refused, the old keys stay: %s", err);
+		/*
+		 * A trust.conf that does not load is no trust, at a reload as
+		 * at the start.  Keeping the keys in force would keep a key
+		 * being revoked (its line taken out, leaving a threshold no
+		 * longer met, or its file deleted) counting towards release
+		 * until the file is mended.
+		 */
+		if (d->remote_ready) {
+			kk_log(LOG_CRIT, KK_MID_POLICY, "trust reload refused: "
+			    "%s: signed commands are off until trust.conf "
+			    "loads", err);
+			kd_audit(d, "signal:SIGHUP", "trust-reload", "refused",
+			    json_pack("{s:s}", KW_ERROR, err));
+			kk_trust_free(d->trust);
+			free(d->trust);
+			d->trust = NULL;
+			d->remote_ready = false;
+		}
+		snprintf(d->remote_err, sizeof(d->remote_err), "%s", err);
 		free(t);
 		return r;
 	}

@@ -224,6 +224,31 @@ on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return 0;
 }
 
+/*
+ * -n: trust.conf is checked with the policy, so that a key's revocation
+ * that would not load (and would turn signed commands off at the
+ * reload) is seen before it.  None at all is what a host without signed
+ * commands has, not an error.
+ */
+static int
+check_trust(const struct kk_policy *p)
+{
+	struct kk_trust t;
+	char err[512] = "";
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	r = kk_trust_load(p->trust, 0, &t, err, sizeof(err));
+	if (r == 0)
+		kk_trust_free(&t);
+	if (r < 0 && r != -ENOENT) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	printf("policy OK\n");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -298,8 +323,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (check_only) {
-		printf("policy OK\n");
-		ret = 0;
+		ret = check_trust(d.policy);
 		goto out;
 	}
 	if (init) {

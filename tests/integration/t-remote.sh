@@ -182,11 +182,30 @@ sed -i 's/roles = \[ "status" \]/roles = [ "status", "isolate" ]/' "$PKI/trust.c
 CHILD=$(net_child); kill -HUP "$KPID"
 check "SIGHUP restarts the network child" until_ok 20 channel_up "$CHILD"
 check "after SIGHUP carol's new isolate role counts" test "$(send_result "$(sign carol isolate)")" = done
+# a revocation that does not load: bob's key (stolen) taken out while
+# release still needs two signers.  The keys in force must not stay, or
+# bob's would go on counting: signed commands are off until it loads
 cp "$PKI/trust.conf" "$WORK/trust.good"
+REL=$(sign alice release --episode "$(status_field episode)")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" >/dev/null 2>&1
+sed -i '/id = "bob"/d' "$PKI/trust.conf"
+out=$("$KAKURID" -n -f "$POLICY" 2>&1); rc=$?
+check "kakurid -n checks trust.conf too: the revocation that cannot load (exit 1)" test $rc -eq 1
+check "... and says why" grep -q "release = 2 can never be met" <<<"$out"
+kill -HUP "$KPID"
+trust_off() { "$KAKURICTL" -s "$SOCK" status --json | jq -e '.csirt_channel | test("can never be met")' >/dev/null; }
+check "SIGHUP with it: signed commands are off, and status says why" until_ok 20 trust_off
+check "... the network child is stopped" until_ok 20 bash -c "[ -z \"\$(pgrep -P $KPID -x kakurid-net)\" ]"
+check "... a release signed by alice and the revoked bob, applied locally: refused" bash -c "! '$KAKURICTL' -s '$SOCK' apply '$REL' >/dev/null 2>&1"
+check "... still isolated" test "$(status_field mode)" = isolated
+check "... the refused reload is audited" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action == \"trust-reload\" and .result == \"refused\")] | length == 1'"
 echo "keys = ( broken" >"$PKI/trust.conf"
-CHILD=$(net_child); kill -HUP "$KPID"
-until_ok 20 channel_up "$CHILD"
-check "a broken trust.conf on SIGHUP keeps the old keys" test "$(send_result "$(sign carol status)")" = done
+kill -HUP "$KPID"
+check "a broken trust.conf on SIGHUP: signed commands stay off" until_ok 20 bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.csirt_channel | test(\"broken|syntax\")' >/dev/null"
+cp "$WORK/trust.good" "$PKI/trust.conf"
+kill -HUP "$KPID"
+check "trust.conf whole again: the channel is back" until_ok 20 channel_up
+check "... and serves signed commands" test "$(send_result "$(sign carol status)")" = done
 
 # an install from before the TLS key: only agent.key and agent.crt
 stop_kakurid -TERM
