@@ -23,6 +23,9 @@ int kd_act_disconnect(struct run *r);
  */
 int kd_press_disconnect(struct run *r, const char *msg, bool *changed,
     char report[]);
+/* Whether a press repeating the quarantine in force is told (a plain notice). */
+#define KD_REPEAT_NOTICES	16
+bool kd_repeat_notice_due(struct kd *d);
 int kd_act_isolate(struct run *r);
 int kd_act_release(struct run *r);
 int kd_act_adopt(struct run *r);

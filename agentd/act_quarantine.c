@@ -83,6 +83,28 @@ disconnect_message(json_t *req, char *buf, size_t len, bool *cut,
 }
 
 /*
+ * A press with the quarantine already in force tells the CSIRT again
+ * (the employee noticed), at most KD_REPEAT_NOTICES an episode (act.h) and as a
+ * plain notice: staff pressing again and again (3 recorded a uid every
+ * 10 s, tally.c) must not fill the outbox, nor take the reserves kept
+ * for the notices that tell of a change (tamper, isolate, release, the
+ * press that isolated).
+ */
+bool
+kd_repeat_notice_due(struct kd *d)
+{
+	if (strcmp(d->repeat_episode, d->state.episode) != 0) {
+		snprintf(d->repeat_episode, sizeof(d->repeat_episode), "%s",
+		    d->state.episode);
+		d->repeat_notices = 0;
+	}
+	if (d->repeat_notices >= KD_REPEAT_NOTICES)
+		return false;
+	d->repeat_notices++;
+	return true;
+}
+
+/*
  * The staff's button (DESIGN 3): isolate (or egress) now, tell the CSIRT,
  * and answer with what the employee needs (the contact).
  */
@@ -126,10 +148,14 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 	    (json_int_t)d->last_apply_usec, KW_ENFORCERS,
 	    kd_enforcers_json(d, false)));
 	/* tell the CSIRT: queued durably, delivered by the outbox */
+	if (!*changed && !kd_repeat_notice_due(d))
+		return 0;
 	o = json_pack("{s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, actor,
 	    KW_MESSAGE, msg);
-	if (o == NULL || kd_outbox_put(d, KK_REPORT_DISCONNECT, o, report) < 0)
+	if (o == NULL || (*changed ? kd_outbox_put(d, KK_REPORT_DISCONNECT, o,
+	    report) : kd_outbox_put_plain(d, KK_REPORT_DISCONNECT, o,
+	    report)) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT notification: %s",
 		    kd_outbox_error(d));
 	json_decref(o);

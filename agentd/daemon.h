@@ -92,6 +92,9 @@ struct kd {
 	struct kk_state state;
 	struct kk_audit audit;
 	uint64_t audit_tried_ms;	/* CLOCK_MONOTONIC: record.c */
+	/* disconnect presses told again in an episode (act_quarantine.c) */
+	char repeat_episode[KK_EPISODE_HEX + 1];
+	unsigned repeat_notices;
 	char state_path[PATH_MAX];
 	char audit_path[PATH_MAX];
 	char outbox_dir[PATH_MAX];

@@ -317,9 +317,9 @@ kd_outbox_notify(struct kd *d, enum kk_report_type type, json_t *body,
 	json_decref(body);
 }
 
-int
-kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
-    char id[KK_EPISODE_HEX + 1])
+static int
+outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
+    char id[KK_EPISODE_HEX + 1], bool priority)
 {
 	struct kd_outbox *ob = &d->outbox;
 	char nid[KK_EPISODE_HEX + 1], since[32], name[KD_OUTBOX_NAME_MAX];
@@ -347,7 +347,7 @@ kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 	 * (state.c): a self-report is what a local user who filled the disk
 	 * could send to hand it to his filler.
 	 */
-	vital = is_priority(type);
+	vital = priority;
 	if ((err = kk_episode_new(nid)) < 0 ||
 	    (err = next_seq(d, &seq, vital)) < 0)
 		goto out;
@@ -382,7 +382,7 @@ kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 
 	limit = (uint64_t)d->policy->report_max_mb << 20;
 	nmax = KD_OUTBOX_MAX_N;
-	if (is_priority(type)) {
+	if (priority) {
 		limit += KD_OUTBOX_RESERVE;
 		nmax += KD_OUTBOX_RESERVE_N;
 	}
@@ -440,6 +440,20 @@ out:
 	free(payload);
 	free(env);
 	return err;
+}
+
+int
+kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
+    char id[KK_EPISODE_HEX + 1])
+{
+	return outbox_put(d, type, body, id, is_priority(type));
+}
+
+int
+kd_outbox_put_plain(struct kd *d, enum kk_report_type type, json_t *body,
+    char id[KK_EPISODE_HEX + 1])
+{
+	return outbox_put(d, type, body, id, false);
 }
 
 /* Is p the payload its name says (v, id, seq, type, time, body)? */

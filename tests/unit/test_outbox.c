@@ -21,6 +21,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "act.h"
 #include "daemon.h"
 #include "identity.h"
 #include "outbox.h"
@@ -70,14 +71,22 @@ find_message(const char *id, char out[PATH_MAX])
 }
 
 static int
-put(enum kk_report_type type, const char *k, const char *v, char id[33])
+put_as(enum kk_report_type type, const char *k, const char *v, char id[33],
+    bool plain)
 {
 	json_t *body = json_pack("{s:s}", k, v);
 	int r;
 
-	r = kd_outbox_put(&d, type, body, id);
+	r = plain ? kd_outbox_put_plain(&d, type, body, id) :
+	    kd_outbox_put(&d, type, body, id);
 	json_decref(body);
 	return r;
+}
+
+static int
+put(enum kk_report_type type, const char *k, const char *v, char id[33])
+{
+	return put_as(type, k, v, id, false);
 }
 
 /* the payload of the message at path, verified with key */
@@ -709,6 +718,16 @@ reserve_on_full_disk(int dfd, void *arg)
 		return 8;
 	if (stat(reserve, &st) < 0 || st.st_size < KK_RESERVE_BYTES)
 		return 9;
+	/*
+	 * nor does a disconnect press that repeats one in force (a plain
+	 * notice): staff pressing again and again took the reserve, and the
+	 * CSIRT's next state or replay id met the full disk
+	 */
+	if (put_as(KK_REPORT_DISCONNECT, KW_MODE, "isolated", id, true) !=
+	    -ENOSPC)
+		return 13;
+	if (stat(reserve, &st) < 0 || st.st_size < KK_RESERVE_BYTES)
+		return 14;
 	/* the CSIRT's isolation is recorded: the state takes the reserve */
 	kk_test_join(path, work, "state.json");
 	if (kk_state_save(path, &d.state) != 0)
@@ -720,6 +739,56 @@ reserve_on_full_disk(int dfd, void *arg)
 		return 12;
 	return 0;
 }
+
+/*
+ * The outbox's room past report.max_mb is for the notices that tell of a
+ * change: a disconnect press repeating one in force (a plain notice) is
+ * refused where the press that isolated still gets in.
+ */
+START_TEST(test_plain_no_outbox_reserve)
+{
+	char id[33], *big;
+	size_t size;
+	int i, r = 0;
+
+	setup_kd(true);
+	policy.report_max_mb = 1;
+	ck_assert_ptr_nonnull(big = malloc(60 * 1024 + 1));
+	memset(big, 'a', 60 * 1024);
+	big[60 * 1024] = '\0';
+	/* full to the last bytes: 60 KiB, 4 KiB and 1-byte reports */
+	for (size = 60 * 1024; size > 0; size = size > 512 ? size / 15 : 0) {
+		big[size] = '\0';
+		for (i = 0; i < 40 && (r = put(KK_REPORT_DRILL, KW_WHAT,
+		    size >= 512 ? big : "x", id)) == 0; i++)
+			;
+		ck_assert_int_eq(r, -ENOSPC);
+	}
+	ck_assert_int_eq(put_as(KK_REPORT_DISCONNECT, KW_MODE, "isolated", id,
+	    true), -ENOSPC);
+	ck_assert_int_eq(put(KK_REPORT_DISCONNECT, KW_MODE, "isolated", id),
+	    0);
+	free(big);
+	teardown_kd();
+}
+END_TEST
+
+/* Presses repeating a quarantine in force: told KD_REPEAT_NOTICES times an episode. */
+START_TEST(test_repeat_notices_per_episode)
+{
+	int i, told = 0;
+
+	setup_kd(false);
+	snprintf(d.state.episode, sizeof(d.state.episode), "%032x", 1);
+	for (i = 0; i < 1000; i++)
+		told += kd_repeat_notice_due(&d);
+	ck_assert_int_eq(told, KD_REPEAT_NOTICES);
+	/* a new episode is told again */
+	snprintf(d.state.episode, sizeof(d.state.episode), "%032x", 2);
+	ck_assert(kd_repeat_notice_due(&d));
+	teardown_kd();
+}
+END_TEST
 
 /* The disk's reserve is for the CSIRT's writes, not a local user's. */
 START_TEST(test_reserve_not_for_self_reports)
@@ -816,6 +885,8 @@ KK_SUITE(outbox_suite, "outbox",
 	    KK_TEST(test_hostile), KK_TEST(test_pending_signed_later),
 	    KK_TEST(test_pend_and_dsse), KK_TEST(test_bounded),
 	    KK_TEST(test_reserve_not_for_self_reports),
+	    KK_TEST(test_plain_no_outbox_reserve),
+	    KK_TEST(test_repeat_notices_per_episode),
 	    KK_TEST(test_blocked_fill_a_quarter),
 	    KK_TEST(test_unreadable_now_is_not_corrupt),
 	    KK_TEST(test_self_share))
