@@ -596,6 +596,9 @@ admit(struct kk_control *ctl, int cfd)
 	kc = (struct kk_cred){ .uid = c->cred.uid, .gid = c->cred.gid,
 	    .groups = c->groups, .ngroups = c->ngroups };
 	c->cls = kk_peer_class(&kc, ctl->d->staff_known, ctl->d->staff_gid);
+	/* a range added since (useradd): its uids are its user's now */
+	if (c->cred.uid != 0)
+		kd_subids_refresh(KD_SUBUID_PATH);
 	c->owner = kd_uid_owner(c->cred.uid);
 	r = kk_control_admit(c->cls, open_of_owner(ctl, c->owner, c->cls),
 	    ctl->nclass, (unsigned)ctl->nconns);

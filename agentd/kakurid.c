@@ -60,8 +60,6 @@ resolve_ids(struct kd *d)
 {
 	struct passwd *pw;
 	struct group *gr;
-	size_t skipped;
-	int r;
 
 	gr = getgrnam(d->policy->staff_group);
 	d->staff_known = gr != NULL;
@@ -71,14 +69,7 @@ resolve_ids(struct kd *d)
 		    "staff group '%s' does not exist: only root can press disconnect",
 		    d->policy->staff_group);
 	/* whose subordinate uids are whose: per-user limits count users */
-	if ((r = kd_subids_load(KD_SUBUID_PATH, &skipped)) < 0)
-		kk_log(LOG_WARNING, KK_MID_POLICY, "cannot read %s (%s): "
-		    "subordinate uids are counted as users of their own",
-		    KD_SUBUID_PATH, strerror(-r));
-	else if (skipped > 0)
-		kk_log(LOG_WARNING, KK_MID_POLICY, "%s: %zu line(s) that name "
-		    "no known user or no range skipped", KD_SUBUID_PATH,
-		    skipped);
+	kd_subids_reload(KD_SUBUID_PATH);
 	pw = getpwnam(d->policy->user);
 	d->own_known = pw != NULL;
 	d->own_uid = pw ? pw->pw_uid : (uid_t)-1;

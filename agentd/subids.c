@@ -3,11 +3,16 @@
  *
  * /etc/subuid, shadow-utils' format: one range a line, OWNER:START:COUNT,
  * where OWNER is a user name or a uid.  The file is root's, but it is
- * read as untrusted text all the same: lines that are not a range, names
- * NSS does not know and ranges that overflow are skipped and counted.
- * The ranges are kept sorted by start; a uid in two of them (a file that
+ * read as untrusted text all the same: lines that are not a range and
+ * ranges that overflow are skipped and counted.  A name NSS does not know
+ * (yet: kakurid starts before sssd and LDAP) keeps its range, owned by
+ * the range's first uid: its uids are one user still, not 65,536.  The
+ * ranges are kept sorted by start; a uid in two of them (a file that
  * gives it to two users) belongs to the one that starts last.  Names are
  * looked up here, at start and at a reload, never while a request waits.
+ * The file is read again when it changed (useradd gives each new user a
+ * range), looked at once a second at most when a local peer connects:
+ * then a line keeps the owner it had, and a new one is its own user.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +20,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kakuri.h"
+#include "log.h"
 #include "subids.h"
 
 struct subid_range {
@@ -27,7 +34,10 @@ struct subid_range {
 };
 
 static struct subid_range *ranges;
-static size_t nranges;
+static size_t nranges, nunnamed;
+/* the file the ranges came from, to see it change */
+static struct stat loaded;
+static uint64_t looked_ms;
 
 static int
 range_cmp(const void *a, const void *b)
@@ -57,9 +67,36 @@ number(const char *s, size_t len, uint32_t *out)
 	return true;
 }
 
-/* One line's range; false if it is not one. */
+/*
+ * The owner the ranges in force give a range of the same start and count
+ * (a line that stood there before a change): NSS is asked at start and
+ * at a reload only.  (uid_t)-1 if there is none.
+ */
+static uid_t
+owner_before(uint32_t start, uint32_t count)
+{
+	size_t lo = 0, hi = nranges, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ranges[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < nranges && ranges[lo].start == start; lo++)
+		if (ranges[lo].count == count)
+			return ranges[lo].owner;
+	return (uid_t)-1;
+}
+
+/*
+ * One line's range; false if it is not one.  *unnamed: its owner's name
+ * is not known (to NSS, or, without nss, to the ranges in force).
+ */
 static bool
-parse_line(const char *s, size_t len, struct subid_range *r)
+parse_line(const char *s, size_t len, struct subid_range *r, bool *unnamed,
+    bool nss)
 {
 	const char *c1, *c2;
 	char name[256];
@@ -79,18 +116,24 @@ parse_line(const char *s, size_t len, struct subid_range *r)
 	}
 	memcpy(name, s, (size_t)(c1 - s));
 	name[c1 - s] = '\0';
-	if ((pw = getpwnam(name)) == NULL)
-		return false;
-	r->owner = pw->pw_uid;
+	r->owner = (uid_t)-1;
+	if (!nss)
+		r->owner = owner_before(r->start, r->count);
+	else if ((pw = getpwnam(name)) != NULL)
+		r->owner = pw->pw_uid;
+	if (r->owner == (uid_t)-1)
+		r->owner = (uid_t)r->start;
+	*unnamed = r->owner == (uid_t)r->start;
 	return true;
 }
 
-int
-kd_subids_parse(const char *text, size_t len, size_t *skipped)
+static int
+subids_parse(const char *text, size_t len, size_t *skipped, bool nss)
 {
 	struct subid_range *v = NULL, *nv, r;
-	size_t n = 0, cap = 0, bad = 0, ll;
+	size_t n = 0, cap = 0, bad = 0, unnamed = 0, ll;
 	const char *p = text, *end = text + len, *nl, *next;
+	bool nameless;
 
 	for (; p < end; p = next) {
 		nl = memchr(p, '\n', (size_t)(end - p));
@@ -100,10 +143,13 @@ kd_subids_parse(const char *text, size_t len, size_t *skipped)
 			ll--;
 		if (ll == 0 || p[0] == '#')
 			continue;	/* blank, or a comment */
-		if (n == KD_SUBIDS_MAX || !parse_line(p, ll, &r)) {
+		nameless = false;
+		if (n == KD_SUBIDS_MAX || !parse_line(p, ll, &r, &nameless,
+		    nss)) {
 			bad++;
 			continue;
 		}
+		unnamed += nameless;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 64;
 			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
@@ -124,13 +170,20 @@ kd_subids_parse(const char *text, size_t len, size_t *skipped)
 	free(ranges);
 	ranges = v;
 	nranges = n;
+	nunnamed = unnamed;
 	if (skipped != NULL)
 		*skipped = bad;
 	return (int)n;
 }
 
 int
-kd_subids_load(const char *path, size_t *skipped)
+kd_subids_parse(const char *text, size_t len, size_t *skipped)
+{
+	return subids_parse(text, len, skipped, true);
+}
+
+static int
+subids_load(const char *path, size_t *skipped, bool nss)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -138,6 +191,8 @@ kd_subids_load(const char *path, size_t *skipped)
 
 	if (skipped != NULL)
 		*skipped = 0;
+	if (stat(path, &loaded) < 0)
+		memset(&loaded, 0, sizeof(loaded));
 	r = kk_read_file(path, KD_SUBIDS_FILE_MAX, &text, &len);
 	if (r == -ENOENT) {
 		kd_subids_free();
@@ -145,9 +200,75 @@ kd_subids_load(const char *path, size_t *skipped)
 	}
 	if (r < 0)
 		return r;
-	r = kd_subids_parse(text, len, skipped);
+	r = subids_parse(text, len, skipped, nss);
 	free(text);
 	return r < 0 ? r : 0;
+}
+
+int
+kd_subids_load(const char *path, size_t *skipped)
+{
+	return subids_load(path, skipped, true);
+}
+
+size_t
+kd_subids_unnamed(void)
+{
+	return nunnamed;
+}
+
+static int
+reload(const char *path, bool nss)
+{
+	size_t skipped;
+	int r;
+
+	if ((r = subids_load(path, &skipped, nss)) < 0)
+		kk_log(LOG_WARNING, KK_MID_POLICY, "cannot read %s (%s): "
+		    "subordinate uids are counted as users of their own", path,
+		    strerror(-r));
+	else if (skipped > 0)
+		kk_log(LOG_WARNING, KK_MID_POLICY, "%s: %zu line(s) that name "
+		    "no range skipped", path, skipped);
+	if (r == 0 && nunnamed > 0)
+		kk_log(LOG_NOTICE, KK_MID_POLICY, "%s: %zu range(s) of users "
+		    "NSS does not know (yet): each counted as one user", path,
+		    nunnamed);
+	return r;
+}
+
+int
+kd_subids_reload(const char *path)
+{
+	return reload(path, true);
+}
+
+bool
+kd_subids_refresh(const char *path)
+{
+	uint64_t now = kk_now_ms();
+	struct stat st;
+
+	if (looked_ms != 0 && now - looked_ms < KD_SUBIDS_LOOK_MS)
+		return false;
+	looked_ms = now;
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	if (st.st_dev == loaded.st_dev && st.st_ino == loaded.st_ino &&
+	    st.st_size == loaded.st_size &&
+	    st.st_mtim.tv_sec == loaded.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == loaded.st_mtim.tv_nsec &&
+	    st.st_ctim.tv_sec == loaded.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == loaded.st_ctim.tv_nsec)
+		return false;
+	/*
+	 * Not NSS here, while a peer waits (a directory out of reach once
+	 * the host is isolated would hold up the loop): the lines that
+	 * stood before keep their owners, a new one is its own user.
+	 */
+	kk_log(LOG_NOTICE, KK_MID_POLICY, "%s changed: read again", path);
+	reload(path, false);
+	return true;
 }
 
 uid_t

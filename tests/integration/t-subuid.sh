@@ -5,7 +5,8 @@
 # (reports, signed commands handed over, connection slots, watchers) was
 # his many times over, and the count the uids past a full table share was
 # his to use up, refusing everyone else.  Now such a uid is counted as
-# the range's owner.  kakurid runs in a mount namespace of its own whose
+# the range's owner, also where NSS does not know the owner's name, and
+# for a range added while kakurid runs.  kakurid runs in a mount namespace of its own whose
 # /etc has the test's subuid file on top (an overlay): the machine's own
 # /etc/subuid is never touched.
 . "$(dirname "$0")/lib.sh"
@@ -14,7 +15,7 @@ echo "== subordinate uids: a user with many uids is one user"
 topology || die topology
 OWNER=65534
 mkdir -p "$WORK/etcx"
-printf '# test ranges\n%s:200000:65536\n43219:300000:100\n' "$OWNER" >"$WORK/etcx/subuid"
+printf '# test ranges\n%s:200000:65536\n43219:300000:100\nno-such-user-kk:400000:100\n' "$OWNER" >"$WORK/etcx/subuid"
 chmod 0644 "$WORK/etcx/subuid"
 write_policy
 # kakurid itself: unshare, sh and ip each exec the next, so $! is kakurid's pid
@@ -38,6 +39,24 @@ check "a user of his own (uid 43219) still reports" report_as 43219
 check "... and so does the owner's neighbour past the range (uid 265536)" report_as 265536
 check "the owner himself has no quota left" bash -c "! setpriv --reuid=$OWNER --regid=$OWNER --clear-groups \
 	'$KAKURICTL' -s '$SOCK' report --category other --what owner </dev/null >/dev/null 2>&1"
+
+# a range whose owner NSS does not know (an LDAP user before sssd is up):
+# kept, its uids one user (before, the line was skipped and each uid was
+# a user of its own, with its own rate and its own share of the outbox)
+ok=0
+for u in $(seq 400000 400049); do report_as "$u" && ok=$((ok + 1)); done
+check "50 uids of a range whose owner NSS does not know: 10 reports, one user's quota (got $ok)" test "$ok" -eq 10
+check "kakurid says it counts that range as one user" grep -q "range(s) of users NSS does not know (yet): each counted as one user" "$DLOG"
+
+# a range added while kakurid runs (useradd gives each new user one): the
+# file is read again when it changed, at a local peer's connection
+printf '43220:500000:100\n' >>"$WORK/etcx/subuid"
+reread() { setpriv --reuid=43220 --regid=43220 --clear-groups "$KAKURICTL" -s "$SOCK" status >/dev/null 2>&1
+	grep -q "/etc/subuid changed: read again" "$DLOG"; }
+check "the changed /etc/subuid is read again" wait_for 10 reread
+ok=0
+for u in $(seq 500000 500049); do report_as "$u" && ok=$((ok + 1)); done
+check "50 uids of the range added since the start: 10 reports, one user's quota (got $ok)" test "$ok" -eq 10
 
 # a drill's responses: one user is one employee, whichever of his uids
 # he answers as (before, each uid was one, and one user filled the table)

@@ -3,12 +3,15 @@
  * subordinate uid to its owner, so that the per-user limits of the
  * control socket count a user with 65,536 uids as one user.  The file is
  * read as untrusted text: hostile and broken lines are skipped and
- * counted, never trusted, and overlapping ranges still answer.
+ * counted, never trusted, and overlapping ranges still answer; a range
+ * whose owner NSS does not know is one user (its first uid).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -63,8 +66,10 @@ END_TEST
 START_TEST(test_hostile_lines)
 {
 	static const struct owned t[] = {
-		{ 400005, 1001 }, { 200000, 200000 }, { 5000, 5000 },
-		{ 9000, 9000 }, { 4294967294U, 4294967294U },
+		{ 400005, 1001 }, { 200000, 200000 }, { 9000, 9000 },
+		{ 4294967294U, 4294967294U },
+		/* a name NSS does not know: one user still, its first uid */
+		{ 5000, 5000 }, { 5004, 5000 }, { 5005, 5005 },
 	};
 	char longname[400];
 	char *text;
@@ -78,7 +83,7 @@ START_TEST(test_hostile_lines)
 	    "1000:200000:0\n"			/* an empty range */
 	    "1000:4294967290:100\n"		/* past the last uid */
 	    "1000:4294967295:1\n"		/* (uid_t)-1 */
-	    "no-such-user-kk:5000:5\n"		/* unknown to NSS */
+	    "no-such-user-kk:5000:5\n"		/* unknown to NSS: kept */
 	    ":6000:5\n"				/* no owner */
 	    "1000::5\n1000:7000:\n1000:-1:5\n1000:7000:5x\n"
 	    "1000:8000\n"			/* two fields */
@@ -86,8 +91,9 @@ START_TEST(test_hostile_lines)
 	    "%s:9000:5\n"			/* a name too long */
 	    "1001:400000:10\r\n",		/* and one good one */
 	    longname), 0);
-	ck_assert_int_eq(parse(text, &skipped), 1);
-	ck_assert_uint_eq(skipped, 12);
+	ck_assert_int_eq(parse(text, &skipped), 2);
+	ck_assert_uint_eq(skipped, 11);
+	ck_assert_uint_eq(kd_subids_unnamed(), 1);
 	expect_owners(t, KK_NITEMS(t));
 	free(text);
 	kd_subids_free();
@@ -125,6 +131,46 @@ START_TEST(test_bounded)
 	ck_assert_uint_eq(kd_uid_owner(1000000 + KD_SUBIDS_MAX),
 	    1000000 + KD_SUBIDS_MAX);
 	free(text);
+	kd_subids_free();
+}
+END_TEST
+
+/*
+ * A file changed while kakurid runs is read again at a peer's connection
+ * without NSS (a directory out of reach must not hold up the loop): a
+ * line that stood before keeps the owner NSS gave it, a new named one is
+ * its own user, a new numeric one its owner's.
+ */
+START_TEST(test_refresh_without_nss)
+{
+	char dir[] = "/tmp/kakuri-subids.XXXXXX", path[PATH_MAX];
+	size_t skipped = 9;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/subuid", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("root:100000:65536\n", f);
+	fclose(f);
+	ck_assert_int_eq(kd_subids_load(path, &skipped), 0);
+	ck_assert_uint_eq(kd_uid_owner(100005), 0);
+	/* unchanged: not read again */
+	ck_assert(!kd_subids_refresh(path));
+	ck_assert_ptr_nonnull(f = fopen(path, "a"));
+	fputs("root:300000:10\n1000:400000:10\n", f);
+	fclose(f);
+	/* the look of a second ago: a fresh process looks at once */
+	ck_assert(kd_subids_refresh(path) ||
+	    (sleep(KD_SUBIDS_LOOK_MS / 1000 + 1), kd_subids_refresh(path)));
+	ck_assert_uint_eq(kd_uid_owner(100005), 0);
+	ck_assert_uint_eq(kd_uid_owner(300005), 300000);
+	ck_assert_uint_eq(kd_uid_owner(400005), 1000);
+	ck_assert_uint_eq(kd_subids_unnamed(), 1);
+	/* a reload asks NSS again */
+	ck_assert_int_eq(kd_subids_reload(path), 0);
+	ck_assert_uint_eq(kd_uid_owner(300005), 0);
+	unlink(path);
+	rmdir(dir);
 	kd_subids_free();
 }
 END_TEST
@@ -183,5 +229,6 @@ KK_SUITE(subids_suite, "subids",
 	    KK_TEST(test_owner_of_a_range), KK_TEST(test_hostile_lines),
 	    KK_TEST(test_overlaps), KK_TEST(test_bounded),
 	    KK_TEST(test_missing_file),
+	    KK_TEST(test_refresh_without_nss),
 	KK_CASE("per owner", 0, 0),
 	    KK_TEST(test_report_rate_past_full_table))
