@@ -144,6 +144,16 @@ kd_verb_also_needs(enum kk_action a)
 }
 
 const char *
+kd_verb_origin_refusal(enum kk_action a, int origin)
+{
+	const struct kd_verb *v = kd_verb_of_action(a);
+
+	/* an action without a row is refused after, as unsupported */
+	return v != NULL ? kd_verb_refusal(v, (enum kd_origin)origin,
+	    KK_PEER__MAX) : NULL;
+}
+
+const char *
 kd_local_refusal(enum kk_op op, const struct kk_cred *c, bool staff_known,
     gid_t staff_gid, const struct kd_verb **verb)
 {
@@ -306,7 +316,9 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 		.agent_id = d->agent_id, .clock_skew = d->policy->clock_skew,
 		.max_lifetime = d->policy->max_lifetime,
 		.groups = &d->policy->fleet_groups,
-		.also_needs = kd_verb_also_needs, .replay = &store,
+		.also_needs = kd_verb_also_needs,
+		.origin_refusal = kd_verb_origin_refusal, .origin = req->origin,
+		.replay = &store,
 		.now = time(NULL),
 	};
 	struct kd_signed_result res;

@@ -47,6 +47,8 @@ const struct kd_verb *kd_verb_find(const char *name);
 const struct kd_verb *kd_verb_of_action(enum kk_action a);
 /* The roles besides its own whose threshold action a needs (signed.c). */
 uint32_t kd_verb_also_needs(enum kk_action a);
+/* The verb table's refusal of action a from origin (enum kd_origin), or NULL. */
+const char *kd_verb_origin_refusal(enum kk_action a, int origin);
 /*
  * Whether v is accepted from origin o (and, from KD_ORIGIN_LOCAL, from a
  * caller of class cls): NULL if so, else the refusal word:

@@ -188,6 +188,12 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 		err = refuse(out, why_time, NULL);
 		goto out;
 	}
+	if (in->origin_refusal != NULL && (why_time = in->origin_refusal(
+	    out->cmd.action, in->origin)) != NULL) {
+		err = refuse(out, why_time, "not taken from where it came; "
+		    "its id is not spent");
+		goto out;
+	}
 	err = check_replay(in, out);
 out:
 	kk_envelope_free(&env);

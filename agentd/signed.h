@@ -49,6 +49,15 @@ struct kd_signed_input {
 	 * unblock need release's).  NULL: none.
 	 */
 	uint32_t (*also_needs)(enum kk_action a);
+	/*
+	 * Whether the verb table takes the action from origin (enum
+	 * kd_origin): NULL, or the refusal word.  Asked before the replay
+	 * store, so that a command handed in where its verb is not taken
+	 * (a fetch through kakurictl apply) does not spend its id on the
+	 * CSIRT's channel.  NULL: every origin takes every action.
+	 */
+	const char *(*origin_refusal)(enum kk_action a, int origin);
+	int origin;
 	const struct kd_replay_store *replay;
 	time_t now;
 };

@@ -22,6 +22,7 @@
 #include "signed.h"
 #include "suites.h"
 #include "testutil.h"
+#include "wire.h"
 
 #define AGENT	"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 #define OTHER	"ffb2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -44,6 +45,9 @@ struct world {
 	int record_says;	/* what record() returns */
 	char recorded[KK_ID_HEX + 1];
 	struct kk_grouplist groups;	/* the agent's fleet.groups */
+	/* the verb table asked about the origin, when origin_check */
+	bool origin_check;
+	int origin;
 };
 
 static const char *const names[NKEYS] = { "alice", "bob", "carol" };
@@ -178,6 +182,8 @@ check_at(struct world *w, const char *buf, size_t len, time_t now,
 		.agent_id = AGENT, .groups = &w->groups, .clock_skew = SKEW,
 		.max_lifetime = LIFE,
 		.also_needs = kd_verb_also_needs, .replay = &store, .now = now,
+		.origin_refusal = w->origin_check ? kd_verb_origin_refusal :
+		    NULL, .origin = w->origin,
 	};
 
 	return kd_signed_check(&in, res);
@@ -814,6 +820,8 @@ check_on_disk(struct world *w, const char *dir, const char *e, time_t now,
 		.agent_id = AGENT, .groups = &w->groups, .clock_skew = SKEW,
 		.max_lifetime = LIFE,
 		.also_needs = kd_verb_also_needs, .replay = &store, .now = now,
+		.origin_refusal = w->origin_check ? kd_verb_origin_refusal :
+		    NULL, .origin = w->origin,
 	};
 
 	return kd_signed_check(&in, res);
@@ -979,6 +987,39 @@ START_TEST(test_group_threshold)
 }
 END_TEST
 
+/*
+ * Where a command came from is checked before its id is spent: a fetch
+ * (the CSIRT channel's only) handed in through kakurictl apply, or
+ * through the fleet broker, was recorded, then refused, and the CSIRT's
+ * own fetch over the channel was a replay.
+ */
+START_TEST(test_origin_before_replay)
+{
+	struct world w;
+	char *p;
+
+	world_make(&w);
+	w.t.keys[ALICE].roles |= 1u << KK_ACT_FETCH;
+	p = payload("fetch", AGENT, NOW, NOW + 60, NULL, 0);
+	w.origin_check = true;
+	w.origin = KD_ORIGIN_APPLY;
+	expect_by(&w, p, ALICE, KE_UNAVAILABLE);
+	w.origin = KD_ORIGIN_FLEET;
+	expect_by(&w, p, ALICE, KE_UNAVAILABLE);
+	ck_assert_int_eq(w.seen_calls, 0);
+	/* the same command over the channel: verified, and only now spent */
+	w.origin = KD_ORIGIN_REMOTE;
+	expect_by(&w, p, ALICE, NULL);
+	free(p);
+	/* an isolate is taken from every signed origin */
+	p = payload("isolate", AGENT, NOW, NOW + 60, NULL, 0);
+	w.origin = KD_ORIGIN_APPLY;
+	expect_by(&w, p, ALICE, NULL);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
 KK_SUITE(signed_suite, "signed",
 	KK_CASE("check order", 0, 0), KK_TEST(test_verified),
 	    KK_TEST(test_envelope_cap), KK_TEST(test_payload_cap),
@@ -987,7 +1028,7 @@ KK_SUITE(signed_suite, "signed",
 	    KK_LOOP(test_single, KK_NITEMS(singles)),
 	    KK_TEST(test_role), KK_TEST(test_threshold),
 	    KK_TEST(test_thaw_needs_release), KK_TEST(test_signature_budget),
-	    KK_TEST(test_replay),
+	    KK_TEST(test_replay), KK_TEST(test_origin_before_replay),
 	    KK_TEST(test_io),
 	KK_CASE("replay store", KK_TMPDIR, 0), KK_TEST(test_clock_set_back),
 	KK_CASE("group", 0, 0), KK_TEST(test_group), KK_TEST(test_group_none),
