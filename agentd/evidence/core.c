@@ -122,12 +122,15 @@ snap_proc_files(struct snap *sn)
 	return 0;
 }
 
+void (*kk_snap_exe_hook)(pid_t pid);
+
 static int
 snap_exe(struct snap *sn)
 {
 	struct kk_exe_info info;
 	struct kk_artifact a;
 	char rel[64], src[64], why[200];
+	unsigned long long st;
 	int err, fd;
 
 	art_init(sn, &a);
@@ -139,7 +142,22 @@ snap_exe(struct snap *sn)
 	 * artifact that says why, so the manifest tells the examiner.
 	 */
 	kk_artifacts_begin(sn->arts, rel);
+	if (kk_snap_exe_hook != NULL)
+		kk_snap_exe_hook(sn->pid);
 	err = kk_exe_open(sn->pid, &info, &fd, why, sizeof(why));
+	/*
+	 * Its threads run again by now: the process may have exited and its
+	 * pid gone to another (a sibling can kill it and cycle pids while
+	 * the core is written), whose executable this would be.  The start
+	 * time after the open says the open was of it.
+	 */
+	if (err == 0 && (kk_proc_start_time(sn->pid, &st) < 0 ||
+	    st != sn->start_time)) {
+		close(fd);
+		err = -EPERM;
+		snprintf(why, sizeof(why), "the process exited before its "
+		    "executable was opened (its pid is another's)");
+	}
 	if (err == -EPERM) {
 		err = kk_artifact_write(sn->dirfd, rel, "", 0, "procfs", &a);
 		a.incomplete = true;

@@ -497,13 +497,16 @@ int kk_frozen_load(const char *path, struct kk_frozen_set *set);
  * appended to *arts, also when incomplete.  start_time, when not 0, is
  * the start time recorded for pid (a freeze): a process that started at
  * another time is a pid reused by someone else, and is -ESRCH untouched.
- * The executable is copied only from a local file system (exefile.c);
- * otherwise pid-N/exe is an empty artifact whose error says why.
+ * The executable is copied only from a local file system (exefile.c),
+ * and only while pid is still the process (its start time after the
+ * open); otherwise pid-N/exe is an empty artifact whose error says why.
  * Returns 0, or the first error (-ESRCH: the process vanished, -ENOSPC:
  * disk full, ...).
  */
 int kk_snapshot_process(int dirfd, pid_t pid, unsigned long long start_time,
     struct kk_artifacts *arts, char *err, size_t errlen);
+/* Called just before the executable is opened: set by the unit tests only. */
+extern void (*kk_snap_exe_hook)(pid_t pid);
 
 /*
  * Said by a process whose seccomp filter lets kcmp(2) of KCMP_VM through

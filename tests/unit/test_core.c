@@ -14,15 +14,18 @@
 #include <sys/mman.h>
 #include <sys/procfs.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1056,6 +1059,97 @@ START_TEST(core_vanished_pid)
 }
 END_TEST
 
+/* Whether pid's executable is path (after links: /bin may be /usr/bin). */
+static bool
+exe_is(pid_t pid, const char *path)
+{
+	char link[64], a[PATH_MAX], b[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	if ((n = readlink(link, a, sizeof(a) - 1)) <= 0 ||
+	    realpath(path, b) == NULL)
+		return false;
+	a[n] = '\0';
+	return strcmp(a, b) == 0;
+}
+
+/*
+ * core_exe_of_reused_pid's hook: the target is killed and its pid given
+ * to a process of another executable (clone3 with set_tid, as root), as
+ * a sibling of malware could while the core is written.
+ */
+static pid_t reused_pid;
+
+static void
+reuse_pid(pid_t pid)
+{
+	struct clone_args ca;
+	pid_t want = pid, p;
+	int st;
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, __WALL);
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&want;
+	ca.set_tid_size = 1;
+	p = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (p == 0) {
+		execl("/bin/sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	reused_pid = p;
+	/* until it runs sleep: its exe is the other file */
+	for (st = 0; st < 3000 && p > 0 && !exe_is(p, "/bin/sleep"); st++)
+		pu_nap_ms(2);
+}
+
+/*
+ * The executable is copied only while the pid is the process: a target
+ * killed after its core and its pid reused by another program gave that
+ * program's file as the process's executable, in a signed manifest.
+ */
+START_TEST(core_exe_of_reused_pid)
+{
+	struct kk_artifacts arts;
+	struct child ch = { 0 };
+	char dir[PATH_MAX], err[256];
+	pid_t pid;
+	size_t i;
+	int dfd, st;
+
+	child_start(&ch, 0);
+	pid = ch.pid;
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(&arts);
+	reused_pid = 0;
+	kk_snap_exe_hook = reuse_pid;
+	ck_assert_int_eq(kk_snapshot_process(dfd, pid, 0, &arts, err,
+	    sizeof(err)), 0);
+	kk_snap_exe_hook = NULL;
+	ch.pid = 0;
+	ck_assert_msg(reused_pid == pid, "clone3 set_tid %d: %d (%s)",
+	    (int)pid, (int)reused_pid, strerror(errno));
+	ck_assert_msg(exe_is(pid, "/bin/sleep"), "the pid runs no sleep");
+	for (i = 0; i < arts.n; i++)
+		if (strstr(arts.v[i].path, "/exe") != NULL)
+			break;
+	ck_assert_uint_lt(i, arts.n);
+	ck_assert_msg(arts.v[i].incomplete && arts.v[i].size == 0,
+	    "%s: %ju bytes, not the target's: %s", arts.v[i].path,
+	    (uintmax_t)arts.v[i].size, arts.v[i].error);
+	ck_assert_msg(strstr(arts.v[i].error, "exited") != NULL, "%s",
+	    arts.v[i].error);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	kk_artifacts_free(&arts);
+	close(dfd);
+}
+END_TEST
+
 /* What core_disk_full's child takes: the core of pid into dir. */
 struct full_core {
 	const char *dir;
@@ -1231,4 +1325,5 @@ KK_SUITE(core_suite, "core",
 	KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
 	    KK_TEST(core_of_vast_mappings), KK_TEST(core_of_crowded_mapping),
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
-	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2))
+	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
+	    KK_TEST(core_exe_of_reused_pid))
