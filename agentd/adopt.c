@@ -76,6 +76,8 @@ kd_enforcers_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	 */
 	d->gen_valid = err == 0 && d->nft.verified.valid;
 	d->verified_gen = d->nft.verified.gen;
+	/* other tables' chains looked at again, with the devices hooked now */
+	d->foreign_valid = false;
 	return err;
 }
 

@@ -13,6 +13,7 @@
 #include "links.h"
 #include "netdevs.h"
 #include "nft.h"
+#include "foreign.h"
 #include "blocklist.h"
 
 /* timers of the parent: 1 ms is precise enough for all of them */
@@ -172,6 +173,13 @@ struct kd {
 	struct kd_alert link_alerts[4];	/* interfaces that left the namespace */
 	unsigned long nlink_alerts;	/* may exceed the slots; saturates */
 	struct kd_alert forged;	/* netlink messages posing as the kernel's */
+	/* chains of other tables that could undo the netdev table (quarantine.c) */
+	struct kk_foreign_chains foreign;
+	uint32_t foreign_gen;		/* the generation they were looked at */
+	bool foreign_valid;
+	uint64_t foreign_told[32];	/* seen this episode (fingerprints) */
+	size_t nforeign_told;
+	bool foreign_primed;		/* looked once: new ones are alerts */
 	struct kk_links links;
 	sd_event_source *links_src;
 	sd_event_source *links_timer;	/* the rescan, for events that were lost */

@@ -232,6 +232,10 @@ kd_linkwatch_released(struct kd *d)
 	memset(d->link_alerts, 0, sizeof(d->link_alerts));
 	d->nlink_alerts = 0;
 	memset(&d->forged, 0, sizeof(d->forged));
+	memset(&d->foreign, 0, sizeof(d->foreign));
+	d->foreign_valid = false;
+	d->nforeign_told = 0;
+	d->foreign_primed = false;
 }
 
 

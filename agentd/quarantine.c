@@ -108,6 +108,8 @@ emit_mode(struct kd *d)
 	json_decref(ev);
 }
 
+static void foreign_look(struct kd *d, uint32_t gen, bool gen_ok);
+
 /*
  * Enter a quarantine mode.  Isolating is idempotent: the same or a
  * weaker request while already quarantined changes nothing (the kernel is
@@ -150,8 +152,12 @@ kd_enter_mode(struct kd *d, enum kk_mode mode, const char *by, const char *reaso
 	err = kd_enforcers_apply(d, next.mode, next.episode);
 	if (err < 0)
 		return err;
+	if (d->state.mode == KK_MODE_OPEN)
+		d->foreign_primed = false;
 	d->state = next;
 	*changed = true;
+	/* a chain put there before the quarantine counts from its start */
+	foreign_look(d, d->verified_gen, d->gen_valid);
 	kd_quarantine_notify(d);
 	err = save_state(d);
 	emit_mode(d);
@@ -273,6 +279,15 @@ not_covered(const struct kd *d, char *buf, size_t len)
 			    k->name);
 			append(buf, len, part);
 		}
+	}
+	for (i = 0; i < d->foreign.n && i < KK_FOREIGN_SHOWN; i++) {
+		const struct kk_foreign_chain *f = &d->foreign.v[i];
+
+		snprintf(part, sizeof(part),
+		    "interface %s: nftables chain %s %s %s can rewrite frames %s kakuri's check",
+		    f->dev, kk_nft_family_name(f->family), f->table, f->chain,
+		    f->ingress ? "before" : "after");
+		append(buf, len, part);
 	}
 	if (d->links.tc_err < 0)
 		append(buf, len,
@@ -432,6 +447,104 @@ schedule(struct kd *d)
 	arm_earlier(d->verify_timer, next);
 }
 
+/* Whether a chain's device (maybe a prefix "eth*") is one the netdev table hooks. */
+static bool
+netdev_hooked(const char *chain_dev, void *arg)
+{
+	const struct kd_netdevs *nd = arg;
+	size_t i;
+
+	for (i = 0; i < nd->n; i++)
+		if (kk_nft_dev_matches(chain_dev, nd->name[i]))
+			return true;
+	for (i = 0; i < nd->nip; i++)
+		if (kk_nft_dev_matches(chain_dev, nd->ipname[i]))
+			return true;
+	return false;
+}
+
+/* A chain's fingerprint: alerted once an episode. */
+static uint64_t
+foreign_print(const struct kk_foreign_chain *f)
+{
+	uint64_t h = 1469598103934665603ULL;
+	char key[128];
+	size_t i, n;
+
+	n = (size_t)snprintf(key, sizeof(key), "%d %s %s %llu", f->family,
+	    f->table, f->chain, (unsigned long long)f->handle);
+	for (i = 0; i < n && i < sizeof(key); i++)
+		h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+	return h;
+}
+
+static bool
+foreign_told(struct kd *d, const struct kk_foreign_chain *f)
+{
+	uint64_t h = foreign_print(f);
+	size_t i;
+
+	for (i = 0; i < d->nforeign_told; i++)
+		if (d->foreign_told[i] == h)
+			return true;
+	if (d->nforeign_told < sizeof(d->foreign_told) /
+	    sizeof(d->foreign_told[0]))
+		d->foreign_told[d->nforeign_told++] = h;
+	return false;
+}
+
+/*
+ * Chains of other tables where they can undo the netdev table (foreign.h),
+ * looked for at each generation of the ruleset while quarantined: each
+ * one that comes meanwhile an alert (interface-nft), those there named in
+ * not_covered, as tc is (linkwatch.c).
+ */
+static void
+foreign_look(struct kd *d, uint32_t gen, bool gen_ok)
+{
+	const struct kk_foreign_chain *f;
+	char what[256];
+	size_t i;
+	int err;
+
+	if (d->state.mode == KK_MODE_OPEN || d->netdevs.n + d->netdevs.nip == 0) {
+		d->foreign.n = 0;
+		d->foreign_valid = false;
+		return;
+	}
+	if (d->foreign_valid && gen_ok && gen == d->foreign_gen)
+		return;
+	err = kk_nft_foreign_chains(&d->nft, kd_tables_name(d), netdev_hooked,
+	    &d->netdevs, &d->foreign);
+	d->foreign_valid = err == 0 && gen_ok;
+	d->foreign_gen = gen;
+	if (err < 0) {
+		if (kd_alert_allowed(d, KD_ALERT_TABLES, "foreign-look-failed"))
+			kk_log(LOG_WARNING, KK_MID_TAMPER, "%s", d->nft.err);
+		return;
+	}
+	for (i = 0; i < d->foreign.n && i < KK_FOREIGN_SHOWN; i++) {
+		f = &d->foreign.v[i];
+		/* there before the quarantine (or kakurid): named, no alert */
+		if (foreign_told(d, f) || !d->foreign_primed)
+			continue;
+		snprintf(what, sizeof(what), "nftables chain %s %s %s on %s "
+		    "(priority %d): %s", kk_nft_family_name(f->family),
+		    f->table, f->chain, f->dev, (int)f->prio,
+		    f->ingress ? "it runs before kakuri's ingress "
+		    "check, and can rewrite what that check sees" :
+		    "it runs after kakuri's egress check, and can rewrite "
+		    "what that check let through");
+		kd_link_alert(d, "nftables", "interface-nft", what, json_pack(
+		    "{s:s, s:s, s:s, s:s, s:s, s:i}", KW_FAMILY,
+		    kk_nft_family_name(f->family), KW_TABLE, f->table,
+		    KW_CHAIN, f->chain, KW_INTERFACE, f->dev, KW_HOOK,
+		    f->ingress ? "ingress" : "egress", KW_PRIORITY,
+		    (int)f->prio));
+	}
+	d->foreign_primed = true;
+}
+
 /*
  * Make the quarantine hold.  Read the kernel back; restore what differs
  * (from a fallback name when another process holds kakurid's own); take
@@ -466,6 +579,7 @@ enforce(struct kd *d, const char *who, bool foreign_commit)
 	if (err == 0 && kd_tables_own_name(d)) {
 		d->verified_gen = gen;
 		d->gen_valid = gen_ok;
+		foreign_look(d, gen, gen_ok);
 		if (d->incident.what[0] && !kd_incident_holds(d))
 			kd_incident_event(d, who, "restored", false, t0);
 		else if (d->incident.what[0] &&
@@ -540,6 +654,8 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	    gen != d->verified_gen)
 		enforce(d, "periodic verification", false);
 	else {
+		/* a look put off (a failed dump, a mode just entered) */
+		foreign_look(d, gen, true);
 		schedule(d);
 		/* nothing to restore: an idle check, no settle after it */
 		kd_lean_idle_work(faults);

@@ -241,6 +241,10 @@ struct json_t;
 #define KW_TOTAL		"total"
 #define KW_INTERVAL_S		"interval_s"
 #define KW_INTERFACE		"interface"
+/* interface-nft: the chain of another table (family, table, chain, hook, priority) */
+#define KW_FAMILY		"family"
+#define KW_HOOK			"hook"
+#define KW_PRIORITY		"priority"
 #define KW_CLASS		"class"		/* bInterfaceClass: "08", "ff" */
 #define KW_IFINDEX		"ifindex"
 #define KW_NETNSID		"netnsid"

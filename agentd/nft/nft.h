@@ -47,6 +47,15 @@ struct nlmsghdr;
 #define KK_NFT_F_PERSIST	0x4
 
 #define KK_NFT_MAX_CHAINS	7	/* input, output, forward; ingress, egress, ingress_ip, egress_ip */
+/*
+ * The netdev table's chains run first on ingress and last on egress: a
+ * chain of another table on the same device can then neither rewrite a
+ * frame before kakuri looks at it coming in nor after kakuri let it go
+ * out, unless it takes the same extreme priority, which the foreign
+ * hooks look reports (foreign.c).
+ */
+#define KK_NFT_INGRESS_PRIO	INT32_MIN
+#define KK_NFT_EGRESS_PRIO	INT32_MAX
 #define KK_NFT_INET_CHAINS	3	/* the inet and bridge tables': the first three */
 #define KK_NFT_MAX_IPSETS	32	/* interval sets of addresses (IOC lists) */
 #define KK_NFT_MAX_BLOCK_PORTS	16	/* ports of one block list */

@@ -519,7 +519,9 @@ add_chain(struct kk_nft_objects *o, const struct chain_def *cd,
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)o->family);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, chain_hooks[cd->hook]);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, CHAIN_PRIO);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, o->family != NFPROTO_NETDEV ?
+	    CHAIN_PRIO : chain_hooks[cd->hook] == NF_NETDEV_INGRESS ?
+	    KK_NFT_INGRESS_PRIO : KK_NFT_EGRESS_PRIO);
 	if (o->family == NFPROTO_NETDEV && set_devices(c, cd->hook, spec) < 0) {
 		nftnl_chain_free(c);
 		return -ENOMEM;

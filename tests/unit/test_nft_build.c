@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
+#include "foreign.h"
 #include "nft.h"
 #include "suites.h"
 #include "testutil.h"
@@ -1383,6 +1385,46 @@ START_TEST(table_names_ours)
 }
 END_TEST
 
+/*
+ * Chains of other tables that could undo the netdev table (foreign.c):
+ * an ingress hook (netdev's, or inet's own) at kakuri's ingress priority,
+ * the netdev egress hook at its egress priority; nothing else.
+ */
+START_TEST(foreign_chains_that_undo)
+{
+	static const struct {
+		int family;
+		uint32_t hook;
+		int32_t prio;
+		bool undoes;
+	} t[] = {
+		{ NFPROTO_NETDEV, NF_NETDEV_INGRESS, INT32_MIN, true },
+		{ NFPROTO_NETDEV, NF_NETDEV_INGRESS, INT32_MIN + 1, false },
+		{ NFPROTO_NETDEV, NF_NETDEV_INGRESS, -100, false },
+		{ NFPROTO_INET, NF_INET_INGRESS, INT32_MIN, true },
+		{ NFPROTO_INET, NF_INET_INGRESS, 0, false },
+		{ NFPROTO_NETDEV, NF_NETDEV_EGRESS, INT32_MAX, true },
+		{ NFPROTO_NETDEV, NF_NETDEV_EGRESS, INT32_MAX - 1, false },
+		{ NFPROTO_NETDEV, NF_NETDEV_EGRESS, 100, false },
+		/* other hooks meet the netdev table's check after or before */
+		{ NFPROTO_INET, NF_INET_LOCAL_OUT, INT32_MAX, false },
+		{ NFPROTO_IPV4, NF_INET_PRE_ROUTING, INT32_MIN, false },
+		{ NFPROTO_BRIDGE, NF_BR_PRE_ROUTING, INT32_MIN, false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ck_assert_msg(kk_nft_chain_undoes(t[i].family, t[i].hook,
+		    t[i].prio) == t[i].undoes, "row %zu", i);
+	ck_assert(kk_nft_dev_matches("eth0", "eth0"));
+	ck_assert(!kk_nft_dev_matches("eth0", "eth1"));
+	ck_assert(!kk_nft_dev_matches("eth", "eth0"));
+	ck_assert(kk_nft_dev_matches("eth*", "eth0"));
+	ck_assert(kk_nft_dev_matches("*", "wlan0"));
+	ck_assert(!kk_nft_dev_matches("wl*", "eth0"));
+}
+END_TEST
+
 KK_SUITE(nft_build_suite, "nft_build",
 	KK_CASE_FIXTURE("batch", KK_CHECKED, 0, setup, teardown),
 	    KK_TEST(isolated_batch_shape),
@@ -1406,4 +1448,5 @@ KK_SUITE(nft_build_suite, "nft_build",
 	    KK_TEST(batch_swaps_tables_atomically),
 	    KK_TEST(fallback_name_builds_same_rules),
 	    KK_TEST(table_names_ours),
-	    KK_TEST(kept_arena_builds_the_same_bytes))
+	    KK_TEST(kept_arena_builds_the_same_bytes),
+	    KK_TEST(foreign_chains_that_undo))

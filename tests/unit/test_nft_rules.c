@@ -614,6 +614,11 @@ assert_chain_pair(const struct kk_nft_objects *nd, size_t k,
 	    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_INGRESS);
 	ck_assert_uint_eq(nftnl_chain_get_u32(nd->chains[k + 1],
 	    NFTNL_CHAIN_HOOKNUM), NF_NETDEV_EGRESS);
+	/* first in, last out: another table's chain cannot undo them */
+	ck_assert_int_eq(nftnl_chain_get_s32(nd->chains[k], NFTNL_CHAIN_PRIO),
+	    INT32_MIN);
+	ck_assert_int_eq(nftnl_chain_get_s32(nd->chains[k + 1],
+	    NFTNL_CHAIN_PRIO), INT32_MAX);
 	for (c = k; c < k + 2; c++) {
 		ck_assert_uint_eq(nftnl_chain_get_u32(nd->chains[c],
 		    NFTNL_CHAIN_POLICY), NF_DROP);
