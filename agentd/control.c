@@ -595,7 +595,7 @@ admit(struct kk_control *ctl, int cfd)
 	peer_groups(c, cfd, ctl->d->staff_known, ctl->d->staff_gid);
 	kc = (struct kk_cred){ .uid = c->cred.uid, .gid = c->cred.gid,
 	    .groups = c->groups, .ngroups = c->ngroups };
-	c->cls = kk_peer_class(&kc, ctl->d->staff_known, ctl->d->staff_gid);
+	c->cls = kd_peer_class(ctl->d, &kc);
 	/* a range added since (useradd): its uids are its user's now */
 	if (c->cred.uid != 0)
 		kd_subids_refresh(KD_SUBUID_PATH);

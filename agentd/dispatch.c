@@ -153,6 +153,24 @@ kd_verb_origin_refusal(enum kk_action a, int origin)
 	    KK_PEER__MAX) : NULL;
 }
 
+enum kk_peer_class
+kd_peer_class(const struct kd *d, const struct kk_cred *c)
+{
+	enum kk_peer_class cls = kk_peer_class(c, d->staff_known,
+	    d->staff_gid);
+
+	/*
+	 * agent.user is what kakurid's children run as, its group their
+	 * gid, and the shipped policy makes that group staff_group: a
+	 * compromised child (the courier's TLS, an NSS module of the
+	 * resolver) would be staff.  Nothing of kakuri's is staff as it.
+	 */
+	if (cls == KK_PEER_STAFF && d->own_known && d->own_uid != 0 &&
+	    c->uid == d->own_uid)
+		cls = KK_PEER_OTHER;
+	return cls;
+}
+
 const char *
 kd_local_refusal(enum kk_op op, const struct kk_cred *c, bool staff_known,
     gid_t staff_gid, const struct kd_verb **verb)
@@ -226,8 +244,7 @@ dispatch(struct run *r, const char *name, const struct kk_cred *cred)
 	const char *why;
 	int err;
 
-	r->local_class = local ? (int)kk_peer_class(cred, d->staff_known,
-	    d->staff_gid) : KK_PEER__MAX;
+	r->local_class = local ? (int)kd_peer_class(d, cred) : KK_PEER__MAX;
 	if (name == NULL || (r->verb = kd_verb_find(name)) == NULL) {
 		kd_run_reject(r, local ? (name ? KE_UNKNOWN_COMMAND :
 		    KE_MALFORMED) : KE_UNKNOWN_ACTION, name ? "unknown command" :

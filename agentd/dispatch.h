@@ -47,6 +47,12 @@ const struct kd_verb *kd_verb_find(const char *name);
 const struct kd_verb *kd_verb_of_action(enum kk_action a);
 /* The roles besides its own whose threshold action a needs (signed.c). */
 uint32_t kd_verb_also_needs(enum kk_action a);
+/*
+ * A local caller's class: kk_peer_class, but agent.user (the children's
+ * user) is never staff, whatever its groups.
+ */
+struct kd;
+enum kk_peer_class kd_peer_class(const struct kd *d, const struct kk_cred *c);
 /* The verb table's refusal of action a from origin (enum kd_origin), or NULL. */
 const char *kd_verb_origin_refusal(enum kk_action a, int origin);
 /*

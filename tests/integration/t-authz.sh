@@ -14,8 +14,11 @@ write_policy
 start_kakurid || { fail "kakurid starts"; summary; exit 1; }
 
 # staff_group is "users" (gid 100) in the test policy
-outsider() { setpriv --reuid=65534 --regid=65534 --clear-groups "$KAKURICTL" -s "$SOCK" "$@"; }
-member() { setpriv --reuid=65534 --regid=65534 --groups=100 "$KAKURICTL" -s "$SOCK" "$@"; }
+outsider() { setpriv --reuid=4252 --regid=4252 --clear-groups "$KAKURICTL" -s "$SOCK" "$@"; }
+member() { setpriv --reuid=4251 --regid=4251 --groups=100 "$KAKURICTL" -s "$SOCK" "$@"; }
+# the agent's own user (agent.user, nobody here), whose children's gid is
+# staff_group in the shipped policy (user and staff_group both "kakuri")
+agent_user() { setpriv --reuid=65534 --regid=100 --clear-groups "$KAKURICTL" -s "$SOCK" "$@"; }
 
 # a member of more groups than are read at once (256): staff_group last
 # (uids of their own: refusals of a uid are audited in full 3 times in 10 s)
@@ -31,9 +34,15 @@ check "a user outside staff_group cannot disconnect (exit 1)" test $rc -eq 1
 check "the refusal is one line naming the reason" bash -c "test \$(wc -l <'$WORK/err') -eq 1 && grep -q '^kakurictl: not-authorized' '$WORK/err'"
 check "still open after the refusal" test "$(status_field mode)" = open
 check "still reaching the internet" reach "$EP" tcp "$NET4" 8080
+# a compromised child (courier, fleet, resolver) runs as agent.user
+agent_user disconnect >/dev/null 2>"$WORK/err"; rc=$?
+check "agent.user with staff_group as its gid is not staff: no disconnect (exit 1)" test $rc -eq 1
+check "... not-authorized" grep -q '^kakurictl: not-authorized' "$WORK/err"
+check "... still open" test "$(status_field mode)" = open
+refute "... nor may it read the outbox" agent_user outbox
 check "a staff_group member can disconnect" member disconnect
 check "isolated by the member" test "$(status_field mode)" = isolated
-check "by names the member's uid" grep -q "uid=65534" <<<"$(status_field by)"
+check "by names the member's uid" grep -q "uid=4251" <<<"$(status_field by)"
 
 for who in member outsider; do
 	$who release >/dev/null 2>"$WORK/err"; rc=$?
