@@ -72,6 +72,7 @@ struct kd_courier {
 	 */
 	unsigned win_refused;
 	bool late_said;			/* a late answer said, this batch */
+	struct kd_child *win_child;	/* the batch went to it: it answers */
 	char refused_why[240];		/* the last one's */
 	json_t *win_done;		/* what of it was delivered, for the audit */
 	/* acked, deleted while the next batch is on its way */
@@ -336,6 +337,7 @@ pump_once(struct kd *d)
 	if (co->nwin == 0)
 		return;
 	co->busy = true;
+	co->win_child = t;
 	co->answer_usec = KD_COURIER_ANSWER_USEC + bytes * 1000000ULL /
 	    KD_COURIER_RATE_MIN;
 	arm(d, co->answer_usec);
@@ -624,6 +626,15 @@ courier_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 
 	if (h->type == KK_IPC_LOG) {
 		kd_child_words(c, h->peer, (const char *)body, len);
+		return;
+	}
+	/*
+	 * Only the child the batch went to answers it: with both
+	 * report.collector and fleet.broker set, the fleet child's answers
+	 * would otherwise fail the courier's batches one by one.
+	 */
+	if (co->busy && c != co->win_child) {
+		kd_child_kill(c, "answered a delivery it was not given");
 		return;
 	}
 	m = co->busy && co->nanswered < co->nwin ? &co->win[co->nanswered] :

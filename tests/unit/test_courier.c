@@ -370,8 +370,45 @@ START_TEST(test_answer_twice_not_killed)
 }
 END_TEST
 
+/*
+ * A child the batch did not go to answers it (the fleet child beside a
+ * courier child): killed, and the batch goes on with its own child's
+ * answers.  Before, its reject of the awaited token was taken.
+ */
+START_TEST(test_other_child_answer)
+{
+	static const char why[] = "not yours";
+	struct kd_child *other;
+	struct kk_ipc_hdr h;
+	pid_t pid;
+
+	start(REJECT);
+	pid = fake->pid;
+	other = kd_child_new(&d, &fake_kind, NULL);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_int_eq(kd_child_start(other), 0);
+	ck_assert(kd_child_running(other));
+	kd_courier_kick(&d);
+	ck_assert(busy());
+	memset(&h, 0, sizeof(h));
+	h.type = KK_IPC_REJECT;
+	h.conn = 1;		/* the first delivery's token */
+	kd_courier_answer(&d, other, &h, (const uint8_t *)why,
+	    sizeof(why) - 1);
+	ck_assert_msg(other->killed, "the other child's answer was taken");
+	ck_assert(busy());
+	ck_assert_msg(run_until(batch_over), "the batch was not answered "
+	    "within 20 s (%u answers)", fk.answers);
+	ck_assert_msg(kd_child_running(fake) && fake->pid == pid,
+	    "the batch's own child was killed");
+	kd_child_free(other);
+	finish();
+}
+END_TEST
+
 KK_SUITE(courier_suite, "courier",
 	KK_CASE("fleet transport", KK_TMPDIR, 0),
 	    KK_TEST(test_refused_acks_bounded),
 	    KK_TEST(test_transport_up_ends_backoff),
-	    KK_TEST(test_answer_twice_not_killed))
+	    KK_TEST(test_answer_twice_not_killed),
+	    KK_TEST(test_other_child_answer))
