@@ -305,6 +305,19 @@ on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	char action[32];
 	size_t i;
 
+	/*
+	 * Stopped: the children share agent.user, and one compromised (the
+	 * resolver runs NSS modules without a seccomp list) could SIGSTOP
+	 * another, the network child say, with nothing queued to it that
+	 * would stall.  Nothing of kakurid's stops them: it is killed, and
+	 * started again when its exit comes.
+	 */
+	if (si->si_code == CLD_STOPPED || si->si_code == CLD_TRAPPED) {
+		kd_child_kill(c, si->si_code == CLD_STOPPED ?
+		    "was stopped by a signal" : "was stopped by a tracer");
+		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
 	/* what it said last belongs before the news of its death */
 	if (c->log_io)
 		log_drain(c, true);
@@ -354,8 +367,8 @@ kd_child_start(struct kd_child *c)
 	    c)) < 0 ||
 	    (r = sd_event_add_io(d->ev, &c->log_io, c->log_fd, EPOLLIN,
 	    on_child_log, c)) < 0 ||
-	    (r = sd_event_add_child(d->ev, &c->exit_src, c->pid, WEXITED,
-	    on_child_exit, c)) < 0) {
+	    (r = sd_event_add_child(d->ev, &c->exit_src, c->pid,
+	    WEXITED | WSTOPPED, on_child_exit, c)) < 0) {
 		kill(c->pid, SIGKILL);
 		waitpid(c->pid, NULL, 0);
 		child_forget(c);

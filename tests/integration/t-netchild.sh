@@ -90,17 +90,22 @@ check "four fetches of a large evidence file are under way" \
 "$NETSTRESS" status "$SOCK" 60 20 >"$WORK/lat.out" 2>&1 &
 PROBE=$!; PIDS+=($PROBE)
 until_ok 10 grep -q . "$WORK/lat.out"
+# the child stops reading: frozen in a cgroup of the test's own (a
+# SIGSTOP would be seen as such, and the child killed at once for it)
+trap 'cleanup; cgroups_remove' EXIT
+test_cgroup "kakuri-it-netchild-$$" || die "a cgroup of the test's own (cgroup2)"
 restarted=0 stopped=""
 for attempt in 1 2 3 4 5; do
 	stopped=$(net_child)
 	[ -n "$stopped" ] || break
-	kill -STOP "$stopped"
-	# replies for it were waiting: the parent kills it (SIGKILL ends a stopped process)
+	echo "$stopped" >"$TCG/cgroup.procs" && echo 1 >"$TCG/cgroup.freeze"
+	# replies for it were waiting: the parent kills it (SIGKILL ends a frozen process)
 	if until_ok 8 test ! -e "/proc/$stopped"; then restarted=1; break; fi
 	# nothing was waiting for it at that moment: let it run and try again
-	kill -CONT "$stopped"
+	echo 0 >"$TCG/cgroup.freeze"
 	until_ok 5 false
 done
+echo 0 >"$TCG/cgroup.freeze"
 check "the parent restarts a child that stopped reading while replies waited (attempt $attempt of 5)" test "$restarted" -eq 1
 check "... and says why" grep -q "network child $stopped read nothing for .* bytes waiting" "$DLOG"
 check "the channel is back after it" until_ok 20 channel_up "$stopped"
@@ -247,6 +252,14 @@ check "a peer that closed while its command was with the parent: the network chi
 check "... then the same child (not a restarted one) serves a signed status" \
 	test "$(send_result "$(sign carol status)")" = done
 check "... it is the same child" test "$(net_child)" = "$CH"
+# --- a child stopped by another process of agent.user (a compromised
+# --- sibling: the resolver runs NSS modules without a seccomp list) ---
+CH=$(net_child)
+setpriv --reuid=65534 --regid=65534 --clear-groups kill -STOP "$CH"
+check "a network child stopped by its user's SIGSTOP: killed and started again (channel up, a new child)" \
+	until_ok 20 channel_up "$CH"
+check "... the log says why" grep -q "kakurid-net\|network child.*was stopped by a signal" "$DLOG"
+check "... and the new one serves a signed status" test "$(send_result "$(sign carol status)")" = done
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
