@@ -277,24 +277,42 @@ START_TEST(test_seq_reserved_ahead)
 }
 END_TEST
 
+/*
+ * The outbox filled with reports of type to its last bytes: of 200 KiB,
+ * 20 KiB, 2 KiB, 200 bytes and 1 byte, each until the next is refused.
+ */
+static void
+fill_outbox(enum kk_report_type type)
+{
+	char id[33], *big;
+	size_t size = 200 * 1024;
+	int i, r = 0;
+
+	ck_assert_ptr_nonnull(big = malloc(size + 1));
+	for (;; size = size >= 2000 ? size / 10 : 1) {
+		memset(big, 'a', size);
+		big[size] = '\0';
+		for (i = 0; i < 2000 && (r = put(type, KW_WHAT, big, id)) == 0;
+		    i++)
+			;
+		ck_assert_int_eq(r, -ENOSPC);
+		if (size == 1)
+			break;
+	}
+	free(big);
+}
+
 START_TEST(test_full)
 {
 	char id[33], *big;
-	size_t size;
 	int i, r = 0;
 
 	setup_kd(true);
 	policy.report_max_mb = 1;
-	big = malloc(200 * 1024 + 1);
-	/* filled up to the last few hundred bytes */
-	for (size = 200 * 1024; size >= 200; size /= 10) {
-		memset(big, 'a', size);
-		big[size] = '\0';
-		for (i = 0; i < 2000 && (r = put(KK_REPORT_EVIDENCE, KW_WHAT,
-		    big, id)) == 0; i++)
-			;
-		ck_assert_int_eq(r, -ENOSPC);
-	}
+	fill_outbox(KK_REPORT_EVIDENCE);
+	ck_assert_ptr_nonnull(big = malloc(200 * 1024 + 1));
+	memset(big, 'a', 200);
+	big[200] = '\0';
 	ck_assert_int_eq(put(KK_REPORT_SELF, KW_WHAT, big, id), -ENOSPC);
 	ck_assert_str_eq(id, "");
 	ck_assert_ptr_nonnull(strstr(kd_outbox_error(&d), "full"));
@@ -747,28 +765,15 @@ reserve_on_full_disk(int dfd, void *arg)
  */
 START_TEST(test_plain_no_outbox_reserve)
 {
-	char id[33], *big;
-	size_t size;
-	int i, r = 0;
+	char id[33];
 
 	setup_kd(true);
 	policy.report_max_mb = 1;
-	ck_assert_ptr_nonnull(big = malloc(60 * 1024 + 1));
-	memset(big, 'a', 60 * 1024);
-	big[60 * 1024] = '\0';
-	/* full to the last bytes: 60 KiB, 4 KiB and 1-byte reports */
-	for (size = 60 * 1024; size > 0; size = size > 512 ? size / 15 : 0) {
-		big[size] = '\0';
-		for (i = 0; i < 40 && (r = put(KK_REPORT_DRILL, KW_WHAT,
-		    size >= 512 ? big : "x", id)) == 0; i++)
-			;
-		ck_assert_int_eq(r, -ENOSPC);
-	}
+	fill_outbox(KK_REPORT_DRILL);
 	ck_assert_int_eq(put_as(KK_REPORT_DISCONNECT, KW_MODE, "isolated", id,
 	    true), -ENOSPC);
 	ck_assert_int_eq(put(KK_REPORT_DISCONNECT, KW_MODE, "isolated", id),
 	    0);
-	free(big);
 	teardown_kd();
 }
 END_TEST
