@@ -69,7 +69,7 @@ resolve_ids(struct kd *d)
 		    "staff group '%s' does not exist: only root can press disconnect",
 		    d->policy->staff_group);
 	/* whose subordinate uids are whose: per-user limits count users */
-	kd_subids_reload(KD_SUBUID_PATH);
+	kd_subids_reload(KD_SUBUID_PATH, true);
 	pw = getpwnam(d->policy->user);
 	d->own_known = pw != NULL;
 	d->own_uid = pw ? pw->pw_uid : (uid_t)-1;

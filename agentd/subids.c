@@ -67,6 +67,22 @@ number(const char *s, size_t len, uint32_t *out)
 	return true;
 }
 
+/* How many ranges (sorted by start) start before v, or at it too. */
+static size_t
+ranges_before(uint32_t v, bool at_too)
+{
+	size_t lo = 0, hi = nranges, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ranges[mid].start < v || (at_too && ranges[mid].start == v))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
  * The owner the ranges in force give a range of the same start and count
  * (a line that stood there before a change): NSS is asked at start and
@@ -75,16 +91,10 @@ number(const char *s, size_t len, uint32_t *out)
 static uid_t
 owner_before(uint32_t start, uint32_t count)
 {
-	size_t lo = 0, hi = nranges, mid;
+	size_t lo;
 
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (ranges[mid].start < start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < nranges && ranges[lo].start == start; lo++)
+	for (lo = ranges_before(start, false); lo < nranges &&
+	    ranges[lo].start == start; lo++)
 		if (ranges[lo].count == count)
 			return ranges[lo].owner;
 	return (uid_t)-1;
@@ -217,8 +227,8 @@ kd_subids_unnamed(void)
 	return nunnamed;
 }
 
-static int
-reload(const char *path, bool nss)
+int
+kd_subids_reload(const char *path, bool nss)
 {
 	size_t skipped;
 	int r;
@@ -235,12 +245,6 @@ reload(const char *path, bool nss)
 		    "NSS does not know (yet): each counted as one user", path,
 		    nunnamed);
 	return r;
-}
-
-int
-kd_subids_reload(const char *path)
-{
-	return reload(path, true);
 }
 
 bool
@@ -267,23 +271,16 @@ kd_subids_refresh(const char *path)
 	 * stood before keep their owners, a new one is its own user.
 	 */
 	kk_log(LOG_NOTICE, KK_MID_POLICY, "%s changed: read again", path);
-	reload(path, false);
+	kd_subids_reload(path, false);
 	return true;
 }
 
 uid_t
 kd_uid_owner(uid_t uid)
 {
-	size_t lo = 0, hi = nranges, mid;
-
 	/* past the last range that starts at or before uid */
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (ranges[mid].start <= (uint32_t)uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = ranges_before((uint32_t)uid, true);
+
 	/* back while a range before may still reach uid (overlaps only) */
 	while (lo > 0 && ranges[lo - 1].reach > (uint64_t)uid) {
 		lo--;

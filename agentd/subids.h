@@ -28,8 +28,11 @@ int kd_subids_load(const char *path, size_t *skipped);
 int kd_subids_parse(const char *text, size_t len, size_t *skipped);
 /* Ranges of the last parse whose owner NSS did not know: owned by their start. */
 size_t kd_subids_unnamed(void);
-/* kd_subids_load, what it skipped and could not name logged. */
-int kd_subids_reload(const char *path);
+/*
+ * kd_subids_load, what it skipped and could not name logged; without
+ * nss, names are not looked up (the owners of the ranges in force kept).
+ */
+int kd_subids_reload(const char *path, bool nss);
 /*
  * Loaded again if path changed since (stat), looked at once in
  * KD_SUBIDS_LOOK_MS at most; true when it was read again.

@@ -74,14 +74,12 @@ chain_cb(const struct nlmsghdr *nlh, void *data)
 	struct kk_foreign_chain *f;
 	struct nftnl_chain *c;
 	const char *table, *name, *dev;
-	int family;
+	int family, rc = MNL_CB_ERROR;
 
-	if ((c = nftnl_chain_alloc()) == NULL)
-		return MNL_CB_ERROR;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0) {
-		nftnl_chain_free(c);
-		return MNL_CB_ERROR;
-	}
+	if ((c = nftnl_chain_alloc()) == NULL ||
+	    nftnl_chain_nlmsg_parse(nlh, c) < 0)
+		goto out;
+	rc = MNL_CB_OK;
 	family = (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
 	table = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
 	name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
@@ -106,8 +104,9 @@ chain_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	lk->out->n++;
 out:
-	nftnl_chain_free(c);
-	return MNL_CB_OK;
+	if (c != NULL)
+		nftnl_chain_free(c);
+	return rc;
 }
 
 int

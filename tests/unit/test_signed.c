@@ -172,21 +172,30 @@ signed_by(struct world *w, const char *p, int k)
 	return envelope(KK_PT_COMMAND, p, &w->key[k], &names[k], 1);
 }
 
+/* kd_signed_check of buf at now, the world's trust and origin, store's ids. */
 static int
-check_at(struct world *w, const char *buf, size_t len, time_t now,
-    struct kd_signed_result *res)
+check_with(struct world *w, const char *buf, size_t len, time_t now,
+    const struct kd_replay_store *store, struct kd_signed_result *res)
 {
-	const struct kd_replay_store store = { store_seen, store_record, w };
 	const struct kd_signed_input in = {
 		.buf = (const uint8_t *)buf, .len = len, .trust = &w->t,
 		.agent_id = AGENT, .groups = &w->groups, .clock_skew = SKEW,
 		.max_lifetime = LIFE,
-		.also_needs = kd_verb_also_needs, .replay = &store, .now = now,
+		.also_needs = kd_verb_also_needs, .replay = store, .now = now,
 		.origin_refusal = w->origin_check ? kd_verb_origin_refusal :
 		    NULL, .origin = w->origin,
 	};
 
 	return kd_signed_check(&in, res);
+}
+
+static int
+check_at(struct world *w, const char *buf, size_t len, time_t now,
+    struct kd_signed_result *res)
+{
+	const struct kd_replay_store store = { store_seen, store_record, w };
+
+	return check_with(w, buf, len, now, &store, res);
 }
 
 /*
@@ -815,16 +824,8 @@ check_on_disk(struct world *w, const char *dir, const char *e, time_t now,
     struct kd_signed_result *res)
 {
 	const struct kd_replay_store store = kd_replay_store_disk(dir);
-	const struct kd_signed_input in = {
-		.buf = (const uint8_t *)e, .len = strlen(e), .trust = &w->t,
-		.agent_id = AGENT, .groups = &w->groups, .clock_skew = SKEW,
-		.max_lifetime = LIFE,
-		.also_needs = kd_verb_also_needs, .replay = &store, .now = now,
-		.origin_refusal = w->origin_check ? kd_verb_origin_refusal :
-		    NULL, .origin = w->origin,
-	};
 
-	return kd_signed_check(&in, res);
+	return check_with(w, e, strlen(e), now, &store, res);
 }
 
 START_TEST(test_clock_set_back)

@@ -167,7 +167,7 @@ START_TEST(test_refresh_without_nss)
 	ck_assert_uint_eq(kd_uid_owner(400005), 1000);
 	ck_assert_uint_eq(kd_subids_unnamed(), 1);
 	/* a reload asks NSS again */
-	ck_assert_int_eq(kd_subids_reload(path), 0);
+	ck_assert_int_eq(kd_subids_reload(path, true), 0);
 	ck_assert_uint_eq(kd_uid_owner(300005), 0);
 	unlink(path);
 	rmdir(dir);
