@@ -153,9 +153,10 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 	o = json_pack("{s:s, s:s, s:s, s:s?}", KW_EPISODE, d->state.episode,
 	    KW_MODE, kk_mode_name(d->state.mode), KW_BY, actor,
 	    KW_MESSAGE, msg);
-	if (o == NULL || (*changed ? kd_outbox_put(d, KK_REPORT_DISCONNECT, o,
-	    report) : kd_outbox_put_plain(d, KK_REPORT_DISCONNECT, o,
-	    report)) < 0)
+	/* "again": a plain notice (outbox.c), and the CSIRT reads it so */
+	if (o != NULL && !*changed)
+		json_object_set_new(o, KW_AGAIN, json_true());
+	if (o == NULL || kd_outbox_put(d, KK_REPORT_DISCONNECT, o, report) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT notification: %s",
 		    kd_outbox_error(d));
 	json_decref(o);

@@ -105,6 +105,18 @@ fleet_off(struct kd *d, int r, const char *why)
 	return r;
 }
 
+/*
+ * The fleet child runs with a broker and the agent's identity: it is
+ * also the way reports leave (report_via), which a trust.conf that does
+ * not load must not cut (the tamper alert of it among them).  Commands
+ * it passes on are refused meanwhile (dispatch.c: signed commands off).
+ */
+static bool
+fleet_wanted(const struct kd *d)
+{
+	return d->policy->fleet_broker[0] != '\0' && d->agent_key != NULL;
+}
+
 static int
 fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
     int *logfd, bool *retry)
@@ -118,7 +130,7 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	size_t i, pemlen = 0;
 	int r;
 
-	if (d->policy->fleet_broker[0] == '\0' || !d->remote_ready) {
+	if (!fleet_wanted(d)) {
 		fl->off = true;
 		return fleet_off(d, -ENOKEY, "off");
 	}
@@ -181,7 +193,7 @@ kd_fleet_start(struct kd *d)
 {
 	struct kd_fleet *fl;
 
-	if (d->policy->fleet_broker[0] == '\0' || !d->remote_ready)
+	if (!fleet_wanted(d))
 		return 0;
 	if (d->fleet == NULL) {
 		if ((fl = calloc(1, sizeof(*fl))) == NULL)
@@ -201,7 +213,7 @@ kd_fleet_reload(struct kd *d)
 {
 	if (d->fleet == NULL)
 		return kd_fleet_start(d);
-	if (d->policy->fleet_broker[0] == '\0' || !d->remote_ready) {
+	if (!fleet_wanted(d)) {
 		kd_child_halt(d->fleet->child);
 		snprintf(d->fleet->state, sizeof(d->fleet->state), "off");
 		return 0;
@@ -231,8 +243,8 @@ kd_fleet_json(struct kd *d)
 	if (d->policy->fleet_broker[0] == '\0')
 		return NULL;
 	return json_pack("{s:s, s:s}", KW_BROKER, d->policy->fleet_broker,
-	    KW_STATE, d->fleet != NULL ? d->fleet->state : d->remote_ready ?
-	    "starting" : "off (signed commands are off)");
+	    KW_STATE, d->fleet != NULL ? d->fleet->state : d->agent_key != NULL ?
+	    "starting" : "off (no identity key)");
 }
 
 void

@@ -225,17 +225,21 @@ static int
 check_trust(const struct kk_policy *p)
 {
 	struct kk_trust t;
+	struct stat st;
 	char err[512] = "";
 	int r;
 
+	/* none at all; a key file trust.conf names that is gone is an error */
+	if (p->trust[0] == '\0' || (stat(p->trust, &st) < 0 &&
+	    errno == ENOENT))
+		goto ok;
 	memset(&t, 0, sizeof(t));
-	r = kk_trust_load(p->trust, 0, &t, err, sizeof(err));
-	if (r == 0)
-		kk_trust_free(&t);
-	if (r < 0 && r != -ENOENT) {
-		fprintf(stderr, "%s\n", err);
+	if ((r = kk_trust_load(p->trust, 0, &t, err, sizeof(err))) < 0) {
+		fprintf(stderr, "%s\n", err[0] ? err : strerror(-r));
 		return 1;
 	}
+	kk_trust_free(&t);
+ok:
 	printf("policy OK\n");
 	return 0;
 }

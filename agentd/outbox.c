@@ -55,12 +55,17 @@
 #define SEQ_FILE	"seq"
 #define CORRUPT_DIR	"corrupt"
 
-/* May it use the reserve past report.max_mb? */
+/*
+ * May it use the reserve past report.max_mb (and the disk's)?  Not a
+ * notice that only repeats one (its body says "again": a disconnect
+ * pressed with the quarantine in force).
+ */
 static bool
-is_priority(enum kk_report_type type)
+is_priority(enum kk_report_type type, const json_t *body)
 {
-	return type == KK_REPORT_TAMPER || type == KK_REPORT_DISCONNECT ||
-	    type == KK_REPORT_ISOLATE || type == KK_REPORT_RELEASE;
+	return (type == KK_REPORT_TAMPER || type == KK_REPORT_DISCONNECT ||
+	    type == KK_REPORT_ISOLATE || type == KK_REPORT_RELEASE) &&
+	    !json_is_true(json_object_get(body, KW_AGAIN));
 }
 
 /* A message's name: its seq, id and whether it is signed; false if not one. */
@@ -317,9 +322,9 @@ kd_outbox_notify(struct kd *d, enum kk_report_type type, json_t *body,
 	json_decref(body);
 }
 
-static int
-outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
-    char id[KK_EPISODE_HEX + 1], bool priority)
+int
+kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
+    char id[KK_EPISODE_HEX + 1])
 {
 	struct kd_outbox *ob = &d->outbox;
 	char nid[KK_EPISODE_HEX + 1], since[32], name[KD_OUTBOX_NAME_MAX];
@@ -347,7 +352,7 @@ outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 	 * (state.c): a self-report is what a local user who filled the disk
 	 * could send to hand it to his filler.
 	 */
-	vital = priority;
+	vital = is_priority(type, body);
 	if ((err = kk_episode_new(nid)) < 0 ||
 	    (err = next_seq(d, &seq, vital)) < 0)
 		goto out;
@@ -382,7 +387,7 @@ outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
 
 	limit = (uint64_t)d->policy->report_max_mb << 20;
 	nmax = KD_OUTBOX_MAX_N;
-	if (priority) {
+	if (vital) {
 		limit += KD_OUTBOX_RESERVE;
 		nmax += KD_OUTBOX_RESERVE_N;
 	}
@@ -442,20 +447,6 @@ out:
 	return err;
 }
 
-int
-kd_outbox_put(struct kd *d, enum kk_report_type type, json_t *body,
-    char id[KK_EPISODE_HEX + 1])
-{
-	return outbox_put(d, type, body, id, is_priority(type));
-}
-
-int
-kd_outbox_put_plain(struct kd *d, enum kk_report_type type, json_t *body,
-    char id[KK_EPISODE_HEX + 1])
-{
-	return outbox_put(d, type, body, id, false);
-}
-
 /* Is p the payload its name says (v, id, seq, type, time, body)? */
 static bool
 payload_ok(struct kd *d, json_t *p, unsigned long long seq, const char *id,
@@ -496,7 +487,8 @@ sign_pending(struct kd *d, int dfd, const char *name, json_t *p,
 
 	/* payload_ok read the type; a priority notice may take the reserve */
 	vital = kk_report_type_parse(json_string_value(json_object_get(p,
-	    KW_TYPE)), &type) == 0 && is_priority(type);
+	    KW_TYPE)), &type) == 0 && is_priority(type, json_object_get(p,
+	    KW_BODY));
 	json_object_set_new(p, KW_AGENT, json_string(d->agent_id));
 	if ((payload = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
 		return -ENOMEM;

@@ -118,12 +118,6 @@ int kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
  */
 int kd_outbox_put(struct kd *d, enum kk_report_type type, struct json_t *body,
     char id[KK_EPISODE_HEX + 1]);
-/*
- * The same, never as a priority notice (no reserve, on disk or in the
- * outbox) whatever its type: for what repeats a notice already given.
- */
-int kd_outbox_put_plain(struct kd *d, enum kk_report_type type,
-    struct json_t *body, char id[KK_EPISODE_HEX + 1]);
 const char *kd_outbox_error(struct kd *d);
 /*
  * A notice whose loss must not stop what it tells of: body (released

@@ -289,6 +289,11 @@ not_covered(const struct kd *d, char *buf, size_t len)
 		    f->ingress ? "before" : "after");
 		append(buf, len, part);
 	}
+	if (d->foreign.n > KK_FOREIGN_SHOWN) {
+		snprintf(part, sizeof(part), "%zu more such nftables chains",
+		    d->foreign.n - KK_FOREIGN_SHOWN);
+		append(buf, len, part);
+	}
 	if (d->links.tc_err < 0)
 		append(buf, len,
 		    "tc: the look failed, a filter goes unnoticed");
@@ -451,7 +456,7 @@ schedule(struct kd *d)
 static bool
 netdev_hooked(const char *chain_dev, void *arg)
 {
-	const struct kd_netdevs *nd = arg;
+	const struct kd_netdevs *nd = &((struct kd *)arg)->netdevs;
 	size_t i;
 
 	for (i = 0; i < nd->n; i++)
@@ -494,17 +499,40 @@ foreign_told(struct kd *d, const struct kk_foreign_chain *f)
 }
 
 /*
+ * One chain of another table where it can undo the netdev table: there
+ * before the quarantine (or kakurid), named in not_covered only; come
+ * meanwhile, an alert (interface-nft), once.
+ */
+static void
+foreign_one(const struct kk_foreign_chain *f, void *arg)
+{
+	struct kd *d = arg;
+	char what[256];
+
+	if (foreign_told(d, f) || !d->foreign_primed)
+		return;
+	snprintf(what, sizeof(what), "nftables chain %s %s %s on %s "
+	    "(priority %d): %s", kk_nft_family_name(f->family), f->table,
+	    f->chain, f->dev, (int)f->prio, f->ingress ? "it runs before "
+	    "kakuri's ingress check, and can rewrite what that check sees" :
+	    "it runs after kakuri's egress check, and can rewrite what that "
+	    "check let through");
+	kd_link_alert(d, "nftables", "interface-nft", what, json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:i}", KW_FAMILY,
+	    kk_nft_family_name(f->family), KW_TABLE, f->table, KW_CHAIN,
+	    f->chain, KW_INTERFACE, f->dev, KW_HOOK, f->ingress ? "ingress" :
+	    "egress", KW_PRIORITY, (int)f->prio));
+}
+
+/*
  * Chains of other tables where they can undo the netdev table (foreign.h),
- * looked for at each generation of the ruleset while quarantined: each
- * one that comes meanwhile an alert (interface-nft), those there named in
- * not_covered, as tc is (linkwatch.c).
+ * looked for at each generation of the ruleset while quarantined, every
+ * one of them (foreign_one); those there named in not_covered, as tc is
+ * (linkwatch.c).
  */
 static void
 foreign_look(struct kd *d, uint32_t gen, bool gen_ok)
 {
-	const struct kk_foreign_chain *f;
-	char what[256];
-	size_t i;
 	int err;
 
 	if (d->state.mode == KK_MODE_OPEN || d->netdevs.n + d->netdevs.nip == 0) {
@@ -515,32 +543,13 @@ foreign_look(struct kd *d, uint32_t gen, bool gen_ok)
 	if (d->foreign_valid && gen_ok && gen == d->foreign_gen)
 		return;
 	err = kk_nft_foreign_chains(&d->nft, kd_tables_name(d), netdev_hooked,
-	    &d->netdevs, &d->foreign);
+	    foreign_one, d, &d->foreign);
 	d->foreign_valid = err == 0 && gen_ok;
 	d->foreign_gen = gen;
 	if (err < 0) {
 		if (kd_alert_allowed(d, KD_ALERT_TABLES, "foreign-look-failed"))
 			kk_log(LOG_WARNING, KK_MID_TAMPER, "%s", d->nft.err);
 		return;
-	}
-	for (i = 0; i < d->foreign.n && i < KK_FOREIGN_SHOWN; i++) {
-		f = &d->foreign.v[i];
-		/* there before the quarantine (or kakurid): named, no alert */
-		if (foreign_told(d, f) || !d->foreign_primed)
-			continue;
-		snprintf(what, sizeof(what), "nftables chain %s %s %s on %s "
-		    "(priority %d): %s", kk_nft_family_name(f->family),
-		    f->table, f->chain, f->dev, (int)f->prio,
-		    f->ingress ? "it runs before kakuri's ingress "
-		    "check, and can rewrite what that check sees" :
-		    "it runs after kakuri's egress check, and can rewrite "
-		    "what that check let through");
-		kd_link_alert(d, "nftables", "interface-nft", what, json_pack(
-		    "{s:s, s:s, s:s, s:s, s:s, s:i}", KW_FAMILY,
-		    kk_nft_family_name(f->family), KW_TABLE, f->table,
-		    KW_CHAIN, f->chain, KW_INTERFACE, f->dev, KW_HOOK,
-		    f->ingress ? "ingress" : "egress", KW_PRIORITY,
-		    (int)f->prio));
 	}
 	d->foreign_primed = true;
 }

@@ -30,6 +30,7 @@
 struct subid_range {
 	uint32_t start, count;
 	uid_t owner;
+	uint64_t name;		/* a hash of the owner's name; 0: a uid */
 	uint64_t reach;		/* the highest end of this range and those before */
 };
 
@@ -83,19 +84,31 @@ ranges_before(uint32_t v, bool at_too)
 	return lo;
 }
 
+/* FNV-1a of a name: a line's owner told apart without keeping it. */
+static uint64_t
+name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h | 1;		/* never 0, which is a uid's */
+}
+
 /*
- * The owner the ranges in force give a range of the same start and count
- * (a line that stood there before a change): NSS is asked at start and
- * at a reload only.  (uid_t)-1 if there is none.
+ * The owner the ranges in force give the same line (start, count and
+ * owner's name: a range freed and given to another user is not the
+ * same), that stood there before a change: NSS is asked at start and at
+ * a reload only.  (uid_t)-1 if there is none.
  */
 static uid_t
-owner_before(uint32_t start, uint32_t count)
+owner_before(uint32_t start, uint32_t count, uint64_t name)
 {
 	size_t lo;
 
 	for (lo = ranges_before(start, false); lo < nranges &&
 	    ranges[lo].start == start; lo++)
-		if (ranges[lo].count == count)
+		if (ranges[lo].count == count && ranges[lo].name == name)
 			return ranges[lo].owner;
 	return (uid_t)-1;
 }
@@ -120,15 +133,17 @@ parse_line(const char *s, size_t len, struct subid_range *r, bool *unnamed,
 	    r->count == 0 || (uint64_t)r->start + r->count > UINT32_MAX ||
 	    c1 == s || (size_t)(c1 - s) >= sizeof(name))
 		return false;
+	r->name = 0;
 	if (number(s, (size_t)(c1 - s), &owner)) {
 		r->owner = (uid_t)owner;
 		return true;
 	}
 	memcpy(name, s, (size_t)(c1 - s));
 	name[c1 - s] = '\0';
+	r->name = name_hash(name);
 	r->owner = (uid_t)-1;
 	if (!nss)
-		r->owner = owner_before(r->start, r->count);
+		r->owner = owner_before(r->start, r->count, r->name);
 	else if ((pw = getpwnam(name)) != NULL)
 		r->owner = pw->pw_uid;
 	if (r->owner == (uid_t)-1)
@@ -195,23 +210,28 @@ kd_subids_parse(const char *text, size_t len, size_t *skipped)
 static int
 subids_load(const char *path, size_t *skipped, bool nss)
 {
+	struct stat st;
 	char *text = NULL;
 	size_t len = 0;
 	int r;
 
 	if (skipped != NULL)
 		*skipped = 0;
-	if (stat(path, &loaded) < 0)
-		memset(&loaded, 0, sizeof(loaded));
+	/* what it was when read: one that could not be is read again */
+	if (stat(path, &st) < 0)
+		memset(&st, 0, sizeof(st));
 	r = kk_read_file(path, KD_SUBIDS_FILE_MAX, &text, &len);
 	if (r == -ENOENT) {
 		kd_subids_free();
+		loaded = st;
 		return 0;
 	}
 	if (r < 0)
 		return r;
 	r = subids_parse(text, len, skipped, nss);
 	free(text);
+	if (r >= 0)
+		loaded = st;
 	return r < 0 ? r : 0;
 }
 
@@ -295,5 +315,5 @@ kd_subids_free(void)
 {
 	free(ranges);
 	ranges = NULL;
-	nranges = 0;
+	nranges = nunnamed = 0;
 }

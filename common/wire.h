@@ -242,6 +242,8 @@ struct json_t;
 #define KW_INTERVAL_S		"interval_s"
 #define KW_INTERFACE		"interface"
 /* interface-nft: the chain of another table (family, table, chain, hook, priority) */
+/* a disconnect notice repeating the quarantine in force: a plain one */
+#define KW_AGAIN		"again"
 #define KW_FAMILY		"family"
 #define KW_HOOK			"hook"
 #define KW_PRIORITY		"priority"

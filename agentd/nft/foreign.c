@@ -41,6 +41,7 @@ kk_nft_dev_matches(const char *chain_dev, const char *dev)
 struct look {
 	const char *own;
 	bool (*hooked)(const char *dev, void *arg);
+	void (*each)(const struct kk_foreign_chain *f, void *arg);
 	void *arg;
 	struct kk_foreign_chains *out;
 };
@@ -71,7 +72,7 @@ static int
 chain_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct look *lk = data;
-	struct kk_foreign_chain *f;
+	struct kk_foreign_chain one, *f = &one;
 	struct nftnl_chain *c;
 	const char *table, *name, *dev;
 	int family, rc = MNL_CB_ERROR;
@@ -90,19 +91,20 @@ chain_cb(const struct nlmsghdr *nlh, void *data)
 	    NFTNL_CHAIN_HOOKNUM), nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO)) ||
 	    (dev = hooked_device(c, lk)) == NULL)
 		goto out;
-	if (lk->out->n < KK_FOREIGN_SHOWN) {
-		f = &lk->out->v[lk->out->n];
-		f->family = family;
-		f->hook = nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
-		f->prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
-		f->ingress = !(family == NFPROTO_NETDEV &&
-		    f->hook == NF_NETDEV_EGRESS);
-		f->handle = nftnl_chain_get_u64(c, NFTNL_CHAIN_HANDLE);
-		snprintf(f->table, sizeof(f->table), "%s", table);
-		snprintf(f->chain, sizeof(f->chain), "%s", name);
-		snprintf(f->dev, sizeof(f->dev), "%s", dev);
-	}
+	memset(f, 0, sizeof(*f));
+	f->family = family;
+	f->hook = nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
+	f->prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
+	f->ingress = !(family == NFPROTO_NETDEV && f->hook == NF_NETDEV_EGRESS);
+	f->handle = nftnl_chain_get_u64(c, NFTNL_CHAIN_HANDLE);
+	snprintf(f->table, sizeof(f->table), "%s", table);
+	snprintf(f->chain, sizeof(f->chain), "%s", name);
+	snprintf(f->dev, sizeof(f->dev), "%s", dev);
+	if (lk->out->n < KK_FOREIGN_SHOWN)
+		lk->out->v[lk->out->n] = *f;
 	lk->out->n++;
+	if (lk->each != NULL)
+		lk->each(f, lk->arg);
 out:
 	if (c != NULL)
 		nftnl_chain_free(c);
@@ -111,11 +113,12 @@ out:
 
 int
 kk_nft_foreign_chains(struct kk_nft *n, const char *own,
-    bool (*hooked)(const char *dev, void *arg), void *arg,
+    bool (*hooked)(const char *dev, void *arg),
+    void (*each)(const struct kk_foreign_chain *f, void *arg), void *arg,
     struct kk_foreign_chains *out)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct look lk = { own, hooked, arg, out };
+	struct look lk = { own, hooked, each, arg, out };
 	struct nlmsghdr *nlh;
 	int err;
 

@@ -48,11 +48,13 @@ bool kk_nft_chain_undoes(int family, uint32_t hook, int32_t prio);
 bool kk_nft_dev_matches(const char *chain_dev, const char *dev);
 /*
  * The kernel's base chains that undo the netdev table named own on a
- * device hooked(dev, arg) says it hooks, into *out.  0 or a negative
- * errno (n->err says it).
+ * device hooked(dev, arg) says it hooks: each handed to each(chain, arg)
+ * (if not NULL), the first KK_FOREIGN_SHOWN kept in *out.  0 or a
+ * negative errno (n->err says it).
  */
 int kk_nft_foreign_chains(struct kk_nft *n, const char *own,
-    bool (*hooked)(const char *dev, void *arg), void *arg,
+    bool (*hooked)(const char *dev, void *arg),
+    void (*each)(const struct kk_foreign_chain *f, void *arg), void *arg,
     struct kk_foreign_chains *out);
 
 #endif

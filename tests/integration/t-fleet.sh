@@ -188,6 +188,26 @@ check "the audit log did not take 300 lines of it (refusals are counted, not eac
 	bash -c "[ \$($KAKURICTL -s $SOCK log --json | jq '[.entries[] | select(.result == \"rejected: malformed\")] | length') -lt 50 ]"
 check "kakurid still answers locally, the fleet child still connected" fleet_connected
 
+# a trust.conf that does not load at SIGHUP turns signed commands off,
+# but the broker stays the way the reports leave (the alert of it too)
+cp "$PKI/trust.conf" "$WORK/trust.good"
+echo "keys = ( broken" >"$PKI/trust.conf"
+kill -HUP "$KPID"
+check_within "a broken trust.conf at SIGHUP: refused and said" 20 grep -q "trust reload refused" "$DLOG"
+check_within "... the fleet child connected all the same (the reports' way out)" 20 fleet_connected
+ST3=$(sign alice status)
+send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$ST3" >"$WORK/st3.json" 2>/dev/null
+check "... a signed status through the broker is not done meanwhile" \
+	bash -c "! jq -e '.receipts[0].result == \"done\"' '$WORK/st3.json' >/dev/null"
+cp "$WORK/trust.good" "$PKI/trust.conf"
+kill -HUP "$KPID"
+check_within "trust.conf whole again: the fleet child connected" 20 fleet_connected
+status_done() {	# a fresh signed status through the broker comes back done
+	send_broker operator --json --agent "$AGENT_ID" --timeout 10000 "$(sign alice status)" 2>/dev/null |
+		jq -e '.receipts[0].result == "done"' >/dev/null
+}
+check_within "... and a signed status through the broker is done" 30 status_done
+
 # --- offline: the broker keeps what comes while the agent is away ---
 stop_kakurid -TERM
 broker_stop

@@ -9,8 +9,9 @@
 # are: nothing passes, no alert.  At kakuri's own extreme priorities they
 # can still come first or last: each such chain added while isolated is
 # an alert (interface-nft), named in not_covered, and the quarantine no
-# longer says verified.  One there before the quarantine is named, not
-# alerted; one on a device the netdev table does not hook is neither.
+# longer says verified, also after more of them than status names.  One
+# there before the quarantine is named, not alerted; one on a device the
+# netdev table does not hook is neither.
 . "$(dirname "$0")/lib.sh"
 need
 echo "== nftables chains of another table around the netdev table"
@@ -58,6 +59,21 @@ check "... no alert: it came while open" test "$(nft_alerts)" -eq 0
 ipx nft delete table netdev before
 check_within "it gone: isolated and verified again (the periodic look)" 15 isolated_verified
 
+# more such chains than status names (8), there before a new quarantine:
+# a chain added after them is an alert all the same
+stop_kakurid -TERM
+ipx nft delete table inet kakuri 2>/dev/null
+for t in bridge netdev; do ipx nft delete table $t kakuri 2>/dev/null; done
+rm -f "$STATE/state.json"
+ipx nft add table netdev crowd
+for i in 1 2 3 4 5 6 7 8 9; do
+	ipx nft add chain netdev crowd "c$i" "{ type filter hook ingress device \"to-net\" priority -2147483648; }"
+done
+start_kakurid || die "kakurid starts again"
+ctl disconnect >/dev/null
+check_within "nine chains from before the quarantine: not_covered names 8 and counts the rest" 10 \
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '(.not_covered // \"\") | test(\"1 more such nftables chains\")' >/dev/null"
+
 # the usual priorities: kakuri's chains see the packets as they are
 evil usual 100 -100 || fail "the rewriting table at priorities 100 and -100"
 for fam in 4 6; do
@@ -73,7 +89,8 @@ check_within "the extremes while isolated: two interface-nft alerts (egress, ing
 	test "$(nft_alerts)" -eq 2
 alerts_of() { ctl log --json | jq "[.entries[] | select(.result==\"interface-nft\" and .table==\"$1\")] | length"; }
 check "priorities 100/-100: no alert" test "$(alerts_of usual)" -eq 0
-check "... status names the table in not_covered" named extreme
+check "... (after nine from before) status counts them in not_covered" bash -c \
+	"'$KAKURICTL' -s '$SOCK' status --json | jq -e '(.not_covered // \"\") | test(\"3 more such nftables chains\")' >/dev/null"
 check "... but not the one at 100/-100" bash -c "! '$KAKURICTL' -s '$SOCK' status --json | jq -e '(.not_covered // \"\") | test(\"netdev usual\")' >/dev/null"
 check "... verified: false" test "$(status_field verified)" = false
 check "... the alerts name table, chain, device and priority" bash -c \
@@ -94,7 +111,8 @@ ipx nft add rule netdev extreme out counter
 control ctl1
 check "a rule more in a chain alerted already: no new alert (one per chain)" test "$(alerts_of extreme)" -eq 2
 ipx nft delete table netdev extreme
-check_within "it gone: no longer named" 15 bash -c "! '$KAKURICTL' -s '$SOCK' status --json | jq -e '(.not_covered // \"\") | test(\"nftables chain\")' >/dev/null"
+ipx nft delete table netdev crowd
+check_within "they gone: no longer named" 15 bash -c "! '$KAKURICTL' -s '$SOCK' status --json | jq -e '(.not_covered // \"\") | test(\"nftables chain\")' >/dev/null"
 
 # a device the netdev table does not hook (lo): no alert
 evil onlo 2147483647 -2147483648 lo || fail "the table on lo"

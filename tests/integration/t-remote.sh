@@ -192,6 +192,11 @@ sed -i '/id = "bob"/d' "$PKI/trust.conf"
 out=$("$KAKURID" -n -f "$POLICY" 2>&1); rc=$?
 check "kakurid -n checks trust.conf too: the revocation that cannot load (exit 1)" test $rc -eq 1
 check "... and says why" grep -q "release = 2 can never be met" <<<"$out"
+sed "s|$PKI/bob.pub|$PKI/gone.pub|" "$WORK/trust.good" >"$WORK/trust.gone"
+sed "s|$PKI/trust.conf|$WORK/trust.gone|" "$POLICY" >"$WORK/gone.conf"
+out=$("$KAKURID" -n -f "$WORK/gone.conf" 2>&1); rc=$?
+check "kakurid -n: a trust.conf naming a key file that is gone (exit 1)" test $rc -eq 1
+check "... names it" grep -q "gone.pub" <<<"$out"
 kill -HUP "$KPID"
 trust_off() { "$KAKURICTL" -s "$SOCK" status --json | jq -e '.csirt_channel | test("can never be met")' >/dev/null; }
 check "SIGHUP with it: signed commands are off, and status says why" until_ok 20 trust_off

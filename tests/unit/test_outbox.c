@@ -70,15 +70,17 @@ find_message(const char *id, char out[PATH_MAX])
 	closedir(dir);
 }
 
+/* again: the body says it repeats a notice (a plain one, outbox.c) */
 static int
 put_as(enum kk_report_type type, const char *k, const char *v, char id[33],
-    bool plain)
+    bool again)
 {
 	json_t *body = json_pack("{s:s}", k, v);
 	int r;
 
-	r = plain ? kd_outbox_put_plain(&d, type, body, id) :
-	    kd_outbox_put(&d, type, body, id);
+	if (again)
+		json_object_set_new(body, KW_AGAIN, json_true());
+	r = kd_outbox_put(&d, type, body, id);
 	json_decref(body);
 	return r;
 }

@@ -169,6 +169,13 @@ START_TEST(test_refresh_without_nss)
 	/* a reload asks NSS again */
 	ck_assert_int_eq(kd_subids_reload(path, true), 0);
 	ck_assert_uint_eq(kd_uid_owner(300005), 0);
+	/* a range given to another user (userdel, useradd) is not his */
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("daemon:100000:65536\n", f);
+	fclose(f);
+	sleep(KD_SUBIDS_LOOK_MS / 1000 + 1);
+	ck_assert(kd_subids_refresh(path));
+	ck_assert_uint_eq(kd_uid_owner(100005), 100000);
 	unlink(path);
 	rmdir(dir);
 	kd_subids_free();
