@@ -143,12 +143,12 @@ END_TEST
  */
 START_TEST(test_refresh_without_nss)
 {
-	char dir[] = "/tmp/kakuri-subids.XXXXXX", path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX];
 	size_t skipped = 9;
 	FILE *f;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/subuid", dir);
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "subuid");
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fputs("root:100000:65536\n", f);
 	fclose(f);
@@ -176,8 +176,6 @@ START_TEST(test_refresh_without_nss)
 	sleep(KD_SUBIDS_LOOK_MS / 1000 + 1);
 	ck_assert(kd_subids_refresh(path));
 	ck_assert_uint_eq(kd_uid_owner(100005), 100000);
-	unlink(path);
-	rmdir(dir);
 	kd_subids_free();
 }
 END_TEST
@@ -232,7 +230,7 @@ START_TEST(test_report_rate_past_full_table)
 END_TEST
 
 KK_SUITE(subids_suite, "subids",
-	KK_CASE("subids", 0, 0),
+	KK_CASE("subids", KK_TMPDIR, 0),
 	    KK_TEST(test_owner_of_a_range), KK_TEST(test_hostile_lines),
 	    KK_TEST(test_overlaps), KK_TEST(test_bounded),
 	    KK_TEST(test_missing_file),
