@@ -463,10 +463,18 @@ kk_nft_plan_written(const struct kk_nft_plan *p, struct kk_nft_written *w)
 	}
 }
 
-/* Canonical texts, in a stable order, of either side. */
+/*
+ * Canonical texts, in a stable order, of either side.  A line is written
+ * in room (as long as the longest a line of its kind can be) and kept at
+ * its own length: a rule's text is a tenth of CANON_MAX, and kakurid's
+ * first check after a quiet spell would otherwise make some 300 KiB of
+ * fresh heap resident, a page fault each 4 KiB.
+ */
 struct lines {
 	char **v;
 	size_t n, cap;
+	char *room;
+	size_t roomlen;
 };
 
 static void
@@ -477,26 +485,45 @@ lines_free(struct lines *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	free(l->room);
 	memset(l, 0, sizeof(*l));
 }
 
-/* A line of up to len bytes at the end of l, for the caller to fill. */
+/* Room for a line of up to len bytes, for the caller to fill. */
 static char *
-lines_new(struct lines *l, size_t len)
+lines_room(struct lines *l, size_t len)
+{
+	char *r;
+
+	if (len > l->roomlen) {
+		if ((r = realloc(l->room, len)) == NULL)
+			return NULL;
+		l->room = r;
+		l->roomlen = len;
+	}
+	l->room[0] = '\0';
+	return l->room;
+}
+
+/* The line written in the room, at the end of l; err passed through. */
+static int
+lines_keep(struct lines *l, int err)
 {
 	char **v;
 
+	if (err < 0)
+		return err;
 	if (l->n == l->cap) {
 		v = realloc(l->v, (l->cap ? 2 * l->cap : 32) * sizeof(*v));
 		if (v == NULL)
-			return NULL;
+			return -ENOMEM;
 		l->v = v;
 		l->cap = l->cap ? 2 * l->cap : 32;
 	}
-	if ((l->v[l->n] = malloc(len)) == NULL)
-		return NULL;
-	l->v[l->n][0] = '\0';
-	return l->v[l->n++];
+	if ((l->v[l->n] = strdup(l->room)) == NULL)
+		return -ENOMEM;
+	l->n++;
+	return 0;
 }
 
 /* A set's line, on either side. */
@@ -524,15 +551,16 @@ set_line(struct lines *l, const struct setline *sl)
 
 	if (sl->elems != NULL)
 		len += sl->elems->n * (2 * sl->elems->keylen + 2);
-	if ((buf = lines_new(l, len)) == NULL)
+	if ((buf = lines_room(l, len)) == NULL)
 		return -ENOMEM;
 	if (sl->interval)
-		return kk_nft_canon_ipset(sl->s, sl->nelems, sl->digest, buf,
-		    len);
+		return lines_keep(l, kk_nft_canon_ipset(sl->s, sl->nelems,
+		    sl->digest, buf, len));
 	if (sl->elems != NULL)
-		return kk_nft_canon_elems(sl->s, sl->elems, buf, len);
+		return lines_keep(l, kk_nft_canon_elems(sl->s, sl->elems, buf,
+		    len));
 	snprintf(buf, len, "set %s, not kakurid's", sl->name);
-	return 0;
+	return lines_keep(l, 0);
 }
 
 /* A line of l: the canonical text of obj, a table, chain or rule. */
@@ -542,15 +570,15 @@ canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
 	const size_t len = kind == KK_NFT_CHAIN ? CANON_CHAIN_MAX : CANON_MAX;
 	char *buf;
 
-	if ((buf = lines_new(l, len)) == NULL)
+	if ((buf = lines_room(l, len)) == NULL)
 		return -ENOMEM;
 	switch (kind) {
 	case KK_NFT_TABLE:
-		return kk_nft_canon_table(obj, buf, CANON_MAX);
+		return lines_keep(l, kk_nft_canon_table(obj, buf, CANON_MAX));
 	case KK_NFT_CHAIN:
-		return kk_nft_canon_chain(obj, buf, len);
+		return lines_keep(l, kk_nft_canon_chain(obj, buf, len));
 	case KK_NFT_RULE:
-		return kk_nft_canon_rule(obj, buf, CANON_MAX);
+		return lines_keep(l, kk_nft_canon_rule(obj, buf, CANON_MAX));
 	case KK_NFT_SET:
 		break;		/* set_line() */
 	}
@@ -614,9 +642,11 @@ canon_lines(struct lines *l, struct nftnl_table *t,
 	if ((err = hook_lines(l, KK_NFT_RULE, rules, nrules)) < 0)
 		return err;
 	while (l->n < first + total) {
-		if ((buf = lines_new(l, CANON_MAX)) == NULL)
+		if ((buf = lines_room(l, CANON_MAX)) == NULL)
 			return -ENOMEM;
 		strcpy(buf, "unexpected object");
+		if ((err = lines_keep(l, 0)) < 0)
+			return err;
 	}
 	return 0;
 }
