@@ -10,22 +10,7 @@
 
 #include "kakuri.h"
 
-static const char *const op_names[KK_OP__MAX] = {
-	[KK_OP_STATUS] = "status",
-	[KK_OP_LOG] = "log",
-	[KK_OP_DISCONNECT] = "disconnect",
-	[KK_OP_REPORT] = "report",
-	[KK_OP_RELEASE] = "release",
-	[KK_OP_UNBLOCK] = "unblock",
-	[KK_OP_THAW] = "thaw",
-	[KK_OP_DRILL] = "drill",
-	[KK_OP_APPLY] = "apply",
-	[KK_OP_OUTBOX] = "outbox",
-	[KK_OP_DRILL_HISTORY] = "drill-history",
-	[KK_OP_DRILL_EVENT] = "drill-event",
-	[KK_OP_WATCH] = "watch",
-	[KK_OP_BLOCK] = "block",
-};
+static const char *const op_names[KK_OP__MAX] = { KK_OPS(KK_ENUM_WORD) };
 
 int
 kk_op_parse(const char *name, enum kk_op *out)

@@ -25,17 +25,7 @@
 #define ARGS_MAX_DEPTH		4	/* args itself is depth 1 */
 
 static const char *const action_names[KK_ACT__MAX] = {
-	[KK_ACT_ISOLATE] = "isolate",
-	[KK_ACT_RELEASE] = "release",
-	[KK_ACT_STATUS] = "status",
-	[KK_ACT_FREEZE] = "freeze",
-	[KK_ACT_THAW] = "thaw",
-	[KK_ACT_SNAPSHOT] = "snapshot",
-	[KK_ACT_COLLECT] = "collect",
-	[KK_ACT_FETCH] = "fetch",
-	[KK_ACT_DRILL] = "drill",
-	[KK_ACT_UNBLOCK] = "unblock",
-	[KK_ACT_BLOCK] = "block",
+	KK_ACTIONS(KK_ENUM_WORD)
 };
 
 /* Top-level keys; bit i of the "seen" mask is keys[i]. */

@@ -21,6 +21,14 @@
 #include "sha256.h"
 
 #define KAKURI_VERSION		"0.2.0"
+
+/*
+ * The protocol's words for an enum are listed once, as X(value, word): the
+ * enum is made with KK_ENUM_VALUE and its names with KK_ENUM_WORD from
+ * the same list, so no value can lose its word or take another's.
+ */
+#define KK_ENUM_VALUE(value, word)	value,
+#define KK_ENUM_WORD(value, word)	[value] = word,
 #define KK_TABLE_NAME		"kakuri"
 #define KK_DEFAULT_POLICY	"/etc/kakuri/kakuri.conf"
 
@@ -110,16 +118,19 @@ const char *kk_mode_name(enum kk_mode m);
 int kk_mode_parse(const char *s, enum kk_mode *out);
 
 /* DESIGN 7: what a report to the CSIRT collector tells of, its "type" */
+#define KK_REPORT_TYPES(X)					\
+	X(KK_REPORT_SELF, "self-report")			\
+	X(KK_REPORT_DISCONNECT, "disconnect")			\
+	X(KK_REPORT_ISOLATE, "isolate")				\
+	X(KK_REPORT_RELEASE, "release")				\
+	X(KK_REPORT_TAMPER, "tamper")				\
+	X(KK_REPORT_EVIDENCE, "evidence")			\
+	X(KK_REPORT_DRILL, "drill")				\
+	X(KK_REPORT_BLOCKED, "blocked")				\
+	X(KK_REPORT_USB, "usb")
+
 enum kk_report_type {
-	KK_REPORT_SELF = 0,	/* "self-report" */
-	KK_REPORT_DISCONNECT,
-	KK_REPORT_ISOLATE,
-	KK_REPORT_RELEASE,
-	KK_REPORT_TAMPER,
-	KK_REPORT_EVIDENCE,
-	KK_REPORT_DRILL,
-	KK_REPORT_BLOCKED,
-	KK_REPORT_USB,
+	KK_REPORT_TYPES(KK_ENUM_VALUE)
 	KK_REPORT__MAX
 };
 
@@ -371,21 +382,24 @@ int kk_frame_read(int fd, uint8_t **body, size_t *len, size_t max,
     int timeout_ms);
 
 /* authz.c: who may do what on the local control socket (DESIGN 3). */
+#define KK_OPS(X)						\
+	X(KK_OP_STATUS, "status")				\
+	X(KK_OP_LOG, "log")					\
+	X(KK_OP_DISCONNECT, "disconnect")			\
+	X(KK_OP_REPORT, "report")				\
+	X(KK_OP_RELEASE, "release")				\
+	X(KK_OP_UNBLOCK, "unblock")				\
+	X(KK_OP_THAW, "thaw")					\
+	X(KK_OP_DRILL, "drill")					\
+	X(KK_OP_APPLY, "apply")					\
+	X(KK_OP_OUTBOX, "outbox")				\
+	X(KK_OP_DRILL_HISTORY, "drill-history")			\
+	X(KK_OP_DRILL_EVENT, "drill-event")			\
+	X(KK_OP_WATCH, "watch")					\
+	X(KK_OP_BLOCK, "block")
+
 enum kk_op {
-	KK_OP_STATUS,
-	KK_OP_LOG,
-	KK_OP_DISCONNECT,
-	KK_OP_REPORT,
-	KK_OP_RELEASE,
-	KK_OP_UNBLOCK,
-	KK_OP_THAW,
-	KK_OP_DRILL,
-	KK_OP_APPLY,
-	KK_OP_OUTBOX,
-	KK_OP_DRILL_HISTORY,
-	KK_OP_DRILL_EVENT,
-	KK_OP_WATCH,
-	KK_OP_BLOCK,
+	KK_OPS(KK_ENUM_VALUE)
 	KK_OP__MAX,
 };
 struct kk_cred {

@@ -160,18 +160,21 @@ struct json_t *kk_receipt_open(const uint8_t *buf, size_t len,
     EVP_PKEY *identity, const char *agent_id, const char **why);
 
 /* Actions: a role is an action name (DESIGN 4). */
+#define KK_ACTIONS(X)						\
+	X(KK_ACT_ISOLATE, "isolate")				\
+	X(KK_ACT_RELEASE, "release")				\
+	X(KK_ACT_STATUS, "status")				\
+	X(KK_ACT_FREEZE, "freeze")				\
+	X(KK_ACT_THAW, "thaw")					\
+	X(KK_ACT_SNAPSHOT, "snapshot")				\
+	X(KK_ACT_COLLECT, "collect")				\
+	X(KK_ACT_FETCH, "fetch")				\
+	X(KK_ACT_DRILL, "drill")				\
+	X(KK_ACT_UNBLOCK, "unblock")				\
+	X(KK_ACT_BLOCK, "block")	/* IOC block lists (issue 12) */
+
 enum kk_action {
-	KK_ACT_ISOLATE,
-	KK_ACT_RELEASE,
-	KK_ACT_STATUS,
-	KK_ACT_FREEZE,
-	KK_ACT_THAW,
-	KK_ACT_SNAPSHOT,
-	KK_ACT_COLLECT,
-	KK_ACT_FETCH,
-	KK_ACT_DRILL,
-	KK_ACT_UNBLOCK,
-	KK_ACT_BLOCK,		/* IOC block lists (issue 12) */
+	KK_ACTIONS(KK_ENUM_VALUE)
 	KK_ACT__MAX,
 };
 int kk_action_parse(const char *name, enum kk_action *out);

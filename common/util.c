@@ -34,15 +34,7 @@ static const char *const mode_names[] = {
 };
 
 static const char *const report_type_names[KK_REPORT__MAX] = {
-	[KK_REPORT_SELF] = "self-report",
-	[KK_REPORT_DISCONNECT] = "disconnect",
-	[KK_REPORT_ISOLATE] = "isolate",
-	[KK_REPORT_RELEASE] = "release",
-	[KK_REPORT_TAMPER] = "tamper",
-	[KK_REPORT_EVIDENCE] = "evidence",
-	[KK_REPORT_DRILL] = "drill",
-	[KK_REPORT_BLOCKED] = "blocked",
-	[KK_REPORT_USB] = "usb",
+	KK_REPORT_TYPES(KK_ENUM_WORD)
 };
 
 int
