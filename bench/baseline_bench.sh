@@ -205,7 +205,16 @@ row "fan-out, CPU time of the $NAG agents" us fancpu || exit 1
 # what the CPU time above is spent on, in part: an idle kakurid gave back
 # the pages of its libraries (lean.c, for the RSS figure), and the first
 # command maps them again, one fault per 16 pages; a fault costs 11-14 us
-# in the guests of this kind (before/now below 1: more faults now)
+# in the guests of this kind (before/now below 1: more faults now).
+# Measured apart (one fresh agent, 10 in turns, state on tmpfs): the
+# parent's CPU for that first isolate was 5.8 ms before, 7.3 ms now and
+# 6.4 ms now with lean.c's drop left out.  Mapping the dropped pages back
+# in one madvise(MADV_POPULATE_READ) before the command saved nothing:
+# these guests charge each page mapped, not each fault.  Where the state
+# directory is on an ext4 without a journal (as here), each file made
+# costs more again (the inode allocator skips the inodes freed in the
+# last 30 s), and an isolate now makes one more: the CSIRT's notice in
+# the outbox.
 row "fan-out, page faults of a parent (mean)" faults fanflt || exit 1
 # collect-bench prints tenths of a millisecond
 for t in before now; do awk '{ printf "%.0f\n", $1 * 1000 }' "$WORK/collect-$t.ms" >"$WORK/collect-$t.us"; done
