@@ -10,20 +10,24 @@
  * threads, and which ones a site has is the site's choice.  What keeps it
  * harmless is that it is nobody: agent.user's uid, no capabilities, no
  * new privileges, a fresh image without the parent's memory, and answers
- * the parent checks as untrusted text (names.c).
+ * the parent checks as untrusted text (names.c).  Its siblings run as
+ * that user too, so a filter of denials (kk_seccomp_deny_others) keeps
+ * it from signalling, tracing or reading any process but itself: a
+ * module taken over by a hostile directory cannot kill or stop the
+ * network child, the CSIRT's channel.
  */
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "childproc.h"
 #include "ipc.h"
 #include "names.h"
 #include "resolver.h"
+#include "sandbox.h"
 
 #define LOOKUP_BUF_MAX	(1U << 20)	/* getpwuid_r's buffer grows to this */
 
@@ -78,8 +82,8 @@ kd_resolver_main(int argc, char **argv)
 	int r;
 
 	kk_child_enter(argc, argv, "--names", "kakurid-names", false);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		kk_child_fail("no_new_privs: %s", strerror(errno));
+	if ((r = kk_seccomp_deny_others(getpid())) < 0)
+		kk_child_fail("seccomp: %s", strerror(-r));
 	for (;;) {
 		r = kk_ipc_recv(KK_CHILD_FD_IPC, -1, sizeof(h) + sizeof(uid),
 		    &h, &body, &len);

@@ -47,6 +47,10 @@
 #define ARG_LOW(i)	(offsetof(struct seccomp_data, args[i]) + 4)
 #endif
 #define ARG0_LOW	ARG_LOW(0)
+#if defined(__x86_64__) && !defined(__X32_SYSCALL_BIT)
+#error "x86-64 without __X32_SYSCALL_BIT: kk_seccomp_deny_others needs it"
+#endif
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define STMT(code, k)	((struct sock_filter)BPF_STMT(code, k))
 #define JUMP(code, k, jt, jf) \
 	((struct sock_filter)BPF_JUMP(code, k, jt, jf))
@@ -127,6 +131,70 @@ rule_vm_read(struct sock_filter *f, pid_t keep)
 	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
 	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	return k;
+}
+
+int
+kk_seccomp_deny_others(pid_t self)
+{
+#ifdef KK_AUDIT_ARCH
+	/* signals: to self only */
+	static const int to_self[] = {
+		SYS_kill, SYS_tgkill, SYS_rt_sigqueueinfo,
+		SYS_rt_tgsigqueueinfo,
+	};
+	/* reaching into another process, or a pid-less way to signal one */
+	static const int never[] = {
+		SYS_tkill, SYS_ptrace, SYS_process_vm_readv,
+		SYS_process_vm_writev, SYS_kcmp,
+#ifdef SYS_pidfd_open
+		SYS_pidfd_open,
+#endif
+#ifdef SYS_pidfd_send_signal
+		SYS_pidfd_send_signal,
+#endif
+#ifdef SYS_pidfd_getfd
+		SYS_pidfd_getfd,
+#endif
+	};
+	struct sock_filter f[8 + 5 * NELEM(to_self) + 2 * NELEM(never)];
+	struct sock_fprog prog;
+	size_t i, k = 0;
+
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS,
+	    offsetof(struct seccomp_data, arch));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, KK_AUDIT_ARCH, 1, 0);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS,
+	    offsetof(struct seccomp_data, nr));
+#ifdef __X32_SYSCALL_BIT
+	f[k++] = JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1);
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+#endif
+	for (i = 0; i < NELEM(to_self); i++) {
+		/* the first argument is a pid_t: its low 32 bits are all */
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)to_self[i],
+		    0, 4);
+		f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW);
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)self, 0, 1);
+		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	}
+	for (i = 0; i < NELEM(never); i++) {
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)never[i],
+		    0, 1);
+		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	}
+	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	prog.len = (unsigned short)k;
+	prog.filter = f;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
+#else
+	(void)self;
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+#endif
 }
 
 int

@@ -61,6 +61,20 @@ int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
     const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads,
     const struct kk_seccomp_rules *rules);
 
+/*
+ * For a child that runs code kakuri does not choose (the resolver's NSS
+ * modules), where an allow-list cannot be written: sets no_new_privs and
+ * installs a filter that lets every call run but those that reach
+ * another process.  kill(2), tgkill(2) and rt_(tg)sigqueueinfo(2) only
+ * to self (the process's own pid: raise and pthread_kill still work);
+ * tkill(2), ptrace(2), process_vm_readv/writev(2), kcmp(2) and the pidfd
+ * calls not at all (EPERM); a call of another ABI (x32, or a foreign
+ * audit arch) kills the process, as it would slip past the numbers.
+ * Its siblings run as the same user: without this, one taken over could
+ * kill or stop them (the network child: the CSIRT's channel) at will.
+ */
+int kk_seccomp_deny_others(pid_t self);
+
 /* What an evidence worker keeps (kk_sandbox_enter). */
 struct kk_sandbox {
 	const int *keep_fds;	/* renumbered 3, 4, ... in this order */

@@ -5,6 +5,10 @@
  *	uid UID NAME SECONDS	getpwuid(UID) is NAME, after SECONDS
  *	log PATH		every getpwuid call appended to PATH, and
  *				the answer of a uid above once it is given
+ *	attack UID PID		getpwuid(UID) plays a module taken over: it
+ *				tries to kill process PID (a sibling of the
+ *				resolver, as agent.user) three ways, and
+ *				logs "attack HOW ERRNO" for each
  * and it knows nothing else: every other uid, and every name, is "not
  * found" at once.  Only getpwuid_r and getpwnam_r are here.
  */
@@ -14,7 +18,10 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,21 +32,54 @@ enum nss_status _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw,
 enum nss_status _nss_kkslow_getpwnam_r(const char *name, struct passwd *pw,
     char *buf, size_t len, int *errnop);
 
+/* line (n bytes) appended to the log at path, if there is one */
+static void
+append(const char *path, const char *line, int n)
+{
+	int fd;
+
+	if (path[0] == '\0' || n <= 0 || (fd = open(path, O_WRONLY |
+	    O_APPEND | O_CLOEXEC)) < 0)
+		return;
+	if (write(fd, line, (size_t)n) < 0)
+		n = 0;
+	close(fd);
+}
+
 /* "getpwuid UID PID" as a call starts, "done UID PID" as it answers */
 static void
 note(const char *path, const char *what, uid_t uid)
 {
 	char line[64];
-	int fd, n;
 
-	if (path[0] == '\0' || (fd = open(path, O_WRONLY | O_APPEND |
-	    O_CLOEXEC)) < 0)
-		return;
-	n = snprintf(line, sizeof(line), "%s %u %d\n", what, (unsigned)uid,
-	    (int)getpid());
-	if (write(fd, line, (size_t)n) < 0)
-		n = 0;
-	close(fd);
+	append(path, line, snprintf(line, sizeof(line), "%s %u %d\n", what,
+	    (unsigned)uid, (int)getpid()));
+}
+
+/* "attack HOW ERRNO": 0 if the call went through */
+static void
+attack_note(const char *path, const char *how, long r)
+{
+	char line[64];
+
+	append(path, line, snprintf(line, sizeof(line), "attack %s %d\n",
+	    how, r < 0 ? errno : 0));
+}
+
+/* What code that took the resolver over would do to a sibling. */
+static void
+attack(const char *log, pid_t victim)
+{
+	struct iovec local, remote;
+	char byte;
+
+	local = (struct iovec){ &byte, 1 };
+	remote = (struct iovec){ &byte, 1 };
+	attack_note(log, "read", (long)process_vm_readv(victim, &local, 1,
+	    &remote, 1, 0));
+	attack_note(log, "tgkill", syscall(SYS_tgkill, victim, victim,
+	    SIGKILL));
+	attack_note(log, "kill", (long)kill(victim, SIGKILL));
 }
 
 static void
@@ -56,8 +96,8 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
     int *errnop)
 {
 	char line[256], name[64] = "", one[64], log[200] = "", word[8];
-	unsigned long u = 0, secs = 0, slow = 0;
-	int found = 0;
+	unsigned long u = 0, secs = 0, slow = 0, au = 0;
+	int found = 0, victim = 0, vp = 0;
 	FILE *f;
 
 	if ((f = fopen(CONF, "re")) == NULL)
@@ -67,6 +107,9 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
 			continue;
 		if (strcmp(word, "log") == 0)
 			sscanf(line, "log %199s", log);
+		else if (strcmp(word, "attack") == 0 && sscanf(line,
+		    "attack %lu %d", &au, &vp) == 2 && (uid_t)au == uid)
+			victim = vp;
 		else if (strcmp(word, "uid") == 0 && sscanf(line,
 		    "uid %lu %63s %lu", &u, one, &secs) == 3 &&
 		    (uid_t)u == uid && !found) {
@@ -77,6 +120,8 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
 	}
 	fclose(f);
 	note(log, "getpwuid", uid);
+	if (victim > 0)
+		attack(log, (pid_t)victim);
 	if (!found)
 		return NSS_STATUS_NOTFOUND;
 	pause_for((unsigned)slow);

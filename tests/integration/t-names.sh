@@ -27,6 +27,7 @@ SLOWNAME=kkslowpoke
 HOLD=54323	# another slow one, to keep the resolver busy during the flood
 QUICK=54322	# answered at once: the module is loaded at all
 STUCK=54324	# never answered in time: the resolver is restarted
+ATTACK=54325	# its lookup plays a module taken over (kkslow.conf "attack")
 DELAY=${DELAY:-30}
 BOUND=10	# far below DELAY: what a request may take
 # the C library's own directory, where dlopen looks for NSS modules
@@ -37,6 +38,11 @@ install -m 0755 "$KKSLOW" "$WORK/nsslib/"
 CALLS="$WORK/calls"
 : >"$CALLS"
 chmod 0666 "$CALLS"
+# what the attack aims at: a process of agent.user, as the resolver's
+# siblings are (the network child holds the CSIRT's channel); ours, by pid
+setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
+	sleep 600 </dev/null >/dev/null 2>&1 &
+VICTIM=$!; PIDS+=($VICTIM)
 cat >"$WORK/etcx/nsswitch.conf" <<EOF
 passwd: files kkslow
 group: files
@@ -49,6 +55,7 @@ uid $HOLD kkholder $DELAY
 uid $QUICK kkquick 0
 uid $STUCK kkstuck 600
 log $CALLS
+attack $ATTACK $VICTIM
 EOF
 chmod 0644 "$WORK/etcx/"*
 write_policy
@@ -132,6 +139,21 @@ check_within "the queued lookups are done after it" 10 \
 	bash -c "[ \$(grep -c '^getpwuid 300[0-2][0-9][0-9] ' '$CALLS') -ge 12 ]"
 check "... no more than the queue holds: $(flood) of 300 uids asked (at most 16)" test "$(flood)" -le 16
 check "a staff member's status after the flood" as 4242 100 -- status
+
+# a module taken over by a hostile directory: the resolver runs as
+# agent.user like its siblings, and its filter of denials keeps it from
+# reading, signalling or killing any process but itself
+names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
+check "uid $ATTACK's status starts the lookup that attacks" as "$ATTACK" "" -- status
+check_within "... the module tried its three ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 3 ]"
+for how in read tgkill kill; do
+	check "... $how of a process of agent.user: refused (EPERM), not done" \
+		grep -qx "attack $how 1" "$CALLS"
+done
+check "... that process lives (on the old code it was killed)" kill -0 "$VICTIM"
+check "... and the resolver is the same process, not killed for it" \
+	bash -c "[ \"\$(pgrep -P $KPID -x kakurid-names | head -1)\" = '$names_pid' ]"
+check "a staff member's status after it" as 4242 100 -- status
 
 # a directory that never answers: the resolver is restarted, nothing waits for it
 old=$(pgrep -P "$KPID" -x kakurid-names | head -1)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,7 +326,9 @@ confined_kcmp(void)
 	return bad;
 }
 
-START_TEST(test_worker_kcmp_vm_only)
+/* checks() in a child of its own: it exits with 0 if every check held */
+static void
+in_child(int (*checks)(void))
 {
 	pid_t pid;
 	int st;
@@ -333,14 +336,101 @@ START_TEST(test_worker_kcmp_vm_only)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0)
-		_exit(confined_kcmp());
+		_exit(checks());
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st), "the confined child was killed "
 	    "(status %#x)", st);
 	ck_assert_msg(WEXITSTATUS(st) == 0, "checks failed: %#x",
 	    WEXITSTATUS(st));
 }
+
+START_TEST(test_worker_kcmp_vm_only)
+{
+	in_child(confined_kcmp);
+}
 END_TEST
+
+/*
+ * The resolver child's filter of denials (kk_seccomp_deny_others): every
+ * call runs but those that reach another process.  Signal 0 and reads
+ * only, so that a filter that let one through harms nothing here.  In a
+ * child: bit n of the exit status is check n failing.
+ */
+static int
+denied_checks(void)
+{
+	pid_t self = getpid(), other = getppid();
+	struct iovec local, remote;
+	siginfo_t si;
+	char byte = 0;
+	int bad = 0, fd;
+
+	if (kk_seccomp_deny_others(self) < 0)
+		return 1 << 7;
+	/* 0: signals to itself still go (raise, pthread_kill) */
+	bad |= (kill(self, 0) != 0 || syscall(SYS_tgkill, self, self, 0) !=
+	    0) << 0;
+	/* 1: to another process of any kind, or its group, not */
+	bad |= (kill(other, 0) != -1 || errno != EPERM) << 1;
+	bad |= (kill(0, 0) != -1 || errno != EPERM) << 1;
+	bad |= (syscall(SYS_tgkill, other, other, 0) != -1 ||
+	    errno != EPERM) << 1;
+	memset(&si, 0, sizeof(si));
+	si.si_code = SI_QUEUE;
+	bad |= (syscall(SYS_rt_sigqueueinfo, other, 0, &si) != -1 ||
+	    errno != EPERM) << 1;
+	/* 2: tkill names a thread of anyone: not at all */
+	bad |= (syscall(SYS_tkill, self, 0) != -1 || errno != EPERM) << 2;
+	/* 3: tracing, reading another's memory, comparing with it */
+	bad |= (ptrace(PTRACE_PEEKDATA, other, NULL, NULL) != -1 ||
+	    errno != EPERM) << 3;
+	local = (struct iovec){ &byte, 1 };
+	remote = (struct iovec){ &byte, 1 };
+	bad |= (process_vm_readv(other, &local, 1, &remote, 1, 0) != -1 ||
+	    errno != EPERM) << 3;
+	bad |= (syscall(SYS_kcmp, self, other, KCMP_VM, 0UL, 0UL) != -1 ||
+	    errno != EPERM) << 3;
+#ifdef SYS_pidfd_open
+	/* 4: nor a pidfd, to signal it by */
+	bad |= (syscall(SYS_pidfd_open, other, 0) != -1 || errno != EPERM) << 4;
+#endif
+	/* 5: what an NSS module does still works */
+	fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	bad |= (fd < 0) << 5;
+	kk_close(fd);
+	return bad;
+}
+
+START_TEST(test_resolver_reaches_no_other_process)
+{
+	in_child(denied_checks);
+}
+END_TEST
+
+#ifdef __X32_SYSCALL_BIT
+/* A call of the x32 ABI has other numbers: it kills, not slips past. */
+START_TEST(test_resolver_x32_call_kills)
+{
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (kk_seccomp_deny_others(getpid()) < 0)
+			_exit(2);
+		syscall(__X32_SYSCALL_BIT | SYS_kill, getppid(), 0);
+		_exit(1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
+	    "the x32 call was not killed (status %#x)", st);
+}
+END_TEST
+#define X32_TESTS	KK_TEST(test_resolver_x32_call_kills),
+#else
+#define X32_TESTS	/* no other ABI shares this one's audit arch */
+#endif
 
 KK_SUITE(preserve_suite, "preserve",
 	KK_CASE("worker", KK_TMPDIR, 10),
@@ -349,4 +439,6 @@ KK_SUITE(preserve_suite, "preserve",
 	    KK_TEST(test_worker_links_are_not_followed),
 	    KK_TEST(test_unstarted_artifact_is_noted),
 	    KK_TEST(test_worker_cannot_write_memory),
-	    KK_TEST(test_worker_kcmp_vm_only))
+	    KK_TEST(test_worker_kcmp_vm_only),
+	    X32_TESTS
+	    KK_TEST(test_resolver_reaches_no_other_process))
