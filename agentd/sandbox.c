@@ -142,10 +142,23 @@ kk_seccomp_deny_others(pid_t self)
 		SYS_kill, SYS_tgkill, SYS_rt_sigqueueinfo,
 		SYS_rt_tgsigqueueinfo,
 	};
+	/*
+	 * limits and scheduling: of self (0 or its pid) only; another's could
+	 * be cut to no descriptors or SCHED_IDLE without a signal
+	 */
+	static const int self_or_zero[] = {
+		SYS_prlimit64, SYS_sched_setaffinity, SYS_sched_setscheduler,
+		SYS_sched_setparam,
+#ifdef SYS_sched_setattr
+		SYS_sched_setattr,
+#endif
+	};
 	/* reaching into another process, or a pid-less way to signal one */
 	static const int never[] = {
 		SYS_tkill, SYS_ptrace, SYS_process_vm_readv,
 		SYS_process_vm_writev, SYS_kcmp,
+		/* their "who" may be a process group or a user */
+		SYS_setpriority, SYS_ioprio_set,
 #ifdef SYS_pidfd_open
 		SYS_pidfd_open,
 #endif
@@ -156,7 +169,8 @@ kk_seccomp_deny_others(pid_t self)
 		SYS_pidfd_getfd,
 #endif
 	};
-	struct sock_filter f[8 + 5 * NELEM(to_self) + 2 * NELEM(never)];
+	struct sock_filter f[8 + 5 * NELEM(to_self) + 6 * NELEM(self_or_zero) +
+	    2 * NELEM(never)];
 	struct sock_fprog prog;
 	size_t i, k = 0;
 
@@ -175,6 +189,15 @@ kk_seccomp_deny_others(pid_t self)
 		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)to_self[i],
 		    0, 4);
 		f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW);
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)self, 0, 1);
+		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	}
+	for (i = 0; i < NELEM(self_or_zero); i++) {
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+		    (unsigned)self_or_zero[i], 0, 5);
+		f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW);
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
 		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)self, 0, 1);
 		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);

@@ -67,11 +67,14 @@ int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
  * installs a filter that lets every call run but those that reach
  * another process.  kill(2), tgkill(2) and rt_(tg)sigqueueinfo(2) only
  * to self (the process's own pid: raise and pthread_kill still work);
- * tkill(2), ptrace(2), process_vm_readv/writev(2), kcmp(2) and the pidfd
- * calls not at all (EPERM); a call of another ABI (x32, or a foreign
- * audit arch) kills the process, as it would slip past the numbers.
+ * prlimit(2) and the sched_set*(2) calls only of self (0 or its pid);
+ * tkill(2), ptrace(2), process_vm_readv/writev(2), kcmp(2),
+ * setpriority(2), ioprio_set(2) and the pidfd calls not at all (EPERM);
+ * a call of another ABI (x32, or a foreign audit arch) kills the
+ * process, as it would slip past the numbers.
  * Its siblings run as the same user: without this, one taken over could
- * kill or stop them (the network child: the CSIRT's channel) at will.
+ * kill or stop them (the network child: the CSIRT's channel), cut their
+ * limits or starve them, at will.
  */
 int kk_seccomp_deny_others(pid_t self);
 

@@ -6,9 +6,10 @@
  *	log PATH		every getpwuid call appended to PATH, and
  *				the answer of a uid above once it is given
  *	attack UID PID		getpwuid(UID) plays a module taken over: it
- *				tries to kill process PID (a sibling of the
- *				resolver, as agent.user) three ways, and
- *				logs "attack HOW ERRNO" for each
+ *				tries to read, starve, cut off and kill
+ *				process PID (a sibling of the resolver, as
+ *				agent.user) five ways, and logs
+ *				"attack HOW ERRNO" for each
  * and it knows nothing else: every other uid, and every name, is "not
  * found" at once.  Only getpwuid_r and getpwnam_r are here.
  */
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -70,6 +72,7 @@ attack_note(const char *path, const char *how, long r)
 static void
 attack(const char *log, pid_t victim)
 {
+	const struct rlimit none = { 0, 0 };
 	struct iovec local, remote;
 	char byte;
 
@@ -77,6 +80,10 @@ attack(const char *log, pid_t victim)
 	remote = (struct iovec){ &byte, 1 };
 	attack_note(log, "read", (long)process_vm_readv(victim, &local, 1,
 	    &remote, 1, 0));
+	attack_note(log, "nice", (long)setpriority(PRIO_PROCESS, (id_t)victim,
+	    19));
+	attack_note(log, "limit", (long)prlimit(victim, RLIMIT_NOFILE, &none,
+	    NULL));
 	attack_note(log, "tgkill", syscall(SYS_tgkill, victim, victim,
 	    SIGKILL));
 	attack_note(log, "kill", (long)kill(victim, SIGKILL));

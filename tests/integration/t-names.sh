@@ -145,8 +145,8 @@ check "a staff member's status after the flood" as 4242 100 -- status
 # reading, signalling or killing any process but itself
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK's status starts the lookup that attacks" as "$ATTACK" "" -- status
-check_within "... the module tried its three ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 3 ]"
-for how in read tgkill kill; do
+check_within "... the module tried its five ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 5 ]"
+for how in read nice limit tgkill kill; do
 	check "... $how of a process of agent.user: refused (EPERM), not done" \
 		grep -qx "attack $how 1" "$CALLS"
 done

@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -361,9 +363,11 @@ denied_checks(void)
 {
 	pid_t self = getpid(), other = getppid();
 	struct iovec local, remote;
+	struct sched_param sp;
+	struct rlimit lim;
 	siginfo_t si;
 	char byte = 0;
-	int bad = 0, fd;
+	int bad = 0, fd, prio;
 
 	if (kk_seccomp_deny_others(self) < 0)
 		return 1 << 7;
@@ -394,10 +398,23 @@ denied_checks(void)
 	/* 4: nor a pidfd, to signal it by */
 	bad |= (syscall(SYS_pidfd_open, other, 0) != -1 || errno != EPERM) << 4;
 #endif
-	/* 5: what an NSS module does still works */
+	/* 5: what an NSS module does still works, its own limits too */
 	fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 	bad |= (fd < 0) << 5;
 	kk_close(fd);
+	bad |= (prlimit(0, RLIMIT_NOFILE, NULL, &lim) != 0 ||
+	    prlimit(self, RLIMIT_NOFILE, NULL, &lim) != 0) << 5;
+	/* 6: another's limits, scheduling or priority: not even to read, as
+	 * prlimit could set them (values as they are, to change nothing) */
+	bad |= (prlimit(other, RLIMIT_NOFILE, NULL, &lim) != -1 ||
+	    errno != EPERM) << 6;
+	memset(&sp, 0, sizeof(sp));
+	bad |= (sched_getparam(other, &sp) != 0 ||
+	    sched_setparam(other, &sp) != -1 || errno != EPERM) << 6;
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, (id_t)other);
+	bad |= (errno != 0 || setpriority(PRIO_PROCESS, (id_t)other, prio) !=
+	    -1 || errno != EPERM) << 6;
 	return bad;
 }
 
