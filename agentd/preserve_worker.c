@@ -157,6 +157,7 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 	sb.uid = d->own_uid;
 	sb.gid = d->own_gid;
 	sb.nice = KD_WORKER_NICE;
+	sb.parent = parent;
 	for (i = 0; i < sizeof(worker_calls) / sizeof(worker_calls[0]); i++)
 		calls[n++] = worker_calls[i];
 	if (js->kind == JOB_COLLECT)
@@ -171,10 +172,8 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 		_exit(KD_WORKER_NO_SANDBOX);
 	if (rules.kcmp_vm)
 		kk_snapshot_kcmp_filtered_ok();
-	/* after the change of uid, which clears it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != parent)
-		_exit(0);	/* the parent died before the line above */
+		_exit(0);	/* it died before the death signal was set */
 }
 
 static int

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include <linux/securebits.h>
 #include <linux/seccomp.h>
 
+#include "kakuri.h"
 #include "sandbox.h"
 
 #define FDS_MAX		16	/* descriptors a child may keep */
@@ -46,14 +48,120 @@
 #else
 #define ARG_LOW(i)	(offsetof(struct seccomp_data, args[i]) + 4)
 #endif
-#define ARG0_LOW	ARG_LOW(0)
 #if defined(__x86_64__) && !defined(__X32_SYSCALL_BIT)
-#error "x86-64 without __X32_SYSCALL_BIT: kk_seccomp_deny_others needs it"
+#error "x86-64 without __X32_SYSCALL_BIT: the filters' ABI check needs it"
 #endif
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define STMT(code, k)	((struct sock_filter)BPF_STMT(code, k))
 #define JUMP(code, k, jt, jf) \
 	((struct sock_filter)BPF_JUMP(code, k, jt, jf))
+#define RET(k)		STMT(BPF_RET | BPF_K, k)
+#define DENY(err)	RET(SECCOMP_RET_ERRNO | ((unsigned)(err) & \
+	SECCOMP_RET_DATA))
+#define LOAD(off)	STMT(BPF_LD | BPF_W | BPF_ABS, off)
+#define LOAD_NR		LOAD(offsetof(struct seccomp_data, nr))
+#define IF_NR(nr, skip)	JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)(nr), 0, skip)
+
+/*
+ * The prologue of every filter: a call of another audit arch, or of the
+ * x32 ABI (same arch, numbers with __X32_SYSCALL_BIT), kills the process,
+ * as its numbers would slip past the rules; then nr is loaded.  At most 6.
+ */
+static size_t
+rule_abi(struct sock_filter *f)
+{
+	size_t k = 0;
+
+	f[k++] = LOAD(offsetof(struct seccomp_data, arch));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, KK_AUDIT_ARCH, 1, 0);
+	f[k++] = RET(SECCOMP_RET_KILL_PROCESS);
+	f[k++] = LOAD_NR;
+#ifdef __X32_SYSCALL_BIT
+	f[k++] = JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1);
+	f[k++] = RET(SECCOMP_RET_KILL_PROCESS);
+#endif
+	return k;
+}
+#define RULE_ABI_MAX	6
+
+/*
+ * nr(pid in the first argument): returns on_pid when that pid is pid (or
+ * 0 too, if zero_too: "the caller"), else otherwise.  A pid_t is 32 bits:
+ * the low half of the argument is all of it.  5, or 6 with zero_too.
+ */
+static size_t
+rule_pid_arg(struct sock_filter *f, int nr, pid_t pid, bool zero_too,
+    uint32_t on_pid, uint32_t otherwise)
+{
+	size_t k = 0;
+
+	f[k++] = IF_NR(nr, zero_too ? 5 : 4);
+	f[k++] = LOAD(ARG_LOW(0));
+	if (zero_too)
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)pid, 0, 1);
+	f[k++] = RET(on_pid);
+	f[k++] = RET(otherwise);
+	return k;
+}
+#define RULE_PID_ARG_MAX	6
+
+/* nr: returns ret.  2. */
+static size_t
+rule_answer(struct sock_filter *f, int nr, uint32_t ret)
+{
+	f[0] = IF_NR(nr, 1);
+	f[1] = RET(ret);
+	return 2;
+}
+
+/*
+ * prctl(PR_SET_PDEATHSIG, ...): EPERM, whatever else prctl may do.  A
+ * child dies with kakurid (SIGKILL, set before the filter): one taken
+ * over that cleared it would outlive a kakurid that was killed, holding
+ * what it was given (the CSIRT's listening socket, TLS material).  Leaves
+ * nr loaded.  5.
+ */
+static size_t
+rule_keep_deathsig(struct sock_filter *f)
+{
+	size_t k = 0;
+
+	f[k++] = IF_NR(SYS_prctl, 3);
+	f[k++] = LOAD(ARG_LOW(0));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_PDEATHSIG, 0, 1);
+	f[k++] = DENY(EPERM);
+	f[k++] = LOAD_NR;
+	return k;
+}
+#define RULE_KEEP_DEATHSIG_MAX	5
+
+/*
+ * New threads of this process, never a new process: clone(2) runs when
+ * its flags have CLONE_THREAD, else returns otherwise, as do fork(2) and
+ * vfork(2); clone3(2), whose flags are in memory a filter cannot read,
+ * fails with ENOSYS, and the C library falls back to clone.  Returns for
+ * those calls, leaves nr loaded for others.  At most 11.
+ */
+static size_t
+rule_threads_only(struct sock_filter *f, uint32_t otherwise)
+{
+	size_t k = 0;
+
+#ifdef SYS_clone3
+	k += rule_answer(f + k, SYS_clone3, SECCOMP_RET_ERRNO | ENOSYS);
+#endif
+	f[k++] = IF_NR(SYS_clone, 4);
+	f[k++] = LOAD(ARG_LOW(0));
+	f[k++] = JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1);
+	f[k++] = RET(SECCOMP_RET_ALLOW);
+	f[k++] = RET(otherwise);
+#ifdef SYS_fork
+	k += rule_answer(f + k, SYS_fork, otherwise);
+	k += rule_answer(f + k, SYS_vfork, otherwise);
+#endif
+	return k;
+}
+#define RULE_THREADS_ONLY_MAX	11
 
 /*
  * nr(flags in argument arg): reading without truncating, or creating a
@@ -64,16 +172,16 @@ rule_create_only(struct sock_filter *f, int nr, unsigned arg)
 {
 	size_t k = 0;
 
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 9);
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(arg));
+	f[k++] = IF_NR(nr, 9);
+	f[k++] = LOAD(ARG_LOW(arg));
 	f[k++] = STMT(BPF_ALU | BPF_AND | BPF_K, O_ACCMODE | O_TRUNC);
 	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(arg));
+	f[k++] = RET(SECCOMP_RET_ALLOW);
+	f[k++] = LOAD(ARG_LOW(arg));
 	f[k++] = STMT(BPF_ALU | BPF_AND | BPF_K, O_CREAT | O_EXCL);
 	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, O_CREAT | O_EXCL, 0, 1);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES);
+	f[k++] = RET(SECCOMP_RET_ALLOW);
+	f[k++] = DENY(EACCES);
 	return k;
 }
 
@@ -87,17 +195,16 @@ rule_ptrace(struct sock_filter *f, const unsigned *req, size_t n,
 {
 	size_t k = 0, i;
 
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ptrace, 0,
-	    (unsigned char)(n + 6));
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(0));
+	f[k++] = IF_NR(SYS_ptrace, (unsigned char)(n + 6));
+	f[k++] = LOAD(ARG_LOW(0));
 	for (i = 0; i < n; i++)
 		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, req[i],
 		    (unsigned char)(n - i), 0);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(1));
+	f[k++] = DENY(EPERM);
+	f[k++] = LOAD(ARG_LOW(1));
 	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)keep, 0, 1);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = DENY(EPERM);
+	f[k++] = RET(SECCOMP_RET_ALLOW);
 	return k;
 }
 
@@ -111,26 +218,24 @@ rule_kcmp_vm(struct sock_filter *f)
 {
 	size_t k = 0;
 
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kcmp, 0, 4);
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(2));
+	f[k++] = IF_NR(SYS_kcmp, 4);
+	f[k++] = LOAD(ARG_LOW(2));
 	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, KCMP_VM, 1, 0);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = DENY(EPERM);
+	f[k++] = RET(SECCOMP_RET_ALLOW);
 	return k;
 }
 
-/* process_vm_readv(pid, ...): not of pid keep, else EPERM.  5. */
-static size_t
-rule_vm_read(struct sock_filter *f, pid_t keep)
+/* no_new_privs, then the k instructions of f as this process's filter */
+static int
+install(struct sock_filter *f, size_t k)
 {
-	size_t k = 0;
+	struct sock_fprog prog = { .len = (unsigned short)k, .filter = f };
 
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_vm_readv, 0, 4);
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LOW(0));
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)keep, 0, 1);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	return k;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
 }
 
 int
@@ -169,51 +274,27 @@ kk_seccomp_deny_others(pid_t self)
 		SYS_pidfd_getfd,
 #endif
 	};
-	struct sock_filter f[8 + 5 * NELEM(to_self) + 6 * NELEM(self_or_zero) +
-	    2 * NELEM(never)];
-	struct sock_fprog prog;
+	const uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
+	struct sock_filter f[RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX +
+	    RULE_THREADS_ONLY_MAX + RULE_PID_ARG_MAX * (nitems(to_self) +
+	    nitems(self_or_zero)) + 2 * nitems(never) + 1];
 	size_t i, k = 0;
 
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, arch));
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, KK_AUDIT_ARCH, 1, 0);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-	f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, nr));
-#ifdef __X32_SYSCALL_BIT
-	f[k++] = JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1);
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-#endif
-	for (i = 0; i < NELEM(to_self); i++) {
-		/* the first argument is a pid_t: its low 32 bits are all */
-		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)to_self[i],
-		    0, 4);
-		f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW);
-		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)self, 0, 1);
-		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	}
-	for (i = 0; i < NELEM(self_or_zero); i++) {
-		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-		    (unsigned)self_or_zero[i], 0, 5);
-		f[k++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW);
-		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
-		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)self, 0, 1);
-		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	}
-	for (i = 0; i < NELEM(never); i++) {
-		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)never[i],
-		    0, 1);
-		f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	}
-	f[k++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	prog.len = (unsigned short)k;
-	prog.filter = f;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return -errno;
-	return 0;
+	k += rule_abi(f + k);
+	/* what outlives kakurid: a process that cleared its death signal, or
+	 * a new one, which does not inherit it */
+	k += rule_keep_deathsig(f + k);
+	k += rule_threads_only(f + k, eperm);
+	for (i = 0; i < nitems(to_self); i++)
+		k += rule_pid_arg(f + k, to_self[i], self, false,
+		    SECCOMP_RET_ALLOW, eperm);
+	for (i = 0; i < nitems(self_or_zero); i++)
+		k += rule_pid_arg(f + k, self_or_zero[i], self, true,
+		    SECCOMP_RET_ALLOW, eperm);
+	for (i = 0; i < nitems(never); i++)
+		k += rule_answer(f + k, never[i], eperm);
+	f[k++] = RET(SECCOMP_RET_ALLOW);
+	return install(f, k);
 #else
 	(void)self;
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
@@ -235,28 +316,24 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 {
 #ifdef KK_AUDIT_ARCH
 	struct sock_filter *f;
-	struct sock_fprog prog;
 	size_t i, k = 0, n;
 	int r;
 
-	/* at most: arch check, rules, allowed, refused, threads, kill */
-	n = 4 + 2 * nallowed + 2 * nrefused + (threads ? 7 : 0) + 1;
+	/* at most: the prologue, the rules, allowed, refused, threads, kill */
+	n = RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX + 2 * nallowed +
+	    2 * nrefused + (threads ? RULE_THREADS_ONLY_MAX : 0) + 1;
 	if (rules != NULL)
-		n += 20 + rules->nptrace_requests + 7 + 5 + 5;
+		n += 20 + rules->nptrace_requests + 7 + RULE_PID_ARG_MAX + 5;
 	if (n > FILTER_MAX || (rules != NULL &&
 	    rules->nptrace_requests > 200))
 		return -E2BIG;
 	if ((f = calloc(n, sizeof(*f))) == NULL)
 		return -ENOMEM;
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, arch));
-	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-	    KK_AUDIT_ARCH, 1, 0);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-	    SECCOMP_RET_KILL_PROCESS);
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, nr));
 	/* each rule returns, or leaves nr loaded as it found it */
+	k += rule_abi(f + k);
+	k += rule_keep_deathsig(f + k);
+	if (threads)
+		k += rule_threads_only(f + k, SECCOMP_RET_KILL_PROCESS);
 	if (rules != NULL && rules->writes_create_only) {
 		k += rule_create_only(f + k, SYS_openat, 2);
 #ifdef SYS_open
@@ -266,51 +343,20 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	if (rules != NULL && rules->ptrace_limited)
 		k += rule_ptrace(f + k, rules->ptrace_requests,
 		    rules->nptrace_requests, rules->protected_pid);
+	/* process_vm_readv: not of the protected process */
 	if (rules != NULL && rules->protected_pid > 0)
-		k += rule_vm_read(f + k, rules->protected_pid);
+		k += rule_pid_arg(f + k, SYS_process_vm_readv,
+		    rules->protected_pid, false, SECCOMP_RET_ERRNO | EPERM,
+		    SECCOMP_RET_ALLOW);
 	if (rules != NULL && rules->kcmp_vm)
 		k += rule_kcmp_vm(f + k);
-	for (i = 0; i < nallowed; i++) {
-		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-		    BPF_K, (unsigned)allowed[i], 0, 1);
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-		    SECCOMP_RET_ALLOW);
-	}
-	for (i = 0; i < nrefused; i++) {
-		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-		    BPF_K, (unsigned)refused[i].nr, 0, 1);
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-		    SECCOMP_RET_ERRNO | ((unsigned)refused[i].err &
-		    SECCOMP_RET_DATA));
-	}
-	if (threads) {
-#ifdef SYS_clone3
-		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-		    BPF_K, SYS_clone3, 0, 1);
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-		    SECCOMP_RET_ERRNO | ENOSYS);
-#endif
-		/* clone(flags, ...): a thread, never a new process */
-		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-		    BPF_K, SYS_clone, 0, 3);
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-		    ARG0_LOW);
-		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET |
-		    BPF_K, CLONE_THREAD, 0, 1);
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-		    SECCOMP_RET_ALLOW);
-		/* the clone that was not a thread falls through to the kill */
-		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-		    SECCOMP_RET_KILL_PROCESS);
-	}
-	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-	    SECCOMP_RET_KILL_PROCESS);
-	prog.len = (unsigned short)k;
-	prog.filter = f;
-	r = 0;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		r = -errno;
+	for (i = 0; i < nallowed; i++)
+		k += rule_answer(f + k, allowed[i], SECCOMP_RET_ALLOW);
+	for (i = 0; i < nrefused; i++)
+		k += rule_answer(f + k, refused[i].nr, SECCOMP_RET_ERRNO |
+		    ((unsigned)refused[i].err & SECCOMP_RET_DATA));
+	f[k++] = RET(SECCOMP_RET_KILL_PROCESS);
+	r = install(f, k);
 	free(f);
 	return r;
 #else
@@ -417,6 +463,12 @@ kk_sandbox_enter(const struct kk_sandbox *sb)
 		return -errno;
 	if ((r = capset_to(sb->caps)) < 0)
 		return r;
+	/*
+	 * after the change of uid, which clears it, and before the filter,
+	 * which keeps it from being cleared again
+	 */
+	if (sb->parent > 0 && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return -errno;
 	/* its memory (a copy of the parent's) is nobody's to read */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -errno;

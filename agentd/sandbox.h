@@ -32,7 +32,9 @@ struct kk_seccomp_refusal {
  * must not die of it), clone(2) runs only when it makes a thread of this
  * process if threads is true (clone3, whose flags a filter cannot read,
  * then fails with ENOSYS and the C library falls back to clone), and
- * anything else kills the process.  On an architecture without a known
+ * anything else kills the process, as does a call of another ABI (x32).
+ * prctl(PR_SET_PDEATHSIG) fails with EPERM even where prctl(2) is
+ * allowed: a child taken over could otherwise outlive kakurid.  On an architecture without a known
  * audit number only no_new_privs is set.
  */
 int kk_seccomp_install(const int *allowed, size_t nallowed,
@@ -71,7 +73,11 @@ int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
  * tkill(2), ptrace(2), process_vm_readv/writev(2), kcmp(2),
  * setpriority(2), ioprio_set(2) and the pidfd calls not at all (EPERM);
  * a call of another ABI (x32, or a foreign audit arch) kills the
- * process, as it would slip past the numbers.
+ * process, as it would slip past the numbers.  Nor may it outlive
+ * kakurid: its death signal cannot be cleared (prctl(PR_SET_PDEATHSIG):
+ * EPERM, as in every filter of kakuri's), nor a new process made, which
+ * would not inherit it (fork(2), vfork(2), clone(2) without
+ * CLONE_THREAD: EPERM; threads are made as usual).
  * Its siblings run as the same user: without this, one taken over could
  * kill or stop them (the network child: the CSIRT's channel), cut their
  * limits or starve them, at will.
@@ -87,6 +93,7 @@ struct kk_sandbox {
 	uid_t uid;
 	gid_t gid;
 	int nice;		/* added to the priority (0: unchanged) */
+	pid_t parent;		/* > 0: dies (SIGKILL) when its parent does */
 	const int *allowed;	/* seccomp, as kk_seccomp_install */
 	size_t nallowed;
 	const struct kk_seccomp_refusal *refused;
@@ -100,9 +107,10 @@ struct kk_sandbox {
  * /dev/null, keep_fds become 3, 4, ... and every other descriptor is
  * closed; the identity changes if asked; every capability not in caps
  * leaves the bounding, inheritable, ambient, permitted and effective
- * sets (root's special treatment locked off with securebits); then
- * kk_seccomp_install.  On error the child is half confined: it must
- * exit.
+ * sets (root's special treatment locked off with securebits); the
+ * death signal is set if asked; then kk_seccomp_install.  The caller
+ * checks that getppid() is still parent: the parent may have died
+ * before.  On error the child is half confined: it must exit.
  */
 int kk_sandbox_enter(const struct kk_sandbox *sb);
 

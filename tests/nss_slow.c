@@ -8,8 +8,10 @@
  *	attack UID PID		getpwuid(UID) plays a module taken over: it
  *				tries to read, starve, cut off and kill
  *				process PID (a sibling of the resolver, as
- *				agent.user) five ways, and logs
- *				"attack HOW ERRNO" for each
+ *				agent.user) five ways, and to outlive
+ *				kakurid two (its death signal cleared, a
+ *				new process), and logs "attack HOW ERRNO"
+ *				for each
  * and it knows nothing else: every other uid, and every name, is "not
  * found" at once.  Only getpwuid_r and getpwnam_r are here.
  */
@@ -21,9 +23,11 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +78,7 @@ attack(const char *log, pid_t victim)
 {
 	const struct rlimit none = { 0, 0 };
 	struct iovec local, remote;
+	pid_t child;
 	char byte;
 
 	local = (struct iovec){ &byte, 1 };
@@ -87,6 +92,13 @@ attack(const char *log, pid_t victim)
 	attack_note(log, "tgkill", syscall(SYS_tgkill, victim, victim,
 	    SIGKILL));
 	attack_note(log, "kill", (long)kill(victim, SIGKILL));
+	attack_note(log, "undeath", (long)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0));
+	/* a new process does not inherit the death signal */
+	if ((child = fork()) == 0)
+		_exit(0);
+	if (child > 0)
+		waitpid(child, NULL, 0);
+	attack_note(log, "fork", (long)child);
 }
 
 static void

@@ -28,6 +28,7 @@ HOLD=54323	# another slow one, to keep the resolver busy during the flood
 QUICK=54322	# answered at once: the module is loaded at all
 STUCK=54324	# never answered in time: the resolver is restarted
 ATTACK=54325	# its lookup plays a module taken over (kkslow.conf "attack")
+ATTACK2=54326	# the same in the resolver started again, whose lookup then waits: kakurid is killed
 DELAY=${DELAY:-30}
 BOUND=10	# far below DELAY: what a request may take
 # the C library's own directory, where dlopen looks for NSS modules
@@ -54,8 +55,10 @@ uid $SLOW $SLOWNAME $DELAY
 uid $HOLD kkholder $DELAY
 uid $QUICK kkquick 0
 uid $STUCK kkstuck 600
+uid $ATTACK2 kkattack 600
 log $CALLS
 attack $ATTACK $VICTIM
+attack $ATTACK2 $VICTIM
 EOF
 chmod 0644 "$WORK/etcx/"*
 write_policy
@@ -142,14 +145,17 @@ check "a staff member's status after the flood" as 4242 100 -- status
 
 # a module taken over by a hostile directory: the resolver runs as
 # agent.user like its siblings, and its filter of denials keeps it from
-# reading, signalling or killing any process but itself
+# reading, signalling or killing any process but itself, and from
+# outliving kakurid: its death signal cleared, or a new process
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK's status starts the lookup that attacks" as "$ATTACK" "" -- status
-check_within "... the module tried its five ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 5 ]"
+check_within "... the module tried its seven ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 7 ]"
 for how in read nice limit tgkill kill; do
 	check "... $how of a process of agent.user: refused (EPERM), not done" \
 		grep -qx "attack $how 1" "$CALLS"
 done
+check "... clearing its own death signal: refused (EPERM)" grep -qx "attack undeath 1" "$CALLS"
+check "... a new process, which would not have it: refused (EPERM)" grep -qx "attack fork 1" "$CALLS"
 check "... that process lives (on the old code it was killed)" kill -0 "$VICTIM"
 check "... and the resolver is the same process, not killed for it" \
 	bash -c "[ \"\$(pgrep -P $KPID -x kakurid-names | head -1)\" = '$names_pid' ]"
@@ -170,6 +176,31 @@ check "... its lookup was answered \"unknown\" when the resolver died" \
 	report_of "$(jq -r .report "$WORK/r3.json" 2>/dev/null)" ".body.reporter.uid == $QUICK and .body.reporter.user_lookup == \"unknown\""
 check "kakurid is the same process" kill -0 "$KPID"
 check "audit chain verifies" ctl log -n 0
-stop_kakurid -TERM
+
+# the attack again in the new resolver, whose lookup then hangs (it does
+# not see kakurid go); then kakurid is killed (SIGKILL, as root malware or
+# the OOM killer would): no child of it lives on, the resolver that tried
+# to clear its death signal neither (on the old code it lived on)
+names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
+check "uid $ATTACK2's status starts the attack in the new resolver" as "$ATTACK2" "" -- status
+check_within "... the module tried its seven ways again" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 14 ]"
+check "... clearing its death signal: refused again" \
+	bash -c "[ \$(grep -cx 'attack undeath 1' '$CALLS') -eq 2 ]"
+kids=$(pgrep -P "$KPID" | tr '\n' ' ')
+check "kakurid's children before it is killed: the resolver among them ($kids)" \
+	bash -c "[ -n '$names_pid' ] && echo ' $kids' | grep -q ' $names_pid '"
+declare -A comm=()
+for p in $kids; do comm[$p]=$(cat "/proc/$p/comm" 2>/dev/null); done
+stop_kakurid -KILL
+gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+for p in $kids; do
+	if until_ok 10 gone "$p"; then
+		pass "... child $p (${comm[$p]}) ends with kakurid"
+	else
+		fail "... child $p (${comm[$p]}) ends with kakurid: it outlived it"
+		kill -KILL "$p" 2>/dev/null	# ours: a survivor of the kakurid this test started
+	fi
+done
+check "... the victim still lives" kill -0 "$VICTIM"
 summary
 [ "$FAILED" -eq 0 ]

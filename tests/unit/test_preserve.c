@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -418,9 +420,135 @@ denied_checks(void)
 	return bad;
 }
 
+static void *
+thread_echo(void *arg)
+{
+	return arg;
+}
+
+/*
+ * ... nor makes a new process (which would not inherit its death signal,
+ * and so outlive kakurid), while it still makes threads.
+ */
+static int
+denied_new_process(void)
+{
+	static int mark;
+	void *back = NULL;
+	pthread_t t;
+	pid_t p;
+#ifdef SYS_fork
+	long r;
+#endif
+	int bad = 0;
+
+	if (kk_seccomp_deny_others(getpid()) < 0)
+		return 1 << 7;
+	/* 0: fork(2), as the C library makes it (clone without CLONE_THREAD) */
+	if ((p = fork()) == 0)
+		_exit(0);
+	if (p > 0)
+		waitpid(p, NULL, 0);
+	bad |= (p != -1 || errno != EPERM) << 0;
+#ifdef SYS_fork
+	/* 1: the old calls too */
+	if ((r = syscall(SYS_fork)) == 0)
+		_exit(0);
+	if (r > 0)
+		waitpid((pid_t)r, NULL, 0);
+	bad |= (r != -1 || errno != EPERM) << 1;
+#endif
+	/* 2: a thread is still made, and runs */
+	bad |= (pthread_create(&t, NULL, thread_echo, &mark) != 0 ||
+	    pthread_join(t, &back) != 0 || back != &mark) << 2;
+	return bad;
+}
+
 START_TEST(test_resolver_reaches_no_other_process)
 {
 	in_child(denied_checks);
+	in_child(denied_new_process);
+}
+END_TEST
+
+/*
+ * Every child dies with kakurid (PR_SET_PDEATHSIG, set before its
+ * filter); one taken over that cleared it would outlive a kakurid that
+ * was killed, with the sockets and keys it was given.  No filter lets
+ * that be cleared or changed, even where prctl(2) is allowed; prctl's
+ * other uses still work.  Bit n of the result is check n failing.
+ */
+static int
+deathsig_kept(void)
+{
+	char name[16];
+	int sig = 0, bad = 0;
+
+	/* 0: neither cleared nor changed to a signal that can be caught */
+	bad |= (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != -1 ||
+	    errno != EPERM) << 0;
+	bad |= (prctl(PR_SET_PDEATHSIG, SIGUSR1, 0, 0, 0) != -1 ||
+	    errno != EPERM) << 0;
+	/* 1: it is still SIGKILL */
+	bad |= (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) != 0 ||
+	    sig != SIGKILL) << 1;
+	/* 2: a thread's name is still set, and read */
+	bad |= (prctl(PR_SET_NAME, "kk-test", 0, 0, 0) != 0 ||
+	    prctl(PR_GET_NAME, name, 0, 0, 0) != 0 ||
+	    strcmp(name, "kk-test") != 0) << 2;
+	return bad;
+}
+
+/* an allow-list filter that allows prctl(2) (kk_child_seccomp's do) */
+static int
+deathsig_allow_list(void)
+{
+	struct kk_seccomp_rules none = { 0 };
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+	    confine_by_rules(&none) < 0)
+		return 1 << 7;
+	return deathsig_kept();
+}
+
+/* the resolver's filter of denials */
+static int
+deathsig_deny_list(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 ||
+	    kk_seccomp_deny_others(getpid()) < 0)
+		return 1 << 7;
+	return deathsig_kept();
+}
+
+/*
+ * An evidence worker (kk_sandbox_enter with a parent): the death signal
+ * is set by the sandbox itself, after the change of identity that would
+ * clear it and before the filter that keeps it.
+ */
+static int
+deathsig_sandbox(void)
+{
+	int calls[450], i;
+	struct kk_sandbox sb;
+
+	for (i = 0; i < (int)(sizeof(calls) / sizeof(calls[0])); i++)
+		calls[i] = i;
+	memset(&sb, 0, sizeof(sb));
+	sb.allowed = calls;
+	sb.nallowed = sizeof(calls) / sizeof(calls[0]);
+	sb.parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0 ||
+	    kk_sandbox_enter(&sb) < 0)
+		return 1 << 7;
+	return deathsig_kept();
+}
+
+START_TEST(test_children_keep_their_death_signal)
+{
+	in_child(deathsig_allow_list);
+	in_child(deathsig_deny_list);
+	in_child(deathsig_sandbox);
 }
 END_TEST
 
@@ -458,4 +586,5 @@ KK_SUITE(preserve_suite, "preserve",
 	    KK_TEST(test_worker_cannot_write_memory),
 	    KK_TEST(test_worker_kcmp_vm_only),
 	    X32_TESTS
-	    KK_TEST(test_resolver_reaches_no_other_process))
+	    KK_TEST(test_resolver_reaches_no_other_process),
+	    KK_TEST(test_children_keep_their_death_signal))
