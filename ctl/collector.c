@@ -592,6 +592,12 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 		return;
 	p = kk_report_open(buf, len, cn->identity, cn->agent, &why);
 	if (p == NULL) {
+		/*
+		 * what the agent made the collector read and verify costs it
+		 * as a stored report does: forged or broken reports sent
+		 * without end would otherwise cost nothing but CPU
+		 */
+		charge(cn, len, "a report refused");
 		answer_error(cn, KE_BAD_SIGNATURE, why);
 		return;
 	}
@@ -610,6 +616,9 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 		return;
 	}
 	if (r < 0) {
+		/* a conflict is the agent's doing, a failing disk is not */
+		if (r == -EEXIST)
+			charge(cn, len, "a report refused");
 		answer_error(cn, word, r == -EEXIST ? "a report with this id "
 		    "and other content is stored" : strerror(-r));
 		json_decref(p);

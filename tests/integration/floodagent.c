@@ -10,7 +10,9 @@
  * report sent COUNT times (an agent that resends what is stored); or
  * "onward": a connection closed with no answer (a collector whose disk
  * does not sync acks nothing) is no end, the next report goes on a new
- * one, and the line ends with "unanswered K".
+ * one, and the line ends with "unanswered K"; or "forged": each report's
+ * signature is spoilt (one character of it changed), so that none
+ * verifies.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +57,20 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
 	return out;
 }
 
+/* One base64 character of the envelope's signature changed; -1 if none. */
+static int
+spoil_signature(char *env)
+{
+	char *sig = strstr(env, "\"sig\":\"");
+
+	if (sig == NULL || sig[7] == '"') {
+		fprintf(stderr, "floodagent: no signature to spoil\n");
+		return -1;
+	}
+	sig[7] = sig[7] == 'A' ? 'B' : 'A';
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -69,18 +85,20 @@ main(int argc, char **argv)
 	size_t size, alen;
 	bool open = false;
 	json_t *o;
-	bool same, onward;
+	bool same, onward, forged;
 	int unanswered = 0;
 	int count, acked = 0, refused = 0, i, ret = 1;
 
 	if (argc != 8 && !(argc == 9 && (strcmp(argv[8], "same") == 0 ||
-	    strcmp(argv[8], "onward") == 0))) {
+	    strcmp(argv[8], "onward") == 0 ||
+	    strcmp(argv[8], "forged") == 0))) {
 		fprintf(stderr, "usage: floodagent ADDR PIN CHAIN TLSKEY IDKEY "
-		    "COUNT SIZE [same | onward]\n");
+		    "COUNT SIZE [same | onward | forged]\n");
 		return 2;
 	}
 	same = argc == 9 && strcmp(argv[8], "same") == 0;
 	onward = argc == 9 && strcmp(argv[8], "onward") == 0;
+	forged = argc == 9 && strcmp(argv[8], "forged") == 0;
 	/* a collector that closes the connection: said, not a silent death */
 	signal(SIGPIPE, SIG_IGN);
 	count = atoi(argv[6]);
@@ -99,6 +117,8 @@ main(int argc, char **argv)
 		open = true;
 		if (rep == NULL && (rep = make_report(idkey, agent, i + 1,
 		    size, id)) == NULL)
+			goto out;
+		if (forged && spoil_signature(rep) < 0)
 			goto out;
 		kk_sha256_hex(rep, strlen(rep), sha);
 		if (agentconn_send(&ac, rep, strlen(rep)) < 0 ||
