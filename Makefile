@@ -215,6 +215,12 @@ $(OBJDIR)/libnss_kkslow.so.2: tests/nss_slow.c
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
 		-shared -fPIC -Wl,-soname,libnss_kkslow.so.2 -o $@ $<
 
+# its log: a socket, as the resolver may write no file (t-names)
+$(OBJDIR)/linesink: tests/integration/linesink.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+
 # attacks on the CSIRT port: squatting it, handshake floods
 $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 	$(call quiet,LINK,$@)
@@ -279,7 +285,8 @@ TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd $(OBJDIR)/setswap \
-	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/rawsend $(OBJDIR)/tunrelay
+	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/linesink $(OBJDIR)/rawsend \
+	$(OBJDIR)/tunrelay
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))
 	$(call quiet,LINK,$@)

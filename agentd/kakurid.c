@@ -30,6 +30,7 @@
 #include "dispatch.h"
 #include "identity.h"
 #include "lean.h"
+#include "sandbox.h"
 #include "subids.h"
 #include "quarantine.h"
 #include "outbox.h"
@@ -367,6 +368,10 @@ main(int argc, char **argv)
 	/* never on events alone: a timer verifies, and retries with backoff */
 	if (kd_quarantine_watch(&d) < 0)
 		goto out;
+	/* what the resolver may write: said once */
+	if ((err = kk_landlock_abi()) < 0)
+		kk_log(LOG_WARNING, KK_MID_START, "Landlock: %s: the resolver "
+		    "child may write wherever agent.user may", strerror(-err));
 	/* names of local callers, never NSS on this loop: before the socket */
 	if ((err = kd_resolver_start(&d)) < 0 ||
 	    (err = kd_tally_open(&d)) < 0 ||

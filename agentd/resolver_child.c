@@ -14,7 +14,10 @@
  * that user too, so a filter of denials (kk_seccomp_deny_others) keeps
  * it from signalling, tracing or reading any process but itself: a
  * module taken over by a hostile directory cannot kill or stop the
- * network child, the CSIRT's channel.
+ * network child, the CSIRT's channel, nor outlive kakurid.  And a lookup
+ * writes nothing, so Landlock lets it write nowhere: such a module cannot
+ * fill the disk kakurid's evidence and outbox live on, nor leave files
+ * where agent.user may write (/tmp, /dev/shm).
  */
 #include <errno.h>
 #include <pwd.h>
@@ -84,6 +87,11 @@ kd_resolver_main(int argc, char **argv)
 	kk_child_enter(argc, argv, "--names", "kakurid-names", false);
 	if ((r = kk_seccomp_deny_others(getpid())) < 0)
 		kk_child_fail("seccomp: %s", strerror(-r));
+	/* a lookup writes nothing: a module taken over neither (kakurid
+	 * says at start when the kernel has no Landlock) */
+	if ((r = kk_landlock_no_writes()) < 0 && r != -ENOSYS &&
+	    r != -EOPNOTSUPP)
+		kk_child_fail("landlock: %s", strerror(-r));
 	for (;;) {
 		r = kk_ipc_recv(KK_CHILD_FD_IPC, -1, sizeof(h) + sizeof(uid),
 		    &h, &body, &len);

@@ -29,11 +29,13 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/kcmp.h>
+#include <linux/landlock.h>
 #include <linux/securebits.h>
 #include <linux/seccomp.h>
 
@@ -368,6 +370,65 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	(void)rules;
 	/* unknown architecture: no-new-privs and the rest still hold */
 	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+#endif
+}
+
+/*
+ * Landlock: what a child may write in the file system.  Only the rights
+ * that change it are handled (reading and executing stay as they are):
+ * writing, truncating, making, removing, linking and renaming.  The
+ * system's header may be older than the kernel: TRUNCATE (ABI 3) is
+ * named here.
+ */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE	(1ULL << 14)
+#endif
+
+int
+kk_landlock_abi(void)
+{
+#ifdef SYS_landlock_create_ruleset
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+
+	return abi < 0 ? -errno : (int)abi;
+#else
+	return -ENOSYS;
+#endif
+}
+
+int
+kk_landlock_no_writes(void)
+{
+#ifdef SYS_landlock_create_ruleset
+	struct landlock_ruleset_attr attr;
+	int abi, fd, r = 0;
+
+	if ((abi = kk_landlock_abi()) < 0)
+		return abi;
+	memset(&attr, 0, sizeof(attr));
+	attr.handled_access_fs = LANDLOCK_ACCESS_FS_WRITE_FILE |
+	    LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+	    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
+	    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
+	    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+	    LANDLOCK_ACCESS_FS_MAKE_SYM;
+	if (abi >= 2)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (fd < 0)
+		return -errno;
+	/* no rule: nothing of it allowed anywhere; without CAP_SYS_ADMIN, a
+	 * ruleset needs no_new_privs first */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_landlock_restrict_self, fd, 0) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+#else
+	return -ENOSYS;
 #endif
 }
 

@@ -84,6 +84,23 @@ int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
  */
 int kk_seccomp_deny_others(pid_t self);
 
+/*
+ * Landlock's ABI version, or -ENOSYS / -EOPNOTSUPP when the kernel has no
+ * Landlock or it is off.
+ */
+int kk_landlock_abi(void);
+
+/*
+ * Sets no_new_privs and a Landlock ruleset: this process and what it
+ * makes can no longer change the file system (write or truncate a file,
+ * make, remove, link or rename anything).  Reading and executing are not
+ * restricted; descriptors open before keep what they were opened for.
+ * Landlock also keeps it from tracing, or reading /proc of, any process
+ * outside its domain: not for the evidence workers, then, whose job that
+ * is.  -ENOSYS or -EOPNOTSUPP without Landlock.
+ */
+int kk_landlock_no_writes(void);
+
 /* What an evidence worker keeps (kk_sandbox_enter). */
 struct kk_sandbox {
 	const int *keep_fds;	/* renumbered 3, 4, ... in this order */

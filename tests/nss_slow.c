@@ -3,15 +3,17 @@
  * out of reach (t-names).  /etc/kkslow.conf (overlaid in kakurid's own
  * mount namespace, never the machine's) says, one setting a line:
  *	uid UID NAME SECONDS	getpwuid(UID) is NAME, after SECONDS
- *	log PATH		every getpwuid call appended to PATH, and
+ *	log PATH		every getpwuid call logged to PATH (a
+ *				file, or a datagram socket: linesink), and
  *				the answer of a uid above once it is given
  *	attack UID PID		getpwuid(UID) plays a module taken over: it
  *				tries to read, starve, cut off and kill
  *				process PID (a sibling of the resolver, as
  *				agent.user) five ways, and to outlive
  *				kakurid two (its death signal cleared, a
- *				new process), and logs "attack HOW ERRNO"
- *				for each
+ *				new process), and to write a file in DIR,
+ *				and logs "attack HOW ERRNO" for each
+ *	drop DIR		where the attack writes (world-writable)
  * and it knows nothing else: every other uid, and every name, is "not
  * found" at once.  Only getpwuid_r and getpwnam_r are here.
  */
@@ -25,8 +27,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,14 +43,32 @@ enum nss_status _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw,
 enum nss_status _nss_kkslow_getpwnam_r(const char *name, struct passwd *pw,
     char *buf, size_t len, int *errnop);
 
-/* line (n bytes) appended to the log at path, if there is one */
+/*
+ * line (n bytes) to the log at path, if there is one: a datagram if it is
+ * a socket (the resolver writes no file: linesink keeps it), else
+ * appended to the file
+ */
 static void
 append(const char *path, const char *line, int n)
 {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
 	int fd;
 
-	if (path[0] == '\0' || n <= 0 || (fd = open(path, O_WRONLY |
-	    O_APPEND | O_CLOEXEC)) < 0)
+	if (path[0] == '\0' || n <= 0 || stat(path, &st) < 0)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		if (strlen(path) >= sizeof(sa.sun_path) || (fd = socket(AF_UNIX,
+		    SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+			return;
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		if (sendto(fd, line, (size_t)n, 0, (struct sockaddr *)&sa,
+		    sizeof(sa)) < 0)
+			n = 0;
+		close(fd);
+		return;
+	}
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) < 0)
 		return;
 	if (write(fd, line, (size_t)n) < 0)
 		n = 0;
@@ -74,8 +97,11 @@ attack_note(const char *path, const char *how, long r)
 
 /* What code that took the resolver over would do to a sibling. */
 static void
-attack(const char *log, pid_t victim)
+attack(const char *log, pid_t victim, const char *drop)
 {
+	char path[256];
+	int fd;
+
 	const struct rlimit none = { 0, 0 };
 	struct iovec local, remote;
 	pid_t child;
@@ -99,6 +125,15 @@ attack(const char *log, pid_t victim)
 	if (child > 0)
 		waitpid(child, NULL, 0);
 	attack_note(log, "fork", (long)child);
+	/* a file where agent.user may write: a disk filled, a file planted */
+	snprintf(path, sizeof(path), "%s/planted-%d", drop, (int)getpid());
+	fd = drop[0] ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0644) : -1;
+	if (!drop[0])
+		errno = ENOENT;
+	attack_note(log, "write", (long)fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void
@@ -115,6 +150,7 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
     int *errnop)
 {
 	char line[256], name[64] = "", one[64], log[200] = "", word[8];
+	char drop[200] = "";
 	unsigned long u = 0, secs = 0, slow = 0, au = 0;
 	int found = 0, victim = 0, vp = 0;
 	FILE *f;
@@ -126,6 +162,8 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
 			continue;
 		if (strcmp(word, "log") == 0)
 			sscanf(line, "log %199s", log);
+		else if (strcmp(word, "drop") == 0)
+			sscanf(line, "drop %199s", drop);
 		else if (strcmp(word, "attack") == 0 && sscanf(line,
 		    "attack %lu %d", &au, &vp) == 2 && (uid_t)au == uid)
 			victim = vp;
@@ -140,7 +178,7 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
 	fclose(f);
 	note(log, "getpwuid", uid);
 	if (victim > 0)
-		attack(log, (pid_t)victim);
+		attack(log, (pid_t)victim, drop);
 	if (!found)
 		return NSS_STATUS_NOTFOUND;
 	pause_for((unsigned)slow);

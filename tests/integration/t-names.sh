@@ -38,7 +38,13 @@ mkdir -p "$WORK/etcx" "$WORK/nsslib"
 install -m 0755 "$KKSLOW" "$WORK/nsslib/"
 CALLS="$WORK/calls"
 : >"$CALLS"
-chmod 0666 "$CALLS"
+# the module's log: a socket, as the resolver may write no file (Landlock)
+need_built "$TOP/build/linesink"
+"$TOP/build/linesink" "$WORK/calls.sock" "$CALLS" 900 >"$WORK/sink.out" 2>&1 &
+PIDS+=($!)
+until_ok 10 grep -q ready "$WORK/sink.out" || die "the log socket"
+# where the attack would plant a file: a directory anyone may write to
+mkdir -p "$WORK/drop"; chmod 1777 "$WORK/drop"
 # what the attack aims at: a process of agent.user, as the resolver's
 # siblings are (the network child holds the CSIRT's channel); ours, by pid
 setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
@@ -56,7 +62,8 @@ uid $HOLD kkholder $DELAY
 uid $QUICK kkquick 0
 uid $STUCK kkstuck 600
 uid $ATTACK2 kkattack 600
-log $CALLS
+log $WORK/calls.sock
+drop $WORK/drop
 attack $ATTACK $VICTIM
 attack $ATTACK2 $VICTIM
 EOF
@@ -146,16 +153,19 @@ check "a staff member's status after the flood" as 4242 100 -- status
 # a module taken over by a hostile directory: the resolver runs as
 # agent.user like its siblings, and its filter of denials keeps it from
 # reading, signalling or killing any process but itself, and from
-# outliving kakurid: its death signal cleared, or a new process
+# outliving kakurid: its death signal cleared, or a new process; and
+# Landlock lets it write no file (a lookup writes nothing)
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK's status starts the lookup that attacks" as "$ATTACK" "" -- status
-check_within "... the module tried its seven ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 7 ]"
+check_within "... the module tried its eight ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 8 ]"
 for how in read nice limit tgkill kill; do
 	check "... $how of a process of agent.user: refused (EPERM), not done" \
 		grep -qx "attack $how 1" "$CALLS"
 done
 check "... clearing its own death signal: refused (EPERM)" grep -qx "attack undeath 1" "$CALLS"
 check "... a new process, which would not have it: refused (EPERM)" grep -qx "attack fork 1" "$CALLS"
+check "... a file where agent.user may write: refused (EACCES)" grep -qx "attack write 13" "$CALLS"
+check "... and none is there" bash -c "! ls '$WORK/drop/' | grep -q ."
 check "... that process lives (on the old code it was killed)" kill -0 "$VICTIM"
 check "... and the resolver is the same process, not killed for it" \
 	bash -c "[ \"\$(pgrep -P $KPID -x kakurid-names | head -1)\" = '$names_pid' ]"
@@ -183,7 +193,7 @@ check "audit chain verifies" ctl log -n 0
 # to clear its death signal neither (on the old code it lived on)
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK2's status starts the attack in the new resolver" as "$ATTACK2" "" -- status
-check_within "... the module tried its seven ways again" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 14 ]"
+check_within "... the module tried its eight ways again" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 16 ]"
 check "... clearing its death signal: refused again" \
 	bash -c "[ \$(grep -cx 'attack undeath 1' '$CALLS') -eq 2 ]"
 kids=$(pgrep -P "$KPID" | tr '\n' ' ')

@@ -544,6 +544,63 @@ deathsig_sandbox(void)
 	return deathsig_kept();
 }
 
+/*
+ * Landlock (kk_landlock_no_writes): the resolver writes nothing, so a
+ * module taken over can neither fill a disk nor plant a file where
+ * agent.user may write.  landlock_dir has a file "old".  Bit n of the
+ * result is check n failing.
+ */
+static char landlock_dir[PATH_MAX];
+
+static int
+landlock_checks(void)
+{
+	char path[PATH_MAX + 32];
+	int fd, bad = 0;
+
+	if (kk_landlock_no_writes() < 0)
+		return 1 << 7;
+	/* 0: no new file, directory or link */
+	snprintf(path, sizeof(path), "%s/planted", landlock_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	bad |= (fd >= 0 || errno != EACCES) << 0;
+	kk_close(fd);
+	snprintf(path, sizeof(path), "%s/dir", landlock_dir);
+	bad |= (mkdir(path, 0700) != -1 || errno != EACCES) << 0;
+	bad |= (symlinkat("/etc/passwd", AT_FDCWD, path) != -1 ||
+	    errno != EACCES) << 0;
+	/* 1: an existing file is not written, truncated or removed */
+	snprintf(path, sizeof(path), "%s/old", landlock_dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	bad |= (fd >= 0 || errno != EACCES) << 1;
+	kk_close(fd);
+	bad |= (truncate(path, 0) != -1 || errno != EACCES) << 1;
+	bad |= (unlink(path) != -1 || errno != EACCES) << 1;
+	/* 2: but it is read, as NSS modules read their files */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	bad |= (fd < 0) << 2;
+	kk_close(fd);
+	/* 3: and what was open for writing before still writes */
+	bad |= (write(2, "", 0) != 0) << 3;
+	return bad;
+}
+
+START_TEST(test_resolver_writes_nothing)
+{
+	char path[PATH_MAX + 16];
+	int abi = kk_landlock_abi();
+
+	/* not skipped: a kernel without it is said, and fails here */
+	ck_assert_msg(abi >= 1, "this kernel has no Landlock (%s): the "
+	    "resolver would write anywhere agent.user may", strerror(-abi));
+	kk_test_workdir(landlock_dir);
+	snprintf(path, sizeof(path), "%s/old", landlock_dir);
+	write_text(path, PRECIOUS);
+	in_child(landlock_checks);
+	ck_assert_int_eq(size_of(path), (off_t)strlen(PRECIOUS));
+}
+END_TEST
+
 START_TEST(test_children_keep_their_death_signal)
 {
 	in_child(deathsig_allow_list);
@@ -587,4 +644,5 @@ KK_SUITE(preserve_suite, "preserve",
 	    KK_TEST(test_worker_kcmp_vm_only),
 	    X32_TESTS
 	    KK_TEST(test_resolver_reaches_no_other_process),
-	    KK_TEST(test_children_keep_their_death_signal))
+	    KK_TEST(test_children_keep_their_death_signal),
+	    KK_TEST(test_resolver_writes_nothing))
