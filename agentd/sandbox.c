@@ -116,6 +116,27 @@ rule_answer(struct sock_filter *f, int nr, uint32_t ret)
 	return 2;
 }
 
+/* not an answer: the filter goes on, with nr loaded again */
+#define RULE_NEXT	UINT32_MAX
+
+/*
+ * nr(argument arg): on_eq when its low 32 bits are value, else otherwise
+ * (which may be RULE_NEXT).  5.
+ */
+static size_t
+rule_arg_eq(struct sock_filter *f, int nr, unsigned arg, uint32_t value,
+    uint32_t on_eq, uint32_t otherwise)
+{
+	size_t k = 0;
+
+	f[k++] = IF_NR(nr, 4);
+	f[k++] = LOAD(ARG_LOW(arg));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 1);
+	f[k++] = RET(on_eq);
+	f[k++] = otherwise == RULE_NEXT ? LOAD_NR : RET(otherwise);
+	return k;
+}
+
 /*
  * prctl(PR_SET_PDEATHSIG, ...): EPERM, whatever else prctl may do.  A
  * child dies with kakurid (SIGKILL, set before the filter): one taken
@@ -126,14 +147,8 @@ rule_answer(struct sock_filter *f, int nr, uint32_t ret)
 static size_t
 rule_keep_deathsig(struct sock_filter *f)
 {
-	size_t k = 0;
-
-	f[k++] = IF_NR(SYS_prctl, 3);
-	f[k++] = LOAD(ARG_LOW(0));
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_PDEATHSIG, 0, 1);
-	f[k++] = DENY(EPERM);
-	f[k++] = LOAD_NR;
-	return k;
+	return rule_arg_eq(f, SYS_prctl, 0, PR_SET_PDEATHSIG,
+	    SECCOMP_RET_ERRNO | EPERM, RULE_NEXT);
 }
 #define RULE_KEEP_DEATHSIG_MAX	5
 
@@ -218,14 +233,8 @@ rule_ptrace(struct sock_filter *f, const unsigned *req, size_t n,
 static size_t
 rule_kcmp_vm(struct sock_filter *f)
 {
-	size_t k = 0;
-
-	f[k++] = IF_NR(SYS_kcmp, 4);
-	f[k++] = LOAD(ARG_LOW(2));
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, KCMP_VM, 1, 0);
-	f[k++] = DENY(EPERM);
-	f[k++] = RET(SECCOMP_RET_ALLOW);
-	return k;
+	return rule_arg_eq(f, SYS_kcmp, 2, KCMP_VM, SECCOMP_RET_ALLOW,
+	    SECCOMP_RET_ERRNO | EPERM);
 }
 
 /* no_new_privs, then the k instructions of f as this process's filter */
