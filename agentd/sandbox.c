@@ -284,6 +284,10 @@ kk_seccomp_deny_others(pid_t self)
 #ifdef SYS_pidfd_getfd
 		SYS_pidfd_getfd,
 #endif
+#ifdef SYS_io_uring_setup
+		/* its operations never pass through this filter */
+		SYS_io_uring_setup,
+#endif
 	};
 	const uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
 	struct sock_filter f[RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX +

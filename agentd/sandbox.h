@@ -71,7 +71,8 @@ int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
  * to self (the process's own pid: raise and pthread_kill still work);
  * prlimit(2) and the sched_set*(2) calls only of self (0 or its pid);
  * tkill(2), ptrace(2), process_vm_readv/writev(2), kcmp(2),
- * setpriority(2), ioprio_set(2) and the pidfd calls not at all (EPERM);
+ * setpriority(2), ioprio_set(2) and the pidfd calls not at all (EPERM),
+ * nor io_uring_setup(2): its operations would not pass this filter;
  * a call of another ABI (x32, or a foreign audit arch) kills the
  * process, as it would slip past the numbers.  Nor may it outlive
  * kakurid: its death signal cannot be cleared (prctl(PR_SET_PDEATHSIG):

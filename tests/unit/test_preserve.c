@@ -400,6 +400,12 @@ denied_checks(void)
 	/* 4: nor a pidfd, to signal it by */
 	bad |= (syscall(SYS_pidfd_open, other, 0) != -1 || errno != EPERM) << 4;
 #endif
+#ifdef SYS_io_uring_setup
+	/* 4: nor a ring, whose operations the filter would not see (a NULL
+	 * params: the kernel's answer would be EFAULT) */
+	bad |= (syscall(SYS_io_uring_setup, 1, NULL) != -1 ||
+	    errno != EPERM) << 4;
+#endif
 	/* 5: what an NSS module does still works, its own limits too */
 	fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
 	bad |= (fd < 0) << 5;
