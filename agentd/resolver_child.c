@@ -15,9 +15,10 @@
  * it from signalling, tracing or reading any process but itself: a
  * module taken over by a hostile directory cannot kill or stop the
  * network child, the CSIRT's channel, nor outlive kakurid.  And a lookup
- * writes nothing, so Landlock lets it write nowhere: such a module cannot
- * fill the disk kakurid's evidence and outbox live on, nor leave files
- * where agent.user may write (/tmp, /dev/shm).
+ * writes nothing and listens nowhere, so Landlock lets it do neither:
+ * such a module cannot fill the disk kakurid's evidence and outbox live
+ * on, leave files where agent.user may write (/tmp, /dev/shm), or open a
+ * TCP port on the host as a way in.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -87,9 +88,9 @@ kd_resolver_main(int argc, char **argv)
 	kk_child_enter(argc, argv, "--names", "kakurid-names", false);
 	if ((r = kk_seccomp_deny_others(getpid())) < 0)
 		kk_child_fail("seccomp: %s", strerror(-r));
-	/* a lookup writes nothing: a module taken over neither (kakurid
-	 * says at start when the kernel has no Landlock) */
-	if ((r = kk_landlock_no_writes()) < 0 && r != -ENOSYS &&
+	/* a lookup writes nothing and listens nowhere: a module taken over
+	 * neither (kakurid says at start when the kernel has no Landlock) */
+	if ((r = kk_landlock_read_only()) < 0 && r != -ENOSYS &&
 	    r != -EOPNOTSUPP)
 		kk_child_fail("landlock: %s", strerror(-r));
 	for (;;) {

@@ -387,15 +387,23 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 }
 
 /*
- * Landlock: what a child may write in the file system.  Only the rights
- * that change it are handled (reading and executing stay as they are):
- * writing, truncating, making, removing, linking and renaming.  The
- * system's header may be older than the kernel: TRUNCATE (ABI 3) is
- * named here.
+ * Landlock, for a child that only reads and asks (the resolver).  The
+ * system's header may be older than the kernel: what came after ABI 2 is
+ * named here, and the ruleset's attributes are laid out as ABI 6 has them
+ * (a kernel takes the first ABI-many of them).
  */
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE	(1ULL << 14)
 #endif
+#define KK_LANDLOCK_NET_BIND_TCP	(1ULL << 0)	/* ABI 4 */
+#define KK_LANDLOCK_SCOPE_ABSTRACT_UNIX	(1ULL << 0)	/* ABI 6 */
+#define KK_LANDLOCK_SCOPE_SIGNAL	(1ULL << 1)	/* ABI 6 */
+
+struct kk_landlock_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;	/* ABI 4 */
+	uint64_t scoped;		/* ABI 6 */
+};
 
 int
 kk_landlock_abi(void)
@@ -411,15 +419,17 @@ kk_landlock_abi(void)
 }
 
 int
-kk_landlock_no_writes(void)
+kk_landlock_read_only(void)
 {
 #ifdef SYS_landlock_create_ruleset
-	struct landlock_ruleset_attr attr;
+	struct kk_landlock_attr attr;
+	size_t size = sizeof(attr.handled_access_fs);
 	int abi, fd, r = 0;
 
 	if ((abi = kk_landlock_abi()) < 0)
 		return abi;
 	memset(&attr, 0, sizeof(attr));
+	/* changing the file system: writing, making, removing, renaming */
 	attr.handled_access_fs = LANDLOCK_ACCESS_FS_WRITE_FILE |
 	    LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
 	    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
@@ -430,7 +440,18 @@ kk_landlock_no_writes(void)
 		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
 	if (abi >= 3)
 		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
-	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	/* a TCP port of its own: a way in from the network */
+	if (abi >= 4) {
+		attr.handled_access_net = KK_LANDLOCK_NET_BIND_TCP;
+		size = offsetof(struct kk_landlock_attr, scoped);
+	}
+	/* abstract sockets and signals of processes not in its domain */
+	if (abi >= 6) {
+		attr.scoped = KK_LANDLOCK_SCOPE_ABSTRACT_UNIX |
+		    KK_LANDLOCK_SCOPE_SIGNAL;
+		size = sizeof(attr);
+	}
+	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
 	if (fd < 0)
 		return -errno;
 	/* no rule: nothing of it allowed anywhere; without CAP_SYS_ADMIN, a

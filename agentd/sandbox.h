@@ -92,15 +92,18 @@ int kk_seccomp_deny_others(pid_t self);
 int kk_landlock_abi(void);
 
 /*
- * Sets no_new_privs and a Landlock ruleset: this process and what it
- * makes can no longer change the file system (write or truncate a file,
- * make, remove, link or rename anything).  Reading and executing are not
- * restricted; descriptors open before keep what they were opened for.
- * Landlock also keeps it from tracing, or reading /proc of, any process
- * outside its domain: not for the evidence workers, then, whose job that
- * is.  -ENOSYS or -EOPNOTSUPP without Landlock.
+ * Sets no_new_privs and a Landlock ruleset for a process that only reads
+ * and asks: it and what it makes can no longer change the file system
+ * (write or truncate a file, make, remove, link or rename anything),
+ * listen on a TCP port (ABI 4), or connect to an abstract Unix socket or
+ * signal a process outside its domain (ABI 6).  Reading files, executing,
+ * connecting out (TCP, Unix sockets with a path) are not restricted;
+ * descriptors open before keep what they were opened for.  Landlock also
+ * keeps it from tracing, or reading /proc of, any process outside its
+ * domain: not for the evidence workers, then, whose job that is.
+ * -ENOSYS or -EOPNOTSUPP without Landlock.
  */
-int kk_landlock_no_writes(void);
+int kk_landlock_read_only(void);
 
 /* What an evidence worker keeps (kk_sandbox_enter). */
 struct kk_sandbox {

@@ -19,6 +19,10 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -551,12 +555,15 @@ deathsig_sandbox(void)
 }
 
 /*
- * Landlock (kk_landlock_no_writes): the resolver writes nothing, so a
+ * Landlock (kk_landlock_read_only): the resolver writes nothing, so a
  * module taken over can neither fill a disk nor plant a file where
  * agent.user may write.  landlock_dir has a file "old".  Bit n of the
  * result is check n failing.
  */
 static char landlock_dir[PATH_MAX];
+/* an abstract socket the test listens on, outside the child's domain */
+static struct sockaddr_un landlock_abstract;
+static socklen_t landlock_abstract_len;
 
 static int
 landlock_checks(void)
@@ -564,7 +571,7 @@ landlock_checks(void)
 	char path[PATH_MAX + 32];
 	int fd, bad = 0;
 
-	if (kk_landlock_no_writes() < 0)
+	if (kk_landlock_read_only() < 0)
 		return 1 << 7;
 	/* 0: no new file, directory or link */
 	snprintf(path, sizeof(path), "%s/planted", landlock_dir);
@@ -588,13 +595,31 @@ landlock_checks(void)
 	kk_close(fd);
 	/* 3: and what was open for writing before still writes */
 	bad |= (write(2, "", 0) != 0) << 3;
+	/* 4: no TCP port to listen on (ABI 4), no abstract socket of
+	 * another's (ABI 6) nor a signal to one, while a socket is made */
+	if (kk_landlock_abi() >= 4) {
+		struct sockaddr_in in = { .sin_family = AF_INET,
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bad |= (fd < 0 || bind(fd, (struct sockaddr *)&in,
+		    sizeof(in)) != -1 || errno != EACCES) << 4;
+		kk_close(fd);
+	}
+	if (kk_landlock_abi() >= 6) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bad |= (fd < 0 || connect(fd, (struct sockaddr *)&landlock_abstract,
+		    landlock_abstract_len) != -1 || errno != EPERM) << 5;
+		kk_close(fd);
+		bad |= (kill(getppid(), 0) != -1 || errno != EPERM) << 5;
+	}
 	return bad;
 }
 
 START_TEST(test_resolver_writes_nothing)
 {
 	char path[PATH_MAX + 16];
-	int abi = kk_landlock_abi();
+	int abi = kk_landlock_abi(), lsock, n;
 
 	/* not skipped: a kernel without it is said, and fails here */
 	ck_assert_msg(abi >= 1, "this kernel has no Landlock (%s): the "
@@ -602,7 +627,19 @@ START_TEST(test_resolver_writes_nothing)
 	kk_test_workdir(landlock_dir);
 	snprintf(path, sizeof(path), "%s/old", landlock_dir);
 	write_text(path, PRECIOUS);
+	/* one the child would reach but for its domain */
+	lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lsock, 0);
+	landlock_abstract.sun_family = AF_UNIX;
+	n = snprintf(landlock_abstract.sun_path + 1,
+	    sizeof(landlock_abstract.sun_path) - 1, "kk-test-%d", (int)getpid());
+	landlock_abstract_len = (socklen_t)(offsetof(struct sockaddr_un,
+	    sun_path) + 1 + (size_t)n);
+	ck_assert_int_eq(bind(lsock, (struct sockaddr *)&landlock_abstract,
+	    landlock_abstract_len), 0);
+	ck_assert_int_eq(listen(lsock, 4), 0);
 	in_child(landlock_checks);
+	close(lsock);
 	ck_assert_int_eq(size_of(path), (off_t)strlen(PRECIOUS));
 }
 END_TEST
