@@ -215,6 +215,12 @@ $(OBJDIR)/libnss_kkslow.so.2: tests/nss_slow.c
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
 		-shared -fPIC -Wl,-soname,libnss_kkslow.so.2 -o $@ $<
 
+# a process's writable memory searched for a key (t-remote, t-evidence-attacks)
+$(OBJDIR)/memscan: tests/integration/memscan.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o $@ $<
+
 # its log: a socket, as the resolver may write no file (t-names)
 $(OBJDIR)/linesink: tests/integration/linesink.c
 	@mkdir -p $(dir $@)
@@ -285,7 +291,8 @@ TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd $(OBJDIR)/setswap \
-	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/linesink $(OBJDIR)/rawsend \
+	$(OBJDIR)/libnss_kkslow.so.2 $(OBJDIR)/linesink $(OBJDIR)/memscan \
+	$(OBJDIR)/rawsend \
 	$(OBJDIR)/tunrelay
 
 $(OBJDIR)/apply-bench: $(call obj,$(BENCH_SRC))

@@ -684,15 +684,10 @@ channel_up() {
 # key_seed FILE: the 32-byte seed of an Ed25519 private key, as hex
 key_seed() { openssl pkey -in "$1" -outform DER 2>/dev/null | tail -c 32 | od -An -v -tx1 | tr -d ' \n'; }
 # mem_has PID HEX: the process's writable memory holds these bytes
+# (build/memscan: in milliseconds, while a process is held stopped)
 mem_has() {
-	local pid=$1 hex=$2 range perms start end
-	[ ${#hex} -ge 32 ] || return 2	# no pattern finds everything
-	while read -r range perms _; do
-		case $perms in rw*) ;; *) continue ;; esac
-		start=$((16#${range%-*})); end=$((16#${range#*-}))
-		dd if="/proc/$pid/mem" bs=65536 iflag=skip_bytes,count_bytes \
-			skip="$start" count=$((end - start)) 2>/dev/null
-	done <"/proc/$pid/maps" | od -An -v -tx1 | tr -d ' \n' | grep -q "$hex"
+	[ ${#2} -ge 32 ] || return 2	# no pattern finds everything
+	"$TOP/build/memscan" "$1" "$2"
 }
 
 # cpu_ns PID...: the run time in ns these, their threads and their children

@@ -19,7 +19,7 @@
 trap 'umount -l "$WORK/lovl" 2>/dev/null; umount -l "$WORK/lo" 2>/dev/null; umount -l "$STATE" 2>/dev/null; cleanup; cgroups_remove' EXIT
 need
 B="$TOP/build"
-need_built "$B/fusehang" "$B/statusprobe" "$B/pidreuse" "$B/evilpreload.so" "$B/forker" "$B/coretarget"
+need_built "$B/memscan" "$B/fusehang" "$B/statusprobe" "$B/pidreuse" "$B/evilpreload.so" "$B/forker" "$B/coretarget"
 need_freezer_fuse "the freezer's source groups and the service cgroup need one" \
 	"the FUSE-served executable needs it"
 echo "== evidence under attack: hostile files, confinement, freeze evasion, pid reuse, thaw"

@@ -8,6 +8,7 @@
 # receipt signed with the TLS key is refused.
 . "$(dirname "$0")/lib.sh"
 need
+need_built "$TOP/build/memscan"
 echo "== remote isolation and release (signed commands)"
 topology || { fail "topology"; summary; exit 1; }
 pki_setup || { fail "PKI setup"; summary; exit 1; }
