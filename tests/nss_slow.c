@@ -11,8 +11,9 @@
  *				process PID (a sibling of the resolver, as
  *				agent.user) five ways, and to outlive
  *				kakurid two (its death signal cleared, a
- *				new process), and to write a file in DIR,
- *				and logs "attack HOW ERRNO" for each
+ *				new process), to write a file in DIR and
+ *				to listen on a TCP port, and logs
+ *				"attack HOW ERRNO" for each
  *	drop DIR		where the attack writes (world-writable)
  * and it knows nothing else: every other uid, and every name, is "not
  * found" at once.  Only getpwuid_r and getpwnam_r are here.
@@ -32,6 +33,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,6 +136,15 @@ attack(const char *log, pid_t victim, const char *drop)
 	attack_note(log, "write", (long)fd);
 	if (fd >= 0)
 		close(fd);
+	/* a TCP port on the host: a way in */
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+		struct sockaddr_in any = { .sin_family = AF_INET };
+
+		attack_note(log, "listen", bind(fd, (struct sockaddr *)&any,
+		    sizeof(any)) < 0 ? -1L : (long)listen(fd, 1));
+		close(fd);
+	} else
+		attack_note(log, "listen", -1L);
 }
 
 static void

@@ -154,10 +154,11 @@ check "a staff member's status after the flood" as 4242 100 -- status
 # agent.user like its siblings, and its filter of denials keeps it from
 # reading, signalling or killing any process but itself, and from
 # outliving kakurid: its death signal cleared, or a new process; and
-# Landlock lets it write no file (a lookup writes nothing)
+# Landlock lets it write no file nor listen on a TCP port (a lookup does
+# neither)
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK's status starts the lookup that attacks" as "$ATTACK" "" -- status
-check_within "... the module tried its eight ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 8 ]"
+check_within "... the module tried its nine ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 9 ]"
 for how in read nice limit tgkill kill; do
 	check "... $how of a process of agent.user: refused (EPERM), not done" \
 		grep -qx "attack $how 1" "$CALLS"
@@ -166,6 +167,7 @@ check "... clearing its own death signal: refused (EPERM)" grep -qx "attack unde
 check "... a new process, which would not have it: refused (EPERM)" grep -qx "attack fork 1" "$CALLS"
 check "... a file where agent.user may write: refused (EACCES)" grep -qx "attack write 13" "$CALLS"
 check "... and none is there" bash -c "! ls '$WORK/drop/' | grep -q ."
+check "... a TCP port to listen on: refused (EACCES)" grep -qx "attack listen 13" "$CALLS"
 check "... that process lives (on the old code it was killed)" kill -0 "$VICTIM"
 check "... and the resolver is the same process, not killed for it" \
 	bash -c "[ \"\$(pgrep -P $KPID -x kakurid-names | head -1)\" = '$names_pid' ]"
@@ -193,7 +195,7 @@ check "audit chain verifies" ctl log -n 0
 # to clear its death signal neither (on the old code it lived on)
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK2's status starts the attack in the new resolver" as "$ATTACK2" "" -- status
-check_within "... the module tried its eight ways again" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 16 ]"
+check_within "... the module tried its nine ways again" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 18 ]"
 check "... clearing its death signal: refused again" \
 	bash -c "[ \$(grep -cx 'attack undeath 1' '$CALLS') -eq 2 ]"
 kids=$(pgrep -P "$KPID" | tr '\n' ' ')
