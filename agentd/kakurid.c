@@ -368,10 +368,16 @@ main(int argc, char **argv)
 	/* never on events alone: a timer verifies, and retries with backoff */
 	if (kd_quarantine_watch(&d) < 0)
 		goto out;
-	/* what the resolver may write: said once */
+	/* what Landlock keeps the resolver from: said once, if not all */
 	if ((err = kk_landlock_abi()) < 0)
 		kk_log(LOG_WARNING, KK_MID_START, "Landlock: %s: the resolver "
-		    "child may write wherever agent.user may", strerror(-err));
+		    "child may write wherever agent.user may, and listen on "
+		    "TCP ports", strerror(-err));
+	else if (err < 6)
+		kk_log(LOG_WARNING, KK_MID_START, "Landlock ABI %d: the "
+		    "resolver child may still%s%s reach abstract sockets", err,
+		    err < 3 ? " truncate files," : "",
+		    err < 4 ? " listen on TCP ports," : "");
 	/* names of local callers, never NSS on this loop: before the socket */
 	if ((err = kd_resolver_start(&d)) < 0 ||
 	    (err = kd_tally_open(&d)) < 0 ||

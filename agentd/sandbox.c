@@ -288,6 +288,11 @@ kk_seccomp_deny_others(pid_t self)
 		/* its operations never pass through this filter */
 		SYS_io_uring_setup,
 #endif
+		/*
+		 * a thread's exec takes the process over without the death
+		 * signal, which only the first thread had
+		 */
+		SYS_execve, SYS_execveat,
 	};
 	const uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
 	struct sock_filter f[RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX +
@@ -423,6 +428,7 @@ kk_landlock_read_only(void)
 {
 #ifdef SYS_landlock_create_ruleset
 	struct kk_landlock_attr attr;
+	struct landlock_path_beneath_attr null;
 	size_t size = sizeof(attr.handled_access_fs);
 	int abi, fd, r = 0;
 
@@ -454,11 +460,25 @@ kk_landlock_read_only(void)
 	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
 	if (fd < 0)
 		return -errno;
-	/* no rule: nothing of it allowed anywhere; without CAP_SYS_ADMIN, a
-	 * ruleset needs no_new_privs first */
+	/*
+	 * One rule: /dev/null may be opened for writing, as libraries do
+	 * (nothing is kept there).  Else nothing of it anywhere.
+	 */
+	memset(&null, 0, sizeof(null));
+	null.allowed_access = LANDLOCK_ACCESS_FS_WRITE_FILE;
+	if ((null.parent_fd = open("/dev/null", O_PATH | O_CLOEXEC)) < 0 ||
+	    syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH,
+	    &null, 0) < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* without CAP_SYS_ADMIN, a ruleset needs no_new_privs first */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    syscall(SYS_landlock_restrict_self, fd, 0) < 0)
 		r = -errno;
+out:
+	if (null.parent_fd >= 0)
+		close(null.parent_fd);
 	close(fd);
 	return r;
 #else

@@ -78,7 +78,8 @@ int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
  * kakurid: its death signal cannot be cleared (prctl(PR_SET_PDEATHSIG):
  * EPERM, as in every filter of kakuri's), nor a new process made, which
  * would not inherit it (fork(2), vfork(2), clone(2) without
- * CLONE_THREAD: EPERM; threads are made as usual).
+ * CLONE_THREAD: EPERM; threads are made as usual), nor exec (EPERM): a
+ * thread's exec would leave the process without it.
  * Its siblings run as the same user: without this, one taken over could
  * kill or stop them (the network child: the CSIRT's channel), cut their
  * limits or starve them, at will.
@@ -94,9 +95,9 @@ int kk_landlock_abi(void);
 /*
  * Sets no_new_privs and a Landlock ruleset for a process that only reads
  * and asks: it and what it makes can no longer change the file system
- * (write or truncate a file, make, remove, link or rename anything),
- * listen on a TCP port (ABI 4), or connect to an abstract Unix socket or
- * signal a process outside its domain (ABI 6).  Reading files, executing,
+ * (write a file but /dev/null, make, remove, link or rename anything;
+ * truncate from ABI 3), listen on a TCP port (ABI 4), or connect to an
+ * abstract Unix socket or signal a process outside its domain (ABI 6).  Reading files, executing,
  * connecting out (TCP, Unix sockets with a path) are not restricted;
  * descriptors open before keep what they were opened for.  Landlock also
  * keeps it from tracing, or reading /proc of, any process outside its

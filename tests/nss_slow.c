@@ -10,8 +10,8 @@
  *				tries to read, starve, cut off and kill
  *				process PID (a sibling of the resolver, as
  *				agent.user) five ways, and to outlive
- *				kakurid two (its death signal cleared, a
- *				new process), to write a file in DIR and
+ *				kakurid three (its death signal cleared, a
+ *				new process, an exec), to write a file in DIR and
  *				to listen on a TCP port, and logs
  *				"attack HOW ERRNO" for each
  *	drop DIR		where the attack writes (world-writable)
@@ -136,6 +136,14 @@ attack(const char *log, pid_t victim, const char *drop)
 	attack_note(log, "write", (long)fd);
 	if (fd >= 0)
 		close(fd);
+	/* an exec, which from a thread would drop the death signal: of a
+	 * program that is not there (the kernel would say ENOENT) */
+	{
+		char *const none[] = { NULL };
+
+		attack_note(log, "exec", (long)execve("/nonexistent/kk-attack",
+		    none, none));
+	}
 	/* a TCP port on the host: a way in */
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
 		struct sockaddr_in any = { .sin_family = AF_INET };

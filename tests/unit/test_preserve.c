@@ -468,6 +468,14 @@ denied_new_process(void)
 		waitpid((pid_t)r, NULL, 0);
 	bad |= (r != -1 || errno != EPERM) << 1;
 #endif
+	/* 3: nor an exec (of a thread, it would drop the death signal):
+	 * refused before the kernel would say ENOENT */
+	{
+		char *const none[] = { NULL };
+
+		bad |= (execve("/nonexistent/kk-test", none, none) != -1 ||
+		    errno != EPERM) << 3;
+	}
 	/* 2: a thread is still made, and runs */
 	bad |= (pthread_create(&t, NULL, thread_echo, &mark) != 0 ||
 	    pthread_join(t, &back) != 0 || back != &mark) << 2;
@@ -587,14 +595,19 @@ landlock_checks(void)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	bad |= (fd >= 0 || errno != EACCES) << 1;
 	kk_close(fd);
-	bad |= (truncate(path, 0) != -1 || errno != EACCES) << 1;
+	if (kk_landlock_abi() >= 3)
+		bad |= (truncate(path, 0) != -1 || errno != EACCES) << 1;
 	bad |= (unlink(path) != -1 || errno != EACCES) << 1;
 	/* 2: but it is read, as NSS modules read their files */
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	bad |= (fd < 0) << 2;
 	kk_close(fd);
-	/* 3: and what was open for writing before still writes */
+	/* 3: what was open for writing before still writes, and /dev/null
+	 * is opened for writing, as libraries do */
 	bad |= (write(2, "", 0) != 0) << 3;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	bad |= (fd < 0 || write(fd, "x", 1) != 1) << 3;
+	kk_close(fd);
 	/* 4: no TCP port to listen on (ABI 4), no abstract socket of
 	 * another's (ABI 6) nor a signal to one, while a socket is made */
 	if (kk_landlock_abi() >= 4) {
@@ -648,7 +661,12 @@ START_TEST(test_children_keep_their_death_signal)
 {
 	in_child(deathsig_allow_list);
 	in_child(deathsig_deny_list);
-	in_child(deathsig_sandbox);
+	/* securebits and capabilities are root's to set: CI runs as root */
+	if (geteuid() == 0)
+		in_child(deathsig_sandbox);
+	else
+		fprintf(stderr, "preserve: not root: the evidence worker's "
+		    "death signal (kk_sandbox_enter) is not tried\n");
 }
 END_TEST
 
