@@ -595,7 +595,9 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 		/*
 		 * what the agent made the collector read and verify costs it
 		 * as a stored report does: forged or broken reports sent
-		 * without end would otherwise cost nothing but CPU
+		 * without end would otherwise cost nothing but CPU.  One who
+		 * has only the agent's TLS key can so delay its reports (they
+		 * wait in its outbox), as holding its connections could.
 		 */
 		charge(cn, len, "a report refused");
 		answer_error(cn, KE_BAD_SIGNATURE, why);
@@ -617,7 +619,7 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 	}
 	if (r < 0) {
 		/* a conflict is the agent's doing, a failing disk is not */
-		if (r == -EEXIST)
+		if (strcmp(word, KE_REPLAY) == 0)
 			charge(cn, len, "a report refused");
 		answer_error(cn, word, r == -EEXIST ? "a report with this id "
 		    "and other content is stored" : strerror(-r));

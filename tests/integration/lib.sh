@@ -689,6 +689,14 @@ mem_has() {
 	[ ${#2} -ge 32 ] || return 2	# no pattern finds everything
 	"$TOP/build/memscan" "$1" "$2"
 }
+# mem_lacks PID HEX: it was read through and does not (a scan that could
+# not read it is no answer: false)
+mem_lacks() {
+	local rc=0
+	[ ${#2} -ge 32 ] || return 2
+	"$TOP/build/memscan" "$1" "$2" || rc=$?
+	[ "$rc" -eq 1 ]
+}
 
 # cpu_ns PID...: the run time in ns these, their threads and their children
 # have had, from /proc/PID/task/TID/schedstat (a child that has ended is

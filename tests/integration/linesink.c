@@ -2,8 +2,9 @@
  * linesink SOCKET FILE SECONDS: the log of a process that may not write
  * files (t-names: the resolver child, under Landlock, runs the test's NSS
  * module).  Binds a Unix datagram socket at SOCKET that anyone may send
- * to, and appends each datagram (at most 512 bytes) to FILE, until
- * SECONDS have passed or SIGTERM.  Prints "ready" once it listens.
+ * to, and appends each datagram (at most 511 bytes) to FILE, until
+ * SECONDS have passed or SIGTERM, ending each with a newline if it has
+ * none.  Prints "ready" once it listens.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -64,8 +65,12 @@ main(int argc, char **argv)
 	while (!stop && time(NULL) < end) {
 		if (poll(&p, 1, 200) <= 0)
 			continue;
-		if ((n = recv(s, buf, sizeof(buf), 0)) > 0 &&
-		    write(out, buf, (size_t)n) != n)
+		if ((n = recv(s, buf, sizeof(buf) - 1, 0)) <= 0)
+			continue;
+		/* a line each (logger's datagrams have no newline) */
+		if (buf[n - 1] != '\n')
+			buf[n++] = '\n';
+		if (write(out, buf, (size_t)n) != n)
 			break;
 	}
 	unlink(argv[1]);

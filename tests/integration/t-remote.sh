@@ -40,15 +40,15 @@ check "no fd of the network child is the identity key" bash -c "! ls -l /proc/$C
 refute "the network child's uid cannot open the identity key" setpriv --reuid="$(stat -c %u /proc/$CHILD)" \
 	--regid="$(stat -c %g /proc/$CHILD)" --clear-groups cat "$PKI/agent.key"
 check "the memory scan finds the TLS key in the network child (the scan works)" mem_has "$CHILD" "$TLSSEED"
-refute "the identity key just loaded left no copy in kakurid's readable memory (not even freed)" mem_has "$KPID" "$IDSEED"
-refute "the identity key is nowhere in the network child's memory (a fresh image, not a fork)" mem_has "$CHILD" "$IDSEED"
+check "the identity key just loaded left no copy in kakurid's readable memory (not even freed)" mem_lacks "$KPID" "$IDSEED"
+check "the identity key is nowhere in the network child's memory (a fresh image, not a fork)" mem_lacks "$CHILD" "$IDSEED"
 
 ISO=$(sign alice isolate --incident IR-2026-0042 --reason "C2 beacon seen by proxy")
 check "signed isolate: done (the receipt crosses the isolation on the same connection)" test "$(send_result "$ISO")" = done
 check "isolated" test "$(status_field mode)" = isolated
 # the receipt was signed: the identity key is in use, yet not readable
 check "kakurid keeps the identity key in secret memory (memfd_secret)" grep -q secretmem "/proc/$KPID/maps"
-refute "the identity key is nowhere in kakurid's readable memory, even for root" mem_has "$KPID" "$IDSEED"
+check "the identity key is nowhere in kakurid's readable memory, even for root" mem_lacks "$KPID" "$IDSEED"
 refute "isolation proven: ep -> internet (IPv4) blocked" reach "$EP" tcp "$NET4" 8080
 refute "isolation proven: ep -> internet (IPv6) blocked" reach "$EP" tcp "$NET6" 8080
 EPISODE=$(status_field episode)
