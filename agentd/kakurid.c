@@ -259,7 +259,8 @@ main(int argc, char **argv)
 	const char *path = KK_DEFAULT_POLICY;
 	bool check_only = false, restore = false, init = false;
 	int verbose = 0, ch, err, ret = 1;
-	char errbuf[512] = "";
+	char errbuf[512] = "", why[160];
+	const char *gaps;
 	sigset_t mask;
 
 	/* the network child: kakurid executed again by itself (netchild.h) */
@@ -369,15 +370,9 @@ main(int argc, char **argv)
 	if (kd_quarantine_watch(&d) < 0)
 		goto out;
 	/* what Landlock keeps the resolver from: said once, if not all */
-	if ((err = kk_landlock_abi()) < 0)
-		kk_log(LOG_WARNING, KK_MID_START, "Landlock: %s: the resolver "
-		    "child may write wherever agent.user may, and listen on "
-		    "TCP ports", strerror(-err));
-	else if (err < 6)
-		kk_log(LOG_WARNING, KK_MID_START, "Landlock ABI %d: the "
-		    "resolver child may still%s%s reach abstract sockets", err,
-		    err < 3 ? " truncate files," : "",
-		    err < 4 ? " listen on TCP ports," : "");
+	if ((gaps = kk_landlock_read_only_gaps(why, sizeof(why))) != NULL)
+		kk_log(LOG_WARNING, KK_MID_START, "the resolver child: %s",
+		    gaps);
 	/* names of local callers, never NSS on this loop: before the socket */
 	if ((err = kd_resolver_start(&d)) < 0 ||
 	    (err = kd_tally_open(&d)) < 0 ||

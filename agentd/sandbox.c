@@ -28,6 +28,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -352,6 +353,11 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	/* each rule returns, or leaves nr loaded as it found it */
 	k += rule_abi(f + k);
 	k += rule_keep_deathsig(f + k);
+	/*
+	 * Before allowed[]: no list names clone today, but one that did
+	 * must still not let a new process out (it would not inherit the
+	 * death signal).
+	 */
 	if (threads)
 		k += rule_threads_only(f + k, SECCOMP_RET_KILL_PROCESS);
 	if (rules != NULL && rules->writes_create_only) {
@@ -403,6 +409,10 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 #define KK_LANDLOCK_NET_BIND_TCP	(1ULL << 0)	/* ABI 4 */
 #define KK_LANDLOCK_SCOPE_ABSTRACT_UNIX	(1ULL << 0)	/* ABI 6 */
 #define KK_LANDLOCK_SCOPE_SIGNAL	(1ULL << 1)	/* ABI 6 */
+/* the first ABI that can refuse each: the ruleset and what is said */
+#define LL_ABI_TRUNCATE	3
+#define LL_ABI_NET	4
+#define LL_ABI_SCOPE	6
 
 struct kk_landlock_attr {
 	uint64_t handled_access_fs;
@@ -432,8 +442,9 @@ kk_landlock_read_only(void)
 	size_t size = sizeof(attr.handled_access_fs);
 	int abi, fd, r = 0;
 
+	/* no Landlock, or off: one answer, which the caller may take */
 	if ((abi = kk_landlock_abi()) < 0)
-		return abi;
+		return -ENOSYS;
 	memset(&attr, 0, sizeof(attr));
 	/* changing the file system: writing, making, removing, renaming */
 	attr.handled_access_fs = LANDLOCK_ACCESS_FS_WRITE_FILE |
@@ -444,15 +455,15 @@ kk_landlock_read_only(void)
 	    LANDLOCK_ACCESS_FS_MAKE_SYM;
 	if (abi >= 2)
 		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
-	if (abi >= 3)
+	if (abi >= LL_ABI_TRUNCATE)
 		attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
 	/* a TCP port of its own: a way in from the network */
-	if (abi >= 4) {
+	if (abi >= LL_ABI_NET) {
 		attr.handled_access_net = KK_LANDLOCK_NET_BIND_TCP;
 		size = offsetof(struct kk_landlock_attr, scoped);
 	}
 	/* abstract sockets and signals of processes not in its domain */
-	if (abi >= 6) {
+	if (abi >= LL_ABI_SCOPE) {
 		attr.scoped = KK_LANDLOCK_SCOPE_ABSTRACT_UNIX |
 		    KK_LANDLOCK_SCOPE_SIGNAL;
 		size = sizeof(attr);
@@ -484,6 +495,25 @@ out:
 #else
 	return -ENOSYS;
 #endif
+}
+
+const char *
+kk_landlock_read_only_gaps(char *buf, size_t len)
+{
+	int abi = kk_landlock_abi();
+
+	if (abi >= LL_ABI_SCOPE)
+		return NULL;
+	if (abi < 0)
+		snprintf(buf, len, "no Landlock (%s): it may write wherever "
+		    "its user may, listen on TCP ports and reach abstract "
+		    "sockets", strerror(-abi));
+	else
+		snprintf(buf, len, "Landlock ABI %d: it may still%s%s reach "
+		    "abstract sockets", abi, abi < LL_ABI_TRUNCATE ?
+		    " truncate files," : "", abi < LL_ABI_NET ?
+		    " listen on TCP ports," : "");
+	return buf;
 }
 
 /* 0-2 to /dev/null, keep[] to 3.., everything else closed. */

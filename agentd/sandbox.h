@@ -102,9 +102,15 @@ int kk_landlock_abi(void);
  * descriptors open before keep what they were opened for.  Landlock also
  * keeps it from tracing, or reading /proc of, any process outside its
  * domain: not for the evidence workers, then, whose job that is.
- * -ENOSYS or -EOPNOTSUPP without Landlock.
+ * -ENOSYS without Landlock (none in the kernel, or off).
  */
 int kk_landlock_read_only(void);
+
+/*
+ * What kk_landlock_read_only cannot refuse on this kernel, one line into
+ * buf, for the log; NULL when it refuses all it names.
+ */
+const char *kk_landlock_read_only_gaps(char *buf, size_t len);
 
 /* What an evidence worker keeps (kk_sandbox_enter). */
 struct kk_sandbox {

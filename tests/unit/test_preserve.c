@@ -654,6 +654,17 @@ START_TEST(test_resolver_writes_nothing)
 	in_child(landlock_checks);
 	close(lsock);
 	ck_assert_int_eq(size_of(path), (off_t)strlen(PRECIOUS));
+	/* what kakurid says at start: nothing where all is refused */
+	{
+		char why[160];
+		const char *gaps = kk_landlock_read_only_gaps(why,
+		    sizeof(why));
+
+		if (abi >= 6)
+			ck_assert_ptr_null(gaps);
+		else
+			ck_assert(gaps != NULL && strstr(gaps, "abstract"));
+	}
 }
 END_TEST
 
