@@ -51,6 +51,44 @@ fleet_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 	    strlen(a->receipt));
 }
 
+/*
+ * The actor of a command from the broker, as the audit names it: the
+ * child says which of its topics the command came on ("mqtt:agent",
+ * "mqtt:group/" and the start of the group's name), and the parent
+ * writes the name from its own policy.  A child taken over cannot write
+ * another origin's actor into the audit ("tls:ADDR", "local:uid=0"):
+ * what is not one of this agent's topics is "mqtt:?".
+ */
+void
+kd_fleet_via(const struct kk_grouplist *groups, const char *peer, char *via,
+    size_t len)
+{
+	static const char group[] = "mqtt:group/";
+	const char *name, *found = NULL;
+	size_t i, n, matches = 0;
+
+	if (strcmp(peer, "mqtt:agent") == 0) {
+		snprintf(via, len, "%s", peer);
+		return;
+	}
+	if (strncmp(peer, group, sizeof(group) - 1) == 0) {
+		name = peer + sizeof(group) - 1;
+		n = strlen(name);
+		/* the child's words are cut to its header: a long name's start */
+		for (i = 0; n > 0 && i < groups->n; i++)
+			if (strncmp(groups->name[i], name, n) == 0 &&
+			    (groups->name[i][n] == '\0' ||
+			    n == KD_FLEET_TOPIC_NAME_MAX))
+				found = groups->name[i], matches++;
+	}
+	if (matches == 1)
+		snprintf(via, len, "%s%s", group, found);
+	else if (matches > 1)	/* the start of several: true of each */
+		snprintf(via, len, "%s", peer);
+	else
+		snprintf(via, len, "mqtt:?");
+}
+
 static void
 fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
     const uint8_t *body, size_t blen)
@@ -60,7 +98,7 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 	char via[96];
 	size_t i;
 
-	snprintf(via, sizeof(via), "%.60s", h->peer);
+	kd_fleet_via(&d->policy->fleet_groups, h->peer, via, sizeof(via));
 	req = (struct kd_req){ .origin = KD_ORIGIN_FLEET, .actor = via,
 	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn };
 	switch (h->type) {

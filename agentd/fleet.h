@@ -46,6 +46,17 @@ struct kd_fleet_config {
 /* The child's state word (KK_IPC_STATE body): "connected" or why not. */
 #define KD_FLEET_CONNECTED	"connected"
 
+/*
+ * A group's name in the topic the fleet child names for a command (the
+ * header's peer, 48 bytes with "mqtt:group/"): at most this much of it.
+ */
+#define KD_FLEET_TOPIC_NAME_MAX	36
+
+struct kk_grouplist;
+/* The audit's actor for a command the child says came on topic peer. */
+void kd_fleet_via(const struct kk_grouplist *groups, const char *peer,
+    char *via, size_t len);
+
 int kd_fleet_start(struct kd *d);
 int kd_fleet_reload(struct kd *d);
 void kd_fleet_stop(struct kd *d);

@@ -419,7 +419,8 @@ topic_name(const char *topic, char *buf, size_t len)
 			continue;
 		if (i == 0)
 			return "mqtt:agent";
-		snprintf(buf, len, "mqtt:group/%.36s", fl.cfg.groups[i - 1]);
+		snprintf(buf, len, "mqtt:group/%.*s",
+		    KD_FLEET_TOPIC_NAME_MAX, fl.cfg.groups[i - 1]);
 		return buf;
 	}
 	return NULL;

@@ -262,6 +262,9 @@ done
 check "... and none for a3, which never answered" test ! -e "$WORK/proofs/${AGENT[2]}"
 for i in 0 1; do
 	check "${NAMES[$i]} isolated through the broker" test "$(amode "$i")" = isolated
+	# the actor is kakurid's words for the topic, not the fleet child's
+	check "... its audit names the group's topic as the actor (mqtt:group/tokyo)" bash -c \
+		"'$KAKURICTL' -s '${DIR[$i]}/control.sock' log --json | jq -e '[.entries[] | select(.action == \"isolate\" and .result == \"done\" and .actor == \"mqtt:group/tokyo\")] | length == 1'"
 	refute "${NAMES[$i]}: the internet host cannot be reached (IPv4)" reach_from "$i" "$HUB4"
 	refute "${NAMES[$i]}: the internet host cannot be reached (IPv6)" reach_from "$i" "$HUB6"
 	check_within "${NAMES[$i]}: still connected to the broker while isolated" 10 afleet "$i"

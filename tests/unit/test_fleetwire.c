@@ -229,8 +229,53 @@ START_TEST(test_backoff)
 }
 END_TEST
 
+/*
+ * The audit's actor of a command from the broker is the parent's words:
+ * a fleet child taken over names a topic, and no other origin.
+ */
+START_TEST(test_fleet_via)
+{
+	static const char *const forged[] = { "tls:192.0.2.1",
+		"local:uid=0(root),pid=1", "mqtt:group/evil", "mqtt:group/op",
+		"mqtt:group/", "mqtt:agent2", "" };
+	struct kk_grouplist g = { .n = 4 };
+	char via[96], peer[48];
+	size_t i;
+
+	snprintf(g.name[0], sizeof(g.name[0]), "ops");
+	snprintf(g.name[1], sizeof(g.name[1]), "%s",
+	    "finance-tokyo-head-office-floor-12-east-wing");
+	snprintf(g.name[2], sizeof(g.name[2]), "%s",
+	    "lab-machines-of-the-research-centre-a");
+	snprintf(g.name[3], sizeof(g.name[3]), "%s",
+	    "lab-machines-of-the-research-centre-b");
+	kd_fleet_via(&g, "mqtt:agent", via, sizeof(via));
+	ck_assert_str_eq(via, "mqtt:agent");
+	kd_fleet_via(&g, "mqtt:group/ops", via, sizeof(via));
+	ck_assert_str_eq(via, "mqtt:group/ops");
+	/* a long name, cut by the child as the header holds it: all of it */
+	snprintf(peer, sizeof(peer), "mqtt:group/%.*s",
+	    KD_FLEET_TOPIC_NAME_MAX, g.name[1]);
+	kd_fleet_via(&g, peer, via, sizeof(via));
+	ck_assert_str_eq(via, "mqtt:group/finance-tokyo-head-office-floor-12-"
+	    "east-wing");
+	/* the start of two names: what is true of both */
+	snprintf(peer, sizeof(peer), "mqtt:group/%.*s",
+	    KD_FLEET_TOPIC_NAME_MAX, g.name[2]);
+	kd_fleet_via(&g, peer, via, sizeof(via));
+	ck_assert_str_eq(via, peer);
+	/* the attacks: another origin's actor, a group not ours, a part */
+	for (i = 0; i < nitems(forged); i++) {
+		kd_fleet_via(&g, forged[i], via, sizeof(via));
+		ck_assert_msg(strcmp(via, "mqtt:?") == 0, "%s: %s", forged[i],
+		    via);
+	}
+}
+END_TEST
+
 KK_SUITE(fleetwire_suite, "fleetwire",
 	KK_CASE("backoff", 0, 10), KK_TEST(test_backoff),
+	    KK_TEST(test_fleet_via),
 	KK_CASE("topics", 0, 10), KK_TEST(test_topics),
 	KK_CASE("out", KK_TMPDIR, 20), KK_TEST(test_out_round_trip),
 	    KK_TEST(test_out_forged),
