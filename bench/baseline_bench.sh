@@ -210,7 +210,13 @@ row "fan-out, CPU time of the $NAG agents" us fancpu || exit 1
 # parent's CPU for that first isolate was 5.8 ms before, 7.3 ms now and
 # 6.4 ms now with lean.c's drop left out.  Mapping the dropped pages back
 # in one madvise(MADV_POPULATE_READ) before the command saved nothing:
-# these guests charge each page mapped, not each fault.  Where the state
+# these guests charge each page mapped, not each fault.  Nor is it a cost
+# of the first command alone: a second isolate after a settle costs the
+# same 1.5 ms more (7.4 against 5.9 ms; 81 faults against 1), and
+# signing and opening a test envelope at start (OpenSSL's fetches,
+# jansson's lazy binding) saved 12 of the first one's 147 faults.  One
+# isolate maps 3.4 MiB of library and program pages (libcrypto's
+# 1.7 MiB); kept, an idle kakurid would hold 6.5 MiB.  Where the state
 # directory is on an ext4 without a journal (as here), each file made
 # costs more again (the inode allocator skips the inodes freed in the
 # last 30 s), and an isolate now makes one more: the CSIRT's notice in
