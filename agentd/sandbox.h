@@ -79,7 +79,11 @@ int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
  * EPERM, as in every filter of kakuri's), nor a new process made, which
  * would not inherit it (fork(2), vfork(2), clone(2) without
  * CLONE_THREAD: EPERM; threads are made as usual), nor exec (EPERM): a
- * thread's exec would leave the process without it.
+ * thread's exec would leave the process without it.  Nor listen(2) or
+ * accept(2) (EPERM): a port the kernel picks, which Landlock does not
+ * refuse; nor change a file's mode, owner, times or extended attributes
+ * (EPERM): Landlock refuses none of these, and agent.user owns an
+ * evidence job's directory while it is written.
  * Its siblings run as the same user: without this, one taken over could
  * kill or stop them (the network child: the CSIRT's channel), cut their
  * limits or starve them, at will.

@@ -11,10 +11,13 @@
  *				process PID (a sibling of the resolver, as
  *				agent.user) five ways, and to outlive
  *				kakurid three (its death signal cleared, a
- *				new process, an exec), to write a file in DIR and
- *				to listen on a TCP port, and logs
+ *				new process, an exec), to write a file in DIR,
+ *				to listen on a TCP port (bound, or one the
+ *				kernel picks), and to change MINE's mode, times
+ *				and extended attributes, and logs
  *				"attack HOW ERRNO" for each
  *	drop DIR		where the attack writes (world-writable)
+ *	mine MINE		a directory of agent.user's
  * and it knows nothing else: every other uid, and every name, is "not
  * found" at once.  Only getpwuid_r and getpwnam_r are here.
  */
@@ -35,6 +38,7 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,7 +103,7 @@ attack_note(const char *path, const char *how, long r)
 
 /* What code that took the resolver over would do to a sibling. */
 static void
-attack(const char *log, pid_t victim, const char *drop)
+attack(const char *log, pid_t victim, const char *drop, const char *mine)
 {
 	char path[256];
 	int fd;
@@ -153,6 +157,28 @@ attack(const char *log, pid_t victim, const char *drop)
 		close(fd);
 	} else
 		attack_note(log, "listen", -1L);
+	/* a port the kernel picks: listen without bind, which Landlock
+	 * does not see */
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+		attack_note(log, "autobind", (long)listen(fd, 1));
+		close(fd);
+	} else
+		attack_note(log, "autobind", -1L);
+	/*
+	 * A directory of agent.user's, as an evidence job's is while it
+	 * runs: shut to its writer, or marked, which Landlock does not see
+	 */
+	if (!mine[0])
+		errno = ENOENT;
+	attack_note(log, "chmod", mine[0] ? (long)chmod(mine, 0) : -1L);
+	if (!mine[0])
+		errno = ENOENT;
+	attack_note(log, "utime", mine[0] ? (long)utimensat(AT_FDCWD, mine,
+	    NULL, 0) : -1L);
+	if (!mine[0])
+		errno = ENOENT;
+	attack_note(log, "xattr", mine[0] ? (long)setxattr(mine, "user.kk",
+	    "x", 1, 0) : -1L);
 }
 
 static void
@@ -169,7 +195,7 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
     int *errnop)
 {
 	char line[256], name[64] = "", one[64], log[200] = "", word[8];
-	char drop[200] = "";
+	char drop[200] = "", mine[200] = "";
 	unsigned long u = 0, secs = 0, slow = 0, au = 0;
 	int found = 0, victim = 0, vp = 0;
 	FILE *f;
@@ -183,6 +209,8 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
 			sscanf(line, "log %199s", log);
 		else if (strcmp(word, "drop") == 0)
 			sscanf(line, "drop %199s", drop);
+		else if (strcmp(word, "mine") == 0)
+			sscanf(line, "mine %199s", mine);
 		else if (strcmp(word, "attack") == 0 && sscanf(line,
 		    "attack %lu %d", &au, &vp) == 2 && (uid_t)au == uid)
 			victim = vp;
@@ -197,7 +225,7 @@ _nss_kkslow_getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
 	fclose(f);
 	note(log, "getpwuid", uid);
 	if (victim > 0)
-		attack(log, (pid_t)victim, drop);
+		attack(log, (pid_t)victim, drop, mine);
 	if (!found)
 		return NSS_STATUS_NOTFOUND;
 	pause_for((unsigned)slow);

@@ -45,6 +45,9 @@ PIDS+=($!)
 until_ok 10 grep -q ready "$WORK/sink.out" || die "the log socket"
 # where the attack would plant a file: a directory anyone may write to
 mkdir -p "$WORK/drop"; chmod 1777 "$WORK/drop"
+# and one of agent.user's own, as an evidence job's directory is
+mkdir -p "$WORK/mine"; chown nobody: "$WORK/mine"; chmod 0700 "$WORK/mine"
+touch -d '2026-01-02 03:04:05' "$WORK/mine"
 # what the attack aims at: a process of agent.user, as the resolver's
 # siblings are (the network child holds the CSIRT's channel); ours, by pid
 setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
@@ -64,6 +67,7 @@ uid $STUCK kkstuck 600
 uid $ATTACK2 kkattack 600
 log $WORK/calls.sock
 drop $WORK/drop
+mine $WORK/mine
 attack $ATTACK $VICTIM
 attack $ATTACK2 $VICTIM
 EOF
@@ -169,7 +173,7 @@ check "a staff member's status after the flood" as 4242 100 -- status
 # neither)
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK's status starts the lookup that attacks" as "$ATTACK" "" -- status
-check_within "... the module tried its ten ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 10 ]"
+check_within "... the module tried its fourteen ways" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 14 ]"
 for how in read nice limit tgkill kill; do
 	check "... $how of a process of agent.user: refused (EPERM), not done" \
 		grep -qx "attack $how 1" "$CALLS"
@@ -180,6 +184,12 @@ check "... an exec, which from a thread would drop it: refused (EPERM)" grep -qx
 check "... a file where agent.user may write: refused (EACCES)" grep -qx "attack write 13" "$CALLS"
 check "... and none is there" bash -c "! ls '$WORK/drop/' | grep -q ."
 check "... a TCP port to listen on: refused (EACCES)" grep -qx "attack listen 13" "$CALLS"
+check "... a port the kernel picks (listen without bind): refused (EPERM)" grep -qx "attack autobind 1" "$CALLS"
+for how in chmod utime xattr; do
+	check "... $how of a directory of agent.user's: refused (EPERM)" grep -qx "attack $how 1" "$CALLS"
+done
+check "... which is as it was (mode 700, its time)" bash -c \
+	"[ \"\$(stat -c '%a %Y' '$WORK/mine')\" = \"700 \$(date -d '2026-01-02 03:04:05' +%s)\" ]"
 check "... that process lives (on the old code it was killed)" kill -0 "$VICTIM"
 check "... and the resolver is the same process, not killed for it" \
 	bash -c "[ \"\$(pgrep -P $KPID -x kakurid-names | head -1)\" = '$names_pid' ]"
@@ -208,7 +218,7 @@ check "audit chain verifies" ctl log -n 0
 # to clear its death signal neither (on the old code it lived on)
 names_pid=$(pgrep -P "$KPID" -x kakurid-names | head -1)
 check "uid $ATTACK2's status starts the attack in the new resolver" as "$ATTACK2" "" -- status
-check_within "... the module tried its ten ways again" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 20 ]"
+check_within "... the module tried its fourteen ways again" 10 bash -c "[ \$(grep -c '^attack ' '$CALLS') -eq 28 ]"
 check "... clearing its death signal: refused again" \
 	bash -c "[ \$(grep -cx 'attack undeath 1' '$CALLS') -eq 2 ]"
 kids=$(pgrep -P "$KPID" | tr '\n' ' ')

@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <linux/kcmp.h>
 #include <unistd.h>
 
@@ -482,10 +483,65 @@ denied_new_process(void)
 	return bad;
 }
 
+/*
+ * ... nor listens (a port the kernel picks, unbound: Landlock does not
+ * see it), nor changes a file's mode, owner, times or attributes (nor
+ * does Landlock): on a file of its own, made before the filter.
+ */
+static char denied_file[PATH_MAX];
+
+static int
+denied_ports_and_marks(void)
+{
+	int bad = 0, fd, s;
+
+	if ((fd = open(denied_file, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    kk_seccomp_deny_others(getpid()) < 0)
+		return 1 << 7;
+	/* 0: listen without bind, accept (which never waits here) */
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bad |= (s < 0 || listen(s, 1) != -1 || errno != EPERM) << 0;
+	bad |= (accept4(s, NULL, NULL, SOCK_CLOEXEC) != -1 ||
+	    errno != EPERM) << 0;
+	kk_close(s);
+	/* 1: the mode, by path and by descriptor */
+	bad |= (chmod(denied_file, 0) != -1 || errno != EPERM) << 1;
+	bad |= (fchmod(fd, 0) != -1 || errno != EPERM) << 1;
+	bad |= (fchmodat(AT_FDCWD, denied_file, 0, 0) != -1 ||
+	    errno != EPERM) << 1;
+	/* 2: the owner (to itself: allowed but for the filter) */
+	bad |= (fchown(fd, getuid(), getgid()) != -1 || errno != EPERM) << 2;
+	bad |= (fchownat(AT_FDCWD, denied_file, getuid(), getgid(), 0) !=
+	    -1 || errno != EPERM) << 2;
+	/* 3: the times */
+	bad |= (utimensat(AT_FDCWD, denied_file, NULL, 0) != -1 ||
+	    errno != EPERM) << 3;
+	bad |= (futimens(fd, NULL) != -1 || errno != EPERM) << 3;
+	/* 4: extended attributes */
+	bad |= (fsetxattr(fd, "user.kk", "x", 1, 0) != -1 ||
+	    errno != EPERM) << 4;
+	bad |= (removexattr(denied_file, "user.kk") != -1 ||
+	    errno != EPERM) << 4;
+	/* 5: reading it, as a module reads its files, still works */
+	bad |= (fstat(fd, &(struct stat){ 0 }) != 0) << 5;
+	close(fd);
+	return bad;
+}
+
 START_TEST(test_resolver_reaches_no_other_process)
 {
+	struct stat st;
+
 	in_child(denied_checks);
 	in_child(denied_new_process);
+	kk_test_workdir(denied_file);
+	strncat(denied_file, "/own", sizeof(denied_file) - strlen(denied_file)
+	    - 1);
+	write_text(denied_file, PRECIOUS);
+	ck_assert_int_eq(chmod(denied_file, 0640), 0);
+	in_child(denied_ports_and_marks);
+	ck_assert_int_eq(stat(denied_file, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
 }
 END_TEST
 
