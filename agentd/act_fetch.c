@@ -38,7 +38,8 @@ kd_act_fetch(struct run *r)
 		kd_run_reject(r, KE_MALFORMED, "fetch takes args.id, an evidence id");
 		return -EINVAL;
 	}
-	if (strncmp(r->via, "tls:", 4) != 0) {
+	/* the table says so too; never the actor's text, which children write */
+	if (r->origin != KD_ORIGIN_REMOTE) {
 		kd_run_reject(r, KE_UNAVAILABLE, "fetch works over the CSIRT channel only");
 		return -EINVAL;
 	}
