@@ -77,6 +77,28 @@ child_word(const uint8_t *body, size_t len)
 	return KE_MALFORMED;
 }
 
+void
+kd_channel_via(const char *peer, char *via, size_t len)
+{
+	struct kk_addr a;
+	char host[48];
+	const char *colon = strrchr(peer, ':');
+	size_t hl, pl;
+
+	if (colon != NULL && (hl = (size_t)(colon - peer)) < sizeof(host) &&
+	    (pl = strlen(colon + 1)) >= 1 && pl <= 5 &&
+	    strspn(colon + 1, "0123456789") == pl &&
+	    strtoul(colon + 1, NULL, 10) <= 65535) {
+		memcpy(host, peer, hl);
+		host[hl] = '\0';
+		if (kk_addr_parse(host, &a) == 0) {
+			snprintf(via, len, "tls:%s", peer);
+			return;
+		}
+	}
+	snprintf(via, len, "tls:?");
+}
+
 /* One typed message of the network child's. */
 static void
 net_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
@@ -87,7 +109,7 @@ net_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 	size_t clen;
 	char via[96];
 
-	snprintf(via, sizeof(via), "tls:%s", h->peer);
+	kd_channel_via(h->peer, via, sizeof(via));
 	req = (struct kd_req){ .origin = KD_ORIGIN_REMOTE, .actor = via,
 	    .reply = net_answer,
 	    .token = (uint64_t)c->gen << 32 | h->conn };

@@ -53,38 +53,29 @@ fleet_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 
 /*
  * The actor of a command from the broker, as the audit names it: the
- * child says which of its topics the command came on ("mqtt:agent",
- * "mqtt:group/" and the start of the group's name), and the parent
- * writes the name from its own policy.  A child taken over cannot write
- * another origin's actor into the audit ("tls:ADDR", "local:uid=0"):
- * what is not one of this agent's topics is "mqtt:?".
+ * child says which of its topics the command came on, and the parent
+ * writes the name from its own policy ("mqtt:agent", "mqtt:group/G").  A
+ * child taken over cannot write another origin's actor into the audit
+ * ("tls:ADDR", "local:uid=0"), nor a group's name it was not given: what
+ * is not one of this agent's topics is "mqtt:?".
  */
+_Static_assert(KK_MAX_GROUPS <= 100, "a group's place is one or two digits");
+
 void
 kd_fleet_via(const struct kk_grouplist *groups, const char *peer, char *via,
     size_t len)
 {
-	static const char group[] = "mqtt:group/";
-	const char *name, *found = NULL;
-	size_t i, n, matches = 0;
+	static const char group[] = KD_FLEET_VIA_GROUP;
+	const char *n = peer + sizeof(group) - 1;
+	size_t nl;
 
-	if (strcmp(peer, "mqtt:agent") == 0) {
+	if (strcmp(peer, "mqtt:agent") == 0)
 		snprintf(via, len, "%s", peer);
-		return;
-	}
-	if (strncmp(peer, group, sizeof(group) - 1) == 0) {
-		name = peer + sizeof(group) - 1;
-		n = strlen(name);
-		/* the child's words are cut to its header: a long name's start */
-		for (i = 0; n > 0 && i < groups->n; i++)
-			if (strncmp(groups->name[i], name, n) == 0 &&
-			    (groups->name[i][n] == '\0' ||
-			    n == KD_FLEET_TOPIC_NAME_MAX))
-				found = groups->name[i], matches++;
-	}
-	if (matches == 1)
-		snprintf(via, len, "%s%s", group, found);
-	else if (matches > 1)	/* the start of several: true of each */
-		snprintf(via, len, "%s", peer);
+	else if (strncmp(peer, group, sizeof(group) - 1) == 0 &&
+	    (nl = strlen(n)) >= 1 && nl <= 2 && strspn(n, "0123456789") == nl &&
+	    (nl == 1 || n[0] != '0') && strtoul(n, NULL, 10) < groups->n)
+		snprintf(via, len, "mqtt:group/%s",
+		    groups->name[strtoul(n, NULL, 10)]);
 	else
 		snprintf(via, len, "mqtt:?");
 }

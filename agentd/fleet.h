@@ -47,10 +47,11 @@ struct kd_fleet_config {
 #define KD_FLEET_CONNECTED	"connected"
 
 /*
- * A group's name in the topic the fleet child names for a command (the
- * header's peer, 48 bytes with "mqtt:group/"): at most this much of it.
+ * The fleet child's word for the topic a command came on (the header's
+ * peer): "mqtt:agent", or this and N, the group's place in fleet.groups
+ * (the child is started again at every reload, with the list it reads).
  */
-#define KD_FLEET_TOPIC_NAME_MAX	36
+#define KD_FLEET_VIA_GROUP	"mqtt:group#"
 
 struct kk_grouplist;
 /* The audit's actor for a command the child says came on topic peer. */

@@ -408,9 +408,13 @@ acked(const void *buf, int len)
 	forget_delivered(1);
 }
 
-/* Which of ours the topic is, for the parent's log: "agent", "group/G". */
+/*
+ * Which of ours the topic is, for the parent: "mqtt:agent", or
+ * "mqtt:group#N" into buf (N: its place in fleet.groups, which kakurid
+ * names: kd_fleet_via).  NULL if none.
+ */
 static const char *
-topic_name(const char *topic, char *buf, size_t len)
+topic_of(const char *topic, char *buf, size_t len)
 {
 	size_t i;
 
@@ -419,8 +423,7 @@ topic_name(const char *topic, char *buf, size_t len)
 			continue;
 		if (i == 0)
 			return "mqtt:agent";
-		snprintf(buf, len, "mqtt:group/%.*s",
-		    KD_FLEET_TOPIC_NAME_MAX, fl.cfg.groups[i - 1]);
+		snprintf(buf, len, KD_FLEET_VIA_GROUP "%zu", i - 1);
 		return buf;
 	}
 	return NULL;
@@ -431,20 +434,20 @@ on_message(struct mosquitto *m, void *arg,
     const struct mosquitto_message *msg, const mosquitto_property *props)
 {
 	char peer[48];
-	const char *name;
+	const char *via;
 	unsigned i;
 
 	if (strcmp(msg->topic, fl.ack_topic) == 0) {
 		acked(msg->payload, msg->payloadlen);
 		return;
 	}
-	if ((name = topic_name(msg->topic, peer, sizeof(peer))) == NULL) {
+	if ((via = topic_of(msg->topic, peer, sizeof(peer))) == NULL) {
 		say("a message on a topic not ours, dropped");
 		return;
 	}
 	if (msg->payloadlen <= 0 || (size_t)msg->payloadlen > KK_ENVELOPE_MAX) {
 		say("a message of %d bytes on %s, dropped", msg->payloadlen,
-		    name);
+		    msg->topic);
 		return;
 	}
 	for (i = 0; i < INFLIGHT_SLOTS; i++)
@@ -452,8 +455,8 @@ on_message(struct mosquitto *m, void *arg,
 			break;
 	if (i == INFLIGHT_SLOTS) {
 		/* past even the slack: this one is lost, not all of them */
-		say("a command on %s dropped: %u at kakurid already", name,
-		    fl.ninflight);
+		say("a command on %s dropped: %u at kakurid already",
+		    msg->topic, fl.ninflight);
 		return;
 	}
 	if (++fl.seq == 0)
@@ -461,7 +464,7 @@ on_message(struct mosquitto *m, void *arg,
 	fl.inflight[i].seq = fl.seq;
 	fl.inflight[i].since = kk_now_ms();
 	fl.ninflight++;
-	tell(KK_IPC_ENVELOPE, fl.seq, name, msg->payload,
+	tell(KK_IPC_ENVELOPE, fl.seq, via, msg->payload,
 	    (size_t)msg->payloadlen);
 }
 

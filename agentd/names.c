@@ -3,6 +3,7 @@
  * file and a bounded cache, never NSS.  The caller (resolver.c) asks the
  * resolver child for what neither knows.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -372,4 +373,22 @@ kd_names_answer_encode(uint8_t *buf, uid_t uid, enum kd_name_state state,
 	memcpy(buf, &a, sizeof(a));
 	memcpy(buf + sizeof(a), name != NULL ? name : "", len);
 	return sizeof(a) + len;
+}
+
+void
+kd_name_for_actor(char *dst, size_t len, const char *name)
+{
+	static const char keep[] = "._-@$\\";
+	size_t i;
+	unsigned char c;
+
+	if (len == 0)
+		return;
+	for (i = 0; i < len - 1 && name[i] != '\0'; i++) {
+		c = (unsigned char)name[i];
+		/* UTF-8 (clean already: kk_text_clean) and a login's ASCII */
+		dst[i] = c >= 0x80 || isalnum(c) || strchr(keep, c) != NULL ?
+		    (char)c : '?';
+	}
+	dst[i] = '\0';
 }

@@ -129,6 +129,13 @@ int kd_names_answer(struct kd_names *n, const void *body, size_t len,
 void kd_names_fail_pending(struct kd_names *n, uint64_t now);
 size_t kd_names_pending(const struct kd_names *n);
 /* The resolver's side: an answer into buf (KD_NAME_ANSWER_MAX); its length. */
+/*
+ * name as the actor of a local request writes it ("local:uid=N(name),
+ * pid=P"): a directory's answer is anyone's text, and "root),pid=1" must
+ * not read as another caller.  ASCII but letters, digits and "._-@$\\"
+ * becomes "?"; UTF-8 stays.  Cut to len.
+ */
+void kd_name_for_actor(char *dst, size_t len, const char *name);
 size_t kd_names_answer_encode(uint8_t *buf, uid_t uid,
     enum kd_name_state state, const char *name);
 

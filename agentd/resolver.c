@@ -162,10 +162,11 @@ kd_name_of(struct kd *d, uid_t uid, char *name, size_t len)
 void
 kd_local_actor(struct kd *d, uid_t uid, pid_t pid, char *buf, size_t len)
 {
-	char name[KK_NAME_MAX];
+	char name[KK_NAME_MAX], safe[KK_NAME_MAX];
 
 	kd_name_of(d, uid, name, sizeof(name));
-	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)uid, name,
+	kd_name_for_actor(safe, sizeof(safe), name);
+	snprintf(buf, len, "local:uid=%u(%s),pid=%d", (unsigned)uid, safe,
 	    (int)pid);
 }
 

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "daemon.h"
 #include "fleet.h"
 #include "fleetwire.h"
 #include "sign.h"
@@ -231,40 +232,33 @@ END_TEST
 
 /*
  * The audit's actor of a command from the broker is the parent's words:
- * a fleet child taken over names a topic, and no other origin.
+ * a fleet child taken over names one of its topics, and no other origin.
  */
 START_TEST(test_fleet_via)
 {
 	static const char *const forged[] = { "tls:192.0.2.1",
-		"local:uid=0(root),pid=1", "mqtt:group/evil", "mqtt:group/op",
-		"mqtt:group/", "mqtt:agent2", "" };
-	struct kk_grouplist g = { .n = 4 };
-	char via[96], peer[48];
+		"local:uid=0(root),pid=1", "mqtt:group#3", "mqtt:group#99",
+		"mqtt:group#", "mqtt:group#01", "mqtt:group#-1", "mqtt:group#1x",
+		"mqtt:group# 1", "mqtt:group/ops", "mqtt:agent2", "" };
+	struct kk_grouplist g = { .n = 3 };
+	char via[96];
 	size_t i;
 
 	snprintf(g.name[0], sizeof(g.name[0]), "ops");
 	snprintf(g.name[1], sizeof(g.name[1]), "%s",
-	    "finance-tokyo-head-office-floor-12-east-wing");
-	snprintf(g.name[2], sizeof(g.name[2]), "%s",
-	    "lab-machines-of-the-research-centre-a");
-	snprintf(g.name[3], sizeof(g.name[3]), "%s",
-	    "lab-machines-of-the-research-centre-b");
+	    "finance-tokyo-head-office-floor-12-east-wing-and-annex-bldg");
+	snprintf(g.name[2], sizeof(g.name[2]), "lab");
 	kd_fleet_via(&g, "mqtt:agent", via, sizeof(via));
 	ck_assert_str_eq(via, "mqtt:agent");
-	kd_fleet_via(&g, "mqtt:group/ops", via, sizeof(via));
+	kd_fleet_via(&g, KD_FLEET_VIA_GROUP "0", via, sizeof(via));
 	ck_assert_str_eq(via, "mqtt:group/ops");
-	/* a long name, cut by the child as the header holds it: all of it */
-	snprintf(peer, sizeof(peer), "mqtt:group/%.*s",
-	    KD_FLEET_TOPIC_NAME_MAX, g.name[1]);
-	kd_fleet_via(&g, peer, via, sizeof(via));
+	/* a long name: all of it, which the child's header could not hold */
+	kd_fleet_via(&g, KD_FLEET_VIA_GROUP "1", via, sizeof(via));
 	ck_assert_str_eq(via, "mqtt:group/finance-tokyo-head-office-floor-12-"
-	    "east-wing");
-	/* the start of two names: what is true of both */
-	snprintf(peer, sizeof(peer), "mqtt:group/%.*s",
-	    KD_FLEET_TOPIC_NAME_MAX, g.name[2]);
-	kd_fleet_via(&g, peer, via, sizeof(via));
-	ck_assert_str_eq(via, peer);
-	/* the attacks: another origin's actor, a group not ours, a part */
+	    "east-wing-and-annex-bldg");
+	kd_fleet_via(&g, KD_FLEET_VIA_GROUP "2", via, sizeof(via));
+	ck_assert_str_eq(via, "mqtt:group/lab");
+	/* the attacks: another origin's actor, a group not ours, a name */
 	for (i = 0; i < nitems(forged); i++) {
 		kd_fleet_via(&g, forged[i], via, sizeof(via));
 		ck_assert_msg(strcmp(via, "mqtt:?") == 0, "%s: %s", forged[i],
@@ -273,9 +267,33 @@ START_TEST(test_fleet_via)
 }
 END_TEST
 
+/* The network child's word for its peer: an address and port, or "?". */
+START_TEST(test_channel_via)
+{
+	static const char *const forged[] = { "mqtt:agent", "local:uid=0",
+		"192.0.2.1", "192.0.2.1:", "192.0.2.1:65536", "192.0.2.1:7x",
+		"host.example:443", "192.0.2.1 (root):1", ":443",
+		"192.0.2.1:123456", "" };
+	char via[96];
+	size_t i;
+
+	kd_channel_via("192.0.2.1:50312", via, sizeof(via));
+	ck_assert_str_eq(via, "tls:192.0.2.1:50312");
+	kd_channel_via("fd00:5::1:7443", via, sizeof(via));
+	ck_assert_str_eq(via, "tls:fd00:5::1:7443");
+	kd_channel_via("::ffff:192.0.2.7:1", via, sizeof(via));
+	ck_assert_str_eq(via, "tls:::ffff:192.0.2.7:1");
+	for (i = 0; i < nitems(forged); i++) {
+		kd_channel_via(forged[i], via, sizeof(via));
+		ck_assert_msg(strcmp(via, "tls:?") == 0, "%s: %s", forged[i],
+		    via);
+	}
+}
+END_TEST
+
 KK_SUITE(fleetwire_suite, "fleetwire",
 	KK_CASE("backoff", 0, 10), KK_TEST(test_backoff),
-	    KK_TEST(test_fleet_via),
+	    KK_TEST(test_fleet_via), KK_TEST(test_channel_via),
 	KK_CASE("topics", 0, 10), KK_TEST(test_topics),
 	KK_CASE("out", KK_TMPDIR, 20), KK_TEST(test_out_round_trip),
 	    KK_TEST(test_out_forged),

@@ -355,7 +355,33 @@ START_TEST(test_answer_checked)
 }
 END_TEST
 
+/* A directory's name cannot pose as another caller in the audit's actor. */
+START_TEST(test_name_for_actor)
+{
+	char out[KK_NAME_MAX], small[6];
+
+	kd_name_for_actor(out, sizeof(out), "alice");
+	ck_assert_str_eq(out, "alice");
+	kd_name_for_actor(out, sizeof(out), "svc.backup-01@corp$");
+	ck_assert_str_eq(out, "svc.backup-01@corp$");
+	kd_name_for_actor(out, sizeof(out), "CORP\\tanaka");
+	ck_assert_str_eq(out, "CORP\\tanaka");
+	kd_name_for_actor(out, sizeof(out), "\xe7\x94\xb0\xe4\xb8\xad");
+	ck_assert_str_eq(out, "\xe7\x94\xb0\xe4\xb8\xad");
+	/* the attacks: the actor's own punctuation, spaces, quotes */
+	kd_name_for_actor(out, sizeof(out), "root),pid=1");
+	ck_assert_str_eq(out, "root??pid?1");
+	kd_name_for_actor(out, sizeof(out), "a b:c\"d'e(f");
+	ck_assert_str_eq(out, "a?b?c?d?e?f");
+	kd_name_for_actor(small, sizeof(small), "abcdefgh");
+	ck_assert_str_eq(small, "abcde");
+	kd_name_for_actor(out, sizeof(out), "");
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 KK_SUITE(names_suite, "names",
+	KK_CASE("actor", 0, 10), KK_TEST(test_name_for_actor),
 	KK_CASE("file", KK_TMPDIR, 30),
 	    KK_TEST(test_file_hostile_lines), KK_TEST(test_file_reread),
 	    KK_TEST(test_file_bounded),
