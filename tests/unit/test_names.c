@@ -358,25 +358,26 @@ END_TEST
 /* A directory's name cannot pose as another caller in the audit's actor. */
 START_TEST(test_name_for_actor)
 {
+	/* a name and what the actor says: kept, then the attacks (the
+	 * actor's own punctuation, spaces, quotes) */
+	static const char *const cases[][2] = {
+		{ "alice", "alice" },
+		{ "svc.backup-01@corp$", "svc.backup-01@corp$" },
+		{ "CORP\\tanaka", "CORP\\tanaka" },
+		{ "\xe7\x94\xb0\xe4\xb8\xad", "\xe7\x94\xb0\xe4\xb8\xad" },
+		{ "", "" },
+		{ "root),pid=1", "root??pid?1" },
+		{ "a b:c\"d'e(f", "a?b?c?d?e?f" },
+	};
 	char out[KK_NAME_MAX], small[6];
+	size_t i;
 
-	kd_name_for_actor(out, sizeof(out), "alice");
-	ck_assert_str_eq(out, "alice");
-	kd_name_for_actor(out, sizeof(out), "svc.backup-01@corp$");
-	ck_assert_str_eq(out, "svc.backup-01@corp$");
-	kd_name_for_actor(out, sizeof(out), "CORP\\tanaka");
-	ck_assert_str_eq(out, "CORP\\tanaka");
-	kd_name_for_actor(out, sizeof(out), "\xe7\x94\xb0\xe4\xb8\xad");
-	ck_assert_str_eq(out, "\xe7\x94\xb0\xe4\xb8\xad");
-	/* the attacks: the actor's own punctuation, spaces, quotes */
-	kd_name_for_actor(out, sizeof(out), "root),pid=1");
-	ck_assert_str_eq(out, "root??pid?1");
-	kd_name_for_actor(out, sizeof(out), "a b:c\"d'e(f");
-	ck_assert_str_eq(out, "a?b?c?d?e?f");
+	for (i = 0; i < nitems(cases); i++) {
+		kd_name_for_actor(out, sizeof(out), cases[i][0]);
+		ck_assert_str_eq(out, cases[i][1]);
+	}
 	kd_name_for_actor(small, sizeof(small), "abcdefgh");
 	ck_assert_str_eq(small, "abcde");
-	kd_name_for_actor(out, sizeof(out), "");
-	ck_assert_str_eq(out, "");
 }
 END_TEST
 
