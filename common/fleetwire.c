@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 
 #include "fleetwire.h"
+#include "jsonutil.h"
 #include "wire.h"
 
 #define TOPIC_ROOT	"kakuri/v1/"
@@ -121,6 +122,15 @@ kk_fleet_out_open(const void *buf, size_t len, const char *id,
 	*why = "not an out document";
 	if (len > KK_FLEET_OUT_MAX) {
 		*why = "out document too large";
+		return r;
+	}
+	/*
+	 * Anyone on the broker may publish it: text of small values costs
+	 * jansson 40 to 80 times its size before anything is checked.  Five
+	 * members, the envelope one string: a few values, however long.
+	 */
+	if (!kk_json_few_values(buf, len, KK_FLEET_OUT_VALUES)) {
+		*why = "out document of too many values";
 		return r;
 	}
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);

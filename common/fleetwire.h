@@ -39,6 +39,8 @@
 
 #define KK_FLEET_TOPIC_MAX	160	/* bytes of a topic of ours, NUL included */
 #define KK_FLEET_OUT_MAX	(KK_ENVELOPE_MAX / 4)	/* one out document */
+/* its structure ({ [ , : outside strings) at most: it has five members */
+#define KK_FLEET_OUT_VALUES	32
 #define KK_FLEET_IDENTITY_MAX	4096	/* the identity certificate's PEM */
 #define KK_FLEET_ACK_MAX	(80 * 1024)	/* an ack document */
 

@@ -89,6 +89,7 @@ agent_conn(struct colbroker *cb, const char *id, EVP_PKEY *identity)
 		return NULL;
 	}
 	cn->col = cb->col;
+	cn->quota = cb->col->broker_quota;
 	cn->fd = -1;
 	cn->authed = true;
 	cn->identity = identity;

@@ -400,7 +400,7 @@ charge(struct col_conn *cn, size_t len, const char *path)
 	int r;
 
 	/* this cannot fail but for memory */
-	if ((r = col_quota_charge(cn->col->quota, cn->agent, len,
+	if ((r = col_quota_charge(cn->quota, cn->agent, len,
 	    now_usec(cn->col))) < 0)
 		fprintf(stderr, "collector: %s: not charged to its agent's "
 		    "quota: %s\n", path, strerror(-r));
@@ -560,7 +560,7 @@ within_quota(struct col_conn *cn, size_t len)
 	bool first;
 	int r;
 
-	r = col_quota_check(col->quota, cn->agent, len, now_usec(col), &wait,
+	r = col_quota_check(cn->quota, cn->agent, len, now_usec(col), &wait,
 	    &first);
 	if (r == 0)
 		return true;
@@ -588,6 +588,14 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 	json_t *p;
 	int r;
 
+	/*
+	 * only the broker's can be larger (a frame holds no more): not
+	 * charged, read or said (anyone there may publish it), counted
+	 */
+	if (len > KK_REPORT_MAX) {
+		refuse(cn, KE_TOO_LARGE, "a report is 2 MiB at most", false);
+		return;
+	}
 	if (!within_quota(cn, len))
 		return;
 	p = kk_report_open(buf, len, cn->identity, cn->agent, &why);
@@ -887,6 +895,7 @@ col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 			continue;
 		}
 		cn->col = col;
+		cn->quota = col->quota;
 		cn->fd = fd;
 		kk_sockaddr_source(&ss, &cn->src);
 		kk_sockaddr_text(&ss, cn->peer, sizeof(cn->peer));

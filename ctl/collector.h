@@ -58,6 +58,8 @@ struct col_conn {
 	unsigned long batch_failures;	/* col's sync_failures as it began */
 	bool identity_kept;		/* DIR/<agent>/identity.pem is there */
 	EVP_PKEY *identity;
+	/* the bucket its reports count in: its agent's, for this way in */
+	struct col_quota *quota;
 	char agent[KK_AGENT_ID_HEX + 1];
 	char peer[64];
 	struct kk_source src;		/* its address, or /64 */
@@ -94,6 +96,12 @@ struct collector {
 	unsigned long stored, acked, refused;
 	struct colbroker *broker;	/* --broker: colbroker.c */
 	struct col_quota *quota;	/* --agent-quota: colquota.c */
+	/*
+	 * the same for reports through the broker: anyone on it can publish
+	 * in an agent's name, and what that costs must not keep the agent's
+	 * own reports out over mutual TLS
+	 */
+	struct col_quota *broker_quota;
 };
 
 /* --agents FILE: the agent ids, one a line (# comments): 0 or -errno */

@@ -86,7 +86,9 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	}
 	if (agents != NULL && col_load_agents(&col, agents) < 0)
 		goto out;
-	if ((col.quota = col_quota_new((uint64_t)quota_mib << 20)) == NULL) {
+	if ((col.quota = col_quota_new((uint64_t)quota_mib << 20)) == NULL ||
+	    (col.broker_quota = col_quota_new((uint64_t)quota_mib << 20)) ==
+	    NULL) {
 		fail_line("out of memory");
 		goto out;
 	}
@@ -174,6 +176,7 @@ out:
 	X509_free(x);
 	X509_STORE_free(col.ca);
 	col_quota_free(col.quota);
+	col_quota_free(col.broker_quota);
 	EVP_PKEY_free(col.key);
 	SSL_CTX_free(col.ctx);
 	sd_event_unref(col.ev);
