@@ -62,6 +62,23 @@ kd_child_words(struct kd_child *c, const char *peer, const char *text,
 	    peer && peer[0] ? peer : "", peer && peer[0] ? ": " : "", line);
 }
 
+/*
+ * SIGKILL, and nothing more of it read or written: what it left in the
+ * socket was sent under the settings it was started with (a reload's
+ * restart: fleet.groups may have changed, and with them what its words
+ * name), or by code that had to be killed.
+ */
+static void
+kill_unread(struct kd_child *c)
+{
+	c->killed = true;
+	kill(c->pid, SIGKILL);
+	kk_ipc_queue_clear(&c->out);
+	sd_event_source_set_enabled(c->stall, SD_EVENT_OFF);
+	if (c->io)
+		sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+}
+
 void
 kd_child_kill(struct kd_child *c, const char *why)
 {
@@ -69,12 +86,7 @@ kd_child_kill(struct kd_child *c, const char *why)
 		return;
 	kk_log(LOG_WARNING, KK_MID_ERROR, "%s %d %s; restarting it",
 	    c->kind->name, (int)c->pid, why);
-	c->killed = true;
-	kill(c->pid, SIGKILL);
-	kk_ipc_queue_clear(&c->out);
-	sd_event_source_set_enabled(c->stall, SD_EVENT_OFF);
-	if (c->io)
-		sd_event_source_set_enabled(c->io, SD_EVENT_OFF);
+	kill_unread(c);
 }
 
 /* What the io source waits for: input unless behind, output if any. */
@@ -184,6 +196,16 @@ on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 	if (revents & EPOLLOUT)
 		child_flush(c);
+	/*
+	 * Hung up while what it was sent waits (not read: the pause): no
+	 * read will see the end, and epoll says so at every pass.  It reads
+	 * nothing more either: over.
+	 */
+	if ((revents & (EPOLLHUP | EPOLLERR)) && !c->killed &&
+	    c->out.bytes >= c->queue.pause) {
+		kd_child_kill(c, "hung up with its answers unread");
+		return 0;
+	}
 	if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->killed ||
 	    c->out.bytes >= c->queue.pause)
 		goto out;
@@ -388,7 +410,7 @@ kd_child_restart(struct kd_child *c)
 	if (c->pid > 0) {
 		/* the new settings with the next one, at once */
 		c->reload = true;
-		kill(c->pid, SIGKILL);
+		kill_unread(c);
 		return;
 	}
 	/* a retry that was waiting: now, with the new settings */
@@ -404,7 +426,7 @@ kd_child_halt(struct kd_child *c)
 	sd_event_source_disable_unref(c->restart);
 	c->restart = NULL;
 	if (c->pid > 0)
-		kill(c->pid, SIGKILL);
+		kill_unread(c);
 }
 
 bool

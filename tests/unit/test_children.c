@@ -23,7 +23,7 @@
 #include "suites.h"
 #include "testutil.h"
 
-enum behaviour { ECHO, BREAK_FRAMING, DIE, DEAF };
+enum behaviour { ECHO, BREAK_FRAMING, DIE, DEAF, HANG_UP };
 
 static struct {
 	enum behaviour how;
@@ -52,6 +52,15 @@ child_main(int ipc, int logfd)
 		/* never reads: the parent's queue for it only grows */
 		pause();
 		_exit(0);
+	case HANG_UP: {
+		/* reads nothing, then shuts its socket both ways and waits */
+		struct timespec ts = { 0, 500 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+		shutdown(ipc, SHUT_RDWR);
+		pause();
+		_exit(0);
+	}
 	case BREAK_FRAMING: {
 		static const uint8_t bad[4] = { 0xff, 0xff, 0xff, 0xff };
 
@@ -271,6 +280,27 @@ START_TEST(test_deaf_is_killed)
 }
 END_TEST
 
+/*
+ * One that hangs up while the parent's queue for it is past the pause
+ * (nothing of it read any more): killed at once, not left for the stall
+ * timer (60 s in this row) while epoll reports the hang-up at every pass.
+ */
+START_TEST(test_hang_up_while_paused_is_killed)
+{
+	static char body[16000];
+	struct kd_child *c = start_child(HANG_UP);
+	int i;
+
+	for (i = 0; i < 400 && c->out.bytes < test_kind.queue.pause; i++)
+		kd_child_send(c, 1, 0, body, sizeof(body));
+	ck_assert_msg(c->out.bytes >= test_kind.queue.pause && !c->killed,
+	    "the queue did not reach the pause (%zu bytes)", c->out.bytes);
+	ck_assert_msg(run_until(first_one_gone, c), "the child that hung up "
+	    "was not killed within 20 s");
+	kd_child_free(c);
+}
+END_TEST
+
 /* Halted, it stays down; no restart is waiting. */
 START_TEST(test_halt_stays_down)
 {
@@ -367,5 +397,6 @@ KK_SUITE(children_suite, "children",
 	    KK_TEST(test_broken_framing_restarts),
 	    KK_TEST(test_dies_backoff),
 	    KK_TEST(test_deaf_is_killed),
+	    KK_TEST(test_hang_up_while_paused_is_killed),
 	    KK_TEST(test_halt_stays_down),
 	KK_CASE("ipc read", 0, 0), KK_TEST(test_ipc_read_frames))
