@@ -247,6 +247,7 @@ kd_run_new(struct kd *d, enum kd_origin origin, const char *actor,
 #define KD_REJECT_ENTRIES	64
 
 struct kd_reject_count {
+	enum kd_origin origin;		/* REMOTE or FLEET: counted apart */
 	char reason[32];
 	char command[KK_ID_HEX + 1];	/* "" for refusals that name none */
 	unsigned long count;		/* this interval */
@@ -286,13 +287,15 @@ on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 		if (e->count < 2)
 			continue;
 		snprintf(result, sizeof(result), "rejected: %s", e->reason);
-		kd_audit(d, "tls", "command", result, json_pack("{s:s*, s:I, s:I}",
+		kd_audit(d, e->origin == KD_ORIGIN_FLEET ? "mqtt" : "tls",
+		    "command", result, json_pack("{s:s*, s:I, s:I}",
 		    KW_COMMAND, e->command[0] ? e->command : NULL,
 		    KW_MORE, (json_int_t)(e->count - 1),
 		    KW_SECONDS, (json_int_t)(KD_REJECT_WINDOW_USEC / 1000000ULL)));
 		kk_log(LOG_WARNING, KK_MID_REFUSED,
-		    "%lu more signed-channel refusals (%s%s%s) in %llu s",
-		    e->count - 1, e->reason, e->command[0] ? ", command " : "",
+		    "%lu more %s refusals (%s%s%s) in %llu s", e->count - 1,
+		    e->origin == KD_ORIGIN_FLEET ? "fleet broker" :
+		    "signed-channel", e->reason, e->command[0] ? ", command " : "",
 		    e->command, KD_REJECT_WINDOW_USEC / 1000000ULL);
 	}
 	rejects_reset(rj);
@@ -301,7 +304,8 @@ on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* The entry of (reason, command) in this interval; NULL without memory. */
 static struct kd_reject_count *
-rejects_entry(struct kd *d, const char *reason, const char *command)
+rejects_entry(struct kd *d, enum kd_origin origin, const char *reason,
+    const char *command)
 {
 	struct kd_rejects *rj = d->rejects;
 	struct kd_reject_count *e;
@@ -321,15 +325,17 @@ rejects_entry(struct kd *d, const char *reason, const char *command)
 		d->rejects = rj;
 	}
 	for (i = 0; i < rj->n; i++)
-		if (strcmp(rj->r[i].reason, reason) == 0 &&
+		if (rj->r[i].origin == origin &&
+		    strcmp(rj->r[i].reason, reason) == 0 &&
 		    strcmp(rj->r[i].command, command) == 0)
 			return &rj->r[i];
-	/* full: the last entry counts the rest */
-	if (rj->n >= KD_REJECT_ENTRIES - 1) {
+	/* full: the last two entries count the rest, one an origin */
+	if (rj->n >= KD_REJECT_ENTRIES - 2) {
 		reason = "various";
 		command = "";
 		for (i = 0; i < rj->n; i++)
-			if (strcmp(rj->r[i].reason, reason) == 0 &&
+			if (rj->r[i].origin == origin &&
+			    strcmp(rj->r[i].reason, reason) == 0 &&
 			    rj->r[i].command[0] == '\0')
 				return &rj->r[i];
 	}
@@ -339,6 +345,7 @@ rejects_entry(struct kd *d, const char *reason, const char *command)
 		sd_event_source_set_enabled(rj->timer, SD_EVENT_ONESHOT);
 	}
 	e = &rj->r[rj->n++];
+	e->origin = origin;
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
 	snprintf(e->command, sizeof(e->command), "%s", command);
 	return e;
@@ -420,8 +427,8 @@ run_receipt(struct run *r)
 	/* from the network: refusals counted per reason and interval */
 	if ((r->origin == KD_ORIGIN_REMOTE || r->origin == KD_ORIGIN_FLEET) &&
 	    strcmp(r->result, KR_REJECTED) == 0 && (e = rejects_entry(d,
-	    r->reason ? r->reason : "rejected", r->have_cmd ? r->cmd.id :
-	    "")) != NULL) {
+	    r->origin, r->reason ? r->reason : "rejected", r->have_cmd ?
+	    r->cmd.id : "")) != NULL) {
 		if (e->count++ == 0)
 			finish_audit(r);
 		/* a receipt names its command: only those without share one */

@@ -186,6 +186,8 @@ check "after a flood of 300 garbage messages a signed status still comes back do
 	bash -c "[ $rc -eq 0 ] && jq -e '.receipts[0].result == \"done\"' '$WORK/st2.json'"
 check "the audit log did not take 300 lines of it (refusals are counted, not each logged)" \
 	bash -c "[ \$($KAKURICTL -s $SOCK log --json | jq '[.entries[] | select(.result == \"rejected: malformed\")] | length') -lt 50 ]"
+check_within "... but summed up at the interval's end, as the broker's (on the old code: tls)" 20 \
+	audit_has '.result == "rejected: malformed" and .actor == "mqtt" and .more >= 200'
 check "kakurid still answers locally, the fleet child still connected" fleet_connected
 
 # a trust.conf that does not load at SIGHUP turns signed commands off,
