@@ -191,7 +191,8 @@ kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,
 	}
 	pv_strf(dir, sizeof(dir), "%s/%s", pv->evidence_dir, g->evid);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	fd = dfd < 0 ? -1 : kk_evidence_open(dfd, path, O_RDONLY);
+	/* a FIFO there would hold the root parent in open(2): never waited on */
+	fd = dfd < 0 ? -1 : kk_evidence_open(dfd, path, O_RDONLY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		out = chunk_error(KE_NO_FILE, "no such file in this evidence", outlen);
 		goto out;
