@@ -89,6 +89,7 @@ struct kd_courier {
 	uint64_t backoff;		/* usec; 0 after a success */
 	bool waiting;			/* the timer is a backoff */
 	bool refused;			/* ... after acks were refused */
+	uint64_t failed_at;		/* CLOCK_MONOTONIC usec of the last */
 	unsigned long delivered;
 	unsigned long failures;		/* attempts that failed, since start */
 	struct {
@@ -203,6 +204,7 @@ failed(struct kd *d, const char *why)
 	}
 	co->waiting = true;
 	co->refused = refused;
+	co->failed_at = kd_loop_now(d);
 	arm(d, delay);
 }
 
@@ -864,9 +866,35 @@ kd_courier_transport_up(struct kd *d)
 	 * each delivery with garbage would have a batch sent, and its
 	 * refusals audited, as fast as it likes.
 	 */
+	uint64_t now = kd_loop_now(d), at, set;
+
 	if (co == NULL || (co->waiting && co->refused))
 		return;
+	/*
+	 * Nor one that says so in a loop and has each batch refused (a
+	 * REJECT: "not delivered"): a batch a second at most, each one up
+	 * to a MiB of the outbox read and hashed again.  The backoff's own
+	 * timer stays if it comes sooner.
+	 */
+	if (co->waiting && now - co->failed_at < KD_COURIER_BACKOFF_MIN) {
+		at = co->failed_at + KD_COURIER_BACKOFF_MIN;
+		if (co->timer == NULL || sd_event_source_get_time(co->timer,
+		    &set) < 0 || set > at)
+			arm(d, at - now);
+		return;
+	}
 	kd_courier_kick(d);
+}
+
+void
+kd_courier_transport_gone(struct kd *d, struct kd_child *c)
+{
+	struct kd_courier *co = d->courier;
+
+	if (co != NULL && co->busy && co->win_child == c) {
+		disarm(co);
+		failed(d, "the fleet child died");
+	}
 }
 
 const char *

@@ -82,11 +82,17 @@ void kd_courier_stop(struct kd *d);
 /* a message was queued or the mode changed: try now */
 void kd_courier_kick(struct kd *d);
 /*
- * The transport (the fleet child) says it is connected: try now, unless
- * the backoff is for acks that were refused, which runs out first.
+ * The transport (the fleet child) says it is connected: try now, but no
+ * sooner than a second after the last failure, unless the backoff is for
+ * acks that were refused, which runs out first.
  */
 void kd_courier_transport_up(struct kd *d);
 struct kd_child;
+/*
+ * The transport child c is gone (the fleet child's exit): a batch it was
+ * given is failed now, not left waiting for its answers' deadline.
+ */
+void kd_courier_transport_gone(struct kd *d, struct kd_child *c);
 struct kk_ipc_hdr;
 /* An answer to a delivery from another transport (the fleet child). */
 void kd_courier_answer(struct kd *d, struct kd_child *c,

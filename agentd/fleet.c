@@ -88,6 +88,7 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 	struct kd_req req;
 	char via[96];
 	size_t i;
+	bool was_up;
 
 	kd_fleet_via(&d->policy->fleet_groups, h->peer, via, sizeof(via));
 	req = (struct kd_req){ .origin = KD_ORIGIN_FLEET, .actor = via,
@@ -97,13 +98,14 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		kd_submit_envelope(d, &req, body, blen);
 		break;
 	case KK_IPC_STATE:
+		was_up = kd_fleet_courier(d) != NULL;
 		/* its words, for status: printable ASCII only */
 		for (i = 0; i < blen && i < sizeof(fl->state) - 1; i++)
 			fl->state[i] = body[i] >= 0x20 && body[i] < 0x7f ?
 			    (char)body[i] : '?';
 		fl->state[i] = '\0';
-		/* connected: what waits in the outbox may go now */
-		if (kd_fleet_courier(d) != NULL)
+		/* connected now: what waits in the outbox may go */
+		if (!was_up && kd_fleet_courier(d) != NULL)
 			kd_courier_transport_up(d);
 		break;
 	case KK_IPC_ACK:
@@ -121,6 +123,8 @@ static void
 fleet_gone(struct kd *d, struct kd_child *c)
 {
 	snprintf(d->fleet->state, sizeof(d->fleet->state), "restarting");
+	/* its batch of reports has no answers coming: tried again */
+	kd_courier_transport_gone(d, c);
 }
 
 static int

@@ -315,7 +315,12 @@ END_TEST
 
 /*
  * The transport could not deliver (its collector away): the backoff
- * ends when the transport says it is connected again.
+ * ends when the transport says it is connected again, but a second
+ * after the failure at the soonest: one that says so in a loop and
+ * answers each batch "not delivered" gets a batch a second, not as many
+ * as it likes (each up to a MiB of the outbox read again).  The loop's
+ * clock stands still between its turns: no time passes here between the
+ * failure and the calls.
  */
 START_TEST(test_transport_up_ends_backoff)
 {
@@ -328,9 +333,13 @@ START_TEST(test_transport_up_ends_backoff)
 	    "within 20 s (%u answers)", fk.answers);
 	ck_assert_msg(strncmp(kd_courier_state(&d), "retrying: ", 10) == 0,
 	    "not in its backoff: %s", kd_courier_state(&d));
-	kd_courier_transport_up(&d);
-	ck_assert_msg(busy(), "\"connected\" after the transport was down "
-	    "did not send the batch again");
+	for (int i = 0; i < 10; i++) {
+		kd_courier_transport_up(&d);
+		ck_assert_msg(!busy(), "\"connected\" %d within the second "
+		    "of the failure sent the batch again at once", i + 1);
+	}
+	ck_assert_msg(run_until(busy), "the batch was not sent again "
+	    "within 20 s");
 	ck_assert_uint_eq(audit_count("ack-refused", &last), 0);
 	json_decref(last);
 	finish();
@@ -406,9 +415,34 @@ START_TEST(test_other_child_answer)
 }
 END_TEST
 
+/*
+ * The transport child dies with the batch it was given (a fleet child
+ * restarted): the batch is failed at once, not left until its answers'
+ * deadline (35 s and more); another child's death changes nothing.
+ */
+START_TEST(test_transport_gone_fails_batch)
+{
+	struct kd_child *other;
+
+	start(REJECT);
+	other = kd_child_new(&d, &fake_kind, NULL);
+	ck_assert_ptr_nonnull(other);
+	kd_courier_kick(&d);
+	ck_assert(busy());
+	kd_courier_transport_gone(&d, other);
+	ck_assert_msg(busy(), "another child's death failed the batch");
+	kd_courier_transport_gone(&d, fake);
+	ck_assert_msg(strncmp(kd_courier_state(&d), "retrying: ", 10) == 0,
+	    "the batch waits on a dead child: %s", kd_courier_state(&d));
+	kd_child_free(other);
+	finish();
+}
+END_TEST
+
 KK_SUITE(courier_suite, "courier",
 	KK_CASE("fleet transport", KK_TMPDIR, 0),
 	    KK_TEST(test_refused_acks_bounded),
 	    KK_TEST(test_transport_up_ends_backoff),
+	    KK_TEST(test_transport_gone_fails_batch),
 	    KK_TEST(test_answer_twice_not_killed),
 	    KK_TEST(test_other_child_answer))
