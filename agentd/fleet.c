@@ -66,18 +66,26 @@ kd_fleet_via(const struct kk_grouplist *groups, const char *peer, char *via,
     size_t len)
 {
 	static const char group[] = KD_FLEET_VIA_GROUP;
-	const char *n = peer + sizeof(group) - 1;
+	const char *n;
 	size_t nl;
 
-	if (strcmp(peer, "mqtt:agent") == 0)
+	if (strcmp(peer, "mqtt:agent") == 0) {
 		snprintf(via, len, "%s", peer);
-	else if (strncmp(peer, group, sizeof(group) - 1) == 0 &&
-	    (nl = strlen(n)) >= 1 && nl <= 2 && strspn(n, "0123456789") == nl &&
-	    (nl == 1 || n[0] != '0') && strtoul(n, NULL, 10) < groups->n)
-		snprintf(via, len, "mqtt:group/%s",
-		    groups->name[strtoul(n, NULL, 10)]);
-	else
-		snprintf(via, len, "mqtt:?");
+		return;
+	}
+	if (strncmp(peer, group, sizeof(group) - 1) == 0) {
+		n = peer + sizeof(group) - 1;
+		nl = strlen(n);
+		/* "0" to "99", no sign, space or leading zero: a place */
+		if (nl >= 1 && nl <= 2 && strspn(n, "0123456789") == nl &&
+		    (nl == 1 || n[0] != '0') &&
+		    strtoul(n, NULL, 10) < groups->n) {
+			snprintf(via, len, "mqtt:group/%s",
+			    groups->name[strtoul(n, NULL, 10)]);
+			return;
+		}
+	}
+	snprintf(via, len, "mqtt:?");
 }
 
 static void
