@@ -86,12 +86,12 @@ FUZZFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := envelope policy trust frame fleet
 FUZZ_envelope_SRC := tests/fuzz/fuzz_envelope.c common/dsse.c common/command.c \
-	common/keys.c common/util.c common/sha256.c
+	common/jsonutil.c common/keys.c common/util.c common/sha256.c
 FUZZ_envelope_DEFS := -DKK_DSSE_LIFT_MIN=16
 FUZZ_policy_SRC := tests/fuzz/fuzz_policy.c agentd/parse.c agentd/parse_keys.c common/addr.c \
 	common/util.c common/sha256.c \
 	agentd/trust.c agentd/cfgfile.c common/keys.c common/dsse.c \
-	common/command.c
+	common/command.c common/jsonutil.c
 FUZZ_trust_SRC := $(FUZZ_policy_SRC)
 FUZZ_trust_DEFS := -DFUZZ_TRUST
 FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c common/frame.c common/util.c \
@@ -233,7 +233,8 @@ $(OBJDIR)/netstress: $(call obj,tests/integration/netstress.c $(PROG_SRC))
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # an agent that answers one byte at a time (t-send-drip)
-$(OBJDIR)/dripagent: $(call obj,tests/integration/dripagent.c $(PROG_SRC))
+$(OBJDIR)/dripagent: $(call obj,tests/integration/dripagent.c $(PROG_SRC) \
+	$(COMMON_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

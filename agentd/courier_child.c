@@ -269,7 +269,7 @@ configure(struct courier *co)
 	/* a batch has its own deadline; a collector gone silent, sooner */
 	co->cfg.idle_ms = KK_COURIER_TIMEOUT_MS;
 	co->cfg.collector = true;
-	co->cfg.frame_max = KK_REPORT_MAX;
+	co->cfg.send_max = KK_REPORT_MAX;
 }
 
 void

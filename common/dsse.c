@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "jsonutil.h"
 #include "kakuri.h"
 #include "sign.h"
 #include "wire.h"
@@ -718,6 +719,11 @@ kk_envelope_open(const uint8_t *buf, size_t len, const char *type,
 			break;
 	if (i == env.nsigs) {
 		*why = "the signature does not verify";
+		goto out;
+	}
+	if (!kk_json_few_values((const char *)env.payload, env.payload_len,
+	    KK_PAYLOAD_VALUES_MAX)) {
+		*why = "too many values in the payload";
 		goto out;
 	}
 	o = json_loadb((const char *)env.payload, env.payload_len,

@@ -27,7 +27,10 @@ kk_receipt_open(const uint8_t *buf, size_t len, EVP_PKEY *identity,
 		    strcmp(*why, "the signature does not verify") == 0 ?
 		    "receipt signature does not verify with the agent's "
 		    "identity key" : strcmp(*why, "malformed payload") == 0 ?
-		    "malformed receipt payload" : "malformed receipt";
+		    "malformed receipt payload" :
+		    strcmp(*why, "too many values in the payload") == 0 ?
+		    "too many values in the receipt payload" :
+		    "malformed receipt";
 		return NULL;
 	}
 	agent = json_object_get(o, KW_AGENT);

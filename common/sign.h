@@ -32,6 +32,14 @@
 #define KK_COMMAND_MAX		(64 * 1024)	/* payloads of every other action */
 #define KK_BLOCK_PAYLOAD_MAX	(16 * 1024 * 1024)	/* a block command's payload */
 #define KK_DSSE_MAX_SIGS	16
+/*
+ * Values and separators (kk_json_few_values) of a payload that
+ * kk_envelope_open parses once it verified: root on an agent signs what
+ * it likes, and jansson spends 40 to 80 times a hostile text's size on
+ * it ([{},{},...]).  The biggest real payload, a fetch receipt listing
+ * KD_FETCH_MAX_FILES (4,096) files, has about 5 a file.
+ */
+#define KK_PAYLOAD_VALUES_MAX	65536
 #define KK_KEYID_MAX		128
 #define KK_TRUST_MAX_KEYS	64
 #define KK_ID_HEX		32		/* command ids: 128 bits, hex */
@@ -146,7 +154,8 @@ int kk_envelope_seal(const char *type, const uint8_t *payload, size_t len,
 int kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub);
 /*
  * The payload object of an envelope of type that a signature by key
- * verifies (verified before the payload is parsed); NULL and *why if not.
+ * verifies (verified before the payload is parsed, and its values
+ * counted, KK_PAYLOAD_VALUES_MAX); NULL and *why if not.
  */
 struct json_t *kk_envelope_open(const uint8_t *buf, size_t len,
     const char *type, EVP_PKEY *key, const char **why);

@@ -347,7 +347,7 @@ agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
 	int r;
 
 	memset(ac, 0, sizeof(*ac));
-	ac->frame_max = cfg->frame_max ? cfg->frame_max : KK_FRAME_MAX;
+	ac->send_max = cfg->send_max ? cfg->send_max : KK_FRAME_MAX;
 	ac->timeout_ms = cfg->timeout_ms;
 	ac->idle_ms = cfg->idle_ms;
 	/* one deadline for TCP, TLS and the identity, not one for each */
@@ -434,7 +434,7 @@ agentconn_write(struct agentconn *ac, const void *body, size_t len)
 	msg = malloc(len + 4);
 	if (msg == NULL)
 		return -ENOMEM;
-	if ((r = kk_frame_header(msg, len, ac->frame_max)) == 0) {
+	if ((r = kk_frame_header(msg, len, ac->send_max)) == 0) {
 		memcpy(msg + 4, body, len);
 		r = ssl_write_all(ac, msg, len + 4);
 	}
@@ -457,10 +457,10 @@ agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len)
 	int n, r;
 
 	/*
-	 * No count of reads: the frame reader takes at most frame_max + 4
+	 * No count of reads: the frame reader takes at most KK_FRAME_MAX + 4
 	 * bytes for a frame, and every wait for more ends at the deadline.
 	 */
-	kk_frame_reader_init(&rd, ac->frame_max);
+	kk_frame_reader_init(&rd, KK_FRAME_MAX);
 	for (;;) {
 		if (ac->rbuf_off == ac->rbuf_len) {
 			/* a peer that keeps the socket busy with no data */
@@ -496,16 +496,23 @@ int
 agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
     const char *command_id, json_t **receipt, const char **why)
 {
-	const char *cmd;
+	const char *cmd, *res;
 	uint8_t *reply = NULL;
 	size_t rlen;
 	json_t *rec;
+	int r;
 
 	*receipt = NULL;
 	*why = "no receipt";
 	/* the command and its receipt within one timeout (agentconn_send) */
-	if (agentconn_send(ac, envelope, len) < 0 ||
-	    agentconn_recv(ac, &reply, &rlen) < 0)
+	if (agentconn_send(ac, envelope, len) < 0)
+		return EX_UNREACHABLE;
+	if ((r = agentconn_recv(ac, &reply, &rlen)) == -EMSGSIZE) {
+		/* an answer no kakurid sends: the agent is not unreachable */
+		*why = "the answer is over 1 MiB: not a receipt";
+		return EX_FAILED;
+	}
+	if (r < 0)
 		return EX_UNREACHABLE;
 	/* signed by the agent's root parent, never by the TLS key */
 	rec = kk_receipt_open(reply, rlen, ac->identity, ac->id, why);
@@ -517,8 +524,19 @@ agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
 	free(ac->receipt);
 	ac->receipt = reply;
 	ac->receipt_len = rlen;
-	/* a refusal before the payload was parsed carries no command id */
+	/*
+	 * A refusal before the payload was parsed carries no command id, so
+	 * it can say only that: a receipt of no command that says done is
+	 * root's on the agent, not kakurid's (fleetsend.c refuses it too).
+	 */
 	cmd = json_string_value(json_object_get(rec, KW_COMMAND));
+	res = json_string_value(json_object_get(rec, KW_RESULT));
+	if (command_id != NULL && cmd == NULL &&
+	    (res == NULL || strcmp(res, KR_DONE) == 0)) {
+		*why = "receipt names no command but says done";
+		json_decref(rec);
+		return EX_FAILED;
+	}
 	if (command_id != NULL && cmd != NULL && strcmp(cmd, command_id) != 0) {
 		*why = "receipt is for another command";
 		json_decref(rec);

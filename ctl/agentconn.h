@@ -41,7 +41,13 @@ struct agentconn_cfg {
 	 * the key of its own TLS certificate (kakurid's courier).
 	 */
 	bool collector;
-	size_t frame_max;	/* frames both ways; 0: KK_FRAME_MAX */
+	/*
+	 * Frames we send; 0: KK_FRAME_MAX.  What we read is at most
+	 * KK_FRAME_MAX whatever this says: no agent or collector answers
+	 * more (DESIGN 4), and one that does is not to be believed for up
+	 * to 24 MiB (a signed block list is big only on the way out).
+	 */
+	size_t send_max;
 };
 
 struct agentconn {
@@ -49,7 +55,7 @@ struct agentconn {
 	SSL *ssl;
 	EVP_PKEY *identity;		/* the agent's identity key */
 	char id[KK_AGENT_ID_HEX + 1];	/* its agent id */
-	size_t frame_max;
+	size_t send_max;
 	int timeout_ms, idle_ms;
 	/*
 	 * kk_mono_ms when the step under way ends: every wait of every
@@ -92,8 +98,9 @@ int agentconn_write(struct agentconn *ac, const void *body, size_t len);
 /* agentconn_within(timeout_ms), then agentconn_write. */
 int agentconn_send(struct agentconn *ac, const void *body, size_t len);
 /*
- * One frame in (body <= frame_max, caller frees) by ac->deadline: 0,
- * -ETIMEDOUT, -ECONNRESET (closed or a TLS error), or another -errno.
+ * One frame in (body <= KK_FRAME_MAX, caller frees) by ac->deadline: 0,
+ * -ETIMEDOUT, -ECONNRESET (closed or a TLS error), -EMSGSIZE (a frame
+ * announced over KK_FRAME_MAX, refused at its header), or another -errno.
  */
 int agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len);
 /*
@@ -101,8 +108,10 @@ int agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len);
  * payload, caller decrefs) when a signature of the agent's identity key
  * verifies, the receipt names this agent and, if command_id is given and
  * the receipt names a command, that command; EX_FAILED with *why if not;
- * EX_UNREACHABLE when no receipt came back in time.  The result word
- * inside is the caller's to judge.
+ * EX_UNREACHABLE when no receipt came back in time.  A receipt that
+ * names no command is a refusal of a command that could not be read: one
+ * that says otherwise is not believed.  The result word inside is the
+ * caller's to judge.
  */
 int agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
     const char *command_id, json_t **receipt, const char **why);

@@ -271,7 +271,7 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	fo.workers = (unsigned)workers;
 	sc.conn.timeout_ms = (int)timeout_ms;
 	/* a signed block list may be up to 24 MiB (DESIGN 4) */
-	sc.conn.frame_max = KK_FRAME_AUTHED_MAX;
+	sc.conn.send_max = KK_FRAME_AUTHED_MAX;
 	if (ts.default_pin && strlen(ts.default_pin) != KK_AGENT_ID_HEX) {
 		fail_line("--agent-id must be %d hex digits", KK_AGENT_ID_HEX);
 		goto out;

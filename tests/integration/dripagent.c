@@ -14,6 +14,16 @@
  *       handshake  no TLS: after the ClientHello, a handshake record of
  *                  16384 bytes, its header included, one byte every
  *                  500 ms (CERT, KEY and CHAIN are not read).
+ *   dripagent ADDR PORT CERT KEY CHAIN MODE SECONDS IDKEY
+ *       the TLS handshake and the command as in receipt mode, then at
+ *       once (no drip) an answer that root with the agent's identity
+ *       key IDKEY (agent.key) can make, and no kakurid does:
+ *       bigframe   a frame header announcing 2 MiB (over KK_FRAME_MAX)
+ *                  and 64 KiB of it;
+ *       values     a receipt for the command, done, signed by IDKEY,
+ *                  whose output is 150,000 empty objects (600 KB);
+ *       nocommand  a receipt signed by IDKEY that names no command and
+ *                  says done.
  *       Prints "ready" once listening, then for each connection "closed
  *       after S s (N bytes)" when the client hung up, or "open after S s
  *       (N bytes)" when SECONDS passed first.  Exits after SECONDS or
@@ -39,12 +49,26 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include <jansson.h>
+
 #include "../progutil.h"
+#include "kakuri.h"
+#include "sign.h"
+#include "wire.h"
 
 #define DRIP_MS		500	/* between two bytes */
 #define ANSWER_LEN	4096	/* the frame a receipt drip announces */
 #define RECORD_LEN	16384	/* the handshake record a handshake drip */
 #define CONNS_MAX	64	/* children at once */
+#define BIG_LEN		(2U << 20)	/* what a bigframe announces */
+#define BIG_SENT	65536		/* ... and sends of it */
+#define VALUES_N	150000		/* empty objects in a values receipt */
+
+enum mode { DRIP_RECEIPT, DRIP_HANDSHAKE, BIGFRAME, VALUES, NOCOMMAND };
+static const char *const mode_words[] = {
+	"receipt", "handshake", "bigframe", "values", "nocommand",
+};
+static EVP_PKEY *idkey;	/* the agent's identity key, for signed modes */
 
 static volatile sig_atomic_t stop;
 
@@ -134,10 +158,127 @@ drip(int fd, SSL *ssl, const unsigned char *out, size_t len, double end)
 		    sent);
 }
 
+/* The id of the command in the frame body, or NULL (caller frees). */
+static char *
+command_id(const uint8_t *body, size_t len)
+{
+	struct kk_envelope env;
+	json_t *p;
+	char *id = NULL;
+
+	if (kk_envelope_parse(body, len, &env) < 0)
+		return NULL;
+	p = json_loadb((const char *)env.payload, env.payload_len, 0, NULL);
+	if (json_is_string(json_object_get(p, KW_ID)))
+		id = strdup(json_string_value(json_object_get(p, KW_ID)));
+	json_decref(p);
+	kk_envelope_free(&env);
+	return id;
+}
+
+/* text as one frame: *out (caller frees), its header and body */
+static bool
+framed(const char *text, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(text);
+
+	if ((*out = malloc(n + 4)) == NULL)
+		return false;
+	/* over KK_FRAME_MAX if it likes: this agent is not kakurid */
+	if (kk_frame_header(*out, n, 4 * KK_FRAME_MAX) < 0)
+		return false;
+	memcpy(*out + 4, text, n);
+	*len = n + 4;
+	return true;
+}
+
+/*
+ * A receipt signed by idkey for command cmd (none if NULL), saying done,
+ * with n empty objects as its output, framed: *out (caller frees).
+ */
+static int
+forged_receipt(const char *cmd, size_t n, uint8_t **out, size_t *len)
+{
+	char agent[KK_AGENT_ID_HEX + 1], *payload = NULL, *env = NULL;
+	json_t *p, *objs;
+	size_t i;
+	bool made;
+
+	if (kk_key_id(idkey, agent) < 0 || (objs = json_array()) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		json_array_append_new(objs, json_object());
+	p = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o}", KW_V, 1, KW_AGENT,
+	    agent, KW_ACTION, "status", KW_RESULT, KR_DONE, KW_MODE, "normal",
+	    KW_OUTPUT, objs);
+	made = p != NULL && (cmd == NULL || json_object_set_new(p, KW_COMMAND,
+	    json_string(cmd)) == 0) &&
+	    (payload = json_dumps(p, JSON_COMPACT)) != NULL &&
+	    kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
+	    strlen(payload), agent, idkey, &env) == 0 &&
+	    framed(env, out, len);
+	json_decref(p);
+	free(payload);
+	free(env);
+	return made ? 0 : -1;
+}
+
+/*
+ * A signed mode: the command's frame read, then the answer written at
+ * once; waits for the client to hang up until end and says when.
+ */
+static void
+answer_at_once(int fd, SSL *ssl, enum mode mode, double end)
+{
+	static uint8_t in[KK_FRAME_MAX + 4];
+	uint8_t *out = NULL;
+	size_t have = 0, len = 0, sent = 0;
+	double t0 = pu_now_s();
+	char *cmd = NULL;
+	int n;
+
+	/* the whole command: its header says how long */
+	while (have < sizeof(in) && pu_now_s() < end &&
+	    (have < 4 || have < 4 + ((size_t)in[0] << 24 |
+	    (size_t)in[1] << 16 | (size_t)in[2] << 8 | in[3]))) {
+		if (!first_bytes(fd, 100) && SSL_pending(ssl) == 0)
+			continue;
+		if ((n = SSL_read(ssl, in + have, (int)(sizeof(in) - have))) <= 0)
+			return;
+		have += (size_t)n;
+	}
+	if (mode == BIGFRAME) {
+		if ((out = calloc(1, 4 + BIG_SENT)) == NULL)
+			return;
+		out[0] = BIG_LEN >> 24;
+		out[1] = (BIG_LEN >> 16) & 0xff;
+		len = 4 + BIG_SENT;
+	} else {
+		if (have > 4)
+			cmd = command_id(in + 4, have - 4);
+		if (forged_receipt(mode == VALUES ? cmd : NULL,
+		    mode == VALUES ? VALUES_N : 0, &out, &len) < 0) {
+			fprintf(stderr, "dripagent: cannot make the receipt\n");
+			free(cmd);
+			return;
+		}
+	}
+	while (sent < len && (n = SSL_write(ssl, out + sent,
+	    (int)(len - sent))) > 0)
+		sent += (size_t)n;
+	while (pu_now_s() < end && !stop && !hung_up(fd, DRIP_MS))
+		;
+	printf("%s after %.1f s (%zu bytes)\n", hung_up(fd, 0) ? "closed" :
+	    "open", pu_now_s() - t0, sent);
+	free(cmd);
+	free(out);
+}
+
 /* A child: serves fd in mode until end. */
 static int
-serve(int fd, SSL_CTX *ctx, bool tls, double end)
+serve(int fd, SSL_CTX *ctx, enum mode mode, double end)
 {
+	bool tls = mode != DRIP_HANDSHAKE;
 	static unsigned char out[RECORD_LEN + 5];
 	unsigned char buf[16384];
 	SSL *ssl = NULL;
@@ -151,6 +292,12 @@ serve(int fd, SSL_CTX *ctx, bool tls, double end)
 		if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
 		    SSL_accept(ssl) != 1)
 			goto out;
+		if (mode != DRIP_RECEIPT) {
+			answer_at_once(fd, ssl, mode, end);
+			fflush(stdout);
+			r = 0;
+			goto out;
+		}
 		/* the command, read so that it does not sit unread */
 		if (first_bytes(fd, 5000))
 			(void)SSL_read(ssl, buf, sizeof(buf));
@@ -188,19 +335,27 @@ main(int argc, char **argv)
 	SSL_CTX *ctx = NULL;
 	pid_t kids[CONNS_MAX], pid;
 	double end;
-	int lfd, fd, seconds, nkids = 0, i;
-	bool tls;
+	int lfd, fd, seconds, nkids = 0, i, mode = -1;
 
-	if (argc != 8 || (strcmp(argv[6], "receipt") != 0 &&
-	    strcmp(argv[6], "handshake") != 0) ||
+	for (i = 0; argc >= 7 && i < (int)(sizeof(mode_words) /
+	    sizeof(mode_words[0])); i++)
+		if (strcmp(argv[6], mode_words[i]) == 0)
+			mode = i;
+	if (mode < 0 || argc != (mode > DRIP_HANDSHAKE ? 9 : 8) ||
 	    (seconds = atoi(argv[7])) < 1 || seconds > 600) {
 		fprintf(stderr, "usage: dripagent ADDR PORT CERT KEY CHAIN "
-		    "receipt|handshake SECONDS\n");
+		    "receipt|handshake SECONDS\n"
+		    "       dripagent ADDR PORT CERT KEY CHAIN "
+		    "bigframe|values|nocommand SECONDS IDKEY\n");
 		return 2;
 	}
-	tls = strcmp(argv[6], "receipt") == 0;
+	if (mode > DRIP_HANDSHAKE && kk_key_load_private(argv[8], &idkey) < 0) {
+		fprintf(stderr, "dripagent: cannot load %s\n", argv[8]);
+		return 2;
+	}
 	end = pu_now_s() + seconds;
-	if (tls && (ctx = agent_ctx(argv[3], argv[4], argv[5])) == NULL) {
+	if (mode != DRIP_HANDSHAKE &&
+	    (ctx = agent_ctx(argv[3], argv[4], argv[5])) == NULL) {
 		fprintf(stderr, "dripagent: cannot load %s, %s, %s\n", argv[3],
 		    argv[4], argv[5]);
 		return 2;
@@ -230,7 +385,7 @@ main(int argc, char **argv)
 			signal(SIGTERM, SIG_DFL);
 			/* the child ends with the run, whatever the client does */
 			alarm((unsigned)(end - pu_now_s()) + 1);
-			_exit(serve(fd, ctx, tls, end));
+			_exit(serve(fd, ctx, (enum mode)mode, end));
 		}
 		if (pid > 0)
 			kids[nkids++] = pid;
@@ -243,5 +398,6 @@ main(int argc, char **argv)
 	for (i = 0; i < nkids; i++)
 		waitpid(kids[i], NULL, 0);
 	SSL_CTX_free(ctx);
+	EVP_PKEY_free(idkey);
 	return 0;
 }

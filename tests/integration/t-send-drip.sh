@@ -15,12 +15,12 @@ remote_agent_up
 HONEST="[$EP6]:7443"
 check "an honest send: done" test "$(send_result "$(sign carol status)")" = done
 
-# drip PORT MODE: a dripagent posing as this agent (its TLS key and
-# chain) on the CSIRT peer's 127.0.0.1:PORT for 120 s, far longer than
-# any bounded send; what it saw in $WORK/drip-PORT.out
+# drip PORT MODE [IDKEY]: a dripagent posing as this agent (its TLS key
+# and chain) on the CSIRT peer's 127.0.0.1:PORT for 120 s, far longer
+# than any bounded send; what it saw in $WORK/drip-PORT.out
 drip() {
 	ip netns exec "$PEER" "$DRIP" 127.0.0.1 "$1" "$PKI/agent-tls.crt" "$PKI/agent-tls.key" \
-		"$PKI/agent.crt" "$2" 120 >"$WORK/drip-$1.out" 2>&1 &
+		"$PKI/agent.crt" "$2" 120 "${@:3}" >"$WORK/drip-$1.out" 2>&1 &
 	PIDS+=($!)
 	until_ok 10 grep -q '^ready' "$WORK/drip-$1.out"
 }
@@ -60,6 +60,25 @@ check "... the honest agent's verified receipt: done" jq -se --arg t "$HONEST" -
 check "... both drip agents unreachable" jq -se \
 	'[.[] | select((.target == "127.0.0.1:7901" or .target == "127.0.0.1:7902") and .status == "unreachable")] | length == 2' \
 	"$WORK/fan.out"
+
+# root on the PC signs with the agent's identity key what it likes:
+# answers no kakurid sends, each refused without the memory they ask for
+drip 7904 bigframe "$PKI/agent.key" || die "a bigframe agent starts"
+drip 7905 values "$PKI/agent.key" || die "a values agent starts"
+drip 7906 nocommand "$PKI/agent.key" || die "a nocommand agent starts"
+send_bg big 5000 "$CMD" 127.0.0.1:7904
+check "an answer announcing 2 MiB (over the 1 MiB any kakurid sends): the send ends within 10 s" ended_within big 10
+check "... refused at its header, exit 1, not waited for as a 24 MiB frame (fails on the old code)" \
+	bash -c "[ \"\$(cat '$WORK/big.rc')\" = 1 ] && grep -q '^kakurictl: 127\.0\.0\.1:7904: .*the answer is over 1 MiB' '$WORK/big.err'"
+send_bg val 5000 "$CMD" 127.0.0.1:7905
+check "a signed receipt of the command whose output is 150,000 values: the send ends within 10 s" ended_within val 10
+check "... refused before it is parsed, exit 1 (fails on the old code: done)" \
+	bash -c "[ \"\$(cat '$WORK/val.rc')\" = 1 ] && grep -q '^kakurictl: 127\.0\.0\.1:7905: .*too many values in the receipt payload' '$WORK/val.err'"
+check "... and the agent made it: its answer went out whole" until_ok 5 grep -Eq '^closed after .* \(([6-9][0-9]{5}|[0-9]{7,}) bytes\)' "$WORK/drip-7905.out"
+send_bg noc 5000 "$CMD" 127.0.0.1:7906
+check "a signed receipt that names no command and says done" ended_within noc 10
+check "... is not taken for the command's: exit 1 (fails on the old code: done)" \
+	bash -c "[ \"\$(cat '$WORK/noc.rc')\" = 1 ] && grep -q '^kakurictl: 127\.0\.0\.1:7906: .*receipt names no command but says done' '$WORK/noc.err'"
 
 check "after it all an honest send (default timeout): done" test "$(send_result "$(sign carol status)")" = done
 summary

@@ -1163,6 +1163,79 @@ START_TEST(test_receipt_identity_only)
 }
 END_TEST
 
+/* A receipt of agent signed by key with output as its listing. */
+static char *
+make_receipt_listing(const char *agent, EVP_PKEY *key, size_t nfiles,
+    const char *item)
+{
+	size_t cap = 256 + nfiles * (strlen(item) + 1), i;
+	char *payload = malloc(cap), *text, *p;
+
+	ck_assert_ptr_nonnull(payload);
+	p = payload + snprintf(payload, cap,
+	    "{\"v\":1,\"command\":\"%032d\",\"agent\":\"%s\","
+	    "\"action\":\"fetch\",\"result\":\"done\",\"output\":[", 1,
+	    agent);
+	for (i = 0; i < nfiles; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", item);
+	strcpy(p, "]}");
+	ck_assert_int_eq(kk_envelope_seal(KK_PT_RECEIPT,
+	    (const uint8_t *)payload, strlen(payload), agent, key, &text), 0);
+	free(payload);
+	return text;
+}
+
+/*
+ * Root on an agent signs what it likes: a receipt of a few hundred KiB of
+ * [{},{},...] would cost kakurictl 40 to 80 times that in jansson, per
+ * receipt and per target.  Values are counted before the parse; a fetch
+ * receipt listing 4,096 files (the agent's own limit) still passes.
+ */
+START_TEST(test_receipt_values_counted)
+{
+	char aid[KK_AGENT_ID_HEX + 1], *text;
+	EVP_PKEY *k = kk_key_generate(), *pub = public_of(k);
+	EVP_PKEY *other = kk_key_generate();
+	const char *why = NULL;
+	json_t *rec;
+
+	ck_assert_int_eq(kk_key_id(k, aid), 0);
+	text = make_receipt_listing(aid, k, 4096,
+	    "{\"path\":\"snapshot-1/pid-1234/mem.lime\",\"size\":1073741824}");
+	rec = kk_receipt_open((const uint8_t *)text, strlen(text), pub, aid,
+	    &why);
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_uint_eq(json_array_size(json_object_get(rec, "output")),
+	    4096);
+	json_decref(rec);
+	free(text);
+	/* 2 separators each: 32,768 pass (with the receipt's own), one more not */
+	text = make_receipt_listing(aid, k, KK_PAYLOAD_VALUES_MAX / 2, "{}");
+	rec = kk_receipt_open((const uint8_t *)text, strlen(text), pub, aid,
+	    &why);
+	ck_assert_ptr_null(rec);
+	ck_assert_str_eq(why, "too many values in the receipt payload");
+	free(text);
+	text = make_receipt_listing(aid, k, KK_PAYLOAD_VALUES_MAX / 2 - 16,
+	    "{}");
+	rec = kk_receipt_open((const uint8_t *)text, strlen(text), pub, aid,
+	    &why);
+	ck_assert_ptr_nonnull(rec);
+	json_decref(rec);
+	free(text);
+	/* the count is of the verified payload: a forged one says so first */
+	text = make_receipt_listing(aid, other, 100000, "{}");
+	rec = kk_receipt_open((const uint8_t *)text, strlen(text), pub, aid,
+	    &why);
+	ck_assert_ptr_null(rec);
+	ck_assert_ptr_nonnull(strstr(why, "does not verify"));
+	free(text);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+}
+END_TEST
+
 /* ---- sign and verify ---- */
 
 START_TEST(test_sign_kat)
@@ -1998,6 +2071,7 @@ KK_SUITE(dsse_suite, "dsse",
 	    KK_TEST(test_cert_contents), KK_TEST(test_tls_cert_issue),
 	KK_CASE("tls-identity", 0, 0), KK_TEST(test_chain_identity),
 	    KK_TEST(test_receipt_identity_only),
+	    KK_TEST(test_receipt_values_counted),
 	    KK_TEST(test_receipt_enforcers),
 	KK_CASE("sign", 0, 0), KK_TEST(test_sign_kat),
 	    KK_TEST(test_sig_bitflips), KK_TEST(test_payload_mutations),
