@@ -64,7 +64,7 @@ DAEMON_SRC := agentd/kakurid.c
 # kakurictl's parts that need no agent: the command table, the target
 # stream, the worker pool, the drill summary, the watch's notices
 CTL_UNIT_SRC := ctl/cmdtab.c ctl/targets.c ctl/fanout.c ctl/output.c \
-	ctl/drillsum.c ctl/notice.c ctl/guidance.c ctl/colquota.c
+	ctl/drillsum.c ctl/notice.c ctl/guidance.c ctl/colquota.c ctl/verify.c
 UNIT_LIB_SRC := $(filter-out $(DAEMON_SRC),$(AGENTD_SRC)) $(CTL_UNIT_SRC)
 HELPER_SRC := tests/integration/netprobe.c $(PROG_SRC)
 # the nftables module with the policy loader: apply bench, nftset test helper

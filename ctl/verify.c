@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "jsonutil.h"
 #include "kakuri.h"
 #include "output.h"
 #include "sign.h"
@@ -31,7 +32,15 @@
 
 #define MANIFEST_MAX		(64U << 20)	/* the agent's own limit */
 #define MANIFEST_MAX_LINES	(1U << 20)
-#define WALK_MAX_DEPTH		16
+/*
+ * A line's bytes and values (kk_json_few_values) before jansson parses
+ * it: the lines are parsed even when the signature fails, and jansson
+ * spends 40 to 80 times a hostile line's size on it.  A real line is
+ * under 1 KiB; one with the most gaps kakurid lists (4,096, artifact.c)
+ * about 350 KiB and 29,000 values.
+ */
+#define MANIFEST_LINE_MAX	(1U << 20)
+#define WALK_MAX_DEPTH		FETCH_PATH_DEPTH
 
 /* One line of manifest.jsonl. */
 struct mentry {
@@ -69,12 +78,13 @@ outcome_add(json_t *list, const char *fmt, ...)
 
 /*
  * A path the agent names, before anything is written under it: relative,
- * printable ASCII, no empty, "." or ".." components, at most 255 bytes.
+ * printable ASCII, no empty, "." or ".." components, at most 255 bytes
+ * and FETCH_PATH_DEPTH directories.
  */
 bool
 path_ok(const char *p, size_t len)
 {
-	size_t i, start = 0, cl;
+	size_t i, start = 0, cl, dirs = 0;
 
 	if (len == 0 || len > FETCH_PATH_MAX || strlen(p) != len)
 		return false;
@@ -84,6 +94,8 @@ path_ok(const char *p, size_t len)
 			return false;
 		if (i < len && p[i] != '/')
 			continue;
+		if (i < len && ++dirs > FETCH_PATH_DEPTH)
+			return false;
 		cl = i - start;
 		if (cl == 0 || (cl == 1 && p[start] == '.') ||
 		    (cl == 2 && p[start] == '.' && p[start + 1] == '.'))
@@ -357,10 +369,18 @@ mentries_free(struct mentry *v, size_t n)
 static const char *
 parse_entry(const char *line, size_t len, struct mentry *e)
 {
-	json_t *o, *p, *sz, *sh, *inc, *err;
+	json_t *o = NULL, *p, *sz, *sh, *inc, *err;
 	const char *why = NULL;
 
 	memset(e, 0, sizeof(*e));
+	if (len > MANIFEST_LINE_MAX) {
+		why = "longer than 1 MiB";
+		goto out;
+	}
+	if (!kk_json_few_values(line, len, KK_PAYLOAD_VALUES_MAX)) {
+		why = "too many values";
+		goto out;
+	}
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(o)) {
 		why = "not a JSON object";
@@ -453,8 +473,11 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 		problem(oc, "manifest.dsse: signature does not verify with the agent key");
 		goto out;
 	}
-	o = json_loadb((const char *)env.payload, env.payload_len,
-	    JSON_REJECT_DUPLICATES, NULL);
+	/* signed by the agent's key, which root there holds: counted too */
+	if (kk_json_few_values((const char *)env.payload, env.payload_len,
+	    KK_PAYLOAD_VALUES_MAX))
+		o = json_loadb((const char *)env.payload, env.payload_len,
+		    JSON_REJECT_DUPLICATES, NULL);
 	v = json_object_get(o, KW_V);
 	if (!json_is_object(o) || !json_is_integer(v) ||
 	    json_integer_value(v) != 1 ||

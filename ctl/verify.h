@@ -19,6 +19,13 @@
 #define FETCH_MAX_FILES		65536		/* in a listing or a tree */
 #define FETCH_MAX_TOTAL		(64ULL << 30)	/* one evidence directory */
 #define FETCH_PATH_MAX		255		/* bytes of a relative path */
+/*
+ * Directories above a file, at most: fetch makes them before the file's
+ * first chunk, and 127 a path (the most 255 bytes allow) times 65,536
+ * listed files would be 8 million directories on the operator's disk.
+ * kakurid writes 3; --verify's walk goes no deeper either.
+ */
+#define FETCH_PATH_DEPTH	16
 
 /* One file of the evidence directory, as we have it. */
 struct ffile {

@@ -297,6 +297,20 @@ check "... given as another evidence set (IR-EVID-LX), as a replaying child woul
 "$KAKURICTL" "${VK[@]}" >/dev/null 2>"$WORK/vk0.err"; rc=$?
 check "... without --id: verified, and the id it names is said" \
 	bash -c "[ $rc -eq 0 ] && grep -q 'the signed manifest is evidence IR-EVID-1' '$WORK/vk0.err'"
+# root on the agent writes the manifest, and its lines are parsed even
+# when the signature fails: a line of 2 MiB, and one of 600 KB holding
+# 300,000 values (some 50 MB in jansson; 64 MiB of them were 3 GB), are
+# each refused before they are parsed
+cp -a "$WORK/f4" "$WORK/f9"
+python3 -c 'import sys; w = sys.stdout.write; w("{\"path\":\"" + "a" * (2 << 20) + "\"}\n"); w("[" + ",".join(["{}"] * 150000) + "]\n")' \
+	>>"$WORK/f9/manifest.jsonl"
+"$KAKURICTL" fetch --verify "$WORK/f9" --agent-key "$PKI/agent.crt" >/dev/null 2>"$WORK/vk9.err"; rc=$?
+check "a manifest with a 2 MiB line and a line of 300,000 values: exit 1, the manifest no longer what was signed" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'does not match the signed manifest' '$WORK/vk9.err'"
+check "... the long line refused unparsed (fails on the old code)" \
+	grep -q 'manifest.jsonl:[0-9]*: longer than 1 MiB' "$WORK/vk9.err"
+check "... the line of values refused unparsed (fails on the old code)" \
+	grep -q 'manifest.jsonl:[0-9]*: too many values' "$WORK/vk9.err"
 # a destination another local user prepared (or may write in): the
 # verified evidence could be swapped there after the check
 mkdir -m 0777 "$WORK/f5"

@@ -26,6 +26,7 @@
 #include "../../ctl/fanout.h"
 #include "../../ctl/output.h"
 #include "../../ctl/targets.h"
+#include "../../ctl/verify.h"
 #include "wire.h"
 
 #define PIN_A	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -557,6 +558,46 @@ START_TEST(test_receipt_degraded_done_only)
 }
 END_TEST
 
+/*
+ * The paths an agent names in a fetch listing or a manifest, before fetch
+ * makes directories for them: a hostile agent's 127-deep paths would
+ * make 127 directories a file.
+ */
+START_TEST(test_fetch_path_ok)
+{
+	static const char *const bad[] = {
+		"", "/etc/passwd", "a//b", "./a", "a/./b", "a/..", "../a",
+		"a/", "a\nb", "a\033b", "a\xc3\xa9",
+	};
+	char p[FETCH_PATH_MAX + 2];
+	size_t i;
+
+	ck_assert(path_ok("manifest.jsonl", 14));
+	ck_assert(path_ok("snapshot-1/pid-42/maps", 22));
+	ck_assert(path_ok("..a/.b/a..", 10));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!path_ok(bad[i], strlen(bad[i])), "%s", bad[i]);
+	/* a NUL inside: the length says more than the string */
+	ck_assert(!path_ok("a\0b", 3));
+	/* FETCH_PATH_DEPTH directories above the file, and not one more */
+	p[0] = '\0';
+	for (i = 0; i < FETCH_PATH_DEPTH; i++)
+		strcat(p, "d/");
+	strcat(p, "f");
+	ck_assert(path_ok(p, strlen(p)));
+	memmove(p + 2, p, strlen(p) + 1);
+	memcpy(p, "d/", 2);
+	ck_assert(!path_ok(p, strlen(p)));
+	/* 255 bytes, and not one more */
+	memset(p, 'x', FETCH_PATH_MAX + 1);
+	p[FETCH_PATH_MAX] = '\0';
+	ck_assert(path_ok(p, FETCH_PATH_MAX));
+	p[FETCH_PATH_MAX] = 'x';
+	p[FETCH_PATH_MAX + 1] = '\0';
+	ck_assert(!path_ok(p, FETCH_PATH_MAX + 1));
+}
+END_TEST
+
 KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
 	    KK_TEST(test_usage_lines), KK_TEST(test_describe),
@@ -566,4 +607,5 @@ KK_SUITE(ctl_suite, "ctl",
 	    KK_TEST(test_targets_pipe), KK_TEST(test_targets_limit),
 	KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout),
 	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text),
-	    KK_TEST(test_receipt_degraded_done_only))
+	    KK_TEST(test_receipt_degraded_done_only),
+	KK_CASE("verify", 0, 0), KK_TEST(test_fetch_path_ok))
