@@ -36,8 +36,6 @@
 #define RECEIPT_KEPT_MAX	(64 * 1024)
 #define RECEIPTS_KEPT_MAX	(64 * 1024 * 1024)
 #define REASON_MAX		64	/* bytes of one, cleaned */
-/* --save-receipts: bytes written in all, at most (an out document: 6 MiB) */
-#define RECEIPTS_SAVED_MAX	(256 * 1024 * 1024)
 
 struct bfile {
 	const char *path;
@@ -126,12 +124,14 @@ count(json_t *o, const char *word)
 
 /*
  * What is kept of a receipt until the end (rec is taken): all of it, or,
- * past RECEIPT_KEPT_MAX or when RECEIPTS_KEPT_MAX are kept already, the
- * words a line shows, marked truncated.  An out document may be 6 MiB and
- * a broker may invent agents: what they send is not kept without bound.
+ * past RECEIPT_KEPT_MAX, when RECEIPTS_KEPT_MAX are kept already, or for
+ * an agent that does not count (not in --expect), the words a line
+ * shows, marked truncated.  An out document may be 6 MiB and a broker
+ * may invent agents: what they send is not kept without bound, and does
+ * not use up what the expected agents' receipts may take.
  */
 static json_t *
-kept(struct bsend *s, json_t *rec)
+kept(struct bsend *s, json_t *rec, bool whole)
 {
 	static const char *const words[] = { KW_ACTION, KW_COMMAND,
 		KW_RESULT, KW_REASON, KW_MODE, KW_EPISODE };
@@ -140,7 +140,8 @@ kept(struct bsend *s, json_t *rec)
 	const char *v;
 	json_t *t;
 
-	if (size <= RECEIPT_KEPT_MAX && s->kept + size <= RECEIPTS_KEPT_MAX) {
+	if (whole && size <= RECEIPT_KEPT_MAX &&
+	    s->kept + size <= RECEIPTS_KEPT_MAX) {
 		s->kept += size;
 		return rec;
 	}
@@ -248,7 +249,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 		goto out;
 	if (counts(s, a))
 		keep(s, id, cmd, &o);
-	rec = kept(s, rec);
+	rec = kept(s, rec, counts(s, a));
 	json_object_set_new(rec, KW_FILE, json_string(s->files[i].path));
 	json_object_set_new(rec, KW_AGENT, json_string(id));
 	json_array_set(a->receipts, i, rec);

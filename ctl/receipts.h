@@ -10,6 +10,14 @@
 #include <stdint.h>
 
 /*
+ * Bytes --save-receipts writes in one run, at most: agents answer with
+ * what they like (up to 1 MiB a receipt over TLS, 6 MiB an out document
+ * through the broker), and a send may have thousands of targets.  An
+ * honest receipt is about 1 KiB.
+ */
+#define RECEIPTS_SAVED_MAX	(256 * 1024 * 1024)
+
+/*
  * DIR, made 0700 if it is not there, else only if it is the caller's
  * alone (no other owner, no group or world write): its fd, or -errno
  * with err filled in.

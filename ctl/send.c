@@ -44,6 +44,7 @@ struct send_ctx {
 	size_t nfiles;
 	bool by_agent;		/* each target gets only the files for it */
 	int save_fd;		/* --save-receipts DIR, or -1 */
+	size_t saved;		/* bytes kept there, by every worker */
 };
 
 /* The file's envelope, read, and the command id and agent it names. */
@@ -112,11 +113,20 @@ check_addressed(const struct send_ctx *sc, const char *agent,
 
 /* --save-receipts: the envelope agentconn_command verified, as it came */
 static int
-save(const struct send_ctx *sc, const struct agentconn *ac, json_t *rec,
+save(struct send_ctx *sc, const struct agentconn *ac, json_t *rec,
     struct fanout_result *r)
 {
 	int e;
 
+	/* the workers' running total: over it, this one is not kept */
+	if (__atomic_add_fetch(&sc->saved, ac->receipt_len, __ATOMIC_RELAXED) >
+	    RECEIPTS_SAVED_MAX) {
+		__atomic_sub_fetch(&sc->saved, ac->receipt_len,
+		    __ATOMIC_RELAXED);
+		snprintf(r->error, sizeof(r->error), "--save-receipts: %d MiB "
+		    "kept: the receipt is not", RECEIPTS_SAVED_MAX >> 20);
+		return EX_FAILED;
+	}
 	e = receipt_save(sc->save_fd, ac->id, json_string_value(
 	    json_object_get(rec, KW_COMMAND)), ac->receipt, ac->receipt_len);
 	if (e == 0)
@@ -130,7 +140,7 @@ save(const struct send_ctx *sc, const struct agentconn *ac, json_t *rec,
 static void
 serve(void *arg, const struct target *t, struct fanout_result *r)
 {
-	const struct send_ctx *sc = arg;
+	struct send_ctx *sc = arg;
 	const struct cmd_file *f;
 	struct agentconn ac;
 	const char *why, *res;
