@@ -84,12 +84,16 @@ int
 ctl_check_ok(struct ctl *c, json_t *resp)
 {
 	const char *why, *msg;
+	char w[64], m[1024];
 
 	if (kk_wire_answer(resp, &why, &msg) == 1)
 		return EX_DONE;
 	if (c->json)
 		print_json(resp);
-	fail_line("%s: %s", why, msg);
+	/* one line of printable text, whatever the socket's peer wrote */
+	kk_text_clean(w, sizeof(w), why, strlen(why));
+	kk_text_clean(m, sizeof(m), msg, strlen(msg));
+	fail_line("%s: %s", w, m);
 	return EX_FAILED;
 }
 

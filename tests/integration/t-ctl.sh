@@ -47,5 +47,29 @@ check "no command at all: exit 2 and the usage lines" bash -c \
 "$KAKURICTL" -s "$WORK/nothing.sock" status >/dev/null 2>"$WORK/unreach.err"; rc=$?
 check "status without an agent: exit 3, one line" bash -c \
 	"[ $rc -eq 3 ] && [ \$(wc -l <'$WORK/unreach.err') -eq 1 ] && grep -q '^kakurictl: agent not reachable at' '$WORK/unreach.err'"
+# a socket whose peer is not kakurid (or a kakurid taken over) answers
+# a refusal with line breaks and terminal escapes: kakurictl prints one
+# line of it, cleaned
+python3 - "$WORK/fake.sock" <<'PY' &
+import json, os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(1)
+s.settimeout(20)
+c, _ = s.accept()
+c.settimeout(20)
+n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
+c.recv(n, socket.MSG_WAITALL)
+a = json.dumps({"ok": False, "error": "busy\nkakurictl: x",
+                "message": "evil\nkakurictl: isolated: done\x1b[2J"}).encode()
+c.sendall(struct.pack(">I", len(a)) + a)
+c.close()
+PY
+FAKE=$!
+until_ok 10 test -S "$WORK/fake.sock"
+"$KAKURICTL" -s "$WORK/fake.sock" status >/dev/null 2>"$WORK/fake.err"; rc=$?
+wait "$FAKE"
+check "a refusal with line breaks and escapes from the socket: exit 1, one line, no escape (fails on the old code)" bash -c \
+	"[ $rc -eq 1 ] && [ \$(wc -l <'$WORK/fake.err') -eq 1 ] && ! grep -q \$'\\033' '$WORK/fake.err' && grep -q '^kakurictl: busy.*evil' '$WORK/fake.err'"
 summary
 [ "$FAILED" -eq 0 ]
