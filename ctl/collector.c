@@ -846,10 +846,10 @@ conn_close(struct col_conn *cn)
 /*
  * Whether one more connection may start its handshake.  Before it a peer
  * is nobody: at most COL_PREAUTH_PER_NET of them from one address (or
- * /64), and when all COL_MAX_PREAUTH places are taken the oldest gives
- * its place (it had COL_HANDSHAKE_USEC less to go), so that silent
- * sockets, from one host or many, can delay an agent's report but not
- * keep it out.
+ * /64), and when all COL_MAX_PREAUTH places are taken, or all
+ * COL_MAX_CONNS (the rest held by agents), the oldest gives its place
+ * (it had COL_HANDSHAKE_USEC less to go), so that silent sockets, from
+ * one host or many, can delay an agent's report but not keep it out.
  */
 static bool
 handshake_room(struct collector *col, const struct sockaddr_storage *ss)
@@ -868,9 +868,10 @@ handshake_room(struct collector *col, const struct sockaddr_storage *ss)
 		    ++n >= COL_PREAUTH_PER_NET)
 			return false;
 	}
-	if (col->npreauth >= COL_MAX_PREAUTH && oldest != NULL)
+	if ((col->npreauth >= COL_MAX_PREAUTH ||
+	    col->nconns >= COL_MAX_CONNS) && oldest != NULL)
 		conn_close(oldest);
-	return col->npreauth < COL_MAX_PREAUTH;
+	return col->npreauth < COL_MAX_PREAUTH && col->nconns < COL_MAX_CONNS;
 }
 
 int
@@ -888,8 +889,7 @@ col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 		    SOCK_CLOEXEC);
 		if (fd < 0)
 			return 0;
-		if (col->nconns >= COL_MAX_CONNS ||
-		    !handshake_room(col, &ss) ||
+		if (!handshake_room(col, &ss) ||
 		    (cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);	/* full: the courier tries again later */
 			continue;
