@@ -81,22 +81,12 @@ void
 kd_channel_via(const char *peer, char *via, size_t len)
 {
 	struct kk_addr a;
-	char host[48];
-	const char *colon = strrchr(peer, ':');
-	size_t hl, pl;
+	uint16_t port;
 
-	if (colon != NULL && (hl = (size_t)(colon - peer)) < sizeof(host) &&
-	    (pl = strlen(colon + 1)) >= 1 && pl <= 5 &&
-	    strspn(colon + 1, "0123456789") == pl &&
-	    strtoul(colon + 1, NULL, 10) <= 65535) {
-		memcpy(host, peer, hl);
-		host[hl] = '\0';
-		if (kk_addr_parse(host, &a) == 0) {
-			snprintf(via, len, "tls:%s", peer);
-			return;
-		}
-	}
-	snprintf(via, len, "tls:?");
+	if (kk_endpoint_parse(peer, &a, &port) == 0)
+		snprintf(via, len, "tls:%s", peer);
+	else
+		snprintf(via, len, "tls:?");
 }
 
 /* One typed message of the network child's. */

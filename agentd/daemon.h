@@ -234,7 +234,8 @@ uint8_t *kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body,
 int kd_channel_start(struct kd *d);
 /*
  * The audit's actor for a command the network child says came from peer
- * ("ADDR:PORT", its words): "tls:" and peer when it is one, else "tls:?".
+ * ("ADDR:PORT" or "[ADDR]:PORT", its words): "tls:" and peer when it is
+ * one (kk_endpoint_parse), else "tls:?".
  */
 void kd_channel_via(const char *peer, char *via, size_t len);
 /* SIGHUP: the same listener if agent.listen is unchanged, a new child */

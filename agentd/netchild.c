@@ -580,6 +580,13 @@ peer_of(const struct sockaddr_storage *ss, char *buf, size_t len,
 
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
 		port = ntohs(s6->sin6_port);
+		/*
+		 * [ADDR]:PORT, as kakurictl --to takes it: fd00::1:7443 is
+		 * an address of its own.  39 characters at most (inet_ntop
+		 * writes a dotted quad only after :: or ::ffff:), 48 bytes.
+		 */
+		snprintf(buf, len, "[%s]:%d", host, port);
+		return;
 	}
 	snprintf(buf, len, "%s:%d", host, port);
 }

@@ -86,9 +86,10 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	}
 	if (agents != NULL && col_load_agents(&col, agents) < 0)
 		goto out;
+	/* the broker's share of each agent's quota, only with a broker */
 	if ((col.quota = col_quota_new((uint64_t)quota_mib << 20)) == NULL ||
-	    (col.broker_quota = col_quota_new((uint64_t)quota_mib << 20)) ==
-	    NULL) {
+	    (broker != NULL && (col.broker_quota = col_quota_new(
+	    (uint64_t)quota_mib << 20)) == NULL)) {
 		fail_line("out of memory");
 		goto out;
 	}

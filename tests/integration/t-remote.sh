@@ -57,8 +57,8 @@ check "the same file again: replay" test "$(jq -r '.receipts[0].reason' <<<"$rec
 check "receipts are signed by the agent and verified by kakurictl" test "$(jq -r '.receipts[0].agent' <<<"$rec")" = "$AGENT_ID"
 check "receipt carries timings" bash -c "jq -e '.receipts[0].timings.received' <<<'$rec'"
 # the actor is the peer's address and port, as kakurid checked the child's word
-check "the audit names the CSIRT peer as tls:ADDR:PORT" \
-	audit_has ".action == \"isolate\" and .result == \"done\" and (.actor | test(\"^tls:$PEER6:[0-9]+\$\"))"
+check "the audit names the CSIRT peer as tls:[ADDR]:PORT" \
+	audit_has ".action == \"isolate\" and .result == \"done\" and (.actor | test(\"^tls:\\\\[$PEER6\\\\]:[0-9]+\$\"))"
 stop_kakurid -TERM; start_kakurid
 until_ok 20 channel_up
 check "replay is refused after a restart too" test "$(send_result "$ISO")" = replay

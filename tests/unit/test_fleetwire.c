@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "fleet.h"
 #include "fleetwire.h"
+#include "ipc.h"
 #include "sign.h"
 #include "suites.h"
 #include "testutil.h"
@@ -273,16 +274,26 @@ START_TEST(test_channel_via)
 	static const char *const forged[] = { "mqtt:agent", "local:uid=0",
 		"192.0.2.1", "192.0.2.1:", "192.0.2.1:65536", "192.0.2.1:7x",
 		"host.example:443", "192.0.2.1 (root):1", ":443",
-		"192.0.2.1:123456", "" };
+		"192.0.2.1:123456", "",
+		/* an IPv6 address is bracketed: fd00:5::1:7443 is an address */
+		"fd00:5::1:7443", "::ffff:192.0.2.7:1", "[192.0.2.1]:1",
+		"[fd00::1]", "[fd00::1]:", "[fd00::1]:0", "[fd00::1]7443",
+		"[fd00::1]:7443]" };
 	char via[96];
 	size_t i;
 
 	kd_channel_via("192.0.2.1:50312", via, sizeof(via));
 	ck_assert_str_eq(via, "tls:192.0.2.1:50312");
-	kd_channel_via("fd00:5::1:7443", via, sizeof(via));
-	ck_assert_str_eq(via, "tls:fd00:5::1:7443");
-	kd_channel_via("::ffff:192.0.2.7:1", via, sizeof(via));
-	ck_assert_str_eq(via, "tls:::ffff:192.0.2.7:1");
+	kd_channel_via("[fd00:5::1]:7443", via, sizeof(via));
+	ck_assert_str_eq(via, "tls:[fd00:5::1]:7443");
+	kd_channel_via("[::ffff:192.0.2.7]:1", via, sizeof(via));
+	ck_assert_str_eq(via, "tls:[::ffff:192.0.2.7]:1");
+	/* the longest peer the child writes fits its 48 bytes */
+	kd_channel_via("[2001:db8:1234:5678:9abc:def0:1234:5678]:65535", via,
+	    sizeof(via));
+	ck_assert_str_eq(via, "tls:[2001:db8:1234:5678:9abc:def0:1234:5678]:65535");
+	ck_assert_uint_lt(strlen("[2001:db8:1234:5678:9abc:def0:1234:5678]:65535"),
+	    sizeof(((struct kk_ipc_hdr *)0)->peer));
 	for (i = 0; i < nitems(forged); i++) {
 		kd_channel_via(forged[i], via, sizeof(via));
 		ck_assert_msg(strcmp(via, "tls:?") == 0, "%s: %s", forged[i],
