@@ -555,6 +555,12 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 		bit = UINT64_C(1) << j;
 		if ((got | tried[k]) & bit)
 			continue;
+		/* each try of a big payload hashes all of it */
+		if (env->payload_len > KK_COMMAND_MAX &&
+		    failed >= KK_TRUST_BIG_FAILS) {
+			rc = -EDQUOT;
+			goto out;
+		}
 		tried[k] |= bit;
 		if (kk_dsse_verify_one(env, i, t->keys[j].pub) == 0) {
 			got |= bit;

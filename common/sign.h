@@ -219,12 +219,23 @@ void kk_trust_free(struct kk_trust *t);
  */
 #define KK_TRUST_FAIL_BUDGET	(2 * KK_TRUST_MAX_KEYS)
 /*
+ * Failed verifications for an envelope whose payload is over
+ * KK_COMMAND_MAX (a block list, up to 16 MiB, each verification hashing
+ * all of it): its signatures are tried only with the key each names, and
+ * two that fail end it.  Sixteen garbage signatures naming sixteen
+ * trusted keys then cost two hashes of 16 MiB, not sixteen (half a
+ * second of the root parent's time, per envelope a compromised network
+ * child could send).
+ */
+#define KK_TRUST_BIG_FAILS	2
+/*
  * Which trusted keys signed env: *signers gets bit i set for every trust
  * key i whose signature verifies (each key counts once, however many
  * signatures it made; keyid only decides which key is tried first).  0,
  * or -EDQUOT when KK_TRUST_FAIL_BUDGET ran out before every signature was
  * tried with every key: *signers holds the keys that did verify, and a
- * signature not tried might have added one.  -EINVAL on misuse.
+ * signature not tried might have added one (or, for a payload over
+ * KK_COMMAND_MAX, when KK_TRUST_BIG_FAILS failed).  -EINVAL on misuse.
  */
 int kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
     uint64_t *signers);

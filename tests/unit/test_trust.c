@@ -1130,6 +1130,62 @@ START_TEST(test_budget_honest)
 }
 END_TEST
 
+/*
+ * A block list's payload (over KK_COMMAND_MAX, 1 MiB here): sixteen
+ * garbage signatures, each naming another trusted key, cost
+ * KK_TRUST_BIG_FAILS verifications of all of it, not sixteen; honest
+ * signers that name themselves still all count, before garbage or after
+ * one failure.
+ */
+START_TEST(test_budget_big_payload)
+{
+	const size_t big = 1024 * 1024;
+	struct kk_envelope env;
+	struct crowd c;
+	uint8_t *payload;
+	char keyid[16];
+	uint64_t s = 5;
+	size_t i;
+
+	crowd_make(&c);
+	payload = malloc(big);
+	ck_assert_ptr_nonnull(payload);
+	memset(payload, 'x', big);
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND, payload, big),
+	    0);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++) {
+		snprintf(keyid, sizeof(keyid), "k%zu", i);
+		sign(&env, keyid, c.stranger[i]);
+	}
+	ck_assert_int_eq(crowd_signers(&c, &env, &s), -EDQUOT);
+	ck_assert_uint_eq(s, 0);
+	ck_assert_uint_eq(verifications, KK_TRUST_BIG_FAILS);
+	kk_envelope_free(&env);
+
+	/* sixteen honest signers: every one verified, every one counts */
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND, payload, big),
+	    0);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		sign(&env, c.t.keys[i].id, c.key[i]);
+	ck_assert_int_eq(crowd_signers(&c, &env, &s), 0);
+	ck_assert_uint_eq(s, 0xffff);
+	ck_assert_uint_eq(verifications, KK_DSSE_MAX_SIGS);
+	kk_envelope_free(&env);
+
+	/* one garbage signature first: the two honest ones after it count */
+	ck_assert_int_eq(kk_envelope_init(&env, KK_PT_COMMAND, payload, big),
+	    0);
+	sign(&env, "k5", c.stranger[0]);
+	sign(&env, c.t.keys[6].id, c.key[6]);
+	sign(&env, c.t.keys[7].id, c.key[7]);
+	ck_assert_int_eq(crowd_signers(&c, &env, &s), 0);
+	ck_assert_uint_eq(s, 3u << 6);
+	kk_envelope_free(&env);
+	free(payload);
+	crowd_free(&c);
+}
+END_TEST
+
 START_TEST(test_signers_args)
 {
 	struct kk_envelope env;
@@ -1170,4 +1226,5 @@ KK_SUITE(trust_suite, "trust",
 	    KK_TEST(test_signers_args),
 	KK_CASE("budget", 0, 120),
 	    KK_LOOP(test_budget_garbage, KK_NITEMS(garbage_keyids)),
-	    KK_LOOP(test_budget_honest, KK_NITEMS(honests)))
+	    KK_LOOP(test_budget_honest, KK_NITEMS(honests)),
+	    KK_TEST(test_budget_big_payload))
