@@ -87,7 +87,7 @@ struct run {
 	struct kd *d;
 	enum kd_origin origin;
 	const struct kd_verb *verb;	/* its row, once known */
-	char via[128];		/* the actor: "tls:ADDR", "local:uid=N(name),pid=P" */
+	char via[128];		/* the actor: "tls:ADDR:PORT", "local:uid=N(name),pid=P" */
 	uid_t uid;		/* KD_ORIGIN_LOCAL: the caller, as the kernel says */
 	pid_t pid;
 	int local_class;	/* ... its enum kk_peer_class */

@@ -514,8 +514,9 @@ key_named(const struct kk_trust *t, const char *keyid)
  * credited is not tried again.  The keyid only saves verifications; it
  * never decides -- but for a payload larger than KK_COMMAND_MAX (a block
  * list, up to 16 MiB, every verification hashing all of it): there a
- * signature is tried with the key its keyid names only, so that garbage
- * signatures cost at most one verification each (16).
+ * signature is tried with the key its keyid names only, and after
+ * KK_TRUST_BIG_FAILS (2) that fail no more are tried, so that garbage
+ * signatures cost two verifications, not sixteen.
  *
  * Two passes.  First every signature with the key its keyid names: an
  * honest envelope is done here, one verification a signer.  Then the

@@ -48,7 +48,7 @@ int
 main(int argc, char **argv)
 {
 	struct agentconn_cfg cfg = { .timeout_ms = 20000, .collector = true,
-		.frame_max = KK_REPORT_MAX };
+		.send_max = KK_REPORT_MAX };
 	struct agentconn *conns;
 	EVP_PKEY *idkey = NULL;
 	char err[300], agent[KK_AGENT_ID_HEX + 1], id[33], sha[65], *rep;

@@ -110,8 +110,8 @@ int agentconn_recv(struct agentconn *ac, uint8_t **body, size_t *len);
  * the receipt names a command, that command; EX_FAILED with *why if not;
  * EX_UNREACHABLE when no receipt came back in time.  A receipt that
  * names no command is a refusal of a command that could not be read: one
- * that says otherwise is not believed.  The result word inside is the
- * caller's to judge.
+ * that says done (or says no result) is not believed.  The result word
+ * inside is the caller's to judge.
  */
 int agentconn_command(struct agentconn *ac, const void *envelope, size_t len,
     const char *command_id, json_t **receipt, const char **why);

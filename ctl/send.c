@@ -130,7 +130,7 @@ save(struct send_ctx *sc, const struct agentconn *ac, json_t *rec,
 	e = receipt_save(sc->save_fd, ac->id, json_string_value(
 	    json_object_get(rec, KW_COMMAND)), ac->receipt, ac->receipt_len);
 	if (e == 0)
-		return r->status;
+		return EX_DONE;
 	snprintf(r->error, sizeof(r->error), "--save-receipts: the receipt "
 	    "cannot be kept: %s", strerror(-e));
 	return EX_FAILED;
@@ -146,6 +146,7 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 	const char *why, *res;
 	json_t *receipts, *rec;
 	size_t i, degraded = 0;
+	bool unsaved;
 
 	receipts = json_array();
 	r->members = json_pack("{s:o}", KW_RECEIPTS, receipts);
@@ -176,18 +177,21 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 			r->status = EX_FAILED;
 			goto out;
 		}
-		if (sc->save_fd >= 0 && (r->status = save(sc, &ac, rec, r)) !=
-		    EX_DONE) {
-			json_decref(rec);
-			goto out;
-		}
+		/*
+		 * Kept, or the target fails and its files after this one
+		 * are not sent; the receipt is listed either way (what an
+		 * earlier file said stays said).
+		 */
+		unsaved = sc->save_fd >= 0 && save(sc, &ac, rec, r) != EX_DONE;
 		json_object_set_new(rec, KW_FILE, json_string(f->path));
 		res = json_string_value(json_object_get(rec, KW_RESULT));
-		if (res == NULL || strcmp(res, KR_DONE) != 0)
+		if (unsaved || res == NULL || strcmp(res, KR_DONE) != 0)
 			r->status = EX_FAILED;
 		else if (print_receipt_degraded(NULL, rec, false))
 			degraded++;
 		json_array_append_new(receipts, rec);
+		if (unsaved)
+			goto out;
 	}
 	/*
 	 * Done, but an enforcer did not do all its part: the status word

@@ -88,6 +88,15 @@ check "send --save-receipts: the receipt is DIR/<agent>/<command>.dsse, 0600, ve
 check "... the same command again (a replay, refused) is kept beside it, not over it" \
 	bash -c "[ \$(ls '$WORK/proofs/$AGENT_ID' | wc -l) -eq 2 ] && ls '$WORK/proofs/$AGENT_ID' | grep -Eq '^$STID\.[0-9a-f]{16}\.dsse\$' &&
 		jq -r .payload '$WORK/proofs/$AGENT_ID/$STID.dsse' | base64 -d | jq -e '.result == \"done\"' >/dev/null"
+# a receipt that is not done (the replay) does not stop what follows:
+# the next files are sent, their receipts kept and listed
+ST2=$(sign carol status); ST3=$(sign carol status)
+send --save-receipts "$WORK/proofs" "$ST" "$ST2" "$ST3" >"$WORK/three.json" 2>/dev/null; rc=$?
+check "send --save-receipts of a replay and two fresh commands: exit 1, three receipts listed, the last two done (fails on the old code)" \
+	bash -c "[ $rc -eq 1 ] && jq -e '[.receipts[].result] == [\"rejected\", \"done\", \"done\"]' '$WORK/three.json'"
+ST2ID=$(jq -r .payload "$ST2" | base64 -d | jq -r .id)
+ST3ID=$(jq -r .payload "$ST3" | base64 -d | jq -r .id)
+check "... and the two done kept" test -s "$WORK/proofs/$AGENT_ID/$ST2ID.dsse" -a -s "$WORK/proofs/$AGENT_ID/$ST3ID.dsse"
 REL=$(sign alice release --episode "$EPISODE")
 check "release with one signature (release = 2): threshold" test "$(send_result "$REL")" = threshold
 cp "$REL" "$WORK/twice.json"

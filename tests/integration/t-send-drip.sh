@@ -74,7 +74,8 @@ send_bg val 5000 "$CMD" 127.0.0.1:7905
 check "a signed receipt of the command whose output is 150,000 values: the send ends within 10 s" ended_within val 10
 check "... refused before it is parsed, exit 1 (fails on the old code: done)" \
 	bash -c "[ \"\$(cat '$WORK/val.rc')\" = 1 ] && grep -q '^kakurictl: 127\.0\.0\.1:7905: .*too many values in the receipt payload' '$WORK/val.err'"
-check "... and the agent made it: its answer went out whole" until_ok 5 grep -Eq '^closed after .* \(([6-9][0-9]{5}|[0-9]{7,}) bytes\)' "$WORK/drip-7905.out"
+check "... and the agent made it: its answer went out whole" until_ok 5 bash -c \
+	"n=\$(sed -n 's/^closed after .* (\\([0-9]*\\) bytes)\$/\\1/p' '$WORK/drip-7905.out' | head -1); [ \"\${n:-0}\" -ge 450000 ]"
 send_bg noc 5000 "$CMD" 127.0.0.1:7906
 check "a signed receipt that names no command and says done" ended_within noc 10
 check "... is not taken for the command's: exit 1 (fails on the old code: done)" \

@@ -737,8 +737,8 @@ END_TEST
 /*
  * A payload larger than KK_COMMAND_MAX (a block list: every verification
  * hashes all of it): a signature counts under the key its keyid names
- * only, so that sixteen garbage signatures cost sixteen verifications,
- * not sixteen for every trusted key.  A small one keeps the keyid a hint.
+ * only, never under another trusted key (test_budget_big_payload: and
+ * after two that fail none is tried).  A small one keeps the keyid a hint.
  */
 START_TEST(test_large_payload_keyid_decides)
 {
