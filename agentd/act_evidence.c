@@ -338,6 +338,14 @@ kd_act_snapshot(struct run *r)
 	}
 	pv_make_guard(r->d, &g, prot);
 	for (i = 0; i < js.npids; i++) {
+		/*
+		 * A pid named by the command: the process the check below
+		 * is of, by its start time, is the one the worker takes
+		 * (core.c refuses another that got its pid meanwhile).
+		 */
+		if (js.starts[i] == 0 &&
+		    kk_proc_start_time(js.pids[i], &st) == 0)
+			js.starts[i] = st;
 		if (kk_protected(&g, js.pids[i], why, sizeof(why)) != NULL) {
 			char t[PATH_MAX + 100];
 

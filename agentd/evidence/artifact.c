@@ -631,10 +631,12 @@ kk_proc_start_time(pid_t pid, unsigned long long *out)
 
 /*
  * Reads a whole /proc file (their st_size is 0, so by growing a buffer),
- * NUL-terminated.  -E2BIG past max.
+ * NUL-terminated.  Past max: -E2BIG, or with cut, what was read and
+ * *cut set.
  */
-int
-kk_read_text(const char *path, size_t max, char **out, size_t *outlen)
+static int
+read_text(const char *path, size_t max, char **out, size_t *outlen,
+    bool *cut)
 {
 	char *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
@@ -648,6 +650,10 @@ kk_read_text(const char *path, size_t max, char **out, size_t *outlen)
 		return -errno;
 	for (;;) {
 		if (cap - len < 4096) {
+			if (cap >= max && cut != NULL) {
+				*cut = true;
+				break;
+			}
 			if (cap >= max) {
 				err = -E2BIG;
 				goto out;
@@ -684,6 +690,20 @@ out:
 	free(buf);
 	close(fd);
 	return err;
+}
+
+int
+kk_read_text(const char *path, size_t max, char **out, size_t *outlen)
+{
+	return read_text(path, max, out, outlen, NULL);
+}
+
+int
+kk_read_text_head(const char *path, size_t max, char **out, size_t *outlen,
+    bool *cut)
+{
+	*cut = false;
+	return read_text(path, max, out, outlen, cut);
 }
 
 json_t *

@@ -44,7 +44,6 @@
 #include "procstat.h"
 #include "snapshot.h"
 
-#define MAPS_MAX	(64U << 20)	/* maps and smaps text */
 #define EXE_MAX		((uint64_t)4 << 30)
 
 static void
@@ -375,11 +374,22 @@ snap_run(struct snap *sn)
 		goto out;
 	}
 
-	/* everything that describes the memory, read while it holds still */
-	if ((err = snap_read_pidfile(sn, "maps", MAPS_MAX, &sn->maps,
-	    &sn->mapslen)) < 0) {
+	/*
+	 * Everything that describes the memory, read while it holds still.
+	 * maps up to MAPS_MAX, its whole lines: a process may map a file of
+	 * a 4,000-character path 16,000 times, and its core must still be
+	 * taken, of the mappings listed before (core_mem.c says so).
+	 */
+	if ((err = snap_read_pidfile_head(sn, "maps", MAPS_MAX, &sn->maps,
+	    &sn->mapslen, &sn->maps_cut)) < 0) {
 		snap_set_err(sn, "maps: %s", strerror(-err));
 		goto out;
+	}
+	if (sn->maps_cut) {
+		char *nl = memrchr(sn->maps, '\n', sn->mapslen);
+
+		sn->mapslen = nl != NULL ? (size_t)(nl - sn->maps) + 1 : 0;
+		sn->maps[sn->mapslen] = '\0';
 	}
 	if ((err = snap_parse_maps(sn)) < 0) {
 		snap_set_err(sn, "maps: %s", strerror(-err));
@@ -390,12 +400,23 @@ snap_run(struct snap *sn)
 	free(smaps);
 	free(sn->status);
 	sn->status = NULL;
+	/*
+	 * The arguments, as environ, when they can be had: a process may
+	 * point its argument area at more than SMALL_MAX of memory
+	 * (PR_SET_MM_MAP needs no privilege when the executable stays),
+	 * and that must not keep its core from being taken.
+	 */
 	if ((err = snap_read_pidfile(sn, "status", SMALL_MAX, &sn->status,
 	    &sn->statuslen)) < 0 ||
-	    (err = snap_read_pidfile(sn, "cmdline", SMALL_MAX, &sn->cmdline,
-	    &sn->cmdlinelen)) < 0) {
+	    ((err = snap_read_pidfile(sn, "cmdline", SMALL_MAX, &sn->cmdline,
+	    &sn->cmdlinelen)) < 0 && err == -ESRCH)) {
 		snap_set_err(sn, "reading /proc: %s", strerror(-err));
 		goto out;
+	}
+	if (err < 0) {
+		free(sn->cmdline);
+		sn->cmdline = NULL;
+		sn->cmdlinelen = 0;
 	}
 	sn->environ_err = snap_read_pidfile(sn, "environ", SMALL_MAX,
 	    &sn->environ, &sn->environlen);

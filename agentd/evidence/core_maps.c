@@ -25,18 +25,30 @@ snap_parse_maps(struct snap *sn)
 
 	while (p < end) {
 		unsigned long long s, e, off, ino;
-		char perms[8];
+		char perms[8], head[256];
 		unsigned maj, mnr;
 		int pos = 0;
+		size_t hl;
 		struct vma *v;
 
 		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			eol = end;
 		if (sn->nv >= MAX_VMAS)
 			return -E2BIG;
-		if (sscanf(p, "%llx-%llx %7s %llx %x:%x %llu %n", &s, &e,
+		/*
+		 * The fields before the path, from a copy of the line's
+		 * start: sscanf takes the length of the string it is given,
+		 * and given p it would run to the end of the text at every
+		 * line (65,530 mappings: some 10^11 bytes, the snapshot's
+		 * whole deadline).  The kernel pads them to 73 columns.
+		 */
+		hl = (size_t)(eol - p) < sizeof(head) - 1 ? (size_t)(eol - p) :
+		    sizeof(head) - 1;
+		memcpy(head, p, hl);
+		head[hl] = '\0';
+		if (sscanf(head, "%llx-%llx %7s %llx %x:%x %llu %n", &s, &e,
 		    perms, &off, &maj, &mnr, &ino, &pos) != 7 || pos <= 0 ||
-		    p + pos > eol + 1 || s >= e || strlen(perms) < 3)
+		    (size_t)pos > hl || s >= e || strlen(perms) < 3)
 			return -EBADMSG;
 		if ((err = kk_grow(&sn->v, &cap, sn->nv, sizeof(*sn->v), 256,
 		    MAX_VMAS)) < 0)

@@ -670,6 +670,10 @@ close:
 		snprintf(a->error, sizeof(a->error), "%zu threads did not "
 		    "stop within %d ms: their registers are missing",
 		    sn->unstopped, STOP_TIMEOUT_MS);
+	} else if (err == 0 && sn->maps_cut) {
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "maps over %u MiB: the "
+		    "mappings listed after are missing", MAPS_MAX >> 20);
 	} else if (err == 0 && sn->segs_short > 0) {
 		a->incomplete = true;
 		snprintf(a->error, sizeof(a->error), "over %zu segments: the "

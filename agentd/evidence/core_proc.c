@@ -52,8 +52,8 @@ snap_mm_file(const char *name)
 }
 
 int
-snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
-    char **out, size_t *outlen)
+snap_read_pidfile_head(const struct snap *sn, const char *name, size_t max,
+    char **out, size_t *outlen, bool *cut)
 {
 	char path[96];
 	int err;
@@ -62,7 +62,15 @@ snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
 		snprintf(path, sizeof(path), "%s/%s", sn->mmdir, name);
 	else
 		snprintf(path, sizeof(path), "/proc/%d/%s", (int)sn->pid, name);
-	err = kk_read_text(path, max, out, outlen);
+	err = cut != NULL ? kk_read_text_head(path, max, out, outlen, cut) :
+	    kk_read_text(path, max, out, outlen);
 	return err == -ENOENT ? -ESRCH : err;
+}
+
+int
+snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
+    char **out, size_t *outlen)
+{
+	return snap_read_pidfile_head(sn, name, max, out, outlen, NULL);
 }
 

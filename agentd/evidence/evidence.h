@@ -134,6 +134,12 @@ int kk_json_put_line(int fd, json_t *o, size_t flags);
  * have no size): -E2BIG past max bytes.  The caller frees *out.
  */
 int kk_read_text(const char *path, size_t max, char **out, size_t *outlen);
+/*
+ * The same, but past about max bytes what was read (cut at no particular
+ * place) and *cut set, not -E2BIG.
+ */
+int kk_read_text_head(const char *path, size_t max, char **out,
+    size_t *outlen, bool *cut);
 
 /* Process start time (field 22 of /proc/PID/stat); 0 and -errno if gone. */
 int kk_proc_start_time(pid_t pid, unsigned long long *out);

@@ -121,17 +121,27 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		return 0;
 	}
 	if ((r = fz_read_cgroup_ps(ps, c->v2, f.orig_cgroup,
-	    sizeof(f.orig_cgroup))) < 0) {
-		c->vanished = c->vanished || r == -ESRCH;
-		return r == -ESRCH ? 0 : fz_err(c->err, c->errlen, r,
-		    "pid %d: its cgroup: %s", (int)ps->pid, strerror(-r));
+	    sizeof(f.orig_cgroup))) == -ESRCH) {
+		c->vanished = true;
+		return 0;
 	}
+	/*
+	 * A group the kernel cannot name, a path of PATH_MAX or more (a
+	 * user nests long names in the subtree systemd delegates to him):
+	 * /proc/PID/cgroup fails with ENAMETOOLONG on some kernels, which
+	 * made the process unfreezable and ended the pass for every target
+	 * after it; others cut the path at PATH_MAX - 1 (below).  The move
+	 * needs no name: it is moved, its group unknown, and a thaw keeps
+	 * it frozen ("no original cgroup is known").
+	 */
+	if (r < 0)
+		f.orig_cgroup[0] = '\0';
 	/*
 	 * Born in a freeze group (forked by a process moved in earlier) or
 	 * frozen into another one: either way frozen already; the final
 	 * look at the group records those of ours.
 	 */
-	if (fz_cg_within(c->brel, f.orig_cgroup)) {
+	if (r == 0 && fz_cg_within(c->brel, f.orig_cgroup)) {
 		c->matched++;
 		return 0;
 	}
@@ -141,7 +151,8 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	 * Otherwise the target may have forked and exited before that took
 	 * hold, and then what is there now is for the next pass.
 	 */
-	if ((sv = fz_freeze_source(c, f.orig_cgroup)) != NULL) {
+	if (f.orig_cgroup[0] != '\0' &&
+	    (sv = fz_freeze_source(c, f.orig_cgroup)) != NULL) {
 		if ((r = fz_inplace_take(c, sv)) < 0)
 			return fz_err(c->err, c->errlen, r, "%s: %s", sv->cg,
 			    strerror(-r));
@@ -152,6 +163,13 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		    again.start != ps->start || fz_gone_state(again.state))
 			return 0;
 	}
+	/*
+	 * A path cut at PATH_MAX - 1 served to find the nearest ancestor
+	 * that is root's alone, frozen above; it names no group to go
+	 * back to (its last name is cut too, or it is another group).
+	 */
+	if (strlen(f.orig_cgroup) >= PATH_MAX - 1)
+		f.orig_cgroup[0] = '\0';
 	snprintf(f.group, sizeof(f.group), "%s", c->group);
 	snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
 	f.described = true;
@@ -172,7 +190,7 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		    (int)ps->pid, strerror(-r));
 	}
 	r = fz_move_pinned(c->procs_fd, c->fz->root, c->v2, c->brel,
-	    f.orig_cgroup, ps->pid, pidfd);
+	    f.orig_cgroup[0] != '\0' ? f.orig_cgroup : NULL, ps->pid, pidfd);
 	if (r < 0) {
 		c->set->n--;
 		if (r == -ESRCH) {

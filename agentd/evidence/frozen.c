@@ -278,7 +278,10 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 		    (r = get_str(o, "method", f.method,
 		    sizeof(f.method))) < 0)
 			goto fail;
-		if (!fz_cgpath_ok(f.orig_cgroup) || !fz_group_ok(f.group) ||
+		/* "": a group the kernel could not name (freeze.c take) */
+		if ((f.orig_cgroup[0] != '\0' || f.in_place ?
+		    !fz_cgpath_ok(f.orig_cgroup) : false) ||
+		    !fz_group_ok(f.group) ||
 		    !fz_is_method(f.method) ||
 		    (f.in_place && strcmp(f.method, "cgroup2") != 0)) {
 			r = -EBADMSG;

@@ -21,6 +21,7 @@
 
 #define STOP_TIMEOUT_MS	2000		/* for every thread to reach its stop */
 #define SMALL_MAX	(16U << 20)	/* status, cmdline, environ, auxv */
+#define MAPS_MAX	(64U << 20)	/* maps and smaps text */
 #define SCAN_VEC	1024		/* page regions per PAGEMAP_SCAN */
 #define PM_CHUNK	65536		/* pagemap entries per read (512 KiB) */
 #define HEADER_DEVS	16		/* file systems judged per snapshot */
@@ -127,6 +128,7 @@ struct snap {
 
 	char *maps;		/* /proc/PID/maps, as written */
 	size_t mapslen;
+	bool maps_cut;		/* over MAPS_MAX: its whole lines before */
 	struct vma *v;
 	size_t nv;
 	struct seg *seg;
@@ -172,6 +174,9 @@ struct snap {
 void snap_set_err(struct snap *sn, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 uint64_t snap_now_ms(void);
+/* The same, past max what was read and *cut set (kk_read_text_head). */
+int snap_read_pidfile_head(const struct snap *sn, const char *name,
+    size_t max, char **out, size_t *outlen, bool *cut);
 int snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
     char **out, size_t *outlen);
 

@@ -5,7 +5,8 @@
  * or memory it fills.
  *
  *	coretarget [--memfd] [--untouched MiB] [--resident MiB] [--vast TiB]
- *	    [--leader-exits] [--hop CHAINS]
+ *	    [--leader-exits] [--hop CHAINS] [--maps N FILE]
+ *	    [--huge-cmdline MiB]
  *
  * --untouched maps that much anonymous memory and never touches it: a
  * snapshot must leave it non-resident.  --resident maps that much and
@@ -21,11 +22,18 @@
  * process runs on in its workers, as one that wants to look dead.
  * --hop adds that many chains of threads that hop (pu_hop_start): each
  * makes its successor and ends, as a process does to slip past a tracer.
+ * --maps maps the first page of FILE N times, each a mapping of its own
+ * (the same offset: no two merge): with a long path, a /proc/PID/maps of
+ * tens of MiB.  --huge-cmdline points the process's argument area at
+ * that many MiB of 'a' (PR_SET_MM_MAP, which needs no privilege when the
+ * executable stays): a /proc/PID/cmdline of that size.
  * "ready PID" goes to
  * stdout once everything is set up; the process exits by itself after
  * 600 s so a forgotten one cannot linger.
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <linux/prctl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +92,91 @@ live(void)
 WORKER(worker_alpha)
 WORKER(worker_beta)
 WORKER(worker_gamma)
+
+/* FILE's first page, n times, each a mapping of its own; 0 or -1. */
+static int
+map_many(const char *path, size_t n)
+{
+	size_t i;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) ==
+		    MAP_FAILED) {
+			close(fd);
+			return -1;
+		}
+	close(fd);
+	return 0;
+}
+
+/*
+ * The argument area moved to size bytes of 'a' (NUL-ended): the other
+ * addresses of the memory map as /proc/self/stat and auxv say, exe_fd -1.
+ */
+static int
+huge_cmdline(size_t size)
+{
+	struct prctl_mm_map m;
+	unsigned long long f[52];
+	static __u64 auxv[512];
+	char buf[4096], *p;
+	ssize_t n;
+	char *area;
+	int fd, i;
+
+	memset(&m, 0, sizeof(m));
+	if ((fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || (p = strrchr(buf, ')')) == NULL)
+		return -1;
+	buf[n] = '\0';
+	/* fields 3 (state) on; f[k] is field k + 1 of proc(5) */
+	p += 2;
+	for (i = 2; i < 52 && *p != '\0'; i++) {
+		f[i] = strtoull(p, &p, 10);
+		if (i == 2) {
+			p += 1;		/* the state letter */
+			f[i] = 0;
+		}
+		while (*p == ' ')
+			p++;
+	}
+	if (i < 52)
+		return -1;
+	if ((fd = open("/proc/self/auxv", O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, auxv, sizeof(auxv));
+	close(fd);
+	if (n <= 0)
+		return -1;
+	area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED)
+		return -1;
+	memset(area, 'a', size - 1);
+	area[size - 1] = '\0';
+	m.start_code = f[25];
+	m.end_code = f[26];
+	m.start_stack = f[27];
+	m.start_data = f[44];
+	m.end_data = f[45];
+	m.start_brk = f[46];
+	m.brk = (uint64_t)(uintptr_t)sbrk(0);
+	m.arg_start = (uint64_t)(uintptr_t)area;
+	m.arg_end = (uint64_t)(uintptr_t)area + size;
+	m.env_start = f[49];
+	m.env_end = f[50];
+	m.auxv = auxv;
+	m.auxv_size = (unsigned)n;
+	m.exe_fd = (unsigned)-1;
+	return prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&m, sizeof(m),
+	    0) == 0 ? 0 : -1;
+}
 
 /* A count of units of 2^shift bytes, min to max of them. */
 static int
@@ -167,7 +260,9 @@ int
 main(int argc, char **argv)
 {
 	void *(*fn[3])(void *) = { worker_alpha, worker_beta, worker_gamma };
-	size_t untouched = 0, resident = 0, vast = 0, hop = 0;
+	size_t untouched = 0, resident = 0, vast = 0, hop = 0, nmaps = 0;
+	size_t cmdline = 0;
+	const char *mapfile = NULL;
 	int leader_exits = 0;
 	pthread_t t[3];
 	volatile size_t touch;
@@ -190,10 +285,19 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--hop") == 0 && i + 1 < argc &&
 		    size_arg(argv[i + 1], 1, 64, 0, &hop) == 0)
 			i++;
+		else if (strcmp(argv[i], "--maps") == 0 && i + 2 < argc &&
+		    size_arg(argv[i + 1], 1, 60000, 0, &nmaps) == 0) {
+			mapfile = argv[i + 2];
+			i += 2;
+		} else if (strcmp(argv[i], "--huge-cmdline") == 0 &&
+		    i + 1 < argc &&
+		    size_arg(argv[i + 1], 1, 256, 20, &cmdline) == 0)
+			i++;
 		else {
 			fprintf(stderr, "usage: coretarget [--memfd] "
 			    "[--untouched MiB] [--resident MiB] [--vast TiB] "
-			    "[--leader-exits] [--hop CHAINS]\n");
+			    "[--leader-exits] [--hop CHAINS] [--maps N FILE] "
+			    "[--huge-cmdline MiB]\n");
 			return 2;
 		}
 	}
@@ -203,6 +307,16 @@ main(int argc, char **argv)
 	 */
 	touch = strlen(kakuri_marker);
 	(void)touch;
+	if (mapfile != NULL && map_many(mapfile, nmaps) < 0) {
+		fprintf(stderr, "coretarget: mapping %s: %s\n", mapfile,
+		    strerror(errno));
+		return 1;
+	}
+	if (cmdline > 0 && huge_cmdline(cmdline) < 0) {
+		fprintf(stderr, "coretarget: PR_SET_MM_MAP: %s\n",
+		    strerror(errno));
+		return 1;
+	}
 	if (untouched > 0)
 		kakuri_untouched = map_anon(untouched);
 	if (resident > 0) {

@@ -16,7 +16,11 @@
 # overlay and its tmpfs are mounted here, under $WORK, and unmounted at
 # the end.
 . "$(dirname "$0")/lib.sh"
-trap 'umount -l "$WORK/lovl" 2>/dev/null; umount -l "$WORK/lo" 2>/dev/null; umount -l "$STATE" 2>/dev/null; cleanup; cgroups_remove' EXIT
+# deep_remove: the groups nested past PATH_MAX below (find deletes by
+# directory fd, where no path of theirs could be given)
+DEEP_TOP=
+deep_remove() { [ -z "$DEEP_TOP" ] || [ ! -d "$DEEP_TOP" ] || find "$DEEP_TOP" -depth -type d -delete 2>/dev/null; }
+trap 'umount -l "$WORK/lovl" 2>/dev/null; umount -l "$WORK/lo" 2>/dev/null; umount -l "$STATE" 2>/dev/null; cleanup; deep_remove; cgroups_remove' EXIT
 need
 B="$TOP/build"
 need_built "$B/memscan" "$B/fusehang" "$B/statusprobe" "$B/pidreuse" "$B/evilpreload.so" "$B/forker" "$B/coretarget"
@@ -287,6 +291,31 @@ check "its core is whole: every thread was held while it was read" \
 	jq -e -s --arg p "pid-$CTH/core" 'any(.[]; (.path | endswith($p)) and (.sha256 | length) == 64 and (.incomplete | not))' "$STATE/evidence/IR-ATTACK-HOP/manifest.jsonl"
 check "and the target runs on, its threads still hopping" kill -0 "$CTH"
 kill "$CTH" 2>/dev/null
+
+# A process maps one page of a file of a 3,900-character path 17,500
+# times (a maps of some 68 MiB, over the 64 MiB read); another points
+# its argument area at 24 MiB (PR_SET_MM_MAP, no privilege; over the
+# 16 MiB read).  Each is still taken: the first's core of the mappings
+# listed before the cut, marked incomplete (the old code: no core, no
+# maps, no status of either)
+LONGDIR=$WORK
+for i in $(seq 1 16); do LONGDIR="$LONGDIR/$(printf 'l%02d%0237d' "$i" 0)"; done
+mkdir -p "$LONGDIR" && head -c 4096 /dev/zero >"$LONGDIR/page"
+"$B/coretarget" --maps 17500 "$LONGDIR/page" >"$WORK/ctm.out" 2>&1 & CTM=$!; PIDS+=("$CTM")
+check "a process with 17,500 mappings of a long path is ready" wait_until 60 grep -q '^ready' "$WORK/ctm.out"
+check "... its maps is over 64 MiB" test "$(wc -c <"/proc/$CTM/maps")" -gt $((64 << 20))
+"$B/coretarget" --huge-cmdline 24 >"$WORK/ctc.out" 2>&1 & CTC=$!; PIDS+=("$CTC")
+check "a process whose arguments are 24 MiB is ready ($(head -c 200 "$WORK/ctc.out"))" wait_until 60 grep -q '^ready' "$WORK/ctc.out"
+check "... its cmdline is over 16 MiB" test "$(wc -c <"/proc/$CTC/cmdline")" -gt $((16 << 20))
+run_cmd alice snapshot --arg pid:="$CTM" --incident IR-ATTACK-MAPS
+check "the snapshot of the first: done ($(jq -c '{reason, detail, error: .output.error}' <<<"$REC" | head -c 300))" test "$(result)" = done
+check "... its core written, marked incomplete: maps over 64 MiB (fails on the old code)" \
+	jq -e -s --arg p "pid-$CTM/core" 'any(.[]; (.path | endswith($p)) and .incomplete == true and (.error | test("maps over 64 MiB")))' \
+	"$STATE/evidence/IR-ATTACK-MAPS/manifest.jsonl"
+run_cmd alice snapshot --arg pid:="$CTC" --incident IR-ATTACK-ARGS
+check "the snapshot of the second: done, its core written (fails on the old code)" \
+	bash -c "[ '$(result)' = done ] && jq -e -s --arg p 'pid-$CTC/core' 'any(.[]; (.path | endswith(\$p)) and (.sha256 | length) == 64)' '$STATE/evidence/IR-ATTACK-ARGS/manifest.jsonl' >/dev/null"
+kill "$CTM" "$CTC" 2>/dev/null
 run_cmd alice snapshot --arg pid:="$FH1" --incident IR-ATTACK-6
 check "a snapshot of the FUSE process: done" test "$(result)" = done
 check "its executable was not read: an empty artifact saying why" \
@@ -501,6 +530,46 @@ mkdir "$CG2/kakuri-test-$$.slice"
 thaw_all "$FEP"
 check "the slice back: thaw done, the process in its scope" \
 	bash -c "[ '$(result)' = done ] && [ \"\$(sed -n 's/^0:://p' /proc/$T/cgroup)\" = '/kakuri-test-$$.slice/orig.scope' ]"
+
+# --- a group the kernel cannot name ---------------------------------------
+# The user nests 17 groups of 250-character names in the group systemd
+# delegates to him: past PATH_MAX, which /proc/PID/cgroup cannot name
+# (ENAMETOOLONG on some kernels, the path cut at PATH_MAX - 1 on others,
+# naming no group).  A process there is still frozen, by pid and with the
+# user's other process by uid; a thaw keeps it frozen, its group
+# unknown, and says so (the old code tried the cut path, or, where the
+# read fails, could not freeze it at all).
+DEEP_REL=
+for i in $(seq 1 17); do DEEP_REL="$DEEP_REL $(printf 'd%02d%0248d' "$i" 0)"; done
+DEEP_TOP="$DAPP/$(printf 'd%02d%0248d' 1 0)"
+check "the user nests 17 groups of 250 characters in its own group" \
+	setpriv --reuid=$DU --regid=$DU --clear-groups bash -c \
+	"cd '$DAPP' && for d in $DEEP_REL; do mkdir \"\$d\" && cd \"\$d\" || exit 1; done"
+bash -c "cd '$DAPP' && for d in $DEEP_REL; do cd \"\$d\" || exit 1; done && echo \$\$ >cgroup.procs && exec setpriv --reuid=$DU --regid=$DU --clear-groups '$WORK/victim' 305" &
+DEEP=$!; PIDS+=("$DEEP")
+check "a process of the user's runs in the deepest ($DEEP)" wait_until 30 runs_exe "$DEEP" "$WORK/victim"
+check "... where the kernel cannot name its group (no path, or one cut at PATH_MAX - 1)" \
+	bash -c "p=\$(sed -n 's/^0:://p' /proc/$DEEP/cgroup 2>/dev/null); [ \${#p} -ge 4095 ] || ! cat /proc/$DEEP/cgroup >/dev/null 2>&1"
+setpriv --reuid=$DU --regid=$DU --clear-groups "$WORK/victim" 306 & DOTHER=$!; PIDS+=("$DOTHER")
+check "another process of the user's runs ($DOTHER)" wait_until 30 runs_exe "$DOTHER" "$WORK/victim"
+run_cmd alice freeze --arg pid:="$DEEP" --incident IR-ATTACK-DEEP
+check "freeze by pid: done, and it is frozen" \
+	bash -c "[ '$(result)' = done ] && $(declare -f frozen_by_us); frozen_by_us $DEEP"
+FEP=$(episode)
+thaw_all "$FEP"
+check "thaw: thaw-incomplete, naming it kept frozen: its group is not known (fails on the old code)" \
+	bash -c "[ '$(result)' = thaw-incomplete ] && jq -e --argjson p $DEEP '[.output.kept_frozen[] | select(.pid == \$p and (.why | test(\"no original cgroup\")))] | length == 1' <<<'$REC' >/dev/null"
+check "... and it is still frozen" frozen_by_us "$DEEP"
+run_cmd alice freeze --arg uid:=$DU --incident IR-ATTACK-DEEP
+check "freeze by uid: done, the user's other process frozen too" \
+	bash -c "[ '$(result)' = done ] && $(declare -f frozen_by_us); frozen_by_us $DOTHER && frozen_by_us $DEEP"
+thaw_all "$(episode)"
+check "thaw: the other process runs again in its own group" \
+	bash -c "$(declare -f frozen_by_us); ! frozen_by_us $DOTHER && kill -0 $DOTHER"
+kill -9 "$DEEP" "$DOTHER" 2>/dev/null
+check "the deep process, frozen, is ended by the test (SIGKILL)" wait_until 30 bash -c "[ ! -e /proc/$DEEP ]"
+deep_remove
+check "the user's nested groups removed" test ! -d "$DEEP_TOP"
 
 # --- arguments over FUSE -------------------------------------------------
 # a process maps a FUSE file whose server never answers over every page
