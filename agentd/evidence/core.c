@@ -437,6 +437,20 @@ snap_run(struct snap *sn)
 		    "the snapshot: what was read after is missing");
 		err = -ESRCH;
 	}
+	/*
+	 * Not held (ptrace refused: another tracer), memory is read by pid
+	 * number: one that exited and whose pid another process got during
+	 * the copy gave the rest of the core.  Held, the pid cannot change.
+	 */
+	if (err == 0 && sn->seize_err != 0 && !sn->leader_gone &&
+	    (kk_proc_start_time(sn->pid, &st2) < 0 ||
+	    st2 != sn->start_time)) {
+		a.incomplete = true;
+		snprintf(a.error, sizeof(a.error), "the process, not held "
+		    "(ptrace refused), exited during the snapshot: what was "
+		    "read may be another's");
+		err = -ESRCH;
+	}
 	snap_detach_threads(sn);
 	cerr = art_add(sn, &a);
 	if (err == -ENOSPC) {
