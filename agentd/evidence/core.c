@@ -473,7 +473,11 @@ snap_run(struct snap *sn)
 	if ((err = snap_exe(sn)) < 0)
 		goto out;
 	/* the registers part: an incomplete core is an error to report */
-	if (sn->unstopped > 0) {
+	if (sn->over_threads) {
+		err = -E2BIG;
+		snap_set_err(sn, "over %zu threads: %zu were not stopped",
+		    sn->nt, sn->unstopped);
+	} else if (sn->unstopped > 0) {
 		err = -ETIMEDOUT;
 		snap_set_err(sn, "%zu threads did not stop within %d ms",
 		    sn->unstopped, STOP_TIMEOUT_MS);
@@ -487,6 +491,7 @@ out:
 	kk_close(sn->pmfd);
 	kk_close(sn->memfd);
 	free(sn->t);
+	free(sn->tidx);
 	free(sn->v);
 	free(sn->maps);
 	free(sn->status);

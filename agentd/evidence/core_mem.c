@@ -665,7 +665,12 @@ close:
 	if (!sn->use_vm)
 		snprintf(a->method, sizeof(a->method), "%s", METHOD_MEM);
 	/* registers of threads that never stopped are missing */
-	if (err == 0 && sn->unstopped > 0) {
+	if (err == 0 && sn->over_threads) {
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "over %zu threads: %zu "
+		    "ran on, their registers are missing", sn->nt,
+		    sn->unstopped);
+	} else if (err == 0 && sn->unstopped > 0) {
 		a->incomplete = true;
 		snprintf(a->error, sizeof(a->error), "%zu threads did not "
 		    "stop within %d ms: their registers are missing",

@@ -27,14 +27,35 @@
 
 #define SEIZE_ROUNDS	64		/* re-scans of /proc/PID/task */
 #define MAX_THREADS	65536
+#define TID_SLOTS	(2 * MAX_THREADS)	/* tid -> entry, a power of two */
 #define SHARED_SCAN_MAX	(1 << 20)	/* /proc entries looked at */
 #define SHARED_SCAN_MS	2000		/* and at most this long */
 
+size_t kk_snap_max_threads = MAX_THREADS;
+
+static size_t
+tid_slot(pid_t tid)
+{
+	return ((uint32_t)tid * 2654435761u) & (TID_SLOTS - 1);
+}
+
+/*
+ * A new entry for tid (not one known: thread_of said so).  Entries are
+ * found by a table of their tids: a search of the list at every tid of
+ * every listing was quadratic, some 10^9 steps a round at 65,536
+ * threads.  -E2BIG past kk_snap_max_threads.
+ */
 static int
 add_thread(struct snap *sn, pid_t tid)
 {
+	size_t s;
 	int err;
 
+	if (sn->nt >= kk_snap_max_threads || sn->nt >= MAX_THREADS)
+		return -E2BIG;
+	if (sn->tidx == NULL &&
+	    (sn->tidx = calloc(TID_SLOTS, sizeof(*sn->tidx))) == NULL)
+		return -ENOMEM;
 	if ((err = kk_grow(&sn->t, &sn->captb, sn->nt, sizeof(*sn->t), 64,
 	    MAX_THREADS)) < 0)
 		return err;
@@ -42,6 +63,9 @@ add_thread(struct snap *sn, pid_t tid)
 	sn->t[sn->nt].state = T_NEW;
 	sn->t[sn->nt].sig = 0;
 	sn->t[sn->nt].other = false;
+	for (s = tid_slot(tid); sn->tidx[s] != 0; s = (s + 1) & (TID_SLOTS - 1))
+		;
+	sn->tidx[s] = (uint32_t)sn->nt + 1;
 	sn->nt++;
 	return 0;
 }
@@ -50,11 +74,14 @@ add_thread(struct snap *sn, pid_t tid)
 static struct thr *
 thread_of(struct snap *sn, pid_t tid)
 {
-	size_t i;
+	size_t s;
 
-	for (i = 0; i < sn->nt; i++)
-		if (sn->t[i].tid == tid)
-			return &sn->t[i];
+	if (sn->tidx == NULL)
+		return NULL;
+	/* at most half full: an empty slot ends every search */
+	for (s = tid_slot(tid); sn->tidx[s] != 0; s = (s + 1) & (TID_SLOTS - 1))
+		if (sn->t[sn->tidx[s] - 1].tid == tid)
+			return &sn->t[sn->tidx[s] - 1];
 	return NULL;
 }
 
@@ -193,7 +220,17 @@ seize_new(struct snap *sn, size_t *added, size_t *missed)
 		if (!unseen_thread(sn, tid))
 			continue;
 		if ((t = thread_of(sn, tid)) == NULL) {
-			if ((err = add_thread(sn, tid)) < 0)
+			/*
+			 * Past the most threads held, the others run on and
+			 * their registers are missing (counted unstopped):
+			 * the core is taken all the same, incomplete.
+			 */
+			if ((err = add_thread(sn, tid)) == -E2BIG) {
+				sn->over_threads = true;
+				err = 0;
+				continue;
+			}
+			if (err < 0)
 				goto out;
 			t = &sn->t[sn->nt - 1];
 		}

@@ -513,6 +513,8 @@ int kk_snapshot_process(int dirfd, pid_t pid, unsigned long long start_time,
     struct kk_artifacts *arts, char *err, size_t errlen);
 /* Called just before the executable is opened: set by the unit tests only. */
 extern void (*kk_snap_exe_hook)(pid_t pid);
+/* threads one snapshot holds at most (65,536; a test lowers it) */
+extern size_t kk_snap_max_threads;
 
 /*
  * Said by a process whose seccomp filter lets kcmp(2) of KCMP_VM through

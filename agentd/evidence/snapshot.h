@@ -117,6 +117,8 @@ struct snap {
 	struct thr *t;
 	size_t nt;
 	size_t captb;
+	uint32_t *tidx;		/* tid -> entry + 1, by tid_slot */
+	bool over_threads;	/* more threads than one snapshot holds */
 	int seize_err;		/* first PTRACE_SEIZE refusal */
 	size_t unstopped;	/* threads that never reached their stop */
 	size_t lost;		/* handed over seized, but not listed */

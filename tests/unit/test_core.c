@@ -653,6 +653,86 @@ START_TEST(core_of_running_child)
 }
 END_TEST
 
+/* Whether a thread of pid is stopped (t or T), for up to 5 s. */
+static bool
+stays_stopped(pid_t pid)
+{
+	char task[64], path[384], buf[512], *p;
+	struct dirent *de;
+	bool any = true;
+	int n, fd;
+	ssize_t r;
+	DIR *d;
+
+	snprintf(task, sizeof(task), "/proc/%d/task", (int)pid);
+	for (n = 0; n < 500 && any; n++) {
+		if (n > 0)
+			pu_nap_ms(10);
+		any = false;
+		if ((d = opendir(task)) == NULL)
+			return false;
+		while ((de = readdir(d)) != NULL && !any) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/stat", task,
+			    de->d_name);
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				continue;
+			r = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (r <= 0)
+				continue;
+			buf[r] = '\0';
+			if ((p = strrchr(buf, ')')) != NULL &&
+			    (p[2] == 't' || p[2] == 'T'))
+				any = true;
+		}
+		closedir(d);
+	}
+	return any;
+}
+
+/*
+ * More threads than one snapshot holds (kk_snap_max_threads, lowered to
+ * 2 of the child's 4; 65,536 in use): the core is taken all the same,
+ * listed incomplete, saying how many ran on (the old code: no core at
+ * all), and the child runs on, not left stopped.
+ */
+START_TEST(core_over_threads)
+{
+	struct kk_artifacts arts;
+	struct child ch = { 0 };
+	char dir[PATH_MAX], rel[64], err[256];
+	size_t i;
+	int dfd, r;
+
+	child_start(&ch, 0);
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(&arts);
+	kk_snap_max_threads = 2;
+	r = kk_snapshot_process(dfd, ch.pid, 0, &arts, err, sizeof(err));
+	kk_snap_max_threads = 65536;
+	ck_assert_int_eq(r, -E2BIG);
+	ck_assert_msg(strstr(err, "over 2 threads: 2 were not stopped") != NULL,
+	    "%s", err);
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)ch.pid);
+	for (i = 0; i < arts.n && strcmp(arts.v[i].path, rel) != 0; i++)
+		;
+	ck_assert_msg(i < arts.n, "no core among %zu artifacts", arts.n);
+	ck_assert(arts.v[i].incomplete);
+	ck_assert_msg(strstr(arts.v[i].error, "over 2 threads: 2 ran on") !=
+	    NULL, "%s", arts.v[i].error);
+	ck_assert_uint_gt(arts.v[i].size, 0);
+	ck_assert_int_eq(kill(ch.pid, 0), 0);
+	ck_assert_msg(!stays_stopped(ch.pid), "the child was left stopped");
+	kk_artifacts_free(&arts);
+	close(dfd);
+	child_stop(&ch);
+}
+END_TEST
+
 /*
  * A process whose main thread has exited (pthread_exit) while its workers
  * run: /proc/PID/stat says Z, and the leader's maps and mem are empty.
@@ -1326,4 +1406,4 @@ KK_SUITE(core_suite, "core",
 	    KK_TEST(core_of_vast_mappings), KK_TEST(core_of_crowded_mapping),
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
 	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
-	    KK_TEST(core_exe_of_reused_pid))
+	    KK_TEST(core_exe_of_reused_pid), KK_TEST(core_over_threads))
