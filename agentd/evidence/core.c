@@ -395,7 +395,9 @@ snap_run(struct snap *sn)
 		snap_set_err(sn, "maps: %s", strerror(-err));
 		goto out;
 	}
-	if (snap_read_pidfile(sn, "smaps", MAPS_MAX, &smaps, &smapslen) == 0)
+	/* smaps is maps and more: past MAPS_MAX when maps was cut */
+	if (!sn->maps_cut && snap_read_pidfile(sn, "smaps", MAPS_MAX, &smaps,
+	    &smapslen) == 0)
 		snap_apply_smaps(sn, smaps);
 	free(smaps);
 	free(sn->status);

@@ -22,9 +22,10 @@
  * process runs on in its workers, as one that wants to look dead.
  * --hop adds that many chains of threads that hop (pu_hop_start): each
  * makes its successor and ends, as a process does to slip past a tracer.
- * --maps maps the first page of FILE N times, each a mapping of its own
- * (the same offset: no two merge): with a long path, a /proc/PID/maps of
- * tens of MiB.  --huge-cmdline points the process's argument area at
+ * --maps maps the second page of FILE (8 KiB at least) N times, each a
+ * mapping of its own (the same offset: no two merge), never touched: with
+ * a long path, a /proc/PID/maps of tens of MiB, and nothing of the file
+ * in a core (not from offset 0: no ELF header to keep).  --huge-cmdline points the process's argument area at
  * that many MiB of 'a' (PR_SET_MM_MAP, which needs no privilege when the
  * executable stays): a /proc/PID/cmdline of that size.
  * "ready PID" goes to
@@ -93,7 +94,7 @@ WORKER(worker_alpha)
 WORKER(worker_beta)
 WORKER(worker_gamma)
 
-/* FILE's first page, n times, each a mapping of its own; 0 or -1. */
+/* FILE's second page, n times, each a mapping of its own; 0 or -1. */
 static int
 map_many(const char *path, size_t n)
 {
@@ -103,7 +104,7 @@ map_many(const char *path, size_t n)
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
 	for (i = 0; i < n; i++)
-		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) ==
+		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 4096) ==
 		    MAP_FAILED) {
 			close(fd);
 			return -1;

@@ -36,7 +36,9 @@ mkdir -p "$WORK/prot" "$WORK/fuse" "$WORK/ovl" "$WORK/empty" "$WORK/big" "$STATE
 mount -t tmpfs -o size=512m,mode=0700 kakuri-test-state "$STATE" ||
 	{ fail "a tmpfs for the state directory"; summary; exit 1; }
 FREEZE_TIMEOUT=10
-evidence_start "freeze_timeout = $FREEZE_TIMEOUT; snapshot_timeout = 10;"
+# snapshot_timeout: the 64 MiB of maps below take seconds of kernel time,
+# more under load; the checks that bound a snapshot say their own bound
+evidence_start "freeze_timeout = $FREEZE_TIMEOUT; snapshot_timeout = 30;"
 # The status latency below is to say whether kakurid's loop is ever held
 # (by a hostile file), not whether a machine whose cores other builds keep
 # busy schedules it at once: kakurid gets a real-time priority here, which
@@ -131,11 +133,11 @@ no_workers() { [ -z "$(workers)" ]; }
 # FUSE server, killed or not
 check "no evidence worker is left after the freeze (none held by the overlay file)" wait_until 10 no_workers
 # a snapshot of the overlay process: its executable is not opened, the rest
-# is taken, and the worker is through long before snapshot_timeout (10 s)
+# is taken, and the worker is through within 5 s (snapshot_timeout: 30 s)
 T0=$(date +%s%N)
 run_cmd alice snapshot --arg pid:="$FH2" --incident IR-ATTACK-6
 T1=$(date +%s%N)
-check "a snapshot of the overlay process: done, long before snapshot_timeout ($(( (T1 - T0) / 1000000 )) ms < 5000)" \
+check "a snapshot of the overlay process: done within 5 s ($(( (T1 - T0) / 1000000 )) ms < 5000)" \
 	bash -c "[ '$(result)' = done ] && [ $(( (T1 - T0) / 1000000 )) -lt 5000 ]"
 M6="$STATE/evidence/IR-ATTACK-6/manifest.jsonl"
 check "the core of the process is in the manifest" \
@@ -300,7 +302,7 @@ kill "$CTH" 2>/dev/null
 # maps, no status of either)
 LONGDIR=$WORK
 for i in $(seq 1 16); do LONGDIR="$LONGDIR/$(printf 'l%02d%0237d' "$i" 0)"; done
-mkdir -p "$LONGDIR" && head -c 4096 /dev/zero >"$LONGDIR/page"
+mkdir -p "$LONGDIR" && head -c 8192 /dev/zero >"$LONGDIR/page"
 "$B/coretarget" --maps 17500 "$LONGDIR/page" >"$WORK/ctm.out" 2>&1 & CTM=$!; PIDS+=("$CTM")
 check "a process with 17,500 mappings of a long path is ready" wait_until 60 grep -q '^ready' "$WORK/ctm.out"
 check "... its maps is over 64 MiB" test "$(wc -c <"/proc/$CTM/maps")" -gt $((64 << 20))
@@ -607,7 +609,7 @@ FEP=$(episode)
 T0=$(date +%s%N)
 run_cmd alice snapshot --arg frozen:=true --incident IR-ATTACK-ARGV
 T1=$(date +%s%N)
-check "snapshot frozen:true of both: done, within snapshot_timeout ($(( (T1 - T0) / 1000000 )) ms)" \
+check "snapshot frozen:true of both: done within 10 s ($(( (T1 - T0) / 1000000 )) ms)" \
 	bash -c "[ '$(result)' = done ] && [ $(( (T1 - T0) / 1000000 )) -lt 10000 ]"
 core_listed() { jq -e -s --arg p "pid-$1/core" 'any(.[]; (.path | endswith($p)) and (.sha256 | length) == 64 and .size > 0)' "$AM" >/dev/null; }
 check "the other process's core is written" core_listed "$OTHER"
