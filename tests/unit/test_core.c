@@ -1390,6 +1390,7 @@ START_TEST(core_thread_chain)
 			caught++;
 		snap_detach_threads(&sn);
 		free(sn.t);
+		free(sn.tidx);
 	}
 	ck_assert_int_eq(kill(pid, SIGKILL), 0);
 	ck_assert_int_eq(waitpid(pid, &st, __WALL), pid);
