@@ -699,31 +699,33 @@ out:
 }
 
 json_t *
-kk_envelope_open(const uint8_t *buf, size_t len, const char *type,
-    EVP_PKEY *key, const char **why)
+kk_envelope_open_code(const uint8_t *buf, size_t len, const char *type,
+    EVP_PKEY *key, enum kk_open_fail *fail, char got_type[128])
 {
 	struct kk_envelope env;
 	json_t *o = NULL;
 	size_t i;
 
 	if (kk_envelope_parse(buf, len, &env) < 0) {
-		*why = "not a DSSE envelope";
+		*fail = KK_OPEN_NOT_DSSE;
 		return NULL;
 	}
 	if (strcmp(env.type, type) != 0) {
-		*why = "wrong payload type";
+		*fail = KK_OPEN_OTHER_TYPE;
+		if (got_type != NULL)
+			memcpy(got_type, env.type, sizeof(env.type));
 		goto out;
 	}
 	for (i = 0; i < env.nsigs; i++)
 		if (kk_dsse_verify_one(&env, i, key) == 0)
 			break;
 	if (i == env.nsigs) {
-		*why = "the signature does not verify";
+		*fail = KK_OPEN_UNSIGNED;
 		goto out;
 	}
 	if (!kk_json_few_values((const char *)env.payload, env.payload_len,
 	    KK_PAYLOAD_VALUES_MAX)) {
-		*why = "too many values in the payload";
+		*fail = KK_OPEN_TOO_MANY_VALUES;
 		goto out;
 	}
 	o = json_loadb((const char *)env.payload, env.payload_len,
@@ -731,9 +733,29 @@ kk_envelope_open(const uint8_t *buf, size_t len, const char *type,
 	if (!json_is_object(o)) {
 		json_decref(o);
 		o = NULL;
-		*why = "malformed payload";
+		*fail = KK_OPEN_MALFORMED;
 	}
 out:
 	kk_envelope_free(&env);
+	return o;
+}
+
+json_t *
+kk_envelope_open(const uint8_t *buf, size_t len, const char *type,
+    EVP_PKEY *key, const char **why)
+{
+	static const char *const words[KK_OPEN_NFAILS] = {
+		[KK_OPEN_NOT_DSSE] = "not a DSSE envelope",
+		[KK_OPEN_OTHER_TYPE] = "wrong payload type",
+		[KK_OPEN_UNSIGNED] = "the signature does not verify",
+		[KK_OPEN_TOO_MANY_VALUES] = "too many values in the payload",
+		[KK_OPEN_MALFORMED] = "malformed payload",
+	};
+	enum kk_open_fail fail;
+	json_t *o;
+
+	if ((o = kk_envelope_open_code(buf, len, type, key, &fail,
+	    NULL)) == NULL)
+		*why = words[fail];
 	return o;
 }

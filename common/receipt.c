@@ -14,23 +14,27 @@
 #include "sign.h"
 #include "wire.h"
 
+/* the words receipt readers have always said */
+static const char *const open_words[KK_OPEN_NFAILS] = {
+	[KK_OPEN_NOT_DSSE] = "malformed receipt",
+	[KK_OPEN_OTHER_TYPE] = "not a receipt",
+	[KK_OPEN_UNSIGNED] = "receipt signature does not verify with the "
+	    "agent's identity key",
+	[KK_OPEN_TOO_MANY_VALUES] = "too many values in the receipt payload",
+	[KK_OPEN_MALFORMED] = "malformed receipt payload",
+};
+
 json_t *
 kk_receipt_open(const uint8_t *buf, size_t len, EVP_PKEY *identity,
     const char *agent_id, const char **why)
 {
+	enum kk_open_fail fail;
 	json_t *o, *agent, *group;
 
-	o = kk_envelope_open(buf, len, KK_PT_RECEIPT, identity, why);
+	o = kk_envelope_open_code(buf, len, KK_PT_RECEIPT, identity, &fail,
+	    NULL);
 	if (o == NULL) {
-		/* the words receipt readers have always said */
-		*why = strcmp(*why, "wrong payload type") == 0 ? "not a receipt" :
-		    strcmp(*why, "the signature does not verify") == 0 ?
-		    "receipt signature does not verify with the agent's "
-		    "identity key" : strcmp(*why, "malformed payload") == 0 ?
-		    "malformed receipt payload" :
-		    strcmp(*why, "too many values in the payload") == 0 ?
-		    "too many values in the receipt payload" :
-		    "malformed receipt";
+		*why = open_words[fail];
 		return NULL;
 	}
 	agent = json_object_get(o, KW_AGENT);

@@ -152,11 +152,26 @@ int kk_envelope_seal(const char *type, const uint8_t *payload, size_t len,
     const char *keyid, EVP_PKEY *key, char **text);
 /* 0 if signature i verifies with pub, -EBADMSG if not; -EINVAL/-ENOMEM on misuse */
 int kk_dsse_verify_one(const struct kk_envelope *env, size_t i, EVP_PKEY *pub);
+/* Why an envelope was not opened, in the order the checks run. */
+enum kk_open_fail {
+	KK_OPEN_NOT_DSSE,
+	KK_OPEN_OTHER_TYPE,
+	KK_OPEN_UNSIGNED,		/* no signature verifies with the key */
+	KK_OPEN_TOO_MANY_VALUES,	/* over KK_PAYLOAD_VALUES_MAX */
+	KK_OPEN_MALFORMED,		/* the payload is not a JSON object */
+	KK_OPEN_NFAILS
+};
 /*
  * The payload object of an envelope of type that a signature by key
  * verifies (verified before the payload is parsed, and its values
- * counted, KK_PAYLOAD_VALUES_MAX); NULL and *why if not.
+ * counted, KK_PAYLOAD_VALUES_MAX); NULL and *fail if not.  With another
+ * payload type, that type is copied to got_type (when not NULL) so the
+ * caller can name it; each reader says a failure in its own words.
  */
+struct json_t *kk_envelope_open_code(const uint8_t *buf, size_t len,
+    const char *type, EVP_PKEY *key, enum kk_open_fail *fail,
+    char got_type[128]);
+/* The same, with *why in general words. */
 struct json_t *kk_envelope_open(const uint8_t *buf, size_t len,
     const char *type, EVP_PKEY *key, const char **why);
 

@@ -430,6 +430,15 @@ out:
 	return why;
 }
 
+#define NOT_A_MANIFEST "signed, but the payload is not a kakuri manifest"
+
+static const char *const manifest_open_words[KK_OPEN_NFAILS] = {
+	[KK_OPEN_NOT_DSSE] = "not a DSSE envelope",
+	[KK_OPEN_UNSIGNED] = "signature does not verify with the agent key",
+	[KK_OPEN_TOO_MANY_VALUES] = NOT_A_MANIFEST,
+	[KK_OPEN_MALFORMED] = NOT_A_MANIFEST,
+};
+
 /*
  * manifest.dsse: payload type, the agent key's signature, then the
  * payload, which names the agent and (from this version on) the evidence
@@ -442,14 +451,14 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
     struct outcome *oc)
 {
 	const char *signed_evid;
-	struct kk_envelope env;
+	enum kk_open_fail fail;
+	char got_type[128];
 	json_t *o = NULL, *v;
 	char *buf = NULL;
-	size_t len, i;
+	size_t len;
 	bool sig = false;
 	int r;
 
-	memset(&env, 0, sizeof(env));
 	msha[0] = '\0';
 	*entries = -1;
 	if ((r = read_small(dfd, "manifest.dsse", KK_ENVELOPE_MAX, &buf,
@@ -457,27 +466,16 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 		problem(oc, "manifest.dsse: %s", read_error(r));
 		goto out;
 	}
-	if (kk_envelope_parse((const uint8_t *)buf, len, &env) < 0) {
-		problem(oc, "manifest.dsse: not a DSSE envelope");
-		goto out;
-	}
-	if (strcmp(env.type, KK_PT_MANIFEST) != 0) {
-		problem(oc, "manifest.dsse: payload type %s, not %s", env.type,
-		    KK_PT_MANIFEST);
-		goto out;
-	}
-	for (i = 0; i < env.nsigs; i++)
-		if (kk_dsse_verify_one(&env, i, agent_key) == 0)
-			break;
-	if (i == env.nsigs) {
-		problem(oc, "manifest.dsse: signature does not verify with the agent key");
-		goto out;
-	}
 	/* signed by the agent's key, which root there holds: counted too */
-	if (kk_json_few_values((const char *)env.payload, env.payload_len,
-	    KK_PAYLOAD_VALUES_MAX))
-		o = json_loadb((const char *)env.payload, env.payload_len,
-		    JSON_REJECT_DUPLICATES, NULL);
+	o = kk_envelope_open_code((const uint8_t *)buf, len, KK_PT_MANIFEST,
+	    agent_key, &fail, got_type);
+	if (o == NULL && fail == KK_OPEN_OTHER_TYPE)
+		problem(oc, "manifest.dsse: payload type %s, not %s", got_type,
+		    KK_PT_MANIFEST);
+	else if (o == NULL)
+		problem(oc, "manifest.dsse: %s", manifest_open_words[fail]);
+	if (o == NULL)
+		goto out;
 	v = json_object_get(o, KW_V);
 	if (!json_is_object(o) || !json_is_integer(v) ||
 	    json_integer_value(v) != 1 ||
@@ -490,7 +488,7 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 	    !json_is_integer(json_object_get(o, KW_SIZE)) ||
 	    json_integer_value(json_object_get(o, KW_SIZE)) < 0 ||
 	    !json_is_string(json_object_get(o, KW_AGENT))) {
-		problem(oc, "manifest.dsse: signed, but the payload is not a kakuri manifest");
+		problem(oc, "manifest.dsse: %s", NOT_A_MANIFEST);
 		goto out;
 	}
 	memcpy(msha, json_string_value(json_object_get(o, KW_SHA256)), 65);
@@ -534,7 +532,6 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 out:
 	oc->signature = sig;
 	json_decref(o);
-	kk_envelope_free(&env);
 	free(buf);
 }
 

@@ -2059,6 +2059,89 @@ START_TEST(test_parse_big_payload)
 }
 END_TEST
 
+/*
+ * Every reason kk_envelope_open_code gives, one envelope each, in the
+ * order it checks: the readers (receipts, manifests) map the code, so a
+ * code out of place would put the wrong words on a refusal.
+ */
+START_TEST(test_open_codes)
+{
+	EVP_PKEY *k = kk_key_generate(), *pub = public_of(k);
+	EVP_PKEY *other = kk_key_generate();
+	static const struct {
+		const char *type, *payload;
+		bool other_key;
+		int fail;	/* -1: opens */
+	} cases[] = {
+		{ KK_PT_RECEIPT, "{\"v\":1}", false, -1 },
+		{ KK_PT_COMMAND, "{\"v\":1}", false, KK_OPEN_OTHER_TYPE },
+		{ KK_PT_RECEIPT, "{\"v\":1}", true, KK_OPEN_UNSIGNED },
+		{ KK_PT_RECEIPT, "[1]", false, KK_OPEN_MALFORMED },
+		{ KK_PT_RECEIPT, "{\"v\":", false, KK_OPEN_MALFORMED },
+	};
+	enum kk_open_fail fail;
+	char got[128], *text, *big, *p;
+	const char *why;
+	json_t *o;
+	size_t i;
+
+	for (i = 0; i < KK_NITEMS(cases); i++) {
+		ck_assert_int_eq(kk_envelope_seal(cases[i].type,
+		    (const uint8_t *)cases[i].payload, strlen(cases[i].payload),
+		    "k", cases[i].other_key ? other : k, &text), 0);
+		fail = KK_OPEN_NFAILS;
+		memset(got, 'x', sizeof(got));
+		o = kk_envelope_open_code((const uint8_t *)text, strlen(text),
+		    KK_PT_RECEIPT, pub, &fail, got);
+		if (cases[i].fail < 0) {
+			ck_assert_ptr_nonnull(o);
+			ck_assert_int_eq(fail, KK_OPEN_NFAILS);
+		} else {
+			ck_assert_msg(o == NULL, "case %zu opened", i);
+			ck_assert_int_eq(fail, cases[i].fail);
+		}
+		/* the type it was, for the reader's own line */
+		if (fail == KK_OPEN_OTHER_TYPE)
+			ck_assert_str_eq(got, KK_PT_COMMAND);
+		/* the general words */
+		why = NULL;
+		json_decref(kk_envelope_open((const uint8_t *)text,
+		    strlen(text), KK_PT_RECEIPT, pub, &why));
+		ck_assert((why == NULL) == (cases[i].fail < 0));
+		json_decref(o);
+		free(text);
+	}
+	/* not an envelope at all; no type given back */
+	o = kk_envelope_open_code((const uint8_t *)"{}", 2, KK_PT_RECEIPT, pub,
+	    &fail, NULL);
+	ck_assert_ptr_null(o);
+	ck_assert_int_eq(fail, KK_OPEN_NOT_DSSE);
+	/* too many values, counted before the parse */
+	big = malloc(KK_PAYLOAD_VALUES_MAX * 2 + 16);
+	ck_assert_ptr_nonnull(big);
+	p = big;
+	*p++ = '[';
+	/* '[' and 65,536 commas: one separator over */
+	for (i = 0; i <= KK_PAYLOAD_VALUES_MAX; i++) {
+		*p++ = i ? ',' : '0';
+		if (i)
+			*p++ = '0';
+	}
+	strcpy(p, "]");
+	ck_assert_int_eq(kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)big,
+	    strlen(big), "k", k, &text), 0);
+	o = kk_envelope_open_code((const uint8_t *)text, strlen(text),
+	    KK_PT_RECEIPT, pub, &fail, NULL);
+	ck_assert_ptr_null(o);
+	ck_assert_int_eq(fail, KK_OPEN_TOO_MANY_VALUES);
+	free(text);
+	free(big);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(other);
+}
+END_TEST
+
 KK_SUITE(dsse_suite, "dsse",
 	KK_CASE("pae", 0, 0), KK_TEST(test_pae_vectors),
 	    KK_TEST(test_pae_args),
@@ -2078,6 +2161,7 @@ KK_SUITE(dsse_suite, "dsse",
 	    KK_TEST(test_boundary_shift), KK_TEST(test_sign_appends),
 	    KK_TEST(test_sign_keyid_rules), KK_TEST(test_init_and_free),
 	    KK_TEST(test_roundtrip), KK_TEST(test_seal),
+	    KK_TEST(test_open_codes),
 	KK_CASE_FIXTURE("parse", 0, 0, tokens_make, tokens_free),
 	    KK_LOOP(test_parse_accepted, KK_NITEMS(accepted)),
 	    KK_LOOP(test_parse_rejected, KK_NITEMS(rejected)),
