@@ -410,8 +410,8 @@ snap_run(struct snap *sn)
 	 */
 	if ((err = snap_read_pidfile(sn, "status", SMALL_MAX, &sn->status,
 	    &sn->statuslen)) < 0 ||
-	    ((err = snap_read_pidfile(sn, "cmdline", SMALL_MAX, &sn->cmdline,
-	    &sn->cmdlinelen)) < 0 && err == -ESRCH)) {
+	    (err = snap_read_pidfile(sn, "cmdline", SMALL_MAX, &sn->cmdline,
+	    &sn->cmdlinelen)) == -ESRCH) {
 		snap_set_err(sn, "reading /proc: %s", strerror(-err));
 		goto out;
 	}
