@@ -92,6 +92,7 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	struct source *sv;
 	const char *why;
 	char whybuf[PATH_MAX + 64];
+	bool have_path, named;
 	int r, pidfd;
 
 	*descend = true;
@@ -130,18 +131,21 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	 * user nests long names in the subtree systemd delegates to him):
 	 * /proc/PID/cgroup fails with ENAMETOOLONG on some kernels, which
 	 * made the process unfreezable and ended the pass for every target
-	 * after it; others cut the path at PATH_MAX - 1 (below).  The move
-	 * needs no name: it is moved, its group unknown, and a thaw keeps
-	 * it frozen ("no original cgroup is known").
+	 * after it; others cut the path at PATH_MAX - 1.  The move needs no
+	 * name: it is moved, its group unknown, and a thaw keeps it frozen
+	 * ("no original cgroup is known").  A cut path still serves to
+	 * find the nearest ancestor that is root's alone, frozen below; it
+	 * names no group to go back to (its last name is cut too, or it is
+	 * another group).
 	 */
-	if (r < 0)
-		f.orig_cgroup[0] = '\0';
+	have_path = r == 0 && f.orig_cgroup[0] != '\0';
+	named = have_path && strlen(f.orig_cgroup) < PATH_MAX - 1;
 	/*
 	 * Born in a freeze group (forked by a process moved in earlier) or
 	 * frozen into another one: either way frozen already; the final
 	 * look at the group records those of ours.
 	 */
-	if (r == 0 && fz_cg_within(c->brel, f.orig_cgroup)) {
+	if (have_path && fz_cg_within(c->brel, f.orig_cgroup)) {
 		c->matched++;
 		return 0;
 	}
@@ -151,8 +155,7 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 	 * Otherwise the target may have forked and exited before that took
 	 * hold, and then what is there now is for the next pass.
 	 */
-	if (f.orig_cgroup[0] != '\0' &&
-	    (sv = fz_freeze_source(c, f.orig_cgroup)) != NULL) {
+	if (have_path && (sv = fz_freeze_source(c, f.orig_cgroup)) != NULL) {
 		if ((r = fz_inplace_take(c, sv)) < 0)
 			return fz_err(c->err, c->errlen, r, "%s: %s", sv->cg,
 			    strerror(-r));
@@ -163,12 +166,7 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		    again.start != ps->start || fz_gone_state(again.state))
 			return 0;
 	}
-	/*
-	 * A path cut at PATH_MAX - 1 served to find the nearest ancestor
-	 * that is root's alone, frozen above; it names no group to go
-	 * back to (its last name is cut too, or it is another group).
-	 */
-	if (strlen(f.orig_cgroup) >= PATH_MAX - 1)
+	if (!named)
 		f.orig_cgroup[0] = '\0';
 	snprintf(f.group, sizeof(f.group), "%s", c->group);
 	snprintf(f.method, sizeof(f.method), "%s", c->fz->method);
