@@ -298,6 +298,7 @@ snap_run(struct snap *sn)
 	unsigned long long st2, tgid, tracer;
 	size_t smapslen, i;
 	int err, cerr;
+	pid_t tid;
 
 	sn->pgsz = sysconf(_SC_PAGESIZE);
 	sn->clk_tck = sysconf(_SC_CLK_TCK);
@@ -366,6 +367,21 @@ snap_run(struct snap *sn)
 			snap_set_err(sn, "ptrace: %s", strerror(-err));
 			goto out;
 		}
+	}
+	/*
+	 * A thread that refused (another tracer holds it) runs on: it may
+	 * remap the memory while it is read, even onto a FUSE file whose
+	 * server never answers, and hold the worker to its deadline.  Its
+	 * memory is read only when the cgroup freezer holds it: freeze,
+	 * then snapshot, as the guides say.
+	 */
+	if (sn->seize_err != 0 && (tid = snap_refused_running(sn)) != 0) {
+		err = -EBUSY;
+		snap_set_err(sn, "ptrace refused (thread %d is traced by "
+		    "another process) and the process is not frozen: its "
+		    "memory is not read while it runs; freeze it first",
+		    (int)tid);
+		goto out;
 	}
 	/* a pid reused while we looked is not the process asked for */
 	if (kk_proc_start_time(sn->pid, &st2) < 0 || st2 != sn->start_time) {

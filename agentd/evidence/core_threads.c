@@ -486,19 +486,16 @@ shares_mm(const struct snap *sn, pid_t pid, const struct mmid *tm,
 }
 
 /*
- * Is pid held still?  Stopped or traced, or in a frozen cgroup (v2:
- * cgroup.events says "frozen 1"; v1: freezer.state FROZEN), the
- * hierarchies mounted at mnt[0] (v2) and mnt[1] (v1), "" if not.  What
- * cannot be read is not known to hold.
+ * Is pid in a frozen cgroup (v2: cgroup.events says "frozen 1"; v1:
+ * freezer.state FROZEN), the hierarchies mounted at mnt[0] (v2) and
+ * mnt[1] (v1), "" if not?  What cannot be read is not known to hold.
  */
 static bool
-held_still(pid_t pid, char state, char mnt[2][PATH_MAX])
+in_frozen_cgroup(pid_t pid, char mnt[2][PATH_MAX])
 {
 	char dir[PATH_MAX * 2], cg[PATH_MAX];
 	int i;
 
-	if (state == 'T' || state == 't')
-		return true;
 	for (i = 0; i < 2; i++)
 		if (mnt[i][0] != '\0' &&
 		    fz_read_cgroup(pid, i == 0, cg, sizeof(cg)) == 0 &&
@@ -506,6 +503,36 @@ held_still(pid_t pid, char state, char mnt[2][PATH_MAX])
 		    fz_wait_frozen_dir(dir, i == 0, NULL) == 0)
 			return true;
 	return false;
+}
+
+/* Is pid held still?  Stopped or traced, or in a frozen cgroup. */
+static bool
+held_still(pid_t pid, char state, char mnt[2][PATH_MAX])
+{
+	return state == 'T' || state == 't' || in_frozen_cgroup(pid, mnt);
+}
+
+/*
+ * The first thread of the target that refused ptrace and that the
+ * cgroup freezer does not hold, 0 if none.  A stop is not enough here:
+ * the tracer that holds it (anti-debugging malware traces itself) lets
+ * it run whenever it likes.
+ */
+pid_t
+snap_refused_running(const struct snap *sn)
+{
+	char mnt[2][PATH_MAX];
+	size_t i;
+
+	if (fz_find_mount(false, mnt[0], sizeof(mnt[0])) < 0)
+		mnt[0][0] = '\0';
+	if (fz_find_mount(true, mnt[1], sizeof(mnt[1])) < 0)
+		mnt[1][0] = '\0';
+	for (i = 0; i < sn->nt; i++)
+		if (sn->t[i].state == T_REFUSED &&
+		    !in_frozen_cgroup(sn->t[i].tid, mnt))
+			return sn->t[i].tid;
+	return 0;
 }
 
 /*

@@ -186,6 +186,7 @@ int snap_read_pidfile(const struct snap *sn, const char *name, size_t max,
 int snap_stop_threads(struct snap *sn);
 void snap_detach_threads(struct snap *sn);
 int snap_shared_mark(struct snap *sn, struct kk_artifact *a, int err);
+pid_t snap_refused_running(const struct snap *sn);
 
 /* core_maps.c */
 int snap_parse_maps(struct snap *sn);

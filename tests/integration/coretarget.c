@@ -6,7 +6,7 @@
  *
  *	coretarget [--memfd] [--untouched MiB] [--resident MiB] [--vast TiB]
  *	    [--leader-exits] [--hop CHAINS] [--maps N FILE]
- *	    [--huge-cmdline MiB]
+ *	    [--huge-cmdline MiB] [--traced]
  *
  * --untouched maps that much anonymous memory and never touches it: a
  * snapshot must leave it non-resident.  --resident maps that much and
@@ -27,18 +27,24 @@
  * a long path, a /proc/PID/maps of tens of MiB, and nothing of the file
  * in a core (not from offset 0: no ELF header to keep).  --huge-cmdline points the process's argument area at
  * that many MiB of 'a' (PR_SET_MM_MAP, which needs no privilege when the
- * executable stays): a /proc/PID/cmdline of that size.
+ * executable stays): a /proc/PID/cmdline of that size.  --traced: a
+ * child of its own traces the main thread (PTRACE_SEIZE, which stops
+ * nothing), as anti-debugging malware does so that no debugger can
+ * attach; a snapshot's seize of that thread is refused.
  * "ready PID" goes to
  * stdout once everything is set up; the process exits by itself after
  * 600 s so a forgotten one cannot linger.
  */
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/prctl.h>
 #include <linux/prctl.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +263,53 @@ run_from_memfd(char **argv)
 	exit(1);
 }
 
+/*
+ * --traced: the tracer, a child that dies with the main thread
+ * (PR_SET_PDEATHSIG) or after LIFETIME seconds.  Every stop is let go:
+ * a signal goes on to the process, a group stop ends.  0 once it traces.
+ */
+static int
+trace_main_thread(void)
+{
+	pid_t target = getpid(), tracer;
+	int p[2], st, sig;
+	char c;
+
+	/* Yama's ptrace_scope 1 lets only an ancestor trace: say who */
+	(void)prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	if (pipe(p) < 0 || (tracer = fork()) < 0)
+		return -1;
+	if (tracer == 0) {
+		close(p[0]);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+		    getppid() != target ||
+		    ptrace(PTRACE_SEIZE, target, NULL, NULL) < 0)
+			_exit(1);
+		if (write(p[1], "t", 1) != 1)
+			_exit(1);
+		close(p[1]);
+		alarm(LIFETIME);
+		while (waitpid(target, &st, __WALL) == target) {
+			if (!WIFSTOPPED(st))
+				break;
+			sig = (st >> 16) == 0 ? WSTOPSIG(st) : 0;
+			if (sig == SIGTRAP)
+				sig = 0;
+			(void)ptrace(PTRACE_CONT, target, NULL,
+			    (void *)(long)sig);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1) {
+		close(p[0]);
+		errno = EPERM;
+		return -1;
+	}
+	close(p[0]);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -264,7 +317,7 @@ main(int argc, char **argv)
 	size_t untouched = 0, resident = 0, vast = 0, hop = 0, nmaps = 0;
 	size_t cmdline = 0;
 	const char *mapfile = NULL;
-	int leader_exits = 0;
+	int leader_exits = 0, traced = 0;
 	pthread_t t[3];
 	volatile size_t touch;
 	int i;
@@ -283,6 +336,8 @@ main(int argc, char **argv)
 			i++;
 		else if (strcmp(argv[i], "--leader-exits") == 0)
 			leader_exits = 1;
+		else if (strcmp(argv[i], "--traced") == 0)
+			traced = 1;
 		else if (strcmp(argv[i], "--hop") == 0 && i + 1 < argc &&
 		    size_arg(argv[i + 1], 1, 64, 0, &hop) == 0)
 			i++;
@@ -298,7 +353,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "usage: coretarget [--memfd] "
 			    "[--untouched MiB] [--resident MiB] [--vast TiB] "
 			    "[--leader-exits] [--hop CHAINS] [--maps N FILE] "
-			    "[--huge-cmdline MiB]\n");
+			    "[--huge-cmdline MiB] [--traced]\n");
 			return 2;
 		}
 	}
@@ -349,6 +404,11 @@ main(int argc, char **argv)
 	}
 	if (hop > 0 && pu_hop_start((unsigned)hop, LIFETIME) < 0) {
 		fprintf(stderr, "coretarget: the hopping threads failed\n");
+		return 1;
+	}
+	if (traced && trace_main_thread() < 0) {
+		fprintf(stderr, "coretarget: tracing the main thread: %s\n",
+		    strerror(errno));
 		return 1;
 	}
 	printf("ready %d\n", (int)getpid());

@@ -318,6 +318,39 @@ run_cmd alice snapshot --arg pid:="$CTC" --incident IR-ATTACK-ARGS
 check "the snapshot of the second: done, its core written (fails on the old code)" \
 	bash -c "[ '$(result)' = done ] && jq -e -s --arg p 'pid-$CTC/core' 'any(.[]; (.path | endswith(\$p)) and (.sha256 | length) == 64)' '$STATE/evidence/IR-ATTACK-ARGS/manifest.jsonl' >/dev/null"
 kill "$CTM" "$CTC" 2>/dev/null
+# A process whose main thread a child of its own traces, as anti-debugging
+# malware does: kakurid's seize of that thread is refused, and the thread
+# runs on.  Its memory is not read while it runs (it could remap a page
+# onto a FUSE file whose server never answers, and hold the worker to its
+# deadline): the snapshot says to freeze it first.  Frozen, the core is
+# taken, and marked incomplete: that thread's registers are missing.
+"$B/coretarget" --traced >"$WORK/ctt.out" 2>&1 & CTT=$!; PIDS+=("$CTT")
+check "a process traced by a child of its own is ready" wait_until 60 grep -q '^ready' "$WORK/ctt.out"
+check "... its main thread has a tracer" \
+	bash -c "[ \"\$(awk '/^TracerPid:/ {print \$2}' /proc/$CTT/status)\" -gt 0 ]"
+traced_threads() { grep -l '^TracerPid:[[:space:]]*[1-9]' /proc/"$CTT"/task/*/status 2>/dev/null | wc -l; }
+run_cmd alice snapshot --arg pid:="$CTT" --incident IR-ATTACK-TRACED
+check "its snapshot while it runs is refused: 'not frozen ... freeze it first' (fails on the old code)" \
+	jq -e '.result != "done" and ([.output.errors[]? | tostring | select(test("not frozen.*freeze it first"))] | length) == 1' <<<"$REC"
+[ "$FAILED" = 0 ] || jq -c '{result, reason, output}' <<<"$REC" | head -c 600 | sed 's/^/    /'
+check "... no core of it was written" \
+	bash -c "! ls '$STATE'/evidence/IR-ATTACK-TRACED/snapshot-*/pid-$CTT/core 2>/dev/null | grep -q ."
+check "... its other threads were let go: only the main thread is traced" \
+	test "$(traced_threads)" = 1
+run_cmd alice freeze --arg pid:="$CTT" --incident IR-ATTACK-TRACED
+check "freeze it: done" bash -c "[ '$(result)' = done ] && $(declare -f frozen_by_us); frozen_by_us $CTT"
+TEP=$(episode)
+run_cmd alice snapshot --arg pid:="$CTT" --incident IR-ATTACK-TRACED
+TCORE=$(ls "$STATE"/evidence/IR-ATTACK-TRACED/snapshot-*/pid-"$CTT"/core 2>/dev/null | head -1)
+check "frozen, its core is written, marked incomplete: registers missing" \
+	jq -e -s --arg p "pid-$CTT/core" 'any(.[]; (.path | endswith($p)) and (.sha256 | length) == 64 and .incomplete == true and (.error | test("registers")))' \
+	"$STATE/evidence/IR-ATTACK-TRACED/manifest.jsonl"
+check "... and holds the process's memory (its marker string)" \
+	bash -c "[ -n '$TCORE' ] && grep -q -a kakuri-core-marker-4f1d '$TCORE'"
+thaw_all "$TEP"
+check "thaw: done, and the process runs on, traced as before" \
+	bash -c "[ '$(result)' = done ] && kill -0 $CTT && [ \"\$(awk '/^TracerPid:/ {print \$2}' /proc/$CTT/status)\" -gt 0 ]"
+kill "$CTT" 2>/dev/null
 run_cmd alice snapshot --arg pid:="$FH1" --incident IR-ATTACK-6
 check "a snapshot of the FUSE process: done" test "$(result)" = done
 check "its executable was not read: an empty artifact saying why" \
