@@ -422,6 +422,8 @@ void
 agentconn_within(struct agentconn *ac, long long ms)
 {
 	ac->deadline = kk_mono_ms() + ms;
+	if (ac->end != 0 && ac->deadline > ac->end)
+		ac->deadline = ac->end;
 }
 
 int

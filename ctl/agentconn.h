@@ -62,6 +62,13 @@ struct agentconn {
 	 * read and write is cut there (the socket never blocks).
 	 */
 	long long deadline;
+	/*
+	 * 0, or kk_mono_ms when the whole session ends (fetch --max-time):
+	 * no step's deadline passes it.  A peer that answers each step
+	 * just in time would otherwise keep a session for as long as it
+	 * has bytes to send.
+	 */
+	long long end;
 	/* the last receipt agentconn_command verified: its envelope */
 	uint8_t *receipt;
 	size_t receipt_len;
@@ -88,6 +95,7 @@ void agentconn_close(struct agentconn *ac);
  * need other bounds (the courier's batch) sets ac->deadline itself, or
  * ms from now with agentconn_within, and sends with agentconn_write,
  * which keeps it.  Past the deadline a step fails with -ETIMEDOUT.
+ * Neither passes ac->end, when it is set.
  */
 void agentconn_within(struct agentconn *ac, long long ms);
 /*

@@ -57,6 +57,7 @@
 #define BLOCK			4096		/* hole granularity */
 #define DEFAULT_TTL		600
 #define DEFAULT_TIMEOUT		30		/* seconds */
+#define DEFAULT_MAX_TIME	86400		/* seconds: the whole fetch */
 
 struct fetch {
 	struct agentconn conn;	/* its identity: the agent we fetch from */
@@ -64,6 +65,7 @@ struct fetch {
 	const char *keyid;
 	const char *evid;
 	long long ttl;
+	long long max_time;	/* seconds: --max-time */
 	unsigned renewals;
 	bool fresh;		/* a grant and no chunk since */
 	size_t want;		/* the next chunk's length (chunk_adapt) */
@@ -138,6 +140,16 @@ sink_finish(struct sink *s, struct ffile *ff)
 
 /* ---- the transfer ---- */
 
+/*
+ * Has --max-time run out?  Then a step that failed failed for that: the
+ * agent answered each one in time, too slowly to be done in all.
+ */
+static bool
+out_of_time(const struct fetch *f)
+{
+	return f->conn.end != 0 && kk_mono_ms() >= f->conn.end;
+}
+
 static const char *
 jstr(json_t *o, const char *key)
 {
@@ -170,6 +182,11 @@ grant(struct fetch *f, json_t **files)
 		goto out;
 	}
 	ret = agentconn_command(&f->conn, text, strlen(text), id, &rec, &rwhy);
+	if (ret == EX_UNREACHABLE && out_of_time(f)) {
+		problem(f->oc, "--max-time (%lld s) ran out waiting for the "
+		    "receipt", f->max_time);
+		goto out;
+	}
 	if (ret == EX_UNREACHABLE) {
 		problem(f->oc, "no receipt from the agent (connection lost)");
 		goto out;
@@ -316,8 +333,13 @@ chunk(struct fetch *f, const char *path, uint64_t off, uint8_t **body,
 	t0 = kk_mono_ms();
 	if (agentconn_send(&f->conn, text, strlen(text)) < 0 ||
 	    agentconn_recv(&f->conn, body, &len) < 0) {
-		problem(f->oc, "%s: connection to the agent lost at offset %llu",
-		    path, (unsigned long long)off);
+		if (out_of_time(f))
+			problem(f->oc, "%s: --max-time (%lld s) ran out at "
+			    "offset %llu", path, f->max_time,
+			    (unsigned long long)off);
+		else
+			problem(f->oc, "%s: connection to the agent lost at "
+			    "offset %llu", path, (unsigned long long)off);
 		ret = EX_UNREACHABLE;
 		goto out;
 	}
@@ -374,9 +396,14 @@ not_whole(int dfd, int fd, const char *path, uint64_t got)
 	char partial[PATH_MAX];
 	struct stat st;
 
-	/* bytes a failed write left count too, as the holes skipped do */
+	/*
+	 * Bytes a failed write left count too; blocks of zeros that came
+	 * after the last one written are holes to the length that came.
+	 */
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > got)
 		got = (uint64_t)st.st_size;
+	else if (got > 0 && ftruncate(fd, (off_t)got) < 0)
+		got = 0;	/* a partial file must not look shorter */
 	if (got == 0 || snprintf(partial, sizeof(partial), "%s.partial",
 	    path) >= (int)sizeof(partial) ||
 	    renameat(dfd, path, dfd, partial) < 0)
@@ -545,7 +572,7 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	char err[300], hint[KK_KEYID_MAX];
 	struct outcome oc = { 0 };
 	struct fetch f = { .conn.fd = -1, .ttl = DEFAULT_TTL,
-		.want = CHUNK_MIN };
+		.max_time = DEFAULT_MAX_TIME, .want = CHUNK_MIN };
 	struct agentconn_cfg cfg = { 0 };
 	struct fset fs = { 0 };
 	EVP_PKEY *agent_key = NULL;
@@ -561,11 +588,13 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 		CTL_TEXT("o", &outdir),
 		CTL_NUMBER("ttl", &f.ttl, 1, 7 * 86400, NULL),
 		CTL_NUMBER("timeout", &timeout, 1, 3600, NULL),
+		CTL_NUMBER("max-time", &f.max_time, 1, 7 * 86400, NULL),
 		CTL_FLAG("json", &c->json),
 		CTL_TEXT("verify", &vdir),
 		CTL_TEXT("agent-key", &agentkey),
 		CTL_OPTIONS_END,
 	};
+	long long t0 = kk_mono_ms();
 	size_t i;
 	bool created = false, report = false;
 	int dfd = -1, r, ret = EX_USAGE;
@@ -647,6 +676,8 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 			problem(&oc, "%s: %s", to, err);
 		goto out;
 	}
+	/* from the start: the connection counts too */
+	f.conn.end = t0 + f.max_time * 1000;
 	if ((ret = grant(&f, &files)) != EX_DONE)
 		goto out;
 	f.fresh = true;

@@ -68,7 +68,7 @@ static const struct command commands[] = {
 	      "--broker mqtts://ADDR:PORT --ca CA --cert CRT --key KEY (--agent ID | --group G) [--expect FILE] [--timeout MS] [--save-receipts DIR] [--json] FILE...",
 	  .description = "send signed commands to agents over mutual TLS, or through the fleet broker; verify the receipts" },
 	{ .name = "fetch", .run = cmd_fetch,
-	  .synopsis = "--to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--json]\n"
+	  .synopsis = "--to HOST:PORT --cert CRT --key KEY [--ca CA] --agent-id ID -k SIGNKEY [--keyid K] --id EVID -o DIR [--ttl S] [--timeout S] [--max-time S] [--json]\n"
 	      "--verify DIR --agent-key FILE [--id ID] [--json]",
 	  .description = "pull evidence from an agent and verify it; --verify: check it again" },
 	{ .name = "collector", .run = cmd_collector,

@@ -23,7 +23,12 @@
  *       values     a receipt for the command, done, signed by IDKEY,
  *                  whose output is 150,000 empty objects (600 KB);
  *       nocommand  a receipt signed by IDKEY that names no command and
- *                  says done.
+ *                  says done;
+ *       fetchdrip  for a fetch command, a receipt signed by IDKEY that
+ *                  lists one file of 64 MiB, then every chunk asked for,
+ *                  of zeros, each frame in 8 pieces over 0.7 s: each
+ *                  exchange well within a --timeout of 5 s, the file
+ *                  done in about an hour.
  *       Prints "ready" once listening, then for each connection "closed
  *       after S s (N bytes)" when the client hung up, or "open after S s
  *       (N bytes)" when SECONDS passed first.  Exits after SECONDS or
@@ -63,10 +68,15 @@
 #define BIG_LEN		(2U << 20)	/* what a bigframe announces */
 #define BIG_SENT	65536		/* ... and sends of it */
 #define VALUES_N	150000		/* empty objects in a values receipt */
+#define FETCH_SIZE	(64LL << 20)	/* the file a fetchdrip lists */
+#define CHUNK_MAX	(512U * 1024)	/* what kakurid sends at most */
+#define PIECES		8		/* a chunk's frame is written in */
+#define PIECE_MS	100		/* ... one every PIECE_MS */
 
-enum mode { DRIP_RECEIPT, DRIP_HANDSHAKE, BIGFRAME, VALUES, NOCOMMAND };
+enum mode { DRIP_RECEIPT, DRIP_HANDSHAKE, BIGFRAME, VALUES, NOCOMMAND,
+	FETCHDRIP };
 static const char *const mode_words[] = {
-	"receipt", "handshake", "bigframe", "values", "nocommand",
+	"receipt", "handshake", "bigframe", "values", "nocommand", "fetchdrip",
 };
 static EVP_PKEY *idkey;	/* the agent's identity key, for signed modes */
 
@@ -158,21 +168,30 @@ drip(int fd, SSL *ssl, const unsigned char *out, size_t len, double end)
 		    sent);
 }
 
-/* The id of the command in the frame body, or NULL (caller frees). */
-static char *
-command_id(const uint8_t *body, size_t len)
+/* The command in the frame body, its payload (caller decrefs), or NULL. */
+static json_t *
+command_of(const uint8_t *body, size_t len)
 {
 	struct kk_envelope env;
 	json_t *p;
-	char *id = NULL;
 
 	if (kk_envelope_parse(body, len, &env) < 0)
 		return NULL;
 	p = json_loadb((const char *)env.payload, env.payload_len, 0, NULL);
+	kk_envelope_free(&env);
+	return p;
+}
+
+/* The id of the command in the frame body, or NULL (caller frees). */
+static char *
+command_id(const uint8_t *body, size_t len)
+{
+	json_t *p = command_of(body, len);
+	char *id = NULL;
+
 	if (json_is_string(json_object_get(p, KW_ID)))
 		id = strdup(json_string_value(json_object_get(p, KW_ID)));
 	json_decref(p);
-	kk_envelope_free(&env);
 	return id;
 }
 
@@ -194,23 +213,28 @@ framed(const char *text, uint8_t **out, size_t *len)
 
 /*
  * A receipt signed by idkey for command cmd (none if NULL), saying done,
- * with n empty objects as its output, framed: *out (caller frees).
+ * with output (stolen; n empty objects if NULL) as its output, framed:
+ * *out (caller frees).
  */
 static int
-forged_receipt(const char *cmd, size_t n, uint8_t **out, size_t *len)
+forged_receipt(const char *cmd, size_t n, json_t *output, uint8_t **out,
+    size_t *len)
 {
 	char agent[KK_AGENT_ID_HEX + 1], *payload = NULL, *env = NULL;
-	json_t *p, *objs;
+	json_t *p, *objs = output;
 	size_t i;
 	bool made;
 
-	if (kk_key_id(idkey, agent) < 0 || (objs = json_array()) == NULL)
+	if (kk_key_id(idkey, agent) < 0 ||
+	    (objs == NULL && (objs = json_array()) == NULL)) {
+		json_decref(output);
 		return -1;
-	for (i = 0; i < n; i++)
+	}
+	for (i = 0; output == NULL && i < n; i++)
 		json_array_append_new(objs, json_object());
 	p = json_pack("{s:i, s:s, s:s, s:s, s:s, s:o}", KW_V, 1, KW_AGENT,
-	    agent, KW_ACTION, "status", KW_RESULT, KR_DONE, KW_MODE, "normal",
-	    KW_OUTPUT, objs);
+	    agent, KW_ACTION, output ? "fetch" : "status", KW_RESULT, KR_DONE,
+	    KW_MODE, "normal", KW_OUTPUT, objs);
 	made = p != NULL && (cmd == NULL || json_object_set_new(p, KW_COMMAND,
 	    json_string(cmd)) == 0) &&
 	    (payload = json_dumps(p, JSON_COMPACT)) != NULL &&
@@ -224,6 +248,87 @@ forged_receipt(const char *cmd, size_t n, uint8_t **out, size_t *len)
 }
 
 /*
+ * One whole frame into in (cap bytes), its header included, by end: its
+ * length, or 0 when the client hung up, sent too much or end came.
+ * Reads no further than the frame: the next request stays for the next.
+ */
+static size_t
+read_frame(int fd, SSL *ssl, uint8_t *in, size_t cap, double end)
+{
+	size_t have = 0, want = 4;
+	int n;
+
+	while (have < want && pu_now_s() < end && !stop) {
+		if (!first_bytes(fd, 100) && SSL_pending(ssl) == 0)
+			continue;
+		if ((n = SSL_read(ssl, in + have, (int)(want - have))) <= 0)
+			return 0;
+		have += (size_t)n;
+		if (have == 4) {
+			want = 4 + ((size_t)in[0] << 24 | (size_t)in[1] << 16 |
+			    (size_t)in[2] << 8 | in[3]);
+			if (want > cap)
+				return 0;
+		}
+	}
+	return have == want ? have : 0;
+}
+
+/*
+ * fetchdrip, after the receipt: every chunk request answered with zeros,
+ * its frame written in PIECES pieces PIECE_MS apart, until the client
+ * hangs up or end; *sent counts the bytes.
+ */
+static void
+serve_chunks(int fd, SSL *ssl, uint8_t *in, size_t cap, double end,
+    size_t *sent)
+{
+	static uint8_t out[4 + 512 + CHUNK_MAX];
+	json_t *req, *c;
+	size_t have, hlen, len, piece, off;
+	long long length;
+	int n, i;
+
+	while ((have = read_frame(fd, ssl, in, cap, end)) > 4) {
+		req = json_loadb((const char *)in + 4, have - 4, 0, NULL);
+		c = json_object_get(req, KW_CHUNK);
+		length = json_integer_value(json_object_get(c, KW_LENGTH));
+		if (!json_is_string(json_object_get(c, KW_PATH)) ||
+		    length <= 0 || length > CHUNK_MAX) {
+			json_decref(req);
+			return;
+		}
+		hlen = (size_t)snprintf((char *)out + 4, 512, "{\"ok\":true,"
+		    "\"path\":\"%s\",\"offset\":%lld,\"length\":%lld,"
+		    "\"eof\":false}\n", json_string_value(json_object_get(c,
+		    KW_PATH)), json_integer_value(json_object_get(c,
+		    KW_OFFSET)), length);
+		json_decref(req);
+		if (hlen >= 512)
+			return;
+		len = hlen + (size_t)length;
+		memset(out + 4 + hlen, 0, (size_t)length);
+		out[0] = (uint8_t)(len >> 24);
+		out[1] = (uint8_t)(len >> 16);
+		out[2] = (uint8_t)(len >> 8);
+		out[3] = (uint8_t)len;
+		len += 4;
+		piece = (len + PIECES - 1) / PIECES;
+		for (i = 0, off = 0; off < len && pu_now_s() < end && !stop;
+		    i++) {
+			if (i > 0 && hung_up(fd, PIECE_MS))
+				return;
+			n = SSL_write(ssl, out + off, (int)(len - off < piece ?
+			    len - off : piece));
+			if (n <= 0)
+				return;
+			off += (size_t)n;
+			*sent += (size_t)n;
+		}
+	}
+}
+
+/*
  * A signed mode: the command's frame read, then the answer written at
  * once; waits for the client to hang up until end and says when.
  */
@@ -232,21 +337,15 @@ answer_at_once(int fd, SSL *ssl, enum mode mode, double end)
 {
 	static uint8_t in[KK_FRAME_MAX + 4];
 	uint8_t *out = NULL;
-	size_t have = 0, len = 0, sent = 0;
+	size_t have, len = 0, sent = 0;
 	double t0 = pu_now_s();
+	json_t *output = NULL, *cp = NULL;
 	char *cmd = NULL;
 	int n;
 
 	/* the whole command: its header says how long */
-	while (have < sizeof(in) && pu_now_s() < end &&
-	    (have < 4 || have < 4 + ((size_t)in[0] << 24 |
-	    (size_t)in[1] << 16 | (size_t)in[2] << 8 | in[3]))) {
-		if (!first_bytes(fd, 100) && SSL_pending(ssl) == 0)
-			continue;
-		if ((n = SSL_read(ssl, in + have, (int)(sizeof(in) - have))) <= 0)
-			return;
-		have += (size_t)n;
-	}
+	if ((have = read_frame(fd, ssl, in, sizeof(in), end)) == 0)
+		return;
 	if (mode == BIGFRAME) {
 		if ((out = calloc(1, 4 + BIG_SENT)) == NULL)
 			return;
@@ -254,10 +353,19 @@ answer_at_once(int fd, SSL *ssl, enum mode mode, double end)
 		out[1] = (BIG_LEN >> 16) & 0xff;
 		len = 4 + BIG_SENT;
 	} else {
-		if (have > 4)
-			cmd = command_id(in + 4, have - 4);
-		if (forged_receipt(mode == VALUES ? cmd : NULL,
-		    mode == VALUES ? VALUES_N : 0, &out, &len) < 0) {
+		cmd = command_id(in + 4, have - 4);
+		if (mode == FETCHDRIP) {
+			/* the evidence id the command asks for, listed */
+			cp = command_of(in + 4, have - 4);
+			output = json_pack("{s:O?, s:[{s:s, s:I}]}",
+			    KW_EVIDENCE, json_object_get(json_object_get(cp,
+			    KW_ARGS), KW_ID), KW_FILES, KW_PATH, "core",
+			    KW_SIZE, (json_int_t)FETCH_SIZE);
+			json_decref(cp);
+		}
+		if (forged_receipt(mode == VALUES || mode == FETCHDRIP ? cmd :
+		    NULL, mode == VALUES ? VALUES_N : 0, output, &out,
+		    &len) < 0) {
 			fprintf(stderr, "dripagent: cannot make the receipt\n");
 			free(cmd);
 			return;
@@ -266,6 +374,8 @@ answer_at_once(int fd, SSL *ssl, enum mode mode, double end)
 	while (sent < len && (n = SSL_write(ssl, out + sent,
 	    (int)(len - sent))) > 0)
 		sent += (size_t)n;
+	if (mode == FETCHDRIP)
+		serve_chunks(fd, ssl, in, sizeof(in), end, &sent);
 	while (pu_now_s() < end && !stop && !hung_up(fd, DRIP_MS))
 		;
 	printf("%s after %.1f s (%zu bytes)\n", hung_up(fd, 0) ? "closed" :
@@ -346,7 +456,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: dripagent ADDR PORT CERT KEY CHAIN "
 		    "receipt|handshake SECONDS\n"
 		    "       dripagent ADDR PORT CERT KEY CHAIN "
-		    "bigframe|values|nocommand SECONDS IDKEY\n");
+		    "bigframe|values|nocommand|fetchdrip SECONDS IDKEY\n");
 		return 2;
 	}
 	if (mode > DRIP_HANDSHAKE && kk_key_load_private(argv[8], &idkey) < 0) {

@@ -81,6 +81,39 @@ check "a signed receipt that names no command and says done" ended_within noc 10
 check "... is not taken for the command's: exit 1 (fails on the old code: done)" \
 	bash -c "[ \"\$(cat '$WORK/noc.rc')\" = 1 ] && grep -q '^kakurictl: 127\.0\.0\.1:7906: .*receipt names no command but says done' '$WORK/noc.err'"
 
+# fetch from an agent that answers every chunk in time (16 KiB in 0.7 s,
+# --timeout 5 s: its 64 MiB would take an hour, 64 GiB years): each step
+# alone is in time, so only a limit on the whole ends it
+drip 7907 fetchdrip "$PKI/agent.key" || die "a fetchdrip agent starts"
+fetch_bg() {
+	local name=$1
+	shift
+	rm -rf "$WORK/$name".* "$WORK/$name-dir"
+	(
+		ip netns exec "$PEER" "$KAKURICTL" fetch --to 127.0.0.1:7907 --cert "$PKI/op-ca.crt" \
+			--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" -k "$PKI/carol.key" --id IR-DRIP \
+			-o "$WORK/$name-dir" --timeout 5 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+		echo $! >"$WORK/$name.pid"
+		wait $!
+		echo $? >"$WORK/$name.rc"
+	) &
+	until_ok 5 test -s "$WORK/$name.pid"
+}
+fetch_bg fdrip
+check "a fetch from it gets the signed listing and asks for the core" until_ok 30 test -e "$WORK/fdrip-dir/core"
+check "... and is still at it after 10 s: each chunk in time, no end in sight" \
+	bash -c "sleep 10; kill -0 \$(cat '$WORK/fdrip.pid') && [ ! -s '$WORK/fdrip.rc' ]"
+kill "$(cat "$WORK/fdrip.pid")" 2>/dev/null
+fetch_bg fmax --max-time 8
+check "with --max-time 8 it ends within 30 s" ended_within fmax 30
+took fmax
+check "... not before its 8 s" test "$(cat "$WORK/fmax.ms" 2>/dev/null || echo 0)" -ge 7000
+check "... exit 3, saying --max-time ran out" \
+	bash -c "[ \"\$(cat '$WORK/fmax.rc')\" = 3 ] && grep -q '^kakurictl: fetch: core: --max-time (8 s) ran out at offset [1-9]' '$WORK/fmax.err'"
+[ "$FAILED" = 0 ] || sed 's/^/    /' "$WORK/fmax.err" | head -5
+check "... what came is kept as core.partial, its length what came (zeros kept as holes), not as the core" \
+	bash -c "[ \"\$(stat -c %s '$WORK/fmax-dir/core.partial')\" = \"\$(sed -n 's/.* at offset \\([0-9]*\\)\$/\\1/p' '$WORK/fmax.err')\" ] && [ ! -e '$WORK/fmax-dir/core' ]"
+
 check "after it all an honest send (default timeout): done" test "$(send_result "$(sign carol status)")" = done
 summary
 [ "$FAILED" -eq 0 ]
