@@ -71,7 +71,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	char err[300], id[KK_AGENT_ID_HEX + 1];
 	sigset_t mask;
 	size_t i;
-	int lfd = -1, ret = EX_USAGE;
+	int lfd = -1, r, ret = EX_USAGE;
 
 	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE ||
 	    listen == NULL || col.dir == NULL || cert == NULL || key == NULL ||
@@ -121,14 +121,22 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	}
 	/*
 	 * index.jsonl as found is never cut (a failed sync cuts the lines
-	 * appended since the last good one, colannounce.c); synced now if
-	 * the disk does.
+	 * appended since the last good one, colannounce.c).  What an earlier
+	 * run stored and the disk did not take (a write-back error) is still
+	 * read from the page cache, and an agent's resend of it would be
+	 * acked as stored before: with a disk that does not sync now, none
+	 * of it can be trusted.  Not started; systemd tries again.
 	 */
 	if (fstatat(col.dirfd, "index.jsonl", &st, AT_SYMLINK_NOFOLLOW) == 0)
 		col.index_synced = st.st_size;
 	else if (errno == ENOENT)
 		col.index_synced = 0;
-	(void)col_sync(&col);
+	if ((r = col_sync(&col)) < 0) {
+		fail_line("%s: the disk does not sync (%s): what is stored "
+		    "there cannot be trusted; not started", col.dir,
+		    strerror(-r));
+		goto out;
+	}
 	if (kk_tcp_listen(listen, &lfd, err, sizeof(err)) < 0) {
 		fail_line("%s", err);
 		goto out;

@@ -26,14 +26,31 @@ outbox_empty() { [ "$(ctl outbox --json | jq -r .count)" = 0 ]; }
 report() { ctl report --json --category other --what "$1" </dev/null | jq -r .report; }
 start_kakurid >/dev/null || die "kakurid starts"
 
+# the collector's command line; run in the background, $! is its pid (ip
+# and env exec it)
+COLCMD=(ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" SYNCFAIL="$WORK/syncfail"
+	"$KAKURICTL" collector --listen "[::]:7444" --dir "$COL" --cert "$PKI/op-ca.crt"
+	--key "$PKI/op-ca.key" --agents "$WORK/agents")
+# a disk that does not sync at the start: what an earlier run stored may
+# be in memory only, and a resend of it would be acked as stored before
 : >"$WORK/syncfail"
 : >"$WORK/col.out"
-ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" SYNCFAIL="$WORK/syncfail" \
-	"$KAKURICTL" collector --listen "[::]:7444" --dir "$COL" --cert "$PKI/op-ca.crt" \
-	--key "$PKI/op-ca.key" --agents "$WORK/agents" >>"$WORK/col.out" 2>>"$WORK/col.err" &
+: >"$WORK/col.err"
+"${COLCMD[@]}" >>"$WORK/col.out" 2>>"$WORK/col.err" &
+CP0=$!
+PIDS+=($CP0)
+if until_ok 30 bash -c "! kill -0 $CP0 2>/dev/null"; then wait "$CP0"; rc=$?; else kill "$CP0"; rc=running; fi
+check "a collector whose disk does not sync at its start does not start: exit 1 (fails on the old code: it listened)" \
+	bash -c "[ $rc = 1 ] && ! grep -q listening '$WORK/col.out'"
+check "... saying why" \
+	grep -q "^kakurictl: $COL: the disk does not sync (Input/output error): what is stored there cannot be trusted; not started\$" "$WORK/col.err"
+[ "$FAILED" = 0 ] || sed 's/^/    /' "$WORK/col.err" | head -5
+rm -f "$WORK/syncfail"
+"${COLCMD[@]}" >>"$WORK/col.out" 2>>"$WORK/col.err" &
 COLPID=$!
 PIDS+=($COLPID)
-until_ok 10 grep -q listening "$WORK/col.out" || die "the collector with a failing sync starts"
+until_ok 10 grep -q listening "$WORK/col.out" || die "the collector starts on a disk that syncs"
+: >"$WORK/syncfail"
 
 # --- b's keys (an infected PC's root): 1,100 small reports, one a
 # --- connection, while the disk does not sync: none is acked ---
