@@ -297,6 +297,7 @@ snap_run(struct snap *sn)
 	char path[96], *smaps = NULL;
 	unsigned long long st2, tgid, tracer;
 	size_t smapslen, i;
+	char words[64];
 	int err, cerr;
 	pid_t tid;
 
@@ -377,10 +378,10 @@ snap_run(struct snap *sn)
 	 */
 	if (sn->seize_err != 0 && (tid = snap_refused_running(sn)) != 0) {
 		err = -EBUSY;
-		snap_set_err(sn, "ptrace refused (thread %d is traced by "
-		    "another process) and the process is not frozen: its "
-		    "memory is not read while it runs; freeze it first",
-		    (int)tid);
+		snap_set_err(sn, "ptrace refused for thread %d (%s) and it is "
+		    "not frozen: the memory is not read while it runs; freeze "
+		    "the process first", (int)tid, snap_tracer_words(sn, tid,
+		    words, sizeof(words)));
 		goto out;
 	}
 	/* a pid reused while we looked is not the process asked for */
@@ -468,6 +469,14 @@ snap_run(struct snap *sn)
 		    "(ptrace refused), exited during the snapshot: what was "
 		    "read may be another's");
 		err = -ESRCH;
+	}
+	/* and still frozen now: let out meanwhile, it could have run */
+	if (err == 0 && sn->seize_err != 0 &&
+	    (tid = snap_refused_running(sn)) != 0) {
+		a.incomplete = true;
+		snprintf(a.error, sizeof(a.error), "thread %d, not held "
+		    "(ptrace refused), left the freezer during the copy: the "
+		    "memory may have changed while it was read", (int)tid);
 	}
 	snap_detach_threads(sn);
 	cerr = art_add(sn, &a);

@@ -4,6 +4,7 @@
  * what stopping them cannot hold: another process on the same memory.
  */
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -513,25 +514,98 @@ held_still(pid_t pid, char state, char mnt[2][PATH_MAX])
 }
 
 /*
- * The first thread of the target that refused ptrace and that the
- * cgroup freezer does not hold, 0 if none.  A stop is not enough here:
- * the tracer that holds it (anti-debugging malware traces itself) lets
- * it run whenever it likes.
+ * Is dir (a group of the hierarchy mounted at mnt), or a group above it,
+ * frozen in a file that only root may write: cgroup.freeze "1" (v2),
+ * freezer.state FROZEN or FREEZING (v1)?  A user freezes and thaws the
+ * groups of a subtree systemd delegates to him as he likes, but cannot
+ * write the delegated group's own cgroup.freeze, nor move a task out of
+ * it.  Bounded by the depth of the path.
+ */
+static bool
+frozen_by_root(char *dir, const char *mnt, bool v2)
+{
+	size_t mlen = strlen(mnt);
+	char path[PATH_MAX * 2 + 32], buf[32], *slash;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	while (strlen(dir) > mlen) {
+		snprintf(path, sizeof(path), "%s/%s", dir, v2 ?
+		    "cgroup.freeze" : "freezer.state");
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			n = fstat(fd, &st) == 0 && st.st_uid == 0 &&
+			    (st.st_mode & 022) == 0 ?
+			    pread(fd, buf, sizeof(buf) - 1, 0) : -1;
+			close(fd);
+			buf[n > 0 ? n : 0] = '\0';
+			if (n > 0 && (v2 ? strcmp(buf, "1\n") == 0 :
+			    strncmp(buf, "FROZEN", 6) == 0 ||
+			    strncmp(buf, "FREEZING", 8) == 0))
+				return true;
+		}
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	return false;
+}
+
+/*
+ * Why thread tid refused ptrace, in words: "traced by pid N" when it has
+ * a tracer, else what the kernel said (an LSM, a policy).
+ */
+const char *
+snap_tracer_words(const struct snap *sn, pid_t tid, char *out, size_t len)
+{
+	char path[96], *buf = NULL;
+	unsigned long long tracer = 0;
+	size_t blen;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)sn->pid,
+	    (int)tid);
+	if (kk_read_text(path, SMALL_MAX, &buf, &blen) == 0 &&
+	    kk_status_num(buf, "TracerPid", 0, &tracer) == 0 && tracer > 0)
+		snprintf(out, len, "traced by pid %llu", tracer);
+	else
+		snprintf(out, len, "%s", strerror(-sn->seize_err));
+	free(buf);
+	return out;
+}
+
+/*
+ * The first thread of the target that refused ptrace and is not held by
+ * a freezer only root can undo (frozen_by_root), 0 if none.  A stop is
+ * not enough here: the tracer that holds it (anti-debugging malware
+ * traces itself) lets it run whenever it likes.  "frozen 1" is not asked
+ * for either: one task of the group held in a FUSE wait keeps it away
+ * for ever, while once the freeze is set no thread returns to its code.
  */
 pid_t
 snap_refused_running(const struct snap *sn)
 {
-	char mnt[2][PATH_MAX];
+	char mnt[2][PATH_MAX], cg[PATH_MAX], dir[PATH_MAX * 2];
+	bool held;
 	size_t i;
+	int v;
 
 	if (fz_find_mount(false, mnt[0], sizeof(mnt[0])) < 0)
 		mnt[0][0] = '\0';
 	if (fz_find_mount(true, mnt[1], sizeof(mnt[1])) < 0)
 		mnt[1][0] = '\0';
-	for (i = 0; i < sn->nt; i++)
-		if (sn->t[i].state == T_REFUSED &&
-		    !in_frozen_cgroup(sn->t[i].tid, mnt))
+	for (i = 0; i < sn->nt; i++) {
+		if (sn->t[i].state != T_REFUSED)
+			continue;
+		for (v = 0, held = false; v < 2 && !held; v++)
+			held = mnt[v][0] != '\0' &&
+			    fz_read_task_cgroup(sn->pid, sn->t[i].tid, v == 0,
+			    cg, sizeof(cg)) == 0 &&
+			    fz_cg_dir_root(mnt[v], cg, dir, sizeof(dir)) == 0 &&
+			    frozen_by_root(dir, mnt[v], v == 0);
+		if (!held)
 			return sn->t[i].tid;
+	}
 	return 0;
 }
 

@@ -213,6 +213,8 @@ bool fz_gone_state(char s);
 int fz_read_status(pid_t pid, uid_t *uid, pid_t *tgid);
 int fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len);
 int fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len);
+int fz_read_task_cgroup(pid_t pid, pid_t tid, bool v2, char *out,
+    size_t len);
 int fz_read_cgroup_opt_ps(const struct pstat *ps, const char *v1opt,
     char *out, size_t len);
 int fz_read_cgroup_ps(const struct pstat *ps, bool v2, char *out,

@@ -128,6 +128,17 @@ fz_read_cgroup_opt(pid_t pid, const char *v1opt, char *out, size_t len)
 	return cgroup_line(path, v1opt, out, len);
 }
 
+/* A thread's group, as its own task directory of pid says it. */
+int
+fz_read_task_cgroup(pid_t pid, pid_t tid, bool v2, char *out, size_t len)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/cgroup", (int)pid,
+	    (int)tid);
+	return cgroup_line(path, v2 ? NULL : "freezer", out, len);
+}
+
 /* The group in our hierarchy: cgroup2, or the v1 freezer's. */
 int
 fz_read_cgroup(pid_t pid, bool v2, char *out, size_t len)

@@ -187,6 +187,8 @@ int snap_stop_threads(struct snap *sn);
 void snap_detach_threads(struct snap *sn);
 int snap_shared_mark(struct snap *sn, struct kk_artifact *a, int err);
 pid_t snap_refused_running(const struct snap *sn);
+const char *snap_tracer_words(const struct snap *sn, pid_t tid, char *out,
+    size_t len);
 
 /* core_maps.c */
 int snap_parse_maps(struct snap *sn);

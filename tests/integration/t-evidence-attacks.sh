@@ -330,13 +330,28 @@ check "... its main thread has a tracer" \
 	bash -c "[ \"\$(awk '/^TracerPid:/ {print \$2}' /proc/$CTT/status)\" -gt 0 ]"
 traced_threads() { grep -l '^TracerPid:[[:space:]]*[1-9]' /proc/"$CTT"/task/*/status 2>/dev/null | wc -l; }
 run_cmd alice snapshot --arg pid:="$CTT" --incident IR-ATTACK-TRACED
-check "its snapshot while it runs is refused: 'not frozen ... freeze it first' (fails on the old code)" \
-	jq -e '.result != "done" and ([.output.errors[]? | tostring | select(test("not frozen.*freeze it first"))] | length) == 1' <<<"$REC"
+check "its snapshot while it runs is refused: 'traced by pid N ... not frozen ... freeze the process first' (fails on the old code)" \
+	jq -e '.result != "done" and ([.output.errors[]? | tostring | select(test("thread [0-9]+ \\(traced by pid [0-9]+\\) and it is not frozen.*freeze the process first"))] | length) == 1' <<<"$REC"
 [ "$FAILED" = 0 ] || jq -c '{result, reason, output}' <<<"$REC" | head -c 600 | sed 's/^/    /'
 check "... no core of it was written" \
 	bash -c "! ls '$STATE'/evidence/IR-ATTACK-TRACED/snapshot-*/pid-$CTT/core 2>/dev/null | grep -q ."
 check "... its other threads were let go: only the main thread is traced" \
 	test "$(traced_threads)" = 1
+# a group the user owns whole (as the groups below the one systemd
+# delegates to him are): frozen by the user, it is thawed by the user as
+# he likes, and does not count
+test_cgroup "/kakuri-test-$$-own.scope"; OWNCG=$TCG
+chown 43216:43216 "$OWNCG/cgroup.freeze"
+echo "$CTT" >"$OWNCG/cgroup.procs"
+setpriv --reuid=43216 --regid=43216 --clear-groups sh -c "echo 1 >'$OWNCG/cgroup.freeze'"
+check "the traced process, in a group of the user's own that the user froze" \
+	wait_until 20 grep -qx 'frozen 1' "$OWNCG/cgroup.events"
+run_cmd alice snapshot --arg pid:="$CTT" --incident IR-ATTACK-TRACED
+check "... its snapshot is refused all the same: that freeze is the user's to undo (fails on this change's first version)" \
+	jq -e '.result != "done" and ([.output.errors[]? | tostring | select(test("not frozen"))] | length) == 1' <<<"$REC"
+check "... no core of it was written" \
+	bash -c "! ls '$STATE'/evidence/IR-ATTACK-TRACED/snapshot-*/pid-$CTT/core 2>/dev/null | grep -q ."
+setpriv --reuid=43216 --regid=43216 --clear-groups sh -c "echo 0 >'$OWNCG/cgroup.freeze'"
 run_cmd alice freeze --arg pid:="$CTT" --incident IR-ATTACK-TRACED
 check "freeze it: done" bash -c "[ '$(result)' = done ] && $(declare -f frozen_by_us); frozen_by_us $CTT"
 TEP=$(episode)
