@@ -700,7 +700,7 @@ out:
 
 json_t *
 kk_envelope_open_code(const uint8_t *buf, size_t len, const char *type,
-    EVP_PKEY *key, enum kk_open_fail *fail, char got_type[128])
+    EVP_PKEY *key, enum kk_open_fail *fail, char got_type[KK_DSSE_TYPE_MAX])
 {
 	struct kk_envelope env;
 	json_t *o = NULL;

@@ -105,8 +105,11 @@ struct kk_dsse_sig {
 	size_t siglen;
 };
 
+/* a payload type, its NUL included */
+#define KK_DSSE_TYPE_MAX	128
+
 struct kk_envelope {
-	char type[128];
+	char type[KK_DSSE_TYPE_MAX];
 	uint8_t *payload;
 	size_t payload_len;
 	struct kk_dsse_sig sigs[KK_DSSE_MAX_SIGS];
@@ -170,7 +173,7 @@ enum kk_open_fail {
  */
 struct json_t *kk_envelope_open_code(const uint8_t *buf, size_t len,
     const char *type, EVP_PKEY *key, enum kk_open_fail *fail,
-    char got_type[128]);
+    char got_type[KK_DSSE_TYPE_MAX]);
 /* The same, with *why in general words. */
 struct json_t *kk_envelope_open(const uint8_t *buf, size_t len,
     const char *type, EVP_PKEY *key, const char **why);

@@ -350,8 +350,9 @@ agentconn_open(struct agentconn *ac, const struct agentconn_cfg *cfg,
 	ac->send_max = cfg->send_max ? cfg->send_max : KK_FRAME_MAX;
 	ac->timeout_ms = cfg->timeout_ms;
 	ac->idle_ms = cfg->idle_ms;
+	ac->end = cfg->end;
 	/* one deadline for TCP, TLS and the identity, not one for each */
-	ac->deadline = kk_mono_ms() + cfg->timeout_ms;
+	agentconn_within(ac, cfg->timeout_ms);
 	ac->fd = tcp_connect(ac, addr, cfg->timeout_ms, err, errlen);
 	if (ac->fd < 0)
 		return EX_UNREACHABLE;

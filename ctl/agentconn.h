@@ -36,6 +36,8 @@ struct agentconn_cfg {
 	 * a long deadline, a slow one is not.
 	 */
 	int idle_ms;
+	/* agentconn.end: 0, or when the whole session ends (kk_mono_ms) */
+	long long end;
 	/*
 	 * The peer is a collector (report.h), not an agent: its identity is
 	 * the key of its own TLS certificate (kakurid's courier).

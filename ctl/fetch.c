@@ -662,6 +662,8 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	}
 	cfg.have_ca = ca != NULL;
 	cfg.timeout_ms = (int)timeout * 1000;
+	/* from the start: the connection counts too */
+	cfg.end = t0 + f.max_time * 1000;
 	report = true;
 	/*
 	 * The fetch command is signed for the agent named by --agent-id;
@@ -670,14 +672,15 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 	ret = agentconn_open(&f.conn, &cfg, to, pin, err, sizeof(err));
 	if (ret != EX_DONE) {
 		/* a TCP error names the address itself */
-		if (f.conn.ssl == NULL)
+		if (out_of_time(&f))
+			problem(&oc, "%s: --max-time (%lld s) ran out while "
+			    "connecting", to, f.max_time);
+		else if (f.conn.ssl == NULL)
 			problem(&oc, "%s", err);
 		else
 			problem(&oc, "%s: %s", to, err);
 		goto out;
 	}
-	/* from the start: the connection counts too */
-	f.conn.end = t0 + f.max_time * 1000;
 	if ((ret = grant(&f, &files)) != EX_DONE)
 		goto out;
 	f.fresh = true;

@@ -452,7 +452,7 @@ check_envelope(int dfd, EVP_PKEY *agent_key, const char *agent_id,
 {
 	const char *signed_evid;
 	enum kk_open_fail fail;
-	char got_type[128];
+	char got_type[KK_DSSE_TYPE_MAX];
 	json_t *o = NULL, *v;
 	char *buf = NULL;
 	size_t len;

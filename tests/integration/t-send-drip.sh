@@ -81,23 +81,24 @@ check "a signed receipt that names no command and says done" ended_within noc 10
 check "... is not taken for the command's: exit 1 (fails on the old code: done)" \
 	bash -c "[ \"\$(cat '$WORK/noc.rc')\" = 1 ] && grep -q '^kakurictl: 127\.0\.0\.1:7906: .*receipt names no command but says done' '$WORK/noc.err'"
 
-# fetch from an agent that answers every chunk in time (16 KiB in 0.7 s,
-# --timeout 5 s: its 64 MiB would take an hour, 64 GiB years): each step
-# alone is in time, so only a limit on the whole ends it
+# fetch from an agent that answers every chunk in time, 16 KiB in 1.75 s
+# (--timeout 5 s; over a quarter of it, so the chunks stay that small):
+# its 64 MiB would take 2 hours, 64 GiB years.  Each step alone is in
+# time, so only a limit on the whole ends it.
 drip 7907 fetchdrip "$PKI/agent.key" || die "a fetchdrip agent starts"
 fetch_bg() {
 	local name=$1
 	shift
 	rm -rf "$WORK/$name".* "$WORK/$name-dir"
 	(
-		ip netns exec "$PEER" "$KAKURICTL" fetch --to 127.0.0.1:7907 --cert "$PKI/op-ca.crt" \
+		ip netns exec "$PEER" "$KAKURICTL" fetch --to "127.0.0.1:${FETCH_PORT:-7907}" --cert "$PKI/op-ca.crt" \
 			--key "$PKI/op-ca.key" --agent-id "$AGENT_ID" -k "$PKI/carol.key" --id IR-DRIP \
 			-o "$WORK/$name-dir" --timeout 5 "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
 		echo $! >"$WORK/$name.pid"
 		wait $!
 		echo $? >"$WORK/$name.rc"
 	) &
-	until_ok 5 test -s "$WORK/$name.pid"
+	until_ok 5 test -s "$WORK/$name.pid" && PIDS+=("$(cat "$WORK/$name.pid")")
 }
 fetch_bg fdrip
 check "a fetch from it gets the signed listing and asks for the core" until_ok 30 test -e "$WORK/fdrip-dir/core"
@@ -112,7 +113,16 @@ check "... exit 3, saying --max-time ran out" \
 	bash -c "[ \"\$(cat '$WORK/fmax.rc')\" = 3 ] && grep -q '^kakurictl: fetch: core: --max-time (8 s) ran out at offset [1-9]' '$WORK/fmax.err'"
 [ "$FAILED" = 0 ] || sed 's/^/    /' "$WORK/fmax.err" | head -5
 check "... what came is kept as core.partial, its length what came (zeros kept as holes), not as the core" \
-	bash -c "[ \"\$(stat -c %s '$WORK/fmax-dir/core.partial')\" = \"\$(sed -n 's/.* at offset \\([0-9]*\\)\$/\\1/p' '$WORK/fmax.err')\" ] && [ ! -e '$WORK/fmax-dir/core' ]"
+	bash -c "o=\$(sed -n 's/.* at offset \\([1-9][0-9]*\\)\$/\\1/p' '$WORK/fmax.err'); [ -n \"\$o\" ] && [ \"\$(stat -c %s '$WORK/fmax-dir/core.partial')\" = \"\$o\" ] && [ ! -e '$WORK/fmax-dir/core' ]"
+
+# the connection counts too: a handshake dripped for longer than
+# --max-time, each byte well within --timeout
+drip 7908 handshake || die "a second handshake drip agent starts"
+FETCH_PORT=7908 fetch_bg fconn --max-time 3 --timeout 60
+check "a fetch whose handshake drips: --max-time 3 ends it within 20 s (--timeout 60)" ended_within fconn 20
+check "... exit 3, saying --max-time ran out while connecting" \
+	bash -c "[ \"\$(cat '$WORK/fconn.rc')\" = 3 ] && grep -q '^kakurictl: fetch: 127.0.0.1:7908: --max-time (3 s) ran out while connecting' '$WORK/fconn.err'"
+[ "$FAILED" = 0 ] || sed 's/^/    /' "$WORK/fconn.err" | head -3
 
 check "after it all an honest send (default timeout): done" test "$(send_result "$(sign carol status)")" = done
 summary

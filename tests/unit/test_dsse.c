@@ -2080,7 +2080,7 @@ START_TEST(test_open_codes)
 		{ KK_PT_RECEIPT, "{\"v\":", false, KK_OPEN_MALFORMED },
 	};
 	enum kk_open_fail fail;
-	char got[128], *text, *big, *p;
+	char got[KK_DSSE_TYPE_MAX], *text, *big, *p;
 	const char *why;
 	json_t *o;
 	size_t i;
