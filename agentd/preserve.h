@@ -69,6 +69,23 @@ struct pending_freeze;
 
 #define KD_KILL_GRACE_MS	500	/* from SIGKILL to giving up on the exit */
 
+/*
+ * What the parent takes from one worker, a worker being what parses the
+ * attacker's files (maps, the journal, dpkg's status): a worker that
+ * says more, or says it otherwise, is killed and not believed.  Reads
+ * per wake-up of the loop, so that a worker that keeps its pipe full
+ * cannot keep the loop from the disconnect button and the deadlines;
+ * bytes in all; gaps per artifact (as artifact.c makes them) and in
+ * all; the errors of its last line and each one's length.
+ */
+#define KD_JOB_READS_PER_WAKE	4
+#define KD_JOB_OUTPUT_MAX	(256U << 20)
+#define KD_JOB_GAPS_MAX		4096
+#define KD_JOB_GAPS_TOTAL	65536
+#define KD_JOB_GAP_WHY_MAX	200
+#define KD_JOB_ERRORS_MAX	(KD_SNAPSHOT_PIDS + 8)
+#define KD_JOB_ERROR_LEN	1024
+
 #define KD_STUCK_MAX		16	/* killed workers the kernel still holds */
 
 enum job_kind { JOB_SNAPSHOT, JOB_COLLECT, JOB_HASH, JOB_KINDS };
@@ -100,6 +117,8 @@ struct job {
 	char *buf;		/* the line being received */
 	size_t len;
 	size_t cap;
+	size_t received;	/* bytes in all (KD_JOB_OUTPUT_MAX) */
+	size_t gaps;		/* in all its artifacts (KD_JOB_GAPS_TOTAL) */
 	bool exited;
 	bool eof;
 	bool killed;		/* at its deadline */
@@ -195,6 +214,9 @@ void pv_cut_unreported(struct job *j, const char *why);
 void pv_release_space(struct job *j);
 /* One line of a worker's report, checked (the tests feed it too). */
 void pv_job_line(struct job *j, const char *line, size_t len);
+void pv_job_read(struct job *j);
+/* KD_JOB_OUTPUT_MAX, lowered by the tests */
+extern size_t pv_job_output_max;
 void pv_worker_end_words(const struct job *j, char *out, size_t len);
 
 /* preserve_worker.c */

@@ -50,6 +50,74 @@ evidence_id(const struct run *r, char *out, size_t len)
 		pv_strf(out, len, "%s", r->cmd.id);
 }
 
+size_t pv_job_output_max = KD_JOB_OUTPUT_MAX;
+
+/* A worker that is not believed any more: killed, by its pid. */
+static void
+job_distrust(struct job *j)
+{
+	j->bad = true;
+	if (j->pid > 0 && !j->exited)
+		kill(j->pid, SIGKILL);
+}
+
+/*
+ * An artifact's gaps as artifact.c makes them: at most KD_JOB_GAPS_MAX,
+ * each {offset, length, why} with a short why; and j's in all.
+ */
+static bool
+gaps_ok(struct job *j, json_t *gaps)
+{
+	const char *why;
+	json_t *g;
+	size_t i;
+
+	if (json_array_size(gaps) > KD_JOB_GAPS_MAX ||
+	    j->gaps + json_array_size(gaps) > KD_JOB_GAPS_TOTAL)
+		return false;
+	json_array_foreach(gaps, i, g) {
+		why = json_string_value(json_object_get(g, KW_WHY));
+		if (json_object_size(g) != 3 ||
+		    !json_is_integer(json_object_get(g, KW_OFFSET)) ||
+		    !json_is_integer(json_object_get(g, KW_LENGTH)) ||
+		    why == NULL || strlen(why) > KD_JOB_GAP_WHY_MAX)
+			return false;
+	}
+	j->gaps += json_array_size(gaps);
+	return true;
+}
+
+/*
+ * The errors of a worker's last line: at most KD_JOB_ERRORS_MAX strings,
+ * each cut to KD_JOB_ERROR_LEN and cleaned (they reach the receipt, the
+ * audit log and the journal); NULL if they are anything else.
+ */
+static json_t *
+clean_errors(json_t *errors)
+{
+	char text[KD_JOB_ERROR_LEN];
+	json_t *out, *e;
+	size_t i;
+
+	if (!json_is_array(errors) ||
+	    json_array_size(errors) > KD_JOB_ERRORS_MAX ||
+	    (out = json_array()) == NULL)
+		return NULL;
+	json_array_foreach(errors, i, e) {
+		if (!json_is_string(e)) {
+			json_decref(out);
+			return NULL;
+		}
+		kk_text_clean(text, sizeof(text), json_string_value(e),
+		    json_string_length(e));
+		if (json_array_append_new(out, json_string(text)) < 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
 /* One {"artifact":{...}} of the worker, its path under the subdir. */
 static int
 take_artifact(struct job *j, json_t *v)
@@ -75,8 +143,12 @@ take_artifact(struct job *j, json_t *v)
 	a.incomplete = json_is_true(json_object_get(v, KW_INCOMPLETE));
 	snprintf(a.error, sizeof(a.error), "%s",
 	    json_string_value(json_object_get(v, KW_ERROR)) ?: "");
-	if (json_is_array(json_object_get(v, KW_GAPS)))
+	if (json_object_get(v, KW_GAPS) != NULL) {
+		if (!json_is_array(json_object_get(v, KW_GAPS)) ||
+		    !gaps_ok(j, json_object_get(v, KW_GAPS)))
+			return -EBADMSG;
 		a.gaps = json_incref(json_object_get(v, KW_GAPS));
+	}
 	if (kk_artifacts_add(&j->arts, &a) < 0) {
 		json_decref(a.gaps);
 		return -E2BIG;
@@ -89,7 +161,7 @@ void
 pv_job_line(struct job *j, const char *line, size_t len)
 {
 	json_error_t jerr;
-	json_t *o, *v;
+	json_t *o, *v, *errors;
 
 	if (len == 0)
 		return;
@@ -110,10 +182,10 @@ pv_job_line(struct job *j, const char *line, size_t len)
 			j->bad = true;
 		}
 	} else if ((v = json_object_get(o, KW_END)) != NULL &&
-	    json_is_array(json_object_get(v, KW_ERRORS))) {
+	    (errors = clean_errors(json_object_get(v, KW_ERRORS))) != NULL) {
 		j->code = (int)json_integer_value(json_object_get(v, KW_CODE));
 		json_decref(j->errors);
-		j->errors = json_incref(json_object_get(v, KW_ERRORS));
+		j->errors = errors;
 		j->ended = true;
 	} else {
 		j->bad = true;
@@ -121,28 +193,40 @@ pv_job_line(struct job *j, const char *line, size_t len)
 	json_decref(o);
 }
 
-static void
-job_read(struct job *j)
+/*
+ * What the worker wrote, KD_JOB_READS_PER_WAKE reads at most: the loop
+ * calls again while there is more (level-triggered).
+ */
+void
+pv_job_read(struct job *j)
 {
 	char buf[65536], *nl, *b;
 	size_t off, cap;
 	ssize_t n;
+	int reads;
 
-	for (;;) {
+	for (reads = 0; reads < KD_JOB_READS_PER_WAKE; ) {
 		n = read(j->fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
+		reads++;
 		if (n < 0)
 			return;		/* EAGAIN */
 		if (n == 0) {
 			j->eof = true;
 			return;
 		}
+		j->received += (size_t)n;
+		if (j->received > pv_job_output_max) {
+			/* past any worker of ours: what it says is not trusted */
+			j->len = 0;
+			job_distrust(j);
+			return;
+		}
 		if (j->len + (size_t)n + 1 > j->cap) {
 			cap = (j->len + (size_t)n + 1) * 2;
 			if ((b = realloc(j->buf, cap)) == NULL) {
-				j->bad = true;
-				kill(j->pid, SIGKILL);
+				job_distrust(j);
 				return;
 			}
 			j->buf = b;
@@ -159,9 +243,8 @@ job_read(struct job *j)
 		j->len -= off;
 		if (j->len > KD_JOB_LINE_MAX) {
 			/* a worker gone wrong: what it says is not trusted */
-			j->bad = true;
 			j->len = 0;
-			kill(j->pid, SIGKILL);
+			job_distrust(j);
 			return;
 		}
 	}
@@ -463,12 +546,25 @@ on_job_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct job *j = userdata;
 
-	job_read(j);
+	pv_job_read(j);
 	if (j->eof)
 		sd_event_source_set_enabled(s, SD_EVENT_OFF);
 	if (j->eof && j->exited)
 		job_done(j);
 	return 0;
+}
+
+/*
+ * The rest in the pipe of a worker that is gone: a pipe holds 1 MiB at
+ * most (pipe-max-size), 64 rounds of pv_job_read 16 MiB.
+ */
+static void
+job_drain(struct job *j)
+{
+	int i;
+
+	for (i = 0; i < 64 && !j->eof && !j->bad; i++)
+		pv_job_read(j);
 }
 
 static int
@@ -480,7 +576,7 @@ on_job_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	j->status = si->si_code == CLD_EXITED ? W_EXITCODE(si->si_status, 0) :
 	    si->si_status;
 	/* whatever the worker wrote is in the pipe: read it all now */
-	job_read(j);
+	job_drain(j);
 	j->eof = true;
 	job_done(j);
 	return 0;
@@ -518,7 +614,7 @@ on_job_grace(sd_event_source *s, uint64_t usec, void *userdata)
 	if (j->exited)
 		return 0;
 	j->stuck = true;
-	job_read(j);
+	job_drain(j);
 	j->eof = true;
 	sd_event_source_disable_unref(j->child_src);
 	j->child_src = NULL;

@@ -39,6 +39,7 @@
 #define SCAN_MAX	(1 << 20)	/* processes looked at */
 #define FILES_MAX	65536		/* distinct executables */
 #define LINE_PIDS	64		/* pids listed per file line */
+#define WHY_MAX		255		/* a done line's why (hash_one's) */
 
 struct proc_ent {
 	struct kk_file_id id;
@@ -194,7 +195,7 @@ kk_exe_hash_scan(int fd, const struct kk_hash_spec *spec)
 	struct proc_ent *v = NULL;
 	struct file_ref *files = NULL;
 	struct kk_exe_info info;
-	char sha[65], why[256];
+	char sha[65], why[WHY_MAX + 1];
 	size_t n = 0, nf = 0, i, j;
 	int r;
 
@@ -299,13 +300,24 @@ plan_line(struct kk_hash_result *res, json_t *o)
 	json_t *npids = json_object_get(o, KW_NPIDS);
 	const char *exe = json_string_value(json_object_get(o, KW_EXE));
 
-	/* numbered in order, each once */
+	json_t *p;
+	size_t i;
+
+	/*
+	 * Numbered in order, each once, and as file_line makes them: what
+	 * the parent keeps of a worker's word has the worker's own bounds.
+	 */
 	if (json_integer_value(json_object_get(o, KW_FILE)) !=
 	    (json_int_t)res->n ||
 	    !json_is_integer(dev) || !json_is_integer(ino) ||
 	    !json_is_integer(size) || !json_is_array(pids) ||
-	    !json_is_integer(npids) || exe == NULL || res->n >= FILES_MAX)
+	    json_array_size(pids) > LINE_PIDS || !json_is_integer(npids) ||
+	    exe == NULL || strlen(exe) >= PATH_MAX || res->n >= FILES_MAX)
 		return -EBADMSG;
+	json_array_foreach(pids, i, p)
+		if (!json_is_integer(p) || json_integer_value(p) <= 0 ||
+		    json_integer_value(p) > INT_MAX)
+			return -EBADMSG;
 	if (kk_grow(&res->v, &res->cap, res->n, sizeof(*res->v), 64,
 	    FILES_MAX) < 0)
 		return -ENOMEM;
@@ -351,6 +363,8 @@ kk_hash_result_line(struct kk_hash_result *res, const char *line, size_t len)
 			    strspn(sha, "0123456789abcdef") != 64)
 				goto out;
 			memcpy(f->sha256, sha, 65);
+		} else if (strlen(why) > WHY_MAX) {
+			goto out;
 		} else if ((f->why = strdup(why)) == NULL) {
 			r = -ENOMEM;
 			goto out;

@@ -3048,6 +3048,40 @@ hash_scan(const struct kk_hash_spec *spec, struct kk_hash_result *res)
 	free(text);
 }
 
+/*
+ * Lines a compromised hash worker could send, past what file_line and
+ * hash_one make: each refused, nothing of it kept.  res has files 0, 1.
+ */
+static void
+hostile_hash_lines(struct kk_hash_result *res)
+{
+	char *t = malloc(PATH_MAX + 512), *p;
+	size_t i, n = res->n;
+
+	ck_assert_ptr_nonnull(t);
+	p = t + sprintf(t, "{\"file\":%zu,\"dev\":1,\"ino\":9,\"size\":3,"
+	    "\"exe\":\"/z\",\"npids\":65,\"pids\":[", n);
+	for (i = 0; i < 65; i++)
+		p += sprintf(p, "%s%zu", i ? "," : "", 100 + i);
+	strcpy(p, "]}");
+	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
+	sprintf(t, "{\"file\":%zu,\"dev\":1,\"ino\":9,\"size\":3,"
+	    "\"exe\":\"/z\",\"npids\":1,\"pids\":[-1]}", n);
+	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
+	p = t + sprintf(t, "{\"file\":%zu,\"dev\":1,\"ino\":9,\"size\":3,"
+	    "\"npids\":1,\"pids\":[5],\"exe\":\"/", n);
+	memset(p, 'x', PATH_MAX);
+	strcpy(p + PATH_MAX, "\"}");
+	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
+	ck_assert_uint_eq(res->n, n);
+	p = t + sprintf(t, "{\"done\":0,\"skipped\":\"");
+	memset(p, 'y', 256);
+	strcpy(p + 256, "\"}");
+	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
+	ck_assert(!res->v[0].done);
+	free(t);
+}
+
 static void
 file_sha256(const char *path, char out[65])
 {
@@ -3137,6 +3171,8 @@ START_TEST(test_hash_scan)
 	ck_assert_int_eq(kk_hash_result_line(&res,
 	    "{\"done\":1,\"sha256\":\"xyz\"}", 26), -EBADMSG);
 	ck_assert_int_eq(kk_hash_result_line(&res, "garbage", 7), -EBADMSG);
+	/* over the worker's own bounds: 65 pids, an exe of PATH_MAX, a long why */
+	hostile_hash_lines(&res);
 	kk_hash_result_close(&res, "still being read", "never reached");
 	un = kk_hash_result_unhashed(&res, 10);
 	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(un,

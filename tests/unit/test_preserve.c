@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -762,10 +763,190 @@ END_TEST
 #define X32_TESTS	/* no other ABI shares this one's audit arch */
 #endif
 
+/* an artifact line with n gaps, the why of each why */
+static char *
+gaps_line(const char *path, size_t n, const char *why)
+{
+	size_t cap = 256 + n * (64 + strlen(why)), i;
+	char *t = malloc(cap), *p;
+
+	ck_assert_ptr_nonnull(t);
+	p = t + sprintf(t, "{\"artifact\":{\"path\":\"%s\",\"sha256\":\""
+	    SHA0 "\",\"size\":0,\"gaps\":[", path);
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s{\"offset\":%zu,\"length\":4096,"
+		    "\"why\":\"%s\"}", i ? "," : "", i * 8192, why);
+	strcpy(p, "]}}");
+	return t;
+}
+
+/*
+ * A compromised worker (it parses the attacker's files) says what it
+ * likes: the parent keeps its gaps only as artifact.c makes them, at
+ * most 4,096 an artifact and 65,536 in all; more, or other shapes, and
+ * the worker is not believed.
+ */
+START_TEST(test_worker_gaps_bounded)
+{
+	static const char *const shapes[] = {
+		"[{\"offset\":1,\"length\":2,\"why\":\"x\",\"more\":1}]",
+		"[{\"offset\":\"1\",\"length\":2,\"why\":\"x\"}]",
+		"[{\"offset\":1,\"length\":2}]",
+		"[1]",
+		"{\"offset\":1}",
+	};
+	char why[KD_JOB_GAP_WHY_MAX + 2], text[512], *t;
+	struct fixture f;
+	size_t i;
+
+	fixture(&f);
+	/* 4,096 pass, 4,097 do not */
+	t = gaps_line("pid-1/core", KD_JOB_GAPS_MAX, "unreadable");
+	line(&f.j, t);
+	free(t);
+	ck_assert(!f.j.bad);
+	ck_assert_uint_eq(f.j.arts.n, 1);
+	t = gaps_line("pid-2/core", KD_JOB_GAPS_MAX + 1, "unreadable");
+	line(&f.j, t);
+	free(t);
+	ck_assert(f.j.bad);
+	ck_assert_uint_eq(f.j.arts.n, 1);
+	/* a why of 201 characters */
+	f.j.bad = false;
+	memset(why, 'w', sizeof(why) - 1);
+	why[sizeof(why) - 1] = '\0';
+	t = gaps_line("pid-3/core", 1, why);
+	line(&f.j, t);
+	free(t);
+	ck_assert(f.j.bad);
+	/* other shapes */
+	for (i = 0; i < KK_NITEMS(shapes); i++) {
+		f.j.bad = false;
+		snprintf(text, sizeof(text), "{\"artifact\":{\"path\":"
+		    "\"pid-4/core\",\"sha256\":\"" SHA0 "\",\"size\":0,"
+		    "\"gaps\":%s}}", shapes[i]);
+		line(&f.j, text);
+		ck_assert_msg(f.j.bad, "gaps %s taken", shapes[i]);
+	}
+	ck_assert_uint_eq(f.j.arts.n, 1);
+	/* 65,536 in all: 15 more of 4,096 pass, the 17th not */
+	for (i = 0; i < KD_JOB_GAPS_TOTAL / KD_JOB_GAPS_MAX; i++) {
+		snprintf(text, sizeof(text), "pid-%zu/core", 10 + i);
+		f.j.bad = false;
+		t = gaps_line(text, KD_JOB_GAPS_MAX, "unreadable");
+		line(&f.j, t);
+		free(t);
+		ck_assert_msg(f.j.bad == (i == KD_JOB_GAPS_TOTAL /
+		    KD_JOB_GAPS_MAX - 1), "artifact %zu", i);
+	}
+	ck_assert_uint_eq(f.j.arts.n, KD_JOB_GAPS_TOTAL / KD_JOB_GAPS_MAX);
+	kk_artifacts_free(&f.j.arts);
+}
+END_TEST
+
+/*
+ * Its last line's errors reach the receipt, the audit log and the
+ * journal: strings only, at most KD_JOB_ERRORS_MAX, cleaned and cut.
+ */
+START_TEST(test_worker_errors_cleaned)
+{
+	struct fixture f;
+	const char *e;
+	char *t, *p;
+	size_t i;
+
+	fixture(&f);
+	line(&f.j, "{\"end\":{\"code\":-5,\"errors\":[\"pid 7: \\u001b[2J"
+	    "gone\\nFAKE audit line\"]}}");
+	ck_assert(!f.j.bad);
+	ck_assert(f.j.ended);
+	e = json_string_value(json_array_get(f.j.errors, 0));
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_null(strchr(e, '\x1b'));
+	ck_assert_ptr_null(strchr(e, '\n'));
+	ck_assert_ptr_nonnull(strstr(e, "gone"));
+	/* long: cut */
+	t = malloc(8192);
+	ck_assert_ptr_nonnull(t);
+	p = t + sprintf(t, "{\"end\":{\"code\":-5,\"errors\":[\"");
+	memset(p, 'e', 5000);
+	strcpy(p + 5000, "\"]}}");
+	line(&f.j, t);
+	ck_assert(!f.j.bad);
+	ck_assert_uint_lt(strlen(json_string_value(json_array_get(f.j.errors,
+	    0))), KD_JOB_ERROR_LEN);
+	free(t);
+	/* not a string; too many */
+	line(&f.j, "{\"end\":{\"code\":-5,\"errors\":[{\"x\":1}]}}");
+	ck_assert(f.j.bad);
+	f.j.bad = false;
+	t = malloc(16 * (KD_JOB_ERRORS_MAX + 2) + 64);
+	ck_assert_ptr_nonnull(t);
+	p = t + sprintf(t, "{\"end\":{\"code\":-5,\"errors\":[");
+	for (i = 0; i <= KD_JOB_ERRORS_MAX; i++)
+		p += sprintf(p, "%s\"e%zu\"", i ? "," : "", i);
+	strcpy(p, "]}}");
+	line(&f.j, t);
+	free(t);
+	ck_assert(f.j.bad);
+	json_decref(f.j.errors);
+}
+END_TEST
+
+/*
+ * A worker that keeps its pipe full: each wake-up of the loop reads at
+ * most KD_JOB_READS_PER_WAKE times (the loop serves the rest between),
+ * and past its output in all the worker is not believed (here lowered to
+ * 512 KiB; no pid, so nothing is killed).
+ */
+START_TEST(test_worker_output_bounded)
+{
+	static const char one[] = "{\"begin\":\"pid-1/core\"}\n";
+	size_t saved = pv_job_output_max, n, total = 0, chunk = 1 << 16;
+	int p[2], left = 0, before, rounds;
+	struct fixture f;
+	char *buf;
+
+	fixture(&f);
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	ck_assert_int_ge(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), 1 << 20);
+	buf = malloc(chunk);
+	ck_assert_ptr_nonnull(buf);
+	for (n = 0; n + sizeof(one) - 1 <= chunk; n += sizeof(one) - 1)
+		memcpy(buf + n, one, sizeof(one) - 1);
+	/* 1 MiB of whole lines, less what does not fit a chunk */
+	while (total + n <= (1 << 20) && write(p[1], buf, n) == (ssize_t)n)
+		total += n;
+	ck_assert_uint_gt(total, 900 << 10);
+	f.j.fd = p[0];
+	pv_job_output_max = 512 << 10;
+	ck_assert_int_eq(ioctl(p[0], FIONREAD, &before), 0);
+	pv_job_read(&f.j);
+	ck_assert_int_eq(ioctl(p[0], FIONREAD, &left), 0);
+	ck_assert_int_le(before - left, KD_JOB_READS_PER_WAKE * 65536);
+	ck_assert_int_gt(left, 0);
+	ck_assert(!f.j.bad && !f.j.eof);
+	ck_assert_str_eq(f.j.current, "pid-1/core");
+	for (rounds = 0; rounds < 64 && !f.j.bad; rounds++)
+		pv_job_read(&f.j);
+	ck_assert(f.j.bad);
+	ck_assert_uint_gt(f.j.received, 512 << 10);
+	ck_assert_uint_le(f.j.received, (512 << 10) + 65536);
+	pv_job_output_max = saved;
+	close(p[0]);
+	close(p[1]);
+	free(buf);
+	free(f.j.buf);
+}
+END_TEST
+
 KK_SUITE(preserve_suite, "preserve",
 	KK_CASE("worker", KK_TMPDIR, 10),
 	    KK_TEST(test_artifact_path_escaping_is_refused),
 	    KK_TEST(test_begun_path_escaping_is_refused),
+	    KK_TEST(test_worker_gaps_bounded),
+	    KK_TEST(test_worker_errors_cleaned),
+	    KK_TEST(test_worker_output_bounded),
 	    KK_TEST(test_worker_links_are_not_followed),
 	    KK_TEST(test_unstarted_artifact_is_noted),
 	    KK_TEST(test_worker_cannot_write_memory),
