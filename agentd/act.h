@@ -31,6 +31,8 @@ int kd_act_release(struct run *r);
 int kd_act_adopt(struct run *r);
 /* act_log.c */
 int kd_act_log(struct run *r);
+/* act_log.c: a local user's read of the outbox or log, rate-limited */
+bool kd_act_read_ok(struct run *r, const char *verb);
 /* act_outbox.c */
 int kd_act_outbox(struct run *r);
 /* act_report.c */

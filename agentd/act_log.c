@@ -24,6 +24,22 @@
  * sends the lines after it (control.c), read from the end of the log in bounded chunks, so
  * the size of the log does not decide what kakurid holds in memory.
  */
+/*
+ * Another read of the outbox or the audit log for a local user, in his
+ * ten seconds (kd_tally_read_ok)?  If not, r is refused and counted.
+ */
+bool
+kd_act_read_ok(struct run *r, const char *verb)
+{
+	if (r->origin != KD_ORIGIN_LOCAL || kd_tally_read_ok(r->d, r->uid))
+		return true;
+	kd_tally_refused(r->d, r->uid, r->pid, r->local_class, verb,
+	    KE_RATE_LIMITED, NULL);
+	kd_run_reject(r, KE_RATE_LIMITED, "too many outbox and log requests "
+	    "from this user; wait a few seconds");
+	return false;
+}
+
 int
 kd_act_log(struct run *r)
 {
@@ -54,6 +70,8 @@ kd_act_log(struct run *r)
 		    "\"since\" as numbers >= 0 (since before the year 10000)");
 		return -EINVAL;
 	}
+	if (!kd_act_read_ok(r, "log"))
+		return -EBUSY;
 	if (jn != NULL)
 		lines = (unsigned long)json_integer_value(jn);
 	if (r->origin == KD_ORIGIN_LOCAL && r->local_class == KK_PEER_OTHER &&

@@ -85,6 +85,8 @@ kd_act_outbox(struct run *r)
 	size_t i;
 	int err;
 
+	if (!kd_act_read_ok(r, "outbox"))
+		return -EBUSY;
 	if ((err = kd_outbox_check(d, &sc, collect, &rs)) < 0 || rs.nomem) {
 		free(rs.v);
 		kd_run_fail(r, KE_IO, "cannot read the outbox %s: %s",

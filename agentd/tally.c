@@ -55,7 +55,7 @@ struct kd_tally {
 		size_t n;
 		uint64_t every;		/* the interval */
 		unsigned max;		/* per owner in an interval */
-	} applies, reports;
+	} applies, reports, reads;
 };
 
 /* A one-shot timer of tl's, armed in usec unless it is already. */
@@ -249,6 +249,12 @@ kd_tally_report_ok(struct kd *d, uid_t uid, bool staff)
 	return d->tally == NULL || rate_ok(d, &d->tally->reports, uid, staff);
 }
 
+bool
+kd_tally_read_ok(struct kd *d, uid_t uid)
+{
+	return d->tally == NULL || rate_ok(d, &d->tally->reads, uid, false);
+}
+
 int
 kd_tally_open(struct kd *d)
 {
@@ -264,6 +270,8 @@ kd_tally_open(struct kd *d)
 	t->applies.max = KK_APPLY_PER_INTERVAL;
 	t->reports.every = KD_REPORT_INTERVAL_USEC;
 	t->reports.max = KD_REPORTS_PER_INTERVAL;
+	t->reads.every = KK_REFUSAL_INTERVAL_USEC;
+	t->reads.max = KD_READS_PER_INTERVAL;
 	d->tally = t;
 	return 0;
 }

@@ -43,5 +43,12 @@ bool kd_tally_apply_ok(struct kd *d, uid_t uid, bool staff);
 #define KD_REPORT_INTERVAL_USEC	(600ULL * 1000000ULL)
 #define KD_REPORTS_PER_INTERVAL	10
 bool kd_tally_report_ok(struct kd *d, uid_t uid, bool staff);
+/*
+ * Whether uid may have the outbox listed or the audit log read once more
+ * in ten seconds: each reads, and the outbox verifies, up to report.max_mb
+ * in the daemon's loop (root is not counted).
+ */
+#define KD_READS_PER_INTERVAL	5
+bool kd_tally_read_ok(struct kd *d, uid_t uid);
 
 #endif

@@ -66,6 +66,26 @@ check_within "it says why it waits: the collector cannot be reached" 20 waits_fo
 ctl outbox >"$WORK/ob1.txt"
 check "the text form names it and why it waits" bash -c "grep -q '$ID' '$WORK/ob1.txt' && grep -q '^waiting: ' '$WORK/ob1.txt'"
 check "staff may read the outbox" as_staff "$KAKURICTL" -s "$SOCK" outbox --json
+# each listing reads and verifies up to report.max_mb in the daemon's
+# loop: a staff member who asks again and again is refused after 5 in
+# ten seconds (the listing above was one of them); root never
+staff_reads() {
+	local i rc
+	for i in $(seq 1 20); do
+		as_staff "$KAKURICTL" -s "$SOCK" "$@" >/dev/null 2>"$WORK/reads.err"; rc=$?
+		[ "$rc" = 0 ] || { echo "$i $rc"; return; }
+	done
+	echo "none refused"
+}
+READS=$(staff_reads outbox --json)
+check "a staff member listing the outbox again and again is refused within 20 tries: exit 1, rate-limited ($READS)" \
+	bash -c "[ '${READS#* }' = 1 ] && grep -q 'rate-limited.*too many outbox and log requests' '$WORK/reads.err'"
+[ "$FAILED" = 0 ] || sed 's/^/    /' "$WORK/reads.err"
+READS=$(staff_reads log -n 1)
+check "... and the log, asked for again and again ($READS)" \
+	bash -c "[ '${READS#* }' = 1 ] && grep -q 'rate-limited' '$WORK/reads.err'"
+check "root's are not counted: 10 in a row" bash -c "for i in \$(seq 1 10); do '$KAKURICTL' -s '$SOCK' outbox --json >/dev/null || exit 1; done"
+check "the refusals are in the audit log" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action == \"outbox\" and .result == \"refused: rate-limited\")] | length >= 1' >/dev/null"
 as_nobody "$KAKURICTL" -s "$SOCK" outbox >/dev/null 2>"$WORK/nobody.err"; rc=$?
 check "other users may not (exit 1, one line)" bash -c "[ $rc -eq 1 ] && [ \$(wc -l <'$WORK/nobody.err') -eq 1 ]"
 
