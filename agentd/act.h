@@ -31,8 +31,6 @@ int kd_act_release(struct run *r);
 int kd_act_adopt(struct run *r);
 /* act_log.c */
 int kd_act_log(struct run *r);
-/* act_log.c: a local user's read of the outbox or log, rate-limited */
-bool kd_act_read_ok(struct run *r, const char *verb);
 /* act_outbox.c */
 int kd_act_outbox(struct run *r);
 /* act_report.c */
@@ -52,5 +50,10 @@ int kd_act_block(struct run *r);
 int kd_act_unblock(struct run *r);
 /* status: the lists in force, each with its counted drops */
 struct json_t *kd_blocklists_status(struct kd *d);
+/*
+ * act_log.c: may a local user read the outbox or the audit log once
+ * more?  A few in ten seconds for all but root; if not, r is refused.
+ */
+bool kd_act_read_ok(struct run *r, const char *verb);
 
 #endif
