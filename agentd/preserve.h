@@ -75,8 +75,9 @@ struct pending_freeze;
  * says more, or says it otherwise, is killed and not believed.  Reads
  * per wake-up of the loop, so that a worker that keeps its pipe full
  * cannot keep the loop from the disconnect button and the deadlines;
- * bytes in all; gaps per artifact (as artifact.c makes them) and in
- * all; the errors of its last line and each one's length.
+ * bytes in all; gaps per artifact (as artifact.c makes them); the gaps
+ * kept in all (past them an artifact's are left out, it marked
+ * incomplete); the errors of its last line and each one's length.
  */
 #define KD_JOB_READS_PER_WAKE	4
 #define KD_JOB_OUTPUT_MAX	(256U << 20)
@@ -214,7 +215,7 @@ void pv_cut_unreported(struct job *j, const char *why);
 void pv_release_space(struct job *j);
 /* One line of a worker's report, checked (the tests feed it too). */
 void pv_job_line(struct job *j, const char *line, size_t len);
-void pv_job_read(struct job *j);
+int pv_job_read(struct job *j);
 /* KD_JOB_OUTPUT_MAX, lowered by the tests */
 extern size_t pv_job_output_max;
 void pv_worker_end_words(const struct job *j, char *out, size_t len);

@@ -63,17 +63,16 @@ job_distrust(struct job *j)
 
 /*
  * An artifact's gaps as artifact.c makes them: at most KD_JOB_GAPS_MAX,
- * each {offset, length, why} with a short why; and j's in all.
+ * each {offset, length, why} with a short why.
  */
 static bool
-gaps_ok(struct job *j, json_t *gaps)
+gaps_ok(json_t *gaps)
 {
 	const char *why;
 	json_t *g;
 	size_t i;
 
-	if (json_array_size(gaps) > KD_JOB_GAPS_MAX ||
-	    j->gaps + json_array_size(gaps) > KD_JOB_GAPS_TOTAL)
+	if (json_array_size(gaps) > KD_JOB_GAPS_MAX)
 		return false;
 	json_array_foreach(gaps, i, g) {
 		why = json_string_value(json_object_get(g, KW_WHY));
@@ -83,7 +82,6 @@ gaps_ok(struct job *j, json_t *gaps)
 		    why == NULL || strlen(why) > KD_JOB_GAP_WHY_MAX)
 			return false;
 	}
-	j->gaps += json_array_size(gaps);
 	return true;
 }
 
@@ -145,9 +143,24 @@ take_artifact(struct job *j, json_t *v)
 	    json_string_value(json_object_get(v, KW_ERROR)) ?: "");
 	if (json_object_get(v, KW_GAPS) != NULL) {
 		if (!json_is_array(json_object_get(v, KW_GAPS)) ||
-		    !gaps_ok(j, json_object_get(v, KW_GAPS)))
+		    !gaps_ok(json_object_get(v, KW_GAPS)))
 			return -EBADMSG;
-		a.gaps = json_incref(json_object_get(v, KW_GAPS));
+		/*
+		 * Past KD_JOB_GAPS_TOTAL in the command (512 processes of
+		 * 4,096 each could be two million), the gaps of the rest are
+		 * not kept: each such artifact is incomplete, saying so.
+		 */
+		if (j->gaps + json_array_size(json_object_get(v, KW_GAPS)) >
+		    KD_JOB_GAPS_TOTAL) {
+			a.incomplete = true;
+			snprintf(a.error, sizeof(a.error), "its unreadable gaps "
+			    "are not listed: over %d in this command",
+			    KD_JOB_GAPS_TOTAL);
+		} else {
+			j->gaps += json_array_size(json_object_get(v,
+			    KW_GAPS));
+			a.gaps = json_incref(json_object_get(v, KW_GAPS));
+		}
 	}
 	if (kk_artifacts_add(&j->arts, &a) < 0) {
 		json_decref(a.gaps);
@@ -167,19 +180,19 @@ pv_job_line(struct job *j, const char *line, size_t len)
 		return;
 	if (j->kind == JOB_HASH) {
 		if (kk_hash_result_line(&j->hres, line, len) < 0)
-			j->bad = true;
+			job_distrust(j);
 		return;
 	}
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if ((v = json_object_get(o, KW_ARTIFACT)) != NULL) {
 		if (take_artifact(j, v) < 0)
-			j->bad = true;
+			job_distrust(j);
 	} else if (json_is_string(v = json_object_get(o, KW_BEGIN))) {
 		if (!kk_artifact_rel_ok(json_string_value(v)) ||
 		    pv_strf(j->current, sizeof(j->current), "%s",
 		    json_string_value(v)) < 0) {
 			j->current[0] = '\0';
-			j->bad = true;
+			job_distrust(j);
 		}
 	} else if ((v = json_object_get(o, KW_END)) != NULL &&
 	    (errors = clean_errors(json_object_get(v, KW_ERRORS))) != NULL) {
@@ -188,16 +201,18 @@ pv_job_line(struct job *j, const char *line, size_t len)
 		j->errors = errors;
 		j->ended = true;
 	} else {
-		j->bad = true;
+		job_distrust(j);
 	}
 	json_decref(o);
 }
 
 /*
  * What the worker wrote, KD_JOB_READS_PER_WAKE reads at most: the loop
- * calls again while there is more (level-triggered).
+ * calls again while there is more (level-triggered).  1 when it stopped
+ * there, 0 when there was nothing more (or the end, or a worker not
+ * believed).
  */
-void
+int
 pv_job_read(struct job *j)
 {
 	char buf[65536], *nl, *b;
@@ -211,23 +226,23 @@ pv_job_read(struct job *j)
 			continue;
 		reads++;
 		if (n < 0)
-			return;		/* EAGAIN */
+			return 0;	/* EAGAIN */
 		if (n == 0) {
 			j->eof = true;
-			return;
+			return 0;
 		}
 		j->received += (size_t)n;
 		if (j->received > pv_job_output_max) {
 			/* past any worker of ours: what it says is not trusted */
 			j->len = 0;
 			job_distrust(j);
-			return;
+			return 0;
 		}
 		if (j->len + (size_t)n + 1 > j->cap) {
 			cap = (j->len + (size_t)n + 1) * 2;
 			if ((b = realloc(j->buf, cap)) == NULL) {
 				job_distrust(j);
-				return;
+				return 0;
 			}
 			j->buf = b;
 			j->cap = cap;
@@ -237,17 +252,19 @@ pv_job_read(struct job *j)
 		/* every whole line now; the rest waits for its end */
 		for (off = 0; (nl = memchr(j->buf + off, '\n', j->len - off)) !=
 		    NULL; off = (size_t)(nl - j->buf) + 1)
-			pv_job_line(j, j->buf + off, (size_t)(nl - j->buf) -
-			    off);
+			if (!j->bad)	/* no more work for one not believed */
+				pv_job_line(j, j->buf + off,
+				    (size_t)(nl - j->buf) - off);
 		memmove(j->buf, j->buf + off, j->len - off);
 		j->len -= off;
 		if (j->len > KD_JOB_LINE_MAX) {
 			/* a worker gone wrong: what it says is not trusted */
 			j->len = 0;
 			job_distrust(j);
-			return;
+			return 0;
 		}
 	}
+	return 1;
 }
 
 /*
@@ -555,16 +572,18 @@ on_job_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 }
 
 /*
- * The rest in the pipe of a worker that is gone: a pipe holds 1 MiB at
- * most (pipe-max-size), 64 rounds of pv_job_read 16 MiB.
+ * The rest in the pipe of a worker that is gone, until it is empty: a
+ * pipe holds what pipe-max-size lets it, and the worker's output in all
+ * is bounded (pv_job_output_max), so the rounds are too.
  */
 static void
 job_drain(struct job *j)
 {
-	int i;
+	size_t i, rounds = pv_job_output_max / (KD_JOB_READS_PER_WAKE *
+	    65536) + 2;
 
-	for (i = 0; i < 64 && !j->eof && !j->bad; i++)
-		pv_job_read(j);
+	for (i = 0; i < rounds && pv_job_read(j) == 1; i++)
+		;
 }
 
 static int

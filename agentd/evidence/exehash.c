@@ -40,6 +40,14 @@
 #define FILES_MAX	65536		/* distinct executables */
 #define LINE_PIDS	64		/* pids listed per file line */
 #define WHY_MAX		255		/* a done line's why (hash_one's) */
+/*
+ * The executable's name in a plan line, for the receipt's list of what
+ * was not hashed: cut to EXE_LINE_RAW bytes, so that 65,536 files of
+ * names in bytes that are not UTF-8 (each written \xNN) stay far below
+ * what the parent takes from a worker (KD_JOB_OUTPUT_MAX).  The parent
+ * takes 4 bytes a byte of both.
+ */
+#define EXE_LINE_RAW	256
 
 struct proc_ent {
 	struct kk_file_id id;
@@ -146,7 +154,8 @@ file_line(size_t idx, const struct proc_ent *e, size_t n)
 	o = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:I}",
 	    KW_FILE, (json_int_t)idx, KW_DEV, (json_int_t)e[0].id.dev,
 	    KW_INO, (json_int_t)e[0].id.ino, KW_SIZE, (json_int_t)e[0].size,
-	    KW_EXE, kk_json_str(exe), KW_PIDS, pids,
+	    KW_EXE, kk_json_strn(exe, strnlen(exe, EXE_LINE_RAW)),
+	    KW_PIDS, pids,
 	    KW_NPIDS, (json_int_t)n);
 	return o;
 }
@@ -312,7 +321,8 @@ plan_line(struct kk_hash_result *res, json_t *o)
 	    !json_is_integer(dev) || !json_is_integer(ino) ||
 	    !json_is_integer(size) || !json_is_array(pids) ||
 	    json_array_size(pids) > LINE_PIDS || !json_is_integer(npids) ||
-	    exe == NULL || strlen(exe) >= PATH_MAX || res->n >= FILES_MAX)
+	    exe == NULL || strlen(exe) > 4 * EXE_LINE_RAW ||
+	    res->n >= FILES_MAX)
 		return -EBADMSG;
 	json_array_foreach(pids, i, p)
 		if (!json_is_integer(p) || json_integer_value(p) <= 0 ||
@@ -363,7 +373,7 @@ kk_hash_result_line(struct kk_hash_result *res, const char *line, size_t len)
 			    strspn(sha, "0123456789abcdef") != 64)
 				goto out;
 			memcpy(f->sha256, sha, 65);
-		} else if (strlen(why) > WHY_MAX) {
+		} else if (strlen(why) > 4 * WHY_MAX) {
 			goto out;
 		} else if ((f->why = strdup(why)) == NULL) {
 			r = -ENOMEM;

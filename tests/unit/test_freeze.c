@@ -3075,8 +3075,8 @@ hostile_hash_lines(struct kk_hash_result *res)
 	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
 	ck_assert_uint_eq(res->n, n);
 	p = t + sprintf(t, "{\"done\":0,\"skipped\":\"");
-	memset(p, 'y', 256);
-	strcpy(p + 256, "\"}");
+	memset(p, 'y', 4 * 255 + 1);
+	strcpy(p + 4 * 255 + 1, "\"}");
 	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
 	ck_assert(!res->v[0].done);
 	free(t);
@@ -3091,6 +3091,53 @@ file_sha256(const char *path, char out[65])
 	ck_assert_int_eq(kk_fd_sha256(fd, (uint64_t)1 << 30, 0, out), 0);
 	close(fd);
 }
+
+/*
+ * A user names his executable in bytes that are not UTF-8, 1,200 of them
+ * (five directories of 240): the worker writes each as \xNN, and every
+ * line it writes must still be one the parent takes, or any user could
+ * make every freeze by hash fail.
+ */
+START_TEST(test_hash_scan_hostile_name)
+{
+	struct kk_hash_spec spec;
+	struct kk_hash_result res;
+	char dir[PATH_MAX], a[PATH_MAX], name[241];
+	pid_t pids[2];
+	size_t i, longest = 0;
+	int k;
+
+	kk_test_workdir(dir);
+	memset(name, 0xff, 240);
+	name[240] = '\0';
+	snprintf(a, sizeof(a), "%s", dir);
+	for (k = 0; k < 5; k++) {
+		ck_assert_uint_lt(strlen(a) + 242, sizeof(a));
+		strcat(a, "/");
+		strcat(a, name);
+		ck_assert_int_eq(mkdir(a, 0755), 0);
+	}
+	strcat(a, "/\xfe\xfe");
+	sleep_copy(a, "kakuri-test-HN");
+	pids[0] = spawn_exec(a);
+	pids[1] = spawn_exec("/bin/sleep");
+	memset(&spec, 0, sizeof(spec));
+	spec.pids = pids;
+	spec.npids = 2;
+	spec.max_bytes = (uint64_t)1 << 30;
+	hash_scan(&spec, &res);		/* every line taken */
+	ck_assert_uint_eq(res.n, 2);
+	ck_assert_uint_eq(kk_hash_result_count(&res, true), 2);
+	for (i = 0; i < res.n; i++)
+		if (strlen(res.v[i].exe) > longest)
+			longest = strlen(res.v[i].exe);
+	/* cut to 256 bytes: DIR/ as it is, the rest written 4 bytes a byte */
+	ck_assert_uint_eq(longest, strlen(dir) + 1 +
+	    4 * (256 - strlen(dir) - 1));
+	kk_hash_result_free(&res);
+	cleanup();
+}
+END_TEST
 
 /*
  * The hashing worker's side, run here directly: the executables of the
@@ -3682,6 +3729,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_remade"), KK_TEST(test_in_place_remade),
 	FZ_CASE("source_remade"), KK_TEST(test_source_remade),
 	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
+	    KK_TEST(test_hash_scan_hostile_name),
 	FZ_CASE("selectors"), KK_TEST(test_selectors),
 	FZ_CASE("twin"), KK_TEST(test_twin),
 	FZ_CASE("v1"), KK_TEST(test_v1_fallback),
