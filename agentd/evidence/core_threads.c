@@ -517,9 +517,12 @@ held_still(pid_t pid, char state, char mnt[2][PATH_MAX])
  * Is dir (a group of the hierarchy mounted at mnt), or a group above it,
  * frozen in a file that only root may write: cgroup.freeze "1" (v2),
  * freezer.state FROZEN or FREEZING (v1)?  A user freezes and thaws the
- * groups of a subtree systemd delegates to him as he likes, but cannot
- * write the delegated group's own cgroup.freeze, nor move a task out of
- * it.  Bounded by the depth of the path.
+ * groups of a subtree systemd delegates to him as he likes.  On v2 that
+ * group and every one above it must also keep their tasks root's
+ * (fz_cg_root_owned): a task moves only with write access to the common
+ * ancestor's cgroup.procs, and a root-owned frozen group made inside a
+ * delegated subtree would let its user move the task to a sibling.
+ * Bounded by the depth of the path.
  */
 static bool
 frozen_by_root(char *dir, const char *mnt, bool v2)
@@ -527,6 +530,7 @@ frozen_by_root(char *dir, const char *mnt, bool v2)
 	size_t mlen = strlen(mnt);
 	char path[PATH_MAX * 2 + 32], buf[32], *slash;
 	struct stat st;
+	bool frozen;
 	ssize_t n;
 	int fd;
 
@@ -540,9 +544,14 @@ frozen_by_root(char *dir, const char *mnt, bool v2)
 			    pread(fd, buf, sizeof(buf) - 1, 0) : -1;
 			close(fd);
 			buf[n > 0 ? n : 0] = '\0';
-			if (n > 0 && (v2 ? strcmp(buf, "1\n") == 0 :
-			    strncmp(buf, "FROZEN", 6) == 0 ||
-			    strncmp(buf, "FREEZING", 8) == 0))
+			if (v2)
+				frozen = strcmp(buf, "1\n") == 0 &&
+				    fz_cg_root_owned(mnt, strcmp(mnt, "/") ==
+				    0 ? dir : dir + mlen);
+			else
+				frozen = strncmp(buf, "FROZEN", 6) == 0 ||
+				    strncmp(buf, "FREEZING", 8) == 0;
+			if (frozen)
 				return true;
 		}
 		if ((slash = strrchr(dir, '/')) == NULL || slash == dir)

@@ -352,6 +352,20 @@ check "... its snapshot is refused all the same: that freeze is the user's to un
 check "... no core of it was written" \
 	bash -c "! ls '$STATE'/evidence/IR-ATTACK-TRACED/snapshot-*/pid-$CTT/core 2>/dev/null | grep -q ."
 setpriv --reuid=43216 --regid=43216 --clear-groups sh -c "echo 0 >'$OWNCG/cgroup.freeze'"
+# a group only root may freeze, but made inside a subtree delegated to
+# the user: he owns the common ancestor's cgroup.procs, and can move the
+# task to a sibling group of his, out of the freeze
+test_cgroup "/kakuri-test-$$-deleg.slice/frozen.scope"; RFCG=$TCG
+DLG=${RFCG%/*}
+chown 43216:43216 "$DLG" "$DLG/cgroup.procs" "$DLG/cgroup.threads" "$DLG/cgroup.subtree_control"
+echo "$CTT" >"$RFCG/cgroup.procs"
+echo 1 >"$RFCG/cgroup.freeze"
+check "the traced process, in a group root froze inside the user's delegated subtree" \
+	wait_until 20 grep -qx 'frozen 1' "$RFCG/cgroup.events"
+run_cmd alice snapshot --arg pid:="$CTT" --incident IR-ATTACK-TRACED
+check "... its snapshot is refused too: the user could move it out (fails on this change's second version)" \
+	jq -e '.result != "done" and ([.output.errors[]? | tostring | select(test("not frozen"))] | length) == 1' <<<"$REC"
+echo 0 >"$RFCG/cgroup.freeze"
 run_cmd alice freeze --arg pid:="$CTT" --incident IR-ATTACK-TRACED
 check "freeze it: done" bash -c "[ '$(result)' = done ] && $(declare -f frozen_by_us); frozen_by_us $CTT"
 TEP=$(episode)
