@@ -442,7 +442,16 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 			 * would take the collector for free.
 			 */
 			charge(cn, len, path);
-			/* stored before: acked, not stored again; indexed if not */
+			/*
+			 * Stored before: written again all the same (the same
+			 * bytes, the same name) before the sync the ack waits
+			 * for.  What was read back may be the page cache's only:
+			 * a write-back error is said to one syncfs once, and
+			 * another run of the collector (or another process)
+			 * may have been told, not this one.  Indexed if not.
+			 */
+			if ((r = store_file(path, buf, len)) < 0)
+				return r;
 			return index_has(col, cn->agent, id) ? 0 :
 			    index_report(cn, p, sha, path);
 		}

@@ -121,11 +121,11 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	}
 	/*
 	 * index.jsonl as found is never cut (a failed sync cuts the lines
-	 * appended since the last good one, colannounce.c).  What an earlier
-	 * run stored and the disk did not take (a write-back error) is still
-	 * read from the page cache, and an agent's resend of it would be
-	 * acked as stored before: with a disk that does not sync now, none
-	 * of it can be trusted.  Not started; systemd tries again.
+	 * appended since the last good one, colannounce.c).  A disk that
+	 * does not sync now stores nothing that would be acked: not started,
+	 * systemd tries again.  (What an earlier run stored and the disk did
+	 * not take may still be read from the page cache; a resend of it is
+	 * written again, collector.c.)
 	 */
 	if (fstatat(col.dirfd, "index.jsonl", &st, AT_SYMLINK_NOFOLLOW) == 0)
 		col.index_synced = st.st_size;

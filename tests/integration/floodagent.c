@@ -12,8 +12,12 @@
  * does not sync acks nothing) is no end, the next report goes on a new
  * one, and the line ends with "unanswered K"; or "forged": each report's
  * signature is spoilt (one character of it changed), so that none
- * verifies.
+ * verifies.  With "same" and FLOOD_SAME_FILE in the environment, the
+ * report is the one that file keeps (its id, a line break, the envelope)
+ * if it exists, else it is made and kept there: one report sent again
+ * by another run.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,31 @@
 #include "sign.h"
 #include "wire.h"
 #include "../fakereport.h"
+
+/* FLOOD_SAME_FILE's report into *rep and id: 1, 0 if none, -1 if bad. */
+static int
+kept_report(const char *path, char **rep, char id[33])
+{
+	char *text = NULL, *nl;
+	size_t len;
+	int r;
+
+	if ((r = kk_read_file(path, 1 << 24, &text, &len)) == -ENOENT)
+		return 0;
+	if (r < 0 || (nl = memchr(text, '\n', len)) == NULL ||
+	    nl - text != 32) {
+		free(text);
+		return -1;
+	}
+	memcpy(id, text, 32);
+	id[32] = '\0';
+	if ((*rep = strndup(nl + 1, len - 33)) == NULL) {
+		free(text);
+		return -1;
+	}
+	free(text);
+	return 1;
+}
 
 /* One signed self-report of about size bytes; its id in id. */
 static char *
@@ -86,7 +115,9 @@ main(int argc, char **argv)
 	bool open = false;
 	json_t *o;
 	bool same, onward, forged;
-	int unanswered = 0;
+	const char *keep = getenv("FLOOD_SAME_FILE");
+	FILE *f;
+	int unanswered = 0, k = 0;
 	int count, acked = 0, refused = 0, i, ret = 1;
 
 	if (argc != 8 && !(argc == 9 && (strcmp(argv[8], "same") == 0 ||
@@ -115,9 +146,18 @@ main(int argc, char **argv)
 			goto out;
 		}
 		open = true;
+		if (rep == NULL && same && keep != NULL &&
+		    (k = kept_report(keep, &rep, id)) < 0)
+			goto out;
 		if (rep == NULL && (rep = make_report(idkey, agent, i + 1,
 		    size, id)) == NULL)
 			goto out;
+		if (same && keep != NULL && k == 0) {
+			if ((f = fopen(keep, "wx")) == NULL ||
+			    fprintf(f, "%s\n%s", id, rep) < 0 || fclose(f) != 0)
+				goto out;
+			k = 1;
+		}
 		if (forged && spoil_signature(rep) < 0)
 			goto out;
 		kk_sha256_hex(rep, strlen(rep), sha);

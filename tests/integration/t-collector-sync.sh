@@ -31,8 +31,8 @@ start_kakurid >/dev/null || die "kakurid starts"
 COLCMD=(ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" SYNCFAIL="$WORK/syncfail"
 	"$KAKURICTL" collector --listen "[::]:7444" --dir "$COL" --cert "$PKI/op-ca.crt"
 	--key "$PKI/op-ca.key" --agents "$WORK/agents")
-# a disk that does not sync at the start: what an earlier run stored may
-# be in memory only, and a resend of it would be acked as stored before
+# a disk that does not sync at the start: nothing the collector acked
+# would be stored; it does not start (systemd tries again)
 : >"$WORK/syncfail"
 : >"$WORK/col.out"
 : >"$WORK/col.err"
