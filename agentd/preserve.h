@@ -76,8 +76,8 @@ struct pending_freeze;
  * per wake-up of the loop, so that a worker that keeps its pipe full
  * cannot keep the loop from the disconnect button and the deadlines;
  * bytes in all; gaps per artifact (as artifact.c makes them); the gaps
- * kept in all (past them an artifact's are left out, it marked
- * incomplete); the errors of its last line and each one's length.
+ * kept in all (past them an artifact's are left out, its error saying
+ * so); the errors of its last line and each one's length.
  */
 #define KD_JOB_READS_PER_WAKE	4
 #define KD_JOB_OUTPUT_MAX	(256U << 20)

@@ -148,14 +148,17 @@ take_artifact(struct job *j, json_t *v)
 		/*
 		 * Past KD_JOB_GAPS_TOTAL in the command (512 processes of
 		 * 4,096 each could be two million), the gaps of the rest are
-		 * not kept: each such artifact is incomplete, saying so.
+		 * not kept, and each such artifact says so after what the
+		 * worker said.  Its file is whole: not made incomplete,
+		 * which a full disk would empty (pv_release_space).
 		 */
 		if (j->gaps + json_array_size(json_object_get(v, KW_GAPS)) >
 		    KD_JOB_GAPS_TOTAL) {
-			a.incomplete = true;
-			snprintf(a.error, sizeof(a.error), "its unreadable gaps "
-			    "are not listed: over %d in this command",
-			    KD_JOB_GAPS_TOTAL);
+			size_t l = strlen(a.error);
+
+			snprintf(a.error + l, sizeof(a.error) - l, "%sits "
+			    "unreadable gaps are not listed: over %d in this "
+			    "command", l ? "; " : "", KD_JOB_GAPS_TOTAL);
 		} else {
 			j->gaps += json_array_size(json_object_get(v,
 			    KW_GAPS));
@@ -548,7 +551,7 @@ job_done(struct job *j)
 		}
 	}
 	pv->njobs[j->kind]--;
-	if (j->len > 0)		/* a last line without its newline */
+	if (j->len > 0 && !j->bad)	/* a last line without its newline */
 		pv_job_line(j, j->buf, j->len);
 	seal_job_dir(j);
 	pending = j->done(j) == KD_RUN_PENDING;

@@ -284,10 +284,10 @@ out:
 /*
  * A report's file: a temporary file renamed into place, so that a
  * reader never sees half of one; synced with its batch (syncfs) before
- * it is acked.
+ * it is acked, and durable, before the rename too (in place of a copy).
  */
 static int
-store_file(const char *path, const uint8_t *buf, size_t len)
+store_file(const char *path, const uint8_t *buf, size_t len, bool durable)
 {
 	char tmp[PATH_MAX];
 	int fd, r = 0;
@@ -298,7 +298,10 @@ store_file(const char *path, const uint8_t *buf, size_t len)
 	    0640);
 	if (fd < 0)
 		return -errno;
-	if ((r = kk_write_all(fd, buf, len)) == 0 && close(fd) < 0)
+	if ((r = kk_write_all(fd, buf, len)) == 0 && durable &&
+	    fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && close(fd) < 0)
 		r = -errno;
 	else if (r < 0)
 		close(fd);
@@ -448,9 +451,12 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 			 * for.  What was read back may be the page cache's only:
 			 * a write-back error is said to one syncfs once, and
 			 * another run of the collector (or another process)
-			 * may have been told, not this one.  Indexed if not.
+			 * may have been told, not this one.  Synced before it
+			 * takes the place of a copy that may be on disk: its
+			 * error is then this file's, and that copy stays.
+			 * Indexed if not.
 			 */
-			if ((r = store_file(path, buf, len)) < 0)
+			if ((r = store_file(path, buf, len, true)) < 0)
 				return r;
 			return index_has(col, cn->agent, id) ? 0 :
 			    index_report(cn, p, sha, path);
@@ -483,7 +489,7 @@ store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	if (!cn->identity_kept && (r = keep_identity(col, cn)) < 0)
 		return r;
 	cn->identity_kept = true;
-	if ((r = store_file(path, buf, len)) < 0 ||
+	if ((r = store_file(path, buf, len, false)) < 0 ||
 	    (r = index_report(cn, p, sha, path)) < 0)
 		return r;
 	col->stored++;

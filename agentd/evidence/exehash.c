@@ -42,12 +42,33 @@
 #define WHY_MAX		255		/* a done line's why (hash_one's) */
 /*
  * The executable's name in a plan line, for the receipt's list of what
- * was not hashed: cut to EXE_LINE_RAW bytes, so that 65,536 files of
+ * was not hashed: EXE_LINE_RAW bytes at most, so that 65,536 files of
  * names in bytes that are not UTF-8 (each written \xNN) stay far below
  * what the parent takes from a worker (KD_JOB_OUTPUT_MAX).  The parent
  * takes 4 bytes a byte of both.
  */
 #define EXE_LINE_RAW	256
+
+/*
+ * A long name as "..." and its end, the file's own name, from the start
+ * of a character: cut inside one, a name in UTF-8 would be written
+ * \xNN all through.
+ */
+static json_t *
+exe_for_line(const char *exe)
+{
+	char buf[EXE_LINE_RAW + 1];
+	size_t n = strlen(exe), from;
+	int k;
+
+	if (n <= EXE_LINE_RAW)
+		return kk_json_strn(exe, n);
+	from = n - (EXE_LINE_RAW - 3);
+	for (k = 0; k < 3 && ((unsigned char)exe[from] & 0xc0) == 0x80; k++)
+		from++;
+	snprintf(buf, sizeof(buf), "...%s", exe + from);
+	return kk_json_str(buf);
+}
 
 struct proc_ent {
 	struct kk_file_id id;
@@ -154,8 +175,7 @@ file_line(size_t idx, const struct proc_ent *e, size_t n)
 	o = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:I}",
 	    KW_FILE, (json_int_t)idx, KW_DEV, (json_int_t)e[0].id.dev,
 	    KW_INO, (json_int_t)e[0].id.ino, KW_SIZE, (json_int_t)e[0].size,
-	    KW_EXE, kk_json_strn(exe, strnlen(exe, EXE_LINE_RAW)),
-	    KW_PIDS, pids,
+	    KW_EXE, exe_for_line(exe), KW_PIDS, pids,
 	    KW_NPIDS, (json_int_t)n);
 	return o;
 }

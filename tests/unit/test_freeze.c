@@ -3096,15 +3096,17 @@ file_sha256(const char *path, char out[65])
  * A user names his executable in bytes that are not UTF-8, 1,200 of them
  * (five directories of 240): the worker writes each as \xNN, and every
  * line it writes must still be one the parent takes, or any user could
- * make every freeze by hash fail.
+ * make every freeze by hash fail.  Another's long name in UTF-8 (3 bytes
+ * a character) is cut at a character and stays UTF-8.
  */
 START_TEST(test_hash_scan_hostile_name)
 {
 	struct kk_hash_spec spec;
 	struct kk_hash_result res;
-	char dir[PATH_MAX], a[PATH_MAX], name[241];
-	pid_t pids[2];
-	size_t i, longest = 0;
+	char dir[PATH_MAX], a[PATH_MAX], u[PATH_MAX], name[241];
+	pid_t pids[3];
+	const char *shown = NULL, *utf = NULL;
+	size_t i;
 	int k;
 
 	kk_test_workdir(dir);
@@ -3119,21 +3121,45 @@ START_TEST(test_hash_scan_hostile_name)
 	}
 	strcat(a, "/\xfe\xfe");
 	sleep_copy(a, "kakuri-test-HN");
+	/* two directories of 80 characters of 3 bytes: the cut is inside one */
+	kk_test_join(u, dir, "x");
+	ck_assert_int_eq(mkdir(u, 0755), 0);
+	for (k = 0; k < 2; k++) {
+		strcat(u, "/");
+		for (i = 0; i < 80; i++)
+			strcat(u, "\xe6\xbc\xa2");	/* U+6F22 */
+		ck_assert_int_eq(mkdir(u, 0755), 0);
+	}
+	strcat(u, "/\xe6\xbc\xa2");
+	sleep_copy(u, "kakuri-test-HU");
 	pids[0] = spawn_exec(a);
 	pids[1] = spawn_exec("/bin/sleep");
+	pids[2] = spawn_exec(u);
 	memset(&spec, 0, sizeof(spec));
 	spec.pids = pids;
-	spec.npids = 2;
+	spec.npids = 3;
 	spec.max_bytes = (uint64_t)1 << 30;
 	hash_scan(&spec, &res);		/* every line taken */
-	ck_assert_uint_eq(res.n, 2);
-	ck_assert_uint_eq(kk_hash_result_count(&res, true), 2);
-	for (i = 0; i < res.n; i++)
-		if (strlen(res.v[i].exe) > longest)
-			longest = strlen(res.v[i].exe);
-	/* cut to 256 bytes: DIR/ as it is, the rest written 4 bytes a byte */
-	ck_assert_uint_eq(longest, strlen(dir) + 1 +
-	    4 * (256 - strlen(dir) - 1));
+	ck_assert_uint_eq(res.n, 3);
+	ck_assert_uint_eq(kk_hash_result_count(&res, true), 3);
+	for (i = 0; i < res.n; i++) {
+		if (strncmp(res.v[i].exe, "...\\x", 5) == 0)
+			shown = res.v[i].exe;
+		else if (strncmp(res.v[i].exe, "...", 3) == 0)
+			utf = res.v[i].exe;
+	}
+	ck_assert_ptr_nonnull(utf);
+	ck_assert_ptr_null(strstr(utf, "\\x"));
+	ck_assert_uint_le(strlen(utf), 256);
+	ck_assert_str_eq(utf + strlen(utf) - 4, "/\xe6\xbc\xa2");
+	/*
+	 * "..." and the last 253 bytes, the file's own name kept, each byte
+	 * that is not UTF-8 written in 4
+	 */
+	ck_assert_ptr_nonnull(shown);
+	ck_assert_uint_le(strlen(shown), 4 * 256);
+	ck_assert_uint_gt(strlen(shown), 3 * 253);
+	ck_assert_str_eq(shown + strlen(shown) - 9, "/\\xfe\\xfe");
 	kk_hash_result_free(&res);
 	cleanup();
 }
