@@ -81,7 +81,7 @@ struct pending_freeze;
  */
 #define KD_JOB_READS_PER_WAKE	4
 #define KD_JOB_OUTPUT_MAX	(256U << 20)
-#define KD_JOB_GAPS_MAX		4096
+#define KD_JOB_GAPS_MAX		KK_ART_GAPS_MAX
 #define KD_JOB_GAPS_TOTAL	65536
 #define KD_JOB_GAP_WHY_MAX	200
 #define KD_JOB_ERRORS_MAX	(KD_SNAPSHOT_PIDS + 8)

@@ -52,6 +52,8 @@ evidence_id(const struct run *r, char *out, size_t len)
 
 size_t pv_job_output_max = KD_JOB_OUTPUT_MAX;
 
+#define JOB_READ_LEN	65536	/* one read of a worker's pipe */
+
 /* A worker that is not believed any more: killed, by its pid. */
 static void
 job_distrust(struct job *j)
@@ -218,7 +220,7 @@ pv_job_line(struct job *j, const char *line, size_t len)
 int
 pv_job_read(struct job *j)
 {
-	char buf[65536], *nl, *b;
+	char buf[JOB_READ_LEN], *nl, *b;
 	size_t off, cap;
 	ssize_t n;
 	int reads;
@@ -583,7 +585,7 @@ static void
 job_drain(struct job *j)
 {
 	size_t i, rounds = pv_job_output_max / (KD_JOB_READS_PER_WAKE *
-	    65536) + 2;
+	    JOB_READ_LEN) + 2;
 
 	for (i = 0; i < rounds && pv_job_read(j) == 1; i++)
 		;

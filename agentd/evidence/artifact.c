@@ -607,7 +607,7 @@ kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
 	if (a->gaps == NULL && (a->gaps = json_array()) == NULL)
 		return -ENOMEM;
 	/* a pathological target cannot grow the manifest without bound */
-	if (json_array_size(a->gaps) >= 4096)
+	if (json_array_size(a->gaps) >= KK_ART_GAPS_MAX)
 		return -E2BIG;
 	g = json_pack("{s:I, s:I, s:s}", KW_OFFSET, (json_int_t)offset,
 	    KW_LENGTH, (json_int_t)length, KW_WHY, why ? why : "unreadable");

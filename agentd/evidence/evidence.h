@@ -31,6 +31,7 @@
 
 #define KK_ART_PATH_MAX		256	/* relative path inside the evidence dir */
 #define KK_ART_MAX		4096	/* artifacts per command */
+#define KK_ART_GAPS_MAX		4096	/* unreadable gaps listed per artifact */
 
 /* One evidence file: what the manifest says about it. */
 struct kk_artifact {
