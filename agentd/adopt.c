@@ -230,6 +230,42 @@ mkdir_private(const char *path)
 }
 
 /*
+ * One kakurid on a state directory, daemon or boot restore.  A second
+ * one (an admin's test run beside the service, a unit started twice)
+ * would take the control socket's name, and remove it when it ends: the
+ * employee's disconnect button and reports would then find no kakurid,
+ * while the first one still enforces.  It would also append to the audit
+ * log, whose hash chain only one writer can keep.  So it is refused, by
+ * name.  A lock file that cannot be made (a volume gone read-only, a full
+ * one) does not stop a start: isolating comes first, and said.
+ */
+static int
+state_dir_lock(const char *dir)
+{
+	pid_t holder;
+	int fd;
+
+	fd = kk_dir_lock(dir, KD_LOCK_FILE, &holder);
+	if (fd == -EBUSY) {
+		if (holder > 0)
+			kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: "
+			    "kakurid (pid %ld) runs on it already: not "
+			    "started", dir, (long)holder);
+		else
+			kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: "
+			    "another kakurid runs on it already: not started",
+			    dir);
+		return fd;
+	}
+	if (fd < 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "state directory %s: no "
+		    "lock (%s/%s: %s): a second kakurid on it would not be "
+		    "refused", dir, dir, KD_LOCK_FILE, strerror(-fd));
+	/* held until this process ends: never closed */
+	return 0;
+}
+
+/*
  * The block lists in force (issue 12), for the tables at start and at
  * boot.  A list whose file does not load is set aside and named: the
  * others still hold.
@@ -322,6 +358,8 @@ state_dir_open(struct kd *d)
 	if (err < 0)
 		kk_log(LOG_CRIT, KK_MID_ERROR, "state directory %s: %s: "
 		    "nothing can be saved", dir, strerror(-err));
+	else if ((err = state_dir_lock(dir)) < 0)
+		return err;
 	if ((err = mkdir_private(d->outbox_dir)) < 0 ||
 	    (err = kd_outbox_open(d)) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "outbox %s: %s: opened again "
@@ -348,7 +386,8 @@ kd_state_dir_open(struct kd *d)
 {
 	int err;
 
-	if ((err = state_dir_open(d)) < 0)
+	/* -EBUSY: state_dir_lock has said who holds it */
+	if ((err = state_dir_open(d)) < 0 && err != -EBUSY)
 		kk_log(LOG_ERR, KK_MID_ERROR, "state directory %s: %s",
 		    d->policy->state_dir, strerror(-err));
 	return err;

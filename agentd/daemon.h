@@ -18,6 +18,8 @@
 
 /* timers of the parent: 1 ms is precise enough for all of them */
 #define KD_TIMER_ACCURACY_USEC	1000ULL
+/* in the state directory: held by the one kakurid that runs on it */
+#define KD_LOCK_FILE		"kakurid.lock"
 
 /* CLOCK_MONOTONIC in microseconds */
 static inline unsigned long long

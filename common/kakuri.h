@@ -642,6 +642,17 @@ long long kk_mono_ms(void);
  * handler.
  */
 int kk_close(int fd);
+/*
+ * One process at a time on a directory: a POSIX write lock on dir/name
+ * (made 0600 if missing; the pid written in it is for people).  The open
+ * fd (O_CLOEXEC) holds it until this process ends: a process's record
+ * locks are not inherited by fork, so a worker that outlives its parent
+ * (held by the kernel) never keeps the next one out.  Returns the fd,
+ * -EBUSY with the holder's pid in *holder (0 if it is in another pid
+ * namespace) while another process holds it, or another -errno: a file
+ * that cannot be made (a read-only disk) is the caller's to weigh.
+ */
+int kk_dir_lock(const char *dir, const char *name, pid_t *holder);
 /* All of buf to fd, across short writes and EINTR (a write of 0 is -EIO). */
 int kk_write_all(int fd, const void *buf, size_t len);
 /* The same at offset off (>= 0, else -EINVAL) of fd, its position unmoved. */

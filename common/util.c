@@ -288,6 +288,40 @@ kk_close(int fd)
 }
 
 int
+kk_dir_lock(const char *dir, const char *name, pid_t *holder)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char path[PATH_MAX], pid[24];
+	int fd, n, r;
+
+	*holder = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_SETLK, &fl) < 0) {
+		r = -errno;
+		if (r == -EAGAIN || r == -EACCES) {
+			r = -EBUSY;
+			fl = (struct flock){ .l_type = F_WRLCK,
+			    .l_whence = SEEK_SET };
+			if (fcntl(fd, F_GETLK, &fl) == 0 &&
+			    fl.l_type != F_UNLCK)
+				*holder = fl.l_pid;
+		}
+		close(fd);
+		return r;
+	}
+	/* for people: who holds it (the lock itself is what counts) */
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)kk_pwrite_all(fd, pid, (size_t)n, 0);
+	return fd;
+}
+
+int
 kk_write_all(int fd, const void *buf, size_t len)
 {
 	return write_all_at(fd, buf, len, -1);

@@ -4,6 +4,8 @@
 # the persisted state in a fresh namespace (boot), a state file that does
 # not load brings the host up isolated (fail closed: a new episode, the
 # file kept aside, a tamper alert), and an edited audit log is noticed.
+# A second kakurid, or --restore, on the state directory of a running one
+# is refused.
 . "$(dirname "$0")/lib.sh"
 need
 echo "== crash, restart, restore"
@@ -32,6 +34,23 @@ check "restart: same episode re-adopted" test "$(status_field episode)" = "$EPIS
 check "restart: table owned again (delete refused)" bash -c "! ip netns exec $EP nft delete table inet kakuri"
 check "restart: logged as re-adopted" bash -c "'$KAKURICTL' -s '$SOCK' log --json | jtrue '[.entries[] | select(.action==\"start\")] | last | .readopted == true and .mode == \"isolated\"'"
 check "restart: host isolated" blocked_both
+
+# one kakurid on a state directory: a second one (an admin's run beside
+# the service) would take the control socket's name and remove it when it
+# ends, and --restore would append to the audit log beside it
+ino0=$(stat -c %i "$SOCK")
+ip netns exec "$EP" timeout 10 "$KAKURID" -d -f "$POLICY" >"$WORK/second.out" 2>&1
+rc=$?
+check "a second kakurid on the same state directory exits 1 at once (fails on the old code: it ran)" test "$rc" = 1
+check "... saying which kakurid runs there" grep -q "kakurid (pid $KPID) runs on it already: not started" "$WORK/second.out"
+check "... the first one's control socket is still its own, and answers (fails on the old code)" \
+	bash -c "[ \"\$(stat -c %i '$SOCK')\" = '$ino0' ] && '$KAKURICTL' -s '$SOCK' status"
+out=$(ip netns exec "$EP" timeout 10 "$KAKURID" --restore -f "$POLICY" 2>&1)
+rc=$?
+check "kakurid --restore while kakurid runs on the state directory exits 1 (fails on the old code)" test "$rc" = 1
+check "... saying why" grep -q "runs on it already" <<<"$out"
+check "... the audit log's chain still verifies to the hash kakurid holds (fails on the old code)" ctl log -n 0
+check "... and the host is still isolated" blocked_both
 
 # state file corrupt: fail closed, whatever the kernel table says
 stop_kakurid -TERM

@@ -8,6 +8,8 @@
  * forked test fails) fixture removes.
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -713,6 +715,73 @@ END_TEST
  * before, in both cases, so a cleanup path does not overwrite the error
  * it is cleaning up after.
  */
+/*
+ * kk_dir_lock: one holder at a time, named; gone with its process, and
+ * not kept by a process it forked that lives on (an evidence worker the
+ * kernel holds must not keep the next kakurid out).
+ */
+START_TEST(test_dir_lock)
+{
+	char dir[PATH_MAX], path[PATH_MAX], want[32], *text;
+	int ready[2], hold[2], fd, st;
+	pid_t a, holder;
+	size_t len;
+	char c;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "x.lock");
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(hold), 0);
+	a = fork();
+	ck_assert_int_ge(a, 0);
+	if (a == 0) {
+		alarm(20);
+		close(ready[0]);
+		close(hold[1]);
+		if (kk_dir_lock(dir, "x.lock", &holder) < 0)
+			_exit(1);
+		/* a child of the holder that outlives it */
+		if (fork() == 0) {
+			close(ready[1]);
+			/* until the test ends */
+			_exit(read(hold[0], &c, 1) < 0);
+		}
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		_exit(read(hold[0], &c, 1) < 0);
+	}
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	ck_assert_int_eq(kk_dir_lock(dir, "x.lock", &holder), -EBUSY);
+	ck_assert_int_eq(holder, a);
+	snprintf(want, sizeof(want), "%ld\n", (long)a);
+	text = kk_test_read(path, &len);
+	ck_assert_str_eq(text, want);
+	free(text);
+	ck_assert_int_eq(kk_test_file_mode(path), 0600);
+	/* the holder ends; its child still runs (it keeps hold[0] open) */
+	kill(a, SIGKILL);
+	ck_assert_int_eq(waitpid(a, &st, 0), a);
+	fd = kk_dir_lock(dir, "x.lock", &holder);
+	ck_assert_int_ge(fd, 0);
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	text = kk_test_read(path, &len);
+	ck_assert_str_eq(text, want);
+	free(text);
+	close(hold[1]);			/* the grandchild's read ends */
+	close(hold[0]);
+	close(ready[0]);
+	close(fd);
+	/* no lock through a link, nor past PATH_MAX */
+	kk_test_join(path, dir, "link.lock");
+	ck_assert_int_eq(symlink("x.lock", path), 0);
+	ck_assert_int_eq(kk_dir_lock(dir, "link.lock", &holder), -ELOOP);
+	memset(path, 'a', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	ck_assert_int_eq(kk_dir_lock(dir, path, &holder), -ENAMETOOLONG);
+}
+END_TEST
+
 START_TEST(test_close)
 {
 	int fd;
@@ -753,7 +822,7 @@ KK_SUITE(state_suite, "state",
 	    KK_LOOP(test_load_bad, KK_NITEMS(bad_json)),
 	    KK_LOOP(test_load_text_limit, 2),
 	    KK_TEST(test_stale_temp_ignored),
-	    KK_TEST(test_stale_temp_only),
+	    KK_TEST(test_stale_temp_only), KK_TEST(test_dir_lock),
 	KK_CASE("atomic", KK_TMPDIR, 0),
 	    KK_TEST(test_atomic_no_temp_left),
 	    KK_LOOP(test_atomic_mode, KK_NITEMS(atomic_modes)),
