@@ -51,6 +51,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 {
 	struct collector col = { .dirfd = -1, .index_synced = -1 };
 	struct stat st;
+	pid_t holder;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
 	const char *agents = NULL, *broker = NULL, *broker_ca = NULL;
 	long long quota_mib = COLQ_DEFAULT_MIB;
@@ -117,6 +118,24 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	if ((col.dirfd = open(col.dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) < 0) {
 		fail_line("%s: %s", col.dir, strerror(errno));
+		goto out;
+	}
+	/*
+	 * One collector on a directory: two would interleave index.jsonl's
+	 * lines, write the same temporary names, and each sync the other's
+	 * reports it never checked.  Held until this process ends.
+	 */
+	if ((r = kk_dir_lock(col.dir, "collector.lock", &holder)) == -EBUSY) {
+		if (holder > 0)
+			fail_line("%s: a collector (pid %ld) stores there "
+			    "already; not started", col.dir, (long)holder);
+		else
+			fail_line("%s: another collector stores there "
+			    "already; not started", col.dir);
+		goto out;
+	}
+	if (r < 0) {
+		fail_line("%s/collector.lock: %s", col.dir, strerror(-r));
 		goto out;
 	}
 	/*

@@ -11,7 +11,8 @@
 # list of reports waiting for their announcement while the disk fails
 # (an infected PC's root, with its agent's keys, flooding): the list is
 # emptied at every failed sync, and the other PC's self-report is acked
-# and announced once when the disk is back.
+# and announced once when the disk is back.  A second collector on the
+# same directory does not start.
 . "$(dirname "$0")/lib.sh"
 need
 B="$TOP/build"
@@ -50,6 +51,17 @@ rm -f "$WORK/syncfail"
 COLPID=$!
 PIDS+=($COLPID)
 until_ok 10 grep -q listening "$WORK/col.out" || die "the collector starts on a disk that syncs"
+# one collector on a directory: a second one (on another port) would
+# interleave the index and write the same temporary names
+ip netns exec "$PEER" timeout 10 "$KAKURICTL" collector --listen "[::]:7445" --dir "$COL" \
+	--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" --agents "$WORK/agents" \
+	>"$WORK/col2.out" 2>"$WORK/col2.err"
+rc=$?
+check "a second collector on the same directory does not start: exit 1 (fails on the old code: it listened)" \
+	bash -c "[ $rc = 1 ] && ! grep -q listening '$WORK/col2.out'"
+check "... saying which one stores there" \
+	grep -q "^kakurictl: $COL: a collector (pid $COLPID) stores there already; not started\$" "$WORK/col2.err"
+check "... and the first one still serves" kill -0 "$COLPID"
 : >"$WORK/syncfail"
 
 # --- b's keys (an infected PC's root): 1,100 small reports, one a
