@@ -15,6 +15,7 @@
 #include "drill.h"
 #include "drill_history.h"
 #include "run.h"
+#include "tally.h"
 #include "wire.h"
 
 #define HISTORY_DEFAULT		20
@@ -146,6 +147,22 @@ answer(struct run *r, json_t *record)
 		r->answer = json_pack("{s:b, s:o?}", KW_OK, 1, KW_DRILL, record);
 }
 
+/*
+ * A refusal: answered, and for a local caller also logged and audited
+ * through the tally (the signed path audits its own), so that a user
+ * claiming a drill response, or asking for a drill, is on record.
+ */
+static int
+refuse(struct run *r, const char *verb, const char *reason, const char *why,
+    int err)
+{
+	if (!kd_origin_signed(r->origin))
+		kd_tally_refused(r->d, r->uid, r->pid, r->local_class, verb,
+		    reason, json_pack("{s:s}", KW_ERROR, why));
+	kd_run_reject(r, reason, why);
+	return err;
+}
+
 int
 kd_act_drill(struct run *r)
 {
@@ -157,21 +174,17 @@ kd_act_drill(struct run *r)
 	json_t *record;
 	int err;
 
-	if (parse_ask(r->args, local, &ask, &stop, why, sizeof(why)) < 0) {
-		kd_run_reject(r, KE_MALFORMED, why);
-		return -EINVAL;
-	}
+	if (parse_ask(r->args, local, &ask, &stop, why, sizeof(why)) < 0)
+		return refuse(r, "drill", KE_MALFORMED, why, -EINVAL);
 	if (local)
 		snprintf(by, sizeof(by), "%s", r->via);
 	else
 		kd_run_csirt_actor(r, by, sizeof(by));
 	if (stop) {
-		if (kd_drill_stop(d, by, ask.drill, &record) < 0) {
-			kd_run_reject(r, KE_NO_DRILL, ask.drill != NULL ?
-			    "that drill is not the one running" :
-			    "no drill is running");
-			return -ENOENT;
-		}
+		if (kd_drill_stop(d, by, ask.drill, &record) < 0)
+			return refuse(r, "drill", KE_NO_DRILL, ask.drill !=
+			    NULL ? "that drill is not the one running" :
+			    "no drill is running", -ENOENT);
 		answer(r, record);
 		return 0;
 	}
@@ -179,11 +192,11 @@ kd_act_drill(struct run *r)
 	ask.by = by;
 	if ((err = kd_drill_start(d, &ask, &record, &reason, why,
 	    sizeof(why))) < 0) {
-		if (err == -EIO || err == -ENOMEM)
+		if (err == -EIO || err == -ENOMEM) {
 			kd_run_fail(r, reason, "%s", why);
-		else
-			kd_run_reject(r, reason, why);
-		return err;
+			return err;
+		}
+		return refuse(r, "drill", reason, why, err);
 	}
 	answer(r, record);
 	return 0;
@@ -197,10 +210,9 @@ kd_act_drill_history(struct run *r)
 	json_t *running;
 
 	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > KD_DRILL_HISTORY_MAX)) {
-		kd_run_reject(r, KE_MALFORMED, "limit must be 1-200");
-		return -EINVAL;
-	}
+	    json_integer_value(v) > KD_DRILL_HISTORY_MAX))
+		return refuse(r, "drill-history", KE_MALFORMED,
+		    "limit must be 1-200", -EINVAL);
 	if (v != NULL)
 		limit = json_integer_value(v);
 	running = kd_drill_current(r->d);
@@ -218,30 +230,25 @@ kd_act_drill_event(struct run *r)
 
 	if (id == NULL || !kk_is_hex(id, strlen(id), KK_EPISODE_HEX) ||
 	    what == NULL || (strcmp(what, KW_NOTIFIED) != 0 &&
-	    strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0)) {
-		kd_run_reject(r, KE_MALFORMED, "drill-event needs \"drill\" (its "
-		    "id) and \"what\": notified, report or disconnect");
-		return -EINVAL;
-	}
+	    strcmp(what, KW_REPORT) != 0 && strcmp(what, KW_DISCONNECT) != 0))
+		return refuse(r, "drill-event", KE_MALFORMED, "drill-event "
+		    "needs \"drill\" (its id) and \"what\": notified, report "
+		    "or disconnect", -EINVAL);
 	/* what the drill times is what the real button allows: staff's */
 	if (strcmp(what, KW_DISCONNECT) == 0 &&
-	    r->local_class == KK_PEER_OTHER) {
-		kd_run_reject(r, KE_NOT_AUTHORIZED, "only members of the staff "
-		    "group and root may press disconnect, in a drill too");
-		return -EPERM;
-	}
+	    r->local_class == KK_PEER_OTHER)
+		return refuse(r, "drill-event", KE_NOT_AUTHORIZED, "only "
+		    "members of the staff group and root may press "
+		    "disconnect, in a drill too", -EPERM);
 	if ((err = kd_drill_employee(r->d, id, r->uid, what, true)) ==
-	    -EPERM) {
-		kd_run_reject(r, KE_NOT_AUTHORIZED, "kakurid sent this user no "
-		    "notice of that drill (drill-event is said by kakurictl "
-		    "watch, of a notice it was sent; kakurictl report counts "
-		    "for everyone)");
-		return err;
-	}
-	if (err < 0) {
-		kd_run_reject(r, KE_NO_DRILL, "that drill is not running");
-		return err;
-	}
+	    -EPERM)
+		return refuse(r, "drill-event", KE_NOT_AUTHORIZED, "kakurid "
+		    "sent this user no notice of that drill (drill-event is "
+		    "said by kakurictl watch, of a notice it was sent; "
+		    "kakurictl report counts for everyone)", err);
+	if (err < 0)
+		return refuse(r, "drill-event", KE_NO_DRILL, "that drill is "
+		    "not running", err);
 	r->answer = json_pack("{s:b}", KW_OK, 1);
 	return 0;
 }

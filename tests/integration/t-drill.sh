@@ -223,6 +223,13 @@ check "a user kakurid sent no notice cannot claim the report response: not-autho
 drill_req "{\"cmd\":\"drill-event\",\"drill\":\"$T1\",\"what\":\"disconnect\"}" "${STAFF_ID[@]}" >"$WORK/ns.json"
 check "a staff member kakurid sent no notice cannot claim the disconnect response: not-authorized" \
 	bash -c "[ \"\$(jq -r .error \"\$1\")\" = not-authorized ]" _ "$WORK/ns.json"
+# each refusal is on record: a user claiming a response he did not make
+check "the refused claims are audited: nobody's disconnect claim (fails on the old code)" \
+	audit_has '.action == "drill-event" and .result == "refused: not-authorized" and (.actor | test("uid=65534"))'
+check "... the claims of a user sent no notice" \
+	audit_has '.action == "drill-event" and .result == "refused: not-authorized" and (.actor | test("uid=43219"))'
+check "... and the event for another drill" \
+	audit_has '.action == "drill-event" and .result == "refused: no-drill"'
 check "... and no response is recorded for the drill" \
 	bash -c "[ \"\$1\" = null ]" _ "$(running .employee.action)"
 check "... none listed" bash -c "[ \"\$1\" = 0 ]" _ "$(running '.employee.responses | length')"
