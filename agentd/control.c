@@ -67,6 +67,7 @@ struct kk_conn {
 	uint64_t answer_end;	/* sent whole by then (usec); 0: no bound */
 	struct kk_audit_tail *tail;	/* a log stream after the answer */
 	bool stream_slot;	/* a log request outside the staff */
+	bool big_slot;		/* reading a request over its class's size */
 	struct kk_conn *next;
 };
 
@@ -79,6 +80,7 @@ struct kk_control {
 	size_t nconns;
 	unsigned nclass[KK_PEER__MAX];
 	unsigned nstreams;	/* stream_slot connections */
+	unsigned nbig;		/* big_slot connections */
 	uint64_t next_serial;
 	uint8_t busy[256];	/* the answer to a connection over quota */
 	size_t busy_len;
@@ -100,6 +102,8 @@ conn_free(struct kk_conn *c)
 	ctl->nclass[c->cls]--;
 	if (c->stream_slot)
 		ctl->nstreams--;
+	if (c->big_slot)
+		ctl->nbig--;
 	sd_event_source_disable_unref(c->io);
 	sd_event_source_disable_unref(c->timer);
 	if (c->fd >= 0)		/* -1: handed over to the watchers */
@@ -385,6 +389,12 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 	json_t *req;
 	const char *cmd;
 
+	/* read whole: a big slot is given back, the next request is the class's size */
+	if (c->big_slot) {
+		c->big_slot = false;
+		c->ctl->nbig--;
+	}
+	c->rd.max = kk_control_frame_max(c->cls);
 	c->waiting = true;
 	sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
 	sd_event_source_set_io_events(c->io, 0);
@@ -451,6 +461,47 @@ conn_write(struct kk_conn *c)
 	return 0;
 }
 
+/*
+ * A request of staff or another user that announces more than its class
+ * may send, and at most KK_CONTROL_REPORT_FRAME_MAX (a self-report with its
+ * attachments), is read on a big slot: KK_CONTROL_BIG_MAX of them, one
+ * per owner at a time.  The length is looked at before it is read
+ * (MSG_PEEK: the frame reader keeps a header that came in parts), so the
+ * body is allocated only on a slot.  0, or -EBUSY: no slot for it now.
+ */
+static int
+big_slot_take(struct kk_conn *c)
+{
+	struct kk_control *ctl = c->ctl;
+	struct kk_conn *o;
+	uint8_t hdr[4];
+	size_t have = c->rd.hdr_have;
+	ssize_t n;
+	uint32_t len;
+
+	if (c->cls == KK_PEER_ROOT || c->big_slot || have >= sizeof(hdr))
+		return 0;
+	n = recv(c->fd, hdr + have, sizeof(hdr) - have, MSG_PEEK |
+	    MSG_DONTWAIT);
+	if (n < (ssize_t)(sizeof(hdr) - have))
+		return 0;	/* read as it comes: the reader keeps the part */
+	memcpy(hdr, c->rd.hdr, have);
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	    (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len <= kk_control_frame_max(c->cls) ||
+	    len > KK_CONTROL_REPORT_FRAME_MAX)
+		return 0;	/* the reader takes it, or refuses it as too large */
+	if (ctl->nbig >= KK_CONTROL_BIG_MAX)
+		return -EBUSY;
+	for (o = ctl->conns; o != NULL; o = o->next)
+		if (o->big_slot && o->owner == c->owner)
+			return -EBUSY;
+	c->big_slot = true;
+	ctl->nbig++;
+	c->rd.max = KK_CONTROL_REPORT_FRAME_MAX;
+	return 0;
+}
+
 static int
 conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -471,6 +522,16 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	if (c->waiting) {
 		if (revents & (EPOLLHUP | EPOLLERR))
 			conn_free(c);
+		return 0;
+	}
+	if (big_slot_take(c) < 0) {
+		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
+		    "control", KE_BUSY, NULL);
+		resp = kk_wire_error(KE_BUSY, "other large requests (reports "
+		    "with attachments) are being read; try again");
+		if (conn_reply(c, resp) < 0)
+			conn_free(c);
+		json_decref(resp);
 		return 0;
 	}
 	r = kk_ipc_read_frames(fd, &c->rd, handle_frame, c);

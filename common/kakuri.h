@@ -85,6 +85,20 @@
 #define KK_CONTROL_OTHER_STREAMS	8
 #define KK_CONTROL_OTHER_FRAME_MAX	(64 * 1024)
 /*
+ * A self-report may carry KK_REPORT_ATTACH_MAX attachments of at most
+ * KK_REPORT_ATTACH_BYTES each (kakurictl reads them as the reporter and
+ * sends them base64, 4 bytes for 3), with text fields of some 40 KiB at
+ * most.  Such a request is larger than what staff (1 MiB) and other users
+ * (64 KiB) may send otherwise: kakurid reads one that announces more on
+ * one of KK_CONTROL_BIG_MAX slots, one per user at a time (control.c), so
+ * that what local users can make it hold while they send stays a few MiB.
+ */
+#define KK_REPORT_ATTACH_MAX		3
+#define KK_REPORT_ATTACH_BYTES		(256 * 1024)
+#define KK_CONTROL_REPORT_FRAME_MAX	(KK_REPORT_ATTACH_MAX * 4 *	\
+	((KK_REPORT_ATTACH_BYTES + 2) / 3) + 128 * 1024)
+#define KK_CONTROL_BIG_MAX		4
+/*
  * Values and separators of a control request at most (kk_json_few_values):
  * a report with its attachments has under a hundred.
  */

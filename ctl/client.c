@@ -88,6 +88,8 @@ ctl_check_ok(struct ctl *c, json_t *resp)
 
 	if (kk_wire_answer(resp, &why, &msg) == 1)
 		return EX_DONE;
+	if (c->quiet_busy && strcmp(why, KE_BUSY) == 0)
+		return EX_FAILED;
 	if (c->json)
 		print_json(resp);
 	/* one line of printable text, whatever the socket's peer wrote */

@@ -30,8 +30,11 @@
 
 #define ANSWER_MAX		8192	/* one typed answer */
 #define FROM_MAX		(1024 * 1024)
-#define ATTACH_MAX		3
-#define ATTACH_BYTES		(256 * 1024)
+#define ATTACH_MAX		KK_REPORT_ATTACH_MAX
+#define ATTACH_BYTES		KK_REPORT_ATTACH_BYTES
+/* a "busy" answer: sent again this many times in all, waiting 0.25 s, 0.5 s, ... */
+#define SEND_TRIES		10
+#define SEND_BACKOFF_USEC	250000
 
 /* A text of the form in the two languages it speaks (guidance.h). */
 struct words {
@@ -273,6 +276,16 @@ take_attach(char *path, void *intake)
 	return EX_DONE;
 }
 
+/* Whether resp is a refusal for word ("busy"). */
+static bool
+answer_is(json_t *resp, const char *word)
+{
+	const char *why;
+
+	return resp != NULL && kk_wire_answer(resp, &why, NULL) != 1 &&
+	    why != NULL && strcmp(why, word) == 0;
+}
+
 int
 cmd_report(struct ctl *c, int argc, char **argv)
 {
@@ -295,7 +308,7 @@ cmd_report(struct ctl *c, int argc, char **argv)
 	char now[40], host[256] = "", where[300];
 	json_t *req = NULL, *resp = NULL, *att, *contact;
 	size_t i;
-	int ret;
+	int ret, tries;
 
 	if (in.fields == NULL)
 		return EX_FAILED;
@@ -340,11 +353,29 @@ cmd_report(struct ctl *c, int argc, char **argv)
 			    KW_ATTACHMENTS), att);
 		}
 	}
-	/* the request is consumed; the id comes back once it is on disk */
-	ret = ctl_call(c, req, &resp);
-	req = NULL;
-	if (ret != EX_DONE)
+	/*
+	 * The id comes back once it is on disk.  "busy": kakurid is reading
+	 * other large reports (or this user has many connections open);
+	 * nothing of this one was taken.  Sent again, a bounded number of
+	 * times, so that what the reporter typed is not lost to it.
+	 */
+	c->quiet_busy = true;
+	for (tries = 1;; tries++) {
+		json_incref(req);
+		ret = ctl_call(c, req, &resp);
+		if (ret == EX_DONE || tries == SEND_TRIES ||
+		    !answer_is(resp, KE_BUSY))
+			break;
+		json_decref(resp);
+		resp = NULL;
+		usleep(SEND_BACKOFF_USEC * tries);
+	}
+	c->quiet_busy = false;
+	if (ret != EX_DONE) {
+		if (answer_is(resp, KE_BUSY))
+			ctl_check_ok(c, resp);	/* said now */
 		goto out;
+	}
 	if (json) {
 		print_json(resp);
 		goto out;
