@@ -209,11 +209,59 @@ shown_to_watchers(struct drill *dr)
 	}
 }
 
+/*
+ * The end as one user's watcher sees it: how the drill went, and his own
+ * response (what and how fast), or only that someone else responded.
+ * Who else responded, and when, is the CSIRT's (drill-history, the
+ * report): on a machine several employees use, it is not theirs.
+ */
+struct end_view {
+	const struct drill *dr;
+	json_t *ev;
+};
+
+static json_t *
+end_for(void *arg, uid_t uid, uid_t owner)
+{
+	const struct end_view *v = arg;
+	const struct drill *dr = v->dr;
+	json_t *ev, *res, *emp = NULL;
+	uint64_t from;
+	size_t i;
+
+	for (i = 0; i < dr->nresponses && emp == NULL; i++) {
+		if (dr->responses[i].uid != owner)
+			continue;
+		from = dr->notified && dr->notified < dr->responses[i].at ?
+		    dr->notified : dr->started;
+		emp = json_pack("{s:s, s:I, s:o}", KW_ACTION,
+		    dr->responses[i].word, KW_UID, (json_int_t)uid,
+		    KW_ACTION_MS, ms_or_null(dr->responses[i].at - from + 1));
+	}
+	if (emp == NULL)
+		emp = dr->nresponses > 0 ? json_pack("{s:b}", KW_OTHER, 1) :
+		    json_object();
+	ev = json_deep_copy(v->ev);
+	res = json_object_get(ev, KW_RESULT);
+	if (res == NULL || emp == NULL) {
+		json_decref(emp);
+		json_decref(ev);
+		return NULL;
+	}
+	/* emp is taken, set or not */
+	if (json_object_set_new(res, KW_EMPLOYEE, emp) < 0) {
+		json_decref(ev);
+		return NULL;
+	}
+	return ev;
+}
+
 /* To the watchers: the drill's phase, and at its end how it went. */
 static void
 emit(struct drill *dr, const char *phase)
 {
 	json_t *ev, *rec = NULL;
+	struct end_view view;
 
 	ev = json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:s?, s:o, s:o}}",
 	    KW_EVENT, KW_DRILL, KW_PHASE, phase, KW_DRILL,
@@ -222,13 +270,17 @@ emit(struct drill *dr, const char *phase)
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL,
 	    KW_STARTED, time_or_null(dr->started_rt),
 	    KW_DEADLINE, time_or_null(dr->deadline_rt));
-	if (ev != NULL && strcmp(phase, KW_END) == 0 &&
-	    (rec = record_of(dr)) != NULL)
-		json_object_set_new(ev, KW_RESULT, json_pack("{s:O, s:O, s:O}",
-		    KW_RESULT, json_object_get(rec, KW_RESULT),
-		    KW_END, json_object_get(rec, KW_END),
-		    KW_EMPLOYEE, json_object_get(rec, KW_EMPLOYEE)));
-	if (ev != NULL) {
+	if (ev != NULL && strcmp(phase, KW_END) == 0) {
+		if ((rec = record_of(dr)) != NULL)
+			json_object_set_new(ev, KW_RESULT, json_pack(
+			    "{s:O, s:O}", KW_RESULT, json_object_get(rec,
+			    KW_RESULT), KW_END, json_object_get(rec, KW_END)));
+		view = (struct end_view){ .dr = dr, .ev = ev };
+		if (rec != NULL)
+			kd_watchers_emit_each(dr->d->watchers, end_for, &view);
+		else
+			kd_events_emit(dr->d, ev);
+	} else if (ev != NULL) {
 		kd_events_emit(dr->d, ev);
 		/* the start is the notice a watcher says it showed */
 		if (strcmp(phase, "start") == 0)

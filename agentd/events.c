@@ -288,6 +288,36 @@ kd_watchers_emit(struct kd_watchers *w, json_t *ev)
 }
 
 void
+kd_watchers_emit_each(struct kd_watchers *w,
+    json_t *(*view)(void *arg, uid_t uid, uid_t owner), void *arg)
+{
+	struct watcher *x, *next;
+	json_t *ev;
+	uint8_t *f;
+	size_t flen;
+	int err;
+
+	if (w == NULL)
+		return;
+	for (x = w->list; x; x = next) {
+		next = x->next;
+		if ((ev = view(arg, x->uid, x->owner)) == NULL)
+			continue;
+		f = frame_of(ev, &flen);
+		json_decref(ev);
+		if (f == NULL)
+			continue;
+		err = enqueue(x, f, flen);
+		free(f);
+		/* too far behind: it reconnects and starts from the status */
+		if (err < 0)
+			watcher_free(x);
+		else
+			flush(x);
+	}
+}
+
+void
 kd_events_emit(struct kd *d, struct json_t *ev)
 {
 	if (d->watchers != NULL)

@@ -51,6 +51,13 @@ int kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid,
 unsigned kd_watchers_others(const struct kd_watchers *w);
 /* ev (not taken) to every watcher, one frame; nothing here waits. */
 void kd_watchers_emit(struct kd_watchers *w, struct json_t *ev);
+/*
+ * An event made for each watcher: view(arg, its uid, its owner) gives it
+ * (a new reference; NULL: none for that one), so that what one user did
+ * is not shown to another.
+ */
+void kd_watchers_emit_each(struct kd_watchers *w,
+    struct json_t *(*view)(void *arg, uid_t uid, uid_t owner), void *arg);
 /* How many watch now. */
 unsigned kd_watchers_count(const struct kd_watchers *w);
 /* The users who watch now, each once, at most max of them; how many. */

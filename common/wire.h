@@ -256,6 +256,7 @@ struct json_t;
 #define KW_NOT_RECORDED		"not_recorded"
 #define KW_UIDS			"uids"
 #define KW_REASONS		"reasons"
+#define KW_OTHER		"other"
 #define KW_OTHER_UIDS		"other_uids"
 #define KW_APPLY_US		"apply_us"
 #define KW_SOURCE		"source"

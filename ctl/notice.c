@@ -207,7 +207,10 @@ drill_end_body(const struct notice_view *v, json_t *ev, FILE *f)
 	const char *action = str_or(emp, KW_ACTION, "");
 
 	uid = json_object_get(emp, KW_UID);
-	if (*action == '\0')
+	/* someone else responded: kakurid does not say who, nor when */
+	if (json_is_true(json_object_get(emp, KW_OTHER)))
+		add(f, "%s", WORD(v, end_other));
+	else if (*action == '\0')
 		add(f, "%s", WORD(v, end_none));
 	else if (json_is_integer(uid) &&
 	    json_integer_value(uid) != (json_int_t)v->uid)

@@ -198,6 +198,34 @@ stop_drill >/dev/null
 setpriv "${NOBODY_ID[@]}" env -u DBUS_SESSION_BUS_ADDRESS -u XDG_RUNTIME_DIR "$KAKURICTL" -s "$SOCK" watch \
 	>"$WORK/watch.out" 2>"$WORK/watch.err" </dev/null & WPID=$!; PIDS+=($WPID)
 check_within "the employee's watcher follows kakurid" 10 grep -q "notices to this terminal" "$WORK/watch.out"
+# a third user's watcher, raw: the frames kakurid sends it, the drill's end
+# last (at most 60 s)
+cat >"$WORK/rawwatch.py" <<'EOF'
+import json, socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+req = json.dumps({"cmd": "watch"}).encode()
+s.sendall(struct.pack(">I", len(req)) + req)
+s.settimeout(60)
+end = time.monotonic() + 60
+buf = b""
+while time.monotonic() < end:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+    while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+        n = struct.unpack(">I", buf[:4])[0]
+        text, buf = buf[4:4 + n], buf[4 + n:]
+        print(text.decode(), flush=True)
+        ev = json.loads(text)
+        if ev.get("event") == "drill" and ev.get("phase") == "end":
+            sys.exit(0)
+EOF
+chmod 0644 "$WORK/rawwatch.py"
+setpriv --reuid=43241 --regid=43241 --clear-groups /usr/bin/python3 "$WORK/rawwatch.py" "$SOCK" \
+	>"$WORK/raw.out" 2>&1 </dev/null & RPID=$!; PIDS+=($RPID)
+check_within "a third user's watcher follows kakurid" 10 test -s "$WORK/raw.out"
 drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":30,"scenario":"popup"}' >"$WORK/t.json"
 T1=$(jq -r .drill.id "$WORK/t.json")
 check "a tabletop drill starts" jtrue '.ok' <"$WORK/t.json"
@@ -251,6 +279,12 @@ check "... notified counted" bash -c "[ \"\$1\" = 1 ]" _ "$(running .employee.no
 check "... both responses listed, each with whether its user was notified" \
 	bash -c "[ \"\$1\" = '43219/false 65534/true' ]" _ "$(running '.employee.responses | map("\(.uid)/\(.notified)") | join(" ")')"
 stop_drill >/dev/null
+end_frame() { tail -1 "$WORK/raw.out" | jq -e 'select(.event == "drill" and .phase == "end")'; }
+check_within "the third user's watcher gets the drill's end" 10 end_frame
+check "... saying only that someone else responded: not who, nor when (fails on the old code)" \
+	bash -c "tail -1 '$WORK/raw.out' | jq -e '.result.employee == {\"other\": true}'"
+check "... no other user's uid in any frame it got" bash -c "! grep -Eq '65534|43219|responses' '$WORK/raw.out'"
+end_pid "$RPID"
 end_pid "$WPID"
 check_within "the tabletop drill is recorded" 3 latest_is .id "$T1"
 check "audit has the drill's start and end" audit_has '.action == "drill" and .result == "started"'

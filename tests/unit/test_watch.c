@@ -203,6 +203,13 @@ START_TEST(test_drill_unannounced)
 	    "\"action_ms\":900}}}", &n), 1);
 	ck_assert_ptr_nonnull(strstr(n.body, "対応は別の利用者が行いました"));
 	notice_free(&n);
+	/* kakurid says only that another user responded, not who */
+	ck_assert_int_eq(feed(&v, "{\"event\":\"drill\",\"phase\":\"end\","
+	    "\"drill\":{\"id\":\"d1\"},\"result\":{\"result\":\"ok\","
+	    "\"employee\":{\"other\":true}}}", &n), 1);
+	ck_assert_ptr_nonnull(strstr(n.body, "対応は別の利用者が行いました"));
+	ck_assert_ptr_null(strstr(n.body, "なし"));
+	notice_free(&n);
 	ck_assert_int_eq(feed(&v, "{\"event\":\"drill\",\"phase\":\"end\","
 	    "\"drill\":{\"id\":\"d2\"},\"result\":{\"result\":\"ok\"}}", &n), 1);
 	ck_assert_ptr_nonnull(strstr(n.body, "あなたの対応：なし"));
