@@ -32,6 +32,7 @@ struct texts {
 	const char *auto_notify;
 	const char *message_pre;	/* around the employee's message */
 	const char *message_post;
+	const char *message_unsent;	/* the message was not passed on */
 	const char *dont;		/* heading of what not to do */
 	const char *donts[5];
 };
@@ -71,6 +72,9 @@ static const struct texts ja = {
 	    "     連絡してください。\n",
 	.message_pre = "     次のメッセージも併せて通知されます：「",
 	.message_post = "」\n",
+	.message_unsent =
+	    "     このメッセージは送信されていません（この隔離は CSIRT に\n"
+	    "     通知済みです）。窓口に直接お伝えください：「",
 	.dont = "■ 次のことはしないでください\n",
 	.donts = {
 		"・画面に表示された警告やポップアップをクリックしないでください。\n",
@@ -115,6 +119,9 @@ static const struct texts en = {
 	    "   contact them yourself as well.\n",
 	.message_pre = "     Your message is sent with it: \"",
 	.message_post = "\"\n",
+	.message_unsent =
+	    "     Your message was NOT sent (the CSIRT was told of this\n"
+	    "     isolation already): tell the desk yourself: \"",
 	.dont = "Do not\n",
 	.donts = {
 		"- click on warnings or pop-ups on the screen;\n",
@@ -210,7 +217,8 @@ kk_guidance_print(FILE *out, const char *lang, const struct kk_guidance *g)
 	}
 	put(&o, t->auto_notify);
 	if (nonempty(g->message)) {
-		put(&o, t->message_pre);
+		put(&o, g->message_unsent ? t->message_unsent :
+		    t->message_pre);
 		put(&o, g->message);
 		put(&o, t->message_post);
 	}

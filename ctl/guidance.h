@@ -6,6 +6,7 @@
 #ifndef KK_GUIDANCE_H
 #define KK_GUIDANCE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /*
@@ -28,6 +29,7 @@ struct kk_guidance {
 	const char *phone;
 	const char *email;
 	const char *message;
+	bool message_unsent;	/* the agent did not pass it on (said so) */
 };
 
 /*

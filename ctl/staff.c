@@ -182,6 +182,9 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 	g.phone = str_or(contact, KW_PHONE, "");
 	g.email = str_or(contact, KW_EMAIL, "");
 	g.message = message;
+	/* passed on only with a notice of its own: the answer names it */
+	g.message_unsent = message != NULL && message[0] != '\0' &&
+	    !json_is_string(json_object_get(resp, KW_REPORT));
 	kk_guidance_print(stdout, kk_guidance_lang(), &g);
 	if (json_is_true(json_object_get(resp, KW_MESSAGE_CUT)))
 		fprintf(stderr, "kakurictl: note: the message was recorded "

@@ -4,7 +4,8 @@
 # and reopens every one that is closed; meanwhile a staff member presses
 # disconnect 20 times: every press succeeds within 1 s, root and other
 # users still get status, and the refusals of the hog are counted and
-# summarised instead of written one line each.
+# summarised instead of written one line each.  Past the episode's
+# repeat notices, a press with a message is told it was not sent.
 . "$(dirname "$0")/lib.sh"
 need
 HOG="$TOP/build/hog"
@@ -75,6 +76,19 @@ n=$(jq '[.entries[] | select(.action == "disconnect")] | length' "$WORK/log.json
 check "20 presses write at most 4 disconnect audit lines ($n)" test "$n" -ge 1 -a "$n" -le 4
 check "the repeated presses are summed up in the audit log (bounded wait for the interval)" \
 	wait_for 15 bash -c "'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action == \"control-repeats\") | .uids[] | select(.uid == 4242) | .count] | add >= 16'"
+# an episode's repeat notices are bounded (16): a press whose message is
+# then not passed on must not be told "sent" -- twenty other staff members
+# press once each (each uid's first press is recorded), then one with a message
+for u in $(seq 4250 4269); do
+	setpriv --reuid="$u" --regid="$u" --groups=100 "$KAKURICTL" -s "$SOCK" disconnect >/dev/null 2>&1
+done
+setpriv --reuid=4270 --regid=4270 --groups=100 env LC_ALL= LC_MESSAGES= LANG=C \
+	"$KAKURICTL" -s "$SOCK" disconnect -m "ransom note XYZ-123" >"$WORK/unsent.out" 2>&1; rc=$?
+check "past the episode's notices, a press with a message still isolates (exit 0)" test "$rc" = 0
+check "... and says its message was NOT sent, not that it was (fails on the old code)" \
+	bash -c "grep -q 'Your message was NOT sent' '$WORK/unsent.out' && ! grep -q 'is sent with it' '$WORK/unsent.out'"
+n=$(outbox_json | grep -c 'XYZ-123')
+check "... as the outbox shows ($n)" test "$n" = 0
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
