@@ -74,25 +74,42 @@ ask_plain(struct ctl *c, int argc, char **argv, enum kk_op op, json_t **resp)
 	return ask(c, json_pack("{s:s}", KW_CMD, kk_op_name(op)), resp);
 }
 
+/*
+ * A field of the agent's answer as it goes to a terminal, one line of
+ * printable text: kakurid cleans what it writes, but some of it is the
+ * host's own (an interface name root may fill with escape sequences that
+ * would hide an ALERT line), and an audit line of an older version or an
+ * edited file may hold one too.
+ */
+static const char *
+shown(json_t *e, const char *key, const char *dflt, char *buf, size_t len)
+{
+	const char *s = str_or(e, key, dflt);
+
+	kk_text_clean(buf, len, s, strlen(s));
+	return buf;
+}
+
 int
 cmd_status(struct ctl *c, int argc, char **argv)
 {
 	static const char *const hooks[] = { "input", "output", "forward" };
 	json_t *resp, *cnt;
+	char b[1024], b2[256];
 	int ret, i;
 
 	ret = ask_plain(c, argc, argv, KK_OP_STATUS, &resp);
 	if (resp == NULL)
 		return ret;
-	printf("mode:        %s\n", str_or(resp, KW_MODE, "?"));
-	printf("episode:     %s\n", str_or(resp, KW_EPISODE, "-"));
-	printf("since:       %s\n", str_or(resp, KW_SINCE, "-"));
-	printf("by:          %s\n", str_or(resp, KW_BY, "-"));
-	printf("reason:      %s\n", str_or(resp, KW_REASON, "-"));
+	printf("mode:        %s\n", shown(resp, KW_MODE, "?", b, sizeof(b)));
+	printf("episode:     %s\n", shown(resp, KW_EPISODE, "-", b, sizeof(b)));
+	printf("since:       %s\n", shown(resp, KW_SINCE, "-", b, sizeof(b)));
+	printf("by:          %s\n", shown(resp, KW_BY, "-", b, sizeof(b)));
+	printf("reason:      %s\n", shown(resp, KW_REASON, "-", b, sizeof(b)));
 	printf("drill:       %s\n",
 	    json_is_true(json_object_get(resp, KW_DRILL)) ? "yes" : "no");
 	printf("protection:  %s, kernel table %s\n",
-	    str_or(resp, KW_PROTECTION, "?"),
+	    shown(resp, KW_PROTECTION, "?", b, sizeof(b)),
 	    json_is_true(json_object_get(resp, KW_VERIFIED)) ? "verified" :
 	    "DIFFERS FROM STATE");
 	printf("tampering:   %lld event(s) restored\n",
@@ -105,12 +122,15 @@ cmd_status(struct ctl *c, int argc, char **argv)
 		/* what keeps the quarantine from being verified, until it holds */
 		json_array_foreach(json_object_get(resp, KW_TAMPER), k, alert)
 			printf("ALERT:       %s\n",
-			    str_or(alert, KW_WHAT, "?"));
+			    shown(alert, KW_WHAT, "?", b, sizeof(b)));
 		if (json_object_get(resp, KW_NOT_COVERED))
-			printf("NOT COVERED: %s\n", str_or(resp, KW_NOT_COVERED, "?"));
+			printf("NOT COVERED: %s\n", shown(resp, KW_NOT_COVERED,
+			    "?", b, sizeof(b)));
 		/* an enforcer that does not hold all its part (the USB cut) */
-		if (kk_receipt_degraded(resp, what, sizeof(what)) > 0)
-			printf("DEGRADED:    %s\n", what);
+		if (kk_receipt_degraded(resp, what, sizeof(what)) > 0) {
+			kk_text_clean(b, sizeof(b), what, strlen(what));
+			printf("DEGRADED:    %s\n", b);
+		}
 	}
 	cnt = json_object_get(resp, KW_COUNTERS);
 	printf("blocked:    ");
@@ -124,9 +144,10 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	}
 	/* the fleet broker's session (DESIGN 9), when there is one */
 	if (json_is_object(json_object_get(resp, KW_FLEET)))
-		printf("fleet:       %s, %s\n", str_or(json_object_get(resp,
-		    KW_FLEET), KW_BROKER, "?"), str_or(json_object_get(resp,
-		    KW_FLEET), KW_STATE, "?"));
+		printf("fleet:       %s, %s\n", shown(json_object_get(resp,
+		    KW_FLEET), KW_BROKER, "?", b, sizeof(b)), shown(
+		    json_object_get(resp, KW_FLEET), KW_STATE, "?", b2,
+		    sizeof(b2)));
 	{
 		json_t *list;
 		size_t k;
@@ -134,7 +155,8 @@ cmd_status(struct ctl *c, int argc, char **argv)
 		/* the IOC block lists, each with its own drop counter */
 		json_array_foreach(json_object_get(resp, KW_BLOCKLISTS), k, list)
 			printf("block list:  %s v%lld, %lld ranges, %lld pkts/%lld "
-			    "bytes dropped\n", str_or(list, KW_SET, "?"),
+			    "bytes dropped\n", shown(list, KW_SET, "?", b,
+			    sizeof(b)),
 			    (long long)json_integer_value(json_object_get(list,
 			    KW_VERSION)), (long long)json_integer_value(
 			    json_object_get(list, KW_RANGES)),
@@ -207,20 +229,6 @@ cmd_release(struct ctl *c, int argc, char **argv)
 	    KW_EPISODE, first < argc ? argv[first] : NULL), &resp);
 	json_decref(resp);
 	return ret;
-}
-
-/*
- * A field of an audit line as it may go to a terminal: kakurid cleans
- * what it writes, but a line of an older version or an edited file may
- * hold an escape sequence.
- */
-static const char *
-shown(json_t *e, const char *key, const char *dflt, char *buf, size_t len)
-{
-	const char *s = str_or(e, key, dflt);
-
-	kk_text_clean(buf, len, s, strlen(s));
-	return buf;
 }
 
 static void

@@ -71,5 +71,37 @@ until_ok 10 test -S "$WORK/fake.sock"
 wait "$FAKE"
 check "a refusal with line breaks and escapes from the socket: exit 1, one line, no escape (fails on the old code)" bash -c \
 	"[ $rc -eq 1 ] && [ \$(wc -l <'$WORK/fake.err') -eq 1 ] && ! grep -q \$'\\033' '$WORK/fake.err' && grep -q '^kakurictl: busy.*evil' '$WORK/fake.err'"
+# an answer whose fields hold escape sequences (an interface that root
+# renamed to "\e[2K\e[1A...", to wipe the ALERT line off the screen):
+# status prints every field as one line of printable text
+rm -f "$WORK/fake.sock"
+python3 - "$WORK/fake.sock" <<'PY' &
+import json, os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(1)
+s.settimeout(20)
+c, _ = s.accept()
+c.settimeout(20)
+n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
+c.recv(n, socket.MSG_WAITALL)
+e = "\x1b[2K\x1b[1A\r"
+a = json.dumps({"ok": True, "mode": "isolated" + e, "episode": e, "since": e,
+                "by": "csirt\nmode:        open", "reason": e, "protection": e,
+                "verified": True, "tamper_events": 1,
+                "tamper": [{"what": "interface " + e + "eth9 has no hook"}],
+                "not_covered": e, "fleet": {"broker": e, "state": e},
+                "blocklists": [{"set": e, "version": 1, "ranges": 1}]}).encode()
+c.sendall(struct.pack(">I", len(a)) + a)
+c.close()
+PY
+FAKE=$!
+until_ok 10 test -S "$WORK/fake.sock"
+"$KAKURICTL" -s "$WORK/fake.sock" status >"$WORK/fake.out" 2>&1; rc=$?
+wait "$FAKE"
+check "status with escape sequences in its fields: exit 0, no escape or carriage return printed (fails on the old code)" \
+	bash -c "[ $rc -eq 0 ] && ! grep -q \$'\\033' '$WORK/fake.out' && ! grep -q \$'\\r' '$WORK/fake.out'"
+check "... the ALERT line is there, one line each field" bash -c \
+	"grep -q '^ALERT: .*eth9 has no hook' '$WORK/fake.out' && [ \$(grep -c '^mode:' '$WORK/fake.out') -eq 1 ]"
 summary
 [ "$FAILED" -eq 0 ]
