@@ -86,9 +86,22 @@ result_of(const struct drill *dr)
 		return "leak";
 	if (dr->state != DS_ENDING)
 		return "running";
-	/* cut short before it proved anything */
-	if (strcmp(dr->end, "restart") == 0 || strcmp(dr->end, KE_QUARANTINED) == 0)
+	/*
+	 * Cut short before it proved anything: kakurid restarted, a real
+	 * quarantine came, or kakurid did not run for the gate period (the
+	 * kernel lifted the drill by itself).
+	 */
+	if (strcmp(dr->end, "restart") == 0 ||
+	    strcmp(dr->end, KE_QUARANTINED) == 0 ||
+	    strcmp(dr->end, "gate-lapsed") == 0)
 		return "aborted";
+	/*
+	 * The CSIRT could not reach the host while it was isolated: what the
+	 * drill is there to prove did not hold (the isolation, or the
+	 * network, took the management channel with it).
+	 */
+	if (strcmp(dr->end, "management-lost") == 0)
+		return "failed";
 	return "ok";
 }
 

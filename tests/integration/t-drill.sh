@@ -96,6 +96,7 @@ check_within "SIGSTOP kakurid: the internet is back within the gate ($GATE s)" \
 kill -CONT "$KPID"
 check_within "kakurid, running again, ends the drill (gate-lapsed)" 5 \
 	latest_is .end gate-lapsed
+check "... with the result aborted: it did not run its course (fails on the old code: ok)" latest_is .result aborted
 refute "... and its table is gone" drill_table
 
 # --- the deadline, within a second ---
@@ -120,6 +121,8 @@ ip netns exec "$PEER" sysctl -qw net.ipv6.conf.to-ep.keep_addr_on_down=1
 ip -n "$PEER" link set to-ep down
 check_within "the management peer unreachable: the drill ends (management-lost)" \
 	$((GATE + 4)) latest_is .end management-lost
+check "... with the result failed: the CSIRT lost the host while it was isolated (fails on the old code: ok)" \
+	latest_is .result failed
 ip -n "$PEER" link set to-ep up
 ip -n "$PEER" route replace default via "$EP4" 2>/dev/null
 ip -n "$PEER" -6 route replace default via "$EP6" 2>/dev/null
