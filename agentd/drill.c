@@ -903,7 +903,18 @@ kd_drill_free(struct kd *d)
 	if (dr != NULL) {
 		/* no connectivity check: the loop is ending */
 		dr->no_back = true;
-		drill_end(dr, "shutdown");
+		/*
+		 * Ended already, its table gone, connectivity being checked:
+		 * it is finished as it ended (the end, the result, the
+		 * report), not left "running" for the next start to close
+		 * as aborted by a restart.
+		 */
+		if (dr->state == DS_ENDING) {
+			quiet(dr);
+			finish(dr);
+		} else {
+			drill_end(dr, "shutdown");
+		}
 	}
 	json_decref(last_done);
 	last_done = NULL;

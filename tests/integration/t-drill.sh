@@ -20,10 +20,10 @@ pki_setup || die "PKI setup"
 sed -i 's/roles = \[ "status" \]; }/roles = [ "status", "drill" ]; }/' "$PKI/trust.conf"
 COL_ID=$("$KAKURICTL" agent-id "$PKI/op-ca.crt")
 GATE=2
-drill_policy() {	# drill_policy [PROBES] [MANAGEMENT-EXTRA]
+drill_policy() {	# drill_policy [PROBES] [MANAGEMENT-EXTRA] [CHECK]
 	write_policy "$(remote_agent_conf)" "$(remote_tls_conf)
 report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; };
-drill: { probes = [ ${1:-\"$NET4:8080\", \"[$NET6]:8080\"} ]; check = \"$PEER4:7444\"; gate = $GATE; max_duration = 120; };"
+drill: { probes = [ ${1:-\"$NET4:8080\", \"[$NET6]:8080\"} ]; check = \"${3:-$PEER4:7444}\"; gate = $GATE; max_duration = 120; };"
 	[ -z "${2:-}" ] || sed -i "s|ports = \[ 7443, 7444 \];|ports = [ 7443, 7444 ]; $2|" "$POLICY"
 }
 drill_policy
@@ -43,6 +43,8 @@ stop_drill() { drill_req '{"cmd":"drill","action":"stop"}'; }
 history() { drill_req '{"cmd":"drill-history","limit":50}'; }
 latest() { history | jq -r ".drills[0]$1"; }
 running() { history | jq -r ".running$1"; }
+drill_end_of() { history | jq -r --arg id "$1" '.drills[] | select(.id == $id) | .end'; }
+drill_result_of() { history | jq -r --arg id "$1" '.drills[] | select(.id == $id) | .result'; }
 internet() { reach "$EP" tcp "$NET4" 8080 && reach "$EP" tcp "$NET6" 8080; }
 cut_v4() { ! reach "$EP" tcp "$NET4" 8080 400; }
 cut_v6() { ! reach "$EP" tcp "$NET6" 8080 400; }
@@ -340,6 +342,30 @@ check_within "an announced drill on a PC isolated meanwhile is called off" 6 \
 	latest_is .end quarantined
 check "... as aborted" latest_is .result aborted
 refute "... and never made its table" drill_table
+
+# --- kakurid stopped while it checks that connectivity is back: the
+# --- drill's end stands (it was left "running", then closed as a restart) ---
+REL=$(sign alice release --episode "$(status_field episode)" --reason "drill over") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" >/dev/null 2>&1 &&
+	ctl apply "$REL" >/dev/null || fail "the signed release applies again"
+stop_kakurid -TERM
+# 198.51.100.77 and .78 are on ep's link to net, and nobody has them: the
+# probe and the management check never answer, so the drill ends
+# (management-lost) and its connectivity check goes on for 5 s
+drill_policy "\"198.51.100.77:8080\"" "" "198.51.100.78:7444"
+start_kakurid || die "kakurid restarts with probes that never answer"
+check_within "open again" 3 internet
+live 30 >"$WORK/e.json"
+E1=$(jq -r .drill.id "$WORK/e.json")
+ending() { [ "$(running .end)" = management-lost ]; }
+check_within "the drill ends (management-lost) and checks whether connectivity is back" $((GATE + 5)) ending
+stop_kakurid -TERM
+start_kakurid || die "kakurid restarts after the stop"
+end_is() { [ "$(drill_end_of "$1")" = "$2" ]; }
+result_is() { [ "$(drill_result_of "$1")" = "$2" ]; }
+check "kakurid stopped during the drill's connectivity check: its end stands (fails on the old code: restart)" \
+	end_is "$E1" management-lost
+check "... and its result (failed: the CSIRT lost the host)" result_is "$E1" failed
 
 summary
 [ "$FAILED" -eq 0 ]
