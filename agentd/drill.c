@@ -602,7 +602,7 @@ finish(struct drill *dr)
 
 	record_save(dr);
 	/* a kakurid that runs for years of daily drills keeps 200 of them */
-	kd_drill_prune();
+	kd_drill_prune(dr->file);
 	report(dr);
 	json_decref(last_done);
 	last_done = record_of(dr);
@@ -730,7 +730,8 @@ kd_drill_start(struct kd *d, const struct kd_drill_ask *ask, json_t **record,
 	/* named by when it was asked for, in ms: the listing's order */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(dr->file, sizeof(dr->file), "%s/%013lld-%s.json", kd_drill_dir(),
-	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, dr->id);
+	    kd_drill_stamp((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000),
+	    dr->id);
 	drill_check_endpoint(dr);
 	/* a reload during the drill changes nothing of it */
 	dr->targets = p->drill_probes;

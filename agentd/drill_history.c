@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,17 +112,39 @@ record_load(const char *name)
 	return o;
 }
 
+long long
+kd_drill_stamp(long long now_ms)
+{
+	size_t n;
+	char **names = record_names(&n), *end;
+	long long newest;
+
+	if (n > 0) {
+		newest = strtoll(names[0], &end, 10);
+		if (*end == '-' && newest >= now_ms && newest < LLONG_MAX)
+			now_ms = newest + 1;
+	}
+	names_free(names, n);
+	return now_ms;
+}
+
 void
-kd_drill_prune(void)
+kd_drill_prune(const char *keep)
 {
 	char path[PATH_MAX + 64];
+	const char *base = keep ? strrchr(keep, '/') : NULL;
 	size_t i, n;
 	char **names = record_names(&n);
 
-	for (i = KD_DRILL_HISTORY_MAX; i < n; i++)
+	base = base ? base + 1 : keep;
+	for (i = KD_DRILL_HISTORY_MAX; i < n; i++) {
+		/* by name order: a clock set back puts it behind the others */
+		if (base != NULL && strcmp(names[i], base) == 0)
+			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", drills_dir,
 		    names[i]) < sizeof(path))
 			unlink(path);
+	}
 	names_free(names, n);
 }
 
@@ -143,8 +166,8 @@ kd_drill_history(struct kd *d, size_t limit)
 /*
  * A record left "running" or "announced" by a kakurid that died: the
  * kernel removed its table with the process; it is closed as aborted and
- * reported, never resumed.  The oldest records beyond the history's
- * length go.
+ * reported, never resumed.  Then the oldest records beyond the
+ * history's length go.
  */
 void
 kd_drill_close_leftovers(struct kd *d)
@@ -156,8 +179,11 @@ kd_drill_close_leftovers(struct kd *d)
 	json_t *o;
 	char rid[KK_EPISODE_HEX + 1], ended[32];
 
-	kd_drill_prune();
-	for (i = 0; i < n && i < KD_DRILL_HISTORY_MAX; i++) {
+	/*
+	 * Every record is looked at before any goes: one a clock set back
+	 * named behind 200 others is closed and reported, then pruned.
+	 */
+	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", drills_dir, names[i]);
 		if ((o = record_load(names[i])) == NULL)
 			continue;
@@ -187,5 +213,6 @@ kd_drill_close_leftovers(struct kd *d)
 		json_decref(o);
 	}
 	names_free(names, n);
+	kd_drill_prune(NULL);
 }
 

@@ -23,7 +23,16 @@ struct json_t *kd_drill_history(struct kd *d, size_t limit);
  * the directory pruned.
  */
 void kd_drill_close_leftovers(struct kd *d);
-/* The records past the newest KD_DRILL_HISTORY_MAX go (each drill's end). */
-void kd_drill_prune(void);
+/*
+ * The records past the newest KD_DRILL_HISTORY_MAX go (each drill's end),
+ * but keep (a record's path, or NULL), the one just written.
+ */
+void kd_drill_prune(const char *keep);
+/*
+ * A new record's name, in ms: now, or just after the newest record's when
+ * the clock was set back (or was ahead once), so that the names, and the
+ * history, stay in the order the drills were asked for.
+ */
+long long kd_drill_stamp(long long now_ms);
 
 #endif

@@ -314,6 +314,24 @@ check "... its end pruned the records to the newest 200 (fails on the old code)"
 	test "$(find "$STATE/drills" -name '*.json' | wc -l)" -le 200
 check "... the oldest went, the drills of this run stayed" bash -c \
 	"! test -e '$STATE/drills/$(printf '%013d-%032x' 1 1).json' && [ \$(grep -l '\"$T1\"' '$STATE'/drills/*.json | wc -l) -eq 1 ]"
+# --- a clock that was once ahead: 200 records named in 2040 ---
+for i in $(seq 1 200); do
+	printf '{"id":"%032x","state":"done","kind":"tabletop","result":"ok"}' "$((5000 + i))" \
+		>"$STATE/drills/$(printf '%013d-%032x' "$((2208988800000 + i))" "$((5000 + i))").json"
+done
+drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":10}' >"$WORK/f.json"
+TF=$(jq -r .drill.id "$WORK/f.json")
+stop_drill >/dev/null
+check_within "a drill after records named in the future is listed first, not pruned at its own end (fails on the old code)" \
+	5 latest_is .id "$TF"
+# a drill kakurid left running, named behind 200 others: closed and
+# reported at the next start before the records are pruned
+stop_kakurid -TERM
+printf '{"id":"%032x","state":"running","kind":"live","result":"running"}' 7777 \
+	>"$STATE/drills/$(printf '%013d-%032x' 5 7777).json"
+start_kakurid || die "kakurid restarts over a record left running"
+check "a record left running behind 200 newer ones is closed as aborted and audited (fails on the old code: pruned unseen)" \
+	audit_has ".action == \"drill\" and .result == \"aborted\" and .id == \"$(printf '%032x' 7777)\""
 
 # --- a real isolation during a drill outlives the drill ---
 live 60 >/dev/null
