@@ -36,6 +36,7 @@ static const struct words {
 	const char *report[2];
 	const char *disconnect[2];
 	const char *drill_no_disconnect[2];
+	const char *drill_over_disconnect[2];
 } words = {
 	.release_summary = { "Connectivity is back", "通信が復旧しました" },
 	.release_body = {
@@ -73,6 +74,13 @@ static const struct words {
 	    "This is a drill: nothing is cut off. Your response was "
 	    "recorded.",
 	    "訓練中のため、実際には切断しません。対応は記録されました。" },
+	.drill_over_disconnect = {
+	    "That notice was a drill's, and the drill is over: nothing is "
+	    "cut off. If you believe this computer is really infected, call "
+	    "the desk or press the real Disconnect button.",
+	    "この通知は終了した訓練のものです。切断は行いません。"
+	    "本当に感染の疑いがある場合は、窓口に連絡するか、実際の切断ボタンを"
+	    "押してください。" },
 };
 
 /* The text f in v's language. */
@@ -114,6 +122,12 @@ const char *
 notice_drill_disconnect(const struct notice_view *v)
 {
 	return WORD(v, drill_no_disconnect);
+}
+
+const char *
+notice_drill_over_disconnect(const struct notice_view *v)
+{
+	return WORD(v, drill_over_disconnect);
 }
 
 bool

@@ -45,6 +45,11 @@ void notice_free(struct notice *n);
 const char *notice_action_label(const struct notice_view *v, const char *key);
 /* The text said when a disconnect pressed in a drill is not carried out. */
 const char *notice_drill_disconnect(const struct notice_view *v);
+/*
+ * The text said when Disconnect is pressed on the notice of a drill that
+ * is over: nothing is cut off (the button belonged to the drill).
+ */
+const char *notice_drill_over_disconnect(const struct notice_view *v);
 /* Whether a drill with id runs now (its start came, its end not). */
 bool notice_drill_running(const struct notice_view *v, json_t *id);
 

@@ -359,13 +359,18 @@ on_action(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 		drill_event(w, s->drill_id, key);
 	if (strcmp(key, "report") == 0) {
 		open_report(w);
-	} else if (!drill) {
+	} else if (s->drill_id == NULL) {
 		press_disconnect(w);
 	} else {
-		/* a drill isolates as it says, not by the button */
+		/*
+		 * A drill isolates as it says, not by the button; the
+		 * button of a drill that is over (its notice stays in the
+		 * notification centre) cuts nothing off either.
+		 */
 		snprintf(n.summary, sizeof(n.summary), "%s",
 		    NOTICE_DRILL_SUMMARY);
-		if ((n.body = strdup(notice_drill_disconnect(&w->v))) != NULL)
+		if ((n.body = strdup(drill ? notice_drill_disconnect(&w->v) :
+		    notice_drill_over_disconnect(&w->v))) != NULL)
 			show(w, &n);
 	}
 	return 0;

@@ -151,6 +151,16 @@ drill_checks() {
 }
 drill_checks
 
+# --- Disconnect pressed on a drill's notice once the drill is over (the
+# --- notice stays in the notification centre): nothing is cut off ---
+notifyd_start --invoke "disconnect:4000:Respond as you would" || die "notifyd for a drill's old notice"
+ctl drill start --duration 1 >/dev/null || fail "a 1 s tabletop drill starts"
+check_within "the 1 s drill is over" 10 notice '(.summary | startswith("The drill is over"))'
+check_within "Disconnect pressed on its notice after its end" 10 invoked disconnect
+check_within "... the staff member is told the drill is over and nothing is cut off" 5 \
+	notice '(.body // "") | test("the drill is over: nothing is cut off")'
+check "... and the PC stays open (fails on the old code: isolated for real)" mode_is open
+
 # --- Disconnect pressed on an egress notice: staff isolates, others are told why ---
 notifyd_start --invoke "disconnect:300:e-mail and web access" \
 	--invoke "disconnect:300:メールと Web の通信は遮断" || die "notifyd again"
