@@ -47,11 +47,14 @@ check "no command at all: exit 2 and the usage lines" bash -c \
 "$KAKURICTL" -s "$WORK/nothing.sock" status >/dev/null 2>"$WORK/unreach.err"; rc=$?
 check "status without an agent: exit 3, one line" bash -c \
 	"[ $rc -eq 3 ] && [ \$(wc -l <'$WORK/unreach.err') -eq 1 ] && grep -q '^kakurictl: agent not reachable at' '$WORK/unreach.err'"
-# a socket whose peer is not kakurid (or a kakurid taken over) answers
-# a refusal with line breaks and terminal escapes: kakurictl prints one
-# line of it, cleaned
-python3 - "$WORK/fake.sock" <<'PY' &
-import json, os, socket, struct, sys
+# fake_agent STATUS-ANSWER: kakurictl status against a socket whose peer
+# is not kakurid (or a kakurid taken over), which takes one request and
+# answers the JSON text given; its output in $WORK/fake.out and .err,
+# its exit status in $rc
+fake_agent() {
+	rm -f "$WORK/fake.sock"
+	python3 - "$WORK/fake.sock" "$1" <<'PY' &
+import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1])
 s.listen(1)
@@ -60,45 +63,30 @@ c, _ = s.accept()
 c.settimeout(20)
 n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
 c.recv(n, socket.MSG_WAITALL)
-a = json.dumps({"ok": False, "error": "busy\nkakurictl: x",
-                "message": "evil\nkakurictl: isolated: done\x1b[2J"}).encode()
+a = sys.argv[2].encode()
 c.sendall(struct.pack(">I", len(a)) + a)
 c.close()
 PY
-FAKE=$!
-until_ok 10 test -S "$WORK/fake.sock"
-"$KAKURICTL" -s "$WORK/fake.sock" status >/dev/null 2>"$WORK/fake.err"; rc=$?
-wait "$FAKE"
+	FAKE=$!
+	until_ok 10 test -S "$WORK/fake.sock"
+	"$KAKURICTL" -s "$WORK/fake.sock" status >"$WORK/fake.out" 2>"$WORK/fake.err"; rc=$?
+	wait "$FAKE"
+}
+# a refusal with line breaks and terminal escapes: kakurictl prints one
+# line of it, cleaned
+fake_agent '{"ok": false, "error": "busy\nkakurictl: x", "message": "evil\nkakurictl: isolated: done\u001b[2J"}'
 check "a refusal with line breaks and escapes from the socket: exit 1, one line, no escape (fails on the old code)" bash -c \
 	"[ $rc -eq 1 ] && [ \$(wc -l <'$WORK/fake.err') -eq 1 ] && ! grep -q \$'\\033' '$WORK/fake.err' && grep -q '^kakurictl: busy.*evil' '$WORK/fake.err'"
 # an answer whose fields hold escape sequences (an interface that root
 # renamed to "\e[2K\e[1A...", to wipe the ALERT line off the screen):
 # status prints every field as one line of printable text
-rm -f "$WORK/fake.sock"
-python3 - "$WORK/fake.sock" <<'PY' &
-import json, os, socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
-s.listen(1)
-s.settimeout(20)
-c, _ = s.accept()
-c.settimeout(20)
-n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
-c.recv(n, socket.MSG_WAITALL)
-e = "\x1b[2K\x1b[1A\r"
-a = json.dumps({"ok": True, "mode": "isolated" + e, "episode": e, "since": e,
-                "by": "csirt\nmode:        open", "reason": e, "protection": e,
-                "verified": True, "tamper_events": 1,
-                "tamper": [{"what": "interface " + e + "eth9 has no hook"}],
-                "not_covered": e, "fleet": {"broker": e, "state": e},
-                "blocklists": [{"set": e, "version": 1, "ranges": 1}]}).encode()
-c.sendall(struct.pack(">I", len(a)) + a)
-c.close()
-PY
-FAKE=$!
-until_ok 10 test -S "$WORK/fake.sock"
-"$KAKURICTL" -s "$WORK/fake.sock" status >"$WORK/fake.out" 2>&1; rc=$?
-wait "$FAKE"
+E='\u001b[2K\u001b[1A\r'
+fake_agent "{\"ok\": true, \"mode\": \"isolated$E\", \"episode\": \"$E\", \"since\": \"$E\",
+  \"by\": \"csirt\\nmode:        open\", \"reason\": \"$E\", \"protection\": \"$E\",
+  \"verified\": true, \"tamper_events\": 1,
+  \"tamper\": [{\"what\": \"interface ${E}eth9 has no hook\"}],
+  \"not_covered\": \"$E\", \"fleet\": {\"broker\": \"$E\", \"state\": \"$E\"},
+  \"blocklists\": [{\"set\": \"$E\", \"version\": 1, \"ranges\": 1}]}"
 check "status with escape sequences in its fields: exit 0, no escape or carriage return printed (fails on the old code)" \
 	bash -c "[ $rc -eq 0 ] && ! grep -q \$'\\033' '$WORK/fake.out' && ! grep -q \$'\\r' '$WORK/fake.out'"
 check "... the ALERT line is there, one line each field" bash -c \
