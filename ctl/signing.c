@@ -10,13 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
 
 #include "kakuri.h"
 #include "commands.h"
+#include "jsonutil.h"
 #include "options.h"
 #include "output.h"
 #include "sign.h"
@@ -253,6 +256,7 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		fail_line("unknown action '%s'", s.action);
 		goto out;
 	}
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* no core holds the key */
 	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
 		fail_line("%s: %s", keyfile, strerror(-r));
 		ret = EX_FAILED;
@@ -285,23 +289,50 @@ out:
 }
 
 /*
+ * A keyid as it may go to a terminal: a hint the signer chose, so only
+ * printable ASCII is shown as it is (no escape, no bidi override that
+ * would make "bob" read as "alice").
+ */
+static const char *
+keyid_shown(const char *keyid, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; keyid[i] != '\0' && i + 1 < len; i++)
+		buf[i] = keyid[i] > 0x20 && keyid[i] < 0x7f ? keyid[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+/* t as RFC 3339, or words saying it is none */
+static const char *
+time_shown(int64_t t, char *buf, size_t len)
+{
+	if (t < 0 || t > 253402300799LL ||	/* 9999-12-31T23:59:59Z */
+	    kk_rfc3339((time_t)t, buf, len) < 0)
+		snprintf(buf, len, "(out of range: %lld)", (long long)t);
+	return buf;
+}
+
+/*
  * What the second person is asked to sign, on stderr: the command's
  * words, not just a file name (the two-person rule is worth what the
- * second person sees).  Agent text is cleaned; the signers are named as
- * they name themselves (a keyid is a hint: the agent checks the keys).
+ * second person sees).  Agent text is cleaned.  The signatures there are
+ * named by the keys of keys (a directory of .pub files) that verify them;
+ * without it, their keyids are shown as claims: anyone can write a
+ * signature that names itself "alice".
  */
 static void
 show_command(const char *path, const struct kk_command *cmd,
-    const struct kk_envelope *env)
+    const struct kk_envelope *env, const char *const who[])
 {
-	char when[40], args[200], *a;
+	char from[48], to[48], args[200], k[KK_KEYID_MAX], *a;
 	time_t now = time(NULL);
 	size_t i;
 
 	a = cmd->args ? json_dumps(cmd->args, JSON_COMPACT) : NULL;
 	kk_text_clean(args, sizeof(args), a ? a : "{}", a ? strlen(a) : 2);
 	free(a);
-	kk_rfc3339((time_t)cmd->exp, when, sizeof(when));
 	fprintf(stderr, "%s: %s for %s %s\n", path,
 	    kk_action_name(cmd->action), cmd->group[0] ? "group" : "agent",
 	    cmd->group[0] ? cmd->group : cmd->agent);
@@ -309,12 +340,81 @@ show_command(const char *path, const struct kk_command *cmd,
 	    cmd->episode[0] ? cmd->episode : "-");
 	fprintf(stderr, "  incident: %s\n  reason: %s\n  args: %s\n",
 	    cmd->incident, cmd->reason, args);
-	fprintf(stderr, "  expires %s (%s)\n", when, cmd->exp < now ?
-	    "EXPIRED: no agent takes it" : "valid");
-	fprintf(stderr, "  signed by:");
-	for (i = 0; i < env->nsigs; i++)
-		fprintf(stderr, " %s", env->sigs[i].keyid);
+	fprintf(stderr, "  valid from %s to %s (%s)\n",
+	    time_shown(cmd->iat, from, sizeof(from)),
+	    time_shown(cmd->exp, to, sizeof(to)), cmd->exp < now ?
+	    "EXPIRED: no agent takes it" : cmd->iat > now ?
+	    "NOT YET VALID: it is meant for later" : "valid now");
+	if (who == NULL) {
+		fprintf(stderr, "  signed by (as they name themselves, not "
+		    "checked; --keys DIR checks them):");
+		for (i = 0; i < env->nsigs; i++)
+			fprintf(stderr, " %s", keyid_shown(env->sigs[i].keyid, k,
+			    sizeof(k)));
+	} else {
+		fprintf(stderr, "  signed by (verified):");
+		for (i = 0; i < env->nsigs; i++)
+			fprintf(stderr, " %s", who[i]);
+	}
 	fputc('\n', stderr);
+}
+
+/*
+ * Each signature of env verified against the public keys (NAME.pub) in
+ * dir: who[i] is the name of the key that verifies signature i (the
+ * caller frees them).  A signature that none verifies fails the whole:
+ * -EBADMSG, with its keyid in bad (it may claim a name it has no key
+ * for).  Another negative errno when dir cannot be read.
+ */
+static int
+verify_signers(const char *dir, const struct kk_envelope *env,
+    char *who[], char *bad, size_t badlen)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	EVP_PKEY *k;
+	size_t i, n, keys = 0;
+	DIR *d;
+	int r = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL && keys < KK_TRUST_MAX_KEYS) {
+		n = strlen(de->d_name);
+		if (n < 5 || strcmp(de->d_name + n - 4, ".pub") != 0 ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+		    (int)sizeof(path) || kk_key_load_public(path, &k) < 0)
+			continue;
+		keys++;
+		for (i = 0; i < env->nsigs; i++)
+			if (who[i] == NULL && kk_dsse_verify_one(env, i, k) == 0)
+				who[i] = strndup(de->d_name, n - 4);
+		EVP_PKEY_free(k);
+	}
+	closedir(d);
+	for (i = 0; i < env->nsigs && r == 0; i++)
+		if (who[i] == NULL) {
+			keyid_shown(env->sigs[i].keyid, bad, badlen);
+			r = -EBADMSG;
+		}
+	return r;
+}
+
+/* *k, a private Ed25519 key, replaced by its public half: 0 or -errno. */
+static int
+public_half(EVP_PKEY **k)
+{
+	unsigned char raw[32];
+	size_t len = sizeof(raw);
+	EVP_PKEY *pub;
+
+	if (EVP_PKEY_get_raw_public_key(*k, raw, &len) != 1 ||
+	    (pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw,
+	    len)) == NULL)
+		return -EINVAL;
+	EVP_PKEY_free(*k);
+	*k = pub;
+	return 0;
 }
 
 /* On a terminal, without --yes: the second person says yes. */
@@ -325,8 +425,11 @@ confirmed(void)
 	FILE *tty;
 	bool yes;
 
-	if (!isatty(STDIN_FILENO) || (tty = fopen("/dev/tty", "r+e")) == NULL)
+	if (!isatty(STDIN_FILENO))
 		return true;
+	/* a terminal on stdin, none to ask on: not a yes */
+	if ((tty = fopen("/dev/tty", "r+e")) == NULL)
+		return false;
 	fputs("add your signature? [y/N] ", tty);
 	fflush(tty);
 	yes = fgets(line, sizeof(line), tty) != NULL &&
@@ -339,17 +442,20 @@ int
 cmd_cosign(struct ctl *c, int argc, char **argv)
 {
 	const char *keyfile = NULL, *keyid = NULL, *out = NULL, *path;
+	const char *keys = NULL, *problem;
 	bool yes = false;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("k", &keyfile),
 		CTL_TEXT("o", &out),
 		CTL_TEXT("keyid", &keyid),
+		CTL_TEXT("keys", &keys),
 		CTL_FLAG("yes", &yes),
 		CTL_OPTIONS_END,
 	};
 	struct kk_envelope env;
 	struct kk_command cmd = { 0 };
 	char hint[KK_KEYID_MAX], why[160], *buf = NULL, *text = NULL;
+	char *who[KK_DSSE_MAX_SIGS] = { NULL };
 	EVP_PKEY *k = NULL;
 	size_t len, i;
 	int r, first, ret = EX_FAILED;
@@ -367,16 +473,35 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 		free(buf);
 		return EX_FAILED;
 	}
-	/* only a command is cosigned, and only one that can be read */
-	if (strcmp(env.type, KK_PT_COMMAND) != 0 ||
-	    kk_command_parse(env.payload, env.payload_len, &cmd, why,
-	    sizeof(why)) < 0) {
+	/*
+	 * Only a command is cosigned, and only one that can be read: of as
+	 * many values as a command has (a block list's, over 64 KiB, one
+	 * per 8 bytes at most), not parsed otherwise ([{},{},...] costs
+	 * jansson 80 times its size).
+	 */
+	problem = NULL;
+	if (strcmp(env.type, KK_PT_COMMAND) != 0)
+		problem = "another payload type";
+	else if (!kk_json_few_values((const char *)env.payload,
+	    env.payload_len, env.payload_len > KK_COMMAND_MAX ?
+	    env.payload_len / 8 : KK_PAYLOAD_VALUES_MAX))
+		problem = "more values than a command has";
+	else if (kk_command_parse(env.payload, env.payload_len, &cmd, why,
+	    sizeof(why)) < 0)
+		problem = why;
+	if (problem != NULL) {
 		fail_line("%s: not a kakuri command (%s): nothing signed", path,
-		    strcmp(env.type, KK_PT_COMMAND) != 0 ? "another payload "
-		    "type" : why);
+		    problem);
 		goto out;
 	}
-	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
+	/*
+	 * The private key is in memory only to sign, after the yes: while
+	 * the second person reads, only its public half is (and the process
+	 * is not dumpable: no core, no /proc/PID/mem for the same uid).
+	 */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if ((r = kk_key_load_private(keyfile, &k)) < 0 ||
+	    (r = public_half(&k)) < 0) {
 		fail_line("%s: %s", keyfile, strerror(-r));
 		goto out;
 	}
@@ -387,9 +512,25 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 			    "of the same key would not count", path, keyfile);
 			goto out;
 		}
-	show_command(path, &cmd, &env);
+	if (keys != NULL && (r = verify_signers(keys, &env, who, hint,
+	    sizeof(hint))) < 0) {
+		if (r == -EBADMSG)
+			fail_line("%s: a signature that no key in %s verifies "
+			    "(it names itself \"%s\"): not signed", path, keys,
+			    hint);
+		else
+			fail_line("%s: %s", keys, strerror(-r));
+		goto out;
+	}
+	show_command(path, &cmd, &env, keys ? (const char *const *)who : NULL);
 	if (!yes && !confirmed()) {
 		fail_line("not signed");
+		goto out;
+	}
+	EVP_PKEY_free(k);
+	k = NULL;
+	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
+		fail_line("%s: %s", keyfile, strerror(-r));
 		goto out;
 	}
 	if (kk_envelope_sign(&env, keyid ? keyid : key_hint(keyfile, hint,
@@ -408,6 +549,8 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 	    out ? out : path);
 	ret = EX_DONE;
 out:
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		free(who[i]);
 	kk_command_free(&cmd);
 	kk_envelope_free(&env);
 	EVP_PKEY_free(k);

@@ -33,7 +33,7 @@ check "cosign of a file that is not a signed command: refused, nothing written o
 "$KAKURICTL" cosign -k bob.key unb.json 2>"$WORK/show.err"; rc=$?
 check "cosign names the action, the group, the incident and the signer already there" \
 	bash -c "[ $rc -eq 0 ] && grep -q 'unb.json: unblock for group tokyo' '$WORK/show.err' &&
-		grep -q 'incident: IR-7' '$WORK/show.err' && grep -q 'signed by: alice' '$WORK/show.err'"
+		grep -q 'incident: IR-7' '$WORK/show.err' && grep -q 'signed by (as they name themselves, not checked.*): alice' '$WORK/show.err'"
 "$KAKURICTL" cosign -k bob.key unb.json 2>"$WORK/again.err"; rc=$?
 check "... a second cosign with the same key: refused, it would not count" \
 	bash -c "[ $rc -ne 0 ] && grep -q 'already' '$WORK/again.err' && [ \$(jq '.signatures | length' unb.json) -eq 2 ]"
@@ -44,6 +44,53 @@ check "cosign on a terminal, answered n: not signed (fails on the old code)" \
 	bash -c "grep -q 'add your signature' '$WORK/tty.out' && [ \$(jq '.signatures | length' tty.json) -eq 1 ]"
 echo y | timeout 10 script -qec "'$KAKURICTL' cosign -k bob.key tty.json" /dev/null >"$WORK/tty.out" 2>&1
 check "... answered y: signed" test "$(jq '.signatures | length' tty.json)" = 2
+# a signature anyone can write, naming itself "alice": shown as a claim;
+# --keys DIR names each signer by the key that verifies it, and refuses
+# a signature that none does (two people would think they approve a
+# release alice asked for)
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action release \
+	--episode "$(printf '%032d' 2)" -o forged.json 2>/dev/null
+ZERO=$(head -c 64 /dev/zero | base64 -w0)
+jq --arg z "$ZERO" '.signatures = [{"keyid": "alice", "sig": $z}]' forged.json >forged.tmp && mv forged.tmp forged.json
+"$KAKURICTL" cosign --yes -k bob.key forged.json 2>"$WORK/forged.err" </dev/null
+check "cosign shows a signer's name as a claim, not checked (fails on the old code: 'signed by: alice')" \
+	grep -q 'signed by (as they name themselves, not checked' "$WORK/forged.err"
+jq --arg z "$ZERO" '.signatures = [{"keyid": "alice", "sig": $z}]' forged.json >forged.tmp && mv forged.tmp forged.json
+"$KAKURICTL" cosign --yes --keys . -k bob.key forged.json 2>"$WORK/forged.err" </dev/null; rc=$?
+check "cosign --keys: a forged signature claiming alice is refused, nothing signed" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'a signature that no key in . verifies (it names itself \"alice\"): not signed' '$WORK/forged.err' &&
+		[ \$(jq '.signatures | length' forged.json) -eq 1 ]"
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action release \
+	--episode "$(printf '%032d' 3)" -o real.json 2>/dev/null
+"$KAKURICTL" cosign --yes --keys . -k bob.key real.json 2>"$WORK/real.err" </dev/null; rc=$?
+check "cosign --keys: alice's real signature is named by her key, verified; signed" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'signed by (verified): alice\$' '$WORK/real.err' && [ \$(jq '.signatures | length' real.json) -eq 2 ]"
+# a keyid with a bidi override (U+202E) reads as another name: shown as '?'
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o bidi.json 2>/dev/null
+jq '.signatures[0].keyid = "x\u202eecila"' bidi.json >bidi.tmp && mv bidi.tmp bidi.json
+"$KAKURICTL" cosign --yes -k bob.key bidi.json 2>"$WORK/bidi.err" </dev/null
+check "a keyid with a bidi override is shown in plain ASCII ('?' for the rest; fails on the old code)" \
+	bash -c "grep -q 'not checked.*: x???ecila\$' '$WORK/bidi.err'"
+# a token made now for a month later: the second person is told
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate --ttl 600 \
+	--valid-from $(( $(date +%s) + 30 * 86400 )) -o later.json 2>/dev/null
+"$KAKURICTL" cosign --yes -k bob.key later.json 2>"$WORK/later.err" </dev/null
+check "cosign of a token valid only later says so (fails on the old code: 'valid')" \
+	grep -q 'valid from .* to .* (NOT YET VALID: it is meant for later)' "$WORK/later.err"
+# a terminal on stdin and none to ask on (a new session): not a yes
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o notty.json 2>/dev/null
+/usr/bin/python3 - "$KAKURICTL" <<'PY' >"$WORK/notty.out" 2>&1
+import os, pty, subprocess, sys
+m, s = pty.openpty()
+p = subprocess.run([sys.argv[1], "cosign", "-k", "bob.key", "notty.json"], stdin=s,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                   start_new_session=True, timeout=10)
+print(p.returncode)
+sys.stdout.write(p.stderr.decode())
+PY
+check "cosign with a terminal on stdin but no controlling terminal: not signed (fails on the old code)" \
+	bash -c "[ \"\$(head -1 '$WORK/notty.out')\" = 1 ] && grep -q 'not signed' '$WORK/notty.out' &&
+		[ \$(jq '.signatures | length' notty.json) -eq 1 ]"
 printf '{"payloadType":"text/plain","payload":"aGk=","signatures":[{"keyid":"x","sig":"%s"}]}' \
 	"$(head -c 64 /dev/zero | base64 -w0)" >other.json
 "$KAKURICTL" cosign -k bob.key other.json 2>"$WORK/other.err"; rc=$?
