@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "kakuri.h"
+#include "jsonutil.h"
 #include "sign.h"
 #include "wire.h"
 
@@ -408,4 +409,16 @@ out:
 	if (reason != NULL)
 		*reason = r;
 	return rc;
+}
+
+int
+kk_command_parse_untrusted(const uint8_t *payload, size_t len,
+    struct kk_command *c, char *why, size_t whylen)
+{
+	if (!kk_json_few_values((const char *)payload, len,
+	    len > KK_COMMAND_MAX ? len / 8 : KK_PAYLOAD_VALUES_MAX)) {
+		snprintf(why, whylen, "more values than a command has");
+		return -E2BIG;
+	}
+	return kk_command_parse(payload, len, c, why, whylen);
 }

@@ -308,6 +308,15 @@ struct kk_command {
  */
 int kk_command_parse(const uint8_t *payload, size_t len, struct kk_command *c,
     char *why, size_t whylen);
+/*
+ * The same for a payload whose signatures nobody checked (a file handed
+ * to an operator): one of more values than a command has (KK_PAYLOAD_
+ * VALUES_MAX; a block list's, over KK_COMMAND_MAX, one per 8 bytes) is
+ * refused unparsed, -E2BIG: jansson spends 80 times a hostile text's
+ * size on [{},{},...].
+ */
+int kk_command_parse_untrusted(const uint8_t *payload, size_t len,
+    struct kk_command *c, char *why, size_t whylen);
 void kk_command_free(struct kk_command *c);
 /*
  * Time window: iat - skew <= now <= exp + skew and exp - iat <= max_life.

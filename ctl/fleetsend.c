@@ -314,8 +314,8 @@ load_bfile(struct bfile *f)
 		return r;
 	if (kk_envelope_parse((uint8_t *)f->body, f->len, &env) < 0)
 		return -EBADMSG;
-	r = kk_command_parse(env.payload, env.payload_len, &f->cmd, why,
-	    sizeof(why));
+	r = kk_command_parse_untrusted(env.payload, env.payload_len, &f->cmd,
+	    why, sizeof(why));
 	kk_envelope_free(&env);
 	if (r < 0)
 		return -EBADMSG;

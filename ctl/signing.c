@@ -19,7 +19,6 @@
 
 #include "kakuri.h"
 #include "commands.h"
-#include "jsonutil.h"
 #include "options.h"
 #include "output.h"
 #include "sign.h"
@@ -473,21 +472,12 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 		free(buf);
 		return EX_FAILED;
 	}
-	/*
-	 * Only a command is cosigned, and only one that can be read: of as
-	 * many values as a command has (a block list's, over 64 KiB, one
-	 * per 8 bytes at most), not parsed otherwise ([{},{},...] costs
-	 * jansson 80 times its size).
-	 */
+	/* only a command is cosigned, and only one that can be read */
 	problem = NULL;
 	if (strcmp(env.type, KK_PT_COMMAND) != 0)
 		problem = "another payload type";
-	else if (!kk_json_few_values((const char *)env.payload,
-	    env.payload_len, env.payload_len > KK_COMMAND_MAX ?
-	    env.payload_len / 8 : KK_PAYLOAD_VALUES_MAX))
-		problem = "more values than a command has";
-	else if (kk_command_parse(env.payload, env.payload_len, &cmd, why,
-	    sizeof(why)) < 0)
+	else if (kk_command_parse_untrusted(env.payload, env.payload_len,
+	    &cmd, why, sizeof(why)) < 0)
 		problem = why;
 	if (problem != NULL) {
 		fail_line("%s: not a kakuri command (%s): nothing signed", path,

@@ -648,6 +648,37 @@ START_TEST(test_parse_then_time)
 }
 END_TEST
 
+/*
+ * An unverified payload (cosign, fleet send): one of more values than a
+ * command has is refused before jansson sees it; a real command parses.
+ */
+START_TEST(test_untrusted_values)
+{
+	struct kk_command c;
+	char why[128];
+	const char *good = make(NULL, NULL, NULL);
+	size_t n = 32768 * 3 + 64, i;
+	char *bomb = malloc(n);
+
+	ck_assert_int_eq(kk_command_parse_untrusted((const uint8_t *)good,
+	    strlen(good), &c, why, sizeof(why)), 0);
+	ck_assert_int_eq(c.action, KK_ACT_ISOLATE);
+	kk_command_free(&c);
+	/* {"args":[{},{},...]}: 96 KiB, over KK_COMMAND_MAX, of more than a value per 8 bytes */
+	ck_assert_ptr_nonnull(bomb);
+	i = (size_t)snprintf(bomb, n, "{\"args\":[");
+	while (i + 4 < 32768 * 3)
+		i += (size_t)snprintf(bomb + i, n - i, "{},");
+	bomb[i - 1] = ']';
+	bomb[i++] = '}';
+	bomb[i] = '\0';
+	ck_assert_int_eq(kk_command_parse_untrusted((const uint8_t *)bomb, i,
+	    &c, why, sizeof(why)), -E2BIG);
+	ck_assert_str_eq(why, "more values than a command has");
+	free(bomb);
+}
+END_TEST
+
 KK_SUITE(command_suite, "command",
 	KK_CASE("valid", 0, 0), KK_TEST(test_action_names),
 	    KK_TEST(test_valid), KK_TEST(test_valid_variants),
@@ -656,6 +687,7 @@ KK_SUITE(command_suite, "command",
 	    KK_LOOP(test_bad, KK_NITEMS(bads)),
 	    KK_TEST(test_release_episode), KK_TEST(test_unknown_action),
 	    KK_TEST(test_framing), KK_TEST(test_why_printable),
+	    KK_TEST(test_untrusted_values),
 	KK_CASE("group", 0, 0), KK_TEST(test_group_valid),
 	    KK_TEST(test_group_too_long), KK_TEST(test_group_one_addressee),
 	    KK_LOOP(test_group_bad_name, KK_NITEMS(bad_groups)),
