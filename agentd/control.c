@@ -386,8 +386,10 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 	};
 	struct kd_req kr;
 	json_error_t jerr;
-	json_t *req;
+	json_t *req, *resp;
 	const char *cmd;
+	bool big = c->big_slot;
+	char msg[96];
 
 	/* read whole: a big slot is given back, the next request is the class's size */
 	if (c->big_slot) {
@@ -412,6 +414,26 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 		req = NULL;
 	}
 	cmd = json_string_value(json_object_get(req, KW_CMD));
+	/*
+	 * Only a self-report (its attachments) may be larger than the
+	 * class's size (DESIGN 3's 1 MiB): anything else read on a big slot
+	 * is refused as the reader would have refused it.
+	 */
+	if (big && (cmd == NULL || strcmp(cmd, kk_op_name(KK_OP_REPORT)) !=
+	    0)) {
+		snprintf(msg, sizeof(msg), "request larger than %zu KiB (only "
+		    "a report with attachments may be larger)",
+		    kk_control_frame_max(c->cls) / 1024);
+		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
+		    "control", KE_TOO_LARGE, NULL);
+		resp = kk_wire_error(KE_TOO_LARGE, msg);
+		json_decref(req);
+		free(body);
+		if (conn_reply(c, resp) < 0)
+			conn_free(c);
+		json_decref(resp);
+		return 1;
+	}
 	if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_LOG)) == 0 &&
 	    c->cls == KK_PEER_OTHER && !take_stream_slot(c)) {
 		json_decref(req);
@@ -506,7 +528,7 @@ static int
 conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kk_conn *c = userdata;
-	char msg[64];
+	char msg[128];
 	json_t *resp;
 	int r;
 
@@ -541,8 +563,9 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	}
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
-		    "request larger than %zu KiB" : "bad frame",
-		    kk_control_frame_max(c->cls) / 1024);
+		    "request larger than %zu KiB (a report with attachments: "
+		    "%zu KiB)" : "bad frame", kk_control_frame_max(c->cls) / 1024,
+		    (size_t)KK_CONTROL_REPORT_FRAME_MAX / 1024);
 		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
 		    "control", r == -EMSGSIZE ? KE_TOO_LARGE : KE_BAD_FRAME, NULL);
 		resp = kk_wire_error(r == -EMSGSIZE ? KE_TOO_LARGE :

@@ -29,8 +29,14 @@ struct json_t;
  * only a user's first waiting report may take the last such part.
  */
 #define KD_OUTBOX_SELF_PART	8
-/* one message file (a self-report's request is at most 1 MiB) */
+/*
+ * One message file: a self-report's request is at most
+ * KK_CONTROL_REPORT_FRAME_MAX (1.125 MiB), its payload about as large
+ * with kakurid's facts, the signed envelope 4/3 of that.
+ */
 #define KD_OUTBOX_MSG_MAX	(2 * 1024 * 1024)
+_Static_assert((KK_CONTROL_REPORT_FRAME_MAX + 64 * 1024) / 3 * 4 + 4096 <=
+    KD_OUTBOX_MSG_MAX, "the largest self-report fits in an outbox file");
 /* directory entries one scan looks at */
 #define KD_OUTBOX_SCAN_MAX	(KD_OUTBOX_MAX_N + KD_OUTBOX_RESERVE_N + 1024)
 /* files kept in outbox/corrupt; past it a corrupt file is deleted */

@@ -54,70 +54,110 @@ check "a staff member too (fails on the old code: over 1 MiB)" grep -Eq '^[0-9a-
 check_within "... it reaches the collector whole" 20 attachments_ok "$R"
 
 # --- the slots: requests that announce a report's size and hold it ---
-# hold.py: as the calling uid, announce LEN bytes and send nothing more;
-# prints the answer's "error" if kakurid answers within 0.5 s, else
-# "held", and keeps the connection until kakurid closes it (at most 5 s)
+# hold.py SOCK LEN WAIT [STOP]: as the calling uid, announce LEN bytes
+# and send nothing more.  Prints the answer's "error" if kakurid answers
+# within WAIT s, else "held" (once).  Without STOP it keeps the
+# connection until kakurid closes it; with STOP it connects again each
+# time kakurid closes one (the request's deadline), so that the slot
+# stays taken until the file STOP is there.  At most 60 s in all.
 cat >"$WORK/hold.py" <<'EOF'
-import json, socket, struct, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-s.sendall(struct.pack(">I", int(sys.argv[2])) + b"{")
-s.settimeout(0.5)
-try:
-    hdr = s.recv(4)
-    body = b""
-    if len(hdr) == 4:
-        n = struct.unpack(">I", hdr)[0]
-        while len(body) < n:
-            d = s.recv(n - len(body))
-            if not d:
+import json, os, socket, struct, sys, time
+sock, size, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+stop = sys.argv[4] if len(sys.argv) > 4 else None
+end = time.monotonic() + 60
+said = False
+def answer(s):
+    hdr = s.recv(4, socket.MSG_WAITALL)
+    if len(hdr) < 4:
+        return None
+    n = struct.unpack(">I", hdr)[0]
+    return json.loads(s.recv(n, socket.MSG_WAITALL)).get("error", "?")
+while time.monotonic() < end and not (stop and os.path.exists(stop)):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendall(struct.pack(">I", size) + b"{")
+    s.settimeout(wait)
+    try:
+        err = answer(s)
+        if not said:
+            print(err if err else "closed", flush=True)
+            said = True
+        if stop is None or err:
+            break
+        continue                # closed at its deadline: taken again
+    except socket.timeout:
+        if not said:
+            print("held", flush=True)
+            said = True
+    s.settimeout(0.1)
+    while time.monotonic() < end and not (stop and os.path.exists(stop)):
+        try:
+            if not s.recv(1):
                 break
-            body += d
-        print(json.loads(body).get("error", "?"), flush=True)
-    else:
-        print("closed", flush=True)
-    sys.exit(0)
-except socket.timeout:
-    print("held", flush=True)
-s.settimeout(5)
-try:
-    s.recv(1)
-except OSError:
-    pass
+        except socket.timeout:
+            pass
+    s.close()
+    if stop is None:
+        break
 EOF
 chmod 0644 "$WORK/hold.py"
 BIG=$((1024 * 1024 + 1))
 HOLDS=()
-# hold TAG UID [LEN]: hold.py in the background as UID, a staff member (a
-# request of staff has 5 s to come whole: long enough to look at the
-# slots on a busy machine), its output in $WORK/h-TAG
+# hold TAG UID WAIT [LEN [STOP]]: hold.py in the background as UID, a
+# staff member, its output in $WORK/h-TAG
 hold() {
-	setpriv --reuid="$2" --regid="$2" --groups=100 "$PY" "$WORK/hold.py" "$SOCK" "${3:-$BIG}" \
-		>"$WORK/h-$1" 2>&1 &
+	setpriv --reuid="$2" --regid="$2" --groups=100 "$PY" "$WORK/hold.py" "$SOCK" "${4:-$BIG}" "$3" \
+		${5:+"$5"} >"$WORK/h-$1" 2>&1 &
 	HOLDS+=($!); PIDS+=($!)
 }
 said() { [ "$(cat "$WORK/h-$1" 2>/dev/null)" = "$2" ]; }
-hold a1 4242
-check_within "a request announcing a report's size is read (held on a slot)" 3 said a1 held
-hold a2 4242
-check_within "... a second one of the same user at once: busy" 3 said a2 busy
-hold t1 43219 $((2 * 1024 * 1024))
-check_within "... one larger than a report may be (another user): too-large, unread" 3 said t1 too-large
+# a holder is "held" when kakurid has not answered it in 0.5 s (it
+# answers only at the request's 5 s deadline); a request expected to be
+# refused waits up to 4 s for its answer, which comes at once
+hold a1 4242 0.5
+check_within "a request announcing a report's size is read (held on a slot)" 5 said a1 held
+hold a2 4242 4
+check_within "... a second one of the same user at once: busy" 5 said a2 busy
+hold t1 43219 4 $((2 * 1024 * 1024))
+check_within "... one larger than a report may be (another user): too-large, unread" 5 said t1 too-large
 for p in "${HOLDS[@]}"; do end_pid "$p"; done
 HOLDS=()
-# four users hold the four slots; a fifth is told busy
-for u in 1 2 3 4; do hold s$u $((43230 + u)); done
-for u in 1 2 3 4; do check_within "user $u of four holds a slot" 3 said s$u held; done
-hold s5 43235
-check_within "a fifth user, while four hold the slots: busy" 3 said s5 busy
-# kakurictl sends again on busy: the holders' deadline frees the slots
-report_as busy --reuid=43236 --regid=43236 --clear-groups
-R=$(jq -r .report "$WORK/r-busy.json" 2>/dev/null)
-check "kakurictl report sends again on busy: an id once a slot is free" grep -Eq '^[0-9a-f]{32}$' <<<"$R"
-check "... it was told busy first (audited)" \
+# --- a staff member's request other than a report, of a report's size:
+# --- read on a slot, then refused (DESIGN 3's 1 MiB is for the rest) ---
+setpriv --reuid=4242 --regid=4242 --groups=100 "$PY" - "$SOCK" "$BIG" <<'EOF' >"$WORK/status-big.out" 2>&1
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+n = int(sys.argv[2])
+head = b'{"cmd":"status","pad":"'
+body = head + b"x" * (n - len(head) - 2) + b'"}'
+s.settimeout(10)
+s.sendall(struct.pack(">I", len(body)) + body)
+hdr = s.recv(4, socket.MSG_WAITALL)
+print(json.loads(s.recv(struct.unpack(">I", hdr)[0], socket.MSG_WAITALL)).get("error", "ok"))
+EOF
+check "a status request of a report's size: too-large, only a report may be larger (fails on the first version)" \
+	grep -qx too-large "$WORK/status-big.out"
+# --- four users hold the four slots, taking them again at each deadline;
+# --- a fifth is told busy; kakurictl report sends again until a slot frees ---
+STOP="$WORK/stop-holding"
+for u in 1 2 3 4; do hold s$u $((43230 + u)) 0.5 "$BIG" "$STOP"; done
+for u in 1 2 3 4; do check_within "user $u of four holds a slot" 5 said s$u held; done
+hold s5 43235 4
+check_within "a fifth user, while four hold the slots: busy" 5 said s5 busy
+setpriv --reuid=43236 --regid=43236 --clear-groups "$KAKURICTL" -s "$SOCK" report --json \
+	--category popup --what "a popup (busy)" "${attach[@]}" </dev/null >"$WORK/r-busy.json" 2>"$WORK/r-busy.err" &
+RPID=$!; PIDS+=($RPID)
+check_within "kakurictl report is told busy while the slots are held (audited)" 10 \
 	audit_has '.action == "control" and .result == "refused: busy" and (.actor | test("uid=43236"))'
-check_within "... and it reaches the collector whole" 20 attachments_ok "$R"
+: >"$STOP"
 for p in "${HOLDS[@]}"; do end_pid "$p"; done
+HOLDS=()
+check_within "... it sends again, and gets its id once a slot is free" 15 \
+	bash -c "! kill -0 $RPID 2>/dev/null && grep -Eq '\"report\": *\"[0-9a-f]{32}\"' '$WORK/r-busy.json'"
+wait "$RPID" 2>/dev/null
+R=$(jq -r .report "$WORK/r-busy.json" 2>/dev/null)
+check_within "... and it reaches the collector whole" 20 attachments_ok "$R"
 check "the busy refusals are audited" audit_has '.action == "control" and .result == "refused: busy"'
 check "kakurid serves after all of it" ctl status
 check "audit chain verifies" ctl log -n 0
