@@ -30,9 +30,11 @@ struct texts {
 	const char *episode_intro;
 	const char *label_episode;
 	const char *auto_notify;
+	const char *auto_notify_failed;	/* no notice could be queued */
 	const char *message_pre;	/* around the employee's message */
 	const char *message_post;
 	const char *message_unsent;	/* the message was not passed on */
+	const char *message_lost;	/* ... nor the isolation itself */
 	const char *dont;		/* heading of what not to do */
 	const char *donts[5];
 };
@@ -70,11 +72,17 @@ static const struct texts ja = {
 	.auto_notify =
 	    "   ※ CSIRT には kakuri からも自動で通知されますが、必ずご自身でも\n"
 	    "     連絡してください。\n",
+	.auto_notify_failed =
+	    "   ※ kakuri から CSIRT への自動通知はできませんでした。\n"
+	    "     今すぐご自身で連絡してください。\n",
 	.message_pre = "     次のメッセージも併せて通知されます：「",
 	.message_post = "」\n",
 	.message_unsent =
 	    "     このメッセージは送信されていません（この隔離は CSIRT に\n"
 	    "     通知済みです）。窓口に直接お伝えください：「",
+	.message_lost =
+	    "     CSIRT への自動通知ができませんでした。このメッセージも\n"
+	    "     送信されていません。すぐに窓口へ連絡してください：「",
 	.dont = "■ 次のことはしないでください\n",
 	.donts = {
 		"・画面に表示された警告やポップアップをクリックしないでください。\n",
@@ -117,11 +125,17 @@ static const struct texts en = {
 	.auto_notify =
 	    "   kakuri also notifies the CSIRT automatically, but please\n"
 	    "   contact them yourself as well.\n",
+	.auto_notify_failed =
+	    "   kakuri could NOT notify the CSIRT automatically: contact\n"
+	    "   them yourself now.\n",
 	.message_pre = "     Your message is sent with it: \"",
 	.message_post = "\"\n",
 	.message_unsent =
 	    "     Your message was NOT sent (the CSIRT was told of this\n"
 	    "     isolation already): tell the desk yourself: \"",
+	.message_lost =
+	    "     The CSIRT could NOT be notified automatically, nor your\n"
+	    "     message sent: call the desk now: \"",
 	.dont = "Do not\n",
 	.donts = {
 		"- click on warnings or pop-ups on the screen;\n",
@@ -215,10 +229,10 @@ kk_guidance_print(FILE *out, const char *lang, const struct kk_guidance *g)
 		put(&o, t->episode_intro);
 		field(&o, t->label_episode, g->episode);
 	}
-	put(&o, t->auto_notify);
+	put(&o, g->csirt_not_told ? t->auto_notify_failed : t->auto_notify);
 	if (nonempty(g->message)) {
-		put(&o, g->message_unsent ? t->message_unsent :
-		    t->message_pre);
+		put(&o, g->csirt_not_told ? t->message_lost :
+		    g->message_unsent ? t->message_unsent : t->message_pre);
 		put(&o, g->message);
 		put(&o, t->message_post);
 	}

@@ -24,6 +24,7 @@
 #include "testutil.h"
 #include "../../ctl/cmdtab.h"
 #include "../../ctl/fanout.h"
+#include "../../ctl/guidance.h"
 #include "../../ctl/output.h"
 #include "../../ctl/targets.h"
 #include "../../ctl/verify.h"
@@ -598,6 +599,54 @@ START_TEST(test_fetch_path_ok)
 }
 END_TEST
 
+/*
+ * What the disconnect button says of the employee's message and of the
+ * CSIRT's notice: sent, not sent (the CSIRT knows already), or neither
+ * the isolation nor the message told (call the desk now).
+ */
+static char *
+guidance_of(const char *lang, bool unsent, bool not_told)
+{
+	struct kk_guidance g = { .mode = "isolated", .episode = "e1",
+		.desk = "Desk 7", .phone = "0120", .email = "x@example.invalid",
+		.message = "ransom note", .message_unsent = unsent,
+		.csirt_not_told = not_told };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(kk_guidance_print(f, lang, &g), 0);
+	fclose(f);
+	return text;
+}
+
+START_TEST(test_guidance_message)
+{
+	char *t;
+
+	t = guidance_of("en", false, false);
+	ck_assert_ptr_nonnull(strstr(t, "Your message is sent with it: \"ransom note\""));
+	ck_assert_ptr_nonnull(strstr(t, "also notifies the CSIRT automatically"));
+	free(t);
+	t = guidance_of("en", true, false);
+	ck_assert_ptr_nonnull(strstr(t, "Your message was NOT sent (the CSIRT was told"));
+	ck_assert_ptr_null(strstr(t, "is sent with it"));
+	ck_assert_ptr_nonnull(strstr(t, "also notifies the CSIRT automatically"));
+	free(t);
+	t = guidance_of("en", true, true);
+	ck_assert_ptr_nonnull(strstr(t, "could NOT notify the CSIRT automatically"));
+	ck_assert_ptr_nonnull(strstr(t, "nor your\n     message sent: call the desk now: \"ransom note\""));
+	ck_assert_ptr_null(strstr(t, "also notifies the CSIRT automatically"));
+	ck_assert_ptr_null(strstr(t, "was told"));
+	free(t);
+	t = guidance_of("ja", true, true);
+	ck_assert_ptr_nonnull(strstr(t, "自動通知はできませんでした"));
+	ck_assert_ptr_nonnull(strstr(t, "すぐに窓口へ連絡してください：「ransom note」"));
+	free(t);
+}
+END_TEST
+
 KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
 	    KK_TEST(test_usage_lines), KK_TEST(test_describe),
@@ -608,4 +657,5 @@ KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout),
 	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text),
 	    KK_TEST(test_receipt_degraded_done_only),
-	KK_CASE("verify", 0, 0), KK_TEST(test_fetch_path_ok))
+	KK_CASE("verify", 0, 0), KK_TEST(test_fetch_path_ok),
+	KK_CASE("guidance", 0, 0), KK_TEST(test_guidance_message))
