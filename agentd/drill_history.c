@@ -180,10 +180,12 @@ kd_drill_close_leftovers(struct kd *d)
 	char rid[KK_EPISODE_HEX + 1], ended[32];
 
 	/*
-	 * Every record is looked at before any goes: one a clock set back
-	 * named behind 200 others is closed and reported, then pruned.
+	 * Records are looked at before any goes: one a clock set back named
+	 * behind 200 others is closed and reported, then pruned.  New ones
+	 * are named after the newest (kd_drill_stamp), so twice the history
+	 * is enough: a directory of thousands is not read whole at start.
 	 */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && i < 2 * KD_DRILL_HISTORY_MAX; i++) {
 		snprintf(path, sizeof(path), "%s/%s", drills_dir, names[i]);
 		if ((o = record_load(names[i])) == NULL)
 			continue;
