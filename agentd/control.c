@@ -391,12 +391,11 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 	bool big = c->big_slot;
 	char msg[96];
 
-	/* read whole: a big slot is given back, the next request is the class's size */
+	/* read whole: a big slot is given back */
 	if (c->big_slot) {
 		c->big_slot = false;
 		c->ctl->nbig--;
 	}
-	c->rd.max = kk_control_frame_max(c->cls);
 	c->waiting = true;
 	sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
 	sd_event_source_set_io_events(c->io, 0);
@@ -484,35 +483,22 @@ conn_write(struct kk_conn *c)
 }
 
 /*
- * A request of staff or another user that announces more than its class
- * may send, and at most KK_CONTROL_REPORT_FRAME_MAX (a self-report with its
- * attachments), is read on a big slot: KK_CONTROL_BIG_MAX of them, one
- * per owner at a time.  The length is looked at before it is read
- * (MSG_PEEK: the frame reader keeps a header that came in parts), so the
- * body is allocated only on a slot.  0, or -EBUSY: no slot for it now.
+ * The frame reader's over hook: a request of staff or another user that
+ * announces more than its class may send, and at most
+ * KK_CONTROL_REPORT_FRAME_MAX (a self-report with its attachments), is
+ * read on a big slot: KK_CONTROL_BIG_MAX of them, one per owner at a
+ * time, taken before its body is allocated.  0, -EBUSY (no slot now) or
+ * -EMSGSIZE.
  */
 static int
-big_slot_take(struct kk_conn *c)
+big_slot_take(void *arg, size_t len)
 {
+	struct kk_conn *c = arg;
 	struct kk_control *ctl = c->ctl;
 	struct kk_conn *o;
-	uint8_t hdr[4];
-	size_t have = c->rd.hdr_have;
-	ssize_t n;
-	uint32_t len;
 
-	if (c->cls == KK_PEER_ROOT || c->big_slot || have >= sizeof(hdr))
-		return 0;
-	n = recv(c->fd, hdr + have, sizeof(hdr) - have, MSG_PEEK |
-	    MSG_DONTWAIT);
-	if (n < (ssize_t)(sizeof(hdr) - have))
-		return 0;	/* read as it comes: the reader keeps the part */
-	memcpy(hdr, c->rd.hdr, have);
-	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-	    (uint32_t)hdr[2] << 8 | hdr[3];
-	if (len <= kk_control_frame_max(c->cls) ||
-	    len > KK_CONTROL_REPORT_FRAME_MAX)
-		return 0;	/* the reader takes it, or refuses it as too large */
+	if (len > KK_CONTROL_REPORT_FRAME_MAX || c->big_slot)
+		return -EMSGSIZE;
 	if (ctl->nbig >= KK_CONTROL_BIG_MAX)
 		return -EBUSY;
 	for (o = ctl->conns; o != NULL; o = o->next)
@@ -520,7 +506,6 @@ big_slot_take(struct kk_conn *c)
 			return -EBUSY;
 	c->big_slot = true;
 	ctl->nbig++;
-	c->rd.max = KK_CONTROL_REPORT_FRAME_MAX;
 	return 0;
 }
 
@@ -546,7 +531,12 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			conn_free(c);
 		return 0;
 	}
-	if (big_slot_take(c) < 0) {
+	r = kk_ipc_read_frames(fd, &c->rd, handle_frame, c);
+	if (r == -EPIPE) {
+		conn_free(c);
+		return 0;
+	}
+	if (r == -EBUSY) {
 		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
 		    "control", KE_BUSY, NULL);
 		resp = kk_wire_error(KE_BUSY, "other large requests (reports "
@@ -554,14 +544,7 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		if (conn_reply(c, resp) < 0)
 			conn_free(c);
 		json_decref(resp);
-		return 0;
-	}
-	r = kk_ipc_read_frames(fd, &c->rd, handle_frame, c);
-	if (r == -EPIPE) {
-		conn_free(c);
-		return 0;
-	}
-	if (r < 0) {
+	} else if (r < 0) {
 		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
 		    "request larger than %zu KiB (a report with attachments: "
 		    "%zu KiB)" : "bad frame", kk_control_frame_max(c->cls) / 1024,
@@ -694,6 +677,10 @@ admit(struct kk_control *ctl, int cfd)
 	c->ctl = ctl;
 	c->serial = ++ctl->next_serial;
 	kk_frame_reader_init(&c->rd, kk_control_frame_max(c->cls));
+	if (c->cls != KK_PEER_ROOT) {	/* root's limit is larger than a report */
+		c->rd.over = big_slot_take;
+		c->rd.over_arg = c;
+	}
 	c->next = ctl->conns;
 	ctl->conns = c;
 	ctl->nconns++;

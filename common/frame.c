@@ -19,11 +19,23 @@ kk_frame_reader_init(struct kk_frame_reader *r, size_t max)
 	r->max = max;
 }
 
+/* Ready for the next frame, its limit and hook kept. */
+static void
+reader_again(struct kk_frame_reader *r)
+{
+	int (*over)(void *, size_t) = r->over;
+	void *arg = r->over_arg;
+
+	kk_frame_reader_init(r, r->max);
+	r->over = over;
+	r->over_arg = arg;
+}
+
 void
 kk_frame_reader_reset(struct kk_frame_reader *r)
 {
 	free(r->body);
-	kk_frame_reader_init(r, r->max);
+	reader_again(r);
 }
 
 int
@@ -46,6 +58,7 @@ kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
 {
 	size_t take, off = 0;
 	uint32_t n;
+	int e;
 
 	*used = 0;
 	if (r->hdr_have < 4) {
@@ -62,8 +75,9 @@ kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
 		    (uint32_t)r->hdr[2] << 8 | r->hdr[3];
 		if (n == 0)
 			return -EBADMSG;
-		if (n > r->max)
-			return -EMSGSIZE;
+		if (n > r->max && (e = r->over != NULL ?
+		    r->over(r->over_arg, n) : -EMSGSIZE) < 0)
+			return e;
 		r->body = malloc(n);
 		if (r->body == NULL)
 			return -ENOMEM;
@@ -87,7 +101,7 @@ kk_frame_take(struct kk_frame_reader *r, size_t *len)
 
 	*len = r->body_len;
 	r->body = NULL;
-	kk_frame_reader_init(r, r->max);
+	reader_again(r);
 	return body;
 }
 

@@ -350,13 +350,20 @@ struct kk_frame_reader {
 	size_t body_len;
 	size_t body_have;
 	size_t max;
+	/*
+	 * A frame announcing more than max: read all the same if over
+	 * (when set) returns 0 for its length, refused with over's negative
+	 * errno otherwise (-EMSGSIZE without it).  Kept across frames.
+	 */
+	int (*over)(void *arg, size_t len);
+	void *over_arg;
 };
 void kk_frame_reader_init(struct kk_frame_reader *r, size_t max);
 void kk_frame_reader_reset(struct kk_frame_reader *r);
 /*
  * Feed bytes.  Returns 1 when a frame is complete (take it with
  * kk_frame_take), 0 when more bytes are needed, -EMSGSIZE for a length over
- * the limit, -EBADMSG for a zero length.  *used tells how many bytes of
+ * the limit (or the over hook's error), -EBADMSG for a zero length.  *used tells how many bytes of
  * data were consumed.
  */
 int kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
