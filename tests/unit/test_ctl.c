@@ -621,28 +621,40 @@ guidance_of(const char *lang, bool unsent, bool not_told)
 	return text;
 }
 
+static const struct {
+	const char *lang;
+	bool unsent, not_told;
+	const char *has[2], *lacks[2];
+} guidance_cases[] = {
+	{ "en", false, false,
+	    { "Your message is sent with it: \"ransom note\"",
+	    "also notifies the CSIRT automatically" }, { "NOT", NULL } },
+	{ "en", true, false,
+	    { "Your message was NOT sent (the CSIRT was told",
+	    "also notifies the CSIRT automatically" },
+	    { "is sent with it", NULL } },
+	{ "en", true, true,
+	    { "could NOT notify the CSIRT automatically",
+	    "nor your\n     message sent: call the desk now: \"ransom note\"" },
+	    { "also notifies the CSIRT automatically", "was told" } },
+	{ "ja", true, true, { "自動通知はできませんでした",
+	    "すぐに窓口へ連絡してください：「ransom note」" },
+	    { "併せて通知されます", NULL } },
+};
+
 START_TEST(test_guidance_message)
 {
-	char *t;
+	char *t = guidance_of(guidance_cases[_i].lang,
+	    guidance_cases[_i].unsent, guidance_cases[_i].not_told);
+	size_t k;
 
-	t = guidance_of("en", false, false);
-	ck_assert_ptr_nonnull(strstr(t, "Your message is sent with it: \"ransom note\""));
-	ck_assert_ptr_nonnull(strstr(t, "also notifies the CSIRT automatically"));
-	free(t);
-	t = guidance_of("en", true, false);
-	ck_assert_ptr_nonnull(strstr(t, "Your message was NOT sent (the CSIRT was told"));
-	ck_assert_ptr_null(strstr(t, "is sent with it"));
-	ck_assert_ptr_nonnull(strstr(t, "also notifies the CSIRT automatically"));
-	free(t);
-	t = guidance_of("en", true, true);
-	ck_assert_ptr_nonnull(strstr(t, "could NOT notify the CSIRT automatically"));
-	ck_assert_ptr_nonnull(strstr(t, "nor your\n     message sent: call the desk now: \"ransom note\""));
-	ck_assert_ptr_null(strstr(t, "also notifies the CSIRT automatically"));
-	ck_assert_ptr_null(strstr(t, "was told"));
-	free(t);
-	t = guidance_of("ja", true, true);
-	ck_assert_ptr_nonnull(strstr(t, "自動通知はできませんでした"));
-	ck_assert_ptr_nonnull(strstr(t, "すぐに窓口へ連絡してください：「ransom note」"));
+	for (k = 0; k < 2; k++) {
+		ck_assert_msg(strstr(t, guidance_cases[_i].has[k]) != NULL,
+		    "missing: %s", guidance_cases[_i].has[k]);
+		ck_assert_msg(guidance_cases[_i].lacks[k] == NULL ||
+		    strstr(t, guidance_cases[_i].lacks[k]) == NULL,
+		    "there: %s", guidance_cases[_i].lacks[k]);
+	}
 	free(t);
 }
 END_TEST
@@ -658,4 +670,5 @@ KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text),
 	    KK_TEST(test_receipt_degraded_done_only),
 	KK_CASE("verify", 0, 0), KK_TEST(test_fetch_path_ok),
-	KK_CASE("guidance", 0, 0), KK_TEST(test_guidance_message))
+	KK_CASE("guidance", 0, 0),
+	    KK_LOOP(test_guidance_message, KK_NITEMS(guidance_cases)))
