@@ -650,6 +650,64 @@ START_TEST(test_read_trailing)
 }
 END_TEST
 
+/*
+ * The over hook: asked once per frame over max, with the whole announced
+ * length even when the header came in parts; what it admits is read,
+ * what it refuses is refused with its error; it stays across frames.
+ */
+static size_t over_seen[4];
+static int over_calls;
+
+static int
+over_upto16(void *arg, size_t len)
+{
+	(void)arg;
+	if (over_calls < 4)
+		over_seen[over_calls] = len;
+	over_calls++;
+	return len <= 16 ? 0 : -EBUSY;
+}
+
+START_TEST(test_feed_over_hook)
+{
+	struct kk_frame_reader r;
+	uint8_t f[4 + 12] = { 0, 0, 0, 12, 'a', 'b', 'c', 'd', 'e', 'f', 'g',
+		'h', 'i', 'j', 'k', 'l' };
+	uint8_t big[4] = { 0, 0, 0, 20 }, *body;
+	size_t used, len;
+
+	over_calls = 0;
+	kk_frame_reader_init(&r, 8);
+	r.over = over_upto16;
+	ck_assert_int_eq(kk_frame_feed(&r, f, 2, &used), 0);
+	ck_assert_int_eq(over_calls, 0);
+	ck_assert_int_eq(kk_frame_feed(&r, f + 2, sizeof(f) - 2, &used), 1);
+	ck_assert_int_eq(over_calls, 1);
+	ck_assert_uint_eq(over_seen[0], 12);
+	body = kk_frame_take(&r, &len);
+	ck_assert_uint_eq(len, 12);
+	ck_assert_int_eq(memcmp(body, "abcdefghijkl", 12), 0);
+	free(body);
+	ck_assert_ptr_eq(r.over, over_upto16);
+	ck_assert_uint_eq(r.max, 8);
+	/* within max: not asked */
+	ck_assert_int_eq(kk_frame_feed(&r, (const uint8_t *)"\0\0\0\2hi", 6,
+	    &used), 1);
+	ck_assert_int_eq(over_calls, 1);
+	free(kk_frame_take(&r, &len));
+	/* refused by the hook: its error, nothing allocated */
+	ck_assert_int_eq(kk_frame_feed(&r, big, 4, &used), -EBUSY);
+	ck_assert_ptr_null(r.body);
+	ck_assert_int_eq(over_calls, 2);
+	kk_frame_reader_reset(&r);
+	ck_assert_ptr_eq(r.over, over_upto16);
+	/* without a hook: -EMSGSIZE as before */
+	r.over = NULL;
+	ck_assert_int_eq(kk_frame_feed(&r, big, 4, &used), -EMSGSIZE);
+	kk_frame_reader_reset(&r);
+}
+END_TEST
+
 KK_SUITE(frame_suite, "frame",
 	KK_CASE("header", 0, 0),
 	    KK_LOOP(test_header_roundtrip, KK_NITEMS(hdr_lens)),
@@ -659,6 +717,7 @@ KK_SUITE(frame_suite, "frame",
 	KK_CASE("reader", 0, 0), KK_TEST(test_feed_byte_by_byte),
 	    KK_TEST(test_feed_every_split),
 	    KK_TEST(test_feed_back_to_back), KK_TEST(test_feed_bounds),
+	    KK_TEST(test_feed_over_hook),
 	    KK_LOOP(test_feed_oversize, KK_NITEMS(oversize)),
 	    KK_TEST(test_feed_zero_length),
 	    KK_TEST(test_feed_reset_midframe), KK_TEST(test_next_in_buffer),
