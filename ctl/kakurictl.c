@@ -61,7 +61,7 @@ static const struct command commands[] = {
 	  .synopsis = "-k KEY (--agent ID | --group G) --action A [--arg k=v | --arg k:=JSON]... [--args FILE] [--episode E] [--incident I] [--reason R] [--ttl S] [--valid-from EPOCH] [--keyid K] [-o FILE]",
 	  .description = "sign a command for an agent (a DSSE envelope)" },
 	{ .name = "cosign", .run = cmd_cosign,
-	  .synopsis = "-k KEY [--keyid K] [--yes] [-o OUT] FILE",
+	  .synopsis = "-k KEY [--keys DIR] [--keyid K] [--yes] [-o OUT] FILE",
 	  .description = "add a signature to a signed command (two-person release)" },
 	{ .name = "send", .run = cmd_send,
 	  .synopsis = "--to HOST:PORT [--to ...] | --targets FILE  --cert CRT --key KEY [--ca CA] [--agent-id ID] [--by-agent] [--concurrency N] [--timeout MS] [--save-receipts DIR] [--json] FILE...\n"

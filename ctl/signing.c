@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "kakuri.h"
 #include "commands.h"
@@ -358,6 +359,9 @@ show_command(const char *path, const struct kk_command *cmd,
 	fputc('\n', stderr);
 }
 
+#define KEY_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+			"0123456789._-"
+
 /*
  * Each signature of env verified against the public keys (NAME.pub) in
  * dir: who[i] is the name of the key that verifies signature i (the
@@ -371,6 +375,7 @@ verify_signers(const char *dir, const struct kk_envelope *env,
 {
 	char path[PATH_MAX];
 	struct dirent *de;
+	struct stat st;
 	EVP_PKEY *k;
 	size_t i, n, keys = 0;
 	DIR *d;
@@ -380,9 +385,16 @@ verify_signers(const char *dir, const struct kk_envelope *env,
 		return -errno;
 	while ((de = readdir(d)) != NULL && keys < KK_TRUST_MAX_KEYS) {
 		n = strlen(de->d_name);
+		/*
+		 * A name shown as verified is a plain one: no escape or bidi
+		 * override in a file name makes "mallory" read "alice".  A
+		 * regular file only (a FIFO would hold cosign).
+		 */
 		if (n < 5 || strcmp(de->d_name + n - 4, ".pub") != 0 ||
+		    strspn(de->d_name, KEY_NAME_CHARS) != n ||
 		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-		    (int)sizeof(path) || kk_key_load_public(path, &k) < 0)
+		    (int)sizeof(path) || stat(path, &st) < 0 ||
+		    !S_ISREG(st.st_mode) || kk_key_load_public(path, &k) < 0)
 			continue;
 		keys++;
 		for (i = 0; i < env->nsigs; i++)
@@ -397,6 +409,38 @@ verify_signers(const char *dir, const struct kk_envelope *env,
 			r = -EBADMSG;
 		}
 	return r;
+}
+
+static int public_half(EVP_PKEY **k);
+
+/*
+ * The public half of the key in path, for the checks before the yes: from
+ * its seed, decoded and cleared by kk_key_load_seed, where it is plain
+ * PKCS#8 PEM (what keygen writes); through OpenSSL's decoder otherwise.
+ */
+static int
+load_public_half(const char *path, EVP_PKEY **out)
+{
+	unsigned char seed[KK_ED25519_SEED];
+	EVP_PKEY *k = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = kk_key_load_seed(path, seed)) == 0) {
+		k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed,
+		    sizeof(seed));
+		OPENSSL_cleanse(seed, sizeof(seed));
+		if (k == NULL)
+			return -EINVAL;
+	} else if (r != -EINVAL || (r = kk_key_load_private(path, &k)) < 0) {
+		return r;
+	}
+	if ((r = public_half(&k)) < 0) {
+		EVP_PKEY_free(k);
+		return r;
+	}
+	*out = k;
+	return 0;
 }
 
 /* *k, a private Ed25519 key, replaced by its public half: 0 or -errno. */
@@ -416,6 +460,9 @@ public_half(EVP_PKEY **k)
 	return 0;
 }
 
+/* confirmed() found a terminal on stdin, and none to ask on */
+static bool no_tty;
+
 /* On a terminal, without --yes: the second person says yes. */
 static bool
 confirmed(void)
@@ -427,8 +474,10 @@ confirmed(void)
 	if (!isatty(STDIN_FILENO))
 		return true;
 	/* a terminal on stdin, none to ask on: not a yes */
-	if ((tty = fopen("/dev/tty", "r+e")) == NULL)
+	if ((tty = fopen("/dev/tty", "r+e")) == NULL) {
+		no_tty = true;
 		return false;
+	}
 	fputs("add your signature? [y/N] ", tty);
 	fflush(tty);
 	yes = fgets(line, sizeof(line), tty) != NULL &&
@@ -455,7 +504,7 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 	struct kk_command cmd = { 0 };
 	char hint[KK_KEYID_MAX], why[160], *buf = NULL, *text = NULL;
 	char *who[KK_DSSE_MAX_SIGS] = { NULL };
-	EVP_PKEY *k = NULL;
+	EVP_PKEY *k = NULL, *pub = NULL;
 	size_t len, i;
 	int r, first, ret = EX_FAILED;
 
@@ -490,14 +539,13 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 	 * is not dumpable: no core, no /proc/PID/mem for the same uid).
 	 */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if ((r = kk_key_load_private(keyfile, &k)) < 0 ||
-	    (r = public_half(&k)) < 0) {
+	if ((r = load_public_half(keyfile, &pub)) < 0) {
 		fail_line("%s: %s", keyfile, strerror(-r));
 		goto out;
 	}
 	/* a second signature of the same key counts once: say so now */
 	for (i = 0; i < env.nsigs; i++)
-		if (kk_dsse_verify_one(&env, i, k) == 0) {
+		if (kk_dsse_verify_one(&env, i, pub) == 0) {
 			fail_line("%s is signed by %s already: another signature "
 			    "of the same key would not count", path, keyfile);
 			goto out;
@@ -517,10 +565,14 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 		fail_line("not signed");
 		goto out;
 	}
-	EVP_PKEY_free(k);
-	k = NULL;
 	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
 		fail_line("%s: %s", keyfile, strerror(-r));
+		goto out;
+	}
+	/* the key that signs is the one checked before the yes */
+	if (EVP_PKEY_eq(k, pub) != 1) {
+		fail_line("%s changed while the command was shown: not signed",
+		    keyfile);
 		goto out;
 	}
 	if (kk_envelope_sign(&env, keyid ? keyid : key_hint(keyfile, hint,
@@ -543,6 +595,7 @@ out:
 		free(who[i]);
 	kk_command_free(&cmd);
 	kk_envelope_free(&env);
+	EVP_PKEY_free(pub);
 	EVP_PKEY_free(k);
 	free(buf);
 	free(text);

@@ -65,6 +65,18 @@ check "cosign --keys: a forged signature claiming alice is refused, nothing sign
 "$KAKURICTL" cosign --yes --keys . -k bob.key real.json 2>"$WORK/real.err" </dev/null; rc=$?
 check "cosign --keys: alice's real signature is named by her key, verified; signed" \
 	bash -c "[ $rc -eq 0 ] && grep -q 'signed by (verified): alice\$' '$WORK/real.err' && [ \$(jq '.signatures | length' real.json) -eq 2 ]"
+# a key file in the folder whose name holds an escape sequence would be
+# shown "verified" as whatever it draws; it is not used.  A FIFO there
+# does not hold cosign.
+"$KAKURICTL" keygen mallory >/dev/null 2>&1 || die "a third key"
+mkdir -p keys2 && cp alice.pub bob.pub keys2/ && cp mallory.pub "keys2/x"$'\e[2K\r'"alice.pub"
+mkfifo keys2/fifo.pub
+"$KAKURICTL" sign -k mallory.key --keyid alice --agent "$AG" --action release \
+	--episode "$(printf '%032d' 4)" -o spoof.json 2>/dev/null
+timeout 10 "$KAKURICTL" cosign --yes --keys keys2 -k bob.key spoof.json 2>"$WORK/spoof.err" </dev/null; rc=$?
+check "cosign --keys: a key file named with an escape sequence is not used, nothing signed (fails on the first version)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'no key in keys2 verifies' '$WORK/spoof.err' && ! grep -q \$'\\033' '$WORK/spoof.err' &&
+		[ \$(jq '.signatures | length' spoof.json) -eq 1 ]"
 # a keyid with a bidi override (U+202E) reads as another name: shown as '?'
 "$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o bidi.json 2>/dev/null
 jq '.signatures[0].keyid = "x\u202eecila"' bidi.json >bidi.tmp && mv bidi.tmp bidi.json
