@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -641,6 +642,7 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	ret = EX_FAILED;
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* the key, for hours */
 	if ((r = kk_key_load_private(signfile, &f.signkey)) < 0) {
 		fail_line("%s: %s", signfile, strerror(-r));
 		goto out;
