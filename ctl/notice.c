@@ -37,6 +37,7 @@ static const struct words {
 	const char *disconnect[2];
 	const char *drill_no_disconnect[2];
 	const char *drill_over_disconnect[2];
+	const char *csirt_not_told[2];
 } words = {
 	.release_summary = { "Connectivity is back", "通信が復旧しました" },
 	.release_body = {
@@ -81,6 +82,11 @@ static const struct words {
 	    "この通知は終了した訓練のものです。切断は行いません。"
 	    "本当に感染の疑いがある場合は、窓口に連絡するか、実際の切断ボタンを"
 	    "押してください。" },
+	.csirt_not_told = {
+	    "This computer is cut off, but kakuri could NOT notify the CSIRT "
+	    "automatically: contact the desk yourself now.",
+	    "このパソコンは切断されましたが、kakuri から CSIRT への自動通知は"
+	    "できませんでした。今すぐご自身で窓口に連絡してください。" },
 };
 
 /* The text f in v's language. */
@@ -122,6 +128,12 @@ const char *
 notice_drill_disconnect(const struct notice_view *v)
 {
 	return WORD(v, drill_no_disconnect);
+}
+
+const char *
+notice_csirt_not_told(const struct notice_view *v)
+{
+	return WORD(v, csirt_not_told);
 }
 
 const char *

@@ -50,6 +50,8 @@ const char *notice_drill_disconnect(const struct notice_view *v);
  * is over: nothing is cut off (the button belonged to the drill).
  */
 const char *notice_drill_over_disconnect(const struct notice_view *v);
+/* The text said when Disconnect isolated but no CSIRT notice was queued. */
+const char *notice_csirt_not_told(const struct notice_view *v);
 /* Whether a drill with id runs now (its start came, its end not). */
 bool notice_drill_running(const struct notice_view *v, json_t *id);
 
