@@ -562,7 +562,8 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 	}
 	show_command(path, &cmd, &env, keys ? (const char *const *)who : NULL);
 	if (!yes && !confirmed()) {
-		fail_line("not signed");
+		fail_line("not signed%s", no_tty ? ": no terminal to ask on "
+		    "(--yes signs without asking)" : "");
 		goto out;
 	}
 	if ((r = kk_key_load_private(keyfile, &k)) < 0) {

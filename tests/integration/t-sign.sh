@@ -100,8 +100,8 @@ p = subprocess.run([sys.argv[1], "cosign", "-k", "bob.key", "notty.json"], stdin
 print(p.returncode)
 sys.stdout.write(p.stderr.decode())
 PY
-check "cosign with a terminal on stdin but no controlling terminal: not signed (fails on the old code)" \
-	bash -c "[ \"\$(head -1 '$WORK/notty.out')\" = 1 ] && grep -q 'not signed' '$WORK/notty.out' &&
+check "cosign with a terminal on stdin but no controlling terminal: not signed, and why (fails on the old code)" \
+	bash -c "[ \"\$(head -1 '$WORK/notty.out')\" = 1 ] && grep -q 'not signed: no terminal to ask on' '$WORK/notty.out' &&
 		[ \$(jq '.signatures | length' notty.json) -eq 1 ]"
 printf '{"payloadType":"text/plain","payload":"aGk=","signatures":[{"keyid":"x","sig":"%s"}]}' \
 	"$(head -c 64 /dev/zero | base64 -w0)" >other.json
