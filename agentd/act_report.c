@@ -37,7 +37,8 @@
 #define REPORT_TEXT_MAX		8192	/* what, why */
 #define REPORT_LINE_MAX		512	/* location, contact, found_at */
 #define REPORT_ATTACH_MAX	KK_REPORT_ATTACH_MAX
-#define REPORT_ATTACH_BYTES	KK_REPORT_ATTACH_BYTES	/* each, decoded */
+/* each, decoded */
+#define REPORT_ATTACH_BYTES	KK_REPORT_ATTACH_BYTES
 #define REPORT_RECENT		10	/* audit entries added */
 #define REPORT_RECENT_BYTES	(64 * 1024)
 #define REPORT_SESSIONS		32

@@ -67,7 +67,7 @@ struct kk_conn {
 	uint64_t answer_end;	/* sent whole by then (usec); 0: no bound */
 	struct kk_audit_tail *tail;	/* a log stream after the answer */
 	bool stream_slot;	/* a log request outside the staff */
-	bool big_slot;		/* reading a request over its class's size */
+	bool big_slot;		/* reading a request over its size */
 	struct kk_conn *next;
 };
 
@@ -547,7 +547,8 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	} else if (r < 0) {
 		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
 		    "request larger than %zu KiB (a report with attachments: "
-		    "%zu KiB)" : "bad frame", kk_control_frame_max(c->cls) / 1024,
+		    "%zu KiB)" : "bad frame",
+		    kk_control_frame_max(c->cls) / 1024,
 		    (size_t)KK_CONTROL_REPORT_FRAME_MAX / 1024);
 		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
 		    "control", r == -EMSGSIZE ? KE_TOO_LARGE : KE_BAD_FRAME, NULL);
@@ -677,7 +678,8 @@ admit(struct kk_control *ctl, int cfd)
 	c->ctl = ctl;
 	c->serial = ++ctl->next_serial;
 	kk_frame_reader_init(&c->rd, kk_control_frame_max(c->cls));
-	if (c->cls != KK_PEER_ROOT) {	/* root's limit is larger than a report */
+	/* root's limit is larger than a report: no slot needed */
+	if (c->cls != KK_PEER_ROOT) {
 		c->rd.over = big_slot_take;
 		c->rd.over_arg = c;
 	}

@@ -417,7 +417,8 @@ kk_command_parse_untrusted(const uint8_t *payload, size_t len,
 {
 	if (!kk_json_few_values((const char *)payload, len,
 	    len > KK_COMMAND_MAX ? len / 8 : KK_PAYLOAD_VALUES_MAX)) {
-		memset(c, 0, sizeof(*c));	/* as kk_command_parse leaves it */
+		/* left as kk_command_parse leaves it */
+		memset(c, 0, sizeof(*c));
 		snprintf(why, whylen, "more values than a command has");
 		return -E2BIG;
 	}

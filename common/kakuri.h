@@ -362,9 +362,9 @@ void kk_frame_reader_init(struct kk_frame_reader *r, size_t max);
 void kk_frame_reader_reset(struct kk_frame_reader *r);
 /*
  * Feed bytes.  Returns 1 when a frame is complete (take it with
- * kk_frame_take), 0 when more bytes are needed, -EMSGSIZE for a length over
- * the limit (or the over hook's error), -EBADMSG for a zero length.  *used tells how many bytes of
- * data were consumed.
+ * kk_frame_take), 0 when more bytes are needed, -EMSGSIZE for a length
+ * over the limit (or the over hook's error), -EBADMSG for a zero length.
+ * *used tells how many bytes of data were consumed.
  */
 int kk_frame_feed(struct kk_frame_reader *r, const uint8_t *data, size_t len,
     size_t *used);

@@ -14,7 +14,7 @@ enum { EX_DONE = 0, EX_FAILED = 1, EX_USAGE = 2, EX_UNREACHABLE = 3 };
 struct ctl {
 	const char *socket_path;	/* -s */
 	bool json;			/* --json */
-	bool quiet_busy;		/* a "busy" answer is the caller's to say */
+	bool quiet_busy;		/* a "busy" is the caller's to say */
 };
 
 #endif

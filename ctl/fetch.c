@@ -642,7 +642,8 @@ cmd_fetch(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	ret = EX_FAILED;
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* the key, for hours */
+	/* the key, for hours: no core, no /proc/PID/mem */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if ((r = kk_key_load_private(signfile, &f.signkey)) < 0) {
 		fail_line("%s: %s", signfile, strerror(-r));
 		goto out;

@@ -30,7 +30,7 @@ struct kk_guidance {
 	const char *email;
 	const char *message;
 	bool message_unsent;	/* the agent did not pass it on (said so) */
-	bool csirt_not_told;	/* the press isolated; no notice was queued */
+	bool csirt_not_told;	/* isolated; no notice could be queued */
 };
 
 /*

@@ -32,7 +32,7 @@
 #define FROM_MAX		(1024 * 1024)
 #define ATTACH_MAX		KK_REPORT_ATTACH_MAX
 #define ATTACH_BYTES		KK_REPORT_ATTACH_BYTES
-/* a "busy" answer: sent again this many times in all, waiting 0.25 s, 0.5 s, ... */
+/* "busy": sent again, this many times in all, after 0.25 s, 0.5 s, ... */
 #define SEND_TRIES		10
 #define SEND_BACKOFF_USEC	250000
 

@@ -256,7 +256,8 @@ cmd_sign(struct ctl *c, int argc, char **argv)
 		fail_line("unknown action '%s'", s.action);
 		goto out;
 	}
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* no core holds the key */
+	/* no core, no /proc/PID/mem holds the key */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if ((r = kk_key_load_private(keyfile, &k)) < 0) {
 		fail_line("%s: %s", keyfile, strerror(-r));
 		ret = EX_FAILED;
