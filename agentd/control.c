@@ -217,6 +217,23 @@ answer(struct kk_conn *c, json_t *resp)
 		conn_free(c);
 }
 
+/*
+ * A refusal before the dispatcher: counted (tallied as `tallied`, for
+ * action), and answered `word` with msg.  c may be gone after it.
+ */
+static void
+refuse(struct kk_conn *c, const char *action, const char *tallied,
+    const char *word, const char *msg)
+{
+	json_t *resp;
+
+	kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls, action,
+	    tallied, NULL);
+	resp = kk_wire_error(word, msg);
+	answer(c, resp);
+	json_decref(resp);
+}
+
 /* A local request's answer, and the log lines that follow it, if any. */
 static void
 local_answer(struct kd *d, void *opaque, uint64_t serial, struct kd_answer *a)
@@ -386,7 +403,7 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 	};
 	struct kd_req kr;
 	json_error_t jerr;
-	json_t *req, *resp;
+	json_t *req;
 	const char *cmd;
 	bool big = c->big_slot;
 	char msg[96];
@@ -423,14 +440,9 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 		snprintf(msg, sizeof(msg), "request larger than %zu KiB (only "
 		    "a report with attachments may be larger)",
 		    kk_control_frame_max(c->cls) / 1024);
-		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
-		    "control", KE_TOO_LARGE, NULL);
-		resp = kk_wire_error(KE_TOO_LARGE, msg);
 		json_decref(req);
 		free(body);
-		if (conn_reply(c, resp) < 0)
-			conn_free(c);
-		json_decref(resp);
+		refuse(c, "control", KE_TOO_LARGE, KE_TOO_LARGE, msg);
 		return 1;
 	}
 	if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_LOG)) == 0 &&
@@ -514,7 +526,6 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kk_conn *c = userdata;
 	char msg[128];
-	json_t *resp;
 	int r;
 
 	if (c->replied)
@@ -537,26 +548,17 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		return 0;
 	}
 	if (r == -EBUSY) {
-		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
-		    "control", KE_BUSY, NULL);
-		resp = kk_wire_error(KE_BUSY, "other large requests (reports "
-		    "with attachments) are being read; try again");
-		if (conn_reply(c, resp) < 0)
-			conn_free(c);
-		json_decref(resp);
+		refuse(c, "control", KE_BUSY, KE_BUSY, "other large requests "
+		    "(reports with attachments) are being read; try again");
 	} else if (r < 0) {
 		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
 		    "request larger than %zu KiB (a report with attachments: "
 		    "%zu KiB)" : "bad frame",
 		    kk_control_frame_max(c->cls) / 1024,
 		    (size_t)KK_CONTROL_REPORT_FRAME_MAX / 1024);
-		kd_tally_refused(c->ctl->d, c->cred.uid, c->cred.pid, c->cls,
-		    "control", r == -EMSGSIZE ? KE_TOO_LARGE : KE_BAD_FRAME, NULL);
-		resp = kk_wire_error(r == -EMSGSIZE ? KE_TOO_LARGE :
-		    KE_MALFORMED, msg);
-		if (conn_reply(c, resp) < 0)
-			conn_free(c);
-		json_decref(resp);
+		refuse(c, "control", r == -EMSGSIZE ? KE_TOO_LARGE :
+		    KE_BAD_FRAME, r == -EMSGSIZE ? KE_TOO_LARGE : KE_MALFORMED,
+		    msg);
 	}
 	return 0;
 }

@@ -105,6 +105,17 @@ result_of(const struct drill *dr)
 	return "ok";
 }
 
+/*
+ * How long a response at `at` took: from the notice, if it came first,
+ * else from the drill's start (ms, at least 1).
+ */
+static json_t *
+response_ms(const struct drill *dr, uint64_t at)
+{
+	return ms_or_null(at - (dr->notified && dr->notified < at ?
+	    dr->notified : dr->started) + 1);
+}
+
 static json_t *
 record_of(const struct drill *dr)
 {
@@ -140,9 +151,8 @@ record_of(const struct drill *dr)
 	    KW_ACTION, dr->action_word[0] ? dr->action_word : NULL,
 	    KW_UID, dr->action_word[0] ? json_integer(dr->action_uid) :
 	    json_null(),
-	    KW_ACTION_MS, dr->action_word[0] ? ms_or_null(dr->action -
-	    (dr->notified && dr->notified < dr->action ? dr->notified :
-	    dr->started) + 1) : json_null());
+	    KW_ACTION_MS, dr->action_word[0] ? response_ms(dr, dr->action) :
+	    json_null());
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:s, s:o, s:o, s:o, s:o, "
 	    "s:s?, s:s, s:s?, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I}, s:b}",
 	    KW_ID, dr->id, KW_KIND, kind_name(dr->live),
@@ -239,17 +249,14 @@ end_for(void *arg, uid_t uid, uid_t owner)
 	const struct end_view *v = arg;
 	const struct drill *dr = v->dr;
 	json_t *ev, *res, *emp = NULL;
-	uint64_t from;
 	size_t i;
 
 	for (i = 0; i < dr->nresponses && emp == NULL; i++) {
 		if (dr->responses[i].uid != owner)
 			continue;
-		from = dr->notified && dr->notified < dr->responses[i].at ?
-		    dr->notified : dr->started;
 		emp = json_pack("{s:s, s:I, s:o}", KW_ACTION,
 		    dr->responses[i].word, KW_UID, (json_int_t)uid,
-		    KW_ACTION_MS, ms_or_null(dr->responses[i].at - from + 1));
+		    KW_ACTION_MS, response_ms(dr, dr->responses[i].at));
 	}
 	if (emp == NULL)
 		emp = dr->nresponses > 0 ? json_pack("{s:b}", KW_OTHER, 1) :
@@ -283,16 +290,14 @@ emit(struct drill *dr, const char *phase)
 	    KW_SCENARIO, dr->scenario[0] ? dr->scenario : NULL,
 	    KW_STARTED, time_or_null(dr->started_rt),
 	    KW_DEADLINE, time_or_null(dr->deadline_rt));
-	if (ev != NULL && strcmp(phase, KW_END) == 0) {
-		if ((rec = record_of(dr)) != NULL)
-			json_object_set_new(ev, KW_RESULT, json_pack(
-			    "{s:O, s:O}", KW_RESULT, json_object_get(rec,
-			    KW_RESULT), KW_END, json_object_get(rec, KW_END)));
+	if (ev != NULL && strcmp(phase, KW_END) == 0 &&
+	    (rec = record_of(dr)) != NULL) {
+		/* each watcher's own response goes in by end_for */
+		json_object_set_new(ev, KW_RESULT, json_pack("{s:O, s:O}",
+		    KW_RESULT, json_object_get(rec, KW_RESULT), KW_END,
+		    json_object_get(rec, KW_END)));
 		view = (struct end_view){ .dr = dr, .ev = ev };
-		if (rec != NULL)
-			kd_watchers_emit_each(dr->d->watchers, end_for, &view);
-		else
-			kd_events_emit(dr->d, ev);
+		kd_watchers_emit_each(dr->d->watchers, end_for, &view);
 	} else if (ev != NULL) {
 		kd_events_emit(dr->d, ev);
 		/* the start is the notice a watcher says it showed */

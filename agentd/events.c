@@ -265,6 +265,17 @@ kd_watchers_add(struct kd_watchers *w, int fd, uid_t uid,
 	return 0;
 }
 
+/* One frame to x; may free x. */
+static void
+deliver(struct watcher *x, const uint8_t *f, size_t flen)
+{
+	/* too far behind: it reconnects and starts from the status */
+	if (enqueue(x, f, flen) < 0)
+		watcher_free(x);
+	else
+		flush(x);
+}
+
 void
 kd_watchers_emit(struct kd_watchers *w, json_t *ev)
 {
@@ -278,11 +289,7 @@ kd_watchers_emit(struct kd_watchers *w, json_t *ev)
 		return;
 	for (x = w->list; x; x = next) {
 		next = x->next;
-		/* too far behind: it reconnects and starts from the status */
-		if (enqueue(x, f, flen) < 0)
-			watcher_free(x);
-		else
-			flush(x);
+		deliver(x, f, flen);
 	}
 	free(f);
 }
@@ -295,7 +302,6 @@ kd_watchers_emit_each(struct kd_watchers *w,
 	json_t *ev;
 	uint8_t *f;
 	size_t flen;
-	int err;
 
 	if (w == NULL)
 		return;
@@ -305,15 +311,9 @@ kd_watchers_emit_each(struct kd_watchers *w,
 			continue;
 		f = frame_of(ev, &flen);
 		json_decref(ev);
-		if (f == NULL)
-			continue;
-		err = enqueue(x, f, flen);
+		if (f != NULL)
+			deliver(x, f, flen);
 		free(f);
-		/* too far behind: it reconnects and starts from the status */
-		if (err < 0)
-			watcher_free(x);
-		else
-			flush(x);
 	}
 }
 

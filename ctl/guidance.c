@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "guidance.h"
+#include "wire.h"
 
 struct texts {
 	const char *title_isolated;
@@ -191,6 +194,14 @@ kk_guidance_lang(void)
 			return strncmp(v, "ja", 2) == 0 ? "ja" : "en";
 	}
 	return "en";
+}
+
+bool
+kk_guidance_csirt_not_told(json_t *answer)
+{
+	return answer != NULL &&
+	    !json_is_true(json_object_get(answer, KW_ALREADY)) &&
+	    !json_is_string(json_object_get(answer, KW_REPORT));
 }
 
 int

@@ -15,6 +15,12 @@
  * otherwise "en".
  */
 const char *kk_guidance_lang(void);
+/*
+ * Whether a disconnect's answer says the press isolated and no notice for
+ * the CSIRT could be queued (it names none): then the CSIRT is not told.
+ */
+struct json_t;
+bool kk_guidance_csirt_not_told(struct json_t *answer);
 
 /*
  * Any field may be NULL or "".  desk, phone and email come from the

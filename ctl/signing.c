@@ -289,22 +289,6 @@ out:
 	return ret;
 }
 
-/*
- * A keyid as it may go to a terminal: a hint the signer chose, so only
- * printable ASCII is shown as it is (no escape, no bidi override that
- * would make "bob" read as "alice").
- */
-static const char *
-keyid_shown(const char *keyid, char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; keyid[i] != '\0' && i + 1 < len; i++)
-		buf[i] = keyid[i] > 0x20 && keyid[i] < 0x7f ? keyid[i] : '?';
-	buf[i] = '\0';
-	return buf;
-}
-
 /* t as RFC 3339, or words saying it is none */
 static const char *
 time_shown(int64_t t, char *buf, size_t len)
@@ -349,9 +333,11 @@ show_command(const char *path, const struct kk_command *cmd,
 	if (who == NULL) {
 		fprintf(stderr, "  signed by (as they name themselves, not "
 		    "checked; --keys DIR checks them):");
-		for (i = 0; i < env->nsigs; i++)
-			fprintf(stderr, " %s", keyid_shown(env->sigs[i].keyid, k,
-			    sizeof(k)));
+		/* claims: printable ASCII only, no escape or bidi */
+		for (i = 0; i < env->nsigs; i++) {
+			kk_explain(k, sizeof(k), "%s", env->sigs[i].keyid);
+			fprintf(stderr, " %s", k);
+		}
 	} else {
 		fprintf(stderr, "  signed by (verified):");
 		for (i = 0; i < env->nsigs; i++)
@@ -406,7 +392,7 @@ verify_signers(const char *dir, const struct kk_envelope *env,
 	closedir(d);
 	for (i = 0; i < env->nsigs && r == 0; i++)
 		if (who[i] == NULL) {
-			keyid_shown(env->sigs[i].keyid, bad, badlen);
+			kk_explain(bad, badlen, "%s", env->sigs[i].keyid);
 			r = -EBADMSG;
 		}
 	return r;

@@ -207,9 +207,7 @@ cmd_disconnect(struct ctl *c, int argc, char **argv)
 	/* passed on only with a notice of its own: the answer names it */
 	g.message_unsent = message != NULL && message[0] != '\0' &&
 	    !json_is_string(json_object_get(resp, KW_REPORT));
-	/* this press isolated, and its notice could not be queued */
-	g.csirt_not_told = !json_is_true(json_object_get(resp, KW_ALREADY)) &&
-	    !json_is_string(json_object_get(resp, KW_REPORT));
+	g.csirt_not_told = kk_guidance_csirt_not_told(resp);
 	kk_guidance_print(stdout, kk_guidance_lang(), &g);
 	if (json_is_true(json_object_get(resp, KW_MESSAGE_CUT)))
 		fprintf(stderr, "kakurictl: note: the message was recorded "

@@ -319,10 +319,7 @@ press_disconnect(struct watch *w)
 
 	r = ctl_call(w->c, json_pack("{s:s}", KW_CMD,
 	    kk_op_name(KK_OP_DISCONNECT)), &resp);
-	if (r == EX_DONE && resp != NULL &&
-	    !json_is_true(json_object_get(resp, KW_ALREADY)) &&
-	    !json_is_string(json_object_get(resp, KW_REPORT))) {
-		/* isolated, and no notice for the CSIRT could be queued */
+	if (r == EX_DONE && kk_guidance_csirt_not_told(resp)) {
 		snprintf(n.summary, sizeof(n.summary), "%s",
 		    notice_action_label(&w->v, "disconnect"));
 		n.urgent = true;
