@@ -313,7 +313,7 @@ show_command(const char *path, const struct kk_command *cmd,
 {
 	char from[48], to[48], args[200], k[KK_KEYID_MAX], *a;
 	time_t now = time(NULL);
-	size_t i;
+	size_t i, j;
 
 	a = cmd->args ? json_dumps(cmd->args, JSON_COMPACT) : NULL;
 	kk_text_clean(args, sizeof(args), a ? a : "{}", a ? strlen(a) : 2);
@@ -330,18 +330,21 @@ show_command(const char *path, const struct kk_command *cmd,
 	    time_shown(cmd->exp, to, sizeof(to)), cmd->exp < now ?
 	    "EXPIRED: no agent takes it" : cmd->iat > now ?
 	    "NOT YET VALID: it is meant for later" : "valid now");
-	if (who == NULL) {
-		fprintf(stderr, "  signed by (as they name themselves, not "
-		    "checked; --keys DIR checks them):");
-		/* claims: printable ASCII only, no escape or bidi */
-		for (i = 0; i < env->nsigs; i++) {
-			kk_explain(k, sizeof(k), "%s", env->sigs[i].keyid);
-			fprintf(stderr, " %s", k);
-		}
-	} else {
-		fprintf(stderr, "  signed by (verified):");
-		for (i = 0; i < env->nsigs; i++)
-			fprintf(stderr, " %s", who[i]);
+	fprintf(stderr, who == NULL ? "  signed by (as they name themselves, "
+	    "not checked; --keys DIR checks them):" : "  signed by (verified):");
+	for (i = 0; i < env->nsigs; i++) {
+		/*
+		 * Claims: printable ASCII only, no escape or bidi.  Verified
+		 * names are plain already (key_name).
+		 */
+		kk_explain(k, sizeof(k), "%s", env->sigs[i].keyid);
+		for (j = 0; j < i; j++)
+			if (strcmp(who ? who[j] : env->sigs[j].keyid,
+			    who ? who[i] : env->sigs[i].keyid) == 0)
+				break;
+		fprintf(stderr, j < i ? " (%s again: %s)" : " %s",
+		    who ? who[i] : k, who ? "one key counts once" :
+		    "the same name");
 	}
 	fputc('\n', stderr);
 }
@@ -356,45 +359,67 @@ show_command(const char *path, const struct kk_command *cmd,
  * -EBADMSG, with its keyid in bad (it may claim a name it has no key
  * for).  Another negative errno when dir cannot be read.
  */
+/*
+ * A name shown as verified is a plain one: no escape or bidi override in a
+ * file name makes "mallory" read "alice".
+ */
+static int
+key_name(const struct dirent *de)
+{
+	size_t n = strlen(de->d_name);
+
+	return n >= 5 && strcmp(de->d_name + n - 4, ".pub") == 0 &&
+	    strspn(de->d_name, KEY_NAME_CHARS) == n;
+}
+
+/*
+ * Each signature of env verified against the public keys (NAME.pub) in
+ * dir, tried in name order: who[i] is the name of the key that verifies
+ * signature i (the caller frees them).  A signature that none verifies
+ * fails the whole: -EBADMSG, with its keyid in bad (it may claim a name it
+ * has no key for).  More key files than an agent may trust: -E2BIG (which
+ * of them were tried would otherwise be the directory's order).  Another
+ * negative errno when dir cannot be read.
+ */
 static int
 verify_signers(const char *dir, const struct kk_envelope *env,
     char *who[], char *bad, size_t badlen)
 {
 	char path[PATH_MAX];
-	struct dirent *de;
+	struct dirent **names = NULL;
 	struct stat st;
 	EVP_PKEY *k;
-	size_t i, n, keys = 0;
-	DIR *d;
-	int r = 0;
+	size_t i;
+	int j, n, r = 0;
 
-	if ((d = opendir(dir)) == NULL)
+	if ((n = scandir(dir, &names, key_name, alphasort)) < 0)
 		return -errno;
-	while ((de = readdir(d)) != NULL && keys < KK_TRUST_MAX_KEYS) {
-		n = strlen(de->d_name);
-		/*
-		 * A name shown as verified is a plain one: no escape or bidi
-		 * override in a file name makes "mallory" read "alice".  A
-		 * regular file only (a FIFO would hold cosign).
-		 */
-		if (n < 5 || strcmp(de->d_name + n - 4, ".pub") != 0 ||
-		    strspn(de->d_name, KEY_NAME_CHARS) != n ||
-		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-		    (int)sizeof(path) || stat(path, &st) < 0 ||
-		    !S_ISREG(st.st_mode) || kk_key_load_public(path, &k) < 0)
+	if (n > KK_TRUST_MAX_KEYS) {
+		r = -E2BIG;
+		goto out;
+	}
+	for (j = 0; j < n; j++) {
+		/* a regular file only (a FIFO would hold cosign) */
+		if (snprintf(path, sizeof(path), "%s/%s", dir,
+		    names[j]->d_name) >= (int)sizeof(path) ||
+		    stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    kk_key_load_public(path, &k) < 0)
 			continue;
-		keys++;
 		for (i = 0; i < env->nsigs; i++)
 			if (who[i] == NULL && kk_dsse_verify_one(env, i, k) == 0)
-				who[i] = strndup(de->d_name, n - 4);
+				who[i] = strndup(names[j]->d_name,
+				    strlen(names[j]->d_name) - 4);
 		EVP_PKEY_free(k);
 	}
-	closedir(d);
 	for (i = 0; i < env->nsigs && r == 0; i++)
 		if (who[i] == NULL) {
 			kk_explain(bad, badlen, "%s", env->sigs[i].keyid);
 			r = -EBADMSG;
 		}
+out:
+	for (j = 0; j < n; j++)
+		free(names[j]);
+	free(names);
 	return r;
 }
 
@@ -543,6 +568,11 @@ cmd_cosign(struct ctl *c, int argc, char **argv)
 			fail_line("%s: a signature that no key in %s verifies "
 			    "(it names itself \"%s\"): not signed", path, keys,
 			    hint);
+		else if (r == -E2BIG)
+			fail_line("%s: more than %d key files (NAME.pub): an "
+			    "agent trusts at most %d; keep the ones this "
+			    "command's signers use", keys, KK_TRUST_MAX_KEYS,
+			    KK_TRUST_MAX_KEYS);
 		else
 			fail_line("%s: %s", keys, strerror(-r));
 		goto out;

@@ -83,6 +83,32 @@ jq '.signatures[0].keyid = "x\u202eecila"' bidi.json >bidi.tmp && mv bidi.tmp bi
 "$KAKURICTL" cosign --yes -k bob.key bidi.json 2>"$WORK/bidi.err" </dev/null
 check "a keyid with a bidi override is shown in plain ASCII ('?' for the rest; fails on the old code)" \
 	bash -c "grep -q 'not checked.*: x???ecila\$' '$WORK/bidi.err'"
+# the same signature twice (a file anyone can edit): one key counts once
+# at the agent, and the second person is told so, not shown two approvals
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action release \
+	--episode "$(printf '%032d' 5)" -o twice.json 2>/dev/null
+jq '.signatures += .signatures' twice.json >twice.tmp && mv twice.tmp twice.json
+"$KAKURICTL" cosign --yes --keys . -k bob.key twice.json 2>"$WORK/twice.err" </dev/null
+check "cosign --keys: alice's signature twice reads 'alice (alice again: one key counts once)' (fails on the old code: 'alice alice')" \
+	grep -q 'signed by (verified): alice (alice again: one key counts once)$' "$WORK/twice.err"
+jq '.signatures = (.signatures[:1] + .signatures[:1])' twice.json >twice.tmp && mv twice.tmp twice.json
+"$KAKURICTL" cosign --yes -k mallory.key twice.json 2>"$WORK/twice.err" </dev/null
+check "... and as claims: 'alice (alice again: the same name)'" \
+	grep -q 'not checked.*: alice (alice again: the same name)$' "$WORK/twice.err"
+# the keys are tried in name order: the same key under two names is
+# always named by the first, whatever order the directory lists them in;
+# more key files than an agent trusts is refused, not a silent first 64
+mkdir -p keys3 && cp alice.pub keys3/zed.pub && cp alice.pub keys3/adam.pub
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o order.json 2>/dev/null
+"$KAKURICTL" cosign --yes --keys keys3 -k bob.key order.json 2>"$WORK/order.err" </dev/null; rc=$?
+check "cosign --keys: the same key as adam.pub and zed.pub is named adam" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'signed by (verified): adam\$' '$WORK/order.err'"
+mkdir -p keys4 && for i in $(seq 1 64); do cp bob.pub "keys4/k$i.pub"; done && cp alice.pub keys4/zz.pub
+"$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate -o many.json 2>/dev/null
+"$KAKURICTL" cosign --yes --keys keys4 -k bob.key many.json 2>"$WORK/many.err" </dev/null; rc=$?
+check "cosign --keys with 65 key files: refused, saying so, nothing signed (fails on the old code)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'keys4: more than 64 key files (NAME.pub): an agent trusts at most 64' '$WORK/many.err' &&
+		[ \$(jq '.signatures | length' many.json) -eq 1 ]"
 # a token made now for a month later: the second person is told
 "$KAKURICTL" sign -k alice.key --agent "$AG" --action isolate --ttl 600 \
 	--valid-from $(( $(date +%s) + 30 * 86400 )) -o later.json 2>/dev/null
