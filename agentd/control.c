@@ -551,11 +551,18 @@ conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		refuse(c, "control", KE_BUSY, KE_BUSY, "other large requests "
 		    "(reports with attachments) are being read; try again");
 	} else if (r < 0) {
-		snprintf(msg, sizeof(msg), r == -EMSGSIZE ?
-		    "request larger than %zu KiB (a report with attachments: "
-		    "%zu KiB)" : "bad frame",
-		    kk_control_frame_max(c->cls) / 1024,
-		    (size_t)KK_CONTROL_REPORT_FRAME_MAX / 1024);
+		/* root's limit is larger than a report's: no exception to name */
+		if (r != -EMSGSIZE)
+			snprintf(msg, sizeof(msg), "bad frame");
+		else if (kk_control_frame_max(c->cls) >=
+		    KK_CONTROL_REPORT_FRAME_MAX)
+			snprintf(msg, sizeof(msg), "request larger than %zu "
+			    "KiB", kk_control_frame_max(c->cls) / 1024);
+		else
+			snprintf(msg, sizeof(msg), "request larger than %zu "
+			    "KiB (a report with attachments: %zu KiB)",
+			    kk_control_frame_max(c->cls) / 1024,
+			    (size_t)KK_CONTROL_REPORT_FRAME_MAX / 1024);
 		refuse(c, "control", r == -EMSGSIZE ? KE_TOO_LARGE :
 		    KE_BAD_FRAME, r == -EMSGSIZE ? KE_TOO_LARGE : KE_MALFORMED,
 		    msg);

@@ -138,6 +138,25 @@ print(json.loads(s.recv(struct.unpack(">I", hdr)[0], socket.MSG_WAITALL)).get("e
 EOF
 check "a status request of a report's size: too-large, only a report may be larger (fails on the first version)" \
 	grep -qx too-large "$WORK/status-big.out"
+# --- the too-large words: a user is told a report may be larger; root,
+# --- whose limit is larger than a report's, is not ---
+cat >"$WORK/announce.py" <<'EOF'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.settimeout(10)
+s.sendall(struct.pack(">I", int(sys.argv[2])) + b"{")
+hdr = s.recv(4, socket.MSG_WAITALL)
+a = json.loads(s.recv(struct.unpack(">I", hdr)[0], socket.MSG_WAITALL))
+print(a.get("error", "ok") + ": " + a.get("message", ""))
+EOF
+chmod 0644 "$WORK/announce.py"
+setpriv --reuid=43219 --regid=43219 --clear-groups "$PY" "$WORK/announce.py" "$SOCK" $((2 * 1024 * 1024)) >"$WORK/big-user.out" 2>&1
+check "another user's request over a report's size: 'larger than 64 KiB (a report with attachments: 1152 KiB)'" \
+	grep -qx 'too-large: request larger than 64 KiB (a report with attachments: 1152 KiB)' "$WORK/big-user.out"
+"$PY" "$WORK/announce.py" "$SOCK" $((27 * 1024 * 1024 + 1)) >"$WORK/big-root.out" 2>&1
+check "root's request over root's limit: 'larger than 27648 KiB', no report size (fails on the old code)" \
+	grep -qx 'too-large: request larger than 27648 KiB' "$WORK/big-root.out"
 # --- four users hold the four slots, taking them again at each deadline;
 # --- a fifth is told busy; kakurictl report sends again until a slot frees ---
 STOP="$WORK/stop-holding"
