@@ -41,10 +41,20 @@ kd_drill_dir_open(struct kd *d)
 	return 0;
 }
 
+/*
+ * Newest first: by the number a name starts with (milliseconds since the
+ * epoch, 13 digits until the year 2286, more after it: a longer number is
+ * the newer one), then by the name.
+ */
 static int
 by_name_desc(const void *a, const void *b)
 {
-	return -strcmp(*(char *const *)a, *(char *const *)b);
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	size_t nx = strspn(x, "0123456789"), ny = strspn(y, "0123456789");
+
+	if (nx != ny)
+		return nx < ny ? 1 : -1;
+	return -strcmp(x, y);
 }
 
 /*

@@ -324,6 +324,18 @@ TF=$(jq -r .drill.id "$WORK/f.json")
 stop_drill >/dev/null
 check_within "a drill after records named in the future is listed first, not pruned at its own end (fails on the old code)" \
 	5 latest_is .id "$TF"
+# a record named past the year 2286 (14 digits of milliseconds) is newer
+# than every 13-digit one: the next drill is named after it, and it is
+# not pruned as the oldest
+printf '{"id":"%032x","state":"done","kind":"tabletop","result":"ok"}' 6000 \
+	>"$STATE/drills/$(printf '%014d-%032x' 10000000000000 6000).json"
+drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":10}' >"$WORK/f2.json"
+TF2=$(jq -r .drill.id "$WORK/f2.json")
+stop_drill >/dev/null
+check_within "a drill after a record of the year 2286 is listed first" 5 latest_is .id "$TF2"
+check "... its record is named after that one, which stays (fails on the old code: pruned as the oldest)" bash -c \
+	"test -e '$STATE/drills/$(printf '%014d-%032x' 10000000000000 6000).json' &&
+	 grep -l '\"$TF2\"' '$STATE'/drills/10000000000001-*.json >/dev/null"
 # a drill kakurid left running, named behind 200 others: closed and
 # reported at the next start before the records are pruned
 stop_kakurid -TERM
