@@ -100,14 +100,24 @@ kd_blocklist_ranges(const struct kd_blocklist *b)
 	return b->r[0].n + b->r[1].n;
 }
 
+/*
+ * NAME_vVERSION_F, F the family: 4 and 6 for the interval sets, P and Q
+ * for their port sets; a letter after it for each time peers were taken
+ * out (spared), so that the new sets have names of their own.  At most
+ * 16 + 2 + 10 + 2 + 1 characters: within KK_NFT_NAME_MAX, the port sets'
+ * too (a name one longer than the interval set's, as it was, did not fit:
+ * a 16-letter list at a 10-digit version failed every table build once
+ * spared).
+ */
 int
-kd_blocklist_setname(const struct kd_blocklist *b, int i, char *buf,
-    size_t len)
+kd_blocklist_setname(const struct kd_blocklist *b, int i, bool ports,
+    char *buf, size_t len)
 {
-	/* spared: a letter more for each time peers were taken out */
-	int n = b->spared == 0 ? snprintf(buf, len, "%s_v%u_%d", b->name,
-	    b->version, i == 0 ? 4 : 6) : snprintf(buf, len, "%s_v%u_%d%c",
-	    b->name, b->version, i == 0 ? 4 : 6, 'a' + (int)((b->spared - 1) % 26));
+	static const char fam[2][2] = { { '4', 'P' }, { '6', 'Q' } };
+	int n = b->spared == 0 ? snprintf(buf, len, "%s_v%u_%c", b->name,
+	    b->version, fam[i != 0][ports]) : snprintf(buf, len,
+	    "%s_v%u_%c%c", b->name, b->version, fam[i != 0][ports],
+	    'a' + (int)((b->spared - 1) % 26));
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -355,7 +365,10 @@ index_ipsets(struct kd_blocklists *ls)
 				continue;
 			ip = &ls->ipsets[ls->nipsets++];
 			memset(ip, 0, sizeof(*ip));
-			kd_blocklist_setname(b, k, ip->name, sizeof(ip->name));
+			if (kd_blocklist_setname(b, k, false, ip->name,
+			    sizeof(ip->name)) < 0 || kd_blocklist_setname(b, k,
+			    true, ip->ports_name, sizeof(ip->ports_name)) < 0)
+				ip->name[0] = '\0';	/* the build refuses it */
 			ip->ranges = &b->r[k];
 			ip->block = b->dir;
 			ip->list = b->name;

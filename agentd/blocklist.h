@@ -53,9 +53,12 @@ struct kd_blocklists {
 int kd_blocklist_parse(const struct json_t *args, const struct kk_policy *p,
     struct kd_blocklist **out, char *why, size_t whylen);
 void kd_blocklist_free(struct kd_blocklist *b);
-/* The nftables name of its interval set of family i (0 IPv4, 1 IPv6). */
-int kd_blocklist_setname(const struct kd_blocklist *b, int i, char *buf,
-    size_t len);
+/*
+ * The nftables name of its interval set of family i (0 IPv4, 1 IPv6), or
+ * of that set's port set.
+ */
+int kd_blocklist_setname(const struct kd_blocklist *b, int i, bool ports,
+    char *buf, size_t len);
 const char *kd_blocklist_dir_name(unsigned dir);
 /* Whether s (n bytes) is a list's name: [a-z][a-z0-9_]*, 1 to 16 of them. */
 bool kd_blocklist_name_ok(const char *s, size_t n);

@@ -38,17 +38,15 @@ add_block_ports(struct kk_nft_objects *o, const struct kk_nft_ipset *ip,
     size_t i)
 {
 	struct nftnl_set *s;
-	char name[KK_NFT_NAME_MAX];
 	uint16_t be;
 	size_t k;
-	int n, err;
+	int err;
 
 	if (ip->nports > KK_NFT_MAX_BLOCK_PORTS)
 		return -E2BIG;
-	n = snprintf(name, sizeof(name), "%sp", ip->name);
-	if (n < 0 || (size_t)n >= sizeof(name))
-		return -ENAMETOOLONG;
-	if ((err = kk_nft_set_new(o, name, NFT_TYPE_INET_SERVICE, 2,
+	if (ip->ports_name[0] == '\0' || strcmp(ip->ports_name, ip->name) == 0)
+		return -EINVAL;
+	if ((err = kk_nft_set_new(o, ip->ports_name, NFT_TYPE_INET_SERVICE, 2,
 	    (uint32_t)(PORTSET_ID_BASE + i), 0, &s)) < 0)
 		return err;
 	for (k = 0; err == 0 && k < ip->nports; k++) {
@@ -161,7 +159,6 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	const bool v6 = ip->ranges->af == AF_INET6;
 	struct nftnl_rule *r;
 	char comment[96], prefix[KK_NFT_NAME_MAX + 8];
-	char ports[KK_NFT_NAME_MAX + 1];	/* add_block_ports refused longer */
 	char counter[KK_NFT_NAME_MAX + 8];
 	int n, err;
 
@@ -177,7 +174,6 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	    ip->list, dst ? "" : KK_NFT_BLOCK_IN_SUFFIX);
 	if (n < 0 || (size_t)n >= sizeof(prefix))
 		return -ENAMETOOLONG;
-	snprintf(ports, sizeof(ports), "%sp", ip->name);
 	if ((r = kk_nft_rule_new(o, hook, comment, &err)) == NULL)
 		return err;
 	if ((err = kk_expr_meta8(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 :
@@ -186,7 +182,8 @@ compile_block(struct kk_nft_objects *o, int hook, bool dst, int l4,
 	    (uint8_t)l4)) < 0) ||
 	    (err = kk_expr_addr_in(r, &kk_expr_stack, v6, dst, ip->name,
 	    (uint32_t)(IPSET_ID_BASE + i))) < 0 ||
-	    (l4 && (err = kk_expr_port_in(r, &kk_expr_stack, dst ? 2 : 0, ports,
+	    (l4 && (err = kk_expr_port_in(r, &kk_expr_stack, dst ? 2 : 0,
+	    ip->ports_name,
 	    (uint32_t)(PORTSET_ID_BASE + i))) < 0))
 		goto fail;
 	if (log)

@@ -228,6 +228,7 @@ int kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32]);
  */
 struct kk_nft_ipset {
 	char name[KK_NFT_NAME_MAX];
+	char ports_name[KK_NFT_NAME_MAX];	/* its port set's, when nports */
 	const struct kk_nft_ranges *ranges;	/* sealed */
 	unsigned block;			/* KK_NFT_BLOCK_* bits; 0: no rules */
 	const char *list;		/* the block list's name */

@@ -24,8 +24,11 @@ check_within "the internet host answers on both addresses before any block" 5 \
 start_kakurid || die "kakurid starts"
 check_within "the CSIRT channel is listening" 30 channel_up
 blocked() { ! reach "$@" 300; }
-printf '{"set": "iocnet", "version": 1, "addresses": ["198.51.100.0/24"]}\n' >"$WORK/list.json"
-check "a signed block of 198.51.100.0/24: done" test "$(send_result "$(sign alice block --args "$WORK/list.json")")" = done
+# the longest names: 16 letters at a 10-digit version, with ports (its
+# sets, spared, were named past nftables' 31 characters: every table
+# build failed from the reload on, the isolate too)
+printf '{"set": "iocnetlongestnam", "version": 4294967295, "ports": [8080], "addresses": ["198.51.100.0/24"]}\n' >"$WORK/list.json"
+check "a signed block of 198.51.100.0/24 (port 8080): done" test "$(send_result "$(sign alice block --args "$WORK/list.json")")" = done
 check_within "the internet host is blocked" 5 blocked "$EP" tcp "$NET4" 8080
 check "... and its neighbour" blocked "$EP" tcp "$NEIGHBOUR" 8080
 
@@ -44,7 +47,7 @@ check "the audit says the peer was taken out of the list" bash -c \
 	"'$KAKURICTL' -s '$SOCK' log -n 0 --json | jq -e '[.entries[] | select(.action == \"blocklist-spare\" and .result == \"spared\")] | length > 0'"
 
 # isolated: the management rows let the peer in on the CSIRT ports only
-check "a signed isolate: done" test "$(send_result "$(sign alice isolate --incident IR-PEER)")" = done
+check "a signed isolate: done (fails on the old code: apply-failed)" test "$(send_result "$(sign alice isolate --incident IR-PEER)")" = done
 check_within "isolated" 5 test "$(status_field mode)" = isolated
 check "isolated: the peer reaches the agent's CSIRT port (7444)" reach "$NET" tcp "$EPN4" 7444
 

@@ -98,8 +98,11 @@ START_TEST(normalised)
 	ck_assert_uint_eq(b->ports[0], 80);
 	ck_assert_uint_eq(b->ports[1], 443);
 	ck_assert_str_eq(kd_blocklist_dir_name(b->dir), "out");
-	ck_assert_int_eq(kd_blocklist_setname(b, 1, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(kd_blocklist_setname(b, 1, false, buf, sizeof(buf)),
+	    0);
 	ck_assert_str_eq(buf, "c2_v3_6");
+	ck_assert_int_eq(kd_blocklist_setname(b, 1, true, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "c2_v3_Q");
 	kd_blocklist_free(b);
 	/* direction defaults to both */
 	ck_assert_int_eq(parse("{\"set\":\"a\",\"version\":1,\"addresses\":"
@@ -725,6 +728,54 @@ START_TEST(broker_spared)
 }
 END_TEST
 
+/*
+ * The longest names: a 16-letter list at a 10-digit version, with ports,
+ * in force when the policy gains a peer inside it (spared): its sets'
+ * names, the port set's too, fit, and the tables build in every mode.
+ * The port set was named one letter longer than the interval set: 32 of
+ * 31, and every table build failed from then on (the isolate as well).
+ */
+START_TEST(longest_names_spared)
+{
+	static const enum kk_mode modes[] = {
+		KK_MODE_OPEN, KK_MODE_EGRESS, KK_MODE_ISOLATED
+	};
+	struct kk_policy *p = policy();
+	struct kd_blocklists ls;
+	struct kd_blocklist *b, *old = NULL;
+	struct kk_nft_spec spec;
+	struct kk_nft_objects o;
+	char spared[256];
+	size_t m;
+	int err;
+
+	memset(&ls, 0, sizeof(ls));
+	b = list_of("{\"set\":\"abcdefghijklmnop\",\"version\":4294967295,"
+	    "\"addresses\":[\"198.51.100.0/24\", \"2001:db8:bad::/48\"],"
+	    "\"ports\":[443]}");
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	kk_test_addr_add(&p->peers, "198.51.100.7");
+	ck_assert_int_eq(kd_blocklists_spare(&ls, p, spared, sizeof(spared)),
+	    1);
+	ck_assert_uint_eq(ls.nipsets, 2);
+	ck_assert_str_eq(ls.ipsets[0].name, "abcdefghijklmnop_v4294967295_4a");
+	ck_assert_str_eq(ls.ipsets[0].ports_name,
+	    "abcdefghijklmnop_v4294967295_Pa");
+	ck_assert_str_eq(ls.ipsets[1].ports_name,
+	    "abcdefghijklmnop_v4294967295_Qa");
+	for (m = 0; m < KK_NITEMS(modes); m++) {
+		spec_blocking(&spec, p, &ls);
+		spec.mode = modes[m];
+		err = kk_nft_objects_build(&spec, NFPROTO_INET, &o);
+		ck_assert_msg(err == 0, "mode %d: %s", (int)modes[m],
+		    strerror(-err));
+		kk_nft_objects_free(&o);
+	}
+	kd_blocklists_clear(&ls);
+	free(p);
+}
+END_TEST
+
 KK_SUITE(blocklist_suite, "blocklist",
 	KK_CASE("lists", KK_TMPDIR, 0),
 	    KK_TEST(normalised),
@@ -734,5 +785,6 @@ KK_SUITE(blocklist_suite, "blocklist",
 	    KK_TEST(files_keys_checked),
 	    KK_TEST(rules_in_every_mode),
 	    KK_TEST(broker_spared),
+	    KK_TEST(longest_names_spared),
 	KK_CASE("scale", 0, 120),
 	    KK_TEST(batch_100k_with_rules))

@@ -720,18 +720,19 @@ START_TEST(drill_has_no_ipsets)
 	ip.version = 1;
 	ip.ports = ports;
 	ip.nports = 1;
+	snprintf(ip.ports_name, sizeof(ip.ports_name), "ioc_v1_P");
 	spec.log_group = 7;
 	spec.log_rate = 10;
 	spec.log_unit = 1;
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &own), 0);
-	ck_assert(has_set(&own, "ioc_v1_4") && has_set(&own, "ioc_v1_4p"));
+	ck_assert(has_set(&own, "ioc_v1_4") && has_set(&own, "ioc_v1_P"));
 	ck_assert_uint_eq(own.nobjs, 1);	/* ioc_drops */
 	spec.drill = true;
 	spec.gate_ms = 1000;
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &drill), 0);
 	ck_assert(has_set(&drill, KK_DRILL_GATE));
 	ck_assert_msg(!has_set(&drill, "ioc_v1_4") &&
-	    !has_set(&drill, "ioc_v1_4p"), "a drill's table has an IOC set");
+	    !has_set(&drill, "ioc_v1_P"), "a drill's table has an IOC set");
 	for (i = 0; i < drill.nsets; i++)
 		ck_assert_msg(drill.ranges[i] == NULL, "set %s has ranges",
 		    nftnl_set_get_str(drill.sets[i], NFTNL_SET_NAME));
