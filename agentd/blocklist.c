@@ -232,34 +232,67 @@ addresses_parse(const json_t *v, struct kd_blocklist *b, char *why,
 }
 
 /*
- * The addresses no block list may hold, i from 0 until NULL: the
+ * The addresses no block list may hold, slot i from 0 until false: the
  * management peers, then the fleet broker (fleet.broker), which is not a
- * peer but may be an agent's only channel, the unblock included.  The
- * broker's address is written into *broker.
+ * peer but may be an agent's only channel, the unblock included, then the
+ * report collector (report.collector), the way the CSIRT hears of a block
+ * and of tampering.  *a is NULL for a slot without an address (none set,
+ * or a name); the broker's and the collector's are written into *tmp.
  */
-static const struct kk_addr *
-channel_addr(const struct kk_policy *p, size_t i, struct kk_addr *broker)
+static bool
+channel_addr(const struct kk_policy *p, size_t i, struct kk_addr *tmp,
+    const struct kk_addr **a, const char **what)
 {
+	const char *ep;
 	uint16_t port;
 
-	if (p == NULL)
-		return NULL;
-	if (i < p->peers.n)
-		return &p->peers.addr[i];
-	if (i == p->peers.n && p->fleet_broker[0] != '\0' &&
-	    kk_endpoint_parse(p->fleet_broker, broker, &port) == 0)
-		return broker;
-	return NULL;
+	*a = NULL;
+	if (p == NULL || i > p->peers.n + 1)
+		return false;
+	if (i < p->peers.n) {
+		*a = &p->peers.addr[i];
+		*what = "management peer";
+		return true;
+	}
+	ep = i == p->peers.n ? p->fleet_broker : p->collector;
+	*what = i == p->peers.n ? "the fleet broker" : "the report collector";
+	if (ep[0] != '\0' && kk_endpoint_parse(ep, tmp, &port) == 0)
+		*a = tmp;
+	return true;
 }
+
+/*
+ * What every mode needs of the link and of the host itself, which the
+ * block rules, ahead of the mode's own, would drop: loopback, neighbour
+ * discovery (to and from link-local and multicast addresses; the way to
+ * every peer past a router) and DHCP's broadcast.  A list holding any of
+ * them would cut the CSIRT channel, or the host's own services, in a way
+ * no address check of the peers sees.
+ */
+static const struct {
+	int af;
+	const char *first, *last, *what;
+} link_scope[] = {
+	{ AF_INET, "127.0.0.0", "127.255.255.255", "loopback 127.0.0.0/8" },
+	{ AF_INET, "255.255.255.255", "255.255.255.255",
+	    "the broadcast address 255.255.255.255 (DHCP)" },
+	{ AF_INET6, "::1", "::1", "loopback ::1" },
+	{ AF_INET6, "fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+	    "link-local fe80::/10 (neighbour discovery)" },
+	{ AF_INET6, "ff00::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+	    "multicast ff00::/8 (neighbour discovery)" },
+};
 
 /* Sealed, and neither a whole family nor a channel address in it. */
 static int
 seal_check(struct kd_blocklist *b, const struct kk_policy *p, char *why,
     size_t len)
 {
+	uint8_t first[16], last[16];
 	char text[INET6_ADDRSTRLEN];
-	struct kk_addr broker;
+	struct kk_addr tmp;
 	const struct kk_addr *a;
+	const char *what;
 	size_t i;
 	int k, err;
 
@@ -272,14 +305,28 @@ seal_check(struct kd_blocklist *b, const struct kk_policy *p, char *why,
 			return -EINVAL;
 		}
 	}
-	for (i = 0; (a = channel_addr(p, i, &broker)) != NULL; i++) {
+	for (i = 0; i < sizeof(link_scope) / sizeof(link_scope[0]); i++) {
+		k = link_scope[i].af == AF_INET ? 0 : 1;
+		if (inet_pton(link_scope[i].af, link_scope[i].first, first) !=
+		    1 || inet_pton(link_scope[i].af, link_scope[i].last,
+		    last) != 1)
+			return -EINVAL;
+		if (!kk_nft_ranges_overlap(&b->r[k], first, last))
+			continue;
+		kk_explain(why, len, "the list holds addresses of %s: every "
+		    "mode needs them, the CSIRT channel too",
+		    link_scope[i].what);
+		return -EINVAL;
+	}
+	for (i = 0; channel_addr(p, i, &tmp, &a, &what); i++) {
+		if (a == NULL)
+			continue;
 		k = a->family == AF_INET ? 0 : 1;
 		if (!kk_nft_ranges_contains(&b->r[k], (const uint8_t *)&a->a))
 			continue;
 		inet_ntop(a->family, &a->a, text, sizeof(text));
 		kk_explain(why, len, "the list holds %s %s: it would cut the "
-		    "CSIRT channel", a == &broker ? "the fleet broker" :
-		    "management peer", text);
+		    "CSIRT channel", what, text);
 		return -EINVAL;
 	}
 	return 0;
@@ -384,8 +431,9 @@ kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
     char *spared, size_t len)
 {
 	char text[INET6_ADDRSTRLEN];
-	struct kk_addr broker;
+	struct kk_addr tmp;
 	const struct kk_addr *a;
+	const char *what;
 	struct kd_blocklist *b;
 	size_t i, j, off = 0;
 	int k, n = 0, err = 0;
@@ -396,7 +444,9 @@ kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
 	for (i = 0; i < ls->n; i++) {
 		b = ls->list[i];
 		carved = false;
-		for (j = 0; (a = channel_addr(p, j, &broker)) != NULL; j++) {
+		for (j = 0; channel_addr(p, j, &tmp, &a, &what); j++) {
+			if (a == NULL)
+				continue;
 			k = a->family == AF_INET ? 0 : 1;
 			if (!kk_nft_ranges_contains(&b->r[k],
 			    (const uint8_t *)&a->a))

@@ -510,6 +510,25 @@ kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr)
 	return range_of(r, addr) != 0;
 }
 
+bool
+kk_nft_ranges_overlap(const struct kk_nft_ranges *r, const uint8_t *first,
+    const uint8_t *last)
+{
+	size_t lo = 0, hi = r->n, mid;
+
+	if (!r->sealed)
+		return false;
+	/* the last range starting at or before last: it ends at first or after */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (memcmp(lo_of(r, mid), last, r->keylen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && memcmp(hi_of(r, lo - 1), first, r->keylen) >= 0;
+}
+
 /* key - 1 (big-endian); false if key was 0 */
 static bool
 key_prev(uint8_t *key, uint32_t len)

@@ -160,6 +160,9 @@ void kk_nft_ranges_elem(const struct kk_nft_ranges *r, size_t i,
     uint8_t key[16], bool *end);
 /* Whether a sealed r holds addr (keylen bytes, network order). */
 bool kk_nft_ranges_contains(const struct kk_nft_ranges *r, const uint8_t *addr);
+/* Whether a sealed r holds any address from first to last (keylen bytes). */
+bool kk_nft_ranges_overlap(const struct kk_nft_ranges *r, const uint8_t *first,
+    const uint8_t *last);
 /*
  * addr taken out of a sealed r: the range that held it split around it,
  * shrunk or gone, and r sealed again (a new digest).  0, also when no

@@ -209,6 +209,10 @@ check "a CIDR with host bits set is refused and named" hostile h4 '^malformed en
 check "a range the wrong way round is refused" hostile h5 '^malformed entry 1 .*after its last' 11.0.0.9-11.0.0.1
 check "a management peer in a list is refused (it would cut the CSIRT channel)" hostile h6 '^malformed .*management peer 192\.0\.2\.10' 192.0.2.0/24
 check "ranges covering every IPv4 address are refused" hostile h7 'every IPv4' 0.0.0.0/1 128.0.0.0/1
+check "IPv6 multicast (a bogon feed's ff00::/8) is refused: neighbour discovery, the way to the CSIRT (fails on the old code)" \
+	hostile h9 '^malformed .*multicast ff00::/8 \(neighbour discovery\)' 2001:db8:bad::/48 ff00::/8
+check "IPv6 link-local is refused" hostile h10 '^malformed .*link-local fe80::/10' fe80::/10
+check "loopback is refused" hostile h11 '^malformed .*loopback 127\.0\.0\.0/8' 127.0.0.0/8
 jq -nc '{set: "h8", version: 1, addresses: ["11.200.0.0/16", "11.200.1.0/24", "11.200.1.7", "11.200.0.0-11.201.0.255", "11.201.1.0/24"]}' >"$WORK/h8.json"
 check "overlaps, duplicates, contained and adjacent entries are merged, not refused" \
 	test "$(send "$(block_cmd "$WORK/h8.json")" 2>/dev/null | jq -r '.receipts[0] | "\(.result) \(.output.entries) \(.output.ranges)"')" = "done 5 1"

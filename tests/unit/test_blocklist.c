@@ -729,6 +729,94 @@ START_TEST(broker_spared)
 END_TEST
 
 /*
+ * What every mode needs of the link and of the host (loopback, neighbour
+ * discovery, DHCP's broadcast): a list holding any of it is refused, since
+ * the block rules come ahead of the mode's own accepts.  Before, ff00::/8
+ * and fe80::/10 (a bogon feed's entries) were taken, and neighbour
+ * discovery to the router, the way to the CSIRT, was dropped.
+ */
+static const struct {
+	const char *args, *word;	/* word: in why; NULL: taken */
+} link_cases[] = {
+	{ ARGS("\"ff00::/8\""), "multicast ff00::/8" },
+	{ ARGS("\"ff02::1:ff00:0/104\""), "multicast ff00::/8" },
+	{ ARGS("\"fe80::/10\""), "link-local fe80::/10" },
+	{ ARGS("\"febf:ffff::/32\""), "link-local fe80::/10" },
+	{ ARGS("\"fe00::-fe80::\""), "link-local fe80::/10" },
+	{ ARGS("\"::1\""), "loopback ::1" },
+	{ ARGS("\"127.0.0.0/8\""), "loopback 127.0.0.0/8" },
+	{ ARGS("\"126.0.0.0-127.0.0.0\""), "loopback 127.0.0.0/8" },
+	{ ARGS("\"255.255.255.255\""), "255.255.255.255 (DHCP)" },
+	{ ARGS("\"240.0.0.0/4\""), "255.255.255.255 (DHCP)" },
+	/* next to them, not in them: taken */
+	{ ARGS("\"fe7f:ffff::/32\", \"fec0::/10\", \"fe00::/9\""), NULL },
+	{ ARGS("\"::2/127\", \"::\""), NULL },
+	{ ARGS("\"126.0.0.0/8\", \"128.0.0.0/8\", \"255.255.255.254\""), NULL },
+	{ ARGS("\"fd00::/8\", \"fe00::/9\", \"feff::/16\""), NULL },
+};
+
+START_TEST(link_scope_refused)
+{
+	struct kd_blocklist *b = NULL;
+	char why[200];
+	int err;
+
+	err = parse(link_cases[_i].args, &b, why, sizeof(why));
+	if (link_cases[_i].word == NULL) {
+		ck_assert_msg(err == 0, "%s: %s", link_cases[_i].args, why);
+		kd_blocklist_free(b);
+		return;
+	}
+	ck_assert_msg(err == -EINVAL && b == NULL, "%s taken",
+	    link_cases[_i].args);
+	ck_assert_msg(strstr(why, link_cases[_i].word) != NULL, "%s: %s",
+	    link_cases[_i].args, why);
+}
+END_TEST
+
+/*
+ * The report collector is how the CSIRT hears of a block and of
+ * tampering: a list holding it is refused, one in force carved around it.
+ */
+START_TEST(collector_spared)
+{
+	struct kk_policy *p = policy();
+	struct kd_blocklists ls;
+	struct kd_blocklist *b, *old = NULL;
+	json_t *args;
+	char why[160], spared[256];
+
+	snprintf(p->collector, sizeof(p->collector), "198.51.100.20:7444");
+	args = json_loads(ARGS("\"198.51.100.0/24\""), 0, NULL);
+	ck_assert_ptr_nonnull(args);
+	b = (void *)1;
+	ck_assert_int_eq(kd_blocklist_parse(args, p, &b, why, sizeof(why)),
+	    -EINVAL);
+	ck_assert_ptr_null(b);
+	ck_assert_msg(strstr(why, "the report collector 198.51.100.20") !=
+	    NULL, "%s", why);
+	json_decref(args);
+	memset(&ls, 0, sizeof(ls));
+	b = list_of(ARGS("\"198.51.100.0/24\""));
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	ck_assert_int_eq(kd_blocklists_spare(&ls, p, spared, sizeof(spared)),
+	    1);
+	ck_assert_str_eq(spared, "x: 198.51.100.20");
+	/* with a broker too: both carved, in one pass */
+	kd_blocklists_clear(&ls);
+	memset(&ls, 0, sizeof(ls));
+	snprintf(p->fleet_broker, sizeof(p->fleet_broker), "198.51.100.7:8883");
+	b = list_of(ARGS("\"198.51.100.0/24\""));
+	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
+	ck_assert_int_eq(kd_blocklists_spare(&ls, p, spared, sizeof(spared)),
+	    2);
+	ck_assert_str_eq(spared, "x: 198.51.100.7, x: 198.51.100.20");
+	kd_blocklists_clear(&ls);
+	free(p);
+}
+END_TEST
+
+/*
  * The longest names: a 16-letter list at a 10-digit version, with ports,
  * in force when the policy gains a peer inside it (spared): its sets'
  * names, the port set's too, fit, and the tables build in every mode.
@@ -786,5 +874,7 @@ KK_SUITE(blocklist_suite, "blocklist",
 	    KK_TEST(rules_in_every_mode),
 	    KK_TEST(broker_spared),
 	    KK_TEST(longest_names_spared),
+	    KK_LOOP(link_scope_refused, KK_NITEMS(link_cases)),
+	    KK_TEST(collector_spared),
 	KK_CASE("scale", 0, 120),
 	    KK_TEST(batch_100k_with_rules))
