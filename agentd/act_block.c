@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -94,6 +95,7 @@ kd_act_block(struct run *r)
 	struct kd_blocklist *b, *cur;
 	uint32_t replaced;
 	char why[160] = "";
+	int64_t gone;
 	int err;
 
 	err = kd_blocklist_parse(r->args, d->policy, &b, why, sizeof(why));
@@ -105,6 +107,25 @@ kd_act_block(struct run *r)
 		kd_run_reject(r, err == -E2BIG ? KE_TOO_LARGE : KE_MALFORMED,
 		    why);
 		return err;
+	}
+	b->signed_at = r->have_cmd && r->cmd.iat > 0 ? r->cmd.iat : 0;
+	/*
+	 * A list of this name was ended by an unblock: a block signed before
+	 * that (a second copy of an old version, held back) does not bring
+	 * it back.  Once no command signed before the unblock can be valid
+	 * any more, the record of it goes.
+	 */
+	if (kd_blocklist_gone_load(d->blocklist_dir, b->name, &gone) == 0) {
+		if (b->signed_at < gone) {
+			snprintf(why, sizeof(why), "signed before %s was "
+			    "unblocked", b->name);
+			kd_run_reject(r, KE_STALE, why);
+			kd_blocklist_free(b);
+			return -ESTALE;
+		}
+		if ((int64_t)time(NULL) > gone + d->policy->max_lifetime +
+		    d->policy->clock_skew)
+			(void)kd_blocklist_gone_drop(d->blocklist_dir, b->name);
 	}
 	cur = kd_blocklists_find(&d->blocklists, b->name);
 	if (cur != NULL && b->version <= cur->version) {
@@ -137,6 +158,7 @@ kd_act_unblock(struct run *r)
 	struct kd *d = r->d;
 	struct kd_blocklist *b, *back;
 	const char *key, *name = NULL;
+	char why[160];
 	json_int_t ver = 0;
 	json_t *v;
 	int err;
@@ -159,10 +181,21 @@ kd_act_unblock(struct run *r)
 		    "that name is in force" : "unblock needs args.set");
 		return -ENOENT;
 	}
-	/* a token for one version does not end a later one */
+	/*
+	 * A token for one version does not end a later one; nor does one
+	 * signed before the list in force was (one held back, or kept from
+	 * an earlier version: it names no version, and was meant for that
+	 * earlier one).
+	 */
 	if (ver != 0 && ver != (json_int_t)b->version) {
 		kd_run_reject(r, KE_STALE, "the command names another version "
 		    "than the one in force");
+		return -ESTALE;
+	}
+	if (r->have_cmd && b->signed_at > 0 && r->cmd.iat < b->signed_at) {
+		snprintf(why, sizeof(why), "the command was signed before "
+		    "version %u of %s in force was", b->version, b->name);
+		kd_run_reject(r, KE_STALE, why);
 		return -ESTALE;
 	}
 	b = kd_blocklists_take(&d->blocklists, name);
@@ -181,6 +214,12 @@ kd_act_unblock(struct run *r)
 			    "back as they were: %s", d->nft.err);
 		return err;
 	}
+	/* out of force, and its record of when: see kd_act_block */
+	if (r->have_cmd && (err = kd_blocklist_gone_save(d->blocklist_dir,
+	    b->name, r->cmd.iat)) < 0)
+		kk_log(LOG_ERR, KK_MID_APPLY, "%s/%s.gone: %s: a block of it "
+		    "signed before this unblock would not be refused",
+		    d->blocklist_dir, b->name, strerror(-err));
 	kd_run_committed(r);
 	snprintf(r->detail, sizeof(r->detail), "%s v%u out of force", b->name,
 	    b->version);

@@ -29,7 +29,8 @@
 #include "sha256.h"
 #include "wire.h"
 
-#define FILE_MAGIC	"kakuri-blocklist 2\n"
+#define FILE_MAGIC	"kakuri-blocklist 3\n"
+#define FILE_MAGIC_V2	"kakuri-blocklist 2\n"	/* still read: no "signed" */
 #define FILE_MAGIC_V1	"kakuri-blocklist 1\n"	/* still read */
 #define FILE_SUFFIX	".list"
 /* the largest file: a list's ranges of both families, with its header */
@@ -578,8 +579,9 @@ hex_of(const unsigned char d[32], char out[65])
  * lines hold the digest of the elements they make (intervals.c), which a
  * load computes anyway, so the keys are hashed once, not twice.
  *
- *	kakuri-blocklist 2
+ *	kakuri-blocklist 3
  *	set NAME / version N / direction D / ports P|- / entries N
+ *	signed IAT (the block command's; version 2 has no such line)
  *	ranges4 N / ranges6 N / elements4 HEX / elements6 HEX
  *	sha256 HEX
  *	KEYS4 KEYS6
@@ -602,9 +604,10 @@ kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 	hex_of(b->r[0].digest, hex[0]);
 	hex_of(b->r[1].digest, hex[1]);
 	n = snprintf(head, sizeof(head), FILE_MAGIC "set %s\nversion %u\n"
-	    "direction %s\nports %s\nentries %zu\nranges4 %zu\nranges6 %zu\n"
-	    "elements4 %s\nelements6 %s\n", b->name, b->version,
-	    kd_blocklist_dir_name(b->dir), ports, b->entries, b->r[0].n,
+	    "direction %s\nports %s\nentries %zu\nsigned %lld\n"
+	    "ranges4 %zu\nranges6 %zu\nelements4 %s\nelements6 %s\n", b->name,
+	    b->version, kd_blocklist_dir_name(b->dir), ports, b->entries,
+	    (long long)(b->signed_at > 0 ? b->signed_at : 0), b->r[0].n,
 	    b->r[1].n, hex[0], hex[1]);
 	if (n < 0 || (size_t)n + 72 >= sizeof(head))
 		return -ENOBUFS;
@@ -638,6 +641,72 @@ kd_blocklist_unlink(const char *dir, const char *name)
 		return err;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
+	return kk_fsync_dir_of(path);
+}
+
+#define GONE_SUFFIX	".gone"
+#define GONE_MAGIC	"kakuri-unblocked 1\nsigned "
+
+static int
+gone_path(const char *dir, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s" GONE_SUFFIX, dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int
+kd_blocklist_gone_load(const char *dir, const char *name, int64_t *iat)
+{
+	char path[PATH_MAX], *text = NULL, *end;
+	size_t len, m = strlen(GONE_MAGIC);
+	long long v;
+	int err;
+
+	*iat = 0;
+	if ((err = gone_path(dir, name, path, sizeof(path))) < 0 ||
+	    (err = kk_read_file(path, 128, &text, &len)) < 0)
+		return err;
+	err = -EBADMSG;
+	if (len > m && memcmp(text, GONE_MAGIC, m) == 0 && text[len - 1] ==
+	    '\n' && text[m] >= '0' && text[m] <= '9') {
+		text[len - 1] = '\0';
+		errno = 0;
+		v = strtoll(text + m, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0) {
+			*iat = v;
+			err = 0;
+		}
+	}
+	free(text);
+	return err;
+}
+
+int
+kd_blocklist_gone_save(const char *dir, const char *name, int64_t iat)
+{
+	char path[PATH_MAX], text[64];
+	int64_t was;
+	int err, n;
+
+	if ((err = gone_path(dir, name, path, sizeof(path))) < 0)
+		return err;
+	if (kd_blocklist_gone_load(dir, name, &was) == 0 && was > iat)
+		iat = was;
+	n = snprintf(text, sizeof(text), GONE_MAGIC "%lld\n", (long long)iat);
+	return kk_write_file_atomic(path, text, (size_t)n, 0600);
+}
+
+int
+kd_blocklist_gone_drop(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if ((err = gone_path(dir, name, path, sizeof(path))) < 0)
+		return err;
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
 	return kk_fsync_dir_of(path);
 }
 
@@ -710,10 +779,13 @@ ranges_load(struct kk_nft_ranges *r, const char *buf, size_t len, size_t *pos,
 	return 0;
 }
 
-/* The lines both versions of the file begin with, after the magic. */
+/*
+ * The lines every version of the file begins with, after the magic, and
+ * version 3's signed line (signed).
+ */
 static int
 head_load(const char *buf, size_t end, size_t *pos, const char *name,
-    struct kd_blocklist *b)
+    bool with_signed, struct kd_blocklist *b)
 {
 	unsigned long long v;
 	char val[128];
@@ -734,6 +806,10 @@ head_load(const char *buf, size_t end, size_t *pos, const char *name,
 	    number(val, KD_BLOCK_ENTRIES_MAX, &v) < 0)
 		return -EBADMSG;
 	b->entries = (size_t)v;
+	if (with_signed && (line(buf, end, pos, "signed", val,
+	    sizeof(val)) < 0 || number(val, INT64_MAX, &v) < 0))
+		return -EBADMSG;
+	b->signed_at = with_signed ? (int64_t)v : 0;
 	return 0;
 }
 
@@ -811,18 +887,19 @@ blocklist_decode(const char *buf, size_t len, const char *name,
 {
 	struct kd_blocklist *b;
 	size_t pos = sizeof(FILE_MAGIC) - 1;
-	bool v1;
+	bool v1, v2;
 	int err;
 
 	*out = NULL;
 	if (len < pos)
 		return -EBADMSG;
 	v1 = memcmp(buf, FILE_MAGIC_V1, pos) == 0;
-	if (!v1 && memcmp(buf, FILE_MAGIC, pos) != 0)
+	v2 = memcmp(buf, FILE_MAGIC_V2, pos) == 0;
+	if (!v1 && !v2 && memcmp(buf, FILE_MAGIC, pos) != 0)
 		return -EBADMSG;
 	if ((b = blocklist_new()) == NULL)
 		return -ENOMEM;
-	if ((err = head_load(buf, len, &pos, name, b)) == 0)
+	if ((err = head_load(buf, len, &pos, name, !v1 && !v2, b)) == 0)
 		err = v1 ? decode_v1(buf, len, b, pos) :
 		    decode_v2(buf, len, b, pos);
 	if (err < 0) {

@@ -29,6 +29,7 @@ struct kd_blocklist {
 	size_t nports;
 	size_t entries;			/* as the command gave them */
 	unsigned spared;		/* times peers were taken out (spare) */
+	int64_t signed_at;		/* its command's iat; 0: not known */
 	struct kk_nft_ranges r[2];	/* IPv4, IPv6; sealed */
 };
 
@@ -97,6 +98,15 @@ int kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
  */
 int kd_blocklist_save(const char *dir, const struct kd_blocklist *b);
 int kd_blocklist_unlink(const char *dir, const char *name);
+/*
+ * NAME.gone: when the unblock that ended a list of that name was signed
+ * (iat), so that a block signed before it, still valid, cannot bring an
+ * old list back.  save keeps the later of what is there and iat; load
+ * gives -ENOENT when there is none; drop removes it.
+ */
+int kd_blocklist_gone_save(const char *dir, const char *name, int64_t iat);
+int kd_blocklist_gone_load(const char *dir, const char *name, int64_t *iat);
+int kd_blocklist_gone_drop(const char *dir, const char *name);
 int kd_blocklists_load(const char *dir, struct kd_blocklists *ls, char *bad,
     size_t badlen);
 

@@ -164,6 +164,11 @@ check "version 1 (20,002 entries) is done" test "$(send_result "$(block_cmd "$WO
 check "version 1 drops the address in both versions and the one only in it" \
 	eval 'blocked "$EP" tcp "$BOTH" 8080 && blocked "$EP" tcp "$OLD" 8080'
 check "the address only in version 2 passes before it" reach "$EP" tcp "$NEW" 8080
+# an unblock signed (and cosigned) while version 1 is in force, held back;
+# version 2 is signed a second later at least
+HELD=$(sign alice unblock --arg set=swap) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$HELD" "$HELD" 2>/dev/null
+HELD_IAT=$(jq -r .payload "$HELD" | base64 -d | jq -r .iat)
+until_ok 5 bash -c "[ \$(date +%s) -gt $HELD_IAT ]" || die "the clock does not move"
 F=$(block_cmd "$WORK/swap2.json")
 SWAP_DROPS=$(drops swap)
 # probe the address in both versions without a pause while version 2 goes in
@@ -182,7 +187,15 @@ check "version 1 again (a new command) is refused as stale" \
 	test "$(send_result "$(block_cmd "$WORK/swap1.json")")" = stale
 check "version 2 again is stale too" test "$(send_result "$(block_cmd "$WORK/swap2.json")")" = stale
 
+check "the unblock held back, signed before version 2 (it names no version): stale (fails on the old code: done)" \
+	test "$(send_result "$HELD")" = stale
+check "... version 2 still holds" blocked "$EP" tcp "$NEW" 8080
+
 echo "-- unblock needs the release threshold"
+# a second copy of version 2, signed before the unblock and kept back
+COPY=$(block_cmd "$WORK/swap2.json")
+COPY_IAT=$(jq -r .payload "$COPY" | base64 -d | jq -r .iat)
+until_ok 5 bash -c "[ \$(date +%s) -gt $COPY_IAT ]" || die "the clock does not move"
 F=$(sign alice unblock --arg set=swap)
 check "unblock with one signature is refused (threshold)" test "$(send_result "$F")" = threshold
 check "the list still holds" blocked "$EP" tcp "$BOTH" 8080
@@ -190,6 +203,9 @@ check "the list still holds" blocked "$EP" tcp "$BOTH" 8080
 check "with a second signature it is done" test "$(send_result "$F")" = done
 check "its addresses pass again" reach "$EP" tcp "$BOTH" 8080
 check "its file is gone" test ! -e "$STATE/blocklists/swap.list"
+check "a copy of version 2 signed before the unblock does not bring it back: stale (fails on the old code: done)" \
+	test "$(send_result "$COPY")" = stale
+check "... its addresses still pass" reach "$EP" tcp "$BOTH" 8080
 F=$(sign alice unblock --arg set=swap) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
 check "unblock of a list not in force: unknown-set" test "$(send_result "$F")" = unknown-set
 check "a local unblock without a signature is refused" eval '! ctl unblock 2>/dev/null'

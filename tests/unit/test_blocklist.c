@@ -212,6 +212,7 @@ START_TEST(files_round_trip)
 	memset(&back, 0, sizeof(back));
 	b = list_of("{\"set\":\"zeta\",\"version\":7,\"addresses\":[\"10.1.0.0/16\","
 	    "\"2001:db8:bad::/48\"],\"ports\":[25],\"direction\":\"in\"}");
+	b->signed_at = 1764900000;
 	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
 	ck_assert_int_eq(kd_blocklist_save(dir, b), 0);
 	b = list_of(ARGS("\"10.2.0.0/16\""));
@@ -229,6 +230,7 @@ START_TEST(files_round_trip)
 	b = kd_blocklists_find(&back, "zeta");
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq(b->version, 7);
+	ck_assert_int_eq(b->signed_at, 1764900000);
 	ck_assert_uint_eq(b->dir, KK_NFT_BLOCK_IN);
 	ck_assert_uint_eq(b->ports[0], 25);
 	ck_assert_mem_eq(b->r[0].digest, ls.list[1]->r[0].digest, 32);
@@ -364,6 +366,103 @@ write_v1(const char *dir, const struct kd_blocklist *b, int ver)
 	fclose(f);
 	free(buf);
 }
+
+/*
+ * NAME.gone keeps when an unblock of NAME was signed: the later of two,
+ * and nothing a mangled file says.
+ */
+START_TEST(gone_record)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	int64_t iat;
+	FILE *f;
+
+	kk_test_workdir(dir);
+	ck_assert_int_eq(kd_blocklist_gone_load(dir, "c2", &iat), -ENOENT);
+	ck_assert_int_eq(kd_blocklist_gone_save(dir, "c2", 1764900000), 0);
+	ck_assert_int_eq(kd_blocklist_gone_load(dir, "c2", &iat), 0);
+	ck_assert_int_eq(iat, 1764900000);
+	/* an older unblock does not move it back */
+	ck_assert_int_eq(kd_blocklist_gone_save(dir, "c2", 1764800000), 0);
+	ck_assert_int_eq(kd_blocklist_gone_load(dir, "c2", &iat), 0);
+	ck_assert_int_eq(iat, 1764900000);
+	ck_assert_int_eq(kd_blocklist_gone_save(dir, "c2", 1764900001), 0);
+	ck_assert_int_eq(kd_blocklist_gone_load(dir, "c2", &iat), 0);
+	ck_assert_int_eq(iat, 1764900001);
+	/* the lists' load does not take it for a list */
+	kk_test_join(path, dir, "c2.gone");
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("kakuri-unblocked 1\nsigned 12x\n", f);
+	fclose(f);
+	ck_assert_int_eq(kd_blocklist_gone_load(dir, "c2", &iat), -EBADMSG);
+	ck_assert_int_eq(kd_blocklist_gone_drop(dir, "c2"), 0);
+	ck_assert_int_eq(kd_blocklist_gone_load(dir, "c2", &iat), -ENOENT);
+	ck_assert_int_eq(kd_blocklist_gone_drop(dir, "c2"), 0);
+}
+END_TEST
+
+/*
+ * A file as version 2 wrote it (no "signed" line) still loads: the list
+ * is in force, its signing time not known (0: any unblock ends it, as
+ * before).  Made from version 3's by taking the line out and hashing the
+ * text again.
+ */
+START_TEST(file_v2_loads)
+{
+	struct kd_blocklists back;
+	struct kd_blocklist *b;
+	char dir[PATH_MAX], path[PATH_MAX], bad[64], hex[70], *buf, *sig,
+	    *nl, *sum;
+	unsigned char d[32];
+	size_t len;
+	FILE *f;
+	int i;
+
+	kk_test_workdir(dir);
+	kk_test_join(path, dir, "old.list");
+	b = list_of("{\"set\":\"old\",\"version\":3,\"addresses\":"
+	    "[\"10.1.0.0/16\",\"2001:db8:bad::/48\"]}");
+	b->signed_at = 1764900000;
+	ck_assert_int_eq(kd_blocklist_save(dir, b), 0);
+	kd_blocklist_free(b);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	buf = malloc(1 << 16);
+	ck_assert_ptr_nonnull(buf);
+	len = fread(buf, 1, 1 << 16, f);
+	fclose(f);
+	ck_assert(len > 0 && len < 1 << 16);
+	ck_assert(memcmp(buf, "kakuri-blocklist 3\n", 19) == 0);
+	buf[17] = '2';
+	sig = memmem(buf, len, "\nsigned 1764900000\n", 19);
+	ck_assert_ptr_nonnull(sig);
+	nl = sig + 18;		/* the signed line's own newline */
+	memmove(sig + 1, nl + 1, len - (size_t)(nl + 1 - buf));
+	len -= (size_t)(nl - sig);
+	sum = memmem(buf, len, "\nsha256 ", 8);
+	ck_assert_ptr_nonnull(sum);
+	sum++;
+	kk_sha256(buf, (size_t)(sum - buf), d);
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", d[i]);
+	memcpy(sum + 7, hex, 64);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+	fclose(f);
+	free(buf);
+	memset(&back, 0, sizeof(back));
+	ck_assert_int_eq(kd_blocklists_load(dir, &back, bad, sizeof(bad)), 0);
+	ck_assert_str_eq(bad, "");
+	b = kd_blocklists_find(&back, "old");
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(b->version, 3);
+	ck_assert_int_eq(b->signed_at, 0);
+	ck_assert_uint_eq(b->r[0].n + b->r[1].n, 2);
+	kd_blocklists_clear(&back);
+}
+END_TEST
 
 /*
  * Keys are loaded as seal left them, not sorted or merged again: a file
@@ -871,6 +970,8 @@ KK_SUITE(blocklist_suite, "blocklist",
 	    KK_TEST(too_many_entries),
 	    KK_TEST(files_round_trip),
 	    KK_TEST(files_keys_checked),
+	    KK_TEST(file_v2_loads),
+	    KK_TEST(gone_record),
 	    KK_TEST(rules_in_every_mode),
 	    KK_TEST(broker_spared),
 	    KK_TEST(longest_names_spared),
