@@ -134,9 +134,12 @@ kakurictl: $(call obj,$(CTL_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# a device's side of a driver probe, in the usb suite (test_usb.c)
+UNIT_WRAP = -Wl,--wrap=kd_usb_probe
+
 $(OBJDIR)/unit-tests: $(call obj,$(UNIT_SRC) $(UNIT_LIB_SRC))
 	$(call quiet,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread $(shell $(PKG_CONFIG) --libs check)
+	$(Q)$(CC) $(LDFLAGS) $(UNIT_WRAP) -o $@ $^ $(PKG_LIBS) -lpthread $(shell $(PKG_CONFIG) --libs check)
 
 $(OBJDIR)/netprobe: $(call obj,$(HELPER_SRC))
 	$(call quiet,LINK,$@)
@@ -311,8 +314,8 @@ $(OBJDIR)/asan/unit-tests: $(UNIT_SRC) $(UNIT_LIB_SRC) $(wildcard tests/*.h test
 	@mkdir -p $(dir $@)
 	$(call quiet,ASAN,$@)
 	$(Q)$(FUZZCC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(INCLUDES) -Itests/unit \
-		$(SANFLAGS) $(PKG_CFLAGS) -o $@ $(filter %.c,$^) $(PKG_LIBS) -lpthread \
-		$(shell $(PKG_CONFIG) --libs check)
+		$(SANFLAGS) $(PKG_CFLAGS) $(UNIT_WRAP) -o $@ $(filter %.c,$^) \
+		$(PKG_LIBS) -lpthread $(shell $(PKG_CONFIG) --libs check)
 
 unit-asan: deps
 	$(Q)$(MAKE) --no-print-directory $(OBJDIR)/asan/unit-tests

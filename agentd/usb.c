@@ -663,9 +663,19 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 		if (usb_verdict(&sc->ifaces[i], st) != KD_USB_ADMIT)
 			continue;
 		o = describe_iface(p->sysfs, sc->devfd, &sc->ifaces[i]);
+		/*
+		 * Judged by the scan, written to later, after other
+		 * interfaces' probes (which a device can stall): by then
+		 * another device may have come under the same name.  Its
+		 * class is read again through the directory written to; a
+		 * node gone after the open fails the write (ENODEV).
+		 */
 		if ((fd = kd_usb_open_dir(sc->devfd, sc->ifaces[i].name,
 		    true)) < 0)
 			err = fd;
+		else if (kd_usb_attr_uint(fd, "bInterfaceClass", 16, 0xff) !=
+		    sc->ifaces[i].class)
+			err = -ESTALE;
 		else
 			err = kd_usb_attr_set(fd, "authorized", 1);
 		if (fd >= 0)

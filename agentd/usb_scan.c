@@ -72,6 +72,9 @@ usb_describe(int err)
 		return "not a regular file";
 	case -ENODATA:
 		return "no record of what the USB cut changed";
+	case -ESTALE:
+		return "another interface came under its name since it was "
+		    "judged: not let in";
 	default:
 		return strerror(-err);
 	}

@@ -522,6 +522,88 @@ START_TEST(test_plugged_in)
 END_TEST
 
 /*
+ * The unit tests link with --wrap=kd_usb_probe (Makefile): a device's
+ * side of a probe, run before the real one when a test sets it.
+ */
+int __real_kd_usb_probe(const char *sysfs, const char *name);
+int __wrap_kd_usb_probe(const char *sysfs, const char *name);
+static void (*probe_hook)(const char *name);
+
+int
+__wrap_kd_usb_probe(const char *sysfs, const char *name)
+{
+	void (*hook)(const char *) = probe_hook;
+
+	probe_hook = NULL;	/* once */
+	if (hook != NULL)
+		hook(name);
+	return __real_kd_usb_probe(sysfs, name);
+}
+
+/* the interface of two keyboards not probed first */
+static const char *swapped;
+
+/*
+ * While the first keyboard's probe runs (a device can stall it for
+ * seconds), the other port's device goes and comes back as storage:
+ * the same interface name, class 08, not authorised.
+ */
+static void
+comes_back_as_storage(const char *name)
+{
+	swapped = strcmp(name, "1-6:1.0") == 0 ? "1-7:1.0" : "1-6:1.0";
+	put(at("devices/usb1/%.3s/%s/bInterfaceClass", swapped, swapped),
+	    "08\n");
+	put(at("devices/usb1/%.3s/%s/authorized", swapped, swapped), "0\n");
+}
+
+/*
+ * Two keyboards came while isolated, both judged HID by one scan; between
+ * letting in the first and the second, the second's port holds storage
+ * under the same name.  It is not let in, nor probed, nor recorded as a
+ * keyboard.  Before, the scan's verdict was written to whatever the name
+ * then held: the storage interface was authorised while isolated.
+ */
+START_TEST(test_admit_swap)
+{
+	json_t *rec, *e;
+	size_t i;
+
+	build_tree();
+	cut();
+	device("usb1", "1-6", "1234\n", "0001\n", "A\n", "A\n");
+	iface("usb1/1-6", "1-6:1.0", "03\n");
+	put(at("devices/usb1/1-6/1-6:1.0/authorized"), "0\n");
+	device("usb1", "1-7", "1234\n", "0002\n", "B\n", "B\n");
+	iface("usb1/1-7", "1-7:1.0", "03\n");
+	put(at("devices/usb1/1-7/1-7:1.0/authorized"), "0\n");
+	swapped = NULL;
+	probe_hook = comes_back_as_storage;
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), -ESTALE);
+	ck_assert_ptr_nonnull(swapped);
+	ck_assert_msg(reads(at("devices/usb1/%.3s/%s/authorized", swapped,
+	    swapped), "0\n"), "storage at %s authorised while isolated",
+	    swapped);
+	ck_assert(!probed(swapped));
+	/* the first keyboard is in; the other is named as not let in */
+	ck_assert_int_eq(json_array_size(rec), 2);
+	json_array_foreach(rec, i, e) {
+		if (strcmp(json_string_value(json_object_get(e, KW_INTERFACE)),
+		    swapped) == 0)
+			ck_assert_ptr_nonnull(json_object_get(e, KW_ERROR));
+		else
+			ck_assert_ptr_null(json_object_get(e, KW_ERROR));
+	}
+	json_decref(rec);
+	/* storage now: kept out, and the next admission lets nothing in */
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert(reads(at("devices/usb1/%.3s/%s/authorized", swapped,
+	    swapped), "0\n"));
+}
+END_TEST
+
+/*
  * A tree without bus/usb/drivers_probe: the interfaces are authorised
  * all the same, and the entries say no driver was probed.
  */
@@ -1559,6 +1641,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_other_classes), KK_TEST(test_probe_missing),
 	    KK_TEST(test_kept),
 	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
+	    KK_TEST(test_admit_swap),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
