@@ -164,15 +164,27 @@ deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
  * of a class kept out to cut and those that came while isolated.  vs gets each
  * interface's verdict, judged once the hubs are in st (a hub cut is
  * kakurid's from now) and before the interfaces are.  Whether st
- * changed.
+ * changed.  Past KD_USB_LISTED_MAX names an interface is cut, and noted
+ * in errors, unrecorded.
  */
 static bool
-plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs)
+plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs,
+    json_t *errors, int *first)
 {
+	static const char *const lists[] = { KW_INTERFACES, KW_KEPT };
 	char hub[KD_USB_NAME_MAX + 8];
-	bool dirty = false;
+	bool dirty = false, full = false;
 	size_t i, j;
 
+	/*
+	 * Names of devices gone leave the record, when the scan saw every
+	 * interface: a gadget that comes back under ever new names (its
+	 * configuration) would otherwise fill it.
+	 */
+	for (i = 0; sc->devfd >= 0 && sc->err == 0 && !sc->waiting_over &&
+	    i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (usb_list_prune(st, lists[i], sc))
+			dirty = true;
 	for (i = 0; i < sc->nhubs; i++) {
 		if (sc->hubs[i].value != 1 || usb_saved_hub(st, sc->hubs[i].name))
 			continue;
@@ -183,8 +195,9 @@ plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs)
 			usb_hub_of(sc->ifaces[j].name, hub, sizeof(hub));
 			if (sc->ifaces[j].authorized == 0 &&
 			    strcmp(hub, sc->hubs[i].name) == 0 &&
-			    !usb_listed(st, KW_KEPT, sc->ifaces[j].name))
-				usb_list_add(st, KW_KEPT, sc->ifaces[j].name);
+			    !usb_listed(st, KW_KEPT, sc->ifaces[j].name) &&
+			    usb_list_add(st, KW_KEPT, sc->ifaces[j].name) < 0)
+				full = true;
 		}
 		dirty = true;
 	}
@@ -193,9 +206,16 @@ plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs)
 	for (i = 0; i < sc->nifaces; i++)
 		if ((vs[i] == KD_USB_CUT || vs[i] == KD_USB_KEEP_OUT) &&
 		    !usb_listed(st, KW_INTERFACES, sc->ifaces[i].name)) {
-			usb_list_add(st, KW_INTERFACES, sc->ifaces[i].name);
-			dirty = true;
+			if (usb_list_add(st, KW_INTERFACES,
+			    sc->ifaces[i].name) < 0)
+				full = true;
+			else
+				dirty = true;
 		}
+	/* cut all the same; what the release would put back is not known */
+	if (full)
+		usb_note(errors, first, "usb.json", "more interfaces than it "
+		    "records", -E2BIG);
 	return dirty;
 }
 
@@ -315,7 +335,7 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 		    "with no usb.json: given the kernel's default at release",
 		    -ENODATA);
 	}
-	dirty = plan(sc, st, vs);
+	dirty = plan(sc, st, vs, errors, &first);
 	/*
 	 * The first cut writes usb.json even with nothing in it: one that
 	 * is not there at a release then says its record was lost.

@@ -44,6 +44,12 @@ struct json_t;
 /* Limits: what a device or a hostile tree can make kakurid hold (and usb_sysfs.h's). */
 #define KD_USB_HUBS_MAX		64	/* root hubs followed */
 #define KD_USB_IFACES_MAX	256	/* interfaces cut or kept out followed */
+/*
+ * Names in each of usb.json's lists: what one scan can find (cut and
+ * deauthorised ones, KD_USB_IFACES_MAX of each); names no longer there
+ * leave the lists at each whole scan.
+ */
+#define KD_USB_LISTED_MAX	(2 * KD_USB_IFACES_MAX)
 #define KD_USB_STATE_MAX	(256 * 1024)
 #define KD_USB_NAME_MAX		64	/* "1-2.3.4:1.0" and the like */
 /*

@@ -19,14 +19,14 @@
 
 /* ---- what was changed: state_dir/usb.json ---- */
 
-/* interface names ("1-2:1.0"), at most KD_USB_IFACES_MAX */
+/* interface names ("1-2:1.0"), at most KD_USB_LISTED_MAX */
 static bool
 iface_names_ok(json_t *a)
 {
 	json_t *e;
 	size_t i;
 
-	if (!json_is_array(a) || json_array_size(a) > KD_USB_IFACES_MAX)
+	if (!json_is_array(a) || json_array_size(a) > KD_USB_LISTED_MAX)
 		return false;
 	json_array_foreach(a, i, e)
 		if (!json_is_string(e) || !usb_name_ok(json_string_value(e)) ||
@@ -197,10 +197,43 @@ usb_listed(json_t *st, const char *key, const char *name)
 	return false;
 }
 
-void
+/*
+ * Never more than a load takes back (iface_names_ok): a file it refused
+ * would lose the whole record at the next start.  -E2BIG when full.
+ */
+int
 usb_list_add(json_t *st, const char *key, const char *name)
 {
-	json_array_append_new(json_object_get(st, key), json_string(name));
+	json_t *a = json_object_get(st, key);
+
+	if (json_array_size(a) >= KD_USB_LISTED_MAX)
+		return -E2BIG;
+	return json_array_append_new(a, json_string(name)) < 0 ? -ENOMEM : 0;
+}
+
+/*
+ * The names of st's list key that no interface of a whole scan has: a
+ * device gone (a name may come back with another device, which is then
+ * judged anew).  Whether any went.
+ */
+bool
+usb_list_prune(json_t *st, const char *key, const struct usb_scan *sc)
+{
+	json_t *a = json_object_get(st, key);
+	bool gone = false;
+	size_t i, j;
+
+	for (i = json_array_size(a); i-- > 0;) {
+		for (j = 0; j < sc->nifaces; j++)
+			if (strcmp(json_string_value(json_array_get(a, i)),
+			    sc->ifaces[j].name) == 0)
+				break;
+		if (j == sc->nifaces) {
+			json_array_remove(a, i);
+			gone = true;
+		}
+	}
+	return gone;
 }
 
 /* The root hub of an interface: "usb1" for "1-2.3:1.0" (and "1-0:1.0"). */

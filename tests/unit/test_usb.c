@@ -1357,6 +1357,62 @@ START_TEST(test_state_lost)
 END_TEST
 
 /*
+ * A gadget that comes back again and again under new interface names (its
+ * configuration number), 9 times 32 while isolated: the names of those
+ * gone leave usb.json, which stays one the next start loads.  Before, the
+ * writer kept every name and wrote what its loader refuses (more than
+ * 256): a restart lost the whole record, and the release left the stick
+ * cut at isolation deauthorised and opened a hub someone else had closed.
+ */
+START_TEST(test_state_names_come_and_go)
+{
+	struct kd_usb_memory mem0 = { NULL, false }, mem = { NULL, false };
+	char name[32];
+	json_t *rec, *st;
+	int b, i;
+
+	build_tree();
+	paths.mem = &mem0;
+	cut();
+	device("usb1", "1-6", "1234\n", "0001\n", "EVIL\n", "Gadget\n");
+	for (b = 1; b <= 9; b++) {
+		for (i = 0; i < 32; i++) {
+			snprintf(name, sizeof(name), "1-6:%d.%d", b, i);
+			iface("usb1/1-6", name, "08\n");
+			put(at("devices/usb1/1-6/%s/authorized", name), "0\n");
+		}
+		ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+		ck_assert_int_eq(count(rec, KW_INTERFACES), 32);
+		json_decref(rec);
+		for (i = 0; i < 32; i++) {
+			snprintf(name, sizeof(name), "1-6:%d.%d", b, i);
+			ck_assert_int_eq(unlink(at("bus/usb/devices/%s", name)),
+			    0);
+		}
+	}
+	st = json_load_file(state, 0, NULL);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_le(json_array_size(json_object_get(st, KW_INTERFACES)),
+	    KD_USB_LISTED_MAX);
+	json_decref(st);
+	/* kakurid restarts while isolated: the record loads */
+	paths.mem = &mem;
+	paths.resumed = true;
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	json_decref(rec);
+	ck_assert_ptr_null(json_object_get(mem.state, "unrecorded"));
+	/* the release puts back what was there, no more */
+	ck_assert_int_eq(kd_usb_restore(&paths, true, &rec), 0);
+	json_decref(rec);
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(DEFAULT1, "1\n"));
+	ck_assert(reads(DEFAULT2, "0\n"));
+	json_decref(mem0.state);
+	json_decref(mem.state);
+}
+END_TEST
+
+/*
  * An existing usb.json that cannot be read: not written over (it may
  * still say what to restore), and the media are cut all the same.
  */
@@ -1650,7 +1706,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_attr_read), KK_LOOP(test_hostile, 8),
 	    KK_TEST(test_state_hostile), KK_TEST(test_state_huge),
 	    KK_TEST(test_state_unwritable), KK_TEST(test_state_lost),
-	    KK_TEST(test_state_unreadable),
+	    KK_TEST(test_state_unreadable), KK_TEST(test_state_names_come_and_go),
 	KK_CASE("enforcer", KK_TMPDIR, 0),
 	    KK_TEST(test_enforcer_degraded), KK_TEST(test_enforcer_applied),
 	    KK_TEST(test_status_scans),
