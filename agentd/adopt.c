@@ -382,6 +382,29 @@ state_dir_open(struct kd *d)
 }
 
 int
+kd_restore_policy(const char *path, struct kk_policy *p, char *err,
+    size_t errlen)
+{
+	const char *dir = getenv("STATE_DIRECTORY");
+	char good[PATH_MAX], why[512];
+	size_t n;
+
+	if (kk_policy_load(path, 0, p, err, errlen) == 0)
+		return 0;
+	/* systemd's list of StateDirectory= paths: the first one */
+	if (dir == NULL || dir[0] != '/')
+		dir = KK_DEFAULT_STATE_DIR;
+	n = strcspn(dir, ":");
+	if ((size_t)snprintf(good, sizeof(good), "%.*s/%s", (int)n, dir,
+	    KD_POLICY_GOOD) >= sizeof(good) ||
+	    kk_policy_load(good, 0, p, why, sizeof(why)) < 0)
+		return -1;
+	kk_log(LOG_CRIT, KK_MID_POLICY, "%s; restoring the quarantine with "
+	    "the policy kakurid last ran with, %s", err, good);
+	return 1;
+}
+
+int
 kd_state_dir_open(struct kd *d)
 {
 	int err;

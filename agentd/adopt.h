@@ -17,6 +17,16 @@ struct kd;
 int kd_state_dir_open(struct kd *d);
 
 /*
+ * A boot restore's policy: the file at path, or, when that does not load,
+ * the copy kakurid last ran with (KD_POLICY_GOOD in $STATE_DIRECTORY,
+ * which systemd sets, or the default state directory), so that the
+ * quarantine is restored all the same.  0, 1 for the copy (both logged),
+ * or -1 with path's error in err.
+ */
+int kd_restore_policy(const char *path, struct kk_policy *p, char *err,
+    size_t errlen);
+
+/*
  * The policy's management peers taken out of the block lists in force
  * (kd_blocklists_spare), logged and audited as actor: a list never cuts
  * the CSIRT channel, whatever policy came after it.  The count, or a

@@ -20,6 +20,11 @@
 #define KD_TIMER_ACCURACY_USEC	1000ULL
 /* in the state directory: held by the one kakurid that runs on it */
 #define KD_LOCK_FILE		"kakurid.lock"
+/*
+ * In the state directory: the policy kakurid last ran with, as it was
+ * read; what a boot restores with when the policy file does not load.
+ */
+#define KD_POLICY_GOOD		"policy.good"
 
 /* CLOCK_MONOTONIC in microseconds */
 static inline unsigned long long

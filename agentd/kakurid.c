@@ -148,19 +148,42 @@ outbox_verify_start(struct kd *d)
 	sd_event_source_set_enabled(d->outbox.verify, SD_EVENT_ON);
 }
 
+/*
+ * The policy in force, as it was read, kept in the state directory: a
+ * boot whose policy file does not load (made group-writable, a typo a
+ * reload refused) restores the quarantine with it (restore.c), rather
+ * than not at all.
+ */
+static void
+keep_good_policy(struct kd *d, const char *text, size_t len)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if (text == NULL || (size_t)snprintf(path, sizeof(path), "%s/%s",
+	    d->policy->state_dir, KD_POLICY_GOOD) >= sizeof(path))
+		return;
+	if ((err = kk_write_file_atomic(path, text, len, 0600)) < 0)
+		kk_log(LOG_WARNING, KK_MID_POLICY, "%s: %s: a boot whose "
+		    "policy does not load would not restore the quarantine",
+		    path, strerror(-err));
+}
+
 static int
 on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
     void *userdata)
 {
 	struct kd *d = userdata;
 	struct kk_policy *next, *old = d->policy;
-	char err[512] = "";
+	char err[512] = "", *text = NULL;
+	size_t len = 0;
 	int r;
 
 	next = calloc(1, sizeof(*next));
 	if (next == NULL)
 		return 0;
-	r = kk_policy_load(d->policy_path, 0, next, err, sizeof(err));
+	r = kk_policy_load_text(d->policy_path, 0, next, err, sizeof(err),
+	    &text, &len);
 	if (r < 0) {
 		kk_log(LOG_ERR, KK_MID_POLICY,
 		    "reload refused, the old policy stays in force: %s", err);
@@ -184,9 +207,12 @@ on_sighup(sd_event_source *s, const struct signalfd_siginfo *si,
 		d->policy = old;
 		resolve_ids(d);
 		free(next);
+		free(text);
 		return 0;
 	}
 	free(old);
+	keep_good_policy(d, text, len);
+	free(text);
 	/* trust.conf too; the network child restarts with the new settings */
 	kd_identity_load(d);
 	if (d->outbox.pending > 0)
@@ -259,7 +285,8 @@ main(int argc, char **argv)
 	const char *path = KK_DEFAULT_POLICY;
 	bool check_only = false, restore = false, init = false;
 	int verbose = 0, ch, err, ret = 1;
-	char errbuf[512] = "", why[160];
+	char errbuf[512] = "", why[160], *text = NULL;
+	size_t text_len = 0;
 	const char *gaps;
 	sigset_t mask;
 
@@ -313,7 +340,9 @@ main(int argc, char **argv)
 	if (d.policy == NULL)
 		return 1;
 	snprintf(d.policy_path, sizeof(d.policy_path), "%s", path);
-	if (kk_policy_load(path, 0, d.policy, errbuf, sizeof(errbuf)) < 0) {
+	if (restore && !check_only && !init ? kd_restore_policy(path,
+	    d.policy, errbuf, sizeof(errbuf)) < 0 : kk_policy_load_text(path,
+	    0, d.policy, errbuf, sizeof(errbuf), &text, &text_len) < 0) {
 		fprintf(stderr, "%s\n", errbuf);
 		if (!check_only)
 			kk_log(LOG_ERR, KK_MID_POLICY, "%s", errbuf);
@@ -366,6 +395,9 @@ main(int argc, char **argv)
 	/* watch first, so tampering during start-up is seen too */
 	if (kd_quarantine_monitor(&d) < 0 || adopt(&d, KD_ORIGIN_START) < 0)
 		goto out;
+	keep_good_policy(&d, text, text_len);
+	free(text);
+	text = NULL;
 	/* never on events alone: a timer verifies, and retries with backoff */
 	if (kd_quarantine_watch(&d) < 0)
 		goto out;
@@ -436,5 +468,6 @@ out:
 	kd_outbox_free(&d);
 	sd_event_unref(d.ev);
 	free(d.policy);
+	free(text);
 	return ret;
 }

@@ -290,7 +290,7 @@ kk_policy_defaults(struct kk_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	/* Required in a file; DESIGN 2 paths for callers without one. */
-	snprintf(p->state_dir, sizeof(p->state_dir), "/var/lib/kakuri");
+	snprintf(p->state_dir, sizeof(p->state_dir), "%s", KK_DEFAULT_STATE_DIR);
 	snprintf(p->control_socket, sizeof(p->control_socket),
 	    "/run/kakuri/control.sock");
 	snprintf(p->staff_group, sizeof(p->staff_group), "kakuri");
@@ -338,6 +338,13 @@ kk_policy_defaults(struct kk_policy *p)
 int
 kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
     char *err, size_t errlen)
+{
+	return kk_policy_load_text(path, flags, p, err, errlen, NULL, NULL);
+}
+
+int
+kk_policy_load_text(const char *path, unsigned flags, struct kk_policy *p,
+    char *err, size_t errlen, char **text, size_t *len)
 {
 	struct kk_cfg_loader l;
 	struct kk_policy *np = NULL;
@@ -398,6 +405,11 @@ kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
 
 	memcpy(p, np, sizeof(*p));
 	rc = 0;
+	if (text != NULL) {
+		*text = l.buf;		/* kept from kk_cfg_close */
+		*len = l.len;
+		l.buf = NULL;
+	}
 out:
 	free(np);
 	kk_cfg_close(&l);

@@ -161,7 +161,7 @@ main(int argc, char **argv)
 	d.audit.fd = -1;
 	d.policy = &policy;
 	snprintf(d.policy_path, sizeof(d.policy_path), "%s", path);
-	if (kk_policy_load(path, 0, d.policy, errbuf, sizeof(errbuf)) < 0) {
+	if (kd_restore_policy(path, d.policy, errbuf, sizeof(errbuf)) < 0) {
 		fprintf(stderr, "%s\n", errbuf);
 		kk_log(LOG_ERR, KK_MID_POLICY, "%s", errbuf);
 		return 1;

@@ -31,6 +31,7 @@
 #define KK_ENUM_WORD(value, word)	[value] = word,
 #define KK_TABLE_NAME		"kakuri"
 #define KK_DEFAULT_POLICY	"/etc/kakuri/kakuri.conf"
+#define KK_DEFAULT_STATE_DIR	"/var/lib/kakuri"
 
 /* Limits: everything a peer or a policy can make us allocate is bounded. */
 #define KK_FRAME_MAX		(1024 * 1024)	/* DESIGN 4: body <= 1 MiB */
@@ -301,6 +302,9 @@ void kk_policy_defaults(struct kk_policy *p);
  */
 int kk_policy_load(const char *path, unsigned flags, struct kk_policy *p,
     char *err, size_t errlen);
+/* The same, and the bytes it took the policy from (the caller frees). */
+int kk_policy_load_text(const char *path, unsigned flags, struct kk_policy *p,
+    char *err, size_t errlen, char **text, size_t *len);
 
 /* addr.c: IP literals and endpoints */
 int kk_addr_parse(const char *s, struct kk_addr *out);
