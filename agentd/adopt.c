@@ -299,6 +299,10 @@ blocklists_open(struct kd *d)
 		    "(kept as NAME.list.bad in %s): %s", d->blocklist_dir, bad);
 		kd_audit(d, "kakurid", "blocklist-load", "corrupt",
 		    json_pack("{s:s}", KW_SET, bad));
+		/* a list no longer in force: the CSIRT must know, as of state */
+		kd_outbox_notify(d, KK_REPORT_TAMPER, json_pack("{s:s, s:s}",
+		    KW_RESULT, "blocklist-unreadable", KW_SET, bad),
+		    "tamper alert");
 	}
 	return 0;
 }

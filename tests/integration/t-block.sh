@@ -370,5 +370,15 @@ check "a damaged list file is set aside and named, the other lists hold" eval \
 	'test -e "$STATE/blocklists/ioc3.list.bad" && grep -q "do not load.*ioc3" "$DLOG" &&
 	 ip netns exec "$EP" nft list set inet kakuri ioc0_v1_4 >/dev/null &&
 	 ! ip netns exec "$EP" nft list set inet kakuri ioc3_v1_4 >/dev/null 2>&1'
+unreadable_report() {
+	local f
+	for f in "$COL/$AGENT_ID"/*.json; do
+		[ -e "$f" ] || continue
+		jq -r .payload "$f" | base64 -d | jq -e '.type == "tamper" and
+			.body.result == "blocklist-unreadable" and .body.set == "ioc3"' >/dev/null && return 0
+	done
+	return 1
+}
+check_within "... and the CSIRT is told: a tamper report naming it reaches the collector (fails on the old code)" 30 unreadable_report
 summary
 [ "$FAILED" -eq 0 ]
