@@ -84,6 +84,13 @@ struct kd_outbox {
 	/* outbox.c: the self-reports waiting, by seq, with their owners */
 	struct kd_outbox_self *self;
 	size_t nself, self_cap;
+	/*
+	 * Bad files that could not be moved aside, left where they are
+	 * (never deleted: one may be a report whose key changed), reported
+	 * once: their names, KD_OUTBOX_LEFT_MAX at most.
+	 */
+	char (*left)[64];		/* KD_OUTBOX_NAME_MAX each */
+	size_t nleft;
 };
 
 struct kd {

@@ -534,16 +534,24 @@ count_entries(int cfd, unsigned max)
 
 /*
  * A file that is not a good message, out of the way: moved to
- * outbox/corrupt as NAME-TIME (a symbolic link moves as the link), or
- * deleted if that cannot be or holds KD_OUTBOX_CORRUPT_MAX already.
+ * outbox/corrupt as NAME-TIME (a symbolic link moves as the link).  Never
+ * deleted: a report signed by a key since replaced is not a good message
+ * either, and may be the only copy of what an employee reported.  When
+ * corrupt/ cannot be made or holds KD_OUTBOX_CORRUPT_MAX already, the
+ * file is left where it is ("left").  NULL when it is gone already (a
+ * check of the courier's, between, moved it).
  */
 static const char *
 move_aside(int dfd, const char *name, char *kept, size_t keptlen)
 {
-	const char *done = "deleted";
+	const char *done = "left";
+	struct stat st;
 	int cfd;
 
 	kept[0] = '\0';
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT)
+		return NULL;
 	if (mkdirat(dfd, CORRUPT_DIR, 0700) < 0 && errno != EEXIST)
 		cfd = -1;
 	else
@@ -555,16 +563,43 @@ move_aside(int dfd, const char *name, char *kept, size_t keptlen)
 		    (long long)time(NULL));
 		if (renameat(dfd, name, cfd, strchr(kept, '/') + 1) == 0) {
 			fsync(cfd);
+			fsync(dfd);
 			done = "moved-aside";
-		} else
+		} else {
 			kept[0] = '\0';
+			if (errno == ENOENT)
+				done = NULL;
+		}
 	}
-	if (kept[0] == '\0' && unlinkat(dfd, name, 0) < 0 &&
-	    unlinkat(dfd, name, AT_REMOVEDIR) < 0)
-		done = "left";
 	kk_close(cfd);
-	fsync(dfd);
 	return done;
+}
+
+_Static_assert(sizeof(((struct kd_outbox *)0)->left[0]) >= KD_OUTBOX_NAME_MAX,
+    "a left name fits");
+
+/* Whether name was left in place and reported already. */
+static bool
+left_known(const struct kd_outbox *ob, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ob->nleft; i++)
+		if (strcmp(ob->left[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* name left in place: remembered, so that it is reported once. */
+static void
+left_note(struct kd_outbox *ob, const char *name)
+{
+	if (ob->left == NULL && (ob->left = calloc(KD_OUTBOX_LEFT_MAX,
+	    sizeof(*ob->left))) == NULL)
+		return;
+	if (ob->nleft < KD_OUTBOX_LEFT_MAX && !left_known(ob, name))
+		snprintf(ob->left[ob->nleft++], sizeof(ob->left[0]), "%s",
+		    name);
 }
 
 struct bad {
@@ -809,7 +844,8 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 		if (p == NULL) {
 			kd_outbox_self_drop(ob, e.seq);	/* gone, or moved aside */
 			if (why[0] != '\0' && bad != NULL &&
-			    nbad < KD_OUTBOX_CORRUPT_SCAN) {
+			    nbad < KD_OUTBOX_CORRUPT_SCAN &&
+			    !left_known(ob, cv[i].name)) {
 				snprintf(bad[nbad].name, sizeof(bad[nbad].name),
 				    "%s", cv[i].name);
 				snprintf(bad[nbad].why, sizeof(bad[nbad].why),
@@ -851,6 +887,10 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 		ob->seq = top;	/* next_seq persists past it before use */
 	for (i = 0; i < nbad; i++) {
 		done = move_aside(dirfd(dir), bad[i].name, kept, sizeof(kept));
+		if (done == NULL)
+			continue;	/* moved and reported meanwhile */
+		if (strcmp(done, "left") == 0)
+			left_note(ob, bad[i].name);
 		report_bad(d, &bad[i], done, kept);
 	}
 	closedir(dir);

@@ -39,8 +39,13 @@ _Static_assert((KK_CONTROL_REPORT_FRAME_MAX + 64 * 1024) / 3 * 4 + 4096 <=
     KD_OUTBOX_MSG_MAX, "the largest self-report fits in an outbox file");
 /* directory entries one scan looks at */
 #define KD_OUTBOX_SCAN_MAX	(KD_OUTBOX_MAX_N + KD_OUTBOX_RESERVE_N + 1024)
-/* files kept in outbox/corrupt; past it a corrupt file is deleted */
-#define KD_OUTBOX_CORRUPT_MAX	256
+/*
+ * Files kept in outbox/corrupt; past it a bad file is left where it is
+ * (never deleted), and reported once while KD_OUTBOX_LEFT_MAX names are
+ * remembered.
+ */
+#define KD_OUTBOX_CORRUPT_MAX	1024
+#define KD_OUTBOX_LEFT_MAX	256
 /* corrupt files moved aside (and reported) by one scan */
 #define KD_OUTBOX_CORRUPT_SCAN	64
 /* seq numbers persisted ahead, so that most messages cost no extra write */

@@ -216,4 +216,7 @@ kd_outbox_free(struct kd *d)
 	free(d->outbox.self);
 	d->outbox.self = NULL;
 	d->outbox.nself = d->outbox.self_cap = 0;
+	free(d->outbox.left);
+	d->outbox.left = NULL;
+	d->outbox.nleft = 0;
 }

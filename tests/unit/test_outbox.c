@@ -381,7 +381,8 @@ corrupt_reports(void)
 		/* messages only: hostile names are left where they are */
 		if (strlen(de->d_name) != 58 || de->d_name[19] == 'X' ||
 		    strstr(de->d_name, ".dsse") == NULL ||
-		    strstr(de->d_name, "00000000000000000099") != NULL)
+		    strstr(de->d_name, "00000000000000000099") != NULL ||
+		    strstr(de->d_name, "-ffffffff") != NULL)	/* left */
 			continue;
 		kk_test_join(path, d.outbox_dir, de->d_name);
 		p = open_message(path, d.agent_key);
@@ -497,11 +498,17 @@ START_TEST(test_hostile)
 	    "junk");
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 1);
 	ck_assert_uint_eq(kk_test_count_entries(outside, NULL, NULL), 1);
-	ck_assert_int_eq(access(path, F_OK), -1);
+	/* nowhere to move it: left where it is, never deleted, told once */
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(corrupt_reports(), 3);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(corrupt_reports(), 3);
+	ck_assert_int_eq(access(path, F_OK), 0);
 	/* the seq file a link: not followed, seq goes on from the names */
 	kk_test_join(path, d.outbox_dir, "seq");
 	unlink(path);
 	ck_assert_int_eq(symlink(target, path), 0);
+	kd_outbox_free(&d);
 	memset(&d.outbox, 0, sizeof(d.outbox));
 	d.outbox.sealer = &kd_outbox_sealer;
 	ck_assert_int_eq(kd_outbox_open(&d), 0);
@@ -884,6 +891,106 @@ START_TEST(test_self_share)
 }
 END_TEST
 
+/*
+ * The agent key replaced (kakurid --init after a suspected compromise)
+ * while 300 self-reports wait: none verifies any more.  Each is moved
+ * aside, none deleted: they may be the only copy of what employees
+ * reported.  Before, past 256 in outbox/corrupt, they were deleted.
+ */
+START_TEST(test_rekey_keeps_reports)
+{
+	char id[33], cdir[PATH_MAX];
+	int i, r, rounds = 0;
+
+	setup_kd(true);
+	for (i = 0; i < 300; i++)
+		ck_assert_int_eq(put_self(5001 + (uid_t)(i % 7), "a popup",
+		    id, NULL), 0);
+	kd_identity_free(&d);
+	ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
+	while ((r = kd_outbox_check(&d, NULL, NULL, NULL)) > 0 &&
+	    rounds++ < 50)
+		;
+	ck_assert_int_eq(r, 0);
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 300);
+	teardown_kd();
+}
+END_TEST
+
+/*
+ * outbox/corrupt full: a bad file stays where it is (never deleted),
+ * reported once, not at every check.
+ */
+START_TEST(test_corrupt_full_left)
+{
+	char path[PATH_MAX], cdir[PATH_MAX], name[PATH_MAX + 16];
+	int i;
+
+	setup_kd(true);
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_int_eq(mkdir(cdir, 0700), 0);
+	for (i = 0; i < KD_OUTBOX_CORRUPT_MAX; i++) {
+		snprintf(name, sizeof(name), "%s/old-%d", cdir, i);
+		kk_test_write(name, "x", 1, 0600);
+	}
+	plant(path, "00000000000000000097-abababababababababababababababab.dsse",
+	    "junk");
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 1);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert(audit_has("outbox-corrupt"));
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL),
+	    KD_OUTBOX_CORRUPT_MAX);
+	teardown_kd();
+}
+END_TEST
+
+/*
+ * The tamper report of the first bad file wakes the courier, whose own
+ * check (nested here, as kd_courier_kick runs it) moves the others
+ * first: each is reported once, none as "left".  Before, the outer check
+ * found them gone and reported them again, as left.
+ */
+static void
+check_again(struct kd *dd)
+{
+	static int depth;
+
+	if (depth++ == 0)
+		kd_outbox_check(dd, NULL, NULL, NULL);
+	depth--;
+}
+
+START_TEST(test_nested_check_once)
+{
+	static struct kd_outbox_seal s;
+	char path[PATH_MAX], name[80], *log;
+	size_t len;
+	int i;
+
+	setup_kd(true);
+	s = kd_outbox_sealer;
+	s.queued = check_again;
+	d.outbox.sealer = &s;
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "0000000000000000009%d-"
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%d.dsse", i, i);
+		plant(path, name, "junk");
+	}
+	ck_assert_int_ge(kd_outbox_check(&d, NULL, NULL, NULL), 1);
+	ck_assert_int_eq(corrupt_reports(), 3);
+	ck_assert_ptr_nonnull(log = kk_test_read(d.audit_path, &len));
+	ck_assert_msg(strstr(log, "\"left\"") == NULL, "%s", log);
+	free(log);
+	kk_test_join(path, d.outbox_dir, "corrupt");
+	ck_assert_uint_eq(kk_test_count_entries(path, NULL, NULL), 3);
+	teardown_kd();
+}
+END_TEST
+
 KK_SUITE(outbox_suite, "outbox",
 	KK_CASE("outbox", KK_TMPDIR, 60),
 	    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
@@ -896,4 +1003,6 @@ KK_SUITE(outbox_suite, "outbox",
 	    KK_TEST(test_repeat_notices_per_episode),
 	    KK_TEST(test_blocked_fill_a_quarter),
 	    KK_TEST(test_unreadable_now_is_not_corrupt),
-	    KK_TEST(test_self_share))
+	    KK_TEST(test_self_share),
+	    KK_TEST(test_rekey_keeps_reports), KK_TEST(test_corrupt_full_left),
+	    KK_TEST(test_nested_check_once))
