@@ -849,6 +849,13 @@ kd_courier_kick(struct kd *d)
 
 	if (co == NULL || co->busy)
 		return;
+	/*
+	 * Acks refused: the backoff holds, as for "connected" (a collector
+	 * answering garbage would otherwise get a batch, read and hashed
+	 * again, per message queued); the message goes when it ends.
+	 */
+	if (co->waiting && co->refused)
+		return;
 	/* a new message is tried now; the backoff level stays */
 	disarm(co);
 	pump(d);

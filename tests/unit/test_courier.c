@@ -307,6 +307,12 @@ START_TEST(test_refused_acks_bounded)
 		ck_assert_msg(!busy(), "\"connected\" %d cut the backoff of "
 		    "refused acks short: another batch was sent", i + 1);
 	}
+	/* nor does a new message: each would send a batch (fails on the old code) */
+	for (int i = 0; i < 10; i++) {
+		kd_courier_kick(&d);
+		ck_assert_msg(!busy(), "a new message %d cut the backoff of "
+		    "refused acks short: another batch was sent", i + 1);
+	}
 	ck_assert_uint_eq(audit_count("ack-refused", &last), 2);
 	json_decref(last);
 	finish();
