@@ -178,7 +178,7 @@ fake() {
 port_open() { ip netns exec "$PEER" ss -ltnH 'sport = :7444' | grep -q .; }
 port_closed() { ! port_open; }
 fake_stop() { kill "$FAKE" 2>/dev/null; wait "$FAKE" 2>/dev/null; until_ok 5 port_closed; }
-COURIER=$(pgrep -x kakurid-courier | head -1)
+COURIER=$(pgrep -P "$KPID" -x kakurid-courier | head -1)
 printf 'garbage, not a frame at all\n' >"$WORK/garbage"
 { printf '\x00\x50\x00\x00'; head -c 100000 /dev/zero; } >"$WORK/oversized"
 : >"$WORK/silent"
@@ -208,7 +208,7 @@ cycle 8 || fail "an eighth round"
 check_within "a collector that never acks: the courier gives up on it after its timeout" 30 \
 	failed_since "$at" "collector .*: no answer"
 fake_stop
-check "the courier did not crash (the same child)" test "$(pgrep -x kakurid-courier | head -1)" = "$COURIER"
+check "the courier did not crash (the same child)" test "$(pgrep -P "$KPID" -x kakurid-courier | head -1)" = "$COURIER"
 check "no entry was lost" bash -c "[ \$(ls '$STATE'/outbox/*.dsse | wc -l) -ge $((before + 6)) ]"
 collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/agents" || die "the collector restarts"
 cycle 9 || fail "a ninth round"

@@ -34,10 +34,21 @@ check "... IPv6" none_arrive raw6
 check_within "kakurid passed it over and says so (netlink-forged)" 15 \
 	audit_has '.action=="tamper" and .result=="netlink-forged"'
 # a flood of them: one alert of its own in status, counting them all, so
-# that it pushes no interface alert out
-ip netns exec "$EP" python3 "$(dirname "$0")/nlforge.py" "$KPID" "$IFX" nfnic0 500 >/dev/null 2>&1
-check_within "a flood of 500: status shows one netlink-forged alert that counts them all" 15 \
-	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"netlink-forged\")] | length == 1 and .[0].count >= 501'"
+# that it pushes no interface alert out.  In ten bursts of 50, each read
+# before the next: 500 at once overrun kakurid's socket buffer on a busy
+# machine (the kernel drops what does not fit, ENOBUFS), and what was
+# never delivered cannot be counted
+forged_one_at_least() {
+	ctl status --json | jq -e --argjson n "$1" \
+		'[.tamper[] | select(.result=="netlink-forged")] | length == 1 and .[0].count >= $n' >/dev/null
+}
+want=1
+for burst in $(seq 1 10); do
+	ip netns exec "$EP" python3 "$(dirname "$0")/nlforge.py" "$KPID" "$IFX" nfnic0 50 >/dev/null 2>&1
+	want=$((want + 50))
+	until_ok 15 forged_one_at_least "$want" || break
+done
+check "a flood of 500: status shows one netlink-forged alert that counts them all" forged_one_at_least 501
 check "... and says verified: false" test "$(status_field verified)" = false
 check "the NIC is still hooked after the flood (IPv4)" none_arrive raw4
 check "the forged deletion was not taken for the kernel's (no deletion logged)" \
