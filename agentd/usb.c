@@ -392,16 +392,40 @@ out:
  * A probe that fails is no reason to take the authorisation back: it is
  * logged, and said in o (the audit's entry for the interface).
  */
+/* kd_usb_probe for kd_usb_call_by: point is "SYSFS\nNAME" */
+static int
+probe_job(const char *point, dev_t dev)
+{
+	char sysfs[PATH_MAX];
+	const char *nl = strchr(point, '\n');
+
+	(void)dev;
+	if (nl == NULL || (size_t)(nl - point) >= sizeof(sysfs))
+		return -EINVAL;
+	memcpy(sysfs, point, (size_t)(nl - point));
+	sysfs[nl - point] = '\0';
+	return kd_usb_probe(sysfs, nl + 1);
+}
+
 static void
 probe(const struct kd_usb_paths *p, const char *name, json_t *o)
 {
-	char text[128];
+	char text[128], job[PATH_MAX];
 	int err;
 
-	if ((err = kd_usb_probe(p->sysfs, name)) == 0)
+	/* waited for KD_USB_PROBE_MS at most: a device can stall it */
+	if ((size_t)snprintf(job, sizeof(job), "%s\n%s", p->sysfs, name) >=
+	    sizeof(job))
+		err = -ENAMETOOLONG;
+	else
+		err = kd_usb_call_by(probe_job, job, 0, kk_mono_ms() +
+		    KD_USB_PROBE_MS);
+	if (err == 0)
 		return;
-	snprintf(text, sizeof(text), "authorised, no driver probed "
-	    "(bus/usb/drivers_probe: %s)", usb_describe(err));
+	snprintf(text, sizeof(text), "authorised, no driver probed %s"
+	    "(bus/usb/drivers_probe: %s)", err == -ETIMEDOUT ? "yet " : "",
+	    err == -ETIMEDOUT ? "the device holds it up; it goes on" :
+	    usb_describe(err));
 	kk_log(LOG_WARNING, KK_MID_APPLY, "USB interface %s %s", name, text);
 	json_object_set_new(o, KW_DETAIL, json_string(text));
 }

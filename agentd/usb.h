@@ -58,6 +58,12 @@ struct json_t;
  * kakurid's loop waits meanwhile (its watchdog is 30 s).
  */
 #define KD_USB_QUIESCE_MS	5000
+/*
+ * A driver probe waited for at most: a device can stall the kernel's
+ * probe (usbhid asks its descriptors again and again, 5 s each); the
+ * probe goes on in a thread of its own, the loop does not wait for it.
+ */
+#define KD_USB_PROBE_MS		2000
 
 /*
  * What the cut changed, held in memory as well as in usb.json (one per

@@ -603,6 +603,58 @@ START_TEST(test_admit_swap)
 }
 END_TEST
 
+/* the probe held until the test writes to it (a device stalling it) */
+static int stall_pipe[2] = { -1, -1 };
+
+static void
+stalls(const char *name)
+{
+	char c;
+
+	(void)name;
+	while (read(stall_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * A keyboard whose probe the device stalls (the kernel's usbhid asks its
+ * descriptors again and again): admission does not wait for it, and says
+ * so; the probe goes on in its thread.  Before, kakurid's loop waited in
+ * the write, past its watchdog with two such devices.  The hook holds the
+ * probe until admission has returned: waiting for it would never end
+ * (the suite's timeout).
+ */
+START_TEST(test_admit_probe_stalled)
+{
+	json_t *rec;
+	const char *detail;
+	int i;
+
+	ck_assert_int_eq(pipe(stall_pipe), 0);
+	build_tree();
+	cut();
+	device("usb1", "1-6", "1234\n", "0001\n", "A\n", "A\n");
+	iface("usb1/1-6", "1-6:1.0", "03\n");
+	put(at("devices/usb1/1-6/1-6:1.0/authorized"), "0\n");
+	probe_hook = stalls;
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_int_eq(json_array_size(rec), 1);
+	detail = json_string_value(json_object_get(json_array_get(rec, 0),
+	    KW_DETAIL));
+	ck_assert_ptr_nonnull(detail);
+	ck_assert_ptr_nonnull(strstr(detail, "the device holds it up"));
+	ck_assert(reads(at("devices/usb1/1-6/1-6:1.0/authorized"), "1\n"));
+	json_decref(rec);
+	/* the device lets go: the probe ends (bounded poll) */
+	ck_assert_int_eq(write(stall_pipe[1], "x", 1), 1);
+	for (i = 0; i < 500 && !probed("1-6:1.0"); i++)
+		usleep(10000);
+	ck_assert(probed("1-6:1.0"));
+	close(stall_pipe[0]);
+	close(stall_pipe[1]);
+}
+END_TEST
+
 /*
  * A tree without bus/usb/drivers_probe: the interfaces are authorised
  * all the same, and the entries say no driver was probed.
@@ -1697,7 +1749,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_other_classes), KK_TEST(test_probe_missing),
 	    KK_TEST(test_kept),
 	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
-	    KK_TEST(test_admit_swap),
+	    KK_TEST(test_admit_swap), KK_TEST(test_admit_probe_stalled),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
