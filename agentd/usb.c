@@ -43,14 +43,26 @@
 
 /* ---- deauthorise ---- */
 
+/*
+ * A USB string descriptor holds up to 126 UTF-16 units: up to 378 bytes
+ * of UTF-8 in sysfs, more than other attributes.  One longer than sysfs
+ * can give is still named, not left out of the record.
+ */
+#define USB_TEXT_MAX	1024
+
 static void
 set_text(json_t *o, const char *key, int dirfd, const char *attr)
 {
-	char raw[KD_USB_ATTR_MAX], clean[KD_USB_ATTR_MAX];
+	char raw[USB_TEXT_MAX], clean[USB_TEXT_MAX];
 	int n;
 
 	/* the device says what these are: any bytes, cleaned */
-	if ((n = kd_usb_attr_read(dirfd, attr, raw, sizeof(raw))) <= 0)
+	n = kd_usb_attr_read(dirfd, attr, raw, sizeof(raw));
+	if (n == -EFBIG) {
+		json_object_set_new(o, key, json_string("(longer than 1 KiB)"));
+		return;
+	}
+	if (n <= 0)
 		return;
 	kk_text_clean(clean, sizeof(clean), raw, (size_t)n);
 	json_object_set_new(o, key, json_string(clean));

@@ -603,6 +603,41 @@ START_TEST(test_admit_swap)
 }
 END_TEST
 
+/*
+ * A device's strings as long as USB allows (126 UTF-16 units: 378 bytes
+ * of UTF-8), and one longer than that: in the record, not left out.
+ * Before, an attribute of 256 bytes or more was dropped, so a device
+ * could keep its serial out of the CSIRT's record with a long one.
+ */
+START_TEST(test_long_strings_recorded)
+{
+	char serial[400] = "", product[1200];
+	json_t *rec, *e;
+	int i;
+
+	for (i = 0; i < 126; i++)
+		strcat(serial, "\xe3\x81\x82");	/* 3 bytes each */
+	memset(product, 'P', 1100);
+	strcpy(product + 1100, "\n");
+	build_tree();
+	cut();
+	device("usb1", "1-8", "1234\n", "0003\n", "x\n", NULL);
+	put(at("devices/usb1/1-8/serial"), serial);
+	put(at("devices/usb1/1-8/product"), product);
+	iface("usb1/1-8", "1-8:1.0", "08\n");
+	put(at("devices/usb1/1-8/1-8:1.0/authorized"), "0\n");
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	e = find_iface(rec, "1-8:1.0");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(json_object_get(e, KW_SERIAL));
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_SERIAL)),
+	    serial);
+	ck_assert_str_eq(json_string_value(json_object_get(e,
+	    KW_PRODUCT_NAME)), "(longer than 1 KiB)");
+	json_decref(rec);
+}
+END_TEST
+
 /* the probe held until the test writes to it (a device stalling it) */
 static int stall_pipe[2] = { -1, -1 };
 
@@ -1750,6 +1785,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_kept),
 	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
 	    KK_TEST(test_admit_swap), KK_TEST(test_admit_probe_stalled),
+	    KK_TEST(test_long_strings_recorded),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
