@@ -221,11 +221,21 @@ usb_scan_entry(int dfd, const char *name, void *arg)
  * and those of a class let in that are deauthorised) under sysfs.  A machine without
  * USB (no bus/usb/devices) has none: 0 with sc->devfd -1.
  */
+/* USB bus numbers: the kernel gives 1 to 255 at most */
+#define USB_BUS_MAX	255
+
+/* the entries after the root hubs: the interfaces */
+static int
+scan_rest(int dfd, const char *name, void *arg)
+{
+	return usb_is_root_hub(name) ? 0 : usb_scan_entry(dfd, name, arg);
+}
+
 int
 usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors)
 {
-	char path[PATH_MAX];
-	int err;
+	char path[PATH_MAX], name[16];
+	int bus, err;
 
 	memset(sc, 0, sizeof(*sc));
 	sc->devfd = -1;
@@ -240,7 +250,18 @@ usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors)
 		sc->devfd = -1;
 		return err == -ENOENT ? 0 : err;
 	}
-	if ((err = kd_usb_each_entry(sc->devfd, usb_scan_entry, sc)) < 0)
+	/*
+	 * The root hubs first, by name: a directory of thousands of entries
+	 * (devices and interfaces a hostile tree of hubs makes) must not
+	 * keep a hub listed after them from being cut.
+	 */
+	for (bus = 1; bus <= USB_BUS_MAX && sc->nhubs < KD_USB_HUBS_MAX;
+	    bus++) {
+		snprintf(name, sizeof(name), "usb%d", bus);
+		if (faccessat(sc->devfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			usb_scan_entry(sc->devfd, name, sc);
+	}
+	if ((err = kd_usb_each_entry(sc->devfd, scan_rest, sc)) < 0)
 		usb_note(sc->errors, &sc->err, DEVICES_DIR, NULL, err);
 	return 0;
 }

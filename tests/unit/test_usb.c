@@ -638,6 +638,39 @@ START_TEST(test_long_strings_recorded)
 }
 END_TEST
 
+/*
+ * A hostile tree of hubs: more entries in bus/usb/devices than a scan
+ * reads (6,000 devices), ten more root hubs.  Every root hub is cut all
+ * the same (the scan is said to be incomplete).  Before, every entry
+ * counted towards the limit before any was judged: hubs listed after the
+ * first 4,096 kept taking new interfaces while isolated.
+ */
+START_TEST(test_many_entries_hubs_cut)
+{
+	char name[32];
+	json_t *rec;
+	int i;
+
+	build_tree();
+	for (i = 3; i < 13; i++) {
+		snprintf(name, sizeof(name), "usb%d", i);
+		node("", name);
+		put(at("devices/%s/interface_authorized_default", name), "1\n");
+	}
+	for (i = 0; i < 6000; i++) {
+		snprintf(name, sizeof(name), "1-%d", 100 + i);
+		node("usb1", name);
+	}
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -E2BIG);
+	json_decref(rec);
+	for (i = 3; i < 13; i++)
+		ck_assert_msg(reads(at("devices/usb%d/"
+		    "interface_authorized_default", i), "0\n"),
+		    "root hub usb%d still takes new interfaces", i);
+	ck_assert(reads(DEFAULT1, "0\n"));
+}
+END_TEST
+
 /* the probe held until the test writes to it (a device stalling it) */
 static int stall_pipe[2] = { -1, -1 };
 
@@ -1785,7 +1818,7 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_kept),
 	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
 	    KK_TEST(test_admit_swap), KK_TEST(test_admit_probe_stalled),
-	    KK_TEST(test_long_strings_recorded),
+	    KK_TEST(test_long_strings_recorded), KK_TEST(test_many_entries_hubs_cut),
 	KK_CASE("mounts", KK_TMPDIR, 0),
 	    KK_TEST(test_block_devs), KK_TEST(test_mounts_on),
 	    KK_TEST(test_mounts_bounded), KK_TEST(test_remount_flags),
