@@ -556,12 +556,34 @@ kd_blocklists_clear(struct kd_blocklists *ls)
 
 /* --- files --- */
 
+/* dir/name + suffix (FILE_SUFFIX, GONE_SUFFIX) */
+static int
+named_path(const char *dir, const char *name, const char *suffix, char *buf,
+    size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s%s", dir, name, suffix);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 static int
 file_path(const char *dir, const char *name, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%s" FILE_SUFFIX, dir, name);
+	return named_path(dir, name, FILE_SUFFIX, buf, len);
+}
 
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+/* dir/name + suffix gone, and dir synced; 0 when it was not there */
+static int
+unlink_named(const char *dir, const char *name, const char *suffix)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if ((err = named_path(dir, name, suffix, path, sizeof(path))) < 0)
+		return err;
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return kk_fsync_dir_of(path);
 }
 
 static void
@@ -634,14 +656,7 @@ kd_blocklist_save(const char *dir, const struct kd_blocklist *b)
 int
 kd_blocklist_unlink(const char *dir, const char *name)
 {
-	char path[PATH_MAX];
-	int err;
-
-	if ((err = file_path(dir, name, path, sizeof(path))) < 0)
-		return err;
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return kk_fsync_dir_of(path);
+	return unlink_named(dir, name, FILE_SUFFIX);
 }
 
 #define GONE_SUFFIX	".gone"
@@ -650,9 +665,7 @@ kd_blocklist_unlink(const char *dir, const char *name)
 static int
 gone_path(const char *dir, const char *name, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%s" GONE_SUFFIX, dir, name);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return named_path(dir, name, GONE_SUFFIX, buf, len);
 }
 
 int
@@ -700,14 +713,7 @@ kd_blocklist_gone_save(const char *dir, const char *name, int64_t iat)
 int
 kd_blocklist_gone_drop(const char *dir, const char *name)
 {
-	char path[PATH_MAX];
-	int err;
-
-	if ((err = gone_path(dir, name, path, sizeof(path))) < 0)
-		return err;
-	if (unlink(path) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	return kk_fsync_dir_of(path);
+	return unlink_named(dir, name, GONE_SUFFIX);
 }
 
 /* One "KEY VALUE\n" line at *pos; value in val (NUL-terminated). */

@@ -484,22 +484,34 @@ kk_nft_elems_digest(struct kk_nft_elems *e, unsigned char out[32])
 	return 0;
 }
 
-/* The sealed range that holds addr: its index + 1, or 0 if none does. */
+/*
+ * The sealed ranges are sorted and disjoint: the number of those that
+ * start at or before key (the last of them is index - 1).
+ */
 static size_t
-range_of(const struct kk_nft_ranges *r, const uint8_t *addr)
+starting_by(const struct kk_nft_ranges *r, const uint8_t *key)
 {
 	size_t lo = 0, hi = r->n, mid;
 
-	if (!r->sealed)
-		return 0;
-	/* the sealed ranges are sorted and disjoint: the last starting at or before addr */
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (memcmp(lo_of(r, mid), addr, r->keylen) <= 0)
+		if (memcmp(lo_of(r, mid), key, r->keylen) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+/* The sealed range that holds addr: its index + 1, or 0 if none does. */
+static size_t
+range_of(const struct kk_nft_ranges *r, const uint8_t *addr)
+{
+	size_t lo;
+
+	if (!r->sealed)
+		return 0;
+	lo = starting_by(r, addr);
 	return lo > 0 && memcmp(addr, hi_of(r, lo - 1), r->keylen) <= 0 ?
 	    lo : 0;
 }
@@ -514,18 +526,12 @@ bool
 kk_nft_ranges_overlap(const struct kk_nft_ranges *r, const uint8_t *first,
     const uint8_t *last)
 {
-	size_t lo = 0, hi = r->n, mid;
+	size_t lo;
 
 	if (!r->sealed)
 		return false;
-	/* the last range starting at or before last: it ends at first or after */
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (memcmp(lo_of(r, mid), last, r->keylen) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	/* the last range starting at or before last ends at first or after */
+	lo = starting_by(r, last);
 	return lo > 0 && memcmp(hi_of(r, lo - 1), first, r->keylen) >= 0;
 }
 

@@ -330,6 +330,15 @@ status_field() { ctl status --json | jq -r ".$1"; }
 # isolated_verified: status says isolated, and the kernel's tables verified
 isolated_verified() { [ "$(status_field mode)/$(status_field verified)" = isolated/true ]; }
 
+# drop_tables [NS]: kakuri's tables gone from NS ($EP), as at a reboot
+drop_tables() {
+	local f
+	for f in inet bridge netdev; do
+		ip netns exec "${1:-$EP}" nft delete table $f kakuri 2>/dev/null
+	done
+	return 0
+}
+
 table_present() { ip netns exec "$EP" nft list table inet kakuri >/dev/null 2>&1; }
 
 # --- signed commands: a CSIRT CA, operator certificates, signing keys ---

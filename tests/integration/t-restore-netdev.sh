@@ -62,13 +62,6 @@ listing() {
 }
 same_as_restored() { listing "$1" | diff "$WORK/$1.restored" -; }
 restore() { ip netns exec "$EP" "$KAKURID" --restore -f "$POLICY" 2>&1; }
-drop_tables() {
-	local f
-	for f in inet bridge netdev; do
-		ip netns exec "$EP" nft delete table $f kakuri 2>/dev/null
-	done
-	return 0
-}
 
 # 1. the host as it boots: state.json says isolated, nothing else yet
 write_policy

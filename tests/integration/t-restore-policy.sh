@@ -17,13 +17,6 @@ for a in "$NET4" "$NET6"; do serve "$NET" "$a" "$PORT"; done
 peer_reaches() { reach "$PEER" tcp "$EP4" 7443 && reach "$PEER" tcp "$EP6" 7443; }
 open_both() { reach "$EP" tcp "$NET4" $PORT && reach "$EP" tcp "$NET6" $PORT; }
 cut_both() { ! reach "$EP" tcp "$NET4" $PORT 300 && ! reach "$EP" tcp "$NET6" $PORT 300; }
-drop_tables() {
-	local f
-	for f in inet bridge netdev; do
-		ip netns exec "$EP" nft delete table $f kakuri 2>/dev/null
-	done
-	return 0
-}
 # the restore as kakuri-restore.service runs it: systemd sets
 # STATE_DIRECTORY from StateDirectory=
 restore() { ip netns exec "$EP" env STATE_DIRECTORY="$STATE" "$KAKURID" --restore -f "$POLICY" 2>&1; }

@@ -791,41 +791,6 @@ START_TEST(batch_100k_with_rules)
 }
 END_TEST
 
-/*
- * The fleet broker is no management peer (it may not connect in), but it
- * may be an agent's only channel: a list that holds it is refused, and
- * one in force is carved around it, as around a peer.
- */
-START_TEST(broker_spared)
-{
-	struct kk_policy *p = policy();
-	struct kd_blocklists ls;
-	struct kd_blocklist *b, *old = NULL;
-	json_t *args;
-	char why[160], spared[256];
-
-	snprintf(p->fleet_broker, sizeof(p->fleet_broker),
-	    "198.51.100.7:8883");
-	args = json_loads(ARGS("\"198.51.100.0/24\""), 0, NULL);
-	ck_assert_ptr_nonnull(args);
-	b = (void *)1;
-	ck_assert_int_eq(kd_blocklist_parse(args, p, &b, why, sizeof(why)),
-	    -EINVAL);
-	ck_assert_ptr_null(b);
-	ck_assert_msg(strstr(why, "the fleet broker 198.51.100.7") != NULL,
-	    "%s", why);
-	json_decref(args);
-	/* saved before the broker was named: carved once in force */
-	memset(&ls, 0, sizeof(ls));
-	b = list_of(ARGS("\"198.51.100.0/24\""));
-	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
-	ck_assert_int_eq(kd_blocklists_spare(&ls, p, spared, sizeof(spared)),
-	    1);
-	ck_assert_str_eq(spared, "x: 198.51.100.7");
-	kd_blocklists_clear(&ls);
-	free(p);
-}
-END_TEST
 
 /*
  * What every mode needs of the link and of the host (loopback, neighbour
@@ -874,10 +839,27 @@ START_TEST(link_scope_refused)
 END_TEST
 
 /*
- * The report collector is how the CSIRT hears of a block and of
- * tampering: a list holding it is refused, one in force carved around it.
+ * The fleet broker (no management peer: it may not connect in, but it may
+ * be an agent's only channel) and the report collector (how the CSIRT
+ * hears of a block and of tampering): a list holding either is refused,
+ * one in force is carved around it, as around a peer.
  */
-START_TEST(collector_spared)
+static const struct {
+	const char *broker, *collector;
+	const char *why;	/* in the refusal */
+	int n;			/* addresses carved */
+	const char *spared;
+} channel_cases[] = {
+	{ "198.51.100.7:8883", "", "the fleet broker 198.51.100.7", 1,
+	    "x: 198.51.100.7" },
+	{ "", "198.51.100.20:7444", "the report collector 198.51.100.20", 1,
+	    "x: 198.51.100.20" },
+	{ "198.51.100.7:8883", "198.51.100.20:7444",
+	    "the fleet broker 198.51.100.7", 2,
+	    "x: 198.51.100.7, x: 198.51.100.20" },
+};
+
+START_TEST(channel_spared)
 {
 	struct kk_policy *p = policy();
 	struct kd_blocklists ls;
@@ -885,31 +867,25 @@ START_TEST(collector_spared)
 	json_t *args;
 	char why[160], spared[256];
 
-	snprintf(p->collector, sizeof(p->collector), "198.51.100.20:7444");
+	snprintf(p->fleet_broker, sizeof(p->fleet_broker), "%s",
+	    channel_cases[_i].broker);
+	snprintf(p->collector, sizeof(p->collector), "%s",
+	    channel_cases[_i].collector);
 	args = json_loads(ARGS("\"198.51.100.0/24\""), 0, NULL);
 	ck_assert_ptr_nonnull(args);
 	b = (void *)1;
 	ck_assert_int_eq(kd_blocklist_parse(args, p, &b, why, sizeof(why)),
 	    -EINVAL);
 	ck_assert_ptr_null(b);
-	ck_assert_msg(strstr(why, "the report collector 198.51.100.20") !=
-	    NULL, "%s", why);
+	ck_assert_msg(strstr(why, channel_cases[_i].why) != NULL, "%s", why);
 	json_decref(args);
+	/* saved before the policy named it: carved once in force */
 	memset(&ls, 0, sizeof(ls));
 	b = list_of(ARGS("\"198.51.100.0/24\""));
 	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
 	ck_assert_int_eq(kd_blocklists_spare(&ls, p, spared, sizeof(spared)),
-	    1);
-	ck_assert_str_eq(spared, "x: 198.51.100.20");
-	/* with a broker too: both carved, in one pass */
-	kd_blocklists_clear(&ls);
-	memset(&ls, 0, sizeof(ls));
-	snprintf(p->fleet_broker, sizeof(p->fleet_broker), "198.51.100.7:8883");
-	b = list_of(ARGS("\"198.51.100.0/24\""));
-	ck_assert_int_eq(kd_blocklists_put(&ls, b, &old), 0);
-	ck_assert_int_eq(kd_blocklists_spare(&ls, p, spared, sizeof(spared)),
-	    2);
-	ck_assert_str_eq(spared, "x: 198.51.100.7, x: 198.51.100.20");
+	    channel_cases[_i].n);
+	ck_assert_str_eq(spared, channel_cases[_i].spared);
 	kd_blocklists_clear(&ls);
 	free(p);
 }
@@ -973,9 +949,8 @@ KK_SUITE(blocklist_suite, "blocklist",
 	    KK_TEST(file_v2_loads),
 	    KK_TEST(gone_record),
 	    KK_TEST(rules_in_every_mode),
-	    KK_TEST(broker_spared),
 	    KK_TEST(longest_names_spared),
 	    KK_LOOP(link_scope_refused, KK_NITEMS(link_cases)),
-	    KK_TEST(collector_spared),
+	    KK_LOOP(channel_spared, KK_NITEMS(channel_cases)),
 	KK_CASE("scale", 0, 120),
 	    KK_TEST(batch_100k_with_rules))
