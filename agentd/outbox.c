@@ -538,13 +538,15 @@ count_entries(int cfd, unsigned max)
  * deleted: a report signed by a key since replaced is not a good message
  * either, and may be the only copy of what an employee reported.  When
  * corrupt/ cannot be made or holds KD_OUTBOX_CORRUPT_MAX already, the
- * file is left where it is ("left").  NULL when it is gone already (a
- * check of the courier's, between, moved it).
+ * file is renamed in place to .corrupt-NAME-TIME, a name no scan reads
+ * ("renamed"); only if that fails too is it left as it is ("left").
+ * NULL when it is gone already (a check of the courier's, between,
+ * moved it).
  */
 static const char *
 move_aside(int dfd, const char *name, char *kept, size_t keptlen)
 {
-	const char *done = "left";
+	const char *done = NULL;
 	struct stat st;
 	int cfd;
 
@@ -563,15 +565,26 @@ move_aside(int dfd, const char *name, char *kept, size_t keptlen)
 		    (long long)time(NULL));
 		if (renameat(dfd, name, cfd, strchr(kept, '/') + 1) == 0) {
 			fsync(cfd);
-			fsync(dfd);
 			done = "moved-aside";
-		} else {
-			kept[0] = '\0';
-			if (errno == ENOENT)
-				done = NULL;
+		} else if (errno == ENOENT) {
+			kk_close(cfd);
+			return NULL;
 		}
 	}
 	kk_close(cfd);
+	if (done == NULL) {
+		snprintf(kept, keptlen, ".%s-%s-%lld", CORRUPT_DIR, name,
+		    (long long)time(NULL));
+		if (renameat(dfd, name, dfd, kept) == 0)
+			done = "renamed";
+		else if (errno == ENOENT)
+			return NULL;
+		else {
+			kept[0] = '\0';
+			done = "left";
+		}
+	}
+	fsync(dfd);
 	return done;
 }
 
@@ -590,16 +603,34 @@ left_known(const struct kd_outbox *ob, const char *name)
 	return false;
 }
 
-/* name left in place: remembered, so that it is reported once. */
+/*
+ * name left in place: remembered, so that it is reported once.  Past
+ * KD_OUTBOX_LEFT_MAX (a volume where nothing can be renamed) no bad file
+ * is reported again: one critical line says so, rather than a tamper
+ * report per file at every check.
+ */
 static void
 left_note(struct kd_outbox *ob, const char *name)
 {
 	if (ob->left == NULL && (ob->left = calloc(KD_OUTBOX_LEFT_MAX,
 	    sizeof(*ob->left))) == NULL)
 		return;
-	if (ob->nleft < KD_OUTBOX_LEFT_MAX && !left_known(ob, name))
+	if (left_known(ob, name))
+		return;
+	if (ob->nleft < KD_OUTBOX_LEFT_MAX)
 		snprintf(ob->left[ob->nleft++], sizeof(ob->left[0]), "%s",
 		    name);
+	if (ob->nleft == KD_OUTBOX_LEFT_MAX)
+		kk_log(LOG_CRIT, KK_MID_TAMPER, "outbox: %d bad files that "
+		    "can be neither moved nor renamed: no more are reported",
+		    KD_OUTBOX_LEFT_MAX);
+}
+
+/* Whether a bad file is to be reported: not when left and told already. */
+static bool
+left_quiet(const struct kd_outbox *ob, const char *name)
+{
+	return ob->nleft >= KD_OUTBOX_LEFT_MAX || left_known(ob, name);
 }
 
 struct bad {
@@ -845,7 +876,7 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 			kd_outbox_self_drop(ob, e.seq);	/* gone, or moved aside */
 			if (why[0] != '\0' && bad != NULL &&
 			    nbad < KD_OUTBOX_CORRUPT_SCAN &&
-			    !left_known(ob, cv[i].name)) {
+			    !left_quiet(ob, cv[i].name)) {
 				snprintf(bad[nbad].name, sizeof(bad[nbad].name),
 				    "%s", cv[i].name);
 				snprintf(bad[nbad].why, sizeof(bad[nbad].why),
@@ -882,15 +913,18 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 	ob->count = count;
 	ob->pending = pending;
 	ob->bytes = bytes;
-	ob->corrupt += nbad;
 	if (top > ob->seq)
 		ob->seq = top;	/* next_seq persists past it before use */
 	for (i = 0; i < nbad; i++) {
+		/* handled meanwhile by the courier's check (report_bad's kick) */
+		if (left_quiet(ob, bad[i].name))
+			continue;
 		done = move_aside(dirfd(dir), bad[i].name, kept, sizeof(kept));
 		if (done == NULL)
-			continue;	/* moved and reported meanwhile */
+			continue;
 		if (strcmp(done, "left") == 0)
 			left_note(ob, bad[i].name);
+		ob->corrupt++;
 		report_bad(d, &bad[i], done, kept);
 	}
 	closedir(dir);

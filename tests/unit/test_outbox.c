@@ -398,6 +398,24 @@ corrupt_reports(void)
 	return n;
 }
 
+/* whether outbox/.corrupt-NAME-TIME is there: name renamed in place */
+static bool
+renamed_in_place(const char *name)
+{
+	char prefix[128];
+	struct dirent *de;
+	bool found = false;
+	DIR *dir;
+
+	snprintf(prefix, sizeof(prefix), ".corrupt-%s-", name);
+	ck_assert_ptr_nonnull(dir = opendir(d.outbox_dir));
+	while ((de = readdir(dir)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			found = true;
+	closedir(dir);
+	return found;
+}
+
 /* outbox/name (its path in path): a file of text where a message would be. */
 static void
 plant(char path[PATH_MAX], const char *name, const char *text)
@@ -498,12 +516,13 @@ START_TEST(test_hostile)
 	    "junk");
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 1);
 	ck_assert_uint_eq(kk_test_count_entries(outside, NULL, NULL), 1);
-	/* nowhere to move it: left where it is, never deleted, told once */
-	ck_assert_int_eq(access(path, F_OK), 0);
+	/* nowhere to move it: renamed in place, never deleted, told once */
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert(renamed_in_place(
+	    "00000000000000000009-ffffffffffffffffffffffffffffffff.dsse"));
 	ck_assert_int_eq(corrupt_reports(), 3);
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
 	ck_assert_int_eq(corrupt_reports(), 3);
-	ck_assert_int_eq(access(path, F_OK), 0);
 	/* the seq file a link: not followed, seq goes on from the names */
 	kk_test_join(path, d.outbox_dir, "seq");
 	unlink(path);
@@ -937,11 +956,15 @@ START_TEST(test_corrupt_full_left)
 	plant(path, "00000000000000000097-abababababababababababababababab.dsse",
 	    "junk");
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 1);
-	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert(renamed_in_place(
+	    "00000000000000000097-abababababababababababababababab.dsse"));
 	ck_assert(audit_has("outbox-corrupt"));
+	ck_assert_int_eq(corrupt_reports(), 1);
+	/* out of every scan: not read, nor reported, again */
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
 	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
-	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(corrupt_reports(), 1);
 	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL),
 	    KD_OUTBOX_CORRUPT_MAX);
 	teardown_kd();
