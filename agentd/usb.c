@@ -419,19 +419,27 @@ probe_job(const char *point, dev_t dev)
 	return kd_usb_probe(sysfs, nl + 1);
 }
 
+/* the deadline of one admission's or release's probes (kk_mono_ms) */
+static long long
+probes_by(const struct kd_usb_paths *p)
+{
+	return kk_mono_ms() + (p->probe_ms > 0 ? p->probe_ms :
+	    KD_USB_PROBE_MS);
+}
+
 static void
-probe(const struct kd_usb_paths *p, const char *name, json_t *o)
+probe(const struct kd_usb_paths *p, const char *name, json_t *o,
+    long long by)
 {
 	char text[128], job[PATH_MAX];
 	int err;
 
-	/* waited for KD_USB_PROBE_MS at most: a device can stall it */
+	/* waited for until by at most: a device can stall it */
 	if ((size_t)snprintf(job, sizeof(job), "%s\n%s", p->sysfs, name) >=
 	    sizeof(job))
 		err = -ENAMETOOLONG;
 	else
-		err = kd_usb_call_by(probe_job, job, 0, kk_mono_ms() +
-		    KD_USB_PROBE_MS);
+		err = kd_usb_call_by(probe_job, job, 0, by);
 	if (err == 0)
 		return;
 	snprintf(text, sizeof(text), "authorised, no driver probed %s"
@@ -523,6 +531,7 @@ kd_usb_restore(const struct kd_usb_paths *p, bool was_cut, json_t **record)
 	struct usb_scan *sc = NULL;
 	const char *name;
 	bool writable, lost;
+	long long by = probes_by(p);
 	size_t i;
 	int err, loaded, first = 0, was;
 
@@ -566,7 +575,7 @@ kd_usb_restore(const struct kd_usb_paths *p, bool was_cut, json_t **record)
 		o = json_pack("{s:s, s:s}", KW_INTERFACE, name, KW_RESULT,
 		    err == 1 ? "gone" : "restored");
 		if (err == 0 && o != NULL)
-			probe(p, name, o);
+			probe(p, name, o, by);
 		json_array_append_new(json_object_get(rec, KW_INTERFACES), o);
 	}
 	json_array_foreach(json_object_get(st, KW_HUBS), i, e) {
@@ -699,6 +708,7 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 {
 	struct usb_scan *sc = NULL;
 	json_t *st = NULL, *o;
+	long long by = probes_by(p);
 	int err, first = 0, fd;
 	size_t i;
 
@@ -742,7 +752,7 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 			json_object_set_new(o, KW_ERROR,
 			    json_string(usb_describe(err)));
 		} else {
-			probe(p, sc->ifaces[i].name, o);
+			probe(p, sc->ifaces[i].name, o, by);
 		}
 		json_array_append_new(*admitted, o);
 	}

@@ -59,9 +59,11 @@ struct json_t;
  */
 #define KD_USB_QUIESCE_MS	5000
 /*
- * A driver probe waited for at most: a device can stall the kernel's
- * probe (usbhid asks its descriptors again and again, 5 s each); the
- * probe goes on in a thread of its own, the loop does not wait for it.
+ * Driver probes waited for, all of one admission or release together: a
+ * device can stall the kernel's probe (usbhid asks its descriptors again
+ * and again, 5 s each), and the probes after a stalled one of the same
+ * device wait on it too; past it each probe goes on in a thread of its
+ * own, unwaited for.
  */
 #define KD_USB_PROBE_MS		2000
 
@@ -94,6 +96,8 @@ struct kd_usb_paths {
 	 * record at all may be a predecessor's whose record was lost.
 	 */
 	bool resumed;
+	/* how long one admission or release waits on driver probes, in all; 0: KD_USB_PROBE_MS */
+	long long probe_ms;
 };
 
 /*

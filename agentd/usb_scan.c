@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <jansson.h>
 
 #include "daemon.h"
@@ -224,17 +226,26 @@ usb_scan_entry(int dfd, const char *name, void *arg)
 /* USB bus numbers: the kernel gives 1 to 255 at most */
 #define USB_BUS_MAX	255
 
-/* the entries after the root hubs: the interfaces */
+/* the entries after the root hubs usb1..usbUSB_BUS_MAX: the interfaces */
 static int
 scan_rest(int dfd, const char *name, void *arg)
 {
-	return usb_is_root_hub(name) ? 0 : usb_scan_entry(dfd, name, arg);
+	char first[16];
+	int bus = usb_is_root_hub(name) && strlen(name) <= 6 ?
+	    atoi(name + 3) : 0;
+
+	/* exactly a name the first pass tried */
+	snprintf(first, sizeof(first), "usb%d", bus);
+	if (bus >= 1 && bus <= USB_BUS_MAX && strcmp(first, name) == 0)
+		return 0;
+	return usb_scan_entry(dfd, name, arg);
 }
 
 int
 usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors)
 {
 	char path[PATH_MAX], name[16];
+	struct stat st;
 	int bus, err;
 
 	memset(sc, 0, sizeof(*sc));
@@ -255,11 +266,13 @@ usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors)
 	 * (devices and interfaces a hostile tree of hubs makes) must not
 	 * keep a hub listed after them from being cut.
 	 */
-	for (bus = 1; bus <= USB_BUS_MAX && sc->nhubs < KD_USB_HUBS_MAX;
-	    bus++) {
+	for (bus = 1; bus <= USB_BUS_MAX; bus++) {
 		snprintf(name, sizeof(name), "usb%d", bus);
-		if (faccessat(sc->devfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		/* only "not there" is no hub: any other failure is said */
+		if (fstatat(sc->devfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			usb_scan_entry(sc->devfd, name, sc);
+		else if (errno != ENOENT)
+			usb_note(sc->errors, &sc->err, name, NULL, -errno);
 	}
 	if ((err = kd_usb_each_entry(sc->devfd, scan_rest, sc)) < 0)
 		usb_note(sc->errors, &sc->err, DEVICES_DIR, NULL, err);

@@ -203,6 +203,7 @@ build_tree(void)
 	paths.remount = false;
 	paths.mem = NULL;
 	paths.resumed = false;
+	paths.probe_ms = 0;
 }
 
 #define IF(name, path)	at("devices/usb1/%s/%s/authorized", path, name)
@@ -578,6 +579,8 @@ START_TEST(test_admit_swap)
 	iface("usb1/1-7", "1-7:1.0", "03\n");
 	put(at("devices/usb1/1-7/1-7:1.0/authorized"), "0\n");
 	swapped = NULL;
+	/* the hook's swap done before admission goes on, however busy */
+	paths.probe_ms = 60000;
 	probe_hook = comes_back_as_storage;
 	ck_assert_int_eq(kd_usb_admit(&paths, &rec), -ESTALE);
 	ck_assert_ptr_nonnull(swapped);
@@ -704,6 +707,7 @@ START_TEST(test_admit_probe_stalled)
 	device("usb1", "1-6", "1234\n", "0001\n", "A\n", "A\n");
 	iface("usb1/1-6", "1-6:1.0", "03\n");
 	put(at("devices/usb1/1-6/1-6:1.0/authorized"), "0\n");
+	paths.probe_ms = 200;
 	probe_hook = stalls;
 	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
 	ck_assert_int_eq(json_array_size(rec), 1);
