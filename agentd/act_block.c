@@ -183,16 +183,17 @@ kd_act_unblock(struct run *r)
 	}
 	/*
 	 * A token for one version does not end a later one; nor does one
-	 * signed before the list in force was (one held back, or kept from
-	 * an earlier version: it names no version, and was meant for that
-	 * earlier one).
+	 * that names no version and was signed before the list in force was
+	 * (one held back, meant for an earlier version).  One naming the
+	 * version in force ends it, whatever the signers' clocks say.
 	 */
 	if (ver != 0 && ver != (json_int_t)b->version) {
 		kd_run_reject(r, KE_STALE, "the command names another version "
 		    "than the one in force");
 		return -ESTALE;
 	}
-	if (r->have_cmd && b->signed_at > 0 && r->cmd.iat < b->signed_at) {
+	if (ver == 0 && r->have_cmd && b->signed_at > 0 &&
+	    r->cmd.iat < b->signed_at) {
 		snprintf(why, sizeof(why), "the command was signed before "
 		    "version %u of %s in force was", b->version, b->name);
 		kd_run_reject(r, KE_STALE, why);
@@ -204,6 +205,15 @@ kd_act_unblock(struct run *r)
 		kd_blocklists_put(&d->blocklists, b, &back);
 		return err;
 	}
+	/*
+	 * When it was ended, written before its file goes: a crash between
+	 * the two must not lose it (see kd_act_block).
+	 */
+	if (r->have_cmd && (err = kd_blocklist_gone_save(d->blocklist_dir,
+	    b->name, r->cmd.iat)) < 0)
+		kk_log(LOG_ERR, KK_MID_APPLY, "%s/%s.gone: %s: a block of it "
+		    "signed before this unblock would not be refused",
+		    d->blocklist_dir, b->name, strerror(-err));
 	if ((err = kd_blocklist_unlink(d->blocklist_dir, b->name)) < 0) {
 		/* in force again, as on disk: a restart must not differ */
 		kd_run_fail(r, KE_SAVE_FAILED, "%s/%s.list: %s",
@@ -214,12 +224,6 @@ kd_act_unblock(struct run *r)
 			    "back as they were: %s", d->nft.err);
 		return err;
 	}
-	/* out of force, and its record of when: see kd_act_block */
-	if (r->have_cmd && (err = kd_blocklist_gone_save(d->blocklist_dir,
-	    b->name, r->cmd.iat)) < 0)
-		kk_log(LOG_ERR, KK_MID_APPLY, "%s/%s.gone: %s: a block of it "
-		    "signed before this unblock would not be refused",
-		    d->blocklist_dir, b->name, strerror(-err));
 	kd_run_committed(r);
 	snprintf(r->detail, sizeof(r->detail), "%s v%u out of force", b->name,
 	    b->version);

@@ -399,9 +399,19 @@ kd_restore_policy(const char *path, struct kk_policy *p, char *err,
 	if (dir == NULL || dir[0] != '/')
 		dir = KK_DEFAULT_STATE_DIR;
 	n = strcspn(dir, ":");
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
 	if ((size_t)snprintf(good, sizeof(good), "%.*s/%s", (int)n, dir,
 	    KD_POLICY_GOOD) >= sizeof(good) ||
 	    kk_policy_load(good, 0, p, why, sizeof(why)) < 0)
+		return -1;
+	/*
+	 * Only the copy of the policy whose state it is: one left in
+	 * another directory (a state_dir moved since) would restore a
+	 * state.json that is not the host's.
+	 */
+	if (strncmp(p->state_dir, dir, n) != 0 || (p->state_dir[n] != '\0' &&
+	    strcmp(p->state_dir + n, "/") != 0))
 		return -1;
 	kk_log(LOG_CRIT, KK_MID_POLICY, "%s; restoring the quarantine with "
 	    "the policy kakurid last ran with, %s", err, good);

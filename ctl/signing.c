@@ -353,13 +353,6 @@ show_command(const char *path, const struct kk_command *cmd,
 			"0123456789._-"
 
 /*
- * Each signature of env verified against the public keys (NAME.pub) in
- * dir: who[i] is the name of the key that verifies signature i (the
- * caller frees them).  A signature that none verifies fails the whole:
- * -EBADMSG, with its keyid in bad (it may claim a name it has no key
- * for).  Another negative errno when dir cannot be read.
- */
-/*
  * A name shown as verified is a plain one: no escape or bidi override in a
  * file name makes "mallory" read "alice".
  */
@@ -370,6 +363,13 @@ key_name(const struct dirent *de)
 
 	return n >= 5 && strcmp(de->d_name + n - 4, ".pub") == 0 &&
 	    strspn(de->d_name, KEY_NAME_CHARS) == n;
+}
+
+/* name order in bytes, whatever the locale (alphasort uses strcoll) */
+static int
+by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
 /*
@@ -392,7 +392,7 @@ verify_signers(const char *dir, const struct kk_envelope *env,
 	size_t i;
 	int j, n, r = 0;
 
-	if ((n = scandir(dir, &names, key_name, alphasort)) < 0)
+	if ((n = scandir(dir, &names, key_name, by_name)) < 0)
 		return -errno;
 	if (n > KK_TRUST_MAX_KEYS) {
 		r = -E2BIG;

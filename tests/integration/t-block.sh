@@ -209,6 +209,15 @@ check "... its addresses still pass" reach "$EP" tcp "$BOTH" 8080
 F=$(sign alice unblock --arg set=swap) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
 check "unblock of a list not in force: unknown-set" test "$(send_result "$F")" = unknown-set
 check "a local unblock without a signature is refused" eval '! ctl unblock 2>/dev/null'
+# an unblock naming the version it ends, signed before that version was
+# (a signer whose clock is behind): the version it names is in force, done
+SKEW=$(sign alice unblock --arg set=skew --arg version:=1) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$SKEW" "$SKEW" 2>/dev/null
+SKEW_IAT=$(jq -r .payload "$SKEW" | base64 -d | jq -r .iat)
+until_ok 5 bash -c "[ \$(date +%s) -gt $SKEW_IAT ]" || die "the clock does not move"
+jq -nc '{set: "skew", version: 1, addresses: ["11.210.0.0/16"]}' >"$WORK/skew.json"
+check "a list skew v1: done" test "$(send_result "$(block_cmd "$WORK/skew.json")")" = done
+check "... ended by an unblock naming version 1, signed before it (fails on the first version: stale)" \
+	test "$(send_result "$SKEW")" = done
 
 echo "-- hostile lists are refused whole, with the reason"
 hostile() {	# hostile NAME REASON-PATTERN ADDRESS...: refused, nothing applied

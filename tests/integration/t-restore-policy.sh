@@ -71,6 +71,11 @@ check "... no table of kakuri's" bash -c "! ip netns exec $EP nft list table ine
 rm -f "$GOOD"
 out=$(restore); rc=$?
 check "no copy at all: exit 1" test $rc -eq 1
+# a copy in another directory than the state_dir it names (a state_dir
+# moved since): its state.json would not be this host's
+mkdir -m 0700 -p "$WORK/elsewhere" && cp "$WORK/good.conf" "$WORK/elsewhere/policy.good" && chmod 0600 "$WORK/elsewhere/policy.good"
+out=$(ip netns exec "$EP" env STATE_DIRECTORY="$WORK/elsewhere" "$KAKURID" --restore -f "$POLICY" 2>&1); rc=$?
+check "a copy whose state_dir is another directory is not used: exit 1" test $rc -eq 1
 
 # the policy fixed: kakurid starts isolated, as state.json says
 chmod 0600 "$POLICY"

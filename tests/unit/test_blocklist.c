@@ -389,7 +389,20 @@ START_TEST(gone_record)
 	ck_assert_int_eq(kd_blocklist_gone_save(dir, "c2", 1764900001), 0);
 	ck_assert_int_eq(kd_blocklist_gone_load(dir, "c2", &iat), 0);
 	ck_assert_int_eq(iat, 1764900001);
-	/* the lists' load does not take it for a list */
+	/* the lists' load does not take it for a list, nor sets it aside */
+	{
+		struct kd_blocklists ls;
+		char bad[64];
+
+		memset(&ls, 0, sizeof(ls));
+		ck_assert_int_eq(kd_blocklists_load(dir, &ls, bad,
+		    sizeof(bad)), 0);
+		ck_assert_uint_eq(ls.n, 0);
+		ck_assert_str_eq(bad, "");
+		kd_blocklists_clear(&ls);
+		kk_test_join(path, dir, "c2.gone");
+		ck_assert_int_eq(access(path, F_OK), 0);
+	}
 	kk_test_join(path, dir, "c2.gone");
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
