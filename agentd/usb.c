@@ -85,6 +85,8 @@ describe_iface(const char *sysfs, int devfd, const struct usb_iface *f)
 	o = json_pack("{s:s, s:s}", KW_INTERFACE, name, KW_CLASS, class);
 	if (o == NULL)
 		return NULL;
+	if (f->driver[0] != '\0')
+		json_object_set_new(o, KW_DRIVER, json_string(f->driver));
 	snprintf(path, sizeof(path), "%s/%s/%s", sysfs, DEVICES_DIR, name);
 	json_object_set_new(o, KW_PATH, json_string(realpath(path, real) ?
 	    real : path));
@@ -401,22 +403,30 @@ out:
  * A driver bound to an interface just authorised: authorized = 1 only
  * sets the flag, so a keyboard let in while isolated, or a stick put
  * back at release, would stay without a driver until plugged in again.
- * A probe that fails is no reason to take the authorisation back: it is
- * logged, and said in o (the audit's entry for the interface).
+ * Let in while isolated, only its class's own driver is bound
+ * (usb_bind_driver): a probe would let usb-storage take a "HID"
+ * interface it matches by vendor and product id.  At release any driver
+ * may (driver NULL: bus/usb/drivers_probe).  A bind or probe that fails
+ * is no reason to take the authorisation back: it is logged, and said
+ * in o (the audit's entry for the interface).
  */
-/* kd_usb_probe for kd_usb_call_by: point is "SYSFS\nNAME" */
+/* kd_usb_probe for kd_usb_call_by: point is "SYSFS\nDRIVER\nNAME" */
 static int
 probe_job(const char *point, dev_t dev)
 {
-	char sysfs[PATH_MAX];
-	const char *nl = strchr(point, '\n');
+	char sysfs[PATH_MAX], driver[64];
+	const char *nl = strchr(point, '\n'), *nl2;
 
 	(void)dev;
-	if (nl == NULL || (size_t)(nl - point) >= sizeof(sysfs))
+	if (nl == NULL || (size_t)(nl - point) >= sizeof(sysfs) ||
+	    (nl2 = strchr(nl + 1, '\n')) == NULL ||
+	    (size_t)(nl2 - nl - 1) >= sizeof(driver))
 		return -EINVAL;
 	memcpy(sysfs, point, (size_t)(nl - point));
 	sysfs[nl - point] = '\0';
-	return kd_usb_probe(sysfs, nl + 1);
+	memcpy(driver, nl + 1, (size_t)(nl2 - nl - 1));
+	driver[nl2 - nl - 1] = '\0';
+	return kd_usb_probe(sysfs, driver[0] ? driver : NULL, nl2 + 1);
 }
 
 /* the deadline of one admission's or release's probes (kk_mono_ms) */
@@ -428,23 +438,27 @@ probes_by(const struct kd_usb_paths *p)
 }
 
 static void
-probe(const struct kd_usb_paths *p, const char *name, json_t *o,
-    long long by)
+probe(const struct kd_usb_paths *p, const char *driver, const char *name,
+    json_t *o, long long by)
 {
-	char text[128], job[PATH_MAX];
+	char text[256], job[PATH_MAX], what[64];
 	int err;
 
+	if (driver != NULL)
+		snprintf(what, sizeof(what), "bus/usb/drivers/%s/bind", driver);
+	else
+		snprintf(what, sizeof(what), "bus/usb/drivers_probe");
 	/* waited for until by at most: a device can stall it */
-	if ((size_t)snprintf(job, sizeof(job), "%s\n%s", p->sysfs, name) >=
-	    sizeof(job))
+	if ((size_t)snprintf(job, sizeof(job), "%s\n%s\n%s", p->sysfs,
+	    driver ? driver : "", name) >= sizeof(job))
 		err = -ENAMETOOLONG;
 	else
 		err = kd_usb_call_by(probe_job, job, 0, by);
 	if (err == 0)
 		return;
-	snprintf(text, sizeof(text), "authorised, no driver probed %s"
-	    "(bus/usb/drivers_probe: %s)", err == -ETIMEDOUT ? "yet " : "",
-	    err == -ETIMEDOUT ? "the device holds it up; it goes on" :
+	snprintf(text, sizeof(text), "authorised, no driver %s %s(%s: %s)",
+	    driver ? "bound" : "probed", err == -ETIMEDOUT ? "yet " : "",
+	    what, err == -ETIMEDOUT ? "the device holds it up; it goes on" :
 	    usb_describe(err));
 	kk_log(LOG_WARNING, KK_MID_APPLY, "USB interface %s %s", name, text);
 	json_object_set_new(o, KW_DETAIL, json_string(text));
@@ -575,7 +589,7 @@ kd_usb_restore(const struct kd_usb_paths *p, bool was_cut, json_t **record)
 		o = json_pack("{s:s, s:s}", KW_INTERFACE, name, KW_RESULT,
 		    err == 1 ? "gone" : "restored");
 		if (err == 0 && o != NULL)
-			probe(p, name, o, by);
+			probe(p, NULL, name, o, by);
 		json_array_append_new(json_object_get(rec, KW_INTERFACES), o);
 	}
 	json_array_foreach(json_object_get(st, KW_HUBS), i, e) {
@@ -670,8 +684,9 @@ kd_usb_check(const struct kd_usb_paths *p, bool deauthorize, char *why,
 			continue;
 		if (f->authorized != 0) {
 			if (why != NULL)
-				snprintf(why, whylen, "interface %s (class %02x) is "
-				    "authorised", f->name, f->class & 0xff);
+				snprintf(why, whylen, "interface %s (class %02x%s%s) "
+				    "is authorised", f->name, f->class & 0xff,
+				    f->driver[0] ? ", driver " : "", f->driver);
 			err = -ESTALE;
 		} else if (usb_verdict(f, saved) == KD_USB_KEEP_OUT) {
 			if (why != NULL)
@@ -751,8 +766,9 @@ kd_usb_admit(const struct kd_usb_paths *p, json_t **admitted)
 				first = err;
 			json_object_set_new(o, KW_ERROR,
 			    json_string(usb_describe(err)));
-		} else {
-			probe(p, sc->ifaces[i].name, o, by);
+		} else if (usb_bind_driver(sc->ifaces[i].class) != NULL) {
+			probe(p, usb_bind_driver(sc->ifaces[i].class),
+			    sc->ifaces[i].name, o, by);
 		}
 		json_array_append_new(*admitted, o);
 	}

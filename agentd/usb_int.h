@@ -36,7 +36,10 @@ struct usb_iface {
 	char name[KD_USB_NAME_MAX];
 	int authorized;			/* -1 unread */
 	int class;			/* bInterfaceClass */
-	bool barred;			/* not of a class in usb_admitted */
+	/* kept out: not of a class in usb_admitted, or held by a driver not of it */
+	bool barred;
+	/* of a class let in, bound to a driver not of it: that driver */
+	char driver[32];
 };
 
 /* bus/usb/devices as it is now */
@@ -57,6 +60,7 @@ const char *usb_describe(int err);
 void usb_note(json_t *errors, int *first, const char *what, const char *detail,
     int err);
 bool usb_name_ok(const char *name);
+const char *usb_bind_driver(int class);
 bool usb_is_root_hub(const char *name);
 int usb_scan_entry(int dfd, const char *name, void *arg);
 int usb_scan_read(const char *sysfs, struct usb_scan *sc, json_t *errors);

@@ -33,28 +33,91 @@
 static const struct {
 	int class;
 	const char *name;
+	/*
+	 * The drivers that may hold such an interface while isolated, the
+	 * first the one admission binds (none for a card reader: pcscd
+	 * claims it through usbfs).  Any other driver bound makes it one
+	 * kept out: usb-storage and the ums-* drivers match some devices by
+	 * vendor and product id whatever the interface class says, so a
+	 * gadget can offer storage as "HID".
+	 */
+	const char *drivers[3];
 } usb_admitted[] = {
 	/* keyboards and mice: the employee still works at the isolated PC */
-	{ 0x03, "HID" },
+	{ 0x03, "HID", { "usbhid", "usbfs" } },
 	/* a hub: what is plugged in behind it is judged in its turn */
-	{ 0x09, "hub" },
+	{ 0x09, "hub", { "hub" } },
 	/*
 	 * a smart card reader (CCID): the employee unlocks the screen with a
 	 * card (PIV, a national or company ID); a card holds keys and a few
 	 * kilobytes, not files
 	 */
-	{ 0x0b, "smart card" },
+	{ 0x0b, "smart card", { NULL, "usbfs" } },
 };
+
+#define N_ADMITTED	(sizeof(usb_admitted) / sizeof(usb_admitted[0]))
 
 static bool
 class_admitted(int class)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(usb_admitted) / sizeof(usb_admitted[0]); i++)
+	for (i = 0; i < N_ADMITTED; i++)
 		if (usb_admitted[i].class == class)
 			return true;
 	return false;
+}
+
+const char *
+usb_bind_driver(int class)
+{
+	size_t i;
+
+	for (i = 0; i < N_ADMITTED; i++)
+		if (usb_admitted[i].class == class)
+			return usb_admitted[i].drivers[0];
+	return NULL;
+}
+
+/* whether driver may hold an interface of class while isolated */
+static bool
+driver_admitted(int class, const char *driver)
+{
+	size_t i, j;
+
+	for (i = 0; i < N_ADMITTED; i++)
+		for (j = 0; usb_admitted[i].class == class &&
+		    j < sizeof(usb_admitted[i].drivers) /
+		    sizeof(usb_admitted[i].drivers[0]); j++)
+			if (usb_admitted[i].drivers[j] != NULL &&
+			    strcmp(usb_admitted[i].drivers[j], driver) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * The name of the driver bound to the interface at fd into buf ("" if
+ * none): the last part of its "driver" link.  0 or a negative errno.
+ */
+static int
+iface_driver(int fd, char *buf, size_t len)
+{
+	char link[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	buf[0] = '\0';
+	n = readlinkat(fd, "driver", link, sizeof(link));
+	if (n < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if ((size_t)n >= sizeof(link))
+		return -ENAMETOOLONG;
+	link[n] = '\0';
+	base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	if (base[0] == '\0' || strlen(base) >= len)
+		return -EBADMSG;
+	snprintf(buf, len, "%s", base);
+	return 0;
 }
 
 /* An error in words: the usual ones of a hostile tree said plainly. */
@@ -150,8 +213,9 @@ static int
 scan_iface(struct usb_scan *sc, int fd, const char *name)
 {
 	struct usb_iface *f;
+	char driver[sizeof(f->driver)];
 	bool barred;
-	int class, v;
+	int class, v, err = 0;
 
 	class = kd_usb_attr_uint(fd, "bInterfaceClass", 16, 0xff);
 	if (class < 0) {
@@ -161,6 +225,17 @@ scan_iface(struct usb_scan *sc, int fd, const char *name)
 	}
 	v = kd_usb_attr_uint(fd, "authorized", 10, 1);
 	barred = !class_admitted(class);
+	/*
+	 * Of a class let in, one bound to a driver not of its class is
+	 * kept out as storage is (a driver that cannot be named: so too).
+	 */
+	if (!barred && v == 1 &&
+	    ((err = iface_driver(fd, driver, sizeof(driver))) < 0 ||
+	    (driver[0] != '\0' && !driver_admitted(class, driver)))) {
+		if (err < 0)
+			usb_note(sc->errors, &sc->err, name, "driver", err);
+		barred = true;
+	}
 	/* of a class let in, only those waiting to be let in (admit) */
 	if (!barred && v != 0)
 		return 0;
@@ -188,6 +263,8 @@ scan_iface(struct usb_scan *sc, int fd, const char *name)
 	f->authorized = v < 0 ? -1 : v;
 	f->class = class;
 	f->barred = barred;
+	snprintf(f->driver, sizeof(f->driver), "%s", barred && v == 1 &&
+	    class_admitted(class) ? driver : "");
 	return 0;
 }
 

@@ -127,23 +127,39 @@ out:
 }
 
 int
-kd_usb_probe(const char *sysfs, const char *name)
+kd_usb_probe(const char *sysfs, const char *driver, const char *name)
 {
 	char path[PATH_MAX], line[KD_USB_ATTR_MAX];
-	int dfd, fd, err, n;
+	int dfd, ddfd, fd, err, n;
 
 	n = snprintf(line, sizeof(line), "%s\n", name);
 	if (n < 0 || (size_t)n >= sizeof(line) ||
 	    snprintf(path, sizeof(path), "%s/bus/usb", sysfs) >=
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
+	if (driver != NULL && (driver[0] == '\0' || driver[0] == '.' ||
+	    strchr(driver, '/') != NULL))
+		return -EINVAL;
 	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -errno;
 	/*
 	 * sysfs takes the name whatever the offset (the newline is
 	 * allowed); O_APPEND lets a built tree's file keep every name.
 	 */
-	fd = kd_usb_attr_open(dfd, "drivers_probe", O_WRONLY | O_APPEND);
+	if (driver == NULL) {
+		fd = kd_usb_attr_open(dfd, "drivers_probe", O_WRONLY | O_APPEND);
+	} else if ((ddfd = openat(dfd, "drivers", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		fd = -errno;
+	} else {
+		fd = kd_usb_open_dir(ddfd, driver, false);
+		close(ddfd);
+		if (fd >= 0) {
+			ddfd = fd;
+			fd = kd_usb_attr_open(ddfd, "bind", O_WRONLY | O_APPEND);
+			close(ddfd);
+		}
+	}
 	close(dfd);
 	if (fd < 0)
 		return fd;

@@ -65,11 +65,13 @@ int kd_usb_attr_uint(int dirfd, const char *name, int base, long max);
 int kd_usb_attr_set(int dirfd, const char *name, int value);
 /*
  * A driver bound to interface name: its name written to
- * sysfs/bus/usb/drivers_probe.  Writing authorized = 1 only sets the
- * interface's flag (the kernel's Documentation/usb/authorization.rst);
- * the probe is what binds usbhid, usb-storage...  0 or a negative errno.
+ * sysfs/bus/usb/drivers/DRIVER/bind (that driver only), or with driver
+ * NULL to sysfs/bus/usb/drivers_probe (any driver that matches).
+ * Writing authorized = 1 only sets the interface's flag (the kernel's
+ * Documentation/usb/authorization.rst); the bind or the probe is what
+ * binds usbhid, usb-storage...  0 or a negative errno.
  */
-int kd_usb_probe(const char *sysfs, const char *name);
+int kd_usb_probe(const char *sysfs, const char *driver, const char *name);
 /* A directory of dfd opened (follow: through a link too); fd or -errno. */
 int kd_usb_open_dir(int dfd, const char *name, bool follow);
 /*

@@ -248,6 +248,8 @@ struct json_t;
 #define KW_HOOK			"hook"
 #define KW_PRIORITY		"priority"
 #define KW_CLASS		"class"		/* bInterfaceClass: "08", "ff" */
+/* a driver not of the class that held an interface let in: "usb-storage" */
+#define KW_DRIVER		"driver"
 #define KW_IFINDEX		"ifindex"
 #define KW_NETNSID		"netnsid"
 #define KW_INTERFACES		"interfaces"

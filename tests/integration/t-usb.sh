@@ -34,6 +34,8 @@ device() {
 build_tree() {
 	mkdir -p "$SYS/bus/usb/devices" || return 1
 	: >"$SYS/bus/usb/drivers_probe"		# a file: what is written stays
+	mkdir -p "$SYS/bus/usb/drivers/usbhid" "$SYS/bus/usb/drivers/hub" || return 1
+	: >"$SYS/bus/usb/drivers/usbhid/bind"; : >"$SYS/bus/usb/drivers/hub/bind"
 	node "" usb1 && echo 1 >"$DEV/usb1/interface_authorized_default"
 	iface usb1 1-0:1.0 09
 	device usb1 1-1 0781 5567 4C530001230101117412
@@ -158,13 +160,38 @@ new_disk_reported() {
 check_within "... the storage interface is in a usb report (vendor, serial), once" 10 new_disk_reported
 check "... and in the audit" audit_has \
 	'.action == "usb" and .result == "deauthorize" and any(.interfaces[]; .interface == "1-5:1.1")'
-# probed NAME: NAME was written to bus/usb/drivers_probe (a driver bound)
+# probed NAME: NAME was written to bus/usb/drivers_probe (any driver that matches)
 probed() { grep -qx "$1" "$SYS/bus/usb/drivers_probe"; }
-check "... the keyboard is bound to its driver (its name written to bus/usb/drivers_probe)" probed 1-5:1.0
+# bound DRIVER NAME: NAME was written to bus/usb/drivers/DRIVER/bind (that one only)
+bound() { grep -qx "$2" "$SYS/bus/usb/drivers/$1/bind"; }
+check "... the keyboard is bound to usbhid (its name written to bus/usb/drivers/usbhid/bind)" bound usbhid 1-5:1.0
+check "... and not probed for any driver (usb-storage matches some ids whatever the class)" bash -c "! grep -q '^1-5:' '$SYS/bus/usb/drivers_probe'"
 check "... the keyboard's admission is audited" audit_has \
 	'.action == "usb" and .result == "admit" and any(.interfaces[]; .interface == "1-5:1.0" and .vendor == "04f2")'
 check "... the rest untouched" untouched
 check "... status: verified" test "$(status_field verified)" = true
+
+# --- a "keyboard" that usb-storage holds (a driver that matches it by vendor and product id) ---
+# The kernel unbinds an interface it deauthorises, and admission then binds
+# usbhid alone; this tree's link stays until removed, so the interface is
+# cut and let in again at each look meanwhile.
+ln -s "$SYS/bus/usb/drivers/usb-storage" "$DEV/usb1/1-5/1-5:1.0/driver" || die "the driver link"
+foreign_reported() {
+	ctl status >/dev/null 2>&1
+	usb_report | jq -e -s '[.[].body.interfaces[] | select(.interface == "1-5:1.0" and .class == "03" and
+	  .driver == "usb-storage")] | length >= 1'
+}
+check_within "a keyboard interface let in that usb-storage then holds is cut: a usb report names it, its class and the driver" 10 \
+	foreign_reported
+check "... and the audit's deauthorize names it" audit_has \
+	'.action == "usb" and .result == "deauthorize" and any(.interfaces[]; .interface == "1-5:1.0" and .driver == "usb-storage")'
+check "... status: the usb enforcer not verified, naming the driver" \
+	bash -c "grep -q 'interface 1-5:1.0 (class 03, driver usb-storage) is authorised' <<<\"\$1\"" _ "$(ctl status --json | jq -r '.enforcers[] | select(.name == "usb") | .detail')"
+rm "$DEV/usb1/1-5/1-5:1.0/driver"	# as the kernel does when it is deauthorised
+verified_in() { [ "$(status_field verified)" = true ] && is "$NEW_KBD" 1; }
+check_within "... unbound: let in again, status verified" 15 verified_in
+check "... bound to usbhid each time it was let in, never probed for any driver" \
+	bash -c "[ \"\$(grep -cx 1-5:1.0 '$SYS/bus/usb/drivers/usbhid/bind')\" -ge 2 ] && ! grep -q '^1-5:' '$SYS/bus/usb/drivers_probe'"
 
 # --- an Android phone plugged in while isolated: MTP/PTP is class 06 or vendor ff ---
 PHONE_PTP="$DEV/usb1/1-6/1-6:1.0/authorized"
@@ -188,7 +215,7 @@ phone_not_admitted() {
 	  .interfaces[] | select(.interface | startswith("1-6:"))' >/dev/null
 }
 check "... and no admission names them" phone_not_admitted
-check "... and no driver is probed for them" bash -c "! grep -q '^1-6:' '$SYS/bus/usb/drivers_probe'"
+check "... and no driver is probed or bound for them" bash -c "! grep -q '^1-6:' '$SYS/bus/usb/drivers_probe' '$SYS/bus/usb/drivers/usbhid/bind' '$SYS/bus/usb/drivers/hub/bind'"
 echo 1 >"$PHONE_VND"
 check_within "the phone's vendor interface authorised by hand is deauthorised again (status)" 5 status_recut "$PHONE_VND"
 check "... status: verified" test "$(status_field verified)" = true

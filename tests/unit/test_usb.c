@@ -11,6 +11,7 @@
  *	  1-3		a hub: 1-3:1.0 (09); behind it 1-3.1, a mouse (03)
  *	usb2		root hub, interface_authorized_default 0 already
  *	bus/usb/drivers_probe	a regular file: what was written to it stays
+ *	bus/usb/drivers/{usbhid,hub}/bind	so too
  *
  * The remount itself needs a real device: kd_usb_remount_ro is a thin
  * wrapper around syncfs(2) and mount(2) and is not called on a built
@@ -173,6 +174,10 @@ build_tree(void)
 	kk_test_join(mountinfo, root, "mountinfo");
 	mkdirs(at("bus/usb/devices"));
 	put(at("bus/usb/drivers_probe"), "");
+	mkdirs(at("bus/usb/drivers/usbhid"));
+	put(at("bus/usb/drivers/usbhid/bind"), "");
+	mkdirs(at("bus/usb/drivers/hub"));
+	put(at("bus/usb/drivers/hub/bind"), "");
 	node("", "usb1");
 	put(at("devices/usb1/interface_authorized_default"), "1\n");
 	put(at("devices/usb1/bDeviceClass"), "09\n");
@@ -417,11 +422,11 @@ plug_in(void)
 #define NEW_HID		IF("1-5:1.0", "1-5")
 #define NEW_STORAGE	IF("1-5:1.1", "1-5")
 
-/* whether name was written to bus/usb/drivers_probe (a line of its own) */
+/* whether name was written to the file rel as a line of its own */
 static bool
-probed(const char *name)
+written(const char *rel, const char *name)
 {
-	char *text = get(at("bus/usb/drivers_probe")), line[KD_USB_NAME_MAX + 2];
+	char *text = get(at("%s", rel)), line[KD_USB_NAME_MAX + 2];
 	bool found;
 
 	snprintf(line, sizeof(line), "%s\n", name);
@@ -429,6 +434,23 @@ probed(const char *name)
 	    (strstr(text, line) != NULL && strstr(text, line)[-1] == '\n');
 	free(text);
 	return found;
+}
+
+/* whether name was written to bus/usb/drivers_probe: any driver */
+static bool
+probed(const char *name)
+{
+	return written("bus/usb/drivers_probe", name);
+}
+
+/* whether name was written to bus/usb/drivers/DRIVER/bind: that one only */
+static bool
+bound(const char *driver, const char *name)
+{
+	char rel[64];
+
+	snprintf(rel, sizeof(rel), "bus/usb/drivers/%s/bind", driver);
+	return written(rel, name);
 }
 
 /* The decision for each kind of interface, from the tree and usb.json. */
@@ -506,8 +528,12 @@ START_TEST(test_plugged_in)
 	json_decref(rec);
 	ck_assert(reads(NEW_HID, "1\n"));
 	ck_assert(reads(NEW_STORAGE, "0\n"));
-	/* and bound to its driver: authorized 1 alone binds none */
-	ck_assert(reads(at("bus/usb/drivers_probe"), "1-5:1.0\n"));
+	/*
+	 * and bound to its driver, usbhid: authorized 1 alone binds none,
+	 * and a probe would let any driver that matches take it
+	 */
+	ck_assert(reads(at("bus/usb/drivers/usbhid/bind"), "1-5:1.0\n"));
+	ck_assert(reads(at("bus/usb/drivers_probe"), ""));
 	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
 	ck_assert_ptr_null(rec);
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
@@ -526,19 +552,21 @@ END_TEST
  * The unit tests link with --wrap=kd_usb_probe (Makefile): a device's
  * side of a probe, run before the real one when a test sets it.
  */
-int __real_kd_usb_probe(const char *sysfs, const char *name);
-int __wrap_kd_usb_probe(const char *sysfs, const char *name);
+int __real_kd_usb_probe(const char *sysfs, const char *driver,
+    const char *name);
+int __wrap_kd_usb_probe(const char *sysfs, const char *driver,
+    const char *name);
 static void (*probe_hook)(const char *name);
 
 int
-__wrap_kd_usb_probe(const char *sysfs, const char *name)
+__wrap_kd_usb_probe(const char *sysfs, const char *driver, const char *name)
 {
 	void (*hook)(const char *) = probe_hook;
 
 	probe_hook = NULL;	/* once */
 	if (hook != NULL)
 		hook(name);
-	return __real_kd_usb_probe(sysfs, name);
+	return __real_kd_usb_probe(sysfs, driver, name);
 }
 
 /* the interface of two keyboards not probed first */
@@ -587,7 +615,7 @@ START_TEST(test_admit_swap)
 	ck_assert_msg(reads(at("devices/usb1/%.3s/%s/authorized", swapped,
 	    swapped), "0\n"), "storage at %s authorised while isolated",
 	    swapped);
-	ck_assert(!probed(swapped));
+	ck_assert(!probed(swapped) && !bound("usbhid", swapped));
 	/* the first keyboard is in; the other is named as not let in */
 	ck_assert_int_eq(json_array_size(rec), 2);
 	json_array_foreach(rec, i, e) {
@@ -719,17 +747,18 @@ START_TEST(test_admit_probe_stalled)
 	json_decref(rec);
 	/* the device lets go: the probe ends (bounded poll) */
 	ck_assert_int_eq(write(stall_pipe[1], "x", 1), 1);
-	for (i = 0; i < 500 && !probed("1-6:1.0"); i++)
+	for (i = 0; i < 500 && !bound("usbhid", "1-6:1.0"); i++)
 		usleep(10000);
-	ck_assert(probed("1-6:1.0"));
+	ck_assert(bound("usbhid", "1-6:1.0"));
 	close(stall_pipe[0]);
 	close(stall_pipe[1]);
 }
 END_TEST
 
 /*
- * A tree without bus/usb/drivers_probe: the interfaces are authorised
- * all the same, and the entries say no driver was probed.
+ * A tree without bus/usb/drivers_probe nor usbhid: the interfaces are
+ * authorised all the same, and the entries say no driver was bound or
+ * probed.
  */
 START_TEST(test_probe_missing)
 {
@@ -738,6 +767,9 @@ START_TEST(test_probe_missing)
 
 	build_tree();
 	ck_assert_int_eq(unlink(at("bus/usb/drivers_probe")), 0);
+	/* usbhid not loaded: no bus/usb/drivers/usbhid */
+	ck_assert_int_eq(unlink(at("bus/usb/drivers/usbhid/bind")), 0);
+	ck_assert_int_eq(rmdir(at("bus/usb/drivers/usbhid")), 0);
 	cut();
 	plug_in();
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
@@ -748,7 +780,7 @@ START_TEST(test_probe_missing)
 	detail = json_string_value(json_object_get(json_array_get(rec, 0),
 	    KW_DETAIL));
 	ck_assert_ptr_nonnull(detail);
-	ck_assert_ptr_nonnull(strstr(detail, "drivers_probe"));
+	ck_assert_ptr_nonnull(strstr(detail, "drivers/usbhid/bind"));
 	json_decref(rec);
 	ck_assert(reads(NEW_HID, "1\n"));
 	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
@@ -760,6 +792,98 @@ START_TEST(test_probe_missing)
 	json_decref(rec);
 	assert_storage("1\n");
 	ck_assert(reads(NEW_STORAGE, "1\n"));
+}
+END_TEST
+
+/* interface name of the tree's usb1 at rel is held by driver */
+static void
+held_by(const char *rel, const char *driver)
+{
+	char target[PATH_MAX];
+
+	snprintf(target, sizeof(target), "../../../../../bus/usb/drivers/%s",
+	    driver);
+	ck_assert_int_eq(symlink(target, at("devices/usb1/%s/driver", rel)), 0);
+}
+
+/*
+ * usb-storage (and the ums-* drivers) match some devices by vendor and
+ * product id whatever the interface class says: a gadget offering
+ * storage as "HID" (03), at an id of usb-storage's table, got it bound
+ * while isolated.  An interface of a class let in that a driver not of
+ * its class holds is kept out as storage is: cut at isolation, cut when
+ * it comes (the kernel's "bind" uevent), named in the check.  One that
+ * comes while isolated is bound to usbhid, not probed for any driver.
+ * usbhid and usbfs (a program's claim) hold a keyboard; usbfs a card
+ * reader (pcscd).
+ */
+START_TEST(test_foreign_driver)
+{
+	json_t *rec, *e, *st;
+	char why[256];
+
+	build_tree();
+	device("usb1", "1-9", "0b95\n", "7720\n", "R9\n", "Reader\n");
+	iface("usb1/1-9", "1-9:1.0", "0b\n");
+	held_by("1-9/1-9:1.0", "usbfs");
+	held_by("1-2/1-2:1.0", "usb-storage");
+	held_by("1-3/1-3:1.0", "hub");
+	held_by("1-3/1-3.1/1-3.1:1.0", "usbhid");
+	/* at isolation: the "keyboard" held by usb-storage is cut */
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert(reads(COMBO_HID, "0\n"));
+	e = find_iface(rec, "1-2:1.0");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_CLASS)), "03");
+	ck_assert_str_eq(json_string_value(json_object_get(e, KW_DRIVER)),
+	    "usb-storage");
+	ck_assert_ptr_null(json_object_get(find_iface(rec, "1-1:1.0"),
+	    KW_DRIVER));
+	json_decref(rec);
+	/* those held by their own drivers are not */
+	ck_assert(reads(HUB_IF, "1\n"));
+	ck_assert(reads(MOUSE, "1\n"));
+	ck_assert(reads(at("devices/usb1/1-9/1-9:1.0/authorized"), "1\n"));
+	/* deauthorised, the kernel unbinds it */
+	ck_assert_int_eq(unlink(at("devices/usb1/1-2/1-2:1.0/driver")), 0);
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+
+	/* while isolated: let in again, bound to usbhid only */
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_int_eq(json_array_size(rec), 1);
+	json_decref(rec);
+	ck_assert(reads(COMBO_HID, "1\n"));
+	ck_assert(bound("usbhid", "1-2:1.0") && !probed("1-2:1.0"));
+	/* a driver loaded later takes it: named, judged, cut again */
+	held_by("1-2/1-2:1.0", "ums-alauda");
+	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
+	ck_assert_msg(strstr(why, "1-2:1.0 (class 03, driver ums-alauda)") !=
+	    NULL, "%s", why);
+	st = json_load_file(state, 0, NULL);
+	ck_assert_ptr_nonnull(st);
+	ck_assert(kd_usb_judge(root, "1-2:1.0", st) == KD_USB_CUT);
+	json_decref(st);
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert(reads(COMBO_HID, "0\n"));
+	json_decref(rec);
+	ck_assert_int_eq(unlink(at("devices/usb1/1-2/1-2:1.0/driver")), 0);
+
+	/* a "driver" that is not a link: not named, so kept out */
+	ck_assert_int_eq(unlink(at("devices/usb1/1-3/1-3.1/1-3.1:1.0/driver")),
+	    0);
+	put(at("devices/usb1/1-3/1-3.1/1-3.1:1.0/driver"), "usbhid\n");
+	ck_assert_int_eq(kd_usb_check(&paths, true, why, sizeof(why)), -ESTALE);
+	ck_assert_ptr_nonnull(strstr(why, "1-3.1:1.0"));
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -EINVAL);
+	json_decref(rec);
+	ck_assert(reads(MOUSE, "0\n"));
+
+	/* released: put back, any driver probed */
+	ck_assert_int_eq(kd_usb_restore(&paths, false, &rec), 0);
+	json_decref(rec);
+	ck_assert(reads(COMBO_HID, "1\n"));
+	ck_assert(reads(MOUSE, "1\n"));
+	ck_assert(probed("1-2:1.0"));
 }
 END_TEST
 
@@ -861,7 +985,10 @@ START_TEST(test_other_classes)
 	json_decref(rec);
 	ck_assert(reads(NEW_KBD, "1\n"));
 	ck_assert(reads(NEW_HUB, "1\n"));
-	ck_assert(probed("1-6:1.2") && probed("1-7:1.0") && !probed("1-6:1.0"));
+	/* each bound to its class's driver; the card reader to none */
+	ck_assert(bound("usbhid", "1-6:1.2") && bound("hub", "1-7:1.0"));
+	ck_assert(!bound("usbhid", "1-7:1.1") && !bound("hub", "1-7:1.1"));
+	ck_assert(reads(at("bus/usb/drivers_probe"), ""));
 	ck_assert(reads(PHONE_PTP, "0\n"));
 	ck_assert(reads(PHONE_VENDOR, "0\n"));
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
@@ -1819,6 +1946,7 @@ KK_SUITE(usb_suite, "usb",
 	KK_CASE("while isolated", KK_TMPDIR, 0),
 	    KK_TEST(test_judge), KK_TEST(test_plugged_in),
 	    KK_TEST(test_other_classes), KK_TEST(test_probe_missing),
+	    KK_TEST(test_foreign_driver),
 	    KK_TEST(test_kept),
 	    KK_TEST(test_many_waiting), KK_TEST(test_uevent_parse),
 	    KK_TEST(test_admit_swap), KK_TEST(test_admit_probe_stalled),
