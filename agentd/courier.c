@@ -46,6 +46,13 @@ struct kd_courier {
 	size_t nbatch, next;
 	unsigned long long cursor;	/* seqs looked at by this pass */
 	/*
+	 * A message of this pass kept for later (no descriptor or memory
+	 * to read it): a pass that ends with nothing to send tries again
+	 * after the backoff, rather than at the next message queued.
+	 */
+	bool kept;
+	char kept_why[240];		/* the first one kept, and why */
+	/*
 	 * The batch with the child now: sent back to back, answered in
 	 * order (the collector syncs a batch once, not each report).
 	 */
@@ -285,7 +292,10 @@ destination(struct kd *d)
 
 /*
  * Hands the child the next batch, oldest first: up to KD_COURIER_WINDOW
- * messages or KD_COURIER_WINDOW_BYTES (at least one), if it is free.
+ * messages or KD_COURIER_WINDOW_BYTES (at least one), if it is free.  A
+ * message that cannot be read now never holds the ones behind it: it is
+ * set aside (outbox.c), or kept for later if only the system lacks
+ * something to read it, and the next one takes its place.
  */
 static void
 pump_once(struct kd *d)
@@ -294,6 +304,7 @@ pump_once(struct kd *d)
 	struct kd_courier_msg *m;
 	struct kd_child *t;
 	size_t bytes = 0, len = 0;
+	unsigned skipped = 0;
 	char *buf = NULL, why[200];
 	int r;
 
@@ -311,6 +322,9 @@ pump_once(struct kd *d)
 		/* a batch never spans two looks at the directory */
 		if (co->nwin > 0 && co->next >= co->nbatch)
 			break;
+		/* each one set aside costs a tamper report, written and synced */
+		if (skipped == KD_COURIER_SKIP_MAX)
+			break;
 		m = &co->win[co->nwin];
 		if (!next_message(d, m))
 			break;
@@ -319,14 +333,33 @@ pump_once(struct kd *d)
 		r = kd_outbox_read(d, m->e.name, &buf, &len);
 		if (r == -ENOENT)
 			continue;	/* gone meanwhile (moved aside) */
+		if (r < 0 && kd_outbox_read_later(r)) {
+			/*
+			 * No verdict on the file: it is kept, and read again
+			 * by a later pass; the ones behind it go meanwhile.
+			 */
+			if (!co->kept)
+				snprintf(co->kept_why, sizeof(co->kept_why),
+				    "cannot read outbox/%s now: %s", m->e.name,
+				    strerror(-r));
+			co->kept = true;
+			skipped++;
+			continue;
+		}
 		if (r < 0) {
-			snprintf(why, sizeof(why), "cannot read outbox/%s: %s",
-			    m->e.name, strerror(-r));
-			if (co->nwin == 0) {
-				failed(d, why);
-				return;
-			}
-			break;	/* the batch so far goes; this one again later */
+			/*
+			 * Read well by the check that listed it, and no longer
+			 * (made a link, no regular file, a read error): tried
+			 * again it fails again, and every report behind it
+			 * would wait.  Set aside as the check would have.
+			 */
+			if ((r = kd_outbox_set_aside(d, m->e.name, m->e.size,
+			    r)) < 0 && r != -ENOENT)
+				kk_log(LOG_ERR, KK_MID_ERROR, "courier: outbox/%s "
+				    "is not readable and cannot be set aside: "
+				    "%s", m->e.name, strerror(-r));
+			skipped++;
+			continue;
 		}
 		kk_sha256_hex(buf, len, m->sha);
 		m->e.size = len;
@@ -336,8 +369,22 @@ pump_once(struct kd *d)
 		bytes += len;
 		co->nwin++;
 	}
-	if (co->nwin == 0)
+	if (co->nwin == 0) {
+		/*
+		 * Nothing to send now: what was kept for later, or what lies
+		 * past the unreadable ones stepped over, after the backoff.
+		 */
+		if (co->kept) {
+			co->kept = false;
+			failed(d, co->kept_why);
+		} else if (skipped == KD_COURIER_SKIP_MAX) {
+			snprintf(why, sizeof(why), "%u unreadable messages in a "
+			    "row set aside: the next ones after the backoff",
+			    skipped);
+			failed(d, why);
+		}
 		return;
+	}
 	co->busy = true;
 	co->win_child = t;
 	co->answer_usec = KD_COURIER_ANSWER_USEC + bytes * 1000000ULL /
@@ -698,6 +745,7 @@ courier_started(struct kd *d, struct kd_child *c)
 	kd_tls_material_forget(&co->cfg, &co->cfglen);
 	co->nbatch = co->next = 0;
 	co->cursor = 0;
+	co->kept = false;	/* the new pass reads every message */
 	pump(d);
 }
 

@@ -57,6 +57,8 @@ struct kk_courier_config {
  */
 #define KD_COURIER_RATE_MIN	6000ULL			/* bytes a second */
 #define KD_COURIER_BATCH	1024	/* messages read per look at the directory */
+/* unreadable messages one batch steps over (set aside, or kept), at most */
+#define KD_COURIER_SKIP_MAX	64
 #define KD_COURIER_RECENT	8	/* failures kakurictl outbox shows */
 /* one batch: sent back to back, answered in order, synced once there */
 #define KD_COURIER_WINDOW	32

@@ -661,6 +661,26 @@ report_bad(struct kd *d, const struct bad *b, const char *done,
 }
 
 /*
+ * A bad file out of the way (move_aside), audited and reported, and
+ * remembered when it is left where it is; false when it was gone
+ * already.  The caller skips one left and told before (left_quiet).
+ */
+static bool
+set_aside(struct kd *d, int dfd, const struct bad *b)
+{
+	char kept[NAME_LEN + 64];
+	const char *done;
+
+	if ((done = move_aside(dfd, b->name, kept, sizeof(kept))) == NULL)
+		return false;
+	if (strcmp(done, "left") == 0)
+		left_note(&d->outbox, b->name);
+	d->outbox.corrupt++;
+	report_bad(d, b, done, kept);
+	return true;
+}
+
+/*
  * Whether a read failed for want of something the system may have again
  * (descriptors, memory) rather than for what the file holds: such a file
  * is no corrupt message, and is read again at the next check.
@@ -670,6 +690,21 @@ read_later(int err)
 {
 	return err == EMFILE || err == ENFILE || err == ENOMEM ||
 	    err == ENOBUFS || err == EAGAIN || err == EINTR;
+}
+
+bool
+kd_outbox_read_later(int r)
+{
+	return r < 0 && read_later(-r);
+}
+
+/* Why a message did not open or read (r: a negative errno), in a line. */
+static void
+read_why(int r, char *why, size_t whylen)
+{
+	snprintf(why, whylen, "%s", r == -ELOOP ? "is a symbolic link" :
+	    r == -EINVAL ? "is not a regular file" : r == -EFBIG ?
+	    "is larger than a message may be" : strerror(-r));
 }
 
 /*
@@ -693,8 +728,7 @@ read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
 		if (read_later(r))
 			*later = true;
 		else if (r != ENOENT)
-			snprintf(why, whylen, "%s", r == ELOOP ?
-			    "is a symbolic link" : strerror(r));
+			read_why(-r, why, whylen);
 		return NULL;
 	}
 	r = kk_read_fd(fd, KD_OUTBOX_MSG_MAX, buf, len);
@@ -704,9 +738,7 @@ read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
 		return NULL;
 	}
 	if (r < 0) {
-		snprintf(why, whylen, "%s", r == -EINVAL ?
-		    "is not a regular file" : r == -EFBIG ?
-		    "is larger than a message may be" : strerror(-r));
+		read_why(r, why, whylen);
 		return NULL;
 	}
 	if (*is_signed) {
@@ -773,8 +805,7 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 	struct kd_outbox_entry e;
 	struct bad *bad = NULL;
 	struct cand *cv = NULL, *c;
-	const char *done;
-	char kept[NAME_LEN + 64], why[96], id[KK_EPISODE_HEX + 1];
+	char why[96], id[KK_EPISODE_HEX + 1];
 	unsigned long n = 0, count = 0, pending = 0, max, nread = 0;
 	unsigned long long top = 0, seq, after = sc ? sc->after : 0;
 	size_t ncv = 0, capcv = 0, nbad = 0, nlater = 0, i, len;
@@ -915,18 +946,10 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 	ob->bytes = bytes;
 	if (top > ob->seq)
 		ob->seq = top;	/* next_seq persists past it before use */
-	for (i = 0; i < nbad; i++) {
+	for (i = 0; i < nbad; i++)
 		/* handled meanwhile by the courier's check (report_bad's kick) */
-		if (left_quiet(ob, bad[i].name))
-			continue;
-		done = move_aside(dirfd(dir), bad[i].name, kept, sizeof(kept));
-		if (done == NULL)
-			continue;
-		if (strcmp(done, "left") == 0)
-			left_note(ob, bad[i].name);
-		ob->corrupt++;
-		report_bad(d, &bad[i], done, kept);
-	}
+		if (!left_quiet(ob, bad[i].name))
+			set_aside(d, dirfd(dir), &bad[i]);
 	closedir(dir);
 	free(bad);
 	return (int)nbad;
@@ -947,6 +970,43 @@ kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len)
 	kk_close(fd);
 	close(dfd);
 	return r;
+}
+
+int
+kd_outbox_set_aside(struct kd *d, const char *name, uint64_t size, int r)
+{
+	struct kd_outbox *ob = &d->outbox;
+	char id[KK_EPISODE_HEX + 1];
+	unsigned long long seq;
+	struct bad b;
+	bool is_signed;
+	int dfd = -1, err;
+
+	/* a message's name only: nothing else is moved, nor followed */
+	err = -EINVAL;
+	if (!parse_name(name, strlen(name), &seq, id, &is_signed))
+		goto out;
+	snprintf(b.name, sizeof(b.name), "%s", name);
+	read_why(r, b.why, sizeof(b.why));
+	dfd = open(d->outbox_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd < 0) {
+		err = -errno;
+		goto out;
+	}
+	/* one left where it is and told already is not reported again */
+	err = -ENOENT;
+	if (!left_quiet(ob, name) && !set_aside(d, dfd, &b))
+		goto out;
+	/* no longer waiting: a check counts no bad file either */
+	ob->bytes = ob->bytes > size ? ob->bytes - size : 0;
+	if (ob->count > 0)
+		ob->count--;
+	kd_outbox_self_drop(ob, seq);
+	err = 0;
+out:
+	kk_close(dfd);
+	return err;
 }
 
 int

@@ -142,6 +142,20 @@ void kd_outbox_notify(struct kd *d, enum kk_report_type type,
 void kd_outbox_free(struct kd *d);
 /* The bytes of the message file name (caller frees). */
 int kd_outbox_read(struct kd *d, const char *name, char **buf, size_t *len);
+/*
+ * Whether kd_outbox_read failed (r) for want of what the system may have
+ * again (descriptors, memory): no verdict on the message, which is kept
+ * and read again later.
+ */
+bool kd_outbox_read_later(int r);
+/*
+ * A message that kd_outbox_read could not read for any other reason (r),
+ * set aside as kd_outbox_check sets a bad file aside: moved to
+ * outbox/corrupt, else renamed in place, else left and remembered;
+ * audited and reported once, and no longer counted (size: as the check
+ * counted it).  -ENOENT if it was gone already.
+ */
+int kd_outbox_set_aside(struct kd *d, const char *name, uint64_t size, int r);
 /* A delivered message deleted, totals updated. */
 int kd_outbox_remove(struct kd *d, const char *name, uint64_t size);
 

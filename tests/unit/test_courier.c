@@ -14,10 +14,16 @@
  * A broker that delivers every ack twice (MQTT's "at least once"), or
  * holds one past the batch's time: the second answer to a message is
  * late, not a lie, and the fleet child that passed it on is not killed.
+ *
+ * A message of the batch that cannot be read when it is sent never holds
+ * the ones behind it: set aside as a check sets a bad file aside, or, if
+ * only the system lacks something now (descriptors), kept for later.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -445,10 +451,128 @@ START_TEST(test_transport_gone_fails_batch)
 }
 END_TEST
 
+/* the path of the oldest message (message names sort in seq order) */
+static void
+oldest_message(char path[PATH_MAX])
+{
+	char best[NAME_MAX + 1] = "";
+	struct dirent *de;
+	DIR *dir;
+
+	ck_assert_ptr_nonnull(dir = opendir(d.outbox_dir));
+	while ((de = readdir(dir)) != NULL)
+		if (strlen(de->d_name) == 58 &&
+		    strstr(de->d_name, ".dsse") != NULL &&
+		    (best[0] == '\0' || strcmp(de->d_name, best) < 0))
+			snprintf(best, sizeof(best), "%s", de->d_name);
+	closedir(dir);
+	ck_assert(best[0] != '\0');
+	kk_test_join(path, d.outbox_dir, best);
+}
+
+/* The batch sent again but its first message, and answered. */
+static bool
+rest_answered(void)
+{
+	return fk.answers >= 2 * MESSAGES - 1 && !busy();
+}
+
+/*
+ * The first message of a batch turns unreadable before the batch is sent
+ * again (swapped for a symbolic link, never followed; the names of the
+ * batch are kept, not read again): it is set aside as a check sets a bad
+ * file aside, moved to outbox/corrupt and reported, and the rest goes at
+ * once.  Before, the courier failed the batch on it and tried it again at
+ * each backoff: no later report reached the CSIRT until a restart.
+ */
+START_TEST(test_unreadable_head_set_aside)
+{
+	char path[PATH_MAX], cdir[PATH_MAX];
+	struct stat st;
+	json_t *last;
+
+	start(REJECT);
+	kd_courier_kick(&d);
+	ck_assert(busy());
+	ck_assert_msg(run_until(batch_over), "the batch was not answered "
+	    "within 20 s (%u answers)", fk.answers);
+	oldest_message(path);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
+	kd_courier_kick(&d);
+	ck_assert_msg(run_until(rest_answered), "the %d messages behind an "
+	    "unreadable one were not sent within 20 s (%u answers of %d; %s)",
+	    MESSAGES - 1, fk.answers, 2 * MESSAGES - 1, kd_courier_state(&d));
+	ck_assert_uint_eq(fk.answers, 2 * MESSAGES - 1);
+	/* never deleted: in outbox/corrupt, audited, a tamper report queued */
+	ck_assert_int_eq(lstat(path, &st), -1);
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_uint_eq(kk_test_count_entries(cdir, NULL, NULL), 1);
+	ck_assert_uint_eq(audit_count("moved-aside", &last), 1);
+	ck_assert_ptr_nonnull(last);
+	ck_assert_str_eq(json_string_value(json_object_get(last, KW_WHY)),
+	    "is a symbolic link");
+	json_decref(last);
+	/* the four others and the tamper report wait (every batch rejected) */
+	ck_assert_uint_eq(d.outbox.count, MESSAGES);
+	ck_assert_uint_eq(d.outbox.corrupt, 1);
+	finish();
+}
+END_TEST
+
+/*
+ * No descriptor to spare when the batch is sent again: that is no verdict
+ * on its messages.  None is set aside or reported; all are kept, and sent
+ * once the backoff is over.
+ */
+START_TEST(test_unreadable_now_kept)
+{
+	struct rlimit rl, low = { 256, 256 };
+	char cdir[PATH_MAX];
+	int fds[256], n = 0;
+	json_t *last;
+
+	start(REJECT);
+	kd_courier_kick(&d);
+	ck_assert(busy());
+	ck_assert_msg(run_until(batch_over), "the batch was not answered "
+	    "within 20 s (%u answers)", fk.answers);
+	/* the outbox directory opens, its files do not (EMFILE) */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low.rlim_max = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 256 && (fds[n] = dup(0)) >= 0)
+		n++;
+	ck_assert_int_eq(errno, EMFILE);
+	ck_assert_int_gt(n, 0);
+	close(fds[--n]);
+	kd_courier_kick(&d);
+	while (n > 0)
+		close(fds[--n]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_msg(!busy(), "a batch was sent without its messages");
+	ck_assert_msg(strstr(kd_courier_state(&d), strerror(EMFILE)) != NULL,
+	    "not retrying for want of descriptors: %s", kd_courier_state(&d));
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_int_eq(access(cdir, F_OK), -1);
+	ck_assert_uint_eq(audit_count("moved-aside", &last), 0);
+	json_decref(last);
+	ck_assert_uint_eq(d.outbox.count, MESSAGES);
+	ck_assert_uint_eq(d.outbox.corrupt, 0);
+	/* after the backoff, every one of them goes */
+	ck_assert_msg(run_until(all_answered_twice), "%u answers of %u "
+	    "within 20 s", fk.answers, 2 * MESSAGES);
+	ck_assert_uint_eq(fk.answers, 2 * MESSAGES);
+	finish();
+}
+END_TEST
+
 KK_SUITE(courier_suite, "courier",
 	KK_CASE("fleet transport", KK_TMPDIR, 0),
 	    KK_TEST(test_refused_acks_bounded),
 	    KK_TEST(test_transport_up_ends_backoff),
 	    KK_TEST(test_transport_gone_fails_batch),
 	    KK_TEST(test_answer_twice_not_killed),
-	    KK_TEST(test_other_child_answer))
+	    KK_TEST(test_other_child_answer),
+	    KK_TEST(test_unreadable_head_set_aside),
+	    KK_TEST(test_unreadable_now_kept))

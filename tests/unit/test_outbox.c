@@ -1014,6 +1014,50 @@ START_TEST(test_nested_check_once)
 }
 END_TEST
 
+/*
+ * A message the courier can no longer read, set aside as a check sets a
+ * bad file aside: with outbox/corrupt full, renamed in place, reported
+ * once and no longer counted; a second time it is gone already, and
+ * what is no message's name is never touched.
+ */
+START_TEST(test_set_aside_unread)
+{
+	char id[33], path[PATH_MAX], cdir[PATH_MAX], name[PATH_MAX + 16];
+	const char *base;
+	struct stat st;
+	int i;
+
+	setup_kd(true);
+	ck_assert_int_eq(put(KK_REPORT_ISOLATE, KW_MODE, "isolated", id), 0);
+	find_message(id, path);
+	base = strrchr(path, '/') + 1;
+	ck_assert_int_eq(stat(path, &st), 0);
+	kk_test_join(cdir, d.outbox_dir, "corrupt");
+	ck_assert_int_eq(mkdir(cdir, 0700), 0);
+	for (i = 0; i < KD_OUTBOX_CORRUPT_MAX; i++) {
+		snprintf(name, sizeof(name), "%s/old-%d", cdir, i);
+		kk_test_write(name, "x", 1, 0600);
+	}
+	ck_assert_uint_eq(d.outbox.count, 1);
+	ck_assert_int_eq(kd_outbox_set_aside(&d, base, (uint64_t)st.st_size,
+	    -EIO), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert(renamed_in_place(base));
+	ck_assert(audit_has(strerror(EIO)));
+	ck_assert_int_eq(corrupt_reports(), 1);
+	ck_assert_uint_eq(d.outbox.corrupt, 1);
+	ck_assert_uint_eq(d.outbox.count, 1);	/* its tamper report */
+	ck_assert_int_eq(kd_outbox_set_aside(&d, base, (uint64_t)st.st_size,
+	    -EIO), -ENOENT);
+	ck_assert_int_eq(kd_outbox_set_aside(&d, "seq", 0, -EIO), -EINVAL);
+	ck_assert_int_eq(corrupt_reports(), 1);
+	ck_assert_uint_eq(d.outbox.count, 1);
+	ck_assert_int_eq(kd_outbox_check(&d, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(d.outbox.count, 1);
+	teardown_kd();
+}
+END_TEST
+
 KK_SUITE(outbox_suite, "outbox",
 	KK_CASE("outbox", KK_TMPDIR, 60),
 	    KK_TEST(test_signed_payload), KK_TEST(test_seq_reopen),
@@ -1028,4 +1072,4 @@ KK_SUITE(outbox_suite, "outbox",
 	    KK_TEST(test_unreadable_now_is_not_corrupt),
 	    KK_TEST(test_self_share),
 	    KK_TEST(test_rekey_keeps_reports), KK_TEST(test_corrupt_full_left),
-	    KK_TEST(test_nested_check_once))
+	    KK_TEST(test_nested_check_once), KK_TEST(test_set_aside_unread))
