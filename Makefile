@@ -134,8 +134,9 @@ kakurictl: $(call obj,$(CTL_SRC))
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-# a device's side of a driver probe, in the usb suite (test_usb.c)
-UNIT_WRAP = -Wl,--wrap=kd_usb_probe
+# a device's side of a driver probe, and a device plugged in at a sysfs
+# write, in the usb suite (test_usb.c)
+UNIT_WRAP = -Wl,--wrap=kd_usb_probe -Wl,--wrap=kd_usb_attr_set
 
 $(OBJDIR)/unit-tests: $(call obj,$(UNIT_SRC) $(UNIT_LIB_SRC))
 	$(call quiet,LINK,$@)

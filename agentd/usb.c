@@ -292,7 +292,7 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 	enum kd_usb_verdict *vs = NULL;
 	bool dirty, writable = true, recorded;
 	long long quiesce_by;
-	size_t i;
+	size_t i, hubs_cut = 0;
 	int err, loaded, first = 0, fd;
 
 	*record = NULL;
@@ -368,13 +368,41 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 		}
 		err = kd_usb_attr_set(fd, "interface_authorized_default", 0);
 		close(fd);
-		if (err < 0)
+		if (err < 0) {
 			usb_note(errors, &first, sc->hubs[i].name,
 			    "interface_authorized_default", err);
-		else
+		} else {
 			json_array_append_new(json_object_get(rec, KW_HUBS),
 			    json_pack("{s:s, s:i}", KW_NAME, sc->hubs[i].name,
 			    KW_WAS, sc->hubs[i].value));
+			hubs_cut++;
+		}
+	}
+	/*
+	 * An interface that came between the look and its hub's write was
+	 * authorised by the kernel (the default was 1 still), and that look
+	 * did not see it: the interfaces are judged again by a look taken
+	 * now that the hubs refuse new ones, so that it is cut now, not at
+	 * the next look.  Its errors were said by the first.
+	 */
+	if (hubs_cut > 0) {
+		usb_scan_free(sc);
+		free(vs);
+		vs = NULL;
+		if ((sc = usb_scan_new()) == NULL) {
+			first = first ? first : -ENOMEM;
+			goto out;
+		}
+		if ((err = usb_scan_read(p->sysfs, sc, NULL)) < 0) {
+			usb_note(errors, &first, p->sysfs, DEVICES_DIR, err);
+			goto out;
+		}
+		if ((vs = calloc(sc->nifaces + 1, sizeof(*vs))) == NULL) {
+			first = first ? first : -ENOMEM;
+			goto out;
+		}
+		dirty = plan(sc, st, vs, errors, &first);
+		save(p, st, dirty, writable, errors, &first);
 	}
 	/* every mount's sync within one budget: the loop waits meanwhile */
 	quiesce_by = kk_mono_ms() + KD_USB_QUIESCE_MS;

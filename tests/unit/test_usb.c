@@ -328,6 +328,72 @@ START_TEST(test_deauthorize)
 }
 END_TEST
 
+int __real_kd_usb_attr_set(int dirfd, const char *name, int value);
+int __wrap_kd_usb_attr_set(int dirfd, const char *name, int value);
+/* called once, before the next write of a root hub's default */
+static void (*hub_write_hook)(void);
+
+int
+__wrap_kd_usb_attr_set(int dirfd, const char *name, int value)
+{
+	void (*hook)(void) = hub_write_hook;
+
+	if (hook != NULL && strcmp(name, "interface_authorized_default") == 0) {
+		hub_write_hook = NULL;	/* once */
+		hook();
+	}
+	return __real_kd_usb_attr_set(dirfd, name, value);
+}
+
+/* a stick plugged in while usb1 still authorises new interfaces */
+static void
+stick_comes(void)
+{
+	device("usb1", "1-4", "0951\n", "1666\n", "LATE4\n", "DataTraveler\n");
+	iface("usb1/1-4", "1-4:1.0", "08\n");
+}
+
+/*
+ * A stick plugged in between the cut's look at sysfs and its write of
+ * the root hub's default is authorised by the kernel (the default was
+ * 1 still), and that look did not see it.  It is cut by the same cut,
+ * recorded (write-ahead) and reported; before, it stayed authorised
+ * until the next look (a uevent's, or the verify timer's).
+ */
+START_TEST(test_deauthorize_late)
+{
+	json_t *rec, *st;
+	char *names;
+
+	build_tree();
+	hub_write_hook = stick_comes;
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_null(hub_write_hook);
+	ck_assert_msg(reads(IF("1-4:1.0", "1-4"), "0\n"),
+	    "a stick plugged in during the cut is authorised");
+	ck_assert_ptr_nonnull(find_iface(rec, "1-4:1.0"));
+	ck_assert_str_eq(json_string_value(json_object_get(find_iface(rec,
+	    "1-4:1.0"), KW_SERIAL)), "LATE4");
+	ck_assert_int_eq(count(rec, KW_INTERFACES), 3);
+	ck_assert_int_eq(count(rec, KW_HUBS), 1);
+	json_decref(rec);
+	assert_storage("0\n");
+	assert_untouched();
+	st = json_load_file(state, 0, NULL);
+	ck_assert_ptr_nonnull(st);
+	names = json_dumps(json_object_get(st, KW_INTERFACES), JSON_COMPACT);
+	ck_assert_ptr_nonnull(names);
+	ck_assert_msg(strstr(names, "\"1-4:1.0\"") != NULL,
+	    "1-4:1.0 not in usb.json: %s", names);
+	free(names);
+	json_decref(st);
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	/* and put back at release, as the others */
+	put_back_storage();
+	ck_assert(reads(IF("1-4:1.0", "1-4"), "1\n"));
+}
+END_TEST
+
 START_TEST(test_restore)
 {
 	json_t *rec;
@@ -1939,7 +2005,8 @@ END_TEST
 
 KK_SUITE(usb_suite, "usb",
 	KK_CASE("enforce", KK_TMPDIR, 0),
-	    KK_TEST(test_deauthorize), KK_TEST(test_restore),
+	    KK_TEST(test_deauthorize), KK_TEST(test_deauthorize_late),
+	    KK_TEST(test_restore),
 	    KK_TEST(test_not_ours), KK_TEST(test_restart),
 	    KK_TEST(test_reauthorised), KK_TEST(test_gone),
 	    KK_TEST(test_no_usb),
