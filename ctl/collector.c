@@ -724,6 +724,38 @@ frame_in(void *arg, uint8_t *body, size_t len)
 	return cn->closing || cn->nanswers >= COL_PIPELINE;
 }
 
+static int on_conn_io(sd_event_source *s, int fd, uint32_t events,
+    void *arg);
+
+static int
+on_conn_again(sd_event_source *s, void *arg)
+{
+	struct col_conn *cn = arg;
+
+	return on_conn_io(cn->io, cn->fd, EPOLLIN, cn);
+}
+
+/*
+ * The connection's next batch at the loop's next turn: the records
+ * OpenSSL holds already are no event for epoll.  0, or -errno (the
+ * connection is then closed: it cannot be served in turn).
+ */
+static int
+conn_again(struct col_conn *cn)
+{
+	if (cn->again == NULL)
+		return sd_event_add_defer(cn->col->ev, &cn->again,
+		    on_conn_again, cn);
+	return sd_event_source_set_enabled(cn->again, SD_EVENT_ONESHOT);
+}
+
+/*
+ * A connection's answers out, then its next batch read, stored and synced
+ * (one syncfs for the batch), one batch a wakeup: a peer that pipelines
+ * batch after batch (one agent's quota allows thousands of reports)
+ * would otherwise hold the loop, every other agent's reports and
+ * handshakes waiting, until it stopped.
+ */
 static int
 on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 {
@@ -731,7 +763,7 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 	struct collector *col = cn->col;
 	uint8_t buf[16384];
 	size_t used;
-	int n, err, r, rounds;
+	int n, err, r, rounds, batches;
 
 	if (!cn->authed) {
 		ERR_clear_error();
@@ -755,7 +787,7 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 		conn_touch(cn, COL_IDLE_USEC);
 		conn_events(cn, false);
 	}
-	for (;;) {
+	for (batches = 0;; batches++) {
 		/* the answers out first: the next reports after them */
 		while (cn->out_off < cn->out_len) {
 			/*
@@ -788,6 +820,15 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 				return 0;
 			}
 			conn_events(cn, false);
+		}
+		if (batches > 0) {
+			/*
+			 * The rest in turn: epoll says again what the socket
+			 * holds; what OpenSSL read already, a defer source.
+			 */
+			if (SSL_has_pending(cn->ssl) && conn_again(cn) < 0)
+				conn_close(cn);
+			return 0;
 		}
 		/* every report that has arrived, as long as it keeps coming */
 		for (rounds = 0; rounds < 64 && !cn->closing &&
@@ -849,6 +890,7 @@ conn_close(struct col_conn *cn)
 	LIST_REMOVE(cn, entry);
 	sd_event_source_disable_unref(cn->io);
 	sd_event_source_disable_unref(cn->timer);
+	sd_event_source_disable_unref(cn->again);
 	if (cn->ssl != NULL)
 		SSL_free(cn->ssl);
 	close(cn->fd);

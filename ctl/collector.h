@@ -50,6 +50,8 @@ struct col_conn {
 	bool authed;
 	bool closing;			/* close once the answer is written */
 	sd_event_source *io, *timer;
+	/* its next batch, after the other connections' turn (on_conn_io) */
+	sd_event_source *again;
 	struct kk_frame_reader rd;
 	uint8_t *out;			/* the framed answers of a batch */
 	size_t out_len, out_off;

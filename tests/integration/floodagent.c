@@ -15,7 +15,10 @@
  * verifies.  With "same" and FLOOD_SAME_FILE in the environment, the
  * report is the one that file keeps (its id, a line break, the envelope)
  * if it exists, else it is made and kept there: one report sent again
- * by another run.
+ * by another run.  With "pipeline": the COUNT reports written back to
+ * back on one connection, each frame a TLS record of its own (so that
+ * every 64th ends a record, and the collector takes them batch after
+ * batch), and only then their answers read, within 120 s.
  */
 #include <errno.h>
 #include <signal.h>
@@ -86,6 +89,62 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
 	return out;
 }
 
+/*
+ * count reports of size bytes written back to back on one connection,
+ * then their answers read: the acks counted in *acked.  0, or -1 with a
+ * line on stderr.
+ */
+static int
+pipeline(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
+    EVP_PKEY *idkey, const char *agent, int count, size_t size, int *acked)
+{
+	struct agentconn ac;
+	char err[300], (*ids)[33] = NULL, (*shas)[65] = NULL, *rep;
+	const char *why;
+	uint8_t *answer;
+	size_t alen;
+	int i, ret = -1;
+	bool open = false;
+
+	if ((ids = calloc((size_t)count, sizeof(*ids))) == NULL ||
+	    (shas = calloc((size_t)count, sizeof(*shas))) == NULL)
+		goto out;
+	if (agentconn_open(&ac, cfg, addr, pin, err, sizeof(err)) != EX_DONE) {
+		fprintf(stderr, "floodagent: %s\n", err);
+		goto out;
+	}
+	open = true;
+	agentconn_within(&ac, 120000);
+	for (i = 0; i < count; i++) {
+		if ((rep = make_report(idkey, agent, i + 1, size, ids[i])) == NULL)
+			goto out;
+		kk_sha256_hex(rep, strlen(rep), shas[i]);
+		if (agentconn_write(&ac, rep, strlen(rep)) < 0) {
+			fprintf(stderr, "floodagent: report %d not written\n", i);
+			free(rep);
+			goto out;
+		}
+		free(rep);
+	}
+	for (i = 0; i < count; i++) {
+		if (agentconn_recv(&ac, &answer, &alen) < 0) {
+			fprintf(stderr, "floodagent: report %d: no answer\n", i);
+			goto out;
+		}
+		if (kk_ack_check(answer, alen, ac.identity, agent, ids[i],
+		    shas[i], &why) == 0)
+			(*acked)++;
+		free(answer);
+	}
+	ret = 0;
+out:
+	if (open)
+		agentconn_close(&ac);
+	free(ids);
+	free(shas);
+	return ret;
+}
+
 /* One base64 character of the envelope's signature changed; -1 if none. */
 static int
 spoil_signature(char *env)
@@ -114,7 +173,7 @@ main(int argc, char **argv)
 	size_t size, alen;
 	bool open = false;
 	json_t *o;
-	bool same, onward, forged;
+	bool same, onward, forged, piped;
 	const char *keep = getenv("FLOOD_SAME_FILE");
 	FILE *f;
 	int unanswered = 0, k = 0;
@@ -122,11 +181,13 @@ main(int argc, char **argv)
 
 	if (argc != 8 && !(argc == 9 && (strcmp(argv[8], "same") == 0 ||
 	    strcmp(argv[8], "onward") == 0 ||
-	    strcmp(argv[8], "forged") == 0))) {
+	    strcmp(argv[8], "forged") == 0 ||
+	    strcmp(argv[8], "pipeline") == 0))) {
 		fprintf(stderr, "usage: floodagent ADDR PIN CHAIN TLSKEY IDKEY "
-		    "COUNT SIZE [same | onward | forged]\n");
+		    "COUNT SIZE [same | onward | forged | pipeline]\n");
 		return 2;
 	}
+	piped = argc == 9 && strcmp(argv[8], "pipeline") == 0;
 	same = argc == 9 && strcmp(argv[8], "same") == 0;
 	onward = argc == 9 && strcmp(argv[8], "onward") == 0;
 	forged = argc == 9 && strcmp(argv[8], "forged") == 0;
@@ -138,6 +199,13 @@ main(int argc, char **argv)
 	    err, sizeof(err)) < 0) {
 		fprintf(stderr, "floodagent: %s\n", err);
 		return 1;
+	}
+	if (piped) {
+		if (count > 0 && pipeline(&cfg, argv[1], argv[2], idkey, agent,
+		    count, size, &acked) == 0)
+			ret = 0;
+		refused = count - acked;
+		goto out;
 	}
 	for (i = 0; i < count; i++) {
 		if (!open && agentconn_open(&ac, &cfg, argv[1], argv[2], err,

@@ -3,12 +3,15 @@
  * reports a write error.  While the file SYNCFAIL names exists, syncfs(2)
  * fails with EIO (the collector's batch sync); while the file
  * DIRSYNCFAIL names exists, fsync(2) of a directory fails with EIO (what
- * makes a rename durable).  Otherwise they are the real calls.
+ * makes a rename durable).  While the file SYNCSLOW names exists, each
+ * fsync(2) and syncfs(2) takes 20 ms more first, as on a slow disk.
+ * Otherwise they are the real calls.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int syncfs(int fd);
@@ -20,6 +23,18 @@ failing(const char *var)
 	const char *flag = getenv(var);
 
 	return flag != NULL && access(flag, F_OK) == 0;
+}
+
+/* SYNCSLOW's 20 ms, whatever signals come */
+static void
+slow(void)
+{
+	struct timespec left = { 0, 20 * 1000 * 1000 };
+
+	if (!failing("SYNCSLOW"))
+		return;
+	while (nanosleep(&left, &left) < 0 && errno == EINTR)
+		;
 }
 
 static void *
@@ -41,6 +56,7 @@ syncfs(int fd)
 		errno = EIO;
 		return -1;
 	}
+	slow();
 	if (real_syncfs == NULL)
 		real_syncfs = (int (*)(int))real("syncfs");
 	return real_syncfs(fd);
@@ -57,6 +73,7 @@ fsync(int fd)
 		errno = EIO;
 		return -1;
 	}
+	slow();
 	if (real_fsync == NULL)
 		real_fsync = (int (*)(int))real("fsync");
 	return real_fsync(fd);

@@ -29,7 +29,7 @@ start_kakurid >/dev/null || die "kakurid starts"
 
 # the collector's command line; run in the background, $! is its pid (ip
 # and env exec it)
-COLCMD=(ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" SYNCFAIL="$WORK/syncfail"
+COLCMD=(ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" SYNCFAIL="$WORK/syncfail" SYNCSLOW="$WORK/syncslow"
 	"$KAKURICTL" collector --listen "[::]:7444" --dir "$COL" --cert "$PKI/op-ca.crt"
 	--key "$PKI/op-ca.key" --agents "$WORK/agents")
 # a disk that does not sync at the start: nothing the collector acked
@@ -95,5 +95,30 @@ check "kakurictl reports verifies it" bash -c \
 NB=$(grep -c "from ${B_ID:0:16} " "$WORK/col.out")
 check "none of the flood was announced ($NB)" test "$NB" -eq 0
 check "the collector served throughout" kill -0 "$COLPID"
+
+# --- a slow disk (20 ms more a sync): b's keys pipeline 768 reports on one
+# --- connection, batch after batch; another agent's report goes between ---
+# The collector read, stored and synced batch after batch for as long as
+# a connection kept them coming: every other agent's handshake and report
+# waited (one agent's quota allows thousands of reports an hour).  Now a
+# connection gets one batch a wakeup.
+: >"$WORK/syncslow"
+flood b 768 600 pipeline >"$WORK/pipe.out" 2>"$WORK/pipe.err" &
+PIPEPID=$!
+PIDS+=($PIPEPID)
+lines_of() { jq -r .agent "$COL/index.jsonl" | grep -c "^$1\$"; }
+NB0=$(lines_of "$B_ID")
+check_within "b's first pipelined reports are stored" 60 bash -c "[ \$(jq -r .agent '$COL/index.jsonl' | grep -c '^$B_ID\$') -gt $NB0 ]"
+flood a 1 600 >"$WORK/between.out" 2>"$WORK/between.err"
+check "the other agent's report is acked meanwhile" grep -q '^acked 1 refused 0' "$WORK/between.out"
+for _ in $(seq 1 1200); do kill -0 "$PIPEPID" 2>/dev/null || break; sleep 0.1; done
+wait "$PIPEPID"
+check "... and b's 768 are all acked" grep -q '^acked 768 refused 0' "$WORK/pipe.out"
+rm -f "$WORK/syncslow"
+# the index in the order stored: a's line before b's last one
+A_LINE=$(jq -r .agent "$COL/index.jsonl" | grep -n "^$AGENT_ID\$" | tail -1 | cut -d: -f1)
+B_LAST=$(jq -r .agent "$COL/index.jsonl" | grep -n "^$B_ID\$" | tail -1 | cut -d: -f1)
+check "... a's report was stored between b's batches, not after them all (line $A_LINE, b's last $B_LAST; fails on the old code)" \
+	test "${A_LINE:-0}" -gt 0 -a "${A_LINE:-0}" -lt "${B_LAST:-0}"
 summary
 [ "$FAILED" -eq 0 ]
