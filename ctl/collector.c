@@ -931,6 +931,43 @@ handshake_room(struct collector *col, const struct sockaddr_storage *ss)
 	return col->npreauth < COL_MAX_PREAUTH && col->nconns < COL_MAX_CONNS;
 }
 
+static int
+on_accept_again(sd_event_source *t, uint64_t usec, void *arg)
+{
+	sd_event_source *listener = arg;
+
+	return sd_event_source_set_enabled(listener, SD_EVENT_ON);
+}
+
+/*
+ * No descriptor (or memory) to accept with: the listener off for
+ * COL_ACCEPT_PAUSE_USEC, said on stderr the first time and every 1,000th.
+ * The connections waiting meanwhile are accepted after it, or time out in
+ * the backlog as on a full one; those open are served all the while.
+ */
+static void
+accept_pause(struct collector *col, sd_event_source *listener, int err)
+{
+	int r;
+
+	if (col->accept_paused++ % 1000 == 0)
+		fprintf(stderr, "kakurictl collector: cannot accept a connection "
+		    "(%s): not accepting for %llu ms (%lu time(s))\n",
+		    strerror(err), COL_ACCEPT_PAUSE_USEC / 1000,
+		    col->accept_paused);
+	if (col->accept_pause == NULL)
+		r = sd_event_add_time_relative(col->ev, &col->accept_pause,
+		    CLOCK_MONOTONIC, COL_ACCEPT_PAUSE_USEC, 0, on_accept_again,
+		    listener);
+	else if ((r = sd_event_source_set_time_relative(col->accept_pause,
+	    COL_ACCEPT_PAUSE_USEC)) >= 0)
+		r = sd_event_source_set_enabled(col->accept_pause,
+		    SD_EVENT_ONESHOT);
+	/* without the timer, no pause: spinning beats never accepting */
+	if (r >= 0)
+		sd_event_source_set_enabled(listener, SD_EVENT_OFF);
+}
+
 int
 col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 {
@@ -944,8 +981,12 @@ col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 		sl = sizeof(ss);
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK |
 		    SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(col, s, errno);
 			return 0;
+		}
 		if (!handshake_room(col, &ss) ||
 		    (cn = calloc(1, sizeof(*cn))) == NULL) {
 			close(fd);	/* full: the courier tries again later */
@@ -984,6 +1025,7 @@ col_close_all(struct collector *col)
 {
 	while (!LIST_EMPTY(&col->conns))
 		conn_close(LIST_FIRST(&col->conns));
+	col->accept_pause = sd_event_source_disable_unref(col->accept_pause);
 	/* what waits is announced, or removed if the disk does not sync */
 	if (col->nunsynced > 0)
 		col_sync(col);

@@ -39,6 +39,8 @@
 /* an agent's hostname in the index: a DNS name's 253 and some (bytes) */
 #define COL_HOSTNAME_MAX	255
 #define COL_PIPELINE		64	/* reports of a connection answered at once */
+/* the listener's pause when no descriptor is left to accept with */
+#define COL_ACCEPT_PAUSE_USEC	(250ULL * 1000)
 
 struct collector;
 struct colbroker;
@@ -95,6 +97,14 @@ struct collector {
 	off_t index_synced;		/* index.jsonl's size at the last good sync, or -1 */
 	LIST_HEAD(, col_conn) conns;
 	unsigned nconns, npreauth;
+	/*
+	 * The listener paused while the process has no descriptor left to
+	 * accept with (EMFILE): the connection stays in the backlog, and a
+	 * level-triggered listener would be woken again at once, the loop
+	 * spinning until one is freed.
+	 */
+	sd_event_source *accept_pause;
+	unsigned long accept_paused;	/* times, for the line it says */
 	unsigned long stored, acked, refused;
 	struct colbroker *broker;	/* --broker: colbroker.c */
 	struct col_quota *quota;	/* --agent-quota: colquota.c */

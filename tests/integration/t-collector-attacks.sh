@@ -151,6 +151,33 @@ check "every report is listed, verified: 20 of the first agent, 4 of agent b" \
 	bash -c "[ '$(verified_of "$AGENT_ID")' = 20 ] && [ '$(verified_of "$B_ID")' = 4 ]"
 check "the collector served throughout" kill -0 "$COLPID"
 
+# --- no descriptor left to accept with (EMFILE): the listener pauses ---
+# A connection the collector cannot accept stays in the backlog, and the
+# listener woke again at once: the loop spun on accept4 at full CPU for as
+# long as the descriptors were taken (a hard limit under what the
+# connections need).  Now the listener pauses for 250 ms at a time.
+NFD=$(ls "/proc/$COLPID/fd" | wc -l)
+NOFILE=$(awk '/^Max open files/ { print $4 }' "/proc/$COLPID/limits")
+# the soft limit only: the hard one could not be raised again
+prlimit --pid "$COLPID" --nofile=$((NFD + 4)): || die "prlimit on the collector"
+rm -f "$WORK/stop" "$WORK/silent.out"
+ip netns exec "$PEER" python3 "$WORK/silent.py" "$WORK" "$PEER6" "$PEER6" "$PEER6" >"$WORK/silent.out" &
+SP=$!; PIDS+=("$SP")
+check_within "silent connections past the descriptors left are made" 30 test -s "$WORK/silent.out"
+check_within "... the collector says it cannot accept, and pauses" 10 \
+	grep -q 'cannot accept a connection (Too many open files): not accepting for 250 ms' "$WORK/col.err"
+# ticks: utime + stime of the collector (fields 14 and 15), in clock ticks
+ticks() { awk '{ print $14 + $15 }' "/proc/$COLPID/stat"; }
+T0=$(ticks); sleep 2; T1=$(ticks)
+check "... and does not spin meanwhile: $((T1 - T0)) ticks of CPU in 2 s, under 20 (fails on the old code: it spun)" \
+	test $((T1 - T0)) -lt 20
+touch "$WORK/stop"
+end_pid "$SP"
+prlimit --pid "$COLPID" --nofile="$NOFILE": || die "prlimit back"
+flood b 1 2000 >"$WORK/after-emfile.out"
+check "... once descriptors are free again, an agent's report is acked" grep -q '^acked 1 refused 0' "$WORK/after-emfile.out"
+check "... the collector still serves" kill -0 "$COLPID"
+
 # --- one agent's hostname, 1.4 MB: the index does not carry it ---
 # the collector copied the hostname of a signed report into index.jsonl as
 # sent, uncharged by the quota: one infected PC's reports grew the index
@@ -176,8 +203,8 @@ mv "$COL/index.jsonl" "$WORK/index.orig"
 truncate -s 1100M "$COL/index.jsonl"
 { echo; cat "$WORK/index.orig"; } >>"$COL/index.jsonl"
 "$KAKURICTL" reports --json "$COL" >"$WORK/big-index.out" 2>"$WORK/big-index.err"; rc=$?
-check "an index of 1.1 GiB, a line that long first: 23 and 4 reports after it verified (fails on the old code)" \
-	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 27
+check "an index of 1.1 GiB, a line that long first: 23 and 5 reports after it verified (fails on the old code)" \
+	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 28
 check "... the long line is named, and the exit says something did not hold" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'a line longer than 64 KiB' '$WORK/big-index.err'"
 summary
