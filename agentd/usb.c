@@ -199,6 +199,9 @@ plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs,
 	    i < sizeof(lists) / sizeof(lists[0]); i++)
 		if (usb_list_prune(st, lists[i], sc))
 			dirty = true;
+	if (sc->devfd >= 0 && sc->err == 0 && !sc->waiting_over &&
+	    usb_foreign_prune(st, sc))
+		dirty = true;
 	for (i = 0; i < sc->nhubs; i++) {
 		if (sc->hubs[i].value != 1 || usb_saved_hub(st, sc->hubs[i].name))
 			continue;
@@ -217,7 +220,7 @@ plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs,
 	}
 	for (i = 0; i < sc->nifaces; i++)
 		vs[i] = usb_verdict(&sc->ifaces[i], st);
-	for (i = 0; i < sc->nifaces; i++)
+	for (i = 0; i < sc->nifaces; i++) {
 		if ((vs[i] == KD_USB_CUT || vs[i] == KD_USB_KEEP_OUT) &&
 		    !usb_listed(st, KW_INTERFACES, sc->ifaces[i].name)) {
 			if (usb_list_add(st, KW_INTERFACES,
@@ -226,6 +229,15 @@ plan(struct usb_scan *sc, json_t *st, enum kd_usb_verdict *vs,
 			else
 				dirty = true;
 		}
+		/* out until its device goes; the release puts it back */
+		if (vs[i] == KD_USB_CUT && sc->ifaces[i].foreign) {
+			if (usb_foreign_add(st, sc->ifaces[i].name,
+			    sc->ifaces[i].devnum) < 0)
+				full = true;
+			else
+				dirty = true;
+		}
+	}
 	/* cut all the same; what the release would put back is not known */
 	if (full)
 		usb_note(errors, first, "usb.json", "more interfaces than it "
@@ -281,6 +293,70 @@ save(const struct kd_usb_paths *p, json_t *st, bool dirty, bool writable,
 		usb_note(errors, first, "not saved, cut all the same:", p->state,
 		    err);
 	usb_mem_keep(p, st, !need || (writable && err == 0));
+}
+
+/* the errors of more that errors does not say already, up to ERRORS_MAX */
+static void
+errors_merge(json_t *errors, json_t *more)
+{
+	json_t *e, *f;
+	size_t i, j;
+
+	json_array_foreach(more, i, e) {
+		json_array_foreach(errors, j, f)
+			if (json_equal(e, f))
+				break;
+		if (j == json_array_size(errors) &&
+		    json_array_size(errors) < ERRORS_MAX)
+			json_array_append(errors, e);
+	}
+}
+
+/*
+ * The cut's second look (after the root hubs' write) in place of *sc and
+ * *vs, planned and saved ahead as the first was; the first kept if it
+ * cannot be taken.
+ */
+static void
+look_again(const struct kd_usb_paths *p, struct usb_scan **sc,
+    enum kd_usb_verdict **vs, json_t *st, bool writable, json_t *errors,
+    int *first)
+{
+	struct usb_scan *again = NULL;
+	enum kd_usb_verdict *vs2 = NULL;
+	json_t *more = NULL;
+	bool dirty;
+	int err = -ENOMEM;
+
+	if ((again = usb_scan_new()) == NULL || (more = json_array()) == NULL)
+		goto out;
+	if ((err = usb_scan_read(p->sysfs, again, more)) < 0)
+		goto out;
+	/* no bus/usb/devices now, where the first look had one */
+	err = -ENOENT;
+	if (again->devfd < 0 && (*sc)->devfd >= 0)
+		goto out;
+	err = -ENOMEM;
+	if ((vs2 = calloc(again->nifaces + 1, sizeof(*vs2))) == NULL)
+		goto out;
+	errors_merge(errors, more);
+	if (again->err && !*first)
+		*first = again->err;
+	dirty = plan(again, st, vs2, errors, first);
+	save(p, st, dirty, writable, errors, first);
+	usb_scan_free(*sc);
+	free(*vs);
+	*sc = again;
+	*vs = vs2;
+	again = NULL;
+	vs2 = NULL;
+	err = 0;
+out:
+	if (err < 0)
+		usb_note(errors, first, "second look at", DEVICES_DIR, err);
+	usb_scan_free(again);
+	free(vs2);
+	json_decref(more);
 }
 
 int
@@ -383,27 +459,10 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 	 * authorised by the kernel (the default was 1 still), and that look
 	 * did not see it: the interfaces are judged again by a look taken
 	 * now that the hubs refuse new ones, so that it is cut now, not at
-	 * the next look.  Its errors were said by the first.
+	 * the next look.  If that look fails, the first one's verdicts stand.
 	 */
-	if (hubs_cut > 0) {
-		usb_scan_free(sc);
-		free(vs);
-		vs = NULL;
-		if ((sc = usb_scan_new()) == NULL) {
-			first = first ? first : -ENOMEM;
-			goto out;
-		}
-		if ((err = usb_scan_read(p->sysfs, sc, NULL)) < 0) {
-			usb_note(errors, &first, p->sysfs, DEVICES_DIR, err);
-			goto out;
-		}
-		if ((vs = calloc(sc->nifaces + 1, sizeof(*vs))) == NULL) {
-			first = first ? first : -ENOMEM;
-			goto out;
-		}
-		dirty = plan(sc, st, vs, errors, &first);
-		save(p, st, dirty, writable, errors, &first);
-	}
+	if (hubs_cut > 0)
+		look_again(p, &sc, &vs, st, writable, errors, &first);
 	/* every mount's sync within one budget: the loop waits meanwhile */
 	quiesce_by = kk_mono_ms() + KD_USB_QUIESCE_MS;
 	for (i = 0; i < sc->nifaces; i++)

@@ -40,6 +40,8 @@ struct usb_iface {
 	bool barred;
 	/* of a class let in, bound to a driver not of it: that driver */
 	char driver[32];
+	bool foreign;			/* of a class let in, barred for its driver */
+	long devnum;			/* its device's (class let in), -1 unread */
 };
 
 /* bus/usb/devices as it is now */
@@ -80,6 +82,8 @@ json_t *usb_saved_hub(json_t *st, const char *name);
 bool usb_listed(json_t *st, const char *key, const char *name);
 int usb_list_add(json_t *st, const char *key, const char *name);
 bool usb_list_prune(json_t *st, const char *key, const struct usb_scan *sc);
+int usb_foreign_add(json_t *st, const char *name, long devnum);
+bool usb_foreign_prune(json_t *st, const struct usb_scan *sc);
 void usb_hub_of(const char *iface, char *hub, size_t len);
 enum kd_usb_verdict usb_verdict(const struct usb_iface *f, json_t *st);
 json_t *usb_record_new(void);

@@ -209,6 +209,23 @@ scan_hub(struct usb_scan *sc, int fd, const char *name)
 	return 0;
 }
 
+/*
+ * The devnum of the device the interface at fd is of: the kernel's
+ * number for it on its bus, new at each enumeration (a device plugged
+ * in again at the same port has another).  -1 if unread.
+ */
+static long
+iface_devnum(int fd)
+{
+	int dfd, v;
+
+	if ((dfd = kd_usb_open_dir(fd, "..", false)) < 0)
+		return -1;
+	v = kd_usb_attr_uint(dfd, "devnum", 10, 1L << 20);
+	close(dfd);
+	return v < 0 ? -1 : v;
+}
+
 static int
 scan_iface(struct usb_scan *sc, int fd, const char *name)
 {
@@ -263,8 +280,10 @@ scan_iface(struct usb_scan *sc, int fd, const char *name)
 	f->authorized = v < 0 ? -1 : v;
 	f->class = class;
 	f->barred = barred;
-	snprintf(f->driver, sizeof(f->driver), "%s", barred && v == 1 &&
-	    class_admitted(class) ? driver : "");
+	f->foreign = barred && class_admitted(class);
+	snprintf(f->driver, sizeof(f->driver), "%s", f->foreign ? driver : "");
+	/* which device: one cut for its driver stays out, not its successor */
+	f->devnum = class_admitted(class) ? iface_devnum(fd) : -1;
 	return 0;
 }
 

@@ -35,11 +35,29 @@ iface_names_ok(json_t *a)
 	return true;
 }
 
+/* {name: devnum}: interface names, at most KD_USB_LISTED_MAX */
+static bool
+foreign_ok(json_t *o)
+{
+	const char *name;
+	json_t *v;
+
+	if (!json_is_object(o) || json_object_size(o) > KD_USB_LISTED_MAX)
+		return false;
+	json_object_foreach(o, name, v)
+		if (!usb_name_ok(name) || strchr(name, ':') == NULL ||
+		    !json_is_integer(v) || json_integer_value(v) < -1 ||
+		    json_integer_value(v) > (1L << 20))
+			return false;
+	return true;
+}
+
 /*
  * {v:1, hubs:[{name, was}], interfaces:[name], kept:[name],
- * unrecorded?:bool}: -ENOENT, -EBADMSG.  kept (interfaces deauthorised by
- * someone else when their hub was cut) came later: a file without it has
- * none.
+ * foreign:{name: devnum}, unrecorded?:bool}: -ENOENT, -EBADMSG.  kept
+ * (interfaces deauthorised by someone else when their hub was cut) and
+ * foreign (interfaces of a class let in, cut for a driver not of it)
+ * came later: a file without them has none.
  */
 int
 usb_state_load(const char *path, json_t **out)
@@ -61,6 +79,10 @@ usb_state_load(const char *path, json_t **out)
 	if (json_object_get(st, KW_KEPT) == NULL)
 		json_object_set_new(st, KW_KEPT, json_array());
 	if (!iface_names_ok(json_object_get(st, KW_KEPT)))
+		goto out;
+	if (json_object_get(st, KW_FOREIGN) == NULL)
+		json_object_set_new(st, KW_FOREIGN, json_object());
+	if (!foreign_ok(json_object_get(st, KW_FOREIGN)))
 		goto out;
 	flag = json_object_get(st, KW_UNRECORDED);
 	if (flag != NULL && !json_is_boolean(flag))
@@ -107,8 +129,8 @@ usb_state_remove(const char *path)
 json_t *
 usb_state_fresh(void)
 {
-	return json_pack("{s:i, s:[], s:[], s:[]}", KW_V, 1, KW_HUBS,
-	    KW_INTERFACES, KW_KEPT);
+	return json_pack("{s:i, s:[], s:[], s:[], s:{}}", KW_V, 1, KW_HUBS,
+	    KW_INTERFACES, KW_KEPT, KW_FOREIGN);
 }
 
 /* ---- what was changed, in memory ---- */
@@ -236,6 +258,61 @@ usb_list_prune(json_t *st, const char *key, const struct usb_scan *sc)
 	return gone;
 }
 
+/*
+ * An interface of a class let in, cut for a driver not of its class,
+ * with its device's devnum: it is not let in again while that device is
+ * there (another driver of it would bind it again, a report and an
+ * admission each time, and the release puts it back to its own driver).
+ * -E2BIG when full.
+ */
+int
+usb_foreign_add(json_t *st, const char *name, long devnum)
+{
+	json_t *o = json_object_get(st, KW_FOREIGN);
+
+	if (o == NULL && (json_object_set_new(st, KW_FOREIGN,
+	    o = json_object()) < 0 || o == NULL))
+		return -ENOMEM;
+	if (json_object_get(o, name) == NULL &&
+	    json_object_size(o) >= KD_USB_LISTED_MAX)
+		return -E2BIG;
+	return json_object_set_new(o, name, json_integer(devnum)) < 0 ?
+	    -ENOMEM : 0;
+}
+
+/* usb_list_prune for the foreign record */
+bool
+usb_foreign_prune(json_t *st, const struct usb_scan *sc)
+{
+	json_t *o = json_object_get(st, KW_FOREIGN), *v;
+	const char *name;
+	void *tmp;
+	bool gone = false;
+	size_t j;
+
+	json_object_foreach_safe(o, tmp, name, v) {
+		for (j = 0; j < sc->nifaces; j++)
+			if (strcmp(name, sc->ifaces[j].name) == 0)
+				break;
+		if (j == sc->nifaces) {
+			json_object_del(o, name);
+			gone = true;
+		}
+	}
+	return gone;
+}
+
+/* whether f is one cut for its driver, of the same device */
+static bool
+foreign_still(json_t *st, const struct usb_iface *f)
+{
+	json_t *v = json_object_get(json_object_get(st, KW_FOREIGN), f->name);
+
+	/* a device not told apart (no devnum) is taken for the same */
+	return v != NULL && (f->devnum < 0 || json_integer_value(v) < 0 ||
+	    json_integer_value(v) == f->devnum);
+}
+
 /* The root hub of an interface: "usb1" for "1-2.3:1.0" (and "1-0:1.0"). */
 void
 usb_hub_of(const char *iface, char *hub, size_t len)
@@ -267,7 +344,7 @@ usb_verdict(const struct usb_iface *f, json_t *st)
 	if (!ours)
 		return KD_USB_LEAVE;
 	if (!f->barred)
-		return KD_USB_ADMIT;
+		return foreign_still(st, f) ? KD_USB_LEAVE : KD_USB_ADMIT;
 	return usb_listed(st, KW_INTERFACES, f->name) ? KD_USB_LEAVE :
 	    KD_USB_KEEP_OUT;
 }

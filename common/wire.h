@@ -263,6 +263,8 @@ struct json_t;
 #define KW_APPLY_US		"apply_us"
 #define KW_SOURCE		"source"
 #define KW_KEPT			"kept"
+/* usb.json: interfaces cut for a foreign driver, by name: their device's devnum */
+#define KW_FOREIGN		"foreign"
 #define KW_READOPTED		"readopted"
 
 /*

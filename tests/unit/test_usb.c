@@ -394,6 +394,44 @@ START_TEST(test_deauthorize_late)
 }
 END_TEST
 
+/* bus/usb/devices gone from under the cut, a file in its place */
+static void
+devices_go(void)
+{
+	char away[PATH_MAX];
+
+	snprintf(away, sizeof(away), "%s.away", at("bus/usb/devices"));
+	ck_assert_int_eq(rename(at("bus/usb/devices"), away), 0);
+	put(at("bus/usb/devices"), "not a directory\n");
+}
+
+/*
+ * The cut's second look cannot be taken: the first look's verdicts
+ * stand (the storage it found is cut), and the record says so.  Before,
+ * nothing was cut by that run.
+ */
+START_TEST(test_deauthorize_second_look_fails)
+{
+	json_t *rec, *e;
+	size_t i;
+	bool said = false;
+
+	build_tree();
+	hub_write_hook = devices_go;
+	ck_assert_int_ne(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_null(hub_write_hook);
+	ck_assert_ptr_nonnull(rec);
+	assert_storage("0\n");
+	ck_assert_ptr_nonnull(find_iface(rec, "1-1:1.0"));
+	json_array_foreach(json_object_get(rec, KW_ERRORS), i, e)
+		if (strstr(json_string_value(json_object_get(e, KW_WHAT)),
+		    "second look") != NULL)
+			said = true;
+	ck_assert(said);
+	json_decref(rec);
+}
+END_TEST
+
 START_TEST(test_restore)
 {
 	json_t *rec;
@@ -878,7 +916,10 @@ held_by(const char *rel, const char *driver)
  * storage as "HID" (03), at an id of usb-storage's table, got it bound
  * while isolated.  An interface of a class let in that a driver not of
  * its class holds is kept out as storage is: cut at isolation, cut when
- * it comes (the kernel's "bind" uevent), named in the check.  One that
+ * it comes (the kernel's "bind" uevent), named in the check, and not let
+ * in again while its device is there (another of its drivers would take
+ * it again: a cut, a report and an admission each time); the release
+ * gives it back to a driver of its own (a trackpad's bcm5974).  One that
  * comes while isolated is bound to usbhid, not probed for any driver.
  * usbhid and usbfs (a program's claim) hold a keyboard; usbfs a card
  * reader (pcscd).
@@ -895,6 +936,7 @@ START_TEST(test_foreign_driver)
 	held_by("1-2/1-2:1.0", "usb-storage");
 	held_by("1-3/1-3:1.0", "hub");
 	held_by("1-3/1-3.1/1-3.1:1.0", "usbhid");
+	put(at("devices/usb1/1-2/devnum"), "4\n");
 	/* at isolation: the "keyboard" held by usb-storage is cut */
 	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
 	ck_assert(reads(COMBO_HID, "0\n"));
@@ -914,7 +956,22 @@ START_TEST(test_foreign_driver)
 	ck_assert_int_eq(unlink(at("devices/usb1/1-2/1-2:1.0/driver")), 0);
 	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
 
-	/* while isolated: let in again, bound to usbhid only */
+	/* the same device: not let in again, nor recorded as arrived */
+	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), 0);
+	ck_assert_ptr_null(rec);
+	ck_assert(reads(COMBO_HID, "0\n"));
+	ck_assert(!bound("usbhid", "1-2:1.0") && !probed("1-2:1.0"));
+	st = json_load_file(state, 0, NULL);
+	ck_assert_ptr_nonnull(st);
+	ck_assert(kd_usb_judge(root, "1-2:1.0", st) == KD_USB_LEAVE);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(st,
+	    KW_FOREIGN), "1-2:1.0")), 4);
+	json_decref(st);
+
+	/* another device at that port (its devnum): let in, usbhid only */
+	put(at("devices/usb1/1-2/devnum"), "9\n");
 	ck_assert_int_eq(kd_usb_admit(&paths, &rec), 0);
 	ck_assert_int_eq(json_array_size(rec), 1);
 	json_decref(rec);
@@ -950,6 +1007,7 @@ START_TEST(test_foreign_driver)
 	ck_assert(reads(COMBO_HID, "1\n"));
 	ck_assert(reads(MOUSE, "1\n"));
 	ck_assert(probed("1-2:1.0"));
+	ck_assert_int_eq(access(state, F_OK), -1);
 }
 END_TEST
 
@@ -2006,6 +2064,7 @@ END_TEST
 KK_SUITE(usb_suite, "usb",
 	KK_CASE("enforce", KK_TMPDIR, 0),
 	    KK_TEST(test_deauthorize), KK_TEST(test_deauthorize_late),
+	    KK_TEST(test_deauthorize_second_look_fails),
 	    KK_TEST(test_restore),
 	    KK_TEST(test_not_ours), KK_TEST(test_restart),
 	    KK_TEST(test_reauthorised), KK_TEST(test_gone),
