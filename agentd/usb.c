@@ -29,6 +29,8 @@
 #include <sys/sysmacros.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,12 +151,135 @@ quiesce_mounts(const struct kd_usb_paths *p, int fd, const char *name,
 	free(m);
 }
 
+/*
+ * The deadline of one admission's or release's probes, or of one cut's
+ * writes (kk_mono_ms).
+ */
+static long long
+probes_by(const struct kd_usb_paths *p)
+{
+	return kk_mono_ms() + (p->probe_ms > 0 ? p->probe_ms :
+	    KD_USB_PROBE_MS);
+}
+
+/*
+ * Cut writes that wait on a device.  The kernel takes the device's lock
+ * to deauthorise an interface of it, and a device can hold that lock for
+ * minutes (a reset, then the rebind of each interface, each probe
+ * stalled for seconds), the writer meanwhile in D state, past the
+ * watchdog.  A write is waited for until the cut's deadline, then goes
+ * on in its thread; until it ends, no other write to that device starts
+ * (it would wait on the same lock): the devices named here.
+ */
+#define CUTS_WAITING_MAX	32
+static pthread_mutex_t cuts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cut_waiting {
+	char dev[KD_USB_NAME_MAX];	/* "" if free */
+	int fd;				/* the interface's directory, its own */
+} cuts_waiting[CUTS_WAITING_MAX];
+
+static struct cut_waiting *
+cut_find(const char *dev)
+{
+	int i;
+
+	for (i = 0; i < CUTS_WAITING_MAX; i++)
+		if (strcmp(cuts_waiting[i].dev, dev) == 0)
+			return &cuts_waiting[i];
+	return NULL;
+}
+
+/*
+ * dev named as waiting, with fd (taken: closed when the write ends): 0,
+ * -EINPROGRESS if it is, -EBUSY if full.
+ */
+static int
+cut_take(const char *dev, int fd)
+{
+	struct cut_waiting *c;
+	int err = 0;
+
+	pthread_mutex_lock(&cuts_lock);
+	if (cut_find(dev) != NULL)
+		err = -EINPROGRESS;
+	else if ((c = cut_find("")) == NULL)
+		err = -EBUSY;
+	else {
+		snprintf(c->dev, sizeof(c->dev), "%s", dev);
+		c->fd = fd;
+	}
+	pthread_mutex_unlock(&cuts_lock);
+	return err;
+}
+
+/* dev no longer waiting, its descriptor closed; what is not there, nothing */
+static void
+cut_drop(const char *dev)
+{
+	struct cut_waiting *c;
+
+	pthread_mutex_lock(&cuts_lock);
+	if ((c = cut_find(dev)) != NULL) {
+		close(c->fd);
+		c->dev[0] = '\0';
+		c->fd = -1;
+	}
+	pthread_mutex_unlock(&cuts_lock);
+}
+
+/* authorized = 0 for kd_usb_call_by: point is the device's name */
+static int
+cut_job(const char *point, dev_t unused)
+{
+	struct cut_waiting *c;
+	int fd = -1, err = -ENOENT;
+
+	(void)unused;
+	pthread_mutex_lock(&cuts_lock);
+	if ((c = cut_find(point)) != NULL)
+		fd = c->fd;
+	pthread_mutex_unlock(&cuts_lock);
+	/* only this thread drops it (or the caller, once it has ended) */
+	if (fd >= 0)
+		err = kd_usb_attr_set(fd, "authorized", 0);
+	cut_drop(point);
+	return err;
+}
+
+/*
+ * authorized = 0 through fd, the directory of interface name (taken),
+ * waited for until by (kk_mono_ms) at most
+ */
+static int
+cut_write(const char *name, int fd, long long by)
+{
+	char dev[KD_USB_NAME_MAX];
+	int err;
+
+	snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(name, ":"), name);
+	if (dev[0] == '\0') {
+		close(fd);
+		return -EINVAL;
+	}
+	if ((err = cut_take(dev, fd)) < 0) {
+		close(fd);
+		return err;
+	}
+	err = kd_usb_call_by(cut_job, dev, 0, by);
+	/* ended, or never began: its device is no longer waited on */
+	if (err != -ETIMEDOUT)
+		cut_drop(dev);
+	return err;
+}
+
 static void
 deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
-    const struct usb_iface *f, json_t *rec, int *first, long long quiesce_by)
+    const struct usb_iface *f, json_t *rec, int *first, long long quiesce_by,
+    long long cut_by)
 {
 	json_t *errors = json_object_get(rec, KW_ERRORS);
 	const char *name = f->name;
+	long long by;
 	int fd, err;
 
 	if ((fd = kd_usb_open_dir(sc->devfd, name, true)) < 0) {
@@ -163,12 +288,13 @@ deauthorize_iface(const struct kd_usb_paths *p, struct usb_scan *sc,
 	}
 	/* sync and remount before the disk goes away under the filesystem */
 	quiesce_mounts(p, fd, name, rec, first, quiesce_by);
-	if ((err = kd_usb_attr_set(fd, "authorized", 0)) < 0)
+	/* past the cut's deadline (a sync took it), a moment each */
+	by = kk_mono_ms() + 100;
+	if ((err = cut_write(name, fd, by > cut_by ? by : cut_by)) < 0)
 		usb_note(errors, first, name, "authorized", err);
 	else
 		json_array_append_new(json_object_get(rec, KW_INTERFACES),
 		    describe_iface(p->sysfs, sc->devfd, f));
-	close(fd);
 }
 
 /*
@@ -367,7 +493,7 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 	json_t *rec, *st = NULL, *errors;
 	enum kd_usb_verdict *vs = NULL;
 	bool dirty, writable = true, recorded;
-	long long quiesce_by;
+	long long quiesce_by, cut_by;
 	size_t i, hubs_cut = 0;
 	int err, loaded, first = 0, fd;
 
@@ -465,10 +591,12 @@ kd_usb_deauthorize(const struct kd_usb_paths *p, json_t **record)
 		look_again(p, &sc, &vs, st, writable, errors, &first);
 	/* every mount's sync within one budget: the loop waits meanwhile */
 	quiesce_by = kk_mono_ms() + KD_USB_QUIESCE_MS;
+	/* and every write's, after them (a device can hold one up) */
+	cut_by = probes_by(p);
 	for (i = 0; i < sc->nifaces; i++)
 		if (vs[i] == KD_USB_CUT)
 			deauthorize_iface(p, sc, &sc->ifaces[i], rec, &first,
-			    quiesce_by);
+			    quiesce_by, cut_by);
 		else if (vs[i] == KD_USB_KEEP_OUT)
 			keep_out(p, sc, &sc->ifaces[i], rec);
 out:
@@ -514,14 +642,6 @@ probe_job(const char *point, dev_t dev)
 	memcpy(driver, nl + 1, (size_t)(nl2 - nl - 1));
 	driver[nl2 - nl - 1] = '\0';
 	return kd_usb_probe(sysfs, driver[0] ? driver : NULL, nl2 + 1);
-}
-
-/* the deadline of one admission's or release's probes (kk_mono_ms) */
-static long long
-probes_by(const struct kd_usb_paths *p)
-{
-	return kk_mono_ms() + (p->probe_ms > 0 ? p->probe_ms :
-	    KD_USB_PROBE_MS);
 }
 
 static void

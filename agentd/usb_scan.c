@@ -140,6 +140,12 @@ usb_describe(int err)
 	case -ESTALE:
 		return "another interface came under its name since it was "
 		    "judged: not let in";
+	case -ETIMEDOUT:
+		return "the device holds the kernel up; the write goes on";
+	case -EINPROGRESS:
+		return "a write to its device still waits on the device";
+	case -EBUSY:
+		return "too many devices hold writes up";
 	default:
 		return strerror(-err);
 	}

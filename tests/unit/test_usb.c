@@ -332,6 +332,8 @@ int __real_kd_usb_attr_set(int dirfd, const char *name, int value);
 int __wrap_kd_usb_attr_set(int dirfd, const char *name, int value);
 /* called once, before the next write of a root hub's default */
 static void (*hub_write_hook)(void);
+/* called before each write of authorized = 0, in the cut's thread */
+static void (*cut_write_hook)(void);
 
 int
 __wrap_kd_usb_attr_set(int dirfd, const char *name, int value)
@@ -342,8 +344,89 @@ __wrap_kd_usb_attr_set(int dirfd, const char *name, int value)
 		hub_write_hook = NULL;	/* once */
 		hook();
 	}
+	hook = __atomic_load_n(&cut_write_hook, __ATOMIC_SEQ_CST);
+	if (hook != NULL && strcmp(name, "authorized") == 0 && value == 0)
+		hook();
 	return __real_kd_usb_attr_set(dirfd, name, value);
 }
+
+static int cut_pipe[2];
+static int cut_writes;
+
+/* a device holding the kernel's lock: the write waits for a byte */
+static void
+cut_stalls(void)
+{
+	char c;
+
+	__atomic_add_fetch(&cut_writes, 1, __ATOMIC_SEQ_CST);
+	while (read(cut_pipe[0], &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Two devices hold the kernel up at the write of authorized = 0 (a reset
+ * and a stalled rebind hold the device's lock, the writer in D state).
+ * The cut returns at its deadline, naming them, and their writes go on;
+ * a cut meanwhile starts no second write to either device.  Before, the
+ * loop waited in the write as long as the device held it (past the
+ * watchdog).
+ */
+START_TEST(test_cut_write_stalled)
+{
+	json_t *rec, *e;
+	size_t i;
+	int n = 0, k, err = -1;
+
+	ck_assert_int_eq(pipe(cut_pipe), 0);
+	cut_writes = 0;
+	build_tree();
+	paths.probe_ms = 200;
+	__atomic_store_n(&cut_write_hook, cut_stalls, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -ETIMEDOUT);
+	/* both writes reach the device (their threads, however busy) */
+	for (k = 0; k < 500 &&
+	    __atomic_load_n(&cut_writes, __ATOMIC_SEQ_CST) < 2; k++)
+		usleep(10000);
+	ck_assert_int_eq(__atomic_load_n(&cut_writes, __ATOMIC_SEQ_CST), 2);
+	json_array_foreach(json_object_get(rec, KW_ERRORS), i, e)
+		if (strstr(json_string_value(json_object_get(e, KW_ERROR)),
+		    "holds the kernel up") != NULL)
+			n++;
+	ck_assert_int_eq(n, 2);
+	json_decref(rec);
+	ck_assert(reads(STICK, "1\n"));
+	ck_assert(reads(DEFAULT1, "0\n"));
+	/* a look meanwhile: no second write to the same devices */
+	ck_assert_int_eq(kd_usb_deauthorize(&paths, &rec), -EINPROGRESS);
+	json_decref(rec);
+	ck_assert_int_eq(__atomic_load_n(&cut_writes, __ATOMIC_SEQ_CST), 2);
+	/* the devices let go: the writes end (bounded poll) */
+	ck_assert_int_eq(write(cut_pipe[1], "xx", 2), 2);
+	for (k = 0; k < 500 && !(reads(STICK, "0\n") &&
+	    reads(COMBO_STORAGE, "0\n")); k++)
+		usleep(10000);
+	assert_storage("0\n");
+	__atomic_store_n(&cut_write_hook, NULL, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(kd_usb_check(&paths, true, NULL, 0), 0);
+	/*
+	 * their devices are no longer waited on once the threads let go
+	 * (just after the write; bounded poll): a cut writes again
+	 */
+	put(STICK, "1\n");
+	for (k = 0; k < 500; k++) {
+		err = kd_usb_deauthorize(&paths, &rec);
+		json_decref(rec);
+		if (err != -EINPROGRESS)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(err, 0);
+	ck_assert(reads(STICK, "0\n"));
+	close(cut_pipe[0]);
+	close(cut_pipe[1]);
+}
+END_TEST
 
 /* a stick plugged in while usb1 still authorises new interfaces */
 static void
@@ -2065,6 +2148,7 @@ KK_SUITE(usb_suite, "usb",
 	KK_CASE("enforce", KK_TMPDIR, 0),
 	    KK_TEST(test_deauthorize), KK_TEST(test_deauthorize_late),
 	    KK_TEST(test_deauthorize_second_look_fails),
+	    KK_TEST(test_cut_write_stalled),
 	    KK_TEST(test_restore),
 	    KK_TEST(test_not_ours), KK_TEST(test_restart),
 	    KK_TEST(test_reauthorised), KK_TEST(test_gone),
