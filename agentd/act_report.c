@@ -147,6 +147,7 @@ attachments_problem(json_t *a)
 static const char *
 request_problem(json_t *req, char *buf, size_t len)
 {
+	char shown[41];
 	const char *key, *why;
 	json_t *v;
 	size_t i;
@@ -156,7 +157,12 @@ request_problem(json_t *req, char *buf, size_t len)
 			if (strcmp(key, known_keys[i]) == 0)
 				break;
 		if (i == sizeof(known_keys) / sizeof(known_keys[0])) {
-			snprintf(buf, len, "unknown field \"%.40s\"", key);
+			/*
+			 * cut on a character's boundary: half of one is no
+			 * JSON string, and the answer could not be made
+			 */
+			kk_text_clean(shown, sizeof(shown), key, strlen(key));
+			snprintf(buf, len, "unknown field \"%s\"", shown);
 			return buf;
 		}
 	}

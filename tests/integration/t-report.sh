@@ -81,6 +81,25 @@ R3=$(jq -r .report "$WORK/claim2.json")
 check_within "nobody claiming uid 0: stored with nobody's uid" 10 bash -c \
 	"jq -r .payload '$COL/$AGENT_ID/$R3.json' | base64 -d | jq -e --argjson u $NOBODY_UID '.body.reporter.uid == \$u'"
 
+# --- an unknown field whose name a 40-byte cut would split in a character ---
+# "unknown field \"%.40s\"" cut "é" in half: the answer (JSON) could not be
+# made, and the connection closed with none (the client saw no agent)
+python3 - "$SOCK" >"$WORK/cutkey.json" <<'EOF'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect(sys.argv[1])
+req = json.dumps({"cmd": "report", "category": "other", "what": "x",
+                  "k" * 39 + "\u00e9tendu": 1}, ensure_ascii=False).encode()
+s.sendall(struct.pack(">I", len(req)) + req)
+h = s.recv(4, socket.MSG_WAITALL)
+if len(h) == 4:
+    n = struct.unpack(">I", h)[0]
+    print(s.recv(n, socket.MSG_WAITALL).decode())
+EOF
+check "a report with an unknown field named k x 39 and an accented letter: refused malformed, named whole to the character (fails on the old code: no answer)" \
+	jq -e '.error == "malformed" and (.message | contains("unknown field \"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"))' "$WORK/cutkey.json"
+
 # --- no terminal, a required field missing: a usage error, nothing sent ---
 N=$(wc -l <"$COL/index.jsonl")
 as_nobody "$KAKURICTL" -s "$SOCK" report --category popup </dev/null >/dev/null 2>"$WORK/usage.err"; rc=$?
