@@ -74,12 +74,16 @@ kd_act_log(struct run *r)
 		return -EBUSY;
 	if (jn != NULL)
 		lines = (unsigned long)json_integer_value(jn);
-	if (r->origin == KD_ORIGIN_LOCAL && r->local_class == KK_PEER_OTHER &&
-	    lines > KK_LOG_OTHER_LINES_MAX) {
+	if (r->origin == KD_ORIGIN_LOCAL && r->local_class != KK_PEER_ROOT &&
+	    lines > (r->local_class == KK_PEER_STAFF ? KK_LOG_STAFF_LINES_MAX :
+	    KK_LOG_OTHER_LINES_MAX)) {
 		kd_run_reject(r, KE_TOO_LARGE, NULL);
-		snprintf(r->detail, sizeof(r->detail), "users outside "
-		    "staff_group may ask for at most %d lines, or all of them "
-		    "(-n 0)", KK_LOG_OTHER_LINES_MAX);
+		snprintf(r->detail, sizeof(r->detail), "%s may ask for at most "
+		    "%d lines, or all of them (-n 0)",
+		    r->local_class == KK_PEER_STAFF ? "members of staff_group" :
+		    "users outside staff_group", r->local_class ==
+		    KK_PEER_STAFF ? KK_LOG_STAFF_LINES_MAX :
+		    KK_LOG_OTHER_LINES_MAX);
 		kd_tally_refused(d, r->uid, r->pid, r->local_class, "log",
 		    KE_TOO_LARGE, NULL);
 		return -E2BIG;

@@ -46,6 +46,13 @@ check "... -n 10000 is answered: 10,000 entries, verified" \
 out=$(as_staff "$KAKURICTL" -s "$SOCK" log -n 20000 --json 2>/dev/null)
 check "a staff member may count back further: -n 20000, verified" \
 	jtrue '(.entries | length) == 20000 and .chain == "verified"' <<<"$out"
+# ... up to 250,000 (a log of the defaults' size): malware running as a
+# staff employee asked for 10^9 in a loop, 0.4 s of the loop each
+out=$(as_staff "$KAKURICTL" -s "$SOCK" log -n 999999999 2>&1); rc=$?
+check "a staff member: -n 999999999 is refused as too-large, saying the limit (fails on the old code)" \
+	bash -c "test $rc -eq 1 && grep -q 'too-large: members of staff_group may ask for at most 250000 lines' <<<\"\$1\"" _ "$out"
+out=$(as_staff "$KAKURICTL" -s "$SOCK" log -n 250000 2>/dev/null | tail -1)
+check "... -n 250000 is answered, verified" grep -q '^chain: verified, 250000 entries' <<<"$out"
 
 # the whole 500 MiB through the socket, while status is asked for
 "$HOG" "$SOCK" 120 probe >"$WORK/probe.out" 2>&1 &
