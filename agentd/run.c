@@ -247,7 +247,7 @@ kd_run_new(struct kd *d, enum kd_origin origin, const char *actor,
 #define KD_REJECT_ENTRIES	64
 
 struct kd_reject_count {
-	enum kd_origin origin;		/* REMOTE or FLEET: counted apart */
+	enum kd_origin origin;		/* REMOTE, FLEET or APPLY: counted apart */
 	char reason[32];
 	char command[KK_ID_HEX + 1];	/* "" for refusals that name none */
 	unsigned long count;		/* this interval */
@@ -287,7 +287,8 @@ on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 		if (e->count < 2)
 			continue;
 		snprintf(result, sizeof(result), "rejected: %s", e->reason);
-		kd_audit(d, e->origin == KD_ORIGIN_FLEET ? "mqtt" : "tls",
+		kd_audit(d, e->origin == KD_ORIGIN_FLEET ? "mqtt" :
+		    e->origin == KD_ORIGIN_APPLY ? "local" : "tls",
 		    "command", result, json_pack("{s:s*, s:I, s:I}",
 		    KW_COMMAND, e->command[0] ? e->command : NULL,
 		    KW_MORE, (json_int_t)(e->count - 1),
@@ -295,6 +296,7 @@ on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 		kk_log(LOG_WARNING, KK_MID_REFUSED,
 		    "%lu more %s refusals (%s%s%s) in %llu s", e->count - 1,
 		    e->origin == KD_ORIGIN_FLEET ? "fleet broker" :
+		    e->origin == KD_ORIGIN_APPLY ? "kakurictl apply" :
 		    "signed-channel", e->reason, e->command[0] ? ", command " : "",
 		    e->command, KD_REJECT_WINDOW_USEC / 1000000ULL);
 	}
@@ -329,8 +331,8 @@ rejects_entry(struct kd *d, enum kd_origin origin, const char *reason,
 		    strcmp(rj->r[i].reason, reason) == 0 &&
 		    strcmp(rj->r[i].command, command) == 0)
 			return &rj->r[i];
-	/* full: the last two entries count the rest, one an origin */
-	if (rj->n >= KD_REJECT_ENTRIES - 2) {
+	/* full: the last three entries count the rest, one an origin */
+	if (rj->n >= KD_REJECT_ENTRIES - 3) {
 		reason = "various";
 		command = "";
 		for (i = 0; i < rj->n; i++)
@@ -424,8 +426,13 @@ run_receipt(struct run *r)
 	struct kd *d = r->d;
 	char *text;
 
-	/* from the network: refusals counted per reason and interval */
-	if ((r->origin == KD_ORIGIN_REMOTE || r->origin == KD_ORIGIN_FLEET) &&
+	/*
+	 * From the network, and from kakurictl apply (any local user, a few
+	 * a second: one audit line each would rotate the incident's history
+	 * out of the log in weeks): refusals counted per reason and interval.
+	 */
+	if ((r->origin == KD_ORIGIN_REMOTE || r->origin == KD_ORIGIN_FLEET ||
+	    r->origin == KD_ORIGIN_APPLY) &&
 	    strcmp(r->result, KR_REJECTED) == 0 && (e = rejects_entry(d,
 	    r->origin, r->reason ? r->reason : "rejected", r->have_cmd ?
 	    r->cmd.id : "")) != NULL) {

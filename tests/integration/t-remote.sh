@@ -241,6 +241,18 @@ check "... and makes only the TLS pair" bash -c "[ -s '$PKI/agent-tls.key' ] && 
 check "after --init the channel comes up by itself (the start is retried)" until_ok 20 channel_up
 check "the retries said it once in the log" test "$(grep -c 'CSIRT channel off: .*agent-tls.key' "$DLOG")" -eq 1
 check "and serves signed commands" test "$(send_result "$(sign carol status)")" = done
+
+# --- kakurictl apply refusals are counted per interval, as the network's ---
+# Any local user may apply, a few a second: one audit line (and a receipt
+# signature) each rotated the incident's history out of the log in weeks.
+echo '{"payloadType":"x","payload":"AA==","signatures":[]}' >"$WORK/junk.dsse"
+N0=$(ctl log --json | jq '.entries | length')
+for _ in 1 2 3 4 5; do "$KAKURICTL" -s "$SOCK" apply --json "$WORK/junk.dsse" >/dev/null 2>&1; done
+applied_junk() { ctl log --json | jq --argjson n "$N0" '[.entries[$n:][] | select(.actor | test("^local")) | select(.result | test("^rejected"))]'; }
+summarised() { applied_junk | jq -e 'any(.[]; .more == 4)' >/dev/null; }
+check_within "five junk applies: one audit line, then one that counts the other four (within the 10 s interval)" 30 summarised
+check "... and no more lines than those two (fails on the old code: five)" \
+	test "$(applied_junk | jq 'length')" = 2
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
