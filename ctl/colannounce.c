@@ -95,10 +95,32 @@ on_exec_exit(sd_event_source *s, const siginfo_t *si, void *arg)
 		    "status" : "signal", si->si_status);
 	sd_event_source_unref(s);
 	for (i = 0; i < COL_EXEC_MAX; i++)
-		if (col->exec_running[i].pid == si->si_pid)
+		if (col->exec_running[i].pid == si->si_pid) {
 			col->exec_running[i].pid = 0;
+			col->exec_running[i].timer = sd_event_source_disable_unref(
+			    col->exec_running[i].timer);
+		}
 	col->nexec--;
 	exec_next(col);
+	return 0;
+}
+
+/*
+ * A program past --exec-timeout (a ticketing hook hung on a report's
+ * content, or on its server): its process group killed, so that eight
+ * hung ones do not stop every later report's announcement.  Its exit
+ * frees the place (on_exec_exit).
+ */
+static int
+on_exec_timeout(sd_event_source *s, uint64_t usec, void *arg)
+{
+	struct col_exec *slot = arg;
+
+	if (slot->pid > 0) {
+		fprintf(stderr, "collector: a --exec program (pid %d) ran past "
+		    "its time: killed\n", (int)slot->pid);
+		kill(-slot->pid, SIGKILL);
+	}
 	return 0;
 }
 
@@ -142,11 +164,16 @@ exec_next(struct collector *col)
 			char *const argv[] = { (char *)col->exec, path, NULL };
 			sigset_t none;
 
+			/* a group of its own: what it starts ends with it */
+			setpgid(0, 0);
 			sigemptyset(&none);
 			sigprocmask(SIG_SETMASK, &none, NULL);
 			execv(col->exec, argv);
 			_exit(127);
 		}
+		/* and so before either runs on: the kill needs the group */
+		if (pid > 0)
+			setpgid(pid, pid);
 		if (pid < 0 || sd_event_add_child(col->ev, NULL, pid,
 		    WEXITED, on_exec_exit, col) < 0) {
 			fprintf(stderr, "collector: cannot run %s for %s\n",
@@ -156,6 +183,11 @@ exec_next(struct collector *col)
 			if (slot != NULL) {
 				slot->pid = pid;
 				agent_of(path, slot->agent);
+				if (sd_event_add_time_relative(col->ev,
+				    &slot->timer, CLOCK_MONOTONIC,
+				    (uint64_t)col->exec_timeout_s * 1000000ULL,
+				    0, on_exec_timeout, slot) < 0)
+					slot->timer = NULL;
 			}
 		}
 		free(path);

@@ -27,6 +27,9 @@
 #define COL_IDLE_USEC		(60ULL * 1000000ULL)
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
+/* --exec-timeout: seconds a program may run, by default and at most */
+#define COL_EXEC_TIMEOUT_S	60
+#define COL_EXEC_TIMEOUT_MAX_S	3600
 #define COL_EXEC_QUEUE		1024	/* stored paths waiting for one */
 /* one agent's of them, at most: another agent's report finds a place */
 #define COL_EXEC_PER_AGENT	(COL_EXEC_QUEUE / 8)
@@ -81,9 +84,12 @@ struct collector {
 	int dirfd;
 	const char *exec;
 	unsigned nexec;
+	long long exec_timeout_s;		/* --exec-timeout */
 	struct col_exec {
 		pid_t pid;
 		char agent[KK_AGENT_ID_HEX + 1];
+		/* past --exec-timeout, its process group is killed */
+		sd_event_source *timer;
 	} exec_running[COL_EXEC_MAX];
 	char *exec_queue[COL_EXEC_QUEUE];	/* stored paths, oldest first */
 	size_t exec_n;

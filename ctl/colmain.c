@@ -49,7 +49,8 @@ raise_nofile(void)
 int
 cmd_collector(struct ctl *c, int argc, char **argv)
 {
-	struct collector col = { .dirfd = -1, .index_synced = -1 };
+	struct collector col = { .dirfd = -1, .index_synced = -1,
+	    .exec_timeout_s = COL_EXEC_TIMEOUT_S };
 	struct stat st;
 	pid_t holder;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
@@ -63,6 +64,9 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		CTL_TLS_FILES(&ca, &cert, &key),
 		CTL_TEXT("agents", &agents),
 		CTL_TEXT("exec", &col.exec),
+		CTL_NUMBER("exec-timeout", &col.exec_timeout_s, 1,
+		    COL_EXEC_TIMEOUT_MAX_S, "--exec-timeout wants the seconds "
+		    "a --exec program may run, 1 to 3600"),
 		CTL_NUMBER("agent-quota", &quota_mib, 1, COLQ_MAX_MIB,
 		    "--agent-quota wants the MiB an agent may store an hour, "
 		    "1 to 1048576"),

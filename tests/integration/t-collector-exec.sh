@@ -44,5 +44,28 @@ check "the flooding agent holds its share of the queue at most ($A_WAIT waiting,
 check "... and the paths not run are said on stderr, one line each" test "$NOTRUN" -gt 0
 check "... naming the agent's share" grep -q "already wait (its share of 1024)" "$WORK/col.err"
 check "the collector served throughout" kill -0 "$COLPID"
+
+# --- hooks that hang (on a report's content, or on their server) ---
+# Eight hung programs took every place: no later report got its ticket.
+# Past --exec-timeout the program's process group is killed.
+collector_stop
+HANG="$WORK/hang"
+printf '#!/bin/sh
+echo "$1" >>%s/hang.log
+sleep 1000 &
+echo $! >>%s/hang.pids
+wait
+' "$WORK" "$WORK" >"$HANG"
+chmod 0755 "$HANG"
+: >"$WORK/hang.log"; : >"$WORK/hang.pids"
+collector --exec "$HANG" --exec-timeout 2 || die "the collector starts with --exec-timeout"
+flood b 10 1000 >"$WORK/hang-b.out"
+check "ten reports stored" grep -q '^acked 10 refused 0' "$WORK/hang-b.out"
+hung_all_ran() { [ "$(wc -l <"$WORK/hang.log")" -ge 10 ]; }
+check_within "... eight hooks hang, are killed after 2 s, and the other two run (fails on the old code)" 60 hung_all_ran
+check "... the kills are said on stderr" grep -q 'a --exec program (pid [0-9]*) ran past its time: killed' "$WORK/col.err"
+hung_gone() { while read -r p; do kill -0 "$p" 2>/dev/null && return 1; done <"$WORK/hang.pids"; return 0; }
+check_within "... with what each started (its process group)" 30 hung_gone
+check "the collector served throughout" kill -0 "$COLPID"
 summary
 [ "$FAILED" -eq 0 ]
