@@ -766,6 +766,8 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 	int n, err, r, rounds, batches;
 
 	if (!cn->authed) {
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			cn->heard = true;
 		ERR_clear_error();
 		n = SSL_do_handshake(cn->ssl);
 		if (n != 1) {
@@ -904,14 +906,16 @@ conn_close(struct col_conn *cn)
  * Whether one more connection may start its handshake.  Before it a peer
  * is nobody: at most COL_PREAUTH_PER_NET of them from one address (or
  * /64), and when all COL_MAX_PREAUTH places are taken, or all
- * COL_MAX_CONNS (the rest held by agents), the oldest gives its place
- * (it had COL_HANDSHAKE_USEC less to go), so that silent sockets, from
- * one host or many, can delay an agent's report but not keep it out.
+ * COL_MAX_CONNS (the rest held by agents), the oldest that has sent
+ * nothing gives its place (it had COL_HANDSHAKE_USEC less to go), or the
+ * oldest if all have: silent sockets, from one host or many, held or
+ * renewed as fast as they can, can delay an agent's report but not keep
+ * it out, and its handshake under way is not what makes room for them.
  */
 static bool
 handshake_room(struct collector *col, const struct sockaddr_storage *ss)
 {
-	struct col_conn *cn, *oldest = NULL;
+	struct col_conn *cn, *oldest = NULL, *oldest_silent = NULL;
 	struct kk_source src;
 	unsigned n = 0;
 
@@ -921,13 +925,15 @@ handshake_room(struct collector *col, const struct sockaddr_storage *ss)
 			continue;
 		/* new ones go first in the list: the last is the oldest */
 		oldest = cn;
+		if (!cn->heard)
+			oldest_silent = cn;
 		if (kk_source_eq(&cn->src, &src) &&
 		    ++n >= COL_PREAUTH_PER_NET)
 			return false;
 	}
 	if ((col->npreauth >= COL_MAX_PREAUTH ||
 	    col->nconns >= COL_MAX_CONNS) && oldest != NULL)
-		conn_close(oldest);
+		conn_close(oldest_silent != NULL ? oldest_silent : oldest);
 	return col->npreauth < COL_MAX_PREAUTH && col->nconns < COL_MAX_CONNS;
 }
 

@@ -53,6 +53,8 @@ struct col_conn {
 	int fd;
 	SSL *ssl;
 	bool authed;
+	/* sent something before its handshake ended: an agent, likely */
+	bool heard;
 	bool closing;			/* close once the answer is written */
 	sd_event_source *io, *timer;
 	/* its next batch, after the other connections' turn (on_conn_io) */

@@ -146,6 +146,58 @@ check "20 networks fill the 256 places ($HELD held of $MADE)" \
 check "... and an agent's report is acked all the same: the oldest gives way (fails on the old code)" \
 	acked_meanwhile
 
+# --- silent sockets renewed as fast as they come, while an agent's
+# --- handshake is under way ---
+# The oldest gave its place to each new connection: past 256 new ones,
+# the agent's own handshake was the oldest, and closed (a far agent, or a
+# slow one, never got through).  Now the oldest that has sent nothing.
+cat >"$WORK/churn.py" <<'EOT'
+import select, socket, sys
+# churn.py DST HELLO-SRC SRC... : 16 silent connections from each of the
+# first half of the sources, then one that sends the start of a
+# ClientHello (as an agent's handshake under way), then 16 silent ones
+# from each of the other half; prints "open" if the collector kept the
+# ClientHello's, else "closed"
+dst, hello_src, srcs = sys.argv[1], sys.argv[2], sys.argv[3:]
+keep = []
+def burst(half):
+    for src in half:
+        for _ in range(16):
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            s.bind((src, 0))
+            try:
+                s.connect((dst, 7444))
+            except OSError:
+                s.close()
+                continue
+            keep.append(s)
+burst(srcs[:len(srcs) // 2])
+h = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+h.bind((hello_src, 0))
+h.connect((dst, 7444))
+# a handshake record's header and the ClientHello's type: more to come
+h.sendall(bytes([0x16, 0x03, 0x01, 0x00, 0xff, 0x01]))
+select.select([], [], [], 0.5)
+burst(srcs[len(srcs) // 2:])
+r, _, _ = select.select([h], [], [], 1.0)
+closed = False
+if r:
+    try:
+        closed = h.recv(1) == b""
+    except OSError:
+        closed = True
+print("closed" if closed else "open", flush=True)
+EOT
+CHURN=()
+for i in $(seq 1 40); do
+	ip -n "$PEER" addr add "2001:db8:8$((i + 10))::1/128" dev lo nodad 2>/dev/null
+	CHURN+=("2001:db8:8$((i + 10))::1")
+done
+ip -n "$PEER" addr add "2001:db8:899::1/128" dev lo nodad 2>/dev/null
+out=$(ip netns exec "$PEER" timeout 60 python3 "$WORK/churn.py" "$PEER6" "2001:db8:899::1" "${CHURN[@]}")
+check "an agent's handshake under way outlasts 640 silent connections from 40 networks (fails on the old code: closed)" \
+	test "$out" = open
+
 verified_of() { "$KAKURICTL" reports --json "$COL" 2>/dev/null | jq -s "[.[] | select(.report.agent == \"$1\" and .verified)] | length"; }
 check "every report is listed, verified: 20 of the first agent, 4 of agent b" \
 	bash -c "[ '$(verified_of "$AGENT_ID")' = 20 ] && [ '$(verified_of "$B_ID")' = 4 ]"
