@@ -76,8 +76,22 @@ check "twenty 1.3 MB reports of the first agent during failed handshakes: all ac
 check "... while handshakes failed all along" test "$NHS" -ge 3
 
 # --- silent sockets: from one address, then from 20 networks ---
+cat >"$WORK/silentconn.py" <<'EOT'
+import socket
+def silent(dst, src):
+    """A TCP connection from src to dst port 7444 that sends nothing, or None."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    try:
+        s.connect((dst, 7444))
+    except OSError:
+        s.close()
+        return None
+    return s
+EOT
 cat >"$WORK/silent.py" <<'EOT'
-import os, select, socket, sys, time
+import os, select, sys, time
+from silentconn import silent
 # silent.py WORK DST SRC...: 16 + 300 / len(SRC) silent connections from each
 # source address to DST port 7444; prints how many the collector still
 # holds once it has closed the others (or after 5 s), then waits for the
@@ -87,12 +101,8 @@ each = 16 + 300 // len(srcs)
 socks = []
 for src in srcs:
     for _ in range(each):
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind((src, 0))
-        try:
-            s.connect((dst, 7444))
-        except OSError:
-            s.close()
+        s = silent(dst, src)
+        if s is None:
             continue
         socks.append(s)
         time.sleep(0.001)
@@ -153,6 +163,7 @@ check "... and an agent's report is acked all the same: the oldest gives way (fa
 # slow one, never got through).  Now the oldest that has sent nothing.
 cat >"$WORK/churn.py" <<'EOT'
 import select, socket, sys
+from silentconn import silent
 # churn.py DST HELLO-SRC SRC... : 16 silent connections from each of the
 # first half of the sources, then one that sends the start of a
 # ClientHello (as an agent's handshake under way), then 16 silent ones
@@ -163,14 +174,9 @@ keep = []
 def burst(half):
     for src in half:
         for _ in range(16):
-            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            s.bind((src, 0))
-            try:
-                s.connect((dst, 7444))
-            except OSError:
-                s.close()
-                continue
-            keep.append(s)
+            s = silent(dst, src)
+            if s is not None:
+                keep.append(s)
 burst(srcs[:len(srcs) // 2])
 h = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 h.bind((hello_src, 0))

@@ -325,6 +325,17 @@ START_TEST(test_refused_acks_bounded)
 }
 END_TEST
 
+/* A courier whose collector refuses: its first batch sent and answered. */
+static void
+first_batch_rejected(void)
+{
+	start(REJECT);
+	kd_courier_kick(&d);
+	ck_assert(busy());
+	ck_assert_msg(run_until(batch_over), "the batch was not answered "
+	    "within 20 s (%u answers)", fk.answers);
+}
+
 /*
  * The transport could not deliver (its collector away): the backoff
  * ends when the transport says it is connected again, but a second
@@ -338,11 +349,7 @@ START_TEST(test_transport_up_ends_backoff)
 {
 	json_t *last;
 
-	start(REJECT);
-	kd_courier_kick(&d);
-	ck_assert(busy());
-	ck_assert_msg(run_until(batch_over), "the batch was not answered "
-	    "within 20 s (%u answers)", fk.answers);
+	first_batch_rejected();
 	ck_assert_msg(strncmp(kd_courier_state(&d), "retrying: ", 10) == 0,
 	    "not in its backoff: %s", kd_courier_state(&d));
 	for (int i = 0; i < 10; i++) {
@@ -491,11 +498,7 @@ START_TEST(test_unreadable_head_set_aside)
 	struct stat st;
 	json_t *last;
 
-	start(REJECT);
-	kd_courier_kick(&d);
-	ck_assert(busy());
-	ck_assert_msg(run_until(batch_over), "the batch was not answered "
-	    "within 20 s (%u answers)", fk.answers);
+	first_batch_rejected();
 	oldest_message(path);
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
@@ -532,11 +535,7 @@ START_TEST(test_unreadable_now_kept)
 	int fds[256], n = 0;
 	json_t *last;
 
-	start(REJECT);
-	kd_courier_kick(&d);
-	ck_assert(busy());
-	ck_assert_msg(run_until(batch_over), "the batch was not answered "
-	    "within 20 s (%u answers)", fk.answers);
+	first_batch_rejected();
 	/* the outbox directory opens, its files do not (EMFILE) */
 	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	low.rlim_max = rl.rlim_max;
