@@ -151,6 +151,8 @@ reason_word(int err)
 	switch (err) {
 	case -ETIMEDOUT:
 		return "sync-timeout";	/* KD_USB_QUIESCE_MS spent */
+	case -EDEADLK:
+		return "device-held";	/* a write the device holds up */
 	case -E2BIG:
 		return "over-limits";	/* more than kakurid follows */
 	case -ENODATA:

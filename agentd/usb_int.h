@@ -1,7 +1,8 @@
 /*
  * What the parts of the USB enforcer share: the scan of bus/usb/devices
  * (usb_scan.c), what was changed, on disk and in memory (usb_state.c),
- * and the cut, the release and the checks (usb.c).  Internal to them.
+ * the cut (usb_cut.c), and the release, the checks and the admission
+ * (usb.c).  Internal to them.
  */
 #ifndef KD_USB_INT_H
 #define KD_USB_INT_H
@@ -86,6 +87,12 @@ int usb_foreign_add(json_t *st, const char *name, long devnum);
 bool usb_foreign_prune(json_t *st, const struct usb_scan *sc);
 void usb_hub_of(const char *iface, char *hub, size_t len);
 enum kd_usb_verdict usb_verdict(const struct usb_iface *f, json_t *st);
+/* usb_cut.c: whether a cut's write to iface's device still waits on it */
+bool usb_cut_waiting(const char *iface);
+/* usb.c */
+json_t *usb_describe_iface(const char *sysfs, int devfd,
+    const struct usb_iface *f);
+long long usb_probes_by(const struct kd_usb_paths *p);
 json_t *usb_record_new(void);
 
 #endif

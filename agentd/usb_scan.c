@@ -140,7 +140,7 @@ usb_describe(int err)
 	case -ESTALE:
 		return "another interface came under its name since it was "
 		    "judged: not let in";
-	case -ETIMEDOUT:
+	case -EDEADLK:
 		return "the device holds the kernel up; the write goes on";
 	case -EINPROGRESS:
 		return "a write to its device still waits on the device";
