@@ -1029,10 +1029,16 @@ col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg)
 void
 col_close_all(struct collector *col)
 {
+	size_t i;
+
 	while (!LIST_EMPTY(&col->conns))
 		conn_close(LIST_FIRST(&col->conns));
 	col->accept_pause = sd_event_source_disable_unref(col->accept_pause);
 	/* what waits is announced, or removed if the disk does not sync */
 	if (col->nunsynced > 0)
 		col_sync(col);
+	/* --exec programs still running go on; their timers end here */
+	for (i = 0; i < COL_EXEC_MAX; i++)
+		col->exec_running[i].timer = sd_event_source_disable_unref(
+		    col->exec_running[i].timer);
 }

@@ -15,11 +15,13 @@
  * verifies.  With "same" and FLOOD_SAME_FILE in the environment, the
  * report is the one that file keeps (its id, a line break, the envelope)
  * if it exists, else it is made and kept there: one report sent again
- * by another run.  With "pipeline": the COUNT reports written back to
- * back on one connection, each frame a TLS record of its own (so that
- * every 64th ends a record, and the collector takes them batch after
- * batch), and only then their answers read, within 120 s.
+ * by another run.  With "pipeline": the COUNT reports written ahead on
+ * one connection, each frame a TLS record of its own (so that every 64th
+ * ends a record, and the collector takes them batch after batch), two
+ * batches ahead of the answers read (more acks unread than the sockets
+ * hold would stop both ends), all within 120 s.
  */
+#define PIPELINE_AHEAD	128
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,8 +91,28 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
 	return out;
 }
 
+/* The answer to report i read and checked: 0, or -1 with a line. */
+static int
+answer_one(struct agentconn *ac, const char *agent, char (*ids)[33],
+    char (*shas)[65], int i, int *acked)
+{
+	const char *why;
+	uint8_t *answer;
+	size_t alen;
+
+	if (agentconn_recv(ac, &answer, &alen) < 0) {
+		fprintf(stderr, "floodagent: report %d: no answer\n", i);
+		return -1;
+	}
+	if (kk_ack_check(answer, alen, ac->identity, agent, ids[i], shas[i],
+	    &why) == 0)
+		(*acked)++;
+	free(answer);
+	return 0;
+}
+
 /*
- * count reports of size bytes written back to back on one connection,
+ * count reports of size bytes written ahead on one connection,
  * then their answers read: the acks counted in *acked.  0, or -1 with a
  * line on stderr.
  */
@@ -100,9 +122,6 @@ pipeline(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
 {
 	struct agentconn ac;
 	char err[300], (*ids)[33] = NULL, (*shas)[65] = NULL, *rep;
-	const char *why;
-	uint8_t *answer;
-	size_t alen;
 	int i, ret = -1;
 	bool open = false;
 
@@ -116,6 +135,10 @@ pipeline(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
 	open = true;
 	agentconn_within(&ac, 120000);
 	for (i = 0; i < count; i++) {
+		/* the oldest answer read once PIPELINE_AHEAD are unanswered */
+		if (i >= PIPELINE_AHEAD && answer_one(&ac, agent, ids, shas,
+		    i - PIPELINE_AHEAD, acked) < 0)
+			goto out;
 		if ((rep = make_report(idkey, agent, i + 1, size, ids[i])) == NULL)
 			goto out;
 		kk_sha256_hex(rep, strlen(rep), shas[i]);
@@ -126,16 +149,10 @@ pipeline(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
 		}
 		free(rep);
 	}
-	for (i = 0; i < count; i++) {
-		if (agentconn_recv(&ac, &answer, &alen) < 0) {
-			fprintf(stderr, "floodagent: report %d: no answer\n", i);
+	for (i = count > PIPELINE_AHEAD ? count - PIPELINE_AHEAD : 0;
+	    i < count; i++)
+		if (answer_one(&ac, agent, ids, shas, i, acked) < 0)
 			goto out;
-		}
-		if (kk_ack_check(answer, alen, ac.identity, agent, ids[i],
-		    shas[i], &why) == 0)
-			(*acked)++;
-		free(answer);
-	}
 	ret = 0;
 out:
 	if (open)

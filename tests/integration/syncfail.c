@@ -4,7 +4,9 @@
  * fails with EIO (the collector's batch sync); while the file
  * DIRSYNCFAIL names exists, fsync(2) of a directory fails with EIO (what
  * makes a rename durable).  While the file SYNCSLOW names exists, each
- * fsync(2) and syncfs(2) takes 20 ms more first, as on a slow disk.
+ * syncfs(2) takes 200 ms more first and each fsync(2) 20 ms, as on a slow
+ * disk (a batch's sync is then longer than what a client's handshake
+ * needs, however busy the machine).
  * Otherwise they are the real calls.
  */
 #include <dlfcn.h>
@@ -25,11 +27,11 @@ failing(const char *var)
 	return flag != NULL && access(flag, F_OK) == 0;
 }
 
-/* SYNCSLOW's 20 ms, whatever signals come */
+/* SYNCSLOW's ms, whatever signals come */
 static void
-slow(void)
+slow(long ms)
 {
-	struct timespec left = { 0, 20 * 1000 * 1000 };
+	struct timespec left = { ms / 1000, (ms % 1000) * 1000 * 1000 };
 
 	if (!failing("SYNCSLOW"))
 		return;
@@ -56,7 +58,7 @@ syncfs(int fd)
 		errno = EIO;
 		return -1;
 	}
-	slow();
+	slow(200);
 	if (real_syncfs == NULL)
 		real_syncfs = (int (*)(int))real("syncfs");
 	return real_syncfs(fd);
@@ -73,7 +75,7 @@ fsync(int fd)
 		errno = EIO;
 		return -1;
 	}
-	slow();
+	slow(20);
 	if (real_fsync == NULL)
 		real_fsync = (int (*)(int))real("fsync");
 	return real_fsync(fd);

@@ -96,14 +96,14 @@ NB=$(grep -c "from ${B_ID:0:16} " "$WORK/col.out")
 check "none of the flood was announced ($NB)" test "$NB" -eq 0
 check "the collector served throughout" kill -0 "$COLPID"
 
-# --- a slow disk (20 ms more a sync): b's keys pipeline 768 reports on one
+# --- a slow disk (200 ms more a sync): b's keys pipeline 1024 reports on one
 # --- connection, batch after batch; another agent's report goes between ---
 # The collector read, stored and synced batch after batch for as long as
 # a connection kept them coming: every other agent's handshake and report
 # waited (one agent's quota allows thousands of reports an hour).  Now a
 # connection gets one batch a wakeup.
 : >"$WORK/syncslow"
-flood b 768 600 pipeline >"$WORK/pipe.out" 2>"$WORK/pipe.err" &
+flood b 1024 600 pipeline >"$WORK/pipe.out" 2>"$WORK/pipe.err" &
 PIPEPID=$!
 PIDS+=($PIPEPID)
 lines_of() { jq -r .agent "$COL/index.jsonl" | grep -c "^$1\$"; }
@@ -113,7 +113,7 @@ flood a 1 600 >"$WORK/between.out" 2>"$WORK/between.err"
 check "the other agent's report is acked meanwhile" grep -q '^acked 1 refused 0' "$WORK/between.out"
 for _ in $(seq 1 1200); do kill -0 "$PIPEPID" 2>/dev/null || break; sleep 0.1; done
 wait "$PIPEPID"
-check "... and b's 768 are all acked" grep -q '^acked 768 refused 0' "$WORK/pipe.out"
+check "... and b's 1024 are all acked" grep -q '^acked 1024 refused 0' "$WORK/pipe.out"
 rm -f "$WORK/syncslow"
 # the index in the order stored: a's line before b's last one
 A_LINE=$(jq -r .agent "$COL/index.jsonl" | grep -n "^$AGENT_ID\$" | tail -1 | cut -d: -f1)
