@@ -749,6 +749,7 @@ kk_control_open(struct kd *d, const char *path)
 	struct kk_control *ctl;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
+	mode_t mask;
 	int err;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
@@ -781,15 +782,20 @@ kk_control_open(struct kd *d, const char *path)
 		}
 		unlink(path);
 	}
-	if (bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		err = -errno;
-		goto fail;
-	}
 	/*
 	 * Any local user may ask for status; SO_PEERCRED decides the rest.
-	 * A long backlog: connects wait in it while a flood is drained.
+	 * The socket is made 0666 by the umask around its bind, not by a
+	 * chmod of its name after it: in a directory others may write to, a
+	 * link put in its place meanwhile would take the mode elsewhere.
 	 */
-	if (chmod(path, 0666) < 0 || listen(ctl->fd, 4096) < 0) {
+	mask = umask(0111);
+	err = bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ?
+	    -errno : 0;
+	umask(mask);
+	if (err < 0)
+		goto fail;
+	/* a long backlog: connects wait in it while a flood is drained */
+	if (listen(ctl->fd, 4096) < 0) {
 		err = -errno;
 		goto fail;
 	}

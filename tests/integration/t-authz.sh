@@ -12,6 +12,9 @@ for p in "$NET tcp $NET4 8080" "$EP tcp $EP4 7443" "$EP tcp $EP4 7445"; do
 done
 write_policy
 start_kakurid || { fail "kakurid starts"; summary; exit 1; }
+# made so by the umask around its bind, not by a chmod of its name after
+check "the control socket is a socket of mode 0666, root's" \
+	bash -c "[ \"\$(stat -c '%F %a %u' '$SOCK')\" = 'socket 666 0' ]"
 
 # staff_group is "users" (gid 100) in the test policy
 outsider() { setpriv --reuid=4252 --regid=4252 --clear-groups "$KAKURICTL" -s "$SOCK" "$@"; }
