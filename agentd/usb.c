@@ -294,7 +294,7 @@ kd_usb_restore(const struct kd_usb_paths *p, bool was_cut, json_t **record)
 		 * A cut's write to its device still waits on the device: it
 		 * would land after this one.  Kept, for a later try.
 		 */
-		if (usb_cut_waiting(name)) {
+		if (kd_usb_waiting(name)) {
 			usb_note(errors, &first, name, "authorized",
 			    -EINPROGRESS);
 			json_array_append(left, e);

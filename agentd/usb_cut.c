@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,86 +69,25 @@ quiesce_mounts(const struct kd_usb_paths *p, int fd, const char *name,
 }
 
 /*
- * Cut writes that wait on a device.  The kernel takes the device's lock
- * to deauthorise an interface of it, and a device can hold that lock for
- * minutes (a reset, then the rebind of each interface, each probe
- * stalled for seconds), the writer meanwhile in D state, past the
- * watchdog.  A write is waited for until the cut's deadline, then goes
- * on in its thread; until it ends, no other write to that device starts
- * (it would wait on the same lock): the devices named here.
+ * A cut's write of authorized = 0 waits on the device: the kernel takes
+ * the device's lock to deauthorise an interface of it, and a device can
+ * hold that lock for minutes (a reset, then the rebind of each
+ * interface, each probe stalled for seconds), the writer meanwhile in D
+ * state, past the watchdog.  The write is waited for until the cut's
+ * deadline, then goes on in its thread; until it ends, its device is
+ * named as waiting (usb_sysfs.c) and no other write to it starts.
  */
-#define CUTS_WAITING_MAX	32
-static pthread_mutex_t cuts_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cut_waiting {
-	char dev[KD_USB_NAME_MAX];	/* "" if free */
-	int fd;				/* the interface's directory, its own */
-} cuts_waiting[CUTS_WAITING_MAX];
-
-static struct cut_waiting *
-cut_find(const char *dev)
-{
-	int i;
-
-	for (i = 0; i < CUTS_WAITING_MAX; i++)
-		if (strcmp(cuts_waiting[i].dev, dev) == 0)
-			return &cuts_waiting[i];
-	return NULL;
-}
-
-/*
- * dev named as waiting, with fd (taken: closed when the write ends): 0,
- * -EINPROGRESS if it is, -EBUSY if full.
- */
-static int
-cut_take(const char *dev, int fd)
-{
-	struct cut_waiting *c;
-	int err = 0;
-
-	pthread_mutex_lock(&cuts_lock);
-	if (cut_find(dev) != NULL)
-		err = -EINPROGRESS;
-	else if ((c = cut_find("")) == NULL)
-		err = -EBUSY;
-	else {
-		snprintf(c->dev, sizeof(c->dev), "%s", dev);
-		c->fd = fd;
-	}
-	pthread_mutex_unlock(&cuts_lock);
-	return err;
-}
-
-/* dev no longer waiting, its descriptor closed; what is not there, nothing */
-static void
-cut_drop(const char *dev)
-{
-	struct cut_waiting *c;
-
-	pthread_mutex_lock(&cuts_lock);
-	if ((c = cut_find(dev)) != NULL) {
-		close(c->fd);
-		c->dev[0] = '\0';
-		c->fd = -1;
-	}
-	pthread_mutex_unlock(&cuts_lock);
-}
-
 /* authorized = 0 for kd_usb_call_by: point is the device's name */
 static int
 cut_job(const char *point, dev_t unused)
 {
-	struct cut_waiting *c;
-	int fd = -1, err = -ENOENT;
+	int fd, err = -ENOENT;
 
 	(void)unused;
-	pthread_mutex_lock(&cuts_lock);
-	if ((c = cut_find(point)) != NULL)
-		fd = c->fd;
-	pthread_mutex_unlock(&cuts_lock);
 	/* only this thread drops it (or the caller, once it has ended) */
-	if (fd >= 0)
+	if ((fd = kd_usb_waiting_fd(point)) >= 0)
 		err = kd_usb_attr_set(fd, "authorized", 0);
-	cut_drop(point);
+	kd_usb_waiting_drop(point);
 	return err;
 }
 
@@ -168,31 +106,16 @@ cut_write(const char *name, int fd, long long by)
 		close(fd);
 		return -EINVAL;
 	}
-	if ((err = cut_take(dev, fd)) < 0) {
+	if ((err = kd_usb_waiting_take(dev, fd)) < 0) {
 		close(fd);
 		return err;
 	}
 	err = kd_usb_call_by(cut_job, dev, 0, by);
 	/* ended, or never began: its device is no longer waited on */
 	if (err != -ETIMEDOUT)
-		cut_drop(dev);
+		kd_usb_waiting_drop(dev);
 	/* said as held by the device, not as a sync's deadline */
 	return err == -ETIMEDOUT ? -EDEADLK : err;
-}
-
-bool
-usb_cut_waiting(const char *iface)
-{
-	char dev[KD_USB_NAME_MAX];
-	bool waiting;
-
-	snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(iface, ":"), iface);
-	if (dev[0] == '\0')
-		return false;
-	pthread_mutex_lock(&cuts_lock);
-	waiting = cut_find(dev) != NULL;
-	pthread_mutex_unlock(&cuts_lock);
-	return waiting;
 }
 
 static void

@@ -87,8 +87,6 @@ int usb_foreign_add(json_t *st, const char *name, long devnum);
 bool usb_foreign_prune(json_t *st, const struct usb_scan *sc);
 void usb_hub_of(const char *iface, char *hub, size_t len);
 enum kd_usb_verdict usb_verdict(const struct usb_iface *f, json_t *st);
-/* usb_cut.c: whether a cut's write to iface's device still waits on it */
-bool usb_cut_waiting(const char *iface);
 /* usb.c */
 json_t *usb_describe_iface(const char *sysfs, int devfd,
     const struct usb_iface *f);

@@ -168,6 +168,88 @@ kd_usb_probe(const char *sysfs, const char *driver, const char *name)
 	return err;
 }
 
+/*
+ * Writes that wait on a device (usb_sysfs.h): the devices, each with the
+ * directory its write goes through.
+ */
+static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct waiting {
+	char dev[KD_USB_WAITING_NAME_MAX];	/* "" if free */
+	int fd;				/* the interface's directory, its own */
+} waiting[KD_USB_WAITING_MAX];
+
+static struct waiting *
+waiting_find(const char *dev)
+{
+	int i;
+
+	for (i = 0; i < KD_USB_WAITING_MAX; i++)
+		if (strcmp(waiting[i].dev, dev) == 0)
+			return &waiting[i];
+	return NULL;
+}
+
+int
+kd_usb_waiting_take(const char *dev, int fd)
+{
+	struct waiting *c;
+	int err = 0;
+
+	pthread_mutex_lock(&waiting_lock);
+	if (waiting_find(dev) != NULL)
+		err = -EINPROGRESS;
+	else if ((c = waiting_find("")) == NULL)
+		err = -EBUSY;
+	else {
+		snprintf(c->dev, sizeof(c->dev), "%s", dev);
+		c->fd = fd;
+	}
+	pthread_mutex_unlock(&waiting_lock);
+	return err;
+}
+
+void
+kd_usb_waiting_drop(const char *dev)
+{
+	struct waiting *c;
+
+	pthread_mutex_lock(&waiting_lock);
+	if ((c = waiting_find(dev)) != NULL) {
+		close(c->fd);
+		c->dev[0] = '\0';
+		c->fd = -1;
+	}
+	pthread_mutex_unlock(&waiting_lock);
+}
+
+int
+kd_usb_waiting_fd(const char *dev)
+{
+	struct waiting *c;
+	int fd = -1;
+
+	pthread_mutex_lock(&waiting_lock);
+	if ((c = waiting_find(dev)) != NULL)
+		fd = c->fd;
+	pthread_mutex_unlock(&waiting_lock);
+	return fd;
+}
+
+bool
+kd_usb_waiting(const char *iface)
+{
+	char dev[KD_USB_WAITING_NAME_MAX];
+	bool found;
+
+	snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(iface, ":"), iface);
+	if (dev[0] == '\0')
+		return false;
+	pthread_mutex_lock(&waiting_lock);
+	found = waiting_find(dev) != NULL;
+	pthread_mutex_unlock(&waiting_lock);
+	return found;
+}
+
 int
 kd_usb_open_dir(int dfd, const char *name, bool follow)
 {

@@ -72,6 +72,24 @@ int kd_usb_attr_set(int dirfd, const char *name, int value);
  * binds usbhid, usb-storage...  0 or a negative errno.
  */
 int kd_usb_probe(const char *sysfs, const char *driver, const char *name);
+/*
+ * Writes that wait on a device (the cut's, usb_cut.c), named by the
+ * device ("1-2"), each with the interface directory it writes through.
+ * The kernel takes a device's lock to deauthorise an interface of it,
+ * and a device can hold that lock for minutes: until such a write ends,
+ * no other write to that device starts (it would wait on the same lock,
+ * or land after it).  kd_usb_waiting_take names dev, taking fd: 0,
+ * -EINPROGRESS if dev waits already, -EBUSY if KD_USB_WAITING_MAX do;
+ * kd_usb_waiting_fd is its fd, or -1; kd_usb_waiting_drop closes it and
+ * forgets dev; kd_usb_waiting says whether the device of interface iface
+ * ("1-2:1.0") waits.
+ */
+#define KD_USB_WAITING_MAX	32
+#define KD_USB_WAITING_NAME_MAX	64
+int kd_usb_waiting_take(const char *dev, int fd);
+int kd_usb_waiting_fd(const char *dev);
+void kd_usb_waiting_drop(const char *dev);
+bool kd_usb_waiting(const char *iface);
 /* A directory of dfd opened (follow: through a link too); fd or -errno. */
 int kd_usb_open_dir(int dfd, const char *name, bool follow);
 /*
