@@ -17,6 +17,7 @@
 
 #define PF_KTHREAD		0x00200000	/* include/linux/sched.h */
 #define PF_FORKNOEXEC		0x00000040	/* forked, has not exec'd */
+#define PF_EXITING		0x00000004	/* in exit: its mm going or gone */
 #define FZ_TWIN_ROUNDS		64	/* looks for twins per pass */
 #define FZ_TIMEOUT_MS		5000	/* default wait for "frozen 1" */
 #define FZ_PASSES_MAX		1000	/* re-scans for children forked meanwhile */

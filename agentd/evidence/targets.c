@@ -336,11 +336,24 @@ mm_cmp(pid_t a, pid_t b)
 	return r < 0 ? -errno : r >= 0 && r <= 2 ? (int)r : -ENOTSUP;
 }
 
+/*
+ * Whether ps has a memory of its own to compare: not in exit.  kcmp
+ * compares mm pointers, and every task past exit_mm has none: two of
+ * them are "the same", so an exiting process anywhere on the host was
+ * a twin of a target that had exited (a zombie its frozen parent does
+ * not reap), and it and its children were frozen.
+ */
+static bool
+has_mm(const struct pstat *ps)
+{
+	return !fz_gone_state(ps->state) && !(ps->flags & PF_EXITING);
+}
+
 /* Can ps be a twin?  Alive, a user's, never exec'd since its fork. */
 bool
 fz_twin_candidate(const struct fzcall *c, const struct pstat *ps)
 {
-	return !fz_gone_state(ps->state) && !(ps->flags & PF_KTHREAD) &&
+	return has_mm(ps) && !(ps->flags & PF_KTHREAD) &&
 	    (ps->flags & PF_FORKNOEXEC) && !fz_placed(c, ps->pid) &&
 	    !fz_in_set(c, ps->pid, ps->start);
 }
@@ -508,7 +521,14 @@ fz_twins(struct fzcall *c, const struct pstat *cand, size_t ncand,
 			if (c->set->v[j].pid == hit[i])
 				break;
 		if (j == c->set->n || fz_read_pstat(hit[i], &now) < 0 ||
-		    now.start != c->set->v[j].start_time)
+		    now.start != c->set->v[j].start_time || !has_mm(&now))
+			continue;
+		/*
+		 * Neither in exit now, so neither was at the kcmp (exit is
+		 * for good): the same mm, not two that had none.
+		 */
+		if (fz_read_pstat(cand[i].pid, &now) < 0 ||
+		    now.start != cand[i].start || !has_mm(&now))
 			continue;
 		(*out)[*nout].ps = cand[i];
 		(*out)[*nout].idx = i;
