@@ -47,8 +47,9 @@ kd_act_log(struct run *r)
 	json_t *req = r->args;
 	json_t *jn = json_object_get(req, KW_LINES), *js = json_object_get(req,
 	    KW_SINCE);
-	unsigned long lines = KK_LOG_DEFAULT_LINES;
+	unsigned long lines = KK_LOG_DEFAULT_LINES, most;
 	struct kk_audit_tail *t;
+	bool staff;
 	time_t since = 0;
 	json_t *o;
 	int err;
@@ -74,16 +75,15 @@ kd_act_log(struct run *r)
 		return -EBUSY;
 	if (jn != NULL)
 		lines = (unsigned long)json_integer_value(jn);
+	staff = r->local_class == KK_PEER_STAFF;
+	most = staff ? KK_LOG_STAFF_LINES_MAX : KK_LOG_OTHER_LINES_MAX;
 	if (r->origin == KD_ORIGIN_LOCAL && r->local_class != KK_PEER_ROOT &&
-	    lines > (r->local_class == KK_PEER_STAFF ? KK_LOG_STAFF_LINES_MAX :
-	    KK_LOG_OTHER_LINES_MAX)) {
+	    lines > most) {
 		kd_run_reject(r, KE_TOO_LARGE, NULL);
 		snprintf(r->detail, sizeof(r->detail), "%s may ask for at most "
-		    "%d lines, or all of them (-n 0)",
-		    r->local_class == KK_PEER_STAFF ? "members of staff_group" :
-		    "users outside staff_group", r->local_class ==
-		    KK_PEER_STAFF ? KK_LOG_STAFF_LINES_MAX :
-		    KK_LOG_OTHER_LINES_MAX);
+		    "%lu lines, or all of them (-n 0)", staff ?
+		    "members of staff_group" : "users outside staff_group",
+		    most);
 		kd_tally_refused(d, r->uid, r->pid, r->local_class, "log",
 		    KE_TOO_LARGE, NULL);
 		return -E2BIG;

@@ -37,18 +37,24 @@
 #include "sign.h"
 #include "wire.h"
 
-/* Where requests come from; the signed ones are checked by signed.c. */
+/*
+ * Where requests come from; the signed ones are checked by signed.c.
+ * A signed origin's refusals are summed up in the audit log as actor
+ * and in the journal as said.
+ */
 static const struct {
 	const char *name;
 	bool is_signed;
+	const char *actor;
+	const char *said;
 } origins[KD_ORIGIN__MAX] = {
-	[KD_ORIGIN_LOCAL] = { "local", false },
-	[KD_ORIGIN_APPLY] = { "apply", true },
-	[KD_ORIGIN_REMOTE] = { "remote", true },
-	[KD_ORIGIN_FLEET] = { "fleet", true },
-	[KD_ORIGIN_DRILL] = { "drill", false },
-	[KD_ORIGIN_START] = { "start", false },
-	[KD_ORIGIN_RESTORE] = { "restore", false },
+	[KD_ORIGIN_LOCAL] = { "local", false, NULL, NULL },
+	[KD_ORIGIN_APPLY] = { "apply", true, "local", "kakurictl apply" },
+	[KD_ORIGIN_REMOTE] = { "remote", true, "tls", "signed-channel" },
+	[KD_ORIGIN_FLEET] = { "fleet", true, "mqtt", "fleet broker" },
+	[KD_ORIGIN_DRILL] = { "drill", false, NULL, NULL },
+	[KD_ORIGIN_START] = { "start", false, NULL, NULL },
+	[KD_ORIGIN_RESTORE] = { "restore", false, NULL, NULL },
 };
 
 const char *
@@ -279,6 +285,7 @@ on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 	struct kd *d = userdata;
 	struct kd_rejects *rj = d->rejects;
 	struct kd_reject_count *e;
+	enum kd_origin o;
 	char result[64];
 	size_t i;
 
@@ -286,18 +293,18 @@ on_rejects_window(sd_event_source *s, uint64_t usec, void *userdata)
 		e = &rj->r[i];
 		if (e->count < 2)
 			continue;
+		/* only signed origins are summed up; any other as the channel */
+		o = (unsigned)e->origin < KD_ORIGIN__MAX &&
+		    origins[e->origin].actor != NULL ? e->origin :
+		    KD_ORIGIN_REMOTE;
 		snprintf(result, sizeof(result), "rejected: %s", e->reason);
-		kd_audit(d, e->origin == KD_ORIGIN_FLEET ? "mqtt" :
-		    e->origin == KD_ORIGIN_APPLY ? "local" : "tls",
-		    "command", result, json_pack("{s:s*, s:I, s:I}",
+		kd_audit(d, origins[o].actor, "command", result, json_pack("{s:s*, s:I, s:I}",
 		    KW_COMMAND, e->command[0] ? e->command : NULL,
 		    KW_MORE, (json_int_t)(e->count - 1),
 		    KW_SECONDS, (json_int_t)(KD_REJECT_WINDOW_USEC / 1000000ULL)));
 		kk_log(LOG_WARNING, KK_MID_REFUSED,
 		    "%lu more %s refusals (%s%s%s) in %llu s", e->count - 1,
-		    e->origin == KD_ORIGIN_FLEET ? "fleet broker" :
-		    e->origin == KD_ORIGIN_APPLY ? "kakurictl apply" :
-		    "signed-channel", e->reason, e->command[0] ? ", command " : "",
+		    origins[o].said, e->reason, e->command[0] ? ", command " : "",
 		    e->command, KD_REJECT_WINDOW_USEC / 1000000ULL);
 	}
 	rejects_reset(rj);

@@ -92,8 +92,8 @@ usb_describe_iface(const char *sysfs, int devfd, const struct usb_iface *f)
 	snprintf(path, sizeof(path), "%s/%s/%s", sysfs, DEVICES_DIR, name);
 	json_object_set_new(o, KW_PATH, json_string(realpath(path, real) ?
 	    real : path));
-	snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(name, ":"), name);
-	if ((fd = kd_usb_open_dir(devfd, dev, true)) < 0)
+	if (!kd_usb_device_of(name, dev, sizeof(dev)) ||
+	    (fd = kd_usb_open_dir(devfd, dev, true)) < 0)
 		return o;
 	set_text(o, KW_VENDOR, fd, "idVendor");
 	set_text(o, KW_PRODUCT, fd, "idProduct");

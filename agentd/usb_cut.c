@@ -101,8 +101,7 @@ cut_write(const char *name, int fd, long long by)
 	char dev[KD_USB_NAME_MAX];
 	int err;
 
-	snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(name, ":"), name);
-	if (dev[0] == '\0') {
+	if (!kd_usb_device_of(name, dev, sizeof(dev))) {
 		close(fd);
 		return -EINVAL;
 	}

@@ -233,6 +233,18 @@ usb_list_add(json_t *st, const char *key, const char *name)
 	return json_array_append_new(a, json_string(name)) < 0 ? -ENOMEM : 0;
 }
 
+/* whether a whole scan has an interface of that name */
+static bool
+scan_has(const struct usb_scan *sc, const char *name)
+{
+	size_t j;
+
+	for (j = 0; j < sc->nifaces; j++)
+		if (strcmp(name, sc->ifaces[j].name) == 0)
+			return true;
+	return false;
+}
+
 /*
  * The names of st's list key that no interface of a whole scan has: a
  * device gone (a name may come back with another device, which is then
@@ -242,15 +254,13 @@ bool
 usb_list_prune(json_t *st, const char *key, const struct usb_scan *sc)
 {
 	json_t *a = json_object_get(st, key);
+	const char *name;
 	bool gone = false;
-	size_t i, j;
+	size_t i;
 
 	for (i = json_array_size(a); i-- > 0;) {
-		for (j = 0; j < sc->nifaces; j++)
-			if (strcmp(json_string_value(json_array_get(a, i)),
-			    sc->ifaces[j].name) == 0)
-				break;
-		if (j == sc->nifaces) {
+		name = json_string_value(json_array_get(a, i));
+		if (name == NULL || !scan_has(sc, name)) {
 			json_array_remove(a, i);
 			gone = true;
 		}
@@ -268,11 +278,9 @@ usb_list_prune(json_t *st, const char *key, const struct usb_scan *sc)
 int
 usb_foreign_add(json_t *st, const char *name, long devnum)
 {
+	/* the loader and usb_state_fresh make it; jansson takes NULL */
 	json_t *o = json_object_get(st, KW_FOREIGN);
 
-	if (o == NULL && (json_object_set_new(st, KW_FOREIGN,
-	    o = json_object()) < 0 || o == NULL))
-		return -ENOMEM;
 	if (json_object_get(o, name) == NULL &&
 	    json_object_size(o) >= KD_USB_LISTED_MAX)
 		return -E2BIG;
@@ -288,13 +296,9 @@ usb_foreign_prune(json_t *st, const struct usb_scan *sc)
 	const char *name;
 	void *tmp;
 	bool gone = false;
-	size_t j;
 
 	json_object_foreach_safe(o, tmp, name, v) {
-		for (j = 0; j < sc->nifaces; j++)
-			if (strcmp(name, sc->ifaces[j].name) == 0)
-				break;
-		if (j == sc->nifaces) {
+		if (!scan_has(sc, name)) {
 			json_object_del(o, name);
 			gone = true;
 		}

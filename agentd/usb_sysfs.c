@@ -241,13 +241,19 @@ kd_usb_waiting(const char *iface)
 	char dev[KD_USB_WAITING_NAME_MAX];
 	bool found;
 
-	snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(iface, ":"), iface);
-	if (dev[0] == '\0')
+	if (!kd_usb_device_of(iface, dev, sizeof(dev)))
 		return false;
 	pthread_mutex_lock(&waiting_lock);
 	found = waiting_find(dev) != NULL;
 	pthread_mutex_unlock(&waiting_lock);
 	return found;
+}
+
+bool
+kd_usb_device_of(const char *iface, char *dev, size_t len)
+{
+	snprintf(dev, len, "%.*s", (int)strcspn(iface, ":"), iface);
+	return dev[0] != '\0';
 }
 
 int

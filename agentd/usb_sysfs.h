@@ -90,6 +90,11 @@ int kd_usb_waiting_take(const char *dev, int fd);
 int kd_usb_waiting_fd(const char *dev);
 void kd_usb_waiting_drop(const char *dev);
 bool kd_usb_waiting(const char *iface);
+/*
+ * The device of interface iface: "1-2" of "1-2:1.0" (cut to len); false
+ * if it names none.
+ */
+bool kd_usb_device_of(const char *iface, char *dev, size_t len);
 /* A directory of dfd opened (follow: through a link too); fd or -errno. */
 int kd_usb_open_dir(int dfd, const char *name, bool follow);
 /*
