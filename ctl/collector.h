@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <jansson.h>
 #include <openssl/ssl.h>
 #include <systemd/sd-event.h>
 
@@ -166,6 +167,18 @@ bool col_agent_listed(struct collector *col, const char *id);
  * store changed and needs a sync before the answer goes.
  */
 void col_report(struct col_conn *cn, const uint8_t *buf, size_t len);
+
+/* colstore.c: the loop's time now (CLOCK_MONOTONIC, usec) */
+uint64_t col_now_usec(struct collector *col);
+/*
+ * A report (checked, p its payload) stored, or found stored: 0, or a
+ * negative errno with *word the error word of the answer.  cn->dirty if
+ * a sync must come before the answer.
+ */
+int col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
+    const char **word);
+/* A report's cost to its agent's quota (within_quota made room for it). */
+void col_charge(struct col_conn *cn, size_t len, const char *path);
 
 /*
  * colbroker.c: collector --broker URL: reports from the agents' out
