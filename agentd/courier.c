@@ -19,6 +19,7 @@
 
 #include "children.h"
 #include "courier.h"
+#include "courier_trust.h"
 #include "daemon.h"
 #include "log.h"
 #include "outbox.h"
@@ -39,7 +40,6 @@ struct kd_courier {
 	struct kd_child *child;
 	uint8_t *cfg;			/* the child's material, until sent */
 	size_t cfglen;
-	X509_STORE *ca;			/* report.ca, or NULL: pinned */
 	/* the oldest signed messages, from one look at the directory */
 	struct kd_outbox_entry batch[KD_COURIER_BATCH];
 	char types[KD_COURIER_BATCH][16];	/* theirs: e->type is the scan's */
@@ -88,10 +88,8 @@ struct kd_courier {
 		uint64_t size;
 	} gone[KD_COURIER_WINDOW];
 	size_t ngone;
-	/* the collector's key as the last chain showed it, checked */
-	uint8_t *chain;
-	size_t chainlen;
-	EVP_PKEY *chain_key;
+	/* report.ca, and the collector's key as the last chain showed it */
+	struct kd_courier_trust trust;
 	sd_event_source *timer;		/* backoff, or the answer's deadline */
 	uint64_t backoff;		/* usec; 0 after a success */
 	bool waiting;			/* the timer is a backoff */
@@ -418,106 +416,6 @@ pump(struct kd *d)
 	co->pumping = co->kicked = false;
 }
 
-/*
- * The collector's identity from the chain the child passed on, checked
- * against report.ca or report.collector_id here.
- */
-static int
-collector_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
-    const char **why)
-{
-	STACK_OF(X509) *chain = NULL;
-	char id[KK_AGENT_ID_HEX + 1];
-	X509 *x;
-	BIO *mem;
-	bool pin;
-	int r = -EKEYREJECTED;
-
-	*why = "the collector's certificate chain is unreadable";
-	if ((mem = BIO_new_mem_buf(pem, (int)len)) == NULL ||
-	    (chain = sk_X509_new_null()) == NULL)
-		goto out;
-	while (sk_X509_num(chain) < 8 &&
-	    (x = PEM_read_bio_X509(mem, NULL, NULL, NULL)) != NULL)
-		if (sk_X509_push(chain, x) <= 0) {
-			X509_free(x);
-			goto out;
-		}
-	if (sk_X509_num(chain) < 1)
-		goto out;
-	/*
-	 * Nothing to check it against (report.ca unreadable, or gone with a
-	 * reload): no ack counts, fail closed, a pin or not.
-	 */
-	if (d->courier->ca == NULL && (d->policy->report_ca[0] != '\0' ||
-	    d->policy->collector_id[0] == '\0')) {
-		*why = "report.ca not loaded and no report.collector_id, or "
-		    "report.ca unreadable: the collector's ack cannot be "
-		    "checked";
-		goto out;
-	}
-	/* through the broker no address names it: only a pin can (parse.c) */
-	pin = d->policy->collector_id[0] != '\0';
-	if (!pin && d->policy->collector[0] == '\0') {
-		*why = "acks through the broker need report.collector_id";
-		goto out;
-	}
-	if ((r = kk_collector_identity(sk_X509_value(chain, 0), chain,
-	    d->courier->ca, pin ? NULL : d->policy->collector, key, id,
-	    why)) < 0)
-		goto out;
-	if (d->policy->collector_id[0] != '\0' &&
-	    strcmp(id, d->policy->collector_id) != 0) {
-		*why = "the collector's key is not report.collector_id";
-		EVP_PKEY_free(*key);
-		*key = NULL;
-		r = -EKEYREJECTED;
-	}
-out:
-	sk_X509_pop_free(chain, X509_free);
-	BIO_free(mem);
-	ERR_clear_error();
-	return r;
-}
-
-/* A new policy may pin another collector: nothing checked is kept. */
-static void
-forget_chain(struct kd_courier *co)
-{
-	EVP_PKEY_free(co->chain_key);
-	co->chain_key = NULL;
-	free(co->chain);
-	co->chain = NULL;
-	co->chainlen = 0;
-}
-
-/*
- * collector_key() for the chain of this ack: the acks of a batch, and of
- * a kept connection, come with the same chain, which is checked once.
- */
-static int
-chain_key(struct kd *d, const uint8_t *pem, size_t len, EVP_PKEY **key,
-    const char **why)
-{
-	struct kd_courier *co = d->courier;
-	int r;
-
-	if (co->chain_key != NULL && len == co->chainlen &&
-	    memcmp(pem, co->chain, len) == 0)
-		return kk_key_hold(co->chain_key, key);
-	if ((r = collector_key(d, pem, len, key, why)) < 0)
-		return r;
-	EVP_PKEY_free(co->chain_key);
-	free(co->chain);
-	co->chain_key = NULL;
-	if ((co->chain = malloc(len)) != NULL && EVP_PKEY_up_ref(*key) == 1) {
-		memcpy(co->chain, pem, len);
-		co->chainlen = len;
-		co->chain_key = *key;
-	}
-	return 0;
-}
-
 /* The answer to one message of the batch: an ack, checked, or why not. */
 static void
 acked(struct kd *d, struct kd_courier_msg *m, const uint8_t *body,
@@ -530,7 +428,8 @@ acked(struct kd *d, struct kd_courier_msg *m, const uint8_t *body,
 	uint32_t cl;
 
 	memcpy(&cl, body, 4);
-	if (chain_key(d, body + 4, cl, &key, &why) < 0 ||
+	if (kd_courier_trust_key(&co->trust, d->policy, body + 4, cl,
+	    &key, &why) < 0 ||
 	    kk_ack_check(body + 4 + cl, len - 4 - cl, key, d->agent_id,
 	    m->e.id, m->sha, &why) < 0) {
 		/*
@@ -763,27 +662,6 @@ courier_off(struct kd *d, int r, const char *why)
 }
 
 static int
-load_ca(struct kd *d, char *why, size_t whylen)
-{
-	struct kd_courier *co = d->courier;
-
-	X509_STORE_free(co->ca);
-	co->ca = NULL;
-	if (d->policy->report_ca[0] == '\0')
-		return 0;
-	if ((co->ca = X509_STORE_new()) == NULL ||
-	    X509_STORE_load_file(co->ca, d->policy->report_ca) != 1) {
-		snprintf(why, whylen, "report.ca %.200s: not a readable PEM "
-		    "CA file", d->policy->report_ca);
-		X509_STORE_free(co->ca);
-		co->ca = NULL;
-		ERR_clear_error();
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int
 courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
     int *logfd, bool *retry)
 {
@@ -794,11 +672,12 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	char err[300];
 	int r;
 
-	forget_chain(co);
+	kd_courier_trust_forget(&co->trust);
 	if (d->policy->collector[0] == '\0') {
 		/* through the broker, if any: the acks are checked here */
 		if (d->policy->fleet_broker[0] != '\0' &&
-		    (r = load_ca(d, err, sizeof(err))) < 0)
+		    (r = kd_courier_trust_load(&co->trust, d->policy, err,
+		    sizeof(err))) < 0)
 			return courier_off(d, r, err);
 		co->why[0] = '\0';
 		return -ENOKEY;
@@ -813,7 +692,8 @@ courier_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	snprintf(where.collector, sizeof(where.collector), "%s",
 	    d->policy->collector);
 	snprintf(where.pin, sizeof(where.pin), "%s", d->policy->collector_id);
-	if ((r = load_ca(d, err, sizeof(err))) < 0 ||
+	if ((r = kd_courier_trust_load(&co->trust, d->policy, err,
+	    sizeof(err))) < 0 ||
 	    (r = kd_tls_material(d, d->policy->report_ca, false, &where,
 	    sizeof(where), &co->cfg, &co->cfglen, err, sizeof(err))) < 0)
 		return courier_off(d, r, err);
@@ -885,8 +765,9 @@ kd_courier_reload(struct kd *d)
 	 * report.ca and pin are taken here, and nothing checked is kept.
 	 */
 	kd_child_halt(co->child);
-	forget_chain(co);
-	if (load_ca(d, err, sizeof(err)) < 0)
+	kd_courier_trust_forget(&co->trust);
+	if (kd_courier_trust_load(&co->trust, d->policy, err,
+	    sizeof(err)) < 0)
 		courier_off(d, -EINVAL, err);
 }
 
@@ -1016,9 +897,7 @@ kd_courier_stop(struct kd *d)
 		return;
 	kd_child_free(co->child);
 	kd_tls_material_forget(&co->cfg, &co->cfglen);
-	X509_STORE_free(co->ca);
-	EVP_PKEY_free(co->chain_key);
-	free(co->chain);
+	kd_courier_trust_free(&co->trust);
 	json_decref(co->win_done);
 	sd_event_source_unref(co->timer);
 	free(co);
