@@ -42,6 +42,7 @@
 #include "hostfacts.h"
 #include "log.h"
 #include "outbox.h"
+#include "outbox_aside.h"
 #include "outbox_self.h"
 #include "record.h"
 #include "subids.h"
@@ -53,7 +54,6 @@
 #define SUFFIX_PENDING	".pend"
 #define TMP_INFIX	".tmp."
 #define SEQ_FILE	"seq"
-#define CORRUPT_DIR	"corrupt"
 
 /*
  * May it use the reserve past report.max_mb (and the disk's)?  Not a
@@ -510,129 +510,6 @@ sign_pending(struct kd *d, int dfd, const char *name, json_t *p,
 	return 0;
 }
 
-/* how many entries outbox/corrupt holds, counting up to max */
-static unsigned
-count_entries(int cfd, unsigned max)
-{
-	struct dirent *de;
-	unsigned n = 0;
-	DIR *dir;
-	int fd;
-
-	if ((fd = dup(cfd)) < 0)
-		return max;
-	if ((dir = fdopendir(fd)) == NULL) {
-		close(fd);
-		return max;
-	}
-	while (n < max && (de = readdir(dir)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			n++;
-	closedir(dir);
-	return n;
-}
-
-/*
- * A file that is not a good message, out of the way: moved to
- * outbox/corrupt as NAME-TIME (a symbolic link moves as the link).  Never
- * deleted: a report signed by a key since replaced is not a good message
- * either, and may be the only copy of what an employee reported.  When
- * corrupt/ cannot be made or holds KD_OUTBOX_CORRUPT_MAX already, the
- * file is renamed in place to .corrupt-NAME-TIME, a name no scan reads
- * ("renamed"); only if that fails too is it left as it is ("left").
- * NULL when it is gone already (a check of the courier's, between,
- * moved it).
- */
-static const char *
-move_aside(int dfd, const char *name, char *kept, size_t keptlen)
-{
-	const char *done = NULL;
-	struct stat st;
-	int cfd;
-
-	kept[0] = '\0';
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno == ENOENT)
-		return NULL;
-	if (mkdirat(dfd, CORRUPT_DIR, 0700) < 0 && errno != EEXIST)
-		cfd = -1;
-	else
-		cfd = openat(dfd, CORRUPT_DIR, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
-	if (cfd >= 0 && count_entries(cfd, KD_OUTBOX_CORRUPT_MAX) <
-	    KD_OUTBOX_CORRUPT_MAX) {
-		snprintf(kept, keptlen, "%s/%s-%lld", CORRUPT_DIR, name,
-		    (long long)time(NULL));
-		if (renameat(dfd, name, cfd, strchr(kept, '/') + 1) == 0) {
-			fsync(cfd);
-			done = "moved-aside";
-		} else if (errno == ENOENT) {
-			kk_close(cfd);
-			return NULL;
-		}
-	}
-	kk_close(cfd);
-	if (done == NULL) {
-		snprintf(kept, keptlen, ".%s-%s-%lld", CORRUPT_DIR, name,
-		    (long long)time(NULL));
-		if (renameat(dfd, name, dfd, kept) == 0)
-			done = "renamed";
-		else if (errno == ENOENT)
-			return NULL;
-		else {
-			kept[0] = '\0';
-			done = "left";
-		}
-	}
-	fsync(dfd);
-	return done;
-}
-
-_Static_assert(sizeof(((struct kd_outbox *)0)->left[0]) >= KD_OUTBOX_NAME_MAX,
-    "a left name fits");
-
-/* Whether name was left in place and reported already. */
-static bool
-left_known(const struct kd_outbox *ob, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < ob->nleft; i++)
-		if (strcmp(ob->left[i], name) == 0)
-			return true;
-	return false;
-}
-
-/*
- * name left in place: remembered, so that it is reported once.  Past
- * KD_OUTBOX_LEFT_MAX (a volume where nothing can be renamed) no bad file
- * is reported again: one critical line says so, rather than a tamper
- * report per file at every check.
- */
-static void
-left_note(struct kd_outbox *ob, const char *name)
-{
-	if (ob->left == NULL && (ob->left = calloc(KD_OUTBOX_LEFT_MAX,
-	    sizeof(*ob->left))) == NULL)
-		return;
-	if (left_known(ob, name))
-		return;
-	if (ob->nleft < KD_OUTBOX_LEFT_MAX)
-		snprintf(ob->left[ob->nleft++], sizeof(ob->left[0]), "%s",
-		    name);
-	if (ob->nleft == KD_OUTBOX_LEFT_MAX)
-		kk_log(LOG_CRIT, KK_MID_TAMPER, "outbox: %d bad files that "
-		    "can be neither moved nor renamed: no more are reported",
-		    KD_OUTBOX_LEFT_MAX);
-}
-
-/* Whether a bad file is to be reported: not when left and told already. */
-static bool
-left_quiet(const struct kd_outbox *ob, const char *name)
-{
-	return ob->nleft >= KD_OUTBOX_LEFT_MAX || left_known(ob, name);
-}
-
 struct bad {
 	char name[NAME_LEN + 1];
 	char why[96];
@@ -661,9 +538,10 @@ report_bad(struct kd *d, const struct bad *b, const char *done,
 }
 
 /*
- * A bad file out of the way (move_aside), audited and reported, and
- * remembered when it is left where it is; false when it was gone
- * already.  The caller skips one left and told before (left_quiet).
+ * A bad file out of the way (kd_outbox_move_aside), audited and
+ * reported, and remembered when it is left where it is; false when it
+ * was gone already.  The caller skips one left and told before
+ * (kd_outbox_left_quiet).
  */
 static bool
 set_aside(struct kd *d, int dfd, const struct bad *b)
@@ -671,45 +549,18 @@ set_aside(struct kd *d, int dfd, const struct bad *b)
 	char kept[NAME_LEN + 64];
 	const char *done;
 
-	if ((done = move_aside(dfd, b->name, kept, sizeof(kept))) == NULL)
+	if ((done = kd_outbox_move_aside(dfd, b->name, kept, sizeof(kept))) == NULL)
 		return false;
 	if (strcmp(done, "left") == 0)
-		left_note(&d->outbox, b->name);
+		kd_outbox_left_note(&d->outbox, b->name);
 	d->outbox.corrupt++;
 	report_bad(d, b, done, kept);
 	return true;
 }
 
 /*
- * Whether a read failed for want of something the system may have again
- * (descriptors, memory) rather than for what the file holds: such a file
- * is no corrupt message, and is read again at the next check.
- */
-static bool
-read_later(int err)
-{
-	return err == EMFILE || err == ENFILE || err == ENOMEM ||
-	    err == ENOBUFS || err == EAGAIN || err == EINTR;
-}
-
-bool
-kd_outbox_read_later(int r)
-{
-	return r < 0 && read_later(-r);
-}
-
-/* Why a message did not open or read (r: a negative errno), in a line. */
-static void
-read_why(int r, char *why, size_t whylen)
-{
-	snprintf(why, whylen, "%s", r == -ELOOP ? "is a symbolic link" :
-	    r == -EINVAL ? "is not a regular file" : r == -EFBIG ?
-	    "is larger than a message may be" : strerror(-r));
-}
-
-/*
  * One message read and checked; NULL and *why if it is not good, NULL
- * and *later if it could not be read now (read_later).
+ * and *later if it could not be read now (kd_outbox_read_later).
  */
 static json_t *
 read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
@@ -725,20 +576,20 @@ read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		r = errno;
-		if (read_later(r))
+		if (kd_outbox_read_later(-r))
 			*later = true;
 		else if (r != ENOENT)
-			read_why(-r, why, whylen);
+			kd_outbox_read_why(-r, why, whylen);
 		return NULL;
 	}
 	r = kk_read_fd(fd, KD_OUTBOX_MSG_MAX, buf, len);
 	close(fd);
-	if (r < 0 && read_later(-r)) {
+	if (kd_outbox_read_later(r)) {
 		*later = true;
 		return NULL;
 	}
 	if (r < 0) {
-		read_why(r, why, whylen);
+		kd_outbox_read_why(r, why, whylen);
 		return NULL;
 	}
 	if (*is_signed) {
@@ -748,7 +599,7 @@ read_message(struct kd *d, int dfd, const char *name, unsigned long long seq,
 			r = d->outbox.sealer->open(d, *buf, *len, &p);
 		if (r == -EOPNOTSUPP)
 			return json_object();	/* cannot tell here */
-		if (r < 0 && read_later(-r)) {
+		if (kd_outbox_read_later(r)) {
 			*later = true;
 			return NULL;
 		}
@@ -907,7 +758,7 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 			kd_outbox_self_drop(ob, e.seq);	/* gone, or moved aside */
 			if (why[0] != '\0' && bad != NULL &&
 			    nbad < KD_OUTBOX_CORRUPT_SCAN &&
-			    !left_quiet(ob, cv[i].name)) {
+			    !kd_outbox_left_quiet(ob, cv[i].name)) {
 				snprintf(bad[nbad].name, sizeof(bad[nbad].name),
 				    "%s", cv[i].name);
 				snprintf(bad[nbad].why, sizeof(bad[nbad].why),
@@ -948,7 +799,7 @@ kd_outbox_check(struct kd *d, struct kd_outbox_scan *sc,
 		ob->seq = top;	/* next_seq persists past it before use */
 	for (i = 0; i < nbad; i++)
 		/* handled meanwhile by the courier's check (report_bad's kick) */
-		if (!left_quiet(ob, bad[i].name))
+		if (!kd_outbox_left_quiet(ob, bad[i].name))
 			set_aside(d, dirfd(dir), &bad[i]);
 	closedir(dir);
 	free(bad);
@@ -987,7 +838,7 @@ kd_outbox_set_aside(struct kd *d, const char *name, uint64_t size, int r)
 	if (!parse_name(name, strlen(name), &seq, id, &is_signed))
 		goto out;
 	snprintf(b.name, sizeof(b.name), "%s", name);
-	read_why(r, b.why, sizeof(b.why));
+	kd_outbox_read_why(r, b.why, sizeof(b.why));
 	dfd = open(d->outbox_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (dfd < 0) {
@@ -996,7 +847,7 @@ kd_outbox_set_aside(struct kd *d, const char *name, uint64_t size, int r)
 	}
 	/* one left where it is and told already is not reported again */
 	err = -ENOENT;
-	if (!left_quiet(ob, name) && !set_aside(d, dfd, &b))
+	if (!kd_outbox_left_quiet(ob, name) && !set_aside(d, dfd, &b))
 		goto out;
 	/* no longer waiting: a check counts no bad file either */
 	ob->bytes = ob->bytes > size ? ob->bytes - size : 0;
