@@ -75,7 +75,7 @@ BENCH_SRC := bench/apply_bench.c tests/nftprog.c $(NFT_SRC) $(PROG_SRC)
 # loader, the tables enforcer and the audit/outbox writers, from an
 # archive so that only what the restore calls is linked; no libsystemd,
 # no libssl, no libcrypto (see agentd/restore.c)
-RESTORE_LIB_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/parse_keys.c agentd/cfgfile.c agentd/blocklist.c \
+RESTORE_LIB_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/parse_keys.c agentd/cfgfile.c agentd/blocklist.c agentd/blocklist_file.c \
 	agentd/tables.c agentd/netdevs.c agentd/usb.c agentd/usb_cut.c agentd/usb_scan.c agentd/usb_state.c agentd/usb_enforcer.c agentd/usb_sysfs.c agentd/record.c agentd/outbox.c agentd/outbox_aside.c agentd/outbox_self.c agentd/subids.c agentd/hostfacts.c agentd/adopt.c $(filter-out common/sha256.c,$(COMMON_SRC))
 RESTORE_PKGS := libnftnl libmnl libconfig jansson libmd
 

@@ -61,6 +61,10 @@ void kd_blocklist_free(struct kd_blocklist *b);
 int kd_blocklist_setname(const struct kd_blocklist *b, int i, bool ports,
     char *buf, size_t len);
 const char *kd_blocklist_dir_name(unsigned dir);
+/* the direction of a name kd_blocklist_dir_name gives: 0 or -EINVAL */
+int kd_blocklist_dir_parse(const char *s, unsigned *dir);
+/* an empty list of both families, or NULL without memory */
+struct kd_blocklist *kd_blocklist_new(void);
 /* Whether s (n bytes) is a list's name: [a-z][a-z0-9_]*, 1 to 16 of them. */
 bool kd_blocklist_name_ok(const char *s, size_t n);
 size_t kd_blocklist_ranges(const struct kd_blocklist *b);
@@ -91,7 +95,7 @@ int kd_blocklists_spare(struct kd_blocklists *ls, const struct kk_policy *p,
 /*
  * Files: dir/NAME.list, written atomically (temp, fsync, rename, fsync of
  * dir): the normalised ranges as raw keys, with digests that cover every
- * byte (blocklist.c).  load reads every one; a file that does not load
+ * byte (blocklist_file.c).  load reads every one; a file that does not load
  * (a digest that does not hold, keys not as seal leaves them) is renamed
  * NAME.list.bad and named in bad (with a comma between names), the
  * others load.
