@@ -499,8 +499,8 @@ conn_write(struct kk_conn *c)
  * announces more than its class may send, and at most
  * KK_CONTROL_REPORT_FRAME_MAX (a self-report with its attachments), is
  * read on a big slot: KK_CONTROL_BIG_MAX of them, one per owner at a
- * time, taken before its body is allocated.  0, -EBUSY (no slot now) or
- * -EMSGSIZE.
+ * time, KK_CONTROL_BIG_STAFF of them kept for staff, taken before its
+ * body is allocated.  0, -EBUSY (no slot now) or -EMSGSIZE.
  */
 static int
 big_slot_take(void *arg, size_t len)
@@ -508,14 +508,23 @@ big_slot_take(void *arg, size_t len)
 	struct kk_conn *c = arg;
 	struct kk_control *ctl = c->ctl;
 	struct kk_conn *o;
+	unsigned others = 0;
 
 	if (len > KK_CONTROL_REPORT_FRAME_MAX || c->big_slot)
 		return -EMSGSIZE;
 	if (ctl->nbig >= KK_CONTROL_BIG_MAX)
 		return -EBUSY;
-	for (o = ctl->conns; o != NULL; o = o->next)
-		if (o->big_slot && o->owner == c->owner)
+	for (o = ctl->conns; o != NULL; o = o->next) {
+		if (!o->big_slot)
+			continue;
+		if (o->owner == c->owner)
 			return -EBUSY;
+		if (o->cls == KK_PEER_OTHER)
+			others++;
+	}
+	if (c->cls == KK_PEER_OTHER &&
+	    others >= KK_CONTROL_BIG_MAX - KK_CONTROL_BIG_STAFF)
+		return -EBUSY;
 	c->big_slot = true;
 	ctl->nbig++;
 	return 0;

@@ -93,12 +93,16 @@
  * (64 KiB) may send otherwise: kakurid reads one that announces more on
  * one of KK_CONTROL_BIG_MAX slots, one per user at a time (control.c), so
  * that what local users can make it hold while they send stays a few MiB.
+ * KK_CONTROL_BIG_STAFF of them only members of staff_group take: users
+ * outside it (malware under a few system accounts) cannot keep a staff
+ * member's report, and its --disconnect, out.
  */
 #define KK_REPORT_ATTACH_MAX		3
 #define KK_REPORT_ATTACH_BYTES		(256 * 1024)
 #define KK_CONTROL_REPORT_FRAME_MAX	(KK_REPORT_ATTACH_MAX * 4 *	\
 	((KK_REPORT_ATTACH_BYTES + 2) / 3) + 128 * 1024)
 #define KK_CONTROL_BIG_MAX		4
+#define KK_CONTROL_BIG_STAFF		1
 /*
  * Values and separators of a control request at most (kk_json_few_values):
  * a report with its attachments has under a hundred.

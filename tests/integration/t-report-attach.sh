@@ -6,8 +6,9 @@
 # read on one of four big slots, one per user at a time: a user who
 # holds his slot gets "busy" for a second one, four holders keep out a
 # fifth, and kakurictl sends a report again on "busy" until a slot is
-# free (the holders' deadline).  Larger than a report may be is still
-# refused unread.
+# free (the holders' deadline); users outside staff_group take three of
+# the four at most.  Larger than a report may be is still refused
+# unread.
 . "$(dirname "$0")/lib.sh"
 need
 # Debian's python3, which the test users may run (not a root-only shim)
@@ -178,6 +179,32 @@ wait "$RPID" 2>/dev/null
 R=$(jq -r .report "$WORK/r-busy.json" 2>/dev/null)
 check_within "... and it reaches the collector whole" 20 attachments_ok "$R"
 check "the busy refusals are audited" audit_has '.action == "control" and .result == "refused: busy"'
+# --- users outside staff_group take three slots at most: the fourth is
+# --- the staff's, so that malware under a few system accounts cannot
+# --- keep a staff member's report (and its --disconnect) out ---
+hold_other() {	# hold_other TAG UID WAIT [LEN [STOP]]: hold, outside staff
+	setpriv --reuid="$2" --regid="$2" --clear-groups "$PY" "$WORK/hold.py" "$SOCK" "${4:-$BIG}" "$3" \
+		${5:+"$5"} >"$WORK/h-$1" 2>&1 &
+	HOLDS+=($!); PIDS+=($!)
+}
+STOP="$WORK/stop-holding-others"
+for u in 1 2 3; do hold_other o$u $((43240 + u)) 0.5 "$BIG" "$STOP"; done
+for u in 1 2 3; do check_within "user $u outside staff holds a slot" 5 said o$u held; done
+hold_other o4 43244 4 "$BIG" "$STOP"
+check_within "a fourth user outside staff: busy, the last slot is staff's (fails on the old code)" 5 said o4 busy
+setpriv --reuid=43245 --regid=43245 --groups=100 "$KAKURICTL" -s "$SOCK" report --json \
+	--category popup --what "a popup, staff, while three others hold slots" "${attach[@]}" \
+	</dev/null >"$WORK/r-staff.json" 2>"$WORK/r-staff.err"
+R=$(jq -r .report "$WORK/r-staff.json" 2>/dev/null)
+check "... a staff member's report with attachments is taken meanwhile (fails on the old code)" \
+	grep -Eq '^[0-9a-f]{32}$' <<<"$R"
+SB=no
+audit_has '.action == "control" and .result == "refused: busy" and (.actor | test("uid=43245"))' >/dev/null && SB=yes
+check "... and was never told busy (told busy: $SB)" test "$SB" = no
+: >"$STOP"
+for p in "${HOLDS[@]}"; do end_pid "$p"; done
+HOLDS=()
+check_within "... and it reaches the collector whole" 20 attachments_ok "$R"
 check "kakurid serves after all of it" ctl status
 check "audit chain verifies" ctl log -n 0
 collector_stop
