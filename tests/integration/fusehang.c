@@ -3,7 +3,7 @@
  * stops answering, for the tests that kakurid never waits on a file an
  * attacker controls.  It speaks /dev/fuse directly (no libfuse).
  *
- *	fusehang MNT FILE UID [--overlay MNT2 EMPTYDIR | --argv]
+ *	fusehang MNT FILE UID [--overlay MNT2 EMPTYDIR | --argv | --exit-hang]
  *
  * In a mount namespace of its own it mounts a FUSE file system on MNT
  * ("fuse.kakuritest", allow_other, as a user's FUSE mount with
@@ -23,6 +23,13 @@
  * faults them in, waits for this server.  It does so on a stack of its
  * own, as its frames may share a page with the arguments, and pauses there
  * for good.
+ *
+ * With --exit-hang there are two children and no exec: each, as UID,
+ * forks a grandchild that pauses for good, opens MNT/evil (every open is
+ * answered), prints "CHILD GRANDCHILD" and exits; no FLUSH is answered,
+ * so each child stays in exit, past the point where it gives its memory
+ * up (exit_mm comes before exit_files): a process in exit with no mm, as
+ * a hung network file system's flush leaves one, until this server exits.
  */
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -56,6 +63,7 @@ static unsigned opens;
 static int argv_mode;
 static unsigned long argv_lo, argv_hi;
 static int argv_fd = -1;
+static int exit_hang;
 
 static void
 reply(int fd, const struct fuse_in_header *in, int error, const void *p,
@@ -153,7 +161,7 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 	}
 	case FUSE_OPEN:
 		/* the exec's open is answered; later ones wait for ever */
-		if (++opens > OPENS_ANSWERED)
+		if (++opens > OPENS_ANSWERED && !exit_hang)
 			break;
 		/* fall through */
 	case FUSE_OPENDIR: {
@@ -190,9 +198,12 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 		reply(fd, in, 0, &so, sizeof(so));
 		break;
 	}
+	case FUSE_FLUSH:
+		if (exit_hang)
+			break;	/* the closing task waits: in exit, for good */
+		/* fall through */
 	case FUSE_RELEASE:
 	case FUSE_RELEASEDIR:
-	case FUSE_FLUSH:
 		reply(fd, in, 0, NULL, 0);
 		break;
 	case FUSE_FORGET:
@@ -231,6 +242,35 @@ argv_hide(void)
 		pause();
 }
 
+/*
+ * --exit-hang's child, as uid: a grandchild that pauses, then the FUSE
+ * file opened, both pids said, and an exit that waits on its flush.
+ */
+static void
+exit_hanger(const char *file, long uid)
+{
+	pid_t grandchild;
+	int fd;
+
+	if (setgroups(0, NULL) < 0 || setresgid((gid_t)uid, (gid_t)uid,
+	    (gid_t)uid) < 0 || setresuid((uid_t)uid, (uid_t)uid,
+	    (uid_t)uid) < 0)
+		_exit(126);
+	if ((grandchild = fork()) < 0)
+		_exit(126);
+	if (grandchild == 0) {
+		for (;;)
+			pause();
+	}
+	if ((fd = open(file, O_RDONLY)) < 0) {
+		perror("fusehang: open");
+		_exit(125);
+	}
+	printf("%d %d\n", (int)getpid(), (int)grandchild);
+	fflush(stdout);
+	_exit(0);	/* closing fd at exit asks the server to flush it */
+}
+
 static int
 load(const char *path)
 {
@@ -265,10 +305,11 @@ main(int argc, char **argv)
 	int fd;
 
 	argv_mode = argc == 5 && strcmp(argv[4], "--argv") == 0;
-	if (argc != 4 && !argv_mode &&
+	exit_hang = argc == 5 && strcmp(argv[4], "--exit-hang") == 0;
+	if (argc != 4 && !argv_mode && !exit_hang &&
 	    !(argc == 7 && strcmp(argv[4], "--overlay") == 0)) {
 		fprintf(stderr, "usage: fusehang MNT FILE UID [--overlay MNT2 "
-		    "EMPTYDIR | --argv]\n");
+		    "EMPTYDIR | --argv | --exit-hang]\n");
 		return 2;
 	}
 	mnt = argv[1];
@@ -301,6 +342,20 @@ main(int argc, char **argv)
 	}
 	if ((buf = malloc(BUF_SIZE)) == NULL)
 		return 1;
+	if (exit_hang) {
+		snprintf(run, sizeof(run), "%s/evil", mnt);
+		for (int i = 0; i < 2; i++) {
+			if ((child = fork()) < 0) {
+				perror("fusehang: fork");
+				return 1;
+			}
+			if (child == 0) {
+				close(fd);
+				exit_hanger(run, uid);
+			}
+		}
+		goto serve;
+	}
 	child = fork();
 	if (child < 0) {
 		perror("fusehang: fork");
@@ -336,6 +391,7 @@ main(int argc, char **argv)
 		_exit(127);
 	}
 	printf("%d\n", (int)child);
+serve:
 	/* bounded even if nobody asks anything any more */
 	alarm(LIFETIME_S);
 	while (time(NULL) < end) {

@@ -7,7 +7,8 @@
 # who thaws that cgroup); a frozen pid reused by another process; thaw
 # when the original cgroup (and its slice) is gone; a process whose
 # arguments lie under a FUSE file that never answers; an overlay over
-# FUSE is not opened, an overlay on local layers still is.
+# FUSE is not opened, an overlay on local layers still is; a process in
+# exit is no twin of another.
 #
 # Only processes this script starts are frozen, snapshotted or hashed for
 # a match: they run as uids nothing else on the host uses (43210-43215),
@@ -679,6 +680,35 @@ check "and the hiding process's own" core_listed "$FH3"
 thaw_all "$FEP"
 check "thaw: done" test "$(result)" = done
 kill "$OTHER" "$FH3" 2>/dev/null
+
+# --- processes in exit are no twins ---------------------------------------
+# kcmp(KCMP_VM) compares memory by pointer, and a process past exit_mm has
+# none: two such were "the same memory", so a target in exit made every
+# other exiting process on the host its twin, frozen with its children.
+# fusehang --exit-hang holds two processes of 43214 in exit (their FUSE
+# flush never answered), each with a child that pauses; the first is
+# frozen by pid, the second is nothing of it
+mkdir -p "$WORK/fuse4"
+"$B/fusehang" "$WORK/fuse4" "$WORK/evil-src" 43214 --exit-hang >"$WORK/fh4.out" 2>"$WORK/fh4.err" &
+PIDS+=($!)
+in_exit() { local f; f=$(awk '{print $9}' "/proc/$1/stat" 2>/dev/null) && [ -n "$f" ] && (( f & 4 )) && ! grep -q '^VmRSS' "/proc/$1/status"; }
+hung_up() { [ "$(wc -l <"$WORK/fh4.out")" -ge 2 ] && in_exit "$(awk 'NR==1{print $1}' "$WORK/fh4.out")" && in_exit "$(awk 'NR==2{print $1}' "$WORK/fh4.out")"; }
+check "two processes held in exit by a flush, with no memory (PF_EXITING, no VmRSS)" wait_until 30 hung_up
+read -r XA XGA < <(sed -n 1p "$WORK/fh4.out"); read -r XB XGB < <(sed -n 2p "$WORK/fh4.out")
+PIDS+=("$XGA" "$XGB")
+XGB_CG=$(cg2_of "$XGB")
+run_cmd alice freeze --arg pid:="$XA" --incident IR-ATTACK-EXIT
+XEP=$(episode)
+echo "    freeze of $XA (in exit): $(result), frozen $(jq -c '[.output.frozen[]?.pid]' <<<"$REC"), twins $(jq -c '[.output.shared_memory[]?.pid]' <<<"$REC")"
+check "freeze by pid of a process in exit: its child $XGA frozen with it" \
+	bash -c "$(declare -f frozen_by_us); frozen_by_us $XGA"
+check "the other process in exit ($XB) is not taken for its twin (fails on the old code)" \
+	jq -e --argjson p "$XB" '[.output.shared_memory[]? | select(.pid == $p)] + [.output.frozen[]? | select(.pid == $p)] | length == 0' <<<"$REC"
+check "... nor is its child $XGB frozen: it stays in its group (fails on the old code)" \
+	bash -c "$(declare -f frozen_by_us cg2_of); ! frozen_by_us $XGB && [ \"\$(cg2_of $XGB)\" = '$XGB_CG' ]"
+[ -z "$XEP" ] || [ "$XEP" = null ] || thaw_all "$XEP"
+check "thaw: nothing of it left frozen" bash -c "$(declare -f frozen_by_us); ! frozen_by_us $XGA && ! frozen_by_us $XGB"
+kill "$XGA" "$XGB" 2>/dev/null
 
 kill "$T" "$GEN" "$A1" "$A2" "$TGT" "${BIG[@]}" "$FH1" "$FH2" 2>/dev/null
 summary
