@@ -40,6 +40,16 @@ struct drillsum {
 	struct drill_host *hosts;
 	size_t nhosts, cap;
 	json_t *where;			/* agent id -> index in hosts */
+	/*
+	 * The records, one a drill: [host index, record] each.  A drill
+	 * reports more than once (a leak at once, then its end; a leak,
+	 * then "aborted" after a restart), each report an id of its own:
+	 * counted once each, the drills that matter most -- the leaking
+	 * ones -- were counted twice, and their figures with them.  The
+	 * record that says the drill is done stands for it.
+	 */
+	json_t *recs;
+	json_t *drills;			/* "agent/drill id" -> index in recs */
 };
 
 static int
@@ -276,9 +286,13 @@ drillsum_new(void)
 {
 	struct drillsum *s = calloc(1, sizeof(*s));
 
-	if (s != NULL && (s->where = json_object()) == NULL) {
-		free(s);
-		s = NULL;
+	if (s == NULL)
+		return NULL;
+	if ((s->where = json_object()) == NULL ||
+	    (s->recs = json_array()) == NULL ||
+	    (s->drills = json_object()) == NULL) {
+		drillsum_free(s);
+		return NULL;
 	}
 	return s;
 }
@@ -298,6 +312,8 @@ drillsum_free(struct drillsum *s)
 	stats_free(&s->all);
 	free(s->hosts);
 	json_decref(s->where);
+	json_decref(s->recs);
+	json_decref(s->drills);
 	free(s);
 }
 
@@ -331,13 +347,39 @@ host_of(struct drillsum *s, const char *agent)
 	return h;
 }
 
+/* whether a drill's record says it is over */
+static bool
+drill_done(json_t *rec)
+{
+	const char *state = json_string_value(json_object_get(rec, KW_STATE));
+
+	return state != NULL && strcmp(state, "done") == 0;
+}
+
+/*
+ * Whether a later record of a drill stands for it rather than the one
+ * kept: one that says it leaked over one that does not (a leak reported
+ * at once, then "aborted" by a restart that lost it), then one that says
+ * the drill is done, then the later.
+ */
+static bool
+stands_for(json_t *later, json_t *kept)
+{
+	if (drill_leaked(later) != drill_leaked(kept))
+		return drill_leaked(later);
+	return drill_done(later) || !drill_done(kept);
+}
+
 int
 drillsum_add(struct drillsum *s, const char *agent, const char *hostname,
     json_t *rec)
 {
 	struct drill_host *h;
-	char *name;
-	int err;
+	json_t *entry, *at;
+	const char *id;
+	char *name, *key;
+	size_t i;
+	int err = 0;
 
 	if ((h = host_of(s, agent)) == NULL)
 		return -ENOMEM;
@@ -347,9 +389,53 @@ drillsum_add(struct drillsum *s, const char *agent, const char *hostname,
 		free(h->hostname);
 		h->hostname = name;
 	}
-	if ((err = stats_add(&h->st, rec)) < 0)
-		return err;
-	return stats_add(&s->all, rec);
+	entry = json_pack("[I, O]", (json_int_t)(h - s->hosts), rec);
+	if (entry == NULL)
+		return -ENOMEM;
+	id = json_string_value(json_object_get(rec, KW_ID));
+	if (id == NULL || asprintf(&key, "%s/%s", agent, id) < 0)
+		key = NULL;
+	at = key != NULL ? json_object_get(s->drills, key) : NULL;
+	if (at != NULL) {
+		i = (size_t)json_integer_value(at);
+		if (stands_for(rec, json_array_get(json_array_get(s->recs, i),
+		    1)))
+			err = json_array_set_new(s->recs, i, entry);
+		else
+			json_decref(entry);
+	} else {
+		i = json_array_size(s->recs);
+		err = json_array_append_new(s->recs, entry);
+		if (err == 0 && key != NULL)
+			err = json_object_set_new(s->drills, key,
+			    json_integer((json_int_t)i));
+	}
+	free(key);
+	return err < 0 ? -ENOMEM : 0;
+}
+
+/* Every drill's record counted, afresh: overall and on its host. */
+static int
+sum_up(struct drillsum *s)
+{
+	json_t *e;
+	size_t i, h;
+	int err = 0;
+
+	stats_free(&s->all);
+	memset(&s->all, 0, sizeof(s->all));
+	for (h = 0; h < s->nhosts; h++) {
+		stats_free(&s->hosts[h].st);
+		memset(&s->hosts[h].st, 0, sizeof(s->hosts[h].st));
+	}
+	json_array_foreach(s->recs, i, e) {
+		h = (size_t)json_integer_value(json_array_get(e, 0));
+		if (err == 0 && h < s->nhosts)
+			err = stats_add(&s->hosts[h].st, json_array_get(e, 1));
+		if (err == 0)
+			err = stats_add(&s->all, json_array_get(e, 1));
+	}
+	return err;
 }
 
 /* STATS into o */
@@ -388,14 +474,14 @@ host_cmp(const void *a, const void *b)
 }
 
 json_t *
-drillsum_json(const struct drillsum *s)
+drillsum_json(struct drillsum *s)
 {
 	const struct drill_host **order = NULL;
 	json_t *out, *hosts, *h;
 	size_t i;
 	int err;
 
-	if ((out = json_object()) == NULL)
+	if (sum_up(s) < 0 || (out = json_object()) == NULL)
 		return NULL;
 	/* each set either takes its value or frees it: both, then check */
 	err = json_object_set_new(out, KW_OVERALL, json_object());

@@ -31,7 +31,10 @@ struct drillsum *drillsum_new(void);
 void drillsum_free(struct drillsum *s);
 /*
  * One drill record (rec, not taken) of the host agent (an agent id) named
- * hostname (may be NULL or "").  0, or -ENOMEM.
+ * hostname (may be NULL or "").  A drill is counted once: a later record
+ * of the same id on the same host takes the place of the earlier one,
+ * unless that one said the drill was done and this one does not.  0, or
+ * -ENOMEM.
  */
 int drillsum_add(struct drillsum *s, const char *agent, const char *hostname,
     json_t *rec);
@@ -43,7 +46,7 @@ int drillsum_add(struct drillsum *s, const char *agent, const char *hostname,
  * when nobody was notified), revert_ms {median} (null without one).
  * NULL if out of memory.
  */
-json_t *drillsum_json(const struct drillsum *s);
+json_t *drillsum_json(struct drillsum *s);
 
 /* The milliseconds a record's timings_ms names, or -1 when it does not. */
 double drill_timing(json_t *rec, const char *key);

@@ -118,6 +118,68 @@ START_TEST(test_counts_per_host)
 }
 END_TEST
 
+#define DRILL_X	"0123456789abcdef0123456789abcdef"
+#define LEAK_AT_ONCE "{\"id\":\"" DRILL_X "\",\"kind\":\"live\"," \
+	"\"state\":\"running\",\"result\":\"leak\"," \
+	"\"timings_ms\":{\"verified\":100}}"
+#define LEAK_DONE "{\"id\":\"" DRILL_X "\",\"kind\":\"live\"," \
+	"\"state\":\"done\",\"result\":\"leak\"," \
+	"\"timings_ms\":{\"verified\":100,\"reverted\":500," \
+	"\"connectivity_back\":700}}"
+
+/*
+ * A drill that leaks reports at once and again at its end (or "aborted"
+ * after a restart), each report an id of its own: one drill, counted
+ * once, the record that says it is done standing for it (fails on the
+ * old code: count 2, leaks 2).
+ */
+START_TEST(test_one_drill_once)
+{
+	struct drillsum *s = drillsum_new();
+	json_t *sum;
+
+	add(s, AGENT_A, "pc-a", LEAK_AT_ONCE);
+	add(s, AGENT_A, "pc-a", LEAK_DONE);
+	/* the same drill id on another host is another drill */
+	add(s, AGENT_B, "pc-b", LEAK_AT_ONCE);
+	sum = drillsum_json(s);
+	ck_assert_int_eq(num(sum, KW_OVERALL, KW_COUNT), 2);
+	ck_assert_int_eq(num(sum, KW_OVERALL, KW_LEAKS), 2);
+	ck_assert_int_eq(num(host(sum, AGENT_A), KW_COUNT, NULL), 1);
+	ck_assert_int_eq(num(host(sum, AGENT_A), KW_LEAKS, NULL), 1);
+	ck_assert_int_eq(num(host(sum, AGENT_A), KW_LIVE, NULL), 1);
+	/* the done record's timings: its revert figure is there */
+	ck_assert_int_eq(num(host(sum, AGENT_A), KW_REVERT_MS, KW_MEDIAN),
+	    200);
+	json_decref(sum);
+	/* a report of it still running, come late: the done one stands */
+	add(s, AGENT_A, "pc-a", LEAK_AT_ONCE);
+	sum = drillsum_json(s);
+	ck_assert_int_eq(num(host(sum, AGENT_A), KW_COUNT, NULL), 1);
+	ck_assert_int_eq(num(host(sum, AGENT_A), KW_REVERT_MS, KW_MEDIAN),
+	    200);
+	json_decref(sum);
+	/*
+	 * a leak reported at once, then "aborted" by a restart that lost
+	 * it: the leak is the drill's (fails without the precedence)
+	 */
+	add(s, AGENT_B, "pc-b", "{\"id\":\"" DRILL_X "\",\"kind\":\"live\","
+	    "\"state\":\"done\",\"result\":\"aborted\",\"end\":\"restart\"}");
+	sum = drillsum_json(s);
+	ck_assert_int_eq(num(host(sum, AGENT_B), KW_COUNT, NULL), 1);
+	ck_assert_int_eq(num(host(sum, AGENT_B), KW_LEAKS, NULL), 1);
+	json_decref(sum);
+	/* records that name no drill are each one */
+	add(s, AGENT_B, "pc-b", LIVE(1));
+	add(s, AGENT_B, "pc-b", LIVE(1));
+	sum = drillsum_json(s);
+	ck_assert_int_eq(num(host(sum, AGENT_B), KW_COUNT, NULL), 3);
+	ck_assert_int_eq(num(sum, KW_OVERALL, KW_COUNT), 4);
+	json_decref(sum);
+	drillsum_free(s);
+}
+END_TEST
+
 /* hosts by hostname, then agent; a later hostname replaces an earlier */
 START_TEST(test_host_order_and_name)
 {
@@ -379,6 +441,7 @@ END_TEST
 
 KK_SUITE(drillsum_suite, "drillsum",
 	KK_CASE("summary", 0, 10), KK_TEST(test_counts_per_host),
+	    KK_TEST(test_one_drill_once),
 	    KK_TEST(test_host_order_and_name),
 	    KK_TEST(test_isolate_median_worst), KK_TEST(test_isolate_none),
 	    KK_TEST(test_leaks), KK_TEST(test_kakurid_record),
