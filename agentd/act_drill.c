@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "drill.h"
 #include "drill_history.h"
+#include "record.h"
 #include "run.h"
 #include "tally.h"
 #include "wire.h"
@@ -185,6 +186,13 @@ kd_act_drill(struct run *r)
 			return refuse(r, "drill", KE_NO_DRILL, ask.drill !=
 			    NULL ? "that drill is not the one running" :
 			    "no drill is running", -ENOENT);
+		/*
+		 * Who stopped it: the drill's own end line names who started
+		 * it; a signed stop is audited as the command it is
+		 */
+		if (local)
+			kd_audit(d, by, "drill", "stopped", json_pack("{s:O?}",
+			    KW_ID, json_object_get(record, KW_ID)));
 		answer(r, record);
 		return 0;
 	}

@@ -133,8 +133,12 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 		    strerror(-err));
 		return err;
 	}
-	/* during a drill, pressing is the response the drill times */
+	/*
+	 * During a drill, pressing is the response the drill times; one
+	 * only announced is called off (the PC is really isolated now)
+	 */
 	kd_drill_employee(d, NULL, r->uid, KW_DISCONNECT, false);
+	kd_drill_quarantined(d, false);
 	/* holding the button down: counted, not recorded press by press */
 	if (!*changed && !kd_tally_repeat(d, r->uid, "disconnect"))
 		return 0;
@@ -252,6 +256,8 @@ kd_act_isolate(struct run *r)
 		return err;
 	}
 	kd_run_committed(r);
+	/* a real incident: a drill announced or running is called off */
+	kd_drill_quarantined(r->d, true);
 	if (!changed)
 		snprintf(r->detail, sizeof(r->detail), "already %s",
 		    kk_mode_name(r->d->state.mode));

@@ -87,11 +87,13 @@ result_of(const struct drill *dr)
 	if (dr->state != DS_ENDING)
 		return "running";
 	/*
-	 * Cut short before it proved anything: kakurid restarted, a real
+	 * Cut short before it proved anything: it never began (stopped
+	 * while announced), kakurid restarted or was stopped, a real
 	 * quarantine came, or kakurid did not run for the gate period (the
 	 * kernel lifted the drill by itself).
 	 */
-	if (strcmp(dr->end, "restart") == 0 ||
+	if (dr->started_rt == 0 || strcmp(dr->end, "restart") == 0 ||
+	    strcmp(dr->end, "shutdown") == 0 ||
 	    strcmp(dr->end, KE_QUARANTINED) == 0 ||
 	    strcmp(dr->end, "gate-lapsed") == 0)
 		return "aborted";
@@ -319,7 +321,12 @@ leak_found(struct drill *dr, const char *what)
 	    "got through", dr->id, what);
 	kd_audit(dr->d, dr->by, "drill", "leak", json_pack("{s:s, s:s}",
 	    KW_ID, dr->id, KW_TARGET, what));
-	/* the CSIRT is told at once, not at the drill's end */
+	/*
+	 * The CSIRT is told at once, not at the drill's end; the record on
+	 * disk says so too, so that a restart before the end closes it with
+	 * its leak (kakurictl reports --drills keeps the leak of a drill)
+	 */
+	record_save(dr);
 	report(dr);
 }
 
@@ -885,6 +892,29 @@ kd_drill_current(struct kd *d)
 {
 	(void)d;
 	return current ? record_of(current) : NULL;
+}
+
+/*
+ * Before, a drill running when the CSIRT isolated went on to its
+ * deadline and was recorded "ok", its probes and its "connectivity back"
+ * measuring the real isolation, its notice "the drill is over" while the
+ * PC stayed isolated; and one announced began if a release came before
+ * its start, isolating the PC again right after an incident.  Its table
+ * goes at once (the real one holds), and the network is not waited for:
+ * the real isolation keeps it away.
+ */
+void
+kd_drill_quarantined(struct kd *d, bool running_too)
+{
+	struct drill *dr = current;
+
+	if (dr == NULL || dr->d != d || dr->state == DS_ENDING ||
+	    (dr->state == DS_RUNNING && !running_too))
+		return;
+	kk_log(LOG_NOTICE, KK_MID_APPLY, "drill %s called off: this PC is "
+	    "really %s", dr->id, kk_mode_name(d->state.mode));
+	dr->no_back = true;
+	drill_end(dr, KE_QUARANTINED);
 }
 
 int

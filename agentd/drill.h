@@ -71,5 +71,11 @@ int kd_drill_employee(struct kd *d, const char *drill, uid_t uid,
     const char *what, bool via_notice);
 /* The record of the drill running, or NULL. */
 struct json_t *kd_drill_current(struct kd *d);
+/*
+ * This PC is really quarantined now: a drill announced is called off,
+ * result "aborted", end "quarantined"; one running too when running_too
+ * (the CSIRT's isolate; the staff's press is the response it times).
+ */
+void kd_drill_quarantined(struct kd *d, bool running_too);
 
 #endif

@@ -103,7 +103,8 @@ struct drill {
 	 * do not call up into the drill's course (drill_probe.c is below it)
 	 */
 	bool (*heard)(struct drill *dr, enum probe_event ev, const char *target);
-	bool no_back;		/* kakurid exits: no connectivity check */
+	bool no_back;		/* kakurid exits, or the PC is really */
+				/* isolated: no connectivity check */
 
 	sd_event_source *announce_timer, *deadline_timer, *gate_timer,
 	    *mgmt_timer, *back_timer;

@@ -33,6 +33,7 @@ static const struct words {
 	const char *end_other[2];	/* someone else answered */
 	const char *end_none[2];
 	const char *end_result[2];	/* before the drill's result */
+	const char *end_quarantined[2];	/* called off: really isolated */
 	const char *report[2];
 	const char *disconnect[2];
 	const char *drill_no_disconnect[2];
@@ -69,12 +70,25 @@ static const struct words {
 	    "対応は別の利用者が行いました。\n" },
 	.end_none = { "Your response: none\n", "あなたの対応：なし\n" },
 	.end_result = { "Result of the drill: ", "訓練の結果：" },
+	.end_quarantined = {
+	    "The drill was called off: this computer is now cut off for "
+	    "real, not by the drill. Follow the isolation notice.\n",
+	    "訓練は中止されました。このパソコンは訓練ではなく、実際に切断されて"
+	    "います。切断の通知に従ってください。\n" },
 	.report = { "Report", "報告する" },
 	.disconnect = { "Disconnect", "切断する" },
+	/*
+	 * Not "nothing is cut off": a live drill cuts the computer off, and
+	 * an unannounced one looks like a real isolation; an employee who
+	 * meant to disconnect for real is told how
+	 */
 	.drill_no_disconnect = {
-	    "This is a drill: nothing is cut off. Your response was "
-	    "recorded.",
-	    "訓練中のため、実際には切断しません。対応は記録されました。" },
+	    "This is a drill: your response was recorded. If you believe "
+	    "this computer is really infected, call the desk or press the "
+	    "real Disconnect button.",
+	    "これは訓練です。対応は記録されました。"
+	    "本当に感染の疑いがある場合は、窓口に連絡するか、実際の切断ボタンを"
+	    "押してください。" },
 	.drill_over_disconnect = {
 	    "That notice was a drill's, and the drill is over: nothing is "
 	    "cut off. If you believe this computer is really infected, call "
@@ -251,6 +265,10 @@ drill_end_body(const struct notice_view *v, json_t *ev, FILE *f)
 		res = json_object_get(res, KW_RESULT);
 	if (json_is_string(res))
 		add(f, "%s%s\n", WORD(v, end_result), json_string_value(res));
+	/* the last notice after a real isolation must not say "over" alone */
+	if (strcmp(str_or(json_object_get(ev, KW_RESULT), KW_END, ""),
+	    KE_QUARANTINED) == 0)
+		add(f, "%s", WORD(v, end_quarantined));
 }
 
 static int

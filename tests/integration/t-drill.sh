@@ -373,6 +373,40 @@ check_within "an announced drill on a PC isolated meanwhile is called off" 6 \
 check "... as aborted" latest_is .result aborted
 refute "... and never made its table" drill_table
 
+# --- a CSIRT isolate while a live drill runs: the drill is called off ---
+# (it ran on to its deadline and was recorded ok, its probes and its
+# "connectivity back" measuring the real isolation, its notice "the drill
+# is over" while the PC stayed isolated)
+REL=$(sign alice release --episode "$(status_field episode)" --reason "drill over") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL" >/dev/null 2>&1 &&
+	ctl apply "$REL" >/dev/null || fail "the signed release applies"
+check_within "released: the internet is back" 3 internet
+# the drill policy without the leaky probe again (a leak is a leak first)
+stop_kakurid -TERM
+drill_policy
+start_kakurid || die "kakurid restarts with the default drill policy"
+# a drill stopped while announced proved nothing (it was recorded "ok")
+drill_req '{"cmd":"drill","action":"start","kind":"live","duration":30,"announce":30}' >"$WORK/an.json"
+A1=$(jq -r .drill.id "$WORK/an.json")
+stop_drill >/dev/null
+a1_aborted() { [ "$(drill_result_of "$A1")" = aborted ]; }
+check_within "a drill stopped while announced: aborted, not ok (fails on the old code)" 5 a1_aborted
+check "... and who stopped it is audited: root, locally (fails on the old code)" \
+	audit_has ".action == \"drill\" and .result == \"stopped\" and .id == \"$A1\" and (.actor | test(\"^local:uid=0[(]\"))"
+live 60 >"$WORK/q.json"
+Q1=$(jq -r .drill.id "$WORK/q.json")
+check_within "a live drill holds" 3 cut_v4
+until_ok 10 channel_up
+check "a CSIRT isolate during it: done" test "$(send_result "$(sign alice isolate)")" = done
+q_end() { [ "$(drill_end_of "$Q1")" = quarantined ]; }
+check_within "... the drill is called off at once, end quarantined (fails on the old code: it ran on)" 5 q_end
+check "... as aborted ($(drill_result_of "$Q1"))" test "$(drill_result_of "$Q1")" = aborted
+[ "$FAILED" = 0 ] || history | jq -c --arg id "$Q1" '.drills[] | select(.id == $id) | {state, "end": .end, result, detail}' | sed 's/^/    /'
+refute "... its table is gone" drill_table
+check "... and the CSIRT's isolation holds" \
+	bash -c "[ \"\$1\" = isolated ]" _ "$(status_field mode)"
+check "... the internet stays unreachable" cut_v4
+
 # --- kakurid stopped while it checks that connectivity is back: the
 # --- drill's end stands (it was left "running", then closed as a restart) ---
 REL=$(sign alice release --episode "$(status_field episode)" --reason "drill over") &&

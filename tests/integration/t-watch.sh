@@ -161,6 +161,22 @@ check_within "... the staff member is told the drill is over and nothing is cut 
 	notice '(.body // "") | test("the drill is over: nothing is cut off")'
 check "... and the PC stays open (fails on the old code: isolated for real)" mode_is open
 
+# --- Disconnect pressed on a running drill's notice: recorded, and told
+# --- how to disconnect for real (not "nothing is cut off": a live drill
+# --- cuts the PC off, and an unannounced one looks like the real thing) ---
+NINV=$(jq -se '[.[] | select(.invoked != null and .action == "disconnect")] | length' "$NOTES")
+more_invoked() { [ "$(jq -se '[.[] | select(.invoked != null and .action == "disconnect")] | length' "$NOTES")" -gt "${NINV:-0}" ]; }
+notifyd_start --invoke "disconnect:300:Respond as you would" || die "notifyd for a running drill's notice"
+ctl drill start --duration 20 >/dev/null || fail "a tabletop drill starts again"
+check_within "Disconnect pressed on the running drill's notice" 10 more_invoked
+check_within "... the response is recorded, and the way to disconnect for real told (fails on the old code: nothing is cut off)" 5 \
+	notice '(.body // "") | test("your response was recorded. If you believe this computer is really infected")'
+check "... and the PC stays open (a drill's notice cuts nothing)" mode_is open
+disconnect_timed() { "$KAKURICTL" -s "$SOCK" drill history --json | jq -e --argjson u "$WSTAFF_UID" \
+	'map(select(. != null and .employee.action == "disconnect" and .employee.uid == $u)) | length > 0' >/dev/null; }
+check_within "... and the drill timed it: employee.action disconnect" 10 disconnect_timed
+ctl drill stop >/dev/null || fail "the drill stops"
+
 # --- Disconnect pressed on an egress notice: staff isolates, others are told why ---
 notifyd_start --invoke "disconnect:300:e-mail and web access" \
 	--invoke "disconnect:300:メールと Web の通信は遮断" || die "notifyd again"

@@ -181,6 +181,22 @@ START_TEST(test_drill_announced)
 }
 END_TEST
 
+/* a drill's end after a real isolation, in lang: its notice says want */
+static void
+called_off_says(const char *lang, const char *want)
+{
+	struct notice_view v;
+	struct notice n;
+
+	notice_view_init(&v, lang, 1000);
+	ck_assert_int_eq(feed(&v, "{\"event\":\"drill\",\"phase\":\"end\","
+	    "\"drill\":{\"id\":\"d3\"},\"result\":{\"result\":\"aborted\","
+	    "\"end\":\"quarantined\"}}", &n), 1);
+	ck_assert_msg(strstr(n.body, want) != NULL, "%s", n.body);
+	notice_free(&n);
+	notice_view_reset(&v);
+}
+
 /* unannounced, it looks like the real thing; the end says whose it was */
 START_TEST(test_drill_unannounced)
 {
@@ -213,8 +229,15 @@ START_TEST(test_drill_unannounced)
 	ck_assert_int_eq(feed(&v, "{\"event\":\"drill\",\"phase\":\"end\","
 	    "\"drill\":{\"id\":\"d2\"},\"result\":{\"result\":\"ok\"}}", &n), 1);
 	ck_assert_ptr_nonnull(strstr(n.body, "あなたの対応：なし"));
+	ck_assert_ptr_null(strstr(n.body, "実際に切断されています"));
 	notice_free(&n);
 	notice_view_reset(&v);
+	/*
+	 * called off by a real isolation: the drill's last notice, after
+	 * the real one, says the cut is real (fails on the old code)
+	 */
+	called_off_says("ja", "実際に切断されています");
+	called_off_says("en", "cut off for real, not by the drill");
 }
 END_TEST
 
