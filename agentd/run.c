@@ -246,11 +246,16 @@ kd_run_new(struct kd *d, enum kd_origin origin, const char *actor,
  * a command a CSIRT key signed is audited the first time it is refused in
  * an interval (a copy replayed again and again is counted), and what
  * names no command (nothing of the payload was trusted) is counted by
- * reason alone and shares one signed receipt.  When the table is full,
- * further refusals are only counted, under "various".
+ * reason alone and shares one signed receipt.  Each of the three signed
+ * origins has a share of the table: past it, or when the table is full,
+ * its further refusals are only counted, under "various" -- so that
+ * `kakurictl apply`, which any local user may run, cannot take the
+ * entries the CSIRT's own refusals over the network are audited by.
  */
 #define KD_REJECT_WINDOW_USEC	(10ULL * 1000000ULL)
 #define KD_REJECT_ENTRIES	64
+/* the last three entries count the rest, one an origin */
+#define KD_REJECT_SHARE		((KD_REJECT_ENTRIES - 3) / 3)
 
 struct kd_reject_count {
 	enum kd_origin origin;		/* REMOTE, FLEET or APPLY: counted apart */
@@ -319,7 +324,7 @@ rejects_entry(struct kd *d, enum kd_origin origin, const char *reason,
 	struct kd_rejects *rj = d->rejects;
 	struct kd_reject_count *e;
 	uint64_t now;
-	size_t i;
+	size_t i, mine = 0;
 
 	if (rj == NULL) {
 		rj = calloc(1, sizeof(*rj));
@@ -333,13 +338,15 @@ rejects_entry(struct kd *d, enum kd_origin origin, const char *reason,
 		sd_event_source_set_enabled(rj->timer, SD_EVENT_OFF);
 		d->rejects = rj;
 	}
-	for (i = 0; i < rj->n; i++)
-		if (rj->r[i].origin == origin &&
-		    strcmp(rj->r[i].reason, reason) == 0 &&
+	for (i = 0; i < rj->n; i++) {
+		if (rj->r[i].origin != origin)
+			continue;
+		if (strcmp(rj->r[i].reason, reason) == 0 &&
 		    strcmp(rj->r[i].command, command) == 0)
 			return &rj->r[i];
-	/* full: the last three entries count the rest, one an origin */
-	if (rj->n >= KD_REJECT_ENTRIES - 3) {
+		mine++;
+	}
+	if (rj->n >= KD_REJECT_ENTRIES - 3 || mine >= KD_REJECT_SHARE) {
 		reason = "various";
 		command = "";
 		for (i = 0; i < rj->n; i++)
@@ -348,6 +355,8 @@ rejects_entry(struct kd *d, enum kd_origin origin, const char *reason,
 			    rj->r[i].command[0] == '\0')
 				return &rj->r[i];
 	}
+	if (rj->n == KD_REJECT_ENTRIES)
+		return NULL;	/* only three origins come: not reached */
 	if (rj->n == 0) {
 		sd_event_now(d->ev, CLOCK_MONOTONIC, &now);
 		sd_event_source_set_time(rj->timer, now + KD_REJECT_WINDOW_USEC);

@@ -253,6 +253,41 @@ summarised() { applied_junk | jq -e 'any(.[]; .more == 4)' >/dev/null; }
 check_within "five junk applies: one audit line, then one that counts the other four (within the 10 s interval)" 30 summarised
 check "... and no more lines than those two (fails on the old code: five)" \
 	test "$(applied_junk | jq 'length')" = 2
+
+# --- each signed origin has a share of the refusal table ---
+# kakurictl apply is anyone's, 5 an interval per user: 13 users applying
+# 5 commands for another agent each fill the table with 65 refusals of
+# distinct commands within one interval.  Two expired commands of the
+# CSIRT's over the network in that interval are still audited in full,
+# each with its command id (fails on the old code: the table full, the
+# second counted under "various" only).
+WA=()
+for i in $(seq 1 65); do
+	"$KAKURICTL" sign -k "$PKI/alice.key" --agent "$OTHER" --action status \
+		-o "$WORK/wa$i.json" 2>/dev/null && WA+=("$WORK/wa$i.json")
+done
+now=$(date +%s)
+EXP1=$(sign alice status --valid-from $((now - 2000)) --ttl 60)
+EXP2=$(sign alice status --valid-from $((now - 2000)) --ttl 60)
+cmd_id() { jq -r .payload "$1" | base64 -d | jq -r .id; }
+check "65 commands for another agent and two expired ones signed" \
+	bash -c "[ ${#WA[@]} -eq 65 ] && [ -s '$EXP1' ] && [ -s '$EXP2' ]"
+chmod 0644 "${WA[@]}"
+APS=()
+for u in $(seq 0 12); do
+	setpriv --reuid=$((43260 + u)) --regid=$((43260 + u)) --clear-groups \
+		bash -c 'for f in "$@"; do "'"$KAKURICTL"'" -s "'"$SOCK"'" apply --json "$f" >/dev/null 2>&1; done' _ \
+		"${WA[@]:$((u * 5)):5}" &
+	APS+=($!); PIDS+=($!)
+done
+wait "${APS[@]}"
+R1=$(send_result "$EXP1"); R2=$(send_result "$EXP2")
+check "the two expired commands over the network: expired ($R1, $R2)" test "$R1/$R2" = expired/expired
+full_audit() { audit_has ".result == \"rejected: expired\" and (.actor | test(\"^tls:\")) and .command == \"$(cmd_id "$1")\"" >/dev/null; }
+check "... the first audited in full, with its command id" full_audit "$EXP1"
+check "... and the second too, though local applies filled the table (fails on the old code)" full_audit "$EXP2"
+check "the local applies past their share are counted under various" \
+	until_ok 30 audit_has '.result == "rejected: various" and (.actor | test("^local")) and .more > 0'
 check "audit chain verifies" ctl log
 summary
 [ "$FAILED" -eq 0 ]
