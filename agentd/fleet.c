@@ -38,17 +38,21 @@ struct kd_fleet {
 	bool off;
 };
 
-/* A receipt, to the child that asked (it puts it into an out document). */
+/*
+ * A receipt, to the child that asked (it puts it into an out document);
+ * none (no identity key, or a refusal of nothing summed up already): an
+ * empty answer, which frees the child's place for the next command.
+ */
 static void
 fleet_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 {
 	struct kd_fleet *fl = d->fleet;
 
 	if (fl == NULL || fl->child == NULL ||
-	    (uint32_t)(token >> 32) != fl->child->gen || a->receipt == NULL)
+	    (uint32_t)(token >> 32) != fl->child->gen)
 		return;
 	kd_child_send(fl->child, KK_IPC_REPLY, (uint32_t)token, a->receipt,
-	    strlen(a->receipt));
+	    a->receipt != NULL ? strlen(a->receipt) : 0);
 }
 
 /*

@@ -88,9 +88,18 @@ struct fleet {
 	size_t ntopics;
 	char out_topic[KK_FLEET_TOPIC_MAX];
 	char ack_topic[KK_FLEET_TOPIC_MAX];
-	/* the courier's deliveries out, oldest first: whose the next ack is */
+	/*
+	 * The courier's deliveries, oldest first, each with its report's
+	 * id: an ack is the answer to the delivery of the report it names,
+	 * not to whichever is oldest.  One the broker did not take has its
+	 * refusal's why, told in its turn: the courier takes its answers in
+	 * the order it sent them, and a child that answers a later one
+	 * first is killed as broken (with the commands it holds).
+	 */
 	uint32_t delivered[DELIVERIES_MAX];
 	uint64_t delivered_at[DELIVERIES_MAX];	/* ms, CLOCK_MONOTONIC */
+	char delivered_id[DELIVERIES_MAX][KK_ID_HEX + 1];
+	char delivered_why[DELIVERIES_MAX][96];	/* "": its ack awaited */
 	size_t ndelivered;
 	bool connected;			/* CONNACK success seen */
 	bool socket_open;		/* a connection, maybe still shaking hands */
@@ -196,6 +205,8 @@ schedule_retry(void)
 	return wait;
 }
 
+static void refuse_delivered(const char *why);
+
 /*
  * The session, or the attempt at one, is over: said in one line, with
  * when the next attempt comes.
@@ -207,7 +218,8 @@ down(const char *why)
 	uint64_t wait;
 
 	fl.socket_open = fl.connected = false;
-	fl.ndelivered = 0;	/* the courier's timer retries those */
+	/* their acks would come on a session gone: the courier retries */
+	refuse_delivered("the fleet broker's session ended");
 	wait = schedule_retry();
 	snprintf(s, sizeof(s), "disconnected: %s", why);
 	set_state(true, s);
@@ -344,8 +356,13 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	for (i = 0; i < fl.ntopics; i++)
 		sub[i] = fl.topics[i];
 	sub[i++] = fl.ack_topic;
-	/* a persistent session has them already; asking again is harmless */
-	rc = mosquitto_subscribe_multiple(m, NULL, (int)i, sub, 1, 0, NULL);
+	/*
+	 * A persistent session has them already; asking again is harmless.
+	 * Retained messages are never sent: nobody of ours publishes one,
+	 * and one would be taken again at every connect, on every agent.
+	 */
+	rc = mosquitto_subscribe_multiple(m, NULL, (int)i, sub, 1,
+	    MQTT_SUB_OPT_SEND_RETAIN_NEVER, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		lost(mosquitto_strerror(rc));
 		return;
@@ -381,18 +398,67 @@ forget_delivered(size_t n)
 	    sizeof(fl.delivered[0]));
 	memmove(fl.delivered_at, fl.delivered_at + n, (fl.ndelivered - n) *
 	    sizeof(fl.delivered_at[0]));
+	memmove(fl.delivered_id, fl.delivered_id + n, (fl.ndelivered - n) *
+	    sizeof(fl.delivered_id[0]));
+	memmove(fl.delivered_why, fl.delivered_why + n, (fl.ndelivered - n) *
+	    sizeof(fl.delivered_why[0]));
 	fl.ndelivered -= n;
 }
 
 /*
+ * The first n deliveries listed answered, in order: the broker's
+ * refusal of one it did not take, or why for one whose ack was awaited;
+ * then forgotten.
+ */
+static void
+refuse_first(size_t n, const char *why)
+{
+	const char *w;
+	size_t i;
+
+	for (i = 0; i < n && i < fl.ndelivered; i++) {
+		w = fl.delivered_why[i][0] ? fl.delivered_why[i] : why;
+		tell(KK_IPC_REJECT, fl.delivered[i], "broker", w, strlen(w));
+	}
+	forget_delivered(n);
+}
+
+/* Every delivery listed answered (the session ended, or no room). */
+static void
+refuse_delivered(const char *why)
+{
+	refuse_first(fl.ndelivered, why);
+}
+
+/* The refusals now first in the list, told: nothing before them waits. */
+static void
+refused_in_turn(void)
+{
+	size_t n = 0;
+
+	while (n < fl.ndelivered && fl.delivered_why[n][0] != '\0')
+		n++;
+	refuse_first(n, "");
+}
+
+/*
  * The collector's ack document: to the courier as the answer to the
- * oldest delivery not yet answered (the courier checks it is that one's).
+ * delivery of the report it names (the courier checks the ack itself).
+ * The courier takes its answers in order: the deliveries before that one
+ * had none -- the collector answers in order, and publishes no refusal --
+ * and are told so first.  An ack that names none of them is not passed
+ * on: anyone who may publish on the ack topic could otherwise have the
+ * courier refuse the oldest report's ack, and every real one after it
+ * would be a place off.
  */
 static void
 acked(const void *buf, int len)
 {
+	static const char none[] = "the collector did not answer it";
+	char id[KK_ID_HEX + 1];
 	uint8_t *body;
-	size_t blen;
+	size_t blen, i;
+	uint32_t cl;
 
 	if (fl.ndelivered == 0) {
 		say("an ack nobody waits for, dropped");
@@ -403,9 +469,23 @@ acked(const void *buf, int len)
 		say("an ack document that is not one, dropped");
 		return;
 	}
+	memcpy(&cl, body, 4);
+	i = fl.ndelivered;
+	if (kk_fleet_envelope_id(body + 4 + cl, blen - 4 - cl, id) == 0)
+		for (i = 0; i < fl.ndelivered; i++)
+			if (fl.delivered_why[i][0] == '\0' &&
+			    strcmp(fl.delivered_id[i], id) == 0)
+				break;
+	if (i == fl.ndelivered) {
+		say("an ack of no report delivered, dropped");
+		free(body);
+		return;
+	}
+	refuse_first(i, none);
 	tell(KK_IPC_ACK, fl.delivered[0], "broker", body, blen);
 	free(body);
 	forget_delivered(1);
+	refused_in_turn();
 }
 
 /*
@@ -437,6 +517,11 @@ on_message(struct mosquitto *m, void *arg,
 	const char *via;
 	unsigned i;
 
+	/* a copy the broker keeps and gives again: a replay, not ours */
+	if (msg->retain) {
+		say("a retained message on %s, dropped", msg->topic);
+		return;
+	}
 	if (strcmp(msg->topic, fl.ack_topic) == 0) {
 		acked(msg->payload, msg->payloadlen);
 		return;
@@ -506,6 +591,8 @@ answer(uint32_t seq, const uint8_t *body, size_t len)
 			break;
 		}
 	}
+	if (len == 0)
+		return;		/* answered, with nothing to publish */
 	if (kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_RECEIPT,
 	    fl.cfg.identity, body, len, &doc, &dlen) < 0) {
 		say("a receipt that fits no out document, dropped");
@@ -523,8 +610,10 @@ deliver(uint32_t token, const uint8_t *body, size_t len)
 {
 	static const char offline[] = "the fleet broker is not connected";
 	uint64_t now = kk_now_ms();
-	char *doc;
+	const char *why = NULL;
+	char *doc = NULL, err[96];
 	size_t dlen, stale = 0;
+	int rc;
 
 	/* what a batch given up left (oldest first): its acks are no one's */
 	while (stale < fl.ndelivered &&
@@ -535,26 +624,36 @@ deliver(uint32_t token, const uint8_t *body, size_t len)
 		    stale);
 		forget_delivered(stale);
 	}
-	if (!fl.connected || fl.ndelivered == DELIVERIES_MAX) {
-		tell(KK_IPC_REJECT, token, "broker", offline,
-		    strlen(offline));
-		return;
-	}
-	if (kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_REPORT,
-	    fl.cfg.identity, body, len, &doc, &dlen) < 0) {
-		tell(KK_IPC_REJECT, token, "broker", "too large for the broker",
-		    strlen("too large for the broker"));
-		return;
-	}
-	if (mosquitto_publish_v5(fl.mosq, NULL, fl.out_topic, (int)dlen, doc,
-	    1, false, NULL) != MOSQ_ERR_SUCCESS) {
-		free(doc);
-		tell(KK_IPC_REJECT, token, "broker", offline, strlen(offline));
-		return;
+	if (!fl.connected || fl.ndelivered == DELIVERIES_MAX)
+		why = offline;
+	else if (kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_REPORT,
+	    fl.cfg.identity, body, len, &doc, &dlen) < 0)
+		why = "too large for the broker";
+	else if ((rc = mosquitto_publish_v5(fl.mosq, NULL, fl.out_topic,
+	    (int)dlen, doc, 1, false, NULL)) != MOSQ_ERR_SUCCESS) {
+		/* a broker's maximum packet size, or the session gone */
+		snprintf(err, sizeof(err), "the fleet broker did not take it: "
+		    "%s", mosquitto_strerror(rc));
+		why = err;
 	}
 	free(doc);
+	if (why != NULL && fl.ndelivered == DELIVERIES_MAX) {
+		/* no room to keep it in its turn: all answered now */
+		refuse_delivered(why);
+		tell(KK_IPC_REJECT, token, "broker", why, strlen(why));
+		return;
+	}
+	fl.delivered_id[fl.ndelivered][0] = '\0';
+	snprintf(fl.delivered_why[fl.ndelivered],
+	    sizeof(fl.delivered_why[0]), "%s", why != NULL ? why : "");
+	/* no id, no ack will be taken for it: its answer is the timeout */
+	if (why == NULL && kk_fleet_envelope_id(body, len,
+	    fl.delivered_id[fl.ndelivered]) < 0)
+		say("a report with no id delivered: no ack will name it");
 	fl.delivered_at[fl.ndelivered] = now;
 	fl.delivered[fl.ndelivered++] = token;
+	/* refused, and nothing before it waits: told now */
+	refused_in_turn();
 }
 
 /* Commands the parent never answered are forgotten, so reading resumes. */
@@ -586,8 +685,9 @@ from_parent(void)
 		    &len);
 		if (r < 0)
 			_exit(r == -EPIPE ? 0 : 3);
+		/* an empty answer: nothing to publish (fleet.c) */
 		if ((h.type != KK_IPC_REPLY && h.type != KK_IPC_DELIVER) ||
-		    body == NULL)
+		    (body == NULL && h.type != KK_IPC_REPLY))
 			kk_child_fail("fleet: a message it does not take");
 		if (h.type == KK_IPC_REPLY)
 			answer(h.conn, body, len);

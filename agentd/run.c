@@ -454,8 +454,15 @@ run_receipt(struct run *r)
 	    r->cmd.id : "")) != NULL) {
 		if (e->count++ == 0)
 			finish_audit(r);
-		/* a receipt names its command: only those without share one */
+		/*
+		 * A receipt names its command: only those without share one.
+		 * Through the broker, such a one goes once an interval: a
+		 * message of garbage on a group's topic made every agent of
+		 * the group sign and publish a receipt that says nothing of
+		 * any command, and a flood of them N times as many.
+		 */
 		text = d->agent_key == NULL ? NULL : r->have_cmd ? sign_receipt(r) :
+		    r->origin == KD_ORIGIN_FLEET && e->count > 1 ? NULL :
 		    cached_receipt(r, e);
 	} else {
 		finish_audit(r);

@@ -203,7 +203,8 @@ kk_fleet_ack_open(const void *buf, size_t len, uint8_t **body,
 		return r;
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
 	if (json_unpack(doc, "{s:i, s:s%, s:s%!}", KW_V, &v, KW_CHAIN, &chain,
-	    &cl, KW_ACK, &ack, &al) != 0 || v != 1)
+	    &cl, KW_ACK, &ack, &al) != 0 || v != 1 ||
+	    cl > KK_FLEET_CHAIN_MAX || al > KK_FLEET_ACK_TEXT_MAX)
 		goto out;
 	if ((*body = malloc(4 + cl + al)) == NULL) {
 		r = -ENOMEM;
@@ -217,5 +218,29 @@ kk_fleet_ack_open(const void *buf, size_t len, uint8_t **body,
 	r = 0;
 out:
 	json_decref(doc);
+	return r;
+}
+
+int
+kk_fleet_envelope_id(const void *env, size_t len, char id[KK_ID_HEX + 1])
+{
+	struct kk_envelope e;
+	const char *s;
+	size_t n;
+	json_t *p;
+	int r = -EBADMSG;
+
+	id[0] = '\0';
+	if (kk_envelope_parse(env, len, &e) < 0)
+		return r;
+	p = json_loadb((const char *)e.payload, e.payload_len, 0, NULL);
+	s = json_string_value(json_object_get(p, KW_ID));
+	n = s != NULL ? strlen(s) : 0;
+	if (n > 0 && n <= KK_ID_HEX && kk_is_hex(s, n, n)) {
+		memcpy(id, s, n + 1);
+		r = 0;
+	}
+	json_decref(p);
+	kk_envelope_free(&e);
 	return r;
 }

@@ -43,6 +43,13 @@
 #define KK_FLEET_OUT_VALUES	32
 #define KK_FLEET_IDENTITY_MAX	4096	/* the identity certificate's PEM */
 #define KK_FLEET_ACK_MAX	(80 * 1024)	/* an ack document */
+/*
+ * ... of which the chain and the ack at most: what the courier takes
+ * (KK_COURIER_CHAIN_MAX, courier.h; KK_ACK_MAX, report.h): the fleet
+ * child passes on nothing the parent would take for a broken child
+ */
+#define KK_FLEET_CHAIN_MAX	(64 * 1024)
+#define KK_FLEET_ACK_TEXT_MAX	4096
 
 #define KK_FLEET_KIND_RECEIPT	"receipt"
 #define KK_FLEET_KIND_REPORT	"report"
@@ -90,9 +97,18 @@ int kk_fleet_ack_pack(const char *chain, const char *ack, char **out,
     size_t *outlen);
 /*
  * An ack document's parts as the courier's answer body: a 4-byte chain
- * length, the chain, the ack (malloc'd in *body).  0, or -EBADMSG.
+ * length, the chain, the ack (malloc'd in *body).  0, or -EBADMSG (not
+ * one, or a chain or ack over their limits).
  */
 int kk_fleet_ack_open(const void *buf, size_t len, uint8_t **body,
     size_t *bodylen);
+/*
+ * The "id" of what a DSSE envelope (len bytes) signs -- a report, the
+ * ack of one -- read WITHOUT checking any signature: only to tell which
+ * delivery an ack document answers (the courier checks the ack itself).
+ * 0, or -EBADMSG if it has none of 1 to KK_ID_HEX lowercase hex digits.
+ */
+int kk_fleet_envelope_id(const void *env, size_t len,
+    char id[KK_ID_HEX + 1]);
 
 #endif

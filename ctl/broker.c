@@ -53,6 +53,13 @@ on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
 {
 	struct broker *b = arg;
 
+	/*
+	 * A copy the broker keeps and gives to every subscriber that comes:
+	 * nobody of ours publishes one (a forged report would be charged to
+	 * its agent again at every connect of the collector)
+	 */
+	if (msg->retain)
+		return;
 	if (b->message != NULL)
 		b->message(b->arg, msg);
 }
@@ -298,7 +305,8 @@ broker_subscribe(struct broker *b, char *const *topics, int n,
 	int rc;
 
 	b->subacks = 1;
-	rc = mosquitto_subscribe_multiple(b->mosq, NULL, n, topics, 1, 0, NULL);
+	rc = mosquitto_subscribe_multiple(b->mosq, NULL, n, topics, 1,
+	    MQTT_SUB_OPT_SEND_RETAIN_NEVER, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "subscribe: %s", mosquitto_strerror(rc));
 		return EX_UNREACHABLE;

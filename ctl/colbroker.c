@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 
 #include "broker.h"
 #include "collector.h"
@@ -297,8 +298,8 @@ came_up(struct colbroker *cb)
 	cb->ever_up = true;
 	cb->b.subacks = 1;
 	cb->subscribing = true;
-	rc = mosquitto_subscribe_multiple(cb->b.mosq, NULL, 1, subs, 1, 0,
-	    NULL);
+	rc = mosquitto_subscribe_multiple(cb->b.mosq, NULL, 1, subs, 1,
+	    MQTT_SUB_OPT_SEND_RETAIN_NEVER, NULL);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		cb->subscribing = false;
 		note("subscribe: %s", mosquitto_strerror(rc));

@@ -86,6 +86,7 @@ fleet_conf() {
 	echo "fleet: { broker = \"$BROKER_URL\"; ca = \"$FLEET/ca.pem\"; cert = \"$dir/agent-fleet.crt\"; groups = [ $groups ]; };"
 }
 
+# broker_conf: mosquitto.conf for the lab; BROKER_CONF_EXTRA, lines added
 broker_conf() {
 	cat >"$FLEET/mosquitto.conf" <<EOT
 per_listener_settings false
@@ -107,6 +108,7 @@ keyfile $FLEET/broker.key
 require_certificate true
 use_identity_as_username true
 tls_version tlsv1.3
+${BROKER_CONF_EXTRA:-}
 EOT
 	# clients: the fleet CA's, and the CSIRT CA's (the collector's key)
 	cat "$FLEET/ca.pem" ${PKI:+"$PKI/ca.pem"} >"$FLEET/clients-ca.pem" 2>/dev/null ||

@@ -60,6 +60,49 @@ check "the collector stored the agent's isolate report, verified" \
 check "kakurictl reports re-verifies what came through the broker" \
 	bash -c "'$KAKURICTL' reports --json --type isolate '$COL' | jq -s -e 'length >= 1 and all(.[]; .verified)'"
 
+# --- an ack is the answer to the delivery of the report it names ---
+# Anyone who may publish on an agent's ack topic (here the collector's own
+# credential at the broker; an ACL too wide does as well) answered the
+# oldest delivery: an ack naming no report of the agent had the courier
+# refuse that report's ack, each real one after it a place off, and one
+# whose chain was over 64 KiB had kakurid kill the fleet child, and the
+# commands it held were lost (both fail on the old code).  The collector
+# is away meanwhile (its session at the broker keeps what comes).
+python3 - "$PKI/op-ca.crt" "$AGENT_ID" "$WORK/forged-ack.json" "$WORK/big-ack.json" <<'EOF'
+import base64, json, sys
+chain = open(sys.argv[1]).read()
+p = json.dumps({"v": 1, "agent": sys.argv[2], "id": "0" * 32, "sha256": "0" * 64}, separators=(",", ":"))
+env = json.dumps({"payloadType": "application/vnd.kakuri.ack.v1+json",
+                  "payload": base64.b64encode(p.encode()).decode(),
+                  "signatures": [{"keyid": "0" * 64, "sig": base64.b64encode(bytes(64)).decode()}]},
+                 separators=(",", ":"))
+json.dump({"v": 1, "chain": chain, "ack": env}, open(sys.argv[3], "w"))
+json.dump({"v": 1, "chain": "x" * (70 * 1024), "ack": env}, open(sys.argv[4], "w"))
+EOF
+as_collector_pub() {
+	ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+		--cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" -V mqttv5 -q 1 \
+		-t "kakuri/v1/agent/$AGENT_ID/ack" -f "$1"
+}
+acks_refused() { ctl log --json | jq '[.entries[] | select(.action == "courier" and .result == "ack-refused")] | length'; }
+being_delivered() { ctl outbox --json | jq -e '.waiting == "being delivered"' >/dev/null; }
+collector_stop
+NREF=$(acks_refused)
+FP0=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+ctl report --category other --what "sent while the collector is away" >/dev/null
+check_within "a report is out through the broker, its ack awaited (the collector away)" 20 being_delivered
+as_collector_pub "$WORK/big-ack.json"
+check_within "an ack document whose chain is over 64 KiB: the fleet child drops it" 10 \
+	grep -q 'fleet child: .*an ack document that is not one, dropped' "$DLOG"
+as_collector_pub "$WORK/forged-ack.json"
+check_within "an ack naming no report delivered: dropped too" 10 \
+	grep -q 'fleet child: .*an ack of no report delivered, dropped' "$DLOG"
+check "... no ack was refused by the courier for them (fails on the old code)" test "$(acks_refused)" = "$NREF"
+check "... and the fleet child was not killed: the same process (fails on the old code)" \
+	bash -c "[ -n '$FP0' ] && [ \"\$(pgrep -P $KPID -x kakurid-fleet | head -1)\" = '$FP0' ] && ! grep -q 'answered what was not asked' '$DLOG'"
+collector_broker || { cat "$WORK/col.err"; die "the collector subscribes at the broker again"; }
+check_within "the collector back: its ack of the report comes, and the outbox empties" 60 outbox_empty
+
 # --- through the broker, only report.ca or the pin vouches for an ack ---
 # A new policy is taken at SIGHUP with no child started in broker mode:
 # its report.ca must be loaded there, and the key of the last chain that
@@ -176,6 +219,17 @@ head -c 2000000 /dev/zero | tr '\0' 'x' >"$WORK/big.bin"
 as_operator_pub -f "$WORK/big.bin" 2>/dev/null
 check_within "garbage on the cmd topic: refused as malformed, audited" 10 \
 	audit_has '.result == "rejected: malformed" and .actor == "mqtt:agent"'
+# what the agent publishes meanwhile: a receipt each of 300 refusals
+# that name no command was an agent's answer to a flood, each agent of a
+# group's for a group topic's (fails on the old code: 300); a marker the
+# agent publishes first says the subscriber is there
+: >"$WORK/flood-sub.out"
+ip netns exec "$PEER" timeout 60 mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -t "kakuri/v1/agent/$AGENT_ID/out" \
+	>"$WORK/flood-sub.out" 2>/dev/null &
+FSUB=$!; PIDS+=($FSUB)
+sub_ready() { as_agent_pub "kakuri/v1/agent/$AGENT_ID/out" flood-marker 2>/dev/null; grep -q flood-marker "$WORK/flood-sub.out"; }
+check_within "a subscriber to the agent's out topic is there" 10 sub_ready
 for i in $(seq 1 300); do echo "garbage $i"; done >"$WORK/flood.txt"
 ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
 	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -q 1 \
@@ -184,11 +238,80 @@ ST2=$(sign alice status)
 send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$ST2" >"$WORK/st2.json" 2>/dev/null; rc=$?
 check "after a flood of 300 garbage messages a signed status still comes back done" \
 	bash -c "[ $rc -eq 0 ] && jq -e '.receipts[0].result == \"done\"' '$WORK/st2.json'"
+# the status's receipt is the last the agent published: once it is in,
+# all before it are (the broker keeps a publisher's order)
+st2_seen() { grep -c '"kind":"receipt"' "$WORK/flood-sub.out" | awk '{ exit !($1 >= 1) }' &&
+	tail -1 "$WORK/flood-sub.out" | grep -q '"kind":"receipt"'; }
+check_within "the subscriber has the status's receipt" 10 st2_seen
+NRCPT=$(grep -c '"kind":"receipt"' "$WORK/flood-sub.out")
+check "... and the agent published $NRCPT receipts for it all, not one a refusal (fails on the old code: 300)" \
+	test "$NRCPT" -ge 1 -a "$NRCPT" -le 10
+end_pid "$FSUB"
 check "the audit log did not take 300 lines of it (refusals are counted, not each logged)" \
 	bash -c "[ \$($KAKURICTL -s $SOCK log --json | jq '[.entries[] | select(.result == \"rejected: malformed\")] | length') -lt 50 ]"
 check_within "... but summed up at the interval's end, as the broker's (on the old code: tls)" 20 \
 	audit_has '.result == "rejected: malformed" and .actor == "mqtt" and .more >= 200'
 check "kakurid still answers locally, the fleet child still connected" fleet_connected
+
+# --- a retained message is no command, and is not taken at each connect ---
+# The broker keeps a retained message and gives it to every subscriber
+# that comes: a garbage (or replayed) envelope published retained on an
+# agent's or a group's topic was taken again at every connect of every
+# agent, for good (fails on the old code).  Nobody of ours publishes one.
+malformed_n() { ctl log --json | jq '[.entries[] | select(.result == "rejected: malformed" and .actor == "mqtt:agent")] | length'; }
+M0=$(malformed_n)
+as_operator_pub -r -m 'retained garbage' 2>/dev/null
+more_malformed() { [ "$(malformed_n)" -gt "$M0" ]; }
+check_within "a retained garbage message, as it is published: refused (malformed) once" 15 more_malformed
+# past the refusals' 10 s interval: another refusal would be audited again
+sleep 11
+M1=$(malformed_n)
+FP=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+kill -9 "$FP" 2>/dev/null
+new_child() { local p; p=$(pgrep -P "$KPID" -x kakurid-fleet | head -1); [ -n "$p" ] && [ "$p" != "$FP" ] && fleet_connected; }
+check_within "the fleet child, killed, is back and connected (subscribed again)" 30 new_child
+ST4=$(sign alice status)
+send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$ST4" >"$WORK/st4.json" 2>/dev/null
+check "a signed status after the reconnect: done" jq -e '.receipts[0].result == "done"' "$WORK/st4.json"
+check "... and the retained message was not taken again at the connect (fails on the old code)" \
+	test "$(malformed_n)" = "$M1"
+as_operator_pub -r -n 2>/dev/null	# the retained message cleared
+
+# --- a report the broker will not take, after one it took, in one batch ---
+# A broker with a maximum packet size refuses a large report at once,
+# while the one before it still waits for its ack: the fleet child
+# answered the later one first, and the courier killed it as broken,
+# with the commands it held (fails on the old code).  Now each answer
+# comes in its turn: the small report is acked, the large one refused.
+head -c 204800 /dev/urandom >"$WORK/shot.bin"
+broker_stop
+not_connected() { ! fleet_connected; }
+check_within "the broker is stopped: the fleet child is not connected" 20 not_connected
+ctl report --category other --what "small, sent with a large one" >/dev/null
+ctl report --category other --what "large, over the broker's packet size" --attach "$WORK/shot.bin" >/dev/null
+check "both reports are in the outbox" bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' outbox --json | jq .count)\" -ge 2 ]"
+FP1=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+BROKER_CONF_EXTRA="max_packet_size 131072" broker_start || die "the broker starts with a maximum packet size"
+check_within "the fleet child connects to it" 40 fleet_connected
+small_stored() { "$KAKURICTL" reports --json --type self-report "$COL" 2>/dev/null |
+	jq -s -e 'any(.[]; .verified and .payload.body.what == "small, sent with a large one")' >/dev/null; }
+check_within "the small report is stored by the collector (its ack taken in its turn)" 60 small_stored
+large_refused() { ctl outbox --json | jq -e '.count == 1 and (.waiting | test("did not take it"))' >/dev/null; }
+check_within "... the large one stays in the outbox, the broker's refusal said" 30 large_refused
+check "... and the fleet child was not killed: the same process (fails on the old code)" \
+	bash -c "[ -n '$FP1' ] && [ \"\$(pgrep -P $KPID -x kakurid-fleet | head -1)\" = '$FP1' ] && ! grep -q 'answered what was not asked' '$DLOG'"
+broker_stop
+broker_start || die "the broker starts again, with no maximum packet size"
+# libmosquitto keeps the maximum packet size of a CONNACK across the
+# session's reconnects: a new fleet child (ours, by pid) starts afresh
+FP2=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+kill -9 "$FP2" 2>/dev/null
+other_child() { local p; p=$(pgrep -P "$KPID" -x kakurid-fleet | head -1); [ -n "$p" ] && [ "$p" != "$FP2" ] && fleet_connected; }
+check_within "a new fleet child connects" 40 other_child
+# the courier backs off further at each refusal (up to 5 min): a new
+# report is sent at once, with what waits
+ctl report --category other --what "after the limit is lifted" >/dev/null
+check_within "without the limit the large report goes too: the outbox empties" 60 outbox_empty
 
 # a trust.conf that does not load at SIGHUP turns signed commands off,
 # but the broker stays the way the reports leave (the alert of it too)

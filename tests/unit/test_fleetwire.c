@@ -12,10 +12,12 @@
 
 #include <jansson.h>
 
+#include "courier.h"
 #include "daemon.h"
 #include "fleet.h"
 #include "fleetwire.h"
 #include "ipc.h"
+#include "report.h"
 #include "sign.h"
 #include "suites.h"
 #include "testutil.h"
@@ -208,6 +210,102 @@ START_TEST(test_ack_document)
 }
 END_TEST
 
+/* an ack document with a chain of cl bytes and an ack of al, opened */
+static int
+ack_sized(size_t cl, size_t al)
+{
+	char *c = malloc(cl + 1), *a = malloc(al + 1), *doc;
+	uint8_t *body = NULL;
+	size_t len, blen;
+	int r;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(a);
+	memset(c, 'c', cl);
+	c[cl] = '\0';
+	memset(a, 'a', al);
+	a[al] = '\0';
+	ck_assert_int_eq(kk_fleet_ack_pack(c, a, &doc, &len), 0);
+	ck_assert_uint_le(len, KK_FLEET_ACK_MAX);
+	r = kk_fleet_ack_open(doc, len, &body, &blen);
+	free(body);
+	free(doc);
+	free(c);
+	free(a);
+	return r;
+}
+
+/*
+ * Within the document's 80 KiB, a chain over the courier's 64 KiB or an
+ * ack over its 4 KiB is refused here, in the fleet child: passed on, the
+ * parent took the child for broken and killed it, and the commands it
+ * held were lost (fails on the old code).
+ */
+START_TEST(test_ack_parts_bounded)
+{
+	ck_assert_int_eq(ack_sized(KK_FLEET_CHAIN_MAX, KK_FLEET_ACK_TEXT_MAX),
+	    0);
+	ck_assert_int_eq(ack_sized(KK_FLEET_CHAIN_MAX + 1, 10), -EBADMSG);
+	ck_assert_int_eq(ack_sized(10, KK_FLEET_ACK_TEXT_MAX + 1), -EBADMSG);
+	ck_assert_int_eq(ack_sized(70 * 1024, 10), -EBADMSG);
+}
+END_TEST
+
+/* the limits the courier in the parent holds the child's answers to */
+START_TEST(test_ack_limits_match)
+{
+	ck_assert_uint_eq(KK_FLEET_CHAIN_MAX, KK_COURIER_CHAIN_MAX);
+	ck_assert_uint_eq(KK_FLEET_ACK_TEXT_MAX, KK_ACK_MAX);
+}
+END_TEST
+
+/* an envelope of payload p, signed by key (whose, nobody checks here) */
+static char *
+envelope_of(EVP_PKEY *key, const char *p)
+{
+	char keyid[KK_AGENT_ID_HEX + 1], *text = NULL;
+
+	ck_assert_int_eq(kk_key_id(key, keyid), 0);
+	ck_assert_int_eq(kk_envelope_seal(KK_PT_ACK, (const uint8_t *)p,
+	    strlen(p), keyid, key, &text), 0);
+	ck_assert_ptr_nonnull(text);
+	return text;
+}
+
+/*
+ * The id an ack (or a report) names, which the fleet child matches its
+ * deliveries by; nothing else is taken from it.
+ */
+START_TEST(test_envelope_id)
+{
+	static const char *const bad[] = {
+		"{\"v\":1}", "{\"id\":1}", "{\"id\":\"\"}",
+		"{\"id\":\"ABCDEF\"}", "{\"id\":\"../../x\"}",
+		"{\"id\":\"0123456789abcdef0123456789abcdef0\"}", "[]",
+		"not json",
+	};
+	EVP_PKEY *key = kk_key_generate();
+	char id[KK_ID_HEX + 1], *env;
+	size_t i;
+
+	ck_assert_ptr_nonnull(key);
+	env = envelope_of(key, "{\"v\":1,\"agent\":\"a\",\"id\":"
+	    "\"0123456789abcdef0123456789abcdef\",\"sha256\":\"00\"}");
+	ck_assert_int_eq(kk_fleet_envelope_id(env, strlen(env), id), 0);
+	ck_assert_str_eq(id, "0123456789abcdef0123456789abcdef");
+	free(env);
+	for (i = 0; i < nitems(bad); i++) {
+		env = envelope_of(key, bad[i]);
+		ck_assert_msg(kk_fleet_envelope_id(env, strlen(env), id) ==
+		    -EBADMSG && id[0] == '\0', "%s", bad[i]);
+		free(env);
+	}
+	ck_assert_int_eq(kk_fleet_envelope_id("{}", 2, id), -EBADMSG);
+	ck_assert_int_eq(kk_fleet_envelope_id("\x01", 1, id), -EBADMSG);
+	EVP_PKEY_free(key);
+}
+END_TEST
+
 /* The fleet child's reconnect backoff: doubling, capped, jittered. */
 START_TEST(test_backoff)
 {
@@ -308,4 +406,6 @@ KK_SUITE(fleetwire_suite, "fleetwire",
 	KK_CASE("topics", 0, 10), KK_TEST(test_topics),
 	KK_CASE("out", KK_TMPDIR, 20), KK_TEST(test_out_round_trip),
 	    KK_TEST(test_out_forged),
-	KK_CASE("ack", 0, 10), KK_TEST(test_ack_document))
+	KK_CASE("ack", 0, 10), KK_TEST(test_ack_document),
+	    KK_TEST(test_ack_parts_bounded), KK_TEST(test_ack_limits_match),
+	    KK_TEST(test_envelope_id))
