@@ -96,8 +96,8 @@ FUZZ_trust_SRC := $(FUZZ_policy_SRC)
 FUZZ_trust_DEFS := -DFUZZ_TRUST
 FUZZ_frame_SRC := tests/fuzz/fuzz_frame.c common/frame.c common/util.c \
 	common/sha256.c
-FUZZ_fleet_SRC := tests/fuzz/fuzz_fleet.c common/fleetwire.c common/jsonutil.c common/keys.c \
-	common/util.c common/sha256.c
+FUZZ_fleet_SRC := tests/fuzz/fuzz_fleet.c common/fleetwire.c common/dsse.c common/jsonutil.c \
+	common/keys.c common/util.c common/sha256.c
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
