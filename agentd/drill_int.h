@@ -121,6 +121,22 @@ drill_since_t0(const struct drill *dr)
 	return now > dr->t0 ? now - dr->t0 : 1;
 }
 
+/*
+ * drill_record.c: what a drill says.  Its record (drill history's, the
+ * report's) and its result word; the record saved on disk and reported
+ * to the CSIRT; an event of phase to the watchers (the end, each one's
+ * own response); a leak, audited and reported at once.
+ */
+struct json_t *drill_ms_or_null(uint64_t usec);
+const char *drill_kind_name(bool live);
+const char *drill_state_name(const struct drill *dr);
+const char *drill_result_of(const struct drill *dr);
+struct json_t *drill_record_of(const struct drill *dr);
+void drill_record_save(struct drill *dr);
+void drill_report(struct drill *dr);
+void drill_emit(struct drill *dr, const char *phase);
+void drill_leak_found(struct drill *dr, const char *what);
+
 /* drill_probe.c: the probes, which tell the drill's course (dr->heard) */
 struct kk_endpoint;
 void drill_probe_start(struct drill *dr, enum probe_kind kind, size_t idx,
