@@ -38,7 +38,6 @@ static struct drill *current;
 static json_t *last_done;	/* the record of the last drill that ended */
 
 static void drill_end(struct drill *dr, const char *end);
-
 static void back_round(struct drill *dr);
 static void back_round_done(struct drill *dr);
 static void finish(struct drill *dr);
@@ -321,12 +320,10 @@ finish(struct drill *dr)
 {
 	struct kd *d = dr->d;
 
-	drill_record_save(dr);
+	json_decref(last_done);
+	last_done = drill_save_and_report(dr);
 	/* a kakurid that runs for years of daily drills keeps 200 of them */
 	kd_drill_prune(dr->file);
-	drill_report(dr);
-	json_decref(last_done);
-	last_done = drill_record_of(dr);
 	kd_audit(d, dr->by, "drill", drill_result_of(dr), json_pack("{s:s, s:s, "
 	    "s:s, s:o, s:o}", KW_ID, dr->id, KW_KIND, drill_kind_name(dr->live),
 	    KW_END, dr->end, KW_REVERTED, drill_ms_or_null(dr->reverted),

@@ -133,7 +133,7 @@ const char *drill_state_name(const struct drill *dr);
 const char *drill_result_of(const struct drill *dr);
 struct json_t *drill_record_of(const struct drill *dr);
 void drill_record_save(struct drill *dr);
-void drill_report(struct drill *dr);
+struct json_t *drill_save_and_report(struct drill *dr);
 void drill_emit(struct drill *dr, const char *phase);
 void drill_leak_found(struct drill *dr, const char *what);
 

@@ -167,11 +167,9 @@ drill_record_of(const struct drill *dr)
 	return o;
 }
 
-/* The record on disk: written when the drill starts and when it ends. */
-void
-drill_record_save(struct drill *dr)
+static void
+record_write(struct drill *dr, const json_t *o)
 {
-	json_t *o = drill_record_of(dr);
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) :
 	    NULL;
 	int err = -ENOMEM;
@@ -182,20 +180,33 @@ drill_record_save(struct drill *dr)
 		kk_log(LOG_ERR, KK_MID_ERROR, "drill %s: saving %s: %s",
 		    dr->id, dr->file, strerror(-err));
 	free(text);
+}
+
+/* The record on disk: written when the drill starts and when it ends. */
+void
+drill_record_save(struct drill *dr)
+{
+	json_t *o = drill_record_of(dr);
+
+	record_write(dr, o);
 	json_decref(o);
 }
 
-/* The CSIRT hears of it: a "drill" report through the outbox. */
-void
-drill_report(struct drill *dr)
+/*
+ * The record saved, and the CSIRT told of it: a "drill" report through
+ * the outbox.  Returns that record (NULL without memory).
+ */
+json_t *
+drill_save_and_report(struct drill *dr)
 {
 	char rid[KK_EPISODE_HEX + 1];
 	json_t *o = drill_record_of(dr);
 
+	record_write(dr, o);
 	if (o == NULL || kd_outbox_put(dr->d, KK_REPORT_DRILL, o, rid) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "drill %s report: %s", dr->id,
 		    kd_outbox_error(dr->d));
-	json_decref(o);
+	return o;
 }
 
 /*
@@ -312,6 +323,5 @@ drill_leak_found(struct drill *dr, const char *what)
 	 * disk says so too, so that a restart before the end closes it with
 	 * its leak (kakurictl reports --drills keeps the leak of a drill)
 	 */
-	drill_record_save(dr);
-	drill_report(dr);
+	json_decref(drill_save_and_report(dr));
 }

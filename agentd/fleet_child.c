@@ -81,6 +81,14 @@ struct pending {
 	size_t len;
 };
 
+/* A report the courier handed over, in the order it did. */
+struct delivery {
+	uint32_t token;			/* the courier's */
+	uint64_t at;			/* ms, CLOCK_MONOTONIC */
+	char id[KK_ID_HEX + 1];		/* its report's; "": none read */
+	char why[96];			/* "": its ack awaited; else refused */
+};
+
 struct fleet {
 	struct mosquitto *mosq;
 	struct kd_fleet_config cfg;
@@ -96,10 +104,7 @@ struct fleet {
 	 * the order it sent them, and a child that answers a later one
 	 * first is killed as broken (with the commands it holds).
 	 */
-	uint32_t delivered[DELIVERIES_MAX];
-	uint64_t delivered_at[DELIVERIES_MAX];	/* ms, CLOCK_MONOTONIC */
-	char delivered_id[DELIVERIES_MAX][KK_ID_HEX + 1];
-	char delivered_why[DELIVERIES_MAX][96];	/* "": its ack awaited */
+	struct delivery delivered[DELIVERIES_MAX];
 	size_t ndelivered;
 	bool connected;			/* CONNACK success seen */
 	bool socket_open;		/* a connection, maybe still shaking hands */
@@ -205,7 +210,7 @@ schedule_retry(void)
 	return wait;
 }
 
-static void refuse_delivered(const char *why);
+static void refuse_first(size_t n, const char *why);
 
 /*
  * The session, or the attempt at one, is over: said in one line, with
@@ -219,7 +224,7 @@ down(const char *why)
 
 	fl.socket_open = fl.connected = false;
 	/* their acks would come on a session gone: the courier retries */
-	refuse_delivered("the fleet broker's session ended");
+	refuse_first(fl.ndelivered, "the fleet broker's session ended");
 	wait = schedule_retry();
 	snprintf(s, sizeof(s), "disconnected: %s", why);
 	set_state(true, s);
@@ -396,12 +401,6 @@ forget_delivered(size_t n)
 		n = fl.ndelivered;
 	memmove(fl.delivered, fl.delivered + n, (fl.ndelivered - n) *
 	    sizeof(fl.delivered[0]));
-	memmove(fl.delivered_at, fl.delivered_at + n, (fl.ndelivered - n) *
-	    sizeof(fl.delivered_at[0]));
-	memmove(fl.delivered_id, fl.delivered_id + n, (fl.ndelivered - n) *
-	    sizeof(fl.delivered_id[0]));
-	memmove(fl.delivered_why, fl.delivered_why + n, (fl.ndelivered - n) *
-	    sizeof(fl.delivered_why[0]));
 	fl.ndelivered -= n;
 }
 
@@ -413,21 +412,16 @@ forget_delivered(size_t n)
 static void
 refuse_first(size_t n, const char *why)
 {
+	const struct delivery *dv;
 	const char *w;
 	size_t i;
 
 	for (i = 0; i < n && i < fl.ndelivered; i++) {
-		w = fl.delivered_why[i][0] ? fl.delivered_why[i] : why;
-		tell(KK_IPC_REJECT, fl.delivered[i], "broker", w, strlen(w));
+		dv = &fl.delivered[i];
+		w = dv->why[0] ? dv->why : why;
+		tell(KK_IPC_REJECT, dv->token, "broker", w, strlen(w));
 	}
 	forget_delivered(n);
-}
-
-/* Every delivery listed answered (the session ended, or no room). */
-static void
-refuse_delivered(const char *why)
-{
-	refuse_first(fl.ndelivered, why);
 }
 
 /* The refusals now first in the list, told: nothing before them waits. */
@@ -436,7 +430,7 @@ refused_in_turn(void)
 {
 	size_t n = 0;
 
-	while (n < fl.ndelivered && fl.delivered_why[n][0] != '\0')
+	while (n < fl.ndelivered && fl.delivered[n].why[0] != '\0')
 		n++;
 	refuse_first(n, "");
 }
@@ -473,8 +467,8 @@ acked(const void *buf, int len)
 	i = fl.ndelivered;
 	if (kk_fleet_envelope_id(body + 4 + cl, blen - 4 - cl, id) == 0)
 		for (i = 0; i < fl.ndelivered; i++)
-			if (fl.delivered_why[i][0] == '\0' &&
-			    strcmp(fl.delivered_id[i], id) == 0)
+			if (fl.delivered[i].why[0] == '\0' &&
+			    strcmp(fl.delivered[i].id, id) == 0)
 				break;
 	if (i == fl.ndelivered) {
 		say("an ack of no report delivered, dropped");
@@ -482,7 +476,7 @@ acked(const void *buf, int len)
 		return;
 	}
 	refuse_first(i, none);
-	tell(KK_IPC_ACK, fl.delivered[0], "broker", body, blen);
+	tell(KK_IPC_ACK, fl.delivered[0].token, "broker", body, blen);
 	free(body);
 	forget_delivered(1);
 	refused_in_turn();
@@ -610,6 +604,7 @@ deliver(uint32_t token, const uint8_t *body, size_t len)
 {
 	static const char offline[] = "the fleet broker is not connected";
 	uint64_t now = kk_now_ms();
+	struct delivery *dv;
 	const char *why = NULL;
 	char *doc = NULL, err[96];
 	size_t dlen, stale = 0;
@@ -617,7 +612,7 @@ deliver(uint32_t token, const uint8_t *body, size_t len)
 
 	/* what a batch given up left (oldest first): its acks are no one's */
 	while (stale < fl.ndelivered &&
-	    now - fl.delivered_at[stale] >= DELIVERY_STALE_MS)
+	    now - fl.delivered[stale].at >= DELIVERY_STALE_MS)
 		stale++;
 	if (stale > 0) {
 		say("%zu deliveries of a batch the courier gave up forgotten",
@@ -639,19 +634,18 @@ deliver(uint32_t token, const uint8_t *body, size_t len)
 	free(doc);
 	if (why != NULL && fl.ndelivered == DELIVERIES_MAX) {
 		/* no room to keep it in its turn: all answered now */
-		refuse_delivered(why);
+		refuse_first(fl.ndelivered, why);
 		tell(KK_IPC_REJECT, token, "broker", why, strlen(why));
 		return;
 	}
-	fl.delivered_id[fl.ndelivered][0] = '\0';
-	snprintf(fl.delivered_why[fl.ndelivered],
-	    sizeof(fl.delivered_why[0]), "%s", why != NULL ? why : "");
+	dv = &fl.delivered[fl.ndelivered++];
+	dv->token = token;
+	dv->at = now;
+	dv->id[0] = '\0';
+	snprintf(dv->why, sizeof(dv->why), "%s", why != NULL ? why : "");
 	/* no id, no ack will be taken for it: its answer is the timeout */
-	if (why == NULL && kk_fleet_envelope_id(body, len,
-	    fl.delivered_id[fl.ndelivered]) < 0)
+	if (why == NULL && kk_fleet_envelope_id(body, len, dv->id) < 0)
 		say("a report with no id delivered: no ack will name it");
-	fl.delivered_at[fl.ndelivered] = now;
-	fl.delivered[fl.ndelivered++] = token;
 	/* refused, and nothing before it waits: told now */
 	refused_in_turn();
 }
