@@ -30,6 +30,7 @@ struct kd;
 						   session (and what it queued) */
 #define KD_FLEET_BACKOFF_MIN_MS	500		/* first reconnect, about */
 #define KD_FLEET_BACKOFF_MAX_MS	30000		/* ... doubling up to this */
+#define KD_FLEET_STABLE_MS	10000		/* a session this long resets it */
 #define KD_FLEET_INFLIGHT	64		/* commands at the parent at once */
 
 /* What the parent tells the child after the TLS material. */

@@ -110,6 +110,7 @@ struct fleet {
 	bool socket_open;		/* a connection, maybe still shaking hands */
 	bool tcp_up;			/* ... its TCP connect done */
 	uint64_t connect_by;		/* ... its CONNACK due by (ms) */
+	uint64_t up_since;		/* its CONNACK's time (ms); 0: none */
 	unsigned failures;		/* in a row: the backoff */
 	uint64_t next_try;		/* ms, CLOCK_MONOTONIC */
 	uint32_t seq;			/* the parent's token of a command */
@@ -225,6 +226,15 @@ down(const char *why)
 	fl.socket_open = fl.connected = false;
 	/* their acks would come on a session gone: the courier retries */
 	refuse_first(fl.ndelivered, "the fleet broker's session ended");
+	/*
+	 * Only a session that lasted makes the next attempt a first one
+	 * again.  Reset at the CONNACK, a broker that accepts and then drops
+	 * every session (overloaded, a misconfigured ACL, a twin agent with
+	 * our client id) was dialled twice a second, by every agent.
+	 */
+	if (fl.up_since != 0 && kk_now_ms() - fl.up_since >= KD_FLEET_STABLE_MS)
+		fl.failures = 0;
+	fl.up_since = 0;
 	wait = schedule_retry();
 	snprintf(s, sizeof(s), "disconnected: %s", why);
 	set_state(true, s);
@@ -357,7 +367,7 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 		return;
 	}
 	fl.connected = true;
-	fl.failures = 0;
+	fl.up_since = kk_now_ms();
 	for (i = 0; i < fl.ntopics; i++)
 		sub[i] = fl.topics[i];
 	sub[i++] = fl.ack_topic;

@@ -91,5 +91,90 @@ send_broker operator --json --agent "$AGENT_ID" --timeout 15000 "$ISO" >"$WORK/i
 check "a command through the broker: its receipt says done (exit $rc)" \
 	bash -c "[ $rc -eq 0 ] && jq -e '.receipts[0].result == \"done\" and .receipts[0].action == \"isolate\"' '$WORK/iso.json'"
 check "isolated" test "$(status_field mode)" = isolated
+# --- a session that lasted 10 s: a drop is retried at once again (the
+# backoff of the attempts above is forgotten) ---
+UP_AT=$(date +%s%N)
+while [ $(( ($(date +%s%N) - UP_AT) / 1000000 )) -lt 11000 ]; do sleep 0.5; done
+N=$(drops)
+broker_stop
+check_within "the broker stops: the child says the session ended" 20 \
+	bash -c "[ \$(grep -c 'fleet child: broker: disconnected' '$DLOG') -gt $N ]"
+check "... and tries again within 0.5 s, as at first, after a session of 10 s (fails without the reset: the backoff of the attempts above)" \
+	bash -c "grep 'fleet child: broker: disconnected' '$DLOG' | sed -n '$((N + 1))p' | grep -Eq 'next try in 0\.[0-5] s\$'"
+
+# --- a broker that takes each session and drops it at once: the backoff
+# grows (it was reset at each CONNACK: every agent dialled twice a second) ---
+cat >"$WORK/flap.py" <<'EOT'
+import socket, ssl, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(16)
+s.settimeout(1)
+print("listening", flush=True)
+end = time.monotonic() + float(sys.argv[5])
+
+def packet(c):
+    """one MQTT packet read whole; its type"""
+    h = c.recv(1)
+    if not h:
+        raise EOFError("closed")
+    length, mult = 0, 1
+    for _ in range(4):
+        b = c.recv(1)
+        if not b:
+            raise EOFError("closed")
+        length += (b[0] & 127) * mult
+        if b[0] < 128:
+            break
+        mult *= 128
+    while length > 0:
+        got = c.recv(min(length, 65536))
+        if not got:
+            raise EOFError("closed")
+        length -= len(got)
+    return h[0] >> 4
+
+n = 0
+while time.monotonic() < end and n < 20:
+    try:
+        raw, _ = s.accept()
+    except socket.timeout:
+        continue
+    raw.settimeout(5)
+    c = raw
+    try:
+        c = ctx.wrap_socket(raw, server_side=True)
+        if packet(c) == 1:
+            # CONNACK, MQTT 5: no session, success, no properties
+            c.sendall(b"\x20\x03\x00\x00\x00")
+            n += 1
+            print("session %d" % n, flush=True)
+            packet(c)	# its SUBSCRIBE: the CONNACK was taken
+    except Exception as e:
+        print("dropped: %s" % e, flush=True)
+    c.close()
+EOT
+N=$(drops)
+ip netns exec "$PEER" python3 "$WORK/flap.py" "$PEER4" "$BROKER_PORT" \
+	"$FLEET/broker.crt" "$FLEET/broker.key" 120 >"$WORK/flap.out" 2>&1 &
+FLAP=$!; PIDS+=($FLAP)
+until_ok 10 broker_listening || die "the flapping broker listens"
+flapped() { [ "$(grep -c '^session' "$WORK/flap.out")" -ge "$1" ]; }
+check_within "a broker that drops each session after its CONNACK: the child takes two sessions" 60 flapped 2
+check_within "... and says both ended" 20 bash -c "[ \$(grep -c 'fleet child: broker: disconnected: ' '$DLOG') -ge \$(( $N + \$(grep -c '^session' '$WORK/flap.out') )) ]"
+echo "  (what the broker and the child said:)"; sed 's/^/    /' "$WORK/flap.out"
+grep 'fleet child: broker: disconnected' "$DLOG" | sed -n "$((N + 1)),\$p" | sed 's/^/    /'
+# the waits announced after the sessions ended (a connect refused while
+# the broker was down says "Connection refused"): the second one 1 s at
+# least, the first session being at least the second attempt since the
+# broker stopped
+check "... its backoff grows from session to session: the second is followed by 1 s or more (fails on the old code: under 0.5 s after each)" \
+	bash -c "grep 'fleet child: broker: disconnected' '$DLOG' | sed -n '$((N + 1)),\$p' | grep 'disconnected: The connection was lost\.;' | sed -n 2p | grep -Eq 'next try in ([1-9][0-9]*\.[0-9]) s\$'"
+end_pid "$FLAP"
+check "kakurid answers meanwhile" test "$(status_field mode)" = isolated
 summary
 [ "$FAILED" -eq 0 ]
