@@ -302,6 +302,19 @@ col_charge(struct col_conn *cn, size_t len, const char *path)
 }
 
 /*
+ * What a read of a report's file that failed with err says: true if none
+ * is stored (none there), or what is there is no report the collector
+ * wrote (not a regular file, too large: damaged).  Any other error says
+ * nothing of it.
+ */
+static bool
+stored_not(int err)
+{
+	return err == -ENOENT || err == -EINVAL || err == -EFBIG ||
+	    err == -ELOOP || err == -EISDIR;
+}
+
+/*
  * The report stored (or found stored): 0 and the answer to send, or a
  * negative errno and an error word.
  */
@@ -323,7 +336,23 @@ col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 	cn->dirty = true;	/* stored or not, synced before the ack */
 	kk_sha256_hex(buf, len, sha);
 	snprintf(path, sizeof(path), "%s/%s/%s.json", col->dir, cn->agent, id);
-	if (kk_read_file(path, KK_REPORT_MAX, &old, &oldlen) == 0) {
+	r = kk_read_file(path, KK_REPORT_MAX, &old, &oldlen);
+	if (r < 0 && !stored_not(r)) {
+		/*
+		 * Whether it is stored is not known (a read error, no memory,
+		 * no descriptor): refused, and sent again later.  Taken as not
+		 * stored, a stored copy was replaced, the same id with other
+		 * bytes too, and indexed and announced twice.
+		 */
+		fprintf(stderr, "kakurictl collector: %s: the stored copy "
+		    "cannot be read: %s\n", path, strerror(-r));
+		cn->dirty = was_dirty;
+		return r;
+	}
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "kakurictl collector: %s: a damaged copy (%s) "
+		    "replaced by the one sent\n", path, strerror(-r));
+	if (r == 0) {
 		kk_sha256_hex(old, oldlen, old_sha);
 		/* checked only when it differs: a resend is the common case */
 		if (strcmp(old_sha, sha) != 0)

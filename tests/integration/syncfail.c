@@ -7,17 +7,25 @@
  * syncfs(2) takes 200 ms more first and each fsync(2) 20 ms, as on a slow
  * disk (a batch's sync is then longer than what a client's handshake
  * needs, however busy the machine).
+ * While the file READFAIL names exists, open(2) for reading of an
+ * existing regular file whose path starts with READFAIL_UNDER fails
+ * with EIO, as a disk that cannot read a file back (the collector's
+ * look at a report it stored).
  * Otherwise they are the real calls.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 int syncfs(int fd);
 int fsync(int fd);
+int open(const char *path, int flags, ...);
 
 static int
 failing(const char *var)
@@ -79,4 +87,37 @@ fsync(int fd)
 	if (real_fsync == NULL)
 		real_fsync = (int (*)(int))real("fsync");
 	return real_fsync(fd);
+}
+
+/* whether an open of path with flags is one READFAIL fails */
+static int
+read_fails(const char *path, int flags)
+{
+	const char *under = getenv("READFAIL_UNDER");
+	struct stat st;
+
+	return (flags & O_ACCMODE) == O_RDONLY && under != NULL &&
+	    under[0] != '\0' && strncmp(path, under, strlen(under)) == 0 &&
+	    failing("READFAIL") && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int
+open(const char *path, int flags, ...)
+{
+	static int (*real_open)(const char *, int, ...);
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (read_fails(path, flags)) {
+		errno = EIO;
+		return -1;
+	}
+	if (real_open == NULL)
+		real_open = (int (*)(const char *, int, ...))real("open");
+	return real_open(path, flags, mode);
 }

@@ -16,10 +16,13 @@
 #  - an identity.pem that does not parse (what a crash in the middle of
 #    writing it left) was kept for good, and `kakurictl reports` could
 #    verify none of that agent's reports again.  It is replaced.
+#  - a stored report that could not be read back (a disk error) when its
+#    agent sent it again was taken for "not stored": stored, indexed and
+#    announced again.  It is refused (io) and acked once the disk reads.
 . "$(dirname "$0")/lib.sh"
 need
 B="$TOP/build"
-need_built "$B/floodagent"
+need_built "$B/floodagent" "$B/syncfail.so"
 command -v openssl >/dev/null || unable "no openssl command for the handshakes" "openssl"
 echo "== collector: peers without a certificate, silent sockets, a damaged identity file"
 collector_agent
@@ -55,6 +58,33 @@ check "sent again by another run, it is acked again" grep -q '^acked 1 refused 0
 check "... written again, a new file in its place (fails on the old code: $I1 -> $I2)" test "$I1" != "$I2"
 check "... the same bytes, indexed once, announced once" bash -c \
 	"cmp -s '$WORK/same1.json' '$COL/$B_ID/$SID.json' && [ \$(grep -c '$SID' '$COL/index.jsonl') = 1 ] && [ \$(grep -c '$SID' '$WORK/col.out') = 1 ]"
+
+# --- a stored report that cannot be read back (a disk error) when it is
+# --- sent again: whether it is stored is not known, so it is refused and
+# --- sent again later; taken for "not stored", it was stored, indexed
+# --- and announced again (and the same id with other bytes replaced it)
+collector_stop
+ip netns exec "$PEER" env LD_PRELOAD="$B/syncfail.so" READFAIL="$WORK/readfail" \
+	READFAIL_UNDER="$COL/$B_ID/" "$KAKURICTL" collector --listen "[::]:7444" \
+	--dir "$COL" --cert "$PKI/op-ca.crt" --key "$PKI/op-ca.key" \
+	--agents "$WORK/agents" >>"$WORK/col.out" 2>>"$WORK/col.err" &
+COLPID=$!
+PIDS+=($COLPID)
+until_ok 10 bash -c "[ \$(grep -c listening '$WORK/col.out') -ge 2 ]" || die "the collector restarts"
+: >"$WORK/readfail"
+FLOOD_SAME_FILE="$WORK/same.rep" flood b 1 2000 same >"$WORK/same3.out"
+echo "  (sent again, unreadable: $(cat "$WORK/same3.out"))"
+check "sent again while its stored copy cannot be read: refused, io (fails on the old code: acked)" \
+	grep -q '^acked 0 refused 1 io' "$WORK/same3.out"
+check "... the collector says why in one line" grep -q "$SID.json: the stored copy cannot be read: Input/output error" "$WORK/col.err"
+check "... indexed once, announced once, the stored copy unchanged (fails on the old code: twice)" bash -c \
+	"cmp -s '$WORK/same1.json' '$COL/$B_ID/$SID.json' && [ \$(grep -c '$SID' '$COL/index.jsonl') = 1 ] && [ \$(grep -c '$SID' '$WORK/col.out') = 1 ]"
+rm -f "$WORK/readfail"
+FLOOD_SAME_FILE="$WORK/same.rep" flood b 1 2000 same >"$WORK/same4.out"
+check "the disk reads again: the resend is acked, still indexed once" bash -c \
+	"grep -q '^acked 1 refused 0' '$WORK/same4.out' && [ \$(grep -c '$SID' '$COL/index.jsonl') = 1 ]"
+collector_stop
+collector || die "the collector restarts"
 
 # --- handshakes without a certificate, in a loop, during large reports ---
 rm -f "$WORK/stop" "$WORK/handshakes"
