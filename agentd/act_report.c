@@ -313,6 +313,14 @@ report_queue(struct run *r, bool pressed, const char *refused,
 	if (d->state.episode[0] != '\0')
 		json_object_set_new(body, KW_EPISODE,
 		    json_string(d->state.episode));
+	/*
+	 * Made while a drill runs: the CSIRT reads it with that drill in
+	 * mind (the employee may be answering the drill, or reporting what
+	 * is real: both are worth knowing).
+	 */
+	if (kd_drill_running_id(d) != NULL)
+		json_object_set_new(body, KW_DRILL,
+		    json_string(kd_drill_running_id(d)));
 	if ((v = json_object_get(req, KW_ATTACHMENTS)) != NULL)
 		json_object_set(body, KW_ATTACHMENTS, v);
 	json_object_set_new(body, KW_SESSIONS, sessions());

@@ -593,6 +593,12 @@ kd_drill_running(const struct kd *d)
 	return current != NULL && current->state == DS_RUNNING;
 }
 
+const char *
+kd_drill_running_id(const struct kd *d)
+{
+	return kd_drill_running(d) ? current->id : NULL;
+}
+
 json_t *
 kd_drill_current(struct kd *d)
 {

@@ -47,6 +47,8 @@ int kd_drill_init(struct kd *d);
 /* At exit: a running drill ends now (its table goes). */
 void kd_drill_free(struct kd *d);
 bool kd_drill_running(const struct kd *d);
+/* The id of the drill running, or NULL. */
+const char *kd_drill_running_id(const struct kd *d);
 /*
  * Starts one: 0 with *record (the caller's), or a negative errno with
  * reason (a wire word) and why (a line for the asker).

@@ -329,6 +329,7 @@ show(void *arg, json_t *line, json_t *p, const char *why)
 {
 	struct listing *l = arg;
 	char time[40], type[24], agent[KK_AGENT_ID_HEX + 1], host[64], id[40];
+	char drill[40];
 	json_t *o, *src;
 
 	l->shown++;
@@ -346,7 +347,10 @@ show(void *arg, json_t *line, json_t *p, const char *why)
 	 * verified payload when there is one, not from the index's copy.
 	 */
 	src = p != NULL ? p : line;
-	printf("%s  %-11s %.16s  %-20.20s seq %-6lld %s  %s%s\n",
+	/* a self-report made while a drill ran says which (verified only) */
+	ctl_text(p != NULL ? json_object_get(p, KW_BODY) : NULL, KW_DRILL, "",
+	    drill, sizeof(drill));
+	printf("%s  %-11s %.16s  %-20.20s seq %-6lld %s  %s%s%s%s%s\n",
 	    ctl_text(src, KW_TIME, "?", time, sizeof(time)),
 	    ctl_text(src, KW_TYPE, "?", type, sizeof(type)),
 	    ctl_text(line, KW_AGENT, "?", agent, sizeof(agent)),
@@ -354,7 +358,8 @@ show(void *arg, json_t *line, json_t *p, const char *why)
 	    KW_HOSTNAME, "?", host, sizeof(host)),
 	    (long long)json_integer_value(json_object_get(src, KW_SEQ)),
 	    ctl_text(line, KW_ID, "?", id, sizeof(id)),
-	    p ? "verified" : "NOT VERIFIED: ", p ? "" : why);
+	    p ? "verified" : "NOT VERIFIED: ", p ? "" : why,
+	    drill[0] ? "  (during drill " : "", drill, drill[0] ? ")" : "");
 	return 0;
 }
 

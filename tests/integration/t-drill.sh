@@ -184,7 +184,18 @@ payload_leak() {
 	return 1
 }
 check_within "the leak reached the collector at once, as a drill report" 10 payload_leak
+# a self-report made while the drill runs names it, for the CSIRT
+DL=$(running .id)
+RD=$(ctl report --json --category other --what "a popup during the drill" </dev/null | jq -r .report)
+stored_body() { jq -r .payload "$COL/$AGENT_ID/$1.json" 2>/dev/null | base64 -d | jq -e "${@:2}" >/dev/null; }
+check_within "a self-report made while it runs reaches the collector naming the drill (fails on the old code)" 10 \
+	stored_body "$RD" --arg d "$DL" '.type == "self-report" and .body.drill == $d'
+check "... and kakurictl reports says so on its line" \
+	bash -c "'$KAKURICTL' reports '$COL' | grep '$RD' | grep -q '(during drill $DL)\$'"
 stop_drill >/dev/null
+RN=$(ctl report --json --category other --what "a popup after the drill" </dev/null | jq -r .report)
+check_within "a self-report after it names no drill" 10 \
+	stored_body "$RN" '.type == "self-report" and (.body | has("drill") | not)'
 
 # --- announced: the notice first, the drill after it ---
 drill_req '{"cmd":"drill","action":"start","kind":"tabletop","duration":10,"announce":600}' >/dev/null
