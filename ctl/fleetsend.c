@@ -125,19 +125,16 @@ count(json_t *o, const char *word)
 /*
  * What is kept of a receipt until the end (rec is taken): all of it, or,
  * past RECEIPT_KEPT_MAX, when RECEIPTS_KEPT_MAX are kept already, or for
- * an agent that does not count (not in --expect), the words a line
- * shows, marked truncated.  An out document may be 6 MiB and a broker
+ * an agent that does not count (not in --expect), its short form
+ * (receipt_short: the words a line shows, the enforcers that did not do
+ * all their part).  An out document may be 6 MiB and a broker
  * may invent agents: what they send is not kept without bound, and does
  * not use up what the expected agents' receipts may take.
  */
 static json_t *
 kept(struct bsend *s, json_t *rec, bool whole)
 {
-	static const char *const words[] = { KW_ACTION, KW_COMMAND,
-		KW_RESULT, KW_REASON, KW_MODE, KW_EPISODE };
-	size_t size = json_dumpb(rec, NULL, 0, JSON_COMPACT), i;
-	char text[REASON_MAX * 4];
-	const char *v;
+	size_t size = json_dumpb(rec, NULL, 0, JSON_COMPACT);
 	json_t *t;
 
 	if (whole && size <= RECEIPT_KEPT_MAX &&
@@ -145,15 +142,8 @@ kept(struct bsend *s, json_t *rec, bool whole)
 		s->kept += size;
 		return rec;
 	}
-	if ((t = json_object()) == NULL)
+	if ((t = receipt_short(rec)) == NULL)
 		return rec;
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if ((v = json_string_value(json_object_get(rec, words[i]))) !=
-		    NULL) {
-			kk_text_clean(text, sizeof(text), v, strlen(v));
-			json_object_set_new(t, words[i], json_string(text));
-		}
-	json_object_set_new(t, KW_TRUNCATED, json_true());
 	json_decref(rec);
 	return t;
 }

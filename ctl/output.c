@@ -100,6 +100,61 @@ print_receipt_line(const char *who, json_t *rec)
 	    t.episode);
 }
 
+/* o's string member key, cleaned and cut to len - 1 bytes, set in t */
+static void
+short_text(json_t *t, json_t *o, const char *key, size_t len)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	char text[256];
+
+	if (v == NULL)
+		return;
+	if (len > sizeof(text))
+		len = sizeof(text);
+	kk_text_clean(text, len, v, strlen(v));
+	json_object_set_new(t, key, json_string(text));
+}
+
+json_t *
+receipt_short(json_t *rec)
+{
+	static const char *const words[] = { KW_ACTION, KW_COMMAND,
+		KW_RESULT, KW_REASON, KW_MODE, KW_EPISODE };
+	json_t *t, *list, *e, *o;
+	const char *res;
+	size_t i;
+
+	if ((t = json_object()) == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		short_text(t, rec, words[i], 256);
+	/*
+	 * Cut off with the rest, a degraded isolate (its USB cut failed)
+	 * was counted as a whole one: the operator must see it.
+	 */
+	list = json_array();
+	json_array_foreach(json_object_get(rec, KW_ENFORCERS), i, e) {
+		res = json_string_value(json_object_get(e, KW_RESULT));
+		if (res == NULL || strcmp(res, KR_APPLIED) == 0)
+			continue;
+		if (json_array_size(list) == RECEIPT_SHORT_ENFORCERS)
+			break;
+		if ((o = json_object()) == NULL)
+			continue;
+		short_text(o, e, KW_NAME, 24);
+		short_text(o, e, KW_RESULT, 16);
+		short_text(o, e, KW_REASON, 32);
+		short_text(o, e, KW_DETAIL, 200);
+		json_array_append_new(list, o);
+	}
+	if (json_array_size(list) > 0)
+		json_object_set_new(t, KW_ENFORCERS, list);
+	else
+		json_decref(list);
+	json_object_set_new(t, KW_TRUNCATED, json_true());
+	return t;
+}
+
 bool
 print_receipt_degraded(const char *who, json_t *rec, bool print)
 {

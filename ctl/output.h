@@ -45,5 +45,13 @@ void print_receipt_line(const char *who, json_t *rec);
  * line "WHO degraded: WHAT" after the receipt's, and WHAT on stderr.
  */
 bool print_receipt_degraded(const char *who, json_t *rec, bool print);
+/*
+ * What is kept of a receipt too large to keep whole: the words a line
+ * shows and its enforcers that did not do all their part (the first
+ * RECEIPT_SHORT_ENFORCERS), each string cleaned and cut, marked
+ * truncated.  A new object (NULL without memory); rec is not taken.
+ */
+#define RECEIPT_SHORT_ENFORCERS	8
+json_t *receipt_short(json_t *rec);
 
 #endif

@@ -560,6 +560,62 @@ START_TEST(test_receipt_degraded_done_only)
 END_TEST
 
 /*
+ * A receipt kept short (kakurictl send --broker past its budget) still
+ * says it is degraded, in the same words: cut down to the words of its
+ * line, a degraded isolate counted as a whole one.  Hostile strings are
+ * cleaned and cut, and at most RECEIPT_SHORT_ENFORCERS are kept.
+ */
+START_TEST(test_receipt_short_degraded)
+{
+	char big[70000], was[512], now[512];
+	json_t *rec, *s, *list;
+	int i;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	rec = json_pack("{s:s, s:s, s:s, s:[o, o], s:s}", KW_ACTION, "isolate",
+	    KW_RESULT, KR_DONE, KW_MODE, "isolated", KW_ENFORCERS,
+	    kk_enforcer_entry("nftables", KR_APPLIED, NULL, NULL),
+	    kk_enforcer_entry("usb", KR_DEGRADED, "write-refused",
+	    "1-1:1.0\n\x1b[2Jforged line"), KW_OUTPUT, big);
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_uint_eq(kk_receipt_degraded(rec, was, sizeof(was)), 1);
+	s = receipt_short(rec);
+	ck_assert_ptr_nonnull(s);
+	ck_assert(json_is_true(json_object_get(s, KW_TRUNCATED)));
+	ck_assert_ptr_null(json_object_get(s, KW_OUTPUT));
+	ck_assert_str_eq(json_string_value(json_object_get(s, KW_MODE)),
+	    "isolated");
+	ck_assert(print_receipt_degraded("t", s, false));
+	ck_assert_uint_eq(kk_receipt_degraded(s, now, sizeof(now)), 1);
+	ck_assert_str_eq(now, was);
+	/* only what did not do its part, its detail with no line break */
+	list = json_object_get(s, KW_ENFORCERS);
+	ck_assert_uint_eq(json_array_size(list), 1);
+	ck_assert_ptr_null(strpbrk(json_string_value(json_object_get(
+	    json_array_get(list, 0), KW_DETAIL)), "\n\x1b"));
+	json_decref(s);
+	/* a whole one: nothing of enforcers kept, still done */
+	json_array_set_new(json_object_get(rec, KW_ENFORCERS), 1,
+	    kk_enforcer_entry("usb", KR_APPLIED, NULL, NULL));
+	s = receipt_short(rec);
+	ck_assert_ptr_null(json_object_get(s, KW_ENFORCERS));
+	ck_assert(!print_receipt_degraded("t", s, false));
+	json_decref(s);
+	/* a hostile agent's 1,000 degraded enforcers: 8 kept, each cut */
+	for (i = 0; i < 1000; i++)
+		json_array_append_new(json_object_get(rec, KW_ENFORCERS),
+		    kk_enforcer_entry(big, KR_DEGRADED, big, big));
+	s = receipt_short(rec);
+	list = json_object_get(s, KW_ENFORCERS);
+	ck_assert_uint_eq(json_array_size(list), RECEIPT_SHORT_ENFORCERS);
+	ck_assert_uint_lt(json_dumpb(s, NULL, 0, JSON_COMPACT), 4096);
+	json_decref(s);
+	json_decref(rec);
+}
+END_TEST
+
+/*
  * The paths an agent names in a fetch listing or a manifest, before fetch
  * makes directories for them: a hostile agent's 127-deep paths would
  * make 127 directories a file.
@@ -669,6 +725,7 @@ KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("fanout", KK_TMPDIR, 0), KK_TEST(test_fanout),
 	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text),
 	    KK_TEST(test_receipt_degraded_done_only),
+	    KK_TEST(test_receipt_short_degraded),
 	KK_CASE("verify", 0, 0), KK_TEST(test_fetch_path_ok),
 	KK_CASE("guidance", 0, 0),
 	    KK_LOOP(test_guidance_message, KK_NITEMS(guidance_cases)))
