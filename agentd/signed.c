@@ -125,6 +125,31 @@ check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
 	return err;
 }
 
+/*
+ * A payload over KK_COMMAND_MAX can only be a block list: its signers
+ * must be enough for a block before it is parsed.  Parsed first, a key
+ * of any role (status automation) could have the root parent build
+ * millions of values out of 16 MiB before the refusal, and a block list
+ * a peer kept be parsed again at every copy it sends.  0 or the refusal:
+ * too-large when no signer holds the block role, as a large payload of
+ * another action always was.
+ */
+static int
+check_large(const struct kd_signed_input *in, struct kd_signed_result *out,
+    bool cut)
+{
+	int err;
+
+	out->cmd.action = KK_ACT_BLOCK;
+	err = check_roles(in, out, cut);
+	out->cmd.action = 0;
+	if (err < 0 && strcmp(out->reason, KE_ROLE) == 0)
+		return refuse(out, KE_TOO_LARGE, "command payload over 64 KiB, "
+		    "and no signer holds the block role (only block may be "
+		    "larger)");
+	return err;
+}
+
 int
 kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 {
@@ -165,8 +190,12 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 		    "no signature by a trusted key");
 		goto out;
 	}
-	err = kk_command_parse(env.payload, env.payload_len, &out->cmd, why,
-	    sizeof(why));
+	if (env.payload_len > KK_COMMAND_MAX &&
+	    (err = check_large(in, out, cut)) < 0)
+		goto out;
+	/* bounded in values too: a command has few */
+	err = kk_command_parse_untrusted(env.payload, env.payload_len,
+	    &out->cmd, why, sizeof(why));
 	if (err < 0) {
 		err = refuse(out, err == -ENOENT ? KE_UNKNOWN_ACTION :
 		    KE_MALFORMED, why);

@@ -391,6 +391,39 @@ START_TEST(test_payload_cap)
 }
 END_TEST
 
+/*
+ * A payload over 64 KiB is parsed only once its signers are enough for a
+ * block: 1 MiB that is no JSON at all, signed by keys that hold no block
+ * role, is refused too-large unread (parsed, it was "malformed"); signed
+ * by a block signer, it is read (and malformed).  A block-sized payload
+ * of a million empty arrays is refused by its count of values.
+ */
+START_TEST(test_large_unparsed)
+{
+	struct world w;
+	size_t n = 1U << 20, i;
+	char *p;
+
+	world_make(&w);
+	p = malloc(n + 1);
+	ck_assert_ptr_nonnull(p);
+	memset(p, '[', n);
+	p[n] = '\0';
+	expect_by(&w, p, BOB, "too-large");
+	expect_by(&w, p, CAROL, "too-large");
+	expect_by(&w, p, ALICE, "malformed");
+	/* {"a":[[],[],...]}: a value for every 3 bytes */
+	memcpy(p, "{\"a\":[", 6);
+	for (i = 6; i + 3 < n; i += 3)
+		memcpy(p + i, "[],", 3);
+	memcpy(p + i - 1, "]}", 2);
+	p[i + 1] = '\0';
+	expect_by(&w, p, ALICE, "malformed");
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
 	struct world w;
@@ -1028,6 +1061,7 @@ KK_SUITE(signed_suite, "signed",
 	    KK_TEST(test_bad_signature),
 	    KK_LOOP(test_single, KK_NITEMS(singles)),
 	    KK_TEST(test_role), KK_TEST(test_threshold),
+	    KK_TEST(test_large_unparsed),
 	    KK_TEST(test_thaw_needs_release), KK_TEST(test_signature_budget),
 	    KK_TEST(test_replay), KK_TEST(test_origin_before_replay),
 	    KK_TEST(test_io),
