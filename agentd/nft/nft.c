@@ -804,7 +804,8 @@ out:
  * spec says.  Between the two the host is cut off for as long as the
  * first takes: fail closed, never open.  A change in place that does not
  * read back as the spec (a kept set the kernel holds otherwise:
- * tampering) is done again the same way, from scratch.
+ * tampering), or that the kernel refuses for what another put in the
+ * table (anew_after), is done again the same way, from scratch.
  */
 static int
 apply_held(struct kk_nft *n, const struct kk_nft_spec *spec,
@@ -819,6 +820,21 @@ apply_held(struct kk_nft *n, const struct kk_nft_spec *spec,
 	return apply_once(n, spec, keep, true, kept);
 }
 
+/*
+ * Whether a change in place that failed with err is to be made again from
+ * scratch: it did not read back as spec (-ESTALE), or the kernel refused
+ * it for what is in the table and not kakurid's -- a chain of another's
+ * bound to one of its sets (-EBUSY), a base chain made again on another
+ * hook or priority (-EEXIST), an object gone meanwhile (-ENOENT).  Root
+ * that did that had the restore refused for good, the host open.
+ */
+static bool
+anew_after(int err)
+{
+	return err == -ESTALE || err == -EBUSY || err == -EEXIST ||
+	    err == -ENOENT || err == -ENOTEMPTY;
+}
+
 int
 kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 {
@@ -829,7 +845,7 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 	err = apply_once(n, spec, keep, spec->hold, &kept);
 	if (err == -EAGAIN)
 		err = apply_held(n, spec, keep, &kept);
-	else if (err == -ESTALE && kept)
+	else if (kept && anew_after(err))
 		err = apply_held(n, spec, NULL, &kept);
 	free(keep);
 	return err;
