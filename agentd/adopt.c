@@ -33,7 +33,7 @@ static const struct kd_enforcer *const enforcers[] = {
 
 /*
  * What the last apply, verify or release through this list returned, per
- * enforcer: the outcome of one without its own (the tables), and a
+ * enforcer: the outcome of one without its own, and a
  * failure of any.  One not reached by the last apply (an earlier one
  * failed) has no outcome of its own to show.
  */

@@ -164,12 +164,17 @@ candidate(struct kd *d, int i, const char **name)
  * persist is missing), the same tables go in under a fallback name at
  * once, and the batch removes kakurid's tables under its other names.
  */
+/* the last verify's answer, until the next apply: its outcome says it */
+static int verify_err;
+
 static int
 tables_apply(struct kd *d, enum kk_mode mode, const char *episode)
 {
 	unsigned long long t0 = kd_now_usec();
 	const char *name = KK_TABLE_NAME;
 	int i, err = -EPERM;
+
+	verify_err = 0;
 
 	/* the devices there are now; a list that failed stays dirty */
 	d->netdev_failed = false;
@@ -206,12 +211,53 @@ tables_verify(struct kd *d, enum kk_mode mode, const char *episode)
 	struct kk_nft_spec spec;
 
 	kd_tables_spec(d, mode, episode, kd_tables_name(d), &spec);
-	return kk_nft_verify(&d->nft, &spec);
+	verify_err = kk_nft_verify(&d->nft, &spec);
+	return verify_err;
+}
+
+/*
+ * How the tables hold: not verified (the last look), or applied without
+ * a table the kernel refused -- the bridge table (bridged traffic), the
+ * netdev table while isolated (AF_PACKET frames, stacked devices).
+ * Applied without them, the receipt said "done" and nothing more, and
+ * the CSIRT believed a cut that kernels before 5.16 do not make whole.
+ */
+static void
+tables_outcome(struct kd *d, struct kd_outcome *out)
+{
+	size_t n = 0;
+
+	out->result = KD_ENF_APPLIED;
+	out->reason[0] = out->detail[0] = '\0';
+	if (verify_err < 0) {
+		out->result = KD_ENF_DEGRADED;
+		snprintf(out->reason, sizeof(out->reason), "not-verified");
+		snprintf(out->detail, sizeof(out->detail), "%s",
+		    strerror(-verify_err));
+		return;
+	}
+	if (d->state.mode == KK_MODE_OPEN)
+		return;
+	if (d->no_bridge)
+		n += (size_t)snprintf(out->detail, sizeof(out->detail),
+		    "bridged traffic: the kernel has no nftables bridge "
+		    "family");
+	if (d->state.mode == KK_MODE_ISOLATED &&
+	    (d->netdev_unsupported || d->netdev_failed) &&
+	    n < sizeof(out->detail))
+		snprintf(out->detail + n, sizeof(out->detail) - n, "%s"
+		    "frames of AF_PACKET sockets and stacked devices: the "
+		    "kernel refused the netdev table", n ? "; " : "");
+	if (out->detail[0] != '\0') {
+		out->result = KD_ENF_DEGRADED;
+		snprintf(out->reason, sizeof(out->reason), "table-refused");
+	}
 }
 
 const struct kd_enforcer kd_tables_enforcer = {
 	.name = "nftables",
 	.apply = tables_apply,
 	.verify = tables_verify,
+	.outcome = tables_outcome,
 	/* no release: applied open, the table drops nothing (enforcer.h) */
 };

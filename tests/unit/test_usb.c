@@ -41,6 +41,7 @@
 #include "kakuri.h"
 #include "run.h"
 #include "sign.h"
+#include "tables.h"
 #include "uevent.h"
 #include "usb.h"
 #include "wire.h"
@@ -2096,6 +2097,44 @@ START_TEST(test_enforcer_degraded)
 }
 END_TEST
 
+/*
+ * The tables applied without one the kernel refused (no bridge family;
+ * no netdev egress hook before Linux 5.16) are degraded, said in the
+ * receipt: applied, the CSIRT was told "done" and nothing more.
+ */
+START_TEST(test_tables_refused_degraded)
+{
+	struct kd_outcome out;
+	struct kd *k = calloc(1, sizeof(*k));
+
+	ck_assert_ptr_nonnull(k);
+	ck_assert_ptr_nonnull(kd_tables_enforcer.outcome);
+	k->state.mode = KK_MODE_ISOLATED;
+	kd_tables_enforcer.outcome(k, &out);
+	ck_assert_int_eq(out.result, KD_ENF_APPLIED);
+	k->netdev_unsupported = true;
+	kd_tables_enforcer.outcome(k, &out);
+	ck_assert_int_eq(out.result, KD_ENF_DEGRADED);
+	ck_assert_str_eq(out.reason, "table-refused");
+	ck_assert_ptr_nonnull(strstr(out.detail, "refused the netdev table"));
+	k->no_bridge = true;
+	kd_tables_enforcer.outcome(k, &out);
+	ck_assert_ptr_nonnull(strstr(out.detail, "bridged traffic"));
+	ck_assert_ptr_nonnull(strstr(out.detail, "; frames of AF_PACKET"));
+	/* egress mode has no netdev table: only the bridge is missing */
+	k->state.mode = KK_MODE_EGRESS;
+	kd_tables_enforcer.outcome(k, &out);
+	ck_assert_int_eq(out.result, KD_ENF_DEGRADED);
+	ck_assert_ptr_null(strstr(out.detail, "netdev"));
+	/* open: nothing to cut, nothing missing */
+	k->state.mode = KK_MODE_OPEN;
+	kd_tables_enforcer.outcome(k, &out);
+	ck_assert_int_eq(out.result, KD_ENF_APPLIED);
+	ck_assert_str_eq(out.detail, "");
+	free(k);
+}
+END_TEST
+
 /* The whole cut: the receipt names usb applied, and says nothing more. */
 START_TEST(test_enforcer_applied)
 {
@@ -2193,5 +2232,6 @@ KK_SUITE(usb_suite, "usb",
 	    KK_TEST(test_state_unreadable), KK_TEST(test_state_names_come_and_go),
 	KK_CASE("enforcer", KK_TMPDIR, 0),
 	    KK_TEST(test_enforcer_degraded), KK_TEST(test_enforcer_applied),
+	    KK_TEST(test_tables_refused_degraded),
 	    KK_TEST(test_status_scans),
 	KK_CASE("policy", KK_TMPDIR, 0), KK_TEST(test_policy))
