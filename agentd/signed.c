@@ -126,28 +126,25 @@ check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
 }
 
 /*
- * A payload over KK_COMMAND_MAX can only be a block list: its signers
- * must be enough for a block before it is parsed.  Parsed first, a key
- * of any role (status automation) could have the root parent build
- * millions of values out of 16 MiB before the refusal, and a block list
- * a peer kept be parsed again at every copy it sends.  0 or the refusal:
- * too-large when no signer holds the block role, as a large payload of
- * another action always was.
+ * A payload over KK_COMMAND_MAX can only be a block list: one of its
+ * signers must hold the block role before it is parsed.  Parsed first,
+ * a key of any other role (status automation) could have the root parent
+ * build millions of values out of 16 MiB before the refusal.  With one
+ * block signer it is parsed, so that a list short of its threshold is
+ * refused naming its command, as a small one is.  0 or the refusal:
+ * too-large (the word a large payload of another action always got),
+ * or the signature budget's when not every signature was tried.
  */
 static int
 check_large(const struct kd_signed_input *in, struct kd_signed_result *out,
     bool cut)
 {
-	int err;
-
-	out->cmd.action = KK_ACT_BLOCK;
-	err = check_roles(in, out, cut);
-	out->cmd.action = 0;
-	if (err < 0 && strcmp(out->reason, KE_ROLE) == 0)
-		return refuse(out, KE_TOO_LARGE, "command payload over 64 KiB, "
-		    "and no signer holds the block role (only block may be "
-		    "larger)");
-	return err;
+	if (kk_trust_count_role(in->trust, out->signers, KK_ACT_BLOCK) > 0)
+		return 0;
+	if (cut)
+		return refuse(out, KE_SIGNATURE_BUDGET, BUDGET_DETAIL);
+	return refuse(out, KE_TOO_LARGE, "command payload over 64 KiB, and no "
+	    "signer holds the block role (only block may be larger)");
 }
 
 int

@@ -174,8 +174,6 @@ tables_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	const char *name = KK_TABLE_NAME;
 	int i, err = -EPERM;
 
-	verify_err = 0;
-
 	/* the devices there are now; a list that failed stays dirty */
 	d->netdev_failed = false;
 	d->netdevs_dirty = true;
@@ -198,6 +196,7 @@ tables_apply(struct kd *d, enum kk_mode mode, const char *episode)
 	if (err == 0) {
 		snprintf(d->table_name, sizeof(d->table_name), "%s", name);
 		d->netdevs_dirty = false;
+		verify_err = 0;		/* read back as applied */
 	}
 	if (err == 0 && kd_tables_own_name(d))
 		d->fallback_name[0] = '\0';

@@ -141,10 +141,11 @@ receipt_short(json_t *rec)
 			break;
 		if ((o = json_object()) == NULL)
 			continue;
-		short_text(o, e, KW_NAME, 24);
-		short_text(o, e, KW_RESULT, 16);
-		short_text(o, e, KW_REASON, 32);
-		short_text(o, e, KW_DETAIL, 200);
+		/* kk_receipt_degraded's cuts (wire.c), and the NUL */
+		short_text(o, e, KW_NAME, 24 + 1);
+		short_text(o, e, KW_RESULT, 16 + 1);
+		short_text(o, e, KW_REASON, 32 + 1);
+		short_text(o, e, KW_DETAIL, 200 + 1);
 		json_array_append_new(list, o);
 	}
 	if (json_array_size(list) > 0)

@@ -845,7 +845,12 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 	err = apply_once(n, spec, keep, spec->hold, &kept);
 	if (err == -EAGAIN)
 		err = apply_held(n, spec, keep, &kept);
-	else if (kept && anew_after(err))
+	else if (kept && (err == -ESTALE || (anew_after(err) &&
+	    n->err_family != NFPROTO_BRIDGE && n->err_family != NFPROTO_NETDEV)))
+		/*
+		 * not the bridge or netdev table refused (no family, a
+		 * device gone): the caller leaves those out and tries again
+		 */
 		err = apply_held(n, spec, NULL, &kept);
 	free(keep);
 	return err;

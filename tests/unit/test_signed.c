@@ -395,14 +395,15 @@ END_TEST
  * A payload over 64 KiB is parsed only once its signers are enough for a
  * block: 1 MiB that is no JSON at all, signed by keys that hold no block
  * role, is refused too-large unread (parsed, it was "malformed"); signed
- * by a block signer, it is read (and malformed).  A block-sized payload
- * of a million empty arrays is refused by its count of values.
+ * by a block signer, it is read (and malformed).  A block command of
+ * 1 MiB, a value for every 3 bytes, is refused by its count of values.
  */
 START_TEST(test_large_unparsed)
 {
+	struct kd_signed_result res;
 	struct world w;
-	size_t n = 1U << 20, i;
-	char *p;
+	size_t n = 1U << 20, i, hl;
+	char *p, *head, *e;
 
 	world_make(&w);
 	p = malloc(n + 1);
@@ -412,13 +413,38 @@ START_TEST(test_large_unparsed)
 	expect_by(&w, p, BOB, "too-large");
 	expect_by(&w, p, CAROL, "too-large");
 	expect_by(&w, p, ALICE, "malformed");
-	/* {"a":[[],[],...]}: a value for every 3 bytes */
-	memcpy(p, "{\"a\":[", 6);
-	for (i = 6; i + 3 < n; i += 3)
+	/* {"x":[[],[],...],"v":1,...,"action":"block",...}: 3 bytes a value */
+	head = payload("block", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	hl = strlen(head);
+	memcpy(p, "{\"x\":[", 6);
+	for (i = 6; i + 3 + hl < n; i += 3)
 		memcpy(p + i, "[],", 3);
-	memcpy(p + i - 1, "]}", 2);
-	p[i + 1] = '\0';
-	expect_by(&w, p, ALICE, "malformed");
+	p[i - 1] = ']';
+	p[i] = ',';
+	memcpy(p + i + 1, head + 1, hl);	/* its '}' and NUL */
+	free(head);
+	e = signed_by(&w, p, ALICE);
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "malformed");
+	ck_assert_msg(strstr(res.detail, "more values") != NULL, "%s",
+	    res.detail);
+	kd_signed_result_free(&res);
+	free(e);
+	/*
+	 * A block list over 64 KiB short of its threshold: read, and
+	 * refused naming its command, as a small one is
+	 */
+	w.t.threshold[KK_ACT_BLOCK] = 2;
+	head = payload("block", AGENT, NOW - 10, NOW + 600, NULL,
+	    KK_COMMAND_MAX);
+	e = signed_by(&w, head, ALICE);
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert_str_eq(res.reason, "threshold");
+	ck_assert(res.have_cmd);
+	ck_assert_str_eq(res.cmd.id, CMD_ID);
+	kd_signed_result_free(&res);
+	free(e);
+	free(head);
 	free(p);
 	world_free(&w);
 }
