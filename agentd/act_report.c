@@ -286,7 +286,7 @@ report_queue(struct run *r, bool pressed, const char *refused,
 	struct kd *d = r->d;
 	json_t *req = r->args, *body = NULL, *v;
 	char id[KK_EPISODE_HEX + 1];
-	const char *key;
+	const char *key, *drill = kd_drill_running_id(d);
 	size_t i;
 	int err;
 
@@ -318,9 +318,8 @@ report_queue(struct run *r, bool pressed, const char *refused,
 	 * mind (the employee may be answering the drill, or reporting what
 	 * is real: both are worth knowing).
 	 */
-	if (kd_drill_running_id(d) != NULL)
-		json_object_set_new(body, KW_DRILL,
-		    json_string(kd_drill_running_id(d)));
+	if (drill != NULL)
+		json_object_set_new(body, KW_DRILL, json_string(drill));
 	if ((v = json_object_get(req, KW_ATTACHMENTS)) != NULL)
 		json_object_set(body, KW_ATTACHMENTS, v);
 	json_object_set_new(body, KW_SESSIONS, sessions());

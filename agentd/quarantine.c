@@ -235,19 +235,14 @@ append(char *buf, size_t len, const char *text)
 static bool
 not_covered(const struct kd *d, char *buf, size_t len)
 {
-	char part[160];
+	char part[160], refused[256];
 	size_t i;
 
 	buf[0] = '\0';
 	if (d->state.mode == KK_MODE_OPEN)
 		return false;
-	if (d->no_bridge)
-		append(buf, len,
-		    "bridged traffic: the kernel has no nftables bridge family");
-	if (d->state.mode == KK_MODE_ISOLATED &&
-	    (d->netdev_unsupported || d->netdev_failed))
-		append(buf, len,
-		    "frames of AF_PACKET sockets and stacked devices: the kernel refused the netdev table");
+	if (kd_tables_refused(d, refused, sizeof(refused)))
+		append(buf, len, refused);
 	if (d->state.mode == KK_MODE_ISOLATED && d->netdevs.over)
 		append(buf, len,
 		    "Ethernet or raw-IP devices: more than the netdev table hooks");

@@ -127,18 +127,25 @@ check_replay(const struct kd_signed_input *in, struct kd_signed_result *out)
 
 /*
  * A payload over KK_COMMAND_MAX can only be a block list: one of its
- * signers must hold the block role before it is parsed.  Parsed first,
- * a key of any other role (status automation) could have the root parent
- * build millions of values out of 16 MiB before the refusal.  With one
- * block signer it is parsed, so that a list short of its threshold is
- * refused naming its command, as a small one is.  0 or the refusal:
- * too-large (the word a large payload of another action always got),
- * or the signature budget's when not every signature was tried.
+ * signers must hold the block role before it is parsed, and parsed, it
+ * must be one.  Parsed first, a key of any other role (status automation)
+ * could have the root parent build millions of values out of 16 MiB
+ * before the refusal.  With one block signer it is parsed, so that a
+ * list short of its threshold is refused naming its command, as a small
+ * one is.  0 or the refusal: too-large (the word a large payload of
+ * another action always got), or the signature budget's when not every
+ * signature was tried.
  */
 static int
 check_large(const struct kd_signed_input *in, struct kd_signed_result *out,
     bool cut)
 {
+	if (out->have_cmd) {
+		if (out->cmd.action == KK_ACT_BLOCK)
+			return 0;
+		return refuse(out, KE_TOO_LARGE, "command payload over 64 KiB "
+		    "(only block may be larger)");
+	}
 	if (kk_trust_count_role(in->trust, out->signers, KK_ACT_BLOCK) > 0)
 		return 0;
 	if (cut)
@@ -170,7 +177,7 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 		    "not a command payload type");
 		goto out;
 	}
-	/* only a block list may be larger than KK_COMMAND_MAX: see below */
+	/* only a block list may be larger than KK_COMMAND_MAX: check_large */
 	if (env.payload_len > KK_BLOCK_PAYLOAD_MAX) {
 		err = refuse(out, KE_TOO_LARGE, "command payload over 16 MiB");
 		goto out;
@@ -200,11 +207,8 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 	}
 	out->have_cmd = true;
 	if (env.payload_len > KK_COMMAND_MAX &&
-	    out->cmd.action != KK_ACT_BLOCK) {
-		err = refuse(out, KE_TOO_LARGE,
-		    "command payload over 64 KiB (only block may be larger)");
+	    (err = check_large(in, out, cut)) < 0)
 		goto out;
-	}
 	if ((err = check_roles(in, out, cut)) < 0)
 		goto out;
 	if ((err = check_addressee(in, out)) < 0)

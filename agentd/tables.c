@@ -215,17 +215,38 @@ tables_verify(struct kd *d, enum kk_mode mode, const char *episode)
 }
 
 /*
+ * What the kernel refused of the tables while quarantined, in words
+ * joined by "; "; false if nothing: the bridge table (bridged traffic),
+ * the netdev table while isolated (AF_PACKET frames, stacked devices).
+ */
+bool
+kd_tables_refused(const struct kd *d, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (d->state.mode == KK_MODE_OPEN)
+		return false;
+	if (d->no_bridge)
+		n += (size_t)snprintf(buf, len, "bridged traffic: the kernel "
+		    "has no nftables bridge family");
+	if (d->state.mode == KK_MODE_ISOLATED &&
+	    (d->netdev_unsupported || d->netdev_failed) && n < len)
+		snprintf(buf + n, len - n, "%sframes of AF_PACKET sockets and "
+		    "stacked devices: the kernel refused the netdev table",
+		    n ? "; " : "");
+	return buf[0] != '\0';
+}
+
+/*
  * How the tables hold: not verified (the last look), or applied without
- * a table the kernel refused -- the bridge table (bridged traffic), the
- * netdev table while isolated (AF_PACKET frames, stacked devices).
- * Applied without them, the receipt said "done" and nothing more, and
- * the CSIRT believed a cut that kernels before 5.16 do not make whole.
+ * a table the kernel refused.  Applied without them, the receipt said
+ * "done" and nothing more, and the CSIRT believed a cut that kernels
+ * before 5.16 do not make whole.
  */
 static void
 tables_outcome(struct kd *d, struct kd_outcome *out)
 {
-	size_t n = 0;
-
 	out->result = KD_ENF_APPLIED;
 	out->reason[0] = out->detail[0] = '\0';
 	if (verify_err < 0) {
@@ -235,19 +256,7 @@ tables_outcome(struct kd *d, struct kd_outcome *out)
 		    strerror(-verify_err));
 		return;
 	}
-	if (d->state.mode == KK_MODE_OPEN)
-		return;
-	if (d->no_bridge)
-		n += (size_t)snprintf(out->detail, sizeof(out->detail),
-		    "bridged traffic: the kernel has no nftables bridge "
-		    "family");
-	if (d->state.mode == KK_MODE_ISOLATED &&
-	    (d->netdev_unsupported || d->netdev_failed) &&
-	    n < sizeof(out->detail))
-		snprintf(out->detail + n, sizeof(out->detail) - n, "%s"
-		    "frames of AF_PACKET sockets and stacked devices: the "
-		    "kernel refused the netdev table", n ? "; " : "");
-	if (out->detail[0] != '\0') {
+	if (kd_tables_refused(d, out->detail, sizeof(out->detail))) {
 		out->result = KD_ENF_DEGRADED;
 		snprintf(out->reason, sizeof(out->reason), "table-refused");
 	}

@@ -210,14 +210,3 @@ ctl_stream_answer(struct ctl *c, struct ctl_stream *s, json_t **resp)
 		ret = ctl_check_ok(c, *resp);
 	return ret;
 }
-
-const char *
-ctl_text(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	if (s == NULL)
-		s = dflt;
-	kk_text_clean(buf, len, s, strlen(s));
-	return buf;
-}

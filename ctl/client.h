@@ -32,13 +32,4 @@ int ctl_stream_answer(struct ctl *c, struct ctl_stream *s, json_t **resp);
 /* Closes the connection too. */
 void ctl_stream_free(struct ctl_stream *s);
 
-/*
- * o's member key if it is a string, else dflt, as it may go to a
- * terminal: what kakurid and the agents send comes from records and
- * files, and an escape sequence in one must not reach the screen
- * (kk_text_clean).  Returns buf.
- */
-const char *ctl_text(json_t *o, const char *key, const char *dflt, char *buf,
-    size_t len);
-
 #endif

@@ -41,15 +41,15 @@ str_or(json_t *o, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
-/* o's member key, cleaned and cut into buf, or dflt */
-static void
-clean(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
+const char *
+ctl_text(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
 	if (s == NULL)
 		s = dflt;
 	kk_text_clean(buf, len, s, strlen(s));
+	return buf;
 }
 
 /* o's member key if it is an id of n hex digits, else dflt or "?" */
@@ -69,12 +69,12 @@ id_of(json_t *o, const char *key, size_t n, const char *dflt, char *buf,
 void
 receipt_text(json_t *rec, const char *no_action, struct receipt_text *t)
 {
-	clean(rec, KW_ACTION, no_action, t->action, sizeof(t->action));
+	ctl_text(rec, KW_ACTION, no_action, t->action, sizeof(t->action));
 	id_of(rec, KW_COMMAND, KK_ID_HEX, "-", t->command,
 	    sizeof(t->command));
-	clean(rec, KW_RESULT, "?", t->result, sizeof(t->result));
-	clean(rec, KW_REASON, "", t->reason, sizeof(t->reason));
-	clean(rec, KW_MODE, "?", t->mode, sizeof(t->mode));
+	ctl_text(rec, KW_RESULT, "?", t->result, sizeof(t->result));
+	ctl_text(rec, KW_REASON, "", t->reason, sizeof(t->reason));
+	ctl_text(rec, KW_MODE, "?", t->mode, sizeof(t->mode));
 	id_of(rec, KW_EPISODE, KK_EPISODE_HEX, "-", t->episode,
 	    sizeof(t->episode));
 }
@@ -104,15 +104,11 @@ print_receipt_line(const char *who, json_t *rec)
 static void
 short_text(json_t *t, json_t *o, const char *key, size_t len)
 {
-	const char *v = json_string_value(json_object_get(o, key));
 	char text[256];
 
-	if (v == NULL)
-		return;
-	if (len > sizeof(text))
-		len = sizeof(text);
-	kk_text_clean(text, len, v, strlen(v));
-	json_object_set_new(t, key, json_string(text));
+	if (json_is_string(json_object_get(o, key)))
+		json_object_set_new(t, key, json_string(ctl_text(o, key, "",
+		    text, len < sizeof(text) ? len : sizeof(text))));
 }
 
 json_t *

@@ -18,6 +18,14 @@ void print_json(json_t *o);
 /* o's member key if it is a string, else dflt */
 const char *str_or(json_t *o, const char *key, const char *dflt);
 /*
+ * o's member key if it is a string, else dflt, as it may go to a
+ * terminal: what kakurid and the agents send comes from records and
+ * files, and an escape sequence in one must not reach the screen
+ * (kk_text_clean).  Returns buf.
+ */
+const char *ctl_text(json_t *o, const char *key, const char *dflt, char *buf,
+    size_t len);
+/*
  * A receipt's words for a terminal.  An agent wrote them, and an
  * infected PC's root owns its agent: every string is cleaned (no control
  * character, escape or line break, so that no receipt prints a line of

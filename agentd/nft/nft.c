@@ -826,13 +826,19 @@ apply_held(struct kk_nft *n, const struct kk_nft_spec *spec,
  * it for what is in the table and not kakurid's -- a chain of another's
  * bound to one of its sets (-EBUSY), a base chain made again on another
  * hook or priority (-EEXIST), an object gone meanwhile (-ENOENT).  Root
- * that did that had the restore refused for good, the host open.
+ * that did that had the restore refused for good, the host open.  Not
+ * when the bridge or netdev table was refused (no family, a device gone):
+ * the caller leaves those out and tries again.
  */
 static bool
-anew_after(int err)
+anew_after(const struct kk_nft *n, int err)
 {
-	return err == -ESTALE || err == -EBUSY || err == -EEXIST ||
-	    err == -ENOENT || err == -ENOTEMPTY;
+	if (err == -ESTALE)
+		return true;
+	if (n->err_family == NFPROTO_BRIDGE || n->err_family == NFPROTO_NETDEV)
+		return false;
+	return err == -EBUSY || err == -EEXIST || err == -ENOENT ||
+	    err == -ENOTEMPTY;
 }
 
 int
@@ -845,12 +851,7 @@ kk_nft_apply(struct kk_nft *n, const struct kk_nft_spec *spec)
 	err = apply_once(n, spec, keep, spec->hold, &kept);
 	if (err == -EAGAIN)
 		err = apply_held(n, spec, keep, &kept);
-	else if (kept && (err == -ESTALE || (anew_after(err) &&
-	    n->err_family != NFPROTO_BRIDGE && n->err_family != NFPROTO_NETDEV)))
-		/*
-		 * not the bridge or netdev table refused (no family, a
-		 * device gone): the caller leaves those out and tries again
-		 */
+	else if (kept && anew_after(n, err))
 		err = apply_held(n, spec, NULL, &kept);
 	free(keep);
 	return err;
