@@ -98,6 +98,46 @@ compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at,
 }
 
 /*
+ * A "too big" error (enum ptb_match) quoting a management flow: the type
+ * and code, then the quoted header read as at reads a packet's -- IPv4
+ * without options or IPv6 without extension headers, carrying TCP, its
+ * destination in the management set, a port a management port.  Its
+ * source is not matched: a router cannot be told from anyone else, and
+ * what the kernel does with one (lower the path MTU of the quoted
+ * socket's route, if that socket exists) is all it can do.
+ */
+static int
+compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
+    const struct match *m)
+{
+	static const uint8_t head4[2] = { 3, 4 }, head6[2] = { 2, 0 };
+	static const uint8_t version_mask = 0xf0, version6 = 0x60;
+	const bool v6 = m->nfproto == NFPROTO_IPV6;
+	const uint32_t b = at->th_base, q = at->th_off + 8;
+	const struct kk_expr_at quoted = { b, q, b, q + (v6 ? 40 : 20) };
+	const enum set_id peers = v6 ? SET_MGMT6 : SET_MGMT4;
+	int err;
+
+	if (m->l4 != (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
+		return -EINVAL;
+	if ((err = kk_expr_bytes(r, b, at->th_off, NULL, v6 ? head6 : head4,
+	    2)) < 0)
+		return err;
+	if (v6)
+		err = kk_expr_bytes(r, b, q, &version_mask, &version6, 1);
+	else
+		err = kk_expr_byte(r, b, q, 0x45);
+	if (err < 0 || (err = kk_expr_byte(r, b, q + (v6 ? 6 : 9),
+	    IPPROTO_TCP)) < 0)
+		return err;
+	if ((err = kk_expr_addr_in(r, &quoted, v6, true,
+	    kk_nft_set_defs[peers].name, peers)) < 0)
+		return err;
+	return kk_expr_port_in(r, &quoted, m->ptb == PTB_TO_PORT ? 2 : 0,
+	    kk_nft_set_defs[SET_MGMT_PORTS].name, SET_MGMT_PORTS);
+}
+
+/*
  * A netdev row's frame (see struct frame): its type (the Ethernet type,
  * or the IP version on a raw-IP device), and with a transport protocol,
  * the headers that put it where f's offsets say.  An IPv4 fragment other
@@ -220,6 +260,8 @@ kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
 		err = kk_expr_port(r, at, 2, m->dport);
 	if (err == 0 && m->icmp6_lo)
 		err = kk_expr_byte_range(r, at, m->icmp6_lo, m->icmp6_hi);
+	if (err == 0 && m->ptb != PTB_NONE)
+		err = compile_ptb(r, at, m);
 	if (err == 0 && m->hoplimit)
 		err = kk_expr_byte(r, at->nh_base, at->nh_off + 7,
 		    m->hoplimit);

@@ -46,6 +46,18 @@ enum broker_match {
 	BROKER_FROM,		/* saddr == broker, sport == its port */
 };
 
+/*
+ * A row's match on an ICMP "fragmentation needed" or ICMPv6 "packet too
+ * big" that quotes a TCP segment sent to a CSIRT peer (its address in the
+ * family's management set): to one of its management ports (a connection
+ * of this host's) or from one (a reply to the peer's).
+ */
+enum ptb_match {
+	PTB_NONE,
+	PTB_TO_PORT,		/* the quoted dport is a management port */
+	PTB_FROM_PORT,		/* the quoted sport is one */
+};
+
 /* An address prefix matched in the network header. */
 struct prefix {
 	uint8_t addr[16];
@@ -58,13 +70,14 @@ struct match {
 	uint16_t ethertype;	/* a frame of this type (netdev rows only) */
 	bool loopback;		/* meta iif lo (input) / oif lo (output) */
 	int nfproto;		/* NFPROTO_IPV4/IPV6 or 0 */
-	int l4;			/* IPPROTO_TCP/UDP/ICMPV6 or 0 */
+	int l4;			/* IPPROTO_TCP/UDP/ICMP/ICMPV6 or 0 */
 	enum set_id saddr, daddr;	/* address set lookups */
 	const struct prefix *sprefix, *dprefix;
 	enum broker_match broker;	/* after the address sets */
 	enum set_id sport_set, dport_set;
 	uint16_t sport, dport;	/* single ports (host order), 0 = any */
 	uint8_t icmp6_lo, icmp6_hi;	/* icmpv6 type range, 0 = none */
+	enum ptb_match ptb;	/* l4 ICMP (IPv4) or ICMPv6 (IPv6) */
 	uint8_t hoplimit;	/* ip6 hoplimit must be this, 0 = any */
 	bool hbh;		/* IPv6 with a hop-by-hop header (netdev rows: where l4 is) */
 	bool ll_header;		/* the frame has a link-layer header (raw-IP chains only) */

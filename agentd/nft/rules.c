@@ -139,6 +139,23 @@ struct row {
 	    ACCEPT("kakurid's own connections to the CSIRT (" name ")") }
 
 /*
+ * Path MTU discovery on the management channel: behind a hop with a
+ * smaller MTU (a VPN, PPPoE), TCP learns the path's from the "too big"
+ * errors of the router before it, and the CSIRT's session hangs without
+ * them as soon as it carries a full segment (an evidence upload, a
+ * report).  Only errors quoting a segment to a CSIRT peer on a
+ * management port or from one; the kernel takes nothing else from them
+ * than a lower MTU for the quoted socket's route.  What a raw socket
+ * could read in them, a packet socket reads anyway in any frame that
+ * arrives, before any hook.
+ */
+#define PTB_INPUT(fam, proto, name) \
+	{ 0, { fam, .l4 = (proto), .ptb = PTB_TO_PORT }, ACCEPT(name \
+	    " too big, quoting a segment to a CSIRT peer's management port") }, \
+	{ 0, { fam, .l4 = (proto), .ptb = PTB_FROM_PORT }, ACCEPT(name \
+	    " too big, quoting a reply from a management port to a CSIRT peer") }
+
+/*
  * The fleet broker (DESIGN 9) is an untrusted relay, not a CSIRT peer:
  * it is reached only by kakurid's own session to its address and port,
  * and nothing it sends can open a connection to this host.  Were it a
@@ -214,6 +231,8 @@ static const struct row isolated_input[] = {
 	LINK_ROWS,
 	MGMT_INPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_INPUT(V6, SET_MGMT6, "IPv6"),
+	PTB_INPUT(V4, IPPROTO_ICMP, "ICMP"),
+	PTB_INPUT(V6, IPPROTO_ICMPV6, "ICMPv6"),
 	BROKER_INPUT(V4, IF_BROKER4, "IPv4"),
 	BROKER_INPUT(V6, IF_BROKER6, "IPv6"),
 	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 67, .dport = 68 },
@@ -346,6 +365,7 @@ static const struct row egress_forward[] = {
 #undef NDP
 #undef MGMT_INPUT
 #undef MGMT_OUTPUT
+#undef PTB_INPUT
 #undef BROKER_INPUT
 #undef BROKER_OUTPUT
 #undef DNS_ROWS
