@@ -101,14 +101,15 @@ compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at,
  * A "too big" error (enum ptb_match) quoting a management flow: the type
  * and code, then the quoted header read as at reads a packet's -- IPv4
  * without options or IPv6 without extension headers, carrying TCP, its
- * destination in the management set, a port a management port.  Its
- * source is not matched: a router cannot be told from anyone else, and
- * what the kernel does with one (lower the path MTU of the quoted
- * socket's route, if that socket exists) is all it can do.
+ * destination a CSIRT peer and a port a management port, or the fleet
+ * broker's address and port.  Its source is not matched: a router cannot
+ * be told from anyone else, and what the kernel does with one (lower the
+ * path MTU of the quoted socket's route, if that socket exists) is all it
+ * can do.
  */
 static int
 compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
-    const struct match *m)
+    const struct match *m, const struct kk_policy *p)
 {
 	static const uint8_t head4[2] = { 3, 4 }, head6[2] = { 2, 0 };
 	static const uint8_t version_mask = 0xf0, version6 = 0x60;
@@ -116,9 +117,11 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 	const uint32_t b = at->th_base, q = at->th_off + 8;
 	const struct kk_expr_at quoted = { b, q, b, q + (v6 ? 40 : 20) };
 	const enum set_id peers = v6 ? SET_MGMT6 : SET_MGMT4;
+	struct match to_broker = { .nfproto = m->nfproto, .broker = BROKER_TO };
 	int err;
 
-	if (m->l4 != (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
+	if (m->l4 != (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) ||
+	    m->broker != BROKER_NONE)
 		return -EINVAL;
 	if ((err = kk_expr_bytes(r, b, at->th_off, NULL, v6 ? head6 : head4,
 	    2)) < 0)
@@ -130,6 +133,8 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 	if (err < 0 || (err = kk_expr_byte(r, b, q + (v6 ? 6 : 9),
 	    IPPROTO_TCP)) < 0)
 		return err;
+	if (m->ptb == PTB_TO_BROKER)
+		return compile_broker(r, &quoted, &to_broker, p);
 	if ((err = kk_expr_addr_in(r, &quoted, v6, true,
 	    kk_nft_set_defs[peers].name, peers)) < 0)
 		return err;
@@ -261,7 +266,7 @@ kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
 	if (err == 0 && m->icmp6_lo)
 		err = kk_expr_byte_range(r, at, m->icmp6_lo, m->icmp6_hi);
 	if (err == 0 && m->ptb != PTB_NONE)
-		err = compile_ptb(r, at, m);
+		err = compile_ptb(r, at, m, spec->policy);
 	if (err == 0 && m->hoplimit)
 		err = kk_expr_byte(r, at->nh_base, at->nh_off + 7,
 		    m->hoplimit);

@@ -49,13 +49,15 @@ enum broker_match {
 /*
  * A row's match on an ICMP "fragmentation needed" or ICMPv6 "packet too
  * big" that quotes a TCP segment sent to a CSIRT peer (its address in the
- * family's management set): to one of its management ports (a connection
- * of this host's) or from one (a reply to the peer's).
+ * family's management set) -- to one of its management ports (a
+ * connection of this host's) or from one (a reply to the peer's) -- or
+ * sent to the fleet broker's address and port.
  */
 enum ptb_match {
 	PTB_NONE,
 	PTB_TO_PORT,		/* the quoted dport is a management port */
 	PTB_FROM_PORT,		/* the quoted sport is one */
+	PTB_TO_BROKER,		/* the quoted daddr and dport: fleet.broker */
 };
 
 /* An address prefix matched in the network header. */

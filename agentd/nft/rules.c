@@ -143,17 +143,20 @@ struct row {
  * smaller MTU (a VPN, PPPoE), TCP learns the path's from the "too big"
  * errors of the router before it, and the CSIRT's session hangs without
  * them as soon as it carries a full segment (an evidence upload, a
- * report).  Only errors quoting a segment to a CSIRT peer on a
- * management port or from one; the kernel takes nothing else from them
- * than a lower MTU for the quoted socket's route.  What a raw socket
- * could read in them, a packet socket reads anyway in any frame that
- * arrives, before any hook.
+ * report), and so would the fleet broker's.  Only errors quoting a
+ * segment to a CSIRT peer on a management port or from one, or to the
+ * broker; the kernel takes nothing else from them than a lower MTU for
+ * the quoted socket's route.  What a raw socket could read in them, a
+ * packet socket reads anyway in any frame that arrives, before any hook.
  */
-#define PTB_INPUT(fam, proto, name) \
+#define PTB_INPUT(fam, proto, broker, name) \
 	{ 0, { fam, .l4 = (proto), .ptb = PTB_TO_PORT }, ACCEPT(name \
 	    " too big, quoting a segment to a CSIRT peer's management port") }, \
 	{ 0, { fam, .l4 = (proto), .ptb = PTB_FROM_PORT }, ACCEPT(name \
-	    " too big, quoting a reply from a management port to a CSIRT peer") }
+	    " too big, quoting a reply from a management port to a CSIRT peer") }, \
+	{ IF_OWN_UID | (broker), { fam, .l4 = (proto), \
+	    .ptb = PTB_TO_BROKER }, ACCEPT(name \
+	    " too big, quoting a segment to the fleet broker") }
 
 /*
  * The fleet broker (DESIGN 9) is an untrusted relay, not a CSIRT peer:
@@ -231,8 +234,8 @@ static const struct row isolated_input[] = {
 	LINK_ROWS,
 	MGMT_INPUT(V4, SET_MGMT4, "IPv4"),
 	MGMT_INPUT(V6, SET_MGMT6, "IPv6"),
-	PTB_INPUT(V4, IPPROTO_ICMP, "ICMP"),
-	PTB_INPUT(V6, IPPROTO_ICMPV6, "ICMPv6"),
+	PTB_INPUT(V4, IPPROTO_ICMP, IF_BROKER4, "ICMP"),
+	PTB_INPUT(V6, IPPROTO_ICMPV6, IF_BROKER6, "ICMPv6"),
 	BROKER_INPUT(V4, IF_BROKER4, "IPv4"),
 	BROKER_INPUT(V6, IF_BROKER6, "IPv6"),
 	{ IF_DHCP, { V4, UDP, .dprefix = &bcast4, .sport = 67, .dport = 68 },

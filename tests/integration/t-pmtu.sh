@@ -7,6 +7,7 @@
 # soon as it carries an upload or a report.  Both ways are tried with
 # 256 KiB: kakurid's uid connecting out to the peer's management port,
 # and the peer pulling from a listener on this host's management port.
+# The fleet broker's session gets the same.
 # The attack side: errors quoting any other flow stay dropped (a raw
 # socket behind the input hook sees only the allowed ones), and nothing
 # else gets through to or from the peer's other ports.
@@ -31,9 +32,10 @@ ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding
 ip -n "$EP" route add default via "$REP4" && ip -n "$EP" -6 route add default via "$REP6" &&
 	ip -n "$FAR" route add default via "$RF4" && ip -n "$FAR" -6 route add default via "$RF6" ||
 	die "routes"
-# the management peers are the far host's addresses
+# the management peers are the far host's addresses; far's IPv4 address
+# is the fleet broker's too (no broker runs: only its rows are looked at)
 PEER4=$FAR4 PEER6=$FAR6
-write_policy
+write_policy "" "fleet: { broker = \"mqtts://$FAR4:8883\"; ca = \"$WORK/no-ca.pem\"; cert = \"$WORK/no.crt\"; };"
 BIG=262144
 for a in "$FAR4" "$FAR6"; do
 	ip netns exec "$FAR" "$PY" "$PTB" serve "$a" 7444 300 & PIDS+=($!)
@@ -67,8 +69,8 @@ check "ep knows no path MTU toward far before the isolation (IPv6)" \
 start_kakurid || die "kakurid starts"
 ctl disconnect >/dev/null
 check "isolated and verified" test "$(status_field mode)/$(status_field verified)" = isolated/true
-check "the too-big rows are in table inet kakuri" \
-	bash -c "ip netns exec $EP nft list table inet kakuri | grep -c 'too big, quoting' | grep -qx 4"
+check "the too-big rows are in table inet kakuri (peers both ways, the IPv4 broker)" \
+	bash -c "ip netns exec $EP nft list table inet kakuri | grep -c 'too big, quoting' | grep -qx 5"
 
 for v in 4 6; do
 	eval far=\$FAR$v ep=\$EPR$v
@@ -99,11 +101,14 @@ for v in 4 6; do
 	forge "$ep" "$far" 40003 8080 "TAGp$v"
 	forge "$ep" "$other" 7443 40004 "TAGb$v"
 	forge "$far" "$ep" 7444 40005 "TAGi$v"
+	# the broker is far's IPv4 address: over IPv6, 8883 is no one's
+	[ $v = 6 ] && forge "$ep" "$far" 40006 8883 "TAGk$v"
 	# what must: quoting a segment to far's management port, a reply
 	# from ep's.  Sent after the four, on the same path: had those
 	# passed, they would be in the file when these are
 	forge "$ep" "$far" 40000 7444 "TAGm$v"
 	forge "$ep" "$far" 7443 40001 "TAGr$v"
+	[ $v = 4 ] && forge "$ep" "$far" 40006 8883 "TAGk$v"
 	check_within "a forged error quoting a segment to far's management port arrives (IPv$v)" 5 \
 		grep -q "got TAGm$v" "$RX"
 	check_within "a forged error quoting a reply from ep's management port arrives (IPv$v)" 5 \
@@ -112,6 +117,13 @@ for v in 4 6; do
 	refute "an error quoting another port of far is dropped (IPv$v)" grep -q "got TAGp$v" "$RX"
 	refute "an error quoting a reply to another address is dropped (IPv$v)" grep -q "got TAGb$v" "$RX"
 	refute "an error quoting far's segment to ep is dropped (IPv$v)" grep -q "got TAGi$v" "$RX"
+	if [ $v = 4 ]; then
+		check_within "a forged error quoting a segment to the fleet broker arrives (IPv4)" 5 \
+			grep -q "got TAGk4" "$RX"
+	else
+		refute "an error quoting a segment to port 8883 of far over IPv6 (no broker) is dropped" \
+			grep -q "got TAGk6" "$RX"
+	fi
 	kill "$CATCH" 2>/dev/null; wait "$CATCH" 2>/dev/null
 done
 

@@ -369,8 +369,10 @@ rule_named(const struct kk_nft_objects *o, const char *chain, const char *part)
 }
 
 /* Does r load len bytes at off of the network header? */
+/* Does r load len bytes at off into the header of base? */
 static bool
-rule_loads(const struct nftnl_rule *r, uint32_t off, uint32_t len)
+rule_loads_at(const struct nftnl_rule *r, uint32_t base, uint32_t off,
+    uint32_t len)
 {
 	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
 	struct nftnl_expr *e;
@@ -378,13 +380,18 @@ rule_loads(const struct nftnl_rule *r, uint32_t off, uint32_t len)
 
 	while ((e = nftnl_expr_iter_next(it)) != NULL)
 		if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "payload") == 0 &&
-		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE) ==
-		    NFT_PAYLOAD_NETWORK_HEADER &&
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE) == base &&
 		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET) == off &&
 		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN) == len)
 			found = true;
 	nftnl_expr_iter_destroy(it);
 	return found;
+}
+
+static bool
+rule_loads(const struct nftnl_rule *r, uint32_t off, uint32_t len)
+{
+	return rule_loads_at(r, NFT_PAYLOAD_NETWORK_HEADER, off, len);
 }
 
 /* Does r compare a register with these bytes by op? */
@@ -588,9 +595,11 @@ assert_broker_outbound_only(const char *path, const char *broker)
 	const uint16_t port = htons(8883);
 	const uint8_t syn = 0x02;
 	char err[512], name[16];
-	int i, k, in = 0, out = 0;
+	uint8_t icmp;
+	int i, k, in = 0, out = 0, ptb = 0;
 
 	ck_assert_int_eq(kk_addr_parse(broker, &a), 0);
+	icmp = a.family == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
 	ck_assert_msg(kk_policy_load(path, KK_POLICY_SKIP_OWNER_CHECK, pol,
 	    err, sizeof(err)) == 0, "%s", err);
 	build(KK_MODE_ISOLATED, false, &spec, &o, &b, &d);
@@ -612,7 +621,16 @@ assert_broker_outbound_only(const char *path, const char *broker)
 		if (!rule_accepts_addr(r, &a))
 			continue;
 		ck_assert(rule_compares(r, &port, sizeof(port)));
-		if (strcmp(chain, "input") == 0) {
+		if (rule_compares(r, &icmp, 1)) {
+			/* a "too big" error quoting a segment to it */
+			ck_assert_str_eq(chain, "input");
+			ck_assert(rule_loads_at(r, NFT_PAYLOAD_TRANSPORT_HEADER,
+			    a.family == AF_INET6 ? 32 : 24,
+			    a.family == AF_INET6 ? 16 : 4));
+			ck_assert(!rule_loads(r, a.family == AF_INET6 ? 8 : 12,
+			    a.family == AF_INET6 ? 16 : 4));
+			ptb++;
+		} else if (strcmp(chain, "input") == 0) {
 			/* from the broker: its address and port, no SYN */
 			ck_assert(rule_loads(r, a.family == AF_INET6 ? 8 : 12,
 			    a.family == AF_INET6 ? 16 : 4));
@@ -630,6 +648,7 @@ assert_broker_outbound_only(const char *path, const char *broker)
 	}
 	ck_assert_int_eq(in, 1);
 	ck_assert_int_eq(out, 1);
+	ck_assert_int_eq(ptb, 1);
 	/* the sets a broker needs are none: the isolated table's 3 */
 	for (k = 0; k < d.nsets; k++) {
 		snprintf(name, sizeof(name), "%s",
