@@ -111,7 +111,8 @@ static int
 compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
     const struct match *m, const struct kk_policy *p)
 {
-	static const uint8_t head4[2] = { 3, 4 }, head6[2] = { 2, 0 };
+	/* ICMPv6's code is 0, and ignored (RFC 4443, 3.2): the type alone */
+	static const uint8_t head4[2] = { 3, 4 }, head6[1] = { 2 };
 	static const uint8_t version_mask = 0xf0, version6 = 0x60;
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
 	const uint32_t b = at->th_base, q = at->th_off + 8;
@@ -124,7 +125,7 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 	    m->broker != BROKER_NONE)
 		return -EINVAL;
 	if ((err = kk_expr_bytes(r, b, at->th_off, NULL, v6 ? head6 : head4,
-	    2)) < 0)
+	    v6 ? 1 : 2)) < 0)
 		return err;
 	if (v6)
 		err = kk_expr_bytes(r, b, q, &version_mask, &version6, 1);

@@ -146,8 +146,11 @@ struct row {
  * report), and so would the fleet broker's.  Only errors quoting a
  * segment to a CSIRT peer on a management port or from one, or to the
  * broker; the kernel takes nothing else from them than a lower MTU for
- * the quoted socket's route.  What a raw socket could read in them, a
- * packet socket reads anyway in any frame that arrives, before any hook.
+ * the quoted socket's route.  What a raw socket here could read in them,
+ * a packet socket reads anyway in any frame that arrives, before any
+ * hook.  Not so in a namespace whose device is stacked on one of this
+ * host's: the netdev table, stateless, lets such an error through to it
+ * too, a way in (not out) for root there (kakurid.8, BUGS).
  */
 #define PTB_INPUT(fam, proto, broker, name) \
 	{ 0, { fam, .l4 = (proto), .ptb = PTB_TO_PORT }, ACCEPT(name \

@@ -8,9 +8,10 @@ t-pmtu (path MTU discovery on the management channel while isolated).
       with N bytes, then closed)
   ptb.py push ADDR PORT BYTES TIMEOUT_S   exit 0 if the server took them all
   ptb.py pull ADDR PORT BYTES TIMEOUT_S   exit 0 if all BYTES arrived
-  ptb.py forge DST QSRC QDST QSPORT QDPORT TAG
-      send DST an ICMP "fragmentation needed" (ICMPv6 "packet too big")
-      quoting a TCP segment QSRC:QSPORT -> QDST:QDPORT, TAG after it
+  ptb.py forge DST QSRC QDST QSPORT QDPORT TAG [TYPE CODE [PROTO]]
+      send DST an ICMP "fragmentation needed" (ICMPv6 "packet too big"),
+      or of TYPE and CODE, quoting a TCP segment (or of protocol PROTO)
+      QSRC:QSPORT -> QDST:QDPORT, TAG after it
   ptb.py catch FAMILY TAG SECONDS FILE
       a raw ICMP (4) or ICMPv6 (6) socket: append "got TAGxyz" to FILE when
       an error carrying TAG (and the letters after it) arrives, which is
@@ -127,26 +128,28 @@ def csum(data):
     return ~s & 0xffff
 
 
-def forge(dst, qsrc, qdst, qsport, qdport, tag):
+def forge(dst, qsrc, qdst, qsport, qdport, tag, kind=None,
+          proto=socket.IPPROTO_TCP):
     fam = family(dst)
+    if kind is None:
+        kind = (3, 4) if fam == socket.AF_INET else (2, 0)
     # the quoted segment: a TCP header (an ACK), then the tag
     tcp = struct.pack("!HHIIBBHHH", qsport, qdport, 1, 1, 5 << 4, 0x10,
                       65535, 0, 0) + tag
     if fam == socket.AF_INET:
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1,
-                         0x4000, 64, socket.IPPROTO_TCP, 0,
+                         0x4000, 64, proto, 0,
                          socket.inet_aton(qsrc), socket.inet_aton(qdst))
         ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-        body = struct.pack("!BBHHH", 3, 4, 0, 0, 1400) + ip + tcp
+        body = struct.pack("!BBHHH", kind[0], kind[1], 0, 0, 1400) + ip + tcp
         body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
         s = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     else:
-        ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp),
-                         socket.IPPROTO_TCP, 64,
+        ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), proto, 64,
                          socket.inet_pton(fam, qsrc),
                          socket.inet_pton(fam, qdst))
         # the kernel fills the checksum of an ICMPv6 raw socket's messages
-        body = struct.pack("!BBHI", 2, 0, 0, 1280) + ip + tcp
+        body = struct.pack("!BBHI", kind[0], kind[1], 0, 1280) + ip + tcp
         s = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     s.sendto(body, (dst, 0))
     return 0
@@ -189,8 +192,11 @@ def main(a):
         except OSError as e:
             print("ptb.py %s: %s" % (a[0], e), file=sys.stderr)
             return 1
-    if len(a) == 7 and a[0] == "forge":
-        return forge(a[1], a[2], a[3], int(a[4]), int(a[5]), a[6].encode())
+    if len(a) in (7, 9, 10) and a[0] == "forge":
+        kind = (int(a[7]), int(a[8])) if len(a) > 7 else None
+        proto = int(a[9]) if len(a) > 9 else socket.IPPROTO_TCP
+        return forge(a[1], a[2], a[3], int(a[4]), int(a[5]), a[6].encode(),
+                     kind, proto)
     if len(a) == 5 and a[0] == "catch":
         return catch(a[1], a[2].encode(), float(a[3]), a[4])
     print(__doc__, file=sys.stderr)

@@ -368,7 +368,6 @@ rule_named(const struct kk_nft_objects *o, const char *chain, const char *part)
 	return NULL;
 }
 
-/* Does r load len bytes at off of the network header? */
 /* Does r load len bytes at off into the header of base? */
 static bool
 rule_loads_at(const struct nftnl_rule *r, uint32_t base, uint32_t off,
