@@ -139,6 +139,8 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 		.protected_pid = parent,
 		/* the twin check, exact */
 		.kcmp_vm = js->kind == JOB_SNAPSHOT,
+		/* collect's sockets are netlink dumps: nothing leaves */
+		.netlink_only = true,
 	};
 	struct kk_sandbox sb;
 	size_t n = 0, i;

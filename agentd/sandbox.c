@@ -19,6 +19,7 @@
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <endian.h>
@@ -37,6 +38,7 @@
 #include <linux/filter.h>
 #include <linux/kcmp.h>
 #include <linux/landlock.h>
+#include <linux/netlink.h>
 #include <linux/securebits.h>
 #include <linux/seccomp.h>
 
@@ -238,6 +240,33 @@ rule_kcmp_vm(struct sock_filter *f)
 	    SECCOMP_RET_ERRNO | EPERM);
 }
 
+/*
+ * socket(domain, type, protocol): only AF_NETLINK, and of it only the
+ * route, socket-diagnostics and netfilter protocols, else EPERM.  A
+ * collect worker taken over (it parses what local users write: the
+ * journal, package lists) reads what CAP_DAC_READ_SEARCH reads, the
+ * agent's key too; an IP socket would carry it off, to a management
+ * peer's address even while isolated (it runs as kakurid's user).
+ * Leaves nr loaded.  9.
+ */
+static size_t
+rule_socket_netlink(struct sock_filter *f)
+{
+	size_t k = 0;
+
+	f[k++] = IF_NR(SYS_socket, 8);
+	f[k++] = LOAD(ARG_LOW(0));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 0, 4);
+	f[k++] = LOAD(ARG_LOW(2));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_ROUTE, 3, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_SOCK_DIAG, 2, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_NETFILTER, 1, 0);
+	f[k++] = DENY(EPERM);
+	/* one of them: on to the allow-list, which must name socket(2) */
+	f[k++] = LOAD_NR;
+	return k;
+}
+
 /* no_new_privs, then the k instructions of f as this process's filter */
 static int
 install(struct sock_filter *f, size_t k)
@@ -368,7 +397,8 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	n = RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX + 2 * nallowed +
 	    2 * nrefused + (threads ? RULE_THREADS_ONLY_MAX : 0) + 1;
 	if (rules != NULL)
-		n += 20 + rules->nptrace_requests + 7 + RULE_PID_ARG_MAX + 5;
+		n += 20 + rules->nptrace_requests + 7 + RULE_PID_ARG_MAX + 5 +
+		    9;
 	if (n > FILTER_MAX || (rules != NULL &&
 	    rules->nptrace_requests > 200))
 		return -E2BIG;
@@ -400,6 +430,8 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 		    SECCOMP_RET_ALLOW);
 	if (rules != NULL && rules->kcmp_vm)
 		k += rule_kcmp_vm(f + k);
+	if (rules != NULL && rules->netlink_only)
+		k += rule_socket_netlink(f + k);
 	for (i = 0; i < nallowed; i++)
 		k += rule_answer(f + k, allowed[i], SECCOMP_RET_ALLOW);
 	for (i = 0; i < nrefused; i++)

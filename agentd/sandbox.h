@@ -58,6 +58,9 @@ struct kk_seccomp_rules {
 	/* kcmp(2) whether two processes share their memory (KCMP_VM), and
 	 * nothing else of it (EPERM) */
 	bool kcmp_vm;
+	/* socket(2), where the allow-list has it, only of AF_NETLINK,
+	 * protocols NETLINK_ROUTE, _SOCK_DIAG, _NETFILTER (EPERM) */
+	bool netlink_only;
 };
 int kk_seccomp_install_rules(const int *allowed, size_t nallowed,
     const struct kk_seccomp_refusal *refused, size_t nrefused, bool threads,

@@ -255,6 +255,12 @@ as_worker() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps +dac
 check "the worker's user with its capability can read the tree (the test can fail)" as_worker head -c1 "$AFILE"
 refute "... but cannot remove an artifact of it (fails on the old code)" as_worker rm -f "$AFILE"
 check "... which is still there" test -s "$AFILE"
+# the worker's socket(2) is netlink of three protocols only (so that one
+# taken over carries nothing off): its dumps still work, whole
+for a in 01-routes 02-sockets 07-nftables; do
+	check "collect's $a dump came whole over netlink (no error, items)" \
+		jq -e '(.error == null) and (.items | length > 0)' "$CDIR/collect/$a.json"
+done
 
 # --- the manifest, and fetch with verification ---
 EV="$STATE/evidence/IR-EVID-1"

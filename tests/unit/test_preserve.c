@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <linux/kcmp.h>
+#include <linux/netlink.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -336,6 +337,44 @@ confined_kcmp(void)
 	return bad;
 }
 
+/*
+ * A collect worker's socket(2) rule: netlink of the three protocols its
+ * dumps use reaches the kernel; every other domain or protocol is
+ * refused (EPERM), although here the call itself is allowed
+ * (confine_by_rules): a worker taken over carries nothing off.  In a
+ * child: bit n of the exit status is check n failing.
+ */
+static int
+confined_sockets(void)
+{
+	static const int ok[] = { NETLINK_ROUTE, NETLINK_SOCK_DIAG,
+	    NETLINK_NETFILTER };
+	struct kk_seccomp_rules rules = { .netlink_only = true };
+	int bad = 0, fd;
+	size_t i;
+
+	if (confine_by_rules(&rules) < 0)
+		return 1 << 7;
+	/* 0: the dumps' netlink protocols */
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, ok[i]);
+		bad |= (fd < 0) << 0;
+		kk_close(fd);
+	}
+	/* 1: UDP and TCP, over IPv4 and IPv6 */
+	bad |= (socket(AF_INET, SOCK_DGRAM, 0) != -1 || errno != EPERM) << 1;
+	bad |= (socket(AF_INET6, SOCK_STREAM, 0) != -1 || errno != EPERM) << 1;
+	/* 2: a local socket (a daemon's, to hand it on), a packet socket */
+	bad |= (socket(AF_UNIX, SOCK_STREAM, 0) != -1 || errno != EPERM) << 2;
+	bad |= (socket(AF_PACKET, SOCK_RAW, 0) != -1 || errno != EPERM) << 2;
+	/* 3: another netlink protocol (uevents, audit) */
+	bad |= (socket(AF_NETLINK, SOCK_RAW, NETLINK_KOBJECT_UEVENT) != -1 ||
+	    errno != EPERM) << 3;
+	bad |= (socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT) != -1 ||
+	    errno != EPERM) << 3;
+	return bad;
+}
+
 /* checks() in a child of its own: it exits with 0 if every check held */
 static void
 in_child(int (*checks)(void))
@@ -357,6 +396,12 @@ in_child(int (*checks)(void))
 START_TEST(test_worker_kcmp_vm_only)
 {
 	in_child(confined_kcmp);
+}
+END_TEST
+
+START_TEST(test_worker_sockets_netlink_only)
+{
+	in_child(confined_sockets);
 }
 END_TEST
 
@@ -962,6 +1007,7 @@ KK_SUITE(preserve_suite, "preserve",
 	    KK_TEST(test_unstarted_artifact_is_noted),
 	    KK_TEST(test_worker_cannot_write_memory),
 	    KK_TEST(test_worker_kcmp_vm_only),
+	    KK_TEST(test_worker_sockets_netlink_only),
 	    X32_TESTS
 	    KK_TEST(test_resolver_reaches_no_other_process),
 	    KK_TEST(test_children_keep_their_death_signal),
