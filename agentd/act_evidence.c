@@ -342,9 +342,21 @@ kd_act_snapshot(struct run *r)
 		 * A pid named by the command: the process the check below
 		 * is of, by its start time, is the one the worker takes
 		 * (core.c refuses another that got its pid meanwhile).
+		 * None running: no start time to hold the worker to, which
+		 * would take whatever gets the pid next -- a protected
+		 * service, a child of kakurid's -- unchecked.
 		 */
 		if (js.starts[i] == 0 &&
-		    kk_proc_start_time(js.pids[i], &st) == 0)
+		    kk_proc_start_time(js.pids[i], &st) < 0) {
+			char t[64];
+
+			snprintf(t, sizeof(t), "pid %d is not running",
+			    (int)js.pids[i]);
+			kd_run_reject(r, "vanished", t);
+			e = -ESRCH;
+			goto out;
+		}
+		if (js.starts[i] == 0)
 			js.starts[i] = st;
 		if (kk_protected(&g, js.pids[i], why, sizeof(why)) != NULL) {
 			char t[PATH_MAX + 100];

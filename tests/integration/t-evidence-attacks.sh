@@ -568,6 +568,16 @@ check "the receipt names the pid whose start time changed" \
 	jq -e --argjson p "$V" '[.output.skipped[] | select(.pid == $p)] | length == 1' <<<"$REC"
 check "no core of the stranger was written" bash -c "! ls '$STATE'/evidence/IR-ATTACK-13/snapshot-*/pid-$V/core 2>/dev/null | grep -q ."
 thaw_all "$FEP"
+
+# a snapshot by a pid no process has: refused at once, not handed to a
+# worker with no start time to hold it to (it would take whoever gets
+# the pid next, unchecked: a protected service, a child of kakurid's)
+sleep 0 & GONE=$!; wait "$GONE"
+check "a pid this script started and reaped is free ($GONE)" test ! -e "/proc/$GONE"
+run_cmd alice snapshot --arg pid:="$GONE" --incident IR-ATTACK-GONE
+check "a snapshot of a pid not running: vanished" test "$(result)" = vanished
+check "... naming the pid" grep -q "pid $GONE is not running" <<<"$(jq -r .detail <<<"$REC")"
+check "... and no snapshot was started for it (fails on the old code)" bash -c "! ls -d '$STATE'/evidence/IR-ATTACK-GONE/snapshot-* 2>/dev/null | grep -q ."
 kill "$V" 2>/dev/null
 
 # --- item 13: thaw when the original cgroup, then its slice, is gone ------
