@@ -150,6 +150,10 @@ snap_apply_smaps(struct snap *sn, char *text)
 					cur->io = true;
 				else if (strcmp(f, "ht") == 0)
 					cur->hugetlb = true;
+				else if (strcmp(f, "um") == 0 ||
+				    strcmp(f, "uw") == 0 ||
+				    strcmp(f, "ui") == 0)
+					cur->uffd = true;
 			}
 		}
 	}
@@ -209,8 +213,15 @@ snap_plan_vmas(struct snap *sn)
 		    vma_is(sn, v, "[vvar]") || vma_is(sn, v, "[vvar_vclock]") ||
 		    (v->dontdump && size > DONTDUMP_KEEP))
 			v->filesz = 0;
+		/*
+		 * Not of a userfaultfd's range, nor of one smaps did not
+		 * say is not: a header page not resident there is handed
+		 * to the process's handler, which need never answer, and
+		 * the read waits for it to the deadline (pages that are
+		 * resident are read without a fault).
+		 */
 		v->header = v->filesz >= (uint64_t)sn->pgsz && v->pgoff == 0 &&
-		    snap_vma_file(sn, v) && dev_local(sn, v->dev_major,
-		    v->dev_minor);
+		    v->smaps && !v->uffd && snap_vma_file(sn, v) &&
+		    dev_local(sn, v->dev_major, v->dev_minor);
 	}
 }

@@ -57,6 +57,7 @@ struct vma {
 	bool smaps;		/* the flags below are known */
 	bool dontdump;		/* VmFlags dd */
 	bool io;		/* VmFlags io or pf: not RAM the kernel lends */
+	bool uffd;		/* VmFlags um, uw or ui: a userfaultfd's */
 	bool hugetlb;
 	bool empty;		/* no resident and no swapped page */
 };

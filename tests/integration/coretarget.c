@@ -6,7 +6,7 @@
  *
  *	coretarget [--memfd] [--untouched MiB] [--resident MiB] [--vast TiB]
  *	    [--leader-exits] [--hop CHAINS] [--maps N FILE]
- *	    [--huge-cmdline MiB] [--traced]
+ *	    [--huge-cmdline MiB] [--traced] [--uffd FILE]
  *
  * --untouched maps that much anonymous memory and never touches it: a
  * snapshot must leave it non-resident.  --resident maps that much and
@@ -30,16 +30,23 @@
  * executable stays): a /proc/PID/cmdline of that size.  --traced: a
  * child of its own traces the main thread (PTRACE_SEIZE, which stops
  * nothing), as anti-debugging malware does so that no debugger can
- * attach; a snapshot's seize of that thread is refused.
+ * attach; a snapshot's seize of that thread is refused.  --uffd makes
+ * FILE (on tmpfs) two pages long without writing it, maps it from offset
+ * 0 (a file mapping whose first page a snapshot may keep, as an ELF
+ * header), and registers that with a userfaultfd whose faults nobody
+ * ever answers: a read of a page not there waits for good.
  * "ready PID" goes to
  * stdout once everything is set up; the process exits by itself after
  * 600 s so a forgotten one cannot linger.
  */
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/prctl.h>
 #include <linux/prctl.h>
+#include <linux/userfaultfd.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -310,6 +317,35 @@ trace_main_thread(void)
 	return 0;
 }
 
+/*
+ * FILE, two pages of it never written, mapped from offset 0 and under a
+ * userfaultfd (missing faults) that is never read: kept open until exit.
+ */
+static int
+map_uffd(const char *path)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+	    .features = UFFD_FEATURE_MISSING_SHMEM };
+	struct uffdio_register reg;
+	size_t len = 2 * (size_t)sysconf(_SC_PAGESIZE);
+	void *p;
+	int fd, uffd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
+		return -1;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0)
+		return -1;
+	reg.range.start = (uintptr_t)p;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	return ioctl(uffd, UFFDIO_REGISTER, &reg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -318,6 +354,7 @@ main(int argc, char **argv)
 	size_t cmdline = 0;
 	const char *mapfile = NULL;
 	int leader_exits = 0, traced = 0;
+	const char *uffdfile = NULL;
 	pthread_t t[3];
 	volatile size_t touch;
 	int i;
@@ -338,6 +375,8 @@ main(int argc, char **argv)
 			leader_exits = 1;
 		else if (strcmp(argv[i], "--traced") == 0)
 			traced = 1;
+		else if (strcmp(argv[i], "--uffd") == 0 && i + 1 < argc)
+			uffdfile = argv[++i];
 		else if (strcmp(argv[i], "--hop") == 0 && i + 1 < argc &&
 		    size_arg(argv[i + 1], 1, 64, 0, &hop) == 0)
 			i++;
@@ -353,7 +392,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "usage: coretarget [--memfd] "
 			    "[--untouched MiB] [--resident MiB] [--vast TiB] "
 			    "[--leader-exits] [--hop CHAINS] [--maps N FILE] "
-			    "[--huge-cmdline MiB] [--traced]\n");
+			    "[--huge-cmdline MiB] [--traced] [--uffd FILE]\n");
 			return 2;
 		}
 	}
@@ -371,6 +410,11 @@ main(int argc, char **argv)
 	if (cmdline > 0 && huge_cmdline(cmdline) < 0) {
 		fprintf(stderr, "coretarget: PR_SET_MM_MAP: %s\n",
 		    strerror(errno));
+		return 1;
+	}
+	if (uffdfile != NULL && map_uffd(uffdfile) < 0) {
+		fprintf(stderr, "coretarget: userfaultfd on %s: %s\n",
+		    uffdfile, strerror(errno));
 		return 1;
 	}
 	if (untouched > 0)

@@ -319,6 +319,23 @@ run_cmd alice snapshot --arg pid:="$CTC" --incident IR-ATTACK-ARGS
 check "the snapshot of the second: done, its core written (fails on the old code)" \
 	bash -c "[ '$(result)' = done ] && jq -e -s --arg p 'pid-$CTC/core' 'any(.[]; (.path | endswith(\$p)) and (.sha256 | length) == 64)' '$STATE/evidence/IR-ATTACK-ARGS/manifest.jsonl' >/dev/null"
 kill "$CTM" "$CTC" 2>/dev/null
+# A process with a tmpfs file mapped from offset 0 (a page a snapshot
+# keeps as an ELF header) under a userfaultfd that never answers: the
+# header page is not read from such a range (it is not resident, and
+# its fault would wait for the handler to the deadline, and every pid
+# after it in the job with it)
+UFILE=/dev/shm/kakuri-it-uffd-$$
+"$B/coretarget" --uffd "$UFILE" >"$WORK/ctu.out" 2>&1 & CTU=$!; PIDS+=("$CTU")
+check "a process with a userfaultfd over a file mapped from offset 0 is ready ($(head -c 200 "$WORK/ctu.out"))" \
+	wait_until 60 grep -q '^ready' "$WORK/ctu.out"
+check "... its mapping is a userfaultfd's (VmFlags um)" \
+	bash -c "awk '/kakuri-it-uffd/{f=1} f&&/^VmFlags/{print; exit}' /proc/$CTU/smaps | grep -qw um"
+run_cmd alice snapshot --arg pid:="$CTU" --incident IR-ATTACK-UFFD
+check "its snapshot is done, not held to the deadline (fails on the old code: $(jq -c '{reason, detail}' <<<"$REC" | head -c 200))" \
+	test "$(result)" = done
+check "... its core written" jq -e -s --arg p "pid-$CTU/core" 'any(.[]; (.path | endswith($p)) and (.sha256 | length) == 64)' \
+	"$STATE/evidence/IR-ATTACK-UFFD/manifest.jsonl"
+kill "$CTU" 2>/dev/null; rm -f "$UFILE"
 # A process whose main thread a child of its own traces, as anti-debugging
 # malware does: kakurid's seize of that thread is refused, and the thread
 # runs on.  Its memory is not read while it runs (it could remap a page
