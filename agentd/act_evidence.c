@@ -347,13 +347,19 @@ kd_act_snapshot(struct run *r)
 		 * service, a child of kakurid's -- unchecked.
 		 */
 		if (js.starts[i] == 0 &&
-		    kk_proc_start_time(js.pids[i], &st) < 0) {
-			char t[64];
+		    (e = kk_proc_start_time(js.pids[i], &st)) < 0) {
+			char t[96];
 
-			snprintf(t, sizeof(t), "pid %d is not running",
-			    (int)js.pids[i]);
-			kd_run_reject(r, "vanished", t);
-			e = -ESRCH;
+			if (e == -ENOENT || e == -ESRCH) {
+				snprintf(t, sizeof(t), "pid %d is not running",
+				    (int)js.pids[i]);
+				kd_run_reject(r, "vanished", t);
+			} else {
+				snprintf(t, sizeof(t), "pid %d: its start "
+				    "time cannot be read: %s", (int)js.pids[i],
+				    strerror(-e));
+				kd_run_fail(r, KE_IO, "%s", t);
+			}
 			goto out;
 		}
 		if (js.starts[i] == 0)

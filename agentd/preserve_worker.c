@@ -139,8 +139,9 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 		.protected_pid = parent,
 		/* the twin check, exact */
 		.kcmp_vm = js->kind == JOB_SNAPSHOT,
-		/* collect's sockets are netlink dumps: nothing leaves */
-		.netlink_only = true,
+		/* collect's sockets are netlink dumps (the only worker
+		 * whose allow-list has socket(2)) */
+		.netlink_only = js->kind == JOB_COLLECT,
 	};
 	struct kk_sandbox sb;
 	size_t n = 0, i;

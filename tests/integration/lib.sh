@@ -25,6 +25,7 @@ PASSED=0
 FAILED=0
 PIDS=()
 NETNS=()
+CLEAN_FILES=()	# files a scenario made outside $WORK (/dev/shm), removed at exit
 # KK_NS_PREFIX (kk): how the namespaces' names start, told apart from a
 # run beside this one
 P="${KK_NS_PREFIX:-kk}$$"
@@ -112,6 +113,7 @@ cleanup() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$WORK"
+	[ ${#CLEAN_FILES[@]} -eq 0 ] || rm -f -- "${CLEAN_FILES[@]}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -324,7 +324,7 @@ kill "$CTM" "$CTC" 2>/dev/null
 # header page is not read from such a range (it is not resident, and
 # its fault would wait for the handler to the deadline, and every pid
 # after it in the job with it)
-UFILE=/dev/shm/kakuri-it-uffd-$$
+UFILE=/dev/shm/kakuri-it-uffd-$$; CLEAN_FILES+=("$UFILE")
 "$B/coretarget" --uffd "$UFILE" >"$WORK/ctu.out" 2>&1 & CTU=$!; PIDS+=("$CTU")
 check "a process with a userfaultfd over a file mapped from offset 0 is ready ($(head -c 200 "$WORK/ctu.out"))" \
 	wait_until 60 grep -q '^ready' "$WORK/ctu.out"

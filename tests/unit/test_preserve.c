@@ -350,15 +350,26 @@ confined_sockets(void)
 	static const int ok[] = { NETLINK_ROUTE, NETLINK_SOCK_DIAG,
 	    NETLINK_NETFILTER };
 	struct kk_seccomp_rules rules = { .netlink_only = true };
-	int bad = 0, fd;
+	int calls[450], n = 0, bad = 0, fd, nr;
 	size_t i;
 
-	if (confine_by_rules(&rules) < 0)
+	/*
+	 * Every call but those whose numbers are the three protocols: a
+	 * rule that left the protocol where the call's number belongs
+	 * would not find socket(2) in the list, and the child is killed.
+	 */
+	for (nr = 0; nr < 450; nr++)
+		if (nr != NETLINK_ROUTE && nr != NETLINK_SOCK_DIAG &&
+		    nr != NETLINK_NETFILTER)
+			calls[n++] = nr;
+	if (kk_seccomp_install_rules(calls, (size_t)n, NULL, 0, false,
+	    &rules) < 0)
 		return 1 << 7;
-	/* 0: the dumps' netlink protocols */
+	/* 0: the dumps' netlink protocols reach the kernel (which may
+	 * lack one: anything but the filter's EPERM) */
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, ok[i]);
-		bad |= (fd < 0) << 0;
+		bad |= (fd < 0 && errno == EPERM) << 0;
 		kk_close(fd);
 	}
 	/* 1: UDP and TCP, over IPv4 and IPv6 */
