@@ -38,6 +38,7 @@
 #include <libnftnl/table.h>
 
 #include "nft.h"
+#include "memo.h"
 #include "nlreq.h"
 #include "readback.h"
 
@@ -80,6 +81,11 @@ kk_nft_close(struct kk_nft *n)
 {
 	kk_nl_close(&n->nl);
 	kk_nl_close(&n->mon);
+	if (n->memo != NULL) {
+		kk_nft_memo_free(n->memo);
+		free(n->memo);
+		n->memo = NULL;
+	}
 }
 
 /* What the kernel has under one name in one family. */

@@ -437,6 +437,8 @@ int kk_nft_canon_ipset(const struct nftnl_set *s, size_t nelems,
     const unsigned char digest[32], char *buf, size_t len);
 
 /* nft.c: talking to the kernel */
+struct kk_nft_memo;
+
 struct kk_nft {
 	struct mnl_socket *nl;	/* every change goes through this socket: it owns the table */
 	uint32_t portid;
@@ -482,6 +484,7 @@ struct kk_nft {
 	 */
 	uint64_t defer_usec;
 	uint64_t elem_dump_usec;
+	struct kk_nft_memo *memo;	/* rules' canonical lines (memo.c) */
 };
 
 /* The strictest mode any inet table of kakurid's names records. */

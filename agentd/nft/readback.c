@@ -38,6 +38,10 @@
  * past the one kept, and it never comes back: no later check is settled
  * by that match.  kk_nft_check_reads() decides which step applies; it is
  * pure and unit-tested.
+ *
+ * Rules' canonical lines, on both sides, are remembered from one check to
+ * the next under the exact bytes they were made from (memo.c): printing
+ * them was most of an apply's own time.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -60,16 +64,14 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
-#include "sha256.h"
+#include "lines.h"
+#include "memo.h"
 #include "nft.h"
 #include "nftkind.h"
 #include "nlreq.h"
 #include "objects.h"
 #include "readback.h"
 
-#define CANON_MAX	2048
-/* a netdev chain's line names up to KK_NFT_NETDEVS_MAX devices */
-#define CANON_CHAIN_MAX	(CANON_MAX + KK_NFT_NETDEVS_MAX * KK_NFT_IFNAME)
 
 /* Whether a table of family has a chain called kk_nft_chain_names[i]. */
 static bool
@@ -178,8 +180,10 @@ kk_nft_readback_free(struct readback *rb)
 		nftnl_set_free(rb->sets[i].s);
 		kk_nft_elems_free(&rb->sets[i].elems);
 	}
-	for (i = 0; i < rb->nrules; i++)
+	for (i = 0; i < rb->nrules; i++) {
 		nftnl_rule_free(rb->rules[i]);
+		free(rb->rule_keys[i]);
+	}
 	memset(rb, 0, sizeof(*rb));
 }
 
@@ -223,6 +227,23 @@ struct listing {
 	enum kk_nft_kind_id kind;
 };
 
+/* The memo key of the rule just kept, from the bytes the kernel sent. */
+static void
+rule_key(struct readback *rb, const struct nlmsghdr *nlh)
+{
+	unsigned char key[KK_NFT_MEMO_KEY_MAX];
+	size_t i = rb->nrules - 1;
+	int len;
+
+	/* none (too long, or no memory): its line is printed, as ever */
+	if ((len = kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key,
+	    sizeof(key))) < 0 ||
+	    (rb->rule_keys[i] = malloc((size_t)len)) == NULL)
+		return;
+	memcpy(rb->rule_keys[i], key, (size_t)len);
+	rb->rule_keylens[i] = (size_t)len;
+}
+
 static int
 object_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -232,8 +253,12 @@ object_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (obj == NULL)
 		return MNL_CB_ERROR;
-	if (k->parse(nlh, obj) < 0 || !readback_keep(l->rb, l->kind, obj))
+	if (k->parse(nlh, obj) < 0 || !readback_keep(l->rb, l->kind, obj)) {
 		k->free(obj);
+		return MNL_CB_OK;
+	}
+	if (l->kind == KK_NFT_RULE)
+		rule_key(l->rb, nlh);
 	return MNL_CB_OK;
 }
 
@@ -463,230 +488,11 @@ kk_nft_plan_written(const struct kk_nft_plan *p, struct kk_nft_written *w)
 	}
 }
 
-/*
- * Canonical texts, in a stable order, of either side.  A line is written
- * in room (as long as the longest a line of its kind can be) and kept at
- * its own length: a rule's text is a tenth of CANON_MAX, and kakurid's
- * first check after a quiet spell would otherwise make some 300 KiB of
- * fresh heap resident, a page fault each 4 KiB.
- */
-struct lines {
-	char **v;
-	size_t n, cap;
-	char *room;
-	size_t roomlen;
-};
-
-static void
-lines_free(struct lines *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	free(l->room);
-	memset(l, 0, sizeof(*l));
-}
-
-/* Room for a line of up to len bytes, for the caller to fill. */
-static char *
-lines_room(struct lines *l, size_t len)
-{
-	char *r;
-
-	if (len > l->roomlen) {
-		if ((r = realloc(l->room, len)) == NULL)
-			return NULL;
-		l->room = r;
-		l->roomlen = len;
-	}
-	l->room[0] = '\0';
-	return l->room;
-}
-
-/* The line written in the room, at the end of l; err passed through. */
 static int
-lines_keep(struct lines *l, int err)
+have_lines(struct lines *l, struct readback *rb, struct kk_nft_memo *memo)
 {
-	char **v;
-
-	if (err < 0)
-		return err;
-	if (l->n == l->cap) {
-		v = realloc(l->v, (l->cap ? 2 * l->cap : 32) * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = l->cap ? 2 * l->cap : 32;
-	}
-	if ((l->v[l->n] = strdup(l->room)) == NULL)
-		return -ENOMEM;
-	l->n++;
-	return 0;
-}
-
-/* A set's line, on either side. */
-struct setline {
-	const struct nftnl_set *s;
-	const char *name;
-	bool interval;
-	size_t nelems;
-	const unsigned char *digest;
-	struct kk_nft_elems *elems;	/* a plain set's; NULL for one no one wants */
-};
-
-static int
-by_name(const void *a, const void *b)
-{
-	return strcmp(((const struct setline *)a)->name,
-	    ((const struct setline *)b)->name);
-}
-
-static int
-set_line(struct lines *l, const struct setline *sl)
-{
-	size_t len = CANON_MAX;
-	char *buf;
-
-	if (sl->elems != NULL)
-		len += sl->elems->n * (2 * sl->elems->keylen + 2);
-	if ((buf = lines_room(l, len)) == NULL)
-		return -ENOMEM;
-	if (sl->interval)
-		return lines_keep(l, kk_nft_canon_ipset(sl->s, sl->nelems,
-		    sl->digest, buf, len));
-	if (sl->elems != NULL)
-		return lines_keep(l, kk_nft_canon_elems(sl->s, sl->elems, buf,
-		    len));
-	snprintf(buf, len, "set %s, not kakurid's", sl->name);
-	return lines_keep(l, 0);
-}
-
-/* A line of l: the canonical text of obj, a table, chain or rule. */
-static int
-canon_line(struct lines *l, enum kk_nft_kind_id kind, const void *obj)
-{
-	const size_t len = kind == KK_NFT_CHAIN ? CANON_CHAIN_MAX : CANON_MAX;
-	char *buf;
-
-	if ((buf = lines_room(l, len)) == NULL)
-		return -ENOMEM;
-	switch (kind) {
-	case KK_NFT_TABLE:
-		return lines_keep(l, kk_nft_canon_table(obj, buf, CANON_MAX));
-	case KK_NFT_CHAIN:
-		return lines_keep(l, kk_nft_canon_chain(obj, buf, len));
-	case KK_NFT_RULE:
-		return lines_keep(l, kk_nft_canon_rule(obj, buf, CANON_MAX));
-	case KK_NFT_SET:
-		break;		/* set_line() */
-	}
-	return -EINVAL;
-}
-
-/*
- * The lines of list[0..n), the chains or the rules (kind) of a table, in
- * hook order: those (in) the chain kk_nft_chain_names[0] first, and so on.
- */
-static int
-hook_lines(struct lines *l, enum kk_nft_kind_id kind, const void *list,
-    size_t n)
-{
-	const char *chain;
-	const void *obj;
-	size_t c, i;
-	int err;
-
-	for (c = 0; c < KK_NFT_MAX_CHAINS; c++) {
-		for (i = 0; i < n; i++) {
-			if (kind == KK_NFT_CHAIN) {
-				obj = ((struct nftnl_chain *const *)list)[i];
-				chain = nftnl_chain_get_str(obj,
-				    NFTNL_CHAIN_NAME);
-			} else {
-				obj = ((struct nftnl_rule *const *)list)[i];
-				chain = nftnl_rule_get_str(obj,
-				    NFTNL_RULE_CHAIN);
-			}
-			if (strcmp(chain, kk_nft_chain_names[c]) == 0 &&
-			    (err = canon_line(l, kind, obj)) < 0)
-				return err;
-		}
-	}
-	return 0;
-}
-
-/*
- * Table, chains in hook order, sets by name, rules in kernel (=
- * insertion) order per chain; chains or rules with names kakurid never
- * makes count as "unexpected object".
- */
-static int
-canon_lines(struct lines *l, struct nftnl_table *t,
-    struct nftnl_chain *const *chains, size_t nchains,
-    struct setline *sets, size_t nsets,
-    struct nftnl_rule *const *rules, size_t nrules)
-{
-	size_t total = 1 + nchains + nsets + nrules, first = l->n, i;
-	char *buf;
-	int err;
-
-	if ((err = canon_line(l, KK_NFT_TABLE, t)) < 0 ||
-	    (err = hook_lines(l, KK_NFT_CHAIN, chains, nchains)) < 0)
-		return err;
-	qsort(sets, nsets, sizeof(sets[0]), by_name);
-	for (i = 0; i < nsets; i++)
-		if ((err = set_line(l, &sets[i])) < 0)
-			return err;
-	if ((err = hook_lines(l, KK_NFT_RULE, rules, nrules)) < 0)
-		return err;
-	while (l->n < first + total) {
-		if ((buf = lines_room(l, CANON_MAX)) == NULL)
-			return -ENOMEM;
-		strcpy(buf, "unexpected object");
-		if ((err = lines_keep(l, 0)) < 0)
-			return err;
-	}
-	return 0;
-}
-
-/* The canonical lines of what o wants. */
-static int
-want_lines(struct lines *l, const struct kk_nft_objects *o)
-{
-	struct setline sl[KK_NFT_MAX_SETS];
-	struct kk_nft_elems e[KK_NFT_MAX_SETS];
-	size_t i;
-	int err = 0;
-
-	memset(e, 0, sizeof(e));
-	for (i = 0; i < o->nsets; i++) {
-		memset(&sl[i], 0, sizeof(sl[i]));
-		sl[i].s = o->sets[i];
-		sl[i].name = nftnl_set_get_str(o->sets[i], NFTNL_SET_NAME);
-		if (o->ranges[i] != NULL) {
-			sl[i].interval = true;
-			sl[i].nelems = o->ranges[i]->nelems;
-			sl[i].digest = o->ranges[i]->digest;
-		} else if ((err = kk_nft_elems_of(o->sets[i], KK_NFT_SMALL_MAX,
-		    &e[i])) < 0) {
-			goto out;
-		} else {
-			sl[i].elems = &e[i];
-		}
-	}
-	err = canon_lines(l, o->table, o->chains, o->nchains, sl, o->nsets,
-	    o->rules, o->nrules);
-out:
-	for (i = 0; i < o->nsets; i++)
-		kk_nft_elems_free(&e[i]);
-	return err;
-}
-
-static int
-have_lines(struct lines *l, struct readback *rb)
-{
+	const struct rule_src src = { .memo = memo, .keys = rb->rule_keys,
+		.keylens = rb->rule_keylens };
 	struct setline sl[KK_NFT_MAX_SETS + 8];
 	size_t i;
 
@@ -701,8 +507,8 @@ have_lines(struct lines *l, struct readback *rb)
 		sl[i].digest = rs->digest;
 		sl[i].elems = rs->wanted && !rs->interval ? &rs->elems : NULL;
 	}
-	return canon_lines(l, rb->table, rb->chains, rb->nchains, sl,
-	    rb->nsets, rb->rules, rb->nrules);
+	return kk_nft_table_lines(l, rb->table, rb->chains, rb->nchains, sl,
+	    rb->nsets, rb->rules, rb->nrules, &src);
 }
 
 /* Compare o's lines want[first..first+count) with the kernel's. */
@@ -718,7 +524,7 @@ compare(struct kk_nft *n, const struct kk_nft_objects *o,
 	if (rb->table == NULL)
 		return kk_nft_seterr(n, -ESTALE, "table %s %s is missing",
 		    kk_nft_family_name(rb->family), rb->name);
-	if ((err = have_lines(&have, rb)) < 0) {
+	if ((err = have_lines(&have, rb, n->memo)) < 0) {
 		kk_nft_seterr(n, err, "comparing table: %s", strerror(-err));
 		goto out;
 	}
@@ -754,21 +560,8 @@ compare(struct kk_nft *n, const struct kk_nft_objects *o,
 	}
 	err = 0;
 out:
-	lines_free(&have);
+	kk_nft_lines_free(&have);
 	return err;
-}
-
-static int
-digest_lines(const struct lines *l, unsigned char out[32])
-{
-	struct kk_sha256_ctx c;
-	size_t i;
-
-	kk_sha256_begin(&c);
-	for (i = 0; i < l->n; i++)
-		kk_sha256_add(&c, l->v[i], strlen(l->v[i]) + 1);
-	kk_sha256_end(&c, out);
-	return 0;
 }
 
 enum kk_nft_reads
@@ -811,13 +604,18 @@ check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	bool defer[2] = { false, false };
 	int err = 0;
 
+	/* a turn of the memo: what the check before did not use goes */
+	if (n->memo == NULL)
+		n->memo = calloc(1, sizeof(*n->memo));	/* none: all printed */
+	if (n->memo != NULL)
+		kk_nft_memo_turn(n->memo);
 	for (i = 0; err == 0 && i < no; i++) {
 		first[i] = want.n;
-		err = want_lines(&want, &o[i]);
+		err = kk_nft_want_lines(&want, &o[i], n->memo);
 	}
 	first[no] = want.n;
 	if (err == 0)
-		err = digest_lines(&want, digest);
+		err = kk_nft_digest_lines(&want, digest);
 	if (err < 0) {
 		kk_nft_seterr(n, err, "building the canonical table: %s",
 		    strerror(-err));
@@ -876,7 +674,7 @@ check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 		memcpy(n->verified.digest, digest, sizeof(digest));
 	}
 out:
-	lines_free(&want);
+	kk_nft_lines_free(&want);
 	return err;
 }
 

@@ -37,7 +37,7 @@ check "status still verifies the kernel table" test "$(status_field verified)" =
 stop_kakurid -TERM
 
 # --- monitor only: restored, each within 100 ms as kakurid measured it ---
-# The eight tamperings follow each other within seconds: one incident that
+# The nine tamperings follow each other within seconds: one incident that
 # counts them, opened with one alert and closed with one once the tables
 # held for 5 s, not an alert each.
 rm -rf "$STATE"
@@ -61,7 +61,8 @@ restores=""
 for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kakuri" \
     "delete rule inet kakuri output handle 0" "delete table bridge kakuri" \
     "delete chain netdev kakuri egress" \
-    "swap a management peer (one transaction)" "swap a management peer (two commits)"; do
+    "swap a management peer (one transaction)" "swap a management peer (two commits)" \
+    "replace a rule, keeping its comment"; do
 	n0=$(status_field tamper_events)
 	case $attempt in
 	"delete rule"*)
@@ -73,6 +74,12 @@ for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kaku
 	*"(two commits)")
 		ip netns exec "$EP" nft delete element inet kakuri mgmt4 "{ $PEER4 }"
 		ip netns exec "$EP" nft add element inet kakuri mgmt4 "{ 192.0.2.99 }" 2>/dev/null ;;
+	"replace a rule"*)
+		# the same chain, place, comment and size: only its verdict
+		# differs (kakurid remembers rules' texts by their exact bytes)
+		h=$(ip netns exec "$EP" nft -a list chain inet kakuri output | sed -n 's/.*drop everything else.*# handle \([0-9]*\)/\1/p')
+		ip netns exec "$EP" nft replace rule inet kakuri output handle "$h" \
+			counter accept comment '"isolated: drop everything else"' ;;
 	*)
 		ip netns exec "$EP" nft $attempt ;;
 	esac
@@ -82,19 +89,21 @@ for attempt in "delete table inet kakuri" "flush ruleset" "flush table inet kaku
 	check_within "after '$attempt': kernel tables verified" 5 \
 		bash -c "test \"\$('$KAKURICTL' -s '$SOCK' status --json | jq -r .verified)\" = true"
 	check "after '$attempt': host isolated" blocked_both
+	check "after '$attempt': inet output drops again" bash -c \
+		"ip netns exec $EP nft list chain inet kakuri output | grep -q 'drop comment \"isolated: drop everything else\"'"
 	us=$(status_field restore_us)
 	restores="$restores $us"
 	check "after '$attempt': kakurid restored it in at most 100 ms (${us} us)" test "${us:-999999}" -lt 100000
 done
 echo "  (restore times measured by kakurid, us:$restores)"
-check "status counts tamper events" test "$(status_field tamper_events)" -ge 8
+check "status counts tamper events" test "$(status_field tamper_events)" -ge 9
 check "status lists the incident with its count while it is open" \
-	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"restored\")] | .[0].count >= 8'"
+	bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '[.tamper[] | select(.result==\"restored\")] | .[0].count >= 9'"
 check_within "the incident is over once the tables held 5 s" 15 \
 	audit_has '.action=="tamper" and .result=="incident-over"'
 over=$(ctl log --json | jq -c '[.entries[] | select(.action=="tamper" and .result=="incident-over")] | last')
-check "one incident counts the eight tamperings (count $(echo "$over" | jq .count))" \
-	test "$(echo "$over" | jq .count)" -ge 8
+check "one incident counts the nine tamperings (count $(echo "$over" | jq .count))" \
+	test "$(echo "$over" | jq .count)" -ge 9
 check "the incident's slowest restore took at most 100 ms ($(echo "$over" | jq .restore_max_us) us)" \
 	test "$(echo "$over" | jq '.restore_max_us < 100000')" = true
 n=$(ctl log --json | jq '[.entries[] | select(.action=="tamper" and .result=="restored")] | length')

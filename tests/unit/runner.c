@@ -16,6 +16,7 @@ main(void)
 	srunner_add_suite(sr, nft_build_suite());
 	srunner_add_suite(sr, nft_rules_suite());
 	srunner_add_suite(sr, nft_sets_suite());
+	srunner_add_suite(sr, nft_memo_suite());
 	srunner_add_suite(sr, blocklist_suite());
 	srunner_add_suite(sr, links_suite());
 	srunner_add_suite(sr, state_suite());

@@ -7,6 +7,7 @@ Suite *parse_suite(void);
 Suite *nft_build_suite(void);
 Suite *nft_rules_suite(void);
 Suite *nft_sets_suite(void);
+Suite *nft_memo_suite(void);
 Suite *blocklist_suite(void);
 Suite *links_suite(void);
 Suite *state_suite(void);

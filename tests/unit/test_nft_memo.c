@@ -1,0 +1,218 @@
+/*
+ * memo.c: a rule's canonical line is kept under the exact bytes it was
+ * made from, and only those bytes give it back.  A key that left out a
+ * byte the text depends on would let a changed rule pass as the old one.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nft.h"		/* first: <netinet/in.h> before the kernel's headers */
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+
+#include "memo.h"
+#include "suites.h"
+#include "testutil.h"
+
+/* "meta l4proto == proto VERDICT", in chain, with comment (as user data) */
+static struct nftnl_rule *
+rule(const char *chain, uint8_t proto, int verdict, const char *comment,
+    uint64_t handle)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr *e;
+
+	ck_assert_ptr_nonnull(r);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, "kakuri");
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	if (handle != 0)
+		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, handle);
+	e = nftnl_expr_alloc("meta");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_L4PROTO);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+	e = nftnl_expr_alloc("cmp");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &proto, 1);
+	nftnl_rule_add_expr(r, e);
+	e = nftnl_expr_alloc("immediate");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	nftnl_rule_add_expr(r, e);
+	if (comment != NULL)
+		nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, comment,
+		    (uint32_t)strlen(comment) + 1);
+	return r;
+}
+
+/* The key of r as the kernel would list it (a GETRULE reply), or < 0. */
+static int
+listed_key(struct nftnl_rule *r, unsigned char *key, size_t cap)
+{
+	static char buf[16384];
+	struct nlmsghdr *nlh;
+
+	/* the kernel zeroes attributes' padding; libmnl leaves it */
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	return kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key, cap);
+}
+
+static int
+key_of(const char *chain, uint8_t proto, int verdict, const char *comment,
+    uint64_t handle, unsigned char *key)
+{
+	struct nftnl_rule *r = rule(chain, proto, verdict, comment, handle);
+	int len = listed_key(r, key, KK_NFT_MEMO_KEY_MAX);
+
+	nftnl_rule_free(r);
+	return len;
+}
+
+static bool
+same(const unsigned char *a, int alen, const unsigned char *b, int blen)
+{
+	return alen == blen && memcmp(a, b, (size_t)alen) == 0;
+}
+
+START_TEST(keys_are_the_bytes_the_text_is_made_of)
+{
+	static unsigned char a[KK_NFT_MEMO_KEY_MAX], b[KK_NFT_MEMO_KEY_MAX];
+	struct nftnl_rule *r;
+	int alen, blen;
+
+	alen = key_of("output", 6, NF_DROP, "drop all", 0, a);
+	ck_assert_int_gt(alen, 1);
+	ck_assert_int_eq(a[0], KK_NFT_MEMO_HAVE);
+	/* the handle is not part of the text: the same key */
+	blen = key_of("output", 6, NF_DROP, "drop all", 77, b);
+	ck_assert(same(a, alen, b, blen));
+	/* an expression's value, the verdict, the chain, the comment: another */
+	blen = key_of("output", 17, NF_DROP, "drop all", 0, b);
+	ck_assert(!same(a, alen, b, blen));
+	blen = key_of("output", 6, NF_ACCEPT, "drop all", 0, b);
+	ck_assert(!same(a, alen, b, blen));
+	blen = key_of("input", 6, NF_DROP, "drop all", 0, b);
+	ck_assert(!same(a, alen, b, blen));
+	blen = key_of("output", 6, NF_DROP, "drop alL", 0, b);
+	ck_assert(!same(a, alen, b, blen));
+	/* no comment is not an empty one */
+	alen = key_of("output", 6, NF_DROP, NULL, 0, a);
+	blen = key_of("output", 6, NF_DROP, "", 0, b);
+	ck_assert(!same(a, alen, b, blen));
+	/* the side is the first byte: a wanted rule's key is never a listed one's */
+	r = rule("output", 6, NF_DROP, "drop all", 0);
+	alen = listed_key(r, a, sizeof(a));
+	blen = kk_nft_memo_key_of(r, b, sizeof(b));
+	ck_assert_int_eq(b[0], KK_NFT_MEMO_WANT);
+	ck_assert_int_eq(alen, blen);
+	ck_assert(memcmp(a + 1, b + 1, (size_t)alen - 1) == 0);
+	ck_assert(!same(a, alen, b, blen));
+	/* a wanted rule's key is the same however the room was left before */
+	{
+		static unsigned char c[KK_NFT_MEMO_KEY_MAX];
+		struct nftnl_rule *other = rule("forward", 17, NF_ACCEPT,
+		    "a longer comment than the first rule's, to dirty the room",
+		    0), *again = rule("output", 6, NF_DROP, "drop all", 0);
+		int clen;
+
+		ck_assert_int_gt(kk_nft_memo_key_of(other, c, sizeof(c)), 0);
+		clen = kk_nft_memo_key_of(again, c, sizeof(c));
+		ck_assert(same(b, blen, c, clen));
+		nftnl_rule_free(other);
+		nftnl_rule_free(again);
+	}
+	/* too small a room: no key, never a cut one */
+	ck_assert_int_eq(listed_key(r, a, (size_t)alen - 1), -ENOBUFS);
+	nftnl_rule_free(r);
+}
+END_TEST
+
+START_TEST(a_repeated_attribute_gives_no_key)
+{
+	static char buf[16384];
+	unsigned char key[256];
+	struct nlmsghdr *nlh;
+
+	/* two chains in one message: which the text took is not known */
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, "kakuri");
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "output");
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "input");
+	ck_assert_int_eq(kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key,
+	    sizeof(key)), -EINVAL);
+}
+END_TEST
+
+START_TEST(lines_last_one_unused_check)
+{
+	struct kk_nft_memo m = { 0 };
+	unsigned char k1[] = { 'H', 1, 2, 3 }, k2[] = { 'H', 1, 2, 4 };
+
+	kk_nft_memo_turn(&m);
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k1, sizeof(k1)));
+	kk_nft_memo_keep(&m, k1, sizeof(k1), "rule one");
+	kk_nft_memo_keep(&m, k2, sizeof(k2), "rule two");
+	ck_assert_str_eq(kk_nft_memo_find(&m, k1, sizeof(k1)), "rule one");
+	/* a prefix of a key is another key */
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k1, sizeof(k1) - 1));
+	/* the next check uses k1 only: k2 is gone at the one after */
+	kk_nft_memo_turn(&m);
+	ck_assert_str_eq(kk_nft_memo_find(&m, k1, sizeof(k1)), "rule one");
+	kk_nft_memo_turn(&m);
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k2, sizeof(k2)));
+	ck_assert_str_eq(kk_nft_memo_find(&m, k1, sizeof(k1)), "rule one");
+	/* two checks without it: k1 too */
+	kk_nft_memo_turn(&m);
+	kk_nft_memo_turn(&m);
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k1, sizeof(k1)));
+	kk_nft_memo_free(&m);
+}
+END_TEST
+
+START_TEST(lines_are_bounded)
+{
+	static unsigned char big[KK_NFT_MEMO_KEY_MAX + 1];
+	struct kk_nft_memo m = { 0 };
+	unsigned char k[8];
+	char line[32];
+	int i;
+
+	kk_nft_memo_turn(&m);
+	for (i = 0; i <= KK_NFT_MEMO_MAX; i++) {
+		memset(k, 0, sizeof(k));
+		memcpy(k, &i, sizeof(i));
+		snprintf(line, sizeof(line), "line %d", i);
+		kk_nft_memo_keep(&m, k, sizeof(k), line);
+	}
+	ck_assert_uint_eq(m.nnow, KK_NFT_MEMO_MAX);
+	memset(k, 0, sizeof(k));
+	i = KK_NFT_MEMO_MAX - 1;
+	memcpy(k, &i, sizeof(i));
+	ck_assert_str_eq(kk_nft_memo_find(&m, k, sizeof(k)), "line 511");
+	i = KK_NFT_MEMO_MAX;
+	memcpy(k, &i, sizeof(i));
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k, sizeof(k)));
+	/* a key over the bound is not kept */
+	kk_nft_memo_turn(&m);
+	kk_nft_memo_keep(&m, big, sizeof(big), "too long");
+	ck_assert_ptr_null(kk_nft_memo_find(&m, big, sizeof(big)));
+	kk_nft_memo_free(&m);
+}
+END_TEST
+
+KK_SUITE(nft_memo_suite, "nft_memo",
+	KK_CASE("memo", 0, 0),
+	    KK_TEST(keys_are_the_bytes_the_text_is_made_of),
+	    KK_TEST(a_repeated_attribute_gives_no_key),
+	    KK_TEST(lines_last_one_unused_check),
+	    KK_TEST(lines_are_bounded))
