@@ -76,15 +76,16 @@ def raw_copies(table):
             return m.group(0)
         keys.setdefault(m.group(3), m.group(1))
         return "%s @%s_raw" % (m.group(1), m.group(3))
-    head, sep, chains = table.partition("\n\tchain ")
-    chains = RAW_USE.sub(rename, chains)
+    m = re.search(r"(?m)^\tchain ", table)
+    cut = m.start() if m else len(table)
+    head, chains = table[:cut], RAW_USE.sub(rename, table[cut:])
     for name, key in keys.items():
         s = sets[name]
         conv = TYPES[s.group(3)][1]
-        copy = ("\n\tset %s_raw {\n\t\ttypeof %s\n" % (name, key)
+        copy = ("\tset %s_raw {\n\t\ttypeof %s\n" % (name, key)
                 + as_integers(s.group(4), conv) + "\t}\n")
         head = head.replace(s.group(0), s.group(0) + copy, 1)
-    return head + sep + chains
+    return head + chains
 
 
 def as_listed(table):
