@@ -733,6 +733,8 @@ kd_quarantine_open(struct kd *d)
 
 	if ((err = nft_logged(d, kk_nft_open(&d->nft))) < 0)
 		return err;
+	/* checked again and again: rules' lines are kept (no memory: printed) */
+	(void)kk_nft_remember_lines(&d->nft);
 	d->table_flags = d->policy->protect == KK_PROTECT_AUTO ?
 	    KK_NFT_F_OWNER | KK_NFT_F_PERSIST : 0;
 	d->persist_supported = d->table_flags != 0;

@@ -15,7 +15,8 @@ np_start(const char *prog, const char *policy, struct kk_policy *p,
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return -1;
 	}
-	if (kk_nft_open(n) < 0) {
+	/* as the daemon's handle: rules' lines kept from check to check */
+	if (kk_nft_open(n) < 0 || kk_nft_remember_lines(n) < 0) {
 		fprintf(stderr, "%s: %s\n", prog, n->err);
 		return -1;
 	}

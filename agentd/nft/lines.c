@@ -132,23 +132,17 @@ static int
 rule_line(struct lines *l, const struct rule_src *src,
     const struct nftnl_rule *r, size_t i)
 {
-	unsigned char want_key[KK_NFT_MEMO_KEY_MAX];
+	unsigned char want_key[KK_NFT_MEMO_KEY];
 	const unsigned char *key = NULL;
 	const char *line;
-	size_t keylen = 0;
 	char *buf;
-	int len, err;
+	int err;
 
-	if (src->memo != NULL && src->keys != NULL) {
+	if (src->memo != NULL && src->keys != NULL)
 		key = src->keys[i];
-		keylen = src->keylens[i];
-	} else if (src->memo != NULL && (len = kk_nft_memo_key_of(r,
-	    want_key, sizeof(want_key))) > 0) {
+	else if (src->memo != NULL && kk_nft_memo_key_of(r, want_key) == 0)
 		key = want_key;
-		keylen = (size_t)len;
-	}
-	if (key != NULL &&
-	    (line = kk_nft_memo_find(src->memo, key, keylen)) != NULL) {
+	if (key != NULL && (line = kk_nft_memo_find(src->memo, key)) != NULL) {
 		if ((buf = lines_room(l, strlen(line) + 1)) == NULL)
 			return -ENOMEM;
 		strcpy(buf, line);
@@ -157,7 +151,7 @@ rule_line(struct lines *l, const struct rule_src *src,
 	if ((err = canon_line(l, KK_NFT_RULE, r)) < 0)
 		return err;
 	if (key != NULL)
-		kk_nft_memo_keep(src->memo, key, keylen, l->v[l->n - 1]);
+		kk_nft_memo_keep(src->memo, key, l->v[l->n - 1]);
 	return 0;
 }
 

@@ -53,7 +53,6 @@ struct setline {
 struct rule_src {
 	struct kk_nft_memo *memo;	/* NULL: every line printed */
 	unsigned char *const *keys;
-	const size_t *keylens;
 };
 
 /*

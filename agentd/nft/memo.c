@@ -1,5 +1,6 @@
 /*
- * Canonical rule lines remembered by the exact bytes they were made from.
+ * Canonical rule lines remembered by a digest of the exact bytes they
+ * were made from.
  *
  * Every check renders each rule of both sides as text (canon.c), and
  * nftnl's expression printer is most of an apply's own time: a row of
@@ -8,13 +9,18 @@
  * the kernel sent them (its chain, its expressions, its user data: what
  * the text is made of); the text of a rule kakurid built is a function
  * of the payload nftnl writes for it, which is what the kernel is sent.
- * So a line is kept under those bytes, and the same bytes again give it
- * back without printing: a rule that differs in any byte (a counter
- * that counted, an expression changed) is printed anew.  The two sides
- * never share a key (the side is its first byte).
+ * So a line is kept under the SHA-256 of those bytes, and the same bytes
+ * again give it back without printing: a rule that differs in any byte
+ * (a counter that counted, an expression changed) is printed anew.  The
+ * digest is SHA-256, not a cheaper hash: whoever writes the kernel's
+ * rules chooses those bytes, and must not find others that collide with
+ * a rule kakurid wants.  The two sides never share a key (the side is
+ * hashed first).
  *
- * Bounded: two turns of at most KK_NFT_MEMO_MAX lines; each check is a
- * turn, and what it did not use is gone at the next.
+ * Bounded, and small (the root parent's idle RSS counts every page):
+ * two turns of at most KK_NFT_MEMO_MAX lines, each check a turn, and
+ * what a check did not use is gone at the next.  Only a handle that
+ * checks again and again keeps one (kk_nft_remember_lines: the daemon).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,22 +34,27 @@
 
 #include "memo.h"
 #include "nft.h"
+#include "sha256.h"
 
 /* the attributes a rule's canonical text is made of, in key order */
 static const uint16_t key_attrs[] = { NFTA_RULE_CHAIN, NFTA_RULE_EXPRESSIONS,
 	NFTA_RULE_USERDATA };
+#define NKEY_ATTRS	(sizeof(key_attrs) / sizeof(key_attrs[0]))
 
 int
 kk_nft_memo_key(const struct nlmsghdr *nlh, enum kk_nft_memo_side side,
-    unsigned char *key, size_t cap)
+    unsigned char key[KK_NFT_MEMO_KEY])
 {
-	const struct nlattr *found[sizeof(key_attrs) / sizeof(key_attrs[0])];
+	static const unsigned char absent[4];
+	const struct nlattr *found[NKEY_ATTRS];
 	const struct nlattr *a;
-	size_t i, off = 1, len;
+	const unsigned char s = (unsigned char)side;
+	struct kk_sha256_ctx c;
+	size_t i;
 
 	memset(found, 0, sizeof(found));
 	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
-		for (i = 0; i < sizeof(key_attrs) / sizeof(key_attrs[0]); i++) {
+		for (i = 0; i < NKEY_ATTRS; i++) {
 			if (mnl_attr_get_type(a) != key_attrs[i])
 				continue;
 			/* twice the same attribute: no key, printed as ever */
@@ -52,29 +63,22 @@ kk_nft_memo_key(const struct nlmsghdr *nlh, enum kk_nft_memo_side side,
 			found[i] = a;
 		}
 	}
-	if (cap < 1)
-		return -ENOBUFS;
-	key[0] = (unsigned char)side;
-	for (i = 0; i < sizeof(key_attrs) / sizeof(key_attrs[0]); i++) {
-		if (found[i] == NULL) {
-			/* absent is not empty: a zero-length header stands for it */
-			if (cap - off < 2)
-				return -ENOBUFS;
-			key[off++] = 0;
-			key[off++] = 0;
-			continue;
-		}
-		len = found[i]->nla_len;
-		if (len > cap - off)
-			return -ENOBUFS;
-		memcpy(key + off, found[i], len);
-		off += len;
+	kk_sha256_begin(&c);
+	kk_sha256_add(&c, &s, 1);
+	for (i = 0; i < NKEY_ATTRS; i++) {
+		/* absent is not empty: a zero-length header stands for it */
+		if (found[i] == NULL)
+			kk_sha256_add(&c, absent, sizeof(absent));
+		else
+			kk_sha256_add(&c, found[i], found[i]->nla_len);
 	}
-	return (int)off;
+	kk_sha256_end(&c, key);
+	return 0;
 }
 
 int
-kk_nft_memo_key_of(const struct nftnl_rule *r, unsigned char *key, size_t cap)
+kk_nft_memo_key_of(const struct nftnl_rule *r,
+    unsigned char key[KK_NFT_MEMO_KEY])
 {
 	/*
 	 * nftnl writes a payload without a bound: this is the room the
@@ -97,17 +101,7 @@ kk_nft_memo_key_of(const struct nftnl_rule *r, unsigned char *key, size_t cap)
 		abort();
 	if (nlh->nlmsg_len > used)
 		used = nlh->nlmsg_len;
-	return kk_nft_memo_key(nlh, KK_NFT_MEMO_WANT, key, cap);
-}
-
-static uint32_t
-fnv1a(const unsigned char *p, size_t len)
-{
-	uint32_t h = 2166136261u;
-
-	while (len-- > 0)
-		h = (h ^ *p++) * 16777619u;
-	return h;
+	return kk_nft_memo_key(nlh, KK_NFT_MEMO_WANT, key);
 }
 
 static void
@@ -116,61 +110,72 @@ entries_free(struct kk_nft_memo_entry *e, size_t n)
 	size_t i;
 
 	for (i = 0; e != NULL && i < n; i++)
-		free(e[i].key);
+		free(e[i].line);
 }
 
 void
 kk_nft_memo_turn(struct kk_nft_memo *m)
 {
 	struct kk_nft_memo_entry *e = m->last;
+	size_t cap = m->caplast;
 
 	entries_free(m->last, m->nlast);
 	m->last = m->now;
 	m->nlast = m->nnow;
+	m->caplast = m->capnow;
 	m->now = e;		/* the array is used again, emptied */
+	m->capnow = cap;
 	m->nnow = 0;
 }
 
 static struct kk_nft_memo_entry *
-lookup(struct kk_nft_memo_entry *e, size_t n, uint32_t hash,
-    const unsigned char *key, size_t keylen)
+lookup(struct kk_nft_memo_entry *e, size_t n,
+    const unsigned char key[KK_NFT_MEMO_KEY])
 {
 	size_t i;
 
 	for (i = 0; e != NULL && i < n; i++)
-		if (e[i].key != NULL && e[i].hash == hash &&
-		    e[i].keylen == keylen && memcmp(e[i].key, key, keylen) == 0)
+		if (e[i].line != NULL &&
+		    memcmp(e[i].key, key, KK_NFT_MEMO_KEY) == 0)
 			return &e[i];
 	return NULL;
 }
 
-/* Room for one more entry this turn, or NULL. */
+/* Room for one more entry this turn (grown as needed), or NULL. */
 static struct kk_nft_memo_entry *
 now_room(struct kk_nft_memo *m)
 {
-	if (m->nnow >= KK_NFT_MEMO_MAX)
-		return NULL;
-	if (m->now == NULL &&
-	    (m->now = calloc(KK_NFT_MEMO_MAX, sizeof(*m->now))) == NULL)
-		return NULL;
+	struct kk_nft_memo_entry *e;
+	size_t cap;
+
+	if (m->nnow == m->capnow) {
+		if (m->capnow >= KK_NFT_MEMO_MAX)
+			return NULL;
+		cap = m->capnow ? 2 * m->capnow : 64;
+		if (cap > KK_NFT_MEMO_MAX)
+			cap = KK_NFT_MEMO_MAX;
+		if ((e = realloc(m->now, cap * sizeof(*e))) == NULL)
+			return NULL;
+		m->now = e;
+		m->capnow = cap;
+	}
 	return &m->now[m->nnow];
 }
 
 const char *
-kk_nft_memo_find(struct kk_nft_memo *m, const unsigned char *key,
-    size_t keylen)
+kk_nft_memo_find(struct kk_nft_memo *m,
+    const unsigned char key[KK_NFT_MEMO_KEY])
 {
-	uint32_t hash = fnv1a(key, keylen);
 	struct kk_nft_memo_entry *e, *to;
 
-	if ((e = lookup(m->now, m->nnow, hash, key, keylen)) != NULL)
+	if ((e = lookup(m->now, m->nnow, key)) != NULL)
 		return e->line;
-	if ((e = lookup(m->last, m->nlast, hash, key, keylen)) == NULL)
+	if ((e = lookup(m->last, m->nlast, key)) == NULL)
 		return NULL;
 	/* used again: it moves to this turn (the last one's copy is emptied) */
 	if ((to = now_room(m)) != NULL) {
 		*to = *e;
-		e->key = NULL;
+		e->line = NULL;
 		m->nnow++;
 		return to->line;
 	}
@@ -178,22 +183,14 @@ kk_nft_memo_find(struct kk_nft_memo *m, const unsigned char *key,
 }
 
 void
-kk_nft_memo_keep(struct kk_nft_memo *m, const unsigned char *key,
-    size_t keylen, const char *line)
+kk_nft_memo_keep(struct kk_nft_memo *m,
+    const unsigned char key[KK_NFT_MEMO_KEY], const char *line)
 {
 	struct kk_nft_memo_entry *e;
-	size_t linelen = strlen(line) + 1;
-	char *l;
 
-	if (keylen > KK_NFT_MEMO_KEY_MAX || (e = now_room(m)) == NULL ||
-	    (e->key = malloc(keylen + linelen)) == NULL)
+	if ((e = now_room(m)) == NULL || (e->line = strdup(line)) == NULL)
 		return;
-	memcpy(e->key, key, keylen);
-	l = (char *)e->key + keylen;
-	memcpy(l, line, linelen);
-	e->line = l;
-	e->keylen = keylen;
-	e->hash = fnv1a(key, keylen);
+	memcpy(e->key, key, KK_NFT_MEMO_KEY);
 	m->nnow++;
 }
 

@@ -1,6 +1,6 @@
 /*
- * Canonical rule lines remembered by the exact bytes they were made
- * from (memo.c).  Internal to agentd/nft/.
+ * Canonical rule lines remembered by a digest of the exact bytes they
+ * were made from (memo.c).  Internal to agentd/nft/.
  */
 #ifndef KK_NFT_MEMO_H
 #define KK_NFT_MEMO_H
@@ -12,11 +12,11 @@
 
 struct nftnl_rule;
 
+#define KK_NFT_MEMO_KEY	32	/* SHA-256 */
+
 struct kk_nft_memo_entry {
-	uint32_t hash;
-	size_t keylen;
-	unsigned char *key;	/* one allocation: the key, then the line */
-	const char *line;
+	unsigned char key[KK_NFT_MEMO_KEY];
+	char *line;
 };
 
 /*
@@ -26,13 +26,11 @@ struct kk_nft_memo_entry {
  */
 struct kk_nft_memo {
 	struct kk_nft_memo_entry *now, *last;
-	size_t nnow, nlast;
+	size_t nnow, nlast, capnow, caplast;
 };
 
 /* at most this many lines a turn; more are made but not kept */
 #define KK_NFT_MEMO_MAX		512
-/* a rule's key longer than this is not kept either */
-#define KK_NFT_MEMO_KEY_MAX	8192
 
 /* Which side a key was made on: made from different objects, never mixed. */
 enum kk_nft_memo_side {
@@ -41,23 +39,24 @@ enum kk_nft_memo_side {
 };
 
 /*
- * A rule message's key: side, then its chain, expression and user data
- * attributes as they are in nlh (headers included: their concatenation
- * is unambiguous).  Its length, or -ENOBUFS when it exceeds cap.
+ * A rule message's key: SHA-256 of the side, then its chain, expression
+ * and user data attributes as they are in nlh (headers included: their
+ * concatenation is unambiguous; one absent is a zero-length header).  0,
+ * or -EINVAL when nlh has one of them twice.
  */
 int kk_nft_memo_key(const struct nlmsghdr *nlh, enum kk_nft_memo_side side,
-    unsigned char *key, size_t cap);
+    unsigned char key[KK_NFT_MEMO_KEY]);
 /* The key of a rule kakurid built, made from the payload nftnl writes. */
-int kk_nft_memo_key_of(const struct nftnl_rule *r, unsigned char *key,
-    size_t cap);
+int kk_nft_memo_key_of(const struct nftnl_rule *r,
+    unsigned char key[KK_NFT_MEMO_KEY]);
 /* A new check begins: what the one before did not use goes. */
 void kk_nft_memo_turn(struct kk_nft_memo *m);
 /* The line remembered for key, or NULL; valid until the next turn. */
-const char *kk_nft_memo_find(struct kk_nft_memo *m, const unsigned char *key,
-    size_t keylen);
+const char *kk_nft_memo_find(struct kk_nft_memo *m,
+    const unsigned char key[KK_NFT_MEMO_KEY]);
 /* Remember line for key (not if the turn is full or memory short). */
-void kk_nft_memo_keep(struct kk_nft_memo *m, const unsigned char *key,
-    size_t keylen, const char *line);
+void kk_nft_memo_keep(struct kk_nft_memo *m,
+    const unsigned char key[KK_NFT_MEMO_KEY], const char *line);
 void kk_nft_memo_free(struct kk_nft_memo *m);
 
 #endif

@@ -509,6 +509,12 @@ struct kk_nft_event {
 };
 
 int kk_nft_open(struct kk_nft *n);
+/*
+ * Rules' canonical lines are remembered from one check to the next (a
+ * handle that checks again and again: the daemon's; memo.c).  -ENOMEM,
+ * and lines are printed every time.
+ */
+int kk_nft_remember_lines(struct kk_nft *n);
 void kk_nft_close(struct kk_nft *n);
 /*
  * Start-up: what kakurid's tables record, and the fallback tables an

@@ -225,23 +225,21 @@ readback_keep(struct readback *rb, enum kk_nft_kind_id kind, void *obj)
 struct listing {
 	struct readback *rb;
 	enum kk_nft_kind_id kind;
+	bool keys;		/* rules' memo keys too (a handle with a memo) */
 };
 
 /* The memo key of the rule just kept, from the bytes the kernel sent. */
 static void
 rule_key(struct readback *rb, const struct nlmsghdr *nlh)
 {
-	unsigned char key[KK_NFT_MEMO_KEY_MAX];
 	size_t i = rb->nrules - 1;
-	int len;
 
-	/* none (too long, or no memory): its line is printed, as ever */
-	if ((len = kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key,
-	    sizeof(key))) < 0 ||
-	    (rb->rule_keys[i] = malloc((size_t)len)) == NULL)
-		return;
-	memcpy(rb->rule_keys[i], key, (size_t)len);
-	rb->rule_keylens[i] = (size_t)len;
+	/* none (no memory, an attribute twice): its line is printed */
+	if ((rb->rule_keys[i] = malloc(KK_NFT_MEMO_KEY)) != NULL &&
+	    kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, rb->rule_keys[i]) < 0) {
+		free(rb->rule_keys[i]);
+		rb->rule_keys[i] = NULL;
+	}
 }
 
 static int
@@ -257,7 +255,7 @@ object_cb(const struct nlmsghdr *nlh, void *data)
 		k->free(obj);
 		return MNL_CB_OK;
 	}
-	if (l->kind == KK_NFT_RULE)
+	if (l->kind == KK_NFT_RULE && l->keys)
 		rule_key(l->rb, nlh);
 	return MNL_CB_OK;
 }
@@ -271,7 +269,7 @@ kk_nft_read_objects(struct kk_nft *n, struct readback *rb,
     enum kk_nft_kind_id kind, const char *name)
 {
 	const struct kk_nft_kind *k = &kk_nft_kinds[kind];
-	struct listing l = { .rb = rb, .kind = kind };
+	struct listing l = { .rb = rb, .kind = kind, .keys = n->memo != NULL };
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	void *q = k->alloc();
@@ -491,8 +489,7 @@ kk_nft_plan_written(const struct kk_nft_plan *p, struct kk_nft_written *w)
 static int
 have_lines(struct lines *l, struct readback *rb, struct kk_nft_memo *memo)
 {
-	const struct rule_src src = { .memo = memo, .keys = rb->rule_keys,
-		.keylens = rb->rule_keylens };
+	const struct rule_src src = { .memo = memo, .keys = rb->rule_keys };
 	struct setline sl[KK_NFT_MAX_SETS + 8];
 	size_t i;
 
@@ -605,8 +602,6 @@ check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 	int err = 0;
 
 	/* a turn of the memo: what the check before did not use goes */
-	if (n->memo == NULL)
-		n->memo = calloc(1, sizeof(*n->memo));	/* none: all printed */
 	if (n->memo != NULL)
 		kk_nft_memo_turn(n->memo);
 	for (i = 0; err == 0 && i < no; i++) {

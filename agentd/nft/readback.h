@@ -98,9 +98,8 @@ struct readback {
 	struct rset sets[KK_NFT_MAX_SETS + 8];
 	size_t nsets;
 	struct nftnl_rule *rules[KK_NFT_MAX_RULES + 32];
-	/* each rule's memo key, as the kernel sent it (memo.c), or NULL */
+	/* each rule's memo key, of the bytes the kernel sent (memo.c), or NULL */
 	unsigned char *rule_keys[KK_NFT_MAX_RULES + 32];
-	size_t rule_keylens[KK_NFT_MAX_RULES + 32];
 	size_t nrules;
 	bool overflow;
 };

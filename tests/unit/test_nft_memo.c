@@ -1,7 +1,8 @@
 /*
- * memo.c: a rule's canonical line is kept under the exact bytes it was
- * made from, and only those bytes give it back.  A key that left out a
- * byte the text depends on would let a changed rule pass as the old one.
+ * memo.c: a rule's canonical line is kept under a digest of the exact
+ * bytes it was made from, and only those bytes give it back.  A key that
+ * left out a byte the text depends on would let a changed rule pass as
+ * the old one.
  */
 #include <check.h>
 #include <errno.h>
@@ -55,7 +56,7 @@ rule(const char *chain, uint8_t proto, int verdict, const char *comment,
 
 /* The key of r as the kernel would list it (a GETRULE reply), or < 0. */
 static int
-listed_key(struct nftnl_rule *r, unsigned char *key, size_t cap)
+listed_key(struct nftnl_rule *r, unsigned char *key)
 {
 	static char buf[16384];
 	struct nlmsghdr *nlh;
@@ -64,7 +65,7 @@ listed_key(struct nftnl_rule *r, unsigned char *key, size_t cap)
 	memset(buf, 0, sizeof(buf));
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
-	return kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key, cap);
+	return kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key);
 }
 
 static int
@@ -72,67 +73,54 @@ key_of(const char *chain, uint8_t proto, int verdict, const char *comment,
     uint64_t handle, unsigned char *key)
 {
 	struct nftnl_rule *r = rule(chain, proto, verdict, comment, handle);
-	int len = listed_key(r, key, KK_NFT_MEMO_KEY_MAX);
+	int err = listed_key(r, key);
 
 	nftnl_rule_free(r);
-	return len;
+	return err;
 }
 
 static bool
-same(const unsigned char *a, int alen, const unsigned char *b, int blen)
+same(const unsigned char *a, const unsigned char *b)
 {
-	return alen == blen && memcmp(a, b, (size_t)alen) == 0;
+	return memcmp(a, b, KK_NFT_MEMO_KEY) == 0;
 }
 
 START_TEST(keys_are_the_bytes_the_text_is_made_of)
 {
-	static unsigned char a[KK_NFT_MEMO_KEY_MAX], b[KK_NFT_MEMO_KEY_MAX];
-	struct nftnl_rule *r;
-	int alen, blen;
+	unsigned char a[KK_NFT_MEMO_KEY], b[KK_NFT_MEMO_KEY], c[KK_NFT_MEMO_KEY];
+	struct nftnl_rule *r, *other, *again;
 
-	alen = key_of("output", 6, NF_DROP, "drop all", 0, a);
-	ck_assert_int_gt(alen, 1);
-	ck_assert_int_eq(a[0], KK_NFT_MEMO_HAVE);
+	ck_assert_int_eq(key_of("output", 6, NF_DROP, "drop all", 0, a), 0);
 	/* the handle is not part of the text: the same key */
-	blen = key_of("output", 6, NF_DROP, "drop all", 77, b);
-	ck_assert(same(a, alen, b, blen));
+	ck_assert_int_eq(key_of("output", 6, NF_DROP, "drop all", 77, b), 0);
+	ck_assert(same(a, b));
 	/* an expression's value, the verdict, the chain, the comment: another */
-	blen = key_of("output", 17, NF_DROP, "drop all", 0, b);
-	ck_assert(!same(a, alen, b, blen));
-	blen = key_of("output", 6, NF_ACCEPT, "drop all", 0, b);
-	ck_assert(!same(a, alen, b, blen));
-	blen = key_of("input", 6, NF_DROP, "drop all", 0, b);
-	ck_assert(!same(a, alen, b, blen));
-	blen = key_of("output", 6, NF_DROP, "drop alL", 0, b);
-	ck_assert(!same(a, alen, b, blen));
+	key_of("output", 17, NF_DROP, "drop all", 0, b);
+	ck_assert(!same(a, b));
+	key_of("output", 6, NF_ACCEPT, "drop all", 0, b);
+	ck_assert(!same(a, b));
+	key_of("input", 6, NF_DROP, "drop all", 0, b);
+	ck_assert(!same(a, b));
+	key_of("output", 6, NF_DROP, "drop alL", 0, b);
+	ck_assert(!same(a, b));
 	/* no comment is not an empty one */
-	alen = key_of("output", 6, NF_DROP, NULL, 0, a);
-	blen = key_of("output", 6, NF_DROP, "", 0, b);
-	ck_assert(!same(a, alen, b, blen));
-	/* the side is the first byte: a wanted rule's key is never a listed one's */
+	key_of("output", 6, NF_DROP, NULL, 0, a);
+	key_of("output", 6, NF_DROP, "", 0, b);
+	ck_assert(!same(a, b));
+	/* the side is hashed first: a wanted rule's key is never a listed one's */
 	r = rule("output", 6, NF_DROP, "drop all", 0);
-	alen = listed_key(r, a, sizeof(a));
-	blen = kk_nft_memo_key_of(r, b, sizeof(b));
-	ck_assert_int_eq(b[0], KK_NFT_MEMO_WANT);
-	ck_assert_int_eq(alen, blen);
-	ck_assert(memcmp(a + 1, b + 1, (size_t)alen - 1) == 0);
-	ck_assert(!same(a, alen, b, blen));
+	ck_assert_int_eq(listed_key(r, a), 0);
+	ck_assert_int_eq(kk_nft_memo_key_of(r, b), 0);
+	ck_assert(!same(a, b));
 	/* a wanted rule's key is the same however the room was left before */
-	{
-		static unsigned char c[KK_NFT_MEMO_KEY_MAX];
-		struct nftnl_rule *other = rule("forward", 17, NF_ACCEPT,
-		    "a longer comment than the first rule's, to dirty the room",
-		    0), *again = rule("output", 6, NF_DROP, "drop all", 0);
-		int clen;
-
-		ck_assert_int_gt(kk_nft_memo_key_of(other, c, sizeof(c)), 0);
-		clen = kk_nft_memo_key_of(again, c, sizeof(c));
-		ck_assert(same(b, blen, c, clen));
-		nftnl_rule_free(other);
-		nftnl_rule_free(again);
-	}
-	/* too small a room: no key, never a cut one */
-	ck_assert_int_eq(listed_key(r, a, (size_t)alen - 1), -ENOBUFS);
+	other = rule("forward", 17, NF_ACCEPT,
+	    "a longer comment than the first rule's, to dirty the room", 0);
+	again = rule("output", 6, NF_DROP, "drop all", 0);
+	ck_assert_int_eq(kk_nft_memo_key_of(other, c), 0);
+	ck_assert_int_eq(kk_nft_memo_key_of(again, c), 0);
+	ck_assert(same(b, c));
+	nftnl_rule_free(other);
+	nftnl_rule_free(again);
 	nftnl_rule_free(r);
 }
 END_TEST
@@ -140,7 +128,7 @@ END_TEST
 START_TEST(a_repeated_attribute_gives_no_key)
 {
 	static char buf[16384];
-	unsigned char key[256];
+	unsigned char key[KK_NFT_MEMO_KEY];
 	struct nlmsghdr *nlh;
 
 	/* two chains in one message: which the text took is not known */
@@ -148,64 +136,69 @@ START_TEST(a_repeated_attribute_gives_no_key)
 	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, "kakuri");
 	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "output");
 	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "input");
-	ck_assert_int_eq(kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key,
-	    sizeof(key)), -EINVAL);
+	ck_assert_int_eq(kk_nft_memo_key(nlh, KK_NFT_MEMO_HAVE, key), -EINVAL);
 }
 END_TEST
+
+/* a key whose first bytes are i and the rest c */
+static void
+key_n(unsigned char key[KK_NFT_MEMO_KEY], int i, unsigned char c)
+{
+	memset(key, c, KK_NFT_MEMO_KEY);
+	memcpy(key, &i, sizeof(i));
+}
 
 START_TEST(lines_last_one_unused_check)
 {
 	struct kk_nft_memo m = { 0 };
-	unsigned char k1[] = { 'H', 1, 2, 3 }, k2[] = { 'H', 1, 2, 4 };
+	unsigned char k1[KK_NFT_MEMO_KEY], k2[KK_NFT_MEMO_KEY];
 
+	key_n(k1, 1, 0);
+	key_n(k2, 1, 0);
+	k2[KK_NFT_MEMO_KEY - 1] = 1;	/* the last byte counts too */
 	kk_nft_memo_turn(&m);
-	ck_assert_ptr_null(kk_nft_memo_find(&m, k1, sizeof(k1)));
-	kk_nft_memo_keep(&m, k1, sizeof(k1), "rule one");
-	kk_nft_memo_keep(&m, k2, sizeof(k2), "rule two");
-	ck_assert_str_eq(kk_nft_memo_find(&m, k1, sizeof(k1)), "rule one");
-	/* a prefix of a key is another key */
-	ck_assert_ptr_null(kk_nft_memo_find(&m, k1, sizeof(k1) - 1));
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k1));
+	kk_nft_memo_keep(&m, k1, "rule one");
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k2));
+	kk_nft_memo_keep(&m, k2, "rule two");
+	ck_assert_str_eq(kk_nft_memo_find(&m, k1), "rule one");
+	ck_assert_str_eq(kk_nft_memo_find(&m, k2), "rule two");
 	/* the next check uses k1 only: k2 is gone at the one after */
 	kk_nft_memo_turn(&m);
-	ck_assert_str_eq(kk_nft_memo_find(&m, k1, sizeof(k1)), "rule one");
+	ck_assert_str_eq(kk_nft_memo_find(&m, k1), "rule one");
 	kk_nft_memo_turn(&m);
-	ck_assert_ptr_null(kk_nft_memo_find(&m, k2, sizeof(k2)));
-	ck_assert_str_eq(kk_nft_memo_find(&m, k1, sizeof(k1)), "rule one");
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k2));
+	ck_assert_str_eq(kk_nft_memo_find(&m, k1), "rule one");
 	/* two checks without it: k1 too */
 	kk_nft_memo_turn(&m);
 	kk_nft_memo_turn(&m);
-	ck_assert_ptr_null(kk_nft_memo_find(&m, k1, sizeof(k1)));
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k1));
 	kk_nft_memo_free(&m);
 }
 END_TEST
 
 START_TEST(lines_are_bounded)
 {
-	static unsigned char big[KK_NFT_MEMO_KEY_MAX + 1];
 	struct kk_nft_memo m = { 0 };
-	unsigned char k[8];
+	unsigned char k[KK_NFT_MEMO_KEY];
 	char line[32];
 	int i;
 
 	kk_nft_memo_turn(&m);
 	for (i = 0; i <= KK_NFT_MEMO_MAX; i++) {
-		memset(k, 0, sizeof(k));
-		memcpy(k, &i, sizeof(i));
+		key_n(k, i, 0xaa);
 		snprintf(line, sizeof(line), "line %d", i);
-		kk_nft_memo_keep(&m, k, sizeof(k), line);
+		kk_nft_memo_keep(&m, k, line);
 	}
 	ck_assert_uint_eq(m.nnow, KK_NFT_MEMO_MAX);
-	memset(k, 0, sizeof(k));
-	i = KK_NFT_MEMO_MAX - 1;
-	memcpy(k, &i, sizeof(i));
-	ck_assert_str_eq(kk_nft_memo_find(&m, k, sizeof(k)), "line 511");
-	i = KK_NFT_MEMO_MAX;
-	memcpy(k, &i, sizeof(i));
-	ck_assert_ptr_null(kk_nft_memo_find(&m, k, sizeof(k)));
-	/* a key over the bound is not kept */
+	key_n(k, KK_NFT_MEMO_MAX - 1, 0xaa);
+	ck_assert_str_eq(kk_nft_memo_find(&m, k), "line 511");
+	key_n(k, KK_NFT_MEMO_MAX, 0xaa);
+	ck_assert_ptr_null(kk_nft_memo_find(&m, k));
+	/* a full turn: what the last one kept is still found */
 	kk_nft_memo_turn(&m);
-	kk_nft_memo_keep(&m, big, sizeof(big), "too long");
-	ck_assert_ptr_null(kk_nft_memo_find(&m, big, sizeof(big)));
+	key_n(k, 7, 0xaa);
+	ck_assert_str_eq(kk_nft_memo_find(&m, k), "line 7");
 	kk_nft_memo_free(&m);
 }
 END_TEST
