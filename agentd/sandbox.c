@@ -204,6 +204,24 @@ rule_create_only(struct sock_filter *f, int nr, unsigned arg)
 	f[k++] = DENY(EACCES);
 	return k;
 }
+#define RULE_CREATE_ONLY_MAX	10
+
+/*
+ * Inside a rule for one call: argument arg is one of v[0..n), or EPERM.
+ * On a match the filter goes on after these n + 2 instructions.
+ */
+static size_t
+rule_arg_in(struct sock_filter *f, unsigned arg, const unsigned *v, size_t n)
+{
+	size_t k = 0, i;
+
+	f[k++] = LOAD(ARG_LOW(arg));
+	for (i = 0; i < n; i++)
+		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, v[i],
+		    (unsigned char)(n - i), 0);
+	f[k++] = DENY(EPERM);
+	return k;
+}
 
 /*
  * ptrace(request, pid, ...): one of req[], and not of pid keep (0: any
@@ -213,20 +231,17 @@ static size_t
 rule_ptrace(struct sock_filter *f, const unsigned *req, size_t n,
     pid_t keep)
 {
-	size_t k = 0, i;
+	size_t k = 0;
 
 	f[k++] = IF_NR(SYS_ptrace, (unsigned char)(n + 6));
-	f[k++] = LOAD(ARG_LOW(0));
-	for (i = 0; i < n; i++)
-		f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, req[i],
-		    (unsigned char)(n - i), 0);
-	f[k++] = DENY(EPERM);
+	k += rule_arg_in(f + k, 0, req, n);
 	f[k++] = LOAD(ARG_LOW(1));
 	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)keep, 0, 1);
 	f[k++] = DENY(EPERM);
 	f[k++] = RET(SECCOMP_RET_ALLOW);
 	return k;
 }
+#define RULE_PTRACE_MAX(n)	((n) + 7)
 
 /*
  * kcmp(pid1, pid2, type, ...): only type KCMP_VM, which says whether two
@@ -239,6 +254,7 @@ rule_kcmp_vm(struct sock_filter *f)
 	return rule_arg_eq(f, SYS_kcmp, 2, KCMP_VM, SECCOMP_RET_ALLOW,
 	    SECCOMP_RET_ERRNO | EPERM);
 }
+#define RULE_KCMP_VM_MAX	5
 
 /*
  * socket(domain, type, protocol): only AF_NETLINK, and of it only the
@@ -247,25 +263,25 @@ rule_kcmp_vm(struct sock_filter *f)
  * journal, package lists) reads what CAP_DAC_READ_SEARCH reads, the
  * agent's key too; an IP socket would carry it off, to a management
  * peer's address even while isolated (it runs as kakurid's user).
- * Leaves nr loaded.  9.
+ * Leaves nr loaded.  10.
  */
 static size_t
 rule_socket_netlink(struct sock_filter *f)
 {
+	static const unsigned domain[] = { AF_NETLINK };
+	static const unsigned protocols[] = { NETLINK_ROUTE,
+		NETLINK_SOCK_DIAG, NETLINK_NETFILTER };
 	size_t k = 0;
 
-	f[k++] = IF_NR(SYS_socket, 8);
-	f[k++] = LOAD(ARG_LOW(0));
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_NETLINK, 0, 4);
-	f[k++] = LOAD(ARG_LOW(2));
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_ROUTE, 3, 0);
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_SOCK_DIAG, 2, 0);
-	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, NETLINK_NETFILTER, 1, 0);
-	f[k++] = DENY(EPERM);
+	f[k++] = IF_NR(SYS_socket, nitems(domain) + 2 +
+	    nitems(protocols) + 2 + 1);
+	k += rule_arg_in(f + k, 0, domain, nitems(domain));
+	k += rule_arg_in(f + k, 2, protocols, nitems(protocols));
 	/* one of them: on to the allow-list, which must name socket(2) */
 	f[k++] = LOAD_NR;
 	return k;
 }
+#define RULE_SOCKET_NETLINK_MAX	10
 
 /* no_new_privs, then the k instructions of f as this process's filter */
 static int
@@ -397,8 +413,10 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	n = RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX + 2 * nallowed +
 	    2 * nrefused + (threads ? RULE_THREADS_ONLY_MAX : 0) + 1;
 	if (rules != NULL)
-		n += 20 + rules->nptrace_requests + 7 + RULE_PID_ARG_MAX + 5 +
-		    9;
+		n += 2 * RULE_CREATE_ONLY_MAX +
+		    RULE_PTRACE_MAX(rules->nptrace_requests) +
+		    RULE_PID_ARG_MAX + RULE_KCMP_VM_MAX +
+		    RULE_SOCKET_NETLINK_MAX;
 	if (n > FILTER_MAX || (rules != NULL &&
 	    rules->nptrace_requests > 200))
 		return -E2BIG;

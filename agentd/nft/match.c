@@ -74,13 +74,14 @@ kk_nft_broker_of(const struct kk_policy *p, struct kk_addr *addr, uint16_t *port
 	    kk_endpoint_parse(p->fleet_broker, addr, port) == 0;
 }
 
-/* ip/ip6 saddr|daddr BROKER tcp sport|dport PORT: the broker's side */
+/*
+ * ip/ip6 saddr|daddr BROKER tcp sport|dport PORT: the broker's side, to
+ * it (to) or from it, of IPv6 (v6) or IPv4, in the headers at reads.
+ */
 static int
-compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at,
-    const struct match *m, const struct kk_policy *p)
+compile_broker(struct nftnl_rule *r, const struct kk_expr_at *at, bool to,
+    bool v6, const struct kk_policy *p)
 {
-	const bool to = m->broker == BROKER_TO;
-	const bool v6 = m->nfproto == NFPROTO_IPV6;
 	struct kk_addr a;
 	uint16_t port;
 	int err;
@@ -118,7 +119,6 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 	const uint32_t b = at->th_base, q = at->th_off + 8;
 	const struct kk_expr_at quoted = { b, q, b, q + (v6 ? 40 : 20) };
 	const enum set_id peers = v6 ? SET_MGMT6 : SET_MGMT4;
-	struct match to_broker = { .nfproto = m->nfproto, .broker = BROKER_TO };
 	int err;
 
 	if (m->l4 != (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) ||
@@ -135,7 +135,7 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 	    IPPROTO_TCP)) < 0)
 		return err;
 	if (m->ptb == PTB_TO_BROKER)
-		return compile_broker(r, &quoted, &to_broker, p);
+		return compile_broker(r, &quoted, true, v6, p);
 	if ((err = kk_expr_addr_in(r, &quoted, v6, true,
 	    kk_nft_set_defs[peers].name, peers)) < 0)
 		return err;
@@ -247,7 +247,8 @@ kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
 		err = kk_expr_addr_in(r, at, v6, true, kk_nft_set_defs[m->daddr].name,
 		    m->daddr);
 	if (err == 0 && m->broker != BROKER_NONE)
-		err = compile_broker(r, at, m, spec->policy);
+		err = compile_broker(r, at, m->broker == BROKER_TO, v6,
+		    spec->policy);
 	if (err == 0 && m->sprefix)
 		err = kk_expr_prefix(r, at, v6 ? 8 : 12, m->sprefix->addr,
 		    m->sprefix->plen);

@@ -111,47 +111,49 @@ for v in 4 6; do
 	# veth queues a packet on its sender's CPU, so one CPU keeps them in
 	# the order sent, whatever the other is doing
 	forge() { ip netns exec "$R" taskset -c 0 "$PY" "$PTB" forge "$ep" "$@"; }
-	if [ $v = 4 ]; then unreach=(3 3) wrongcode=(3 1); else unreach=(1 4) wrongcode=(1 0); fi
-	# what must not pass: another destination, another port, either way
-	forge "$ep" "$other" 40002 7444 "TAGa$v"
-	forge "$ep" "$far" 40003 8080 "TAGp$v"
-	forge "$ep" "$other" 7443 40004 "TAGb$v"
-	forge "$far" "$ep" 7444 40005 "TAGi$v"
-	# another error (port unreachable, another code), or UDP quoted
-	forge "$ep" "$far" 40007 7444 "TAGu$v" "${unreach[@]}"
-	forge "$ep" "$far" 40008 7444 "TAGw$v" "${wrongcode[@]}"
-	forge "$ep" "$far" 40009 7444 "TAGd$v" $([ $v = 4 ] && echo 3 4 || echo 2 0) 17
-	# the broker is far's IPv4 address: over IPv6, 8883 is no one's
-	[ $v = 6 ] && forge "$ep" "$far" 40006 8883 "TAGk$v"
-	# what must: quoting a segment to far's management port, a reply
-	# from ep's.  Sent after the four, on the same path: had those
-	# passed, they would be in the file when these are
-	forge "$ep" "$far" 40000 7444 "TAGm$v"
-	forge "$ep" "$far" 7443 40001 "TAGr$v"
-	[ $v = 4 ] && forge "$ep" "$far" 40006 8883 "TAGk$v"
-	# ICMPv6's code is ignored by receivers (RFC 4443): any is taken
-	[ $v = 6 ] && forge "$ep" "$far" 40010 7444 "TAGc$v" 2 1
-	check_within "a forged error quoting a segment to far's management port arrives (IPv$v)" 5 \
-		grep -q "got TAGm$v" "$RX"
-	check_within "a forged error quoting a reply from ep's management port arrives (IPv$v)" 5 \
-		grep -q "got TAGr$v" "$RX"
-	refute "an error quoting a segment to another address is dropped (IPv$v)" grep -q "got TAGa$v" "$RX"
-	refute "an error quoting another port of far is dropped (IPv$v)" grep -q "got TAGp$v" "$RX"
-	refute "an error quoting a reply to another address is dropped (IPv$v)" grep -q "got TAGb$v" "$RX"
-	refute "an error quoting far's segment to ep is dropped (IPv$v)" grep -q "got TAGi$v" "$RX"
-	refute "port unreachable quoting a segment to far's management port is dropped (IPv$v)" \
-		grep -q "got TAGu$v" "$RX"
-	refute "another unreachable code quoting a segment to far's management port is dropped (IPv$v)" \
-		grep -q "got TAGw$v" "$RX"
-	refute "an error quoting UDP to far's management port is dropped (IPv$v)" grep -q "got TAGd$v" "$RX"
-	if [ $v = 4 ]; then
-		check_within "a forged error quoting a segment to the fleet broker arrives (IPv4)" 5 \
-			grep -q "got TAGk4" "$RX"
-	else
-		refute "an error quoting a segment to port 8883 of far over IPv6 (no broker) is dropped" \
-			grep -q "got TAGk6" "$RX"
-		check_within "a packet too big of code 1 arrives too (IPv6)" 5 grep -q "got TAGc6" "$RX"
-	fi
+	if [ $v = 4 ]; then unreach="3 3" wrongcode="3 1" toobig="3 4"
+	else unreach="1 4" wrongcode="1 0" toobig="2 0"; fi
+	# TAG|must|QSRC QDST QSPORT QDPORT|TYPE CODE [PROTO]|check.  Those
+	# to be dropped are sent first: on the same path, had they passed,
+	# they would be in the file when those that arrive are.  The broker
+	# is far's IPv4 address: over IPv6, 8883 is no one's.  ICMPv6's code
+	# is ignored by receivers (RFC 4443): any is taken.
+	rows="a|drop|$ep $other 40002 7444||an error quoting a segment to another address is dropped
+p|drop|$ep $far 40003 8080||an error quoting another port of far is dropped
+b|drop|$ep $other 7443 40004||an error quoting a reply to another address is dropped
+i|drop|$far $ep 7444 40005||an error quoting far's segment to ep is dropped
+u|drop|$ep $far 40007 7444|$unreach|port unreachable quoting a segment to far's management port is dropped
+w|drop|$ep $far 40008 7444|$wrongcode|another unreachable code quoting a segment to far's management port is dropped
+d|drop|$ep $far 40009 7444|$toobig 17|an error quoting UDP to far's management port is dropped"
+	[ $v = 6 ] && rows="$rows
+k|drop|$ep $far 40006 8883||an error quoting a segment to port 8883 of far over IPv6 (no broker) is dropped"
+	rows="$rows
+m|arrive|$ep $far 40000 7444||a forged error quoting a segment to far's management port arrives
+r|arrive|$ep $far 7443 40001||a forged error quoting a reply from ep's management port arrives"
+	[ $v = 4 ] && rows="$rows
+k|arrive|$ep $far 40006 8883||a forged error quoting a segment to the fleet broker arrives"
+	[ $v = 6 ] && rows="$rows
+c|arrive|$ep $far 40010 7444|2 1|a packet too big of code 1 arrives too"
+	# forge QSRC QDST QSPORT QDPORT TAG [TYPE CODE [PROTO]]: an error to
+	# ep from the router, from where a real one comes.  All from one CPU:
+	# veth queues a packet on its sender's CPU, so one CPU keeps them in
+	# the order sent, whatever the other is doing
+	while IFS='|' read -r tag must quote icmp what; do
+		# shellcheck disable=SC2086 # words on purpose
+		ip netns exec "$R" taskset -c 0 "$PY" "$PTB" forge "$ep" \
+			$quote "TAG$tag$v" $icmp </dev/null
+	done <<<"$rows"
+	# those that arrive first (waited for), then those that must not have
+	for pass in arrive drop; do
+		while IFS='|' read -r tag must quote icmp what; do
+			[ "$must" = "$pass" ] || continue
+			if [ "$must" = arrive ]; then
+				check_within "$what (IPv$v)" 5 grep -q "got TAG$tag$v" "$RX"
+			else
+				refute "$what (IPv$v)" grep -q "got TAG$tag$v" "$RX"
+			fi
+		done <<<"$rows"
+	done
 	kill "$CATCH" 2>/dev/null; wait "$CATCH" 2>/dev/null
 done
 
