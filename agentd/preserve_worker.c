@@ -103,6 +103,8 @@ static const int worker_calls[] = {
 static const int collect_calls[] = {
 	SYS_socket, SYS_bind, SYS_getsockname, SYS_setsockopt,
 	SYS_getsockopt, SYS_sendto, SYS_recvfrom, SYS_sendmsg, SYS_recvmsg,
+	/* to drop CAP_NET_ADMIN (it cannot raise what the worker lacks) */
+	SYS_capget, SYS_capset,
 };
 
 #define CAP(c)	((uint64_t)1 << (c))
@@ -177,6 +179,19 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 		kk_snapshot_kcmp_filtered_ok();
 	if (getppid() != parent)
 		_exit(0);	/* it died before the death signal was set */
+}
+
+/*
+ * Collect, once the nftables ruleset is read: CAP_NET_ADMIN goes before
+ * the journal and the package lists, text local users write.  A worker
+ * taken over by one of those could otherwise change links, routes and
+ * tables, or leave what it read (the agent's key) where a local process
+ * picks it up.
+ */
+static int
+drop_net_admin(void)
+{
+	return kk_sandbox_drop_cap(CAP_NET_ADMIN);
 }
 
 static int
@@ -265,8 +280,11 @@ pv_worker_main(struct kd *d, pid_t parent, int out, int dirfd,
 	if (js->kind == JOB_SNAPSHOT) {
 		code = worker_snapshot(dirfd, js, &arts, errors);
 	} else {
+		struct kk_collect_limits lim = js->lim;
+
+		lim.after_nftables = drop_net_admin;
 		err[0] = '\0';
-		e = kk_collect(dirfd, &js->lim, &arts, err, sizeof(err));
+		e = kk_collect(dirfd, &lim, &arts, err, sizeof(err));
 		if (e < 0) {
 			json_array_append_new(errors, json_sprintf("collect: %s",
 			    err[0] ? err : strerror(-e)));

@@ -647,6 +647,22 @@ capset_to(uint64_t caps)
 }
 
 int
+kk_sandbox_drop_cap(int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2] = { { 0 } };
+	uint64_t permitted;
+
+	if (cap < 0 || cap > 63)
+		return -EINVAL;
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	permitted = ((uint64_t)d[1].permitted << 32) | d[0].permitted;
+	return capset_to(permitted & ~((uint64_t)1 << cap));
+}
+
+int
 kk_sandbox_enter(const struct kk_sandbox *sb)
 {
 	int cap, r;

@@ -148,5 +148,11 @@ struct kk_sandbox {
  * before.  On error the child is half confined: it must exit.
  */
 int kk_sandbox_enter(const struct kk_sandbox *sb);
+/*
+ * In a confined child: capability cap leaves the permitted and effective
+ * sets for good (the others stay as they were: both sets equal, none
+ * inheritable, as kk_sandbox_enter left them).  0, or -errno.
+ */
+int kk_sandbox_drop_cap(int cap);
 
 #endif

@@ -557,6 +557,13 @@ struct kk_collect_limits {
 	uint64_t max_bytes;		/* all artifacts together */
 	unsigned journal_entries;	/* most recent entries */
 	const char *nft_ruleset_text;	/* optional, if the caller has it */
+	/*
+	 * Optional: called once the ruleset is read (07), before the
+	 * sources local users write (the journal, package lists).  The
+	 * worker drops CAP_NET_ADMIN there.  Below 0: nothing more is
+	 * collected, and the collection fails.
+	 */
+	int (*after_nftables)(void);
 };
 /*
  * Volatile evidence in RFC 3227 order (most volatile first) as JSON

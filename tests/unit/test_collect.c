@@ -252,6 +252,60 @@ START_TEST(artifacts_in_order_and_hashed)
 }
 END_TEST
 
+/*
+ * The worker drops CAP_NET_ADMIN once the ruleset is read: the hook runs
+ * after 07 is written and before 08 (the journal, text local users
+ * write) is begun; one that fails stops the collection there.
+ */
+static int hook_dfd = -1, hook_calls, hook_ret;
+static bool hook_saw7, hook_saw8;
+
+static int
+after_nftables(void)
+{
+	hook_calls++;
+	hook_saw7 = faccessat(hook_dfd, "collect/07-nftables.json", F_OK,
+	    0) == 0;
+	hook_saw8 = faccessat(hook_dfd, "collect/08-journal.json", F_OK,
+	    0) == 0;
+	return hook_ret;
+}
+
+START_TEST(hook_between_nftables_and_journal)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000,
+		.after_nftables = after_nftables };
+	struct run r;
+
+	run_start(&r);
+	hook_dfd = r.dfd;
+	hook_calls = 0;
+	hook_ret = 0;
+	ck_assert_int_eq(collect(r.dfd, &lim, &r.arts, r.err, sizeof(r.err)),
+	    0);
+	ck_assert_int_eq(hook_calls, 1);
+	ck_assert(hook_saw7);
+	ck_assert(!hook_saw8);
+	ck_assert_uint_eq(r.arts.n, NNAMES);
+	run_end(&r);
+
+	/* it fails: nothing after 07, and the collection says why */
+	run_start(&r);
+	hook_dfd = r.dfd;
+	hook_calls = 0;
+	hook_ret = -EPERM;
+	ck_assert_int_eq(collect(r.dfd, &lim, &r.arts, r.err, sizeof(r.err)),
+	    -EPERM);
+	ck_assert_int_eq(hook_calls, 1);
+	ck_assert_uint_eq(r.arts.n, 7);
+	ck_assert_int_ne(faccessat(r.dfd, "collect/08-journal.json", F_OK, 0),
+	    0);
+	ck_assert_msg(strstr(r.err, "stopped after collect/07-nftables.json") !=
+	    NULL, "%s", r.err);
+	run_end(&r);
+}
+END_TEST
+
 /* ---- the process table ---------------------------------------------- */
 
 START_TEST(process_table_has_self)
@@ -1008,6 +1062,7 @@ KK_SUITE(collect_suite, "collect",
 	/* executables of the whole machine are hashed; ASan is slow */
 	KK_CASE("collect", KK_TMPDIR, 120),
 	    KK_TEST(artifacts_in_order_and_hashed),
+	    KK_TEST(hook_between_nftables_and_journal),
 	    KK_TEST(process_table_has_self),
 	    KK_TEST(process_arguments_cut_where_unreadable),
 	    KK_TEST(sockets_have_ours_with_owner),

@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <linux/capability.h>
 #include <linux/kcmp.h>
 #include <linux/netlink.h>
 #include <unistd.h>
@@ -386,6 +387,60 @@ confined_sockets(void)
 	return bad;
 }
 
+/* Whether this process has capability cap in its effective set. */
+static bool
+has_cap(int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct d[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return (d[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+/*
+ * Collect drops CAP_NET_ADMIN once the ruleset is read (preserve_worker.c):
+ * what needs it is refused after, the other capabilities stay.  As root,
+ * in a child: bit n of the exit status is check n failing.
+ */
+static int
+dropped_net_admin(void)
+{
+	int bad = 0, fd, size = 1 << 20;
+
+	/* 6: root to begin with (CI is): the check would prove nothing */
+	if (!has_cap(CAP_NET_ADMIN) || !has_cap(CAP_DAC_READ_SEARCH))
+		return 1 << 6;
+	/* 0: before, a forced receive buffer (CAP_NET_ADMIN) is taken */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bad |= (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) != 0) << 0;
+	/* 1: the drop */
+	bad |= (kk_sandbox_drop_cap(CAP_NET_ADMIN) != 0) << 1;
+	/* 2: after, refused, and not in the effective set */
+	bad |= (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) != -1 || errno != EPERM) << 2;
+	bad |= has_cap(CAP_NET_ADMIN) << 2;
+	/* 3: the others stay */
+	bad |= !has_cap(CAP_DAC_READ_SEARCH) << 3;
+	/* 4: and it cannot be taken back */
+	{
+		struct __user_cap_header_struct h = {
+			.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+		struct __user_cap_data_struct d[2] = { { 0 } };
+
+		syscall(SYS_capget, &h, d);
+		d[CAP_NET_ADMIN / 32].effective |= 1u << (CAP_NET_ADMIN % 32);
+		d[CAP_NET_ADMIN / 32].permitted |= 1u << (CAP_NET_ADMIN % 32);
+		bad |= (syscall(SYS_capset, &h, d) != -1) << 4;
+		bad |= has_cap(CAP_NET_ADMIN) << 4;
+	}
+	close(fd);
+	return bad;
+}
+
 /* checks() in a child of its own: it exits with 0 if every check held */
 static void
 in_child(int (*checks)(void))
@@ -413,6 +468,12 @@ END_TEST
 START_TEST(test_worker_sockets_netlink_only)
 {
 	in_child(confined_sockets);
+}
+END_TEST
+
+START_TEST(test_collect_drops_net_admin)
+{
+	in_child(dropped_net_admin);
 }
 END_TEST
 
@@ -1019,6 +1080,7 @@ KK_SUITE(preserve_suite, "preserve",
 	    KK_TEST(test_worker_cannot_write_memory),
 	    KK_TEST(test_worker_kcmp_vm_only),
 	    KK_TEST(test_worker_sockets_netlink_only),
+	    KK_TEST(test_collect_drops_net_admin),
 	    X32_TESTS
 	    KK_TEST(test_resolver_reaches_no_other_process),
 	    KK_TEST(test_children_keep_their_death_signal),

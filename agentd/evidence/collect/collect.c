@@ -416,6 +416,14 @@ kk_collect(int dirfd, const struct kk_collect_limits *lim,
 			snprintf(err, errlen, "%s: %s", sources[i].rel,
 			    strerror(-r));
 		}
+		if (sources[i].fn == collect_nftables && lim != NULL &&
+		    lim->after_nftables != NULL &&
+		    (r = lim->after_nftables()) < 0) {
+			/* fail closed: no more text of others' with it */
+			snprintf(err, errlen, "stopped after %s: %s",
+			    sources[i].rel, strerror(-r));
+			return r;
+		}
 	}
 	if (ret == 0) {
 		/* success, but the caller may want to log what is missing */
