@@ -225,7 +225,6 @@ readback_keep(struct readback *rb, enum kk_nft_kind_id kind, void *obj)
 struct listing {
 	struct readback *rb;
 	enum kk_nft_kind_id kind;
-	bool keys;		/* rules' memo keys too (a handle with a memo) */
 };
 
 /* The memo key of the rule just kept, from the bytes the kernel sent. */
@@ -242,22 +241,41 @@ rule_key(struct readback *rb, const struct nlmsghdr *nlh)
 	}
 }
 
+int
+kk_nft_readback_add(struct readback *rb, enum kk_nft_kind_id kind,
+    const struct nlmsghdr *nlh)
+{
+	const struct kk_nft_kind *k = &kk_nft_kinds[kind];
+	void *obj = k->alloc();
+
+	if (obj == NULL)
+		return -ENOMEM;
+	/*
+	 * One this libnftnl cannot read (an expression newer than it, which
+	 * the kernel takes): never just left out, or a rule that accepts
+	 * ahead of the drop would not be seen
+	 */
+	if (k->parse(nlh, obj) < 0) {
+		rb->unreadable = true;
+		k->free(obj);
+		return 0;
+	}
+	if (!readback_keep(rb, kind, obj)) {
+		k->free(obj);
+		return 0;
+	}
+	if (kind == KK_NFT_RULE && rb->keys)
+		rule_key(rb, nlh);
+	return 0;
+}
+
 static int
 object_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct listing *l = data;
-	const struct kk_nft_kind *k = &kk_nft_kinds[l->kind];
-	void *obj = k->alloc();
 
-	if (obj == NULL)
-		return MNL_CB_ERROR;
-	if (k->parse(nlh, obj) < 0 || !readback_keep(l->rb, l->kind, obj)) {
-		k->free(obj);
-		return MNL_CB_OK;
-	}
-	if (l->kind == KK_NFT_RULE && l->keys)
-		rule_key(l->rb, nlh);
-	return MNL_CB_OK;
+	return kk_nft_readback_add(l->rb, l->kind, nlh) < 0 ? MNL_CB_ERROR :
+	    MNL_CB_OK;
 }
 
 /*
@@ -269,7 +287,7 @@ kk_nft_read_objects(struct kk_nft *n, struct readback *rb,
     enum kk_nft_kind_id kind, const char *name)
 {
 	const struct kk_nft_kind *k = &kk_nft_kinds[kind];
-	struct listing l = { .rb = rb, .kind = kind, .keys = n->memo != NULL };
+	struct listing l = { .rb = rb, .kind = kind };
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 	void *q = k->alloc();
@@ -390,6 +408,8 @@ read_back(struct kk_nft *n, int family, const char *name,
 	memset(rb, 0, sizeof(*rb));
 	rb->family = family;
 	rb->name = name;
+	/* a check's rules (o): keys for the memo, if the handle keeps one */
+	rb->keys = o != NULL && n->memo != NULL;
 	if ((err = kk_nft_get_table(n, family, name, &rb->table)) < 0 ||
 	    rb->table == NULL)
 		return err;
@@ -638,6 +658,10 @@ check(struct kk_nft *n, const struct kk_nft_objects *o, size_t no,
 		if (err == -E2BIG)
 			err = kk_nft_seterr(n, -ESTALE,
 			    "table %s %s has more objects than kakurid made",
+			    kk_nft_family_name(o[i].family), name);
+		else if (err == 0 && rb.unreadable)
+			err = kk_nft_seterr(n, -ESTALE,
+			    "table %s %s has an object libnftnl cannot read",
 			    kk_nft_family_name(o[i].family), name);
 		else if (err < 0)
 			kk_nft_seterr(n, err, "reading back table %s %s: %s",

@@ -9,6 +9,8 @@
 #include "nft.h"
 #include "nftkind.h"
 
+struct nlmsghdr;
+
 /* Writes n->err and returns err. */
 int kk_nft_seterr(struct kk_nft *n, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -102,6 +104,8 @@ struct readback {
 	unsigned char *rule_keys[KK_NFT_MAX_RULES + 32];
 	size_t nrules;
 	bool overflow;
+	bool unreadable;	/* an object libnftnl could not parse */
+	bool keys;		/* rules' memo keys are made (a check's, with a memo) */
 };
 
 /*
@@ -117,6 +121,13 @@ int kk_nft_read_back(struct kk_nft *n, int family, const char *name,
 /* The objects of kind in rb's table: the one called name, or all (NULL). */
 int kk_nft_read_objects(struct kk_nft *n, struct readback *rb,
     enum kk_nft_kind_id kind, const char *name);
+/*
+ * One object of kind as the kernel listed it (nlh), into rb: kept if it
+ * is of rb's table, or noted unreadable if libnftnl cannot parse it.
+ * -ENOMEM, else 0.
+ */
+int kk_nft_readback_add(struct readback *rb, enum kk_nft_kind_id kind,
+    const struct nlmsghdr *nlh);
 void kk_nft_readback_free(struct readback *rb);
 
 #endif

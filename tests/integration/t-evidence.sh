@@ -262,10 +262,10 @@ for a in 01-routes 02-sockets 07-nftables; do
 		jq -e '(.error == null) and (.items | length > 0)' "$CDIR/collect/$a.json"
 done
 # it drops CAP_NET_ADMIN after the ruleset (07); what it reads after
-# still comes (a failed drop would stop it there)
+# still comes (a failed drop would stop it there, none of these written)
 for a in 08-journal 09-os-release 10-packages; do
 	check "collect's $a, read after CAP_NET_ADMIN is dropped, is there" \
-		jq -e '.error == null or (.error | test("stopped") | not)' "$CDIR/collect/$a.json"
+		test -s "$CDIR/collect/$a.json"
 done
 check "collect's package list has items" jq -e '.items | length > 0' "$CDIR/collect/10-packages.json"
 

@@ -18,6 +18,7 @@
 #include <libnftnl/rule.h>
 
 #include "memo.h"
+#include "readback.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -95,17 +96,17 @@ START_TEST(keys_are_the_bytes_the_text_is_made_of)
 	ck_assert_int_eq(key_of("output", 6, NF_DROP, "drop all", 77, b), 0);
 	ck_assert(same(a, b));
 	/* an expression's value, the verdict, the chain, the comment: another */
-	key_of("output", 17, NF_DROP, "drop all", 0, b);
+	ck_assert_int_eq(key_of("output", 17, NF_DROP, "drop all", 0, b), 0);
 	ck_assert(!same(a, b));
-	key_of("output", 6, NF_ACCEPT, "drop all", 0, b);
+	ck_assert_int_eq(key_of("output", 6, NF_ACCEPT, "drop all", 0, b), 0);
 	ck_assert(!same(a, b));
-	key_of("input", 6, NF_DROP, "drop all", 0, b);
+	ck_assert_int_eq(key_of("input", 6, NF_DROP, "drop all", 0, b), 0);
 	ck_assert(!same(a, b));
-	key_of("output", 6, NF_DROP, "drop alL", 0, b);
+	ck_assert_int_eq(key_of("output", 6, NF_DROP, "drop alL", 0, b), 0);
 	ck_assert(!same(a, b));
 	/* no comment is not an empty one */
-	key_of("output", 6, NF_DROP, NULL, 0, a);
-	key_of("output", 6, NF_DROP, "", 0, b);
+	ck_assert_int_eq(key_of("output", 6, NF_DROP, NULL, 0, a), 0);
+	ck_assert_int_eq(key_of("output", 6, NF_DROP, "", 0, b), 0);
 	ck_assert(!same(a, b));
 	/* the side is hashed first: a wanted rule's key is never a listed one's */
 	r = rule("output", 6, NF_DROP, "drop all", 0);
@@ -203,9 +204,53 @@ START_TEST(lines_are_bounded)
 }
 END_TEST
 
+/*
+ * A rule of kakurid's table that this libnftnl cannot read (an expression
+ * newer than it, which the kernel takes) is noted, never left out: a
+ * check that dropped it would not see an accept ahead of the drop.
+ */
+START_TEST(readback_notes_a_rule_it_cannot_read)
+{
+	static char buf[16384];
+	static struct readback rb;
+	struct nftnl_rule *r;
+	struct nlmsghdr *nlh;
+	struct nlattr *list, *elem;
+
+	memset(&rb, 0, sizeof(rb));
+	rb.family = NFPROTO_INET;
+	rb.name = "kakuri";
+	/* one it reads: kept */
+	memset(buf, 0, sizeof(buf));
+	r = rule("output", 6, NF_DROP, "drop all", 5);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	ck_assert_int_eq(kk_nft_readback_add(&rb, KK_NFT_RULE, nlh), 0);
+	ck_assert_uint_eq(rb.nrules, 1);
+	ck_assert(!rb.unreadable);
+	/* one with an expression it does not know */
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 2);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, "kakuri");
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "output");
+	mnl_attr_put_u64(nlh, NFTA_RULE_HANDLE, htobe64(6));
+	list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS);
+	elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+	mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, "newer_than_libnftnl");
+	mnl_attr_nest_end(nlh, elem);
+	mnl_attr_nest_end(nlh, list);
+	ck_assert_int_eq(kk_nft_readback_add(&rb, KK_NFT_RULE, nlh), 0);
+	ck_assert_uint_eq(rb.nrules, 1);
+	ck_assert(rb.unreadable);
+	kk_nft_readback_free(&rb);
+}
+END_TEST
+
 KK_SUITE(nft_memo_suite, "nft_memo",
 	KK_CASE("memo", 0, 0),
 	    KK_TEST(keys_are_the_bytes_the_text_is_made_of),
 	    KK_TEST(a_repeated_attribute_gives_no_key),
 	    KK_TEST(lines_last_one_unused_check),
-	    KK_TEST(lines_are_bounded))
+	    KK_TEST(lines_are_bounded),
+	    KK_TEST(readback_notes_a_rule_it_cannot_read))

@@ -396,6 +396,18 @@ kk_collect(int dirfd, const struct kk_collect_limits *lim,
 		err[0] = '\0';
 	collector_init(&c, dirfd, lim);
 	for (i = 0; i < NSOURCES; i++) {
+		/*
+		 * Right after the ruleset, however it went (even an
+		 * artifact that could not begin): fail closed, no more text
+		 * of others' read with what the hook takes away
+		 */
+		if (i > 0 && sources[i - 1].fn == collect_nftables &&
+		    lim != NULL && lim->after_nftables != NULL &&
+		    (r = lim->after_nftables()) < 0) {
+			snprintf(err, errlen, "stopped after %s: %s",
+			    sources[i - 1].rel, strerror(-r));
+			return r;
+		}
 		if ((r = art_init(&b, &c, &sources[i], share_of(&c, i))) < 0) {
 			if (ret == 0) {
 				ret = r;
@@ -415,14 +427,6 @@ kk_collect(int dirfd, const struct kk_collect_limits *lim,
 			ret = r;
 			snprintf(err, errlen, "%s: %s", sources[i].rel,
 			    strerror(-r));
-		}
-		if (sources[i].fn == collect_nftables && lim != NULL &&
-		    lim->after_nftables != NULL &&
-		    (r = lim->after_nftables()) < 0) {
-			/* fail closed: no more text of others' with it */
-			snprintf(err, errlen, "stopped after %s: %s",
-			    sources[i].rel, strerror(-r));
-			return r;
 		}
 	}
 	if (ret == 0) {
