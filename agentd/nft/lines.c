@@ -57,12 +57,14 @@ lines_room(struct lines *l, size_t len)
 	return l->room;
 }
 
-/* A copy of line at the end of l. */
+/* The line written in the room, at the end of l; err passed through. */
 static int
-lines_add(struct lines *l, const char *line)
+lines_keep(struct lines *l, int err)
 {
 	char **v;
 
+	if (err < 0)
+		return err;
 	if (l->n == l->cap) {
 		v = realloc(l->v, (l->cap ? 2 * l->cap : 32) * sizeof(*v));
 		if (v == NULL)
@@ -70,17 +72,10 @@ lines_add(struct lines *l, const char *line)
 		l->v = v;
 		l->cap = l->cap ? 2 * l->cap : 32;
 	}
-	if ((l->v[l->n] = strdup(line)) == NULL)
+	if ((l->v[l->n] = strdup(l->room)) == NULL)
 		return -ENOMEM;
 	l->n++;
 	return 0;
-}
-
-/* The line written in the room, at the end of l; err passed through. */
-static int
-lines_keep(struct lines *l, int err)
-{
-	return err < 0 ? err : lines_add(l, l->room);
 }
 
 static int
@@ -140,14 +135,19 @@ rule_line(struct lines *l, const struct rule_src *src,
 	unsigned char want_key[KK_NFT_MEMO_KEY];
 	const unsigned char *key = NULL;
 	const char *line;
+	char *buf;
 	int err;
 
 	if (src->memo != NULL && src->keys != NULL)
 		key = src->keys[i];
 	else if (src->memo != NULL && kk_nft_memo_key_of(r, want_key) == 0)
 		key = want_key;
-	if (key != NULL && (line = kk_nft_memo_find(src->memo, key)) != NULL)
-		return lines_add(l, line);
+	if (key != NULL && (line = kk_nft_memo_find(src->memo, key)) != NULL) {
+		if ((buf = lines_room(l, strlen(line) + 1)) == NULL)
+			return -ENOMEM;
+		strcpy(buf, line);
+		return lines_keep(l, 0);
+	}
 	if ((err = canon_line(l, KK_NFT_RULE, r)) < 0)
 		return err;
 	if (key != NULL)
