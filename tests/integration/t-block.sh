@@ -54,6 +54,17 @@ block_cmd() {	# block_cmd FILE [more sign options]: a signed block with args FIL
 	sign alice block --args "$f" "$@"
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# after FILE: the epoch second after FILE's iat, once the clock is past it.
+# A command signed "after" FILE is signed with it as --valid-from: time(),
+# which kakurictl signs with, trails date's clock by up to a tick, so a
+# wait alone can give the next command the same iat.
+after() {
+	local iat
+	iat=$(jq -r .payload "$1" | base64 -d | jq -r .iat)
+	until_ok 5 bash -c "[ \$(date +%s) -gt $iat ]" ||
+		{ echo "the clock does not move" >&2; return 1; }
+	echo $((iat + 1))
+}
 # the packets list SET's named counter counted (its drops on every hook)
 drops() {
 	ip netns exec "$EP" nft list counter inet kakuri "$1_drops" 2>/dev/null |
@@ -167,9 +178,7 @@ check "the address only in version 2 passes before it" reach "$EP" tcp "$NEW" 80
 # an unblock signed (and cosigned) while version 1 is in force, held back;
 # version 2 is signed a second later at least
 HELD=$(sign alice unblock --arg set=swap) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$HELD" "$HELD" 2>/dev/null
-HELD_IAT=$(jq -r .payload "$HELD" | base64 -d | jq -r .iat)
-until_ok 5 bash -c "[ \$(date +%s) -gt $HELD_IAT ]" || die "the clock does not move"
-F=$(block_cmd "$WORK/swap2.json")
+F=$(block_cmd "$WORK/swap2.json" --valid-from "$(after "$HELD")")
 SWAP_DROPS=$(drops swap)
 # probe the address in both versions without a pause while version 2 goes in
 send_probed "$F" "$BOTH"
@@ -194,9 +203,7 @@ check "... version 2 still holds" blocked "$EP" tcp "$NEW" 8080
 echo "-- unblock needs the release threshold"
 # a second copy of version 2, signed before the unblock and kept back
 COPY=$(block_cmd "$WORK/swap2.json")
-COPY_IAT=$(jq -r .payload "$COPY" | base64 -d | jq -r .iat)
-until_ok 5 bash -c "[ \$(date +%s) -gt $COPY_IAT ]" || die "the clock does not move"
-F=$(sign alice unblock --arg set=swap)
+F=$(sign alice unblock --arg set=swap --valid-from "$(after "$COPY")")
 check "unblock with one signature is refused (threshold)" test "$(send_result "$F")" = threshold
 check "the list still holds" blocked "$EP" tcp "$BOTH" 8080
 "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$F" "$F" 2>/dev/null
@@ -212,10 +219,9 @@ check "a local unblock without a signature is refused" eval '! ctl unblock 2>/de
 # an unblock naming the version it ends, signed before that version was
 # (a signer whose clock is behind): the version it names is in force, done
 SKEW=$(sign alice unblock --arg set=skew --arg version:=1) && "$KAKURICTL" cosign -k "$PKI/bob.key" -o "$SKEW" "$SKEW" 2>/dev/null
-SKEW_IAT=$(jq -r .payload "$SKEW" | base64 -d | jq -r .iat)
-until_ok 5 bash -c "[ \$(date +%s) -gt $SKEW_IAT ]" || die "the clock does not move"
 jq -nc '{set: "skew", version: 1, addresses: ["11.210.0.0/16"]}' >"$WORK/skew.json"
-check "a list skew v1: done" test "$(send_result "$(block_cmd "$WORK/skew.json")")" = done
+check "a list skew v1: done" test "$(send_result "$(block_cmd "$WORK/skew.json" \
+	--valid-from "$(after "$SKEW")")")" = done
 check "... ended by an unblock naming version 1, signed before it (fails on the first version: stale)" \
 	test "$(send_result "$SKEW")" = done
 
