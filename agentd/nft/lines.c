@@ -57,14 +57,12 @@ lines_room(struct lines *l, size_t len)
 	return l->room;
 }
 
-/* The line written in the room, at the end of l; err passed through. */
+/* A copy of line at the end of l. */
 static int
-lines_keep(struct lines *l, int err)
+lines_add(struct lines *l, const char *line)
 {
 	char **v;
 
-	if (err < 0)
-		return err;
 	if (l->n == l->cap) {
 		v = realloc(l->v, (l->cap ? 2 * l->cap : 32) * sizeof(*v));
 		if (v == NULL)
@@ -72,10 +70,17 @@ lines_keep(struct lines *l, int err)
 		l->v = v;
 		l->cap = l->cap ? 2 * l->cap : 32;
 	}
-	if ((l->v[l->n] = strdup(l->room)) == NULL)
+	if ((l->v[l->n] = strdup(line)) == NULL)
 		return -ENOMEM;
 	l->n++;
 	return 0;
+}
+
+/* The line written in the room, at the end of l; err passed through. */
+static int
+lines_keep(struct lines *l, int err)
+{
+	return err < 0 ? err : lines_add(l, l->room);
 }
 
 static int
@@ -135,19 +140,14 @@ rule_line(struct lines *l, const struct rule_src *src,
 	unsigned char want_key[KK_NFT_MEMO_KEY];
 	const unsigned char *key = NULL;
 	const char *line;
-	char *buf;
 	int err;
 
 	if (src->memo != NULL && src->keys != NULL)
 		key = src->keys[i];
 	else if (src->memo != NULL && kk_nft_memo_key_of(r, want_key) == 0)
 		key = want_key;
-	if (key != NULL && (line = kk_nft_memo_find(src->memo, key)) != NULL) {
-		if ((buf = lines_room(l, strlen(line) + 1)) == NULL)
-			return -ENOMEM;
-		strcpy(buf, line);
-		return lines_keep(l, 0);
-	}
+	if (key != NULL && (line = kk_nft_memo_find(src->memo, key)) != NULL)
+		return lines_add(l, line);
 	if ((err = canon_line(l, KK_NFT_RULE, r)) < 0)
 		return err;
 	if (key != NULL)

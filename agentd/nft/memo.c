@@ -104,6 +104,14 @@ kk_nft_memo_key_of(const struct nftnl_rule *r,
 	return kk_nft_memo_key(nlh, KK_NFT_MEMO_WANT, key);
 }
 
+int
+kk_nft_remember_lines(struct kk_nft *n)
+{
+	if (n->memo == NULL && (n->memo = calloc(1, sizeof(*n->memo))) == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
 static void
 entries_free(struct kk_nft_memo_entry *e, size_t n)
 {

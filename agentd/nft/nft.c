@@ -76,14 +76,6 @@ kk_nft_open(struct kk_nft *n)
 	return 0;
 }
 
-int
-kk_nft_remember_lines(struct kk_nft *n)
-{
-	if (n->memo == NULL && (n->memo = calloc(1, sizeof(*n->memo))) == NULL)
-		return -ENOMEM;
-	return 0;
-}
-
 void
 kk_nft_close(struct kk_nft *n)
 {
