@@ -18,7 +18,9 @@
  *    would lose them.  Nothing writable is ever touched.  The pages stay
  *    in the page cache (other processes map libc and libcrypto too); the
  *    next use maps them again with a minor fault, as after the kernel
- *    reclaimed them under memory pressure.
+ *    reclaimed them under memory pressure;
+ *  - the main stack's pages below the running frame, which the deepest
+ *    call of the work left resident, are dropped the same way.
  *
  * The drop runs only while the process has one thread: another one could
  * map something new between the read of /proc/self/maps and madvise.
@@ -39,6 +41,7 @@
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -125,12 +128,35 @@ drop_clean(int pm, unsigned long start, unsigned long end)
 	return runs;
 }
 
-/* Every private read-only mapping of a file. */
+/*
+ * The main stack's pages below the caller's frame: a command's deepest
+ * call (an nftables apply and its read-back, tens of KiB of locals) left
+ * them resident, and nothing lives below the running frame.  The next
+ * deep call finds them zeroed, as a stack that never went so deep.  Only
+ * on the stack of the [stack] mapping, [lo, hi), and a margin is left for
+ * the calls made from here.
+ */
+#define LEAN_STACK_MARGIN	(16 * 1024UL)
+
+static __attribute__((noinline)) void
+drop_stack_below(unsigned long lo, unsigned long hi)
+{
+	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE), here, end;
+	volatile char mark = 0;
+
+	here = (unsigned long)&mark;
+	if (here < lo || here >= hi || here - lo < LEAN_STACK_MARGIN + page)
+		return;
+	end = (here - LEAN_STACK_MARGIN) & ~(page - 1);
+	madvise((void *)lo, end - lo, MADV_DONTNEED);
+}
+
+/* Every private read-only mapping of a file; then the stack below. */
 static size_t
 drop_all_clean(void)
 {
 	char line[512], perms[8];
-	unsigned long start, end, ino;
+	unsigned long start, end, ino, stack_lo = 0, stack_hi = 0;
 	size_t n = 0;
 	FILE *f;
 	int pm;
@@ -141,13 +167,20 @@ drop_all_clean(void)
 		close(pm);
 		return 0;
 	}
-	while (fgets(line, sizeof(line), f) != NULL)
+	while (fgets(line, sizeof(line), f) != NULL) {
 		if (sscanf(line, "%lx-%lx %7s %*x %*x:%*x %lu", &start, &end,
-		    perms, &ino) == 4 && ino != 0 && perms[0] == 'r' &&
-		    perms[1] == '-' && perms[3] == 'p')
+		    perms, &ino) != 4)
+			continue;
+		if (ino != 0 && perms[0] == 'r' && perms[1] == '-' &&
+		    perms[3] == 'p')
 			n += drop_clean(pm, start, end);
+		else if (ino == 0 && strstr(line, " [stack]\n") != NULL)
+			stack_lo = start, stack_hi = end;
+	}
 	fclose(f);
 	close(pm);
+	if (stack_hi != 0)
+		drop_stack_below(stack_lo, stack_hi);
 	return n;
 }
 

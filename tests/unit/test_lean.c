@@ -81,6 +81,65 @@ START_TEST(test_settle_drops_clean_keeps_written)
 }
 END_TEST
 
+/* A deep call: 64 KiB of its frame written; the frame's lowest address. */
+static __attribute__((noinline)) uintptr_t
+deep(void)
+{
+	volatile char a[64 * 1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(a); i += 512)
+		a[i] = 1;
+	return (uintptr_t)&a[0];
+}
+
+/* The [stack] mapping, as /proc/self/maps has it. */
+static void
+stack_mapping(uintptr_t *lo, uintptr_t *hi)
+{
+	char line[512];
+	unsigned long a, b;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	*lo = *hi = 0;
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, " [stack]\n") != NULL &&
+		    sscanf(line, "%lx-%lx", &a, &b) == 2)
+			*lo = a, *hi = b;
+	fclose(f);
+	ck_assert_msg(*hi != 0, "no [stack] in /proc/self/maps");
+}
+
+START_TEST(test_settle_drops_the_stack_below)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), low, lo, hi;
+	volatile char mine[4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(mine); i++)
+		mine[i] = (char)i;
+	low = deep() & ~(page - 1);
+	stack_mapping(&lo, &hi);
+	ck_assert_msg(low >= lo && low < hi, "the deep frame (%#lx) is not "
+	    "on the [stack] mapping (%#lx-%#lx)", (unsigned long)low,
+	    (unsigned long)lo, (unsigned long)hi);
+	ck_assert(present((void *)low));
+
+	kd_lean_settle();
+
+	ck_assert_msg(!present((void *)low), "the deep frame's lowest page "
+	    "is still resident");
+	/* what lives in the frames above is untouched */
+	for (i = 0; i < sizeof(mine); i++)
+		ck_assert_int_eq(mine[i], (char)i);
+	/* and the stack goes as deep again */
+	ck_assert_uint_eq(deep() & ~(page - 1), low);
+	ck_assert(present((void *)low));
+}
+END_TEST
+
 KK_SUITE(lean_suite, "lean",
 	KK_CASE("settle", KK_TMPDIR, 0),
-	    KK_TEST(test_settle_drops_clean_keeps_written))
+	    KK_TEST(test_settle_drops_clean_keeps_written),
+	    KK_TEST(test_settle_drops_the_stack_below))
