@@ -6,11 +6,13 @@
  * The identity key itself never leaves the parent.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 #include "children.h"
 #include "daemon.h"
@@ -25,6 +27,19 @@ enum peer_kind {
 	PEER_BROKER,		/* the fleet broker (DESIGN 9) */
 };
 
+/* The same public key, read raw: the two may come from two library contexts. */
+static bool
+same_public_key(const EVP_PKEY *a, const EVP_PKEY *b)
+{
+	unsigned char ra[64], rb[64];
+	size_t la = sizeof(ra), lb = sizeof(rb);
+
+	return a != NULL && b != NULL &&
+	    EVP_PKEY_get_raw_public_key(a, ra, &la) == 1 &&
+	    EVP_PKEY_get_raw_public_key(b, rb, &lb) == 1 && la == lb &&
+	    CRYPTO_memcmp(ra, rb, la) == 0;
+}
+
 static int
 material(struct kd *d, const char *const path[KK_PEM__MAX],
     enum peer_kind peer, const char *broker_ip, const void *extra,
@@ -34,6 +49,7 @@ material(struct kd *d, const char *const path[KK_PEM__MAX],
 	size_t len[KK_PEM__MAX] = { 0 }, total = extralen, pos;
 	struct kk_tls_material m;
 	struct kk_ipc_config cfg;
+	OSSL_LIB_CTX *scratch, *was = NULL;
 	EVP_PKEY *idpub = NULL;
 	X509 *idcert = NULL;
 	SSL_CTX *ctx = NULL;
@@ -41,6 +57,17 @@ material(struct kd *d, const char *const path[KK_PEM__MAX],
 	int i, r;
 
 	*out = NULL;
+	/*
+	 * Checked in a library context of its own, freed afterwards: an
+	 * SSL_CTX fills the context it is made in with every algorithm TLS
+	 * looks up, some 200 KiB the parent, which never speaks TLS itself,
+	 * would otherwise keep for good.
+	 */
+	if ((scratch = OSSL_LIB_CTX_new()) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	was = OSSL_LIB_CTX_set0_default(scratch);
 	for (i = 0; i < KK_PEM__MAX; i++) {
 		if (path[i] == NULL || path[i][0] == '\0')
 			continue;	/* no CA: a pinned peer */
@@ -66,7 +93,7 @@ material(struct kd *d, const char *const path[KK_PEM__MAX],
 	/* the chain the child shows must be the identity that signs here */
 	if (peer != PEER_BROKER && (kk_cert_load(d->policy->cert, &idcert) < 0 ||
 	    (idpub = X509_get0_pubkey(idcert)) == NULL ||
-	    EVP_PKEY_eq(idpub, d->agent_key) != 1)) {
+	    !same_public_key(idpub, d->agent_key))) {
 		snprintf(why, whylen, "%.200s does not carry the identity key "
 		    "%.200s", d->policy->cert, d->policy->key);
 		r = -EINVAL;
@@ -95,6 +122,10 @@ out:
 		kk_pem_free(pem[i]);
 	X509_free(idcert);
 	SSL_CTX_free(ctx);
+	OSSL_LIB_CTX_set0_default(was);
+	OSSL_LIB_CTX_free(scratch);
+	/* and the pages it took go back, not kept for a next time */
+	malloc_trim(0);
 	return r;
 }
 

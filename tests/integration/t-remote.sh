@@ -242,6 +242,26 @@ check "after --init the channel comes up by itself (the start is retried)" until
 check "the retries said it once in the log" test "$(grep -c 'CSIRT channel off: .*agent-tls.key' "$DLOG")" -eq 1
 check "and serves signed commands" test "$(send_result "$(sign carol status)")" = done
 
+# the identity certificate, shown as the TLS chain, must carry the key that
+# signs here: a coherent pair of another key (its certificate, and the TLS
+# certificate issued by it) keeps the channel off, and says why
+stop_kakurid -TERM
+cp "$PKI/agent.crt" "$WORK/agent.crt.good" && cp "$PKI/agent-tls.crt" "$WORK/agent-tls.crt.good"
+openssl genpkey -algorithm ed25519 -out "$WORK/other.key" 2>/dev/null &&
+openssl req -x509 -new -key "$WORK/other.key" -subj "/CN=another host" -days 1 \
+	-out "$PKI/agent.crt" 2>/dev/null &&
+openssl req -new -key "$PKI/agent-tls.key" -subj "/CN=another host" -out "$WORK/tls.csr" 2>/dev/null &&
+openssl x509 -req -in "$WORK/tls.csr" -CA "$PKI/agent.crt" -CAkey "$WORK/other.key" -days 1 \
+	-out "$PKI/agent-tls.crt" 2>/dev/null || fail "another host's certificates are made"
+start_kakurid || fail "kakurid starts with another key's certificates"
+check "an identity certificate of another key: the channel is off, saying it does not carry the identity key" \
+	until_ok 10 bash -c "'$KAKURICTL' -s '$SOCK' status --json | jq -e '.csirt_channel | test(\"^off: .*agent.crt does not carry the identity key\")' >/dev/null"
+stop_kakurid -TERM
+cp "$WORK/agent.crt.good" "$PKI/agent.crt" && cp "$WORK/agent-tls.crt.good" "$PKI/agent-tls.crt"
+start_kakurid || fail "kakurid starts with its own certificates back"
+check "... with its own back, the channel is up" until_ok 20 channel_up
+check "... and serves signed commands" test "$(send_result "$(sign carol status)")" = done
+
 # --- kakurictl apply refusals are counted per interval, as the network's ---
 # Any local user may apply, a few a second: one audit line (and a receipt
 # signature) each rotated the incident's history out of the log in weeks.
