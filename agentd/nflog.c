@@ -59,7 +59,8 @@ struct kd_nflog {
 	struct mnl_socket *nl;
 	sd_event_source *io, *timer;
 	uint16_t group;
-	struct tally t[KD_BLOCK_LISTS_MAX];
+	/* the lists with hits since the last report, each made at its first */
+	struct tally *t[KD_BLOCK_LISTS_MAX];
 	size_t nt;
 	unsigned long reports;
 };
@@ -101,14 +102,23 @@ tally_of(struct kd_nflog *nf, const char *list, size_t len)
 	size_t i;
 
 	for (i = 0; i < nf->nt; i++)
-		if (strlen(nf->t[i].list) == len &&
-		    memcmp(nf->t[i].list, list, len) == 0)
-			return &nf->t[i];
-	if (nf->nt >= KD_BLOCK_LISTS_MAX)
+		if (strlen(nf->t[i]->list) == len &&
+		    memcmp(nf->t[i]->list, list, len) == 0)
+			return nf->t[i];
+	/* a list's first hit since the last report makes its tally */
+	if (nf->nt >= KD_BLOCK_LISTS_MAX || len > KD_BLOCK_NAME_MAX ||
+	    (nf->t[nf->nt] = calloc(1, sizeof(struct tally))) == NULL)
 		return NULL;
-	memset(&nf->t[nf->nt], 0, sizeof(nf->t[0]));
-	memcpy(nf->t[nf->nt].list, list, len);
-	return &nf->t[nf->nt++];
+	memcpy(nf->t[nf->nt]->list, list, len);
+	return nf->t[nf->nt++];
+}
+
+/* The tallies reported, or dropped with the socket: none is kept idle. */
+static void
+tallies_free(struct kd_nflog *nf)
+{
+	while (nf->nt > 0)
+		free(nf->t[--nf->nt]);
 }
 
 /*
@@ -333,7 +343,7 @@ report_hits(struct kd *d)
 	size_t i;
 
 	for (i = 0; i < nf->nt; i++) {
-		t = &nf->t[i];
+		t = nf->t[i];
 		if (t->logged == 0)
 			continue;
 		b = kd_blocklists_find(&d->blocklists, t->list);
@@ -352,7 +362,7 @@ report_hits(struct kd *d)
 			nf->reports++;
 		json_decref(body);
 	}
-	nf->nt = 0;
+	tallies_free(nf);
 }
 
 static int
@@ -375,6 +385,7 @@ nflog_free(struct kd_nflog *nf)
 	nf->timer = sd_event_source_disable_unref(nf->timer);
 	if (nf->nl != NULL)
 		mnl_socket_close(nf->nl);
+	tallies_free(nf);
 	free(nf);
 }
 
