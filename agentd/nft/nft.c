@@ -1,19 +1,12 @@
 /*
- * Send the batch built by build.c as one transaction, read the tables
- * back (readback.c), and watch nftables events for other processes
- * touching them.
+ * Apply a spec: plan what changes, send the batch built by build.c as
+ * one transaction (send.c), read the tables back (readback.c), and watch
+ * nftables events for other processes touching them.
  *
  * The socket that creates the table owns it (NFT_TABLE_F_OWNER): every
  * later change must come through the same socket, so kakurid keeps one
  * open for its whole life.  With NFT_TABLE_F_PERSIST the table outlives
  * the socket (kakurid's death) and a new kakurid claims it again.
- *
- * A batch of several pages goes out in one sendmsg: nfnetlink runs one
- * transaction per message it receives, from its batch begin to its batch
- * end.  The socket's send buffer is sized for it, and its receive buffer
- * for one acknowledgement per message; acknowledgements carry no copy of
- * the message (NETLINK_CAP_ACK) but the kernel's offset of what it
- * refused (NETLINK_EXT_ACK), which names the element.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,14 +34,13 @@
 #include "memo.h"
 #include "nlreq.h"
 #include "readback.h"
+#include "send.h"
 
-#define RECV_TIMEOUT_MS	2000
-#define RECV_BUFSZ	(MNL_SOCKET_BUFFER_SIZE * 4)
 
 int
 kk_nft_open(struct kk_nft *n)
 {
-	struct timeval tv = { .tv_sec = RECV_TIMEOUT_MS / 1000 };
+	struct timeval tv = { .tv_sec = KK_NFT_RECV_TIMEOUT_MS / 1000 };
 	const int one = 1;
 
 	memset(n, 0, sizeof(*n));
@@ -264,247 +256,6 @@ kk_nft_name_held(struct kk_nft *n, const char *name)
 	return 0;
 }
 
-/* Per acknowledgement queued at the socket: the skb, not only its bytes. */
-#define ACK_TRUESIZE	2048
-
-/* A socket buffer's size as the kernel counts it (twice what was asked). */
-static int
-buf_size(struct kk_nft *n, int opt, int *have)
-{
-	socklen_t len = sizeof(*have);
-
-	return getsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, opt, have,
-	    &len) < 0 ? -errno : 0;
-}
-
-/*
- * Grow a socket buffer to at least want bytes: SO_*BUFFORCE passes the
- * system's limit (root, CAP_NET_ADMIN), else the plain option gets what
- * the limit allows.
- */
-static int
-grow_buf(struct kk_nft *n, int force, int plain, int *have, size_t want)
-{
-	int fd = mnl_socket_get_fd(n->nl), v, err;
-
-	if (want > INT32_MAX / 2)
-		return -E2BIG;
-	if ((size_t)*have >= want)
-		return 0;
-	v = (int)want;
-	if (setsockopt(fd, SOL_SOCKET, force, &v, sizeof(v)) < 0 &&
-	    setsockopt(fd, SOL_SOCKET, plain, &v, sizeof(v)) < 0)
-		return -errno;
-	if ((err = buf_size(n, plain, have)) < 0)
-		return err;
-	return (size_t)*have >= want ? 0 : -ENOBUFS;
-}
-
-static int
-size_buffers(struct kk_nft *n, const struct kk_nft_batch *b)
-{
-	size_t nmsgs = b->seq_last - b->seq_first;
-	int err;
-
-	if ((n->sndbuf == 0 && (err = buf_size(n, SO_SNDBUF, &n->sndbuf)) < 0) ||
-	    (n->rcvbuf == 0 && (err = buf_size(n, SO_RCVBUF, &n->rcvbuf)) < 0))
-		return kk_nft_seterr(n, err, "socket buffers: %s",
-		    strerror(-err));
-	/* netlink takes a datagram only if it fits the send buffer whole */
-	if ((err = grow_buf(n, SO_SNDBUFFORCE, SO_SNDBUF, &n->sndbuf,
-	    b->len + 4096)) < 0)
-		return kk_nft_seterr(n, err,
-		    "send buffer for a batch of %zu bytes: %s", b->len,
-		    strerror(-err));
-	/* every acknowledgement is queued before the first is read */
-	if ((err = grow_buf(n, SO_RCVBUFFORCE, SO_RCVBUF, &n->rcvbuf,
-	    (nmsgs + 16) * ACK_TRUESIZE)) < 0)
-		return kk_nft_seterr(n, err,
-		    "receive buffer for %zu acknowledgements: %s", nmsgs,
-		    strerror(-err));
-	return 0;
-}
-
-/* All pages in one datagram. */
-static int
-send_pages(struct kk_nft *n, const struct kk_nft_batch *b)
-{
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	struct msghdr msg = { .msg_name = &kernel,
-	    .msg_namelen = sizeof(kernel) };
-	struct iovec *iov;
-	ssize_t sent;
-	size_t i;
-	int err = 0;
-
-	iov = calloc(b->npages, sizeof(*iov));
-	if (iov == NULL)
-		return -ENOMEM;
-	for (i = 0; i < b->npages; i++) {
-		iov[i].iov_base = b->pages[i].buf;
-		iov[i].iov_len = b->pages[i].len;
-	}
-	msg.msg_iov = iov;
-	msg.msg_iovlen = b->npages;
-	sent = sendmsg(mnl_socket_get_fd(n->nl), &msg, 0);
-	if (sent < 0)
-		err = kk_nft_seterr(n, -errno, "sending batch of %zu bytes: %s",
-		    b->len, strerror(errno));
-	else if ((size_t)sent != b->len)
-		err = kk_nft_seterr(n, -EMSGSIZE, "sent %zd of %zu bytes",
-		    sent, b->len);
-	free(iov);
-	return err;
-}
-
-/* The kernel's offset of what it refused, from an extended ack. */
-static uint32_t
-ack_offset(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	const struct nlattr *a;
-	size_t skip = sizeof(*e);
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return 0;
-	/* without NETLINK_CAP_ACK the refused message itself comes first */
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		skip += e->msg.nlmsg_len - sizeof(e->msg);
-	mnl_attr_for_each(a, nlh, skip)
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_OFFS &&
-		    mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-			return mnl_attr_get_u32(a);
-	return 0;
-}
-
-static void
-refused(struct kk_nft *n, const struct kk_nft_batch *b,
-    const struct nlmsghdr *nlh, int error)
-{
-	char what[200];
-
-	n->err_family = kk_nft_batch_family(b, nlh->nlmsg_seq);
-	kk_nft_batch_locate(b, nlh->nlmsg_seq, ack_offset(nlh), what,
-	    sizeof(what));
-	kk_nft_seterr(n, error, "kernel refused %s: %s", what,
-	    strerror(-error));
-}
-
-/*
- * The kernel makes one event per set element it commits while anyone
- * listens to nftables events: kakurid's own tamper monitor made a batch
- * of 100,000 elements cost seconds (nf_tables_setelem_notify).  For a
- * batch that large the monitor leaves the group until the acks are in.
- * Nothing is lost by it: the batch replaces what it covers, is read back
- * after, and the verify timer compares the ruleset generation anyway.
- */
-#define QUIET_ELEMS	4096
-
-static size_t
-batch_elems(const struct kk_nft_batch *b)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < b->nmap; i++)
-		n += b->map[i].count;
-	return n;
-}
-
-static bool
-monitor_quiet(struct kk_nft *n, bool quiet)
-{
-	int group = NFNLGRP_NFTABLES;
-
-	if (n->mon == NULL)
-		return false;
-	return mnl_socket_setsockopt(n->mon, quiet ? NETLINK_DROP_MEMBERSHIP :
-	    NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) == 0;
-}
-
-/*
- * Send the batch and collect one ack per message.  A refused message is
- * named by its sequence number, which the batch maps back to its rule or
- * its elements.
- */
-static int
-send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
-{
-	char *buf;
-	struct timespec t0, t1;
-	uint32_t acked = 0, nmsgs = b->seq_last - b->seq_first;
-	int err = 0, first_err = 0, fd;
-	uint32_t i;
-	ssize_t len;
-	bool quiet;
-
-	if ((err = size_buffers(n, b)) < 0)
-		return err;
-	quiet = batch_elems(b) > QUIET_ELEMS && monitor_quiet(n, true);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((err = send_pages(n, b)) < 0)
-		goto out;
-	buf = malloc(RECV_BUFSZ);
-	if (buf == NULL) {
-		err = -ENOMEM;
-		goto out;
-	}
-	fd = mnl_socket_get_fd(n->nl);
-	/* one datagram per ack; a bound for anything else the socket holds */
-	for (i = 0; i < 2 * nmsgs + 64 && acked < nmsgs; i++) {
-		struct nlmsghdr *nlh;
-		int left;
-
-		/*
-		 * The kernel queues every ack within the send.  After a
-		 * refusal, only drain what the kernel already sent.
-		 */
-		len = kk_nl_recv(fd, buf, RECV_BUFSZ, first_err ? 50 :
-		    RECV_TIMEOUT_MS);
-		if (len == -EAGAIN)
-			continue;
-		if (len == -ETIMEDOUT || len == -EINTR)
-			break;
-		if (len < 0) {
-			err = (int)len;
-			break;
-		}
-		left = (int)len;
-		for (nlh = (struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, left);
-		    nlh = mnl_nlmsg_next(nlh, &left)) {
-			struct nlmsgerr *e;
-
-			/* acks of this batch only: not leftovers of a request */
-			if (nlh->nlmsg_type != NLMSG_ERROR ||
-			    nlh->nlmsg_seq < b->seq_first ||
-			    nlh->nlmsg_seq > b->seq_last ||
-			    mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
-				continue;
-			e = mnl_nlmsg_get_payload(nlh);
-			acked++;
-			if (e->error != 0 && first_err == 0) {
-				first_err = e->error;
-				refused(n, b, nlh, e->error);
-			}
-		}
-	}
-	free(buf);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	n->stats.batch_usec = (unsigned long long)((t1.tv_sec - t0.tv_sec) *
-	    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
-	if (first_err)
-		err = first_err;
-	else if (err < 0)
-		kk_nft_seterr(n, err, "reading batch acks: %s", strerror(-err));
-	else if (acked < nmsgs)
-		err = kk_nft_seterr(n, -ETIMEDOUT,
-		    "kernel acknowledged %u of %u messages", acked, nmsgs);
-out:
-	if (quiet && !monitor_quiet(n, false))
-		/* events lost from now on: the verify timer still compares */
-		kk_nft_seterr(n, err, "nftables events: %s", strerror(errno));
-	return err;
-}
-
 int
 kk_nft_send(struct kk_nft *n, struct kk_nft_batch *b)
 {
@@ -513,7 +264,7 @@ kk_nft_send(struct kk_nft *n, struct kk_nft_batch *b)
 	n->err[0] = '\0';
 	n->err_family = 0;
 	n->seq = b->seq_last + 1;
-	if ((err = send_batch(n, b)) == 0)
+	if ((err = kk_nft_send_batch(n, b)) == 0)
 		clock_gettime(CLOCK_REALTIME, &n->committed);
 	return err;
 }
@@ -722,7 +473,7 @@ bridge(struct kk_nft *n, const struct kk_nft_spec *spec,
 		return kk_nft_seterr(n, err, "building batch: %s",
 		    strerror(-err));
 	n->seq = b.seq_last + 1;
-	err = send_batch(n, &b);
+	err = kk_nft_send_batch(n, &b);
 	kk_nft_batch_free(&b);
 	if (err < 0)
 		return err;
@@ -785,7 +536,7 @@ apply_once(struct kk_nft *n, const struct kk_nft_spec *spec,
 		goto out;
 	}
 	n->seq = b.seq_last + 1;
-	err = send_batch(n, &b);
+	err = kk_nft_send_batch(n, &b);
 	kk_nft_batch_free(&b);
 	if (err < 0)
 		goto out;
