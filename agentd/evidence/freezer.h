@@ -281,6 +281,10 @@ void fz_sources_restore(struct fzcall *c);
  */
 extern int (*fz_pass_hook)(struct fzcall *c, int pass);
 
+/* passes.c: one pass, a pid selector's tree or every process matched */
+int fz_pass_tree(struct fzcall *c, struct ptab *t, size_t *nmoved);
+int fz_pass_match(struct fzcall *c, size_t *nmoved);
+
 /* inplace.c */
 bool fz_placed(const struct fzcall *c, pid_t pid);
 /* the entries of c->set from first on, frozen in place, join c->placed */
