@@ -191,12 +191,7 @@ static int
 on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct kd_child *c = userdata;
-	/*
-	 * Not on the stack: a command read here is carried out below this
-	 * frame, and every page the stack ever reached stays resident.
-	 * sd-event never nests callbacks, so one buffer serves every child.
-	 */
-	static uint8_t buf[65536];
+	uint8_t buf[65536];
 	ssize_t n;
 
 	if (revents & EPOLLOUT)

@@ -131,8 +131,7 @@ int
 kk_ipc_read_frames(int fd, struct kk_frame_reader *rd,
     int (*fn)(void *arg, uint8_t *body, size_t len), void *arg)
 {
-	/* not on the stack, as children.c's on_child_io says why */
-	static uint8_t buf[KK_IPC_READ_CHUNK];
+	uint8_t buf[KK_IPC_READ_CHUNK];
 	ssize_t n;
 
 	n = read(fd, buf, sizeof(buf));

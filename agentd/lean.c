@@ -130,8 +130,8 @@ drop_clean(int pm, unsigned long start, unsigned long end)
 
 /*
  * The main stack's pages below the caller's frame: a command's deepest
- * call (an nftables apply and its read-back, tens of KiB of locals) left
- * them resident, and nothing lives below the running frame.  The next
+ * call (an IPC read buffer of 64 KiB, under it an nftables apply and its
+ * read-back) left them resident, and nothing lives below the running frame.  The next
  * deep call finds them zeroed, as a stack that never went so deep.  Only
  * on the stack of the [stack] mapping, [lo, hi), and a margin is left for
  * the calls made from here.
@@ -141,10 +141,10 @@ drop_clean(int pm, unsigned long start, unsigned long end)
 static __attribute__((noinline)) void
 drop_stack_below(unsigned long lo, unsigned long hi)
 {
-	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE), here, end;
-	volatile char mark = 0;
+	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE), end;
+	/* not a local's address: ASan may keep locals on a heap "fake stack" */
+	unsigned long here = (unsigned long)__builtin_frame_address(0);
 
-	here = (unsigned long)&mark;
 	if (here < lo || here >= hi || here - lo < LEAN_STACK_MARGIN + page)
 		return;
 	end = (here - LEAN_STACK_MARGIN) & ~(page - 1);

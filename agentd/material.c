@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/conf.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 
 #include "children.h"
@@ -34,7 +36,8 @@ same_public_key(const EVP_PKEY *a, const EVP_PKEY *b)
 	unsigned char ra[64], rb[64];
 	size_t la = sizeof(ra), lb = sizeof(rb);
 
-	return a != NULL && b != NULL &&
+	return a != NULL && b != NULL && EVP_PKEY_is_a(a, "ED25519") &&
+	    EVP_PKEY_is_a(b, "ED25519") &&
 	    EVP_PKEY_get_raw_public_key(a, ra, &la) == 1 &&
 	    EVP_PKEY_get_raw_public_key(b, rb, &lb) == 1 && la == lb &&
 	    CRYPTO_memcmp(ra, rb, la) == 0;
@@ -50,6 +53,7 @@ material(struct kd *d, const char *const path[KK_PEM__MAX],
 	struct kk_tls_material m;
 	struct kk_ipc_config cfg;
 	OSSL_LIB_CTX *scratch, *was = NULL;
+	char *cnf;
 	EVP_PKEY *idpub = NULL;
 	X509 *idcert = NULL;
 	SSL_CTX *ctx = NULL;
@@ -66,6 +70,15 @@ material(struct kd *d, const char *const path[KK_PEM__MAX],
 	if ((scratch = OSSL_LIB_CTX_new()) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
+	}
+	/*
+	 * with the system's openssl.cnf, as the children's default context
+	 * loads it: the same providers and properties (FIPS) judge it here
+	 */
+	if ((cnf = CONF_get1_default_config_file()) != NULL) {
+		(void)OSSL_LIB_CTX_load_config(scratch, cnf);
+		OPENSSL_free(cnf);
+		ERR_clear_error();	/* none, as for the default context */
 	}
 	was = OSSL_LIB_CTX_set0_default(scratch);
 	for (i = 0; i < KK_PEM__MAX; i++) {
