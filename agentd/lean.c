@@ -131,10 +131,10 @@ drop_clean(int pm, unsigned long start, unsigned long end)
 /*
  * The main stack's pages below the caller's frame: a command's deepest
  * call (an IPC read buffer of 64 KiB, under it an nftables apply and its
- * read-back) left them resident, and nothing lives below the running frame.  The next
- * deep call finds them zeroed, as a stack that never went so deep.  Only
- * on the stack of the [stack] mapping, [lo, hi), and a margin is left for
- * the calls made from here.
+ * read-back) left them resident, and nothing lives below the running
+ * frame.  The next deep call finds them zeroed, as a stack that never
+ * went so deep.  Only on the stack of the [stack] mapping, [lo, hi), and
+ * a margin is left for the calls made from here.
  */
 #define LEAN_STACK_MARGIN	(16 * 1024UL)
 

@@ -29,7 +29,7 @@ enum peer_kind {
 	PEER_BROKER,		/* the fleet broker (DESIGN 9) */
 };
 
-/* The same public key, read raw: the two may come from two library contexts. */
+/* The same Ed25519 key, read raw: the two may come from two contexts. */
 static bool
 same_public_key(const EVP_PKEY *a, const EVP_PKEY *b)
 {
@@ -64,7 +64,7 @@ material(struct kd *d, const char *const path[KK_PEM__MAX],
 	/*
 	 * Checked in a library context of its own, freed afterwards: an
 	 * SSL_CTX fills the context it is made in with every algorithm TLS
-	 * looks up, some 200 KiB the parent, which never speaks TLS itself,
+	 * looks up, some 150 KiB the parent, which never speaks TLS itself,
 	 * would otherwise keep for good.
 	 */
 	if ((scratch = OSSL_LIB_CTX_new()) == NULL) {
