@@ -6,7 +6,6 @@
  * The identity key itself never leaves the parent.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,8 +136,6 @@ out:
 	SSL_CTX_free(ctx);
 	OSSL_LIB_CTX_set0_default(was);
 	OSSL_LIB_CTX_free(scratch);
-	/* and the pages it took go back, not kept for a next time */
-	malloc_trim(0);
 	return r;
 }
 

@@ -36,7 +36,6 @@
 #include "readback.h"
 #include "send.h"
 
-
 int
 kk_nft_open(struct kk_nft *n)
 {
