@@ -56,6 +56,28 @@
 _Static_assert(KD_SNAPSHOT_PIDS * KD_SNAPSHOT_ARTS_PER_PID + 16 <= KK_ART_MAX,
     "a snapshot's artifacts must fit in one command's list");
 
+/*
+ * The groups a freeze froze for a moment when an earlier kakurid ended
+ * (killed, a crash) run again: they held others than the targets.
+ */
+static void
+sources_recover(struct kd_preserve *pv)
+{
+	char err[PATH_MAX + 128];
+	int n;
+
+	if (!pv->fz_ok)
+		return;
+	n = kk_freeze_journal_recover(&pv->fz, &pv->frozen, err, sizeof(err));
+	if (n > 0)
+		kk_log(LOG_WARNING, KK_MID_START, "freeze: %d group(s) a "
+		    "freeze had frozen for a moment when kakurid ended run "
+		    "again", n);
+	if (err[0] != '\0')
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze journal: %s: groups it "
+		    "names may stay frozen", err);
+}
+
 int
 kd_preserve_init(struct kd *d)
 {
@@ -85,6 +107,10 @@ kd_preserve_init(struct kd *d)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "freeze unavailable: %s",
 		    pv->fz_err);
 	pv->fz.timeout_ms = (unsigned)d->policy->freeze_timeout * 1000;
+	if (snprintf(pv->fz.journal, sizeof(pv->fz.journal),
+	    "%s/freeze-sources", d->policy->state_dir) >=
+	    (int)sizeof(pv->fz.journal))
+		return -ENAMETOOLONG;
 	/* what an earlier kakurid froze stays frozen and thawable */
 	err = kk_frozen_load(pv->frozen_path, &pv->frozen);
 	if (err < 0 && err != -ENOENT)
@@ -95,6 +121,7 @@ kd_preserve_init(struct kd *d)
 		kk_log(LOG_NOTICE, KK_MID_START,
 		    "%zu process(es) frozen by kakuri (freeze episode %s)",
 		    pv->frozen.n, pv->frozen.v[0].group);
+	sources_recover(pv);
 	return 0;
 }
 

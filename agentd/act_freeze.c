@@ -147,6 +147,24 @@ twins_log(json_t *twins)
 		    KW_PID)), json_string_value(json_object_get(o, KW_WHY)));
 }
 
+/*
+ * The set on disk, if the call added to it, once the call has put back
+ * the groups it froze for a moment: their journal is then of no more
+ * use, and a group kept frozen in place is known by frozen.json.  Also
+ * as soon as the targets are taken, before the kernel is waited for: a
+ * kakurid that ends meanwhile leaves them known to the next one.
+ */
+static void
+frozen_saved(struct kd_preserve *pv, size_t before)
+{
+	if (pv->frozen.n != before &&
+	    kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
+		    "after a restart will not know these processes",
+		    pv->frozen_path);
+	kk_freeze_journal_clear(&pv->fz);
+}
+
 /* The receipt of a freeze, whatever its end. */
 static void
 freeze_result(struct run *r, int e, const char *err, json_t *skipped,
@@ -159,11 +177,7 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 	twins_log(twins);
 	/* uid and exe of those frozen in place, read now that they hold */
 	kk_frozen_describe(&pv->frozen, before);
-	if (pv->frozen.n != before &&
-	    kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
-		    "after a restart will not know these processes",
-		    pv->frozen_path);
+	frozen_saved(pv, before);
 	json_decref(r->output);
 	r->output = json_pack("{s:s, s:s, s:o, s:o, s:I}",
 	    KW_METHOD, pv->fz.method, KW_FREEZE_EPISODE, group,
@@ -278,6 +292,8 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 	before = pv->frozen.n;
 	e = kk_freeze_begin(&fz, &g, sel, group, &pv->frozen, &skipped, &twins,
 	    &op, err, sizeof(err));
+	if (e == 0)
+		frozen_saved(pv, before);
 	/* a path that cannot wait: the kernel is waited for here */
 	while (e == 0 && r->reply == NULL &&
 	    (e = kk_freeze_poll(op, err, sizeof(err))) == -EAGAIN)

@@ -26,6 +26,10 @@
  * Without cgroup2 (the v1 freezer) there is no in place: (a) only, as
  * "moving each".
  *
+ * Each call keeps its freeze journal (the source groups it freezes for
+ * a moment) in a directory of its own under /var/tmp, as kakurid does in
+ * its state directory, and removes it at its end.
+ *
  * It touches only its own children: it is their subreaper, and at the
  * end kills (by pid) and reaps every one of them, then removes its
  * cgroup.  Needs root (cgroups).
@@ -169,6 +173,8 @@ parent_main(pid_t bench)
  * kill + reap by pid.  The parent first: by the time it has been reaped,
  * its children have been handed to us (the subreaper).
  */
+static char jdir[] = "/var/tmp/kakuri-fzbench-XXXXXX";
+
 static void
 cleanup(void)
 {
@@ -218,6 +224,7 @@ freeze_round(struct kk_freezer *fz, const char *group, bool in_place,
 	t0 = pu_now_ms();
 	r = kk_freeze(fz, &guard, &sel, group, &frozen, NULL, NULL, err,
 	    sizeof(err));
+	kk_freeze_journal_clear(fz);
 	t1 = pu_now_ms();
 	/* what kakurid reads before it answers: uid and exe of each */
 	if (r == 0)
@@ -351,6 +358,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "freeze-bench: %s\n", err);
 		return 1;
 	}
+	/* the freeze journal as kakurid keeps it: on a disk, not tmpfs */
+	if (mkdtemp(jdir) == NULL) {
+		perror("freeze-bench: mkdtemp");
+		return 1;
+	}
+	snprintf(fz.journal, sizeof(fz.journal), "%s/freeze-sources", jdir);
 	v2 = strcmp(fz.method, "cgroup2") == 0;
 	snprintf(group, sizeof(group), "bench-%d", (int)bench);
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
@@ -450,6 +463,8 @@ main(int argc, char **argv)
 	r = 0;
 out:
 	cleanup();
+	unlink(fz.journal);
+	rmdir(jdir);
 	kk_frozen_set_free(&frozen);
 	return r;
 }

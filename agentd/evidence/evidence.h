@@ -399,6 +399,11 @@ struct kk_freezer {
 	char root[PATH_MAX];		/* mount point of that hierarchy */
 	char base[PATH_MAX];		/* root + "/kakuri": our subtree */
 	unsigned timeout_ms;		/* wait for "frozen 1"; default 5000 */
+	/*
+	 * The freeze journal (journal.c), "" for none: the source groups
+	 * a call froze for a moment, on disk before each is frozen.
+	 */
+	char journal[PATH_MAX];
 };
 
 /*
@@ -489,6 +494,17 @@ void kk_frozen_set_free(struct kk_frozen_set *set);
 void kk_frozen_describe(struct kk_frozen_set *set, size_t first);
 json_t *kk_frozen_to_json(const struct kk_frozen_set *set);
 int kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set);
+/*
+ * After a kakurid that ended in a freeze call: the source groups its
+ * journal names thawed, by their inode and within the same boot, but
+ * those set (the saved frozen set) knows as frozen in place; the journal
+ * is removed.  How many were thawed, or a negative errno; err names a
+ * journal or record that could not be read (also with a count).
+ */
+int kk_freeze_journal_recover(const struct kk_freezer *fz,
+    const struct kk_frozen_set *set, char *err, size_t errlen);
+/* Once a call has returned and its set is saved: the journal removed. */
+void kk_freeze_journal_clear(const struct kk_freezer *fz);
 /* Persisted as state_dir/frozen.json (temp + fsync + rename). */
 int kk_frozen_save(const char *path, const struct kk_frozen_set *set);
 int kk_frozen_load(const char *path, struct kk_frozen_set *set);

@@ -163,6 +163,8 @@ struct proclist {
 
 int fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* journal.c: before the group cg (inode cg_id) is frozen by call c */
+int fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id);
 
 /* cgroupfs.c */
 int fz_write_fd_str(int fd, const char *s);

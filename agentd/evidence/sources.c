@@ -270,19 +270,35 @@ ancestor_freezable(struct fzcall *c, const char *cg, const char *dir)
  * moment later.
  */
 static void
-settle(struct fzcall *c, struct source *sv, const char *dir)
+settle(struct fzcall *c, struct source *sv, const char *dir, uint64_t cg_id)
 {
 	struct timespec dl;
-	struct stat st;
 
 	sv->frozen = true;
-	if (stat(dir, &st) == 0)
-		sv->cg_id = (uint64_t)st.st_ino;
+	sv->cg_id = cg_id;
 	fz_deadline_in(&dl, FZ_SOURCE_WAIT_MS);
 	if (fz_ms_left(&dl) > fz_ms_left(&c->src_wait_until))
 		dl = c->src_wait_until;
 	if (fz_ms_left(&dl) > 0)
 		fz_wait_frozen_dir(dir, c->v2, &dl);
+}
+
+/*
+ * The group cg (in dir) frozen by this call, if nobody froze it before
+ * us (then it is theirs to thaw, not ours), and journaled first: a
+ * kakurid that ends before it is put back leaves it to the next one.
+ * Its inode: 0 if it was not frozen.
+ */
+static uint64_t
+freeze_journaled(struct fzcall *c, const char *cg, const char *dir)
+{
+	struct stat st;
+
+	if (fz_group_freezing(dir, c->v2) != 0 || stat(dir, &st) < 0 ||
+	    st.st_ino == 0 || fz_journal_add(c, cg, (uint64_t)st.st_ino) < 0 ||
+	    fz_group_freeze(dir, c->v2, true) < 0)
+		return 0;
+	return (uint64_t)st.st_ino;
 }
 
 /*
@@ -308,6 +324,7 @@ freeze_ancestor(struct fzcall *c, const char *cg)
 	const char *next;
 	struct source *av;
 	size_t i, good = 0;
+	uint64_t id;
 	int k;
 
 	for (k = 0, next = cg; k < FZ_UP_MAX; k++) {
@@ -336,11 +353,9 @@ freeze_ancestor(struct fzcall *c, const char *cg)
 	if (fz_cg_dir(c->fz, anc, dir, sizeof(dir)) < 0 ||
 	    !ancestor_freezable(c, anc, dir))
 		return 0;
-	/* frozen by someone else: theirs to thaw, not ours */
-	if (fz_group_freezing(dir, true) != 0 ||
-	    fz_group_freeze(dir, true, true) < 0)
+	if ((id = freeze_journaled(c, anc, dir)) == 0)
 		return 0;
-	settle(c, av, dir);
+	settle(c, av, dir, id);
 	return 1;
 }
 
@@ -357,6 +372,7 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 {
 	char dir[PATH_MAX];
 	struct source *sv;
+	uint64_t id;
 	size_t i;
 
 	for (i = 0; i < c->nsrc; i++)
@@ -383,11 +399,9 @@ fz_freeze_source(struct fzcall *c, const char *cg)
 		return NULL;
 	if (!source_freezable(c, sv, dir))
 		return NULL;
-	/* frozen by someone else: theirs to thaw, not ours */
-	if (fz_group_freezing(dir, c->v2) != 0 ||
-	    fz_group_freeze(dir, c->v2, true) < 0)
+	if ((id = freeze_journaled(c, cg, dir)) == 0)
 		return NULL;
-	settle(c, sv, dir);
+	settle(c, sv, dir, id);
 	return sv;
 }
 

@@ -633,6 +633,24 @@ need_freezer_fuse() {
 	fi
 	[ -c /dev/fuse ] || unable "no /dev/fuse ($2)" "/dev/fuse present"
 }
+# held_reader DIR UID: a FUSE server (fusehang, in a mount namespace of
+# its own) on $WORK/DIR whose file never answers, and a reader of that
+# file as UID, held in the kernel: the kernel never says "frozen 1" for
+# it, so a freeze of it waits its whole freeze_timeout.  FHS is the
+# server, FH its executable's process, HELD the reader (all in PIDS).
+held_reader() {
+	mkdir -p "$WORK/$1"
+	cp /bin/sleep "$WORK/evil-src"
+	"$TOP/build/fusehang" "$WORK/$1" "$WORK/evil-src" "$2" >"$WORK/$1.out" 2>"$WORK/$1.err" &
+	FHS=$!; PIDS+=("$FHS")
+	check "the FUSE server started its executable" \
+		wait_until 30 bash -c "[ -n \"\$(head -1 '$WORK/$1.out')\" ]"
+	FH=$(head -1 "$WORK/$1.out"); [ -n "$FH" ] && PIDS+=("$FH")
+	nsenter -m -t "$FHS" -- setpriv --reuid="$2" --regid="$2" --clear-groups \
+		cat "$WORK/$1/evil" >/dev/null 2>&1 & HELD=$!; PIDS+=("$HELD")
+	check "a reader of the FUSE file is held in the kernel" \
+		wait_until 30 grep -q fuse "/proc/$HELD/stack"
+}
 # service_cgroup UNIT PID: PID moved into /system.slice/UNIT, where a
 # system service of systemd runs (made if need be; removed at exit with
 # the system.slice it had to make, once empty)

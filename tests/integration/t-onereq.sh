@@ -25,17 +25,7 @@ FREEZE_TIMEOUT=8
 evidence_start "freeze_timeout = $FREEZE_TIMEOUT;"
 
 # the held target: a reader of the FUSE file, waiting in the kernel
-mkdir -p "$WORK/fuse"
-cp /bin/sleep "$WORK/evil-src"
-"$B/fusehang" "$WORK/fuse" "$WORK/evil-src" 43214 >"$WORK/fh.out" 2>"$WORK/fh.err" &
-FHS=$!; PIDS+=("$FHS")
-check "the FUSE server started its executable" \
-	wait_until 30 bash -c "[ -n \"\$(head -1 '$WORK/fh.out')\" ]"
-FH=$(head -1 "$WORK/fh.out"); [ -n "$FH" ] && PIDS+=("$FH")
-nsenter -m -t "$FHS" -- setpriv --reuid=43214 --regid=43214 --clear-groups \
-	cat "$WORK/fuse/evil" >/dev/null 2>&1 & HELD=$!; PIDS+=("$HELD")
-check "a reader of the FUSE file is held in the kernel" \
-	wait_until 30 grep -q fuse "/proc/$HELD/stack"
+held_reader fuse 43214
 
 MARK="one-request-$$"
 F=$(sign alice freeze --arg pid:="$HELD" --incident IR-ONEREQ) || die "the freeze is signed"

@@ -3063,6 +3063,141 @@ START_TEST(test_source_remade)
 }
 END_TEST
 
+/* What the pass hook does in test_journal_crash: ends the call at pass 1. */
+static int
+crash_hook(struct fzcall *c, int pass)
+{
+	(void)c;
+	if (pass == 1)
+		_exit(3);	/* as kill -9 would, the source still frozen */
+	return 0;
+}
+
+/* kk_freeze_journal_recover of text as t's journal: its count. */
+static int
+recover_from(struct fz_test *t, const char *text,
+    const struct kk_frozen_set *known, char *err, size_t errlen)
+{
+	struct stat st;
+	int n;
+
+	if (text != NULL)
+		kk_test_overwrite(t->fz.journal, text, strlen(text));
+	n = kk_freeze_journal_recover(&t->fz, known, err, errlen);
+	ck_assert_msg(stat(t->fz.journal, &st) == 0 && st.st_size == 0,
+	    "the journal is read once, then emptied");
+	return n;
+}
+
+/*
+ * A kakurid that ends in a freeze call, a source frozen for a moment:
+ * the group stays frozen, and the journal (written before it was frozen)
+ * names it; the next kakurid thaws it.  Not a group the saved set knows
+ * as frozen in place, not one of another boot, not one made again at
+ * its path; a hostile journal thaws nothing.
+ */
+START_TEST(test_journal_crash)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	struct kk_frozen_set known = { 0 }, none = { 0 };
+	struct kk_frozen inplace;
+	char dir[PATH_MAX], rel[256], work[PATH_MAX], err[1024] = "";
+	char *saved = NULL, *other = NULL, *own, *at;
+	json_t *o;
+	size_t len;
+	struct stat st, gst;
+	int status;
+	pid_t p, k;
+
+	if (!begin_in_scope(&t, "journal", rel, sizeof(rel), dir))
+		return;
+	kk_test_workdir(work);
+	kk_test_join(t.fz.journal, work, "freeze-sources");
+	p = spawn_exec("/bin/sleep");
+	move_into(dir, p);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	sel_pid(&sel, p, false);
+	if ((k = fork()) == 0) {
+		fz_pass_hook = crash_hook;
+		try_freeze(&t, &sel, NULL, err, sizeof(err));
+		_exit(0);
+	}
+	ck_assert_int_gt(k, 0);
+	ck_assert_int_eq(waitpid(k, &status, 0), k);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 3,
+	    "the call did not end at pass 1: %#x", status);
+	ck_assert(in_group(t.gdir, p));
+	ck_assert_msg(!thawed_state(dir), "the source was not left frozen");
+	ck_assert_int_eq(kk_read_file(t.fz.journal, 1 << 20, &saved, &len), 0);
+	ck_assert_msg(strstr(saved, rel) != NULL, "%s", saved);
+
+	/* frozen in place, and the saved set knows it: it stays */
+	memset(&inplace, 0, sizeof(inplace));
+	inplace.in_place = true;
+	inplace.cg_id = (uint64_t)st.st_ino;
+	known.v = &inplace;
+	known.n = known.cap = 1;
+	ck_assert_int_eq(recover_from(&t, NULL, &known, err, sizeof(err)), 0);
+	ck_assert(!thawed_state(dir));
+
+	/* of another boot: an inode there says nothing here */
+	other = strdup(saved);
+	ck_assert_ptr_nonnull(at = strstr(other, "\"boot_id\":\""));
+	memset(at + strlen("\"boot_id\":\""), '0', 8);
+	ck_assert_int_eq(recover_from(&t, other, &none, err, sizeof(err)), 0);
+	ck_assert(!thawed_state(dir));
+
+	/* hostile: nothing thawed, and said */
+	ck_assert_int_eq(recover_from(&t, "{\"x\":", &none,
+	    err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "line 1 is malformed") != NULL, "%s", err);
+	err[0] = '\0';
+	ck_assert_int_eq(recover_from(&t, "{\"boot_id\":\"x\",\"cgroup\":"
+	    "\"/../x\",\"cgroup_id\":1}\n", &none, err,
+	    sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "malformed") != NULL, "%s", err);
+	ck_assert(!thawed_state(dir));
+	/* kakuri's own freeze group, this boot's, its inode: never a source */
+	err[0] = '\0';
+	ck_assert_int_eq(stat(t.gdir, &gst), 0);
+	ck_assert_ptr_nonnull(o = json_loads(saved, 0, NULL));
+	ck_assert_int_eq(json_object_set_new(o, "cgroup",
+	    json_string(t.gdir + strlen(t.fz.root))), 0);
+	ck_assert_int_eq(json_object_set_new(o, "cgroup_id",
+	    json_integer((json_int_t)gst.st_ino)), 0);
+	ck_assert_ptr_nonnull(own = json_dumps(o, JSON_COMPACT));
+	json_decref(o);
+	ck_assert_int_eq(recover_from(&t, own, &none, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "malformed") != NULL, "%s", err);
+	ck_assert_msg(!thawed_state(t.gdir), "the freeze group was thawed");
+	free(own);
+
+	/* this boot's: thawed, and the target stays frozen */
+	err[0] = '\0';
+	ck_assert_int_eq(recover_from(&t, saved, &none,
+	    err, sizeof(err)), 1);
+	ck_assert_msg(err[0] == '\0', "%s", err);
+	ck_assert(thawed_state(dir));
+	ck_assert(!thawed_state(t.gdir));
+	ck_assert_int_eq(recover_from(&t, NULL, &none,
+	    err, sizeof(err)), 0);
+
+	/* made again at its path and frozen by someone else: theirs */
+	ck_assert_int_eq(rmdir(dir), 0);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	write_ctl(dir, "cgroup.freeze", "1");
+	ck_assert_int_eq(recover_from(&t, saved, &none,
+	    err, sizeof(err)), 0);
+	ck_assert_msg(!thawed_state(dir), "a group made again was thawed");
+	write_ctl(dir, "cgroup.freeze", "0");
+
+	free(saved);
+	free(other);
+	done(&t);	/* the target, frozen by the child, is ended */
+}
+END_TEST
+
 /* kk_exe_hash_scan's lines, read back into a result. */
 static void
 hash_scan(const struct kk_hash_spec *spec, struct kk_hash_result *res)
@@ -3792,6 +3927,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_restart"), KK_TEST(test_in_place_restart),
 	FZ_CASE("in_place_remade"), KK_TEST(test_in_place_remade),
 	FZ_CASE("source_remade"), KK_TEST(test_source_remade),
+	FZ_CASE("journal_crash"), KK_TEST(test_journal_crash),
 	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
 	    KK_TEST(test_hash_scan_hostile_name),
 	FZ_CASE("selectors"), KK_TEST(test_selectors),

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A kakurid killed (kill -9) in the middle of a freeze, while it waits for
+# the kernel to say "frozen 1": the target it has taken is already in
+# state_dir/frozen.json, so the next kakurid knows it, shows it in status
+# and thaws it on a signed thaw that names the episode.  Before, the set
+# was saved only with the receipt, and the target stayed frozen in
+# kakuri's group with nobody to thaw it.  (A source cgroup frozen for a
+# moment is journaled: t-crash and unit freeze journal_crash.)
+#
+# The freeze is held deterministically as in t-onereq.sh: its target
+# reads a file whose FUSE server never answers (fusehang), so the kernel
+# never says "frozen 1" and the freeze waits its whole freeze_timeout.
+# Only processes this script starts are frozen (uid 43215, named by pid);
+# the FUSE mount lives in a mount namespace of its own.
+. "$(dirname "$0")/lib.sh"
+trap 'cleanup; cgroups_remove' EXIT
+need
+B="$TOP/build"
+need_built "$B/fusehang"
+need_freezer_fuse "the freeze needs one" "the held target needs it"
+echo "== kakurid killed while a freeze waits for the kernel"
+evidence_setup
+FREEZE_TIMEOUT=60
+evidence_start "freeze_timeout = $FREEZE_TIMEOUT;"
+
+held_reader fuse 43215
+ORIG=$(grep '^0::' "/proc/$HELD/cgroup")
+
+F=$(sign alice freeze --arg pid:="$HELD" --incident IR-FZCRASH) || die "the freeze is signed"
+ctl apply "$F" >"$WORK/apply.out" 2>&1 &
+APPLY=$!; PIDS+=("$APPLY")
+frozen_by_us() { grep -q "^0::/kakuri/" "/proc/$1/cgroup" 2>/dev/null; }
+check "the target is taken (in kakuri's group)" wait_until 30 frozen_by_us "$HELD"
+in_frozen_json() { jq -e --argjson p "$HELD" 'any(.[]; .pid == $p)' "$STATE/frozen.json"; }
+check "frozen.json lists it while the freeze waits for the kernel" wait_until 10 in_frozen_json
+check "the freeze is still waiting (nothing audited yet)" bash -c "! '$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.action == \"freeze\")] | length > 0'"
+
+kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
+wait "$APPLY" 2>/dev/null
+check "the target stays frozen in kakuri's group" frozen_by_us "$HELD"
+
+EP_NSENTER=1 start_kakurid || die "kakurid starts again"
+check "restart: status counts the target frozen" test "$(ctl status --json | jq -r .evidence.frozen)" -ge 1
+EPISODE=$(ctl status --json | jq -r .evidence.freeze_episode)
+check "restart: the freeze episode is known" test -n "$EPISODE" -a "$EPISODE" != null
+T=$(sign alice thaw --arg all:=true --episode "$EPISODE") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$T" >/dev/null 2>&1 &&
+	ctl apply --json "$T" >"$WORK/thaw.out" 2>/dev/null
+check "restart: a signed thaw is done" jq -e '.result == "done"' "$WORK/thaw.out"
+check "restart: the target is back in its own cgroup" test "$(grep '^0::' "/proc/$HELD/cgroup")" = "$ORIG"
+check "restart: nothing is left frozen" test "$(ctl status --json | jq -r .evidence.frozen)" -eq 0
+summary
+[ "$FAILED" -eq 0 ]
