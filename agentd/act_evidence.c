@@ -109,8 +109,11 @@ kd_preserve_init(struct kd *d)
 	pv->fz.timeout_ms = (unsigned)d->policy->freeze_timeout * 1000;
 	if (snprintf(pv->fz.journal, sizeof(pv->fz.journal),
 	    "%s/freeze-sources", d->policy->state_dir) >=
-	    (int)sizeof(pv->fz.journal))
-		return -ENAMETOOLONG;
+	    (int)sizeof(pv->fz.journal)) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze journal: the path is too "
+		    "long: a freeze's sources are not journaled");
+		pv->fz.journal[0] = '\0';
+	}
 	/* what an earlier kakurid froze stays frozen and thawable */
 	err = kk_frozen_load(pv->frozen_path, &pv->frozen);
 	if (err < 0 && err != -ENOENT)

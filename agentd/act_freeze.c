@@ -162,6 +162,11 @@ frozen_saved(struct kd_preserve *pv, size_t before)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
 		    "after a restart will not know these processes",
 		    pv->frozen_path);
+	/*
+	 * Emptied even so: kept, it would have the next kakurid thaw a group
+	 * frozen in place that frozen.json does not know, its targets with
+	 * it, with no signature.  They stay frozen, as before the journal.
+	 */
 	kk_freeze_journal_clear(&pv->fz);
 }
 
@@ -292,8 +297,13 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 	before = pv->frozen.n;
 	e = kk_freeze_begin(&fz, &g, sel, group, &pv->frozen, &skipped, &twins,
 	    &op, err, sizeof(err));
-	if (e == 0)
+	if (e == 0) {
+		if (kk_freeze_op_note(op)[0] != '\0')
+			kk_log(LOG_WARNING, KK_MID_ERROR, "freeze: %s: a "
+			    "kakurid ended in this freeze would leave it frozen",
+			    kk_freeze_op_note(op));
 		frozen_saved(pv, before);
+	}
 	/* a path that cannot wait: the kernel is waited for here */
 	while (e == 0 && r->reply == NULL &&
 	    (e = kk_freeze_poll(op, err, sizeof(err))) == -EAGAIN)

@@ -358,12 +358,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "freeze-bench: %s\n", err);
 		return 1;
 	}
-	/* the freeze journal as kakurid keeps it: on a disk, not tmpfs */
-	if (mkdtemp(jdir) == NULL) {
-		perror("freeze-bench: mkdtemp");
-		return 1;
-	}
-	snprintf(fz.journal, sizeof(fz.journal), "%s/freeze-sources", jdir);
 	v2 = strcmp(fz.method, "cgroup2") == 0;
 	snprintf(group, sizeof(group), "bench-%d", (int)bench);
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
@@ -401,6 +395,12 @@ main(int argc, char **argv)
 				pause();
 		}
 	}
+	/* the freeze journal as kakurid keeps it: on a disk, not tmpfs */
+	if (mkdtemp(jdir) == NULL) {
+		perror("freeze-bench: mkdtemp");
+		goto out;
+	}
+	snprintf(fz.journal, sizeof(fz.journal), "%s/freeze-sources", jdir);
 	parent_pid = fork();
 	if (parent_pid < 0) {
 		perror("freeze-bench: fork");
@@ -463,8 +463,10 @@ main(int argc, char **argv)
 	r = 0;
 out:
 	cleanup();
-	unlink(fz.journal);
-	rmdir(jdir);
+	if (fz.journal[0] != '\0') {
+		unlink(fz.journal);
+		rmdir(jdir);
+	}
 	kk_frozen_set_free(&frozen);
 	return r;
 }

@@ -170,6 +170,7 @@ struct json_t;
 #define KW_NOT_HASHED		"not_hashed"
 #define KW_FROZEN_TOTAL		"frozen_total"
 #define KW_IN_PLACE		"in_place"
+#define KW_DESCRIBED		"described"
 /* freeze: a process sharing a target's memory, frozen with it */
 #define KW_SHARED_MEMORY	"shared_memory"
 #define KW_TWIN_OF		"twin_of"

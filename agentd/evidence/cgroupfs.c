@@ -597,6 +597,21 @@ fz_group_freeze(const char *dir, bool v2, bool frozen)
 	    (frozen ? "FROZEN" : "THAWED"));
 }
 
+int
+fz_group_freeze_at(int dfd, bool v2, bool frozen)
+{
+	int fd, r;
+
+	fd = openat(dfd, v2 ? "cgroup.freeze" : "freezer.state",
+	    O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	r = fz_write_fd_str(fd, v2 ? (frozen ? "1" : "0") :
+	    (frozen ? "FROZEN" : "THAWED"));
+	close(fd);
+	return r;
+}
+
 /*
  * Is the group in dir set to be frozen (by anyone)?  1 yes, 0 no (v1:
  * THAWED), or a negative errno.

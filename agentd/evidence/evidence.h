@@ -462,6 +462,12 @@ int kk_freeze_begin(const struct kk_freezer *fz,
 int kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen);
 void kk_freeze_op_free(struct kk_freeze_op *op);
 /*
+ * "" or, after kk_freeze_begin, why a source group it froze for a moment
+ * is not in the freeze journal (kk_freezer.journal): it was frozen all
+ * the same, and a kakurid that ended in the call would leave it frozen.
+ */
+const char *kk_freeze_op_note(const struct kk_freeze_op *op);
+/*
  * Thaws what sel names among *set (KK_SEL_ALL: all): each process whose
  * start time still matches is moved back to its original cgroup; entries
  * are removed from *set and appended to *thawed; empty groups are thawed

@@ -559,6 +559,12 @@ kk_freeze_poll(struct kk_freeze_op *op, char *err, size_t errlen)
 	return r == -EAGAIN ? r : op_done(op, r, err, errlen);
 }
 
+const char *
+kk_freeze_op_note(const struct kk_freeze_op *op)
+{
+	return op->c.journal_err;
+}
+
 void
 kk_freeze_op_free(struct kk_freeze_op *op)
 {

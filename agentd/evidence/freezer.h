@@ -145,6 +145,11 @@ struct fzcall {
 	size_t capplaced;
 	char *err;
 	size_t errlen;
+	/*
+	 * A source frozen although its journal line could not be written
+	 * (the first such, why): a restart in this call would leave it.
+	 */
+	char journal_err[PATH_MAX + 64];
 };
 
 /*
@@ -165,6 +170,8 @@ int fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* journal.c: before the group cg (inode cg_id) is frozen by call c */
 int fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id);
+/* fz_group_freeze on the group whose directory dfd is open */
+int fz_group_freeze_at(int dfd, bool v2, bool frozen);
 
 /* cgroupfs.c */
 int fz_write_fd_str(int fd, const char *s);

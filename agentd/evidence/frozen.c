@@ -198,6 +198,16 @@ kk_frozen_to_json(const struct kk_frozen_set *set)
 			json_decref(o);
 			o = NULL;
 		}
+		/*
+		 * Saved before its uid and exe were read (as soon as the
+		 * targets are taken): a thaw by uid or exe reads them then,
+		 * not uid 0 and no exe.
+		 */
+		if (o != NULL && !f->described &&
+		    json_object_set_new(o, KW_DESCRIBED, json_false()) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (o == NULL || json_array_append_new(arr, o) < 0) {
 			json_decref(arr);
 			return NULL;
@@ -238,16 +248,25 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 	json_int_t v;
 	json_t *o;
 	size_t i, n0 = set->n;
+	bool undescribed;
 	int r;
 
 	if (!json_is_array(arr) || json_array_size(arr) > FZ_SET_MAX)
 		return -EBADMSG;
 	json_array_foreach(arr, i, o) {
 		memset(&f, 0, sizeof(f));
+		undescribed = json_object_get(o, KW_DESCRIBED) != NULL;
+		if (undescribed && !json_is_false(json_object_get(o,
+		    KW_DESCRIBED))) {
+			r = -EBADMSG;
+			goto fail;
+		}
 		/*
 		 * exactly these seven members, each of its type, and
 		 * "in_place": true for a process frozen where it was, with
-		 * its cgroup's id (not in an older kakurid's file)
+		 * its cgroup's id (not in an older kakurid's file), and
+		 * "described": false for one whose uid and exe were not
+		 * read yet
 		 */
 		f.in_place = json_is_true(json_object_get(o, KW_IN_PLACE));
 		if (f.in_place && json_object_get(o, KW_CGROUP_ID) != NULL) {
@@ -257,7 +276,7 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 			f.cg_id = (uint64_t)v;
 		}
 		if (!json_is_object(o) || json_object_size(o) !=
-		    (size_t)(7 + f.in_place + (f.cg_id != 0))) {
+		    (size_t)(7 + f.in_place + (f.cg_id != 0) + undescribed)) {
 			r = -EBADMSG;
 			goto fail;
 		}
@@ -289,7 +308,7 @@ kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set)
 		}
 		/* saved before its start time was read: read at thaw */
 		f.start_later = f.in_place && f.start_time == 0;
-		f.described = !f.start_later;
+		f.described = !f.start_later && !undescribed;
 		if ((r = fz_set_push(set, &f)) < 0)
 			goto fail;
 	}

@@ -1,17 +1,22 @@
 /*
  * The freeze journal: the source groups a freeze freezes for a moment
- * (sources.c), on disk before each is frozen.  A kakurid that ends
- * between that and their restore (killed, a crash) would otherwise
- * leave them frozen, and with them every process in them that was no
- * target, for good: nobody knows of them.  The next kakurid thaws them
- * at start (kk_freeze_journal_recover), each by its inode and within
- * the same boot (a group's inode is not reused within one), but not
- * one the saved frozen set knows as frozen in place.  The caller
- * removes the journal once the call's set is saved
- * (kk_freeze_journal_clear).
+ * (sources.c), written before each is frozen.  A kakurid that ends
+ * between that and their restore (killed, a crash) would otherwise leave
+ * them frozen, and with them every process in them that was no target,
+ * for good: nobody knows of them.  The next kakurid thaws them at start
+ * (kk_freeze_journal_recover), each by its inode and within the same
+ * boot (an inode is not reused within one), but not one the saved
+ * frozen set knows as frozen in place.  The caller empties the journal
+ * once the call's set is saved (kk_freeze_journal_clear).
  *
- * The file (kk_freezer.journal): one JSON object a line, {boot_id,
- * cgroup, cgroup_id}, appended and flushed before the group is frozen.
+ * Nothing is flushed: a record matters only within its boot, and the
+ * end of a process loses nothing it wrote; a crash of the kernel makes
+ * another boot.  So a record costs a write, not a wait for the disk,
+ * while the group waits to be frozen.
+ *
+ * The file (kk_freezer.journal): a line a group, "BOOT-ID INODE HEX\n",
+ * HEX the cgroup path's bytes (a delegated owner names his groups, in
+ * any bytes).
  */
 #include <sys/stat.h>
 
@@ -22,15 +27,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "freezer.h"
 #include "kakuri.h"
-#include "wire.h"
 
 #define FZ_BOOT_ID_LEN		36
-/* FZ_SOURCES_MAX records of a path each, and their keys */
-#define FZ_JOURNAL_MAX		(FZ_SOURCES_MAX * (PATH_MAX + 256))
+/* one line: boot id, inode, the path in hex, spaces and newline */
+#define FZ_JOURNAL_LINE		(FZ_BOOT_ID_LEN + 21 + 2 * PATH_MAX + 3)
+/* FZ_SOURCES_MAX lines a call */
+#define FZ_JOURNAL_MAX		(FZ_SOURCES_MAX * FZ_JOURNAL_LINE)
 
 /* This boot's id: 0, or a negative errno. */
 static int
@@ -49,58 +55,42 @@ boot_id(char out[FZ_BOOT_ID_LEN + 1])
 	return 0;
 }
 
-static json_t *
-record(const char *boot, const char *cg, uint64_t cg_id)
-{
-	return json_pack("{s:s, s:s, s:I}", KW_BOOT_ID, boot, KW_CGROUP, cg,
-	    KW_CGROUP_ID, (json_int_t)cg_id);
-}
-
 /*
- * Before the group cg (its inode cg_id) is frozen: its record appended,
- * and on the disk (one flush; the directory's too, once, when the file
- * is made).  0 (also without a journal), or a negative errno.
+ * Before the group cg (its inode cg_id) is frozen: its line appended.
+ * 0 (also without a journal), or a negative errno.
  */
 int
 fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id)
 {
-	char boot[FZ_BOOT_ID_LEN + 1], *text = NULL;
-	const char *path = c->fz->journal;
-	json_t *o = NULL;
-	bool made = false;
-	size_t len;
-	int fd = -1, r;
+	char boot[FZ_BOOT_ID_LEN + 1], *line = NULL;
+	size_t n = strlen(cg);
+	int fd = -1, r, len;
 
-	if (path[0] == '\0')
+	if (c->fz->journal[0] == '\0')
 		return 0;
 	if ((r = boot_id(boot)) < 0)
 		return r;
-	r = -ENOMEM;
-	if ((o = record(boot, cg, cg_id)) == NULL ||
-	    (text = kk_json_line(o, JSON_COMPACT, &len)) == NULL)
+	if (n >= PATH_MAX || (line = malloc(FZ_JOURNAL_LINE)) == NULL) {
+		r = n >= PATH_MAX ? -ENAMETOOLONG : -ENOMEM;
 		goto out;
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)) < 0 &&
-	    errno == ENOENT) {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL |
-		    O_CLOEXEC | O_NOFOLLOW, 0600);
-		made = fd >= 0;
 	}
+	len = snprintf(line, FZ_JOURNAL_LINE, "%s %llu ", boot,
+	    (unsigned long long)cg_id);
+	kk_hex(cg, n, line + len);
+	len += (int)(2 * n);
+	line[len++] = '\n';
+	/* not a FIFO, nor a link, a root could have left there */
+	fd = open(c->fz->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
-	if ((r = kk_write_all(fd, text, len)) < 0)
-		goto out;
-	if (fdatasync(fd) < 0 || (made && kk_fsync_dir_of(path) < 0)) {
-		r = -errno;
-		goto out;
-	}
-	r = 0;
+	r = kk_write_all(fd, line, (size_t)len);
 out:
 	if (fd >= 0)
 		close(fd);
-	free(text);
-	json_decref(o);
+	free(line);
 	return r;
 }
 
@@ -125,72 +115,113 @@ kept_in_place(const struct kk_frozen_set *set, const char *cg,
 	return false;
 }
 
-/* One record: 1 thawed, 0 not ours to thaw any more, or -EBADMSG. */
+/*
+ * One line (len bytes, no newline) parsed: its boot id, inode and path.
+ * The path as /proc/PID/cgroup gives one, never the root nor kakuri's own
+ * freeze groups.  0, or -EBADMSG.
+ */
 static int
-recover_one(const struct kk_freezer *fz, const struct kk_frozen_set *set,
-    const char *boot, json_t *o)
+parse_line(const struct kk_freezer *fz, const char *line, size_t len,
+    char boot[FZ_BOOT_ID_LEN + 1], uint64_t *cg_id, char cg[PATH_MAX])
 {
-	json_t *b = json_object_get(o, KW_BOOT_ID);
-	json_t *cg = json_object_get(o, KW_CGROUP);
-	json_t *id = json_object_get(o, KW_CGROUP_ID);
-	char dir[PATH_MAX], brel[PATH_MAX];
-	struct stat st;
+	char brel[PATH_MAX], *end;
+	const char *hex;
+	unsigned long long id;
+	size_t n, hexlen;
 
-	/* a source is never the root, nor kakuri's own freeze groups */
-	if (!json_is_object(o) || json_object_size(o) != 3 ||
-	    !json_is_string(b) || !json_is_string(cg) ||
-	    strlen(json_string_value(cg)) != json_string_length(cg) ||
-	    !fz_cgpath_ok(json_string_value(cg)) ||
-	    strcmp(json_string_value(cg), "/") == 0 ||
-	    fz_base_rel(fz, brel, sizeof(brel)) < 0 ||
-	    fz_cg_within(brel, json_string_value(cg)) ||
-	    !json_is_integer(id) || json_integer_value(id) <= 0)
+	if (len <= FZ_BOOT_ID_LEN + 1 || len >= FZ_JOURNAL_LINE ||
+	    line[FZ_BOOT_ID_LEN] != ' ')
 		return -EBADMSG;
-	/* another boot: its groups are gone, an inode may be reused */
-	if (strcmp(json_string_value(b), boot) != 0 ||
-	    kept_in_place(set, json_string_value(cg),
-	    (uint64_t)json_integer_value(id)))
-		return 0;
-	/* the group this kakurid froze, not one made again at its path */
-	if (fz_cg_dir(fz, json_string_value(cg), dir, sizeof(dir)) < 0 ||
-	    stat(dir, &st) < 0 ||
-	    (uint64_t)st.st_ino != (uint64_t)json_integer_value(id))
-		return 0;
-	return fz_group_freeze(dir, strcmp(fz->method, "cgroup2") == 0,
-	    false) == 0;
+	memcpy(boot, line, FZ_BOOT_ID_LEN);
+	boot[FZ_BOOT_ID_LEN] = '\0';
+	/* decimal, no sign, space or leading zero before it */
+	if (line[FZ_BOOT_ID_LEN + 1] < '1' || line[FZ_BOOT_ID_LEN + 1] > '9')
+		return -EBADMSG;
+	errno = 0;
+	id = strtoull(line + FZ_BOOT_ID_LEN + 1, &end, 10);
+	if (errno != 0 || end >= line + len || *end != ' ')
+		return -EBADMSG;
+	hex = end + 1;
+	hexlen = len - (size_t)(hex - line);
+	if (hexlen == 0 || hexlen % 2 != 0 || hexlen / 2 >= PATH_MAX ||
+	    !kk_is_hex(hex, hexlen, hexlen))
+		return -EBADMSG;
+	memcpy(brel, hex, hexlen);	/* NUL-terminated for OpenSSL */
+	brel[hexlen] = '\0';
+	if (OPENSSL_hexstr2buf_ex((unsigned char *)cg, PATH_MAX - 1, &n, brel,
+	    '\0') != 1 || memchr(cg, '\0', n) != NULL)
+		return -EBADMSG;
+	cg[n] = '\0';
+	*cg_id = id;
+	/* "//" or a trailing "/" would pass the own-group test below */
+	if (!fz_cgpath_ok(cg) || strcmp(cg, "/") == 0 ||
+	    strstr(cg, "//") != NULL || cg[n - 1] == '/' ||
+	    fz_base_rel(fz, brel, sizeof(brel)) < 0 || fz_cg_within(brel, cg))
+		return -EBADMSG;
+	return 0;
 }
 
 /*
- * The journal's text, line by line: what can be read is thawed, the rest
- * named in err (a torn last line).  How many were thawed.
+ * The group cg thawed if it is still the one frozen (inode cg_id): by
+ * a descriptor of its directory, so that one made again at its path
+ * between the look and the write is not thawed.  1 thawed, 0 not.
+ */
+static int
+thaw_if_same(const struct kk_freezer *fz, const char *cg, uint64_t cg_id)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	int dfd, r = 0;
+
+	if (fz_cg_dir(fz, cg, dir, sizeof(dir)) < 0 ||
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0;
+	if (fstat(dfd, &st) == 0 && (uint64_t)st.st_ino == cg_id)
+		r = fz_group_freeze_at(dfd, strcmp(fz->method, "cgroup2") == 0,
+		    false) == 0;
+	close(dfd);
+	return r;
+}
+
+/*
+ * The journal's text, line by line: what can be read is thawed.  How
+ * many were thawed; err names the first line that could not be read
+ * (a torn last line, say), and how many could not.
  */
 static int
 recover_lines(const struct kk_freezer *fz, const struct kk_frozen_set *set,
     const char *text, size_t len, char *err, size_t errlen)
 {
-	char boot[FZ_BOOT_ID_LEN + 1];
+	char boot[FZ_BOOT_ID_LEN + 1], rboot[FZ_BOOT_ID_LEN + 1];
+	char *cg = NULL;
 	const char *line, *nl, *end = text + len;
-	json_t *o;
-	size_t i;
-	int k, n = 0;
+	size_t i, bad = 0, first = 0;
+	uint64_t id;
+	int n = 0, r;
 
 	if (len == 0)
 		return 0;
-	if ((k = boot_id(boot)) < 0)
-		return fz_err(err, errlen, k, "boot id: %s", strerror(-k));
+	if ((r = boot_id(boot)) < 0)
+		return fz_err(err, errlen, r, "boot id: %s", strerror(-r));
+	if ((cg = malloc(PATH_MAX)) == NULL)
+		return fz_err(err, errlen, -ENOMEM, "out of memory");
 	for (i = 1, line = text; line < end; i++, line = nl + 1) {
 		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			nl = end;
-		o = json_loadb(line, (size_t)(nl - line),
-		    JSON_REJECT_DUPLICATES, NULL);
-		k = recover_one(fz, set, boot, o);
-		json_decref(o);
-		if (k < 0)
-			fz_err(err, errlen, k, "%s: line %zu is malformed",
-			    fz->journal, i);
-		else
-			n += k;
+		if (parse_line(fz, line, (size_t)(nl - line), rboot, &id,
+		    cg) < 0) {
+			if (bad++ == 0)
+				first = i;
+			continue;
+		}
+		/* another boot's: its groups are gone, an inode reused */
+		if (strcmp(rboot, boot) == 0 && !kept_in_place(set, cg, id))
+			n += thaw_if_same(fz, cg, id);
 	}
+	if (bad > 0)
+		fz_err(err, errlen, -EBADMSG, "%s: line %zu is malformed (%zu "
+		    "line(s) in all)", fz->journal, first, bad);
+	free(cg);
 	return n;
 }
 
@@ -198,7 +229,7 @@ int
 kk_freeze_journal_recover(const struct kk_freezer *fz,
     const struct kk_frozen_set *set, char *err, size_t errlen)
 {
-	char *text = NULL;
+	char *text = NULL, aside[PATH_MAX + 16];
 	size_t len;
 	int r;
 
@@ -209,20 +240,24 @@ kk_freeze_journal_recover(const struct kk_freezer *fz,
 	r = kk_read_file(fz->journal, FZ_JOURNAL_MAX, &text, &len);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
-		fz_err(err, errlen, r, "%s: %s", fz->journal, strerror(-r));
-	else
+	if (r == 0) {
 		r = recover_lines(fz, set, text, len, err, errlen);
-	free(text);
-	kk_freeze_journal_clear(fz);
+		free(text);
+		kk_freeze_journal_clear(fz);
+		return r;
+	}
+	/* kept for whoever looks: the groups it names may stay frozen */
+	fz_err(err, errlen, r, "%s: %s (kept as %s.unread)", fz->journal,
+	    strerror(-r), fz->journal);
+	snprintf(aside, sizeof(aside), "%s.unread", fz->journal);
+	if (rename(fz->journal, aside) < 0)
+		unlink(fz->journal);
 	return r;
 }
 
 /*
- * Emptied, not removed: the file stays, so a record is one flush, not
- * two.  Not flushed: a journal of another boot is passed over, and a
- * crash leaves what was written to the file.  Read once: one that could
- * not be read is not read again.
+ * Emptied, not removed: made again at the next record.  Read once, at
+ * start: one read is not read again.
  */
 void
 kk_freeze_journal_clear(const struct kk_freezer *fz)

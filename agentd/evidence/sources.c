@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,18 +288,32 @@ settle(struct fzcall *c, struct source *sv, const char *dir, uint64_t cg_id)
  * The group cg (in dir) frozen by this call, if nobody froze it before
  * us (then it is theirs to thaw, not ours), and journaled first: a
  * kakurid that ends before it is put back leaves it to the next one.
- * Its inode: 0 if it was not frozen.
+ * By a descriptor of its directory, so that the inode journaled (and
+ * put back by) is the group frozen.  A line that cannot be written
+ * (a full disk) does not keep it from being frozen: a hopper there
+ * would run on; c->journal_err says so.  Its inode: 0 if not frozen.
  */
 static uint64_t
 freeze_journaled(struct fzcall *c, const char *cg, const char *dir)
 {
 	struct stat st;
+	uint64_t id = 0;
+	int dfd, r;
 
-	if (fz_group_freezing(dir, c->v2) != 0 || stat(dir, &st) < 0 ||
-	    st.st_ino == 0 || fz_journal_add(c, cg, (uint64_t)st.st_ino) < 0 ||
-	    fz_group_freeze(dir, c->v2, true) < 0)
+	if (fz_group_freezing(dir, c->v2) != 0 ||
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return 0;
-	return (uint64_t)st.st_ino;
+	if (fstat(dfd, &st) < 0 || st.st_ino == 0)
+		goto out;
+	if ((r = fz_journal_add(c, cg, (uint64_t)st.st_ino)) < 0 &&
+	    c->journal_err[0] == '\0')
+		snprintf(c->journal_err, sizeof(c->journal_err), "%s: not "
+		    "journaled: %s", cg, strerror(-r));
+	if (fz_group_freeze_at(dfd, c->v2, true) == 0)
+		id = (uint64_t)st.st_ino;
+out:
+	close(dfd);
+	return id;
 }
 
 /*

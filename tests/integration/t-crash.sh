@@ -8,7 +8,6 @@
 # is refused.
 . "$(dirname "$0")/lib.sh"
 need
-trap 'cleanup; cgroups_remove' EXIT
 echo "== crash, restart, restore"
 topology || { fail "topology"; summary; exit 1; }
 for a in "$NET4" "$NET6"; do serve "$NET" "$a" 8080; done
@@ -145,41 +144,6 @@ check "writable again: the audit log is opened again and written" wait_for 20 au
 check "writable again: the chain verifies" ctl log
 stop_kakurid -TERM
 umount "$STATE"
-
-# a freeze call that ended with kakurid (killed, a crash) left a source
-# group frozen for a moment: the next kakurid runs it again, by the
-# journal written before it was frozen (journal.c; unit freeze
-# journal_crash ends a real call there); a group of another boot's
-# record stays as it is
-CGR=$(cgroup2_root)
-if [ -z "$CGR" ] || [ ! -w "$CGR/cgroup.procs" ]; then
-	unable "no writable cgroup2 hierarchy (the freeze journal)" "cgroup2 present"
-fi
-test_cgroup "/kakuri-it-$$-src.scope" || die "a test cgroup"
-SRC=$TCG
-test_cgroup "/kakuri-it-$$-old.scope" || die "a test cgroup"
-OLD=$TCG
-sleep 60 &
-SP=$!
-PIDS+=("$SP")
-echo "$SP" >"$SRC/cgroup.procs"
-echo 1 >"$SRC/cgroup.freeze"
-echo 1 >"$OLD/cgroup.freeze"
-jq -nc --arg b "$(cat /proc/sys/kernel/random/boot_id)" \
-    --arg s "/${SRC##*/}" --argjson si "$(stat -c %i "$SRC")" \
-    --arg o "/${OLD##*/}" --argjson oi "$(stat -c %i "$OLD")" \
-    '{boot_id: $b, cgroup: $s, cgroup_id: $si},
-     {boot_id: "00000000-0000-0000-0000-000000000000", cgroup: $o,
-      cgroup_id: $oi}' >"$STATE/freeze-sources"
-check "journal: the source group holds still before the restart" wait_for 5 grep -qx "frozen 1" "$SRC/cgroup.events"
-# in this mount namespace: ip netns exec mounts a /sys without cgroups
-EP_NSENTER=1 start_kakurid || fail "kakurid starts on a freeze journal"
-check "journal: the group a freeze had frozen for a moment runs again" wait_for 5 grep -qx "frozen 0" "$SRC/cgroup.events"
-check "journal: kakurid says so" grep -q "1 group(s) a freeze had frozen for a moment when kakurid ended run again" "$DLOG"
-check "journal: a group of another boot's record stays frozen" grep -qx 1 "$OLD/cgroup.freeze"
-check "journal: read once, then emptied" test -e "$STATE/freeze-sources" -a ! -s "$STATE/freeze-sources"
-stop_kakurid -TERM
-echo 0 >"$OLD/cgroup.freeze"
 
 # audit chain: an edited line is found
 start_kakurid || fail "kakurid starts again"

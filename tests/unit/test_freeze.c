@@ -3089,12 +3089,26 @@ recover_from(struct fz_test *t, const char *text,
 	return n;
 }
 
+/* A journal line: this boot's id (as in line), inode, cg in hex. */
+static char *
+journal_line(const char *line, unsigned long long ino, const char *cg)
+{
+	char *out;
+	size_t n = strlen(cg);
+
+	ck_assert_ptr_nonnull(out = malloc(36 + 24 + 2 * n + 2));
+	snprintf(out, 36 + 24, "%.36s %llu ", line, ino);
+	kk_hex(cg, n, out + strlen(out));
+	strcat(out, "\n");
+	return out;
+}
+
 /*
  * A kakurid that ends in a freeze call, a source frozen for a moment:
  * the group stays frozen, and the journal (written before it was frozen)
  * names it; the next kakurid thaws it.  Not a group the saved set knows
  * as frozen in place, not one of another boot, not one made again at
- * its path; a hostile journal thaws nothing.
+ * its path, not kakuri's own group; a hostile journal thaws nothing.
  */
 START_TEST(test_journal_crash)
 {
@@ -3103,8 +3117,8 @@ START_TEST(test_journal_crash)
 	struct kk_frozen_set known = { 0 }, none = { 0 };
 	struct kk_frozen inplace;
 	char dir[PATH_MAX], rel[256], work[PATH_MAX], err[1024] = "";
-	char *saved = NULL, *other = NULL, *own, *at;
-	json_t *o;
+	char hexrel[2 * sizeof(rel) + 1], *saved = NULL, *text;
+	const char *grel;
 	size_t len;
 	struct stat st, gst;
 	int status;
@@ -3130,7 +3144,10 @@ START_TEST(test_journal_crash)
 	ck_assert(in_group(t.gdir, p));
 	ck_assert_msg(!thawed_state(dir), "the source was not left frozen");
 	ck_assert_int_eq(kk_read_file(t.fz.journal, 1 << 20, &saved, &len), 0);
-	ck_assert_msg(strstr(saved, rel) != NULL, "%s", saved);
+	kk_hex(rel, strlen(rel), hexrel);
+	ck_assert_msg(strstr(saved, hexrel) != NULL &&
+	    strchr(saved, '\n') == saved + len - 1, "%s", saved);
+	ck_assert_uint_eq(strtoull(saved + 37, NULL, 10), st.st_ino);
 
 	/* frozen in place, and the saved set knows it: it stays */
 	memset(&inplace, 0, sizeof(inplace));
@@ -3138,63 +3155,118 @@ START_TEST(test_journal_crash)
 	inplace.cg_id = (uint64_t)st.st_ino;
 	known.v = &inplace;
 	known.n = known.cap = 1;
-	ck_assert_int_eq(recover_from(&t, NULL, &known, err, sizeof(err)), 0);
+	ck_assert_int_eq(recover_from(&t, saved, &known, err, sizeof(err)), 0);
 	ck_assert(!thawed_state(dir));
 
 	/* of another boot: an inode there says nothing here */
-	other = strdup(saved);
-	ck_assert_ptr_nonnull(at = strstr(other, "\"boot_id\":\""));
-	memset(at + strlen("\"boot_id\":\""), '0', 8);
-	ck_assert_int_eq(recover_from(&t, other, &none, err, sizeof(err)), 0);
+	text = strdup(saved);
+	memset(text, '0', 8);
+	ck_assert_int_eq(recover_from(&t, text, &none, err, sizeof(err)), 0);
 	ck_assert(!thawed_state(dir));
+	free(text);
 
 	/* hostile: nothing thawed, and said */
-	ck_assert_int_eq(recover_from(&t, "{\"x\":", &none,
-	    err, sizeof(err)), 0);
-	ck_assert_msg(strstr(err, "line 1 is malformed") != NULL, "%s", err);
-	err[0] = '\0';
-	ck_assert_int_eq(recover_from(&t, "{\"boot_id\":\"x\",\"cgroup\":"
-	    "\"/../x\",\"cgroup_id\":1}\n", &none, err,
+	ck_assert_int_eq(recover_from(&t, "{\"x\":\n", &none, err,
 	    sizeof(err)), 0);
-	ck_assert_msg(strstr(err, "malformed") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "line 1 is malformed") != NULL, "%s", err);
 	ck_assert(!thawed_state(dir));
 	/* kakuri's own freeze group, this boot's, its inode: never a source */
-	err[0] = '\0';
 	ck_assert_int_eq(stat(t.gdir, &gst), 0);
-	ck_assert_ptr_nonnull(o = json_loads(saved, 0, NULL));
-	ck_assert_int_eq(json_object_set_new(o, "cgroup",
-	    json_string(t.gdir + strlen(t.fz.root))), 0);
-	ck_assert_int_eq(json_object_set_new(o, "cgroup_id",
-	    json_integer((json_int_t)gst.st_ino)), 0);
-	ck_assert_ptr_nonnull(own = json_dumps(o, JSON_COMPACT));
-	json_decref(o);
-	ck_assert_int_eq(recover_from(&t, own, &none, err, sizeof(err)), 0);
+	grel = t.gdir + strlen(t.fz.root);
+	text = journal_line(saved, gst.st_ino, grel);
+	err[0] = '\0';
+	ck_assert_int_eq(recover_from(&t, text, &none, err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "malformed") != NULL, "%s", err);
+	free(text);
+	/* nor by another spelling of its path */
+	ck_assert_int_lt(snprintf(work, sizeof(work), "/%s", grel),
+	    (int)sizeof(work));
+	text = journal_line(saved, gst.st_ino, work);
+	err[0] = '\0';
+	ck_assert_int_eq(recover_from(&t, text, &none, err, sizeof(err)), 0);
 	ck_assert_msg(strstr(err, "malformed") != NULL, "%s", err);
 	ck_assert_msg(!thawed_state(t.gdir), "the freeze group was thawed");
-	free(own);
+	free(text);
 
-	/* this boot's: thawed, and the target stays frozen */
+	/* this boot's, then a torn line: thawed, the torn one named */
+	ck_assert_ptr_nonnull(text = malloc(len + 8));
+	snprintf(text, len + 8, "%s%.5s", saved, saved);
 	err[0] = '\0';
-	ck_assert_int_eq(recover_from(&t, saved, &none,
-	    err, sizeof(err)), 1);
-	ck_assert_msg(err[0] == '\0', "%s", err);
+	ck_assert_int_eq(recover_from(&t, text, &none, err, sizeof(err)), 1);
+	ck_assert_msg(strstr(err, "line 2 is malformed (1 line(s)") != NULL,
+	    "%s", err);
 	ck_assert(thawed_state(dir));
 	ck_assert(!thawed_state(t.gdir));
-	ck_assert_int_eq(recover_from(&t, NULL, &none,
-	    err, sizeof(err)), 0);
+	free(text);
+	ck_assert_int_eq(recover_from(&t, NULL, &none, err, sizeof(err)), 0);
 
 	/* made again at its path and frozen by someone else: theirs */
 	ck_assert_int_eq(rmdir(dir), 0);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	write_ctl(dir, "cgroup.freeze", "1");
-	ck_assert_int_eq(recover_from(&t, saved, &none,
-	    err, sizeof(err)), 0);
+	ck_assert_int_eq(recover_from(&t, saved, &none, err, sizeof(err)), 0);
 	ck_assert_msg(!thawed_state(dir), "a group made again was thawed");
 	write_ctl(dir, "cgroup.freeze", "0");
 
 	free(saved);
-	free(other);
 	done(&t);	/* the target, frozen by the child, is ended */
+}
+END_TEST
+
+/* What the pass hook does in test_journal_unwritable: the source's state. */
+static struct {
+	const char *dir;
+	bool frozen;		/* at pass 1 */
+} unwritable;
+
+static int
+unwritable_hook(struct fzcall *c, int pass)
+{
+	(void)c;
+	if (pass == 1)
+		unwritable.frozen = !thawed_state(unwritable.dir);
+	return 0;
+}
+
+/*
+ * A journal line that cannot be written (here: no such directory; a full
+ * disk) does not keep the source from being frozen for its moment: a
+ * hopper there would run on.  The call says so, and puts it back.
+ */
+START_TEST(test_journal_unwritable)
+{
+	struct fz_test t;
+	struct kk_selector sel;
+	struct kk_freeze_op *op = NULL;
+	char dir[PATH_MAX], rel[256], work[PATH_MAX], err[1024] = "";
+	pid_t p;
+	int r;
+
+	if (!begin_in_scope(&t, "jfull", rel, sizeof(rel), dir))
+		return;
+	kk_test_workdir(work);
+	ck_assert_int_lt(snprintf(t.fz.journal, sizeof(t.fz.journal),
+	    "%s/gone/freeze-sources", work), (int)sizeof(t.fz.journal));
+	p = spawn_exec("/bin/sleep");
+	move_into(dir, p);
+	sel_pid(&sel, p, false);
+	memset(&unwritable, 0, sizeof(unwritable));
+	unwritable.dir = dir;
+	fz_pass_hook = unwritable_hook;
+	r = kk_freeze_begin(&t.fz, &t.guard, &sel, t.group, &t.set, NULL, NULL,
+	    &op, err, sizeof(err));
+	fz_pass_hook = NULL;
+	ck_assert_msg(r == 0, "%d %s", r, err);
+	ck_assert_msg(strstr(kk_freeze_op_note(op), "not journaled") != NULL &&
+	    strstr(kk_freeze_op_note(op), rel) != NULL, "note: %s",
+	    kk_freeze_op_note(op));
+	ck_assert_int_eq(poll_done(op, err, sizeof(err)), 0);
+	ck_assert_msg(unwritable.frozen, "the source was not frozen");
+	ck_assert(in_group(t.gdir, p));
+	ck_assert_msg(thawed_state(dir), "the source was not put back");
+	sel_kind(&sel, KK_SEL_ALL);
+	thaw_ok(&t, &sel);
+	done(&t);
 }
 END_TEST
 
@@ -3558,7 +3630,7 @@ fill(struct kk_frozen *f, pid_t pid, const char *exe, const char *cg)
 	snprintf(f->orig_cgroup, sizeof(f->orig_cgroup), "%s", cg);
 	snprintf(f->group, sizeof(f->group), "0123456789abcdef0123456789abcdef");
 	snprintf(f->method, sizeof(f->method), "cgroup2");
-	f->described = true;	/* as every entry that is saved */
+	f->described = true;	/* as one saved with its receipt */
 }
 
 /* Each of these replaces one member of a good entry: all are refused. */
@@ -3624,6 +3696,27 @@ START_TEST(test_json)
 	ck_assert_mem_eq(&back.v[0], &set.v[0], sizeof(set.v[0]));
 	ck_assert_mem_eq(&back.v[1], &set.v[1], sizeof(set.v[1]));
 	kk_frozen_set_free(&back);
+
+	/*
+	 * Saved before its uid and exe were read: loaded so, so that a thaw
+	 * by uid reads them then (not uid 0); "described" is only false.
+	 */
+	set.v[0].described = false;
+	j = kk_frozen_to_json(&set);
+	ck_assert_ptr_nonnull(j);
+	ck_assert(json_is_false(json_object_get(json_array_get(j, 0),
+	    "described")));
+	ck_assert_ptr_null(json_object_get(json_array_get(j, 1), "described"));
+	ck_assert_int_eq(kk_frozen_from_json(j, &back), 0);
+	ck_assert_uint_eq(back.n, 2);
+	ck_assert(!back.v[0].described);
+	ck_assert(back.v[1].described);
+	kk_frozen_set_free(&back);
+	json_object_set_new(json_array_get(j, 0), "described", json_true());
+	ck_assert_int_eq(kk_frozen_from_json(j, &back), -EBADMSG);
+	ck_assert_uint_eq(back.n, 0);
+	json_decref(j);
+	set.v[0].described = true;
 
 	kk_test_workdir(dir);
 	kk_test_join(path, dir, "frozen.json");
@@ -3928,6 +4021,7 @@ KK_SUITE(freeze_suite, "freeze",
 	FZ_CASE("in_place_remade"), KK_TEST(test_in_place_remade),
 	FZ_CASE("source_remade"), KK_TEST(test_source_remade),
 	FZ_CASE("journal_crash"), KK_TEST(test_journal_crash),
+	FZ_CASE("journal_unwritable"), KK_TEST(test_journal_unwritable),
 	FZ_CASE("hash_scan"), KK_TEST(test_hash_scan),
 	    KK_TEST(test_hash_scan_hostile_name),
 	FZ_CASE("selectors"), KK_TEST(test_selectors),
