@@ -57,18 +57,21 @@ _Static_assert(KD_SNAPSHOT_PIDS * KD_SNAPSHOT_ARTS_PER_PID + 16 <= KK_ART_MAX,
     "a snapshot's artifacts must fit in one command's list");
 
 /*
- * The groups a freeze froze for a moment when an earlier kakurid ended
- * (killed, a crash) run again: they held others than the targets.
+ * After an earlier kakurid that ended in a freeze (killed, a crash): the
+ * groups it froze for a moment run again (they held others than the
+ * targets), and the targets it had taken but not saved are known.  Not
+ * with a frozen.json that did not load: saved over, it would be lost.
  */
 static void
-sources_recover(struct kd_preserve *pv)
+freeze_recover(struct kd_preserve *pv, bool set_loaded)
 {
-	char err[PATH_MAX + 128];
+	char err[PATH_MAX + 128], episode[64];
 	int n;
 
 	if (!pv->fz_ok)
 		return;
-	n = kk_freeze_journal_recover(&pv->fz, &pv->frozen, err, sizeof(err));
+	n = kk_freeze_journal_recover(&pv->fz, &pv->frozen, episode,
+	    sizeof(episode), err, sizeof(err));
 	if (n > 0)
 		kk_log(LOG_WARNING, KK_MID_START, "freeze: %d group(s) a "
 		    "freeze had frozen for a moment when kakurid ended run "
@@ -76,6 +79,23 @@ sources_recover(struct kd_preserve *pv)
 	if (err[0] != '\0')
 		kk_log(LOG_ERR, KK_MID_ERROR, "freeze journal: %s: groups it "
 		    "names may stay frozen", err);
+	if (!set_loaded)
+		return;
+	/* one episode while anything is frozen: the set's, if any */
+	n = kk_frozen_adopt_strays(&pv->fz, &pv->frozen, pv->frozen.n > 0 ?
+	    pv->frozen.v[0].group : episode);
+	if (n < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: processes frozen by a "
+		    "kakurid that ended in a freeze: %s", strerror(-n));
+	if (n <= 0)
+		return;
+	kk_log(LOG_WARNING, KK_MID_START, "freeze: %d process(es) a kakurid "
+	    "that ended in a freeze had taken are known again (freeze "
+	    "episode %s); a thaw keeps frozen those whose cgroup is not "
+	    "known", n, pv->frozen.v[0].group);
+	if (kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
+		    pv->frozen_path);
 }
 
 int
@@ -124,7 +144,7 @@ kd_preserve_init(struct kd *d)
 		kk_log(LOG_NOTICE, KK_MID_START,
 		    "%zu process(es) frozen by kakuri (freeze episode %s)",
 		    pv->frozen.n, pv->frozen.v[0].group);
-	sources_recover(pv);
+	freeze_recover(pv, err == 0 || err == -ENOENT);
 	return 0;
 }
 

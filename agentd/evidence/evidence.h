@@ -503,12 +503,22 @@ int kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set);
 /*
  * After a kakurid that ended in a freeze call: the source groups its
  * journal names thawed, by their inode and within the same boot, but
- * those set (the saved frozen set) knows as frozen in place; the journal
- * is removed.  How many were thawed, or a negative errno; err names a
- * journal or record that could not be read (also with a count).
+ * those set (the saved frozen set) knows as frozen in place; the freeze
+ * group the call took its targets into in episode ("" if none); the
+ * journal emptied.  How many were thawed, or a negative errno; err names
+ * a journal or line that could not be read (also with a count).
  */
 int kk_freeze_journal_recover(const struct kk_freezer *fz,
-    const struct kk_frozen_set *set, char *err, size_t errlen);
+    const struct kk_frozen_set *set, char *episode, size_t episodelen,
+    char *err, size_t errlen);
+/*
+ * The processes frozen in the freeze group `group` that set does not
+ * know (a kakurid ended while a freeze took them) taken into set (the
+ * original cgroup: the parent's if that is in set, else unknown, and a
+ * thaw keeps such a one frozen).  How many, or a negative errno.
+ */
+int kk_frozen_adopt_strays(const struct kk_freezer *fz,
+    struct kk_frozen_set *set, const char *group);
 /* Once a call has returned and its set is saved: the journal removed. */
 void kk_freeze_journal_clear(const struct kk_freezer *fz);
 /* Persisted as state_dir/frozen.json (temp + fsync + rename). */

@@ -170,6 +170,8 @@ int fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* journal.c: before the group cg (inode cg_id) is frozen by call c */
 int fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id);
+/* journal.c: before the first target is moved, the call's freeze group */
+int fz_journal_episode(struct fzcall *c);
 /* fz_group_freeze on the group whose directory dfd is open */
 int fz_group_freeze_at(int dfd, bool v2, bool frozen);
 

@@ -16,7 +16,9 @@
  *
  * The file (kk_freezer.journal): a line a group, "BOOT-ID INODE HEX\n",
  * HEX the cgroup path's bytes (a delegated owner names his groups, in
- * any bytes).
+ * any bytes); and first, before anything is moved, "BOOT-ID episode
+ * GROUP\n": the freeze group the call takes its targets into, where the
+ * next kakurid looks for those it had taken (strays.c).
  */
 #include <sys/stat.h>
 
@@ -55,6 +57,24 @@ boot_id(char out[FZ_BOOT_ID_LEN + 1])
 	return 0;
 }
 
+/* line (len bytes) appended: 0 (also without a journal), or -errno */
+static int
+append(const struct kk_freezer *fz, const char *line, size_t len)
+{
+	int fd, r;
+
+	if (fz->journal[0] == '\0')
+		return 0;
+	/* not a FIFO, nor a link, a root could have left there */
+	fd = open(fz->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd < 0)
+		return -errno;
+	r = kk_write_all(fd, line, len);
+	close(fd);
+	return r;
+}
+
 /*
  * Before the group cg (its inode cg_id) is frozen: its line appended.
  * 0 (also without a journal), or a negative errno.
@@ -64,34 +84,41 @@ fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id)
 {
 	char boot[FZ_BOOT_ID_LEN + 1], *line = NULL;
 	size_t n = strlen(cg);
-	int fd = -1, r, len;
+	int r, len;
 
 	if (c->fz->journal[0] == '\0')
 		return 0;
 	if ((r = boot_id(boot)) < 0)
 		return r;
-	if (n >= PATH_MAX || (line = malloc(FZ_JOURNAL_LINE)) == NULL) {
-		r = n >= PATH_MAX ? -ENAMETOOLONG : -ENOMEM;
-		goto out;
-	}
+	if (n >= PATH_MAX)
+		return -ENAMETOOLONG;
+	if ((line = malloc(FZ_JOURNAL_LINE)) == NULL)
+		return -ENOMEM;
 	len = snprintf(line, FZ_JOURNAL_LINE, "%s %llu ", boot,
 	    (unsigned long long)cg_id);
 	kk_hex(cg, n, line + len);
 	len += (int)(2 * n);
 	line[len++] = '\n';
-	/* not a FIFO, nor a link, a root could have left there */
-	fd = open(c->fz->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW | O_NONBLOCK, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = kk_write_all(fd, line, (size_t)len);
-out:
-	if (fd >= 0)
-		close(fd);
+	r = append(c->fz, line, (size_t)len);
 	free(line);
 	return r;
+}
+
+/* Before the first target is moved: the freeze group's line. */
+int
+fz_journal_episode(struct fzcall *c)
+{
+	char boot[FZ_BOOT_ID_LEN + 1], line[FZ_BOOT_ID_LEN + 96];
+	int r, len;
+
+	if (c->fz->journal[0] == '\0')
+		return 0;
+	if ((r = boot_id(boot)) < 0)
+		return r;
+	len = snprintf(line, sizeof(line), "%s episode %s\n", boot, c->group);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return -ENAMETOOLONG;
+	return append(c->fz, line, (size_t)len);
 }
 
 /*
@@ -184,13 +211,38 @@ thaw_if_same(const struct kk_freezer *fz, const char *cg, uint64_t cg_id)
 }
 
 /*
- * The journal's text, line by line: what can be read is thawed.  How
- * many were thawed; err names the first line that could not be read
- * (a torn last line, say), and how many could not.
+ * An episode line (len bytes, no newline): its group into episode if it
+ * is of this boot (another boot's group is gone).  0, or -EBADMSG.
+ */
+static int
+episode_line(const char *line, size_t len, const char *boot, char *episode,
+    size_t episodelen)
+{
+	char group[64];
+	size_t n = len - FZ_BOOT_ID_LEN - 9;
+
+	if (n == 0 || n >= sizeof(group))
+		return -EBADMSG;
+	memcpy(group, line + FZ_BOOT_ID_LEN + 9, n);
+	group[n] = '\0';
+	if (!fz_group_ok(group))
+		return -EBADMSG;
+	if (memcmp(line, boot, FZ_BOOT_ID_LEN) == 0 && episode != NULL &&
+	    episodelen > 0)
+		snprintf(episode, episodelen, "%s", group);
+	return 0;
+}
+
+/*
+ * The journal's text, line by line: what can be read is thawed, and
+ * the call's freeze group named in episode.  How many were thawed; err
+ * names the first line that could not be read (a torn last line, say),
+ * and how many could not.
  */
 static int
 recover_lines(const struct kk_freezer *fz, const struct kk_frozen_set *set,
-    const char *text, size_t len, char *err, size_t errlen)
+    const char *text, size_t len, char *episode, size_t episodelen,
+    char *err, size_t errlen)
 {
 	char boot[FZ_BOOT_ID_LEN + 1], rboot[FZ_BOOT_ID_LEN + 1];
 	char *cg = NULL;
@@ -208,6 +260,14 @@ recover_lines(const struct kk_freezer *fz, const struct kk_frozen_set *set,
 	for (i = 1, line = text; line < end; i++, line = nl + 1) {
 		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			nl = end;
+		/* this boot's episode line names the call's freeze group */
+		if ((size_t)(nl - line) > FZ_BOOT_ID_LEN + 9 &&
+		    memcmp(line + FZ_BOOT_ID_LEN, " episode ", 9) == 0) {
+			if (episode_line(line, (size_t)(nl - line), boot,
+			    episode, episodelen) < 0 && bad++ == 0)
+				first = i;
+			continue;
+		}
 		if (parse_line(fz, line, (size_t)(nl - line), rboot, &id,
 		    cg) < 0) {
 			if (bad++ == 0)
@@ -227,7 +287,8 @@ recover_lines(const struct kk_freezer *fz, const struct kk_frozen_set *set,
 
 int
 kk_freeze_journal_recover(const struct kk_freezer *fz,
-    const struct kk_frozen_set *set, char *err, size_t errlen)
+    const struct kk_frozen_set *set, char *episode, size_t episodelen,
+    char *err, size_t errlen)
 {
 	char *text = NULL, aside[PATH_MAX + 16];
 	size_t len;
@@ -235,13 +296,16 @@ kk_freeze_journal_recover(const struct kk_freezer *fz,
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
+	if (episode != NULL && episodelen > 0)
+		episode[0] = '\0';
 	if (fz->journal[0] == '\0' || fz->method[0] == '\0')
 		return 0;
 	r = kk_read_file(fz->journal, FZ_JOURNAL_MAX, &text, &len);
 	if (r == -ENOENT)
 		return 0;
 	if (r == 0) {
-		r = recover_lines(fz, set, text, len, err, errlen);
+		r = recover_lines(fz, set, text, len, episode, episodelen, err,
+		    errlen);
 		free(text);
 		kk_freeze_journal_clear(fz);
 		return r;

@@ -60,17 +60,30 @@ stop_kakurid -TERM
 # it journaled before freezing it (BOOT-ID INODE HEX-PATH); a group of
 # another boot's line stays as it is
 hexpath() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
-test_cgroup "/kakuri-it-$$-src.scope" || die "a test cgroup"
+# frozen_sleeper REL: a test cgroup REL (in TCG) holding a sleep of ours
+# (SLEEPER), frozen
+frozen_sleeper() {
+	test_cgroup "$1" || die "a test cgroup"
+	sleep 60 &
+	SLEEPER=$!
+	PIDS+=("$SLEEPER")
+	echo "$SLEEPER" >"$TCG/cgroup.procs"
+	echo 1 >"$TCG/cgroup.freeze"
+}
+frozen_sleeper "/kakuri-it-$$-src.scope"
 SRC=$TCG
 test_cgroup "/kakuri-it-$$-old.scope" || die "a test cgroup"
 OLD=$TCG
-sleep 60 &
-SP=$!
-PIDS+=("$SP")
-echo "$SP" >"$SRC/cgroup.procs"
-echo 1 >"$SRC/cgroup.freeze"
 echo 1 >"$OLD/cgroup.freeze"
+# and a target it had moved into its freeze group before any set was
+# saved (the line naming that group comes first): known again.  Named as
+# kakurid names one: the episode id, 32 hex digits.
+STRAY_GROUP=$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")
+frozen_sleeper "/kakuri/$STRAY_GROUP"
+STRAY_DIR=$TCG
+SP2=$SLEEPER
 {
+	echo "$(cat /proc/sys/kernel/random/boot_id) episode $STRAY_GROUP"
 	echo "$(cat /proc/sys/kernel/random/boot_id) $(stat -c %i "$SRC") $(hexpath "/${SRC##*/}")"
 	echo "00000000-0000-0000-0000-000000000000 $(stat -c %i "$OLD") $(hexpath "/${OLD##*/}")"
 } >"$STATE/freeze-sources"
@@ -80,6 +93,14 @@ check "journal: the group a freeze had frozen for a moment runs again" wait_for 
 check "journal: kakurid says so" grep -q "1 group(s) a freeze had frozen for a moment when kakurid ended run again" "$DLOG"
 check "journal: a group of another boot's line stays frozen" grep -qx 1 "$OLD/cgroup.freeze"
 check "journal: read once, then emptied" test -e "$STATE/freeze-sources" -a ! -s "$STATE/freeze-sources"
+check "journal: the target a freeze had taken is known again (status)" test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "1 $STRAY_GROUP "
+check "journal: kakurid says so" grep -q "1 process(es) a kakurid that ended in a freeze had taken are known again (freeze episode $STRAY_GROUP)" "$DLOG"
+check "journal: frozen.json lists it, its cgroup unknown" jq -e --argjson p "$SP2" 'any(.[]; .pid == $p and .cgroup == "")' "$STATE/frozen.json"
+T=$(sign alice thaw --arg all:=true --episode "$STRAY_GROUP") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$T" >/dev/null 2>&1 &&
+	ctl apply --json "$T" >"$WORK/thaw2.out" 2>/dev/null
+check "journal: a signed thaw keeps it frozen, and says why" jq -e --argjson p "$SP2" '.reason == "thaw-incomplete" and any(.output.kept_frozen[]; .pid == $p and (.why | test("original cgroup")))' "$WORK/thaw2.out"
+check "journal: it is still frozen in that group" grep -qx "$SP2" "$STRAY_DIR/cgroup.procs"
 echo 0 >"$OLD/cgroup.freeze"
 summary
 [ "$FAILED" -eq 0 ]
