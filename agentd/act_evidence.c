@@ -63,9 +63,13 @@ _Static_assert(KD_SNAPSHOT_PIDS * KD_SNAPSHOT_ARTS_PER_PID + 16 <= KK_ART_MAX,
  * with a frozen.json that did not load: saved over, it would be lost.
  */
 static void
-freeze_recover(struct kd_preserve *pv, bool set_loaded)
+freeze_recover(struct kd *d, struct kd_preserve *pv, bool set_loaded)
 {
+	struct kk_protected_exe prot[KK_MAX_PROTECT];
+	struct kk_freeze_guard g;
 	char err[PATH_MAX + 128], episode[64];
+	const char *group;
+	size_t protected = 0;
 	int n;
 
 	if (!pv->fz_ok)
@@ -79,11 +83,26 @@ freeze_recover(struct kd_preserve *pv, bool set_loaded)
 	if (err[0] != '\0')
 		kk_log(LOG_ERR, KK_MID_ERROR, "freeze journal: %s: groups it "
 		    "names may stay frozen", err);
-	if (!set_loaded)
-		return;
 	/* one episode while anything is frozen: the set's, if any */
-	n = kk_frozen_adopt_strays(&pv->fz, &pv->frozen, pv->frozen.n > 0 ?
-	    pv->frozen.v[0].group : episode);
+	group = pv->frozen.n > 0 ? pv->frozen.v[0].group : episode;
+	if (!set_loaded || (episode[0] != '\0' && strcmp(episode,
+	    group) != 0))
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: the freeze group %s "
+		    "may hold processes a kakurid that ended in a freeze had "
+		    "taken: not looked at (%s)", episode[0] ? episode : group,
+		    set_loaded ? "another episode is frozen" :
+		    "frozen.json did not load");
+	/* a freeze group is named as an episode is: kakurid's own */
+	if (!set_loaded || !kk_is_hex(group, strlen(group), KK_EPISODE_HEX))
+		return;
+	pv_make_guard(d, &g, prot);
+	n = kk_frozen_adopt_strays(&pv->fz, &g, &pv->frozen, group,
+	    &protected);
+	if (protected > 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: the freeze group %s "
+		    "holds %zu process(es) that must never be frozen, frozen "
+		    "by a kakurid that ended in a freeze: left there", group,
+		    protected);
 	if (n < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: processes frozen by a "
 		    "kakurid that ended in a freeze: %s", strerror(-n));
@@ -92,7 +111,7 @@ freeze_recover(struct kd_preserve *pv, bool set_loaded)
 	kk_log(LOG_WARNING, KK_MID_START, "freeze: %d process(es) a kakurid "
 	    "that ended in a freeze had taken are known again (freeze "
 	    "episode %s); a thaw keeps frozen those whose cgroup is not "
-	    "known", n, pv->frozen.v[0].group);
+	    "known", n, group);
 	if (kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
 		    pv->frozen_path);
@@ -144,7 +163,7 @@ kd_preserve_init(struct kd *d)
 		kk_log(LOG_NOTICE, KK_MID_START,
 		    "%zu process(es) frozen by kakuri (freeze episode %s)",
 		    pv->frozen.n, pv->frozen.v[0].group);
-	freeze_recover(pv, err == 0 || err == -ENOENT);
+	freeze_recover(d, pv, err == 0 || err == -ENOENT);
 	return 0;
 }
 

@@ -515,10 +515,13 @@ int kk_freeze_journal_recover(const struct kk_freezer *fz,
  * The processes frozen in the freeze group `group` that set does not
  * know (a kakurid ended while a freeze took them) taken into set (the
  * original cgroup: the parent's if that is in set, else unknown, and a
- * thaw keeps such a one frozen).  How many, or a negative errno.
+ * thaw keeps such a one frozen); those g says must never be frozen are
+ * left where they are, counted in *protected.  How many, or a negative
+ * errno (set as it was).
  */
 int kk_frozen_adopt_strays(const struct kk_freezer *fz,
-    struct kk_frozen_set *set, const char *group);
+    const struct kk_freeze_guard *g, struct kk_frozen_set *set,
+    const char *group, size_t *protected);
 /* Once a call has returned and its set is saved: the journal removed. */
 void kk_freeze_journal_clear(const struct kk_freezer *fz);
 /* Persisted as state_dir/frozen.json (temp + fsync + rename). */

@@ -369,9 +369,11 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	 * takes them finds them there at start (strays.c).  Not written, a
 	 * freeze goes on all the same.
 	 */
-	if (fz_journal_episode(c) < 0 && c->journal_err[0] == '\0')
+	if (fz_journal_episode(c) < 0) {
 		snprintf(c->journal_err, sizeof(c->journal_err), "the freeze "
 		    "group %s: not journaled", c->group);
+		c->journal_err_episode = true;
+	}
 	/* frozen while empty: whatever is moved in freezes on arrival */
 	if ((r = fz_join(path, sizeof(path), c->gdir, c->v2 ? "/cgroup.freeze" :
 	    "/freezer.state")) < 0 ||

@@ -150,6 +150,7 @@ struct fzcall {
 	 * (the first such, why): a restart in this call would leave it.
 	 */
 	char journal_err[PATH_MAX + 64];
+	bool journal_err_episode;	/* it is the episode line's */
 };
 
 /*

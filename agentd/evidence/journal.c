@@ -37,8 +37,8 @@
 #define FZ_BOOT_ID_LEN		36
 /* one line: boot id, inode, the path in hex, spaces and newline */
 #define FZ_JOURNAL_LINE		(FZ_BOOT_ID_LEN + 21 + 2 * PATH_MAX + 3)
-/* FZ_SOURCES_MAX lines a call */
-#define FZ_JOURNAL_MAX		(FZ_SOURCES_MAX * FZ_JOURNAL_LINE)
+/* FZ_SOURCES_MAX lines a call, and its episode line */
+#define FZ_JOURNAL_MAX		((FZ_SOURCES_MAX + 1) * FZ_JOURNAL_LINE)
 
 /* This boot's id: 0, or a negative errno. */
 static int
@@ -228,8 +228,11 @@ episode_line(const char *line, size_t len, const char *boot, char *episode,
 	if (!fz_group_ok(group))
 		return -EBADMSG;
 	if (memcmp(line, boot, FZ_BOOT_ID_LEN) == 0 && episode != NULL &&
-	    episodelen > 0)
-		snprintf(episode, episodelen, "%s", group);
+	    episodelen > 0 && snprintf(episode, episodelen, "%s", group) >=
+	    (int)episodelen) {
+		episode[0] = '\0';
+		return -EBADMSG;
+	}
 	return 0;
 }
 
@@ -260,11 +263,15 @@ recover_lines(const struct kk_freezer *fz, const struct kk_frozen_set *set,
 	for (i = 1, line = text; line < end; i++, line = nl + 1) {
 		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			nl = end;
-		/* this boot's episode line names the call's freeze group */
+		/*
+		 * This boot's episode line names the call's freeze group;
+		 * torn (no newline), a shorter name may be another group.
+		 */
 		if ((size_t)(nl - line) > FZ_BOOT_ID_LEN + 9 &&
 		    memcmp(line + FZ_BOOT_ID_LEN, " episode ", 9) == 0) {
-			if (episode_line(line, (size_t)(nl - line), boot,
-			    episode, episodelen) < 0 && bad++ == 0)
+			if ((nl == end || episode_line(line,
+			    (size_t)(nl - line), boot, episode,
+			    episodelen) < 0) && bad++ == 0)
 				first = i;
 			continue;
 		}

@@ -18,55 +18,97 @@
 
 #include "freezer.h"
 
-/* The entry of pid in group, or NULL. */
+/*
+ * The entry of the process pid (started at start, 0: any) in group, or
+ * NULL.  An entry frozen in place before its start time was read
+ * matches by pid.
+ */
 static const struct kk_frozen *
-entry_of(const struct kk_frozen_set *set, pid_t pid, const char *group)
+entry_of(const struct kk_frozen_set *set, pid_t pid, unsigned long long start,
+    const char *group)
 {
+	const struct kk_frozen *f;
 	size_t i;
 
-	for (i = 0; i < set->n; i++)
-		if (set->v[i].pid == pid && strcmp(set->v[i].group, group) == 0)
-			return &set->v[i];
+	for (i = 0; i < set->n; i++) {
+		f = &set->v[i];
+		if (f->pid == pid && strcmp(f->group, group) == 0 &&
+		    (start == 0 || f->start_later || f->start_time == start))
+			return f;
+	}
 	return NULL;
 }
 
 /*
- * The strays of the group in gdir (named group) into set: how many, or
- * a negative errno.  One born there of a known process (it forked before
- * the group held) goes back where its parent does, as reconcile() has
- * it at the end of a freeze; any other's original cgroup is not known.
+ * pid is a process in the group (cgroup path want) now, read as ps: its
+ * stat, then its cgroup, then its stat again with the same start time.
+ * A pid freed and reused between the listing and the look is another
+ * process, outside the group: never taken for a stray.
+ */
+static bool
+member_now(const struct kk_freezer *fz, pid_t pid, const char *want,
+    struct pstat *ps)
+{
+	struct pstat again;
+	char cg[PATH_MAX];
+
+	return fz_read_pstat(pid, ps) == 0 && !fz_gone_state(ps->state) &&
+	    fz_read_cgroup(pid, strcmp(fz->method, "cgroup2") == 0, cg,
+	    sizeof(cg)) == 0 && strcmp(cg, want) == 0 &&
+	    fz_read_pstat(pid, &again) == 0 && again.start == ps->start;
+}
+
+/*
+ * The strays of the group in gdir (named group, want as /proc/PID/cgroup
+ * names it) into set: how many, or a negative errno (set as it was).
+ * One born there of a known process (it forked before the group held)
+ * goes back where its parent does, as reconcile() has it at the end of
+ * a freeze; any other's original cgroup is not known.  One that must
+ * never be frozen (g: a protected program, kakurid's own, a kernel
+ * thread) is counted in *protected and left where it is.
  */
 static int
-adopt_group(const struct kk_freezer *fz, const char *gdir, const char *group,
-    struct kk_frozen_set *set)
+adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
+    const char *gdir, const char *want, const char *group,
+    struct kk_frozen_set *set, size_t *protected)
 {
 	const struct kk_frozen *parent;
 	struct kk_frozen f;
-	struct pstat ps;
+	struct pstat ps, pps;
+	char why[PATH_MAX + 64];
 	pid_t *pids = NULL;
-	size_t n, i;
+	size_t n, i, n0 = set->n;
+	bool descend;
 	int r, k = 0;
 
 	if ((r = fz_group_pids(gdir, &pids, &n)) < 0)
 		return r;
 	for (i = 0; i < n; i++) {
-		if (entry_of(set, pids[i], group) != NULL ||
-		    fz_read_pstat(pids[i], &ps) < 0 || fz_gone_state(ps.state))
+		if (!member_now(fz, pids[i], want, &ps) ||
+		    entry_of(set, ps.pid, ps.start, group) != NULL)
 			continue;
+		if (fz_protected_why(g, &ps, why, sizeof(why), &descend) !=
+		    NULL) {
+			(*protected)++;
+			continue;
+		}
 		memset(&f, 0, sizeof(f));
 		f.pid = ps.pid;
 		f.start_time = ps.start;
 		if (fz_read_status(ps.pid, &f.uid, NULL) < 0)
 			continue;
 		kk_exe_name(ps.pid, f.exe, sizeof(f.exe));
-		if ((parent = entry_of(set, ps.ppid, group)) != NULL)
+		if (fz_read_pstat(ps.ppid, &pps) == 0 &&
+		    (parent = entry_of(set, ps.ppid, pps.start, group)) != NULL)
 			snprintf(f.orig_cgroup, sizeof(f.orig_cgroup), "%s",
 			    parent->orig_cgroup);
 		snprintf(f.group, sizeof(f.group), "%s", group);
 		snprintf(f.method, sizeof(f.method), "%s", fz->method);
 		f.described = true;
-		if ((r = fz_set_push(set, &f)) < 0)
+		if ((r = fz_set_push(set, &f)) < 0) {
+			set->n = n0;	/* all or nothing */
 			break;
+		}
 		k++;
 	}
 	free(pids);
@@ -74,16 +116,21 @@ adopt_group(const struct kk_freezer *fz, const char *gdir, const char *group,
 }
 
 int
-kk_frozen_adopt_strays(const struct kk_freezer *fz, struct kk_frozen_set *set,
-    const char *group)
+kk_frozen_adopt_strays(const struct kk_freezer *fz,
+    const struct kk_freeze_guard *g, struct kk_frozen_set *set,
+    const char *group, size_t *protected)
 {
-	char gdir[PATH_MAX];
+	char gdir[PATH_MAX], brel[PATH_MAX], want[PATH_MAX];
 	int r;
 
+	*protected = 0;
 	if (fz->method[0] == '\0' || group == NULL || !fz_group_ok(group) ||
+	    fz_base_rel(fz, brel, sizeof(brel)) < 0 ||
+	    snprintf(want, sizeof(want), "%s/%s", brel, group) >=
+	    (int)sizeof(want) ||
 	    snprintf(gdir, sizeof(gdir), "%s/%s", fz->base, group) >=
 	    (int)sizeof(gdir))
 		return 0;
-	r = adopt_group(fz, gdir, group, set);
+	r = adopt_group(fz, g, gdir, want, group, set, protected);
 	return r == -ENOENT ? 0 : r;
 }

@@ -3123,6 +3123,8 @@ START_TEST(test_journal_crash)
 	char dir[PATH_MAX], rel[256], work[PATH_MAX], err[1024] = "";
 	char hexrel[2 * sizeof(rel) + 1], *all = NULL, *saved, *text;
 	struct kk_frozen_set strays = { 0 };
+	struct kk_freeze_guard self_guard;
+	size_t prot;
 	const char *grel;
 	size_t len;
 	struct stat st, gst;
@@ -3172,20 +3174,29 @@ START_TEST(test_journal_crash)
 	ck_assert_int_eq(recover_from(&t, text, &none, err, sizeof(err)), 0);
 	ck_assert_str_eq(journal_episode, "");
 	free(text);
-	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &none, ""), 0);
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &none, "",
+	    &prot), 0);
 	text = strndup(all, (size_t)(saved - all));	/* the line alone */
 	ck_assert_int_eq(recover_from(&t, text, &none, err, sizeof(err)), 0);
 	ck_assert_msg(err[0] == '\0', "%s", err);
 	free(text);
 	ck_assert_str_eq(journal_episode, t.group);
-	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &strays,
-	    journal_episode), 1);
+	/* one that must never be frozen (here: kakurid's own) stays out */
+	memset(&self_guard, 0, sizeof(self_guard));
+	self_guard.self = getpid();
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &self_guard, &strays,
+	    journal_episode, &prot), 0);
+	ck_assert_uint_eq(prot, 1);
+	ck_assert_uint_eq(strays.n, 0);
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot), 1);
+	ck_assert_uint_eq(prot, 0);
 	ck_assert_int_eq(strays.v[0].pid, p);
 	ck_assert_str_eq(strays.v[0].group, t.group);
 	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
 	ck_assert_uint_eq(strays.v[0].start_time, start_of(p));
-	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &strays,
-	    journal_episode), 0);	/* known now */
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot), 0);	/* known now */
 	kk_frozen_set_free(&strays);
 
 	/* frozen in place, and the saved set knows it: it stays */
@@ -3296,8 +3307,10 @@ START_TEST(test_journal_unwritable)
 	    &op, err, sizeof(err));
 	fz_pass_hook = NULL;
 	ck_assert_msg(r == 0, "%d %s", r, err);
-	ck_assert_msg(strstr(kk_freeze_op_note(op), "not journaled") != NULL,
-	    "note: %s", kk_freeze_op_note(op));
+	/* the source's, not the episode line's: the source is left frozen */
+	ck_assert_msg(strstr(kk_freeze_op_note(op), "not journaled") != NULL &&
+	    strstr(kk_freeze_op_note(op), rel) != NULL, "note: %s",
+	    kk_freeze_op_note(op));
 	ck_assert_int_eq(poll_done(op, err, sizeof(err)), 0);
 	ck_assert_msg(unwritable.frozen, "the source was not frozen");
 	ck_assert(in_group(t.gdir, p));
