@@ -101,12 +101,21 @@ get(const char *path)
 	return kk_test_read(path, &len);
 }
 
+/*
+ * Does path hold want now?  Read to its end, not to the size fstat saw
+ * first: a cut's thread may be writing it meanwhile (O_TRUNC, then the
+ * value), and a poll must see that as "not yet", not fail.
+ */
 static bool
 reads(const char *path, const char *want)
 {
-	char *s = get(path);
-	bool same = strcmp(s, want) == 0;
+	char *s = NULL;
+	size_t len;
+	bool same;
 
+	if (kk_read_file(path, 4096, &s, &len) < 0)
+		return false;
+	same = len == strlen(want) && memcmp(s, want, len) == 0;
 	free(s);
 	return same;
 }
