@@ -57,6 +57,46 @@ _Static_assert(KD_SNAPSHOT_PIDS * KD_SNAPSHOT_ARTS_PER_PID + 16 <= KK_ART_MAX,
     "a snapshot's artifacts must fit in one command's list");
 
 /*
+ * The processes in the freeze group that the saved set does not know
+ * (strays.c), taken into it and saved: 0, or -1 if they are not saved.
+ */
+static int
+adopt_strays(struct kd *d, struct kd_preserve *pv, const char *group)
+{
+	struct kk_protected_exe prot[KK_MAX_PROTECT];
+	struct kk_freeze_guard g;
+	size_t protected = 0, before = pv->frozen.n, unknown = 0, i;
+	int n;
+
+	pv_make_guard(d, &g, prot);
+	n = kk_frozen_adopt_strays(&pv->fz, &g, &pv->frozen, group,
+	    &protected);
+	if (protected > 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: the freeze group %s "
+		    "holds %zu process(es) that must never be frozen, frozen "
+		    "by a kakurid that ended in a freeze: left there", group,
+		    protected);
+	if (n < 0)
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: processes frozen by a "
+		    "kakurid that ended in a freeze: %s", strerror(-n));
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	for (i = before; i < pv->frozen.n; i++)
+		unknown += pv->frozen.v[i].orig_cgroup[0] == '\0';
+	kk_log(LOG_WARNING, KK_MID_START, "freeze: %d process(es) a kakurid "
+	    "that ended in a freeze had taken are known again (freeze "
+	    "episode %s); %zu of them with no original cgroup known, which "
+	    "a thaw keeps frozen", n, group, unknown);
+	if (kk_frozen_save(pv->frozen_path, &pv->frozen,
+	    &pv->frozen_saved) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
+		    pv->frozen_path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * After an earlier kakurid that ended in a freeze (killed, a crash): the
  * groups it froze for a moment run again (they held others than the
  * targets), and the targets it had taken but not saved are known.  Not
@@ -65,11 +105,8 @@ _Static_assert(KD_SNAPSHOT_PIDS * KD_SNAPSHOT_ARTS_PER_PID + 16 <= KK_ART_MAX,
 static void
 freeze_recover(struct kd *d, struct kd_preserve *pv, bool set_loaded)
 {
-	struct kk_protected_exe prot[KK_MAX_PROTECT];
-	struct kk_freeze_guard g;
 	char err[PATH_MAX + 128], episode[64];
 	const char *group;
-	size_t protected = 0;
 	int n;
 
 	if (!pv->fz_ok)
@@ -93,28 +130,13 @@ freeze_recover(struct kd *d, struct kd_preserve *pv, bool set_loaded)
 		    set_loaded ? "another episode is frozen" :
 		    "frozen.json did not load");
 	/* a freeze group is named as an episode is: kakurid's own */
-	if (!set_loaded || !kk_is_hex(group, strlen(group), KK_EPISODE_HEX))
-		return;
-	pv_make_guard(d, &g, prot);
-	n = kk_frozen_adopt_strays(&pv->fz, &g, &pv->frozen, group,
-	    &protected);
-	if (protected > 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: the freeze group %s "
-		    "holds %zu process(es) that must never be frozen, frozen "
-		    "by a kakurid that ended in a freeze: left there", group,
-		    protected);
-	if (n < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: processes frozen by a "
-		    "kakurid that ended in a freeze: %s", strerror(-n));
-	if (n <= 0)
-		return;
-	kk_log(LOG_WARNING, KK_MID_START, "freeze: %d process(es) a kakurid "
-	    "that ended in a freeze had taken are known again (freeze "
-	    "episode %s); a thaw keeps frozen those whose cgroup is not "
-	    "known", n, group);
-	if (kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
-		    pv->frozen_path);
+	if (!set_loaded)
+		return;	/* the moves file kept for whoever looks */
+	if (kk_is_hex(group, strlen(group), KK_EPISODE_HEX) &&
+	    adopt_strays(d, pv, group) < 0)
+		return;	/* the same: frozen.json does not hold them */
+	/* where the strays came from is in frozen.json now */
+	kk_freeze_journal_clear(&pv->fz);
 }
 
 int
@@ -145,7 +167,6 @@ kd_preserve_init(struct kd *d)
 	else
 		kk_log(LOG_WARNING, KK_MID_ERROR, "freeze unavailable: %s",
 		    pv->fz_err);
-	pv->fz.timeout_ms = (unsigned)d->policy->freeze_timeout * 1000;
 	if (snprintf(pv->fz.journal, sizeof(pv->fz.journal),
 	    "%s/freeze-sources", d->policy->state_dir) >=
 	    (int)sizeof(pv->fz.journal)) {

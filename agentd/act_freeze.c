@@ -158,7 +158,8 @@ static void
 frozen_saved(struct kd_preserve *pv, size_t before)
 {
 	if (pv->frozen.n != before &&
-	    kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
+	    kk_frozen_save(pv->frozen_path, &pv->frozen,
+	    &pv->frozen_saved) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
 		    "after a restart will not know these processes",
 		    pv->frozen_path);
@@ -378,7 +379,8 @@ do_thaw(struct run *r, const struct kk_selector *sel)
 		return e;
 	e = kk_thaw(&pv->fz, sel, &pv->frozen, &thawed, &gone, &kept, err,
 	    sizeof(err));
-	if (kk_frozen_save(pv->frozen_path, &pv->frozen) < 0)
+	if (kk_frozen_save(pv->frozen_path, &pv->frozen,
+	    &pv->frozen_saved) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
 		    pv->frozen_path);
 	json_decref(r->output);

@@ -169,6 +169,7 @@ struct kd_preserve {
 	char fz_err[256];
 	struct kk_frozen_set frozen;
 	char frozen_path[PATH_MAX];
+	struct kk_frozen_saved frozen_saved;	/* what was saved last */
 	char evidence_dir[PATH_MAX];
 	char boot_id[40];
 	struct job *jobs;

@@ -170,11 +170,15 @@ parent_main(pid_t bench)
 }
 
 /*
- * kill + reap by pid.  The parent first: by the time it has been reaped,
- * its children have been handed to us (the subreaper).
+ * The freeze journal's directory, on disk as kakurid's state directory
+ * is: mkdtemp(3)'s template, filled in before its first use.
  */
 static char jdir[] = "/var/tmp/kakuri-fzbench-XXXXXX";
 
+/*
+ * kill + reap by pid.  The parent first: by the time it has been reaped,
+ * its children have been handed to us (the subreaper).
+ */
 static void
 cleanup(void)
 {
@@ -340,7 +344,7 @@ main(int argc, char **argv)
 	struct kk_freezer fz;
 	double ims[MAX_ROUNDS], mms[MAX_ROUNDS], sms[MAX_ROUNDS], t0;
 	double ids[MAX_ROUNDS], mds[MAX_ROUNDS], ix, mx, sx, idx, mdx;
-	char err[512], group[64];
+	char err[512], group[64], moves[PATH_MAX];
 	int rounds = 5, i, r = 1;
 	pid_t bench = getpid();
 	bool v2;
@@ -464,7 +468,11 @@ main(int argc, char **argv)
 out:
 	cleanup();
 	if (fz.journal[0] != '\0') {
+		/* the journal and its moves file (journal.c) */
 		unlink(fz.journal);
+		if (snprintf(moves, sizeof(moves), "%s.moves", fz.journal) <
+		    (int)sizeof(moves))
+			unlink(moves);
 		rmdir(jdir);
 	}
 	kk_frozen_set_free(&frozen);

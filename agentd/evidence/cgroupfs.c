@@ -371,6 +371,7 @@ kk_freezer_probe(struct kk_freezer *fz, char *err, size_t errlen)
 	memset(fz, 0, sizeof(*fz));
 	/* a timeout the caller set before probing is kept */
 	fz->timeout_ms = timeout != 0 ? timeout : FZ_TIMEOUT_MS;
+	fz_journal_boot(fz);
 	if (force != NULL && force[0] != '\0') {
 		if (strcmp(force, "v1") == 0)
 			try2 = false;

@@ -404,6 +404,8 @@ struct kk_freezer {
 	 * a call froze for a moment, on disk before each is frozen.
 	 */
 	char journal[PATH_MAX];
+	/* this boot's id, read by the probe ("" if not): in each line */
+	char boot_id[40];
 };
 
 /*
@@ -524,8 +526,21 @@ int kk_frozen_adopt_strays(const struct kk_freezer *fz,
     const char *group, size_t *protected);
 /* Once a call has returned and its set is saved: the journal removed. */
 void kk_freeze_journal_clear(const struct kk_freezer *fz);
-/* Persisted as state_dir/frozen.json (temp + fsync + rename). */
-int kk_frozen_save(const char *path, const struct kk_frozen_set *set);
+/* What a process last saved as frozen.json: kk_frozen_save. */
+struct kk_frozen_saved {
+	bool known;
+	unsigned char sha256[32];	/* of its text */
+	dev_t dev;			/* the file written */
+	ino_t ino;
+};
+
+/*
+ * Persisted as state_dir/frozen.json (temp + fsync + rename).  With last
+ * (zeroed before the first save), a set that would be written as the
+ * file still holds it is not written again; last is updated.
+ */
+int kk_frozen_save(const char *path, const struct kk_frozen_set *set,
+    struct kk_frozen_saved *last);
 int kk_frozen_load(const char *path, struct kk_frozen_set *set);
 
 /* core.c -------------------------------------------------------------- */

@@ -210,6 +210,9 @@ op_end(struct kk_freeze_op *op)
 	if (c->procs_fd >= 0)
 		close(c->procs_fd);
 	c->procs_fd = -1;
+	if (c->moves_fd >= 0)
+		close(c->moves_fd);
+	c->moves_fd = -1;
 	if (op->created)
 		fz_group_remove(c->gdir, c->v2);
 	free(c->keys);
@@ -253,6 +256,7 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	c->set = set;
 	c->first = set->n;
 	c->procs_fd = -1;
+	c->moves_fd = -1;
 	c->err = err;
 	c->errlen = errlen;
 	if (skipped != NULL) {
@@ -372,7 +376,7 @@ freeze_begin(struct kk_freeze_op *op, const struct kk_selector *sel,
 	if (fz_journal_episode(c) < 0) {
 		snprintf(c->journal_err, sizeof(c->journal_err), "the freeze "
 		    "group %s: not journaled", c->group);
-		c->journal_err_episode = true;
+		c->journal_err_weak = true;
 	}
 	/* frozen while empty: whatever is moved in freezes on arrival */
 	if ((r = fz_join(path, sizeof(path), c->gdir, c->v2 ? "/cgroup.freeze" :
@@ -524,6 +528,7 @@ op_new(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 	snprintf(op->group, sizeof(op->group), "%s", group != NULL ? group :
 	    "");
 	op->c.procs_fd = -1;
+	op->c.moves_fd = -1;
 	return op;
 }
 

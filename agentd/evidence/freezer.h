@@ -98,6 +98,7 @@ struct fzcall {
 	char brel[PATH_MAX];		/* /kakuri, as /proc/PID/cgroup says */
 	unsigned long long root_start;	/* pid selector: its start time */
 	int procs_fd;			/* GDIR/cgroup.procs, open for writing */
+	int moves_fd;			/* the journal's moves file, or -1 */
 	struct kk_frozen_set *set;
 	size_t first;			/* set->n on entry */
 	struct pidkey *keys;		/* the set, sorted, rebuilt every pass */
@@ -148,9 +149,11 @@ struct fzcall {
 	/*
 	 * A source frozen although its journal line could not be written
 	 * (the first such, why): a restart in this call would leave it.
+	 * Else the episode's line, or a target's move, not written: a
+	 * restart would leave those taken frozen, or their group unknown.
 	 */
 	char journal_err[PATH_MAX + 64];
-	bool journal_err_episode;	/* it is the episode line's */
+	bool journal_err_weak;		/* the episode's or a move's */
 };
 
 /*
@@ -169,8 +172,32 @@ struct proclist {
 
 int fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* journal.c: this boot's id into fz->boot_id, at probe */
+void fz_journal_boot(struct kk_freezer *fz);
 /* journal.c: before the group cg (inode cg_id) is frozen by call c */
 int fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id);
+/* journal.c: before the target pid is moved out of its group cg */
+int fz_journal_move(struct fzcall *c, pid_t pid, unsigned long long start,
+    const char *cg);
+/*
+ * journal.c: the moves file's lines of this boot, read at start: where
+ * each target a call took before it was saved came from (strays.c)
+ */
+struct fz_move {
+	pid_t pid;
+	unsigned long long start;
+	const char *hex;		/* into fz_moves.text */
+	size_t hexlen;
+};
+struct fz_moves {
+	char *text;
+	struct fz_move *v;		/* sorted by pid, then start */
+	size_t n;
+};
+int fz_moves_read(const struct kk_freezer *fz, struct fz_moves *m);
+int fz_moves_orig(const struct kk_freezer *fz, const struct fz_moves *m,
+    pid_t pid, unsigned long long start, char cg[PATH_MAX]);
+void fz_moves_free(struct fz_moves *m);
 /* journal.c: before the first target is moved, the call's freeze group */
 int fz_journal_episode(struct fzcall *c);
 /* fz_group_freeze on the group whose directory dfd is open */

@@ -15,6 +15,7 @@
 
 #include "freezer.h"
 #include "kakuri.h"
+#include "sha256.h"
 #include "wire.h"
 
 int
@@ -319,8 +320,11 @@ fail:
 }
 
 int
-kk_frozen_save(const char *path, const struct kk_frozen_set *set)
+kk_frozen_save(const char *path, const struct kk_frozen_set *set,
+    struct kk_frozen_saved *last)
 {
+	unsigned char digest[sizeof(last->sha256)];
+	struct stat st;
 	json_t *arr;
 	char *text;
 	size_t len;
@@ -333,11 +337,31 @@ kk_frozen_save(const char *path, const struct kk_frozen_set *set)
 	if (text == NULL)
 		return -ENOMEM;
 	/*
+	 * What the file holds already is not written (and flushed) again:
+	 * the same text, and the same file (not one removed or replaced).
+	 */
+	kk_sha256(text, len, digest);
+	if (last != NULL && last->known &&
+	    memcmp(digest, last->sha256, sizeof(digest)) == 0 &&
+	    stat(path, &st) == 0 && st.st_dev == last->dev &&
+	    st.st_ino == last->ino && st.st_size == (off_t)len) {
+		free(text);
+		return 0;
+	}
+	/*
 	 * temp file, fsync, rename, fsync of the directory (state.c); what
 	 * is frozen is state, which thaw needs after a restart: the reserve
 	 */
 	r = kk_write_file_vital(path, text, len, 0600);
 	free(text);
+	if (last != NULL) {
+		last->known = r == 0 && stat(path, &st) == 0;
+		if (last->known) {
+			memcpy(last->sha256, digest, sizeof(digest));
+			last->dev = st.st_dev;
+			last->ino = st.st_ino;
+		}
+	}
 	return r;
 }
 

@@ -19,11 +19,20 @@
  * any bytes); and first, before anything is moved, "BOOT-ID episode
  * GROUP\n": the freeze group the call takes its targets into, where the
  * next kakurid looks for those it had taken (strays.c).
+ *
+ * Beside it, the moves file (KK_JOURNAL.moves): before a target is
+ * moved out of its group, "BOOT-ID PID START HEX\n", START its start
+ * time, HEX the group's path.  A kakurid that ends while the targets are
+ * being taken (before any save) leaves them frozen in the freeze group;
+ * the next one takes them into the set knowing where each came from,
+ * and a thaw puts it back there.  It is kept open for the call: a line
+ * costs one write per target.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,40 +48,76 @@
 #define FZ_JOURNAL_LINE		(FZ_BOOT_ID_LEN + 21 + 2 * PATH_MAX + 3)
 /* FZ_SOURCES_MAX lines a call, and its episode line */
 #define FZ_JOURNAL_MAX		((FZ_SOURCES_MAX + 1) * FZ_JOURNAL_LINE)
+/* the moves file read at start; a bigger one is not read (said) */
+#define FZ_MOVES_MAX		(64 << 20)
+#define FZ_MOVES_SUFFIX		".moves"
 
-/* This boot's id: 0, or a negative errno. */
-static int
-boot_id(char out[FZ_BOOT_ID_LEN + 1])
+/* This boot's id into fz->boot_id, "" if it cannot be read (at probe). */
+void
+fz_journal_boot(struct kk_freezer *fz)
 {
 	char buf[64];
 	ssize_t n;
 
+	fz->boot_id[0] = '\0';
 	n = fz_read_small("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
 	if (n < FZ_BOOT_ID_LEN)
-		return -EBADMSG;
-	memcpy(out, buf, FZ_BOOT_ID_LEN);
-	out[FZ_BOOT_ID_LEN] = '\0';
+		return;
+	memcpy(fz->boot_id, buf, FZ_BOOT_ID_LEN);
+	fz->boot_id[FZ_BOOT_ID_LEN] = '\0';
+}
+
+/*
+ * The first FZ_BOOT_ID_LEN + 1 bytes of line filled with this boot's id
+ * and a space: 0, or -ENODATA if it is not known.
+ */
+static int
+boot_prefix(const struct kk_freezer *fz, char *line)
+{
+	if (strlen(fz->boot_id) != FZ_BOOT_ID_LEN)
+		return -ENODATA;
+	memcpy(line, fz->boot_id, FZ_BOOT_ID_LEN);
+	line[FZ_BOOT_ID_LEN] = ' ';
 	return 0;
 }
 
-/* line (len bytes) appended: 0 (also without a journal), or -errno */
+/* Not a FIFO, nor a link, a root could have left at path. */
 static int
-append(const struct kk_freezer *fz, const char *line, size_t len)
+open_append(const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW | O_NONBLOCK, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * line (len bytes) appended, its boot prefix filled: 0 (also without a
+ * journal), or -errno.
+ */
+static int
+append(const struct kk_freezer *fz, char *line, size_t len)
 {
 	int fd, r;
 
 	if (fz->journal[0] == '\0')
 		return 0;
-	/* not a FIFO, nor a link, a root could have left there */
-	fd = open(fz->journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW | O_NONBLOCK, 0600);
-	if (fd < 0)
-		return -errno;
+	if ((r = boot_prefix(fz, line)) < 0)
+		return r;
+	if ((fd = open_append(fz->journal)) < 0)
+		return fd;
 	r = kk_write_all(fd, line, len);
 	close(fd);
 	return r;
+}
+
+/* The moves file's path: 0, or -ENAMETOOLONG. */
+static int
+moves_path(const struct kk_freezer *fz, char out[PATH_MAX])
+{
+	return snprintf(out, PATH_MAX, "%s%s", fz->journal, FZ_MOVES_SUFFIX) >=
+	    PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
 /*
@@ -82,24 +127,62 @@ append(const struct kk_freezer *fz, const char *line, size_t len)
 int
 fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id)
 {
-	char boot[FZ_BOOT_ID_LEN + 1], *line = NULL;
-	size_t n = strlen(cg);
-	int r, len;
+	size_t n = strlen(cg), len = FZ_BOOT_ID_LEN + 1;
+	char *line;
+	int r;
 
-	if (c->fz->journal[0] == '\0')
-		return 0;
-	if ((r = boot_id(boot)) < 0)
-		return r;
 	if (n >= PATH_MAX)
 		return -ENAMETOOLONG;
 	if ((line = malloc(FZ_JOURNAL_LINE)) == NULL)
 		return -ENOMEM;
-	len = snprintf(line, FZ_JOURNAL_LINE, "%s %llu ", boot,
+	len += (size_t)snprintf(line + len, FZ_JOURNAL_LINE - len, "%llu ",
 	    (unsigned long long)cg_id);
 	kk_hex(cg, n, line + len);
-	len += (int)(2 * n);
+	len += 2 * n;
 	line[len++] = '\n';
-	r = append(c->fz, line, (size_t)len);
+	r = append(c->fz, line, len);
+	free(line);
+	return r;
+}
+
+/*
+ * Before the target pid (started at start) is moved out of the group cg
+ * into the call's freeze group: its line in the moves file, opened once
+ * a call (c->moves_fd, closed with the call).  0 (also without a
+ * journal), or a negative errno.
+ */
+int
+fz_journal_move(struct fzcall *c, pid_t pid, unsigned long long start,
+    const char *cg)
+{
+	char path[PATH_MAX], *line;
+	size_t n = strlen(cg), len = FZ_BOOT_ID_LEN + 1;
+	int r;
+
+	if (c->fz->journal[0] == '\0')
+		return 0;
+	if (n == 0 || n >= PATH_MAX)
+		return -ENAMETOOLONG;
+	if (c->moves_fd < 0) {
+		if ((r = moves_path(c->fz, path)) < 0)
+			return r;
+		if ((c->moves_fd = open_append(path)) < 0) {
+			r = c->moves_fd;
+			c->moves_fd = -1;
+			return r;
+		}
+	}
+	if ((line = malloc(FZ_JOURNAL_LINE)) == NULL)
+		return -ENOMEM;
+	if ((r = boot_prefix(c->fz, line)) < 0)
+		goto out;
+	len += (size_t)snprintf(line + len, FZ_JOURNAL_LINE - len, "%d %llu ",
+	    (int)pid, start);
+	kk_hex(cg, n, line + len);
+	len += 2 * n;
+	line[len++] = '\n';
+	r = kk_write_all(c->moves_fd, line, len);
+out:
 	free(line);
 	return r;
 }
@@ -108,17 +191,14 @@ fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id)
 int
 fz_journal_episode(struct fzcall *c)
 {
-	char boot[FZ_BOOT_ID_LEN + 1], line[FZ_BOOT_ID_LEN + 96];
-	int r, len;
+	char line[FZ_BOOT_ID_LEN + 96];
+	int len;
 
-	if (c->fz->journal[0] == '\0')
-		return 0;
-	if ((r = boot_id(boot)) < 0)
-		return r;
-	len = snprintf(line, sizeof(line), "%s episode %s\n", boot, c->group);
-	if (len < 0 || (size_t)len >= sizeof(line))
+	len = snprintf(line + FZ_BOOT_ID_LEN + 1, sizeof(line) -
+	    FZ_BOOT_ID_LEN - 1, "episode %s\n", c->group);
+	if (len < 0 || (size_t)len >= sizeof(line) - FZ_BOOT_ID_LEN - 1)
 		return -ENAMETOOLONG;
-	return append(c->fz, line, (size_t)len);
+	return append(c->fz, line, (size_t)len + FZ_BOOT_ID_LEN + 1);
 }
 
 /*
@@ -143,6 +223,56 @@ kept_in_place(const struct kk_frozen_set *set, const char *cg,
 }
 
 /*
+ * A decimal number at p (before end), followed by a space: what follows
+ * the space, or NULL.  No sign, space or leading zero before it.
+ */
+static const char *
+decimal(const char *p, const char *end, unsigned long long *v)
+{
+	unsigned long long x = 0;
+	const char *q;
+
+	for (q = p; q < end && *q >= '0' && *q <= '9'; q++) {
+		if (x > (ULLONG_MAX - (unsigned)(*q - '0')) / 10)
+			return NULL;
+		x = x * 10 + (unsigned)(*q - '0');
+	}
+	if (q == p || q >= end || *q != ' ' || (*p == '0' && q - p > 1))
+		return NULL;
+	*v = x;
+	return q + 1;
+}
+
+/*
+ * A group's path from its hex (hexlen bytes) into cg: one as
+ * /proc/PID/cgroup gives it, never the root nor kakuri's own freeze
+ * groups.  0, or -EBADMSG.
+ */
+static int
+cg_of_hex(const struct kk_freezer *fz, const char *hex, size_t hexlen,
+    char cg[PATH_MAX])
+{
+	char brel[PATH_MAX];
+	size_t n;
+
+	if (hexlen == 0 || hexlen % 2 != 0 || hexlen / 2 >= PATH_MAX ||
+	    !kk_is_hex(hex, hexlen, hexlen))
+		return -EBADMSG;
+	memcpy(brel, hex, hexlen);	/* NUL-terminated for OpenSSL */
+	brel[hexlen] = '\0';
+	if (OPENSSL_hexstr2buf_ex((unsigned char *)cg, PATH_MAX - 1, &n, brel,
+	    '\0') != 1 || n == 0 || memchr(cg, '\0', n) != NULL)
+		return -EBADMSG;
+	cg[n] = '\0';
+	/* "//" or a trailing "/" would pass the own-group test below */
+	if (!fz_cgpath_ok(cg) || strcmp(cg, "/") == 0 ||
+	    strstr(cg, "//") != NULL || cg[n - 1] == '/' ||
+	    fz_base_rel(fz, brel, sizeof(brel)) < 0 || fz_cg_within(brel, cg))
+		return -EBADMSG;
+	return 0;
+}
+
+/*
  * One line (len bytes, no newline) parsed: its boot id, inode and path.
  * The path as /proc/PID/cgroup gives one, never the root nor kakuri's own
  * freeze groups.  0, or -EBADMSG.
@@ -151,41 +281,33 @@ static int
 parse_line(const struct kk_freezer *fz, const char *line, size_t len,
     char boot[FZ_BOOT_ID_LEN + 1], uint64_t *cg_id, char cg[PATH_MAX])
 {
-	char brel[PATH_MAX], *end;
-	const char *hex;
+	const char *hex, *end = line + len;
 	unsigned long long id;
-	size_t n, hexlen;
 
 	if (len <= FZ_BOOT_ID_LEN + 1 || len >= FZ_JOURNAL_LINE ||
 	    line[FZ_BOOT_ID_LEN] != ' ')
 		return -EBADMSG;
 	memcpy(boot, line, FZ_BOOT_ID_LEN);
 	boot[FZ_BOOT_ID_LEN] = '\0';
-	/* decimal, no sign, space or leading zero before it */
-	if (line[FZ_BOOT_ID_LEN + 1] < '1' || line[FZ_BOOT_ID_LEN + 1] > '9')
+	if ((hex = decimal(line + FZ_BOOT_ID_LEN + 1, end, &id)) == NULL ||
+	    id == 0)
 		return -EBADMSG;
-	errno = 0;
-	id = strtoull(line + FZ_BOOT_ID_LEN + 1, &end, 10);
-	if (errno != 0 || end >= line + len || *end != ' ')
-		return -EBADMSG;
-	hex = end + 1;
-	hexlen = len - (size_t)(hex - line);
-	if (hexlen == 0 || hexlen % 2 != 0 || hexlen / 2 >= PATH_MAX ||
-	    !kk_is_hex(hex, hexlen, hexlen))
-		return -EBADMSG;
-	memcpy(brel, hex, hexlen);	/* NUL-terminated for OpenSSL */
-	brel[hexlen] = '\0';
-	if (OPENSSL_hexstr2buf_ex((unsigned char *)cg, PATH_MAX - 1, &n, brel,
-	    '\0') != 1 || memchr(cg, '\0', n) != NULL)
-		return -EBADMSG;
-	cg[n] = '\0';
 	*cg_id = id;
-	/* "//" or a trailing "/" would pass the own-group test below */
-	if (!fz_cgpath_ok(cg) || strcmp(cg, "/") == 0 ||
-	    strstr(cg, "//") != NULL || cg[n - 1] == '/' ||
-	    fz_base_rel(fz, brel, sizeof(brel)) < 0 || fz_cg_within(brel, cg))
-		return -EBADMSG;
-	return 0;
+	return cg_of_hex(fz, hex, (size_t)(end - hex), cg);
+}
+
+/* path emptied, not removed: made again at the next record */
+static void
+truncate_file(const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK);
+	if (fd >= 0)
+		close(fd);
+	else if (errno != ENOENT)
+		unlink(path);
 }
 
 /*
@@ -247,17 +369,18 @@ recover_lines(const struct kk_freezer *fz, const struct kk_frozen_set *set,
     const char *text, size_t len, char *episode, size_t episodelen,
     char *err, size_t errlen)
 {
-	char boot[FZ_BOOT_ID_LEN + 1], rboot[FZ_BOOT_ID_LEN + 1];
-	char *cg = NULL;
+	const char *boot = fz->boot_id;
+	char rboot[FZ_BOOT_ID_LEN + 1], *cg = NULL;
 	const char *line, *nl, *end = text + len;
 	size_t i, bad = 0, first = 0;
 	uint64_t id;
-	int n = 0, r;
+	int n = 0;
 
 	if (len == 0)
 		return 0;
-	if ((r = boot_id(boot)) < 0)
-		return fz_err(err, errlen, r, "boot id: %s", strerror(-r));
+	if (strlen(boot) != FZ_BOOT_ID_LEN)
+		return fz_err(err, errlen, -ENODATA, "this boot's id is not "
+		    "known");
 	if ((cg = malloc(PATH_MAX)) == NULL)
 		return fz_err(err, errlen, -ENOMEM, "out of memory");
 	for (i = 1, line = text; line < end; i++, line = nl + 1) {
@@ -314,7 +437,8 @@ kk_freeze_journal_recover(const struct kk_freezer *fz,
 		r = recover_lines(fz, set, text, len, episode, episodelen, err,
 		    errlen);
 		free(text);
-		kk_freeze_journal_clear(fz);
+		/* the moves file is read after, by strays.c */
+		truncate_file(fz->journal);
 		return r;
 	}
 	/* kept for whoever looks: the groups it names may stay frozen */
@@ -326,21 +450,114 @@ kk_freeze_journal_recover(const struct kk_freezer *fz,
 	return r;
 }
 
+static int
+move_cmp(const void *a, const void *b)
+{
+	const struct fz_move *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
 /*
- * Emptied, not removed: made again at the next record.  Read once, at
- * start: one read is not read again.
+ * One line of the moves file (len bytes, no newline) of this boot into
+ * *mv: 1, 0 another boot's, -EBADMSG.
+ */
+static int
+move_line(const struct kk_freezer *fz, const char *line, size_t len,
+    struct fz_move *mv)
+{
+	const char *p, *end = line + len;
+	unsigned long long pid, start;
+
+	if (len <= FZ_BOOT_ID_LEN + 1 || len >= FZ_JOURNAL_LINE ||
+	    line[FZ_BOOT_ID_LEN] != ' ' ||
+	    (p = decimal(line + FZ_BOOT_ID_LEN + 1, end, &pid)) == NULL ||
+	    pid == 0 || pid > INT_MAX ||
+	    (p = decimal(p, end, &start)) == NULL || p >= end)
+		return -EBADMSG;
+	if (memcmp(line, fz->boot_id, FZ_BOOT_ID_LEN) != 0)
+		return 0;
+	mv->pid = (pid_t)pid;
+	mv->start = start;
+	mv->hex = p;
+	mv->hexlen = (size_t)(end - p);
+	return 1;
+}
+
+int
+fz_moves_read(const struct kk_freezer *fz, struct fz_moves *m)
+{
+	char path[PATH_MAX];
+	const char *line, *nl, *end;
+	struct fz_move *v;
+	size_t len, cap = 0;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if (fz->journal[0] == '\0')
+		return 0;
+	if (strlen(fz->boot_id) != FZ_BOOT_ID_LEN)
+		return -ENODATA;
+	if ((r = moves_path(fz, path)) < 0)
+		return r;
+	if ((r = kk_read_file(path, FZ_MOVES_MAX, &m->text, &len)) < 0)
+		return r == -ENOENT ? 0 : r;
+	end = m->text + len;
+	for (line = m->text; line < end; line = nl + 1) {
+		if ((nl = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			break;	/* torn: the move it was for did not happen */
+		if (m->n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((v = reallocarray(m->v, cap, sizeof(*v))) == NULL) {
+				fz_moves_free(m);
+				return -ENOMEM;
+			}
+			m->v = v;
+		}
+		/* a bad line names nothing: its process's group unknown */
+		if (move_line(fz, line, (size_t)(nl - line), &m->v[m->n]) > 0)
+			m->n++;
+	}
+	if (m->n > 1)
+		qsort(m->v, m->n, sizeof(*m->v), move_cmp);
+	return 0;
+}
+
+int
+fz_moves_orig(const struct kk_freezer *fz, const struct fz_moves *m,
+    pid_t pid, unsigned long long start, char cg[PATH_MAX])
+{
+	struct fz_move key = { .pid = pid, .start = start };
+	const struct fz_move *mv;
+
+	if (m->n == 0 || (mv = bsearch(&key, m->v, m->n, sizeof(*m->v),
+	    move_cmp)) == NULL)
+		return -ENOENT;
+	return cg_of_hex(fz, mv->hex, mv->hexlen, cg);
+}
+
+void
+fz_moves_free(struct fz_moves *m)
+{
+	free(m->text);
+	free(m->v);
+	memset(m, 0, sizeof(*m));
+}
+
+/*
+ * The journal and its moves file emptied.  Read once, at start: one read
+ * is not read again.
  */
 void
 kk_freeze_journal_clear(const struct kk_freezer *fz)
 {
-	int fd;
+	char path[PATH_MAX];
 
 	if (fz->journal[0] == '\0')
 		return;
-	fd = open(fz->journal, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW |
-	    O_NONBLOCK);
-	if (fd >= 0)
-		close(fd);
-	else if (errno != ENOENT)
-		unlink(fz->journal);
+	truncate_file(fz->journal);
+	if (moves_path(fz, path) == 0)
+		truncate_file(path);
 }

@@ -122,6 +122,18 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		return r == -ESRCH ? 0 : fz_err(c->err, c->errlen, r,
 		    "pid %d: %s", (int)ps->pid, strerror(-r));
 	}
+	/*
+	 * Where it comes from, on disk before the move: a kakurid that ends
+	 * before the set is saved leaves it known to the next one.  Not
+	 * written (a full disk), it is moved all the same, and said.
+	 */
+	if (f.orig_cgroup[0] != '\0' && (r = fz_journal_move(c, ps->pid,
+	    ps->start, f.orig_cgroup)) < 0 && c->journal_err[0] == '\0') {
+		snprintf(c->journal_err, sizeof(c->journal_err), "pid %d: its "
+		    "group %.256s not journaled: %s", (int)ps->pid,
+		    f.orig_cgroup, strerror(-r));
+		c->journal_err_weak = true;
+	}
 	/* recorded before the move, so nothing frozen is ever unrecorded */
 	if ((r = fz_set_push(c->set, &f)) < 0) {
 		if (pidfd >= 0)

@@ -307,10 +307,10 @@ freeze_journaled(struct fzcall *c, const char *cg, const char *dir)
 		goto out;
 	/* a source's note before the episode line's: it is left frozen */
 	if ((r = fz_journal_add(c, cg, (uint64_t)st.st_ino)) < 0 &&
-	    (c->journal_err[0] == '\0' || c->journal_err_episode)) {
+	    (c->journal_err[0] == '\0' || c->journal_err_weak)) {
 		snprintf(c->journal_err, sizeof(c->journal_err), "%s: not "
 		    "journaled: %s", cg, strerror(-r));
-		c->journal_err_episode = false;
+		c->journal_err_weak = false;
 	}
 	if (fz_group_freeze_at(dfd, c->v2, true) == 0)
 		id = (uint64_t)st.st_ino;

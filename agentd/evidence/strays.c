@@ -4,8 +4,10 @@
  * targets (the passes over /proc, before the set is saved) leaves those
  * moved so far there: frozen, and out of reach of status, snapshot and
  * thaw.  At start they are taken into the set (kk_frozen_adopt_strays):
- * counted, snapshot-able, and listed by a thaw, which keeps frozen one
- * whose original cgroup it does not know rather than guess one.  Only
+ * counted, snapshot-able, and thawable: each back to the group the
+ * journal's moves file says it came from (journal.c), one born in the
+ * freeze group to its parent's.  A thaw keeps frozen one whose original
+ * cgroup is not known that way rather than guess one.  Only
  * from the group this kakurid's own state names (the saved set's, or the
  * freeze journal's episode line): kakuri's subtree of the cgroup
  * hierarchy is shared by every kakurid on the host (tests run several).
@@ -59,22 +61,56 @@ member_now(const struct kk_freezer *fz, pid_t pid, const char *want,
 }
 
 /*
+ * The strays adopted from set->v[first] on that have no original cgroup
+ * yet: their parent's, if the set knows it (one born in the freeze group
+ * of a known process, forked before the group held).  Again while that
+ * gives more (a child may be listed before its parent), FZ_CHAIN_MAX
+ * rounds at most.
+ */
+static void
+orig_of_parents(struct kk_frozen_set *set, size_t first, const char *group)
+{
+	const struct kk_frozen *parent;
+	struct kk_frozen *f;
+	struct pstat ps, pps;
+	size_t i;
+	int round;
+	bool more = true;
+
+	for (round = 0; more && round < FZ_CHAIN_MAX; round++) {
+		more = false;
+		for (i = first; i < set->n; i++) {
+			f = &set->v[i];
+			if (f->orig_cgroup[0] != '\0' ||
+			    fz_read_pstat(f->pid, &ps) < 0 ||
+			    ps.start != f->start_time ||
+			    fz_read_pstat(ps.ppid, &pps) < 0 ||
+			    (parent = entry_of(set, ps.ppid, pps.start,
+			    group)) == NULL || parent->orig_cgroup[0] == '\0')
+				continue;
+			snprintf(f->orig_cgroup, sizeof(f->orig_cgroup), "%s",
+			    parent->orig_cgroup);
+			more = true;
+		}
+	}
+}
+
+/*
  * The strays of the group in gdir (named group, want as /proc/PID/cgroup
  * names it) into set: how many, or a negative errno (set as it was).
- * One born there of a known process (it forked before the group held)
- * goes back where its parent does, as reconcile() has it at the end of
+ * Each goes back where the moves file (mv) says it came from; one born
+ * there goes where its parent does, as reconcile() has it at the end of
  * a freeze; any other's original cgroup is not known.  One that must
  * never be frozen (g: a protected program, kakurid's own, a kernel
  * thread) is counted in *protected and left where it is.
  */
 static int
 adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
-    const char *gdir, const char *want, const char *group,
-    struct kk_frozen_set *set, size_t *protected)
+    const struct fz_moves *mv, const char *gdir, const char *want,
+    const char *group, struct kk_frozen_set *set, size_t *protected)
 {
-	const struct kk_frozen *parent;
 	struct kk_frozen f;
-	struct pstat ps, pps;
+	struct pstat ps;
 	char why[PATH_MAX + 64];
 	pid_t *pids = NULL;
 	size_t n, i, n0 = set->n;
@@ -98,10 +134,8 @@ adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 		if (fz_read_status(ps.pid, &f.uid, NULL) < 0)
 			continue;
 		kk_exe_name(ps.pid, f.exe, sizeof(f.exe));
-		if (fz_read_pstat(ps.ppid, &pps) == 0 &&
-		    (parent = entry_of(set, ps.ppid, pps.start, group)) != NULL)
-			snprintf(f.orig_cgroup, sizeof(f.orig_cgroup), "%s",
-			    parent->orig_cgroup);
+		if (fz_moves_orig(fz, mv, ps.pid, ps.start, f.orig_cgroup) < 0)
+			f.orig_cgroup[0] = '\0';
 		snprintf(f.group, sizeof(f.group), "%s", group);
 		snprintf(f.method, sizeof(f.method), "%s", fz->method);
 		f.described = true;
@@ -112,6 +146,8 @@ adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 		k++;
 	}
 	free(pids);
+	if (r >= 0)
+		orig_of_parents(set, n0, group);
 	return r < 0 ? r : k;
 }
 
@@ -121,6 +157,7 @@ kk_frozen_adopt_strays(const struct kk_freezer *fz,
     const char *group, size_t *protected)
 {
 	char gdir[PATH_MAX], brel[PATH_MAX], want[PATH_MAX];
+	struct fz_moves mv;
 	int r;
 
 	*protected = 0;
@@ -131,6 +168,10 @@ kk_frozen_adopt_strays(const struct kk_freezer *fz,
 	    snprintf(gdir, sizeof(gdir), "%s/%s", fz->base, group) >=
 	    (int)sizeof(gdir))
 		return 0;
-	r = adopt_group(fz, g, gdir, want, group, set, protected);
+	/* unread (too big, no memory): their groups are not known */
+	if (fz_moves_read(fz, &mv) < 0)
+		memset(&mv, 0, sizeof(mv));
+	r = adopt_group(fz, g, &mv, gdir, want, group, set, protected);
+	fz_moves_free(&mv);
 	return r == -ENOENT ? 0 : r;
 }

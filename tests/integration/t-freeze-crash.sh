@@ -82,25 +82,46 @@ STRAY_GROUP=$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")
 frozen_sleeper "/kakuri/$STRAY_GROUP"
 STRAY_DIR=$TCG
 SP2=$SLEEPER
+# and one the freeze had moved there from its own group, that move
+# journaled (the moves file: BOOT-ID PID START HEX-PATH): it goes back
+# there on thaw.  SP2's line is of another boot: its group stays unknown.
+test_cgroup "/kakuri-it-$$-home.scope" || die "a test cgroup"
+HOME_CG=$TCG
+sleep 60 &
+SP3=$!
+PIDS+=("$SP3")
+echo "$SP3" >"$HOME_CG/cgroup.procs"
+echo "$SP3" >"$STRAY_DIR/cgroup.procs"
+# start time: /proc/PID/stat field 22, the 20th after the name
+start_of() { sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20; }
+BOOT=$(cat /proc/sys/kernel/random/boot_id)
 {
-	echo "$(cat /proc/sys/kernel/random/boot_id) episode $STRAY_GROUP"
-	echo "$(cat /proc/sys/kernel/random/boot_id) $(stat -c %i "$SRC") $(hexpath "/${SRC##*/}")"
+	echo "$BOOT episode $STRAY_GROUP"
+	echo "$BOOT $(stat -c %i "$SRC") $(hexpath "/${SRC##*/}")"
 	echo "00000000-0000-0000-0000-000000000000 $(stat -c %i "$OLD") $(hexpath "/${OLD##*/}")"
 } >"$STATE/freeze-sources"
+{
+	echo "$BOOT $SP3 $(start_of "$SP3") $(hexpath "/${HOME_CG##*/}")"
+	echo "00000000-0000-0000-0000-000000000000 $SP2 $(start_of "$SP2") $(hexpath "/${HOME_CG##*/}")"
+} >"$STATE/freeze-sources.moves"
 check "journal: the source group holds still before the restart" wait_for 5 grep -qx "frozen 1" "$SRC/cgroup.events"
 EP_NSENTER=1 start_kakurid || die "kakurid starts on a freeze journal"
 check "journal: the group a freeze had frozen for a moment runs again" wait_for 5 grep -qx "frozen 0" "$SRC/cgroup.events"
 check "journal: kakurid says so" grep -q "1 group(s) a freeze had frozen for a moment when kakurid ended run again" "$DLOG"
 check "journal: a group of another boot's line stays frozen" grep -qx 1 "$OLD/cgroup.freeze"
 check "journal: read once, then emptied" test -e "$STATE/freeze-sources" -a ! -s "$STATE/freeze-sources"
-check "journal: the target a freeze had taken is known again (status)" test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "1 $STRAY_GROUP "
-check "journal: kakurid says so" grep -q "1 process(es) a kakurid that ended in a freeze had taken are known again (freeze episode $STRAY_GROUP)" "$DLOG"
-check "journal: frozen.json lists it, its cgroup unknown" jq -e --argjson p "$SP2" 'any(.[]; .pid == $p and .cgroup == "")' "$STATE/frozen.json"
+check "journal: the targets a freeze had taken are known again (status)" test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "2 $STRAY_GROUP "
+check "journal: kakurid says so" grep -q "2 process(es) a kakurid that ended in a freeze had taken are known again (freeze episode $STRAY_GROUP); 1 of them with no original cgroup known" "$DLOG"
+check "journal: frozen.json lists one with its cgroup unknown" jq -e --argjson p "$SP2" 'any(.[]; .pid == $p and .cgroup == "")' "$STATE/frozen.json"
+check "moves: frozen.json lists the other with the group its move named" jq -e --argjson p "$SP3" --arg cg "/${HOME_CG##*/}" 'any(.[]; .pid == $p and .cgroup == $cg)' "$STATE/frozen.json"
+check "moves: read once, then emptied" test -e "$STATE/freeze-sources.moves" -a ! -s "$STATE/freeze-sources.moves"
 T=$(sign alice thaw --arg all:=true --episode "$STRAY_GROUP") &&
 	"$KAKURICTL" cosign -k "$PKI/bob.key" "$T" >/dev/null 2>&1 &&
 	ctl apply --json "$T" >"$WORK/thaw2.out" 2>/dev/null
-check "journal: a signed thaw keeps it frozen, and says why" jq -e --argjson p "$SP2" '.reason == "thaw-incomplete" and any(.output.kept_frozen[]; .pid == $p and (.why | test("original cgroup")))' "$WORK/thaw2.out"
+check "journal: a signed thaw keeps the one of no known cgroup frozen, and says why" jq -e --argjson p "$SP2" '.reason == "thaw-incomplete" and any(.output.kept_frozen[]; .pid == $p and (.why | test("original cgroup")))' "$WORK/thaw2.out"
 check "journal: it is still frozen in that group" grep -qx "$SP2" "$STRAY_DIR/cgroup.procs"
+check "moves: the same thaw puts the other back in its own group" wait_for 5 grep -qx "$SP3" "$HOME_CG/cgroup.procs"
+check "moves: and it runs there (that group is not frozen)" grep -qx "frozen 0" "$HOME_CG/cgroup.events"
 echo 0 >"$OLD/cgroup.freeze"
 summary
 [ "$FAILED" -eq 0 ]

@@ -3122,6 +3122,7 @@ START_TEST(test_journal_crash)
 	struct kk_frozen inplace;
 	char dir[PATH_MAX], rel[256], work[PATH_MAX], err[1024] = "";
 	char hexrel[2 * sizeof(rel) + 1], *all = NULL, *saved, *text;
+	char moves[PATH_MAX], *mtext = NULL;
 	struct kk_frozen_set strays = { 0 };
 	struct kk_freeze_guard self_guard;
 	size_t prot;
@@ -3193,11 +3194,52 @@ START_TEST(test_journal_crash)
 	ck_assert_uint_eq(prot, 0);
 	ck_assert_int_eq(strays.v[0].pid, p);
 	ck_assert_str_eq(strays.v[0].group, t.group);
-	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
+	/* where it came from: the moves file's line, written before */
+	ck_assert_str_eq(strays.v[0].orig_cgroup, rel);
 	ck_assert_uint_eq(strays.v[0].start_time, start_of(p));
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
 	    journal_episode, &prot), 0);	/* known now */
 	kk_frozen_set_free(&strays);
+	/* that line of another boot, or another start time: not known */
+	ck_assert_int_lt(snprintf(moves, sizeof(moves), "%s.moves",
+	    t.fz.journal), (int)sizeof(moves));
+	ck_assert_int_eq(kk_read_file(moves, 1 << 20, &mtext, &len), 0);
+	ck_assert_msg(strncmp(mtext, all, 36) == 0, "%s", mtext);
+	ck_assert_int_lt(snprintf(work, sizeof(work), " %d %llu %s\n", (int)p,
+	    start_of(p), hexrel), (int)sizeof(work));
+	ck_assert_msg(strcmp(mtext + 36, work) == 0, "%s", mtext);
+	memset(mtext, '0', 8);
+	kk_test_overwrite(moves, mtext, len);
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot), 1);
+	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
+	kk_frozen_set_free(&strays);
+	memcpy(mtext, all, 8);
+	ck_assert_int_lt(snprintf(work, sizeof(work), "%.36s %d %llu %s\n",
+	    all, (int)p, start_of(p) + 1, hexrel), (int)sizeof(work));
+	kk_test_overwrite(moves, work, strlen(work));
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot), 1);
+	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
+	kk_frozen_set_free(&strays);
+	/* kakuri's own group is never one to go back to */
+	ck_assert_int_lt(snprintf(work, sizeof(work), "%.36s %d %llu ",
+	    all, (int)p, start_of(p)), (int)sizeof(work));
+	grel = t.gdir + strlen(t.fz.root);
+	kk_hex(grel, strlen(grel), work + strlen(work));
+	strcat(work, "\n");
+	kk_test_overwrite(moves, work, strlen(work));
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot), 1);
+	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
+	kk_frozen_set_free(&strays);
+	/* the journal's clear empties it */
+	kk_test_overwrite(moves, mtext, len);
+	kk_freeze_journal_clear(&t.fz);
+	ck_assert_int_eq(stat(moves, &st), 0);
+	ck_assert_int_eq(st.st_size, 0);
+	free(mtext);
+	ck_assert_int_eq(stat(dir, &st), 0);	/* st as it was: the source's */
 
 	/* frozen in place, and the saved set knows it: it stays */
 	memset(&inplace, 0, sizeof(inplace));
@@ -3713,7 +3755,9 @@ START_TEST(test_json)
 	char dir[PATH_MAX], path[PATH_MAX], *text;
 	json_error_t jerr;
 	json_t *j;
+	struct kk_frozen_saved saved;
 	struct stat st;
+	ino_t ino;
 	size_t i, len;
 
 	j = json_array();
@@ -3772,7 +3816,7 @@ START_TEST(test_json)
 	kk_test_workdir(dir);
 	kk_test_join(path, dir, "frozen.json");
 	ck_assert_int_eq(kk_frozen_load(path, &back), -ENOENT);
-	ck_assert_int_eq(kk_frozen_save(path, &set), 0);
+	ck_assert_int_eq(kk_frozen_save(path, &set, NULL), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
 	ck_assert_uint_eq(kk_test_count_entries(dir, NULL, NULL), 1);
@@ -3792,12 +3836,40 @@ START_TEST(test_json)
 	free(text);
 	/* an empty set saves as [] and loads as nothing */
 	back.n = 0;
-	ck_assert_int_eq(kk_frozen_save(path, &back), 0);
+	ck_assert_int_eq(kk_frozen_save(path, &back, NULL), 0);
 	ck_assert_int_eq(kk_frozen_load(path, &keep), 0);
 	ck_assert_uint_eq(keep.n, 0);
 	/* a damaged file */
 	kk_test_overwrite(path, "[{\"pid\":", 8);
 	ck_assert_int_eq(kk_frozen_load(path, &keep), -EBADMSG);
+
+	/*
+	 * With what was saved last: the same set is not written again (a
+	 * write is a new file, renamed over), a changed one is, and so is
+	 * the same set over a file someone removed or replaced.
+	 */
+	memset(&saved, 0, sizeof(saved));
+	ck_assert_int_eq(kk_frozen_save(path, &set, &saved), 0);
+	ck_assert(saved.known);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ino = st.st_ino;
+	ck_assert_int_eq(kk_frozen_save(path, &set, &saved), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_ino, ino);
+	set.v[1].uid = 4242;
+	ck_assert_int_eq(kk_frozen_save(path, &set, &saved), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_ne(st.st_ino, ino);
+	ino = st.st_ino;
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(kk_frozen_save(path, &set, &saved), 0);
+	ck_assert_int_eq(kk_frozen_load(path, &keep), 0);
+	ck_assert_uint_eq(keep.n, 2);
+	ck_assert_uint_eq(keep.v[1].uid, 4242);
+	kk_test_overwrite(path, "[]\n", 3);
+	ck_assert_int_eq(kk_frozen_save(path, &set, &saved), 0);
+	ck_assert_int_eq(kk_frozen_load(path, &keep), 0);
+	ck_assert_uint_eq(keep.n, 2);
 
 	/* strict: every wrong member is refused and nothing is appended */
 	for (i = 0; i < sizeof(bad_entries) / sizeof(bad_entries[0]); i++) {
