@@ -66,11 +66,16 @@ adopt_strays(struct kd *d, struct kd_preserve *pv, const char *group)
 	struct kk_protected_exe prot[KK_MAX_PROTECT];
 	struct kk_freeze_guard g;
 	size_t protected = 0, before = pv->frozen.n, unknown = 0, i;
+	char err[PATH_MAX + 128];
 	int n;
 
 	pv_make_guard(d, &g, prot);
 	n = kk_frozen_adopt_strays(&pv->fz, &g, &pv->frozen, group,
-	    &protected);
+	    &protected, err, sizeof(err));
+	if (err[0] != '\0')
+		kk_log(LOG_ERR, KK_MID_ERROR, "freeze journal: %s: the "
+		    "original cgroups of processes a kakurid that ended in a "
+		    "freeze had taken are not known", err);
 	if (protected > 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "freeze: the freeze group %s "
 		    "holds %zu process(es) that must never be frozen, frozen "
@@ -129,14 +134,23 @@ freeze_recover(struct kd *d, struct kd_preserve *pv, bool set_loaded)
 		    "taken: not looked at (%s)", episode[0] ? episode : group,
 		    set_loaded ? "another episode is frozen" :
 		    "frozen.json did not load");
+	/*
+	 * The journal's groups are thawed; it is emptied once the strays of
+	 * the episode it names are saved, and their moves with it.  Not
+	 * when they are not: the next start looks again (it thaws only a
+	 * group that is still the one frozen, by its inode).
+	 */
+	if (!set_loaded) {
+		/* the moves file kept for whoever looks */
+		kk_freeze_journal_clear(&pv->fz);
+		return;
+	}
 	/* a freeze group is named as an episode is: kakurid's own */
-	if (!set_loaded)
-		return;	/* the moves file kept for whoever looks */
 	if (kk_is_hex(group, strlen(group), KK_EPISODE_HEX) &&
 	    adopt_strays(d, pv, group) < 0)
-		return;	/* the same: frozen.json does not hold them */
-	/* where the strays came from is in frozen.json now */
+		return;
 	kk_freeze_journal_clear(&pv->fz);
+	kk_freeze_moves_clear(&pv->fz);
 }
 
 int

@@ -157,18 +157,26 @@ twins_log(json_t *twins)
 static void
 frozen_saved(struct kd_preserve *pv, size_t before)
 {
+	bool saved = true;
+
 	if (pv->frozen.n != before &&
 	    kk_frozen_save(pv->frozen_path, &pv->frozen,
-	    &pv->frozen_saved) < 0)
+	    &pv->frozen_saved) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
 		    "after a restart will not know these processes",
 		    pv->frozen_path);
+		saved = false;
+	}
 	/*
 	 * Emptied even so: kept, it would have the next kakurid thaw a group
 	 * frozen in place that frozen.json does not know, its targets with
 	 * it, with no signature.  They stay frozen, as before the journal.
+	 * The moves are kept until a save holds them: where the targets
+	 * came from, for the next kakurid that finds them.
 	 */
 	kk_freeze_journal_clear(&pv->fz);
+	if (saved)
+		kk_freeze_moves_clear(&pv->fz);
 }
 
 /* The receipt of a freeze, whatever its end. */

@@ -506,26 +506,37 @@ int kk_frozen_from_json(json_t *arr, struct kk_frozen_set *set);
  * After a kakurid that ended in a freeze call: the source groups its
  * journal names thawed, by their inode and within the same boot, but
  * those set (the saved frozen set) knows as frozen in place; the freeze
- * group the call took its targets into in episode ("" if none); the
- * journal emptied.  How many were thawed, or a negative errno; err names
- * a journal or line that could not be read (also with a count).
+ * group the call took its targets into in episode ("" if none).  The
+ * caller empties the journal (kk_freeze_journal_clear) once that
+ * episode's strays are saved.  How many were thawed, or a negative
+ * errno; err names a journal or line that could not be read (also with
+ * a count); one that cannot be read is kept aside as JOURNAL.unread.
  */
 int kk_freeze_journal_recover(const struct kk_freezer *fz,
     const struct kk_frozen_set *set, char *episode, size_t episodelen,
     char *err, size_t errlen);
 /*
  * The processes frozen in the freeze group `group` that set does not
- * know (a kakurid ended while a freeze took them) taken into set (the
- * original cgroup: the parent's if that is in set, else unknown, and a
- * thaw keeps such a one frozen); those g says must never be frozen are
- * left where they are, counted in *protected.  How many, or a negative
- * errno (set as it was).
+ * know (a kakurid ended while a freeze took them) taken into set, each
+ * with the original cgroup its line in the journal's moves file names;
+ * one with no line (born in the group) gets its parent's if that is in
+ * set; else it is unknown, and a thaw keeps such a one frozen.  Those g
+ * says must never be frozen are left where they are, counted in
+ * *protected.  How many, or a negative errno (set as it was).  A moves
+ * file that cannot be read is kept aside as MOVES.unread, and err says
+ * so ("" else).
  */
 int kk_frozen_adopt_strays(const struct kk_freezer *fz,
     const struct kk_freeze_guard *g, struct kk_frozen_set *set,
-    const char *group, size_t *protected);
-/* Once a call has returned and its set is saved: the journal removed. */
+    const char *group, size_t *protected, char *err, size_t errlen);
+/*
+ * Once a call has returned and its set is saved, and at start once the
+ * journal was read: the journal emptied (a group it names is not thawed
+ * again by a later start).
+ */
 void kk_freeze_journal_clear(const struct kk_freezer *fz);
+/* Once the targets a call moved are in a saved set: the moves file. */
+void kk_freeze_moves_clear(const struct kk_freezer *fz);
 /* What a process last saved as frozen.json: kk_frozen_save. */
 struct kk_frozen_saved {
 	bool known;
@@ -536,8 +547,9 @@ struct kk_frozen_saved {
 
 /*
  * Persisted as state_dir/frozen.json (temp + fsync + rename).  With last
- * (zeroed before the first save), a set that would be written as the
- * file still holds it is not written again; last is updated.
+ * (zeroed before the first save), a set that would be written as this
+ * process last saved it, and as the file still holds it (read back), is
+ * not written again; last is updated.
  */
 int kk_frozen_save(const char *path, const struct kk_frozen_set *set,
     struct kk_frozen_saved *last);

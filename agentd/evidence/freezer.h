@@ -98,7 +98,7 @@ struct fzcall {
 	char brel[PATH_MAX];		/* /kakuri, as /proc/PID/cgroup says */
 	unsigned long long root_start;	/* pid selector: its start time */
 	int procs_fd;			/* GDIR/cgroup.procs, open for writing */
-	int moves_fd;			/* the journal's moves file, or -1 */
+	int moves_fd;			/* the journal's moves file; -1, -2 */
 	struct kk_frozen_set *set;
 	size_t first;			/* set->n on entry */
 	struct pidkey *keys;		/* the set, sorted, rebuilt every pass */
@@ -198,6 +198,8 @@ int fz_moves_read(const struct kk_freezer *fz, struct fz_moves *m);
 int fz_moves_orig(const struct kk_freezer *fz, const struct fz_moves *m,
     pid_t pid, unsigned long long start, char cg[PATH_MAX]);
 void fz_moves_free(struct fz_moves *m);
+/* journal.c: the moves file kept aside as MOVES.unread (not read) */
+int fz_moves_aside(const struct kk_freezer *fz);
 /* journal.c: before the first target is moved, the call's freeze group */
 int fz_journal_episode(struct fzcall *c);
 /* fz_group_freeze on the group whose directory dfd is open */

@@ -319,6 +319,32 @@ fail:
 	return r;
 }
 
+/*
+ * Does the file at path (the one last saved: last) still hold text (len
+ * bytes)?  Read back and compared: a write in place keeps its inode and
+ * size, and its change time may keep its value too (coarse clocks).
+ */
+static bool
+still_holds(const char *path, const struct kk_frozen_saved *last,
+    const char *text, size_t len)
+{
+	struct stat st;
+	char *back = NULL;
+	bool same = false;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_dev == last->dev && st.st_ino == last->ino &&
+	    st.st_size == (off_t)len && (back = malloc(len + 1)) != NULL &&
+	    kk_read_upto(fd, back, len + 1) == (ssize_t)len)
+		same = memcmp(back, text, len) == 0;
+	free(back);
+	close(fd);
+	return same;
+}
+
 int
 kk_frozen_save(const char *path, const struct kk_frozen_set *set,
     struct kk_frozen_saved *last)
@@ -338,13 +364,13 @@ kk_frozen_save(const char *path, const struct kk_frozen_set *set,
 		return -ENOMEM;
 	/*
 	 * What the file holds already is not written (and flushed) again:
-	 * the same text, and the same file (not one removed or replaced).
+	 * the text this process last saved there (and flushed), and the
+	 * file still holds it.
 	 */
 	kk_sha256(text, len, digest);
 	if (last != NULL && last->known &&
 	    memcmp(digest, last->sha256, sizeof(digest)) == 0 &&
-	    stat(path, &st) == 0 && st.st_dev == last->dev &&
-	    st.st_ino == last->ino && st.st_size == (off_t)len) {
+	    still_holds(path, last, text, len)) {
 		free(text);
 		return 0;
 	}

@@ -44,8 +44,11 @@
 #include "kakuri.h"
 
 #define FZ_BOOT_ID_LEN		36
-/* one line: boot id, inode, the path in hex, spaces and newline */
-#define FZ_JOURNAL_LINE		(FZ_BOOT_ID_LEN + 21 + 2 * PATH_MAX + 3)
+/*
+ * one line: boot id, inode (or pid and start time), the path in hex,
+ * spaces and newline
+ */
+#define FZ_JOURNAL_LINE		(FZ_BOOT_ID_LEN + 2 * 21 + 2 * PATH_MAX + 4)
 /* FZ_SOURCES_MAX lines a call, and its episode line */
 #define FZ_JOURNAL_MAX		((FZ_SOURCES_MAX + 1) * FZ_JOURNAL_LINE)
 /* the moves file read at start; a bigger one is not read (said) */
@@ -147,9 +150,11 @@ fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id)
 
 /*
  * Before the target pid (started at start) is moved out of the group cg
- * into the call's freeze group: its line in the moves file, opened once
- * a call (c->moves_fd, closed with the call).  0 (also without a
- * journal), or a negative errno.
+ * ("" if it is not known) into the call's freeze group: its line in the
+ * moves file ("-" for a group not known: it was moved, not born there),
+ * opened once a call (c->moves_fd, closed with the call; -2 once it could
+ * not be opened, not tried again).  0 (also without a journal), or a
+ * negative errno.
  */
 int
 fz_journal_move(struct fzcall *c, pid_t pid, unsigned long long start,
@@ -161,16 +166,17 @@ fz_journal_move(struct fzcall *c, pid_t pid, unsigned long long start,
 
 	if (c->fz->journal[0] == '\0')
 		return 0;
-	if (n == 0 || n >= PATH_MAX)
+	if (n >= PATH_MAX)
 		return -ENAMETOOLONG;
+	if (c->moves_fd == -2)
+		return -EBADF;
 	if (c->moves_fd < 0) {
-		if ((r = moves_path(c->fz, path)) < 0)
-			return r;
-		if ((c->moves_fd = open_append(path)) < 0) {
-			r = c->moves_fd;
-			c->moves_fd = -1;
+		if ((r = moves_path(c->fz, path)) < 0 ||
+		    (r = open_append(path)) < 0) {
+			c->moves_fd = -2;
 			return r;
 		}
+		c->moves_fd = r;
 	}
 	if ((line = malloc(FZ_JOURNAL_LINE)) == NULL)
 		return -ENOMEM;
@@ -178,6 +184,12 @@ fz_journal_move(struct fzcall *c, pid_t pid, unsigned long long start,
 		goto out;
 	len += (size_t)snprintf(line + len, FZ_JOURNAL_LINE - len, "%d %llu ",
 	    (int)pid, start);
+	if (len + 2 * n + 2 > FZ_JOURNAL_LINE) {
+		r = -ENAMETOOLONG;
+		goto out;
+	}
+	if (n == 0)
+		line[len++] = '-';
 	kk_hex(cg, n, line + len);
 	len += 2 * n;
 	line[len++] = '\n';
@@ -437,8 +449,12 @@ kk_freeze_journal_recover(const struct kk_freezer *fz,
 		r = recover_lines(fz, set, text, len, episode, episodelen, err,
 		    errlen);
 		free(text);
-		/* the moves file is read after, by strays.c */
-		truncate_file(fz->journal);
+		/*
+		 * Emptied by the caller once the strays of the episode it
+		 * names are saved (kk_freeze_journal_clear): a kakurid that
+		 * ends before would not know the episode.  A second thaw of
+		 * a group meanwhile asks its inode again.
+		 */
 		return r;
 	}
 	/* kept for whoever looks: the groups it names may stay frozen */
@@ -450,14 +466,25 @@ kk_freeze_journal_recover(const struct kk_freezer *fz,
 	return r;
 }
 
+/* by pid, then start time */
 static int
-move_cmp(const void *a, const void *b)
+move_key_cmp(const void *a, const void *b)
 {
 	const struct fz_move *x = a, *y = b;
 
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
 	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* the same, then in the file's order: the last line of one is its own */
+static int
+move_cmp(const void *a, const void *b)
+{
+	const struct fz_move *x = a, *y = b;
+	int r = move_key_cmp(a, b);
+
+	return r != 0 ? r : x->hex < y->hex ? -1 : x->hex > y->hex;
 }
 
 /*
@@ -532,10 +559,20 @@ fz_moves_orig(const struct kk_freezer *fz, const struct fz_moves *m,
 	struct fz_move key = { .pid = pid, .start = start };
 	const struct fz_move *mv;
 
+	cg[0] = '\0';
 	if (m->n == 0 || (mv = bsearch(&key, m->v, m->n, sizeof(*m->v),
-	    move_cmp)) == NULL)
+	    move_key_cmp)) == NULL)
 		return -ENOENT;
-	return cg_of_hex(fz, mv->hex, mv->hexlen, cg);
+	/* the last of its lines: a later move of the same process */
+	while (mv + 1 < m->v + m->n && move_key_cmp(mv + 1, &key) == 0)
+		mv++;
+	if (mv->hexlen == 1 && mv->hex[0] == '-')
+		return -ENODATA;
+	if (cg_of_hex(fz, mv->hex, mv->hexlen, cg) < 0) {
+		cg[0] = '\0';
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 void
@@ -546,18 +583,34 @@ fz_moves_free(struct fz_moves *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/*
- * The journal and its moves file emptied.  Read once, at start: one read
- * is not read again.
- */
+/* Emptied: read once, at start, one read is not read again. */
 void
 kk_freeze_journal_clear(const struct kk_freezer *fz)
 {
+	if (fz->journal[0] != '\0')
+		truncate_file(fz->journal);
+}
+
+void
+kk_freeze_moves_clear(const struct kk_freezer *fz)
+{
 	char path[PATH_MAX];
 
-	if (fz->journal[0] == '\0')
-		return;
-	truncate_file(fz->journal);
-	if (moves_path(fz, path) == 0)
+	if (fz->journal[0] != '\0' && moves_path(fz, path) == 0)
 		truncate_file(path);
+}
+
+int
+fz_moves_aside(const struct kk_freezer *fz)
+{
+	char path[PATH_MAX], aside[PATH_MAX + 16];
+
+	if (fz->journal[0] == '\0' || moves_path(fz, path) < 0)
+		return -ENOENT;
+	snprintf(aside, sizeof(aside), "%s.unread", path);
+	if (rename(path, aside) < 0) {
+		unlink(path);
+		return -errno;
+	}
+	return 0;
 }

@@ -123,12 +123,13 @@ take(struct fzcall *c, const struct pstat *ps, const char *exe_known,
 		    "pid %d: %s", (int)ps->pid, strerror(-r));
 	}
 	/*
-	 * Where it comes from, on disk before the move: a kakurid that ends
-	 * before the set is saved leaves it known to the next one.  Not
-	 * written (a full disk), it is moved all the same, and said.
+	 * Where it comes from ("-" if not known), on disk before the move:
+	 * a kakurid that ends before the set is saved leaves it known to
+	 * the next one.  Not written (a full disk), it is moved all the
+	 * same, and said.
 	 */
-	if (f.orig_cgroup[0] != '\0' && (r = fz_journal_move(c, ps->pid,
-	    ps->start, f.orig_cgroup)) < 0 && c->journal_err[0] == '\0') {
+	if ((r = fz_journal_move(c, ps->pid, ps->start, f.orig_cgroup)) < 0 &&
+	    c->journal_err[0] == '\0') {
 		snprintf(c->journal_err, sizeof(c->journal_err), "pid %d: its "
 		    "group %.256s not journaled: %s", (int)ps->pid,
 		    f.orig_cgroup, strerror(-r));

@@ -61,14 +61,16 @@ member_now(const struct kk_freezer *fz, pid_t pid, const char *want,
 }
 
 /*
- * The strays adopted from set->v[first] on that have no original cgroup
- * yet: their parent's, if the set knows it (one born in the freeze group
- * of a known process, forked before the group held).  Again while that
- * gives more (a child may be listed before its parent), FZ_CHAIN_MAX
- * rounds at most.
+ * The strays adopted from set->v[first] on that no moves line names
+ * (lined[i - first] false: born in the freeze group, forked by a known
+ * process before the group held): their parent's original cgroup, if the
+ * set knows it.  Again while that gives more (a child may be listed
+ * before its parent), FZ_CHAIN_MAX rounds at most.  One that has a line
+ * was moved by a freeze: its group is the line's, or not known.
  */
 static void
-orig_of_parents(struct kk_frozen_set *set, size_t first, const char *group)
+orig_of_parents(struct kk_frozen_set *set, size_t first, const bool *lined,
+    const char *group)
 {
 	const struct kk_frozen *parent;
 	struct kk_frozen *f;
@@ -81,7 +83,7 @@ orig_of_parents(struct kk_frozen_set *set, size_t first, const char *group)
 		more = false;
 		for (i = first; i < set->n; i++) {
 			f = &set->v[i];
-			if (f->orig_cgroup[0] != '\0' ||
+			if (lined[i - first] || f->orig_cgroup[0] != '\0' ||
 			    fz_read_pstat(f->pid, &ps) < 0 ||
 			    ps.start != f->start_time ||
 			    fz_read_pstat(ps.ppid, &pps) < 0 ||
@@ -95,15 +97,6 @@ orig_of_parents(struct kk_frozen_set *set, size_t first, const char *group)
 	}
 }
 
-/*
- * The strays of the group in gdir (named group, want as /proc/PID/cgroup
- * names it) into set: how many, or a negative errno (set as it was).
- * Each goes back where the moves file (mv) says it came from; one born
- * there goes where its parent does, as reconcile() has it at the end of
- * a freeze; any other's original cgroup is not known.  One that must
- * never be frozen (g: a protected program, kakurid's own, a kernel
- * thread) is counted in *protected and left where it is.
- */
 static int
 adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
     const struct fz_moves *mv, const char *gdir, const char *want,
@@ -114,11 +107,15 @@ adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 	char why[PATH_MAX + 64];
 	pid_t *pids = NULL;
 	size_t n, i, n0 = set->n;
-	bool descend;
-	int r, k = 0;
+	bool descend, *lined;
+	int r = 0, k = 0;
 
 	if ((r = fz_group_pids(gdir, &pids, &n)) < 0)
 		return r;
+	if ((lined = calloc(n + 1, sizeof(*lined))) == NULL) {
+		free(pids);
+		return -ENOMEM;
+	}
 	for (i = 0; i < n; i++) {
 		if (!member_now(fz, pids[i], want, &ps) ||
 		    entry_of(set, ps.pid, ps.start, group) != NULL)
@@ -134,8 +131,8 @@ adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 		if (fz_read_status(ps.pid, &f.uid, NULL) < 0)
 			continue;
 		kk_exe_name(ps.pid, f.exe, sizeof(f.exe));
-		if (fz_moves_orig(fz, mv, ps.pid, ps.start, f.orig_cgroup) < 0)
-			f.orig_cgroup[0] = '\0';
+		lined[k] = fz_moves_orig(fz, mv, ps.pid, ps.start,
+		    f.orig_cgroup) != -ENOENT;
 		snprintf(f.group, sizeof(f.group), "%s", group);
 		snprintf(f.method, sizeof(f.method), "%s", fz->method);
 		f.described = true;
@@ -147,20 +144,23 @@ adopt_group(const struct kk_freezer *fz, const struct kk_freeze_guard *g,
 	}
 	free(pids);
 	if (r >= 0)
-		orig_of_parents(set, n0, group);
+		orig_of_parents(set, n0, lined, group);
+	free(lined);
 	return r < 0 ? r : k;
 }
 
 int
 kk_frozen_adopt_strays(const struct kk_freezer *fz,
     const struct kk_freeze_guard *g, struct kk_frozen_set *set,
-    const char *group, size_t *protected)
+    const char *group, size_t *protected, char *err, size_t errlen)
 {
 	char gdir[PATH_MAX], brel[PATH_MAX], want[PATH_MAX];
 	struct fz_moves mv;
 	int r;
 
 	*protected = 0;
+	if (errlen > 0)
+		err[0] = '\0';
 	if (fz->method[0] == '\0' || group == NULL || !fz_group_ok(group) ||
 	    fz_base_rel(fz, brel, sizeof(brel)) < 0 ||
 	    snprintf(want, sizeof(want), "%s/%s", brel, group) >=
@@ -168,9 +168,16 @@ kk_frozen_adopt_strays(const struct kk_freezer *fz,
 	    snprintf(gdir, sizeof(gdir), "%s/%s", fz->base, group) >=
 	    (int)sizeof(gdir))
 		return 0;
-	/* unread (too big, no memory): their groups are not known */
-	if (fz_moves_read(fz, &mv) < 0)
+	/*
+	 * Unread (too big, no memory): their groups are not known, and the
+	 * file is kept aside for whoever looks, not emptied.
+	 */
+	if ((r = fz_moves_read(fz, &mv)) < 0) {
+		fz_err(err, errlen, r, "the moves file: %s (kept as "
+		    "%s.moves.unread)", strerror(-r), fz->journal);
+		fz_moves_aside(fz);
 		memset(&mv, 0, sizeof(mv));
+	}
 	r = adopt_group(fz, g, &mv, gdir, want, group, set, protected);
 	fz_moves_free(&mv);
 	return r == -ENOENT ? 0 : r;

@@ -3082,15 +3082,50 @@ recover_from(struct fz_test *t, const char *text,
     const struct kk_frozen_set *known, char *err, size_t errlen)
 {
 	struct stat st;
+	off_t size;
 	int n;
 
 	if (text != NULL)
 		kk_test_overwrite(t->fz.journal, text, strlen(text));
+	ck_assert_int_eq(stat(t->fz.journal, &st), 0);
+	size = st.st_size;
 	n = kk_freeze_journal_recover(&t->fz, known, journal_episode,
 	    sizeof(journal_episode), err, errlen);
+	/* kept until the caller has saved the episode's strays */
+	ck_assert_msg(stat(t->fz.journal, &st) == 0 && st.st_size == size,
+	    "the journal was changed by its reading");
+	kk_freeze_journal_clear(&t->fz);
 	ck_assert_msg(stat(t->fz.journal, &st) == 0 && st.st_size == 0,
-	    "the journal is read once, then emptied");
+	    "the journal is emptied by its clear");
 	return n;
+}
+
+/*
+ * set (empty) made to hold the test process, frozen in group with
+ * original cgroup "/parent-orig": the parent of what it spawns.
+ */
+static void
+with_parent(struct kk_frozen_set *set, const char *group)
+{
+	ck_assert_ptr_nonnull(set->v = calloc(1, sizeof(*set->v)));
+	set->n = set->cap = 1;
+	set->v[0].pid = getpid();
+	set->v[0].start_time = start_of(getpid());
+	set->v[0].described = true;
+	snprintf(set->v[0].group, sizeof(set->v[0].group), "%s", group);
+	snprintf(set->v[0].orig_cgroup, sizeof(set->v[0].orig_cgroup),
+	    "/parent-orig");
+}
+
+/* data (len bytes) appended to the file path */
+static void
+append_to(const char *path, const void *data, size_t len)
+{
+	int fd;
+
+	ck_assert_int_ge(fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC), 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
 }
 
 /* A journal line: this boot's id (as in line), inode, cg in hex. */
@@ -3176,7 +3211,7 @@ START_TEST(test_journal_crash)
 	ck_assert_str_eq(journal_episode, "");
 	free(text);
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &none, "",
-	    &prot), 0);
+	    &prot, err, sizeof(err)), 0);
 	text = strndup(all, (size_t)(saved - all));	/* the line alone */
 	ck_assert_int_eq(recover_from(&t, text, &none, err, sizeof(err)), 0);
 	ck_assert_msg(err[0] == '\0', "%s", err);
@@ -3186,11 +3221,11 @@ START_TEST(test_journal_crash)
 	memset(&self_guard, 0, sizeof(self_guard));
 	self_guard.self = getpid();
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &self_guard, &strays,
-	    journal_episode, &prot), 0);
+	    journal_episode, &prot, err, sizeof(err)), 0);
 	ck_assert_uint_eq(prot, 1);
 	ck_assert_uint_eq(strays.n, 0);
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
-	    journal_episode, &prot), 1);
+	    journal_episode, &prot, err, sizeof(err)), 1);
 	ck_assert_uint_eq(prot, 0);
 	ck_assert_int_eq(strays.v[0].pid, p);
 	ck_assert_str_eq(strays.v[0].group, t.group);
@@ -3198,7 +3233,7 @@ START_TEST(test_journal_crash)
 	ck_assert_str_eq(strays.v[0].orig_cgroup, rel);
 	ck_assert_uint_eq(strays.v[0].start_time, start_of(p));
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
-	    journal_episode, &prot), 0);	/* known now */
+	    journal_episode, &prot, err, sizeof(err)), 0);	/* known now */
 	kk_frozen_set_free(&strays);
 	/* that line of another boot, or another start time: not known */
 	ck_assert_int_lt(snprintf(moves, sizeof(moves), "%s.moves",
@@ -3211,7 +3246,7 @@ START_TEST(test_journal_crash)
 	memset(mtext, '0', 8);
 	kk_test_overwrite(moves, mtext, len);
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
-	    journal_episode, &prot), 1);
+	    journal_episode, &prot, err, sizeof(err)), 1);
 	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
 	kk_frozen_set_free(&strays);
 	memcpy(mtext, all, 8);
@@ -3219,7 +3254,7 @@ START_TEST(test_journal_crash)
 	    all, (int)p, start_of(p) + 1, hexrel), (int)sizeof(work));
 	kk_test_overwrite(moves, work, strlen(work));
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
-	    journal_episode, &prot), 1);
+	    journal_episode, &prot, err, sizeof(err)), 1);
 	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
 	kk_frozen_set_free(&strays);
 	/* kakuri's own group is never one to go back to */
@@ -3230,12 +3265,61 @@ START_TEST(test_journal_crash)
 	strcat(work, "\n");
 	kk_test_overwrite(moves, work, strlen(work));
 	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
-	    journal_episode, &prot), 1);
+	    journal_episode, &prot, err, sizeof(err)), 1);
 	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
 	kk_frozen_set_free(&strays);
-	/* the journal's clear empties it */
+	/*
+	 * One no line names (born in the group) goes where its parent goes,
+	 * if the set knows the parent; one a line names as moved with its
+	 * group not known ("-") does not.  Of two lines, the last holds.
+	 */
+	kk_test_overwrite(moves, "", 0);
+	with_parent(&strays, t.group);
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot, err, sizeof(err)), 1);
+	ck_assert_int_eq(strays.v[1].pid, p);
+	ck_assert_str_eq(strays.v[1].orig_cgroup, "/parent-orig");
+	kk_frozen_set_free(&strays);
+	ck_assert_int_lt(snprintf(work, sizeof(work), "%.36s %d %llu -\n",
+	    all, (int)p, start_of(p)), (int)sizeof(work));
+	kk_test_overwrite(moves, work, strlen(work));
+	with_parent(&strays, t.group);
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot, err, sizeof(err)), 1);
+	ck_assert_str_eq(strays.v[1].orig_cgroup, "");
+	kk_frozen_set_free(&strays);
+	append_to(moves, work, strlen(work));	/* the same again */
+	append_to(moves, mtext, len);		/* then its real line */
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot, err, sizeof(err)), 1);
+	ck_assert_str_eq(strays.v[0].orig_cgroup, rel);
+	kk_frozen_set_free(&strays);
+	kk_test_overwrite(moves, mtext, len);
+	append_to(moves, work, strlen(work));	/* then "-" */
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot, err, sizeof(err)), 1);
+	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
+	kk_frozen_set_free(&strays);
+	/* one that cannot be read is kept aside, and said */
+	ck_assert_int_eq(unlink(moves), 0);
+	ck_assert_int_eq(mkdir(moves, 0700), 0);
+	ck_assert_int_eq(kk_frozen_adopt_strays(&t.fz, &t.guard, &strays,
+	    journal_episode, &prot, err, sizeof(err)), 1);
+	ck_assert_str_eq(strays.v[0].orig_cgroup, "");
+	ck_assert_msg(strstr(err, "moves.unread") != NULL, "%s", err);
+	kk_frozen_set_free(&strays);
+	ck_assert_int_eq(snprintf(work, sizeof(work), "%s.unread", moves) <
+	    (int)sizeof(work), 1);
+	ck_assert_int_eq(stat(work, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	ck_assert_int_eq(rmdir(work), 0);
+	ck_assert_int_ne(access(moves, F_OK), 0);
+	/* the journal's clear leaves it; its own empties it */
 	kk_test_overwrite(moves, mtext, len);
 	kk_freeze_journal_clear(&t.fz);
+	ck_assert_int_eq(stat(moves, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)len);
+	kk_freeze_moves_clear(&t.fz);
 	ck_assert_int_eq(stat(moves, &st), 0);
 	ck_assert_int_eq(st.st_size, 0);
 	free(mtext);
@@ -3867,6 +3951,16 @@ START_TEST(test_json)
 	ck_assert_uint_eq(keep.n, 2);
 	ck_assert_uint_eq(keep.v[1].uid, 4242);
 	kk_test_overwrite(path, "[]\n", 3);
+	ck_assert_int_eq(kk_frozen_save(path, &set, &saved), 0);
+	ck_assert_int_eq(kk_frozen_load(path, &keep), 0);
+	ck_assert_uint_eq(keep.n, 2);
+	/* written over in place, the same size: its change time says so */
+	text = kk_test_read(path, &len);
+	memset(text, ' ', len - 1);
+	text[0] = '[';
+	text[1] = ']';
+	kk_test_overwrite(path, text, len);
+	free(text);
 	ck_assert_int_eq(kk_frozen_save(path, &set, &saved), 0);
 	ck_assert_int_eq(kk_frozen_load(path, &keep), 0);
 	ck_assert_uint_eq(keep.n, 2);
