@@ -165,13 +165,14 @@ snap_apply_smaps(struct snap *sn, char *text)
 /*
  * Is the file system of device maj:mnr one whose pages may be read (a
  * local disk or memory)?  Looked up in the target's mount table, else in
- * ours (an overlay's files sit on a device only the host mounts); a device
+ * ours (an overlay's files sit on a device only the host mounts), and on a
+ * block device that reads through no server (kk_blockdev_local); a device
  * in neither, or past HEADER_DEVS of them, is not read.
  */
 static bool
 dev_local(struct snap *sn, unsigned maj, unsigned mnr)
 {
-	char fstype[64];
+	char fstype[64], why[256];
 	bool local;
 	size_t i;
 
@@ -182,7 +183,8 @@ dev_local(struct snap *sn, unsigned maj, unsigned mnr)
 		return false;
 	local = (kk_dev_fstype(sn->pid, maj, mnr, fstype, sizeof(fstype)) == 0 ||
 	    kk_dev_fstype(0, maj, mnr, fstype, sizeof(fstype)) == 0) &&
-	    kk_fstype_local(fstype);
+	    kk_fstype_local(fstype) &&
+	    kk_blockdev_local(sn->pid, maj, mnr, why, sizeof(why));
 	sn->hdev[sn->nhdev].major = maj;
 	sn->hdev[sn->nhdev].minor = mnr;
 	sn->hdev[sn->nhdev].local = local;

@@ -227,6 +227,20 @@ int kk_ovl_layers(const char *sopts, char *buf, size_t len, size_t *n);
  */
 int kk_path_mount(const char *table, const char *path, char *fstype,
     size_t len);
+/* The same, and that mount's device (maj:mnr, 0:N for none). */
+int kk_path_mount_dev(const char *table, const char *path, char *fstype,
+    size_t len, unsigned *maj, unsigned *mnr);
+/* The mount table of pid (0: ours), read whole; the caller frees. */
+int kk_mountinfo_read(pid_t pid, char **text);
+/*
+ * May files on block device maj:mnr be read without waiting on a server
+ * (blockdev.c)?  Followed down through sysfs: a partition to its disk,
+ * a mapper or md device to its slaves, a loop device to the mount of its
+ * backing file in pid's mount table and in ours; nbd, rbd and ublk are
+ * never local.  0:N (no block device) is.  false with why when not.
+ */
+bool kk_blockdev_local(pid_t pid, unsigned maj, unsigned mnr, char *why,
+    size_t whylen);
 /*
  * Learns what kk_exe_open needs to read an executable run from a memfd
  * (memfd_create); once, in the parent, before any worker is forked.

@@ -334,9 +334,8 @@ mi_copy(const char *f, size_t n, char *out, size_t len)
 	return 0;
 }
 
-/* The mount table of pid (0: ours), read whole; the caller frees. */
-static int
-mountinfo_read(pid_t pid, char **text)
+int
+kk_mountinfo_read(pid_t pid, char **text)
 {
 	char path[96];
 	size_t tl;
@@ -388,7 +387,7 @@ mountinfo_fstype(pid_t pid, bool by_dev, uint64_t mnt_id, unsigned maj,
 	char *text;
 	int r;
 
-	if ((r = mountinfo_read(pid, &text)) < 0)
+	if ((r = kk_mountinfo_read(pid, &text)) < 0)
 		return r;
 	if ((r = mountinfo_find(text, by_dev, mnt_id, maj, mnr, &m)) == 0)
 		r = mi_copy(m.fstype, m.fslen, out, len);
@@ -510,6 +509,15 @@ path_under(const char *path, const char *mp)
 int
 kk_path_mount(const char *table, const char *path, char *fstype, size_t len)
 {
+	unsigned maj, mnr;
+
+	return kk_path_mount_dev(table, path, fstype, len, &maj, &mnr);
+}
+
+int
+kk_path_mount_dev(const char *table, const char *path, char *fstype,
+    size_t len, unsigned *maj, unsigned *mnr)
+{
 	struct mi_line m;
 	const char *line;
 	char mp[PATH_MAX], type[64];
@@ -517,6 +525,7 @@ kk_path_mount(const char *table, const char *path, char *fstype, size_t len)
 	bool found = false, cur;
 	int r = -ENOENT;
 
+	*maj = *mnr = 0;
 	if (len == 0)
 		return -ENAMETOOLONG;
 	fstype[0] = '\0';
@@ -537,6 +546,8 @@ kk_path_mount(const char *table, const char *path, char *fstype, size_t len)
 			continue;
 		if ((r = mi_copy(type, strlen(type), fstype, len)) < 0)
 			break;
+		*maj = m.maj;
+		*mnr = m.mnr;
 		best = strlen(mp);
 		found = true;
 	}
@@ -651,7 +662,8 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 	int r;
 
 	snprintf(why, len, "on an overlay whose layers are not known");
-	if (mountinfo_read(pid, &ptext) < 0 || mountinfo_read(0, &stext) < 0)
+	if (kk_mountinfo_read(pid, &ptext) < 0 ||
+	    kk_mountinfo_read(0, &stext) < 0)
 		goto out;
 	own = same_userns(pid);
 	table = ptext;
@@ -746,6 +758,10 @@ unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
 	}
 	if (strcmp(fstype, "overlay") == 0)
 		return overlay_unreadable(pid, info->mnt_id, why, len);
+	/* a local type on a device that reads through a server */
+	if (!kk_blockdev_local(pid, major(info->id.dev),
+	    minor(info->id.dev), why, len))
+		return why;
 	return NULL;
 }
 

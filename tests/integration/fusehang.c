@@ -3,7 +3,8 @@
  * stops answering, for the tests that kakurid never waits on a file an
  * attacker controls.  It speaks /dev/fuse directly (no libfuse).
  *
- *	fusehang MNT FILE UID [--overlay MNT2 EMPTYDIR | --argv | --exit-hang]
+ *	fusehang MNT FILE UID [--overlay MNT2 EMPTYDIR | --argv | --exit-hang |
+ *	    --loop MNT2]
  *
  * In a mount namespace of its own it mounts a FUSE file system on MNT
  * ("fuse.kakuritest", allow_other, as a user's FUSE mount with
@@ -24,6 +25,14 @@
  * own, as its frames may share a page with the arguments, and pauses there
  * for good.
  *
+ * With --loop MNT2, FILE is a file system image (ext4) holding "evil":
+ * every open of it is answered, and every READ until this server gets
+ * SIGUSR1, none after.  The child attaches it read-only to a free loop
+ * device, mounts that on MNT2 (ext4, read-only, in the same namespace),
+ * and executes MNT2/evil as UID: a local file system type on a device
+ * that reads through this server.  Whoever reads a page of it not yet in
+ * memory after the signal waits for this server.
+ *
  * With --exit-hang there are two children and no exec: each, as UID,
  * forks a grandchild that pauses for good, opens MNT/evil (every open is
  * answered), prints "CHILD GRANDCHILD" and exits; no FLUSH is answered,
@@ -31,6 +40,7 @@
  * up (exit_mm comes before exit_files): a process in exit with no mm, as
  * a hung network file system's flush leaves one, until this server exits.
  */
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -40,6 +50,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/fuse.h>
+#include <linux/loop.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -64,6 +75,15 @@ static int argv_mode;
 static unsigned long argv_lo, argv_hi;
 static int argv_fd = -1;
 static int exit_hang;
+static int loop_mode;
+static volatile sig_atomic_t reads_hang;
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	reads_hang = 1;
+}
 
 static void
 reply(int fd, const struct fuse_in_header *in, int error, const void *p,
@@ -161,7 +181,7 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 	}
 	case FUSE_OPEN:
 		/* the exec's open is answered; later ones wait for ever */
-		if (++opens > OPENS_ANSWERED && !exit_hang)
+		if (++opens > OPENS_ANSWERED && !exit_hang && !loop_mode)
 			break;
 		/* fall through */
 	case FUSE_OPENDIR: {
@@ -180,7 +200,7 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 
 		if (in->nodeid != FILE_INO)
 			n = 0;
-		if (argv_mode)
+		if (argv_mode || reads_hang)
 			break;		/* never: the pages over the arguments */
 		reply(fd, in, 0, content + off, n);
 		break;
@@ -216,6 +236,61 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 		reply(fd, in, ENOSYS, NULL, 0);
 		break;
 	}
+}
+
+/*
+ * --loop: MNT/evil attached read-only to a free loop device (detached
+ * when its last user goes), mounted as ext4 on mnt2.  0, or -1 said.
+ */
+static int
+loop_mount(const char *mnt, const char *mnt2)
+{
+	char img[4096], dev[64];
+	int ctl, lfd, ffd, nr, r = -1;
+
+	snprintf(img, sizeof(img), "%s/evil", mnt);
+	if ((ffd = open(img, O_RDONLY | O_CLOEXEC)) < 0) {
+		perror("fusehang: open image");
+		return -1;
+	}
+	if ((ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0 ||
+	    (nr = ioctl(ctl, LOOP_CTL_GET_FREE)) < 0) {
+		perror("fusehang: loop-control");
+		goto out;
+	}
+	snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
+	if ((lfd = open(dev, O_RDONLY | O_CLOEXEC)) < 0) {
+		perror("fusehang: loop device");
+		goto out;
+	}
+	if (ioctl(lfd, LOOP_SET_FD, ffd) < 0) {
+		perror("fusehang: LOOP_SET_FD");
+		close(lfd);
+		goto out;
+	}
+	{
+		struct loop_info64 li;
+
+		memset(&li, 0, sizeof(li));
+		li.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+		if (ioctl(lfd, LOOP_SET_STATUS64, &li) < 0)
+			perror("fusehang: LOOP_SET_STATUS64");
+	}
+	if (mount(dev, mnt2, "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV,
+	    "noload") < 0) {
+		perror("fusehang: mount ext4");
+		ioctl(lfd, LOOP_CLR_FD, 0);
+		close(lfd);
+		goto out;
+	}
+	fprintf(stderr, "fusehang: %s on %s\n", dev, mnt2);
+	close(lfd);	/* the mount holds it; autoclear after */
+	r = 0;
+out:
+	if (ctl >= 0)
+		close(ctl);
+	close(ffd);
+	return r;
 }
 
 /* arg_start to env_end of /proc/self/stat, in whole pages */
@@ -306,10 +381,11 @@ main(int argc, char **argv)
 
 	argv_mode = argc == 5 && strcmp(argv[4], "--argv") == 0;
 	exit_hang = argc == 5 && strcmp(argv[4], "--exit-hang") == 0;
-	if (argc != 4 && !argv_mode && !exit_hang &&
+	loop_mode = argc == 6 && strcmp(argv[4], "--loop") == 0;
+	if (argc != 4 && !argv_mode && !exit_hang && !loop_mode &&
 	    !(argc == 7 && strcmp(argv[4], "--overlay") == 0)) {
 		fprintf(stderr, "usage: fusehang MNT FILE UID [--overlay MNT2 "
-		    "EMPTYDIR | --argv | --exit-hang]\n");
+		    "EMPTYDIR | --argv | --exit-hang | --loop MNT2]\n");
 		return 2;
 	}
 	mnt = argv[1];
@@ -317,6 +393,10 @@ main(int argc, char **argv)
 	if (argc == 7) {
 		mnt2 = argv[5];
 		empty = argv[6];
+	}
+	if (loop_mode) {
+		mnt2 = argv[5];
+		signal(SIGUSR1, on_usr1);
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (load(argv[2]) < 0) {
@@ -366,7 +446,10 @@ main(int argc, char **argv)
 
 		close(fd);
 		/* the overlay is made by the child: INIT needs the server */
-		if (mnt2 != NULL) {
+		if (loop_mode) {
+			if (loop_mount(mnt, mnt2) < 0)
+				_exit(126);
+		} else if (mnt2 != NULL) {
 			snprintf(lower, sizeof(lower), "lowerdir=%s:%s", mnt,
 			    empty);
 			if (mount("overlay", mnt2, "overlay", MS_RDONLY, lower) <

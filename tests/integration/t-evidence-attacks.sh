@@ -12,7 +12,7 @@
 #
 # Only processes this script starts are frozen, snapshotted or hashed for
 # a match: they run as uids nothing else on the host uses (43210-43215),
-# in cgroups of the test's own, or are named by pid.  The FUSE and overlay
+# in cgroups of the test's own, or are named by pid.  The FUSE, overlay and loop
 # mounts live in a mount namespace of their own (fusehang); the local
 # overlay and its tmpfs are mounted here, under $WORK, and unmounted at
 # the end.
@@ -71,6 +71,19 @@ mkdir -p "$WORK/fuse2"
 "$B/fusehang" "$WORK/fuse2" "$WORK/evil-src" 43212 --overlay "$WORK/ovl" "$WORK/empty" \
 	>"$WORK/fh2.out" 2>"$WORK/fh2.err" &
 FHS2=$!; PIDS+=($!)
+# and on an ext4 image on a loop device whose backing file that FUSE
+# server serves (fusehang --loop): a local file system type, whose pages
+# not in memory are read through the server, which stops answering
+# reads on SIGUSR1.  The executable with 6 MiB after it: more than an
+# exec reads ahead.
+mkdir -p "$WORK/imgsrc" "$WORK/fuse5" "$WORK/loopmnt"
+{ cat /bin/sleep; head -c 6291456 /dev/urandom; } >"$WORK/imgsrc/evil"
+chmod 755 "$WORK/imgsrc/evil"
+mkfs.ext4 -q -F -d "$WORK/imgsrc" "$WORK/loop.img" 16M >"$WORK/mkfs.err" 2>&1 ||
+	die "mkfs.ext4 -d (e2fsprogs) cannot make the test's image: $(cat "$WORK/mkfs.err")"
+"$B/fusehang" "$WORK/fuse5" "$WORK/loop.img" 43212 --loop "$WORK/loopmnt" \
+	>"$WORK/fh5.out" 2>"$WORK/fh5.err" &
+FHS5=$!; PIDS+=($!)
 for i in 1 2 3 4; do
 	cp /bin/sleep "$WORK/big/sleep-$i"; printf 'big-%s-%s' "$i" "$$" >>"$WORK/big/sleep-$i"
 	truncate -s 4G "$WORK/big/sleep-$i"
@@ -83,11 +96,17 @@ setpriv --reuid=43212 --regid=43212 --clear-groups "$WORK/target" 300 & TGT=$!; 
 fh_pid() { head -1 "$1" 2>/dev/null; }
 check "the FUSE server started its executable" wait_until 30 bash -c "[ -n \"\$(head -1 '$WORK/fh1.out')\" ]"
 check "the overlay-over-FUSE executable was started" wait_until 30 bash -c "[ -n \"\$(head -1 '$WORK/fh2.out')\" ]"
-FH1=$(fh_pid "$WORK/fh1.out"); FH2=$(fh_pid "$WORK/fh2.out"); PIDS+=("$FH1" "$FH2")
+check "the loop-over-FUSE executable was started" wait_until 30 bash -c "[ -n \"\$(head -1 '$WORK/fh5.out')\" ]"
+FH1=$(fh_pid "$WORK/fh1.out"); FH2=$(fh_pid "$WORK/fh2.out"); FH5=$(fh_pid "$WORK/fh5.out")
+PIDS+=("$FH1" "$FH2" "$FH5")
 check "the FUSE-served executable runs ($FH1)" wait_until 30 runs_exe "$FH1" "$WORK/fuse/evil"
 check "the overlay-over-FUSE executable runs ($FH2)" wait_until 30 runs_exe "$FH2" "$WORK/ovl/evil"
 check "the FUSE mount is a FUSE file system" grep -q " - fuse.kakuritest " "/proc/$FH1/mountinfo"
 check "the overlay looks like a local file system" grep -q "$WORK/ovl .* - overlay " "/proc/$FH2/mountinfo"
+check "the loop-over-FUSE executable runs ($FH5)" wait_until 30 runs_exe "$FH5" "$WORK/loopmnt/evil"
+check "it is on ext4 on a loop device" grep -q "$WORK/loopmnt .* - ext4 /dev/loop" "/proc/$FH5/mountinfo"
+[ "$FAILED" = 0 ] || sed 's/^/    /' "$WORK/fh5.err"
+kill -USR1 "$FHS5"	# from now on, its reads are not answered
 all_run() { local i; for i in 1 2 3 4; do runs_exe "${BIG[$i]}" "$WORK/big/sleep-$i" || return 1; done; runs_exe "$TGT" "$WORK/target"; }
 check "the four 4 GiB executables and the target run" wait_until 30 all_run
 
@@ -112,6 +131,8 @@ check "the FUSE file is named as not hashed: a FUSE file system" \
 	jq -e --arg p "$WORK/fuse/evil" '[.output.unhashed[] | select(.exe == $p and (.why | test("fuse")))] | length == 1' <<<"$REC"
 check "the overlay file is named as not hashed: an overlay over a FUSE file system" \
 	jq -e --arg p "$WORK/ovl/evil" '[.output.unhashed[] | select(.exe == $p and (.why | test("overlay over a fuse")))] | length == 1' <<<"$REC"
+check "the loop-over-FUSE file is named as not hashed: its loop device's backing file is on FUSE" \
+	jq -e --arg p "$WORK/loopmnt/evil" '[.output.unhashed[] | select(.exe == $p and (.why | test("on loop[0-9]+, whose backing file is on a fuse")))] | length == 1' <<<"$REC"
 # (nor was it opened: no worker is left held by it, below; the freeze's
 # time is not asserted, the machine's load decides it)
 echo "    (the freeze took ${FMS} ms)"

@@ -5,12 +5,15 @@
  * incomplete, and the manifest is appended, signed and verifiable with
  * the agent key alone.
  */
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/loop.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -674,6 +677,7 @@ START_TEST(path_mount_longest_prefix)
 		{ "/mnt/x", "ext4" },	/* a line without its end */
 	};
 	char fstype[64];
+	unsigned maj, mnr;
 	size_t i;
 
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -691,6 +695,78 @@ START_TEST(path_mount_longest_prefix)
 	    -ENOENT);
 	ck_assert(!kk_fstype_local("fuse.kakuritest"));
 	ck_assert(kk_fstype_local("overlay"));
+	/* and the device of the mount found */
+	ck_assert_int_eq(kk_path_mount_dev(table, "/var/lib/x", fstype,
+	    sizeof(fstype), &maj, &mnr), 0);
+	ck_assert(maj == 254 && mnr == 0);
+	ck_assert_int_eq(kk_path_mount_dev(table, "/tmp/fuse/l", fstype,
+	    sizeof(fstype), &maj, &mnr), 0);
+	ck_assert(maj == 0 && mnr == 41);
+}
+END_TEST
+
+/*
+ * A file system's device followed down through sysfs: a loop device to
+ * the mount its backing file is on (in a real one, over a file here), a
+ * device sysfs does not know is not read.  The loop device is made with
+ * autoclear: it goes with this process whatever the test's end.
+ */
+START_TEST(blockdev_followed)
+{
+	char why[256], dir[PATH_MAX], img[PATH_MAX], dev[64], fstype[64];
+	char *table = NULL;
+	struct loop_info64 li;
+	struct stat st;
+	unsigned maj, mnr;
+	int ctl, lfd, ffd, nr;
+	bool want;
+
+	/* no block device (tmpfs, FUSE, an overlay): its type says */
+	ck_assert(kk_blockdev_local(0, 0, 41, why, sizeof(why)));
+	/* a device sysfs does not know: not read, and said, twice */
+	ck_assert(!kk_blockdev_local(0, 4095, 1048575, why, sizeof(why)));
+	ck_assert_msg(strstr(why, "4095:1048575, which is not known") !=
+	    NULL, "%s", why);
+	ck_assert(!kk_blockdev_local(0, 4095, 1048575, why, sizeof(why)));
+	ck_assert_msg(strstr(why, "4095:1048575, which is not known") !=
+	    NULL, "%s", why);
+
+	kk_test_workdir(dir);
+	kk_test_join(img, dir, "img");
+	ck_assert_int_ge(ffd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600),
+	    0);
+	ck_assert_int_eq(ftruncate(ffd, 1 << 20), 0);
+	ck_assert_msg((ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) >=
+	    0, "/dev/loop-control: %s (loop devices are needed)",
+	    strerror(errno));
+	ck_assert_int_ge(nr = ioctl(ctl, LOOP_CTL_GET_FREE), 0);
+	snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
+	ck_assert_int_ge(lfd = open(dev, O_RDONLY | O_CLOEXEC), 0);
+	ck_assert_int_eq(ioctl(lfd, LOOP_SET_FD, ffd), 0);
+	memset(&li, 0, sizeof(li));
+	li.lo_flags = LO_FLAGS_AUTOCLEAR;
+	ck_assert_int_eq(ioctl(lfd, LOOP_SET_STATUS64, &li), 0);
+	ck_assert_int_eq(fstat(lfd, &st), 0);
+	/*
+	 * Local as the file's own mount is: a local type, not an overlay,
+	 * on a device that is (this test's directory is on the machine's
+	 * disk, or on what CI runs it on).
+	 */
+	ck_assert_int_eq(kk_mountinfo_read(0, &table), 0);
+	ck_assert_int_eq(kk_path_mount_dev(table, img, fstype, sizeof(fstype),
+	    &maj, &mnr), 0);
+	want = kk_fstype_local(fstype) && strcmp(fstype, "overlay") != 0 &&
+	    kk_blockdev_local(0, maj, mnr, why, sizeof(why));
+	ck_assert_msg(kk_blockdev_local(getpid(), major(st.st_rdev),
+	    minor(st.st_rdev), why, sizeof(why)) == want, "%s on %s: %s",
+	    dev, fstype, why);
+	if (!want)
+		ck_assert_msg(strstr(why, dev + 5) != NULL, "%s", why);
+	/* its partition-less disk has no slaves: nothing else asked */
+	free(table);
+	close(lfd);
+	close(ctl);
+	close(ffd);
 }
 END_TEST
 
@@ -947,5 +1023,6 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(grant_one_per_connection),
 	KK_CASE("walk", KK_TMPDIR, 60),
 	    KK_TEST(walk_links_and_fifos), KK_TEST(walk_limits),
-	KK_CASE("exefile", 0, 0),
-	    KK_TEST(ovl_options_parsed), KK_TEST(path_mount_longest_prefix))
+	KK_CASE("exefile", KK_TMPDIR, 0),
+	    KK_TEST(ovl_options_parsed), KK_TEST(path_mount_longest_prefix),
+	    KK_TEST(blockdev_followed))
