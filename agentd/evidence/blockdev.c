@@ -7,24 +7,34 @@
  * likes, in the kernel, killed or not.  Enough such evidence workers and
  * every snapshot, collect and hash job is refused.
  *
- * So the device is followed down through sysfs, never opened: a
- * partition to its disk, a mapper or md device to each of its slaves, a
- * loop device to the mount its backing file is on (a path as the kernel
- * names it, looked up in the process's mount table and in ours: both
- * must be local, and that mount's device is followed in turn).
- * Network and user-space block devices (nbd, rbd, ublk) are never
- * local; nor is what cannot be followed (too deep, too many slaves, a
- * device sysfs does not know).
+ * So the device is followed down through sysfs: a partition to its disk,
+ * a mapper or md device to each of its slaves.  A loop device is asked
+ * for its backing file's device and inode (LOOP_GET_STATUS64, on the
+ * node opened read-only, which reads nothing), never by the path sysfs
+ * shows: a path is text, and a mount detached or in another namespace
+ * makes it name a local file.  That device must be a mount of a local
+ * type, no overlay, in our mount table or the process's, and is followed
+ * in turn (a block device node as backing file: that device).
+ * Network and user-space block devices (nbd, rbd, ublk) are never local;
+ * nor is what cannot be followed (too deep, too many devices, a device
+ * sysfs does not know, a loop device that cannot be asked).
  *
- * Not followed: a btrfs or other file system with devices of its own
- * (its files carry an anonymous device number, 0:N, judged by type).
+ * A file system with devices of its own carries an anonymous device
+ * number (0:N): btrfs is followed through /sys/fs/btrfs (every btrfs's
+ * devices, as the number does not say which one); erofs and bcachefs,
+ * which may read from a file or a daemon, are not read; others (tmpfs,
+ * an overlay, judged by its layers elsewhere) are judged by type.
  */
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/loop.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,24 +43,27 @@
 
 #include "evidence.h"
 
-#define BD_DEPTH	4	/* devices followed down, one under another */
-#define BD_SLAVES	16	/* slaves looked at per device */
+#define BD_DEPTH	8	/* devices followed down, one under another */
+#define BD_NODES	64	/* devices looked at per question */
+#define BD_SLAVES	16	/* slaves per device, btrfs devices per fs */
+#define BD_BTRFS	16	/* btrfs file systems */
 /*
- * devices remembered, not loops (their answer is per process): only
- * evidence workers ask, each for one job, so a device made again under
- * the same number later is never answered from here
+ * Devices remembered, not one with a loop device in its stack (bound to
+ * another file at any time): only evidence workers ask, each for one
+ * job, so a device made again under the same number later is not
+ * answered from here.
  */
 #define BD_CACHE	8
 
 /* user-space and network block devices: a read waits for their server */
 static const char *const remote_prefix[] = { "nbd", "rbd", "ublkb" };
+/* anonymous-device file systems that may read from a file or a daemon */
+static const char *const unfollowed_fs[] = { "erofs", "bcachefs" };
 
 struct bd_walk {
 	pid_t pid;
-	char *ptable;		/* pid's mount table, read when a loop asks */
-	char *stable;		/* ours */
-	bool tables_read;
-	bool loop_seen;		/* the answer depends on pid's mounts */
+	unsigned nodes;
+	bool loop_seen;		/* a loop device: not remembered */
 	char *why;
 	size_t whylen;
 };
@@ -62,22 +75,33 @@ static struct {
 } cache[BD_CACHE];
 static size_t ncache, cache_next;
 
-/* The first line of a sysfs file (no newline): its length, or -errno. */
+/* why, said: 0 (not local) */
+static int __attribute__((format(printf, 2, 3)))
+not_local(struct bd_walk *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->why, w->whylen, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* A small sysfs file's text (NUL-terminated): its length, or -errno. */
 static ssize_t
-read_line(const char *path, char *buf, size_t len)
+read_text(const char *path, char *buf, size_t len)
 {
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
 	n = kk_read_upto(fd, buf, len - 1);
 	close(fd);
 	if (n < 0)
 		return n;
 	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return (ssize_t)strlen(buf);
+	return n;
 }
 
 /* KEY=value of a uevent file's text into out: 0, or -ENOENT. */
@@ -103,101 +127,109 @@ uevent_value(const char *text, const char *key, char *out, size_t len)
 	return -ENOENT;
 }
 
-/* The device's name in sysdir (its uevent's DEVNAME), and a partition? */
+/*
+ * The device in sysdir: its name (uevent's DEVNAME, letters, digits and
+ * '-' only), whether it is a partition, and its number ("dev").
+ */
 static int
-dev_name(const char *sysdir, char *name, size_t len, bool *partition)
+dev_info(const char *sysdir, char *name, size_t len, bool *partition,
+    dev_t *dev)
 {
 	char path[PATH_MAX], text[1024], type[32];
-	int fd;
-	ssize_t n;
+	unsigned maj, mnr;
+	size_t i;
 
 	if (snprintf(path, sizeof(path), "%s/uevent", sysdir) >=
-	    (int)sizeof(path))
-		return -ENAMETOOLONG;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	n = kk_read_upto(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n < 0)
-		return (int)n;
-	text[n] = '\0';
+	    (int)sizeof(path) || read_text(path, text, sizeof(text)) < 0 ||
+	    uevent_value(text, "DEVNAME", name, len) < 0 || name[0] == '\0')
+		return -ENOENT;
+	for (i = 0; name[i] != '\0'; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '-'))
+			return -EINVAL;
 	*partition = uevent_value(text, "DEVTYPE", type, sizeof(type)) == 0 &&
 	    strcmp(type, "partition") == 0;
-	return uevent_value(text, "DEVNAME", name, len);
-}
-
-/* why, said: 0 (not local) */
-static int __attribute__((format(printf, 2, 3)))
-not_local(struct bd_walk *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(w->why, w->whylen, fmt, ap);
-	va_end(ap);
+	if (snprintf(path, sizeof(path), "%s/dev", sysdir) >=
+	    (int)sizeof(path) || read_text(path, text, sizeof(text)) < 0 ||
+	    sscanf(text, "%u:%u", &maj, &mnr) != 2)
+		return -ENOENT;
+	*dev = makedev(maj, mnr);
 	return 0;
 }
 
-static int walk(struct bd_walk *w, unsigned maj, unsigned mnr, int depth);
+static int walk(struct bd_walk *w, const char *fstype, unsigned maj,
+    unsigned mnr, int depth);
 
 /*
- * A loop device's backing file (in sysdir/loop/backing_file): on a local
- * mount in both tables, and that mount's device local in turn.  1 local.
+ * The type of the mount of device dev: in our mount table, else in the
+ * process's (a mount of its own namespace).  0, or -ENOENT.
  */
 static int
-loop_local(struct bd_walk *w, const char *sysdir, const char *name,
-    int depth)
+mount_type(struct bd_walk *w, dev_t dev, char *fstype, size_t len)
 {
-	char path[PATH_MAX], backing[PATH_MAX], fstype[64];
-	const char *tables[2];
-	unsigned maj, mnr;
-	ssize_t n;
-	int i;
-
-	w->loop_seen = true;
-	if (snprintf(path, sizeof(path), "%s/loop/backing_file", sysdir) >=
-	    (int)sizeof(path))
-		return not_local(w, "on %s, whose backing file is not known",
-		    name);
-	if ((n = read_line(path, backing, sizeof(backing))) == -ENOENT)
-		return 1;	/* no file: nothing is mounted from it */
-	if (n <= 0 || backing[0] != '/')
-		return not_local(w, "on %s, whose backing file is not known",
-		    name);
-	if (!w->tables_read) {
-		w->tables_read = true;
-		if (w->pid > 0 && kk_mountinfo_read(w->pid, &w->ptable) < 0)
-			w->ptable = NULL;
-		if (kk_mountinfo_read(0, &w->stable) < 0)
-			w->stable = NULL;
-	}
-	tables[0] = w->ptable;
-	tables[1] = w->stable;
-	if (tables[1] == NULL)
-		return not_local(w, "on %s, whose backing file's mount is "
-		    "not known", name);
-	for (i = 0; i < 2; i++) {
-		if (tables[i] == NULL)
-			continue;
-		if (kk_path_mount_dev(tables[i], backing, fstype,
-		    sizeof(fstype), &maj, &mnr) < 0)
-			return not_local(w, "on %s, whose backing file's "
-			    "mount is not known", name);
-		if (!kk_fstype_local(fstype) ||
-		    strcmp(fstype, "overlay") == 0)
-			return not_local(w, "on %s, whose backing file is on a "
-			    "%s file system (FUSE, network and special file "
-			    "systems are not read)", name, fstype);
-		if (maj != 0 && !walk(w, maj, mnr, depth + 1))
-			return 0;
-	}
-	return 1;
+	if (kk_dev_fstype(0, major(dev), minor(dev), fstype, len) == 0)
+		return 0;
+	if (w->pid > 0 && kk_dev_fstype(w->pid, major(dev), minor(dev),
+	    fstype, len) == 0)
+		return 0;
+	return -ENOENT;
 }
 
-/* Each slave of the device in sysdir local: 1. */
+/*
+ * The loop device name (number disk): its backing file, asked of the
+ * device itself, on a local mount whose device is local in turn.  1 local.
+ * The node is looked for in /dev, else in pid 1's (kakurid's service has
+ * a /dev of its own, without block devices).
+ */
 static int
-slaves_local(struct bd_walk *w, const char *sysdir, const char *name,
-    int depth)
+loop_local(struct bd_walk *w, const char *name, dev_t disk, int depth)
+{
+	struct loop_info64 li;
+	struct stat st;
+	char path[96], fstype[64];
+	int fd, r;
+
+	/* bound to another file at any time: never remembered */
+	w->loop_seen = true;
+	snprintf(path, sizeof(path), "/dev/%s", name);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(path, sizeof(path), "/proc/1/root/dev/%s", name);
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+		    O_NOFOLLOW);
+	}
+	if (fd < 0)
+		return not_local(w, "on %s, which cannot be asked for its "
+		    "backing file (%s)", name, strerror(errno));
+	memset(&li, 0, sizeof(li));
+	r = fstat(fd, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == disk &&
+	    ioctl(fd, LOOP_GET_STATUS64, &li) == 0;
+	close(fd);
+	if (!r)
+		return not_local(w, "on %s, whose backing file is not known",
+		    name);
+	/* a block device node as backing file: that device */
+	if (li.lo_rdevice != 0)
+		return walk(w, "", major(li.lo_rdevice), minor(li.lo_rdevice),
+		    depth + 1);
+	if (mount_type(w, (dev_t)li.lo_device, fstype, sizeof(fstype)) < 0)
+		return not_local(w, "on %s, whose backing file is on a mount "
+		    "that is in no mount table looked at (detached, or of "
+		    "another namespace)", name);
+	if (!kk_fstype_local(fstype) || strcmp(fstype, "overlay") == 0)
+		return not_local(w, "on %s, whose backing file is on a %s file "
+		    "system (FUSE, network and special file systems are not "
+		    "read)", name, fstype);
+	return walk(w, fstype, major(li.lo_device), minor(li.lo_device),
+	    depth + 1);
+}
+
+/*
+ * Each device listed in dir (entries linking to block devices, each
+ * with its "dev"), local: 1.  A directory that is not there lists none.
+ */
+static int
+listed_local(struct bd_walk *w, const char *dir, const char *name, int depth)
 {
 	char path[PATH_MAX], dev[32];
 	struct dirent *e;
@@ -206,9 +238,9 @@ slaves_local(struct bd_walk *w, const char *sysdir, const char *name,
 	DIR *d;
 	int r = 1;
 
-	if (snprintf(path, sizeof(path), "%s/slaves", sysdir) >=
-	    (int)sizeof(path) || (d = opendir(path)) == NULL)
-		return 1;	/* none */
+	if ((d = opendir(dir)) == NULL)
+		return errno == ENOENT ? 1 : not_local(w, "on %s, whose "
+		    "devices cannot be listed (%s)", name, strerror(errno));
 	while (r && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
@@ -217,42 +249,84 @@ slaves_local(struct bd_walk *w, const char *sysdir, const char *name,
 			    "followed", name);
 			break;
 		}
-		if (snprintf(path, sizeof(path), "%s/slaves/%s/dev", sysdir,
+		if (snprintf(path, sizeof(path), "%s/%s/dev", dir,
 		    e->d_name) >= (int)sizeof(path) ||
-		    read_line(path, dev, sizeof(dev)) <= 0 ||
+		    read_text(path, dev, sizeof(dev)) <= 0 ||
 		    sscanf(dev, "%u:%u", &maj, &mnr) != 2) {
 			r = not_local(w, "on %s, over %s, a device that is not "
 			    "known", name, e->d_name);
 			break;
 		}
-		r = walk(w, maj, mnr, depth + 1);
+		r = walk(w, "", maj, mnr, depth + 1);
 	}
 	closedir(d);
 	return r;
 }
 
-/* 1 the device maj:mnr is local, 0 not (w->why says why). */
+/* Every btrfs's devices local (0:N does not say which btrfs): 1. */
 static int
-walk(struct bd_walk *w, unsigned maj, unsigned mnr, int depth)
+btrfs_local(struct bd_walk *w, int depth)
 {
-	char sysdir[96], name[64];
+	char path[PATH_MAX];
+	struct dirent *e;
+	size_t k = 0;
+	DIR *d;
+	int r = 1;
+
+	if ((d = opendir("/sys/fs/btrfs")) == NULL)
+		return not_local(w, "on a btrfs whose devices cannot be listed "
+		    "(%s)", strerror(errno));
+	while (r && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "features") == 0)
+			continue;
+		if (++k > BD_BTRFS) {
+			r = not_local(w, "on a btrfs, of more than are "
+			    "followed");
+			break;
+		}
+		snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices",
+		    e->d_name);
+		r = listed_local(w, path, "a btrfs", depth);
+	}
+	closedir(d);
+	return r;
+}
+
+/*
+ * 1 the device maj:mnr (of a file system of type fstype, "" if not
+ * known) is local, 0 not (w->why says why).
+ */
+static int
+walk(struct bd_walk *w, const char *fstype, unsigned maj, unsigned mnr,
+    int depth)
+{
+	char sysdir[96], path[128], name[64];
 	bool partition;
+	dev_t disk;
 	size_t i;
 
-	if (maj == 0)
+	if (depth >= BD_DEPTH || ++w->nodes > BD_NODES)
+		return not_local(w, "on a stack of block devices deeper or "
+		    "wider than is followed");
+	if (maj == 0) {
+		for (i = 0; i < sizeof(unfollowed_fs) /
+		    sizeof(unfollowed_fs[0]); i++)
+			if (strcmp(fstype, unfollowed_fs[i]) == 0)
+				return not_local(w, "on a %s file system, "
+				    "whose devices are not followed", fstype);
+		if (strcmp(fstype, "btrfs") == 0)
+			return btrfs_local(w, depth);
 		return 1;	/* no block device: the type says */
-	if (depth >= BD_DEPTH)
-		return not_local(w, "on a stack of block devices deeper than "
-		    "is followed");
+	}
 	snprintf(sysdir, sizeof(sysdir), "/sys/dev/block/%u:%u", maj, mnr);
-	if (dev_name(sysdir, name, sizeof(name), &partition) < 0) {
+	if (dev_info(sysdir, name, sizeof(name), &partition, &disk) < 0)
 		return not_local(w, "on block device %u:%u, which is not "
 		    "known", maj, mnr);
-	}
 	/* a partition's disk: the loop, its slaves */
 	if (partition) {
 		strncat(sysdir, "/..", sizeof(sysdir) - strlen(sysdir) - 1);
-		if (dev_name(sysdir, name, sizeof(name), &partition) < 0)
+		if (dev_info(sysdir, name, sizeof(name), &partition,
+		    &disk) < 0)
 			return not_local(w, "on a partition of a disk that is "
 			    "not known");
 	}
@@ -262,14 +336,15 @@ walk(struct bd_walk *w, unsigned maj, unsigned mnr, int depth)
 			return not_local(w, "on %s, a network or user-space "
 			    "block device", name);
 	if (strncmp(name, "loop", 4) == 0 &&
-	    !loop_local(w, sysdir, name, depth))
+	    !loop_local(w, name, disk, depth))
 		return 0;
-	return slaves_local(w, sysdir, name, depth);
+	snprintf(path, sizeof(path), "%s/slaves", sysdir);
+	return listed_local(w, path, name, depth);
 }
 
 bool
-kk_blockdev_local(pid_t pid, unsigned maj, unsigned mnr, char *why,
-    size_t whylen)
+kk_blockdev_local(pid_t pid, const char *fstype, unsigned maj, unsigned mnr,
+    char *why, size_t whylen)
 {
 	struct bd_walk w = { .pid = pid, .why = why, .whylen = whylen };
 	size_t i;
@@ -277,18 +352,14 @@ kk_blockdev_local(pid_t pid, unsigned maj, unsigned mnr, char *why,
 
 	if (whylen > 0)
 		why[0] = '\0';
-	if (maj == 0)
-		return true;
-	for (i = 0; i < ncache; i++)
+	for (i = 0; maj != 0 && i < ncache; i++)
 		if (cache[i].maj == maj && cache[i].mnr == mnr) {
 			snprintf(why, whylen, "%s", cache[i].why);
 			return cache[i].local;
 		}
-	r = walk(&w, maj, mnr, 0);
-	free(w.ptable);
-	free(w.stable);
-	/* a loop's answer is pid's mount table's: not kept */
-	if (!w.loop_seen) {
+	r = walk(&w, fstype != NULL ? fstype : "", maj, mnr, 0);
+	/* a loop's answer changes with what it is bound to: not kept */
+	if (maj != 0 && !w.loop_seen) {
 		cache[cache_next].maj = maj;
 		cache[cache_next].mnr = mnr;
 		cache[cache_next].local = r == 1;

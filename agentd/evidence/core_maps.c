@@ -164,15 +164,15 @@ snap_apply_smaps(struct snap *sn, char *text)
 
 /*
  * Is the file system of device maj:mnr one whose pages may be read (a
- * local disk or memory)?  Looked up in the target's mount table, else in
- * ours (an overlay's files sit on a device only the host mounts), and on a
- * block device that reads through no server (kk_blockdev_local); a device
- * in neither, or past HEADER_DEVS of them, is not read.
+ * local disk or memory, an overlay over such layers, on a block device
+ * that reads through no server: kk_dev_readable)?  Looked up in the
+ * target's mount table, else in ours; a device in neither, or past
+ * HEADER_DEVS of them, is not read.
  */
 static bool
 dev_local(struct snap *sn, unsigned maj, unsigned mnr)
 {
-	char fstype[64], why[256];
+	char why[256];
 	bool local;
 	size_t i;
 
@@ -181,10 +181,7 @@ dev_local(struct snap *sn, unsigned maj, unsigned mnr)
 			return sn->hdev[i].local;
 	if (sn->nhdev == HEADER_DEVS)
 		return false;
-	local = (kk_dev_fstype(sn->pid, maj, mnr, fstype, sizeof(fstype)) == 0 ||
-	    kk_dev_fstype(0, maj, mnr, fstype, sizeof(fstype)) == 0) &&
-	    kk_fstype_local(fstype) &&
-	    kk_blockdev_local(sn->pid, maj, mnr, why, sizeof(why));
+	local = kk_dev_readable(sn->pid, maj, mnr, why, sizeof(why));
 	sn->hdev[sn->nhdev].major = maj;
 	sn->hdev[sn->nhdev].minor = mnr;
 	sn->hdev[sn->nhdev].local = local;

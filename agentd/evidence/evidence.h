@@ -233,14 +233,24 @@ int kk_path_mount_dev(const char *table, const char *path, char *fstype,
 /* The mount table of pid (0: ours), read whole; the caller frees. */
 int kk_mountinfo_read(pid_t pid, char **text);
 /*
- * May files on block device maj:mnr be read without waiting on a server
- * (blockdev.c)?  Followed down through sysfs: a partition to its disk,
- * a mapper or md device to its slaves, a loop device to the mount of its
- * backing file in pid's mount table and in ours; nbd, rbd and ublk are
- * never local.  0:N (no block device) is.  false with why when not.
+ * May files of a file system of type fstype on device maj:mnr be read
+ * without waiting on a server (blockdev.c)?  Followed down through
+ * sysfs: a partition to its disk, a mapper or md device to its slaves, a
+ * loop device to its backing file's device (asked of the loop device),
+ * whose mount must be of a local type in our mount table or pid's; nbd,
+ * rbd and ublk are never local.  0:N (no block device): a btrfs by every
+ * btrfs's devices, erofs and bcachefs not, others by their type.  false
+ * with why when not.
  */
-bool kk_blockdev_local(pid_t pid, unsigned maj, unsigned mnr, char *why,
-    size_t whylen);
+bool kk_blockdev_local(pid_t pid, const char *fstype, unsigned maj,
+    unsigned mnr, char *why, size_t whylen);
+/*
+ * May the files of device maj:mnr (a maps line's) be read: its mount in
+ * pid's table (else ours) of a local type, an overlay over local layers
+ * (only from pid's table), on a local device.  false with why when not.
+ */
+bool kk_dev_readable(pid_t pid, unsigned maj, unsigned mnr, char *why,
+    size_t len);
 /*
  * Learns what kk_exe_open needs to read an executable run from a memfd
  * (memfd_create); once, in the parent, before any worker is forked.

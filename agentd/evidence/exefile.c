@@ -530,11 +530,14 @@ kk_path_mount_dev(const char *table, const char *path, char *fstype,
 		return -ENAMETOOLONG;
 	fstype[0] = '\0';
 	while (mi_next(table, &pos, &line, &n)) {
+		/* a mount point longer than PATH_MAX holds no such path */
 		if (!mi_parse(line, n, &m) ||
 		    mi_unescape(m.mp, m.mplen, mp, sizeof(mp)) < 0 ||
-		    mi_copy(m.fstype, m.fslen, type, sizeof(type)) < 0 ||
 		    !path_under(path, mp) || strlen(mp) < best)
 			continue;
+		/* a type too long to name (fuse.SUBTYPE) is none we read */
+		if (mi_copy(m.fstype, m.fslen, type, sizeof(type)) < 0)
+			snprintf(type, sizeof(type), "(a type too long)");
 		/*
 		 * Mounts stacked on the same point: the top one is the last,
 		 * but a file system mounted over the point after the overlay
@@ -655,9 +658,10 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 {
 	struct mi_line m;
 	char *ptext = NULL, *stext = NULL, *sopts = NULL, *layers = NULL;
-	char fstype[64], mp[8];
+	char fstype[64], mp[8], dwhy[256];
 	const char *res = why, *l, *table;
 	size_t i, n = 0, bl;
+	unsigned maj, mnr;
 	bool root, own;
 	int r;
 
@@ -695,10 +699,12 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 		goto out;
 	}
 	for (i = 0, l = layers; i < n; i++, l += strlen(l) + 1) {
-		r = kk_path_mount(table, l, fstype, sizeof(fstype));
+		r = kk_path_mount_dev(table, l, fstype, sizeof(fstype), &maj,
+		    &mnr);
 		if (r == 0 && table == ptext && own &&
 		    strcmp(fstype, "overlay") == 0)
-			r = kk_path_mount(stext, l, fstype, sizeof(fstype));
+			r = kk_path_mount_dev(stext, l, fstype, sizeof(fstype),
+			    &maj, &mnr);
 		if (r < 0)
 			goto out;
 		if (strcmp(fstype, "overlay") == 0) {
@@ -710,6 +716,13 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 			snprintf(why, len, "on an overlay over a %s file "
 			    "system (FUSE, network and special file systems "
 			    "are not read)", fstype);
+			goto out;
+		}
+		/* a local type on a device that reads through a server */
+		if (!kk_blockdev_local(pid, fstype, maj, mnr, dwhy,
+		    sizeof(dwhy))) {
+			snprintf(why, len, "on an overlay whose layer is %s",
+			    dwhy);
 			goto out;
 		}
 	}
@@ -759,10 +772,47 @@ unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
 	if (strcmp(fstype, "overlay") == 0)
 		return overlay_unreadable(pid, info->mnt_id, why, len);
 	/* a local type on a device that reads through a server */
-	if (!kk_blockdev_local(pid, major(info->id.dev),
+	if (!kk_blockdev_local(pid, fstype, major(info->id.dev),
 	    minor(info->id.dev), why, len))
 		return why;
 	return NULL;
+}
+
+bool
+kk_dev_readable(pid_t pid, unsigned maj, unsigned mnr, char *why,
+    size_t len)
+{
+	struct mi_line m;
+	char *text = NULL, fstype[64];
+	uint64_t id = 0;
+	pid_t in = pid;
+	bool ok = false;
+
+	snprintf(why, len, "its file system is not known");
+	/* the process's own mount table, else ours */
+	if (kk_mountinfo_read(pid, &text) < 0 ||
+	    mountinfo_find(text, true, 0, maj, mnr, &m) < 0) {
+		free(text);
+		text = NULL;
+		in = 0;
+		if (kk_mountinfo_read(0, &text) < 0 ||
+		    mountinfo_find(text, true, 0, maj, mnr, &m) < 0)
+			goto out;
+	}
+	if (mi_copy(m.fstype, m.fslen, fstype, sizeof(fstype)) < 0)
+		goto out;
+	id = m.id;
+	if (!kk_fstype_local(fstype))
+		snprintf(why, len, "on a %s file system (FUSE, network and "
+		    "special file systems are not read)", fstype);
+	else if (strcmp(fstype, "overlay") == 0)
+		ok = in == pid && overlay_unreadable(pid, id, why, len) ==
+		    NULL;
+	else
+		ok = kk_blockdev_local(pid, fstype, maj, mnr, why, len);
+out:
+	free(text);
+	return ok;
 }
 
 int

@@ -245,48 +245,57 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 static int
 loop_mount(const char *mnt, const char *mnt2)
 {
+	struct loop_config lc;
 	char img[4096], dev[64];
-	int ctl, lfd, ffd, nr, r = -1;
+	int ctl = -1, lfd = -1, ffd, nr, tries, r = -1;
 
 	snprintf(img, sizeof(img), "%s/evil", mnt);
 	if ((ffd = open(img, O_RDONLY | O_CLOEXEC)) < 0) {
 		perror("fusehang: open image");
 		return -1;
 	}
-	if ((ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0 ||
-	    (nr = ioctl(ctl, LOOP_CTL_GET_FREE)) < 0) {
+	if ((ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) < 0) {
 		perror("fusehang: loop-control");
 		goto out;
 	}
-	snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
-	if ((lfd = open(dev, O_RDONLY | O_CLOEXEC)) < 0) {
-		perror("fusehang: loop device");
-		goto out;
-	}
-	if (ioctl(lfd, LOOP_SET_FD, ffd) < 0) {
-		perror("fusehang: LOOP_SET_FD");
+	/* bound and autoclear at once; another may take the free one */
+	memset(&lc, 0, sizeof(lc));
+	lc.fd = (unsigned)ffd;
+	lc.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+	for (tries = 0; tries < 20; tries++) {
+		if ((nr = ioctl(ctl, LOOP_CTL_GET_FREE)) < 0) {
+			perror("fusehang: LOOP_CTL_GET_FREE");
+			goto out;
+		}
+		snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
+		if ((lfd = open(dev, O_RDONLY | O_CLOEXEC)) < 0) {
+			perror("fusehang: loop device");
+			goto out;
+		}
+		if (ioctl(lfd, LOOP_CONFIGURE, &lc) == 0)
+			break;
+		if (errno != EBUSY) {
+			perror("fusehang: LOOP_CONFIGURE");
+			goto out;
+		}
 		close(lfd);
-		goto out;
+		lfd = -1;
 	}
-	{
-		struct loop_info64 li;
-
-		memset(&li, 0, sizeof(li));
-		li.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
-		if (ioctl(lfd, LOOP_SET_STATUS64, &li) < 0)
-			perror("fusehang: LOOP_SET_STATUS64");
+	if (lfd < 0) {
+		fprintf(stderr, "fusehang: no free loop device\n");
+		goto out;
 	}
 	if (mount(dev, mnt2, "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV,
 	    "noload") < 0) {
 		perror("fusehang: mount ext4");
-		ioctl(lfd, LOOP_CLR_FD, 0);
-		close(lfd);
 		goto out;
 	}
 	fprintf(stderr, "fusehang: %s on %s\n", dev, mnt2);
-	close(lfd);	/* the mount holds it; autoclear after */
 	r = 0;
 out:
+	/* the mount holds the device; without it, autoclear frees it now */
+	if (lfd >= 0)
+		close(lfd);
 	if (ctl >= 0)
 		close(ctl);
 	close(ffd);

@@ -6,14 +6,17 @@
  * the agent key alone.
  */
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/loop.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -706,28 +709,65 @@ START_TEST(path_mount_longest_prefix)
 END_TEST
 
 /*
+ * A free loop device bound to ffd, read-only, with autoclear (it goes
+ * when its last user does, whatever the test's end): its fd, name in dev.
+ * Another may take the free one first: asked again.
+ */
+static int
+loop_attach(int ffd, char dev[64])
+{
+	struct loop_config lc;
+	int ctl, lfd = -1, nr, tries;
+
+	ck_assert_msg((ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) >=
+	    0, "/dev/loop-control: %s (loop devices are needed)",
+	    strerror(errno));
+	memset(&lc, 0, sizeof(lc));
+	lc.fd = (unsigned)ffd;
+	lc.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+	for (tries = 0; tries < 20; tries++) {
+		ck_assert_int_ge(nr = ioctl(ctl, LOOP_CTL_GET_FREE), 0);
+		snprintf(dev, 64, "/dev/loop%d", nr);
+		ck_assert_int_ge(lfd = open(dev, O_RDONLY | O_CLOEXEC), 0);
+		if (ioctl(lfd, LOOP_CONFIGURE, &lc) == 0)
+			break;
+		ck_assert_msg(errno == EBUSY, "LOOP_CONFIGURE %s: %s", dev,
+		    strerror(errno));
+		close(lfd);
+		lfd = -1;
+	}
+	close(ctl);
+	ck_assert_int_ge(lfd, 0);
+	return lfd;
+}
+
+/*
  * A file system's device followed down through sysfs: a loop device to
- * the mount its backing file is on (in a real one, over a file here), a
- * device sysfs does not know is not read.  The loop device is made with
- * autoclear: it goes with this process whatever the test's end.
+ * its backing file's device, asked of the loop device (a real one, over
+ * a file here; and over a file whose mount was detached, which its path
+ * would have placed on a local one), a device sysfs does not know is not
+ * read, nor an erofs.
  */
 START_TEST(blockdev_followed)
 {
 	char why[256], dir[PATH_MAX], img[PATH_MAX], dev[64], fstype[64];
 	char *table = NULL;
-	struct loop_info64 li;
-	struct stat st;
-	unsigned maj, mnr;
-	int ctl, lfd, ffd, nr;
+	struct stat st, ist;
+	int lfd, ffd, status;
 	bool want;
+	pid_t p;
 
-	/* no block device (tmpfs, FUSE, an overlay): its type says */
-	ck_assert(kk_blockdev_local(0, 0, 41, why, sizeof(why)));
+	/* no block device (tmpfs, FUSE): its type says; not an erofs */
+	ck_assert(kk_blockdev_local(0, "tmpfs", 0, 41, why, sizeof(why)));
+	ck_assert(!kk_blockdev_local(0, "erofs", 0, 41, why, sizeof(why)));
+	ck_assert_msg(strstr(why, "erofs") != NULL, "%s", why);
 	/* a device sysfs does not know: not read, and said, twice */
-	ck_assert(!kk_blockdev_local(0, 4095, 1048575, why, sizeof(why)));
+	ck_assert(!kk_blockdev_local(0, "ext4", 4095, 1048575, why,
+	    sizeof(why)));
 	ck_assert_msg(strstr(why, "4095:1048575, which is not known") !=
 	    NULL, "%s", why);
-	ck_assert(!kk_blockdev_local(0, 4095, 1048575, why, sizeof(why)));
+	ck_assert(!kk_blockdev_local(0, "ext4", 4095, 1048575, why,
+	    sizeof(why)));
 	ck_assert_msg(strstr(why, "4095:1048575, which is not known") !=
 	    NULL, "%s", why);
 
@@ -736,37 +776,63 @@ START_TEST(blockdev_followed)
 	ck_assert_int_ge(ffd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600),
 	    0);
 	ck_assert_int_eq(ftruncate(ffd, 1 << 20), 0);
-	ck_assert_msg((ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC)) >=
-	    0, "/dev/loop-control: %s (loop devices are needed)",
-	    strerror(errno));
-	ck_assert_int_ge(nr = ioctl(ctl, LOOP_CTL_GET_FREE), 0);
-	snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
-	ck_assert_int_ge(lfd = open(dev, O_RDONLY | O_CLOEXEC), 0);
-	ck_assert_int_eq(ioctl(lfd, LOOP_SET_FD, ffd), 0);
-	memset(&li, 0, sizeof(li));
-	li.lo_flags = LO_FLAGS_AUTOCLEAR;
-	ck_assert_int_eq(ioctl(lfd, LOOP_SET_STATUS64, &li), 0);
+	ck_assert_int_eq(fstat(ffd, &ist), 0);
+	lfd = loop_attach(ffd, dev);
 	ck_assert_int_eq(fstat(lfd, &st), 0);
 	/*
-	 * Local as the file's own mount is: a local type, not an overlay,
-	 * on a device that is (this test's directory is on the machine's
-	 * disk, or on what CI runs it on).
+	 * Local as its backing file's own device is (this test's directory
+	 * is on the machine's disk, or on what CI runs it on).
 	 */
 	ck_assert_int_eq(kk_mountinfo_read(0, &table), 0);
-	ck_assert_int_eq(kk_path_mount_dev(table, img, fstype, sizeof(fstype),
-	    &maj, &mnr), 0);
+	ck_assert_int_eq(kk_path_mount(table, img, fstype, sizeof(fstype)),
+	    0);
 	want = kk_fstype_local(fstype) && strcmp(fstype, "overlay") != 0 &&
-	    kk_blockdev_local(0, maj, mnr, why, sizeof(why));
-	ck_assert_msg(kk_blockdev_local(getpid(), major(st.st_rdev),
+	    kk_blockdev_local(0, fstype, major(ist.st_dev), minor(ist.st_dev),
+	    why, sizeof(why));
+	ck_assert_msg(kk_blockdev_local(getpid(), "ext4", major(st.st_rdev),
 	    minor(st.st_rdev), why, sizeof(why)) == want, "%s on %s: %s",
 	    dev, fstype, why);
 	if (!want)
 		ck_assert_msg(strstr(why, dev + 5) != NULL, "%s", why);
-	/* its partition-less disk has no slaves: nothing else asked */
 	free(table);
 	close(lfd);
-	close(ctl);
 	close(ffd);
+
+	/*
+	 * Over a file of a tmpfs mounted in a namespace of a child's own,
+	 * then detached: the path the loop device shows ("/img") is under a
+	 * local mount everywhere, its device is in no mount table.
+	 */
+	kk_test_join(img, dir, "t");
+	ck_assert_int_eq(mkdir(img, 0700), 0);
+	if ((p = fork()) == 0) {
+		char w[256];
+		int f, l;
+
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("kk-test", img, "tmpfs", 0, "size=2m") < 0)
+			_exit(10);
+		strcat(img, "/img");
+		if ((f = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+		    ftruncate(f, 1 << 20) < 0)
+			_exit(11);
+		img[strlen(img) - 4] = '\0';
+		if (umount2(img, MNT_DETACH) < 0)
+			_exit(12);
+		l = loop_attach(f, dev);
+		if (fstat(l, &st) < 0)
+			_exit(13);
+		if (kk_blockdev_local(getpid(), "ext4", major(st.st_rdev),
+		    minor(st.st_rdev), w, sizeof(w)))
+			_exit(14);
+		_exit(strstr(w, "in no mount table") != NULL ? 0 : 15);
+	}
+	ck_assert_int_gt(p, 0);
+	ck_assert_int_eq(waitpid(p, &status, 0), p);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "a loop over a detached mount's file: %#x (10-13: set up, 14: "
+	    "local, 15: not said why)", status);
 }
 END_TEST
 
