@@ -358,6 +358,21 @@ probe_one(struct kk_freezer *fz, bool v1, char *why, size_t whylen)
 	return 0;
 }
 
+/* This boot's id into fz->boot_id, "" if it cannot be read. */
+static void
+probe_boot_id(struct kk_freezer *fz)
+{
+	char buf[64];
+	ssize_t n;
+
+	fz->boot_id[0] = '\0';
+	n = fz_read_small("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
+	if (n < FZ_BOOT_ID_LEN)
+		return;
+	memcpy(fz->boot_id, buf, FZ_BOOT_ID_LEN);
+	fz->boot_id[FZ_BOOT_ID_LEN] = '\0';
+}
+
 int
 kk_freezer_probe(struct kk_freezer *fz, char *err, size_t errlen)
 {
@@ -371,7 +386,7 @@ kk_freezer_probe(struct kk_freezer *fz, char *err, size_t errlen)
 	memset(fz, 0, sizeof(*fz));
 	/* a timeout the caller set before probing is kept */
 	fz->timeout_ms = timeout != 0 ? timeout : FZ_TIMEOUT_MS;
-	fz_journal_boot(fz);
+	probe_boot_id(fz);
 	if (force != NULL && force[0] != '\0') {
 		if (strcmp(force, "v1") == 0)
 			try2 = false;

@@ -197,6 +197,17 @@ int kk_path_id(const char *path, struct kk_file_id *id);
 #define KK_PROC_THREAD_TRIES	8
 int kk_proc_thread_dir(pid_t pid, unsigned nth, char *out, size_t len);
 /*
+ * procleaf.c: /proc/PID/leaf on attempt 0, then that of the process's
+ * other threads, oldest first (attempts up to KK_PROC_TRIES): a leader
+ * that called pthread_exit answers what kk_proc_leader_gone says for
+ * what belonged to its memory and name spaces, and a thread that exits
+ * meanwhile ENOENT.
+ */
+#define KK_PROC_TRIES	(1 + KK_PROC_THREAD_TRIES)
+int kk_proc_leaf(pid_t pid, int attempt, const char *leaf, char *out,
+    size_t len);
+bool kk_proc_leader_gone(int r);
+/*
  * readlink of pid's exe (through kk_proc_thread_dir if need be); "" and
  * -ESRCH when it has none (a kernel thread, gone), or another -errno.
  */

@@ -20,6 +20,7 @@
 #define PF_EXITING		0x00000004	/* in exit: its mm going or gone */
 #define FZ_TWIN_ROUNDS		64	/* looks for twins per pass */
 #define FZ_TIMEOUT_MS		5000	/* default wait for "frozen 1" */
+#define FZ_BOOT_ID_LEN		36	/* a boot id's characters */
 #define FZ_PASSES_MAX		1000	/* re-scans for children forked meanwhile */
 #define FZ_SCAN_MAX		(1 << 20)	/* /proc entries looked at per scan */
 #define FZ_SET_MAX		(1 << 20)	/* processes in a frozen set */
@@ -172,8 +173,6 @@ struct proclist {
 
 int fz_err(char *err, size_t errlen, int e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* journal.c: this boot's id into fz->boot_id, at probe */
-void fz_journal_boot(struct kk_freezer *fz);
 /* journal.c: before the group cg (inode cg_id) is frozen by call c */
 int fz_journal_add(struct fzcall *c, const char *cg, uint64_t cg_id);
 /* journal.c: before the target pid is moved out of its group cg */

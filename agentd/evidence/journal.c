@@ -43,7 +43,6 @@
 #include "freezer.h"
 #include "kakuri.h"
 
-#define FZ_BOOT_ID_LEN		36
 /*
  * one line: boot id, inode (or pid and start time), the path in hex,
  * spaces and newline
@@ -54,21 +53,6 @@
 /* the moves file read at start; a bigger one is not read (said) */
 #define FZ_MOVES_MAX		(64 << 20)
 #define FZ_MOVES_SUFFIX		".moves"
-
-/* This boot's id into fz->boot_id, "" if it cannot be read (at probe). */
-void
-fz_journal_boot(struct kk_freezer *fz)
-{
-	char buf[64];
-	ssize_t n;
-
-	fz->boot_id[0] = '\0';
-	n = fz_read_small("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
-	if (n < FZ_BOOT_ID_LEN)
-		return;
-	memcpy(fz->boot_id, buf, FZ_BOOT_ID_LEN);
-	fz->boot_id[FZ_BOOT_ID_LEN] = '\0';
-}
 
 /*
  * The first FZ_BOOT_ID_LEN + 1 bytes of line filled with this boot's id
