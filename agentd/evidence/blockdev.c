@@ -8,19 +8,25 @@
  * every snapshot, collect and hash job is refused.
  *
  * So the device is followed down through sysfs: a partition to its disk,
- * a mapper or md device to each of its slaves.  A loop device is asked
- * for its backing file's device and inode (LOOP_GET_STATUS64, on the
- * node opened read-only, which reads nothing), never by the path sysfs
- * shows: a path is text, and a mount detached or in another namespace
- * makes it name a local file.  That device must be a mount of a local
- * type, no overlay, in our mount table or the process's, and is followed
- * in turn (a block device node as backing file: that device).
+ * a mapper or md device to each of its slaves.  A loop device's backing
+ * file: first by the path sysfs shows, which must not be on a mount
+ * that is not local in our mount table or the process's; then, as a
+ * path is text (a mount detached or of another namespace makes it name a
+ * local file), the device is asked for that file's device and inode
+ * (LOOP_GET_STATUS64, on the node opened read-only).  That asks the
+ * file's own file system for the inode's attributes: for a file on FUSE
+ * the path did not show (detached, of another namespace), its server,
+ * who may not answer; a read of the file would wait there all the same.
+ * That device must be a mount of a local type, no overlay, in our mount
+ * table or the process's, and is followed in turn (a block device node as
+ * backing file: that device).
  * Network and user-space block devices (nbd, rbd, ublk) are never local;
  * nor is what cannot be followed (too deep, too many devices, a device
  * sysfs does not know, a loop device that cannot be asked).
  *
  * A file system with devices of its own carries an anonymous device
- * number (0:N): btrfs is followed through /sys/fs/btrfs (every btrfs's
+ * number (0:N): btrfs is followed through /sys/fs/btrfs (the one with a
+ * device of the name its mount's source gives, else every btrfs's
  * devices, as the number does not say which one); erofs and bcachefs,
  * which may read from a file or a daemon, are not read; others (tmpfs,
  * an overlay, judged by its layers elsewhere) are judged by type.
@@ -176,13 +182,59 @@ mount_type(struct bd_walk *w, dev_t dev, char *fstype, size_t len)
 }
 
 /*
- * The loop device name (number disk): its backing file, asked of the
- * device itself, on a local mount whose device is local in turn.  1 local.
- * The node is looked for in /dev, else in pid 1's (kakurid's service has
- * a /dev of its own, without block devices).
+ * The path the loop device in sysdir shows for its backing file, on a
+ * mount that is not local in our mount table or the process's: 0 (not
+ * local, said).  1 if no table says so.  Asking the device would ask the
+ * file's own file system for its inode (a FUSE server may never answer),
+ * so this comes first; a path is text, which a mount detached or of
+ * another namespace makes name a local file, hence the asking after.
  */
 static int
-loop_local(struct bd_walk *w, const char *name, dev_t disk, int depth)
+loop_path_local(struct bd_walk *w, const char *sysdir, const char *name)
+{
+	char path[PATH_MAX], backing[PATH_MAX], fstype[64];
+	char *tables[2] = { NULL, NULL };
+	unsigned maj, mnr;
+	ssize_t n;
+	int i, r = 1;
+
+	if (snprintf(path, sizeof(path), "%s/loop/backing_file", sysdir) >=
+	    (int)sizeof(path) || (n = read_text(path, backing,
+	    sizeof(backing))) <= 1 || backing[0] != '/' ||
+	    backing[n - 1] != '\n' || memchr(backing, '\n', (size_t)n - 1) !=
+	    NULL)
+		return not_local(w, "on %s, whose backing file's path cannot "
+		    "be read", name);
+	backing[n - 1] = '\0';
+	if (kk_mountinfo_read(0, &tables[0]) < 0 ||
+	    (w->pid > 0 && kk_mountinfo_read(w->pid, &tables[1]) < 0)) {
+		r = not_local(w, "on %s, and a mount table cannot be read",
+		    name);
+		goto out;
+	}
+	for (i = 0; i < 2 && r; i++)
+		if (tables[i] != NULL && kk_path_mount_dev(tables[i], backing,
+		    fstype, sizeof(fstype), &maj, &mnr) == 0 &&
+		    (!kk_fstype_local(fstype) || strcmp(fstype, "overlay") == 0))
+			r = not_local(w, "on %s, whose backing file is on a %s "
+			    "file system (FUSE, network and special file "
+			    "systems are not read)", name, fstype);
+out:
+	free(tables[0]);
+	free(tables[1]);
+	return r;
+}
+
+/*
+ * The loop device name (number disk, in sysdir): its backing file, by its
+ * path and then asked of the device itself, on a local mount whose device
+ * is local in turn.  1 local.  The node is looked for in /dev, else in
+ * pid 1's (kakurid's service has a /dev of its own, without block
+ * devices).
+ */
+static int
+loop_local(struct bd_walk *w, const char *sysdir, const char *name,
+    dev_t disk, int depth)
 {
 	struct loop_info64 li;
 	struct stat st;
@@ -191,6 +243,8 @@ loop_local(struct bd_walk *w, const char *name, dev_t disk, int depth)
 
 	/* bound to another file at any time: never remembered */
 	w->loop_seen = true;
+	if (!loop_path_local(w, sysdir, name))
+		return 0;
 	snprintf(path, sizeof(path), "/dev/%s", name);
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
@@ -263,32 +317,53 @@ listed_local(struct bd_walk *w, const char *dir, const char *name, int depth)
 	return r;
 }
 
-/* Every btrfs's devices local (0:N does not say which btrfs): 1. */
+/*
+ * The devices of the btrfs mounted from device source (as the mount
+ * table names it: the kernel's name of one of its devices) local: 1.
+ * A 0:N number does not say which btrfs it is; the one whose devices
+ * hold a device of that name is, else every btrfs's devices are asked.
+ */
 static int
-btrfs_local(struct bd_walk *w, int depth)
+btrfs_local(struct bd_walk *w, const char *source, int depth)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], fsids[BD_BTRFS][40];
+	const char *base = strrchr(source, '/');
 	struct dirent *e;
-	size_t k = 0;
+	size_t k = 0, i;
 	DIR *d;
 	int r = 1;
 
+	base = base != NULL ? base + 1 : source;
 	if ((d = opendir("/sys/fs/btrfs")) == NULL)
 		return not_local(w, "on a btrfs whose devices cannot be listed "
 		    "(%s)", strerror(errno));
-	while (r && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || strcmp(e->d_name, "features") == 0)
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "features") == 0 ||
+		    strlen(e->d_name) >= sizeof(fsids[0]))
 			continue;
-		if (++k > BD_BTRFS) {
-			r = not_local(w, "on a btrfs, of more than are "
+		if (k == BD_BTRFS) {
+			closedir(d);
+			return not_local(w, "on a btrfs, of more than are "
 			    "followed");
-			break;
 		}
-		snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices",
-		    e->d_name);
-		r = listed_local(w, path, "a btrfs", depth);
+		snprintf(fsids[k++], sizeof(fsids[0]), "%s", e->d_name);
 	}
 	closedir(d);
+	/* the one holding that device, if one does */
+	for (i = 0; base[0] != '\0' && i < k; i++) {
+		snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices/%s",
+		    fsids[i], base);
+		if (faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+			snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices",
+			    fsids[i]);
+			return listed_local(w, path, "a btrfs", depth);
+		}
+	}
+	for (i = 0; r && i < k; i++) {
+		snprintf(path, sizeof(path), "/sys/fs/btrfs/%s/devices",
+		    fsids[i]);
+		r = listed_local(w, path, "a btrfs", depth);
+	}
 	return r;
 }
 
@@ -300,7 +375,7 @@ static int
 walk(struct bd_walk *w, const char *fstype, unsigned maj, unsigned mnr,
     int depth)
 {
-	char sysdir[96], path[128], name[64];
+	char sysdir[96], path[PATH_MAX], name[64];
 	bool partition;
 	dev_t disk;
 	size_t i;
@@ -314,8 +389,14 @@ walk(struct bd_walk *w, const char *fstype, unsigned maj, unsigned mnr,
 			if (strcmp(fstype, unfollowed_fs[i]) == 0)
 				return not_local(w, "on a %s file system, "
 				    "whose devices are not followed", fstype);
-		if (strcmp(fstype, "btrfs") == 0)
-			return btrfs_local(w, depth);
+		if (strcmp(fstype, "btrfs") == 0) {
+			/* its source: in our table, else the process's */
+			if (kk_dev_source(0, maj, mnr, path, sizeof(path)) < 0 &&
+			    (w->pid <= 0 || kk_dev_source(w->pid, maj, mnr,
+			    path, sizeof(path)) < 0))
+				path[0] = '\0';
+			return btrfs_local(w, path, depth);
+		}
 		return 1;	/* no block device: the type says */
 	}
 	snprintf(sysdir, sizeof(sysdir), "/sys/dev/block/%u:%u", maj, mnr);
@@ -336,7 +417,7 @@ walk(struct bd_walk *w, const char *fstype, unsigned maj, unsigned mnr,
 			return not_local(w, "on %s, a network or user-space "
 			    "block device", name);
 	if (strncmp(name, "loop", 4) == 0 &&
-	    !loop_local(w, name, disk, depth))
+	    !loop_local(w, sysdir, name, disk, depth))
 		return 0;
 	snprintf(path, sizeof(path), "%s/slaves", sysdir);
 	return listed_local(w, path, name, depth);

@@ -217,6 +217,9 @@ int kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len);
 /* The same for the first mount of device maj:mnr (a maps line's). */
 int kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out,
     size_t len);
+/* The source (device) of that mount, its escapes undone; -ENOENT. */
+int kk_dev_source(pid_t pid, unsigned maj, unsigned mnr, char *out,
+    size_t len);
 /* A local disk or memory file system, whose files may be read. */
 bool kk_fstype_local(const char *fstype);
 /*
@@ -257,8 +260,8 @@ bool kk_blockdev_local(pid_t pid, const char *fstype, unsigned maj,
     unsigned mnr, char *why, size_t whylen);
 /*
  * May the files of device maj:mnr (a maps line's) be read: its mount in
- * pid's table (else ours) of a local type, an overlay over local layers
- * (only from pid's table), on a local device.  false with why when not.
+ * pid's table (else ours) of a local type, an overlay over local layers,
+ * on a local device.  false with why when not.
  */
 bool kk_dev_readable(pid_t pid, unsigned maj, unsigned mnr, char *why,
     size_t len);

@@ -366,7 +366,6 @@ kk_dev_readable(pid_t pid, unsigned maj, unsigned mnr, char *why,
 	struct kk_mount_line m;
 	char *text = NULL, fstype[64];
 	uint64_t id = 0;
-	pid_t in = pid;
 	bool ok = false;
 
 	snprintf(why, len, "its file system is not known");
@@ -375,7 +374,6 @@ kk_dev_readable(pid_t pid, unsigned maj, unsigned mnr, char *why,
 	    kk_mountinfo_find(text, true, 0, maj, mnr, &m) < 0) {
 		free(text);
 		text = NULL;
-		in = 0;
 		if (kk_mountinfo_read(0, &text) < 0 ||
 		    kk_mountinfo_find(text, true, 0, maj, mnr, &m) < 0)
 			goto out;
@@ -387,8 +385,7 @@ kk_dev_readable(pid_t pid, unsigned maj, unsigned mnr, char *why,
 		snprintf(why, len, "on a %s file system (FUSE, network and "
 		    "special file systems are not read)", fstype);
 	else if (strcmp(fstype, "overlay") == 0)
-		ok = in == pid && overlay_unreadable(pid, id, why, len) ==
-		    NULL;
+		ok = overlay_unreadable(pid, id, why, len) == NULL;
 	else
 		ok = kk_blockdev_local(pid, fstype, maj, mnr, why, len);
 out:

@@ -77,8 +77,10 @@ mi_parse(const char *line, size_t len, struct kk_mount_line *m)
 	/* the source, then the super options (may be absent) */
 	while (p < end && *p == ' ')
 		p++;
+	m->source = p;
 	while (p < end && *p != ' ')
 		p++;
+	m->sourcelen = (size_t)(p - m->source);
 	if (p < end)
 		p++;
 	m->sopts = p;
@@ -201,6 +203,21 @@ mountinfo_fstype(pid_t pid, bool by_dev, uint64_t mnt_id, unsigned maj,
 		return r;
 	if ((r = kk_mountinfo_find(text, by_dev, mnt_id, maj, mnr, &m)) == 0)
 		r = kk_mi_copy(m.fstype, m.fslen, out, len);
+	free(text);
+	return r;
+}
+
+int
+kk_dev_source(pid_t pid, unsigned maj, unsigned mnr, char *out, size_t len)
+{
+	struct kk_mount_line m;
+	char *text;
+	int r;
+
+	if ((r = kk_mountinfo_read(pid, &text)) < 0)
+		return r;
+	if ((r = kk_mountinfo_find(text, true, 0, maj, mnr, &m)) == 0)
+		r = kk_mi_unescape(m.source, m.sourcelen, out, len);
 	free(text);
 	return r;
 }

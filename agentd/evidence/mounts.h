@@ -17,6 +17,8 @@ struct kk_mount_line {
 	size_t mplen;
 	const char *fstype;
 	size_t fslen;
+	const char *source;	/* still escaped */
+	size_t sourcelen;
 	const char *sopts;	/* super options, still escaped */
 	size_t soptslen;
 };

@@ -31,7 +31,9 @@
  * device, mounts that on MNT2 (ext4, read-only, in the same namespace),
  * and executes MNT2/evil as UID: a local file system type on a device
  * that reads through this server.  Whoever reads a page of it not yet in
- * memory after the signal waits for this server.
+ * memory after the signal waits for this server, and so does whoever
+ * asks the image's attributes (none are kept: the loop device asked for
+ * its backing file's inode asks this server).
  *
  * With --exit-hang there are two children and no exec: each, as UID,
  * forks a grandchild that pauses for good, opens MNT/evil (every open is
@@ -165,7 +167,7 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 		eo.nodeid = FILE_INO;
 		eo.generation = 1;
 		eo.entry_valid = 3600;
-		eo.attr_valid = 3600;
+		eo.attr_valid = loop_mode ? 0 : 3600;
 		fill_attr(FILE_INO, &eo.attr);
 		reply(fd, in, 0, &eo, sizeof(eo));
 		break;
@@ -173,8 +175,14 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 	case FUSE_GETATTR: {
 		struct fuse_attr_out ao;
 
+		/*
+		 * --loop: attributes are never kept, and not given once reads
+		 * stop: whoever asks the image's inode then waits too
+		 */
+		if (loop_mode && reads_hang)
+			break;
 		memset(&ao, 0, sizeof(ao));
-		ao.attr_valid = 3600;
+		ao.attr_valid = loop_mode ? 0 : 3600;
 		fill_attr(in->nodeid, &ao.attr);
 		reply(fd, in, 0, &ao, sizeof(ao));
 		break;
