@@ -182,19 +182,25 @@ mount_type(struct bd_walk *w, dev_t dev, char *fstype, size_t len)
 }
 
 /*
- * The path the loop device in sysdir shows for its backing file, on a
- * mount that is not local in our mount table or the process's: 0 (not
- * local, said).  1 if no table says so.  Asking the device would ask the
- * file's own file system for its inode (a FUSE server may never answer),
- * so this comes first; a path is text, which a mount detached or of
- * another namespace makes name a local file, hence the asking after.
+ * The path the loop device in sysdir shows for its backing file, under
+ * a mount that is not local (or an overlay) in our mount table or the
+ * process's, any of them (one mounted over another hides it, not the
+ * file): 0 (not local, said).  1 if none is.  Asking the device would ask
+ * the file's own file system for its inode (a FUSE server may never
+ * answer), so this comes first; a path is text, which a mount detached or
+ * of another namespace makes name a local file, hence the asking after.
+ * A path of a file no longer named (" (deleted)") is not looked up, nor
+ * is one the process's table, from a chroot, writes from another root.
+ * A block device node (on devtmpfs, answered from memory) is asked.
  */
 static int
 loop_path_local(struct bd_walk *w, const char *sysdir, const char *name)
 {
+	static const char *const nodes[] = { "devtmpfs" };
+	static const char deleted[] = " (deleted)";
 	char path[PATH_MAX], backing[PATH_MAX], fstype[64];
 	char *tables[2] = { NULL, NULL };
-	unsigned maj, mnr;
+	size_t dl = sizeof(deleted) - 1;
 	ssize_t n;
 	int i, r = 1;
 
@@ -205,7 +211,15 @@ loop_path_local(struct bd_walk *w, const char *sysdir, const char *name)
 	    NULL)
 		return not_local(w, "on %s, whose backing file's path cannot "
 		    "be read", name);
-	backing[n - 1] = '\0';
+	backing[--n] = '\0';
+	if ((size_t)n > dl && strcmp(backing + n - dl, deleted) == 0)
+		return not_local(w, "on %s, whose backing file is no longer "
+		    "named (its path cannot be looked up)", name);
+	if (w->pid > 0 && !kk_proc_at_ns_root(w->pid) &&
+	    !kk_proc_same_ns(w->pid, "mnt"))
+		return not_local(w, "on %s, of a process in a chroot of "
+		    "another mount namespace (its mount table does not place "
+		    "the backing file)", name);
 	if (kk_mountinfo_read(0, &tables[0]) < 0 ||
 	    (w->pid > 0 && kk_mountinfo_read(w->pid, &tables[1]) < 0)) {
 		r = not_local(w, "on %s, and a mount table cannot be read",
@@ -213,11 +227,10 @@ loop_path_local(struct bd_walk *w, const char *sysdir, const char *name)
 		goto out;
 	}
 	for (i = 0; i < 2 && r; i++)
-		if (tables[i] != NULL && kk_path_mount_dev(tables[i], backing,
-		    fstype, sizeof(fstype), &maj, &mnr) == 0 &&
-		    (!kk_fstype_local(fstype) || strcmp(fstype, "overlay") == 0))
-			r = not_local(w, "on %s, whose backing file is on a %s "
-			    "file system (FUSE, network and special file "
+		if (tables[i] != NULL && kk_path_mounts_unread(tables[i],
+		    backing, nodes, 1, fstype, sizeof(fstype)) == 1)
+			r = not_local(w, "on %s, whose backing file's path is "
+			    "under a %s mount (FUSE, network and special file "
 			    "systems are not read)", name, fstype);
 out:
 	free(tables[0]);

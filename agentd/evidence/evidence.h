@@ -207,6 +207,16 @@ int kk_proc_thread_dir(pid_t pid, unsigned nth, char *out, size_t len);
 int kk_proc_leaf(pid_t pid, int attempt, const char *leaf, char *out,
     size_t len);
 bool kk_proc_leader_gone(int r);
+/* procleaf.c: readlink of /proc/PID/leaf (another thread's if need be) */
+int kk_proc_readlink(pid_t pid, const char *leaf, char *out, size_t len);
+/* procleaf.c: is pid in our namespace of kind ("user", "mnt")? */
+bool kk_proc_same_ns(pid_t pid, const char *kind);
+/*
+ * procleaf.c: is pid's root its mount namespace's?  The kernel leaves
+ * the mounts a chroot does not reach out of its mountinfo, and writes
+ * the others' mount points from its root.
+ */
+bool kk_proc_at_ns_root(pid_t pid);
 /*
  * readlink of pid's exe (through kk_proc_thread_dir if need be); "" and
  * -ESRCH when it has none (a kernel thread, gone), or another -errno.
@@ -244,6 +254,13 @@ int kk_path_mount(const char *table, const char *path, char *fstype,
 /* The same, and that mount's device (maj:mnr, 0:N for none). */
 int kk_path_mount_dev(const char *table, const char *path, char *fstype,
     size_t len, unsigned *maj, unsigned *mnr);
+/*
+ * Is any mount at or above path in table (a mount over another hides
+ * it, not what lies below) of a type that is not read, or an overlay,
+ * but for the types also names?  1 (its type in fstype), 0 none.
+ */
+int kk_path_mounts_unread(const char *table, const char *path,
+    const char *const *also, size_t nalso, char *fstype, size_t len);
 /* The mount table of pid (0: ours), read whole; the caller frees. */
 int kk_mountinfo_read(pid_t pid, char **text);
 /*

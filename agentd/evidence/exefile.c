@@ -166,62 +166,6 @@ kk_exe_prepare(void)
 	close(fd);
 }
 
-/* readlink of /proc/PID/leaf (another thread's once the leader is gone). */
-static int
-proc_readlink(pid_t pid, const char *leaf, char *out, size_t len)
-{
-	char path[96];
-	ssize_t n = -1;
-	int attempt, r = -ESRCH;
-
-	out[0] = '\0';
-	for (attempt = 0; attempt < KK_PROC_TRIES; attempt++) {
-		if ((r = kk_proc_leaf(pid, attempt, leaf, path, sizeof(path))) < 0)
-			return r;
-		n = readlink(path, out, len - 1);
-		r = n < 0 ? -errno : 0;
-		if (!kk_proc_leader_gone(r))
-			break;
-	}
-	if (r < 0)
-		return r;
-	out[n] = '\0';
-	return 0;
-}
-
-/*
- * Is pid in our user namespace?  A user may mount FUSE and overlays in a
- * namespace of his own; those mounts, and the paths their options name,
- * are in no table of ours, so ours says nothing of them.
- */
-static bool
-same_userns(pid_t pid)
-{
-	char theirs[64], ours[64];
-	ssize_t n;
-
-	n = readlink("/proc/self/ns/user", ours, sizeof(ours) - 1);
-	if (n <= 0)
-		return false;
-	ours[n] = '\0';
-	return proc_readlink(pid, "ns/user", theirs, sizeof(theirs)) == 0 &&
-	    strcmp(theirs, ours) == 0;
-}
-
-/*
- * Is pid's root the root of its mount namespace?  The kernel leaves the
- * mounts a chroot does not reach out of the process's mountinfo, and
- * writes the others' mount points from its root.
- */
-static bool
-at_ns_root(pid_t pid)
-{
-	char root[PATH_MAX];
-
-	return proc_readlink(pid, "root", root, sizeof(root)) == 0 &&
-	    strcmp(root, "/") == 0;
-}
-
 /*
  * Why an executable on overlay mount mnt_id may not be read, or NULL.
  * Opening an overlay file opens the file of a layer below it, and a layer
@@ -250,7 +194,7 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 	if (kk_mountinfo_read(pid, &ptext) < 0 ||
 	    kk_mountinfo_read(0, &stext) < 0)
 		goto out;
-	own = same_userns(pid);
+	own = kk_proc_same_ns(pid, "user");
 	table = ptext;
 	if (kk_mountinfo_find(ptext, false, mnt_id, 0, 0, &m) < 0) {
 		table = stext;
@@ -260,7 +204,7 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 	/* its root is the overlay, or a chroot: its table lacks the layers */
 	root = kk_mi_unescape(m.mp, m.mplen, mp, sizeof(mp)) == 0 &&
 	    strcmp(mp, "/") == 0;
-	if (root || !at_ns_root(pid))
+	if (root || !kk_proc_at_ns_root(pid))
 		table = stext;
 	if (table == stext && !own) {
 		snprintf(why, len, "on an overlay whose layers are not known "

@@ -333,6 +333,52 @@ path_under(const char *path, const char *mp)
 	    path[n] == '/');
 }
 
+/*
+ * The mount of line (n bytes) if path is at or below its mount point:
+ * its mount point (unescaped) and type ("(a type too long)" for one too
+ * long to name, fuse.SUBTYPE: none that is read).  A mount point longer
+ * than PATH_MAX holds no such path.
+ */
+static bool
+line_over(const char *line, size_t n, const char *path,
+    struct kk_mount_line *m, char mp[PATH_MAX], char type[64])
+{
+	if (!mi_parse(line, n, m) ||
+	    kk_mi_unescape(m->mp, m->mplen, mp, PATH_MAX) < 0 ||
+	    !path_under(path, mp))
+		return false;
+	if (kk_mi_copy(m->fstype, m->fslen, type, 64) < 0)
+		snprintf(type, 64, "(a type too long)");
+	return true;
+}
+
+int
+kk_path_mounts_unread(const char *table, const char *path,
+    const char *const *also, size_t nalso, char *fstype, size_t len)
+{
+	struct kk_mount_line m;
+	const char *line;
+	char mp[PATH_MAX], type[64];
+	size_t pos = 0, n, i;
+	bool ok;
+
+	if (len == 0)
+		return -ENAMETOOLONG;
+	fstype[0] = '\0';
+	while (mi_next(table, &pos, &line, &n)) {
+		if (!line_over(line, n, path, &m, mp, type))
+			continue;
+		ok = kk_fstype_local(type) && strcmp(type, "overlay") != 0;
+		for (i = 0; !ok && i < nalso; i++)
+			ok = strcmp(type, also[i]) == 0;
+		if (!ok) {
+			snprintf(fstype, len, "%s", type);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int
 kk_path_mount(const char *table, const char *path, char *fstype, size_t len)
 {
@@ -357,14 +403,9 @@ kk_path_mount_dev(const char *table, const char *path, char *fstype,
 		return -ENAMETOOLONG;
 	fstype[0] = '\0';
 	while (mi_next(table, &pos, &line, &n)) {
-		/* a mount point longer than PATH_MAX holds no such path */
-		if (!mi_parse(line, n, &m) ||
-		    kk_mi_unescape(m.mp, m.mplen, mp, sizeof(mp)) < 0 ||
-		    !path_under(path, mp) || strlen(mp) < best)
+		if (!line_over(line, n, path, &m, mp, type) ||
+		    strlen(mp) < best)
 			continue;
-		/* a type too long to name (fuse.SUBTYPE) is none we read */
-		if (kk_mi_copy(m.fstype, m.fslen, type, sizeof(type)) < 0)
-			snprintf(type, sizeof(type), "(a type too long)");
 		/*
 		 * Mounts stacked on the same point: the top one is the last,
 		 * but a file system mounted over the point after the overlay

@@ -179,7 +179,7 @@ handle(int fd, const struct fuse_in_header *in, const uint8_t *arg)
 		 * --loop: attributes are never kept, and not given once reads
 		 * stop: whoever asks the image's inode then waits too
 		 */
-		if (loop_mode && reads_hang)
+		if (loop_mode && reads_hang && in->nodeid == FILE_INO)
 			break;
 		memset(&ao, 0, sizeof(ao));
 		ao.attr_valid = loop_mode ? 0 : 3600;
