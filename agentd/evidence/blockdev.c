@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "evidence.h"
+#include "mounts.h"
 
 #define BD_DEPTH	8	/* devices followed down, one under another */
 #define BD_NODES	64	/* devices looked at per question */
@@ -67,6 +68,7 @@ static const char *const remote_prefix[] = { "nbd", "rbd", "ublkb" };
 static const char *const unfollowed_fs[] = { "erofs", "bcachefs" };
 
 struct bd_walk {
+	struct kk_mount_tables *mt;	/* read once per question */
 	pid_t pid;
 	unsigned nodes;
 	bool loop_seen;		/* a loop device: not remembered */
@@ -167,18 +169,22 @@ static int walk(struct bd_walk *w, const char *fstype, unsigned maj,
     unsigned mnr, int depth);
 
 /*
- * The type of the mount of device dev: in our mount table, else in the
- * process's (a mount of its own namespace).  0, or -ENOENT.
+ * The type of the mount of device dev (and its source, escapes undone,
+ * if source is not NULL): in our mount table, else in the process's (a
+ * mount of its own namespace).  0, or -ENOENT.
  */
 static int
-mount_type(struct bd_walk *w, dev_t dev, char *fstype, size_t len)
+mount_type(struct bd_walk *w, dev_t dev, char *fstype, size_t len,
+    char *source, size_t slen)
 {
-	if (kk_dev_fstype(0, major(dev), minor(dev), fstype, len) == 0)
-		return 0;
-	if (w->pid > 0 && kk_dev_fstype(w->pid, major(dev), minor(dev),
-	    fstype, len) == 0)
-		return 0;
-	return -ENOENT;
+	struct kk_mount_line m;
+
+	if (kk_mount_tables_find(w->mt, true, true, 0, major(dev), minor(dev),
+	    &m) < 0 || kk_mi_copy(m.fstype, m.fslen, fstype, len) < 0 ||
+	    (source != NULL && kk_mi_unescape(m.source, m.sourcelen, source,
+	    slen) < 0))
+		return -ENOENT;
+	return 0;
 }
 
 /*
@@ -199,7 +205,7 @@ loop_path_local(struct bd_walk *w, const char *sysdir, const char *name)
 	static const char *const nodes[] = { "devtmpfs" };
 	static const char deleted[] = " (deleted)";
 	char path[PATH_MAX], backing[PATH_MAX], fstype[64];
-	char *tables[2] = { NULL, NULL };
+	const char *table;
 	size_t dl = sizeof(deleted) - 1;
 	ssize_t n;
 	int i, r = 1;
@@ -220,21 +226,19 @@ loop_path_local(struct bd_walk *w, const char *sysdir, const char *name)
 		return not_local(w, "on %s, of a process in a chroot of "
 		    "another mount namespace (its mount table does not place "
 		    "the backing file)", name);
-	if (kk_mountinfo_read(0, &tables[0]) < 0 ||
-	    (w->pid > 0 && kk_mountinfo_read(w->pid, &tables[1]) < 0)) {
-		r = not_local(w, "on %s, and a mount table cannot be read",
-		    name);
-		goto out;
-	}
-	for (i = 0; i < 2 && r; i++)
-		if (tables[i] != NULL && kk_path_mounts_unread(tables[i],
-		    backing, nodes, 1, fstype, sizeof(fstype)) == 1)
+	for (i = 0; i < 2 && r; i++) {
+		/* ours, and the process's if there is one */
+		if (i == KK_MT_PROC && w->pid <= 0)
+			break;
+		if ((table = kk_mount_tables_get(w->mt, i)) == NULL)
+			r = not_local(w, "on %s, and a mount table cannot be "
+			    "read", name);
+		else if (kk_path_mounts_unread(table, backing, nodes, 1,
+		    fstype, sizeof(fstype)) == 1)
 			r = not_local(w, "on %s, whose backing file's path is "
 			    "under a %s mount (FUSE, network and special file "
 			    "systems are not read)", name, fstype);
-out:
-	free(tables[0]);
-	free(tables[1]);
+	}
 	return r;
 }
 
@@ -279,7 +283,8 @@ loop_local(struct bd_walk *w, const char *sysdir, const char *name,
 	if (li.lo_rdevice != 0)
 		return walk(w, "", major(li.lo_rdevice), minor(li.lo_rdevice),
 		    depth + 1);
-	if (mount_type(w, (dev_t)li.lo_device, fstype, sizeof(fstype)) < 0)
+	if (mount_type(w, (dev_t)li.lo_device, fstype, sizeof(fstype), NULL,
+	    0) < 0)
 		return not_local(w, "on %s, whose backing file is on a mount "
 		    "that is in no mount table looked at (detached, or of "
 		    "another namespace)", name);
@@ -404,9 +409,8 @@ walk(struct bd_walk *w, const char *fstype, unsigned maj, unsigned mnr,
 				    "whose devices are not followed", fstype);
 		if (strcmp(fstype, "btrfs") == 0) {
 			/* its source: in our table, else the process's */
-			if (kk_dev_source(0, maj, mnr, path, sizeof(path)) < 0 &&
-			    (w->pid <= 0 || kk_dev_source(w->pid, maj, mnr,
-			    path, sizeof(path)) < 0))
+			if (mount_type(w, makedev(maj, mnr), name,
+			    sizeof(name), path, sizeof(path)) < 0)
 				path[0] = '\0';
 			return btrfs_local(w, path, depth);
 		}
@@ -437,10 +441,11 @@ walk(struct bd_walk *w, const char *fstype, unsigned maj, unsigned mnr,
 }
 
 bool
-kk_blockdev_local(pid_t pid, const char *fstype, unsigned maj, unsigned mnr,
-    char *why, size_t whylen)
+kk_blockdev_local_in(struct kk_mount_tables *mt, const char *fstype,
+    unsigned maj, unsigned mnr, char *why, size_t whylen)
 {
-	struct bd_walk w = { .pid = pid, .why = why, .whylen = whylen };
+	struct bd_walk w = { .mt = mt, .pid = mt->pid, .why = why,
+	    .whylen = whylen };
 	size_t i;
 	int r;
 
@@ -464,4 +469,17 @@ kk_blockdev_local(pid_t pid, const char *fstype, unsigned maj, unsigned mnr,
 			ncache++;
 	}
 	return r == 1;
+}
+
+bool
+kk_blockdev_local(pid_t pid, const char *fstype, unsigned maj, unsigned mnr,
+    char *why, size_t whylen)
+{
+	struct kk_mount_tables mt;
+	bool local;
+
+	kk_mount_tables_init(&mt, pid);
+	local = kk_blockdev_local_in(&mt, fstype, maj, mnr, why, whylen);
+	kk_mount_tables_free(&mt);
+	return local;
 }

@@ -222,14 +222,6 @@ bool kk_proc_at_ns_root(pid_t pid);
  * -ESRCH when it has none (a kernel thread, gone), or another -errno.
  */
 int kk_exe_name(pid_t pid, char *out, size_t len);
-/* Type of mount mnt_id in pid's mount table (pid 0: ours); -ENOENT. */
-int kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len);
-/* The same for the first mount of device maj:mnr (a maps line's). */
-int kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out,
-    size_t len);
-/* The source (device) of that mount, its escapes undone; -ENOENT. */
-int kk_dev_source(pid_t pid, unsigned maj, unsigned mnr, char *out,
-    size_t len);
 /* A local disk or memory file system, whose files may be read. */
 bool kk_fstype_local(const char *fstype);
 /*
@@ -275,6 +267,10 @@ int kk_mountinfo_read(pid_t pid, char **text);
  */
 bool kk_blockdev_local(pid_t pid, const char *fstype, unsigned maj,
     unsigned mnr, char *why, size_t whylen);
+/* The same, with the tables (mounts.h) of the question being asked. */
+struct kk_mount_tables;
+bool kk_blockdev_local_in(struct kk_mount_tables *mt, const char *fstype,
+    unsigned maj, unsigned mnr, char *why, size_t whylen);
 /*
  * May the files of device maj:mnr (a maps line's) be read: its mount in
  * pid's table (else ours) of a local type, an overlay over local layers,

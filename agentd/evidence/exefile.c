@@ -179,28 +179,27 @@ kk_exe_prepare(void)
  * namespace; otherwise the overlay may be a user's own, and is not read.
  */
 static const char *
-overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
+overlay_unreadable(struct kk_mount_tables *mt, uint64_t mnt_id, char *why,
+    size_t len)
 {
 	struct kk_mount_line m;
-	char *ptext = NULL, *stext = NULL, *sopts = NULL, *layers = NULL;
+	char *sopts = NULL, *layers = NULL;
 	char fstype[64], mp[8], dwhy[256];
-	const char *res = why, *l, *table;
+	const char *res = why, *l, *table, *ptext, *stext;
+	pid_t pid = mt->pid;
 	size_t i, n = 0, bl;
 	unsigned maj, mnr;
 	bool root, own;
 	int r;
 
 	snprintf(why, len, "on an overlay whose layers are not known");
-	if (kk_mountinfo_read(pid, &ptext) < 0 ||
-	    kk_mountinfo_read(0, &stext) < 0)
+	if ((ptext = kk_mount_tables_get(mt, KK_MT_PROC)) == NULL ||
+	    (stext = kk_mount_tables_get(mt, KK_MT_OURS)) == NULL ||
+	    (r = kk_mount_tables_find(mt, false, false, mnt_id, 0, 0,
+	    &m)) < 0)
 		goto out;
 	own = kk_proc_same_ns(pid, "user");
-	table = ptext;
-	if (kk_mountinfo_find(ptext, false, mnt_id, 0, 0, &m) < 0) {
-		table = stext;
-		if (kk_mountinfo_find(stext, false, mnt_id, 0, 0, &m) < 0)
-			goto out;
-	}
+	table = r == KK_MT_PROC ? ptext : stext;
 	/* its root is the overlay, or a chroot: its table lacks the layers */
 	root = kk_mi_unescape(m.mp, m.mplen, mp, sizeof(mp)) == 0 &&
 	    strcmp(mp, "/") == 0;
@@ -244,7 +243,7 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 			goto out;
 		}
 		/* a local type on a device that reads through a server */
-		if (!kk_blockdev_local(pid, fstype, maj, mnr, dwhy,
+		if (!kk_blockdev_local_in(mt, fstype, maj, mnr, dwhy,
 		    sizeof(dwhy))) {
 			snprintf(why, len, "on an overlay whose layer is %s",
 			    dwhy);
@@ -256,15 +255,15 @@ overlay_unreadable(pid_t pid, uint64_t mnt_id, char *why, size_t len)
 out:
 	free(layers);
 	free(sopts);
-	free(stext);
-	free(ptext);
 	return res;
 }
 
 /* NULL when info names a file that may be read, else why not (in why). */
 static const char *
-unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
+unreadable_in(struct kk_mount_tables *mt, const struct kk_exe_info *info,
+    char *why, size_t len)
 {
+	struct kk_mount_line m;
 	char fstype[64];
 	int r;
 
@@ -280,9 +279,11 @@ unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
 		return why;
 	}
 	/* the process's own mount table, else ours */
-	r = kk_mount_fstype(pid, info->mnt_id, fstype, sizeof(fstype));
-	if (r < 0)
-		r = kk_mount_fstype(0, info->mnt_id, fstype, sizeof(fstype));
+	r = kk_mount_tables_find(mt, false, false, info->mnt_id, 0, 0, &m);
+	if (r >= 0)
+		r = kk_mi_copy(m.fstype, m.fslen, fstype, sizeof(fstype));
+	else if (mt->r[KK_MT_OURS] < 0)
+		r = mt->r[KK_MT_OURS];
 	if (r < 0) {
 		snprintf(why, len, "its file system is not known (mount %llu "
 		    "is in no mount table: %s)",
@@ -295,45 +296,50 @@ unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
 		return why;
 	}
 	if (strcmp(fstype, "overlay") == 0)
-		return overlay_unreadable(pid, info->mnt_id, why, len);
+		return overlay_unreadable(mt, info->mnt_id, why, len);
 	/* a local type on a device that reads through a server */
-	if (!kk_blockdev_local(pid, fstype, major(info->id.dev),
+	if (!kk_blockdev_local_in(mt, fstype, major(info->id.dev),
 	    minor(info->id.dev), why, len))
 		return why;
 	return NULL;
+}
+
+static const char *
+unreadable(pid_t pid, const struct kk_exe_info *info, char *why, size_t len)
+{
+	struct kk_mount_tables mt;
+	const char *res;
+
+	kk_mount_tables_init(&mt, pid);
+	res = unreadable_in(&mt, info, why, len);
+	kk_mount_tables_free(&mt);
+	return res;
 }
 
 bool
 kk_dev_readable(pid_t pid, unsigned maj, unsigned mnr, char *why,
     size_t len)
 {
+	struct kk_mount_tables mt;
 	struct kk_mount_line m;
-	char *text = NULL, fstype[64];
-	uint64_t id = 0;
+	char fstype[64];
 	bool ok = false;
 
 	snprintf(why, len, "its file system is not known");
+	kk_mount_tables_init(&mt, pid);
 	/* the process's own mount table, else ours */
-	if (kk_mountinfo_read(pid, &text) < 0 ||
-	    kk_mountinfo_find(text, true, 0, maj, mnr, &m) < 0) {
-		free(text);
-		text = NULL;
-		if (kk_mountinfo_read(0, &text) < 0 ||
-		    kk_mountinfo_find(text, true, 0, maj, mnr, &m) < 0)
-			goto out;
-	}
-	if (kk_mi_copy(m.fstype, m.fslen, fstype, sizeof(fstype)) < 0)
+	if (kk_mount_tables_find(&mt, false, true, 0, maj, mnr, &m) < 0 ||
+	    kk_mi_copy(m.fstype, m.fslen, fstype, sizeof(fstype)) < 0)
 		goto out;
-	id = m.id;
 	if (!kk_fstype_local(fstype))
 		snprintf(why, len, "on a %s file system (FUSE, network and "
 		    "special file systems are not read)", fstype);
 	else if (strcmp(fstype, "overlay") == 0)
-		ok = overlay_unreadable(pid, id, why, len) == NULL;
+		ok = overlay_unreadable(&mt, m.id, why, len) == NULL;
 	else
-		ok = kk_blockdev_local(pid, fstype, maj, mnr, why, len);
+		ok = kk_blockdev_local_in(&mt, fstype, maj, mnr, why, len);
 out:
-	free(text);
+	kk_mount_tables_free(&mt);
 	return ok;
 }
 

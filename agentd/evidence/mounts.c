@@ -187,51 +187,46 @@ kk_mountinfo_find(const char *text, bool by_dev, uint64_t mnt_id, unsigned maj,
 	return -ENOENT;
 }
 
-/*
- * The type of the first mount in pid's mount table (0: ours) whose mount
- * id is mnt_id, or, when by_dev, whose device is maj:mnr.
- */
-static int
-mountinfo_fstype(pid_t pid, bool by_dev, uint64_t mnt_id, unsigned maj,
-    unsigned mnr, char *out, size_t len)
+void
+kk_mount_tables_init(struct kk_mount_tables *mt, pid_t pid)
 {
-	struct kk_mount_line m;
-	char *text;
-	int r;
+	mt->pid = pid;
+	mt->text[KK_MT_OURS] = mt->text[KK_MT_PROC] = NULL;
+	mt->r[KK_MT_OURS] = 1;
+	mt->r[KK_MT_PROC] = pid > 0 ? 1 : -ENOENT;
+}
 
-	if ((r = kk_mountinfo_read(pid, &text)) < 0)
-		return r;
-	if ((r = kk_mountinfo_find(text, by_dev, mnt_id, maj, mnr, &m)) == 0)
-		r = kk_mi_copy(m.fstype, m.fslen, out, len);
-	free(text);
-	return r;
+const char *
+kk_mount_tables_get(struct kk_mount_tables *mt, int which)
+{
+	if (mt->r[which] == 1)
+		mt->r[which] = kk_mountinfo_read(which == KK_MT_PROC ?
+		    mt->pid : 0, &mt->text[which]);
+	return mt->r[which] == 0 ? mt->text[which] : NULL;
+}
+
+void
+kk_mount_tables_free(struct kk_mount_tables *mt)
+{
+	free(mt->text[KK_MT_OURS]);
+	free(mt->text[KK_MT_PROC]);
+	mt->text[KK_MT_OURS] = mt->text[KK_MT_PROC] = NULL;
 }
 
 int
-kk_dev_source(pid_t pid, unsigned maj, unsigned mnr, char *out, size_t len)
+kk_mount_tables_find(struct kk_mount_tables *mt, bool ours_first, bool by_dev,
+    uint64_t mnt_id, unsigned maj, unsigned mnr, struct kk_mount_line *m)
 {
-	struct kk_mount_line m;
-	char *text;
-	int r;
+	const char *text;
+	int i, which;
 
-	if ((r = kk_mountinfo_read(pid, &text)) < 0)
-		return r;
-	if ((r = kk_mountinfo_find(text, true, 0, maj, mnr, &m)) == 0)
-		r = kk_mi_unescape(m.source, m.sourcelen, out, len);
-	free(text);
-	return r;
-}
-
-int
-kk_mount_fstype(pid_t pid, uint64_t mnt_id, char *out, size_t len)
-{
-	return mountinfo_fstype(pid, false, mnt_id, 0, 0, out, len);
-}
-
-int
-kk_dev_fstype(pid_t pid, unsigned maj, unsigned mnr, char *out, size_t len)
-{
-	return mountinfo_fstype(pid, true, 0, maj, mnr, out, len);
+	for (i = 0; i < 2; i++) {
+		which = (i == 0) == ours_first ? KK_MT_OURS : KK_MT_PROC;
+		if ((text = kk_mount_tables_get(mt, which)) != NULL &&
+		    kk_mountinfo_find(text, by_dev, mnt_id, maj, mnr, m) == 0)
+			return which;
+	}
+	return -ENOENT;
 }
 
 /* Is key=... the option at p (up to end)? */

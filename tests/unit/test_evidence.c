@@ -655,6 +655,7 @@ START_TEST(path_mount_longest_prefix)
 	    "46 27 0:46 / /srv rw - tmpfs tmpfs rw\n"
 	    "47 27 0:47 / /home rw - fuse f rw\n"
 	    "48 47 0:48 / /home rw - xfs /dev/x rw\n"
+	    /* a type past the 63 characters kept of one: /long/x below */
 	    "51 27 0:51 / /long rw - fuse.a-subtype-of-seventy-characters-"
 	    "or-so-named-by-its-user-xxxxxxxxx s rw\n"
 	    "52 27 0:5 / /dev rw - devtmpfs udev rw\n"
