@@ -155,7 +155,7 @@ twins_log(json_t *twins)
  * kakurid that ends meanwhile leaves them known to the next one.
  */
 static void
-frozen_saved(struct kd_preserve *pv, size_t before)
+frozen_saved(struct kd_preserve *pv, size_t before, const char *group)
 {
 	bool saved = true;
 
@@ -168,15 +168,18 @@ frozen_saved(struct kd_preserve *pv, size_t before)
 		saved = false;
 	}
 	/*
-	 * Emptied even so: kept, it would have the next kakurid thaw a group
-	 * frozen in place that frozen.json does not know, its targets with
-	 * it, with no signature.  They stay frozen, as before the journal.
-	 * The moves are kept until a save holds them: where the targets
-	 * came from, for the next kakurid that finds them.
+	 * Its groups are emptied even so: kept, they would have the next
+	 * kakurid thaw a group frozen in place that frozen.json does not
+	 * know, its targets with it, with no signature.  Those stay frozen,
+	 * as before the journal.  Not saved, the line naming the freeze
+	 * group is kept, and the moves: the next kakurid takes the targets
+	 * moved there into its set, each knowing where it came from.
 	 */
-	kk_freeze_journal_clear(&pv->fz);
-	if (saved)
+	if (saved) {
+		kk_freeze_journal_clear(&pv->fz);
 		kk_freeze_moves_clear(&pv->fz);
+	} else
+		kk_freeze_journal_keep_episode(&pv->fz, group);
 }
 
 /* The receipt of a freeze, whatever its end. */
@@ -191,7 +194,7 @@ freeze_result(struct run *r, int e, const char *err, json_t *skipped,
 	twins_log(twins);
 	/* uid and exe of those frozen in place, read now that they hold */
 	kk_frozen_describe(&pv->frozen, before);
-	frozen_saved(pv, before);
+	frozen_saved(pv, before, group);
 	json_decref(r->output);
 	r->output = json_pack("{s:s, s:s, s:o, s:o, s:I}",
 	    KW_METHOD, pv->fz.method, KW_FREEZE_EPISODE, group,
@@ -311,7 +314,7 @@ do_freeze(struct run *r, const struct kk_selector *sel, unsigned timeout_ms,
 			kk_log(LOG_WARNING, KK_MID_ERROR, "freeze: %s: a "
 			    "kakurid ended in this freeze would leave it frozen",
 			    kk_freeze_op_note(op));
-		frozen_saved(pv, before);
+		frozen_saved(pv, before, group);
 	}
 	/* a path that cannot wait: the kernel is waited for here */
 	while (e == 0 && r->reply == NULL &&

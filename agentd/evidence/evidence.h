@@ -586,6 +586,14 @@ int kk_frozen_adopt_strays(const struct kk_freezer *fz,
  * again by a later start).
  */
 void kk_freeze_journal_clear(const struct kk_freezer *fz);
+/*
+ * The same after a call whose set could not be saved, but for the line
+ * naming its freeze group: the next kakurid still takes the targets
+ * moved there into its set (kk_frozen_adopt_strays), each with the
+ * group its move names, as the moves file is kept too.
+ */
+void kk_freeze_journal_keep_episode(const struct kk_freezer *fz,
+    const char *group);
 /* Once the targets a call moved are in a saved set: the moves file. */
 void kk_freeze_moves_clear(const struct kk_freezer *fz);
 /* What a process last saved as frozen.json: kk_frozen_save. */

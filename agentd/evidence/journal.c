@@ -7,7 +7,8 @@
  * (kk_freeze_journal_recover), each by its inode and within the same
  * boot (an inode is not reused within one), but not one the saved
  * frozen set knows as frozen in place.  The caller empties the journal
- * once the call's set is saved (kk_freeze_journal_clear).
+ * once the call's set is saved (kk_freeze_journal_clear), or, when it
+ * cannot be, all but the episode line (kk_freeze_journal_keep_episode).
  *
  * Nothing is flushed: a record matters only within its boot, and the
  * end of a process loses nothing it wrote; a crash of the kernel makes
@@ -183,18 +184,34 @@ out:
 	return r;
 }
 
+#define FZ_EPISODE_LINE	(FZ_BOOT_ID_LEN + 96)
+
+/*
+ * The episode line of group into line (FZ_EPISODE_LINE bytes), but its
+ * boot prefix: its length, or -ENAMETOOLONG.
+ */
+static int
+episode_text(const char *group, char *line)
+{
+	int len;
+
+	len = snprintf(line + FZ_BOOT_ID_LEN + 1, FZ_EPISODE_LINE -
+	    FZ_BOOT_ID_LEN - 1, "episode %s\n", group);
+	if (len < 0 || (size_t)len >= FZ_EPISODE_LINE - FZ_BOOT_ID_LEN - 1)
+		return -ENAMETOOLONG;
+	return len + FZ_BOOT_ID_LEN + 1;
+}
+
 /* Before the first target is moved: the freeze group's line. */
 int
 fz_journal_episode(struct fzcall *c)
 {
-	char line[FZ_BOOT_ID_LEN + 96];
+	char line[FZ_EPISODE_LINE];
 	int len;
 
-	len = snprintf(line + FZ_BOOT_ID_LEN + 1, sizeof(line) -
-	    FZ_BOOT_ID_LEN - 1, "episode %s\n", c->group);
-	if (len < 0 || (size_t)len >= sizeof(line) - FZ_BOOT_ID_LEN - 1)
-		return -ENAMETOOLONG;
-	return append(c->fz, line, (size_t)len + FZ_BOOT_ID_LEN + 1);
+	if ((len = episode_text(c->group, line)) < 0)
+		return len;
+	return append(c->fz, line, (size_t)len);
 }
 
 /*
@@ -573,6 +590,30 @@ kk_freeze_journal_clear(const struct kk_freezer *fz)
 {
 	if (fz->journal[0] != '\0')
 		truncate_file(fz->journal);
+}
+
+void
+kk_freeze_journal_keep_episode(const struct kk_freezer *fz, const char *group)
+{
+	char line[FZ_EPISODE_LINE];
+	int fd, len;
+
+	if (fz->journal[0] == '\0')
+		return;
+	if (!fz_group_ok(group) || boot_prefix(fz, line) < 0 ||
+	    (len = episode_text(group, line)) < 0) {
+		truncate_file(fz->journal);
+		return;
+	}
+	fd = open(fz->journal, O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd < 0) {
+		unlink(fz->journal);
+		return;
+	}
+	/* torn (a full disk), the line is not read as an episode's */
+	(void)kk_write_all(fd, line, (size_t)len);
+	close(fd);
 }
 
 void

@@ -55,6 +55,49 @@ check "restart: the target is back in its own cgroup" test "$(grep '^0::' "/proc
 check "restart: nothing is left frozen" test "$(ctl status --json | jq -r .evidence.frozen)" -eq 0
 stop_kakurid -TERM
 
+# frozen.json that cannot be saved (here a directory in its place, the
+# rename onto it fails; a disk past its reserve, say): the journal keeps
+# the line naming the freeze group and the moves are kept, so a kakurid
+# killed after still leaves its targets known to the next one, each with
+# the group it came from.  Before, the journal was emptied: nobody knew
+# them, and they stayed frozen.
+echo "== frozen.json cannot be saved, then kakurid is killed"
+EP_NSENTER=1 start_kakurid || die "kakurid starts again"
+test_cgroup "/kakuri-it-$$-save.scope" || die "a test cgroup"
+SAVE_CG=$TCG
+setpriv --reuid=43215 --regid=43215 --clear-groups sleep 60 &
+SP4=$!; PIDS+=("$SP4")
+# not a target, in the same group: the target is moved, not frozen there
+sleep 60 &
+SP5=$!; PIDS+=("$SP5")
+echo "$SP4" >"$SAVE_CG/cgroup.procs"
+echo "$SP5" >"$SAVE_CG/cgroup.procs"
+rm -f "$STATE/frozen.json"
+mkdir "$STATE/frozen.json"
+F=$(sign alice freeze --arg pid:="$SP4" --incident IR-FZSAVE) &&
+	ctl apply --json "$F" >"$WORK/fz-save.out" 2>/dev/null
+check "save: the freeze is done" jq -e '.result == "done"' "$WORK/fz-save.out"
+EP4=$(jq -r '.output.freeze_episode' "$WORK/fz-save.out")
+check "save: the target is taken (in kakuri's group)" frozen_by_us "$SP4"
+check "save: kakurid says the set could not be saved" grep -q "frozen.json: could not be saved" "$DLOG"
+check "save: the moves file keeps the target's move" grep -q "^[^ ]* $SP4 " "$STATE/freeze-sources.moves"
+check "save: the journal keeps only the line naming the freeze group (fails on the old code)" \
+	test "$(cut -d' ' -f2- "$STATE/freeze-sources")" = "episode $EP4"
+kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
+rmdir "$STATE/frozen.json"
+EP_NSENTER=1 start_kakurid || die "kakurid starts again"
+check "save: after a restart, status counts the target frozen (fails on the old code)" \
+	test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "1 $EP4 "
+check "save: frozen.json lists it with the group its move named" \
+	jq -e --argjson p "$SP4" --arg cg "/${SAVE_CG##*/}" 'any(.[]; .pid == $p and .cgroup == $cg)' "$STATE/frozen.json"
+T=$(sign alice thaw --arg all:=true --episode "$EP4") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$T" >/dev/null 2>&1 &&
+	ctl apply --json "$T" >"$WORK/thaw-save.out" 2>/dev/null
+check "save: a signed thaw is done" jq -e '.result == "done"' "$WORK/thaw-save.out"
+check "save: the target is back in its own group" wait_for 5 grep -qx "$SP4" "$SAVE_CG/cgroup.procs"
+check "save: the other process was never frozen" grep -qx "frozen 0" "$SAVE_CG/cgroup.events"
+stop_kakurid -TERM
+
 # a freeze call that ended with kakurid (killed, a crash) left a source
 # group frozen for a moment: the next kakurid runs it again, by the line
 # it journaled before freezing it (BOOT-ID INODE HEX-PATH); a group of
