@@ -94,7 +94,7 @@ static const int worker_calls[] = {
 	SYS_gettimeofday, SYS_getrandom, SYS_sched_yield,
 	SYS_sched_getaffinity, SYS_prctl, SYS_uname, SYS_sysinfo,
 	SYS_prlimit64, SYS_ptrace, SYS_wait4, SYS_waitid,
-	SYS_process_vm_readv, SYS_ppoll, SYS_restart_syscall,
+	SYS_ppoll, SYS_restart_syscall,
 #ifdef SYS_poll
 	SYS_poll,
 #endif
@@ -128,7 +128,7 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 	 * memory too: through /proc/PID/mem opened for writing (no file is
 	 * opened for writing that is not new) or ptrace(2) (only a snapshot
 	 * traces, with the requests it needs, and never kakurid: it could
-	 * stop it; nor does process_vm_readv read it).
+	 * stop it).
 	 */
 	struct kk_seccomp_rules rules = {
 		.writes_create_only = true,
@@ -139,6 +139,11 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 		    sizeof(snapshot_ptrace) / sizeof(snapshot_ptrace[0]) : 0,
 		/* kakurid, single-threaded, holds the agent's key */
 		.protected_pid = parent,
+		/*
+		 * a snapshot reads through /proc/PID/mem, whose faults never
+		 * wait on a userfaultfd (core_mem.c)
+		 */
+		.no_vm_read = true,
 		/* the twin check, exact */
 		.kcmp_vm = js->kind == JOB_SNAPSHOT,
 		/* collect's sockets are netlink dumps (the only worker

@@ -415,7 +415,7 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	if (rules != NULL)
 		n += 2 * RULE_CREATE_ONLY_MAX +
 		    RULE_PTRACE_MAX(rules->nptrace_requests) +
-		    RULE_PID_ARG_MAX + RULE_KCMP_VM_MAX +
+		    2 /* no_vm_read */ + RULE_KCMP_VM_MAX +
 		    RULE_SOCKET_NETLINK_MAX;
 	if (n > FILTER_MAX || (rules != NULL &&
 	    rules->nptrace_requests > 200))
@@ -441,11 +441,9 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	if (rules != NULL && rules->ptrace_limited)
 		k += rule_ptrace(f + k, rules->ptrace_requests,
 		    rules->nptrace_requests, rules->protected_pid);
-	/* process_vm_readv: not of the protected process */
-	if (rules != NULL && rules->protected_pid > 0)
-		k += rule_pid_arg(f + k, SYS_process_vm_readv,
-		    rules->protected_pid, false, SECCOMP_RET_ERRNO | EPERM,
-		    SECCOMP_RET_ALLOW);
+	if (rules != NULL && rules->no_vm_read)
+		k += rule_answer(f + k, SYS_process_vm_readv,
+		    SECCOMP_RET_ERRNO | EPERM);
 	if (rules != NULL && rules->kcmp_vm)
 		k += rule_kcmp_vm(f + k);
 	if (rules != NULL && rules->netlink_only)

@@ -53,8 +53,10 @@ struct kk_seccomp_rules {
 	bool ptrace_limited;
 	const unsigned *ptrace_requests;
 	size_t nptrace_requests;
-	/* nor ptrace(2) nor process_vm_readv(2) of this process (its parent) */
+	/* nor ptrace(2) of this process (its parent) */
 	pid_t protected_pid;
+	/* process_vm_readv(2) of no process (EPERM) */
+	bool no_vm_read;
 	/* kcmp(2) whether two processes share their memory (KCMP_VM), and
 	 * nothing else of it (EPERM) */
 	bool kcmp_vm;

@@ -187,9 +187,13 @@ snap_exe(struct snap *sn)
  * when opened).  A zombie has none left to take; a leader that called
  * pthread_exit looks like one (Z), but while its other threads run, so do
  * the process and its memory: what the leader's /proc says of it is gone
- * with the leader (empty maps and mem), the threads' is not.  Such a
- * process is read only through its mem file, never by a thread's number
- * (process_vm_readv): a thread's number is free the moment it exits.
+ * with the leader (empty maps and mem), the threads' is not.  Memory is
+ * read only through the mem file, never by a thread's number
+ * (process_vm_readv): a thread's number is free the moment it exits,
+ * and process_vm_readv waits for a userfaultfd's handler, which need
+ * never answer, on a page gone since the page tables were read (a range
+ * registered late, a hole punched in shared memory); a read of the mem
+ * file fails that page at once (core_mem.c).
  */
 static int
 snap_find_memory(struct snap *sn)
@@ -232,12 +236,12 @@ snap_find_memory(struct snap *sn)
 		}
 		snprintf(path, sizeof(path), "%s/mem", sn->mmdir);
 		sn->memfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (sn->memfd >= 0 || !sn->leader_gone)
+		if (sn->memfd >= 0)
 			return 0;
 		err = errno == ENOENT ? -ESRCH : -errno;
 		close(sn->pmfd);
 		sn->pmfd = -1;
-		if (err != -ESRCH) {
+		if (!sn->leader_gone || err != -ESRCH) {
 			snap_set_err(sn, "mem: %s", strerror(-err));
 			return err;
 		}
@@ -256,7 +260,6 @@ snap_memory_of_stopped(struct snap *sn)
 
 	if (!sn->leader_gone)
 		return;
-	sn->use_vm = false;
 	for (i = 0; i < sn->nt; i++)
 		if (sn->t[i].state == T_STOPPED && !sn->t[i].other &&
 		    sn->t[i].tid != sn->pid) {
@@ -334,14 +337,12 @@ snap_run(struct snap *sn)
 		err = -EINVAL;
 		goto out;
 	}
-	sn->use_vm = true;
 	if ((err = snap_find_memory(sn)) < 0)
 		goto out;
 	sn->use_scan = true;
-	sn->buf = malloc((size_t)sn->pgsz);
 	sn->scanvec = calloc(SCAN_VEC, sizeof(*sn->scanvec));
 	sn->pm = calloc(PM_CHUNK, sizeof(*sn->pm));
-	if (sn->buf == NULL || sn->scanvec == NULL || sn->pm == NULL) {
+	if (sn->scanvec == NULL || sn->pm == NULL) {
 		err = -ENOMEM;
 		snap_set_err(sn, "%s", strerror(ENOMEM));
 		goto out;
@@ -525,7 +526,6 @@ out:
 	free(sn->cmdline);
 	free(sn->environ);
 	free(sn->notes);
-	free(sn->buf);
 	free(sn->scanvec);
 	free(sn->pm);
 	return err;

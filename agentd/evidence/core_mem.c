@@ -1,8 +1,17 @@
 /*
  * The memory of the target into the core file: only the pages the page
- * tables say are there (PAGEMAP_SCAN, else /proc/PID/pagemap), read with
- * process_vm_readv (else /proc/PID/mem); long runs of the rest are left
- * out of the file (plan_vma), short ones are zeros.
+ * tables say are there (PAGEMAP_SCAN, else /proc/PID/pagemap), read
+ * through /proc/PID/mem; long runs of the rest are left out of the file
+ * (plan_vma), short ones are zeros.
+ *
+ * Not process_vm_readv, though it copies once where the mem file copies
+ * twice: a page can go between the look at the page tables and the read
+ * (another process registers the range with a userfaultfd it holds, or
+ * punches a hole in the shared memory behind it), and process_vm_readv's
+ * fault then waits for that userfaultfd's handler, which need never
+ * answer; the kernel fails a fault of the mem file's remote read at once
+ * there (no retry allowed), and the page is a gap.  Copying is not what
+ * bounds a snapshot: hashing is (bench/snapshot_bench).
  */
 #include <sys/ioctl.h>
 #include <sys/types.h>
@@ -20,8 +29,7 @@
 #define HOLE_MIN	(256U << 10)	/* smaller zero runs are written out */
 /* zeros a snapshot may write between runs merged past a mapping's share */
 #define ZERO_BUDGET	((uint64_t)1 << 30)
-#define METHOD_VM	"elf-core/ptrace+process_vm_readv+pagemap"
-#define METHOD_MEM	"elf-core/ptrace+proc-mem+pagemap"
+#define METHOD		"elf-core/ptrace+proc-mem+pagemap"
 
 /* PAGEMAP_SCAN's argument (see struct pm_region) */
 struct pm_scan {
@@ -47,6 +55,8 @@ struct pm_scan {
 #define PAGEMAP_SWAPPED	(1ULL << 62)
 
 static const uint8_t zeros[65536];
+
+void (*kk_snap_mem_hook)(pid_t pid, uint64_t start, uint64_t end);
 
 static int
 flush_gap(struct snap *sn, struct kk_artifact *a)
@@ -107,29 +117,9 @@ put_zeros(struct kk_sink *s, uint64_t len)
 static ssize_t
 mem_read(struct snap *sn, uint64_t addr, void *buf, size_t n)
 {
-	struct iovec l, r;
 	ssize_t got;
 	int tries;
 
-	if (sn->use_vm) {
-		l.iov_base = buf;
-		l.iov_len = n;
-		r.iov_base = (void *)(uintptr_t)addr;
-		r.iov_len = n;
-		for (tries = 0; tries < 8; tries++) {
-			got = process_vm_readv(sn->mm_tid, &l, 1, &r, 1, 0);
-			if (got >= 0)
-				return got;
-			if (errno != EINTR)
-				break;
-		}
-		if (errno == ESRCH)
-			return -ESRCH;
-		if (errno == EFAULT || errno == EIO || errno == ENOMEM)
-			return 0;
-		/* ENOSYS, EPERM (seccomp, LSM): /proc/PID/mem from now on */
-		sn->use_vm = false;
-	}
 	if (sn->memfd < 0 || addr > (uint64_t)INT64_MAX)
 		return 0;
 	for (tries = 0; tries < 8; tries++) {
@@ -173,25 +163,13 @@ copy_run(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
 		}
 		if ((size_t)got == n)
 			continue;
-		/* the page at addr failed: try /proc/PID/mem once for it */
+		/* the page at addr failed: zeros, listed as a gap */
 		pend = (addr & ~(pg - 1)) + pg;
 		if (pend > end)
 			pend = end;
-		got = 0;
-		if (sn->use_vm && sn->memfd >= 0 && addr <= (uint64_t)INT64_MAX)
-			got = pread(sn->memfd, sn->buf, (size_t)(pend - addr),
-			    (off_t)addr);
-		if (got == (ssize_t)(pend - addr)) {
-			if ((err = kk_sink_write(s, sn->buf, (size_t)got)) < 0)
-				return err;
-		} else {
-			err = add_gap(sn, a, kk_sink_offset(s), pend - addr,
-			    "unreadable");
-			if (err < 0)
-				return err;
-			if ((err = put_zeros(s, pend - addr)) < 0)
-				return err;
-		}
+		if ((err = add_gap(sn, a, kk_sink_offset(s), pend - addr,
+		    "unreadable")) < 0 || (err = put_zeros(s, pend - addr)) < 0)
+			return err;
 		addr = pend;
 	}
 	return addr >= end ? 0 : -EIO;
@@ -522,8 +500,11 @@ dump_seg(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
 				return err;
 			if (sn->runs.v[i].zero)
 				err = put_zeros(s, re - rs);
-			else
+			else {
+				if (kk_snap_mem_hook != NULL)
+					kk_snap_mem_hook(sn->pid, rs, re);
 				err = copy_run(sn, s, a, rs, re);
+			}
 			if (err < 0)
 				return err;
 			pos = re;
@@ -627,7 +608,7 @@ write_core(struct snap *sn, struct kk_artifact *a)
 		snap_set_err(sn, "%s: %s", rel, strerror(-err));
 		return err;
 	}
-	snprintf(a->method, sizeof(a->method), "%s", METHOD_VM);
+	snprintf(a->method, sizeof(a->method), "%s", METHOD);
 	if ((hdr = calloc(1, hlen)) == NULL) {
 		err = -ENOMEM;
 		goto close;
@@ -662,8 +643,6 @@ close:
 		err = flush_gap(sn, a);
 	else
 		(void)flush_gap(sn, a);
-	if (!sn->use_vm)
-		snprintf(a->method, sizeof(a->method), "%s", METHOD_MEM);
 	/* registers of threads that never stopped are missing */
 	if (err == 0 && sn->over_threads) {
 		a->incomplete = true;

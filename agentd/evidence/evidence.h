@@ -635,6 +635,11 @@ int kk_snapshot_process(int dirfd, pid_t pid, unsigned long long start_time,
     struct kk_artifacts *arts, char *err, size_t errlen);
 /* Called just before the executable is opened: set by the unit tests only. */
 extern void (*kk_snap_exe_hook)(pid_t pid);
+/*
+ * Called once the page tables said [start, end) is there, just before it
+ * is read: set by the unit tests only.
+ */
+extern void (*kk_snap_mem_hook)(pid_t pid, uint64_t start, uint64_t end);
 /* threads one snapshot holds at most (65,536; a test lowers it) */
 extern size_t kk_snap_max_threads;
 

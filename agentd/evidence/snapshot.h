@@ -111,8 +111,7 @@ struct snap {
 	long pgsz;
 	long clk_tck;
 	int pmfd;		/* /proc/PID/pagemap */
-	int memfd;		/* /proc/PID/mem, the fallback reader */
-	bool use_vm;		/* process_vm_readv works */
+	int memfd;		/* /proc/PID/mem, the reader */
 	bool use_scan;		/* PAGEMAP_SCAN works */
 
 	struct thr *t;
@@ -154,7 +153,6 @@ struct snap {
 	size_t nlen;
 	size_t ncap;
 
-	uint8_t *buf;		/* a page: the one-page retry of copy_run */
 	struct runs runs;
 	struct pm_region *scanvec;
 	uint64_t *pm;

@@ -11,6 +11,7 @@
  * are traced; each is killed and reaped by its pid.
  */
 #include <sys/auxv.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/procfs.h>
 #include <sys/stat.h>
@@ -21,7 +22,9 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/sched.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,6 +43,7 @@
 #include "suites.h"
 #include "../progutil.h"
 #include "testutil.h"
+#include "wire.h"
 
 #define MARKER		"kakuri-unit-core-marker-7c3e"
 #define UNTOUCHED	((size_t)1 << 30)
@@ -581,7 +585,7 @@ START_TEST(core_of_running_child)
 		    (uintmax_t)a->size, a->sha256);
 	}
 	ck_assert_str_eq(arts.v[4].method,
-	    "elf-core/ptrace+process_vm_readv+pagemap");
+	    "elf-core/ptrace+proc-mem+pagemap");
 	ck_assert_str_eq(arts.v[0].method, "procfs");
 
 	/* the PT_LOADs cover the lines of the maps file written with it */
@@ -1230,6 +1234,164 @@ START_TEST(core_exe_of_reused_pid)
 }
 END_TEST
 
+/*
+ * core_uffd_punched's hook: the page at punch_addr punched out of the
+ * shared memory behind it once the page tables said it is there, before
+ * it is read, as any process holding that memory can.
+ */
+static int punch_fd = -1;
+static uint64_t punch_addr;
+static long punch_pg;
+static int punched;
+
+static void
+punch_page(pid_t pid, uint64_t start, uint64_t end)
+{
+	(void)pid;
+	if (punched == 0 && start <= punch_addr && punch_addr < end)
+		punched = fallocate(punch_fd, FALLOC_FL_PUNCH_HOLE |
+		    FALLOC_FL_KEEP_SIZE, punch_pg, punch_pg) == 0 ? 1 : -errno;
+}
+
+/*
+ * core_uffd_punched's target: m (len bytes, shared memory) registered
+ * for missing pages with a userfaultfd nobody answers, each page read
+ * in; 'r' on wfd, then it waits.  It must not ck_assert.
+ */
+static void __attribute__((noreturn))
+uffd_child(int wfd, const char *m, size_t len, long pg)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	volatile char sum = 0;
+	char ok = 'e';
+	size_t i;
+	int u;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uint64_t)(uintptr_t)m;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	u = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (u >= 0 && ioctl(u, UFFDIO_API, &api) == 0 &&
+	    ioctl(u, UFFDIO_REGISTER, &reg) == 0) {
+		for (i = 0; i < len; i += (size_t)pg)
+			sum += m[i];
+		ok = 'r';
+	}
+	if (write(wfd, &ok, 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+/*
+ * A page gone between the look at the page tables and the read (a hole
+ * punched in the shared memory behind it), in a range a userfaultfd
+ * watches: the read's fault went to that userfaultfd's handler, which
+ * need never answer, and the snapshot waited with it, as long as the
+ * handler liked (process_vm_readv; its job's deadline, 30 min).  Read
+ * through /proc/PID/mem, that page is a gap, at once, and the rest of
+ * the memory is there.
+ */
+START_TEST(core_uffd_punched)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t len = 4 * (size_t)pg, i, k;
+	const struct kk_artifact *a = NULL;
+	struct kk_artifacts arts;
+	const Elf64_Phdr *ph;
+	struct pollfd pfd;
+	struct core c;
+	char dir[PATH_MAX], err[256], path[2 * PATH_MAX], ok = 0, *page, *m;
+	int p[2], mfd, dfd, r, st;
+	json_t *g;
+	pid_t pid;
+
+	mfd = memfd_create("kakuri-test-uffd", MFD_CLOEXEC);
+	ck_assert_int_ge(mfd, 0);
+	page = malloc((size_t)pg);
+	ck_assert_ptr_nonnull(page);
+	for (i = 0; i < 4; i++) {
+		memset(page, 'a' + (int)i, (size_t)pg);
+		ck_assert_int_eq(pwrite(mfd, page, (size_t)pg,
+		    (off_t)(i * (size_t)pg)), pg);
+	}
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, mfd, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		uffd_child(p[1], m, len, pg);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
+	ck_assert_int_eq(read(p[0], &ok, 1), 1);
+	close(p[0]);
+	ck_assert_msg(ok == 'r', "the child could not register its range "
+	    "with a userfaultfd (the test needs one: root, or "
+	    "vm.unprivileged_userfaultfd)");
+
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(&arts);
+	punch_fd = mfd;
+	punch_addr = (uint64_t)(uintptr_t)m + (uint64_t)pg;
+	punch_pg = pg;
+	punched = 0;
+	kk_snap_mem_hook = punch_page;
+	r = kk_snapshot_process(dfd, pid, 0, &arts, err, sizeof(err));
+	kk_snap_mem_hook = NULL;
+	ck_assert_msg(r == 0, "%d: %s", r, err);
+	ck_assert_msg(punched == 1, "the page was not punched: %d", punched);
+	for (i = 0; i < arts.n; i++)
+		if (strstr(arts.v[i].path, "/core") != NULL)
+			a = &arts.v[i];
+	ck_assert_ptr_nonnull(a);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, a->path);
+	core_open(&c, path);
+	/* the pages around it are there */
+	for (i = 0; i < 4; i++) {
+		if (i == 1)
+			continue;
+		ck_assert_msg(core_read(&c, (uint64_t)(uintptr_t)m +
+		    i * (uint64_t)pg, page, (size_t)pg), "page %zu", i);
+		for (k = 0; k < (size_t)pg; k++)
+			ck_assert_int_eq(page[k], 'a' + (int)i);
+	}
+	/* it is one gap, "unreadable", where its bytes are in the core */
+	ph = core_segment(&c, punch_addr);
+	ck_assert_ptr_nonnull(ph);
+	ck_assert_ptr_nonnull(a->gaps);
+	ck_assert_uint_eq(json_array_size(a->gaps), 1);
+	g = json_array_get(a->gaps, 0);
+	ck_assert_uint_eq(json_integer_value(json_object_get(g, KW_OFFSET)),
+	    ph->p_offset + (punch_addr - ph->p_vaddr));
+	ck_assert_uint_eq(json_integer_value(json_object_get(g, KW_LENGTH)),
+	    (uint64_t)pg);
+	ck_assert_str_eq(json_string_value(json_object_get(g, KW_WHY)),
+	    "unreadable");
+	ck_assert(core_read(&c, punch_addr, page, (size_t)pg));
+	for (k = 0; k < (size_t)pg; k++)
+		ck_assert_int_eq(page[k], 0);
+	core_close(&c);
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	kk_artifacts_free(&arts);
+	munmap(m, len);
+	free(page);
+	close(mfd);
+	close(dfd);
+}
+END_TEST
+
 /* What core_disk_full's child takes: the core of pid into dir. */
 struct full_core {
 	const char *dir;
@@ -1407,4 +1569,5 @@ KK_SUITE(core_suite, "core",
 	    KK_TEST(core_of_vast_mappings), KK_TEST(core_of_crowded_mapping),
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
 	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
-	    KK_TEST(core_exe_of_reused_pid), KK_TEST(core_over_threads))
+	    KK_TEST(core_exe_of_reused_pid), KK_TEST(core_over_threads),
+	    KK_TEST(core_uffd_punched))

@@ -240,6 +240,7 @@ confined_checks(const char *dir)
 		.ptrace_requests = reqs,
 		.nptrace_requests = 2,
 		.protected_pid = getppid(),
+		.no_vm_read = true,
 	};
 	struct iovec local, remote;
 	char byte;
@@ -273,13 +274,16 @@ confined_checks(const char *dir)
 	/* 5: one in the list reaches the kernel (not tracing itself: ESRCH) */
 	bad |= (ptrace(PTRACE_DETACH, getpid(), NULL, NULL) != -1 ||
 	    errno != ESRCH) << 5;
-	/* 6: ... but never for the parent (it could stop it), nor is its
-	 * memory read (it holds the agent's key) */
+	/* 6: ... but never for the parent (it could stop it) */
 	bad |= (ptrace(PTRACE_SEIZE, getppid(), NULL, NULL) != -1 ||
 	    errno != EPERM) << 6;
+	/* 5: nor is any memory read with process_vm_readv: not the
+	 * parent's (it holds the agent's key), nor its own */
 	local = (struct iovec){ &byte, 1 };
 	remote = (struct iovec){ &byte, 1 };
 	bad |= (process_vm_readv(getppid(), &local, 1, &remote, 1, 0) != -1 ||
+	    errno != EPERM) << 6;
+	bad |= (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != -1 ||
 	    errno != EPERM) << 6;
 	return bad;
 }
