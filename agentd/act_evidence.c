@@ -511,6 +511,8 @@ kd_act_collect(struct run *r)
 	js.lim.timeout_ms = (unsigned)r->d->policy->collect_timeout * 1000;
 	js.lim.max_bytes = (uint64_t)r->d->policy->collect_max_mb << 20;
 	js.lim.journal_entries = 1000;
+	/* the ruleset by a second worker, the only one with CAP_NET_ADMIN */
+	js.lim.part = KK_COLLECT_NO_NFT;
 	e = pv_start_job(r, &js, "collect", evidence_done, &j);
 	if (e == KD_RUN_PENDING) {
 		/* collect stops itself at its timeout; this is the backstop */

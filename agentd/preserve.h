@@ -138,6 +138,9 @@ struct job {
 	json_t *skipped;	/* snapshot: pids not taken */
 	size_t left_out;	/* snapshot: frozen ones over KD_SNAPSHOT_PIDS */
 	char current[KK_ART_PATH_MAX];	/* the artifact last begun */
+	/* collect: the ruleset's worker still to come, and its limits */
+	bool nft_next;
+	struct kk_collect_limits lim;
 	/* hash: the selector it resolves */
 	struct kk_hash_result hres;
 	struct kk_selector sel;

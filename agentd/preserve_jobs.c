@@ -180,6 +180,7 @@ pv_job_line(struct job *j, const char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *o, *v, *errors;
+	int code;
 
 	if (len == 0)
 		return;
@@ -199,11 +200,17 @@ pv_job_line(struct job *j, const char *line, size_t len)
 			j->current[0] = '\0';
 			job_distrust(j);
 		}
-	} else if ((v = json_object_get(o, KW_END)) != NULL &&
+	} else if (!j->ended && (v = json_object_get(o, KW_END)) != NULL &&
 	    (errors = clean_errors(json_object_get(v, KW_ERRORS))) != NULL) {
-		j->code = (int)json_integer_value(json_object_get(v, KW_CODE));
-		json_decref(j->errors);
-		j->errors = errors;
+		code = (int)json_integer_value(json_object_get(v, KW_CODE));
+		/* collect's second worker: after the first's, which stay */
+		if (j->errors != NULL) {
+			json_array_extend(j->errors, errors);
+			json_decref(errors);
+		} else
+			j->errors = errors;
+		if (j->code == 0)
+			j->code = code;
 		j->ended = true;
 	} else {
 		job_distrust(j);
@@ -538,6 +545,80 @@ seal_job_dir(struct job *j)
 		    "root's after its worker: %s", dir, strerror(-err));
 }
 
+static int job_fork(struct job *j, int dfd, const struct job_spec *js,
+    char *err, size_t errlen);
+
+/*
+ * collect's second worker, once the first is through: the nftables
+ * ruleset, with CAP_NET_ADMIN, which the first never had while it read
+ * what local users write.  Within what the first left of the job's time
+ * and bytes, in the same directory (sealed once both are through).
+ * true: it runs, the job goes on.  false: the job ends (the first was not
+ * through, or this one could not start: its errors say so).
+ */
+static bool
+job_nft_worker(struct job *j)
+{
+	struct job_spec js;
+	char dir[PATH_MAX], err[160] = "";
+	uint64_t used = 0;
+	long elapsed;
+	size_t i;
+	int dfd, e;
+
+	j->nft_next = false;
+	if (j->bad || j->killed || j->stuck || !j->ended ||
+	    j->code == -ENOSPC)
+		return false;
+	memset(&js, 0, sizeof(js));
+	js.kind = JOB_COLLECT;
+	js.lim = j->lim;
+	js.lim.part = KK_COLLECT_NFT_ONLY;
+	for (i = 0; i < j->arts.n; i++)
+		used += j->arts.v[i].size;
+	/* 0 would be the default: 1 makes the artifact say it was cut */
+	js.lim.max_bytes = used < j->lim.max_bytes ? j->lim.max_bytes - used :
+	    1;
+	elapsed = pv_ms_since(&j->started);
+	js.lim.timeout_ms = elapsed >= 0 && (unsigned long)elapsed <
+	    j->lim.timeout_ms ? j->lim.timeout_ms - (unsigned)elapsed : 1;
+	/* the first worker's ends */
+	sd_event_source_disable_unref(j->child_src);
+	sd_event_source_disable_unref(j->io_src);
+	j->child_src = j->io_src = NULL;
+	kk_close(j->fd);
+	j->fd = -1;
+	j->len = 0;
+	j->received = 0;
+	j->exited = j->eof = j->ended = false;
+	j->status = 0;
+	j->current[0] = '\0';
+	e = pv_strf(dir, sizeof(dir), "%s/%s/%s", j->pv->evidence_dir,
+	    j->evid, j->sub);
+	if (e == 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) < 0)
+		e = -errno;
+	if (e == 0) {
+		e = job_fork(j, dfd, &js, err, sizeof(err));
+		close(dfd);
+	}
+	if (e < 0) {
+		if (j->errors == NULL)
+			j->errors = json_array();
+		json_array_append_new(j->errors, json_sprintf("collect: the "
+		    "nftables ruleset was not read: its worker did not start "
+		    "(%s)", err[0] ? err : strerror(-e)));
+		if (j->code == 0)
+			j->code = -EIO;
+		j->ended = j->exited = j->eof = true;
+		return false;
+	}
+	kk_log(LOG_INFO, KK_MID_APPLY, "%s %s: collect worker %d reading "
+	    "the nftables ruleset", kk_action_name(j->r->cmd.action),
+	    j->r->cmd.id, (int)j->pid);
+	return true;
+}
+
 static void
 job_done(struct job *j)
 {
@@ -546,6 +627,11 @@ job_done(struct job *j)
 	struct job **pp;
 	bool pending = false;
 
+	if (j->len > 0 && !j->bad)	/* a last line without its newline */
+		pv_job_line(j, j->buf, j->len);
+	j->len = 0;
+	if (j->nft_next && job_nft_worker(j))
+		return;
 	for (pp = &pv->jobs; *pp; pp = &(*pp)->next) {
 		if (*pp == j) {
 			*pp = j->next;
@@ -553,8 +639,6 @@ job_done(struct job *j)
 		}
 	}
 	pv->njobs[j->kind]--;
-	if (j->len > 0 && !j->bad)	/* a last line without its newline */
-		pv_job_line(j, j->buf, j->len);
 	seal_job_dir(j);
 	pending = j->done(j) == KD_RUN_PENDING;
 	job_free(j);
@@ -725,9 +809,9 @@ pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
     int (*done)(struct job *), struct job **jp)
 {
 	struct kd_preserve *pv = r->d->pv;
+	char err[160];
 	struct job *j;
-	int p[2] = { -1, -1 }, dfd = -1, e;
-	pid_t pid, parent = getpid();
+	int dfd = -1;
 
 	*jp = NULL;
 	if (r->reply == NULL) {
@@ -757,16 +841,58 @@ pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
 	clock_gettime(CLOCK_MONOTONIC, &j->started);
 	if (js->kind != JOB_HASH && (dfd = make_job_dir(r, j, prefix)) < 0)
 		goto fail;
+	if (job_fork(j, dfd, js, err, sizeof(err)) < 0) {
+		kd_run_fail(r, KE_IO, "%s", err);
+		goto fail;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	dfd = -1;
+	/* collect: this worker all but the ruleset, the next that alone */
+	if (js->kind == JOB_COLLECT && js->lim.part == KK_COLLECT_NO_NFT) {
+		j->nft_next = true;
+		j->lim = js->lim;
+	}
+	j->next = pv->jobs;
+	pv->jobs = j;
+	pv->njobs[j->kind]++;
+	kk_log(LOG_INFO, KK_MID_APPLY, "%s %s: %s worker %d%s%s%s%s",
+	    kk_action_name(r->cmd.action), r->cmd.id, job_names[j->kind],
+	    (int)j->pid, j->sub[0] ? " writing evidence/" : "", j->evid,
+	    j->sub[0] ? "/" : "", j->sub);
+	*jp = j;
+	return KD_RUN_PENDING;
+fail:
+	if (dfd >= 0)
+		close(dfd);
+	job_free(j);
+	return -EIO;
+}
+
+/*
+ * j's worker forked for js, writing beneath dfd (-1: none), and watched:
+ * 0, or -errno with err saying what failed.
+ */
+static int
+job_fork(struct job *j, int dfd, const struct job_spec *js, char *err,
+    size_t errlen)
+{
+	struct kd *d = j->r->d;
+	pid_t pid, parent = getpid();
+	int p[2], e;
+
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		e = -errno;
-		kd_run_fail(r, KE_IO, "pipe: %s", strerror(-e));
-		goto fail;
+		snprintf(err, errlen, "pipe: %s", strerror(-e));
+		return e;
 	}
 	pid = fork();
 	if (pid < 0) {
 		e = -errno;
-		kd_run_fail(r, KE_IO, "fork: %s", strerror(-e));
-		goto fail;
+		close(p[0]);
+		close(p[1]);
+		snprintf(err, errlen, "fork: %s", strerror(-e));
+		return e;
 	}
 	if (pid == 0) {
 		sigset_t all;
@@ -776,44 +902,27 @@ pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
 		signal(SIGHUP, SIG_DFL);
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		pv_worker_main(r->d, parent, p[1], dfd, js);
+		pv_worker_main(d, parent, p[1], dfd, js);
 	}
 	close(p[1]);
-	p[1] = -1;
-	if (dfd >= 0)
-		close(dfd);
-	dfd = -1;
 	j->pid = pid;
 	j->fd = p[0];
 	fcntl(j->fd, F_SETFL, O_NONBLOCK);
-	if ((e = sd_event_add_io(r->d->ev, &j->io_src, j->fd, EPOLLIN,
+	if ((e = sd_event_add_io(d->ev, &j->io_src, j->fd, EPOLLIN,
 	    on_job_io, j)) < 0 ||
-	    (e = sd_event_add_child(r->d->ev, &j->child_src, pid, WEXITED,
+	    (e = sd_event_add_child(d->ev, &j->child_src, pid, WEXITED,
 	    on_job_exit, j)) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		kd_run_fail(r, KE_IO, "event loop: %s", strerror(-e));
-		goto fail;
+		sd_event_source_disable_unref(j->io_src);
+		j->io_src = NULL;
+		close(j->fd);
+		j->fd = -1;
+		j->pid = 0;
+		snprintf(err, errlen, "event loop: %s", strerror(-e));
+		return e;
 	}
-	j->next = pv->jobs;
-	pv->jobs = j;
-	pv->njobs[j->kind]++;
-	kk_log(LOG_INFO, KK_MID_APPLY, "%s %s: %s worker %d%s%s%s%s",
-	    kk_action_name(r->cmd.action), r->cmd.id, job_names[j->kind],
-	    (int)pid, j->sub[0] ? " writing evidence/" : "", j->evid,
-	    j->sub[0] ? "/" : "", j->sub);
-	*jp = j;
-	return KD_RUN_PENDING;
-fail:
-	if (p[0] >= 0)
-		close(p[0]);
-	if (p[1] >= 0)
-		close(p[1]);
-	if (dfd >= 0)
-		close(dfd);
-	j->fd = -1;
-	job_free(j);
-	return -EIO;
+	return 0;
 }
 
 /*

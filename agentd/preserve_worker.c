@@ -160,8 +160,12 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 	sb.caps = CAP(CAP_SYS_PTRACE) | CAP(CAP_DAC_READ_SEARCH);
 	if (js->kind == JOB_SNAPSHOT && js->physical)
 		sb.caps |= CAP(CAP_SYS_RAWIO);	/* /proc/kcore, /dev/mem */
-	if (js->kind == JOB_COLLECT)
-		sb.caps |= CAP(CAP_NET_ADMIN);	/* the nftables ruleset */
+	/*
+	 * the nftables ruleset; not for the sources of text local users
+	 * write, which the first of collect's two workers reads
+	 */
+	if (js->kind == JOB_COLLECT && js->lim.part != KK_COLLECT_NO_NFT)
+		sb.caps |= CAP(CAP_NET_ADMIN);
 	/* kakurid's own unprivileged user: what it writes is only its own */
 	sb.set_ids = d->own_known;
 	sb.uid = d->own_uid;
@@ -188,10 +192,11 @@ worker_confine(struct kd *d, pid_t parent, int out, int dirfd,
 
 /*
  * Collect, once the nftables ruleset is read: CAP_NET_ADMIN goes before
- * the journal and the package lists, text local users write.  A worker
- * taken over by one of those could otherwise change links, routes and
- * tables, or leave what it read (the agent's key) where a local process
- * picks it up.
+ * anything else is read (kakurid's second collect worker reads nothing
+ * more; a collection of every source reads the journal and the package
+ * lists after it, text local users write).  A worker taken over by such
+ * text could otherwise change links, routes and tables, or leave what it
+ * read where a local process picks it up.
  */
 static int
 drop_net_admin(void)

@@ -678,16 +678,28 @@ int kk_iomem_ram(const char *iomem, struct kk_range **out, size_t *n);
 
 /* collect.c ----------------------------------------------------------- */
 
+/*
+ * Which sources: all, or all but the nftables ruleset and that alone.
+ * kakurid's collect job takes them in two workers: the first, with no
+ * CAP_NET_ADMIN, reads every source of text local users write (process
+ * table, sessions, mounts, journal); the second reads only the ruleset
+ * (from the kernel), which needs CAP_NET_ADMIN.
+ */
+enum kk_collect_part {
+	KK_COLLECT_ALL,
+	KK_COLLECT_NO_NFT,
+	KK_COLLECT_NFT_ONLY,
+};
 struct kk_collect_limits {
 	unsigned timeout_ms;		/* whole collection */
 	uint64_t max_bytes;		/* all artifacts together */
 	unsigned journal_entries;	/* most recent entries */
 	const char *nft_ruleset_text;	/* optional, if the caller has it */
+	enum kk_collect_part part;
 	/*
 	 * Optional: called once the ruleset is read (07), before the
-	 * sources local users write (the journal, package lists).  The
-	 * worker drops CAP_NET_ADMIN there.  Below 0: nothing more is
-	 * collected, and the collection fails.
+	 * sources local users write (the journal, package lists).  Below
+	 * 0: nothing more is collected, and the collection fails.
 	 */
 	int (*after_nftables)(void);
 };

@@ -306,7 +306,78 @@ START_TEST(hook_between_nftables_and_journal)
 }
 END_TEST
 
+/*
+ * kakurid's collect job in two workers: the first takes every source
+ * but the ruleset (it has no CAP_NET_ADMIN), the second the ruleset
+ * alone, within what the first left of the bytes; together, the same
+ * files as one collection.  The hook runs only where the ruleset was
+ * read.
+ */
+START_TEST(two_parts_make_one_collection)
+{
+	struct kk_collect_limits lim = { .timeout_ms = 60000,
+	    .max_bytes = 8 << 20, .after_nftables = after_nftables,
+	    .nft_ruleset_text = "table inet t {\n}\n" };
+	struct run r;
+	size_t i;
+
+	run_start(&r);
+	hook_dfd = r.dfd;
+	hook_calls = 0;
+	hook_ret = 0;
+	lim.part = KK_COLLECT_NO_NFT;
+	ck_assert_int_eq(collect(r.dfd, &lim, &r.arts, r.err, sizeof(r.err)),
+	    0);
+	ck_assert_uint_eq(r.arts.n, NNAMES - 1);
+	ck_assert_int_eq(hook_calls, 0);
+	for (i = 0; i < r.arts.n; i++)
+		ck_assert_ptr_null(strstr(r.arts.v[i].path, "07-nftables"));
+	ck_assert_int_ne(faccessat(r.dfd, "collect/07-nftables.json", F_OK, 0),
+	    0);
+	ck_assert_int_eq(faccessat(r.dfd, "collect/10-packages.json", F_OK, 0),
+	    0);
+	lim.part = KK_COLLECT_NFT_ONLY;
+	ck_assert_int_eq(collect(r.dfd, &lim, &r.arts, r.err, sizeof(r.err)),
+	    0);
+	ck_assert_uint_eq(r.arts.n, NNAMES);
+	ck_assert_str_eq(r.arts.v[NNAMES - 1].path,
+	    "collect/07-nftables.json");
+	ck_assert(!r.arts.v[NNAMES - 1].incomplete);
+	ck_assert_int_eq(hook_calls, 1);
+	run_end(&r);
+
+	/* the second alone, past its share of one byte: cut, and says so */
+	run_start(&r);
+	lim.max_bytes = 1;
+	lim.after_nftables = NULL;
+	ck_assert_int_eq(collect(r.dfd, &lim, &r.arts, r.err, sizeof(r.err)),
+	    0);
+	ck_assert_uint_eq(r.arts.n, 1);
+	ck_assert(r.arts.v[0].incomplete);
+	run_end(&r);
+}
+END_TEST
+
 /* ---- the process table ---------------------------------------------- */
+
+/* CapEff of /proc/self/status, "" when 0 */
+static const char *
+cap_eff_of_self(void)
+{
+	static char out[17];
+	char line[256];
+	FILE *f;
+
+	out[0] = '\0';
+	f = fopen("/proc/self/status", "re");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "CapEff:\t", 8) == 0 &&
+		    strtoull(line + 8, NULL, 16) != 0)
+			snprintf(out, sizeof(out), "%.16s", line + 8);
+	fclose(f);
+	return out;
+}
 
 START_TEST(process_table_has_self)
 {
@@ -351,6 +422,9 @@ START_TEST(process_table_has_self)
 	ck_assert_ptr_nonnull(strstr(str_of(me, "cmdline"), "unit-tests"));
 	ck_assert_ptr_nonnull(strstr(str_of(me, "comm"), "unit-tests"));
 	ck_assert_ptr_nonnull(json_object_get(me, "cgroup"));
+	/* its effective capabilities, as its status says, when any */
+	ck_assert_str_eq(json_string_value(json_object_get(me, "cap_eff")) ?:
+	    "", cap_eff_of_self());
 	/* our parent is in the table too (the same executable under Check) */
 	parent = find_item(items_of(doc), "pid", json_integer(getppid()), NULL,
 	    NULL, NULL, NULL);
@@ -1063,6 +1137,7 @@ KK_SUITE(collect_suite, "collect",
 	KK_CASE("collect", KK_TMPDIR, 120),
 	    KK_TEST(artifacts_in_order_and_hashed),
 	    KK_TEST(hook_between_nftables_and_journal),
+	    KK_TEST(two_parts_make_one_collection),
 	    KK_TEST(process_table_has_self),
 	    KK_TEST(process_arguments_cut_where_unreadable),
 	    KK_TEST(sockets_have_ours_with_owner),

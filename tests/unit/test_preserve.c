@@ -997,6 +997,25 @@ START_TEST(test_worker_errors_cleaned)
 	ck_assert_ptr_null(strchr(e, '\x1b'));
 	ck_assert_ptr_null(strchr(e, '\n'));
 	ck_assert_ptr_nonnull(strstr(e, "gone"));
+	/* a second last line of the same worker is not one of ours */
+	line(&f.j, "{\"end\":{\"code\":0,\"errors\":[\"again\"]}}");
+	ck_assert(f.j.bad);
+	ck_assert_uint_eq(json_array_size(f.j.errors), 1);
+	ck_assert_int_eq(f.j.code, -5);
+	/*
+	 * the next worker of the job (collect's second): its errors after
+	 * the first's, the first's code kept
+	 */
+	f.j.bad = f.j.ended = false;
+	line(&f.j, "{\"end\":{\"code\":-2,\"errors\":[\"second\"]}}");
+	ck_assert(!f.j.bad);
+	ck_assert_uint_eq(json_array_size(f.j.errors), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(f.j.errors, 1)),
+	    "second");
+	ck_assert_int_eq(f.j.code, -5);
+	json_decref(f.j.errors);
+	f.j.errors = NULL;
+	f.j.ended = false;
 	/* long: cut */
 	t = malloc(8192);
 	ck_assert_ptr_nonnull(t);
@@ -1008,6 +1027,7 @@ START_TEST(test_worker_errors_cleaned)
 	ck_assert_uint_lt(strlen(json_string_value(json_array_get(f.j.errors,
 	    0))), KD_JOB_ERROR_LEN);
 	free(t);
+	f.j.ended = false;
 	/* not a string; too many */
 	line(&f.j, "{\"end\":{\"code\":-5,\"errors\":[{\"x\":1}]}}");
 	ck_assert(f.j.bad);

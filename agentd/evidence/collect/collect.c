@@ -267,11 +267,28 @@ collector_init(struct collector *c, int dirfd,
 	if (c->journal_entries > MAX_JOURNAL)
 		c->journal_entries = MAX_JOURNAL;
 	c->nft_text = lim ? lim->nft_ruleset_text : NULL;
+	c->part = lim ? lim->part : KK_COLLECT_ALL;
 	c->seq = (uint32_t)time(NULL);
 	c->btime = boot_time();
 	c->hz = sysconf(_SC_CLK_TCK);
 	if (c->hz <= 0)
 		c->hz = 100;
+}
+
+/* Is source i one this collection takes (c->part)? */
+static bool
+in_part(const struct collector *c, size_t i)
+{
+	bool nft = sources[i].fn == collect_nftables;
+
+	switch (c->part) {
+	case KK_COLLECT_NO_NFT:
+		return !nft;
+	case KK_COLLECT_NFT_ONLY:
+		return nft;
+	default:
+		return true;
+	}
 }
 
 /*
@@ -281,8 +298,12 @@ collector_init(struct collector *c, int dirfd,
 static uint64_t
 share_of(const struct collector *c, size_t i)
 {
-	uint64_t left = NSOURCES - i - 1;
+	uint64_t left = 0;
 	uint64_t floor_each = c->max_bytes / (2 * NSOURCES);
+	size_t k;
+
+	for (k = i + 1; k < NSOURCES; k++)
+		left += in_part(c, k);
 	uint64_t remaining = c->max_bytes > c->used ?
 	    c->max_bytes - c->used : 0;
 	uint64_t reserve = left * floor_each;
@@ -402,12 +423,15 @@ kk_collect(int dirfd, const struct kk_collect_limits *lim,
 		 * of others' read with what the hook takes away
 		 */
 		if (i > 0 && sources[i - 1].fn == collect_nftables &&
-		    lim != NULL && lim->after_nftables != NULL &&
+		    in_part(&c, i - 1) && lim != NULL &&
+		    lim->after_nftables != NULL &&
 		    (r = lim->after_nftables()) < 0) {
 			snprintf(err, errlen, "stopped after %s: %s",
 			    sources[i - 1].rel, strerror(-r));
 			return r;
 		}
+		if (!in_part(&c, i))
+			continue;
 		if ((r = art_init(&b, &c, &sources[i], share_of(&c, i))) < 0) {
 			if (ret == 0) {
 				ret = r;
@@ -441,7 +465,7 @@ kk_collect(int dirfd, const struct kk_collect_limits *lim,
 			}
 		if (bad != NULL)
 			snprintf(err, errlen, "%zu of %zu artifacts "
-			    "incomplete, first %s: %s", nbad, NSOURCES,
+			    "incomplete, first %s: %s", nbad, arts->n - first,
 			    bad->path, bad->error);
 	}
 	return ret;

@@ -66,6 +66,7 @@ struct collector {
 	uint64_t used;			/* bytes of artifacts written */
 	unsigned journal_entries;
 	const char *nft_text;
+	enum kk_collect_part part;
 	uint32_t seq;
 	time_t btime;			/* boot time, for process start times */
 	long hz;

@@ -70,11 +70,18 @@ cmdline_short(const struct pstat *ps, const char *buf, ssize_t n)
 	    buf[n - 1] != '\0';
 }
 
-/* "Uid:\treal\teffective\tsaved\tfs" and the same for Gid */
+/*
+ * "Uid:\treal\teffective\tsaved\tfs" and the same for Gid; and the
+ * effective capabilities, when it has any, as status shows them (16 hex
+ * digits): which processes can do what root can (a cut status, past
+ * 16 KiB of groups, has none to show).
+ */
 static void
 set_ids(json_t *o, const char *status)
 {
 	unsigned long long r, e;
+	const char *v = kk_status_field(status, "CapEff");
+	char *end;
 
 	if (kk_status_num(status, "Uid", 0, &r) == 0 &&
 	    kk_status_num(status, "Uid", 1, &e) == 0) {
@@ -86,6 +93,10 @@ set_ids(json_t *o, const char *status)
 		col_set_int(o, "gid", (long long)r);
 		col_set_int(o, "egid", (long long)e);
 	}
+	if (v != NULL && strspn(v, "0123456789abcdef") == 16 &&
+	    (v[16] == '\n' || v[16] == '\0') &&
+	    (e = strtoull(v, &end, 16)) != 0 && end == v + 16)
+		json_object_set_new(o, "cap_eff", kk_json_strn(v, 16));
 }
 
 /* The unified hierarchy's line ("0::/path"), else the first one. */
