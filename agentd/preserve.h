@@ -215,14 +215,18 @@ int pv_start_job(struct run *r, struct job_spec *js, const char *prefix,
     int (*done)(struct job *), struct job **jp);
 void pv_arm_deadline(struct job *j);
 void pv_jobs_free(struct kd_preserve *pv);
-void pv_cut_unreported(struct job *j, const char *why);
-void pv_release_space(struct job *j);
 /* One line of a worker's report, checked (the tests feed it too). */
 void pv_job_line(struct job *j, const char *line, size_t len);
 int pv_job_read(struct job *j);
 /* KD_JOB_OUTPUT_MAX, lowered by the tests */
 extern size_t pv_job_output_max;
+
+/* preserve_files.c: what a worker leaves, once it is through */
+void pv_cut_unreported(struct job *j, const char *why);
+void pv_release_space(struct job *j);
 void pv_worker_end_words(const struct job *j, char *out, size_t len);
+/* the job's directory made root's: no later worker changes it */
+void pv_seal_job_dir(struct job *j);
 
 /* preserve_worker.c */
 void pv_worker_main(struct kd *d, pid_t parent, int out, int dirfd,
