@@ -148,18 +148,19 @@ twins_log(json_t *twins)
 }
 
 /*
- * The set on disk, if the call added to it, once the call has put back
- * the groups it froze for a moment: their journal is then of no more
- * use, and a group kept frozen in place is known by frozen.json.  Also
- * as soon as the targets are taken, before the kernel is waited for: a
- * kakurid that ends meanwhile leaves them known to the next one.
+ * The set on disk, if the call added to it (or an earlier call's save
+ * failed), once the call has put back the groups it froze for a moment:
+ * their journal is then of no more use, and a group kept frozen in place
+ * is known by frozen.json.  Also as soon as the targets are taken,
+ * before the kernel is waited for: a kakurid that ends meanwhile leaves
+ * them known to the next one.
  */
 static void
 frozen_saved(struct kd_preserve *pv, size_t before, const char *group)
 {
 	bool saved = true;
 
-	if (pv->frozen.n != before &&
+	if ((pv->frozen.n != before || pv->frozen_unsaved) &&
 	    kk_frozen_save(pv->frozen_path, &pv->frozen,
 	    &pv->frozen_saved) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
@@ -167,6 +168,7 @@ frozen_saved(struct kd_preserve *pv, size_t before, const char *group)
 		    pv->frozen_path);
 		saved = false;
 	}
+	pv->frozen_unsaved = !saved;
 	/*
 	 * Its groups are emptied even so: kept, they would have the next
 	 * kakurid thaw a group frozen in place that frozen.json does not
@@ -390,8 +392,9 @@ do_thaw(struct run *r, const struct kk_selector *sel)
 		return e;
 	e = kk_thaw(&pv->fz, sel, &pv->frozen, &thawed, &gone, &kept, err,
 	    sizeof(err));
-	if (kk_frozen_save(pv->frozen_path, &pv->frozen,
-	    &pv->frozen_saved) < 0)
+	pv->frozen_unsaved = kk_frozen_save(pv->frozen_path, &pv->frozen,
+	    &pv->frozen_saved) < 0;
+	if (pv->frozen_unsaved)
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
 		    pv->frozen_path);
 	json_decref(r->output);

@@ -173,6 +173,8 @@ struct kd_preserve {
 	struct kk_frozen_set frozen;
 	char frozen_path[PATH_MAX];
 	struct kk_frozen_saved frozen_saved;	/* what was saved last */
+	/* a freeze's save failed: the next call saves even adding nothing */
+	bool frozen_unsaved;
 	char evidence_dir[PATH_MAX];
 	char boot_id[40];
 	struct job *jobs;

@@ -605,6 +605,13 @@ kk_freeze_journal_keep_episode(const struct kk_freezer *fz, const char *group)
 		truncate_file(fz->journal);
 		return;
 	}
+	/*
+	 * Emptied, then written; not a new file renamed over it: a kakurid
+	 * killed in between then leaves an empty journal (as before this
+	 * line was kept), never the old one, whose groups the next start
+	 * would thaw, one frozen in place that frozen.json does not know
+	 * among them, with no signature.
+	 */
 	fd = open(fz->journal, O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0) {

@@ -83,6 +83,17 @@ check "save: kakurid says the set could not be saved" grep -q "frozen.json: coul
 check "save: the moves file keeps the target's move" grep -q "^[^ ]* $SP4 " "$STATE/freeze-sources.moves"
 check "save: the journal keeps only the line naming the freeze group (fails on the old code)" \
 	test "$(cut -d' ' -f2- "$STATE/freeze-sources")" = "episode $EP4"
+# a later freeze that takes nothing (its pid runs no more) tries the save
+# again, fails again, and keeps the line too
+GONE=$(sh -c 'echo $$')
+NSAVE=$(grep -c "frozen.json: could not be saved" "$DLOG")
+F=$(sign alice freeze --arg pid:="$GONE" --incident IR-FZSAVE2) &&
+	ctl apply --json "$F" >"$WORK/fz-save2.out" 2>/dev/null
+check "save: a later freeze of a pid that is gone takes nothing" jq -e '.result != "done"' "$WORK/fz-save2.out"
+check "save: ... tries the save again (logged again; fails without the retry)" \
+	test "$(grep -c "frozen.json: could not be saved" "$DLOG")" -gt "$NSAVE"
+check "save: ... and the journal still names the freeze group (fails without the retry)" \
+	test "$(cut -d' ' -f2- "$STATE/freeze-sources")" = "episode $EP4"
 kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
 rmdir "$STATE/frozen.json"
 EP_NSENTER=1 start_kakurid || die "kakurid starts again"
