@@ -11,7 +11,8 @@
  * fault then waits for that userfaultfd's handler, which need never
  * answer; the kernel fails a fault of the mem file's remote read at once
  * there (no retry allowed), and the page is a gap.  Copying is not what
- * bounds a snapshot: hashing is (bench/snapshot_bench).
+ * bounds a snapshot: hashing is (bench/snapshot_bench: SHA-256 alone
+ * takes several times what either copy takes).
  */
 #include <sys/ioctl.h>
 #include <sys/types.h>
@@ -111,8 +112,11 @@ put_zeros(struct kk_sink *s, uint64_t len)
 }
 
 /*
- * Reads up to n bytes at addr: the count read (0: the page at addr cannot
- * be read), or -ESRCH when the process is gone.
+ * Reads up to n (> 0) bytes at addr: the count read (0: the page at addr
+ * cannot be read), or -ESRCH when the process is gone.  The mem file
+ * reads nothing at all, no error, once the memory it is bound to is gone
+ * (the process exited, killed under the snapshot); a page that cannot be
+ * read is an error (EIO).
  */
 static ssize_t
 mem_read(struct snap *sn, uint64_t addr, void *buf, size_t n)
@@ -120,12 +124,14 @@ mem_read(struct snap *sn, uint64_t addr, void *buf, size_t n)
 	ssize_t got;
 	int tries;
 
-	if (sn->memfd < 0 || addr > (uint64_t)INT64_MAX)
+	if (n == 0 || sn->memfd < 0 || addr > (uint64_t)INT64_MAX)
 		return 0;
 	for (tries = 0; tries < 8; tries++) {
 		got = pread(sn->memfd, buf, n, (off_t)addr);
-		if (got >= 0)
+		if (got > 0)
 			return got;
+		if (got == 0)
+			return -ESRCH;
 		if (errno != EINTR)
 			break;
 	}

@@ -40,7 +40,7 @@ struct kk_artifact {
 	char sha256[65];		/* lowercase hex of the whole file */
 	pid_t pid;			/* source process, 0 if none */
 	unsigned long long start_time;	/* its start time (clock ticks since boot, /proc/PID/stat field 22) */
-	char method[48];		/* "elf-core/ptrace+process_vm_readv", "lime/kcore", "procfs", ... */
+	char method[48];		/* "elf-core/ptrace+proc-mem+pagemap", "lime/kcore", "procfs", ... */
 	json_t *gaps;			/* array of {"offset","length","why"} or NULL (owned) */
 	bool incomplete;		/* the copy stopped early (error says why) */
 	char error[200];

@@ -1255,11 +1255,11 @@ punch_page(pid_t pid, uint64_t start, uint64_t end)
 
 /*
  * core_uffd_punched's target: m (len bytes, shared memory) registered
- * for missing pages with a userfaultfd nobody answers, each page read
- * in; 'r' on wfd, then it waits.  It must not ck_assert.
+ * for missing pages with a userfaultfd nobody answers (with uffd), each
+ * page read in; 'r' on wfd, then it waits.  It must not ck_assert.
  */
 static void __attribute__((noreturn))
-uffd_child(int wfd, const char *m, size_t len, long pg)
+uffd_child(int wfd, const char *m, size_t len, long pg, bool uffd)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	struct uffdio_register reg;
@@ -1272,9 +1272,9 @@ uffd_child(int wfd, const char *m, size_t len, long pg)
 	reg.range.start = (uint64_t)(uintptr_t)m;
 	reg.range.len = len;
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	u = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (u >= 0 && ioctl(u, UFFDIO_API, &api) == 0 &&
-	    ioctl(u, UFFDIO_REGISTER, &reg) == 0) {
+	u = uffd ? (int)syscall(SYS_userfaultfd, O_CLOEXEC) : -1;
+	if (!uffd || (u >= 0 && ioctl(u, UFFDIO_API, &api) == 0 &&
+	    ioctl(u, UFFDIO_REGISTER, &reg) == 0)) {
 		for (i = 0; i < len; i += (size_t)pg)
 			sum += m[i];
 		ok = 'r';
@@ -1324,7 +1324,7 @@ START_TEST(core_uffd_punched)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		close(p[0]);
-		uffd_child(p[1], m, len, pg);
+		uffd_child(p[1], m, len, pg, true);
 	}
 	close(p[1]);
 	pfd.fd = p[0];
@@ -1388,6 +1388,94 @@ START_TEST(core_uffd_punched)
 	munmap(m, len);
 	free(page);
 	close(mfd);
+	close(dfd);
+}
+END_TEST
+
+/*
+ * core_killed_mid_read's hook: the target killed once the page tables
+ * were read, before its pages are, and waited for until its memory is
+ * gone (a zombie; not reaped).
+ */
+static pid_t kill_target;
+static int killed_it;
+
+static void
+kill_page(pid_t pid, uint64_t start, uint64_t end)
+{
+	siginfo_t si;
+
+	(void)start;
+	(void)end;
+	if (killed_it != 0 || pid != kill_target)
+		return;
+	memset(&si, 0, sizeof(si));
+	killed_it = kill(pid, SIGKILL) == 0 && waitid(P_PID, (id_t)pid, &si,
+	    WEXITED | WNOWAIT) == 0 ? 1 : -errno;
+}
+
+/*
+ * A process killed while its memory is read (by another process of its
+ * user: a frozen, stopped process still dies of SIGKILL): the mem file
+ * then reads nothing, no error.  The snapshot says the process exited
+ * during it; it is not a core of zeros after that point, passed off as
+ * whole with every page "unreadable".
+ */
+START_TEST(core_killed_mid_read)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t len = 4 * (size_t)pg, i;
+	const struct kk_artifact *a = NULL;
+	struct kk_artifacts arts;
+	struct pollfd pfd;
+	char dir[PATH_MAX], err[256], ok = 0, *m;
+	int p[2], dfd, r, st;
+	pid_t pid;
+
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED |
+	    MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	memset(m, 'k', len);
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		uffd_child(p[1], m, len, pg, false);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
+	ck_assert_int_eq(read(p[0], &ok, 1), 1);
+	close(p[0]);
+	ck_assert_int_eq(ok, 'r');
+
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(&arts);
+	kill_target = pid;
+	killed_it = 0;
+	kk_snap_mem_hook = kill_page;
+	r = kk_snapshot_process(dfd, pid, 0, &arts, err, sizeof(err));
+	kk_snap_mem_hook = NULL;
+	ck_assert_msg(killed_it == 1, "the target was not killed: %d",
+	    killed_it);
+	ck_assert_msg(r == -ESRCH, "%d: %s", r, err);
+	ck_assert_msg(strstr(err, "exited during the snapshot") != NULL, "%s",
+	    err);
+	/* its core: cut where the process went, no page passed as unreadable */
+	for (i = 0; i < arts.n; i++)
+		if (strstr(arts.v[i].path, "/core") != NULL)
+			a = &arts.v[i];
+	ck_assert_ptr_nonnull(a);
+	ck_assert_msg(a->incomplete, "the core is listed as whole");
+	ck_assert_msg(a->gaps == NULL, "%zu gap(s) of zeros: %s",
+	    json_array_size(a->gaps), a->error);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	kk_artifacts_free(&arts);
+	munmap(m, len);
 	close(dfd);
 }
 END_TEST
@@ -1570,4 +1658,4 @@ KK_SUITE(core_suite, "core",
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
 	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
 	    KK_TEST(core_exe_of_reused_pid), KK_TEST(core_over_threads),
-	    KK_TEST(core_uffd_punched))
+	    KK_TEST(core_uffd_punched), KK_TEST(core_killed_mid_read))

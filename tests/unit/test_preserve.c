@@ -277,7 +277,7 @@ confined_checks(const char *dir)
 	/* 6: ... but never for the parent (it could stop it) */
 	bad |= (ptrace(PTRACE_SEIZE, getppid(), NULL, NULL) != -1 ||
 	    errno != EPERM) << 6;
-	/* 5: nor is any memory read with process_vm_readv: not the
+	/* 6: nor is any memory read with process_vm_readv: not the
 	 * parent's (it holds the agent's key), nor its own */
 	local = (struct iovec){ &byte, 1 };
 	remote = (struct iovec){ &byte, 1 };
