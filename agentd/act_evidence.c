@@ -282,7 +282,9 @@ evidence_done(struct job *j)
 	if (!j->ended) {
 		pv_worker_end_words(j, how, sizeof(how));
 		json_array_append_new(j->errors, json_string(how));
-		j->code = j->killed ? -ETIMEDOUT : -EIO;
+		/* a full disk said before stays said: space is released */
+		if (j->code != -ENOSPC)
+			j->code = j->killed ? -ETIMEDOUT : -EIO;
 		pv_cut_unreported(j, how);
 	}
 	if (j->code == -ENOSPC)

@@ -207,7 +207,7 @@ pv_job_line(struct job *j, const char *line, size_t len)
 			json_decref(errors);
 		} else
 			j->errors = errors;
-		if (j->code == 0)
+		if (j->code == 0 || code == -ENOSPC)
 			j->code = code;
 		j->ended = true;
 	} else {
@@ -288,32 +288,63 @@ static int job_fork(struct job *j, int dfd, const struct job_spec *js,
  * true: it runs, the job goes on.  false: the job ends (the first was not
  * through, or this one could not start: its errors say so).
  */
+#define NFT_ARTIFACT	"collect/07-nftables.json"
+
+/* collect's ruleset, not read: why, in the job's errors, and code. */
+static void
+nft_not_read(struct job *j, const char *why, int code)
+{
+	if (j->errors == NULL)
+		j->errors = json_array();
+	json_array_append_new(j->errors, json_sprintf("collect: the nftables "
+	    "ruleset was not read: %s", why));
+	if (j->code == 0)
+		j->code = code;
+}
+
 static bool
 job_nft_worker(struct job *j)
 {
 	struct job_spec js;
-	char dir[PATH_MAX], err[160] = "";
+	char dir[PATH_MAX], err[160] = "", why[256];
+	char nft[KK_ART_PATH_MAX];
 	uint64_t used = 0;
 	long elapsed;
 	size_t i;
 	int dfd, e;
 
 	j->nft_next = false;
-	if (j->bad || j->killed || j->stuck || !j->ended ||
-	    j->code == -ENOSPC)
+	/* not believed, or not through: its end says why (evidence_done) */
+	if (j->bad || !j->ended)
 		return false;
+	if (j->killed || j->stuck || j->code == -ENOSPC) {
+		nft_not_read(j, j->code == -ENOSPC ? "no space left" :
+		    "the first worker was stopped at its deadline",
+		    j->code == -ENOSPC ? -ENOSPC : -ETIMEDOUT);
+		return false;
+	}
+	pv_strf(nft, sizeof(nft), "%s/%s", j->sub, NFT_ARTIFACT);
+	for (i = 0; i < j->arts.n; i++) {
+		/* the second's file, reported by the first: not believed */
+		if (strcmp(j->arts.v[i].path, nft) == 0) {
+			j->bad = true;
+			return false;
+		}
+		used += j->arts.v[i].size;
+	}
 	memset(&js, 0, sizeof(js));
 	js.kind = JOB_COLLECT;
 	js.lim = j->lim;
 	js.lim.part = KK_COLLECT_NFT_ONLY;
-	for (i = 0; i < j->arts.n; i++)
-		used += j->arts.v[i].size;
 	/* 0 would be the default: 1 makes the artifact say it was cut */
 	js.lim.max_bytes = used < j->lim.max_bytes ? j->lim.max_bytes - used :
 	    1;
+	/* 0, the collector's default, stays so (the job's timer bounds it) */
 	elapsed = pv_ms_since(&j->started);
-	js.lim.timeout_ms = elapsed >= 0 && (unsigned long)elapsed <
-	    j->lim.timeout_ms ? j->lim.timeout_ms - (unsigned)elapsed : 1;
+	if (j->lim.timeout_ms != 0)
+		js.lim.timeout_ms = elapsed >= 0 && (unsigned long)elapsed <
+		    j->lim.timeout_ms ? j->lim.timeout_ms - (unsigned)elapsed :
+		    1;
 	/* the first worker's ends */
 	sd_event_source_disable_unref(j->child_src);
 	sd_event_source_disable_unref(j->io_src);
@@ -331,22 +362,26 @@ job_nft_worker(struct job *j)
 	    O_NOFOLLOW)) < 0)
 		e = -errno;
 	if (e == 0) {
+		/*
+		 * A file there by that name is the first's, unreported (it is
+		 * gone, nothing races this): the second makes its own.  One
+		 * that cannot be removed (a directory) makes the second's
+		 * create fail, which it reports.
+		 */
+		(void)unlinkat(dfd, NFT_ARTIFACT, 0);
 		e = job_fork(j, dfd, &js, err, sizeof(err));
 		close(dfd);
 	}
 	if (e < 0) {
-		if (j->errors == NULL)
-			j->errors = json_array();
-		json_array_append_new(j->errors, json_sprintf("collect: the "
-		    "nftables ruleset was not read: its worker did not start "
-		    "(%s)", err[0] ? err : strerror(-e)));
-		if (j->code == 0)
-			j->code = -EIO;
-		j->ended = j->exited = j->eof = true;
+		snprintf(why, sizeof(why), "its worker did not start (%s)",
+		    err[0] ? err : strerror(-e));
+		/* the event sources are gone: the job ends here */
+		j->exited = j->eof = j->ended = true;
+		nft_not_read(j, why, -EIO);
 		return false;
 	}
-	kk_log(LOG_INFO, KK_MID_APPLY, "%s %s: collect worker %d reading "
-	    "the nftables ruleset", kk_action_name(j->r->cmd.action),
+	kk_log(LOG_INFO, KK_MID_APPLY, "%s %s: collect worker %d for the "
+	    "nftables ruleset", kk_action_name(j->r->cmd.action),
 	    j->r->cmd.id, (int)j->pid);
 	return true;
 }

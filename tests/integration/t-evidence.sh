@@ -274,9 +274,10 @@ check "collect's process table shows its own worker's capabilities" test -n "$WC
 check "... CAP_SYS_PTRACE among them (the field is read)" test "$(( 16#${WCAP:-0} & (1 << 19) ))" -ne 0
 check "... but not CAP_NET_ADMIN, while it read the process table (fails on the old code)" \
 	test "$(( 16#${WCAP:-1000} & (1 << 12) ))" -eq 0
-check "collect's 07-nftables is whole, read by the second worker" \
-	jq -e '(.error == null) and (.incomplete | not)' "$CDIR/collect/07-nftables.json"
-check "kakurid says the second worker read the ruleset" grep -q "collect worker [0-9]* reading the nftables ruleset" "$DLOG"
+check "collect's 07-nftables is in the manifest, whole, read by the second worker" \
+	jq -e -s 'any(.[]; (.path | endswith("/collect/07-nftables.json")) and (.incomplete != true) and (.sha256 | length) == 64)' \
+	"$STATE/evidence/IR-EVID-1/manifest.jsonl"
+check "kakurid says it started the second worker for the ruleset" grep -q "collect worker [0-9]* for the nftables ruleset" "$DLOG"
 check "collect's package list has items" jq -e '.items | length > 0' "$CDIR/collect/10-packages.json"
 
 # --- the manifest, and fetch with verification ---

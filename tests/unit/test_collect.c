@@ -319,6 +319,7 @@ START_TEST(two_parts_make_one_collection)
 	    .max_bytes = 8 << 20, .after_nftables = after_nftables,
 	    .nft_ruleset_text = "table inet t {\n}\n" };
 	struct run r;
+	uint64_t used;
 	size_t i;
 
 	run_start(&r);
@@ -345,6 +346,24 @@ START_TEST(two_parts_make_one_collection)
 	ck_assert(!r.arts.v[NNAMES - 1].incomplete);
 	ck_assert_int_eq(hook_calls, 1);
 	run_end(&r);
+
+	/*
+	 * a budget too small for all: the first leaves the ruleset the
+	 * floor every source is kept (a twentieth of it)
+	 */
+	run_start(&r);
+	lim.max_bytes = 64 << 10;
+	lim.part = KK_COLLECT_NO_NFT;
+	lim.after_nftables = NULL;
+	ck_assert_int_eq(collect(r.dfd, &lim, &r.arts, r.err, sizeof(r.err)),
+	    0);
+	for (i = 0, used = 0; i < r.arts.n; i++)
+		used += r.arts.v[i].size;
+	ck_assert_msg(used <= lim.max_bytes - lim.max_bytes / 20,
+	    "the first part took %ju of %ju bytes", (uintmax_t)used,
+	    (uintmax_t)lim.max_bytes);
+	run_end(&r);
+	lim.part = KK_COLLECT_NFT_ONLY;
 
 	/* the second alone, past its share of one byte: cut, and says so */
 	run_start(&r);

@@ -304,6 +304,9 @@ share_of(const struct collector *c, size_t i)
 
 	for (k = i + 1; k < NSOURCES; k++)
 		left += in_part(c, k);
+	/* the ruleset comes after all of these, by the next worker */
+	if (c->part == KK_COLLECT_NO_NFT)
+		left++;
 	uint64_t remaining = c->max_bytes > c->used ?
 	    c->max_bytes - c->used : 0;
 	uint64_t reserve = left * floor_each;
