@@ -1286,6 +1286,37 @@ uffd_child(int wfd, const char *m, size_t len, long pg, bool uffd)
 }
 
 /*
+ * uffd_child forked over m (len bytes, mapped shared before): its pid
+ * once it is ready, with its userfaultfd when uffd.
+ */
+static pid_t
+uffd_child_start(const char *m, size_t len, long pg, bool uffd)
+{
+	struct pollfd pfd;
+	char ok = 0;
+	int p[2];
+	pid_t pid;
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		uffd_child(p[1], m, len, pg, uffd);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
+	ck_assert_int_eq(read(p[0], &ok, 1), 1);
+	close(p[0]);
+	ck_assert_msg(ok == 'r', "the child could not register its range "
+	    "with a userfaultfd (the test needs one: root, or "
+	    "vm.unprivileged_userfaultfd)");
+	return pid;
+}
+
+/*
  * A page gone between the look at the page tables and the read (a hole
  * punched in the shared memory behind it), in a range a userfaultfd
  * watches: the read's fault went to that userfaultfd's handler, which
@@ -1301,10 +1332,9 @@ START_TEST(core_uffd_punched)
 	const struct kk_artifact *a = NULL;
 	struct kk_artifacts arts;
 	const Elf64_Phdr *ph;
-	struct pollfd pfd;
 	struct core c;
-	char dir[PATH_MAX], err[256], path[2 * PATH_MAX], ok = 0, *page, *m;
-	int p[2], mfd, dfd, r, st;
+	char dir[PATH_MAX], err[256], path[2 * PATH_MAX], *page, *m;
+	int mfd, dfd, r, st;
 	json_t *g;
 	pid_t pid;
 
@@ -1319,22 +1349,7 @@ START_TEST(core_uffd_punched)
 	}
 	m = mmap(NULL, len, PROT_READ, MAP_SHARED, mfd, 0);
 	ck_assert_ptr_ne(m, MAP_FAILED);
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(p[0]);
-		uffd_child(p[1], m, len, pg, true);
-	}
-	close(p[1]);
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
-	ck_assert_int_eq(read(p[0], &ok, 1), 1);
-	close(p[0]);
-	ck_assert_msg(ok == 'r', "the child could not register its range "
-	    "with a userfaultfd (the test needs one: root, or "
-	    "vm.unprivileged_userfaultfd)");
+	pid = uffd_child_start(m, len, pg, true);
 
 	kk_test_workdir(dir);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1427,29 +1442,15 @@ START_TEST(core_killed_mid_read)
 	size_t len = 4 * (size_t)pg, i;
 	const struct kk_artifact *a = NULL;
 	struct kk_artifacts arts;
-	struct pollfd pfd;
-	char dir[PATH_MAX], err[256], ok = 0, *m;
-	int p[2], dfd, r, st;
+	char dir[PATH_MAX], err[256], *m;
+	int dfd, r, st;
 	pid_t pid;
 
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED |
 	    MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(m, MAP_FAILED);
 	memset(m, 'k', len);
-	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		close(p[0]);
-		uffd_child(p[1], m, len, pg, false);
-	}
-	close(p[1]);
-	pfd.fd = p[0];
-	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 90000), 1);
-	ck_assert_int_eq(read(p[0], &ok, 1), 1);
-	close(p[0]);
-	ck_assert_int_eq(ok, 'r');
+	pid = uffd_child_start(m, len, pg, false);
 
 	kk_test_workdir(dir);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
