@@ -293,6 +293,19 @@ snap_leader_gone_runs(const struct snap *sn)
 	return runs;
 }
 
+/* Does the process run on (its memory may have gone by an exec)? */
+static bool
+snap_still_runs(const struct snap *sn)
+{
+	struct kk_pstat ps;
+
+	if (sn->leader_gone)
+		return snap_leader_gone_runs(sn);
+	return kk_pstat_read(sn->pid, 0, &ps) == 0 &&
+	    ps.f[KK_PSTAT_START] == sn->start_time && ps.state != 'Z' &&
+	    ps.state != 'X';
+}
+
 static int
 snap_run(struct snap *sn)
 {
@@ -339,7 +352,7 @@ snap_run(struct snap *sn)
 	}
 	if ((err = snap_find_memory(sn)) < 0)
 		goto out;
-	sn->use_scan = true;
+	sn->use_scan = !kk_snap_no_scan;
 	sn->scanvec = calloc(SCAN_VEC, sizeof(*sn->scanvec));
 	sn->pm = calloc(PM_CHUNK, sizeof(*sn->pm));
 	if (sn->scanvec == NULL || sn->pm == NULL) {
@@ -487,7 +500,11 @@ snap_run(struct snap *sn)
 		goto out;
 	}
 	if (err == -ESRCH) {
-		snap_set_err(sn, "the process exited during the snapshot");
+		/* a thread that was not stopped may have run an exec */
+		snap_set_err(sn, "%s", snap_still_runs(sn) ? "the process's "
+		    "memory was replaced during the snapshot (an exec by a "
+		    "thread that was not stopped)" : "the process exited "
+		    "during the snapshot");
 		goto out;
 	}
 	if (err < 0) {

@@ -58,6 +58,8 @@ struct pm_scan {
 static const uint8_t zeros[65536];
 
 void (*kk_snap_mem_hook)(pid_t pid, uint64_t start, uint64_t end);
+void (*kk_snap_seg_hook)(pid_t pid, uint64_t start, uint64_t end);
+bool kk_snap_no_scan;
 
 static int
 flush_gap(struct snap *sn, struct kk_artifact *a)
@@ -235,6 +237,7 @@ present_runs(struct snap *sn, uint64_t pos, uint64_t end, uint64_t *done)
 			*done = wend;
 			return 0;
 		}
+		/* the memory is gone (the process exited) */
 		if (errno == ESRCH)
 			return -ESRCH;
 		/* older kernel: read the pagemap entries instead */
@@ -248,6 +251,9 @@ present_runs(struct snap *sn, uint64_t pos, uint64_t end, uint64_t *done)
 	    sizeof(uint64_t)));
 	if (got < 0)
 		return errno == ESRCH ? -ESRCH : -errno;
+	/* nothing at all, no error: the memory it is bound to is gone */
+	if (got == 0 && want > 0)
+		return -ESRCH;
 	/* entries past what came back count as absent */
 	for (i = 0; i < nent; i++) {
 		uint64_t e = (size_t)got >= (i + 1) * sizeof(uint64_t) ?
@@ -485,6 +491,8 @@ dump_seg(struct snap *sn, struct kk_sink *s, struct kk_artifact *a,
 
 	if (g->filesz == 0)
 		return 0;
+	if (kk_snap_seg_hook != NULL)
+		kk_snap_seg_hook(sn->pid, pos, end);
 	if (g->header) {
 		if ((err = copy_run(sn, s, a, pos, pos + pg)) < 0)
 			return err;

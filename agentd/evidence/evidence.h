@@ -640,6 +640,10 @@ extern void (*kk_snap_exe_hook)(pid_t pid);
  * is read: set by the unit tests only.
  */
 extern void (*kk_snap_mem_hook)(pid_t pid, uint64_t start, uint64_t end);
+/* Called before a segment's page tables are read: the unit tests only. */
+extern void (*kk_snap_seg_hook)(pid_t pid, uint64_t start, uint64_t end);
+/* The pagemap file, not PAGEMAP_SCAN (as before Linux 6.7): the tests. */
+extern bool kk_snap_no_scan;
 /* threads one snapshot holds at most (65,536; a test lowers it) */
 extern size_t kk_snap_max_threads;
 
@@ -685,6 +689,9 @@ int kk_iomem_ram(const char *iomem, struct kk_range **out, size_t *n);
  * table, sessions, mounts, journal); the second reads only the ruleset
  * (from the kernel), which needs CAP_NET_ADMIN.
  */
+/* a collection's time when none is given (timeout_ms 0) */
+#define KK_COLLECT_DEF_TIMEOUT_MS	30000
+
 enum kk_collect_part {
 	KK_COLLECT_ALL,
 	KK_COLLECT_NO_NFT,

@@ -1413,6 +1413,7 @@ END_TEST
  * gone (a zombie; not reaped).
  */
 static pid_t kill_target;
+static uint64_t kill_at;
 static int killed_it;
 
 static void
@@ -1420,9 +1421,8 @@ kill_page(pid_t pid, uint64_t start, uint64_t end)
 {
 	siginfo_t si;
 
-	(void)start;
-	(void)end;
-	if (killed_it != 0 || pid != kill_target)
+	if (killed_it != 0 || pid != kill_target || kill_at < start ||
+	    kill_at >= end)
 		return;
 	memset(&si, 0, sizeof(si));
 	killed_it = kill(pid, SIGKILL) == 0 && waitid(P_PID, (id_t)pid, &si,
@@ -1446,7 +1446,8 @@ START_TEST(core_killed_mid_read)
 	int dfd, r, st;
 	pid_t pid;
 
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED |
+	/* private: no file, no header page read before the page tables */
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
 	    MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(m, MAP_FAILED);
 	memset(m, 'k', len);
@@ -1458,9 +1459,27 @@ START_TEST(core_killed_mid_read)
 	kk_artifacts_init(&arts);
 	kill_target = pid;
 	killed_it = 0;
-	kk_snap_mem_hook = kill_page;
+	/*
+	 * _i 0: killed once the page tables showed the second page of m,
+	 * before it is read.  1 and 2: before the page tables of its
+	 * stack's segment are read (the child's stack is where ours is:
+	 * forked), after which no page of a file is read (the header
+	 * pages that would say it): PAGEMAP_SCAN then fails (ESRCH); the
+	 * pagemap file (2, as before Linux 6.7) reads nothing, no error,
+	 * which was all pages absent: zeros, in a core listed whole.
+	 */
+	if (_i == 0) {
+		kill_at = (uint64_t)(uintptr_t)m + (uint64_t)pg;
+		kk_snap_mem_hook = kill_page;
+	} else {
+		kill_at = (uint64_t)(uintptr_t)&pid;
+		kk_snap_seg_hook = kill_page;
+	}
+	kk_snap_no_scan = _i == 2;
 	r = kk_snapshot_process(dfd, pid, 0, &arts, err, sizeof(err));
 	kk_snap_mem_hook = NULL;
+	kk_snap_seg_hook = NULL;
+	kk_snap_no_scan = false;
 	ck_assert_msg(killed_it == 1, "the target was not killed: %d",
 	    killed_it);
 	ck_assert_msg(r == -ESRCH, "%d: %s", r, err);
@@ -1659,4 +1678,4 @@ KK_SUITE(core_suite, "core",
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
 	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
 	    KK_TEST(core_exe_of_reused_pid), KK_TEST(core_over_threads),
-	    KK_TEST(core_uffd_punched), KK_TEST(core_killed_mid_read))
+	    KK_TEST(core_uffd_punched), KK_LOOP(core_killed_mid_read, 3))
