@@ -96,6 +96,8 @@ adopt_strays(struct kd *d, struct kd_preserve *pv, const char *group)
 	    &pv->frozen_saved) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
 		    pv->frozen_path);
+		/* the next freeze or thaw saves again before it clears */
+		pv->frozen_unsaved = true;
 		return -1;
 	}
 	return 0;
@@ -510,7 +512,10 @@ kd_act_collect(struct run *r)
 	}
 	memset(&js, 0, sizeof(js));
 	js.kind = JOB_COLLECT;
-	js.lim.timeout_ms = (unsigned)r->d->policy->collect_timeout * 1000;
+	/* 0: the collector's own, which the deadline below must know */
+	js.lim.timeout_ms = r->d->policy->collect_timeout > 0 ?
+	    (unsigned)r->d->policy->collect_timeout * 1000 :
+	    KK_COLLECT_DEF_TIMEOUT_MS;
 	js.lim.max_bytes = (uint64_t)r->d->policy->collect_max_mb << 20;
 	js.lim.journal_entries = 1000;
 	/* the ruleset by a second worker, the only one with CAP_NET_ADMIN */

@@ -280,15 +280,9 @@ pv_job_read(struct job *j)
 static int job_fork(struct job *j, int dfd, const struct job_spec *js,
     char *err, size_t errlen);
 
-/*
- * collect's second worker, once the first is through: the nftables
- * ruleset, with CAP_NET_ADMIN, which the first never had while it read
- * what local users write.  Within what the first left of the job's time
- * and bytes, in the same directory (sealed once both are through).
- * true: it runs, the job goes on.  false: the job ends (the first was not
- * through, or this one could not start: its errors say so).
- */
-#define NFT_ARTIFACT	"collect/07-nftables.json"
+#define NFT_DIR		"collect"
+#define NFT_FILE	"07-nftables.json"
+#define NFT_ARTIFACT	NFT_DIR "/" NFT_FILE
 
 /* collect's ruleset, not read: why, in the job's errors, and code. */
 static void
@@ -302,6 +296,14 @@ nft_not_read(struct job *j, const char *why, int code)
 		j->code = code;
 }
 
+/*
+ * collect's second worker, once the first is through: the nftables
+ * ruleset, with CAP_NET_ADMIN, which the first never had while it read
+ * what local users write.  Within what the first left of the job's time
+ * and bytes, in the same directory (sealed once both are through).
+ * true: it runs, the job goes on.  false: the job ends (the first was not
+ * through, or this one could not start: its errors say so).
+ */
 static bool
 job_nft_worker(struct job *j)
 {
@@ -311,7 +313,7 @@ job_nft_worker(struct job *j)
 	uint64_t used = 0;
 	long elapsed;
 	size_t i;
-	int dfd, e;
+	int dfd, cfd, e;
 
 	j->nft_next = false;
 	/* not believed, or not through: its end says why (evidence_done) */
@@ -339,12 +341,10 @@ job_nft_worker(struct job *j)
 	/* 0 would be the default: 1 makes the artifact say it was cut */
 	js.lim.max_bytes = used < j->lim.max_bytes ? j->lim.max_bytes - used :
 	    1;
-	/* 0, the collector's default, stays so (the job's timer bounds it) */
+	/* what the first left (kd_act_collect gives no 0, the default) */
 	elapsed = pv_ms_since(&j->started);
-	if (j->lim.timeout_ms != 0)
-		js.lim.timeout_ms = elapsed >= 0 && (unsigned long)elapsed <
-		    j->lim.timeout_ms ? j->lim.timeout_ms - (unsigned)elapsed :
-		    1;
+	js.lim.timeout_ms = elapsed >= 0 && (unsigned long)elapsed <
+	    j->lim.timeout_ms ? j->lim.timeout_ms - (unsigned)elapsed : 1;
 	/* the first worker's ends */
 	sd_event_source_disable_unref(j->child_src);
 	sd_event_source_disable_unref(j->io_src);
@@ -364,11 +364,16 @@ job_nft_worker(struct job *j)
 	if (e == 0) {
 		/*
 		 * A file there by that name is the first's, unreported (it is
-		 * gone, nothing races this): the second makes its own.  One
-		 * that cannot be removed (a directory) makes the second's
+		 * gone, nothing races this): the second makes its own.  Its
+		 * directory opened beneath, through no link the first made.
+		 * One that cannot be removed (a directory) makes the second's
 		 * create fail, which it reports.
 		 */
-		(void)unlinkat(dfd, NFT_ARTIFACT, 0);
+		if ((cfd = kk_evidence_openat(dfd, NFT_DIR, O_RDONLY |
+		    O_DIRECTORY, 0)) >= 0) {
+			(void)unlinkat(cfd, NFT_FILE, 0);
+			close(cfd);
+		}
 		e = job_fork(j, dfd, &js, err, sizeof(err));
 		close(dfd);
 	}

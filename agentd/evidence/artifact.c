@@ -169,11 +169,17 @@ kk_artifact_rel_ok(const char *rel)
 	for (p = rel; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
 			return false;
-	/* no ".." component */
+	/*
+	 * no ".." component, and one spelling per file: no "." or empty
+	 * component (a worker reporting "collect/./x" beside "collect/x"
+	 * would name one file twice, with two hashes)
+	 */
 	for (p = rel; p; p = strchr(p, '/')) {
 		if (*p == '/')
 			p++;
-		if (strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\0'))
+		if (*p == '/' || *p == '\0' ||
+		    (p[0] == '.' && (p[1] == '/' || p[1] == '\0')) ||
+		    (strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\0')))
 			return false;
 	}
 	return true;

@@ -15,7 +15,7 @@
 # Only processes this script starts are frozen (uid 43215, named by pid);
 # the FUSE mount lives in a mount namespace of its own.
 . "$(dirname "$0")/lib.sh"
-trap 'cleanup; cgroups_remove' EXIT
+trap 'chattr -i "$STATE/frozen.json" 2>/dev/null; cleanup; cgroups_remove' EXIT
 need
 B="$TOP/build"
 need_built "$B/fusehang"
@@ -83,13 +83,13 @@ check "save: kakurid says the set could not be saved" grep -q "frozen.json: coul
 check "save: the moves file keeps the target's move" grep -q "^[^ ]* $SP4 " "$STATE/freeze-sources.moves"
 check "save: the journal keeps only the line naming the freeze group (fails on the old code)" \
 	test "$(cut -d' ' -f2- "$STATE/freeze-sources")" = "episode $EP4"
-# a later freeze that takes nothing (its pid runs no more) tries the save
-# again, fails again, and keeps the line too
-GONE=$(sh -c 'echo $$')
+# a later freeze that takes nothing (kakurid's own pid: protected, and
+# no pid of another process) tries the save again, fails again, and
+# keeps the line too
 NSAVE=$(grep -c "frozen.json: could not be saved" "$DLOG")
-F=$(sign alice freeze --arg pid:="$GONE" --incident IR-FZSAVE2) &&
+F=$(sign alice freeze --arg pid:="$KPID" --incident IR-FZSAVE2) &&
 	ctl apply --json "$F" >"$WORK/fz-save2.out" 2>/dev/null
-check "save: a later freeze of a pid that is gone takes nothing" jq -e '.result != "done"' "$WORK/fz-save2.out"
+check "save: a later freeze of kakurid's own pid takes nothing" jq -e '.result != "done"' "$WORK/fz-save2.out"
 check "save: ... tries the save again (logged again; fails without the retry)" \
 	test "$(grep -c "frozen.json: could not be saved" "$DLOG")" -gt "$NSAVE"
 check "save: ... and the journal still names the freeze group (fails without the retry)" \
@@ -177,5 +177,44 @@ check "journal: it is still frozen in that group" grep -qx "$SP2" "$STRAY_DIR/cg
 check "moves: the same thaw puts the other back in its own group" wait_for 5 grep -qx "$SP3" "$HOME_CG/cgroup.procs"
 check "moves: and it runs there (that group is not frozen)" grep -qx "frozen 0" "$HOME_CG/cgroup.events"
 echo 0 >"$OLD/cgroup.freeze"
+
+# strays taken in at start whose save fails (frozen.json immutable: it
+# loads, a rename over it does not): the journal and moves stay, and a
+# freeze that takes nothing after keeps them too, so a kakurid killed
+# then still leaves the stray known to the next, with its own group
+echo "== strays taken in at start, frozen.json not saved"
+stop_kakurid -TERM
+kill -9 "$SP2" 2>/dev/null
+test_cgroup "/kakuri-it-$$-home4.scope" || die "a test cgroup"
+HOME4=$TCG
+STRAY4=$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")
+frozen_sleeper "/kakuri/$STRAY4"
+SP6=$SLEEPER
+echo "[]" >"$STATE/frozen.json"
+chattr +i "$STATE/frozen.json" || die "chattr +i on frozen.json (the test needs a file system with it, as ext4)"
+echo "$BOOT episode $STRAY4" >"$STATE/freeze-sources"
+echo "$BOOT $SP6 $(start_of "$SP6") $(hexpath "/${HOME4##*/}")" >"$STATE/freeze-sources.moves"
+NSAVE=$(grep -c "frozen.json: could not be saved" "$DLOG")
+EP_NSENTER=1 start_kakurid || die "kakurid starts on strays"
+check "adopt: the stray is known, and its save failed" \
+	bash -c "[ \"\$(grep -c 'frozen.json: could not be saved' '$DLOG')\" -gt $NSAVE ]"
+check "adopt: the journal and the moves stay" \
+	bash -c "grep -q ' episode $STRAY4\$' '$STATE/freeze-sources' && grep -q '^[^ ]* $SP6 ' '$STATE/freeze-sources.moves'"
+F=$(sign alice freeze --arg pid:="$KPID" --incident IR-FZSAVE3) &&
+	ctl apply --json "$F" >"$WORK/fz-save3.out" 2>/dev/null
+check "adopt: a freeze after it takes nothing" jq -e '.result != "done"' "$WORK/fz-save3.out"
+check "adopt: ... and the journal and the moves still stay (fails without the retry)" \
+	bash -c "grep -q ' episode $STRAY4\$' '$STATE/freeze-sources' && grep -q '^[^ ]* $SP6 ' '$STATE/freeze-sources.moves'"
+kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
+chattr -i "$STATE/frozen.json"
+EP_NSENTER=1 start_kakurid || die "kakurid starts again"
+check "adopt: after a restart the stray is known" \
+	test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "1 $STRAY4 "
+check "adopt: frozen.json lists it with the group its move named" \
+	jq -e --argjson p "$SP6" --arg cg "/${HOME4##*/}" 'any(.[]; .pid == $p and .cgroup == $cg)' "$STATE/frozen.json"
+T=$(sign alice thaw --arg all:=true --episode "$STRAY4") &&
+	"$KAKURICTL" cosign -k "$PKI/bob.key" "$T" >/dev/null 2>&1 &&
+	ctl apply --json "$T" >"$WORK/thaw4.out" 2>/dev/null
+check "adopt: a signed thaw puts it back in its own group" wait_for 5 grep -qx "$SP6" "$HOME4/cgroup.procs"
 summary
 [ "$FAILED" -eq 0 ]

@@ -107,7 +107,10 @@ START_TEST(test_artifact_path_escaping_is_refused)
 {
 	static const char *const bad[] = { "../../victim", "../../../victim",
 		"/etc/shadow", "pid-1/../../../victim", "..", "a/..",
-		"a\\\\..\\\\b", "" };
+		"a\\\\..\\\\b", "",
+		/* one spelling per file: not a second name for pid-1/core */
+		"pid-1/./core", "pid-1//core", "./pid-1/core", "pid-1/core/",
+		"." };
 	char text[512], victim[PATH_MAX + 16];
 	struct fixture f;
 	size_t i;

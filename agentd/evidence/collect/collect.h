@@ -17,7 +17,7 @@
 #include "evidence.h"
 #include "kakuri.h"
 
-#define DEF_TIMEOUT_MS		30000
+#define DEF_TIMEOUT_MS		KK_COLLECT_DEF_TIMEOUT_MS
 #define DEF_MAX_BYTES		(64ULL << 20)
 #define DEF_JOURNAL		1000
 #define MAX_JOURNAL		100000
