@@ -55,6 +55,23 @@ check "restart: the target is back in its own cgroup" test "$(grep '^0::' "/proc
 check "restart: nothing is left frozen" test "$(ctl status --json | jq -r .evidence.frozen)" -eq 0
 stop_kakurid -TERM
 
+# known_after_restart LABEL PID CGROUP-DIR EPISODE: kakurid started again
+# (the last one killed) knows PID frozen in EPISODE, from the group
+# CGROUP-DIR its move named, and a signed thaw puts it back there
+known_after_restart() {
+	local label=$1 pid=$2 cg=$3 ep=$4 t
+	EP_NSENTER=1 start_kakurid || die "kakurid starts again"
+	check "$label: after a restart, status counts it frozen (fails on the old code)" \
+		test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "1 $ep "
+	check "$label: frozen.json lists it with the group its move named" \
+		jq -e --argjson p "$pid" --arg cg "/${cg##*/}" 'any(.[]; .pid == $p and .cgroup == $cg)' "$STATE/frozen.json"
+	t=$(sign alice thaw --arg all:=true --episode "$ep") &&
+		"$KAKURICTL" cosign -k "$PKI/bob.key" "$t" >/dev/null 2>&1 &&
+		ctl apply --json "$t" >"$WORK/thaw-$label.out" 2>/dev/null
+	check "$label: a signed thaw is done" jq -e '.result == "done"' "$WORK/thaw-$label.out"
+	check "$label: it is back in its own group" wait_for 5 grep -qx "$pid" "$cg/cgroup.procs"
+}
+
 # frozen.json that cannot be saved (here a directory in its place, the
 # rename onto it fails; a disk past its reserve, say): the journal keeps
 # the line naming the freeze group and the moves are kept, so a kakurid
@@ -96,16 +113,7 @@ check "save: ... and the journal still names the freeze group (fails without the
 	test "$(cut -d' ' -f2- "$STATE/freeze-sources")" = "episode $EP4"
 kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
 rmdir "$STATE/frozen.json"
-EP_NSENTER=1 start_kakurid || die "kakurid starts again"
-check "save: after a restart, status counts the target frozen (fails on the old code)" \
-	test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "1 $EP4 "
-check "save: frozen.json lists it with the group its move named" \
-	jq -e --argjson p "$SP4" --arg cg "/${SAVE_CG##*/}" 'any(.[]; .pid == $p and .cgroup == $cg)' "$STATE/frozen.json"
-T=$(sign alice thaw --arg all:=true --episode "$EP4") &&
-	"$KAKURICTL" cosign -k "$PKI/bob.key" "$T" >/dev/null 2>&1 &&
-	ctl apply --json "$T" >"$WORK/thaw-save.out" 2>/dev/null
-check "save: a signed thaw is done" jq -e '.result == "done"' "$WORK/thaw-save.out"
-check "save: the target is back in its own group" wait_for 5 grep -qx "$SP4" "$SAVE_CG/cgroup.procs"
+known_after_restart save "$SP4" "$SAVE_CG" "$EP4"
 check "save: the other process was never frozen" grep -qx "frozen 0" "$SAVE_CG/cgroup.events"
 stop_kakurid -TERM
 
@@ -207,14 +215,6 @@ check "adopt: ... and the journal and the moves still stay (fails without the re
 	bash -c "grep -q ' episode $STRAY4\$' '$STATE/freeze-sources' && grep -q '^[^ ]* $SP6 ' '$STATE/freeze-sources.moves'"
 kill -9 "$KPID"; wait "$KPID" 2>/dev/null; KPID=
 chattr -i "$STATE/frozen.json"
-EP_NSENTER=1 start_kakurid || die "kakurid starts again"
-check "adopt: after a restart the stray is known" \
-	test "$(ctl status --json | jq -r '.evidence.frozen, .evidence.freeze_episode' | tr '\n' ' ')" = "1 $STRAY4 "
-check "adopt: frozen.json lists it with the group its move named" \
-	jq -e --argjson p "$SP6" --arg cg "/${HOME4##*/}" 'any(.[]; .pid == $p and .cgroup == $cg)' "$STATE/frozen.json"
-T=$(sign alice thaw --arg all:=true --episode "$STRAY4") &&
-	"$KAKURICTL" cosign -k "$PKI/bob.key" "$T" >/dev/null 2>&1 &&
-	ctl apply --json "$T" >"$WORK/thaw4.out" 2>/dev/null
-check "adopt: a signed thaw puts it back in its own group" wait_for 5 grep -qx "$SP6" "$HOME4/cgroup.procs"
+known_after_restart adopt "$SP6" "$HOME4" "$STRAY4"
 summary
 [ "$FAILED" -eq 0 ]

@@ -1316,6 +1316,19 @@ uffd_child_start(const char *m, size_t len, long pg, bool uffd)
 	return pid;
 }
 
+/* The hook tests' directory (dir), opened, and their artifacts. */
+static int
+hook_test_dir(char *dir, struct kk_artifacts *arts)
+{
+	int dfd;
+
+	kk_test_workdir(dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	kk_artifacts_init(arts);
+	return dfd;
+}
+
 /*
  * A page gone between the look at the page tables and the read (a hole
  * punched in the shared memory behind it), in a range a userfaultfd
@@ -1351,10 +1364,7 @@ START_TEST(core_uffd_punched)
 	ck_assert_ptr_ne(m, MAP_FAILED);
 	pid = uffd_child_start(m, len, pg, true);
 
-	kk_test_workdir(dir);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(dfd, 0);
-	kk_artifacts_init(&arts);
+	dfd = hook_test_dir(dir, &arts);
 	punch_fd = mfd;
 	punch_addr = (uint64_t)(uintptr_t)m + (uint64_t)pg;
 	punch_pg = pg;
@@ -1453,10 +1463,7 @@ START_TEST(core_killed_mid_read)
 	memset(m, 'k', len);
 	pid = uffd_child_start(m, len, pg, false);
 
-	kk_test_workdir(dir);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ck_assert_int_ge(dfd, 0);
-	kk_artifacts_init(&arts);
+	dfd = hook_test_dir(dir, &arts);
 	kill_target = pid;
 	killed_it = 0;
 	/*
