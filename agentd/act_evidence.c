@@ -92,15 +92,7 @@ adopt_strays(struct kd *d, struct kd_preserve *pv, const char *group)
 	    "that ended in a freeze had taken are known again (freeze "
 	    "episode %s); %zu of them with no original cgroup known, which "
 	    "a thaw keeps frozen", n, group, unknown);
-	if (kk_frozen_save(pv->frozen_path, &pv->frozen,
-	    &pv->frozen_saved) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
-		    pv->frozen_path);
-		/* the next freeze or thaw saves again before it clears */
-		pv->frozen_unsaved = true;
-		return -1;
-	}
-	return 0;
+	return pv_frozen_save(pv, NULL) ? 0 : -1;
 }
 
 /*

@@ -158,30 +158,22 @@ twins_log(json_t *twins)
 static void
 frozen_saved(struct kd_preserve *pv, size_t before, const char *group)
 {
-	bool saved = true;
-
-	if ((pv->frozen.n != before || pv->frozen_unsaved) &&
-	    kk_frozen_save(pv->frozen_path, &pv->frozen,
-	    &pv->frozen_saved) < 0) {
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved: thaw "
-		    "after a restart will not know these processes",
-		    pv->frozen_path);
-		saved = false;
-	}
-	pv->frozen_unsaved = !saved;
 	/*
-	 * Its groups are emptied even so: kept, they would have the next
-	 * kakurid thaw a group frozen in place that frozen.json does not
-	 * know, its targets with it, with no signature.  Those stay frozen,
-	 * as before the journal.  Not saved, the line naming the freeze
+	 * Not saved, its groups are emptied even so: kept, they would have
+	 * the next kakurid thaw a group frozen in place that frozen.json
+	 * does not know, its targets with it, with no signature.  Those
+	 * stay frozen, as before the journal.  The line naming the freeze
 	 * group is kept, and the moves: the next kakurid takes the targets
 	 * moved there into its set, each knowing where it came from.
 	 */
-	if (saved) {
-		kk_freeze_journal_clear(&pv->fz);
-		kk_freeze_moves_clear(&pv->fz);
-	} else
+	if ((pv->frozen.n != before || pv->frozen_unsaved) &&
+	    !pv_frozen_save(pv, "thaw after a restart will not know these "
+	    "processes")) {
 		kk_freeze_journal_keep_episode(&pv->fz, group);
+		return;
+	}
+	kk_freeze_journal_clear(&pv->fz);
+	kk_freeze_moves_clear(&pv->fz);
 }
 
 /* The receipt of a freeze, whatever its end. */
@@ -392,11 +384,7 @@ do_thaw(struct run *r, const struct kk_selector *sel)
 		return e;
 	e = kk_thaw(&pv->fz, sel, &pv->frozen, &thawed, &gone, &kept, err,
 	    sizeof(err));
-	pv->frozen_unsaved = kk_frozen_save(pv->frozen_path, &pv->frozen,
-	    &pv->frozen_saved) < 0;
-	if (pv->frozen_unsaved)
-		kk_log(LOG_ERR, KK_MID_ERROR, "%s: could not be saved",
-		    pv->frozen_path);
+	pv_frozen_save(pv, NULL);
 	json_decref(r->output);
 	r->output = json_pack("{s:o, s:I, s:o, s:I}",
 	    KW_THAWED, frozen_list(thawed.v, thawed.n), KW_GONE, (json_int_t)gone,

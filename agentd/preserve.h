@@ -198,6 +198,7 @@ struct grant *kd_grant_slot(struct kd_preserve *pv, uint64_t token,
 int pv_strf(char *out, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 long pv_ms_since(const struct timespec *t0);
+bool pv_frozen_save(struct kd_preserve *pv, const char *why);
 /* kk_is_hex (common/util.c) by its older name, for its callers here */
 #define pv_is_hex(s, n)	kk_is_hex(s, strlen(s), n)
 
