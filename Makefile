@@ -77,7 +77,7 @@ BENCH_SRC := bench/apply_bench.c tests/nftprog.c $(NFT_SRC) $(PROG_SRC)
 # no libssl, no libcrypto (see agentd/restore.c)
 RESTORE_LIB_SRC := $(wildcard agentd/nft/*.c) agentd/parse.c agentd/parse_keys.c agentd/cfgfile.c agentd/blocklist.c agentd/blocklist_file.c \
 	agentd/tables.c agentd/netdevs.c agentd/usb.c agentd/usb_cut.c agentd/usb_scan.c agentd/usb_state.c agentd/usb_enforcer.c agentd/usb_sysfs.c agentd/record.c agentd/outbox.c agentd/outbox_aside.c agentd/outbox_self.c agentd/subids.c agentd/hostfacts.c agentd/adopt.c $(filter-out common/sha256.c,$(COMMON_SRC))
-RESTORE_PKGS := libnftnl libmnl libconfig jansson libmd
+RESTORE_PKGS := libnftnl libmnl libconfig jansson nettle
 
 OBJDIR := build
 FUZZ_SECONDS ?= 60
@@ -117,14 +117,14 @@ $(OBJDIR)/restore-lib.a: $(call obj,$(RESTORE_LIB_SRC))
 	$(call quiet,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-# common/sha256.c once more with libmd's SHA-256, for kakurid-restore
+# common/sha256.c once more with Nettle's SHA-256, for kakurid-restore
 # alone (it links no libcrypto)
-$(OBJDIR)/common/sha256-libmd.o: common/sha256.c
+$(OBJDIR)/common/sha256-nettle.o: common/sha256.c
 	@mkdir -p $(dir $@)
-	$(call quiet,CC,$< libmd)
-	$(Q)$(CC) $(CFLAGS) -DKK_SHA256_LIBMD $(PKG_CFLAGS) -c -o $@ $<
+	$(call quiet,CC,$< nettle)
+	$(Q)$(CC) $(CFLAGS) -DKK_SHA256_NETTLE $(PKG_CFLAGS) -c -o $@ $<
 
-kakurid-restore: $(call obj,$(RESTORE_MAIN)) $(OBJDIR)/common/sha256-libmd.o \
+kakurid-restore: $(call obj,$(RESTORE_MAIN)) $(OBJDIR)/common/sha256-nettle.o \
 		$(OBJDIR)/restore-lib.a
 	$(call quiet,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ \

@@ -8,7 +8,7 @@
  * devices), one batch and its read-back, one audit line.
  * It links libnftnl, libmnl, libconfig and jansson: not libsystemd (and
  * the compression and crypto libraries it pulls in), libssl, libcrypto
- * (SHA-256 is libmd's, see restore_sha256.c) or kakurid's daemon; its
+ * (SHA-256 is Nettle's, see common/sha256.c) or kakurid's daemon; its
  * log lines go to stderr, which systemd makes a journal stream.  The
  * agent user's ids are read from /etc/passwd without NSS modules
  * (getpwnam only when the user is not there); the staff group is the

@@ -1,7 +1,7 @@
 /*
  * SHA-256 in steps, behind one interface with two implementations chosen
  * at build time from the one common/sha256.c: OpenSSL's in kakurid and
- * kakurictl, libmd's (-DKK_SHA256_LIBMD) in kakurid-restore, which links
+ * kakurictl, Nettle's (-DKK_SHA256_NETTLE) in kakurid-restore, which links
  * no libcrypto so that boot does not bind its relocations for a few
  * kilobytes of hashing.  t-crash holds the two equal: the audit chain the
  * restore writes is verified by kakurid's code.
@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-/* room for either library's context (OpenSSL's: 112 bytes, libmd's: 208) */
+/* room for either library's context (OpenSSL's: 112 bytes, Nettle's: 112) */
 struct kk_sha256_ctx {
 	_Alignas(16) unsigned char opaque[256];
 };
