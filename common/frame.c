@@ -38,6 +38,13 @@ kk_frame_reader_reset(struct kk_frame_reader *r)
 	reader_again(r);
 }
 
+bool
+kk_frame_partial(const struct kk_frame_reader *r)
+{
+	return r->hdr_have > 0 &&
+	    (r->hdr_have < 4 || r->body_have < r->body_len);
+}
+
 int
 kk_frame_header(uint8_t hdr[4], size_t len, size_t max)
 {

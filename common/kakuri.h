@@ -375,6 +375,8 @@ struct kk_frame_reader {
 };
 void kk_frame_reader_init(struct kk_frame_reader *r, size_t max);
 void kk_frame_reader_reset(struct kk_frame_reader *r);
+/* Has a frame begun that is not whole yet? */
+bool kk_frame_partial(const struct kk_frame_reader *r);
 /*
  * Feed bytes.  Returns 1 when a frame is complete (take it with
  * kk_frame_take), 0 when more bytes are needed, -EMSGSIZE for a length

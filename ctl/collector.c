@@ -327,13 +327,25 @@ authenticate(struct col_conn *cn)
 	return 0;
 }
 
+/*
+ * Closed after usec without a byte, and a report begun when its
+ * --frame-timeout is over, however its bytes trickle in.
+ */
 static void
 conn_touch(struct col_conn *cn, uint64_t usec)
 {
-	uint64_t now = 0;
+	uint64_t now = 0, when;
 
 	sd_event_now(cn->col->ev, CLOCK_MONOTONIC, &now);
-	sd_event_source_set_time(cn->timer, now + usec);
+	if (!kk_frame_partial(&cn->rd))
+		cn->frame_end = 0;
+	else if (cn->frame_end == 0)
+		cn->frame_end = now +
+		    (uint64_t)cn->col->frame_timeout_s * 1000000ULL;
+	when = now + usec;
+	if (cn->frame_end != 0 && cn->frame_end < when)
+		when = cn->frame_end;
+	sd_event_source_set_time(cn->timer, when);
 }
 
 static int
@@ -469,9 +481,9 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 				conn_close(cn);
 				return 0;
 			}
-			conn_touch(cn, COL_IDLE_USEC);
 			r = kk_frame_feed_each(&cn->rd, buf, (size_t)n, &used,
 			    frame_in, cn);
+			conn_touch(cn, COL_IDLE_USEC);
 			if (r < 0) {
 				answer_error(cn, r == -EMSGSIZE ? KE_TOO_LARGE :
 				    KE_BAD_FRAME, "not one framed report");
@@ -501,7 +513,12 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 static int
 on_conn_timer(sd_event_source *s, uint64_t usec, void *arg)
 {
-	conn_close(arg);
+	struct col_conn *cn = arg;
+
+	if (cn->frame_end != 0 && usec >= cn->frame_end)
+		say(cn, "a report not whole %lld s after its first byte "
+		    "(--frame-timeout): closed", cn->col->frame_timeout_s);
+	conn_close(cn);
 	return 0;
 }
 

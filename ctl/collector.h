@@ -26,6 +26,15 @@
 #define COL_MAX_PER_AGENT	4
 #define COL_HANDSHAKE_USEC	(10ULL * 1000000ULL)
 #define COL_IDLE_USEC		(60ULL * 1000000ULL)
+/*
+ * --frame-timeout: seconds a report may take from its frame's first byte
+ * to its last, by default and at most.  Bytes that keep coming reset the
+ * idle timer only: without it, an agent sending a byte a minute held its
+ * connection (and the 2 MiB its report announced) for ever.  300 s take
+ * the largest report at 7 KiB/s.
+ */
+#define COL_FRAME_TIMEOUT_S	300
+#define COL_FRAME_TIMEOUT_MAX_S	3600
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 /* --exec-timeout: seconds a program may run, by default and at most */
@@ -61,6 +70,7 @@ struct col_conn {
 	/* its next batch, after the other connections' turn (on_conn_io) */
 	sd_event_source *again;
 	struct kk_frame_reader rd;
+	uint64_t frame_end;		/* a frame begun is whole by then, or 0 */
 	uint8_t *out;			/* the framed answers of a batch */
 	size_t out_len, out_off;
 	unsigned nanswers;		/* in out */
@@ -88,6 +98,7 @@ struct collector {
 	const char *exec;
 	unsigned nexec;
 	long long exec_timeout_s;		/* --exec-timeout */
+	long long frame_timeout_s;		/* --frame-timeout */
 	struct col_exec {
 		pid_t pid;
 		char agent[KK_AGENT_ID_HEX + 1];

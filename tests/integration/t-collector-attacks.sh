@@ -19,6 +19,9 @@
 #  - a stored report that could not be read back (a disk error) when its
 #    agent sent it again was taken for "not stored": stored, indexed and
 #    announced again.  It is refused (io) and acked once the disk reads.
+#  - an agent sending its report a byte at a time, each before the idle
+#    timer's end, held its connection for good.  It is closed at
+#    --frame-timeout.
 . "$(dirname "$0")/lib.sh"
 need
 B="$TOP/build"
@@ -282,6 +285,54 @@ check "... their lines name 255 bytes of the hostname" bash -c \
 	"tail -n 3 '$COL/index.jsonl' | jq -s -e 'length == 3 and all(.[]; (.hostname | length) == 255)'"
 check "... and kakurictl reports verifies them with the rest (23 of the first agent)" \
 	test "$(verified_of "$AGENT_ID")" = 23
+
+# --- an agent that sends its report a byte at a time, slower than any
+# --- link: bytes that keep coming reset the idle timer (60 s), and a
+# --- connection sending one a minute held its place and the 2 MiB its
+# --- frame announced for ever.  A report must be whole --frame-timeout
+# --- seconds after its first byte.
+cat >"$WORK/trickle.py" <<'EOT'
+import socket, ssl, sys, time
+# trickle.py DST CHAIN KEY: a TLS connection with an agent's certificate,
+# a frame announcing 1000 bytes, then one byte every 0.3 s for up to 20 s;
+# prints "closed S" (seconds after the first byte) or "open"
+dst, chain, key = sys.argv[1:4]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.load_cert_chain(chain, key)
+s = ctx.wrap_socket(socket.create_connection((dst, 7444), timeout=10))
+s.settimeout(0.3)
+t0 = time.monotonic()
+s.sendall((1000).to_bytes(4, "big"))
+while time.monotonic() - t0 < 20:
+    try:
+        if s.recv(1) == b"":
+            break
+    except socket.timeout:
+        pass
+    except (OSError, ssl.SSLError):
+        break
+    try:
+        s.sendall(b"x")
+    except (OSError, ssl.SSLError):
+        break
+else:
+    print("open", flush=True)
+    sys.exit(0)
+print("closed %.1f" % (time.monotonic() - t0), flush=True)
+EOT
+collector_stop
+collector --frame-timeout 3 || die "the collector restarts with --frame-timeout 3"
+out=$(ip netns exec "$PEER" timeout 40 python3 "$WORK/trickle.py" "$PEER4" "$WORK/a-chain.pem" "$PKI/agent-tls.key")
+echo "  (a byte every 0.3 s: $out)"
+check "an agent's report trickling in a byte at a time is closed at --frame-timeout 3, not held (fails on the old code: open)" \
+	bash -c "[[ '$out' =~ ^closed\ ([0-9]+) ]] && [ \${BASH_REMATCH[1]} -ge 2 ] && [ \${BASH_REMATCH[1]} -le 10 ]"
+check "... the collector says why, naming the agent" \
+	grep -q "agent ${AGENT_ID:0:16}: a report not whole 3 s after its first byte (--frame-timeout): closed" "$WORK/col.err"
+check "... and a report sent at once is acked by the same collector" direct after-trickle
+check "... which still serves" kill -0 "$COLPID"
 # an index of over 1 GiB (a large fleet's years, or a damaged one: a gap
 # of 1.1 GiB without a line end, sparse here, before every line) is read
 # a line at a time: the reports after it stay listed and verified, the
@@ -291,8 +342,8 @@ mv "$COL/index.jsonl" "$WORK/index.orig"
 truncate -s 1100M "$COL/index.jsonl"
 { echo; cat "$WORK/index.orig"; } >>"$COL/index.jsonl"
 "$KAKURICTL" reports --json "$COL" >"$WORK/big-index.out" 2>"$WORK/big-index.err"; rc=$?
-check "an index of 1.1 GiB, a line that long first: 23 and 5 reports after it verified (fails on the old code)" \
-	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 28
+check "an index of 1.1 GiB, a line that long first: 24 and 5 reports after it verified (fails on the old code)" \
+	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 29
 check "... the long line is named, and the exit says something did not hold" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'a line longer than 64 KiB' '$WORK/big-index.err'"
 summary

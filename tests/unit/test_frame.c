@@ -270,11 +270,16 @@ START_TEST(test_feed_byte_by_byte)
 
 	sample_make(&s, 300, 1);
 	kk_frame_reader_init(&r, KK_FRAME_MAX);
-	for (i = 0; i < s.flen; i++)
+	ck_assert(!kk_frame_partial(&r));
+	for (i = 0; i < s.flen; i++) {
 		feed_eq(&r, s.frame + i, 1, i + 1 == s.flen ? 1 : 0, 1);
+		/* begun from its first header byte to its last body byte */
+		ck_assert(kk_frame_partial(&r) == (i + 1 < s.flen));
+	}
 	take_eq(&r, s.body, s.len);
 	/* take resets the reader for the next frame */
 	reader_is_clean(&r, KK_FRAME_MAX);
+	ck_assert(!kk_frame_partial(&r));
 	sample_free(&s);
 }
 END_TEST
