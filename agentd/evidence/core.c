@@ -427,8 +427,8 @@ snap_run(struct snap *sn)
 		goto out;
 	}
 	/* smaps is maps and more: past MAPS_MAX when maps was cut */
-	if (!sn->maps_cut && snap_read_pidfile(sn, "smaps", MAPS_MAX, &smaps,
-	    &smapslen) == 0)
+	if (!sn->maps_cut && !kk_snap_no_smaps && snap_read_pidfile(sn,
+	    "smaps", MAPS_MAX, &smaps, &smapslen) == 0)
 		snap_apply_smaps(sn, smaps);
 	free(smaps);
 	free(sn->status);

@@ -206,6 +206,7 @@ snap_plan_vmas(struct snap *sn)
 	for (i = 0; i < sn->nv; i++) {
 		struct vma *v = &sn->v[i];
 		uint64_t size = v->end - v->start;
+		bool could;
 
 		v->filesz = size;
 		if (!(v->pflags & PF_R) || v->io ||
@@ -217,10 +218,14 @@ snap_plan_vmas(struct snap *sn)
 		 * say is not: a header page not resident there is handed
 		 * to the process's handler, which need never answer, and
 		 * the read waits for it to the deadline (pages that are
-		 * resident are read without a fault).
+		 * resident are read without a fault).  Without smaps, one
+		 * not resident is missing, and the core says so
+		 * (snap_headers_dropped).
 		 */
-		v->header = v->filesz >= (uint64_t)sn->pgsz && v->pgoff == 0 &&
-		    v->smaps && !v->uffd && snap_vma_file(sn, v) &&
+		could = v->filesz >= (uint64_t)sn->pgsz && v->pgoff == 0 &&
+		    !(v->smaps && v->uffd) && snap_vma_file(sn, v) &&
 		    dev_local(sn, v->dev_major, v->dev_minor);
+		v->header = could && v->smaps;
+		v->header_unknown = could && !v->smaps;
 	}
 }

@@ -60,6 +60,7 @@ static const uint8_t zeros[65536];
 void (*kk_snap_mem_hook)(pid_t pid, uint64_t start, uint64_t end);
 void (*kk_snap_seg_hook)(pid_t pid, uint64_t start, uint64_t end);
 bool kk_snap_no_scan;
+bool kk_snap_no_smaps;
 
 static int
 flush_gap(struct snap *sn, struct kk_artifact *a)
@@ -586,6 +587,28 @@ put_headers(struct snap *sn, uint8_t *hdr, size_t phnum, bool extnum,
 }
 
 /*
+ * How many mappings' first pages (ELF headers, build ids) are missing: a
+ * header smaps could not vouch for (header_unknown) is read only if
+ * resident, and one that was not is a segment of no data at its start.
+ */
+static size_t
+headers_dropped(const struct snap *sn)
+{
+	size_t i, j = 0, n = 0;
+
+	for (i = 0; i < sn->nv; i++) {
+		if (!sn->v[i].header_unknown)
+			continue;
+		while (j < sn->nseg && sn->seg[j].vaddr < sn->v[i].start)
+			j++;
+		if (j < sn->nseg && sn->seg[j].vaddr == sn->v[i].start &&
+		    sn->seg[j].filesz == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
  * The core file: ELF header, PT_NOTE + the PT_LOAD segments of every
  * mapping, the notes, then the data of the segments from the next page
  * boundary on.
@@ -595,7 +618,7 @@ write_core(struct snap *sn, struct kk_artifact *a)
 {
 	struct kk_sink *s = NULL;
 	char rel[64];
-	size_t phnum, hlen, i;
+	size_t phnum, hlen, i, dropped;
 	uint64_t data_off, shoff;
 	bool extnum;
 	uint8_t *hdr = NULL;
@@ -681,6 +704,11 @@ close:
 		a->incomplete = true;
 		snprintf(a->error, sizeof(a->error), "ptrace refused (%s): "
 		    "registers are missing", strerror(-sn->seize_err));
+	} else if (err == 0 && (dropped = headers_dropped(sn)) > 0) {
+		a->incomplete = true;
+		snprintf(a->error, sizeof(a->error), "smaps not read: the "
+		    "first page of %zu file mappings (ELF headers, build ids) "
+		    "was not resident and is missing", dropped);
 	}
 	err = kk_sink_close(s, a, err);
 	free(hdr);

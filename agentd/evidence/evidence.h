@@ -644,6 +644,8 @@ extern void (*kk_snap_mem_hook)(pid_t pid, uint64_t start, uint64_t end);
 extern void (*kk_snap_seg_hook)(pid_t pid, uint64_t start, uint64_t end);
 /* The pagemap file, not PAGEMAP_SCAN (as before Linux 6.7): the tests. */
 extern bool kk_snap_no_scan;
+/* smaps taken for unreadable (as past its size limit): the tests. */
+extern bool kk_snap_no_smaps;
 /* threads one snapshot holds at most (65,536; a test lowers it) */
 extern size_t kk_snap_max_threads;
 

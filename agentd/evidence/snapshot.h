@@ -54,6 +54,8 @@ struct vma {
 	unsigned dev_major;	/* of the mapped file */
 	unsigned dev_minor;
 	bool header;		/* its first page is read even if absent */
+	/* it would be, but smaps was not read: read only if resident */
+	bool header_unknown;
 	bool smaps;		/* the flags below are known */
 	bool dontdump;		/* VmFlags dd */
 	bool io;		/* VmFlags io or pf: not RAM the kernel lends */

@@ -1507,6 +1507,57 @@ START_TEST(core_killed_mid_read)
 }
 END_TEST
 
+/*
+ * smaps not read (past its size limit, or refused): a header page that is
+ * not resident cannot be read safely, as a userfaultfd's or a device's it
+ * may be.  The child dropped its executable's from its page tables: the
+ * page is missing, and the core says so; it went without a word before.
+ * _i 1: with smaps, the same child's core is whole, the page in it.
+ */
+START_TEST(core_without_smaps)
+{
+	struct kk_artifacts arts;
+	const struct kk_artifact *a = NULL;
+	struct child ch = { 0 };
+	struct core c;
+	const Elf64_Phdr *ph;
+	char dir[PATH_MAX], corepath[PATH_MAX], rel[64], err[256];
+	size_t i;
+	int dfd;
+
+	child_start(&ch, 0);
+	dfd = hook_test_dir(dir, &arts);
+	kk_snap_no_smaps = _i == 0;
+	ck_assert_int_eq(kk_snapshot_process(dfd, ch.pid, 0, &arts, err,
+	    sizeof(err)), 0);
+	kk_snap_no_smaps = false;
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)ch.pid);
+	for (i = 0; i < arts.n; i++)
+		if (strcmp(arts.v[i].path, rel) == 0)
+			a = &arts.v[i];
+	ck_assert_ptr_nonnull(a);
+	if (_i == 0) {
+		ck_assert_msg(a->incomplete, "the core is listed as whole");
+		ck_assert_msg(strstr(a->error, "smaps not read: the first "
+		    "page of ") != NULL, "%s", a->error);
+	} else
+		ck_assert_msg(!a->incomplete, "%s", a->error);
+	kk_test_join(corepath, dir, rel);
+	core_open(&c, corepath);
+	ph = core_segment(&c, exe_header());
+	ck_assert_ptr_nonnull(ph);
+	ck_assert_uint_eq(ph->p_vaddr, exe_header());
+	if (_i == 0)
+		ck_assert_uint_eq(ph->p_filesz, 0);
+	else
+		ck_assert_uint_gt(ph->p_filesz, 0);
+	core_close(&c);
+	kk_artifacts_free(&arts);
+	close(dfd);
+	child_stop(&ch);
+}
+END_TEST
+
 /* What core_disk_full's child takes: the core of pid into dir. */
 struct full_core {
 	const char *dir;
@@ -1685,4 +1736,5 @@ KK_SUITE(core_suite, "core",
 	    KK_TEST(core_vanished_pid), KK_TEST(core_of_leader_exited),
 	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
 	    KK_TEST(core_exe_of_reused_pid), KK_TEST(core_over_threads),
-	    KK_TEST(core_uffd_punched), KK_LOOP(core_killed_mid_read, 3))
+	    KK_TEST(core_uffd_punched), KK_LOOP(core_killed_mid_read, 3),
+	    KK_LOOP(core_without_smaps, 2))
