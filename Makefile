@@ -122,7 +122,8 @@ $(OBJDIR)/restore-lib.a: $(call obj,$(RESTORE_LIB_SRC))
 $(OBJDIR)/common/sha256-nettle.o: common/sha256.c
 	@mkdir -p $(dir $@)
 	$(call quiet,CC,$< nettle)
-	$(Q)$(CC) $(CFLAGS) -DKK_SHA256_NETTLE $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -DKK_SHA256_NETTLE $(PKG_CFLAGS) \
+		$(shell $(PKG_CONFIG) --cflags nettle 2>/dev/null) -c -o $@ $<
 
 kakurid-restore: $(call obj,$(RESTORE_MAIN)) $(OBJDIR)/common/sha256-nettle.o \
 		$(OBJDIR)/restore-lib.a

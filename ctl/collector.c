@@ -334,9 +334,12 @@ authenticate(struct col_conn *cn)
 static void
 conn_touch(struct col_conn *cn, uint64_t usec)
 {
-	uint64_t now = 0, when;
+	struct timespec ts;
+	uint64_t now, when;
 
-	sd_event_now(cn->col->ev, CLOCK_MONOTONIC, &now);
+	/* the clock, not the loop's wakeup: a report is timed from its read */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 	if (!kk_frame_partial(&cn->rd))
 		cn->frame_end = 0;
 	else if (cn->frame_end == 0)
@@ -353,6 +356,11 @@ frame_in(void *arg, uint8_t *body, size_t len)
 {
 	struct col_conn *cn = arg;
 
+	/*
+	 * Whole: the deadline was this report's.  The next one's starts at
+	 * its own first byte, which may have come in the same read.
+	 */
+	cn->frame_end = 0;
 	/* after an error answer the connection only closes */
 	if (!cn->closing)
 		col_report(cn, body, len);

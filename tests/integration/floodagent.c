@@ -19,14 +19,21 @@
  * one connection, each frame a TLS record of its own (so that every 64th
  * ends a record, and the collector takes them batch after batch), two
  * batches ahead of the answers read (more acks unread than the sockets
- * hold would stop both ends), all within 120 s.
+ * hold would stop both ends), all within 120 s.  With "straddle": the
+ * COUNT reports (64 at most) as one stream on one connection, written in
+ * pieces cut in the middle of each frame, FLOOD_STRADDLE_MS (700) apart,
+ * so that every write but the first and the last ends one report and
+ * begins the next (an agent whose TLS records do not end where its
+ * reports do), then their answers read.
  */
 #define PIPELINE_AHEAD	128
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -162,6 +169,100 @@ out:
 	return ret;
 }
 
+/* len bytes on the non-blocking TLS connection, within 10 s a wait. */
+static int
+raw_write(SSL *ssl, const uint8_t *p, size_t len)
+{
+	struct pollfd pfd = { .fd = SSL_get_fd(ssl) };
+	int n, e, tries;
+
+	for (tries = 0; tries < 1000 && len > 0; tries++) {
+		n = SSL_write(ssl, p, (int)len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		e = SSL_get_error(ssl, n);
+		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+			return -1;
+		pfd.events = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		if (poll(&pfd, 1, 10000) <= 0)
+			return -1;
+	}
+	return len == 0 ? 0 : -1;
+}
+
+/* "straddle" (above): 0, or -1 with a line on stderr. */
+static int
+straddle(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
+    EVP_PKEY *idkey, const char *agent, int count, size_t size, int *acked)
+{
+	const char *ms = getenv("FLOOD_STRADDLE_MS");
+	struct agentconn ac;
+	char err[300], ids[64][33], shas[64][65], *rep;
+	uint8_t *stream = NULL, *p;
+	size_t len = 0, cut[65], n;
+	int i, ret = -1;
+	bool open = false;
+
+	if (count < 1 || count > 64) {
+		fprintf(stderr, "floodagent: straddle takes 1 to 64 reports\n");
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		if ((rep = make_report(idkey, agent, i + 1, size, ids[i])) ==
+		    NULL)
+			goto out;
+		n = strlen(rep);
+		kk_sha256_hex(rep, n, shas[i]);
+		if ((p = realloc(stream, len + 4 + n)) == NULL) {
+			free(rep);
+			goto out;
+		}
+		stream = p;
+		if (kk_frame_header(stream + len, n, KK_REPORT_MAX) < 0) {
+			free(rep);
+			goto out;
+		}
+		memcpy(stream + len + 4, rep, n);
+		free(rep);
+		/* the middle of this frame ends a piece */
+		cut[i] = len + (4 + n) / 2;
+		len += 4 + n;
+	}
+	cut[count] = len;
+	if (agentconn_open(&ac, cfg, addr, pin, err, sizeof(err)) != EX_DONE) {
+		fprintf(stderr, "floodagent: %s\n", err);
+		goto out;
+	}
+	open = true;
+	agentconn_within(&ac, 120000);
+	for (i = 0; i <= count; i++) {
+		if (i > 0) {
+			long t = ms != NULL ? atol(ms) : 700;
+			struct timespec ts = { t / 1000, (t % 1000) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		}
+		if (raw_write(ac.ssl, stream + (i > 0 ? cut[i - 1] : 0),
+		    cut[i] - (i > 0 ? cut[i - 1] : 0)) < 0) {
+			fprintf(stderr, "floodagent: piece %d not written\n",
+			    i);
+			goto out;
+		}
+	}
+	for (i = 0; i < count; i++)
+		if (answer_one(&ac, agent, ids, shas, i, acked) < 0)
+			goto out;
+	ret = 0;
+out:
+	if (open)
+		agentconn_close(&ac);
+	free(stream);
+	return ret;
+}
+
 /* One base64 character of the envelope's signature changed; -1 if none. */
 static int
 spoil_signature(char *env)
@@ -190,7 +291,7 @@ main(int argc, char **argv)
 	size_t size, alen;
 	bool open = false;
 	json_t *o;
-	bool same, onward, forged, piped;
+	bool same, onward, forged, piped, straddled;
 	const char *keep = getenv("FLOOD_SAME_FILE");
 	FILE *f;
 	int unanswered = 0, k = 0;
@@ -199,11 +300,14 @@ main(int argc, char **argv)
 	if (argc != 8 && !(argc == 9 && (strcmp(argv[8], "same") == 0 ||
 	    strcmp(argv[8], "onward") == 0 ||
 	    strcmp(argv[8], "forged") == 0 ||
-	    strcmp(argv[8], "pipeline") == 0))) {
+	    strcmp(argv[8], "pipeline") == 0 ||
+	    strcmp(argv[8], "straddle") == 0))) {
 		fprintf(stderr, "usage: floodagent ADDR PIN CHAIN TLSKEY IDKEY "
-		    "COUNT SIZE [same | onward | forged | pipeline]\n");
+		    "COUNT SIZE [same | onward | forged | pipeline | "
+		    "straddle]\n");
 		return 2;
 	}
+	straddled = argc == 9 && strcmp(argv[8], "straddle") == 0;
 	piped = argc == 9 && strcmp(argv[8], "pipeline") == 0;
 	same = argc == 9 && strcmp(argv[8], "same") == 0;
 	onward = argc == 9 && strcmp(argv[8], "onward") == 0;
@@ -217,9 +321,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "floodagent: %s\n", err);
 		return 1;
 	}
-	if (piped) {
-		if (count > 0 && pipeline(&cfg, argv[1], argv[2], idkey, agent,
-		    count, size, &acked) == 0)
+	if (piped || straddled) {
+		if (count > 0 && (piped ? pipeline(&cfg, argv[1], argv[2],
+		    idkey, agent, count, size, &acked) : straddle(&cfg,
+		    argv[1], argv[2], idkey, agent, count, size, &acked)) == 0)
 			ret = 0;
 		refused = count - acked;
 		goto out;

@@ -21,7 +21,8 @@
 #    announced again.  It is refused (io) and acked once the disk reads.
 #  - an agent sending its report a byte at a time, each before the idle
 #    timer's end, held its connection for good.  It is closed at
-#    --frame-timeout.
+#    --frame-timeout; reports whose writes straddle them are each timed
+#    from their own first byte.
 . "$(dirname "$0")/lib.sh"
 need
 B="$TOP/build"
@@ -332,6 +333,12 @@ check "an agent's report trickling in a byte at a time is closed at --frame-time
 check "... the collector says why, naming the agent" \
 	grep -q "agent ${AGENT_ID:0:16}: a report not whole 3 s after its first byte (--frame-timeout): closed" "$WORK/col.err"
 check "... and a report sent at once is acked by the same collector" direct after-trickle
+# six reports as one stream, each write ending one and beginning the next,
+# 0.8 s apart: 4.8 s in all, each report whole within 0.8 s of its start
+FLOOD_STRADDLE_MS=800 flood b 6 2000 straddle >"$WORK/straddle.out" 2>&1
+echo "  (six reports straddling the writes: $(cat "$WORK/straddle.out"))"
+check "... six reports whose writes straddle them, 4.8 s in all, are acked: each is timed from its own first byte" \
+	grep -q '^acked 6 refused 0' "$WORK/straddle.out"
 check "... which still serves" kill -0 "$COLPID"
 # an index of over 1 GiB (a large fleet's years, or a damaged one: a gap
 # of 1.1 GiB without a line end, sparse here, before every line) is read
@@ -342,8 +349,8 @@ mv "$COL/index.jsonl" "$WORK/index.orig"
 truncate -s 1100M "$COL/index.jsonl"
 { echo; cat "$WORK/index.orig"; } >>"$COL/index.jsonl"
 "$KAKURICTL" reports --json "$COL" >"$WORK/big-index.out" 2>"$WORK/big-index.err"; rc=$?
-check "an index of 1.1 GiB, a line that long first: 24 and 5 reports after it verified (fails on the old code)" \
-	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 29
+check "an index of 1.1 GiB, a line that long first: 24 and 11 reports after it verified (fails on the old code)" \
+	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 35
 check "... the long line is named, and the exit says something did not hold" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'a line longer than 64 KiB' '$WORK/big-index.err'"
 summary
