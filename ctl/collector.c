@@ -264,6 +264,11 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 		json_decref(p);
 		return;
 	}
+	if (r == -ENOSPC && strcmp(word, KE_BUSY) == 0) {
+		refuse(cn, KE_BUSY, "the collector's disk is nearly full", false);
+		json_decref(p);
+		return;
+	}
 	if (r < 0) {
 		/* a conflict is the agent's doing, a failing disk is not */
 		if (strcmp(word, KE_REPLAY) == 0)

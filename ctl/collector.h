@@ -35,6 +35,17 @@
  */
 #define COL_FRAME_TIMEOUT_S	300
 #define COL_FRAME_TIMEOUT_MAX_S	3600
+/*
+ * --min-free-mib: what a new report must leave free on the directory's
+ * file system, by default 256 MiB, or a twentieth of a smaller one; and
+ * free inodes, a twentieth of them up to 4096.  The per-agent quotas add
+ * up to more than any disk: without a floor, a fleet's reports (or one
+ * agent's, besides the index and the identity files) filled it, and the
+ * index's next line was cut.
+ */
+#define COL_MIN_FREE_MIB	256
+#define COL_MIN_FREE_MAX_MIB	1048576
+#define COL_MIN_FREE_INODES	4096
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 /* --exec-timeout: seconds a program may run, by default and at most */
@@ -99,6 +110,8 @@ struct collector {
 	unsigned nexec;
 	long long exec_timeout_s;		/* --exec-timeout */
 	long long frame_timeout_s;		/* --frame-timeout */
+	long long min_free_mib;			/* --min-free-mib; -1: default */
+	bool disk_low;		/* under it: new reports refused, busy */
 	struct col_exec {
 		pid_t pid;
 		char agent[KK_AGENT_ID_HEX + 1];
@@ -170,6 +183,12 @@ bool col_batch_synced(struct collector *col, struct col_conn *cn);
  * sync is tried, and if it succeeds the list is announced and empty.
  */
 bool col_unsynced_room(struct collector *col, const char *agent);
+/*
+ * Whether a new report leaves the directory's file system its reserve
+ * (--min-free-mib, free inodes); said once when it does not, and once
+ * when it does again.
+ */
+bool col_disk_room(struct collector *col);
 /* Is the agent id in --agents? */
 bool col_agent_listed(struct collector *col, const char *id);
 /*

@@ -51,7 +51,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 {
 	struct collector col = { .dirfd = -1, .index_synced = -1,
 	    .exec_timeout_s = COL_EXEC_TIMEOUT_S,
-	    .frame_timeout_s = COL_FRAME_TIMEOUT_S };
+	    .frame_timeout_s = COL_FRAME_TIMEOUT_S, .min_free_mib = -1 };
 	struct stat st;
 	pid_t holder;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
@@ -71,6 +71,9 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		CTL_NUMBER("frame-timeout", &col.frame_timeout_s, 1,
 		    COL_FRAME_TIMEOUT_MAX_S, "--frame-timeout wants the "
 		    "seconds a report may take to arrive, 1 to 3600"),
+		CTL_NUMBER("min-free-mib", &col.min_free_mib, 0,
+		    COL_MIN_FREE_MAX_MIB, "--min-free-mib wants the MiB a new "
+		    "report must leave free, 0 to 1048576"),
 		CTL_NUMBER("agent-quota", &quota_mib, 1, COLQ_MAX_MIB,
 		    "--agent-quota wants the MiB an agent may store an hour, "
 		    "1 to 1048576"),

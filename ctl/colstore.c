@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -314,6 +315,51 @@ stored_not(int err)
 	    err == -ELOOP || err == -EISDIR;
 }
 
+bool
+col_disk_room(struct collector *col)
+{
+	struct statvfs vf;
+	uint64_t total, avail, reserve, ireserve;
+	bool room;
+
+	/* a file system that cannot say: the store itself will tell */
+	if (fstatvfs(col->dirfd, &vf) < 0)
+		return true;
+	total = (uint64_t)vf.f_blocks * vf.f_frsize;
+	avail = (uint64_t)vf.f_bavail * vf.f_frsize;
+	if (col->min_free_mib >= 0)
+		reserve = (uint64_t)col->min_free_mib << 20;
+	else {
+		reserve = (uint64_t)COL_MIN_FREE_MIB << 20;
+		if (total / 20 < reserve)
+			reserve = total / 20;
+	}
+	ireserve = vf.f_files / 20;
+	if (ireserve > COL_MIN_FREE_INODES)
+		ireserve = COL_MIN_FREE_INODES;
+	/* btrfs and others count no inodes: f_files 0 */
+	room = avail >= reserve && (vf.f_files == 0 ||
+	    (uint64_t)vf.f_favail >= ireserve);
+	if (room == !col->disk_low)
+		return room;	/* as it was: said already */
+	col->disk_low = !room;
+	if (!room)
+		fprintf(stderr, "collector: %s: %llu MiB and %llu inodes free, "
+		    "under the reserve of %llu MiB and %llu inodes "
+		    "(--min-free-mib): new reports refused (busy), kept in "
+		    "their agents' outboxes, until there is room\n", col->dir,
+		    (unsigned long long)(avail >> 20),
+		    (unsigned long long)vf.f_favail,
+		    (unsigned long long)(reserve >> 20),
+		    (unsigned long long)ireserve);
+	else
+		fprintf(stderr, "collector: %s: room again (%llu MiB and %llu "
+		    "inodes free): reports are stored\n", col->dir,
+		    (unsigned long long)(avail >> 20),
+		    (unsigned long long)vf.f_favail);
+	return room;
+}
+
 /*
  * The report stored (or found stored): 0 and the answer to send, or a
  * negative errno and an error word.
@@ -395,6 +441,12 @@ col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		fprintf(stderr, "kakurictl collector: %s: a damaged copy "
 		    "(not a report of %.16s) replaced by the one sent again\n",
 		    path, cn->agent);
+	}
+	/* kept in its agent's outbox while the disk is nearly full */
+	if (!col_disk_room(col)) {
+		cn->dirty = was_dirty;
+		*word = KE_BUSY;
+		return -ENOSPC;
 	}
 	/*
 	 * Announced once the disk syncs, or never (a resend finds it

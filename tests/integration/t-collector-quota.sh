@@ -95,6 +95,31 @@ check "... and a good report of that agent's of the same size after them: rate-l
 flood a 1 2000 >"$WORK/a-after.out"
 check "... while another agent's is stored at once" grep -q '^acked 1 refused 0' "$WORK/a-after.out"
 
+
+# --- the disk nearly full: the quotas of a fleet's agents add up to more
+# --- than any disk, and reports filled it to the last byte, where the
+# --- index's next line was cut.  A new report must leave the reserve
+# --- (--min-free-mib) free: refused busy, kept in the agent's outbox.
+collector_stop
+free_mib() { df --output=avail -B1M "$COL" | tail -1 | tr -d ' '; }
+F0=$(free_mib)
+RESERVE=$((F0 - 3))
+collector --agent-quota 1024 --min-free-mib "$RESERVE" || die "the collector starts with --min-free-mib $RESERVE"
+flood b 10 700000 >"$WORK/low.out"
+read -r _ ACKED5 _ REFUSED5 WORD5 <"$WORK/low.out"
+F1=$(free_mib)
+echo "  (reserve $RESERVE MiB of $F0 free: $(cat "$WORK/low.out"), $F1 MiB free after)"
+check "reports of 700 KB with 3 MiB over the reserve: some stored, then refused busy (fails on the old code: all stored)" \
+	bash -c "[ '${ACKED5:-0}' -ge 1 ] && [ '${ACKED5:-9}' -le 7 ] && [ '${REFUSED5:-0}' -ge 1 ] && [ '$WORD5' = busy ]"
+check "... the disk keeps its reserve, less one report at most ($F1 MiB free)" \
+	test "$F1" -ge $((RESERVE - 1))
+check "... the collector says so once, naming the reserve" bash -c \
+	"[ \$(grep -c 'under the reserve of $RESERVE MiB' '$WORK/col.err') = 1 ]"
+rm -f "$COL/$B_ID"/*.json
+flood b 1 2000 >"$WORK/room.out"
+check "room made (the CSIRT archived the reports): the next is stored" grep -q '^acked 1 refused 0' "$WORK/room.out"
+check "... and the collector says there is room again" grep -q "$COL: room again" "$WORK/col.err"
+
 check "kakurid served throughout" kill -0 "$KPID"
 check "the collector served throughout" kill -0 "$COLPID"
 summary
