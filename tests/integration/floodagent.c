@@ -118,6 +118,19 @@ answer_one(struct agentconn *ac, const char *agent, char (*ids)[33],
 	return 0;
 }
 
+/* The answers to reports from..to-1, in order: 0, or -1 with a line. */
+static int
+answers(struct agentconn *ac, const char *agent, char (*ids)[33],
+    char (*shas)[65], int from, int to, int *acked)
+{
+	int i;
+
+	for (i = from; i < to; i++)
+		if (answer_one(ac, agent, ids, shas, i, acked) < 0)
+			return -1;
+	return 0;
+}
+
 /*
  * count reports of size bytes written ahead on one connection,
  * then their answers read: the acks counted in *acked.  0, or -1 with a
@@ -156,11 +169,8 @@ pipeline(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
 		}
 		free(rep);
 	}
-	for (i = count > PIPELINE_AHEAD ? count - PIPELINE_AHEAD : 0;
-	    i < count; i++)
-		if (answer_one(&ac, agent, ids, shas, i, acked) < 0)
-			goto out;
-	ret = 0;
+	ret = answers(&ac, agent, ids, shas, count > PIPELINE_AHEAD ?
+	    count - PIPELINE_AHEAD : 0, count, acked);
 out:
 	if (open)
 		agentconn_close(&ac);
@@ -252,10 +262,7 @@ straddle(const struct agentconn_cfg *cfg, const char *addr, const char *pin,
 			goto out;
 		}
 	}
-	for (i = 0; i < count; i++)
-		if (answer_one(&ac, agent, ids, shas, i, acked) < 0)
-			goto out;
-	ret = 0;
+	ret = answers(&ac, agent, ids, shas, 0, count, acked);
 out:
 	if (open)
 		agentconn_close(&ac);
