@@ -751,6 +751,14 @@ int kk_text_copy(char *dst, size_t size, const char *s, size_t len);
  */
 size_t kk_text_clean(char *dst, size_t size, const char *s, size_t len);
 /*
+ * For a name that must read as what it is (an agent's hostname): copies
+ * s into dst with every byte that is not printable ASCII, space and
+ * backslash included, written as \xHH, so that "pc-001" in fullwidth
+ * letters or with a zero-width space does not pass for "pc-001".  Cut
+ * before an escape that does not fit; returns the length written.
+ */
+size_t kk_text_ascii(char *dst, size_t size, const char *s, size_t len);
+/*
  * A refusal's reason for a receipt or the audit log: formatted into why
  * (whylen bytes; nothing when why is NULL), every byte that is not
  * printable ASCII made '?'.

@@ -539,6 +539,33 @@ kk_text_clean(char *dst, size_t size, const char *s, size_t len)
 	return o;
 }
 
+size_t
+kk_text_ascii(char *dst, size_t size, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, o = 0;
+
+	if (size == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (u[i] > 0x20 && u[i] < 0x7f && u[i] != '\\') {
+			if (o + 1 > size - 1)
+				break;
+			dst[o++] = (char)u[i];
+			continue;
+		}
+		if (o + 4 > size - 1)
+			break;
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[u[i] >> 4];
+		dst[o++] = hex[u[i] & 15];
+	}
+	dst[o] = '\0';
+	return o;
+}
+
 /*
  * The explanation ends up in receipts and in the audit log, and may quote
  * the payload (a key name, jansson's "near '...'"): keep it printable

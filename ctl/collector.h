@@ -46,6 +46,8 @@
 #define COL_MIN_FREE_MIB	256
 #define COL_MIN_FREE_MAX_MIB	1048576
 #define COL_MIN_FREE_INODES	4096
+/* a report's index line and its agent's identity.pem, at most */
+#define COL_ENTRY_ROOM		(64 * 1024)
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 /* --exec-timeout: seconds a program may run, by default and at most */
@@ -185,10 +187,10 @@ bool col_batch_synced(struct collector *col, struct col_conn *cn);
 bool col_unsynced_room(struct collector *col, const char *agent);
 /*
  * Whether a new report leaves the directory's file system its reserve
- * (--min-free-mib, free inodes); said once when it does not, and once
- * when it does again.
+ * of len bytes (--min-free-mib, free inodes); said once when it does
+ * not, and once when it does again.
  */
-bool col_disk_room(struct collector *col);
+bool col_disk_room(struct collector *col, size_t len);
 /* Is the agent id in --agents? */
 bool col_agent_listed(struct collector *col, const char *id);
 /*

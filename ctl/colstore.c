@@ -316,14 +316,17 @@ stored_not(int err)
 }
 
 bool
-col_disk_room(struct collector *col)
+col_disk_room(struct collector *col, size_t len)
 {
 	struct statvfs vf;
 	uint64_t total, avail, reserve, ireserve;
 	bool room;
 
-	/* a file system that cannot say: the store itself will tell */
-	if (fstatvfs(col->dirfd, &vf) < 0)
+	/*
+	 * None asked (--min-free-mib 0), or a file system that cannot say:
+	 * the store itself will tell
+	 */
+	if (col->min_free_mib == 0 || fstatvfs(col->dirfd, &vf) < 0)
 		return true;
 	total = (uint64_t)vf.f_blocks * vf.f_frsize;
 	avail = (uint64_t)vf.f_bavail * vf.f_frsize;
@@ -337,9 +340,12 @@ col_disk_room(struct collector *col)
 	ireserve = vf.f_files / 20;
 	if (ireserve > COL_MIN_FREE_INODES)
 		ireserve = COL_MIN_FREE_INODES;
-	/* btrfs and others count no inodes: f_files 0 */
-	room = avail >= reserve && (vf.f_files == 0 ||
-	    (uint64_t)vf.f_favail >= ireserve);
+	/*
+	 * Left after the report, its index line and its agent's identity
+	 * (COL_ENTRY_ROOM); btrfs and others count no inodes: f_files 0.
+	 */
+	room = avail >= reserve + len + COL_ENTRY_ROOM &&
+	    (vf.f_files == 0 || (uint64_t)vf.f_favail >= ireserve);
 	if (room == !col->disk_low)
 		return room;	/* as it was: said already */
 	col->disk_low = !room;
@@ -370,7 +376,7 @@ col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 {
 	struct collector *col = cn->col;
 	const char *id = json_string_value(json_object_get(p, KW_ID));
-	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[64];
+	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[128];
 	char *old = NULL, *line;
 	size_t oldlen;
 	bool damaged = false, was_dirty = cn->dirty;
@@ -443,7 +449,7 @@ col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		    path, cn->agent);
 	}
 	/* kept in its agent's outbox while the disk is nearly full */
-	if (!col_disk_room(col)) {
+	if (!col_disk_room(col, len)) {
 		cn->dirty = was_dirty;
 		*word = KE_BUSY;
 		return -ENOSPC;
@@ -467,10 +473,13 @@ col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		return r;
 	col->stored++;
 	col_charge(cn, len, path);
-	/* the agent's text, one line: no escape or line break of its own */
+	/*
+	 * the agent's text, one line: no escape or line break of its own,
+	 * and its names in ASCII (no lookalike of another PC's)
+	 */
 	if (asprintf(&line, "report %s %s from %.16s (%s) seq %lld: %s",
-	    ctl_text(p, KW_TYPE, "?", type, sizeof(type)), id, cn->agent,
-	    ctl_text(json_object_get(p, KW_HOST), KW_HOSTNAME, "?", hostname,
+	    ctl_name(p, KW_TYPE, "?", type, sizeof(type)), id, cn->agent,
+	    ctl_name(json_object_get(p, KW_HOST), KW_HOSTNAME, "?", hostname,
 	    sizeof(hostname)),
 	    (long long)json_integer_value(json_object_get(p, KW_SEQ)),
 	    path) < 0)

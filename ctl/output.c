@@ -52,6 +52,17 @@ ctl_text(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
 	return buf;
 }
 
+const char *
+ctl_name(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	if (s == NULL)
+		s = dflt;
+	kk_text_ascii(buf, len, s, strlen(s));
+	return buf;
+}
+
 /* o's member key if it is an id of n hex digits, else dflt or "?" */
 static void
 id_of(json_t *o, const char *key, size_t n, const char *dflt, char *buf,

@@ -26,6 +26,13 @@ const char *str_or(json_t *o, const char *key, const char *dflt);
 const char *ctl_text(json_t *o, const char *key, const char *dflt, char *buf,
     size_t len);
 /*
+ * The same for a name an agent gives itself (its hostname): printable
+ * ASCII, every other byte \xHH (kk_text_ascii), so that no lookalike
+ * passes for another PC's.  Returns buf.
+ */
+const char *ctl_name(json_t *o, const char *key, const char *dflt, char *buf,
+    size_t len);
+/*
  * A receipt's words for a terminal.  An agent wrote them, and an
  * infected PC's root owns its agent: every string is cleaned (no control
  * character, escape or line break, so that no receipt prints a line of

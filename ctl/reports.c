@@ -352,9 +352,9 @@ show(void *arg, json_t *line, json_t *p, const char *why)
 	    drill, sizeof(drill));
 	printf("%s  %-11s %.16s  %-20.20s seq %-6lld %s  %s%s%s%s%s\n",
 	    ctl_text(src, KW_TIME, "?", time, sizeof(time)),
-	    ctl_text(src, KW_TYPE, "?", type, sizeof(type)),
+	    ctl_name(src, KW_TYPE, "?", type, sizeof(type)),
 	    ctl_text(line, KW_AGENT, "?", agent, sizeof(agent)),
-	    ctl_text(p != NULL ? json_object_get(p, KW_HOST) : line,
+	    ctl_name(p != NULL ? json_object_get(p, KW_HOST) : line,
 	    KW_HOSTNAME, "?", host, sizeof(host)),
 	    (long long)json_integer_value(json_object_get(src, KW_SEQ)),
 	    ctl_text(line, KW_ID, "?", id, sizeof(id)),
@@ -464,13 +464,13 @@ print_drills(json_t *sum)
 	    "AGENT", "DRILLS", "LIVE", "TABLETOP", "ISOLATE MEDIAN/WORST",
 	    "LEAKS", "REPORTED <5 MIN", "REVERT MEDIAN");
 	json_array_foreach(hosts, i, h)
-		stats_row(ctl_text(h, KW_HOSTNAME, "?", name, sizeof(name)),
+		stats_row(ctl_name(h, KW_HOSTNAME, "?", name, sizeof(name)),
 		    ctl_text(h, KW_AGENT, "?", agent, sizeof(agent)), h);
 	snprintf(all, sizeof(all), "all (%zu host%s)", json_array_size(hosts),
 	    json_array_size(hosts) == 1 ? "" : "s");
 	stats_row(all, "", json_object_get(sum, KW_OVERALL));
 	json_array_foreach(hosts, i, h)
-		leak_line(ctl_text(h, KW_HOSTNAME, "?", name, sizeof(name)),
+		leak_line(ctl_name(h, KW_HOSTNAME, "?", name, sizeof(name)),
 		    ctl_text(h, KW_AGENT, "?", agent, sizeof(agent)), h);
 }
 

@@ -220,7 +220,7 @@ snap_plan_vmas(struct snap *sn)
 		 * the read waits for it to the deadline (pages that are
 		 * resident are read without a fault).  Without smaps, one
 		 * not resident is missing, and the core says so
-		 * (snap_headers_dropped).
+		 * (core_mem.c, headers_dropped).
 		 */
 		could = v->filesz >= (uint64_t)sn->pgsz && v->pgoff == 0 &&
 		    !(v->smaps && v->uffd) && snap_vma_file(sn, v) &&

@@ -704,11 +704,16 @@ close:
 		a->incomplete = true;
 		snprintf(a->error, sizeof(a->error), "ptrace refused (%s): "
 		    "registers are missing", strerror(-sn->seize_err));
-	} else if (err == 0 && (dropped = headers_dropped(sn)) > 0) {
+	}
+	/* after any of those (maps cut is when smaps is not read) */
+	if (err == 0 && (dropped = headers_dropped(sn)) > 0) {
+		size_t at = strlen(a->error);
+
 		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "smaps not read: the "
-		    "first page of %zu file mappings (ELF headers, build ids) "
-		    "was not resident and is missing", dropped);
+		snprintf(a->error + at, sizeof(a->error) - at, "%ssmaps did "
+		    "not describe them: the first page of %zu file mappings "
+		    "(ELF headers, build ids) was not resident and is missing",
+		    at > 0 ? "; " : "", dropped);
 	}
 	err = kk_sink_close(s, a, err);
 	free(hdr);

@@ -15,7 +15,8 @@
  * verifies.  With "same" and FLOOD_SAME_FILE in the environment, the
  * report is the one that file keeps (its id, a line break, the envelope)
  * if it exists, else it is made and kept there: one report sent again
- * by another run.  With "pipeline": the COUNT reports written ahead on
+ * by another run.  FLOOD_HOSTNAME: the hostname the reports give, in
+ * place of "flood" (FLOOD_HOSTNAME_BYTES: that many "h").  With "pipeline": the COUNT reports written ahead on
  * one connection, each frame a TLS record of its own (so that every 64th
  * ends a record, and the collector takes them batch after batch), two
  * batches ahead of the answers read (more acks unread than the sockets
@@ -75,6 +76,7 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
     char id[33])
 {
 	const char *hn = getenv("FLOOD_HOSTNAME_BYTES");
+	const char *name = getenv("FLOOD_HOSTNAME");
 	char *what, *host = NULL, *out = NULL;
 	size_t hlen;
 
@@ -91,8 +93,8 @@ make_report(EVP_PKEY *key, const char *agent, int seq, size_t size,
 		host[hlen] = '\0';
 	}
 	if (hn == NULL || host != NULL)
-		out = fr_signed_report(key, agent, seq, host ? host : "flood",
-		    what, id);
+		out = fr_signed_report(key, agent, seq, host ? host :
+		    name ? name : "flood", what, id);
 	free(host);
 	free(what);
 	return out;

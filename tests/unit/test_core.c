@@ -1538,8 +1538,8 @@ START_TEST(core_without_smaps)
 	ck_assert_ptr_nonnull(a);
 	if (_i == 0) {
 		ck_assert_msg(a->incomplete, "the core is listed as whole");
-		ck_assert_msg(strstr(a->error, "smaps not read: the first "
-		    "page of ") != NULL, "%s", a->error);
+		ck_assert_msg(strstr(a->error, "smaps did not describe them: "
+		    "the first page of ") != NULL, "%s", a->error);
 	} else
 		ck_assert_msg(!a->incomplete, "%s", a->error);
 	kk_test_join(corepath, dir, rel);

@@ -201,6 +201,34 @@ START_TEST(test_clean)
 }
 END_TEST
 
+/*
+ * A name in ASCII: "pc-001" in fullwidth letters, or with a zero-width
+ * space, a space or a backslash, does not read as "pc-001".
+ */
+START_TEST(test_ascii_names)
+{
+	char dst[64];
+	size_t n;
+
+	n = kk_text_ascii(dst, sizeof(dst), "pc-001.example", 14);
+	ck_assert_str_eq(dst, "pc-001.example");
+	ck_assert_uint_eq(n, 14);
+	/* U+FF50 U+FF43: fullwidth p and c */
+	kk_text_ascii(dst, sizeof(dst), "\xef\xbd\x90\xef\xbd\x83-001", 10);
+	ck_assert_str_eq(dst, "\\xef\\xbd\\x90\\xef\\xbd\\x83-001");
+	/* U+200B zero width space, a space, a backslash, a line break */
+	kk_text_ascii(dst, sizeof(dst), "pc\xe2\x80\x8b-1 \\\n", 10);
+	ck_assert_str_eq(dst, "pc\\xe2\\x80\\x8b-1\\x20\\x5c\\x0a");
+	/* an escape that does not fit is left out whole */
+	n = kk_text_ascii(dst, 6, "ab\xff", 3);
+	ck_assert_str_eq(dst, "ab");
+	ck_assert_uint_eq(n, 2);
+	n = kk_text_ascii(dst, 7, "ab\xff", 3);
+	ck_assert_str_eq(dst, "ab\\xff");
+	ck_assert_uint_eq(kk_text_ascii(dst, 0, "a", 1), 0);
+}
+END_TEST
+
 /* Whatever the bytes, what comes out of clean passes check and fits. */
 START_TEST(test_clean_any_bytes)
 {
@@ -283,6 +311,6 @@ KK_SUITE(text_suite, "text",
 	    KK_TEST(test_cut_four_byte), KK_TEST(test_copy_limits),
 	    KK_TEST(test_copy_refuses),
 	KK_CASE("clean", 0, 0), KK_TEST(test_clean),
-	    KK_TEST(test_clean_any_bytes),
+	    KK_TEST(test_clean_any_bytes), KK_TEST(test_ascii_names),
 	KK_CASE("few_values", 0, 0), KK_LOOP(test_few_values, KK_NITEMS(shapes)),
 	    KK_TEST(test_few_values_large))
