@@ -173,6 +173,11 @@ on_out(void *arg, const struct mosquitto_message *m)
 		    "not listed in --agents");
 		goto out;
 	}
+	if (col_agent_in(col->denied, col->ndenied, id)) {
+		col->refused++;
+		note("%.16s: agent denied (--deny)", id);
+		goto out;
+	}
 	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
 		note("%.16s: out of memory", id);
 		goto out;

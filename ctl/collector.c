@@ -72,9 +72,9 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* --agents FILE: one agent id per line, # comments. */
+/* --agents or --deny FILE: one agent id per line, # comments. */
 int
-col_load_agents(struct collector *col, const char *path)
+col_load_agents(const char *path, char ***list, size_t *nlist)
 {
 	char *text = NULL, *line, *save = NULL, *p;
 	size_t len, cap = 0;
@@ -98,25 +98,25 @@ col_load_agents(struct collector *col, const char *path)
 			    "hex digits)", path, line, KK_AGENT_ID_HEX);
 			goto fail;
 		}
-		if (col->nagents == COL_MAX_AGENTS_LISTED) {
+		if (*nlist == COL_MAX_AGENTS_LISTED) {
 			fail_line("%s: more than %d agents", path,
 			    COL_MAX_AGENTS_LISTED);
 			goto fail;
 		}
-		if (col->nagents == cap) {
+		if (*nlist == cap) {
 			cap = cap ? cap * 2 : 64;
-			if ((v = reallocarray(col->agents, cap,
+			if ((v = reallocarray(*list, cap,
 			    sizeof(*v))) == NULL)
 				goto fail;
-			col->agents = v;
+			*list = v;
 		}
-		if ((col->agents[col->nagents] = strdup(line)) == NULL)
+		if (((*list)[*nlist] = strdup(line)) == NULL)
 			goto fail;
-		col->nagents++;
+		(*nlist)++;
 	}
 	free(text);
-	if (col->nagents > 0)
-		qsort(col->agents, col->nagents, sizeof(char *), cmp_str);
+	if (*nlist > 0)
+		qsort(*list, *nlist, sizeof(char *), cmp_str);
 	return 0;
 fail:
 	free(text);
@@ -124,10 +124,16 @@ fail:
 }
 
 bool
+col_agent_in(char *const *list, size_t n, const char *id)
+{
+	return n > 0 && bsearch(&id, list, n, sizeof(char *), cmp_str) !=
+	    NULL;
+}
+
+bool
 col_agent_listed(struct collector *col, const char *id)
 {
-	return col->nagents > 0 && bsearch(&id, col->agents, col->nagents,
-	    sizeof(char *), cmp_str) != NULL;
+	return col_agent_in(col->agents, col->nagents, id);
 }
 
 /* ---- connections ---- */
@@ -318,6 +324,11 @@ authenticate(struct col_conn *cn)
 	}
 	if (col->ca == NULL && !col_agent_listed(col, cn->agent)) {
 		say(cn, "agent not listed in --agents");
+		return -EACCES;
+	}
+	/* a PC stolen or retired: its CA-made identity still verifies */
+	if (col_agent_in(col->denied, col->ndenied, cn->agent)) {
+		say(cn, "agent denied (--deny)");
 		return -EACCES;
 	}
 	/* one agent cannot take the slots of the others */

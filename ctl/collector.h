@@ -106,6 +106,8 @@ struct collector {
 	X509_STORE *ca;			/* --ca, or NULL */
 	char **agents;			/* --agents, sorted */
 	size_t nagents;
+	char **denied;			/* --deny, sorted */
+	size_t ndenied;
 	const char *dir;
 	int dirfd;
 	const char *exec;
@@ -152,7 +154,7 @@ struct collector {
 };
 
 /* --agents FILE: the agent ids, one a line (# comments): 0 or -errno */
-int col_load_agents(struct collector *col, const char *path);
+int col_load_agents(const char *path, char ***list, size_t *nlist);
 /* The listener's callback: a connection accepted, within the limits. */
 int col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg);
 /* Every connection closed (at the end). */
@@ -193,6 +195,8 @@ bool col_unsynced_room(struct collector *col, const char *agent);
 bool col_disk_room(struct collector *col, size_t len);
 /* Is the agent id in --agents? */
 bool col_agent_listed(struct collector *col, const char *id);
+/* Is the agent id in list (n ids, sorted)? */
+bool col_agent_in(char *const *list, size_t n, const char *id);
 /*
  * One report of cn's agent: checked, stored, and its answer (the signed
  * ack, or an error) appended to cn->out as a frame; cn->dirty if the

@@ -55,7 +55,8 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	struct stat st;
 	pid_t holder;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-	const char *agents = NULL, *broker = NULL, *broker_ca = NULL;
+	const char *agents = NULL, *deny = NULL, *broker = NULL;
+	const char *broker_ca = NULL;
 	long long quota_mib = COLQ_DEFAULT_MIB;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("listen", &listen),
@@ -64,6 +65,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		CTL_TEXT("dir", &col.dir),
 		CTL_TLS_FILES(&ca, &cert, &key),
 		CTL_TEXT("agents", &agents),
+		CTL_TEXT("deny", &deny),
 		CTL_TEXT("exec", &col.exec),
 		CTL_NUMBER("exec-timeout", &col.exec_timeout_s, 1,
 		    COL_EXEC_TIMEOUT_MAX_S, "--exec-timeout wants the seconds "
@@ -96,7 +98,9 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		    "path", col.exec);
 		goto out;
 	}
-	if (agents != NULL && col_load_agents(&col, agents) < 0)
+	if ((agents != NULL && col_load_agents(agents, &col.agents,
+	    &col.nagents) < 0) || (deny != NULL && col_load_agents(deny,
+	    &col.denied, &col.ndenied) < 0))
 		goto out;
 	/* the broker's share of each agent's quota, only with a broker */
 	if ((col.quota = col_quota_new((uint64_t)quota_mib << 20)) == NULL ||
@@ -212,6 +216,9 @@ out:
 	for (i = 0; i < col.nagents; i++)
 		free(col.agents[i]);
 	free(col.agents);
+	for (i = 0; i < col.ndenied; i++)
+		free(col.denied[i]);
+	free(col.denied);
 	X509_free(x);
 	X509_STORE_free(col.ca);
 	col_quota_free(col.quota);

@@ -54,6 +54,15 @@ check_within "a document of 200,000 values: refused before it is parsed" 20 \
 	bash -c "[ \$(grep -c 'too many values' '$WORK/col.out') -gt $refused_before ]"
 intruder_pub "$WORK/big.json" || fail "the 3 MiB document published"
 check "a report sent directly is acked after those too" direct after-big
+
+# --- an agent denied (--deny: a PC stolen or retired): what comes in its
+# --- name through the broker is dropped before it is looked at
+collector_stop
+echo "$AGENT_ID" >"$WORK/deny"
+collector_broker --agent-quota 1 --deny "$WORK/deny" || die "the collector restarts with --deny"
+intruder_pub "$WORK/forged.json" || fail "a document in the denied agent's name published"
+check_within "a document of a denied agent through the broker: dropped, said (fails on the old code)" 20 \
+	grep -q "^broker: ${AGENT_ID:0:16}: agent denied (--deny)" "$WORK/col.out"
 check "the collector served throughout" kill -0 "$COLPID"
 summary
 [ "$FAILED" -eq 0 ]
