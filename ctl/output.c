@@ -44,10 +44,8 @@ str_or(json_t *o, const char *key, const char *dflt)
 const char *
 ctl_text(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
 {
-	const char *s = json_string_value(json_object_get(o, key));
+	const char *s = str_or(o, key, dflt);
 
-	if (s == NULL)
-		s = dflt;
 	kk_text_clean(buf, len, s, strlen(s));
 	return buf;
 }
@@ -55,10 +53,8 @@ ctl_text(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
 const char *
 ctl_name(json_t *o, const char *key, const char *dflt, char *buf, size_t len)
 {
-	const char *s = json_string_value(json_object_get(o, key));
+	const char *s = str_or(o, key, dflt);
 
-	if (s == NULL)
-		s = dflt;
 	kk_text_ascii(buf, len, s, strlen(s));
 	return buf;
 }

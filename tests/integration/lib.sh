@@ -442,19 +442,24 @@ report: { collector = \"$PEER4:7444\"; collector_id = \"$COL_ID\"; ${1:-} };"
 	echo "$AGENT_ID" >"$WORK/agents"
 }
 
+# other_agent_policy DIR: DIR/p.conf, the policy of another PC's agent
+# whose state, keys and control socket are in DIR (for kakurid --init)
+other_agent_policy() {
+	mkdir -p "$1/state"
+	cat >"$1/p.conf" <<EOT
+agent: { state_dir = "$1/state"; control_socket = "$1/control.sock";
+  listen = "[::]:7443"; key = "$1/agent.key"; cert = "$1/agent.crt"; trust = "$PKI/trust.conf"; };
+management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
+tls: { client_ca = "$PKI/ca.pem"; };
+EOT
+	chmod 0600 "$1/p.conf"
+}
 # collector_agent_b: another PC's agent for the collector scenarios: an
 # identity of its own in $WORK/b (kakurid --init), B_ID, listed in
 # $WORK/agents beside the first; both agents' TLS chains in
 # $WORK/a-chain.pem and $WORK/b-chain.pem, for flood
 collector_agent_b() {
-	mkdir -p "$WORK/b/state"
-	cat >"$WORK/b/p.conf" <<EOT
-agent: { state_dir = "$WORK/b/state"; control_socket = "$WORK/b/control.sock";
-  listen = "[::]:7443"; key = "$WORK/b/agent.key"; cert = "$WORK/b/agent.crt"; trust = "$PKI/trust.conf"; };
-management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
-tls: { client_ca = "$PKI/ca.pem"; };
-EOT
-	chmod 0600 "$WORK/b/p.conf"
+	other_agent_policy "$WORK/b"
 	B_ID=$("$KAKURID" --init -f "$WORK/b/p.conf" 2>/dev/null)
 	check "a second agent's identity (kakurid --init)" grep -Eq '^[0-9a-f]{64}$' <<<"$B_ID"
 	echo "$B_ID" >>"$WORK/agents"

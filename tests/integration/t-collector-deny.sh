@@ -15,14 +15,7 @@ trap 'collector_stop; cleanup' EXIT
 collector_agent_b
 
 # agent c: an identity the test CSIRT's CA certified (CA mode)
-mkdir -p "$WORK/c/state"
-cat >"$WORK/c/p.conf" <<EOT
-agent: { state_dir = "$WORK/c/state"; control_socket = "$WORK/c/control.sock";
-  listen = "[::]:7443"; key = "$WORK/c/agent.key"; cert = "$WORK/c/agent.crt"; trust = "$PKI/trust.conf"; };
-management: { peers = [ "$PEER4" ]; ports = [ 7443, 7444 ]; };
-tls: { client_ca = "$PKI/ca.pem"; };
-EOT
-chmod 0600 "$WORK/c/p.conf"
+other_agent_policy "$WORK/c"
 C_ID=$(agent_ca_init "$WORK/c" "$WORK/c/p.conf")
 check "an agent identity certified by the CA (c)" grep -Eq '^[0-9a-f]{64}$' <<<"$C_ID"
 cat "$WORK/c/agent-tls.crt" "$WORK/c/agent.crt" >"$WORK/c-chain.pem"
