@@ -157,6 +157,18 @@ on_out(void *arg, const struct mosquitto_message *m)
 
 	if (kk_fleet_topic_agent(m->topic, "out", id) < 0)
 		return;
+	/*
+	 * Before anything of it is read: its document must name the agent
+	 * of its topic (kk_fleet_out_open), and a denied agent is charged
+	 * nothing, so a publisher in its name must cost nothing either.
+	 */
+	if (col_agent_in(col->denied, col->ndenied, id)) {
+		col->refused++;
+		if (col->denied_said++ == 0)
+			note("%.16s: agent denied (--deny): what comes in its "
+			    "name is dropped unread", id);
+		return;
+	}
 	if (kk_fleet_out_open(m->payload, (size_t)m->payloadlen, id, &o,
 	    &why) < 0) {
 		col->refused++;
@@ -171,11 +183,6 @@ on_out(void *arg, const struct mosquitto_message *m)
 		col->refused++;
 		note("%.16s: not an agent of ours: %s", id, col->ca ? why :
 		    "not listed in --agents");
-		goto out;
-	}
-	if (col_agent_in(col->denied, col->ndenied, id)) {
-		col->refused++;
-		note("%.16s: agent denied (--deny)", id);
 		goto out;
 	}
 	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {

@@ -72,12 +72,15 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* --agents or --deny FILE: one agent id per line, # comments. */
+/*
+ * --agents or --deny FILE: one agent id per line, # comments; added to
+ * what list holds (the option may be given more than once), sorted.
+ */
 int
 col_load_agents(const char *path, char ***list, size_t *nlist)
 {
 	char *text = NULL, *line, *save = NULL, *p;
-	size_t len, cap = 0;
+	size_t len;
 	char **v;
 	int r;
 
@@ -103,9 +106,9 @@ col_load_agents(const char *path, char ***list, size_t *nlist)
 			    COL_MAX_AGENTS_LISTED);
 			goto fail;
 		}
-		if (*nlist == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((v = reallocarray(*list, cap,
+		/* room by 64 at a time: a list may be loaded into again */
+		if (*nlist % 64 == 0) {
+			if ((v = reallocarray(*list, *nlist + 64,
 			    sizeof(*v))) == NULL)
 				goto fail;
 			*list = v;

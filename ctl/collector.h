@@ -108,6 +108,7 @@ struct collector {
 	size_t nagents;
 	char **denied;			/* --deny, sorted */
 	size_t ndenied;
+	unsigned long denied_said;	/* through the broker: said once */
 	const char *dir;
 	int dirfd;
 	const char *exec;
@@ -189,10 +190,10 @@ bool col_batch_synced(struct collector *col, struct col_conn *cn);
 bool col_unsynced_room(struct collector *col, const char *agent);
 /*
  * Whether a new report leaves the directory's file system its reserve
- * of len bytes (--min-free-mib, free inodes); said once when it does
- * not, and once when it does again.
+ * (--min-free-mib, free inodes) and room for a report at its largest;
+ * said once when it does not, and once when it does again.
  */
-bool col_disk_room(struct collector *col, size_t len);
+bool col_disk_room(struct collector *col);
 /* Is the agent id in --agents? */
 bool col_agent_listed(struct collector *col, const char *id);
 /* Is the agent id in list (n ids, sorted)? */

@@ -46,6 +46,38 @@ raise_nofile(void)
 	}
 }
 
+/* --agents or --deny, each time given: every file is read, none lost */
+struct id_files {
+	const char *v[8];
+	size_t n;
+};
+
+static int
+take_id_file(char *value, void *arg)
+{
+	struct id_files *f = arg;
+
+	if (f->n == sizeof(f->v) / sizeof(f->v[0])) {
+		fail_line("at most 8 files of agent ids to --agents, and to "
+		    "--deny");
+		return EX_USAGE;
+	}
+	f->v[f->n++] = value;
+	return EX_DONE;
+}
+
+/* Each of f into list: 0, or -1 said. */
+static int
+load_id_files(const struct id_files *f, char ***list, size_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (col_load_agents(f->v[i], list, n) < 0)
+			return -1;
+	return 0;
+}
+
 int
 cmd_collector(struct ctl *c, int argc, char **argv)
 {
@@ -55,8 +87,8 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	struct stat st;
 	pid_t holder;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
-	const char *agents = NULL, *deny = NULL, *broker = NULL;
-	const char *broker_ca = NULL;
+	const char *broker = NULL, *broker_ca = NULL;
+	struct id_files agents = { .n = 0 }, deny = { .n = 0 };
 	long long quota_mib = COLQ_DEFAULT_MIB;
 	const struct ctl_option opts[] = {
 		CTL_TEXT("listen", &listen),
@@ -64,8 +96,8 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		CTL_TEXT("broker-ca", &broker_ca),
 		CTL_TEXT("dir", &col.dir),
 		CTL_TLS_FILES(&ca, &cert, &key),
-		CTL_TEXT("agents", &agents),
-		CTL_TEXT("deny", &deny),
+		CTL_CALL("agents", take_id_file, &agents),
+		CTL_CALL("deny", take_id_file, &deny),
 		CTL_TEXT("exec", &col.exec),
 		CTL_NUMBER("exec-timeout", &col.exec_timeout_s, 1,
 		    COL_EXEC_TIMEOUT_MAX_S, "--exec-timeout wants the seconds "
@@ -89,7 +121,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 
 	if (ctl_options(argc, argv, opts, 0, 0, NULL) != EX_DONE ||
 	    listen == NULL || col.dir == NULL || cert == NULL || key == NULL ||
-	    (ca == NULL) == (agents == NULL))
+	    (ca == NULL) == (agents.n == 0))
 		goto out;
 	ret = EX_FAILED;
 	if (col.exec != NULL && (col.exec[0] != '/' ||
@@ -98,9 +130,8 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		    "path", col.exec);
 		goto out;
 	}
-	if ((agents != NULL && col_load_agents(agents, &col.agents,
-	    &col.nagents) < 0) || (deny != NULL && col_load_agents(deny,
-	    &col.denied, &col.ndenied) < 0))
+	if (load_id_files(&agents, &col.agents, &col.nagents) < 0 ||
+	    load_id_files(&deny, &col.denied, &col.ndenied) < 0)
 		goto out;
 	/* the broker's share of each agent's quota, only with a broker */
 	if ((col.quota = col_quota_new((uint64_t)quota_mib << 20)) == NULL ||

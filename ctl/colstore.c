@@ -316,7 +316,7 @@ stored_not(int err)
 }
 
 bool
-col_disk_room(struct collector *col, size_t len)
+col_disk_room(struct collector *col)
 {
 	struct statvfs vf;
 	uint64_t total, avail, reserve, ireserve;
@@ -341,19 +341,22 @@ col_disk_room(struct collector *col, size_t len)
 	if (ireserve > COL_MIN_FREE_INODES)
 		ireserve = COL_MIN_FREE_INODES;
 	/*
-	 * Left after the report, its index line and its agent's identity
-	 * (COL_ENTRY_ROOM); btrfs and others count no inodes: f_files 0.
+	 * Left after a report at its largest, its index line and its
+	 * agent's identity (files, directory): the same answer for every
+	 * report, so that sizes in turn do not flip it (and the lines said).
+	 * btrfs and others count no inodes: f_files 0.
 	 */
-	room = avail >= reserve + len + COL_ENTRY_ROOM &&
-	    (vf.f_files == 0 || (uint64_t)vf.f_favail >= ireserve);
+	room = avail >= reserve + KK_REPORT_MAX + COL_ENTRY_ROOM &&
+	    (vf.f_files == 0 || (uint64_t)vf.f_favail >= ireserve + 4);
 	if (room == !col->disk_low)
 		return room;	/* as it was: said already */
 	col->disk_low = !room;
 	if (!room)
 		fprintf(stderr, "collector: %s: %llu MiB and %llu inodes free, "
 		    "under the reserve of %llu MiB and %llu inodes "
-		    "(--min-free-mib): new reports refused (busy), kept in "
-		    "their agents' outboxes, until there is room\n", col->dir,
+		    "(--min-free-mib) and room for one report: new reports "
+		    "refused (busy), kept in their agents' outboxes, until "
+		    "there is room\n", col->dir,
 		    (unsigned long long)(avail >> 20),
 		    (unsigned long long)vf.f_favail,
 		    (unsigned long long)(reserve >> 20),
@@ -376,7 +379,8 @@ col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 {
 	struct collector *col = cn->col;
 	const char *id = json_string_value(json_object_get(p, KW_ID));
-	char path[PATH_MAX], sha[65], old_sha[65], type[24], hostname[128];
+	char path[PATH_MAX], sha[65], old_sha[65], type[24 * 4];
+	char hostname[COL_HOSTNAME_MAX * 4 + 1];
 	char *old = NULL, *line;
 	size_t oldlen;
 	bool damaged = false, was_dirty = cn->dirty;
@@ -449,7 +453,7 @@ col_store(struct col_conn *cn, const uint8_t *buf, size_t len, json_t *p,
 		    path, cn->agent);
 	}
 	/* kept in its agent's outbox while the disk is nearly full */
-	if (!col_disk_room(col, len)) {
+	if (!col_disk_room(col)) {
 		cn->dirty = was_dirty;
 		*word = KE_BUSY;
 		return -ENOSPC;

@@ -45,7 +45,7 @@ printf '# stolen 2026-12-06\n%s\n' "$C_ID" >"$WORK/deny"
 collector_with --ca "$PKI/ca.pem" --deny "$WORK/deny" || die "the collector starts with --ca and --deny"
 flood_c 1 >"$WORK/c2.out"
 echo "  (denied: $(tr '\n' ' ' <"$WORK/c2.out"))"
-check "with --deny naming it, agent c is refused (fails on the old code: acked)" \
+check "with --deny naming it, agent c is refused" \
 	bash -c "! grep -q '^acked 1' '$WORK/c2.out'"
 check "... the collector says so, naming it" grep -q "agent ${C_ID:0:16}: agent denied (--deny)" "$WORK/col.err"
 check "... nothing more of it is stored" test "$(stored_of "$C_ID")" = 1
@@ -54,9 +54,11 @@ collector_stop
 # --- --agents mode, the same list ---
 echo "$C_ID" >>"$WORK/agents"
 printf '%s\n' "$B_ID" >"$WORK/deny"
-collector --deny "$WORK/deny" || die "the collector starts with --agents and --deny"
+printf '%064d\n' 7 >"$WORK/deny2"
+collector --deny "$WORK/deny" --deny "$WORK/deny2" || die "the collector starts with --agents and two --deny"
 flood b 1 2000 >"$WORK/b.out" 2>&1
-check "with --agents, agent b listed and denied: refused" bash -c "! grep -q '^acked 1' '$WORK/b.out'"
+check "with --agents, agent b listed and denied by the first of two --deny files: refused" bash -c "! grep -q '^acked 1' '$WORK/b.out'"
+check "... for being denied, as the collector says" grep -q "agent ${B_ID:0:16}: agent denied (--deny)" "$WORK/col.err"
 check "... and nothing of it stored" test "$(stored_of "$B_ID")" = 0
 flood a 1 2000 >"$WORK/a.out"
 check "... agent a, listed and not denied, reports: acked" grep -q '^acked 1 refused 0' "$WORK/a.out"
