@@ -542,7 +542,6 @@ kk_text_clean(char *dst, size_t size, const char *s, size_t len)
 size_t
 kk_text_ascii(char *dst, size_t size, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i, o = 0;
 
@@ -559,8 +558,8 @@ kk_text_ascii(char *dst, size_t size, const char *s, size_t len)
 			break;
 		dst[o++] = '\\';
 		dst[o++] = 'x';
-		dst[o++] = hex[u[i] >> 4];
-		dst[o++] = hex[u[i] & 15];
+		kk_hex(u + i, 1, dst + o);	/* its NUL fits: o + 2 < size */
+		o += 2;
 	}
 	dst[o] = '\0';
 	return o;

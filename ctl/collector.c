@@ -77,7 +77,7 @@ cmp_str(const void *a, const void *b)
  * what list holds (the option may be given more than once), sorted.
  */
 int
-col_load_agents(const char *path, char ***list, size_t *nlist)
+col_load_ids(const char *path, char ***list, size_t *nlist)
 {
 	char *text = NULL, *line, *save = NULL, *p;
 	size_t len;

@@ -154,8 +154,9 @@ struct collector {
 	struct col_quota *broker_quota;
 };
 
-/* --agents FILE: the agent ids, one a line (# comments): 0 or -errno */
-int col_load_agents(const char *path, char ***list, size_t *nlist);
+/* --agents or --deny FILE: its agent ids (one a line, # comments) added
+ * to list, sorted: 0, or -1 said */
+int col_load_ids(const char *path, char ***list, size_t *nlist);
 /* The listener's callback: a connection accepted, within the limits. */
 int col_on_accept(sd_event_source *s, int lfd, uint32_t events, void *arg);
 /* Every connection closed (at the end). */

@@ -47,8 +47,9 @@ raise_nofile(void)
 }
 
 /* --agents or --deny, each time given: every file is read, none lost */
+#define ID_FILES_MAX	8
 struct id_files {
-	const char *v[8];
+	const char *v[ID_FILES_MAX];
 	size_t n;
 };
 
@@ -57,9 +58,9 @@ take_id_file(char *value, void *arg)
 {
 	struct id_files *f = arg;
 
-	if (f->n == sizeof(f->v) / sizeof(f->v[0])) {
-		fail_line("at most 8 files of agent ids to --agents, and to "
-		    "--deny");
+	if (f->n == ID_FILES_MAX) {
+		fail_line("at most %d files of agent ids to --agents, and to "
+		    "--deny", ID_FILES_MAX);
 		return EX_USAGE;
 	}
 	f->v[f->n++] = value;
@@ -73,7 +74,7 @@ load_id_files(const struct id_files *f, char ***list, size_t *n)
 	size_t i;
 
 	for (i = 0; i < f->n; i++)
-		if (col_load_agents(f->v[i], list, n) < 0)
+		if (col_load_ids(f->v[i], list, n) < 0)
 			return -1;
 	return 0;
 }
