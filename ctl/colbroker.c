@@ -10,6 +10,7 @@
  * over --listen, not even at the start.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,15 @@
 #define BACKOFF_MAX		60	/* ticks between reconnects, at most */
 #define CONNECT_TICKS		20	/* for a reconnect's TCP, TLS, CONNACK */
 #define MAX_AGENTS		100000	/* agents remembered (identity kept) */
+/*
+ * Refusals said one by one, at most, in a window; the rest are summed up
+ * in one line when it ends.  Anyone on the broker may publish as fast as
+ * it carries, and each refusal was a line of the collector's journal.
+ */
+#define LINES_WINDOW_USEC	(10ULL * 1000000ULL)
+#define LINES_PER_WINDOW	10
+/* the one bucket of --broker-budget (colquota.c keys buckets by agent id) */
+#define BUDGET_KEY	"0000000000000000000000000000000000000000000000000000000000000000"
 
 struct colbroker {
 	struct collector *col;
@@ -48,6 +58,10 @@ struct colbroker {
 	char url[128];			/* --broker, for what is said */
 	struct col_conn **agents;	/* one per agent, its identity kept */
 	size_t nagents, cap;
+	unsigned long read, dropped;	/* documents, since the start */
+	uint64_t lines_since;		/* the window of refusals said */
+	unsigned lines;			/* said in it */
+	unsigned long unsaid;		/* refused in it, not said */
 };
 
 static void
@@ -64,6 +78,136 @@ note(const char *fmt, ...)
 	va_end(ap);
 	printf("\n");
 	fflush(stdout);
+}
+
+/* The refusals of a window that were not said, in one line. */
+static void
+said_unsaid(struct colbroker *cb, uint64_t now)
+{
+	if (now - cb->lines_since < LINES_WINDOW_USEC)
+		return;
+	if (cb->unsaid > 0)
+		note("%lu more documents refused or dropped in %llu s, not said "
+		    "one by one", cb->unsaid, (unsigned long long)((now -
+		    cb->lines_since) / 1000000));
+	cb->lines_since = now;
+	cb->lines = 0;
+	cb->unsaid = 0;
+}
+
+/* Whether a refusal may be said one by one now (if not, it is counted). */
+static bool
+may_say(struct colbroker *cb)
+{
+	said_unsaid(cb, col_now_usec(cb->col));
+	if (cb->lines < LINES_PER_WINDOW)
+		return true;
+	cb->unsaid++;
+	return false;
+}
+
+static void
+refused(struct colbroker *cb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A document refused or dropped: said, or counted in the window's line. */
+static void
+refused(struct colbroker *cb, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!may_say(cb))
+		return;
+	cb->lines++;
+	printf("broker: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* What the broker path read and did not store, charged to its budget. */
+static void
+spent(struct colbroker *cb, size_t len)
+{
+	int r;
+
+	/* this cannot fail but for memory */
+	if ((r = col_quota_charge(cb->col->broker_budget, BUDGET_KEY, len,
+	    col_now_usec(cb->col))) < 0)
+		note("not charged to the broker's budget: %s", strerror(-r));
+}
+
+/*
+ * Whether a document of len bytes in agent id's name is read at all.
+ * Before anything of it is read: a denied agent, one not in --agents,
+ * one whose share through the broker is spent, and anything once what
+ * was read in vain spent --broker-budget, cost nothing more.  A report
+ * dropped here stays in its agent's outbox, sent again later.
+ */
+static bool
+admitted(struct colbroker *cb, const char *id, size_t len)
+{
+	struct collector *col = cb->col;
+	uint64_t now = col_now_usec(col), wait;
+	bool first;
+	int r;
+
+	if (col_agent_in(col->denied, col->ndenied, id)) {
+		if (col->denied_said++ == 0)
+			note("%.16s: agent denied (--deny): what comes in its "
+			    "name is dropped unread", id);
+		else
+			cb->unsaid++;
+		goto drop;
+	}
+	/* its document must name the agent of its topic (kk_fleet_out_open) */
+	if (col->ca == NULL && !col_agent_listed(col, id)) {
+		refused(cb, "%.16s: not an agent of ours: not listed in "
+		    "--agents; dropped unread", id);
+		goto drop;
+	}
+	r = col_quota_check(col->broker_quota, id, len, now, &wait, &first);
+	if (r == -EDQUOT) {
+		if (first)
+			fprintf(stderr, "collector: mqtt:%.16s: over its quota "
+			    "(--agent-quota) through the broker: what comes in "
+			    "its name there is dropped unread for %llu s at "
+			    "least; a compromised host, or a forger?\n", id,
+			    (unsigned long long)(wait / 1000000 + 1));
+		else
+			cb->unsaid++;
+		goto drop;
+	}
+	if (r < 0) {
+		refused(cb, "%.16s: dropped unread: %s", id, r == -EUSERS ?
+		    "too many agents stored within the hour" : strerror(-r));
+		goto drop;
+	}
+	r = col_quota_check(col->broker_budget, BUDGET_KEY, len, now, &wait,
+	    &first);
+	if (r == -EDQUOT) {
+		if (first)
+			note("what was read through the broker in vain (refused, "
+			    "or receipts) spent its budget (--broker-budget, %lld "
+			    "MiB an hour): documents are dropped unread for %llu "
+			    "s at least, and agents send theirs again later; "
+			    "reports over TLS are taken meanwhile",
+			    col->broker_budget_mib,
+			    (unsigned long long)(wait / 1000000 + 1));
+		else
+			cb->unsaid++;
+		goto drop;
+	}
+	if (r < 0) {
+		refused(cb, "%.16s: dropped unread: %s", id, strerror(-r));
+		goto drop;
+	}
+	return true;
+drop:
+	cb->dropped++;
+	return false;
 }
 
 /* The agent's stand-in connection: who it is, what it was answered. */
@@ -150,6 +294,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 {
 	struct colbroker *cb = arg;
 	struct collector *col = cb->col;
+	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 	struct kk_fleet_out o;
 	struct col_conn *cn;
 	char id[KK_AGENT_ID_HEX + 1];
@@ -157,39 +302,42 @@ on_out(void *arg, const struct mosquitto_message *m)
 
 	if (kk_fleet_topic_agent(m->topic, "out", id) < 0)
 		return;
-	/*
-	 * Before anything of it is read: its document must name the agent
-	 * of its topic (kk_fleet_out_open), and a denied agent is charged
-	 * nothing, so a publisher in its name must cost nothing either.
-	 */
-	if (col_agent_in(col->denied, col->ndenied, id)) {
-		col->refused++;
-		if (col->denied_said++ == 0)
-			note("%.16s: agent denied (--deny): what comes in its "
-			    "name is dropped unread", id);
+	if (!admitted(cb, id, len))
 		return;
-	}
-	if (kk_fleet_out_open(m->payload, (size_t)m->payloadlen, id, &o,
-	    &why) < 0) {
+	cb->read++;
+	if (kk_fleet_out_open(m->payload, len, id, &o, &why) < 0) {
 		col->refused++;
-		note("%.16s: %s", id, why);
+		spent(cb, len);
+		refused(cb, "%.16s: %s", id, why);
 		goto out;
 	}
-	if (strcmp(o.kind, KK_FLEET_KIND_REPORT) != 0)
-		goto out;	/* a receipt: the operator's */
-	/* an agent of ours: by the CA, or listed */
-	if (col->ca != NULL ? kk_tls_verify(col->ca, o.cert, NULL,
-	    &why) < 0 : !col_agent_listed(col, id)) {
+	/* a receipt: the operator's, read in vain */
+	if (strcmp(o.kind, KK_FLEET_KIND_REPORT) != 0) {
+		spent(cb, len);
+		goto out;
+	}
+	/* an agent of ours: by the CA (a listed one was admitted) */
+	if (col->ca != NULL && kk_tls_verify(col->ca, o.cert, NULL,
+	    &why) < 0) {
 		col->refused++;
-		note("%.16s: not an agent of ours: %s", id, col->ca ? why :
-		    "not listed in --agents");
+		spent(cb, len);
+		refused(cb, "%.16s: not an agent of ours: %s", id, why);
 		goto out;
 	}
 	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
 		note("%.16s: out of memory", id);
 		goto out;
 	}
-	col_report(cn, o.envelope, o.len);
+	/* its refusals said as the others here are, within the window */
+	said_unsaid(cb, col_now_usec(col));
+	cn->mute = cb->lines >= LINES_PER_WINDOW;
+	if (!col_report(cn, o.envelope, o.len)) {
+		spent(cb, len);
+		if (cn->mute)
+			cb->unsaid++;
+		else
+			cb->lines++;
+	}
 	send_answers(cb, cn);
 out:
 	kk_fleet_out_free(&o);
@@ -400,6 +548,7 @@ on_tick(sd_event_source *s, uint64_t usec, void *arg)
 	int rc;
 
 	sd_event_source_set_time(s, usec + TICK_USEC);
+	said_unsaid(cb, col_now_usec(cb->col));
 	switch (cb->state) {
 	case CB_UP:
 		rc = mosquitto_loop_misc(cb->b.mosq);
@@ -487,6 +636,9 @@ colbroker_stop(struct collector *col)
 
 	if (cb == NULL)
 		return;
+	if (cb->read > 0 || cb->dropped > 0)
+		note("%lu documents read, %lu dropped unread", cb->read,
+		    cb->dropped);
 	sd_event_source_disable_unref(cb->io);
 	sd_event_source_disable_unref(cb->timer);
 	broker_close(&cb->b);

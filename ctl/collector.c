@@ -180,7 +180,7 @@ refuse(struct col_conn *cn, const char *word, const char *msg, bool loud)
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	cn->col->refused++;
-	if (loud)
+	if (loud && !cn->mute)
 		say(cn, "refused: %s: %s", word, msg);
 	answer(cn, text ? text : "{}", true);
 	free(text);
@@ -194,12 +194,12 @@ answer_error(struct col_conn *cn, const char *word, const char *msg)
 }
 
 /*
- * Whether the agent may store a report of len bytes (colquota.c), before
+ * 0 if the agent may store a report of len bytes (colquota.c), before
  * a byte of it is verified: an agent over its quota costs the collector
  * no signature check and no disk.  Its first refusal is said, the rest
- * are counted.
+ * are counted; else what col_quota_check said, answered.
  */
-static bool
+static int
 within_quota(struct col_conn *cn, size_t len)
 {
 	struct collector *col = cn->col;
@@ -211,7 +211,7 @@ within_quota(struct col_conn *cn, size_t len)
 	r = col_quota_check(cn->quota, cn->agent, len, col_now_usec(col), &wait,
 	    &first);
 	if (r == 0)
-		return true;
+		return 0;
 	if (r == -EDQUOT) {
 		snprintf(msg, sizeof(msg), "over this agent's quota at the "
 		    "collector: sent again in %llu s at the earliest",
@@ -224,15 +224,16 @@ within_quota(struct col_conn *cn, size_t len)
 	} else
 		answer_error(cn, KE_BUSY, r == -EUSERS ? "too many agents "
 		    "stored within the hour" : strerror(-r));
-	return false;
+	return r;
 }
 
 /* One whole report frame from an authenticated agent. */
-void
+bool
 col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 {
 	const char *why = "", *word;
 	char sha[65], *ack;
+	bool conflict;
 	json_t *p;
 	int r;
 
@@ -242,10 +243,10 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 	 */
 	if (len > KK_REPORT_MAX) {
 		refuse(cn, KE_TOO_LARGE, "a report is 2 MiB at most", false);
-		return;
+		return false;
 	}
-	if (!within_quota(cn, len))
-		return;
+	if ((r = within_quota(cn, len)) < 0)
+		return r != -EDQUOT;
 	p = kk_report_open(buf, len, cn->identity, cn->agent, &why);
 	if (p == NULL) {
 		/*
@@ -257,7 +258,7 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 		 */
 		col_charge(cn, len, "a report refused");
 		answer_error(cn, KE_BAD_SIGNATURE, why);
-		return;
+		return false;
 	}
 	if ((r = col_store(cn, buf, len, p, &word)) == -EBUSY) {
 		/* the first said, the rest summed up at the next sync */
@@ -271,21 +272,21 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 		    "the reports waiting for it leave no place for this one",
 		    false);
 		json_decref(p);
-		return;
+		return true;
 	}
 	if (r == -ENOSPC && strcmp(word, KE_BUSY) == 0) {
 		refuse(cn, KE_BUSY, "the collector's disk is nearly full", false);
 		json_decref(p);
-		return;
+		return true;
 	}
 	if (r < 0) {
 		/* a conflict is the agent's doing, a failing disk is not */
-		if (strcmp(word, KE_REPLAY) == 0)
+		if ((conflict = strcmp(word, KE_REPLAY) == 0))
 			col_charge(cn, len, "a report refused");
 		answer_error(cn, word, r == -EEXIST ? "a report with this id "
 		    "and other content is stored" : strerror(-r));
 		json_decref(p);
-		return;
+		return !conflict;
 	}
 	kk_sha256_hex(buf, len, sha);
 	ack = kk_ack_make(cn->col->key, cn->agent,
@@ -293,10 +294,11 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 	json_decref(p);
 	if (ack == NULL) {
 		answer_error(cn, KE_IO, "cannot sign the ack");
-		return;
+		return true;
 	}
 	answer(cn, ack, false);
 	free(ack);
+	return true;
 }
 
 /* After the handshake: who the agent is, and whether it is welcome. */

@@ -48,6 +48,16 @@
 #define COL_MIN_FREE_INODES	4096
 /* a report's index line and its agent's identity.pem, at most */
 #define COL_ENTRY_ROOM		(64 * 1024)
+/*
+ * --broker-budget: MiB an hour, in all agents' names, that the collector
+ * may read through the broker and not store (refused, or a receipt), by
+ * default and at most.  Anyone on the broker may publish in any agent's
+ * name, its certificate being public: each agent's share of the quota
+ * alone let forged documents cost the collector as much as the fleet
+ * had agents, and each was read before anything was charged.
+ */
+#define COL_BROKER_BUDGET_MIB	1024
+#define COL_BROKER_BUDGET_MAX_MIB COLQ_MAX_MIB
 #define COL_MAX_AGENTS_LISTED	100000
 #define COL_EXEC_MAX		8	/* --exec programs at once */
 /* --exec-timeout: seconds a program may run, by default and at most */
@@ -93,6 +103,8 @@ struct col_conn {
 	EVP_PKEY *identity;
 	/* the bucket its reports count in: its agent's, for this way in */
 	struct col_quota *quota;
+	/* its refusals not said one by one (the broker's stand-ins) */
+	bool mute;
 	char agent[KK_AGENT_ID_HEX + 1];
 	char peer[64];
 	struct kk_source src;		/* its address, or /64 */
@@ -152,6 +164,9 @@ struct collector {
 	 * own reports out over mutual TLS
 	 */
 	struct col_quota *broker_quota;
+	/* --broker-budget: one bucket for what the broker path reads in vain */
+	struct col_quota *broker_budget;
+	long long broker_budget_mib;
 };
 
 /* --agents or --deny FILE: its agent ids (one a line, # comments) added
@@ -202,9 +217,11 @@ bool col_agent_in(char *const *list, size_t n, const char *id);
 /*
  * One report of cn's agent: checked, stored, and its answer (the signed
  * ack, or an error) appended to cn->out as a frame; cn->dirty if the
- * store changed and needs a sync before the answer goes.
+ * store changed and needs a sync before the answer goes.  false if it
+ * was refused for what it is or what its agent did (too large, over its
+ * quota, forged or broken, another report's id): read in vain.
  */
-void col_report(struct col_conn *cn, const uint8_t *buf, size_t len);
+bool col_report(struct col_conn *cn, const uint8_t *buf, size_t len);
 
 /* colstore.c: the loop's time now (CLOCK_MONOTONIC, usec) */
 uint64_t col_now_usec(struct collector *col);

@@ -84,7 +84,8 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 {
 	struct collector col = { .dirfd = -1, .index_synced = -1,
 	    .exec_timeout_s = COL_EXEC_TIMEOUT_S,
-	    .frame_timeout_s = COL_FRAME_TIMEOUT_S, .min_free_mib = -1 };
+	    .frame_timeout_s = COL_FRAME_TIMEOUT_S, .min_free_mib = -1,
+	    .broker_budget_mib = COL_BROKER_BUDGET_MIB };
 	struct stat st;
 	pid_t holder;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
@@ -112,6 +113,9 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		CTL_NUMBER("agent-quota", &quota_mib, 1, COLQ_MAX_MIB,
 		    "--agent-quota wants the MiB an agent may store an hour, "
 		    "1 to 1048576"),
+		CTL_NUMBER("broker-budget", &col.broker_budget_mib, 1,
+		    COL_BROKER_BUDGET_MAX_MIB, "--broker-budget wants the MiB "
+		    "an hour the broker path may read in vain, 1 to 1048576"),
 		CTL_OPTIONS_END,
 	};
 	X509 *x = NULL;
@@ -136,8 +140,10 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		goto out;
 	/* the broker's share of each agent's quota, only with a broker */
 	if ((col.quota = col_quota_new((uint64_t)quota_mib << 20)) == NULL ||
-	    (broker != NULL && (col.broker_quota = col_quota_new(
-	    (uint64_t)quota_mib << 20)) == NULL)) {
+	    (broker != NULL && ((col.broker_quota = col_quota_new(
+	    (uint64_t)quota_mib << 20)) == NULL ||
+	    (col.broker_budget = col_quota_new(
+	    (uint64_t)col.broker_budget_mib << 20)) == NULL))) {
 		fail_line("out of memory");
 		goto out;
 	}
@@ -255,6 +261,7 @@ out:
 	X509_STORE_free(col.ca);
 	col_quota_free(col.quota);
 	col_quota_free(col.broker_quota);
+	col_quota_free(col.broker_budget);
 	EVP_PKEY_free(col.key);
 	SSL_CTX_free(col.ctx);
 	sd_event_unref(col.ev);

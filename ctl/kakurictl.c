@@ -72,7 +72,7 @@ static const struct command commands[] = {
 	      "--verify DIR --agent-key FILE [--id ID] [--json]",
 	  .description = "pull evidence from an agent and verify it; --verify: check it again" },
 	{ .name = "collector", .run = cmd_collector,
-	  .synopsis = "--listen ADDR:PORT --dir DIR --cert CRT --key KEY (--ca CA | --agents FILE) [--deny FILE] [--broker mqtts://ADDR:PORT [--broker-ca CA]] [--exec PROG [--exec-timeout S]] [--agent-quota MIB] [--frame-timeout S] [--min-free-mib MIB]",
+	  .synopsis = "--listen ADDR:PORT --dir DIR --cert CRT --key KEY (--ca CA | --agents FILE) [--deny FILE] [--broker mqtts://ADDR:PORT [--broker-ca CA] [--broker-budget MIB]] [--exec PROG [--exec-timeout S]] [--agent-quota MIB] [--frame-timeout S] [--min-free-mib MIB]",
 	  .description = "receive the agents' reports over mutual TLS (and through the fleet broker), store them durably, ack them" },
 	{ .name = "reports", .run = cmd_reports,
 	  .synopsis = "[--json] [--agent ID] [--type T] [--since TIME] DIR\n"

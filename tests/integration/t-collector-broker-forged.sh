@@ -5,7 +5,10 @@
 # that agent's name, its certificate being public.  What they cost is
 # charged to that agent's share through the broker, never to its reports
 # sent directly over mutual TLS; a document too large, or of too many
-# values, is refused before a report is looked at.
+# values, is refused before a report is looked at.  Once an agent's share
+# is spent, what comes in its name is dropped unread; and what the broker
+# path reads in vain, in all agents' names, has one budget
+# (--broker-budget), past which everything is dropped unread.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleetlab.sh"
 need
@@ -14,7 +17,8 @@ echo "== collector --broker: forged documents cost the broker's share only"
 collector_agent
 fleet_ca || die "fleet CA"
 FLEET_ACL_EXTRA="user intruder
-topic write kakuri/v1/agent/+/out"
+topic write kakuri/v1/agent/+/out
+topic read kakuri/v1/agent/+/ack"
 broker_start || { cat "$FLEET/mosquitto.out"; die "the broker starts"; }
 # 1 MiB an hour: 256 reports (each counts 4 KiB at least) spend it
 collector_broker --agent-quota 1 || { cat "$WORK/col.err"; die "the collector subscribes at the broker"; }
@@ -33,17 +37,17 @@ intruder_pub() {
 		--cert "$FLEET/intruder.crt" --key "$FLEET/intruder.key" -V mqttv5 -q 1 \
 		-t "kakuri/v1/agent/$AGENT_ID/out" -l <"$1"
 }
-head -c 2000 /dev/zero | tr '\0' x >"$WORK/junk"
-out_doc "$WORK/forged.json" "$WORK/junk"
-for _ in $(seq 1 300); do cat "$WORK/forged.json"; done >"$WORK/forged.lines"
-intruder_pub "$WORK/forged.lines" || fail "300 forged documents published"
-check_within "the forged documents are refused, and spend the agent's share through the broker" 30 \
-	grep -q "mqtt:.*over its quota" "$WORK/col.err"
-check "a report of that agent sent directly is acked all the same (on the old code: rate-limited)" \
-	direct after-forged
-check "... and stored" bash -c "ls '$COL/$AGENT_ID'/*.json | grep -q ."
-
-# 3 MiB: more than a report may be; not charged, not looked at
+# accounted N ERE: N documents refused or dropped are accounted for: the
+# lines matching ERE (stdout or stderr) and those summed up at the end of
+# a window of 10 s ("N more documents refused or dropped")
+accounted() {
+	local said sum
+	said=$(cat "$WORK/col.out" "$WORK/col.err" | grep -Ec "$2")
+	sum=$(grep -o '^broker: [0-9]* more documents refused or dropped' "$WORK/col.out" | awk '{ s += $2 } END { print s + 0 }')
+	[ $((said + sum)) -ge "$1" ]
+}
+A16=${AGENT_ID:0:16}
+# 3 MiB: more than a report may be; read in vain, not charged to the agent
 head -c $((3 * 1024 * 1024)) /dev/zero | tr '\0' x >"$WORK/big"
 out_doc "$WORK/big.json" "$WORK/big"
 # 200,000 values: what costs jansson most for its size
@@ -55,6 +59,20 @@ check_within "a document of 200,000 values: refused before it is parsed" 20 \
 intruder_pub "$WORK/big.json" || fail "the 3 MiB document published"
 check "a report sent directly is acked after those too" direct after-big
 
+head -c 2000 /dev/zero | tr '\0' x >"$WORK/junk"
+out_doc "$WORK/forged.json" "$WORK/junk"
+for _ in $(seq 1 300); do cat "$WORK/forged.json"; done >"$WORK/forged.lines"
+intruder_pub "$WORK/forged.lines" || fail "300 forged documents published"
+check_within "the forged documents are refused, and spend the agent's share through the broker" 30 \
+	grep -q "mqtt:.*over its quota (--agent-quota) through the broker: what comes in its name there is dropped unread" "$WORK/col.err"
+check_within "each of the 300 is said, or summed up in a line (within 10 s of it)" 40 \
+	accounted 300 "mqtt:$A16( agent $A16)?: (refused: bad-signature|over its quota)"
+check "... fewer than 100 of them said one by one" \
+	test "$(grep -Ec "mqtt:$A16 agent $A16: refused: bad-signature" "$WORK/col.err")" -lt 100
+check "a report of that agent sent directly is acked all the same (on the old code: rate-limited)" \
+	direct after-forged
+check "... and stored" bash -c "ls '$COL/$AGENT_ID'/*.json | grep -q ."
+
 # --- an agent denied (--deny: a PC stolen or retired): what comes in its
 # --- name through the broker is dropped before it is looked at
 collector_stop
@@ -63,6 +81,52 @@ collector_broker --agent-quota 1 --deny "$WORK/deny" || die "the collector resta
 intruder_pub "$WORK/forged.json" || fail "a document in the denied agent's name published"
 check_within "a document of a denied agent through the broker: dropped, said (fails on the old code)" 20 \
 	grep -q "^broker: ${AGENT_ID:0:16}: agent denied (--deny)" "$WORK/col.out"
+
+# --- the broker path's budget (--broker-budget, 1 MiB here): what it reads
+# --- in vain, in all agents' names together, is bounded.  Documents in the
+# --- agent's name with another key's certificate cannot be charged to the
+# --- agent's share; they spend the budget, and then everything that comes
+# --- through the broker is dropped unread (an agent's report stays in its
+# --- outbox, sent again later), while reports over TLS are taken
+collector_stop
+collector_broker --broker-budget 1 || die "the collector restarts with --broker-budget 1"
+FLOOD_SAME_FILE=$WORK/kept flood a 1 100000 same >"$WORK/kept.out" 2>&1
+check "a report of the agent's (100 kB) sent directly, and kept" grep -q '^acked 1 refused 0' "$WORK/kept.out"
+tail -c +34 "$WORK/kept" >"$WORK/kept.env"
+out_doc "$WORK/genuine.json" "$WORK/kept.env"
+# the acks published for the agent, as the intruder reads them (a line
+# each, not held in a buffer)
+ip netns exec "$PEER" timeout 300 stdbuf -oL -eL mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+	--cert "$FLEET/intruder.crt" --key "$FLEET/intruder.key" -V mqttv5 -q 1 -d \
+	-t "kakuri/v1/agent/$AGENT_ID/ack" >"$WORK/acks" 2>&1 &
+PIDS+=($!)
+until_ok 10 grep -q "received SUBACK" "$WORK/acks" || fail "the intruder subscribes to the agent's acks"
+acks() { grep -c "received PUBLISH" "$WORK/acks"; }
+intruder_pub "$WORK/genuine.json" || fail "the agent's report published through the broker"
+check_within "that report through the broker is read and acked (its budget untouched by it)" 20 \
+	bash -c "[ \$(grep -c 'received PUBLISH' '$WORK/acks') -ge 1 ]"
+head -c 5000 /dev/zero | tr '\0' x >"$WORK/junk5"
+jq -cn --arg a "$AGENT_ID" --rawfile c "$PKI/op-ca.crt" --rawfile e "$WORK/junk5" \
+	'{v: 1, agent: $a, kind: "report", identity: $c, envelope: $e}' >"$WORK/other.json"
+for _ in $(seq 1 300); do cat "$WORK/other.json"; done >"$WORK/other.lines"
+intruder_pub "$WORK/other.lines" || fail "300 documents with another key's certificate published"
+check_within "the budget spent is said, naming it (fails on the old code)" 30 \
+	grep -q "^broker: what was read through the broker in vain .* spent its budget (--broker-budget, 1 MiB an hour)" "$WORK/col.out"
+check "... once" test "$(grep -c 'spent its budget' "$WORK/col.out")" -eq 1
+OTHER="^broker: ($A16: identity is another agent's key|what was read through the broker in vain)"
+check_within "each of the 300 is said, or summed up in a line (within 10 s of it)" 40 accounted 300 "$OTHER"
+check "... fewer than 100 of them said one by one" test "$(grep -Ec "$OTHER" "$WORK/col.out")" -lt 100
+check "a report sent directly is acked meanwhile" direct during-budget
+intruder_pub "$WORK/genuine.json" || fail "the agent's report published again"
+check_within "the agent's report, published again, is dropped and counted" 40 accounted 301 "$OTHER"
+check "... unread: no ack for it (fails without the budget)" test "$(acks)" -eq 1
 check "the collector served throughout" kill -0 "$COLPID"
+collector_stop
+# 1 MiB takes about 180 documents of 5.7 kB; the rest are dropped unread
+read_dropped=$(sed -n 's/^broker: \([0-9]*\) documents read, \([0-9]*\) dropped unread$/\1 \2/p' "$WORK/col.out")
+echo "  (read, dropped: $read_dropped)"
+check "at the stop: every document read or dropped, at least 100 of them unread" \
+	bash -c "set -- $read_dropped; [ \$((\$1 + \$2)) -eq 302 ] && [ \$2 -ge 100 ]"
+check "... and one acked again (the report through the broker, once)" grep -q ', 1 acked again' "$WORK/col.err"
 summary
 [ "$FAILED" -eq 0 ]
