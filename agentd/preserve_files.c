@@ -168,11 +168,9 @@ pv_release_space(struct job *j)
 		if (fd < 0)
 			continue;
 		if (ftruncate(fd, 0) == 0) {
-			size_t l = strlen(a->error);
-
-			snprintf(a->error + l, sizeof(a->error) - l,
-			    "; partial copy of %llu bytes removed to keep the "
-			    "store writable", (unsigned long long)a->size);
+			kk_artifact_incomplete(a, "partial copy of %llu bytes "
+			    "removed to keep the store writable",
+			    (unsigned long long)a->size);
 			a->size = 0;
 			kk_sha256_hex("", 0, a->sha256);
 		}

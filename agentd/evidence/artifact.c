@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,6 +603,22 @@ kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
 	if (l->on_add != NULL)
 		l->on_add(&l->v[l->n - 1], l->on_add_arg);
 	return 0;
+}
+
+void
+kk_artifact_incomplete(struct kk_artifact *a, const char *fmt, ...)
+{
+	size_t at = strnlen(a->error, sizeof(a->error) - 1);
+	va_list ap;
+
+	a->incomplete = true;
+	if (at > 0 && at + 2 < sizeof(a->error)) {
+		memcpy(a->error + at, "; ", 3);
+		at += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(a->error + at, sizeof(a->error) - at, fmt, ap);
+	va_end(ap);
 }
 
 int

@@ -465,9 +465,8 @@ snap_run(struct snap *sn)
 	kk_artifacts_begin(sn->arts, path);
 	err = snap_shared_mark(sn, &a, snap_write_core(sn, &a));
 	if (err == 0 && sn->leader_gone && !snap_leader_gone_runs(sn)) {
-		a.incomplete = true;
-		snprintf(a.error, sizeof(a.error), "the process exited during "
-		    "the snapshot: what was read after is missing");
+		kk_artifact_incomplete(&a, "the process exited during the "
+		    "snapshot: what was read after is missing");
 		err = -ESRCH;
 	}
 	/*
@@ -478,19 +477,17 @@ snap_run(struct snap *sn)
 	if (err == 0 && sn->seize_err != 0 && !sn->leader_gone &&
 	    (kk_proc_start_time(sn->pid, &st2) < 0 ||
 	    st2 != sn->start_time)) {
-		a.incomplete = true;
-		snprintf(a.error, sizeof(a.error), "the process, not held "
-		    "(ptrace refused), exited during the snapshot: what was "
-		    "read may be another's");
+		kk_artifact_incomplete(&a, "the process, not held (ptrace "
+		    "refused), exited during the snapshot: what was read may "
+		    "be another's");
 		err = -ESRCH;
 	}
 	/* and still frozen now: let out meanwhile, it could have run */
 	if (err == 0 && sn->seize_err != 0 &&
 	    (tid = snap_refused_running(sn)) != 0) {
-		a.incomplete = true;
-		snprintf(a.error, sizeof(a.error), "thread %d, not held "
-		    "(ptrace refused), left the freezer during the copy: the "
-		    "memory may have changed while it was read", (int)tid);
+		kk_artifact_incomplete(&a, "thread %d, not held (ptrace "
+		    "refused), left the freezer during the copy: the memory "
+		    "may have changed while it was read", (int)tid);
 	}
 	snap_detach_threads(sn);
 	cerr = art_add(sn, &a);

@@ -681,40 +681,28 @@ close:
 	else
 		(void)flush_gap(sn, a);
 	/* registers of threads that never stopped are missing */
-	if (err == 0 && sn->over_threads) {
-		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "over %zu threads: %zu "
-		    "ran on, their registers are missing", sn->nt,
-		    sn->unstopped);
-	} else if (err == 0 && sn->unstopped > 0) {
-		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "%zu threads did not "
-		    "stop within %d ms: their registers are missing",
-		    sn->unstopped, STOP_TIMEOUT_MS);
-	} else if (err == 0 && sn->maps_cut) {
-		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "maps over %u MiB: the "
-		    "mappings listed after are missing", MAPS_MAX >> 20);
-	} else if (err == 0 && sn->segs_short > 0) {
-		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "over %zu segments: the "
-		    "later pages of %zu mappings are missing", seg_limit(sn),
+	if (err == 0 && sn->over_threads)
+		kk_artifact_incomplete(a, "over %zu threads: %zu ran on, their "
+		    "registers are missing", sn->nt, sn->unstopped);
+	else if (err == 0 && sn->unstopped > 0)
+		kk_artifact_incomplete(a, "%zu threads did not stop within %d "
+		    "ms: their registers are missing", sn->unstopped,
+		    STOP_TIMEOUT_MS);
+	else if (err == 0 && sn->maps_cut)
+		kk_artifact_incomplete(a, "maps over %u MiB: the mappings "
+		    "listed after are missing", MAPS_MAX >> 20);
+	else if (err == 0 && sn->segs_short > 0)
+		kk_artifact_incomplete(a, "over %zu segments: the later pages "
+		    "of %zu mappings are missing", seg_limit(sn),
 		    sn->segs_short);
-	} else if (err == 0 && sn->seize_err != 0) {
-		a->incomplete = true;
-		snprintf(a->error, sizeof(a->error), "ptrace refused (%s): "
-		    "registers are missing", strerror(-sn->seize_err));
-	}
+	else if (err == 0 && sn->seize_err != 0)
+		kk_artifact_incomplete(a, "ptrace refused (%s): registers are "
+		    "missing", strerror(-sn->seize_err));
 	/* after any of those (maps cut is when smaps is not read) */
-	if (err == 0 && (dropped = headers_dropped(sn)) > 0) {
-		size_t at = strlen(a->error);
-
-		a->incomplete = true;
-		snprintf(a->error + at, sizeof(a->error) - at, "%ssmaps did "
-		    "not describe them: the first page of %zu file mappings "
-		    "(ELF headers, build ids) was not resident and is missing",
-		    at > 0 ? "; " : "", dropped);
-	}
+	if (err == 0 && (dropped = headers_dropped(sn)) > 0)
+		kk_artifact_incomplete(a, "smaps did not describe them: the "
+		    "first page of %zu file mappings (ELF headers, build ids) "
+		    "was not resident and is missing", dropped);
 	err = kk_sink_close(s, a, err);
 	free(hdr);
 	return err;

@@ -746,9 +746,8 @@ snap_shared_mark(struct snap *sn, struct kk_artifact *a, int err)
 {
 	if (err < 0 || sn->shared_with == 0)
 		return err;
-	a->incomplete = true;
-	snprintf(a->error, sizeof(a->error), "memory shared with pid %d, "
-	    "which was not stopped: it may have changed while it was read",
+	kk_artifact_incomplete(a, "memory shared with pid %d, which was not "
+	    "stopped: it may have changed while it was read",
 	    (int)sn->shared_with);
 	snap_set_err(sn, "%s", a->error);
 	return -EBUSY;

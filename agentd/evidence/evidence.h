@@ -43,7 +43,7 @@ struct kk_artifact {
 	char method[48];		/* "elf-core/ptrace+proc-mem+pagemap", "lime/kcore", "procfs", ... */
 	json_t *gaps;			/* array of {"offset","length","why"} or NULL (owned) */
 	bool incomplete;		/* the copy stopped early (error says why) */
-	char error[200];
+	char error[320];		/* one reason or more, "; " between */
 };
 
 struct kk_artifacts {
@@ -74,6 +74,12 @@ void kk_artifacts_begin(struct kk_artifacts *l, const char *rel);
 /* a->gaps += {offset, length, why}; creates the array when needed */
 int kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
     const char *why);
+/*
+ * a is incomplete for one more reason: added to a->error after those it
+ * has ("; " between), never over them (cut if there is no more room).
+ */
+void kk_artifact_incomplete(struct kk_artifact *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * A file being written into the evidence dir while its SHA-256 is computed

@@ -13,6 +13,7 @@
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/procfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,6 +27,7 @@
 #include <linux/sched.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -57,6 +59,9 @@ static int workers_in;
 
 /* child_main's main thread ends (pthread_exit) once it is set up */
 static bool child_leader_exits;
+/* the child makes a twin: clone(CLONE_VM), a process on its memory */
+static bool child_twin;
+static volatile pid_t child_twin_pid;
 
 struct child {
 	pid_t pid;
@@ -92,6 +97,21 @@ exe_header(void)
 {
 	return (uintptr_t)getauxval(AT_PHDR) &
 	    ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
+}
+
+/* The twin: naps on the child's memory; dies with the child. */
+static int
+twin_main(void *arg)
+{
+	int i;
+
+	(void)arg;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+		_exit(1);
+	child_twin_pid = getpid();
+	for (i = 0; i < 1200; i++)
+		pu_nap_ms(100);
+	_exit(0);
 }
 
 /* The child: never returns into Check, exits by itself after 120 s. */
@@ -134,6 +154,20 @@ child_main(int wfd, size_t extra)
 	if (madvise((void *)exe_header(), (size_t)sysconf(_SC_PAGESIZE),
 	    MADV_DONTNEED) < 0)
 		_exit(1);
+	if (child_twin) {
+		size_t stack = 256 * 1024;
+		char *st = mmap(NULL, stack, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+		/* ready once the twin runs (shares our memory: it says so) */
+		if (st == MAP_FAILED || clone(twin_main, st + stack,
+		    CLONE_VM | SIGCHLD, NULL) < 0)
+			_exit(1);
+		for (i = 0; i < 6000 && child_twin_pid == 0; i++)
+			pu_nap_ms(10);
+		if (child_twin_pid == 0)
+			_exit(1);
+	}
 	addr = (uint64_t)(uintptr_t)m;
 	if (write(wfd, &addr, sizeof(addr)) != sizeof(addr))
 		_exit(1);
@@ -1729,6 +1763,48 @@ START_TEST(core_thread_chain)
 }
 END_TEST
 
+/*
+ * Two reasons at once: smaps not read (the executable's header page is
+ * missing) and a twin on the memory that runs on (clone(CLONE_VM)): the
+ * core is incomplete for both, and says both.  The twin's note was
+ * written over the header note before.
+ */
+START_TEST(core_reasons_all_said)
+{
+	struct kk_artifacts arts;
+	const struct kk_artifact *a = NULL;
+	struct child ch = { 0 };
+	char dir[PATH_MAX], rel[64], err[256];
+	size_t i;
+	int dfd;
+
+	child_twin = true;
+	child_start(&ch, 0);
+	child_twin = false;
+	dfd = hook_test_dir(dir, &arts);
+	kk_snap_no_smaps = true;
+	/* fails (the memory could change), with its core listed */
+	ck_assert_int_ne(kk_snapshot_process(dfd, ch.pid, 0, &arts, err,
+	    sizeof(err)), 0);
+	kk_snap_no_smaps = false;
+	snprintf(rel, sizeof(rel), "pid-%d/core", (int)ch.pid);
+	for (i = 0; i < arts.n; i++)
+		if (strcmp(arts.v[i].path, rel) == 0)
+			a = &arts.v[i];
+	ck_assert_ptr_nonnull(a);
+	ck_assert_msg(a->incomplete, "the core is listed as whole");
+	ck_assert_msg(strstr(a->error, "smaps did not describe them: the "
+	    "first page of ") != NULL, "the header note is lost: %s", a->error);
+	ck_assert_msg(strstr(a->error, "memory shared with pid ") != NULL,
+	    "the twin is not said: %s", a->error);
+	ck_assert_msg(strstr(err, "memory shared with pid ") != NULL, "%s",
+	    err);
+	kk_artifacts_free(&arts);
+	close(dfd);
+	child_stop(&ch);
+}
+END_TEST
+
 KK_SUITE(core_suite, "core",
 	/* gdb takes its time */
 	KK_CASE("core", KK_TMPDIR, 240), KK_TEST(core_of_running_child),
@@ -1737,4 +1813,4 @@ KK_SUITE(core_suite, "core",
 	    KK_TEST(core_disk_full), KK_LOOP(core_thread_chain, 2),
 	    KK_TEST(core_exe_of_reused_pid), KK_TEST(core_over_threads),
 	    KK_TEST(core_uffd_punched), KK_LOOP(core_killed_mid_read, 3),
-	    KK_LOOP(core_without_smaps, 2))
+	    KK_LOOP(core_without_smaps, 2), KK_TEST(core_reasons_all_said))

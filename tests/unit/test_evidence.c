@@ -246,6 +246,35 @@ START_TEST(sink_error_marks_incomplete)
 }
 END_TEST
 
+/*
+ * Each reason an artifact is incomplete is kept: one more is added after
+ * those it has, never over them (a core's later notes overwrote the
+ * earlier ones), and a long one is cut at the field's end.
+ */
+START_TEST(incomplete_reasons_kept)
+{
+	struct kk_artifact a;
+	char longer[2 * sizeof(a.error)];
+
+	memset(&a, 0, sizeof(a));
+	kk_artifact_incomplete(&a, "first %d", 1);
+	ck_assert(a.incomplete);
+	ck_assert_str_eq(a.error, "first 1");
+	kk_artifact_incomplete(&a, "second");
+	ck_assert_str_eq(a.error, "first 1; second");
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	kk_artifact_incomplete(&a, "%s", longer);
+	ck_assert_uint_eq(strlen(a.error), sizeof(a.error) - 1);
+	ck_assert_msg(strncmp(a.error, "first 1; second; xxx", 20) == 0,
+	    "%s", a.error);
+	/* full: nothing more fits, nothing is written past it */
+	kk_artifact_incomplete(&a, "third");
+	ck_assert_uint_eq(strlen(a.error), sizeof(a.error) - 1);
+	ck_assert(strstr(a.error, "third") == NULL);
+}
+END_TEST
+
 START_TEST(copy_path_caps_and_says_so)
 {
 	char dir[PATH_MAX], src[PATH_MAX], h[65];
@@ -1132,6 +1161,7 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(sink_holes_and_pipeline),
 	    KK_TEST(sink_space_commit_is_a_write),
 	    KK_TEST(sink_error_marks_incomplete),
+	    KK_TEST(incomplete_reasons_kept),
 	    KK_TEST(copy_path_caps_and_says_so),
 	    KK_TEST(artifact_list_and_gaps), KK_TEST(grow_stops_at_max),
 	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
