@@ -53,6 +53,13 @@
 
 #define KK_FLEET_KIND_RECEIPT	"receipt"
 #define KK_FLEET_KIND_REPORT	"report"
+/*
+ * An out document's kind, said by its publisher in MQTT 5's content type
+ * as well, so that a collector can pass receipts over unread (they are
+ * the operators'): a word to skip by, never to trust a document by.
+ */
+#define KK_FLEET_TYPE_RECEIPT	"application/vnd.kakuri.receipt+json"
+#define KK_FLEET_TYPE_REPORT	"application/vnd.kakuri.report+json"
 
 /* "kakuri/v1/agent/<id>/<leaf>": 0, or -ENAMETOOLONG */
 int kk_fleet_agent_topic(char *buf, size_t len, const char *id,

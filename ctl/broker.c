@@ -60,8 +60,14 @@ on_message(struct mosquitto *m, void *arg, const struct mosquitto_message *msg,
 	 */
 	if (msg->retain)
 		return;
+	/* the sender's word for what it is (MQTT 5), for the callback only */
+	b->content_type = NULL;
+	(void)mosquitto_property_read_string(props, MQTT_PROP_CONTENT_TYPE,
+	    &b->content_type, false);
 	if (b->message != NULL)
 		b->message(b->arg, msg);
+	free(b->content_type);
+	b->content_type = NULL;
 }
 
 static void

@@ -29,6 +29,8 @@ struct broker {
 	/* each message of the subscriptions */
 	void (*message)(void *arg, const struct mosquitto_message *m);
 	void *arg;
+	/* while message runs: the message's content type, or NULL */
+	char *content_type;
 };
 
 /*

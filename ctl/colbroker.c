@@ -25,6 +25,7 @@
 #include "fleetwire.h"
 #include "kakuri.h"
 #include "output.h"
+#include "report.h"
 #include "tls.h"
 #include "wire.h"
 
@@ -59,6 +60,7 @@ struct colbroker {
 	struct col_conn **agents;	/* one per agent, its identity kept */
 	size_t nagents, cap;
 	unsigned long read, dropped;	/* documents, since the start */
+	unsigned long passed;		/* ... said to be receipts */
 	uint64_t lines_since;		/* the window of refusals said */
 	unsigned lines;			/* said in it */
 	unsigned long unsaid;		/* refused in it, not said */
@@ -80,11 +82,14 @@ note(const char *fmt, ...)
 	fflush(stdout);
 }
 
-/* The refusals of a window that were not said, in one line. */
+/*
+ * The refusals of a window that were not said, in one line, once it has
+ * ended (or now, with force: at the stop).
+ */
 static void
-said_unsaid(struct colbroker *cb, uint64_t now)
+said_unsaid(struct colbroker *cb, uint64_t now, bool force)
 {
-	if (now - cb->lines_since < LINES_WINDOW_USEC)
+	if (!force && now - cb->lines_since < LINES_WINDOW_USEC)
 		return;
 	if (cb->unsaid > 0)
 		note("%lu more documents refused or dropped in %llu s, not said "
@@ -95,30 +100,41 @@ said_unsaid(struct colbroker *cb, uint64_t now)
 	cb->unsaid = 0;
 }
 
-/* Whether a refusal may be said one by one now (if not, it is counted). */
+/* Whether a line may be said now; if not, it is counted for the window's. */
 static bool
-may_say(struct colbroker *cb)
+line_allowed(struct colbroker *cb)
 {
-	said_unsaid(cb, col_now_usec(cb->col));
-	if (cb->lines < LINES_PER_WINDOW)
+	said_unsaid(cb, col_now_usec(cb->col), false);
+	if (cb->lines < LINES_PER_WINDOW) {
+		cb->lines++;
 		return true;
+	}
 	cb->unsaid++;
 	return false;
+}
+
+/* A stand-in connection's lines (collector.c's say) within the same limit. */
+static bool
+stand_in_may_say(struct col_conn *cn)
+{
+	return line_allowed(cn->col->broker);
 }
 
 static void
 refused(struct colbroker *cb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* A document refused or dropped: said, or counted in the window's line. */
+/*
+ * A line about a document (refused, dropped, or what became of it): said,
+ * or counted in the window's line.
+ */
 static void
 refused(struct colbroker *cb, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!may_say(cb))
+	if (!line_allowed(cb))
 		return;
-	cb->lines++;
 	printf("broker: ");
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -215,7 +231,7 @@ static struct col_conn *
 agent_conn(struct colbroker *cb, const char *id, EVP_PKEY *identity)
 {
 	struct col_conn *cn, **v;
-	size_t i;
+	size_t i, cap;
 
 	for (i = 0; i < cb->nagents; i++)
 		if (strcmp(cb->agents[i]->agent, id) == 0)
@@ -223,10 +239,11 @@ agent_conn(struct colbroker *cb, const char *id, EVP_PKEY *identity)
 	if (cb->nagents == MAX_AGENTS)
 		return NULL;
 	if (cb->nagents == cb->cap) {
-		cb->cap = cb->cap ? 2 * cb->cap : 64;
-		if ((v = realloc(cb->agents, cb->cap * sizeof(*v))) == NULL)
+		cap = cb->cap ? 2 * cb->cap : 64;
+		if ((v = reallocarray(cb->agents, cap, sizeof(*v))) == NULL)
 			return NULL;
 		cb->agents = v;
+		cb->cap = cap;
 	}
 	if ((cn = calloc(1, sizeof(*cn))) == NULL ||
 	    EVP_PKEY_up_ref(identity) != 1) {
@@ -237,6 +254,7 @@ agent_conn(struct colbroker *cb, const char *id, EVP_PKEY *identity)
 	cn->quota = cb->col->broker_quota;
 	cn->fd = -1;
 	cn->authed = true;
+	cn->may_say = stand_in_may_say;
 	cn->identity = identity;
 	snprintf(cn->agent, sizeof(cn->agent), "%s", id);
 	snprintf(cn->peer, sizeof(cn->peer), "mqtt:%.16s", id);
@@ -255,7 +273,7 @@ send_answers(struct colbroker *cb, struct col_conn *cn)
 
 	/* stored, directories and index on disk before anything is acked */
 	if (cn->dirty && !col_batch_synced(cb->col, cn)) {
-		note("syncfs failed: nothing acked");
+		refused(cb, "syncfs failed: nothing acked");
 		goto out;
 	}
 	cn->dirty = false;
@@ -275,7 +293,8 @@ send_answers(struct colbroker *cb, struct col_conn *cn)
 		if (kk_fleet_ack_pack(cb->chain, text, &doc, &dlen) == 0) {
 			if (broker_publish(&cb->b, topic, doc, dlen, 0, err,
 			    sizeof(err)) != EX_DONE)
-				note("%s", err);
+				refused(cb, "%.16s: the ack not published: %s",
+				    cn->agent, err);
 			free(doc);
 		}
 		free(text);
@@ -298,10 +317,21 @@ on_out(void *arg, const struct mosquitto_message *m)
 	struct kk_fleet_out o;
 	struct col_conn *cn;
 	char id[KK_AGENT_ID_HEX + 1];
+	unsigned long acked = col->acked;
 	const char *why;
 
 	if (kk_fleet_topic_agent(m->topic, "out", id) < 0)
 		return;
+	/*
+	 * Said to be a receipt (the operators'): passed over unread, at no
+	 * cost.  A report said to be one is passed over as well, unacked, and
+	 * stays in its agent's outbox: nothing is gained by the lie.
+	 */
+	if (cb->b.content_type != NULL &&
+	    strcmp(cb->b.content_type, KK_FLEET_TYPE_RECEIPT) == 0) {
+		cb->passed++;
+		return;
+	}
 	if (!admitted(cb, id, len))
 		return;
 	cb->read++;
@@ -311,7 +341,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 		refused(cb, "%.16s: %s", id, why);
 		goto out;
 	}
-	/* a receipt: the operator's, read in vain */
+	/* a receipt not said to be one (an older agent's): read in vain */
 	if (strcmp(o.kind, KK_FLEET_KIND_REPORT) != 0) {
 		spent(cb, len);
 		goto out;
@@ -324,20 +354,25 @@ on_out(void *arg, const struct mosquitto_message *m)
 		refused(cb, "%.16s: not an agent of ours: %s", id, why);
 		goto out;
 	}
-	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
-		note("%.16s: out of memory", id);
+	/* only through the broker can it be larger (a frame holds no more) */
+	if (o.len > KK_REPORT_MAX) {
+		col->refused++;
+		spent(cb, len);
+		refused(cb, "%.16s: a report is 2 MiB at most", id);
 		goto out;
 	}
-	/* its refusals said as the others here are, within the window */
-	said_unsaid(cb, col_now_usec(col));
-	cn->mute = cb->lines >= LINES_PER_WINDOW;
-	if (!col_report(cn, o.envelope, o.len)) {
+	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
 		spent(cb, len);
-		if (cn->mute)
-			cb->unsaid++;
-		else
-			cb->lines++;
+		refused(cb, "%.16s: out of memory", id);
+		goto out;
 	}
+	/*
+	 * Refused for what it is, or acked again: read in vain.  Anyone who
+	 * can read the out topics can publish a stored report again, and
+	 * each costs a signature check and a sync as a new one does.
+	 */
+	if (!col_report(cn, o.envelope, o.len) || col->acked != acked)
+		spent(cb, len);
 	send_answers(cb, cn);
 out:
 	kk_fleet_out_free(&o);
@@ -548,7 +583,7 @@ on_tick(sd_event_source *s, uint64_t usec, void *arg)
 	int rc;
 
 	sd_event_source_set_time(s, usec + TICK_USEC);
-	said_unsaid(cb, col_now_usec(cb->col));
+	said_unsaid(cb, col_now_usec(cb->col), false);
 	switch (cb->state) {
 	case CB_UP:
 		rc = mosquitto_loop_misc(cb->b.mosq);
@@ -636,9 +671,11 @@ colbroker_stop(struct collector *col)
 
 	if (cb == NULL)
 		return;
-	if (cb->read > 0 || cb->dropped > 0)
-		note("%lu documents read, %lu dropped unread", cb->read,
-		    cb->dropped);
+	if (cb->ever_up) {
+		said_unsaid(cb, col_now_usec(col), true);
+		note("%lu documents read, %lu dropped unread, %lu receipts "
+		    "passed over", cb->read, cb->dropped, cb->passed);
+	}
 	sd_event_source_disable_unref(cb->io);
 	sd_event_source_disable_unref(cb->timer);
 	broker_close(&cb->b);

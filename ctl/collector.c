@@ -58,6 +58,8 @@ say(struct col_conn *cn, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (cn->may_say != NULL && !cn->may_say(cn))
+		return;
 	fprintf(stderr, "collector: %s%s%.16s: ", cn->peer,
 	    cn->agent[0] ? " agent " : "", cn->agent);
 	va_start(ap, fmt);
@@ -180,7 +182,7 @@ refuse(struct col_conn *cn, const char *word, const char *msg, bool loud)
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	cn->col->refused++;
-	if (loud && !cn->mute)
+	if (loud)
 		say(cn, "refused: %s: %s", word, msg);
 	answer(cn, text ? text : "{}", true);
 	free(text);

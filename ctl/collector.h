@@ -103,8 +103,11 @@ struct col_conn {
 	EVP_PKEY *identity;
 	/* the bucket its reports count in: its agent's, for this way in */
 	struct col_quota *quota;
-	/* its refusals not said one by one (the broker's stand-ins) */
-	bool mute;
+	/*
+	 * whether a line about it may be said now, or NULL: always (the
+	 * broker's stand-ins: colbroker.c's limit for the whole broker path)
+	 */
+	bool (*may_say)(struct col_conn *cn);
 	char agent[KK_AGENT_ID_HEX + 1];
 	char peer[64];
 	struct kk_source src;		/* its address, or /64 */

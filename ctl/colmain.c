@@ -85,7 +85,7 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 	struct collector col = { .dirfd = -1, .index_synced = -1,
 	    .exec_timeout_s = COL_EXEC_TIMEOUT_S,
 	    .frame_timeout_s = COL_FRAME_TIMEOUT_S, .min_free_mib = -1,
-	    .broker_budget_mib = COL_BROKER_BUDGET_MIB };
+	    .broker_budget_mib = -1 };
 	struct stat st;
 	pid_t holder;
 	const char *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL;
@@ -135,6 +135,14 @@ cmd_collector(struct ctl *c, int argc, char **argv)
 		    "path", col.exec);
 		goto out;
 	}
+	if (col.broker_budget_mib != -1 && broker == NULL) {
+		fail_line("--broker-budget is the broker path's: it wants "
+		    "--broker");
+		ret = EX_USAGE;
+		goto out;
+	}
+	if (col.broker_budget_mib == -1)
+		col.broker_budget_mib = COL_BROKER_BUDGET_MIB;
 	if (load_id_files(&agents, &col.agents, &col.nagents) < 0 ||
 	    load_id_files(&deny, &col.denied, &col.ndenied) < 0)
 		goto out;
