@@ -117,12 +117,16 @@ clean_errors(json_t *errors)
 }
 
 /* One {"artifact":{...}} of the worker, its path under the subdir. */
+/* of an artifact's error, left for the parent's notes after the worker's */
+#define WORKER_NOTES_ROOM	80
+
 static int
 take_artifact(struct job *j, json_t *v)
 {
 	struct kk_artifact a;
 	const char *p = json_string_value(json_object_get(v, KW_PATH));
 	const char *h = json_string_value(json_object_get(v, KW_SHA256));
+	const char *err;
 
 	/* a path of the worker's: below its directory, or nothing of it */
 	if (p == NULL || h == NULL || !pv_is_hex(h, 64) ||
@@ -139,8 +143,14 @@ take_artifact(struct job *j, json_t *v)
 	snprintf(a.method, sizeof(a.method), "%s",
 	    json_string_value(json_object_get(v, KW_METHOD)) ?: "");
 	a.incomplete = json_is_true(json_object_get(v, KW_INCOMPLETE));
-	snprintf(a.error, sizeof(a.error), "%s",
-	    json_string_value(json_object_get(v, KW_ERROR)) ?: "");
+	/*
+	 * The worker's words, cleaned (no control character to escape six
+	 * bytes wide in a receipt) and cut so that the parent's own notes
+	 * after them (a copy emptied, gaps not listed) still fit.
+	 */
+	if ((err = json_string_value(json_object_get(v, KW_ERROR))) != NULL)
+		kk_text_clean(a.error, sizeof(a.error) - WORKER_NOTES_ROOM, err,
+		    strlen(err));
 	if (json_object_get(v, KW_GAPS) != NULL) {
 		if (!json_is_array(json_object_get(v, KW_GAPS)) ||
 		    !gaps_ok(json_object_get(v, KW_GAPS)))

@@ -384,9 +384,13 @@ kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 	snprintf(a->path, sizeof(a->path), "%s", s->rel);
 	a->size = s->off;
 	kk_hex(md, sizeof(md), a->sha256);
-	if (error == 0)
+	if (error == 0 && err != 0) {
+		/* the sink's own failure, after what the caller noted */
+		kk_artifact_incomplete(a, "%s after %llu bytes", strerror(-err),
+		    (unsigned long long)s->off);
 		error = err;
-	if (error != 0) {
+	} else if (error != 0) {
+		/* the caller's: its own words, if it had any */
 		a->incomplete = true;
 		if (a->error[0] == '\0')
 			snprintf(a->error, sizeof(a->error), "%s after %llu bytes",
@@ -612,7 +616,10 @@ kk_artifact_incomplete(struct kk_artifact *a, const char *fmt, ...)
 	va_list ap;
 
 	a->incomplete = true;
-	if (at > 0 && at + 2 < sizeof(a->error)) {
+	if (at > 0) {
+		/* no room for "; " and a character of the reason: none added */
+		if (at + 3 >= sizeof(a->error))
+			return;
 		memcpy(a->error + at, "; ", 3);
 		at += 2;
 	}

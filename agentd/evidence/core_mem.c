@@ -688,14 +688,16 @@ close:
 		kk_artifact_incomplete(a, "%zu threads did not stop within %d "
 		    "ms: their registers are missing", sn->unstopped,
 		    STOP_TIMEOUT_MS);
-	else if (err == 0 && sn->maps_cut)
+	/* each of these besides: every reason is said */
+	if (err == 0 && sn->maps_cut)
 		kk_artifact_incomplete(a, "maps over %u MiB: the mappings "
 		    "listed after are missing", MAPS_MAX >> 20);
-	else if (err == 0 && sn->segs_short > 0)
+	if (err == 0 && sn->segs_short > 0)
 		kk_artifact_incomplete(a, "over %zu segments: the later pages "
 		    "of %zu mappings are missing", seg_limit(sn),
 		    sn->segs_short);
-	else if (err == 0 && sn->seize_err != 0)
+	if (err == 0 && sn->seize_err != 0 && !sn->over_threads &&
+	    sn->unstopped == 0)
 		kk_artifact_incomplete(a, "ptrace refused (%s): registers are "
 		    "missing", strerror(-sn->seize_err));
 	/* after any of those (maps cut is when smaps is not read) */

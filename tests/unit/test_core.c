@@ -105,8 +105,9 @@ twin_main(void *arg)
 {
 	int i;
 
-	(void)arg;
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+	/* the child gone before the death signal was asked for: gone too */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+	    getppid() != *(pid_t *)arg)
 		_exit(1);
 	child_twin_pid = getpid();
 	for (i = 0; i < 1200; i++)
@@ -158,10 +159,11 @@ child_main(int wfd, size_t extra)
 		size_t stack = 256 * 1024;
 		char *st = mmap(NULL, stack, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		pid_t self = getpid();	/* in this frame, which never returns */
 
 		/* ready once the twin runs (shares our memory: it says so) */
 		if (st == MAP_FAILED || clone(twin_main, st + stack,
-		    CLONE_VM | SIGCHLD, NULL) < 0)
+		    CLONE_VM | SIGCHLD, &self) < 0)
 			_exit(1);
 		for (i = 0; i < 6000 && child_twin_pid == 0; i++)
 			pu_nap_ms(10);
@@ -1774,7 +1776,7 @@ START_TEST(core_reasons_all_said)
 	struct kk_artifacts arts;
 	const struct kk_artifact *a = NULL;
 	struct child ch = { 0 };
-	char dir[PATH_MAX], rel[64], err[256];
+	char dir[PATH_MAX], rel[64], err[512];
 	size_t i;
 	int dfd;
 

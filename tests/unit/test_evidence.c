@@ -272,6 +272,13 @@ START_TEST(incomplete_reasons_kept)
 	kk_artifact_incomplete(&a, "third");
 	ck_assert_uint_eq(strlen(a.error), sizeof(a.error) - 1);
 	ck_assert(strstr(a.error, "third") == NULL);
+	/* room for "; " and one character: added, cut; for less: none */
+	a.error[sizeof(a.error) - 4] = '\0';
+	kk_artifact_incomplete(&a, "abc");
+	ck_assert_str_eq(a.error + sizeof(a.error) - 4, "; a");
+	a.error[sizeof(a.error) - 3] = '\0';
+	kk_artifact_incomplete(&a, "abc");
+	ck_assert_uint_eq(strlen(a.error), sizeof(a.error) - 3);
 }
 END_TEST
 
