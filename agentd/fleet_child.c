@@ -355,6 +355,13 @@ publish_doc(const void *doc, size_t len, const char *type)
 	return rc;
 }
 
+/* A publish the broker will never take (its maximum packet size). */
+static bool
+too_large(int rc)
+{
+	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE;
+}
+
 static void
 flush_pending(void)
 {
@@ -364,7 +371,11 @@ flush_pending(void)
 	for (i = 0; i < fl.npending; i++) {
 		rc = publish_doc(fl.pending[i].body, fl.pending[i].len,
 		    KK_FLEET_TYPE_RECEIPT);
-		if (rc != MOSQ_ERR_SUCCESS)
+		/* one the broker will never take holds up none behind it */
+		if (too_large(rc))
+			say("a receipt of %zu bytes is too large for the broker: "
+			    "dropped", fl.pending[i].len);
+		else if (rc != MOSQ_ERR_SUCCESS)
 			break;
 		free(fl.pending[i].body);
 		fl.pending_bytes -= fl.pending[i].len;
@@ -585,6 +596,13 @@ publish_out(char *doc, size_t len)
 	if (fl.connected)
 		rc = publish_doc(doc, len, KK_FLEET_TYPE_RECEIPT);
 	if (rc == MOSQ_ERR_SUCCESS) {
+		free(doc);
+		return;
+	}
+	/* queued only to wait for a connection: never to be taken, dropped */
+	if (too_large(rc)) {
+		say("a receipt of %zu bytes is too large for the broker: "
+		    "dropped", len);
 		free(doc);
 		return;
 	}

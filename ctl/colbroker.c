@@ -40,8 +40,20 @@
  */
 #define LINES_WINDOW_USEC	(10ULL * 1000000ULL)
 #define LINES_PER_WINDOW	10
+/*
+ * Acks this run published, remembered by what they answered: the agent
+ * and its out document, byte for byte (its length, then its SHA-256).
+ */
+#define ACKED_MAX		4096
 /* the one bucket of --broker-budget (colquota.c keys buckets by agent id) */
 #define BUDGET_KEY	"0000000000000000000000000000000000000000000000000000000000000000"
+
+struct acked {
+	char agent[KK_AGENT_ID_HEX + 1];
+	size_t len;			/* the out document's */
+	uint8_t sha[32];		/* ... and its SHA-256 */
+	char *ack;			/* the signed ack's text; NULL: free */
+};
 
 struct colbroker {
 	struct collector *col;
@@ -61,6 +73,9 @@ struct colbroker {
 	size_t nagents, cap;
 	unsigned long read, dropped;	/* documents, since the start */
 	unsigned long passed;		/* ... said to be receipts */
+	unsigned long from_memory;	/* ... acked again from acked[] */
+	struct acked acked[ACKED_MAX];	/* a ring, the oldest replaced */
+	size_t acked_next;
 	uint64_t lines_since;		/* the window of refusals said */
 	unsigned lines;			/* said in it */
 	unsigned long unsaid;		/* refused in it, not said */
@@ -100,40 +115,41 @@ said_unsaid(struct colbroker *cb, uint64_t now, bool force)
 	cb->unsaid = 0;
 }
 
-/* Whether a line may be said now; if not, it is counted for the window's. */
+/*
+ * Whether a line may be said now; if not, a document's (refused or
+ * dropped) is counted for the window's line, another is left out.
+ */
 static bool
-line_allowed(struct colbroker *cb)
+line_allowed(struct colbroker *cb, bool of_document)
 {
 	said_unsaid(cb, col_now_usec(cb->col), false);
 	if (cb->lines < LINES_PER_WINDOW) {
 		cb->lines++;
 		return true;
 	}
-	cb->unsaid++;
+	if (of_document)
+		cb->unsaid++;
 	return false;
 }
 
-/* A stand-in connection's lines (collector.c's say) within the same limit. */
+/* A stand-in connection's lines (collector.c's say): a refused report's. */
 static bool
 stand_in_may_say(struct col_conn *cn)
 {
-	return line_allowed(cn->col->broker);
+	return line_allowed(cn->col->broker, true);
 }
 
 static void
-refused(struct colbroker *cb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+limited(struct colbroker *cb, bool of_document, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/*
- * A line about a document (refused, dropped, or what became of it): said,
- * or counted in the window's line.
- */
+/* A line on standard output within the limit (line_allowed). */
 static void
-refused(struct colbroker *cb, const char *fmt, ...)
+limited(struct colbroker *cb, bool of_document, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!line_allowed(cb))
+	if (!line_allowed(cb, of_document))
 		return;
 	printf("broker: ");
 	va_start(ap, fmt);
@@ -156,19 +172,14 @@ spent(struct colbroker *cb, size_t len)
 }
 
 /*
- * Whether a document of len bytes in agent id's name is read at all.
- * Before anything of it is read: a denied agent, one not in --agents,
- * one whose share through the broker is spent, and anything once what
- * was read in vain spent --broker-budget, cost nothing more.  A report
- * dropped here stays in its agent's outbox, sent again later.
+ * Whether a document in agent id's name is looked at at all: not if the
+ * agent is denied, or with --agents not listed.  Dropped and counted if
+ * not.
  */
 static bool
-admitted(struct colbroker *cb, const char *id, size_t len)
+welcome(struct colbroker *cb, const char *id)
 {
 	struct collector *col = cb->col;
-	uint64_t now = col_now_usec(col), wait;
-	bool first;
-	int r;
 
 	if (col_agent_in(col->denied, col->ndenied, id)) {
 		if (col->denied_said++ == 0)
@@ -180,10 +191,31 @@ admitted(struct colbroker *cb, const char *id, size_t len)
 	}
 	/* its document must name the agent of its topic (kk_fleet_out_open) */
 	if (col->ca == NULL && !col_agent_listed(col, id)) {
-		refused(cb, "%.16s: not an agent of ours: not listed in "
+		limited(cb, true, "%.16s: not an agent of ours: not listed in "
 		    "--agents; dropped unread", id);
 		goto drop;
 	}
+	return true;
+drop:
+	cb->dropped++;
+	return false;
+}
+
+/*
+ * Whether a document of len bytes in agent id's name is read.  Before
+ * anything of it is read: one whose agent's share through the broker is
+ * spent, and any once what was read in vain spent --broker-budget, cost
+ * nothing more.  A report dropped here stays in its agent's outbox, sent
+ * again later.
+ */
+static bool
+admitted(struct colbroker *cb, const char *id, size_t len)
+{
+	struct collector *col = cb->col;
+	uint64_t now = col_now_usec(col), wait;
+	bool first;
+	int r;
+
 	r = col_quota_check(col->broker_quota, id, len, now, &wait, &first);
 	if (r == -EDQUOT) {
 		if (first)
@@ -197,7 +229,7 @@ admitted(struct colbroker *cb, const char *id, size_t len)
 		goto drop;
 	}
 	if (r < 0) {
-		refused(cb, "%.16s: dropped unread: %s", id, r == -EUSERS ?
+		limited(cb, true, "%.16s: dropped unread: %s", id, r == -EUSERS ?
 		    "too many agents stored within the hour" : strerror(-r));
 		goto drop;
 	}
@@ -206,10 +238,11 @@ admitted(struct colbroker *cb, const char *id, size_t len)
 	if (r == -EDQUOT) {
 		if (first)
 			note("what was read through the broker in vain (refused, "
-			    "or receipts) spent its budget (--broker-budget, %lld "
-			    "MiB an hour): documents are dropped unread for %llu "
-			    "s at least, and agents send theirs again later; "
-			    "reports over TLS are taken meanwhile",
+			    "acked again, or receipts not said to be) spent its "
+			    "budget (--broker-budget, %lld MiB an hour): documents "
+			    "are dropped unread for %llu s at least, and agents "
+			    "send theirs again later; reports over TLS are taken "
+			    "meanwhile",
 			    col->broker_budget_mib,
 			    (unsigned long long)(wait / 1000000 + 1));
 		else
@@ -217,13 +250,75 @@ admitted(struct colbroker *cb, const char *id, size_t len)
 		goto drop;
 	}
 	if (r < 0) {
-		refused(cb, "%.16s: dropped unread: %s", id, strerror(-r));
+		limited(cb, true, "%.16s: dropped unread: %s", id, strerror(-r));
 		goto drop;
 	}
 	return true;
 drop:
 	cb->dropped++;
 	return false;
+}
+
+/*
+ * The same out document again (a courier's retries queued at the broker
+ * while the collector was away, or anyone replaying what the out topics
+ * carried): acked again from what this run published, with nothing read,
+ * verified, written or synced again, and nothing charged.  The report is
+ * on disk: its ack went out after a sync.  Hashed only when an ack of
+ * the same agent answered a document of that length: a document that
+ * was never acked costs no hash here.  true if it was acked so.
+ */
+static bool
+acked_again(struct colbroker *cb, const char *id, const void *doc,
+    size_t len)
+{
+	char topic[KK_FLEET_TOPIC_MAX], err[200], *pack;
+	struct acked *a;
+	uint8_t sha[32];
+	bool hashed = false;
+	size_t i, plen;
+
+	for (i = 0; i < ACKED_MAX; i++) {
+		a = &cb->acked[i];
+		if (a->ack == NULL || a->len != len ||
+		    strcmp(a->agent, id) != 0)
+			continue;
+		if (!hashed) {
+			kk_sha256(doc, len, sha);
+			hashed = true;
+		}
+		if (memcmp(a->sha, sha, sizeof(sha)) != 0)
+			continue;
+		cb->from_memory++;
+		kk_fleet_agent_topic(topic, sizeof(topic), id, "ack");
+		if (kk_fleet_ack_pack(cb->chain, a->ack, &pack, &plen) == 0) {
+			if (broker_publish(&cb->b, topic, pack, plen, 0, err,
+			    sizeof(err)) != EX_DONE)
+				limited(cb, false, "%.16s: the ack not published: %s",
+				    id, err);
+			free(pack);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* An ack published for agent id's out document doc: remembered. */
+static void
+remember_ack(struct colbroker *cb, const char *id, const void *doc,
+    size_t len, const char *ack)
+{
+	struct acked *a = &cb->acked[cb->acked_next];
+	char *copy;
+
+	if ((copy = strdup(ack)) == NULL)
+		return;
+	free(a->ack);
+	a->ack = copy;
+	snprintf(a->agent, sizeof(a->agent), "%s", id);
+	a->len = len;
+	kk_sha256(doc, len, a->sha);
+	cb->acked_next = (cb->acked_next + 1) % ACKED_MAX;
 }
 
 /* The agent's stand-in connection: who it is, what it was answered. */
@@ -262,18 +357,22 @@ agent_conn(struct colbroker *cb, const char *id, EVP_PKEY *identity)
 	return cn;
 }
 
-/* The answers col_report framed: the acks out on the agent's ack topic. */
+/*
+ * The answers col_report framed for the out document doc: the acks out
+ * on the agent's ack topic, and remembered.
+ */
 static void
-send_answers(struct colbroker *cb, struct col_conn *cn)
+send_answers(struct colbroker *cb, struct col_conn *cn, const void *doc,
+    size_t doclen)
 {
-	char topic[KK_FLEET_TOPIC_MAX], *text, *doc;
-	size_t off = 0, len, dlen;
+	char topic[KK_FLEET_TOPIC_MAX], *text, *pack;
+	size_t off = 0, len, plen;
 	uint32_t n;
 	char err[200];
 
 	/* stored, directories and index on disk before anything is acked */
 	if (cn->dirty && !col_batch_synced(cb->col, cn)) {
-		refused(cb, "syncfs failed: nothing acked");
+		limited(cb, false, "syncfs failed: nothing acked");
 		goto out;
 	}
 	cn->dirty = false;
@@ -290,13 +389,14 @@ send_answers(struct colbroker *cb, struct col_conn *cn)
 			free(text);
 			continue;
 		}
-		if (kk_fleet_ack_pack(cb->chain, text, &doc, &dlen) == 0) {
-			if (broker_publish(&cb->b, topic, doc, dlen, 0, err,
+		if (kk_fleet_ack_pack(cb->chain, text, &pack, &plen) == 0) {
+			if (broker_publish(&cb->b, topic, pack, plen, 0, err,
 			    sizeof(err)) != EX_DONE)
-				refused(cb, "%.16s: the ack not published: %s",
+				limited(cb, false, "%.16s: the ack not published: %s",
 				    cn->agent, err);
-			free(doc);
+			free(pack);
 		}
+		remember_ack(cb, cn->agent, doc, doclen, text);
 		free(text);
 	}
 out:
@@ -317,7 +417,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 	struct kk_fleet_out o;
 	struct col_conn *cn;
 	char id[KK_AGENT_ID_HEX + 1];
-	unsigned long acked = col->acked;
+	unsigned long acked_before = col->acked;
 	const char *why;
 
 	if (kk_fleet_topic_agent(m->topic, "out", id) < 0)
@@ -332,13 +432,14 @@ on_out(void *arg, const struct mosquitto_message *m)
 		cb->passed++;
 		return;
 	}
-	if (!admitted(cb, id, len))
+	if (!welcome(cb, id) || acked_again(cb, id, m->payload, len) ||
+	    !admitted(cb, id, len))
 		return;
 	cb->read++;
 	if (kk_fleet_out_open(m->payload, len, id, &o, &why) < 0) {
 		col->refused++;
 		spent(cb, len);
-		refused(cb, "%.16s: %s", id, why);
+		limited(cb, true, "%.16s: %s", id, why);
 		goto out;
 	}
 	/* a receipt not said to be one (an older agent's): read in vain */
@@ -351,29 +452,30 @@ on_out(void *arg, const struct mosquitto_message *m)
 	    &why) < 0) {
 		col->refused++;
 		spent(cb, len);
-		refused(cb, "%.16s: not an agent of ours: %s", id, why);
+		limited(cb, true, "%.16s: not an agent of ours: %s", id, why);
 		goto out;
 	}
 	/* only through the broker can it be larger (a frame holds no more) */
 	if (o.len > KK_REPORT_MAX) {
 		col->refused++;
 		spent(cb, len);
-		refused(cb, "%.16s: a report is 2 MiB at most", id);
+		limited(cb, true, "%.16s: a report is 2 MiB at most", id);
 		goto out;
 	}
 	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
 		spent(cb, len);
-		refused(cb, "%.16s: out of memory", id);
+		limited(cb, true, "%.16s: out of memory", id);
 		goto out;
 	}
 	/*
-	 * Refused for what it is, or acked again: read in vain.  Anyone who
-	 * can read the out topics can publish a stored report again, and
-	 * each costs a signature check and a sync as a new one does.
+	 * Refused for what it is, or acked again (a report this run has not
+	 * acked through the broker: acked_again knows the others): read in
+	 * vain.  Anyone who read the out topics can publish stored reports
+	 * again, and each costs a signature check and a sync as a new one.
 	 */
-	if (!col_report(cn, o.envelope, o.len) || col->acked != acked)
+	if (!col_report(cn, o.envelope, o.len) || col->acked != acked_before)
 		spent(cb, len);
-	send_answers(cb, cn);
+	send_answers(cb, cn, m->payload, len);
 out:
 	kk_fleet_out_free(&o);
 }
@@ -674,8 +776,11 @@ colbroker_stop(struct collector *col)
 	if (cb->ever_up) {
 		said_unsaid(cb, col_now_usec(col), true);
 		note("%lu documents read, %lu dropped unread, %lu receipts "
-		    "passed over", cb->read, cb->dropped, cb->passed);
+		    "passed over, %lu acked again from memory", cb->read,
+		    cb->dropped, cb->passed, cb->from_memory);
 	}
+	for (i = 0; i < ACKED_MAX; i++)
+		free(cb->acked[i].ack);
 	sd_event_source_disable_unref(cb->io);
 	sd_event_source_disable_unref(cb->timer);
 	broker_close(&cb->b);

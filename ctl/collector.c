@@ -51,6 +51,18 @@ static void conn_close(struct col_conn *cn);
 static void
 say(struct col_conn *cn, const char *fmt, ...) __attribute__((format(printf,
     2, 3)));
+static void
+say_once(struct col_conn *cn, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+vsay(struct col_conn *cn, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "collector: %s%s%.16s: ", cn->peer,
+	    cn->agent[0] ? " agent " : "", cn->agent);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
 
 /* A line about a connection on stderr (the journal under systemd). */
 static void
@@ -60,12 +72,20 @@ say(struct col_conn *cn, const char *fmt, ...)
 
 	if (cn->may_say != NULL && !cn->may_say(cn))
 		return;
-	fprintf(stderr, "collector: %s%s%.16s: ", cn->peer,
-	    cn->agent[0] ? " agent " : "", cn->agent);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(cn, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+/* One that is said once (an hour) already: never left out by may_say. */
+static void
+say_once(struct col_conn *cn, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(cn, fmt, ap);
+	va_end(ap);
 }
 
 static int
@@ -219,8 +239,8 @@ within_quota(struct col_conn *cn, size_t len)
 		    "collector: sent again in %llu s at the earliest",
 		    (unsigned long long)(wait / 1000000 + 1));
 		if (first)
-			say(cn, "over its quota (--agent-quota): its reports are "
-			    "refused for %llu s at least; a compromised host?",
+			say_once(cn, "over its quota (--agent-quota): its reports "
+			    "are refused for %llu s at least; a compromised host?",
 			    (unsigned long long)(wait / 1000000 + 1));
 		refuse(cn, KE_RATE_LIMITED, msg, false);
 	} else
@@ -265,7 +285,7 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 	if ((r = col_store(cn, buf, len, p, &word)) == -EBUSY) {
 		/* the first said, the rest summed up at the next sync */
 		if (cn->col->unsynced_refused++ == 0)
-			say(cn, "refused: the disk does not sync, and the "
+			say_once(cn, "refused: the disk does not sync, and the "
 			    "reports waiting for it leave no place for this "
 			    "agent's (its share: %d of %d): reports refused "
 			    "until a sync succeeds", COLQ_UNSYNCED_PER_AGENT,
