@@ -117,8 +117,11 @@ clean_errors(json_t *errors)
 }
 
 /* One {"artifact":{...}} of the worker, its path under the subdir. */
-/* of an artifact's error, left for the parent's notes after the worker's */
-#define WORKER_NOTES_ROOM	80
+/*
+ * of an artifact's error, left for the parent's notes after the worker's:
+ * a copy emptied (about 80 bytes) and gaps not listed (about 64)
+ */
+#define WORKER_NOTES_ROOM	160
 
 static int
 take_artifact(struct job *j, json_t *v)

@@ -352,6 +352,7 @@ int
 kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
+	char was[sizeof(a->error)];
 	int err = s->err ? s->err : 0, i;
 
 	if (s->piped) {
@@ -385,9 +386,13 @@ kk_sink_close(struct kk_sink *s, struct kk_artifact *a, int error)
 	a->size = s->off;
 	kk_hex(md, sizeof(md), a->sha256);
 	if (error == 0 && err != 0) {
-		/* the sink's own failure, after what the caller noted */
-		kk_artifact_incomplete(a, "%s after %llu bytes", strerror(-err),
-		    (unsigned long long)s->off);
+		/* the sink's own failure first, then what the caller noted */
+		snprintf(was, sizeof(was), "%s", a->error);
+		snprintf(a->error, sizeof(a->error), "%s after %llu bytes",
+		    strerror(-err), (unsigned long long)s->off);
+		if (was[0] != '\0')
+			kk_artifact_incomplete(a, "%s", was);
+		a->incomplete = true;
 		error = err;
 	} else if (error != 0) {
 		/* the caller's: its own words, if it had any */

@@ -696,8 +696,7 @@ close:
 		kk_artifact_incomplete(a, "over %zu segments: the later pages "
 		    "of %zu mappings are missing", seg_limit(sn),
 		    sn->segs_short);
-	if (err == 0 && sn->seize_err != 0 && !sn->over_threads &&
-	    sn->unstopped == 0)
+	if (err == 0 && sn->seize_err != 0)
 		kk_artifact_incomplete(a, "ptrace refused (%s): registers are "
 		    "missing", strerror(-sn->seize_err));
 	/* after any of those (maps cut is when smaps is not read) */
