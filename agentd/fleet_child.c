@@ -355,11 +355,12 @@ publish_doc(const void *doc, size_t len, const char *type)
 	return rc;
 }
 
-/* A publish the broker will never take (its maximum packet size). */
+/* A publish the broker will never take (its maximum packet size, QoS). */
 static bool
-too_large(int rc)
+never_taken(int rc)
 {
-	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE;
+	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE ||
+	    rc == MOSQ_ERR_QOS_NOT_SUPPORTED;
 }
 
 static void
@@ -372,9 +373,10 @@ flush_pending(void)
 		rc = publish_doc(fl.pending[i].body, fl.pending[i].len,
 		    KK_FLEET_TYPE_RECEIPT);
 		/* one the broker will never take holds up none behind it */
-		if (too_large(rc))
-			say("a receipt of %zu bytes is too large for the broker: "
-			    "dropped", fl.pending[i].len);
+		if (never_taken(rc))
+			say("a receipt of %zu bytes the broker will not take "
+			    "(%s): dropped", fl.pending[i].len,
+			    mosquitto_strerror(rc));
 		else if (rc != MOSQ_ERR_SUCCESS)
 			break;
 		free(fl.pending[i].body);
@@ -600,9 +602,9 @@ publish_out(char *doc, size_t len)
 		return;
 	}
 	/* queued only to wait for a connection: never to be taken, dropped */
-	if (too_large(rc)) {
-		say("a receipt of %zu bytes is too large for the broker: "
-		    "dropped", len);
+	if (never_taken(rc)) {
+		say("a receipt of %zu bytes the broker will not take (%s): "
+		    "dropped", len, mosquitto_strerror(rc));
 		free(doc);
 		return;
 	}

@@ -50,8 +50,7 @@
 
 struct acked {
 	char agent[KK_AGENT_ID_HEX + 1];
-	size_t len;			/* the out document's */
-	uint8_t sha[32];		/* ... and its SHA-256 */
+	uint8_t sha[32];		/* the out document's SHA-256 */
 	char *ack;			/* the signed ack's text; NULL: free */
 };
 
@@ -75,6 +74,8 @@ struct colbroker {
 	unsigned long passed;		/* ... said to be receipts */
 	unsigned long from_memory;	/* ... acked again from acked[] */
 	struct acked acked[ACKED_MAX];	/* a ring, the oldest replaced */
+	/* their out documents' lengths apart: what each message scans */
+	size_t acked_len[ACKED_MAX];
 	size_t acked_next;
 	uint64_t lines_since;		/* the window of refusals said */
 	unsigned lines;			/* said in it */
@@ -202,14 +203,14 @@ drop:
 }
 
 /*
- * Whether a document of len bytes in agent id's name is read.  Before
- * anything of it is read: one whose agent's share through the broker is
- * spent, and any once what was read in vain spent --broker-budget, cost
- * nothing more.  A report dropped here stays in its agent's outbox, sent
- * again later.
+ * Whether a document of len bytes in agent id's name is looked at: not
+ * once its agent's share through the broker is spent (checked, not
+ * charged).  Before anything of it is read or hashed.  A report dropped
+ * here, or by within_budget, stays in its agent's outbox, sent again
+ * later.
  */
 static bool
-admitted(struct colbroker *cb, const char *id, size_t len)
+within_share(struct colbroker *cb, const char *id, size_t len)
 {
 	struct collector *col = cb->col;
 	uint64_t now = col_now_usec(col), wait;
@@ -233,6 +234,24 @@ admitted(struct colbroker *cb, const char *id, size_t len)
 		    "too many agents stored within the hour" : strerror(-r));
 		goto drop;
 	}
+	return true;
+drop:
+	cb->dropped++;
+	return false;
+}
+
+/*
+ * Whether a document of len bytes is read: not once what was read in
+ * vain spent --broker-budget.
+ */
+static bool
+within_budget(struct colbroker *cb, size_t len)
+{
+	struct collector *col = cb->col;
+	uint64_t now = col_now_usec(col), wait;
+	bool first;
+	int r;
+
 	r = col_quota_check(col->broker_budget, BUDGET_KEY, len, now, &wait,
 	    &first);
 	if (r == -EDQUOT) {
@@ -250,7 +269,7 @@ admitted(struct colbroker *cb, const char *id, size_t len)
 		goto drop;
 	}
 	if (r < 0) {
-		limited(cb, true, "%.16s: dropped unread: %s", id, strerror(-r));
+		limited(cb, true, "dropped unread: %s", strerror(-r));
 		goto drop;
 	}
 	return true;
@@ -264,9 +283,13 @@ drop:
  * while the collector was away, or anyone replaying what the out topics
  * carried): acked again from what this run published, with nothing read,
  * verified, written or synced again, and nothing charged.  The report is
- * on disk: its ack went out after a sync.  Hashed only when an ack of
- * the same agent answered a document of that length: a document that
- * was never acked costs no hash here.  true if it was acked so.
+ * on disk: its ack was made after a sync.  Every copy is answered: a
+ * courier whose ack was lost, or refused, waits for the answer to each
+ * delivery in turn (a copy unanswered held it until its deadline), and a
+ * replay reflects no more acks onto the agent than it publishes.  Hashed
+ * only when an ack of the same agent answered a document of that length
+ * (a scan of the lengths alone): a document never acked costs no hash.
+ * true if it was answered so.
  */
 static bool
 acked_again(struct colbroker *cb, const char *id, const void *doc,
@@ -279,9 +302,10 @@ acked_again(struct colbroker *cb, const char *id, const void *doc,
 	size_t i, plen;
 
 	for (i = 0; i < ACKED_MAX; i++) {
+		if (cb->acked_len[i] != len)
+			continue;
 		a = &cb->acked[i];
-		if (a->ack == NULL || a->len != len ||
-		    strcmp(a->agent, id) != 0)
+		if (a->ack == NULL || strcmp(a->agent, id) != 0)
 			continue;
 		if (!hashed) {
 			kk_sha256(doc, len, sha);
@@ -316,7 +340,7 @@ remember_ack(struct colbroker *cb, const char *id, const void *doc,
 	free(a->ack);
 	a->ack = copy;
 	snprintf(a->agent, sizeof(a->agent), "%s", id);
-	a->len = len;
+	cb->acked_len[cb->acked_next] = len;
 	kk_sha256(doc, len, a->sha);
 	cb->acked_next = (cb->acked_next + 1) % ACKED_MAX;
 }
@@ -384,8 +408,12 @@ send_answers(struct colbroker *cb, struct col_conn *cn, const void *doc,
 			break;
 		text = strndup((const char *)cn->out + off + 4, len);
 		off += 4 + len;
-		/* an error answer: the agent's courier tries again later */
-		if (text == NULL || strstr(text, "\"" KW_ERROR "\"") != NULL) {
+		/*
+		 * An error answer (or "{}", for want of memory): the agent's
+		 * courier tries again later.  Only a signed ack goes out.
+		 */
+		if (text == NULL || strstr(text, "\"" KW_ERROR "\"") != NULL ||
+		    strstr(text, "\"" KW_SIGNATURES "\"") == NULL) {
 			free(text);
 			continue;
 		}
@@ -400,6 +428,12 @@ send_answers(struct colbroker *cb, struct col_conn *cn, const void *doc,
 		free(text);
 	}
 out:
+	/*
+	 * A sync that failed unlinked what it did not take (col_sync), and
+	 * the stand-in is never closed as a TLS connection would be: the
+	 * next report begins a batch of its own, never one that failed.
+	 */
+	cn->dirty = false;
 	free(cn->out);
 	cn->out = NULL;
 	cn->out_len = cn->out_off = 0;
@@ -432,8 +466,8 @@ on_out(void *arg, const struct mosquitto_message *m)
 		cb->passed++;
 		return;
 	}
-	if (!welcome(cb, id) || acked_again(cb, id, m->payload, len) ||
-	    !admitted(cb, id, len))
+	if (!welcome(cb, id) || !within_share(cb, id, len) ||
+	    acked_again(cb, id, m->payload, len) || !within_budget(cb, len))
 		return;
 	cb->read++;
 	if (kk_fleet_out_open(m->payload, len, id, &o, &why) < 0) {
