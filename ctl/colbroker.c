@@ -85,17 +85,24 @@ struct colbroker {
 static void
 note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A line on standard output (the journal under systemd). */
+static void
+vnote(const char *fmt, va_list ap)
+{
+	printf("broker: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+}
+
 static void
 note(const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("broker: ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vnote(fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 }
 
 /*
@@ -152,12 +159,9 @@ limited(struct colbroker *cb, bool of_document, const char *fmt, ...)
 
 	if (!line_allowed(cb, of_document))
 		return;
-	printf("broker: ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	vnote(fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 }
 
 /* What the broker path read and did not store, charged to its budget. */
@@ -203,78 +207,45 @@ drop:
 }
 
 /*
- * Whether a document of len bytes in agent id's name is looked at: not
- * once its agent's share through the broker is spent (checked, not
- * charged).  Before anything of it is read or hashed.  A report dropped
- * here, or by within_budget, stays in its agent's outbox, sent again
- * later.
+ * Whether a document of len bytes in agent id's name fits, checked and
+ * not charged: its agent's share through the broker (share), or what
+ * was read in vain may still spend of --broker-budget.  Before anything
+ * of it is read (or, for the share, hashed).  If not, it is dropped and
+ * counted, the first in an hour said; a report dropped stays in its
+ * agent's outbox, sent again later.
  */
 static bool
-within_share(struct colbroker *cb, const char *id, size_t len)
+within(struct colbroker *cb, bool share, const char *id, size_t len)
 {
 	struct collector *col = cb->col;
-	uint64_t now = col_now_usec(col), wait;
+	uint64_t wait;
 	bool first;
 	int r;
 
-	r = col_quota_check(col->broker_quota, id, len, now, &wait, &first);
-	if (r == -EDQUOT) {
-		if (first)
-			fprintf(stderr, "collector: mqtt:%.16s: over its quota "
-			    "(--agent-quota) through the broker: what comes in "
-			    "its name there is dropped unread for %llu s at "
-			    "least; a compromised host, or a forger?\n", id,
-			    (unsigned long long)(wait / 1000000 + 1));
-		else
-			cb->unsaid++;
-		goto drop;
-	}
-	if (r < 0) {
+	r = col_quota_check(share ? col->broker_quota : col->broker_budget,
+	    share ? id : BUDGET_KEY, len, col_now_usec(col), &wait, &first);
+	if (r == 0)
+		return true;
+	cb->dropped++;
+	if (r != -EDQUOT)
 		limited(cb, true, "%.16s: dropped unread: %s", id, r == -EUSERS ?
 		    "too many agents stored within the hour" : strerror(-r));
-		goto drop;
-	}
-	return true;
-drop:
-	cb->dropped++;
-	return false;
-}
-
-/*
- * Whether a document of len bytes is read: not once what was read in
- * vain spent --broker-budget.
- */
-static bool
-within_budget(struct colbroker *cb, size_t len)
-{
-	struct collector *col = cb->col;
-	uint64_t now = col_now_usec(col), wait;
-	bool first;
-	int r;
-
-	r = col_quota_check(col->broker_budget, BUDGET_KEY, len, now, &wait,
-	    &first);
-	if (r == -EDQUOT) {
-		if (first)
-			note("what was read through the broker in vain (refused, "
-			    "acked again, or receipts not said to be) spent its "
-			    "budget (--broker-budget, %lld MiB an hour): documents "
-			    "are dropped unread for %llu s at least, and agents "
-			    "send theirs again later; reports over TLS are taken "
-			    "meanwhile",
-			    col->broker_budget_mib,
-			    (unsigned long long)(wait / 1000000 + 1));
-		else
-			cb->unsaid++;
-		goto drop;
-	}
-	if (r < 0) {
-		limited(cb, true, "dropped unread: %s", strerror(-r));
-		goto drop;
-	}
-	return true;
-drop:
-	cb->dropped++;
+	else if (!first)
+		cb->unsaid++;
+	else if (share)
+		fprintf(stderr, "collector: mqtt:%.16s: over its quota "
+		    "(--agent-quota) through the broker: what comes in its name "
+		    "there is dropped unread for %llu s at least; a compromised "
+		    "host, or a forger?\n", id,
+		    (unsigned long long)(wait / 1000000 + 1));
+	else
+		note("what was read through the broker in vain (refused, acked "
+		    "again, or receipts not said to be) spent its budget "
+		    "(--broker-budget, %lld MiB an hour): documents are dropped "
+		    "unread for %llu s at least, and agents send theirs again "
+		    "later; reports over TLS are taken meanwhile",
+		    col->broker_budget_mib,
+		    (unsigned long long)(wait / 1000000 + 1));
 	return false;
 }
 
@@ -466,8 +437,8 @@ on_out(void *arg, const struct mosquitto_message *m)
 		cb->passed++;
 		return;
 	}
-	if (!welcome(cb, id) || !within_share(cb, id, len) ||
-	    acked_again(cb, id, m->payload, len) || !within_budget(cb, len))
+	if (!welcome(cb, id) || !within(cb, true, id, len) ||
+	    acked_again(cb, id, m->payload, len) || !within(cb, false, id, len))
 		return;
 	cb->read++;
 	if (kk_fleet_out_open(m->payload, len, id, &o, &why) < 0) {

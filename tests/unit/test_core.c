@@ -1543,6 +1543,21 @@ START_TEST(core_killed_mid_read)
 }
 END_TEST
 
+/* The artifact of pid's core in arts (its path in rel): there, or fails. */
+static const struct kk_artifact *
+core_listed(const struct kk_artifacts *arts, pid_t pid, char *rel,
+    size_t rellen)
+{
+	size_t i;
+
+	snprintf(rel, rellen, "pid-%d/core", (int)pid);
+	for (i = 0; i < arts->n; i++)
+		if (strcmp(arts->v[i].path, rel) == 0)
+			return &arts->v[i];
+	ck_abort_msg("%s is not listed", rel);
+	return NULL;
+}
+
 /*
  * smaps not read (past its size limit, or refused): a header page that is
  * not resident cannot be read safely, as a userfaultfd's or a device's it
@@ -1558,7 +1573,6 @@ START_TEST(core_without_smaps)
 	struct core c;
 	const Elf64_Phdr *ph;
 	char dir[PATH_MAX], corepath[PATH_MAX], rel[64], err[256];
-	size_t i;
 	int dfd;
 
 	child_start(&ch, 0);
@@ -1567,11 +1581,7 @@ START_TEST(core_without_smaps)
 	ck_assert_int_eq(kk_snapshot_process(dfd, ch.pid, 0, &arts, err,
 	    sizeof(err)), 0);
 	kk_snap_no_smaps = false;
-	snprintf(rel, sizeof(rel), "pid-%d/core", (int)ch.pid);
-	for (i = 0; i < arts.n; i++)
-		if (strcmp(arts.v[i].path, rel) == 0)
-			a = &arts.v[i];
-	ck_assert_ptr_nonnull(a);
+	a = core_listed(&arts, ch.pid, rel, sizeof(rel));
 	if (_i == 0) {
 		ck_assert_msg(a->incomplete, "the core is listed as whole");
 		ck_assert_msg(strstr(a->error, "smaps did not describe them: "
@@ -1777,7 +1787,6 @@ START_TEST(core_reasons_all_said)
 	const struct kk_artifact *a = NULL;
 	struct child ch = { 0 };
 	char dir[PATH_MAX], rel[64], err[512];
-	size_t i;
 	int dfd;
 
 	child_twin = true;
@@ -1789,11 +1798,7 @@ START_TEST(core_reasons_all_said)
 	ck_assert_int_ne(kk_snapshot_process(dfd, ch.pid, 0, &arts, err,
 	    sizeof(err)), 0);
 	kk_snap_no_smaps = false;
-	snprintf(rel, sizeof(rel), "pid-%d/core", (int)ch.pid);
-	for (i = 0; i < arts.n; i++)
-		if (strcmp(arts.v[i].path, rel) == 0)
-			a = &arts.v[i];
-	ck_assert_ptr_nonnull(a);
+	a = core_listed(&arts, ch.pid, rel, sizeof(rel));
 	ck_assert_msg(a->incomplete, "the core is listed as whole");
 	ck_assert_msg(strstr(a->error, "smaps did not describe them: the "
 	    "first page of ") != NULL, "the header note is lost: %s", a->error);
