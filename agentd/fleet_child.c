@@ -355,12 +355,14 @@ publish_doc(const void *doc, size_t len, const char *type)
 	return rc;
 }
 
-/* A publish the broker will never take (its maximum packet size, QoS). */
+/*
+ * A publish the broker will never take: its maximum packet size.  (A
+ * QoS refused is the connection's, not the receipt's: it waits.)
+ */
 static bool
 never_taken(int rc)
 {
-	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE ||
-	    rc == MOSQ_ERR_QOS_NOT_SUPPORTED;
+	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE;
 }
 
 static void

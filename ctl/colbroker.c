@@ -45,12 +45,15 @@
  * and its out document, byte for byte (its length, then its SHA-256).
  */
 #define ACKED_MAX		4096
+#define ACKED_TAIL		32
 /* the one bucket of --broker-budget (colquota.c keys buckets by agent id) */
 #define BUDGET_KEY	"0000000000000000000000000000000000000000000000000000000000000000"
 
 struct acked {
 	char agent[KK_AGENT_ID_HEX + 1];
 	uint8_t sha[32];		/* the out document's SHA-256 */
+	/* its last bytes (the envelope's signature): compared before a hash */
+	uint8_t tail[ACKED_TAIL];
 	char *ack;			/* the signed ack's text; NULL: free */
 };
 
@@ -249,34 +252,47 @@ within(struct colbroker *cb, bool share, const char *id, size_t len)
 	return false;
 }
 
+/* The last bytes of doc (len of them), zeros before if it is shorter. */
+static void
+tail_of(const void *doc, size_t len, uint8_t tail[ACKED_TAIL])
+{
+	size_t n = len < ACKED_TAIL ? len : ACKED_TAIL;
+
+	memset(tail, 0, ACKED_TAIL);
+	memcpy(tail + ACKED_TAIL - n, (const uint8_t *)doc + len - n, n);
+}
+
 /*
  * The same out document again (a courier's retries queued at the broker
  * while the collector was away, or anyone replaying what the out topics
  * carried): acked again from what this run published, with nothing read,
- * verified, written or synced again, and nothing charged.  The report is
- * on disk: its ack was made after a sync.  Every copy is answered: a
- * courier whose ack was lost, or refused, waits for the answer to each
- * delivery in turn (a copy unanswered held it until its deadline), and a
- * replay reflects no more acks onto the agent than it publishes.  Hashed
- * only when an ack of the same agent answered a document of that length
- * (a scan of the lengths alone): a document never acked costs no hash.
- * true if it was answered so.
+ * verified, written or synced again.  The report is on disk: its ack was
+ * made after a sync.  Every copy is answered (a courier whose ack was
+ * lost, or refused, waits for the answer to each delivery in turn), and
+ * each answer costs its agent's share through the broker what the ack
+ * is, 4 KiB at least: acks held for a broker that never confirms them
+ * are bounded as the agent's reports are.  Hashed only when an ack of
+ * the same agent answered a document of that length and those last
+ * bytes (its envelope's signature); a hash that does not match was read
+ * in vain, and spends the budget.  true if it was answered so.
  */
 static bool
 acked_again(struct colbroker *cb, const char *id, const void *doc,
     size_t len)
 {
 	char topic[KK_FLEET_TOPIC_MAX], err[200], *pack;
-	struct acked *a;
-	uint8_t sha[32];
+	uint8_t sha[32], tail[ACKED_TAIL];
 	bool hashed = false;
+	struct acked *a;
 	size_t i, plen;
 
+	tail_of(doc, len, tail);
 	for (i = 0; i < ACKED_MAX; i++) {
 		if (cb->acked_len[i] != len)
 			continue;
 		a = &cb->acked[i];
-		if (a->ack == NULL || strcmp(a->agent, id) != 0)
+		if (a->ack == NULL || strcmp(a->agent, id) != 0 ||
+		    memcmp(a->tail, tail, sizeof(tail)) != 0)
 			continue;
 		if (!hashed) {
 			kk_sha256(doc, len, sha);
@@ -287,6 +303,8 @@ acked_again(struct colbroker *cb, const char *id, const void *doc,
 		cb->from_memory++;
 		kk_fleet_agent_topic(topic, sizeof(topic), id, "ack");
 		if (kk_fleet_ack_pack(cb->chain, a->ack, &pack, &plen) == 0) {
+			(void)col_quota_charge(cb->col->broker_quota, id, plen,
+			    col_now_usec(cb->col));
 			if (broker_publish(&cb->b, topic, pack, plen, 0, err,
 			    sizeof(err)) != EX_DONE)
 				limited(cb, false, "%.16s: the ack not published: %s",
@@ -295,6 +313,8 @@ acked_again(struct colbroker *cb, const char *id, const void *doc,
 		}
 		return true;
 	}
+	if (hashed)
+		spent(cb, len);
 	return false;
 }
 
@@ -313,6 +333,7 @@ remember_ack(struct colbroker *cb, const char *id, const void *doc,
 	snprintf(a->agent, sizeof(a->agent), "%s", id);
 	cb->acked_len[cb->acked_next] = len;
 	kk_sha256(doc, len, a->sha);
+	tail_of(doc, len, a->tail);
 	cb->acked_next = (cb->acked_next + 1) % ACKED_MAX;
 }
 
