@@ -356,13 +356,18 @@ publish_doc(const void *doc, size_t len, const char *type)
 }
 
 /*
- * A publish the broker will never take: its maximum packet size.  (A
- * QoS refused is the connection's, not the receipt's: it waits.)
+ * A receipt's publish the broker will never take (its maximum packet
+ * size): said, for the caller to drop it.  (A QoS refused is the
+ * connection's, not the receipt's: it waits.)
  */
 static bool
-never_taken(int rc)
+never_taken(int rc, size_t len)
 {
-	return rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_PAYLOAD_SIZE;
+	if (rc != MOSQ_ERR_OVERSIZE_PACKET && rc != MOSQ_ERR_PAYLOAD_SIZE)
+		return false;
+	say("a receipt of %zu bytes the broker will not take (%s): dropped",
+	    len, mosquitto_strerror(rc));
+	return true;
 }
 
 static void
@@ -375,11 +380,8 @@ flush_pending(void)
 		rc = publish_doc(fl.pending[i].body, fl.pending[i].len,
 		    KK_FLEET_TYPE_RECEIPT);
 		/* one the broker will never take holds up none behind it */
-		if (never_taken(rc))
-			say("a receipt of %zu bytes the broker will not take "
-			    "(%s): dropped", fl.pending[i].len,
-			    mosquitto_strerror(rc));
-		else if (rc != MOSQ_ERR_SUCCESS)
+		if (!never_taken(rc, fl.pending[i].len) &&
+		    rc != MOSQ_ERR_SUCCESS)
 			break;
 		free(fl.pending[i].body);
 		fl.pending_bytes -= fl.pending[i].len;
@@ -604,9 +606,7 @@ publish_out(char *doc, size_t len)
 		return;
 	}
 	/* queued only to wait for a connection: never to be taken, dropped */
-	if (never_taken(rc)) {
-		say("a receipt of %zu bytes the broker will not take (%s): "
-		    "dropped", len, mosquitto_strerror(rc));
+	if (never_taken(rc, len)) {
 		free(doc);
 		return;
 	}

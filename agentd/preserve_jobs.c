@@ -167,11 +167,9 @@ take_artifact(struct job *j, json_t *v)
 		 */
 		if (j->gaps + json_array_size(json_object_get(v, KW_GAPS)) >
 		    KD_JOB_GAPS_TOTAL) {
-			size_t l = strlen(a.error);
-
-			snprintf(a.error + l, sizeof(a.error) - l, "%sits "
-			    "unreadable gaps are not listed: over %d in this "
-			    "command", l ? "; " : "", KD_JOB_GAPS_TOTAL);
+			kk_artifact_note(&a, "its unreadable gaps are not "
+			    "listed: over %d in this command",
+			    KD_JOB_GAPS_TOTAL);
 		} else {
 			j->gaps += json_array_size(json_object_get(v,
 			    KW_GAPS));

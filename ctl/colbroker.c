@@ -252,6 +252,26 @@ within(struct colbroker *cb, bool share, const char *id, size_t len)
 	return false;
 }
 
+/*
+ * A signed ack published on agent id's ack topic, with --cert's chain:
+ * the packed document's size (what it held), or 0 if it could not be made.
+ */
+static size_t
+publish_ack(struct colbroker *cb, const char *id, const char *ack)
+{
+	char topic[KK_FLEET_TOPIC_MAX], err[200], *pack;
+	size_t plen;
+
+	if (kk_fleet_ack_pack(cb->chain, ack, &pack, &plen) < 0)
+		return 0;
+	kk_fleet_agent_topic(topic, sizeof(topic), id, "ack");
+	if (broker_publish(&cb->b, topic, pack, plen, 0, err, sizeof(err)) !=
+	    EX_DONE)
+		limited(cb, false, "%.16s: the ack not published: %s", id, err);
+	free(pack);
+	return plen;
+}
+
 /* The last bytes of doc (len of them), zeros before if it is shorter. */
 static void
 tail_of(const void *doc, size_t len, uint8_t tail[ACKED_TAIL])
@@ -280,7 +300,6 @@ static bool
 acked_again(struct colbroker *cb, const char *id, const void *doc,
     size_t len)
 {
-	char topic[KK_FLEET_TOPIC_MAX], err[200], *pack;
 	uint8_t sha[32], tail[ACKED_TAIL];
 	bool hashed = false;
 	struct acked *a;
@@ -301,16 +320,9 @@ acked_again(struct colbroker *cb, const char *id, const void *doc,
 		if (memcmp(a->sha, sha, sizeof(sha)) != 0)
 			continue;
 		cb->from_memory++;
-		kk_fleet_agent_topic(topic, sizeof(topic), id, "ack");
-		if (kk_fleet_ack_pack(cb->chain, a->ack, &pack, &plen) == 0) {
+		if ((plen = publish_ack(cb, id, a->ack)) > 0)
 			(void)col_quota_charge(cb->col->broker_quota, id, plen,
 			    col_now_usec(cb->col));
-			if (broker_publish(&cb->b, topic, pack, plen, 0, err,
-			    sizeof(err)) != EX_DONE)
-				limited(cb, false, "%.16s: the ack not published: %s",
-				    id, err);
-			free(pack);
-		}
 		return true;
 	}
 	if (hashed)
@@ -381,10 +393,9 @@ static void
 send_answers(struct colbroker *cb, struct col_conn *cn, const void *doc,
     size_t doclen)
 {
-	char topic[KK_FLEET_TOPIC_MAX], *text, *pack;
-	size_t off = 0, len, plen;
+	size_t off = 0, len;
 	uint32_t n;
-	char err[200];
+	char *text;
 
 	/* stored, directories and index on disk before anything is acked */
 	if (cn->dirty && !col_batch_synced(cb->col, cn)) {
@@ -392,7 +403,6 @@ send_answers(struct colbroker *cb, struct col_conn *cn, const void *doc,
 		goto out;
 	}
 	cn->dirty = false;
-	kk_fleet_agent_topic(topic, sizeof(topic), cn->agent, "ack");
 	while (off + 4 <= cn->out_len) {
 		memcpy(&n, cn->out + off, 4);
 		len = be32toh(n);
@@ -409,13 +419,7 @@ send_answers(struct colbroker *cb, struct col_conn *cn, const void *doc,
 			free(text);
 			continue;
 		}
-		if (kk_fleet_ack_pack(cb->chain, text, &pack, &plen) == 0) {
-			if (broker_publish(&cb->b, topic, pack, plen, 0, err,
-			    sizeof(err)) != EX_DONE)
-				limited(cb, false, "%.16s: the ack not published: %s",
-				    cn->agent, err);
-			free(pack);
-		}
+		(void)publish_ack(cb, cn->agent, text);
 		remember_ack(cb, cn->agent, doc, doclen, text);
 		free(text);
 	}

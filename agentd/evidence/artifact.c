@@ -614,13 +614,11 @@ kk_artifacts_add(struct kk_artifacts *l, struct kk_artifact *a)
 	return 0;
 }
 
-void
-kk_artifact_incomplete(struct kk_artifact *a, const char *fmt, ...)
+static void
+vnote(struct kk_artifact *a, const char *fmt, va_list ap)
 {
 	size_t at = strnlen(a->error, sizeof(a->error) - 1);
-	va_list ap;
 
-	a->incomplete = true;
 	if (at > 0) {
 		/* no room for "; " and a character of the reason: none added */
 		if (at + 3 >= sizeof(a->error))
@@ -628,8 +626,27 @@ kk_artifact_incomplete(struct kk_artifact *a, const char *fmt, ...)
 		memcpy(a->error + at, "; ", 3);
 		at += 2;
 	}
-	va_start(ap, fmt);
 	vsnprintf(a->error + at, sizeof(a->error) - at, fmt, ap);
+}
+
+void
+kk_artifact_note(struct kk_artifact *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vnote(a, fmt, ap);
+	va_end(ap);
+}
+
+void
+kk_artifact_incomplete(struct kk_artifact *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	a->incomplete = true;
+	va_start(ap, fmt);
+	vnote(a, fmt, ap);
 	va_end(ap);
 }
 

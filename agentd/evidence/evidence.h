@@ -80,6 +80,9 @@ int kk_artifact_gap(struct kk_artifact *a, uint64_t offset, uint64_t length,
  */
 void kk_artifact_incomplete(struct kk_artifact *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The same, for a note that leaves the artifact whole (its gaps unlisted). */
+void kk_artifact_note(struct kk_artifact *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * A file being written into the evidence dir while its SHA-256 is computed
