@@ -194,19 +194,26 @@ answer(struct col_conn *cn, const char *text, bool last)
 	cn->closing = cn->closing || last;
 }
 
-/* The refusal, the last answer of the connection; said if loud. */
+/* {"error": word, "message": msg}, the last answer of the connection. */
 static void
-refuse(struct col_conn *cn, const char *word, const char *msg, bool loud)
+answer_words(struct col_conn *cn, const char *word, const char *msg)
 {
 	json_t *o = kk_wire_error(word, msg);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
-	cn->col->refused++;
-	if (loud)
-		say(cn, "refused: %s: %s", word, msg);
 	answer(cn, text ? text : "{}", true);
 	free(text);
 	json_decref(o);
+}
+
+/* A report refused, the last answer of the connection; said if loud. */
+static void
+refuse(struct col_conn *cn, const char *word, const char *msg, bool loud)
+{
+	cn->col->refused++;
+	if (loud)
+		say(cn, "refused: %s: %s", word, msg);
+	answer_words(cn, word, msg);
 }
 
 static void
@@ -323,7 +330,14 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 	return true;
 }
 
-/* After the handshake: who the agent is, and whether it is welcome. */
+/*
+ * After the handshake: who the agent is, and whether it is welcome.  One
+ * refused is told why, in the words of a refused report: its courier
+ * says them in its outbox and audit log (a PC retired or not yet listed
+ * is a CSIRT's to-do, not a network fault to chase).  The peer proved
+ * the key of the identity it is told about; the answer is one small
+ * frame, written once.
+ */
 static int
 authenticate(struct col_conn *cn)
 {
@@ -347,15 +361,21 @@ authenticate(struct col_conn *cn)
 	sk_X509_free(chain);
 	if (r < 0) {
 		say(cn, "not an agent: %s", why);
+		answer_words(cn, r == -ENOMEM ? KE_BUSY : KE_NOT_AUTHORIZED,
+		    why);
 		return r;
 	}
 	if (col->ca == NULL && !col_agent_listed(col, cn->agent)) {
 		say(cn, "agent not listed in --agents");
+		answer_words(cn, KE_NOT_AUTHORIZED, "this agent is not "
+		    "listed at the collector (--agents)");
 		return -EACCES;
 	}
 	/* a PC stolen or retired: its CA-made identity still verifies */
 	if (col_agent_in(col->denied, col->ndenied, cn->agent)) {
 		say(cn, "agent denied (--deny)");
+		answer_words(cn, KE_NOT_AUTHORIZED, "this agent is denied at "
+		    "the collector (--deny)");
 		return -EACCES;
 	}
 	/* one agent cannot take the slots of the others */
@@ -365,6 +385,8 @@ authenticate(struct col_conn *cn)
 		    ++n >= COL_MAX_PER_AGENT) {
 			say(cn, "agent %.16s has %u connections already",
 			    cn->agent, COL_MAX_PER_AGENT);
+			answer_words(cn, KE_BUSY, "this agent has as many "
+			    "connections as the collector takes");
 			return -EBUSY;
 		}
 	return 0;
@@ -470,6 +492,15 @@ on_conn_io(sd_event_source *s, int fd, uint32_t events, void *arg)
 		col->npreauth--;
 		cn->authed = true;
 		if (authenticate(cn) < 0) {
+			/*
+			 * Its refusal written once, not waited on: a peer
+			 * refused holds no place an agent's could take.
+			 */
+			if (cn->out_len > 0) {
+				ERR_clear_error();
+				(void)SSL_write(cn->ssl, cn->out,
+				    (int)cn->out_len);
+			}
 			conn_close(cn);
 			return 0;
 		}

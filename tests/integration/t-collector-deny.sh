@@ -2,8 +2,8 @@
 # kakurictl collector --deny: a PC stolen, or retired, keeps the identity
 # the CSIRT's CA certified, and with --ca every identity the CA made is an
 # agent.  A list of denied agent ids refuses it, in CA mode and with
-# --agents alike, over mutual TLS (the connection closed after the
-# handshake, nothing stored); its other agents report as before.
+# --agents alike, over mutual TLS (told why in one answer after the
+# handshake, then closed, nothing stored); its other agents report as before.
 . "$(dirname "$0")/lib.sh"
 need
 B="$TOP/build"
@@ -48,6 +48,8 @@ echo "  (denied: $(tr '\n' ' ' <"$WORK/c2.out"))"
 check "with --deny naming it, agent c is refused" \
 	bash -c "! grep -q '^acked 1' '$WORK/c2.out'"
 check "... the collector says so, naming it" grep -q "agent ${C_ID:0:16}: agent denied (--deny)" "$WORK/col.err"
+check "... and tells the agent why, in words: not-authorized (fails on the old code: only a close)" \
+	grep -q '^acked 0 refused 1 not-authorized' "$WORK/c2.out"
 check "... nothing more of it is stored" test "$(stored_of "$C_ID")" = 1
 collector_stop
 
@@ -59,6 +61,7 @@ collector --deny "$WORK/deny" --deny "$WORK/deny2" || die "the collector starts 
 flood b 1 2000 >"$WORK/b.out" 2>&1
 check "with --agents, agent b listed and denied by the first of two --deny files: refused" bash -c "! grep -q '^acked 1' '$WORK/b.out'"
 check "... for being denied, as the collector says" grep -q "agent ${B_ID:0:16}: agent denied (--deny)" "$WORK/col.err"
+check "... and as it tells the agent" grep -q '^acked 0 refused 1 not-authorized' "$WORK/b.out"
 check "... and nothing of it stored" test "$(stored_of "$B_ID")" = 0
 flood a 1 2000 >"$WORK/a.out"
 check "... agent a, listed and not denied, reports: acked" grep -q '^acked 1 refused 0' "$WORK/a.out"

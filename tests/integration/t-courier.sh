@@ -154,6 +154,8 @@ collector "$PKI/op-ca.crt" "$PKI/op-ca.key" --agents "$WORK/nobody-listed" || di
 cycle 5 || fail "a fifth round"
 check_within "an agent not listed is refused: its report stays home" 5 \
 	waiting_says "retrying"
+check_within "... and its outbox says why, in the collector's words (fails on the old code: no answer)" 10 \
+	waiting_says "not-authorized: this agent is not listed at the collector"
 refute "... and nothing was stored" bash -c "[ \$(wc -l <'$COL/index.jsonl') -gt $NL ]"
 timeout 5 ip netns exec "$PEER" openssl s_client -connect "[::1]:7444" -quiet \
 	-cert "$PKI/op-rogue.crt" -key "$PKI/op-rogue.key" </dev/null >/dev/null 2>&1
