@@ -134,11 +134,29 @@ check_within "the copies were taken (a document published after them is said)" 4
 	grep -q "^broker: $A16: identity is another agent's key" "$WORK/col.out"
 check_within "... each acked" 20 bash -c "[ \$((\$(grep -c 'received PUBLISH' '$WORK/acks') - $ACKS0)) -ge 12 ]"
 check "... the budget untouched: not said to be spent" bash -c "! grep -q 'spent its budget' '$WORK/col.out'"
+# a lookalike: the stored report's length and last bytes, one character
+# of its envelope's payload changed; what is remembered of an ack is
+# checked by the document's SHA-256, not by where it looks the same
+python3 - "$WORK/genuine.json" "$WORK/lookalike.json" <<'PY'
+import sys
+d = open(sys.argv[1], 'rb').read()
+i = d.index(b'\\"payload\\":\\"') + 200
+d = d[:i] + (b'B' if d[i:i + 1] == b'A' else b'A') + d[i + 1:]
+open(sys.argv[2], 'wb').write(d)
+PY
+check "a lookalike of the stored report: its length and last 32 bytes, not its bytes" bash -c \
+	"[ \$(stat -c %s '$WORK/lookalike.json') = \$(stat -c %s '$WORK/genuine.json') ] &&
+	 cmp -s <(tail -c 32 '$WORK/lookalike.json') <(tail -c 32 '$WORK/genuine.json') &&
+	 ! cmp -s '$WORK/lookalike.json' '$WORK/genuine.json'"
+BADSIG0=$(grep -c "agent $A16: refused: bad-signature" "$WORK/col.err")
+intruder_pub "$WORK/lookalike.json" || fail "the lookalike published"
+check_within "... read and refused for its signature, not acked from memory (fails without the hash)" 20 \
+	bash -c "[ \$(grep -c 'agent $A16: refused: bad-signature' '$WORK/col.err') -gt $BADSIG0 ]"
 collector_stop
 read_dropped=$(sed -n "$STOPLINE" "$WORK/col.out")
 echo "  (read, dropped, receipts passed over, acked from memory: $read_dropped)"
-check "... the report read once (and the one after), the 11 others acked from memory, unread (fails without the memory)" \
-	bash -c "set -- $read_dropped; [ \$1 = 2 ] && [ \$2 = 0 ] && [ \$4 = 11 ]"
+check "... the report read once (and the two after), the 11 others acked from memory, unread (fails without the memory)" \
+	bash -c "set -- $read_dropped; [ \$1 = 3 ] && [ \$2 = 0 ] && [ \$4 = 11 ]"
 
 # --- forged documents spend the agent's share through the broker only
 # 1 MiB an hour: 256 reports (each counts 4 KiB at least) spend it
