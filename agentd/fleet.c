@@ -29,14 +29,40 @@
 #define FLEET_HEALTHY		(30ULL * 1000000ULL)
 #define FLEET_LOG_WINDOW	(10ULL * 1000000ULL)
 #define FLEET_LOG_LINES		20
+/*
+ * What an out document and its MQTT packet add to a receipt, at most:
+ * the identity certificate and its line breaks escaped, the envelope's
+ * quotes escaped, the document's keys and agent id (127 bytes), the
+ * topic, content type and headers (133), and room to spare.
+ */
+#define FLEET_DOC_SLACK(pemlen)	((size_t)(pemlen) + (pemlen) / 64 + 512)
 
 struct kd_fleet {
 	struct kd_child *child;
 	uint8_t *cfg;			/* its TLS material, until it is sent */
 	size_t cfglen;
 	char state[160];		/* the child's word: connected, or why not */
+	uint32_t packet_max;		/* the broker's, as the child says; 0: none */
+	size_t identity_len;		/* the identity certificate's PEM */
 	bool off;
 };
+
+/*
+ * The largest receipt that fits the broker's maximum packet size in an
+ * out document (0: any); a larger one is signed again without its status
+ * and output (run.c), rather than dropped by the child for ever.  A child
+ * taken over that says a small maximum gets brief receipts: it could
+ * drop them all anyway.
+ */
+static size_t
+receipt_max(const struct kd_fleet *fl)
+{
+	size_t slack = FLEET_DOC_SLACK(fl->identity_len);
+
+	if (fl->packet_max == 0)
+		return 0;
+	return fl->packet_max > slack ? fl->packet_max - slack : 1;
+}
 
 /*
  * A receipt, to the child that asked (it puts it into an out document);
@@ -104,7 +130,8 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 
 	kd_fleet_via(&d->policy->fleet_groups, h->peer, via, sizeof(via));
 	req = (struct kd_req){ .origin = KD_ORIGIN_FLEET, .actor = via,
-	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn };
+	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn,
+	    .receipt_max = receipt_max(fl) };
 	switch (h->type) {
 	case KK_IPC_ENVELOPE:
 		kd_submit_envelope(d, &req, body, blen);
@@ -119,6 +146,11 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		/* connected now: what waits in the outbox may go */
 		if (!was_up && kd_fleet_courier(d) != NULL)
 			kd_courier_transport_up(d);
+		break;
+	case KK_IPC_PACKET_MAX:
+		/* said at each connect, before the commands of the session */
+		if (blen == sizeof(fl->packet_max))
+			memcpy(&fl->packet_max, body, blen);
 		break;
 	case KK_IPC_ACK:
 	case KK_IPC_REJECT:
@@ -201,6 +233,8 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	}
 	memcpy(cfg.identity, pem, pemlen);
 	kk_pem_free(pem);
+	fl->identity_len = pemlen;
+	fl->packet_max = 0;
 	if ((r = kd_fleet_material(d, cfg.host, &cfg, sizeof(cfg), &fl->cfg,
 	    &fl->cfglen, err, sizeof(err))) < 0)
 		return fleet_off(d, r, err);
@@ -285,11 +319,18 @@ kd_fleet_courier(struct kd *d)
 json_t *
 kd_fleet_json(struct kd *d)
 {
+	json_t *o;
+
 	if (d->policy->fleet_broker[0] == '\0')
 		return NULL;
-	return json_pack("{s:s, s:s}", KW_BROKER, d->policy->fleet_broker,
+	o = json_pack("{s:s, s:s}", KW_BROKER, d->policy->fleet_broker,
 	    KW_STATE, d->fleet != NULL ? d->fleet->state : d->agent_key != NULL ?
 	    "starting" : "off (no identity key)");
+	/* a receipt larger than it allows goes brief (run.c) */
+	if (o != NULL && d->fleet != NULL && d->fleet->packet_max != 0)
+		json_object_set_new(o, KW_PACKET_MAX,
+		    json_integer((json_int_t)d->fleet->packet_max));
+	return o;
 }
 
 void

@@ -65,7 +65,8 @@ void kd_fleet_stop(struct kd *d);
 /* The fleet child, when it is connected to the broker: the courier's
  * transport for reports (courier.c); NULL otherwise. */
 struct kd_child *kd_fleet_courier(struct kd *d);
-/* For status: {broker, state} or NULL when no broker is configured. */
+/* For status: {broker, state, packet_max?} or NULL when no broker is
+ * configured. */
 struct json_t *kd_fleet_json(struct kd *d);
 /*
  * The wait before reconnect attempt failures + 1: doubling from

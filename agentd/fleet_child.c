@@ -396,6 +396,7 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
     const mosquitto_property *props)
 {
 	char *sub[2 + KK_MAX_GROUPS];
+	uint32_t packet_max = 0;
 	size_t i;
 
 	if (rc != 0) {
@@ -404,6 +405,14 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	}
 	fl.connected = true;
 	fl.up_since = kk_now_ms();
+	/*
+	 * The broker's maximum packet size, before any command of the
+	 * session reaches the parent: a receipt larger is signed brief
+	 * (fleet.c), not dropped here as one the broker will never take.
+	 */
+	(void)mosquitto_property_read_int32(props,
+	    MQTT_PROP_MAXIMUM_PACKET_SIZE, &packet_max, false);
+	tell(KK_IPC_PACKET_MAX, 0, "broker", &packet_max, sizeof(packet_max));
 	for (i = 0; i < fl.ntopics; i++)
 		sub[i] = fl.topics[i];
 	sub[i++] = fl.ack_topic;

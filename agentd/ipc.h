@@ -25,6 +25,8 @@ enum kk_ipc_type {
 	KK_IPC_STATE = 9,	/* fleet child -> parent: connected, or why not */
 	KK_IPC_NAME_QUERY = 10,	/* parent -> resolver: a uid (uint32_t) */
 	KK_IPC_NAME_ANSWER = 11, /* resolver -> parent: struct kd_name_answer + name */
+	KK_IPC_PACKET_MAX = 12,	/* fleet child -> parent: uint32_t, the broker's
+				   maximum packet size (0: none said) */
 };
 
 struct kk_ipc_hdr {

@@ -118,6 +118,8 @@ sign_receipt(struct run *r)
 		json_object_set(o, KW_OUTPUT, r->output);
 	if (r->enforcers)
 		json_object_set(o, KW_ENFORCERS, r->enforcers);
+	if (r->left_out)
+		json_object_set(o, KW_LEFT_OUT, r->left_out);
 	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (payload == NULL)
@@ -128,6 +130,44 @@ sign_receipt(struct run *r)
 		    strlen(payload), d->agent_id, sk, &text);
 	EVP_PKEY_free(sk);
 	free(payload);
+	return text;
+}
+
+/*
+ * A receipt larger than its transport carries (the fleet broker's maximum
+ * packet size), signed again without its status and output and naming
+ * them and the whole one's size: the operator learns what the command
+ * did, rather than nothing (a status can be asked for over TLS, evidence
+ * fetched).  The enforcers stay: a degraded isolation must reach the
+ * operator.  NULL: whole is within the limit, or has neither part.
+ */
+static char *
+brief_receipt(struct run *r, const char *whole)
+{
+	json_t *extra = r->extra, *output = r->output, *parts;
+	size_t len = strlen(whole);
+	char *text;
+
+	if (r->receipt_max == 0 || len <= r->receipt_max || !r->have_cmd ||
+	    (extra == NULL && output == NULL))
+		return NULL;
+	parts = json_pack("[s*, s*]", extra ? KW_STATUS : NULL,
+	    output ? KW_OUTPUT : NULL);
+	r->left_out = json_pack("{s:o*, s:I}", KW_PARTS, parts, KW_BYTES,
+	    (json_int_t)len);
+	if (r->left_out == NULL)
+		return NULL;
+	r->extra = r->output = NULL;
+	text = sign_receipt(r);
+	r->extra = extra;
+	r->output = output;
+	json_decref(r->left_out);
+	r->left_out = NULL;
+	kk_log(LOG_WARNING, KK_MID_ERROR, "signed command %s from %s: its "
+	    "receipt of %zu bytes is more than the transport takes (%zu): "
+	    "sent without its %s%s%s", kk_action_name(r->cmd.action), r->via,
+	    len, r->receipt_max, extra ? "status" : "",
+	    extra && output ? " and " : "", output ? "output" : "");
 	return text;
 }
 
@@ -501,7 +541,7 @@ kd_run_finish(struct run *r)
 	struct kd_answer a = { NULL, NULL, NULL };
 	struct kd *d = r->d;
 	struct run **pp;
-	char *text = NULL;
+	char *text = NULL, *brief;
 
 	for (pp = &d->runs; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -511,6 +551,10 @@ kd_run_finish(struct run *r)
 	}
 	if (kd_origin_signed(r->origin)) {
 		text = run_receipt(r);
+		if (text != NULL && (brief = brief_receipt(r, text)) != NULL) {
+			free(text);
+			text = brief;
+		}
 		a.receipt = text;
 	} else {
 		a.json = run_answer(r);

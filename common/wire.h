@@ -136,7 +136,10 @@ struct json_t;
 /*
  * A receipt's payload (DESIGN 4), signed by the agent: v, command,
  * agent, action, result, reason, detail, mode, episode, timings
- * {received, applied, verified}, incident, status, output.
+ * {received, applied, verified}, incident, status, output, left_out
+ * {parts: ["status", "output"], bytes}: a receipt too large for its
+ * transport (the fleet broker's maximum packet size) signed again without
+ * those parts, bytes the whole receipt's size.
  */
 #define KW_COMMAND		"command"
 #define KW_DETAIL		"detail"
@@ -145,6 +148,8 @@ struct json_t;
 #define KW_APPLIED		"applied"
 #define KW_STATUS		"status"
 #define KW_OUTPUT		"output"
+#define KW_LEFT_OUT		"left_out"
+#define KW_PARTS		"parts"
 
 /*
  * A receipt's output.  snapshot and collect: evidence, dir, artifacts
@@ -300,9 +305,10 @@ struct json_t;
 /* ack documents: v, chain, ack */
 #define KW_CHAIN		"chain"
 #define KW_ACK			"ack"
-/* status: fleet {broker, state} */
+/* status: fleet {broker, state, packet_max: the broker's, when it says} */
 #define KW_FLEET		"fleet"
 #define KW_BROKER		"broker"
+#define KW_PACKET_MAX		"packet_max"
 /* send --broker --json: receipts and summary {done, refused, silent,
  * reasons {word: count}, unnamed {word: count}: refusals naming no
  * command, unverified} */

@@ -105,6 +105,35 @@ print_receipt_line(const char *who, json_t *rec)
 	printf("%s %s %s: %s%s%s mode=%s episode=%s\n", who, t.action,
 	    t.command, t.result, t.reason[0] ? " " : "", t.reason, t.mode,
 	    t.episode);
+	print_receipt_left_out(who, rec);
+}
+
+/*
+ * A brief receipt (wire.h: KW_LEFT_OUT): the agent signed it again
+ * without parts too large for the transport.  Its own line, so that the
+ * operator does not take the missing status or output for none; only
+ * the words this version knows are printed.
+ */
+void
+print_receipt_left_out(const char *who, json_t *rec)
+{
+	json_t *lo = json_object_get(rec, KW_LEFT_OUT), *p;
+	bool status = false, output = false;
+	size_t i;
+
+	if (!json_is_object(lo))
+		return;
+	json_array_foreach(json_object_get(lo, KW_PARTS), i, p) {
+		status = status || (json_is_string(p) &&
+		    strcmp(json_string_value(p), KW_STATUS) == 0);
+		output = output || (json_is_string(p) &&
+		    strcmp(json_string_value(p), KW_OUTPUT) == 0);
+	}
+	printf("%s left out: %s%s%s (the whole receipt, %lld bytes, is more "
+	    "than the transport takes)\n", who, status ? "status" : "",
+	    status && output ? " and " : "", output ? "output" :
+	    status ? "" : "?", (long long)json_integer_value(
+	    json_object_get(lo, KW_BYTES)));
 }
 
 /* o's string member key, cleaned and cut to len - 1 bytes, set in t */

@@ -54,6 +54,8 @@ void print_receipt_head(json_t *rec, const char *no_action);
 /* a receipt's whole line: "WHO ACTION COMMAND: RESULT[ REASON] mode=M
  * episode=E" */
 void print_receipt_line(const char *who, json_t *rec);
+/* WHO left out: ... -- a brief receipt's own line; nothing for a whole one */
+void print_receipt_left_out(const char *who, json_t *rec);
 /*
  * Whether a receipt says an enforcer did not do all its part (the USB
  * cut of an isolate the network part of which is done); if print, the

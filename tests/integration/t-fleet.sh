@@ -303,6 +303,51 @@ large_refused() { ctl outbox --json | jq -e '.count == 1 and (.waiting | test("d
 check_within "... the large one stays in the outbox, the broker's refusal said" 30 large_refused
 check "... and the fleet child was not killed: the same process (fails on the old code)" \
 	bash -c "[ -n '$FP1' ] && [ \"\$(pgrep -P $KPID -x kakurid-fleet | head -1)\" = '$FP1' ] && ! grep -q 'answered what was not asked' '$DLOG'"
+
+# --- a receipt larger than the broker takes: signed again, brief ---
+# A receipt larger than the broker's maximum packet size was dropped in
+# the fleet child, and the operator got nothing for a command that ran.
+# Now the agent signs it again without its status or output, naming
+# what was left out and how large the whole was.  The broker's maximum
+# is set just under what a whole status receipt needs: its out document
+# as the operator reads it, plus less than the topic and headers add.
+ip netns exec "$PEER" timeout 60 stdbuf -oL -eL mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -d -F '%l %p' \
+	-t "kakuri/v1/agent/$AGENT_ID/out" >"$WORK/out5.txt" 2>&1 &
+OUTSUB=$!; PIDS+=($OUTSUB)
+until_ok 10 grep -q "received SUBACK" "$WORK/out5.txt" || fail "the operator reads the agent's out topic"
+send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$(sign alice status)" >"$WORK/st5w.json" 2>/dev/null
+check "a status through a broker that takes it whole: done, nothing left out" \
+	jq -e '.receipts[0].result == "done" and .receipts[0].status != null and .receipts[0].left_out == null' "$WORK/st5w.json"
+whole_doc() { grep '"kind":"receipt"' "$WORK/out5.txt" | tail -n 1 | awk '{ print $1 }'; }
+until_ok 10 bash -c "grep -q '\"kind\":\"receipt\"' '$WORK/out5.txt'" || fail "its out document read"
+kill "$OUTSUB" 2>/dev/null
+DOC=$(whole_doc)
+LIMIT=$((${DOC:-0} + 60))
+echo "  (a whole status receipt's out document: $DOC bytes; the broker's maximum packet size: $LIMIT)"
+broker_stop
+BROKER_CONF_EXTRA="max_packet_size $LIMIT" broker_start || die "the broker starts with a maximum packet size of $LIMIT"
+check_within "the fleet child connects to it" 40 fleet_connected
+check "... and kakurid knows its maximum packet size (status)" \
+	bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' status --json | jq .fleet.packet_max)\" = $LIMIT ]"
+send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$(sign alice status)" >"$WORK/st5.json" 2>/dev/null
+echo "  (brief receipt: $(jq -c '.receipts[0] | {result, left_out, status: (.status != null)}' "$WORK/st5.json" 2>/dev/null))"
+check "a status whose receipt is more than the broker takes: a verified receipt, done (fails on the old code: silent)" \
+	jq -e '.receipts[0].result == "done" and .receipts[0].command != null' "$WORK/st5.json"
+check "... without its status, saying so and how large the whole was" \
+	jq -e --argjson d "$DOC" '.receipts[0] | .status == null and .left_out.parts == ["status"] and .left_out.bytes < $d and .left_out.bytes > $d / 2' "$WORK/st5.json"
+check "... kakurid says it sent it brief" grep -q "receipt of [0-9]* bytes is more than the transport takes.*without its status" "$DLOG"
+send_broker operator --agent "$AGENT_ID" --timeout 20000 "$(sign alice status)" >"$WORK/st6.txt" 2>&1
+check "... the operator's line says what was left out" \
+	grep -q "^$AGENT_ID left out: status (the whole receipt, [0-9]* bytes, is more than the transport takes)" "$WORK/st6.txt"
+send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$(sign alice isolate)" >"$WORK/iso5.json" 2>/dev/null
+check "... an isolate's receipt, which fits, is whole: nothing left out" \
+	jq -e '.receipts[0].result == "done" and .receipts[0].left_out == null and (.receipts[0].enforcers | length) > 0' "$WORK/iso5.json"
+REL5=$(sign alice release --episode "$(status_field episode)")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL5" 2>/dev/null
+send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$REL5" >"$WORK/rel5.json" 2>/dev/null
+check "... and released" jq -e '.receipts[0].result == "done"' "$WORK/rel5.json"
+check "... open" test "$(status_field mode)" = open
 broker_stop
 broker_start || die "the broker starts again, with no maximum packet size"
 # libmosquitto keeps the maximum packet size of a CONNACK across the

@@ -715,6 +715,61 @@ START_TEST(test_guidance_message)
 }
 END_TEST
 
+/* What print_receipt_left_out says of the receipt text rec (heap). */
+static char *
+left_out_line(const char *rec)
+{
+	json_t *o = json_loads(rec, 0, NULL);
+	FILE *f = tmpfile();
+	char *buf = calloc(1, 512);
+	int saved;
+
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(buf);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	dup2(fileno(f), STDOUT_FILENO);
+	print_receipt_left_out("A", o);
+	fflush(stdout);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	rewind(f);
+	(void)!fread(buf, 1, 511, f);
+	fclose(f);
+	json_decref(o);
+	return buf;
+}
+
+/*
+ * A brief receipt's line: what was left out, in the words this version
+ * knows only (the agent that signed it may be the one compromised), and
+ * nothing for a whole receipt.
+ */
+START_TEST(test_receipt_left_out)
+{
+	char *s;
+
+	s = left_out_line("{\"result\": \"done\", \"status\": {}}");
+	ck_assert_str_eq(s, "");
+	free(s);
+	s = left_out_line("{\"left_out\": {\"parts\": [\"status\"], "
+	    "\"bytes\": 5000}}");
+	ck_assert_str_eq(s, "A left out: status (the whole receipt, 5000 "
+	    "bytes, is more than the transport takes)\n");
+	free(s);
+	s = left_out_line("{\"left_out\": {\"parts\": [\"output\", "
+	    "\"status\"], \"bytes\": 9}}");
+	ck_assert_ptr_nonnull(strstr(s, "A left out: status and output ("));
+	free(s);
+	s = left_out_line("{\"left_out\": {\"parts\": [\"\\u001b[2J\", 7], "
+	    "\"bytes\": \"many\"}}");
+	ck_assert_str_eq(s, "A left out: ? (the whole receipt, 0 bytes, is "
+	    "more than the transport takes)\n");
+	free(s);
+}
+END_TEST
+
 KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("cmdtab", 0, 0), KK_TEST(test_find_words),
 	    KK_TEST(test_usage_lines), KK_TEST(test_describe),
@@ -726,6 +781,7 @@ KK_SUITE(ctl_suite, "ctl",
 	KK_CASE("output", 0, 0), KK_TEST(test_receipt_text),
 	    KK_TEST(test_receipt_degraded_done_only),
 	    KK_TEST(test_receipt_short_degraded),
+	    KK_TEST(test_receipt_left_out),
 	KK_CASE("verify", 0, 0), KK_TEST(test_fetch_path_ok),
 	KK_CASE("guidance", 0, 0),
 	    KK_LOOP(test_guidance_message, KK_NITEMS(guidance_cases)))
