@@ -306,6 +306,10 @@ report_queue(struct run *r, bool pressed, const char *refused,
 	    "s:s, s:O?}", KW_UID, (json_int_t)r->uid, KW_PID, (json_int_t)r->pid,
 	    KW_USER, st == KD_NAME_FOUND ? name : "?", KW_USER_LOOKUP,
 	    lookup_word(st), KW_CONTACT, json_object_get(req, KW_CONTACT)));
+	/* with the pid, the process for good: the pid is reused later */
+	if (r->start_time != 0)
+		json_object_set_new(json_object_get(body, KW_REPORTER),
+		    KW_START_TIME, json_integer((json_int_t)r->start_time));
 	json_object_set_new(body, KW_DISCONNECTED, json_boolean(pressed ||
 	    d->state.mode != KK_MODE_OPEN));
 	json_object_set_new(body, KW_MODE, json_string(kk_mode_name(

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #include "events.h"
 #include "ipc.h"
 #include "jsonutil.h"
+#include "procstat.h"
 #include "quarantine.h"
 #include "resolver.h"
 #include "subids.h"
@@ -57,6 +59,7 @@ struct kk_conn {
 	size_t out_len;
 	size_t out_off;
 	struct ucred cred;
+	unsigned long long start_time;	/* the peer's (peer_start_time) */
 	uid_t owner;			/* whose slots it takes (subids.h) */
 	gid_t groups[KK_CONTROL_MAX_GROUPS];
 	size_t ngroups;
@@ -453,7 +456,8 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 	}
 	/* the actor (a name, if known) only for what is accepted: dispatch.c */
 	kr = (struct kd_req){ .origin = KD_ORIGIN_LOCAL, .actor = NULL,
-	    .cred = &cred, .pid = c->cred.pid, .verb = cmd, .args = req,
+	    .cred = &cred, .pid = c->cred.pid, .start_time = c->start_time,
+	    .verb = cmd, .args = req,
 	    .reply = local_answer, .opaque = c->ctl, .token = c->serial };
 	/* apply's row decides too; refused, the dispatcher says why */
 	if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_APPLY)) == 0 &&
@@ -657,6 +661,38 @@ peer_groups(struct kk_conn *c, int cfd, bool staff_known, gid_t staff_gid)
 	free(all);
 }
 
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD	77	/* Linux 6.5 */
+#endif
+
+/*
+ * The connecting process's start time (clock ticks after boot, field 22
+ * of /proc/PID/stat): with its pid, it names that process for good, where
+ * the pid alone names whichever has it later (a pid is reused once its
+ * process is reaped, and a peer can pass its socket on and exit).  Read
+ * through the kernel's pidfd of the peer (SO_PEERPIDFD): it counts only
+ * if that process was still running after the read.  0 if not, or on a
+ * kernel without SO_PEERPIDFD.
+ */
+static unsigned long long
+peer_start_time(int cfd, pid_t pid)
+{
+	unsigned long long start = 0;
+	struct pollfd pfd = { .events = POLLIN };
+	socklen_t len = sizeof(pfd.fd);
+	struct kk_pstat ps;
+
+	pfd.fd = -1;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERPIDFD, &pfd.fd, &len) < 0 ||
+	    pfd.fd < 0)
+		return 0;
+	/* a pidfd is readable once its process has exited */
+	if (kk_pstat_read(pid, 0, &ps) == 0 && poll(&pfd, 1, 0) == 0)
+		start = ps.f[KK_PSTAT_START];
+	close(pfd.fd);
+	return start;
+}
+
 /* One accepted connection: who it is, whether it may stay. */
 static void
 admit(struct kk_control *ctl, int cfd)
@@ -679,6 +715,7 @@ admit(struct kk_control *ctl, int cfd)
 		return;
 	}
 	peer_groups(c, cfd, ctl->d->staff_known, ctl->d->staff_gid);
+	c->start_time = peer_start_time(cfd, c->cred.pid);
 	kc = (struct kk_cred){ .uid = c->cred.uid, .gid = c->cred.gid,
 	    .groups = c->groups, .ngroups = c->ngroups };
 	c->cls = kd_peer_class(ctl->d, &kc);

@@ -59,6 +59,7 @@ struct kd_req {
 	const char *actor;	/* who, for the audit: "local:uid=N(name),pid=P" */
 	const struct kk_cred *cred;	/* KD_ORIGIN_LOCAL: the kernel's word */
 	pid_t pid;
+	unsigned long long start_time;	/* pid's, /proc/PID/stat; 0: unknown */
 	const char *verb;	/* unsigned origins; NULL: none given */
 	struct json_t *args;	/* unsigned origins: the request object */
 	kd_reply_fn reply;	/* never NULL */
@@ -91,6 +92,7 @@ struct run {
 	char via[128];		/* the actor: "tls:ADDR:PORT", "local:uid=N(name),pid=P" */
 	uid_t uid;		/* KD_ORIGIN_LOCAL: the caller, as the kernel says */
 	pid_t pid;
+	unsigned long long start_time;	/* ... of pid (struct kd_req) */
 	int local_class;	/* ... its enum kk_peer_class */
 	json_t *args;		/* the request's (unsigned) or the command's */
 	struct timespec received;

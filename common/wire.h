@@ -353,7 +353,8 @@ struct json_t;
 /*
  * A self-report (DESIGN 7, kakurictl report -> kakurid "report" -> the
  * outbox): the intake fields of the guides, what kakurid adds (reporter
- * from SO_PEERCRED, sessions from logind, recent audit entries), and the
+ * {uid, pid, user, user_lookup, contact, start_time} from SO_PEERCRED and
+ * the peer's pidfd, sessions from logind, recent audit entries), and the
  * attachments {name, size, sha256, data}.  The collector's index lines
  * (kakurictl collector, reports) use hostname and file.
  */

@@ -81,6 +81,81 @@ R3=$(jq -r .report "$WORK/claim2.json")
 check_within "nobody claiming uid 0: stored with nobody's uid" 10 bash -c \
 	"jq -r .payload '$COL/$AGENT_ID/$R3.json' | base64 -d | jq -e --argjson u $NOBODY_UID '.body.reporter.uid == \$u'"
 
+# --- the reporter's process for good: its pid and start time.  A pid
+# --- alone names whichever process has it later: the reporter connects,
+# --- passes its socket to a child and exits, and its pid is taken by
+# --- another process (pidreuse) before the child sends the report.
+need_built "$TOP/build/pidreuse"
+PYTHONPATH="$TOP/tests/integration" python3 - "$SOCK" "$TOP/build/pidreuse" >"$WORK/reuse.json" 2>"$WORK/reuse.err" <<'EOF'
+import json, os, socket, subprocess, sys, time
+import ctlsock
+
+def start_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+out = {}
+# a reporter that stays: its own pid and start time
+s, ans, _ = ctlsock.request(sys.argv[1], {"cmd": "report", "category": "other", "what": "pinned"})
+out.update(own=ans.get("report"), own_pid=os.getpid(), own_start=start_of(os.getpid()))
+s.close()
+go_r, go_w = os.pipe()
+got_r, got_w = os.pipe()
+p = os.fork()
+if p == 0:
+    # P: connects, hands the socket to its child C, and exits at once
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    if os.fork() == 0:
+        os.read(go_r, 1)
+        body = json.dumps({"cmd": "report", "category": "other", "what": "passed on"}).encode()
+        s.sendall(len(body).to_bytes(4, "big") + body)
+        s.settimeout(10)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+        os.write(got_w, data[4:])
+        os._exit(0)
+    os.write(got_w, b"%d\n" % start_of(os.getpid()))
+    os._exit(0)
+os.waitpid(p, 0)
+p_start = int(os.read(got_r, 64).split(b"\n")[0])
+# its pid, free now, taken by an impostor
+imp = subprocess.Popen([sys.argv[2], str(p), "sleep", "30"], stdout=subprocess.PIPE)
+line = imp.stdout.readline().strip()
+imp_start = 0
+deadline = time.time() + 10
+while time.time() < deadline:
+    try:
+        imp_start = start_of(p)
+        break
+    except OSError:
+        time.sleep(0.05)
+os.write(go_w, b"x")
+ans = json.loads(os.read(got_r, 65536))
+imp.kill()
+imp.wait()
+out.update(passed=ans.get("report"), p_pid=p, p_start=p_start, imp_pid=int(line or 0), imp_start=imp_start)
+print(json.dumps(out))
+EOF
+echo "  (reuse: $(cat "$WORK/reuse.json") $(head -c 300 "$WORK/reuse.err"))"
+R_OWN=$(jq -r .own "$WORK/reuse.json")
+R_PASS=$(jq -r .passed "$WORK/reuse.json")
+check_within "a report whose reporter stays, and one sent on a socket passed on: both arrive" 10 \
+	bash -c "test -s '$COL/$AGENT_ID/$R_OWN.json' && test -s '$COL/$AGENT_ID/$R_PASS.json'"
+stored_payload "$R_OWN" >"$WORK/own.json"
+stored_payload "$R_PASS" >"$WORK/pass.json"
+check "the reporter's start time is recorded with its pid (fails on the old code)" \
+	jq -e --slurpfile r "$WORK/reuse.json" '.body.reporter.pid == $r[0].own_pid and .body.reporter.start_time == $r[0].own_start' "$WORK/own.json"
+check "the pid of the passed-on socket's reporter was taken by another process (the test's premise)" \
+	jq -e '.imp_pid == .p_pid and .imp_start != .p_start' "$WORK/reuse.json"
+check "... the report names the reporter's pid, and never the other process's start time: its own, or none" \
+	jq -e --slurpfile r "$WORK/reuse.json" '.body.reporter.pid == $r[0].p_pid and
+	(.body.reporter.start_time == null or .body.reporter.start_time == $r[0].p_start)' "$WORK/pass.json"
+
 # --- an unknown field whose name a 40-byte cut would split in a character ---
 # "unknown field \"%.40s\"" cut "é" in half: the answer (JSON) could not be
 # made, and the connection closed with none (the client saw no agent)
