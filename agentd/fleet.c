@@ -48,19 +48,18 @@ struct kd_fleet {
 };
 
 /*
- * The largest receipt that fits the broker's maximum packet size in an
- * out document (0: any); a larger one is signed again without its status
- * and output (run.c), rather than dropped by the child for ever.  A child
- * taken over that says a small maximum gets brief receipts: it could
- * drop them all anyway.
+ * A child taken over that says a small maximum gets brief receipts (see
+ * fleet.h): it could drop them all anyway.
  */
-static size_t
-receipt_max(const struct kd_fleet *fl)
+size_t
+kd_fleet_receipt_max(const struct kd *d)
 {
-	size_t slack = FLEET_DOC_SLACK(fl->identity_len);
+	const struct kd_fleet *fl = d->fleet;
+	size_t slack;
 
-	if (fl->packet_max == 0)
+	if (fl == NULL || fl->packet_max == 0)
 		return 0;
+	slack = FLEET_DOC_SLACK(fl->identity_len);
 	return fl->packet_max > slack ? fl->packet_max - slack : 1;
 }
 
@@ -130,8 +129,7 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 
 	kd_fleet_via(&d->policy->fleet_groups, h->peer, via, sizeof(via));
 	req = (struct kd_req){ .origin = KD_ORIGIN_FLEET, .actor = via,
-	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn,
-	    .receipt_max = receipt_max(fl) };
+	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn };
 	switch (h->type) {
 	case KK_IPC_ENVELOPE:
 		kd_submit_envelope(d, &req, body, blen);
@@ -149,8 +147,11 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		break;
 	case KK_IPC_PACKET_MAX:
 		/* said at each connect, before the commands of the session */
-		if (blen == sizeof(fl->packet_max))
-			memcpy(&fl->packet_max, body, blen);
+		if (blen != sizeof(fl->packet_max)) {
+			kd_child_other(c, h, body, blen);
+			break;
+		}
+		memcpy(&fl->packet_max, body, blen);
 		break;
 	case KK_IPC_ACK:
 	case KK_IPC_REJECT:
@@ -167,6 +168,8 @@ static void
 fleet_gone(struct kd *d, struct kd_child *c)
 {
 	snprintf(d->fleet->state, sizeof(d->fleet->state), "restarting");
+	/* the next child says the broker's limit again */
+	d->fleet->packet_max = 0;
 	/* its batch of reports has no answers coming: tried again */
 	kd_courier_transport_gone(d, c);
 }

@@ -111,6 +111,7 @@ struct fleet {
 	bool tcp_up;			/* ... its TCP connect done */
 	uint64_t connect_by;		/* ... its CONNACK due by (ms) */
 	uint64_t up_since;		/* its CONNACK's time (ms); 0: none */
+	uint32_t packet_max;		/* the broker's, the last one said */
 	unsigned failures;		/* in a row: the backoff */
 	uint64_t next_try;		/* ms, CLOCK_MONOTONIC */
 	uint32_t seq;			/* the parent's token of a command */
@@ -396,7 +397,6 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
     const mosquitto_property *props)
 {
 	char *sub[2 + KK_MAX_GROUPS];
-	uint32_t packet_max = 0;
 	size_t i;
 
 	if (rc != 0) {
@@ -409,10 +409,13 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	 * The broker's maximum packet size, before any command of the
 	 * session reaches the parent: a receipt larger is signed brief
 	 * (fleet.c), not dropped here as one the broker will never take.
+	 * A CONNACK without one leaves the last, as libmosquitto, which
+	 * goes on enforcing it, does.
 	 */
 	(void)mosquitto_property_read_int32(props,
-	    MQTT_PROP_MAXIMUM_PACKET_SIZE, &packet_max, false);
-	tell(KK_IPC_PACKET_MAX, 0, "broker", &packet_max, sizeof(packet_max));
+	    MQTT_PROP_MAXIMUM_PACKET_SIZE, &fl.packet_max, false);
+	tell(KK_IPC_PACKET_MAX, 0, "broker", &fl.packet_max,
+	    sizeof(fl.packet_max));
 	for (i = 0; i < fl.ntopics; i++)
 		sub[i] = fl.topics[i];
 	sub[i++] = fl.ack_topic;

@@ -29,6 +29,7 @@
 
 #include "adopt.h"
 #include "daemon.h"
+#include "fleet.h"
 #include "identity.h"
 #include "log.h"
 #include "parse_keys.h"
@@ -163,6 +164,8 @@ brief_receipt(struct run *r, const char *whole)
 	r->output = output;
 	json_decref(r->left_out);
 	r->left_out = NULL;
+	if (text == NULL)
+		return NULL;
 	kk_log(LOG_WARNING, KK_MID_ERROR, "signed command %s from %s: its "
 	    "receipt of %zu bytes is more than the transport takes (%zu): "
 	    "sent without its %s%s%s", kk_action_name(r->cmd.action), r->via,
@@ -551,6 +554,9 @@ kd_run_finish(struct run *r)
 	}
 	if (kd_origin_signed(r->origin)) {
 		text = run_receipt(r);
+		/* the broker's limit as it is now, not at the command's arrival */
+		if (r->origin == KD_ORIGIN_FLEET)
+			r->receipt_max = kd_fleet_receipt_max(d);
 		if (text != NULL && (brief = brief_receipt(r, text)) != NULL) {
 			free(text);
 			text = brief;

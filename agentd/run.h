@@ -65,7 +65,6 @@ struct kd_req {
 	kd_reply_fn reply;	/* never NULL */
 	void *opaque;
 	uint64_t token;		/* the transport's name for the asker */
-	size_t receipt_max;	/* the most receipt bytes it carries; 0: any */
 };
 
 /* One row of the verb table. */
@@ -108,7 +107,7 @@ struct run {
 	json_t *output;		/* action output (evidence actions) */
 	json_t *enforcers;	/* the quarantine's, per enforcer (wire.h) */
 	json_t *left_out;	/* a brief receipt's: what it lacks (wire.h) */
-	size_t receipt_max;	/* the transport's (struct kd_req) */
+	size_t receipt_max;	/* the transport's at the finish; 0: any */
 	json_t *answer;		/* unsigned origins: the answer, if set */
 	struct kk_audit_tail *tail;	/* ... and what follows it */
 	kd_reply_fn reply;	/* never NULL */

@@ -326,9 +326,10 @@ DOC=$(whole_doc)
 LIMIT=$((${DOC:-0} + 60))
 echo "  (a whole status receipt's out document: $DOC bytes; the broker's maximum packet size: $LIMIT)"
 broker_stop
+check_within "the broker is stopped: the fleet child is not connected" 20 not_connected
 BROKER_CONF_EXTRA="max_packet_size $LIMIT" broker_start || die "the broker starts with a maximum packet size of $LIMIT"
 check_within "the fleet child connects to it" 40 fleet_connected
-check "... and kakurid knows its maximum packet size (status)" \
+check_within "... and kakurid knows its maximum packet size (status)" 10 \
 	bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' status --json | jq .fleet.packet_max)\" = $LIMIT ]"
 send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$(sign alice status)" >"$WORK/st5.json" 2>/dev/null
 echo "  (brief receipt: $(jq -c '.receipts[0] | {result, left_out, status: (.status != null)}' "$WORK/st5.json" 2>/dev/null))"
@@ -356,6 +357,11 @@ FP2=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
 kill -9 "$FP2" 2>/dev/null
 other_child() { local p; p=$(pgrep -P "$KPID" -x kakurid-fleet | head -1); [ -n "$p" ] && [ "$p" != "$FP2" ] && fleet_connected; }
 check_within "a new fleet child connects" 40 other_child
+check "... and kakurid knows the broker says no maximum" \
+	bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' status --json | jq .fleet.packet_max)\" = null ]"
+# the collector's libmosquitto kept the limit too: a new session
+collector_stop
+collector_broker || { cat "$WORK/col.err"; die "the collector subscribes at the broker again"; }
 # the courier backs off further at each refusal (up to 5 min): a new
 # report is sent at once, with what waits
 ctl report --category other --what "after the limit is lifted" >/dev/null
