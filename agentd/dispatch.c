@@ -307,6 +307,7 @@ run_for(struct kd *d, const struct kd_req *req)
 	}
 	r->pid = req->pid;
 	r->start_time = req->start_time;
+	r->receipt_max = req->receipt_max;
 	if (req->cred != NULL)
 		r->uid = req->cred->uid;
 	return r;

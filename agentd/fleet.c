@@ -48,11 +48,16 @@ struct kd_fleet {
 };
 
 /*
- * A child taken over that says a small maximum gets brief receipts (see
- * fleet.h): it could drop them all anyway.
+ * The largest receipt that fits the broker's maximum packet size in an
+ * out document, now (0: any, or no broker said one); a larger one is
+ * signed again without its status and output (run.c), rather than
+ * dropped by the child for ever.  Asked when a run finishes: an
+ * evidence run outlasts a reconnect to a broker of another limit.  A
+ * child taken over that says a small maximum gets brief receipts: it
+ * could drop them all anyway.
  */
-size_t
-kd_fleet_receipt_max(const struct kd *d)
+static size_t
+receipt_max(const struct kd *d)
 {
 	const struct kd_fleet *fl = d->fleet;
 	size_t slack;
@@ -129,7 +134,8 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 
 	kd_fleet_via(&d->policy->fleet_groups, h->peer, via, sizeof(via));
 	req = (struct kd_req){ .origin = KD_ORIGIN_FLEET, .actor = via,
-	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn };
+	    .reply = fleet_answer, .token = (uint64_t)c->gen << 32 | h->conn,
+	    .receipt_max = receipt_max };
 	switch (h->type) {
 	case KK_IPC_ENVELOPE:
 		kd_submit_envelope(d, &req, body, blen);

@@ -67,14 +67,6 @@ void kd_fleet_stop(struct kd *d);
 struct kd_child *kd_fleet_courier(struct kd *d);
 /* For status: {broker, state, packet_max?} or NULL when no broker is
  * configured. */
-/*
- * The largest receipt that fits the broker's maximum packet size in an
- * out document, now (0: any, or no broker said one); a larger one is
- * signed again without its status and output (run.c), rather than
- * dropped by the child for ever.  Asked when a run finishes: an
- * evidence run outlasts a reconnect to a broker of another limit.
- */
-size_t kd_fleet_receipt_max(const struct kd *d);
 struct json_t *kd_fleet_json(struct kd *d);
 /*
  * The wait before reconnect attempt failures + 1: doubling from

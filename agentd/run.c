@@ -29,7 +29,6 @@
 
 #include "adopt.h"
 #include "daemon.h"
-#include "fleet.h"
 #include "identity.h"
 #include "log.h"
 #include "parse_keys.h"
@@ -146,10 +145,12 @@ static char *
 brief_receipt(struct run *r, const char *whole)
 {
 	json_t *extra = r->extra, *output = r->output, *parts;
-	size_t len = strlen(whole);
+	size_t len = strlen(whole), max;
 	char *text;
 
-	if (r->receipt_max == 0 || len <= r->receipt_max || !r->have_cmd ||
+	/* the transport's limit as it is now, not at the command's arrival */
+	max = r->receipt_max != NULL ? r->receipt_max(r->d) : 0;
+	if (max == 0 || len <= max || !r->have_cmd ||
 	    (extra == NULL && output == NULL))
 		return NULL;
 	parts = json_pack("[s*, s*]", extra ? KW_STATUS : NULL,
@@ -169,7 +170,7 @@ brief_receipt(struct run *r, const char *whole)
 	kk_log(LOG_WARNING, KK_MID_ERROR, "signed command %s from %s: its "
 	    "receipt of %zu bytes is more than the transport takes (%zu): "
 	    "sent without its %s%s%s", kk_action_name(r->cmd.action), r->via,
-	    len, r->receipt_max, extra ? "status" : "",
+	    len, max, extra ? "status" : "",
 	    extra && output ? " and " : "", output ? "output" : "");
 	return text;
 }
@@ -554,9 +555,6 @@ kd_run_finish(struct run *r)
 	}
 	if (kd_origin_signed(r->origin)) {
 		text = run_receipt(r);
-		/* the broker's limit as it is now, not at the command's arrival */
-		if (r->origin == KD_ORIGIN_FLEET)
-			r->receipt_max = kd_fleet_receipt_max(d);
 		if (text != NULL && (brief = brief_receipt(r, text)) != NULL) {
 			free(text);
 			text = brief;

@@ -65,6 +65,11 @@ struct kd_req {
 	kd_reply_fn reply;	/* never NULL */
 	void *opaque;
 	uint64_t token;		/* the transport's name for the asker */
+	/*
+	 * The most receipt bytes the transport carries when asked (at the
+	 * run's finish); NULL or 0: any.
+	 */
+	size_t (*receipt_max)(const struct kd *d);
 };
 
 /* One row of the verb table. */
@@ -107,7 +112,7 @@ struct run {
 	json_t *output;		/* action output (evidence actions) */
 	json_t *enforcers;	/* the quarantine's, per enforcer (wire.h) */
 	json_t *left_out;	/* a brief receipt's: what it lacks (wire.h) */
-	size_t receipt_max;	/* the transport's at the finish; 0: any */
+	size_t (*receipt_max)(const struct kd *d);	/* struct kd_req's */
 	json_t *answer;		/* unsigned origins: the answer, if set */
 	struct kk_audit_tail *tail;	/* ... and what follows it */
 	kd_reply_fn reply;	/* never NULL */
