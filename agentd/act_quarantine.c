@@ -162,7 +162,7 @@ kd_press_disconnect(struct run *r, const char *msg, bool *changed,
 		json_object_set_new(o, KW_AGAIN, json_true());
 	/* the pid of by, and its start time: the process for good */
 	if (o != NULL && r->start_time != 0)
-		json_object_set_new(o, KW_START_TIME,
+		json_object_set_new(o, KW_BY_START_TIME,
 		    json_integer((json_int_t)r->start_time));
 	if (o == NULL || kd_outbox_put(d, KK_REPORT_DISCONNECT, o, report) < 0)
 		kk_log(LOG_ERR, KK_MID_ERROR, "CSIRT notification: %s",

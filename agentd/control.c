@@ -686,8 +686,12 @@ peer_start_time(int cfd, pid_t pid)
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERPIDFD, &pfd.fd, &len) < 0 ||
 	    pfd.fd < 0)
 		return 0;
-	/* a pidfd is readable once its process has exited */
-	if (kk_pstat_read(pid, 0, &ps) == 0 && poll(&pfd, 1, 0) == 0)
+	/*
+	 * A pidfd is readable once its process has exited.  The leader's
+	 * own task file: the process's stat sums every thread's, which a
+	 * peer of many thousand threads would make costly at each connect.
+	 */
+	if (kk_pstat_read(pid, pid, &ps) == 0 && poll(&pfd, 1, 0) == 0)
 		start = ps.f[KK_PSTAT_START];
 	close(pfd.fd);
 	return start;
@@ -715,7 +719,6 @@ admit(struct kk_control *ctl, int cfd)
 		return;
 	}
 	peer_groups(c, cfd, ctl->d->staff_known, ctl->d->staff_gid);
-	c->start_time = peer_start_time(cfd, c->cred.pid);
 	kc = (struct kk_cred){ .uid = c->cred.uid, .gid = c->cred.gid,
 	    .groups = c->groups, .ngroups = c->ngroups };
 	c->cls = kd_peer_class(ctl->d, &kc);
@@ -730,6 +733,8 @@ admit(struct kk_control *ctl, int cfd)
 		free(c);
 		return;
 	}
+	/* only for a connection admitted: a refused one costs no /proc read */
+	c->start_time = peer_start_time(cfd, c->cred.pid);
 	c->ctl = ctl;
 	c->serial = ++ctl->next_serial;
 	kk_frame_reader_init(&c->rd, kk_control_frame_max(c->cls));

@@ -154,7 +154,8 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 	case KK_IPC_PACKET_MAX:
 		/* said at each connect, before the commands of the session */
 		if (blen != sizeof(fl->packet_max)) {
-			kd_child_other(c, h, body, blen);
+			kd_child_kill(c, "sent a maximum packet size of the "
+			    "wrong length");
 			break;
 		}
 		memcpy(&fl->packet_max, body, blen);

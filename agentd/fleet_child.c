@@ -359,7 +359,9 @@ publish_doc(const void *doc, size_t len, const char *type)
 /*
  * A receipt's publish the broker will never take (its maximum packet
  * size): said, for the caller to drop it.  (A QoS refused is the
- * connection's, not the receipt's: it waits.)
+ * connection's, not the receipt's: it waits.)  The parent signs a receipt
+ * brief for the limit it was told, so this is one even brief, or one
+ * that waited offline for a broker that came back with a lower limit.
  */
 static bool
 never_taken(int rc, size_t len)
@@ -399,21 +401,21 @@ on_connect(struct mosquitto *m, void *arg, int rc, int flags,
 	char *sub[2 + KK_MAX_GROUPS];
 	size_t i;
 
+	/*
+	 * The broker's maximum packet size, before any command of the
+	 * session reaches the parent: a receipt larger is signed brief
+	 * (fleet.c), not dropped here as one the broker will never take.
+	 * Read from every CONNACK, a refusal's too, and one without it
+	 * leaves the last, as libmosquitto (which enforces it) does.
+	 */
+	(void)mosquitto_property_read_int32(props,
+	    MQTT_PROP_MAXIMUM_PACKET_SIZE, &fl.packet_max, false);
 	if (rc != 0) {
 		lost(mosquitto_reason_string(rc));
 		return;
 	}
 	fl.connected = true;
 	fl.up_since = kk_now_ms();
-	/*
-	 * The broker's maximum packet size, before any command of the
-	 * session reaches the parent: a receipt larger is signed brief
-	 * (fleet.c), not dropped here as one the broker will never take.
-	 * A CONNACK without one leaves the last, as libmosquitto, which
-	 * goes on enforcing it, does.
-	 */
-	(void)mosquitto_property_read_int32(props,
-	    MQTT_PROP_MAXIMUM_PACKET_SIZE, &fl.packet_max, false);
 	tell(KK_IPC_PACKET_MAX, 0, "broker", &fl.packet_max,
 	    sizeof(fl.packet_max));
 	for (i = 0; i < fl.ntopics; i++)

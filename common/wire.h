@@ -281,13 +281,15 @@ struct json_t;
 /*
  * An outbox report (DESIGN 7): v, id, agent, seq, time, type, host
  * {hostname, addresses, boot_id, os}, episode, and the body of its type
- * (disconnect: episode, mode, by, message; tamper: what the audit line
- * has).  The outbox verb's answer: count, bytes, max_bytes, pending,
+ * (disconnect: episode, mode, by, by_start_time: by's pid's process start
+ * time, message, again; tamper: what the audit line has).  The outbox
+ * verb's answer: count, bytes, max_bytes, pending,
  * collector, waiting, messages [{id, seq, type, time, size, signed,
  * file}], truncated.
  */
 #define KW_TYPE			"type"
 #define KW_HOST			"host"
+#define KW_BY_START_TIME	"by_start_time"
 #define KW_HOSTNAME		"hostname"
 #define KW_OS			"os"
 #define KW_BODY			"body"

@@ -349,11 +349,18 @@ REL5=$(sign alice release --episode "$(status_field episode)")
 send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$REL5" >"$WORK/rel5.json" 2>/dev/null
 check "... and released" jq -e '.receipts[0].result == "done"' "$WORK/rel5.json"
 check "... open" test "$(status_field mode)" = open
+FP2=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
 broker_stop
+check_within "the broker is stopped: the fleet child is not connected" 20 not_connected
 broker_start || die "the broker starts again, with no maximum packet size"
 # libmosquitto keeps the maximum packet size of a CONNACK across the
-# session's reconnects: a new fleet child (ours, by pid) starts afresh
-FP2=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+# session's reconnects, and so does the child: the limit it says is
+# still the one libmosquitto enforces
+same_child() { [ "$(pgrep -P "$KPID" -x kakurid-fleet | head -1)" = "$FP2" ] && fleet_connected; }
+check_within "the same fleet child reconnects to the broker without a limit" 40 same_child
+check "... and kakurid still knows the limit libmosquitto keeps (fails if the child says 0)" \
+	bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' status --json | jq .fleet.packet_max)\" = $LIMIT ]"
+# a new fleet child (ours, by pid) starts afresh
 kill -9 "$FP2" 2>/dev/null
 other_child() { local p; p=$(pgrep -P "$KPID" -x kakurid-fleet | head -1); [ -n "$p" ] && [ "$p" != "$FP2" ] && fleet_connected; }
 check_within "a new fleet child connects" 40 other_child

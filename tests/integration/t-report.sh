@@ -82,66 +82,105 @@ check_within "nobody claiming uid 0: stored with nobody's uid" 10 bash -c \
 	"jq -r .payload '$COL/$AGENT_ID/$R3.json' | base64 -d | jq -e --argjson u $NOBODY_UID '.body.reporter.uid == \$u'"
 
 # --- the reporter's process for good: its pid and start time.  A pid
-# --- alone names whichever process has it later: the reporter connects,
-# --- passes its socket to a child and exits, and its pid is taken by
-# --- another process (pidreuse) before the child sends the report.
+# --- alone names whichever process has it later: a reporter connects
+# --- while kakurid is stopped (SIGSTOP, ours, by pid), passes its socket
+# --- to a child and exits; its pid is taken by another process
+# --- (pidreuse); kakurid, continued, accepts the connection only then.
 need_built "$TOP/build/pidreuse"
-PYTHONPATH="$TOP/tests/integration" python3 - "$SOCK" "$TOP/build/pidreuse" >"$WORK/reuse.json" 2>"$WORK/reuse.err" <<'EOF'
-import json, os, socket, subprocess, sys, time
+python3 - <<'EOF' || unable "SO_PEERPIDFD (Linux 6.5) is needed for a reporter's start time" "no SO_PEERPIDFD here"
+import socket
+a, b = socket.socketpair()
+a.getsockopt(socket.SOL_SOCKET, 77)
+EOF
+PYTHONPATH="$TOP/tests/integration" timeout 60 python3 - "$SOCK" "$TOP/build/pidreuse" "$KPID" >"$WORK/reuse.json" 2>"$WORK/reuse.err" <<'EOF'
+import json, os, select, signal, socket, subprocess, sys, time
 import ctlsock
 
 def start_of(pid):
     with open("/proc/%d/stat" % pid) as f:
         return int(f.read().rsplit(")", 1)[1].split()[19])
 
+def read_by(fd, seconds):
+    """what fd gives within seconds, up to its end"""
+    data, end = b"", time.time() + seconds
+    while time.time() < end:
+        if not select.select([fd], [], [], max(0, end - time.time()))[0]:
+            break
+        d = os.read(fd, 65536)
+        if not d:
+            break
+        data += d
+    return data
+
 out = {}
 # a reporter that stays: its own pid and start time
 s, ans, _ = ctlsock.request(sys.argv[1], {"cmd": "report", "category": "other", "what": "pinned"})
 out.update(own=ans.get("report"), own_pid=os.getpid(), own_start=start_of(os.getpid()))
 s.close()
+kpid = int(sys.argv[3])
 go_r, go_w = os.pipe()
 got_r, got_w = os.pipe()
-p = os.fork()
-if p == 0:
-    # P: connects, hands the socket to its child C, and exits at once
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sys.argv[1])
-    if os.fork() == 0:
-        os.read(go_r, 1)
-        body = json.dumps({"cmd": "report", "category": "other", "what": "passed on"}).encode()
-        s.sendall(len(body).to_bytes(4, "big") + body)
-        s.settimeout(10)
-        data = b""
-        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-        os.write(got_w, data[4:])
+imp = None
+imp_pid = 0
+os.kill(kpid, signal.SIGSTOP)
+try:
+    p = os.fork()
+    if p == 0:
+        # P: connects (the kernel takes it; kakurid accepts later), hands
+        # the socket to its child C, and exits at once
+        os.close(go_w)
+        os.close(got_r)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sys.argv[1])
+        if os.fork() == 0:
+            result = b"{}"
+            try:
+                if os.read(go_r, 1) == b"x":
+                    body = json.dumps({"cmd": "report", "category": "other", "what": "passed on"}).encode()
+                    s.sendall(len(body).to_bytes(4, "big") + body)
+                    s.settimeout(10)
+                    data = b""
+                    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+                        d = s.recv(65536)
+                        if not d:
+                            break
+                        data += d
+                    result = data[4:] or b"{}"
+            except Exception as e:
+                result = json.dumps({"error": str(e)}).encode()
+            os.write(got_w, result)
+            os._exit(0)
+        os.write(got_w, b"%d\n" % start_of(os.getpid()))
         os._exit(0)
-    os.write(got_w, b"%d\n" % start_of(os.getpid()))
-    os._exit(0)
-os.waitpid(p, 0)
-p_start = int(os.read(got_r, 64).split(b"\n")[0])
-# its pid, free now, taken by an impostor
-imp = subprocess.Popen([sys.argv[2], str(p), "sleep", "30"], stdout=subprocess.PIPE)
-line = imp.stdout.readline().strip()
-imp_start = 0
-deadline = time.time() + 10
-while time.time() < deadline:
-    try:
-        imp_start = start_of(p)
-        break
-    except OSError:
-        time.sleep(0.05)
+    os.close(go_r)
+    os.close(got_w)
+    line = b""
+    while not line.endswith(b"\n"):
+        d = os.read(got_r, 1)
+        if not d:
+            break
+        line += d
+    p_start = int(line or 0)
+    os.waitpid(p, 0)
+    # start times count in ticks: the impostor's must be another one
+    time.sleep(0.05)
+    imp = subprocess.Popen([sys.argv[2], str(p), "sleep", "30"], stdout=subprocess.PIPE)
+    imp_pid = int(imp.stdout.readline().strip() or 0)
+    imp_start = start_of(p) if imp_pid == p else 0
+finally:
+    os.kill(kpid, signal.SIGCONT)
 os.write(go_w, b"x")
-ans = json.loads(os.read(got_r, 65536))
-imp.kill()
-imp.wait()
-out.update(passed=ans.get("report"), p_pid=p, p_start=p_start, imp_pid=int(line or 0), imp_start=imp_start)
+os.close(go_w)
+ans = json.loads(read_by(got_r, 20) or b"{}")
+if imp_pid > 0:
+    os.kill(imp_pid, signal.SIGKILL)
+if imp is not None:
+    imp.wait()
+out.update(passed=ans.get("report"), answer=ans, p_pid=p, p_start=p_start, imp_pid=imp_pid, imp_start=imp_start)
 print(json.dumps(out))
 EOF
 echo "  (reuse: $(cat "$WORK/reuse.json") $(head -c 300 "$WORK/reuse.err"))"
+check "kakurid serves again after SIGCONT" kill -0 "$KPID"
 R_OWN=$(jq -r .own "$WORK/reuse.json")
 R_PASS=$(jq -r .passed "$WORK/reuse.json")
 check_within "a report whose reporter stays, and one sent on a socket passed on: both arrive" 10 \
@@ -150,11 +189,10 @@ stored_payload "$R_OWN" >"$WORK/own.json"
 stored_payload "$R_PASS" >"$WORK/pass.json"
 check "the reporter's start time is recorded with its pid (fails on the old code)" \
 	jq -e --slurpfile r "$WORK/reuse.json" '.body.reporter.pid == $r[0].own_pid and .body.reporter.start_time == $r[0].own_start' "$WORK/own.json"
-check "the pid of the passed-on socket's reporter was taken by another process (the test's premise)" \
-	jq -e '.imp_pid == .p_pid and .imp_start != .p_start' "$WORK/reuse.json"
-check "... the report names the reporter's pid, and never the other process's start time: its own, or none" \
-	jq -e --slurpfile r "$WORK/reuse.json" '.body.reporter.pid == $r[0].p_pid and
-	(.body.reporter.start_time == null or .body.reporter.start_time == $r[0].p_start)' "$WORK/pass.json"
+check "the pid of the passed-on socket's reporter was taken by another process before kakurid accepted (the test's premise)" \
+	jq -e '.imp_pid == .p_pid and .imp_start > 0 and .imp_start != .p_start' "$WORK/reuse.json"
+check "... the report names the reporter's pid, and no start time: its process was gone (fails without the pidfd check)" \
+	jq -e --slurpfile r "$WORK/reuse.json" '.body.reporter.pid == $r[0].p_pid and .body.reporter.start_time == null' "$WORK/pass.json"
 
 # --- an unknown field whose name a 40-byte cut would split in a character ---
 # "unknown field \"%.40s\"" cut "é" in half: the answer (JSON) could not be
