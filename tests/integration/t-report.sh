@@ -114,44 +114,51 @@ def read_by(fd, seconds):
 
 out = {}
 # a reporter that stays: its own pid and start time
-s, ans, _ = ctlsock.request(sys.argv[1], {"cmd": "report", "category": "other", "what": "pinned"})
+s, ans, _ = ctlsock.request(sys.argv[1], {"cmd": "report", "category": "other", "what": "pinned"}, timeout=15)
 out.update(own=ans.get("report"), own_pid=os.getpid(), own_start=start_of(os.getpid()))
 s.close()
 kpid = int(sys.argv[3])
 go_r, go_w = os.pipe()
 got_r, got_w = os.pipe()
 imp = None
-imp_pid = 0
+imp_pid = imp_fd = 0
+imp_start = p_start = 0
+# killed by timeout, the finally below would not run: exit through it
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 os.kill(kpid, signal.SIGSTOP)
 try:
     p = os.fork()
     if p == 0:
         # P: connects (the kernel takes it; kakurid accepts later), hands
-        # the socket to its child C, and exits at once
-        os.close(go_w)
-        os.close(got_r)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(sys.argv[1])
-        if os.fork() == 0:
-            result = b"{}"
-            try:
-                if os.read(go_r, 1) == b"x":
-                    body = json.dumps({"cmd": "report", "category": "other", "what": "passed on"}).encode()
-                    s.sendall(len(body).to_bytes(4, "big") + body)
-                    s.settimeout(10)
-                    data = b""
-                    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
-                        d = s.recv(65536)
-                        if not d:
-                            break
-                        data += d
-                    result = data[4:] or b"{}"
-            except Exception as e:
-                result = json.dumps({"error": str(e)}).encode()
-            os.write(got_w, result)
+        # the socket to its child C, and exits at once; neither runs the
+        # parent's code after a failure of its own
+        try:
+            os.close(go_w)
+            os.close(got_r)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sys.argv[1])
+            if os.fork() == 0:
+                result = b"{}"
+                try:
+                    if os.read(go_r, 1) == b"x":
+                        body = json.dumps({"cmd": "report", "category": "other", "what": "passed on"}).encode()
+                        s.sendall(len(body).to_bytes(4, "big") + body)
+                        s.settimeout(15)
+                        data = b""
+                        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+                            d = s.recv(65536)
+                            if not d:
+                                break
+                            data += d
+                        result = data[4:] or b"{}"
+                    os.write(got_w, result)
+                except Exception as e:
+                    os.write(got_w, json.dumps({"error": str(e)}).encode())
+                finally:
+                    os._exit(0)
+            os.write(got_w, b"%d\n" % start_of(os.getpid()))
+        finally:
             os._exit(0)
-        os.write(got_w, b"%d\n" % start_of(os.getpid()))
-        os._exit(0)
     os.close(go_r)
     os.close(got_w)
     line = b""
@@ -166,21 +173,28 @@ try:
     time.sleep(0.05)
     imp = subprocess.Popen([sys.argv[2], str(p), "sleep", "30"], stdout=subprocess.PIPE)
     imp_pid = int(imp.stdout.readline().strip() or 0)
-    imp_start = start_of(p) if imp_pid == p else 0
+    if imp_pid == p:
+        # the impostor ended by its pidfd, never by a pid reused since
+        imp_fd = os.pidfd_open(imp_pid)
+        imp_start = start_of(p)
 finally:
     os.kill(kpid, signal.SIGCONT)
-os.write(go_w, b"x")
-os.close(go_w)
-ans = json.loads(read_by(got_r, 20) or b"{}")
-if imp_pid > 0:
-    os.kill(imp_pid, signal.SIGKILL)
-if imp is not None:
-    imp.wait()
+try:
+    os.write(go_w, b"x")
+    os.close(go_w)
+    ans = json.loads(read_by(got_r, 25) or b"{}")
+finally:
+    if imp_fd > 0:
+        signal.pidfd_send_signal(imp_fd, signal.SIGKILL)
+    if imp is not None:
+        imp.kill()
+        imp.wait()
 out.update(passed=ans.get("report"), answer=ans, p_pid=p, p_start=p_start, imp_pid=imp_pid, imp_start=imp_start)
 print(json.dumps(out))
 EOF
+kill -CONT "$KPID" 2>/dev/null	# whatever became of the python
 echo "  (reuse: $(cat "$WORK/reuse.json") $(head -c 300 "$WORK/reuse.err"))"
-check "kakurid serves again after SIGCONT" kill -0 "$KPID"
+check "kakurid serves again after SIGCONT" ctl status
 R_OWN=$(jq -r .own "$WORK/reuse.json")
 R_PASS=$(jq -r .passed "$WORK/reuse.json")
 check_within "a report whose reporter stays, and one sent on a socket passed on: both arrive" 10 \
@@ -302,6 +316,8 @@ check "... the host is still open" mode_is open
 as_staff "$KAKURICTL" -s "$SOCK" report --json --category popup --what "it spreads" --disconnect </dev/null >"$WORK/sd.json" 2>&1
 check "staff over the report quota with --disconnect: isolated all the same" mode_is isolated
 check "... and told the report itself was not queued" grep -q 'disconnected; but too many reports' "$WORK/sd.json"
+check_within "... its disconnect report names the presser's process: its pid and start time (fails on the old code)" 10 bash -c \
+	"'$KAKURICTL' reports --json --type disconnect '$COL' | jq -s -e 'any(.[]; .verified and (.payload.body.by | test(\",pid=[0-9]+\")) and .payload.body.by_start_time > 0)'"
 # 61 users report at once (a terminal server during a phishing wave):
 # past the 32 counted, each new one takes the oldest window, so no user
 # is refused for another's count (before, the users past the table
