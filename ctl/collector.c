@@ -333,7 +333,7 @@ col_report(struct col_conn *cn, const uint8_t *buf, size_t len)
 /*
  * After the handshake: who the agent is, and whether it is welcome.  One
  * refused is told why, in the words of a refused report: its courier
- * says them in its outbox and audit log (a PC retired or not yet listed
+ * says them in its outbox and journal (a PC retired or not yet listed
  * is a CSIRT's to-do, not a network fault to chase).  The peer proved
  * the key of the identity it is told about; the answer is one small
  * frame, written once.
