@@ -118,8 +118,6 @@ sign_receipt(struct run *r)
 		json_object_set(o, KW_OUTPUT, r->output);
 	if (r->enforcers)
 		json_object_set(o, KW_ENFORCERS, r->enforcers);
-	if (r->left_out)
-		json_object_set(o, KW_LEFT_OUT, r->left_out);
 	payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (payload == NULL)
@@ -139,39 +137,71 @@ sign_receipt(struct run *r)
  * them and the whole one's size: the operator learns what the command
  * did, rather than nothing (a status can be asked for over TLS, evidence
  * fetched).  The enforcers stay: a degraded isolation must reach the
- * operator.  NULL: whole is within the limit, or has neither part.
+ * operator.  whole is a receipt of this agent's: its signature is checked
+ * before its payload is read.  NULL: not one, or it has neither part.
  */
+char *
+kd_receipt_brief(struct kd *d, const char *whole, size_t len,
+    char *parts_said, size_t said_len)
+{
+	static const char *const droppable[] = { KW_STATUS, KW_OUTPUT };
+	json_t *o, *parts = NULL;
+	char *payload = NULL, *text = NULL;
+	const char *why;
+	EVP_PKEY *sk = NULL;
+	size_t i;
+
+	if (said_len > 0)
+		parts_said[0] = '\0';
+	o = kk_envelope_open((const uint8_t *)whole, len, KK_PT_RECEIPT,
+	    d->agent_key, &why);
+	if (o == NULL || (parts = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < sizeof(droppable) / sizeof(droppable[0]); i++) {
+		if (json_object_get(o, droppable[i]) == NULL)
+			continue;
+		json_object_del(o, droppable[i]);
+		json_array_append_new(parts, json_string(droppable[i]));
+		if (said_len > 0)
+			snprintf(parts_said + strlen(parts_said), said_len -
+			    strlen(parts_said), "%s%s", i > 0 &&
+			    parts_said[0] ? " and " : "", droppable[i]);
+	}
+	if (json_array_size(parts) == 0 ||
+	    json_object_set_new(o, KW_LEFT_OUT, json_pack("{s:O, s:I}",
+	    KW_PARTS, parts, KW_BYTES, (json_int_t)len)) < 0 ||
+	    (payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
+	    NULL || (sk = kd_agent_signer(d)) == NULL)
+		goto out;
+	(void)kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
+	    strlen(payload), d->agent_id, sk, &text);
+out:
+	EVP_PKEY_free(sk);
+	free(payload);
+	json_decref(parts);
+	json_decref(o);
+	return text;
+}
+
+/* A run's receipt over its transport's limit now: brief, or NULL. */
 static char *
 brief_receipt(struct run *r, const char *whole)
 {
-	json_t *extra = r->extra, *output = r->output, *parts;
 	size_t len = strlen(whole), max;
-	char *text;
+	char *text, said[32];
 
 	/* the transport's limit as it is now, not at the command's arrival */
 	max = r->receipt_max != NULL ? r->receipt_max(r->d) : 0;
 	if (max == 0 || len <= max || !r->have_cmd ||
-	    (extra == NULL && output == NULL))
+	    (r->extra == NULL && r->output == NULL))
 		return NULL;
-	parts = json_pack("[s*, s*]", extra ? KW_STATUS : NULL,
-	    output ? KW_OUTPUT : NULL);
-	r->left_out = json_pack("{s:o*, s:I}", KW_PARTS, parts, KW_BYTES,
-	    (json_int_t)len);
-	if (r->left_out == NULL)
-		return NULL;
-	r->extra = r->output = NULL;
-	text = sign_receipt(r);
-	r->extra = extra;
-	r->output = output;
-	json_decref(r->left_out);
-	r->left_out = NULL;
+	text = kd_receipt_brief(r->d, whole, len, said, sizeof(said));
 	if (text == NULL)
 		return NULL;
 	kk_log(LOG_WARNING, KK_MID_ERROR, "signed command %s from %s: its "
 	    "receipt of %zu bytes is more than the transport takes (%zu): "
-	    "sent without its %s%s%s", kk_action_name(r->cmd.action), r->via,
-	    len, max, extra ? "status" : "",
-	    extra && output ? " and " : "", output ? "output" : "");
+	    "sent without its %s", kk_action_name(r->cmd.action), r->via,
+	    len, max, said);
 	return text;
 }
 

@@ -111,7 +111,6 @@ struct run {
 	json_t *extra;		/* status output (status action) */
 	json_t *output;		/* action output (evidence actions) */
 	json_t *enforcers;	/* the quarantine's, per enforcer (wire.h) */
-	json_t *left_out;	/* a brief receipt's: what it lacks (wire.h) */
 	size_t (*receipt_max)(const struct kd *d);	/* struct kd_req's */
 	json_t *answer;		/* unsigned origins: the answer, if set */
 	struct kk_audit_tail *tail;	/* ... and what follows it */
@@ -141,6 +140,15 @@ struct run *kd_run_new(struct kd *d, enum kd_origin origin, const char *actor,
     kd_reply_fn reply, void *opaque, uint64_t token);
 /* completes a run, deferred or not: audit, receipt or answer, reply, free */
 void kd_run_finish(struct run *r);
+/*
+ * A receipt of this agent's (whole, len bytes, its signature checked
+ * first) signed again without its status and output, with left_out
+ * {parts, bytes} saying so (wire.h); the parts left out in words, "status
+ * and output", in parts_said.  Malloc'd text, or NULL: not one of this
+ * agent's receipts, or it has neither part to leave out.
+ */
+char *kd_receipt_brief(struct kd *d, const char *whole, size_t len,
+    char *parts_said, size_t said_len);
 /* At exit: deferred runs are answered as failed (their workers are gone). */
 void kd_runs_abort(struct kd *d);
 /* and what the refusal counting holds */

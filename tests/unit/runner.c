@@ -51,6 +51,7 @@ main(void)
 	srunner_add_suite(sr, nflog_suite());
 	srunner_add_suite(sr, courier_suite());
 	srunner_add_suite(sr, names_suite());
+	srunner_add_suite(sr, receipt_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

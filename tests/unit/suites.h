@@ -42,5 +42,6 @@ Suite *usb_suite(void);
 Suite *nflog_suite(void);
 Suite *courier_suite(void);
 Suite *names_suite(void);
+Suite *receipt_suite(void);
 
 #endif

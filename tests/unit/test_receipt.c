@@ -1,0 +1,177 @@
+/*
+ * Brief receipts (agentd/run.c kd_receipt_brief): a receipt of this
+ * agent's signed again without its status and output, which kakurictl's
+ * own receipt check (common/receipt.c) takes; and nothing signed for text
+ * that is not one of this agent's receipts, whatever it says: the fleet
+ * child, which will hand receipts back, may be an attacker's.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "daemon.h"
+#include "identity.h"
+#include "run.h"
+#include "sign.h"
+#include "suites.h"
+#include "testutil.h"
+#include "wire.h"
+
+static struct kd d;
+
+/*
+ * In the test's own process: the identity's seed page is not inherited
+ * across fork (identity.c), and Check forks after an unchecked fixture.
+ */
+static void
+setup(void)
+{
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(kd_identity_keep(&d, kk_key_generate()), 0);
+	ck_assert_ptr_nonnull(d.agent_key);
+	ck_assert_int_eq(kk_key_id(d.agent_key, d.agent_id), 0);
+}
+
+static void
+teardown(void)
+{
+	kd_identity_free(&d);
+}
+
+/* payload (JSON text) sealed as type by key, the agent's id as its hint */
+static char *
+seal(const char *type, const char *payload, EVP_PKEY *key)
+{
+	char *text = NULL;
+
+	ck_assert_int_eq(kk_envelope_seal(type, (const uint8_t *)payload,
+	    strlen(payload), d.agent_id, key, &text), 0);
+	return text;
+}
+
+static char *
+receipt_with(const char *members, EVP_PKEY *key)
+{
+	char payload[512];
+
+	snprintf(payload, sizeof(payload), "{\"v\":1,\"command\":"
+	    "\"0123456789abcdef0123456789abcdef\",\"agent\":\"%s\","
+	    "\"action\":\"status\",\"result\":\"done\",\"mode\":\"open\","
+	    "\"timings\":{\"received\":\"2026-12-07T00:00:00.000Z\"}%s}",
+	    d.agent_id, members);
+	return seal(KK_PT_RECEIPT, payload, key);
+}
+
+START_TEST(test_brief_checks_as_kakurictl_does)
+{
+	EVP_PKEY *sk;
+	char *whole, *brief, said[32];
+	const char *why = NULL;
+	json_t *o, *lo;
+
+	setup();
+	sk = kd_agent_signer(&d);
+	whole = receipt_with(",\"status\":{\"mode\":\"open\"},"
+	    "\"output\":{\"files\":[\"/var/lib/kakuri/evidence/0123456789ab"
+	    "cdef0123456789abcdef/collect.tar\"]},\"enforcers\":[{\"name\":\"nftables\"}]",
+	    sk);
+	brief = kd_receipt_brief(&d, whole, strlen(whole), said, sizeof(said));
+	ck_assert_ptr_nonnull(brief);
+	ck_assert_str_eq(said, "status and output");
+	o = kk_receipt_open((const uint8_t *)brief, strlen(brief), d.agent_key,
+	    d.agent_id, &why);
+	ck_assert_msg(o != NULL, "kakurictl's check: %s", why);
+	ck_assert_ptr_null(json_object_get(o, KW_STATUS));
+	ck_assert_ptr_null(json_object_get(o, KW_OUTPUT));
+	/* what a degraded isolation shows stays, and the rest */
+	ck_assert_ptr_nonnull(json_object_get(o, KW_ENFORCERS));
+	ck_assert_str_eq(json_string_value(json_object_get(o, KW_COMMAND)),
+	    "0123456789abcdef0123456789abcdef");
+	lo = json_object_get(o, KW_LEFT_OUT);
+	ck_assert_ptr_nonnull(lo);
+	ck_assert_int_eq(json_integer_value(json_object_get(lo, KW_BYTES)),
+	    (json_int_t)strlen(whole));
+	ck_assert_uint_eq(json_array_size(json_object_get(lo, KW_PARTS)), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(lo,
+	    KW_PARTS), 0)), KW_STATUS);
+	ck_assert_uint_lt(strlen(brief), strlen(whole));
+	json_decref(o);
+	free(brief);
+	free(whole);
+	/* only an output: it alone is named */
+	whole = receipt_with(",\"output\":{\"files\":[]}", sk);
+	brief = kd_receipt_brief(&d, whole, strlen(whole), said, sizeof(said));
+	ck_assert_ptr_nonnull(brief);
+	ck_assert_str_eq(said, "output");
+	free(brief);
+	free(whole);
+	EVP_PKEY_free(sk);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_nothing_to_leave_out)
+{
+	EVP_PKEY *sk;
+	char *whole, said[32];
+
+	setup();
+	sk = kd_agent_signer(&d);
+	/* a brief one, or one without either part: nothing is signed */
+	whole = receipt_with(",\"left_out\":{\"parts\":[\"status\"],\"bytes\":9}",
+	    sk);
+	ck_assert_ptr_null(kd_receipt_brief(&d, whole, strlen(whole), said,
+	    sizeof(said)));
+	ck_assert_str_eq(said, "");
+	free(whole);
+	EVP_PKEY_free(sk);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_signs_nothing_not_its_own)
+{
+	EVP_PKEY *sk, *other = kk_key_generate();
+	char *text, said[32], *forged;
+	size_t len;
+
+	setup();
+	sk = kd_agent_signer(&d);
+	/* another key's receipt naming this agent: not signed again */
+	text = receipt_with(",\"status\":{}", other);
+	ck_assert_ptr_null(kd_receipt_brief(&d, text, strlen(text), said,
+	    sizeof(said)));
+	free(text);
+	/* this agent's signature on another payload type: not a receipt */
+	text = seal(KK_PT_COMMAND, "{\"status\":{}}", sk);
+	ck_assert_ptr_null(kd_receipt_brief(&d, text, strlen(text), said,
+	    sizeof(said)));
+	free(text);
+	/* its own receipt with a byte of the payload changed */
+	text = receipt_with(",\"status\":{\"mode\":\"isolated\"}", sk);
+	len = strlen(text);
+	forged = strstr(text, "\"payload\":\"");
+	ck_assert_ptr_nonnull(forged);
+	forged += strlen("\"payload\":\"") + 8;
+	*forged = *forged == 'A' ? 'B' : 'A';
+	ck_assert_ptr_null(kd_receipt_brief(&d, text, len, said,
+	    sizeof(said)));
+	free(text);
+	/* not an envelope; nothing at all */
+	ck_assert_ptr_null(kd_receipt_brief(&d, "{\"status\":{}}", 13, said,
+	    sizeof(said)));
+	ck_assert_ptr_null(kd_receipt_brief(&d, "", 0, said, sizeof(said)));
+	EVP_PKEY_free(other);
+	EVP_PKEY_free(sk);
+	teardown();
+}
+END_TEST
+
+KK_SUITE(receipt_suite, "receipt",
+	KK_CASE("brief", 0, 10),
+	    KK_TEST(test_brief_checks_as_kakurictl_does),
+	    KK_TEST(test_nothing_to_leave_out),
+	    KK_TEST(test_signs_nothing_not_its_own))
