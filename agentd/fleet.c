@@ -22,6 +22,7 @@
 #include "log.h"
 #include "netchild.h"
 #include "run.h"
+#include "sha256.h"
 #include "wire.h"
 
 #define FLEET_RESTART_MIN	(500ULL * 1000ULL)
@@ -36,7 +37,6 @@
  * topic, content type and headers (133), and room to spare.
  */
 #define FLEET_DOC_SLACK(pemlen)	((size_t)(pemlen) + (pemlen) / 64 + 512)
-
 struct kd_fleet {
 	struct kd_child *child;
 	uint8_t *cfg;			/* its TLS material, until it is sent */
@@ -44,6 +44,8 @@ struct kd_fleet {
 	char state[160];		/* the child's word: connected, or why not */
 	uint32_t packet_max;		/* the broker's, as the child says; 0: none */
 	size_t identity_len;		/* the identity certificate's PEM */
+	struct kd_fleet_sent sent;	/* handed to the child (fleet.h) */
+	unsigned long asked_in_vain;	/* this child's asks of no receipt */
 	bool off;
 };
 
@@ -68,6 +70,53 @@ receipt_max(const struct kd *d)
 	return fl->packet_max > slack ? fl->packet_max - slack : 1;
 }
 
+void
+kd_fleet_sent_keep(struct kd_fleet_sent *s, const void *text, size_t len)
+{
+	if (s->sum == NULL &&
+	    (s->sum = calloc(KD_FLEET_SENT_MAX, sizeof(*s->sum))) == NULL)
+		return;
+	kk_sha256(text, len, s->sum[s->next]);
+	s->next = (s->next + 1) % KD_FLEET_SENT_MAX;
+}
+
+bool
+kd_fleet_sent_take(struct kd_fleet_sent *s, const void *text, size_t len)
+{
+	unsigned char sum[32];
+	size_t i;
+
+	if (s->sum == NULL)
+		return false;
+	kk_sha256(text, len, sum);
+	for (i = 0; i < KD_FLEET_SENT_MAX; i++) {
+		if (memcmp(s->sum[i], sum, sizeof(sum)) == 0) {
+			memset(s->sum[i], 0, sizeof(s->sum[i]));
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+kd_fleet_sent_clear(struct kd_fleet_sent *s)
+{
+	free(s->sum);
+	s->sum = NULL;
+	s->next = 0;
+}
+
+/* A receipt to the child, kept for a request to sign it brief. */
+static void
+fleet_send_receipt(struct kd_fleet *fl, uint32_t token, const char *receipt)
+{
+	size_t len = receipt != NULL ? strlen(receipt) : 0;
+
+	kd_child_send(fl->child, KK_IPC_REPLY, token, receipt, len);
+	if (len > 0)
+		kd_fleet_sent_keep(&fl->sent, receipt, len);
+}
+
 /*
  * A receipt, to the child that asked (it puts it into an out document);
  * none (no identity key, or a refusal of nothing summed up already): an
@@ -81,8 +130,44 @@ fleet_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 	if (fl == NULL || fl->child == NULL ||
 	    (uint32_t)(token >> 32) != fl->child->gen)
 		return;
-	kd_child_send(fl->child, KK_IPC_REPLY, (uint32_t)token, a->receipt,
-	    a->receipt != NULL ? strlen(a->receipt) : 0);
+	fleet_send_receipt(fl, (uint32_t)token, a->receipt);
+}
+
+/*
+ * The child's broker will not take a receipt it was handed: signed again
+ * without its status and output, sent back as an answer to no command
+ * (token 0), and kept in its turn as any other; a brief one the broker
+ * does not take either comes back once more, and is dropped, said.
+ */
+static void
+fleet_too_large(struct kd *d, const uint8_t *body, size_t blen)
+{
+	struct kd_fleet *fl = d->fleet;
+	char *brief, said[32];
+
+	if (!kd_fleet_sent_take(&fl->sent, body, blen)) {
+		/* said at the 1st, 2nd, 4th, ...: a child can ask at any rate */
+		fl->asked_in_vain++;
+		if ((fl->asked_in_vain & (fl->asked_in_vain - 1)) == 0)
+			kk_log(LOG_WARNING, KK_MID_ERROR, "fleet child: asked "
+			    "to sign brief %zu bytes that are no receipt it "
+			    "holds (asked already, or too old): ignored (%lu "
+			    "so far)", blen, fl->asked_in_vain);
+		return;
+	}
+	brief = kd_receipt_brief(d, (const char *)body, blen, said,
+	    sizeof(said));
+	if (brief == NULL) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "fleet broker: a receipt of %zu "
+		    "bytes is more than it takes, even without a status or "
+		    "output: dropped", blen);
+		return;
+	}
+	kk_log(LOG_WARNING, KK_MID_ERROR, "fleet broker: a receipt of %zu "
+	    "bytes is more than it takes now (its maximum packet size %u): "
+	    "sent without its %s", blen, (unsigned)fl->packet_max, said);
+	fleet_send_receipt(fl, 0, brief);
+	free(brief);
 }
 
 /*
@@ -160,6 +245,9 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		}
 		memcpy(&fl->packet_max, body, blen);
 		break;
+	case KK_IPC_TOO_LARGE:
+		fleet_too_large(d, body, blen);
+		break;
 	case KK_IPC_ACK:
 	case KK_IPC_REJECT:
 		/* the courier's transport: answers to its deliveries */
@@ -175,8 +263,10 @@ static void
 fleet_gone(struct kd *d, struct kd_child *c)
 {
 	snprintf(d->fleet->state, sizeof(d->fleet->state), "restarting");
-	/* the next child says the broker's limit again */
+	/* the next child says the broker's limit again, and holds no receipt */
 	d->fleet->packet_max = 0;
+	kd_fleet_sent_clear(&d->fleet->sent);
+	d->fleet->asked_in_vain = 0;
 	/* its batch of reports has no answers coming: tried again */
 	kd_courier_transport_gone(d, c);
 }
@@ -244,7 +334,6 @@ fleet_entry(struct kd *d, struct kd_child *c, pid_t *pid, int *ipc,
 	memcpy(cfg.identity, pem, pemlen);
 	kk_pem_free(pem);
 	fl->identity_len = pemlen;
-	fl->packet_max = 0;
 	if ((r = kd_fleet_material(d, cfg.host, &cfg, sizeof(cfg), &fl->cfg,
 	    &fl->cfglen, err, sizeof(err))) < 0)
 		return fleet_off(d, r, err);
@@ -352,6 +441,7 @@ kd_fleet_stop(struct kd *d)
 		return;
 	kd_child_free(fl->child);
 	kd_tls_material_forget(&fl->cfg, &fl->cfglen);
+	kd_fleet_sent_clear(&fl->sent);
 	free(fl);
 	d->fleet = NULL;
 }

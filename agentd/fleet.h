@@ -17,6 +17,8 @@
 #ifndef KD_FLEET_H
 #define KD_FLEET_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fleetwire.h"
@@ -58,6 +60,30 @@ struct kk_grouplist;
 /* The audit's actor for a command the child says came on topic peer. */
 void kd_fleet_via(const struct kk_grouplist *groups, const char *peer,
     char *via, size_t len);
+
+/*
+ * The receipts handed to the fleet child, by digest (SHA-256 of the
+ * text), the newest KD_FLEET_SENT_MAX: as many as the child keeps while
+ * offline.  One the broker will not take comes back to be signed brief
+ * (fleet.c): only one of these, and once.  A child taken over gets no
+ * signature on a text of its choosing, and no more signatures than
+ * receipts it was given.
+ */
+#define KD_FLEET_SENT_MAX	256
+
+struct kd_fleet_sent {
+	unsigned char (*sum)[32];	/* KD_FLEET_SENT_MAX once one is kept;
+					   all zero: a slot free */
+	size_t next;
+};
+
+/* kept, over the oldest (not kept, without memory) */
+void kd_fleet_sent_keep(struct kd_fleet_sent *s, const void *text,
+    size_t len);
+/* whether text is one kept, forgotten if so */
+bool kd_fleet_sent_take(struct kd_fleet_sent *s, const void *text,
+    size_t len);
+void kd_fleet_sent_clear(struct kd_fleet_sent *s);
 
 int kd_fleet_start(struct kd *d);
 int kd_fleet_reload(struct kd *d);

@@ -76,8 +76,9 @@
 #define DATA_MAX	(PARENT_QUEUE_MAX + PENDING_BYTES_MAX + \
 			(KK_ENVELOPE_MAX + 4096) * 2 + (64U << 20))
 
+/* A receipt of the parent's, as it signed it, waiting for a connection. */
 struct pending {
-	char *body;
+	char *receipt;
 	size_t len;
 };
 
@@ -357,19 +358,48 @@ publish_doc(const void *doc, size_t len, const char *type)
 }
 
 /*
+ * A receipt in an out document, published: MOSQ_ERR_SUCCESS, or why not.
+ * One too large for an out document is one the broker never takes.
+ */
+static int
+publish_receipt(const void *receipt, size_t len)
+{
+	char *doc;
+	size_t dlen;
+	int rc;
+
+	if (!fl.connected)
+		return MOSQ_ERR_NO_CONN;
+	if ((rc = kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_RECEIPT,
+	    fl.cfg.identity, receipt, len, &doc, &dlen)) < 0)
+		return rc == -E2BIG ? MOSQ_ERR_PAYLOAD_SIZE :
+		    rc == -ENOMEM ? MOSQ_ERR_NOMEM : MOSQ_ERR_INVAL;
+	rc = publish_doc(doc, dlen, KK_FLEET_TYPE_RECEIPT);
+	free(doc);
+	return rc;
+}
+
+/*
  * A receipt's publish the broker will never take (its maximum packet
- * size): said, for the caller to drop it.  (A QoS refused is the
- * connection's, not the receipt's: it waits.)  The parent signs a receipt
- * brief for the limit it was told, so this is one even brief, or one
- * that waited offline for a broker that came back with a lower limit.
+ * size): handed back to the parent, for the caller to forget it.  The
+ * parent signs a receipt brief for the limit it was told; this is one
+ * signed for a higher limit (one that waited offline for a broker that
+ * came back with a lower one), which the parent signs again brief, or
+ * one even brief, which it drops (fleet.c).  (A QoS refused is the
+ * connection's, not the receipt's: it waits.)
  */
 static bool
-never_taken(int rc, size_t len)
+never_taken(int rc, const void *receipt, size_t len)
 {
+	if (rc == MOSQ_ERR_INVAL) {
+		say("a receipt that is no text, dropped");
+		return true;
+	}
 	if (rc != MOSQ_ERR_OVERSIZE_PACKET && rc != MOSQ_ERR_PAYLOAD_SIZE)
 		return false;
-	say("a receipt of %zu bytes the broker will not take (%s): dropped",
-	    len, mosquitto_strerror(rc));
+	say("a receipt of %zu bytes the broker will not take (%s): back to "
+	    "kakurid, to be signed brief", len, mosquitto_strerror(rc));
+	tell(KK_IPC_TOO_LARGE, 0, "broker", receipt, len);
 	return true;
 }
 
@@ -380,13 +410,12 @@ flush_pending(void)
 	int rc;
 
 	for (i = 0; i < fl.npending; i++) {
-		rc = publish_doc(fl.pending[i].body, fl.pending[i].len,
-		    KK_FLEET_TYPE_RECEIPT);
+		rc = publish_receipt(fl.pending[i].receipt, fl.pending[i].len);
 		/* one the broker will never take holds up none behind it */
-		if (!never_taken(rc, fl.pending[i].len) &&
+		if (!never_taken(rc, fl.pending[i].receipt, fl.pending[i].len) &&
 		    rc != MOSQ_ERR_SUCCESS)
 			break;
-		free(fl.pending[i].body);
+		free(fl.pending[i].receipt);
 		fl.pending_bytes -= fl.pending[i].len;
 	}
 	memmove(fl.pending, fl.pending + i, (fl.npending - i) *
@@ -607,40 +636,13 @@ on_message(struct mosquitto *m, void *arg,
 	    (size_t)msg->payloadlen);
 }
 
-/* A receipt's out document for the out topic, now or once connected. */
-static void
-publish_out(char *doc, size_t len)
-{
-	int rc = MOSQ_ERR_NO_CONN;
-
-	if (fl.connected)
-		rc = publish_doc(doc, len, KK_FLEET_TYPE_RECEIPT);
-	if (rc == MOSQ_ERR_SUCCESS) {
-		free(doc);
-		return;
-	}
-	/* queued only to wait for a connection: never to be taken, dropped */
-	if (never_taken(rc, len)) {
-		free(doc);
-		return;
-	}
-	if (fl.npending == PENDING_MAX ||
-	    fl.pending_bytes + len > PENDING_BYTES_MAX) {
-		say("offline with %zu answers waiting: one dropped", fl.npending);
-		free(doc);
-		return;
-	}
-	fl.pending[fl.npending++] = (struct pending){ doc, len };
-	fl.pending_bytes += len;
-}
-
-/* A receipt of the parent's: out it goes, in an out document. */
+/* A receipt of the parent's: out it goes, in an out document, now or later. */
 static void
 answer(uint32_t seq, const uint8_t *body, size_t len)
 {
-	char *doc;
-	size_t dlen;
+	char *copy;
 	unsigned i;
+	int rc;
 
 	for (i = 0; i < INFLIGHT_SLOTS; i++) {
 		if (fl.inflight[i].seq == seq && seq != 0) {
@@ -651,12 +653,21 @@ answer(uint32_t seq, const uint8_t *body, size_t len)
 	}
 	if (len == 0)
 		return;		/* answered, with nothing to publish */
-	if (kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_RECEIPT,
-	    fl.cfg.identity, body, len, &doc, &dlen) < 0) {
-		say("a receipt that fits no out document, dropped");
+	rc = publish_receipt(body, len);
+	if (rc == MOSQ_ERR_SUCCESS || never_taken(rc, body, len))
+		return;
+	if (fl.npending == PENDING_MAX ||
+	    fl.pending_bytes + len > PENDING_BYTES_MAX) {
+		say("offline with %zu answers waiting: one dropped", fl.npending);
 		return;
 	}
-	publish_out(doc, dlen);
+	if ((copy = malloc(len)) == NULL) {
+		say("offline, and no memory to keep an answer: dropped");
+		return;
+	}
+	memcpy(copy, body, len);
+	fl.pending[fl.npending++] = (struct pending){ copy, len };
+	fl.pending_bytes += len;
 }
 
 /*

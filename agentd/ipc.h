@@ -27,6 +27,8 @@ enum kk_ipc_type {
 	KK_IPC_NAME_ANSWER = 11, /* resolver -> parent: struct kd_name_answer + name */
 	KK_IPC_PACKET_MAX = 12,	/* fleet child -> parent: uint32_t, the broker's
 				   maximum packet size (0: none said) */
+	KK_IPC_TOO_LARGE = 13,	/* fleet child -> parent: a receipt it was sent
+				   that the broker will not take (fleet.c) */
 };
 
 struct kk_ipc_hdr {

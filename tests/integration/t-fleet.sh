@@ -366,6 +366,96 @@ other_child() { local p; p=$(pgrep -P "$KPID" -x kakurid-fleet | head -1); [ -n 
 check_within "a new fleet child connects" 40 other_child
 check "... and kakurid knows the broker says no maximum" \
 	bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' status --json | jq .fleet.packet_max)\" = null ]"
+
+# --- a receipt that waited offline for a broker back with a lower limit ---
+# A receipt is signed for the broker's limit kakurid knows when its run
+# ends.  One that waited in the fleet child for a broker that came back
+# with a lower maximum packet size was dropped there, and the operator
+# got nothing (fails on the old code).  Now the child hands it back and
+# kakurid, having checked it is one it handed over, signs it again
+# brief.  kakurid (ours, by pid) is stopped while the command reaches
+# the child, and continued once the broker is gone: its run ends with
+# the child offline, the broker's last word "no maximum".
+FP3=$(pgrep -P "$KPID" -x kakurid-fleet | head -1)
+broker_stop
+BROKER_CONF_EXTRA="log_type debug" broker_start || die "the broker starts again, saying what it receives"
+same_child3() { [ "$(pgrep -P "$KPID" -x kakurid-fleet | head -1)" = "$FP3" ] && fleet_connected; }
+check_within "the same fleet child (no maximum said to it) reconnects" 40 same_child3
+check "... kakurid knows no maximum: a whole receipt is signed" \
+	bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' status --json | jq .fleet.packet_max)\" = null ]"
+op_session7() {
+	ip netns exec "$PEER" timeout 20 mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+		--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -c -x 600 -i kk-op7 -q 1 -E \
+		-t "kakuri/v1/agent/$AGENT_ID/out"
+}
+check "the operator's session at the broker, subscribed to the agent's out topic, kept while it is away" op_session7
+ST7=$(sign alice status)
+ST7ID=$(cmd_id "$ST7")
+pubacks() { grep -c "Received PUBACK from $AGENT_ID" "$FLEET/mosquitto.log"; }
+NPA=$(pubacks)
+kill -STOP "$KPID"
+as_operator_pub -f "$ST7" 2>/dev/null
+more_pubacks() { [ "$(pubacks)" -gt "$NPA" ]; }
+check_within "a status command reaches the fleet child while kakurid is stopped (its PUBACK)" 20 more_pubacks
+broker_stop
+child_closed() { ! ip netns exec "$EP" ss -Htn "( dport = :$BROKER_PORT )" | grep -q .; }
+check_within "the broker is gone, and the fleet child has closed its connection" 20 child_closed
+kill -CONT "$KPID"
+check "kakurid, continued, serves" ctl status
+check_within "... it ran the command with the broker away" 20 executed "$ST7ID"
+check "... its receipt waits in the fleet child (not connected)" not_connected
+check "... signed whole: nothing said of a brief receipt yet" \
+	bash -c "! grep -q 'is more than it takes now' '$DLOG'"
+# a maximum the whole receipt's out document is well over, and the brief
+# one's well under: the status is not the size it was above
+LIMIT7=$((${DOC:-0} - 300))
+# the operator reads the out topic in a session the broker keeps for it
+# while it is away (the child may publish before it is back: kakurid
+# kills a child that is stopped)
+BROKER_CONF_EXTRA="max_packet_size $LIMIT7" broker_start ||
+	die "the broker starts with a maximum packet size of $LIMIT7"
+ip netns exec "$PEER" timeout 60 stdbuf -oL -eL mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -c -x 600 -i kk-op7 -q 1 -d -F '%p' \
+	-t "kakuri/v1/agent/$AGENT_ID/out" >"$WORK/out7.txt" 2>&1 &
+OUTSUB=$!; PIDS+=($OUTSUB)
+check_within "the same fleet child connects to it" 40 same_child3
+receipt_out() { grep -q '"kind":"receipt"' "$WORK/out7.txt"; }
+check_within "the receipt that waited reaches the operator (fails on the old code: dropped)" 20 receipt_out
+kill "$OUTSUB" 2>/dev/null
+grep '"kind":"receipt"' "$WORK/out7.txt" >"$WORK/out7.docs"
+python3 - "$WORK/out7.docs" "$WORK/out7" <<'EOF'
+import base64, json, sys
+docs = [json.loads(l) for l in open(sys.argv[1])]
+d = docs[0]
+env = json.loads(d["envelope"])
+payload = base64.b64decode(env["payload"])
+t = env["payloadType"].encode()
+pae = b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+open(sys.argv[2] + ".pae", "wb").write(pae)
+open(sys.argv[2] + ".sig", "wb").write(base64.b64decode(env["signatures"][0]["sig"]))
+open(sys.argv[2] + ".crt", "w").write(d["identity"])
+open(sys.argv[2] + ".json", "w").write(payload.decode())
+open(sys.argv[2] + ".n", "w").write(str(len(docs)))
+EOF
+openssl x509 -in "$WORK/out7.crt" -pubkey -noout >"$WORK/out7.pub" 2>/dev/null
+echo "  (the receipt that waited: $(jq -c '{command, result, left_out, status: (.status != null)}' "$WORK/out7.json" 2>/dev/null))"
+check "... signed by the agent's identity key (its out document's certificate)" \
+	openssl pkeyutl -verify -pubin -inkey "$WORK/out7.pub" -rawin -in "$WORK/out7.pae" -sigfile "$WORK/out7.sig"
+check "... of that certificate: the agent's id" \
+	bash -c "[ \"\$('$KAKURICTL' agent-id '$WORK/out7.crt')\" = '$AGENT_ID' ]"
+check "... the status command's, done, brief: without its status, saying so and how large the whole was" \
+	jq -e --arg id "$ST7ID" --argjson d "$DOC" '.command == $id and .result == "done" and .status == null and .left_out.parts == ["status"] and .left_out.bytes > $d / 2' "$WORK/out7.json"
+check "... one receipt for it, not the whole one as well" test "$(cat "$WORK/out7.n")" = 1
+check "... the fleet child said it handed it back" \
+	grep -q "fleet child: .*a receipt of [0-9]* bytes the broker will not take .*back to kakurid, to be signed brief" "$DLOG"
+check "... and kakurid that it signed it again without its status" \
+	grep -q "fleet broker: a receipt of [0-9]* bytes is more than it takes now (its maximum packet size $LIMIT7): sent without its status" "$DLOG"
+# back to a broker without a limit, and a fleet child that never heard one
+broker_stop
+broker_start || die "the broker starts again, with no maximum packet size"
+kill -9 "$FP3" 2>/dev/null
+other_child3() { local p; p=$(pgrep -P "$KPID" -x kakurid-fleet | head -1); [ -n "$p" ] && [ "$p" != "$FP3" ] && fleet_connected; }
+check_within "a new fleet child connects" 40 other_child3
 # the collector's libmosquitto kept the limit too: a new session
 collector_stop
 collector_broker || { cat "$WORK/col.err"; die "the collector subscribes at the broker again"; }

@@ -2,8 +2,9 @@
  * Brief receipts (agentd/run.c kd_receipt_brief): a receipt of this
  * agent's signed again without its status and output, which kakurictl's
  * own receipt check (common/receipt.c) takes; and nothing signed for text
- * that is not one of this agent's receipts, whatever it says: the fleet
- * child, which will hand receipts back, may be an attacker's.
+ * that is not one of this agent's receipts, whatever it says; and the
+ * receipts the fleet child may hand back (agentd/fleet.c): only those it
+ * was handed, each once.  The child may be an attacker's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "daemon.h"
+#include "fleet.h"
 #include "identity.h"
 #include "run.h"
 #include "sign.h"
@@ -170,8 +172,55 @@ START_TEST(test_signs_nothing_not_its_own)
 }
 END_TEST
 
+/* the i-th receipt text of a run of them */
+static void
+nth(char *buf, size_t len, unsigned i)
+{
+	snprintf(buf, len, "{\"receipt\":%u}", i);
+}
+
+START_TEST(test_sent_only_what_was_handed_once)
+{
+	struct kd_fleet_sent s = { NULL, 0 };
+	char text[64];
+	unsigned i;
+
+	nth(text, sizeof(text), 0);
+	/* nothing handed yet: nothing to take */
+	ck_assert(!kd_fleet_sent_take(&s, text, strlen(text)));
+	for (i = 0; i < KD_FLEET_SENT_MAX + 44; i++) {
+		nth(text, sizeof(text), i);
+		kd_fleet_sent_keep(&s, text, strlen(text));
+	}
+	/* the oldest 44 are forgotten, the newest KD_FLEET_SENT_MAX kept */
+	for (i = 0; i < 44; i++) {
+		nth(text, sizeof(text), i);
+		ck_assert_msg(!kd_fleet_sent_take(&s, text, strlen(text)),
+		    "receipt %u, older than the last %u", i, KD_FLEET_SENT_MAX);
+	}
+	for (i = 44; i < KD_FLEET_SENT_MAX + 44; i++) {
+		nth(text, sizeof(text), i);
+		ck_assert_msg(kd_fleet_sent_take(&s, text, strlen(text)),
+		    "receipt %u", i);
+		/* once: asked again, it is not there */
+		ck_assert(!kd_fleet_sent_take(&s, text, strlen(text)));
+	}
+	/* a text never handed, one a byte longer, one a byte shorter */
+	nth(text, sizeof(text), 100);
+	kd_fleet_sent_keep(&s, text, strlen(text));
+	ck_assert(!kd_fleet_sent_take(&s, "{\"receipt\":101}", 15));
+	ck_assert(!kd_fleet_sent_take(&s, text, strlen(text) + 1));
+	ck_assert(!kd_fleet_sent_take(&s, text, strlen(text) - 1));
+	ck_assert(kd_fleet_sent_take(&s, "{\"receipt\":100}", 15));
+	kd_fleet_sent_clear(&s);
+	ck_assert_ptr_null(s.sum);
+	ck_assert(!kd_fleet_sent_take(&s, "{\"receipt\":100}", 15));
+}
+END_TEST
+
 KK_SUITE(receipt_suite, "receipt",
 	KK_CASE("brief", 0, 10),
 	    KK_TEST(test_brief_checks_as_kakurictl_does),
 	    KK_TEST(test_nothing_to_leave_out),
-	    KK_TEST(test_signs_nothing_not_its_own))
+	    KK_TEST(test_signs_nothing_not_its_own),
+	KK_CASE("fleet", 0, 10), KK_TEST(test_sent_only_what_was_handed_once))
