@@ -662,7 +662,11 @@ peer_groups(struct kk_conn *c, int cfd, bool staff_known, gid_t staff_gid)
 }
 
 #ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD	77	/* Linux 6.5 */
+/* Linux 6.5: 77, but where socket options are numbered apart */
+#if defined(__hppa__) || defined(__sparc__)
+#error "SO_PEERPIDFD: build against Linux 6.5 headers or later"
+#endif
+#define SO_PEERPIDFD	77
 #endif
 
 /*
