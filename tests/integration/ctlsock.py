@@ -19,27 +19,37 @@ def become(uid, gid=None, groups=()):
     os.setresuid(uid, uid, uid)
 
 
-def request(path, obj, rcvbuf=None, timeout=5):
+def send_on(s, obj, rcvbuf=None):
     """
-    obj as one frame; the answer frame read back.  Returns the socket (open,
-    for what follows the answer), the answer (None if the agent closed
-    first) and the bytes read past the answer.
+    obj as one frame on the connected socket s; the answer frame read back.
+    Returns the answer (None if the agent closed first) and the bytes read
+    past the answer.
     """
-    s = socket.socket(socket.AF_UNIX)
-    if rcvbuf is not None:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(timeout)
-    s.connect(path)
     body = json.dumps(obj).encode()
     s.sendall(struct.pack(">I", len(body)) + body)
     data = bytearray()
     while len(data) < 4 or len(data) < 4 + struct.unpack(">I", data[:4])[0]:
         d = s.recv(rcvbuf or 65536)
         if not d:
-            return s, None, bytes(data)
+            return None, bytes(data)
         data.extend(d)
     n = struct.unpack(">I", data[:4])[0]
-    return s, json.loads(bytes(data[4:4 + n])), bytes(data[4 + n:])
+    return json.loads(bytes(data[4:4 + n])), bytes(data[4 + n:])
+
+
+def request(path, obj, rcvbuf=None, timeout=5):
+    """
+    obj as one frame on a new connection (send_on).  Returns the socket
+    (open, for what follows the answer), the answer (None if the agent
+    closed first) and the bytes read past the answer.
+    """
+    s = socket.socket(socket.AF_UNIX)
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect(path)
+    ans, rest = send_on(s, obj, rcvbuf)
+    return s, ans, rest
 
 
 def word(answer, ok="ok"):

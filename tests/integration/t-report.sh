@@ -138,20 +138,12 @@ try:
             s = socket.socket(socket.AF_UNIX)
             s.connect(sys.argv[1])
             if os.fork() == 0:
-                result = b"{}"
+                result = {}
                 try:
                     if os.read(go_r, 1) == b"x":
-                        body = json.dumps({"cmd": "report", "category": "other", "what": "passed on"}).encode()
-                        s.sendall(len(body).to_bytes(4, "big") + body)
                         s.settimeout(15)
-                        data = b""
-                        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
-                            d = s.recv(65536)
-                            if not d:
-                                break
-                            data += d
-                        result = data[4:] or b"{}"
-                    os.write(got_w, result)
+                        result, _ = ctlsock.send_on(s, {"cmd": "report", "category": "other", "what": "passed on"})
+                    os.write(got_w, json.dumps(result or {}).encode())
                 except Exception as e:
                     os.write(got_w, json.dumps({"error": str(e)}).encode())
                 finally:
