@@ -37,6 +37,7 @@
  * topic, content type and headers (133), and room to spare.
  */
 #define FLEET_DOC_SLACK(pemlen)	((size_t)(pemlen) + (pemlen) / 64 + 512)
+
 struct kd_fleet {
 	struct kd_child *child;
 	uint8_t *cfg;			/* its TLS material, until it is sent */
@@ -70,13 +71,20 @@ receipt_max(const struct kd *d)
 	return fl->packet_max > slack ? fl->packet_max - slack : 1;
 }
 
+_Static_assert(KD_FLEET_SENT_MAX >= 2 * KD_FLEET_PENDING_MAX,
+    "a receipt the child keeps offline stays asked for");
+
 void
 kd_fleet_sent_keep(struct kd_fleet_sent *s, const void *text, size_t len)
 {
-	if (s->sum == NULL &&
-	    (s->sum = calloc(KD_FLEET_SENT_MAX, sizeof(*s->sum))) == NULL)
+	struct kd_fleet_sent_one *o;
+
+	if (len == 0 || (s->one == NULL &&
+	    (s->one = calloc(KD_FLEET_SENT_MAX, sizeof(*s->one))) == NULL))
 		return;
-	kk_sha256(text, len, s->sum[s->next]);
+	o = &s->one[s->next];
+	o->len = len;
+	kk_sha256(text, len, o->sum);
 	s->next = (s->next + 1) % KD_FLEET_SENT_MAX;
 }
 
@@ -84,14 +92,18 @@ bool
 kd_fleet_sent_take(struct kd_fleet_sent *s, const void *text, size_t len)
 {
 	unsigned char sum[32];
+	bool hashed = false;
 	size_t i;
 
-	if (s->sum == NULL)
-		return false;
-	kk_sha256(text, len, sum);
-	for (i = 0; i < KD_FLEET_SENT_MAX; i++) {
-		if (memcmp(s->sum[i], sum, sizeof(sum)) == 0) {
-			memset(s->sum[i], 0, sizeof(s->sum[i]));
+	for (i = 0; s->one != NULL && len > 0 && i < KD_FLEET_SENT_MAX; i++) {
+		if (s->one[i].len != len)
+			continue;
+		if (!hashed) {
+			kk_sha256(text, len, sum);
+			hashed = true;
+		}
+		if (memcmp(s->one[i].sum, sum, sizeof(sum)) == 0) {
+			s->one[i].len = 0;
 			return true;
 		}
 	}
@@ -101,8 +113,8 @@ kd_fleet_sent_take(struct kd_fleet_sent *s, const void *text, size_t len)
 void
 kd_fleet_sent_clear(struct kd_fleet_sent *s)
 {
-	free(s->sum);
-	s->sum = NULL;
+	free(s->one);
+	s->one = NULL;
 	s->next = 0;
 }
 
@@ -144,6 +156,7 @@ fleet_too_large(struct kd *d, const uint8_t *body, size_t blen)
 {
 	struct kd_fleet *fl = d->fleet;
 	char *brief, said[32];
+	int err;
 
 	if (!kd_fleet_sent_take(&fl->sent, body, blen)) {
 		/* said at the 1st, 2nd, 4th, ...: a child can ask at any rate */
@@ -155,17 +168,24 @@ fleet_too_large(struct kd *d, const uint8_t *body, size_t blen)
 			    "so far)", blen, fl->asked_in_vain);
 		return;
 	}
-	brief = kd_receipt_brief(d, (const char *)body, blen, said,
-	    sizeof(said));
-	if (brief == NULL) {
+	if ((err = kd_receipt_brief(d, (const char *)body, blen, &brief,
+	    said, sizeof(said))) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "fleet broker: a receipt of %zu "
-		    "bytes is more than it takes, even without a status or "
-		    "output: dropped", blen);
+		    "bytes is more than it takes, and %s: dropped", blen,
+		    err == -ENOENT ? "it has no status or output to leave out" :
+		    err == -EBADMSG ? "it is not one this agent signed" :
+		    strerror(-err));
 		return;
 	}
-	kk_log(LOG_WARNING, KK_MID_ERROR, "fleet broker: a receipt of %zu "
-	    "bytes is more than it takes now (its maximum packet size %u): "
-	    "sent without its %s", blen, (unsigned)fl->packet_max, said);
+	if (fl->packet_max != 0)
+		kk_log(LOG_WARNING, KK_MID_ERROR, "fleet broker: a receipt of "
+		    "%zu bytes is more than it takes now (its maximum packet "
+		    "size %u): sent without its %s", blen,
+		    (unsigned)fl->packet_max, said);
+	else
+		kk_log(LOG_WARNING, KK_MID_ERROR, "fleet broker: a receipt of "
+		    "%zu bytes is more than an out document holds: sent "
+		    "without its %s", blen, said);
 	fleet_send_receipt(fl, 0, brief);
 	free(brief);
 }

@@ -62,18 +62,23 @@ void kd_fleet_via(const struct kk_grouplist *groups, const char *peer,
     char *via, size_t len);
 
 /*
- * The receipts handed to the fleet child, by digest (SHA-256 of the
- * text), the newest KD_FLEET_SENT_MAX: as many as the child keeps while
- * offline.  One the broker will not take comes back to be signed brief
- * (fleet.c): only one of these, and once.  A child taken over gets no
- * signature on a text of its choosing, and no more signatures than
- * receipts it was given.
+ * The receipts handed to the fleet child, by length and digest (SHA-256
+ * of the text), the newest KD_FLEET_SENT_MAX: twice as many as the child
+ * keeps while offline, so that one it keeps is still here when asked for
+ * unless more than this many came after it.  One the broker will not
+ * take comes back to be signed brief (fleet.c): only one of these, and
+ * once.  A child taken over gets no signature on a text of its choosing,
+ * and no more signatures than receipts it was given; what it sends of
+ * no length kept is not even hashed.
  */
-#define KD_FLEET_SENT_MAX	256
+#define KD_FLEET_SENT_MAX	512
+#define KD_FLEET_PENDING_MAX	256	/* receipts the child keeps offline */
 
 struct kd_fleet_sent {
-	unsigned char (*sum)[32];	/* KD_FLEET_SENT_MAX once one is kept;
-					   all zero: a slot free */
+	struct kd_fleet_sent_one {
+		size_t len;		/* 0: a slot free */
+		unsigned char sum[32];
+	} *one;				/* KD_FLEET_SENT_MAX once one is kept */
 	size_t next;
 };
 

@@ -31,7 +31,7 @@
 #include "kakuri.h"
 #include "tls.h"
 
-#define PENDING_MAX		256		/* out documents while offline */
+#define PENDING_MAX		KD_FLEET_PENDING_MAX	/* receipts, offline */
 #define PENDING_BYTES_MAX	(16U << 20)
 #define PARENT_QUEUE_MAX	(48U << 20)	/* to the parent, not yet taken */
 #define INFLIGHT_TIMEOUT_MS	(300U * 1000U)	/* the parent never answered */
@@ -70,7 +70,7 @@
  * libmosquitto allocates a packet whole as soon as its length is read
  * (it enforces that maximum only in the broker): then the allocation
  * fails, the connection is dropped and tried again later.  What the
- * child holds by design: the queue to the parent, the out documents kept
+ * child holds by design: the queue to the parent, the receipts kept
  * while offline, one envelope being read, TLS and the libraries.
  */
 #define DATA_MAX	(PARENT_QUEUE_MAX + PENDING_BYTES_MAX + \
@@ -359,7 +359,9 @@ publish_doc(const void *doc, size_t len, const char *type)
 
 /*
  * A receipt in an out document, published: MOSQ_ERR_SUCCESS, or why not.
- * One too large for an out document is one the broker never takes.
+ * One too large for an out document is one the broker never takes
+ * (PAYLOAD_SIZE); one that is no UTF-8 text, no receipt of the parent's
+ * (MALFORMED_UTF8, which publishing a document never returns).
  */
 static int
 publish_receipt(const void *receipt, size_t len)
@@ -373,32 +375,34 @@ publish_receipt(const void *receipt, size_t len)
 	if ((rc = kk_fleet_out_pack(fl.cfg.agent_id, KK_FLEET_KIND_RECEIPT,
 	    fl.cfg.identity, receipt, len, &doc, &dlen)) < 0)
 		return rc == -E2BIG ? MOSQ_ERR_PAYLOAD_SIZE :
-		    rc == -ENOMEM ? MOSQ_ERR_NOMEM : MOSQ_ERR_INVAL;
+		    rc == -ENOMEM ? MOSQ_ERR_NOMEM : MOSQ_ERR_MALFORMED_UTF8;
 	rc = publish_doc(doc, dlen, KK_FLEET_TYPE_RECEIPT);
 	free(doc);
 	return rc;
 }
 
 /*
- * A receipt's publish the broker will never take (its maximum packet
- * size): handed back to the parent, for the caller to forget it.  The
- * parent signs a receipt brief for the limit it was told; this is one
- * signed for a higher limit (one that waited offline for a broker that
- * came back with a lower one), which the parent signs again brief, or
- * one even brief, which it drops (fleet.c).  (A QoS refused is the
- * connection's, not the receipt's: it waits.)
+ * A receipt the broker will never take (its maximum packet size, or an
+ * out document's): handed back to the parent, for the caller to forget
+ * it.  The parent signs a receipt brief for the limit it was told; this
+ * is one signed for a higher limit (it waited offline for a broker that
+ * came back with a lower one), which the parent signs again brief and
+ * sends back (published after what waits behind it), or one even brief,
+ * which the parent drops (fleet.c).  One that is no text is dropped.  (A
+ * QoS refused is the connection's, not the receipt's: it waits.)
  */
 static bool
 never_taken(int rc, const void *receipt, size_t len)
 {
-	if (rc == MOSQ_ERR_INVAL) {
+	if (rc == MOSQ_ERR_MALFORMED_UTF8) {
 		say("a receipt that is no text, dropped");
 		return true;
 	}
 	if (rc != MOSQ_ERR_OVERSIZE_PACKET && rc != MOSQ_ERR_PAYLOAD_SIZE)
 		return false;
-	say("a receipt of %zu bytes the broker will not take (%s): back to "
-	    "kakurid, to be signed brief", len, mosquitto_strerror(rc));
+	say("a receipt of %zu bytes %s: back to kakurid, to be signed brief",
+	    len, rc == MOSQ_ERR_PAYLOAD_SIZE ? "no out document holds" :
+	    "the broker will not take (its maximum packet size)");
 	tell(KK_IPC_TOO_LARGE, 0, "broker", receipt, len);
 	return true;
 }
@@ -412,8 +416,8 @@ flush_pending(void)
 	for (i = 0; i < fl.npending; i++) {
 		rc = publish_receipt(fl.pending[i].receipt, fl.pending[i].len);
 		/* one the broker will never take holds up none behind it */
-		if (!never_taken(rc, fl.pending[i].receipt, fl.pending[i].len) &&
-		    rc != MOSQ_ERR_SUCCESS)
+		if (rc != MOSQ_ERR_SUCCESS &&
+		    !never_taken(rc, fl.pending[i].receipt, fl.pending[i].len))
 			break;
 		free(fl.pending[i].receipt);
 		fl.pending_bytes -= fl.pending[i].len;
@@ -658,7 +662,8 @@ answer(uint32_t seq, const uint8_t *body, size_t len)
 		return;
 	if (fl.npending == PENDING_MAX ||
 	    fl.pending_bytes + len > PENDING_BYTES_MAX) {
-		say("offline with %zu answers waiting: one dropped", fl.npending);
+		say("offline with %zu receipts waiting (%zu bytes): one of %zu "
+		    "bytes dropped", fl.npending, fl.pending_bytes, len);
 		return;
 	}
 	if ((copy = malloc(len)) == NULL) {

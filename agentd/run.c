@@ -138,24 +138,30 @@ sign_receipt(struct run *r)
  * did, rather than nothing (a status can be asked for over TLS, evidence
  * fetched).  The enforcers stay: a degraded isolation must reach the
  * operator.  whole is a receipt of this agent's: its signature is checked
- * before its payload is read.  NULL: not one, or it has neither part.
+ * before its payload is read.
  */
-char *
-kd_receipt_brief(struct kd *d, const char *whole, size_t len,
+int
+kd_receipt_brief(struct kd *d, const char *whole, size_t len, char **brief,
     char *parts_said, size_t said_len)
 {
 	static const char *const droppable[] = { KW_STATUS, KW_OUTPUT };
 	json_t *o, *parts = NULL;
-	char *payload = NULL, *text = NULL;
+	char *payload = NULL;
 	const char *why;
 	EVP_PKEY *sk = NULL;
 	size_t i;
+	int r = -ENOMEM;
 
+	*brief = NULL;
 	if (said_len > 0)
 		parts_said[0] = '\0';
 	o = kk_envelope_open((const uint8_t *)whole, len, KK_PT_RECEIPT,
 	    d->agent_key, &why);
-	if (o == NULL || (parts = json_array()) == NULL)
+	if (o == NULL) {
+		r = -EBADMSG;
+		goto out;
+	}
+	if ((parts = json_array()) == NULL)
 		goto out;
 	for (i = 0; i < sizeof(droppable) / sizeof(droppable[0]); i++) {
 		if (json_object_get(o, droppable[i]) == NULL)
@@ -167,20 +173,29 @@ kd_receipt_brief(struct kd *d, const char *whole, size_t len,
 			    strlen(parts_said), "%s%s", i > 0 &&
 			    parts_said[0] ? " and " : "", droppable[i]);
 	}
-	if (json_array_size(parts) == 0 ||
-	    json_object_set_new(o, KW_LEFT_OUT, json_pack("{s:O, s:I}",
+	if (json_array_size(parts) == 0) {
+		r = -ENOENT;
+		goto out;
+	}
+	if (json_object_set_new(o, KW_LEFT_OUT, json_pack("{s:O, s:I}",
 	    KW_PARTS, parts, KW_BYTES, (json_int_t)len)) < 0 ||
 	    (payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
-	    NULL || (sk = kd_agent_signer(d)) == NULL)
+	    NULL)
 		goto out;
-	(void)kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
-	    strlen(payload), d->agent_id, sk, &text);
+	if ((sk = kd_agent_signer(d)) == NULL) {
+		r = -ENOKEY;
+		goto out;
+	}
+	r = kk_envelope_seal(KK_PT_RECEIPT, (const uint8_t *)payload,
+	    strlen(payload), d->agent_id, sk, brief);
+	if (r == 0 && *brief == NULL)
+		r = -ENOMEM;
 out:
 	EVP_PKEY_free(sk);
 	free(payload);
 	json_decref(parts);
 	json_decref(o);
-	return text;
+	return r;
 }
 
 /* A run's receipt over its transport's limit now: brief, or NULL. */
@@ -189,15 +204,22 @@ brief_receipt(struct run *r, const char *whole)
 {
 	size_t len = strlen(whole), max;
 	char *text, said[32];
+	int err;
 
 	/* the transport's limit as it is now, not at the command's arrival */
 	max = r->receipt_max != NULL ? r->receipt_max(r->d) : 0;
 	if (max == 0 || len <= max || !r->have_cmd ||
 	    (r->extra == NULL && r->output == NULL))
 		return NULL;
-	text = kd_receipt_brief(r->d, whole, len, said, sizeof(said));
-	if (text == NULL)
+	if ((err = kd_receipt_brief(r->d, whole, len, &text, said,
+	    sizeof(said))) < 0) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "signed command %s from %s: its "
+		    "receipt of %zu bytes is more than the transport takes "
+		    "(%zu), and cannot be signed brief: %s",
+		    kk_action_name(r->cmd.action), r->via, len, max,
+		    strerror(-err));
 		return NULL;
+	}
 	kk_log(LOG_WARNING, KK_MID_ERROR, "signed command %s from %s: its "
 	    "receipt of %zu bytes is more than the transport takes (%zu): "
 	    "sent without its %s", kk_action_name(r->cmd.action), r->via,

@@ -143,12 +143,13 @@ void kd_run_finish(struct run *r);
 /*
  * A receipt of this agent's (whole, len bytes, its signature checked
  * first) signed again without its status and output, with left_out
- * {parts, bytes} saying so (wire.h); the parts left out in words, "status
- * and output", in parts_said.  Malloc'd text, or NULL: not one of this
- * agent's receipts, or it has neither part to leave out.
+ * {parts, bytes} saying so (wire.h): malloc'd text in *brief, the parts
+ * left out in words ("status and output") in parts_said.  0; -EBADMSG:
+ * not a receipt this agent signed; -ENOENT: it has neither part;
+ * -ENOKEY: no identity key to sign with; -ENOMEM.
  */
-char *kd_receipt_brief(struct kd *d, const char *whole, size_t len,
-    char *parts_said, size_t said_len);
+int kd_receipt_brief(struct kd *d, const char *whole, size_t len,
+    char **brief, char *parts_said, size_t said_len);
 /* At exit: deferred runs are answered as failed (their workers are gone). */
 void kd_runs_abort(struct kd *d);
 /* and what the refusal counting holds */
