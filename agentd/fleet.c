@@ -72,16 +72,21 @@ receipt_max(const struct kd *d)
 }
 
 _Static_assert(KD_FLEET_SENT_MAX >= 2 * KD_FLEET_PENDING_MAX,
-    "a receipt the child keeps offline stays asked for");
+    "a receipt the child keeps offline is kept here longer");
 
 void
 kd_fleet_sent_keep(struct kd_fleet_sent *s, const void *text, size_t len)
 {
 	struct kd_fleet_sent_one *o;
 
-	if (len == 0 || (s->one == NULL &&
-	    (s->one = calloc(KD_FLEET_SENT_MAX, sizeof(*s->one))) == NULL))
+	if (len == 0)
 		return;
+	if (s->one == NULL &&
+	    (s->one = calloc(KD_FLEET_SENT_MAX, sizeof(*s->one))) == NULL) {
+		kk_log(LOG_ERR, KK_MID_ERROR, "fleet: no memory to keep what "
+		    "was sent: a receipt the broker refuses later is dropped");
+		return;
+	}
 	o = &s->one[s->next];
 	o->len = len;
 	kk_sha256(text, len, o->sum);
@@ -146,13 +151,15 @@ fleet_answer(struct kd *d, void *opaque, uint64_t token, struct kd_answer *a)
 }
 
 /*
- * The child's broker will not take a receipt it was handed: signed again
+ * The child's broker, or an out document, will not take a receipt it was
+ * handed (peer says which: "broker" or "document"): signed again
  * without its status and output, sent back as an answer to no command
  * (token 0), and kept in its turn as any other; a brief one the broker
  * does not take either comes back once more, and is dropped, said.
  */
 static void
-fleet_too_large(struct kd *d, const uint8_t *body, size_t blen)
+fleet_too_large(struct kd *d, const char *peer, const uint8_t *body,
+    size_t blen)
 {
 	struct kd_fleet *fl = d->fleet;
 	char *brief, said[32];
@@ -172,12 +179,10 @@ fleet_too_large(struct kd *d, const uint8_t *body, size_t blen)
 	    said, sizeof(said))) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "fleet broker: a receipt of %zu "
 		    "bytes is more than it takes, and %s: dropped", blen,
-		    err == -ENOENT ? "it has no status or output to leave out" :
-		    err == -EBADMSG ? "it is not one this agent signed" :
-		    strerror(-err));
+		    kd_receipt_brief_why(err));
 		return;
 	}
-	if (fl->packet_max != 0)
+	if (strcmp(peer, "document") != 0)
 		kk_log(LOG_WARNING, KK_MID_ERROR, "fleet broker: a receipt of "
 		    "%zu bytes is more than it takes now (its maximum packet "
 		    "size %u): sent without its %s", blen,
@@ -266,7 +271,7 @@ fleet_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		memcpy(&fl->packet_max, body, blen);
 		break;
 	case KK_IPC_TOO_LARGE:
-		fleet_too_large(d, body, blen);
+		fleet_too_large(d, h->peer, body, blen);
 		break;
 	case KK_IPC_ACK:
 	case KK_IPC_REJECT:

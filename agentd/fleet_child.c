@@ -360,8 +360,9 @@ publish_doc(const void *doc, size_t len, const char *type)
 /*
  * A receipt in an out document, published: MOSQ_ERR_SUCCESS, or why not.
  * One too large for an out document is one the broker never takes
- * (PAYLOAD_SIZE); one that is no UTF-8 text, no receipt of the parent's
- * (MALFORMED_UTF8, which publishing a document never returns).
+ * (PAYLOAD_SIZE); one jansson would not take (no UTF-8 text, or no
+ * memory) is dropped (MALFORMED_UTF8, which publishing a document on our
+ * ASCII topic never returns).
  */
 static int
 publish_receipt(const void *receipt, size_t len)
@@ -403,7 +404,9 @@ never_taken(int rc, const void *receipt, size_t len)
 	say("a receipt of %zu bytes %s: back to kakurid, to be signed brief",
 	    len, rc == MOSQ_ERR_PAYLOAD_SIZE ? "no out document holds" :
 	    "the broker will not take (its maximum packet size)");
-	tell(KK_IPC_TOO_LARGE, 0, "broker", receipt, len);
+	/* which limit, for the parent's words */
+	tell(KK_IPC_TOO_LARGE, 0, rc == MOSQ_ERR_PAYLOAD_SIZE ? "document" :
+	    "broker", receipt, len);
 	return true;
 }
 
@@ -667,7 +670,7 @@ answer(uint32_t seq, const uint8_t *body, size_t len)
 		return;
 	}
 	if ((copy = malloc(len)) == NULL) {
-		say("offline, and no memory to keep an answer: dropped");
+		say("offline, and no memory to keep a receipt: dropped");
 		return;
 	}
 	memcpy(copy, body, len);

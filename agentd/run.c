@@ -198,6 +198,21 @@ out:
 	return r;
 }
 
+const char *
+kd_receipt_brief_why(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "it has no status or output to leave out";
+	case -EBADMSG:
+		return "it is not a receipt this agent signed";
+	case -ENOKEY:
+		return "there is no identity key to sign with";
+	default:
+		return strerror(-err);
+	}
+}
+
 /* A run's receipt over its transport's limit now: brief, or NULL. */
 static char *
 brief_receipt(struct run *r, const char *whole)
@@ -217,7 +232,7 @@ brief_receipt(struct run *r, const char *whole)
 		    "receipt of %zu bytes is more than the transport takes "
 		    "(%zu), and cannot be signed brief: %s",
 		    kk_action_name(r->cmd.action), r->via, len, max,
-		    strerror(-err));
+		    kd_receipt_brief_why(err));
 		return NULL;
 	}
 	kk_log(LOG_WARNING, KK_MID_ERROR, "signed command %s from %s: its "

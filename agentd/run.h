@@ -145,11 +145,14 @@ void kd_run_finish(struct run *r);
  * first) signed again without its status and output, with left_out
  * {parts, bytes} saying so (wire.h): malloc'd text in *brief, the parts
  * left out in words ("status and output") in parts_said.  0; -EBADMSG:
- * not a receipt this agent signed; -ENOENT: it has neither part;
- * -ENOKEY: no identity key to sign with; -ENOMEM.
+ * not a receipt this agent signed (or no memory to read it); -ENOENT:
+ * it has neither part; -ENOKEY: no identity key to sign with; -ENOMEM,
+ * or another negative errno of the signing.
  */
 int kd_receipt_brief(struct kd *d, const char *whole, size_t len,
     char **brief, char *parts_said, size_t said_len);
+/* kd_receipt_brief's error in words */
+const char *kd_receipt_brief_why(int err);
 /* At exit: deferred runs are answered as failed (their workers are gone). */
 void kd_runs_abort(struct kd *d);
 /* and what the refusal counting holds */

@@ -160,6 +160,7 @@ START_TEST(test_signs_nothing_not_its_own)
 	/* this agent's signature on another payload type: not a receipt */
 	text = seal(KK_PT_COMMAND, "{\"status\":{}}", sk);
 	ck_assert_int_eq(brief_of(text, &brief, said), -EBADMSG);
+	ck_assert_ptr_null(brief);
 	free(text);
 	/* its own receipt with a byte of the payload changed */
 	text = receipt_with(",\"status\":{\"mode\":\"isolated\"}", sk);
@@ -213,13 +214,17 @@ START_TEST(test_sent_only_what_was_handed_once)
 		/* once: asked again, it is not there */
 		ck_assert(!kd_fleet_sent_take(&s, text, strlen(text)));
 	}
-	/* a text never handed (of the same length), one a byte longer, one
-	 * a byte shorter */
+	/*
+	 * a text never handed (of the same length), one a byte longer, one
+	 * a byte shorter; nothing of no length is kept or taken
+	 */
 	nth(text, sizeof(text), 100);
 	kd_fleet_sent_keep(&s, text, strlen(text));
 	ck_assert(!kd_fleet_sent_take(&s, "{\"receipt\":101}", 15));
 	ck_assert(!kd_fleet_sent_take(&s, text, strlen(text) + 1));
 	ck_assert(!kd_fleet_sent_take(&s, text, strlen(text) - 1));
+	kd_fleet_sent_keep(&s, "", 0);
+	ck_assert(!kd_fleet_sent_take(&s, "", 0));
 	ck_assert(kd_fleet_sent_take(&s, "{\"receipt\":100}", 15));
 	kd_fleet_sent_clear(&s);
 	ck_assert_ptr_null(s.one);
