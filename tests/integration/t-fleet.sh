@@ -311,18 +311,26 @@ check "... and the fleet child was not killed: the same process (fails on the ol
 # what was left out and how large the whole was.  The broker's maximum
 # is set just under what a whole status receipt needs: its out document
 # as the operator reads it, plus less than the topic and headers add.
-ip netns exec "$PEER" timeout 60 stdbuf -oL -eL mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
-	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -d -F '%l %p' \
-	-t "kakuri/v1/agent/$AGENT_ID/out" >"$WORK/out5.txt" 2>&1 &
-OUTSUB=$!; PIDS+=($OUTSUB)
-until_ok 10 grep -q "received SUBACK" "$WORK/out5.txt" || fail "the operator reads the agent's out topic"
-send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$(sign alice status)" >"$WORK/st5w.json" 2>/dev/null
+# whole_status_doc NAME: a signed status through the broker, its answer in
+# $WORK/NAME.json; its out document as the operator reads it, its size in
+# WHOLE_DOC (the reader killed once it is read, or given up)
+whole_status_doc() {
+	local sub
+	WHOLE_DOC=
+	ip netns exec "$PEER" timeout 60 stdbuf -oL -eL mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+		--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -d -F '%l %p' \
+		-t "kakuri/v1/agent/$AGENT_ID/out" >"$WORK/$1.txt" 2>&1 &
+	sub=$!; PIDS+=($sub)
+	until_ok 10 grep -q "received SUBACK" "$WORK/$1.txt" || fail "the operator reads the agent's out topic"
+	send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$(sign alice status)" >"$WORK/$1.json" 2>/dev/null
+	until_ok 10 grep -q '"kind":"receipt"' "$WORK/$1.txt" || fail "its out document read"
+	kill "$sub" 2>/dev/null
+	WHOLE_DOC=$(grep '"kind":"receipt"' "$WORK/$1.txt" | tail -n 1 | awk '{ print $1 }')
+}
+whole_status_doc st5w
+DOC=$WHOLE_DOC
 check "a status through a broker that takes it whole: done, nothing left out" \
 	jq -e '.receipts[0].result == "done" and .receipts[0].status != null and .receipts[0].left_out == null' "$WORK/st5w.json"
-whole_doc() { grep '"kind":"receipt"' "$WORK/out5.txt" | tail -n 1 | awk '{ print $1 }'; }
-until_ok 10 bash -c "grep -q '\"kind\":\"receipt\"' '$WORK/out5.txt'" || fail "its out document read"
-kill "$OUTSUB" 2>/dev/null
-DOC=$(whole_doc)
 LIMIT=$((${DOC:-0} + 60))
 echo "  (a whole status receipt's out document: $DOC bytes; the broker's maximum packet size: $LIMIT)"
 broker_stop
@@ -384,15 +392,8 @@ check_within "the same fleet child (no maximum said to it) reconnects" 40 same_c
 check "... kakurid knows no maximum: a whole receipt is signed" \
 	bash -c "[ \"\$('$KAKURICTL' -s '$SOCK' status --json | jq .fleet.packet_max)\" = null ]"
 # a whole status receipt's out document now, as the operator reads it
-ip netns exec "$PEER" timeout 60 stdbuf -oL -eL mosquitto_sub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
-	--cert "$FLEET/operator.crt" --key "$FLEET/operator.key" -V mqttv5 -d -F '%l %p' \
-	-t "kakuri/v1/agent/$AGENT_ID/out" >"$WORK/out6.txt" 2>&1 &
-OUTSUB=$!; PIDS+=($OUTSUB)
-until_ok 10 grep -q "received SUBACK" "$WORK/out6.txt" || fail "the operator reads the agent's out topic"
-send_broker operator --json --agent "$AGENT_ID" --timeout 20000 "$(sign alice status)" >"$WORK/st6w.json" 2>/dev/null
-until_ok 10 bash -c "grep -q '\"kind\":\"receipt\"' '$WORK/out6.txt'" || fail "its out document read"
-kill "$OUTSUB" 2>/dev/null
-DOC7=$(grep '"kind":"receipt"' "$WORK/out6.txt" | tail -n 1 | awk '{ print $1 }')
+whole_status_doc st6w
+DOC7=$WHOLE_DOC
 check "a whole status receipt through it: done, nothing left out (its out document: ${DOC7:-?} bytes)" \
 	jq -e '.receipts[0].result == "done" and .receipts[0].status != null and .receipts[0].left_out == null' "$WORK/st6w.json"
 op_session7() {
