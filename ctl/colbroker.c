@@ -76,6 +76,7 @@ struct colbroker {
 	unsigned long read, dropped;	/* documents, since the start */
 	unsigned long passed;		/* ... said to be receipts */
 	unsigned long from_memory;	/* ... acked again from acked[] */
+	unsigned long unpublished;	/* acks the broker did not take */
 	struct acked acked[ACKED_MAX];	/* a ring, the oldest replaced */
 	/* their out documents' lengths apart: what each message scans */
 	size_t acked_len[ACKED_MAX];
@@ -83,7 +84,11 @@ struct colbroker {
 	uint64_t lines_since;		/* the window of refusals said */
 	unsigned lines;			/* said in it */
 	unsigned long unsaid;		/* refused in it, not said */
+	unsigned long unsaid_acks;	/* acks not published in it, not said */
 };
+
+/* What a line left out of a window is counted as, if anything. */
+enum unsaid_what { UNSAID_NOTHING, UNSAID_DOCUMENT, UNSAID_ACK };
 
 static void
 note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -121,25 +126,33 @@ said_unsaid(struct colbroker *cb, uint64_t now, bool force)
 		note("%lu more documents refused or dropped in %llu s, not said "
 		    "one by one", cb->unsaid, (unsigned long long)((now -
 		    cb->lines_since) / 1000000));
+	if (cb->unsaid_acks > 0)
+		note("%lu more acks not published in %llu s, not said one by "
+		    "one", cb->unsaid_acks, (unsigned long long)((now -
+		    cb->lines_since) / 1000000));
 	cb->lines_since = now;
 	cb->lines = 0;
 	cb->unsaid = 0;
+	cb->unsaid_acks = 0;
 }
 
 /*
  * Whether a line may be said now; if not, a document's (refused or
- * dropped) is counted for the window's line, another is left out.
+ * dropped) or an ack's (not published) is counted for the window's
+ * lines, another is left out.
  */
 static bool
-line_allowed(struct colbroker *cb, bool of_document)
+line_allowed(struct colbroker *cb, enum unsaid_what what)
 {
 	said_unsaid(cb, col_now_usec(cb->col), false);
 	if (cb->lines < LINES_PER_WINDOW) {
 		cb->lines++;
 		return true;
 	}
-	if (of_document)
+	if (what == UNSAID_DOCUMENT)
 		cb->unsaid++;
+	else if (what == UNSAID_ACK)
+		cb->unsaid_acks++;
 	return false;
 }
 
@@ -147,20 +160,20 @@ line_allowed(struct colbroker *cb, bool of_document)
 static bool
 stand_in_may_say(struct col_conn *cn)
 {
-	return line_allowed(cn->col->broker, true);
+	return line_allowed(cn->col->broker, UNSAID_DOCUMENT);
 }
 
 static void
-limited(struct colbroker *cb, bool of_document, const char *fmt, ...)
+limited(struct colbroker *cb, enum unsaid_what what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A line on standard output within the limit (line_allowed). */
 static void
-limited(struct colbroker *cb, bool of_document, const char *fmt, ...)
+limited(struct colbroker *cb, enum unsaid_what what, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!line_allowed(cb, of_document))
+	if (!line_allowed(cb, what))
 		return;
 	va_start(ap, fmt);
 	vnote(fmt, ap);
@@ -199,7 +212,7 @@ welcome(struct colbroker *cb, const char *id)
 	}
 	/* its document must name the agent of its topic (kk_fleet_out_open) */
 	if (col->ca == NULL && !col_agent_listed(col, id)) {
-		limited(cb, true, "%.16s: not an agent of ours: not listed in "
+		limited(cb, UNSAID_DOCUMENT, "%.16s: not an agent of ours: not listed in "
 		    "--agents; dropped unread", id);
 		goto drop;
 	}
@@ -231,7 +244,7 @@ within(struct colbroker *cb, bool share, const char *id, size_t len)
 		return true;
 	cb->dropped++;
 	if (r != -EDQUOT)
-		limited(cb, true, "%.16s: dropped unread: %s", id, r == -EUSERS ?
+		limited(cb, UNSAID_DOCUMENT, "%.16s: dropped unread: %s", id, r == -EUSERS ?
 		    "too many agents stored within the hour" : strerror(-r));
 	else if (!first)
 		cb->unsaid++;
@@ -266,8 +279,11 @@ publish_ack(struct colbroker *cb, const char *id, const char *ack)
 		return 0;
 	kk_fleet_agent_topic(topic, sizeof(topic), id, "ack");
 	if (broker_publish(&cb->b, topic, pack, plen, 0, err, sizeof(err)) !=
-	    EX_DONE)
-		limited(cb, false, "%.16s: the ack not published: %s", id, err);
+	    EX_DONE) {
+		cb->unpublished++;
+		limited(cb, UNSAID_ACK, "%.16s: the ack not published: %s",
+		    id, err);
+	}
 	free(pack);
 	return plen;
 }
@@ -399,7 +415,7 @@ send_answers(struct colbroker *cb, struct col_conn *cn, const void *doc,
 
 	/* stored, directories and index on disk before anything is acked */
 	if (cn->dirty && !col_batch_synced(cb->col, cn)) {
-		limited(cb, false, "syncfs failed: nothing acked");
+		limited(cb, UNSAID_NOTHING, "syncfs failed: nothing acked");
 		goto out;
 	}
 	cn->dirty = false;
@@ -469,7 +485,7 @@ on_out(void *arg, const struct mosquitto_message *m)
 	if (kk_fleet_out_open(m->payload, len, id, &o, &why) < 0) {
 		col->refused++;
 		spent(cb, len);
-		limited(cb, true, "%.16s: %s", id, why);
+		limited(cb, UNSAID_DOCUMENT, "%.16s: %s", id, why);
 		goto out;
 	}
 	/* a receipt not said to be one (an older agent's): read in vain */
@@ -482,19 +498,19 @@ on_out(void *arg, const struct mosquitto_message *m)
 	    &why) < 0) {
 		col->refused++;
 		spent(cb, len);
-		limited(cb, true, "%.16s: not an agent of ours: %s", id, why);
+		limited(cb, UNSAID_DOCUMENT, "%.16s: not an agent of ours: %s", id, why);
 		goto out;
 	}
 	/* only through the broker can it be larger (a frame holds no more) */
 	if (o.len > KK_REPORT_MAX) {
 		col->refused++;
 		spent(cb, len);
-		limited(cb, true, "%.16s: a report is 2 MiB at most", id);
+		limited(cb, UNSAID_DOCUMENT, "%.16s: a report is 2 MiB at most", id);
 		goto out;
 	}
 	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
 		spent(cb, len);
-		limited(cb, true, "%.16s: out of memory", id);
+		limited(cb, UNSAID_DOCUMENT, "%.16s: out of memory", id);
 		goto out;
 	}
 	/*
@@ -806,8 +822,9 @@ colbroker_stop(struct collector *col)
 	if (cb->ever_up) {
 		said_unsaid(cb, col_now_usec(col), true);
 		note("%lu documents read, %lu dropped unread, %lu receipts "
-		    "passed over, %lu acked again from memory", cb->read,
-		    cb->dropped, cb->passed, cb->from_memory);
+		    "passed over, %lu acked again from memory, %lu acks not "
+		    "published", cb->read, cb->dropped, cb->passed,
+		    cb->from_memory, cb->unpublished);
 	}
 	for (i = 0; i < ACKED_MAX; i++)
 		free(cb->acked[i].ack);
