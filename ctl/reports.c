@@ -328,7 +328,9 @@ static int
 show(void *arg, json_t *line, json_t *p, const char *why)
 {
 	struct listing *l = arg;
-	char time[40], type[24], agent[KK_AGENT_ID_HEX + 1], host[64], id[40];
+	/* a host name (64 bytes at most), each byte maybe escaped as \xHH */
+	char time[40], type[24], agent[KK_AGENT_ID_HEX + 1], host[4 * 64 + 1];
+	char id[40];
 	char drill[40];
 	json_t *o, *src;
 
@@ -350,7 +352,8 @@ show(void *arg, json_t *line, json_t *p, const char *why)
 	/* a self-report made while a drill ran says which (verified only) */
 	ctl_text(p != NULL ? json_object_get(p, KW_BODY) : NULL, KW_DRILL, "",
 	    drill, sizeof(drill));
-	printf("%s  %-11s %.16s  %-20.20s seq %-6lld %s  %s%s%s%s%s\n",
+	/* the whole name: two long ones may differ only at the end */
+	printf("%s  %-11s %.16s  %-20s seq %-6lld %s  %s%s%s%s%s\n",
 	    ctl_text(src, KW_TIME, "?", time, sizeof(time)),
 	    ctl_name(src, KW_TYPE, "?", type, sizeof(type)),
 	    ctl_text(line, KW_AGENT, "?", agent, sizeof(agent)),
@@ -426,7 +429,7 @@ stats_row(const char *name, const char *agent, json_t *st)
 		    100 * json_number_value(json_object_get(st, KW_SHARE)));
 	else
 		snprintf(rep, sizeof(rep), "n/a");
-	printf("%-20.20s %-16.16s %6lld %5lld %8lld  %-21s %5lld  %-17s %s\n",
+	printf("%-20s %-16.16s %6lld %5lld %8lld  %-21s %5lld  %-17s %s\n",
 	    name, agent, count_of(st, KW_COUNT), count_of(st, KW_LIVE),
 	    count_of(st, KW_TABLETOP), iso, count_of(st, KW_LEAKS), rep,
 	    figure(json_object_get(st, KW_REVERT_MS), KW_MEDIAN, revert,
@@ -456,7 +459,7 @@ leak_line(const char *name, const char *agent, json_t *st)
 static void
 print_drills(json_t *sum)
 {
-	char name[128], agent[80], all[32];
+	char name[4 * 64 + 1], agent[80], all[32];
 	json_t *h, *hosts = json_object_get(sum, KW_HOSTS);
 	size_t i;
 

@@ -353,6 +353,8 @@ check "... the collector's line shows its bytes escaped (fails on the old code)"
 "$KAKURICTL" reports "$COL" >"$WORK/lookalike.txt"
 check "... kakurictl reports shows the escapes (fails on the old code)" \
 	grep -qF '\xef\xbd\x90\xef\xbd' "$WORK/lookalike.txt"
+check "... the whole name, to its end: it is no pc-001 (fails on the old code, which cut it at 20)" \
+	grep -qF ' \xef\xbd\x90\xef\xbd\x83-001\xe2\x80\x8b seq ' "$WORK/lookalike.txt"
 check "... and nowhere the fullwidth letter or the zero-width space itself" \
 	bash -c "! LC_ALL=C grep -q -e \$'\xef\xbd\x90' -e \$'\xe2\x80\x8b' '$WORK/lookalike.txt' '$WORK/col.out'"
 
