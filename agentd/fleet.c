@@ -166,7 +166,7 @@ fleet_too_large(struct kd *d, const char *peer, const uint8_t *body,
 	int err;
 
 	if (!kd_fleet_sent_take(&fl->sent, body, blen)) {
-		/* said at the 1st, 2nd, 4th, ...: a child can ask at any rate */
+		/* said at the 1st, 2nd, 4th, ...: it can ask at any rate */
 		fl->asked_in_vain++;
 		if ((fl->asked_in_vain & (fl->asked_in_vain - 1)) == 0)
 			kk_log(LOG_WARNING, KK_MID_ERROR, "fleet child: asked "

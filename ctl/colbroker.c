@@ -81,7 +81,7 @@ struct colbroker {
 	/* their out documents' lengths apart: what each message scans */
 	size_t acked_len[ACKED_MAX];
 	size_t acked_next;
-	uint64_t lines_since;		/* the window of refusals said */
+	uint64_t lines_since;		/* the window of lines said */
 	unsigned lines;			/* said in it */
 	unsigned long unsaid;		/* refused in it, not said */
 	unsigned long unsaid_acks;	/* acks not published in it, not said */
@@ -114,8 +114,9 @@ note(const char *fmt, ...)
 }
 
 /*
- * The refusals of a window that were not said, in one line, once it has
- * ended (or now, with force: at the stop).
+ * The refusals and the acks not published of a window that were not
+ * said, in a line each, once it has ended (or now, with force: at the
+ * stop).
  */
 static void
 said_unsaid(struct colbroker *cb, uint64_t now, bool force)
@@ -212,8 +213,8 @@ welcome(struct colbroker *cb, const char *id)
 	}
 	/* its document must name the agent of its topic (kk_fleet_out_open) */
 	if (col->ca == NULL && !col_agent_listed(col, id)) {
-		limited(cb, UNSAID_DOCUMENT, "%.16s: not an agent of ours: not listed in "
-		    "--agents; dropped unread", id);
+		limited(cb, UNSAID_DOCUMENT, "%.16s: not an agent of ours: "
+		    "not listed in --agents; dropped unread", id);
 		goto drop;
 	}
 	return true;
@@ -244,8 +245,9 @@ within(struct colbroker *cb, bool share, const char *id, size_t len)
 		return true;
 	cb->dropped++;
 	if (r != -EDQUOT)
-		limited(cb, UNSAID_DOCUMENT, "%.16s: dropped unread: %s", id, r == -EUSERS ?
-		    "too many agents stored within the hour" : strerror(-r));
+		limited(cb, UNSAID_DOCUMENT, "%.16s: dropped unread: %s", id,
+		    r == -EUSERS ? "too many agents stored within the hour" :
+		    strerror(-r));
 	else if (!first)
 		cb->unsaid++;
 	else if (share)
@@ -275,8 +277,12 @@ publish_ack(struct colbroker *cb, const char *id, const char *ack)
 	char topic[KK_FLEET_TOPIC_MAX], err[200], *pack;
 	size_t plen;
 
-	if (kk_fleet_ack_pack(cb->chain, ack, &pack, &plen) < 0)
+	if (kk_fleet_ack_pack(cb->chain, ack, &pack, &plen) < 0) {
+		cb->unpublished++;
+		limited(cb, UNSAID_ACK, "%.16s: the ack not published: no "
+		    "memory to make it", id);
 		return 0;
+	}
 	kk_fleet_agent_topic(topic, sizeof(topic), id, "ack");
 	if (broker_publish(&cb->b, topic, pack, plen, 0, err, sizeof(err)) !=
 	    EX_DONE) {
@@ -498,14 +504,16 @@ on_out(void *arg, const struct mosquitto_message *m)
 	    &why) < 0) {
 		col->refused++;
 		spent(cb, len);
-		limited(cb, UNSAID_DOCUMENT, "%.16s: not an agent of ours: %s", id, why);
+		limited(cb, UNSAID_DOCUMENT, "%.16s: not an agent of ours: %s",
+		    id, why);
 		goto out;
 	}
 	/* only through the broker can it be larger (a frame holds no more) */
 	if (o.len > KK_REPORT_MAX) {
 		col->refused++;
 		spent(cb, len);
-		limited(cb, UNSAID_DOCUMENT, "%.16s: a report is 2 MiB at most", id);
+		limited(cb, UNSAID_DOCUMENT, "%.16s: a report is 2 MiB at most",
+		    id);
 		goto out;
 	}
 	if ((cn = agent_conn(cb, id, o.identity)) == NULL) {
