@@ -133,6 +133,12 @@ struct kd {
 	bool agent_seed_secret;		/* in memfd_secret memory */
 	char agent_id[65];
 	struct kk_trust *trust;
+	/* failed signature verifications: a budget in time (dispatch.c) */
+	struct {
+		uint64_t at;		/* CLOCK_MONOTONIC us of the last refill */
+		unsigned left;
+		bool spent;		/* named keys only, and said */
+	} verify_fails;
 	bool remote_ready;
 	char remote_err[256];		/* why the channel is off */
 	char replay_dir[PATH_MAX];

@@ -19,6 +19,7 @@
 #include "act.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "log.h"
 #include "resolver.h"
 #include "run.h"
 #include "signed.h"
@@ -324,13 +325,64 @@ kd_submit(struct kd *d, const struct kd_req *req)
 	dispatch(r, req->verb, req->cred);
 }
 
+/*
+ * Failed signature verifications, a budget in time for all envelopes
+ * together, whatever their origin.  An honest signature costs one
+ * verification that succeeds; a failure is a signature made by no key it
+ * names (kk_trust_signers tries the others, 126 failures at most an
+ * envelope, some 8 ms of the parent's time).  A network or fleet child
+ * taken over, a hostile broker or a peer with a certificate of the CSIRT
+ * CA can send envelopes of garbage signatures as fast as it likes: once
+ * the budget is spent, signatures are tried with the keys they name only
+ * (two failures at most an envelope, as for a block list), until it has
+ * refilled.  Honest commands still verify meanwhile; one whose keyids
+ * name no signer is refused (signature-budget), to be sent again.
+ */
+#define VERIFY_FAILS_PER_S	256
+#define VERIFY_FAILS_BURST	(8 * KK_TRUST_FAIL_BUDGET)
+
+/* Whether the budget is spent: refilled for the time gone by first. */
+static bool
+verify_fails_spent(struct kd *d)
+{
+	uint64_t now = kd_now_usec(), add;
+
+	if (d->verify_fails.at == 0) {
+		d->verify_fails.at = now;
+		d->verify_fails.left = VERIFY_FAILS_BURST;
+	}
+	add = (now - d->verify_fails.at) * VERIFY_FAILS_PER_S / 1000000;
+	if (add > 0) {
+		/* whole failures only: the rest of the time counts later */
+		d->verify_fails.at += add * 1000000 / VERIFY_FAILS_PER_S;
+		d->verify_fails.left = add >= VERIFY_FAILS_BURST -
+		    d->verify_fails.left ? VERIFY_FAILS_BURST :
+		    d->verify_fails.left + (unsigned)add;
+	}
+	if (d->verify_fails.left < KK_TRUST_FAIL_BUDGET) {
+		if (!d->verify_fails.spent)
+			kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands: "
+			    "over %u failed signature verifications: each "
+			    "signature is tried with the key it names only, "
+			    "until the budget (%u a second) has refilled",
+			    VERIFY_FAILS_BURST, VERIFY_FAILS_PER_S);
+		d->verify_fails.spent = true;
+		return true;
+	}
+	if (d->verify_fails.spent)
+		kk_log(LOG_NOTICE, KK_MID_REFUSED, "signed commands: the budget "
+		    "of failed signature verifications has refilled");
+	d->verify_fails.spent = false;
+	return false;
+}
+
 void
 kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
     size_t len)
 {
 	const struct kd_replay_store store =
 	    kd_replay_store_disk(d->replay_dir);
-	const struct kd_signed_input in = {
+	struct kd_signed_input in = {
 		.buf = buf, .len = len, .trust = d->trust,
 		.agent_id = d->agent_id, .clock_skew = d->policy->clock_skew,
 		.max_lifetime = d->policy->max_lifetime,
@@ -351,7 +403,10 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 		kd_run_finish(r);
 		return;
 	}
+	in.named_only = verify_fails_spent(d);
 	err = kd_signed_check(&in, &res);
+	d->verify_fails.left -= res.failures < d->verify_fails.left ?
+	    res.failures : d->verify_fails.left;
 	if (res.have_cmd) {
 		r->cmd = res.cmd;
 		r->have_cmd = true;

@@ -186,7 +186,8 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 	 * A cut check still names real signers: the envelope is refused
 	 * for it only when they are not enough (check_roles).
 	 */
-	err = kk_trust_signers(in->trust, &env, &out->signers);
+	err = kk_trust_signers(in->trust, &env, in->named_only, &out->signers,
+	    &out->failures);
 	cut = err == -EDQUOT;
 	if ((err < 0 && !cut) || out->signers == 0) {
 		err = cut ? refuse(out, KE_SIGNATURE_BUDGET, BUDGET_DETAIL) :

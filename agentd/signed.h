@@ -60,12 +60,18 @@ struct kd_signed_input {
 	int origin;
 	const struct kd_replay_store *replay;
 	time_t now;
+	/*
+	 * Signatures are tried with the keys they name only (the caller's
+	 * budget of failed verifications is spent: kk_trust_signers).
+	 */
+	bool named_only;
 };
 
 struct kd_signed_result {
 	struct kk_command cmd;		/* once have_cmd: kd_signed_result_free */
 	bool have_cmd;			/* parsed (also in some refusals) */
 	uint64_t signers;		/* bit i: trust key i signed */
+	unsigned failures;		/* failed verifications it cost */
 	const char *reason;		/* the word, NULL when verified */
 	char detail[160];
 };

@@ -516,7 +516,10 @@ key_named(const struct kk_trust *t, const char *keyid)
  * list, up to 16 MiB, every verification hashing all of it): there a
  * signature is tried with the key its keyid names only, and after
  * KK_TRUST_BIG_FAILS (2) that fail no more are tried, so that garbage
- * signatures cost two verifications, not sixteen.
+ * signatures cost two verifications, not sixteen.  named_only asks the
+ * same of any envelope: the caller's budget of failures in time is spent
+ * (a flood of garbage signatures), and -EDQUOT then says that a
+ * signature no named key verified was not tried with the others.
  *
  * Two passes.  First every signature with the key its keyid names: an
  * honest envelope is done here, one verification a signer.  Then the
@@ -529,9 +532,22 @@ key_named(const struct kk_trust *t, const char *keyid)
  * the others were not all tried (-EDQUOT), so that it refuses only an
  * envelope that would need them.
  */
+/* the bits of t's keys that can verify (a key without pub cannot) */
+static uint64_t
+all_keys(const struct kk_trust *t)
+{
+	uint64_t all = 0;
+	size_t j;
+
+	for (j = 0; j < t->nkeys; j++)
+		if (t->keys[j].pub != NULL)
+			all |= UINT64_C(1) << j;
+	return all;
+}
+
 int
 kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
-    uint64_t *signers)
+    bool named_only, uint64_t *signers, unsigned *failures)
 {
 	/* by a signature's first copy: keys tried, and whether it counted */
 	uint64_t tried[KK_DSSE_MAX_SIGS], bit, got = 0;
@@ -545,6 +561,9 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 	if (t == NULL || env == NULL || signers == NULL ||
 	    t->nkeys > KK_TRUST_MAX_KEYS || env->nsigs > KK_DSSE_MAX_SIGS)
 		goto out;
+	/* each try of a big payload hashes all of it */
+	if (env->payload_len > KK_COMMAND_MAX)
+		named_only = true;
 	for (i = 0; i < env->nsigs; i++) {
 		if ((k = first_copy(env, i)) == i) {
 			tried[i] = 0;
@@ -556,9 +575,7 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 		bit = UINT64_C(1) << j;
 		if ((got | tried[k]) & bit)
 			continue;
-		/* each try of a big payload hashes all of it */
-		if (env->payload_len > KK_COMMAND_MAX &&
-		    failed >= KK_TRUST_BIG_FAILS) {
+		if (named_only && failed >= KK_TRUST_BIG_FAILS) {
 			rc = -EDQUOT;
 			goto out;
 		}
@@ -573,7 +590,15 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 	rc = 0;
 	if (env->payload_len > KK_COMMAND_MAX)
 		goto out;
-	for (i = 0; i < env->nsigs; i++) {
+	for (i = 0; named_only && i < env->nsigs; i++) {
+		/* one that no key named verified might have had another */
+		if (first_copy(env, i) == i && !done[i] &&
+		    (got | tried[i]) != all_keys(t)) {
+			rc = -EDQUOT;
+			goto out;
+		}
+	}
+	for (i = 0; !named_only && i < env->nsigs; i++) {
 		/* a copy was tried as its first is */
 		if (first_copy(env, i) != i)
 			continue;
@@ -597,6 +622,8 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 out:
 	if (signers != NULL && rc != -EINVAL)
 		*signers = got;
+	if (failures != NULL)
+		*failures = failed;
 	return rc;
 }
 

@@ -254,9 +254,13 @@ void kk_trust_free(struct kk_trust *t);
  * tried with every key: *signers holds the keys that did verify, and a
  * signature not tried might have added one (or, for a payload over
  * KK_COMMAND_MAX, when KK_TRUST_BIG_FAILS failed).  -EINVAL on misuse.
+ * named_only: every signature is tried with the key its keyid names only,
+ * and KK_TRUST_BIG_FAILS failures end it, as for a payload over
+ * KK_COMMAND_MAX; -EDQUOT if a signature was not tried with every key.
+ * *failures (unless NULL): the failed verifications spent.
  */
 int kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
-    uint64_t *signers);
+    bool named_only, uint64_t *signers, unsigned *failures);
 /* how many of signers hold the role for action a */
 unsigned kk_trust_count_role(const struct kk_trust *t, uint64_t signers,
     enum kk_action a);

@@ -48,6 +48,7 @@ struct world {
 	/* the verb table asked about the origin, when origin_check */
 	bool origin_check;
 	int origin;
+	bool named_only;	/* the parent's budget of failures spent */
 };
 
 static const char *const names[NKEYS] = { "alice", "bob", "carol" };
@@ -183,7 +184,7 @@ check_with(struct world *w, const char *buf, size_t len, time_t now,
 		.max_lifetime = LIFE,
 		.also_needs = kd_verb_also_needs, .replay = store, .now = now,
 		.origin_refusal = w->origin_check ? kd_verb_origin_refusal :
-		    NULL, .origin = w->origin,
+		    NULL, .origin = w->origin, .named_only = w->named_only,
 	};
 
 	return kd_signed_check(&in, res);
@@ -501,6 +502,43 @@ START_TEST(test_bad_signature)
 	/* nothing of an unsigned payload is read: not unknown-action */
 	p = payload("dance", AGENT, NOW - 10, NOW + 600, NULL, 0);
 	expect_mallory(&w, p, "bad-signature");
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
+/*
+ * The parent's budget of failed verifications spent (named_only): a
+ * signature is tried with the key its keyid names only.  alice's under
+ * her own name verifies; alice's under bob's name is refused for the
+ * budget (signature-budget, to be sent again), where it verifies with
+ * the budget; mallory's under alice's name costs one failure, said.
+ */
+START_TEST(test_named_only)
+{
+	EVP_PKEY *alice;
+	struct kd_signed_result res;
+	struct world w;
+	char *p, *e;
+
+	world_make(&w);
+	alice = w.key[ALICE];
+	p = payload("isolate", AGENT, NOW - 10, NOW + 600, NULL, 0);
+	w.named_only = true;
+	e = signed_by(&w, p, ALICE);
+	expect(&w, e, NULL);
+	free(e);
+	e = envelope(KK_PT_COMMAND, p, &alice, &names[BOB], 1);
+	expect(&w, e, "signature-budget");
+	w.named_only = false;
+	expect(&w, e, NULL);
+	free(e);
+	w.named_only = true;
+	e = envelope(KK_PT_COMMAND, p, &w.mallory, &names[ALICE], 1);
+	ck_assert_int_eq(check_at(&w, e, strlen(e), NOW, &res), -EACCES);
+	ck_assert_uint_eq(res.failures, 1);
+	kd_signed_result_free(&res);
+	free(e);
 	free(p);
 	world_free(&w);
 }
@@ -1084,7 +1122,7 @@ KK_SUITE(signed_suite, "signed",
 	KK_CASE("check order", 0, 0), KK_TEST(test_verified),
 	    KK_TEST(test_envelope_cap), KK_TEST(test_payload_cap),
 	    KK_TEST(test_malformed), KK_TEST(test_payload_type),
-	    KK_TEST(test_bad_signature),
+	    KK_TEST(test_bad_signature), KK_TEST(test_named_only),
 	    KK_LOOP(test_single, KK_NITEMS(singles)),
 	    KK_TEST(test_role), KK_TEST(test_threshold),
 	    KK_TEST(test_large_unparsed),

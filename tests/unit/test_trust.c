@@ -659,7 +659,7 @@ signers(const struct kk_trust *t, const struct kk_envelope *env)
 {
 	uint64_t s = 0xdead;
 
-	ck_assert_int_eq(kk_trust_signers(t, env, &s), 0);
+	ck_assert_int_eq(kk_trust_signers(t, env, false, &s, NULL), 0);
 	return s;
 }
 
@@ -998,7 +998,7 @@ static int
 crowd_signers(struct crowd *c, const struct kk_envelope *env, uint64_t *s)
 {
 	verifications = 0;
-	return kk_trust_signers(&c->t, env, s);
+	return kk_trust_signers(&c->t, env, false, s, NULL);
 }
 
 /* How the sixteen garbage signatures name themselves. */
@@ -1131,6 +1131,82 @@ START_TEST(test_budget_honest)
 END_TEST
 
 /*
+ * named_only (the parent's budget of failures in time is spent): sixteen
+ * garbage signatures, each naming a trusted key, cost KK_TRUST_BIG_FAILS
+ * verifications, and the failures are said; signatures that name no key
+ * cost none, and the caller is told they were not tried with the others;
+ * honest signers that name themselves all count, for one verification
+ * each; one that names another key does not, and the caller is told.
+ */
+START_TEST(test_budget_named_only)
+{
+	struct kk_envelope env;
+	struct crowd c;
+	unsigned failed = 99;
+	uint64_t s = 5;
+	char keyid[16];
+	size_t i;
+
+	crowd_make(&c);
+	crowd_env(&c, &env);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++) {
+		snprintf(keyid, sizeof(keyid), "k%zu", i);
+		sign(&env, keyid, c.stranger[i]);
+	}
+	verifications = 0;
+	ck_assert_int_eq(kk_trust_signers(&c.t, &env, true, &s, &failed),
+	    -EDQUOT);
+	ck_assert_uint_eq(s, 0);
+	ck_assert_uint_eq(verifications, KK_TRUST_BIG_FAILS);
+	ck_assert_uint_eq(failed, KK_TRUST_BIG_FAILS);
+	/* the same with the budget: KK_TRUST_FAIL_BUDGET, not 16 x 64 */
+	verifications = 0;
+	ck_assert_int_eq(kk_trust_signers(&c.t, &env, false, &s, &failed),
+	    -EDQUOT);
+	ck_assert_uint_eq(failed, KK_TRUST_FAIL_BUDGET);
+	ck_assert_uint_eq(verifications, KK_TRUST_FAIL_BUDGET);
+	kk_envelope_free(&env);
+
+	/* naming no key: none tried, and not all tried */
+	crowd_env(&c, &env);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		sign(&env, "", c.stranger[i]);
+	verifications = 0;
+	ck_assert_int_eq(kk_trust_signers(&c.t, &env, true, &s, &failed),
+	    -EDQUOT);
+	ck_assert_uint_eq(verifications, 0);
+	ck_assert_uint_eq(failed, 0);
+	kk_envelope_free(&env);
+
+	/* sixteen honest signers naming themselves: all, one try each */
+	crowd_env(&c, &env);
+	for (i = 0; i < KK_DSSE_MAX_SIGS; i++)
+		sign(&env, c.t.keys[i].id, c.key[i]);
+	verifications = 0;
+	ck_assert_int_eq(kk_trust_signers(&c.t, &env, true, &s, &failed), 0);
+	ck_assert_uint_eq(s, (UINT64_C(1) << KK_DSSE_MAX_SIGS) - 1);
+	ck_assert_uint_eq(verifications, KK_DSSE_MAX_SIGS);
+	ck_assert_uint_eq(failed, 0);
+	kk_envelope_free(&env);
+
+	/* one naming itself, one naming another key: the first counts */
+	crowd_env(&c, &env);
+	sign(&env, "k7", c.key[7]);
+	sign(&env, "k9", c.key[8]);
+	verifications = 0;
+	ck_assert_int_eq(kk_trust_signers(&c.t, &env, true, &s, &failed),
+	    -EDQUOT);
+	ck_assert_uint_eq(s, UINT64_C(1) << 7);
+	ck_assert_uint_eq(failed, 1);
+	/* with the budget: both */
+	ck_assert_int_eq(kk_trust_signers(&c.t, &env, false, &s, &failed), 0);
+	ck_assert_uint_eq(s, UINT64_C(1) << 7 | UINT64_C(1) << 8);
+	kk_envelope_free(&env);
+	crowd_free(&c);
+}
+END_TEST
+
+/*
  * A block list's payload (over KK_COMMAND_MAX, 1 MiB here): sixteen
  * garbage signatures, each naming another trusted key, cost
  * KK_TRUST_BIG_FAILS verifications of all of it, not sixteen; honest
@@ -1194,13 +1270,14 @@ START_TEST(test_signers_args)
 
 	world_make(&w);
 	env_new(&env);
-	ck_assert_int_eq(kk_trust_signers(NULL, &env, &s), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(NULL, &env, false, &s, NULL), -EINVAL);
 	ck_assert_uint_eq(s, 0);
-	ck_assert_int_eq(kk_trust_signers(&w.t, NULL, &s), -EINVAL);
-	ck_assert_int_eq(kk_trust_signers(&w.t, &env, NULL), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(&w.t, NULL, false, &s, NULL), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(&w.t, &env, false, NULL, NULL),
+	    -EINVAL);
 	env.nsigs = KK_DSSE_MAX_SIGS + 1;
 	s = 5;
-	ck_assert_int_eq(kk_trust_signers(&w.t, &env, &s), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(&w.t, &env, false, &s, NULL), -EINVAL);
 	ck_assert_uint_eq(s, 0);
 	env.nsigs = 0;
 	kk_envelope_free(&env);
@@ -1227,4 +1304,4 @@ KK_SUITE(trust_suite, "trust",
 	KK_CASE("budget", 0, 120),
 	    KK_LOOP(test_budget_garbage, KK_NITEMS(garbage_keyids)),
 	    KK_LOOP(test_budget_honest, KK_NITEMS(honests)),
-	    KK_TEST(test_budget_big_payload))
+	    KK_TEST(test_budget_named_only), KK_TEST(test_budget_big_payload))
