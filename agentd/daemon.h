@@ -134,11 +134,13 @@ struct kd {
 	char agent_id[65];
 	struct kk_trust *trust;
 	/* failed signature verifications: a budget in time (dispatch.c) */
-	struct {
-		uint64_t at;		/* CLOCK_MONOTONIC us of the last refill */
+	struct kd_verify_fails {
+		uint64_t at;		/* CLOCK_MONOTONIC us: last refill */
+		uint64_t said_at;	/* ... the last line about it */
 		unsigned left;
-		bool spent;		/* named keys only, and said */
-	} verify_fails;
+		bool spent;		/* named keys only */
+		bool told;		/* ... and said, its end to be said */
+	} verify_fails[4];		/* by signed origin (dispatch.c) */
 	bool remote_ready;
 	char remote_err[256];		/* why the channel is off */
 	char replay_dir[PATH_MAX];

@@ -326,54 +326,71 @@ kd_submit(struct kd *d, const struct kd_req *req)
 }
 
 /*
- * Failed signature verifications, a budget in time for all envelopes
- * together, whatever their origin.  An honest signature costs one
- * verification that succeeds; a failure is a signature made by no key it
- * names (kk_trust_signers tries the others, 126 failures at most an
- * envelope, some 8 ms of the parent's time).  A network or fleet child
- * taken over, a hostile broker or a peer with a certificate of the CSIRT
- * CA can send envelopes of garbage signatures as fast as it likes: once
- * the budget is spent, signatures are tried with the keys they name only
- * (two failures at most an envelope, as for a block list), until it has
- * refilled.  Honest commands still verify meanwhile; one whose keyids
- * name no signer is refused (signature-budget), to be sent again.
+ * Failed signature verifications, a budget in time for the envelopes of
+ * each signed origin (the CSIRT channel, the fleet broker, kakurictl
+ * apply: a flood through one spends none of another's).  An honest
+ * signature whose keyid names its signer costs one verification that
+ * succeeds; a failure is a signature made by no key it names
+ * (kk_trust_signers tries the others, 128 failures at most an envelope,
+ * some 8 ms of the parent's time), weighed by the payload each reads (a
+ * block list's up to 16 MiB: a 64 KiB unit each).  A network or fleet
+ * child taken over, a hostile broker or a peer with a certificate of the
+ * CSIRT CA can send envelopes of garbage signatures as fast as it likes:
+ * once the budget is spent, signatures are tried with the keys they name
+ * only (two failures at most an envelope, as for a block list) until it
+ * has refilled to half.  Honest commands whose keyids name their signers
+ * still verify meanwhile; one whose keyids do not is refused
+ * (signature-budget), to be sent again.
  */
 #define VERIFY_FAILS_PER_S	256
 #define VERIFY_FAILS_BURST	(8 * KK_TRUST_FAIL_BUDGET)
+#define VERIFY_FAILS_SAID_USEC	(60ULL * 1000000)	/* a line at most */
 
-/* Whether the budget is spent: refilled for the time gone by first. */
+_Static_assert(KD_ORIGIN_APPLY < 4 && KD_ORIGIN_REMOTE < 4 &&
+    KD_ORIGIN_FLEET < 4, "a budget for each signed origin");
+
+/*
+ * Whether v's budget is spent: refilled for the time gone by first.  Its
+ * spending is said a minute apart at most, and each time said, its end.
+ */
 static bool
-verify_fails_spent(struct kd *d)
+verify_fails_spent(struct kd_verify_fails *v, const char *origin)
 {
 	uint64_t now = kd_now_usec(), add;
 
-	if (d->verify_fails.at == 0) {
-		d->verify_fails.at = now;
-		d->verify_fails.left = VERIFY_FAILS_BURST;
+	if (v->at == 0) {
+		v->at = now;
+		v->left = VERIFY_FAILS_BURST;
 	}
-	add = (now - d->verify_fails.at) * VERIFY_FAILS_PER_S / 1000000;
+	add = (now - v->at) * VERIFY_FAILS_PER_S / 1000000;
 	if (add > 0) {
 		/* whole failures only: the rest of the time counts later */
-		d->verify_fails.at += add * 1000000 / VERIFY_FAILS_PER_S;
-		d->verify_fails.left = add >= VERIFY_FAILS_BURST -
-		    d->verify_fails.left ? VERIFY_FAILS_BURST :
-		    d->verify_fails.left + (unsigned)add;
+		v->at += add * 1000000 / VERIFY_FAILS_PER_S;
+		v->left = add >= VERIFY_FAILS_BURST - v->left ?
+		    VERIFY_FAILS_BURST : v->left + (unsigned)add;
 	}
-	if (d->verify_fails.left < KK_TRUST_FAIL_BUDGET) {
-		if (!d->verify_fails.spent)
-			kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands: "
-			    "over %u failed signature verifications: each "
-			    "signature is tried with the key it names only, "
-			    "until the budget (%u a second) has refilled",
-			    VERIFY_FAILS_BURST, VERIFY_FAILS_PER_S);
-		d->verify_fails.spent = true;
-		return true;
+	if (!v->spent && v->left < KK_TRUST_FAIL_BUDGET) {
+		v->spent = true;
+		if (v->said_at == 0 ||
+		    now - v->said_at >= VERIFY_FAILS_SAID_USEC) {
+			v->said_at = now;
+			v->told = true;
+			kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands "
+			    "(%s): the budget of %u failed signature "
+			    "verifications is spent: each signature is tried "
+			    "with the key it names only, until it has refilled "
+			    "(%u a second)", origin, VERIFY_FAILS_BURST,
+			    VERIFY_FAILS_PER_S);
+		}
+	} else if (v->spent && v->left >= VERIFY_FAILS_BURST / 2) {
+		v->spent = false;
+		if (v->told)
+			kk_log(LOG_NOTICE, KK_MID_REFUSED, "signed commands "
+			    "(%s): the budget of failed signature "
+			    "verifications has refilled", origin);
+		v->told = false;
 	}
-	if (d->verify_fails.spent)
-		kk_log(LOG_NOTICE, KK_MID_REFUSED, "signed commands: the budget "
-		    "of failed signature verifications has refilled");
-	d->verify_fails.spent = false;
-	return false;
+	return v->spent;
 }
 
 void
@@ -393,7 +410,9 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 		.now = time(NULL),
 	};
 	struct kd_signed_result res;
+	struct kd_verify_fails *v;
 	struct run *r;
+	uint64_t cost;
 	int err;
 
 	if ((r = run_for(d, req)) == NULL)
@@ -403,10 +422,12 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 		kd_run_finish(r);
 		return;
 	}
-	in.named_only = verify_fails_spent(d);
+	v = &d->verify_fails[r->origin];
+	in.named_only = verify_fails_spent(v, kd_origin_name(r->origin));
 	err = kd_signed_check(&in, &res);
-	d->verify_fails.left -= res.failures < d->verify_fails.left ?
-	    res.failures : d->verify_fails.left;
+	/* each failure read the payload: a 64 KiB unit of it, at least */
+	cost = (uint64_t)res.failures * (1 + len / KK_COMMAND_MAX);
+	v->left -= cost < v->left ? (unsigned)cost : v->left;
 	if (res.have_cmd) {
 		r->cmd = res.cmd;
 		r->have_cmd = true;

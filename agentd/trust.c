@@ -507,6 +507,19 @@ key_named(const struct kk_trust *t, const char *keyid)
 	return t->nkeys;
 }
 
+/* the bits of t's keys that can verify (a key without pub cannot) */
+static uint64_t
+all_keys(const struct kk_trust *t)
+{
+	uint64_t all = 0;
+	size_t j;
+
+	for (j = 0; j < t->nkeys; j++)
+		if (t->keys[j].pub != NULL)
+			all |= UINT64_C(1) << j;
+	return all;
+}
+
 /*
  * Each signature is credited to at most one key: the one its keyid names,
  * if that key verifies it, otherwise the first other key that does.  A
@@ -532,19 +545,6 @@ key_named(const struct kk_trust *t, const char *keyid)
  * the others were not all tried (-EDQUOT), so that it refuses only an
  * envelope that would need them.
  */
-/* the bits of t's keys that can verify (a key without pub cannot) */
-static uint64_t
-all_keys(const struct kk_trust *t)
-{
-	uint64_t all = 0;
-	size_t j;
-
-	for (j = 0; j < t->nkeys; j++)
-		if (t->keys[j].pub != NULL)
-			all |= UINT64_C(1) << j;
-	return all;
-}
-
 int
 kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
     bool named_only, uint64_t *signers, unsigned *failures)

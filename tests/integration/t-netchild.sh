@@ -155,16 +155,17 @@ check "... cost one audit line at once" test $((after - before)) -eq 1
 check "... and a summary naming the command counts the rest" until_ok 30 bash -c \
 	"'$KAKURICTL' -s '$SOCK' log --json | jq -e '[.entries[] | select(.result == \"rejected: replay\" and .more == 29)] | length == 1'"
 # --- garbage signatures have a budget in time, not only per envelope ---
-# A peer with a certificate of the CSIRT CA (or a network or fleet child
-# taken over, or a hostile broker) sends envelopes of 16 garbage
-# signatures that name no key: each was tried with every trusted key,
-# 48 failed verifications here (128 at most), for every envelope, as
-# fast as they came.  Past 1,024 failures the agent tries each signature
-# with the key it names only, until the budget (256 a second) refills:
-# they are refused unverified (fails on the old code), and an honest
-# command sent behind them still verifies.  How many come before the
-# budget is spent depends on the time they take (it refills meanwhile):
-# the counts are bounds, not figures.
+# A peer with a certificate of the CSIRT CA (or a network child taken
+# over) sends envelopes of 16 garbage signatures that name no key: each
+# was tried with every trusted key, 48 failed verifications here (128 at
+# most), for every envelope, as fast as they came.  Once 1,024 failures
+# are spent the agent tries each signature with the key it names only,
+# until the budget (256 a second) has refilled to half: they are refused
+# unverified (fails on the old code).  An honest command sent behind
+# them still verifies; one whose keyid names another trusted key is
+# refused for the budget, and done once it has refilled.  How many come
+# before the budget is spent depends on the time they take (it refills
+# meanwhile): the counts are bounds.
 check "a fresh agent for the next attack" fresh_agent
 GB=$(sign carol status)
 garbage=()
@@ -178,21 +179,23 @@ json.dump(env, open(sys.argv[2], "w"), separators=(",", ":"))
 EOF2
 	garbage+=("$f")
 done
-send "${garbage[@]}" "$(sign alice status)" >"$WORK/garbage.out" 2>/dev/null
-GBAD=$(jq '[.receipts[] | select(.reason == "bad-signature")] | length' "$WORK/garbage.out")
-GBUDGET=$(jq '[.receipts[] | select(.reason == "signature-budget")] | length' "$WORK/garbage.out")
-echo "  (60 envelopes of 16 garbage signatures: $GBAD bad-signature, $GBUDGET signature-budget)"
+send "${garbage[@]}" "$(sign alice status)" "$(sign alice status --keyid bob)" >"$WORK/garbage.out" 2>/dev/null
+GBAD=$(jq '[.receipts[0:60][] | select(.reason == "bad-signature")] | length' "$WORK/garbage.out")
+GBUDGET=$(jq '[.receipts[0:60][] | select(.reason == "signature-budget")] | length' "$WORK/garbage.out")
+echo "  (60 envelopes of 16 garbage signatures: $GBAD bad-signature, $GBUDGET signature-budget; then $(jq -c '[.receipts[60:][] | .result + ":" + (.reason // "")]' "$WORK/garbage.out"))"
 check "60 envelopes of garbage signatures: 60 refused" test $((GBAD + GBUDGET)) -eq 60
-check "... the first ones tried with every key (bad-signature), 19 at least before the budget of 1,024 failures is spent" \
-	test "$GBAD" -ge 19 -a "$GBAD" -le 50
+check "... the first ones tried with every key (bad-signature): 19 at least, 1,024 failures in 48s" \
+	test "$GBAD" -ge 19
 check "... the rest tried with the keys they name only: refused unverified (fails on the old code)" \
-	test "$GBUDGET" -ge 10
-check "... kakurid said so" grep -Eq "over [0-9]+ failed signature verifications: each signature is tried with the key it names only" "$DLOG"
+	test "$GBUDGET" -ge 1
+check "... kakurid said so" grep -q "signed commands (remote): the budget of 1024 failed signature verifications is spent" "$DLOG"
 check "... an honest command sent behind them, its keyid its signer's: done" \
 	jq -e '.receipts[60].result == "done"' "$WORK/garbage.out"
+check "... one whose keyid names another trusted key: refused for the budget, not as forged" \
+	jq -e '.receipts[61].reason == "signature-budget"' "$WORK/garbage.out"
 wrong_keyid_done() { test "$(send_result "$(sign alice status --keyid bob)")" = done; }
-check_within "... one whose keyid names another trusted key: done, once the budget has refilled (about 4 s)" 20 wrong_keyid_done
-check "... kakurid said the budget refilled" grep -q "the budget of failed signature verifications has refilled" "$DLOG"
+check_within "... and done once the budget has refilled to half (about 2 s)" 20 wrong_keyid_done
+check "... kakurid said it refilled" grep -q "signed commands (remote): the budget of failed signature verifications has refilled" "$DLOG"
 
 # --- an operator who never reads its answers does not keep its slot ---
 # 200 commands 50 ms apart on one connection, a receive buffer as small as

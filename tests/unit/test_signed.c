@@ -703,6 +703,31 @@ START_TEST(test_threshold)
 }
 END_TEST
 
+/*
+ * A release of two signers while the budget of failures is spent
+ * (named_only), carol's signature under alice's keyid: bob alone is not
+ * the threshold, and it is refused for the budget, never taken with one
+ * signer; with the budget, both count.
+ */
+START_TEST(test_threshold_named_only)
+{
+	EVP_PKEY *two[2];
+	const char *ids[2] = { "bob", "alice" };
+	struct world w;
+	char *p;
+
+	p = release_by_two(&w, "release");
+	two[0] = w.key[BOB];
+	two[1] = w.key[CAROL];
+	w.named_only = true;
+	expect_envelope(&w, KK_PT_COMMAND, p, two, ids, 2, "signature-budget");
+	w.named_only = false;
+	expect_envelope(&w, KK_PT_COMMAND, p, two, ids, 2, NULL);
+	free(p);
+	world_free(&w);
+}
+END_TEST
+
 /* thaw needs the release threshold as well: the verb table says so. */
 START_TEST(test_thaw_needs_release)
 {
@@ -1125,6 +1150,7 @@ KK_SUITE(signed_suite, "signed",
 	    KK_TEST(test_bad_signature), KK_TEST(test_named_only),
 	    KK_LOOP(test_single, KK_NITEMS(singles)),
 	    KK_TEST(test_role), KK_TEST(test_threshold),
+	    KK_TEST(test_threshold_named_only),
 	    KK_TEST(test_large_unparsed),
 	    KK_TEST(test_thaw_needs_release), KK_TEST(test_signature_budget),
 	    KK_TEST(test_replay), KK_TEST(test_origin_before_replay),

@@ -1270,14 +1270,17 @@ START_TEST(test_signers_args)
 
 	world_make(&w);
 	env_new(&env);
-	ck_assert_int_eq(kk_trust_signers(NULL, &env, false, &s, NULL), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(NULL, &env, false, &s, NULL),
+	    -EINVAL);
 	ck_assert_uint_eq(s, 0);
-	ck_assert_int_eq(kk_trust_signers(&w.t, NULL, false, &s, NULL), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(&w.t, NULL, false, &s, NULL),
+	    -EINVAL);
 	ck_assert_int_eq(kk_trust_signers(&w.t, &env, false, NULL, NULL),
 	    -EINVAL);
 	env.nsigs = KK_DSSE_MAX_SIGS + 1;
 	s = 5;
-	ck_assert_int_eq(kk_trust_signers(&w.t, &env, false, &s, NULL), -EINVAL);
+	ck_assert_int_eq(kk_trust_signers(&w.t, &env, false, &s, NULL),
+	    -EINVAL);
 	ck_assert_uint_eq(s, 0);
 	env.nsigs = 0;
 	kk_envelope_free(&env);
