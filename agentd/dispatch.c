@@ -382,6 +382,16 @@ verify_fails_spent(struct kd_verify_fails *v, const char *origin)
 			    "(%u a second)", origin, VERIFY_FAILS_BURST,
 			    VERIFY_FAILS_PER_S);
 		}
+	} else if (v->spent && !v->told &&
+	    now - v->said_at >= VERIFY_FAILS_SAID_USEC) {
+		/* spent again within the minute, and for longer: said now */
+		v->said_at = now;
+		v->told = true;
+		kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands (%s): "
+		    "the budget of %u failed signature verifications is spent "
+		    "again and again: each signature is tried with the key it "
+		    "names only, until it has refilled", origin,
+		    VERIFY_FAILS_BURST);
 	} else if (v->spent && v->left >= VERIFY_FAILS_BURST / 2) {
 		v->spent = false;
 		if (v->told)
@@ -422,12 +432,17 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 		kd_run_finish(r);
 		return;
 	}
-	v = &d->verify_fails[r->origin];
-	in.named_only = verify_fails_spent(v, kd_origin_name(r->origin));
+	/* a signed origin, or none: the named keys only, uncounted */
+	v = (unsigned)r->origin < sizeof(d->verify_fails) /
+	    sizeof(d->verify_fails[0]) ? &d->verify_fails[r->origin] : NULL;
+	in.named_only = v == NULL ||
+	    verify_fails_spent(v, kd_origin_name(r->origin));
 	err = kd_signed_check(&in, &res);
-	/* each failure read the payload: a 64 KiB unit of it, at least */
-	cost = (uint64_t)res.failures * (1 + len / KK_COMMAND_MAX);
-	v->left -= cost < v->left ? (unsigned)cost : v->left;
+	/* each failure read the payload: a unit each 64 KiB, one at least */
+	cost = (uint64_t)res.failures * (res.payload_len <= KK_COMMAND_MAX ? 1 :
+	    (res.payload_len + KK_COMMAND_MAX - 1) / KK_COMMAND_MAX);
+	if (v != NULL)
+		v->left -= cost < v->left ? (unsigned)cost : v->left;
 	if (res.have_cmd) {
 		r->cmd = res.cmd;
 		r->have_cmd = true;

@@ -188,9 +188,9 @@ fleet_too_large(struct kd *d, const char *peer, const uint8_t *body,
 		    "size %u): sent without its %s", blen,
 		    (unsigned)fl->packet_max, said);
 	else
-		kk_log(LOG_WARNING, KK_MID_ERROR, "fleet broker: a receipt of "
-		    "%zu bytes is more than an out document holds: sent "
-		    "without its %s", blen, said);
+		kk_log(LOG_WARNING, KK_MID_ERROR, "fleet: a receipt of %zu "
+		    "bytes is more than an out document holds: sent without "
+		    "its %s", blen, said);
 	fleet_send_receipt(fl, 0, brief);
 	free(brief);
 }

@@ -33,8 +33,17 @@ meets(const struct kk_trust *t, uint64_t signers, enum kk_action a,
 	return *have >= *need;
 }
 
-#define BUDGET_DETAIL	"too many signatures failed under the key their " \
-	"keyid names for all to be tried: give each the signer's trust.conf id"
+/* Why not every signature was tried with every key. */
+static const char *
+budget_detail(const struct kd_signed_input *in)
+{
+	if (in->named_only)
+		return "the agent's budget of failed verifications is spent "
+		    "(garbage signatures): send again later, or give each "
+		    "signature the signer's trust.conf id";
+	return "too many signatures failed under the key their keyid names "
+	    "for all to be tried: give each the signer's trust.conf id";
+}
 
 /*
  * Role and thresholds; 0 or the refusal.  cut: not every signature was
@@ -52,7 +61,8 @@ check_roles(const struct kd_signed_input *in, struct kd_signed_result *out,
 
 	if (!meets(in->trust, out->signers, a, &have, &need) || have == 0) {
 		if (cut)
-			return refuse(out, KE_SIGNATURE_BUDGET, BUDGET_DETAIL);
+			return refuse(out, KE_SIGNATURE_BUDGET,
+			    budget_detail(in));
 		if (have == 0)
 			return refuse(out, KE_ROLE,
 			    "no signer holds this action's role");
@@ -65,7 +75,7 @@ check_roles(const struct kd_signed_input *in, struct kd_signed_result *out,
 		    !meets(in->trust, out->signers, (enum kk_action)b, &have,
 		    &need))
 			return cut ? refuse(out, KE_SIGNATURE_BUDGET,
-			    BUDGET_DETAIL) : refuse(out, KE_THRESHOLD,
+			    budget_detail(in)) : refuse(out, KE_THRESHOLD,
 			    "needs the release threshold as well");
 	return 0;
 }
@@ -149,7 +159,7 @@ check_large(const struct kd_signed_input *in, struct kd_signed_result *out,
 	if (kk_trust_count_role(in->trust, out->signers, KK_ACT_BLOCK) > 0)
 		return 0;
 	if (cut)
-		return refuse(out, KE_SIGNATURE_BUDGET, BUDGET_DETAIL);
+		return refuse(out, KE_SIGNATURE_BUDGET, budget_detail(in));
 	return refuse(out, KE_TOO_LARGE, "command payload over 64 KiB, and no "
 	    "signer holds the block role (only block may be larger)");
 }
@@ -186,11 +196,13 @@ kd_signed_check(const struct kd_signed_input *in, struct kd_signed_result *out)
 	 * A cut check still names real signers: the envelope is refused
 	 * for it only when they are not enough (check_roles).
 	 */
+	out->payload_len = env.payload_len;
 	err = kk_trust_signers(in->trust, &env, in->named_only, &out->signers,
 	    &out->failures);
 	cut = err == -EDQUOT;
 	if ((err < 0 && !cut) || out->signers == 0) {
-		err = cut ? refuse(out, KE_SIGNATURE_BUDGET, BUDGET_DETAIL) :
+		err = cut ? refuse(out, KE_SIGNATURE_BUDGET,
+		    budget_detail(in)) :
 		    refuse(out, KE_BAD_SIGNATURE,
 		    "no signature by a trusted key");
 		goto out;

@@ -72,6 +72,7 @@ struct kd_signed_result {
 	bool have_cmd;			/* parsed (also in some refusals) */
 	uint64_t signers;		/* bit i: trust key i signed */
 	unsigned failures;		/* failed verifications it cost */
+	size_t payload_len;		/* ... each of which read this much */
 	const char *reason;		/* the word, NULL when verified */
 	char detail[160];
 };
