@@ -371,27 +371,6 @@ verify_fails_spent(struct kd_verify_fails *v, const char *origin)
 	}
 	if (!v->spent && v->left < KK_TRUST_FAIL_BUDGET) {
 		v->spent = true;
-		if (v->said_at == 0 ||
-		    now - v->said_at >= VERIFY_FAILS_SAID_USEC) {
-			v->said_at = now;
-			v->told = true;
-			kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands "
-			    "(%s): the budget of %u failed signature "
-			    "verifications is spent: each signature is tried "
-			    "with the key it names only, until it has refilled "
-			    "(%u a second)", origin, VERIFY_FAILS_BURST,
-			    VERIFY_FAILS_PER_S);
-		}
-	} else if (v->spent && !v->told &&
-	    now - v->said_at >= VERIFY_FAILS_SAID_USEC) {
-		/* spent again within the minute, and for longer: said now */
-		v->said_at = now;
-		v->told = true;
-		kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands (%s): "
-		    "the budget of %u failed signature verifications is spent "
-		    "again and again: each signature is tried with the key it "
-		    "names only, until it has refilled", origin,
-		    VERIFY_FAILS_BURST);
 	} else if (v->spent && v->left >= VERIFY_FAILS_BURST / 2) {
 		v->spent = false;
 		if (v->told)
@@ -399,6 +378,17 @@ verify_fails_spent(struct kd_verify_fails *v, const char *origin)
 			    "(%s): the budget of failed signature "
 			    "verifications has refilled", origin);
 		v->told = false;
+	}
+	/* spent, and nothing said of it within the minute: said now */
+	if (v->spent && !v->told && (v->said_at == 0 ||
+	    now - v->said_at >= VERIFY_FAILS_SAID_USEC)) {
+		v->said_at = now;
+		v->told = true;
+		kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands (%s): the "
+		    "budget of %u failed signature verifications is spent: "
+		    "each signature is tried with the key it names only, until "
+		    "it has refilled (%u a second)", origin, VERIFY_FAILS_BURST,
+		    VERIFY_FAILS_PER_S);
 	}
 	return v->spent;
 }

@@ -130,8 +130,7 @@ fleet_send_receipt(struct kd_fleet *fl, uint32_t token, const char *receipt)
 	size_t len = receipt != NULL ? strlen(receipt) : 0;
 
 	kd_child_send(fl->child, KK_IPC_REPLY, token, receipt, len);
-	if (len > 0)
-		kd_fleet_sent_keep(&fl->sent, receipt, len);
+	kd_fleet_sent_keep(&fl->sent, receipt, len);
 }
 
 /*

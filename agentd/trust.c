@@ -550,7 +550,7 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
     bool named_only, uint64_t *signers, unsigned *failures)
 {
 	/* by a signature's first copy: keys tried, and whether it counted */
-	uint64_t tried[KK_DSSE_MAX_SIGS], bit, got = 0;
+	uint64_t tried[KK_DSSE_MAX_SIGS], bit, got = 0, all;
 	bool done[KK_DSSE_MAX_SIGS];
 	unsigned failed = 0;
 	size_t i, j, k;
@@ -590,10 +590,11 @@ kk_trust_signers(const struct kk_trust *t, const struct kk_envelope *env,
 	rc = 0;
 	if (env->payload_len > KK_COMMAND_MAX)
 		goto out;
+	all = named_only ? all_keys(t) : 0;
 	for (i = 0; named_only && i < env->nsigs; i++) {
 		/* one that no key named verified might have had another */
 		if (first_copy(env, i) == i && !done[i] &&
-		    (got | tried[i]) != all_keys(t)) {
+		    (got | tried[i]) != all) {
 			rc = -EDQUOT;
 			goto out;
 		}
