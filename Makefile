@@ -213,6 +213,14 @@ $(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/nortnl.so: $(OBJDIR)/%.
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
+# another process's commit inside kakurid's own batch (t-tamper-window)
+$(OBJDIR)/commitwindow.so: tests/integration/commitwindow.c
+	@mkdir -p $(dir $@)
+	$(call quiet,CC,$<)
+	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC \
+		$(shell $(PKG_CONFIG) --cflags libmnl libnftnl) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs libmnl libnftnl) -ldl
+
 # a directory out of reach: an NSS module that answers one uid late (t-names)
 $(OBJDIR)/libnss_kkslow.so.2: tests/nss_slow.c
 	@mkdir -p $(dir $@)
@@ -294,6 +302,7 @@ $(OBJDIR)/tunrelay: $(call obj,tests/integration/tunrelay.c)
 TESTPROGS := $(OBJDIR)/netprobe $(OBJDIR)/coretarget $(OBJDIR)/forker \
 	$(OBJDIR)/fusehang $(OBJDIR)/statusprobe $(OBJDIR)/pidreuse \
 	$(OBJDIR)/evilpreload.so $(OBJDIR)/syncfail.so $(OBJDIR)/nortnl.so \
+	$(OBJDIR)/commitwindow.so \
 	$(OBJDIR)/netstress $(OBJDIR)/hog \
 	$(OBJDIR)/floodagent $(OBJDIR)/dripagent $(OBJDIR)/fakereceipt \
 	$(OBJDIR)/mklog $(OBJDIR)/nftset $(OBJDIR)/notifyd $(OBJDIR)/setswap \

@@ -43,7 +43,9 @@
  * While the tables hold: one GETGEN round trip now and then.  Every commit
  * in the namespace reaches the monitor at once, and a lost event is an
  * overrun (ENOBUFS) that verifies at once too (on_nft_event); the timer
- * is the backstop behind both, so an idle kakurid sleeps between.  What
+ * is the backstop behind both, so an idle kakurid sleeps between.  A
+ * commit made while the monitor was out of the group for kakurid's own
+ * batch has no event: the timer tells it (nft/send.c).  What
  * has no event at all (a squatter's owner table vanishing with its socket)
  * is the retry below, which keeps its fast backoff.
  */
@@ -652,7 +654,15 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 	/* USB has no generation to compare: its own check, rate-limited */
 	kd_usb_watch_tick(d);
-	if ((d->incident.what[0] && (!kd_incident_holds(d) ||
+	/*
+	 * A commit of another process's while the monitor was out of the
+	 * group for one of ours (send.c): the generation read back after
+	 * ours already counts it, so only this tells it.
+	 */
+	if (kk_nft_events_missed(&d->nft))
+		enforce(d, "a process unknown (committed beside kakurid's "
+		    "own batch)", true);
+	else if ((d->incident.what[0] && (!kd_incident_holds(d) ||
 	    kd_now_usec() >= d->incident.last + KD_QUIET_USEC)) || !kd_tables_own_name(d) ||
 	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
 	    gen != d->verified_gen)

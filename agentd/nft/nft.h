@@ -445,6 +445,12 @@ struct kk_nft {
 	uint32_t seq;
 	struct mnl_socket *mon;	/* nftables event monitor */
 	uint32_t mon_portid;
+	/*
+	 * Another process committed while the monitor was out of the group
+	 * for one of our batches (send.c): its events were never made for
+	 * us.  kk_nft_events_missed() tells it once.
+	 */
+	bool events_missed;
 	char err[320];		/* last error, naming the rule when the kernel refused one */
 	int err_family;		/* of the message the kernel refused, 0 if none */
 	struct timespec committed;	/* CLOCK_REALTIME when the last batch was acked */
@@ -566,5 +572,16 @@ int kk_nft_drill_exists(struct kk_nft *n);
 int kk_nft_monitor_open(struct kk_nft *n);
 int kk_nft_monitor_fd(const struct kk_nft *n);
 int kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev);
+/*
+ * send.c: whether another process committed while the monitor was out of
+ * the group for our batch, once (then false until it happens again); and
+ * the pure test behind it: the generation after the batch is not the one
+ * before it moved by the batch's own commit alone (a batch the kernel
+ * refused commits nothing).  Without both generations, it cannot be
+ * told: true.
+ */
+bool kk_nft_events_missed(struct kk_nft *n);
+bool kk_nft_commits_besides(bool gens_ok, uint32_t gen_before,
+    uint32_t gen_after, bool committed);
 
 #endif

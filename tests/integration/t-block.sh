@@ -354,6 +354,11 @@ check_within "the drill ends at its stop" 10 drill_over
 check "its table was verified ($(raw_request "$WORK/drill.json" | jq -r '.drills[0].timings_ms | "committed \(.committed) ms, verified \(.verified) ms"'))" \
 	eval 'raw_request "$WORK/drill.json" | jq -e ".drills[0].timings_ms.verified != null" >/dev/null'
 
+# the monitor is out of the event group for each of kakurid's batches
+# (nft/send.c): none of them, 100,000 elements or not, is taken for a
+# commit of another process's
+refute "no batch of kakurid's own was told as a commit of a process unknown's" \
+	audit_has '.action=="nftables-change" and (.actor|test("process unknown"))'
 echo "-- restart and boot restore put the lists back"
 stop_kakurid -TERM
 start_kakurid || die "kakurid starts again"

@@ -1128,6 +1128,37 @@ START_TEST(check_reads_follow_the_generation)
 END_TEST
 
 /*
+ * While our batch is committed the monitor is out of the group (send.c):
+ * a commit of another process's then is told by the generation alone.
+ * Our batch moves it by one, a batch the kernel refused by none; anything
+ * else, or a generation not read, is a commit besides ours.
+ */
+START_TEST(commits_besides_ours_are_told)
+{
+	/* ours alone */
+	ck_assert(!kk_nft_commits_besides(true, 1000, 1001, true));
+	/* refused: nothing committed, nothing besides */
+	ck_assert(!kk_nft_commits_besides(true, 1000, 1000, false));
+	/* another's before, during or after ours: one more */
+	ck_assert(kk_nft_commits_besides(true, 1000, 1002, true));
+	/* another's while ours was refused */
+	ck_assert(kk_nft_commits_besides(true, 1000, 1001, false));
+	/* ours did not show (it cannot go back): something is wrong */
+	ck_assert(kk_nft_commits_besides(true, 1000, 1000, true));
+	ck_assert(kk_nft_commits_besides(true, 1000, 999, true));
+	/* the generation skips 0 as it wraps */
+	ck_assert(!kk_nft_commits_besides(true, UINT32_MAX, 1, true));
+	ck_assert(kk_nft_commits_besides(true, UINT32_MAX, 0, true));
+	ck_assert(kk_nft_commits_besides(true, UINT32_MAX, 2, true));
+	ck_assert(!kk_nft_commits_besides(true, UINT32_MAX, UINT32_MAX,
+	    false));
+	/* not read: cannot be told, so told */
+	ck_assert(kk_nft_commits_besides(false, 1000, 1001, true));
+	ck_assert(kk_nft_commits_besides(false, 1000, 1000, false));
+}
+END_TEST
+
+/*
  * An address taken out of sealed ranges (a management peer inside a
  * block list): the range that held it split, shrunk at either end or
  * gone, the rest and the digest as if the list had been sent without it;
@@ -1194,6 +1225,7 @@ KK_SUITE(nft_sets_suite, "nft_sets",
 	    KK_TEST(small_set_attributes_are_compared),
 	    KK_TEST(listed_element_flags_count),
 	    KK_TEST(check_reads_follow_the_generation),
+	    KK_TEST(commits_besides_ours_are_told),
 	    KK_TEST(settled_sets_are_the_written_ones),
 	    KK_TEST(element_dumps_wait_a_second),
 	    KK_TEST(carve_takes_one_address_out))
