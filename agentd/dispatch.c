@@ -342,37 +342,64 @@ kd_submit(struct kd *d, const struct kd_req *req)
  * still verify meanwhile; one whose keyids do not is refused
  * (signature-budget), to be sent again.
  */
-#define VERIFY_FAILS_PER_S	256
-#define VERIFY_FAILS_BURST	(8 * KK_TRUST_FAIL_BUDGET)
 #define VERIFY_FAILS_SAID_USEC	(60ULL * 1000000)	/* a line at most */
 
 _Static_assert(KD_ORIGIN_APPLY < 4 && KD_ORIGIN_REMOTE < 4 &&
     KD_ORIGIN_FLEET < 4, "a budget for each signed origin");
 
+enum kd_budget_turn
+kd_verify_fails_at(struct kd_verify_fails *v, uint64_t now)
+{
+	uint64_t add;
+
+	if (v->at == 0) {
+		v->at = now;
+		v->left = KD_VERIFY_FAILS_BURST;
+	}
+	/* a clock that went back (it does not) refills nothing */
+	add = now > v->at ? (now - v->at) * KD_VERIFY_FAILS_PER_S / 1000000 :
+	    0;
+	if (add > 0) {
+		/* whole failures only: the rest of the time counts later */
+		v->at += add * 1000000 / KD_VERIFY_FAILS_PER_S;
+		v->left = add >= KD_VERIFY_FAILS_BURST - v->left ?
+		    KD_VERIFY_FAILS_BURST : v->left + (unsigned)add;
+	}
+	if (!v->spent && v->left < KK_TRUST_FAIL_BUDGET) {
+		v->spent = true;
+		return KD_BUDGET_SPENT;
+	}
+	if (v->spent && v->left >= KD_VERIFY_FAILS_BURST / 2) {
+		v->spent = false;
+		return KD_BUDGET_REFILLED;
+	}
+	return KD_BUDGET_SAME;
+}
+
+void
+kd_verify_fails_take(struct kd_verify_fails *v, uint64_t cost)
+{
+	v->left -= cost < v->left ? (unsigned)cost : v->left;
+}
+
+uint64_t
+kd_verify_fails_cost(unsigned failures, size_t payload_len)
+{
+	/* each failure read the payload: a unit each 64 KiB, one at least */
+	return (uint64_t)failures * (payload_len <= KK_COMMAND_MAX ? 1 :
+	    (payload_len + KK_COMMAND_MAX - 1) / KK_COMMAND_MAX);
+}
+
 /*
- * Whether v's budget is spent: refilled for the time gone by first.  Its
- * spending is said a minute apart at most, and each time said, its end.
+ * Whether v's budget is spent, now.  Its spending is said a minute apart
+ * at most, and each time said, its end.
  */
 static bool
 verify_fails_spent(struct kd_verify_fails *v, const char *origin)
 {
-	uint64_t now = kd_now_usec(), add;
+	uint64_t now = kd_now_usec();
 
-	if (v->at == 0) {
-		v->at = now;
-		v->left = VERIFY_FAILS_BURST;
-	}
-	add = (now - v->at) * VERIFY_FAILS_PER_S / 1000000;
-	if (add > 0) {
-		/* whole failures only: the rest of the time counts later */
-		v->at += add * 1000000 / VERIFY_FAILS_PER_S;
-		v->left = add >= VERIFY_FAILS_BURST - v->left ?
-		    VERIFY_FAILS_BURST : v->left + (unsigned)add;
-	}
-	if (!v->spent && v->left < KK_TRUST_FAIL_BUDGET) {
-		v->spent = true;
-	} else if (v->spent && v->left >= VERIFY_FAILS_BURST / 2) {
-		v->spent = false;
+	if (kd_verify_fails_at(v, now) == KD_BUDGET_REFILLED) {
 		if (v->told)
 			kk_log(LOG_NOTICE, KK_MID_REFUSED, "signed commands "
 			    "(%s): the budget of failed signature "
@@ -387,8 +414,8 @@ verify_fails_spent(struct kd_verify_fails *v, const char *origin)
 		kk_log(LOG_WARNING, KK_MID_REFUSED, "signed commands (%s): the "
 		    "budget of %u failed signature verifications is spent: "
 		    "each signature is tried with the key it names only, until "
-		    "it has refilled (%u a second)", origin, VERIFY_FAILS_BURST,
-		    VERIFY_FAILS_PER_S);
+		    "it has refilled (%u a second)", origin,
+		    KD_VERIFY_FAILS_BURST, KD_VERIFY_FAILS_PER_S);
 	}
 	return v->spent;
 }
@@ -412,7 +439,6 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 	struct kd_signed_result res;
 	struct kd_verify_fails *v;
 	struct run *r;
-	uint64_t cost;
 	int err;
 
 	if ((r = run_for(d, req)) == NULL)
@@ -428,11 +454,9 @@ kd_submit_envelope(struct kd *d, const struct kd_req *req, const uint8_t *buf,
 	in.named_only = v == NULL ||
 	    verify_fails_spent(v, kd_origin_name(r->origin));
 	err = kd_signed_check(&in, &res);
-	/* each failure read the payload: a unit each 64 KiB, one at least */
-	cost = (uint64_t)res.failures * (res.payload_len <= KK_COMMAND_MAX ? 1 :
-	    (res.payload_len + KK_COMMAND_MAX - 1) / KK_COMMAND_MAX);
 	if (v != NULL)
-		v->left -= cost < v->left ? (unsigned)cost : v->left;
+		kd_verify_fails_take(v, kd_verify_fails_cost(res.failures,
+		    res.payload_len));
 	if (res.have_cmd) {
 		r->cmd = res.cmd;
 		r->have_cmd = true;

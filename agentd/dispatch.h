@@ -39,6 +39,30 @@ void kd_submit_envelope(struct kd *d, const struct kd_req *req,
 void kd_submit_refused(struct kd *d, const struct kd_req *req,
     const char *reason, const char *detail);
 
+/*
+ * The budget of failed signature verifications of one signed origin
+ * (struct kd_verify_fails, daemon.h), its arithmetic alone:
+ * kd_verify_fails_at refills it for the time from its last refill to now
+ * (CLOCK_MONOTONIC us), PER_S a second in whole failures, up to BURST;
+ * it is spent once fewer than KK_TRUST_FAIL_BUDGET are left (an
+ * envelope's worst case), and stays so until refilled to half of BURST.
+ * It says whether that changed now.  kd_verify_fails_take spends cost
+ * (never below 0); kd_verify_fails_cost weighs failures that each read a
+ * payload of payload_len (a unit each KK_COMMAND_MAX, one at least).
+ */
+#define KD_VERIFY_FAILS_PER_S	256
+#define KD_VERIFY_FAILS_BURST	(8 * KK_TRUST_FAIL_BUDGET)
+struct kd_verify_fails;
+enum kd_budget_turn {
+	KD_BUDGET_SAME,
+	KD_BUDGET_SPENT,
+	KD_BUDGET_REFILLED,
+};
+enum kd_budget_turn kd_verify_fails_at(struct kd_verify_fails *v,
+    uint64_t now);
+void kd_verify_fails_take(struct kd_verify_fails *v, uint64_t cost);
+uint64_t kd_verify_fails_cost(unsigned failures, size_t payload_len);
+
 /* The whole table, for the unit test that walks it. */
 const struct kd_verb *kd_verb_table(size_t *n);
 /* The row of name, or NULL. */

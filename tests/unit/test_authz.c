@@ -15,6 +15,10 @@
  * And the control connections each kind of caller may hold (issue 8):
  * quotas per uid, the slots users outside the staff share, the reserve
  * staff and root keep.
+ *
+ * And the budget of failed signature verifications each signed origin
+ * has (dispatch.c), its arithmetic: the refill in time, the spending,
+ * when it counts as spent and when no longer.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -24,6 +28,7 @@
 
 #include <check.h>
 
+#include "daemon.h"
 #include "dispatch.h"
 #include "kakuri.h"
 #include "suites.h"
@@ -497,6 +502,87 @@ START_TEST(test_answer_max)
 }
 END_TEST
 
+#define SEC	1000000ULL
+#define BURST	KD_VERIFY_FAILS_BURST
+#define PER_S	KD_VERIFY_FAILS_PER_S
+
+/* A budget first looked at is full; spending is clamped at nothing. */
+START_TEST(test_budget_starts_full)
+{
+	struct kd_verify_fails v = { 0 };
+
+	ck_assert_int_eq(kd_verify_fails_at(&v, 5 * SEC), KD_BUDGET_SAME);
+	ck_assert_uint_eq(v.left, BURST);
+	ck_assert(!v.spent);
+	kd_verify_fails_take(&v, 10);
+	ck_assert_uint_eq(v.left, BURST - 10);
+	kd_verify_fails_take(&v, UINT64_MAX);
+	ck_assert_uint_eq(v.left, 0);
+}
+END_TEST
+
+/*
+ * Spent once fewer than an envelope's worst case are left, and so until
+ * refilled to half: 256 a second, in whole failures, the rest of the time
+ * kept for later; never above the burst, however long the wait.
+ */
+START_TEST(test_budget_spends_and_refills)
+{
+	struct kd_verify_fails v = { 0 };
+	uint64_t t = 100 * SEC;
+
+	kd_verify_fails_at(&v, t);
+	kd_verify_fails_take(&v, BURST - KK_TRUST_FAIL_BUDGET);
+	ck_assert_int_eq(kd_verify_fails_at(&v, t), KD_BUDGET_SAME);
+	ck_assert(!v.spent);	/* exactly an envelope's worst case left */
+	kd_verify_fails_take(&v, 1);
+	ck_assert_int_eq(kd_verify_fails_at(&v, t), KD_BUDGET_SPENT);
+	ck_assert(v.spent);
+	ck_assert_int_eq(kd_verify_fails_at(&v, t), KD_BUDGET_SAME);
+	/* 1/256 s less one microsecond: not a whole failure yet */
+	ck_assert_int_eq(kd_verify_fails_at(&v, t + SEC / PER_S - 1),
+	    KD_BUDGET_SAME);
+	ck_assert_uint_eq(v.left, KK_TRUST_FAIL_BUDGET - 1);
+	/* ... the microsecond after: one, the time before it not lost */
+	kd_verify_fails_at(&v, t + SEC / PER_S + 1);
+	ck_assert_uint_eq(v.left, KK_TRUST_FAIL_BUDGET);
+	/* above the worst case again, still spent: until half the burst */
+	ck_assert(v.spent);
+	t += SEC / PER_S + 1;
+	ck_assert_int_eq(kd_verify_fails_at(&v, t + SEC), KD_BUDGET_SAME);
+	ck_assert_uint_eq(v.left, KK_TRUST_FAIL_BUDGET + PER_S);
+	ck_assert(v.spent);
+	/* half the burst: no longer spent */
+	ck_assert_int_eq(kd_verify_fails_at(&v, t + 60 * SEC),
+	    KD_BUDGET_REFILLED);
+	ck_assert(!v.spent);
+	ck_assert_uint_eq(v.left, BURST);	/* a minute refills it all */
+	/* a day later: the burst, no more */
+	kd_verify_fails_at(&v, t + 86400 * SEC);
+	ck_assert_uint_eq(v.left, BURST);
+	/* a clock that went back refills nothing and breaks nothing */
+	kd_verify_fails_take(&v, 100);
+	ck_assert_int_eq(kd_verify_fails_at(&v, t), KD_BUDGET_SAME);
+	ck_assert_uint_eq(v.left, BURST - 100);
+}
+END_TEST
+
+/* Each failure weighs one unit, and one per 64 KiB of a larger payload. */
+START_TEST(test_budget_cost)
+{
+	ck_assert_uint_eq(kd_verify_fails_cost(0, 0), 0);
+	ck_assert_uint_eq(kd_verify_fails_cost(16, 100), 16);
+	ck_assert_uint_eq(kd_verify_fails_cost(1, KK_COMMAND_MAX), 1);
+	ck_assert_uint_eq(kd_verify_fails_cost(1, KK_COMMAND_MAX + 1), 2);
+	ck_assert_uint_eq(kd_verify_fails_cost(2, 16 * 1024 * 1024),
+	    2 * (16 * 1024 * 1024 / KK_COMMAND_MAX));
+	/* an envelope's worst: every failure allowed, the largest payload */
+	ck_assert_uint_eq(kd_verify_fails_cost(KK_TRUST_FAIL_BUDGET,
+	    KK_BLOCK_PAYLOAD_MAX), (uint64_t)KK_TRUST_FAIL_BUDGET *
+	    ((KK_BLOCK_PAYLOAD_MAX + KK_COMMAND_MAX - 1) / KK_COMMAND_MAX));
+}
+END_TEST
+
 KK_SUITE(authz_suite, "authz",
 	KK_CASE("matrix", 0, 0),
 	    KK_LOOP(test_matrix, (int)(KK_OP__MAX * NCALLERS)),
@@ -513,4 +599,8 @@ KK_SUITE(authz_suite, "authz",
 	KK_CASE("connections", 0, 0),
 	    KK_LOOP(test_peer_class, (int)NCALLERS),
 	    KK_TEST(test_admit_per_uid), KK_TEST(test_admit_reserved),
-	    KK_TEST(test_deadlines), KK_TEST(test_answer_max))
+	    KK_TEST(test_deadlines), KK_TEST(test_answer_max),
+	KK_CASE("signature budget", 0, 0),
+	    KK_TEST(test_budget_starts_full),
+	    KK_TEST(test_budget_spends_and_refills),
+	    KK_TEST(test_budget_cost))
