@@ -369,6 +369,9 @@ kd_quarantine_status(struct kd *d)
 	    KW_TAMPER_EVENTS, (json_int_t)d->tamper_events);
 	if (o == NULL)
 		return NULL;
+	/* other processes' commits told by the generation alone (send.c) */
+	json_object_set_new(o, KW_COMMITS_UNSEEN,
+	    json_integer((json_int_t)d->nft.commits_unseen));
 	snprintf(table, sizeof(table), "inet %s", kd_tables_name(d));
 	json_object_set_new(o, KW_ENFORCED_BY, json_string(table));
 	json_object_set_new(o, KW_TAMPER, kd_alerts_json(d));
@@ -586,12 +589,15 @@ enforce(struct kd *d, const char *who, bool foreign_commit)
 		d->verified_gen = gen;
 		d->gen_valid = gen_ok;
 		foreign_look(d, gen, gen_ok);
-		if (d->incident.what[0] && !kd_incident_holds(d))
+		if (d->incident.what[0] && !kd_incident_holds(d)) {
 			kd_incident_event(d, who, "restored", false, t0);
-		else if (d->incident.what[0] &&
+			goto out;
+		}
+		if (d->incident.what[0] &&
 		    kd_now_usec() >= d->incident.last + KD_QUIET_USEC)
 			kd_incident_close(d);
-		else if (foreign_commit && d->state.mode != KK_MODE_OPEN)
+		/* the commit that woke this check, the incident over or not */
+		if (foreign_commit && d->state.mode != KK_MODE_OPEN)
 			kd_nftables_changed(d, who);
 		goto out;
 	}
@@ -650,19 +656,23 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kd *d = userdata;
 	long faults = kd_lean_faults();
+	struct kk_nft_missed missed;
 	uint32_t gen;
 
 	/* USB has no generation to compare: its own check, rate-limited */
 	kd_usb_watch_tick(d);
 	/*
-	 * A commit of another process's while the monitor was out of the
-	 * group for one of ours (send.c): the generation read back after
-	 * ours already counts it, so only this tells it.
+	 * Commits of other processes while the monitor was out of the group
+	 * for one of ours (send.c): the generation read back after ours
+	 * already counts them, so only this tells them.  Unsure: verified
+	 * as after a change, no commit claimed.
 	 */
-	if (kk_nft_events_missed(&d->nft))
-		enforce(d, "a process unknown (committed beside kakurid's "
-		    "own batch)", true);
-	else if ((d->incident.what[0] && (!kd_incident_holds(d) ||
+	kk_nft_events_missed(&d->nft, &missed);
+	if (missed.commits)
+		enforce(d, "a process unknown (committed while kakurid's own "
+		    "batch was)", true);
+	else if (missed.unsure || (d->incident.what[0] &&
+	    (!kd_incident_holds(d) ||
 	    kd_now_usec() >= d->incident.last + KD_QUIET_USEC)) || !kd_tables_own_name(d) ||
 	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
 	    gen != d->verified_gen)
@@ -675,6 +685,23 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		kd_lean_idle_work(faults);
 	}
 	return 0;
+}
+
+/*
+ * The monitor missed something while out of the group for a batch of ours
+ * (send.c): the verify timer tells it at once, as an event would have.
+ */
+static void
+verify_now(void *arg)
+{
+	struct kd *d = arg;
+
+	/* before the timer is made (adoption): its first run takes it */
+	if (d->verify_timer == NULL)
+		return;
+	sd_event_source_set_time_accuracy(d->verify_timer,
+	    KD_TIMER_ACCURACY_USEC);
+	arm_earlier(d->verify_timer, 0);
 }
 
 /* err of an nftables call, with its message (d->nft.err) logged if it failed */
@@ -700,6 +727,8 @@ kd_quarantine_monitor(struct kd *d)
 
 	if ((err = nft_logged(d, kk_nft_monitor_open(&d->nft))) < 0)
 		return err;
+	d->nft.on_missed = verify_now;
+	d->nft.on_missed_arg = d;
 	if ((err = sd_event_add_io(d->ev, &d->mon_src,
 	    kk_nft_monitor_fd(&d->nft), EPOLLIN, on_nft_event, d)) < 0)
 		return err;

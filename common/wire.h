@@ -55,6 +55,7 @@ struct json_t;
 #define KW_PROTECTION		"protection"
 #define KW_VERIFIED		"verified"
 #define KW_TAMPER_EVENTS	"tamper_events"
+#define KW_COMMITS_UNSEEN	"commits_unseen"
 #define KW_ENFORCED_BY		"enforced_by"
 #define KW_TAMPER		"tamper"
 #define KW_WHAT			"what"

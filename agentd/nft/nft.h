@@ -446,11 +446,20 @@ struct kk_nft {
 	struct mnl_socket *mon;	/* nftables event monitor */
 	uint32_t mon_portid;
 	/*
-	 * Another process committed while the monitor was out of the group
-	 * for one of our batches (send.c): its events were never made for
-	 * us.  kk_nft_events_missed() tells it once.
+	 * What the monitor could not see while it was out of the group for
+	 * one of our batches (send.c): other processes' commits told by the
+	 * generation alone, and whether that could not be told (a
+	 * generation unread, a batch of unknown outcome, the group not
+	 * rejoined: mon_out).  kk_nft_events_missed() takes them; on_missed,
+	 * if set, is called as soon as there are some.  commits_unseen
+	 * counts all such commits since start.
 	 */
-	bool events_missed;
+	unsigned missed_commits;
+	bool missed_unsure;
+	bool mon_out;
+	unsigned long commits_unseen;
+	void (*on_missed)(void *arg);
+	void *on_missed_arg;
 	char err[320];		/* last error, naming the rule when the kernel refused one */
 	int err_family;		/* of the message the kernel refused, 0 if none */
 	struct timespec committed;	/* CLOCK_REALTIME when the last batch was acked */
@@ -573,15 +582,32 @@ int kk_nft_monitor_open(struct kk_nft *n);
 int kk_nft_monitor_fd(const struct kk_nft *n);
 int kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev);
 /*
- * send.c: whether another process committed while the monitor was out of
- * the group for our batch, once (then false until it happens again); and
- * the pure test behind it: the generation after the batch is not the one
- * before it moved by the batch's own commit alone (a batch the kernel
- * refused commits nothing).  Without both generations, it cannot be
- * told: true.
+ * send.c: what the monitor missed while out of the group for our batches
+ * (struct kk_nft), taken: the commits of other processes, and whether
+ * more could not be told.  A monitor left out of the group by a failed
+ * rejoin tries again here.
  */
-bool kk_nft_events_missed(struct kk_nft *n);
-bool kk_nft_commits_besides(bool gens_ok, uint32_t gen_before,
-    uint32_t gen_after, bool committed);
+struct kk_nft_missed {
+	unsigned commits;
+	bool unsure;
+};
+void kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m);
+/*
+ * The pure count behind it: how many commits besides our batch's the
+ * generation moved by from gen_before to gen_after (it skips 0 as it
+ * wraps), given what became of the batch: committed (every message
+ * acknowledged), refused (the kernel answered an error: nothing was
+ * committed) or unknown (the answers could not all be read).  -1 if it
+ * cannot be told: a generation unread, or a commit of ours that did not
+ * show.  For an unknown outcome the batch is taken as committed if the
+ * generation moved, and the caller is unsure.
+ */
+enum kk_nft_outcome {
+	KK_NFT_COMMITTED,
+	KK_NFT_REFUSED,
+	KK_NFT_UNKNOWN,
+};
+long kk_nft_commits_besides(bool gens_ok, uint32_t gen_before,
+    uint32_t gen_after, enum kk_nft_outcome outcome);
 
 #endif

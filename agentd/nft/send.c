@@ -9,6 +9,7 @@
  * refused (NETLINK_EXT_ACK), which names the element.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,11 +161,13 @@ refused(struct kk_nft *n, const struct kk_nft_batch *b,
  * isolate's time; for a block list of 100,000 ranges, seconds
  * (nf_tables_setelem_notify).  So the monitor leaves the group while our
  * batch is committed.  What another process commits meanwhile is not
- * lost: the generation read before and after says whether anything but
- * our batch was committed, and if so the verify timer hears of it
- * (kk_nft_events_missed), as of a commit by a process unknown.  Our own
- * tables are read back after the batch anyway.  Without a generation
- * read first the monitor stays in the group.
+ * lost: the generation read before leaving and after rejoining says how
+ * many commits there were besides ours, and on_missed has them verified
+ * at once (quarantine.c), and reported as by a process unknown.  The two
+ * reads overlap the group's edges, so a commit there is both seen as an
+ * event and counted: told twice, never missed.  Our own tables are read
+ * back after the batch anyway.  Without a generation read first, the
+ * monitor stays in the group.
  */
 static bool
 monitor_member(struct kk_nft *n, bool member)
@@ -175,60 +178,82 @@ monitor_member(struct kk_nft *n, bool member)
 	    NETLINK_DROP_MEMBERSHIP, &group, sizeof(group)) == 0;
 }
 
+/* the generation, n->err kept as it was: the batch's own error stays */
+static bool
+genid_quietly(struct kk_nft *n, uint32_t *gen)
+{
+	char keep[sizeof(n->err)];
+	bool ok;
+
+	memcpy(keep, n->err, sizeof(keep));
+	ok = kk_nft_genid(n, gen) == 0;
+	memcpy(n->err, keep, sizeof(keep));
+	return ok;
+}
+
 static bool
 monitor_leave(struct kk_nft *n, uint32_t *gen)
 {
-	char keep[sizeof(n->err)];
-	bool gen_ok;
-
-	if (n->mon == NULL)
+	if (n->mon == NULL || n->mon_out)
 		return false;
-	memcpy(keep, n->err, sizeof(keep));
-	gen_ok = kk_nft_genid(n, gen) == 0;
-	memcpy(n->err, keep, sizeof(keep));
-	return gen_ok && monitor_member(n, false);
+	return genid_quietly(n, gen) && monitor_member(n, false);
 }
 
-/* back in the group: whether anything but our batch came meanwhile */
+/* back in the group: what came meanwhile besides our batch */
 static void
-monitor_back(struct kk_nft *n, uint32_t gen_before, bool committed)
+monitor_back(struct kk_nft *n, uint32_t gen_before, enum kk_nft_outcome o)
 {
-	char keep[sizeof(n->err)];
 	uint32_t gen = 0;
 	bool gen_ok;
+	long besides;
 
-	/*
-	 * Not back (no memory): events are lost until the next batch's
-	 * try; the verify timer still compares generations.
-	 */
+	/* not back (no memory): deaf until a rejoin works, so unsure */
 	if (!monitor_member(n, true))
-		n->events_missed = true;
-	memcpy(keep, n->err, sizeof(keep));
-	gen_ok = kk_nft_genid(n, &gen) == 0;
-	memcpy(n->err, keep, sizeof(keep));
-	if (kk_nft_commits_besides(gen_ok, gen_before, gen, committed))
-		n->events_missed = true;
+		n->mon_out = true;
+	gen_ok = genid_quietly(n, &gen);
+	besides = kk_nft_commits_besides(gen_ok, gen_before, gen, o);
+	if (besides > 0) {
+		n->missed_commits += (unsigned)besides;
+		if (n->commits_unseen < ULONG_MAX - (unsigned long)besides)
+			n->commits_unseen += (unsigned long)besides;
+	}
+	if (besides < 0 || o == KK_NFT_UNKNOWN || n->mon_out)
+		n->missed_unsure = true;
+	if ((n->missed_commits || n->missed_unsure) && n->on_missed)
+		n->on_missed(n->on_missed_arg);
 }
 
-bool
+long
 kk_nft_commits_besides(bool gens_ok, uint32_t gen_before, uint32_t gen_after,
-    bool committed)
+    enum kk_nft_outcome outcome)
 {
-	uint32_t want = gen_before;
+	uint32_t moved;
 
+	if (!gens_ok)
+		return -1;
 	/* the kernel's generation skips 0 when it wraps */
-	if (committed && ++want == 0)
-		want = 1;
-	return !gens_ok || gen_after != want;
+	moved = gen_after - gen_before - (gen_after < gen_before ? 1 : 0);
+	switch (outcome) {
+	case KK_NFT_COMMITTED:
+		/* ours did not show: something is wrong, cannot be told */
+		return moved == 0 ? -1 : (long)(moved - 1);
+	case KK_NFT_REFUSED:
+		return (long)moved;
+	default:
+		return moved == 0 ? 0 : (long)(moved - 1);
+	}
 }
 
-bool
-kk_nft_events_missed(struct kk_nft *n)
+void
+kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m)
 {
-	bool missed = n->events_missed;
-
-	n->events_missed = false;
-	return missed;
+	if (n->mon_out && n->mon != NULL && monitor_member(n, true))
+		n->mon_out = false;
+	m->commits = n->missed_commits;
+	/* still out of the group: still unsure, and said again */
+	m->unsure = n->missed_unsure || n->mon_out;
+	n->missed_commits = 0;
+	n->missed_unsure = false;
 }
 
 /*
@@ -246,13 +271,18 @@ kk_nft_send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 	uint32_t i, gen_before = 0;
 	ssize_t len;
 	bool quiet;
+	/* past the send, until every answer is read */
+	enum kk_nft_outcome outcome = KK_NFT_UNKNOWN;
 
 	if ((err = size_buffers(n, b)) < 0)
 		return err;
 	quiet = monitor_leave(n, &gen_before);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((err = send_pages(n, b)) < 0)
+	if ((err = send_pages(n, b)) < 0) {
+		/* not sent: nothing committed */
+		outcome = KK_NFT_REFUSED;
 		goto out;
+	}
 	buf = malloc(RECV_BUFSZ);
 	if (buf == NULL) {
 		err = -ENOMEM;
@@ -301,6 +331,11 @@ kk_nft_send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	n->stats.batch_usec = (unsigned long long)((t1.tv_sec - t0.tv_sec) *
 	    1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+	/* an error answered aborts the whole batch; all answered, it is in */
+	if (first_err)
+		outcome = KK_NFT_REFUSED;
+	else if (err == 0 && acked >= nmsgs)
+		outcome = KK_NFT_COMMITTED;
 	if (first_err)
 		err = first_err;
 	else if (err < 0)
@@ -310,6 +345,6 @@ kk_nft_send_batch(struct kk_nft *n, const struct kk_nft_batch *b)
 		    "kernel acknowledged %u of %u messages", acked, nmsgs);
 out:
 	if (quiet)
-		monitor_back(n, gen_before, err == 0);
+		monitor_back(n, gen_before, outcome);
 	return err;
 }

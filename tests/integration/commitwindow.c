@@ -2,16 +2,20 @@
  * commitwindow.so: another process's nftables commit inside kakurid's own
  * batch (LD_PRELOAD into kakurid).  While kakurid commits a batch its
  * tamper monitor is out of the nftables event group (agentd/nft/send.c).
- * When it leaves the group (setsockopt NETLINK_DROP_MEMBERSHIP of
- * NFNLGRP_NFTABLES) and the file named by $COMMITWINDOW exists, the file
- * is removed and table ip kk_window is committed on a netlink socket of
- * this library's own, before kakurid's batch is sent: the monitor gets no
- * event of it.  t-tamper-window asks for one such commit and checks that
- * kakurid tells it all the same.
+ * The file named by $COMMITWINDOW asks for one commit, at one edge of
+ * that window: "leave" when the monitor has left the group (setsockopt
+ * NETLINK_DROP_MEMBERSHIP of NFNLGRP_NFTABLES), before kakurid's batch is
+ * sent; "rejoin" when it is about to join again, after kakurid's batch
+ * was committed.  The file is removed and table ip kk_window_leave or
+ * kk_window_rejoin committed on a netlink socket of this library's own:
+ * no event of it reaches the monitor.  t-tamper-window asks for both and
+ * checks that kakurid tells them all the same.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,11 +27,9 @@
 #include <libnftnl/common.h>
 #include <libnftnl/table.h>
 
-#define WINDOW_TABLE	"kk_window"
-
 /* the table, as its own batch; one ack read (the kernel sends it at once) */
 static void
-commit_table(void)
+commit_table(const char *name)
 {
 	static char buf[8192];
 	struct mnl_nlmsg_batch *batch;
@@ -43,7 +45,7 @@ commit_table(void)
 		mnl_socket_close(nl);
 		return;
 	}
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, WINDOW_TABLE);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
 	batch = mnl_nlmsg_batch_start(buf, sizeof(buf));
 	nftnl_batch_begin(mnl_nlmsg_batch_current(batch), seq++);
 	mnl_nlmsg_batch_next(batch);
@@ -61,21 +63,41 @@ commit_table(void)
 	mnl_socket_close(nl);
 }
 
+/* whether $COMMITWINDOW asks for a commit where; it is taken if so */
+static int
+asked(const char *where)
+{
+	const char *window = getenv("COMMITWINDOW");
+	char buf[16] = "";
+	ssize_t n;
+	int fd;
+
+	if (window == NULL || (fd = open(window, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[strcspn(buf, "\n")] = '\0';
+	return strcmp(buf, where) == 0 && unlink(window) == 0;
+}
+
 int
 setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	static int (*real_setsockopt)(int, int, int, const void *, socklen_t);
-	const char *window = getenv("COMMITWINDOW");
-	int r;
+	int ours, r;
 
 	if (real_setsockopt == NULL && (real_setsockopt = (int (*)(int, int,
 	    int, const void *, socklen_t))dlsym(RTLD_NEXT, "setsockopt")) ==
 	    NULL)
 		abort();
+	ours = level == SOL_NETLINK && len == sizeof(int) &&
+	    *(const int *)val == NFNLGRP_NFTABLES;
+	if (ours && name == NETLINK_ADD_MEMBERSHIP && asked("rejoin"))
+		commit_table("kk_window_rejoin");
 	r = real_setsockopt(fd, level, name, val, len);
-	if (r == 0 && level == SOL_NETLINK && name == NETLINK_DROP_MEMBERSHIP &&
-	    len == sizeof(int) && *(const int *)val == NFNLGRP_NFTABLES &&
-	    window != NULL && unlink(window) == 0)
-		commit_table();
+	if (ours && r == 0 && name == NETLINK_DROP_MEMBERSHIP && asked("leave"))
+		commit_table("kk_window_leave");
 	return r;
 }

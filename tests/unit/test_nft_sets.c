@@ -1129,32 +1129,40 @@ END_TEST
 
 /*
  * While our batch is committed the monitor is out of the group (send.c):
- * a commit of another process's then is told by the generation alone.
- * Our batch moves it by one, a batch the kernel refused by none; anything
- * else, or a generation not read, is a commit besides ours.
+ * the commits of other processes then are counted by the generation
+ * alone.  Our batch moves it by one, a batch the kernel refused by none;
+ * one of unknown outcome by one if it moved at all.  A generation not
+ * read, or a commit of ours that did not show, cannot be told: -1.
  */
-START_TEST(commits_besides_ours_are_told)
+#define BESIDES(ok, a, b, o, want)					\
+	ck_assert_int_eq(kk_nft_commits_besides(ok, a, b, KK_NFT_##o), want)
+
+START_TEST(commits_besides_ours_are_counted)
 {
-	/* ours alone */
-	ck_assert(!kk_nft_commits_besides(true, 1000, 1001, true));
-	/* refused: nothing committed, nothing besides */
-	ck_assert(!kk_nft_commits_besides(true, 1000, 1000, false));
-	/* another's before, during or after ours: one more */
-	ck_assert(kk_nft_commits_besides(true, 1000, 1002, true));
+	/* ours alone; refused, nothing at all */
+	BESIDES(true, 1000, 1001, COMMITTED, 0);
+	BESIDES(true, 1000, 1000, REFUSED, 0);
+	/* another's before, during or after ours: one, two */
+	BESIDES(true, 1000, 1002, COMMITTED, 1);
+	BESIDES(true, 1000, 1003, COMMITTED, 2);
 	/* another's while ours was refused */
-	ck_assert(kk_nft_commits_besides(true, 1000, 1001, false));
-	/* ours did not show (it cannot go back): something is wrong */
-	ck_assert(kk_nft_commits_besides(true, 1000, 1000, true));
-	ck_assert(kk_nft_commits_besides(true, 1000, 999, true));
+	BESIDES(true, 1000, 1001, REFUSED, 1);
+	/* ours did not show (it cannot go back): cannot be told */
+	BESIDES(true, 1000, 1000, COMMITTED, -1);
+	/* unknown: ours if it moved */
+	BESIDES(true, 1000, 1000, UNKNOWN, 0);
+	BESIDES(true, 1000, 1001, UNKNOWN, 0);
+	BESIDES(true, 1000, 1002, UNKNOWN, 1);
 	/* the generation skips 0 as it wraps */
-	ck_assert(!kk_nft_commits_besides(true, UINT32_MAX, 1, true));
-	ck_assert(kk_nft_commits_besides(true, UINT32_MAX, 0, true));
-	ck_assert(kk_nft_commits_besides(true, UINT32_MAX, 2, true));
-	ck_assert(!kk_nft_commits_besides(true, UINT32_MAX, UINT32_MAX,
-	    false));
-	/* not read: cannot be told, so told */
-	ck_assert(kk_nft_commits_besides(false, 1000, 1001, true));
-	ck_assert(kk_nft_commits_besides(false, 1000, 1000, false));
+	BESIDES(true, UINT32_MAX, 1, COMMITTED, 0);
+	BESIDES(true, UINT32_MAX, 2, COMMITTED, 1);
+	BESIDES(true, UINT32_MAX - 1, 1, COMMITTED, 1);
+	BESIDES(true, UINT32_MAX, UINT32_MAX, REFUSED, 0);
+	BESIDES(true, UINT32_MAX, 1, REFUSED, 1);
+	/* not read: cannot be told */
+	BESIDES(false, 1000, 1001, COMMITTED, -1);
+	BESIDES(false, 1000, 1000, REFUSED, -1);
+	BESIDES(false, 1000, 1001, UNKNOWN, -1);
 }
 END_TEST
 
@@ -1225,7 +1233,7 @@ KK_SUITE(nft_sets_suite, "nft_sets",
 	    KK_TEST(small_set_attributes_are_compared),
 	    KK_TEST(listed_element_flags_count),
 	    KK_TEST(check_reads_follow_the_generation),
-	    KK_TEST(commits_besides_ours_are_told),
+	    KK_TEST(commits_besides_ours_are_counted),
 	    KK_TEST(settled_sets_are_the_written_ones),
 	    KK_TEST(element_dumps_wait_a_second),
 	    KK_TEST(carve_takes_one_address_out))
