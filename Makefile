@@ -219,7 +219,7 @@ $(OBJDIR)/commitwindow.so: tests/integration/commitwindow.c
 	$(call quiet,CC,$<)
 	$(Q)$(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -shared -fPIC \
 		$(shell $(PKG_CONFIG) --cflags libmnl libnftnl) -o $@ $< \
-		$(shell $(PKG_CONFIG) --libs libmnl libnftnl) -ldl
+		$(shell $(PKG_CONFIG) --libs libmnl libnftnl) -ldl -pthread
 
 # a directory out of reach: an NSS module that answers one uid late (t-names)
 $(OBJDIR)/libnss_kkslow.so.2: tests/nss_slow.c

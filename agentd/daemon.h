@@ -179,6 +179,7 @@ struct kd {
 	uint64_t netdev_log_usec;	/* ... and of its last log line */
 	sd_event_source *netdev_timer;
 	sd_event_source *verify_timer;
+	sd_event_source *verify_soon;	/* after a batch whose monitor missed */
 	uint32_t verified_gen;		/* ruleset generation last verified */
 	bool gen_valid;
 	uint64_t retry_usec;		/* backoff while it does not hold */

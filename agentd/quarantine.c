@@ -625,17 +625,29 @@ out:
 	schedule(d);
 }
 
+static bool monitor_take(struct kd *d);
+
 /* Tamper monitor: another process touched the tables or the ruleset. */
 static int
 on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	struct kd *d = userdata;
+	monitor_take(userdata);
+	return 0;
+}
+
+/*
+ * What the monitor read, held as it left the group for a batch of ours
+ * (send.c) or waiting on its socket: acted upon.  Whether anything was.
+ */
+static bool
+monitor_take(struct kd *d)
+{
 	struct kk_nft_event ev;
 	char who[64];
 
 	kk_nft_monitor_drain(&d->nft, &ev);
 	if (!ev.touched && !ev.overrun && !ev.foreign_commit)
-		return 0;
+		return false;
 	if (ev.pid)
 		snprintf(who, sizeof(who), "pid %d (%s)", (int)ev.pid, ev.comm);
 	else
@@ -648,7 +660,44 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	d->nft.defer_usec = DUMP_MIN_USEC;
 	enforce(d, who, ev.foreign_commit);
 	d->nft.defer_usec = 0;
+	return true;
+}
+
+static void missed_check(struct kd *d, const struct kk_nft_missed *missed);
+
+/*
+ * After a batch of ours whose monitor missed something (send.c): the
+ * events it held, then the commits it could not see, at once.
+ */
+static int
+on_verify_soon(sd_event_source *s, void *userdata)
+{
+	struct kd *d = userdata;
+	struct kk_nft_missed missed;
+
+	if (d->nft.have_held)
+		monitor_take(d);
+	kk_nft_events_missed(&d->nft, &missed);
+	if (missed.commits || missed.unsure)
+		missed_check(d, &missed);
 	return 0;
+}
+
+/*
+ * Commits of other processes while the monitor was out of the group for
+ * one of ours (send.c): the generation read back after ours already
+ * counts them, so only this tells them.  Unsure: verified as after a
+ * change, no commit claimed.
+ */
+static void
+missed_check(struct kd *d, const struct kk_nft_missed *missed)
+{
+	if (missed->commits)
+		enforce(d, "a process unknown (committed while kakurid's own "
+		    "batch was)", true);
+	else
+		enforce(d, "verification after a batch (the tamper monitor "
+		    "could not tell what it missed)", false);
 }
 
 static int
@@ -658,20 +707,21 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	long faults = kd_lean_faults();
 	struct kk_nft_missed missed;
 	uint32_t gen;
+	bool took;
 
 	/* USB has no generation to compare: its own check, rate-limited */
 	kd_usb_watch_tick(d);
-	/*
-	 * Commits of other processes while the monitor was out of the group
-	 * for one of ours (send.c): the generation read back after ours
-	 * already counts them, so only this tells them.  Unsure: verified
-	 * as after a change, no commit claimed.
-	 */
+	/* what a batch's monitor held or missed, if the soon check has not */
+	took = d->nft.have_held && monitor_take(d);
 	kk_nft_events_missed(&d->nft, &missed);
-	if (missed.commits)
-		enforce(d, "a process unknown (committed while kakurid's own "
-		    "batch was)", true);
-	else if (missed.unsure || (d->incident.what[0] &&
+	if (missed.commits || missed.unsure) {
+		missed_check(d, &missed);
+		return 0;
+	}
+	/* verified as after an event: enforce() scheduled the next check */
+	if (took)
+		return 0;
+	if ((d->incident.what[0] &&
 	    (!kd_incident_holds(d) ||
 	    kd_now_usec() >= d->incident.last + KD_QUIET_USEC)) || !kd_tables_own_name(d) ||
 	    !d->gen_valid || kk_nft_genid(&d->nft, &gen) < 0 ||
@@ -689,19 +739,17 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 /*
  * The monitor missed something while out of the group for a batch of ours
- * (send.c): the verify timer tells it at once, as an event would have.
+ * (send.c): told at once, as an event would have been, by a defer source
+ * that runs when this turn of the loop is over.
  */
 static void
 verify_now(void *arg)
 {
 	struct kd *d = arg;
 
-	/* before the timer is made (adoption): its first run takes it */
-	if (d->verify_timer == NULL)
-		return;
-	sd_event_source_set_time_accuracy(d->verify_timer,
-	    KD_TIMER_ACCURACY_USEC);
-	arm_earlier(d->verify_timer, 0);
+	/* before it is made (adoption): the verify timer's first run */
+	if (d->verify_soon != NULL)
+		sd_event_source_set_enabled(d->verify_soon, SD_EVENT_ONESHOT);
 }
 
 /* err of an nftables call, with its message (d->nft.err) logged if it failed */
@@ -745,6 +793,10 @@ kd_quarantine_watch(struct kd *d)
 	if ((err = sd_event_add_time_relative(d->ev, &d->verify_timer,
 	    CLOCK_MONOTONIC, RETRY_MIN_USEC, KD_TIMER_ACCURACY_USEC,
 	    on_verify_timer, d)) < 0 ||
+	    (err = sd_event_add_defer(d->ev, &d->verify_soon, on_verify_soon,
+	    d)) < 0 ||
+	    (err = sd_event_source_set_enabled(d->verify_soon,
+	    SD_EVENT_OFF)) < 0 ||
 	    (err = kd_alerts_start(d)) < 0) {
 		kk_log(LOG_ERR, KK_MID_ERROR, "verify timer: %s",
 		    strerror(-err));
@@ -792,6 +844,7 @@ kd_quarantine_close(struct kd *d)
 {
 	d->mon_src = sd_event_source_disable_unref(d->mon_src);
 	d->verify_timer = sd_event_source_disable_unref(d->verify_timer);
+	d->verify_soon = sd_event_source_disable_unref(d->verify_soon);
 	kd_alerts_stop(d);
 	kd_linkwatch_stop(d);
 	kd_uevent_stop(d);

@@ -632,6 +632,13 @@ kk_nft_monitor_open(struct kk_nft *n)
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	n->mon_portid = mnl_socket_get_portid(n->mon);
+	/*
+	 * In the group already: the events of every commit after this
+	 * generation reach the monitor (send.c); without it, the monitor
+	 * stays in the group for our batches until a NEWGEN gives one.
+	 */
+	n->mon_gen_ok = kk_nft_genid(n, &n->mon_gen) == 0;
+	n->err[0] = '\0';
 	return 0;
 }
 
@@ -656,11 +663,20 @@ event_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES)
 		return MNL_CB_OK;
-	/* our own changes come from our socket's port id */
-	if (nlh->nlmsg_pid == ctx->n->portid)
-		return MNL_CB_OK;
 	if (kk_nl_parse(nlh, sizeof(*g), tb,
 	    sizeof(tb) / sizeof(tb[0]) - 1) < 0)
+		return MNL_CB_OK;
+	/*
+	 * Every commit's, ours too: its NEWGEN is its last event, so all
+	 * commits up to its generation have reached the monitor (send.c).
+	 */
+	if (type == NFT_MSG_NEWGEN && tb[NFTA_GEN_ID] &&
+	    mnl_attr_validate(tb[NFTA_GEN_ID], MNL_TYPE_U32) == 0) {
+		ctx->n->mon_gen = ntohl(mnl_attr_get_u32(tb[NFTA_GEN_ID]));
+		ctx->n->mon_gen_ok = true;
+	}
+	/* our own changes come from our socket's port id */
+	if (nlh->nlmsg_pid == ctx->n->portid)
 		return MNL_CB_OK;
 	if (type == NFT_MSG_NEWGEN) {
 		ctx->ev->foreign_commit = true;
@@ -688,14 +704,27 @@ event_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* Read what the monitor holds into ev, adding to what ev says. */
 int
-kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev)
+kk_nft_monitor_read(struct kk_nft *n, struct kk_nft_event *ev)
 {
 	struct event_ctx ctx = { .n = n, .ev = ev };
 
-	memset(ev, 0, sizeof(*ev));
 	if (n->mon == NULL)
 		return -EBADF;
 	/* events lost (overrun): the caller re-verifies */
 	return kk_nl_drain(n->mon, event_cb, &ctx, &ev->overrun);
+}
+
+int
+kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev)
+{
+	/* what was read as the monitor left the group for a batch first */
+	if (n->have_held)
+		*ev = n->held;
+	else
+		memset(ev, 0, sizeof(*ev));
+	memset(&n->held, 0, sizeof(n->held));
+	n->have_held = false;
+	return kk_nft_monitor_read(n, ev);
 }

@@ -439,6 +439,15 @@ int kk_nft_canon_ipset(const struct nftnl_set *s, size_t nelems,
 /* nft.c: talking to the kernel */
 struct kk_nft_memo;
 
+/* What the tamper monitor read (kk_nft_monitor_drain). */
+struct kk_nft_event {
+	bool touched;		/* a foreign process changed a table of kakurid's names */
+	bool foreign_commit;	/* a foreign process committed any nftables change */
+	bool overrun;		/* events were lost: verify anyway */
+	pid_t pid;		/* of the last foreign commit, 0 if unknown */
+	char comm[32];
+};
+
 struct kk_nft {
 	struct mnl_socket *nl;	/* every change goes through this socket: it owns the table */
 	uint32_t portid;
@@ -451,8 +460,8 @@ struct kk_nft {
 	 * generation alone, and whether that could not be told (a
 	 * generation unread, a batch of unknown outcome, the group not
 	 * rejoined: mon_out).  kk_nft_events_missed() takes them; on_missed,
-	 * if set, is called as soon as there are some.  commits_unseen
-	 * counts all such commits since start.
+	 * if set, is called as soon as there are commits (or held events,
+	 * below).  commits_unseen counts all such commits since start.
 	 */
 	unsigned missed_commits;
 	bool missed_unsure;
@@ -460,6 +469,18 @@ struct kk_nft {
 	unsigned long commits_unseen;
 	void (*on_missed)(void *arg);
 	void *on_missed_arg;
+	/*
+	 * The generation up to which every commit's events reached the
+	 * monitor: the last NEWGEN it read (kakurid's own too: a commit's
+	 * NEWGEN comes after all its other events), or the one read as it
+	 * joined the group, or the one read after a batch of ours.  And
+	 * what it read as it left the group for a batch, held for the next
+	 * kk_nft_monitor_drain (on_missed has it taken).
+	 */
+	uint32_t mon_gen;
+	bool mon_gen_ok;
+	struct kk_nft_event held;
+	bool have_held;
 	char err[320];		/* last error, naming the rule when the kernel refused one */
 	int err_family;		/* of the message the kernel refused, 0 if none */
 	struct timespec committed;	/* CLOCK_REALTIME when the last batch was acked */
@@ -513,14 +534,6 @@ struct kk_nft_table_info {
 struct kk_nft_counters {
 	uint64_t pkts[KK_NFT_MAX_CHAINS];	/* input, output, forward + bridged; ingress, egress */
 	uint64_t bytes[KK_NFT_MAX_CHAINS];
-};
-
-struct kk_nft_event {
-	bool touched;		/* a foreign process changed a table of kakurid's names */
-	bool foreign_commit;	/* a foreign process committed any nftables change */
-	bool overrun;		/* events were lost: verify anyway */
-	pid_t pid;		/* of the last foreign commit, 0 if unknown */
-	char comm[32];
 };
 
 int kk_nft_open(struct kk_nft *n);
@@ -580,7 +593,10 @@ int kk_nft_drill_exists(struct kk_nft *n);
 
 int kk_nft_monitor_open(struct kk_nft *n);
 int kk_nft_monitor_fd(const struct kk_nft *n);
+/* What the monitor read: held events first, then the socket's. */
 int kk_nft_monitor_drain(struct kk_nft *n, struct kk_nft_event *ev);
+/* The socket's alone, added to ev (send.c's, as it leaves the group). */
+int kk_nft_monitor_read(struct kk_nft *n, struct kk_nft_event *ev);
 /*
  * send.c: what the monitor missed while out of the group for our batches
  * (struct kk_nft), taken: the commits of other processes, and whether
@@ -596,11 +612,11 @@ void kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m);
  * The pure count behind it: how many commits besides our batch's the
  * generation moved by from gen_before to gen_after (it skips 0 as it
  * wraps), given what became of the batch: committed (every message
- * acknowledged), refused (the kernel answered an error: nothing was
- * committed) or unknown (the answers could not all be read).  -1 if it
- * cannot be told: a generation unread, or a commit of ours that did not
- * show.  For an unknown outcome the batch is taken as committed if the
- * generation moved, and the caller is unsure.
+ * acknowledged; the kernel skips one that changed nothing), refused (the
+ * kernel answered an error: nothing was committed) or unknown (the
+ * answers could not all be read: taken as committed if the generation
+ * moved, and the caller is unsure).  -1 if it cannot be told: a
+ * generation unread.
  */
 enum kk_nft_outcome {
 	KK_NFT_COMMITTED,

@@ -160,14 +160,21 @@ refused(struct kk_nft *n, const struct kk_nft_batch *b,
  * with its netdev table (some 90 rules) that was a sixth of a signed
  * isolate's time; for a block list of 100,000 ranges, seconds
  * (nf_tables_setelem_notify).  So the monitor leaves the group while our
- * batch is committed.  What another process commits meanwhile is not
- * lost: the generation read before leaving and after rejoining says how
- * many commits there were besides ours, and on_missed has them verified
- * at once (quarantine.c), and reported as by a process unknown.  The two
- * reads overlap the group's edges, so a commit there is both seen as an
- * event and counted: told twice, never missed.  Our own tables are read
- * back after the batch anyway.  Without a generation read first, the
- * monitor stays in the group.
+ * batch is committed.
+ *
+ * What another process commits meanwhile is not lost.  The kernel moves
+ * the generation first and sends a commit's events after, its NEWGEN
+ * last: a generation read as the monitor leaves can count a commit whose
+ * events then reach nobody.  So the monitor leaves first, then reads
+ * what was sent to it before: the last NEWGEN among it (n->mon_gen) is
+ * the generation up to which every commit was seen.  What it read is
+ * held for the next drain.  After the batch it joins again and reads the
+ * generation: the commits between the two, but our batch's, were not
+ * seen; on_missed has them verified at once (quarantine.c) and reported
+ * as by a process unknown.  A commit at the edges may be both seen and
+ * counted: told twice, never not at all.  Our own tables are read back
+ * after the batch anyway.  Without a generation to start from (none read
+ * since the monitor opened), the monitor stays in the group.
  */
 static bool
 monitor_member(struct kk_nft *n, bool member)
@@ -194,9 +201,17 @@ genid_quietly(struct kk_nft *n, uint32_t *gen)
 static bool
 monitor_leave(struct kk_nft *n, uint32_t *gen)
 {
-	if (n->mon == NULL || n->mon_out)
+	struct kk_nft_event *h = &n->held;
+
+	if (n->mon == NULL || n->mon_out || !n->mon_gen_ok ||
+	    !monitor_member(n, false))
 		return false;
-	return genid_quietly(n, gen) && monitor_member(n, false);
+	/* all sent to it before it left: mon_gen moves to the last NEWGEN */
+	if (kk_nft_monitor_read(n, h) < 0)
+		h->overrun = true;
+	n->have_held = h->touched || h->foreign_commit || h->overrun;
+	*gen = n->mon_gen;
+	return true;
 }
 
 /* back in the group: what came meanwhile besides our batch */
@@ -219,7 +234,15 @@ monitor_back(struct kk_nft *n, uint32_t gen_before, enum kk_nft_outcome o)
 	}
 	if (besides < 0 || o == KK_NFT_UNKNOWN || n->mon_out)
 		n->missed_unsure = true;
-	if ((n->missed_commits || n->missed_unsure) && n->on_missed)
+	/* every commit up to gen is ours, counted, or seen from now on */
+	n->mon_gen = gen;
+	n->mon_gen_ok = gen_ok;
+	/*
+	 * Commits or events to act upon: at once.  Only unsure: the verify
+	 * timer's next run, with its backoff (a monitor that cannot rejoin
+	 * must not have every batch verified again at once, for ever).
+	 */
+	if ((n->missed_commits || n->have_held) && n->on_missed)
 		n->on_missed(n->on_missed_arg);
 }
 
@@ -235,8 +258,8 @@ kk_nft_commits_besides(bool gens_ok, uint32_t gen_before, uint32_t gen_after,
 	moved = gen_after - gen_before - (gen_after < gen_before ? 1 : 0);
 	switch (outcome) {
 	case KK_NFT_COMMITTED:
-		/* ours did not show: something is wrong, cannot be told */
-		return moved == 0 ? -1 : (long)(moved - 1);
+		/* ours changed nothing: the kernel skips an empty commit */
+		return moved == 0 ? 0 : (long)(moved - 1);
 	case KK_NFT_REFUSED:
 		return (long)moved;
 	default:
@@ -247,11 +270,13 @@ kk_nft_commits_besides(bool gens_ok, uint32_t gen_before, uint32_t gen_after,
 void
 kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m)
 {
-	if (n->mon_out && n->mon != NULL && monitor_member(n, true))
+	bool was_out = n->mon_out;
+
+	/* out of the group since a batch: deaf till now, so unsure now */
+	if (was_out && n->mon != NULL && monitor_member(n, true))
 		n->mon_out = false;
 	m->commits = n->missed_commits;
-	/* still out of the group: still unsure, and said again */
-	m->unsure = n->missed_unsure || n->mon_out;
+	m->unsure = n->missed_unsure || was_out;
 	n->missed_commits = 0;
 	n->missed_unsure = false;
 }

@@ -8,11 +8,18 @@
  * sent; "rejoin" when it is about to join again, after kakurid's batch
  * was committed.  The file is removed and table ip kk_window_leave or
  * kk_window_rejoin committed on a netlink socket of this library's own:
- * no event of it reaches the monitor.  t-tamper-window asks for both and
- * checks that kakurid tells them all the same.
+ * no event of it reaches the monitor.  "race" commits a table with a set
+ * of 50,000 elements (kk_window_race) from a thread just before the
+ * monitor leaves: the kernel moves the generation, then sends the
+ * commit's 50,000 events; the monitor leaves as soon as the generation
+ * has moved, while they are being sent, so that its NEWGEN, sent last,
+ * reaches nobody.  t-tamper-window asks for all three and checks that
+ * kakurid tells them all the same.
  */
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +32,13 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/common.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
+
+#define RACE_ELEMS	50000
+#define RACE_CHUNK	1000		/* elements a message */
+#define RACE_BUF	(4 << 20)
 
 /* the table, as its own batch; one ack read (the kernel sends it at once) */
 static void
@@ -63,6 +76,140 @@ commit_table(const char *name)
 	mnl_socket_close(nl);
 }
 
+static int
+gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_gen *g = nftnl_gen_alloc();
+
+	if (g != NULL && nftnl_gen_nlmsg_parse(nlh, g) == 0)
+		*(uint32_t *)data = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+	nftnl_gen_free(g);
+	return MNL_CB_OK;
+}
+
+static uint32_t
+genid(struct mnl_socket *nl, uint32_t seq)
+{
+	static char buf[8192];
+	struct nlmsghdr *nlh;
+	uint32_t gen = 0;
+	int n;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) >= 0 &&
+	    (n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0)
+		mnl_cb_run(buf, (size_t)n, seq, 0, gen_cb, &gen);
+	return gen;
+}
+
+struct race {
+	struct mnl_socket *nl;
+	struct mnl_nlmsg_batch *batch;
+};
+
+static void *
+race_send(void *arg)
+{
+	struct race *rc = arg;
+
+	(void)mnl_socket_sendto(rc->nl, mnl_nlmsg_batch_head(rc->batch),
+	    mnl_nlmsg_batch_size(rc->batch));
+	return NULL;
+}
+
+/* the table, its set and the set's elements, as one batch */
+static struct mnl_nlmsg_batch *
+race_batch(char *buf, uint32_t seq)
+{
+	struct mnl_nlmsg_batch *batch = mnl_nlmsg_batch_start(buf, RACE_BUF);
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nftnl_set *set = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	uint32_t i, j, addr;
+
+	nftnl_batch_begin(mnl_nlmsg_batch_current(batch), seq++);
+	mnl_nlmsg_batch_next(batch);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, "kk_window_race");
+	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch),
+	    NFT_MSG_NEWTABLE, NFPROTO_IPV4, NLM_F_CREATE, seq++);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	mnl_nlmsg_batch_next(batch);
+	nftnl_set_set_str(set, NFTNL_SET_TABLE, "kk_window_race");
+	nftnl_set_set_str(set, NFTNL_SET_NAME, "s");
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_IPV4);
+	nftnl_set_set_u32(set, NFTNL_SET_KEY_TYPE, 7);	/* ipv4_addr */
+	nftnl_set_set_u32(set, NFTNL_SET_KEY_LEN, 4);
+	nftnl_set_set_u32(set, NFTNL_SET_ID, 1);
+	nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch),
+	    NFT_MSG_NEWSET, NFPROTO_IPV4, NLM_F_CREATE, seq++);
+	nftnl_set_nlmsg_build_payload(nlh, set);
+	mnl_nlmsg_batch_next(batch);
+	for (i = 0; i < RACE_ELEMS / RACE_CHUNK; i++) {
+		struct nftnl_set *chunk = nftnl_set_alloc();
+
+		nftnl_set_set_str(chunk, NFTNL_SET_TABLE, "kk_window_race");
+		nftnl_set_set_str(chunk, NFTNL_SET_NAME, "s");
+		nftnl_set_set_u32(chunk, NFTNL_SET_ID, 1);
+		for (j = 0; j < RACE_CHUNK; j++) {
+			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+			addr = htonl(0x0a000000 + i * RACE_CHUNK + j);
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &addr,
+			    sizeof(addr));
+			nftnl_set_elem_add(chunk, e);
+		}
+		nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch),
+		    NFT_MSG_NEWSETELEM, NFPROTO_IPV4, NLM_F_CREATE, seq++);
+		nftnl_set_elems_nlmsg_build_payload(nlh, chunk);
+		mnl_nlmsg_batch_next(batch);
+		nftnl_set_free(chunk);
+	}
+	nftnl_batch_end(mnl_nlmsg_batch_current(batch), seq++);
+	mnl_nlmsg_batch_next(batch);
+	nftnl_set_free(set);
+	nftnl_table_free(t);
+	return batch;
+}
+
+/*
+ * The race: the big commit from a thread, the monitor's leave (the real
+ * setsockopt) as soon as the generation has moved; a bounded wait.
+ */
+static int
+race_then(int (*real)(int, int, int, const void *, socklen_t), int fd,
+    int level, int name, const void *val, socklen_t len)
+{
+	static char *buf;
+	struct race rc = { NULL, NULL };
+	struct mnl_socket *q;
+	pthread_t th;
+	uint32_t g0, seq = (uint32_t)time(NULL);
+	int big = 8 << 20, r, i, started = 0;
+
+	if ((buf = buf ? buf : malloc(RACE_BUF)) == NULL ||
+	    (rc.nl = mnl_socket_open(NETLINK_NETFILTER)) == NULL ||
+	    (q = mnl_socket_open(NETLINK_NETFILTER)) == NULL)
+		return real(fd, level, name, val, len);
+	mnl_socket_bind(rc.nl, 0, MNL_SOCKET_AUTOPID);
+	mnl_socket_bind(q, 0, MNL_SOCKET_AUTOPID);
+	setsockopt(mnl_socket_get_fd(rc.nl), SOL_SOCKET, SO_SNDBUFFORCE, &big,
+	    sizeof(big));
+	rc.batch = race_batch(buf, seq);
+	g0 = genid(q, seq + 100000);
+	if (pthread_create(&th, NULL, race_send, &rc) == 0)
+		started = 1;
+	for (i = 0; started && i < 1000000 && genid(q, seq + 100001 + i) == g0;
+	    i++)
+		;
+	r = real(fd, level, name, val, len);
+	if (started)
+		pthread_join(th, NULL);
+	mnl_nlmsg_batch_stop(rc.batch);
+	mnl_socket_close(q);
+	mnl_socket_close(rc.nl);
+	return r;
+}
+
 /* whether $COMMITWINDOW asks for a commit where; it is taken if so */
 static int
 asked(const char *where)
@@ -96,6 +243,8 @@ setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 	    *(const int *)val == NFNLGRP_NFTABLES;
 	if (ours && name == NETLINK_ADD_MEMBERSHIP && asked("rejoin"))
 		commit_table("kk_window_rejoin");
+	if (ours && name == NETLINK_DROP_MEMBERSHIP && asked("race"))
+		return race_then(real_setsockopt, fd, level, name, val, len);
 	r = real_setsockopt(fd, level, name, val, len);
 	if (ours && r == 0 && name == NETLINK_DROP_MEMBERSHIP && asked("leave"))
 		commit_table("kk_window_leave");

@@ -10,7 +10,8 @@
 # the monitor leaves the group (before kakurid's batch), then as it is
 # about to join again (after kakurid's batch was committed).  A commit
 # after the batch is seen by its event, with the process's name: the
-# monitor is back in the group.
+# monitor is back in the group.  Last, a commit whose events are still
+# being sent as the monitor leaves.
 . "$(dirname "$0")/lib.sh"
 need
 echo "== commits beside kakurid's own batch"
@@ -61,5 +62,28 @@ check_within "a commit after the batches is seen by its event, with the process'
 	5 audit_has '.action=="nftables-change" and (.actor|test("nft"))'
 check "... and not counted unseen: commits_unseen still 2" test "$(unseen)" = 2
 check "... nor told as a process unknown's: still 2" test "$(unknown_changes)" = 2
+
+# a commit whose 50,000 events are still being sent as the monitor leaves
+# (the kernel moves the generation first, sends NEWGEN last): told by
+# the generation, or by the events that got through, whichever way the
+# race went; never by neither
+changes() {
+	ctl log --json | jq '[.entries[] | select(.action=="nftables-change")] | length'
+}
+before=$(changes)
+echo race >"$WINDOW"
+ip -n "$EP" link add kkwin2 type veth peer name kkwin3 && ip -n "$EP" link set kkwin2 up
+check_within "new devices' batch: the big commit raced the monitor's leave" 10 \
+	eval '! test -e "$WINDOW"'
+race_elems() {
+	ip netns exec "$EP" nft -j list set ip kk_window_race s 2>/dev/null |
+		jq '[.nftables[].set.elem // empty | length] | add'
+}
+check_within "... and it is in the kernel: table ip kk_window_race, 50,000 elements" \
+	15 eval 'test "$(race_elems)" = 50000'
+check_within "it is told (counted unseen, or by its events), never lost" \
+	15 eval 'test "$(changes)" -gt "$before"'
+echo "     (the race went: commits_unseen $(unseen), told as a process unknown's $(unknown_changes) times)"
+check_within "still isolated and verified" 5 isolated_verified
 stop_kakurid -TERM
 summary

@@ -1131,8 +1131,9 @@ END_TEST
  * While our batch is committed the monitor is out of the group (send.c):
  * the commits of other processes then are counted by the generation
  * alone.  Our batch moves it by one, a batch the kernel refused by none;
- * one of unknown outcome by one if it moved at all.  A generation not
- * read, or a commit of ours that did not show, cannot be told: -1.
+ * one of unknown outcome by one if it moved at all (and one that changed
+ * nothing by none: the kernel skips it).  A generation not read cannot be
+ * told: -1.
  */
 #define BESIDES(ok, a, b, o, want)					\
 	ck_assert_int_eq(kk_nft_commits_besides(ok, a, b, KK_NFT_##o), want)
@@ -1147,8 +1148,8 @@ START_TEST(commits_besides_ours_are_counted)
 	BESIDES(true, 1000, 1003, COMMITTED, 2);
 	/* another's while ours was refused */
 	BESIDES(true, 1000, 1001, REFUSED, 1);
-	/* ours did not show (it cannot go back): cannot be told */
-	BESIDES(true, 1000, 1000, COMMITTED, -1);
+	/* ours changed nothing: the kernel skipped it, nothing besides */
+	BESIDES(true, 1000, 1000, COMMITTED, 0);
 	/* unknown: ours if it moved */
 	BESIDES(true, 1000, 1000, UNKNOWN, 0);
 	BESIDES(true, 1000, 1001, UNKNOWN, 0);
