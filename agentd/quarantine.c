@@ -625,30 +625,42 @@ out:
 	schedule(d);
 }
 
-static bool monitor_take(struct kd *d);
+static bool monitor_take(struct kd *d, const struct kk_nft_missed *missed);
 
 /* Tamper monitor: another process touched the tables or the ruleset. */
 static int
 on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	monitor_take(userdata);
+	monitor_take(userdata, NULL);
 	return 0;
 }
 
 /*
  * What the monitor read, held as it left the group for a batch of ours
- * (send.c) or waiting on its socket: acted upon.  Whether anything was.
+ * (send.c) or waiting on its socket, and what it missed while out of the
+ * group (missed, or NULL): acted upon, in one check.  Commits it missed
+ * are told as by a process unknown (their events, which name the
+ * process, never reached it); a batch after which it cannot tell what it
+ * missed is checked as after a change, no commit claimed.  Whether
+ * anything was acted upon.
  */
 static bool
-monitor_take(struct kd *d)
+monitor_take(struct kd *d, const struct kk_nft_missed *missed)
 {
 	struct kk_nft_event ev;
-	char who[64];
+	char who[96];
 
 	kk_nft_monitor_drain(&d->nft, &ev);
+	if (missed != NULL && missed->commits)
+		ev.foreign_commit = true;
+	if (missed != NULL && missed->unsure)
+		ev.overrun = true;
 	if (!ev.touched && !ev.overrun && !ev.foreign_commit)
 		return false;
-	if (ev.pid)
+	if (missed != NULL && missed->commits)
+		snprintf(who, sizeof(who), "a process unknown (committed while "
+		    "kakurid's own batch was)");
+	else if (ev.pid)
 		snprintf(who, sizeof(who), "pid %d (%s)", (int)ev.pid, ev.comm);
 	else
 		snprintf(who, sizeof(who), "unknown process");
@@ -663,41 +675,16 @@ monitor_take(struct kd *d)
 	return true;
 }
 
-static void missed_check(struct kd *d, const struct kk_nft_missed *missed);
-
-/*
- * After a batch of ours whose monitor missed something (send.c): the
- * events it held, then the commits it could not see, at once.
- */
+/* After a batch of ours whose monitor missed something (send.c): at once. */
 static int
 on_verify_soon(sd_event_source *s, void *userdata)
 {
 	struct kd *d = userdata;
 	struct kk_nft_missed missed;
 
-	if (d->nft.have_held)
-		monitor_take(d);
 	kk_nft_events_missed(&d->nft, &missed);
-	if (missed.commits || missed.unsure)
-		missed_check(d, &missed);
+	monitor_take(d, &missed);
 	return 0;
-}
-
-/*
- * Commits of other processes while the monitor was out of the group for
- * one of ours (send.c): the generation read back after ours already
- * counts them, so only this tells them.  Unsure: verified as after a
- * change, no commit claimed.
- */
-static void
-missed_check(struct kd *d, const struct kk_nft_missed *missed)
-{
-	if (missed->commits)
-		enforce(d, "a process unknown (committed while kakurid's own "
-		    "batch was)", true);
-	else
-		enforce(d, "verification after a batch (the tamper monitor "
-		    "could not tell what it missed)", false);
 }
 
 static int
@@ -707,19 +694,16 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	long faults = kd_lean_faults();
 	struct kk_nft_missed missed;
 	uint32_t gen;
-	bool took;
 
 	/* USB has no generation to compare: its own check, rate-limited */
 	kd_usb_watch_tick(d);
-	/* what a batch's monitor held or missed, if the soon check has not */
-	took = d->nft.have_held && monitor_take(d);
+	/*
+	 * What a batch's monitor held or missed, if the soon check has not
+	 * taken it: checked as after an event, enforce() scheduling the next.
+	 */
 	kk_nft_events_missed(&d->nft, &missed);
-	if (missed.commits || missed.unsure) {
-		missed_check(d, &missed);
-		return 0;
-	}
-	/* verified as after an event: enforce() scheduled the next check */
-	if (took)
+	if ((d->nft.have_held || missed.commits || missed.unsure) &&
+	    monitor_take(d, &missed))
 		return 0;
 	if ((d->incident.what[0] &&
 	    (!kd_incident_holds(d) ||

@@ -672,14 +672,26 @@ event_cb(const struct nlmsghdr *nlh, void *data)
 	 */
 	if (type == NFT_MSG_NEWGEN && tb[NFTA_GEN_ID] &&
 	    mnl_attr_validate(tb[NFTA_GEN_ID], MNL_TYPE_U32) == 0) {
-		ctx->n->mon_gen = ntohl(mnl_attr_get_u32(tb[NFTA_GEN_ID]));
-		ctx->n->mon_gen_ok = true;
+		uint32_t gen = ntohl(mnl_attr_get_u32(tb[NFTA_GEN_ID]));
+
+		/*
+		 * Forward only: one read late (a drain cut short) is older
+		 * than the generation a batch of ours set it to.
+		 */
+		if (!ctx->n->mon_gen_ok ||
+		    (int32_t)(gen - ctx->n->mon_gen) > 0) {
+			ctx->n->mon_gen = gen;
+			ctx->n->mon_gen_ok = true;
+		}
 	}
 	/* our own changes come from our socket's port id */
 	if (nlh->nlmsg_pid == ctx->n->portid)
 		return MNL_CB_OK;
 	if (type == NFT_MSG_NEWGEN) {
 		ctx->ev->foreign_commit = true;
+		/* this commit's process, not a name left by an earlier one */
+		ctx->ev->pid = 0;
+		ctx->ev->comm[0] = '\0';
 		if (tb[NFTA_GEN_PROC_PID] &&
 		    mnl_attr_validate(tb[NFTA_GEN_PROC_PID], MNL_TYPE_U32) == 0)
 			ctx->ev->pid = (pid_t)ntohl(mnl_attr_get_u32(

@@ -272,9 +272,14 @@ kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m)
 {
 	bool was_out = n->mon_out;
 
-	/* out of the group since a batch: deaf till now, so unsure now */
-	if (was_out && n->mon != NULL && monitor_member(n, true))
+	/*
+	 * Out of the group since a batch: deaf till now, so unsure now; and
+	 * counting starts again from the generation as it rejoined.
+	 */
+	if (was_out && n->mon != NULL && monitor_member(n, true)) {
 		n->mon_out = false;
+		n->mon_gen_ok = genid_quietly(n, &n->mon_gen);
+	}
 	m->commits = n->missed_commits;
 	m->unsure = n->missed_unsure || was_out;
 	n->missed_commits = 0;

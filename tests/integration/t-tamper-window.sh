@@ -71,6 +71,7 @@ changes() {
 	ctl log --json | jq '[.entries[] | select(.action=="nftables-change")] | length'
 }
 before=$(changes)
+unseen_before=$(unseen)
 echo race >"$WINDOW"
 ip -n "$EP" link add kkwin2 type veth peer name kkwin3 && ip -n "$EP" link set kkwin2 up
 check_within "new devices' batch: the big commit raced the monitor's leave" 10 \
@@ -81,9 +82,13 @@ race_elems() {
 }
 check_within "... and it is in the kernel: table ip kk_window_race, 50,000 elements" \
 	15 eval 'test "$(race_elems)" = 50000'
-check_within "it is told (counted unseen, or by its events), never lost" \
-	15 eval 'test "$(changes)" -gt "$before"'
-echo "     (the race went: commits_unseen $(unseen), told as a process unknown's $(unknown_changes) times)"
+# told: counted unseen, or an audit line of its events (the nftables-change
+# lines are rate-limited, five in a row: a count in status is never held
+# back)
+told() { [ "$(unseen)" -gt "$unseen_before" ] || [ "$(changes)" -gt "$before" ]; }
+check_within "it is told (counted unseen, or by its events), never lost" 15 told
+echo "     (the race: $(cat "$WINDOW.result" 2>/dev/null || echo "no result");" \
+	"commits_unseen $(unseen), told as a process unknown's $(unknown_changes) times)"
 check_within "still isolated and verified" 5 isolated_verified
 stop_kakurid -TERM
 summary
