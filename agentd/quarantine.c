@@ -45,7 +45,8 @@
  * overrun (ENOBUFS) that verifies at once too (on_nft_event); the timer
  * is the backstop behind both, so an idle kakurid sleeps between.  A
  * commit made while the monitor was out of the group for kakurid's own
- * batch has no event: the timer tells it (nft/send.c).  What
+ * batch has no event: the generation counts it, and a defer source acts
+ * on it at once (verify_now, nft/send.c).  What
  * has no event at all (a squatter's owner table vanishing with its socket)
  * is the retry below, which keeps its fast backoff.
  */
@@ -640,9 +641,9 @@ on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
  * (send.c) or waiting on its socket, and what it missed while out of the
  * group (missed, or NULL): acted upon, in one check.  Commits it missed
  * are told as by a process unknown (their events, which name the
- * process, never reached it); a batch after which it cannot tell what it
- * missed is checked as after a change, no commit claimed.  Whether
- * anything was acted upon.
+ * process, may never have reached it); a batch after which it cannot tell
+ * what it missed is checked as after a change, no commit claimed.
+ * Whether anything was acted upon.
  */
 static bool
 monitor_take(struct kd *d, const struct kk_nft_missed *missed)
