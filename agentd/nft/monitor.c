@@ -45,8 +45,7 @@ kk_nft_monitor_open(struct kk_nft *n)
 	 * generation reach the monitor (send.c); without it, the monitor
 	 * stays in the group for our batches until a NEWGEN gives one.
 	 */
-	n->mon_gen_ok = kk_nft_genid(n, &n->mon_gen) == 0;
-	n->err[0] = '\0';
+	n->mon_gen_ok = kk_nft_genid_kept(n, &n->mon_gen);
 	return 0;
 }
 

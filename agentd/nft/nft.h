@@ -567,6 +567,8 @@ int kk_nft_verify_full(struct kk_nft *n, const struct kk_nft_spec *spec);
 int kk_nft_name_held(struct kk_nft *n, const char *name);
 /* The ruleset generation: it changes with every committed transaction. */
 int kk_nft_genid(struct kk_nft *n, uint32_t *gen);
+/* The same, n->err left as it was (a batch's own error, say); whether read. */
+bool kk_nft_genid_kept(struct kk_nft *n, uint32_t *gen);
 int kk_nft_counters(struct kk_nft *n, const char *name,
     struct kk_nft_counters *c);
 /* A rule's comment ("" if none), in buf. */

@@ -167,6 +167,18 @@ kk_nft_genid(struct kk_nft *n, uint32_t *gen)
 	return 0;
 }
 
+bool
+kk_nft_genid_kept(struct kk_nft *n, uint32_t *gen)
+{
+	char keep[sizeof(n->err)];
+	bool ok;
+
+	memcpy(keep, n->err, sizeof(keep));
+	ok = kk_nft_genid(n, gen) == 0;
+	memcpy(n->err, keep, sizeof(keep));
+	return ok;
+}
+
 void
 kk_nft_readback_free(struct readback *rb)
 {

@@ -185,19 +185,6 @@ monitor_member(struct kk_nft *n, bool member)
 	    NETLINK_DROP_MEMBERSHIP, &group, sizeof(group)) == 0;
 }
 
-/* the generation, n->err kept as it was: the batch's own error stays */
-static bool
-genid_quietly(struct kk_nft *n, uint32_t *gen)
-{
-	char keep[sizeof(n->err)];
-	bool ok;
-
-	memcpy(keep, n->err, sizeof(keep));
-	ok = kk_nft_genid(n, gen) == 0;
-	memcpy(n->err, keep, sizeof(keep));
-	return ok;
-}
-
 static bool
 monitor_leave(struct kk_nft *n, uint32_t *gen)
 {
@@ -225,7 +212,7 @@ monitor_back(struct kk_nft *n, uint32_t gen_before, enum kk_nft_outcome o)
 	/* not back (no memory): deaf until a rejoin works, so unsure */
 	if (!monitor_member(n, true))
 		n->mon_out = true;
-	gen_ok = genid_quietly(n, &gen);
+	gen_ok = kk_nft_genid_kept(n, &gen);
 	besides = kk_nft_commits_besides(gen_ok, gen_before, gen, o);
 	if (besides > 0) {
 		n->missed_commits += (unsigned)besides;
@@ -256,15 +243,10 @@ kk_nft_commits_besides(bool gens_ok, uint32_t gen_before, uint32_t gen_after,
 		return -1;
 	/* the kernel's generation skips 0 when it wraps */
 	moved = gen_after - gen_before - (gen_after < gen_before ? 1 : 0);
-	switch (outcome) {
-	case KK_NFT_COMMITTED:
-		/* ours changed nothing: the kernel skips an empty commit */
-		return moved == 0 ? 0 : (long)(moved - 1);
-	case KK_NFT_REFUSED:
+	if (outcome == KK_NFT_REFUSED)
 		return (long)moved;
-	default:
-		return moved == 0 ? 0 : (long)(moved - 1);
-	}
+	/* ours, if it moved: the kernel skips a commit that changed nothing */
+	return moved == 0 ? 0 : (long)(moved - 1);
 }
 
 void
@@ -278,7 +260,7 @@ kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m)
 	 */
 	if (was_out && n->mon != NULL && monitor_member(n, true)) {
 		n->mon_out = false;
-		n->mon_gen_ok = genid_quietly(n, &n->mon_gen);
+		n->mon_gen_ok = kk_nft_genid_kept(n, &n->mon_gen);
 	}
 	m->commits = n->missed_commits;
 	m->unsure = n->missed_unsure || was_out;
