@@ -211,19 +211,23 @@ kd_act_disconnect(struct run *r)
 /*
  * An isolate or release done: the CSIRT hears of it through the outbox
  * whichever way it came (the CSIRT channel, kakurictl apply, the fleet, a
- * drill).  The staff's button queues its own "disconnect" message.
+ * drill).  The staff's button queues its own "disconnect" message.  The
+ * notice is written when the run is answered (kd_run_finish): the one who
+ * asked has the receipt, and the outbox's fsyncs are not in its wait.
  */
 static void
 notify_csirt(struct run *r, enum kk_report_type type, const char *episode,
     const char *by)
 {
-	char what[32];
-
-	snprintf(what, sizeof(what), "%s notice", kk_report_type_name(type));
-	kd_outbox_notify(r->d, type, json_pack("{s:s, s:s, s:s, s:s, s:s?}",
+	json_decref(r->notice);
+	r->notice_type = type;
+	r->notice = json_pack("{s:s, s:s, s:s, s:s, s:s?}",
 	    KW_MODE, kk_mode_name(r->d->state.mode), KW_EPISODE, episode,
 	    KW_BY, by, KW_ORIGIN, kd_origin_name(r->origin),
-	    KW_REASON, r->cmd.reason[0] ? r->cmd.reason : NULL), what);
+	    KW_REASON, r->cmd.reason[0] ? r->cmd.reason : NULL);
+	if (r->notice == NULL)
+		kk_log(LOG_ERR, KK_MID_ERROR, "%s notice: out of memory",
+		    kk_report_type_name(type));
 }
 
 int

@@ -31,6 +31,7 @@
 #include "daemon.h"
 #include "identity.h"
 #include "log.h"
+#include "outbox.h"
 #include "parse_keys.h"
 #include "record.h"
 #include "run.h"
@@ -519,6 +520,7 @@ run_free(struct run *r)
 	json_decref(r->output);
 	json_decref(r->enforcers);
 	json_decref(r->answer);
+	json_decref(r->notice);
 	if (r->tail != NULL) {
 		kk_audit_tail_close(r->tail);
 		free(r->tail);
@@ -635,6 +637,14 @@ kd_run_finish(struct run *r)
 	r->reply(d, r->opaque, r->token, &a);
 	json_decref(a.json);
 	free(text);
+	if (r->notice != NULL) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "%s notice",
+		    kk_report_type_name(r->notice_type));
+		kd_outbox_notify(d, r->notice_type, r->notice, what);
+		r->notice = NULL;
+	}
 	run_free(r);
 }
 

@@ -114,6 +114,13 @@ struct run {
 	size_t (*receipt_max)(const struct kd *d);	/* struct kd_req's */
 	json_t *answer;		/* unsigned origins: the answer, if set */
 	struct kk_audit_tail *tail;	/* ... and what follows it */
+	/*
+	 * The CSIRT's notice of what the run did (an isolate, a release),
+	 * queued in the outbox once the answer is on its way: the asker
+	 * waits for the commit and the audit, not for this one's fsyncs
+	 */
+	json_t *notice;
+	enum kk_report_type notice_type;
 	kd_reply_fn reply;	/* never NULL */
 	void *opaque;
 	uint64_t token;		/* the transport's name for the asker */

@@ -11,12 +11,18 @@
  * existing regular file whose path starts with READFAIL_UNDER fails
  * with EIO, as a disk that cannot read a file back (the collector's
  * look at a report it stored).
+ * While the file SYNCHOLD names exists, fsync(2) of a file or directory
+ * whose path starts with SYNCHOLD_UNDER waits until that file is gone (30 s
+ * at the most), as a disk that takes its time with one write: what the
+ * caller does meanwhile is what it does not wait for (t-remote: a receipt
+ * goes out before the CSIRT's notice is durable).
  * Otherwise they are the real calls.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +78,29 @@ syncfs(int fd)
 	return real_syncfs(fd);
 }
 
+/* fd's path starts with SYNCHOLD_UNDER: wait while SYNCHOLD exists */
+static void
+hold(int fd)
+{
+	const char *under = getenv("SYNCHOLD_UNDER");
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	char link[64], path[4096];
+	ssize_t n;
+	int i;
+
+	if (under == NULL || under[0] == '\0' || !failing("SYNCHOLD"))
+		return;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0)
+		return;
+	path[n] = '\0';
+	if (strncmp(path, under, strlen(under)) != 0)
+		return;
+	for (i = 0; i < 3000 && failing("SYNCHOLD"); i++)
+		nanosleep(&tick, NULL);
+}
+
 int
 fsync(int fd)
 {
@@ -84,6 +113,7 @@ fsync(int fd)
 		return -1;
 	}
 	slow(20);
+	hold(fd);
 	if (real_fsync == NULL)
 		real_fsync = (int (*)(int))real("fsync");
 	return real_fsync(fd);

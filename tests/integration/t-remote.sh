@@ -262,6 +262,36 @@ start_kakurid || fail "kakurid starts with its own certificates back"
 check "... with its own back, the channel is up" until_ok 20 channel_up
 check "... and serves signed commands" test "$(send_result "$(sign carol status)")" = done
 
+# --- the receipt does not wait for the CSIRT's notice ---
+# A release (or isolate) queues a notice for the CSIRT in the outbox, and
+# that is written once the answer is on its way (run.c): with every fsync
+# under the outbox held (syncfail.so's SYNCHOLD), the signed release's
+# receipt still comes back, and the notice is there once the hold is
+# lifted (fails on the old code: kakurid sat in the notice's fsync, and
+# the send gave up without a receipt)
+stop_kakurid -TERM
+: >"$WORK/synchold"
+SYNCHOLD="$WORK/synchold" SYNCHOLD_UNDER="$STATE/outbox" LD_PRELOAD="$TOP/build/syncfail.so" \
+	start_kakurid || fail "kakurid starts (syncfail.so)"
+until_ok 20 channel_up
+notices() { ls "$STATE"/outbox/*.dsse 2>/dev/null | wc -l; }
+N0=$(notices)
+check "isolated before the release whose notice is held" test "$(status_field mode)" = isolated
+REL3=$(sign alice release --episode "$(status_field episode)")
+"$KAKURICTL" cosign -k "$PKI/bob.key" "$REL3" 2>/dev/null
+send --timeout 10000 "$REL3" >"$WORK/held.json" 2>"$WORK/held.err"
+check "the notice's fsync held: the release's receipt comes back all the same, done" \
+	jq -e '.receipts[0].result == "done" and .receipts[0].action == "release"' "$WORK/held.json"
+check "... and the notice is not in the outbox yet (the hold works)" test "$(notices)" -eq "$N0"
+rm -f "$WORK/synchold"
+check "the hold lifted: the release notice is in the outbox" until_ok 20 bash -c \
+	"[ \$(ls '$STATE'/outbox/*.dsse 2>/dev/null | wc -l) -eq $((N0 + 1)) ]"
+check "... open, and kakurid serves on" test "$(status_field mode)" = open
+check "carol isolates again" test "$(send_result "$(sign carol isolate)")" = done
+stop_kakurid -TERM
+start_kakurid || fail "kakurid starts again (without syncfail.so)"
+until_ok 20 channel_up
+
 # --- kakurictl apply refusals are counted per interval, as the network's ---
 # Any local user may apply, a few a second: one audit line (and a receipt
 # signature) each rotated the incident's history out of the log in weeks.
