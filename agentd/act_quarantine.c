@@ -212,8 +212,10 @@ kd_act_disconnect(struct run *r)
  * An isolate or release done: the CSIRT hears of it through the outbox
  * whichever way it came (the CSIRT channel, kakurictl apply, the fleet, a
  * drill).  The staff's button queues its own "disconnect" message.  The
- * notice is written when the run is answered (kd_run_finish): the one who
- * asked has the receipt, and the outbox's fsyncs are not in its wait.
+ * notice is written when the run is answered (kd_run_finish), once the
+ * receipt is handed to the network or fleet child: the outbox's fsyncs
+ * are not in the CSIRT's wait (kakurictl apply's is written by the event
+ * loop, after them).
  */
 static void
 notify_csirt(struct run *r, enum kk_report_type type, const char *episode,

@@ -116,8 +116,9 @@ struct run {
 	struct kk_audit_tail *tail;	/* ... and what follows it */
 	/*
 	 * The CSIRT's notice of what the run did (an isolate, a release),
-	 * queued in the outbox once the answer is on its way: the asker
-	 * waits for the commit and the audit, not for this one's fsyncs
+	 * queued in the outbox after the reply callback: a receipt handed
+	 * to the network or fleet child is on its way, and the CSIRT waits
+	 * for the commit and the audit, not for this one's fsyncs
 	 */
 	json_t *notice;
 	enum kk_report_type notice_type;

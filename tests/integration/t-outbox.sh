@@ -122,11 +122,12 @@ msg_of() {
 	done
 	return 1
 }
+# (each is written once its receipt has gone out: waited for, not sampled)
 check "the release left a verifiable release message (episode, by, origin remote, reason)" \
-	msg_of release ".body.episode == \"$EPISODE\" and (.body.by | startswith(\"csirt:\")) and
+	until_ok 10 msg_of release ".body.episode == \"$EPISODE\" and (.body.by | startswith(\"csirt:\")) and
 	.body.origin == \"remote\" and .body.reason == \"false positive\" and .body.mode == \"open\""
 check "the isolate left a verifiable isolate message (mode, episode, by, origin remote, reason)" \
-	msg_of isolate ".body.mode == \"isolated\" and (.body.episode | length) == 32 and
+	until_ok 10 msg_of isolate ".body.mode == \"isolated\" and (.body.episode | length) == 32 and
 	.body.by == \"csirt:IR-OUTBOX-1\" and .body.origin == \"remote\" and .body.reason == \"C2 beacon\""
 # kakurid reads the boot id once: a later message still names the kernel's
 check "the later messages of one kakurid name the kernel's boot_id too" \

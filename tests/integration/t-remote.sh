@@ -9,6 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 need
 need_built "$TOP/build/memscan"
+need_built "$TOP/build/syncfail.so"
 echo "== remote isolation and release (signed commands)"
 topology || { fail "topology"; summary; exit 1; }
 pki_setup || { fail "PKI setup"; summary; exit 1; }
@@ -269,8 +270,9 @@ check "... and serves signed commands" test "$(send_result "$(sign carol status)
 # receipt still comes back, and the notice is there once the hold is
 # lifted (fails on the old code: kakurid sat in the notice's fsync, and
 # the send gave up without a receipt)
+# (the hold only from the send on: kakurid's start writes the outbox's
+# seq file, and a held start would answer nothing)
 stop_kakurid -TERM
-: >"$WORK/synchold"
 SYNCHOLD="$WORK/synchold" SYNCHOLD_UNDER="$STATE/outbox" LD_PRELOAD="$TOP/build/syncfail.so" \
 	start_kakurid || fail "kakurid starts (syncfail.so)"
 until_ok 20 channel_up
@@ -279,6 +281,7 @@ N0=$(notices)
 check "isolated before the release whose notice is held" test "$(status_field mode)" = isolated
 REL3=$(sign alice release --episode "$(status_field episode)")
 "$KAKURICTL" cosign -k "$PKI/bob.key" "$REL3" 2>/dev/null
+: >"$WORK/synchold"
 send --timeout 10000 "$REL3" >"$WORK/held.json" 2>"$WORK/held.err"
 check "the notice's fsync held: the release's receipt comes back all the same, done" \
 	jq -e '.receipts[0].result == "done" and .receipts[0].action == "release"' "$WORK/held.json"
