@@ -184,12 +184,83 @@ kk_expr_bytes(struct nftnl_rule *r, uint32_t base, uint32_t off,
 	return expr_cmp(r, NFT_CMP_EQ, value, len);
 }
 
+void
+kk_expr_win_init(struct kk_expr_win *w, uint32_t base, uint32_t off)
+{
+	memset(w, 0, sizeof(*w));
+	w->base = base;
+	w->off = off;
+}
+
+int
+kk_expr_win_put(struct kk_expr_win *w, uint32_t off, const void *mask,
+    const void *value, uint32_t len)
+{
+	const uint8_t *m = mask, *v = value;
+	uint32_t i, j;
+	uint8_t bm;
+
+	if (off < w->off || len > KK_EXPR_WIN_MAX ||
+	    off - w->off > KK_EXPR_WIN_MAX - len)
+		return -ERANGE;
+	for (i = 0; i < len; i++) {
+		j = off - w->off + i;
+		bm = m != NULL ? m[i] : 0xff;
+		/* a bit both puts fix must be the same in both */
+		if ((w->value[j] ^ v[i]) & w->mask[j] & bm)
+			return -EINVAL;
+	}
+	for (i = 0; i < len; i++) {
+		j = off - w->off + i;
+		bm = m != NULL ? m[i] : 0xff;
+		w->mask[j] |= bm;
+		w->value[j] |= v[i] & bm;
+	}
+	return 0;
+}
+
+int
+kk_expr_win_put_byte(struct kk_expr_win *w, uint32_t off, uint8_t value)
+{
+	return kk_expr_win_put(w, off, NULL, &value, 1);
+}
+
+int
+kk_expr_win_emit(struct nftnl_rule *r, const struct kk_expr_win *w)
+{
+	uint32_t first = 0, end = KK_EXPR_WIN_MAX, i;
+	bool masked = false;
+
+	while (first < end && w->mask[first] == 0)
+		first++;
+	while (end > first && w->mask[end - 1] == 0)
+		end--;
+	if (first == end)
+		return 0;
+	for (i = first; i < end; i++)
+		masked |= w->mask[i] != 0xff;
+	return kk_expr_bytes(r, w->base, w->off + first,
+	    masked ? w->mask + first : NULL, w->value + first, end - first);
+}
+
+int
+kk_expr_ports(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint16_t sport, uint16_t dport)
+{
+	const uint16_t be[2] = { htons(sport), htons(dport) };
+	int err = expr_payload(r, at->th_base, at->th_off, sizeof(be));
+
+	return err < 0 ? err : expr_cmp(r, NFT_CMP_EQ, be, sizeof(be));
+}
+
 int
 kk_expr_byte_range(struct nftnl_rule *r, const struct kk_expr_at *at,
     uint8_t lo, uint8_t hi)
 {
 	int err;
 
+	if (lo == hi)
+		return kk_expr_byte(r, at->th_base, at->th_off, lo);
 	if ((err = expr_payload(r, at->th_base, at->th_off, 1)) < 0 ||
 	    (err = expr_cmp(r, NFT_CMP_GTE, &lo, 1)) < 0)
 		return err;

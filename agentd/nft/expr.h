@@ -48,7 +48,37 @@ int kk_expr_byte(struct nftnl_rule *r, uint32_t base, uint32_t off,
  */
 int kk_expr_bytes(struct nftnl_rule *r, uint32_t base, uint32_t off,
     const void *mask, const void *value, uint32_t len);
-/* The first byte of the transport header (ICMPv6 type) in [lo, hi]. */
+/*
+ * Bytes of one header that a rule fixes, gathered so that neighbours are
+ * loaded and compared at once: every expression costs the kernel a parse
+ * (a walk of all its expression types by name), a commit and a dump on
+ * each apply, and the header bytes a row checks are mostly a few apart.
+ * The window is at most 16 bytes, what one comparison holds (struct
+ * nft_data).  Bytes nobody put are masked out; all that is put must hold,
+ * so the order of the puts does not matter.
+ */
+#define KK_EXPR_WIN_MAX	16
+struct kk_expr_win {
+	uint32_t base, off;	/* the header, where the window starts in it */
+	uint8_t mask[KK_EXPR_WIN_MAX], value[KK_EXPR_WIN_MAX];
+};
+void kk_expr_win_init(struct kk_expr_win *w, uint32_t base, uint32_t off);
+/*
+ * len bytes at off of w's header, masked (mask NULL: all of them), equal
+ * value: -ERANGE outside the window, -EINVAL against a byte put before.
+ */
+int kk_expr_win_put(struct kk_expr_win *w, uint32_t off, const void *mask,
+    const void *value, uint32_t len);
+int kk_expr_win_put_byte(struct kk_expr_win *w, uint32_t off, uint8_t value);
+/* The window's bytes as one load, a mask if one is needed, one compare. */
+int kk_expr_win_emit(struct nftnl_rule *r, const struct kk_expr_win *w);
+/* Both transport ports at once (4 bytes at 0): sport, then dport. */
+int kk_expr_ports(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint16_t sport, uint16_t dport);
+/*
+ * The first byte of the transport header (ICMPv6 type) in [lo, hi]; one
+ * comparison where lo is hi.
+ */
 int kk_expr_byte_range(struct nftnl_rule *r, const struct kk_expr_at *at,
     uint8_t lo, uint8_t hi);
 int kk_expr_ct_established(struct nftnl_rule *r);

@@ -119,20 +119,27 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 	const uint32_t b = at->th_base, q = at->th_off + 8;
 	const struct kk_expr_at quoted = { b, q, b, q + (v6 ? 40 : 20) };
 	const enum set_id peers = v6 ? SET_MGMT6 : SET_MGMT4;
+	struct kk_expr_win w;
 	int err;
 
 	if (m->l4 != (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP) ||
 	    m->broker != BROKER_NONE)
 		return -EINVAL;
-	if ((err = kk_expr_bytes(r, b, at->th_off, NULL, v6 ? head6 : head4,
-	    v6 ? 1 : 2)) < 0)
-		return err;
+	/*
+	 * ICMPv6's type to the quoted next header is one window (15
+	 * bytes); ICMP's type and code stand apart from the quoted
+	 * header's version to protocol (10 bytes), 18 bytes in all.
+	 */
+	kk_expr_win_init(&w, b, v6 ? at->th_off : q);
 	if (v6)
-		err = kk_expr_bytes(r, b, q, &version_mask, &version6, 1);
+		err = kk_expr_win_put(&w, at->th_off, NULL, head6, 1);
 	else
-		err = kk_expr_byte(r, b, q, 0x45);
-	if (err < 0 || (err = kk_expr_byte(r, b, q + (v6 ? 6 : 9),
-	    IPPROTO_TCP)) < 0)
+		err = kk_expr_bytes(r, b, at->th_off, NULL, head4, 2);
+	if (err == 0)
+		err = v6 ? kk_expr_win_put(&w, q, &version_mask, &version6, 1) :
+		    kk_expr_win_put_byte(&w, q, 0x45);
+	if (err < 0 || (err = kk_expr_win_put_byte(&w, q + (v6 ? 6 : 9),
+	    IPPROTO_TCP)) < 0 || (err = kk_expr_win_emit(r, &w)) < 0)
 		return err;
 	if (m->ptb == PTB_TO_BROKER)
 		return compile_broker(r, &quoted, true, v6, p);
@@ -146,9 +153,12 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 /*
  * A netdev row's frame (see struct frame): its type (the Ethernet type,
  * or the IP version on a raw-IP device), and with a transport protocol,
- * the headers that put it where f's offsets say.  An IPv4 fragment other
- * than the whole datagram does not match: where its ports would be is
- * data.
+ * the headers that put it where f's offsets say; an IPv6 row's hop
+ * limit too.  An IPv4 fragment other than the whole datagram does not
+ * match: where its ports would be is data.  The bytes from the Ethernet
+ * type (or the IP header's start) to the IPv6 hop limit or the IPv4
+ * protocol are one window, compared at once; so are an IPv6 hop-by-hop
+ * header's two (kk_expr_win).
  */
 static int
 compile_frame(struct nftnl_rule *r, const struct match *m,
@@ -163,8 +173,9 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	static const uint8_t version_mask = 0xf0, zero;
 	const bool v6 = m->nfproto == NFPROTO_IPV6;
 	const uint8_t l4 = (uint8_t)m->l4, version = v6 ? 0x60 : 0x40;
+	struct kk_expr_win head, hbh;
 	uint16_t type;
-	int err;
+	int err = 0;
 
 	*at = v6 ? (m->hbh ? &f->v6_hbh : &f->v6) : &f->v4;
 	if ((m->arp || m->ethertype) && !f->ether)
@@ -176,13 +187,16 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	if (m->ll_header)
 		return f->ether ? -EINVAL : kk_expr_bytes(r,
 		    NFT_PAYLOAD_LL_HEADER, 0, &zero, &zero, 1);
+	kk_expr_win_init(&head, f->base, f->ether ? ETH_TYPE_OFF : f->l3);
+	kk_expr_win_init(&hbh, f->base, f->l3 + 40);
 	if (m->arp) {
 		/* Ethernet, IPv4, lengths 6 and 4; a request or a reply */
-		if ((err = kk_expr_bytes(r, f->base, ETH_TYPE_OFF, NULL,
-		    arp_head, sizeof(arp_head))) < 0)
+		if ((err = kk_expr_win_put(&head, ETH_TYPE_OFF, NULL, arp_head,
+		    sizeof(arp_head))) < 0 ||
+		    (err = kk_expr_win_put(&head, ETH_HDR_LEN + 6,
+		    arp_code_mask, arp_code, sizeof(arp_code))) < 0)
 			return err;
-		return kk_expr_bytes(r, f->base, ETH_HDR_LEN + 6,
-		    arp_code_mask, arp_code, sizeof(arp_code));
+		return kk_expr_win_emit(r, &head);
 	}
 	if (m->ethertype) {
 		type = htons(m->ethertype);
@@ -191,32 +205,32 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	}
 	if (m->nfproto == 0)
 		return m->l4 || m->saddr || m->daddr || m->sprefix ||
-		    m->dprefix || m->broker != BROKER_NONE ? -EINVAL : 0;
+		    m->dprefix || m->broker != BROKER_NONE ||
+		    m->hoplimit ? -EINVAL : 0;
 	type = htons(v6 ? 0x86dd : 0x0800);
 	if (f->ether)
-		err = kk_expr_bytes(r, f->base, ETH_TYPE_OFF, NULL, &type,
+		err = kk_expr_win_put(&head, ETH_TYPE_OFF, NULL, &type,
 		    sizeof(type));
 	else if (v6 || m->l4 == 0)	/* IPv4 with l4: 0x45 says it */
-		err = kk_expr_bytes(r, f->base, f->l3, &version_mask,
-		    &version, 1);
-	else
-		err = 0;
-	if (err < 0 || m->l4 == 0)
-		return err;
-	if (!v6) {
-		if ((err = kk_expr_byte(r, f->base, f->l3, 0x45)) < 0 ||
-		    (err = kk_expr_bytes(r, f->base, f->l3 + 6, frag_mask,
-		    zero2, 2)) < 0)
-			return err;
-		return kk_expr_byte(r, f->base, f->l3 + 9, l4);
-	}
-	if (!m->hbh)
-		return kk_expr_byte(r, f->base, f->l3 + 6, l4);
-	/* next header hop-by-hop (0), 8 bytes long, then l4 */
-	if ((err = kk_expr_byte(r, f->base, f->l3 + 6, 0)) < 0 ||
-	    (err = kk_expr_byte(r, f->base, f->l3 + 41, 0)) < 0)
-		return err;
-	return kk_expr_byte(r, f->base, f->l3 + 40, l4);
+		err = kk_expr_win_put(&head, f->l3, &version_mask, &version,
+		    1);
+	if (err == 0 && m->l4 != 0 && !v6 &&
+	    (err = kk_expr_win_put_byte(&head, f->l3, 0x45)) == 0 &&
+	    (err = kk_expr_win_put(&head, f->l3 + 6, frag_mask, zero2,
+	    2)) == 0)
+		err = kk_expr_win_put_byte(&head, f->l3 + 9, l4);
+	/* IPv6: next header l4, or hop-by-hop (0), 8 bytes long, then l4 */
+	if (err == 0 && m->l4 != 0 && v6)
+		err = kk_expr_win_put_byte(&head, f->l3 + 6, m->hbh ? 0 : l4);
+	if (err == 0 && m->l4 != 0 && v6 && m->hbh &&
+	    (err = kk_expr_win_put_byte(&hbh, f->l3 + 40, l4)) == 0)
+		err = kk_expr_win_put_byte(&hbh, f->l3 + 41, 0);
+	if (err == 0 && m->hoplimit)
+		err = v6 ? kk_expr_win_put_byte(&head, f->l3 + 7,
+		    m->hoplimit) : -EINVAL;
+	if (err == 0)
+		err = kk_expr_win_emit(r, &head);
+	return err < 0 ? err : kk_expr_win_emit(r, &hbh);
 }
 
 int
@@ -261,15 +275,18 @@ kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
 	if (err == 0 && m->dport_set)
 		err = kk_expr_port_in(r, at, 2, kk_nft_set_defs[m->dport_set].name,
 		    m->dport_set);
-	if (err == 0 && m->sport)
+	if (err == 0 && m->sport && m->dport)
+		err = kk_expr_ports(r, at, m->sport, m->dport);
+	else if (err == 0 && m->sport)
 		err = kk_expr_port(r, at, 0, m->sport);
-	if (err == 0 && m->dport)
+	else if (err == 0 && m->dport)
 		err = kk_expr_port(r, at, 2, m->dport);
 	if (err == 0 && m->icmp6_lo)
 		err = kk_expr_byte_range(r, at, m->icmp6_lo, m->icmp6_hi);
 	if (err == 0 && m->ptb != PTB_NONE)
 		err = compile_ptb(r, at, m, spec->policy);
-	if (err == 0 && m->hoplimit)
+	/* a netdev row's hop limit is in its frame's window */
+	if (err == 0 && m->hoplimit && !ll)
 		err = kk_expr_byte(r, at->nh_base, at->nh_off + 7,
 		    m->hoplimit);
 	/* meta skuid fails (no match) for the kernel's own sockets */

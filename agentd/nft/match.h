@@ -66,7 +66,10 @@ struct prefix {
 	uint8_t plen;		/* bits */
 };
 
-/* What a row matches; compile() emits the expressions in this order. */
+/*
+ * What a row matches; compile() emits the expressions in this order, but
+ * for a netdev row's frame bytes (and hop limit), which come first.
+ */
 struct match {
 	bool arp;		/* an ARP frame for IPv4 (netdev rows only) */
 	uint16_t ethertype;	/* a frame of this type (netdev rows only) */

@@ -26,7 +26,10 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
+#include "expr.h"
+#include "match.h"
 #include "nft.h"
+#include "objects.h"
 #include "suites.h"
 #include "testutil.h"
 
@@ -733,6 +736,334 @@ START_TEST(netdev_table_raw_ip)
 END_TEST
 
 /*
+ * A netdev rule run on a frame, as the kernel runs it: payload loads
+ * from the frame (a load past its end: no match), masks, comparisons,
+ * and lookups that hit (the sets are not what these tests are about).
+ * Anything else in a netdev row fails the test.  base: where the frame
+ * starts (the link-layer header, or the network header on a raw-IP
+ * device); a load from another header fails the test.
+ */
+static bool
+frame_matches(struct nftnl_rule *r, uint32_t base, const uint8_t *frame,
+    size_t len)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	uint8_t reg[KK_EXPR_WIN_MAX];
+	const uint8_t *data, *mask;
+	struct nftnl_expr *e;
+	const char *name;
+	uint32_t off, n, op, i;
+	bool match = true;
+	int c;
+
+	ck_assert_ptr_nonnull(it);
+	memset(reg, 0, sizeof(reg));
+	while (match && (e = nftnl_expr_iter_next(it)) != NULL) {
+		name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+		if (strcmp(name, "payload") == 0) {
+			ck_assert_uint_eq(nftnl_expr_get_u32(e,
+			    NFTNL_EXPR_PAYLOAD_BASE), base);
+			off = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET);
+			n = nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN);
+			ck_assert_uint_le(n, sizeof(reg));
+			memset(reg, 0, sizeof(reg));
+			if (off + n > len)
+				match = false;
+			else
+				memcpy(reg, frame + off, n);
+		} else if (strcmp(name, "bitwise") == 0) {
+			mask = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_MASK, &n);
+			ck_assert_uint_le(n, sizeof(reg));
+			for (i = 0; i < n; i++)
+				reg[i] &= mask[i];
+		} else if (strcmp(name, "cmp") == 0) {
+			data = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &n);
+			op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP);
+			c = memcmp(reg, data, n);
+			match = op == NFT_CMP_EQ ? c == 0 : op == NFT_CMP_NEQ ?
+			    c != 0 : op == NFT_CMP_GTE ? c >= 0 :
+			    op == NFT_CMP_LTE ? c <= 0 : false;
+			ck_assert(op == NFT_CMP_EQ || op == NFT_CMP_NEQ ||
+			    ((op == NFT_CMP_GTE || op == NFT_CMP_LTE) &&
+			    n == 1));
+		} else {
+			ck_assert_msg(strcmp(name, "lookup") == 0 ||
+			    strcmp(name, "immediate") == 0 ||
+			    strcmp(name, "counter") == 0,
+			    "a netdev row with a %s expression", name);
+		}
+	}
+	nftnl_expr_iter_destroy(it);
+	return match;
+}
+
+/*
+ * m compiled for frame (a netdev row of ingress): nexprs expressions,
+ * and it matches fr (flen bytes from base) as it is.
+ */
+static struct nftnl_rule *
+compiled(const struct match *m, enum kk_frame frame, unsigned nexprs,
+    uint32_t base, const uint8_t *fr, size_t flen)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr_iter *it;
+	struct kk_nft_spec spec;
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	unsigned n;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(p);
+	kk_test_nft_spec(&spec, p);
+	ck_assert_int_eq(kk_nft_match_compile(r, m, HOOK_INGRESS, &spec,
+	    frame), 0);
+	it = nftnl_expr_iter_create(r);
+	ck_assert_ptr_nonnull(it);
+	for (n = 0; nftnl_expr_iter_next(it) != NULL; n++)
+		;
+	nftnl_expr_iter_destroy(it);
+	ck_assert_uint_eq(n, nexprs);
+	ck_assert(frame_matches(r, base, fr, flen));
+	free(p);
+	return r;
+}
+
+/*
+ * frame (len bytes, from the link-layer header) with byte i set to v:
+ * whether r matches it is want.
+ */
+static void
+changed(struct nftnl_rule *r, const uint8_t *frame, size_t len, size_t i,
+    uint8_t v, bool want)
+{
+	uint8_t f[256];
+
+	ck_assert_uint_le(len, sizeof(f));
+	ck_assert_uint_lt(i, len);
+	memcpy(f, frame, len);
+	f[i] = v;
+	ck_assert_msg(frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, len) == want,
+	    "byte %zu = %#x: %s", i, v, want ? "no match" : "a match");
+}
+
+/* in a test of r on the frame fr, flen bytes long */
+#define CHANGED(i, v, want)	changed(r, fr, flen, (i), (v), (want))
+
+/* Ethernet, IPv4 (no options, not a fragment), UDP 67 -> 68 */
+static const uint8_t dhcp4_frame[42] = {
+	[12] = 0x08, 0x00, 0x45, 0x00, 0x00, 0x1c, 0x12, 0x34, 0x40, 0x00,
+	    0x40, 0x11, 0x00, 0x00, 192, 0, 2, 1, 255, 255, 255, 255,
+	    0x00, 67, 0x00, 68, 0x00, 0x08, 0x00, 0x00,
+};
+
+/*
+ * The bytes a netdev row fixes in a frame's headers are compared a
+ * window at a time (kk_expr_win): what each byte says still decides.
+ */
+START_TEST(frame_window_ipv4)
+{
+	const struct match m = { .nfproto = NFPROTO_IPV4, .l4 = IPPROTO_UDP,
+	    .sport = 67, .dport = 68 };
+	const uint8_t *fr = dhcp4_frame;
+	const size_t flen = sizeof(dhcp4_frame);
+	uint8_t f[sizeof(dhcp4_frame)];
+	struct nftnl_rule *r;
+
+	/* type, 0x45, fragment, protocol: one load, mask and compare */
+	r = compiled(&m, KK_FRAME_ETHER, 5, NFT_PAYLOAD_LL_HEADER, fr, flen);
+	CHANGED(12, 0x86, false);	/* not IPv4 */
+	CHANGED(13, 0x01, false);
+	CHANGED(14, 0x46, false);	/* options: the ports are elsewhere */
+	CHANGED(14, 0x65, false);
+	CHANGED(20, 0x20, false);	/* more fragments */
+	CHANGED(21, 0x01, false);	/* a later fragment */
+	CHANGED(20, 0x01, false);
+	CHANGED(20, 0x00, true);	/* DF clear: still whole */
+	CHANGED(20, 0x80, true);	/* the reserved bit: not a fragment */
+	CHANGED(15, 0xff, true);	/* TOS, length, id, TTL: anything */
+	CHANGED(22, 0x01, true);
+	CHANGED(23, 0x06, false);	/* TCP */
+	CHANGED(35, 68, false);		/* source port */
+	CHANGED(37, 67, false);		/* destination port */
+	/* cut before the ports end: the load fails */
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, dhcp4_frame, 37));
+	nftnl_rule_free(r);
+	/* a raw-IP device: the same from the frame's first byte */
+	r = compiled(&m, KK_FRAME_IP, 5, NFT_PAYLOAD_NETWORK_HEADER, fr + 14,
+	    flen - 14);
+	memcpy(f, dhcp4_frame, sizeof(f));
+	f[14 + 6] = 0x20;
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_NETWORK_HEADER, f + 14,
+	    sizeof(f) - 14));
+	f[14 + 6] = 0x40;
+	f[14 + 9] = 0x06;
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_NETWORK_HEADER, f + 14,
+	    sizeof(f) - 14));
+	nftnl_rule_free(r);
+}
+END_TEST
+
+/* Ethernet, IPv6 hop limit 1, hop-by-hop (8 bytes), ICMPv6 143 */
+static const uint8_t mld_frame[14 + 40 + 8 + 8] = {
+	[12] = 0x86, 0xdd, 0x60, 0, 0, 0, 0x00, 0x10, 0x00, 0x01,
+	[22] = 0xfe, 0x80, [38] = 0xff, 0x02, [53] = 0x16,
+	[54] = 58, 0, 5, 2, 0, 0, 1, 0,
+	[62] = 143, 0,
+};
+
+START_TEST(frame_window_ipv6_hbh)
+{
+	const struct match m = { .nfproto = NFPROTO_IPV6,
+	    .l4 = IPPROTO_ICMPV6, .hbh = true, .hoplimit = 1,
+	    .icmp6_lo = 143, .icmp6_hi = 143 };
+	const uint8_t *fr = mld_frame;
+	const size_t flen = sizeof(mld_frame);
+	struct nftnl_rule *r;
+
+	/*
+	 * type, next header, hop limit at once (3); the hop-by-hop
+	 * header's next header and length (2); the ICMPv6 type (2)
+	 */
+	r = compiled(&m, KK_FRAME_ETHER, 7, NFT_PAYLOAD_LL_HEADER, fr, flen);
+	CHANGED(13, 0x00, false);
+	CHANGED(20, 58, false);		/* no hop-by-hop header */
+	CHANGED(21, 2, false);		/* hop limit */
+	CHANGED(21, 255, false);
+	CHANGED(54, 6, false);		/* TCP after it */
+	CHANGED(55, 1, false);		/* 16 bytes long: ICMPv6 elsewhere */
+	CHANGED(62, 130, false);	/* a query, not a v2 report */
+	CHANGED(15, 0xff, true);	/* flow label */
+	CHANGED(56, 0xff, true);	/* the options */
+	nftnl_rule_free(r);
+}
+END_TEST
+
+/* Ethernet, IPv6, ICMPv6 too big quoting IPv6 and TCP */
+static const uint8_t ptb6_frame[14 + 40 + 8 + 40 + 20] = {
+	[12] = 0x86, 0xdd, 0x60, [20] = 58, 255,
+	[54] = 2, 0, [62] = 0x60, [68] = 6, 64,
+	[102] = 0x12, 0x34, 0x13, 0x1d,
+};
+
+START_TEST(frame_window_ptb6)
+{
+	const struct match m = { .nfproto = NFPROTO_IPV6,
+	    .l4 = IPPROTO_ICMPV6, .ptb = PTB_TO_PORT };
+	const uint8_t *fr = ptb6_frame;
+	const size_t flen = sizeof(ptb6_frame);
+	struct nftnl_rule *r;
+
+	/* frame (3); type to quoted next header (3); two lookups (4) */
+	r = compiled(&m, KK_FRAME_ETHER, 10, NFT_PAYLOAD_LL_HEADER, fr, flen);
+	CHANGED(54, 1, false);		/* destination unreachable */
+	CHANGED(55, 9, true);		/* the code: ignored */
+	CHANGED(62, 0x45, false);	/* quoting IPv4 */
+	CHANGED(62, 0x6f, true);	/* traffic class */
+	CHANGED(68, 17, false);		/* quoting UDP */
+	CHANGED(20, 6, false);		/* not ICMPv6 */
+	nftnl_rule_free(r);
+}
+END_TEST
+
+/* ARP: Ethernet and IPv4, lengths 6 and 4, request or reply */
+START_TEST(frame_window_arp)
+{
+	static const uint8_t arp[42] = { [12] = 0x08, 0x06, 0x00, 0x01, 0x08,
+	    0x00, 0x06, 0x04, 0x00, 0x01 };
+	const struct match m = { .arp = true };
+	uint8_t f[sizeof(arp)];
+	struct nftnl_rule *r;
+
+	r = compiled(&m, KK_FRAME_ETHER, 3, NFT_PAYLOAD_LL_HEADER, arp,
+	    sizeof(arp));
+	memcpy(f, arp, sizeof(f));
+	f[21] = 2;			/* a reply */
+	ck_assert(frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
+	f[21] = 4;			/* RARP reply: not below 4 */
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
+	f[21] = 8;			/* inverse ARP */
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
+	f[21] = 1;
+	f[20] = 1;			/* opcode 257 */
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
+	f[20] = 0;
+	f[19] = 16;			/* protocol length 16 */
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
+	f[19] = 4;
+	f[15] = 6;			/* hardware 6 (IEEE 802) */
+	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
+	nftnl_rule_free(r);
+}
+END_TEST
+
+/* The window itself: its bounds, contradictions, and what it emits. */
+START_TEST(expr_window)
+{
+	static const uint8_t v4 = 0x40, vmask = 0xf0, two[2] = { 1, 2 };
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr_iter *it;
+	struct kk_expr_win w;
+	const uint8_t *data;
+	uint32_t n;
+
+	ck_assert_ptr_nonnull(r);
+	kk_expr_win_init(&w, NFT_PAYLOAD_LL_HEADER, 12);
+	ck_assert_int_eq(kk_expr_win_put_byte(&w, 11, 1), -ERANGE);
+	ck_assert_int_eq(kk_expr_win_put(&w, 27, NULL, two, 2), -ERANGE);
+	ck_assert_int_eq(kk_expr_win_put(&w, 12, NULL, two, 17), -ERANGE);
+	ck_assert_int_eq(kk_expr_win_put(&w, UINT32_MAX, NULL, two, 2),
+	    -ERANGE);
+	/* nothing put: nothing emitted */
+	ck_assert_int_eq(kk_expr_win_emit(r, &w), 0);
+	ck_assert(!nftnl_rule_is_set(r, NFTNL_RULE_USERDATA));
+	it = nftnl_expr_iter_create(r);
+	ck_assert_ptr_null(nftnl_expr_iter_next(it));
+	nftnl_expr_iter_destroy(it);
+	/* a version nibble, then the whole byte that agrees with it */
+	ck_assert_int_eq(kk_expr_win_put(&w, 14, &vmask, &v4, 1), 0);
+	ck_assert_int_eq(kk_expr_win_put_byte(&w, 14, 0x45), 0);
+	ck_assert_int_eq(kk_expr_win_put_byte(&w, 14, 0x46), -EINVAL);
+	ck_assert_int_eq(kk_expr_win_put(&w, 14, &vmask, &two[1], 1),
+	    -EINVAL);
+	ck_assert_int_eq(kk_expr_win_put(&w, 26, NULL, two, 2), 0);
+	/* the last byte a window holds */
+	ck_assert_int_eq(kk_expr_win_emit(r, &w), 0);
+	it = nftnl_expr_iter_create(r);
+	/* 14..27 whole bytes at each end, masked between: 3 expressions */
+	ck_assert_uint_eq(nftnl_expr_get_u32(nftnl_expr_iter_next(it),
+	    NFTNL_EXPR_PAYLOAD_OFFSET), 14);
+	data = nftnl_expr_get(nftnl_expr_iter_next(it),
+	    NFTNL_EXPR_BITWISE_MASK, &n);
+	ck_assert_uint_eq(n, 14);
+	ck_assert_uint_eq(data[0], 0xff);
+	ck_assert_uint_eq(data[1], 0);
+	ck_assert_uint_eq(data[13], 0xff);
+	data = nftnl_expr_get(nftnl_expr_iter_next(it), NFTNL_EXPR_CMP_DATA,
+	    &n);
+	ck_assert_uint_eq(n, 14);
+	ck_assert_uint_eq(data[0], 0x45);
+	ck_assert_uint_eq(data[12], 1);
+	ck_assert_uint_eq(data[13], 2);
+	ck_assert_ptr_null(nftnl_expr_iter_next(it));
+	nftnl_expr_iter_destroy(it);
+	nftnl_rule_free(r);
+	/* whole bytes only: no mask */
+	r = nftnl_rule_alloc();
+	ck_assert_ptr_nonnull(r);
+	kk_expr_win_init(&w, NFT_PAYLOAD_LL_HEADER, 12);
+	ck_assert_int_eq(kk_expr_win_put(&w, 12, NULL, two, 2), 0);
+	ck_assert_int_eq(kk_expr_win_emit(r, &w), 0);
+	it = nftnl_expr_iter_create(r);
+	ck_assert_str_eq(nftnl_expr_get_str(nftnl_expr_iter_next(it),
+	    NFTNL_EXPR_NAME), "payload");
+	ck_assert_str_eq(nftnl_expr_get_str(nftnl_expr_iter_next(it),
+	    NFTNL_EXPR_NAME), "cmp");
+	ck_assert_ptr_null(nftnl_expr_iter_next(it));
+	nftnl_expr_iter_destroy(it);
+	nftnl_rule_free(r);
+}
+END_TEST
+
+/*
  * A chain's devices are part of what verification compares, in any
  * order, whether the kernel lists one (NFTA_HOOK_DEV) or more.
  */
@@ -783,4 +1114,10 @@ KK_SUITE(nft_rules_suite, "nft_rules",
 	    KK_TEST(netdev_table_frames_only),
 	    KK_TEST(netdev_table_only_isolated),
 	    KK_TEST(netdev_table_raw_ip),
-	    KK_TEST(canon_chain_devices))
+	    KK_TEST(canon_chain_devices),
+	KK_CASE("windows", 0, 0),
+	    KK_TEST(expr_window),
+	    KK_TEST(frame_window_ipv4),
+	    KK_TEST(frame_window_ipv6_hbh),
+	    KK_TEST(frame_window_ptb6),
+	    KK_TEST(frame_window_arp))
