@@ -178,7 +178,9 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	int err = 0;
 
 	*at = v6 ? (m->hbh ? &f->v6_hbh : &f->v6) : &f->v4;
-	if ((m->arp || m->ethertype) && !f->ether)
+	/* a hop limit is put in the IPv6 window below: not on these */
+	if (((m->arp || m->ethertype) && !f->ether) || (m->hoplimit &&
+	    (!v6 || m->arp || m->ethertype || m->ll_header)))
 		return -EINVAL;
 	/*
 	 * Any byte of a link-layer header, masked to nothing: the load
@@ -205,8 +207,7 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	}
 	if (m->nfproto == 0)
 		return m->l4 || m->saddr || m->daddr || m->sprefix ||
-		    m->dprefix || m->broker != BROKER_NONE ||
-		    m->hoplimit ? -EINVAL : 0;
+		    m->dprefix || m->broker != BROKER_NONE ? -EINVAL : 0;
 	type = htons(v6 ? 0x86dd : 0x0800);
 	if (f->ether)
 		err = kk_expr_win_put(&head, ETH_TYPE_OFF, NULL, &type,
@@ -226,8 +227,7 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	    (err = kk_expr_win_put_byte(&hbh, f->l3 + 40, l4)) == 0)
 		err = kk_expr_win_put_byte(&hbh, f->l3 + 41, 0);
 	if (err == 0 && m->hoplimit)
-		err = v6 ? kk_expr_win_put_byte(&head, f->l3 + 7,
-		    m->hoplimit) : -EINVAL;
+		err = kk_expr_win_put_byte(&head, f->l3 + 7, m->hoplimit);
 	if (err == 0)
 		err = kk_expr_win_emit(r, &head);
 	return err < 0 ? err : kk_expr_win_emit(r, &hbh);
@@ -242,6 +242,9 @@ kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
 	const struct kk_expr_at *at = &kk_expr_stack;
 	int err = 0;
 
+	/* the IPv6 hop limit; IPv4's TTL is elsewhere, and never matched */
+	if (m->hoplimit && m->nfproto != NFPROTO_IPV6)
+		return -EINVAL;
 	if (ll)
 		err = compile_frame(r, m, frame == KK_FRAME_IP ? &frame_ip :
 		    &frame_ether, &at);

@@ -1,8 +1,9 @@
 /*
- * What a row of the rules matches (rules.c), and how it becomes the
- * expressions nft(8) itself would compile (match.c): in the inet and
- * bridge tables on the headers the kernel parsed, in the netdev table on
- * the frame's own bytes.  Private to agentd/nft.
+ * What a row of the rules matches (rules.c), and how it becomes
+ * expressions (match.c) that match what nft(8)'s would, the header bytes
+ * a row fixes a few apart compared at once (expr.h: kk_expr_win): in the
+ * inet and bridge tables on the headers the kernel parsed, in the netdev
+ * table on the frame's own bytes.  Private to agentd/nft.
  */
 #ifndef KK_NFT_MATCH_H
 #define KK_NFT_MATCH_H
@@ -102,10 +103,10 @@ enum kk_frame {
 	KK_FRAME_IP,		/* netdev: in the frame, which starts with IP */
 };
 /*
- * The expressions of m, in the order nft(8) compiles them, for a rule of
+ * The expressions of m, in the order of struct match, for a rule of
  * hook; in the netdev table (frame not KK_FRAME_STACK) on the frame's
  * bytes and without conntrack.  0 or a negative errno (-EINVAL: m
- * cannot be compiled so).
+ * cannot be compiled so, as a hop limit on a row that is not IPv6).
  */
 int kk_nft_match_compile(struct nftnl_rule *r, const struct match *m,
     int hook, const struct kk_nft_spec *spec, enum kk_frame frame);

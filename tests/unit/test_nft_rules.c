@@ -776,6 +776,10 @@ frame_matches(struct nftnl_rule *r, uint32_t base, const uint8_t *frame,
 			ck_assert_uint_le(n, sizeof(reg));
 			for (i = 0; i < n; i++)
 				reg[i] &= mask[i];
+			/* a mask alone: nothing flipped */
+			data = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_XOR, &n);
+			for (i = 0; i < n; i++)
+				ck_assert_uint_eq(data[i], 0);
 		} else if (strcmp(name, "cmp") == 0) {
 			data = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &n);
 			op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP);
@@ -964,6 +968,81 @@ START_TEST(frame_window_ptb6)
 }
 END_TEST
 
+/*
+ * A raw-IP device's IPv6 row: the version nibble, next header and hop
+ * limit from the frame's first byte, one window.
+ */
+START_TEST(frame_window_raw_ipv6)
+{
+	static const uint8_t nd[40 + 24] = { 0x60, [6] = 58, 255,
+	    [40] = 135 };
+	const struct match m = { .nfproto = NFPROTO_IPV6,
+	    .l4 = IPPROTO_ICMPV6, .icmp6_lo = 133, .icmp6_hi = 137,
+	    .hoplimit = 255 };
+	uint8_t f[sizeof(nd)];
+	struct nftnl_rule *r;
+	size_t i;
+	/* byte, value, still a match */
+	static const struct { uint8_t i, v; bool want; } cases[] = {
+		{ 0, 0x45, false }, { 0, 0x6f, true }, { 6, 6, false },
+		{ 7, 64, false }, { 40, 132, false }, { 40, 137, true },
+		{ 40, 138, false }, { 5, 0xff, true },
+	};
+
+	/* window (3), ICMPv6 type range (3) */
+	r = compiled(&m, KK_FRAME_IP, 6, NFT_PAYLOAD_NETWORK_HEADER, nd,
+	    sizeof(nd));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(f, nd, sizeof(f));
+		f[cases[i].i] = cases[i].v;
+		ck_assert_msg(frame_matches(r, NFT_PAYLOAD_NETWORK_HEADER, f,
+		    sizeof(f)) == cases[i].want, "byte %u = %u",
+		    cases[i].i, cases[i].v);
+	}
+	nftnl_rule_free(r);
+}
+END_TEST
+
+/* A hop limit only where there is an IPv6 header to hold it. */
+START_TEST(hoplimit_only_ipv6)
+{
+	static const struct match bad[] = {
+		{ .nfproto = NFPROTO_IPV4, .l4 = IPPROTO_UDP, .hoplimit = 1 },
+		{ .hoplimit = 1 },
+		{ .arp = true, .hoplimit = 1 },
+		{ .arp = true, .nfproto = NFPROTO_IPV6, .hoplimit = 1 },
+		{ .ethertype = 0x888e, .nfproto = NFPROTO_IPV6,
+		    .hoplimit = 1 },
+	};
+	static const enum kk_frame frames[] = { KK_FRAME_STACK,
+	    KK_FRAME_ETHER, KK_FRAME_IP };
+	struct kk_policy *p = calloc(1, sizeof(*p));
+	struct kk_nft_spec spec;
+	struct nftnl_rule *r;
+	size_t i, k;
+
+	ck_assert_ptr_nonnull(p);
+	kk_test_nft_spec(&spec, p);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (k = 0; k < 3; k++) {
+			r = nftnl_rule_alloc();
+			ck_assert_ptr_nonnull(r);
+			ck_assert_msg(kk_nft_match_compile(r, &bad[i],
+			    HOOK_INGRESS, &spec, frames[k]) == -EINVAL,
+			    "match %zu, frame %zu", i, k);
+			nftnl_rule_free(r);
+		}
+	/* a raw-IP row with a link-layer guard and a hop limit */
+	r = nftnl_rule_alloc();
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(kk_nft_match_compile(r, &(const struct match){
+	    .ll_header = true, .nfproto = NFPROTO_IPV6, .hoplimit = 1 },
+	    HOOK_INGRESS, &spec, KK_FRAME_IP), -EINVAL);
+	nftnl_rule_free(r);
+	free(p);
+}
+END_TEST
+
 /* ARP: Ethernet and IPv4, lengths 6 and 4, request or reply */
 START_TEST(frame_window_arp)
 {
@@ -1001,6 +1080,7 @@ START_TEST(expr_window)
 	static const uint8_t v4 = 0x40, vmask = 0xf0, two[2] = { 1, 2 };
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
 	struct kk_expr_win w;
 	const uint8_t *data;
 	uint32_t n;
@@ -1014,7 +1094,6 @@ START_TEST(expr_window)
 	    -ERANGE);
 	/* nothing put: nothing emitted */
 	ck_assert_int_eq(kk_expr_win_emit(r, &w), 0);
-	ck_assert(!nftnl_rule_is_set(r, NFTNL_RULE_USERDATA));
 	it = nftnl_expr_iter_create(r);
 	ck_assert_ptr_null(nftnl_expr_iter_next(it));
 	nftnl_expr_iter_destroy(it);
@@ -1029,8 +1108,11 @@ START_TEST(expr_window)
 	ck_assert_int_eq(kk_expr_win_emit(r, &w), 0);
 	it = nftnl_expr_iter_create(r);
 	/* 14..27 whole bytes at each end, masked between: 3 expressions */
-	ck_assert_uint_eq(nftnl_expr_get_u32(nftnl_expr_iter_next(it),
-	    NFTNL_EXPR_PAYLOAD_OFFSET), 14);
+	e = nftnl_expr_iter_next(it);
+	ck_assert_uint_eq(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE),
+	    NFT_PAYLOAD_LL_HEADER);
+	ck_assert_uint_eq(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET), 14);
+	ck_assert_uint_eq(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN), 14);
 	data = nftnl_expr_get(nftnl_expr_iter_next(it),
 	    NFTNL_EXPR_BITWISE_MASK, &n);
 	ck_assert_uint_eq(n, 14);
@@ -1120,4 +1202,6 @@ KK_SUITE(nft_rules_suite, "nft_rules",
 	    KK_TEST(frame_window_ipv4),
 	    KK_TEST(frame_window_ipv6_hbh),
 	    KK_TEST(frame_window_ptb6),
+	    KK_TEST(frame_window_raw_ipv6),
+	    KK_TEST(hoplimit_only_ipv6),
 	    KK_TEST(frame_window_arp))
