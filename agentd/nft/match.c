@@ -248,7 +248,8 @@ kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
 	if (ll)
 		err = compile_frame(r, m, frame == KK_FRAME_IP ? &frame_ip :
 		    &frame_ether, &at);
-	if (err == 0 && (m->arp || m->ethertype) && !ll)
+	/* frame bytes with no frame: a row that would match everything */
+	if (err == 0 && (m->arp || m->ethertype || m->ll_header) && !ll)
 		err = -EINVAL;
 	if (err == 0 && m->loopback)
 		err = ll ? -EINVAL : kk_expr_meta(r, hook == HOOK_OUT ?
