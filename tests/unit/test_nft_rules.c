@@ -1148,32 +1148,22 @@ loads_elsewhere(struct nftnl_rule *r, uint32_t base)
 /* rows checked: IPv4 and IPv6 on Ethernet [0] and raw IP [1]; tagged */
 static unsigned guard_v4[2], guard_v6[2], guard_vlan;
 
-/* r takes f, but not f with byte i set to v (a frame it must not take) */
+/*
+ * Whether r takes f with byte i set to v is want: a frame the guards
+ * must refuse (want false), or one they must let through.
+ */
 static void
-refuses(struct nftnl_rule *r, uint32_t base, const uint8_t *f, size_t i,
-    uint8_t v, const char *what)
+with_byte(struct nftnl_rule *r, uint32_t base, const uint8_t *f, size_t i,
+    uint8_t v, bool want, const char *what)
 {
 	uint8_t g[GUARD_FRAME];
 	char c[128];
 
 	memcpy(g, f, sizeof(g));
 	g[i] = v;
-	ck_assert_msg(!frame_matches(r, base, g, sizeof(g)),
-	    "\"%s\" accepts %s", kk_nft_rule_comment(r, c, sizeof(c)), what);
-}
-
-/* r takes f with byte i set to v too (what the guards must not refuse) */
-static void
-takes(struct nftnl_rule *r, uint32_t base, const uint8_t *f, size_t i,
-    uint8_t v, const char *what)
-{
-	uint8_t g[GUARD_FRAME];
-	char c[128];
-
-	memcpy(g, f, sizeof(g));
-	g[i] = v;
-	ck_assert_msg(frame_matches(r, base, g, sizeof(g)),
-	    "\"%s\" refuses %s", kk_nft_rule_comment(r, c, sizeof(c)), what);
+	ck_assert_msg(frame_matches(r, base, g, sizeof(g)) == want,
+	    "\"%s\" %s %s", kk_nft_rule_comment(r, c, sizeof(c)),
+	    want ? "refuses" : "accepts", what);
 }
 
 /*
@@ -1212,7 +1202,7 @@ guards_hold(struct kk_nft_spec *spec, struct kk_nft_objects *inet,
 		    "\"%s\": the frame made for it does not match",
 		    kk_nft_rule_comment(r, c, sizeof(c)));
 		if (ether && fixed[12] == 0xff && fixed[13] == 0xff) {
-			refuses(r, base, f, 12, 0x81, "a VLAN tag");
+			with_byte(r, base, f, 12, 0x81, false, "a VLAN tag");
 			guard_vlan++;
 		}
 		/* IPv4 with a transport protocol */
@@ -1220,23 +1210,27 @@ guards_hold(struct kk_nft_spec *spec, struct kk_nft_objects *inet,
 			/* the fragment's bits, all of them, and no flag */
 			ck_assert_uint_eq(fixed[l3 + 6], 0x3f);
 			ck_assert_uint_eq(fixed[l3 + 7], 0xff);
-			refuses(r, base, f, l3, 0x46, "IPv4 options");
-			refuses(r, base, f, l3 + 6, f[l3 + 6] | 0x20,
+			with_byte(r, base, f, l3, 0x46, false,
+			    "IPv4 options");
+			with_byte(r, base, f, l3 + 6, f[l3 + 6] | 0x20, false,
 			    "a first fragment");
-			refuses(r, base, f, l3 + 7, 1, "a later fragment");
+			with_byte(r, base, f, l3 + 7, 1, false,
+			    "a later fragment");
 			/* what TCP sends: DF; and any TOS, id or TTL */
-			takes(r, base, f, l3 + 6, f[l3 + 6] | 0x40, "DF");
-			takes(r, base, f, l3 + 1, 0xb8, "a TOS");
-			takes(r, base, f, l3 + 4, 0x5a, "an id");
-			takes(r, base, f, l3 + 8, 1, "a TTL");
+			with_byte(r, base, f, l3 + 6, f[l3 + 6] | 0x40, true,
+			    "DF");
+			with_byte(r, base, f, l3 + 1, 0xb8, true, "a TOS");
+			with_byte(r, base, f, l3 + 4, 0x5a, true, "an id");
+			with_byte(r, base, f, l3 + 8, 1, true, "a TTL");
 			guard_v4[!ether]++;
 		}
 		/* IPv6 with a transport protocol, or a hop-by-hop header */
 		if ((ether ? f[12] == 0x86 && f[13] == 0xdd :
 		    (f[l3] >> 4) == 6) && fixed[l3 + 6] == 0xff) {
-			refuses(r, base, f, f[l3 + 6] == 0 ? l3 + 40 : l3 + 6,
-			    44, "a fragment header");
-			takes(r, base, f, l3 + 1, 0x0f, "a flow label");
+			with_byte(r, base, f, f[l3 + 6] == 0 ? l3 + 40 : l3 + 6,
+			    44, false, "a fragment header");
+			with_byte(r, base, f, l3 + 1, 0x0f, true,
+			    "a flow label");
 			guard_v6[!ether]++;
 		}
 	}
