@@ -88,6 +88,25 @@ for turn in $(seq 1 "$TURNS"); do
 	done
 done
 
+# what the kernel parses and lists back in each apply: the expressions
+# of the tables one isolation leaves (nft --debug=netlink, one a line),
+# this tree's with the netdev table as kakurid applies it here
+exprs() {	# exprs TREE [DEVICE...]: "inet N netdev N bridge N"
+	local listed
+	tree "$1"; shift
+	ip netns exec "$EP" "$APPLY_BENCH" "$POLICY" 1 "$@" >/dev/null &&
+		listed=$(ip netns exec "$EP" nft --debug=netlink list ruleset) ||
+		return 1
+	drop_tables
+	awk '/^(inet|netdev|bridge) kakuri / { f = $1 }
+		/^  \[/ && f != "" { n[f]++ }
+		END { printf "inet %d netdev %d bridge %d\n", n["inet"],
+			n["netdev"], n["bridge"]; exit n["inet"] == 0 }' <<<"$listed"
+}
+# shellcheck disable=SC2086 # one word a device
+EXPRS_BEFORE=$(exprs before) && EXPRS_NOW=$(exprs now $EP_DEVS) ||
+	{ echo "   apply-bench (expressions) failed"; exit 1; }
+
 # signed round trip: each tree's kakurid with a state directory of its own
 rt_turn() {	# rt_turn TREE: one kakurid start, RT_RUNS round trips
 	local i f ep=- us res
@@ -208,6 +227,7 @@ row "isolation apply (apply-bench)" us apply || exit 1
 b=$(median "$WORK/apply-before.us"); n=$(median "$WORK/apply-now-netdev.us")
 awk -v b="$b" -v n="$n" -v d="$(wc -w <<<"$EP_DEVS")" 'BEGIN {
 	printf "   %-38s before %7d us   now %7d us   before/now %.2fx\n", "... now with its netdev table (" d " devices)", b, n, b / n }'
+echo "   expressions of one isolation: before $EXPRS_BEFORE; now $EXPRS_NOW"
 row "signed round trip (send-bench)" us rt || exit 1
 row "fan-out, $NAG agents (kakurictl send)" ms fan || exit 1
 echo "      each turn, before: $(tr '\n' ' ' <"$WORK/fan-before.ms")ms; now: $(tr '\n' ' ' <"$WORK/fan-now.ms")ms"
