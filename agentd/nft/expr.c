@@ -244,16 +244,6 @@ kk_expr_win_emit(struct nftnl_rule *r, const struct kk_expr_win *w)
 }
 
 int
-kk_expr_ports(struct nftnl_rule *r, const struct kk_expr_at *at,
-    uint16_t sport, uint16_t dport)
-{
-	const uint16_t be[2] = { htons(sport), htons(dport) };
-	int err = expr_payload(r, at->th_base, at->th_off, sizeof(be));
-
-	return err < 0 ? err : expr_cmp(r, NFT_CMP_EQ, be, sizeof(be));
-}
-
-int
 kk_expr_byte_range(struct nftnl_rule *r, const struct kk_expr_at *at,
     uint8_t lo, uint8_t hi)
 {

@@ -72,9 +72,6 @@ int kk_expr_win_put(struct kk_expr_win *w, uint32_t off, const void *mask,
 int kk_expr_win_put_byte(struct kk_expr_win *w, uint32_t off, uint8_t value);
 /* The window's bytes as one load, a mask if one is needed, one compare. */
 int kk_expr_win_emit(struct nftnl_rule *r, const struct kk_expr_win *w);
-/* Both transport ports at once (4 bytes at 0): sport, then dport. */
-int kk_expr_ports(struct nftnl_rule *r, const struct kk_expr_at *at,
-    uint16_t sport, uint16_t dport);
 /*
  * The first byte of the transport header (ICMPv6 type) in [lo, hi]; one
  * comparison where lo is hi.

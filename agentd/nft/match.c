@@ -150,6 +150,23 @@ compile_ptb(struct nftnl_rule *r, const struct kk_expr_at *at,
 	    kk_nft_set_defs[SET_MGMT_PORTS].name, SET_MGMT_PORTS);
 }
 
+/* A row's fixed ports, 0 for none: both, where both, one compare. */
+static int
+compile_ports(struct nftnl_rule *r, const struct kk_expr_at *at,
+    uint16_t sport, uint16_t dport)
+{
+	const uint16_t be[2] = { htons(sport), htons(dport) };
+	struct kk_expr_win w;
+	int err = 0;
+
+	kk_expr_win_init(&w, at->th_base, at->th_off);
+	if (sport)
+		err = kk_expr_win_put(&w, at->th_off, NULL, &be[0], 2);
+	if (err == 0 && dport)
+		err = kk_expr_win_put(&w, at->th_off + 2, NULL, &be[1], 2);
+	return err < 0 ? err : kk_expr_win_emit(r, &w);
+}
+
 /*
  * A netdev row's frame (see struct frame): its type (the Ethernet type,
  * or the IP version on a raw-IP device), and with a transport protocol,
@@ -279,12 +296,8 @@ kk_nft_match_compile(struct nftnl_rule *r, const struct match *m, int hook,
 	if (err == 0 && m->dport_set)
 		err = kk_expr_port_in(r, at, 2, kk_nft_set_defs[m->dport_set].name,
 		    m->dport_set);
-	if (err == 0 && m->sport && m->dport)
-		err = kk_expr_ports(r, at, m->sport, m->dport);
-	else if (err == 0 && m->sport)
-		err = kk_expr_port(r, at, 0, m->sport);
-	else if (err == 0 && m->dport)
-		err = kk_expr_port(r, at, 2, m->dport);
+	if (err == 0)
+		err = compile_ports(r, at, m->sport, m->dport);
 	if (err == 0 && m->icmp6_lo)
 		err = kk_expr_byte_range(r, at, m->icmp6_lo, m->icmp6_hi);
 	if (err == 0 && m->ptb != PTB_NONE)
