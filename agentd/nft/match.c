@@ -195,9 +195,12 @@ compile_frame(struct nftnl_rule *r, const struct match *m,
 	int err = 0;
 
 	*at = v6 ? (m->hbh ? &f->v6_hbh : &f->v6) : &f->v4;
-	/* a hop limit is put in the IPv6 window below: not on these */
+	/*
+	 * A hop limit (IPv6's alone: the caller checks) is put in the
+	 * window below: not on these.
+	 */
 	if (((m->arp || m->ethertype) && !f->ether) || (m->hoplimit &&
-	    (!v6 || m->arp || m->ethertype || m->ll_header)))
+	    (m->arp || m->ethertype || m->ll_header)))
 		return -EINVAL;
 	/*
 	 * Any byte of a link-layer header, masked to nothing: the load
