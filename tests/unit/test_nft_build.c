@@ -253,38 +253,6 @@ release(struct kk_nft_objects *o, struct kk_nft_batch *b, struct decoded *d)
 	kk_nft_objects_free(o);
 }
 
-static int
-count_exprs(const struct nftnl_rule *r, const char *name)
-{
-	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
-	struct nftnl_expr *e;
-	int n = 0;
-
-	while ((e = nftnl_expr_iter_next(it)) != NULL)
-		if (name == NULL ||
-		    strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), name) == 0)
-			n++;
-	nftnl_expr_iter_destroy(it);
-	return n;
-}
-
-/* The verdict of the rule's last expression. */
-static int
-rule_verdict(const struct nftnl_rule *r)
-{
-	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
-	struct nftnl_expr *e, *last = NULL;
-	int v;
-
-	while ((e = nftnl_expr_iter_next(it)) != NULL)
-		last = e;
-	ck_assert_ptr_nonnull(last);
-	ck_assert_str_eq(nftnl_expr_get_str(last, NFTNL_EXPR_NAME), "immediate");
-	v = (int)nftnl_expr_get_u32(last, NFTNL_EXPR_IMM_VERDICT);
-	nftnl_expr_iter_destroy(it);
-	return v;
-}
-
 static bool
 rule_has_meta(const struct nftnl_rule *r, uint32_t key)
 {
@@ -493,14 +461,14 @@ START_TEST(isolated_every_chain_ends_in_counted_drop)
 	}
 	for (k = 0; k < 3; k++) {
 		ck_assert_ptr_nonnull(last[k]);
-		ck_assert_int_eq(rule_verdict(lastr[k]), NF_DROP);
-		ck_assert_int_eq(count_exprs(lastr[k], "counter"), 1);
+		ck_assert_int_eq(kk_test_verdict(lastr[k]), NF_DROP);
+		ck_assert_int_eq(kk_test_exprs(lastr[k], "counter"), 1);
 	}
 	/* the forward chain accepts nothing at all */
 	for (i = 0; i < d.nrules; i++)
 		if (strcmp(nftnl_rule_get_str(d.rules[i], NFTNL_RULE_CHAIN),
 		    "forward") == 0)
-			ck_assert_int_eq(rule_verdict(d.rules[i]), NF_DROP);
+			ck_assert_int_eq(kk_test_verdict(d.rules[i]), NF_DROP);
 	release(&o, &b, &d);
 }
 END_TEST
@@ -519,14 +487,15 @@ START_TEST(isolated_no_unconditional_accept)
 
 	build(KK_MODE_ISOLATED, false, &spec, &o, &b, &d);
 	for (i = 0; i < d.nrules; i++) {
-		if (rule_verdict(d.rules[i]) != NF_ACCEPT)
+		if (kk_test_verdict(d.rules[i]) != NF_ACCEPT)
 			continue;
-		n = count_exprs(d.rules[i], NULL);
-		ct = count_exprs(d.rules[i], "ct");
+		n = kk_test_exprs(d.rules[i], NULL);
+		ct = kk_test_exprs(d.rules[i], "ct");
 		ck_assert_msg(n >= 3, "rule %d accepts unconditionally", i);
 		/* a ct match always comes with an address set lookup */
 		if (ct > 0)
-			ck_assert_int_ge(count_exprs(d.rules[i], "lookup"), 1);
+			ck_assert_int_ge(kk_test_exprs(d.rules[i], "lookup"),
+			    1);
 	}
 	release(&o, &b, &d);
 }
@@ -545,7 +514,7 @@ START_TEST(isolated_own_socket_match)
 		if (!rule_has_meta(d.rules[i], NFT_META_SKUID))
 			continue;
 		/* the only other socket match drops processes' NDP */
-		if (rule_verdict(d.rules[i]) == NF_DROP)
+		if (kk_test_verdict(d.rules[i]) == NF_DROP)
 			continue;
 		ck_assert(rule_has_meta(d.rules[i], NFT_META_SKGID));
 		ck_assert_str_eq(nftnl_rule_get_str(d.rules[i],
@@ -561,7 +530,7 @@ START_TEST(isolated_own_socket_match)
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
 	for (i = 0; i < (int)o.nrules; i++)
 		ck_assert(!rule_has_meta(o.rules[i], NFT_META_SKUID) ||
-		    rule_verdict(o.rules[i]) == NF_DROP);
+		    kk_test_verdict(o.rules[i]) == NF_DROP);
 	kk_nft_objects_free(&o);
 }
 END_TEST
@@ -570,7 +539,7 @@ END_TEST
 static bool
 rule_accepts_addr(const struct nftnl_rule *r, const struct kk_addr *a)
 {
-	return rule_verdict(r) == NF_ACCEPT && rule_compares(r, &a->a,
+	return kk_test_verdict(r) == NF_ACCEPT && rule_compares(r, &a->a,
 	    a->family == AF_INET6 ? 16 : 4);
 }
 
@@ -759,10 +728,12 @@ START_TEST(egress_blocks_mail_and_web_only)
 	ck_assert(!set_has_port(web, 22));
 	ck_assert(set_has_port(quic, 443));
 	for (i = 0; i < d.nrules; i++) {
-		if (rule_verdict(d.rules[i]) == NF_DROP) {
+		if (kk_test_verdict(d.rules[i]) == NF_DROP) {
 			drops++;
-			ck_assert_int_eq(count_exprs(d.rules[i], "counter"), 1);
-			ck_assert_int_eq(count_exprs(d.rules[i], "lookup"), 1);
+			ck_assert_int_eq(kk_test_exprs(d.rules[i], "counter"),
+			    1);
+			ck_assert_int_eq(kk_test_exprs(d.rules[i], "lookup"),
+			    1);
 		}
 	}
 	ck_assert_int_eq(drops, 6);	/* mail, web, quic in output and forward */
@@ -1070,7 +1041,7 @@ START_TEST(isolated_dhcp_only_broadcast_or_listed)
 	    agents, 16);
 	r = rule_matching(&o, "input", "DHCPv6 server or relay (link-local)", 8,
 	    ll, 2);
-	ck_assert_int_eq(count_exprs(r, "bitwise"), 1);	/* fe80::/10 */
+	ck_assert_int_eq(kk_test_exprs(r, "bitwise"), 1);	/* fe80::/10 */
 	/* no servers listed: no set, no rule for them */
 	ck_assert_ptr_null(rule_named(&o, "output", "of the policy"));
 	for (i = 0; i < o.nsets; i++)
@@ -1082,7 +1053,7 @@ START_TEST(isolated_dhcp_only_broadcast_or_listed)
 			continue;
 		ndhcp++;
 		/* the address, then both ports at once (one 4-byte load) */
-		ck_assert_msg(count_exprs(o.rules[i], "payload") >= 2 &&
+		ck_assert_msg(kk_test_exprs(o.rules[i], "payload") >= 2 &&
 		    rule_loads_at(o.rules[i], NFT_PAYLOAD_TRANSPORT_HEADER, 0,
 		    4), "%s: ports only", buf);
 	}
@@ -1100,7 +1071,7 @@ START_TEST(isolated_dhcp_only_broadcast_or_listed)
 		if (i)
 			r = rule_named(&o, chain, "DHCPv4 server of the policy");
 		ck_assert_ptr_nonnull(r);
-		ck_assert_int_eq(count_exprs(r, "lookup"), 1);
+		ck_assert_int_eq(kk_test_exprs(r, "lookup"), 1);
 		ck_assert(rule_loads(r, i ? 12 : 16, 4));
 	}
 	ck_assert_ptr_nonnull(rule_named(&o, "input", "DHCPv6 server of the policy"));
@@ -1137,7 +1108,7 @@ START_TEST(isolated_ndp_on_link_only)
 	ck_assert_int_eq(kk_nft_objects_build(&spec, NFPROTO_INET, &o), 0);
 	r = rule_named(&o, "input", "neighbour discovery");
 	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(rule_verdict(r), NF_ACCEPT);
+	ck_assert_int_eq(kk_test_verdict(r), NF_ACCEPT);
 	ck_assert(rule_loads(r, 7, 1) && rule_compares(r, &hop255, 1));
 	r = rule_named(&o, "output", "to link-local addresses");
 	ck_assert_ptr_nonnull(r);
@@ -1155,12 +1126,12 @@ START_TEST(isolated_ndp_on_link_only)
 		comment_of(x, buf, sizeof(buf));
 		if (strstr(buf, "from processes")) {
 			drop_at = k;
-			ck_assert_int_eq(rule_verdict(x), NF_DROP);
+			ck_assert_int_eq(kk_test_verdict(x), NF_DROP);
 			ck_assert(rule_has_meta(x, NFT_META_SKUID));
 		}
 		if (strstr(buf, "the kernel's neighbour discovery")) {
 			kernel_at = k;
-			ck_assert_int_eq(rule_verdict(x), NF_ACCEPT);
+			ck_assert_int_eq(kk_test_verdict(x), NF_ACCEPT);
 			ck_assert(rule_compares(x, &hop255, 1));
 		}
 	}
@@ -1196,8 +1167,8 @@ START_TEST(bridge_table_while_isolated)
 	ck_assert_uint_eq(o.nrules, 1);
 	ck_assert_uint_eq(nftnl_rule_get_u32(o.rules[0], NFTNL_RULE_FAMILY),
 	    NFPROTO_BRIDGE);
-	ck_assert_int_eq(rule_verdict(o.rules[0]), NF_DROP);
-	ck_assert_int_eq(count_exprs(o.rules[0], "counter"), 1);
+	ck_assert_int_eq(kk_test_verdict(o.rules[0]), NF_DROP);
+	ck_assert_int_eq(kk_test_exprs(o.rules[0], "counter"), 1);
 	ck_assert_uint_eq(o.nsets, 0);
 	kk_nft_objects_free(&o);
 	/* no bridge table while open, nor where the kernel has none */
@@ -1236,7 +1207,7 @@ START_TEST(bridge_table_in_egress)
 		    "forward") != 0)
 			continue;
 		ck_assert_uint_lt(k, br.nrules);
-		ck_assert_int_eq(rule_verdict(br.rules[k]), NF_DROP);
+		ck_assert_int_eq(kk_test_verdict(br.rules[k]), NF_DROP);
 		ck_assert_uint_eq(nftnl_rule_get_u32(br.rules[k],
 		    NFTNL_RULE_FAMILY), NFPROTO_BRIDGE);
 		ck_assert_int_eq(kk_nft_canon_rule(in.rules[i], x, sizeof(x)), 0);
@@ -1274,9 +1245,10 @@ START_TEST(isolated_mld_link_local_only)
 	for (c = 0; c < 2; c++) {
 		r = rule_named(&o, chains[c], "MLD query, report, done");
 		ck_assert_ptr_nonnull(r);
-		ck_assert_int_eq(rule_verdict(r), NF_ACCEPT);
+		ck_assert_int_eq(kk_test_verdict(r), NF_ACCEPT);
 		ck_assert(rule_loads(r, 8, 2) && rule_compares(r, ll, 2));
-		ck_assert_int_eq(count_exprs(r, "bitwise"), 1);	/* fe80::/10 */
+		/* fe80::/10 */
+		ck_assert_int_eq(kk_test_exprs(r, "bitwise"), 1);
 		ck_assert(rule_loads(r, 24, 2) && rule_compares(r, mc, 2));
 		ck_assert(rule_loads(r, 7, 1) && rule_compares(r, &hop1, 1));
 		ck_assert(rule_has_meta(r, NFT_META_L4PROTO));

@@ -819,47 +819,44 @@ compiled(const struct match *m, enum kk_frame frame, unsigned nexprs,
     uint32_t base, const uint8_t *fr, size_t flen)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct nftnl_expr_iter *it;
 	struct kk_nft_spec spec;
 	struct kk_policy *p = calloc(1, sizeof(*p));
-	unsigned n;
 
 	ck_assert_ptr_nonnull(r);
 	ck_assert_ptr_nonnull(p);
 	kk_test_nft_spec(&spec, p);
 	ck_assert_int_eq(kk_nft_match_compile(r, m, HOOK_INGRESS, &spec,
 	    frame), 0);
-	it = nftnl_expr_iter_create(r);
-	ck_assert_ptr_nonnull(it);
-	for (n = 0; nftnl_expr_iter_next(it) != NULL; n++)
-		;
-	nftnl_expr_iter_destroy(it);
-	ck_assert_uint_eq(n, nexprs);
+	ck_assert_int_eq(kk_test_exprs(r, NULL), (int)nexprs);
 	ck_assert(frame_matches(r, base, fr, flen));
 	free(p);
 	return r;
 }
 
 /*
- * frame (len bytes, from the link-layer header) with byte i set to v:
- * whether r matches it is want.
+ * r on frame (len bytes from base) with byte i set to v: whether it
+ * matches is want; what names the change where it is not.
  */
 static void
-changed(struct nftnl_rule *r, const uint8_t *frame, size_t len, size_t i,
-    uint8_t v, bool want)
+byte_decides(struct nftnl_rule *r, uint32_t base, const uint8_t *frame,
+    size_t len, size_t i, uint8_t v, bool want, const char *what)
 {
 	uint8_t f[256];
+	char c[128];
 
 	ck_assert_uint_le(len, sizeof(f));
 	ck_assert_uint_lt(i, len);
 	memcpy(f, frame, len);
 	f[i] = v;
-	ck_assert_msg(frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, len) == want,
-	    "byte %zu = %#x: %s", i, v, want ? "no match" : "a match");
+	ck_assert_msg(frame_matches(r, base, f, len) == want,
+	    "\"%s\" byte %zu = %#x (%s): %s",
+	    kk_nft_rule_comment(r, c, sizeof(c)), i, v, what,
+	    want ? "no match" : "a match");
 }
 
-/* in a test of r on the frame fr, flen bytes long */
-#define CHANGED(i, v, want)	changed(r, fr, flen, (i), (v), (want))
+/* in a test of r on the Ethernet frame fr, flen bytes long */
+#define CHANGED(i, v, want)	byte_decides(r, NFT_PAYLOAD_LL_HEADER, fr, \
+	flen, (i), (v), (want), "")
 
 /* Ethernet, IPv4 (no options, not a fragment), UDP 67 -> 68 */
 static const uint8_t dhcp4_frame[42] = {
@@ -878,7 +875,6 @@ START_TEST(frame_window_ipv4)
 	    .sport = 67, .dport = 68 };
 	const uint8_t *fr = dhcp4_frame;
 	const size_t flen = sizeof(dhcp4_frame);
-	uint8_t f[sizeof(dhcp4_frame)];
 	struct nftnl_rule *r;
 
 	/* type, 0x45, fragment, protocol: one load, mask and compare */
@@ -903,14 +899,10 @@ START_TEST(frame_window_ipv4)
 	/* a raw-IP device: the same from the frame's first byte */
 	r = compiled(&m, KK_FRAME_IP, 5, NFT_PAYLOAD_NETWORK_HEADER, fr + 14,
 	    flen - 14);
-	memcpy(f, dhcp4_frame, sizeof(f));
-	f[14 + 6] = 0x20;
-	ck_assert(!frame_matches(r, NFT_PAYLOAD_NETWORK_HEADER, f + 14,
-	    sizeof(f) - 14));
-	f[14 + 6] = 0x40;
-	f[14 + 9] = 0x06;
-	ck_assert(!frame_matches(r, NFT_PAYLOAD_NETWORK_HEADER, f + 14,
-	    sizeof(f) - 14));
+	byte_decides(r, NFT_PAYLOAD_NETWORK_HEADER, fr + 14, flen - 14, 6,
+	    0x20, false, "more fragments");
+	byte_decides(r, NFT_PAYLOAD_NETWORK_HEADER, fr + 14, flen - 14, 9,
+	    0x06, false, "TCP");
 	nftnl_rule_free(r);
 }
 END_TEST
@@ -988,7 +980,6 @@ START_TEST(frame_window_raw_ipv6)
 	const struct match m = { .nfproto = NFPROTO_IPV6,
 	    .l4 = IPPROTO_ICMPV6, .icmp6_lo = 133, .icmp6_hi = 137,
 	    .hoplimit = 255 };
-	uint8_t f[sizeof(nd)];
 	struct nftnl_rule *r;
 	size_t i;
 	/* byte, value, still a match */
@@ -1001,13 +992,9 @@ START_TEST(frame_window_raw_ipv6)
 	/* window (3), ICMPv6 type range (3) */
 	r = compiled(&m, KK_FRAME_IP, 6, NFT_PAYLOAD_NETWORK_HEADER, nd,
 	    sizeof(nd));
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		memcpy(f, nd, sizeof(f));
-		f[cases[i].i] = cases[i].v;
-		ck_assert_msg(frame_matches(r, NFT_PAYLOAD_NETWORK_HEADER, f,
-		    sizeof(f)) == cases[i].want, "byte %u = %u",
-		    cases[i].i, cases[i].v);
-	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		byte_decides(r, NFT_PAYLOAD_NETWORK_HEADER, nd, sizeof(nd),
+		    cases[i].i, cases[i].v, cases[i].want, "raw IPv6");
 	nftnl_rule_free(r);
 }
 END_TEST
@@ -1109,23 +1096,6 @@ frame_for(struct nftnl_rule *r, uint8_t *f, uint8_t *fixed, size_t len)
 	nftnl_expr_iter_destroy(it);
 }
 
-/* The verdict r ends with (its immediate), or -1. */
-static int
-verdict_of(struct nftnl_rule *r)
-{
-	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
-	struct nftnl_expr *e;
-	int v = -1;
-
-	ck_assert_ptr_nonnull(it);
-	while ((e = nftnl_expr_iter_next(it)) != NULL)
-		if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME),
-		    "immediate") == 0)
-			v = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
-	nftnl_expr_iter_destroy(it);
-	return v;
-}
-
 /* Does r load from any header but base (the raw-IP chains' guard)? */
 static bool
 loads_elsewhere(struct nftnl_rule *r, uint32_t base)
@@ -1148,23 +1118,9 @@ loads_elsewhere(struct nftnl_rule *r, uint32_t base)
 /* rows checked: IPv4 and IPv6 on Ethernet [0] and raw IP [1]; tagged */
 static unsigned guard_v4[2], guard_v6[2], guard_vlan;
 
-/*
- * Whether r takes f with byte i set to v is want: a frame the guards
- * must refuse (want false), or one they must let through.
- */
-static void
-with_byte(struct nftnl_rule *r, uint32_t base, const uint8_t *f, size_t i,
-    uint8_t v, bool want, const char *what)
-{
-	uint8_t g[GUARD_FRAME];
-	char c[128];
-
-	memcpy(g, f, sizeof(g));
-	g[i] = v;
-	ck_assert_msg(frame_matches(r, base, g, sizeof(g)) == want,
-	    "\"%s\" %s %s", kk_nft_rule_comment(r, c, sizeof(c)),
-	    want ? "refuses" : "accepts", what);
-}
+/* in guards_hold: r on its frame f with byte i set to v */
+#define SAYS(i, v, want, what)	byte_decides(r, base, f, sizeof(f), (i), \
+	(v), (want), (what))
 
 /*
  * Every accepting row of nd's chains, with a frame it takes: not with an
@@ -1193,7 +1149,7 @@ guards_hold(struct kk_nft_spec *spec, struct kk_nft_objects *inet,
 		base = ether ? NFT_PAYLOAD_LL_HEADER :
 		    NFT_PAYLOAD_NETWORK_HEADER;
 		l3 = ether ? 14 : 0;
-		if (verdict_of(r) != NF_ACCEPT)
+		if (kk_test_verdict(r) != NF_ACCEPT)
 			continue;
 		/* only the raw-IP chains' guard (a drop) reads elsewhere */
 		ck_assert(!loads_elsewhere(r, base));
@@ -1202,7 +1158,7 @@ guards_hold(struct kk_nft_spec *spec, struct kk_nft_objects *inet,
 		    "\"%s\": the frame made for it does not match",
 		    kk_nft_rule_comment(r, c, sizeof(c)));
 		if (ether && fixed[12] == 0xff && fixed[13] == 0xff) {
-			with_byte(r, base, f, 12, 0x81, false, "a VLAN tag");
+			SAYS(12, 0x81, false, "a VLAN tag");
 			guard_vlan++;
 		}
 		/* IPv4 with a transport protocol */
@@ -1210,27 +1166,23 @@ guards_hold(struct kk_nft_spec *spec, struct kk_nft_objects *inet,
 			/* the fragment's bits, all of them, and no flag */
 			ck_assert_uint_eq(fixed[l3 + 6], 0x3f);
 			ck_assert_uint_eq(fixed[l3 + 7], 0xff);
-			with_byte(r, base, f, l3, 0x46, false,
-			    "IPv4 options");
-			with_byte(r, base, f, l3 + 6, f[l3 + 6] | 0x20, false,
+			SAYS(l3, 0x46, false, "IPv4 options");
+			SAYS(l3 + 6, f[l3 + 6] | 0x20, false,
 			    "a first fragment");
-			with_byte(r, base, f, l3 + 7, 1, false,
-			    "a later fragment");
+			SAYS(l3 + 7, 1, false, "a later fragment");
 			/* what TCP sends: DF; and any TOS, id or TTL */
-			with_byte(r, base, f, l3 + 6, f[l3 + 6] | 0x40, true,
-			    "DF");
-			with_byte(r, base, f, l3 + 1, 0xb8, true, "a TOS");
-			with_byte(r, base, f, l3 + 4, 0x5a, true, "an id");
-			with_byte(r, base, f, l3 + 8, 1, true, "a TTL");
+			SAYS(l3 + 6, f[l3 + 6] | 0x40, true, "DF");
+			SAYS(l3 + 1, 0xb8, true, "a TOS");
+			SAYS(l3 + 4, 0x5a, true, "an id");
+			SAYS(l3 + 8, 1, true, "a TTL");
 			guard_v4[!ether]++;
 		}
 		/* IPv6 with a transport protocol, or a hop-by-hop header */
 		if ((ether ? f[12] == 0x86 && f[13] == 0xdd :
 		    (f[l3] >> 4) == 6) && fixed[l3 + 6] == 0xff) {
-			with_byte(r, base, f, f[l3 + 6] == 0 ? l3 + 40 : l3 + 6,
-			    44, false, "a fragment header");
-			with_byte(r, base, f, l3 + 1, 0x0f, true,
-			    "a flow label");
+			SAYS(f[l3 + 6] == 0 ? l3 + 40 : l3 + 6, 44, false,
+			    "a fragment header");
+			SAYS(l3 + 1, 0x0f, true, "a flow label");
 			guard_v6[!ether]++;
 		}
 	}
@@ -1260,27 +1212,17 @@ START_TEST(frame_window_arp)
 	static const uint8_t arp[42] = { [12] = 0x08, 0x06, 0x00, 0x01, 0x08,
 	    0x00, 0x06, 0x04, 0x00, 0x01 };
 	const struct match m = { .arp = true };
-	uint8_t f[sizeof(arp)];
+	const uint8_t *fr = arp;
+	const size_t flen = sizeof(arp);
 	struct nftnl_rule *r;
 
-	r = compiled(&m, KK_FRAME_ETHER, 3, NFT_PAYLOAD_LL_HEADER, arp,
-	    sizeof(arp));
-	memcpy(f, arp, sizeof(f));
-	f[21] = 2;			/* a reply */
-	ck_assert(frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
-	f[21] = 4;			/* RARP reply: not below 4 */
-	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
-	f[21] = 8;			/* inverse ARP */
-	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
-	f[21] = 1;
-	f[20] = 1;			/* opcode 257 */
-	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
-	f[20] = 0;
-	f[19] = 16;			/* protocol length 16 */
-	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
-	f[19] = 4;
-	f[15] = 6;			/* hardware 6 (IEEE 802) */
-	ck_assert(!frame_matches(r, NFT_PAYLOAD_LL_HEADER, f, sizeof(f)));
+	r = compiled(&m, KK_FRAME_ETHER, 3, NFT_PAYLOAD_LL_HEADER, fr, flen);
+	CHANGED(21, 2, true);		/* a reply */
+	CHANGED(21, 4, false);		/* RARP reply: not below 4 */
+	CHANGED(21, 8, false);		/* inverse ARP */
+	CHANGED(20, 1, false);		/* opcode 257 */
+	CHANGED(19, 16, false);		/* protocol length 16 */
+	CHANGED(15, 6, false);		/* hardware 6 (IEEE 802) */
 	nftnl_rule_free(r);
 }
 END_TEST

@@ -12,6 +12,8 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
 #include <openssl/evp.h>
 
 #include "../progutil.h"
@@ -344,4 +346,38 @@ kk_test_outbox_kd(struct kd *d, const char *work, bool with_key)
 		ck_assert_int_eq(kk_key_id(d->agent_key, d->agent_id), 0);
 	}
 	ck_assert_int_eq(kd_outbox_open(d), 0);
+}
+
+int
+kk_test_exprs(const struct nftnl_rule *r, const char *name)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(it);
+	while ((e = nftnl_expr_iter_next(it)) != NULL)
+		if (name == NULL ||
+		    strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), name) == 0)
+			n++;
+	nftnl_expr_iter_destroy(it);
+	return n;
+}
+
+int
+kk_test_verdict(const struct nftnl_rule *r)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	struct nftnl_expr *e, *last = NULL;
+	int v;
+
+	ck_assert_ptr_nonnull(it);
+	while ((e = nftnl_expr_iter_next(it)) != NULL)
+		last = e;
+	ck_assert_ptr_nonnull(last);
+	ck_assert_str_eq(nftnl_expr_get_str(last, NFTNL_EXPR_NAME),
+	    "immediate");
+	v = (int)nftnl_expr_get_u32(last, NFTNL_EXPR_IMM_VERDICT);
+	nftnl_expr_iter_destroy(it);
+	return v;
 }

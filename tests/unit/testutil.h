@@ -131,6 +131,14 @@ size_t	kk_test_count_entries(const char *dir, const char *mark,
 })
 
 /*
+ * The expressions of the rule r named name (NULL: all of them); the
+ * verdict r ends with, which must be an immediate's.
+ */
+struct nftnl_rule;
+int	kk_test_exprs(const struct nftnl_rule *r, const char *name);
+int	kk_test_verdict(const struct nftnl_rule *r);
+
+/*
  * What jansson allocates, in bytes, from kk_test_json_count_start to
  * kk_test_json_count_stop (which puts malloc back): a parse that must
  * not read a text shows so by allocating next to nothing.
