@@ -182,6 +182,7 @@ struct kd {
 	sd_event_source *verify_soon;	/* after a batch whose monitor missed */
 	uint32_t verified_gen;		/* ruleset generation last verified */
 	bool gen_valid;
+	bool monitor_deaf;		/* tamper monitor out of its group */
 	uint64_t retry_usec;		/* backoff while it does not hold */
 	struct kd_alert {
 		char what[256];

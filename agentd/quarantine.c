@@ -676,6 +676,33 @@ monitor_take(struct kd *d, const struct kk_nft_missed *missed)
 	return true;
 }
 
+/*
+ * What the monitor missed (kk_nft_events_missed); a monitor that could
+ * not join its group again after a batch of ours hears no event, and
+ * only the verify timer sees tampering meanwhile: said once as it goes
+ * deaf, once as it hears again, in the log and the audit.
+ */
+static void
+events_missed(struct kd *d, struct kk_nft_missed *missed)
+{
+	kk_nft_events_missed(&d->nft, missed);
+	if (missed->deaf == d->monitor_deaf)
+		return;
+	d->monitor_deaf = missed->deaf;
+	if (missed->deaf) {
+		kk_log(LOG_ERR, KK_MID_ERROR,
+		    "tamper monitor: cannot join the nftables events again (%s): tampering is seen only by the periodic check until it does",
+		    strerror(missed->deaf_errno));
+		kd_audit(d, "kakurid", "tamper-monitor", "deaf",
+		    json_pack("{s:s}", KW_ERROR,
+		    strerror(missed->deaf_errno)));
+	} else {
+		kk_log(LOG_NOTICE, KK_MID_TAMPER,
+		    "tamper monitor: hearing the nftables events again");
+		kd_audit(d, "kakurid", "tamper-monitor", "hearing", NULL);
+	}
+}
+
 /* After a batch of ours whose monitor missed something (send.c): at once. */
 static int
 on_verify_soon(sd_event_source *s, void *userdata)
@@ -683,7 +710,7 @@ on_verify_soon(sd_event_source *s, void *userdata)
 	struct kd *d = userdata;
 	struct kk_nft_missed missed;
 
-	kk_nft_events_missed(&d->nft, &missed);
+	events_missed(d, &missed);
 	monitor_take(d, &missed);
 	return 0;
 }
@@ -702,7 +729,7 @@ on_verify_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	 * What a batch's monitor held or missed, if the soon check has not
 	 * taken it: checked as after an event, enforce() scheduling the next.
 	 */
-	kk_nft_events_missed(&d->nft, &missed);
+	events_missed(d, &missed);
 	if ((d->nft.have_held || missed.commits || missed.unsure) &&
 	    monitor_take(d, &missed))
 		return 0;

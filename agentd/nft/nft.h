@@ -466,6 +466,7 @@ struct kk_nft {
 	unsigned missed_commits;
 	bool missed_unsure;
 	bool mon_out;
+	int mon_errno;		/* why the last rejoin failed */
 	unsigned long commits_unseen;
 	void (*on_missed)(void *arg);
 	void *on_missed_arg;
@@ -603,11 +604,14 @@ int kk_nft_monitor_read(struct kk_nft *n, struct kk_nft_event *ev);
  * send.c: what the monitor missed while out of the group for our batches
  * (struct kk_nft), taken: the commits of other processes, and whether
  * more could not be told.  A monitor left out of the group by a failed
- * rejoin tries again here.
+ * rejoin tries again here: deaf if it is still out (deaf_errno says
+ * why), and deaf to every event until a later call rejoins.
  */
 struct kk_nft_missed {
 	unsigned commits;
 	bool unsure;
+	bool deaf;
+	int deaf_errno;
 };
 void kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m);
 /*

@@ -210,8 +210,10 @@ monitor_back(struct kk_nft *n, uint32_t gen_before, enum kk_nft_outcome o)
 	long besides;
 
 	/* not back (no memory): deaf until a rejoin works, so unsure */
-	if (!monitor_member(n, true))
+	if (!monitor_member(n, true)) {
 		n->mon_out = true;
+		n->mon_errno = errno;
+	}
 	gen_ok = kk_nft_genid_kept(n, &gen);
 	besides = kk_nft_commits_besides(gen_ok, gen_before, gen, o);
 	if (besides > 0) {
@@ -261,9 +263,13 @@ kk_nft_events_missed(struct kk_nft *n, struct kk_nft_missed *m)
 	if (was_out && n->mon != NULL && monitor_member(n, true)) {
 		n->mon_out = false;
 		n->mon_gen_ok = kk_nft_genid_kept(n, &n->mon_gen);
+	} else if (was_out) {
+		n->mon_errno = errno;
 	}
 	m->commits = n->missed_commits;
 	m->unsure = n->missed_unsure || was_out;
+	m->deaf = n->mon_out;
+	m->deaf_errno = n->mon_out ? n->mon_errno : 0;
 	n->missed_commits = 0;
 	n->missed_unsure = false;
 }

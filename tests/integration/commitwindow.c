@@ -14,10 +14,14 @@
  * commit's 50,000 events; the monitor leaves as soon as the generation
  * has moved, while they are being sent, so that its NEWGEN, sent last,
  * reaches nobody.  t-tamper-window asks for all three and checks that
- * kakurid tells them all the same.
+ * kakurid tells them all the same.  And while a file $COMMITWINDOW.deaf
+ * exists, the monitor cannot join the group again (ENOMEM, as when the
+ * kernel is short of memory): kakurid must say it is deaf, keep checking
+ * by its timer, and say when it hears again.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -252,6 +256,17 @@ race_then(int (*real)(int, int, int, const void *, socklen_t), int fd,
 	return r;
 }
 
+/* whether $COMMITWINDOW.deaf exists */
+static int
+deaf(void)
+{
+	const char *window = getenv("COMMITWINDOW");
+	char path[4096];
+
+	return window != NULL && (size_t)snprintf(path, sizeof(path),
+	    "%s.deaf", window) < sizeof(path) && access(path, F_OK) == 0;
+}
+
 /* whether $COMMITWINDOW asks for a commit where; it is taken if so */
 static int
 asked(const char *where)
@@ -283,6 +298,10 @@ setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		abort();
 	ours = level == SOL_NETLINK && len == sizeof(int) &&
 	    *(const int *)val == NFNLGRP_NFTABLES;
+	if (ours && name == NETLINK_ADD_MEMBERSHIP && deaf()) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if (ours && name == NETLINK_ADD_MEMBERSHIP && asked("rejoin"))
 		commit_table("kk_window_rejoin");
 	if (ours && name == NETLINK_DROP_MEMBERSHIP && asked("race"))

@@ -91,4 +91,39 @@ echo "     (the race: $(cat "$WINDOW.result" 2>/dev/null || echo "no result");" 
 	"commits_unseen $(unseen), told as a process unknown's $(unknown_changes) times)"
 check_within "still isolated and verified" 5 isolated_verified
 stop_kakurid -TERM
+
+# The monitor cannot join its group again after a batch (ENOMEM, as when
+# the kernel is short of memory): no event reaches kakurid.  It says so
+# once, its timer alone still finds tampering, and it says so when it
+# hears again.  protect = "monitor": a table the kernel lets be deleted.
+echo "== a tamper monitor that cannot join its group again"
+rm -rf "$STATE" "$WINDOW.deaf"
+write_policy "" 'nftables: { protect = "monitor"; };'
+COMMITWINDOW=$WINDOW LD_PRELOAD="$TOP/build/commitwindow.so" start_kakurid ||
+	die "kakurid starts (monitor, commitwindow.so preloaded)"
+ctl disconnect >/dev/null
+check_within "isolated and verified" 5 isolated_verified
+deaf_said() { grep -c "tamper monitor: cannot join the nftables events again (Cannot allocate memory)" "$DLOG"; }
+check "not deaf yet: nothing said" test "$(deaf_said)" = 0
+touch "$WINDOW.deaf"
+ip -n "$EP" link add kkwin4 type veth peer name kkwin5 && ip -n "$EP" link set kkwin4 up
+check_within "a batch after which the monitor cannot rejoin: kakurid says it is deaf" \
+	15 eval 'test "$(deaf_said)" = 1'
+check_within "... in the audit too (tamper-monitor, deaf)" 5 \
+	audit_has '.action=="tamper-monitor" and .result=="deaf"'
+check "the table is deleted (protect = monitor lets it)" \
+	ip netns exec "$EP" nft delete table inet kakuri
+check_within "deaf, the deletion has no event: the periodic check restores the table" \
+	15 table_present
+check_within "... isolated and verified again" 10 isolated_verified
+check "the deaf monitor was said once, not at every check" test "$(deaf_said)" = 1
+rm -f "$WINDOW.deaf"
+check_within "the monitor joins again and says so" 15 \
+	grep -q "tamper monitor: hearing the nftables events again" "$DLOG"
+check_within "... in the audit too (tamper-monitor, hearing)" 5 \
+	audit_has '.action=="tamper-monitor" and .result=="hearing"'
+ip netns exec "$EP" nft add table ip heard
+check_within "hearing again: a commit is seen by its event, with the process's name" \
+	5 audit_has '.action=="nftables-change" and (.actor|test("nft"))'
+stop_kakurid -TERM
 summary
