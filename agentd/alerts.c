@@ -349,8 +349,8 @@ kd_forged_alert(struct kd *d, unsigned long n)
 	kk_log(LOG_ALERT, KK_MID_TAMPER, "%s while %s", a->what,
 	    kk_mode_name(d->state.mode));
 	report_tamper(d, "netlink", result, a->what, extra);
+	/* extra is the audit's now */
 	kd_audit(d, "netlink", "tamper", result, extra);
-	json_decref(extra);
 }
 
 int
