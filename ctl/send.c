@@ -148,8 +148,9 @@ serve(void *arg, const struct target *t, struct fanout_result *r)
 	size_t i, degraded = 0;
 	bool unsaved;
 
-	receipts = json_array();
-	r->members = json_pack("{s:o}", KW_RECEIPTS, receipts);
+	/* the array is the members' (NULL with them: appends then fail) */
+	r->members = json_pack("{s:[]}", KW_RECEIPTS);
+	receipts = json_object_get(r->members, KW_RECEIPTS);
 	r->status = agentconn_open(&ac, &sc->conn, t->addr,
 	    t->pin[0] ? t->pin : NULL, r->error, sizeof(r->error));
 	if (r->status != EX_DONE)

@@ -537,8 +537,10 @@ cmd_apply(struct ctl *c, int argc, char **argv)
 	ret = ctl_call(c, json_pack("{s:s, s:s}",
 	    KW_CMD, kk_op_name(KK_OP_APPLY), KW_ENVELOPE, buf), &resp);
 	free(buf);
-	if (ret != EX_DONE)
+	if (ret != EX_DONE) {
+		json_decref(resp);
 		return ret;
+	}
 	rtext = json_string_value(json_object_get(resp, KW_RECEIPT));
 	rec = NULL;
 	/* locally the socket is the trust anchor; the receipt is still signed */
