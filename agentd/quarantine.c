@@ -292,6 +292,9 @@ not_covered(const struct kd *d, char *buf, size_t len)
 		    d->foreign.n - KK_FOREIGN_SHOWN);
 		append(buf, len, part);
 	}
+	if (d->monitor_deaf)
+		append(buf, len,
+		    "nftables events: the tamper monitor cannot join them, only the periodic check finds tampering");
 	if (d->links.tc_err < 0)
 		append(buf, len,
 		    "tc: the look failed, a filter goes unnoticed");

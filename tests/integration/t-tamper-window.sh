@@ -111,17 +111,22 @@ check_within "a batch after which the monitor cannot rejoin: kakurid says it is 
 	15 eval 'test "$(deaf_said)" = 1'
 check_within "... in the audit too (tamper-monitor, deaf)" 5 \
 	audit_has '.action=="tamper-monitor" and .result=="deaf"'
+deaf_shown() { status_field not_covered | grep -q "the tamper monitor cannot join them"; }
+check "... and status says what goes unnoticed (not_covered)" deaf_shown
 check "the table is deleted (protect = monitor lets it)" \
 	ip netns exec "$EP" nft delete table inet kakuri
 check_within "deaf, the deletion has no event: the periodic check restores the table" \
 	15 table_present
-check_within "... isolated and verified again" 10 isolated_verified
+check_within "... isolated, not verified while deaf (not_covered says why)" 10 \
+	eval 'test "$(status_field mode)/$(status_field verified)" = isolated/false && deaf_shown'
 check "the deaf monitor was said once, not at every check" test "$(deaf_said)" = 1
 rm -f "$WINDOW.deaf"
 check_within "the monitor joins again and says so" 15 \
 	grep -q "tamper monitor: hearing the nftables events again" "$DLOG"
 check_within "... in the audit too (tamper-monitor, hearing)" 5 \
 	audit_has '.action=="tamper-monitor" and .result=="hearing"'
+check "... and status no longer says it" eval '! deaf_shown'
+check_within "... isolated and verified again" 10 isolated_verified
 ip netns exec "$EP" nft add table ip heard
 check_within "hearing again: a commit is seen by its event, with the process's name" \
 	5 audit_has '.action=="nftables-change" and (.actor|test("nft"))'
