@@ -107,6 +107,9 @@ kd_fetch_forget(struct kd *d)
 		memset(d->pv->grants, 0, sizeof(d->pv->grants));
 }
 
+const char kd_fetch_no_memory[] = "{\"" KW_OK "\":false,\"" KW_ERROR "\":\""
+    KE_IO "\",\"" KW_MESSAGE "\":\"out of memory\"}\n";
+
 static uint8_t *
 chunk_error(const char *word, const char *msg, size_t *outlen)
 {
@@ -128,7 +131,8 @@ chunk_error(const char *word, const char *msg, size_t *outlen)
 /*
  * {"chunk":{"path":P,"offset":O,"length":L}} on a connection holding a
  * grant -> header line + raw bytes, or an error line.  NULL: not a chunk
- * request at all (the network child said it was one: it broke the IPC).
+ * request at all (the network child said it was one: it broke the IPC),
+ * or no memory for either line.
  */
 uint8_t *
 kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body, size_t len,

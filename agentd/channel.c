@@ -109,12 +109,17 @@ net_message(struct kd *d, struct kd_child *c, const struct kk_ipc_hdr *h,
 		break;
 	case KK_IPC_CHUNK:
 		/* a read of evidence granted to this connection by a fetch */
-		chunk = kd_fetch_chunk(d, req.token, body, blen, &clen);
-		if (chunk == NULL) {
+		if (!kk_frame_is_chunk(body, blen)) {
 			kd_child_kill(c, "sent an envelope as a chunk request");
 			break;
 		}
-		kd_child_send(c, KK_IPC_REPLY, h->conn, chunk, clen);
+		/* no memory for the answer: one that needs none */
+		if ((chunk = kd_fetch_chunk(d, req.token, body, blen,
+		    &clen)) == NULL)
+			kd_child_send(c, KK_IPC_REPLY, h->conn,
+			    kd_fetch_no_memory, strlen(kd_fetch_no_memory));
+		else
+			kd_child_send(c, KK_IPC_REPLY, h->conn, chunk, clen);
 		free(chunk);
 		break;
 	case KK_IPC_REJECT:

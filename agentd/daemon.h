@@ -251,8 +251,11 @@ int kd_preserve_init(struct kd *d);
 void kd_preserve_free(struct kd *d);
 struct json_t *kd_preserve_status(struct kd *d);
 void kd_fetch_forget(struct kd *d);
+/* NULL: not a chunk request, or no memory for the answer */
 uint8_t *kd_fetch_chunk(struct kd *d, uint64_t token, const uint8_t *body,
     size_t len, size_t *outlen);
+/* the chunk's answer where there is no memory for one: an error line */
+extern const char kd_fetch_no_memory[];
 
 /* channel.c: the network child */
 int kd_channel_start(struct kd *d);

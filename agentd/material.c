@@ -59,7 +59,8 @@ material(struct kd *d, const char *const path[KK_PEM__MAX],
 	uint8_t *body = NULL;
 	int i, r;
 
-	*out = NULL;
+	/* a copy left by a start that failed halfway: wiped, not leaked */
+	kd_tls_material_forget(out, outlen);
 	/*
 	 * Checked in a library context of its own, freed afterwards: an
 	 * SSL_CTX fills the context it is made in with every algorithm TLS

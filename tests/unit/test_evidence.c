@@ -566,6 +566,25 @@ START_TEST(chunk_request_is_capped)
 }
 END_TEST
 
+/* With no memory for a chunk's answer: a fixed line, an io error. */
+START_TEST(chunk_no_memory_line)
+{
+	const size_t n = strlen(kd_fetch_no_memory);
+	const char *word, *msg;
+	json_error_t jerr;
+	json_t *o;
+
+	ck_assert_uint_gt(n, 1);
+	ck_assert_int_eq(kd_fetch_no_memory[n - 1], '\n');
+	ck_assert_ptr_null(memchr(kd_fetch_no_memory, '\n', n - 1));
+	o = json_loadb(kd_fetch_no_memory, n, JSON_REJECT_DUPLICATES, &jerr);
+	ck_assert_msg(o != NULL, "%s", jerr.text);
+	ck_assert_int_eq(kk_wire_answer(o, &word, &msg), 0);
+	ck_assert_str_eq(word, KE_IO);
+	json_decref(o);
+}
+END_TEST
+
 /*
  * One grant a connection: a second fetch on it takes its own slot again,
  * even with an ended one before it in the table.  With two, a chunk
@@ -1173,7 +1192,7 @@ KK_SUITE(evidence_suite, "evidence",
 	    KK_TEST(artifact_list_and_gaps), KK_TEST(grow_stops_at_max),
 	    KK_TEST(start_time_of_self), KK_TEST(evidence_ids),
 	    KK_TEST(manifest_append_and_sign),
-	    KK_TEST(chunk_request_is_capped),
+	    KK_TEST(chunk_request_is_capped), KK_TEST(chunk_no_memory_line),
 	    KK_TEST(grant_one_per_connection),
 	KK_CASE("walk", KK_TMPDIR, 60),
 	    KK_TEST(walk_links_and_fifos), KK_TEST(walk_limits),
