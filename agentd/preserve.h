@@ -82,6 +82,12 @@ struct pending_freeze;
 #define KD_JOB_READS_PER_WAKE	4
 #define KD_JOB_OUTPUT_MAX	(256U << 20)
 #define KD_JOB_GAPS_MAX		KK_ART_GAPS_MAX
+/*
+ * Values and separators (kk_json_few_values) of a worker's line at most:
+ * an artifact with all its gaps (7 each) has fewer.  A worker's 8 MiB of
+ * [{},{},...] would cost jansson in root 40 to 80 times that.
+ */
+#define KD_JOB_LINE_VALUES	(KD_JOB_GAPS_MAX * 8 + 4096)
 #define KD_JOB_GAPS_TOTAL	65536
 #define KD_JOB_GAP_WHY_MAX	200
 #define KD_JOB_ERRORS_MAX	(KD_SNAPSHOT_PIDS + 8)

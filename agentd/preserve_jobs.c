@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "jsonutil.h"
 #include "log.h"
 #include "preserve.h"
 #include "wire.h"
@@ -196,6 +197,10 @@ pv_job_line(struct job *j, const char *line, size_t len)
 	if (j->kind == JOB_HASH) {
 		if (kk_hash_result_line(&j->hres, line, len) < 0)
 			job_distrust(j);
+		return;
+	}
+	if (!kk_json_few_values(line, len, KD_JOB_LINE_VALUES)) {
+		job_distrust(j);
 		return;
 	}
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -34,11 +34,14 @@
 #include <jansson.h>
 
 #include "evidence.h"
+#include "jsonutil.h"
 #include "wire.h"
 
 #define SCAN_MAX	(1 << 20)	/* processes looked at */
 #define FILES_MAX	65536		/* distinct executables */
 #define LINE_PIDS	64		/* pids listed per file line */
+/* values and separators of a line at most: a file's with its pids */
+#define LINE_VALUES	(LINE_PIDS + 64)
 #define WHY_MAX		255		/* a done line's why (hash_one's) */
 /*
  * The executable's name in a plan line, for the receipt's list of what
@@ -374,7 +377,9 @@ kk_hash_result_line(struct kk_hash_result *res, const char *line, size_t len)
 	size_t idx;
 	int r = -EBADMSG;
 
-	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* nothing larger is given to jansson (see KD_JOB_LINE_VALUES) */
+	o = kk_json_few_values(line, len, LINE_VALUES) ? json_loadb(line, len,
+	    JSON_REJECT_DUPLICATES, &jerr) : NULL;
 	if (!json_is_object(o))
 		goto out;
 	if (json_object_get(o, KW_FILE) != NULL) {

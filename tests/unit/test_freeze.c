@@ -3501,6 +3501,19 @@ hostile_hash_lines(struct kk_hash_result *res)
 	strcpy(p + 4 * 255 + 1, "\"}");
 	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
 	ck_assert(!res->v[0].done);
+	/*
+	 * A good file line with values nobody reads: jansson would spend
+	 * 40 to 80 times its size in root on them before any check
+	 */
+	p = t + sprintf(t, "{\"file\":%zu,\"dev\":1,\"ino\":9,\"size\":3,"
+	    "\"exe\":\"/z\",\"npids\":1,\"pids\":[5],\"pad\":[", n);
+	for (i = 0; i < 1000; i++)
+		p += sprintf(p, "%s{}", i ? "," : "");
+	strcpy(p, "]}");
+	kk_test_json_count_start();
+	ck_assert_int_eq(kk_hash_result_line(res, t, strlen(t)), -EBADMSG);
+	ck_assert_uint_eq(kk_test_json_count_stop(), 0);
+	ck_assert_uint_eq(res->n, n);
 	free(t);
 }
 

@@ -140,6 +140,51 @@ START_TEST(test_artifact_path_escaping_is_refused)
 }
 END_TEST
 
+/*
+ * A worker's line of more values than any it writes (an artifact with
+ * all its gaps) is not given to jansson, which would spend 40 to 80
+ * times its size in root: the worker is not believed.  One with all its
+ * gaps is taken.
+ */
+START_TEST(test_line_of_many_values_is_refused)
+{
+	const size_t cap = (size_t)KD_JOB_GAPS_MAX * 64 + 512;
+	char *text = malloc(cap), *p;
+	struct fixture f;
+	size_t i;
+
+	ck_assert_ptr_nonnull(text);
+	fixture(&f);
+	p = text + sprintf(text, "{\"artifact\":{\"path\":\"pid-1/core\","
+	    "\"sha256\":\"" SHA0 "\",\"size\":0,\"pad\":[");
+	for (i = 0; i < KD_JOB_LINE_VALUES; i++)
+		p += sprintf(p, "%s{}", i ? "," : "");
+	strcpy(p, "]}}");
+	ck_assert_uint_lt(strlen(text), cap);
+	kk_test_json_count_start();
+	line(&f.j, text);
+	ck_assert_uint_eq(kk_test_json_count_stop(), 0);
+	ck_assert(f.j.bad);
+	ck_assert_uint_eq(f.j.arts.n, 0);
+	/* KD_JOB_GAPS_MAX gaps: what artifact.c may write, still taken */
+	f.j.bad = false;
+	p = text + sprintf(text, "{\"artifact\":{\"path\":\"pid-1/core\","
+	    "\"sha256\":\"" SHA0 "\",\"size\":0,\"gaps\":[");
+	for (i = 0; i < KD_JOB_GAPS_MAX; i++)
+		p += sprintf(p, "%s{\"offset\":%zu,\"length\":4096,"
+		    "\"why\":\"EIO\"}", i ? "," : "", i * 8192);
+	strcpy(p, "]}}");
+	ck_assert_uint_lt(strlen(text), cap);
+	line(&f.j, text);
+	ck_assert(!f.j.bad);
+	ck_assert_uint_eq(f.j.arts.n, 1);
+	ck_assert_uint_eq(json_array_size(f.j.arts.v[0].gaps),
+	    KD_JOB_GAPS_MAX);
+	kk_artifacts_free(&f.j.arts);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_begun_path_escaping_is_refused)
 {
 	char victim[PATH_MAX + 16];
@@ -1099,6 +1144,7 @@ KK_SUITE(preserve_suite, "preserve",
 	KK_CASE("worker", KK_TMPDIR, 10),
 	    KK_TEST(test_artifact_path_escaping_is_refused),
 	    KK_TEST(test_begun_path_escaping_is_refused),
+	    KK_TEST(test_line_of_many_values_is_refused),
 	    KK_TEST(test_worker_gaps_bounded),
 	    KK_TEST(test_worker_errors_cleaned),
 	    KK_TEST(test_worker_output_bounded),
