@@ -17,6 +17,7 @@
  *    SECBIT_NOROOT make sure an exec could not give any back;
  *  - system calls: an allow-list; no_new_privs.
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -154,6 +155,53 @@ rule_keep_deathsig(struct sock_filter *f)
 	    SECCOMP_RET_ERRNO | EPERM, RULE_NEXT);
 }
 #define RULE_KEEP_DEATHSIG_MAX	5
+
+/*
+ * No signal to another process by way of a file descriptor: the owner
+ * of a descriptor's SIGIO (fcntl F_SETOWN, F_SETOWN_EX; ioctl FIOSETOWN,
+ * SIOCSPGRP), its signal (F_SETSIG) and asynchronous mode (F_SETFL with
+ * O_ASYNC, FIOASYNC) are EPERM; other commands go on, nr loaded again.
+ * The kernel lets a process of the same uid be that owner: a child taken
+ * over would otherwise kill its siblings (all of agent.user's uid, the
+ * evidence workers among them) with a readable descriptor.  At most 27.
+ */
+static size_t
+rule_no_sigio(struct sock_filter *f, int fcntl_nr)
+{
+	size_t k = 0;
+
+	f[k++] = IF_NR(fcntl_nr, 9);
+	f[k++] = LOAD(ARG_LOW(1));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETOWN, 5, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETOWN_EX, 4, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETSIG, 3, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, F_SETFL, 0, 3);
+	f[k++] = LOAD(ARG_LOW(2));
+	f[k++] = JUMP(BPF_JMP | BPF_JSET | BPF_K, O_ASYNC, 0, 1);
+	f[k++] = DENY(EPERM);
+	f[k++] = LOAD_NR;
+	return k;
+}
+
+static size_t
+rule_no_sigio_all(struct sock_filter *f)
+{
+	size_t k = 0;
+
+	k += rule_no_sigio(f + k, SYS_fcntl);
+#ifdef SYS_fcntl64
+	k += rule_no_sigio(f + k, SYS_fcntl64);
+#endif
+	f[k++] = IF_NR(SYS_ioctl, 6);
+	f[k++] = LOAD(ARG_LOW(1));
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, FIOSETOWN, 2, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIOCSPGRP, 1, 0);
+	f[k++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, FIOASYNC, 0, 1);
+	f[k++] = DENY(EPERM);
+	f[k++] = LOAD_NR;
+	return k;
+}
+#define RULE_NO_SIGIO_MAX	27
 
 /*
  * New threads of this process, never a new process: clone(2) runs when
@@ -366,6 +414,7 @@ kk_seccomp_deny_others(pid_t self)
 	};
 	const uint32_t eperm = SECCOMP_RET_ERRNO | EPERM;
 	struct sock_filter f[RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX +
+	    RULE_NO_SIGIO_MAX +
 	    RULE_THREADS_ONLY_MAX + RULE_PID_ARG_MAX * (nitems(to_self) +
 	    nitems(self_or_zero)) + 2 * nitems(never) + 1];
 	size_t i, k = 0;
@@ -374,6 +423,8 @@ kk_seccomp_deny_others(pid_t self)
 	/* what outlives kakurid: a process that cleared its death signal, or
 	 * a new one, which does not inherit it */
 	k += rule_keep_deathsig(f + k);
+	/* nor by a descriptor's SIGIO */
+	k += rule_no_sigio_all(f + k);
 	k += rule_threads_only(f + k, eperm);
 	for (i = 0; i < nitems(to_self); i++)
 		k += rule_pid_arg(f + k, to_self[i], self, false,
@@ -410,7 +461,8 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	int r;
 
 	/* at most: the prologue, the rules, allowed, refused, threads, kill */
-	n = RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX + 2 * nallowed +
+	n = RULE_ABI_MAX + RULE_KEEP_DEATHSIG_MAX + RULE_NO_SIGIO_MAX +
+	    2 * nallowed +
 	    2 * nrefused + (threads ? RULE_THREADS_ONLY_MAX : 0) + 1;
 	if (rules != NULL)
 		n += 2 * RULE_CREATE_ONLY_MAX +
@@ -425,6 +477,7 @@ kk_seccomp_install_rules(const int *allowed, size_t nallowed,
 	/* each rule returns, or leaves nr loaded as it found it */
 	k += rule_abi(f + k);
 	k += rule_keep_deathsig(f + k);
+	k += rule_no_sigio_all(f + k);
 	/*
 	 * Before allowed[]: no list names clone today, but one that did
 	 * must still not let a new process out (it would not inherit the

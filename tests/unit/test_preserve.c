@@ -36,6 +36,7 @@
 
 #include <check.h>
 
+#include "childproc.h"
 #include "preserve.h"
 #include "sandbox.h"
 #include "suites.h"
@@ -698,6 +699,97 @@ denied_ports_and_marks(void)
 	return bad;
 }
 
+/*
+ * A descriptor's SIGIO aimed at another process (the parent here, which
+ * no signal reaches: nothing is ever written to the pipe): its owner,
+ * its signal and its asynchronous mode are refused by every filter, by
+ * fcntl(2) and, where a filter allows ioctl(2), by ioctl; what the
+ * children do with fcntl still runs.  A taken-over child of agent.user's
+ * uid would otherwise kill its siblings: the kernel lets one owner be
+ * any process of the same uid.  Bit n of the result is check n failing.
+ */
+static int
+sigio_refused(int (*confine)(void), bool ioctls)
+{
+	struct f_owner_ex ex = { F_OWNER_PID, getppid() };
+	int fds[2], bad = 0, fl, pid = getppid(), one = 1;
+
+	if (pipe2(fds, O_CLOEXEC) != 0 || (fl = fcntl(fds[0], F_GETFL)) < 0 ||
+	    confine() < 0)
+		return 1 << 7;
+	/* 0: the owner */
+	bad |= (fcntl(fds[0], F_SETOWN, pid) != -1 || errno != EPERM) << 0;
+	bad |= (fcntl(fds[0], F_SETOWN_EX, &ex) != -1 || errno != EPERM) << 0;
+	/* 1: the signal, the asynchronous mode */
+	bad |= (fcntl(fds[0], F_SETSIG, SIGKILL) != -1 || errno != EPERM) << 1;
+	bad |= (fcntl(fds[0], F_SETFL, fl | O_ASYNC) != -1 ||
+	    errno != EPERM) << 1;
+	/* 2: the same by ioctl */
+	if (ioctls) {
+		bad |= (ioctl(fds[0], FIOSETOWN, &pid) != -1 ||
+		    errno != EPERM) << 2;
+		bad |= (ioctl(fds[0], SIOCSPGRP, &pid) != -1 ||
+		    errno != EPERM) << 2;
+		bad |= (ioctl(fds[0], FIOASYNC, &one) != -1 ||
+		    errno != EPERM) << 2;
+	}
+	/* 3: non-blocking, close-on-exec, no owner: as before */
+	bad |= (fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    fcntl(fds[0], F_SETFD, FD_CLOEXEC) != 0 ||
+	    fcntl(fds[0], F_GETOWN) != 0 ||
+	    (fcntl(fds[0], F_GETFL) & O_ASYNC) != 0) << 3;
+	close(fds[0]);
+	close(fds[1]);
+	return bad;
+}
+
+static int
+allow_list_all(void)
+{
+	struct kk_seccomp_rules none = { 0 };
+
+	return confine_by_rules(&none);
+}
+
+static int
+deny_list(void)
+{
+	return kk_seccomp_deny_others(getpid());
+}
+
+static int
+child_list(void)
+{
+	return kk_child_seccomp(true);
+}
+
+static int
+sigio_allow_list(void)
+{
+	return sigio_refused(allow_list_all, true);
+}
+
+static int
+sigio_deny_list(void)
+{
+	return sigio_refused(deny_list, true);
+}
+
+/* the network child's, the courier's, the fleet child's: no ioctl(2) */
+static int
+sigio_child_list(void)
+{
+	return sigio_refused(child_list, false);
+}
+
+START_TEST(test_no_sigio_to_another_process)
+{
+	in_child(sigio_allow_list);
+	in_child(sigio_deny_list);
+	in_child(sigio_child_list);
+}
+END_TEST
+
 START_TEST(test_resolver_reaches_no_other_process)
 {
 	struct stat st;
@@ -1156,5 +1248,6 @@ KK_SUITE(preserve_suite, "preserve",
 	    KK_TEST(test_collect_drops_net_admin),
 	    X32_TESTS
 	    KK_TEST(test_resolver_reaches_no_other_process),
+	    KK_TEST(test_no_sigio_to_another_process),
 	    KK_TEST(test_children_keep_their_death_signal),
 	    KK_TEST(test_resolver_writes_nothing))
