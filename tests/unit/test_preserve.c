@@ -316,6 +316,13 @@ confined_checks(const char *dir)
 	    0600);
 	bad |= (fd < 0) << 3;
 	kk_close(fd);
+	/* 1: ... but not one that a group or others (an ACL) may read */
+	snprintf(path, sizeof(path), "%s/shared", dir);
+	fd = openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0640);
+	bad |= (fd >= 0 || errno != EACCES) << 1;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0604);
+	bad |= (fd >= 0 || errno != EACCES) << 1;
 	/* 4: a request not in the list: refused by the filter (EPERM), not
 	 * the kernel's ESRCH for a process this one does not trace */
 	bad |= (ptrace(PTRACE_POKEDATA, getppid(), NULL, NULL) != -1 ||
