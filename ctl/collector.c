@@ -634,11 +634,14 @@ conn_close(struct col_conn *cn)
  * oldest if all have: silent sockets, from one host or many, held or
  * renewed as fast as they can, can delay an agent's report but not keep
  * it out, and its handshake under way is not what makes room for them.
+ * So within one address's share too: an office behind one NAT address,
+ * or on one /64, is not shut out by a host there that holds 16.
  */
 static bool
 handshake_room(struct collector *col, const struct sockaddr_storage *ss)
 {
 	struct col_conn *cn, *oldest = NULL, *oldest_silent = NULL;
+	struct col_conn *mine = NULL, *mine_silent = NULL;
 	struct kk_source src;
 	unsigned n = 0;
 
@@ -650,9 +653,18 @@ handshake_room(struct collector *col, const struct sockaddr_storage *ss)
 		oldest = cn;
 		if (!cn->heard)
 			oldest_silent = cn;
-		if (kk_source_eq(&cn->src, &src) &&
-		    ++n >= COL_PREAUTH_PER_NET)
-			return false;
+		if (kk_source_eq(&cn->src, &src)) {
+			n++;
+			mine = cn;
+			if (!cn->heard)
+				mine_silent = cn;
+		}
+	}
+	/* a place of its own share: the others' are not touched */
+	if (n >= COL_PREAUTH_PER_NET) {
+		conn_close(mine_silent != NULL ? mine_silent : mine);
+		return col->npreauth < COL_MAX_PREAUTH &&
+		    col->nconns < COL_MAX_CONNS;
 	}
 	if ((col->npreauth >= COL_MAX_PREAUTH ||
 	    col->nconns >= COL_MAX_CONNS) && oldest != NULL)
