@@ -24,12 +24,19 @@ fail_line(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/*
+ * Every character past ASCII as \uXXXX: strings from agents and users
+ * (a report's text) must not reach the operator's terminal as C1
+ * controls (U+009B starts an escape sequence) or bidi overrides; jq and
+ * any JSON reader read them back as they were.
+ */
 void
 print_json(json_t *o)
 {
 	if (o == NULL)
 		return;
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+	    JSON_ENSURE_ASCII);
 	putchar('\n');
 }
 

@@ -369,8 +369,10 @@ log_line(struct log_view *v, const char *line, size_t len, bool whole)
 		if (v->n > 1)
 			fputs(",\n", stdout);
 		fputs("    ", stdout);
+		/* past ASCII as \u escapes: print_json says why */
 		if (e != NULL)
-			json_dumpf(e, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			json_dumpf(e, stdout, JSON_COMPACT |
+			    JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 		else
 			fputs("null", stdout);
 	} else if (e != NULL) {

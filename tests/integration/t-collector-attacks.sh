@@ -368,6 +368,18 @@ check "... the whole name, to its end: it is no pc-001 (fails on the old code, w
 	grep -qF ' \xef\xbd\x90\xef\xbd\x83-001\xe2\x80\x8b seq ' "$WORK/lookalike.txt"
 check "... and nowhere the fullwidth letter or the zero-width space itself" \
 	bash -c "! LC_ALL=C grep -q -e \$'\xef\xbd\x90' -e \$'\xe2\x80\x8b' '$WORK/lookalike.txt' '$WORK/col.out'"
+# --- and in kakurictl reports --json: what an agent wrote reaches the
+# --- operator's terminal as \u escapes only (a C1 control, U+009B,
+# --- starts an escape sequence; U+202E turns the text around)
+C1HOST=$'pc\xc2\x9b2J-\xe2\x80\xaelive'
+FLOOD_HOSTNAME=$C1HOST flood b 1 2000 >"$WORK/c1.out"
+check "a report naming a hostname with a C1 control and a bidi override is acked" \
+	grep -q '^acked 1 refused 0' "$WORK/c1.out"
+"$KAKURICTL" reports --json "$COL" >"$WORK/c1.json"
+check "... reports --json writes neither as it is (fails on the old code)" \
+	bash -c "! LC_ALL=C grep -q -e \$'\xc2\x9b' -e \$'\xe2\x80\xae' '$WORK/c1.json'"
+check "... and jq reads the name back as the agent wrote it" \
+	jq -e -s --arg h "$C1HOST" 'any(.[]; .. | strings | . == $h)' "$WORK/c1.json"
 
 # an index of over 1 GiB (a large fleet's years, or a damaged one: a gap
 # of 1.1 GiB without a line end, sparse here, before every line) is read
@@ -378,8 +390,8 @@ mv "$COL/index.jsonl" "$WORK/index.orig"
 truncate -s 1100M "$COL/index.jsonl"
 { echo; cat "$WORK/index.orig"; } >>"$COL/index.jsonl"
 "$KAKURICTL" reports --json "$COL" >"$WORK/big-index.out" 2>"$WORK/big-index.err"; rc=$?
-check "an index of 1.1 GiB, a line that long first: 25 and 16 reports after it verified (fails on the old code)" \
-	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 41
+check "an index of 1.1 GiB, a line that long first: 25 and 17 reports after it verified (fails on the old code)" \
+	test "$(jq -s "[.[] | select(.verified)] | length" "$WORK/big-index.out")" = 42
 check "... the long line is named, and the exit says something did not hold" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'a line longer than 64 KiB' '$WORK/big-index.err'"
 summary
