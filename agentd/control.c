@@ -461,12 +461,10 @@ handle_frame(void *arg, uint8_t *body, size_t len)
 	    .reply = local_answer, .opaque = c->ctl, .token = c->serial };
 	/* apply's row decides too; refused, the dispatcher says why */
 	if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_APPLY)) == 0 &&
-	    kd_local_refusal(KK_OP_APPLY, &cred, c->ctl->d->staff_known,
-	    c->ctl->d->staff_gid, NULL) == NULL)
+	    kd_local_refusal(KK_OP_APPLY, c->cls, NULL) == NULL)
 		submit_apply(c, &kr, req);
 	else if (cmd != NULL && strcmp(cmd, kk_op_name(KK_OP_WATCH)) == 0 &&
-	    kd_local_refusal(KK_OP_WATCH, &cred, c->ctl->d->staff_known,
-	    c->ctl->d->staff_gid, NULL) == NULL)
+	    kd_local_refusal(KK_OP_WATCH, c->cls, NULL) == NULL)
 		submit_watch(c);
 	else
 		kd_submit(c->ctl->d, &kr);

@@ -173,8 +173,8 @@ kd_peer_class(const struct kd *d, const struct kk_cred *c)
 }
 
 const char *
-kd_local_refusal(enum kk_op op, const struct kk_cred *c, bool staff_known,
-    gid_t staff_gid, const struct kd_verb **verb)
+kd_local_refusal(enum kk_op op, enum kk_peer_class cls,
+    const struct kd_verb **verb)
 {
 	const struct kd_verb *v = NULL;
 
@@ -184,8 +184,7 @@ kd_local_refusal(enum kk_op op, const struct kk_cred *c, bool staff_known,
 		*verb = v;
 	if (v == NULL)
 		return KE_UNKNOWN_COMMAND;
-	return kd_verb_refusal(v, KD_ORIGIN_LOCAL, kk_peer_class(c,
-	    staff_known, staff_gid));
+	return kd_verb_refusal(v, KD_ORIGIN_LOCAL, cls);
 }
 
 const char *

@@ -90,11 +90,12 @@ const char *kd_verb_refusal(const struct kd_verb *v, enum kd_origin o,
 
 /*
  * The control socket's decision for an operation of a local caller (the
- * verb's row, origin KD_ORIGIN_LOCAL, the caller's class): NULL if it may,
- * else the refusal word; "unknown-command" for an operation without a row.
- * The row, if any, in *verb (its denied text says why to the caller).
+ * verb's row, origin KD_ORIGIN_LOCAL, the caller's class as
+ * kd_peer_class says it): NULL if it may, else the refusal word;
+ * "unknown-command" for an operation without a row.  The row, if any, in
+ * *verb (its denied text says why to the caller).
  */
-const char *kd_local_refusal(enum kk_op op, const struct kk_cred *c,
-    bool staff_known, gid_t staff_gid, const struct kd_verb **verb);
+const char *kd_local_refusal(enum kk_op op, enum kk_peer_class cls,
+    const struct kd_verb **verb);
 
 #endif

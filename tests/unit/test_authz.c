@@ -121,7 +121,8 @@ local_decision(enum kk_op op, const struct kk_cred *c, bool staff_known,
     gid_t staff_gid)
 {
 	const struct kd_verb *v;
-	const char *why = kd_local_refusal(op, c, staff_known, staff_gid, &v);
+	const char *why = kd_local_refusal(op, kk_peer_class(c, staff_known,
+	    staff_gid), &v);
 
 	if (why == NULL)
 		return 0;
@@ -261,8 +262,8 @@ START_TEST(test_table_covers_local_ops)
 		for (j = i + 1; j < n; j++)
 			ck_assert_str_ne(t[i].name, t[j].name);
 	/* out of range: no row, never allowed */
-	ck_assert_str_eq(kd_local_refusal(KK_OP__MAX, &callers[0].cred, true,
-	    STAFF_GID, NULL), "unknown-command");
+	ck_assert_str_eq(kd_local_refusal(KK_OP__MAX, KK_PEER_ROOT, NULL),
+	    "unknown-command");
 	ck_assert_str_eq(kd_verb_refusal(kd_verb_find("status"),
 	    KD_ORIGIN__MAX, KK_PEER_ROOT), "unavailable");
 }
