@@ -21,7 +21,11 @@
 #include "tally.h"
 #include "wire.h"
 
-#define RATE_UIDS		32	/* uids whose signed commands are counted */
+/*
+ * owners counted at once (16 bytes each): 32 were reset by 32 others'
+ * one request each, and the one who spent his count had a new one
+ */
+#define RATE_UIDS		256
 
 struct kd_tally {
 	struct kd *d;

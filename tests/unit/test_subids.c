@@ -194,7 +194,7 @@ START_TEST(test_missing_file)
 END_TEST
 
 /*
- * The report rate's table holds 32 owners; the owners past it shared
+ * The report rate's table held 32 owners; the owners past it shared
  * one count of 10, so that a 33rd user (malware during a phishing wave
  * on a terminal server) spent it and every later reporter was refused,
  * "too many reports from this user".  Now a new owner takes the place
@@ -223,6 +223,14 @@ START_TEST(test_report_rate_past_full_table)
 	for (i = 0; i < KD_REPORTS_PER_INTERVAL; i++)
 		ck_assert(kd_tally_report_ok(&d, 400000 + (uid_t)i, false));
 	ck_assert(!kd_tally_report_ok(&d, 3035, false));
+	/*
+	 * 40 more owners, one request each, did not push 33's spent count
+	 * out of the table (a table of 32 did: a new count of ten for him)
+	 */
+	for (u = 5000; u < 5040; u++)
+		ck_assert(kd_tally_report_ok(&d, u, false));
+	ck_assert_msg(!kd_tally_report_ok(&d, 3033, false),
+	    "owner 33's spent count was forgotten");
 	kd_subids_free();
 	free(d.tally);	/* kd_tally_close writes the summary to d's audit */
 	sd_event_unref(d.ev);
