@@ -186,7 +186,7 @@ connect_props(struct broker *b, const char *client_id)
 	int rc;
 
 	mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
-	    KK_FRAME_AUTHED_MAX + 4096);
+	    b->packet_max != 0 ? b->packet_max : KK_FRAME_AUTHED_MAX + 4096);
 	if (client_id != NULL)
 		mosquitto_property_add_int32(&props,
 		    MQTT_PROP_SESSION_EXPIRY_INTERVAL, BROKER_SESSION);

@@ -31,6 +31,12 @@ struct broker {
 	void *arg;
 	/* while message runs: the message's content type, or NULL */
 	char *content_type;
+	/*
+	 * The largest packet the broker may send us (MQTT 5's Maximum
+	 * Packet Size, set before broker_start); 0: a frame's and room
+	 * for the headers.
+	 */
+	uint32_t packet_max;
 };
 
 /*

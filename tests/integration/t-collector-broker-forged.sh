@@ -75,8 +75,24 @@ check_within "that report through the broker is read and acked again" 20 \
 head -c 5000 /dev/zero | tr '\0' x >"$WORK/junk5"
 jq -cn --arg a "$AGENT_ID" --rawfile c "$PKI/op-ca.crt" --rawfile e "$WORK/junk5" \
 	'{v: 1, agent: $a, kind: "report", identity: $c, envelope: $e}' >"$WORK/other.json"
-for _ in $(seq 1 300); do cat "$WORK/other.json"; done >"$WORK/other.lines"
-intruder_pub "$WORK/other.lines" || fail "300 documents with another key's certificate published"
+# a document larger than any out document (7 MiB; a frame holds 24): the
+# broker keeps it from the collector, whose session takes no more than an
+# out document.  Read, it spent the whole budget at once, and every
+# agent's documents were dropped unread for the hour.  The next document
+# (another key's certificate) is read: the 7 MiB one was not
+head -c $((7 * 1024 * 1024)) /dev/zero | tr '\0' x >"$WORK/huge"
+jq -cn --arg a "$AGENT_ID" --rawfile c "$PKI/op-ca.crt" --rawfile e "$WORK/huge" \
+	'{v: 1, agent: $a, kind: "report", identity: $c, envelope: $e}' >"$WORK/huge.json"
+ip netns exec "$PEER" mosquitto_pub -h "$PEER4" -p "$BROKER_PORT" --cafile "$FLEET/ca.pem" \
+	--cert "$FLEET/intruder.crt" --key "$FLEET/intruder.key" -V mqttv5 -q 1 \
+	-t "kakuri/v1/agent/$AGENT_ID/out" -f "$WORK/huge.json" || fail "a 7 MiB document published"
+intruder_pub "$WORK/other.json" || fail "a document with another key's certificate published"
+check_within "a 7 MiB document, then another: the other is read" 20 \
+	grep -q "^broker: $A16: identity is another agent's key" "$WORK/col.out"
+check "... the 7 MiB one never was: the budget is not spent (fails on the old code)" \
+	bash -c "! grep -q 'spent its budget' '$WORK/col.out'"
+for _ in $(seq 1 299); do cat "$WORK/other.json"; done >"$WORK/other.lines"
+intruder_pub "$WORK/other.lines" || fail "299 more documents with another key's certificate published"
 check_within "the budget spent is said, naming it (fails on the old code)" 30 \
 	grep -q "^broker: what was read through the broker in vain .* spent its budget (--broker-budget, 1 MiB an hour)" "$WORK/col.out"
 check "... once" test "$(grep -c 'spent its budget' "$WORK/col.out")" -eq 1
