@@ -190,11 +190,16 @@ check "the agent's own address holds at most 16 handshake places ($HELD of $MADE
 check "... and its report is acked all the same: its oldest silent one gives way (fails on the old code)" \
 	acked_meanwhile
 
-SRCS=()
-for i in $(seq 1 20); do
-	ip -n "$PEER" addr add "2001:db8:7$((i + 10))::1/128" dev lo nodad 2>/dev/null
-	SRCS+=("2001:db8:7$((i + 10))::1")
-done
+# lo_addrs NET N: N addresses of their own /64 each, 2001:db8:NET11::1
+# and on, put on the peer's lo; one a line
+lo_addrs() {
+	local i
+	for i in $(seq 1 "$2"); do
+		ip -n "$PEER" addr add "2001:db8:$1$((i + 10))::1/128" dev lo nodad 2>/dev/null
+		echo "2001:db8:$1$((i + 10))::1"
+	done
+}
+mapfile -t SRCS < <(lo_addrs 7 20)
 silent "20 networks" "${SRCS[@]}"
 check "20 networks fill the 256 places ($HELD held of $MADE)" \
 	bash -c "[ '${HELD:-0}' -ge 250 ] && [ '${HELD:-999}' -le 256 ]"
@@ -239,11 +244,7 @@ if r:
         closed = True
 print("closed" if closed else "open", flush=True)
 EOT
-CHURN=()
-for i in $(seq 1 40); do
-	ip -n "$PEER" addr add "2001:db8:8$((i + 10))::1/128" dev lo nodad 2>/dev/null
-	CHURN+=("2001:db8:8$((i + 10))::1")
-done
+mapfile -t CHURN < <(lo_addrs 8 40)
 ip -n "$PEER" addr add "2001:db8:899::1/128" dev lo nodad 2>/dev/null
 out=$(ip netns exec "$PEER" timeout 60 python3 "$WORK/churn.py" "$PEER6" "2001:db8:899::1" "${CHURN[@]}")
 check "an agent's handshake under way outlasts 640 silent connections from 40 networks (fails on the old code: closed)" \
