@@ -25,10 +25,10 @@ fail_line(const char *fmt, ...)
 }
 
 /*
- * Every character past ASCII as \uXXXX: strings from agents and users
- * (a report's text) must not reach the operator's terminal as C1
- * controls (U+009B starts an escape sequence) or bidi overrides; jq and
- * any JSON reader read them back as they were.
+ * Every character past ASCII as a \u escape of its code point: text
+ * from agents and users (a report's) must not reach the operator's
+ * terminal as C1 controls (U+009B starts an escape sequence) or bidi
+ * overrides; jq and any JSON reader read them back as they were.
  */
 void
 print_json(json_t *o)
