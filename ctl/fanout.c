@@ -53,9 +53,7 @@ report(const struct fanout *fo, const struct target *t,
 		if (o != NULL && r->error[0])
 			json_object_set_new(o, KW_ERROR, json_string(r->error));
 		if (o != NULL) {
-			/* past ASCII as \u escapes: print_json says why */
-			json_dumpf(o, stdout, JSON_COMPACT |
-			    JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+			print_json_compact(o);
 			putchar('\n');
 		}
 		json_decref(o);

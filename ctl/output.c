@@ -40,6 +40,13 @@ print_json(json_t *o)
 	putchar('\n');
 }
 
+void
+print_json_compact(json_t *o)
+{
+	json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_ENSURE_ASCII);
+}
+
 const char *
 str_or(json_t *o, const char *key, const char *dflt)
 {

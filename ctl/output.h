@@ -15,6 +15,8 @@
 void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* o (if not NULL) as an indented JSON document, keys in their order */
 void print_json(json_t *o);
+/* o on one line, no newline after it, as print_json escapes it */
+void print_json_compact(json_t *o);
 /* o's member key if it is a string, else dflt */
 const char *str_or(json_t *o, const char *key, const char *dflt);
 /*

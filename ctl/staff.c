@@ -369,10 +369,8 @@ log_line(struct log_view *v, const char *line, size_t len, bool whole)
 		if (v->n > 1)
 			fputs(",\n", stdout);
 		fputs("    ", stdout);
-		/* past ASCII as \u escapes: print_json says why */
 		if (e != NULL)
-			json_dumpf(e, stdout, JSON_COMPACT |
-			    JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+			print_json_compact(e);
 		else
 			fputs("null", stdout);
 	} else if (e != NULL) {
